@@ -1,0 +1,34 @@
+/**
+ * Errors with stable codes. Every error the tools raise on purpose is a PipelineError; the CLI's single
+ * error boundary prints `error[CODE]: message` for those and "please report" for anything else.
+ * Messages must never contain credentials: build URLs for messages with `redactUrl`.
+ */
+export class PipelineError extends Error {
+  readonly code: string;
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number;
+  constructor(code: string, message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = "PipelineError";
+    this.code = code;
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
+
+/** Removes userinfo and sensitive query parameters from a URL meant for a message or a log line. */
+export function redactUrl(url: string | URL): string {
+  let u: URL;
+  try {
+    u = new URL(url.toString());
+  } catch {
+    return String(url).replace(/\/\/[^/@\s]*@/, "//REDACTED@");
+  }
+  if (u.username || u.password) {
+    u.username = "REDACTED";
+    u.password = "";
+  }
+  for (const key of [...u.searchParams.keys()]) {
+    if (/token|signature|sig|secret|password|credential|key|auth/i.test(key)) u.searchParams.set(key, "REDACTED");
+  }
+  return u.toString();
+}

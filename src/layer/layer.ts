@@ -1,0 +1,26 @@
+/** The Blob and Layer interfaces: content-addressed bytes that can be opened (again) as a stream. */
+import type { Readable } from "node:stream";
+import type { Descriptor } from "../oci/types";
+
+export interface Blob {
+  /** sha256 of the bytes `open()` yields. */
+  readonly digest: string;
+  readonly size: number;
+  readonly mediaType: string;
+  /** A fresh stream of the (compressed) bytes; may be called many times. */
+  open(): Readable;
+  /** Where the bytes already sit on disk, if they do: sinks may hard-link instead of copying. */
+  readonly path?: string;
+}
+
+export interface Layer extends Blob {
+  /** sha256 of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  readonly diffId: string;
+  readonly annotations?: Record<string, string>;
+}
+
+export function descriptorOf(blob: Blob & { annotations?: Record<string, string> }): Descriptor {
+  const d: Descriptor = { mediaType: blob.mediaType, digest: blob.digest, size: blob.size };
+  if (blob.annotations && Object.keys(blob.annotations).length) d.annotations = blob.annotations;
+  return d;
+}

@@ -1,0 +1,103 @@
+/** Reads an image from an OCI image layout directory (ours, rules_oci's, skopeo's `oci:DIR`, umoci's). */
+import { readFileSync, statSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { PipelineError } from "../errors";
+import { assertDigest, digestHex, sha256 } from "../oci/digest";
+import { ANNOTATION_REF_NAME, Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES } from "../oci/types";
+import { fileBlob, fileLayer } from "../layer/blob";
+import type { Image } from "../image/image";
+
+export function blobPath(dir: string, digest: string): string {
+  return join(dir, "blobs", "sha256", digestHex(digest));
+}
+
+function readJson<T>(file: string, what: string): T {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new PipelineError("E_LAYOUT", `${what}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new PipelineError("E_LAYOUT", `${what}: ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Reads a blob's bytes and checks them against the digest. */
+export function readBlobVerified(dir: string, desc: Descriptor): Buffer {
+  const p = blobPath(dir, desc.digest);
+  if (!existsSync(p)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} is missing`);
+  const bytes = readFileSync(p);
+  if (sha256(bytes) !== desc.digest) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} does not match its digest (corrupt layout)`);
+  }
+  return bytes;
+}
+
+/**
+ * Picks the manifest named `refName` in index.json, or the only one. Nested indexes are followed
+ * choosing `platform` (default linux/amd64).
+ */
+export function readLayout(dir: string, opts: { refName?: string; platform?: { os: string; architecture: string } } = {}): Image {
+  if (!existsSync(join(dir, "oci-layout"))) {
+    throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (no oci-layout file)`);
+  }
+  const index = readJson<Index>(join(dir, "index.json"), `OCI layout ${dir}`);
+  if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
+  }
+  let candidates = index.manifests;
+  if (opts.refName) {
+    candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === opts.refName);
+    if (candidates.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(opts.refName)}`);
+  }
+  if (candidates.length > 1) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists ${candidates.length} manifests; name one with a ref name`);
+  }
+  return readManifestAt(dir, candidates[0], opts.platform ?? { os: "linux", architecture: "amd64" });
+}
+
+function readManifestAt(dir: string, desc: Descriptor, platform: { os: string; architecture: string }): Image {
+  assertDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
+  const bytes = readBlobVerified(dir, desc);
+  if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
+    const nested = JSON.parse(bytes.toString("utf8")) as Index;
+    const match = nested.manifests.find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture);
+    if (!match) throw new PipelineError("E_PLATFORM", `OCI layout ${dir}: no manifest for ${platform.os}/${platform.architecture} in index ${desc.digest}`);
+    return readManifestAt(dir, match, platform);
+  }
+  const manifest = JSON.parse(bytes.toString("utf8")) as Manifest;
+  const mediaType = manifest.mediaType ?? desc.mediaType;
+  if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`);
+  }
+  const configBytes = readBlobVerified(dir, manifest.config);
+  const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== manifest.layers.length) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
+  }
+  const layers = manifest.layers.map((l, i) => {
+    const p = blobPath(dir, l.digest);
+    let size: number;
+    try {
+      size = statSync(p).size;
+    } catch {
+      throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is missing`);
+    }
+    if (size !== l.size) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} has ${size} bytes, manifest says ${l.size}`);
+    return fileLayer(p, { digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i], annotations: l.annotations });
+  });
+  return {
+    manifestBytes: bytes,
+    manifest,
+    digest: desc.digest,
+    mediaType,
+    configBytes,
+    config,
+    configBlob: fileBlob(blobPath(dir, manifest.config.digest), manifest.config.digest, manifest.config.size, manifest.config.mediaType),
+    layers,
+  };
+}

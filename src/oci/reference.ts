@@ -1,0 +1,114 @@
+/** Image references: `[registry/]repository[:tag][@digest]`, with Docker Hub's defaults. */
+import { PipelineError } from "../errors";
+
+export const DOCKER_HUB = "index.docker.io";
+const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+
+const REPO_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+
+export interface Reference {
+  /** Registry host as written (`localhost:5000`, `ghcr.io`); Docker Hub is `index.docker.io`. */
+  registry: string;
+  /** Repository path inside the registry (`library/node`, `team/app`). */
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Canonical registry name: Docker Hub aliases fold to one host. */
+export function normalizeRegistry(host: string): string {
+  const h = host.replace(/^https?:\/\//, "").replace(/\/+$/, "");
+  return DOCKER_HUB_ALIASES.has(h) ? DOCKER_HUB : h;
+}
+
+/** Registries reached over plain HTTP by default (loopback only). */
+export function isLoopbackRegistry(host: string): boolean {
+  const name = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return name === "localhost" || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+export function validateRegistry(registry: string, what = "registry"): string {
+  if (!registry || !HOST_RE.test(registry)) {
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `${what}: expected a registry host like "localhost:5000" or "ghcr.io" (no scheme, no path), got ${JSON.stringify(registry)}`,
+    );
+  }
+  return registry;
+}
+
+/** Validates a repository path with no tag or digest. */
+export function validateRepository(repository: string, what = "repository"): string {
+  if (repository.includes("@") || /:[^/]*$/.test(repository)) {
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `${what}: should not contain a tag or digest, got ${JSON.stringify(repository)}`,
+    );
+  }
+  const parts = repository.split("/");
+  if (!repository || parts.some((p) => !REPO_COMPONENT.test(p))) {
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `${what}: expected lowercase path components [a-z0-9] separated by "/", ".", "_" or "-", got ${JSON.stringify(repository)}`,
+    );
+  }
+  return repository;
+}
+
+export function validateTag(tag: string, what = "tag"): string {
+  if (!TAG_RE.test(tag)) {
+    throw new PipelineError("E_BAD_REFERENCE", `${what}: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got ${JSON.stringify(tag)}`);
+  }
+  return tag;
+}
+
+/**
+ * Parses `host[:port]/repo[:tag][@sha256:...]`. The first component is a registry when it contains a "." or
+ * ":" or is "localhost" (docker's rule); otherwise the reference is on Docker Hub and one-component
+ * repositories get the `library/` prefix.
+ */
+export function parseReference(input: string, what = "reference"): Reference {
+  const s = input.trim();
+  if (!s || /\s/.test(s)) throw new PipelineError("E_BAD_REFERENCE", `${what}: invalid image reference ${JSON.stringify(input)}`);
+  let rest = s;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST_RE.test(digest)) {
+      throw new PipelineError("E_BAD_REFERENCE", `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(digest)} in ${JSON.stringify(input)}`);
+    }
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf("/");
+  const lastColon = rest.lastIndexOf(":");
+  if (lastColon > lastSlash) {
+    tag = validateTag(rest.slice(lastColon + 1), `${what}: tag`);
+    rest = rest.slice(0, lastColon);
+  }
+  const slash = rest.indexOf("/");
+  let registry = DOCKER_HUB;
+  let repository = rest;
+  if (slash > 0) {
+    const first = rest.slice(0, slash);
+    if (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")) {
+      registry = normalizeRegistry(validateRegistry(first, `${what}: registry`));
+      repository = rest.slice(slash + 1);
+    }
+  }
+  if (registry === DOCKER_HUB && !repository.includes("/")) repository = `library/${repository}`;
+  validateRepository(repository, `${what}: repository`);
+  return { registry, repository, tag, digest };
+}
+
+/** `registry/repository[:tag][@digest]`. */
+export function formatReference(ref: Reference): string {
+  let s = `${ref.registry}/${ref.repository}`;
+  if (ref.tag) s += `:${ref.tag}`;
+  if (ref.digest) s += `@${ref.digest}`;
+  return s;
+}

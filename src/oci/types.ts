@@ -1,0 +1,87 @@
+/** OCI image-spec and distribution types. Types and constants only: no I/O. */
+
+export const MediaType = {
+  OCI_MANIFEST: "application/vnd.oci.image.manifest.v1+json",
+  OCI_INDEX: "application/vnd.oci.image.index.v1+json",
+  OCI_CONFIG: "application/vnd.oci.image.config.v1+json",
+  OCI_LAYER: "application/vnd.oci.image.layer.v1.tar",
+  OCI_LAYER_GZIP: "application/vnd.oci.image.layer.v1.tar+gzip",
+  OCI_EMPTY: "application/vnd.oci.empty.v1+json",
+  DOCKER_MANIFEST: "application/vnd.docker.distribution.manifest.v2+json",
+  DOCKER_MANIFEST_LIST: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DOCKER_CONFIG: "application/vnd.docker.container.image.v1+json",
+  DOCKER_LAYER_GZIP: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+} as const;
+
+/** Media types a registry may answer for a single-platform image manifest. */
+export const MANIFEST_MEDIA_TYPES: readonly string[] = [MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST];
+/** Media types of a multi-platform index. */
+export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST];
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  "os.version"?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  artifactType?: string;
+  urls?: string[];
+}
+
+export interface Manifest {
+  schemaVersion: 2;
+  mediaType?: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface Index {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface ContainerConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Volumes?: Record<string, Record<string, never>>;
+  StopSignal?: string;
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+export interface ImageConfig {
+  created?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: ContainerConfig;
+  rootfs: { type: "layers"; diff_ids: string[] };
+  history?: HistoryEntry[];
+}
+
+/** The `oci-layout` file's content. */
+export const OCI_LAYOUT_FILE = { imageLayoutVersion: "1.0.0" } as const;
+
+/** Annotation the OCI layout uses to name a manifest in index.json (e.g. a tag). */
+export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
