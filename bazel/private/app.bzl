@@ -1,0 +1,55 @@
+"""pipeline_app: the pipeline's program (compiled entry, sources, data, deps) as one set of files."""
+
+load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action")
+
+PipelineAppInfo = provider(
+    doc = "A pipeline program: its entry point and every file it may load at run time.",
+    fields = {
+        "entry": "File: the compiled entry point (.js)",
+        "files": "depset of Files: compiled sources, data, deps and their runfiles (no .ts sources)",
+        "runtime": "list of Files: the @rules_pipeline/runtime library",
+    },
+)
+
+_DOC = """Compiles `entry` and `srcs` (TypeScript or JavaScript) and gathers `data` and `deps` with their runfiles.
+
+Usually created by the `pipeline` macro as `<name>_app`.
+"""
+
+def _pipeline_app_impl(ctx):
+    if ctx.file.entry.owner.package != ctx.label.package or ctx.file.entry.owner.workspace_name != ctx.label.workspace_name:
+        fail("{}: `entry` must be a file of package //{}, got {}".format(ctx.label, ctx.label.package, ctx.file.entry.owner))
+    entry_src = ctx.file.entry
+    if entry_src.extension not in ("ts", "mts", "cts", "js", "cjs", "mjs"):
+        fail("{}: `entry` must be a .ts or .js file, got {}".format(ctx.label, repr(entry_src.basename)))
+    srcs = [entry_src] + [f for f in ctx.files.srcs if f != entry_src]
+    js, _, passthrough = ts_compile_action(ctx, srcs, ctx.attr.deps, False, ctx.file.tsconfig, ctx.file._runtime_types)
+    entry = None
+    stem = entry_src.basename[:-(len(entry_src.extension) + 1)]
+    for f in js + passthrough:
+        if f.dirname.endswith(entry_src.dirname) and f.basename[:-(len(f.extension) + 1)] == stem and f.extension in ("js", "cjs", "mjs"):
+            entry = f
+    if entry == None:
+        fail("{}: no compiled output for `entry` {}".format(ctx.label, entry_src.short_path))
+    transitive = [depset(ctx.files.data)]
+    for d in ctx.attr.deps + ctx.attr.data:
+        transitive.append(d[DefaultInfo].files)
+        transitive.append(d[DefaultInfo].default_runfiles.files)
+    files = depset(js + passthrough, transitive = transitive)
+    runtime = ctx.attr._runtime_js[DefaultInfo].files.to_list()
+    return [
+        DefaultInfo(files = depset([entry])),
+        PipelineAppInfo(entry = entry, files = files, runtime = runtime),
+    ]
+
+pipeline_app = rule(
+    implementation = _pipeline_app_impl,
+    doc = _DOC,
+    attrs = dict({
+        "entry": attr.label(mandatory = True, allow_single_file = True, doc = "The launch script: a .ts or .js file in this package."),
+        "srcs": attr.label_list(allow_files = [".ts", ".tsx", ".mts", ".cts", ".js", ".cjs", ".mjs", ".json"], doc = "Other sources of this package."),
+        "deps": attr.label_list(allow_files = True, doc = "npm packages (`@npm//:node_modules/x`), rules_js targets or any target: their files and runfiles are part of the program."),
+        "data": attr.label_list(allow_files = True, doc = "Files the program reads at run time."),
+        "_runtime_js": attr.label(default = "@rules_pipeline//:runtime_js", cfg = "exec"),
+    }, **TS_ATTRS),
+)

@@ -1,0 +1,131 @@
+"""pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
+
+load(":app.bzl", "PipelineAppInfo")
+load(":app_layout.bzl", "APP_ROOT", "first_party_path", "is_app_file", "layer_file_args", "third_party_path")
+load(":providers.bzl", "PIPELINE_TOOL_ATTRS", "run_cli")
+
+_DOC = """Builds the image of a pipeline: the base image's layers (reused byte for byte), then one layer of
+third-party packages (`/app/node_modules`, plus the runtime library) and one layer of first-party code, so
+that a change to the app rebuilds and uploads only the last layer.
+
+Outputs `<name>/` (an OCI image layout: `oci-layout`, `index.json`, `blobs/sha256/...`, usable as `oci:DIR` by
+skopeo, by umoci and by rules_oci's `oci_push`/`oci_load`) and `<name>.digest` (`sha256:...`, the manifest's).
+
+The image contract (what a custom base or a "totally custom" image must honour):
+- `node` (>= 20) on the image's PATH;
+- the program in `/app`: workspace files at `/app/<path>`, npm packages at `/app/node_modules`, other
+  repositories' files at `/app/external/<repo>/<path>`;
+- working directory `/app`; entrypoint `["node", "/app/<entry>.js"]` with an empty `Cmd`, so arguments given
+  to the container go to the launch script.
+"""
+
+def base_layout_dir(target, attr_name):
+    """The directory of an OCI layout given as a tree artifact or as files (one named `oci-layout`)."""
+    files = target[DefaultInfo].files.to_list()
+    if len(files) == 1 and files[0].is_directory:
+        return files[0]
+    for f in files:
+        if f.basename == "oci-layout":
+            return f
+    fail("`{}`: {} is not an OCI image layout (expected a directory, or files including `oci-layout`), got {} file(s): {}".format(
+        attr_name,
+        target.label,
+        len(files),
+        ", ".join([f.short_path for f in files[:5]]),
+    ))
+
+def _image_impl(ctx):
+    app = ctx.attr.app[PipelineAppInfo]
+    for k, v in ctx.attr.env.items():
+        if not k or "=" in k:
+            fail("{}: `env` key {} is not a valid variable name".format(ctx.label, repr(k)))
+    layout = ctx.actions.declare_directory(ctx.label.name)
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    inputs = []
+    base_args = []
+    if ctx.attr.base:
+        marker = base_layout_dir(ctx.attr.base, "base")
+        base_dir = marker.path if marker.is_directory else marker.dirname
+        base_args = ["--base", base_dir]
+        inputs.append(ctx.attr.base[DefaultInfo].files)
+
+    # Third-party packages first, so that they stay cached below the app layer; then first-party code.
+    third_party = []
+    first_party = []
+    for f in app.files.to_list():
+        if third_party_path(f) != None:
+            third_party.append(f)
+        elif is_app_file(f):
+            first_party.append(f)
+    third_party = depset(third_party + app.runtime)
+    first_party = depset(first_party)
+    specs = [
+        ("node_modules", third_party, [layer_file_args(ctx, third_party, "third_party"), layer_file_args(ctx, depset(app.runtime), "runtime")]),
+        ("app", first_party, [layer_file_args(ctx, first_party, "first_party")]),
+    ]
+    ordered = []
+    for label, files, file_args in specs:
+        tgz = ctx.actions.declare_file("{}.layers/{}.tar.gz".format(ctx.label.name, label))
+        desc = ctx.actions.declare_file("{}.layers/{}.json".format(ctx.label.name, label))
+        run_cli(
+            ctx,
+            "layer",
+            ["--out", tgz.path, "--descriptor", desc.path, "--name", label] + file_args,
+            files,
+            [tgz, desc],
+            "PipelineLayer",
+            "Building {} layer of {}".format(label, ctx.label),
+        )
+        ordered.append((tgz, desc))
+
+    config = ctx.actions.declare_file(ctx.label.name + ".config.json")
+    entry_path = "/" + APP_ROOT + "/" + first_party_path(app.entry)
+    ctx.actions.write(config, json.encode({
+        "entrypoint": ["node", entry_path] if not ctx.attr.entrypoint else ctx.attr.entrypoint,
+        "cmd": ctx.attr.cmd,
+        "env": ctx.attr.env,
+        "workingDir": "/" + APP_ROOT,
+        "labels": ctx.attr.labels,
+        "user": ctx.attr.user,
+        "exposedPorts": ctx.attr.exposed_ports,
+        "annotations": ctx.attr.annotations,
+        "os": ctx.attr.os,
+        "architecture": ctx.attr.architecture,
+    }))
+    args = ["--config", config.path, "--out-layout", layout.path, "--out-digest", digest.path] + base_args
+    for tgz, desc in ordered:
+        args.extend(["--layer", tgz.path + ":" + desc.path])
+    if ctx.attr.tag:
+        args.extend(["--ref-name", ctx.attr.tag])
+    run_cli(
+        ctx,
+        "image",
+        args,
+        depset([config] + [f for pair in ordered for f in pair], transitive = inputs),
+        [layout, digest],
+        "PipelineImage",
+        "Assembling image {}".format(ctx.label),
+    )
+    return [
+        DefaultInfo(files = depset([layout, digest]), runfiles = ctx.runfiles(files = [layout, digest])),
+        OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest])),
+    ]
+
+pipeline_image = rule(
+    implementation = _image_impl,
+    doc = _DOC,
+    attrs = dict({
+        "app": attr.label(mandatory = True, providers = [PipelineAppInfo], doc = "The program (a `pipeline_app`)."),
+        "base": attr.label(allow_files = True, doc = "Base image: an OCI layout (directory or files), e.g. `@pipeline-worker-base//image`. None: start from scratch (the image then needs its own Node)."),
+        "env": attr.string_dict(doc = "Environment variables of the image (added to the base's; same keys override)."),
+        "labels": attr.string_dict(doc = "Image config labels."),
+        "annotations": attr.string_dict(doc = "Manifest annotations."),
+        "entrypoint": attr.string_list(doc = "Overrides the entrypoint `[\"node\", \"/app/<entry>.js\"]`. Breaks the image contract; for experts."),
+        "cmd": attr.string_list(doc = "Default arguments of the entrypoint (empty by default)."),
+        "user": attr.string(doc = "User the container runs as (the base's by default)."),
+        "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp`."),
+        "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
+        "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
+        "architecture": attr.string(default = "amd64", doc = "Image architecture when there is no base."),
+    }, **PIPELINE_TOOL_ATTRS),
+)

@@ -1,0 +1,112 @@
+"""The `pipeline` macro: one program, its images, and the ways to run it."""
+
+load(":app.bzl", "pipeline_app")
+load(":image.bzl", "pipeline_image")
+load(":launch.bzl", "pipeline_launch", "pipeline_push")
+
+def pipeline(
+        name,
+        entry,
+        registry,
+        repository,
+        srcs = [],
+        deps = [],
+        data = [],
+        base = None,
+        bases = None,
+        env = {},
+        labels = {},
+        tags_to_push = [],
+        tsconfig = None,
+        insecure = False,
+        visibility = None,
+        **kwargs):
+    """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
+
+    Targets (names are a contract):
+      NAME_image[_<base name>]: the image (OCI layout directory + `.digest`), one per base.
+      NAME_push: pushes the images; prints `HOST/REPO@sha256:...`.
+      NAME: pushes, then runs `entry` with PIPELINE_CONTAINER_IMAGE set to the pushed reference.
+      NAME_binary: runs `entry` with the built image's reference (configured registry/repository), pushes nothing.
+      NAME_local: runs `entry` with no image variables (no image is built).
+
+    Args:
+      name: base name of the targets.
+      entry: the launch script, a .ts or .js file of this package.
+      registry: registry host[:port] (e.g. "ghcr.io", "localhost:5000").
+      repository: repository path, without tag or digest.
+      srcs: other .ts/.js sources of this package.
+      deps: npm packages (`@npm//:node_modules/x`) and any other targets the program loads.
+      data: files read at run time.
+      base: base image (an OCI layout), e.g. "@pipeline-worker-base//image".
+      bases: instead of `base`, a dict image name → base; "default" is the main one. Each gets an image.
+      env: environment of the image, also set for the launch script.
+      labels: image config labels.
+      tags_to_push: tags to push besides the digest.
+      tsconfig: a tsconfig.json whose compilerOptions apply.
+      insecure: allow plain HTTP to a non-loopback registry.
+      visibility: visibility of the public targets.
+      **kwargs: common attributes (tags, testonly...) for every target.
+    """
+    if base and bases:
+        fail("pipeline {}: set `base` or `bases`, not both".format(name))
+    if bases == None:
+        bases = {"default": base}
+    if type(bases) != type({}) or not bases:
+        fail("pipeline {}: `bases` must be a non-empty dict of image name to base image, got {}".format(name, repr(bases)))
+    for k, v in env.items():
+        if type(v) != type(""):
+            fail("pipeline {}: `env` values must be strings; {} is {}".format(name, repr(k), repr(v)))
+    if type(entry) != type(""):
+        fail("pipeline {}: `entry` must be a file name, got {}".format(name, repr(entry)))
+
+    user_tags = kwargs.pop("tags", [])
+    manual = user_tags + (["manual"] if "manual" not in user_tags else [])
+
+    pipeline_app(
+        name = name + "_app",
+        entry = entry,
+        srcs = srcs,
+        deps = deps,
+        data = data,
+        tsconfig = tsconfig,
+        tags = manual,
+        visibility = visibility,
+        **kwargs
+    )
+
+    images = {}
+    for image_name in sorted(bases.keys()):
+        target = name + "_image" if image_name == "default" else "{}_image_{}".format(name, image_name)
+        pipeline_image(
+            name = target,
+            app = ":" + name + "_app",
+            base = bases[image_name],
+            env = env,
+            labels = labels,
+            tags = user_tags,
+            visibility = visibility,
+            **kwargs
+        )
+        images[":" + target] = image_name
+
+    common = dict(
+        registry = registry,
+        repository = repository,
+        tags_to_push = tags_to_push,
+        insecure = insecure,
+        images = images,
+        visibility = visibility,
+    )
+    pipeline_push(name = name + "_push", tags = user_tags, **dict(common, **kwargs))
+    pipeline_launch(name = name, app = ":" + name + "_app", mode = "run", env = env, tags = user_tags, **dict(common, **kwargs))
+    pipeline_launch(name = name + "_binary", app = ":" + name + "_app", mode = "binary", env = env, tags = user_tags, **dict(common, **kwargs))
+    pipeline_launch(
+        name = name + "_local",
+        app = ":" + name + "_app",
+        mode = "local",
+        env = env,
+        tags = user_tags,
+        visibility = visibility,
+        **kwargs
+    )

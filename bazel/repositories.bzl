@@ -1,0 +1,31 @@
+"""Public: the repositories rules_pipeline needs, and `npm_dependencies` for your own npm packages.
+
+    load("@rules_pipeline//bazel:repositories.bzl", "pipeline_dependencies")
+    pipeline_dependencies()
+"""
+
+load("//bazel/private:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
+load("//bazel/private:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
+load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
+
+npm_dependencies = _npm_dependencies
+pipeline_node_repository = _pipeline_node_repository
+
+def pipeline_dependencies(node_path = None):
+    """Declares Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`) and the
+    fetch-time build of the tools (`@rules_pipeline_tools`). Existing repositories of those names win.
+
+    Args:
+      node_path: absolute path of a node binary to use instead of the host's `node` on PATH.
+    """
+    existing = native.existing_rules()
+    if "rules_pipeline_node" not in existing:
+        _pipeline_node_repository(name = "rules_pipeline_node", node_path = node_path or "")
+    if "rules_pipeline_npm" not in existing:
+        _npm_dependencies(
+            name = "rules_pipeline_npm",
+            package_json = "@rules_pipeline//bazel/npm:package.json",
+            lockfile = "@rules_pipeline//bazel/npm:package-lock.json",
+        )
+    if "rules_pipeline_tools" not in existing:
+        pipeline_tools_repository(name = "rules_pipeline_tools")

@@ -1,0 +1,79 @@
+/**
+ * Credentials for registries. A Keychain resolves a registry host to a credential and says where it came
+ * from; keychains chain (first match wins) and the chain falls back to anonymous access. Each credential
+ * source (docker config.json auths, credential helpers, env, ...) is one small file implementing Keychain.
+ */
+
+/** A user name and password (or a registry token used as a password). */
+export interface BasicCredential {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** An OAuth2 refresh token (docker config.json `identitytoken`), exchanged at the registry's token realm. */
+export interface IdentityTokenCredential {
+  readonly identityToken: string;
+  readonly username?: string;
+}
+
+export interface AnonymousCredential {
+  readonly anonymous: true;
+}
+
+export type Credential = BasicCredential | IdentityTokenCredential | AnonymousCredential;
+
+export const ANONYMOUS: AnonymousCredential = Object.freeze({ anonymous: true as const });
+
+/** A credential plus a human description of its source, e.g. `docker config /x/config.json auths["ghcr.io"]`. */
+export interface ResolvedCredential {
+  readonly credential: Credential;
+  readonly source: string;
+}
+
+export interface Keychain {
+  /**
+   * The credential for a registry host (`localhost:5000`, `ghcr.io`, `index.docker.io`), or undefined when
+   * this source has none for it. Throws a PipelineError when the source exists but is malformed.
+   */
+  resolve(registry: string): Promise<ResolvedCredential | undefined>;
+  /** Where this source looks, for "no credentials found; looked in ..." messages. */
+  describe(): string;
+}
+
+export function isBasic(c: Credential): c is BasicCredential {
+  return "password" in c && typeof (c as BasicCredential).password === "string";
+}
+
+export function isIdentityToken(c: Credential): c is IdentityTokenCredential {
+  return "identityToken" in c;
+}
+
+export function isAnonymous(c: Credential): c is AnonymousCredential {
+  return "anonymous" in c;
+}
+
+/** Tries each keychain in order; the first one with a credential for the registry wins. */
+export function chainKeychains(...keychains: Keychain[]): Keychain {
+  return {
+    async resolve(registry: string): Promise<ResolvedCredential | undefined> {
+      for (const k of keychains) {
+        const found = await k.resolve(registry);
+        if (found) return found;
+      }
+      return undefined;
+    },
+    describe(): string {
+      return keychains.map((k) => k.describe()).join(", ") || "no credential sources";
+    },
+  };
+}
+
+/**
+ * Resolves a registry's credential through a keychain, falling back to anonymous with a source that says
+ * where it looked (the text error messages show for a 401).
+ */
+export async function resolveCredential(keychain: Keychain, registry: string): Promise<ResolvedCredential> {
+  const found = await keychain.resolve(registry);
+  if (found) return found;
+  return { credential: ANONYMOUS, source: `no credentials found; looked in ${keychain.describe()}` };
+}

@@ -1,0 +1,29 @@
+/** `pipeline push DIR --repository HOST/REPO [--tag T]`: push an OCI layout. */
+import { defaultKeychain } from "../../auth/default";
+import { pushTarget } from "../../launch/config";
+import { pushLayouts, summary, writeMetadata } from "../../launch/push";
+import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { validateTag } from "../../oci/reference";
+import { CliIo, showProgress } from "../io";
+
+export function layoutDirOf(source: string): string {
+  // oci:DIR[:NAME] as skopeo writes it; a plain path otherwise.
+  if (source.startsWith("oci:")) return source.slice(4).replace(/:[^/]*$/, "");
+  return source;
+}
+
+export async function push(
+  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean },
+  io: CliIo,
+): Promise<void> {
+  const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
+  const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
+  const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source) }], target, tags, {
+    keychain: defaultKeychain({ env: io.env }),
+    insecure: a.insecure,
+    progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+  });
+  writeMetadata(a["metadata-out"], meta);
+  io.stderr(summary(meta));
+  io.stdout(meta.reference);
+}

@@ -1,0 +1,88 @@
+/**
+ * `pipeline registry serve`: runs the embedded development registry until the signal aborts (or, with
+ * no signal, until SIGINT/SIGTERM). Prints exactly one line to stdout, `listening on HOST:PORT`, once it
+ * accepts connections; request logs (with --log) go to stderr. Never exits the process itself.
+ */
+import { readFile } from "node:fs/promises";
+import { PipelineError } from "../../errors";
+import { startDevRegistry } from "../../devregistry/server";
+
+export interface RegistryServeOptions {
+  root: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 5000; 0 picks a free port. */
+  port?: number;
+  user?: string;
+  passwordFile?: string;
+  log?: boolean;
+}
+
+export interface RegistryServeIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+async function readPassword(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new PipelineError("E_PASSWORD_FILE", `--password-file ${JSON.stringify(file)}: cannot read it (${err.code ?? err.message})`, {
+      cause: e,
+    });
+  }
+  const password = text.replace(/\r?\n$/, "");
+  if (!password) throw new PipelineError("E_PASSWORD_FILE", `--password-file ${JSON.stringify(file)}: the file is empty`);
+  return password;
+}
+
+/** Resolves when `signal` aborts, or on SIGINT/SIGTERM when there is no signal. */
+function stopRequested(signal: AbortSignal | undefined): Promise<void> {
+  if (signal) {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((done) => signal.addEventListener("abort", () => done(), { once: true }));
+  }
+  return new Promise((done) => {
+    const onSignal = (): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      done();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+export async function registryServe(opts: RegistryServeOptions, io: RegistryServeIo): Promise<void> {
+  if (!opts.root) throw new PipelineError("E_USAGE", "--root: a storage directory is required");
+  if ((opts.user === undefined) !== (opts.passwordFile === undefined)) {
+    throw new PipelineError(
+      "E_USAGE",
+      opts.user === undefined
+        ? `--password-file ${JSON.stringify(opts.passwordFile)}: needs --user as well`
+        : `--user ${JSON.stringify(opts.user)}: needs --password-file as well`,
+    );
+  }
+  if (opts.user !== undefined && (opts.user === "" || opts.user.includes(":"))) {
+    throw new PipelineError("E_USAGE", `--user ${JSON.stringify(opts.user)}: expected a non-empty name without ":"`);
+  }
+  const auth = opts.user !== undefined && opts.passwordFile !== undefined
+    ? { user: opts.user, password: await readPassword(opts.passwordFile) }
+    : undefined;
+  const registry = await startDevRegistry({
+    root: opts.root,
+    host: opts.host,
+    port: opts.port,
+    auth,
+    log: opts.log ? io.stderr : undefined,
+  });
+  try {
+    io.stdout(`listening on ${registry.address}`);
+    await stopRequested(io.signal);
+  } finally {
+    await registry.close();
+  }
+}

@@ -1,0 +1,23 @@
+/** What a command may touch of the outside world, passed in so tests can call commands directly. */
+export interface CliIo {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Whether stderr is a terminal (progress bars are drawn only then, and never when $CI is set). */
+  isTTY: boolean;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (line) => process.stdout.write(line + "\n"),
+    stderr: (line) => process.stderr.write(line + "\n"),
+    env: process.env,
+    cwd: process.cwd(),
+    isTTY: Boolean(process.stderr.isTTY),
+  };
+}
+
+export function showProgress(io: CliIo): boolean {
+  return io.isTTY && !io.env.CI;
+}

@@ -1,0 +1,129 @@
+/** The launch config the Bazel launchers hand to Node: what to run, which images, where to push them. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { PipelineError } from "../errors";
+import { assertDigest } from "../oci/digest";
+import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
+import { DEFAULT_IMAGE, ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_URIS } from "../runtime";
+
+export interface LaunchImage {
+  name: string;
+  /** Runfiles-relative path of the OCI layout directory. */
+  layout: string;
+  /** Runfiles-relative path of the `.digest` file. */
+  digestFile: string;
+}
+
+export interface LaunchConfig {
+  label: string;
+  mode: "push" | "run" | "binary" | "local";
+  workspace: string;
+  registry: string;
+  repository: string;
+  tags: string[];
+  insecure: boolean;
+  images: LaunchImage[];
+  env: Record<string, string>;
+  /** Runfiles-relative path of the compiled entry point. */
+  entry?: string;
+}
+
+/** Overrides registry/repository for every target of a pipeline: `HOST/REPO`. */
+export const ENV_REPOSITORY_OVERRIDE = "PIPELINE_REPOSITORY";
+
+export function readLaunchConfig(path: string): LaunchConfig {
+  let cfg: LaunchConfig;
+  try {
+    cfg = JSON.parse(readFileSync(path, "utf8")) as LaunchConfig;
+  } catch (e) {
+    throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
+  }
+  if (!cfg || !Array.isArray(cfg.images) || typeof cfg.mode !== "string") {
+    throw new PipelineError("E_LAUNCH_CONFIG", `launch config ${path} is malformed (rebuild the target)`);
+  }
+  return cfg;
+}
+
+/** Resolves a runfiles-relative path. */
+export function runfile(runfilesDir: string, rel: string): string {
+  return join(runfilesDir, rel);
+}
+
+export function runfilesDir(env: NodeJS.ProcessEnv = process.env): string {
+  const dir = env.PIPELINE_RUNFILES_DIR || env.RUNFILES_DIR;
+  if (!dir) throw new PipelineError("E_RUNFILES", "PIPELINE_RUNFILES_DIR is not set: run this target with `bazel run` or its launcher");
+  return dir;
+}
+
+export interface Target {
+  registry: string;
+  repository: string;
+}
+
+/** `--repository HOST/REPO` beats `$PIPELINE_REPOSITORY`, which beats the BUILD file's registry/repository. */
+export function pushTarget(cfg: Pick<LaunchConfig, "registry" | "repository" | "label">, override?: string, env: NodeJS.ProcessEnv = process.env): Target {
+  const fromEnv = env[ENV_REPOSITORY_OVERRIDE];
+  const chosen = override || fromEnv;
+  if (chosen) {
+    const what = override ? "--repository" : ENV_REPOSITORY_OVERRIDE;
+    if (!chosen.includes("/")) {
+      throw new PipelineError("E_BAD_REFERENCE", `${what}: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got ${JSON.stringify(chosen)}`);
+    }
+    if (chosen.includes("@") || /:[^/]*$/.test(chosen.slice(chosen.indexOf("/")))) {
+      throw new PipelineError("E_BAD_REFERENCE", `${what}: should not contain a tag or digest, got ${JSON.stringify(chosen)}`);
+    }
+    const ref = parseReference(chosen, what);
+    return { registry: ref.registry, repository: ref.repository };
+  }
+  validateRegistry(cfg.registry, `${cfg.label}: registry`);
+  validateRepository(cfg.repository, `${cfg.label}: repository`);
+  return { registry: cfg.registry, repository: cfg.repository };
+}
+
+export function readDigestFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8").trim();
+  } catch (e) {
+    throw new PipelineError("E_RUNFILES", `cannot read image digest ${path}: ${(e as Error).message}`);
+  }
+  return assertDigest(text, path);
+}
+
+/** The variables a launch script sees for these images (name → reference). */
+export function imageEnv(uris: Record<string, string>): Record<string, string> {
+  const names = Object.keys(uris);
+  if (names.length === 0) return {};
+  const main = uris[DEFAULT_IMAGE] ?? uris[names.sort()[0]];
+  return { [ENV_CONTAINER_IMAGE]: main, [ENV_CONTAINER_IMAGE_URIS]: JSON.stringify(uris) };
+}
+
+/** Images the user handed in through the environment, which skip building and pushing. */
+export function userImages(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  const single = env[ENV_CONTAINER_IMAGE];
+  const many = env[ENV_CONTAINER_IMAGE_URIS];
+  if (!single && !many) return undefined;
+  const out: Record<string, string> = {};
+  if (many) {
+    try {
+      Object.assign(out, JSON.parse(many));
+    } catch {
+      throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${JSON.stringify(many.slice(0, 200))}`);
+    }
+  }
+  if (single) out[DEFAULT_IMAGE] = single;
+  for (const [name, uri] of Object.entries(out)) parseReference(String(uri), `${ENV_CONTAINER_IMAGE}[${name}]`);
+  return out;
+}
+
+/** Applies the BUILD file's `env` where the caller's environment does not already set the variable. */
+export function withConfigEnv(env: NodeJS.ProcessEnv, cfgEnv: Record<string, string>): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const [k, v] of Object.entries(cfgEnv)) if (out[k] === undefined) out[k] = v;
+  return out;
+}
+
+export function removeImageEnv(env: NodeJS.ProcessEnv): void {
+  delete env[ENV_CONTAINER_IMAGE];
+  delete env[ENV_CONTAINER_IMAGE_URIS];
+}

@@ -1,0 +1,410 @@
+/**
+ * Builds a reproducible layer blob from files on disk and in memory.
+ *
+ * The same inputs give the same bytes whatever the host, the checkout path, the file system's mtimes,
+ * owners or directory order: entries are sorted by path bytewise, every parent directory is an explicit
+ * entry, owners are 0 (unless given), one mtime is used throughout (`SOURCE_DATE_EPOCH`, else 0), file
+ * modes are reduced to 0755/0644 and the gzip header carries no time or OS.
+ *
+ * Streams end to end: tar -> sha256 (diffId) -> gzip -> sha256 (digest) -> temp file -> rename.
+ */
+import { createReadStream, createWriteStream, promises as fsp, Stats } from "node:fs";
+import { createHash } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { Transform, TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { constants as zc, createGzip } from "node:zlib";
+import { PipelineError } from "../errors";
+import { HashingStream } from "../oci/digest";
+import { MediaType } from "../oci/types";
+import { fileLayer } from "./blob";
+import type { Layer } from "./layer";
+import { TarEntry, tarStream } from "./tar";
+
+export interface LayerInput {
+  /** Path inside the image, e.g. "app/examples/hello/main.js". A leading "/" is allowed and stripped; "/" alone (the root) only with a directory `src`. */
+  dest: string;
+  /** A file or directory on disk. Symlinks are followed; a directory is copied recursively (like `find -L`). */
+  src?: string;
+  /** File content held in memory. */
+  content?: Buffer;
+  /** Permission bits for a `content` or file `src` entry, or a `dir` entry. Default: 0755 if the file has any x bit, else 0644; directories 0755. */
+  mode?: number;
+  /** Makes `dest` a symlink with this target. */
+  symlink?: string;
+  /** Makes `dest` an (empty) directory, e.g. `{ dest: "/tmp", dir: true, mode: 0o1777 }`. */
+  dir?: boolean;
+  /** Owner ids of this entry (not of a directory src's children); default 0. */
+  uid?: number;
+  gid?: number;
+}
+
+export interface LayerDescriptor {
+  /** sha256 of the blob (compressed bytes). */
+  digest: string;
+  /** Size of the blob in bytes. */
+  size: number;
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  mediaType: string;
+  annotations?: Record<string, string>;
+}
+
+export interface BuildLayerOptions {
+  /** Entry mtime in seconds since the epoch. Default: SOURCE_DATE_EPOCH if set, else 0. */
+  mtime?: number;
+  /** gzip level 0-9, default 6. */
+  level?: number;
+  /** Default application/vnd.oci.image.layer.v1.tar+gzip. A plain `...tar` media type writes the tar uncompressed. */
+  mediaType?: string;
+  annotations?: Record<string, string>;
+}
+
+const UNCOMPRESSED_TYPES = new Set<string>([MediaType.OCI_LAYER, "application/vnd.docker.image.rootfs.diff.tar"]);
+const GZIP_TYPES = new Set<string>([MediaType.OCI_LAYER_GZIP, MediaType.DOCKER_LAYER_GZIP]);
+/** OS byte written in the gzip header: 3 (Unix) everywhere, so the blob does not depend on the build host's OS. */
+const GZIP_OS_UNIX = 3;
+/** How many stat/readdir calls run at once while expanding directories. */
+const FS_CONCURRENCY = 64;
+
+/**
+ * The mtime to use: `explicit` if given, else SOURCE_DATE_EPOCH from `env`, else 0. Both must be
+ * non-negative integers (seconds).
+ */
+export function resolveMtime(explicit?: number, env: NodeJS.ProcessEnv = process.env): number {
+  if (explicit !== undefined) {
+    if (!Number.isSafeInteger(explicit) || explicit < 0) {
+      throw new PipelineError("E_MTIME", `mtime must be a non-negative integer number of seconds, got ${explicit}`);
+    }
+    return explicit;
+  }
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === "") return 0;
+  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new PipelineError(
+      "E_SOURCE_DATE_EPOCH",
+      `SOURCE_DATE_EPOCH must be a non-negative integer (seconds since 1970-01-01), got ${JSON.stringify(v)}`,
+    );
+  }
+  return Number(v);
+}
+
+/** Validates a dest and returns it without its leading "/". "" is the root. */
+export function normalizeDest(dest: unknown): string {
+  if (typeof dest !== "string") throw destError(dest, "it must be a string");
+  if (dest === "/") return "";
+  if (dest.includes("\0")) throw destError(dest, "it contains a NUL byte");
+  if (dest.includes("\\")) throw destError(dest, 'it contains a backslash; use "/" to separate path components');
+  const p = dest.startsWith("/") ? dest.slice(1) : dest;
+  if (p === "") throw destError(dest, "it is empty");
+  for (const part of p.split("/")) {
+    if (part === "") throw destError(dest, 'it has an empty path component (a doubled or trailing "/")');
+    if (part === ".") throw destError(dest, 'it has a "." path component');
+    if (part === "..") throw destError(dest, 'it has a ".." path component');
+  }
+  return p;
+}
+
+function destError(dest: unknown, why: string): PipelineError {
+  return new PipelineError("E_LAYER_DEST", `layer destination ${JSON.stringify(dest)} is not allowed: ${why}`);
+}
+
+function inputError(message: string, cause?: unknown): PipelineError {
+  return new PipelineError("E_LAYER_INPUT", message, cause !== undefined ? { cause } : undefined);
+}
+
+/** An entry being collected, with where it came from (for messages and duplicate checks). */
+interface Collected {
+  path: string;
+  type: "file" | "dir" | "symlink";
+  mode: number;
+  uid: number;
+  gid: number;
+  size?: number;
+  source?: string;
+  content?: Buffer;
+  linkname?: string;
+  /** dev:ino of a source file, to recognise the same file reached twice. */
+  id?: string;
+  /** Describes the origin: "src /x/y", "content", "symlink", "parent directory of a/b". */
+  origin: string;
+  /** A directory created only because something lies under it (may be overridden by an explicit one). */
+  implicit?: boolean;
+}
+
+function fileMode(st: Stats): number {
+  return st.mode & 0o111 ? 0o755 : 0o644;
+}
+
+function checkMode(mode: number | undefined, dest: string): number | undefined {
+  if (mode === undefined) return undefined;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw inputError(`layer input ${JSON.stringify(dest)}: mode must be an integer between 0 and 0o7777, got ${mode}`);
+  }
+  return mode;
+}
+
+function checkId(id: number | undefined, what: string, dest: string): number {
+  if (id === undefined) return 0;
+  if (!Number.isSafeInteger(id) || id < 0) throw inputError(`layer input ${JSON.stringify(dest)}: ${what} must be a non-negative integer, got ${id}`);
+  return id;
+}
+
+/** A tiny concurrency limiter for fs calls. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+async function statSource(src: string, dest: string): Promise<Stats> {
+  try {
+    return await fsp.stat(src);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "does not exist (or is a dangling symlink)" : (e as Error).message;
+    throw inputError(`layer input ${JSON.stringify(dest)}: source ${src} ${why}`, e);
+  }
+}
+
+/** Expands one input into collected entries. */
+async function expandInput(input: LayerInput, out: Collected[], limit: ReturnType<typeof limiter>): Promise<void> {
+  const path = normalizeDest(input.dest);
+  const given = [input.src !== undefined, input.content !== undefined, input.symlink !== undefined, input.dir === true].filter(Boolean).length;
+  if (given !== 1) {
+    throw inputError(`layer input ${JSON.stringify(input.dest)}: give exactly one of src, content, symlink or dir: true`);
+  }
+  const mode = checkMode(input.mode, input.dest);
+  const uid = checkId(input.uid, "uid", input.dest);
+  const gid = checkId(input.gid, "gid", input.dest);
+  if (path === "" && input.src === undefined) throw destError(input.dest, "only a directory src can be placed at the root");
+
+  if (input.content !== undefined) {
+    if (!Buffer.isBuffer(input.content)) throw inputError(`layer input ${JSON.stringify(input.dest)}: content must be a Buffer`);
+    out.push({ path, type: "file", mode: mode ?? 0o644, uid, gid, size: input.content.length, content: input.content, origin: "in-memory content" });
+    return;
+  }
+  if (input.symlink !== undefined) {
+    if (typeof input.symlink !== "string" || input.symlink === "" || input.symlink.includes("\0")) {
+      throw inputError(`layer input ${JSON.stringify(input.dest)}: invalid symlink target ${JSON.stringify(input.symlink)}`);
+    }
+    out.push({ path, type: "symlink", mode: mode ?? 0o777, uid, gid, linkname: input.symlink, origin: `symlink to ${input.symlink}` });
+    return;
+  }
+  if (input.dir) {
+    if (path === "") throw destError(input.dest, "the root directory cannot be an entry");
+    out.push({ path, type: "dir", mode: mode ?? 0o755, uid, gid, origin: "directory entry" });
+    return;
+  }
+  const src = input.src!;
+  if (typeof src !== "string" || src === "") throw inputError(`layer input ${JSON.stringify(input.dest)}: src must be a non-empty path`);
+  const st = await limit(() => statSource(src, input.dest));
+  if (st.isFile()) {
+    if (path === "") throw destError(input.dest, "a file cannot be placed at the root");
+    out.push({ path, type: "file", mode: mode ?? fileMode(st), uid, gid, size: st.size, source: src, id: `${st.dev}:${st.ino}`, origin: `src ${src}` });
+    return;
+  }
+  if (!st.isDirectory()) throw inputError(`layer input ${JSON.stringify(input.dest)}: source ${src} is neither a regular file nor a directory`);
+  if (input.mode !== undefined) {
+    throw inputError(`layer input ${JSON.stringify(input.dest)}: mode cannot be given for a directory src (${src}); its files keep 0755/0644`);
+  }
+  if (path !== "") out.push({ path, type: "dir", mode: 0o755, uid, gid, origin: `src ${src}`, implicit: true });
+  await walkDir(src, path, new Set([`${st.dev}:${st.ino}`]), out, limit, input.dest);
+}
+
+/** Recursively collects a directory's content, following symlinks (like `find -L`); refuses symlink loops. */
+async function walkDir(dir: string, destDir: string, ancestors: Set<string>, out: Collected[], limit: ReturnType<typeof limiter>, inputDest: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await limit(() => fsp.readdir(dir));
+  } catch (e) {
+    throw inputError(`layer input ${JSON.stringify(inputDest)}: cannot read directory ${dir}: ${(e as Error).message}`, e);
+  }
+  await Promise.all(
+    names.map(async (name) => {
+      const src = join(dir, name);
+      const dest = destDir === "" ? name : `${destDir}/${name}`;
+      normalizeDest(dest); // rejects names with a backslash
+      const st = await limit(() => statSource(src, inputDest));
+      const id = `${st.dev}:${st.ino}`;
+      if (st.isFile()) {
+        out.push({ path: dest, type: "file", mode: fileMode(st), uid: 0, gid: 0, size: st.size, source: src, id, origin: `src ${src}` });
+      } else if (st.isDirectory()) {
+        if (ancestors.has(id)) {
+          throw inputError(`layer input ${JSON.stringify(inputDest)}: ${src} leads back to one of its own parent directories (symlink loop)`);
+        }
+        out.push({ path: dest, type: "dir", mode: 0o755, uid: 0, gid: 0, origin: `src ${src}`, implicit: true });
+        await walkDir(src, dest, new Set([...ancestors, id]), out, limit, inputDest);
+      } else {
+        throw inputError(`layer input ${JSON.stringify(inputDest)}: ${src} is neither a regular file nor a directory (sockets, FIFOs and devices are not copied)`);
+      }
+    }),
+  );
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+async function sameContent(a: Collected, b: Collected): Promise<boolean> {
+  if (a.size !== b.size) return false;
+  if (a.id !== undefined && a.id === b.id) return true;
+  const digestOf = async (c: Collected) => (c.content !== undefined ? createHash("sha256").update(c.content).digest("hex") : fileDigest(c.source!));
+  return (await digestOf(a)) === (await digestOf(b));
+}
+
+function conflict(path: string, a: Collected, b: Collected, why: string): PipelineError {
+  return new PipelineError("E_LAYER_CONFLICT", `layer destination ${JSON.stringify(path)} is given twice ${why}: ${a.origin} and ${b.origin}`);
+}
+
+/** Merges a duplicate into `kept`, or throws naming both sources. */
+async function merge(kept: Collected, dup: Collected): Promise<Collected> {
+  const path = kept.path;
+  if (kept.type !== dup.type) throw conflict(path, kept, dup, `as a ${kept.type} and as a ${dup.type}`);
+  if (kept.type === "dir") {
+    if (kept.implicit) return dup;
+    if (dup.implicit) return kept;
+    if (kept.mode !== dup.mode || kept.uid !== dup.uid || kept.gid !== dup.gid) throw conflict(path, kept, dup, "with different modes or owners");
+    return kept;
+  }
+  if (kept.type === "symlink") {
+    if (kept.linkname !== dup.linkname) throw conflict(path, kept, dup, "with different targets");
+  } else if (!(await sameContent(kept, dup))) {
+    throw conflict(path, kept, dup, "with different content");
+  }
+  if (kept.mode !== dup.mode) throw conflict(path, kept, dup, `with different modes (${kept.mode.toString(8)} and ${dup.mode.toString(8)})`);
+  if (kept.uid !== dup.uid || kept.gid !== dup.gid) throw conflict(path, kept, dup, "with different owners");
+  return kept;
+}
+
+/**
+ * Turns layer inputs into the sorted tar entries of the layer: directories expanded, duplicates
+ * collapsed or refused, parents added, sorted by path bytewise.
+ */
+export async function collectEntries(files: readonly LayerInput[]): Promise<TarEntry[]> {
+  const limit = limiter(FS_CONCURRENCY);
+  const collected: Collected[] = [];
+  await Promise.all(files.map((f) => expandInput(f, collected, limit)));
+
+  // Collapse duplicates. Process in a fixed order so the outcome never depends on fs timing.
+  collected.sort((a, b) => cmp(a.path, b.path) || cmp(a.origin, b.origin));
+  const byPath = new Map<string, Collected>();
+  for (const c of collected) {
+    const kept = byPath.get(c.path);
+    byPath.set(c.path, kept ? await merge(kept, c) : c);
+  }
+  // Parents of every entry, as explicit directories.
+  for (const c of [...byPath.values()]) {
+    let p = c.path;
+    for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/")) {
+      p = p.slice(0, i);
+      const kept = byPath.get(p);
+      if (kept) {
+        if (kept.type !== "dir") {
+          throw new PipelineError(
+            "E_LAYER_CONFLICT",
+            `layer destination ${JSON.stringify(p)} is a ${kept.type} (${kept.origin}) but ${JSON.stringify(c.path)} (${c.origin}) needs it to be a directory`,
+          );
+        }
+        break; // its own parents are (or will be) handled from it
+      }
+      byPath.set(p, { path: p, type: "dir", mode: 0o755, uid: 0, gid: 0, origin: `parent directory of ${c.path}`, implicit: true });
+    }
+  }
+  const keyed = [...byPath.values()].map((c) => ({ c, key: Buffer.from(c.path, "utf8") }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map(({ c }) => {
+    const e: TarEntry = { path: c.path, type: c.type, mode: c.mode };
+    if (c.uid) e.uid = c.uid;
+    if (c.gid) e.gid = c.gid;
+    if (c.type === "file") {
+      e.size = c.size;
+      if (c.content !== undefined) e.content = c.content;
+      else e.source = c.source;
+    }
+    if (c.type === "symlink") e.linkname = c.linkname;
+    return e;
+  });
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Checks the gzip header zlib wrote (no name, no mtime) and pins its OS byte, so that a blob does not
+ * depend on the OS of the build host (zlib writes 3 on Unix but 19 on macOS, 10 on Windows).
+ */
+class GzipHeaderPin extends Transform {
+  private seen = 0;
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.seen < 10) {
+      const b = Buffer.from(chunk); // don't write into zlib's buffer
+      for (let i = 0; i < b.length && this.seen + i < 10; i++) {
+        const at = this.seen + i;
+        if (at === 0 && b[i] !== 0x1f) return cb(new PipelineError("E_GZIP", "zlib wrote an unexpected gzip header"));
+        if (at === 1 && b[i] !== 0x8b) return cb(new PipelineError("E_GZIP", "zlib wrote an unexpected gzip header"));
+        if (at === 3 && b[i] !== 0) return cb(new PipelineError("E_GZIP", "zlib wrote gzip header flags (name/comment/extra): not reproducible"));
+        if (at >= 4 && at <= 7 && b[i] !== 0) return cb(new PipelineError("E_GZIP", "zlib wrote a gzip header mtime: not reproducible"));
+        if (at === 9) b[i] = GZIP_OS_UNIX;
+      }
+      this.seen += chunk.length;
+      return cb(null, b);
+    }
+    cb(null, chunk);
+  }
+}
+
+/** Writes `files` as a layer blob at `outPath` (atomically: temp file + rename) and describes it. */
+export async function buildLayer(files: readonly LayerInput[], outPath: string, opts: BuildLayerOptions = {}): Promise<LayerDescriptor> {
+  const mtime = resolveMtime(opts.mtime);
+  const level = opts.level ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new PipelineError("E_LAYER_INPUT", `gzip level must be an integer 0-9, got ${level}`);
+  const mediaType = opts.mediaType ?? MediaType.OCI_LAYER_GZIP;
+  const compress = !UNCOMPRESSED_TYPES.has(mediaType);
+  if (compress && !GZIP_TYPES.has(mediaType)) {
+    throw new PipelineError("E_LAYER_INPUT", `layer media type ${JSON.stringify(mediaType)} is not supported: use a gzip or uncompressed tar layer type`);
+  }
+  const entries = await collectEntries(files);
+
+  await fsp.mkdir(dirname(outPath), { recursive: true });
+  const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const tarHash = new HashingStream();
+  const blobHash = new HashingStream();
+  try {
+    const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
+    if (compress) {
+      const gzip = createGzip({ level, chunkSize: 1 << 20, finishFlush: zc.Z_FINISH });
+      await pipeline(tarStream(entries, { mtime }), tarHash, gzip, new GzipHeaderPin(), blobHash, out);
+    } else {
+      await pipeline(tarStream(entries, { mtime }), tarHash, out);
+    }
+    await fsp.rename(tmp, outPath);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    if (e instanceof PipelineError) throw e;
+    throw new PipelineError("E_LAYER_WRITE", `cannot write layer ${outPath}: ${(e as Error).message}`, { cause: e });
+  }
+  const diffId = tarHash.digest();
+  const desc: LayerDescriptor = compress
+    ? { digest: blobHash.digest(), size: blobHash.bytes, diffId, mediaType }
+    : { digest: diffId, size: tarHash.bytes, diffId, mediaType };
+  if (opts.annotations && Object.keys(opts.annotations).length) desc.annotations = { ...opts.annotations };
+  return desc;
+}
+
+/** The Layer backed by a blob `buildLayer` wrote. */
+export function layerFromDescriptor(path: string, desc: LayerDescriptor): Layer {
+  return fileLayer(path, desc);
+}

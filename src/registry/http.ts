@@ -1,0 +1,306 @@
+/**
+ * HTTP transport for registry traffic on node:http/https: streamed request bodies that are reopened on
+ * every attempt, retries with exponential backoff and jitter (connection errors, timeouts, 5xx, 429 with
+ * Retry-After), and redirects that never carry Authorization to another host.
+ */
+import * as http from "node:http";
+import * as https from "node:https";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import { PipelineError, redactUrl } from "../errors";
+
+export interface RetryOptions {
+  /** Retries after the first attempt (default 4). */
+  retries?: number;
+  /** First backoff delay; doubles each retry, with full jitter (default 250 ms). */
+  baseDelayMs?: number;
+  /** Cap for one backoff delay (default 10 s). */
+  maxDelayMs?: number;
+  /** Cap for a server's Retry-After (default 60 s). */
+  maxRetryAfterMs?: number;
+  /** Socket idle timeout: connecting, waiting for headers, or a stalled body (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** A request body: bytes, or a factory opening a fresh stream for each attempt. */
+export type BodySource = Buffer | (() => Readable);
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: BodySource;
+  /** Sent as Content-Length (required for streamed bodies: registries reject chunked encoding). */
+  contentLength?: number;
+  /** Retry connection errors, 5xx and 429 (default true). */
+  retry?: boolean;
+  /** Follow 3xx responses (default true). */
+  followRedirects?: boolean;
+  /** Accept invalid TLS certificates (an explicitly insecure registry). */
+  insecureTls?: boolean;
+}
+
+/** Names the registry and operation in errors: `push blob sha256:... to 127.0.0.1:5000/app`. */
+export interface RequestContext {
+  registry: string;
+  operation: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The URL that answered (after redirects). */
+  url: URL;
+  body: IncomingMessage;
+  header(name: string): string | undefined;
+  /** Reads the body (at most `limit` bytes, default 4 MiB; longer bodies are an error). */
+  buffer(limit?: number): Promise<Buffer>;
+  text(limit?: number): Promise<string>;
+  /** Drains and drops the body so the socket can be reused. */
+  discard(): Promise<void>;
+}
+
+export type Logger = (line: string) => void;
+
+const RETRYABLE_CODES = new Set([
+  "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH",
+  "ENETDOWN", "EAI_AGAIN", "ESOCKETTIMEDOUT", "UND_ERR_SOCKET",
+]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/** Error raised by a request body's own stream: local trouble, never retried. */
+class BodyError extends Error {
+  constructor(readonly inner: unknown) {
+    super((inner as Error)?.message ?? String(inner));
+  }
+}
+
+export function isRetryableError(err: unknown): boolean {
+  if (err instanceof BodyError || err instanceof PipelineError) return false;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code && RETRYABLE_CODES.has(e.code)) return true;
+  return /socket hang up|timed? ?out/i.test(e?.message ?? "");
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/** Retry-After as milliseconds from `now` (delta seconds or an HTTP date); undefined when absent/invalid. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return undefined;
+  return Math.max(0, t - now);
+}
+
+/** Full-jitter exponential backoff: random in [base*2^attempt / 2, base*2^attempt], capped. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+function errnoOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code ?? e?.message ?? String(err);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function makeResponse(res: IncomingMessage, url: URL): HttpResponse {
+  const buffer = async (limit = 4 * 1024 * 1024): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of res) {
+      n += (chunk as Buffer).length;
+      if (n > limit) {
+        res.destroy();
+        throw new PipelineError("E_REGISTRY", `response from ${redactUrl(url)} is larger than ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  };
+  return {
+    status: res.statusCode ?? 0,
+    headers: res.headers,
+    url,
+    body: res,
+    header(name) {
+      const v = res.headers[name.toLowerCase()];
+      return Array.isArray(v) ? v.join(", ") : v;
+    },
+    buffer,
+    text: async (limit) => (await buffer(limit)).toString("utf8"),
+    async discard() {
+      if (res.complete || res.destroyed) return;
+      res.resume();
+      await new Promise<void>((resolve) => {
+        res.once("end", resolve);
+        res.once("error", () => resolve());
+        res.once("close", resolve);
+      });
+    },
+  };
+}
+
+/** One attempt: sends the request and resolves when the response headers arrive. */
+function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === "https:" ? https : http;
+    const opts: https.RequestOptions = { method: req.method, headers: { ...headers } };
+    if (url.protocol === "https:" && req.insecureTls) opts.rejectUnauthorized = false;
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      r.destroy();
+      reject(e);
+    };
+    const r = mod.request(url, opts, (res) => {
+      settled = true;
+      resolve(res);
+    });
+    r.setTimeout(timeoutMs, () => {
+      const e = new Error(`no response within ${timeoutMs} ms`) as NodeJS.ErrnoException;
+      e.code = "ETIMEDOUT";
+      r.destroy(e);
+    });
+    r.on("error", fail);
+    const body = req.body;
+    if (body === undefined) {
+      r.end();
+    } else if (Buffer.isBuffer(body)) {
+      r.end(body);
+    } else {
+      let stream: Readable;
+      try {
+        stream = body();
+      } catch (e) {
+        fail(new BodyError(e));
+        return;
+      }
+      stream.on("error", (e) => {
+        fail(e instanceof PipelineError ? e : new BodyError(e));
+        r.destroy();
+      });
+      r.on("close", () => {
+        if (!stream.destroyed && !stream.readableEnded) stream.destroy();
+      });
+      stream.pipe(r);
+    }
+  });
+}
+
+/** Sends requests with retries and redirects. One transport serves a whole push or pull. */
+export class HttpTransport {
+  readonly retry: Required<RetryOptions>;
+  constructor(
+    retry: RetryOptions = {},
+    private readonly log: Logger = () => {},
+    private readonly userAgent = "rules_pipeline",
+  ) {
+    this.retry = {
+      retries: retry.retries ?? 4,
+      baseDelayMs: retry.baseDelayMs ?? 250,
+      maxDelayMs: retry.maxDelayMs ?? 10_000,
+      maxRetryAfterMs: retry.maxRetryAfterMs ?? 60_000,
+      timeoutMs: retry.timeoutMs ?? 60_000,
+    };
+  }
+
+  /**
+   * Sends `req`, retrying and following redirects. Returns any final response (including 4xx/5xx once
+   * retries are spent). Throws E_REGISTRY_UNREACHABLE when no response could be had.
+   */
+  async request(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    const maxAttempts = req.retry === false ? 1 : this.retry.retries + 1;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await this.followRedirects(req);
+      } catch (e) {
+        if (e instanceof BodyError) {
+          throw new PipelineError("E_BLOB_READ", `${ctx.operation}: cannot read the content to send: ${e.message}`, { cause: e.inner });
+        }
+        if (!isRetryableError(e)) {
+          if (e instanceof PipelineError) throw e;
+          throw this.unreachable(req, ctx, e, attempt + 1);
+        }
+        lastError = e;
+        if (attempt + 1 < maxAttempts) {
+          const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
+          this.log(`${req.method} ${redactUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+          await sleep(delay);
+        }
+        continue;
+      }
+      if (!isRetryableStatus(res.status) || attempt + 1 >= maxAttempts) return res;
+      const retryAfter = parseRetryAfter(res.header("retry-after"));
+      const delay =
+        retryAfter !== undefined
+          ? Math.min(retryAfter, this.retry.maxRetryAfterMs)
+          : backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
+      this.log(`${req.method} ${redactUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+      await res.discard();
+      await sleep(delay);
+    }
+    throw this.unreachable(req, ctx, lastError, maxAttempts);
+  }
+
+  private unreachable(req: HttpRequest, ctx: RequestContext, err: unknown, attempts: number): PipelineError {
+    return new PipelineError(
+      "E_REGISTRY_UNREACHABLE",
+      `${ctx.operation}: registry ${ctx.registry} is unreachable (${req.method} ${redactUrl(req.url)}: ${errnoOf(err)}` +
+        `${attempts > 1 ? ` after ${attempts} attempts` : ""})`,
+      { cause: err },
+    );
+  }
+
+  private async followRedirects(req: HttpRequest): Promise<HttpResponse> {
+    let url = req.url;
+    let method = req.method;
+    let body = req.body;
+    const headers: Record<string, string> = { "User-Agent": this.userAgent, ...(req.headers ?? {}) };
+    if (req.contentLength !== undefined) headers["Content-Length"] = String(req.contentLength);
+    else if (Buffer.isBuffer(body)) headers["Content-Length"] = String(body.length);
+    else if (body === undefined && (method === "PUT" || method === "POST" || method === "PATCH")) headers["Content-Length"] = "0";
+    const origin = req.url;
+    for (let hop = 0; ; hop++) {
+      const started = Date.now();
+      const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs);
+      const res = makeResponse(raw, url);
+      this.log(`${method} ${redactUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
+      if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
+      const location = res.header("location");
+      if (!location) return res;
+      if (hop >= MAX_REDIRECTS) {
+        await res.discard();
+        throw new PipelineError("E_REGISTRY", `${req.method} ${redactUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`);
+      }
+      await res.discard();
+      const next = new URL(location, url);
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+        method = "GET";
+        body = undefined;
+        delete headers["Content-Length"];
+        delete headers["Content-Type"];
+      }
+      // Credentials belong to the registry: never forward them to another host or over a downgrade.
+      if (!sameAuthority(origin, next)) {
+        for (const k of Object.keys(headers)) if (k.toLowerCase() === "authorization") delete headers[k];
+      }
+      url = next;
+    }
+  }
+}
+
+/** True when `b` is the same host:port as `a` and does not downgrade https to http. */
+export function sameAuthority(a: URL, b: URL): boolean {
+  if (a.host.toLowerCase() !== b.host.toLowerCase()) return false;
+  return !(a.protocol === "https:" && b.protocol === "http:");
+}

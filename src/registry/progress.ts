@@ -1,0 +1,127 @@
+/**
+ * Progress of blob transfers. Push and pull report to a ProgressSink; the library default is silent.
+ * `progressForTerminal()` gives the CLI a renderer that keeps one updating line per active blob on stderr,
+ * only when stderr is a TTY and CI is not set.
+ */
+
+export type BlobOutcome = "uploaded" | "mounted" | "downloaded";
+
+export interface ProgressSink {
+  /** A transfer starts. `label` says what the blob is ("layer 2/3", "config"). */
+  blobStart(digest: string, size: number, label?: string): void;
+  /** Bytes moved so far for this blob (may go back down when a request is retried). */
+  blobProgress(digest: string, bytes: number): void;
+  blobDone(digest: string, outcome: BlobOutcome): void;
+  /** Nothing to move: the registry already has it. */
+  skip(digest: string, reason: string): void;
+}
+
+export const silentProgress: ProgressSink = {
+  blobStart() {},
+  blobProgress() {},
+  blobDone() {},
+  skip() {},
+};
+
+/** The part of a TTY stream the renderer uses. */
+export interface TerminalStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+interface Active {
+  label: string;
+  size: number;
+  bytes: number;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+function short(digest: string): string {
+  return digest.replace(/^sha256:/, "").slice(0, 12);
+}
+
+/**
+ * Renders on a terminal: finished blobs scroll up as permanent lines, active blobs stay below as one
+ * line each, redrawn at most every `throttleMs` (starts and completions redraw at once).
+ */
+export class TtyProgress implements ProgressSink {
+  private readonly active = new Map<string, Active>();
+  private drawn = 0;
+  private lastDraw = 0;
+  private readonly throttleMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly out: TerminalStream,
+    opts: { throttleMs?: number; now?: () => number } = {},
+  ) {
+    this.throttleMs = opts.throttleMs ?? 100;
+    this.now = opts.now ?? Date.now;
+  }
+
+  blobStart(digest: string, size: number, label?: string): void {
+    this.active.set(digest, { label: label ?? short(digest), size, bytes: 0 });
+    this.draw([]);
+  }
+
+  blobProgress(digest: string, bytes: number): void {
+    const a = this.active.get(digest);
+    if (!a) return;
+    a.bytes = bytes;
+    if (this.now() - this.lastDraw >= this.throttleMs) this.draw([]);
+  }
+
+  blobDone(digest: string, outcome: BlobOutcome): void {
+    const a = this.active.get(digest);
+    this.active.delete(digest);
+    const size = a ? ` ${formatBytes(a.size)}` : "";
+    this.draw([`${a?.label ?? short(digest)} ${short(digest)} ${outcome}${size}`]);
+  }
+
+  skip(digest: string, reason: string): void {
+    this.active.delete(digest);
+    this.draw([`${short(digest)} ${reason}`]);
+  }
+
+  private line(a: Active): string {
+    const pct = a.size > 0 ? Math.floor((a.bytes / a.size) * 100) : 100;
+    return `${a.label} ${formatBytes(a.bytes)} / ${formatBytes(a.size)} (${pct}%)`;
+  }
+
+  private fit(s: string): string {
+    const width = this.out.columns ?? 0;
+    return width > 1 && s.length >= width ? s.slice(0, width - 1) : s;
+  }
+
+  private draw(permanent: string[]): void {
+    let s = "";
+    // Back to the first active line and clear to the end of the screen.
+    if (this.drawn > 0) s += `\x1b[${this.drawn}F\x1b[0J`;
+    for (const p of permanent) s += this.fit(p) + "\n";
+    const lines = [...this.active.values()].map((a) => this.fit(this.line(a)));
+    for (const l of lines) s += l + "\n";
+    this.drawn = lines.length;
+    this.lastDraw = this.now();
+    if (s) this.out.write(s);
+  }
+}
+
+/** The TTY renderer when `stream` is a terminal and CI is unset; silent otherwise. */
+export function progressForTerminal(
+  stream: TerminalStream = process.stderr,
+  env: Record<string, string | undefined> = process.env,
+): ProgressSink {
+  return stream.isTTY && !env.CI ? new TtyProgress(stream) : silentProgress;
+}

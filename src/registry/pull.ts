@@ -1,0 +1,176 @@
+/**
+ * Pulls images from a registry: resolves a tag or digest (choosing a platform in an index), fetches the
+ * config, and returns an Image whose layers stream from the registry on open() (digest-checked as they
+ * flow). pullToLayout writes the image as an OCI layout, atomically.
+ */
+import { PassThrough, Readable } from "node:stream";
+import { PipelineError } from "../errors";
+import { formatReference, Reference } from "../oci/reference";
+import { Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
+import { bufferBlob } from "../layer/blob";
+import type { Layer } from "../layer/layer";
+import type { Image } from "../image/image";
+import type { Keychain } from "../auth/keychain";
+import { writeLayout } from "../layout/write";
+import { RegistryClient } from "./client";
+import type { Logger, RetryOptions } from "./http";
+import { ProgressSink, silentProgress } from "./progress";
+
+export interface PullOptions {
+  keychain?: Keychain;
+  insecure?: boolean;
+  /** Platform to pick from an index (default linux/amd64). */
+  platform?: { os: string; architecture: string; variant?: string };
+  retry?: RetryOptions;
+  progress?: ProgressSink;
+  log?: Logger;
+  scheme?: "http" | "https";
+}
+
+export interface InspectResult {
+  /** Digest of the image manifest (the platform's, when the reference names an index). */
+  digest: string;
+  mediaType: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** The index the reference named, when it named one. */
+  index?: { digest: string; mediaType: string };
+}
+
+interface Resolved {
+  client: RegistryClient;
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+  manifest: Manifest;
+  index?: { digest: string; mediaType: string };
+}
+
+const DEFAULT_PLATFORM: { os: string; architecture: string; variant?: string } = { os: "linux", architecture: "amd64" };
+
+function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
+  return new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme });
+}
+
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString("utf8")) as T;
+  } catch {
+    throw new PipelineError("E_REGISTRY", `${what} is not valid JSON`);
+  }
+}
+
+function platformMatches(p: Platform | undefined, want: { os: string; architecture: string; variant?: string }): boolean {
+  if (!p || p.os !== want.os || p.architecture !== want.architecture) return false;
+  return !want.variant || p.variant === want.variant;
+}
+
+async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resolved> {
+  const client = clientFor(ref, opts);
+  const name = formatReference(ref);
+  let fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
+  let index: Resolved["index"];
+  if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
+    const want = opts.platform ?? DEFAULT_PLATFORM;
+    const idx = parseJson<Index>(fetched.bytes, `index of ${name}`);
+    const entries: Descriptor[] = Array.isArray(idx.manifests) ? idx.manifests : [];
+    const match = entries.find((m) => platformMatches(m.platform, want) && MANIFEST_MEDIA_TYPES.includes(m.mediaType));
+    if (!match) {
+      const have = entries.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ""}` : "?")).join(", ");
+      throw new PipelineError("E_PLATFORM", `${name}: no manifest for ${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ""} in index ${fetched.digest} (has: ${have || "none"})`);
+    }
+    index = { digest: fetched.digest, mediaType: fetched.mediaType };
+    fetched = await client.getManifest(ref.repository, match.digest);
+  }
+  if (!MANIFEST_MEDIA_TYPES.includes(fetched.mediaType)) {
+    throw new PipelineError("E_REGISTRY", `${name}: unsupported manifest media type ${JSON.stringify(fetched.mediaType)}`);
+  }
+  const manifest = parseJson<Manifest>(fetched.bytes, `manifest of ${name}`);
+  if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
+    throw new PipelineError("E_REGISTRY", `${name}: manifest ${fetched.digest} is not an image manifest (no config or layers)`);
+  }
+  return { client, bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType, manifest, index };
+}
+
+async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer; config: ImageConfig }> {
+  const bytes = await r.client.getBlob(ref.repository, r.manifest.config.digest);
+  return { bytes, config: parseJson<ImageConfig>(bytes, `config of ${formatReference(ref)}`) };
+}
+
+/** A layer whose open() streams (and verifies) the blob from the registry, reporting progress. */
+function remoteLayer(client: RegistryClient, repository: string, desc: Descriptor, diffId: string, label: string, progress: ProgressSink): Layer {
+  return {
+    digest: desc.digest,
+    size: desc.size,
+    mediaType: desc.mediaType,
+    diffId,
+    annotations: desc.annotations,
+    open(): Readable {
+      progress.blobStart(desc.digest, desc.size, label);
+      const src = client.openBlob(repository, desc.digest, desc.size);
+      const out = new PassThrough();
+      let bytes = 0;
+      src.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+        progress.blobProgress(desc.digest, bytes);
+      });
+      src.on("end", () => progress.blobDone(desc.digest, "downloaded"));
+      src.on("error", (e) => out.destroy(e));
+      out.on("close", () => src.destroy());
+      return src.pipe(out);
+    },
+  };
+}
+
+/** An Image backed by the registry: manifest and config fetched now, layers streamed on open(). */
+export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise<Image> {
+  const r = await resolveManifest(ref, opts);
+  const { bytes: configBytes, config } = await fetchConfig(r, ref);
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== r.manifest.layers.length) {
+    throw new PipelineError("E_REGISTRY", `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${r.manifest.layers.length} layers`);
+  }
+  const progress = opts.progress ?? silentProgress;
+  const n = r.manifest.layers.length;
+  const layers = r.manifest.layers.map((l, i) => remoteLayer(r.client, ref.repository, l, diffIds[i], `layer ${i + 1}/${n}`, progress));
+  return {
+    manifestBytes: r.bytes,
+    manifest: r.manifest,
+    digest: r.digest,
+    mediaType: r.mediaType,
+    configBytes,
+    config,
+    configBlob: bufferBlob(configBytes, r.manifest.config.mediaType),
+    layers,
+  };
+}
+
+/** Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. */
+export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: string; refName?: string }> {
+  const image = await pullImage(ref, opts);
+  await writeLayout(dir, image, { atomic: true, refName: ref.tag });
+  return { digest: image.digest, refName: ref.tag };
+}
+
+/** The digest a reference points at now (an index's own digest for a multi-platform tag). */
+export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Promise<string> {
+  const client = clientFor(ref, opts);
+  const reference = ref.digest ?? ref.tag ?? "latest";
+  const head = await client.headManifest(ref.repository, reference);
+  if (!head) throw new PipelineError("E_NOT_FOUND", `${formatReference(ref)}: manifest not found in ${ref.registry}/${ref.repository}`);
+  if (ref.digest) {
+    if (head.digest && head.digest !== ref.digest) {
+      throw new PipelineError("E_DIGEST_MISMATCH", `${formatReference(ref)}: registry says ${head.digest}`);
+    }
+    return ref.digest;
+  }
+  if (head.digest?.startsWith("sha256:")) return head.digest;
+  return (await client.getManifest(ref.repository, reference)).digest;
+}
+
+/** Manifest and config of the image a reference names (choosing the platform in an index). */
+export async function inspect(ref: Reference, opts: PullOptions = {}): Promise<InspectResult> {
+  const r = await resolveManifest(ref, opts);
+  const { config } = await fetchConfig(r, ref);
+  return { digest: r.digest, mediaType: r.mediaType, manifest: r.manifest, config, index: r.index };
+}

@@ -1,0 +1,274 @@
+/**
+ * Blob uploads (distribution spec "push"): POST a session, then either one monolithic
+ * `PUT <location>?digest=` or chunked `PATCH <location>` (Content-Range; each answer's Location is the
+ * next URL) closed by an empty PUT; and cross-repository mounts (`POST ?mount=&from=`: 201 mounted, 202 a
+ * session to upload into). Bodies are streamed from Blob.open() (reopened for every retry); a session
+ * that ends in DIGEST_INVALID or a lost upload is restarted once.
+ */
+import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { pipeline, Readable, Transform, TransformCallback } from "node:stream";
+import { PipelineError } from "../errors";
+import type { Blob } from "../layer/layer";
+import type { RegistryClient } from "./client";
+import { digestMismatchError, ErrorContext, RegistryError } from "./errors";
+import type { HttpResponse } from "./http";
+
+export const DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+
+export interface UploadOptions {
+  /** Blobs of at least this many bytes go up in chunks (default 16 MiB). */
+  chunkThreshold?: number;
+  /** Bytes per PATCH (default 16 MiB). */
+  chunkSize?: number;
+  /** A session already opened (e.g. by a mount that fell back to 202). */
+  session?: URL;
+  /** Bytes sent so far (goes back down when a request is retried). */
+  onProgress?: (bytes: number) => void;
+}
+
+export type MountResult = { mounted: true } | { mounted: false; session: URL };
+
+const RESTART_CODES = ["DIGEST_INVALID", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "SIZE_INVALID", "RANGE_INVALID"];
+const OCTET = "application/octet-stream";
+
+function location(res: HttpResponse, operation: string): URL {
+  const loc = res.header("location");
+  if (!loc) throw new PipelineError("E_REGISTRY", `${operation}: the registry answered ${res.status} without a Location header`);
+  return new URL(loc, res.url);
+}
+
+function withDigest(session: URL, digest: string): URL {
+  const u = new URL(session);
+  u.searchParams.set("digest", digest);
+  return u;
+}
+
+/** POST /v2/<repo>/blobs/uploads/ → the session URL. */
+export async function startUpload(client: RegistryClient, repository: string, digest: string): Promise<URL> {
+  const operation = `start upload of blob ${digest} to ${client.registry}/${repository}`;
+  const res = await client.send({ method: "POST", path: `/v2/${repository}/blobs/uploads/`, repository, operation });
+  if (res.status !== 202) throw await client.fail(res, repository, operation);
+  await res.discard();
+  return location(res, operation);
+}
+
+/** Asks the registry to link `digest` from repository `from` into `repository`. */
+export async function mountBlob(client: RegistryClient, repository: string, digest: string, from: string): Promise<MountResult> {
+  const operation = `mount blob ${digest} from ${from} into ${client.registry}/${repository}`;
+  const q = new URLSearchParams({ mount: digest, from });
+  const res = await client.send({
+    method: "POST",
+    path: `/v2/${repository}/blobs/uploads/?${q}`,
+    repository,
+    extraScopes: [`repository:${from}:pull`],
+    operation,
+  });
+  await res.discard();
+  if (res.status === 201) {
+    const claimed = res.header("docker-content-digest");
+    if (claimed && claimed !== digest) throw digestMismatchError(client.context(repository, operation), digest, claimed, "the mounted blob");
+    return { mounted: true };
+  }
+  if (res.status === 202) return { mounted: false, session: location(res, operation) };
+  throw await client.fail(res, repository, operation);
+}
+
+/** Uploads a blob (monolithic below the threshold, chunked above), restarting a failed session once. */
+export async function uploadBlob(client: RegistryClient, repository: string, blob: Blob, opts: UploadOptions = {}): Promise<void> {
+  const threshold = opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
+  for (let round = 0; ; round++) {
+    const session = round === 0 && opts.session ? opts.session : await startUpload(client, repository, blob.digest);
+    try {
+      if (blob.size >= threshold && blob.size > 0) await uploadChunked(client, repository, blob, session, opts);
+      else await uploadMonolithic(client, repository, blob, session, opts);
+      return;
+    } catch (e) {
+      const restart = e instanceof RegistryError && (e.hasCode(...RESTART_CODES) || e.status === 416);
+      if (!restart || round >= 1) throw e;
+    }
+  }
+}
+
+async function finish(client: RegistryClient, repository: string, blob: Blob, res: HttpResponse, operation: string): Promise<void> {
+  if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await client.fail(res, repository, operation);
+  await res.discard();
+  const claimed = res.header("docker-content-digest");
+  if (claimed && claimed !== blob.digest) throw digestMismatchError(client.context(repository, operation), blob.digest, claimed, "the uploaded blob");
+}
+
+async function uploadMonolithic(client: RegistryClient, repository: string, blob: Blob, session: URL, opts: UploadOptions): Promise<void> {
+  const operation = `upload blob ${blob.digest} to ${client.registry}/${repository}`;
+  const ctx = client.context(repository, operation);
+  const res = await client.send({
+    method: "PUT",
+    url: withDigest(session, blob.digest),
+    repository,
+    headers: { "Content-Type": OCTET },
+    body: () => pipeline(blob.open(), new CheckingStream(blob, ctx, opts.onProgress), () => {}),
+    contentLength: blob.size,
+    operation,
+  });
+  await finish(client, repository, blob, res, operation);
+}
+
+async function uploadChunked(client: RegistryClient, repository: string, blob: Blob, session: URL, opts: UploadOptions): Promise<void> {
+  const operation = `upload blob ${blob.digest} to ${client.registry}/${repository} in chunks`;
+  const chunkSize = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const cursor = new BlobCursor(blob);
+  let url = session;
+  let offset = 0;
+  let resyncs = 0;
+  try {
+    while (offset < blob.size) {
+      const start = offset;
+      const end = Math.min(start + chunkSize, blob.size);
+      const res = await client.send({
+        method: "PATCH",
+        url,
+        repository,
+        headers: { "Content-Type": OCTET, "Content-Range": `${start}-${end - 1}` },
+        body: () => cursor.range(start, end, (n) => opts.onProgress?.(start + n)),
+        contentLength: end - start,
+        operation,
+      });
+      if (res.status === 416 && resyncs++ < 3) {
+        // The registry has a different offset (a retried chunk half-arrived): ask where it is.
+        await res.discard();
+        ({ url, offset } = await uploadStatus(client, repository, location(res, operation), operation));
+        continue;
+      }
+      if (res.status !== 202) throw await client.fail(res, repository, operation);
+      await res.discard();
+      url = location(res, operation);
+      const range = parseRange(res.header("range"));
+      offset = range !== undefined ? range + 1 : end;
+    }
+    const local = cursor.digest();
+    if (local && local !== blob.digest) throw digestMismatchError(client.context(repository, operation), blob.digest, local, "the local content");
+    const res = await client.send({ method: "PUT", url: withDigest(url, blob.digest), repository, operation });
+    await finish(client, repository, blob, res, operation);
+  } finally {
+    cursor.close();
+  }
+}
+
+/** GET <location>: where an upload stands (`Range: 0-<last byte>`). */
+async function uploadStatus(client: RegistryClient, repository: string, url: URL, operation: string): Promise<{ url: URL; offset: number }> {
+  const res = await client.send({ method: "GET", url, repository, operation: `${operation} (status)` });
+  if (res.status !== 204 && res.status !== 200) throw await client.fail(res, repository, operation);
+  await res.discard();
+  const range = parseRange(res.header("range"));
+  return { url: res.header("location") ? location(res, operation) : url, offset: range !== undefined ? range + 1 : 0 };
+}
+
+/** The last byte of `Range: 0-1023` / `bytes=0-1023`; undefined when absent. */
+export function parseRange(value: string | undefined): number | undefined {
+  const m = /(\d+)-(\d+)/.exec(value ?? "");
+  return m ? Number(m[2]) : undefined;
+}
+
+/** Counts, hashes and reports a blob's bytes on their way out; errors before sending a wrong byte count. */
+class CheckingStream extends Transform {
+  private readonly hash = createHash("sha256");
+  private bytes = 0;
+  constructor(
+    private readonly blob: Blob,
+    private readonly ctx: ErrorContext,
+    private readonly onProgress?: (bytes: number) => void,
+  ) {
+    super();
+  }
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.blob.size) {
+      cb(new PipelineError("E_DIGEST_MISMATCH", `${this.ctx.operation}: the content is longer than the ${this.blob.size} bytes its descriptor says`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onProgress?.(this.bytes);
+    cb(null, chunk);
+  }
+  _flush(cb: TransformCallback): void {
+    const actual = "sha256:" + this.hash.digest("hex");
+    if (actual !== this.blob.digest || this.bytes !== this.blob.size) {
+      cb(digestMismatchError(this.ctx, this.blob.digest, `${actual} (${this.bytes} bytes)`, "the local content"));
+    } else cb();
+  }
+}
+
+/**
+ * Reads a blob front to back across chunk requests from one open stream; a retried chunk (asked for an
+ * offset the stream has passed) reopens the blob at that offset. Hashes the bytes while they come in
+ * order, so the local content is checked before the upload is closed.
+ */
+export class BlobCursor {
+  private iter?: AsyncIterator<Buffer>;
+  private pos = 0;
+  private pending?: Buffer;
+  private readonly hash = createHash("sha256");
+  private hashed = 0;
+
+  constructor(private readonly blob: Blob) {}
+
+  range(start: number, end: number, onProgress?: (bytes: number) => void): Readable {
+    return Readable.from(this.read(start, end, onProgress), { objectMode: false });
+  }
+
+  /** sha256 of the whole blob if it was read once in order, else undefined. */
+  digest(): string | undefined {
+    return this.hashed === this.blob.size ? "sha256:" + this.hash.copy().digest("hex") : undefined;
+  }
+
+  close(): void {
+    void this.iter?.return?.();
+    this.iter = undefined;
+  }
+
+  private reopen(start: number): void {
+    this.close();
+    this.pending = undefined;
+    let stream: Readable;
+    let skip = start;
+    if (this.blob.path) {
+      stream = createReadStream(this.blob.path, { start });
+      skip = 0;
+    } else {
+      stream = this.blob.open();
+    }
+    this.iter = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    this.pos = start - skip; // bytes before `start` are skipped in read()
+  }
+
+  private async *read(start: number, end: number, onProgress?: (bytes: number) => void): AsyncGenerator<Buffer> {
+    if (!this.iter || this.pos !== start) this.reopen(start);
+    let sent = 0;
+    while (this.pos < end) {
+      let buf = this.pending;
+      this.pending = undefined;
+      if (!buf) {
+        const r = await this.iter!.next();
+        if (r.done) throw new PipelineError("E_DIGEST_MISMATCH", `blob ${this.blob.digest}: content ended at byte ${this.pos}, expected ${this.blob.size}`);
+        buf = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+      }
+      if (this.pos < start) {
+        const drop = Math.min(buf.length, start - this.pos);
+        this.pos += drop;
+        if (drop < buf.length) this.pending = buf.subarray(drop);
+        continue;
+      }
+      const take = Math.min(buf.length, end - this.pos);
+      const out = buf.subarray(0, take);
+      if (take < buf.length) this.pending = buf.subarray(take);
+      if (this.pos === this.hashed) {
+        this.hash.update(out);
+        this.hashed += take;
+      }
+      this.pos += take;
+      sent += take;
+      onProgress?.(sent);
+      yield out;
+    }
+  }
+}

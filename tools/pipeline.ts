@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/** The `pipeline` CLI entry point, also what the Bazel rules run. */
+
+// Under Bazel the CLI's own npm packages (yargs) sit outside any parent node_modules of this file: the launcher
+// names their directory, which is added to the module search path without leaking NODE_PATH to child processes.
+const toolsModules = process.env.PIPELINE_TOOLS_NODE_MODULES;
+if (toolsModules) {
+  const Module = require("node:module");
+  const saved = process.env.NODE_PATH;
+  process.env.NODE_PATH = [toolsModules, saved].filter(Boolean).join(require("node:path").delimiter);
+  Module._initPaths();
+  if (saved === undefined) delete process.env.NODE_PATH;
+  else process.env.NODE_PATH = saved;
+  delete process.env.PIPELINE_TOOLS_NODE_MODULES;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { runCli } = require("../src/cli/index") as typeof import("../src/cli/index");
+
+runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
