@@ -70,7 +70,9 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     up = "/".join([".."] * len(cfg.dirname.split("/")))
     user_roots = sorted(roots.keys())
     # `paths` entries are relative to baseUrl (the execroot).
-    paths = {"*": [r + "/*" for r in user_roots] + [r + "/@types/*" for r in user_roots]}
+    paths = {}
+    if user_roots:
+        paths["*"] = [r + "/*" for r in user_roots] + [r + "/@types/*" for r in user_roots]
     if runtime_types:
         paths["@rules_pipeline/runtime"] = [runtime_types.path[:-len(".d.ts")]]
     options = {

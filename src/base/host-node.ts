@@ -11,13 +11,9 @@ import { promises as fsp } from "node:fs";
 import { basename, dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { PipelineError } from "../errors";
-import { bufferBlob } from "../layer/blob";
+import { composeImage } from "../image/compose";
 import { buildLayer, LayerDescriptor, layerFromDescriptor, LayerInput, resolveMtime } from "../layer/build";
-import type { Layer } from "../layer/layer";
-import { descriptorOf } from "../layer/layer";
-import { sha256 } from "../oci/digest";
-import { ImageConfig, Manifest, MediaType, Platform } from "../oci/types";
-import type { Image } from "../image/image";
+import type { Platform } from "../oci/types";
 import { writeLayout } from "../layout/write";
 
 const execFileP = promisify(execFile);
@@ -160,10 +156,6 @@ async function lddLibraries(binary: string): Promise<string[]> {
   return parseLdd(stdout);
 }
 
-function rfc3339(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 /** Builds the base image into `outDir` as an OCI layout (ref name "latest") and returns its manifest digest. */
 export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOptions = {}): Promise<{ digest: string }> {
   const mtime = resolveMtime(opts.mtime);
@@ -204,46 +196,20 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
       const p = join(work, `${name}.tar.gz`);
       built.push([p, await buildLayer(files, p, { mtime })]);
     }
-    const layers: Layer[] = built.map(([p, d]) => layerFromDescriptor(p, d));
-    const created = rfc3339(mtime);
-    const config: ImageConfig = {
-      created,
-      architecture: platform.architecture,
-      os: platform.os,
-      ...(platform.variant ? { variant: platform.variant } : {}),
-      config: {
-        Env: [DEFAULT_PATH_ENV],
-        Cmd: ["node"],
-        Labels: {
-          "org.opencontainers.image.description": HOST_NODE_DESCRIPTION,
-          "rules_pipeline.node.version": nodeVersion,
-        },
-      },
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-      history: [
-        { created, created_by: "rules_pipeline host-node base: shared libraries, /etc, /tmp, /root, /home/node from the build host" },
-        { created, created_by: `rules_pipeline host-node base: node ${nodeVersion} at ${HOST_NODE_PATH}` },
+    const [systemLayer, nodeLayer] = built.map(([p, d]) => layerFromDescriptor(p, d));
+    const image = composeImage({
+      layers: [
+        { layer: systemLayer, createdBy: "rules_pipeline host-node base: shared libraries, /etc, /tmp, /root, /home/node from the build host" },
+        { layer: nodeLayer, createdBy: `rules_pipeline host-node base: node ${nodeVersion} at ${HOST_NODE_PATH}` },
       ],
-    };
-    const configBytes = Buffer.from(JSON.stringify(config));
-    const configBlob = bufferBlob(configBytes, MediaType.OCI_CONFIG);
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: descriptorOf(configBlob),
-      layers: layers.map(descriptorOf),
-    };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
-    const image: Image = {
-      manifestBytes,
-      manifest,
-      digest: sha256(manifestBytes),
-      mediaType: MediaType.OCI_MANIFEST,
-      configBytes,
-      config,
-      configBlob,
-      layers,
-    };
+      env: { PATH: DEFAULT_PATH_ENV.slice("PATH=".length) },
+      cmd: ["node"],
+      labels: { "org.opencontainers.image.description": HOST_NODE_DESCRIPTION, "rules_pipeline.node.version": nodeVersion },
+      created: mtime,
+      os: platform.os,
+      architecture: platform.architecture,
+      variant: platform.variant,
+    });
     await writeLayout(outDir, image, { refName: "latest", atomic: true });
     return { digest: image.digest };
   } finally {

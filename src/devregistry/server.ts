@@ -46,6 +46,9 @@ export interface DevRegistry {
   close(): Promise<void>;
 }
 
+/** Upload sessions untouched for this long are abandoned; they are removed when the registry starts. */
+const STALE_UPLOAD_MS = 7 * 24 * 60 * 60 * 1000;
+
 type Handler = (ctx: Ctx, ...params: string[]) => Promise<void>;
 type Methods = Partial<Record<"GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE", Handler>>;
 
@@ -83,7 +86,9 @@ async function dispatch(ctx: Ctx): Promise<void> {
   for (const route of ROUTES) {
     const m = route.re.exec(path);
     if (!m) continue;
-    const handler = route.methods[ctx.req.method as keyof Methods];
+    const method = ctx.req.method as keyof Methods;
+    // HEAD works wherever GET does (the senders omit the body for HEAD).
+    const handler = route.methods[method] ?? (method === "HEAD" ? route.methods.GET : undefined);
     if (!handler) {
       throw new RegistryError(405, "UNSUPPORTED", `${ctx.req.method} is not supported on ${path}`, undefined, {
         Allow: Object.keys(route.methods).join(", "),
@@ -177,7 +182,7 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? 5000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
+    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`);
   }
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
     throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password");
@@ -185,6 +190,7 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const root = resolve(opts.root);
   const storage = await Storage.open(root);
   const uploads = new Uploads(storage);
+  await uploads.sweep(STALE_UPLOAD_MS);
   const deps = { storage, uploads, auth: opts.auth, log: opts.log };
   const server = createServer((req, res) => handleRequest(req, res, deps));
   server.requestTimeout = 0; // big layers over slow links must not be cut off

@@ -61,7 +61,7 @@ export class Storage {
       const err = e as NodeJS.ErrnoException;
       throw new PipelineError(
         "E_REGISTRY_ROOT",
-        `--root ${JSON.stringify(root)}: not a writable directory (${err.code ?? "error"}: ${err.message})`,
+        `--root ${JSON.stringify(root)}: not a writable directory (${err.message})`,
         { cause: e },
       );
     }

@@ -187,6 +187,20 @@ export class Uploads {
     });
   }
 
+  /** Removes sessions nobody touched for `maxAgeMs` (abandoned pushes); returns how many. */
+  async sweep(maxAgeMs: number): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const id of await fsp.readdir(this.storage.uploadsDir()).catch(() => [] as string[])) {
+      const st = await fsp.stat(this.dataPath(id)).catch(() => fsp.stat(this.dir(id)).catch(() => undefined));
+      if (st && now - st.mtimeMs > maxAgeMs) {
+        await this.discard(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   /** Ends a session whatever its state (used when a monolithic upload fails). */
   async discard(id: string): Promise<void> {
     await this.serialized(id, () => this.remove(id));

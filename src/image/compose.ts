@@ -28,6 +28,7 @@ export interface ComposeOptions {
   created?: number;
   os?: string;
   architecture?: string;
+  variant?: string;
 }
 
 export function rfc3339(seconds: number): string {
@@ -78,7 +79,7 @@ export function composeImage(opts: ComposeOptions): Image {
     created,
     architecture: baseConfig?.architecture ?? opts.architecture ?? "amd64",
     os: baseConfig?.os ?? opts.os ?? "linux",
-    ...(baseConfig?.variant ? { variant: baseConfig.variant } : {}),
+    ...((baseConfig ? baseConfig.variant : opts.variant) ? { variant: baseConfig ? baseConfig.variant : opts.variant } : {}),
     config: containerConfig,
     rootfs: {
       type: "layers",

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
-import { tarStream, TarEntry } from "./tar";
+import { paxRecord, tarStream, TarEntry } from "./tar";
 import { listLayer, parsePax, readTarEntries } from "./tar-read";
 
 const dirs: string[] = [];
@@ -90,7 +90,6 @@ describe("readTarEntries", () => {
     for (const format of ["gnu", "posix", "ustar"]) {
       const out = join(root, `${format}.tar`);
       const args = ["--format=" + format, "--sort=name", "-C", src, "-cf", out, "."];
-      if (format === "ustar") args.splice(args.indexOf("sl"), 1);
       try {
         execFileSync("tar", args, { stdio: "pipe" });
       } catch {
@@ -173,7 +172,7 @@ describe("readTarEntries", () => {
 
     it("a PAX size that disagrees with the data", async () => {
       // a PAX header claiming a huge size for a 1-byte file: the reader waits for data that is not there
-      const rec = "24 size=99999999999999\n";
+      const rec = paxRecord("size", "99999999999999").toString();
       const pax = Buffer.alloc(512);
       pax.write("PaxHeaders/f", 0, "latin1");
       pax.write("0000644\0", 100, "latin1");

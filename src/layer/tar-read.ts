@@ -325,9 +325,10 @@ export interface LayerListing {
 
 /** Lists a layer blob (gzip or plain tar), reading every entry's data to check the archive is whole. */
 export async function listLayer(path: string, opts: ReadTarOptions = {}): Promise<LayerListing[]> {
-  const stream = await openLayerTar(path);
   const out: LayerListing[] = [];
+  let stream: Readable | undefined;
   try {
+    stream = await openLayerTar(path);
     for await (const e of readTarEntries(stream, opts)) {
       let n = 0;
       for await (const chunk of e.body) n += chunk.length;
@@ -339,7 +340,7 @@ export async function listLayer(path: string, opts: ReadTarOptions = {}): Promis
     if (e instanceof PipelineError) throw e;
     throw new PipelineError("E_TAR_READ", `cannot read layer ${path}: ${(e as Error).message}`, { cause: e });
   } finally {
-    stream.destroy();
+    stream?.destroy();
   }
   return out;
 }

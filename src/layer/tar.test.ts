@@ -40,11 +40,13 @@ const A90 = "a".repeat(90);
 const B60 = "b".repeat(60);
 const X120 = "x".repeat(120);
 const C120 = "c".repeat(120);
+const Q120 = "q".repeat(120);
 
 /** A tree whose GNU `--sort=name` order equals a bytewise sort of full paths. */
 function makeTree(root: string): TarEntry[] {
   const d = join(root, "d");
   mkdirSync(join(d, A90), { recursive: true });
+  mkdirSync(join(d, Q120, "sub"), { recursive: true });
   writeFileSync(join(d, A90, B60), "z");
   writeFileSync(join(d, "f.txt"), "hello\n");
   writeFileSync(join(d, "run.sh"), "#!/bin/sh\necho hi\n");
@@ -53,7 +55,7 @@ function makeTree(root: string): TarEntry[] {
   symlinkSync("f.txt", join(d, "l"));
   symlinkSync(C120, join(d, "longlink"));
   symlinkSync(`${A90}/${B60}`, join(d, "lnk2"));
-  for (const p of [d, join(d, A90)]) chmodSync(p, 0o755);
+  for (const p of [d, join(d, A90), join(d, Q120), join(d, Q120, "sub")]) chmodSync(p, 0o755);
   for (const p of [join(d, A90, B60), join(d, "f.txt"), join(d, X120), join(d, "é.txt")]) chmodSync(p, 0o644);
   chmodSync(join(d, "run.sh"), 0o755);
   return [
@@ -64,6 +66,8 @@ function makeTree(root: string): TarEntry[] {
     { path: "d/l", type: "symlink", mode: 0o777, linkname: "f.txt" },
     { path: "d/lnk2", type: "symlink", mode: 0o777, linkname: `${A90}/${B60}` },
     { path: "d/longlink", type: "symlink", mode: 0o777, linkname: C120 },
+    { path: `d/${Q120}`, type: "dir", mode: 0o755 }, // a long directory name: PAX path with its trailing "/"
+    { path: `d/${Q120}/sub/`, type: "dir", mode: 0o755 },
     { path: "d/run.sh", type: "file", mode: 0o755, source: join(d, "run.sh") },
     { path: `d/${X120}`, type: "file", mode: 0o644, source: join(d, X120), size: 1 },
     { path: "d/é.txt", type: "file", mode: 0o644, source: join(d, "é.txt"), size: 1 },
@@ -222,6 +226,27 @@ describe("tarStream", () => {
     let rest = 0;
     for await (const c of s) rest += (c as Buffer).length;
     expect(got + rest).toBe(512 + (64 << 20) + 1024);
+  });
+
+  it("keeps going through long runs of large (streamed) files and of small (read-ahead) files", async () => {
+    const root = tmp();
+    const entries: TarEntry[] = [];
+    for (let i = 0; i < 150; i++) {
+      const big = i % 75 < 70; // 70 large files in a row, then 5 small ones, twice
+      const f = join(root, `f${String(i).padStart(3, "0")}`);
+      const fd = openSync(f, "w");
+      ftruncateSync(fd, big ? (1 << 20) + 1 : 100);
+      closeSync(fd);
+      entries.push({ path: `f${String(i).padStart(3, "0")}`, type: "file", mode: 0o644, source: f, size: big ? (1 << 20) + 1 : 100 });
+    }
+    const names: string[] = [];
+    let bytes = 0;
+    for await (const e of readTarEntries(tarStream(entries, { mtime: 0 }))) {
+      names.push(e.path);
+      for await (const c of e.body) bytes += c.length;
+    }
+    expect(names).toEqual(entries.map((e) => e.path));
+    expect(bytes).toBe(140 * ((1 << 20) + 1) + 10 * 100);
   });
 
   it("fails when a source file is shorter than its declared size, or missing", async () => {

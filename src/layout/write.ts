@@ -14,7 +14,8 @@ export interface WriteLayoutOptions {
   refName?: string;
   /**
    * Write into a temporary sibling directory and rename it into place at the end, so that a failure
-   * never leaves a layout a later run would trust. Needs `dir` not to exist, or to be empty.
+   * never leaves a layout a later run would trust. `dir` may be absent, empty, or an OCI layout (replaced);
+   * any other non-empty directory is refused rather than deleted.
    */
   atomic?: boolean;
   /** Hard-link blobs that already sit in a file (same filesystem) instead of copying them. Default true. */
@@ -71,7 +72,20 @@ export function layoutIndex(image: Image, refName?: string): Index {
   return { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [desc] };
 }
 
+async function assertReplaceable(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(dir);
+  } catch {
+    return; // absent
+  }
+  if (entries.length > 0 && !entries.includes("oci-layout")) {
+    throw new PipelineError("E_LAYOUT_WRITE", `refusing to replace ${dir}: it is a non-empty directory that is not an OCI layout`);
+  }
+}
+
 export async function writeLayout(dir: string, image: Image, opts: WriteLayoutOptions = {}): Promise<void> {
+  if (opts.atomic) await assertReplaceable(dir);
   const target = opts.atomic ? join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`) : dir;
   const blobsDir = join(target, "blobs", "sha256");
   try {

@@ -103,7 +103,7 @@ export class Authenticator {
     this.bearer = { realm: chosen.params.realm, service: chosen.params.service };
     // The challenge may name a scope we did not ask for (e.g. insufficient_scope): ask for both.
     const wanted = [...scopes];
-    for (const s of (chosen.params.scope ?? "").split(" ")) if (s && !wanted.includes(s)) wanted.push(s);
+    for (const s of (chosen.params.scope ?? "").split(" ")) if (s && !covers(wanted, s)) wanted.push(s);
     const key = scopeKey(wanted);
     const cached = this.tokens.get(key);
     if (cached && cached.header === sent) this.tokens.delete(key); // that token was just refused
@@ -204,6 +204,21 @@ export class Authenticator {
     this.opts.log?.(`token for ${scopes.join(" ") || "(no scope)"} from ${realm.host}: valid ${lifetimeS} s`);
     return { header: `Bearer ${token}`, expiresAt: this.now() + Math.max(lifetimeMs - EXPIRY_SLACK_MS, lifetimeMs / 2) };
   }
+}
+
+/** `type:name:actions` (the name may itself hold colons, e.g. a registry port). */
+function parseScope(s: string): { resource: string; actions: string[] } {
+  const last = s.lastIndexOf(":");
+  return last > 0 ? { resource: s.slice(0, last), actions: s.slice(last + 1).split(",") } : { resource: s, actions: [] };
+}
+
+/** True when some scope in `have` grants every action `scope` asks on the same resource. */
+export function covers(have: readonly string[], scope: string): boolean {
+  const want = parseScope(scope);
+  return have.some((h) => {
+    const p = parseScope(h);
+    return p.resource === want.resource && want.actions.every((a) => p.actions.includes(a) || p.actions.includes("*"));
+  });
 }
 
 function scopeKey(scopes: readonly string[]): string {

@@ -92,6 +92,7 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (!value) return undefined;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!/[A-Za-z]{3}/.test(v)) return undefined; // V8's Date.parse also takes "-1" or "2024"
   const t = Date.parse(v);
   if (Number.isNaN(t)) return undefined;
   return Math.max(0, t - now);
@@ -110,7 +111,10 @@ function errnoOf(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function makeResponse(res: IncomingMessage, url: URL): HttpResponse {
+function makeResponse(res: IncomingMessage, url: URL, method: string): HttpResponse {
+  // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
+  // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
+  if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0") res.resume();
   const buffer = async (limit = 4 * 1024 * 1024): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let n = 0;
@@ -162,6 +166,8 @@ function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, t
     };
     const r = mod.request(url, opts, (res) => {
       settled = true;
+      // The timeout is the socket's: disarm it once this exchange is over, before the socket is reused.
+      res.once("end", () => r.setTimeout(0));
       resolve(res);
     });
     r.setTimeout(timeoutMs, () => {
@@ -273,7 +279,7 @@ export class HttpTransport {
     for (let hop = 0; ; hop++) {
       const started = Date.now();
       const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs);
-      const res = makeResponse(raw, url);
+      const res = makeResponse(raw, url, method);
       this.log(`${method} ${redactUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
       if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
       const location = res.header("location");

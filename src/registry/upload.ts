@@ -169,10 +169,14 @@ export function parseRange(value: string | undefined): number | undefined {
   return m ? Number(m[2]) : undefined;
 }
 
-/** Counts, hashes and reports a blob's bytes on their way out; errors before sending a wrong byte count. */
+/**
+ * Counts, hashes and reports a blob's bytes on their way out. The last chunk is held back until the
+ * digest checks out, so a registry never receives the full Content-Length of wrong content.
+ */
 class CheckingStream extends Transform {
   private readonly hash = createHash("sha256");
   private bytes = 0;
+  private held?: Buffer;
   constructor(
     private readonly blob: Blob,
     private readonly ctx: ErrorContext,
@@ -187,14 +191,20 @@ class CheckingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
-    this.onProgress?.(this.bytes);
-    cb(null, chunk);
+    const out = this.held;
+    this.held = chunk;
+    if (out) this.onProgress?.(this.bytes - chunk.length);
+    cb(null, out);
   }
   _flush(cb: TransformCallback): void {
     const actual = "sha256:" + this.hash.digest("hex");
     if (actual !== this.blob.digest || this.bytes !== this.blob.size) {
       cb(digestMismatchError(this.ctx, this.blob.digest, `${actual} (${this.bytes} bytes)`, "the local content"));
-    } else cb();
+      return;
+    }
+    if (this.held) this.push(this.held);
+    this.onProgress?.(this.bytes);
+    cb();
   }
 }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what rules_pipeline's demo and tests need on a Debian/Ubuntu machine, skipping what is present:
+#   Bazel (Debian's bazel-bootstrap 4.2 where no bazel is on PATH; machines with the network may use bazelisk),
+#   the CNCF distribution registry, skopeo, umoci, runc, htpasswd; and the npm packages (npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v bazel >/dev/null 2>&1 || need+=(bazel-bootstrap)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+if ((${#need[@]})); then
+  echo "install-deps: installing ${need[*]}" >&2
+  SUDO=""
+  [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "install-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi

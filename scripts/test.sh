@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `npm test`: typecheck, unit tests, then e2e tests (real Bazel, registry, skopeo, umoci, runc).
+# Set PIPELINE_TEST_FAST=1 to skip the e2e tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+echo "== typecheck" >&2
+npx tsc -p tsconfig.json --noEmit
+
+report="$(mktemp -d)"
+trap 'rm -rf "$report"' EXIT
+projects=(--project unit)
+[[ -n "${PIPELINE_TEST_FAST:-}" ]] || projects+=(--project e2e)
+status=0
+npx vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile="$report/results.json" "$@" || status=$?
+
+# The plain closing line CI reads: "N passed, N failed".
+node -e '
+  const r = require(process.argv[1]);
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+' "$report/results.json" || true
+exit "$status"

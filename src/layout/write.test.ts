@@ -1,0 +1,52 @@
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { composeImage } from "../image/compose";
+import { bufferBlob } from "../layer/blob";
+import { sha256 } from "../oci/digest";
+import { MediaType } from "../oci/types";
+import { readLayout } from "./read";
+import { writeLayout } from "./write";
+
+function tinyImage(text: string) {
+  const bytes = Buffer.from(text);
+  const layer = { ...bufferBlob(bytes, MediaType.OCI_LAYER), diffId: sha256(bytes) };
+  return composeImage({ layers: [{ layer, createdBy: "test" }], entrypoint: ["node", "/app/main.js"], workingDir: "/app" });
+}
+
+describe("writeLayout", () => {
+  test("writes a layout that reads back to the same digest, config and layers", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "rp-layout-")), "out");
+    const img = tinyImage("layer bytes");
+    await writeLayout(dir, img, { refName: "latest" });
+    expect(JSON.parse(readFileSync(join(dir, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
+    const back = readLayout(dir, { refName: "latest" });
+    expect(back.digest).toBe(img.digest);
+    expect(back.config.config?.Entrypoint).toEqual(["node", "/app/main.js"]);
+    expect(back.layers.map((l) => l.diffId)).toEqual(img.layers.map((l) => l.diffId));
+  });
+
+  test("atomic mode replaces an existing layout but refuses a directory that is not one", async () => {
+    const parent = mkdtempSync(join(tmpdir(), "rp-layout-"));
+    const layout = join(parent, "layout");
+    await writeLayout(layout, tinyImage("one"), { atomic: true });
+    await writeLayout(layout, tinyImage("two"), { atomic: true });
+    expect(readLayout(layout).digest).toBe(tinyImage("two").digest);
+    expect(readdirSync(parent)).toEqual(["layout"]); // no temporary directory left behind
+
+    const precious = join(parent, "precious");
+    mkdirSync(precious);
+    writeFileSync(join(precious, "notes.txt"), "keep me");
+    await expect(writeLayout(precious, tinyImage("x"), { atomic: true })).rejects.toThrow(/refusing to replace .*precious/);
+    expect(readFileSync(join(precious, "notes.txt"), "utf8")).toBe("keep me");
+  });
+
+  test("a blob whose content does not match its digest is rejected and nothing is left under its name", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "rp-layout-")), "out");
+    const img = tinyImage("real");
+    const liar = { ...img.layers[0], open: () => bufferBlob(Buffer.from("fake"), MediaType.OCI_LAYER).open(), path: undefined };
+    await expect(writeLayout(dir, { ...img, layers: [liar] }, { atomic: true })).rejects.toThrow(/does not match|E_DIGEST_MISMATCH|digest/);
+    expect(() => readdirSync(dir)).toThrow();
+  });
+});

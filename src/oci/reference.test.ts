@@ -1,0 +1,45 @@
+import { describe, expect, test } from "vitest";
+import { formatReference, isLoopbackRegistry, parseReference, validateRepository } from "./reference";
+
+const D = "sha256:" + "a".repeat(64);
+
+describe("parseReference", () => {
+  test.each([
+    ["localhost:5000/team/app", { registry: "localhost:5000", repository: "team/app" }],
+    ["127.0.0.1:5001/a/b:v1", { registry: "127.0.0.1:5001", repository: "a/b", tag: "v1" }],
+    [`ghcr.io/org/img@${D}`, { registry: "ghcr.io", repository: "org/img", digest: D }],
+    [`ghcr.io/org/img:v2@${D}`, { registry: "ghcr.io", repository: "org/img", tag: "v2", digest: D }],
+    ["node:20", { registry: "index.docker.io", repository: "library/node", tag: "20" }],
+    ["docker.io/library/node", { registry: "index.docker.io", repository: "library/node" }],
+    ["registry-1.docker.io/me/x", { registry: "index.docker.io", repository: "me/x" }],
+  ])("%s", (input, expected) => {
+    expect(parseReference(input)).toEqual({ tag: undefined, digest: undefined, ...expected });
+  });
+
+  test.each([
+    ["", /invalid image reference/],
+    ["ghcr.io/Org/img", /lowercase/],
+    ["ghcr.io/org/img@sha256:123", /digest must be/],
+    ["ghcr.io/org/img:bad tag", /invalid image reference/],
+    ["localhost:5000/team//app", /lowercase path components/],
+  ])("rejects %j naming the value", (input, message) => {
+    expect(() => parseReference(input, "--repository")).toThrow(message);
+  });
+
+  test("round-trips through formatReference", () => {
+    expect(formatReference(parseReference(`localhost:5000/a/b:t@${D}`))).toBe(`localhost:5000/a/b:t@${D}`);
+  });
+
+  test("a repository with a tag or digest is refused with the value quoted", () => {
+    expect(() => validateRepository("team/app:v1", "repository")).toThrow('repository: should not contain a tag or digest, got "team/app:v1"');
+    expect(() => validateRepository(`team/app@${D}`)).toThrow(/should not contain a tag or digest/);
+  });
+
+  test("only loopback registries are plain HTTP by default", () => {
+    expect(isLoopbackRegistry("localhost:5000")).toBe(true);
+    expect(isLoopbackRegistry("127.0.0.1:1")).toBe(true);
+    expect(isLoopbackRegistry("[::1]:5000")).toBe(true);
+    expect(isLoopbackRegistry("10.0.0.1:5000")).toBe(false);
+    expect(isLoopbackRegistry("localhost.example.com")).toBe(false);
+  });
+});

@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { sha256 } from "../oci/digest";
+import { anonymousKeychain } from "../auth/anonymous";
+import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
+import { randomImage } from "../../test/fixtures/random-image";
+import { forEachLimited, pushImage } from "./push";
+import type { ProgressSink } from "./progress";
+
+const opts = { keychain: anonymousKeychain, retry: { retries: 0, baseDelayMs: 1 } };
+let servers: FakeServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  servers = [];
+});
+
+/** Push-only fake: blobs in `present` exist; uploads are delayed to observe concurrency. */
+async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: number } = {}) {
+  const present = new Set(opts.present ?? []);
+  let inflight = 0;
+  const state = { maxInflight: 0 };
+  let n = 0;
+  const s = await startFakeServer(async (req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (req.method === "HEAD") return void res.writeHead(present.has(url.pathname.split("/").pop()!) ? 200 : 404).end();
+    if (req.method === "POST") return void res.writeHead(202, { Location: `/up/${++n}` }).end();
+    if (req.method === "PUT" && url.pathname.startsWith("/up/")) {
+      const digest = url.searchParams.get("digest")!;
+      inflight++;
+      state.maxInflight = Math.max(state.maxInflight, inflight);
+      await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+      inflight--;
+      if (digest === opts.failBlob) return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
+      present.add(digest);
+      return void res.writeHead(201, { "Docker-Content-Digest": digest }).end();
+    }
+    if (req.method === "PUT") return void res.writeHead(201, { "Docker-Content-Digest": sha256(req.body) }).end();
+    res.writeHead(404).end();
+  });
+  servers.push(s);
+  return Object.assign(s, { state });
+}
+
+describe("pushImage", () => {
+  it("uploads missing blobs, skips present ones, then PUTs the manifest by digest and each tag", async () => {
+    const image = randomImage({ layers: 3 });
+    const s = await fake({ present: [image.layers[1].digest] });
+    const events: string[] = [];
+    const progress: ProgressSink = {
+      blobStart: (d, _s, label) => events.push(`start ${label} ${d}`),
+      blobProgress: () => undefined,
+      blobDone: (d, how) => events.push(`${how} ${d}`),
+      skip: (d) => events.push(`skip ${d}`),
+    };
+    const r = await pushImage(image, { registry: s.host, repository: "team/app", tags: ["v1", "latest"] }, { ...opts, progress });
+    expect(r.digest).toBe(image.digest);
+    expect(r.reference).toBe(`${s.host}/team/app@${image.digest}`);
+    expect(r.skipped).toEqual([image.layers[1].digest]);
+    expect(r.uploaded.map((u) => u.digest).sort()).toEqual([image.layers[0].digest, image.layers[2].digest, image.configBlob.digest].sort());
+    expect(r.uploaded.find((u) => u.digest === image.layers[0].digest)?.size).toBe(image.layers[0].size);
+    const manifestPuts = s.requests.filter((q) => q.url.includes("/manifests/"));
+    expect(manifestPuts.map((q) => q.url)).toEqual([`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/v1", "/v2/team/app/manifests/latest"]);
+    expect(manifestPuts.every((q) => q.body.equals(image.manifestBytes) && q.headers["content-type"] === image.mediaType)).toBe(true);
+    // Every blob request came before the first manifest PUT.
+    const firstManifest = s.requests.findIndex((q) => q.url.includes("/manifests/"));
+    expect(s.requests.slice(firstManifest).every((q) => q.url.includes("/manifests/"))).toBe(true);
+    expect(events).toContain(`skip ${image.layers[1].digest}`);
+    expect(events).toContain(`start layer 1/3 ${image.layers[0].digest}`);
+    expect(events).toContain(`uploaded ${image.configBlob.digest}`);
+  });
+
+  it("uploads at most `concurrency` blobs at once", async () => {
+    const image = randomImage({ layers: 6 });
+    const s = await fake({ delayMs: 30 });
+    await pushImage(image, { registry: s.host, repository: "r" }, { ...opts, concurrency: 2 });
+    expect(s.state.maxInflight).toBe(2);
+    const s3 = await fake({ delayMs: 30 });
+    await pushImage(image, { registry: s3.host, repository: "r" }, opts);
+    expect(s3.state.maxInflight).toBe(3);
+  });
+
+  it("never PUTs the manifest when a blob fails", async () => {
+    const image = randomImage({ layers: 3 });
+    const s = await fake({ failBlob: image.layers[2].digest });
+    const err = await pushImage(image, { registry: s.host, repository: "r", tags: ["t"] }, opts).catch((e) => e);
+    expect(err.code).toBe("E_REGISTRY");
+    expect(err.message).toContain("BLOB_UPLOAD_INVALID");
+    expect(s.requests.filter((q) => q.url.includes("/manifests/"))).toEqual([]);
+  });
+
+  it("refuses an image whose digest does not match its manifest bytes, and bad targets", async () => {
+    const image = randomImage({ layers: 1 });
+    await expect(pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(pushImage(image, { registry: "localhost:1", repository: "R/Upper" }, opts)).rejects.toMatchObject({ code: "E_BAD_REFERENCE" });
+    await expect(pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts)).rejects.toMatchObject({ code: "E_BAD_REFERENCE" });
+  });
+});
+
+describe("forEachLimited", () => {
+  it("runs everything with bounded parallelism and rethrows the first failure after in-flight work settles", async () => {
+    let active = 0;
+    let max = 0;
+    const done: number[] = [];
+    await forEachLimited([1, 2, 3, 4, 5], 2, async (i) => {
+      active++;
+      max = Math.max(max, active);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      done.push(i);
+    });
+    expect(max).toBe(2);
+    expect(done.sort()).toEqual([1, 2, 3, 4, 5]);
+    const started: number[] = [];
+    await expect(
+      forEachLimited([1, 2, 3, 4, 5], 1, async (i) => {
+        started.push(i);
+        if (i === 2) throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(started).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,256 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { sha256 } from "../oci/digest";
+import { bufferBlob, fileBlob } from "../layer/blob";
+import type { Blob } from "../layer/layer";
+import { startFakeServer, FakeRequest, FakeServer } from "../../test/fixtures/registry";
+import { anonymousKeychain } from "../auth/anonymous";
+import { RegistryClient } from "./client";
+import { BlobCursor, mountBlob, parseRange, uploadBlob } from "./upload";
+
+const FAST = { retries: 2, baseDelayMs: 1, timeoutMs: 5000 };
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "upload-test-"));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let servers: FakeServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  servers = [];
+});
+
+async function readAll(r: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A blob that yields its bytes in small pieces and counts how often it was opened. */
+function piecewise(bytes: Buffer, piece = 1000): Blob & { opens: number } {
+  const b = {
+    ...bufferBlob(bytes, "application/octet-stream"),
+    opens: 0,
+    open() {
+      b.opens++;
+      const parts: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += piece) parts.push(bytes.subarray(i, i + piece));
+      return Readable.from(parts);
+    },
+  };
+  return b;
+}
+
+type Hook = (req: FakeRequest, session: { data: Buffer[]; offset: number }) => number | "half" | undefined;
+
+/** A registry implementing upload sessions strictly (Content-Range must match the offset). */
+async function uploadRegistry(hook: Hook = () => undefined) {
+  const sessions = new Map<string, { data: Buffer[]; offset: number }>();
+  const stored = new Map<string, Buffer>();
+  let n = 0;
+  const s = await startFakeServer((req, res, self) => {
+    const url = new URL(req.url, "http://x");
+    if (req.method === "POST" && url.pathname.endsWith("/blobs/uploads/")) {
+      const mount = url.searchParams.get("mount");
+      if (mount && stored.has(mount)) return void res.writeHead(201, { "Docker-Content-Digest": mount }).end();
+      const id = String(++n);
+      sessions.set(id, { data: [], offset: 0 });
+      return void res.writeHead(202, { Location: `/up/${id}?_state=s0`, Range: "0-0" }).end();
+    }
+    const id = url.pathname.split("/")[2];
+    const session = sessions.get(id);
+    if (!session) return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
+    const injected = hook(req, session);
+    if (injected === "half") {
+      session.data.push(req.body.subarray(0, req.body.length >> 1));
+      session.offset += req.body.length >> 1;
+      return void res.writeHead(500).end();
+    }
+    if (injected) return void res.writeHead(injected).end();
+    // Alternate absolute and relative Locations.
+    const next = (k: number) => (k % 2 ? `${self.url}/up/${id}?_state=s${k}` : `/up/${id}?_state=s${k}`);
+    if (req.method === "GET") return void res.writeHead(204, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+    if (req.method === "PATCH") {
+      const start = Number(/^(\d+)-/.exec(String(req.headers["content-range"]))?.[1]);
+      if (start !== session.offset) return void res.writeHead(416, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+      session.data.push(req.body);
+      session.offset += req.body.length;
+      return void res.writeHead(202, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+    }
+    if (req.method === "PUT") {
+      session.data.push(req.body);
+      const all = Buffer.concat(session.data);
+      const digest = url.searchParams.get("digest")!;
+      sessions.delete(id);
+      if (sha256(all) !== digest) return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
+      stored.set(digest, all);
+      return void res.writeHead(201, { "Docker-Content-Digest": digest }).end();
+    }
+    res.writeHead(405).end();
+  });
+  servers.push(s);
+  const client = new RegistryClient(s.host, { keychain: anonymousKeychain, retry: FAST, access: "push" });
+  return { server: s, client, stored, sessions };
+}
+
+describe("parseRange", () => {
+  it("reads the last byte of Range headers", () => {
+    expect(parseRange("0-1023")).toBe(1023);
+    expect(parseRange("bytes=0-9")).toBe(9);
+    expect(parseRange(undefined)).toBeUndefined();
+    expect(parseRange("garbage")).toBeUndefined();
+  });
+});
+
+describe("BlobCursor", () => {
+  it("reads consecutive ranges from one open stream and hashes them", async () => {
+    const bytes = randomBytes(10_000);
+    const blob = piecewise(bytes, 777);
+    const c = new BlobCursor(blob);
+    const parts = [await readAll(c.range(0, 3000)), await readAll(c.range(3000, 6000)), await readAll(c.range(6000, 10_000))];
+    expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    expect(blob.opens).toBe(1);
+    expect(c.digest()).toBe(blob.digest);
+    c.close();
+  });
+
+  it("reopens and skips for a range it has passed (a retried chunk)", async () => {
+    const bytes = randomBytes(5000);
+    const blob = piecewise(bytes, 300);
+    const c = new BlobCursor(blob);
+    await readAll(c.range(0, 2000));
+    expect((await readAll(c.range(1000, 2000))).equals(bytes.subarray(1000, 2000))).toBe(true);
+    expect((await readAll(c.range(2000, 5000))).equals(bytes.subarray(2000))).toBe(true);
+    expect(blob.opens).toBe(2);
+    expect(c.digest()).toBe(blob.digest);
+    c.close();
+  });
+
+  it("opens files at the offset instead of skipping", async () => {
+    const bytes = randomBytes(4000);
+    const path = join(tmp, "cursor.bin");
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), bytes.length, "application/octet-stream");
+    const c = new BlobCursor(blob);
+    expect((await readAll(c.range(1500, 4000))).equals(bytes.subarray(1500))).toBe(true);
+    expect(c.digest()).toBeUndefined(); // not read from the start
+    c.close();
+  });
+
+  it("errors when the content ends early", async () => {
+    const blob = { ...piecewise(randomBytes(100)), size: 200 };
+    const c = new BlobCursor(blob);
+    await expect(readAll(c.range(0, 200))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+  });
+});
+
+describe("uploadBlob", () => {
+  it("uploads small blobs monolithically (POST, PUT ?digest=)", async () => {
+    const { server, client, stored } = await uploadRegistry();
+    const blob = piecewise(randomBytes(5000));
+    const progress: number[] = [];
+    await uploadBlob(client, "r", blob, { onProgress: (n) => progress.push(n) });
+    expect(stored.get(blob.digest)?.length).toBe(5000);
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT"]);
+    expect(server.requests[1].headers["content-type"]).toBe("application/octet-stream");
+    expect(server.requests[1].headers["content-length"]).toBe("5000");
+    expect(progress.at(-1)).toBe(5000);
+  });
+
+  it("uploads big blobs in PATCH chunks with Content-Range, following each Location", async () => {
+    const { server, client, stored } = await uploadRegistry();
+    const blob = piecewise(randomBytes(10_000), 999);
+    await uploadBlob(client, "r", blob, { chunkThreshold: 4000, chunkSize: 3000 });
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    const patches = server.requests.filter((r) => r.method === "PATCH");
+    expect(patches.map((p) => p.headers["content-range"])).toEqual(["0-2999", "3000-5999", "6000-8999", "9000-9999"]);
+    expect(patches.map((p) => new URL(p.url, "http://x").searchParams.get("_state"))).toEqual(["s0", "s3000", "s6000", "s9000"]);
+    const put = server.requests.at(-1)!;
+    expect(put.method).toBe("PUT");
+    expect(put.body.length).toBe(0);
+    expect(blob.opens).toBe(1);
+  });
+
+  it("recovers when a chunk half-arrives: retry → 416 → status GET → resume mid-chunk", async () => {
+    let failed = false;
+    const { server, client, stored } = await uploadRegistry((req) => {
+      if (req.method === "PATCH" && req.headers["content-range"] === "3000-5999" && !failed) {
+        failed = true;
+        return "half";
+      }
+      return undefined;
+    });
+    const blob = piecewise(randomBytes(10_000), 700);
+    await uploadBlob(client, "r", blob, { chunkThreshold: 1, chunkSize: 3000 });
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
+    expect(trail).toEqual(["POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 3000-5999", "GET", "PATCH 4500-7499", "PATCH 7500-9999", "PUT"]);
+    expect(blob.opens).toBe(3); // first pass, the retried chunk, the resume at 4500
+  });
+
+  it("starts a new session once when the registry says DIGEST_INVALID", async () => {
+    let corrupted = false;
+    const { server, client, stored } = await uploadRegistry((req, session) => {
+      if (req.method === "PUT" && !corrupted) {
+        corrupted = true;
+        session.data.push(Buffer.from("junk")); // the session went bad: the close answers DIGEST_INVALID
+      }
+      return undefined;
+    });
+    const blob = piecewise(randomBytes(3000));
+    await uploadBlob(client, "r", blob);
+    expect(stored.has(blob.digest)).toBe(true);
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "POST", "PUT"]);
+  });
+
+  it("does not restart for other 4xx answers", async () => {
+    const { server, client } = await uploadRegistry((req) => (req.method === "PUT" ? 400 : undefined));
+    await expect(uploadBlob(client, "r", piecewise(randomBytes(3000)))).rejects.toMatchObject({ code: "E_REGISTRY" });
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT"]);
+  });
+
+  it("refuses to send content that does not match its digest", async () => {
+    const { client } = await uploadRegistry();
+    const good = randomBytes(2000);
+    const liar: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([randomBytes(2000)]) };
+    await expect(uploadBlob(client, "r", liar)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(uploadBlob(client, "r", liar, { chunkThreshold: 1, chunkSize: 700 })).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    const longer: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([good, Buffer.from("extra")]) };
+    await expect(uploadBlob(client, "r", longer)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+  });
+
+  it("never lets a registry that does not check digests receive the whole of wrong content", async () => {
+    const { server, client } = await uploadRegistry((req) => (req.method === "PUT" ? 201 : undefined)); // trusts anything
+    const good = randomBytes(50_000);
+    const liar: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([randomBytes(25_000), randomBytes(25_000)]) };
+    await expect(uploadBlob(client, "r", liar)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.requests.filter((q) => q.method === "PUT")).toEqual([]);
+  });
+
+  it("uploads an empty blob", async () => {
+    const { client, stored } = await uploadRegistry();
+    const blob = bufferBlob(Buffer.alloc(0), "application/vnd.oci.empty.v1+json");
+    await uploadBlob(client, "r", blob);
+    expect(stored.get(blob.digest)?.length).toBe(0);
+  });
+});
+
+describe("mountBlob", () => {
+  it("201 means mounted; 202 gives a session that the upload then uses", async () => {
+    const { server, client, stored } = await uploadRegistry();
+    const blob = piecewise(randomBytes(100));
+    const miss = await mountBlob(client, "r", blob.digest, "other/repo");
+    expect(miss.mounted).toBe(false);
+    if (miss.mounted) throw new Error("unreachable");
+    await uploadBlob(client, "r", blob, { session: miss.session });
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT"]);
+    expect(server.requests[0].url).toBe(`/v2/r/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=other%2Frepo`);
+    expect(stored.has(blob.digest)).toBe(true);
+    expect(await mountBlob(client, "r2", blob.digest, "r")).toEqual({ mounted: true });
+  });
+});
