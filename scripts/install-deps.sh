@@ -22,5 +22,11 @@ fi
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install-deps: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci insists that the lockfile lists every platform's optional binaries (rollup's); registries that do not
+  # serve them all (like this project's machines) make that impossible, so fall back to npm install, which still
+  # installs the lockfile's versions.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || {
+    echo "install-deps: npm ci refused the lockfile; installing with npm install instead" >&2
+    npm install --no-audit --no-fund --loglevel=error
+  }
 fi
