@@ -7,7 +7,7 @@ and the preload that sets the image variables).
 
 load(":app.bzl", "PipelineAppInfo")
 load(":app_layout.bzl", "app_runfiles")
-load(":providers.bzl", "PIPELINE_TOOL_ATTRS", "cli_inputs", "rlocation", "runfiles_root_snippet")
+load(":providers.bzl", "PIPELINE_TOOL_ATTRS", "cli_inputs", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
     """Fails naming the attribute when `registry`/`repository` are malformed."""
@@ -63,8 +63,9 @@ def _launch_config(ctx, mode):
         "images": [images[n] for n in sorted(images.keys())],
         "env": ctx.attr.env,
     }
-    if ctx.attr.app:
-        cfg["entry"] = rlocation(ctx, ctx.attr.app[PipelineAppInfo].entry)
+    app = getattr(ctx.attr, "app", None)
+    if app:
+        cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)
     out = ctx.actions.declare_file(ctx.label.name + ".launch.json")
     ctx.actions.write(out, json.encode(cfg))
     return out, files
@@ -88,7 +89,7 @@ def _tool_runfiles(ctx):
 
 def _cli_exec(ctx, entry, command, cfg):
     return "\n".join([
-        'export PIPELINE_TOOLS_NODE_MODULES="$R/{}"'.format(_npm_root(ctx)),
+        'export PIPELINE_TOOLS_NODE_MODULES="$R/{}"'.format(tools_node_modules(ctx, runfiles = True)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
         'exec "$R/{}" "$R/{}" {} --config "$R/{}" {}"$@"'.format(
             rlocation(ctx, ctx.file._node),
@@ -98,15 +99,6 @@ def _cli_exec(ctx, entry, command, cfg):
             "-- " if command == "bazel-run" else "",
         ),
     ])
-
-def _npm_root(ctx):
-    """Runfiles path of the node_modules directory holding the CLI's npm dependencies."""
-    for f in ctx.attr._tools_npm[DefaultInfo].files.to_list():
-        path = rlocation(ctx, f)
-        i = path.find("/node_modules/")
-        if i >= 0:
-            return path[:i + len("/node_modules")]
-    fail("rules_pipeline: @rules_pipeline_npm//:node_modules is empty")
 
 def _push_impl(ctx):
     cfg, image_files = _launch_config(ctx, "push")
@@ -158,7 +150,7 @@ pipeline_push = rule(
 `--repository HOST/REPO`, `--tag T` (repeatable, adds), and the `PIPELINE_REPOSITORY` environment variable.
 The last stdout line is the pushed reference `HOST/REPO@sha256:...`; `--metadata-out FILE` (or
 `$PIPELINE_METADATA_OUT`) writes reference, digest, tags and registry as JSON.""",
-    attrs = dict(_COMMON_ATTRS, app = attr.label(providers = [PipelineAppInfo], doc = "Unused; accepted for symmetry.")),
+    attrs = _COMMON_ATTRS,
 )
 
 pipeline_launch = rule(

@@ -34,13 +34,10 @@ def cli_inputs(ctx):
     entry = cli.files.to_list()[0]
     return entry, depset([ctx.file._node, entry], transitive = [cli.default_runfiles.files])
 
-def tools_node_modules(ctx):
-    """execroot-relative node_modules directory holding the CLI's own npm dependencies (yargs)."""
-    for f in ctx.attr._tools_npm[DefaultInfo].files.to_list():
-        i = f.path.find("/node_modules/")
-        if i >= 0:
-            return f.path[:i + len("/node_modules")]
-    fail("rules_pipeline: @rules_pipeline_npm//:node_modules is empty")
+def tools_node_modules(ctx, runfiles = False):
+    """The node_modules directory of the CLI's own npm packages (yargs): execroot-relative, or runfiles-relative."""
+    repo = ctx.attr._tools_npm.label.workspace_name
+    return (repo if runfiles else "external/" + repo) + "/node_modules"
 
 def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, env = {}):
     """Runs `pipeline <command> ...` in a build action."""

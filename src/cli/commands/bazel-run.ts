@@ -1,0 +1,44 @@
+/**
+ * `pipeline bazel-run --config CFG -- ARGS`: what `bazel run //pkg:NAME` runs. Pushes the images (unless
+ * $PIPELINE_CONTAINER_IMAGE is already set), then runs the launch script with the pushed references in its
+ * environment, passing ARGS, signals and the exit code through.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { PipelineError } from "../../errors";
+import { imageEnv, readLaunchConfig, runfile, runfilesDir, userImages, withConfigEnv } from "../../launch/config";
+import { uriMap } from "../../launch/push";
+import type { CliIo } from "../io";
+import { pushFromConfig } from "./bazel-push";
+
+export async function bazelRun(a: { config: string; "--"?: (string | number)[]; _?: (string | number)[] }, io: CliIo): Promise<{ exitCode: number }> {
+  const cfg = readLaunchConfig(a.config);
+  if (!cfg.entry) throw new PipelineError("E_LAUNCH_CONFIG", `${a.config}: no entry point (rebuild the target)`);
+  const dir = runfilesDir(io.env);
+  let uris = userImages(io.env);
+  if (uris) {
+    io.stderr(`using the image from the environment: ${uris.default ?? Object.values(uris)[0]} (nothing pushed)`);
+  } else {
+    uris = uriMap(await pushFromConfig(a.config, io));
+  }
+  const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
+  const env = withConfigEnv({ ...io.env, ...imageEnv(uris), PIPELINE_LAUNCH_CONFIG: a.config }, cfg.env);
+  const preload = join(__dirname, "..", "..", "..", "tools", "preload.js");
+  const child = spawn(
+    process.execPath,
+    ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args],
+    { cwd: runfile(dir, cfg.workspace), env, stdio: "inherit" },
+  );
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      child.on("error", (e) => reject(new PipelineError("E_LAUNCH", `cannot start the launch script: ${e.message}`)));
+      child.on("exit", (c, signal) => resolve(c ?? (signal ? 128 + (require("node:os").constants.signals[signal] ?? 0) : 1)));
+    });
+    return { exitCode: code };
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
+  }
+}

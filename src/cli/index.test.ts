@@ -1,0 +1,50 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { EXIT_ERROR, EXIT_USAGE, runCli } from "./index";
+import type { CliIo } from "./io";
+
+function io(env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false };
+  return { cli, out, err };
+}
+
+describe("the CLI's error boundary", () => {
+  test("no command and unknown commands are usage errors (exit 2)", async () => {
+    for (const argv of [[], ["frobnicate"]]) {
+      const t = io();
+      expect(await runCli(argv, t.cli)).toBe(EXIT_USAGE);
+      expect(t.err.join("\n")).toMatch(/pipeline --help/);
+    }
+  });
+
+  test("an unknown flag is a usage error naming it", async () => {
+    const t = io();
+    expect(await runCli(["inspect", "oci:/x", "--frob"], t.cli)).toBe(EXIT_USAGE);
+    expect(t.err.join("\n")).toMatch(/frob/);
+  });
+
+  test("bad input is exit 1 with a stable code and the value, and no stack trace", async () => {
+    const t = io();
+    expect(await runCli(["push", "/nowhere", "--repository", "localhost:5000/App:v1"], t.cli)).toBe(EXIT_ERROR);
+    const text = t.err.join("\n");
+    expect(text).toMatch(/^error\[E_BAD_REFERENCE\]: --repository: /);
+    expect(text).not.toMatch(/\n\s+at /);
+  });
+
+  test("a directory that is not an OCI layout is named", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rp-cli-"));
+    const t = io();
+    expect(await runCli(["inspect", `oci:${dir}`], t.cli)).toBe(EXIT_ERROR);
+    expect(t.err.join("\n")).toContain(`error[E_LAYOUT]: ${dir} is not an OCI image layout`);
+  });
+
+  test("a bad --platform names the flag and value", async () => {
+    const t = io();
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--platform", "amd64"], t.cli)).toBe(EXIT_ERROR);
+    expect(t.err.join("\n")).toContain('--platform: expected os/arch[/variant], got "amd64"');
+  });
+});

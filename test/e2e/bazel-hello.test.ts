@@ -1,0 +1,190 @@
+/**
+ * The core chain, end to end: real Bazel builds examples/hello in a workspace that consumes @rules_pipeline as an
+ * external repository, pushes to the CNCF distribution registry, and the results are checked with skopeo and runc.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { runPushedImage } from "../fixtures/runc";
+
+function skopeoDigest(ref: string, env: Record<string, string> = {}): string {
+  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`skopeo inspect ${ref}: ${r.stderr}`);
+  return "sha256:" + require("node:crypto").createHash("sha256").update(r.stdout).digest("hex");
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-hello-"));
+const diskCache = join(tmp, "disk-cache");
+let reg: RunningRegistry;
+let ws: string;
+let ws2: string | undefined;
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  ws = makeConsumerWorkspace(join(tmp, "a"));
+});
+
+afterAll(async () => {
+  shutdown(ws);
+  if (ws2) shutdown(ws2);
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("examples/hello from a consumer workspace", () => {
+  test("hello_image builds an OCI layout that skopeo reads, with its digest in hello_image.digest", async () => {
+    const r = await bazel(ws, ["build", `--disk_cache=${diskCache}`, "//examples/hello:hello_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const inspect = spawnSync("skopeo", ["inspect", "--raw", "oci:" + join(ws, "bazel-bin/examples/hello/hello_image") + ":latest"], { encoding: "utf8" });
+    expect(inspect.status, inspect.stderr).toBe(0);
+    const manifest = JSON.parse(inspect.stdout);
+    expect("sha256:" + require("node:crypto").createHash("sha256").update(inspect.stdout).digest("hex")).toBe(digest);
+    // base layers, then node_modules, then the app
+    expect(manifest.layers.length).toBeGreaterThanOrEqual(3);
+  });
+
+  test("hello_local runs the launch script with no image variables, even if the caller had some", async () => {
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"], { PIPELINE_CONTAINER_IMAGE: "" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("HELLO FROM A PIPELINE");
+    expect(r.stdout).toContain("no container image: running in-process");
+    expect(r.stdout).toContain('args: ["1","2"] sum: 3');
+  });
+
+  test("hello_binary runs with the built image's reference and pushes nothing", async () => {
+    const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
+    const before = reg.requests().length;
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_binary"], { PIPELINE_REPOSITORY: `${reg.host}/binary/only` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`container image: ${reg.host}/binary/only@${digest}`);
+    expect(reg.requests().length).toBe(before);
+  });
+
+  test("hello pushes, then launches with the pushed URI, which skopeo resolves to the same digest", async () => {
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello", "--", "5"], { PIPELINE_REPOSITORY: `${reg.host}/examples/hello` });
+    expect(r.code, r.stderr).toBe(0);
+    const m = /container image: (\S+)/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const uri = m![1];
+    expect(uri).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/hello@sha256:[a-f0-9]{64}$`));
+    expect(skopeoDigest(uri)).toBe(uri.split("@")[1]);
+    expect(r.stdout).toContain("sum: 5");
+  });
+
+  test("hello_push prints the reference last, writes metadata, pushes tags; the image runs under runc", async () => {
+    const meta = join(tmp, "meta.json");
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", `${reg.host}/pushed/hello`, "--tag", "e2e", "--metadata-out", meta]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    const metadata = JSON.parse(readFileSync(meta, "utf8"));
+    expect(lines[lines.length - 1]).toBe(metadata.reference);
+    expect(metadata.tags).toEqual(["e2e"]);
+    expect(skopeoDigest(`${reg.host}/pushed/hello:e2e`)).toBe(metadata.digest);
+    const run = runPushedImage(`${reg.host}/pushed/hello:e2e`, ["3", "4"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("HELLO FROM A PIPELINE");
+    expect(run.stdout).toContain('args: ["3","4"] sum: 7');
+  });
+
+  test("a second checkout in another directory builds the same digest, every action from the shared disk cache", async () => {
+    ws2 = makeConsumerWorkspace(join(tmp, "b", "elsewhere"));
+    const r = await bazel(ws2, ["build", `--disk_cache=${diskCache}`, "//examples/hello:hello_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const a = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
+    const b = readFileSync(join(ws2, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
+    expect(b).toBe(a);
+    const m = /(\d+) processes?: (.*)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    // e.g. "5 processes: 3 disk cache hit, 2 internal." — nothing ran for real.
+    expect(m![2]).toMatch(/disk cache hit/);
+    expect(m![2]).not.toMatch(/linux-sandbox|local|processwrapper-sandbox/);
+  });
+
+  test("a one-line change to the app uploads one new layer (plus the config), nothing else", async () => {
+    const meta1 = join(tmp, "meta-before.json");
+    const meta2 = join(tmp, "meta-after.json");
+    const target = `${reg.host}/incremental/hello`;
+    let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta1]);
+    expect(r.code, r.stderr).toBe(0);
+    const greeting = join(ws, "examples/hello/greeting.ts");
+    writeFileSync(greeting, readFileSync(greeting, "utf8").replace("toUpperCase()", "toUpperCase() + \"!\""));
+    r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta2]);
+    expect(r.code, r.stderr).toBe(0);
+    const before = JSON.parse(readFileSync(meta1, "utf8"));
+    const after = JSON.parse(readFileSync(meta2, "utf8"));
+    expect(after.digest).not.toBe(before.digest);
+    expect(after.uploaded).toBe(2); // the app layer and the config
+    expect(after.skipped).toBe(before.uploaded + before.skipped - 2);
+    const blobPuts = reg.requests().filter((q) => q.method === "PUT" && q.path.includes("/incremental/hello/blobs/uploads/"));
+    expect(blobPuts.length).toBe(before.uploaded + 2);
+  });
+
+  test("pushes with Basic credentials from DOCKER_CONFIG; a wrong password fails naming the registry, never printing it", async () => {
+    const secret = "s3cret-" + Math.random().toString(36).slice(2);
+    const authReg = await startRegistry({ htpasswd: { user: "alice", password: secret } });
+    try {
+      const good = mkdtempSync(join(tmp, "docker-good-"));
+      writeDockerConfig(good, { [authReg.host]: { username: "alice", password: secret } });
+      let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: `${authReg.host}/private/hello`, DOCKER_CONFIG: good });
+      expect(r.code, r.stderr).toBe(0);
+      const ref = r.stdout.trim().split("\n").pop()!;
+      const skopeoAuth = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `alice:${secret}`, `docker://${ref}`], { encoding: "utf8" });
+      expect(skopeoAuth.status, skopeoAuth.stderr).toBe(0);
+
+      const bad = mkdtempSync(join(tmp, "docker-bad-"));
+      writeDockerConfig(bad, { [authReg.host]: { username: "alice", password: "wrong-" + secret } });
+      r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: `${authReg.host}/private/hello2`, DOCKER_CONFIG: bad });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("E_UNAUTHORIZED");
+      expect(r.stderr).toContain(authReg.host);
+      const all = r.stdout + r.stderr;
+      expect(all).not.toContain(secret);
+      expect(all).not.toContain(Buffer.from(`alice:wrong-${secret}`).toString("base64"));
+      expect(r.stdout).not.toMatch(/@sha256:/);
+    } finally {
+      await authReg.stop();
+    }
+  });
+
+  test("an unreachable registry fails with the registry named and nothing reported as pushed", async () => {
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: "127.0.0.1:1/nowhere/hello" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("127.0.0.1:1");
+    expect(r.stderr).toMatch(/E_REGISTRY_UNREACHABLE/);
+    expect(r.stdout).not.toMatch(/@sha256:/);
+  });
+
+  test("bad BUILD attributes fail the build naming the attribute and the value", async () => {
+    mkdirSync(join(ws, "examples/bad"), { recursive: true });
+    writeFileSync(join(ws, "examples/bad/main.ts"), "console.log('x');\n");
+    writeFileSync(
+      join(ws, "examples/bad/BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+pipeline(name = "tagged", entry = "main.ts", registry = "localhost:5000", repository = "team/app:v1")
+pipeline(name = "schemed", entry = "main.ts", registry = "https://localhost:5000", repository = "team/app")
+pipeline(name = "noentry", entry = "missing.ts", registry = "localhost:5000", repository = "team/app")
+pipeline(name = "typeerror", entry = "broken.ts", registry = "localhost:5000", repository = "team/app")
+`,
+    );
+    writeFileSync(join(ws, "examples/bad/broken.ts"), "const n: number = 'not a number';\nconsole.log(n);\n");
+    let r = await bazel(ws, ["build", "//examples/bad:tagged_push"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("`repository` attribute should not contain digest or tag. got: \"team/app:v1\"");
+    r = await bazel(ws, ["build", "//examples/bad:schemed_push"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("`registry` should be a host[:port] without scheme or path. got: \"https://localhost:5000\"");
+    r = await bazel(ws, ["build", "//examples/bad:noentry_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("missing.ts");
+    r = await bazel(ws, ["build", "//examples/bad:typeerror_local"]);
+    expect(r.code).not.toBe(0);
+    // tsc reports on stdout, which Bazel forwards to its own stdout.
+    expect(r.stdout + r.stderr).toMatch(/examples\/bad\/broken\.ts\(1,7\): error TS2322/);
+  });
+});
