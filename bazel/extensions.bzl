@@ -4,10 +4,10 @@ Not exercised on our machines (Bazel 4.2 has no bzlmod): kept deliberately thin 
 WORKSPACE path, which the tests cover.
 """
 
-load("//bazel/private:base_image_repo.bzl", "pipeline_base_image", "pipeline_host_node_base", "pipeline_tools_repository")
+load("//bazel/private:base_image_repo.bzl", "pipeline_base_image", "pipeline_host_node_base", "pipeline_node_on_base", "pipeline_tools_repository")
 load("//bazel/private:node_repo.bzl", "pipeline_node_repository")
 load("//bazel/private:npm_repo.bzl", "npm_dependencies")
-load("//bazel:pipeline.bzl", "WORKER_BASE")
+load("//bazel:pipeline.bzl", "WORKER_BASE", "WORKER_CUDA")
 
 _npm = tag_class(attrs = {
     "name": attr.string(mandatory = True, doc = "Repository name, e.g. \"npm\"."),
@@ -40,6 +40,16 @@ def _impl(mctx):
         registry = WORKER_BASE.registry,
         repository = WORKER_BASE.repository,
         digest = WORKER_BASE.digest,
+        mirror = mirror,
+    )
+    pipeline_node_on_base(
+        name = "pipeline-worker-cuda",
+        registry = WORKER_CUDA.registry,
+        repository = WORKER_CUDA.repository,
+        digest = WORKER_CUDA.digest,
+        node_registry = WORKER_BASE.registry,
+        node_repository = WORKER_BASE.repository,
+        node_digest = WORKER_BASE.digest,
         mirror = mirror,
     )
     pipeline_host_node_base(name = "pipeline-host-node")

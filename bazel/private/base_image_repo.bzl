@@ -22,16 +22,8 @@ filegroup(
 """
 
 def _pull_impl(rctx):
-    digest = rctx.attr.digest
-    if not digest.startswith("sha256:") or len(digest) != 71:
-        fail("pipeline_base_image(name = {}): `digest` must be \"sha256:<64 hex>\", got {}".format(repr(rctx.attr.name), repr(digest)))
-    registry = rctx.os.environ.get("PIPELINE_BASE_MIRROR", "") or rctx.attr.mirror or rctx.attr.registry
-    ref = "{}/{}@{}".format(registry, rctx.attr.repository, digest)
-    rctx.report_progress("pulling " + ref)
-    args = ["pull", ref, "--output", "image", "--platform", rctx.attr.platform, "--source-annotation"]
-    if rctx.attr.insecure:
-        args.append("--insecure")
-    _run_cli(rctx, args, "pulling " + ref)
+    _check_digest(rctx, "digest", rctx.attr.digest)
+    _pull(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "image")
     rctx.file("image/BUILD.bazel", _LAYOUT_BUILD)
     rctx.file("BUILD.bazel", "")
 
@@ -47,6 +39,52 @@ registry, keeping repository and digest, so the digest check still holds.""",
         "platform": attr.string(default = "linux/amd64", doc = "os/arch picked from a multi-platform index."),
         "mirror": attr.string(doc = "A registry host to pull from instead of `registry`."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
+        "_kind": attr.string(default = "pipeline_base_image"),
+    },
+    environ = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"],
+)
+
+def _check_digest(rctx, attr_name, digest):
+    if not digest.startswith("sha256:") or len(digest) != 71:
+        fail("{}(name = {}): `{}` must be \"sha256:<64 hex>\", got {}".format(rctx.attr._kind, repr(rctx.attr.name), attr_name, repr(digest)))
+
+def _pull(rctx, registry, repository, digest, out):
+    registry = rctx.os.environ.get("PIPELINE_BASE_MIRROR", "") or rctx.attr.mirror or registry
+    ref = "{}/{}@{}".format(registry, repository, digest)
+    rctx.report_progress("pulling " + ref)
+    args = ["pull", ref, "--output", out, "--platform", rctx.attr.platform, "--source-annotation"]
+    if rctx.attr.insecure:
+        args.append("--insecure")
+    _run_cli(rctx, args, "pulling " + ref)
+
+def _node_on_base_impl(rctx):
+    _check_digest(rctx, "digest", rctx.attr.digest)
+    _check_digest(rctx, "node_digest", rctx.attr.node_digest)
+    _pull(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "_base")
+    _pull(rctx, rctx.attr.node_registry, rctx.attr.node_repository, rctx.attr.node_digest, "_node")
+    rctx.report_progress("adding node to " + rctx.attr.repository)
+    _run_cli(rctx, ["base", "add-node", "--base", "_base", "--node", "_node", "--output", "image"], "adding node to the base")
+    rctx.delete("_base")
+    rctx.delete("_node")
+    rctx.file("image/BUILD.bazel", _LAYOUT_BUILD)
+    rctx.file("BUILD.bazel", "")
+
+pipeline_node_on_base = repository_rule(
+    implementation = _node_on_base_impl,
+    doc = """A base image pinned by digest (e.g. NVIDIA's CUDA runtime) plus `/usr/local/bin/node` taken from a Node
+image pinned by digest, so that it honours the image contract: `@<name>//image`. The node binary needs the base's
+glibc and libstdc++.""",
+    attrs = {
+        "registry": attr.string(mandatory = True, doc = "Registry of the base, e.g. \"index.docker.io\"."),
+        "repository": attr.string(mandatory = True, doc = "Repository of the base, e.g. \"nvidia/cuda\"."),
+        "digest": attr.string(mandatory = True, doc = "Digest of the base (an index is resolved to `platform`)."),
+        "node_registry": attr.string(mandatory = True, doc = "Registry of the Node image."),
+        "node_repository": attr.string(mandatory = True, doc = "Repository of the Node image, e.g. \"library/node\"."),
+        "node_digest": attr.string(mandatory = True, doc = "Digest of the Node image."),
+        "platform": attr.string(default = "linux/amd64", doc = "os/arch picked from multi-platform indexes."),
+        "mirror": attr.string(doc = "A registry host to pull both images from instead of their registries."),
+        "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
+        "_kind": attr.string(default = "pipeline_node_on_base"),
     },
     environ = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"],
 )

@@ -81,6 +81,16 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
           (s) => s.option("output", { ...str, demandOption: true }).option("node", { ...str, describe: "node binary (default: this one)" }),
           async (a) => done(await (await import("./commands/base")).hostNode(a as never, io)),
         )
+        .command(
+          "add-node",
+          "A base image (e.g. CUDA) plus /usr/local/bin/node taken from a Node image",
+          (s) =>
+            s
+              .option("base", { ...str, demandOption: true, describe: "OCI layout of the base" })
+              .option("node", { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" })
+              .option("output", { ...str, demandOption: true }),
+          async (a) => done(await (await import("./commands/base")).addNode(a as never, io)),
+        )
         .demandCommand(1),
     )
     .command(

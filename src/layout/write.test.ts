@@ -50,3 +50,20 @@ describe("writeLayout", () => {
     expect(() => readdirSync(dir)).toThrow();
   });
 });
+
+describe("writeLayout with blobs behind symlinks (as in Bazel's sandbox)", () => {
+  test("blobs are regular files (hard links to the real file), never symlinks", async () => {
+    const { symlinkSync, lstatSync, statSync } = await import("node:fs");
+    const { fileLayer } = await import("../layer/blob");
+    const parent = mkdtempSync(join(tmpdir(), "rp-layout-"));
+    const bytes = Buffer.from("layer behind a symlink");
+    writeFileSync(join(parent, "real.tar"), bytes);
+    symlinkSync(join(parent, "real.tar"), join(parent, "link.tar"));
+    const layer = fileLayer(join(parent, "link.tar"), { digest: sha256(bytes), size: bytes.length, mediaType: MediaType.OCI_LAYER, diffId: sha256(bytes) });
+    const img = composeImage({ layers: [{ layer, createdBy: "test" }] });
+    await writeLayout(join(parent, "out"), img);
+    const blob = join(parent, "out", "blobs", "sha256", sha256(bytes).slice(7));
+    expect(lstatSync(blob).isSymbolicLink()).toBe(false);
+    expect(statSync(blob).ino).toBe(statSync(join(parent, "real.tar")).ino);
+  });
+});

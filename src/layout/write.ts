@@ -35,7 +35,9 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
   }
   if (hardlink && blob.path) {
     try {
-      await fsp.link(blob.path, dest);
+      // Resolve first: Linux link() does not follow symlinks, and Bazel's sandbox hands inputs over as symlinks
+      // to absolute paths, which must never end up in an output.
+      await fsp.link(await fsp.realpath(blob.path), dest);
       return;
     } catch {
       /* cross-device or unsupported: copy */

@@ -68,7 +68,8 @@ describe("pipeline features", () => {
     const image = readLayout(join(ws, "bazel-bin/examples/multi/multi_image"));
     expect(image.manifest.annotations?.["org.opencontainers.image.base.digest"]).toBe(baseDigest);
     expect(image.manifest.annotations?.["org.opencontainers.image.base.name"]).toBe(`${reg.host}/bases/node@${baseDigest}`);
-    const base = readLayout(join(ws, "bazel-bin/external/local-base/image"));
+    const outputBase = (await bazel(ws, ["info", "output_base"])).stdout.trim();
+    const base = readLayout(join(outputBase, "external/local-base/image"));
     expect(image.manifest.layers.slice(0, base.layers.length).map((l) => l.digest)).toEqual(base.layers.map((l) => l.digest));
     expect(m.images.default.mounted).toBe(base.layers.length);
     const mounts = reg.requests().filter((q) => q.method === "POST" && q.path.includes("/examples/multi/blobs/uploads/?mount="));

@@ -1,0 +1,96 @@
+/**
+ * A base image plus Node: takes `/usr/local/bin/node` out of a Node image's layers (honouring whiteouts) and adds
+ * it as one layer on top of another base, e.g. a CUDA runtime. The result honours the image contract (`node` on
+ * PATH). The node binary needs the base's libc and libstdc++ (true of NVIDIA's Ubuntu runtime images).
+ */
+import { createWriteStream, promises as fsp } from "node:fs";
+import { basename, dirname, join, posix } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { PipelineError } from "../errors";
+import { composeImage } from "../image/compose";
+import type { Image } from "../image/image";
+import { buildLayer, layerFromDescriptor } from "../layer/build";
+import type { Layer } from "../layer/layer";
+import { readTarEntries } from "../layer/tar-read";
+import { writeLayout } from "../layout/write";
+
+export const NODE_IN_IMAGE = "usr/local/bin/node";
+const MAX_SYMLINK_HOPS = 8;
+
+function normalize(p: string): string {
+  return posix.normalize("/" + p).slice(1).replace(/\/$/, "");
+}
+
+function tarOf(layer: Layer) {
+  const raw = layer.open();
+  if (!/gzip/.test(layer.mediaType)) return raw;
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  raw.on("error", (e) => gunzip.destroy(e));
+  return raw.pipe(gunzip);
+}
+
+/**
+ * Writes the file at `path` in `image`'s filesystem to `dest`, following symlinks. Layers are searched from the
+ * top; a whiteout (`.wh.<name>`) hides the path in the layers below it.
+ */
+export async function extractFile(image: Image, path: string, dest: string, hops = 0): Promise<void> {
+  const want = normalize(path);
+  const whiteout = posix.join(posix.dirname(want), ".wh." + posix.basename(want));
+  for (let i = image.layers.length - 1; i >= 0; i--) {
+    let found: { type: string; linkname: string } | undefined;
+    let hidden = false;
+    for await (const entry of readTarEntries(tarOf(image.layers[i]))) {
+      const p = normalize(entry.path);
+      if (p === whiteout) hidden = true;
+      if (p !== want) continue;
+      found = { type: entry.type, linkname: entry.linkname };
+      if (entry.type === "file") await pipeline(entry.body, createWriteStream(dest, { mode: 0o755 }));
+      break;
+    }
+    if (found?.type === "file") return;
+    if (found?.type === "symlink" || found?.type === "link") {
+      if (hops >= MAX_SYMLINK_HOPS) throw new PipelineError("E_BASE", `/${want}: more than ${MAX_SYMLINK_HOPS} symlinks`);
+      const target = found.type === "link" || found.linkname.startsWith("/") ? found.linkname : posix.join(posix.dirname(want), found.linkname);
+      return extractFile(image, target, dest, hops + 1);
+    }
+    if (found) throw new PipelineError("E_BASE", `/${want} in the Node image is a ${found.type}, not a file`);
+    if (hidden) break;
+  }
+  throw new PipelineError("E_BASE", `the Node image ${image.digest} has no /${want}`);
+}
+
+function withLocalBin(env: string[] | undefined): Record<string, string> {
+  const path = env?.find((e) => e.startsWith("PATH="))?.slice(5);
+  if (!path) return { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+  return path.split(":").includes("/usr/local/bin") ? {} : { PATH: `/usr/local/bin:${path}` };
+}
+
+/** Writes `base` + Node from `nodeImage` as an OCI layout at `outDir` (ref name "latest"). */
+export async function addNodeToBase(
+  base: Image,
+  nodeImage: Image,
+  outDir: string,
+  opts: { baseName?: string; nodeName?: string; mtime?: number } = {},
+): Promise<{ digest: string }> {
+  const work = join(dirname(outDir), `.${basename(outDir)}.work-${process.pid}`);
+  await fsp.mkdir(work, { recursive: true });
+  try {
+    const nodeFile = join(work, "node");
+    await extractFile(nodeImage, NODE_IN_IMAGE, nodeFile);
+    const layerPath = join(work, "node.tar.gz");
+    const desc = await buildLayer([{ dest: "/" + NODE_IN_IMAGE, src: nodeFile, mode: 0o755 }], layerPath, { mtime: opts.mtime ?? 0 });
+    const image = composeImage({
+      base,
+      baseName: opts.baseName,
+      layers: [{ layer: layerFromDescriptor(layerPath, desc), createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}` }],
+      env: withLocalBin(base.config.config?.Env),
+      labels: { "rules_pipeline.node.from": opts.nodeName ?? nodeImage.digest },
+      created: opts.mtime ?? 0,
+    });
+    await writeLayout(outDir, image, { refName: "latest", atomic: true });
+    return { digest: image.digest };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
