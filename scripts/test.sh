@@ -7,6 +7,7 @@ bash scripts/install-deps.sh
 
 echo "== typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals
 
 report="$(mktemp -d)"
 trap 'rm -rf "$report"' EXIT

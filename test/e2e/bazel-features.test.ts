@@ -9,10 +9,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildHostNodeBase } from "../../src/base/host-node";
+import { composeImage } from "../../src/image/compose";
+import type { Image } from "../../src/image/image";
+import { listLayer } from "../../src/layer/tar-read";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { runPushedImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-features-"));
 let reg: RunningRegistry;
@@ -24,16 +28,31 @@ console.log("version v1");
 console.log("uris " + JSON.stringify(containerImageUris()));
 `;
 
+let cudaStandIn: Image;
+
 beforeAll(async () => {
   reg = await startRegistry();
   const baseDir = join(tmp, "base");
   await buildHostNodeBase(baseDir);
-  baseDigest = (await pushImage(readLayout(baseDir), { registry: reg.host, repository: "bases/node" })).digest;
+  const hostNode = readLayout(baseDir);
+  baseDigest = (await pushImage(hostNode, { registry: reg.host, repository: "bases/node" })).digest;
+  // A stand-in for NVIDIA's CUDA runtime image (which cannot be pulled here): the host's libraries, but no node.
+  cudaStandIn = composeImage({ layers: [{ layer: hostNode.layers[0], createdBy: "libraries only" }], env: { PATH: "/usr/bin:/bin" } });
+  const cudaDigest = (await pushImage(cudaStandIn, { registry: reg.host, repository: "nvidia/cuda" })).digest;
   ws = makeConsumerWorkspace(
     join(tmp, "a"),
     `
-load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image")
+load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image", "pipeline_node_on_base")
 pipeline_base_image(name = "local-base", registry = "${reg.host}", repository = "bases/node", digest = "${baseDigest}")
+pipeline_node_on_base(
+    name = "local-cuda",
+    registry = "${reg.host}",
+    repository = "nvidia/cuda",
+    digest = "${cudaDigest}",
+    node_registry = "${reg.host}",
+    node_repository = "bases/node",
+    node_digest = "${baseDigest}",
+)
 `,
   );
   mkdirSync(join(ws, "examples/multi"));
@@ -47,6 +66,14 @@ pipeline(
     registry = "${reg.host}",
     repository = "examples/multi",
     bases = {"default": "@local-base//image", "host": "@pipeline-host-node//image"},
+)
+
+pipeline(
+    name = "gpu",
+    entry = "main.ts",
+    registry = "${reg.host}",
+    repository = "examples/gpu",
+    base = "@local-cuda//image",
 )
 `,
   );
@@ -92,6 +119,16 @@ describe("pipeline features", () => {
     expect(JSON.parse(/uris (.*)/.exec(r.stdout)![1])).toEqual({ default: mine });
     expect(r.stderr).toContain("nothing pushed");
     expect(reg.requests().length).toBe(before);
+  });
+
+  test("pipeline_node_on_base adds node to a base that lacks it; the pushed image runs under runc", async () => {
+    const standInFiles = await listLayer(cudaStandIn.layers[0].path!);
+    expect(standInFiles.map((e) => e.path)).not.toContain("usr/local/bin/node");
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/multi:gpu_push", "--", "--tag", "gpu"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = runPushedImage(`${reg.host}/examples/gpu:gpu`);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("version v1");
   });
 
   test("ibazel run re-runs NAME_local when the launch script changes", async () => {

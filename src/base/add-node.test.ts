@@ -1,0 +1,63 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { composeImage } from "../image/compose";
+import { buildLayer, layerFromDescriptor, LayerInput } from "../layer/build";
+import { listLayer } from "../layer/tar-read";
+import { readLayout } from "../layout/read";
+import { addNodeToBase, extractFile } from "./add-node";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-add-node-"));
+let n = 0;
+
+async function imageOf(...layers: LayerInput[][]) {
+  const built = [];
+  for (const files of layers) {
+    const p = join(tmp, `l${n++}.tar.gz`);
+    built.push({ layer: layerFromDescriptor(p, await buildLayer(files, p)), createdBy: "test" });
+  }
+  return composeImage({ layers: built, env: { PATH: "/usr/bin:/bin" } });
+}
+
+const file = (dest: string, text: string): LayerInput => ({ dest, content: Buffer.from(text), mode: 0o755 });
+
+describe("extractFile", () => {
+  test("the topmost layer's copy wins", async () => {
+    const img = await imageOf([file("/usr/local/bin/node", "old")], [file("/usr/local/bin/node", "new")]);
+    const out = join(tmp, "a");
+    await extractFile(img, "/usr/local/bin/node", out);
+    expect(readFileSync(out, "utf8")).toBe("new");
+  });
+
+  test("symlinks are followed, relative and absolute", async () => {
+    const img = await imageOf([file("/opt/node/bin/node", "real"), { dest: "/usr/local/bin/node", symlink: "../../../opt/node/bin/node" }]);
+    const out = join(tmp, "b");
+    await extractFile(img, "usr/local/bin/node", out);
+    expect(readFileSync(out, "utf8")).toBe("real");
+  });
+
+  test("a whiteout in a later layer hides the file below it", async () => {
+    const img = await imageOf([file("/usr/local/bin/node", "gone")], [file("/usr/local/bin/.wh.node", "")]);
+    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "c"))).rejects.toThrow(/has no \/usr\/local\/bin\/node/);
+  });
+
+  test("an image without node is a clear error", async () => {
+    const img = await imageOf([file("/bin/sh", "sh")]);
+    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "d"))).rejects.toThrow(/has no \/usr\/local\/bin\/node/);
+  });
+});
+
+test("addNodeToBase keeps the base's layers and config, adds node as the top layer and /usr/local/bin to PATH", async () => {
+  const base = await imageOf([file("/lib/libc.so", "libc")]);
+  const node = await imageOf([file("/usr/local/bin/node", "NODE")]);
+  const out = join(tmp, "out");
+  const { digest } = await addNodeToBase(base, node, out, { nodeName: "example/node@sha256:x" });
+  const img = readLayout(out);
+  expect(img.digest).toBe(digest);
+  expect(img.manifest.layers.slice(0, 1)).toEqual(base.manifest.layers);
+  expect(img.config.config?.Env).toContain("PATH=/usr/local/bin:/usr/bin:/bin");
+  expect(img.config.config?.Labels?.["rules_pipeline.node.from"]).toBe("example/node@sha256:x");
+  const top = await listLayer(img.layers[1].path!);
+  expect(top.filter((e) => e.type === "file").map((e) => [e.path, e.mode])).toEqual([["usr/local/bin/node", 0o755]]);
+});
