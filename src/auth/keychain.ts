@@ -32,10 +32,11 @@ export interface ResolvedCredential {
 
 export interface Keychain {
   /**
-   * The credential for a registry host (`localhost:5000`, `ghcr.io`, `index.docker.io`), or undefined when
-   * this source has none for it. Throws a PipelineError when the source exists but is malformed.
+   * The credential for a registry host (`localhost:5000`, `ghcr.io`, `index.docker.io`) and, when known, the
+   * repository being accessed (sources may scope a credential to a repository prefix), or undefined when this
+   * source has none. Throws a PipelineError when the source exists but is malformed.
    */
-  resolve(registry: string): Promise<ResolvedCredential | undefined>;
+  resolve(registry: string, repository?: string): Promise<ResolvedCredential | undefined>;
   /** Where this source looks, for "no credentials found; looked in ..." messages. */
   describe(): string;
 }
@@ -55,9 +56,9 @@ export function isAnonymous(c: Credential): c is AnonymousCredential {
 /** Tries each keychain in order; the first one with a credential for the registry wins. */
 export function chainKeychains(...keychains: Keychain[]): Keychain {
   return {
-    async resolve(registry: string): Promise<ResolvedCredential | undefined> {
+    async resolve(registry: string, repository?: string): Promise<ResolvedCredential | undefined> {
       for (const k of keychains) {
-        const found = await k.resolve(registry);
+        const found = await k.resolve(registry, repository);
         if (found) return found;
       }
       return undefined;
@@ -72,8 +73,8 @@ export function chainKeychains(...keychains: Keychain[]): Keychain {
  * Resolves a registry's credential through a keychain, falling back to anonymous with a source that says
  * where it looked (the text error messages show for a 401).
  */
-export async function resolveCredential(keychain: Keychain, registry: string): Promise<ResolvedCredential> {
-  const found = await keychain.resolve(registry);
+export async function resolveCredential(keychain: Keychain, registry: string, repository?: string): Promise<ResolvedCredential> {
+  const found = await keychain.resolve(registry, repository);
   if (found) return found;
   return { credential: ANONYMOUS, source: `no credentials found; looked in ${keychain.describe()}` };
 }

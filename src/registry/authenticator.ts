@@ -44,7 +44,8 @@ export interface AuthenticatorOptions {
 }
 
 export class Authenticator {
-  private credential?: Promise<ResolvedCredential>;
+  /** The keychain's answers, per repository (sources may scope credentials to a repository prefix). */
+  private readonly credentials = new Map<string, Promise<ResolvedCredential>>();
   private scheme: "unknown" | "basic" | "bearer" = "unknown";
   private bearer?: { realm: string; service?: string };
   private readonly tokens = new Map<string, CachedToken>();
@@ -58,15 +59,20 @@ export class Authenticator {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The keychain's answer for this registry (resolved once). */
-  resolve(): Promise<ResolvedCredential> {
-    this.credential ??= resolveCredential(this.opts.keychain, this.registry);
-    return this.credential;
+  /** The keychain's answer for this registry and repository (resolved once each). */
+  resolve(repository?: string): Promise<ResolvedCredential> {
+    const key = repository ?? "";
+    let found = this.credentials.get(key);
+    if (!found) {
+      found = resolveCredential(this.opts.keychain, this.registry, repository);
+      this.credentials.set(key, found);
+    }
+    return found;
   }
 
   /** Where the credentials come from, for error messages. */
-  async source(): Promise<string> {
-    return (await this.resolve()).source;
+  async source(repository?: string): Promise<string> {
+    return (await this.resolve(repository)).source;
   }
 
   /** The Authorization header to send up front for a request needing `scopes`; undefined = anonymous. */
@@ -86,12 +92,12 @@ export class Authenticator {
     if (!chosen) {
       const schemes = challenges.map((c) => c.scheme).join(", ");
       throw unauthorizedError(
-        { ...ctx, credentialSource: await this.source() },
+        { ...ctx, credentialSource: await this.source(ctx.repository) },
         schemes ? `unsupported authentication scheme ${schemes}` : "no WWW-Authenticate challenge",
       );
     }
     if (chosen.scheme === "basic") {
-      if (sent?.startsWith("Basic ")) throw unauthorizedError({ ...ctx, credentialSource: await this.source() }, "credentials rejected");
+      if (sent?.startsWith("Basic ")) throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, "credentials rejected");
       this.scheme = "basic";
       return this.basicHeader(res.url, ctx);
     }
@@ -111,7 +117,7 @@ export class Authenticator {
   }
 
   private async basicHeader(url: URL, ctx: ErrorContext): Promise<string> {
-    const { credential, source } = await this.resolve();
+    const { credential, source } = await this.resolve(ctx.repository);
     if (!isBasic(credential)) {
       throw unauthorizedError(
         { ...ctx, credentialSource: source },
@@ -154,7 +160,7 @@ export class Authenticator {
     } catch {
       throw new PipelineError("E_REGISTRY", `${ctx.operation}: registry ${this.registry} sent an invalid token realm ${JSON.stringify(redactUrl(bearer.realm))}`);
     }
-    const { credential, source } = await this.resolve();
+    const { credential, source } = await this.resolve(ctx.repository);
     const tokenCtx: ErrorContext = { ...ctx, operation: `${ctx.operation} (token from ${realm.host})`, credentialSource: source };
     const transportCtx = { registry: realm.host, operation: tokenCtx.operation };
     let res: HttpResponse;

@@ -152,7 +152,7 @@ export class RegistryClient {
   /** The error for an unexpected response (names the credential source for 401/403). */
   async fail(res: HttpResponse, repository: string | undefined, operation: string): Promise<RegistryError> {
     const ctx = this.context(repository, operation);
-    if (res.status === 401 || res.status === 403) ctx.credentialSource = await this.auth.source();
+    if (res.status === 401 || res.status === 403) ctx.credentialSource = await this.auth.source(ctx.repository);
     return responseError(res, ctx);
   }
 
