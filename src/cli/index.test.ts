@@ -5,10 +5,10 @@ import { describe, expect, test } from "vitest";
 import { EXIT_ERROR, EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
 
-function io(env: NodeJS.ProcessEnv = {}) {
+function io(env: NodeJS.ProcessEnv = {}, stdin = "") {
   const out: string[] = [];
   const err: string[] = [];
-  const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false };
+  const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => stdin };
   return { cli, out, err };
 }
 
@@ -40,6 +40,19 @@ describe("the CLI's error boundary", () => {
     const t = io();
     expect(await runCli(["inspect", `oci:${dir}`], t.cli)).toBe(EXIT_ERROR);
     expect(t.err.join("\n")).toContain(`error[E_LAYOUT]: ${dir} is not an OCI image layout`);
+  });
+
+  test("--password is refused (argv is visible to everyone); --username needs --password-stdin", async () => {
+    let t = io();
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password", "hunter2"], t.cli)).toBe(EXIT_USAGE);
+    expect(t.err.join("\n")).toContain("--password is not accepted");
+    expect(t.err.join("\n")).not.toContain("hunter2");
+    t = io();
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u"], t.cli)).toBe(EXIT_USAGE);
+    expect(t.err.join("\n")).toContain("--username and --password-stdin go together");
+    t = io({}, "");
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], t.cli)).toBe(EXIT_USAGE);
+    expect(t.err.join("\n")).toContain("standard input was empty");
   });
 
   test("a bad --platform names the flag and value", async () => {

@@ -6,6 +6,8 @@ export interface CliIo {
   cwd: string;
   /** Whether stderr is a terminal (progress bars are drawn only then, and never when $CI is set). */
   isTTY: boolean;
+  /** All of standard input (for --password-stdin). */
+  readStdin(): Promise<string>;
 }
 
 export function processIo(): CliIo {
@@ -15,6 +17,11 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stderr.isTTY),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString("utf8");
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 /** The `pipeline` command table. Each command lives in commands/<name>.ts and is imported only when run. */
 import yargs, { Argv } from "yargs";
+import { AUTH_OPTIONS } from "./auth-flags";
 import type { CliIo } from "./io";
 
 export class UsageError extends Error {}
@@ -29,7 +30,8 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
           .option("repository", { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" })
           .option("tag", { ...strs, describe: "tag to push (repeatable)" })
           .option("metadata-out", { ...str, describe: "write the pushed image's metadata as JSON here" })
-          .option("insecure", { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" }),
+          .option("insecure", { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" })
+          .options(AUTH_OPTIONS),
       async (a) => done(await (await import("./commands/push")).push(a as never, io)),
     )
     .command(
@@ -41,13 +43,14 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
           .option("output", { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" })
           .option("platform", { ...str, default: "linux/amd64", describe: "os/arch picked from an index" })
           .option("source-annotation", { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" })
-          .option("insecure", bool),
+          .option("insecure", bool)
+          .options(AUTH_OPTIONS),
       async (a) => done(await (await import("./commands/pull")).pull(a as never, io)),
     )
     .command(
       "inspect <reference>",
       "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
-      (y) => y.positional("reference", str).option("insecure", bool).option("platform", { ...str, default: "linux/amd64" }),
+      (y) => y.positional("reference", str).option("insecure", bool).option("platform", { ...str, default: "linux/amd64" }).options(AUTH_OPTIONS),
       async (a) => done(await (await import("./commands/inspect")).inspect(a as never, io)),
     )
     .command("registry <command>", "A small development registry", (y) =>

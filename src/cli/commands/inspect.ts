@@ -1,20 +1,21 @@
 /** `pipeline inspect REF|oci:DIR`: digest, media type, manifest and config as JSON. */
-import { defaultKeychain } from "../../auth/default";
 import { readLayout } from "../../layout/read";
 import { parseReference } from "../../oci/reference";
 import { inspect as inspectRemote } from "../../registry/pull";
+import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { parsePlatform } from "./pull";
 
-export async function inspect(a: { reference: string; insecure: boolean; platform: string }, io: CliIo): Promise<void> {
+export async function inspect(a: { reference: string; insecure: boolean; platform: string } & AuthFlags, io: CliIo): Promise<void> {
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
     const img = readLayout(m[1], { refName: m[2] });
     io.stdout(JSON.stringify({ digest: img.digest, mediaType: img.mediaType, manifest: img.manifest, config: img.config }, null, 2));
     return;
   }
-  const result = await inspectRemote(parseReference(a.reference, "reference"), {
-    keychain: defaultKeychain({ env: io.env }),
+  const ref = parseReference(a.reference, "reference");
+  const result = await inspectRemote(ref, {
+    keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
   });

@@ -1,10 +1,10 @@
 /** `pipeline pull REF --output DIR`: an image (pinned or tagged) into an OCI layout. */
-import { defaultKeychain } from "../../auth/default";
 import { PipelineError } from "../../errors";
 import { recordLayoutSource } from "../../layout/source";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { AuthFlags, keychainFor } from "../auth-flags";
 import { CliIo, showProgress } from "../io";
 
 export function parsePlatform(s: string): { os: string; architecture: string; variant?: string } {
@@ -14,12 +14,12 @@ export function parsePlatform(s: string): { os: string; architecture: string; va
 }
 
 export async function pull(
-  a: { reference: string; output: string; platform: string; "source-annotation": boolean; insecure: boolean },
+  a: { reference: string; output: string; platform: string; "source-annotation": boolean; insecure: boolean } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const ref = parseReference(a.reference, "reference");
   const result = await pullToLayout(ref, a.output, {
-    keychain: defaultKeychain({ env: io.env }),
+    keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,

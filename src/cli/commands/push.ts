@@ -1,9 +1,9 @@
 /** `pipeline push DIR --repository HOST/REPO [--tag T]`: push an OCI layout. */
-import { defaultKeychain } from "../../auth/default";
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
+import { AuthFlags, keychainFor } from "../auth-flags";
 import { CliIo, showProgress } from "../io";
 
 export function layoutDirOf(source: string): string {
@@ -13,13 +13,13 @@ export function layoutDirOf(source: string): string {
 }
 
 export async function push(
-  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean },
+  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source) }], target, tags, {
-    keychain: defaultKeychain({ env: io.env }),
+    keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
   });
