@@ -128,7 +128,8 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
           .option("config", { ...str, demandOption: true })
           .option("repository", { ...str, describe: "HOST/REPOSITORY overriding the BUILD file's" })
           .option("tag", { ...strs, describe: "extra tag (repeatable)" })
-          .option("metadata-out", str),
+          .option("metadata-out", str)
+          .options(AUTH_OPTIONS),
       async (a) => done(await (await import("./commands/bazel-push")).bazelPush(a as never, io)),
     )
     .command(

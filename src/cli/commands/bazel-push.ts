@@ -1,14 +1,18 @@
 /** `pipeline bazel-push --config CFG`: what `bazel run //pkg:NAME_push` runs. */
-import { defaultKeychain } from "../../auth/default";
 import { pushTarget, readLaunchConfig, runfile, runfilesDir } from "../../launch/config";
 import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
 import { validateTag } from "../../oci/reference";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { AuthFlags, keychainFor } from "../auth-flags";
 import { CliIo, showProgress } from "../io";
 
 export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
 
-export async function pushFromConfig(configPath: string, io: CliIo, overrides: { repository?: string; tags?: string[] } = {}): Promise<PushMetadata> {
+export async function pushFromConfig(
+  configPath: string,
+  io: CliIo,
+  overrides: { repository?: string; tags?: string[]; auth?: AuthFlags } = {},
+): Promise<PushMetadata> {
   const cfg = readLaunchConfig(configPath);
   const dir = runfilesDir(io.env);
   const target = pushTarget(cfg, overrides.repository, io.env);
@@ -18,7 +22,7 @@ export async function pushFromConfig(configPath: string, io: CliIo, overrides: {
     target,
     [...new Set(tags)],
     {
-      keychain: defaultKeychain({ env: io.env }),
+      keychain: await keychainFor(overrides.auth ?? {}, target.registry, io),
       insecure: cfg.insecure,
       progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
     },
@@ -27,8 +31,8 @@ export async function pushFromConfig(configPath: string, io: CliIo, overrides: {
   return meta;
 }
 
-export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; "metadata-out"?: string }, io: CliIo): Promise<void> {
-  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag });
+export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; "metadata-out"?: string } & AuthFlags, io: CliIo): Promise<void> {
+  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
 }
