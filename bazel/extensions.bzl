@@ -4,10 +4,10 @@ Not exercised on our machines (Bazel 4.2 has no bzlmod): kept deliberately thin 
 WORKSPACE path, which the tests cover.
 """
 
-load("//bazel/private:base_image_repo.bzl", "pipeline_base_image", "pipeline_host_node_base", "pipeline_node_on_base", "pipeline_tools_repository")
+load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
+load("//bazel/private:bases.bzl", "declare_base_images")
 load("//bazel/private:node_repo.bzl", "pipeline_node_repository")
 load("//bazel/private:npm_repo.bzl", "npm_dependencies")
-load("//bazel:pipeline.bzl", "WORKER_BASE", "WORKER_CUDA")
 
 _npm = tag_class(attrs = {
     "name": attr.string(mandatory = True, doc = "Repository name, e.g. \"npm\"."),
@@ -35,24 +35,7 @@ def _impl(mctx):
         lockfile = "//bazel/npm:package-lock.json",
     )
     pipeline_tools_repository(name = "rules_pipeline_tools")
-    pipeline_base_image(
-        name = "pipeline-worker-base",
-        registry = WORKER_BASE.registry,
-        repository = WORKER_BASE.repository,
-        digest = WORKER_BASE.digest,
-        mirror = mirror,
-    )
-    pipeline_node_on_base(
-        name = "pipeline-worker-cuda",
-        registry = WORKER_CUDA.registry,
-        repository = WORKER_CUDA.repository,
-        digest = WORKER_CUDA.digest,
-        node_registry = WORKER_BASE.registry,
-        node_repository = WORKER_BASE.repository,
-        node_digest = WORKER_BASE.digest,
-        mirror = mirror,
-    )
-    pipeline_host_node_base(name = "pipeline-host-node")
+    declare_base_images(mirror = mirror)
     for mod in mctx.modules:
         for npm in mod.tags.npm:
             npm_dependencies(name = npm.name, package_json = npm.package_json, lockfile = npm.lockfile, omit_dev = npm.omit_dev)

@@ -310,18 +310,7 @@ export async function openLayerTar(path: string): Promise<Readable> {
   return raw;
 }
 
-export interface LayerListing {
-  path: string;
-  type: TarEntryType;
-  mode: number;
-  size: number;
-  linkname: string;
-  mtime: number;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-}
+export type LayerListing = Pick<TarHeader, "path" | "type" | "mode" | "size" | "linkname" | "mtime" | "uid" | "gid" | "uname" | "gname">;
 
 /** Lists a layer blob (gzip or plain tar), reading every entry's data to check the archive is whole. */
 export async function listLayer(path: string, opts: ReadTarOptions = {}): Promise<LayerListing[]> {

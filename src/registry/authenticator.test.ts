@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ServerResponse } from "node:http";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
-import { startFakeServer, FakeRequest, FakeServer } from "../../test/fixtures/registry";
+import type { FakeRequest } from "../../test/fixtures/registry";
+import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { Authenticator, covers } from "./authenticator";
 import { RegistryClient } from "./client";
 import { HttpTransport, HttpResponse } from "./http";
@@ -16,16 +17,7 @@ const REFRESH = "refresh-token-unit-secret";
 const FAST = { retries: 0, baseDelayMs: 1, timeoutMs: 5000 };
 const DIGEST = sha256("x");
 
-let servers: FakeServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  servers = [];
-});
-async function serve(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
-  const s = await startFakeServer(...args);
-  servers.push(s);
-  return s;
-}
+const serve = useFakeServers();
 
 function keychainOf(credential: { username: string; password: string } | { identityToken: string } | undefined, source = "unit keychain"): Keychain {
   return {

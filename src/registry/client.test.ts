@@ -1,24 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { anonymousKeychain } from "../auth/anonymous";
-import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
+import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { MANIFEST_ACCEPT, RegistryClient } from "./client";
 
 const FAST = { retries: 0, baseDelayMs: 1, timeoutMs: 5000 };
-let servers: FakeServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  servers = [];
-});
-async function serve(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
-  const s = await startFakeServer(...args);
-  servers.push(s);
-  return s;
-}
+const serve = useFakeServers();
 const client = (host: string, opts = {}) => new RegistryClient(host, { keychain: anonymousKeychain, retry: FAST, ...opts });
 
 const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: {}, layers: [] }));

@@ -1,21 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
 import { createServer } from "node:net";
 import { PipelineError } from "../errors";
-import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
+import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { backoffDelay, HttpTransport, isRetryableError, isRetryableStatus, parseRetryAfter, sameAuthority } from "./http";
 
 const ctx = { registry: "test-registry", operation: "test op" };
-let servers: FakeServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  servers = [];
-});
-async function serve(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
-  const s = await startFakeServer(...args);
-  servers.push(s);
-  return s;
-}
+const serve = useFakeServers();
 async function closedPort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();

@@ -1,0 +1,33 @@
+"""The pinned worker base images, declared the same way for WORKSPACE (`base_images()`) and bzlmod."""
+
+load(":base_image_repo.bzl", "pipeline_base_image", "pipeline_host_node_base", "pipeline_node_on_base")
+
+# node:20-bookworm-slim, multi-platform index (linux/amd64 is picked).
+WORKER_BASE = struct(registry = "index.docker.io", repository = "library/node", digest = "sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0")
+
+# NVIDIA's CUDA 12.4.1 runtime on Ubuntu 22.04 (multi-platform index), plus node from WORKER_BASE.
+WORKER_CUDA = struct(registry = "index.docker.io", repository = "nvidia/cuda", digest = "sha256:517da2300c184c9999ec203c2665244bdebd3578d12fcc7065e83667932643d9")
+
+def declare_base_images(mirror = "", skip = {}):
+    """Declares @pipeline-worker-base, @pipeline-worker-cuda and @pipeline-host-node, except names in `skip`."""
+    if "pipeline-worker-base" not in skip:
+        pipeline_base_image(
+            name = "pipeline-worker-base",
+            registry = WORKER_BASE.registry,
+            repository = WORKER_BASE.repository,
+            digest = WORKER_BASE.digest,
+            mirror = mirror,
+        )
+    if "pipeline-worker-cuda" not in skip:
+        pipeline_node_on_base(
+            name = "pipeline-worker-cuda",
+            registry = WORKER_CUDA.registry,
+            repository = WORKER_CUDA.repository,
+            digest = WORKER_CUDA.digest,
+            node_registry = WORKER_BASE.registry,
+            node_repository = WORKER_BASE.repository,
+            node_digest = WORKER_BASE.digest,
+            mirror = mirror,
+        )
+    if "pipeline-host-node" not in skip:
+        pipeline_host_node_base(name = "pipeline-host-node")
