@@ -55,7 +55,7 @@ def _pull(rctx, registry, repository, digest, out):
     args = ["pull", ref, "--output", out, "--platform", rctx.attr.platform, "--source-annotation"]
     if rctx.attr.insecure:
         args.append("--insecure")
-    _run_cli(rctx, args, "pulling " + ref)
+    _run_cli(rctx, args, "pulling {} (to pull from a mirror or pull-through cache instead, set $PIPELINE_BASE_MIRROR or `mirror`)".format(ref))
 
 def _node_on_base_impl(rctx):
     _check_digest(rctx, "digest", rctx.attr.digest)
