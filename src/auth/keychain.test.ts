@@ -38,10 +38,10 @@ describe("chainKeychains", () => {
     expect(got.source).toMatch(/anonymous/);
   });
 
-  it("the default keychain reads docker config from DOCKER_CONFIG", async () => {
-    const k = defaultKeychain({ env: { DOCKER_CONFIG: "/nonexistent-dir" } });
+  it("the default keychain reads docker config from DOCKER_CONFIG, then podman's auth.json", async () => {
+    const k = defaultKeychain({ env: { DOCKER_CONFIG: "/nonexistent-dir" }, home: "/nonexistent-home" });
     expect(await k.resolve("ghcr.io")).toBeUndefined();
-    expect(k.describe()).toBe("docker config /nonexistent-dir/config.json");
+    expect(k.describe()).toBe("docker config /nonexistent-dir/config.json, auth.json /nonexistent-home/.config/containers/auth.json");
   });
 
   it("type guards tell credentials apart", () => {

@@ -23,7 +23,7 @@ export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Pr
   if (a.password !== undefined) {
     throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", { exitCode: 2 });
   }
-  const chain = defaultKeychain({ env: io.env });
+  const chain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
   if (!a.username && !a["password-stdin"]) return chain;
   if (!a.username || !a["password-stdin"]) {
     throw new PipelineError("E_USAGE", "--username and --password-stdin go together", { exitCode: 2 });
