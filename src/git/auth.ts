@@ -1,0 +1,227 @@
+/**
+ * Credentials for git remotes that never leak: `withGitAuth` prepares the environment for git commands
+ * against one remote URL so that git gets the credential without it appearing in a URL, in argv or in any
+ * environment variable, and removes everything it wrote afterwards.
+ *
+ *  - HTTP(S): a one-shot credential helper, a shell script in a private temp dir (0700) that answers `get`
+ *    for exactly this URL's protocol and host with the contents of a 0600 file beside it. It is configured
+ *    through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` after an empty `credential.helper=`,
+ *    which clears the helper list, so the user's own helpers are neither asked nor told to store anything.
+ *    `GIT_TERMINAL_PROMPT=0` and an empty `GIT_ASKPASS` make a rejected or missing credential fail at once
+ *    instead of prompting.
+ *  - SSH (`ssh://`, `git+ssh://`, scp-like `git@host:org/repo`): the key goes to a 0600 file and
+ *    `GIT_SSH_COMMAND` runs `ssh -i FILE -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=...`;
+ *    the user's known_hosts and ssh config still apply. Keys with a passphrase are not supported.
+ *  - No credential: git runs with the user's own configuration (helpers, ssh-agent), terminal prompts off.
+ *
+ * A `{ token }` is sent over HTTP(S) with the user name `x-access-token` (TOKEN_USERNAME): GitHub requires
+ * it for GitHub App installation tokens and accepts it for personal access tokens; GitLab and Azure DevOps
+ * accept any non-empty user name with a personal access token. Servers that need a particular user name
+ * (GitLab OAuth tokens: `oauth2`, Bitbucket: `x-token-auth`) take `{ username, password: token }`.
+ */
+import { rmSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PipelineError, redactUrl } from "../errors";
+import { assertSafeGitUrl, credentialTarget, gitUrlKind } from "./url";
+
+export type GitCredential = { username: string; password: string } | { token: string } | { privateKey: string };
+
+/** The user name sent with a `{ token }` credential over HTTP(S). */
+export const TOKEN_USERNAME = "x-access-token";
+
+export type StrictHostKeyChecking = "yes" | "accept-new" | "no";
+
+export interface GitAuthOptions {
+  /** The environment to start from (default `process.env`); it is copied, never changed. */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** ssh's StrictHostKeyChecking for SSH URLs with a key (default "accept-new"). */
+  strictHostKeyChecking?: StrictHostKeyChecking;
+  /** A known_hosts file to use instead of the user's, for SSH URLs with a key. */
+  knownHostsFile?: string;
+  /** Where the private temp dir is created (default `os.tmpdir()`). */
+  tmpDir?: string;
+}
+
+const HELPER_NAME = "credential-helper";
+const SECRET_NAME = "credential";
+const KEY_NAME = "id_key";
+
+/**
+ * Runs `fn` with an environment in which git commands against `url` authenticate with `cred`. The private
+ * temp dir holding the helper or key is removed when `fn` settles (also when it throws) and, best effort,
+ * when the process exits or is ended by SIGINT/SIGTERM/SIGHUP while `fn` runs.
+ */
+export async function withGitAuth<T>(
+  url: string,
+  cred: GitCredential | undefined,
+  fn: (env: NodeJS.ProcessEnv) => Promise<T>,
+  opts: GitAuthOptions = {},
+): Promise<T> {
+  assertSafeGitUrl(url);
+  const env: NodeJS.ProcessEnv = { ...(opts.baseEnv ?? process.env), GIT_TERMINAL_PROMPT: "0" };
+  if (cred === undefined) return fn(env);
+  const kind = checkCredential(url, cred);
+  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "git-auth-"));
+  track(dir);
+  try {
+    await chmod(dir, 0o700);
+    if (kind === "ssh") await prepareSsh(dir, (cred as { privateKey: string }).privateKey, env, opts);
+    else await prepareHttp(dir, url, cred as BasicLike, env);
+    return await fn(env);
+  } finally {
+    untrack(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+type BasicLike = { username: string; password: string } | { token: string };
+
+/** Validates the credential against the URL's transport; returns the transport. */
+function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
+  const kind = gitUrlKind(url);
+  const what = "privateKey" in cred ? "an SSH private key" : "token" in cred ? "a token" : "a user name and password";
+  if (kind === "other") {
+    throw new PipelineError("E_GIT_CREDENTIAL", `git URL ${redactUrl(url)} is neither HTTP(S) nor SSH; it cannot take ${what}`);
+  }
+  if ((kind === "ssh") !== "privateKey" in cred) {
+    throw new PipelineError(
+      "E_GIT_CREDENTIAL",
+      `git URL ${redactUrl(url)} is ${kind === "ssh" ? "an SSH URL" : "an HTTP(S) URL"}; it cannot take ${what}` +
+        (kind === "ssh" ? " (SSH needs a privateKey)" : " (HTTP(S) needs a user name and password or a token)"),
+    );
+  }
+  const fields: [string, string][] =
+    "privateKey" in cred ? [["privateKey", cred.privateKey]] : "token" in cred ? [["token", cred.token]] : [["username", cred.username], ["password", cred.password]];
+  for (const [name, value] of fields) {
+    if (typeof value !== "string" || value === "") throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} is empty`);
+    if (name !== "privateKey" && /[\0\r\n]/.test(value)) {
+      throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} contains a line break or NUL`);
+    }
+  }
+  return kind;
+}
+
+async function prepareHttp(dir: string, url: string, cred: BasicLike, env: NodeJS.ProcessEnv): Promise<void> {
+  const { protocol, host } = credentialTarget(url);
+  const username = "token" in cred ? TOKEN_USERNAME : cred.username;
+  const password = "token" in cred ? cred.token : cred.password;
+  const secretPath = join(dir, SECRET_NAME);
+  const helperPath = join(dir, HELPER_NAME);
+  await writeFile(secretPath, `username=${username}\npassword=${password}\n`, { mode: 0o600, flag: "wx" });
+  await writeFile(helperPath, helperScript(protocol, host, secretPath), { mode: 0o700, flag: "wx" });
+  await chmod(secretPath, 0o600);
+  await chmod(helperPath, 0o700);
+  addGitConfig(env, [
+    ["credential.helper", ""], // an empty value clears the helpers configured so far (system, global, repo)
+    ["credential.helper", `!${shQuote(helperPath)}`],
+    ["credential.useHttpPath", "true"],
+  ]);
+  env.GIT_ASKPASS = ""; // set but empty: git neither runs an askpass program nor falls back to core.askPass/SSH_ASKPASS
+}
+
+/**
+ * The helper git runs as `HELPER get|store|erase` with the request on stdin. It answers only `get` and only
+ * for the protocol and host it was written for, so a redirect to another host never receives the secret.
+ */
+export function helperScript(protocol: string, host: string, secretPath: string): string {
+  return [
+    "#!/bin/sh",
+    "# One-shot git credential helper written by rules_pipeline; removed when the git command is done.",
+    'op="$1"; protocol=; host=',
+    "while IFS= read -r line; do",
+    '  case "$line" in',
+    '    protocol=*) protocol="${line#protocol=}" ;;',
+    '    host=*) host="${line#host=}" ;;',
+    "  esac",
+    "done",
+    '[ "$op" = get ] || exit 0',
+    `[ "$protocol" = ${shQuote(protocol)} ] && [ "$host" = ${shQuote(host)} ] || exit 0`,
+    `exec cat ${shQuote(secretPath)}`,
+    "",
+  ].join("\n");
+}
+
+async function prepareSsh(dir: string, privateKey: string, env: NodeJS.ProcessEnv, opts: GitAuthOptions): Promise<void> {
+  const keyPath = join(dir, KEY_NAME);
+  let key = privateKey.replace(/\r\n/g, "\n");
+  if (!key.endsWith("\n")) key += "\n"; // OpenSSH rejects a key without the final newline ("invalid format")
+  await writeFile(keyPath, key, { mode: 0o600, flag: "wx" });
+  await chmod(keyPath, 0o600);
+  env.GIT_SSH_COMMAND = sshCommand(keyPath, opts);
+  env.GIT_SSH_VARIANT = "ssh";
+  delete env.GIT_SSH;
+}
+
+/** The `GIT_SSH_COMMAND` for a key file. */
+export function sshCommand(keyPath: string, opts: Pick<GitAuthOptions, "strictHostKeyChecking" | "knownHostsFile"> = {}): string {
+  const parts = ["ssh", "-i", shQuote(keyPath), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"];
+  parts.push("-o", `StrictHostKeyChecking=${opts.strictHostKeyChecking ?? "accept-new"}`);
+  if (opts.knownHostsFile) parts.push("-o", shQuote(`UserKnownHostsFile=${opts.knownHostsFile}`));
+  return parts.join(" ");
+}
+
+/**
+ * Appends config entries after any the environment already has: after the `GIT_CONFIG_COUNT` list and, when
+ * `GIT_CONFIG_PARAMETERS` (`git -c`, read after the count list) is set, after that too, so ours come last.
+ */
+function addGitConfig(env: NodeJS.ProcessEnv, entries: [string, string][]): void {
+  const existing = Number.parseInt(env.GIT_CONFIG_COUNT ?? "0", 10);
+  let n = Number.isFinite(existing) && existing > 0 ? existing : 0;
+  for (const [key, value] of entries) {
+    env[`GIT_CONFIG_KEY_${n}`] = key;
+    env[`GIT_CONFIG_VALUE_${n}`] = value;
+    n++;
+  }
+  env.GIT_CONFIG_COUNT = String(n);
+  if (env.GIT_CONFIG_PARAMETERS) {
+    env.GIT_CONFIG_PARAMETERS += entries.map(([k, v]) => ` ${shQuote(k)}=${shQuote(v)}`).join("");
+  }
+}
+
+/** POSIX shell single-quoting. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// Best-effort cleanup when the process ends while a private dir exists.
+const liveDirs = new Set<string>();
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+function removeLiveDirsSync(): void {
+  for (const d of liveDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  liveDirs.clear();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // When someone else handles the signal they decide what happens; `fn` unwinds and `finally` cleans up.
+  if (process.listenerCount(signal) > 1) return;
+  removeLiveDirsSync();
+  uninstall();
+  process.kill(process.pid, signal); // default action now that no listener is left: end as without us
+}
+
+function track(dir: string): void {
+  if (liveDirs.size === 0) {
+    process.on("exit", removeLiveDirsSync);
+    for (const s of SIGNALS) process.on(s, onSignal);
+  }
+  liveDirs.add(dir);
+}
+
+function untrack(dir: string): void {
+  liveDirs.delete(dir);
+  if (liveDirs.size === 0) uninstall();
+}
+
+function uninstall(): void {
+  process.off("exit", removeLiveDirsSync);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}

@@ -1,0 +1,217 @@
+/**
+ * Git operations with credentials against a real smart-HTTP server (`git http-backend` behind Basic auth):
+ * branch resolution, checkout of a commit, rejected and missing credentials failing fast, and a leak audit
+ * over everything the scenarios printed, threw or left on disk (including git's own GIT_TRACE of every
+ * command it ran). HOME and XDG_CONFIG_HOME point at a temp dir that must stay empty.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { PipelineError } from "../../src/errors";
+import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "../../src/git/ops";
+import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
+
+const USER = "alice";
+const PASSWORD = "e2e-Pa55word-7c1d9b";
+const TOKEN = "ghs_e2eTokenValue5f4e3d2c1b";
+const SECRETS = [
+  PASSWORD,
+  TOKEN,
+  Buffer.from(`${USER}:${PASSWORD}`).toString("base64"),
+  Buffer.from(`x-access-token:${TOKEN}`).toString("base64"),
+  Buffer.from(`${USER}:wrong-${PASSWORD}`).toString("base64"),
+];
+
+let root: string; // everything the scenarios write: HOME, clones, private dirs, the trace, the server's repos
+let home: string;
+let authTmp: string;
+let trace: string;
+let server: GitServer;
+let repo: TestRepo;
+let url: string;
+let env: NodeJS.ProcessEnv;
+const captured: string[] = []; // stdout, stderr, error messages
+const restoreWrites: (() => void)[] = [];
+
+function opts(extra: GitOpOptions = {}): GitOpOptions {
+  return { env, tmpDir: authTmp, ...extra };
+}
+
+async function caught(p: Promise<unknown>): Promise<PipelineError> {
+  try {
+    await p;
+  } catch (e) {
+    captured.push(String(e), (e as Error).stack ?? "", JSON.stringify(e), String((e as Error).cause ?? ""));
+    expect(e).toBeInstanceOf(PipelineError);
+    return e as PipelineError;
+  }
+  throw new Error("expected a PipelineError");
+}
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+function headOf(dir: string): string {
+  return execFileSync("git", ["-C", dir, "rev-parse", "HEAD"], { env, encoding: "utf8" }).trim();
+}
+
+/** The work tree's files (outside .git) with their contents. */
+function workTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of files(dir)) {
+    const rel = relative(dir, f);
+    if (!rel.startsWith(".git/")) out[rel] = readFileSync(f, "utf8");
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), "git-credentials-e2e-"));
+  home = join(root, "home");
+  authTmp = join(root, "auth-tmp");
+  trace = join(root, "git-trace.log");
+  mkdirSync(home);
+  mkdirSync(authTmp);
+  repo = createTestRepo(join(root, "srv"), "private");
+  server = await startGitServer({ root: join(root, "srv"), users: { [USER]: PASSWORD, "x-access-token": TOKEN } });
+  url = server.repoUrl("private");
+  env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, ".config"),
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_TRACE: trace, // every command git runs, with its argv, for the leak audit
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      captured.push(Buffer.isBuffer(chunk) ? chunk.toString("utf8") : String(chunk));
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write;
+    restoreWrites.push(() => (stream.write = write));
+  }
+});
+
+afterAll(async () => {
+  for (const restore of restoreWrites) restore();
+  await server?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("git over smart HTTP with Basic auth", () => {
+  it("ls-remote resolves main and dev to their commits", async () => {
+    const cred = { username: USER, password: PASSWORD };
+    expect(await lsRemote(url, "main", opts({ credential: cred }))).toBe(repo.commits.main);
+    expect(await lsRemote(url, "dev", opts({ credential: cred }))).toBe(repo.commits.dev);
+    const seen = server.requests.filter((r) => r.authenticated);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen.map((r) => r.user))).toEqual(new Set([USER]));
+  });
+
+  it("a token is accepted as user x-access-token", async () => {
+    const before = server.requests.length;
+    expect(await lsRemote(url, "main", opts({ credential: { token: TOKEN } }))).toBe(repo.commits.main);
+    expect(server.requests.slice(before).filter((r) => r.authenticated).map((r) => r.user)).toContain("x-access-token");
+  });
+
+  it("cloneAt checks out the commit; fetchCheckout moves the clone to another", async () => {
+    const cred = { username: USER, password: PASSWORD };
+    const dir = join(root, "clone-main");
+    await cloneAt(url, repo.commits.main, dir, opts({ credential: cred }));
+    expect(headOf(dir)).toBe(repo.commits.main);
+    expect(workTree(dir)).toEqual(repo.files.main);
+
+    await fetchCheckout(dir, repo.commits.dev, opts({ credential: cred }));
+    expect(headOf(dir)).toBe(repo.commits.dev);
+    expect(workTree(dir)).toEqual(repo.files.dev);
+
+    const first = join(root, "clone-first");
+    await cloneAt(url, repo.commits.first, first, opts({ credential: { token: TOKEN } }));
+    expect(headOf(first)).toBe(repo.commits.first);
+    expect(workTree(first)).toEqual(repo.files.first);
+  });
+
+  it("a wrong password is E_GIT_AUTH at once, naming the URL, never the password", async () => {
+    const before = server.requests.length;
+    const started = Date.now();
+    const e = await caught(lsRemote(url, "main", opts({ credential: { username: USER, password: `wrong-${PASSWORD}` } })));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(e.code).toBe("E_GIT_AUTH");
+    expect(e.message).toContain(`git authentication to ${url} failed: the server rejected the credential (password for user "alice")`);
+    const attempts = server.requests.slice(before);
+    expect(attempts.length).toBeLessThanOrEqual(3);
+    expect(attempts.every((r) => r.status === 401)).toBe(true);
+
+    const dir = join(root, "clone-wrong");
+    const c = await caught(cloneAt(url, repo.commits.main, dir, opts({ credential: { token: `wrong-${TOKEN}` } })));
+    expect(c.code).toBe("E_GIT_AUTH");
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("no credential for a private repository is E_GIT_AUTH without prompting", async () => {
+    const started = Date.now();
+    const e = await caught(lsRemote(url, "main", opts()));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(e.code).toBe("E_GIT_AUTH");
+    expect(e.message).toContain("the server requires a credential and none was given");
+  });
+
+  it("a missing branch is E_GIT_REF_NOT_FOUND; a missing repository is E_GIT", async () => {
+    const cred = { username: USER, password: PASSWORD };
+    const e = await caught(lsRemote(url, "feature", opts({ credential: cred })));
+    expect(e.code).toBe("E_GIT_REF_NOT_FOUND");
+    expect(e.message).toBe(`branch "feature" not found in ${url} (git ls-remote listed no refs/heads/feature)`);
+    const missing = await caught(lsRemote(server.repoUrl("missing"), "main", opts({ credential: cred })));
+    expect(missing.code).toBe("E_GIT");
+    expect(missing.message).toContain(server.repoUrl("missing"));
+  });
+
+  it("the user's credential helper is not asked and stores nothing", async () => {
+    const userHome = join(root, "user-home");
+    mkdirSync(userHome);
+    const log = join(root, "user-helper.log");
+    const helper = join(userHome, "helper.sh");
+    writeFileSync(helper, `#!/bin/sh\necho "$1" >> '${log}'\n`, { mode: 0o755 });
+    writeFileSync(join(userHome, ".gitconfig"), `[credential]\n\thelper = ${helper}\n\thelper = store\n`);
+    const before = files(userHome).map((f) => [f, readFileSync(f, "utf8")]);
+    const userEnv = { ...env, HOME: userHome, XDG_CONFIG_HOME: join(userHome, ".config") };
+    const dir = join(root, "clone-user-home");
+    await cloneAt(url, repo.commits.dev, dir, { env: userEnv, tmpDir: authTmp, credential: { username: USER, password: PASSWORD } });
+    expect(headOf(dir)).toBe(repo.commits.dev);
+    expect(existsSync(log)).toBe(false);
+    expect(files(userHome).map((f) => [f, readFileSync(f, "utf8")])).toEqual(before); // no ~/.git-credentials
+  });
+});
+
+describe("leak audit", () => {
+  it("nothing printed, thrown or left on disk holds the password, the token or their Basic header", () => {
+    expect(captured.length).toBeGreaterThan(0);
+    const onDisk = files(root);
+    expect(onDisk.some((f) => f.endsWith(join(".git", "config")))).toBe(true);
+    expect(onDisk.some((f) => f.endsWith(join(".git", "FETCH_HEAD")))).toBe(true);
+    const traceText = readFileSync(trace, "utf8");
+    expect(traceText).toMatch(/credential-helper\S* get/); // git ran the one-shot helper (and logged its argv)
+    expect(traceText).toMatch(/ls-remote/);
+    for (const secret of SECRETS) {
+      for (const text of captured) expect(text.includes(secret), `captured output holds ${secret.slice(0, 6)}…`).toBe(false);
+      for (const f of onDisk) expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
+      expect(Object.values(process.env).some((v) => v?.includes(secret))).toBe(false);
+    }
+    // No private dir left, nothing written to HOME (no ~/.git-credentials, no global config).
+    expect(readdirSync(authTmp)).toEqual([]);
+    expect(files(home)).toEqual([]);
+  });
+});
