@@ -1,13 +1,30 @@
 /**
- * The keychain the CLI uses when none is given: every credential source, first match wins (after the explicit
- * `--username/--password-stdin` flags, which the CLI puts in front):
- *   docker's config.json (credHelpers[host] → credsStore → auths), then podman/skopeo's auth.json.
- * Docker's own order goes first because Bazel users mostly `docker login`; auth.json serves podman users.
+ * The keychain the CLI uses: every credential source, first match wins (the CLI puts the explicit
+ * `--username/--password-stdin` flags in front):
+ *   1. rules_pipeline's own credentials (references in ~/.config/rules_pipeline/credentials.json: files, env,
+ *      AWS Secrets Manager), matched by the longest `registry/repository` prefix;
+ *   2. docker's config.json: credHelpers[host] → credsStore → auths[host];
+ *   3. podman/skopeo's auth.json;
+ * and anonymous when none answers.
  */
+import { pipelineCredentialsKeychain } from "../credentials/keychain";
 import { authJsonKeychain } from "./auth-json";
-import { dockerConfigKeychain, DockerConfigOptions } from "./docker-config";
+import { dockerConfigKeychain } from "./docker-config";
 import { chainKeychains, Keychain } from "./keychain";
 
-export function defaultKeychain(opts: DockerConfigOptions = {}): Keychain {
-  return chainKeychains(dockerConfigKeychain(opts), authJsonKeychain(opts));
+export interface DefaultKeychainOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Home directory (default: $HOME, else the OS's). */
+  home?: string;
+  /** Where warnings go (a credential file others can read, ...). Dropped when absent. */
+  warn?: (line: string) => void;
+}
+
+export function defaultKeychain(opts: DefaultKeychainOptions = {}): Keychain {
+  const { env, home, warn } = opts;
+  return chainKeychains(
+    pipelineCredentialsKeychain({ env, home, onWarning: warn }),
+    dockerConfigKeychain({ env, home, warn }),
+    authJsonKeychain({ env, home, warn }),
+  );
 }

@@ -38,10 +38,13 @@ describe("chainKeychains", () => {
     expect(got.source).toMatch(/anonymous/);
   });
 
-  it("the default keychain reads docker config from DOCKER_CONFIG, then podman's auth.json", async () => {
+  it("the default chain: rules_pipeline's credentials, docker config (DOCKER_CONFIG), then podman's auth.json", async () => {
     const k = defaultKeychain({ env: { DOCKER_CONFIG: "/nonexistent-dir" }, home: "/nonexistent-home" });
     expect(await k.resolve("ghcr.io")).toBeUndefined();
-    expect(k.describe()).toBe("docker config /nonexistent-dir/config.json, auth.json /nonexistent-home/.config/containers/auth.json");
+    expect(k.describe()).toBe(
+      "rules_pipeline credentials /nonexistent-home/.config/rules_pipeline/credentials.json, " +
+        "docker config /nonexistent-dir/config.json, auth.json /nonexistent-home/.config/containers/auth.json",
+    );
   });
 
   it("type guards tell credentials apart", () => {

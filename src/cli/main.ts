@@ -76,6 +76,49 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
         )
         .demandCommand(1),
     )
+    .command("credentials <command>", "rules_pipeline's own credentials (references to secrets, matched by URL prefix)", (y) =>
+      y
+        .command(
+          "add <service> <url>",
+          "Add or replace a credential",
+          (s) =>
+            s
+              .positional("service", { ...str, choices: ["docker", "git"] })
+              .positional("url", { ...str, describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]" })
+              .option("file", { ...str, describe: "user (line 1) and password (line 2); git also: a token line or an SSH private key" })
+              .option("env-user", { ...str, describe: "variable holding the user name" })
+              .option("env-password", { ...str, describe: "variable holding the password" })
+              .option("env-token", { ...str, describe: "git: variable holding a token" })
+              .option("aws-secret", { ...str, describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}" })
+              .option("aws-region", str)
+              .option("aws-profile", str),
+          async (a) => done(await (await import("./commands/credentials")).credentialsAdd(a as never, io)),
+        )
+        .command(
+          "list",
+          "List credentials (no secrets)",
+          (s) => s.option("json", { ...bool, describe: "print the file's JSON" }),
+          async (a) => done(await (await import("./commands/credentials")).credentialsList(a as never, io)),
+        )
+        .command(
+          "remove <service> <url>",
+          "Remove the credential for exactly this URL",
+          (s) => s.positional("service", { ...str, choices: ["docker", "git"] }).positional("url", str),
+          async (a) => done(await (await import("./commands/credentials")).credentialsRemove(a as never, io)),
+        )
+        .command(
+          "test <service> <url>",
+          "Make an authenticated request with the credential the chain picks, and say which source answered",
+          (s) => s.positional("service", { ...str, choices: ["docker", "git"] }).positional("url", str).option("insecure", bool),
+          async (a) => {
+            const { credentialsTest } = await import("./commands/credentials");
+            const { defaultKeychain } = await import("../auth/default");
+            const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
+            done(await credentialsTest(a as never, io, { keychain }));
+          },
+        )
+        .demandCommand(1),
+    )
     .command("base <command>", "Build base images", (y) =>
       y
         .command(
