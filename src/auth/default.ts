@@ -7,6 +7,7 @@
  *   3. podman/skopeo's auth.json;
  * and anonymous when none answers.
  */
+import { homedir } from "node:os";
 import { pipelineCredentialsKeychain } from "../credentials/keychain";
 import { authJsonKeychain } from "./auth-json";
 import { dockerConfigKeychain } from "./docker-config";
@@ -21,7 +22,9 @@ export interface DefaultKeychainOptions {
 }
 
 export function defaultKeychain(opts: DefaultKeychainOptions = {}): Keychain {
-  const { env, home, warn } = opts;
+  const { env, warn } = opts;
+  // One home for every source, from the environment the caller gave (not necessarily this process's).
+  const home = opts.home ?? (env?.HOME || homedir());
   return chainKeychains(
     pipelineCredentialsKeychain({ env, home, onWarning: warn }),
     dockerConfigKeychain({ env, home, warn }),
