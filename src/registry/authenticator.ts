@@ -3,10 +3,13 @@
  * an earlier challenge taught us); on 401 the WWW-Authenticate challenge decides:
  *  - Basic: send the keychain's user name and password;
  *  - Bearer: get a token from the realm for the request's scopes (Basic credentials if any; an identity
- *    token is exchanged with an OAuth2 refresh_token POST), cached per scope set until it expires.
+ *    token is exchanged with an OAuth2 refresh_token POST), cached until it expires. The cache is shared by
+ *    every Authenticator in the process (each push or pull makes its own client), keyed by registry, realm,
+ *    service, the credential the token was obtained with, and the scope set.
  * Basic credentials and identity tokens never travel over plain HTTP to a non-loopback host unless the
  * registry was explicitly marked insecure.
  */
+import { createHash } from "node:crypto";
 import { PipelineError, redactUrl } from "../errors";
 import { isLoopbackRegistry } from "../oci/reference";
 import { isBasic, isIdentityToken, Keychain, ResolvedCredential, resolveCredential } from "../auth/keychain";
@@ -34,6 +37,14 @@ interface TokenResponse {
 const EXPIRY_SLACK_MS = 10_000;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 
+/** Tokens of every Authenticator in the process (see the file comment); expired ones go when a new one comes. */
+const sharedTokens = new Map<string, CachedToken>();
+
+function rememberToken(key: string, token: CachedToken, now: number): void {
+  for (const [k, t] of sharedTokens) if (t.expiresAt <= now) sharedTokens.delete(k);
+  sharedTokens.set(key, token);
+}
+
 export interface AuthenticatorOptions {
   keychain: Keychain;
   /** The registry was explicitly marked insecure: allow credentials over plain HTTP. */
@@ -48,7 +59,6 @@ export class Authenticator {
   private readonly credentials = new Map<string, Promise<ResolvedCredential>>();
   private scheme: "unknown" | "basic" | "bearer" = "unknown";
   private bearer?: { realm: string; service?: string };
-  private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
   private readonly now: () => number;
 
@@ -110,9 +120,9 @@ export class Authenticator {
     // The challenge may name a scope we did not ask for (e.g. insufficient_scope): ask for both.
     const wanted = [...scopes];
     for (const s of (chosen.params.scope ?? "").split(" ")) if (s && !covers(wanted, s)) wanted.push(s);
-    const key = scopeKey(wanted);
-    const cached = this.tokens.get(key);
-    if (cached && cached.header === sent) this.tokens.delete(key); // that token was just refused
+    const key = await this.tokenKey(wanted, ctx);
+    const cached = sharedTokens.get(key);
+    if (cached && cached.header === sent) sharedTokens.delete(key); // that token was just refused
     return (await this.token(wanted, ctx)).header;
   }
 
@@ -138,9 +148,24 @@ export class Authenticator {
     }
   }
 
+  /**
+   * The token cache key: registry, realm, service, a hash of the credential (tokens got with one credential
+   * never serve another) and the scope set.
+   */
+  private async tokenKey(scopes: readonly string[], ctx: ErrorContext): Promise<string> {
+    const { credential } = await this.resolve(ctx.repository);
+    const who = isBasic(credential)
+      ? ["basic", credential.username, credential.password]
+      : isIdentityToken(credential)
+        ? ["identity", credential.identityToken]
+        : ["anonymous"];
+    const hash = createHash("sha256").update(JSON.stringify(who)).digest("hex");
+    return [this.registry, this.bearer?.realm ?? "", this.bearer?.service ?? "", hash, scopeKey(scopes)].join("\n");
+  }
+
   private async token(scopes: readonly string[], ctx: ErrorContext): Promise<CachedToken> {
-    const key = scopeKey(scopes);
-    const cached = this.tokens.get(key);
+    const key = await this.tokenKey(scopes, ctx);
+    const cached = sharedTokens.get(key);
     if (cached && cached.expiresAt > this.now()) return cached;
     let pending = this.inflight.get(key);
     if (!pending) {
@@ -148,7 +173,7 @@ export class Authenticator {
       this.inflight.set(key, pending);
     }
     const token = await pending;
-    this.tokens.set(key, token);
+    rememberToken(key, token, this.now());
     return token;
   }
 
