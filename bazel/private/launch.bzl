@@ -51,7 +51,7 @@ def _launch_config(ctx, mode):
         validate_target(ctx.label, ctx.attr.registry, ctx.attr.repository)
     for t in ctx.attr.tags_to_push:
         if not t or ":" in t or "@" in t or "/" in t:
-            fail("{}: `tags` entry {} is not a valid tag".format(ctx.label, repr(t)))
+            fail("{}: `tags_to_push` entry {} is not a valid tag (no \":\", \"@\" or \"/\")".format(ctx.label, repr(t)))
     cfg = {
         "label": str(ctx.label),
         "mode": mode,
