@@ -49,7 +49,7 @@ def pipeline(
       **kwargs: common attributes (tags, testonly...) for every target.
     """
     if base and bases:
-        fail("pipeline {}: set `base` or `bases`, not both".format(name))
+        fail("pipeline {}: set `base` or `bases`, not both. got: base = {}, bases = {}".format(name, repr(base), repr(bases)))
     if bases == None:
         bases = {"default": base}
     if type(bases) != type({}) or not bases:

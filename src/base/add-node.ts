@@ -40,13 +40,26 @@ export async function extractFile(image: Image, path: string, dest: string, hops
   for (let i = image.layers.length - 1; i >= 0; i--) {
     let found: { type: string; linkname: string } | undefined;
     let hidden = false;
-    for await (const entry of readTarEntries(tarOf(image.layers[i]))) {
-      const p = normalize(entry.path);
-      if (p === whiteout) hidden = true;
-      if (p !== want) continue;
-      found = { type: entry.type, linkname: entry.linkname };
-      if (entry.type === "file") await pipeline(entry.body, createWriteStream(dest, { mode: 0o755 }));
-      break;
+    const layer = image.layers[i];
+    try {
+      for await (const entry of readTarEntries(tarOf(layer))) {
+        const p = normalize(entry.path);
+        if (p === whiteout) hidden = true;
+        if (p !== want) continue;
+        found = { type: entry.type, linkname: entry.linkname };
+        if (entry.type === "file") await pipeline(entry.body, createWriteStream(dest, { mode: 0o755 }));
+        break;
+      }
+    } catch (e) {
+      // Name the layer: a malformed archive or compression is the image's fault, not ours.
+      const err = e as NodeJS.ErrnoException;
+      if (e instanceof PipelineError) {
+        throw e.code === "E_TAR_READ" ? new PipelineError(e.code, `layer ${layer.digest} of the Node image: ${e.message}`, { cause: e }) : e;
+      }
+      if (err.code?.startsWith("Z_")) {
+        throw new PipelineError("E_TAR_READ", `layer ${layer.digest} of the Node image: not a valid gzip stream (${err.message})`, { cause: e });
+      }
+      throw new PipelineError("E_BASE", `cannot extract /${want} from layer ${layer.digest} to ${dest}: ${err.code ?? err.message}`, { cause: e });
     }
     if (found?.type === "file") return;
     if (found?.type === "symlink" || found?.type === "link") {

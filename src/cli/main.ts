@@ -62,14 +62,14 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
             s
               .option("root", { ...str, default: ".pipeline-registry", describe: "storage directory" })
               .option("host", { ...str, default: "127.0.0.1" })
-              .option("port", { type: "number", default: 5000, describe: "0 picks a free port" })
+              .option("port", { ...str, default: "5000", describe: "0 picks a free port" })
               .option("user", { ...str, describe: "require Basic auth with this user" })
               .option("password-file", { ...str, describe: "file holding the password for --user" })
               .option("log", { ...bool, describe: "log one line per request" }),
           async (a) => {
-            const { registryServe } = await import("./commands/registry-serve");
+            const { parsePort, registryServe } = await import("./commands/registry-serve");
             await registryServe(
-              { root: a.root, host: a.host, port: a.port, user: a.user, passwordFile: a["password-file"], log: a.log },
+              { root: a.root, host: a.host, port: parsePort(a.port), user: a.user, passwordFile: a["password-file"], log: a.log },
               { stdout: io.stdout, stderr: io.stderr },
             );
           },

@@ -182,10 +182,10 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? 5000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`);
+    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`, { exitCode: 2 });
   }
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
-    throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password");
+    throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password", { exitCode: 2 });
   }
   const root = resolve(opts.root);
   const storage = await Storage.open(root);

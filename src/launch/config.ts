@@ -38,9 +38,11 @@ export function readLaunchConfig(path: string): LaunchConfig {
   } catch (e) {
     throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
   }
-  if (!cfg || !Array.isArray(cfg.images) || typeof cfg.mode !== "string") {
-    throw new PipelineError("E_LAUNCH_CONFIG", `launch config ${path} is malformed (rebuild the target)`);
-  }
+  const malformed = (field: string, expected: string, got: unknown) =>
+    new PipelineError("E_LAUNCH_CONFIG", `launch config ${path} is malformed (rebuild the target): "${field}" must be ${expected}, got ${JSON.stringify(got) ?? "nothing"}`);
+  if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) throw malformed("(top level)", "an object", cfg);
+  if (!Array.isArray(cfg.images)) throw malformed("images", "an array", cfg.images);
+  if (typeof cfg.mode !== "string") throw malformed("mode", "a string", cfg.mode);
   return cfg;
 }
 
@@ -105,14 +107,26 @@ export function userImages(env: NodeJS.ProcessEnv = process.env): Record<string,
   if (!single && !many) return undefined;
   const out: Record<string, string> = {};
   if (many) {
+    let parsed: unknown;
     try {
-      Object.assign(out, JSON.parse(many));
+      parsed = JSON.parse(many);
     } catch {
       throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${JSON.stringify(many.slice(0, 200))}`);
     }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${JSON.stringify(many.slice(0, 200))}`);
+    }
+    for (const [name, uri] of Object.entries(parsed)) {
+      const what = `${ENV_CONTAINER_IMAGE_URIS}[${JSON.stringify(name)}]`;
+      if (typeof uri !== "string") throw new PipelineError("E_BAD_REFERENCE", `${what}: expected a reference string, got ${JSON.stringify(uri)}`);
+      parseReference(uri, what);
+      out[name] = uri;
+    }
   }
-  if (single) out[DEFAULT_IMAGE] = single;
-  for (const [name, uri] of Object.entries(out)) parseReference(String(uri), `${ENV_CONTAINER_IMAGE}[${name}]`);
+  if (single) {
+    parseReference(single, `${ENV_CONTAINER_IMAGE}[${DEFAULT_IMAGE}]`);
+    out[DEFAULT_IMAGE] = single;
+  }
   return out;
 }
 

@@ -45,7 +45,7 @@ export function readLayout(dir: string, opts: { refName?: string; platform?: { o
     throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (no oci-layout file)`);
   }
   const index = readJson<Index>(join(dir, "index.json"), `OCI layout ${dir}`);
-  if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+  if (!index || !Array.isArray(index.manifests) || index.manifests.length === 0) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
   }
   let candidates = index.manifests;
@@ -59,22 +59,41 @@ export function readLayout(dir: string, opts: { refName?: string; platform?: { o
   return readManifestAt(dir, candidates[0], opts.platform ?? { os: "linux", architecture: "amd64" });
 }
 
+/** A blob's bytes as JSON; E_LAYOUT naming the layout, the blob and what it should have been. */
+function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not valid JSON (${(e as Error).message.slice(0, 200)})`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
+  }
+  return parsed as T;
+}
+
 function readManifestAt(dir: string, desc: Descriptor, platform: { os: string; architecture: string }): Image {
   assertDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
-    const nested = JSON.parse(bytes.toString("utf8")) as Index;
+    const nested = parseBlob<Index>(dir, bytes, "index", desc.digest);
+    if (!Array.isArray(nested.manifests)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
     const match = nested.manifests.find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture);
     if (!match) throw new PipelineError("E_PLATFORM", `OCI layout ${dir}: no manifest for ${platform.os}/${platform.architecture} in index ${desc.digest}`);
     return readManifestAt(dir, match, platform);
   }
-  const manifest = JSON.parse(bytes.toString("utf8")) as Manifest;
+  const manifest = parseBlob<Manifest>(dir, bytes, "manifest", desc.digest);
   const mediaType = manifest.mediaType ?? desc.mediaType;
   if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`);
   }
+  if (!manifest.config || typeof manifest.config !== "object" || !Array.isArray(manifest.layers)) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
+  }
+  assertDigest(manifest.config.digest, `OCI layout ${dir}: manifest ${desc.digest} config digest`);
   const configBytes = readBlobVerified(dir, manifest.config);
-  const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+  const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);

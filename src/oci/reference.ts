@@ -73,6 +73,9 @@ export function validateTag(tag: string, what = "tag"): string {
 export function parseReference(input: string, what = "reference"): Reference {
   const s = input.trim();
   if (!s || /\s/.test(s)) throw new PipelineError("E_BAD_REFERENCE", `${what}: invalid image reference ${JSON.stringify(input)}`);
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(s)) {
+    throw new PipelineError("E_BAD_REFERENCE", `${what}: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got ${JSON.stringify(input)}`);
+  }
   let rest = s;
   let digest: string | undefined;
   const at = rest.indexOf("@");

@@ -101,10 +101,17 @@ export class Authenticator {
     const chosen = pickChallenge(challenges);
     if (!chosen) {
       const schemes = challenges.map((c) => c.scheme).join(", ");
-      throw unauthorizedError(
-        { ...ctx, credentialSource: await this.source(ctx.repository) },
-        schemes ? `unsupported authentication scheme ${schemes}` : "no WWW-Authenticate challenge",
-      );
+      // The header is the registry's, never a credential: quote it (clipped) so the problem can be seen.
+      const raw = [res.headers["www-authenticate"] ?? []].flat().join(", ").replace(/[\x00-\x1f\x7f]/g, " ");
+      const header = `WWW-Authenticate: ${raw.length > 200 ? `${raw.slice(0, 200)}...` : raw}`;
+      const why = !raw.trim()
+        ? "no WWW-Authenticate challenge"
+        : !schemes
+          ? `malformed challenge (${header})`
+          : challenges.some((c) => c.scheme === "bearer")
+            ? `Bearer challenge without a realm (${header})`
+            : `unsupported authentication scheme ${schemes} (${header})`;
+      throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, why);
     }
     if (chosen.scheme === "basic") {
       if (sent?.startsWith("Basic ")) throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, "credentials rejected");

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { composeImage } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
+import type { LayerDescriptor } from "../../layer/build";
 import { readLayout } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
@@ -28,16 +29,32 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
+/** A JSON file named by a flag; bad input (missing, not JSON) is E_BAD_INPUT naming the flag and the file. */
+function readJsonFile<T>(path: string, flag: string): T {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new PipelineError("E_BAD_INPUT", `${flag} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new PipelineError("E_BAD_INPUT", `${flag} ${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 export async function image(
   a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string },
   io: CliIo,
 ): Promise<void> {
-  const cfg = JSON.parse(readFileSync(a.config, "utf8")) as ImageRuleConfig;
+  const cfg = readJsonFile<ImageRuleConfig>(a.config, "--config");
   const base = a.base ? readLayout(a.base) : undefined;
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
+    if (i <= 0 || i === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
     const [tgz, descPath] = [spec.slice(0, i), spec.slice(i + 1)];
-    const desc = JSON.parse(readFileSync(descPath, "utf8"));
+    const desc = readJsonFile<LayerDescriptor & { name: string; files: number }>(descPath, "--layer descriptor");
     return { layer: fileLayer(tgz, desc), createdBy: `rules_pipeline: ${desc.name} layer (${desc.files} files)` };
   });
   const img = composeImage({

@@ -24,6 +24,17 @@ export interface RegistryServeIo {
   signal?: AbortSignal;
 }
 
+/** A usage error: exit code 2, like every other bad flag. */
+function usage(message: string): PipelineError {
+  return new PipelineError("E_USAGE", message, { exitCode: 2 });
+}
+
+/** `--port` as typed: an integer from 0 to 65535 (0 picks a free port). */
+export function parsePort(raw: string): number {
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw usage(`--port: expected a port number 0-65535, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
 async function readPassword(file: string): Promise<string> {
   let text: string;
   try {
@@ -57,17 +68,16 @@ function stopRequested(signal: AbortSignal | undefined): Promise<void> {
 }
 
 export async function registryServe(opts: RegistryServeOptions, io: RegistryServeIo): Promise<void> {
-  if (!opts.root) throw new PipelineError("E_USAGE", "--root: a storage directory is required");
+  if (!opts.root) throw usage("--root: a storage directory is required");
   if ((opts.user === undefined) !== (opts.passwordFile === undefined)) {
-    throw new PipelineError(
-      "E_USAGE",
+    throw usage(
       opts.user === undefined
         ? `--password-file ${JSON.stringify(opts.passwordFile)}: needs --user as well`
         : `--user ${JSON.stringify(opts.user)}: needs --password-file as well`,
     );
   }
   if (opts.user !== undefined && (opts.user === "" || opts.user.includes(":"))) {
-    throw new PipelineError("E_USAGE", `--user ${JSON.stringify(opts.user)}: expected a non-empty name without ":"`);
+    throw usage(`--user ${JSON.stringify(opts.user)}: expected a non-empty name without ":"`);
   }
   const auth = opts.user !== undefined && opts.passwordFile !== undefined
     ? { user: opts.user, password: await readPassword(opts.passwordFile) }
