@@ -87,6 +87,35 @@ describe("pushImage", () => {
     expect(s.requests.filter((q) => q.url.includes("/manifests/"))).toEqual([]);
   });
 
+  it("retries a manifest PUT answered MANIFEST_BLOB_UNKNOWN (a concurrent push of the same blob), as often as the transport retries", async () => {
+    const unknown = '{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}';
+    const registry = async (refusals: number) => {
+      let refused = 0;
+      const s = await startFakeServer((req, res) => {
+        if (req.method === "HEAD") return void res.writeHead(200).end(); // every blob is there
+        if (req.method === "PUT" && refused++ < refusals) return void res.writeHead(400, { "Content-Type": "application/json" }).end(unknown);
+        res.writeHead(201, { "Docker-Content-Digest": sha256(req.body) }).end();
+      });
+      servers.push(s);
+      return s;
+    };
+    const image = randomImage({ layers: 1 });
+    const retry = { retries: 2, baseDelayMs: 1 };
+    const ok = await registry(2);
+    const r = await pushImage(image, { registry: ok.host, repository: "r", tags: ["t"] }, { ...opts, retry });
+    expect(r.digest).toBe(image.digest);
+    expect(ok.requests.filter((q) => q.method === "PUT").map((q) => q.url)).toEqual([
+      `/v2/r/manifests/${image.digest}`, `/v2/r/manifests/${image.digest}`, `/v2/r/manifests/${image.digest}`, "/v2/r/manifests/t",
+    ]);
+
+    const bad = await registry(3);
+    const err = await pushImage(image, { registry: bad.host, repository: "r", tags: ["t"] }, { ...opts, retry }).catch((e) => e);
+    expect(err.code).toBe("E_REGISTRY");
+    expect(err.message).toContain("MANIFEST_BLOB_UNKNOWN");
+    expect(bad.requests.filter((q) => q.method === "PUT")).toHaveLength(3);
+    expect(bad.requests.some((q) => q.url.endsWith("/manifests/t"))).toBe(false);
+  });
+
   it("refuses an image whose digest does not match its manifest bytes, and bad targets", async () => {
     const image = randomImage({ layers: 1 });
     await expect(pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });

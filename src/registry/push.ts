@@ -11,7 +11,8 @@ import type { Blob } from "../layer/layer";
 import type { Image } from "../image/image";
 import type { Keychain } from "../auth/keychain";
 import { RegistryClient } from "./client";
-import type { Logger, RetryOptions } from "./http";
+import { RegistryError } from "./errors";
+import { backoffDelay, Logger, RetryOptions } from "./http";
 import { silentProgress, ProgressSink } from "./progress";
 import { mountBlob, uploadBlob } from "./upload";
 
@@ -134,10 +135,30 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
     progress.blobDone(blob.digest, "uploaded");
   });
 
-  await client.putManifest(repository, digest, image.manifestBytes, image.mediaType);
+  await putManifest(client, repository, digest, image, opts.log);
   for (const tag of tags) {
-    const confirmed = await client.putManifest(repository, tag, image.manifestBytes, image.mediaType);
+    const confirmed = await putManifest(client, repository, tag, image, opts.log);
     if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
   }
   return result;
+}
+
+/**
+ * PUTs the manifest once every blob it names was confirmed. A registry that still calls one of them unknown
+ * (MANIFEST_BLOB_UNKNOWN) is catching up with another push of the same blob into this repository (distribution
+ * 2.x rewrites a repository's blob link in place, and a manifest check reading it meanwhile finds it empty), so
+ * that answer is retried with backoff, as often as the transport retries.
+ */
+async function putManifest(client: RegistryClient, repository: string, reference: string, image: Image, log?: Logger): Promise<string> {
+  const { retries, baseDelayMs, maxDelayMs } = client.transport.retry;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.putManifest(repository, reference, image.manifestBytes, image.mediaType);
+    } catch (e) {
+      if (!(e instanceof RegistryError && e.hasCode("MANIFEST_BLOB_UNKNOWN")) || attempt >= retries) throw e;
+      const delay = backoffDelay(attempt, baseDelayMs, maxDelayMs);
+      log?.(`push manifest ${reference} to ${client.registry}/${repository}: MANIFEST_BLOB_UNKNOWN; retrying in ${delay} ms (attempt ${attempt + 2}/${retries + 1})`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }

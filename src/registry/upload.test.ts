@@ -10,7 +10,7 @@ import type { Blob } from "../layer/layer";
 import { startFakeServer, FakeRequest, FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../auth/anonymous";
 import { RegistryClient } from "./client";
-import { BlobCursor, mountBlob, parseRange, uploadBlob } from "./upload";
+import { BlobCursor, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
 
 const FAST = { retries: 2, baseDelayMs: 1, timeoutMs: 5000 };
 let tmp: string;
@@ -45,7 +45,8 @@ function piecewise(bytes: Buffer, piece = 1000): Blob & { opens: number } {
   return b;
 }
 
-type Hook = (req: FakeRequest, session: { data: Buffer[]; offset: number }) => number | "half" | undefined;
+/** A status to answer instead, "half" (half the body arrives, then 500), or "lost" (applied, then the connection drops). */
+type Hook = (req: FakeRequest, session: { data: Buffer[]; offset: number }) => number | "half" | "lost" | undefined;
 
 /** A registry implementing upload sessions strictly (Content-Range must match the offset). */
 async function uploadRegistry(hook: Hook = () => undefined) {
@@ -61,6 +62,9 @@ async function uploadRegistry(hook: Hook = () => undefined) {
       sessions.set(id, { data: [], offset: 0 });
       return void res.writeHead(202, { Location: `/up/${id}?_state=s0`, Range: "0-0" }).end();
     }
+    if (req.method === "HEAD" && url.pathname.includes("/blobs/sha256:")) {
+      return void res.writeHead(stored.has(url.pathname.split("/").pop()!) ? 200 : 404).end();
+    }
     const id = url.pathname.split("/")[2];
     const session = sessions.get(id);
     if (!session) return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
@@ -70,25 +74,28 @@ async function uploadRegistry(hook: Hook = () => undefined) {
       session.offset += req.body.length >> 1;
       return void res.writeHead(500).end();
     }
-    if (injected) return void res.writeHead(injected).end();
+    if (typeof injected === "number") return void res.writeHead(injected).end();
+    // "lost": the request is applied below, but its answer never reaches the client.
+    const answer = (status: number, headers: Record<string, string>, body?: string) =>
+      injected === "lost" ? void res.socket?.destroy() : void res.writeHead(status, headers).end(body);
     // Alternate absolute and relative Locations.
     const next = (k: number) => (k % 2 ? `${self.url}/up/${id}?_state=s${k}` : `/up/${id}?_state=s${k}`);
-    if (req.method === "GET") return void res.writeHead(204, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+    if (req.method === "GET") return answer(204, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
     if (req.method === "PATCH") {
       const start = Number(/^(\d+)-/.exec(String(req.headers["content-range"]))?.[1]);
-      if (start !== session.offset) return void res.writeHead(416, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+      if (start !== session.offset) return answer(416, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
       session.data.push(req.body);
       session.offset += req.body.length;
-      return void res.writeHead(202, { Location: next(session.offset), Range: `0-${session.offset - 1}` }).end();
+      return answer(202, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
     }
     if (req.method === "PUT") {
       session.data.push(req.body);
       const all = Buffer.concat(session.data);
       const digest = url.searchParams.get("digest")!;
       sessions.delete(id);
-      if (sha256(all) !== digest) return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
+      if (sha256(all) !== digest) return answer(400, { "Content-Type": "application/json" }, '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
       stored.set(digest, all);
-      return void res.writeHead(201, { "Docker-Content-Digest": digest }).end();
+      return answer(201, { "Docker-Content-Digest": digest });
     }
     res.writeHead(405).end();
   });
@@ -138,6 +145,20 @@ describe("BlobCursor", () => {
     const c = new BlobCursor(blob);
     expect((await readAll(c.range(1500, 4000))).equals(bytes.subarray(1500))).toBe(true);
     expect(c.digest()).toBeUndefined(); // not read from the start
+    c.close();
+  });
+
+  it("reads files in READ_CHUNK pieces, not the default 64 KiB", async () => {
+    const bytes = randomBytes(2 * READ_CHUNK + 12_345);
+    const path = join(tmp, "cursor-big.bin");
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), bytes.length, "application/octet-stream");
+    const c = new BlobCursor(blob);
+    const chunks: Buffer[] = [];
+    for await (const chunk of c.range(0, bytes.length)) chunks.push(chunk as Buffer);
+    expect(chunks.map((b) => b.length)).toEqual([READ_CHUNK, READ_CHUNK, 12_345]);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    expect(c.digest()).toBe(blob.digest);
     c.close();
   });
 
@@ -192,7 +213,7 @@ describe("uploadBlob", () => {
     expect(blob.opens).toBe(3); // first pass, the retried chunk, the resume at 4500
   });
 
-  it("starts a new session once when the registry says DIGEST_INVALID", async () => {
+  it("starts a new session when the registry says DIGEST_INVALID", async () => {
     let corrupted = false;
     const { server, client, stored } = await uploadRegistry((req, session) => {
       if (req.method === "PUT" && !corrupted) {
@@ -204,7 +225,55 @@ describe("uploadBlob", () => {
     const blob = piecewise(randomBytes(3000));
     await uploadBlob(client, "r", blob);
     expect(stored.has(blob.digest)).toBe(true);
-    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "POST", "PUT"]);
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "HEAD", "POST", "PUT"]);
+  });
+
+  it("a closing PUT whose answer was lost: its retry finds no session, a HEAD finds the blob, no new session", async () => {
+    let lost = false;
+    const { server, client, stored } = await uploadRegistry((req) => {
+      if (req.method !== "PUT" || lost) return undefined;
+      lost = true;
+      return "lost";
+    });
+    const blob = piecewise(randomBytes(3000));
+    await uploadBlob(client, "r", blob);
+    expect(stored.has(blob.digest)).toBe(true);
+    expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "PUT", "HEAD"]);
+  });
+
+  it("a chunk whose answer was lost kills the session (its retry is refused): a new session uploads the blob", async () => {
+    // As distribution does: a request naming a stale offset cancels the session (404 BLOB_UPLOAD_INVALID).
+    let lost = false;
+    const { server, client, stored } = await uploadRegistry((req, session) => {
+      if (req.method === "PATCH" && session.offset > 0 && !lost) {
+        lost = true;
+        return "lost";
+      }
+      if (lost && req.method === "PATCH" && new URL(req.url, "http://x").searchParams.get("_state") !== `s${session.offset}`) return 404;
+      return undefined;
+    });
+    const blob = piecewise(randomBytes(9000));
+    await uploadBlob(client, "r", blob, { chunkThreshold: 1, chunkSize: 3000 });
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
+    expect(trail).toEqual(["POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 3000-5999", "HEAD", "POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 6000-8999", "PUT"]);
+  });
+
+  it("restarts a refused session up to once per transport retry, then gives up with the registry's answer", async () => {
+    // FAST allows 2 retries: 3 sessions in all.
+    const refusing = (times: number) => {
+      let refused = 0;
+      return (req: FakeRequest) => (req.method === "PUT" && refused++ < times ? 404 : undefined);
+    };
+    const ok = await uploadRegistry(refusing(2));
+    const blob = piecewise(randomBytes(2000));
+    await uploadBlob(ok.client, "r", blob);
+    expect(ok.stored.has(blob.digest)).toBe(true);
+    expect(ok.server.requests.filter((r) => r.method === "POST")).toHaveLength(3);
+
+    const bad = await uploadRegistry(refusing(3));
+    await expect(uploadBlob(bad.client, "r", blob)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    expect(bad.server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "HEAD", "POST", "PUT", "HEAD", "POST", "PUT", "HEAD"]);
   });
 
   it("does not restart for other 4xx answers", async () => {
