@@ -7,6 +7,7 @@ import { HashingStream, digestHex } from "../oci/digest";
 import { ANNOTATION_REF_NAME, Descriptor, Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
 import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
+import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
 
 export interface WriteLayoutOptions {
@@ -58,14 +59,6 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(workers);
 }
 
 export function layoutIndex(image: Image, refName?: string): Index {

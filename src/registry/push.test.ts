@@ -3,7 +3,8 @@ import { sha256 } from "../oci/digest";
 import { anonymousKeychain } from "../auth/anonymous";
 import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
-import { forEachLimited, pushImage } from "./push";
+import { forEachLimited } from "../concurrency";
+import { pushImage } from "./push";
 import type { ProgressSink } from "./progress";
 
 const opts = { keychain: anonymousKeychain, retry: { retries: 0, baseDelayMs: 1 } };

@@ -8,6 +8,7 @@ import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { normalizeRegistry, validateRegistry, validateRepository, validateTag } from "../oci/reference";
 import type { Blob } from "../layer/layer";
+import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
 import type { Keychain } from "../auth/keychain";
 import { RegistryClient } from "./client";
@@ -47,24 +48,6 @@ export interface PushResult {
   /** Digests the registry already had. */
   skipped: string[];
   mounted: string[];
-}
-
-/** Runs `fn` over `items` with at most `limit` at once; stops starting new work after the first failure. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i], i);
-      } catch (e) {
-        failure ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.error;
 }
 
 interface Labeled {

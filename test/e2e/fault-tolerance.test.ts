@@ -5,6 +5,7 @@
  * writes onto a full or read-only filesystem. skopeo, talking to the registry directly (never through the
  * proxy), is the independent check of what was pushed.
  */
+import { forEachLimited } from "../../src/concurrency";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -53,13 +54,6 @@ async function skopeoDigest(ref: string): Promise<string> {
     });
   });
   return sha256(r);
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
 }
 
 /** A gzipped one-file layer of `bytes` (random bytes do not compress: the blob is about as big). */
