@@ -105,6 +105,10 @@ def _image_impl(ctx):
         [layout, digest],
         "PipelineImage",
         "Assembling image {}".format(ctx.label),
+        # The layout hard-links the base's and the layers' blobs instead of copying them, so N images on one base
+        # cost their own layers, not N bases. Bazel's sandbox mounts the output directory apart from the inputs,
+        # and link(2) cannot cross mounts; the action reads only its declared inputs, so it runs unsandboxed.
+        execution_requirements = {"no-sandbox": "1"},
     )
     return [
         DefaultInfo(files = depset([layout, digest]), runfiles = ctx.runfiles(files = [layout, digest])),

@@ -39,7 +39,7 @@ def tools_node_modules(ctx, runfiles = False):
     repo = ctx.attr._tools_npm.label.workspace_name
     return (repo if runfiles else "external/" + repo) + "/node_modules"
 
-def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, env = {}):
+def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, env = {}, execution_requirements = {}):
     """Runs `pipeline <command> ...` in a build action."""
     entry, tool_files = cli_inputs(ctx)
     args = ctx.actions.args()
@@ -53,6 +53,7 @@ def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message
         mnemonic = mnemonic,
         progress_message = progress_message,
         env = dict({"PIPELINE_TOOLS_NODE_MODULES": tools_node_modules(ctx), "CI": "true"}, **env),
+        execution_requirements = execution_requirements,
     )
 
 def rlocation(ctx, f):

@@ -4,7 +4,7 @@
  * push, and `ibazel run` on the `_local` target.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -99,6 +99,11 @@ describe("pipeline features", () => {
     const base = readLayout(join(outputBase, "external/local-base/image"));
     expect(image.manifest.layers.slice(0, base.layers.length).map((l) => l.digest)).toEqual(base.layers.map((l) => l.digest));
     expect(m.images.default.mounted).toBe(base.layers.length);
+    // Disk: the layout hard-links the base's blobs (the image action runs unsandboxed for that) instead of copying.
+    for (const layer of base.layers) {
+      const inLayout = join(ws, "bazel-bin/examples/multi/multi_image/blobs/sha256", layer.digest.slice("sha256:".length));
+      expect(statSync(inLayout).ino, layer.digest).toBe(statSync(layer.path!).ino);
+    }
     const mounts = reg.requests().filter((q) => q.method === "POST" && q.path.includes("/examples/multi/blobs/uploads/?mount="));
     expect(mounts.length).toBeGreaterThanOrEqual(base.layers.length);
   });
