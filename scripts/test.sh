@@ -9,6 +9,11 @@ echo "== typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals
 
+if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
+  echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
+  npm run --silent bench -- --smoke
+fi
+
 report="$(mktemp -d)"
 trap 'rm -rf "$report"' EXIT
 projects=(--project unit)

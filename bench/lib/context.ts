@@ -1,0 +1,41 @@
+/** What every benchmark gets: mode, repetitions, paths, the inputs, and a place to register cleanups. */
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Inputs } from "./inputs";
+import type { Row } from "./report";
+import { load } from "./measure";
+
+export interface Ctx {
+  smoke: boolean;
+  /** Measured repetitions per side for the fast benchmarks. */
+  reps: number;
+  /** Measured repetitions per side for the slow ones (cold pushes, layer builds). */
+  slowReps: number;
+  work: string;
+  /** The compiled CLI: bench/out/tools/pipeline.js (the same sources as dist/tools/pipeline.js). */
+  cli: string;
+  /** A skopeo policy accepting anything (so /etc/containers need not exist). */
+  policy: string;
+  inputs: Inputs;
+  log(line: string): void;
+  /** Registered cleanups run at the end, even after a failure. */
+  defer(fn: () => Promise<void> | void): void;
+}
+
+export const CLI = resolve(__dirname, "..", "..", "tools", "pipeline.js");
+
+export function writePolicy(work: string): string {
+  const p = join(work, "policy.json");
+  writeFileSync(p, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
+  return p;
+}
+
+/** A row stamped with the time and load average. */
+export function row(r: Row): Row {
+  return { ...r, at: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: load() };
+}
+
+/** A functional check (not a timing): the benchmark fails when it does not hold. */
+export function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}

@@ -1,0 +1,157 @@
+/**
+ * `npm run bench`: runs every benchmark side by side with its peer, prints the table and rewrites the
+ * generated part of bench/README.md (and bench/results.json).
+ *
+ *   npm run bench                      full run (about 5 minutes on 2 cores)
+ *   npm run bench -- --only P2,P6      only these; their rows replace the stored ones, the others are kept
+ *   npm run bench -- --reps 9          measured repetitions per side (fast benchmarks; slow ones get about half)
+ *   npm run bench -- --smoke           (or BENCH_SMOKE=1) every benchmark once on tiny inputs: checks that
+ *                                      they work, asserts no timing, writes nothing
+ *   --keep                             keep the work directory (printed) for inspection
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { CLI, Ctx, writePolicy } from "./lib/context";
+import { FULL_SIZES, Inputs, SMOKE_SIZES } from "./lib/inputs";
+import { load } from "./lib/measure";
+import { markdownTable, mergeResults, notesList, rewriteReadme, Row, sortRows } from "./lib/report";
+import { p5, p6, p8 } from "./suites/bazel";
+import { p4 } from "./suites/layer";
+import { p1, p2, p3, p7 } from "./suites/registry";
+
+const BENCH_DIR = resolve(__dirname, "..", "..");
+
+interface Args {
+  smoke: boolean;
+  only?: Set<string>;
+  reps?: number;
+  keep: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { smoke: process.env.BENCH_SMOKE === "1" || process.env.BENCH_SMOKE === "true", keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const eq = arg.indexOf("=");
+      if (eq >= 0) return arg.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === "--smoke") a.smoke = true;
+    else if (arg === "--keep") a.keep = true;
+    else if (arg.startsWith("--only")) a.only = new Set(value().toUpperCase().split(",").filter(Boolean));
+    else if (arg.startsWith("--reps")) a.reps = Number(value());
+    else if (arg === "--help" || arg === "-h") {
+      console.log("usage: npm run bench -- [--smoke] [--only P1,P2,...] [--reps N] [--keep]");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  return a;
+}
+
+type Bench = (ctx: Ctx) => Promise<Row[]>;
+/** In this order: the layer build first (least disturbed), Bazel last. */
+const BENCHES: [string, Bench, string][] = [
+  ["P4", p4, "layer build vs tar | gzip"],
+  ["P1", p1, "incremental push bytes"],
+  ["P2", p2, "no-op push"],
+  ["P3", p3, "cold push vs skopeo"],
+  ["P7", p7, "pull vs skopeo"],
+  ["P5", p5, "reproducible clean builds"],
+  ["P6", p6, "warm bazel run: _binary vs _local"],
+  ["P8", p8, "disk growth per image sharing a base"],
+];
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const work = mkdtempSync(join(tmpdir(), "rp-bench-"));
+  const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const reps = args.reps ?? (args.smoke ? 1 : 7);
+  const ctx: Ctx = {
+    smoke: args.smoke,
+    reps,
+    slowReps: args.smoke ? 1 : Math.max(3, Math.ceil(reps / 2)),
+    work,
+    cli: CLI,
+    policy: writePolicy(work),
+    inputs: new Inputs(join(work, "inputs"), args.smoke ? SMOKE_SIZES : FULL_SIZES, 20240601),
+    log,
+    defer: (fn) => cleanups.push(fn),
+  };
+  const loadBefore = load();
+  log(`${args.smoke ? "smoke" : "full"} run in ${work}; load average ${loadBefore}; ${cpus().length} CPUs; node ${process.version}`);
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    log("interrupted: cleaning up");
+    void cleanup().then(() => process.exit(130));
+  };
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        log(`cleanup: ${(e as Error).message}`);
+      }
+    }
+    cleanups.length = 0;
+    if (!args.keep) rmSync(work, { recursive: true, force: true });
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const rows: Row[] = [];
+  const failures: string[] = [];
+  try {
+    const selected = BENCHES.filter(([id]) => !args.only || args.only.has(id));
+    if (selected.some(([id]) => id !== "P5" && id !== "P6")) await ctx.inputs.prepare(log);
+    const runOne = async ([id, fn, title]: (typeof BENCHES)[number]) => {
+      if (interrupted) return;
+      const t = Date.now();
+      log(`${id}: ${title}`);
+      try {
+        const r = await fn(ctx);
+        rows.push(...r);
+        for (const x of r) {
+          const ratio = x.ratio !== undefined ? `, ratio ${x.ratio.toFixed(2)}` : "";
+          log(`${id}: ${x.what}: ours ${x.ours}, peer ${x.peer}${ratio} (${((Date.now() - t) / 1000).toFixed(0)} s)${x.notes ? `\n    ${x.notes}` : ""}`);
+        }
+      } catch (e) {
+        const msg = (e as Error).stack ?? String(e);
+        failures.push(`${id}: ${msg}`);
+        log(`${id} FAILED: ${msg}`);
+        rows.push({ id, key: `${id}-failed`, what: title, ours: "failed", peer: "", target: "", met: false, notes: (e as Error).message.split("\n")[0] });
+      }
+    };
+    for (const b of selected) await runOne(b);
+  } finally {
+    await cleanup();
+  }
+  const loadAfter = load();
+  const secs = ((Date.now() - started) / 1000).toFixed(0);
+  process.stdout.write("\n" + markdownTable(sortRows(rows), !args.smoke) + "\n");
+  if (args.smoke) {
+    log(`smoke run ${failures.length ? "FAILED" : "passed"} in ${secs} s (no timing asserted)`);
+  } else if (rows.length) {
+    const all = mergeResults(join(BENCH_DIR, "results.json"), rows);
+    writeFileSync(join(BENCH_DIR, "results.json"), JSON.stringify({ rows: all }, null, 2) + "\n");
+    const stamp = `Last full run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${cpus().length} CPUs, node ${process.version}, ${secs} s, load average ${loadBefore} before and ${loadAfter} after (1/5/15 min). Rows carry their own time and load in the notes.`;
+    rewriteReadme(join(BENCH_DIR, "README.md"), `${stamp}\n\n${markdownTable(all)}\n${notesList(all)}\n`);
+    log(`wrote bench/README.md and bench/results.json (${secs} s)`);
+  }
+  for (const f of failures) process.stderr.write(`\nFAILED ${f}\n`);
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
