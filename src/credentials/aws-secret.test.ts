@@ -12,6 +12,7 @@ import { gitCredential, pipelineCredentialsKeychain } from "./keychain";
 import { readSecret } from "./secret";
 import { loadSecretsManager, SecretsManagerModule } from "./aws-secret";
 import { errorText, FakeSecretsManager, filesLeaking, leaksIn, startFakeSecretsManager } from "./testing";
+import { pipelineErrorOf } from "../../test/fixtures/errors";
 
 const PASSWORD = "aws-Pa55word-Kq7!zz";
 const TOKEN = "ghp_awsTokenFromSecretsManager42";
@@ -59,14 +60,9 @@ const entry = (service: "docker" | "git", secretId: string, extra: { region?: st
 });
 
 async function failure(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    expect(leaksIn(errorText(e), SECRETS, ["robot"])).toEqual([]);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
+  const e = await pipelineErrorOf(p);
+  expect(leaksIn(errorText(e), SECRETS, ["robot"])).toEqual([]);
+  return e;
 }
 
 describe("aws-secret sources", () => {

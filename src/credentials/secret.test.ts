@@ -9,6 +9,7 @@ import { CredentialEntry, saveCredentialsConfig } from "./config";
 import { gitCredential, pipelineCredentialsKeychain } from "./keychain";
 import { describeEntry, readSecret } from "./secret";
 import { errorText, filesLeaking, leaksIn } from "./testing";
+import { pipelineErrorOf } from "../../test/fixtures/errors";
 
 const PASSWORD = "pa55:w0rd-Zq8#unit";
 const TOKEN = "ghp_unitTestToken0123456789abcdef";
@@ -44,14 +45,9 @@ const fileEntry = (service: "docker" | "git", url: string, path: string): Creden
 const opts = (env: Record<string, string | undefined> = {}) => ({ env, home, onWarning: (m: string) => warnings.push(m) });
 
 async function failure(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    expect(leaksIn(errorText(e), SECRETS, [USER])).toEqual([]);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
+  const e = await pipelineErrorOf(p);
+  expect(leaksIn(errorText(e), SECRETS, [USER])).toEqual([]);
+  return e;
 }
 
 describe("file sources", () => {

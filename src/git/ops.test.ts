@@ -3,10 +3,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../errors";
 import { GitCredential } from "./auth";
 import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "./ops";
 import { secretsOf } from "./redact";
+import { pipelineErrorOf as caught } from "../../test/fixtures/errors";
 
 const PASSWORD = "unit-ops-Secret-9f8e7d";
 
@@ -18,16 +18,6 @@ const c: Record<"first" | "main" | "dev" | "tag", string> = { first: "", main: "
 
 function git(args: string[], cwd: string): string {
   return execFileSync("git", args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-}
-
-async function caught(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
 }
 
 beforeAll(() => {

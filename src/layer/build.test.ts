@@ -10,6 +10,7 @@ import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { buildLayer, collectEntries, LayerInput, layerFromDescriptor, normalizeDest, resolveMtime } from "./build";
 import { listLayer } from "./tar-read";
+import { pipelineErrorOf as errorOf } from "../../test/fixtures/errors";
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -27,16 +28,6 @@ afterEach(() => {
   else process.env.SOURCE_DATE_EPOCH = savedEpoch;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function errorOf(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
-}
 
 /** Writes a small app tree; `order` reverses creation order, `mtime` stamps every file. */
 function makeApp(root: string, opts: { reverse?: boolean; mtime: number }): string {

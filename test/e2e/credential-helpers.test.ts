@@ -9,7 +9,6 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../../src/errors";
 import { sha256 } from "../../src/oci/digest";
 import { authJsonKeychain } from "../../src/auth/auth-json";
 import { dockerConfigKeychain } from "../../src/auth/docker-config";
@@ -17,6 +16,7 @@ import { pushImage } from "../../src/registry/push";
 import { startRegistry, RunningRegistry } from "../fixtures/registry";
 import { writeCredHelper } from "../fixtures/cred-helpers";
 import { randomImage } from "../fixtures/random-image";
+import { pipelineErrorOf as caught } from "../fixtures/errors";
 
 const SKOPEO = "/usr/bin/skopeo";
 const USER = "helper-user";
@@ -29,16 +29,6 @@ function skopeoRawDigest(ref: string, args: string[]): string {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return sha256(raw);
-}
-
-async function caught(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
 }
 
 /** Every byte string that would give a secret away. */

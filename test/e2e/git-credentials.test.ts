@@ -12,6 +12,7 @@ import { join, relative } from "node:path";
 import { PipelineError } from "../../src/errors";
 import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "../../src/git/ops";
 import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
+import { pipelineErrorOf } from "../fixtures/errors";
 
 const USER = "alice";
 const PASSWORD = "e2e-Pa55word-7c1d9b";
@@ -40,14 +41,9 @@ function opts(extra: GitOpOptions = {}): GitOpOptions {
 }
 
 async function caught(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    captured.push(String(e), (e as Error).stack ?? "", JSON.stringify(e), String((e as Error).cause ?? ""));
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
+  const e = await pipelineErrorOf(p);
+  captured.push(String(e), e.stack ?? "", JSON.stringify(e), String(e.cause ?? ""));
+  return e;
 }
 
 function files(dir: string): string[] {

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../../src/errors";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
 import { readLayout } from "../../src/layout/read";
@@ -18,6 +17,7 @@ import { pushImage } from "../../src/registry/push";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "../../src/registry/pull";
 import { startFakeServer, startRegistry, writeDockerConfig, RunningRegistry, FakeServer } from "../fixtures/registry";
 import { randomImage } from "../fixtures/random-image";
+import { pipelineErrorOf as caught } from "../fixtures/errors";
 
 const SKOPEO = "/usr/bin/skopeo";
 const FAST_RETRY = { retries: 1, baseDelayMs: 10, timeoutMs: 5000 };
@@ -32,16 +32,6 @@ function skopeoRawDigest(ref: string, creds?: string): string {
     timeout: 120_000,
   });
   return sha256(raw);
-}
-
-async function caught(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
 }
 
 let tmp: string;

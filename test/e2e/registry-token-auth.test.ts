@@ -21,6 +21,7 @@ import { pullImage, pullToLayout } from "../../src/registry/pull";
 import { writeDockerConfig, DockerAuthEntry } from "../fixtures/registry";
 import { startTokenRegistry, TokenRegistry, TokenRequestRecord } from "../fixtures/token-server";
 import { randomImage } from "../fixtures/random-image";
+import { pipelineErrorOf } from "../fixtures/errors";
 
 const SKOPEO = "/usr/bin/skopeo";
 const exec = promisify(execFile);
@@ -52,14 +53,9 @@ function keychainOf(dir: string) {
 }
 
 async function caught(p: Promise<unknown>): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    errors.push(e as Error);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
+  const e = await pipelineErrorOf(p);
+  errors.push(e);
+  return e;
 }
 
 /** sha256 of the raw manifest skopeo fetches with `auth` (`--creds u:p`, `--registry-token T`, `--no-creds`). */

@@ -13,6 +13,7 @@ import { errorText, filesLeaking, leaksIn } from "../../credentials/testing";
 import { tempRegistry, TempRegistry } from "../../devregistry/testing";
 import type { CliIo } from "../io";
 import { credentialsAdd, credentialsList, credentialsRemove, credentialsTest, WithGitAuth } from "./credentials";
+import { pipelineErrorOf } from "../../../test/fixtures/errors";
 
 const USER = "robot";
 const PASSWORD = "cli-Pa55w0rd-Xy9";
@@ -68,15 +69,10 @@ function secretFile(name: string, content: string, mode = 0o600): string {
 }
 
 async function failure(p: Promise<unknown>, code: string): Promise<PipelineError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    expect(leaksIn(errorText(e), SECRETS, USERS)).toEqual([]);
-    expect((e as PipelineError).code).toBe(code);
-    return e as PipelineError;
-  }
-  throw new Error(`expected a PipelineError ${code}`);
+  const e = await pipelineErrorOf(p);
+  expect(leaksIn(errorText(e), SECRETS, USERS)).toEqual([]);
+  expect(e.code).toBe(code);
+  return e;
 }
 
 beforeAll(() => {
