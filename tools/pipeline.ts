@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /** The `pipeline` CLI entry point, also what the Bazel rules run. */
 
-// Under Bazel the CLI's own npm packages (yargs) sit outside any parent node_modules of this file: the launcher
-// names their directory, which is added to the module search path without leaking NODE_PATH to child processes.
+// Under Bazel the CLI's own npm packages (the AWS SDK, loaded only by commands that use it) sit outside any parent
+// node_modules of this file: the launcher names their directory, which is added to the module search path without
+// leaking NODE_PATH to child processes. Start-up loads no npm package: a no-op push must stay close to `node -e 0`.
 const toolsModules = process.env.PIPELINE_TOOLS_NODE_MODULES;
 if (toolsModules) {
   const Module = require("node:module");

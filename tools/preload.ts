@@ -2,10 +2,12 @@
  * Loaded with `node --require` before a pipeline's launch script by the `_local` and `_binary` launchers (and by
  * `pipeline bazel-run` for NAME): sets the launch script's environment from the launch config.
  * - local: no image variables at all;
- * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest);
+ * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest) and
+ *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer);
  * - run: the variables were set by `pipeline bazel-run` after the push; only `env` is applied.
  */
 import { PipelineError } from "../src/errors";
+import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../src/runtime";
 import { imageEnv, pushTarget, readDigestFile, readLaunchConfig, removeImageEnv, runfile, runfilesDir, userImages } from "../src/launch/config";
 
 function preload(env: NodeJS.ProcessEnv): void {
@@ -21,8 +23,14 @@ function preload(env: NodeJS.ProcessEnv): void {
     const target = pushTarget(cfg, undefined, env);
     const dir = runfilesDir(env);
     const uris: Record<string, string> = {};
-    for (const img of cfg.images) uris[img.name] = `${target.registry}/${target.repository}@${readDigestFile(runfile(dir, img.digestFile))}`;
+    const layouts: Record<string, string> = {};
+    for (const img of cfg.images) {
+      uris[img.name] = `${target.registry}/${target.repository}@${readDigestFile(runfile(dir, img.digestFile))}`;
+      layouts[img.name] = runfile(dir, img.layout);
+    }
     Object.assign(env, imageEnv(uris));
+    // Nothing is pushed: runInContainer() runs these layouts (same digests as the references).
+    env[ENV_CONTAINER_IMAGE_LAYOUTS] = JSON.stringify(layouts);
   }
 }
 

@@ -35,7 +35,7 @@ def cli_inputs(ctx):
     return entry, depset([ctx.file._node, entry], transitive = [cli.default_runfiles.files])
 
 def tools_node_modules(ctx, runfiles = False):
-    """The node_modules directory of the CLI's own npm packages (yargs): execroot-relative, or runfiles-relative."""
+    """The node_modules directory of the CLI's own npm packages (the AWS SDK, loaded lazily): execroot-relative, or runfiles-relative."""
     repo = ctx.attr._tools_npm.label.workspace_name
     return (repo if runfiles else "external/" + repo) + "/node_modules"
 

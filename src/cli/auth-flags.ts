@@ -1,8 +1,11 @@
-/** The credential flags of push/pull/inspect: `--username U --password-stdin`, ahead of every other source. */
-import { defaultKeychain } from "../auth/default";
-import { chainKeychains, Keychain } from "../auth/keychain";
-import { explicitKeychain } from "../auth/static";
+/**
+ * The credential flags of push/pull/inspect: `--username U --password-stdin`, ahead of every other source.
+ * The command table imports AUTH_OPTIONS at start-up, so the credential modules load only when a command asks.
+ */
 import { PipelineError } from "../errors";
+import { lazyDefaultKeychain } from "../auth/lazy";
+import type { Keychain } from "../auth/keychain";
+import type { OptionSpec } from "./args";
 import type { CliIo } from "./io";
 
 export interface AuthFlags {
@@ -16,19 +19,20 @@ export const AUTH_OPTIONS = {
   "password-stdin": { type: "boolean", default: false, describe: "read the password (or token) from standard input" },
   // Refused: a password in argv is visible to every user of the machine (ps) and lands in shell history.
   password: { type: "string", hidden: true },
-} as const;
+} as const satisfies Record<string, OptionSpec>;
 
-/** The keychain a command uses for `registry`: explicit flags first, then the default chain. */
+/** The keychain a command uses for `registry`: explicit flags first, then the default chain (built on first use). */
 export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Promise<Keychain> {
   if (a.password !== undefined) {
     throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", { exitCode: 2 });
   }
-  const chain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
+  const chain = lazyDefaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
   if (!a.username && !a["password-stdin"]) return chain;
   if (!a.username || !a["password-stdin"]) {
     throw new PipelineError("E_USAGE", "--username and --password-stdin go together", { exitCode: 2 });
   }
   const password = (await io.readStdin()).replace(/\r?\n$/, "");
   if (!password) throw new PipelineError("E_USAGE", "--password-stdin: standard input was empty", { exitCode: 2 });
+  const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([import("../auth/keychain"), import("../auth/static")]);
   return chainKeychains(explicitKeychain(registry, { username: a.username, password }), chain);
 }

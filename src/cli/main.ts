@@ -1,195 +1,262 @@
-/** The `pipeline` command table. Each command lives in commands/<name>.ts and is imported only when run. */
-import yargs, { Argv } from "yargs";
+/**
+ * The `pipeline` command table. Each command lives in commands/<name>.ts and is imported only when run, so
+ * start-up loads this table, the parser (args.ts, on node's util.parseArgs) and the one command's modules.
+ *
+ * Adding a command is one entry in COMMANDS:
+ *   {
+ *     command: "model push <dir>",               // words, then <required> / [optional] / <rest..> positionals
+ *     describe: "Push a model directory",         // false: internal (not in --help)
+ *     positionals: { dir: { describe: "..." } },  // optional: describe, choices
+ *     options: { repository: { ...str, demandOption: true, describe: "..." }, tag: strs, ...AUTH_OPTIONS },
+ *     run: async (a, io) => (await import("./commands/model")).modelPush(a as never, io),
+ *   }
+ * Options arrive under their flag name and its camelCase form (a["metadata-out"], a.metadataOut); arguments
+ * after `--` in a["--"]. A new word group (`model`) also wants a line in GROUPS.
+ */
+import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
+import { DEPLOY_OPTIONS } from "./commands/deploy";
+import { RUN_OPTIONS } from "./commands/run";
 import type { CliIo } from "./io";
 
-export class UsageError extends Error {}
+export { UsageError };
+export type { CommandResult };
 
-export type CommandResult = { exitCode?: number } | void;
+const str = { type: "string" } as const satisfies OptionSpec;
+const strs = { type: "string", array: true } as const satisfies OptionSpec;
+const bool = { type: "boolean", default: false } as const satisfies OptionSpec;
+const DOCKER_OR_GIT = ["docker", "git"] as const;
 
-const str = { type: "string" } as const;
-const strs = { type: "string", array: true } as const;
-const bool = { type: "boolean", default: false } as const;
+export const GROUPS: Record<string, string> = {
+  registry: "A small development registry",
+  credentials: "rules_pipeline's own credentials (references to secrets, matched by URL prefix)",
+  base: "Build base images",
+  model: "Models as OCI artifacts (ORAS convention)",
+};
+
+export const COMMANDS: CommandSpec<CliIo>[] = [
+  {
+    command: "push <source>",
+    describe: "Push an OCI layout (DIR or oci:DIR[:NAME]) to a registry",
+    positionals: { source: { describe: "OCI layout directory" } },
+    options: {
+      repository: { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" },
+      tag: { ...strs, describe: "tag to push" },
+      "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
+      insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/push")).push(a as never, io),
+  },
+  {
+    command: "pull <reference>",
+    describe: "Pull an image into an OCI layout directory",
+    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
+    options: {
+      output: { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" },
+      platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
+      "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/pull")).pull(a as never, io),
+  },
+  {
+    command: "inspect <reference>",
+    describe: "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
+    options: { insecure: bool, platform: { ...str, default: "linux/amd64" }, ...AUTH_OPTIONS },
+    run: async (a, io) => (await import("./commands/inspect")).inspect(a as never, io),
+  },
+  {
+    command: "registry serve",
+    describe: "Serve an OCI distribution registry from a directory",
+    options: {
+      root: { ...str, default: ".pipeline-registry", describe: "storage directory" },
+      host: { ...str, default: "127.0.0.1" },
+      port: { ...str, default: "5000", describe: "0 picks a free port" },
+      user: { ...str, describe: "require Basic auth with this user" },
+      "password-file": { ...str, describe: "file holding the password for --user" },
+      log: { ...bool, describe: "log one line per request" },
+    },
+    run: async (a, io) => {
+      const { parsePort, registryServe } = await import("./commands/registry-serve");
+      const s = a as Args & { root: string; host: string; port: string; user?: string; "password-file"?: string; log: boolean };
+      await registryServe(
+        { root: s.root, host: s.host, port: parsePort(s.port), user: s.user, passwordFile: s["password-file"], log: s.log },
+        { stdout: io.stdout, stderr: io.stderr },
+      );
+    },
+  },
+  {
+    command: "credentials add <service> <url>",
+    describe: "Add or replace a credential",
+    positionals: {
+      service: { choices: DOCKER_OR_GIT },
+      url: { describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]" },
+    },
+    options: {
+      file: { ...str, describe: "user (line 1) and password (line 2); git also: a token line or an SSH private key" },
+      "env-user": { ...str, describe: "variable holding the user name" },
+      "env-password": { ...str, describe: "variable holding the password" },
+      "env-token": { ...str, describe: "git: variable holding a token" },
+      "aws-secret": { ...str, describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}" },
+      "aws-region": str,
+      "aws-profile": str,
+    },
+    run: async (a, io) => (await import("./commands/credentials")).credentialsAdd(a as never, io),
+  },
+  {
+    command: "credentials list",
+    describe: "List credentials (no secrets)",
+    options: { json: { ...bool, describe: "print the file's JSON" } },
+    run: async (a, io) => (await import("./commands/credentials")).credentialsList(a as never, io),
+  },
+  {
+    command: "credentials remove <service> <url>",
+    describe: "Remove the credential for exactly this URL",
+    positionals: { service: { choices: DOCKER_OR_GIT } },
+    run: async (a, io) => (await import("./commands/credentials")).credentialsRemove(a as never, io),
+  },
+  {
+    command: "credentials test <service> <url>",
+    describe: "Make an authenticated request with the credential the chain picks, and say which source answered",
+    positionals: { service: { choices: DOCKER_OR_GIT } },
+    options: { insecure: bool },
+    run: async (a, io) => {
+      const { credentialsTest } = await import("./commands/credentials");
+      const { defaultKeychain } = await import("../auth/default");
+      const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
+      return credentialsTest(a as never, io, { keychain });
+    },
+  },
+  {
+    command: "base host-node",
+    describe: "A base image made of the host's node binary and the libraries it loads (not hermetic)",
+    options: { output: { ...str, demandOption: true }, node: { ...str, describe: "node binary (default: this one)" } },
+    run: async (a, io) => (await import("./commands/base")).hostNode(a as never, io),
+  },
+  {
+    command: "base add-node",
+    describe: "A base image (e.g. CUDA) plus /usr/local/bin/node taken from a Node image",
+    options: {
+      base: { ...str, demandOption: true, describe: "OCI layout of the base" },
+      node: { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" },
+      output: { ...str, demandOption: true },
+    },
+    run: async (a, io) => (await import("./commands/base")).addNode(a as never, io),
+  },
+  // Internal commands, run by the Bazel rules.
+  {
+    command: "build",
+    describe: "Build an image from a package.json + package-lock.json project, without Bazel",
+    options: {
+      lockfile: { ...str, demandOption: true, describe: "project directory (package.json + package-lock.json)" },
+      output: { ...str, demandOption: true, describe: "OCI layout directory to write (replaced atomically; manifest named latest)" },
+      base: { ...str, describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)" },
+      entry: { ...str, describe: "entry script relative to the project (default: package.json main)" },
+      "cache-dir": { ...str, describe: "cache directory (default $XDG_CACHE_HOME/rules_pipeline/lockfile)" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/build")).build(a as never, io),
+  },
+  {
+    command: "verify-image <reference>",
+    describe: "Check an image against the image contract (docs/image-contract.md) without running it",
+    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST], or oci:DIR[:NAME]" } },
+    options: {
+      json: { ...bool, describe: "print the results as JSON" },
+      platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/verify-image")).verifyImageCommand(a as never, io),
+  },
+  {
+    // Everything after `--` replaces the image's Cmd (or the spec's args).
+    command: "run [spec]",
+    describe: "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker)",
+    positionals: { spec: { describe: "deployment spec file (YAML/JSON); or give --image" } },
+    options: { ...RUN_OPTIONS, ...AUTH_OPTIONS },
+    run: async (a, io) => (await import("./commands/run")).run(a as never, io),
+  },
+  {
+    command: "deploy <spec>",
+    describe: "Render a deployment spec as Kubernetes manifests (--render) or apply it to a cluster (--apply)",
+    positionals: { spec: { describe: "deployment spec file (YAML or JSON)" } },
+    options: DEPLOY_OPTIONS,
+    run: async (a, io) => (await import("./commands/deploy")).deploy(a as never, io),
+  },
+  {
+    command: "model push <dir> <reference>",
+    describe: "Push a model directory as an OCI artifact; prints HOST/REPO@sha256:...",
+    positionals: { dir: { describe: "directory holding the model" }, reference: { describe: "HOST/REPO[:TAG]" } },
+    options: { tag: { ...strs, describe: "extra tag" }, insecure: bool, ...AUTH_OPTIONS },
+    run: async (a, io) => (await import("./commands/model")).modelPush(a as never, io),
+  },
+  {
+    command: "model pull <reference>",
+    describe: "Pull a model artifact into a directory (digest-verified, written atomically)",
+    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
+    options: {
+      output: { ...str, demandOption: true, describe: "directory to write" },
+      force: { ...bool, describe: "replace an existing directory" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/model")).modelPull(a as never, io),
+  },
+  {
+    command: "layer",
+    describe: false,
+    options: {
+      out: { ...str, demandOption: true },
+      descriptor: { ...str, demandOption: true },
+      name: { ...str, default: "layer" },
+      files: { ...strs, default: [], describe: "files listing `dest<TAB>src` lines" },
+    },
+    run: async (a, io) => (await import("./commands/layer")).layer(a as never, io),
+  },
+  {
+    command: "image",
+    describe: false,
+    options: {
+      config: { ...str, demandOption: true },
+      base: str,
+      layer: { ...strs, default: [] },
+      "out-layout": { ...str, demandOption: true },
+      "out-digest": { ...str, demandOption: true },
+      "ref-name": str,
+    },
+    run: async (a, io) => (await import("./commands/image")).image(a as never, io),
+  },
+  {
+    command: "bazel-push",
+    describe: false,
+    options: {
+      config: { ...str, demandOption: true },
+      repository: { ...str, describe: "HOST/REPOSITORY overriding the BUILD file's" },
+      tag: { ...strs, describe: "extra tag" },
+      "metadata-out": str,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/bazel-push")).bazelPush(a as never, io),
+  },
+  {
+    // Everything after `--` goes to the launch script (a["--"]).
+    command: "bazel-run",
+    describe: false,
+    options: { config: { ...str, demandOption: true } },
+    run: async (a, io) => (await import("./commands/bazel-run")).bazelRun(a as never, io),
+  },
+];
 
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  const result: { exitCode?: number } = {};
-  const done = (r: CommandResult) => {
-    if (r && typeof r.exitCode === "number") result.exitCode = r.exitCode;
-  };
-  const parser: Argv = yargs(argv)
-    .scriptName("pipeline")
-    .usage("$0 <command> [options]\n\nBuild, push and launch pipeline container images (rules_pipeline).")
-    .parserConfiguration({ "populate--": true })
-    .command(
-      "push <source>",
-      "Push an OCI layout (DIR or oci:DIR[:NAME]) to a registry",
-      (y) =>
-        y
-          .positional("source", { ...str, describe: "OCI layout directory" })
-          .option("repository", { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" })
-          .option("tag", { ...strs, describe: "tag to push (repeatable)" })
-          .option("metadata-out", { ...str, describe: "write the pushed image's metadata as JSON here" })
-          .option("insecure", { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" })
-          .options(AUTH_OPTIONS),
-      async (a) => done(await (await import("./commands/push")).push(a as never, io)),
-    )
-    .command(
-      "pull <reference>",
-      "Pull an image into an OCI layout directory",
-      (y) =>
-        y
-          .positional("reference", { ...str, describe: "HOST/REPO[:TAG][@DIGEST]" })
-          .option("output", { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" })
-          .option("platform", { ...str, default: "linux/amd64", describe: "os/arch picked from an index" })
-          .option("source-annotation", { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" })
-          .option("insecure", bool)
-          .options(AUTH_OPTIONS),
-      async (a) => done(await (await import("./commands/pull")).pull(a as never, io)),
-    )
-    .command(
-      "inspect <reference>",
-      "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
-      (y) => y.positional("reference", str).option("insecure", bool).option("platform", { ...str, default: "linux/amd64" }).options(AUTH_OPTIONS),
-      async (a) => done(await (await import("./commands/inspect")).inspect(a as never, io)),
-    )
-    .command("registry <command>", "A small development registry", (y) =>
-      y
-        .command(
-          "serve",
-          "Serve an OCI distribution registry from a directory",
-          (s) =>
-            s
-              .option("root", { ...str, default: ".pipeline-registry", describe: "storage directory" })
-              .option("host", { ...str, default: "127.0.0.1" })
-              .option("port", { ...str, default: "5000", describe: "0 picks a free port" })
-              .option("user", { ...str, describe: "require Basic auth with this user" })
-              .option("password-file", { ...str, describe: "file holding the password for --user" })
-              .option("log", { ...bool, describe: "log one line per request" }),
-          async (a) => {
-            const { parsePort, registryServe } = await import("./commands/registry-serve");
-            await registryServe(
-              { root: a.root, host: a.host, port: parsePort(a.port), user: a.user, passwordFile: a["password-file"], log: a.log },
-              { stdout: io.stdout, stderr: io.stderr },
-            );
-          },
-        )
-        .demandCommand(1),
-    )
-    .command("credentials <command>", "rules_pipeline's own credentials (references to secrets, matched by URL prefix)", (y) =>
-      y
-        .command(
-          "add <service> <url>",
-          "Add or replace a credential",
-          (s) =>
-            s
-              .positional("service", { ...str, choices: ["docker", "git"] })
-              .positional("url", { ...str, describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]" })
-              .option("file", { ...str, describe: "user (line 1) and password (line 2); git also: a token line or an SSH private key" })
-              .option("env-user", { ...str, describe: "variable holding the user name" })
-              .option("env-password", { ...str, describe: "variable holding the password" })
-              .option("env-token", { ...str, describe: "git: variable holding a token" })
-              .option("aws-secret", { ...str, describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}" })
-              .option("aws-region", str)
-              .option("aws-profile", str),
-          async (a) => done(await (await import("./commands/credentials")).credentialsAdd(a as never, io)),
-        )
-        .command(
-          "list",
-          "List credentials (no secrets)",
-          (s) => s.option("json", { ...bool, describe: "print the file's JSON" }),
-          async (a) => done(await (await import("./commands/credentials")).credentialsList(a as never, io)),
-        )
-        .command(
-          "remove <service> <url>",
-          "Remove the credential for exactly this URL",
-          (s) => s.positional("service", { ...str, choices: ["docker", "git"] }).positional("url", str),
-          async (a) => done(await (await import("./commands/credentials")).credentialsRemove(a as never, io)),
-        )
-        .command(
-          "test <service> <url>",
-          "Make an authenticated request with the credential the chain picks, and say which source answered",
-          (s) => s.positional("service", { ...str, choices: ["docker", "git"] }).positional("url", str).option("insecure", bool),
-          async (a) => {
-            const { credentialsTest } = await import("./commands/credentials");
-            const { defaultKeychain } = await import("../auth/default");
-            const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
-            done(await credentialsTest(a as never, io, { keychain }));
-          },
-        )
-        .demandCommand(1),
-    )
-    .command("base <command>", "Build base images", (y) =>
-      y
-        .command(
-          "host-node",
-          "A base image made of the host's node binary and the libraries it loads (not hermetic)",
-          (s) => s.option("output", { ...str, demandOption: true }).option("node", { ...str, describe: "node binary (default: this one)" }),
-          async (a) => done(await (await import("./commands/base")).hostNode(a as never, io)),
-        )
-        .command(
-          "add-node",
-          "A base image (e.g. CUDA) plus /usr/local/bin/node taken from a Node image",
-          (s) =>
-            s
-              .option("base", { ...str, demandOption: true, describe: "OCI layout of the base" })
-              .option("node", { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" })
-              .option("output", { ...str, demandOption: true }),
-          async (a) => done(await (await import("./commands/base")).addNode(a as never, io)),
-        )
-        .demandCommand(1),
-    )
-    .command(
-      "layer",
-      false, // internal: run by the Bazel rules
-      (y) =>
-        y
-          .option("out", { ...str, demandOption: true })
-          .option("descriptor", { ...str, demandOption: true })
-          .option("name", { ...str, default: "layer" })
-          .option("files", { ...strs, default: [], describe: "files listing `dest<TAB>src` lines" }),
-      async (a) => done(await (await import("./commands/layer")).layer(a as never, io)),
-    )
-    .command(
-      "image",
-      false,
-      (y) =>
-        y
-          .option("config", { ...str, demandOption: true })
-          .option("base", str)
-          .option("layer", { ...strs, default: [] })
-          .option("out-layout", { ...str, demandOption: true })
-          .option("out-digest", { ...str, demandOption: true })
-          .option("ref-name", str),
-      async (a) => done(await (await import("./commands/image")).image(a as never, io)),
-    )
-    .command(
-      "bazel-push",
-      false,
-      (y) =>
-        y
-          .option("config", { ...str, demandOption: true })
-          .option("repository", { ...str, describe: "HOST/REPOSITORY overriding the BUILD file's" })
-          .option("tag", { ...strs, describe: "extra tag (repeatable)" })
-          .option("metadata-out", str)
-          .options(AUTH_OPTIONS),
-      async (a) => done(await (await import("./commands/bazel-push")).bazelPush(a as never, io)),
-    )
-    .command(
-      "bazel-run",
-      false,
-      (y) => y.option("config", { ...str, demandOption: true }),
-      async (a) => done(await (await import("./commands/bazel-run")).bazelRun(a as never, io)),
-    )
-    .demandCommand(1, "name a command")
-    .strict()
-    .help()
-    .version(false)
-    .exitProcess(false)
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg);
-    });
-  await parser.parseAsync();
-  return result.exitCode ?? 0;
+  const r = await runSpec(
+    { name: "pipeline", describe: "Build, push and launch pipeline container images (rules_pipeline).", groups: GROUPS, commands: COMMANDS },
+    argv,
+    io,
+  );
+  return (r && typeof r.exitCode === "number" ? r.exitCode : undefined) ?? 0;
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { assertDigest } from "../oci/digest";
 import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
-import { DEFAULT_IMAGE, ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_URIS } from "../runtime";
+import { DEFAULT_IMAGE, ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_LAYOUTS, ENV_CONTAINER_IMAGE_URIS } from "../runtime";
 
 export interface LaunchImage {
   name: string;
@@ -140,4 +140,5 @@ export function withConfigEnv(env: NodeJS.ProcessEnv, cfgEnv: Record<string, str
 export function removeImageEnv(env: NodeJS.ProcessEnv): void {
   delete env[ENV_CONTAINER_IMAGE];
   delete env[ENV_CONTAINER_IMAGE_URIS];
+  delete env[ENV_CONTAINER_IMAGE_LAYOUTS];
 }

@@ -1,9 +1,10 @@
 /** Writes an image as an OCI image layout directory: oci-layout, index.json, blobs/sha256/<hex>. */
-import { createWriteStream, promises as fsp } from "node:fs";
+import { createHash, Hash } from "node:crypto";
+import { promises as fsp } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import { HashingStream, digestHex } from "../oci/digest";
+import { digestHex } from "../oci/digest";
 import { ANNOTATION_REF_NAME, Descriptor, Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
 import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
@@ -25,7 +26,25 @@ export interface WriteLayoutOptions {
   concurrency?: number;
 }
 
-/** Copies one blob into `blobsDir`, verifying its digest and size on the way; hard-links when it can. */
+const selfVerifying = new WeakSet<Blob>();
+
+/**
+ * Marks a blob whose open() stream checks its own bytes, as RegistryClient.openBlob does: it fails before its
+ * end when digest or size are wrong. writeBlob then does not hash the bytes a second time. The mark is on this
+ * object only: a copy with another open() (`{ ...blob, open }`) is hashed as usual.
+ */
+export function selfVerifyingBlob<T extends Blob>(blob: T): T {
+  selfVerifying.add(blob);
+  return blob;
+}
+
+/** Bytes gathered before one write(v) call: a 100 MB layer is ~100 writes, not one per 64 KiB socket read. */
+const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * Copies one blob into `blobsDir` through a temporary file that is renamed into place only once the bytes are
+ * verified (hashed here, or by a self-verifying stream); hard-links when it can.
+ */
 export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): Promise<void> {
   const dest = join(blobsDir, digestHex(blob.digest));
   try {
@@ -45,19 +64,81 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
     }
   }
   const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const hasher = new HashingStream();
+  const hash = selfVerifying.has(blob) ? undefined : createHash("sha256");
   try {
-    await pipeline(blob.open(), hasher, createWriteStream(tmp, { mode: 0o644 }));
-    if (hasher.digest() !== blob.digest || hasher.bytes !== blob.size) {
-      throw new PipelineError(
-        "E_DIGEST_MISMATCH",
-        `blob ${blob.digest}: content has digest ${hasher.digest()} and ${hasher.bytes} bytes, expected ${blob.size} bytes`,
-      );
+    const bytes = await copyToFile(() => blob.open(), tmp, hash);
+    const digest = hash ? `sha256:${hash.digest("hex")}` : blob.digest;
+    if (digest !== blob.digest || bytes !== blob.size) {
+      throw new PipelineError("E_DIGEST_MISMATCH", `blob ${blob.digest}: content has digest ${digest} and ${bytes} bytes, expected ${blob.size} bytes`);
     }
     await fsp.rename(tmp, dest);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Streams `open()` into a new file at `path` in batches of WRITE_BATCH bytes, one write in flight while the
+ * next batch gathers, hashing on the way when given a hash. Resolves to the byte count once the stream ended
+ * (without error) and every byte is written; on any failure the stream is destroyed and the error thrown.
+ */
+async function copyToFile(open: () => Readable, path: string, hash?: Hash): Promise<number> {
+  const fh = await fsp.open(path, "w", 0o644);
+  let bytes = 0;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let writing: Promise<void> = Promise.resolve();
+  let failed: { error: unknown } | undefined;
+  const flush = async () => {
+    await writing; // in order, one at a time
+    if (failed) throw failed.error;
+    const bufs = batch;
+    batch = [];
+    batchBytes = 0;
+    writing = writeAll(fh, bufs).catch((error: unknown) => {
+      failed = { error };
+    });
+  };
+  let src: Readable | undefined;
+  try {
+    src = open();
+    for await (const chunk of src) {
+      const b = chunk as Buffer;
+      hash?.update(b);
+      bytes += b.length;
+      batch.push(b);
+      batchBytes += b.length;
+      if (batchBytes >= WRITE_BATCH) await flush();
+    }
+    await flush();
+    await writing;
+    if (failed) throw failed.error;
+    return bytes;
+  } catch (e) {
+    src?.destroy();
+    throw e;
+  } finally {
+    await writing;
+    await fh.close();
+  }
+}
+
+/** writev until every byte is down (a regular file may take a short write before failing with ENOSPC). */
+async function writeAll(fh: fsp.FileHandle, bufs: Buffer[]): Promise<void> {
+  let rest = bufs.filter((b) => b.length > 0);
+  while (rest.length) {
+    let { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten === 0) throw new PipelineError("E_LAYOUT_WRITE", "write made no progress");
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        next.push(bytesWritten > 0 ? b.subarray(bytesWritten) : b);
+        bytesWritten = 0;
+      }
+    }
+    rest = next;
   }
 }
 

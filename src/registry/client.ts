@@ -10,7 +10,7 @@ import { sha256 } from "../oci/digest";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
-import { defaultKeychain } from "../auth/default";
+import { lazyDefaultKeychain } from "../auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, ErrorContext, responseError, RegistryError } from "./errors";
 import { BodySource, HttpResponse, HttpTransport, Logger, RetryOptions, sameAuthority } from "./http";
@@ -76,7 +76,7 @@ export class RegistryClient {
     this.access = opts.access ?? "pull";
     this.transport = new HttpTransport(opts.retry, opts.log, opts.userAgent);
     this.auth = new Authenticator(registry, {
-      keychain: opts.keychain ?? defaultKeychain(),
+      keychain: opts.keychain ?? lazyDefaultKeychain(),
       insecure: this.insecure,
       transport: this.transport,
       log: opts.log,
@@ -175,11 +175,12 @@ export class RegistryClient {
 
   /**
    * Streams a blob, checking size and digest as it flows: the stream errors with E_DIGEST_MISMATCH at
-   * the end if the bytes are wrong. Redirects (to object storage) are followed without credentials.
+   * the end (before 'end') if the bytes are wrong. Redirects (to object storage) are followed without
+   * credentials. `onBytes` hears the running byte count as the consumer reads (for progress).
    */
-  openBlob(repository: string, digest: string, size?: number): Readable {
+  openBlob(repository: string, digest: string, size?: number, onBytes?: (bytes: number) => void): Readable {
     const operation = `get blob ${digest} from ${this.registry}/${repository}`;
-    const verify = new VerifyingStream(digest, size, this.context(repository, operation));
+    const verify = new VerifyingStream(digest, size, this.context(repository, operation), onBytes);
     (async () => {
       const res = await this.send({ method: "GET", path: `/v2/${repository}/blobs/${digest}`, repository, operation });
       if (res.status !== 200) throw await this.fail(res, repository, operation);
@@ -307,6 +308,7 @@ export class VerifyingStream extends Transform {
     private readonly digest: string,
     private readonly size: number | undefined,
     private readonly ctx: ErrorContext,
+    private readonly onBytes?: (bytes: number) => void,
   ) {
     super();
   }
@@ -317,6 +319,7 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onBytes?.(this.bytes);
     cb(null, chunk);
   }
   _flush(cb: TransformCallback): void {

@@ -4,7 +4,7 @@
  * Retry-After), and redirects that never carry Authorization to another host.
  */
 import * as http from "node:http";
-import * as https from "node:https";
+import type * as https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { PipelineError, redactUrl } from "../errors";
@@ -154,7 +154,8 @@ function makeResponse(res: IncomingMessage, url: URL, method: string): HttpRespo
 /** One attempt: sends the request and resolves when the response headers arrive. */
 function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === "https:" ? https : http;
+    // node:https (and TLS) load on the first https request only: a local registry never needs them.
+    const mod: typeof http | typeof https = url.protocol === "https:" ? (require("node:https") as typeof https) : http;
     const opts: https.RequestOptions = { method: req.method, headers: { ...headers } };
     if (url.protocol === "https:" && req.insecureTls) opts.rejectUnauthorized = false;
     let settled = false;

@@ -3,7 +3,7 @@
  * config, and returns an Image whose layers stream from the registry on open() (digest-checked as they
  * flow). pullToLayout writes the image as an OCI layout, atomically.
  */
-import { PassThrough, Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { formatReference, Reference } from "../oci/reference";
 import { Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
@@ -11,7 +11,7 @@ import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import type { Keychain } from "../auth/keychain";
-import { writeLayout } from "../layout/write";
+import { selfVerifyingBlob, writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
 import { ProgressSink, silentProgress } from "./progress";
@@ -97,9 +97,12 @@ async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer
   return { bytes, config: parseJson<ImageConfig>(bytes, `config of ${formatReference(ref)}`) };
 }
 
-/** A layer whose open() streams (and verifies) the blob from the registry, reporting progress. */
+/**
+ * A layer whose open() streams the blob from the registry, reporting progress. The stream verifies digest and
+ * size itself (failing before its end when they are wrong), so sinks need not hash it again.
+ */
 function remoteLayer(client: RegistryClient, repository: string, desc: Descriptor, diffId: string, label: string, progress: ProgressSink): Layer {
-  return {
+  return selfVerifyingBlob({
     digest: desc.digest,
     size: desc.size,
     mediaType: desc.mediaType,
@@ -107,19 +110,11 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
     annotations: desc.annotations,
     open(): Readable {
       progress.blobStart(desc.digest, desc.size, label);
-      const src = client.openBlob(repository, desc.digest, desc.size);
-      const out = new PassThrough();
-      let bytes = 0;
-      src.on("data", (chunk: Buffer) => {
-        bytes += chunk.length;
-        progress.blobProgress(desc.digest, bytes);
-      });
-      src.on("end", () => progress.blobDone(desc.digest, "downloaded"));
-      src.on("error", (e) => out.destroy(e));
-      out.on("close", () => src.destroy());
-      return src.pipe(out);
+      const src = client.openBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
+      src.once("end", () => progress.blobDone(desc.digest, "downloaded"));
+      return src;
     },
-  };
+  });
 }
 
 /** An Image backed by the registry: manifest and config fetched now, layers streamed on open(). */

@@ -58,11 +58,15 @@ describe("pushImage", () => {
     expect(r.skipped).toEqual([image.layers[1].digest]);
     expect(r.uploaded.map((u) => u.digest).sort()).toEqual([image.layers[0].digest, image.layers[2].digest, image.configBlob.digest].sort());
     expect(r.uploaded.find((u) => u.digest === image.layers[0].digest)?.size).toBe(image.layers[0].size);
-    const manifestPuts = s.requests.filter((q) => q.url.includes("/manifests/"));
+    // First the manifest checks (the tags, then the digest: none there), then the blobs, then the PUTs.
+    const manifestHeads = s.requests.filter((q) => q.method === "HEAD" && q.url.includes("/manifests/"));
+    expect(manifestHeads.map((q) => q.url).sort()).toEqual([`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/latest", "/v2/team/app/manifests/v1"].sort());
+    expect(s.requests.slice(0, 3).every((q) => q.method === "HEAD" && q.url.includes("/manifests/"))).toBe(true);
+    const manifestPuts = s.requests.filter((q) => q.method === "PUT" && q.url.includes("/manifests/"));
     expect(manifestPuts.map((q) => q.url)).toEqual([`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/v1", "/v2/team/app/manifests/latest"]);
     expect(manifestPuts.every((q) => q.body.equals(image.manifestBytes) && q.headers["content-type"] === image.mediaType)).toBe(true);
     // Every blob request came before the first manifest PUT.
-    const firstManifest = s.requests.findIndex((q) => q.url.includes("/manifests/"));
+    const firstManifest = s.requests.findIndex((q) => q.method === "PUT" && q.url.includes("/manifests/"));
     expect(s.requests.slice(firstManifest).every((q) => q.url.includes("/manifests/"))).toBe(true);
     expect(events).toContain(`skip ${image.layers[1].digest}`);
     expect(events).toContain(`start layer 1/3 ${image.layers[0].digest}`);
@@ -85,7 +89,61 @@ describe("pushImage", () => {
     const err = await pushImage(image, { registry: s.host, repository: "r", tags: ["t"] }, opts).catch((e) => e);
     expect(err.code).toBe("E_REGISTRY");
     expect(err.message).toContain("BLOB_UPLOAD_INVALID");
-    expect(s.requests.filter((q) => q.url.includes("/manifests/"))).toEqual([]);
+    expect(s.requests.filter((q) => q.method !== "HEAD" && q.url.includes("/manifests/"))).toEqual([]);
+  });
+
+  it("a registry that has the manifest: no blob requests; a tag naming it already is a one-request push", async () => {
+    const image = randomImage({ layers: 3 });
+    const tags = new Map<string, string>([["old", sha256("another manifest")]]);
+    let stored: string | undefined;
+    const s = await startFakeServer((req, res) => {
+      const m = /\/manifests\/(.+)$/.exec(new URL(req.url, "http://x").pathname);
+      if (req.method === "HEAD" && m) {
+        const digest = m[1].startsWith("sha256:") ? (m[1] === stored ? stored : undefined) : tags.get(m[1]);
+        return void res.writeHead(digest ? 200 : 404, digest ? { "Docker-Content-Digest": digest } : {}).end();
+      }
+      if (req.method === "PUT" && m) {
+        if (!m[1].startsWith("sha256:")) tags.set(m[1], sha256(req.body));
+        return void res.writeHead(201, { "Docker-Content-Digest": sha256(req.body) }).end();
+      }
+      res.writeHead(500).end(); // no blob request may come
+    });
+    servers.push(s);
+    const skips: string[] = [];
+    const progress: ProgressSink = { blobStart: () => undefined, blobProgress: () => undefined, blobDone: () => undefined, skip: (d) => skips.push(d) };
+    const all = [...image.layers.map((l) => l.digest), image.configBlob.digest].sort();
+
+    stored = image.digest; // pushed before, by digest only
+    let r = await pushImage(image, { registry: s.host, repository: "r", tags: ["new", "old"] }, { ...opts, progress });
+    expect([...r.skipped].sort()).toEqual(all);
+    expect([...skips].sort()).toEqual(all);
+    expect(r.uploaded).toEqual([]);
+    expect(s.requests.filter((q) => q.url.includes("/blobs/"))).toEqual([]);
+    expect(s.requests.filter((q) => q.method === "PUT").map((q) => q.url).sort()).toEqual(["/v2/r/manifests/new", "/v2/r/manifests/old"]);
+    expect(tags.get("old")).toBe(image.digest);
+
+    s.requests.length = 0;
+    r = await pushImage(image, { registry: s.host, repository: "r", tags: ["new"] }, opts);
+    expect(r.digest).toBe(image.digest);
+    expect(s.requests.map((q) => `${q.method} ${q.url}`)).toEqual(["HEAD /v2/r/manifests/new"]);
+  });
+
+  it("a HEAD without Docker-Content-Digest, or refused, proves nothing: the full push runs", async () => {
+    const image = randomImage({ layers: 1 });
+    for (const status of [200, 403]) {
+      const s = await startFakeServer((req, res) => {
+        const url = new URL(req.url, "http://x");
+        if (req.method === "HEAD" && url.pathname.includes("/manifests/")) return void res.writeHead(status).end();
+        if (req.method === "HEAD") return void res.writeHead(200).end(); // every blob is there
+        if (req.method === "PUT") return void res.writeHead(201, { "Docker-Content-Digest": sha256(req.body) }).end();
+        res.writeHead(500).end();
+      });
+      servers.push(s);
+      const r = await pushImage(image, { registry: s.host, repository: "r", tags: ["t"] }, opts);
+      expect(r.skipped).toHaveLength(2);
+      expect(s.requests.filter((q) => q.method === "HEAD" && q.url.includes("/blobs/"))).toHaveLength(2);
+      expect(s.requests.filter((q) => q.method === "PUT").map((q) => q.url)).toEqual([`/v2/r/manifests/${image.digest}`, "/v2/r/manifests/t"]);
+    }
   });
 
   it("retries a manifest PUT answered MANIFEST_BLOB_UNKNOWN (a concurrent push of the same blob), as often as the transport retries", async () => {
@@ -114,7 +172,7 @@ describe("pushImage", () => {
     expect(err.code).toBe("E_REGISTRY");
     expect(err.message).toContain("MANIFEST_BLOB_UNKNOWN");
     expect(bad.requests.filter((q) => q.method === "PUT")).toHaveLength(3);
-    expect(bad.requests.some((q) => q.url.endsWith("/manifests/t"))).toBe(false);
+    expect(bad.requests.some((q) => q.method === "PUT" && q.url.endsWith("/manifests/t"))).toBe(false);
   });
 
   it("refuses an image whose digest does not match its manifest bytes, and bad targets", async () => {

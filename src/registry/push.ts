@@ -1,8 +1,9 @@
 /**
- * Pushes an Image to a registry: every blob (config and layers) is checked with HEAD and skipped when
- * present, mounted from a candidate repository on the same registry when possible, and uploaded
- * otherwise (several at once). Only once every blob is confirmed does the manifest go up: by digest,
- * then under each tag. Success is reported only when the registry confirmed the manifest's digest.
+ * Pushes an Image to a registry. HEADs of the manifest come first, by tag and then by digest: when the registry
+ * has it, no blob is checked and only the tags that do not name it yet are PUT (a no-op push of one tag is one
+ * request). Otherwise every blob (config and layers) is checked with HEAD and skipped when present, mounted
+ * from a candidate repository on the same registry when possible, and uploaded otherwise (several at once).
+ * Only once every blob is confirmed does the manifest go up: by digest, then under each tag. Success is reported only when the registry confirmed the manifest's digest.
  */
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
@@ -15,7 +16,6 @@ import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
 import { backoffDelay, Logger, RetryOptions } from "./http";
 import { silentProgress, ProgressSink } from "./progress";
-import { mountBlob, uploadBlob } from "./upload";
 
 export interface PushTarget {
   registry: string;
@@ -91,12 +91,32 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
 
   const result: PushResult = { digest, reference: `${registry}/${repository}@${digest}`, tags, uploaded: [], skipped: [], mounted: [] };
 
+  // The tags first: one naming this digest already proves the manifest (and so every blob it names: registries
+  // check that on PUT) is in the repository; otherwise a HEAD by digest asks.
+  const current = new Set<string>();
+  await forEachLimited(tags, 4, async (tag) => {
+    if (await hasManifest(client, repository, tag, digest)) current.add(tag);
+  });
+  if (current.size > 0 || (await hasManifest(client, repository, digest))) {
+    for (const { blob, label } of blobsOf(image)) {
+      result.skipped.push(blob.digest);
+      progress.skip(blob.digest, `${label} already in ${registry}/${repository}`);
+    }
+    await forEachLimited(
+      tags.filter((t) => !current.has(t)),
+      4,
+      (tag) => putTag(client, repository, tag, image, digest, opts.log),
+    );
+    return result;
+  }
+
   await forEachLimited(blobsOf(image), opts.concurrency ?? 3, async ({ blob, label }) => {
     if (await client.blobExists(repository, blob.digest)) {
       result.skipped.push(blob.digest);
       progress.skip(blob.digest, `${label} already in ${registry}/${repository}`);
       return;
     }
+    const { mountBlob, uploadBlob } = await import("./upload"); // loaded only when a blob must go up
     let session: URL | undefined;
     for (const from of mountCandidates) {
       const m = await mountBlob(client, repository, blob.digest, from);
@@ -119,11 +139,27 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
   });
 
   await putManifest(client, repository, digest, image, opts.log);
-  for (const tag of tags) {
-    const confirmed = await putManifest(client, repository, tag, image, opts.log);
-    if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
-  }
+  for (const tag of tags) await putTag(client, repository, tag, image, digest, opts.log);
   return result;
+}
+
+async function putTag(client: RegistryClient, repository: string, tag: string, image: Image, digest: string, log?: Logger): Promise<void> {
+  const confirmed = await putManifest(client, repository, tag, image, log);
+  if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
+}
+
+/**
+ * Whether `reference` (a tag, or the digest itself) names the manifest with digest `digest` in the repository.
+ * Only a Docker-Content-Digest header saying so counts: a registry that answers HEAD without one, or refuses
+ * it (401, 403, an odd 4xx), gets the full push, whose errors name the problem.
+ */
+async function hasManifest(client: RegistryClient, repository: string, reference: string, digest = reference): Promise<boolean> {
+  try {
+    return (await client.headManifest(repository, reference))?.digest === digest;
+  } catch (e) {
+    if (e instanceof RegistryError) return false;
+    throw e;
+  }
 }
 
 /**

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { containerImageUri, containerImageUris, hasContainerImage } from "./index";
+import { containerImageUri, containerImageUris, hasContainerImage, inContainer, runInContainer, runInContainerCommand } from "./index";
 
 const REF = "localhost:5000/examples/hello@sha256:" + "b".repeat(64);
 
@@ -25,5 +28,50 @@ describe("@rules_pipeline/runtime", () => {
   test("malformed URIS is an error, not a silent absence", () => {
     expect(() => hasContainerImage("default", { PIPELINE_CONTAINER_IMAGE_URIS: "{nope" })).toThrow(/not a JSON object/);
     expect(() => containerImageUris({ PIPELINE_CONTAINER_IMAGE_URIS: '{"a": 3}' })).toThrow(/image "a" has no reference/);
+  });
+
+  test("runInContainer runs the Bazel-provided CLI with the pushed reference, env, mounts and args", () => {
+    const env = {
+      PIPELINE_CONTAINER_IMAGE: REF,
+      PIPELINE_CLI_NODE: "/r/node",
+      PIPELINE_CLI: "/r/tools/pipeline.js",
+      PIPELINE_CLI_NODE_MODULES: "/r/npm/node_modules",
+    };
+    const c = runInContainerCommand({ processEnv: env, args: ["1", "--x"], env: { A: "b=c" }, mounts: [{ source: "/d", destination: "/data", readonly: true }] });
+    expect(c.command).toBe("/r/node");
+    expect(c.args).toEqual([
+      "/r/tools/pipeline.js", "run", "--image", REF, "--env", "A=b=c", "--env", "PIPELINE_IN_CONTAINER=1",
+      "--mount", "/d:/data:ro", "--network", "host", "--", "1", "--x",
+    ]);
+    expect(c.env.PIPELINE_TOOLS_NODE_MODULES).toBe("/r/npm/node_modules");
+  });
+
+  test("a built but unpushed image (:NAME_binary) runs from its OCI layout, pinned to the same digest", () => {
+    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
+    const c = runInContainerCommand({ processEnv: env });
+    expect(c.command).toBe("pipeline");
+    expect(c.args.slice(0, 3)).toEqual(["run", "--image", "oci:/r/img@sha256:" + "b".repeat(64)]);
+  });
+
+  test("runInContainer without an image says so before starting anything", async () => {
+    await expect(runInContainer({ processEnv: {} })).rejects.toThrow(/PIPELINE_CONTAINER_IMAGE is not set/);
+  });
+
+  test("inContainer is only true with PIPELINE_IN_CONTAINER=1", () => {
+    expect(inContainer({})).toBe(false);
+    expect(inContainer({ PIPELINE_IN_CONTAINER: "1" })).toBe(true);
+  });
+
+  test("runInContainer resolves to the CLI's exit code and passes it the arguments", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rp-runtime-"));
+    try {
+      const cli = join(dir, "cli.js");
+      writeFileSync(cli, "const a = process.argv.slice(2); process.exit(a[0] === 'run' && a.at(-1) === 'last' ? 7 : 1);\n");
+      const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CLI_NODE: process.execPath, PIPELINE_CLI: cli };
+      expect(await runInContainer({ processEnv: env, args: ["last"] })).toBe(7);
+      expect(await runInContainer({ processEnv: env, args: ["other"] })).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

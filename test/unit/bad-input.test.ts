@@ -241,8 +241,8 @@ describe("CLI flags and references", () => {
     await fails(["pull", "localhost:5000/a/b:t"], { exit: 2, has: ["output"] });
   });
   it("3 a missing positional argument is a usage error", async () => {
-    // yargs' own message (it does not name the positional); the usage line points at --help.
-    await fails(["push", "--repository", "localhost:5000/a/b"], { exit: 2, has: ["Not enough non-option arguments: got 0, need at least 1"] });
+    // The message names the command and the argument; the usage line points at --help.
+    await fails(["push", "--repository", "localhost:5000/a/b"], { exit: 2, has: ["push: missing argument <source>"] });
   });
   it("4 --platform without an architecture", async () => {
     await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--platform", "linux/"], { exit: 1, code: "E_BAD_INPUT", has: ['--platform: expected os/arch[/variant], got "linux/"'] });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { PipelineError } from "../../errors";
 import { imageEnv, readLaunchConfig, runfile, runfilesDir, userImages, withConfigEnv } from "../../launch/config";
 import { uriMap } from "../../launch/push";
+import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../../runtime";
 import type { CliIo } from "../io";
 import { pushFromConfig } from "./bazel-push";
 
@@ -23,6 +24,7 @@ export async function bazelRun(a: { config: string; "--"?: (string | number)[]; 
   }
   const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
   const env = withConfigEnv({ ...io.env, ...imageEnv(uris), PIPELINE_LAUNCH_CONFIG: a.config }, cfg.env);
+  delete env[ENV_CONTAINER_IMAGE_LAYOUTS]; // pushed: runInContainer() pulls the references
   const preload = join(__dirname, "..", "..", "..", "tools", "preload.js");
   const child = spawn(
     process.execPath,

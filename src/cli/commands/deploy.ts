@@ -1,0 +1,109 @@
+/**
+ * `pipeline deploy <spec> (--render | --apply) [--job] [--namespace NS] ...`: a deployment spec on Kubernetes.
+ *  - --render prints the manifests (multi-document YAML, or a JSON List with --output json). Secrets are
+ *    printed without data. No cluster or kubeconfig is needed.
+ *  - --apply loads the kubeconfig ($KUBECONFIG or ~/.kube/config, --kubeconfig, --context), fills the Secrets
+ *    from the local named secrets, applies every object with server-side apply, then waits for the
+ *    Deployment's rollout (or the Job's completion) up to --timeout seconds, with progress on a terminal.
+ * Both first load the spec and resolve it (tag → digest, branch → commit), so every replica runs the same bytes.
+ */
+import { resolve as resolvePath } from "node:path";
+import { PipelineError } from "../../errors";
+import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../../k8s/init-containers";
+import type { OptionSpec } from "../args";
+import { CliIo, showProgress } from "../io";
+
+// The option table is light to import (the command table loads it at start-up); everything else loads on use.
+export const DEPLOY_OPTIONS = {
+  render: { type: "boolean", default: false, describe: "print the Kubernetes manifests (Secrets without data)" },
+  image: { type: "string", describe: "HOST/REPO@sha256:... (or :TAG, resolved) replacing the spec's image" },
+  apply: { type: "boolean", default: false, describe: "apply the manifests to the cluster (server-side apply) and wait for the rollout" },
+  job: { type: "boolean", default: false, describe: "a pipeline run: render a Job (runs to completion once) instead of a Deployment + Service" },
+  namespace: { type: "string", describe: "namespace of every object (default: the kubeconfig context's, else \"default\")" },
+  output: { type: "string", default: "yaml", choices: ["yaml", "json"], describe: "--render format: multi-document YAML or a JSON List" },
+  kubeconfig: { type: "string", describe: "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)" },
+  context: { type: "string", describe: "kubeconfig context (default: the current context)" },
+  timeout: { type: "number", default: 300, describe: "--apply: seconds to wait for the rollout or the Job" },
+  "git-image": { type: "string", default: DEFAULT_GIT_IMAGE, describe: "image of the init containers that clone repositories (mirror it)" },
+  "oras-image": { type: "string", default: DEFAULT_ORAS_IMAGE, describe: "image of the init containers that pull models (mirror it)" },
+  platform: { type: "string", default: "linux/amd64", describe: "platform picked when the image tag names an index" },
+  insecure: { type: "boolean", default: false, describe: "plain HTTP to a non-loopback registry while resolving the image tag" },
+  // Tests poll a fake API server faster than a real cluster needs.
+  "poll-interval": { type: "number", default: 2000, hidden: true },
+} as const satisfies Record<string, OptionSpec>;
+
+export interface DeployArgs {
+  spec: string;
+  image?: string;
+  render?: boolean;
+  apply?: boolean;
+  job?: boolean;
+  namespace?: string;
+  output?: string;
+  kubeconfig?: string;
+  context?: string;
+  timeout?: number;
+  "git-image"?: string;
+  "oras-image"?: string;
+  platform?: string;
+  insecure?: boolean;
+  "poll-interval"?: number;
+}
+
+function mode(a: DeployArgs): "render" | "apply" {
+  if (Boolean(a.render) === Boolean(a.apply)) {
+    throw new PipelineError("E_USAGE", `deploy: pass exactly one of --render or --apply (got ${a.render ? "both" : "neither"})`, { exitCode: 2 });
+  }
+  return a.render ? "render" : "apply";
+}
+
+export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
+  const what = mode(a);
+  const timeout = a.timeout ?? 300;
+  if (!(timeout > 0)) throw new PipelineError("E_USAGE", `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`, { exitCode: 2 });
+  const [{ loadDeploymentSpec }, { resolveDeployment }, { parsePlatform }, { formatManifests, parseFormat }, { describeObject, renderDeployment, renderJob }] = await Promise.all([
+    import("../../deploy/spec"),
+    import("../../deploy/resolve"),
+    import("./pull"),
+    import("../../k8s/manifest"),
+    import("../../k8s/render"),
+  ]);
+  const format = parseFormat(a.output ?? "yaml");
+  const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
+  if (a.image) spec.interpreter = (await import("../../deploy/model")).containerFromReference(a.image, "--image");
+  // Reading the kubeconfig first makes a bad --context fail before any registry request.
+  const loaded = what === "apply" ? (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context }) : undefined;
+  const resolved = await resolveDeployment(spec, {
+    env: io.env,
+    insecure: a.insecure,
+    platform: parsePlatform(a.platform ?? "linux/amd64"),
+    warn: (line) => io.stderr(`warning: ${line}`),
+  });
+  const opts = { namespace: a.namespace ?? loaded?.namespace ?? "default", gitImage: a["git-image"], orasImage: a["oras-image"] };
+  const objects = (a.job ? renderJob : renderDeployment)(resolved, opts);
+  if (what === "render") {
+    io.stdout(formatManifests(objects, format).replace(/\n$/, ""));
+    return;
+  }
+  const [{ fillSecrets }, { applyObjects, makeClient }, { waitForRollout }] = await Promise.all([
+    import("../../k8s/secret-objects"),
+    import("../../k8s/apply"),
+    import("../../k8s/rollout"),
+  ]);
+  const filled = fillSecrets(objects, { env: io.env, home: io.env.HOME });
+  const client = makeClient(loaded!);
+  const progress = showProgress(io);
+  const applied = await applyObjects(client, filled.objects, {
+    sensitive: filled.sensitive,
+    onApplied: (o) => io.stdout(`${describeObject(o)} serverside-applied`),
+  });
+  await waitForRollout(client, applied, {
+    timeoutMs: timeout * 1000,
+    intervalMs: a["poll-interval"] ?? 2000,
+    onProgress: progress ? (line) => io.stderr(line) : undefined,
+  });
+  for (const o of objects) {
+    if (o.kind === "Deployment") io.stdout(`${describeObject(o)} rolled out`);
+    if (o.kind === "Job") io.stdout(`${describeObject(o)} complete`);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * `pipeline model push DIR REF [--tag T]...` and `pipeline model pull REF --output DIR [--force]`: model
+ * directories as OCI artifacts (src/model), with the same credentials and progress as image push/pull.
+ */
+import { PipelineError } from "../../errors";
+import { formatReference, parseReference, validateTag } from "../../oci/reference";
+import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { pullModel } from "../../model/pull";
+import { pushModel } from "../../model/push";
+import { AuthFlags, keychainFor } from "../auth-flags";
+import { CliIo, showProgress } from "../io";
+
+function progressOf(io: CliIo) {
+  return showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress;
+}
+
+/** Pushes DIR to REF (HOST/REPO[:TAG]); prints `HOST/REPO@sha256:...` on stdout. */
+export async function modelPush(a: { dir: string; reference: string; tag?: string[]; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+  const ref = parseReference(a.reference, "model push: reference");
+  if (ref.digest) throw new PipelineError("E_USAGE", `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`, { exitCode: 2 });
+  const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
+  const result = await pushModel(a.dir, ref, {
+    keychain: await keychainFor(a, ref.registry, io),
+    insecure: a.insecure,
+    progress: progressOf(io),
+    tags,
+  });
+  io.stdout(result.reference);
+}
+
+/** Pulls REF into --output; prints `HOST/REPO@sha256:...` on stdout. */
+export async function modelPull(a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+  const ref = parseReference(a.reference, "model pull: reference");
+  if (!a.output) throw new PipelineError("E_USAGE", "model pull: --output DIR is required", { exitCode: 2 });
+  const result = await pullModel(ref, a.output, {
+    keychain: await keychainFor(a, ref.registry, io),
+    insecure: a.insecure,
+    progress: progressOf(io),
+    replace: a.force ?? false,
+  });
+  io.stdout(formatReference({ ...ref, tag: undefined, digest: result.digest }));
+}

@@ -1,0 +1,167 @@
+/**
+ * `pipeline run`: run an image or a deployment spec on this machine (src/run/).
+ *
+ *   pipeline run SPEC [--env K=V]... [--mount SRC:DST[:ro]]... [--runtime R] [--network host|none] [-- ARGS]
+ *   pipeline run --image REF [--env K=V]... [--mount SRC:DST[:ro]]... [--runtime R] [--network host|none]
+ *                [--workdir D] [--entrypoint PROG] [--replicas N] [-- ARGS]
+ *
+ * REF is HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:.... ARGS
+ * replace the image's Cmd (or the spec's args). The exit code is the container's (the first non-zero one of
+ * several replicas). The launch-script runtime (src/runtime) spawns `pipeline run --image URI -- ARGS`.
+ *
+ * Ctrl-C / SIGTERM / SIGHUP: the containers get SIGTERM, then SIGKILL after --stop-timeout seconds; a second
+ * signal kills them at once. Either way the containers are deleted and their bundles removed before the
+ * command returns.
+ *
+ * Only this table and types load at start-up; the runner is imported when the command runs.
+ */
+import { posix, resolve } from "node:path";
+import { PipelineError } from "../../errors";
+import type { OptionSpec } from "../args";
+import type { AuthFlags } from "../auth-flags";
+import type { CliIo } from "../io";
+
+export const RUN_OPTIONS = {
+  image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
+  env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
+  mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },
+  workdir: { type: "string", describe: "--image: working directory in the container (default: the image's)" },
+  entrypoint: { type: "string", describe: "--image: program replacing the image's entrypoint (ARGS follow it)" },
+  replicas: { type: "number", default: 1, describe: "--image: containers to run at once" },
+  network: { type: "string", default: "host", choices: ["host", "none"], describe: "host: the host's network (ports are the host's); none: loopback only" },
+  runtime: { type: "string", default: "auto", choices: ["auto", "runc", "podman", "docker"], describe: "container runtime (auto: runc, else podman, else docker)" },
+  name: { type: "string", describe: "name in container ids and the hostname (default: the spec's name, or run)" },
+  "stop-timeout": { type: "number", default: 5, describe: "seconds between SIGTERM and SIGKILL when stopping" },
+  "cache-dir": { type: "string", describe: "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
+  rootfs: { type: "string", default: "auto", choices: ["auto", "overlay", "copy"], hidden: true },
+  insecure: { type: "boolean", default: false, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+} as const satisfies Record<string, OptionSpec>;
+
+export interface RunArgs extends AuthFlags {
+  spec?: string;
+  image?: string;
+  env?: string[];
+  mount?: string[];
+  workdir?: string;
+  entrypoint?: string;
+  replicas?: number;
+  network?: string;
+  runtime?: string;
+  name?: string;
+  "stop-timeout"?: number;
+  "cache-dir"?: string;
+  rootfs?: string;
+  insecure?: boolean;
+  "--"?: string[];
+}
+
+function usage(message: string): PipelineError {
+  return new PipelineError("E_USAGE", message, { exitCode: 2 });
+}
+
+export function parseEnvFlags(values: readonly string[], hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    const name = eq < 0 ? v : v.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) throw usage(`--env: expected NAME=VALUE or NAME, got ${JSON.stringify(v)}`);
+    if (eq < 0) {
+      const host = hostEnv[name];
+      if (host === undefined) throw usage(`--env ${name}: not set in this environment (give --env ${name}=VALUE)`);
+      out[name] = host;
+    } else out[name] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseMountFlags(values: readonly string[], cwd: string): { source: string; destination: string; readonly: boolean }[] {
+  return values.map((v) => {
+    const parts = v.split(":");
+    let readonly = false;
+    if (parts.length === 3 && (parts[2] === "ro" || parts[2] === "rw")) readonly = parts.pop() === "ro";
+    if (parts.length !== 2 || !parts[0] || !parts[1]) throw usage(`--mount: expected SRC:DST[:ro|:rw], got ${JSON.stringify(v)}`);
+    if (!posix.isAbsolute(parts[1])) throw usage(`--mount ${v}: the container path ${JSON.stringify(parts[1])} must be absolute`);
+    return { source: resolve(cwd, parts[0]), destination: parts[1], readonly };
+  });
+}
+
+export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> {
+  if (!a.spec && !a.image) throw usage("pipeline run: name a deployment spec file, or an image with --image REF");
+  if (a.spec && (a.workdir || a.entrypoint || (a.replicas ?? 1) !== 1)) throw usage("--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)");
+  const replicas = a.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw usage(`--replicas: expected a positive integer, got ${JSON.stringify(a.replicas)}`);
+  const stopTimeout = a["stop-timeout"] ?? 5;
+  if (!(stopTimeout >= 0)) throw usage(`--stop-timeout: expected seconds >= 0, got ${JSON.stringify(a["stop-timeout"])}`);
+  const extraEnv = parseEnvFlags(a.env ?? [], io.env);
+  const mounts = parseMountFlags(a.mount ?? [], io.cwd);
+  const args = a["--"]?.length ? a["--"].map(String) : undefined;
+
+  const { lineWriter } = await import("../../run/lines");
+  const { cacheRoot } = await import("../../run/paths");
+  const { keychainFor } = await import("../auth-flags");
+  const { progressForTerminal, silentProgress } = await import("../../registry/progress");
+  const { showProgress } = await import("../io");
+  const stdout = lineWriter(io.stdout);
+  const stderr = lineWriter(io.stderr);
+  const stop = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!stop.signal.aborted) {
+      io.stderr(`${sig}: stopping the container(s) (SIGTERM, SIGKILL after ${stopTimeout}s; again to kill now)`);
+      stop.abort();
+    } else kill.abort();
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, onSignal);
+  const common = {
+    network: (a.network ?? "host") as "host" | "none",
+    runtime: (a.runtime ?? "auto") as "auto",
+    cacheDir: cacheRoot(io.env, a["cache-dir"]),
+    rootfs: (a.rootfs ?? "auto") as "auto",
+    insecure: a.insecure,
+    progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    stdout,
+    stderr,
+    signal: stop.signal,
+    kill: kill.signal,
+    stopTimeoutMs: stopTimeout * 1000,
+    log: (line: string) => io.stderr(line),
+    warn: (line: string) => io.stderr(`warning: ${line}`),
+  };
+  try {
+    if (a.image && !a.spec) {
+      const { runContainer } = await import("../../run/container");
+      const registry = a.image.startsWith("oci:") ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+      return await runContainer({
+        ...common,
+        image: a.image,
+        keychain: registry ? await keychainFor(a, registry, io) : undefined,
+        args,
+        command: a.entrypoint ? [a.entrypoint] : undefined,
+        env: extraEnv,
+        workingDir: a.workdir,
+        mounts,
+        name: a.name,
+        replicas,
+      });
+    }
+    const { dirname } = await import("node:path");
+    const [{ loadDeploymentSpec }, { resolveDeployment }, { runDeployment }] = await Promise.all([
+      import("../../deploy/spec"),
+      import("../../deploy/resolve"),
+      import("../../run/deployment"),
+    ]);
+    const specPath = resolve(io.cwd, a.spec!);
+    const spec = loadDeploymentSpec(specPath, { warn: common.warn });
+    if (a.name) spec.name = a.name;
+    // --image with a spec: the spec runs that image (e.g. the one `bazel run //pkg:NAME_push` just pushed).
+    if (a.image) spec.interpreter = (await import("../../deploy/model")).containerFromReference(a.image, "--image");
+    const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
+    const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
+    const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
+    return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts });
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
+  }
+}

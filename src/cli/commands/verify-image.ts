@@ -1,0 +1,47 @@
+/**
+ * `pipeline verify-image REF|oci:DIR[:NAME]`: checks an image against the image contract (docs/image-contract.md)
+ * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
+ */
+import type { Image } from "../../image/image";
+import { readLayout } from "../../layout/read";
+import { formatReference, parseReference } from "../../oci/reference";
+import { pullImage } from "../../registry/pull";
+import { formatResult } from "../../verify/contract";
+import { verifyImage, VerifyReport } from "../../verify/verify";
+import { AuthFlags, keychainFor } from "../auth-flags";
+import type { CliIo } from "../io";
+import { parsePlatform } from "./pull";
+
+export interface VerifyImageArgs extends AuthFlags {
+  reference: string;
+  json?: boolean;
+  insecure?: boolean;
+  /** os/arch picked from an index (registry or layout); default linux/amd64. */
+  platform?: string;
+}
+
+async function openImage(a: VerifyImageArgs, io: CliIo): Promise<{ image: Image; name: string }> {
+  const platform = parsePlatform(a.platform ?? "linux/amd64");
+  if (a.reference.startsWith("oci:")) {
+    const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
+    return { image: readLayout(m[1], { refName: m[2], platform }), name: a.reference };
+  }
+  const ref = parseReference(a.reference, "reference");
+  const image = await pullImage(ref, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, platform });
+  return { image, name: formatReference(ref) };
+}
+
+export async function verifyImageCommand(a: VerifyImageArgs, io: CliIo): Promise<{ exitCode: number; report: VerifyReport }> {
+  const { image, name } = await openImage(a, io);
+  const report = await verifyImage(image, name);
+  if (a.json) {
+    io.stdout(JSON.stringify({ reference: name, ...report }, null, 2));
+  } else {
+    io.stdout(`${name} (${report.digest}, ${report.platform}, ${report.files} paths)`);
+    for (const r of report.results) io.stdout(formatResult(r));
+    const missed = report.results.filter((r) => r.status === "miss").length;
+    const warned = report.results.filter((r) => r.status === "warn").length;
+    io.stdout(report.ok ? `image contract: met${warned ? ` (${warned} warning${warned > 1 ? "s" : ""})` : ""}` : `image contract: ${missed} requirement${missed > 1 ? "s" : ""} missed`);
+  }
+  return { exitCode: report.ok ? 0 : 1, report };
+}

@@ -1,0 +1,119 @@
+/**
+ * Pins a deployment once per run, so every replica and step runs the same bytes:
+ *  - ContainerAtTag → the digest the tag names now (a manifest request through the credential chain; for an
+ *    OCI index or Docker manifest list, the entry for the target platform, linux/amd64 unless told);
+ *  - GitRepoBranch → the commit the branch names now (`git ls-remote` with the git credential from
+ *    rules_pipeline's credentials file, src/credentials).
+ * Each pin is announced with a warning, since tags and branches move. The returned spec has the pinned
+ * forms (ContainerAtDigest, GitRepoCommit); digests and commits given as such are used as they are, without
+ * a network request.
+ *
+ * `containerRegistry: NAME` in the spec puts the named registry credential (secrets.ts) in front of the chain
+ * for the image's registry.
+ */
+import { redactUrl } from "../errors";
+import { defaultKeychain } from "../auth/default";
+import { chainKeychains, Keychain } from "../auth/keychain";
+import { explicitKeychain } from "../auth/static";
+import { gitCredential, PipelineCredentialsOptions } from "../credentials/keychain";
+import { GitOpOptions, lsRemote } from "../git/ops";
+import { parseReference } from "../oci/reference";
+import type { RetryOptions } from "../registry/http";
+import { inspect } from "../registry/pull";
+import { ContainerAtDigest, GitRepoCommit } from "./model";
+import { resolveRegistrySecret, SecretLookupOptions } from "./secrets";
+import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export interface ResolveOptions {
+  /** Registry credentials (default: the CLI's chain, defaultKeychain). */
+  keychain?: Keychain;
+  /** Plain HTTP for non-loopback registries. */
+  insecure?: boolean;
+  /** The platform to pick from an index (default linux/amd64). */
+  platform?: Platform;
+  /** How git runs (env, tmpDir, timeouts); `credential` replaces the credentials-file lookup. */
+  gitOptions?: GitOpOptions;
+  /**
+   * The environment credentials, named secrets and the default keychain are read from, and git runs in
+   * unless gitOptions.env says otherwise (default process.env).
+   */
+  env?: NodeJS.ProcessEnv;
+  /** Home directory for those lookups (default $HOME of `env`, else the OS's). */
+  home?: string;
+  retry?: RetryOptions;
+  scheme?: "http" | "https";
+  /** Each warning line, as it happens (all are also returned in `warnings`). */
+  warn(line: string): void;
+}
+
+function platformName(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+}
+
+const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
+
+async function pinImage(spec: DeploymentSpec, interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, opts: ResolveOptions): Promise<{ digest: string; warning: string }> {
+  const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
+  let keychain = opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
+  if (spec.containerRegistry) {
+    const lookup: SecretLookupOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME };
+    const { username, password } = resolveRegistrySecret(spec.containerRegistry, lookup);
+    keychain = chainKeychains(explicitKeychain(ref.registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
+  }
+  const platform = opts.platform ?? DEFAULT_PLATFORM;
+  const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
+  const via = found.index ? ` (the ${platformName(platform)} entry of index ${found.index.digest})` : "";
+  return {
+    digest: found.digest,
+    warning: `tags are not deterministic: ${interpreter.repository}:${interpreter.tag} resolved to ${interpreter.repository}@${found.digest}${via}, every replica runs that digest`,
+  };
+}
+
+async function pinBranch(code: CodeDeployment & { kind: "GitRepoBranch" }, opts: ResolveOptions): Promise<{ commit: string; warning: string }> {
+  const git: GitOpOptions = { ...opts.gitOptions, env: opts.gitOptions?.env ?? opts.env };
+  let credential = git.credential;
+  if (!credential) {
+    const credOpts: PipelineCredentialsOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME, onWarning: opts.warn };
+    credential = (await gitCredential(code.repoUrl, credOpts))?.secret;
+  }
+  const commit = await lsRemote(code.repoUrl, code.branch, { ...git, credential });
+  return {
+    commit,
+    warning: `branches are not deterministic: ${redactUrl(code.repoUrl)} branch ${code.branch} resolved to commit ${commit}, every replica runs that commit`,
+  };
+}
+
+/** Pins tags to digests and branches to commits; the result's spec has only pinned forms. */
+export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptions): Promise<ResolvedDeployment> {
+  const { interpreter, code } = spec;
+  const warnings: string[] = [];
+  const warn = (line: string) => {
+    warnings.push(line);
+    opts.warn(line);
+  };
+  // Credential sources warn as they are read (a credentials file others can read); the pins warn at the end, in order.
+  const lookups: ResolveOptions = { ...opts, warn };
+  const [image, branch] = await Promise.all([
+    interpreter.kind === "ContainerAtTag" ? pinImage(spec, interpreter, lookups) : undefined,
+    code.kind === "GitRepoBranch" ? pinBranch(code, lookups) : undefined,
+  ]);
+  const pinned: DeploymentSpec = { ...spec };
+  const out: ResolvedDeployment = { spec: pinned, warnings };
+  if (interpreter.kind === "ContainerAtTag" && image) {
+    pinned.interpreter = ContainerAtDigest(interpreter.repository, image.digest);
+    warn(image.warning);
+  }
+  if (pinned.interpreter.kind === "ContainerAtDigest") out.image = `${pinned.interpreter.repository}@${pinned.interpreter.digest}`;
+  if (code.kind === "GitRepoBranch" && branch) {
+    pinned.code = GitRepoCommit(code.repoUrl, branch.commit);
+    warn(branch.warning);
+  }
+  if (pinned.code.kind === "GitRepoCommit") out.commit = pinned.code.commit;
+  return out;
+}

@@ -1,0 +1,246 @@
+/**
+ * Deployment specs (YAML or JSON, the Gradient model) → a validated DeploymentSpec with every default filled in:
+ *
+ *   image: registry.example.com/team/pipeline@sha256:...   # or a tag; or `interpreter: {type: ..., ...}`
+ *   containerRegistry: team-registry                       # name of a registry credential (secrets.ts)
+ *   command: [node, /app/serve.js]
+ *   port: 8080                                             # also `ports: [...]`
+ *   env: [{name: MODEL_BASE_PATH, value: /opt/models}]
+ *   models: [{id: registry.example.com/models/resnet@sha256:..., path: /opt/models}]
+ *   repositories: {dataset: repo-cache, mountPath: /opt/repos, repositories: [{url, name, ref, username, password: "SECRET:git-bot"}]}
+ *   resources: {replicas: 2, instanceType: C4}             # `machineType` is the newer name
+ *
+ * Every problem is reported, one per line, as `FILE:LINE: PATH: problem (got VALUE)` in one E_SPEC error
+ * (SpecError, whose `issues` keeps them structured). Plaintext passwords are refused and never echoed.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { basename, posix } from "node:path";
+import { LineCounter, parseAllDocuments } from "yaml";
+import { PipelineError } from "../errors";
+import { parseReference } from "../oci/reference";
+import {
+  ContainerAtDigest,
+  ContainerAtTag,
+  GitRepoBranch,
+  GitRepoCommit,
+  LockfileProject,
+  NoCode,
+  ServerAvailableFolder,
+  ServerAvailableInterpreter,
+} from "./model";
+import { SPEC_FIELDS } from "./spec-fields";
+import { Checked, obj, SpecContext, SpecError, SpecIssue } from "./spec-schema";
+import type { CodeDeployment, DeploymentSpec, EnvVar, GitRepositorySpec, InterpreterDeployment, ModelSpec, RepositoriesSpec, SecretRef } from "./types";
+
+export { SpecError, SPEC_ERROR } from "./spec-schema";
+export type { JsonSchema, SpecIssue } from "./spec-schema";
+export { deploymentSpecJsonSchema } from "./spec-fields";
+
+export const DEFAULT_MODEL_PATH = "/opt/models";
+export const DEFAULT_REPOS_MOUNT = "/opt/repos";
+const MAX_SPEC_BYTES = 1024 * 1024;
+
+export interface ParseSpecOptions {
+  /** Told about things that are allowed but probably not meant (an image with both a tag and a digest). */
+  warn?: (line: string) => void;
+}
+
+/** Parses and validates a spec; `file` names it in messages. Throws SpecError (E_SPEC) listing every problem. */
+export function parseDeploymentSpec(text: string, file: string, opts: ParseSpecOptions = {}): DeploymentSpec {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const fail = (issues: SpecIssue[]): never => {
+    throw new SpecError(file, issues);
+  };
+  const lineOf = (offset: number) => lineCounter.linePos(offset).line;
+  if (docs.length > 1) {
+    return fail([{ path: "", line: lineOf(docs[1].range[0]), problem: "multiple YAML documents: a spec file holds one deployment", got: `${docs.length} documents` }]);
+  }
+  const doc = docs[0];
+  if (!doc || (doc.contents === null && doc.errors.length === 0)) {
+    return fail([{ path: "", problem: "empty document: expected a deployment spec (a mapping of fields)" }]);
+  }
+  const syntaxIssues = [...doc.errors, ...doc.warnings].map((e) => ({
+    path: "",
+    line: lineOf(e.pos[0]),
+    problem: `YAML ${e.name === "YAMLWarning" ? "problem" : "syntax error"}: ${e.message.split("\n")[0]}`,
+  }));
+  if (syntaxIssues.length) return fail(syntaxIssues);
+
+  const cx = new SpecContext(text, lineCounter, doc);
+  const checked = obj(SPEC_FIELDS, "a mapping of deployment fields (image, command, port, ...)")(doc.contents, "", cx);
+  const spec = checked ? build(checked, cx, file, opts) : undefined;
+  if (cx.issues.length || !spec) return fail([...cx.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+  return spec;
+}
+
+/** Reads and parses a spec file (YAML or JSON; at most 1 MiB). */
+export function loadDeploymentSpec(path: string, opts: ParseSpecOptions = {}): DeploymentSpec {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new PipelineError("E_SPEC", `${path}: not a file`);
+    if (st.size > MAX_SPEC_BYTES) throw new PipelineError("E_SPEC", `${path}: a deployment spec is at most 1 MiB (got ${st.size} bytes)`);
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if (e instanceof PipelineError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PipelineError("E_SPEC", `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : code ?? String(e)})`);
+  }
+  return parseDeploymentSpec(text, path, opts);
+}
+
+type Raw = Checked & Record<string, unknown>;
+
+/** Applies defaults and cross-field rules to the checked fields; undefined when something is missing. */
+function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): DeploymentSpec | undefined {
+  const interpreter = interpreterOf(c, cx, opts);
+  const code = codeOf(c.code as Raw | undefined, cx);
+  const resources = (c.resources as Raw | undefined) ?? ({} as Raw);
+  if (resources.instanceType !== undefined && resources.machineType !== undefined) {
+    cx.report("resources.machineType", cx.where("resources.machineType"), 'give "instanceType" or its newer name "machineType", not both', JSON.stringify(resources.machineType));
+  }
+  const codeRaw = c.code as Raw | undefined;
+  const noCode = codeRaw ? codeRaw.__valid && codeRaw.type === "None" : !c.__keys.includes("code");
+  if (interpreter?.kind === "LockfileProject" && noCode) {
+    cx.report("code", cx.where(codeRaw ? "code" : "interpreter"), 'LockfileProject needs a code deployment ("code:") holding package.json and the lockfile');
+  }
+  const ports = portsOf(c, cx);
+  const env = ((c.env as EnvVar[] | undefined) ?? []).map((e): EnvVar => ({ name: e.name, value: e.value }));
+  duplicates(env.map((e) => e.name), "env", (i) => `env[${i}].name`, "duplicate environment variable", cx);
+  const models = ((c.models as Raw[] | undefined) ?? []).map((m): ModelSpec => {
+    // A path given but invalid stays undefined (reported already), so it is not taken for the default.
+    const path = m.__keys.includes("path") ? (m.path as string | undefined) : DEFAULT_MODEL_PATH;
+    return { id: m.id as string, path: path === undefined ? (undefined as unknown as string) : normalizePath(path) };
+  });
+  duplicates(models.map((m) => m.path as string | undefined), "models", (i) => `models[${i}].path`, "path already used by another model", cx);
+  const repositories = repositoriesOf(c.repositories as Raw | undefined, cx);
+  const name = (c.name as string | undefined) ?? defaultName(interpreter, code);
+  if (name === undefined && interpreter) {
+    cx.report("name", cx.where(""), `missing required field "name" (it defaults to the image repository's last path part, and ${file} names no image)`);
+  }
+  if (!interpreter || !c.__valid || name === undefined) return undefined;
+  const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: { replicas: (resources.replicas as number | undefined) ?? 1 } };
+  const instanceType = (resources.instanceType ?? resources.machineType) as string | undefined;
+  if (instanceType !== undefined) spec.resources.instanceType = instanceType;
+  if (c.containerRegistry !== undefined) spec.containerRegistry = c.containerRegistry as string;
+  if (c.command !== undefined) spec.command = c.command as string[];
+  if (c.args !== undefined) spec.args = c.args as string[];
+  if (c.workingDir !== undefined) spec.workingDir = c.workingDir as string;
+  if (repositories) spec.repositories = repositories;
+  return spec;
+}
+
+function interpreterOf(c: Raw, cx: SpecContext, opts: ParseSpecOptions): InterpreterDeployment | undefined {
+  const hasImage = c.__keys.includes("image");
+  const hasInterpreter = c.__keys.includes("interpreter");
+  if (hasImage && hasInterpreter) {
+    cx.report("interpreter", cx.where("interpreter"), 'give either "image" or "interpreter", not both');
+    return undefined;
+  }
+  if (!hasImage && !hasInterpreter) {
+    cx.report("image", cx.where(""), 'missing required field "image" (or "interpreter")');
+    return undefined;
+  }
+  if (typeof c.image === "string") {
+    const ref = parseReference(c.image);
+    const repository = `${ref.registry}/${ref.repository}`;
+    if (ref.digest) {
+      if (ref.tag) opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
+      return ContainerAtDigest(repository, ref.digest);
+    }
+    return ContainerAtTag(repository, ref.tag ?? "latest");
+  }
+  const i = c.interpreter as Raw | undefined;
+  if (!i?.__valid) return undefined;
+  switch (i.type) {
+    case "ContainerAtTag":
+      return ContainerAtTag(i.repository as string, (i.tag as string | undefined) ?? "latest");
+    case "ContainerAtDigest":
+      return ContainerAtDigest(i.repository as string, i.digest as string);
+    case "ServerAvailableInterpreter":
+      return ServerAvailableInterpreter(i.nodePath as string);
+    default:
+      return LockfileProject((i.lockfile as string | undefined) ?? "package-lock.json");
+  }
+}
+
+function codeOf(c: Raw | undefined, cx: SpecContext): CodeDeployment {
+  if (!c?.__valid) return NoCode();
+  switch (c.type) {
+    case "GitRepoBranch":
+      return GitRepoBranch(c.repoUrl as string, (c.branch as string | undefined) ?? "main");
+    case "GitRepoCommit":
+      return GitRepoCommit(c.repoUrl as string, c.commit as string);
+    case "ServerAvailableFolder": {
+      const paths = c.codePaths as string[];
+      const before = cx.issues.length;
+      duplicates(paths.map(normalizePath), "code.codePaths", (i) => `code.codePaths[${i}]`, "duplicate path", cx);
+      return cx.issues.length === before ? ServerAvailableFolder(paths) : NoCode();
+    }
+    default:
+      return NoCode();
+  }
+}
+
+/** `port` then `ports`, in order; a port listed twice in `ports` is an error, `port` repeated in `ports` is merged. */
+function portsOf(c: Raw, cx: SpecContext): number[] {
+  const list = (c.ports as number[] | undefined) ?? [];
+  duplicates(list, "ports", (i) => `ports[${i}]`, "duplicate port", cx);
+  const out: number[] = [];
+  for (const p of [...(c.port !== undefined ? [c.port as number] : []), ...list]) if (!out.includes(p)) out.push(p);
+  return out;
+}
+
+function repositoriesOf(r: Raw | undefined, cx: SpecContext): RepositoriesSpec | undefined {
+  if (!r || !Array.isArray(r.repositories)) return undefined;
+  const repos = (r.repositories as Raw[]).map((e): GitRepositorySpec => {
+    const out: GitRepositorySpec = { url: e.url as string, name: e.name as string };
+    if (e.ref !== undefined) out.ref = e.ref as string;
+    if (e.username !== undefined) out.username = e.username as string;
+    if (e.password !== undefined) out.password = e.password as SecretRef;
+    return out;
+  });
+  duplicates(repos.map((e) => e.name), "repositories.repositories", (i) => `repositories.repositories[${i}].name`, "duplicate repository name (each is cloned to mountPath/name)", cx);
+  return { dataset: r.dataset as string, mountPath: normalizePath((r.mountPath as string | undefined) ?? DEFAULT_REPOS_MOUNT), repositories: repos };
+}
+
+/** Reports each value seen before, at its own path, naming the first occurrence. */
+function duplicates<T extends string | number>(values: (T | undefined)[], listPath: string, pathOf: (i: number) => string, problem: string, cx: SpecContext): void {
+  const first = new Map<T, number>();
+  values.forEach((v, i) => {
+    if (v === undefined) return; // invalid, reported already
+    const j = first.get(v);
+    if (j === undefined) first.set(v, i);
+    else cx.report(pathOf(i), cx.where(pathOf(i)), `${problem} (already at ${listPath}[${j}])`, typeof v === "string" ? JSON.stringify(v) : String(v));
+  });
+}
+
+function normalizePath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 ? n.replace(/\/+$/, "") : n;
+}
+
+/** A DNS-1123 label from a name: lowercase, other characters → '-', at most 63. */
+export function toDnsLabel(s: string): string | undefined {
+  const label = s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-+/, "")
+    .slice(0, 63)
+    .replace(/-+$/, "");
+  return label || undefined;
+}
+
+/** The image repository's last path part; for other interpreters the git repository's or folder's name. */
+export function defaultName(interpreter: InterpreterDeployment | undefined, code: CodeDeployment): string | undefined {
+  if (interpreter && (interpreter.kind === "ContainerAtTag" || interpreter.kind === "ContainerAtDigest")) {
+    return toDnsLabel(interpreter.repository.slice(interpreter.repository.lastIndexOf("/") + 1));
+  }
+  if (code.kind === "GitRepoBranch" || code.kind === "GitRepoCommit") {
+    return toDnsLabel(basename(code.repoUrl.replace(/[?#].*$/, "").replace(/\/+$/, "")).replace(/\.git$/, ""));
+  }
+  if (code.kind === "ServerAvailableFolder") return toDnsLabel(basename(code.codePaths[0]));
+  return undefined;
+}

@@ -1,0 +1,105 @@
+/**
+ * The deployment model shared by the spec parser (spec.ts), the resolver (resolve.ts), the local runner
+ * (src/run/) and the Kubernetes renderer (src/k8s/). Plain data: the same shapes come from the TypeScript
+ * constructors in model.ts and from a YAML/JSON spec.
+ */
+
+/** What the code runs with. */
+export type InterpreterDeployment =
+  | { kind: "ContainerAtTag"; repository: string; tag: string }
+  | { kind: "ContainerAtDigest"; repository: string; digest: string }
+  /** A Node already on the machine (tests, special hosts). */
+  | { kind: "ServerAvailableInterpreter"; nodePath: string }
+  /** package.json + lockfile in the code deployment define the environment; built by `pipeline build --lockfile`. */
+  | { kind: "LockfileProject"; lockfile: string };
+
+/** What code is added to the interpreter. */
+export type CodeDeployment =
+  | { kind: "GitRepoBranch"; repoUrl: string; branch: string }
+  | { kind: "GitRepoCommit"; repoUrl: string; commit: string }
+  /** The first path is the working directory; all are on the module path (NODE_PATH). */
+  | { kind: "ServerAvailableFolder"; codePaths: string[] }
+  | { kind: "None" };
+
+/** `SECRET:name` in a spec: a named secret, resolved by secrets.ts, never stored in output. */
+export interface SecretRef {
+  secret: string;
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface ModelSpec {
+  /** Registry reference of the model artifact: HOST/REPO:TAG or HOST/REPO@sha256:... */
+  id: string;
+  /** Absolute path in the container (default /opt/models). */
+  path: string;
+}
+
+export interface GitRepositorySpec {
+  url: string;
+  /** Directory under `mountPath`; [A-Za-z0-9._-]+. */
+  name: string;
+  /** Branch, tag or commit to check out (default: the remote's HEAD). */
+  ref?: string;
+  username?: string;
+  password?: SecretRef;
+}
+
+export interface RepositoriesSpec {
+  /** Name of the cache where clones are kept between runs. */
+  dataset: string;
+  /** Absolute path in the container (default /opt/repos). */
+  mountPath: string;
+  repositories: GitRepositorySpec[];
+}
+
+export interface ResourcesSpec {
+  replicas: number;
+  /** `instanceType`, or its newer name `machineType`. */
+  instanceType?: string;
+}
+
+/** A validated deployment spec (the Gradient model). Every default is filled in. */
+export interface DeploymentSpec {
+  /** Deployment name (Kubernetes object names, container names); default: last path part of the image repository. */
+  name: string;
+  /** `image:` — a reference string as given (tag or digest); exactly one of image / interpreter. */
+  interpreter: InterpreterDeployment;
+  code: CodeDeployment;
+  /** Name of a registry credential (a named secret holding a user and password) used to pull the image. */
+  containerRegistry?: string;
+  /** Replaces the image's entrypoint + cmd when set. */
+  command?: string[];
+  /** Arguments appended to the command / entrypoint. */
+  args?: string[];
+  /** Working directory in the container (default: the image's). */
+  workingDir?: string;
+  /** `port` and `ports` merged, deduplicated, in order. */
+  ports: number[];
+  env: EnvVar[];
+  models: ModelSpec[];
+  repositories?: RepositoriesSpec;
+  resources: ResourcesSpec;
+}
+
+/** Where a value came from in the spec file, for error messages. */
+export interface SpecLocation {
+  file: string;
+  /** YAML path, e.g. `repositories.repositories[0].password`. */
+  path: string;
+  /** 1-based line, when known. */
+  line?: number;
+}
+
+/** The spec with tags and branches pinned: every replica and step runs the same bytes. */
+export interface ResolvedDeployment {
+  spec: DeploymentSpec;
+  /** HOST/REPO@sha256:... for container interpreters. */
+  image?: string;
+  /** Commit for git code deployments. */
+  commit?: string;
+  warnings: string[];
+}

@@ -1,0 +1,109 @@
+/**
+ * Server-side apply of rendered objects with @kubernetes/client-node: for each object, in order, a PATCH
+ * with `Content-Type: application/apply-patch+yaml`, `fieldManager=rules_pipeline` and `force=true` (this
+ * tool owns the fields it sets; a conflicting manager's values are taken over). The client discovers the
+ * resource's path first (GET /api/v1, /apis/apps/v1, /apis/batch/v1).
+ *
+ * Errors name the object and the HTTP status and quote the server's Status message with every known
+ * secret value scrubbed out; the client's own exception (which carries response bodies and headers) is never
+ * attached or printed.
+ *
+ * Library: @kubernetes/client-node ~1.4 (ESM-only). This package is commonjs on Node 20.20: `require()` of
+ * an ES module is on by default since Node 20.19 (no top-level await in its graph, no warning printed), and
+ * its types resolve under moduleResolution "node" (it has `types`, no `exports` map). 2.x needs undici 8,
+ * i.e. Node >= 22.19, so it is not used; 0.22 (commonjs) depends on the deprecated `request`. Only apply.ts
+ * and kubeconfig.ts load it, lazily from the CLI, so `--render` and every other command stay fast.
+ */
+import { KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import { PipelineError, redactUrl } from "../errors";
+import { FIELD_MANAGER } from "./names";
+import { describeObject } from "./render";
+import { scrub } from "./secret-objects";
+import type { LoadedKubeconfig } from "./kubeconfig";
+
+export interface ApplyResult {
+  object: KubernetesObject;
+  /** metadata.generation the server returned (the rollout wait compares status.observedGeneration to it). */
+  generation?: number;
+}
+
+export interface K8sClient {
+  api: KubernetesObjectApi;
+  /** For messages: the API server URL (redacted) and the context. */
+  where: string;
+}
+
+export function makeClient(loaded: LoadedKubeconfig): K8sClient {
+  return { api: KubernetesObjectApi.makeApiClient(loaded.kc), where: `${redactUrl(loaded.server)} (context ${JSON.stringify(loaded.context)})` };
+}
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  422: "Unprocessable Entity",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+const HINTS: Record<number, string> = {
+  401: " — the kubeconfig's credentials were rejected",
+  403: " — the kubeconfig's user lacks permission (RBAC)",
+};
+
+/** A PipelineError for a failed API call; `sensitive` values are scrubbed from anything quoted. */
+export function apiError(action: string, o: KubernetesObject, e: unknown, client: K8sClient, sensitive: readonly string[]): PipelineError {
+  const what = `${action} ${describeObject(o)}`;
+  const err = e as { code?: unknown; body?: unknown; message?: unknown; name?: unknown };
+  if (typeof err.code === "number") {
+    const status = err.code;
+    let body = err.body as { message?: unknown } | string | undefined;
+    if (typeof body === "string") {
+      try {
+        body = JSON.parse(body) as { message?: unknown };
+      } catch {
+        /* not JSON: quoted as text */
+      }
+    }
+    let detail = "";
+    if (body && typeof body === "object" && typeof body.message === "string") detail = body.message;
+    else if (typeof body === "string") detail = body;
+    // Scrub before shortening, so no secret is cut into a piece the scrubber would not recognise.
+    detail = scrub(detail, sensitive).replace(/\s+/g, " ").trim();
+    if (detail.length > 500) detail = `${detail.slice(0, 500)}...`;
+    return new PipelineError(
+      "E_K8S_API",
+      `${what}: the API server at ${client.where} answered ${status} ${REASONS[status] ?? ""}`.trimEnd() + (HINTS[status] ?? "") + (detail ? `: ${detail}` : ""),
+    );
+  }
+  const message = typeof err.message === "string" ? err.message : String(e);
+  if (/Unrecognized API version and kind/.test(message)) {
+    return new PipelineError("E_K8S_API", `${what}: the API server at ${client.where} does not serve ${o.apiVersion} ${o.kind}`);
+  }
+  const sysCode = (e as { code?: unknown; errno?: unknown }).code ?? (e as { errno?: unknown }).errno;
+  const reason = typeof sysCode === "string" ? sysCode : scrub(message, sensitive).replace(/\s+/g, " ").slice(0, 200);
+  return new PipelineError("E_K8S_UNREACHABLE", `${what}: cannot reach the Kubernetes API at ${client.where}: ${reason}`);
+}
+
+/** Applies `objects` in order; stops at the first failure. */
+export async function applyObjects(
+  client: K8sClient,
+  objects: readonly KubernetesObject[],
+  opts: { sensitive?: readonly string[]; onApplied?: (o: KubernetesObject) => void } = {},
+): Promise<ApplyResult[]> {
+  const out: ApplyResult[] = [];
+  for (const o of objects) {
+    let res: KubernetesObject;
+    try {
+      // The client fills a missing namespace and apiVersion into the object it is given: hand it a copy.
+      res = await client.api.patch(structuredClone(o), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (e) {
+      throw apiError("apply", o, e, client, opts.sensitive ?? []);
+    }
+    out.push({ object: o, generation: res?.metadata?.generation });
+    opts.onApplied?.(o);
+  }
+  return out;
+}

@@ -1,0 +1,178 @@
+/**
+ * The pod a deployment runs: main container, init containers, volumes, pull secret, node selector, and the
+ * placeholder Secrets it refers to. Shared by the Deployment and the Job renderers.
+ */
+import type { V1Container, V1EnvVar, V1PodSpec, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type { ResolvedDeployment } from "../deploy/types";
+import { SECRET_NAME } from "../deploy/secrets";
+import { PipelineError } from "../errors";
+import { parseReference } from "../oci/reference";
+import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";
+import { namedSecretObjectName, registrySecretObjectName, SECRET_KEY } from "./names";
+import { deploymentEnv } from "../deploy/env";
+import { namedSecretPlaceholder, registryHosts, registrySecretPlaceholder, secretRefName } from "./secret-objects";
+
+export interface PodOptions {
+  namespace: string;
+  /** Image of the git init containers (default {@link DEFAULT_GIT_IMAGE}). */
+  gitImage?: string;
+  /** Image of the model init containers (default {@link DEFAULT_ORAS_IMAGE}). */
+  orasImage?: string;
+}
+
+/** Where git code (`code: GitRepo...`) is cloned; the working directory unless the spec sets one. */
+export const CODE_PATH = "/opt/code";
+export const INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type";
+
+export interface RenderedPod {
+  pod: V1PodSpec;
+  /** Placeholder Secrets the pod refers to, sorted by name. */
+  secrets: V1Secret[];
+}
+
+/** The image by digest; a tag-only image is refused (resolve first). */
+export function pinnedImage(r: ResolvedDeployment): string {
+  const it = r.spec.interpreter;
+  let image = r.image;
+  if (!image && it.kind === "ContainerAtDigest") image = `${it.repository}@${it.digest}`;
+  if (!image && it.kind === "ContainerAtTag") {
+    throw new PipelineError(
+      "E_K8S_UNRESOLVED",
+      `image: ${JSON.stringify(`${it.repository}:${it.tag}`)} is a tag; Kubernetes manifests need the image by digest — resolve the spec first (pipeline deploy resolves tags when it can reach the registry)`,
+    );
+  }
+  if (!image) {
+    throw new PipelineError("E_K8S_UNSUPPORTED", `interpreter: the Kubernetes runner needs a container image, got ${it.kind}`);
+  }
+  const ref = parseReference(image, "image");
+  if (!ref.digest) {
+    throw new PipelineError("E_K8S_UNRESOLVED", `image: ${JSON.stringify(image)} has no digest; resolve the spec first so every replica runs the same bytes`);
+  }
+  return image;
+}
+
+function codeCommit(r: ResolvedDeployment): { url: string; commit: string } | undefined {
+  const c = r.spec.code;
+  switch (c.kind) {
+    case "None":
+      return undefined;
+    case "GitRepoCommit":
+      return { url: c.repoUrl, commit: r.commit ?? c.commit };
+    case "GitRepoBranch":
+      if (!r.commit) {
+        throw new PipelineError("E_K8S_UNRESOLVED", `code: branch ${JSON.stringify(c.branch)} of ${JSON.stringify(c.repoUrl)} is not pinned to a commit; resolve the spec first`);
+      }
+      return { url: c.repoUrl, commit: r.commit };
+    case "ServerAvailableFolder":
+      throw new PipelineError("E_K8S_UNSUPPORTED", `code: folders on this machine (${c.codePaths.join(", ")}) do not exist on a cluster; put the code in the image or a git repository`);
+  }
+}
+
+function checkSecretName(name: string, field: string): string {
+  if (!SECRET_NAME.test(name)) {
+    throw new PipelineError("E_K8S_SPEC", `${field}: secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`);
+  }
+  return name;
+}
+
+export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod {
+  const s = r.spec;
+  const image = pinnedImage(r);
+  const gitImage = opts.gitImage ?? DEFAULT_GIT_IMAGE;
+  const orasImage = opts.orasImage ?? DEFAULT_ORAS_IMAGE;
+  const secretNames = new Set<string>();
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  /** The spec field each mount comes from, for messages. */
+  const mountFields: string[] = [];
+  const init: V1Container[] = [];
+
+  const code = codeCommit(r);
+  if (code) {
+    volumes.push({ name: "code", emptyDir: {} });
+    mounts.push({ name: "code", mountPath: CODE_PATH });
+    mountFields.push(`code (cloned to ${CODE_PATH})`);
+    init.push(gitCloneContainer(gitImage, { name: "code", url: code.url, ref: code.commit, dest: CODE_PATH, mounts: [{ name: "code", mountPath: CODE_PATH }] }));
+  }
+
+  if (s.repositories && s.repositories.repositories.length) {
+    const at = s.repositories.mountPath;
+    const mount = { name: "repos", mountPath: at };
+    volumes.push({ name: "repos", emptyDir: {} });
+    mounts.push(mount);
+    mountFields.push("repositories.mountPath");
+    s.repositories.repositories.forEach((g, i) => {
+      if (!/^[A-Za-z0-9._-]+$/.test(g.name) || g.name === "." || g.name === "..") {
+        throw new PipelineError("E_K8S_SPEC", `repositories.repositories[${i}].name: expected [A-Za-z0-9._-]+, got ${JSON.stringify(g.name)}`);
+      }
+      if (g.password) secretNames.add(checkSecretName(g.password.secret, `repositories.repositories[${i}].password`));
+      init.push(
+        gitCloneContainer(gitImage, {
+          name: `clone-${i}`,
+          url: g.url,
+          ref: g.ref,
+          dest: `${at.replace(/\/+$/, "")}/${g.name}`,
+          username: g.username,
+          passwordSecret: g.password?.secret,
+          mounts: [mount],
+        }),
+      );
+    });
+  }
+
+  const registryVolume = s.containerRegistry ? "registry-config" : undefined;
+  if (s.models.length) {
+    const paths = [...new Set(s.models.map((m) => m.path))];
+    paths.forEach((p, j) => {
+      volumes.push({ name: `models-${j}`, emptyDir: {} });
+      mounts.push({ name: `models-${j}`, mountPath: p });
+      mountFields.push(`models[${s.models.findIndex((m) => m.path === p)}].path`);
+    });
+    s.models.forEach((m, i) => {
+      parseReference(m.id, `models[${i}].id`);
+      const j = paths.indexOf(m.path);
+      init.push(modelPullContainer(orasImage, { name: `model-${i}`, id: m.id, path: m.path, mounts: [{ name: `models-${j}`, mountPath: m.path }], registryConfigVolume: registryVolume }));
+    });
+    if (registryVolume && s.containerRegistry) {
+      volumes.push({
+        name: registryVolume,
+        secret: { secretName: registrySecretObjectName(s.containerRegistry), items: [{ key: ".dockerconfigjson", path: "config.json" }] },
+      });
+    }
+  }
+
+  const env: V1EnvVar[] = deploymentEnv(s).map((e, i) => {
+    const secret = secretRefName(e.value);
+    if (secret === undefined) return { name: e.name, value: e.value };
+    secretNames.add(checkSecretName(secret, `env[${i}].value`));
+    return { name: e.name, valueFrom: { secretKeyRef: { name: namedSecretObjectName(secret), key: SECRET_KEY } } };
+  });
+
+  const seen = new Map<string, string>();
+  mounts.forEach((m, i) => {
+    const other = seen.get(m.mountPath);
+    if (other) throw new PipelineError("E_K8S_SPEC", `mount path ${JSON.stringify(m.mountPath)} is used by both ${other} and ${mountFields[i]}; give them different paths`);
+    seen.set(m.mountPath, mountFields[i]);
+  });
+  if (s.containerRegistry) checkSecretName(s.containerRegistry, "containerRegistry");
+
+  const main: V1Container = { name: s.name, image, imagePullPolicy: "IfNotPresent" };
+  if (s.command?.length) main.command = s.command;
+  if (s.args?.length) main.args = s.args;
+  const workingDir = s.workingDir ?? (code ? CODE_PATH : undefined);
+  if (workingDir) main.workingDir = workingDir;
+  if (env.length) main.env = env;
+  if (s.ports.length) main.ports = s.ports.map((p) => ({ containerPort: p, protocol: "TCP" }));
+  if (mounts.length) main.volumeMounts = mounts;
+
+  const pod: V1PodSpec = { containers: [main] };
+  if (init.length) pod.initContainers = init;
+  if (volumes.length) pod.volumes = volumes;
+  if (s.containerRegistry) pod.imagePullSecrets = [{ name: registrySecretObjectName(s.containerRegistry) }];
+  if (s.resources.instanceType) pod.nodeSelector = { [INSTANCE_TYPE_LABEL]: s.resources.instanceType };
+
+  const secrets: V1Secret[] = [...secretNames].sort().map((n) => namedSecretPlaceholder(n, opts.namespace, s.name));
+  if (s.containerRegistry) secrets.push(registrySecretPlaceholder(s.containerRegistry, registryHosts(image), opts.namespace, s.name));
+  secrets.sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  return { pod, secrets };
+}

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { Secret, Service } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { Job } from "kubernetes-models/batch/v1";
+import type { ResolvedDeployment } from "../deploy/types";
+import { fullExample, minimalService, pipelineJob, DIGEST } from "../../test/golden/k8s/specs";
+import { pipelineErrorOf } from "../../test/fixtures/errors";
+import { formatManifests } from "./manifest";
+import { renderDeployment, renderJob } from "./render";
+
+const GOLDEN = join(__dirname, "../../test/golden/k8s");
+const update = process.env.UPDATE_GOLDEN === "1";
+
+/** Validates one object against the Kubernetes OpenAPI schema of its kind (kubernetes-models). */
+function validate(o: { kind?: string }): void {
+  const models: Record<string, new (d: never) => { validate(): void }> = { Secret, Service, Deployment, Job } as never;
+  const M = models[o.kind ?? ""];
+  if (!M) throw new Error(`no schema for ${o.kind}`);
+  new M(o as never).validate();
+}
+
+function golden(file: string, text: string): void {
+  const path = join(GOLDEN, file);
+  if (update || !existsSync(path)) {
+    if (!update) throw new Error(`${path} is missing: run with UPDATE_GOLDEN=1`);
+    writeFileSync(path, text);
+  }
+  expect(text).toBe(readFileSync(path, "utf8"));
+}
+
+describe("render golden files", () => {
+  const cases: [string, ResolvedDeployment, "deployment" | "job"][] = [
+    ["minimal-service.yaml", minimalService, "deployment"],
+    ["full-example.yaml", fullExample, "deployment"],
+    ["pipeline-job.yaml", pipelineJob, "job"],
+  ];
+  for (const [file, r, mode] of cases) {
+    it(file, () => {
+      const objects = (mode === "job" ? renderJob : renderDeployment)(r, { namespace: "ml" });
+      for (const o of objects) validate(o);
+      const text = formatManifests(objects, "yaml");
+      golden(file, text);
+      // The text parses back to the same objects.
+      expect(parseAllDocuments(text).map((d) => d.toJS())).toEqual(JSON.parse(JSON.stringify(objects)));
+    });
+  }
+});
+
+describe("render: schema validation can fail", () => {
+  it("rejects an object the Kubernetes schema does not allow", () => {
+    const [deployment] = renderDeployment(minimalService, { namespace: "ml" }).filter((o) => o.kind === "Deployment");
+    const broken = JSON.parse(JSON.stringify(deployment));
+    broken.spec.template.spec.containers[0].ports[0].containerPort = "8080";
+    expect(() => validate(broken)).toThrow(/containerPort/);
+    delete broken.spec.selector;
+    expect(() => validate(broken)).toThrow(/selector/);
+  });
+});
+
+describe("render: what it refuses", () => {
+  /** `image: null` for a deployment the resolver has not pinned. */
+  const withSpec = (over: Partial<ResolvedDeployment["spec"]>, image: string | null = minimalService.image!): ResolvedDeployment => ({
+    ...minimalService,
+    image: image ?? undefined,
+    spec: { ...minimalService.spec, ...over },
+  });
+
+  it("a tag-only image (resolve first)", async () => {
+    const e = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({}, null), { namespace: "ml" })));
+    expect(e.code).toBe("E_K8S_UNRESOLVED");
+    expect(e.message).toBe(
+      'image: "registry.example.com/team/hello:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first (pipeline deploy resolves tags when it can reach the registry)',
+    );
+    const e2 = await pipelineErrorOf(Promise.resolve().then(() => renderJob(withSpec({}, "registry.example.com/team/hello:v1"), { namespace: "ml" })));
+    expect(e2.message).toBe('image: "registry.example.com/team/hello:v1" has no digest; resolve the spec first so every replica runs the same bytes');
+  });
+
+  it("an unpinned branch, a local folder, a local interpreter", async () => {
+    const branch = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({ code: { kind: "GitRepoBranch", repoUrl: "https://git.example.com/a.git", branch: "main" } }), { namespace: "ml" })));
+    expect(branch.message).toBe('code: branch "main" of "https://git.example.com/a.git" is not pinned to a commit; resolve the spec first');
+    const folder = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({ code: { kind: "ServerAvailableFolder", codePaths: ["/srv/app"] } }), { namespace: "ml" })));
+    expect(folder.code).toBe("E_K8S_UNSUPPORTED");
+    expect(folder.message).toMatch(/^code: folders on this machine \(\/srv\/app\) do not exist on a cluster/);
+    const node = await pipelineErrorOf(
+      Promise.resolve().then(() => renderDeployment(withSpec({ interpreter: { kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" } }, null), { namespace: "ml" })),
+    );
+    expect(node.message).toBe("interpreter: the Kubernetes runner needs a container image, got ServerAvailableInterpreter");
+  });
+
+  it("names Kubernetes cannot hold, and clashing mount paths", async () => {
+    const render = (r: ResolvedDeployment, ns = "ml") => pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: ns })));
+    expect((await render(withSpec({ name: "Hello_World" }))).message).toBe(
+      `name: Kubernetes needs a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters), got "Hello_World"`,
+    );
+    expect((await render(minimalService, "ML"))).toMatchObject({ code: "E_K8S_NAMESPACE", message: '--namespace: expected a lower-case DNS label, got "ML"' });
+    const clash = await render(
+      withSpec({
+        models: [{ id: "registry.example.com/m:1", path: "/opt/repos" }],
+        repositories: { dataset: "d", mountPath: "/opt/repos", repositories: [{ url: "https://git.example.com/a.git", name: "a" }] },
+      }),
+    );
+    expect(clash.message).toBe('mount path "/opt/repos" is used by both repositories.mountPath and models[0].path; give them different paths');
+    expect((await render(withSpec({ env: [{ name: "X", value: "SECRET:bad name" }] }))).message).toBe(`env[0].value: secret name "bad name" is not valid (letters, digits, '.', '_', '-')`);
+  });
+
+  it("the same resolved spec gives the same Job name; a new digest gives a new one", () => {
+    const a = renderJob(pipelineJob, { namespace: "ml" }).at(-1)!;
+    const b = renderJob(JSON.parse(JSON.stringify(pipelineJob)), { namespace: "ml" }).at(-1)!;
+    const c = renderJob({ ...pipelineJob, image: `registry.example.com/ml/train@sha256:${"0".repeat(64)}` }, { namespace: "ml" }).at(-1)!;
+    expect(a.metadata!.name).toBe(b.metadata!.name);
+    expect(c.metadata!.name).not.toBe(a.metadata!.name);
+    expect(a.metadata!.name).toMatch(/^train-[0-9a-f]{8}$/);
+    expect(DIGEST).toMatch(/^sha256:/);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * `LockfileProject()` images without Bazel: base + a node_modules layer (`npm ci` of the project's lockfile,
+ * plus the runtime library) + a code layer (the project's files), both at /app exactly as the Bazel rules lay
+ * them out and built by the same reproducible layer writer. The node_modules layer is cached by the hash of
+ * everything that determines its bytes (cache.ts), so a second build with the same lockfile runs no npm.
+ * Same inputs, same image digest: paths, times and owners of the checkout do not matter.
+ */
+import { promises as fsp } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { PipelineError } from "../errors";
+import type { Keychain } from "../auth/keychain";
+import { composeImage } from "../image/compose";
+import { buildLayer, LayerInput, layerFromDescriptor, resolveMtime } from "../layer/build";
+import { writeLayout } from "../layout/write";
+import { sha256 } from "../oci/digest";
+import { loadBase } from "./base";
+import { CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
+import { npmCi } from "./npm";
+import { readLockfileProject } from "./project";
+import { RUNTIME_LAYER_PATH, runtimeLibrary } from "./runtime-lib";
+
+export interface LockfileBuildOptions {
+  /** Project directory (package.json + package-lock.json). */
+  projectDir: string;
+  /** OCI layout to write (replaced atomically; manifest named "latest"). */
+  output: string;
+  /** oci:DIR[:NAME], a layout directory, or a registry reference. Default: the host-node base, cached. */
+  base?: string;
+  /** Entry script relative to the project; default package.json "main". */
+  entry?: string;
+  /** Default $XDG_CACHE_HOME/rules_pipeline/lockfile (or ~/.cache/...). */
+  cacheDir?: string;
+  env: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+  keychainFor: (registry: string) => Promise<Keychain>;
+  insecure?: boolean;
+}
+
+export interface LockfileBuildResult {
+  digest: string;
+  entrypoint: string[];
+  lockfileSha256: string;
+  nodeModules: { cached: boolean; key: string; digest: string };
+  code: { digest: string; files: number };
+  base: { digest: string; describe: string };
+}
+
+const HOST_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
+
+async function buildNodeModulesLayer(
+  project: ReturnType<typeof readLockfileProject>,
+  cacheDir: string,
+  key: string,
+  runtime: Buffer,
+  mtime: number,
+  opts: LockfileBuildOptions,
+): Promise<CachedLayer> {
+  await fsp.mkdir(cacheDir, { recursive: true });
+  const work = await fsp.mkdtemp(join(cacheDir, "npm-"));
+  try {
+    const started = Date.now();
+    const nodeModules = await npmCi(work, project, { env: opts.env });
+    const inputs: LayerInput[] = [];
+    if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules });
+    const own = nodeModules ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(() => true, () => false) : false;
+    if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
+    const path = join(work, "node_modules.tar.gz");
+    const desc = await buildLayer(inputs, path, { mtime });
+    opts.log(`node_modules layer: npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`);
+    return await storeLayer(cacheDir, key, { path, desc });
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<LockfileBuildResult> {
+  const project = readLockfileProject(opts.projectDir, opts.entry);
+  const cacheDir = opts.cacheDir ?? defaultCacheDir(opts.env);
+  const mtime = resolveMtime(undefined, opts.env);
+  const base = await loadBase(opts.base, { cacheDir, mtime, keychainFor: opts.keychainFor, insecure: opts.insecure, log: opts.log });
+  const cfg = base.image.config;
+  if (cfg.os !== "linux") throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
+  const platform = `${cfg.os}/${cfg.architecture}${cfg.variant ? `/${cfg.variant}` : ""}`;
+  const hostArch = HOST_ARCH[process.arch] ?? process.arch;
+  if (cfg.architecture !== hostArch || process.platform !== "linux") {
+    opts.log(`warning: npm installs for this host (${process.platform}/${hostArch}) but the image is ${platform}: packages with platform-specific binaries will not work`);
+  }
+
+  const lockfileSha256 = sha256(project.lockfile);
+  const runtime = runtimeLibrary();
+  const key = nodeModulesKey({ lockfile: project.lockfile, packageJson: project.packageJson, nodeVersion: process.version, platform, runtime, mtime });
+  let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
+  const cached = nodeModules !== undefined;
+  if (nodeModules) opts.log(`node_modules layer: cached (lockfile ${lockfileSha256})`);
+  else {
+    opts.log(`node_modules layer: running npm ci (lockfile ${lockfileSha256})`);
+    nodeModules = await buildNodeModulesLayer(project, cacheDir, key, runtime, mtime, opts);
+  }
+
+  const work = join(dirname(opts.output), `.${basename(opts.output)}.work-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  await fsp.mkdir(work, { recursive: true });
+  try {
+    const codePath = join(work, "app.tar.gz");
+    const codeDesc = await buildLayer(
+      project.files.map((f) => ({ dest: `app/${f.rel}`, src: f.src })),
+      codePath,
+      { mtime },
+    );
+    const entrypoint = ["node", `/app/${project.entry}`];
+    const image = composeImage({
+      base: base.image,
+      baseName: base.name,
+      layers: [
+        { layer: layerFromDescriptor(nodeModules.path, nodeModules.desc), createdBy: `rules_pipeline: node_modules layer (npm ci, ${basename(project.lockfilePath)} ${lockfileSha256})` },
+        { layer: layerFromDescriptor(codePath, codeDesc), createdBy: `rules_pipeline: app layer (${project.files.length} files)` },
+      ],
+      entrypoint,
+      cmd: [],
+      workingDir: "/app",
+      created: mtime,
+    });
+    await writeLayout(opts.output, image, { refName: "latest", atomic: true });
+    return {
+      digest: image.digest,
+      entrypoint,
+      lockfileSha256,
+      nodeModules: { cached, key, digest: nodeModules.desc.digest },
+      code: { digest: codeDesc.digest, files: project.files.length },
+      base: { digest: base.image.digest, describe: base.describe },
+    };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The cache of a `--lockfile` build: node_modules layers keyed by what determines their bytes, and host-node
+ * base images keyed by the node binary. Entries are written to a temporary directory and renamed into place,
+ * so a crash never leaves half an entry; a layer is checked against its digest before it is reused.
+ *
+ *   <cacheDir>/node_modules/<key>/{layer.tar.gz,descriptor.json}
+ *   <cacheDir>/bases/host-node-<key>/   (an OCI layout)
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fsp } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { PipelineError } from "../errors";
+import type { LayerDescriptor } from "../layer/build";
+
+/** Bump when the node_modules layer's content or layout changes for the same inputs. */
+export const LAYER_FORMAT_VERSION = 1;
+
+export interface NodeModulesKeyInputs {
+  lockfile: Buffer;
+  packageJson: Buffer;
+  /** Version of the node that runs npm (and, with the default base, the image's). */
+  nodeVersion: string;
+  /** The image's os/arch[/variant]. */
+  platform: string;
+  /** Bytes of the runtime library added to the layer. */
+  runtime: Buffer;
+  /** Entry mtime of the layer (SOURCE_DATE_EPOCH). */
+  mtime: number;
+}
+
+const hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+
+export function nodeModulesKey(i: NodeModulesKeyInputs): string {
+  return hex(
+    JSON.stringify({
+      format: LAYER_FORMAT_VERSION,
+      lockfile: hex(i.lockfile),
+      packageJson: hex(i.packageJson),
+      node: i.nodeVersion,
+      platform: i.platform,
+      runtime: hex(i.runtime),
+      mtime: i.mtime,
+    }),
+  );
+}
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  return join(base, "rules_pipeline", "lockfile");
+}
+
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return `sha256:${h.digest("hex")}`;
+}
+
+export interface CachedLayer {
+  path: string;
+  desc: LayerDescriptor;
+}
+
+function entryDir(cacheDir: string, key: string): string {
+  return join(cacheDir, "node_modules", key);
+}
+
+/** The cached layer for `key`, verified; undefined when absent. A corrupt entry is removed (and reported). */
+export async function lookupLayer(cacheDir: string, key: string, warn: (line: string) => void): Promise<CachedLayer | undefined> {
+  const dir = entryDir(cacheDir, key);
+  let desc: LayerDescriptor;
+  try {
+    desc = JSON.parse(await fsp.readFile(join(dir, "descriptor.json"), "utf8")) as LayerDescriptor;
+  } catch {
+    return undefined;
+  }
+  const path = join(dir, "layer.tar.gz");
+  try {
+    const st = await fsp.stat(path);
+    if (st.size === desc.size && (await fileSha256(path)) === desc.digest) return { path, desc };
+  } catch {
+    /* missing blob: treated as corrupt */
+  }
+  warn(`cache entry ${dir} is corrupt (blob missing or not matching ${desc.digest}): rebuilding it`);
+  await fsp.rm(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+/** Moves a freshly built layer into the cache (or keeps the entry another build stored first). */
+export async function storeLayer(cacheDir: string, key: string, built: CachedLayer): Promise<CachedLayer> {
+  const dir = entryDir(cacheDir, key);
+  await fsp.mkdir(join(cacheDir, "node_modules"), { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await fsp.mkdir(tmp);
+  try {
+    await fsp.rename(built.path, join(tmp, "layer.tar.gz"));
+    await fsp.writeFile(join(tmp, "descriptor.json"), JSON.stringify(built.desc));
+    try {
+      await fsp.rename(tmp, dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      // Another build stored the same key meanwhile: same inputs, same bytes; use theirs.
+    }
+  } catch (e) {
+    throw new PipelineError("E_CACHE", `cannot store the node_modules layer in ${dir}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+  return { path: join(dir, "layer.tar.gz"), desc: built.desc };
+}

@@ -1,0 +1,81 @@
+/**
+ * `npm ci --ignore-scripts --omit=dev` in a scratch directory holding only package.json, the lockfile and the
+ * project's .npmrc (registry settings). Install scripts are not run: they execute arbitrary code on the
+ * build host and make node_modules depend on it; packages that need them (native addons) belong in a
+ * Bazel build. npm runs on the same node as this process when npm is a JavaScript file (the usual install).
+ */
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
+import { basename, delimiter, join } from "node:path";
+import { PipelineError, redactUrl } from "../errors";
+
+export interface NpmCiOptions {
+  env: NodeJS.ProcessEnv;
+  /** Milliseconds before npm is killed (default 10 minutes). */
+  timeoutMs?: number;
+}
+
+const NETWORK_CODES = /\b(ENOTFOUND|ECONNREFUSED|ECONNRESET|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT)\b/;
+
+/** The npm command: [node, npm-cli.js] when npm on PATH is a script node can run, else [npm]. */
+export function npmCommand(env: NodeJS.ProcessEnv): string[] {
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, "npm");
+    let real: string;
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      real = realpathSync(candidate);
+    } catch {
+      continue;
+    }
+    return /\.(c|m)?js$/.test(real) ? [process.execPath, real] : [candidate];
+  }
+  throw new PipelineError("E_NPM", "npm is not on PATH: a --lockfile build runs `npm ci` to install the project's dependencies");
+}
+
+function tail(text: string, lines = 15): string {
+  return text.trim().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * Runs npm ci in `workDir` (which receives copies of the project's package.json, lockfile and .npmrc) and
+ * returns the path of the node_modules it made.
+ */
+export async function npmCi(workDir: string, project: { dir: string; packageJsonPath: string; lockfilePath: string }, opts: NpmCiOptions): Promise<string | undefined> {
+  copyFileSync(project.packageJsonPath, join(workDir, "package.json"));
+  copyFileSync(project.lockfilePath, join(workDir, basename(project.lockfilePath)));
+  if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(workDir, ".npmrc"));
+  const [cmd, ...pre] = npmCommand(opts.env);
+  const args = [...pre, "ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"];
+  const env: NodeJS.ProcessEnv = { ...opts.env, npm_config_update_notifier: "false" };
+  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd: workDir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code, signal, out });
+    });
+  });
+  if (result.code === 0) {
+    const nm = join(workDir, "node_modules");
+    return existsSync(nm) ? nm : undefined; // a project without dependencies
+  }
+  const out = result.out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
+  if (result.signal) throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s:\n${tail(out)}`);
+  const registry = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
+  if (NETWORK_CODES.test(out)) {
+    throw new PipelineError(
+      "E_NPM_NETWORK",
+      `npm ci could not reach the npm registry${registry ? ` (${redactUrl(registry)})` : ""}: a --lockfile build needs it, or a warm npm cache.\n${tail(out)}`,
+    );
+  }
+  throw new PipelineError("E_NPM", `npm ci failed (exit ${result.code}) for ${project.lockfilePath}:\n${tail(out)}`);
+}

@@ -1,0 +1,121 @@
+/**
+ * A lockfile project: a directory with package.json and package-lock.json (or npm-shrinkwrap.json). Reads and
+ * checks them, picks the entry script and lists the files of the code layer.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, posix, resolve } from "node:path";
+import { PipelineError } from "../errors";
+import { IgnoreRules } from "./ignore";
+
+export interface LockfileProject {
+  dir: string;
+  packageJsonPath: string;
+  packageJson: Buffer;
+  lockfilePath: string;
+  lockfile: Buffer;
+  /** Entry script, relative to the project ("main.js", "dist/index.js"). */
+  entry: string;
+  /** Code layer files: project-relative path → absolute source path, sorted. */
+  files: { rel: string; src: string }[];
+}
+
+function bad(message: string): PipelineError {
+  return new PipelineError("E_BAD_INPUT", message);
+}
+
+function readOrFail(path: string, what: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    throw bad(`${what} ${path}: cannot read it (${code ?? (e as Error).message})`);
+  }
+}
+
+function parseJsonObject(bytes: Buffer, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw bad(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(`${path}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** Files under `dir` not excluded by `rules`, following symlinks (a symlink loop is refused). */
+export function listCodeFiles(dir: string, rules: IgnoreRules): { rel: string; src: string }[] {
+  const out: { rel: string; src: string }[] = [];
+  const walk = (abs: string, rel: string, ancestors: string[]) => {
+    for (const name of readdirSync(abs).sort()) {
+      const childRel = rel === "" ? name : `${rel}/${name}`;
+      const excluded = rules.excludes(childRel);
+      if (excluded && !rules.hasNegations) continue;
+      const src = join(abs, name);
+      let st;
+      try {
+        st = statSync(src);
+      } catch (e) {
+        if (excluded) continue;
+        throw bad(`--lockfile project: ${src} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); a dangling symlink? Exclude it in .dockerignore`);
+      }
+      if (st.isDirectory()) {
+        if (/^(node_modules|\.git)$/.test(name)) continue;
+        const id = `${st.dev}:${st.ino}`;
+        if (ancestors.includes(id)) throw bad(`--lockfile project: ${src} leads back to one of its parent directories (symlink loop)`);
+        walk(src, childRel, [...ancestors, id]);
+      } else if (st.isFile()) {
+        if (!excluded) out.push({ rel: childRel, src });
+      } else if (!excluded) {
+        throw bad(`--lockfile project: ${src} is neither a file nor a directory (exclude it in .dockerignore)`);
+      }
+    }
+  };
+  const st = statSync(dir);
+  walk(dir, "", [`${st.dev}:${st.ino}`]);
+  return out;
+}
+
+/** Reads the project at `dir`; `entry` (from --entry) overrides package.json's "main". */
+export function readLockfileProject(dirArg: string, entryArg?: string): LockfileProject {
+  const dir = resolve(dirArg);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw bad(`--lockfile ${dirArg}: no such directory`);
+  }
+  if (!st.isDirectory()) throw bad(`--lockfile ${dirArg}: not a directory`);
+  const packageJsonPath = join(dir, "package.json");
+  const packageJson = readOrFail(packageJsonPath, "--lockfile");
+  if (!packageJson) throw bad(`--lockfile ${dirArg}: no package.json in ${dir}`);
+  const pkg = parseJsonObject(packageJson, packageJsonPath);
+  if (pkg.workspaces !== undefined) throw bad(`${packageJsonPath}: "workspaces" projects are not supported by --lockfile builds (got ${JSON.stringify(pkg.workspaces).slice(0, 100)})`);
+  let lockfilePath = join(dir, "npm-shrinkwrap.json");
+  let lockfile = readOrFail(lockfilePath, "--lockfile");
+  if (!lockfile) {
+    lockfilePath = join(dir, "package-lock.json");
+    lockfile = readOrFail(lockfilePath, "--lockfile");
+  }
+  if (!lockfile) throw bad(`--lockfile ${dirArg}: no package-lock.json (or npm-shrinkwrap.json) in ${dir}; run \`npm install\` there to create one`);
+  const lock = parseJsonObject(lockfile, lockfilePath);
+  if (typeof lock.lockfileVersion !== "number" || lock.lockfileVersion < 2) {
+    throw bad(`${lockfilePath}: lockfileVersion ${JSON.stringify(lock.lockfileVersion)} is not supported (need 2 or 3, written by npm 7 or later)`);
+  }
+
+  const main = typeof pkg.main === "string" && pkg.main !== "" ? pkg.main : undefined;
+  const rawEntry = entryArg ?? main;
+  const entrySource = entryArg !== undefined ? "--entry" : `${packageJsonPath} "main"`;
+  if (rawEntry === undefined) throw bad(`--lockfile ${dirArg}: no entry script: pass --entry FILE or set "main" in ${packageJsonPath}`);
+  const entry = posix.normalize(rawEntry.replace(/^\.\//, ""));
+  if (entry.startsWith("/") || entry === ".." || entry.startsWith("../") || !/\.(c|m)?js$/.test(entry)) {
+    throw bad(`${entrySource}: expected a .js/.mjs/.cjs file inside the project, got ${JSON.stringify(rawEntry)}`);
+  }
+  const rules = IgnoreRules.fromProject(dir);
+  const files = listCodeFiles(dir, rules);
+  if (!files.some((f) => f.rel === entry)) {
+    throw bad(`${entrySource}: entry script ${JSON.stringify(rawEntry)} is not among the project's files${rules.excludes(entry) ? " (.dockerignore or the built-in exclusions leave it out)" : ` (no ${join(dir, entry)})`}`);
+  }
+  return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, entry, files };
+}

@@ -1,0 +1,143 @@
+/**
+ * The model artifact's format, pure: constants, the manifest we write, and the checks a manifest from a registry
+ * passes before anything of it touches the disk (see index.ts for the format and why).
+ */
+import { PipelineError } from "../errors";
+import { isDigest, sha256 } from "../oci/digest";
+import { Descriptor, Manifest, MediaType } from "../oci/types";
+
+/** `artifactType` of a model manifest (OCI image-spec 1.1). */
+export const MODEL_ARTIFACT_TYPE = "application/vnd.rules-pipeline.model.v1";
+/** Media type of a layer holding one file's bytes as they are. */
+export const MODEL_FILE_MEDIA_TYPE = "application/octet-stream";
+/** Title of the directory layer: `oras pull` writes the model to `<output>/model`. */
+export const MODEL_ROOT_TITLE = "model";
+
+export const ANNOTATION_TITLE = "org.opencontainers.image.title";
+/** ORAS: digest of the directory layer's uncompressed tar. */
+export const ANNOTATION_ORAS_DIGEST = "io.deis.oras.content.digest";
+/** ORAS: "true" makes `oras pull` unpack the (tar+gzip) layer into a directory named by its title. */
+export const ANNOTATION_ORAS_UNPACK = "io.deis.oras.content.unpack";
+
+/** The OCI empty descriptor's content: `{}`. */
+export const EMPTY_CONFIG_BYTES = Buffer.from("{}");
+export const EMPTY_CONFIG: Descriptor = { mediaType: MediaType.OCI_EMPTY, digest: sha256(EMPTY_CONFIG_BYTES), size: 2 };
+
+/** A file stored as a layer of its own, placed at `<model>/<path>`. */
+export interface FileLayerPlan {
+  /** Path inside the model directory, "/"-separated, validated. */
+  path: string;
+  desc: Descriptor;
+}
+
+/** What a validated model manifest says to write. */
+export interface ModelPlan {
+  /** The tar+gzip layer holding the directory tree (every entry under `<rootTitle>/`). */
+  tree: Descriptor;
+  /** The tree layer's title: the single top-level name its entries live under. */
+  rootTitle: string;
+  /** Digest of the tree's uncompressed tar, when the manifest gives one (checked while unpacking). */
+  treeDiffId?: string;
+  files: FileLayerPlan[];
+}
+
+function descriptor(d: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  if (d.annotations && Object.keys(d.annotations).length) {
+    out.annotations = Object.fromEntries(Object.keys(d.annotations).sort().map((k) => [k, d.annotations![k]]));
+  }
+  return out;
+}
+
+/**
+ * The manifest of a model: OCI image manifest with `artifactType`, the empty config, the tree layer first and
+ * then the file layers in the given order. Fixed key order, sorted annotations: same layers, same bytes.
+ */
+export function modelManifestBytes(tree: Descriptor, files: readonly Descriptor[]): Buffer {
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    artifactType: MODEL_ARTIFACT_TYPE,
+    config: descriptor(EMPTY_CONFIG),
+    layers: [descriptor(tree), ...files.map(descriptor)],
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+function unsafe(where: string, title: unknown, why: string): PipelineError {
+  return new PipelineError("E_MODEL_UNSAFE", `${where}: layer title ${JSON.stringify(title)} is not allowed: ${why}`);
+}
+
+/**
+ * Checks a relative "/"-separated path (a title, minus the root): no absolute path, no "..", ".", empty
+ * components, backslashes or NUL. Returns its components.
+ */
+export function checkRelativePath(path: string, where: string, title: string): string[] {
+  if (path.startsWith("/")) throw unsafe(where, title, "it is an absolute path");
+  if (path.includes("\0")) throw unsafe(where, title, "it contains a NUL byte");
+  if (path.includes("\\")) throw unsafe(where, title, "it contains a backslash");
+  const parts = path.split("/");
+  for (const p of parts) {
+    if (p === "..") throw unsafe(where, title, 'it has a ".." component');
+    if (p === "" || p === ".") throw unsafe(where, title, 'it has an empty or "." component');
+  }
+  return parts;
+}
+
+function bad(where: string, why: string): PipelineError {
+  return new PipelineError("E_MODEL_ARTIFACT", `${where}: ${why}`);
+}
+
+/** Whether a parsed manifest is a model: `artifactType` (OCI 1.1), or the config media type (ORAS 1.0 style). */
+export function isModelManifest(m: Partial<Manifest>): boolean {
+  return m.artifactType === MODEL_ARTIFACT_TYPE || m.config?.mediaType === MODEL_ARTIFACT_TYPE;
+}
+
+/**
+ * Validates a model manifest and says what to write. `where` names the artifact in messages. Refuses (before
+ * anything is downloaded) titles that are absolute or climb out, a missing or second tree layer, file layers
+ * outside the tree's root or given twice, and descriptors without a sha256 digest or a size.
+ */
+export function planModel(manifest: unknown, where: string): ModelPlan {
+  if (!manifest || typeof manifest !== "object") throw bad(where, "the manifest is not a JSON object");
+  const m = manifest as Partial<Manifest>;
+  if (!isModelManifest(m)) {
+    throw bad(where, `not a model artifact: artifactType is ${JSON.stringify(m.artifactType ?? null)} and config.mediaType ${JSON.stringify(m.config?.mediaType ?? null)}, expected ${MODEL_ARTIFACT_TYPE}`);
+  }
+  if (!Array.isArray(m.layers)) throw bad(where, "the manifest has no layers array");
+  const layers = m.layers as Descriptor[];
+  for (const [i, l] of layers.entries()) {
+    if (!l || typeof l !== "object" || !isDigest(String(l.digest)) || !Number.isSafeInteger(l.size) || l.size < 0) {
+      throw bad(where, `layer ${i} has no valid sha256 digest and size (got ${JSON.stringify(l)})`);
+    }
+  }
+  const trees = layers.filter((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
+  if (trees.length !== 1) throw bad(where, `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`);
+  const tree = trees[0];
+  const rootTitle = tree.annotations?.[ANNOTATION_TITLE];
+  if (typeof rootTitle !== "string" || rootTitle === "") throw bad(where, `the directory layer ${tree.digest} has no ${ANNOTATION_TITLE}`);
+  if (checkRelativePath(rootTitle, where, rootTitle).length !== 1) throw unsafe(where, rootTitle, "the directory layer's title must be a single name");
+  const diff = tree.annotations?.[ANNOTATION_ORAS_DIGEST];
+  const seen = new Set<string>();
+  const files: FileLayerPlan[] = [];
+  for (const l of layers) {
+    if (l === tree) continue;
+    const title = l.annotations?.[ANNOTATION_TITLE];
+    if (typeof title !== "string" || title === "") throw bad(where, `layer ${l.digest} has no ${ANNOTATION_TITLE}: cannot tell where it goes`);
+    checkRelativePath(title, where, title);
+    if (!title.startsWith(`${rootTitle}/`)) throw unsafe(where, title, `it is not under the model directory ${JSON.stringify(rootTitle + "/")}`);
+    const path = title.slice(rootTitle.length + 1);
+    if (seen.has(path)) throw bad(where, `two layers are titled ${JSON.stringify(title)}`);
+    seen.add(path);
+    files.push({ path, desc: l });
+  }
+  // A file below another file's path cannot be written: refuse it up front.
+  for (const f of files) {
+    const parts = f.path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/");
+      if (seen.has(parent)) throw bad(where, `layer ${JSON.stringify(`${rootTitle}/${f.path}`)} lies under the file layer ${JSON.stringify(`${rootTitle}/${parent}`)}`);
+    }
+  }
+  return { tree, rootTitle, treeDiffId: diff && isDigest(diff) ? diff : undefined, files };
+}

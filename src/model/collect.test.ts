@@ -1,0 +1,93 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PipelineError } from "../errors";
+import { collectModel, linkStaysInside } from "./collect";
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), "model-collect-"));
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+function refusal(f: () => unknown): PipelineError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(PipelineError);
+    return e as PipelineError;
+  }
+  throw new Error("expected a PipelineError");
+}
+
+describe("linkStaysInside", () => {
+  it.each([
+    ["a", "b", true],
+    ["d/a", "../b", true],
+    ["d/a", "../../b", false],
+    ["a", "../b", false],
+    ["a", "/etc/passwd", false],
+    ["d/e/a", "x/../../y", true],
+    ["a", "x/../../y", false],
+  ])("%s -> %s: %s", (path, target, inside) => {
+    expect(linkStaysInside(path, target)).toBe(inside);
+  });
+});
+
+describe("collectModel", () => {
+  it("puts big non-executable files in their own layers and everything else in the tree, sorted", () => {
+    const m = join(tmp, "m");
+    mkdirSync(join(m, "sub", "empty"), { recursive: true });
+    writeFileSync(join(m, "b.bin"), Buffer.alloc(100));
+    writeFileSync(join(m, "a.txt"), "small");
+    writeFileSync(join(m, "sub", "big.bin"), Buffer.alloc(100));
+    writeFileSync(join(m, "run.sh"), Buffer.alloc(100), { mode: 0o755 });
+    symlinkSync("sub/big.bin", join(m, "link"));
+    const c = collectModel(m, 50);
+    expect(c.bigFiles.map((f) => [f.path, f.size])).toEqual([
+      ["b.bin", 100],
+      ["sub/big.bin", 100],
+    ]);
+    expect(c.tree.map((e) => [e.path, e.type])).toEqual([
+      ["a.txt", "file"],
+      ["link", "symlink"],
+      ["run.sh", "file"],
+      ["sub", "dir"],
+      ["sub/empty", "dir"],
+    ]);
+    expect(c.tree.find((e) => e.path === "link")?.linkname).toBe("sub/big.bin");
+  });
+
+  it("follows links that leave the directory to a regular file (Hugging Face snapshots)", () => {
+    mkdirSync(join(tmp, "blobs"));
+    writeFileSync(join(tmp, "blobs", "abc"), Buffer.alloc(10));
+    mkdirSync(join(tmp, "snap"));
+    symlinkSync("../blobs/abc", join(tmp, "snap", "weights.bin"));
+    symlinkSync(join(tmp, "blobs", "abc"), join(tmp, "snap", "abs.bin"));
+    const c = collectModel(join(tmp, "snap"), 5);
+    expect(c.bigFiles.map((f) => [f.path, f.size])).toEqual([
+      ["abs.bin", 10],
+      ["weights.bin", 10],
+    ]);
+    expect(c.tree).toEqual([]);
+  });
+
+  it("refuses links that leave the directory to a directory or nowhere, special files, and non-directories", () => {
+    mkdirSync(join(tmp, "m"));
+    symlinkSync(tmp, join(tmp, "m", "up"));
+    expect(refusal(() => collectModel(join(tmp, "m"))).message).toMatch(/symlink "up" -> .* not a regular file/);
+    rmSync(join(tmp, "m", "up"));
+    symlinkSync("../nothing", join(tmp, "m", "dangling"));
+    expect(refusal(() => collectModel(join(tmp, "m"))).message).toContain("dangling");
+    rmSync(join(tmp, "m", "dangling"));
+    execFileSync("mkfifo", [join(tmp, "m", "fifo")]);
+    const e = refusal(() => collectModel(join(tmp, "m")));
+    expect(e.code).toBe("E_MODEL_INPUT");
+    expect(e.message).toContain('"fifo" is not a regular file');
+    writeFileSync(join(tmp, "file"), "x");
+    expect(refusal(() => collectModel(join(tmp, "file"))).message).toContain("is not a directory");
+    expect(refusal(() => collectModel(join(tmp, "absent"))).message).toContain("ENOENT");
+  });
+});

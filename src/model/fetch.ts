@@ -1,0 +1,157 @@
+/**
+ * Downloads a model artifact into a fresh directory: resolves the manifest, validates it (artifact.ts) before any
+ * blob is fetched, unpacks the tree layer with the safe unpacker (src/layer/unpack.ts), then writes each file
+ * layer through real directories only (never through a symlink) with O_EXCL|O_NOFOLLOW. Every blob is checked
+ * against its digest and size as it streams (RegistryClient.openBlob); the tree also against its diff_id.
+ * The caller renames the directory into place when this returns, and throws it away when it throws.
+ */
+import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { PipelineError } from "../errors";
+import { formatReference, Reference } from "../oci/reference";
+import { Descriptor, Manifest, MediaType } from "../oci/types";
+import type { Keychain } from "../auth/keychain";
+import { forEachLimited } from "../concurrency";
+import { unpackLayers } from "../layer/unpack";
+import { RegistryClient } from "../registry/client";
+import { ProgressSink, silentProgress } from "../registry/progress";
+import { FileLayerPlan, ModelPlan, planModel } from "./artifact";
+import { linkStaysInside } from "./collect";
+
+export interface FetchOptions {
+  keychain: Keychain;
+  insecure?: boolean;
+  progress?: ProgressSink;
+}
+
+export interface ResolvedModel {
+  client: RegistryClient;
+  ref: Reference;
+  digest: string;
+  manifestBytes: Buffer;
+  plan: ModelPlan;
+}
+
+/** Fetches and validates the manifest `ref` names (by digest when it has one). */
+export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<ResolvedModel> {
+  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure });
+  const name = formatReference(ref);
+  const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
+  if (fetched.mediaType !== MediaType.OCI_MANIFEST) {
+    throw new PipelineError("E_MODEL_ARTIFACT", `model ${name}: expected an OCI image manifest (${MediaType.OCI_MANIFEST}), the registry answered ${JSON.stringify(fetched.mediaType)}`);
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+  } catch {
+    throw new PipelineError("E_MODEL_ARTIFACT", `model ${name}: manifest ${fetched.digest} is not valid JSON`);
+  }
+  const plan = planModel(manifest, `model ${name} (${fetched.digest})`);
+  return { client, ref, digest: fetched.digest, manifestBytes: fetched.bytes, plan };
+}
+
+/** A blob streamed from the registry (verified by the client) with progress reported. */
+function openBlob(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): Readable {
+  progress.blobStart(desc.digest, desc.size, label);
+  const src = client.openBlob(repository, desc.digest, desc.size);
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  let bytes = 0;
+  src.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    progress.blobProgress(desc.digest, bytes);
+  });
+  src.on("end", () => progress.blobDone(desc.digest, "downloaded"));
+  src.on("error", (e) => out.destroy(e));
+  out.on("close", () => src.destroy());
+  return src.pipe(out);
+}
+
+function unsafe(where: string, message: string): PipelineError {
+  return new PipelineError("E_MODEL_UNSAFE", `${where}: ${message}`);
+}
+
+/** The host directory of `parts` under `root`, created as needed; refuses anything but real directories on the way. */
+function realDirUnder(root: string, parts: readonly string[], where: string, title: string): string {
+  let cur = root;
+  for (const p of parts) {
+    cur = join(cur, p);
+    let st;
+    try {
+      st = lstatSync(cur);
+    } catch {
+      mkdirSync(cur, { mode: 0o755 });
+      continue;
+    }
+    if (!st.isDirectory()) throw unsafe(where, `layer ${JSON.stringify(title)}: ${JSON.stringify(p)} on its path is a ${st.isSymbolicLink() ? "symlink" : "file"} in the directory layer, not a directory`);
+  }
+  return cur;
+}
+
+/** Checks the unpacked tree: one real directory named `rootTitle`, and every symlink in it pointing inside it. */
+function checkTree(root: string, rootTitle: string, where: string): void {
+  const top = readdirSync(root);
+  const extra = top.filter((n) => n !== rootTitle);
+  if (extra.length) throw unsafe(where, `the directory layer has entries outside ${JSON.stringify(rootTitle + "/")}: ${extra.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}`);
+  const st = top.length ? lstatSync(join(root, rootTitle)) : undefined;
+  if (!st?.isDirectory()) throw unsafe(where, `the directory layer does not hold a directory ${JSON.stringify(rootTitle)}`);
+  const walk = (host: string, rel: string) => {
+    for (const name of readdirSync(host)) {
+      const p = join(host, name);
+      const path = rel ? `${rel}/${name}` : name;
+      const s = lstatSync(p);
+      if (s.isSymbolicLink()) {
+        const target = readlinkSync(p);
+        if (!linkStaysInside(path, target)) throw unsafe(where, `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`);
+      } else if (s.isDirectory()) walk(p, path);
+    }
+  };
+  walk(join(root, rootTitle), "");
+}
+
+async function writeFileLayer(r: ResolvedModel, modelDir: string, f: FileLayerPlan, where: string, progress: ProgressSink): Promise<string> {
+  const parts = f.path.split("/");
+  const title = `${r.plan.rootTitle}/${f.path}`;
+  const dest = join(realDirUnder(modelDir, parts.slice(0, -1), where, title), parts[parts.length - 1]);
+  // O_EXCL|O_NOFOLLOW: never through a link, never over something the tree layer wrote.
+  let fh;
+  try {
+    fh = await fsp.open(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new PipelineError("E_MODEL_ARTIFACT", `${where}: layer ${JSON.stringify(title)}: the directory layer already has that path`);
+    throw e;
+  }
+  // The stream owns the handle from here and closes it, also on error.
+  await pipeline(openBlob(r.client, r.ref.repository, f.desc, title, progress), fh.createWriteStream({ highWaterMark: 1 << 20 }));
+  await fsp.utimes(dest, 0, 0);
+  return dest;
+}
+
+/**
+ * Writes the model into `root/<rootTitle>` (`root` must be a fresh, empty directory) and returns that path and,
+ * for each file written from a file layer, its digest (by path inside the model).
+ */
+export async function fetchModelInto(r: ResolvedModel, root: string, progress: ProgressSink = silentProgress): Promise<{ modelDir: string; fileDigests: Map<string, string> }> {
+  const where = `model ${formatReference({ ...r.ref, tag: undefined, digest: r.digest })}`;
+  const tree = r.plan.tree;
+  await unpackLayers(
+    [{ digest: tree.digest, diffId: r.plan.treeDiffId, open: () => openBlob(r.client, r.ref.repository, tree, "directory layer", progress) }],
+    root,
+  );
+  checkTree(root, r.plan.rootTitle, where);
+  const modelDir = join(root, r.plan.rootTitle);
+  // Each distinct blob is downloaded once; further paths with the same content are copies of the first.
+  const byDigest = new Map<string, FileLayerPlan[]>();
+  for (const f of r.plan.files) byDigest.set(f.desc.digest, [...(byDigest.get(f.desc.digest) ?? []), f]);
+  await forEachLimited([...byDigest.values()], 3, async ([first, ...rest]) => {
+    const written = await writeFileLayer(r, modelDir, first, where, progress);
+    for (const f of rest) {
+      const parts = f.path.split("/");
+      const dest = join(realDirUnder(modelDir, parts.slice(0, -1), where, `${r.plan.rootTitle}/${f.path}`), parts[parts.length - 1]);
+      await fsp.copyFile(written, dest, fsc.COPYFILE_EXCL);
+      await fsp.utimes(dest, 0, 0);
+    }
+  });
+  return { modelDir, fileDigests: new Map(r.plan.files.map((f) => [f.path, f.desc.digest])) };
+}

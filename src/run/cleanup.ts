@@ -1,0 +1,63 @@
+/**
+ * Last-resort cleanup. Every container the runner starts registers a synchronous undo (runc delete --force,
+ * unmount, remove the bundle) that runs on process `exit` if the normal path did not get to it: a second
+ * Ctrl-C that ends the CLI at once, an uncaught error. Signals themselves are the CLI's business: it turns
+ * them into an AbortSignal (see src/cli/commands/run.ts), and the normal path cleans up.
+ *
+ * What survives even that (SIGKILL of the runner, a crash of the machine) is found by `reapStale` at the next
+ * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
+ */
+import { spawnSync } from "node:child_process";
+
+const undos = new Map<number, () => void>();
+let nextId = 1;
+let installed = false;
+
+function runAll(): void {
+  for (const [id, fn] of [...undos]) {
+    undos.delete(id);
+    try {
+      fn();
+    } catch {
+      // best effort: the process is ending
+    }
+  }
+}
+
+/** Registers `fn` to run at process exit; the returned function unregisters it (call it once cleaned up). */
+export function onExitCleanup(fn: () => void): () => void {
+  if (!installed) {
+    process.on("exit", runAll);
+    installed = true;
+  }
+  const id = nextId++;
+  undos.set(id, fn);
+  return () => {
+    undos.delete(id);
+  };
+}
+
+/** Whether a process with this pid exists (EPERM: it exists but is someone else's). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const OWNED_RE = /-(\d+)-[0-9a-f]{8}(?:-\d+)?$/;
+
+/** The owner pid encoded in a container id or run directory name, when it is one of ours. */
+export function ownerPid(id: string): number | undefined {
+  const m = OWNED_RE.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Unmounts `path` if it is a mount point (lazily when busy); never throws. */
+export function unmountSync(path: string): void {
+  const r = spawnSync("umount", [path], { stdio: "ignore" });
+  if (r.status !== 0) spawnSync("umount", ["-l", path], { stdio: "ignore" });
+}

@@ -1,0 +1,151 @@
+/**
+ * `runContainer`: one image, one or more containers, the exit code back.
+ *
+ *   image       HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:...
+ *   command     replaces the image's Entrypoint (drops its Cmd); args replace the Cmd (process-spec.ts)
+ *   env         added to the image's Env; workingDir replaces its WorkingDir
+ *   mounts      bind mounts {source (host), destination (container), readonly}
+ *   network     "host" (default: the host's interfaces, so the program's ports are the host's; no port mapping
+ *               exists under plain runc) or "none" (loopback only)
+ *   runtime     "auto" (default) | "runc" | "podman" | "docker" (runtime.ts)
+ *   replicas    how many containers of this image run at once (default 1); with more than one, every output
+ *               line is prefixed `[i] ` and the result is the first non-zero exit code, in the order the
+ *               containers end (0 when all succeed)
+ *   signal      abort = stop: SIGTERM, then SIGKILL after stopTimeoutMs; kill = SIGKILL at once
+ *
+ * Containers are named `rp-<name>-<pid>-<8 hex>[-<replica>]` (unique, and stale ones can be told apart).
+ */
+import { randomBytes } from "node:crypto";
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
+import type { Keychain } from "../auth/keychain";
+import { PipelineError } from "../errors";
+import type { ProgressSink } from "../registry/progress";
+import { runWithEngine } from "./engine";
+import { PreparedImage, prepareImage } from "./image-cache";
+import { prefixedLines } from "./lines";
+import { cacheRoot, runsDir } from "./paths";
+import { processSpec } from "./process-spec";
+import { BindMount, checkMount } from "./runc-config";
+import { reapStale, runWithRunc } from "./runc";
+import type { RootfsMode } from "./rootfs";
+import { chooseRuntime, RuntimeChoice } from "./runtime";
+
+export type { BindMount } from "./runc-config";
+
+export interface ContainerRunOptions {
+  args?: string[];
+  command?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  mounts?: BindMount[];
+  network?: "host" | "none";
+  runtime?: RuntimeChoice;
+  /** Part of the container ids and the hostname ([a-z0-9-], default "run"). */
+  name?: string;
+  replicas?: number;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Abort to stop the containers (SIGTERM, SIGKILL after stopTimeoutMs). */
+  signal?: AbortSignal;
+  /** Abort to kill the containers at once. */
+  kill?: AbortSignal;
+  /** Grace period between SIGTERM and SIGKILL (default 5000). */
+  stopTimeoutMs?: number;
+  /** Cache root (default: paths.ts cacheRoot()). */
+  cacheDir?: string;
+  rootfs?: RootfsMode;
+  /** runc's state directory (default runc's own, /run/runc for root). */
+  runcRoot?: string;
+  /** Status lines of the runner itself (pulling, unpacking); default: none. */
+  log?: (line: string) => void;
+  warn?: (line: string) => void;
+}
+
+export interface RunContainerOptions extends ContainerRunOptions {
+  image: string;
+  keychain?: Keychain;
+  insecure?: boolean;
+  progress?: ProgressSink;
+}
+
+export async function runContainer(opts: RunContainerOptions): Promise<{ exitCode: number }> {
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const prepared = await prepareImage(opts.image, {
+    cacheDir,
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    progress: opts.progress,
+    log: opts.log,
+    warn: opts.warn,
+  });
+  return runPrepared(prepared, { ...opts, cacheDir });
+}
+
+function sanitizeName(name: string | undefined): string {
+  const s = (name ?? "run").toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  return s || "run";
+}
+
+/** Whether every component of `path` in the rootfs is a real directory (a symlink on the way counts as "yes"). */
+function dirInRootfs(rootfs: string, path: string): boolean {
+  let cur = rootfs;
+  for (const p of path.split("/").filter(Boolean)) {
+    cur = join(cur, p);
+    try {
+      const st = lstatSync(cur);
+      if (st.isSymbolicLink()) return true;
+      if (!st.isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Runs `replicas` containers of an image already in the cache. */
+export async function runPrepared(image: PreparedImage, opts: ContainerRunOptions): Promise<{ exitCode: number }> {
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const replicas = opts.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
+  const network = opts.network ?? "host";
+  if (network !== "host" && network !== "none") throw new PipelineError("E_USAGE", `--network: expected host or none, got ${JSON.stringify(network)}`, { exitCode: 2 });
+  const mounts = opts.mounts ?? [];
+  mounts.forEach((m, i) => checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`));
+  const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });
+  const runtime = await chooseRuntime(opts.runtime ?? "auto");
+  const runs = runsDir(cacheDir);
+  if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
+  const name = sanitizeName(opts.name);
+  const base = `rp-${name}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const stdout = opts.stdout ?? process.stdout;
+  const stderr = opts.stderr ?? process.stderr;
+  let first = 0;
+  const one = async (i: number): Promise<void> => {
+    const id = replicas > 1 ? `${base}-${i}` : base;
+    const out = replicas > 1 ? prefixedLines(`[${i}] `, stdout) : undefined;
+    const err = replicas > 1 ? prefixedLines(`[${i}] `, stderr) : undefined;
+    try {
+      const common = { id, process: proc, mounts, network, stdout: out ?? stdout, stderr: err ?? stderr, signal: opts.signal, kill: opts.kill, stopTimeoutMs: opts.stopTimeoutMs };
+      const r =
+        runtime === "runc"
+          ? await runWithRunc({
+              ...common,
+              lowerRootfs: image.rootfs,
+              runsDir: runs,
+              hostname: replicas > 1 ? `${name}-${i}` : name,
+              homeTmpfs: !dirInRootfs(image.rootfs, proc.home),
+              rootfsMode: opts.rootfs,
+              runcRoot: opts.runcRoot,
+            })
+          : await runWithEngine({ ...common, engine: runtime, layoutDir: image.layoutDir, cacheDir });
+      if (r.exitCode !== 0 && first === 0) first = r.exitCode;
+    } finally {
+      await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: replicas }, (_, i) => one(i)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return { exitCode: first };
+}

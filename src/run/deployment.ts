@@ -1,0 +1,153 @@
+/**
+ * `runDeployment`: a resolved deployment spec run on this machine.
+ *
+ *  - interpreter: ContainerAtDigest (resolved.image) runs under the container runtime (container.ts);
+ *    ServerAvailableInterpreter runs `nodePath` directly on the host (host.ts); ContainerAtTag must be resolved
+ *    first (resolveDeployment); LockfileProject must be built into an image first (`pipeline build`).
+ *  - containerRegistry: the named registry credential goes in front of the keychain for the image's registry.
+ *  - models: syncModel → the host directory, mounted read-only at the model's path.
+ *  - repositories: cloned/updated in the dataset cache (repositories.ts), mounted read-only at mountPath/name.
+ *  - code: ServerAvailableFolder paths (relative ones from `baseDir`, the spec's directory) are mounted
+ *    read-only at /opt/pipeline/code/<i>; the first is the working directory and all are on NODE_PATH (before
+ *    a NODE_PATH the spec sets). GitRepoCommit code is checked out in the cache and mounted the same way.
+ *    A spec `workingDir` wins over the code's.
+ *  - ports: the container shares the host's network (network "host", the default), so a port the program
+ *    listens on is the host's port; plain runc maps nothing. With replicas > 1 on one port, all but one bind
+ *    fails unless the program uses SO_REUSEPORT; a warning says so.
+ *  - replicas: that many containers (or host processes), output lines prefixed `[i] `; the result is the first
+ *    non-zero exit code (0 when all succeed).
+ * Host runs (no container) cannot mount: they get PIPELINE_MODELS (JSON: container path → host directory),
+ * PIPELINE_REPOSITORIES (the dataset directory holding one checkout per name) and run in the code directory.
+ */
+import { isAbsolute, resolve } from "node:path";
+import { defaultKeychain } from "../auth/default";
+import { chainKeychains, Keychain } from "../auth/keychain";
+import { explicitKeychain } from "../auth/static";
+import { deploymentEnv, envSecretName } from "../deploy/env";
+import { resolveNamedSecret, resolveRegistrySecret } from "../deploy/secrets";
+import type { ResolvedDeployment } from "../deploy/types";
+import { PipelineError } from "../errors";
+import { syncModel } from "../model";
+import { parseReference } from "../oci/reference";
+import type { ProgressSink } from "../registry/progress";
+import { BindMount, ContainerRunOptions, runPrepared } from "./container";
+import { runOnHost } from "./host";
+import { prepareImage } from "./image-cache";
+import { cacheRoot, datasetsDir, modelsDir } from "./paths";
+import { checkoutCode, syncRepositories } from "./repositories";
+
+export const CODE_MOUNT_ROOT = "/opt/pipeline/code";
+
+export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command" | "args" | "env" | "workingDir" | "mounts" | "replicas" | "name"> {
+  keychain?: Keychain;
+  insecure?: boolean;
+  progress?: ProgressSink;
+  /** Environment for named secrets, credentials and the default keychain (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative code paths are taken from (default: the current directory). */
+  baseDir?: string;
+  /** Replace the spec's args (the CLI's `-- ARGS`). */
+  args?: string[];
+  /** Added to the spec's env (the CLI's --env). */
+  extraEnv?: Record<string, string>;
+  /** Added to the spec's mounts (the CLI's --mount). */
+  extraMounts?: BindMount[];
+}
+
+export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeploymentOptions = {}): Promise<{ exitCode: number }> {
+  const spec = resolved.spec;
+  const env = opts.env ?? process.env;
+  const cacheDir = opts.cacheDir ?? cacheRoot(env);
+  const log = opts.log ?? (() => undefined);
+  const warn = opts.warn ?? (() => undefined);
+  const interp = spec.interpreter;
+  if (interp.kind === "LockfileProject") {
+    throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject (${interp.lockfile}) cannot run as it is: build an image with \`pipeline build --lockfile\` and run that`);
+  }
+  let image: string | undefined;
+  if (interp.kind === "ContainerAtTag") {
+    if (!resolved.image) throw new PipelineError("E_RUN_UNRESOLVED", `image ${interp.repository}:${interp.tag} is not pinned: resolve the deployment first (resolveDeployment)`);
+    image = resolved.image;
+  } else if (interp.kind === "ContainerAtDigest") {
+    image = resolved.image ?? `${interp.repository}@${interp.digest}`;
+  }
+
+  let keychain = opts.keychain ?? defaultKeychain({ env, warn });
+  if (spec.containerRegistry && image) {
+    const { username, password } = resolveRegistrySecret(spec.containerRegistry, { env });
+    keychain = chainKeychains(explicitKeychain(parseReference(image, "image").registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
+  }
+
+  const mounts: BindMount[] = [];
+  const models: Record<string, string> = {};
+  for (const m of spec.models) {
+    const { dir } = await syncModel(m.id, { keychain, insecure: opts.insecure, progress: opts.progress, cacheDir: modelsDir(cacheDir), warn });
+    mounts.push({ source: dir, destination: m.path, readonly: true });
+    models[m.path] = dir;
+  }
+  if (spec.repositories) {
+    const checkouts = await syncRepositories(spec.repositories, { cacheDir, env, log, warn });
+    for (const c of checkouts) mounts.push({ source: c.dir, destination: `${spec.repositories.mountPath.replace(/\/+$/, "")}/${c.name}`, readonly: true });
+  }
+  let codeHostDirs: string[] = [];
+  const code = spec.code;
+  if (code.kind === "ServerAvailableFolder") {
+    codeHostDirs = code.codePaths.map((p) => (isAbsolute(p) ? p : resolve(opts.baseDir ?? process.cwd(), p)));
+  } else if (code.kind === "GitRepoCommit" || code.kind === "GitRepoBranch") {
+    const commit = code.kind === "GitRepoCommit" ? code.commit : resolved.commit;
+    if (!commit) throw new PipelineError("E_RUN_UNRESOLVED", `code branch ${code.kind === "GitRepoBranch" ? code.branch : ""} is not pinned: resolve the deployment first (resolveDeployment)`);
+    codeHostDirs = [await checkoutCode(code.repoUrl, commit, { cacheDir, env, log, warn })];
+  }
+  const specEnv: Record<string, string> = {};
+  for (const e of deploymentEnv(spec)) {
+    const secret = envSecretName(e.value);
+    specEnv[e.name] = secret === undefined ? e.value : resolveNamedSecret(secret, { env });
+  }
+  Object.assign(specEnv, opts.extraEnv ?? {});
+  const args = opts.args ?? spec.args;
+  const replicas = spec.resources.replicas;
+  const network = opts.network ?? "host";
+  if (spec.ports.length) {
+    if (network === "host") {
+      log(`ports ${spec.ports.join(", ")}: the containers use the host's network, so these are the host's ports (no port mapping)`);
+      if (replicas > 1) warn(`${replicas} replicas share the host's network: only one can listen on port ${spec.ports[0]} unless the program uses SO_REUSEPORT`);
+    } else warn(`ports ${spec.ports.join(", ")}: with --network none nothing outside the container can reach them`);
+  }
+
+  if (interp.kind === "ServerAvailableInterpreter") {
+    return runOnHost({
+      nodePath: interp.nodePath,
+      command: spec.command,
+      args: args ?? [],
+      env: {
+        ...specEnv,
+        ...(codeHostDirs.length ? { NODE_PATH: [...codeHostDirs, specEnv.NODE_PATH].filter(Boolean).join(":") } : {}),
+        ...(spec.models.length ? { PIPELINE_MODELS: JSON.stringify(models) } : {}),
+        ...(spec.repositories ? { PIPELINE_REPOSITORIES: `${datasetsDir(cacheDir)}/${spec.repositories.dataset}` } : {}),
+      },
+      cwd: spec.workingDir ?? codeHostDirs[0] ?? opts.baseDir ?? process.cwd(),
+      replicas,
+      stdout: opts.stdout,
+      stderr: opts.stderr,
+      signal: opts.signal,
+      kill: opts.kill,
+      stopTimeoutMs: opts.stopTimeoutMs,
+    });
+  }
+
+  const codeMounts = codeHostDirs.map((source, i) => ({ source, destination: `${CODE_MOUNT_ROOT}/${i}`, readonly: true }));
+  if (codeMounts.length) specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
+  const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn });
+  return runPrepared(prepared, {
+    ...opts,
+    cacheDir,
+    network,
+    name: spec.name,
+    command: spec.command,
+    args,
+    env: specEnv,
+    workingDir: spec.workingDir ?? codeMounts[0]?.destination,
+    mounts: [...mounts, ...codeMounts, ...(opts.extraMounts ?? [])],
+    replicas,
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * Images for the local runner: a reference → a cached, unpacked, read-only root filesystem and its config.
+ *
+ * `HOST/REPO@sha256:...` is pulled with src/registry/pull.ts into images/<hex of that digest> (an OCI layout
+ * written atomically); a layout already there means no registry request at all (the digest pins the bytes). A
+ * tag (`HOST/REPO:TAG`) costs one HEAD request to pin it first. `oci:DIR` and `oci:DIR@sha256:...` read a local
+ * OCI layout (what `bazel run :NAME_binary` has before anything is pushed); `@digest` picks that manifest.
+ *
+ * The layers are unpacked with src/layer/unpack.ts (which refuses `..`, absolute-escaping and climbing symlinks,
+ * devices; applies OCI whiteouts) into rootfs/.tmp-* and renamed to rootfs/<hex of the manifest digest> when
+ * complete, so a rootfs in the cache is always whole. When two runs race, the second rename loses and its copy
+ * is dropped. A layout whose layers fail to unpack is dropped from the cache too (a hostile image stays nowhere).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Keychain } from "../auth/keychain";
+import { PipelineError } from "../errors";
+import type { Image } from "../image/image";
+import { unpackLayers } from "../layer/unpack";
+import { readLayout } from "../layout/read";
+import { digestHex } from "../oci/digest";
+import { formatReference, parseReference } from "../oci/reference";
+import { ANNOTATION_REF_NAME, ImageConfig, Index } from "../oci/types";
+import { pullToLayout, resolveDigest } from "../registry/pull";
+import type { ProgressSink } from "../registry/progress";
+import { imagesDir, rootfsDir } from "./paths";
+
+export interface PrepareImageOptions {
+  /** The cache root (see paths.ts). */
+  cacheDir: string;
+  keychain?: Keychain;
+  insecure?: boolean;
+  progress?: ProgressSink;
+  /** Status lines ("pulling ...", "unpacking ..."). */
+  log?: (line: string) => void;
+  warn?: (line: string) => void;
+}
+
+export interface PreparedImage {
+  /** What was asked for, as given. */
+  source: string;
+  /** Manifest digest of the image that runs. */
+  digest: string;
+  config: ImageConfig;
+  /** The cached root filesystem. Read-only by contract: containers get an overlay or a copy. */
+  rootfs: string;
+  /** The OCI layout holding the image (the cache entry, or the user's `oci:` directory). */
+  layoutDir: string;
+  /** Whether the registry was asked for anything. */
+  pulled: boolean;
+  /** Whether the rootfs had to be unpacked. */
+  unpacked: boolean;
+}
+
+const DIGEST_SUFFIX = /@(sha256:[a-f0-9]{64})$/;
+
+/** Splits `oci:DIR[@sha256:...]`; undefined when `image` is not an `oci:` reference. */
+export function parseOciImage(image: string, cwd = process.cwd()): { dir: string; digest?: string } | undefined {
+  if (!image.startsWith("oci:")) return undefined;
+  let rest = image.slice(4);
+  const m = DIGEST_SUFFIX.exec(rest);
+  let digest: string | undefined;
+  if (m) {
+    digest = m[1];
+    rest = rest.slice(0, m.index);
+  }
+  if (!rest) throw new PipelineError("E_BAD_REFERENCE", `image ${JSON.stringify(image)}: expected oci:DIR or oci:DIR@sha256:<64 hex>`);
+  return { dir: resolve(cwd, rest), digest };
+}
+
+/** The image in a local layout: the only manifest, or the one with `digest`. */
+export function readLocalLayout(dir: string, digest?: string): Image {
+  if (!digest) return readLayout(dir);
+  let index: Index;
+  try {
+    index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as Index;
+  } catch (e) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot read index.json: ${(e as Error).message}`);
+  }
+  const entries = (Array.isArray(index.manifests) ? index.manifests : []).filter((m) => m.digest === digest);
+  if (entries.length === 0) {
+    // A digest of a platform manifest inside a nested index: the only top-level entry may lead to it.
+    const img = readLayout(dir);
+    if (img.digest === digest) return img;
+    throw new PipelineError("E_NOT_FOUND", `OCI layout ${dir}: no manifest ${digest} (index.json lists ${(index.manifests ?? []).map((m) => m.digest).join(", ") || "none"})`);
+  }
+  const refName = entries[0].annotations?.[ANNOTATION_REF_NAME];
+  const img = readLayout(dir, refName ? { refName } : {});
+  if (img.digest !== digest) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot select manifest ${digest} (give it a ref name)`);
+  return img;
+}
+
+/** Pulls (or finds) the image and its unpacked rootfs in the cache. */
+export async function prepareImage(image: string, opts: PrepareImageOptions): Promise<PreparedImage> {
+  const log = opts.log ?? (() => undefined);
+  const oci = parseOciImage(image);
+  let img: Image;
+  let layoutDir: string;
+  let pulled = false;
+  let fromCache = false;
+  if (oci) {
+    img = readLocalLayout(oci.dir, oci.digest);
+    layoutDir = oci.dir;
+  } else {
+    const ref = parseReference(image, "image");
+    let digest = ref.digest;
+    if (!digest) {
+      digest = await resolveDigest(ref, { keychain: opts.keychain, insecure: opts.insecure });
+      pulled = true;
+      opts.warn?.(`image ${formatReference(ref)} is a tag; running ${formatReference({ ...ref, tag: undefined, digest })}`);
+    }
+    layoutDir = join(imagesDir(opts.cacheDir), digestHex(digest));
+    if (!existsSync(join(layoutDir, "index.json"))) {
+      log(`pulling ${formatReference({ ...ref, tag: undefined, digest })}`);
+      await mkdir(imagesDir(opts.cacheDir), { recursive: true });
+      await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress });
+      pulled = true;
+    }
+    fromCache = true;
+    img = readLayout(layoutDir);
+  }
+  const rootfs = join(rootfsDir(opts.cacheDir), digestHex(img.digest));
+  let unpacked = false;
+  if (!existsSync(rootfs)) {
+    log(`unpacking ${img.layers.length} layer(s) of ${img.digest}`);
+    try {
+      await unpackInto(img, rootfs, opts.warn);
+    } catch (e) {
+      if (fromCache) await rm(layoutDir, { recursive: true, force: true });
+      throw e;
+    }
+    unpacked = true;
+  }
+  return { source: image, digest: img.digest, config: img.config, rootfs, layoutDir, pulled, unpacked };
+}
+
+async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => void): Promise<void> {
+  const parent = dirname(rootfs);
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  try {
+    await unpackLayers(img.layers, tmp, { devices: "skip", warn });
+    try {
+      await rename(tmp, rootfs);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      // Another run published the same rootfs first; ours is identical.
+    }
+  } catch (e) {
+    if (e instanceof PipelineError && e.code === "E_LAYER_UNSAFE") {
+      throw new PipelineError("E_LAYER_UNSAFE", `image ${img.digest} cannot be run: ${e.message}`, { cause: e });
+    }
+    throw e;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Which container runtime runs the containers. "auto" probes once per process, in order: runc (`runc
+ * --version`), podman (`podman --version`), docker (`docker version` must reach a daemon). A forced runtime
+ * (`--runtime`) that does not answer is an error naming the flag and what the probe said.
+ */
+import { execFile } from "node:child_process";
+import { PipelineError } from "../errors";
+
+export type RuntimeName = "runc" | "podman" | "docker";
+export type RuntimeChoice = "auto" | RuntimeName;
+export const RUNTIMES: readonly RuntimeChoice[] = ["auto", "runc", "podman", "docker"];
+
+const PROBES: Record<RuntimeName, string[]> = {
+  runc: ["runc", "--version"],
+  podman: ["podman", "--version"],
+  docker: ["docker", "version", "--format", "{{.Server.Version}}"],
+};
+
+const probed = new Map<RuntimeName, Promise<{ ok: boolean; detail: string }>>();
+
+function probe(name: RuntimeName): Promise<{ ok: boolean; detail: string }> {
+  let p = probed.get(name);
+  if (!p) {
+    const [cmd, ...args] = PROBES[name];
+    p = new Promise((resolve) => {
+      execFile(cmd, args, { encoding: "utf8", timeout: 10_000 }, (err, stdout, stderr) => {
+        if (err) resolve({ ok: false, detail: (stderr || err.message).trim().split("\n").slice(-1)[0] ?? "" });
+        else resolve({ ok: true, detail: stdout.trim().split("\n")[0] ?? "" });
+      });
+    });
+    probed.set(name, p);
+  }
+  return p;
+}
+
+export async function chooseRuntime(want: RuntimeChoice = "auto"): Promise<RuntimeName> {
+  if (!RUNTIMES.includes(want)) {
+    throw new PipelineError("E_USAGE", `--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(want)}`, { exitCode: 2 });
+  }
+  if (want !== "auto") {
+    const r = await probe(want);
+    if (!r.ok) throw new PipelineError("E_RUNTIME", `--runtime ${want}: \`${PROBES[want].join(" ")}\` failed: ${r.detail}`);
+    return want;
+  }
+  const tried: string[] = [];
+  for (const name of ["runc", "podman", "docker"] as const) {
+    const r = await probe(name);
+    if (r.ok) return name;
+    tried.push(`${name}: ${r.detail}`);
+  }
+  throw new PipelineError("E_RUNTIME", `no container runtime works here (install runc, podman or docker):\n  ${tried.join("\n  ")}`);
+}

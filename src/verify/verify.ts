@@ -1,0 +1,101 @@
+/**
+ * verify-image: an image's file index built by streaming its layers (nothing unpacked, nothing run), then
+ * the contract checked on it. The image comes from an OCI layout (`oci:DIR[:NAME]`) or a registry.
+ */
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { PipelineError } from "../errors";
+import type { Image } from "../image/image";
+import type { Layer } from "../layer/layer";
+import { HashingStream } from "../oci/digest";
+import { CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
+import { FileIndex } from "./file-index";
+
+export interface VerifyReport {
+  digest: string;
+  platform: string;
+  /** True when every required check passed (warnings allowed). */
+  ok: boolean;
+  results: CheckResult[];
+  /** Entries in the file index, after whiteouts. */
+  files: number;
+}
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+/** The layer's uncompressed tar, its compressed bytes checked against the layer's digest at the end. */
+async function* layerTar(layer: Layer, label: string): AsyncGenerator<Buffer> {
+  const hasher = new HashingStream();
+  const src = layer.open();
+  src.on("error", (e) => hasher.destroy(e));
+  const hashed = src.pipe(hasher);
+  const it = hashed[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 4) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    head = Buffer.concat([head, r.value]);
+  }
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) {
+    hashed.destroy();
+    throw new PipelineError("E_VERIFY", `${label}: zstd-compressed layers are not supported (media type ${layer.mediaType})`);
+  }
+  async function* raw(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    while (!done) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const input = Readable.from(raw(), { objectMode: false });
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    input.on("error", (e) => gunzip.destroy(e));
+    yield* input.pipe(gunzip) as AsyncIterable<Buffer>;
+  } else {
+    yield* raw();
+  }
+  if (hasher.digest() !== layer.digest) {
+    throw new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${hasher.digest()}, the manifest says ${layer.digest}`);
+  }
+}
+
+/** The image's file index, layer by layer (bottom first). */
+export async function indexImage(image: Image, name: string): Promise<FileIndex> {
+  const index = new FileIndex(INDEX_OPTIONS);
+  const n = image.layers.length;
+  for (let i = 0; i < n; i++) {
+    const label = `${name}: layer ${i + 1}/${n} (${image.layers[i].digest})`;
+    const stream = layerTar(image.layers[i], label);
+    try {
+      await index.addLayer(stream, label);
+      // The tar ends with its end-of-archive marker; drain the rest so the digest is checked.
+      for await (const _ of stream) void _;
+    } catch (e) {
+      if (e instanceof PipelineError) {
+        if (e.message.startsWith(label)) throw e;
+        throw new PipelineError(e.code, `${label}: ${e.message}`, { cause: e });
+      }
+      throw new PipelineError("E_VERIFY", `${label}: cannot read it: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return index;
+}
+
+export async function verifyImage(image: Image, name: string): Promise<VerifyReport> {
+  const index = await indexImage(image, name);
+  const results = checkContract(image.config, index);
+  const c = image.config;
+  return {
+    digest: image.digest,
+    platform: `${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`,
+    ok: results.every((r) => r.status !== "miss"),
+    results,
+    files: index.size,
+  };
+}

@@ -1,0 +1,338 @@
+/**
+ * `pipeline deploy --render / --apply` end to end, minus a cluster: the spec is loaded from YAML and its tag
+ * resolved against a real (dev) registry that needs the containerRegistry credential; --apply talks through
+ * @kubernetes/client-node to a fake API server (test/fixtures/kube-api.ts) that checks each request and
+ * scripts the rollout status. A leak audit covers every line printed and every error raised.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { pushImage, tempRegistry, TempRegistry } from "../../src/devregistry/testing";
+import { errorText, leaksIn } from "../../src/credentials/testing";
+import type { CliIo } from "../../src/cli/io";
+import { deploy, DeployArgs } from "../../src/cli/commands/deploy";
+import { pipelineErrorOf } from "../fixtures/errors";
+import { FakeKubeApi, selfSignedCert, startFakeKubeApi } from "../fixtures/kube-api";
+
+const KUBE_TOKEN = "kube-Bearer-T0ken-5f2a";
+const REG_USER = "robot";
+const REG_PASSWORD = "reg-Pa55w0rd-Zq7";
+const GIT_TOKEN = "glpat-GitT0ken-abcdef";
+const API_TOKEN = "sk-live-ApiT0ken-998877";
+const SECRETS = [KUBE_TOKEN, REG_PASSWORD, GIT_TOKEN, API_TOKEN];
+
+let tmp: string;
+let registry: TempRegistry;
+let digest: string;
+let api: FakeKubeApi;
+let tls: { key: string; cert: string };
+const printed: string[] = [];
+const errors: unknown[] = [];
+
+interface TestIo extends CliIo {
+  out: string[];
+  err: string[];
+}
+
+function makeIo(opts: { tty?: boolean; env?: Record<string, string> } = {}): TestIo {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (l) => (out.push(l), printed.push(l)),
+    stderr: (l) => (err.push(l), printed.push(l)),
+    env: {
+      PATH: process.env.PATH,
+      HOME: join(tmp, "home"),
+      KUBECONFIG: join(tmp, "kubeconfig"),
+      PIPELINE_SECRETS_DIR: join(tmp, "secrets"),
+      PIPELINE_SECRET_CI_REGISTRY: JSON.stringify({ username: REG_USER, password: REG_PASSWORD }),
+      PIPELINE_SECRET_GIT_TOKEN: GIT_TOKEN,
+      PIPELINE_SECRET_API_TOKEN: API_TOKEN,
+      ...opts.env,
+    },
+    cwd: tmp,
+    isTTY: opts.tty ?? false,
+    readStdin: async () => "",
+  };
+}
+
+function writeSpec(file: string, extra = ""): string {
+  const path = join(tmp, file);
+  writeFileSync(
+    path,
+    `name: inference
+image: ${registry.address}/ml/inference:v1
+containerRegistry: ci-registry
+command: [node, dist/serve.js]
+ports: [8080, 9090]
+env:
+  - {name: MODEL_DIR, value: /opt/models}
+  - {name: API_TOKEN, value: "SECRET:api_token"}
+models:
+  - {id: ${registry.address}/models/resnet:v2, path: /opt/models}
+repositories:
+  dataset: repos
+  mountPath: /opt/repos
+  repositories:
+    - {url: "https://git.example.com/ml/configs.git", name: configs, username: deploy-bot, password: "SECRET:GIT_TOKEN"}
+resources: {replicas: 2, instanceType: g5.xlarge}
+${extra}`,
+  );
+  return path;
+}
+
+function writeKubeconfig(server: string, caPem: string): void {
+  const cluster = caPem ? `certificate-authority-data: ${Buffer.from(caPem).toString("base64")}` : "insecure-skip-tls-verify: true";
+  writeFileSync(
+    join(tmp, "kubeconfig"),
+    `apiVersion: v1
+kind: Config
+clusters:
+  - name: fake
+    cluster: {server: "${server}", ${cluster}}
+users:
+  - name: robot
+    user: {token: ${KUBE_TOKEN}}
+contexts:
+  - name: fake
+    context: {cluster: fake, user: robot, namespace: ml}
+  - name: elsewhere
+    context: {cluster: fake, user: robot, namespace: other}
+current-context: fake
+`,
+  );
+}
+
+async function run(args: Partial<DeployArgs>, io: TestIo): Promise<void> {
+  try {
+    await deploy({ spec: "spec.yaml", "poll-interval": 20, timeout: 10, ...args }, io);
+  } catch (e) {
+    errors.push(e);
+    throw e;
+  }
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "k8s-apply-"));
+  mkdirSync(join(tmp, "home"));
+  tls = selfSignedCert();
+  mkdirSync(join(tmp, "secrets"));
+  registry = await tempRegistry({ auth: { user: REG_USER, password: REG_PASSWORD } });
+  digest = (await pushImage(registry.address, "ml/inference", "v1", [Buffer.from("layer")], { user: REG_USER, password: REG_PASSWORD })).digest;
+  writeSpec("spec.yaml");
+});
+
+afterEach(async () => {
+  await api?.stop();
+});
+
+afterAll(async () => {
+  // The leak audit: nothing printed and no error raised in this file holds a secret in any form.
+  expect(printed.length).toBeGreaterThan(0);
+  expect(leaksIn(printed.join("\n"), SECRETS, [REG_USER, "deploy-bot"])).toEqual([]);
+  expect(errors.length).toBeGreaterThan(0);
+  for (const e of errors) expect(leaksIn(errorText(e), SECRETS, [REG_USER, "deploy-bot"])).toEqual([]);
+  await registry?.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function freshApi(opts: { http?: boolean } = {}): Promise<FakeKubeApi> {
+  api = await startFakeKubeApi(KUBE_TOKEN, opts.http ? {} : { tls });
+  writeKubeconfig(api.url, api.caPem);
+  return api;
+}
+
+const patches = () => api.requests.filter((r) => r.method === "PATCH");
+const b64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
+
+describe("deploy --render", () => {
+  it("resolves the tag with the registry credential and prints manifests without secret data", async () => {
+    const io = makeIo();
+    await run({ render: true }, io);
+    const docs = parseAllDocuments(io.out.join("\n")).map((d) => d.toJS());
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      "Secret/rp-registry-ci-registry",
+      expect.stringMatching(/^Secret\/rp-secret-api-token-[0-9a-f]{8}$/),
+      expect.stringMatching(/^Secret\/rp-secret-git-token-[0-9a-f]{8}$/),
+      "Deployment/inference",
+      "Service/inference",
+    ]);
+    expect(docs.filter((d) => d.kind === "Secret").every((d) => d.data === undefined && d.stringData === undefined)).toBe(true);
+    const deployment = docs[3];
+    expect(deployment.metadata.namespace).toBe("default");
+    expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
+    expect(io.err.join("\n")).toMatch(/tags are not deterministic/);
+  });
+
+  it("--output json --job --namespace prints a v1 List holding a Job", async () => {
+    const io = makeIo();
+    await run({ render: true, output: "json", job: true, namespace: "batch" }, io);
+    const list = JSON.parse(io.out.join("\n"));
+    expect(list.kind).toBe("List");
+    const job = list.items.find((o: { kind: string }) => o.kind === "Job");
+    expect(job.metadata.name).toMatch(/^inference-[0-9a-f]{8}$/);
+    expect(job.metadata.namespace).toBe("batch");
+    expect(job.spec).toMatchObject({ backoffLimit: 0, parallelism: 2, completions: 2 });
+    expect(list.items.some((o: { kind: string }) => o.kind === "Service")).toBe(false);
+  });
+});
+
+describe("deploy --apply", () => {
+  it("applies every object server-side with the kubeconfig's token, fills the Secrets, waits for the rollout", async () => {
+    await freshApi();
+    const io = makeIo({ tty: true });
+    await run({ apply: true }, io);
+    // Discovery, then one apply per object, in render order.
+    expect(patches().map((r) => r.path)).toEqual([
+      "/api/v1/namespaces/ml/secrets/rp-registry-ci-registry",
+      expect.stringMatching(/^\/api\/v1\/namespaces\/ml\/secrets\/rp-secret-api-token-[0-9a-f]{8}$/),
+      expect.stringMatching(/^\/api\/v1\/namespaces\/ml\/secrets\/rp-secret-git-token-[0-9a-f]{8}$/),
+      "/apis/apps/v1/namespaces/ml/deployments/inference",
+      "/api/v1/namespaces/ml/services/inference",
+    ]);
+    for (const r of api.requests) expect(r.headers.authorization).toBe(`Bearer ${KUBE_TOKEN}`);
+    for (const r of patches()) {
+      expect(r.headers["content-type"]).toBe("application/apply-patch+yaml");
+      expect(r.query).toMatchObject({ fieldManager: "rules_pipeline", force: "true" });
+      expect(r.status).toBeLessThan(300);
+    }
+    const [registrySecret, apiSecret, gitSecret, deployment] = patches().map((r) => r.body!);
+    expect(registrySecret.type).toBe("kubernetes.io/dockerconfigjson");
+    expect(JSON.parse(b64(registrySecret.data[".dockerconfigjson"]))).toEqual({
+      auths: { [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") } },
+    });
+    expect(b64(apiSecret.data.value)).toBe(API_TOKEN);
+    expect(b64(gitSecret.data.value)).toBe(GIT_TOKEN);
+    expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
+    expect(deployment.spec.template.spec.imagePullSecrets).toEqual([{ name: "rp-registry-ci-registry" }]);
+    // The wait polled until the scripted status was complete, and showed progress on the terminal.
+    expect(api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/deployments/inference")).length).toBe(3);
+    expect(io.err).toEqual(
+      expect.arrayContaining(["Deployment ml/inference: waiting for the controller to observe the new spec", "Deployment ml/inference: 1 of 2 updated replicas available", "Deployment ml/inference: ready"]),
+    );
+    expect(io.out).toContain("Deployment ml/inference rolled out");
+    expect(io.out).toContain("Service ml/inference serverside-applied");
+  });
+
+  it("runs a Job (--job) in another context, quietly when not on a terminal", async () => {
+    await freshApi();
+    const io = makeIo();
+    await run({ apply: true, job: true, context: "elsewhere" }, io);
+    const job = patches().find((r) => r.body?.kind === "Job")!;
+    expect(job.path).toMatch(/^\/apis\/batch\/v1\/namespaces\/other\/jobs\/inference-[0-9a-f]{8}$/);
+    expect(io.out.at(-1)).toMatch(/^Job other\/inference-[0-9a-f]{8} complete$/);
+    expect(io.err.filter((l) => !l.startsWith("warning: "))).toEqual([]);
+  });
+
+  it("a failed Job is an error naming the Job and the reason", async () => {
+    (await freshApi()).job = "fail";
+    const e = await pipelineErrorOf(run({ apply: true, job: true }, makeIo()));
+    expect(e.code).toBe("E_K8S_JOB_FAILED");
+    expect(e.message).toMatch(/^Job ml\/inference-[0-9a-f]{8} failed: BackoffLimitExceeded: Job has reached the specified backoff limit$/);
+  });
+
+  it("a rollout that never becomes available times out naming the Deployment and its last status", async () => {
+    (await freshApi()).deployment = "never-available";
+    const started = Date.now();
+    const e = await pipelineErrorOf(run({ apply: true, timeout: 1 }, makeIo()));
+    expect(e.code).toBe("E_K8S_ROLLOUT_TIMEOUT");
+    expect(e.message).toBe("Deployment ml/inference was not ready within 1s (--timeout); last status: 1 of 2 updated replicas available");
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("ProgressDeadlineExceeded fails at once", async () => {
+    (await freshApi()).deployment = "progress-deadline";
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
+    expect(e.code).toBe("E_K8S_ROLLOUT_FAILED");
+    expect(e.message).toMatch(/^Deployment ml\/inference failed: progress deadline exceeded: ReplicaSet/);
+  });
+
+  it("403 names the object, the status and RBAC", async () => {
+    (await freshApi()).failApply.set("Deployment/inference", { status: 403, message: 'deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"' });
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
+    expect(e.code).toBe("E_K8S_API");
+    expect(e.message).toBe(
+      `apply Deployment ml/inference: the API server at ${api.url}/ (context "fake") answered 403 Forbidden — the kubeconfig's user lacks permission (RBAC): deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"`,
+    );
+    // Nothing after the failed object was applied.
+    expect(patches().map((r) => r.body?.kind)).toEqual(["Secret", "Secret", "Secret", "Deployment"]);
+  });
+
+  it("422 on a Secret whose message echoes the data is scrubbed", async () => {
+    const a = await freshApi();
+    const config = JSON.stringify({ auths: { [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") } } });
+    a.failApply.set("Secret/rp-registry-ci-registry", {
+      status: 422,
+      message: `Secret "rp-registry-ci-registry" is invalid: data[.dockerconfigjson]: Invalid value: "${Buffer.from(config).toString("base64")}": ${config} password ${REG_PASSWORD}`,
+    });
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
+    expect(e.code).toBe("E_K8S_API");
+    expect(e.message).toMatch(/^apply Secret ml\/rp-registry-ci-registry: .* answered 422 Unprocessable Entity: Secret "rp-registry-ci-registry" is invalid: data\[\.dockerconfigjson\]: Invalid value: "\[REDACTED\]"/);
+    expect(leaksIn(errorText(e), SECRETS, [REG_USER])).toEqual([]);
+    // The audit can fail: the request did carry the secret.
+    expect(b64(patches()[0].body!.data[".dockerconfigjson"])).toContain(REG_PASSWORD);
+  });
+
+  it("an unreachable API server is an error naming the server and context", async () => {
+    await freshApi();
+    await api.stop();
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
+    expect(e.code).toBe("E_K8S_UNREACHABLE");
+    expect(e.message).toMatch(new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url}/ \\(context "fake"\\): ECONNREFUSED$`));
+  });
+});
+
+describe("deploy: bad input", () => {
+  it("an unknown --context names it and lists the contexts, before any request", async () => {
+    await freshApi();
+    const e = await pipelineErrorOf(run({ apply: true, context: "prod" }, makeIo()));
+    expect(e.code).toBe("E_KUBE_CONTEXT");
+    expect(e.message).toBe(`--context: no context "prod" in ${join(tmp, "kubeconfig")} (contexts: fake, elsewhere)`);
+    expect(api.requests).toEqual([]);
+  });
+
+  it("a plain-HTTP server needs insecure-skip-tls-verify; with it, apply works over HTTP", async () => {
+    await freshApi({ http: true });
+    writeKubeconfig(api.url, "");
+    const io = makeIo();
+    await run({ apply: true }, io);
+    expect(io.out).toContain("Deployment ml/inference rolled out");
+    writeFileSync(join(tmp, "kubeconfig"), readFileSync(join(tmp, "kubeconfig"), "utf8").replace(", insecure-skip-tls-verify: true", ""));
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
+    expect(e.code).toBe("E_KUBECONFIG");
+    expect(e.message).toBe(`cluster "fake" in ${join(tmp, "kubeconfig")} has a plain-HTTP server (${api.url}): use https, or set insecure-skip-tls-verify: true for a local test server`);
+  });
+
+  it("a missing kubeconfig says where it looked", async () => {
+    const e1 = await pipelineErrorOf(run({ apply: true }, makeIo({ env: { KUBECONFIG: join(tmp, "nope.yaml") } })));
+    expect(e1.code).toBe("E_KUBECONFIG");
+    expect(e1.message).toBe(`KUBECONFIG names ${join(tmp, "nope.yaml")}, and none of them exists`);
+    const e2 = await pipelineErrorOf(run({ apply: true }, makeIo({ env: { KUBECONFIG: "" } })));
+    expect(e2.message).toBe(`no kubeconfig: ${join(tmp, "home", ".kube", "config")} does not exist (set KUBECONFIG or pass --kubeconfig)`);
+  });
+
+  it("a kubeconfig that does not parse is named without quoting its contents", async () => {
+    const bad = join(tmp, "bad-kubeconfig");
+    writeFileSync(bad, `users: [{name: x, user: {token: ${KUBE_TOKEN}}\n  - :\n`);
+    const e = await pipelineErrorOf(run({ apply: true, kubeconfig: "bad-kubeconfig" }, makeIo()));
+    expect(e.code).toBe("E_KUBECONFIG");
+    expect(e.message).toMatch(new RegExp(`^cannot read kubeconfig ${bad}: not a valid kubeconfig`));
+  });
+
+  it("a local secret that is missing stops --apply before anything is applied", async () => {
+    await freshApi();
+    const e = await pipelineErrorOf(run({ apply: true }, makeIo({ env: { PIPELINE_SECRET_GIT_TOKEN: "" } })));
+    expect(e.code).toBe("E_SECRET_NOT_FOUND");
+    expect(e.message).toMatch(/^secret "GIT_TOKEN" not found: set PIPELINE_SECRET_GIT_TOKEN or create /);
+    expect(patches()).toEqual([]);
+  });
+
+  it("neither or both of --render/--apply is a usage error", async () => {
+    expect((await pipelineErrorOf(run({}, makeIo()))).message).toBe("deploy: pass exactly one of --render or --apply (got neither)");
+    expect((await pipelineErrorOf(run({ render: true, apply: true }, makeIo()))).code).toBe("E_USAGE");
+  });
+});

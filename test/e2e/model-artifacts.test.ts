@@ -1,0 +1,400 @@
+/**
+ * Models as OCI artifacts against the real CNCF registry: push a directory, check what landed with skopeo and
+ * GNU tar (independent readers), pull it back byte for byte, reproducibility, deduplicated re-pushes, the sync
+ * cache (request counts from the registry's access log), damaged cache entries, corrupted blobs, hostile
+ * manifests, and htpasswd auth through the CLI handlers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gunzipSync } from "node:zlib";
+import { anonymousKeychain } from "../../src/auth/anonymous";
+import { explicitKeychain } from "../../src/auth/static";
+import type { CliIo } from "../../src/cli/io";
+import { modelPull, modelPush } from "../../src/cli/commands/model";
+import { sha256 } from "../../src/oci/digest";
+import { parseReference } from "../../src/oci/reference";
+import { Descriptor, Manifest, MediaType } from "../../src/oci/types";
+import { buildLayer } from "../../src/layer/build";
+import { bufferBlob } from "../../src/layer/blob";
+import { RegistryClient } from "../../src/registry/client";
+import { uploadBlob } from "../../src/registry/upload";
+import { buildModel, pullModel, pushModel, syncModel, MODEL_ARTIFACT_TYPE } from "../../src/model";
+import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { mark, requestsSince } from "../fixtures/registry-log";
+import { pipelineErrorOf as caught } from "../fixtures/errors";
+
+const run = promisify(execFile);
+const keychain = anonymousKeychain;
+
+async function skopeoRaw(ref: string, creds?: string): Promise<Buffer> {
+  const { stdout } = await run("skopeo", ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`], {
+    encoding: "buffer",
+    timeout: 120_000,
+  });
+  return stdout;
+}
+
+/** An independent listing: type, permission bits, content digest, link target. */
+function treeOf(dir: string, rel = ""): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(dir, path));
+    if (st.isDirectory()) {
+      out[path] = `dir ${(st.mode & 0o777).toString(8)}`;
+      Object.assign(out, treeOf(dir, path));
+    } else if (st.isSymbolicLink()) out[path] = `link ${readlinkSync(join(dir, path))}`;
+    else out[path] = `file ${(st.mode & 0o777).toString(8)} ${createHash("sha256").update(readFileSync(join(dir, path))).digest("hex")}`;
+  }
+  return out;
+}
+
+/** What a pull must give back for a source tree: files 0755/0644 by their x bit, directories 0755. */
+function normalized(tree: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(tree).map(([p, v]) => {
+      const [kind, mode, ...rest] = v.split(" ");
+      if (kind === "dir") return [p, "dir 755"];
+      if (kind === "file") return [p, ["file", parseInt(mode, 8) & 0o111 ? "755" : "644", ...rest].join(" ")];
+      return [p, v];
+    }),
+  );
+}
+
+const BIG = randomBytes(20 * 1024 * 1024);
+const SHARD = randomBytes(2 * 1024 * 1024 + 7);
+
+function makeModel(dir: string, config = '{"hidden_size": 64}\n'): string {
+  mkdirSync(join(dir, "tokenizer", "deeper"), { recursive: true });
+  mkdirSync(join(dir, "weights"), { recursive: true });
+  mkdirSync(join(dir, "empty-dir"), { recursive: true });
+  writeFileSync(join(dir, "config.json"), config);
+  writeFileSync(join(dir, "tokenizer", "vocab.txt"), "a\nb\nc\n");
+  writeFileSync(join(dir, "tokenizer", "deeper", "empty.txt"), "");
+  writeFileSync(join(dir, "run.sh"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
+  writeFileSync(join(dir, "weights", "model.safetensors"), BIG);
+  writeFileSync(join(dir, "weights", "shard-2.bin"), SHARD);
+  symlinkSync("tokenizer/vocab.txt", join(dir, "vocab.txt"));
+  return dir;
+}
+
+const blobGets = (rs: { method: string; path: string }[]) => rs.filter((r) => r.method === "GET" && r.path.includes("/blobs/"));
+const uploads = (rs: { method: string; path: string }[]) => rs.filter((r) => r.method === "POST" && r.path.includes("/blobs/uploads/"));
+
+let tmp: string;
+let reg: RunningRegistry;
+let src: string;
+let digest: string;
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "model-e2e-"));
+  reg = await startRegistry();
+  src = makeModel(join(tmp, "src"));
+});
+afterAll(async () => {
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("push and pull", () => {
+  it("pushes an OCI 1.1 artifact that skopeo reads with the same digest, big files as their own layers", async () => {
+    const result = await pushModel(src, parseReference(`${reg.host}/models/demo:v1`), { keychain });
+    digest = result.digest;
+    expect(result.reference).toBe(`${reg.host}/models/demo@${digest}`);
+    const raw = await skopeoRaw(`${reg.host}/models/demo:v1`);
+    expect(sha256(raw)).toBe(digest);
+    const m = JSON.parse(raw.toString()) as Manifest;
+    expect(m.mediaType).toBe(MediaType.OCI_MANIFEST);
+    expect(m.artifactType).toBe(MODEL_ARTIFACT_TYPE);
+    expect(m.config).toEqual({ mediaType: "application/vnd.oci.empty.v1+json", digest: sha256("{}"), size: 2 });
+    expect(m.annotations).toBeUndefined();
+    expect(m.layers.map((l) => l.annotations?.["org.opencontainers.image.title"])).toEqual(["model", "model/weights/model.safetensors", "model/weights/shard-2.bin"]);
+    expect(m.layers[0].mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+    expect(m.layers[0].annotations?.["io.deis.oras.content.unpack"]).toBe("true");
+    expect(m.layers[1]).toMatchObject({ digest: sha256(BIG), size: BIG.length, mediaType: "application/octet-stream" });
+    expect(m.layers[2]).toMatchObject({ digest: sha256(SHARD), size: SHARD.length });
+  });
+
+  it("stores the tree as oras stores a directory: entries under model/, owners 0, mtime 0, content digest annotated", async () => {
+    const m = JSON.parse((await skopeoRaw(`${reg.host}/models/demo@${digest}`)).toString()) as Manifest;
+    const res = await fetch(`http://${reg.host}/v2/models/demo/blobs/${m.layers[0].digest}`);
+    const gz = Buffer.from(await res.arrayBuffer());
+    expect(sha256(gz)).toBe(m.layers[0].digest);
+    expect(sha256(gunzipSync(gz))).toBe(m.layers[0].annotations?.["io.deis.oras.content.digest"]);
+    const tarFile = join(tmp, "tree.tar.gz");
+    writeFileSync(tarFile, gz);
+    const { stdout } = await run("tar", ["--numeric-owner", "--full-time", "-tvzf", tarFile], { encoding: "utf8" });
+    const lines = stdout.trim().split("\n");
+    const names = lines.map((l) => l.split(/\s+/).slice(5).join(" "));
+    expect(names).toEqual([
+      "model/",
+      "model/config.json",
+      "model/empty-dir/",
+      "model/run.sh",
+      "model/tokenizer/",
+      "model/tokenizer/deeper/",
+      "model/tokenizer/deeper/empty.txt",
+      "model/tokenizer/vocab.txt",
+      "model/vocab.txt -> tokenizer/vocab.txt",
+      "model/weights/",
+    ]);
+    for (const l of lines) {
+      expect(l).toMatch(/^\S+ 0\/0 +\d+ 1970-01-01 00:00:00 /);
+    }
+    expect(lines.find((l) => l.endsWith("model/run.sh"))).toMatch(/^-rwxr-xr-x/);
+  });
+
+  it("pulls it back byte for byte (modes, symlink, empty file, empty directory), atomically", async () => {
+    const out = join(tmp, "pulled");
+    const r = await pullModel(parseReference(`${reg.host}/models/demo:v1`), out, { keychain });
+    expect(r.digest).toBe(digest);
+    expect(treeOf(out)).toEqual(normalized(treeOf(src)));
+    expect(readdirSync(tmp).filter((n) => n.includes(".tmp-"))).toEqual([]);
+    // A non-empty output is not replaced unless asked.
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/demo:v1`), out, { keychain }));
+    expect(e.code).toBe("E_MODEL_OUTPUT");
+    writeFileSync(join(out, "stray"), "x");
+    await pullModel(parseReference(`${reg.host}/models/demo@${digest}`), out, { keychain, replace: true });
+    expect(treeOf(out)).toEqual(normalized(treeOf(src)));
+  });
+
+  it("gives the same digest again, from a copy at another path with other times and modes, and re-pushes upload nothing", async () => {
+    const at = await mark(reg);
+    expect((await pushModel(src, parseReference(`${reg.host}/models/demo:again`), { keychain })).digest).toBe(digest);
+    const rs = await requestsSince(reg, at);
+    expect(uploads(rs)).toEqual([]);
+    expect(rs.filter((r) => r.method === "PUT" && r.path.includes("/blobs/"))).toEqual([]);
+
+    const copy = join(tmp, "elsewhere", "copy-of-model");
+    mkdirSync(join(tmp, "elsewhere"));
+    await run("cp", ["-r", src, copy]);
+    utimesSync(join(copy, "config.json"), 1_700_000_000, 1_700_000_000);
+    chmodSync(join(copy, "tokenizer"), 0o700);
+    chmodSync(join(copy, "config.json"), 0o600);
+    const work = mkdtempSync(join(tmp, "work-"));
+    const prev = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = "1234567890";
+    try {
+      expect((await buildModel(copy, work)).digest).toBe(digest);
+    } finally {
+      if (prev === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = prev;
+    }
+  });
+
+  it("a new version uploads only what changed (the tree), not the unchanged weights", async () => {
+    const v2 = join(tmp, "v2");
+    await run("cp", ["-a", src, v2]);
+    writeFileSync(join(v2, "config.json"), '{"hidden_size": 128}\n');
+    const at = await mark(reg);
+    const r = await pushModel(v2, parseReference(`${reg.host}/models/demo:v2`), { keychain });
+    expect(r.digest).not.toBe(digest);
+    expect(uploads(await requestsSince(reg, at))).toHaveLength(1);
+  });
+});
+
+describe("sync", () => {
+  let cacheDir: string;
+  beforeAll(() => {
+    cacheDir = join(tmp, "cache");
+  });
+
+  it("downloads once, then a digest hit makes no request at all", async () => {
+    const id = `${reg.host}/models/demo@${digest}`;
+    let at = await mark(reg);
+    const warnings: string[] = [];
+    const first = await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l) });
+    expect(first.digest).toBe(digest);
+    expect(first.dir).toBe(join(cacheDir, "sha256", digest.slice(7), "model"));
+    expect(treeOf(first.dir)).toEqual(normalized(treeOf(src)));
+    expect(blobGets(await requestsSince(reg, at)).length).toBeGreaterThanOrEqual(3);
+    expect(warnings).toEqual([]);
+
+    at = await mark(reg);
+    const again = await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l) });
+    expect(again).toEqual(first);
+    expect(await requestsSince(reg, at)).toEqual([]);
+    expect(warnings).toEqual([]);
+  });
+
+  it("resolves a tag with one manifest HEAD and a warning, and no blob download on a hit", async () => {
+    const at = await mark(reg);
+    const warnings: string[] = [];
+    const r = await syncModel(`${reg.host}/models/demo:v1`, { keychain, cacheDir, warn: (l) => warnings.push(l) });
+    expect(r.digest).toBe(digest);
+    const rs = (await requestsSince(reg, at)).filter((x) => x.path !== "/v2/");
+    expect(rs.map((x) => x.method)).toEqual(["HEAD"]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('tag "v1" resolved to');
+    expect(warnings[0]).toContain(`${reg.host}/models/demo@${digest}`);
+  });
+
+  it("two syncs of the same model at once both get the one whole entry", async () => {
+    const fresh = join(tmp, "cache-concurrent");
+    const id = `${reg.host}/models/demo@${digest}`;
+    const [a, b] = await Promise.all([syncModel(id, { keychain, cacheDir: fresh }), syncModel(id, { keychain, cacheDir: fresh })]);
+    expect(a).toEqual(b);
+    expect(treeOf(a.dir)).toEqual(normalized(treeOf(src)));
+    expect(readdirSync(join(fresh, "sha256"))).toEqual([digest.slice(7)]);
+  });
+
+  it("does not trust a damaged or half-written entry: warns and fetches it again", async () => {
+    const id = `${reg.host}/models/demo@${digest}`;
+    const entry = join(cacheDir, "sha256", digest.slice(7));
+    for (const damage of [
+      () => truncateSync(join(entry, "model", "weights", "model.safetensors"), 1000),
+      () => rmSync(join(entry, "complete.json")),
+      () => writeFileSync(join(entry, "model", "tokenizer", "added"), "x"),
+    ]) {
+      damage();
+      const at = await mark(reg);
+      const warnings: string[] = [];
+      const r = await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l) });
+      expect(warnings.join("\n")).toContain("is not whole");
+      expect(blobGets(await requestsSince(reg, at)).length).toBeGreaterThanOrEqual(3);
+      expect(treeOf(r.dir)).toEqual(normalized(treeOf(src)));
+    }
+    // Same size, other bytes: caught when asked to re-hash.
+    const w = join(entry, "model", "config.json");
+    const before = readFileSync(w);
+    writeFileSync(w, Buffer.from(before.toString().replace("64", "65")));
+    const warnings: string[] = [];
+    await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l), verifyContent: true });
+    expect(warnings.join("\n")).toContain("config.json has content");
+    expect(readFileSync(w)).toEqual(before);
+    expect(readdirSync(join(cacheDir, "sha256"))).toEqual([digest.slice(7)]);
+  });
+});
+
+describe("hostile and corrupted artifacts", () => {
+  async function putArtifact(repo: string, layers: { bytes: Buffer; desc: Descriptor }[], tag: string): Promise<string> {
+    const client = new RegistryClient(reg.host, { keychain, access: "push" });
+    for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers]) await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
+    const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: layers.map((l) => l.desc) };
+    return client.putManifest(repo, tag, Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
+  }
+
+  async function treeLayer(inputs: Parameters<typeof buildLayer>[0]): Promise<{ bytes: Buffer; desc: Descriptor }> {
+    const path = join(mkdtempSync(join(tmp, "layer-")), "t.tgz");
+    const d = await buildLayer(inputs, path, { mtime: 0 });
+    const annotations = { "io.deis.oras.content.digest": d.diffId, "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
+    return { bytes: readFileSync(path), desc: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations } };
+  }
+
+  it.each([["../escaped"], ["/tmp/absolute-title"], ["model/../../escaped"]])("refuses the title %j before writing anything", async (title) => {
+    const tree = await treeLayer([{ dest: "model", dir: true }]);
+    const payload = Buffer.from("payload");
+    const file = { bytes: payload, desc: { mediaType: "application/octet-stream", digest: sha256(payload), size: payload.length, annotations: { "org.opencontainers.image.title": title } } };
+    await putArtifact("models/hostile", [tree, file], "t");
+    const out = join(tmp, "hostile-out", "model");
+    const at = await mark(reg);
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:t`), out, { keychain }));
+    expect(e.code).toBe("E_MODEL_UNSAFE");
+    expect(e.message).toContain(JSON.stringify(title));
+    expect(blobGets(await requestsSince(reg, at))).toEqual([]);
+    expect(existsSync(join(tmp, "hostile-out"))).toBe(false);
+    expect(existsSync("/tmp/absolute-title")).toBe(false);
+  });
+
+  it("refuses a tree whose symlink leads out, and never writes a file layer through it", async () => {
+    const target = mkdtempSync(join(tmp, "victim-"));
+    const tree = await treeLayer([{ dest: "model", dir: true }, { dest: "model/evil", symlink: target }]);
+    const payload = Buffer.from("owned");
+    const file = { bytes: payload, desc: { mediaType: "application/octet-stream", digest: sha256(payload), size: payload.length, annotations: { "org.opencontainers.image.title": "model/evil/pwned" } } };
+    await putArtifact("models/hostile", [tree, file], "link");
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:link`), join(tmp, "link-out"), { keychain }));
+    expect(e.code).toBe("E_MODEL_UNSAFE");
+    expect(e.message).toContain("leads outside the model directory");
+    expect(readdirSync(target)).toEqual([]);
+    expect(existsSync(join(tmp, "link-out"))).toBe(false);
+  });
+
+  it("refuses a tree with entries outside model/", async () => {
+    const tree = await treeLayer([{ dest: "model", dir: true }, { dest: "elsewhere/x", content: Buffer.from("x") }]);
+    await putArtifact("models/hostile", [tree], "outside");
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:outside`), join(tmp, "outside-out"), { keychain }));
+    expect(e.code).toBe("E_MODEL_UNSAFE");
+    expect(e.message).toContain('entries outside "model/": "elsewhere"');
+    expect(existsSync(join(tmp, "outside-out"))).toBe(false);
+  });
+
+  it("a blob whose bytes changed in the registry fails the digest check and leaves no output", async () => {
+    const dir = join(tmp, "corrupt-src");
+    mkdirSync(dir);
+    const weights = randomBytes(3 * 1024 * 1024);
+    writeFileSync(join(dir, "w.bin"), weights);
+    const { digest: d } = await pushModel(dir, parseReference(`${reg.host}/models/corrupt:v1`), { keychain });
+    const hex = sha256(weights).slice(7);
+    const data = join(reg.dir, "data", "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");
+    const bytes = readFileSync(data);
+    bytes[12345] ^= 0xff;
+    writeFileSync(data, bytes);
+    const out = join(tmp, "corrupt-out");
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/corrupt@${d}`), out, { keychain }));
+    expect(e.code).toBe("E_DIGEST_MISMATCH");
+    expect(existsSync(out)).toBe(false);
+    const cacheDir = join(tmp, "corrupt-cache");
+    expect((await caught(syncModel(`${reg.host}/models/corrupt@${d}`, { keychain, cacheDir }))).code).toBe("E_DIGEST_MISMATCH");
+    expect(readdirSync(join(cacheDir, "sha256"))).toEqual([]);
+  });
+
+  it("refuses an artifact of another type", async () => {
+    const client = new RegistryClient(reg.host, { keychain, access: "push" });
+    const json = Buffer.from('{"chart": true}');
+    await uploadBlob(client, "models/other", bufferBlob(EMPTY_CONFIG_BYTES, EMPTY_CONFIG.mediaType));
+    await uploadBlob(client, "models/other", bufferBlob(json, "application/json"));
+    const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: "application/vnd.example.other", config: EMPTY_CONFIG, layers: [{ mediaType: "application/json", digest: sha256(json), size: json.length }] };
+    await client.putManifest("models/other", "v1", Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/other:v1`), join(tmp, "other-out"), { keychain }));
+    expect(e.code).toBe("E_MODEL_ARTIFACT");
+    expect(e.message).toContain('"application/vnd.example.other"');
+    expect(existsSync(join(tmp, "other-out"))).toBe(false);
+  });
+});
+
+describe("htpasswd registry through the CLI handlers", () => {
+  const secret = "pw-" + randomBytes(6).toString("hex");
+  let authReg: RunningRegistry;
+  beforeAll(async () => {
+    authReg = await startRegistry({ htpasswd: { user: "alice", password: secret } });
+  });
+  afterAll(async () => {
+    await authReg?.stop();
+  });
+
+  function io(stdin: string) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const home = mkdtempSync(join(tmp, "home-"));
+    const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: { HOME: home, DOCKER_CONFIG: join(home, "docker") }, cwd: tmp, isTTY: false, readStdin: async () => stdin };
+    return { cli, out, err };
+  }
+
+  it("refuses without credentials, pushes and pulls with --username/--password-stdin", async () => {
+    const ref = parseReference(`${authReg.host}/private/model:v1`);
+    expect((await caught(pushModel(src, ref, { keychain }))).code).toBe("E_UNAUTHORIZED");
+
+    const push = io(secret + "\n");
+    await modelPush({ dir: src, reference: `${authReg.host}/private/model:v1`, tag: ["stable"], insecure: false, username: "alice", "password-stdin": true }, push.cli);
+    expect(push.out).toEqual([`${authReg.host}/private/model@${digest}`]);
+    expect(sha256(await skopeoRaw(`${authReg.host}/private/model:stable`, `alice:${secret}`))).toBe(digest);
+
+    const pull = io(secret);
+    const out = join(tmp, "cli-pulled");
+    await modelPull({ reference: `${authReg.host}/private/model:stable`, output: out, insecure: false, username: "alice", "password-stdin": true }, pull.cli);
+    expect(pull.out).toEqual([`${authReg.host}/private/model@${digest}`]);
+    expect(treeOf(out)).toEqual(normalized(treeOf(src)));
+    for (const line of [...push.out, ...push.err, ...pull.out, ...pull.err]) expect(line).not.toContain(secret);
+
+    const cacheDir = join(tmp, "auth-cache");
+    const auth = explicitKeychain(authReg.host, { username: "alice", password: secret });
+    const synced = await syncModel(`${authReg.host}/private/model@${digest}`, { keychain: auth, cacheDir });
+    expect(treeOf(synced.dir)).toEqual(normalized(treeOf(src)));
+  });
+});
