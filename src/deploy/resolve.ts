@@ -2,6 +2,7 @@
  * Pins a deployment once per run, so every replica and step runs the same bytes:
  *  - ContainerAtTag → the digest the tag names now (a manifest request through the credential chain; for an
  *    OCI index or Docker manifest list, the entry for the target platform, linux/amd64 unless told);
+ *  - model ids by tag → the digest the tag names now (models are single-manifest artifacts);
  *  - GitRepoBranch → the commit the branch names now (`git ls-remote` with the git credential from
  *    rules_pipeline's credentials file, src/credentials).
  * Each pin is announced with a warning, since tags and branches move. The returned spec has the pinned
@@ -17,9 +18,9 @@ import { chainKeychains, Keychain } from "../auth/keychain";
 import { explicitKeychain } from "../auth/static";
 import { gitCredential, PipelineCredentialsOptions } from "../credentials/keychain";
 import { GitOpOptions, lsRemote } from "../git/ops";
-import { parseReference } from "../oci/reference";
+import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";
-import { inspect } from "../registry/pull";
+import { inspect, resolveDigest } from "../registry/pull";
 import { ContainerAtDigest, GitRepoCommit } from "./model";
 import { resolveRegistrySecret, SecretLookupOptions } from "./secrets";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
@@ -89,6 +90,24 @@ async function pinBranch(code: CodeDeployment & { kind: "GitRepoBranch" }, opts:
   };
 }
 
+/** Model ids given by tag → by digest (one HEAD each), so the runner and Kubernetes pull the same bytes. */
+async function pinModels(spec: DeploymentSpec, opts: ResolveOptions): Promise<{ models: DeploymentSpec["models"]; warnings: string[] }> {
+  const warnings: string[] = [];
+  let keychain: Keychain | undefined;
+  const models = await Promise.all(
+    spec.models.map(async (m) => {
+      const ref = parseReference(m.id, "models[].id");
+      if (ref.digest) return m;
+      keychain ??= opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
+      const digest = await resolveDigest(ref, { keychain, insecure: opts.insecure, retry: opts.retry, scheme: opts.scheme });
+      const pinned = formatReference({ ...ref, tag: undefined, digest });
+      warnings.push(`tags are not deterministic: model ${m.id} resolved to ${pinned}, every replica gets that digest`);
+      return { ...m, id: pinned };
+    }),
+  );
+  return { models, warnings };
+}
+
 /** Pins tags to digests and branches to commits; the result's spec has only pinned forms. */
 export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptions): Promise<ResolvedDeployment> {
   const { interpreter, code } = spec;
@@ -99,11 +118,12 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   };
   // Credential sources warn as they are read (a credentials file others can read); the pins warn at the end, in order.
   const lookups: ResolveOptions = { ...opts, warn };
-  const [image, branch] = await Promise.all([
+  const [image, branch, models] = await Promise.all([
     interpreter.kind === "ContainerAtTag" ? pinImage(spec, interpreter, lookups) : undefined,
     code.kind === "GitRepoBranch" ? pinBranch(code, lookups) : undefined,
+    pinModels(spec, lookups),
   ]);
-  const pinned: DeploymentSpec = { ...spec };
+  const pinned: DeploymentSpec = { ...spec, models: models.models };
   const out: ResolvedDeployment = { spec: pinned, warnings };
   if (interpreter.kind === "ContainerAtTag" && image) {
     pinned.interpreter = ContainerAtDigest(interpreter.repository, image.digest);
@@ -115,5 +135,6 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
     warn(branch.warning);
   }
   if (pinned.code.kind === "GitRepoCommit") out.commit = pinned.code.commit;
+  for (const w of models.warnings) warn(w);
   return out;
 }

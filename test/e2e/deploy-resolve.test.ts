@@ -185,6 +185,22 @@ describe("tags and branches are pinned, with a warning", () => {
     );
   });
 
+  it("model ids given by tag are pinned to the digest the tag names now; ids by digest are kept", async () => {
+    const pinnedId = `${reg.host}/team/pipeline@${amd64.digest}`;
+    const s = spec(
+      `image: ${reg.host}/team/pipeline@${single.digest}\nmodels:\n  - {id: ${reg.host}/team/pipeline:single, path: /opt/a}\n  - {id: ${pinnedId}, path: /opt/b}\n`,
+    );
+    const resolved = await resolveDeployment(s, opts());
+    expect(resolved.spec.models).toEqual([
+      { id: `${reg.host}/team/pipeline@${single.digest}`, path: "/opt/a" },
+      { id: pinnedId, path: "/opt/b" },
+    ]);
+    expect(resolved.warnings).toEqual([
+      `tags are not deterministic: model ${reg.host}/team/pipeline:single resolved to ${reg.host}/team/pipeline@${single.digest}, every replica gets that digest`,
+    ]);
+    expect(s.models[0].id).toBe(`${reg.host}/team/pipeline:single`); // the input is not changed
+  });
+
   it("warnings from credential sources are reported and returned too", async () => {
     const o = opts();
     const loose = writeDockerConfig(mkdtempSync(join(tmp, "docker-loose-")), { [reg.host]: { username: REG_USER, password: REG_PASSWORD } });

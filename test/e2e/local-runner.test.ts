@@ -21,11 +21,10 @@ import { writeLayout } from "../../src/layout/write";
 import { pushImage } from "../../src/registry/push";
 import { rawTar } from "../corpus/raw-tar";
 import { filesContaining, mountsUnder, rawLayer, runcIds } from "../fixtures/runner";
+import { pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
-
-const ROOT = join(__dirname, "..", "..");
 
 const MAIN_JS = `
 const fs = require("fs"), os = require("os");
@@ -231,12 +230,7 @@ describe("runtimes and leftovers", () => {
 
 describe("Ctrl-C", () => {
   it("stops the container, deletes it and removes its bundle when `pipeline run` gets SIGINT", async () => {
-    const cli = join(tmp, "run-cli.js");
-    await new Promise<void>((resolve, reject) => {
-      const b = spawn(join(ROOT, "node_modules", ".bin", "esbuild"), [join(ROOT, "test/fixtures/run-cli.ts"), "--bundle", "--platform=node", "--target=node20", `--outfile=${cli}`, "--log-level=error"], { stdio: "inherit" });
-      b.on("error", reject);
-      b.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`esbuild exited ${code}`))));
-    });
+    const cli = await pipelineCli(); // the real CLI, bundled: the signal reaches `pipeline run` itself
     const child = spawn(process.execPath, [cli, "run", "--image", appRef, "--cache-dir", cacheDir, "--stop-timeout", "1", "--", "sleep"], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1" },
