@@ -2,21 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { PipelineError } from "../errors";
 import { resolveNamedSecret, resolveRegistrySecret, secretEnvName, secretsDir } from "./secrets";
+import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 
 const dir = mkdtempSync(join(tmpdir(), "deploy-secrets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function errorOf(f: () => unknown): PipelineError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
-}
 
 describe("resolveNamedSecret", () => {
   it("maps names to environment variables", () => {
@@ -36,20 +26,20 @@ describe("resolveNamedSecret", () => {
   });
 
   it("a missing secret says where it was looked for", () => {
-    const err = errorOf(() => resolveNamedSecret("nope", { env: { PIPELINE_SECRETS_DIR: dir } }));
+    const err = pipelineErrorOfSync(() => resolveNamedSecret("nope", { env: { PIPELINE_SECRETS_DIR: dir } }));
     expect(err.code).toBe("E_SECRET_NOT_FOUND");
     expect(err.message).toBe(`secret "nope" not found: set PIPELINE_SECRET_NOPE or create ${join(dir, "nope")}`);
   });
 
   it("an empty secret and a bad name are refused", () => {
     writeFileSync(join(dir, "empty"), "\n");
-    expect(errorOf(() => resolveNamedSecret("empty", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_EMPTY");
-    expect(errorOf(() => resolveNamedSecret("../etc/passwd", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_NAME");
+    expect(pipelineErrorOfSync(() => resolveNamedSecret("empty", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_EMPTY");
+    expect(pipelineErrorOfSync(() => resolveNamedSecret("../etc/passwd", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_NAME");
   });
 
   it("a secret that cannot be read (a directory) is E_SECRET_READ naming the file and the reason", () => {
     mkdirSync(join(dir, "a-dir"));
-    const err = errorOf(() => resolveNamedSecret("a-dir", { env: { PIPELINE_SECRETS_DIR: dir } }));
+    const err = pipelineErrorOfSync(() => resolveNamedSecret("a-dir", { env: { PIPELINE_SECRETS_DIR: dir } }));
     expect(err.code).toBe("E_SECRET_READ");
     expect(err.message).toBe(`secret "a-dir": cannot read ${join(dir, "a-dir")} (EISDIR)`);
   });
@@ -73,7 +63,7 @@ describe("resolveRegistrySecret", () => {
       ["reg-three-lines", "u\nt0ken-only-value\nextra"],
     ]) {
       writeFileSync(join(dir, name), value);
-      const err = errorOf(() => resolveRegistrySecret(name, { env }));
+      const err = pipelineErrorOfSync(() => resolveRegistrySecret(name, { env }));
       expect(err.code).toBe("E_SECRET_FORMAT");
       expect(err.message).toContain(`secret "${name}"`);
       expect(err.message).not.toContain("t0ken-only-value");

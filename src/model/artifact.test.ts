@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import type { Descriptor } from "../oci/types";
 import { ANNOTATION_ORAS_DIGEST, ANNOTATION_ORAS_UNPACK, ANNOTATION_TITLE, EMPTY_CONFIG, MODEL_ARTIFACT_TYPE, modelManifestBytes, planModel } from "./artifact";
+import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 
 const D = (c: string) => sha256(c);
 const tree: Descriptor = {
@@ -16,16 +16,6 @@ const file = (title: string, content = title): Descriptor => ({ mediaType: "appl
 
 function manifest(layers: Descriptor[], extra: Record<string, unknown> = {}) {
   return { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers, ...extra };
-}
-
-function refusal(f: () => unknown): PipelineError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
 }
 
 describe("modelManifestBytes", () => {
@@ -62,7 +52,7 @@ describe("planModel", () => {
     ["model\\x", "backslash"],
     ["other/x", "not under the model directory"],
   ])("refuses the file title %j", (title, why) => {
-    const e = refusal(() => planModel(manifest([tree, file(title)]), "model R"));
+    const e = pipelineErrorOfSync(() => planModel(manifest([tree, file(title)]), "model R"));
     expect(e.code).toBe("E_MODEL_UNSAFE");
     expect(e.message).toContain(JSON.stringify(title));
     expect(e.message).toContain(why);
@@ -70,7 +60,7 @@ describe("planModel", () => {
   });
 
   it.each([["../model"], ["/model"], ["a/b"], ["."]])("refuses the tree title %j", (title) => {
-    const e = refusal(() => planModel(manifest([{ ...tree, annotations: { ...tree.annotations, [ANNOTATION_TITLE]: title } }]), "m"));
+    const e = pipelineErrorOfSync(() => planModel(manifest([{ ...tree, annotations: { ...tree.annotations, [ANNOTATION_TITLE]: title } }]), "m"));
     expect(e.code).toBe("E_MODEL_UNSAFE");
   });
 
@@ -87,7 +77,7 @@ describe("planModel", () => {
       ["[]", "not a JSON object"],
     ];
     for (const [m, why] of cases) {
-      const e = refusal(() => planModel(m, "m"));
+      const e = pipelineErrorOfSync(() => planModel(m, "m"));
       expect(e.code, why).toBe("E_MODEL_ARTIFACT");
       expect(e.message).toContain(why);
     }

@@ -3,24 +3,14 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../errors";
 import { collectModel, linkStaysInside } from "./collect";
+import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 
 let tmp: string;
 beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), "model-collect-"));
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
-
-function refusal(f: () => unknown): PipelineError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PipelineError);
-    return e as PipelineError;
-  }
-  throw new Error("expected a PipelineError");
-}
 
 describe("linkStaysInside", () => {
   it.each([
@@ -77,17 +67,17 @@ describe("collectModel", () => {
   it("refuses links that leave the directory to a directory or nowhere, special files, and non-directories", () => {
     mkdirSync(join(tmp, "m"));
     symlinkSync(tmp, join(tmp, "m", "up"));
-    expect(refusal(() => collectModel(join(tmp, "m"))).message).toMatch(/symlink "up" -> .* not a regular file/);
+    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "m"))).message).toMatch(/symlink "up" -> .* not a regular file/);
     rmSync(join(tmp, "m", "up"));
     symlinkSync("../nothing", join(tmp, "m", "dangling"));
-    expect(refusal(() => collectModel(join(tmp, "m"))).message).toContain("dangling");
+    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "m"))).message).toContain("dangling");
     rmSync(join(tmp, "m", "dangling"));
     execFileSync("mkfifo", [join(tmp, "m", "fifo")]);
-    const e = refusal(() => collectModel(join(tmp, "m")));
+    const e = pipelineErrorOfSync(() => collectModel(join(tmp, "m")));
     expect(e.code).toBe("E_MODEL_INPUT");
     expect(e.message).toContain('"fifo" is not a regular file');
     writeFileSync(join(tmp, "file"), "x");
-    expect(refusal(() => collectModel(join(tmp, "file"))).message).toContain("is not a directory");
-    expect(refusal(() => collectModel(join(tmp, "absent"))).message).toContain("ENOENT");
+    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "file"))).message).toContain("is not a directory");
+    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "absent"))).message).toContain("ENOENT");
   });
 });

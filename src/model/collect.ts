@@ -12,6 +12,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync, Stats } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { linkStaysInside as staysInsideRoot } from "../layer/decompress";
 
 /** Files at least this big and not executable get a layer of their own (deduplicated across versions). */
 export const DEFAULT_FILE_LAYER_THRESHOLD = 1024 * 1024;
@@ -45,16 +46,7 @@ function inputError(dir: string, message: string, cause?: unknown): PipelineErro
 
 /** Whether a link at `linkPath` (inside the model) with `target` stays inside the model when followed. */
 export function linkStaysInside(linkPath: string, target: string): boolean {
-  if (target.startsWith("/")) return false;
-  const cur = linkPath.split("/").slice(0, -1);
-  for (const p of target.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") {
-      if (cur.length === 0) return false;
-      cur.pop();
-    } else cur.push(p);
-  }
-  return true;
+  return !target.startsWith("/") && staysInsideRoot(linkPath.split("/").slice(0, -1), target);
 }
 
 function byPath(a: { path: string }, b: { path: string }): number {

@@ -2,10 +2,9 @@
  * verify-image: an image's file index built by streaming its layers (nothing unpacked, nothing run), then
  * the contract checked on it. The image comes from an OCI layout (`oci:DIR[:NAME]`) or a registry.
  */
-import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
+import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
 import { HashingStream } from "../oci/digest";
 import { CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
@@ -21,45 +20,13 @@ export interface VerifyReport {
   files: number;
 }
 
-const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-
 /** The layer's uncompressed tar, its compressed bytes checked against the layer's digest at the end. */
 async function* layerTar(layer: Layer, label: string): AsyncGenerator<Buffer> {
   const hasher = new HashingStream();
   const src = layer.open();
   src.on("error", (e) => hasher.destroy(e));
   const hashed = src.pipe(hasher);
-  const it = hashed[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let head = Buffer.alloc(0);
-  let done = false;
-  while (head.length < 4) {
-    const r = await it.next();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    head = Buffer.concat([head, r.value]);
-  }
-  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) {
-    hashed.destroy();
-    throw new PipelineError("E_VERIFY", `${label}: zstd-compressed layers are not supported (media type ${layer.mediaType})`);
-  }
-  async function* raw(): AsyncGenerator<Buffer> {
-    if (head.length) yield head;
-    while (!done) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const input = Readable.from(raw(), { objectMode: false });
-    const gunzip = createGunzip({ chunkSize: 1 << 20 });
-    input.on("error", (e) => gunzip.destroy(e));
-    yield* input.pipe(gunzip) as AsyncIterable<Buffer>;
-  } else {
-    yield* raw();
-  }
+  yield* decompressed(hashed as AsyncIterable<Buffer>, label);
   if (hasher.digest() !== layer.digest) {
     throw new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${hasher.digest()}, the manifest says ${layer.digest}`);
   }
