@@ -53,6 +53,14 @@ describe("@rules_pipeline/runtime", () => {
     expect(c.args.slice(0, 3)).toEqual(["run", "--image", "oci:/r/img@sha256:" + "b".repeat(64)]);
   });
 
+  test("an explicit image (containerImageUri() of another name, or any reference) is run as given", () => {
+    const other = "localhost:5000/other@sha256:" + "c".repeat(64);
+    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
+    expect(runInContainerCommand({ processEnv: env, image: other }).args.slice(0, 3)).toEqual(["run", "--image", other]);
+    // The run's own image, named explicitly, still runs from its layout under :NAME_binary.
+    expect(runInContainerCommand({ processEnv: env, image: REF }).args[2]).toBe("oci:/r/img@sha256:" + "b".repeat(64));
+  });
+
   test("runInContainer without an image says so before starting anything", async () => {
     await expect(runInContainer({ processEnv: {} })).rejects.toThrow(/PIPELINE_CONTAINER_IMAGE is not set/);
   });

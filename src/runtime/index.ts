@@ -86,6 +86,8 @@ export function inContainer(env: Env = process.env): boolean {
 }
 
 export interface RunInContainerOptions {
+  /** The image to run, e.g. containerImageUri("cuda"); default: image `name` of this run. */
+  image?: string;
   /** Image name (`default` unless the pipeline has several images). */
   name?: string;
   /** Arguments appended to the image's entrypoint. */
@@ -106,9 +108,9 @@ export interface RunInContainerOptions {
 export function runInContainerCommand(opts: RunInContainerOptions = {}): { command: string; args: string[]; env: Env } {
   const env: Env = { ...(opts.processEnv ?? process.env) };
   const name = opts.name ?? DEFAULT_IMAGE;
-  let image = containerImageUri(name, env);
+  let image = opts.image ?? containerImageUri(name, env);
   const layouts = env[ENV_CONTAINER_IMAGE_LAYOUTS];
-  if (layouts) {
+  if (layouts && (!opts.image || opts.image === containerImageUris(env)[name])) {
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(layouts) as Record<string, unknown>;
