@@ -59,14 +59,19 @@ function platformName(p: Platform): string {
 
 const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 
-async function pinImage(spec: DeploymentSpec, interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, opts: ResolveOptions): Promise<{ digest: string; warning: string }> {
+/** The keychain for the spec's registries: `containerRegistry`'s credential first for the image's registry, then the chain. */
+function specKeychain(spec: DeploymentSpec, opts: ResolveOptions): Keychain {
+  const keychain = opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
+  const { interpreter } = spec;
+  if (!spec.containerRegistry || (interpreter.kind !== "ContainerAtTag" && interpreter.kind !== "ContainerAtDigest")) return keychain;
+  const registry = parseReference(interpreter.repository, "image").registry;
+  const lookup: SecretLookupOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME };
+  const { username, password } = resolveRegistrySecret(spec.containerRegistry, lookup);
+  return chainKeychains(explicitKeychain(registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
+}
+
+async function pinImage(interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, keychain: Keychain, opts: ResolveOptions): Promise<{ digest: string; warning: string }> {
   const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
-  let keychain = opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
-  if (spec.containerRegistry) {
-    const lookup: SecretLookupOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME };
-    const { username, password } = resolveRegistrySecret(spec.containerRegistry, lookup);
-    keychain = chainKeychains(explicitKeychain(ref.registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
-  }
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
   const via = found.index ? ` (the ${platformName(platform)} entry of index ${found.index.digest})` : "";
@@ -91,15 +96,13 @@ async function pinBranch(code: CodeDeployment & { kind: "GitRepoBranch" }, opts:
 }
 
 /** Model ids given by tag → by digest (one HEAD each), so the runner and Kubernetes pull the same bytes. */
-async function pinModels(spec: DeploymentSpec, opts: ResolveOptions): Promise<{ models: DeploymentSpec["models"]; warnings: string[] }> {
+async function pinModels(spec: DeploymentSpec, keychain: () => Keychain, opts: ResolveOptions): Promise<{ models: DeploymentSpec["models"]; warnings: string[] }> {
   const warnings: string[] = [];
-  let keychain: Keychain | undefined;
   const models = await Promise.all(
     spec.models.map(async (m) => {
       const ref = parseReference(m.id, "models[].id");
       if (ref.digest) return m;
-      keychain ??= opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
-      const digest = await resolveDigest(ref, { keychain, insecure: opts.insecure, retry: opts.retry, scheme: opts.scheme });
+      const digest = await resolveDigest(ref, { keychain: keychain(), insecure: opts.insecure, retry: opts.retry, scheme: opts.scheme });
       const pinned = formatReference({ ...ref, tag: undefined, digest });
       warnings.push(`tags are not deterministic: model ${m.id} resolved to ${pinned}, every replica gets that digest`);
       return { ...m, id: pinned };
@@ -118,10 +121,12 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   };
   // Credential sources warn as they are read (a credentials file others can read); the pins warn at the end, in order.
   const lookups: ResolveOptions = { ...opts, warn };
+  let keychain: Keychain | undefined; // built when a registry is asked (reading secrets and docker config)
+  const registryKeychain = () => (keychain ??= specKeychain(spec, lookups));
   const [image, branch, models] = await Promise.all([
-    interpreter.kind === "ContainerAtTag" ? pinImage(spec, interpreter, lookups) : undefined,
+    interpreter.kind === "ContainerAtTag" ? pinImage(interpreter, registryKeychain(), lookups) : undefined,
     code.kind === "GitRepoBranch" ? pinBranch(code, lookups) : undefined,
-    pinModels(spec, lookups),
+    pinModels(spec, registryKeychain, lookups),
   ]);
   const pinned: DeploymentSpec = { ...spec, models: models.models };
   const out: ResolvedDeployment = { spec: pinned, warnings };

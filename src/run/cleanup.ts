@@ -8,6 +8,9 @@
  * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
  */
 import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 
 const undos = new Map<number, () => void>();
 let nextId = 1;
@@ -60,4 +63,33 @@ export function ownerPid(id: string): number | undefined {
 export function unmountSync(path: string): void {
   const r = spawnSync("umount", [path], { stdio: "ignore" });
   if (r.status !== 0) spawnSync("umount", ["-l", path], { stdio: "ignore" });
+}
+
+/**
+ * Removes run directories (`runs/<name>-<pid>-<hex>`) whose owner pid is gone, unmounting an overlay root left
+ * mounted in one first. Returns the names removed.
+ */
+export async function reapStaleRunDirs(runsDir: string): Promise<string[]> {
+  const reaped: string[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(runsDir);
+  } catch {
+    return reaped;
+  }
+  let mounts = "";
+  try {
+    mounts = readFileSync("/proc/self/mounts", "utf8");
+  } catch {
+    // not Linux
+  }
+  for (const name of entries) {
+    const pid = ownerPid(name);
+    if (pid === undefined || pidAlive(pid)) continue;
+    const rootfs = join(runsDir, name, "rootfs");
+    if (mounts.includes(` ${rootfs} `)) unmountSync(rootfs);
+    await rm(join(runsDir, name), { recursive: true, force: true });
+    reaped.push(name);
+  }
+  return reaped;
 }

@@ -7,7 +7,7 @@
  *   mounts      bind mounts {source (host), destination (container), readonly}
  *   network     "host" (default: the host's interfaces, so the program's ports are the host's; no port mapping
  *               exists under plain runc) or "none" (loopback only)
- *   runtime     "auto" (default) | "runc" | "podman" | "docker" (runtime.ts)
+ *   runtime     "auto" (default) | "runc" | "podman" | "docker" (runtime.ts); podman/docker: engine.ts
  *   replicas    how many containers of this image run at once (default 1); with more than one, every output
  *               line is prefixed `[i] ` and the result is the first non-zero exit code, in the order the
  *               containers end (0 when all succeed)
@@ -21,12 +21,14 @@ import { join } from "node:path";
 import type { Keychain } from "../auth/keychain";
 import { PipelineError } from "../errors";
 import type { ProgressSink } from "../registry/progress";
-import { runWithEngine } from "./engine";
+import { reapStaleEngine, runWithEngine } from "./engine";
+import { loadIntoEngine } from "./engine-image";
 import { PreparedImage, prepareImage } from "./image-cache";
 import { prefixedLines } from "./lines";
 import { cacheRoot, runsDir } from "./paths";
 import { processSpec } from "./process-spec";
 import { BindMount, checkMount } from "./runc-config";
+import { reapStaleRunDirs } from "./cleanup";
 import { reapStale, runWithRunc } from "./runc";
 import type { RootfsMode } from "./rootfs";
 import { chooseRuntime, RuntimeChoice } from "./runtime";
@@ -116,6 +118,9 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   const runtime = await chooseRuntime(opts.runtime ?? "auto");
   const runs = runsDir(cacheDir);
   if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
+  else await Promise.all([reapStaleEngine(runtime, cacheDir), reapStaleRunDirs(runs)]);
+  // podman/docker: the image goes into the engine's store once, for all replicas (engine-image.ts).
+  const engineImage = runtime === "runc" ? undefined : await loadIntoEngine(runtime, image, cacheDir, opts.log);
   const name = sanitizeName(opts.name);
   const base = `rp-${name}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const stdout = opts.stdout ?? process.stdout;
@@ -126,19 +131,24 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
     const out = replicas > 1 ? prefixedLines(`[${i}] `, stdout) : undefined;
     const err = replicas > 1 ? prefixedLines(`[${i}] `, stderr) : undefined;
     try {
-      const common = { id, process: proc, mounts, network, stdout: out ?? stdout, stderr: err ?? stderr, signal: opts.signal, kill: opts.kill, stopTimeoutMs: opts.stopTimeoutMs };
+      const common = {
+        id,
+        process: proc,
+        mounts,
+        network,
+        runsDir: runs,
+        hostname: replicas > 1 ? `${name}-${i}` : name,
+        homeTmpfs: !dirInRootfs(image.rootfs, proc.home),
+        stdout: out ?? stdout,
+        stderr: err ?? stderr,
+        signal: opts.signal,
+        kill: opts.kill,
+        stopTimeoutMs: opts.stopTimeoutMs,
+      };
       const r =
         runtime === "runc"
-          ? await runWithRunc({
-              ...common,
-              lowerRootfs: image.rootfs,
-              runsDir: runs,
-              hostname: replicas > 1 ? `${name}-${i}` : name,
-              homeTmpfs: !dirInRootfs(image.rootfs, proc.home),
-              rootfsMode: opts.rootfs,
-              runcRoot: opts.runcRoot,
-            })
-          : await runWithEngine({ ...common, engine: runtime, layoutDir: image.layoutDir, cacheDir });
+          ? await runWithRunc({ ...common, lowerRootfs: image.rootfs, rootfsMode: opts.rootfs, runcRoot: opts.runcRoot })
+          : await runWithEngine({ ...common, engine: runtime, image: engineImage!, cacheDir });
       if (r.exitCode !== 0 && first === 0) first = r.exitCode;
     } finally {
       await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));

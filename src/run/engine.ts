@@ -1,30 +1,42 @@
 /**
- * Containers through podman or docker, for machines without a usable runc. Only what the runner needs:
- * load the cached OCI layout into the engine, then `run --rm` with the process, env, mounts and network the
- * runc path would use (the argv, env and user are computed here, the same way, and passed explicitly).
- *  - podman: its own `--root`/`--runroot` under the cache (never the user's store), `--runtime runc`,
- *    `--ulimit` set to this process's own nofile/nproc limits (podman's defaults fail where limits cannot be
- *    raised), image loaded with `podman pull oci:LAYOUT`.
- *  - docker: the layout is streamed as a tar to `docker load` (docker >= 25 reads OCI layouts); `--init` makes
- *    SIGTERM work for a Node PID 1.
- * Stopping: `stop -t SECONDS` on abort, `kill` on the kill signal. Not exercised by the tests on machines
- * without podman or a docker daemon (see the report of the change that added it).
+ * One container under podman or docker (for machines without a usable runc, or by choice: `--runtime`).
+ * The image is already in the engine (engine-image.ts); the command line is engine-args.ts'.
+ *
+ *  - `run --rm --name ID` in the foreground, in its own process group (a terminal's Ctrl-C reaches only the
+ *    runner), stdin /dev/null, stdout and stderr piped through as they come, the engine's exit status returned
+ *    (the container's; 137 when killed; podman/docker use 125-127 for their own failures).
+ *  - `--ulimit nofile/nproc` = this process's own limits (what a runc container inherits; nproc at most
+ *    pid_max): podman's defaults (nofile 1048576) cannot be set where raising limits is not allowed.
+ *  - Stopping (the abort signal): `stop -t SECONDS` (SIGTERM, SIGKILL after the grace period); the kill signal:
+ *    `kill`. A stop that comes before the engine has created the container is retried until it takes.
+ *  - Cleanup on every path: `rm --force` of the container (normally already gone with --rm), the run directory
+ *    (the env file) removed; a synchronous copy runs at process exit (cleanup.ts). `reapStaleEngine` removes
+ *    containers named `rp-...-<pid>-<hex>` whose runner pid is gone (docker: only on a local daemon).
  */
-import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { onExitCleanup, ownerPid, pidAlive } from "./cleanup";
+import { engineExec, EngineName, engineGlobalArgs } from "./engine-cli";
+import { engineRunArgs, splitEnv } from "./engine-args";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount } from "./runc-config";
 
 export interface EngineRunOptions {
-  engine: "podman" | "docker";
+  engine: EngineName;
   id: string;
-  layoutDir: string;
+  hostname: string;
+  /** Image id in the engine (loadIntoEngine). */
+  image: string;
   cacheDir: string;
+  /** Where the container's run directory (its env file) goes: runs/<id>. */
+  runsDir: string;
   process: ProcessSpec;
   mounts: BindMount[];
   network: "host" | "none";
+  homeTmpfs: boolean;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   signal?: AbortSignal;
@@ -32,20 +44,12 @@ export interface EngineRunOptions {
   stopTimeoutMs?: number;
 }
 
-function run(cmd: string, args: string[], input?: NodeJS.ReadableStream): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { encoding: "utf8", maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const c = err ? (err as NodeJS.ErrnoException).code : 0;
-      resolve({ code: typeof c === "number" ? c : err ? 127 : 0, stdout, stderr: stderr || (err?.message ?? "") });
-    });
-    if (input && child.stdin) input.pipe(child.stdin);
-  });
-}
-
 /** This process's soft:hard limit for a /proc/self/limits row, when it can be read. */
 function ownLimit(row: string): string | undefined {
   try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith(row));
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(row));
     const m = line && /\s(\d+|unlimited)\s+(\d+|unlimited)\s/.exec(line.slice(row.length));
     if (!m) return undefined;
     const v = (s: string) => (s === "unlimited" ? "-1" : s);
@@ -55,57 +59,107 @@ function ownLimit(row: string): string | undefined {
   }
 }
 
-function globalArgs(o: EngineRunOptions): string[] {
-  if (o.engine === "docker") return [];
-  return ["--root", join(o.cacheDir, "podman", "root"), "--runroot", join(o.cacheDir, "podman", "runroot"), "--runtime", "runc"];
+/**
+ * nofile and nproc as this process has them (what a runc container inherits). nproc is capped at the kernel's
+ * pid_max: no more processes can exist anyway, and some kernels (gVisor here) refuse a larger limit inside the
+ * container even when the runner has it.
+ */
+function ownUlimits(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const nofile = ownLimit("Max open files");
+  if (nofile) out.nofile = nofile;
+  const nproc = ownLimit("Max processes");
+  if (nproc) {
+    let pidMax = Infinity;
+    try {
+      pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim()) || Infinity;
+    } catch {
+      // not Linux
+    }
+    const cap = (v: string) => (v === "-1" ? pidMax : Math.min(Number(v), pidMax));
+    const [soft, hard] = nproc.split(":").map(cap);
+    out.nproc = [soft, hard].map((v) => (v === Infinity ? "-1" : String(v))).join(":");
+  }
+  return out;
 }
 
-async function load(o: EngineRunOptions): Promise<string> {
-  if (o.engine === "podman") {
-    const r = await run("podman", [...globalArgs(o), "pull", "-q", `oci:${o.layoutDir}`]);
-    const id = r.stdout.trim().split("\n").pop();
-    if (r.code !== 0 || !id) throw new PipelineError("E_RUNTIME", `podman pull oci:${o.layoutDir} failed: ${r.stderr.trim()}`);
-    return id;
-  }
-  const tar = spawn("tar", ["-C", o.layoutDir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "ignore"] });
-  const r = await run("docker", ["load"], tar.stdout);
-  const m = /Loaded image(?: ID)?: (\S+)/.exec(r.stdout);
-  if (r.code !== 0 || !m) throw new PipelineError("E_RUNTIME", `docker load of ${o.layoutDir} failed: ${r.stderr.trim() || r.stdout.trim()}`);
-  return m[1];
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+function forceRemoveArgs(engine: EngineName, id: string): string[] {
+  return engine === "podman" ? ["rm", "--force", "--time", "0", id] : ["rm", "--force", id];
 }
 
 export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: number }> {
-  const image = await load(o);
-  const p = o.process;
-  const args = [...globalArgs(o), "run", "--rm", "--name", o.id, "--network", o.network, "--user", `${p.user.uid}:${p.user.gid}`, "-w", p.cwd];
-  args.push("--tmpfs", "/tmp:rw,mode=1777", "--entrypoint", p.args[0]);
-  if (o.engine === "docker") args.push("--init");
-  else {
-    for (const [row, name] of [["Max open files", "nofile"], ["Max processes", "nproc"]] as const) {
-      const lim = ownLimit(row);
-      if (lim) args.push("--ulimit", `${name}=${lim}`);
-    }
-  }
-  for (const e of p.env) args.push("-e", e);
-  for (const m of o.mounts) args.push("--mount", `type=bind,source=${m.source},destination=${m.destination}${m.readonly ? ",readonly" : ""}`);
-  args.push(image, ...p.args.slice(1));
-  const child = spawn(o.engine, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
-  child.stdout.pipe(o.stdout, { end: false });
-  child.stderr.pipe(o.stderr, { end: false });
-  const seconds = String(Math.ceil((o.stopTimeoutMs ?? 5000) / 1000));
-  const onStop = () => void run(o.engine, [...globalArgs(o), "stop", "-t", seconds, o.id]);
-  const onKill = () => void run(o.engine, [...globalArgs(o), "kill", o.id]);
-  o.signal?.addEventListener("abort", onStop, { once: true });
-  o.kill?.addEventListener("abort", onKill, { once: true });
+  const global = engineGlobalArgs(o.engine, o.cacheDir);
+  const env = splitEnv(o.process.env);
+  const runDir = join(o.runsDir, o.id);
+  let started = false;
+  const cleanupSync = () => {
+    if (started) spawnSync(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { stdio: "ignore" });
+    rmSync(runDir, { recursive: true, force: true });
+  };
+  const unregister = onExitCleanup(cleanupSync);
   try {
-    const exitCode = await new Promise<number>((resolve, reject) => {
-      child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${o.engine}: ${e.message}`)));
-      child.on("close", (code) => resolve(code ?? 137));
-    });
-    return { exitCode };
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    const envFile = env.fileLines.length ? join(runDir, "env") : undefined;
+    if (envFile) writeFileSync(envFile, env.fileLines.join("\n") + "\n", { mode: 0o600 });
+    const args = engineRunArgs({ ...o, ulimits: ownUlimits(), envFile }, env);
+    if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
+    started = true;
+    const child = spawn(o.engine, [...global, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...env.byName } });
+    child.stdout.pipe(o.stdout, { end: false });
+    child.stderr.pipe(o.stderr, { end: false });
+    let exited = false;
+    // Retried while it fails and the container runs: a stop before the engine created it would be lost.
+    const send = async (cmd: string[]) => {
+      for (let attempt = 0; attempt < 60 && !exited; attempt++) {
+        const r = await engineExec(o.engine, [...global, ...cmd, o.id], { timeoutMs: 60_000 });
+        if (r.code === 0 || exited) return;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    };
+    const seconds = String(Math.ceil((o.stopTimeoutMs ?? 5000) / 1000));
+    const onStop = () => void send(["stop", "-t", seconds]);
+    const onKill = () => void send(["kill", "--signal", "KILL"]);
+    o.signal?.addEventListener("abort", onStop, { once: true });
+    o.kill?.addEventListener("abort", onKill, { once: true });
+    try {
+      return {
+        exitCode: await new Promise<number>((resolve, reject) => {
+          child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${o.engine}: ${e.message}`)));
+          child.on("close", (code, sig) => resolve(code ?? 128 + (SIGNAL_NUMBERS[sig ?? ""] ?? 0)));
+        }),
+      };
+    } finally {
+      exited = true;
+      o.signal?.removeEventListener("abort", onStop);
+      o.kill?.removeEventListener("abort", onKill);
+    }
   } finally {
-    o.signal?.removeEventListener("abort", onStop);
-    o.kill?.removeEventListener("abort", onKill);
-    await run(o.engine, [...globalArgs(o), "rm", "--force", o.id]);
+    unregister();
+    if (started) await engineExec(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { timeoutMs: 60_000 });
+    await rm(runDir, { recursive: true, force: true });
   }
+}
+
+/** Whether the docker CLI talks to a daemon on this machine (pids in container names mean something). */
+function localDocker(env: NodeJS.ProcessEnv): boolean {
+  const host = env.DOCKER_HOST;
+  return !host || host.startsWith("unix://") || host.startsWith("npipe://");
+}
+
+/** Removes the engine's containers named `rp-...-<pid>-<hex>` whose runner pid is gone. Best effort. */
+export async function reapStaleEngine(engine: EngineName, cacheDir: string): Promise<string[]> {
+  if (engine === "docker" && !localDocker(process.env)) return [];
+  const global = engineGlobalArgs(engine, cacheDir);
+  const list = await engineExec(engine, [...global, "ps", "--all", "--format", "{{.Names}}"], { timeoutMs: 30_000 });
+  if (list.code !== 0) return [];
+  const reaped: string[] = [];
+  for (const name of list.stdout.split("\n").map((s) => s.trim())) {
+    const pid = ownerPid(name);
+    if (!name.startsWith("rp-") || pid === undefined || pidAlive(pid)) continue;
+    await engineExec(engine, [...global, ...forceRemoveArgs(engine, name)], { timeoutMs: 60_000 });
+    reaped.push(name);
+  }
+  return reaped;
 }

@@ -12,11 +12,11 @@
  * of that is registered for process exit (cleanup.ts); `reapStale` removes what a killed runner left.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { onExitCleanup, ownerPid, pidAlive, unmountSync } from "./cleanup";
+import { onExitCleanup, ownerPid, pidAlive, reapStaleRunDirs } from "./cleanup";
 import { BindMount, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
 import { RootfsMode, writableRoot } from "./rootfs";
@@ -138,25 +138,6 @@ export async function reapStale(runsDir: string, opts: { runcRoot?: string; runc
       // not JSON: an older runc; nothing to reap
     }
   }
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(runsDir);
-  } catch {
-    return reaped;
-  }
-  let mounts = "";
-  try {
-    mounts = readFileSync("/proc/self/mounts", "utf8");
-  } catch {
-    // not Linux
-  }
-  for (const name of entries) {
-    const pid = ownerPid(name);
-    if (pid === undefined || pidAlive(pid)) continue;
-    const rootfs = join(runsDir, name, "rootfs");
-    if (mounts.includes(` ${rootfs} `)) unmountSync(rootfs);
-    await rm(join(runsDir, name), { recursive: true, force: true });
-    reaped.push(name);
-  }
+  reaped.push(...(await reapStaleRunDirs(runsDir)));
   return reaped;
 }

@@ -123,6 +123,8 @@ beforeAll(async () => {
   mkdirSync(join(tmp, "secrets"));
   registry = await tempRegistry({ auth: { user: REG_USER, password: REG_PASSWORD } });
   digest = (await pushImage(registry.address, "ml/inference", "v1", [Buffer.from("layer")], { user: REG_USER, password: REG_PASSWORD })).digest;
+  // The model's tag is pinned too (with the containerRegistry credential, same registry).
+  await pushImage(registry.address, "models/resnet", "v2", [Buffer.from("weights")], { user: REG_USER, password: REG_PASSWORD });
   writeSpec("spec.yaml");
 });
 
@@ -165,6 +167,9 @@ describe("deploy --render", () => {
     const deployment = docs[3];
     expect(deployment.metadata.namespace).toBe("default");
     expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
+    // The model's init container pulls the digest its tag named at render time, not the moving tag.
+    const pull = deployment.spec.template.spec.initContainers.find((c: { name: string }) => c.name.startsWith("model-"));
+    expect(pull.args[1]).toMatch(new RegExp(`^${registry.address.replace(/\./g, "\\.")}/models/resnet@sha256:[0-9a-f]{64}$`));
     expect(io.err.join("\n")).toMatch(/tags are not deterministic/);
   });
 
