@@ -19,7 +19,8 @@
  * Host runs (no container) cannot mount: they get PIPELINE_MODELS (JSON: container path → host directory),
  * PIPELINE_REPOSITORIES (the dataset directory holding one checkout per name) and run in the code directory.
  */
-import { isAbsolute, resolve } from "node:path";
+import { rmSync } from "node:fs";
+import { isAbsolute, join, posix, resolve } from "node:path";
 import { defaultKeychain } from "../auth/default";
 import { chainKeychains, Keychain } from "../auth/keychain";
 import { explicitKeychain } from "../auth/static";
@@ -61,9 +62,6 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const log = opts.log ?? (() => undefined);
   const warn = opts.warn ?? (() => undefined);
   const interp = spec.interpreter;
-  if (interp.kind === "LockfileProject") {
-    throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject (${interp.lockfile}) cannot run as it is: build an image with \`pipeline build --lockfile\` and run that`);
-  }
   let image: string | undefined;
   if (interp.kind === "ContainerAtTag") {
     if (!resolved.image) throw new PipelineError("E_RUN_UNRESOLVED", `image ${interp.repository}:${interp.tag} is not pinned: resolve the deployment first (resolveDeployment)`);
@@ -97,6 +95,14 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     const commit = code.kind === "GitRepoCommit" ? code.commit : resolved.commit;
     if (!commit) throw new PipelineError("E_RUN_UNRESOLVED", `code branch ${code.kind === "GitRepoBranch" ? code.branch : ""} is not pinned: resolve the deployment first (resolveDeployment)`);
     codeHostDirs = [await checkoutCode(code.repoUrl, commit, { cacheDir, env, log, warn })];
+  }
+  if (interp.kind === "LockfileProject") {
+    // The code deployment's package.json + lockfile define the environment: build the image (node_modules layer
+    // cached by the lockfile's hash, code layer from the checkout), then run it; the code is in the image.
+    if (!codeHostDirs.length) throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject (${interp.lockfile}) needs a code deployment holding it (code: GitRepoBranch, GitRepoCommit or ServerAvailableFolder)`);
+    if (posix.basename(interp.lockfile) !== "package-lock.json") throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject: only npm's package-lock.json is supported, got ${JSON.stringify(interp.lockfile)}`);
+    image = await buildFromLockfile(join(codeHostDirs[0], posix.dirname(interp.lockfile)), { cacheDir, env, log, keychain, insecure: opts.insecure });
+    codeHostDirs = [];
   }
   const specEnv: Record<string, string> = {};
   for (const e of deploymentEnv(spec)) {
@@ -137,17 +143,42 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
 
   const codeMounts = codeHostDirs.map((source, i) => ({ source, destination: `${CODE_MOUNT_ROOT}/${i}`, readonly: true }));
   if (codeMounts.length) specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
-  const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn });
-  return runPrepared(prepared, {
-    ...opts,
-    cacheDir,
-    network,
-    name: spec.name,
-    command: spec.command,
-    args,
-    env: specEnv,
-    workingDir: spec.workingDir ?? codeMounts[0]?.destination,
-    mounts: [...mounts, ...codeMounts, ...(opts.extraMounts ?? [])],
-    replicas,
+  try {
+    const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn });
+    return await runPrepared(prepared, {
+      ...opts,
+      cacheDir,
+      network,
+      name: spec.name,
+      command: spec.command,
+      args,
+      env: specEnv,
+      workingDir: spec.workingDir ?? codeMounts[0]?.destination,
+      mounts: [...mounts, ...codeMounts, ...(opts.extraMounts ?? [])],
+      replicas,
+    });
+  } finally {
+    // A lockfile build's layout is only needed while the image runs (its rootfs is cached by digest).
+    if (interp.kind === "LockfileProject" && image?.startsWith("oci:")) rmSync(image.slice(4, image.lastIndexOf("@")), { recursive: true, force: true });
+  }
+}
+
+/** `pipeline build --lockfile` into the run cache; returns `oci:LAYOUT` (the runner caches it by digest). */
+async function buildFromLockfile(
+  projectDir: string,
+  o: { cacheDir: string; env: NodeJS.ProcessEnv; log: (line: string) => void; keychain: Keychain; insecure?: boolean },
+): Promise<string> {
+  const { buildLockfileImage } = await import("../lockfile/build");
+  const output = join(o.cacheDir, "lockfile-builds", `${process.pid}-${Date.now()}`);
+  const result = await buildLockfileImage({
+    projectDir,
+    output,
+    cacheDir: join(o.cacheDir, "lockfile"),
+    env: o.env,
+    log: o.log,
+    keychainFor: async () => o.keychain,
+    insecure: o.insecure,
   });
+  o.log(`built ${projectDir} from its lockfile: ${result.digest} (node_modules ${result.nodeModules.cached ? "cached" : "installed"})`);
+  return `oci:${output}@${result.digest}`;
 }

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../src/cli/commands/build";
+import { run } from "../../src/cli/commands/run";
 import { verifyImageCommand } from "../../src/cli/commands/verify-image";
 import type { CliIo } from "../../src/cli/io";
 import { listLayer } from "../../src/layer/tar-read";
@@ -182,6 +183,19 @@ describe("pipeline build --lockfile", () => {
     const run = runPushedImage(`${reg.host}/lockfile/app:v1`, ["one", "two"]);
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({ ms: 172_800_000, args: ["one", "two"], image: false, cwd: "/app" });
+  });
+
+  it("`pipeline run` of a LockfileProject spec builds the image from the code's lockfile and runs it under runc", async () => {
+    const specPath = join(tmp, "lockfile-spec.yaml");
+    writeFileSync(specPath, `name: lock-app\ninterpreter: {type: LockfileProject}\ncode: {type: ServerAvailableFolder, codePaths: [${projectA}]}\nargs: [from-spec]\n`);
+    const cache = join(tmp, "run-cache");
+    const io = captureIo(env);
+    const r = await run({ spec: specPath, "cache-dir": cache }, io);
+    expect(r.exitCode, io.err.join("\n")).toBe(0);
+    // The same image `pipeline build --lockfile` makes, run from /app with the spec's args.
+    expect(io.err.join("\n")).toContain(`built ${projectA} from its lockfile: ${digestA}`);
+    expect(io.out.map((l) => JSON.parse(l))).toEqual([{ ms: 172_800_000, args: ["from-spec"], image: false, cwd: "/app" }]);
+    expect(readdirSync(join(cache, "lockfile-builds"))).toEqual([]); // the build's layout is removed after the run
   });
 
   it("--base from a registry: the same layers, the base recorded by digest", async () => {
