@@ -15,8 +15,7 @@
  */
 import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS } from "./commands/deploy";
-import { RUN_OPTIONS } from "./commands/run";
+import { DEPLOY_OPTIONS, RUN_OPTIONS } from "./deploy-options";
 import type { CliIo } from "./io";
 
 export { UsageError };

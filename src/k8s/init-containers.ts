@@ -13,8 +13,7 @@
 import type { V1Container, V1EnvVar, V1VolumeMount } from "@kubernetes/client-node";
 import { namedSecretObjectName, SECRET_KEY } from "./names";
 
-export const DEFAULT_GIT_IMAGE = "alpine/git:2.45.2";
-export const DEFAULT_ORAS_IMAGE = "ghcr.io/oras-project/oras:v1.2.0";
+export { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "./default-images";
 /** Where the registry docker config is mounted in ORAS init containers. */
 export const REGISTRY_CONFIG_DIR = "/etc/rules-pipeline/registry";
 

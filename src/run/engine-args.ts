@@ -70,7 +70,8 @@ function checkMountPath(p: string, m: BindMount): void {
 
 export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   const p = c.process;
-  const args = ["run", "--rm", "--name", c.id, "--hostname", c.hostname, "--network", c.network, "--user", `${p.user.uid}:${p.user.gid}`, "--workdir", p.cwd];
+  // docker: no --rm, the runner removes the container after `docker wait` (engine.ts says why).
+  const args = ["run", ...(c.engine === "podman" ? ["--rm"] : []), "--name", c.id, "--hostname", c.hostname, "--network", c.network, "--user", `${p.user.uid}:${p.user.gid}`, "--workdir", p.cwd];
   if (c.engine === "podman") args.push("--unsetenv-all", "--http-proxy=false");
   args.push("--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777");
   if (c.homeTmpfs && p.home !== "/" && p.home !== "/tmp") {

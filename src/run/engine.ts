@@ -2,9 +2,10 @@
  * One container under podman or docker (for machines without a usable runc, or by choice: `--runtime`).
  * The image is already in the engine (engine-image.ts); the command line is engine-args.ts'.
  *
- *  - `run --rm --name ID` in the foreground, in its own process group (a terminal's Ctrl-C reaches only the
+ *  - `run [--rm] --name ID` in the foreground, in its own process group (a terminal's Ctrl-C reaches only the
  *    runner), stdin /dev/null, stdout and stderr piped through as they come, the engine's exit status returned
- *    (the container's; 137 when killed; podman/docker use 125-127 for their own failures).
+ *    (the container's; 137 when killed; podman/docker use 125-127 for their own failures). docker: no --rm,
+ *    the exit code comes from `docker wait` (dockerExitCode says why), the container is removed after.
  *  - `--ulimit nofile/nproc` = this process's own limits (what a runc container inherits; nproc at most
  *    pid_max): podman's defaults (nofile 1048576) cannot be set where raising limits is not allowed.
  *  - Stopping (the abort signal): `stop -t SECONDS` (SIGTERM, SIGKILL after the grace period); the kill signal:
@@ -13,7 +14,7 @@
  *    (the env file) removed; a synchronous copy runs at process exit (cleanup.ts). `reapStaleEngine` removes
  *    containers named `rp-...-<pid>-<hex>` whose runner pid is gone (docker: only on a local daemon).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -123,13 +124,15 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
     const onKill = () => void send(["kill", "--signal", "KILL"]);
     o.signal?.addEventListener("abort", onStop, { once: true });
     o.kill?.addEventListener("abort", onKill, { once: true });
+    const closed = new Promise<number>((resolve, reject) => {
+      child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${o.engine}: ${e.message}`)));
+      child.on("close", (code, sig) => {
+        exited = true;
+        resolve(code ?? 128 + (SIGNAL_NUMBERS[sig ?? ""] ?? 0));
+      });
+    });
     try {
-      return {
-        exitCode: await new Promise<number>((resolve, reject) => {
-          child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${o.engine}: ${e.message}`)));
-          child.on("close", (code, sig) => resolve(code ?? 128 + (SIGNAL_NUMBERS[sig ?? ""] ?? 0)));
-        }),
-      };
+      return { exitCode: o.engine === "docker" ? await dockerExitCode(child, closed, o.id, () => exited) : await closed };
     } finally {
       exited = true;
       o.signal?.removeEventListener("abort", onStop);
@@ -140,6 +143,42 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
     if (started) await engineExec(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { timeoutMs: 60_000 });
     await rm(runDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The exit code of an attached `docker run`. podman's Docker API before 4.6 never ends the attach stream of a
+ * container that exited (and answers `wait?condition=removed`, what `docker run --rm` asks, with 0), so the
+ * runner asks `docker wait NAME` (condition not-running, right on every daemon) alongside, retried until the
+ * container exists. When that answers, `docker run` gets 2 s to end on its own (it does with Docker) before it
+ * is killed (SIGKILL: it would proxy SIGTERM to the container); its output has been delivered by then. When
+ * `docker run` ends first, its status is the answer.
+ */
+async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: string, runEnded: () => boolean): Promise<number> {
+  const waited = (async (): Promise<number | undefined> => {
+    while (!runEnded()) {
+      const r = await engineExec("docker", ["wait", id]);
+      const code = Number(r.stdout.trim().split("\n").pop());
+      if (r.code === 0 && Number.isInteger(code)) return code;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    return undefined;
+  })();
+  const first = await Promise.race([closed.then((code) => ({ run: code })), waited.then((code) => ({ wait: code }))]);
+  if ("run" in first) return first.run;
+  if (first.wait === undefined) return closed;
+  const grace = setTimeout(() => {
+    try {
+      if (child.pid) process.kill(-child.pid, "SIGKILL"); // the client: SIGTERM would be proxied to the container
+    } catch {
+      // already gone
+    }
+  }, 2000);
+  try {
+    await closed;
+  } finally {
+    clearTimeout(grace);
+  }
+  return first.wait;
 }
 
 /** Whether the docker CLI talks to a daemon on this machine (pids in container names mean something). */

@@ -10,52 +10,18 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildHostNodeBase } from "../../src/base/host-node";
 import { run } from "../../src/cli/commands/run";
 import type { CliIo } from "../../src/cli/io";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
-import { buildLayer, layerFromDescriptor } from "../../src/layer/build";
-import { readLayout } from "../../src/layout/read";
-import { writeLayout } from "../../src/layout/write";
 import { pushImage } from "../../src/registry/push";
 import { rawTar } from "../corpus/raw-tar";
 import { filesContaining, mountsUnder, rawLayer, runcIds } from "../fixtures/runner";
-import { pipelineCli } from "../fixtures/cli";
+import { pipelineCli, runCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
-
-const MAIN_JS = `
-const fs = require("fs"), os = require("os");
-const [mode, ...rest] = process.argv.slice(2);
-if (mode === "echo") {
-  console.log("args=" + rest.slice(1).join(","));
-  console.log("FOO=" + process.env.FOO + " cwd=" + process.cwd() + " home=" + os.homedir());
-  console.error("to stderr");
-  process.exit(Number(rest[0] || 0));
-} else if (mode === "write") {
-  console.log("read=" + fs.readFileSync("/data/in.txt", "utf8"));
-  try { fs.writeFileSync("/data/out.txt", "written"); console.log("write=ok"); } catch (e) { console.log("write=" + e.code); }
-} else if (mode === "hello") {
-  console.log("hello from " + os.hostname());
-} else if (mode === "sleep") {
-  console.log("ready");
-  setInterval(() => {}, 1000); // PID 1 without a SIGTERM handler: only SIGKILL ends it
-} else if (mode === "repos") {
-  const dir = "/opt/repos/data";
-  console.log("files=" + fs.readdirSync(dir).filter((f) => f !== ".git").sort().join(","));
-  console.log("main.txt=" + fs.readFileSync(dir + "/main.txt", "utf8").trim());
-  console.log("ready");
-  setTimeout(() => process.exit(0), 1500);
-}
-`;
-
-interface Captured {
-  io: CliIo;
-  out: string[];
-  err: string[];
-}
+import { buildRunnerApp, Captured, captureIo } from "../fixtures/runner-app";
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -64,21 +30,7 @@ let appLayout: string;
 let appRef: string;
 let appDigest: string;
 
-function capture(extraEnv: Record<string, string> = {}): Captured {
-  const out: string[] = [];
-  const err: string[] = [];
-  const home = join(tmp, "home");
-  mkdirSync(home, { recursive: true });
-  const io: CliIo = {
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    env: { PATH: process.env.PATH, HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_CONFIG_HOME: join(home, ".config"), CI: "1", ...extraEnv },
-    cwd: tmp,
-    isTTY: false,
-    readStdin: async () => "",
-  };
-  return { io, out, err };
-}
+const capture = (extraEnv: Record<string, string> = {}): Captured => captureIo(tmp, extraEnv);
 
 async function push(image: Image, repository: string): Promise<string> {
   const r = await pushImage(image, { registry: reg.host, repository, tags: ["v1"] });
@@ -93,15 +45,9 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "rp-e2e-runner-"));
   cacheDir = join(tmp, "cache");
   reg = await startRegistry();
-  const baseDir = join(tmp, "base");
-  await buildHostNodeBase(baseDir);
-  const base = readLayout(baseDir, { refName: "latest" });
-  const layerPath = join(tmp, "app.tar.gz");
-  const desc = await buildLayer([{ dest: "/app/main.js", content: Buffer.from(MAIN_JS) }], layerPath);
-  const app = composeImage({ base, layers: [{ layer: layerFromDescriptor(layerPath, desc), createdBy: "app" }], entrypoint: ["node", "/app/main.js"], workingDir: "/app" });
-  appLayout = join(tmp, "app-layout");
-  await writeLayout(appLayout, app);
-  appRef = await push(app, "run/app");
+  const app = await buildRunnerApp(tmp, reg);
+  appLayout = app.layout;
+  appRef = app.ref;
   appDigest = app.digest;
 });
 
@@ -130,6 +76,7 @@ describe("pipeline run --image", () => {
     expect(reg.requests().length).toBe(requests); // not even a manifest request: the digest pins the bytes
     expect(c2.err.some((l) => /pulling|unpacking/.test(l))).toBe(false);
     expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
+    expect(existsSync(join(cacheDir, "podman"))).toBe(false); // --runtime auto: runc first
   });
 
   it("honours --env and --workdir", async () => {
@@ -203,10 +150,12 @@ describe("pipeline run --image", () => {
 
 describe("runtimes and leftovers", () => {
   it("says which forced runtime does not work here", async () => {
+    // Through the real CLI, so the probes see this environment: no podman on PATH, a docker daemon that is not there.
+    const env = { PATH: "/nonexistent", HOME: join(tmp, "home"), CI: "1", DOCKER_HOST: `unix://${join(tmp, "no-docker.sock")}` };
     for (const runtime of ["podman", "docker"]) {
-      const e = await pipelineErrorOf(run({ image: appRef, "cache-dir": cacheDir, runtime, "--": ["hello"] }, capture().io));
-      expect(e.code).toBe("E_RUNTIME");
-      expect(e.message).toContain(`--runtime ${runtime}:`);
+      const r = await runCli(["run", "--image", appRef, "--cache-dir", cacheDir, "--runtime", runtime, "--", "hello"], { env });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`error[E_RUNTIME]: --runtime ${runtime}:`);
     }
   });
 

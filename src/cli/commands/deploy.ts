@@ -9,28 +9,10 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
-import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../../k8s/init-containers";
-import type { OptionSpec } from "../args";
 import { CliIo, showProgress } from "../io";
 
 // The option table is light to import (the command table loads it at start-up); everything else loads on use.
-export const DEPLOY_OPTIONS = {
-  render: { type: "boolean", default: false, describe: "print the Kubernetes manifests (Secrets without data)" },
-  image: { type: "string", describe: "HOST/REPO@sha256:... (or :TAG, resolved) replacing the spec's image" },
-  apply: { type: "boolean", default: false, describe: "apply the manifests to the cluster (server-side apply) and wait for the rollout" },
-  job: { type: "boolean", default: false, describe: "a pipeline run: render a Job (runs to completion once) instead of a Deployment + Service" },
-  namespace: { type: "string", describe: "namespace of every object (default: the kubeconfig context's, else \"default\")" },
-  output: { type: "string", default: "yaml", choices: ["yaml", "json"], describe: "--render format: multi-document YAML or a JSON List" },
-  kubeconfig: { type: "string", describe: "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)" },
-  context: { type: "string", describe: "kubeconfig context (default: the current context)" },
-  timeout: { type: "number", default: 300, describe: "--apply: seconds to wait for the rollout or the Job" },
-  "git-image": { type: "string", default: DEFAULT_GIT_IMAGE, describe: "image of the init containers that clone repositories (mirror it)" },
-  "oras-image": { type: "string", default: DEFAULT_ORAS_IMAGE, describe: "image of the init containers that pull models (mirror it)" },
-  platform: { type: "string", default: "linux/amd64", describe: "platform picked when the image tag names an index" },
-  insecure: { type: "boolean", default: false, describe: "plain HTTP to a non-loopback registry while resolving the image tag" },
-  // Tests poll a fake API server faster than a real cluster needs.
-  "poll-interval": { type: "number", default: 2000, hidden: true },
-} as const satisfies Record<string, OptionSpec>;
+export { DEPLOY_OPTIONS } from "../deploy-options";
 
 export interface DeployArgs {
   spec: string;

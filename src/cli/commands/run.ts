@@ -17,25 +17,10 @@
  */
 import { posix, resolve } from "node:path";
 import { PipelineError } from "../../errors";
-import type { OptionSpec } from "../args";
 import type { AuthFlags } from "../auth-flags";
 import type { CliIo } from "../io";
 
-export const RUN_OPTIONS = {
-  image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
-  env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
-  mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },
-  workdir: { type: "string", describe: "--image: working directory in the container (default: the image's)" },
-  entrypoint: { type: "string", describe: "--image: program replacing the image's entrypoint (ARGS follow it)" },
-  replicas: { type: "number", default: 1, describe: "--image: containers to run at once" },
-  network: { type: "string", default: "host", choices: ["host", "none"], describe: "host: the host's network (ports are the host's); none: loopback only" },
-  runtime: { type: "string", default: "auto", choices: ["auto", "runc", "podman", "docker"], describe: "container runtime (auto: runc, else podman, else docker)" },
-  name: { type: "string", describe: "name in container ids and the hostname (default: the spec's name, or run)" },
-  "stop-timeout": { type: "number", default: 5, describe: "seconds between SIGTERM and SIGKILL when stopping" },
-  "cache-dir": { type: "string", describe: "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
-  rootfs: { type: "string", default: "auto", choices: ["auto", "overlay", "copy"], hidden: true },
-  insecure: { type: "boolean", default: false, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
-} as const satisfies Record<string, OptionSpec>;
+export { RUN_OPTIONS } from "../deploy-options";
 
 export interface RunArgs extends AuthFlags {
   spec?: string;

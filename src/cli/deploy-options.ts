@@ -1,0 +1,40 @@
+/**
+ * Option tables of `pipeline run` and `pipeline deploy`, apart from their handlers so the command table
+ * (main.ts) can describe them without loading the commands (start-up time of every other command).
+ */
+import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../k8s/default-images";
+import type { OptionSpec } from "./args";
+
+export const RUN_OPTIONS = {
+  image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
+  env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
+  mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },
+  workdir: { type: "string", describe: "--image: working directory in the container (default: the image's)" },
+  entrypoint: { type: "string", describe: "--image: program replacing the image's entrypoint (ARGS follow it)" },
+  replicas: { type: "number", default: 1, describe: "--image: containers to run at once" },
+  network: { type: "string", default: "host", choices: ["host", "none"], describe: "host: the host's network (ports are the host's); none: loopback only" },
+  runtime: { type: "string", default: "auto", choices: ["auto", "runc", "podman", "docker"], describe: "container runtime (auto: runc, else podman, else docker)" },
+  name: { type: "string", describe: "name in container ids and the hostname (default: the spec's name, or run)" },
+  "stop-timeout": { type: "number", default: 5, describe: "seconds between SIGTERM and SIGKILL when stopping" },
+  "cache-dir": { type: "string", describe: "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
+  rootfs: { type: "string", default: "auto", choices: ["auto", "overlay", "copy"], hidden: true },
+  insecure: { type: "boolean", default: false, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+} as const satisfies Record<string, OptionSpec>;
+
+export const DEPLOY_OPTIONS = {
+  render: { type: "boolean", default: false, describe: "print the Kubernetes manifests (Secrets without data)" },
+  image: { type: "string", describe: "HOST/REPO@sha256:... (or :TAG, resolved) replacing the spec's image" },
+  apply: { type: "boolean", default: false, describe: "apply the manifests to the cluster (server-side apply) and wait for the rollout" },
+  job: { type: "boolean", default: false, describe: "a pipeline run: render a Job (runs to completion once) instead of a Deployment + Service" },
+  namespace: { type: "string", describe: "namespace of every object (default: the kubeconfig context's, else \"default\")" },
+  output: { type: "string", default: "yaml", choices: ["yaml", "json"], describe: "--render format: multi-document YAML or a JSON List" },
+  kubeconfig: { type: "string", describe: "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)" },
+  context: { type: "string", describe: "kubeconfig context (default: the current context)" },
+  timeout: { type: "number", default: 300, describe: "--apply: seconds to wait for the rollout or the Job" },
+  "git-image": { type: "string", default: DEFAULT_GIT_IMAGE, describe: "image of the init containers that clone repositories (mirror it)" },
+  "oras-image": { type: "string", default: DEFAULT_ORAS_IMAGE, describe: "image of the init containers that pull models (mirror it)" },
+  platform: { type: "string", default: "linux/amd64", describe: "platform picked when the image tag names an index" },
+  insecure: { type: "boolean", default: false, describe: "plain HTTP to a non-loopback registry while resolving the image tag" },
+  // Tests poll a fake API server faster than a real cluster needs.
+  "poll-interval": { type: "number", default: 2000, hidden: true },
+} as const satisfies Record<string, OptionSpec>;

@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { PipelineError } from "../errors";
+import { podmanDirs, podmanGlobalArgs } from "./engine-cli";
+import { EngineContainerSpec, engineRunArgs, splitEnv } from "./engine-args";
+
+const spec = (over: Partial<EngineContainerSpec> = {}): EngineContainerSpec => ({
+  engine: "podman",
+  id: "rp-x-1-abcdef12",
+  hostname: "x",
+  image: "sha256:abc",
+  process: { args: ["node", "/app/main.js", "a"], env: ["PATH=/bin", "SECRET=s3cret"], cwd: "/app", user: { uid: 1000, gid: 1000 }, home: "/home/node" },
+  mounts: [{ source: "/data", destination: "/d", readonly: true }],
+  network: "none",
+  homeTmpfs: true,
+  ulimits: { nofile: "20000:20000" },
+  envFile: "/runs/x/env",
+  ...over,
+});
+
+describe("splitEnv", () => {
+  it("passes values by name, except names the engine reads itself, which go to the env file", () => {
+    const s = splitEnv(["PATH=/bin", "FOO=a=b", "MULTI=x\ny", "HOME=/root", "http_proxy=p", "LD_PRELOAD=", "XDG_X=1"]);
+    expect(s.byName).toEqual({ FOO: "a=b", MULTI: "x\ny" });
+    expect(s.fileLines).toEqual(["PATH=/bin", "HOME=/root", "http_proxy=p", "LD_PRELOAD=", "XDG_X=1"]);
+  });
+  it("refuses a line break in a value that must go to the env file, naming the variable", () => {
+    let err: unknown;
+    try {
+      splitEnv(["HOME=/a\n/b"]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PipelineError);
+    expect((err as PipelineError).code).toBe("E_BAD_ENV");
+    expect((err as PipelineError).message).toContain("env HOME:");
+  });
+});
+
+describe("engineRunArgs", () => {
+  it("podman: --rm, exact env, user-owned home tmpfs, JSON entrypoint; values never on the command line", () => {
+    const s = spec();
+    const args = engineRunArgs(s, splitEnv(s.process.env));
+    expect(args.slice(0, 4)).toEqual(["run", "--rm", "--name", "rp-x-1-abcdef12"]);
+    expect(args).toContain("--unsetenv-all");
+    expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=700,U");
+    expect(args.join(" ")).toContain("--env-file /runs/x/env --env SECRET --mount type=bind,source=/data,destination=/d,readonly");
+    expect(args.slice(-5)).toEqual(["--entrypoint", '["node"]', "sha256:abc", "/app/main.js", "a"]);
+    expect(args.join(" ")).not.toContain("s3cret");
+  });
+  it("docker: no --rm (the runner waits and removes), plain entrypoint, mode 1777 home", () => {
+    const s = spec({ engine: "docker" });
+    const args = engineRunArgs(s, splitEnv(s.process.env));
+    expect(args).not.toContain("--rm");
+    expect(args).not.toContain("--unsetenv-all");
+    expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=1777");
+    expect(args.slice(-5)).toEqual(["--entrypoint", "node", "sha256:abc", "/app/main.js", "a"]);
+  });
+  it("refuses a mount path with a comma, naming the mount", () => {
+    expect(() => engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), { byName: {}, fileLines: [] })).toThrow(/mount \/a,b:\/d/);
+  });
+});
+
+describe("podman's directories", () => {
+  it("keeps everything under the cache, and a runroot of at most 50 characters", () => {
+    expect(podmanDirs("/c")).toEqual({ root: "/c/podman/root", runroot: "/c/podman/run", tmpdir: "/c/podman/tmp", networks: "/c/podman/networks" });
+    const long = `/home/someone/${"x".repeat(40)}/cache`;
+    const d = podmanDirs(long, { XDG_RUNTIME_DIR: "/run/user/1000" });
+    expect(d.root).toBe(`${long}/podman/root`);
+    expect(d.runroot.length).toBeLessThanOrEqual(50);
+    expect(d.runroot).toMatch(/rules_pipeline-podman-[0-9a-f]{12}$/);
+    expect(podmanDirs(long, { XDG_RUNTIME_DIR: "/run/user/1000" }).runroot).toBe(d.runroot);
+  });
+  it("runs runc with its state under the runroot when runc is on PATH, else podman's own runtime", () => {
+    expect(podmanGlobalArgs("/c", { PATH: "/nonexistent" })).not.toContain("--runtime");
+    expect(podmanGlobalArgs("/c", { PATH: "/nonexistent" })).toContain("--events-backend");
+  });
+});

@@ -1,0 +1,311 @@
+/**
+ * The local runner's podman path end to end (and docker's, through `podman system service`), with real podman
+ * (runc underneath), the CNCF registry and a git smart-HTTP server: output and exit code, the image in podman's
+ * store under the cache root with its registry digest, cache hits, env (values never on a command line),
+ * workdir, read-only and read-write mounts, networks, replicas, a deployment spec with a repository mount,
+ * `--runtime auto` falling back to podman without runc, stale containers reaped, and Ctrl-C through the real
+ * CLI. podman must be installed (scripts/install-deps.sh): without it these tests fail, they do not skip.
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { networkInterfaces, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../../src/cli/commands/run";
+import { onPath, podmanGlobalArgs } from "../../src/run/engine-cli";
+import { pipelineCli, runCli } from "../fixtures/cli";
+import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { mountsUnder } from "../fixtures/runner";
+import { buildRunnerApp, captureIo, RunnerApp } from "../fixtures/runner-app";
+
+let tmp: string;
+let reg: RunningRegistry;
+let app: RunnerApp;
+let cacheDir: string;
+let defaultStore: string | undefined;
+let firewallBefore = "";
+const DEFAULT_STORE_IMAGES = "/var/lib/containers/storage/overlay-images/images.json";
+
+function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    c.on("error", reject);
+    c.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** podman on the runner's store for `cache`. */
+const podman = (cache: string, ...args: string[]) => exec("podman", [...podmanGlobalArgs(cache), ...args]);
+const names = async (cache: string) => (await podman(cache, "ps", "--all", "--format", "{{.Names}}")).stdout.split("\n").filter(Boolean);
+const capture = (extraEnv: Record<string, string> = {}) => captureIo(tmp, extraEnv);
+const cliEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1", ...extra });
+
+/** Spawns the real CLI and resolves once its stdout has said "ready". */
+async function startUntilReady(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
+  const cli = await pipelineCli();
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let out = "";
+  let err = "";
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready" within 30 s: ${out}\n${err}`)), 30_000);
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { child, exited, output: () => `${out}\n${err}` };
+}
+
+beforeAll(async () => {
+  const version = await exec("podman", ["--version"]).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
+  if (version.code !== 0) throw new Error(`podman is not installed or does not run (scripts/install-deps.sh installs it): ${version.stderr}`);
+  if (onPath("iptables")) firewallBefore = (await exec("iptables-save", [])).stdout;
+  defaultStore = existsSync(DEFAULT_STORE_IMAGES) ? String(statSync(DEFAULT_STORE_IMAGES).mtimeMs) : undefined;
+  tmp = mkdtempSync(join(tmpdir(), "rp-e2e-podman-"));
+  cacheDir = join(tmp, "cache");
+  reg = await startRegistry();
+  app = await buildRunnerApp(tmp, reg);
+});
+
+afterAll(async () => {
+  await reg?.stop();
+  if (tmp) {
+    for (const cache of [cacheDir, join(tmp, "cache-oci"), join(tmp, "cache-spec"), join(tmp, "cache-auto")]) {
+      if (existsSync(join(cache, "podman"))) await podman(cache, "rm", "--all", "--force", "--time", "0");
+    }
+    // podman's overlay driver bind-mounts <root>/overlay on itself; a podman that ends abnormally leaves it.
+    for (const m of mountsUnder(tmp).reverse()) await exec("umount", [m.split(" ")[1]]);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+describe("pipeline run --runtime podman", () => {
+  it("prints the output, returns the exit code, keeps the image in its own store by digest, and reuses it", async () => {
+    const c = capture();
+    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "7", "a b", "c"] }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(7);
+    expect(c.out).toEqual(["args=a b,c", "FOO=undefined cwd=/app home=/root"]);
+    expect(c.err).toContain("to stderr");
+    expect(c.err).toContain(`loading ${app.digest} into podman`);
+    const images = await podman(cacheDir, "images", "--digests", "--format", "{{.Repository}} {{.Digest}}");
+    expect(images.stdout.trim()).toBe(`localhost/rp-sha256-${app.digest.slice(7)} ${app.digest}`);
+
+    const started = Date.now();
+    const c2 = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "0"] }, c2.io)).exitCode).toBe(0);
+    const ms = Date.now() - started;
+    expect(c2.err.some((l) => /pulling|unpacking|loading/.test(l)), c2.err.join("\n")).toBe(false);
+    expect(ms).toBeLessThan(5000);
+    expect(await names(cacheDir)).toEqual([]);
+    expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
+    expect(readdirSync(join(cacheDir, "podman", "load"))).toEqual([]);
+    // The user's default store was not touched (nor created).
+    expect(existsSync(DEFAULT_STORE_IMAGES) ? String(statSync(DEFAULT_STORE_IMAGES).mtimeMs) : undefined).toBe(defaultStore);
+  });
+
+  it("honours --env (exactly the image's env plus ours; multi-line and engine-named values too) and --workdir", async () => {
+    const c = capture();
+    const env = ["FOO=bar=baz", "MULTI=line one\nline two", "TMPDIR=/tmp/mine", "EMPTY="];
+    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", env, workdir: "/tmp", "--": ["env", "FOO", "MULTI", "TMPDIR", "EMPTY", "PATH", "container"] }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(0);
+    expect(c.out).toEqual([
+      'FOO="bar=baz"',
+      'MULTI="line one\\nline two"',
+      'TMPDIR="/tmp/mine"',
+      'EMPTY=""',
+      'PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+      "container=undefined", // podman's own default is unset: the env is the runc path's
+    ]);
+    const w = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", workdir: "/tmp", "--": ["echo", "0"] }, w.io)).exitCode).toBe(0);
+    expect(w.out).toContain("FOO=undefined cwd=/tmp home=/root");
+  });
+
+  it("enforces a read-only bind mount, and writes through a read-write one", async () => {
+    const data = join(tmp, "data");
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, "in.txt"), "from the host");
+    const ro = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io)).exitCode).toBe(0);
+    expect(ro.out).toEqual(["read=from the host", "write=EROFS"]);
+    expect(existsSync(join(data, "out.txt"))).toBe(false);
+    const rw = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: ["data:/data"], "--": ["write"] }, rw.io)).exitCode).toBe(0);
+    expect(rw.out).toEqual(["read=from the host", "write=ok"]);
+    expect(readFileSync(join(data, "out.txt"), "utf8")).toBe("written");
+  });
+
+  it("uses the host's network or none (never a bridge), and runs replicas with their own hostnames", async () => {
+    const none = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", network: "none", "--": ["net"] }, none.io)).exitCode).toBe(0);
+    expect(none.out).toEqual(["interfaces=lo"]);
+    const host = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["net"] }, host.io)).exitCode).toBe(0);
+    expect(host.out).toEqual([`interfaces=${Object.keys(networkInterfaces()).sort().join(",")}`]);
+    const c = capture();
+    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", replicas: 2, name: "multi", "--": ["hello"] }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(0);
+    expect([...c.out].sort()).toEqual(["[0] hello from multi-0", "[1] hello from multi-1"]);
+    expect(c.err.filter((l) => l.startsWith("loading"))).toEqual([]);
+    expect(await names(cacheDir)).toEqual([]);
+  });
+
+  it("runs an unpushed image from an OCI layout, with --entrypoint", async () => {
+    const cache = join(tmp, "cache-oci");
+    const c = capture();
+    const r = await run({ image: `oci:${app.layout}@${app.digest}`, "cache-dir": cache, runtime: "podman", entrypoint: "node", "--": ["-e", "console.log('entry ' + process.argv.length); process.exit(3)"] }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(3);
+    expect(c.out).toEqual(["entry 1"]); // the image's entrypoint and cmd are both replaced
+    expect((await podman(cache, "images", "--digests", "--format", "{{.Digest}}")).stdout.trim()).toBe(app.digest);
+  });
+
+  it("removes containers whose runner is gone", async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const c = spawn(process.execPath, ["-e", "0"]);
+      c.on("close", () => resolve(c.pid!));
+    });
+    const stale = `rp-stale-${dead}-0badc0de`;
+    const alive = `rp-other-${process.pid}-0badc0de`;
+    const image = `localhost/rp-sha256-${app.digest.slice(7)}`;
+    for (const name of [stale, alive]) expect((await podman(cacheDir, "create", "--name", name, "--network", "none", image)).code).toBe(0);
+    const c = capture();
+    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["hello"] }, c.io)).exitCode).toBe(0);
+    expect(await names(cacheDir)).toEqual([alive]); // its owner (this process) is alive: not ours to remove
+    await podman(cacheDir, "rm", "--force", alive);
+  });
+});
+
+describe("Ctrl-C and runtime choice, through the real CLI", () => {
+  it("stops and removes the container when `pipeline run --runtime podman` gets SIGINT; env values stay off command lines", async () => {
+    const secret = `value-${process.pid}-${Date.now()}`;
+    const args = ["run", "--image", app.ref, "--cache-dir", cacheDir, "--runtime", "podman", "--stop-timeout", "1", "--env", "SECRET_X", "--", "sleep"];
+    const { child, exited, output } = await startUntilReady(args, cliEnv({ SECRET_X: secret }));
+    const mine = (await names(cacheDir)).filter((n) => n.includes(`-${child.pid}-`));
+    expect(mine).toHaveLength(1);
+    const cmdlines = readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .map((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      });
+    expect(cmdlines.filter((l) => l.includes(mine[0]))).not.toEqual([]); // podman's own processes are there...
+    expect(cmdlines.filter((l) => l.includes(secret))).toEqual([]); // ...the value is not
+    const started = Date.now();
+    child.kill("SIGINT");
+    const code = await exited;
+    expect(code, output()).toBe(137); // node as PID 1 ignores SIGTERM: killed after the 1 s grace period
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(output()).toContain("SIGINT: stopping");
+    expect(await names(cacheDir)).toEqual([]);
+    expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
+    expect(mountsUnder(join(cacheDir, "runs"))).toEqual([]);
+    expect(mountsUnder(join(cacheDir, "podman", "root")).filter((m) => m.includes("/merged"))).toEqual([]);
+  });
+
+  it("--runtime auto falls back to podman when runc is not on PATH", async () => {
+    // runc is in /usr/bin and /usr/sbin here, next to podman: a PATH with only podman on it hides it.
+    const bin = join(tmp, "podman-only-bin");
+    mkdirSync(bin, { recursive: true });
+    const podmanPath = (await exec("sh", ["-c", "command -v podman"])).stdout.trim();
+    symlinkSync(podmanPath, join(bin, "podman"));
+    const path = bin;
+    expect(onPath("runc", { PATH: path })).toBe(false);
+    const cache = join(tmp, "cache-auto");
+    const r = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--", "hello"], { env: cliEnv({ PATH: path }) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("hello from run");
+    expect(r.stderr).toContain("into podman");
+    expect(existsSync(join(cache, "podman", "root"))).toBe(true);
+  });
+});
+
+describe("pipeline run SPEC --runtime podman", () => {
+  let git: GitServer;
+  let mainTxt: string;
+  beforeAll(async () => {
+    const repos = join(tmp, "git");
+    mainTxt = createTestRepo(repos, "data").files.main["main.txt"].trim();
+    git = await startGitServer({ root: repos, users: { bot: "pw" } });
+  });
+  afterAll(async () => {
+    await git?.stop();
+  });
+
+  it("mounts a repository (cloned with a named secret) in every replica", async () => {
+    const specPath = join(tmp, "spec.yaml");
+    const repo = `{url: ${git.repoUrl("data")}, name: data, ref: main, username: bot, password: "SECRET:git-bot"}`;
+    writeFileSync(specPath, [`image: ${app.ref}`, "args: [repos]", "resources: {replicas: 2}", "repositories:", "  dataset: ds1", "  mountPath: /opt/repos", "  repositories:", `    - ${repo}`, ""].join("\n"));
+    const cache = join(tmp, "cache-spec");
+    const c = capture({ PIPELINE_SECRET_GIT_BOT: "pw" });
+    const r = await run({ spec: specPath, "cache-dir": cache, runtime: "podman" }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(0);
+    expect([...c.out].sort()).toEqual(["[0] files=README.md,main.txt", `[0] main.txt=${mainTxt}`, "[0] ready", "[1] files=README.md,main.txt", `[1] main.txt=${mainTxt}`, "[1] ready"].sort());
+    expect(await names(cache)).toEqual([]);
+  });
+});
+
+describe("pipeline run --runtime docker, against podman's Docker API", () => {
+  // docker CLI: not a Debian package of its own (docker.io brings the daemon); where it is absent this is skipped.
+  const hasDocker = onPath("docker");
+  let service: ChildProcess | undefined;
+  let dockerHost: string;
+  let dockerStore: string;
+  beforeAll(async () => {
+    if (!hasDocker) return;
+    dockerStore = join(tmp, "docker-daemon");
+    const sock = join(dockerStore, "docker.sock");
+    mkdirSync(dockerStore, { recursive: true });
+    dockerHost = `unix://${sock}`;
+    service = spawn("podman", [...podmanGlobalArgs(dockerStore), "system", "service", "--time=0", dockerHost], { stdio: "ignore" });
+    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  afterAll(async () => {
+    if (!service) return;
+    await exec("podman", [...podmanGlobalArgs(dockerStore), "rm", "--all", "--force", "--time", "0"]);
+    service.kill("SIGTERM");
+    await new Promise((r) => service!.once("close", r));
+  });
+
+  it.skipIf(!hasDocker)("runs with output, exit code, env, a read-only mount and replicas (docker CLI installed)", async () => {
+    const data = join(tmp, "data-docker");
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, "in.txt"), "docker host file");
+    const env = cliEnv({ DOCKER_HOST: dockerHost });
+    const cache = join(tmp, "cache-docker");
+    const a = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--env", "FOO=dock", "--", "echo", "5", "x"], { env });
+    expect(a.code, a.stderr).toBe(5);
+    expect(a.stdout).toBe("args=x\nFOO=dock cwd=/app home=/root\n");
+    expect(a.stderr).toContain("to stderr");
+    const b = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--mount", `${data}:/data:ro`, "--", "write"], { env });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toBe("read=docker host file\nwrite=EROFS\n");
+    expect(b.stderr).not.toContain("loading");
+    const c = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--replicas", "2", "--name", "dm", "--", "hello"], { env });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout.trim().split("\n").sort()).toEqual(["[0] hello from dm-0", "[1] hello from dm-1"]);
+    const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
+    expect(left.stdout.trim()).toBe("");
+  });
+});
+
+describe("the host's firewall", () => {
+  it.skipIf(!onPath("iptables"))("has no chains from podman's networking (host or none networks only)", async () => {
+    const chains = (s: string) => s.split("\n").filter((l) => l.startsWith(":") || l.startsWith("-A")).sort();
+    const after = (await exec("iptables-save", [])).stdout;
+    expect(after).not.toMatch(/NETAVARK|CNI-/);
+    expect(chains(after)).toEqual(chains(firewallBefore));
+  });
+});
