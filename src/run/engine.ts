@@ -151,7 +151,8 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
  * runner asks `docker wait NAME` (condition not-running, right on every daemon) alongside, retried until the
  * container exists. When that answers, `docker run` gets 2 s to end on its own (it does with Docker) before it
  * is killed (SIGKILL: it would proxy SIGTERM to the container); its output has been delivered by then. When
- * `docker run` ends first, its status is the answer.
+ * `docker run` ends first, `docker wait` still gives the container's own code (the client's status is the answer
+ * only when the container cannot be asked).
  */
 async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: string, runEnded: () => boolean): Promise<number> {
   const waited = (async (): Promise<number | undefined> => {
@@ -164,7 +165,13 @@ async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: 
     return undefined;
   })();
   const first = await Promise.race([closed.then((code) => ({ run: code })), waited.then((code) => ({ wait: code }))]);
-  if ("run" in first) return first.run;
+  if ("run" in first) {
+    // The client can end on its own with a status of its own (255 when podman's attach stream breaks): the
+    // container, still there (no --rm), knows its exit code.
+    const r = await engineExec("docker", ["wait", id]);
+    const code = Number(r.stdout.trim().split("\n").pop());
+    return r.code === 0 && Number.isInteger(code) ? code : first.run;
+  }
   if (first.wait === undefined) return closed;
   const grace = setTimeout(() => {
     try {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/commands/run";
 import { onPath, podmanGlobalArgs } from "../../src/run/engine-cli";
-import { pipelineCli, runCli } from "../fixtures/cli";
+import { execProgram, pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mountsUnder } from "../fixtures/runner";
@@ -27,17 +27,7 @@ let defaultStore: string | undefined;
 let firewallBefore = "";
 const DEFAULT_STORE_IMAGES = "/var/lib/containers/storage/overlay-images/images.json";
 
-function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d) => (stdout += d));
-    c.stderr.on("data", (d) => (stderr += d));
-    c.on("error", reject);
-    c.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => execProgram(cmd, args, { env });
 
 /** podman on the runner's store for `cache`. */
 const podman = (cache: string, ...args: string[]) => exec("podman", [...podmanGlobalArgs(cache), ...args]);
