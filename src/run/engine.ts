@@ -149,8 +149,8 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
  * The exit code of an attached `docker run`. podman's Docker API before 4.6 never ends the attach stream of a
  * container that exited (and answers `wait?condition=removed`, what `docker run --rm` asks, with 0), so the
  * runner asks `docker wait NAME` (condition not-running, right on every daemon) alongside, retried until the
- * container exists. When that answers, `docker run` gets 2 s to end on its own (it does with Docker) before it
- * is killed (SIGKILL: it would proxy SIGTERM to the container); its output has been delivered by then. When
+ * container exists and has started (podman answers -1 for a created, not yet started container). When that
+ * answers, `docker run` gets 2 s to end on its own (it does with Docker) before it is killed (SIGKILL: it would proxy SIGTERM to the container); its output has been delivered by then. When
  * `docker run` ends first, `docker wait` still gives the container's own code (the client's status is the answer
  * only when the container cannot be asked).
  */
@@ -159,7 +159,8 @@ async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: 
     while (!runEnded()) {
       const r = await engineExec("docker", ["wait", id]);
       const code = Number(r.stdout.trim().split("\n").pop());
-      if (r.code === 0 && Number.isInteger(code)) return code;
+      // -1: the container exists but has not started yet (podman answers "not running" at once): ask again.
+      if (r.code === 0 && Number.isInteger(code) && code >= 0) return code;
       await new Promise((res) => setTimeout(res, 250));
     }
     return undefined;
@@ -170,7 +171,7 @@ async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: 
     // container, still there (no --rm), knows its exit code.
     const r = await engineExec("docker", ["wait", id]);
     const code = Number(r.stdout.trim().split("\n").pop());
-    return r.code === 0 && Number.isInteger(code) ? code : first.run;
+    return r.code === 0 && Number.isInteger(code) && code >= 0 ? code : first.run;
   }
   if (first.wait === undefined) return closed;
   const grace = setTimeout(() => {
