@@ -150,9 +150,10 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
  * container that exited (and answers `wait?condition=removed`, what `docker run --rm` asks, with 0), so the
  * runner asks `docker wait NAME` (condition not-running, right on every daemon) alongside, retried until the
  * container exists and has started (podman answers -1 for a created, not yet started container). When that
- * answers, `docker run` gets 2 s to end on its own (it does with Docker) before it is killed (SIGKILL: it would proxy SIGTERM to the container); its output has been delivered by then. When
- * `docker run` ends first, `docker wait` still gives the container's own code (the client's status is the answer
- * only when the container cannot be asked).
+ * answers, `docker run` gets 2 s to end on its own (it does with Docker) before it is killed (SIGKILL: it would
+ * proxy SIGTERM to the container); its output has been delivered by then. When `docker run` ends first,
+ * `docker wait` still gives the container's own code (the client's status is the answer only when the container
+ * cannot be asked).
  */
 async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: string, runEnded: () => boolean): Promise<number> {
   const waited = (async (): Promise<number | undefined> => {
