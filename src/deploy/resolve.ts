@@ -60,7 +60,7 @@ function platformName(p: Platform): string {
 const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 
 /** The keychain for the spec's registries: `containerRegistry`'s credential first for the image's registry, then the chain. */
-function specKeychain(spec: DeploymentSpec, opts: ResolveOptions): Keychain {
+export function specKeychain(spec: DeploymentSpec, opts: Pick<ResolveOptions, "keychain" | "env" | "home" | "warn">): Keychain {
   const keychain = opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
   const { interpreter } = spec;
   if (!spec.containerRegistry || (interpreter.kind !== "ContainerAtTag" && interpreter.kind !== "ContainerAtDigest")) return keychain;

@@ -3,8 +3,10 @@
  *
  *  - interpreter: ContainerAtDigest (resolved.image) runs under the container runtime (container.ts);
  *    ServerAvailableInterpreter runs `nodePath` directly on the host (host.ts); ContainerAtTag must be resolved
- *    first (resolveDeployment); LockfileProject must be built into an image first (`pipeline build`).
- *  - containerRegistry: the named registry credential goes in front of the keychain for the image's registry.
+ *    first (resolveDeployment); LockfileProject is built from the code deployment's lockfile (the code is then
+ *    in the image, not mounted) and run like an image.
+ *  - containerRegistry: the named registry credential goes in front of the keychain for the image's registry
+ *    (specKeychain, the same as the resolver's).
  *  - models: syncModel → the host directory, mounted read-only at the model's path.
  *  - repositories: cloned/updated in the dataset cache (repositories.ts), mounted read-only at mountPath/name.
  *  - code: ServerAvailableFolder paths (relative ones from `baseDir`, the spec's directory) are mounted
@@ -21,15 +23,13 @@
  */
 import { rmSync } from "node:fs";
 import { isAbsolute, join, posix, resolve } from "node:path";
-import { defaultKeychain } from "../auth/default";
-import { chainKeychains, Keychain } from "../auth/keychain";
-import { explicitKeychain } from "../auth/static";
+import type { Keychain } from "../auth/keychain";
 import { deploymentEnv, envSecretName } from "../deploy/env";
-import { resolveNamedSecret, resolveRegistrySecret } from "../deploy/secrets";
+import { specKeychain } from "../deploy/resolve";
+import { resolveNamedSecret } from "../deploy/secrets";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { syncModel } from "../model";
-import { parseReference } from "../oci/reference";
 import type { ProgressSink } from "../registry/progress";
 import { BindMount, ContainerRunOptions, runPrepared } from "./container";
 import { runOnHost } from "./host";
@@ -70,11 +70,7 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     image = resolved.image ?? `${interp.repository}@${interp.digest}`;
   }
 
-  let keychain = opts.keychain ?? defaultKeychain({ env, warn });
-  if (spec.containerRegistry && image) {
-    const { username, password } = resolveRegistrySecret(spec.containerRegistry, { env });
-    keychain = chainKeychains(explicitKeychain(parseReference(image, "image").registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
-  }
+  const keychain = specKeychain(spec, { keychain: opts.keychain, env, warn });
 
   const mounts: BindMount[] = [];
   const models: Record<string, string> = {};
