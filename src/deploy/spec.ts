@@ -19,6 +19,7 @@ import { LineCounter, parseAllDocuments } from "yaml";
 import { PipelineError } from "../errors";
 import { parseReference } from "../oci/reference";
 import {
+  containerFromReference,
   ContainerAtDigest,
   ContainerAtTag,
   GitRepoBranch,
@@ -144,12 +145,8 @@ function interpreterOf(c: Raw, cx: SpecContext, opts: ParseSpecOptions): Interpr
   }
   if (typeof c.image === "string") {
     const ref = parseReference(c.image);
-    const repository = `${ref.registry}/${ref.repository}`;
-    if (ref.digest) {
-      if (ref.tag) opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
-      return ContainerAtDigest(repository, ref.digest);
-    }
-    return ContainerAtTag(repository, ref.tag ?? "latest");
+    if (ref.digest && ref.tag) opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
+    return containerFromReference(c.image);
   }
   const i = c.interpreter as Raw | undefined;
   if (!i?.__valid) return undefined;
