@@ -5,6 +5,18 @@
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../k8s/default-images";
 import type { OptionSpec } from "./args";
 
+/** Limits on reading layers (src/layer/limits.ts): verify-image, and everything that unpacks. */
+export const READ_LIMIT_OPTIONS = {
+  "max-unpacked-size": { type: "string", describe: "most uncompressed bytes of an image's layers, e.g. 40GiB (default 20GiB, $PIPELINE_MAX_UNPACKED_SIZE)" },
+  "max-layer-ratio": { type: "string", describe: "most a layer may expand over its compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)" },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Limits on unpacking layers: READ_LIMIT_OPTIONS and the free space to leave. */
+export const UNPACK_LIMIT_OPTIONS = {
+  ...READ_LIMIT_OPTIONS,
+  "min-free-space": { type: "string", describe: "free space to leave on the disk when unpacking, e.g. 5GiB (default 1GiB, $PIPELINE_MIN_FREE_SPACE)" },
+} as const satisfies Record<string, OptionSpec>;
+
 export const RUN_OPTIONS = {
   image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
   env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
@@ -19,6 +31,7 @@ export const RUN_OPTIONS = {
   "cache-dir": { type: "string", describe: "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
   rootfs: { type: "string", default: "auto", choices: ["auto", "overlay", "copy"], hidden: true },
   insecure: { type: "boolean", default: false, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+  ...UNPACK_LIMIT_OPTIONS,
 } as const satisfies Record<string, OptionSpec>;
 
 export const DEPLOY_OPTIONS = {

@@ -15,7 +15,7 @@
  */
 import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS, RUN_OPTIONS } from "./deploy-options";
+import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
 import type { CliIo } from "./io";
 
 export { UsageError };
@@ -31,7 +31,10 @@ export const GROUPS: Record<string, string> = {
   credentials: "rules_pipeline's own credentials (references to secrets, matched by URL prefix)",
   base: "Build base images",
   model: "Models as OCI artifacts (ORAS convention)",
+  cache: "The local cache of images, root filesystems and models ($PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
 };
+
+const CACHE_DIR = { ...str, describe: "cache root (default $PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline)" };
 
 export const COMMANDS: CommandSpec<CliIo>[] = [
   {
@@ -76,12 +79,15 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       user: { ...str, describe: "require Basic auth with this user" },
       "password-file": { ...str, describe: "file holding the password for --user" },
       log: { ...bool, describe: "log one line per request" },
+      "max-uploads": { ...str, describe: "open upload sessions at most (more get 429 TOOMANYREQUESTS; default 1000)" },
+      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 3600)" },
+      "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
     },
     run: async (a, io) => {
-      const { parsePort, registryServe } = await import("./commands/registry-serve");
-      const s = a as Args & { root: string; host: string; port: string; user?: string; "password-file"?: string; log: boolean };
+      const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
+      const s = a as Args & { root: string; host: string; port: string; user?: string; "password-file"?: string; log: boolean } & import("./commands/registry-serve").LimitFlags;
       await registryServe(
-        { root: s.root, host: s.host, port: parsePort(s.port), user: s.user, passwordFile: s["password-file"], log: s.log },
+        { root: s.root, host: s.host, port: parsePort(s.port), user: s.user, passwordFile: s["password-file"], log: s.log, ...parseLimitFlags(s) },
         { stdout: io.stdout, stderr: io.stderr },
       );
     },
@@ -153,7 +159,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       output: { ...str, demandOption: true, describe: "OCI layout directory to write (replaced atomically; manifest named latest)" },
       base: { ...str, describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)" },
       entry: { ...str, describe: "entry script relative to the project (default: package.json main)" },
-      "cache-dir": { ...str, describe: "cache directory (default $XDG_CACHE_HOME/rules_pipeline/lockfile)" },
+      "cache-dir": { ...str, describe: "cache directory (default lockfile/ in the cache root: $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
       insecure: bool,
       ...AUTH_OPTIONS,
     },
@@ -167,6 +173,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       json: { ...bool, describe: "print the results as JSON" },
       platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
       insecure: bool,
+      ...READ_LIMIT_OPTIONS,
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/verify-image")).verifyImageCommand(a as never, io),
@@ -201,9 +208,28 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       output: { ...str, demandOption: true, describe: "directory to write" },
       force: { ...bool, describe: "replace an existing directory" },
       insecure: bool,
+      ...UNPACK_LIMIT_OPTIONS,
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/model")).modelPull(a as never, io),
+  },
+  {
+    command: "cache du",
+    describe: "Show the disk space the cache takes, by kind, and what crashed commands left",
+    options: { "cache-dir": CACHE_DIR, json: { ...bool, describe: "print JSON" } },
+    run: async (a, io) => (await import("./commands/cache")).cacheDu(a as never, io),
+  },
+  {
+    command: "cache prune",
+    describe: "Remove what crashed commands left, and entries by age or size; never what a running process uses",
+    options: {
+      "cache-dir": CACHE_DIR,
+      "older-than": { ...str, describe: "also remove entries not used for this long (e.g. 7d, 12h)" },
+      "max-size": { ...str, describe: "then remove the least recently used entries until the rest fits (e.g. 20GiB, 500MB)" },
+      "dry-run": { ...bool, describe: "list what would be removed and its size; remove nothing" },
+      json: { ...bool, describe: "print JSON" },
+    },
+    run: async (a, io) => (await import("./commands/cache")).cachePrune(a as never, io),
   },
   {
     command: "layer",

@@ -15,10 +15,13 @@ export type {
 export {
   ContainerAtDigest,
   ContainerAtTag,
+  ContainerInLayout,
+  containerFromReference,
   DEPLOYMENT_ERROR,
   GitRepoBranch,
   GitRepoCommit,
   LockfileProject,
+  mountPathProblem,
   NoCode,
   ServerAvailableFolder,
   ServerAvailableInterpreter,

@@ -6,6 +6,7 @@
  *
  *   ContainerAtTag("registry.example.com/team/pipeline", "v1")   resolved to a digest once per run (resolve.ts)
  *   ContainerAtDigest("registry.example.com/team/pipeline", "sha256:...")
+ *   ContainerInLayout("/work/bazel-bin/app/app_image", "sha256:...")  an unpushed image, local runner only
  *   ServerAvailableInterpreter("/usr/bin/node")                 a Node already on the machine
  *   LockfileProject("package-lock.json")                        package.json + lockfile in the code deployment
  *   GitRepoBranch("https://git.example.com/org/repo.git", "main") resolved to a commit once per run
@@ -17,16 +18,16 @@
  */
 import { posix } from "node:path";
 import { PipelineError, redactUrl } from "../errors";
+import { SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
 import { parseReference } from "../oci/reference";
 import { assertSafeGitUrl } from "../git/url";
+import { isLayoutReference, parseLayoutReference } from "./layout-image";
+import { absolutePathProblem, CONTROL_RE } from "./path-checks";
 import type { CodeDeployment, InterpreterDeployment } from "./types";
 
 export const DEPLOYMENT_ERROR = "E_DEPLOYMENT";
 
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
 export function quoteValue(value: unknown): string {
@@ -77,19 +78,14 @@ export function normalizeRepository(s: string): string {
 }
 
 export function tagProblem(s: string): string | undefined {
-  return TAG_RE.test(s) ? undefined : "expected a tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+  return TAG_RE.test(s) ? undefined : `expected a tag ${TAG_GRAMMAR}`;
 }
 
 export function digestProblem(s: string): string | undefined {
-  return DIGEST_RE.test(s) ? undefined : 'expected a digest "sha256:" followed by 64 lowercase hex digits';
+  return SHA256_DIGEST_RE.test(s) ? undefined : 'expected a digest "sha256:" followed by 64 lowercase hex digits';
 }
 
-export function absolutePathProblem(s: string): string | undefined {
-  if (!s) return "expected an absolute path, got an empty string";
-  if (CONTROL_RE.test(s)) return "contains a control character";
-  if (!posix.isAbsolute(s)) return "expected an absolute path (starting with /)";
-  return undefined;
-}
+export { absolutePathProblem, mountPathProblem, RESERVED_MOUNT_ROOTS } from "./path-checks";
 
 /** A path relative to the code deployment's root that stays inside it. */
 export function relativePathProblem(s: string): string | undefined {
@@ -151,8 +147,22 @@ export function ContainerAtDigest(repository: string, digest: string): Interpret
   return { kind: "ContainerAtDigest", repository: normalizeRepository(repository), digest };
 }
 
-/** `HOST/REPO[:TAG][@DIGEST]` as an interpreter: pinned when it has a digest (a tag beside it is ignored). */
-export function containerFromReference(reference: string, what = "image"): InterpreterDeployment {
+/** An image in an OCI layout on this machine (absolute `layout`); `digest` picks the manifest (resolve.ts checks it). */
+export function ContainerInLayout(layout: string, digest?: string): InterpreterDeployment {
+  need("ContainerInLayout", "layout", layout, absolutePathProblem);
+  if (digest !== undefined) need("ContainerInLayout", "digest", digest, digestProblem);
+  return digest === undefined ? { kind: "ContainerInLayout", layout } : { kind: "ContainerInLayout", layout, digest };
+}
+
+/**
+ * What `--image` names, as an interpreter: `HOST/REPO[:TAG][@DIGEST]` (pinned when it has a digest; a tag beside
+ * it is ignored), or `oci:DIR[@DIGEST]` (layout-image.ts; a relative DIR from `cwd`).
+ */
+export function containerFromReference(reference: string, what = "image", cwd = process.cwd()): InterpreterDeployment {
+  if (isLayoutReference(reference)) {
+    const l = parseLayoutReference(reference, what, cwd);
+    return ContainerInLayout(l.dir, l.digest);
+  }
   const ref = parseReference(reference, what);
   const repository = `${ref.registry}/${ref.repository}`;
   return ref.digest ? ContainerAtDigest(repository, ref.digest) : ContainerAtTag(repository, ref.tag ?? "latest");

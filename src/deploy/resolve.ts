@@ -4,7 +4,9 @@
  *    OCI index or Docker manifest list, the entry for the target platform, linux/amd64 unless told);
  *  - model ids by tag → the digest the tag names now (models are single-manifest artifacts);
  *  - GitRepoBranch → the commit the branch names now (`git ls-remote` with the git credential from
- *    rules_pipeline's credentials file, src/credentials).
+ *    rules_pipeline's credentials file, src/credentials);
+ *  - ContainerInLayout (`--image oci:DIR[@sha256:...]`) → the manifest digest of the image in that layout, a
+ *    given digest checked against it (E_DIGEST_MISMATCH); no warning, the directory is the caller's own.
  * Each pin is announced with a warning, since tags and branches move. The returned spec has the pinned
  * forms (ContainerAtDigest, GitRepoCommit); digests and commits given as such are used as they are, without
  * a network request.
@@ -21,7 +23,8 @@ import { GitOpOptions, lsRemote } from "../git/ops";
 import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";
 import { inspect, resolveDigest } from "../registry/pull";
-import { ContainerAtDigest, GitRepoCommit } from "./model";
+import { formatLayoutReference, pinLayoutImage } from "./layout-image";
+import { ContainerAtDigest, ContainerInLayout, GitRepoCommit } from "./model";
 import { resolveRegistrySecret, SecretLookupOptions } from "./secrets";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
 
@@ -123,6 +126,8 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   const lookups: ResolveOptions = { ...opts, warn };
   let keychain: Keychain | undefined; // built when a registry is asked (reading secrets and docker config)
   const registryKeychain = () => (keychain ??= specKeychain(spec, lookups));
+  // A local layout first: a wrong digest fails before any network request.
+  const layoutDigest = interpreter.kind === "ContainerInLayout" ? pinLayoutImage({ dir: interpreter.layout, digest: interpreter.digest }, { platform: opts.platform }) : undefined;
   const [image, branch, models] = await Promise.all([
     interpreter.kind === "ContainerAtTag" ? pinImage(interpreter, registryKeychain(), lookups) : undefined,
     code.kind === "GitRepoBranch" ? pinBranch(code, lookups) : undefined,
@@ -133,6 +138,10 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   if (interpreter.kind === "ContainerAtTag" && image) {
     pinned.interpreter = ContainerAtDigest(interpreter.repository, image.digest);
     warn(image.warning);
+  }
+  if (interpreter.kind === "ContainerInLayout" && layoutDigest) {
+    pinned.interpreter = ContainerInLayout(interpreter.layout, layoutDigest);
+    out.image = formatLayoutReference({ dir: interpreter.layout, digest: layoutDigest });
   }
   if (pinned.interpreter.kind === "ContainerAtDigest") out.image = `${pinned.interpreter.repository}@${pinned.interpreter.digest}`;
   if (code.kind === "GitRepoBranch" && branch) {

@@ -11,6 +11,7 @@ import {
   digestProblem,
   gitUrlProblem,
   imageReferenceProblem,
+  mountPathProblem,
   relativePathProblem,
   repositoryProblem,
   tagProblem,
@@ -93,7 +94,7 @@ export const CODE_TYPES: Record<string, Fields> = {
 
 const envVar = obj({ name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true }, value: { v: str(), required: true } }, "a mapping {name, value}");
 
-const model = obj({ id: { v: str(imageReferenceProblem), required: true }, path: { v: str(absolutePathProblem) } }, "a mapping {id, path}");
+const model = obj({ id: { v: str(imageReferenceProblem), required: true }, path: { v: str(mountPathProblem), doc: "where the model is mounted; default /opt/models" } }, "a mapping {id, path}");
 
 const gitRepository = obj(
   {
@@ -122,7 +123,7 @@ export const SPEC_FIELDS: Fields = {
   repositories: {
     v: obj({
       dataset: { v: str(dirNameProblem, { pattern: DIR_NAME.source }), required: true, doc: "where clones are kept between runs" },
-      mountPath: { v: str(absolutePathProblem), doc: "default /opt/repos" },
+      mountPath: { v: str(mountPathProblem), doc: "where the repositories are mounted, each at mountPath/name; default /opt/repos" },
       repositories: { v: list(gitRepository, { nonEmpty: "expected at least one repository" }), required: true },
     }),
   },

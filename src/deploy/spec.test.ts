@@ -94,6 +94,15 @@ describe("good specs", () => {
     expect(spec.env).toEqual([]);
   });
 
+  it("mount paths beside (not under) /proc, /sys, /dev are fine, and are stored normalized", () => {
+    const spec = parseDeploymentSpec(
+      "image: x.io/a:1\nmodels: [{id: x.io/m:1, path: /proc2}, {id: x.io/n:1, path: /opt/sys/}, {id: x.io/o:1, path: //devices//x}]\nrepositories: {dataset: d, mountPath: /opt/./dev, repositories: [{url: 'https://g.io/a.git', name: a}]}\n",
+      FILE,
+    );
+    expect(spec.models.map((m) => m.path)).toEqual(["/proc2", "/opt/sys", "/devices/x"]);
+    expect(spec.repositories?.mountPath).toBe("/opt/dev");
+  });
+
   it("an image with a tag and a digest uses the digest and warns about the tag", () => {
     const warnings: string[] = [];
     const spec = parseDeploymentSpec(`image: localhost:5000/a/b:v1@${D}\nname: b\n`, FILE, { warn: (l) => warnings.push(l) });
@@ -180,6 +189,8 @@ const BAD: BadCase[] = [
   { name: "duplicate env name", text: `${IMG}env:\n  - {name: A, value: x}\n  - {name: A, value: y}\n`, path: "env[1].name", line: 4, got: '"A"', problem: /duplicate environment variable \(already at env\[0\]\)/ },
   { name: "duplicate repository name", text: `${IMG}repositories:\n  dataset: d\n  repositories:\n    - {url: 'https://g.io/a.git', name: a}\n    - {url: 'https://g.io/b.git', name: a}\n`, path: "repositories.repositories[1].name", line: 6, got: '"a"', problem: /duplicate repository name/ },
   { name: "relative model path", text: `${IMG}models: [{id: x.io/m:1, path: models}]\n`, path: "models[0].path", line: 2, got: '"models"', problem: /absolute path/ },
+  { name: "model path under /proc", text: `${IMG}models: [{id: x.io/m:1, path: /proc/m}]\n`, path: "models[0].path", line: 2, got: '"/proc/m"', problem: /cannot mount on or under \/proc/ },
+  { name: "repositories mounted over /", text: `${IMG}repositories:\n  dataset: d\n  mountPath: /\n  repositories: [{url: 'https://g.io/a.git', name: a}]\n`, path: "repositories.mountPath", line: 4, got: '"/"', problem: /cannot mount over the container's root/ },
   { name: "duplicate model path (default)", text: `${IMG}models:\n  - id: x.io/m:1\n  - id: x.io/n:1\n`, path: "models[1].path", line: 4, got: '"/opt/models"', problem: /already used by another model \(already at models\[0\]\)/ },
   { name: "replicas not a positive integer", text: `${IMG}resources: {replicas: 1.5}\n`, path: "resources.replicas", line: 2, got: "1.5", problem: /positive integer/ },
   { name: "replicas negative", text: `${IMG}resources:\n  replicas: -2\n`, path: "resources.replicas", line: 3, got: "-2", problem: /positive integer/ },

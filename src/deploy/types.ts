@@ -8,6 +8,11 @@
 export type InterpreterDeployment =
   | { kind: "ContainerAtTag"; repository: string; tag: string }
   | { kind: "ContainerAtDigest"; repository: string; digest: string }
+  /**
+   * An image in an OCI image layout on this machine (`--image oci:DIR[@sha256:...]`, e.g. what `bazel build
+   * //pkg:NAME_image` wrote): the local runner only. `layout` is absolute; `digest` picks (and checks) the manifest.
+   */
+  | { kind: "ContainerInLayout"; layout: string; digest?: string }
   /** A Node already on the machine (tests, special hosts). */
   | { kind: "ServerAvailableInterpreter"; nodePath: string }
   /** package.json + lockfile in the code deployment define the environment; built by `pipeline build --lockfile`. */
@@ -97,7 +102,7 @@ export interface SpecLocation {
 /** The spec with tags and branches pinned: every replica and step runs the same bytes. */
 export interface ResolvedDeployment {
   spec: DeploymentSpec;
-  /** HOST/REPO@sha256:... for container interpreters. */
+  /** HOST/REPO@sha256:... for container interpreters; oci:DIR@sha256:... for an image in a local layout. */
   image?: string;
   /** Commit for git code deployments. */
   commit?: string;

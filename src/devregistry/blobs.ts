@@ -1,16 +1,12 @@
 /** Handlers for `/v2/<name>/blobs/...`: fetch, delete, and the upload API (POST, PATCH, PUT, GET, DELETE). */
 import { promises as fsp } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import {
-  Ctx,
-  NAME_RE,
-  RegistryError,
-  discardBody,
-  parseContentRange,
-  sendEmpty,
-  uploadRange,
-  validateDigest,
-} from "./http";
+import type { Ctx } from "./context";
+import { isValidName, validateDigest } from "./names";
+import { RegistryError } from "./registry-error";
+import { discardBody, hasBody } from "./request-body";
+import { sendEmpty } from "./responses";
+import { parseContentRange, uploadRange } from "./upload-range";
 import type { Chunk, UploadSession } from "./uploads";
 
 function blobUnknown(name: string, digest: string): RegistryError {
@@ -109,11 +105,6 @@ function chunkOf(ctx: Ctx): Chunk {
   return { body: req, range, contentLength, onBytes: (n) => (ctx.bytesIn += n) };
 }
 
-function hasBody(ctx: Ctx): boolean {
-  const { headers } = ctx.req;
-  return headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? "0") > 0;
-}
-
 /**
  * POST /v2/<name>/blobs/uploads/: `?mount=<digest>&from=<repo>` links a blob the other repository has
  * (201) or else opens a session (202); `?digest=<digest>` is a monolithic upload (201); otherwise 202 with
@@ -126,7 +117,7 @@ export async function startUpload(ctx: Ctx, name: string): Promise<void> {
     const digest = validateDigest(mount, "mount digest");
     const from = url.searchParams.get("from");
     const here = (await storage.repoBlobSize(name, digest)) !== undefined;
-    const there = !here && from !== null && NAME_RE.test(from) && (await storage.repoBlobSize(from, digest)) !== undefined;
+    const there = !here && from !== null && isValidName(from) && (await storage.repoBlobSize(from, digest)) !== undefined;
     if (here || there) {
       if (there) await storage.linkBlob(name, digest);
       discardBody(ctx.req);
@@ -161,7 +152,7 @@ export async function patchUpload(ctx: Ctx, name: string, id: string): Promise<v
 /** PUT <location>?digest=: optional final chunk, then the whole upload is verified and stored. */
 export async function putUpload(ctx: Ctx, name: string, id: string): Promise<void> {
   const digest = validateDigest(ctx.url.searchParams.get("digest"));
-  const chunk = hasBody(ctx) ? chunkOf(ctx) : undefined;
+  const chunk = hasBody(ctx.req) ? chunkOf(ctx) : undefined;
   if (!chunk) discardBody(ctx.req);
   await ctx.uploads.finish(name, id, digest, chunk);
   sendEmpty(ctx.res, 201, blobCreated(name, digest));

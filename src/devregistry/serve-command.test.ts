@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registryServe } from "../cli/commands/registry-serve";
+import { parseLimitFlags, registryServe } from "../cli/commands/registry-serve";
 import { PipelineError } from "../errors";
 import { request, tempRegistry } from "./testing";
 
@@ -100,6 +100,30 @@ describe("registryServe", () => {
       expect(stdout).toEqual([]);
     } finally {
       await busy.cleanup();
+    }
+  });
+
+  it("passes resource limits to the registry; a bad one is a usage error naming it", async () => {
+    const s = serve({ root: join(dir, "r7"), port: 0, maxUploads: 1 });
+    const address = (await s.listening).slice("listening on ".length);
+    expect((await request(address, "POST", "/v2/a/blobs/uploads/")).status).toBe(202);
+    expect((await request(address, "POST", "/v2/a/blobs/uploads/")).status).toBe(429);
+    s.ac.abort();
+    await s.done;
+    const e = await failure(registryServe({ root: join(dir, "r8"), port: 0, bodyTimeoutMs: 0 }, { stdout: () => {}, stderr: () => {} }));
+    expect(e.code).toBe("E_USAGE");
+    expect(e.message).toBe("bodyTimeoutMs: expected a positive integer, got 0");
+  });
+
+  it("limit flags: seconds become milliseconds; anything but a positive integer is a usage error naming the flag", () => {
+    expect(parseLimitFlags({})).toEqual({ maxUploads: undefined, uploadIdleMs: undefined, bodyTimeoutMs: undefined });
+    expect(parseLimitFlags({ "max-uploads": "50", "upload-idle-seconds": "600", "body-timeout-seconds": "5" })).toEqual({
+      maxUploads: 50,
+      uploadIdleMs: 600_000,
+      bodyTimeoutMs: 5000,
+    });
+    for (const bad of ["0", "-1", "1.5", "", "ten"]) {
+      expect(() => parseLimitFlags({ "body-timeout-seconds": bad })).toThrow(`--body-timeout-seconds: expected a positive integer, got ${JSON.stringify(bad)}`);
     }
   });
 

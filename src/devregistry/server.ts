@@ -1,29 +1,27 @@
 /**
  * A small filesystem-backed registry implementing the OCI distribution API (v2) well enough for our own
  * client, skopeo and the docker CLI to push and pull: routing, optional Basic auth, request logging, and
- * `startDevRegistry` to run it in-process.
+ * `startDevRegistry` to run it in-process. Resource bounds (limits.ts) are enforced here: idle upload
+ * sessions are swept on a timer while serving, and every request is watched for a stalled client
+ * (stall-watchdog.ts); stalled headers are Node's `headersTimeout`, set to the same limit.
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { PipelineError } from "../errors";
+import { basicAuthOk, unauthorized } from "./basic-auth";
 import { cancelUpload, deleteBlob, getBlob, patchUpload, putUpload, startUpload, uploadStatus } from "./blobs";
-import {
-  API_VERSION,
-  API_VERSION_HEADER,
-  Ctx,
-  RegistryError,
-  basicAuthOk,
-  sendError,
-  sendJson,
-  unauthorized,
-  validateName,
-} from "./http";
+import type { Ctx } from "./context";
+import { RegistryLimits, resolveLimits, sweepIntervalMs } from "./limits";
 import { catalog, deleteManifest, getManifest, listTags, putManifest } from "./manifests";
+import { validateName } from "./names";
+import { RegistryError } from "./registry-error";
+import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from "./responses";
+import { watchStalls } from "./stall-watchdog";
 import { Storage } from "./storage";
 import { Uploads } from "./uploads";
 
-export interface DevRegistryOptions {
+export interface DevRegistryOptions extends Partial<RegistryLimits> {
   /** Storage directory; created if missing. */
   root: string;
   /** Default 127.0.0.1. */
@@ -45,9 +43,6 @@ export interface DevRegistry {
   /** Stops accepting connections, ends idle ones at once and busy ones after a short grace period. */
   close(): Promise<void>;
 }
-
-/** Upload sessions untouched for this long are abandoned; they are removed when the registry starts. */
-const STALE_UPLOAD_MS = 7 * 24 * 60 * 60 * 1000;
 
 type Handler = (ctx: Ctx, ...params: string[]) => Promise<void>;
 type Methods = Partial<Record<"GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE", Handler>>;
@@ -101,11 +96,33 @@ async function dispatch(ctx: Ctx): Promise<void> {
   throw new RegistryError(404, "UNSUPPORTED", `no such endpoint: ${ctx.req.method} ${path}`);
 }
 
-function handleRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  deps: { storage: Storage; uploads: Uploads; auth?: DevRegistryOptions["auth"]; log?: (line: string) => void },
-): void {
+interface Deps {
+  storage: Storage;
+  uploads: Uploads;
+  auth?: DevRegistryOptions["auth"];
+  log?: (line: string) => void;
+  bodyTimeoutMs: number;
+}
+
+/** Answers 408 (when nothing was sent yet) to a request whose client stalled, then closes its connection. */
+function cutOff(req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
+  const socket = req.socket;
+  // The request first, so the handler reading its body fails (and rolls back) instead of seeing an early end.
+  const destroy = (): void => {
+    req.destroy();
+    socket.destroy();
+  };
+  if (res.headersSent) return destroy();
+  res.setHeader("Connection", "close");
+  const err = new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, {
+    timeoutMs,
+  });
+  res.once("finish", destroy);
+  setTimeout(destroy, 1000).unref(); // the client may not read the answer either
+  sendError(res, req, err);
+}
+
+function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): void {
   const started = process.hrtime.bigint();
   let url: URL;
   try {
@@ -128,6 +145,7 @@ function handleRequest(
     });
   }
   res.setHeader(API_VERSION_HEADER, API_VERSION);
+  watchStalls(req, res, deps.bodyTimeoutMs, () => cutOff(req, res, deps.bodyTimeoutMs));
   const run = async (): Promise<void> => {
     if (deps.auth && !basicAuthOk(req.headers.authorization, deps.auth.user, deps.auth.password)) throw unauthorized();
     await dispatch(ctx);
@@ -187,18 +205,26 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
     throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password", { exitCode: 2 });
   }
+  const limits = resolveLimits(opts);
   const root = resolve(opts.root);
   const storage = await Storage.open(root);
-  const uploads = new Uploads(storage);
-  await uploads.sweep(STALE_UPLOAD_MS);
-  const deps = { storage, uploads, auth: opts.auth, log: opts.log };
-  const server = createServer((req, res) => handleRequest(req, res, deps));
-  server.requestTimeout = 0; // big layers over slow links must not be cut off
+  const uploads = await Uploads.open(storage, limits);
+  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs };
+  const server = createServer(
+    { connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) },
+    (req, res) => handleRequest(req, res, deps),
+  );
+  server.requestTimeout = 0; // big layers over slow links must not be cut off: stalls are watched instead
+  server.headersTimeout = limits.bodyTimeoutMs;
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     else socket.destroy();
   });
   await listen(server, host, port);
+  const sweeper = setInterval(() => {
+    uploads.sweep().catch((e: unknown) => opts.log?.(`sweeping idle upload sessions failed: ${(e as Error).message ?? String(e)}`));
+  }, sweepIntervalMs(limits.uploadIdleMs));
+  sweeper.unref();
   const actualPort = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   return {
@@ -207,6 +233,7 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
     address: formatAddress(host, actualPort),
     root,
     close() {
+      clearInterval(sweeper);
       closing ??= new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();

@@ -17,7 +17,7 @@ import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
-import { SHA256_RE, TAG_RE } from "./http";
+import { SHA256_DIGEST_RE, TAG_RE } from "../oci/grammar";
 
 export interface StoredManifest {
   digest: string;
@@ -28,7 +28,7 @@ export interface StoredManifest {
 const STALE_TMP_MS = 60 * 60 * 1000;
 
 function hex(digest: string): string {
-  if (!SHA256_RE.test(digest)) throw new Error(`internal: not a sha256 digest: ${digest}`);
+  if (!SHA256_DIGEST_RE.test(digest)) throw new Error(`internal: not a sha256 digest: ${digest}`);
   return digest.slice("sha256:".length);
 }
 
@@ -189,7 +189,11 @@ export class Storage {
     return digest;
   }
 
-  /** Media type of a manifest stored in `repo`, or undefined when `repo` does not have it. */
+  /**
+   * Media type of a manifest stored in `repo`, or undefined when `repo` does not have it. Returned as
+   * recorded, unchecked: stores written before media types were validated at PUT may hold anything (a
+   * damaged record reads as ""), and the caller decides how to answer that.
+   */
   async manifestMediaType(repo: string, digest: string): Promise<string | undefined> {
     let text: string;
     try {
@@ -198,14 +202,19 @@ export class Storage {
       if (isNotFound(e)) return undefined;
       throw e;
     }
-    const parsed = JSON.parse(text) as { mediaType?: unknown };
-    return typeof parsed.mediaType === "string" ? parsed.mediaType : "application/octet-stream";
+    let parsed: { mediaType?: unknown };
+    try {
+      parsed = JSON.parse(text) as { mediaType?: unknown };
+    } catch {
+      return "";
+    }
+    return typeof parsed?.mediaType === "string" ? parsed.mediaType : "application/octet-stream";
   }
 
   async resolveTag(repo: string, tag: string): Promise<string | undefined> {
     try {
       const digest = (await fsp.readFile(join(this.tagsDir(repo), tag), "utf8")).trim();
-      return SHA256_RE.test(digest) ? digest : undefined;
+      return SHA256_DIGEST_RE.test(digest) ? digest : undefined;
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -214,7 +223,7 @@ export class Storage {
 
   /** A manifest by tag or digest, or undefined. */
   async getManifest(repo: string, reference: string): Promise<StoredManifest | undefined> {
-    const digest = SHA256_RE.test(reference) ? reference : await this.resolveTag(repo, reference);
+    const digest = SHA256_DIGEST_RE.test(reference) ? reference : await this.resolveTag(repo, reference);
     if (!digest) return undefined;
     const mediaType = await this.manifestMediaType(repo, digest);
     if (mediaType === undefined) return undefined;

@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
-import { RegistryError } from "./http";
+import { RegistryError } from "./registry-error";
 import { Storage } from "./storage";
 import { Uploads } from "./uploads";
 
@@ -22,10 +22,10 @@ const body = (b: Buffer) => ({ body: Readable.from([b]) });
 describe("Uploads", () => {
   it("finishes an upload a new instance picked up (running hash lost, file rehashed)", async () => {
     const bytes = randomBytes(70_000);
-    const first = new Uploads(storage);
+    const first = await Uploads.open(storage);
     const s = await first.create("r");
     await first.append("r", s.id, body(bytes.subarray(0, 30_000)));
-    const second = new Uploads(await Storage.open(root)); // as after a restart
+    const second = await Uploads.open(await Storage.open(root)); // as after a restart
     await second.append("r", s.id, { ...body(bytes.subarray(30_000)), range: { start: 30_000, end: 69_999 } });
     expect(await second.finish("r", s.id, sha256(bytes))).toBe(70_000);
     expect(await storage.repoBlobSize("r", sha256(bytes))).toBe(70_000);
@@ -33,7 +33,7 @@ describe("Uploads", () => {
   });
 
   it("serializes concurrent appends to one session", async () => {
-    const up = new Uploads(storage);
+    const up = await Uploads.open(storage);
     const s = await up.create("r");
     const parts = Array.from({ length: 10 }, () => randomBytes(10_000));
     await Promise.all(parts.map((p) => up.append("r", s.id, body(p))));
@@ -43,7 +43,7 @@ describe("Uploads", () => {
   });
 
   it("a digest mismatch ends the session and stores nothing", async () => {
-    const up = new Uploads(storage);
+    const up = await Uploads.open(storage);
     const s = await up.create("r");
     const err = await up.finish("r", s.id, sha256("x"), body(Buffer.from("y"))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
@@ -53,14 +53,62 @@ describe("Uploads", () => {
     await expect(up.get("r", s.id)).rejects.toMatchObject({ code: "BLOB_UPLOAD_UNKNOWN" });
   });
 
-  it("sweep removes abandoned sessions only", async () => {
-    const up = new Uploads(storage);
+  it("sweep removes sessions idle for uploadIdleMs, directory and memory alike; touched ones stay", async () => {
+    let clock = 1_000_000;
+    const up = await Uploads.open(storage, { uploadIdleMs: 1000, now: () => clock });
     const old = await up.create("r");
     const fresh = await up.create("r");
-    const past = new Date(Date.now() - 10 * 24 * 3600 * 1000);
-    await utimes(join(root, "uploads", old.id, "data"), past, past);
-    expect(await up.sweep(7 * 24 * 3600 * 1000)).toBe(1);
+    clock += 600;
+    await up.append("r", fresh.id, body(Buffer.from("x")));
+    clock += 600;
+    expect(await up.sweep()).toBe(1);
+    expect(up.openCount).toBe(1);
     await expect(up.get("r", old.id)).rejects.toMatchObject({ code: "BLOB_UPLOAD_UNKNOWN" });
-    expect((await up.get("r", fresh.id)).size).toBe(0);
+    expect((await up.get("r", fresh.id)).size).toBe(1);
+    expect(await readdir(join(root, "uploads"))).toEqual([fresh.id]);
+  });
+
+  it("at start-up, sessions whose data was last written longer ago than uploadIdleMs are removed", async () => {
+    const first = await Uploads.open(storage);
+    const old = await first.create("r");
+    const fresh = await first.create("r");
+    const past = new Date(Date.now() - 2 * 3600 * 1000);
+    await utimes(join(root, "uploads", old.id, "data"), past, past);
+    const second = await Uploads.open(await Storage.open(root), { uploadIdleMs: 3600 * 1000 });
+    expect(second.openCount).toBe(1);
+    expect(await readdir(join(root, "uploads"))).toEqual([fresh.id]);
+  });
+
+  it("refuses a session beyond maxUploads with 429 TOOMANYREQUESTS and Retry-After; stays bounded", async () => {
+    let clock = 0;
+    const up = await Uploads.open(storage, { maxUploads: 3, uploadIdleMs: 10_000, now: () => clock });
+    for (let i = 0; i < 3; i++) await up.create("r");
+    clock = 4000;
+    const err = await up.create("r").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toMatchObject({ status: 429, code: "TOOMANYREQUESTS", headers: { "Retry-After": "6" } });
+    // Abandoning sessions forever never holds more than the limit.
+    for (let i = 0; i < 100; i++) {
+      clock += 3000;
+      await up.create("r").catch((e: unknown) => expect((e as RegistryError).code).toBe("TOOMANYREQUESTS"));
+      expect(up.openCount).toBeLessThanOrEqual(3);
+      expect((await readdir(join(root, "uploads"))).length).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it("a session a request is streaming into is never swept, however long the chunk takes", async () => {
+    let clock = 0;
+    const up = await Uploads.open(storage, { uploadIdleMs: 1000, now: () => clock });
+    const s = await up.create("r");
+    const slow = new PassThrough();
+    const appending = up.append("r", s.id, { body: slow });
+    slow.write(Buffer.from("abc"));
+    clock += 5000;
+    expect(await up.sweep()).toBe(0);
+    slow.end(Buffer.from("def"));
+    expect((await appending).size).toBe(6);
+    clock += 500;
+    expect(await up.sweep()).toBe(0); // the end of the chunk counts as a touch
+    expect(await up.finish("r", s.id, sha256("abcdef"))).toBe(6);
   });
 });

@@ -4,14 +4,21 @@
  * different sessions never share state. A chunk is all-or-nothing: when its stream fails or its
  * Content-Range does not match what arrived, the data file is truncated back and the running hash restored.
  * Closing a session verifies the sha256 of the whole upload before the bytes move to their content address.
+ *
+ * Sessions are bounded (see limits.ts): at most `maxUploads` are open (then 429 TOOMANYREQUESTS), and one
+ * no request touched for `uploadIdleMs` is removed by `sweep()`, directory and memory alike. The in-memory
+ * table of open sessions (last touch, running hash) is the authority for both; `open()` rebuilds it from
+ * disk, taking each session's last touch from its data file's mtime.
  */
 import { createHash, Hash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { Readable, Transform, TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { RegistryError, uploadRange } from "./http";
+import { DEFAULT_LIMITS, RegistryLimits } from "./limits";
+import { RegistryError } from "./registry-error";
 import type { Storage } from "./storage";
+import { uploadRange } from "./upload-range";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -31,6 +38,11 @@ export interface Chunk {
   onBytes?: (n: number) => void;
 }
 
+export interface UploadsOptions extends Partial<Pick<RegistryLimits, "maxUploads" | "uploadIdleMs">> {
+  /** The clock (tests). */
+  now?: () => number;
+}
+
 /** Hashes (when given a hash) and counts what flows through. */
 class Meter extends Transform {
   bytes = 0;
@@ -48,12 +60,47 @@ class Meter extends Transform {
   }
 }
 
-export class Uploads {
-  /** Running sha256 per session, valid while its `size` equals the data file's size. Lost on restart. */
-  private readonly hashes = new Map<string, { hash: Hash; size: number }>();
-  private readonly locks = new Map<string, Promise<void>>();
+/** What is kept in memory per open session. */
+interface OpenSession {
+  /** When a request last touched it (ms, the Uploads clock). */
+  touched: number;
+  /** Running sha256, valid while its `size` equals the data file's size. Lost on restart. */
+  hash?: { hash: Hash; size: number };
+}
 
-  constructor(private readonly storage: Storage) {}
+export class Uploads {
+  private readonly sessions = new Map<string, OpenSession>();
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly maxUploads: number;
+  private readonly idleMs: number;
+  private readonly now: () => number;
+  private sweeping: Promise<number> | undefined;
+
+  private constructor(
+    private readonly storage: Storage,
+    opts: UploadsOptions,
+  ) {
+    this.maxUploads = opts.maxUploads ?? DEFAULT_LIMITS.maxUploads;
+    this.idleMs = opts.uploadIdleMs ?? DEFAULT_LIMITS.uploadIdleMs;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The sessions of `storage` (those left by an earlier run included), idle ones already swept. */
+  static async open(storage: Storage, opts: UploadsOptions = {}): Promise<Uploads> {
+    const up = new Uploads(storage, opts);
+    for (const id of await fsp.readdir(storage.uploadsDir()).catch(() => [] as string[])) {
+      if (!UUID_RE.test(id)) continue;
+      const st = await fsp.stat(up.dataPath(id)).catch(() => fsp.stat(up.dir(id)).catch(() => undefined));
+      if (st) up.sessions.set(id, { touched: Math.min(st.mtimeMs, up.now()) });
+    }
+    await up.sweep();
+    return up;
+  }
+
+  /** How many sessions are open. */
+  get openCount(): number {
+    return this.sessions.size;
+  }
 
   private dir(id: string): string {
     return join(this.storage.uploadsDir(), id);
@@ -61,6 +108,11 @@ export class Uploads {
 
   private dataPath(id: string): string {
     return join(this.dir(id), "data");
+  }
+
+  private touch(id: string): void {
+    const s = this.sessions.get(id);
+    if (s) s.touched = this.now();
   }
 
   /** Runs `fn` once every earlier operation on session `id` has finished. */
@@ -79,14 +131,48 @@ export class Uploads {
     }
   }
 
+  /** Opens a session; 429 TOOMANYREQUESTS when `maxUploads` are open and none is idle long enough to sweep. */
   async create(repo: string): Promise<UploadSession> {
+    if (this.sessions.size >= this.maxUploads) {
+      await this.sweep();
+      if (this.sessions.size >= this.maxUploads) throw this.tooMany();
+    }
     const id = randomUUID();
-    const dir = this.dir(id);
-    await fsp.mkdir(dir, { recursive: true });
-    await fsp.writeFile(join(dir, "data"), "");
-    await this.storage.writeAtomic(join(dir, "info.json"), JSON.stringify({ repo, started: new Date().toISOString() }));
-    this.hashes.set(id, { hash: createHash("sha256"), size: 0 });
+    // Claimed before the first await, so concurrent creates never overshoot the bound.
+    this.sessions.set(id, { touched: this.now(), hash: { hash: createHash("sha256"), size: 0 } });
+    try {
+      const dir = this.dir(id);
+      await fsp.mkdir(dir, { recursive: true });
+      await fsp.writeFile(join(dir, "data"), "");
+      await this.storage.writeAtomic(join(dir, "info.json"), JSON.stringify({ repo, started: new Date().toISOString() }));
+    } catch (e) {
+      await this.remove(id);
+      throw e;
+    }
     return { id, repo, size: 0 };
+  }
+
+  private tooMany(): RegistryError {
+    let oldest = Infinity;
+    for (const s of this.sessions.values()) oldest = Math.min(oldest, s.touched);
+    const retryAfter = Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000));
+    return new RegistryError(
+      429,
+      "TOOMANYREQUESTS",
+      `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads}): finish or cancel some, or retry later`,
+      { open: this.sessions.size, limit: this.maxUploads },
+      { "Retry-After": String(retryAfter) },
+    );
+  }
+
+  /** A request's work on session `id`: serialized with the others on it, and touching it before and after. */
+  private async op<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.touch(id);
+    try {
+      return await this.serialized(id, fn);
+    } finally {
+      this.touch(id);
+    }
   }
 
   /** The session `id` of `repo`; 404 BLOB_UPLOAD_UNKNOWN when there is none. */
@@ -94,7 +180,8 @@ export class Uploads {
     const unknown = new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", `upload ${JSON.stringify(id)} is unknown to repository ${repo}`, {
       upload: id,
     });
-    if (!UUID_RE.test(id)) throw unknown;
+    if (!UUID_RE.test(id) || !this.sessions.has(id)) throw unknown;
+    this.touch(id);
     try {
       const info = JSON.parse(await fsp.readFile(join(this.dir(id), "info.json"), "utf8")) as { repo?: unknown };
       if (info.repo !== repo) throw unknown;
@@ -110,7 +197,7 @@ export class Uploads {
 
   /** Appends a chunk; 416 (nothing appended) when its declared range does not continue the upload. */
   append(repo: string, id: string, chunk: Chunk): Promise<UploadSession> {
-    return this.serialized(id, async () => this.appendLocked(await this.get(repo, id), chunk));
+    return this.op(id, async () => this.appendLocked(await this.get(repo, id), chunk));
   }
 
   private async appendLocked(s: UploadSession, chunk: Chunk): Promise<UploadSession> {
@@ -129,9 +216,12 @@ export class Uploads {
         throw rangeError(`Content-Range ${range.start}-${range.end} does not match Content-Length ${contentLength}`);
       }
     }
-    const state = this.hashes.get(s.id);
-    const running = state && state.size === s.size ? state.hash : undefined;
+    const session = this.sessions.get(s.id);
+    const running = session?.hash && session.hash.size === s.size ? session.hash.hash : undefined;
     const snapshot = running?.copy();
+    const setHash = (hash: Hash | undefined, size: number): void => {
+      if (session) session.hash = hash ? { hash, size } : undefined;
+    };
     const meter = new Meter(running, chunk.onBytes);
     const file = this.dataPath(s.id);
     try {
@@ -139,16 +229,17 @@ export class Uploads {
       if (range && meter.bytes !== range.end - range.start + 1) {
         throw rangeError(`Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${meter.bytes}`);
       }
+      if (contentLength !== undefined && meter.bytes !== contentLength) {
+        throw rangeError(`Content-Length ${contentLength} announced, the body ended after ${meter.bytes} bytes`);
+      }
     } catch (e) {
       // All or nothing: drop the partial chunk so the session stays consistent for a retry.
       await fsp.truncate(file, s.size).catch(() => {});
-      if (snapshot) this.hashes.set(s.id, { hash: snapshot, size: s.size });
-      else this.hashes.delete(s.id);
+      setHash(snapshot, s.size);
       throw e;
     }
     const size = s.size + meter.bytes;
-    if (running) this.hashes.set(s.id, { hash: running, size });
-    else this.hashes.delete(s.id);
+    setHash(running, size);
     return { ...s, size };
   }
 
@@ -157,13 +248,14 @@ export class Uploads {
    * to the blob store and links it into the repository. A digest mismatch ends the session (400 DIGEST_INVALID).
    */
   finish(repo: string, id: string, digest: string, chunk?: Chunk): Promise<number> {
-    return this.serialized(id, async () => {
+    return this.op(id, async () => {
       let s = await this.get(repo, id);
       if (chunk) s = await this.appendLocked(s, chunk);
-      const state = this.hashes.get(id);
+      const session = this.sessions.get(id);
+      const state = session?.hash;
+      if (session) session.hash = undefined; // a finished hash cannot be updated or read again
       const actual =
         state && state.size === s.size ? "sha256:" + state.hash.digest("hex") : await this.hashFile(this.dataPath(id));
-      this.hashes.delete(id);
       if (actual !== digest) {
         await this.remove(id);
         throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
@@ -181,22 +273,34 @@ export class Uploads {
 
   /** Cancels a session (404 BLOB_UPLOAD_UNKNOWN when there is none). */
   cancel(repo: string, id: string): Promise<void> {
-    return this.serialized(id, async () => {
+    return this.op(id, async () => {
       await this.get(repo, id);
       await this.remove(id);
     });
   }
 
-  /** Removes sessions nobody touched for `maxAgeMs` (abandoned pushes); returns how many. */
-  async sweep(maxAgeMs: number): Promise<number> {
-    const now = Date.now();
+  /**
+   * Removes the sessions no request touched for `uploadIdleMs` (abandoned pushes), skipping any a request
+   * is working on or waiting for; returns how many. Concurrent calls share one pass.
+   */
+  sweep(): Promise<number> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<number> {
+    const idle = (id: string): boolean => {
+      const s = this.sessions.get(id);
+      return s !== undefined && this.now() - s.touched >= this.idleMs;
+    };
     let removed = 0;
-    for (const id of await fsp.readdir(this.storage.uploadsDir()).catch(() => [] as string[])) {
-      const st = await fsp.stat(this.dataPath(id)).catch(() => fsp.stat(this.dir(id)).catch(() => undefined));
-      if (st && now - st.mtimeMs > maxAgeMs) {
-        await this.discard(id);
+    for (const id of [...this.sessions.keys()]) {
+      if (!idle(id) || this.locks.has(id)) continue;
+      await this.serialized(id, async () => {
+        if (!idle(id)) return; // touched while we waited
+        await this.remove(id);
         removed++;
-      }
+      });
     }
     return removed;
   }
@@ -207,7 +311,7 @@ export class Uploads {
   }
 
   private async remove(id: string): Promise<void> {
-    this.hashes.delete(id);
+    this.sessions.delete(id);
     await fsp.rm(this.dir(id), { recursive: true, force: true });
   }
 

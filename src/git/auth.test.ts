@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { buildSync } from "esbuild";
 import { PipelineError } from "../errors";
 import { GitCredential, TOKEN_USERNAME, withGitAuth } from "./auth";
@@ -70,6 +70,8 @@ describe("withGitAuth over HTTP(S)", () => {
         const helper = /^!'(.+)'$/.exec(env.GIT_CONFIG_VALUE_1!)![1];
         seenDir = resolve(helper, "..");
         expect(resolve(seenDir, "..")).toBe(tmp);
+        expect(basename(seenDir)).toMatch(new RegExp(`^git-auth-${process.pid}-\\d+-[0-9a-f]{8}$`)); // found by the next start's sweep
+        expect(env.PIPELINE_GIT_AUTH_DIR).toBe(seenDir); // marks git and its children for that sweep
         expect(mode(seenDir)).toBe(0o700);
         expect(mode(helper)).toBe(0o700);
         expect(readFileSync(helper, "utf8")).not.toContain(PASSWORD);
@@ -192,6 +194,14 @@ describe("withGitAuth over HTTP(S)", () => {
     ).rejects.toBe(boom);
     expect(dir).not.toBe("");
     expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it("removes a dead runner's dir from tmpDir before writing its own", async () => {
+    const stale = join(tmp, "git-auth-4194305-1-0badc0de"); // a pid above Linux's pid_max: its owner is gone
+    mkdirSync(stale);
+    writeFileSync(join(stale, "credential"), "password=left-behind\n");
+    await withGitAuth("https://git.example.com/r.git", cred, async () => expect(existsSync(stale)).toBe(false), { baseEnv: baseEnv(), tmpDir: tmp });
     expect(readdirSync(tmp)).toEqual([]);
   });
 

@@ -14,16 +14,24 @@
  *    the user's known_hosts and ssh config still apply. Keys with a passphrase are not supported.
  *  - No credential: git runs with the user's own configuration (helpers, ssh-agent), terminal prompts off.
  *
+ * The private dir (auth-dirs.ts): `git-auth-<pid>-<start time>-<hex>` under `tmpDir` (default os.tmpdir()),
+ * named after its owner so that the next start finds and removes what a killed runner left (and kills the git
+ * it left running: the dir's path is in git's environment as PIPELINE_GIT_AUTH_DIR). Its files are
+ * overwritten with zeros before it is removed: when `fn` settles (also when it throws), at process exit, and
+ * when a signal ends the process (process-exit.ts). Before the first dir a process writes under a base, the
+ * stale ones there are swept.
+ *
  * A `{ token }` is sent over HTTP(S) with the user name `x-access-token` (TOKEN_USERNAME): GitHub requires
  * it for GitHub App installation tokens and accepts it for personal access tokens; GitLab and Azure DevOps
  * accept any non-empty user name with a personal access token. Servers that need a particular user name
  * (GitLab OAuth tokens: `oauth2`, Bitbucket: `x-token-auth`) take `{ username, password: token }`.
  */
-import { rmSync } from "node:fs";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError, redactUrl } from "../errors";
+import { AUTH_DIR_ENV, createAuthDir, removeAuthDirSync, sweepStaleAuthDirs } from "./auth-dirs";
+import { whileGitRuns } from "./process-exit";
 import { assertSafeGitUrl, credentialTarget, gitUrlKind } from "./url";
 
 export type GitCredential = { username: string; password: string } | { token: string } | { privateKey: string };
@@ -40,7 +48,7 @@ export interface GitAuthOptions {
   strictHostKeyChecking?: StrictHostKeyChecking;
   /** A known_hosts file to use instead of the user's, for SSH URLs with a key. */
   knownHostsFile?: string;
-  /** Where the private temp dir is created (default `os.tmpdir()`). */
+  /** Where the private temp dir is created (default `os.tmpdir()`); stale dirs there are swept first. */
   tmpDir?: string;
 }
 
@@ -50,8 +58,8 @@ const KEY_NAME = "id_key";
 
 /**
  * Runs `fn` with an environment in which git commands against `url` authenticate with `cred`. The private
- * temp dir holding the helper or key is removed when `fn` settles (also when it throws) and, best effort,
- * when the process exits or is ended by SIGINT/SIGTERM/SIGHUP while `fn` runs.
+ * temp dir holding the helper or key is scrubbed and removed when `fn` settles (also when it throws) and, best
+ * effort, when the process exits or is ended by SIGINT/SIGTERM/SIGHUP while `fn` runs.
  */
 export async function withGitAuth<T>(
   url: string,
@@ -63,16 +71,18 @@ export async function withGitAuth<T>(
   const env: NodeJS.ProcessEnv = { ...(opts.baseEnv ?? process.env), GIT_TERMINAL_PROMPT: "0" };
   if (cred === undefined) return fn(env);
   const kind = checkCredential(url, cred);
-  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "git-auth-"));
-  track(dir);
+  const base = opts.tmpDir ?? tmpdir();
+  sweepStaleAuthDirs(base, { once: true });
+  const dir = await createAuthDir(base);
+  const done = whileGitRuns({ atExit: () => removeAuthDirSync(dir) });
   try {
-    await chmod(dir, 0o700);
+    env[AUTH_DIR_ENV] = dir;
     if (kind === "ssh") await prepareSsh(dir, (cred as { privateKey: string }).privateKey, env, opts);
     else await prepareHttp(dir, url, cred as BasicLike, env);
     return await fn(env);
   } finally {
-    untrack(dir);
-    await rm(dir, { recursive: true, force: true });
+    done();
+    removeAuthDirSync(dir);
   }
 }
 
@@ -183,45 +193,4 @@ function addGitConfig(env: NodeJS.ProcessEnv, entries: [string, string][]): void
 /** POSIX shell single-quoting. */
 export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-// Best-effort cleanup when the process ends while a private dir exists.
-const liveDirs = new Set<string>();
-const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-function removeLiveDirsSync(): void {
-  for (const d of liveDirs) {
-    try {
-      rmSync(d, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  liveDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  // When someone else handles the signal they decide what happens; `fn` unwinds and `finally` cleans up.
-  if (process.listenerCount(signal) > 1) return;
-  removeLiveDirsSync();
-  uninstall();
-  process.kill(process.pid, signal); // default action now that no listener is left: end as without us
-}
-
-function track(dir: string): void {
-  if (liveDirs.size === 0) {
-    process.on("exit", removeLiveDirsSync);
-    for (const s of SIGNALS) process.on(s, onSignal);
-  }
-  liveDirs.add(dir);
-}
-
-function untrack(dir: string): void {
-  liveDirs.delete(dir);
-  if (liveDirs.size === 0) uninstall();
-}
-
-function uninstall(): void {
-  process.off("exit", removeLiveDirsSync);
-  for (const s of SIGNALS) process.off(s, onSignal);
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { buildSync } from "esbuild";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -237,6 +238,66 @@ describe("credentials and failures (fake git)", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(e.code).toBe("E_GIT");
     expect(e.message).toMatch(/timed out/);
+  });
+
+  /** A fake git that starts a child of its own (as git starts git-remote-http) and waits; the child's pid in `pidFile`. */
+  function stallingGit(name: string): { git: string; pidFile: string } {
+    const dir = join(root, name);
+    mkdirSync(dir);
+    const pidFile = join(dir, "child.pid");
+    const git = join(dir, "git");
+    writeFileSync(git, `#!/bin/sh\nsleep 60 &\necho $! > '${pidFile}'\nwait\n`, { mode: 0o755 });
+    return { git, pidFile };
+  }
+
+  async function childPid(pidFile: string): Promise<number> {
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    return Number(readFileSync(pidFile, "utf8").trim());
+  }
+
+  function running(pid: number): boolean {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  }
+
+  it("a timeout kills git's whole process group, not only git", async () => {
+    const { git, pidFile } = stallingGit("fake-group");
+    const e = await caught(lsRemote(https, "main", { env, git, timeoutMs: 500 }));
+    expect(e.message).toMatch(/timed out/);
+    const pid = await childPid(pidFile);
+    for (let i = 0; i < 20 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running(pid)).toBe(false);
+  });
+
+  it("aborting the caller's signal kills git's group and fails with E_GIT", async () => {
+    const { git, pidFile } = stallingGit("fake-abort");
+    const ac = new AbortController();
+    const p = caught(lsRemote(https, "main", { env, git, signal: ac.signal, credential: { username: "alice", password: PASSWORD }, tmpDir: root }));
+    const pid = await childPid(pidFile);
+    ac.abort();
+    const e = await p;
+    expect(e.code).toBe("E_GIT");
+    expect(e.message).toBe("git ls-remote https://git.example.com/org/private.git was stopped (the operation was aborted)");
+    for (let i = 0; i < 20 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running(pid)).toBe(false);
+  });
+
+  it("SIGINT to a process running git reaches git's group, and the process still dies of SIGINT", async () => {
+    const { git, pidFile } = stallingGit("fake-sigint");
+    const bundle = join(root, "ops-bundle.js");
+    buildSync({ entryPoints: [join(__dirname, "ops.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "silent" });
+    const script = `require(${JSON.stringify(bundle)}).lsRemote(${JSON.stringify(https)}, "main", { git: ${JSON.stringify(git)} }).catch(() => {});`;
+    const child = spawn(process.execPath, ["-e", script], { stdio: "ignore", env });
+    const pid = await childPid(pidFile);
+    const exit = new Promise<NodeJS.Signals | null>((res) => child.on("exit", (_code, signal) => res(signal)));
+    child.kill("SIGINT");
+    expect(await exit).toBe("SIGINT");
+    for (let i = 0; i < 20 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running(pid)).toBe(false);
   });
 
   it("leaves no private dir behind", () => {

@@ -4,14 +4,21 @@
  * with credentials supplied by `withGitAuth`; argv never holds a secret, and error messages carry git's
  * stderr with URL userinfo redacted and the credential masked.
  *
+ * Git runs in a process group of its own (spawned detached) with stdin closed, so that what it starts
+ * (git-remote-http, the credential helper, ssh) goes with it: the group gets SIGKILL on the timeout, on the
+ * caller's `signal` and at process exit, and SIGINT/SIGTERM/SIGHUP are passed on to it (process-exit.ts), as a
+ * terminal would have done. What a SIGKILL of this process leaves running is killed at the next start
+ * (auth-dirs.ts).
+ *
  * Error codes: E_GIT_AUTH (the server wants a credential: none given, or the one given was rejected),
  * E_GIT_REF_NOT_FOUND (no such branch/ref, or the commit is not in the remote), E_GIT_URL / E_GIT_CREDENTIAL
  * (bad input), E_GIT (anything else git reports, with its stderr).
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { PipelineError, redactUrl } from "../errors";
 import { GitAuthOptions, GitCredential, withGitAuth } from "./auth";
+import { whileGitRuns } from "./process-exit";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
 
@@ -24,6 +31,8 @@ export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
   timeoutMs?: number;
   /** The git executable (default `git` on PATH). */
   git?: string;
+  /** Abort to kill git (its whole process group) at once; the operation then fails with E_GIT. */
+  signal?: AbortSignal;
 }
 
 const LS_REMOTE_TIMEOUT_MS = 2 * 60_000;
@@ -137,7 +146,7 @@ async function checkout(dir: string, commit: string, opts: GitOpOptions): Promis
 }
 
 async function hasCommit(dir: string, commit: string, opts: GitOpOptions, env: NodeJS.ProcessEnv): Promise<boolean> {
-  const r = await execGit(opts.git ?? "git", ["-C", dir, "cat-file", "-e", `${commit}^{commit}`], { env, timeoutMs: 60_000 });
+  const r = await execGit(opts.git ?? "git", ["-C", dir, "cat-file", "-e", `${commit}^{commit}`], { env, timeoutMs: 60_000, signal: opts.signal });
   return r.code === 0;
 }
 
@@ -169,42 +178,84 @@ interface GitResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** Killed because the caller's signal was aborted. */
+  aborted?: boolean;
   spawnError?: Error;
 }
 
-function execGit(git: string, args: string[], o: { env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<GitResult> {
+const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/** SIGKILL (or `signal`) for a process group; never throws. */
+function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+/** Runs git in a process group of its own, collecting its output; never rejects. */
+function execGit(git: string, args: string[], o: { env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal }): Promise<GitResult> {
   return new Promise((resolve) => {
-    execFile(
-      git,
-      args,
-      { env: o.env, timeout: o.timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024, encoding: "utf8", windowsHide: true },
-      (err, stdout, stderr) => {
-        if (!err) return resolve({ code: 0, signal: null, stdout, stderr, timedOut: false });
-        const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: NodeJS.Signals | null };
-        const spawnError = typeof e.code === "string" ? err : undefined;
-        resolve({
-          code: typeof e.code === "number" ? e.code : null,
-          signal: e.signal ?? null,
-          stdout,
-          stderr,
-          timedOut: Boolean(e.killed) && e.signal === "SIGKILL",
-          spawnError,
-        });
-      },
-    );
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let timedOut = false;
+    let spawnError: Error | undefined;
+    const child = spawn(git, args, { env: o.env, detached: true, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
+    const pgid = child.pid;
+    const kill = () => pgid !== undefined && killGroup(pgid);
+    const done = pgid === undefined ? () => undefined : whileGitRuns({ atExit: kill, onSignal: (sig) => killGroup(pgid, sig) });
+    const timer =
+      o.timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, o.timeoutMs)
+        : undefined;
+    o.signal?.addEventListener("abort", kill, { once: true });
+    if (o.signal?.aborted) kill();
+    const collect = (into: Buffer[]) => (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_OUTPUT) {
+        spawnError ??= new Error(`git printed more than ${MAX_OUTPUT} bytes`);
+        kill();
+        return;
+      }
+      into.push(d);
+    };
+    child.stdout.on("data", collect(out));
+    child.stderr.on("data", collect(err));
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", kill);
+      done();
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      if (spawnError) return resolve({ code: null, signal, stdout, stderr, timedOut, spawnError });
+      resolve({ code, signal, stdout, stderr, timedOut, aborted: code !== 0 && o.signal?.aborted });
+    };
+    child.on("error", (e) => {
+      spawnError = e;
+      finish(null, null);
+    });
+    child.on("close", finish);
   });
 }
 
 /** Runs a git command that needs no remote; failures are E_GIT with git's stderr. */
 async function runLocal(args: string[], o: { opts: GitOpOptions; env: NodeJS.ProcessEnv }): Promise<GitResult> {
-  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.opts.timeoutMs ?? FETCH_TIMEOUT_MS });
+  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.opts.timeoutMs ?? FETCH_TIMEOUT_MS, signal: o.opts.signal });
   if (r.code !== 0) throw gitFailure(args, r, undefined, o.opts.credential);
   return r;
 }
 
 /** Runs a git command against `url`; failures are E_GIT_AUTH when the server wants a credential, else E_GIT. */
 async function runRemote(args: string[], o: { url: string; opts: GitOpOptions; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<GitResult> {
-  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.timeoutMs });
+  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.timeoutMs, signal: o.opts.signal });
   if (r.code !== 0) throw gitFailure(args, r, o.url, o.opts.credential);
   return r;
 }
@@ -230,6 +281,7 @@ export function gitFailure(args: readonly string[], r: GitResult, url: string | 
   const detail = sanitizeGitOutput(r.stderr.trim() || r.stdout.trim(), cred);
   if (r.spawnError) return new PipelineError("E_GIT", `could not run git: ${sanitizeGitOutput(r.spawnError.message, cred)}`);
   if (r.timedOut) return new PipelineError("E_GIT", `git ${sub}${where} timed out and was killed${detail ? `: ${detail}` : ""}`);
+  if (r.aborted) return new PipelineError("E_GIT", `git ${sub}${where} was stopped (the operation was aborted)`);
   if (url && AUTH_RE.test(r.stderr)) {
     const reason = cred
       ? `the server rejected the credential (${describeCredential(cred)})`

@@ -4,6 +4,9 @@
  */
 import type { V1Container, V1EnvVar, V1PodSpec, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
+import { formatLayoutReference } from "../deploy/layout-image";
+import { quoteValue } from "../deploy/model";
+import { mountPathProblem } from "../deploy/path-checks";
 import { SECRET_NAME } from "../deploy/secrets";
 import { PipelineError } from "../errors";
 import { parseReference } from "../oci/reference";
@@ -33,6 +36,13 @@ export interface RenderedPod {
 /** The image by digest; a tag-only image is refused (resolve first). */
 export function pinnedImage(r: ResolvedDeployment): string {
   const it = r.spec.interpreter;
+  if (it.kind === "ContainerInLayout") {
+    const local = r.image ?? formatLayoutReference({ dir: it.layout, digest: it.digest });
+    throw new PipelineError(
+      "E_K8S_UNSUPPORTED",
+      `image: ${JSON.stringify(local)} is an OCI layout on this machine, which a cluster cannot pull: push it (bazel run //pkg:NAME_push) and give HOST/REPO@sha256:...`,
+    );
+  }
   let image = r.image;
   if (!image && it.kind === "ContainerAtDigest") image = `${it.repository}@${it.digest}`;
   if (!image && it.kind === "ContainerAtTag") {
@@ -68,6 +78,13 @@ function codeCommit(r: ResolvedDeployment): { url: string; commit: string } | un
   }
 }
 
+/** The spec parser's check again (deploy/path-checks.ts), for deployments built in code. */
+function checkMountPath(path: string, field: string): string {
+  const problem = mountPathProblem(path);
+  if (problem) throw new PipelineError("E_K8S_SPEC", `${field}: ${problem} (got ${quoteValue(path)})`);
+  return path;
+}
+
 function checkSecretName(name: string, field: string): string {
   if (!SECRET_NAME.test(name)) {
     throw new PipelineError("E_K8S_SPEC", `${field}: secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`);
@@ -96,7 +113,7 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod 
   }
 
   if (s.repositories && s.repositories.repositories.length) {
-    const at = s.repositories.mountPath;
+    const at = checkMountPath(s.repositories.mountPath, "repositories.mountPath");
     const mount = { name: "repos", mountPath: at };
     volumes.push({ name: "repos", emptyDir: {} });
     mounts.push(mount);
@@ -121,6 +138,7 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod 
   }
 
   const registryVolume = s.containerRegistry ? "registry-config" : undefined;
+  s.models.forEach((m, i) => checkMountPath(m.path, `models[${i}].path`));
   if (s.models.length) {
     const paths = [...new Set(s.models.map((m) => m.path))];
     paths.forEach((p, j) => {

@@ -106,6 +106,33 @@ describe("render: what it refuses", () => {
     expect((await render(withSpec({ env: [{ name: "X", value: "SECRET:bad name" }] }))).message).toBe(`env[0].value: secret name "bad name" is not valid (letters, digits, '.', '_', '-')`);
   });
 
+  it("mount paths the spec parser refuses, in a deployment built in code (the same check, path-checks.ts)", async () => {
+    const render = (r: ResolvedDeployment) => pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: "ml" })));
+    const repos = (mountPath: string) => ({ dataset: "d", mountPath, repositories: [{ url: "https://git.example.com/a.git", name: "a" }] });
+    const cases: [ResolvedDeployment, string][] = [
+      [withSpec({ models: [{ id: "registry.example.com/m:1", path: "/proc/m" }] }), 'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")'],
+      [withSpec({ models: [{ id: "registry.example.com/m:1", path: "/x:y" }] }), `models[0].path: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`],
+      [withSpec({ repositories: repos("/") }), `repositories.mountPath: cannot mount over the container's root "/" (got "/")`],
+      [withSpec({ repositories: repos("/dev/x") }), 'repositories.mountPath: cannot mount on or under /dev (the container runtime provides it) (got "/dev/x")'],
+    ];
+    for (const [r, message] of cases) {
+      const e = await render(r);
+      expect(e.code).toBe("E_K8S_SPEC");
+      expect(e.message).toBe(message);
+    }
+  });
+
+  it("an image in a local OCI layout (oci:DIR): a cluster cannot pull it", async () => {
+    const layout = withSpec({ interpreter: { kind: "ContainerInLayout", layout: "/work/out/app_image", digest: DIGEST } }, `oci:/work/out/app_image@${DIGEST}`);
+    for (const f of [renderDeployment, renderJob]) {
+      const e = await pipelineErrorOf(Promise.resolve().then(() => f(layout, { namespace: "ml" })));
+      expect(e.code).toBe("E_K8S_UNSUPPORTED");
+      expect(e.message).toBe(
+        `image: "oci:/work/out/app_image@${DIGEST}" is an OCI layout on this machine, which a cluster cannot pull: push it (bazel run //pkg:NAME_push) and give HOST/REPO@sha256:...`,
+      );
+    }
+  });
+
   it("the same resolved spec gives the same Job name; a new digest gives a new one", () => {
     const a = renderJob(pipelineJob, { namespace: "ml" }).at(-1)!;
     const b = renderJob(JSON.parse(JSON.stringify(pipelineJob)), { namespace: "ml" }).at(-1)!;

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
 import { paxRecord, tarStream, TarEntry } from "./tar";
 import { listLayer, parsePax, readTarEntries } from "./tar-read";
+import { paxBomb, ustarHeader } from "../../test/corpus/bombs";
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -189,5 +190,81 @@ describe("readTarEntries", () => {
       const e = await readError(Buffer.concat([pax, body, file]));
       expect(e.message).toMatch(/truncated inside "f"/);
     });
+  });
+});
+
+/** An extended header (`x`, `g`, `L`, `K`) with its data and padding. */
+function ext(type: string, data: Buffer | string): Buffer {
+  const b = Buffer.from(data);
+  return Buffer.concat([ustarHeader(type, "PaxHeader", b.length), b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+}
+
+const file = (name: string) => ustarHeader("0", name, 0);
+const END = Buffer.alloc(1024);
+
+async function paths(tar: Buffer, opts = {}): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of readTarEntries(Readable.from([tar]), opts)) out.push(e.path);
+  return out;
+}
+
+describe("readTarEntries: metadata caps (PAX and long-name floods)", () => {
+  it("caps the extended headers of one entry together, not just each one", async () => {
+    const two = Buffer.concat([ext("x", paxRecord("k1", "a".repeat(600))), ext("x", paxRecord("k2", "b".repeat(600))), file("f"), END]);
+    expect((await readError(two, { maxMetaSize: 1000 })).message).toMatch(/extended headers of one entry total more than 1000 bytes/);
+    const longName = Buffer.concat([ext("L", "n".repeat(700)), ext("x", paxRecord("k", "v".repeat(400))), file("f"), END]);
+    expect((await readError(longName, { maxMetaSize: 1000 })).message).toMatch(/one entry total more than 1000 bytes/);
+    // The same headers, one per entry: fine.
+    const spread = Buffer.concat([ext("x", paxRecord("k1", "a".repeat(600))), file("f"), ext("x", paxRecord("k2", "b".repeat(600))), file("g"), END]);
+    expect(await paths(spread, { maxMetaSize: 1000 })).toEqual(["f", "g"]);
+  });
+
+  it("caps the global records kept (their count too: each costs 32 bytes more), and still applies small ones", async () => {
+    const g = (i: number) => ext("g", paxRecord(`key${i}`, "v".repeat(10_000)));
+    const many = Buffer.concat([...Array.from({ length: 8 }, (_, i) => g(i)), file("f"), END]);
+    expect((await readError(many)).message).toMatch(/global PAX records would hold \d+ bytes, over the 65536-byte limit/);
+    const tiny = Buffer.concat([ext("g", Buffer.concat(Array.from({ length: 3000 }, (_, i) => paxRecord(`k${i}`, "")))), file("f"), END]);
+    expect((await readError(tiny)).message).toMatch(/global PAX records/);
+    // One key set again and again holds one record: fine. And it applies to every entry after it.
+    const same = Buffer.concat([...Array.from({ length: 20 }, () => ext("g", paxRecord("comment", "v".repeat(10_000)))), ext("g", paxRecord("uname", "builder")), file("f"), file("g"), END]);
+    const unames: string[] = [];
+    for await (const e of readTarEntries(Readable.from([same]))) unames.push(e.uname);
+    expect(unames).toEqual(["builder", "builder"]);
+  });
+
+  it("caps the extended-header data of the whole archive, naming the limit and $PIPELINE_MAX_TAR_METADATA", async () => {
+    const entries = Array.from({ length: 40 }, (_, i) => Buffer.concat([ext("x", paxRecord("comment", "c".repeat(1000))), file(`f${i}`)]));
+    const tar = Buffer.concat([...entries, END]);
+    expect(await paths(tar, { maxArchiveMeta: 40 * 1024 })).toHaveLength(40);
+    const e = await readError(tar, { maxArchiveMeta: 20 * 1024 });
+    expect(e.message).toMatch(/extended headers total more than 20(\.0)? KiB, the limit per layer \(raise it with \$PIPELINE_MAX_TAR_METADATA\)/);
+  });
+
+  it("refuses paths and link targets longer than 4096 bytes", async () => {
+    const long = "d/".repeat(2048) + "f"; // 4097 bytes
+    const e1 = await readError(Buffer.concat([ext("x", paxRecord("path", long)), file("f"), END]));
+    expect(e1.message).toMatch(/entry path of 4097 bytes is longer than 4096 bytes/);
+    const e2 = await readError(Buffer.concat([ext("K", long), ustarHeader("2", "l", 0), END]));
+    expect(e2.message).toMatch(/entry "l": link target of 4097 bytes is longer than 4096 bytes/);
+    expect(await paths(Buffer.concat([ext("x", paxRecord("path", long.slice(1))), file("f"), END]))).toEqual([long.slice(1)]);
+  });
+
+  it("stops the issue's bomb shapes (1 MiB headers by the hundred) at their first offending header", async () => {
+    const dir = tmp();
+    for (const [opts, message] of [
+      [{ kind: "x" }, /one entry total more than/],
+      [{ kind: "g" }, /global PAX records/],
+      [{ kind: "alternate" }, /global PAX records/],
+      [{ paths: true, kind: "x" }, /entry path of \d+ bytes is longer than 4096/],
+    ] as const) {
+      const bomb = paxBomb(join(dir, "b.tar.gz"), { ...opts, headers: 200 });
+      const e = await listLayer(bomb.path).then(
+        () => undefined,
+        (err: PipelineError) => err,
+      );
+      expect(e?.code).toBe("E_TAR_READ");
+      expect(e?.message).toMatch(message);
+      expect(Number(/at offset (\d+)/.exec(e!.message)![1])).toBeLessThan(4 << 20);
+    }
   });
 });

@@ -1,13 +1,21 @@
 /**
  * Reads tar archives (ustar, PAX, GNU long names) as a stream of entries, strictly: it checks header
- * checksums, parses numbers without guessing, caps metadata entries, refuses entry types it does not
- * know and data on header-only entries, and fails on a truncated archive instead of returning what it
- * got. Meant for our own layers (tests) and for layers from elsewhere that are about to be unpacked.
+ * checksums, parses numbers without guessing, refuses entry types it does not know and data on header-only
+ * entries, and fails on a truncated archive instead of returning what it got. Meant for our own layers (tests)
+ * and for layers from elsewhere that are about to be unpacked.
+ *
+ * Metadata is capped so that a small hostile archive cannot exhaust memory or time (a few MB of gzip can hold
+ * thousands of 1 MiB PAX headers): the extended headers (PAX `x`, GNU `L`/`K`) of one entry together, and each
+ * global `g` header, 1 MiB; the global PAX records kept at once, 64 KiB (each record counted as its key and value
+ * plus 32 bytes, so a flood of tiny records is capped too: every entry gets a copy of them); all extended-header
+ * data of the archive, 256 MiB (limits.ts, $PIPELINE_MAX_TAR_METADATA); a path or link target, 4096 bytes
+ * (PATH_MAX: longer ones cannot be created, and readers keep every path). What an entry retains is then a few KiB.
  */
 import { createReadStream, promises as fsp } from "node:fs";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { PipelineError } from "../errors";
+import { DEFAULT_LIMITS, formatSize, howToSet } from "./limits";
 
 export type TarEntryType = "file" | "dir" | "symlink" | "link" | "char" | "block" | "fifo";
 
@@ -40,9 +48,17 @@ export interface TarReadEntry extends TarHeader {
 }
 
 export interface ReadTarOptions {
-  /** Largest PAX or GNU long-name entry accepted, in bytes. Default 1 MiB. */
+  /** Most bytes of extended-header data (PAX `x`, GNU `L`/`K`) of one entry together, and of one `g` header. Default 1 MiB. */
   maxMetaSize?: number;
+  /** Most bytes of global PAX records kept at once (key + value + 32 per record). Default 64 KiB. */
+  maxGlobalMeta?: number;
+  /** Most bytes of extended-header data in the whole archive. Default 256 MiB (limits.ts maxTarMetadata). */
+  maxArchiveMeta?: number;
+  /** Longest path or link target, in bytes. Default 4096. */
+  maxPathLength?: number;
 }
+
+const RECORD_OVERHEAD = 32;
 
 const BLOCK = 512;
 
@@ -191,8 +207,14 @@ const TYPES: Record<string, TarEntryType> = { "0": "file", "\0": "file", "7": "f
  */
 export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, opts: ReadTarOptions = {}): AsyncGenerator<TarReadEntry> {
   const maxMeta = opts.maxMetaSize ?? 1 << 20;
+  const maxGlobal = opts.maxGlobalMeta ?? 64 << 10;
+  const maxArchiveMeta = opts.maxArchiveMeta ?? DEFAULT_LIMITS.maxTarMetadata;
+  const maxPath = opts.maxPathLength ?? 4096;
   const r = new ByteReader(input as AsyncIterable<Buffer>);
   let global: Record<string, string> = {};
+  /** Bytes of extended headers read for the coming entry, and in the whole archive. */
+  let entryMeta = 0;
+  let archiveMeta = 0;
   let local: Record<string, string> = {};
   let longName: string | undefined;
   let longLink: string | undefined;
@@ -213,13 +235,26 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
 
     if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
       if (size > maxMeta) throw bad(at, `extended header of ${size} bytes exceeds the ${maxMeta}-byte limit`);
+      if (flag !== "g" && entryMeta + size > maxMeta) {
+        throw bad(at, `extended headers of one entry total more than ${maxMeta} bytes (${entryMeta + size} so far), over the per-entry limit`);
+      }
+      if (archiveMeta + size > maxArchiveMeta) {
+        throw bad(at, `extended headers total more than ${formatSize(maxArchiveMeta)}, the limit per layer (raise it with ${howToSet("maxTarMetadata")})`);
+      }
+      archiveMeta += size;
+      if (flag !== "g") entryMeta += size;
       const data = size === 0 ? Buffer.alloc(0) : await r.read(size);
       if (data === null) throw bad(at, "archive is truncated inside an extended header");
       const pad = (BLOCK - (size % BLOCK)) % BLOCK;
       if (pad && (await r.read(pad)) === null) throw bad(at, "archive is truncated inside an extended header");
       if (metaStart === -1) metaStart = at;
       if (flag === "x") local = { ...local, ...parsePax(data, at) };
-      else if (flag === "g") global = { ...global, ...parsePax(data, at) };
+      else if (flag === "g") {
+        global = { ...global, ...parsePax(data, at) };
+        let kept = 0;
+        for (const [k, v] of Object.entries(global)) kept += k.length + v.length + RECORD_OVERHEAD;
+        if (kept > maxGlobal) throw bad(at, `global PAX records would hold ${kept} bytes, over the ${maxGlobal}-byte limit`);
+      }
       else {
         const s = cstr(data, 0, data.length).toString("utf8");
         if (flag === "L") longName = s;
@@ -244,7 +279,9 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     }
     if (path === "") throw bad(at, "entry has an empty path");
     if (path.includes("\0")) throw bad(at, "entry path contains a NUL byte");
+    if (Buffer.byteLength(path) > maxPath) throw bad(at, `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`);
     const linkname = pax.linkpath ?? longLink ?? cstr(h, 157, 100).toString("utf8");
+    if (Buffer.byteLength(linkname) > maxPath) throw bad(at, `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`);
     const dataSize = pax.size !== undefined ? paxInt(pax.size, "size", at) : size;
     if (type !== "file" && dataSize !== 0) throw bad(at, `${type} entry ${JSON.stringify(path)} claims ${dataSize} bytes of data`);
     if ((type === "symlink" || type === "link") && linkname === "") throw bad(at, `${type} entry ${JSON.stringify(path)} has no target`);
@@ -266,6 +303,7 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
       offset: metaStart === -1 ? at : metaStart,
     };
     local = {};
+    entryMeta = 0;
     longName = undefined;
     longLink = undefined;
     metaStart = -1;

@@ -1,21 +1,23 @@
 /**
  * unpackLayers: layers made by buildLayer and by hand (test/corpus/raw-tar.ts), unpacked into temp roots.
  *
- * Cases (32): path normalization; a buildLayer layer round-trips with modes and mtimes; leading "/" and absolute
- * symlink targets resolved inside the root; the 17 HOSTILE_LAYERS of the corpus (each plain and gzipped:
- * "..", escaping symlinks and hard links, write-through-symlink, devices, bad whiteout, file-as-parent, symlink
- * loop, truncated, bad checksum, no end marker, cut gzip, unknown type); a pre-existing symlink out of the root
+ * Cases (47): path normalization; a buildLayer layer round-trips with modes and mtimes; leading "/" and absolute
+ * symlink targets resolved inside the root; the 33 HOSTILE_LAYERS of the corpus (each plain and gzipped:
+ * "..", escaping symlinks and hard links, write-through-symlink, devices, bad whiteouts, file-as-parent, symlink
+ * loops, truncated, bad checksum, no end marker, cut gzip, unknown type, symlinks that climb out from where they
+ * really are, a late symlink over a directory next to a canary that must keep its mode and mtime, hard links
+ * through symlinks); a pre-existing symlink out of the root
  * is not written through; a symlink at the entry's own path is replaced, not followed; whiteouts and opaque
  * directories; FIFOs and skipped devices; directory modes set last and setuid dropped; hard links and type
  * replacement; hard link to a directory; digest/diffId/blob-name checks; zstd; an unreadable layer file; an
  * uncreatable root.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { gz, HOSTILE_LAYERS, rawTar, RawEntry } from "../../test/corpus/raw-tar";
+import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { buildLayer, layerFromDescriptor } from "./build";
@@ -127,6 +129,10 @@ describe("unpackLayers", () => {
   for (const h of HOSTILE_LAYERS) {
     it(`refuses ${h.name} (${h.code}), naming the layer and the entry`, async () => {
       const d = tmp();
+      if (h.canary) {
+        mkdirSync(join(d, h.canary), { recursive: true, mode: 0o755 });
+        utimesSync(join(d, h.canary), CANARY_MTIME, CANARY_MTIME);
+      }
       for (const plain of [true, false]) {
         const blob = plain || h.compressed ? h.tar : gz(h.tar);
         const hostile = { digest: sha256(blob), open: () => Readable.from([blob]) };
@@ -134,6 +140,10 @@ describe("unpackLayers", () => {
         expect(err.message).toContain(`layer ${hostile.digest}: `);
         for (const m of h.mentions) expect(err.message).toContain(m);
         if (h.mustNotExist) expect(existsSync(join(d, h.mustNotExist))).toBe(false);
+        if (h.canary) {
+          const st = statSync(join(d, h.canary));
+          expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({ mode: "755", mtime: CANARY_MTIME });
+        }
         rmSync(join(d, "root"), { recursive: true, force: true });
         if (h.compressed) break; // already compressed
       }

@@ -2,18 +2,12 @@
  * Unpacks image layers into a directory, bottom layer first, as a container runtime would see the result, and
  * safely: nothing a layer says can create, change or delete anything outside the root.
  *
- * Paths. Entry paths are relative to the root; a leading "/" or "./" is dropped (OCI layers use relative paths,
- * some writers add "/"). An entry with a ".." component is refused, whatever it would resolve to.
- *
- * Symlinks. Parent directories are resolved inside the root the way the container resolves them: a symlink met
- * on the way is followed with an absolute target taken from the root (`bin -> /usr/bin` is fine) and a relative
- * one from the link's directory; a link that climbs above the root is refused. So a layer cannot write through
- * `evil -> ../../etc` (the classic symlink-then-file attack), nor through such a link found already in the root.
- * Creating a symlink whose relative target climbs above the root is refused too; absolute targets are kept as
- * they are (they mean "inside the root" to the container, and real images are full of them). The last path
- * component is never followed: whatever is there is replaced, and files are created with O_EXCL|O_NOFOLLOW.
- *
- * Hard links name another archive path, resolved the same way; it must already exist and not be a directory.
+ * What an entry may do and where its path leads is safety.ts's judgement, shared with verify-image (paths relative
+ * to the root, ".." refused, symlinks on the way followed inside the root, new symlinks judged where they really
+ * are, hard links resolved the same way, whiteout names). The host is only touched through host-root.ts, which
+ * never follows a symlink on the host: every path it builds is made of components just found to be real
+ * directories, and the last component is never followed (files are created with O_EXCL|O_NOFOLLOW; whatever is
+ * at an entry's path is replaced).
  *
  * Special files. Character and block devices are refused by default (a rootless unpack cannot create them; a
  * layer that ships them is not one we can run), or skipped with a warning (`devices: "skip"`). FIFOs are always
@@ -23,25 +17,33 @@
  * empties its directory of everything from the layers below; neither touches what the same layer adds. Other
  * `.wh..wh.*` names (AUFS bookkeeping) are ignored.
  *
- * Modes and times: files get theirs as they are written; directories are kept owner-writable until every layer is
- * unpacked, then get their modes and mtimes, deepest first.
+ * Modes and times: files get theirs as they are written; directories are kept owner-only until every layer is
+ * unpacked, then get their modes and mtimes, deepest first, through a descriptor of the very directory that was
+ * created (host-root.ts): a directory replaced since (by a symlink, a file, another directory) is skipped.
  *
  * Each layer's compressed bytes and uncompressed tar are checked against its digest and diffId when known (a path
  * `.../blobs/sha256/HEX` is checked against HEX); a mismatch is noticed at the end of the layer, so on any error
  * the root holds a partial result and should be thrown away. The root must not be modified by anyone else while
- * this runs.
+ * this runs (the one assumption host-root.ts makes).
  *
  * Errors: E_LAYER_UNSAFE (an entry that would escape or cannot be unpacked), naming the layer and the entry;
- * E_TAR_READ (a malformed archive or compression), E_DIGEST_MISMATCH, E_UNPACK (the file system refused).
+ * E_TAR_READ (a malformed archive or compression), E_DIGEST_MISMATCH, E_UNPACK (the file system refused),
+ * E_LAYER_TOO_LARGE / E_NO_SPACE (the layers expand past a limit or the disk's reserve: limits.ts, checked as the
+ * bytes stream, so a decompression bomb is stopped early).
  */
-import { createReadStream, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmSync, Stats, symlinkSync, linkSync, chmodSync, utimesSync, lutimesSync, constants as fsc, promises as fsp } from "node:fs";
+import { createReadStream, mkdirSync, realpathSync } from "node:fs";
 import { createHash, Hash } from "node:crypto";
-import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import { decompressed, linkStaysInside } from "./decompress";
+import { isSha256Digest } from "../oci/grammar";
+import { decompressed } from "./decompress";
+import { DirId, HostRoot } from "./host-root";
 import type { Layer } from "./layer";
+import { judgeSymlink, keyOf, planEntry, RealDir, resolveDir, resolveHardLink } from "./safety";
+import { DEFAULT_LIMITS, ExpansionBudget, LayerLimits } from "./limits";
 import { readTarEntries, TarReadEntry } from "./tar-read";
+
+export { entryParts } from "./safety";
 
 /** A layer to unpack: a Layer (anything with `digest` and `open()`), or the path of a layer blob file. */
 export type UnpackSource = string | (Pick<Layer, "digest" | "open"> & { diffId?: string });
@@ -55,6 +57,8 @@ export interface UnpackOptions {
   keepSetuid?: boolean;
   /** Check digests and diffIds where known (default true). */
   verify?: boolean;
+  /** What the layers may expand to, and the free space to leave (limits.ts; default DEFAULT_LIMITS). */
+  limits?: LayerLimits;
 }
 
 export interface UnpackStats {
@@ -70,40 +74,13 @@ export interface UnpackStats {
   bytes: number;
 }
 
-const MAX_SYMLINK_HOPS = 40;
-const OPAQUE = ".wh..wh..opq";
-const WHITEOUT = ".wh.";
 const DIGEST_IN_PATH = /(?:^|\/)sha256\/([a-f0-9]{64})$/;
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
-
-/**
- * The components of an archive path inside the root: a leading "/" and "./" dropped, "." and empty components
- * ignored. null when a component is "..".
- */
-export function entryParts(path: string): string[] | null {
-  const parts: string[] = [];
-  for (const p of path.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") return null;
-    parts.push(p);
-  }
-  return parts;
-}
-
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
 
 interface LayerState {
   label: string;
-  /** Host paths this layer wrote. */
+  /** Paths inside the root (resolved, "a/b") this layer wrote. */
   written: Set<string>;
-  /** Host paths this layer wrote, and their ancestors. */
+  /** Paths inside the root this layer wrote, and their ancestors. */
   touched: Set<string>;
 }
 
@@ -126,16 +103,18 @@ async function* reading(src: Readable, label: string): AsyncGenerator<Buffer> {
 
 class Unpacker {
   readonly stats: UnpackStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, whiteouts: 0, skipped: 0, bytes: 0 };
-  /** Final mode and mtime of every directory created or named by an entry, applied at the end. */
-  private readonly dirModes = new Map<string, { mode: number; mtime?: number }>();
+  /** Every directory created or named by an entry, by path inside the root: which one it is, its final mode and mtime. */
+  private readonly dirs = new Map<string, { parts: string[]; id: DirId; mode: number; mtime?: number }>();
   private readonly modeMask: number;
+  private readonly root: HostRoot;
 
   constructor(
-    private readonly root: string,
+    root: string,
     /** The root as the caller named it, for messages. */
     readonly rootDir: string,
     private readonly opts: UnpackOptions,
   ) {
+    this.root = new HostRoot(root);
     this.modeMask = opts.keepSetuid ? 0o7777 : 0o1777;
   }
 
@@ -143,92 +122,63 @@ class Unpacker {
     return new PipelineError("E_LAYER_UNSAFE", `layer ${layer.label}: entry ${JSON.stringify(path)}: ${why}`);
   }
 
-  /**
-   * The host directory at `parts` inside the root, following symlinks as the container would; missing
-   * directories are created when `create`, else undefined is returned. Throws E_LAYER_UNSAFE when a link leads
-   * above the root, a component is not a directory, or links loop.
-   */
-  private resolveDir(parts: readonly string[], create: boolean, fail: (why: string) => PipelineError): string | undefined {
-    const cur: string[] = [];
-    const queue = [...parts];
-    let hops = 0;
-    while (queue.length) {
-      const c = queue.shift()!;
-      if (c === "" || c === ".") continue;
-      if (c === "..") {
-        if (cur.length === 0) throw fail("a symlink on its path leads outside the root");
-        cur.pop();
-        continue;
-      }
-      const host = join(this.root, ...cur, c);
-      const st = lstatOrUndefined(host);
-      if (!st) {
-        if (!create) return undefined;
-        mkdirSync(host, { mode: 0o700 });
-        this.dirModes.set(host, { mode: 0o755 });
-        cur.push(c);
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINK_HOPS) throw fail(`more than ${MAX_SYMLINK_HOPS} symlinks on its path (a loop?)`);
-        const target = readlinkSync(host);
-        if (target.startsWith("/")) cur.length = 0;
-        queue.unshift(...target.split("/"));
-        continue;
-      }
-      if (!st.isDirectory()) throw fail(`${JSON.stringify([...cur, c].join("/"))} on its path is not a directory`);
-      cur.push(c);
-    }
-    return join(this.root, ...cur);
+  private record(dir: RealDir, name: string, id: DirId, mode: number, mtime?: number): void {
+    this.dirs.set(keyOf(dir, name), { parts: [...dir, name], id, mode, mtime });
   }
 
-  private touch(layer: LayerState, host: string): void {
-    layer.written.add(host);
-    for (let p = host; p.length > this.root.length && !layer.touched.has(p); p = dirname(p)) layer.touched.add(p);
+  /** The directory at archive path `parts`, resolved inside the root (see safety.ts); missing ones made when `create`. */
+  private resolveDir(parts: readonly string[], create: boolean, fail: (why: string) => PipelineError): RealDir | undefined {
+    const make = (dir: RealDir, name: string) => this.record(dir, name, this.root.mkdir(dir, name), 0o755);
+    return resolveDir(this.root, parts, create ? make : undefined, fail);
+  }
+
+  private touch(layer: LayerState, dir: RealDir, name: string): void {
+    layer.written.add(keyOf(dir, name));
+    layer.touched.add(keyOf(dir, name));
+    for (let i = dir.length; i > 0 && !layer.touched.has(keyOf(dir.slice(0, i))); i--) layer.touched.add(keyOf(dir.slice(0, i)));
   }
 
   /** Removes what the layers below left in `dir` (opaque whiteout), keeping what this layer wrote. */
-  private clearLower(layer: LayerState, dir: string): void {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (!layer.touched.has(p)) rmSync(p, { recursive: true, force: true });
-      else if (lstatSync(p).isDirectory()) this.clearLower(layer, p);
+  private clearLower(layer: LayerState, dir: RealDir): void {
+    for (const name of this.root.list(dir)) {
+      if (!layer.touched.has(keyOf(dir, name))) this.root.remove(dir, name);
+      else {
+        const sub = this.root.subdir(dir, name);
+        if (sub) this.clearLower(layer, sub);
+      }
     }
   }
 
-  private whiteout(layer: LayerState, e: TarReadEntry, parent: string[], base: string): void {
-    const fail = (why: string) => this.unsafe(layer, e.path, why);
-    if (base === OPAQUE) {
-      const dir = this.resolveDir(parent, false, fail);
-      if (dir !== undefined) this.clearLower(layer, dir);
-      this.stats.whiteouts++;
-      return;
-    }
-    if (base.startsWith(WHITEOUT + WHITEOUT)) {
-      this.stats.skipped++;
-      return;
-    }
-    const name = base.slice(WHITEOUT.length);
-    if (name === "" || name === "." || name === "..") throw fail(`whiteout of ${JSON.stringify(name)} is not allowed`);
-    const dir = this.resolveDir(parent, false, fail);
-    if (dir !== undefined) {
-      const target = join(dir, name);
-      // Whiteouts apply to the layers below only: what this layer wrote stays.
-      if (!layer.touched.has(target)) rmSync(target, { recursive: true, force: true });
-      else if (lstatSync(target).isDirectory()) this.clearLower(layer, target);
-    }
+  private whiteout(layer: LayerState, parent: string[], name: string | undefined, fail: (why: string) => PipelineError): void {
     this.stats.whiteouts++;
+    const dir = this.resolveDir(parent, false, fail);
+    if (dir === undefined) return;
+    if (name === undefined) return this.clearLower(layer, dir);
+    // Whiteouts apply to the layers below only: what this layer wrote stays.
+    if (!layer.touched.has(keyOf(dir, name))) return this.root.remove(dir, name);
+    const sub = this.root.subdir(dir, name);
+    if (sub) this.clearLower(layer, sub);
   }
 
-  /** Removes whatever is at `dest` unless it is a directory and `keepDir`. */
-  private clear(dest: string, keepDir: boolean): void {
-    const st = lstatOrUndefined(dest);
-    if (!st || (keepDir && st.isDirectory())) return;
-    rmSync(dest, { recursive: true, force: true });
+  /** Removes whatever is at `name` in `dir` unless it is a directory and `keepDir`; returns what stays. */
+  private clear(dir: RealDir, name: string, keepDir: boolean): DirId | undefined {
+    const st = this.root.lstat(dir, name);
+    if (!st) return undefined;
+    if (keepDir && st.isDirectory()) return { dev: st.dev, ino: st.ino };
+    this.root.remove(dir, name);
+    return undefined;
   }
 
   async entry(layer: LayerState, e: TarReadEntry): Promise<void> {
     const fail = (why: string) => this.unsafe(layer, e.path, why);
+    const plan = planEntry(e.path, e.type, fail);
+    if (plan.kind === "root") return; // the root itself: its mode stays the caller's
+    if (plan.kind === "ignored") {
+      this.stats.skipped++;
+      return;
+    }
+    if (plan.kind === "opaque") return this.whiteout(layer, plan.parent, undefined, fail);
+    if (plan.kind === "whiteout") return this.whiteout(layer, plan.parent, plan.name, fail);
     if (e.type === "fifo") {
       this.opts.warn?.(`layer ${layer.label}: skipped FIFO ${JSON.stringify(e.path)}`);
       this.stats.skipped++;
@@ -241,30 +191,19 @@ class Unpacker {
       this.stats.skipped++;
       return;
     }
-    const parts = entryParts(e.path);
-    if (parts === null) throw fail(`has a ".." component`);
-    if (parts.length === 0) {
-      if (e.type !== "dir") throw fail(`a ${e.type} cannot replace the root directory`);
-      return; // the root itself: its mode stays the caller's
-    }
-    const base = parts[parts.length - 1];
-    const parentParts = parts.slice(0, -1);
-    if (base.startsWith(WHITEOUT)) return this.whiteout(layer, e, parentParts, base);
-
-    const parent = this.resolveDir(parentParts, true, fail)!;
-    const dest = join(parent, base);
+    const dir = this.resolveDir(plan.parent, true, fail)!;
+    const name = plan.name;
     const mode = e.mode & this.modeMask;
     switch (e.type) {
       case "dir": {
-        this.clear(dest, true);
-        if (!lstatOrUndefined(dest)) mkdirSync(dest, { mode: 0o700 });
-        this.dirModes.set(dest, { mode, mtime: e.mtime });
+        const id = this.clear(dir, name, true) ?? this.root.mkdir(dir, name);
+        this.record(dir, name, id, mode, e.mtime);
         this.stats.dirs++;
         break;
       }
       case "file": {
-        this.clear(dest, false);
-        const fh = await fsp.open(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        this.clear(dir, name, false);
+        const fh = await this.root.createFile(dir, name);
         try {
           for await (const chunk of e.body) {
             await fh.write(chunk);
@@ -279,41 +218,28 @@ class Unpacker {
         break;
       }
       case "symlink": {
-        if (!linkStaysInside(parentParts, e.linkname)) throw fail(`symlink to ${JSON.stringify(e.linkname)} leads outside the root`);
-        this.clear(dest, false);
-        symlinkSync(e.linkname, dest);
-        lutimesSync(dest, e.mtime, e.mtime);
+        judgeSymlink(dir, e.linkname, fail);
+        this.clear(dir, name, false);
+        this.root.symlink(dir, name, e.linkname, e.mtime);
         this.stats.symlinks++;
         break;
       }
       case "link": {
-        const targetParts = entryParts(e.linkname);
-        if (targetParts === null) throw fail(`hard link to ${JSON.stringify(e.linkname)} has a ".." component`);
-        if (targetParts.length === 0) throw fail("hard link to the root directory");
-        const tdir = this.resolveDir(targetParts.slice(0, -1), false, fail);
-        const target = tdir === undefined ? undefined : join(tdir, targetParts[targetParts.length - 1]);
-        const tst = target === undefined ? undefined : lstatOrUndefined(target);
-        if (!target || !tst) throw fail(`hard link target ${JSON.stringify(e.linkname)} does not exist`);
-        if (tst.isDirectory()) throw fail(`hard link target ${JSON.stringify(e.linkname)} is a directory`);
-        if (target === dest) break;
-        this.clear(dest, false);
-        linkSync(target, dest);
+        const target = resolveHardLink(this.root, e.linkname, dir, fail);
+        if (keyOf(target.dir, target.name) === keyOf(dir, name)) break;
+        this.clear(dir, name, false);
+        this.root.link(target, dir, name);
         this.stats.hardlinks++;
         break;
       }
     }
-    this.touch(layer, dest);
+    this.touch(layer, dir, name);
   }
 
   /** Gives directories their modes and times, deepest first (so a read-only parent does not stop its children). */
   finish(): void {
-    const dirs = [...this.dirModes.entries()].sort((a, b) => b[0].length - a[0].length);
-    for (const [path, { mode, mtime }] of dirs) {
-      const st = lstatOrUndefined(path);
-      if (!st?.isDirectory()) continue;
-      chmodSync(path, mode);
-      if (mtime !== undefined) utimesSync(path, mtime, mtime);
-    }
+    const dirs = [...this.dirs.values()].sort((a, b) => b.parts.length - a.parts.length);
+    for (const { parts, id, mode, mtime } of dirs) this.root.setDirMeta(parts, id, mode, mtime);
   }
 }
 
@@ -325,7 +251,7 @@ function describe(src: UnpackSource): { label: string; digest?: string; diffId?:
   return { label: src.digest, digest: src.digest, diffId: src.diffId, open: () => src.open() };
 }
 
-async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions): Promise<void> {
+async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, budget: ExpansionBudget): Promise<void> {
   const { label, digest, diffId, open } = describe(src);
   const layer: LayerState = { label, written: new Set(), touched: new Set() };
   const compressedHash = createHash("sha256");
@@ -335,11 +261,11 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions): P
   let current = "";
   try {
     stream = open();
-    tar = hashing(decompressed(hashing(reading(stream, label), compressedHash), label), tarHash);
+    tar = hashing(decompressed(hashing(reading(stream, label), compressedHash), label, budget.layer(`layer ${label}`)), tarHash);
     const source = tar;
     // One iterator shared by the tar reader and the drain below (the reader stops at the end-of-archive marker).
     const shared: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => source.next() }) };
-    for await (const e of readTarEntries(shared)) {
+    for await (const e of readTarEntries(shared, { maxArchiveMeta: budget.limits.maxTarMetadata })) {
       current = e.path;
       await u.entry(layer, e);
       current = "";
@@ -364,11 +290,11 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions): P
   }
   if (opts.verify === false) return;
   const actual = "sha256:" + compressedHash.digest("hex");
-  if (digest && DIGEST_RE.test(digest) && actual !== digest) {
+  if (digest && isSha256Digest(digest) && actual !== digest) {
     throw new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${actual}, expected ${digest}`);
   }
   const actualDiffId = "sha256:" + tarHash.digest("hex");
-  if (diffId && DIGEST_RE.test(diffId) && actualDiffId !== diffId) {
+  if (diffId && isSha256Digest(diffId) && actualDiffId !== diffId) {
     throw new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its uncompressed tar has digest ${actualDiffId}, expected diff_id ${diffId}`);
   }
 }
@@ -386,7 +312,8 @@ export async function unpackLayers(layers: readonly UnpackSource[], rootDir: str
     throw new PipelineError("E_UNPACK", `cannot create the root directory ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   const u = new Unpacker(root, rootDir, opts);
-  for (const layer of layers) await unpackOne(u, layer, opts);
+  const budget = new ExpansionBudget(opts.limits ?? DEFAULT_LIMITS, { path: root });
+  for (const layer of layers) await unpackOne(u, layer, opts, budget);
   try {
     u.finish();
   } catch (e) {

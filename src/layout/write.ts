@@ -1,4 +1,8 @@
-/** Writes an image as an OCI image layout directory: oci-layout, index.json, blobs/sha256/<hex>. */
+/**
+ * Writes an image as an OCI image layout directory: oci-layout, index.json, blobs/sha256/<hex>. Blobs, and with
+ * `atomic` the whole layout, are written under temporary names (src/cache/names.ts) and renamed into place; a
+ * write first sweeps the temporary entries ended processes left for the same layout (src/cache/sweep.ts).
+ */
 import { createHash, Hash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { dirname, join, basename } from "node:path";
@@ -10,6 +14,8 @@ import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
+import { tempPath } from "../cache/names";
+import { sweepBeforeWrite } from "../cache/sweep";
 
 export interface WriteLayoutOptions {
   /** Names the manifest in index.json (org.opencontainers.image.ref.name), e.g. a tag. */
@@ -63,7 +69,7 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
       /* cross-device or unsupported: copy */
     }
   }
-  const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempPath(dest);
   const hash = selfVerifying.has(blob) ? undefined : createHash("sha256");
   try {
     const bytes = await copyToFile(() => blob.open(), tmp, hash);
@@ -162,8 +168,10 @@ async function assertReplaceable(dir: string): Promise<void> {
 
 export async function writeLayout(dir: string, image: Image, opts: WriteLayoutOptions = {}): Promise<void> {
   if (opts.atomic) await assertReplaceable(dir);
-  const target = opts.atomic ? join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`) : dir;
+  const target = opts.atomic ? tempPath(dir) : dir;
   const blobsDir = join(target, "blobs", "sha256");
+  // What killed writers of this same layout left: its temporary siblings, or blobs being written into it.
+  await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
   try {
     await fsp.mkdir(blobsDir, { recursive: true });
     const blobs: Blob[] = [image.configBlob, ...image.layers, bufferBlob(image.manifestBytes, image.mediaType)];

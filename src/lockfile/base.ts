@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { buildHostNodeBase } from "../base/host-node";
 import type { Keychain } from "../auth/keychain";
+import { useEntry } from "../cache/use";
 import type { Image } from "../image/image";
 import { readLayout } from "../layout/read";
 import { sourceOfLayout } from "../layout/source";
@@ -41,6 +42,7 @@ async function hostNodeBase(opts: LoadBaseOptions): Promise<BaseImage> {
     .digest("hex")
     .slice(0, 32);
   const dir = join(opts.cacheDir, "bases", `host-node-${key}`);
+  await useEntry(join(opts.cacheDir, "bases"), `host-node-${key}`); // `cache prune` keeps it while this build reads it
   if (!existsSync(join(dir, "index.json"))) {
     opts.log(`base: building the host-node base (node ${process.version} from ${process.execPath}) into ${dir}`);
     await buildHostNodeBase(dir, { mtime: opts.mtime });

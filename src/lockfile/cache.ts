@@ -1,15 +1,20 @@
 /**
  * The cache of a `--lockfile` build: node_modules layers keyed by what determines their bytes, and host-node
  * base images keyed by the node binary. Entries are written to a temporary directory and renamed into place,
- * so a crash never leaves half an entry; a layer is checked against its digest before it is reused.
+ * so a crash never leaves half an entry; a layer is checked against its digest before it is reused. A lookup
+ * first sweeps what killed builds left here (src/cache/sweep.ts: temporary entries, mkdtemp's npm-XXXXXX work
+ * directories) and takes a lease on the entry (src/cache/use.ts), so `pipeline cache prune` keeps it meanwhile.
  *
  *   <cacheDir>/node_modules/<key>/{layer.tar.gz,descriptor.json}
  *   <cacheDir>/bases/host-node-<key>/   (an OCI layout)
  */
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fsp } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { cacheRoot, NPM_WORK_DIR } from "../cache/layout";
+import { tempPath } from "../cache/names";
+import { sweepBeforeWrite } from "../cache/sweep";
+import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import type { LayerDescriptor } from "../layer/build";
 
@@ -45,9 +50,9 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
   );
 }
 
+/** `lockfile/` under the cache root the runner uses ($PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, ...). */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
-  return join(base, "rules_pipeline", "lockfile");
+  return join(cacheRoot(env), "lockfile");
 }
 
 export async function fileSha256(path: string): Promise<string> {
@@ -68,6 +73,8 @@ function entryDir(cacheDir: string, key: string): string {
 /** The cached layer for `key`, verified; undefined when absent. A corrupt entry is removed (and reported). */
 export async function lookupLayer(cacheDir: string, key: string, warn: (line: string) => void): Promise<CachedLayer | undefined> {
   const dir = entryDir(cacheDir, key);
+  await Promise.all([sweepBeforeWrite(cacheDir, { ownerless: NPM_WORK_DIR }), sweepBeforeWrite(join(cacheDir, "node_modules"))]);
+  await useEntry(join(cacheDir, "node_modules"), key);
   let desc: LayerDescriptor;
   try {
     desc = JSON.parse(await fsp.readFile(join(dir, "descriptor.json"), "utf8")) as LayerDescriptor;
@@ -90,7 +97,7 @@ export async function lookupLayer(cacheDir: string, key: string, warn: (line: st
 export async function storeLayer(cacheDir: string, key: string, built: CachedLayer): Promise<CachedLayer> {
   const dir = entryDir(cacheDir, key);
   await fsp.mkdir(join(cacheDir, "node_modules"), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempPath(dir);
   await fsp.mkdir(tmp);
   try {
     await fsp.rename(built.path, join(tmp, "layer.tar.gz"));

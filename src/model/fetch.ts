@@ -14,6 +14,7 @@ import { formatReference, Reference } from "../oci/reference";
 import { Descriptor, Manifest, MediaType } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
 import { forEachLimited } from "../concurrency";
+import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
 import { ProgressSink, silentProgress } from "../registry/progress";
@@ -24,6 +25,8 @@ export interface FetchOptions {
   keychain: Keychain;
   insecure?: boolean;
   progress?: ProgressSink;
+  /** Limits on the directory layer's expansion and the free space to leave (src/layer/limits.ts). */
+  limits?: LayerLimits;
 }
 
 export interface ResolvedModel {
@@ -124,33 +127,64 @@ async function writeFileLayer(r: ResolvedModel, modelDir: string, f: FileLayerPl
   }
   // The stream owns the handle from here and closes it, also on error.
   await pipeline(openBlob(r.client, r.ref.repository, f.desc, title, progress), fh.createWriteStream({ highWaterMark: 1 << 20 }));
-  await fsp.utimes(dest, 0, 0);
+  await fsp.lutimes(dest, 0, 0);
   return dest;
 }
 
 /**
  * Writes the model into `root/<rootTitle>` (`root` must be a fresh, empty directory) and returns that path and,
  * for each file written from a file layer, its digest (by path inside the model).
+ *
+ * Limits: the directory layer is unpacked under `limits` (its expansion and the free-space reserve); the file
+ * layers are not expanded (their sizes are in the manifest and verified as they stream), so they only have to
+ * fit: all of them are checked against the free space before anything is downloaded, and each again before it
+ * is written (E_NO_SPACE).
  */
-export async function fetchModelInto(r: ResolvedModel, root: string, progress: ProgressSink = silentProgress): Promise<{ modelDir: string; fileDigests: Map<string, string> }> {
+export async function fetchModelInto(
+  r: ResolvedModel,
+  root: string,
+  progress: ProgressSink = silentProgress,
+  limits: LayerLimits = DEFAULT_LIMITS,
+): Promise<{ modelDir: string; fileDigests: Map<string, string> }> {
   const where = `model ${formatReference({ ...r.ref, tag: undefined, digest: r.digest })}`;
   const tree = r.plan.tree;
-  await unpackLayers(
-    [{ digest: tree.digest, diffId: r.plan.treeDiffId, open: () => openBlob(r.client, r.ref.repository, tree, "directory layer", progress) }],
-    root,
-  );
+  mkdirSync(root, { recursive: true });
+  const fileBytes = r.plan.files.reduce((n, f) => n + f.desc.size, 0);
+  ensureFreeSpace(root, fileBytes, limits, `${where}: writing its ${r.plan.files.length} file layer(s) (${formatSize(fileBytes)})`);
+  try {
+    await unpackLayers(
+      [{ digest: tree.digest, diffId: r.plan.treeDiffId, open: () => openBlob(r.client, r.ref.repository, tree, "directory layer", progress) }],
+      root,
+      { limits },
+    );
+  } catch (e) {
+    if (e instanceof PipelineError && (e.code === "E_LAYER_TOO_LARGE" || e.code === "E_NO_SPACE")) {
+      throw new PipelineError(e.code, `${where}: directory ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
   checkTree(root, r.plan.rootTitle, where);
   const modelDir = join(root, r.plan.rootTitle);
   // Each distinct blob is downloaded once; further paths with the same content are copies of the first.
   const byDigest = new Map<string, FileLayerPlan[]>();
   for (const f of r.plan.files) byDigest.set(f.desc.digest, [...(byDigest.get(f.desc.digest) ?? []), f]);
+  let inFlight = 0; // declared bytes of the files being written now (part of them may be on disk already)
+  const fits = (f: FileLayerPlan) => ensureFreeSpace(modelDir, inFlight + f.desc.size, limits, `${where}: writing ${JSON.stringify(`${r.plan.rootTitle}/${f.path}`)} (${formatSize(f.desc.size)})`);
   await forEachLimited([...byDigest.values()], 3, async ([first, ...rest]) => {
-    const written = await writeFileLayer(r, modelDir, first, where, progress);
+    fits(first);
+    inFlight += first.desc.size;
+    let written: string;
+    try {
+      written = await writeFileLayer(r, modelDir, first, where, progress);
+    } finally {
+      inFlight -= first.desc.size;
+    }
     for (const f of rest) {
+      fits(f);
       const parts = f.path.split("/");
       const dest = join(realDirUnder(modelDir, parts.slice(0, -1), where, `${r.plan.rootTitle}/${f.path}`), parts[parts.length - 1]);
       await fsp.copyFile(written, dest, fsc.COPYFILE_EXCL);
-      await fsp.utimes(dest, 0, 0);
+      await fsp.lutimes(dest, 0, 0);
     }
   });
   return { modelDir, fileDigests: new Map(r.plan.files.map((f) => [f.path, f.desc.digest])) };

@@ -1,13 +1,17 @@
 /**
  * `pullModel`: a model artifact into a directory, atomically. Everything is written into a temporary sibling of
  * `outDir` and renamed into place only when every blob arrived and was verified, so a failure never leaves a
- * half-written model where one is expected.
+ * half-written model where one is expected. The temporary sibling is named by src/cache/names.ts, and a pull first
+ * sweeps the ones killed pulls into the same directory left (never anything else beside it).
  */
-import { mkdtempSync, promises as fsp, readdirSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { promises as fsp, readdirSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { makeTempDirSync, tempPath } from "../cache/names";
+import { sweepBeforeWrite } from "../cache/sweep";
 import { PipelineError } from "../errors";
 import type { Reference } from "../oci/reference";
 import type { Keychain } from "../auth/keychain";
+import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
 import { fetchModelInto, resolveModel } from "./fetch";
 
@@ -17,6 +21,8 @@ export interface PullModelOptions {
   progress?: ProgressSink;
   /** Replace `outDir` when it is a non-empty directory (default: refuse, so no one's files are deleted by mistake). */
   replace?: boolean;
+  /** Limits on unpacking the directory layer, and the free space to leave (src/layer/limits.ts). */
+  limits?: LayerLimits;
 }
 
 function entriesOf(dir: string): string[] | undefined {
@@ -38,7 +44,7 @@ async function moveInto(src: string, dest: string, replace: boolean): Promise<vo
     return fsp.rename(src, dest);
   }
   if (!replace) throw new PipelineError("E_MODEL_OUTPUT", `model output ${dest} is a non-empty directory; remove it, pick another, or replace it (--force)`);
-  const old = join(dirname(dest), `.${basename(dest)}.old-${process.pid}-${Date.now()}`);
+  const old = tempPath(dest);
   await fsp.rename(dest, old);
   await fsp.rename(src, dest);
   await fsp.rm(old, { recursive: true, force: true });
@@ -53,9 +59,10 @@ export async function pullModel(ref: Reference, outDir: string, opts: PullModelO
   }
   const resolved = await resolveModel(ref, opts);
   await fsp.mkdir(dirname(out), { recursive: true });
-  const tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.tmp-`));
+  await sweepBeforeWrite(dirname(out), { only: basename(out) });
+  const tmp = makeTempDirSync(out);
   try {
-    const { modelDir } = await fetchModelInto(resolved, tmp, opts.progress);
+    const { modelDir } = await fetchModelInto(resolved, tmp, opts.progress, opts.limits);
     await moveInto(modelDir, out, opts.replace ?? false);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });

@@ -3,13 +3,19 @@
  * A digest reference on a cache hit costs no request at all; a tag costs one HEAD (resolving it, with a warning:
  * tags move). A miss downloads into a temporary entry, verifies every blob, writes the marker, and renames the
  * entry into place; a concurrent sync of the same digest that finishes first wins, and its entry is used.
+ * Each sync first sweeps what killed syncs left in the cache (src/cache/sweep.ts) and takes a lease on the entry
+ * it returns (src/cache/use.ts): `pipeline cache prune` keeps it while this process runs.
  */
-import { mkdirSync, mkdtempSync, promises as fsp, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { mkdirSync, promises as fsp, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { makeTempDirSync } from "../cache/names";
+import { sweepBeforeWrite } from "../cache/sweep";
+import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import { formatReference, parseReference, Reference } from "../oci/reference";
 import type { Keychain } from "../auth/keychain";
 import { resolveDigest } from "../registry/pull";
+import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
 import { CacheMarker, checkEntry, defaultModelCacheDir, entryDir, listTree, MANIFEST_FILE, MARKER_FILE, MODEL_DIR } from "./cache";
 import { fetchModelInto, resolveModel } from "./fetch";
@@ -24,15 +30,17 @@ export interface SyncModelOptions {
   warn?(line: string): void;
   /** On a cache hit, re-hash every file against the marker (default: types, modes, sizes and links only). */
   verifyContent?: boolean;
+  /** Limits on unpacking the directory layer, and the free space to leave (src/layer/limits.ts). */
+  limits?: LayerLimits;
 }
 
 async function download(ref: Reference, digest: string, entry: string, opts: SyncModelOptions): Promise<void> {
   const resolved = await resolveModel({ ...ref, tag: undefined, digest }, opts);
   mkdirSync(dirname(entry), { recursive: true });
-  const tmp = mkdtempSync(`${entry}.tmp-`);
+  const tmp = makeTempDirSync(entry);
   try {
     const root = join(tmp, "unpack");
-    const { modelDir, fileDigests } = await fetchModelInto(resolved, root, opts.progress);
+    const { modelDir, fileDigests } = await fetchModelInto(resolved, root, opts.progress, opts.limits);
     await fsp.rename(modelDir, join(tmp, MODEL_DIR));
     await fsp.rm(root, { recursive: true, force: true });
     writeFileSync(join(tmp, MANIFEST_FILE), resolved.manifestBytes);
@@ -66,6 +74,8 @@ export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ d
   }
   const cacheDir = resolve(opts.cacheDir ?? defaultModelCacheDir());
   const entry = entryDir(cacheDir, digest);
+  await sweepBeforeWrite(dirname(entry));
+  await useEntry(dirname(entry), basename(entry));
   const problem = await checkEntry(entry, digest, opts.verifyContent ?? false);
   if (problem === undefined) return { digest, dir: join(entry, MODEL_DIR) };
   if (await exists(entry)) {

@@ -2,20 +2,19 @@
 import { createHash, Hash } from "node:crypto";
 import { Transform, TransformCallback } from "node:stream";
 import { PipelineError } from "../errors";
-
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+import { SHA256_DIGEST_RE } from "./grammar";
 
 export function sha256(data: Buffer | string): string {
   return "sha256:" + createHash("sha256").update(data).digest("hex");
 }
 
 export function isDigest(s: string): boolean {
-  return DIGEST_RE.test(s);
+  return SHA256_DIGEST_RE.test(s);
 }
 
 /** Throws a clear error unless `s` is a sha256 digest. `what` names the field that held it. */
 export function assertDigest(s: unknown, what: string): string {
-  if (typeof s !== "string" || !DIGEST_RE.test(s)) {
+  if (typeof s !== "string" || !SHA256_DIGEST_RE.test(s)) {
     throw new PipelineError("E_BAD_DIGEST", `${what}: expected a digest "sha256:<64 hex>", got ${JSON.stringify(s)}`);
   }
   return s;

@@ -1,12 +1,10 @@
 /** Image references: `[registry/]repository[:tag][@digest]`, with Docker Hub's defaults. */
 import { PipelineError } from "../errors";
+import { REPOSITORY_COMPONENT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
 
 export const DOCKER_HUB = "index.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
-const REPO_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
 export interface Reference {
@@ -49,7 +47,7 @@ export function validateRepository(repository: string, what = "repository"): str
     );
   }
   const parts = repository.split("/");
-  if (!repository || parts.some((p) => !REPO_COMPONENT.test(p))) {
+  if (!repository || parts.some((p) => !REPOSITORY_COMPONENT_RE.test(p))) {
     throw new PipelineError(
       "E_BAD_REFERENCE",
       `${what}: expected lowercase path components [a-z0-9] separated by "/", ".", "_" or "-", got ${JSON.stringify(repository)}`,
@@ -60,7 +58,7 @@ export function validateRepository(repository: string, what = "repository"): str
 
 export function validateTag(tag: string, what = "tag"): string {
   if (!TAG_RE.test(tag)) {
-    throw new PipelineError("E_BAD_REFERENCE", `${what}: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got ${JSON.stringify(tag)}`);
+    throw new PipelineError("E_BAD_REFERENCE", `${what}: expected ${TAG_GRAMMAR}, got ${JSON.stringify(tag)}`);
   }
   return tag;
 }
@@ -82,7 +80,7 @@ export function parseReference(input: string, what = "reference"): Reference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST_RE.test(digest)) {
+    if (!SHA256_DIGEST_RE.test(digest)) {
       throw new PipelineError("E_BAD_REFERENCE", `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(digest)} in ${JSON.stringify(input)}`);
     }
   }

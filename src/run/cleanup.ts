@@ -6,11 +6,16 @@
  *
  * What survives even that (SIGKILL of the runner, a crash of the machine) is found by `reapStale` at the next
  * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
+ *
+ * Files that held environment values (runc's config.json, an engine's env file) are overwritten with zeros
+ * before they are removed (`scrubFileSync`, src/git/scrub.ts, on every path including the reaper's), so the
+ * values do not stay in the file system's free blocks.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { scrubFileSync } from "../git/scrub";
 
 const undos = new Map<number, () => void>();
 let nextId = 1;
@@ -65,6 +70,14 @@ export function unmountSync(path: string): void {
   if (r.status !== 0) spawnSync("umount", ["-l", path], { stdio: "ignore" });
 }
 
+/** Run-directory files that hold environment values: scrubbed before the directory is removed. */
+export const SECRET_BEARING = ["config.json", "env"];
+
+/** Scrubs the secret-bearing files of a run directory (the caller removes it). */
+export function scrubRunDirSync(runDir: string): void {
+  for (const name of SECRET_BEARING) scrubFileSync(join(runDir, name));
+}
+
 /**
  * Removes run directories (`runs/<name>-<pid>-<hex>`) whose owner pid is gone, unmounting an overlay root left
  * mounted in one first. Returns the names removed.
@@ -88,6 +101,7 @@ export async function reapStaleRunDirs(runsDir: string): Promise<string[]> {
     if (pid === undefined || pidAlive(pid)) continue;
     const rootfs = join(runsDir, name, "rootfs");
     if (mounts.includes(` ${rootfs} `)) unmountSync(rootfs);
+    scrubRunDirSync(join(runsDir, name));
     await rm(join(runsDir, name), { recursive: true, force: true });
     reaped.push(name);
   }

@@ -3,7 +3,8 @@
  *
  *   image       HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:...
  *   command     replaces the image's Entrypoint (drops its Cmd); args replace the Cmd (process-spec.ts)
- *   env         added to the image's Env; workingDir replaces its WorkingDir
+ *   env         added to the image's Env (its values are treated as secrets: engine.ts); workingDir replaces
+ *               its WorkingDir
  *   mounts      bind mounts {source (host), destination (container), readonly}
  *   network     "host" (default: the host's interfaces, so the program's ports are the host's; no port mapping
  *               exists under plain runc) or "none" (loopback only)
@@ -17,12 +18,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { lstatSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Keychain } from "../auth/keychain";
 import { PipelineError } from "../errors";
+import { sweepStaleAuthDirs } from "../git/auth-dirs";
 import type { ProgressSink } from "../registry/progress";
 import { reapStaleEngine, runWithEngine } from "./engine";
 import { loadIntoEngine } from "./engine-image";
+import type { LayerLimits } from "../layer/limits";
 import { PreparedImage, prepareImage } from "./image-cache";
 import { prefixedLines } from "./lines";
 import { cacheRoot, runsDir } from "./paths";
@@ -69,6 +73,8 @@ export interface RunContainerOptions extends ContainerRunOptions {
   keychain?: Keychain;
   insecure?: boolean;
   progress?: ProgressSink;
+  /** Limits on unpacking the image's layers (src/layer/limits.ts). */
+  limits?: LayerLimits;
 }
 
 export async function runContainer(opts: RunContainerOptions): Promise<{ exitCode: number }> {
@@ -80,6 +86,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<{ exitCod
     progress: opts.progress,
     log: opts.log,
     warn: opts.warn,
+    limits: opts.limits,
   });
   return runPrepared(prepared, { ...opts, cacheDir });
 }
@@ -115,10 +122,14 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   const mounts = opts.mounts ?? [];
   mounts.forEach((m, i) => checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`));
   const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });
+  // The image's own variables and the defaults are public; every value the caller gave is treated as a secret.
+  const publicEnv = new Set(proc.env.map((e) => e.split("=", 1)[0]).filter((n) => !Object.prototype.hasOwnProperty.call(opts.env ?? {}, n)));
   const runtime = await chooseRuntime(opts.runtime ?? "auto");
   const runs = runsDir(cacheDir);
   if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
   else await Promise.all([reapStaleEngine(runtime, cacheDir), reapStaleRunDirs(runs)]);
+  // A killed runner's git credential dirs and the git it left running (src/git/auth-dirs.ts).
+  sweepStaleAuthDirs(tmpdir(), { once: true });
   // podman/docker: the image goes into the engine's store once, for all replicas (engine-image.ts).
   const engineImage = runtime === "runc" ? undefined : await loadIntoEngine(runtime, image, cacheDir, opts.log);
   const name = sanitizeName(opts.name);
@@ -148,7 +159,7 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
       const r =
         runtime === "runc"
           ? await runWithRunc({ ...common, lowerRootfs: image.rootfs, rootfsMode: opts.rootfs, runcRoot: opts.runcRoot })
-          : await runWithEngine({ ...common, engine: runtime, image: engineImage!, cacheDir });
+          : await runWithEngine({ ...common, engine: runtime, image: engineImage!, cacheDir, publicEnv });
       if (r.exitCode !== 0 && first === 0) first = r.exitCode;
     } finally {
       await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));

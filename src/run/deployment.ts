@@ -1,7 +1,8 @@
 /**
  * `runDeployment`: a resolved deployment spec run on this machine.
  *
- *  - interpreter: ContainerAtDigest (resolved.image) runs under the container runtime (container.ts);
+ *  - interpreter: ContainerAtDigest (resolved.image) and ContainerInLayout (`oci:DIR@sha256:...`, an image not
+ *    pushed yet) run under the container runtime (container.ts);
  *    ServerAvailableInterpreter runs `nodePath` directly on the host (host.ts); ContainerAtTag must be resolved
  *    first (resolveDeployment); LockfileProject is built from the code deployment's lockfile (the code is then
  *    in the image, not mounted) and run like an image.
@@ -18,6 +19,8 @@
  *    fails unless the program uses SO_REUSEPORT; a warning says so.
  *  - replicas: that many containers (or host processes), output lines prefixed `[i] `; the result is the first
  *    non-zero exit code (0 when all succeed).
+ * Every container path mounted at (models, repositories, --mount) gets the spec parser's check again
+ * (deploy/path-checks.ts) before anything is synced or pulled: deployments built in code skip the parser.
  * Host runs (no container) cannot mount: they get PIPELINE_MODELS (JSON: container path → host directory),
  * PIPELINE_REPOSITORIES (the dataset directory holding one checkout per name) and run in the code directory.
  */
@@ -25,10 +28,14 @@ import { rmSync } from "node:fs";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import type { Keychain } from "../auth/keychain";
 import { deploymentEnv, envSecretName } from "../deploy/env";
+import { formatLayoutReference } from "../deploy/layout-image";
+import { quoteValue } from "../deploy/model";
+import { mountPathProblem } from "../deploy/path-checks";
 import { specKeychain } from "../deploy/resolve";
 import { resolveNamedSecret } from "../deploy/secrets";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
+import type { LayerLimits } from "../layer/limits";
 import { syncModel } from "../model";
 import type { ProgressSink } from "../registry/progress";
 import { BindMount, ContainerRunOptions, runPrepared } from "./container";
@@ -43,6 +50,8 @@ export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command
   keychain?: Keychain;
   insecure?: boolean;
   progress?: ProgressSink;
+  /** Limits on unpacking the image's layers and the models' (src/layer/limits.ts). */
+  limits?: LayerLimits;
   /** Environment for named secrets, credentials and the default keychain (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Directory relative code paths are taken from (default: the current directory). */
@@ -68,14 +77,17 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     image = resolved.image;
   } else if (interp.kind === "ContainerAtDigest") {
     image = resolved.image ?? `${interp.repository}@${interp.digest}`;
+  } else if (interp.kind === "ContainerInLayout") {
+    image = resolved.image ?? formatLayoutReference({ dir: interp.layout, digest: interp.digest });
   }
+  checkMountPaths(spec, opts.extraMounts ?? []);
 
   const keychain = specKeychain(spec, { keychain: opts.keychain, env, warn });
 
   const mounts: BindMount[] = [];
   const models: Record<string, string> = {};
   for (const m of spec.models) {
-    const { dir } = await syncModel(m.id, { keychain, insecure: opts.insecure, progress: opts.progress, cacheDir: modelsDir(cacheDir), warn });
+    const { dir } = await syncModel(m.id, { keychain, insecure: opts.insecure, progress: opts.progress, cacheDir: modelsDir(cacheDir), warn, limits: opts.limits });
     mounts.push({ source: dir, destination: m.path, readonly: true });
     models[m.path] = dir;
   }
@@ -140,7 +152,7 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const codeMounts = codeHostDirs.map((source, i) => ({ source, destination: `${CODE_MOUNT_ROOT}/${i}`, readonly: true }));
   if (codeMounts.length) specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
   try {
-    const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn });
+    const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn, limits: opts.limits });
     return await runPrepared(prepared, {
       ...opts,
       cacheDir,
@@ -156,6 +168,17 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   } finally {
     // A lockfile build's layout is only needed while the image runs (its rootfs is cached by digest).
     if (interp.kind === "LockfileProject" && image?.startsWith("oci:")) rmSync(image.slice(4, image.lastIndexOf("@")), { recursive: true, force: true });
+  }
+}
+
+/** E_BAD_MOUNT for the first container path the spec parser would have refused, named by its field. */
+function checkMountPaths(spec: ResolvedDeployment["spec"], extra: readonly BindMount[]): void {
+  const paths: [string, string][] = spec.models.map((m, i) => [`models[${i}].path`, m.path]);
+  if (spec.repositories) paths.push(["repositories.mountPath", spec.repositories.mountPath]);
+  extra.forEach((m, i) => paths.push([`mount ${i + 1} (${m.destination})`, m.destination]));
+  for (const [field, path] of paths) {
+    const problem = mountPathProblem(path);
+    if (problem) throw new PipelineError("E_BAD_MOUNT", `${field}: ${problem} (got ${quoteValue(path)})`);
   }
 }
 

@@ -36,6 +36,25 @@ describe("splitEnv", () => {
   });
 });
 
+describe("splitEnv with podman secrets", () => {
+  it("makes the caller's non-empty values secrets named after the container; the image's stay plain", () => {
+    const s = splitEnv(["PATH=/bin", "HOME=/root", "TOKEN=t0k", "HTTPS_PROXY=http://u:p@h", "EMPTY=", "IMAGE_VAR=x"], {
+      containerId: "rp-x-1-abcdef12",
+      privateNames: new Set(["TOKEN", "HTTPS_PROXY", "EMPTY"]),
+    });
+    expect(s.secrets).toEqual([
+      { name: "rp-x-1-abcdef12.env0", target: "TOKEN", value: "t0k" },
+      { name: "rp-x-1-abcdef12.env1", target: "HTTPS_PROXY", value: "http://u:p@h" },
+    ]);
+    expect(s.byName).toEqual({ EMPTY: "", IMAGE_VAR: "x" });
+    expect(s.fileLines).toEqual(["PATH=/bin", "HOME=/root"]);
+  });
+  it("takes a line break in a secret value even under a name the engine reads", () => {
+    const s = splitEnv(["HOME=/a\n/b"], { containerId: "rp-x-1-abcdef12", privateNames: new Set(["HOME"]) });
+    expect(s.secrets?.map((x) => x.target)).toEqual(["HOME"]);
+  });
+});
+
 describe("engineRunArgs", () => {
   it("podman: --rm, exact env, user-owned home tmpfs, JSON entrypoint; values never on the command line", () => {
     const s = spec();
@@ -45,6 +64,14 @@ describe("engineRunArgs", () => {
     expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=700,U");
     expect(args.join(" ")).toContain("--env-file /runs/x/env --env SECRET --mount type=bind,source=/data,destination=/d,readonly");
     expect(args.slice(-5)).toEqual(["--entrypoint", '["node"]', "sha256:abc", "/app/main.js", "a"]);
+    expect(args.join(" ")).not.toContain("s3cret");
+    expect(args.join(" ")).toContain("--log-driver none");
+  });
+  it("podman: the caller's values as --secret NAME,type=env,target=VAR, never as --env", () => {
+    const s = spec();
+    const args = engineRunArgs(s, splitEnv(s.process.env, { containerId: s.id, privateNames: new Set(["SECRET"]) }));
+    expect(args.join(" ")).toContain("--secret rp-x-1-abcdef12.env0,type=env,target=SECRET");
+    expect(args).not.toContain("SECRET");
     expect(args.join(" ")).not.toContain("s3cret");
   });
   it("docker: no --rm (the runner waits and removes), plain entrypoint, mode 1777 home", () => {

@@ -3,20 +3,25 @@
  * env, mounts, network, hostname and limits the runc path would give it (runc-config.ts), so the program sees
  * the same thing under every runtime.
  *
- * Environment values never go on the command line (a process list would show them). Each variable is passed
- * as `-e NAME` and its value in the engine's own environment, which podman and docker copy from. Names the
- * engine itself reads (PATH, HOME, TMPDIR, XDG_*, LD_*, DOCKER_*, CONTAINERS_*, proxies, ...) cannot be
- * given that way without changing how the engine runs: those go to an env file (`--env-file`, mode 0600 in the
- * container's run directory, removed when it ends, like runc's config.json). An env file holds one line per
- * variable, so such a variable with a newline in its value is refused.
+ * Environment values never go on the command line (a process list would show them).
+ *  - podman, the caller's variables (`privateNames`): as podman secrets (`--secret NAME,type=env,target=VAR`,
+ *    engine-secrets.ts says why: podman's container database would keep the values after the container).
+ *  - Otherwise each variable is passed as `-e NAME` and its value in the engine's own environment, which podman
+ *    and docker copy from. Names the engine itself reads (PATH, HOME, TMPDIR, XDG_*, LD_*, DOCKER_*,
+ *    CONTAINERS_*, proxies, ...) cannot be given that way without changing how the engine runs: those go to an
+ *    env file (`--env-file`, mode 0600 in the container's run directory, overwritten and removed when it ends,
+ *    like runc's config.json). An env file holds one line per variable, so such a variable with a newline in
+ *    its value is refused.
  *
  * Engine differences: podman gets `--unsetenv-all` (the env is exactly ours, as under runc; podman still adds
- * HOSTNAME) and `--http-proxy=false`; its entrypoint is given as a JSON array (a plain string starting with `[`
+ * HOSTNAME), `--http-proxy=false` and `--log-driver none` (the runner streams the output through the attach
+ * socket; podman keeps no copy in a log file or the journal that could outlive the container); its entrypoint is given as a JSON array (a plain string starting with `[`
  * would be parsed as one). A HOME tmpfs is owned by the user with podman (`U`); docker's tmpfs has no such
  * option and gets mode 1777.
  */
 import { PipelineError } from "../errors";
 import type { EngineName } from "./engine-cli";
+import { EnvSecret, envSecretName } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount } from "./runc-config";
 
@@ -45,23 +50,36 @@ export interface SplitEnv {
   byName: Record<string, string>;
   /** Lines of the env file (`NAME=value`). */
   fileLines: string[];
+  /** podman secrets to create before the container and pass with `--secret` (engine-secrets.ts). */
+  secrets?: EnvSecret[];
 }
 
-export function splitEnv(env: readonly string[]): SplitEnv {
+export interface SecretEnvOptions {
+  /** The container's id: secrets are named after it. */
+  containerId: string;
+  /** Names whose values are the caller's (secret); the others (the image's own) are passed plainly. */
+  privateNames: ReadonlySet<string>;
+}
+
+/** How each variable reaches the engine; with `secrets` (podman), the caller's non-empty values become secrets. */
+export function splitEnv(env: readonly string[], secrets?: SecretEnvOptions): SplitEnv {
   const byName: Record<string, string> = {};
   const fileLines: string[] = [];
+  const made: EnvSecret[] = [];
   for (const e of env) {
     const eq = e.indexOf("=");
     const name = eq < 0 ? e : e.slice(0, eq);
     const value = eq < 0 ? "" : e.slice(eq + 1);
-    if (ENGINE_READS.test(name)) {
+    if (secrets && value !== "" && secrets.privateNames.has(name)) {
+      made.push({ name: envSecretName(secrets.containerId, made.length), target: name, value });
+    } else if (ENGINE_READS.test(name)) {
       if (/[\r\n]/.test(value)) {
         throw new PipelineError("E_BAD_ENV", `env ${name}: a value with a line break cannot be passed through podman or docker under this name (it is one the engine reads itself)`);
       }
       fileLines.push(`${name}=${value}`);
     } else byName[name] = value;
   }
-  return { byName, fileLines };
+  return secrets ? { byName, fileLines, secrets: made } : { byName, fileLines };
 }
 
 function checkMountPath(p: string, m: BindMount): void {
@@ -72,7 +90,7 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   const p = c.process;
   // docker: no --rm, the runner removes the container after `docker wait` (engine.ts says why).
   const args = ["run", ...(c.engine === "podman" ? ["--rm"] : []), "--name", c.id, "--hostname", c.hostname, "--network", c.network, "--user", `${p.user.uid}:${p.user.gid}`, "--workdir", p.cwd];
-  if (c.engine === "podman") args.push("--unsetenv-all", "--http-proxy=false");
+  if (c.engine === "podman") args.push("--unsetenv-all", "--http-proxy=false", "--log-driver", "none");
   args.push("--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777");
   if (c.homeTmpfs && p.home !== "/" && p.home !== "/tmp") {
     args.push("--tmpfs", c.engine === "podman" ? `${p.home}:rw,nosuid,nodev,mode=700,U` : `${p.home}:rw,nosuid,nodev,mode=1777`);
@@ -80,6 +98,7 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   for (const [name, value] of Object.entries(c.ulimits)) args.push("--ulimit", `${name}=${value}`);
   if (c.envFile) args.push("--env-file", c.envFile);
   for (const name of Object.keys(env.byName)) args.push("--env", name);
+  for (const sec of env.secrets ?? []) args.push("--secret", `${sec.name},type=env,target=${sec.target}`);
   for (const m of c.mounts) {
     checkMountPath(m.source, m);
     checkMountPath(m.destination, m);

@@ -79,9 +79,13 @@ export interface ExecResult {
 }
 
 /** Runs the engine to completion; never rejects (a missing binary is code 127). */
-export function engineExec(engine: EngineName, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream; timeoutMs?: number } = {}): Promise<ExecResult> {
+export function engineExec(
+  engine: EngineName,
+  args: string[],
+  opts: { cwd?: string; input?: NodeJS.ReadableStream; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
   return new Promise((done) => {
-    const child = execFile(engine, args, { encoding: "utf8", maxBuffer: 16 << 20, cwd: opts.cwd, timeout: opts.timeoutMs ?? 0 }, (err, stdout, stderr) => {
+    const child = execFile(engine, args, { encoding: "utf8", maxBuffer: 16 << 20, cwd: opts.cwd, timeout: opts.timeoutMs ?? 0, env: opts.env }, (err, stdout, stderr) => {
       const c = err ? (err as NodeJS.ErrnoException).code : 0;
       done({ code: typeof c === "number" ? c : err ? 127 : 0, stdout, stderr: stderr || (err && typeof c !== "number" ? err.message : "") });
     });

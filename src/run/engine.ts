@@ -10,18 +10,30 @@
  *    pid_max): podman's defaults (nofile 1048576) cannot be set where raising limits is not allowed.
  *  - Stopping (the abort signal): `stop -t SECONDS` (SIGTERM, SIGKILL after the grace period); the kill signal:
  *    `kill`. A stop that comes before the engine has created the container is retried until it takes.
- *  - Cleanup on every path: `rm --force` of the container (normally already gone with --rm), the run directory
- *    (the env file) removed; a synchronous copy runs at process exit (cleanup.ts). `reapStaleEngine` removes
- *    containers named `rp-...-<pid>-<hex>` whose runner pid is gone (docker: only on a local daemon).
+ *  - The caller's env values: podman secrets (engine-secrets.ts), created before the container, removed after it.
+ *  - Cleanup on every path: `rm --force` of the container (normally already gone with --rm), its secrets
+ *    removed, the run directory (the env file, overwritten first) removed; a synchronous copy runs at process
+ *    exit (cleanup.ts). `reapStaleEngine` removes containers named `rp-...-<pid>-<hex>` whose runner pid is gone
+ *    (docker: only on a local daemon), and then their secrets.
+ *
+ * What is guaranteed about values (no secret outlives the container):
+ *  - podman: nothing in the runner's store (`<cache>/podman`, its runroot and tmpdir) nor in the run directory
+ *    holds a value of the caller's once the container is removed: not the container database, not a log
+ *    (`--log-driver none`), not the env file. While it runs, podman's secret store, the container's OCI config
+ *    and runc's state hold them (files of mode 0600 under 0700 directories of the cache and runroot).
+ *  - docker (a daemon that is not ours): values are never on a command line and the container is always
+ *    removed, with the daemon's copy of its config; what the daemon keeps beyond that (its own database, logs
+ *    of the container's output under its log driver) is the daemon's, outside what the runner can scrub.
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { onExitCleanup, ownerPid, pidAlive } from "./cleanup";
+import { onExitCleanup, ownerPid, pidAlive, scrubRunDirSync } from "./cleanup";
 import { engineExec, EngineName, engineGlobalArgs } from "./engine-cli";
 import { engineRunArgs, splitEnv } from "./engine-args";
+import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount } from "./runc-config";
 
@@ -35,6 +47,11 @@ export interface EngineRunOptions {
   /** Where the container's run directory (its env file) goes: runs/<id>. */
   runsDir: string;
   process: ProcessSpec;
+  /**
+   * Names in `process.env` whose values are not the caller's (the image's own and the defaults): passed as
+   * they are. All others are treated as secrets (podman secrets under podman). Default: none.
+   */
+  publicEnv?: ReadonlySet<string>;
   mounts: BindMount[];
   network: "host" | "none";
   homeTmpfs: boolean;
@@ -92,11 +109,15 @@ function forceRemoveArgs(engine: EngineName, id: string): string[] {
 
 export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: number }> {
   const global = engineGlobalArgs(o.engine, o.cacheDir);
-  const env = splitEnv(o.process.env);
+  const privateNames = new Set(o.process.env.map((e) => e.split("=", 1)[0]).filter((n) => !o.publicEnv?.has(n)));
+  const env = splitEnv(o.process.env, o.engine === "podman" ? { containerId: o.id, privateNames } : undefined);
   const runDir = join(o.runsDir, o.id);
   let started = false;
+  const secrets: string[] = [];
   const cleanupSync = () => {
     if (started) spawnSync(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { stdio: "ignore" });
+    removeEnvSecretsSync(global, secrets);
+    scrubRunDirSync(runDir);
     rmSync(runDir, { recursive: true, force: true });
   };
   const unregister = onExitCleanup(cleanupSync);
@@ -104,6 +125,7 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     const envFile = env.fileLines.length ? join(runDir, "env") : undefined;
     if (envFile) writeFileSync(envFile, env.fileLines.join("\n") + "\n", { mode: 0o600 });
+    await createEnvSecrets(global, env.secrets ?? [], secrets);
     const args = engineRunArgs({ ...o, ulimits: ownUlimits(), envFile }, env);
     if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
     started = true;
@@ -141,6 +163,8 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
   } finally {
     unregister();
     if (started) await engineExec(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { timeoutMs: 60_000 });
+    await removeEnvSecrets(global, secrets);
+    scrubRunDirSync(runDir);
     await rm(runDir, { recursive: true, force: true });
   }
 }
@@ -209,5 +233,6 @@ export async function reapStaleEngine(engine: EngineName, cacheDir: string): Pro
     await engineExec(engine, [...global, ...forceRemoveArgs(engine, name)], { timeoutMs: 60_000 });
     reaped.push(name);
   }
+  if (engine === "podman") reaped.push(...(await reapStaleEnvSecrets(global)));
   return reaped;
 }

@@ -7,17 +7,25 @@
  * OCI layout (what `bazel run :NAME_binary` has before anything is pushed); `@digest` picks that manifest.
  *
  * The layers are unpacked with src/layer/unpack.ts (which refuses `..`, absolute-escaping and climbing symlinks,
- * devices; applies OCI whiteouts) into rootfs/.tmp-* and renamed to rootfs/<hex of the manifest digest> when
- * complete, so a rootfs in the cache is always whole. When two runs race, the second rename loses and its copy
- * is dropped. A layout whose layers fail to unpack is dropped from the cache too (a hostile image stays nowhere).
+ * devices; applies OCI whiteouts) into a temporary sibling (src/cache/names.ts) and renamed to rootfs/<hex of the
+ * manifest digest> when complete, so a rootfs in the cache is always whole. When two runs race, the second rename
+ * loses and its copy is dropped. A layout whose layers fail to unpack is dropped from the cache too (a hostile
+ * image stays nowhere).
+ *
+ * Before it looks at the cache, each call sweeps what killed processes left in it (src/cache/sweep.ts) and takes
+ * a lease on the image and rootfs entries it uses (src/cache/use.ts), so `pipeline cache prune` keeps them for
+ * as long as this process runs.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { randomBytes } from "node:crypto";
 import type { Keychain } from "../auth/keychain";
+import { tempPath } from "../cache/names";
+import { sweepCache } from "../cache/sweep";
+import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
+import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { readLayout } from "../layout/read";
 import { digestHex } from "../oci/digest";
@@ -36,6 +44,8 @@ export interface PrepareImageOptions {
   /** Status lines ("pulling ...", "unpacking ..."). */
   log?: (line: string) => void;
   warn?: (line: string) => void;
+  /** Limits on unpacking the layers (src/layer/limits.ts; default DEFAULT_LIMITS). */
+  limits?: LayerLimits;
 }
 
 export interface PreparedImage {
@@ -96,6 +106,7 @@ export function readLocalLayout(dir: string, digest?: string): Image {
 export async function prepareImage(image: string, opts: PrepareImageOptions): Promise<PreparedImage> {
   const log = opts.log ?? (() => undefined);
   const oci = parseOciImage(image);
+  await sweepCache(opts.cacheDir);
   let img: Image;
   let layoutDir: string;
   let pulled = false;
@@ -112,6 +123,7 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
       opts.warn?.(`image ${formatReference(ref)} is a tag; running ${formatReference({ ...ref, tag: undefined, digest })}`);
     }
     layoutDir = join(imagesDir(opts.cacheDir), digestHex(digest));
+    await useEntry(imagesDir(opts.cacheDir), digestHex(digest));
     if (!existsSync(join(layoutDir, "index.json"))) {
       log(`pulling ${formatReference({ ...ref, tag: undefined, digest })}`);
       await mkdir(imagesDir(opts.cacheDir), { recursive: true });
@@ -123,10 +135,11 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
   }
   const rootfs = join(rootfsDir(opts.cacheDir), digestHex(img.digest));
   let unpacked = false;
+  await useEntry(rootfsDir(opts.cacheDir), digestHex(img.digest));
   if (!existsSync(rootfs)) {
     log(`unpacking ${img.layers.length} layer(s) of ${img.digest}`);
     try {
-      await unpackInto(img, rootfs, opts.warn);
+      await unpackInto(img, rootfs, opts.warn, opts.limits);
     } catch (e) {
       if (fromCache) await rm(layoutDir, { recursive: true, force: true });
       throw e;
@@ -136,12 +149,12 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
   return { source: image, digest: img.digest, config: img.config, rootfs, layoutDir, pulled, unpacked };
 }
 
-async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => void): Promise<void> {
+async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => void, limits?: LayerLimits): Promise<void> {
   const parent = dirname(rootfs);
   await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const tmp = tempPath(rootfs);
   try {
-    await unpackLayers(img.layers, tmp, { devices: "skip", warn });
+    await unpackLayers(img.layers, tmp, { devices: "skip", warn, limits });
     try {
       await rename(tmp, rootfs);
     } catch (e) {

@@ -13,7 +13,7 @@
  * There is no port mapping under plain runc: with network "host" a port the program listens on is the host's.
  */
 import { existsSync } from "node:fs";
-import { posix } from "node:path";
+import { mountPathProblem } from "../deploy/path-checks";
 import { PipelineError } from "../errors";
 import type { ProcessSpec } from "./process-spec";
 
@@ -70,16 +70,11 @@ const MASKED = [
 const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /** Destinations the runner manages itself; a bind mount may not replace them. */
-const RESERVED = new Set(["/", "/proc", "/dev", "/sys", "/dev/pts", "/dev/shm", "/dev/mqueue"]);
 
 export function checkMount(m: BindMount, what: string): void {
-  if (!posix.isAbsolute(m.destination)) {
-    throw new PipelineError("E_BAD_MOUNT", `${what}: the container path must be absolute, got ${JSON.stringify(m.destination)}`);
-  }
-  const dest = posix.normalize(m.destination).replace(/\/+$/, "") || "/";
-  if (RESERVED.has(dest) || m.destination.split("/").includes("..")) {
-    throw new PipelineError("E_BAD_MOUNT", `${what}: cannot mount over ${JSON.stringify(m.destination)}`);
-  }
+  // The one mount-path rule of specs, `run --mount` and `deploy --render` (src/deploy/path-checks.ts).
+  const problem = mountPathProblem(m.destination);
+  if (problem) throw new PipelineError("E_BAD_MOUNT", `${what}: the container path ${problem} (got ${JSON.stringify(m.destination)})`);
   if (!existsSync(m.source)) throw new PipelineError("E_BAD_MOUNT", `${what}: host path ${JSON.stringify(m.source)} does not exist`);
 }
 

@@ -8,15 +8,18 @@
  * (default 5 s). A Node program that is PID 1 ignores SIGTERM unless it installs a handler, so without one it
  * is killed after the grace period. The `kill` signal skips the grace period.
  *
- * Cleanup on every path: `runc delete --force ID`, unmount the overlay, remove runs/<id>. A synchronous copy
- * of that is registered for process exit (cleanup.ts); `reapStale` removes what a killed runner left.
+ * Cleanup on every path: `runc delete --force ID`, unmount the overlay, overwrite config.json (it holds the
+ * env values) with zeros, remove runs/<id>. A synchronous copy of that is registered for process exit
+ * (cleanup.ts); `reapStale` removes what a killed runner left (scrubbing its config.json too). runc's own
+ * state (state.json, with the same env) lives under its --root (/run/runc, a tmpfs, by default) and goes with
+ * `runc delete`.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { onExitCleanup, ownerPid, pidAlive, reapStaleRunDirs } from "./cleanup";
+import { onExitCleanup, ownerPid, pidAlive, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 import { BindMount, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
 import { RootfsMode, writableRoot } from "./rootfs";
@@ -67,6 +70,7 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
   const cleanupSync = () => {
     if (started) spawnSync(runc, runcArgs(o, "delete", "--force", o.id), { stdio: "ignore" });
     releaseRoot();
+    scrubRunDirSync(runDir);
     rmSync(runDir, { recursive: true, force: true });
   };
   const unregister = onExitCleanup(cleanupSync);
@@ -113,6 +117,7 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
     unregister();
     if (started) await runcExec(runc, runcArgs(o, "delete", "--force", o.id));
     releaseRoot();
+    scrubRunDirSync(runDir);
     await rm(runDir, { recursive: true, force: true });
   }
 }

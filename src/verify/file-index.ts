@@ -4,11 +4,16 @@
  * unpacked or run; only the contents of a few small files the caller asks for (e.g. /etc/passwd) and the first
  * bytes of others (e.g. an ELF header) are kept.
  *
+ * Entries are applied one by one in archive order with the unpacker's rules, from the same module
+ * (src/layer/safety.ts): paths resolve through in-image symlinks (`bin -> usr/bin` then `bin/tool` is
+ * usr/bin/tool), and whatever the runner refuses to unpack is refused here too, with the same words
+ * (E_LAYER_UNSAFE). FIFOs and devices are left out, as the runner leaves them out.
+ *
  * Paths are kept relative to the root without a leading "/" ("usr/local/bin/node"); "" is the root.
  */
 import { PipelineError } from "../errors";
-import { readTarEntries } from "../layer/tar-read";
-import { entryParts } from "../layer/unpack";
+import { ReadTarOptions, readTarEntries, TarReadEntry } from "../layer/tar-read";
+import { judgeSymlink, keyOf, Node, planEntry, RealDir, resolveDir, resolveHardLink, TreeView, walk } from "../layer/safety";
 import type { Readable } from "node:stream";
 
 export type IndexType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";
@@ -36,25 +41,19 @@ export interface IndexOptions {
   /** Keep the first `headBytes` bytes of files this selects (by relative path). */
   wantHead?: (path: string) => boolean;
   headBytes?: number;
+  /** How the layers' tars are read (metadata limits: src/layer/tar-read.ts). */
+  tar?: ReadTarOptions;
 }
 
 export type Resolution =
   | { ok: true; path: string; entry: IndexEntry; via: string[] }
   | { ok: false; reason: "missing" | "loop" | "not-dir"; at: string; via: string[] };
 
-const OPAQUE = ".wh..wh..opq";
-const WHITEOUT = ".wh.";
 const MAX_CAPTURE = 1 << 20;
-const MAX_HOPS = 40;
 
 const ROOT: IndexEntry = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, implicit: true };
 
-function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "" : path.slice(0, i);
-}
-
-export class FileIndex {
+export class FileIndex implements TreeView {
   private readonly entries = new Map<string, IndexEntry>([["", ROOT]]);
   private readonly opts: IndexOptions;
   /** Layers added so far. */
@@ -78,116 +77,91 @@ export class FileIndex {
     return this.entries.keys();
   }
 
-  private removeTree(path: string, keepSelf = false): void {
-    if (!keepSelf) this.entries.delete(path);
-    const prefix = path === "" ? "" : `${path}/`;
-    for (const p of [...this.entries.keys()]) if (p !== "" && p.startsWith(prefix)) this.entries.delete(p);
+  /** TreeView (src/layer/safety.ts): what is at `parts`, not followed. */
+  node(parts: readonly string[]): Node | undefined {
+    const e = this.entries.get(parts.join("/"));
+    if (!e) return undefined;
+    return e.type === "dir" ? { type: "dir" } : e.type === "symlink" ? { type: "symlink", target: e.linkname ?? "" } : { type: "other" };
   }
 
-  private ensureParents(path: string): void {
-    for (let p = parentOf(path); p !== ""; p = parentOf(p)) {
-      const e = this.entries.get(p);
-      if (e?.type === "dir") return;
-      if (e) this.removeTree(p); // a file where a directory must be: the layer's directory wins
-      this.entries.set(p, { ...ROOT });
+  /** Removes everything strictly below `path` that `keep` does not hold (and `path` itself unless `keepSelf`). */
+  private removeTree(path: string, keepSelf: boolean, keep?: Set<string>): void {
+    if (!keepSelf) this.entries.delete(path);
+    const prefix = path === "" ? "" : `${path}/`;
+    for (const p of [...this.entries.keys()]) if (p !== "" && p.startsWith(prefix) && !keep?.has(p)) this.entries.delete(p);
+  }
+
+  /** The entry for a file, directory or symlink at `path`, with the content or head the options ask for. */
+  private async entryOf(e: TarReadEntry, path: string): Promise<IndexEntry> {
+    const entry: IndexEntry = { type: e.type as IndexType, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+    if (e.type === "symlink") entry.linkname = e.linkname;
+    const capture = this.opts.capture?.includes(path) ?? false;
+    if (e.type === "file" && (capture || this.opts.wantHead?.(path))) {
+      const headBytes = this.opts.headBytes ?? 64;
+      const chunks: Buffer[] = [];
+      let n = 0;
+      const whole = capture && e.size <= MAX_CAPTURE;
+      for await (const c of e.body) {
+        chunks.push(c);
+        n += c.length;
+        if (!whole && n >= headBytes) break;
+      }
+      const bytes = Buffer.concat(chunks);
+      if (whole) entry.content = bytes;
+      entry.head = bytes.subarray(0, headBytes);
     }
+    return entry;
   }
 
   /**
-   * Adds one layer (an uncompressed tar stream). Whiteouts delete from the layers below only; what the same
-   * layer adds stays, whatever the order of its entries.
+   * Adds one layer (an uncompressed tar stream), entry by entry as the unpacker applies it. Whiteouts delete from
+   * the layers below only; what the same layer adds stays, whatever the order of its entries.
    */
   async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string): Promise<void> {
-    const added = new Map<string, IndexEntry>();
-    const whiteouts: string[] = [];
-    const opaque: string[] = [];
-    const capture = new Set(this.opts.capture ?? []);
-    const headBytes = this.opts.headBytes ?? 64;
-    for await (const e of readTarEntries(tar)) {
-      const parts = entryParts(e.path);
-      if (parts === null) throw new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)} has a ".." component`);
-      if (parts.length === 0) continue; // "./": the root itself
-      const path = parts.join("/");
-      const name = parts[parts.length - 1];
-      if (name === OPAQUE) {
-        opaque.push(parentOf(path));
+    /** Paths this layer wrote, and their ancestors. */
+    const touched = new Set<string>();
+    for await (const e of readTarEntries(tar, this.opts.tar)) {
+      const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)}: ${why}`);
+      const plan = planEntry(e.path, e.type, fail);
+      if (plan.kind === "root" || plan.kind === "ignored") continue;
+      if (plan.kind === "opaque" || plan.kind === "whiteout") {
+        const dir = resolveDir(this, plan.parent, undefined, fail);
+        if (dir === undefined) continue;
+        if (plan.kind === "opaque") this.removeTree(keyOf(dir), true, touched);
+        else if (!touched.has(keyOf(dir, plan.name))) this.removeTree(keyOf(dir, plan.name), false);
+        else if (this.entries.get(keyOf(dir, plan.name))?.type === "dir") this.removeTree(keyOf(dir, plan.name), true, touched);
         continue;
       }
-      if (name.startsWith(WHITEOUT)) {
-        if (!name.startsWith(`${WHITEOUT}${WHITEOUT}`)) whiteouts.push(`${parentOf(path) === "" ? "" : `${parentOf(path)}/`}${name.slice(WHITEOUT.length)}`);
-        continue;
-      }
+      if (e.type === "fifo" || e.type === "char" || e.type === "block") continue; // the runner skips them
+      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => void this.entries.set(keyOf(d, name), { ...ROOT }), fail)!;
+      const path = keyOf(dir, plan.name);
       let entry: IndexEntry;
       if (e.type === "link") {
-        const targetParts = entryParts(e.linkname);
-        const target = targetParts && (added.get(targetParts.join("/")) ?? this.entries.get(targetParts.join("/")));
-        if (!target || target.type === "dir") {
-          throw new PipelineError("E_LAYER_UNSAFE", `${label}: hard link ${JSON.stringify(e.path)} names ${JSON.stringify(e.linkname)}, which is not an earlier file`);
-        }
-        entry = { ...target };
+        const target = resolveHardLink(this, e.linkname, dir, fail);
+        entry = { ...this.entries.get(keyOf(target.dir, target.name))! };
       } else {
-        entry = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
-        if (e.type === "symlink") entry.linkname = e.linkname;
-        if (e.type === "file" && (capture.has(path) || this.opts.wantHead?.(path))) {
-          const chunks: Buffer[] = [];
-          let n = 0;
-          const whole = capture.has(path) && e.size <= MAX_CAPTURE;
-          for await (const c of e.body) {
-            chunks.push(c);
-            n += c.length;
-            if (!whole && n >= headBytes) break;
-          }
-          const bytes = Buffer.concat(chunks);
-          if (whole) entry.content = bytes;
-          entry.head = bytes.subarray(0, headBytes);
-        }
+        if (e.type === "symlink") judgeSymlink(dir, e.linkname, fail);
+        entry = await this.entryOf(e, path);
       }
-      added.set(path, entry);
-    }
-    for (const dir of opaque) this.removeTree(dir, true);
-    for (const p of whiteouts) this.removeTree(p);
-    const sorted = [...added.keys()].sort();
-    for (const path of sorted) {
-      const entry = added.get(path)!;
       const old = this.entries.get(path);
-      if (old && old.type === "dir" && entry.type !== "dir") this.removeTree(path);
-      this.ensureParents(path);
+      if (old?.type === "dir" && entry.type !== "dir") this.removeTree(path, false);
       this.entries.set(path, entry);
+      touched.add(path);
+      for (let i = dir.length; i > 0; i--) touched.add(keyOf(dir.slice(0, i)));
     }
     this.layers++;
   }
 
   /**
-   * Follows symlinks the way the kernel would inside the container's root: absolute targets start at the
-   * image's root, ".." stops at the root, every component is resolved (the last one too, unless
+   * Follows symlinks the way the kernel would inside the container's root (safety.ts's walk): absolute targets
+   * start at the image's root, ".." stops at the root, every component is resolved (the last one too, unless
    * `noFollowLast`). `via` lists the symlinks followed ("/usr/bin/node -> ../lib/node").
    */
   resolve(path: string, noFollowLast = false): Resolution {
-    const via: string[] = [];
-    let pending = splitPath(path);
-    const cur: string[] = [];
-    let hops = 0;
-    while (pending.length > 0) {
-      const part = pending.shift()!;
-      if (part === "..") {
-        cur.pop();
-        continue;
-      }
-      const candidate = [...cur, part].join("/");
-      const entry = this.entries.get(candidate);
-      if (!entry) return { ok: false, reason: "missing", at: `/${candidate}`, via };
-      if (entry.type === "symlink" && !(noFollowLast && pending.length === 0)) {
-        if (++hops > MAX_HOPS) return { ok: false, reason: "loop", at: `/${candidate}`, via };
-        via.push(`/${candidate} -> ${entry.linkname}`);
-        const target = entry.linkname!;
-        if (target.startsWith("/")) cur.length = 0;
-        pending = [...splitPath(target), ...pending];
-        continue;
-      }
-      if (pending.length > 0 && entry.type !== "dir") return { ok: false, reason: "not-dir", at: `/${candidate}`, via };
-      cur.push(part);
-    }
-    const final = cur.join("/");
+    const w = walk(this, splitPath(path), { aboveRoot: "stay", followLast: !noFollowLast });
+    const via = w.via.map((h) => `/${h.at.join("/")} -> ${h.target}`);
+    if (!w.ok) return { ok: false, reason: w.reason === "above-root" ? "missing" : w.reason, at: `/${w.at.join("/")}`, via };
+    const final = w.parts.join("/");
     return { ok: true, path: `/${final}`, entry: this.entries.get(final)!, via };
   }
 }

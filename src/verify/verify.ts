@@ -1,11 +1,14 @@
 /**
  * verify-image: an image's file index built by streaming its layers (nothing unpacked, nothing run), then
  * the contract checked on it. The image comes from an OCI layout (`oci:DIR[:NAME]`) or a registry.
+ * The layers are read under the same expansion and metadata limits as an unpack (src/layer/limits.ts; free
+ * space aside, as nothing is written), so a bomb costs neither memory nor minutes here either.
  */
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
+import { DEFAULT_LIMITS, ExpansionBudget, ExpansionMeter, LayerLimits } from "../layer/limits";
 import { HashingStream } from "../oci/digest";
 import { CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
 import { FileIndex } from "./file-index";
@@ -21,24 +24,25 @@ export interface VerifyReport {
 }
 
 /** The layer's uncompressed tar, its compressed bytes checked against the layer's digest at the end. */
-async function* layerTar(layer: Layer, label: string): AsyncGenerator<Buffer> {
+async function* layerTar(layer: Layer, label: string, meter: ExpansionMeter): AsyncGenerator<Buffer> {
   const hasher = new HashingStream();
   const src = layer.open();
   src.on("error", (e) => hasher.destroy(e));
   const hashed = src.pipe(hasher);
-  yield* decompressed(hashed as AsyncIterable<Buffer>, label);
+  yield* decompressed(hashed as AsyncIterable<Buffer>, label, meter);
   if (hasher.digest() !== layer.digest) {
     throw new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${hasher.digest()}, the manifest says ${layer.digest}`);
   }
 }
 
 /** The image's file index, layer by layer (bottom first). */
-export async function indexImage(image: Image, name: string): Promise<FileIndex> {
-  const index = new FileIndex(INDEX_OPTIONS);
+export async function indexImage(image: Image, name: string, limits: LayerLimits = DEFAULT_LIMITS): Promise<FileIndex> {
+  const index = new FileIndex({ ...INDEX_OPTIONS, tar: { maxArchiveMeta: limits.maxTarMetadata } });
+  const budget = new ExpansionBudget(limits);
   const n = image.layers.length;
   for (let i = 0; i < n; i++) {
     const label = `${name}: layer ${i + 1}/${n} (${image.layers[i].digest})`;
-    const stream = layerTar(image.layers[i], label);
+    const stream = layerTar(image.layers[i], label, budget.layer(label));
     try {
       await index.addLayer(stream, label);
       // The tar ends with its end-of-archive marker; drain the rest so the digest is checked.
@@ -54,8 +58,8 @@ export async function indexImage(image: Image, name: string): Promise<FileIndex>
   return index;
 }
 
-export async function verifyImage(image: Image, name: string): Promise<VerifyReport> {
-  const index = await indexImage(image, name);
+export async function verifyImage(image: Image, name: string, limits?: LayerLimits): Promise<VerifyReport> {
+  const index = await indexImage(image, name, limits);
   const results = checkContract(image.config, index);
   const c = image.config;
   return {

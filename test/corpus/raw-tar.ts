@@ -90,7 +90,15 @@ export interface HostileLayer {
   mustNotExist?: string;
   /** `tar` is already a (broken) gzip stream: use it as the layer blob as it is. */
   compressed?: boolean;
+  /**
+   * A directory (relative to the directory that holds the root) the test creates before unpacking, with mode 0755
+   * and mtime CANARY_MTIME: an unsafe unpacker would change its mode or mtime through a symlink.
+   */
+  canary?: string;
 }
+
+/** The mtime (seconds) tests give a `canary` directory. */
+export const CANARY_MTIME = 1_234_567_890;
 
 /**
  * Layers that must be refused. They are meant to be unpacked into `<dir>/root`; `mustNotExist` names what an
@@ -212,5 +220,147 @@ export const HOSTILE_LAYERS: HostileLayer[] = [
     tar: rawTar([{ name: "weird", type: "Z" }]),
     code: "E_TAR_READ",
     mentions: ['"Z"'],
+  },
+  // Symlinks judged where they really are, not by their archive path (issue #9, defect 8).
+  {
+    name: "a relative symlink that stays inside by its archive path but climbs out from its real directory (r -> /)",
+    tar: rawTar([
+      { name: "r", type: "2", linkname: "/" },
+      { name: "r/a/b/hostetc", type: "2", linkname: "../../../etc" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"r/a/b/hostetc"', '"../../../etc"', "leads outside the root"],
+  },
+  {
+    name: "a relative symlink that climbs out from its real directory (r -> .)",
+    tar: rawTar([
+      { name: "r", type: "2", linkname: "." },
+      { name: "r/x/l", type: "2", linkname: "../../etc" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"r/x/l"', '"../../etc"'],
+  },
+  {
+    name: "a relative symlink that climbs out from its real directory, reached through a chain (a -> b -> /)",
+    tar: rawTar([
+      { name: "b", type: "2", linkname: "/" },
+      { name: "a", type: "2", linkname: "b" },
+      { name: "a/c/l", type: "2", linkname: "../../up" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"a/c/l"', '"../../up"'],
+  },
+  // A directory replaced by a symlink after its subdirectory was made (issue #9, defect 1): the deferred mode and
+  // mtime of d/sub must not land on <dir>/canary/sub.
+  {
+    name: "a directory replaced by a symlink out of the root after its subdirectory was made",
+    tar: rawTar([
+      { name: "r", type: "2", linkname: "." },
+      { name: "r/r/r/x/d/", type: "5" },
+      { name: "r/r/r/x/d/sub/", type: "5", mode: 0o777 },
+      { name: "r/r/r/x/d", type: "2", linkname: "../../canary" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"r/r/r/x/d"', '"../../canary"'],
+    canary: "canary/sub",
+  },
+  {
+    name: "a hard link that copies a relative symlink into a shallower directory, where it climbs out",
+    tar: rawTar([
+      { name: "d1/d2/l", type: "2", linkname: "../../x" },
+      { name: "top", type: "1", linkname: "d1/d2/l" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"top"', '"../../x"'],
+  },
+  {
+    name: "an absolute symlink target that climbs above the root after going down",
+    tar: rawTar([{ name: "x", type: "2", linkname: "/usr/../../etc" }]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"x"', '"/usr/../../etc"'],
+  },
+  {
+    name: "a symlink with an empty target",
+    tar: rawTar([{ name: "empty", type: "2", linkname: "" }]),
+    code: "E_TAR_READ",
+    mentions: ['"empty"', "no target"],
+  },
+  // Whiteouts and the root: the same verdict in the unpacker and verify-image (issue #9, defect 9).
+  {
+    name: "a whiteout with an empty name",
+    tar: rawTar([{ name: "a/.wh." }]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"a/.wh."'],
+  },
+  {
+    name: "a whiteout of .",
+    tar: rawTar([{ name: ".wh.." }]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['".wh.."'],
+  },
+  {
+    name: "a whiteout whose directory is a symlink loop",
+    tar: rawTar([
+      { name: "a", type: "2", linkname: "b" },
+      { name: "b", type: "2", linkname: "a" },
+      { name: "a/.wh.x" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"a/.wh.x"', "symlinks"],
+  },
+  {
+    name: "an opaque whiteout below a regular file",
+    tar: rawTar([
+      { name: "f", data: "x" },
+      { name: "f/.wh..wh..opq" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"f/.wh..wh..opq"', "not a directory"],
+  },
+  {
+    name: "a regular file as the root directory",
+    tar: rawTar([{ name: "./", data: "" }]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"./"', "root directory"],
+  },
+  {
+    name: "a file below a symlink to itself",
+    tar: rawTar([
+      { name: "s", type: "2", linkname: "s" },
+      { name: "s/f", data: "x" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"s/f"', "symlinks"],
+  },
+  {
+    name: "a directory below a symlink to a regular file",
+    tar: rawTar([
+      { name: "f", data: "x" },
+      { name: "l", type: "2", linkname: "f" },
+      { name: "l/d/", type: "5" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"l/d/"', "not a directory"],
+  },
+  // Hard links resolve through in-image symlinks as other paths do.
+  {
+    name: "a hard link to a directory reached through a symlink",
+    tar: rawTar([
+      { name: "real/sub/", type: "5" },
+      { name: "s", type: "2", linkname: "real" },
+      { name: "h", type: "1", linkname: "s/sub" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"h"', '"s/sub"', "is a directory"],
+  },
+  {
+    name: "a hard link through a symlink loop",
+    tar: rawTar([
+      { name: "a", type: "2", linkname: "b" },
+      { name: "b", type: "2", linkname: "a" },
+      { name: "h", type: "1", linkname: "a/f" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"h"', "symlinks"],
   },
 ];

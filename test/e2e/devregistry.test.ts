@@ -2,7 +2,9 @@
  * The embedded dev registry (`pipeline registry serve`) against independent clients: skopeo pushes an
  * umoci-built OCI layout, inspects and pulls it back; skopeo copies across repositories and converts to
  * Docker schema 2; our own registry client pushes (chunked) and pulls; Basic auth with --dest-creds; and
- * the data survives a restart on the same root.
+ * the data survives a restart on the same root. Under abandoned and stalled clients (small limits), the
+ * sessions stay bounded and are swept, stalled connections are closed, and skopeo and our client still push;
+ * a manifest with a CR/LF media type is refused at PUT, so later pulls of the repository keep working.
  *
  * The registry runs in this process, so every external tool is run asynchronously (a synchronous child
  * would block the event loop the registry needs to answer it).
@@ -10,6 +12,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -219,5 +222,77 @@ describe("dev registry with Basic auth", () => {
     const layout = join(tmp, "own-auth-pulled");
     await pullToLayout(parseReference(`${reg.address}/secure/own:v1`), layout, { keychain });
     expect(readLayout(layout, { refName: "v1" }).digest).toBe(image.digest);
+  });
+});
+
+describe("dev registry under abandoned and stalled clients", () => {
+  let root: string;
+  let reg: DevRegistry;
+  const ref = (repoTag: string): string => `docker://${reg.address}/${repoTag}`;
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const sessions = (): string[] => readdirSync(join(root, "uploads"));
+
+  /** A raw connection that sends `head` and then nothing; resolves `closed` when the registry hangs up. */
+  function stall(head: string): { closed: Promise<boolean> } {
+    const socket = connect(reg.port, reg.host);
+    socket.on("error", () => undefined);
+    socket.on("data", () => undefined);
+    const closed = new Promise<boolean>((r) => {
+      socket.on("close", () => r(true));
+      setTimeout(() => r(false), 10_000).unref();
+    });
+    socket.write(head);
+    return { closed };
+  }
+
+  beforeAll(async () => {
+    root = join(tmp, "abuse-store");
+    reg = await startDevRegistry({ root, port: 0, maxUploads: 8, uploadIdleMs: 1500, bodyTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await reg?.close();
+  });
+
+  it("abandoned sessions stay bounded and are swept; then skopeo pushes while stalled clients are cut off", async () => {
+    const answers = await Promise.all(Array.from({ length: 40 }, () => request(reg.address, "POST", "/v2/junk/blobs/uploads/")));
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(8);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(32);
+    expect(sessions()).toHaveLength(8);
+    const deadline = Date.now() + 10_000;
+    while (sessions().length > 0 && Date.now() < deadline) await sleep(100);
+    expect(sessions()).toEqual([]);
+
+    const loc = (await request(reg.address, "POST", "/v2/stall/blobs/uploads/")).headers.location as string;
+    const stalled = [
+      stall(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nonly this`),
+      ...Array.from({ length: 5 }, (_, i) =>
+        stall(`PUT /v2/stall/manifests/t${i} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.OCI_MANIFEST}\r\nContent-Length: 900\r\n\r\n{`),
+      ),
+      ...Array.from({ length: 5 }, () => stall("GET /v2/ HTTP/1.1\r\nHost: x\r\n")),
+    ];
+    await skopeo("copy", "--dest-tls-verify=false", `oci:${source}:t`, ref("abuse/img:t"));
+    const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", ref("abuse/img:t"))) as { Digest: string };
+    expect(info.Digest).toBe(sourceDigest);
+    expect(await Promise.all(stalled.map((s) => s.closed))).toEqual(stalled.map(() => true));
+    expect((await request(reg.address, "GET", loc)).headers.range).toBe("0-0"); // the stalled chunk left nothing
+  });
+
+  it("a manifest whose mediaType holds CR/LF is refused (400 MANIFEST_INVALID); the repository still pulls", async () => {
+    const image = randomImage({ layers: 1 });
+    const keychain = dockerConfigKeychain({ path: join(tmp, "absent", "config.json") });
+    await pushImage(image, { registry: reg.address, repository: "abuse/own", tags: ["v1"] }, { keychain });
+    const manifest = JSON.parse(image.manifestBytes.toString()) as Record<string, unknown>;
+    const bad = Buffer.from(JSON.stringify({ ...manifest, mediaType: `${MediaType.OCI_MANIFEST}\r\nX-Injected: 1` }));
+    const put = await request(reg.address, "PUT", "/v2/abuse/own/manifests/bad", { body: bad, headers: { "Content-Type": "application/json" } });
+    expect(put.status).toBe(400);
+    const err = (put.json() as { errors: { code: string; message: string }[] }).errors[0];
+    expect(err.code).toBe("MANIFEST_INVALID");
+    expect(err.message).toContain('mediaType: expected a media type');
+    expect(err.message).toContain(JSON.stringify(`${MediaType.OCI_MANIFEST}\r\nX-Injected: 1`));
+    const tags = JSON.parse(await skopeo("list-tags", "--tls-verify=false", ref("abuse/own"))) as { Tags: string[] };
+    expect(tags.Tags).toEqual(["v1"]);
+    const out = join(tmp, "abuse-pulled");
+    await skopeo("copy", "--src-tls-verify=false", ref("abuse/own:v1"), `oci:${out}:v1`);
+    expect(layoutDigest(out, "v1")).toBe(image.digest);
   });
 });

@@ -1,11 +1,14 @@
 /**
  * Git operations with credentials against a real smart-HTTP server (`git http-backend` behind Basic auth):
- * branch resolution, checkout of a commit, rejected and missing credentials failing fast, and a leak audit
+ * branch resolution, checkout of a commit, rejected and missing credentials failing fast, a runner killed with
+ * SIGKILL while git holds the credential (what it leaves, and the next start removing it), and a leak audit
  * over everything the scenarios printed, threw or left on disk (including git's own GIT_TRACE of every
  * command it ran). HOME and XDG_CONFIG_HOME point at a temp dir that must stay empty.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createServer, Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -13,6 +16,7 @@ import { PipelineError } from "../../src/errors";
 import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "../../src/git/ops";
 import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
 import { pipelineErrorOf } from "../fixtures/errors";
+import { pipelineCli, runCli } from "../fixtures/cli";
 
 const USER = "alice";
 const PASSWORD = "e2e-Pa55word-7c1d9b";
@@ -189,6 +193,94 @@ describe("git over smart HTTP with Basic auth", () => {
     expect(headOf(dir)).toBe(repo.commits.dev);
     expect(existsSync(log)).toBe(false);
     expect(files(userHome).map((f) => [f, readFileSync(f, "utf8")])).toEqual(before); // no ~/.git-credentials
+  });
+});
+
+/** Our processes whose command line mentions `text`, with their state (Z: a zombie, dead but not reaped). */
+function processesMentioning(text: string): { pid: number; state: string; cmdline: string }[] {
+  const out: { pid: number; state: string; cmdline: string }[] = [];
+  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cmdline = readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (!cmdline.includes(text) || Number(p) === process.pid) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      out.push({ pid: Number(p), state: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0], cmdline });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
+  let stall: Server;
+  let stallUrl: string;
+  const sockets = new Set<Socket>();
+  let authedRequests = 0;
+  beforeAll(async () => {
+    // Asks for a credential, then never answers the request that carries it: git stalls holding it.
+    stall = createServer((req, res) => {
+      if (!req.headers.authorization) {
+        res.writeHead(401, { "WWW-Authenticate": 'Basic realm="stall"' });
+        res.end();
+        return;
+      }
+      authedRequests++;
+    });
+    stall.on("connection", (s) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => stall.listen(0, "127.0.0.1", r));
+    stallUrl = `http://127.0.0.1:${(stall.address() as AddressInfo).port}/stall.git`;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => stall?.close(r));
+  });
+
+  function specFile(name: string, repoUrl: string, user: string): string {
+    const path = join(root, `${name}.yaml`);
+    const image = `127.0.0.1:9/none@sha256:${"0".repeat(64)}`; // never reached: the repositories come first
+    const repo = `{url: ${repoUrl}, name: r, ref: main, username: ${user}, password: "SECRET:git-bot"}`;
+    writeFileSync(path, [`image: ${image}`, "repositories:", `  dataset: ${name}`, "  repositories:", `    - ${repo}`, ""].join("\n"));
+    return path;
+  }
+
+  it("leaves the credential dir and a running git; the next start kills that git and removes the dir", async () => {
+    const cliTmp = join(root, "cli-tmp"); // the CLI's TMPDIR: where its credential dirs go
+    mkdirSync(cliTmp);
+    const cliEnv = { PATH: process.env.PATH, HOME: home, CI: "1", TMPDIR: cliTmp, PIPELINE_SECRET_GIT_BOT: PASSWORD, GIT_CONFIG_NOSYSTEM: "1" };
+    const cache = join(root, "cli-cache");
+    const cli = await pipelineCli();
+    const runner = spawn(process.execPath, [cli, "run", specFile("stalled", stallUrl, "bot"), "--cache-dir", cache], { env: cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    runner.stdout.on("data", (d) => (output += d));
+    runner.stderr.on("data", (d) => (output += d));
+    const exited = new Promise((r) => runner.on("close", r));
+    for (let i = 0; i < 300 && authedRequests === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(authedRequests, output).toBeGreaterThan(0); // git asked the helper and sent the credential: it holds it now
+
+    runner.kill("SIGKILL");
+    await exited;
+    captured.push(output);
+    // The window SIGKILL leaves: the dir (named after the dead runner), the credential in it, git still running.
+    const dirs = readdirSync(cliTmp);
+    expect(dirs).toHaveLength(1);
+    expect(dirs[0]).toMatch(new RegExp(`^git-auth-${runner.pid}-\\d+-[0-9a-f]{8}$`));
+    const dir = join(cliTmp, dirs[0]);
+    expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(dir, "credential"), "utf8")).toContain(`password=${PASSWORD}`);
+    const orphans = processesMentioning(stallUrl).filter((p) => p.state !== "Z");
+    expect(orphans.length, "git and its remote helper outlive the runner").toBeGreaterThan(0);
+
+    // The next start: a run whose repository is reachable; its first git credential sweeps.
+    const next = await runCli(["run", specFile("next", url, USER), "--cache-dir", cache], { env: cliEnv });
+    captured.push(next.stdout, next.stderr);
+    expect(next.stderr).toContain("repository r:"); // it got past the repositories (and fails later on the image)
+    expect(readdirSync(cliTmp)).toEqual([]);
+    for (let i = 0; i < 50 && processesMentioning(stallUrl).some((p) => p.state !== "Z"); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(processesMentioning(stallUrl).filter((p) => p.state !== "Z")).toEqual([]);
   });
 });
 

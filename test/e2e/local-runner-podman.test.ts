@@ -3,20 +3,22 @@
  * (runc underneath), the CNCF registry and a git smart-HTTP server: output and exit code, the image in podman's
  * store under the cache root with its registry digest, cache hits, env (values never on a command line),
  * workdir, read-only and read-write mounts, networks, replicas, a deployment spec with a repository mount,
- * `--runtime auto` falling back to podman without runc, stale containers reaped, and Ctrl-C through the real
- * CLI. podman must be installed (scripts/install-deps.sh): without it these tests fail, they do not skip.
+ * `--runtime auto` falling back to podman without runc, stale containers (and their env secrets) reaped, Ctrl-C
+ * through the real CLI, and a `SECRET:name` env value found in no file of the cache, podman's store, runroot or
+ * tmpdir after the run (podman and docker). podman must be installed (scripts/install-deps.sh): without it these tests fail, they do not skip.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/commands/run";
-import { onPath, podmanGlobalArgs } from "../../src/run/engine-cli";
+import { onPath, podmanDirs, podmanGlobalArgs } from "../../src/run/engine-cli";
 import { execProgram, pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { mountsUnder } from "../fixtures/runner";
+import { filesContaining, mountsUnder } from "../fixtures/runner";
 import { buildRunnerApp, captureIo, RunnerApp } from "../fixtures/runner-app";
 
 let tmp: string;
@@ -168,10 +170,14 @@ describe("pipeline run --runtime podman", () => {
     const alive = `rp-other-${process.pid}-0badc0de`;
     const image = `localhost/rp-sha256-${app.digest.slice(7)}`;
     for (const name of [stale, alive]) expect((await podman(cacheDir, "create", "--name", name, "--network", "none", image)).code).toBe(0);
+    // The env secrets a killed runner left (engine-secrets.ts) go with its containers.
+    for (const name of [stale, alive]) expect((await execProgram("podman", [...podmanGlobalArgs(cacheDir), "secret", "create", "--env", `${name}.env0`, "V"], { env: { ...process.env, V: "v" } })).code).toBe(0);
     const c = capture();
     expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["hello"] }, c.io)).exitCode).toBe(0);
     expect(await names(cacheDir)).toEqual([alive]); // its owner (this process) is alive: not ours to remove
+    expect((await podman(cacheDir, "secret", "ls", "--format", "{{.Name}}")).stdout.trim()).toBe(`${alive}.env0`);
     await podman(cacheDir, "rm", "--force", alive);
+    await podman(cacheDir, "secret", "rm", `${alive}.env0`);
   });
 });
 
@@ -247,6 +253,43 @@ describe("pipeline run SPEC --runtime podman", () => {
   });
 });
 
+/** The secret and its base64 at every alignment (a value inside a larger base64 blob). */
+function secretForms(secret: string): string[] {
+  const forms = [secret];
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.from("x".repeat(k) + secret).toString("base64");
+    forms.push(b64.slice(k ? 4 : 0, -4));
+  }
+  return forms;
+}
+
+/** Every file under `dirs` holding the secret in any of its forms, as "path: form". */
+function leaks(dirs: string[], secret: string): string[] {
+  return dirs.flatMap((d) => secretForms(secret).flatMap((f) => filesContaining(d, f).map((p) => `${p}: ${f.slice(0, 8)}…`)));
+}
+
+describe("no secret outlives the container (issue #9)", () => {
+  const secret = `env-s3cret-${randomBytes(12).toString("hex")}`;
+  const specWithSecret = (name: string) => {
+    const specPath = join(tmp, `${name}.yaml`);
+    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X]", "env: [{name: X, value: \"SECRET:app-key\"}]", ""].join("\n"));
+    return specPath;
+  };
+
+  it("podman: SECRET:name env reaches the program and no file of the cache, podman's store, runroot or tmpdir keeps it", async () => {
+    const cache = join(tmp, "cache-secret");
+    const c = capture({ PIPELINE_SECRET_APP_KEY: secret });
+    const r = await run({ spec: specWithSecret("spec-secret"), "cache-dir": cache, runtime: "podman" }, c.io);
+    expect(r.exitCode, c.err.join("\n")).toBe(0);
+    expect(c.out).toEqual([`X=${JSON.stringify(secret)}`]);
+    expect([...c.out, ...c.err].join("\n").replace(JSON.stringify(secret), "")).not.toContain(secret);
+    const d = podmanDirs(cache);
+    expect(leaks([cache, d.runroot, join(tmp, "home")], secret)).toEqual([]);
+    expect(await names(cache)).toEqual([]);
+    expect((await podman(cache, "secret", "ls", "--format", "{{.Name}}")).stdout.trim()).toBe("");
+  });
+});
+
 describe("pipeline run --runtime docker, against podman's Docker API", () => {
   // docker CLI: not a Debian package of its own (docker.io brings the daemon); where it is absent this is skipped.
   const hasDocker = onPath("docker");
@@ -286,6 +329,22 @@ describe("pipeline run --runtime docker, against podman's Docker API", () => {
     const c = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--replicas", "2", "--name", "dm", "--", "hello"], { env });
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout.trim().split("\n").sort()).toEqual(["[0] hello from dm-0", "[1] hello from dm-1"]);
+    const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
+    expect(left.stdout.trim()).toBe("");
+  });
+
+  it.skipIf(!hasDocker)("SECRET:name env: the container is removed and nothing of the runner's keeps the value (the daemon's store is the daemon's)", async () => {
+    const secret = `docker-s3cret-${randomBytes(12).toString("hex")}`;
+    const specPath = join(tmp, "spec-docker-secret.yaml");
+    // X by name through docker's environment, HTTPS_PROXY (a name docker reads itself) through the env file.
+    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X, HTTPS_PROXY]", 'env: [{name: X, value: "SECRET:app-key"}, {name: HTTPS_PROXY, value: "SECRET:app-key"}]', ""].join("\n"));
+    const cache = join(tmp, "cache-docker-secret");
+    const r = await runCli(["run", specPath, "--cache-dir", cache, "--runtime", "docker"], { env: cliEnv({ DOCKER_HOST: dockerHost, PIPELINE_SECRET_APP_KEY: secret }) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`X=${JSON.stringify(secret)}\nHTTPS_PROXY=${JSON.stringify(secret)}\n`);
+    expect(r.stderr).not.toContain(secret);
+    expect(leaks([cache, join(tmp, "home")], secret)).toEqual([]);
+    expect(readdirSync(join(cache, "runs"))).toEqual([]);
     const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
     expect(left.stdout.trim()).toBe("");
   });

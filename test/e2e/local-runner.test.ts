@@ -1,12 +1,13 @@
 /**
  * The local container runner end to end, with real runc, the CNCF registry and a git smart-HTTP server:
  * `pipeline run --image` (output, exit code, env, workdir, mounts, cache hits, replicas, oci: layouts), hostile
- * layers refused, Ctrl-C cleanup of a `pipeline run` process, and a deployment spec with a private repository
- * whose password comes from a named secret (and appears nowhere but where git needs it).
+ * layers refused, Ctrl-C cleanup of a `pipeline run` process, a deployment spec with a private repository
+ * whose password comes from a named secret (and appears nowhere but where git needs it), and a spec run with
+ * `--image oci:DIR[@sha256:...]` (an image not pushed).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,8 +118,10 @@ describe("pipeline run --image", () => {
     expect(c.out).toContain("args=x");
     const d = capture();
     expect((await run({ image: `oci:${appLayout}@${appDigest}`, "cache-dir": join(tmp, "cache-oci"), "--": ["hello"] }, d.io)).exitCode).toBe(0);
-    const wrong = await pipelineErrorOf(run({ image: `oci:${appLayout}@sha256:${"0".repeat(64)}`, "cache-dir": join(tmp, "cache-oci") }, capture().io));
-    expect(wrong.code).toBe("E_NOT_FOUND");
+    const other = `sha256:${"0".repeat(64)}`;
+    const wrong = await pipelineErrorOf(run({ image: `oci:${appLayout}@${other}`, "cache-dir": join(tmp, "cache-oci") }, capture().io));
+    expect(wrong.code).toBe("E_DIGEST_MISMATCH");
+    expect(wrong.message).toBe(`--image oci:${appLayout}@${other}: the layout holds ${appDigest}, not ${other}`);
   });
 
   it("refuses images whose layers climb out of the root, and leaves nothing behind", async () => {
@@ -278,6 +281,60 @@ describe("pipeline run SPEC", () => {
     const c2 = capture({ PIPELINE_SECRET_GIT_BOT: secret });
     expect((await run({ spec: specPath, "cache-dir": cache }, c2.io)).exitCode, c2.err.join("\n")).toBe(0);
     expect(c2.out.filter((l) => l.endsWith(`main.txt=${mainTxt}`))).toHaveLength(2);
+  });
+
+  it("an env value SECRET:name reaches the program; runc's config.json is zeroed before removal and nothing keeps it (issue #9)", async () => {
+    const envSecret = `env-s3cret-${randomBytes(12).toString("hex")}`;
+    const specPath = join(tmp, "spec-env-secret.yaml");
+    const program = "console.log('X=' + process.env.X); console.log('ready'); setTimeout(() => {}, 1000)";
+    writeFileSync(specPath, [`image: ${appRef}`, `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"));
+    const cache = join(tmp, "cache-env-secret");
+    const links: string[] = [];
+    const c = capture({ PIPELINE_SECRET_APP_KEY: envSecret });
+    const io: CliIo = {
+      ...c.io,
+      stdout: (l) => {
+        c.out.push(l);
+        if (l !== "ready") return;
+        // A second name for the bundle's config.json while the container runs: what removing it leaves behind.
+        for (const id of readdirSync(join(cache, "runs"))) {
+          const link = join(tmp, `config-link-${links.length}.json`);
+          linkSync(join(cache, "runs", id, "config.json"), link);
+          links.push(link);
+        }
+      },
+    };
+    const r = await run({ spec: specPath, "cache-dir": cache }, io);
+    expect(r.exitCode, c.err.join("\n")).toBe(0);
+    expect(c.out).toEqual([`X=${envSecret}`, "ready"]);
+    expect(links).toHaveLength(1);
+    const left = readFileSync(links[0]);
+    expect(left.length).toBeGreaterThan(0);
+    expect(left.every((b) => b === 0)).toBe(true); // overwritten with zeros, not only unlinked
+    expect(filesContaining(cache, envSecret)).toEqual([]);
+    expect(filesContaining(cache, Buffer.from(envSecret).toString("base64").slice(0, -4))).toEqual([]);
+    expect(readdirSync(join(cache, "runs"))).toEqual([]);
+    rmSync(links[0]);
+  });
+
+  it("runs a spec with --image oci:DIR or oci:DIR@digest (an image not pushed), and refuses a digest the layout does not hold", async () => {
+    const specPath = join(tmp, "spec-oci.yaml");
+    // The spec's own image is on a port nothing listens on: it must be replaced, never pulled.
+    writeFileSync(specPath, [`image: 127.0.0.1:1/run/never-pulled@sha256:${"1".repeat(64)}`, "name: oci-spec", "args: [echo, '4', from-spec]", "env: [{name: FOO, value: spec-env}]", ""].join("\n"));
+    const cache = join(tmp, "cache-oci-spec");
+    const c = capture();
+    expect((await run({ spec: specPath, image: `oci:${appLayout}`, "cache-dir": cache }, c.io)).exitCode, c.err.join("\n")).toBe(4);
+    expect(c.out).toEqual(["args=from-spec", "FOO=spec-env cwd=/app home=/root"]);
+    // Relative to the command's directory (capture() runs in tmp, where the layout is), pinned by digest, -- ARGS.
+    const relative = `oci:${appLayout.slice(tmp.length + 1)}@${appDigest}`;
+    const d = capture();
+    expect((await run({ spec: specPath, image: relative, "cache-dir": cache, "--": ["hello"] }, d.io)).exitCode, d.err.join("\n")).toBe(0);
+    expect(d.out).toEqual(["hello from oci-spec"]);
+    const other = `sha256:${"0".repeat(64)}`;
+    const wrong = await pipelineErrorOf(run({ spec: specPath, image: `oci:${appLayout}@${other}`, "cache-dir": cache }, capture().io));
+    expect(wrong.code).toBe("E_DIGEST_MISMATCH");
+    expect(wrong.message).toBe(`--image oci:${appLayout}@${other}: the layout holds ${appDigest}, not ${other}`);
+    expect(readdirSync(join(cache, "runs"))).toEqual([]);
   });
 
   it("names the secret, never a value, when it is missing", async () => {

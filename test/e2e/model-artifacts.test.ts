@@ -2,7 +2,8 @@
  * Models as OCI artifacts against the real CNCF registry: push a directory, check what landed with skopeo and
  * GNU tar (independent readers), pull it back byte for byte, reproducibility, deduplicated re-pushes, the sync
  * cache (request counts from the registry's access log), damaged cache entries, corrupted blobs, hostile
- * manifests, and htpasswd auth through the CLI handlers.
+ * manifests and trees (a late symlink over a directory leaves the host directory it points at untouched), and
+ * htpasswd auth through the CLI handlers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
@@ -28,6 +29,7 @@ import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mark, requestsSince } from "../fixtures/registry-log";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
+import { gz, rawTar } from "../corpus/raw-tar";
 
 const run = promisify(execFile);
 const keychain = anonymousKeychain;
@@ -313,6 +315,29 @@ describe("hostile and corrupted artifacts", () => {
     expect(e.message).toContain("leads outside the model directory");
     expect(readdirSync(target)).toEqual([]);
     expect(existsSync(join(tmp, "link-out"))).toBe(false);
+  });
+
+  it("a tree whose directory becomes a symlink to a host directory after its subdirectory: refused, the host directory's mode and mtime untouched", async () => {
+    // issue #9: the unpacker used to chmod/utime the saved path model/a/sub at the end, through the late symlink.
+    const canary = mkdtempSync(join(tmp, "canary-"));
+    mkdirSync(join(canary, "sub"), { mode: 0o755 });
+    chmodSync(join(canary, "sub"), 0o755);
+    utimesSync(join(canary, "sub"), 1_234_567_890, 1_234_567_890);
+    const tar = rawTar([
+      { name: "model/", type: "5" },
+      { name: "model/a/", type: "5" },
+      { name: "model/a/sub/", type: "5", mode: 0o777 },
+      { name: "model/a", type: "2", linkname: canary },
+    ]);
+    const bytes = gz(tar);
+    const annotations = { "io.deis.oras.content.digest": sha256(tar), "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
+    await putArtifact("models/hostile", [{ bytes, desc: { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations } }], "late-link");
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:late-link`), join(tmp, "late-link-out"), { keychain }));
+    expect(e.code).toBe("E_MODEL_UNSAFE");
+    expect(e.message).toContain("leads outside the model directory");
+    const st = lstatSync(join(canary, "sub"));
+    expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({ mode: "755", mtime: 1_234_567_890 });
+    expect(existsSync(join(tmp, "late-link-out"))).toBe(false);
   });
 
   it("refuses a tree with entries outside model/", async () => {

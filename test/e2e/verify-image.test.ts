@@ -2,10 +2,12 @@
  * `pipeline verify-image`: crafted images that each break one requirement of the image contract (no node, node
  * not executable, node deleted by a whiteout, entry script missing, HOME not writable, wrong OS, wrong
  * architecture, unknown user, ...) give exactly the expected MISS line; a conforming one gives only ok lines.
+ * Images the runner's unpacker refuses (bad whiteouts, climbing links) are an E_LAYER_UNSAFE error here too, with
+ * the same words; a hard link through an in-image symlink is accepted by both.
  * Read from oci:DIR and from a real registry behind Basic auth through the credential chain (DOCKER_CONFIG).
  * (The image `pipeline build --lockfile` makes on the host-node base is verified in lockfile-build.test.ts.)
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -17,6 +19,7 @@ import { composeImage, ComposeOptions } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
 import { buildLayer, LayerInput, layerFromDescriptor } from "../../src/layer/build";
 import type { Layer } from "../../src/layer/layer";
+import { unpackLayers } from "../../src/layer/unpack";
 import { blobPath } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";
@@ -207,6 +210,50 @@ describe("verify-image on oci:DIR", () => {
     });
     expect(r.notOk).toEqual([]);
     expect(r.lines).toContain("ok   C6 node at /usr/local/bin/node (mode 0755)");
+  });
+
+  it("an image the runner refuses to unpack is an error from verify-image too, with the same words (one judgement)", async () => {
+    const hostile: [string, RawEntry[]][] = [
+      ['entry "a/.wh...": whiteout of ".." is not allowed', [{ name: "a/.wh..." }]],
+      ['entry "up": symlink to "../x" leads outside the root', [{ name: "up", type: "2", linkname: "../x" }]],
+      [
+        'entry "r/a/b/l": symlink to "../../../etc" leads outside the root',
+        [
+          { name: "r", type: "2", linkname: "/" },
+          { name: "r/a/b/l", type: "2", linkname: "../../../etc" },
+        ],
+      ],
+      ['entry "f/x": "f" on its path is not a directory', [{ name: "f", data: "x" }, { name: "f/x", data: "y" }]],
+    ];
+    for (const [words, entries] of hostile) {
+      const { dir, image } = await makeImage({ raw: [entries] });
+      const e = await pipelineErrorOf(verifyImageCommand({ reference: `oci:${dir}` }, captureIo()));
+      expect(e.code).toBe("E_LAYER_UNSAFE");
+      expect(e.message).toContain(`layer 4/4 (${image.layers[3].digest}): ${words}`);
+      // The runner's unpack (src/run/image-cache.ts) refuses the same entry for the same reason.
+      const u = await pipelineErrorOf(unpackLayers(image.layers, join(tmp, `unpack-${++counter}`), { devices: "skip" }));
+      expect(u.code).toBe("E_LAYER_UNSAFE");
+      expect(u.message).toContain(`layer ${image.layers[3].digest}: ${words}`);
+    }
+  });
+
+  it("a hard link through an in-image symlink is what the runner makes of it: node found, contract met", async () => {
+    const { dir, image } = await makeImage({
+      node: [],
+      raw: [
+        [
+          { name: "opt/node-real", data: elfHeader(X86_64), mode: 0o755 },
+          { name: "nodedir", type: "2", linkname: "/opt" },
+          { name: "usr/local/bin/node", type: "1", linkname: "nodedir/node-real" },
+        ],
+      ],
+    });
+    const r = await verify({ reference: `oci:${dir}` });
+    expect(r.notOk).toEqual([]);
+    expect(r.lines).toContain("ok   C6 node at /usr/local/bin/node (mode 0755)");
+    const root = join(tmp, `unpack-${++counter}`);
+    await unpackLayers(image.layers, root, { devices: "skip" });
+    expect(statSync(join(root, "usr/local/bin/node")).ino).toBe(statSync(join(root, "opt/node-real")).ino);
   });
 
   it("node built for another architecture", async () => {

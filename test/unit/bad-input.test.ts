@@ -5,7 +5,7 @@
  * and their base64 forms), and no stack trace or "internal error". Registries are small in-process fake HTTP
  * servers; credential helpers are tiny shell scripts on a private PATH. Nothing here needs Bazel or the network.
  *
- * Cases (82, plus 17 hostile layers unpacked from a layout):
+ * Cases (82, plus 33 hostile layers unpacked from a layout):
  *  CLI flags and references (18)
  *    1 unknown flag  2 missing required --output  3 missing positional source  4 --platform with no architecture
  *    5 --repository with a tag  6 --repository with a digest  7 --repository uppercase  8 --repository with a scheme
@@ -46,7 +46,7 @@
  *    75 no oci-layout file (push)  76 index.json not JSON  77 manifest blob missing  78 manifest blob corrupt
  *    79 manifest blob not JSON  80 diff_ids count mismatch  81 index.json is JSON null
  *    82 manifest without layers (push)
- *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (17) unpacked from an OCI layout by unpackLayers
+ *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (33) unpacked from an OCI layout by unpackLayers
  *    (src/layer/unpack.test.ts unpacks the same corpus plain and gzipped).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -5,6 +5,7 @@
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { pullModel } from "../../model/pull";
 import { pushModel } from "../../model/push";
 import { AuthFlags, keychainFor } from "../auth-flags";
@@ -29,14 +30,16 @@ export async function modelPush(a: { dir: string; reference: string; tag?: strin
 }
 
 /** Pulls REF into --output; prints `HOST/REPO@sha256:...` on stdout. */
-export async function modelPull(a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+export async function modelPull(a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags & LimitFlags, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "model pull: reference");
+  const limits = limitsFromFlags(a, io.env);
   if (!a.output) throw new PipelineError("E_USAGE", "model pull: --output DIR is required", { exitCode: 2 });
   const result = await pullModel(ref, a.output, {
     keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
     progress: progressOf(io),
     replace: a.force ?? false,
+    limits,
   });
   io.stdout(formatReference({ ...ref, tag: undefined, digest: result.digest }));
 }

@@ -2,12 +2,17 @@
  * `pipeline registry serve`: runs the embedded development registry until the signal aborts (or, with
  * no signal, until SIGINT/SIGTERM). Prints exactly one line to stdout, `listening on HOST:PORT`, once it
  * accepts connections; request logs (with --log) go to stderr. Never exits the process itself.
+ *
+ * Resource bounds default to src/devregistry/limits.ts (1000 open upload sessions, sessions idle for 1 h
+ * swept while serving, a client stalled for 30 s cut off); the options below override them, and
+ * `parseLimitFlags` reads them from `--max-uploads`, `--upload-idle-seconds` and `--body-timeout-seconds`.
  */
 import { readFile } from "node:fs/promises";
 import { PipelineError } from "../../errors";
+import type { RegistryLimits } from "../../devregistry/limits";
 import { startDevRegistry } from "../../devregistry/server";
 
-export interface RegistryServeOptions {
+export interface RegistryServeOptions extends Partial<RegistryLimits> {
   root: string;
   /** Default 127.0.0.1. */
   host?: string;
@@ -33,6 +38,31 @@ function usage(message: string): PipelineError {
 export function parsePort(raw: string): number {
   if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw usage(`--port: expected a port number 0-65535, got ${JSON.stringify(raw)}`);
   return Number(raw);
+}
+
+/** The resource-limit flags as typed (all optional); see `parseLimitFlags`. */
+export interface LimitFlags {
+  "max-uploads"?: string;
+  "upload-idle-seconds"?: string;
+  "body-timeout-seconds"?: string;
+}
+
+/**
+ * `--max-uploads N`, `--upload-idle-seconds S`, `--body-timeout-seconds S` as registry limits: positive integers,
+ * a usage error naming the flag otherwise. Absent flags keep the defaults.
+ */
+export function parseLimitFlags(flags: LimitFlags): Partial<RegistryLimits> {
+  const positive = (flag: keyof LimitFlags): number | undefined => {
+    const raw = flags[flag];
+    if (raw === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) === 0) throw usage(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  };
+  const seconds = (flag: keyof LimitFlags): number | undefined => {
+    const n = positive(flag);
+    return n === undefined ? undefined : n * 1000;
+  };
+  return { maxUploads: positive("max-uploads"), uploadIdleMs: seconds("upload-idle-seconds"), bodyTimeoutMs: seconds("body-timeout-seconds") };
 }
 
 async function readPassword(file: string): Promise<string> {
@@ -88,6 +118,9 @@ export async function registryServe(opts: RegistryServeOptions, io: RegistryServ
     port: opts.port,
     auth,
     log: opts.log ? io.stderr : undefined,
+    maxUploads: opts.maxUploads,
+    uploadIdleMs: opts.uploadIdleMs,
+    bodyTimeoutMs: opts.bodyTimeoutMs,
   });
   try {
     io.stdout(`listening on ${registry.address}`);

@@ -5,9 +5,12 @@
  *   pipeline run --image REF [--env K=V]... [--mount SRC:DST[:ro]]... [--runtime R] [--network host|none]
  *                [--workdir D] [--entrypoint PROG] [--replicas N] [-- ARGS]
  *
- * REF is HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:.... ARGS
- * replace the image's Cmd (or the spec's args). The exit code is the container's (the first non-zero one of
- * several replicas). The launch-script runtime (src/runtime) spawns `pipeline run --image URI -- ARGS`.
+ * REF is HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:..., the same
+ * forms with or without a spec (model.ts containerFromReference; an oci: digest must be the layout's image, else
+ * E_DIGEST_MISMATCH, deploy/layout-image.ts). ARGS replace the image's Cmd (or the spec's args). A --mount's
+ * container path gets the spec's mount path check (deploy/path-checks.ts). The exit code is the container's (the
+ * first non-zero one of several replicas). The launch-script runtime (src/runtime) spawns
+ * `pipeline run --image URI -- ARGS`.
  *
  * Ctrl-C / SIGTERM / SIGHUP: the containers get SIGTERM, then SIGKILL after --stop-timeout seconds; a second
  * signal kills them at once. Either way the containers are deleted and their bundles removed before the
@@ -15,14 +18,17 @@
  *
  * Only this table and types load at start-up; the runner is imported when the command runs.
  */
-import { posix, resolve } from "node:path";
+import { resolve } from "node:path";
+import { mountPathProblem } from "../../deploy/path-checks";
 import { PipelineError } from "../../errors";
+import type { InterpreterDeployment } from "../../deploy/types";
+import type { LimitFlags } from "../../layer/limits";
 import type { AuthFlags } from "../auth-flags";
 import type { CliIo } from "../io";
 
 export { RUN_OPTIONS } from "../deploy-options";
 
-export interface RunArgs extends AuthFlags {
+export interface RunArgs extends AuthFlags, LimitFlags {
   spec?: string;
   image?: string;
   env?: string[];
@@ -65,9 +71,22 @@ export function parseMountFlags(values: readonly string[], cwd: string): { sourc
     let readonly = false;
     if (parts.length === 3 && (parts[2] === "ro" || parts[2] === "rw")) readonly = parts.pop() === "ro";
     if (parts.length !== 2 || !parts[0] || !parts[1]) throw usage(`--mount: expected SRC:DST[:ro|:rw], got ${JSON.stringify(v)}`);
-    if (!posix.isAbsolute(parts[1])) throw usage(`--mount ${v}: the container path ${JSON.stringify(parts[1])} must be absolute`);
+    const problem = mountPathProblem(parts[1]);
+    if (problem) throw usage(`--mount ${v}: container path: ${problem} (got ${JSON.stringify(parts[1])})`);
     return { source: resolve(cwd, parts[0]), destination: parts[1], readonly };
   });
+}
+
+/**
+ * `--image REF` as an interpreter, the same with or without a spec: one grammar, and `oci:DIR[@DIGEST]` pinned to
+ * (or checked against) the layout's image here, so both paths say the same about a wrong digest.
+ */
+async function imageFlag(ref: string, cwd: string): Promise<InterpreterDeployment> {
+  const { containerFromReference, ContainerInLayout } = await import("../../deploy/model");
+  const interp = containerFromReference(ref, "--image", cwd);
+  if (interp.kind !== "ContainerInLayout") return interp;
+  const { pinLayoutImage } = await import("../../deploy/layout-image");
+  return ContainerInLayout(interp.layout, pinLayoutImage({ dir: interp.layout, digest: interp.digest }, { what: "--image" }));
 }
 
 export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> {
@@ -80,6 +99,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const extraEnv = parseEnvFlags(a.env ?? [], io.env);
   const mounts = parseMountFlags(a.mount ?? [], io.cwd);
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
+  const limits = (await import("../../layer/limits")).limitsFromFlags(a, io.env);
 
   const { lineWriter } = await import("../../run/lines");
   const { cacheRoot } = await import("../../run/paths");
@@ -110,16 +130,20 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     signal: stop.signal,
     kill: kill.signal,
     stopTimeoutMs: stopTimeout * 1000,
+    limits,
     log: (line: string) => io.stderr(line),
     warn: (line: string) => io.stderr(`warning: ${line}`),
   };
   try {
     if (a.image && !a.spec) {
+      const interp = await imageFlag(a.image, io.cwd);
       const { runContainer } = await import("../../run/container");
-      const registry = a.image.startsWith("oci:") ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+      const { formatLayoutReference } = await import("../../deploy/layout-image");
+      const image = interp.kind === "ContainerInLayout" ? formatLayoutReference({ dir: interp.layout, digest: interp.digest }) : a.image;
+      const registry = interp.kind === "ContainerInLayout" ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
       return await runContainer({
         ...common,
-        image: a.image,
+        image,
         keychain: registry ? await keychainFor(a, registry, io) : undefined,
         args,
         command: a.entrypoint ? [a.entrypoint] : undefined,
@@ -140,7 +164,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     const spec = loadDeploymentSpec(specPath, { warn: common.warn });
     if (a.name) spec.name = a.name;
     // --image with a spec: the spec runs that image (e.g. the one `bazel run //pkg:NAME_push` just pushed).
-    if (a.image) spec.interpreter = (await import("../../deploy/model")).containerFromReference(a.image, "--image");
+    if (a.image) spec.interpreter = await imageFlag(a.image, io.cwd);
     const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
     const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });

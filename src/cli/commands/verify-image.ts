@@ -3,6 +3,7 @@
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
 import type { Image } from "../../image/image";
+import { LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullImage } from "../../registry/pull";
@@ -12,7 +13,7 @@ import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { parsePlatform } from "./pull";
 
-export interface VerifyImageArgs extends AuthFlags {
+export interface VerifyImageArgs extends AuthFlags, Pick<LimitFlags, "max-unpacked-size" | "max-layer-ratio"> {
   reference: string;
   json?: boolean;
   insecure?: boolean;
@@ -32,8 +33,9 @@ async function openImage(a: VerifyImageArgs, io: CliIo): Promise<{ image: Image;
 }
 
 export async function verifyImageCommand(a: VerifyImageArgs, io: CliIo): Promise<{ exitCode: number; report: VerifyReport }> {
+  const limits = limitsFromFlags(a, io.env);
   const { image, name } = await openImage(a, io);
-  const report = await verifyImage(image, name);
+  const report = await verifyImage(image, name, limits);
   if (a.json) {
     io.stdout(JSON.stringify({ reference: name, ...report }, null, 2));
   } else {

@@ -1,7 +1,11 @@
+// The dev registry's request plumbing: ranges, Basic auth, name and digest checks, error bodies.
 import { describe, expect, it } from "vitest";
-import { basicAuthOk, errorBody, NAME_RE, parseContentRange, RegistryError, uploadRange, validateDigest } from "./http";
+import { basicAuthOk } from "./basic-auth";
+import { isValidName, validateDigest } from "./names";
+import { errorBody, RegistryError } from "./registry-error";
+import { parseContentRange, uploadRange } from "./upload-range";
 
-describe("http helpers", () => {
+describe("request plumbing", () => {
   it("parseContentRange accepts the spec's form and common variants", () => {
     expect(parseContentRange("0-99")).toEqual({ start: 0, end: 99 });
     expect(parseContentRange("bytes 100-199/*")).toEqual({ start: 100, end: 199 });
@@ -25,8 +29,8 @@ describe("http helpers", () => {
   });
 
   it("repository names follow the spec's grammar", () => {
-    for (const ok of ["a", "a/b", "a-b", "a--b", "a__b", "a.b", "0/1"]) expect(NAME_RE.test(ok), ok).toBe(true);
-    for (const bad of ["A", "a/", "/a", "a___b", "a..b", "a/.b", "a:b", ""]) expect(NAME_RE.test(bad), bad).toBe(false);
+    for (const ok of ["a", "a/b", "a-b", "a--b", "a__b", "a.b", "0/1"]) expect(isValidName(ok), ok).toBe(true);
+    for (const bad of ["A", "a/", "/a", "a___b", "a..b", "a/.b", "a:b", "", "a".repeat(201)]) expect(isValidName(bad), bad).toBe(false);
   });
 
   it("validateDigest: sha256 only, DIGEST_INVALID otherwise", () => {
@@ -34,6 +38,8 @@ describe("http helpers", () => {
     for (const bad of [null, "", "sha256:abc", "sha512:" + "a".repeat(128), "SHA256:" + "a".repeat(64)]) {
       expect(() => validateDigest(bad)).toThrow(RegistryError);
     }
+    expect(() => validateDigest("sha512:" + "a".repeat(128))).toThrow(/only sha256 digests are supported/);
+    expect(() => validateDigest("nope")).toThrow(/expected sha256:<64 lowercase hex>/);
   });
 
   it("errorBody is the spec's shape", () => {

@@ -1,0 +1,94 @@
+/**
+ * The cache root and what lives under it: one root, `cacheRoot()`,
+ *   1. the `cacheDir` option / `--cache-dir` flag;
+ *   2. $PIPELINE_CACHE_DIR;
+ *   3. $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline.
+ * Under it:
+ *   images/<hex>     OCI layouts pulled from registries, keyed by the digest asked for (content-addressed);
+ *   rootfs/<hex>     unpacked root filesystems keyed by manifest digest, never written after the rename that
+ *                    publishes them (containers get an overlay or a copy);
+ *   runs/<id>        one container's bundle (config.json, its writable root), removed when the container ends;
+ *   datasets/<dataset>/<name>   git clones of `repositories:`, kept between runs;
+ *   code/<hex>       git clones of GitRepoBranch/GitRepoCommit code deployments;
+ *   models/sha256/<hex>         what src/model's syncModel caches;
+ *   lockfile/        `pipeline build --lockfile`'s cache: node_modules/<key> layers, bases/host-node-<key>;
+ *   lockfile-builds/ layouts built from a lockfile for one run (removed after it);
+ *   podman/, docker/ the engines' own stores and scratch (src/run/engine-cli.ts).
+ * ENTRY_DIRS are the directories whose entries `pipeline cache prune` may remove; TEMP_DIRS are where writers
+ * leave temporary entries (sweep.ts), with the names particular to each.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { SweepOptions } from "./sweep";
+
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {
+  if (explicit) return explicit;
+  if (env.PIPELINE_CACHE_DIR) return env.PIPELINE_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  return join(base, "rules_pipeline");
+}
+
+export const imagesDir = (root: string) => join(root, "images");
+export const rootfsDir = (root: string) => join(root, "rootfs");
+export const runsDir = (root: string) => join(root, "runs");
+export const datasetsDir = (root: string) => join(root, "datasets");
+export const codeDir = (root: string) => join(root, "code");
+export const modelsDir = (root: string) => join(root, "models");
+export const lockfileDir = (root: string) => join(root, "lockfile");
+export const lockfileBuildsDir = (root: string) => join(root, "lockfile-builds");
+
+/** What `pipeline cache du` reports, in this order. */
+export const USAGE_KINDS = ["images", "rootfs", "models", "lockfile", "lockfile-builds", "checkouts", "runs", "podman", "docker", "temp"] as const;
+export type UsageKind = (typeof USAGE_KINDS)[number];
+
+/** The directories of each kind but "temp" (the temporary entries inside them are counted as temp). */
+export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, string[]> {
+  return {
+    images: [imagesDir(root)],
+    rootfs: [rootfsDir(root)],
+    models: [modelsDir(root)],
+    lockfile: [lockfileDir(root)],
+    "lockfile-builds": [lockfileBuildsDir(root)],
+    checkouts: [datasetsDir(root), codeDir(root)],
+    runs: [runsDir(root)],
+    podman: [join(root, "podman")],
+    docker: [join(root, "docker")],
+  };
+}
+
+export type EntryKind = "images" | "rootfs" | "models" | "lockfile";
+
+export interface EntryDir {
+  kind: EntryKind;
+  dir: string;
+  /** Names of whole entries (anything else there is left alone). */
+  entry: RegExp;
+}
+
+const HEX64 = /^[a-f0-9]{64}$/;
+
+export function entryDirs(root: string): EntryDir[] {
+  return [
+    { kind: "images", dir: imagesDir(root), entry: HEX64 },
+    { kind: "rootfs", dir: rootfsDir(root), entry: HEX64 },
+    { kind: "models", dir: join(modelsDir(root), "sha256"), entry: HEX64 },
+    { kind: "lockfile", dir: join(lockfileDir(root), "node_modules"), entry: HEX64 },
+    { kind: "lockfile", dir: join(lockfileDir(root), "bases"), entry: /^host-node-[a-f0-9]{32}$/ },
+  ];
+}
+
+/** mkdtemp(lockfile/npm-) work directories of `build --lockfile` (src/lockfile/build.ts). */
+export const NPM_WORK_DIR = /^npm-[A-Za-z0-9]{6}$/;
+
+/** Where temporary entries appear, with the sweep options particular to each directory. */
+export function tempDirs(root: string): { dir: string; opts: SweepOptions }[] {
+  return [
+    ...entryDirs(root).map((e) => ({ dir: e.dir, opts: {} })),
+    { dir: lockfileDir(root), opts: { ownerless: NPM_WORK_DIR } },
+    // src/run/deployment.ts: lockfile-builds/<pid>-<ms>, only needed while that run runs
+    { dir: lockfileBuildsDir(root), opts: { owned: /^(\d+)-\d+$/ } },
+    // src/run/engine-image.ts: <engine>/load/<pid>-<8 hex>
+    { dir: join(root, "podman", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
+    { dir: join(root, "docker", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
+  ];
+}

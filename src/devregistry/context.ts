@@ -1,0 +1,14 @@
+/** What a request handler gets: the exchange, the stores, and a byte counter for the log line. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Storage } from "./storage";
+import type { Uploads } from "./uploads";
+
+export interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  storage: Storage;
+  uploads: Uploads;
+  /** Request body bytes consumed by the handler. */
+  bytesIn: number;
+}

@@ -1,0 +1,172 @@
+// The dev registry's resource bounds, against the real server on a loopback port: open upload sessions are
+// capped and idle ones swept while serving; a request whose body (or headers) stalls is answered 408 and
+// its connection closed, while other clients keep getting answers.
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { connect, Socket } from "node:net";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { sha256 } from "../oci/digest";
+import { pushBlob, request, TempRegistry, tempRegistry } from "./testing";
+
+type Errors = { errors: { code: string; message: string }[] };
+const codes = (body: Buffer): string[] => (JSON.parse(body.toString()) as Errors).errors.map((e) => e.code);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function temp(opts: Parameters<typeof tempRegistry>[0] = {}): Promise<TempRegistry> {
+  const reg = await tempRegistry(opts);
+  cleanups.push(() => reg.cleanup());
+  return reg;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it holds or `ms` passed; returns its last value. */
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(25);
+  }
+}
+
+const sessionDirs = (reg: TempRegistry): Promise<string[]> => readdir(join(reg.root, "uploads"));
+
+/** A raw connection that sends `head` (and `body`), then goes quiet; records what it receives and when it closes. */
+function stalledClient(address: string, head: string, body = Buffer.alloc(0)) {
+  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  const socket: Socket = connect(port, host);
+  let received = "";
+  socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((r) => socket.on("close", () => r()));
+  socket.write(head);
+  if (body.length > 0) socket.write(body);
+  cleanups.push(async () => socket.destroy());
+  return { socket, closed, received: () => received };
+}
+
+/** Resolves true when `p` settles within `ms`. */
+const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+
+describe("upload sessions are bounded", () => {
+  it("beyond maxUploads open sessions, POST answers 429 TOOMANYREQUESTS; directories stay bounded", async () => {
+    const reg = await temp({ maxUploads: 5 });
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await request(reg.address, "POST", "/v2/abandon/blobs/uploads/"));
+    expect(answers.filter((r) => r.status === 202)).toHaveLength(5);
+    const refused = answers.filter((r) => r.status !== 202);
+    expect(refused).toHaveLength(15);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(codes(r.body)).toEqual(["TOOMANYREQUESTS"]);
+      expect(Number(r.headers["retry-after"])).toBeGreaterThan(0);
+    }
+    expect((await sessionDirs(reg)).length).toBe(5);
+    // Finishing a session frees its slot.
+    const bytes = randomBytes(100);
+    const done = await request(reg.address, "PUT", `${answers[0].headers.location as string}?digest=${sha256(bytes)}`, { body: bytes });
+    expect(done.status).toBe(201);
+    expect((await request(reg.address, "POST", "/v2/abandon/blobs/uploads/")).status).toBe(202);
+  });
+
+  it("a monolithic upload beyond the cap is refused before its body is stored", async () => {
+    const reg = await temp({ maxUploads: 1 });
+    expect((await request(reg.address, "POST", "/v2/m/blobs/uploads/")).status).toBe(202);
+    const bytes = randomBytes(1000);
+    const res = await request(reg.address, "POST", `/v2/m/blobs/uploads/?digest=${sha256(bytes)}`, { body: bytes });
+    expect(res.status).toBe(429);
+    expect((await request(reg.address, "HEAD", `/v2/m/blobs/${sha256(bytes)}`)).status).toBe(404);
+  });
+
+  it("idle sessions are swept while serving (directories removed, 404 after); an active one survives", async () => {
+    const reg = await temp({ uploadIdleMs: 1500 });
+    const posts = await Promise.all(Array.from({ length: 30 }, () => request(reg.address, "POST", "/v2/idle/blobs/uploads/")));
+    const locs = posts.map((p) => p.headers.location as string);
+    expect((await sessionDirs(reg)).length).toBe(30);
+    const live = locs[0];
+    const parts: Buffer[] = [];
+    // Keep one session busy with a chunk every 150 ms for well past the idle limit.
+    for (let i = 0; i < 18; i++) {
+      const part = randomBytes(1000);
+      parts.push(part);
+      expect((await request(reg.address, "PATCH", live, { body: part })).status).toBe(202);
+      await sleep(150);
+    }
+    expect(await eventually(async () => (await sessionDirs(reg)).length === 1)).toBe(true);
+    const gone = await request(reg.address, "GET", locs[1]);
+    expect(gone.status).toBe(404);
+    expect(codes(gone.body)).toEqual(["BLOB_UPLOAD_UNKNOWN"]);
+    const all = Buffer.concat(parts);
+    const done = await request(reg.address, "PUT", `${live}?digest=${sha256(all)}`);
+    expect(done.status).toBe(201);
+    expect(await sessionDirs(reg)).toEqual([]);
+  });
+});
+
+describe("stalled requests", () => {
+  it("a stalled upload body is answered 408 and its socket closed; others keep getting answers; the chunk is dropped", async () => {
+    const reg = await temp({ bodyTimeoutMs: 300 });
+    const loc = (await request(reg.address, "POST", "/v2/slow/blobs/uploads/")).headers.location as string;
+    const first = randomBytes(100);
+    await request(reg.address, "PATCH", loc, { body: first });
+    const stalled = Array.from({ length: 10 }, () =>
+      stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`, randomBytes(10)),
+    );
+    // While they stall, other clients are served.
+    for (let i = 0; i < 5; i++) expect((await request(reg.address, "GET", "/v2/")).status).toBe(200);
+    for (const s of stalled) {
+      expect(await within(s.closed, 5000)).toBe(true);
+    }
+    expect(stalled.some((s) => s.received().startsWith("HTTP/1.1 408"))).toBe(true);
+    // The session is intact: only the complete first chunk counts.
+    expect((await request(reg.address, "GET", loc)).headers.range).toBe("0-99");
+    expect((await request(reg.address, "PUT", `${loc}?digest=${sha256(first)}`)).status).toBe(201);
+  });
+
+  it("a stalled manifest body and stalled request headers are cut off too", async () => {
+    const reg = await temp({ bodyTimeoutMs: 300 });
+    const body = stalledClient(
+      reg.address,
+      "PUT /v2/slow/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 500\r\n\r\n{",
+    );
+    const head = stalledClient(reg.address, "GET /v2/ HTTP/1.1\r\nHost: x\r\n");
+    expect(await within(body.closed, 5000)).toBe(true);
+    expect(await within(head.closed, 5000)).toBe(true);
+    expect(body.received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect((await request(reg.address, "GET", "/v2/")).status).toBe(200);
+  });
+
+  it("a client that stops reading a blob download is cut off", async () => {
+    const lines: string[] = [];
+    const reg = await temp({ bodyTimeoutMs: 300, log: (l) => lines.push(l) });
+    const digest = await pushBlob(reg.address, "big", randomBytes(32 * 1024 * 1024));
+    const c = stalledClient(reg.address, `GET /v2/big/blobs/${digest} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    c.socket.removeAllListeners("data");
+    c.socket.pause(); // reads nothing beyond what the kernel buffers
+    const aborted = await eventually(async () => lines.some((l) => l.startsWith("GET /v2/big/blobs/") && l.endsWith("(aborted)")));
+    expect(aborted).toBe(true);
+    c.socket.resume();
+    expect(await within(c.closed, 5000)).toBe(true);
+  });
+
+  it("a slow but steady upload is not cut off", async () => {
+    const reg = await temp({ bodyTimeoutMs: 300 });
+    const loc = (await request(reg.address, "POST", "/v2/steady/blobs/uploads/")).headers.location as string;
+    const parts = Array.from({ length: 8 }, () => randomBytes(500));
+    const c = stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n`);
+    for (const p of parts) {
+      await sleep(100); // total 800 ms, each gap under the timeout
+      c.socket.write(p);
+    }
+    expect(await within(c.closed, 5000)).toBe(true);
+    expect(c.received()).toMatch(/^HTTP\/1\.1 202 /);
+    expect((await request(reg.address, "PUT", `${loc}?digest=${sha256(Buffer.concat(parts))}`)).status).toBe(201);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * What a pushed manifest must be before it is stored, checked at PUT:
+ *
+ *   - JSON, an object;
+ *   - its media types in RFC 6838's grammar (src/oci/grammar.ts): the Content-Type's type, the body's
+ *     `mediaType` and `artifactType`, and every descriptor's `mediaType`. The stored media type is answered
+ *     as the Content-Type of every later GET/HEAD, so one with a CR/LF or a space would break them all;
+ *   - for an image manifest or an index, the spec's shape: schemaVersion 2, descriptors with a media type,
+ *     a sha256 digest and a non-negative integer size;
+ *   - references this repository can resolve: an image's blobs (with their sizes; foreign layers with
+ *     `urls` excepted), an index's manifests.
+ *
+ * A failure is 400 MANIFEST_INVALID whose message names the field and quotes the value received as JSON
+ * (so control characters show escaped), or one MANIFEST_BLOB_UNKNOWN per missing reference. A JSON document
+ * that is neither an image nor an index is stored as it is, once its media type is valid.
+ */
+import { isMediaType, isSha256Digest, MEDIA_TYPE_GRAMMAR, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
+import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
+import { ErrorEntry, RegistryError } from "./registry-error";
+import type { Storage } from "./storage";
+
+/** Content-Types that say nothing about the manifest: the body's mediaType (or its shape) decides. */
+const GENERIC_TYPES = new Set(["", "application/json", "application/octet-stream", "text/plain"]);
+
+type Kind = "image" | "index" | "other";
+
+interface Desc {
+  digest: string;
+  size: number;
+  urls?: string[];
+}
+
+function show(value: unknown): string {
+  return value === undefined ? "nothing" : JSON.stringify(value);
+}
+
+/** 400 MANIFEST_INVALID: `field: expected ..., got <value as JSON>`. */
+function invalid(field: string, expected: string, value: unknown, detail?: Record<string, unknown>): RegistryError {
+  return new RegistryError(400, "MANIFEST_INVALID", `${field}: expected ${expected}, got ${show(value)}`, { field, ...detail });
+}
+
+function mediaTypeField(value: unknown, field: string, required: boolean): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== "string" || !isMediaType(value)) throw invalid(field, MEDIA_TYPE_GRAMMAR, value);
+  return value;
+}
+
+function descriptor(value: unknown, where: string): Desc {
+  if (!value || typeof value !== "object" || Array.isArray(value)) throw invalid(where, "a descriptor object", value);
+  const d = value as Record<string, unknown>;
+  mediaTypeField(d.mediaType, `${where}.mediaType`, true);
+  if (typeof d.digest !== "string" || !isSha256Digest(d.digest)) throw invalid(`${where}.digest`, SHA256_DIGEST_GRAMMAR, d.digest);
+  if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) {
+    throw invalid(`${where}.size`, "a non-negative integer", d.size);
+  }
+  if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== "string"))) {
+    throw invalid(`${where}.urls`, "a list of strings", d.urls);
+  }
+  return { digest: d.digest, size: d.size, urls: d.urls as string[] | undefined };
+}
+
+function descriptors(value: unknown, field: string): Desc[] {
+  if (!Array.isArray(value)) throw invalid(field, "a list of descriptors", value);
+  return value.map((v, i) => descriptor(v, `${field}[${i}]`));
+}
+
+/** Decides the media type to store and answer with: Content-Type, else the body's mediaType, else the shape. */
+function mediaTypeOf(contentType: string | undefined, doc: Record<string, unknown>): { mediaType: string; kind: Kind } {
+  const header = (contentType ?? "").split(";")[0].trim();
+  if (!GENERIC_TYPES.has(header) && !isMediaType(header)) throw invalid("Content-Type", MEDIA_TYPE_GRAMMAR, contentType);
+  const body = mediaTypeField(doc.mediaType, "mediaType", false);
+  mediaTypeField(doc.artifactType, "artifactType", false);
+  if (!GENERIC_TYPES.has(header) && body !== undefined && body !== header) {
+    throw new RegistryError(400, "MANIFEST_INVALID", `Content-Type ${JSON.stringify(header)} does not match mediaType ${JSON.stringify(body)}`, {
+      contentType: header,
+      mediaType: body,
+    });
+  }
+  const looksIndex = Array.isArray(doc.manifests);
+  const looksImage = doc.config !== undefined || doc.layers !== undefined;
+  const mediaType = !GENERIC_TYPES.has(header)
+    ? header
+    : (body ?? (looksIndex ? MediaType.OCI_INDEX : looksImage ? MediaType.OCI_MANIFEST : header || "application/octet-stream"));
+  const kind: Kind = INDEX_MEDIA_TYPES.includes(mediaType)
+    ? "index"
+    : MANIFEST_MEDIA_TYPES.includes(mediaType)
+      ? "image"
+      : looksIndex
+        ? "index"
+        : looksImage
+          ? "image"
+          : "other";
+  return { mediaType, kind };
+}
+
+/** Validates a pushed manifest (see the module doc) and returns the media type to store. */
+export async function checkManifest(storage: Storage, name: string, bytes: Buffer, contentType: string | undefined): Promise<string> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw new RegistryError(400, "MANIFEST_INVALID", `manifest is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new RegistryError(400, "MANIFEST_INVALID", "manifest must be a JSON object");
+  }
+  const obj = doc as Record<string, unknown>;
+  const { mediaType, kind } = mediaTypeOf(contentType, obj);
+  if (kind === "other") return mediaType;
+  if (obj.schemaVersion !== 2) throw invalid("schemaVersion", "2", obj.schemaVersion);
+  const missing: ErrorEntry[] = [];
+  if (kind === "image") {
+    const refs = [descriptor(obj.config, "config"), ...descriptors(obj.layers, "layers")];
+    for (const d of refs) {
+      if (d.urls && d.urls.length > 0) continue; // foreign layer: not stored here
+      const size = await storage.repoBlobSize(name, d.digest);
+      if (size === undefined) {
+        missing.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `blob ${d.digest} is unknown to repository ${name}`, detail: { digest: d.digest } });
+      } else if (size !== d.size) {
+        throw new RegistryError(400, "MANIFEST_INVALID", `blob ${d.digest} has ${size} bytes, the manifest says ${d.size}`, {
+          digest: d.digest,
+          size,
+          declared: d.size,
+        });
+      }
+    }
+  } else {
+    for (const d of descriptors(obj.manifests, "manifests")) {
+      if ((await storage.manifestMediaType(name, d.digest)) === undefined) {
+        missing.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `manifest ${d.digest} is unknown to repository ${name}`, detail: { digest: d.digest } });
+      }
+    }
+  }
+  if (missing.length > 0) {
+    const [first, ...more] = missing;
+    throw new RegistryError(400, "MANIFEST_BLOB_UNKNOWN", first.message, first.detail, {}, more);
+  }
+  return mediaType;
+}

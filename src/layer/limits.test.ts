@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { pipelineErrorOfSync } from "../../test/fixtures/errors";
+import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+describe("resolveLimits", () => {
+  it("defaults, then the environment, then the flag", () => {
+    expect(resolveLimits({}, {})).toEqual(DEFAULT_LIMITS);
+    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB });
+    const env = { PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G" };
+    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB });
+    expect(limitsFromFlags({ "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB" }, env)).toEqual({
+      maxUnpackedSize: 300 * MiB,
+      maxLayerRatio: 2000,
+      minFreeSpace: 5 * GiB,
+      maxTarMetadata: GiB,
+    });
+    expect(resolveLimits({}, { PIPELINE_MAX_UNPACKED_SIZE: "" }).maxUnpackedSize).toBe(20 * GiB);
+  });
+
+  it.each([
+    [{ "max-unpacked-size": "lots" }, {}, "--max-unpacked-size", '"lots"'],
+    [{ "max-layer-ratio": "0.5" }, {}, "--max-layer-ratio", '"0.5"'],
+    [{ "max-layer-ratio": "x" }, {}, "--max-layer-ratio", '"x"'],
+    [{}, { PIPELINE_MIN_FREE_SPACE: "-1" }, "$PIPELINE_MIN_FREE_SPACE", '"-1"'],
+    [{}, { PIPELINE_MAX_TAR_METADATA: "1 parsec" }, "$PIPELINE_MAX_TAR_METADATA", '"1 parsec"'],
+  ])("a bad value is a usage error naming where it came from: %j %j", (flags, env, where, value) => {
+    const e = pipelineErrorOfSync(() => limitsFromFlags(flags, env));
+    expect(e.code).toBe("E_USAGE");
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toContain(where);
+    expect(e.message).toContain(value);
+  });
+});
+
+describe("ExpansionBudget", () => {
+  it("holds an image's layers together to maxUnpackedSize, naming the layer, the limit and both knobs", () => {
+    const budget = new ExpansionBudget({ ...DEFAULT_LIMITS, maxUnpackedSize: 10 * MiB });
+    budget.layer("layer A").add(6 * MiB, 6 * MiB);
+    const b = budget.layer("layer B");
+    b.add(4 * MiB, 4 * MiB);
+    const e = pipelineErrorOfSync(() => b.add(1, 4 * MiB));
+    expect(e.code).toBe("E_LAYER_TOO_LARGE");
+    expect(e.message).toMatch(/^layer B: the image's layers expand to more than 10(\.0)? MiB/);
+    expect(e.message).toContain("--max-unpacked-size or $PIPELINE_MAX_UNPACKED_SIZE");
+  });
+
+  it("refuses a layer expanding past maxLayerRatio, once past RATIO_FLOOR; uncompressed layers are not held to it", () => {
+    const m = new ExpansionBudget().layer("layer Z");
+    // 1000:1 below the floor is fine (a small layer cannot be much of a bomb).
+    m.add(RATIO_FLOOR, RATIO_FLOOR / 1000);
+    const e = pipelineErrorOfSync(() => m.add(MiB, RATIO_FLOOR / 1000));
+    expect(e.code).toBe("E_LAYER_TOO_LARGE");
+    expect(e.message).toContain("layer Z: expands more than 100 times its compressed size");
+    expect(e.message).toContain("--max-layer-ratio or $PIPELINE_MAX_LAYER_RATIO");
+    // 50:1 well past the floor is fine.
+    const ok = new ExpansionBudget().layer("layer Y");
+    for (let i = 0; i < 10; i++) ok.add(50 * MiB, (i + 1) * MiB);
+    // Not compressed: no ratio at all.
+    const plain = new ExpansionBudget().layer("layer X");
+    plain.add(2 * RATIO_FLOOR);
+    // A higher ratio lets the bomb through to the next limit.
+    const raised = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerRatio: 5000 }).layer("layer W");
+    raised.add(2 * RATIO_FLOOR, RATIO_FLOOR / 1000);
+  });
+
+  it("checks the free space before a layer and every DISK_CHECK_INTERVAL bytes of it (E_NO_SPACE)", () => {
+    let free = 10 * GiB;
+    let asked = 0;
+    const budget = new ExpansionBudget({ ...DEFAULT_LIMITS, minFreeSpace: GiB }, { path: "/somewhere", free: () => (asked++, free) });
+    const m = budget.layer("layer A");
+    expect(asked).toBe(1);
+    m.add(DISK_CHECK_INTERVAL - 1);
+    expect(asked).toBe(1);
+    m.add(1);
+    expect(asked).toBe(2);
+    free = GiB + DISK_CHECK_INTERVAL - 1; // the next interval would eat into the reserve
+    const e = pipelineErrorOfSync(() => m.add(DISK_CHECK_INTERVAL));
+    expect(e.code).toBe("E_NO_SPACE");
+    expect(e.message).toContain("layer A: unpacking it into /somewhere would leave less than 1.0 GiB free");
+    expect(e.message).toContain("--min-free-space or $PIPELINE_MIN_FREE_SPACE");
+    expect(pipelineErrorOfSync(() => budget.layer("layer B")).message).toMatch(/^layer B: unpacking it/);
+    // Reading (no disk) never asks.
+    new ExpansionBudget().layer("layer C").add(DISK_CHECK_INTERVAL * 3);
+  });
+
+  it("ensureFreeSpace measures the real file system", () => {
+    ensureFreeSpace("/", 0, { ...DEFAULT_LIMITS, minFreeSpace: 0 }, "x");
+    const e = pipelineErrorOfSync(() => ensureFreeSpace("/", 0, { ...DEFAULT_LIMITS, minFreeSpace: 2 ** 52 }, "model m: writing f"));
+    expect(e.code).toBe("E_NO_SPACE");
+    expect(e.message).toMatch(/^model m: writing f into \/ would leave less than 4096 TiB free \(.* free now\)/);
+  });
+});

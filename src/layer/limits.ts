@@ -1,0 +1,186 @@
+/**
+ * Limits on what reading or unpacking an image's layers may cost, so a small hostile layer cannot exhaust memory,
+ * time or disk (decompression bombs, PAX header floods). Each limit has a default, a flag and an environment
+ * variable (the flag wins); errors name the layer, the limit and both ways to raise it.
+ *
+ *  - maxUnpackedSize (--max-unpacked-size, PIPELINE_MAX_UNPACKED_SIZE; default 20 GiB): uncompressed bytes of all
+ *    of one image's layers together (their tars). Large CUDA/ML images reach 10-15 GiB; 20 GiB leaves room.
+ *  - maxLayerRatio (--max-layer-ratio, PIPELINE_MAX_LAYER_RATIO; default 100): how many times its compressed bytes
+ *    (read so far) a layer may expand, checked once it has expanded past 128 MiB (RATIO_FLOOR). gzip gets 2-4x on
+ *    binaries, 4-10x on text and rarely beyond 30x on real files; only long runs of one byte reach ~1000x, which is
+ *    what a bomb is made of (6 GiB of zeros fit in 6.3 MB). So 100 refuses such a bomb after ~128 MiB, whatever
+ *    the per-image cap, without refusing real layers. What it can refuse: a layer holding a huge file of zeros
+ *    (a sparse /var/log/lastlog left by `useradd` with a large uid, a preallocated disk image); raise the ratio.
+ *  - minFreeSpace (--min-free-space, PIPELINE_MIN_FREE_SPACE; default 1 GiB): unpacking refuses to go on when the
+ *    destination's file system would have less than this left, checked before each layer and every 64 MiB
+ *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval).
+ *  - maxTarMetadata (PIPELINE_MAX_TAR_METADATA only; default 256 MiB): PAX and GNU long-name data in one layer
+ *    (tar-read.ts). Real layers carry a few hundred bytes per entry at most; per-entry (1 MiB) and global-record
+ *    (64 KiB) caps bound memory, this one bounds the time a flood of headers costs.
+ * Sizes are written as `pipeline cache` takes them (src/cache/units.ts): 300MiB, 20GiB, 1.5G (binary), 500MB
+ * (decimal), bytes.
+ *
+ * Errors: E_LAYER_TOO_LARGE (over a size or ratio), E_NO_SPACE (the reserve), E_USAGE (exit 2) for a bad value.
+ */
+import { statfsSync } from "node:fs";
+import { formatBytes as formatSize, parseSize } from "../cache/units";
+import { PipelineError } from "../errors";
+
+export { formatSize };
+
+export interface LayerLimits {
+  /** Uncompressed bytes of all layers of one image together. */
+  maxUnpackedSize: number;
+  /** Most uncompressed/compressed ratio of a layer, checked past RATIO_FLOOR bytes. */
+  maxLayerRatio: number;
+  /** Bytes to leave free on the file system being unpacked into. */
+  minFreeSpace: number;
+  /** PAX / GNU long-name bytes in one layer. */
+  maxTarMetadata: number;
+}
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
+  maxUnpackedSize: 20 * GiB,
+  maxLayerRatio: 100,
+  minFreeSpace: GiB,
+  maxTarMetadata: 256 * MiB,
+});
+
+/** A layer is held to maxLayerRatio only once it has expanded past this. */
+export const RATIO_FLOOR = 128 * MiB;
+/** Free space is checked again after this many uncompressed bytes. */
+export const DISK_CHECK_INTERVAL = 64 * MiB;
+
+/** The flag and environment variable of each limit (no flag: environment only). */
+export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string; kind: "size" | "ratio" }> = {
+  maxUnpackedSize: { flag: "--max-unpacked-size", env: "PIPELINE_MAX_UNPACKED_SIZE", kind: "size" },
+  maxLayerRatio: { flag: "--max-layer-ratio", env: "PIPELINE_MAX_LAYER_RATIO", kind: "ratio" },
+  minFreeSpace: { flag: "--min-free-space", env: "PIPELINE_MIN_FREE_SPACE", kind: "size" },
+  maxTarMetadata: { env: "PIPELINE_MAX_TAR_METADATA", kind: "size" },
+};
+
+/** "raise it with --flag or $ENV" for messages. */
+export function howToSet(limit: keyof LayerLimits): string {
+  const k = LIMIT_KNOBS[limit];
+  return k.flag ? `${k.flag} or $${k.env}` : `$${k.env}`;
+}
+
+function usage(message: string): PipelineError {
+  return new PipelineError("E_USAGE", message, { exitCode: 2 });
+}
+
+function parseRatio(text: string, what: string): number {
+  const n = Number(text.trim());
+  if (!/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(text) || !(n >= 1)) throw usage(`${what}: expected a number >= 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * The limits in force: each from its flag (`flags`, keyed like LayerLimits; a string or, for a ratio, a number),
+ * else its environment variable, else the default. A bad value is E_USAGE naming the flag or variable.
+ */
+export function resolveLimits(flags: Partial<Record<keyof LayerLimits, string | number | undefined>> = {}, env: NodeJS.ProcessEnv = {}): LayerLimits {
+  const out = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(LIMIT_KNOBS) as (keyof LayerLimits)[]) {
+    const knob = LIMIT_KNOBS[key];
+    const flag = flags[key];
+    const fromEnv = env[knob.env];
+    const [value, what] = flag !== undefined ? [String(flag), knob.flag ?? key] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, `$${knob.env}`] : [undefined, ""];
+    if (value === undefined) continue;
+    out[key] = knob.kind === "size" ? parseSize(value, what) : parseRatio(value, what);
+  }
+  return out;
+}
+
+/** Bytes available to us on the file system holding `path` (statfs: blocks available to unprivileged users). */
+export function freeBytes(path: string): number {
+  const s = statfsSync(path);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+/**
+ * Throws E_NO_SPACE unless writing `bytes` more into `dir` leaves limits.minFreeSpace free. `what` says what is
+ * written ("layer sha256:...: unpacking it"); `free` is for tests.
+ */
+export function ensureFreeSpace(dir: string, bytes: number, limits: LayerLimits, what: string, free: (path: string) => number = freeBytes): void {
+  const available = free(dir);
+  if (available - bytes >= limits.minFreeSpace) return;
+  throw new PipelineError(
+    "E_NO_SPACE",
+    `${what} into ${dir} would leave less than ${formatSize(limits.minFreeSpace)} free (${formatSize(available)} free now); ` +
+      `free some space, or lower the reserve with ${howToSet("minFreeSpace")}`,
+  );
+}
+
+/** The limits' command-line flags, as the CLI parser hands them over. */
+export interface LimitFlags {
+  "max-unpacked-size"?: string;
+  "max-layer-ratio"?: string;
+  "min-free-space"?: string;
+}
+
+/** resolveLimits from a command's flags and environment. */
+export function limitsFromFlags(a: LimitFlags, env: NodeJS.ProcessEnv): LayerLimits {
+  return resolveLimits({ maxUnpackedSize: a["max-unpacked-size"], maxLayerRatio: a["max-layer-ratio"], minFreeSpace: a["min-free-space"] }, env);
+}
+
+/** Counts one layer's expansion; `add` throws when a limit is passed. */
+export interface ExpansionMeter {
+  /** `bytes` more uncompressed bytes, after `compressedSoFar` compressed bytes read (undefined: not compressed). */
+  add(bytes: number, compressedSoFar?: number): void;
+}
+
+/**
+ * One image's expansion budget, shared by its layers: the total against maxUnpackedSize, each layer against
+ * maxLayerRatio and, when `diskPath` is given (unpacking, not just reading), the file system holding it against
+ * minFreeSpace. `free` is for tests (default: statfs of `diskPath`).
+ */
+export class ExpansionBudget {
+  /** Uncompressed bytes of the layers so far. */
+  used = 0;
+
+  constructor(
+    readonly limits: LayerLimits = DEFAULT_LIMITS,
+    private readonly disk?: { path: string; free?: (path: string) => number },
+  ) {}
+
+  /** Free space for the next DISK_CHECK_INTERVAL bytes, when unpacking. */
+  private checkDisk(layer: string): void {
+    if (this.disk) ensureFreeSpace(this.disk.path, DISK_CHECK_INTERVAL, this.limits, `${layer}: unpacking it`, this.disk.free);
+  }
+
+  /** Starts a layer: checks the free space, and returns its meter. `layer` begins its errors ("layer sha256:..."). */
+  layer(layer: string): ExpansionMeter {
+    this.checkDisk(layer);
+    let out = 0;
+    let nextDiskCheck = DISK_CHECK_INTERVAL;
+    const { maxUnpackedSize, maxLayerRatio } = this.limits;
+    return {
+      add: (bytes, compressedSoFar) => {
+        out += bytes;
+        this.used += bytes;
+        if (this.used > maxUnpackedSize) {
+          throw new PipelineError(
+            "E_LAYER_TOO_LARGE",
+            `${layer}: the image's layers expand to more than ${formatSize(maxUnpackedSize)} (the limit on an image's unpacked size); ` +
+              `if that is expected, raise it with ${howToSet("maxUnpackedSize")}`,
+          );
+        }
+        if (compressedSoFar !== undefined && out > RATIO_FLOOR && out > maxLayerRatio * Math.max(compressedSoFar, 1)) {
+          throw new PipelineError(
+            "E_LAYER_TOO_LARGE",
+            `${layer}: expands more than ${maxLayerRatio} times its compressed size (${formatSize(out)} from ${formatSize(compressedSoFar)}), ` +
+              `which real layers do not: a decompression bomb? If the layer is trusted (e.g. a large file of zeros), raise the limit with ${howToSet("maxLayerRatio")}`,
+          );
+        }
+        if (out >= nextDiskCheck) {
+          nextDiskCheck = out + DISK_CHECK_INTERVAL;
+          this.checkDisk(layer);
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Issue #9's promise, checked from the outside: hostile images and models go through the real CLI (`pipeline run
+ * --image oci:DIR`, `pipeline verify-image`, `pipeline model pull`), as root, and no file outside the cache changes.
+ * A canary tree (directories and files with known modes, mtimes and contents) sits beside the cache; every layer
+ * below aims at it in another way (late symlinks within and across layers, files, whiteouts, opaque whiteouts, hard
+ * links and directory entries through links, climbing link chains). After each command the canary is compared with
+ * its snapshot: modes, mtimes, sizes, contents, link targets and the set of entries.
+ */
+import { createHash } from "node:crypto";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { anonymousKeychain } from "../../src/auth/anonymous";
+import { bufferBlob } from "../../src/layer/blob";
+import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
+import { MODEL_ARTIFACT_TYPE } from "../../src/model";
+import { sha256 } from "../../src/oci/digest";
+import { MediaType } from "../../src/oci/types";
+import { RegistryClient } from "../../src/registry/client";
+import { uploadBlob } from "../../src/registry/upload";
+import { gz, RawEntry, rawTar } from "../corpus/raw-tar";
+import { runCli } from "../fixtures/cli";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-canary-"));
+const canary = join(tmp, "canary");
+const cache = join(tmp, "cache");
+let reg: RunningRegistry;
+
+const T = 1_234_567_890;
+
+function makeCanary(): void {
+  mkdirSync(join(canary, "sub", "deep"), { recursive: true });
+  mkdirSync(join(canary, "etc"));
+  writeFileSync(join(canary, "sub", "file.txt"), "original\n");
+  writeFileSync(join(canary, "etc", "conf"), "do not touch\n");
+  chmodSync(join(canary, "etc", "conf"), 0o600);
+  chmodSync(join(canary, "etc"), 0o750);
+  for (const p of ["sub/file.txt", "etc/conf", "sub/deep", "sub", "etc", "."]) utimesSync(join(canary, p), T, T);
+}
+
+interface Snap {
+  type: string;
+  mode: string;
+  mtime: number;
+  size: number;
+  content?: string;
+  link?: string;
+}
+
+function snapshot(root = canary): Record<string, Snap> {
+  const out: Record<string, Snap> = {};
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    const rel = relative(root, p) || ".";
+    const type = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
+    out[rel] = { type, mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs, size: st.isDirectory() ? 0 : st.size };
+    if (st.isFile()) out[rel].content = createHash("sha256").update(readFileSync(p)).digest("hex");
+    if (st.isSymbolicLink()) out[rel].link = readlinkSync(p);
+    if (st.isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n));
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * The attacks: each a list of layers (bottom first) aimed at the canary, and whether an image runtime may accept it
+ * (true: its absolute links mean "inside the root" to a container, so the runner and verify-image resolve them there
+ * and the canary is out of reach; a model, a plain directory, refuses every link that leaves it).
+ */
+function attacks(): [string, RawEntry[][], boolean?][] {
+  const climb = "../".repeat(12) + canary.slice(1);
+  return [
+    ["a directory replaced by a link to the canary after its subdirectory (same layer)", [[
+      { name: "a/", type: "5" },
+      { name: "a/sub/", type: "5", mode: 0o777, mtime: 0 },
+      { name: "a", type: "2", linkname: canary },
+    ]], true],
+    ["the same across two layers", [[{ name: "a/", type: "5" }, { name: "a/sub/", type: "5", mode: 0o777 }], [{ name: "a", type: "2", linkname: canary }]], true],
+    ["a file written through a link to the canary", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/sub/file.txt", data: "pwned\n" }]], true],
+    ["a directory entry through a link (mode 0777)", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/etc/", type: "5", mode: 0o777 }]], true],
+    ["a whiteout through a link", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/.wh.sub", data: "" }]], true],
+    ["an opaque whiteout through a link", [[{ name: "l", type: "2", linkname: canary + "/sub" }], [{ name: "l/.wh..wh..opq", data: "" }]], true],
+    ["a hard link to a canary file", [[{ name: "h", type: "1", linkname: canary + "/etc/conf" }, { name: "h", data: "pwned\n" }]]],
+    ["a hard link through a link, then written", [[{ name: "l", type: "2", linkname: canary }], [{ name: "h", type: "1", linkname: "l/etc/conf" }], [{ name: "h", data: "pwned\n" }]]],
+    ["a climbing chain: r -> /, then r/x/y/out -> ../../<canary>", [[
+      { name: "r", type: "2", linkname: "/" },
+      { name: "r/x/", type: "5" },
+      { name: "r/x/y/", type: "5" },
+      { name: "r/x/y/out", type: "2", linkname: climb },
+      { name: "r/x/y/out/sub/file.txt", data: "pwned\n" },
+    ]]],
+    ["a relative link that really climbs out, then a directory mode through it", [[
+      { name: "d/", type: "5" },
+      { name: "d/e", type: "2", linkname: "../" + climb },
+      { name: "d/e/sub/", type: "5", mode: 0o777 },
+    ]]],
+  ];
+}
+
+/** An OCI layout of `layers` (raw tars, gzipped) with a minimal config. */
+function layout(dir: string, layers: Buffer[]): void {
+  mkdirSync(join(dir, "blobs", "sha256"), { recursive: true });
+  const put = (b: Buffer) => {
+    const d = sha256(b);
+    writeFileSync(join(dir, "blobs", "sha256", d.slice(7)), b);
+    return d;
+  };
+  const descs = layers.map((tar) => {
+    const bytes = gz(tar);
+    return { mediaType: MediaType.OCI_LAYER_GZIP, digest: put(bytes), size: bytes.length, diffId: sha256(tar) };
+  });
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", config: { Entrypoint: ["/bin/true"] }, rootfs: { type: "layers", diff_ids: descs.map((d) => d.diffId) } }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, digest: put(config), size: config.length },
+      layers: descs.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
+    }),
+  );
+  const md = put(manifest);
+  writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  writeFileSync(
+    join(dir, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: md, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "latest" } }] }),
+  );
+}
+
+async function pushModel(repo: string, tag: string, layers: Buffer[]): Promise<string> {
+  const client = new RegistryClient(reg.host, { keychain: anonymousKeychain, access: "push" });
+  const descs = [];
+  await uploadBlob(client, repo, bufferBlob(EMPTY_CONFIG_BYTES, EMPTY_CONFIG.mediaType));
+  for (const tar of layers) {
+    const bytes = gz(tar);
+    const annotations = { "io.deis.oras.content.digest": sha256(tar), "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
+    await uploadBlob(client, repo, bufferBlob(bytes, MediaType.OCI_LAYER_GZIP));
+    descs.push({ mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations });
+  }
+  const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: descs };
+  await client.putManifest(repo, tag, Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
+  return `${reg.host}/${repo}:${tag}`;
+}
+
+const env = () => ({ ...process.env, PIPELINE_CACHE_DIR: cache, CI: "true" });
+let before: Record<string, Snap>;
+
+beforeAll(async () => {
+  expect(process.getuid?.()).toBe(0); // the point: as root, nothing stops a chmod but our own checks
+  makeCanary();
+  before = snapshot();
+  reg = await startRegistry();
+});
+
+afterAll(async () => {
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("hostile images and models through the real CLI, as root: the canary beside the cache never changes", () => {
+  attacks().forEach(([name, layers, contained], i) => {
+    const tars = layers.map((entries) => rawTar(entries));
+    const expected = contained
+      ? { run: /runc run failed|E_LAYER_UNSAFE/, verify: /contract|MISS|E_LAYER_UNSAFE/ }
+      : { run: /error\[E_LAYER_UNSAFE\]/, verify: /error\[E_LAYER_UNSAFE\]/ };
+    test(`${i + 1} ${name}: run, verify-image and model pull refuse it or keep it inside the root; the canary is untouched`, async () => {
+      const dir = join(tmp, `image-${i + 1}`);
+      layout(dir, tars);
+      // Each command either refuses the image or keeps what it says inside the root (an absolute link means
+      // "inside the root" to a container); the image has no program, so a run that gets that far fails in runc.
+      const run = await runCli(["run", "--image", `oci:${dir}`, "--runtime", "runc"], { env: env() });
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toMatch(expected.run);
+      expect(snapshot()).toEqual(before);
+
+      const verify = await runCli(["verify-image", `oci:${dir}`], { env: env() });
+      expect(verify.code, verify.stdout + verify.stderr).toBe(1);
+      expect(verify.stdout + verify.stderr).toMatch(expected.verify);
+      expect(snapshot()).toEqual(before);
+
+      // A model is one tree under model/: the same entries, all layers in one, moved below it.
+      const modelTar = rawTar([
+        { name: "model/", type: "5" },
+        ...layers.flat().map((e) => ({ ...e, name: `model/${e.name}`, linkname: e.type === "1" && !e.linkname!.startsWith("/") ? `model/${e.linkname}` : e.linkname })),
+      ]);
+      const ref = await pushModel("hostile/models", `attack-${i + 1}`, [modelTar]);
+      const out = join(tmp, `model-out-${i + 1}`);
+      const pull = await runCli(["model", "pull", ref, "--output", out, "--insecure"], { env: env() });
+      expect(pull.code, pull.stdout + pull.stderr).toBe(1);
+      expect(pull.stderr).toMatch(/error\[E_(MODEL|LAYER)_UNSAFE\]/);
+      expect(snapshot()).toEqual(before);
+    });
+  });
+
+  test("the attacks' layers were really aimed at the canary: unpacked with no checks (tar as root into a scratch dir), they would change it", async () => {
+    // The control: GNU tar following the same entries, with its own protections off, does reach the canary. So the
+    // tests above prove something about our unpacker, not about the layers.
+    const scratch = join(tmp, "control");
+    mkdirSync(scratch);
+    const tars = attacks()[2][1].map((entries) => rawTar(entries));
+    for (const [j, t] of tars.entries()) writeFileSync(join(scratch, `${j}.tar`), t);
+    const { spawnSync } = await import("node:child_process");
+    const root = join(scratch, "root");
+    mkdirSync(root);
+    for (let j = 0; j < tars.length; j++) {
+      const r = spawnSync("tar", ["-xf", join(scratch, `${j}.tar`), "-C", root], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    expect(readFileSync(join(canary, "sub", "file.txt"), "utf8")).toBe("pwned\n");
+    // Put the canary back as it was for any later test.
+    writeFileSync(join(canary, "sub", "file.txt"), "original\n");
+    utimesSync(join(canary, "sub", "file.txt"), T, T);
+    utimesSync(join(canary, "sub"), T, T);
+  });
+});
