@@ -13,6 +13,8 @@
 """
 
 load("//bazel/private:app.bzl", _pipeline_app = "pipeline_app")
+load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
+load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 load("//bazel/private:image.bzl", _pipeline_image = "pipeline_image")
 load("//bazel/private:launch.bzl", _pipeline_launch = "pipeline_launch", _pipeline_push = "pipeline_push")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
@@ -31,6 +33,10 @@ pipeline_image = _pipeline_image
 pipeline_push = _pipeline_push
 pipeline_launch = _pipeline_launch
 ts_compile = _ts_compile
+ts_library = _ts_library
+NpmPackageInfo = _NpmPackageInfo
+PipelineAppInfo = _PipelineAppInfo
+TsLibraryInfo = _TsLibraryInfo
 pipeline_base_image = _pipeline_base_image
 pipeline_host_node_base = _pipeline_host_node_base
 pipeline_node_on_base = _pipeline_node_on_base

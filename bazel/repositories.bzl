@@ -7,18 +7,24 @@
 load("//bazel/private:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
 load("//bazel/private:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
 load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
+load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
 
 npm_dependencies = _npm_dependencies
 pipeline_node_repository = _pipeline_node_repository
 
-def pipeline_dependencies(node_path = None):
-    """Declares Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`) and the
-    fetch-time build of the tools (`@rules_pipeline_tools`). Existing repositories of those names win.
+def pipeline_dependencies(node_path = None, tsconfig = None):
+    """Declares Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`), the
+    fetch-time build of the tools (`@rules_pipeline_tools`) and workspace-wide settings
+    (`@rules_pipeline_config`). Existing repositories of those names win.
 
     Args:
       node_path: absolute path of a node binary to use instead of the host's `node` on PATH.
+      tsconfig: label of a tsconfig.json (e.g. "//:tsconfig.json") whose compilerOptions every TypeScript
+        target (`ts_library`, `pipeline`, `ts_compile`) extends unless it sets its own `tsconfig`.
     """
     existing = native.existing_rules()
+    if "rules_pipeline_config" not in existing:
+        pipeline_config_repository(name = "rules_pipeline_config", tsconfig = tsconfig or "")
     if "rules_pipeline_node" not in existing:
         _pipeline_node_repository(name = "rules_pipeline_node", node_path = node_path or "")
     if "rules_pipeline_npm" not in existing:

@@ -1,15 +1,7 @@
 """pipeline_app: the pipeline's program (compiled entry, sources, data, deps) as one set of files."""
 
-load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action")
-
-PipelineAppInfo = provider(
-    doc = "A pipeline program: its entry point and every file it may load at run time.",
-    fields = {
-        "entry": "File: the compiled entry point (.js)",
-        "files": "depset of Files: compiled sources, data, deps and their runfiles (no .ts sources)",
-        "runtime": "list of Files: the @rules_pipeline/runtime library",
-    },
-)
+load(":providers.bzl", "NpmPackageInfo", "PipelineAppInfo", "TsLibraryInfo")
+load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
 
 _DOC = """Compiles `entry` and `srcs` (TypeScript or JavaScript) and gathers `data` and `deps` with their runfiles.
 
@@ -23,7 +15,7 @@ def _pipeline_app_impl(ctx):
     if entry_src.extension not in ("ts", "mts", "cts", "js", "cjs", "mjs"):
         fail("{}: `entry` must be a .ts or .js file, got {}".format(ctx.label, repr(entry_src.basename)))
     srcs = [entry_src] + [f for f in ctx.files.srcs if f != entry_src]
-    js, _, passthrough = ts_compile_action(ctx, srcs, ctx.attr.deps, False, ctx.file.tsconfig, ctx.file._runtime_types)
+    js, _, passthrough = ts_compile_action(ctx, srcs, ctx.attr.deps, False, tsconfig_of(ctx), ctx.file._runtime_types)
     entry = None
     stem = entry_src.basename[:-(len(entry_src.extension) + 1)]
     for f in js + passthrough:
@@ -39,7 +31,14 @@ def _pipeline_app_impl(ctx):
     runtime = ctx.attr._runtime_js[DefaultInfo].files.to_list()
     return [
         DefaultInfo(files = depset([entry])),
-        PipelineAppInfo(entry = entry, files = files, runtime = runtime),
+        PipelineAppInfo(
+            entry = entry,
+            files = files,
+            runtime = runtime,
+            module_mappings = depset(transitive = [d[TsLibraryInfo].module_mappings for d in ctx.attr.deps if TsLibraryInfo in d]),
+            bin_links = depset(transitive = [d[TsLibraryInfo].npm_bin_links for d in ctx.attr.deps if TsLibraryInfo in d] +
+                                            [d[NpmPackageInfo].bin_links for d in ctx.attr.deps if NpmPackageInfo in d]),
+        ),
     ]
 
 pipeline_app = rule(
@@ -48,7 +47,7 @@ pipeline_app = rule(
     attrs = dict({
         "entry": attr.label(mandatory = True, allow_single_file = True, doc = "The launch script: a .ts or .js file in this package."),
         "srcs": attr.label_list(allow_files = [".ts", ".tsx", ".mts", ".cts", ".js", ".cjs", ".mjs", ".json"], doc = "Other sources of this package."),
-        "deps": attr.label_list(allow_files = True, doc = "npm packages (`@npm//:node_modules/x`), rules_js targets or any target: their files and runfiles are part of the program."),
+        "deps": attr.label_list(allow_files = True, doc = "`ts_library` targets, npm packages (`@npm//:node_modules/x`), rules_js targets or any target: their files and runfiles are part of the program."),
         "data": attr.label_list(allow_files = True, doc = "Files the program reads at run time."),
         "_runtime_js": attr.label(default = "@rules_pipeline//:runtime_js", cfg = "exec"),
     }, **TS_ATTRS),

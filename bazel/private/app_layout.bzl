@@ -5,6 +5,9 @@ runfiles tree in `_local`/`_binary` runs, so the launch script sees the same lay
 - any file under a `node_modules/` directory (npm packages, from any repository): `node_modules/...`
 - other repositories' files: `external/<repo>/<path>`
 - the runtime library: `node_modules/@rules_pipeline/runtime/<file>`
+- files of a `ts_library(module_name = "@acme/lib")` in package `lib`: at `lib/...` and again at
+  `node_modules/@acme/lib/...`
+- npm's `node_modules/.bin/<command>`: a symlink to the package's file (`../typescript/bin/tsc`), as npm makes it
 """
 
 APP_ROOT = "app"
@@ -46,6 +49,53 @@ def _first_party_line(f):
 def _runtime_line(f):
     return "{}\t{}".format(APP_ROOT + "/" + runtime_path(f), f.path)
 
+def linked_module_paths(f, module_mappings):
+    """The `node_modules/<module_name>/...` paths where first-party file `f` is linked (ts_library module_name)."""
+    out = []
+    p = first_party_path(f)
+    for name, pkg in module_mappings:
+        if p.startswith(pkg + "/"):
+            out.append("node_modules/" + name + "/" + p[len(pkg) + 1:])
+    return out
+
+def _bin_targets(files, bin_links):
+    """[(command, node_modules-relative target)] of `bin_links` whose target is among `files` (no dangling links)."""
+    present = {}
+    for f in files.to_list():
+        p = third_party_path(f)
+        if p != None:
+            present[p] = f
+    by_name = {}
+    for line in bin_links.to_list():
+        name, target = line.split("\t")
+        f = present.get("node_modules/" + target)
+        if f != None and "/" not in name and name not in (".", "..") and name not in by_name:
+            by_name[name] = (name, target, f)
+    return [by_name[n] for n in sorted(by_name.keys())]
+
+def bin_link_args(ctx, files, bin_links):
+    """Args listing `dest<TAB>symlink<TAB>target` lines for `node_modules/.bin`."""
+    args = ctx.actions.args()
+    args.set_param_file_format("multiline")
+    args.use_param_file("--files=%s", use_always = True)
+    args.add_all(["{}/node_modules/.bin/{}\tsymlink\t../{}".format(APP_ROOT, name, target) for name, target, _ in _bin_targets(files, bin_links)])
+    return args
+
+def linked_module_args(ctx, files, module_mappings):
+    """Args listing `dest<TAB>src` lines for the linked copies of first-party files (see `linked_module_paths`)."""
+    mappings = module_mappings.to_list()
+    lines = []
+    if mappings:
+        for f in files.to_list():
+            if third_party_path(f) == None and is_app_file(f):
+                for dest in linked_module_paths(f, mappings):
+                    lines.append("{}\t{}".format(APP_ROOT + "/" + dest, f.path))
+    args = ctx.actions.args()
+    args.set_param_file_format("multiline")
+    args.use_param_file("--files=%s", use_always = True)
+    args.add_all(sorted(lines))
+    return args
+
 def layer_file_args(ctx, files, which):
     """Args listing `dest<TAB>src` lines for the files of one layer ("third_party", "runtime" or "first_party")."""
     args = ctx.actions.args()
@@ -55,10 +105,13 @@ def layer_file_args(ctx, files, which):
     args.add_all(files, map_each = fn)
     return args
 
-def app_runfiles(ctx, app_files, runtime_files):
+def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset()):
     """Runfiles laying out the app tree under the workspace directory of the runfiles tree."""
     symlinks = {}
+    for name, _, f in _bin_targets(app_files, bin_links):
+        symlinks["node_modules/.bin/" + name] = f
     plain = []
+    mappings = module_mappings.to_list()
     for f in app_files.to_list():
         p = third_party_path(f)
         if p != None:
@@ -67,6 +120,8 @@ def app_runfiles(ctx, app_files, runtime_files):
             plain.append(f)
             if f.short_path.startswith("../"):
                 symlinks[first_party_path(f)] = f
+            for dest in linked_module_paths(f, mappings):
+                symlinks[dest] = f
     for f in runtime_files:
         symlinks[runtime_path(f)] = f
     return ctx.runfiles(files = plain, symlinks = symlinks)

@@ -1,8 +1,8 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
-load(":app.bzl", "PipelineAppInfo")
-load(":app_layout.bzl", "APP_ROOT", "first_party_path", "is_app_file", "layer_file_args", "third_party_path")
-load(":providers.bzl", "PIPELINE_TOOL_ATTRS", "run_cli")
+load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
+load(":providers.bzl", "PipelineAppInfo")
+load(":tools.bzl", "BUILD_TOOL_ATTRS", "run_cli")
 
 _DOC = """Builds the image of a pipeline: the base image's layers (reused byte for byte), then one layer of
 third-party packages (`/app/node_modules`, plus the runtime library) and one layer of first-party code, so
@@ -60,8 +60,12 @@ def _image_impl(ctx):
     third_party = depset(third_party + app.runtime)
     first_party = depset(first_party)
     specs = [
-        ("node_modules", third_party, [layer_file_args(ctx, third_party, "third_party"), layer_file_args(ctx, depset(app.runtime), "runtime")]),
-        ("app", first_party, [layer_file_args(ctx, first_party, "first_party")]),
+        ("node_modules", third_party, [
+            layer_file_args(ctx, third_party, "third_party"),
+            layer_file_args(ctx, depset(app.runtime), "runtime"),
+            bin_link_args(ctx, third_party, app.bin_links),
+        ]),
+        ("app", first_party, [layer_file_args(ctx, first_party, "first_party"), linked_module_args(ctx, first_party, app.module_mappings)]),
     ]
     ordered = []
     for label, files, file_args in specs:
@@ -131,5 +135,5 @@ pipeline_image = rule(
         "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
         "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
         "architecture": attr.string(default = "amd64", doc = "Image architecture when there is no base."),
-    }, **PIPELINE_TOOL_ATTRS),
+    }, **BUILD_TOOL_ATTRS),
 )

@@ -1,75 +1,34 @@
-"""The tools every rule runs (Node, the compiled `pipeline` CLI, tsc), and helpers to run them."""
+"""Providers the rules hand each other. The on-disk formats (OCI layouts, node_modules trees) stay the contract with
+other rulesets; these only carry what Bazel needs to keep each action's inputs down to what it reads."""
 
-PIPELINE_TOOL_ATTRS = {
-    "_node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, executable = True, cfg = "exec"),
-    "_cli": attr.label(default = "@rules_pipeline//:pipeline_cli", cfg = "exec"),
-    "_tsc": attr.label(default = "@rules_pipeline_npm//:node_modules/typescript/lib/tsc.js", allow_single_file = True, cfg = "exec"),
-    "_tools_npm": attr.label(default = "@rules_pipeline_npm//:node_modules", cfg = "exec"),
-}
-
-def _pick_file_impl(ctx):
-    wanted = ctx.attr.path
-    for f in ctx.attr.src[DefaultInfo].files.to_list():
-        if f.short_path.endswith("/" + wanted) or f.short_path == wanted:
-            runfiles = ctx.runfiles(transitive_files = ctx.attr.src[DefaultInfo].files)
-            runfiles = runfiles.merge(ctx.attr.src[DefaultInfo].default_runfiles)
-            for d in ctx.attr.data:
-                runfiles = runfiles.merge(ctx.runfiles(transitive_files = d[DefaultInfo].files))
-            return [DefaultInfo(files = depset([f]), runfiles = runfiles)]
-    fail("pick_file {}: `path` {} is not among the outputs of {}".format(ctx.label, repr(wanted), ctx.attr.src.label))
-
-pick_file = rule(
-    implementation = _pick_file_impl,
-    doc = "Selects one output of `src` by path (its runfiles carry all of `src`'s outputs and `data`).",
-    attrs = {
-        "src": attr.label(mandatory = True, doc = "Target whose outputs contain the file."),
-        "path": attr.string(mandatory = True, doc = "Path of the file, relative to the package of `src`."),
-        "data": attr.label_list(doc = "Extra files to carry in runfiles (e.g. npm packages the tool requires)."),
+NpmPackageInfo = provider(
+    doc = """An npm package and its transitive dependencies, as installed by `npm_dependencies`.""",
+    fields = {
+        "root": "string: the exec path of the node_modules directory the files live in (e.g. `external/npm/node_modules`)",
+        "files": "depset of Files: every file of the package and its dependencies (what runs)",
+        "types": "depset of Files: what the TypeScript compiler reads: package.json files and declarations (.d.ts), plus the file an untyped package resolves to",
+        "bin_links": "depset of strings `name<TAB>target`: the `node_modules/.bin` commands of these packages, target relative to node_modules",
     },
 )
 
-def cli_inputs(ctx):
-    """(entry js File, depset of everything the CLI needs to run in an action)."""
-    cli = ctx.attr._cli[DefaultInfo]
-    entry = cli.files.to_list()[0]
-    return entry, depset([ctx.file._node, entry], transitive = [cli.default_runfiles.files])
+TsLibraryInfo = provider(
+    doc = """Compiled TypeScript (`ts_library`): what its users compile against and what they run.""",
+    fields = {
+        "declarations": "depset of Files: .d.ts of this library and of the libraries it depends on",
+        "npm_types": "depset of Files: type surface of the npm packages this library and its deps use",
+        "npm_roots": "depset of strings: exec paths of the node_modules directories those packages live in",
+        "module_mappings": "depset of (module_name, package path) tuples, this library's and its deps'",
+        "npm_bin_links": "depset of strings `name<TAB>target`: `node_modules/.bin` commands of the npm packages this library and its deps use",
+    },
+)
 
-def tools_node_modules(ctx, runfiles = False):
-    """The node_modules directory of the CLI's own npm packages (the AWS SDK, loaded lazily): execroot-relative, or runfiles-relative."""
-    repo = ctx.attr._tools_npm.label.workspace_name
-    return (repo if runfiles else "external/" + repo) + "/node_modules"
-
-def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, env = {}, execution_requirements = {}):
-    """Runs `pipeline <command> ...` in a build action."""
-    entry, tool_files = cli_inputs(ctx)
-    args = ctx.actions.args()
-    args.add(entry.path)
-    args.add(command)
-    ctx.actions.run(
-        executable = ctx.executable._node,
-        arguments = [args] + arguments,
-        inputs = depset(transitive = [inputs, tool_files, ctx.attr._tools_npm[DefaultInfo].files]),
-        outputs = outputs,
-        mnemonic = mnemonic,
-        progress_message = progress_message,
-        env = dict({"PIPELINE_TOOLS_NODE_MODULES": tools_node_modules(ctx), "CI": "true"}, **env),
-        execution_requirements = execution_requirements,
-    )
-
-def rlocation(ctx, f):
-    """Path of `f` relative to the runfiles root (`<workspace>/path` or `<repo>/path`)."""
-    sp = f.short_path
-    if sp.startswith("../"):
-        return sp[3:]
-    return ctx.workspace_name + "/" + sp
-
-def runfiles_root_snippet():
-    """Bash that sets R to the runfiles root of the running launcher."""
-    return """
-if [[ -n "${RUNFILES_DIR:-}" && -d "${RUNFILES_DIR}" ]]; then R="${RUNFILES_DIR}"
-elif [[ -d "$0.runfiles" ]]; then R="$(cd "$0.runfiles" && pwd)"
-else
-  case "$0" in */*.runfiles/*) R="${0%%.runfiles/*}.runfiles" ;; *) echo "rules_pipeline: cannot find the runfiles of $0" >&2; exit 2 ;; esac
-  R="$(cd "$R" && pwd)"
-fi
-"""
+PipelineAppInfo = provider(
+    doc = "A pipeline program: its entry point and every file it may load at run time.",
+    fields = {
+        "entry": "File: the compiled entry point (.js)",
+        "files": "depset of Files: compiled sources, data, deps and their runfiles (no .ts sources)",
+        "runtime": "list of Files: the @rules_pipeline/runtime library",
+        "module_mappings": "depset of (module_name, package path) tuples: where `ts_library(module_name = ...)` deps are linked under node_modules",
+        "bin_links": "depset of strings `name<TAB>target`: `node_modules/.bin` commands of the npm packages in `files`",
+    },
+)

@@ -1,18 +1,25 @@
-"""ts_compile: compiles TypeScript sources with tsc (type-checked; errors fail the build with tsc's message)."""
+"""The TypeScript compile action every rule shares (ts_compile, ts_library, pipeline_app), and `ts_compile`.
 
-load(":providers.bzl", "PIPELINE_TOOL_ATTRS")
+What the action reads, and nothing else: the target's sources, its `ts_library` deps' declarations, the type surface
+of npm packages (package.json files and .d.ts, `NpmPackageInfo.types`), the typescript package and Node's types, and
+the tsc runner (`tsc_worker.js`). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
+keeps an incremental program per target; both write exactly the declared outputs, byte for byte the same.
+"""
+
+load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
+load(":tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS")
 
 _DOC = """Compiles `.ts` files to CommonJS `.js` files next to them in bazel-bin (and `.d.ts` with `declaration`).
 
 `.js`, `.cjs`, `.mjs`, `.json` and `.d.ts` files in `srcs` are passed through unchanged. Imports of npm packages
-resolve against every `node_modules` directory found in `deps`; `@rules_pipeline/runtime` resolves to the
-runtime library. A `tsconfig` may be given: its options apply, except the ones this rule must own (`outDir`,
-`rootDir`, `module`, `noEmit`...).
+resolve against the `node_modules` of `deps`; `@rules_pipeline/runtime` resolves to the runtime library. A
+`tsconfig` may be given: its options apply, except the ones this rule must own (`outDir`, `rootDir`, `module`,
+`noEmit`...). Prefer `ts_library`, which also carries declarations and `module_name` to its users.
 """
 
 _TS_EXTENSIONS = ["ts", "tsx", "mts", "cts"]
 
-def _is_ts(f):
+def is_ts_source(f):
     return f.extension in _TS_EXTENSIONS and not f.basename.endswith(".d.ts")
 
 def _node_modules_root(f):
@@ -28,18 +35,58 @@ def _node_modules_root(f):
 def _out_name(f, ext):
     stem = f.basename[:-(len(f.extension) + 1)]
     js_ext = {"mts": ".mjs", "cts": ".cjs"}.get(f.extension, ".js")
-    return stem + (js_ext if ext == "js" else ".d.ts")
+    dts_ext = {"mts": ".d.mts", "cts": ".d.cts"}.get(f.extension, ".d.ts")
+    return stem + (js_ext if ext == "js" else dts_ext)
+
+def _pick(target, suffix, attr_name):
+    for f in target[DefaultInfo].files.to_list():
+        if f.path.endswith(suffix):
+            return f
+    fail("`{}`: {} has no file ending in {}".format(attr_name, target.label, suffix))
+
+def compile_inputs(deps):
+    """What compiling against `deps` reads: (depset of Files, list of node_modules roots, depset of module mappings)."""
+    transitive = []
+    roots = {}
+    mappings = []
+    for d in deps:
+        if TsLibraryInfo in d:
+            info = d[TsLibraryInfo]
+            transitive.extend([info.declarations, info.npm_types])
+            for r in info.npm_roots.to_list():
+                roots[r] = True
+            mappings.append(info.module_mappings)
+        elif NpmPackageInfo in d:
+            transitive.append(d[NpmPackageInfo].types)
+            roots[d[NpmPackageInfo].root] = True
+        else:
+            # Anything else (a rules_js target, a filegroup): all of its files, as it does not say which are types.
+            files = depset(transitive = [d[DefaultInfo].files, d[DefaultInfo].default_runfiles.files])
+            transitive.append(files)
+            for f in files.to_list():
+                r = _node_modules_root(f)
+                if r != None:
+                    roots[r] = True
+    return depset(transitive = transitive), sorted(roots.keys()), depset(transitive = mappings)
+
+def _npm_repos(deps):
+    """Names of the npm_dependencies repositories among `deps`, for hints about missing packages."""
+    names = {}
+    for d in deps:
+        if NpmPackageInfo in d and d.label.workspace_name:
+            names[d.label.workspace_name] = True
+    return sorted(names.keys())
 
 def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
-    """Declares the outputs and the tsc action. Returns (js_outputs, dts_outputs, passthrough)."""
+    """Declares the outputs and the TsCompile action. Returns (js_outputs, dts_outputs, passthrough)."""
     ts_srcs = []
     js_outs = []
     dts_outs = []
     passthrough = []
     for f in srcs:
-        if _is_ts(f):
+        if is_ts_source(f):
             if f.owner.workspace_name != ctx.label.workspace_name or not f.owner.package.startswith(ctx.label.package):
-                fail("{}: TypeScript source {} must be in package //{} (or below it); compile it in its own package and pass it in `deps`".format(
+                fail("{}: TypeScript source {} must be in package //{} (or below it); compile it in its own package (ts_library) and pass it in `deps`".format(
                     ctx.label,
                     f.short_path,
                     ctx.label.package,
@@ -53,24 +100,23 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     if not ts_srcs:
         return [], [], passthrough
 
-    dep_files = depset(transitive = [d[DefaultInfo].files for d in deps] + [d[DefaultInfo].default_runfiles.files for d in deps])
-    tools_npm = ctx.attr._tools_npm[DefaultInfo].files
-    roots = {}
-    for f in dep_files.to_list():
-        r = _node_modules_root(f)
-        if r != None:
-            roots[r] = True
-    tools_root = None
-    for f in tools_npm.to_list():
-        tools_root = _node_modules_root(f)
-        if tools_root:
-            break
+    dep_inputs, user_roots, mappings = compile_inputs(deps)
+    typescript = ctx.attr._typescript[DefaultInfo].files
+    ts_lib = _pick(ctx.attr._typescript, "/typescript/lib/typescript.js", "_typescript")
+    types_node = ctx.attr._types_node[NpmPackageInfo] if NpmPackageInfo in ctx.attr._types_node else None
+    tools_root = types_node.root if types_node else _node_modules_root(_pick(ctx.attr._types_node, "/package.json", "_types_node"))
+    types_node_files = types_node.types if types_node else ctx.attr._types_node[DefaultInfo].files
 
     cfg = ctx.actions.declare_file(ctx.label.name + ".tsconfig.json")
     up = "/".join([".."] * len(cfg.dirname.split("/")))
-    user_roots = sorted(roots.keys())
+
     # `paths` entries are relative to baseUrl (the execroot).
     paths = {}
+    for name, pkg in sorted(mappings.to_list()):
+        if name in paths:
+            fail("{}: two ts_library deps have module_name {}".format(ctx.label, repr(name)))
+        paths[name] = [ctx.bin_dir.path + "/" + pkg]
+        paths[name + "/*"] = [ctx.bin_dir.path + "/" + pkg + "/*"]
     if user_roots:
         paths["*"] = [r + "/*" for r in user_roots] + [r + "/@types/*" for r in user_roots]
     if runtime_types:
@@ -85,6 +131,8 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         "declaration": declaration,
         "preserveSymlinks": True,
         "rootDir": up,
+        # Sources, and other packages' outputs, form one tree: `import "../lib"` finds lib's .d.ts in bazel-bin.
+        "rootDirs": [up, up + "/" + ctx.bin_dir.path],
         "outDir": up + "/" + ctx.bin_dir.path,
         "baseUrl": up,
         "paths": paths,
@@ -93,12 +141,15 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         "noEmitOnError": True,
         "newLine": "lf",
         "sourceMap": False,
+        "declarationMap": False,
+        "inlineSourceMap": False,
         "incremental": False,
         "composite": False,
         "noEmit": False,
         "emitDeclarationOnly": False,
     }
-    config = {"compilerOptions": options, "files": [up + "/" + f.path for f in ts_srcs]}
+    # `include: []` so that an extended tsconfig's `include` does not add files of its own.
+    config = {"compilerOptions": options, "files": [up + "/" + f.path for f in ts_srcs], "include": []}
     inputs = [cfg]
     if tsconfig:
         config["extends"] = up + "/" + tsconfig.path
@@ -107,15 +158,36 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     if runtime_types:
         inputs.append(runtime_types)
 
+    # Bazel workers take their arguments from a flag file (the last argument, `@file`).
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add("--typescript", ts_lib.path)
+    args.add("--project", cfg.path)
+    args.add("--label", str(ctx.label))
+    args.add_all(js_outs + dts_outs, before_each = "--expect")
+    args.add_all(_npm_repos(deps), before_each = "--npm-repo")
     ctx.actions.run(
         executable = ctx.executable._node,
-        arguments = [ctx.file._tsc.path, "-p", cfg.path, "--pretty", "false"],
-        inputs = depset(inputs + ts_srcs + passthrough, transitive = [dep_files, tools_npm]),
+        arguments = [ctx.file._tsc_worker.path, args],
+        inputs = depset(inputs + ts_srcs + passthrough, transitive = [dep_inputs, types_node_files]),
+        # Tools are part of a worker's key: a new compiler or runner starts new workers.
+        tools = depset([ctx.file._tsc_worker], transitive = [typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(ctx.label),
+        execution_requirements = {"supports-workers": "1"},
     )
     return js_outs, dts_outs, passthrough
+
+def tsconfig_of(ctx):
+    """The target's `tsconfig`, else the workspace-wide one (`pipeline_dependencies(tsconfig = ...)`), else None."""
+    if ctx.file.tsconfig:
+        return ctx.file.tsconfig
+    default = getattr(ctx.files, "_default_tsconfig", [])
+    if len(default) > 1:
+        fail("pipeline_dependencies(tsconfig = ...) must name one file, got {}".format([f.short_path for f in default]))
+    return default[0] if default else None
 
 def _ts_compile_impl(ctx):
     js, dts, passthrough = ts_compile_action(
@@ -123,7 +195,7 @@ def _ts_compile_impl(ctx):
         ctx.files.srcs,
         ctx.attr.deps,
         ctx.attr.declaration,
-        ctx.file.tsconfig,
+        tsconfig_of(ctx),
         getattr(ctx.file, "_runtime_types", None),
     )
     outs = js + dts + passthrough
@@ -133,16 +205,17 @@ def _ts_compile_impl(ctx):
     return [DefaultInfo(files = depset(outs), runfiles = runfiles)]
 
 TS_ATTRS = dict({
-    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended)."),
+    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any."),
+    "_default_tsconfig": attr.label(default = "@rules_pipeline_config//:tsconfig", allow_files = True),
     "_runtime_types": attr.label(default = "@rules_pipeline//:runtime_types", allow_single_file = True, cfg = "exec"),
-}, **PIPELINE_TOOL_ATTRS)
+}, **dict(BUILD_TOOL_ATTRS, **TSC_ATTRS))
 
 ts_compile = rule(
     implementation = _ts_compile_impl,
     doc = _DOC,
     attrs = dict({
         "srcs": attr.label_list(allow_files = [".ts", ".tsx", ".mts", ".cts", ".js", ".cjs", ".mjs", ".json"], doc = "Sources in this package."),
-        "deps": attr.label_list(allow_files = True, doc = "npm packages (`@npm//:node_modules/x`) and other compiled or JS targets."),
+        "deps": attr.label_list(allow_files = True, doc = "npm packages (`@npm//:node_modules/x`), `ts_library` targets and other JS targets."),
         "declaration": attr.bool(default = False, doc = "Also emit .d.ts files."),
     }, **TS_ATTRS),
 )
@@ -156,5 +229,6 @@ ts_compile_bootstrap = rule(
         "deps": attr.label_list(allow_files = True, doc = "npm packages."),
         "declaration": attr.bool(default = True, doc = "Also emit .d.ts files."),
         "tsconfig": attr.label(allow_single_file = [".json"], doc = "Extended tsconfig."),
-    }, **{k: v for k, v in PIPELINE_TOOL_ATTRS.items() if k != "_cli"}),
+        "_node": BUILD_TOOL_ATTRS["_node"],
+    }, **TSC_ATTRS),
 )

@@ -26,6 +26,8 @@ export interface LaunchConfig {
   env: Record<string, string>;
   /** Runfiles-relative path of the compiled entry point. */
   entry?: string;
+  /** Runfiles-relative path of the preload (tools/preload.js) that `bazel-run` loads before the entry point. */
+  preload?: string;
 }
 
 /** Overrides registry/repository for every target of a pipeline: `HOST/REPO`. */

@@ -25,7 +25,8 @@ export async function bazelRun(a: { config: string; "--"?: (string | number)[]; 
   const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
   const env = withConfigEnv({ ...io.env, ...imageEnv(uris), PIPELINE_LAUNCH_CONFIG: a.config }, cfg.env);
   delete env[ENV_CONTAINER_IMAGE_LAYOUTS]; // pushed: runInContainer() pulls the references
-  const preload = join(__dirname, "..", "..", "..", "tools", "preload.js");
+  // The launcher names the preload (the CLI itself is one bundled file: nothing sits beside it).
+  const preload = cfg.preload ? runfile(dir, cfg.preload) : join(__dirname, "..", "..", "..", "tools", "preload.js");
   const child = spawn(
     process.execPath,
     ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args],

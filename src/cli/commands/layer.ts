@@ -4,15 +4,20 @@ import { PipelineError } from "../../errors";
 import { buildLayer, LayerInput } from "../../layer/build";
 import type { CliIo } from "../io";
 
+/**
+ * The layer's entries from file lists the image rule writes: `dest<TAB>src` (a file), or
+ * `dest<TAB>symlink<TAB>target` (a symlink, e.g. `node_modules/.bin/tsc` -> `../typescript/bin/tsc`).
+ */
 export function readFileList(paths: string[]): LayerInput[] {
   const inputs: LayerInput[] = [];
   for (const p of paths) {
     const text = readFileSync(p, "utf8");
     text.split("\n").forEach((line, i) => {
       if (!line) return;
-      const tab = line.indexOf("\t");
-      if (tab <= 0) throw new PipelineError("E_BAD_INPUT", `${p}:${i + 1}: expected "dest<TAB>src", got ${JSON.stringify(line)}`);
-      inputs.push({ dest: line.slice(0, tab), src: line.slice(tab + 1) });
+      const fields = line.split("\t");
+      if (fields.length === 2 && fields[0] && fields[1]) inputs.push({ dest: fields[0], src: fields[1] });
+      else if (fields.length === 3 && fields[0] && fields[1] === "symlink" && fields[2]) inputs.push({ dest: fields[0], symlink: fields[2] });
+      else throw new PipelineError("E_BAD_INPUT", `${p}:${i + 1}: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got ${JSON.stringify(line)}`);
     });
   }
   return inputs;

@@ -1,0 +1,70 @@
+"""The tools the rules run (Node, the bundled `pipeline` CLI, tsc) and helpers to run them.
+
+Build actions get the CLI as one self-contained file (`@rules_pipeline//:pipeline_cli`, bundled with esbuild), so
+no action of an app has the tools' npm tree among its inputs; only launchers (`bazel run` targets) carry that tree
+in their runfiles, for the commands that load the AWS SDK or the Kubernetes client.
+"""
+
+# What every rule that runs the CLI in a build action needs.
+BUILD_TOOL_ATTRS = {
+    "_node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, executable = True, cfg = "exec"),
+    "_cli": attr.label(default = "@rules_pipeline//:pipeline_cli", allow_single_file = True, cfg = "exec"),
+}
+
+# What the TypeScript compiler needs: the typescript package and Node's types (the default `types`).
+TSC_ATTRS = {
+    "_typescript": attr.label(default = "@rules_pipeline_npm//:node_modules/typescript", cfg = "exec"),
+    "_types_node": attr.label(default = "@rules_pipeline_npm//:node_modules/@types/node", cfg = "exec"),
+    "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
+}
+
+# Launchers (`bazel run` targets) also carry the CLI's npm packages, loaded lazily by run-time commands.
+LAUNCHER_TOOL_ATTRS = dict({
+    "_tools_npm": attr.label(default = "@rules_pipeline_npm//:node_modules", cfg = "exec"),
+}, **BUILD_TOOL_ATTRS)
+
+def cli_file(ctx):
+    """The bundled CLI (`node <file> <command>`)."""
+    return ctx.file._cli
+
+def tools_node_modules(ctx, runfiles = False):
+    """The node_modules directory of the CLI's own npm packages (the AWS SDK, loaded lazily): execroot-relative, or runfiles-relative."""
+    repo = ctx.attr._tools_npm.label.workspace_name
+    return (repo if runfiles else "external/" + repo) + "/node_modules"
+
+def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements = {}):
+    """Runs `pipeline <command> ...` in a build action. Its inputs: `inputs`, Node and the one-file CLI.
+
+    The action's environment is Bazel's default shell environment, so `--action_env=SOURCE_DATE_EPOCH` reaches it.
+    """
+    args = ctx.actions.args()
+    args.add(ctx.file._cli.path)
+    args.add(command)
+    ctx.actions.run(
+        executable = ctx.executable._node,
+        arguments = [args] + arguments,
+        inputs = depset([ctx.file._cli], transitive = [inputs]),
+        outputs = outputs,
+        mnemonic = mnemonic,
+        progress_message = progress_message,
+        use_default_shell_env = True,
+        execution_requirements = execution_requirements,
+    )
+
+def rlocation(ctx, f):
+    """Path of `f` relative to the runfiles root (`<workspace>/path` or `<repo>/path`)."""
+    sp = f.short_path
+    if sp.startswith("../"):
+        return sp[3:]
+    return ctx.workspace_name + "/" + sp
+
+def runfiles_root_snippet():
+    """Bash that sets R to the runfiles root of the running launcher."""
+    return """
+if [[ -n "${RUNFILES_DIR:-}" && -d "${RUNFILES_DIR}" ]]; then R="${RUNFILES_DIR}"
+elif [[ -d "$0.runfiles" ]]; then R="$(cd "$0.runfiles" && pwd)"
+else
+  case "$0" in */*.runfiles/*) R="${0%%.runfiles/*}.runfiles" ;; *) echo "rules_pipeline: cannot find the runfiles of $0" >&2; exit 2 ;; esac
+  R="$(cd "$R" && pwd)"
+fi
+"""

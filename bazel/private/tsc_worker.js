@@ -1,0 +1,370 @@
+// @ts-check
+/**
+ * The TsCompile action's program: compiles one target's TypeScript with the compiler API, one-shot or as a
+ * persistent Bazel worker (https://bazel.build/remote/persistent, proto protocol: length-delimited
+ * WorkRequest/WorkResponse on stdin/stdout), keeping an incremental program per target between requests.
+ *
+ *   node tsc_worker.js @ARGS_FILE                      one compile (the fallback: workers off, or sandboxed)
+ *   node tsc_worker.js --persistent_worker             a worker: each request's arguments are ARGS_FILE's lines
+ *
+ * Arguments (one per line in ARGS_FILE): --typescript PATH/typescript.js --project TSCONFIG --label LABEL
+ * [--expect OUTPUT]... [--npm-repo NAME]...
+ *
+ * What it chose:
+ * - Only the declared outputs (`--expect`) are written, whatever tsc would emit besides (copied .json files...),
+ *   and every one of them is written on each request, also by the worker, whose incremental program re-emits only
+ *   affected files: the rest come from its memory of the last emit. A declared output tsc did not produce is an
+ *   error. The bytes written are the same in both modes (tested).
+ * - A worker reads only the request's inputs: a file that exists in the execroot but is not an input of the
+ *   action is treated as absent, as the sandbox would, so the worker cannot make a build pass that the sandbox fails.
+ *   Unchanged inputs (same digest) reuse their parsed source files.
+ * - Errors are tsc's own lines (`file(line,col): error TSnnnn: message`); an import of a package that cannot be
+ *   found gets a hint naming the dep to add. Plain JavaScript with type checks (no build step: it compiles the
+ *   tools themselves).
+ */
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+
+/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[] }} Options */
+
+/** @param {string[]} argv @returns {Options} */
+function parseArgs(argv) {
+  /** @type {Options} */
+  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`tsc_worker: ${a} needs a value`);
+    if (a === "--typescript") o.typescript = v;
+    else if (a === "--project") o.project = v;
+    else if (a === "--label") o.label = v;
+    else if (a === "--expect") o.expect.push(v);
+    else if (a === "--npm-repo") o.npmRepos.push(v);
+    else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
+    i++;
+  }
+  if (!o.typescript || !o.project) throw new Error("tsc_worker: --typescript and --project are required");
+  return o;
+}
+
+/** The command line with `@FILE` arguments replaced by FILE's lines (one-shot mode; FILE's own lines are not expanded). @param {string[]} args */
+function expandArgs(args) {
+  const out = [];
+  for (const a of args) {
+    if (a.startsWith("@")) out.push(...fs.readFileSync(a.slice(1), "utf8").split("\n").filter((l) => l !== ""));
+    else out.push(a);
+  }
+  return out;
+}
+
+/** @type {Map<string, any>} */
+const tsModules = new Map();
+/** @param {string} p */
+function loadTypescript(p) {
+  const abs = path.resolve(p);
+  let ts = tsModules.get(abs);
+  if (!ts) {
+    ts = require(abs);
+    tsModules.set(abs, ts);
+  }
+  return ts;
+}
+
+/** The package a bare import names (`@scope/pkg` or `pkg`), or undefined for a relative or absolute one. */
+function packageOf(/** @type {string} */ spec) {
+  if (spec.startsWith(".") || spec.startsWith("/")) return undefined;
+  const parts = spec.split("/");
+  return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+/** tsc's lines for `diagnostics`, and a hint under each import that cannot be found. */
+function formatDiagnostics(ts, diagnostics, /** @type {Options} */ o) {
+  const host = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+  let out = "";
+  for (const d of diagnostics) {
+    out += ts.formatDiagnostic(d, host);
+    if (d.code === 2307 || d.code === 2792 || d.code === 7016) {
+      const m = /['"]([^'"]+)['"]/.exec(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      const pkg = m ? packageOf(m[1]) : undefined;
+      if (pkg) {
+        const repo = o.npmRepos[0] ?? "npm";
+        const types = pkg.startsWith("@") ? `@types/${pkg.slice(1).replace("/", "__")}` : `@types/${pkg}`;
+        out +=
+          `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "@${repo}//:node_modules/${pkg}" to its deps` +
+          (d.code === 7016 ? ` (and "@${repo}//:node_modules/${types}" for its types)` : "") +
+          `, or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
+      }
+    }
+  }
+  return out;
+}
+
+/** One target's compiler state in a worker: the builder program of the last request and the last text of every output. */
+class TargetState {
+  constructor() {
+    /** @type {any} */
+    this.builder = undefined;
+    /** @type {Map<string, string>} */
+    this.emitted = new Map();
+  }
+}
+
+/** Per target, least recently used first. Bounded by count and by the worker's heap (a program of a big target holds
+ * its checker's types), so a worker never grows without limit; an evicted target just compiles from scratch. */
+/** @type {Map<string, TargetState>} */
+const states = new Map();
+const MAX_STATES = 32;
+const MAX_HEAP = Number(process.env.PIPELINE_TSC_WORKER_MAX_HEAP_MB || 1536) * 1024 * 1024;
+
+/** Parsed source files shared by every target of this worker (lib.d.ts and @types/node are the bulk), by path. */
+/** @type {Map<string, { key: string, sf: any }>} */
+const sharedSources = new Map();
+
+function evict() {
+  while (states.size > MAX_STATES || (states.size > 1 && process.memoryUsage().heapUsed > MAX_HEAP)) {
+    const oldest = states.keys().next().value;
+    if (oldest === undefined) break;
+    states.delete(oldest);
+  }
+}
+
+/**
+ * Compiles one target. `inputs` (worker mode) maps each input's absolute path to its digest: other files are absent.
+ * @param {string[]} argv
+ * @param {Map<string, string> | undefined} inputs
+ * @returns {{ code: number, output: string }}
+ */
+function compile(argv, inputs) {
+  const o = parseArgs(argv);
+  const ts = loadTypescript(o.typescript);
+  const projectAbs = path.resolve(o.project);
+  const worker = inputs !== undefined;
+  let state = worker ? states.get(projectAbs) : undefined;
+  if (worker) {
+    state ??= new TargetState();
+    states.delete(projectAbs); // most recently used last
+    states.set(projectAbs, state);
+  }
+  const visible = (/** @type {string} */ f) => !inputs || inputs.has(path.resolve(f));
+  const sys = {
+    ...ts.sys,
+    fileExists: (/** @type {string} */ f) => visible(f) && ts.sys.fileExists(f),
+    readFile: (/** @type {string} */ f, /** @type {string=} */ enc) => (visible(f) ? ts.sys.readFile(f, enc) : undefined),
+    directoryExists: (/** @type {string} */ d) => ts.sys.directoryExists(d),
+  };
+  const diagnosticsOfConfig = [];
+  const parsed = ts.getParsedCommandLineOfConfigFile(projectAbs, {}, {
+    ...sys,
+    onUnRecoverableConfigFileDiagnostic: (/** @type {any} */ d) => diagnosticsOfConfig.push(d),
+  });
+  if (!parsed || diagnosticsOfConfig.length || parsed.errors.length) {
+    return { code: 1, output: formatDiagnostics(ts, [...diagnosticsOfConfig, ...(parsed ? parsed.errors : [])], o) };
+  }
+  const options = parsed.options;
+  const host = ts.createCompilerHost(options, true);
+  host.fileExists = sys.fileExists;
+  host.readFile = sys.readFile;
+  // The lib files as the action names them (Node resolved typescript.js to its real path, outside the execroot).
+  const libDir = path.dirname(path.resolve(o.typescript));
+  host.getDefaultLibLocation = () => libDir;
+  host.getDefaultLibFileName = (/** @type {any} */ opts) => path.join(libDir, ts.getDefaultLibFileName(opts));
+  if (state) {
+    const cache = sharedSources;
+    const parseOptions = JSON.stringify([options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs]);
+    const original = host.getSourceFile.bind(host);
+    host.getSourceFile = (/** @type {string} */ fileName, /** @type {any} */ languageVersion, /** @type {any} */ onError, /** @type {any} */ shouldCreate) => {
+      const abs = path.resolve(fileName);
+      // What parsing depends on: the content, and the options that change how a file is parsed.
+      const key = `${inputs?.get(abs) ?? ""}|${JSON.stringify(languageVersion)}|${parseOptions}`;
+      const hit = cache.get(abs);
+      if (hit && hit.key === key && !shouldCreate) return hit.sf;
+      const sf = original(fileName, languageVersion, onError, shouldCreate);
+      if (sf) {
+        // The builder program compares versions to find what changed: the input's digest, else the text's hash.
+        sf.version = inputs?.get(abs) || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
+        cache.set(abs, { key, sf });
+      }
+      return sf;
+    };
+  }
+
+  const expected = new Set(o.expect.map((p) => path.resolve(p)));
+  /** @type {Map<string, string>} */
+  const written = state ? state.emitted : new Map();
+  const writeFile = (/** @type {string} */ fileName, /** @type {string} */ text) => {
+    const abs = path.resolve(fileName);
+    if (expected.has(abs)) written.set(abs, text);
+  };
+
+  let diagnostics;
+  if (state) {
+    const builder = ts.createEmitAndSemanticDiagnosticsBuilderProgram(parsed.fileNames, options, host, state.builder, [], parsed.projectReferences);
+    state.builder = builder;
+    diagnostics = [
+      ...builder.getConfigFileParsingDiagnostics(),
+      ...builder.getOptionsDiagnostics(),
+      ...builder.getGlobalDiagnostics(),
+      ...builder.getSyntacticDiagnostics(),
+      ...builder.getSemanticDiagnostics(),
+    ];
+    if (!diagnostics.some((d) => d.category === ts.DiagnosticCategory.Error)) {
+      const emitted = builder.emit(undefined, writeFile);
+      diagnostics.push(...emitted.diagnostics);
+    }
+  } else {
+    const program = ts.createProgram({ rootNames: parsed.fileNames, options, host, projectReferences: parsed.projectReferences });
+    diagnostics = [...ts.getPreEmitDiagnostics(program)];
+    if (!diagnostics.some((d) => d.category === ts.DiagnosticCategory.Error)) {
+      diagnostics.push(...program.emit(undefined, writeFile).diagnostics);
+    }
+  }
+  const errors = diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error);
+  let output = formatDiagnostics(ts, ts.sortAndDeduplicateDiagnostics(diagnostics), o);
+  if (errors.length) return { code: 1, output };
+
+  for (const out of expected) {
+    const text = written.get(out);
+    if (text === undefined) {
+      output += `error: ${o.label}: the compiler produced no ${path.relative(process.cwd(), out)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
+      return { code: 1, output };
+    }
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
+    fs.rmSync(out, { force: true });
+    fs.writeFileSync(out, text);
+  }
+  return { code: 0, output };
+}
+
+// ---- the worker protocol (proto3 WorkRequest / WorkResponse, length-delimited) ----
+
+/** @param {Buffer} buf @param {number} pos @returns {[number, number]} */
+function readVarint(buf, pos) {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    if (pos >= buf.length) throw new RangeError("truncated varint");
+    const b = buf[pos++];
+    result += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) return [result, pos];
+    shift += 7;
+    if (shift > 63) throw new Error("varint too long");
+  }
+}
+
+/** @param {number} n */
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** Fields of a message: [fieldNumber, wireType, value (number for varints, Buffer for bytes)]. */
+function* fields(/** @type {Buffer} */ buf) {
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, p1] = readVarint(buf, pos);
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === 0) {
+      const [v, p2] = readVarint(buf, p1);
+      pos = p2;
+      yield /** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
+    } else if (wire === 2) {
+      const [len, p2] = readVarint(buf, p1);
+      pos = p2 + len;
+      yield /** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
+    } else if (wire === 1) pos = p1 + 8;
+    else if (wire === 5) pos = p1 + 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+  }
+}
+
+/** @param {Buffer} buf */
+function decodeRequest(buf) {
+  /** @type {{ args: string[], inputs: Map<string, string>, requestId: number, cancel: boolean, sandboxDir: string }} */
+  const r = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
+  for (const [field, , v] of fields(buf)) {
+    if (field === 1 && Buffer.isBuffer(v)) r.args.push(v.toString("utf8"));
+    else if (field === 2 && Buffer.isBuffer(v)) {
+      let p = "";
+      let digest = "";
+      for (const [f2, , v2] of fields(v)) {
+        if (f2 === 1 && Buffer.isBuffer(v2)) p = v2.toString("utf8");
+        else if (f2 === 2 && Buffer.isBuffer(v2)) digest = v2.toString("hex");
+      }
+      r.inputs.set(p, digest);
+    } else if (field === 3 && typeof v === "number") r.requestId = v;
+    else if (field === 4 && typeof v === "number") r.cancel = v !== 0;
+    else if (field === 6 && Buffer.isBuffer(v)) r.sandboxDir = v.toString("utf8");
+  }
+  return r;
+}
+
+/** @param {number} exitCode @param {string} output @param {number} requestId */
+function encodeResponse(exitCode, output, requestId) {
+  const parts = [];
+  if (exitCode !== 0) parts.push(Buffer.from([0x08]), varint(exitCode >>> 0));
+  const text = Buffer.from(output, "utf8");
+  if (text.length) parts.push(Buffer.from([0x12]), varint(text.length), text);
+  if (requestId) parts.push(Buffer.from([0x18]), varint(requestId));
+  const body = Buffer.concat(parts);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+function runWorker() {
+  let pending = Buffer.alloc(0);
+  process.stdin.on("data", (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      let len;
+      let start;
+      try {
+        [len, start] = readVarint(pending, 0);
+      } catch (e) {
+        if (e instanceof RangeError) return; // the length itself is not all here yet
+        throw e;
+      }
+      if (pending.length < start + len) return;
+      const req = decodeRequest(pending.subarray(start, start + len));
+      pending = pending.subarray(start + len);
+      if (req.cancel) continue; // requests are handled synchronously: nothing is running to cancel
+      const base = req.sandboxDir ? path.resolve(req.sandboxDir) : process.cwd();
+      const inputs = new Map([...req.inputs].map(([p, d]) => [path.resolve(base, p), d]));
+      let result;
+      try {
+        // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
+        result = compile(req.args, req.inputs.size ? inputs : undefined);
+      evict();
+      } catch (e) {
+        result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n` };
+      }
+      process.stdout.write(encodeResponse(result.code, result.output, req.requestId));
+    }
+  });
+}
+
+function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--persistent_worker")) {
+    runWorker();
+    return;
+  }
+  let result;
+  try {
+    result = compile(expandArgs(argv), undefined);
+  } catch (e) {
+    result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.message : String(e)}\n` };
+  }
+  process.stderr.write(result.output);
+  process.exitCode = result.code;
+}
+
+if (require.main === module) main();
+
+module.exports = { compile, decodeRequest, encodeResponse, parseArgs };

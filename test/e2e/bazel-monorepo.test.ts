@@ -1,0 +1,233 @@
+/**
+ * TypeScript shared across packages, as a monorepo uses it: `//lib` is a ts_library with a module_name, imported by
+ * one pipeline by relative path and by another, two packages deeper, by package name; a JSON import through the
+ * workspace-wide tsconfig (`pipeline_dependencies(tsconfig = ...)`, strict + resolveJsonModule). Real Bazel, its
+ * default strategy (TsCompile in the persistent worker, the rest sandboxed), a real registry, and runc.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { runPushedImage } from "../fixtures/runc";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-mono-"));
+const ws = join(tmp, "ws");
+let reg: RunningRegistry;
+
+function write(rel: string, text: string): void {
+  mkdirSync(dirname(join(ws, rel)), { recursive: true });
+  writeFileSync(join(ws, rel), text);
+}
+
+const LIB_UTIL = `export function double(n: number): number {\n  return n * 2;\n}\n`;
+
+/**
+ * The examples' npm packages plus `hello-bin`, a package with a `bin` command, installed offline from a tarball
+ * (`file:` in the lockfile) so that `node_modules/.bin/hello-bin` exists.
+ */
+function writeNpmPackages(): void {
+  const src = join(tmp, "hello-bin");
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, "package.json"), JSON.stringify({ name: "hello-bin", version: "1.0.0", license: "MIT", main: "index.js", bin: { "hello-bin": "cli.js" } }));
+  writeFileSync(join(src, "index.js"), 'exports.word = "hi";\n');
+  writeFileSync(join(src, "cli.js"), '#!/usr/bin/env node\nconsole.log("hello-bin says " + require("./index").word);\n');
+  mkdirSync(join(ws, "vendor"), { recursive: true });
+  const packed = spawnSync("npm", ["pack", src, "--pack-destination", join(ws, "vendor"), "--silent"], { encoding: "utf8" });
+  if (packed.status !== 0) throw new Error(`npm pack: ${packed.stderr}`);
+  const tgz = "vendor/hello-bin-1.0.0.tgz";
+  const integrity = "sha512-" + createHash("sha512").update(readFileSync(join(ws, tgz))).digest("base64");
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "examples", "package.json"), "utf8"));
+  pkg.dependencies["hello-bin"] = `file:${tgz}`;
+  const lock = JSON.parse(readFileSync(join(REPO_ROOT, "examples", "package-lock.json"), "utf8"));
+  lock.packages[""].dependencies["hello-bin"] = `file:${tgz}`;
+  lock.packages["node_modules/hello-bin"] = { version: "1.0.0", resolved: `file:${tgz}`, integrity, license: "MIT", bin: { "hello-bin": "cli.js" } };
+  writeFileSync(join(ws, "package.json"), JSON.stringify(pkg, null, 2));
+  writeFileSync(join(ws, "package-lock.json"), JSON.stringify(lock, null, 2));
+}
+
+function makeWorkspace(registry: string): void {
+  write(
+    "WORKSPACE",
+    `workspace(name = "mono")
+local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})
+load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
+pipeline_dependencies(tsconfig = "//:tsconfig.json")
+load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
+base_images()
+npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
+`,
+  );
+  write("BUILD.bazel", `exports_files(["tsconfig.json", "package.json", "package-lock.json"])\n`);
+  write(".bazelrc", "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
+  write(".bazelversion", "4\n");
+  write("tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, resolveJsonModule: true, noUnusedLocals: true } }, null, 2));
+  writeNpmPackages();
+
+  write(
+    "lib/BUILD.bazel",
+    `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
+ts_library(
+    name = "lib",
+    srcs = ["index.ts", "util.ts", "bonus.json"],
+    deps = ["@npm//:node_modules/lodash", "@npm//:node_modules/@types/lodash"],
+    module_name = "@acme/lib",
+    visibility = ["//visibility:public"],
+)
+`,
+  );
+  write("lib/util.ts", LIB_UTIL);
+  write("lib/bonus.json", `{ "bonus": 2 }\n`);
+  write(
+    "lib/index.ts",
+    `import sum from "lodash/sum";
+import data from "./bonus.json";
+import { double } from "./util";
+
+/** What both pipelines print. */
+export function compute(n: number): number {
+  return sum([double(n), data.bonus]);
+}
+`,
+  );
+  const pipeline = (name: string, importFrom: string) => ({
+    build: `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+pipeline(
+    name = "${name}",
+    entry = "main.ts",
+    deps = ["//lib", "@npm//:node_modules/hello-bin"],
+    registry = "${registry}",
+    repository = "mono/${name}",
+    base = "@pipeline-host-node//image",
+)
+`,
+    main: `import { execFileSync } from "node:child_process";
+import { compute } from "${importFrom}";
+console.log("${name} computed " + compute(20));
+// npm's node_modules/.bin link, from the working directory (the app root, locally and in the image)
+console.log(execFileSync(process.execPath, ["node_modules/.bin/hello-bin"], { encoding: "utf8" }).trim());
+`,
+  });
+  const etl = pipeline("etl", "../../lib");
+  write("pipelines/etl/BUILD.bazel", etl.build);
+  write("pipelines/etl/main.ts", etl.main);
+  const report = pipeline("report", "@acme/lib");
+  write("pipelines/deep/er/report/BUILD.bazel", report.build);
+  write("pipelines/deep/er/report/main.ts", report.main);
+}
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  makeWorkspace(reg.host);
+});
+
+afterAll(async () => {
+  shutdown(ws);
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function sha(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+describe("a monorepo: //lib shared by two pipelines", () => {
+  for (const mode of [[], ["-c", "opt"]]) {
+    test(`_local runs both pipelines with what the library computed (${mode.join(" ") || "fastbuild"})`, async () => {
+      for (const [target, name] of [["//pipelines/etl:etl_local", "etl"], ["//pipelines/deep/er/report:report_local", "report"]]) {
+        const r = await bazel(ws, ["run", ...mode, ...QUIET, target]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toContain(`${name} computed 42`);
+        expect(r.stdout).toContain("hello-bin says hi");
+      }
+    });
+  }
+
+  test("_binary runs; the pushed images run under runc and print what the library computed", async () => {
+    const b = await bazel(ws, ["run", ...QUIET, "//pipelines/deep/er/report:report_binary"]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toContain("report computed 42");
+    for (const [target, name] of [["//pipelines/etl:etl_push", "etl"], ["//pipelines/deep/er/report:report_push", "report"]]) {
+      const r = await bazel(ws, ["run", ...QUIET, target]);
+      expect(r.code, r.stderr).toBe(0);
+      const ref = r.stdout.trim().split("\n").pop()!;
+      expect(ref).toMatch(new RegExp(`^${reg.host}/mono/${name}@sha256:[a-f0-9]{64}$`));
+      const run = runPushedImage(ref);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain(`${name} computed 42`);
+      expect(run.stdout).toContain("hello-bin says hi");
+    }
+  });
+
+  test("no build action of the pipelines reads the rules' own npm tree (only the compiler and Node's types)", async () => {
+    const r = await bazel(ws, ["aquery", "--output=text", "deps(//pipelines/etl:etl_image) + deps(//pipelines/etl:etl_local)"]);
+    expect(r.code, r.stderr).toBe(0);
+    const offenders = new Set<string>();
+    let mnemonic = "";
+    let owner = "";
+    for (const line of r.stdout.split("\n")) {
+      const m = /^\s+Mnemonic: (\S+)/.exec(line);
+      if (m) mnemonic = m[1];
+      const t = /^\s+Target: (\S+)/.exec(line);
+      if (t) owner = t[1];
+      const inputs = /^\s+Inputs: \[(.*)\]$/.exec(line);
+      // The rules' own tools are built once (bundled CLI, runtime library): not actions of the app. Middlemen and
+      // symlink trees read nothing: they stand for a launcher's runfiles, which carry the CLI's npm packages for the
+      // run-time commands (AWS SDK, Kubernetes client).
+      if (!inputs || owner.startsWith("@rules_pipeline//") || mnemonic === "Middleman" || mnemonic === "SymlinkTree") continue;
+      for (const p of inputs[1].split(", ")) {
+        if (!p.startsWith("external/rules_pipeline_npm/")) continue;
+        if (/^external\/rules_pipeline_npm\/node_modules\/(typescript|@types\/node|undici-types)\//.test(p) && mnemonic === "TsCompile") continue;
+        offenders.add(`${mnemonic}: ${p}`);
+      }
+    }
+    expect([...offenders].slice(0, 10)).toEqual([]);
+  });
+
+  test("the tsc worker and one-shot tsc give byte-identical outputs and the same image digest", async () => {
+    const target = "//pipelines/etl:etl_image";
+    const outs = ["bazel-bin/lib/index.js", "bazel-bin/lib/index.d.ts", "bazel-bin/lib/util.js", "bazel-bin/pipelines/etl/main.js"];
+    expect((await bazel(ws, ["clean"])).code).toBe(0);
+    const worker = await bazel(ws, ["build", target]);
+    expect(worker.code, worker.stderr).toBe(0);
+    expect(worker.stderr).toMatch(/\bworker\b/);
+    const before = Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]));
+    const digest = readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8");
+    expect((await bazel(ws, ["clean"])).code).toBe(0);
+    const oneShot = await bazel(ws, ["build", "--strategy=TsCompile=sandboxed", target]);
+    expect(oneShot.code, oneShot.stderr).toBe(0);
+    expect(oneShot.stderr).not.toMatch(/\d+ worker\b/);
+    expect(Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]))).toEqual(before);
+    expect(readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8")).toBe(digest);
+  });
+
+  test("a type error in the library fails the TypeScript action, naming the library's file and line", async () => {
+    write("lib/util.ts", LIB_UTIL.replace("return n * 2;", "return `${n}` * 2;"));
+    try {
+      const r = await bazel(ws, ["build", "//pipelines/etl:etl_local"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("Compiling TypeScript //lib:lib failed");
+      expect(r.stderr).toMatch(/lib\/util\.ts\(2,10\): error TS2362/);
+    } finally {
+      write("lib/util.ts", LIB_UTIL);
+    }
+  });
+
+  test("an import of a package missing from deps gets a hint naming the label to add", async () => {
+    // lodash would compile (the library's npm deps reach its users); zod is in no deps at all.
+    write("pipelines/etl/extra.ts", `import { z } from "zod";\nexport const schema = z.string();\n`);
+    write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('entry = "main.ts",', 'entry = "main.ts",\n    srcs = ["extra.ts"],'));
+    try {
+      const r = await bazel(ws, ["build", "//pipelines/etl:etl_local"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/pipelines\/etl\/extra\.ts\(1,19\): error TS2307/);
+      expect(r.stderr).toContain('hint: //pipelines/etl:etl_app does not depend on "zod". Add "@npm//:node_modules/zod" to its deps');
+    } finally {
+      rmSync(join(ws, "pipelines/etl/extra.ts"));
+      write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('\n    srcs = ["extra.ts"],', ""));
+    }
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * bazel/private/tsc_worker.js, the TsCompile action's program, outside Bazel: the one-shot mode, and the persistent
+ * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
+ * encoded here independently of the worker's own encoder).
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { REPO_ROOT } from "../fixtures/bazel";
+
+const WORKER = join(REPO_ROOT, "bazel", "private", "tsc_worker.js");
+const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
+const tmp = mkdtempSync(join(tmpdir(), "rp-tsc-worker-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function project(name: string, files: Record<string, string>): { dir: string; args: string[]; outs: string[] } {
+  const dir = join(tmp, name);
+  mkdirSync(join(dir, "src"), { recursive: true });
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, "src", f), text);
+  const ts = Object.keys(files).filter((f) => f.endsWith(".ts"));
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { target: "ES2022", module: "commonjs", strict: true, resolveJsonModule: true, esModuleInterop: true, rootDir: "src", outDir: "out", declaration: true, types: [] },
+      files: ts.map((f) => `src/${f}`),
+    }),
+  );
+  const outs = ts.flatMap((f) => [`out/${f.replace(/\.ts$/, ".js")}`, `out/${f.replace(/\.ts$/, ".d.ts")}`]);
+  const args = ["--typescript", TYPESCRIPT, "--project", "tsconfig.json", "--label", "//test:lib", ...outs.flatMap((o) => ["--expect", o])];
+  return { dir, args, outs };
+}
+
+function oneShot(dir: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  writeFileSync(join(dir, "args"), args.join("\n") + "\n");
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [WORKER, "@args"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    c.stderr.on("data", (d) => (stderr += d));
+    c.on("close", (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
+// ---- protobuf, written from the spec (https://protobuf.dev/programming-guides/encoding/) ----
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+const field = (num: number, bytes: Buffer) => Buffer.concat([varint(num * 8 + 2), varint(bytes.length), bytes]);
+function workRequest(args: string[], inputs: [string, string][], requestId: number): Buffer {
+  const body = Buffer.concat([
+    ...args.map((a) => field(1, Buffer.from(a))),
+    ...inputs.map(([p, d]) => field(2, Buffer.concat([field(1, Buffer.from(p)), field(2, Buffer.from(d, "hex"))]))),
+    Buffer.concat([varint(3 * 8), varint(requestId)]),
+  ]);
+  return Buffer.concat([varint(body.length), body]);
+}
+function parseResponse(buf: Buffer): { exitCode: number; output: string; requestId: number } {
+  const r = { exitCode: 0, output: "", requestId: 0 };
+  let pos = 0;
+  const read = () => {
+    let n = 0;
+    let shift = 0;
+    for (;;) {
+      const b = buf[pos++];
+      n += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) return n;
+      shift += 7;
+    }
+  };
+  while (pos < buf.length) {
+    const tag = read();
+    if ((tag & 7) === 0) {
+      const v = read();
+      if (tag >> 3 === 1) r.exitCode = v;
+      if (tag >> 3 === 3) r.requestId = v;
+    } else {
+      const len = read();
+      if (tag >> 3 === 2) r.output = buf.subarray(pos, pos + len).toString("utf8");
+      pos += len;
+    }
+  }
+  return r;
+}
+
+/** A worker process and a way to send it one request at a time. */
+function startWorker(dir: string) {
+  const c = spawn(process.execPath, [WORKER, "--persistent_worker"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
+  let pending = Buffer.alloc(0);
+  let waiting: ((b: Buffer) => void) | undefined;
+  c.stdout.on("data", (d: Buffer) => {
+    pending = Buffer.concat([pending, d]);
+    let len = 0;
+    let shift = 0;
+    let i = 0;
+    for (; i < pending.length; i++) {
+      len += (pending[i] & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (!(pending[i] & 0x80)) break;
+    }
+    if (i < pending.length && pending.length >= i + 1 + len && waiting) {
+      const msg = pending.subarray(i + 1, i + 1 + len);
+      pending = pending.subarray(i + 1 + len);
+      const w = waiting;
+      waiting = undefined;
+      w(msg);
+    }
+  });
+  return {
+    request(args: string[], inputs: string[], id: number) {
+      const digests = inputs.map((p) => [p, createHash("sha256").update(readFileSync(resolve(dir, p))).digest("hex")] as [string, string]);
+      return new Promise<ReturnType<typeof parseResponse>>((resolve) => {
+        waiting = (b) => resolve(parseResponse(b));
+        c.stdin.write(workRequest(args, digests, id));
+      });
+    },
+    stop: () => c.kill(),
+  };
+}
+
+const LIB = "export function double(n: number): number {\n  return n * 2;\n}\n";
+const MAIN = 'import data from "./data.json";\nimport { double } from "./lib";\nexport const answer = double(data.half);\n';
+
+describe("tsc_worker.js", () => {
+  test("one-shot: writes exactly the declared outputs (not the .json tsc would copy), and fails on a type error with tsc's line", async () => {
+    const p = project("oneshot", { "lib.ts": LIB, "main.ts": MAIN, "data.json": '{ "half": 21 }' });
+    const ok = await oneShot(p.dir, p.args);
+    expect(ok.code, ok.stderr).toBe(0);
+    for (const o of p.outs) expect(existsSync(join(p.dir, o)), o).toBe(true);
+    expect(existsSync(join(p.dir, "out", "data.json"))).toBe(false);
+    expect(readFileSync(join(p.dir, "out", "main.js"), "utf8")).toContain("(0, lib_1.double)(data_json_1.default.half)");
+    writeFileSync(join(p.dir, "src", "lib.ts"), LIB.replace("n * 2", "`${n}` * 2"));
+    const bad = await oneShot(p.dir, p.args);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/src\/lib\.ts\(2,10\): error TS2362/);
+  });
+
+  test("an import no dep provides: tsc's error and a hint naming the label to add", async () => {
+    const p = project("hint", { "main.ts": 'import { z } from "zod";\nexport const s = z;\n' });
+    const r = await oneShot(p.dir, [...p.args, "--npm-repo", "npm_deps"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/src\/main\.ts\(1,19\): error TS2307/);
+    expect(r.stderr).toContain('hint: //test:lib does not depend on "zod". Add "@npm_deps//:node_modules/zod" to its deps');
+  });
+
+  test("worker: answers over the protocol, recompiles a change, rewrites every output each time, byte for byte like one-shot", async () => {
+    const p = project("worker", { "lib.ts": LIB, "main.ts": MAIN, "data.json": '{ "half": 21 }' });
+    const inputs = ["tsconfig.json", "src/lib.ts", "src/main.ts", "src/data.json"];
+    // The compiler's lib files are inputs too (the worker treats anything else as absent); absolute paths here.
+    const libDir = join(REPO_ROOT, "node_modules", "typescript", "lib");
+    const all = readdirSync(libDir).filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts")).map((f) => join(libDir, f));
+    const withLibs = (id: number) => w.request(p.args, [...inputs, ...all], id);
+    const w = startWorker(p.dir);
+    try {
+      const first = await withLibs(7);
+      expect(first, first.output).toMatchObject({ exitCode: 0, requestId: 7 });
+      const firstOut = Object.fromEntries(p.outs.map((o) => [o, readFileSync(join(p.dir, o), "utf8")]));
+
+      // Bazel deletes outputs before an action; change one file only.
+      for (const o of p.outs) rmSync(join(p.dir, o));
+      writeFileSync(join(p.dir, "src", "main.ts"), MAIN.replace("answer", "reply"));
+      const second = await withLibs(8);
+      expect(second, second.output).toMatchObject({ exitCode: 0, requestId: 8 });
+      for (const o of p.outs) expect(existsSync(join(p.dir, o)), o).toBe(true);
+      expect(readFileSync(join(p.dir, "out", "main.js"), "utf8")).toContain("exports.reply");
+      expect(readFileSync(join(p.dir, "out", "lib.js"), "utf8")).toBe(firstOut["out/lib.js"]);
+
+      // The same sources one-shot: identical bytes.
+      const copy = project("worker-copy", { "lib.ts": LIB, "main.ts": MAIN.replace("answer", "reply"), "data.json": '{ "half": 21 }' });
+      expect((await oneShot(copy.dir, copy.args)).code).toBe(0);
+      for (const o of p.outs) expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
+
+      // A file on disk that is not an input of the request is absent, as in the sandbox.
+      const third = await w.request(p.args, ["tsconfig.json", "src/lib.ts", "src/main.ts", ...all], 9);
+      expect(third.exitCode).toBe(1);
+      expect(third.output).toMatch(/src\/main\.ts\(1,18\): error TS2307: Cannot find module '\.\/data\.json'/);
+    } finally {
+      w.stop();
+    }
+  });
+});
