@@ -1,15 +1,18 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
 load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
-load(":providers.bzl", "PipelineAppInfo")
+load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "run_cli")
 
 _DOC = """Builds the image of a pipeline: the base image's layers (reused byte for byte), then one layer of
 third-party packages (`/app/node_modules`, plus the runtime library) and one layer of first-party code, so
 that a change to the app rebuilds and uploads only the last layer.
 
-Outputs `<name>/` (an OCI image layout: `oci-layout`, `index.json`, `blobs/sha256/...`, usable as `oci:DIR` by
-skopeo, by umoci and by rules_oci's `oci_push`/`oci_load`) and `<name>.digest` (`sha256:...`, the manifest's).
+Its one default output is `<name>/`, an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`): usable
+as `oci:DIR` by skopeo, umoci and podman, and by any rule that takes an image with `allow_single_file = True`, like
+rules_oci's `oci_push(image = ...)` and `oci_load(image = ...)`. The manifest digest (`sha256:...`) is in
+`<name>.digest`, output group `digest` (the `pipeline` macro adds a `<name>_digest` target for it); the layers in
+output group `layers`.
 
 The image contract (what a custom base or a "totally custom" image must honour):
 - `node` (>= 20) on the image's PATH;
@@ -115,8 +118,9 @@ def _image_impl(ctx):
         execution_requirements = {"no-sandbox": "1"},
     )
     return [
-        DefaultInfo(files = depset([layout, digest]), runfiles = ctx.runfiles(files = [layout, digest])),
+        DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
         OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest])),
+        PipelineImageInfo(layout = layout, digest = digest),
     ]
 
 pipeline_image = rule(

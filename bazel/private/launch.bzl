@@ -6,7 +6,7 @@ and the preload that sets the image variables).
 """
 
 load(":app_layout.bzl", "app_runfiles")
-load(":providers.bzl", "PipelineAppInfo")
+load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
@@ -23,16 +23,10 @@ def validate_target(label, registry, repository):
         fail("{}: `repository` must be lowercase path components separated by \"/\". got: {}".format(label, repr(repository)))
 
 def _image_files(target):
-    layout = None
-    digest = None
-    for f in target[DefaultInfo].files.to_list():
-        if f.is_directory:
-            layout = f
-        elif f.basename.endswith(".digest"):
-            digest = f
-    if layout == None or digest == None:
-        fail("`images`: {} is not a pipeline_image (needs an OCI layout directory and a .digest file)".format(target.label))
-    return layout, digest
+    if PipelineImageInfo not in target:
+        fail("`images`: {} is not a pipeline_image (it provides no PipelineImageInfo: an OCI layout and its digest file)".format(target.label))
+    info = target[PipelineImageInfo]
+    return info.layout, info.digest
 
 def _launch_config(ctx, mode):
     images = {}

@@ -24,7 +24,8 @@ def pipeline(
     """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
 
     Targets (names are a contract):
-      NAME_image[_<base name>]: the image (OCI layout directory + `.digest`), one per base.
+      NAME_image[_<base name>]: the image (an OCI layout directory), one per base.
+      NAME_image[_<base name>]_digest: its manifest digest file (`sha256:...`).
       NAME_push: pushes the images; prints `HOST/REPO@sha256:...`.
       NAME: pushes, then runs `entry` with PIPELINE_CONTAINER_IMAGE set to the pushed reference.
       NAME_binary: runs `entry` with the built image's reference (configured registry/repository), pushes nothing.
@@ -89,6 +90,14 @@ def pipeline(
             **kwargs
         )
         images[":" + target] = image_name
+        native.filegroup(
+            name = target + "_digest",
+            srcs = [":" + target],
+            output_group = "digest",
+            tags = user_tags,
+            visibility = visibility,
+            testonly = kwargs.get("testonly", False),
+        )
 
     common = dict(
         registry = registry,

@@ -32,3 +32,11 @@ PipelineAppInfo = provider(
         "bin_links": "depset of strings `name<TAB>target`: `node_modules/.bin` commands of the npm packages in `files`",
     },
 )
+
+PipelineImageInfo = provider(
+    doc = "A built image: its OCI layout directory (the target's only default output) and its digest file.",
+    fields = {
+        "layout": "File (a directory): the OCI image layout",
+        "digest": "File: the manifest digest, `sha256:...`",
+    },
+)

@@ -20,6 +20,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { SweepOptions } from "./sweep";
+import { SHA256_HEX } from "../oci/grammar";
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {
   if (explicit) return explicit;
@@ -65,7 +66,7 @@ export interface EntryDir {
   entry: RegExp;
 }
 
-const HEX64 = /^[a-f0-9]{64}$/;
+const HEX64 = new RegExp(`^${SHA256_HEX}$`);
 
 export function entryDirs(root: string): EntryDir[] {
   return [

@@ -5,6 +5,7 @@
  * flag or argument and the value), and `--help` text generated from the same table. No dependencies: the CLI's
  * start-up (a no-op push) must stay close to `node -e 0`.
  */
+import { closest } from "../closest";
 import { parseArgs } from "node:util";
 
 export class UsageError extends Error {}
@@ -125,7 +126,10 @@ export async function runSpec<IO extends HelpIo>(spec: CliSpec<IO>, argv: string
   const group = prefix.join(" ");
   if (words.length > g) {
     const named = words.slice(0, g + 1).join(" ");
-    throw new UsageError(`unknown command ${JSON.stringify(named)}${g ? ` (${group} has: ${names.join(", ")})` : ""}`);
+    const near = closest(words[g], names);
+    throw new UsageError(
+      `unknown command ${JSON.stringify(named)}${near ? ` (did you mean ${JSON.stringify([...prefix, near].join(" "))}?)` : ""}${g ? ` (${group} has: ${names.join(", ")})` : ""}`,
+    );
   }
   if (untilDashDash(argv.slice(g)).some(isHelp)) return io.stdout(helpIndex(spec, prefix));
   if (argv.length > g) throw new UsageError(`expected a command before ${JSON.stringify(argv[g])}${g ? ` (${group} has: ${names.join(", ")})` : ""}`);
@@ -153,7 +157,10 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
     const negated = !specs[t.name] && t.name.startsWith("no-") && specs[t.name.slice(3)]?.type === "boolean";
     const name = negated ? t.name.slice(3) : t.name;
     const o = specs[name];
-    if (!o) throw new UsageError(`unknown option ${t.rawName}${t.value !== undefined ? `=${t.value}` : ""} for "${parsed.words.join(" ")}"`);
+    if (!o) {
+      const near = closest(t.name, Object.keys(specs));
+      throw new UsageError(`unknown option ${t.rawName}${t.value !== undefined ? `=${t.value}` : ""} for "${parsed.words.join(" ")}"${near ? ` (did you mean --${near}?)` : ""}`);
+    }
     let value: unknown;
     if (o.type === "boolean") {
       if (t.value === undefined) value = !negated;

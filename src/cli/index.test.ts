@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { EXIT_ERROR, EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
+import { VERSION } from "../version";
 
 function io(env: NodeJS.ProcessEnv = {}, stdin = "") {
   const out: string[] = [];
@@ -19,6 +20,31 @@ describe("the CLI's error boundary", () => {
       expect(await runCli(argv, t.cli)).toBe(EXIT_USAGE);
       expect(t.err.join("\n")).toMatch(/pipeline --help/);
     }
+  });
+
+  test("--version prints the version anywhere before --, and runs nothing", async () => {
+    for (const argv of [["--version"], ["-V"], ["push", "--version"], ["registry", "serve", "--version"]]) {
+      const t = io();
+      expect(await runCli(argv, t.cli)).toBe(0);
+      expect(t.out).toEqual([`pipeline ${VERSION} (rules_pipeline, node ${process.versions.node})`]);
+    }
+  });
+
+  test("typos get a did-you-mean: commands (also in a group) and flags", async () => {
+    const cases: [string[], RegExp][] = [
+      [["psuh", "x"], /unknown command "psuh" \(did you mean "push"\?\)/],
+      [["model", "pul", "x"], /unknown command "model pul" \(did you mean "model pull"\?\)/],
+      [["inspect", "oci:/x", "--insecur"], /unknown option --insecur for "inspect" \(did you mean --insecure\?\)/],
+      [["push", "oci:/x", "--repository", "h/r", "--tags", "v1"], /unknown option --tags for "push" \(did you mean --tag\?\)/],
+    ];
+    for (const [argv, re] of cases) {
+      const t = io();
+      expect(await runCli(argv, t.cli)).toBe(EXIT_USAGE);
+      expect(t.err.join("\n")).toMatch(re);
+    }
+    const far = io();
+    expect(await runCli(["frobnicate"], far.cli)).toBe(EXIT_USAGE);
+    expect(far.err.join("\n")).not.toMatch(/did you mean/);
   });
 
   test("an unknown flag is a usage error naming it", async () => {

@@ -18,7 +18,7 @@
  */
 import { posix } from "node:path";
 import { PipelineError, redactUrl } from "../errors";
-import { SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
+import { COMMIT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
 import { parseReference } from "../oci/reference";
 import { assertSafeGitUrl } from "../git/url";
 import { isLayoutReference, parseLayoutReference } from "./layout-image";
@@ -27,7 +27,6 @@ import type { CodeDeployment, InterpreterDeployment } from "./types";
 
 export const DEPLOYMENT_ERROR = "E_DEPLOYMENT";
 
-const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
 export function quoteValue(value: unknown): string {

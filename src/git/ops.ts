@@ -21,6 +21,7 @@ import { GitAuthOptions, GitCredential, withGitAuth } from "./auth";
 import { whileGitRuns } from "./process-exit";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
+import { COMMIT_RE } from "../oci/grammar";
 
 export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
   /** The credential for the remote; without one git uses the user's own configuration. */
@@ -37,7 +38,6 @@ export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
 
 const LS_REMOTE_TIMEOUT_MS = 2 * 60_000;
 const FETCH_TIMEOUT_MS = 10 * 60_000;
-const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 // Repository overrides a caller's environment may carry (e.g. when run from a git hook); they would redirect `-C dir`.
 const REPO_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_NAMESPACE"];
 

@@ -35,7 +35,7 @@ import { createReadStream, mkdirSync, realpathSync } from "node:fs";
 import { createHash, Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import { isSha256Digest } from "../oci/grammar";
+import { isSha256Digest, SHA256_HEX } from "../oci/grammar";
 import { decompressed } from "./decompress";
 import { DirId, HostRoot } from "./host-root";
 import type { Layer } from "./layer";
@@ -74,7 +74,7 @@ export interface UnpackStats {
   bytes: number;
 }
 
-const DIGEST_IN_PATH = /(?:^|\/)sha256\/([a-f0-9]{64})$/;
+const DIGEST_IN_PATH = new RegExp(`(?:^|/)sha256/(${SHA256_HEX})$`);
 
 interface LayerState {
   label: string;

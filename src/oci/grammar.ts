@@ -14,7 +14,11 @@
 
 /** For messages: what a sha256 digest looks like. */
 export const SHA256_DIGEST_GRAMMAR = "sha256:<64 lowercase hex>";
-export const SHA256_DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+/** The hex part of a sha256 digest, as a pattern to build others from (`blobs/sha256/<hex>`, `@sha256:<hex>`). */
+export const SHA256_HEX = "[a-f0-9]{64}";
+export const SHA256_DIGEST_RE = new RegExp(`^sha256:${SHA256_HEX}$`);
+/** A git commit id in full (SHA-1 or SHA-256 object format), not an OCI digest but a sibling grammar. */
+export const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /** A digest's algorithm (distribution spec), e.g. to spot `@algorithm:` in text. */
 export const DIGEST_ALGORITHM_GRAMMAR = "[a-z0-9]+(?:[.+_-][a-z0-9]+)*";

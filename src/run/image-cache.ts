@@ -34,6 +34,7 @@ import { ANNOTATION_REF_NAME, ImageConfig, Index } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
+import { SHA256_HEX } from "../oci/grammar";
 
 export interface PrepareImageOptions {
   /** The cache root (see paths.ts). */
@@ -64,7 +65,7 @@ export interface PreparedImage {
   unpacked: boolean;
 }
 
-const DIGEST_SUFFIX = /@(sha256:[a-f0-9]{64})$/;
+const DIGEST_SUFFIX = new RegExp(`@(sha256:${SHA256_HEX})$`);
 
 /** Splits `oci:DIR[@sha256:...]`; undefined when `image` is not an `oci:` reference. */
 export function parseOciImage(image: string, cwd = process.cwd()): { dir: string; digest?: string } | undefined {

@@ -21,9 +21,9 @@ import { PipelineError, redactUrl } from "../errors";
 import type { GitCredential } from "../git/auth";
 import { cloneAt, fetchCheckout, lsRemote } from "../git/ops";
 import { codeDir, datasetsDir } from "./paths";
+import { COMMIT_RE } from "../oci/grammar";
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
-const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 export interface CheckoutOptions {
   cacheDir: string;

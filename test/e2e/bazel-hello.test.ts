@@ -52,6 +52,45 @@ describe("examples/hello from a consumer workspace", () => {
     for (const name of readdirSync(blobs)) expect(lstatSync(join(blobs, name)).isFile(), name).toBe(true);
   });
 
+  test("hello_image is the image of a rule declared like rules_oci's oci_push/oci_load (allow_single_file = True)", async () => {
+    mkdirSync(join(ws, "ocilike"), { recursive: true });
+    writeFileSync(
+      join(ws, "ocilike", "defs.bzl"),
+      `def _impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".index.json")
+    ctx.actions.run_shell(
+        inputs = [ctx.file.image],
+        outputs = [out],
+        command = 'test -f "$1/oci-layout" && cp "$1/index.json" "$2"',
+        arguments = [ctx.file.image.path, out.path],
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+# the image attribute declared as rules_oci declares it on oci_push and oci_load.
+oci_push_like = rule(
+    implementation = _impl,
+    attrs = {
+        "image": attr.label(allow_single_file = True, mandatory = True),
+        "repository": attr.string(mandatory = True),
+    },
+)
+`,
+    );
+    writeFileSync(join(ws, "ocilike", "BUILD.bazel"), "");
+    // In hello's own package, as users write oci_push next to their image (hello_image is not public).
+    const build = join(ws, "examples", "hello", "BUILD.bazel");
+    const original = readFileSync(build, "utf8");
+    writeFileSync(build, `load("//ocilike:defs.bzl", "oci_push_like")\n${original}\noci_push_like(name = "oci_push_like", image = ":hello_image", repository = "x")\n`);
+    try {
+      const r = await bazel(ws, ["build", `--disk_cache=${diskCache}`, "//examples/hello:oci_push_like", "//examples/hello:hello_image_digest"]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      writeFileSync(build, original);
+    }
+    const index = JSON.parse(readFileSync(join(ws, "bazel-bin/examples/hello/oci_push_like.index.json"), "utf8"));
+    expect(index.manifests[0].digest).toBe(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8"));
+  });
+
   test("hello_local runs the launch script with no image variables, even if the caller had some", async () => {
     const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"], { PIPELINE_CONTAINER_IMAGE: "" });
     expect(r.code, r.stderr).toBe(0);

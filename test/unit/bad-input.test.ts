@@ -298,7 +298,13 @@ describe("internal commands run by the rules", () => {
     const d = dir();
     const list = join(d, "files.txt");
     writeFileSync(list, "app/main.js /src/main.js\n");
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src", got "app/main.js /src/main.js"`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`] });
+  });
+  it("19b layer: a symlink line whose kind is not `symlink`", async () => {
+    const d = dir();
+    const list = join(d, "files.txt");
+    writeFileSync(list, "app/node_modules/.bin/x\thardlink\t../x/cli.js\n");
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`] });
   });
   it("20 layer: a source file that does not exist", async () => {
     const d = dir();
