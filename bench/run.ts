@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark side by side with its peer, prints the table and rewrites the
  * generated part of bench/README.md (and bench/results.json).
  *
- *   npm run bench                      full run (about 5 minutes on 2 cores)
+ *   npm run bench                      full run (about 10 minutes on 2 cores)
  *   npm run bench -- --only P2,P6      only these; their rows replace the stored ones, the others are kept
  *   npm run bench -- --reps 9          measured repetitions per side (fast benchmarks; slow ones get about half)
  *   npm run bench -- --smoke           (or BENCH_SMOKE=1) every benchmark once on tiny inputs: checks that
@@ -18,6 +18,7 @@ import { load } from "./lib/measure";
 import { markdownTable, mergeResults, notesList, rewriteReadme, Row, sortRows } from "./lib/report";
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
+import { p10, p11, p9 } from "./suites/monorepo";
 import { p1, p2, p3, p7 } from "./suites/registry";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
@@ -63,7 +64,12 @@ const BENCHES: [string, Bench, string][] = [
   ["P5", p5, "reproducible clean builds"],
   ["P6", p6, "warm bazel run: _binary vs _local"],
   ["P8", p8, "disk growth per image sharing a base"],
+  ["P11", p11, "monorepo: inputs per action (aquery)"],
+  ["P9", p9, "monorepo: one-line library change to a pushed image"],
+  ["P10", p10, "monorepo: one-line library change to a local run"],
 ];
+/** The benchmarks that use the generated trees and base image of lib/inputs.ts (the monorepo makes its own). */
+const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8"]);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
@@ -109,7 +115,7 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   try {
     const selected = BENCHES.filter(([id]) => !args.only || args.only.has(id));
-    if (selected.some(([id]) => id !== "P5" && id !== "P6")) await ctx.inputs.prepare(log);
+    if (selected.some(([id]) => NEEDS_INPUTS.has(id))) await ctx.inputs.prepare(log);
     const runOne = async ([id, fn, title]: (typeof BENCHES)[number]) => {
       if (interrupted) return;
       const t = Date.now();

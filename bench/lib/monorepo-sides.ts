@@ -1,0 +1,216 @@
+/**
+ * The monorepo benchmarks' fixture (P9-P11) and each side of them: a one-line library change turned into a pushed
+ * image (Bazel, podman build + push, `pipeline build --lockfile` + push) or a run (Bazel's `_local`, hand-run tsc).
+ *
+ * Built once per bench run and shared: a registry, the generated npm tree and sources, the Bazel workspace (cold
+ * build measured once), and, on first use, the plain npm projects of the peers (npm ci once, copied to each peer)
+ * and a private podman holding the host-node base that Bazel built, so every side starts from the same base image.
+ * Every side edits its own copy of the sources before its clock starts; the change is `const delta = N;` with N
+ * never used before, so each run is a real change and each push a new image.
+ *
+ * The workspace loads a snapshot of the rules (the checkout's files as git sees them, tracked or not, taken when the
+ * fixture is made) rather than the checkout itself: an edit to the checkout's src/ or bazel/ during the run would
+ * otherwise rebuild the rules' tools in the middle of a measured change.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { startRegistry, RunningRegistry } from "../../test/fixtures/registry";
+import { bazelOk, expunge, QUIET, REPO_ROOT } from "./bazel";
+import { check, Ctx } from "./context";
+import { runOk } from "./measure";
+import { changeLibrary, monorepoSources, MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
+import { generateNpmTree, NpmTree } from "./npm-tree";
+import { Podman, podmanWithBase } from "./podman";
+
+export interface MonoSizes {
+  npmFiles: number;
+  libFiles: number;
+  /** npm packages the library imports (half with bundled types, half with an @types companion). */
+  direct: number;
+}
+
+export const MONO_FULL: MonoSizes = { npmFiles: 5000, libFiles: 30, direct: 6 };
+export const MONO_SMOKE: MonoSizes = { npmFiles: 300, libFiles: 4, direct: 2 };
+
+export interface Mono {
+  dir: string;
+  ws: string;
+  src: MonorepoSources;
+  tree: NpmTree;
+  reg: RunningRegistry;
+  /** The host-node base Bazel built (an OCI layout, copied out of the output base). */
+  base: string;
+  cold: { ms: number; processes: string };
+  /** A number not used for any change yet. */
+  next(): number;
+}
+
+export const PODMAN_BASE_REF = "localhost/host-node:latest";
+const PODMAN_IMAGE = "localhost/mono/etl:latest";
+const TSC = require.resolve("typescript/lib/tsc.js");
+const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
+
+/** What the rules need of the checkout (no tests, docs, examples or benchmarks). */
+const RULES_SKIP = /^(bench|test|docs|examples|scripts|\.ci|node_modules)(\/|$)/;
+
+/** A copy of the rules' files (tracked and untracked, not ignored) in `dest`; the checkout itself if git cannot list them. */
+export function snapshotRules(dest: string): string {
+  const ls = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO_ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (ls.status !== 0) return REPO_ROOT;
+  for (const rel of ls.stdout.split("\0")) {
+    if (!rel || RULES_SKIP.test(rel) || !existsSync(join(REPO_ROOT, rel))) continue;
+    mkdirSync(dirname(join(dest, rel)), { recursive: true });
+    copyFileSync(join(REPO_ROOT, rel), join(dest, rel));
+  }
+  return dest;
+}
+
+let shared: Promise<Mono> | undefined;
+
+/** The fixture, made on first use (registry, npm tree, sources, Bazel workspace built once). */
+export function monorepo(ctx: Ctx): Promise<Mono> {
+  shared ??= (async () => {
+    const sizes = ctx.smoke ? MONO_SMOKE : MONO_FULL;
+    const dir = join(ctx.work, "mono");
+    const reg = await startRegistry();
+    ctx.defer(() => reg.stop());
+    let t = Date.now();
+    const tree = generateNpmTree(join(dir, "npm"), { seed: 20240611, files: sizes.npmFiles, direct: sizes.direct });
+    const src = monorepoSources(20240612, sizes.libFiles, tree);
+    const ws = join(dir, "ws");
+    writeBazelWorkspace(ws, snapshotRules(join(dir, "rules_pipeline")), reg.host, src, tree);
+    ctx.defer(() => expunge(ws));
+    ctx.log(`monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated), ${sizes.libFiles} library files, in ${Date.now() - t} ms`);
+    t = Date.now();
+    const cold = await bazelOk(ws, ["build", "//x:etl_image", "//x:etl_local", "//x:etl_push", "//x:report_local"]);
+    const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
+    ctx.log(`monorepo: cold build in ${Date.now() - t} ms (${processes})`);
+    for (const [target, name] of [["//x:etl_local", "etl"], ["//x:report_local", "report"]]) {
+      const r = await bazelOk(ws, ["run", ...QUIET, target]);
+      check(r.stdout.includes(`${name} computed 60`), `monorepo: ${target} prints what the library computed (${r.stdout.trim().slice(0, 200)})`);
+    }
+    const outputBase = (await bazelOk(ws, ["info", "output_base"])).stdout.trim();
+    const base = join(dir, "host-node-base");
+    cpSync(realpathSync(join(outputBase, "external", "pipeline-host-node", "image")), base, { recursive: true, dereference: true });
+    let counter = 0;
+    return { dir, ws, src, tree, reg, base, cold: { ms: cold.ms, processes }, next: () => ++counter };
+  })();
+  return shared;
+}
+
+let peersMade: Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> | undefined;
+
+/** The peers' plain npm projects (npm ci once, offline; node_modules copied), each compiled once with tsc. */
+export function peerProjects(ctx: Ctx, m: Mono): Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> {
+  peersMade ??= (async () => {
+    const first = join(m.dir, "peer-podman");
+    mkdirSync(first, { recursive: true });
+    writePeerProject(first, m.src, m.tree, PODMAN_BASE_REF);
+    const npm = await runOk("npm", ["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: first });
+    const out = { podman: first, lockfile: join(m.dir, "peer-lockfile"), tsc: join(m.dir, "peer-tsc"), npmCiMs: npm.ms };
+    for (const d of [out.lockfile, out.tsc]) cpSync(first, d, { recursive: true, verbatimSymlinks: true });
+    for (const d of [out.podman, out.lockfile, out.tsc]) await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
+    ctx.log(`monorepo: peer projects ready (npm ci ${Math.round(npm.ms)} ms)`);
+    return out;
+  })();
+  return peersMade;
+}
+
+/** Milliseconds of a sequence of steps, and of each step (`step(name, fn)`). */
+async function timed(steps: (step: (name: string, fn: () => Promise<unknown>) => Promise<void>) => Promise<void>): Promise<{ ms: number; parts: Record<string, number> }> {
+  const parts: Record<string, number> = {};
+  const t = process.hrtime.bigint();
+  await steps(async (name, fn) => {
+    const s = process.hrtime.bigint();
+    await fn();
+    parts[name] = (parts[name] ?? 0) + Number(process.hrtime.bigint() - s) / 1e6;
+  });
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, parts };
+}
+
+export interface Pushed {
+  ms: number;
+  /** The manifest digest that went up. */
+  digest: string;
+  /** Milliseconds of each step, for the peers. */
+  parts?: Record<string, number>;
+}
+
+/** One-line change, then `bazel run //x:etl_push` with `flags` (e.g. a strategy). */
+export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): Promise<Pushed & { stderr: string }> {
+  changeLibrary(m.ws, m.src, m.next());
+  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_push"]);
+  const ref = r.stdout.trim().split("\n").pop() ?? "";
+  const digest = /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
+  check(digest !== undefined && ref.startsWith(`${m.reg.host}/mono/etl@`), `P9: etl_push prints the pushed reference (${ref})`);
+  return { ms: r.ms, digest: digest!, stderr: r.stderr };
+}
+
+/** One-line change, then `bazel run //x:etl_local`; checks the program printed the changed value. */
+export async function bazelLocal(m: Mono, flags: string[] = [], quiet = QUIET): Promise<{ ms: number; stderr: string }> {
+  const expected = changeLibrary(m.ws, m.src, m.next());
+  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_local"]);
+  check(r.stdout.includes(`etl computed ${expected},`), `P10: etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`);
+  return { ms: r.ms, stderr: r.stderr };
+}
+
+/** The podman peer's storage, made on first use: the base loaded from Bazel's host-node layout. */
+let podmanMade: Promise<Podman> | undefined;
+export function podmanFor(ctx: Ctx, m: Mono): Promise<Podman> {
+  podmanMade ??= podmanWithBase(join(m.dir, "podman"), m.base, PODMAN_BASE_REF).then((p) => {
+    ctx.defer(() => p.remove());
+    return p;
+  });
+  return podmanMade;
+}
+
+/** One-line change, then tsc (incremental), `podman build` (layer cache) and `podman push`. */
+export async function podmanPush(m: Mono, p: Podman, dir: string): Promise<Pushed> {
+  changeLibrary(dir, m.src, m.next());
+  const digestFile = join(m.dir, "podman-digest");
+  const t = await timed(async (step) => {
+    await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
+    await step("podman build", () => p.ok(["build", "--network", "none", "--pull=never", "-q", "-t", PODMAN_IMAGE, "."], { cwd: dir }));
+    await step("podman push", () => p.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, PODMAN_IMAGE, `docker://${m.reg.host}/mono/etl-podman:latest`]));
+  });
+  return { ...t, digest: readFileSync(digestFile, "utf8").trim() };
+}
+
+/** The last image podman built runs and prints the value of the last change made in `dir`. */
+export async function podmanRunCheck(p: Podman, dir: string): Promise<void> {
+  const expected = 60 + Number(/const delta = (\d+);/.exec(readFileSync(join(dir, "lib", "mod01.ts"), "utf8"))![1]);
+  const r = await p.ok(["run", "--rm", "--network", "none", PODMAN_IMAGE]);
+  check(r.stdout.includes(`etl computed ${expected},`), `P9: the podman-built image runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`);
+}
+
+/** One-line change, then tsc (incremental), `pipeline build --lockfile` (node_modules layer cached) and `pipeline push`. */
+export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Pushed> {
+  changeLibrary(dir, m.src, m.next());
+  const out = join(m.dir, "lockfile-out", "etl");
+  const cache = join(m.dir, "lockfile-cache");
+  let digest = "";
+  const t = await timed(async (step) => {
+    await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
+    await step("pipeline build", () => runOk(process.execPath, [ctx.cli, "build", "--lockfile", ".", "--output", out, "--base", `oci:${m.base}`, "--cache-dir", cache], { cwd: dir, env: cliEnv() }));
+    await step("pipeline push", async () => {
+      const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], { env: cliEnv() });
+      digest = /@(sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
+    });
+  });
+  check(digest !== "", `P9: pipeline push prints the pushed reference`);
+  check(existsSync(join(out, "index.json")), `P9: pipeline build --lockfile wrote ${out}`);
+  return { ...t, digest };
+}
+
+/** One-line change, then a hand-run incremental tsc and `node -e 0` (P10's peer). */
+export async function tscAndNode(m: Mono, dir: string): Promise<{ ms: number; parts: Record<string, number> }> {
+  const n = m.next();
+  changeLibrary(dir, m.src, n);
+  const t = await timed(async (step) => {
+    await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
+    await step("node -e 0", () => runOk(process.execPath, ["-e", "0"]));
+  });
+  check(readFileSync(join(dir, "dist", "lib", "mod01.js"), "utf8").includes(`const delta = ${n};`), "P10: tsc emitted the changed library");
+  return t;
+}

@@ -1,0 +1,232 @@
+/**
+ * The generated monorepo of P9-P11, deterministic from a seed: `//lib`, a ts_library (module_name "@acme/lib") of
+ * a few dozen TypeScript files importing npm packages with bundled types and with `@types` companions, and two
+ * pipelines in `//x` using it, `etl` by relative path and `report` by package name. Written twice from the same
+ * sources: as a Bazel workspace (WORKSPACE, BUILD files, a workspace tsconfig given to `pipeline_dependencies`)
+ * and as a plain npm project for the peers (one tsconfig with `incremental`, `paths` for "@acme/lib", compiled
+ * to dist/, a Dockerfile FROM the host-node base and a .dockerignore that also shapes `pipeline build --lockfile`'s
+ * code layer). Both take their npm packages from the same generated lockfile (npm-tree.ts).
+ *
+ * The one-line change: `const delta = N;` inside a function body of the library's first module. `compute(20)`,
+ * which both programs print, is `60 + N`, so every run can check that its change reached the program.
+ */
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Rng, TextGen } from "./gen";
+import type { NpmTree } from "./npm-tree";
+
+export interface MonorepoSources {
+  /** Project-relative path → content (lib/*.ts, x/*.ts). */
+  files: Record<string, string>;
+  /** The file holding the changed line. */
+  changed: string;
+  libFiles: number;
+}
+
+const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+const ident = (s: string) => s.replace(/[^a-zA-Z]/g, "").toLowerCase() || "item";
+const pad = (i: number) => String(i).padStart(2, "0");
+
+/** One library module: records, a class, scoring and labelling functions, some helpers. */
+function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?: { name: string; exportName: string }; earlier?: number }): string {
+  const n = pad(i);
+  const lines: string[] = [];
+  if (imports.npm) lines.push(`import { ${imports.npm.exportName} } from ${JSON.stringify(imports.npm.name)};`);
+  if (imports.earlier) lines.push(`import { score${pad(imports.earlier)} } from "./${modName(imports.earlier)}";`);
+  if (lines.length) lines.push("");
+  const R = `${cap(word)}${n}`;
+  lines.push(
+    `/** ${t.markdown(60 + r.int(100)).replace(/\*\//g, "").replace(/\n/g, " ")} */`,
+    `export interface ${R} {`,
+    "  id: number;",
+    "  name: string;",
+    "  tags: string[];",
+    "  weight?: number;",
+    "}",
+    "",
+    `export type ${R}Kind = ${["new", "open", "done", "late"].slice(0, 2 + r.int(3)).map((k) => JSON.stringify(k)).join(" | ")};`,
+    "",
+    `export function normalize${n}(rows: ${R}[]): ${R}[] {`,
+    "  return rows.filter((row) => row.id >= 0).map((row) => ({ ...row, name: row.name.trim(), tags: [...row.tags].sort() }));",
+    "}",
+    "",
+    `export function score${n}(n: number): number {`,
+    ...(i === 1 ? ["  const delta = 0;", "  return n * 3 + delta;"] : [`  return n * ${i}${imports.earlier ? ` + score${pad(imports.earlier)}(1)` : ""};`]),
+    "}",
+    "",
+    `export function label${n}(value: string): string {`,
+    imports.npm ? `  return ${imports.npm.exportName}(value) + "/${n}";` : `  return value.toUpperCase() + "/${n}";`,
+    "}",
+    "",
+    `export class Batch${n} {`,
+    `  private readonly items: ${R}[] = [];`,
+    `  add(item: ${R}): this {`,
+    "    this.items.push(item);",
+    "    return this;",
+    "  }",
+    "  get size(): number {",
+    "    return this.items.length;",
+    "  }",
+    "  total(): number {",
+    "    return this.items.reduce((sum, item) => sum + (item.weight ?? 1), 0);",
+    "  }",
+    "}",
+  );
+  for (let k = 0, helpers = 1 + r.int(5); k < helpers; k++) {
+    const h = `${ident(r.pick(t.vocab))}${n}x${k}`;
+    lines.push(
+      "",
+      `/** ${t.markdown(40 + r.int(80)).replace(/\*\//g, "").replace(/\n/g, " ")} */`,
+      `export function ${h}(values: readonly number[], factor = ${1 + r.int(9)}): number[] {`,
+      "  const out: number[] = [];",
+      "  for (const v of values) {",
+      `    if (v % ${2 + r.int(5)} === 0) out.push(v * factor);`,
+      `    else out.push(Math.round(v / ${2 + r.int(7)}));`,
+      "  }",
+      "  return out;",
+      "}",
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+const modName = (i: number) => `mod${pad(i)}`;
+
+/** The TypeScript of //lib and //x. */
+export function monorepoSources(seed: number, libFiles: number, tree: NpmTree): MonorepoSources {
+  const r = new Rng(seed);
+  const t = new TextGen(r);
+  const files: Record<string, string> = {};
+  for (let i = 1; i <= libFiles; i++) {
+    const npm = i === 1 ? undefined : tree.direct[(i - 2) % tree.direct.length];
+    const earlier = i > 3 && r.chance(0.4) ? 2 + r.int(i - 2) : undefined;
+    files[`lib/${modName(i)}.ts`] = libModule(i, ident(r.pick(t.vocab)), t, r, { npm, earlier });
+  }
+  const mods = Array.from({ length: libFiles }, (_, k) => k + 1);
+  files["lib/index.ts"] = [
+    ...mods.map((i) => `export * from "./${modName(i)}";`),
+    ...mods.map((i) => `import { label${pad(i)} } from "./${modName(i)}";`),
+    `import { score01 } from "./${modName(1)}";`,
+    "",
+    "/** What both pipelines print: changes with the library's changed line. */",
+    "export function compute(n: number): number {",
+    "  return score01(n);",
+    "}",
+    "",
+    "/** Every module's label (through the npm packages the library imports). */",
+    "export function describeAll(value: string): string {",
+    `  return [${mods.map((i) => `label${pad(i)}(value)`).join(", ")}].length + " labels, first " + label02(value);`,
+    "}",
+    "",
+  ].join("\n");
+  if (libFiles < 2) throw new Error("monorepoSources: at least 2 library files");
+  files["x/etl.ts"] = `import { compute, describeAll } from "../lib";\n\nconsole.log("etl computed " + compute(20) + ", " + describeAll("row"));\n`;
+  files["x/report.ts"] = `import { compute } from "@acme/lib";\n\nconsole.log("report computed " + compute(20));\n`;
+  return { files, changed: `lib/${modName(1)}.ts`, libFiles };
+}
+
+/** Rewrites the changed line of the library under `root` (`const delta = N;`); returns what compute(20) then is. */
+export function changeLibrary(root: string, src: MonorepoSources, n: number): number {
+  const p = join(root, src.changed);
+  const before = readFileSync(p, "utf8");
+  const after = before.replace(/const delta = \d+;/, `const delta = ${n};`);
+  if (after === before && !before.includes(`const delta = ${n};`)) throw new Error(`changeLibrary: no "const delta" line in ${p}`);
+  writeFileSync(p, after);
+  return 60 + n;
+}
+
+function write(root: string, rel: string, text: string): void {
+  mkdirSync(dirname(join(root, rel)), { recursive: true });
+  writeFileSync(join(root, rel), text);
+}
+
+/** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
+export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+  write(
+    ws,
+    "WORKSPACE",
+    `workspace(name = "mono")
+local_repository(name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
+load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
+pipeline_dependencies(tsconfig = "//:tsconfig.json")
+load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
+base_images()
+npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
+`,
+  );
+  write(ws, "BUILD.bazel", `exports_files(["tsconfig.json", "package.json", "package-lock.json"])\n`);
+  write(ws, ".bazelrc", "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
+  write(ws, ".bazelversion", "4\n");
+  write(ws, "tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n");
+  cpSync(tree.packageJson, join(ws, "package.json"));
+  cpSync(tree.lockfile, join(ws, "package-lock.json"));
+  const npmDeps = tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]).map((n) => `        "@npm//:node_modules/${n}",`);
+  write(
+    ws,
+    "lib/BUILD.bazel",
+    `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
+
+ts_library(
+    name = "lib",
+    srcs = glob(["*.ts"]),
+    deps = [
+${npmDeps.join("\n")}
+    ],
+    module_name = "@acme/lib",
+    visibility = ["//visibility:public"],
+)
+`,
+  );
+  const pipeline = (name: string) => `pipeline(
+    name = "${name}",
+    entry = "${name}.ts",
+    deps = ["//lib"],
+    registry = "${registry}",
+    repository = "mono/${name}",
+    base = "@pipeline-host-node//image",
+)
+`;
+  write(ws, "x/BUILD.bazel", `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}\n${pipeline("report")}`);
+  for (const [rel, text] of Object.entries(src.files)) write(ws, rel, text);
+}
+
+/** The tsconfig of the plain npm project: what Bazel's compile does, plus `incremental` (as users run tsc by hand). */
+export const PEER_TSCONFIG = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "commonjs",
+    moduleResolution: "node",
+    esModuleInterop: true,
+    skipLibCheck: true,
+    strict: true,
+    noUnusedLocals: true,
+    rootDir: ".",
+    outDir: "dist",
+    baseUrl: ".",
+    paths: { "@acme/lib": ["lib"] },
+    incremental: true,
+    tsBuildInfoFile: "dist/.tsbuildinfo",
+    newLine: "lf",
+  },
+  include: ["lib/**/*.ts", "x/**/*.ts"],
+};
+
+/** The Dockerfile of the podman peer: the host-node base (loaded into podman's storage as `baseRef`), node_modules, the compiled app. */
+export const dockerfile = (baseRef: string) => `FROM ${baseRef}
+WORKDIR /app
+COPY node_modules /app/node_modules
+COPY dist /app/dist
+ENTRYPOINT ["node", "/app/dist/x/etl.js"]
+`;
+
+/** The plain npm project (no node_modules yet: copy or install one). */
+export function writePeerProject(dir: string, src: MonorepoSources, tree: NpmTree, baseRef: string): void {
+  cpSync(tree.packageJson, join(dir, "package.json"));
+  cpSync(tree.lockfile, join(dir, "package-lock.json"));
+  write(dir, "tsconfig.json", JSON.stringify(PEER_TSCONFIG, null, 2) + "\n");
+  write(dir, "Dockerfile", dockerfile(baseRef));
+  // Sources stay out of the image: podman's COPY reads only node_modules and dist anyway, and `pipeline build
+  // --lockfile` (which leaves node_modules out by itself) then packs dist/, package.json and the lockfile.
+  write(dir, ".dockerignore", "lib\nx\ntsconfig.json\nDockerfile\ndist/.tsbuildinfo\n");
+  for (const [rel, text] of Object.entries(src.files)) write(dir, rel, text);
+}
