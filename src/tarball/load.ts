@@ -85,7 +85,7 @@ export async function chooseLoader(want: string, env: NodeJS.ProcessEnv): Promis
     const [cmd, ...args] = PROBES[name];
     const r = await probe(cmd, args, env);
     if (r.ok) return name;
-    tried.push(`${name}: \`${PROBES[name].join(" ")}\` failed: ${r.detail}`);
+    tried.push(`\`${PROBES[name].join(" ")}\` failed: ${r.detail}`);
   }
   throw new PipelineError(
     "E_RUNTIME",

@@ -8,16 +8,22 @@ import { createHash } from "node:crypto";
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readTarEntries } from "../../src/layer/tar-read";
 import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { execProgram } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";
+import { onPath } from "../../src/run/engine-cli";
 
 const TAG = "localhost:5000/examples/hello:latest";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-load-"));
 let ws: string;
 let env: Record<string, string>;
+/** A Docker API (`podman system service`) on a store of its own, for the docker CLI. */
+let service: ChildProcess | undefined;
+const dockerStore = () => ["--root", join(tmp, "dstore/root"), "--runroot", join(tmp, "dstore/run")];
 
 const podman = (...args: string[]) => execProgram("podman", args, { env: { ...process.env, ...env } });
 
@@ -65,6 +71,11 @@ pipeline(
 afterAll(async () => {
   if (ws) shutdown(ws);
   await podman("rmi", "--all", "--force");
+  if (service) {
+    service.kill("SIGTERM");
+    await new Promise((r) => service!.once("close", r));
+    await podman(...dockerStore(), "rmi", "--all", "--force");
+  }
   // podman's overlay driver bind-mounts <root>/overlay on itself; unmount before removing.
   for (const m of mountsUnder(tmp).reverse()) await execProgram("umount", [m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
@@ -150,5 +161,26 @@ describe("hello_load", () => {
       const run = await podman("run", "--rm", "--network", "none", tag);
       expect(run.stdout, run.stderr).toContain("MULTI");
     }
+  });
+
+  test.skipIf(!onPath("docker"))("--loader auto: podman when no docker daemon answers, docker (the CLI, on a Docker API) when one does", async () => {
+    expect(configId).not.toBe("");
+    const none = { ...env, DOCKER_HOST: `unix://${join(tmp, "no-daemon.sock")}` };
+    const p = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "auto-podman"], none);
+    expect(p.code, p.stderr).toBe(0);
+    expect(await imageId("localhost:5000/examples/hello:auto-podman")).toBe(configId);
+
+    const sock = join(tmp, "docker.sock");
+    service = spawn("podman", [...dockerStore(), "system", "service", "--time=0", `unix://${sock}`], { stdio: "ignore", env: { ...process.env, CONTAINERS_CONF: env.CONTAINERS_CONF } });
+    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+    const docker = { ...env, DOCKER_HOST: `unix://${sock}` };
+    const d = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "via-docker"], docker);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout.trim()).toBe("localhost:5000/examples/hello:via-docker");
+    // In the daemon's store, not in the podman store CONTAINERS_STORAGE_CONF names.
+    const inspect = await execProgram("docker", ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/examples/hello:via-docker"], { env: { ...process.env, ...docker } });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout.trim().replace(/^sha256:/, "")).toBe(configId);
+    expect(await imageId("localhost:5000/examples/hello:via-docker")).toBeUndefined();
   });
 });
