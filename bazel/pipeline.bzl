@@ -17,6 +17,7 @@ load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _Pipel
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 load("//bazel/private:image.bzl", _pipeline_image = "pipeline_image")
 load("//bazel/private:launch.bzl", _pipeline_launch = "pipeline_launch", _pipeline_push = "pipeline_push")
+load("//bazel/private:load.bzl", _pipeline_load = "pipeline_load")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
 load("//bazel/private:pipeline_macro.bzl", _pipeline = "pipeline")
 load("//bazel/private:bases.bzl", "declare_base_images", _WORKER_BASE = "WORKER_BASE", _WORKER_CUDA = "WORKER_CUDA")
@@ -32,6 +33,7 @@ pipeline_app = _pipeline_app
 pipeline_image = _pipeline_image
 pipeline_push = _pipeline_push
 pipeline_launch = _pipeline_launch
+pipeline_load = _pipeline_load
 ts_compile = _ts_compile
 ts_library = _ts_library
 NpmPackageInfo = _NpmPackageInfo

@@ -3,6 +3,7 @@
 load(":app.bzl", "pipeline_app")
 load(":image.bzl", "pipeline_image")
 load(":launch.bzl", "pipeline_launch", "pipeline_push")
+load(":load.bzl", "pipeline_load")
 
 def pipeline(
         name,
@@ -27,6 +28,8 @@ def pipeline(
       NAME_image[_<base name>]: the image (an OCI layout directory), one per base.
       NAME_image[_<base name>]_digest: its manifest digest file (`sha256:...`).
       NAME_push: pushes the images; prints `HOST/REPO@sha256:...`.
+      NAME_load: `bazel run` loads the images into docker or podman as `registry/repository:latest` (image N of
+        `bases`: `latest-N`); output group `tarball`: all of them in one docker archive.
       NAME: pushes, then runs `entry` with PIPELINE_CONTAINER_IMAGE set to the pushed reference.
       NAME_binary: runs `entry` with the built image's reference (configured registry/repository), pushes nothing.
       NAME_local: runs `entry` with no image variables (no image is built).
@@ -108,6 +111,15 @@ def pipeline(
         visibility = visibility,
     )
     pipeline_push(name = name + "_push", tags = user_tags, **dict(common, **kwargs))
+    pipeline_load(
+        name = name + "_load",
+        images = images,
+        registry = registry,
+        repository = repository,
+        tags = user_tags,
+        visibility = visibility,
+        **kwargs
+    )
     pipeline_launch(name = name, app = ":" + name + "_app", mode = "run", env = env, tags = user_tags, **dict(common, **kwargs))
     pipeline_launch(name = name + "_binary", app = ":" + name + "_app", mode = "binary", env = env, tags = user_tags, **dict(common, **kwargs))
     pipeline_launch(

@@ -256,6 +256,27 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     run: async (a, io) => (await import("./commands/image")).image(a as never, io),
   },
   {
+    command: "tarball",
+    describe: false,
+    options: {
+      image: { ...strs, default: [], describe: "NAME=LAYOUT_DIR (repeatable; \"default\" is the main image)" },
+      tag: { ...strs, default: [], describe: "REGISTRY/REPOSITORY:TAG of the main image (others get TAG-NAME)" },
+      out: { ...str, demandOption: true, describe: "docker archive to write" },
+    },
+    run: async (a, io) => (await import("./commands/tarball")).tarball(a as never, io),
+  },
+  {
+    command: "load",
+    describe: false,
+    options: {
+      image: { ...strs, default: [], describe: "NAME=LAYOUT_DIR (repeatable; \"default\" is the main image)" },
+      "default-tag": { ...strs, default: [], describe: "tags used when no --tag is given (the BUILD file's repo_tags)" },
+      tag: { ...strs, describe: "REGISTRY/REPOSITORY:TAG or TAG, replacing the default tags (repeatable)" },
+      loader: { ...str, default: "auto", choices: ["auto", "docker", "podman"], describe: "what loads the image (auto: docker if its daemon answers, else podman)" },
+    },
+    run: async (a, io) => (await import("./commands/tarball")).load(a as never, io),
+  },
+  {
     command: "bazel-push",
     describe: false,
     options: {

@@ -1,0 +1,42 @@
+/**
+ * `pipeline tarball` (the NAME_load rule's build action: a docker archive file) and `pipeline load` (what
+ * `bazel run //pkg:NAME_load` runs: the same archive streamed into docker or podman).
+ */
+import { PipelineError } from "../../errors";
+import { readLayout } from "../../layout/read";
+import { chooseLoader, loadImages, resolveRepoTags, taggedImages } from "../../tarball/load";
+import { writeDockerArchive } from "../../tarball/write";
+import type { CliIo } from "../io";
+
+/** `--image NAME=LAYOUT` values, read; names must be unique. */
+function readImages(specs: readonly string[]) {
+  if (specs.length === 0) throw new PipelineError("E_USAGE", "--image: at least one NAME=LAYOUT is required", { exitCode: 2 });
+  const seen = new Set<string>();
+  return specs.map((spec) => {
+    const eq = spec.indexOf("=");
+    if (eq <= 0 || eq === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--image: expected NAME=LAYOUT_DIR, got ${JSON.stringify(spec)}`);
+    const name = spec.slice(0, eq);
+    if (seen.has(name)) throw new PipelineError("E_BAD_INPUT", `--image: two images are named ${JSON.stringify(name)}`);
+    seen.add(name);
+    return { name, image: readLayout(spec.slice(eq + 1)) };
+  });
+}
+
+export async function tarball(a: { image: string[]; tag: string[]; out: string }, _io: CliIo): Promise<void> {
+  const tags = resolveRepoTags(a.tag, [], "--tag");
+  await writeDockerArchive(a.out, taggedImages(readImages(a.image), tags));
+}
+
+export async function load(
+  a: { image: string[]; "default-tag": string[]; tag?: string[]; loader: string },
+  io: CliIo,
+): Promise<void> {
+  const defaults = resolveRepoTags(a["default-tag"], [], "--default-tag");
+  const tags = a.tag && a.tag.length > 0 ? resolveRepoTags(a.tag, defaults, "--tag") : defaults;
+  if (tags.length === 0) throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", { exitCode: 2 });
+  const images = taggedImages(readImages(a.image), tags);
+  const loader = await chooseLoader(a.loader, io.env);
+  const out = await loadImages(loader, images, io.env);
+  for (const line of out.split("\n").filter((l) => l.trim())) io.stderr(line.trim());
+  for (const img of images) for (const t of img.repoTags) io.stdout(t);
+}
