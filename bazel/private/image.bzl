@@ -1,7 +1,9 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
 load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
+load(":image_config.bzl", "validate_image_config")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "run_cli")
 
 _DOC = """Builds the image of a pipeline: the base image's layers (reused byte for byte), then one layer of
@@ -20,6 +22,13 @@ The image contract (what a custom base or a "totally custom" image must honour):
   repositories' files at `/app/external/<repo>/<path>`;
 - working directory `/app`; entrypoint `["node", "/app/<entry>.js"]` with an empty `Cmd`, so arguments given
   to the container go to the launch script.
+`workdir`, `entrypoint` and `cmd` can override the last point; the image then breaks the contract (C3, C2 in
+docs/image-contract.md) and is for running outside rules_pipeline's runners.
+
+Stamping (`stamp`, `--stamp`): `{KEY}` in `labels` and `annotations` values is replaced by the workspace status
+key's value, and the manifest gets `org.opencontainers.image.revision` (`STABLE_GIT_COMMIT`), `.source`
+(`STABLE_SOURCE_URL`), `.version` (`BUILD_EMBED_LABEL`) and `.created` (`BUILD_TIMESTAMP`) for the keys that are set.
+Unstamped, entries with a placeholder are left out and the digest depends on no status.
 """
 
 def base_layout_dir(target, attr_name):
@@ -38,10 +47,8 @@ def base_layout_dir(target, attr_name):
     ))
 
 def _image_impl(ctx):
+    validate_image_config(ctx)
     app = ctx.attr.app[PipelineAppInfo]
-    for k, v in ctx.attr.env.items():
-        if not k or "=" in k:
-            fail("{}: `env` key {} is not a valid variable name".format(ctx.label, repr(k)))
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     inputs = []
@@ -91,10 +98,11 @@ def _image_impl(ctx):
         "entrypoint": ["node", entry_path] if not ctx.attr.entrypoint else ctx.attr.entrypoint,
         "cmd": ctx.attr.cmd,
         "env": ctx.attr.env,
-        "workingDir": "/" + APP_ROOT,
+        "workingDir": ctx.attr.workdir or "/" + APP_ROOT,
         "labels": ctx.attr.labels,
         "user": ctx.attr.user,
         "exposedPorts": ctx.attr.exposed_ports,
+        "volumes": ctx.attr.volumes,
         "annotations": ctx.attr.annotations,
         "os": ctx.attr.os,
         "architecture": ctx.attr.architecture,
@@ -104,11 +112,14 @@ def _image_impl(ctx):
         args.extend(["--layer", tgz.path + ":" + desc.path])
     if ctx.attr.tag:
         args.extend(["--ref-name", ctx.attr.tag])
+    stamp = stamp_files(ctx)
+    for f in stamp:
+        args.extend(["--stamp-file", f.path])
     run_cli(
         ctx,
         "image",
         args,
-        depset([config] + [f for pair in ordered for f in pair], transitive = inputs),
+        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs),
         [layout, digest],
         "PipelineImage",
         "Assembling image {}".format(ctx.label),
@@ -130,14 +141,16 @@ pipeline_image = rule(
         "app": attr.label(mandatory = True, providers = [PipelineAppInfo], doc = "The program (a `pipeline_app`)."),
         "base": attr.label(allow_files = True, doc = "Base image: an OCI layout (directory or files), e.g. `@pipeline-worker-base//image`. None: start from scratch (the image then needs its own Node)."),
         "env": attr.string_dict(doc = "Environment variables of the image (added to the base's; same keys override)."),
-        "labels": attr.string_dict(doc = "Image config labels."),
-        "annotations": attr.string_dict(doc = "Manifest annotations."),
-        "entrypoint": attr.string_list(doc = "Overrides the entrypoint `[\"node\", \"/app/<entry>.js\"]`. Breaks the image contract; for experts."),
-        "cmd": attr.string_list(doc = "Default arguments of the entrypoint (empty by default)."),
-        "user": attr.string(doc = "User the container runs as (the base's by default)."),
-        "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp`."),
+        "labels": attr.string_dict(doc = "Image config labels. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
+        "annotations": attr.string_dict(doc = "Manifest annotations. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
+        "entrypoint": attr.string_list(doc = "Overrides the entrypoint `[\"node\", \"/app/<entry>.js\"]`. Breaks the image contract (C2); for experts."),
+        "cmd": attr.string_list(doc = "Default arguments of the entrypoint (empty by default; non-empty breaks the image contract, C2)."),
+        "user": attr.string(doc = "User the container runs as: `USER` or `USER:GROUP`, names (from the image's /etc/passwd, /etc/group) or numeric ids, e.g. `\"1000:1000\"`. The base's by default (root when it sets none, which verify-image warns about)."),
+        "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp` or `8080` (tcp), added to the base's."),
+        "volumes": attr.string_list(doc = "Absolute paths marked as volumes (config `Volumes`), added to the base's."),
+        "workdir": attr.string(doc = "Working directory (absolute). Default `/app`; anything else breaks the image contract (C3)."),
         "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
         "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
         "architecture": attr.string(default = "amd64", doc = "Image architecture when there is no base."),
-    }, **BUILD_TOOL_ATTRS),
+    }, **dict(BUILD_TOOL_ATTRS, **STAMP_ATTRS)),
 )

@@ -7,6 +7,7 @@ and the preload that sets the image variables).
 
 load(":app_layout.bzl", "app_runfiles")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
 load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
@@ -46,6 +47,9 @@ def _launch_config(ctx, mode):
     for t in ctx.attr.tags_to_push:
         if not t or ":" in t or "@" in t or "/" in t:
             fail("{}: `tags_to_push` entry {} is not a valid tag (no \":\", \"@\" or \"/\")".format(ctx.label, repr(t)))
+        err = placeholder_error(t)
+        if err:
+            fail("{}: `tags_to_push` entry {}: {}".format(ctx.label, repr(t), err))
     cfg = {
         "label": str(ctx.label),
         "mode": mode,
@@ -57,6 +61,11 @@ def _launch_config(ctx, mode):
         "images": [images[n] for n in sorted(images.keys())],
         "env": ctx.attr.env,
     }
+    # Stamped: the launcher reads the workspace status files from its runfiles to expand `{KEY}` in tags.
+    stamp = stamp_files(ctx) if images else []
+    if stamp:
+        cfg["stampFiles"] = [rlocation(ctx, f) for f in stamp]
+        files = files + stamp
     app = getattr(ctx.attr, "app", None)
     if app:
         cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)
@@ -140,10 +149,12 @@ _COMMON_ATTRS = dict({
     "images": attr.label_keyed_string_dict(doc = "pipeline_image targets → image name (\"default\" for the main one)."),
     "registry": attr.string(doc = "Registry host[:port], e.g. \"ghcr.io\" or \"localhost:5000\"."),
     "repository": attr.string(doc = "Repository inside the registry, without tag or digest."),
-    "tags_to_push": attr.string_list(doc = "Tags to push besides the digest."),
+    "tags_to_push": attr.string_list(doc = """Tags to push besides the digest. `{KEY}` placeholders (workspace status keys, e.g.
+`"{BUILD_EMBED_LABEL}"`, `"git-{STABLE_GIT_COMMIT}"`) are expanded when stamping; a tag whose keys are not all set
+(or any placeholder, unstamped) is skipped with a message naming it."""),
     "insecure": attr.bool(default = False, doc = "Allow plain HTTP / unverified TLS to a non-loopback registry."),
     "env": attr.string_dict(doc = "Environment of the launch script (the caller's environment wins for variables it sets)."),
-}, **LAUNCHER_TOOL_ATTRS)
+}, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))
 
 pipeline_push = rule(
     implementation = _push_impl,

@@ -17,6 +17,14 @@ def pipeline(
         bases = None,
         env = {},
         labels = {},
+        annotations = {},
+        user = None,
+        exposed_ports = [],
+        volumes = [],
+        workdir = None,
+        entrypoint = [],
+        cmd = [],
+        stamp = -1,
         tags_to_push = [],
         tsconfig = None,
         insecure = False,
@@ -45,8 +53,17 @@ def pipeline(
       base: base image (an OCI layout), e.g. "@pipeline-worker-base//image".
       bases: instead of `base`, a dict image name → base; "default" is the main one. Each gets an image.
       env: environment of the image, also set for the launch script.
-      labels: image config labels.
-      tags_to_push: tags to push besides the digest.
+      labels: image config labels; values may hold `{KEY}` placeholders, expanded when stamping.
+      annotations: manifest annotations; values may hold `{KEY}` placeholders, expanded when stamping.
+      user: user the container runs as, `USER[:GROUP]` (names or ids, e.g. "1000:1000"); default the base's.
+      exposed_ports: ports like "8080/tcp".
+      volumes: absolute paths marked as volumes.
+      workdir: working directory; default "/app" (anything else breaks the image contract).
+      entrypoint: replaces `["node", "/app/<entry>.js"]` (breaks the image contract).
+      cmd: default arguments (non-empty breaks the image contract).
+      stamp: 1 always stamp, 0 never, -1 (default) with `--stamp`.
+      tags_to_push: tags to push besides the digest; `{KEY}` placeholders (workspace status keys) are expanded
+        when stamping, and a tag with unresolved placeholders is skipped with a message.
       tsconfig: a tsconfig.json whose compilerOptions apply.
       insecure: allow plain HTTP to a non-loopback registry.
       visibility: visibility of the public targets.
@@ -88,6 +105,14 @@ def pipeline(
             base = bases[image_name],
             env = env,
             labels = labels,
+            annotations = annotations,
+            user = user,
+            exposed_ports = exposed_ports,
+            volumes = volumes,
+            workdir = workdir,
+            entrypoint = entrypoint,
+            cmd = cmd,
+            stamp = stamp,
             tags = user_tags,
             visibility = visibility,
             **kwargs
@@ -108,6 +133,7 @@ def pipeline(
         tags_to_push = tags_to_push,
         insecure = insecure,
         images = images,
+        stamp = stamp,
         visibility = visibility,
     )
     pipeline_push(name = name + "_push", tags = user_tags, **dict(common, **kwargs))

@@ -40,3 +40,8 @@ PipelineImageInfo = provider(
         "digest": "File: the manifest digest, `sha256:...`",
     },
 )
+
+StampSettingInfo = provider(
+    doc = """Whether this build stamps (`--stamp`), read by rules whose `stamp` attribute is -1.""",
+    fields = {"value": "bool: True under `--stamp`"},
+)

@@ -252,6 +252,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "out-layout": { ...str, demandOption: true },
       "out-digest": { ...str, demandOption: true },
       "ref-name": str,
+      "stamp-file": { ...strs, default: [] },
     },
     run: async (a, io) => (await import("./commands/image")).image(a as never, io),
   },

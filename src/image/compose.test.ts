@@ -36,4 +36,13 @@ describe("composeImage", () => {
     expect(() => composeImage({ layers: [], exposedPorts: ["http"] })).toThrow(/exposed_ports: .*got "http"/);
     expect(() => composeImage({ layers: [], env: { "A=B": "x" } })).toThrow(/invalid variable name "A=B"/);
   });
+
+  test("volumes, user and ports are added to the base's config; a relative volume is refused", () => {
+    const withVol = composeImage({ base, layers: [], volumes: ["/data"], exposedPorts: ["8080"] });
+    const img = composeImage({ base: withVol, layers: [], volumes: ["/cache"], user: "1000:1000", exposedPorts: ["53/udp"] });
+    expect(img.config.config?.Volumes).toEqual({ "/data": {}, "/cache": {} });
+    expect(img.config.config?.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
+    expect(img.config.config?.User).toBe("1000:1000");
+    expect(() => composeImage({ layers: [], volumes: ["data"] })).toThrow(/volumes: expected an absolute path, got "data"/);
+  });
 });

@@ -23,6 +23,8 @@ export interface ComposeOptions {
   labels?: Record<string, string>;
   user?: string;
   exposedPorts?: string[];
+  /** Absolute paths marked as volumes (config `Volumes`), added to the base's. */
+  volumes?: string[];
   annotations?: Record<string, string>;
   /** Seconds since the epoch for `created`; default 0 (reproducible). */
   created?: number;
@@ -72,6 +74,14 @@ export function composeImage(opts: ComposeOptions): Image {
       ports[p.includes("/") ? p : `${p}/tcp`] = {};
     }
     containerConfig.ExposedPorts = ports;
+  }
+  if (opts.volumes?.length) {
+    const volumes: Record<string, Record<string, never>> = { ...(containerConfig.Volumes ?? {}) };
+    for (const v of opts.volumes) {
+      if (!v.startsWith("/") || v.includes("\0")) throw new PipelineError("E_BAD_VOLUME", `volumes: expected an absolute path, got ${JSON.stringify(v)}`);
+      volumes[v] = {};
+    }
+    containerConfig.Volumes = volumes;
   }
   const history: HistoryEntry[] = [...(baseConfig?.history ?? [])];
   for (const { createdBy } of opts.layers) history.push({ created, created_by: createdBy, comment: "rules_pipeline" });

@@ -26,6 +26,11 @@ export interface LaunchConfig {
   env: Record<string, string>;
   /** Runfiles-relative path of the compiled entry point. */
   entry?: string;
+  /**
+   * Runfiles-relative paths of the workspace status files (stable, then volatile): set only when the target was
+   * built with stamping, for `{KEY}` placeholders in `tags`.
+   */
+  stampFiles?: string[];
   /** Runfiles-relative path of the preload (tools/preload.js) that `bazel-run` loads before the entry point. */
   preload?: string;
 }

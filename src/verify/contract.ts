@@ -38,6 +38,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { id: "C9", severity: "required", title: "HOME exists and is writable by the image's user" },
   { id: "C10", severity: "recommended", title: "runtime library at /app/node_modules/@rules_pipeline/runtime" },
   { id: "C11", severity: "recommended", title: "/tmp exists and is writable" },
+  { id: "C12", severity: "recommended", title: "runs as a non-root user" },
 ];
 
 /** What the index must keep for the checks: /etc/passwd and /etc/group whole, the head of anything named node*. */
@@ -225,6 +226,17 @@ function checkTmp(index: FileIndex, user: ImageUser | undefined): Outcome {
   return ok(`/tmp (mode ${octal(r.entry.mode)})`);
 }
 
+/** Root (an empty or unset User, or uid 0) only warns: many bases run as root, but a non-root user limits what an exploited program can do. */
+function checkNonRoot(config: ImageConfig, user: ImageUser | undefined): Outcome {
+  if (!user) return { status: "warn", message: "the image's user cannot be resolved (see C8)" };
+  const raw = config.config?.User;
+  if (user.uid === 0) {
+    const shown = raw ? `user ${JSON.stringify(raw)} is root (uid 0)` : "no user set: the container runs as root";
+    return { status: "warn", message: `${shown}; set a non-root user (pipeline(user = "1000:1000") or a name in the image's /etc/passwd)` };
+  }
+  return ok(`runs as uid ${user.uid}`);
+}
+
 /** Checks every requirement, in the order of REQUIREMENTS. */
 export function checkContract(config: ImageConfig, index: FileIndex): CheckResult[] {
   const userRes = resolveImageUser(config.config?.User, passwdOf(index, "/etc/passwd"), passwdOf(index, "/etc/group"));
@@ -245,6 +257,7 @@ export function checkContract(config: ImageConfig, index: FileIndex): CheckResul
     C9: () => checkHome(config, index, user),
     C10: () => checkRuntime(index),
     C11: () => checkTmp(index, user),
+    C12: () => checkNonRoot(config, user),
   };
   return REQUIREMENTS.map((req) => {
     const o = outcomes[req.id]();

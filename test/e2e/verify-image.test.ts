@@ -111,7 +111,8 @@ async function verify(args: VerifyImageArgs, env?: NodeJS.ProcessEnv) {
   const io = captureIo(env);
   const r = await verifyImageCommand(args, io);
   const lines = io.out.slice(1, -1);
-  return { exitCode: r.exitCode, lines, out: io.out, notOk: lines.filter((l) => !l.startsWith("ok ")) };
+  // The crafted images run as root, so each has C12's warning: `notOk` leaves it out (the tests below check it).
+  return { exitCode: r.exitCode, lines, out: io.out, notOk: lines.filter((l) => !l.startsWith("ok ") && !l.startsWith("warn C12 ")) };
 }
 
 async function verifyCrafted(spec: Spec) {
@@ -143,8 +144,9 @@ describe("verify-image on oci:DIR", () => {
       "ok   C9 HOME /root (/etc/passwd entry of root) is writable by uid 0",
       "ok   C10 runtime library at /app/node_modules/@rules_pipeline/runtime (index.js)",
       "ok   C11 /tmp (mode 01777)",
+      'warn C12 no user set: the container runs as root; set a non-root user (pipeline(user = "1000:1000") or a name in the image\'s /etc/passwd)',
     ]);
-    expect(r.out[r.out.length - 1]).toBe("image contract: met");
+    expect(r.out[r.out.length - 1]).toBe("image contract: met (1 warning)");
     expect(r.exitCode).toBe(0);
   });
 
@@ -300,6 +302,18 @@ describe("verify-image on oci:DIR", () => {
     expect(r.notOk).toEqual(['MISS C8 User "ghost": no user "ghost" in /etc/passwd', "MISS C9 the image's user cannot be resolved (see C8)"]);
   });
 
+  it("a root user only warns (C12); a non-root user from /etc/passwd passes every check", async () => {
+    const root = await verifyCrafted({ config: { user: "0:0" } });
+    expect(root.lines.filter((l) => l.includes("C12"))).toEqual([
+      'warn C12 user "0:0" is root (uid 0); set a non-root user (pipeline(user = "1000:1000") or a name in the image\'s /etc/passwd)',
+    ]);
+    expect(root.exitCode).toBe(0);
+    const node = await verifyCrafted({ config: { user: "node" } });
+    expect(node.lines.filter((l) => !l.startsWith("ok "))).toEqual([]);
+    expect(node.lines).toContain("ok   C12 runs as uid 1000");
+    expect(node.out[node.out.length - 1]).toBe("image contract: met");
+  });
+
   it("recommended requirements only warn: no runtime library, no /tmp → exit 0", async () => {
     const r = await verifyCrafted({ system: SYSTEM.filter((f) => f.dest !== "tmp"), app: [APP[0]] });
     expect(r.notOk).toEqual([
@@ -307,7 +321,7 @@ describe("verify-image on oci:DIR", () => {
       "warn C11 no /tmp directory: os.tmpdir() and many packages expect one",
     ]);
     expect(r.exitCode).toBe(0);
-    expect(r.out[r.out.length - 1]).toBe("image contract: met (2 warnings)");
+    expect(r.out[r.out.length - 1]).toBe("image contract: met (3 warnings)");
   });
 
   it("--json: the same results as data", async () => {
@@ -318,7 +332,7 @@ describe("verify-image on oci:DIR", () => {
     const doc = JSON.parse(io.out.join("\n"));
     expect(doc).toMatchObject({ reference: `oci:${dir}:latest`, digest: image.digest, platform: "linux/amd64", ok: false });
     expect(doc.results.find((x: { id: string }) => x.id === "C6")).toMatchObject({ severity: "required", status: "miss" });
-    expect(doc.results).toHaveLength(11);
+    expect(doc.results).toHaveLength(12);
   });
 
   it("a layer whose bytes do not match its digest is an error, not a verdict", async () => {

@@ -2,6 +2,7 @@
 import { pushTarget, readLaunchConfig, runfile, runfilesDir } from "../../launch/config";
 import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
 import { validateTag } from "../../oci/reference";
+import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import { CliIo, showProgress } from "../io";
@@ -16,7 +17,15 @@ export async function pushFromConfig(
   const cfg = readLaunchConfig(configPath);
   const dir = runfilesDir(io.env);
   const target = pushTarget(cfg, overrides.repository, io.env);
-  const tags = [...cfg.tags, ...(overrides.tags ?? []).map((t) => validateTag(t, "--tag"))];
+  // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
+  const stamp = cfg.stampFiles?.length ? readStatusFiles(cfg.stampFiles.map((f) => runfile(dir, f)), `${cfg.label}: stamp file`) : undefined;
+  const stamped: string[] = [];
+  for (const template of cfg.tags) {
+    const e = expand(template, stamp);
+    if (!e.ok) io.stderr(describeSkip("tag", { template, missing: e.missing }, stamp !== undefined));
+    else stamped.push(validateTag(e.value, `${cfg.label}: tags_to_push entry ${JSON.stringify(template)}`));
+  }
+  const tags = [...stamped, ...(overrides.tags ?? []).map((t) => validateTag(t, "--tag"))];
   const meta = await pushLayouts(
     cfg.images.map((i) => ({ name: i.name, layoutDir: runfile(dir, i.layout) })),
     target,

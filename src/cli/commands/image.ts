@@ -1,4 +1,9 @@
-/** `pipeline image`: base layout + new layers + config → an OCI layout and its digest (run by the image rule). */
+/**
+ * `pipeline image`: base layout + new layers + config → an OCI layout and its digest (run by the image rule).
+ * With `--stamp-file` (the workspace status files, given only under `--stamp`), `{KEY}` in label and annotation
+ * values is expanded and the OCI revision/source/version/created annotations are added (src/stamp.ts); without
+ * it a value with a placeholder is left out, so unstamped builds stay reproducible.
+ */
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { composeImage } from "../../image/compose";
@@ -7,6 +12,7 @@ import type { LayerDescriptor } from "../../layer/build";
 import { readLayout } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
+import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
 import type { CliIo } from "../io";
 
 interface ImageRuleConfig {
@@ -17,6 +23,7 @@ interface ImageRuleConfig {
   labels: Record<string, string>;
   user: string;
   exposedPorts: string[];
+  volumes?: string[];
   annotations: Record<string, string>;
   os: string;
   architecture: string;
@@ -45,7 +52,7 @@ function readJsonFile<T>(path: string, flag: string): T {
 }
 
 export async function image(
-  a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string },
+  a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string; "stamp-file"?: string[] },
   io: CliIo,
 ): Promise<void> {
   const cfg = readJsonFile<ImageRuleConfig>(a.config, "--config");
@@ -57,6 +64,13 @@ export async function image(
     const desc = readJsonFile<LayerDescriptor & { name: string; files: number }>(descPath, "--layer descriptor");
     return { layer: fileLayer(tgz, desc), createdBy: `rules_pipeline: ${desc.name} layer (${desc.files} files)` };
   });
+  const stampFiles = a["stamp-file"] ?? [];
+  const status = stampFiles.length ? readStatusFiles(stampFiles, "--stamp-file") : undefined;
+  const labels = expandDict(cfg.labels ?? {}, status);
+  const annotations = expandDict(cfg.annotations ?? {}, status);
+  for (const [kind, s] of [...labels.skipped.map((s) => ["label", s] as const), ...annotations.skipped.map((s) => ["annotation", s] as const)]) {
+    io.stderr(describeSkip(`${kind} ${s.key} =`, s, status !== undefined));
+  }
   const img = composeImage({
     base,
     baseName: a.base ? sourceOfLayout(a.base) : undefined,
@@ -65,10 +79,12 @@ export async function image(
     cmd: cfg.cmd,
     env: cfg.env,
     workingDir: cfg.workingDir,
-    labels: cfg.labels,
+    labels: labels.values,
     user: cfg.user || undefined,
     exposedPorts: cfg.exposedPorts,
-    annotations: cfg.annotations,
+    volumes: cfg.volumes,
+    // The stamp's annotations first: the BUILD file's `annotations` win for a key both set.
+    annotations: { ...(status ? stampAnnotations(status) : {}), ...annotations.values },
     created: sourceDateEpoch(io.env),
     os: cfg.os,
     architecture: cfg.architecture,

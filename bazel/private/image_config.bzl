@@ -1,0 +1,48 @@
+"""Validation of pipeline_image's config attributes: each `fail()` names the attribute and quotes the bad value."""
+
+load(":stamp.bzl", "placeholder_error")
+
+_PROTOCOLS = ["tcp", "udp", "sctp"]
+
+def _is_uint(s):
+    return s != "" and s.isdigit()
+
+def _is_name(s):
+    # POSIX-ish user and group names: letters, digits, `_`, `-`, `.`, not starting with `-`.
+    if not s or s.startswith("-"):
+        return False
+    return all([c.isalnum() or c in "_-." for c in s.elems()])
+
+def _check_port(label, p):
+    number, _, proto = p.partition("/")
+    if not _is_uint(number) or len(number) > 5 or int(number) < 1 or int(number) > 65535 or ("/" in p and proto not in _PROTOCOLS):
+        fail("{}: `exposed_ports` entry {} is not a port: expected \"8080\" or \"8080/tcp\" (1-65535, tcp/udp/sctp)".format(label, repr(p)))
+
+def _check_abs_path(label, attr_name, p):
+    if not p.startswith("/") or "\n" in p or "/../" in p + "/" or p != p.strip():
+        fail("{}: `{}` must be an absolute path (like \"/data\"), got {}".format(label, attr_name, repr(p)))
+
+def _check_user(label, user):
+    parts = user.split(":")
+    if len(parts) > 2 or not all([_is_uint(x) or _is_name(x) for x in parts]):
+        fail("{}: `user` must be USER or USER:GROUP, each a name or a numeric id (e.g. \"1000:1000\", \"node\"), got {}".format(label, repr(user)))
+
+def validate_image_config(ctx):
+    """Fails on a malformed `env`, `exposed_ports`, `volumes`, `workdir`, `user` or a malformed placeholder in `labels`/`annotations`."""
+    label = ctx.label
+    for k in ctx.attr.env.keys():
+        if not k or "=" in k:
+            fail("{}: `env` key {} is not a valid variable name".format(label, repr(k)))
+    for p in ctx.attr.exposed_ports:
+        _check_port(label, p)
+    for v in ctx.attr.volumes:
+        _check_abs_path(label, "volumes", v)
+    if ctx.attr.workdir:
+        _check_abs_path(label, "workdir", ctx.attr.workdir)
+    if ctx.attr.user:
+        _check_user(label, ctx.attr.user)
+    for attr_name in ["labels", "annotations"]:
+        for k, v in getattr(ctx.attr, attr_name).items():
+            err = placeholder_error(v)
+            if err:
+                fail("{}: `{}` value of {}: {}; got {}".format(label, attr_name, repr(k), err, repr(v)))
