@@ -204,6 +204,22 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     expect(readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8")).toBe(digest);
   });
 
+  test("Bazel 8's defaults as flags: builds and runs (the rules' own lockfile lists esbuild's optional platform packages, only one installed)", async () => {
+    const future = ["--incompatible_disallow_empty_glob", "--nolegacy_external_runfiles", "--incompatible_no_implicit_file_export"];
+    const r = await bazel(ws, ["run", ...future, ...QUIET, "//pipelines/deep/er/report:report_local"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("report computed 42");
+    expect(r.stdout).toContain("hello-bin says hi");
+  });
+
+  test("--action_env=SOURCE_DATE_EPOCH reaches the layer and image actions (aquery)", async () => {
+    const r = await bazel(ws, ["aquery", "--output=text", "--action_env=SOURCE_DATE_EPOCH=1700000000", 'mnemonic("PipelineLayer|PipelineImage", deps(//pipelines/etl:etl_image))']);
+    expect(r.code, r.stderr).toBe(0);
+    const actions = r.stdout.split(/\n(?=action ')/).filter((a) => /Mnemonic: Pipeline(Layer|Image)/.test(a));
+    expect(actions.length).toBe(3); // two layers, one image
+    for (const a of actions) expect(a).toMatch(/Environment: \[.*SOURCE_DATE_EPOCH=1700000000/);
+  });
+
   test("a type error in the library fails the TypeScript action, naming the library's file and line", async () => {
     write("lib/util.ts", LIB_UTIL.replace("return n * 2;", "return `${n}` * 2;"));
     try {
