@@ -61,18 +61,19 @@ export interface CliSpec<IO = HelpIo> {
   commands: CommandSpec<IO>[];
 }
 
-interface Positional {
+export interface Positional {
   name: string;
   required: boolean;
   variadic: boolean;
 }
 
-interface Parsed {
+export interface Parsed {
   words: string[];
   positionals: Positional[];
 }
 
-function parseCommand(command: string): Parsed {
+/** The words and positionals of a command string (`"credentials add <service> <url>"`). */
+export function parseCommand(command: string): Parsed {
   const words: string[] = [];
   const positionals: Positional[] = [];
   for (const part of command.trim().split(/\s+/)) {

@@ -258,6 +258,15 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     run: async (a, io) => (await import("./commands/image")).image(a as never, io),
   },
   {
+    command: "completion <shell>",
+    describe: "Print a shell completion script: source <(pipeline completion bash)",
+    positionals: { shell: { choices: ["bash", "zsh"], describe: "bash or zsh" } },
+    run: async (a, io) => {
+      const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion"), import("../version")]);
+      io.stdout(completionScript(a.shell as "bash" | "zsh", COMMANDS, VERSION));
+    },
+  },
+  {
     command: "bazel-push",
     describe: false,
     options: {
