@@ -55,6 +55,7 @@ describe("bash", () => {
     [["pipeline", "push", "--js"], "--json"],
     [["pipeline", "push", "/layout", "--repository", "h/r", "--t"], "--tag"],
     [["pipeline", "pull", "--ver"], "--version"],
+    [["pipeline", "pull", "--deb"], "--debug"],
     [["pipeline", "run", "--runtime", ""], "auto runc podman docker"],
     [["pipeline", "completion", ""], "bash zsh"],
     [["pipeline", "bazel-pu"], ""], // internal commands are not offered
@@ -94,7 +95,7 @@ describe.runIf(existsSync("/usr/bin/zsh"))("zsh", () => {
   test.each([
     [["pipeline", ""], "push pull inspect registry credentials base build verify-image run deploy model cache completion"],
     [["pipeline", "model", ""], "push pull"],
-    [["pipeline", "push", "--"], "--repository --tag --metadata-out --insecure --json --username --password-stdin --help --version"],
+    [["pipeline", "push", "--"], "--repository --tag --metadata-out --insecure --json --username --password-stdin --help --version --debug"],
     [["pipeline", "deploy", "--output", ""], "yaml json"],
     [["pipeline", "push", ""], "FILES"],
   ])("%j → %s", async (words, expected) => {

@@ -40,6 +40,8 @@ export interface PushLayoutsOptions {
   keychain: Keychain;
   insecure: boolean;
   progress: ProgressSink;
+  /** Debug log, one line per registry request. */
+  log?: (line: string) => void;
 }
 
 /** Tags of image `name`: the main image gets `tags`, the others `<tag>-<name>`. */
@@ -70,7 +72,7 @@ export async function pushLayouts(
     const result: PushResult = await pushImage(
       image,
       { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) },
-      { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, mountFrom },
+      { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, mountFrom, log: opts.log },
     );
     pushed[img.name] = {
       name: img.name,

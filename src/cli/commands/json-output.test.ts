@@ -1,4 +1,7 @@
-/** `push --json` and `pull --json` against an in-process dev registry: one JSON object, sizes from the image itself. */
+/**
+ * `push --json` and `pull --json` against an in-process dev registry: one JSON object, sizes from the image itself.
+ * And `-v`/`--debug` on them: one stderr line per registry request.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,4 +70,16 @@ test("pull --json prints reference, digest, bytes, blobs and the output director
   expect(r.code, r.stderr.join("\n")).toBe(0);
   expect(r.stdout).toHaveLength(1);
   expect(JSON.parse(r.stdout[0])).toEqual({ reference: `${repo}@${image.digest}`, digest: image.digest, bytes: expectedBytes(), blobs: 3, output: out });
+});
+
+test("-v logs one line per registry request on stderr (push and pull); without it there is none", async () => {
+  const repo = `${reg.address}/json/debug`;
+  const push = await cli(["push", "-v", layout, "--repository", repo]);
+  expect(push.code, push.stderr.join("\n")).toBe(0);
+  expect(push.stderr).toContainEqual(expect.stringMatching(new RegExp(`^debug: PUT http://${reg.address}/v2/json/debug/manifests/${image.digest} -> 201 `)));
+  const pull = await cli(["pull", `${repo}@${image.digest}`, "--output", join(tmp, "pulled-debug"), "--debug"]);
+  expect(pull.code, pull.stderr.join("\n")).toBe(0);
+  expect(pull.stderr).toContainEqual(expect.stringMatching(/^debug: GET http:\/\/.*\/blobs\/sha256:[0-9a-f]{64} -> 200 /));
+  const quiet = await cli(["push", layout, "--repository", repo]);
+  expect(quiet.stderr.filter((l) => l.startsWith("debug:"))).toEqual([]);
 });

@@ -28,6 +28,7 @@ export async function pull(
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    log: io.debug,
   });
   const reference = formatReference({ ...ref, tag: undefined, digest: result.digest });
   if (a["source-annotation"]) recordLayoutSource(a.output, reference);

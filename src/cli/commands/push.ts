@@ -26,6 +26,7 @@ export async function push(
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    log: io.debug,
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
