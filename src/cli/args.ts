@@ -59,6 +59,8 @@ export interface CliSpec<IO = HelpIo> {
   /** Descriptions of command groups (`registry` in `registry serve`). */
   groups: Record<string, string>;
   commands: CommandSpec<IO>[];
+  /** Options every command takes (handled before parsing), listed in the index's help: [flags, description]. */
+  globalOptions?: [string, string][];
 }
 
 export interface Positional {
@@ -241,7 +243,7 @@ function helpIndex<IO>(spec: CliSpec<IO>, prefix: string[]): string {
   }
   const head = prefix.length ? `${spec.name} ${prefix.join(" ")} <command>` : `${spec.name} <command> [options]`;
   const about = prefix.length ? spec.groups[prefix.join(" ")] : spec.describe;
-  return [head, "", ...(about ? [about, ""] : []), "Commands:", ...table(rows), "", "Options:", ...table([["--help", "show help"]])].join("\n");
+  return [head, "", ...(about ? [about, ""] : []), "Commands:", ...table(rows), "", "Options:", ...table([["--help", "show help"], ...(spec.globalOptions ?? [])])].join("\n");
 }
 
 function formatPositional(p: Positional): string {

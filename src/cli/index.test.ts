@@ -59,6 +59,13 @@ describe("the CLI's error boundary", () => {
     expect(plain.err).toHaveLength(1);
   });
 
+  test("--help lists the global options", async () => {
+    const t = io();
+    expect(await runCli(["--help"], t.cli)).toBe(0);
+    expect(t.out.join("\n")).toMatch(/--version, -V +print the version/);
+    expect(t.out.join("\n")).toMatch(/--debug, -v +log each registry request/);
+  });
+
   test("an unknown flag is a usage error naming it", async () => {
     const t = io();
     expect(await runCli(["inspect", "oci:/x", "--frob"], t.cli)).toBe(EXIT_USAGE);

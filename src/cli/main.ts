@@ -290,7 +290,16 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const r = await runSpec(
-    { name: "pipeline", describe: "Build, push and launch pipeline container images (rules_pipeline).", groups: GROUPS, commands: COMMANDS },
+    {
+      name: "pipeline",
+      describe: "Build, push and launch pipeline container images (rules_pipeline).",
+      groups: GROUPS,
+      commands: COMMANDS,
+      globalOptions: [
+        ["--version, -V", "print the version"],
+        ["--debug, -v", "log each registry request on stderr; print a failure's stack and causes"],
+      ],
+    },
     argv,
     io,
   );
