@@ -14,6 +14,7 @@
  *  - cli: tools/pipeline.ts bundled by esbuild into one `pipeline.js` (keeping its shebang). `yaml` is bundled;
  *    `@aws-sdk/*` and `@kubernetes/client-node` stay external `dependencies` of the package (loaded lazily by the
  *    commands that use them, found by normal node resolution from the installed package).
+ *    The compiled runtime library goes beside it (runtime/index.js), for `pipeline build --lockfile`.
  *  - runtime: src/runtime/index.ts compiled by tsc to CommonJS index.js + index.d.ts.
  *  - Both refuse to pack when packages/NAME/package.json's version differs from src/version.ts's VERSION.
  */
@@ -60,6 +61,14 @@ function buildCli(stage) {
 }
 
 /** @param {string} stage */
+function buildCliWithRuntime(stage) {
+  buildCli(stage);
+  // `pipeline build --lockfile` puts the runtime library into images: src/lockfile/runtime-lib.ts finds it here.
+  buildRuntime(path.join(stage, "runtime"));
+  rmSync(path.join(stage, "runtime", "index.d.ts"));
+}
+
+/** @param {string} stage */
 function buildRuntime(stage) {
   run(path.join(BIN, "tsc"), [
     path.join(ROOT, "src", "runtime", "index.ts"),
@@ -74,7 +83,7 @@ function buildRuntime(stage) {
   ]);
 }
 
-const BUILDERS = { cli: buildCli, runtime: buildRuntime };
+const BUILDERS = { cli: buildCliWithRuntime, runtime: buildRuntime };
 
 function main() {
   const argv = process.argv.slice(2);

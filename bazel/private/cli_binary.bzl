@@ -19,7 +19,8 @@ def _cli_binary_impl(ctx):
         'exec "$R/{}" "$R/{}" "$@"'.format(rlocation(ctx, ctx.file._node), rlocation(ctx, ctx.file._cli)),
         "",
     ]), is_executable = True)
-    runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
+    runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli, ctx.file._runtime], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 
 pipeline_cli_binary = rule(
@@ -27,5 +28,7 @@ pipeline_cli_binary = rule(
     executable = True,
     doc = """The `pipeline` CLI (`@rules_pipeline//:pipeline`): `bazel run @rules_pipeline//:pipeline -- push DIR
 --repository HOST/REPO`. Relative paths in arguments are relative to the directory `bazel run` was started from.""",
-    attrs = dict(LAUNCHER_TOOL_ATTRS),
+    attrs = dict(LAUNCHER_TOOL_ATTRS, **{
+        "_runtime": attr.label(default = "@rules_pipeline//:runtime_js", allow_single_file = True, cfg = "exec"),
+    }),
 )

@@ -3,7 +3,7 @@
  * version, and relative paths in its arguments are the caller's (the directory `bazel run` was started from, not the
  * runfiles tree Bazel starts programs in).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -28,6 +28,8 @@ test("bazel run @rules_pipeline//:pipeline -- --version prints the version", asy
   const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "--version"]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.stdout).toMatch(new RegExp(`^pipeline ${VERSION.replace(/\./g, "\\.")} `));
+  // The runtime library `pipeline build --lockfile` puts into images sits beside the bundle in the runfiles.
+  expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
 });
 
 test("bazel run @rules_pipeline//:pipeline -- inspect oci:RELATIVE reads the layout beside the caller", async () => {

@@ -2,7 +2,8 @@
  * The publishable npm packages, as a user gets them (issue #11):
  *  - `node scripts/pack.js cli` → a tarball that `npm install -g --prefix DIR` installs; DIR/bin/pipeline prints the
  *    version and pushes a layout to a real registry (checked with skopeo), run from outside the checkout so nothing
- *    resolves from the repository's node_modules.
+ *    resolves from the repository's node_modules; and `pipeline build --lockfile` finds the runtime library it puts
+ *    into images (shipped beside the bundle).
  *  - `node scripts/pack.js runtime` → @rules_pipeline/runtime, installed into a fresh project whose launch script
  *    type-checks with tsc outside Bazel (and a misuse of the API does not).
  *
@@ -14,6 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { blobPath, readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";
 import { VERSION } from "../../src/version";
@@ -50,7 +52,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test("the packed CLI installed in a temp prefix prints its version and pushes to a registry", async () => {
+test("the packed CLI installed in a temp prefix prints its version, pushes to a registry, and builds from a lockfile", async () => {
   const tgz = await pack("cli");
   const prefix = join(tmp, "prefix");
   await npm(["install", "-g", "--prefix", prefix, tgz], tmp);
@@ -70,6 +72,18 @@ test("the packed CLI installed in a temp prefix prints its version and pushes to
   expect(ref).toMatch(new RegExp(`^${reg!.host.replace(/\./g, "\\.")}/installed/cli@sha256:[0-9a-f]{64}$`));
   const raw = execFileSync("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${reg!.host}/installed/cli:v1`], { timeout: 120_000 });
   expect(`${reg!.host}/installed/cli@${sha256(raw)}`).toBe(ref);
+
+  // A lockfile build (no dependencies, the random image as base) carries @rules_pipeline/runtime in its app layer.
+  const project = join(tmp, "lock-project");
+  mkdirSync(project);
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", main: "main.js" }));
+  writeFileSync(join(project, "package-lock.json"), JSON.stringify({ name: "p", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "p", version: "1.0.0" } } }));
+  writeFileSync(join(project, "main.js"), "console.log(1);\n");
+  const built = await execProgram(bin, ["build", "--lockfile", "lock-project", "--output", "built", "--base", "oci:layout"], { env: ENV, cwd: tmp });
+  expect(built.code, built.stderr).toBe(0);
+  const image = readLayout(join(tmp, "built"));
+  const files = image.manifest.layers.flatMap((l) => execFileSync("tar", ["-tzf", blobPath(join(tmp, "built"), l.digest)], { encoding: "utf8" }).split("\n"));
+  expect(files).toContain("app/node_modules/@rules_pipeline/runtime/index.js");
 });
 
 test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch script importing it type-checks with tsc", async () => {
