@@ -5,6 +5,7 @@
  *
  *   node scripts/pack.js cli     [--out DIR]   → DIR/rules_pipeline-cli-VERSION.tgz      (`pipeline` command)
  *   node scripts/pack.js runtime [--out DIR]   → DIR/rules_pipeline-runtime-VERSION.tgz  (@rules_pipeline/runtime)
+ *   node scripts/pack.js cli --bundle-deps     → DIR/rules_pipeline-cli-VERSION-bundled.tgz (dependencies inside)
  *
  * Prints the tarball's absolute path (last stdout line). DIR defaults to dist/packages.
  *
@@ -16,11 +17,15 @@
  *    commands that use them, found by normal node resolution from the installed package).
  *    The compiled runtime library goes beside it (runtime/index.js), for `pipeline build --lockfile`.
  *  - runtime: src/runtime/index.ts compiled by tsc to CommonJS index.js + index.d.ts.
+ *  - cli --bundle-deps: the dependencies go inside the tarball (`bundleDependencies`, at the versions of the root
+ *    package-lock.json), for machines where `npm install -g` cannot reach the npm registry (`--offline` works: npm
+ *    ignores a tarball's npm-shrinkwrap.json on `install -g` and would fetch the dependencies' packuments). About
+ *    8 MB instead of 0.3 MB.
  *  - Both refuse to pack when packages/NAME/package.json's version differs from src/version.ts's VERSION.
  */
 "use strict";
 const { spawnSync } = require("node:child_process");
-const { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } = require("node:fs");
+const { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require("node:fs");
 const { tmpdir } = require("node:os");
 const path = require("node:path");
 
@@ -29,7 +34,7 @@ const BIN = path.join(ROOT, "node_modules", ".bin");
 
 /** @param {string} cmd @param {string[]} args @param {string} [cwd] */
 function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd: cwd ?? ROOT, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  const r = spawnSync(cmd, args, { cwd: cwd ?? ROOT, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 1 << 28 });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${r.status}\n${r.stdout}`);
   return r.stdout;
@@ -85,13 +90,28 @@ function buildRuntime(stage) {
 
 const BUILDERS = { cli: buildCliWithRuntime, runtime: buildRuntime };
 
+/** Installs the package's dependencies into the staging directory, pinned by the root lockfile, and bundles them. @param {string} stage */
+function bundleDependencies(stage) {
+  const file = path.join(stage, "package.json");
+  const manifest = JSON.parse(readFileSync(file, "utf8"));
+  copyFileSync(path.join(ROOT, "package-lock.json"), path.join(stage, "package-lock.json"));
+  const npmFlags = ["--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"];
+  run("npm", ["install", "--package-lock-only", ...npmFlags], stage); // prunes the lockfile to these dependencies
+  run("npm", ["ci", "--omit=dev", ...npmFlags], stage);
+  rmSync(path.join(stage, "package-lock.json"));
+  manifest.bundleDependencies = Object.keys(manifest.dependencies ?? {});
+  writeFileSync(file, JSON.stringify(manifest, null, 2) + "\n");
+}
+
 function main() {
   const argv = process.argv.slice(2);
   const name = argv[0];
   let out = path.join(ROOT, "dist", "packages");
+  let bundle = false;
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === "--out" && argv[i + 1]) out = path.resolve(argv[++i]);
-    else throw new Error(`scripts/pack.js: unexpected argument ${JSON.stringify(argv[i])} (usage: pack.js cli|runtime [--out DIR])`);
+    else if (argv[i] === "--bundle-deps" && name === "cli") bundle = true;
+    else throw new Error(`scripts/pack.js: unexpected argument ${JSON.stringify(argv[i])} (usage: pack.js cli [--bundle-deps] [--out DIR] | pack.js runtime [--out DIR])`);
   }
   if (name !== "cli" && name !== "runtime") throw new Error(`scripts/pack.js: unknown package ${JSON.stringify(name)} (expected cli or runtime)`);
   const src = path.join(ROOT, "packages", name);
@@ -104,9 +124,14 @@ function main() {
   try {
     for (const f of ["package.json", "README.md"]) if (existsSync(path.join(src, f))) copyFileSync(path.join(src, f), path.join(stage, f));
     BUILDERS[name](stage);
+    if (bundle) bundleDependencies(stage);
+    const packed = path.join(stage, ".packed");
+    mkdirSync(packed);
+    const json = JSON.parse(run("npm", ["pack", "--json", "--loglevel=error", "--pack-destination", packed], stage));
     mkdirSync(out, { recursive: true });
-    const json = JSON.parse(run("npm", ["pack", "--json", "--loglevel=error", "--pack-destination", out], stage));
-    process.stdout.write(path.join(out, json[0].filename) + "\n");
+    const tgz = path.join(out, bundle ? json[0].filename.replace(/\.tgz$/, "-bundled.tgz") : json[0].filename);
+    copyFileSync(path.join(packed, json[0].filename), tgz);
+    process.stdout.write(tgz + "\n");
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }

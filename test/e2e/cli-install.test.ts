@@ -8,7 +8,8 @@
  *    type-checks with tsc outside Bazel (and a misuse of the API does not).
  *
  * npm runs with --prefer-offline: the run-time dependencies come from the npm cache. A cold cache still needs the npm
- * registry for their packuments (npm ignores a tarball's npm-shrinkwrap.json on `install -g`), see README.
+ * registry for their packuments (npm ignores a tarball's npm-shrinkwrap.json on `install -g`), see README; the
+ * `--bundle-deps` tarball, with its dependencies inside, installs with `npm install -g --offline`.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,16 +31,16 @@ const NPM_FLAGS = ["--prefer-offline", "--no-audit", "--no-fund", "--loglevel=er
 const ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
 let reg: RunningRegistry | undefined;
 
-async function pack(name: "cli" | "runtime"): Promise<string> {
-  const r = await execProgram(process.execPath, [join(REPO_ROOT, "scripts", "pack.js"), name, "--out", join(tmp, "dist")]);
+async function pack(name: "cli" | "runtime", ...flags: string[]): Promise<string> {
+  const r = await execProgram(process.execPath, [join(REPO_ROOT, "scripts", "pack.js"), name, ...flags, "--out", join(tmp, "dist")]);
   expect(r.code, r.stderr).toBe(0);
   const tgz = r.stdout.trim().split("\n").pop()!;
   expect(existsSync(tgz), tgz).toBe(true);
   return tgz;
 }
 
-async function npm(args: string[], cwd: string): Promise<void> {
-  const r = await execProgram("npm", [...args, ...NPM_FLAGS], { cwd, env: { ...process.env, HOME: process.env.HOME } });
+async function npm(args: string[], cwd: string, flags = NPM_FLAGS): Promise<void> {
+  const r = await execProgram("npm", [...args, ...flags], { cwd, env: { ...process.env, HOME: process.env.HOME } });
   expect(r.code, r.stdout + r.stderr).toBe(0);
 }
 
@@ -84,6 +85,19 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
   const image = readLayout(join(tmp, "built"));
   const files = image.manifest.layers.flatMap((l) => execFileSync("tar", ["-tzf", blobPath(join(tmp, "built"), l.digest)], { encoding: "utf8" }).split("\n"));
   expect(files).toContain("app/node_modules/@rules_pipeline/runtime/index.js");
+});
+
+test("pack.js cli --bundle-deps: a tarball with the dependencies inside installs with npm --offline", async () => {
+  const tgz = await pack("cli", "--bundle-deps");
+  expect(tgz).toMatch(/-bundled\.tgz$/);
+  const prefix = join(tmp, "prefix-bundled");
+  await npm(["install", "-g", "--prefix", prefix, tgz], tmp, ["--offline", ...NPM_FLAGS.slice(1)]);
+  const version = await execProgram(join(prefix, "bin", "pipeline"), ["--version"], { env: ENV, cwd: tmp });
+  expect(version.code, version.stderr).toBe(0);
+  const pkg = join(prefix, "lib", "node_modules", "@rules_pipeline", "cli");
+  for (const dep of ["@kubernetes/client-node", "@aws-sdk/client-secrets-manager"]) {
+    expect(require.resolve(dep, { paths: [pkg] }).startsWith(join(pkg, "node_modules")), dep).toBe(true);
+  }
 });
 
 test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch script importing it type-checks with tsc", async () => {
