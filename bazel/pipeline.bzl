@@ -13,6 +13,7 @@
 """
 
 load("//bazel/private:app.bzl", _pipeline_app = "pipeline_app")
+load("//bazel/private:cli_binary.bzl", _pipeline_cli_binary = "pipeline_cli_binary")
 load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 load("//bazel/private:image.bzl", _pipeline_image = "pipeline_image")
@@ -32,6 +33,7 @@ pipeline = _pipeline
 pipeline_app = _pipeline_app
 pipeline_image = _pipeline_image
 pipeline_push = _pipeline_push
+pipeline_cli_binary = _pipeline_cli_binary
 pipeline_launch = _pipeline_launch
 pipeline_load = _pipeline_load
 ts_compile = _ts_compile

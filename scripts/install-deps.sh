@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what rules_pipeline's demo and tests need on a Debian/Ubuntu machine, skipping what is present:
 #   Bazel (Debian's bazel-bootstrap 4.2 where no bazel is on PATH; machines with the network may use bazelisk),
-#   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), htpasswd; and the
-#   npm packages (npm ci).
+#   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), htpasswd, zsh (the
+#   completion script's test); and the npm packages (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}" >&2
   SUDO=""

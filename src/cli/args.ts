@@ -59,20 +59,23 @@ export interface CliSpec<IO = HelpIo> {
   /** Descriptions of command groups (`registry` in `registry serve`). */
   groups: Record<string, string>;
   commands: CommandSpec<IO>[];
+  /** Options every command takes (handled before parsing), listed in the index's help: [flags, description]. */
+  globalOptions?: [string, string][];
 }
 
-interface Positional {
+export interface Positional {
   name: string;
   required: boolean;
   variadic: boolean;
 }
 
-interface Parsed {
+export interface Parsed {
   words: string[];
   positionals: Positional[];
 }
 
-function parseCommand(command: string): Parsed {
+/** The words and positionals of a command string (`"credentials add <service> <url>"`). */
+export function parseCommand(command: string): Parsed {
   const words: string[] = [];
   const positionals: Positional[] = [];
   for (const part of command.trim().split(/\s+/)) {
@@ -240,7 +243,7 @@ function helpIndex<IO>(spec: CliSpec<IO>, prefix: string[]): string {
   }
   const head = prefix.length ? `${spec.name} ${prefix.join(" ")} <command>` : `${spec.name} <command> [options]`;
   const about = prefix.length ? spec.groups[prefix.join(" ")] : spec.describe;
-  return [head, "", ...(about ? [about, ""] : []), "Commands:", ...table(rows), "", "Options:", ...table([["--help", "show help"]])].join("\n");
+  return [head, "", ...(about ? [about, ""] : []), "Commands:", ...table(rows), "", "Options:", ...table([["--help", "show help"], ...(spec.globalOptions ?? [])])].join("\n");
 }
 
 function formatPositional(p: Positional): string {

@@ -47,6 +47,25 @@ describe("the CLI's error boundary", () => {
     expect(far.err.join("\n")).not.toMatch(/did you mean/);
   });
 
+  test("-v/--debug prints a failure's stack and causes after its message; without it there is no stack", async () => {
+    for (const flag of ["-v", "--debug"]) {
+      const t = io();
+      expect(await runCli([flag, "inspect", "oci:/nowhere/at/all"], t.cli)).toBe(EXIT_ERROR);
+      expect(t.err[0]).toMatch(/^error\[E_LAYOUT\]: .*\/nowhere\/at\/all/);
+      expect(t.err.slice(1).join("\n")).toMatch(/^debug: PipelineError: .*\n\s+at /);
+    }
+    const plain = io();
+    expect(await runCli(["inspect", "oci:/nowhere/at/all"], plain.cli)).toBe(EXIT_ERROR);
+    expect(plain.err).toHaveLength(1);
+  });
+
+  test("--help lists the global options", async () => {
+    const t = io();
+    expect(await runCli(["--help"], t.cli)).toBe(0);
+    expect(t.out.join("\n")).toMatch(/--version, -V +print the version/);
+    expect(t.out.join("\n")).toMatch(/--debug, -v +log each registry request/);
+  });
+
   test("an unknown flag is a usage error naming it", async () => {
     const t = io();
     expect(await runCli(["inspect", "oci:/x", "--frob"], t.cli)).toBe(EXIT_USAGE);

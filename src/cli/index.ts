@@ -5,6 +5,8 @@
  *   2   usage error (unknown command, bad flag)
  *   70  internal error (a bug: please report)
  *   N   `bazel-run`: the launch script's own exit code
+ * Global flags, anywhere before `--`: `--version`/`-V`, and `-v`/`--debug` (registry requests logged on stderr,
+ * and a failure's stack and causes printed after its message).
  */
 import { PipelineError } from "../errors";
 import { VERSION } from "../version";
@@ -21,11 +23,31 @@ function wantsVersion(argv: string[]): boolean {
   return argv.slice(0, end).some((a) => a === "--version" || a === "-V");
 }
 
-export async function runCli(argv: string[], io: CliIo = processIo()): Promise<number> {
-  if (wantsVersion(argv)) {
-    io.stdout(`pipeline ${VERSION} (rules_pipeline, node ${process.versions.node})`);
+const DEBUG_FLAGS = ["-v", "--debug"];
+
+/** `argv` without `-v`/`--debug` before `--`, and whether one was there. */
+function takeDebug(argv: string[]): { argv: string[]; debug: boolean } {
+  const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
+  const head = argv.slice(0, end).filter((a) => !DEBUG_FLAGS.includes(a));
+  return { argv: [...head, ...argv.slice(end)], debug: head.length !== end };
+}
+
+/** The stack of `e` and of each `cause` below it. */
+function causeChain(e: unknown): string[] {
+  const lines: string[] = [];
+  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 10; c = (c as { cause?: unknown }).cause, depth++) {
+    lines.push(`${depth ? "caused by: " : ""}${c instanceof Error ? (c.stack ?? String(c)) : String(c)}`);
+  }
+  return lines;
+}
+
+export async function runCli(rawArgv: string[], rawIo: CliIo = processIo()): Promise<number> {
+  if (wantsVersion(rawArgv)) {
+    rawIo.stdout(`pipeline ${VERSION} (rules_pipeline, node ${process.versions.node})`);
     return 0;
   }
+  const { argv, debug } = takeDebug(rawArgv);
+  const io: CliIo = debug ? { ...rawIo, debug: (line) => rawIo.stderr(`debug: ${line}`) } : rawIo;
   try {
     return await runCommand(argv, io);
   } catch (e) {
@@ -36,6 +58,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
     }
     if (e instanceof PipelineError) {
       io.stderr(`error[${e.code}]: ${e.message}`);
+      if (debug) for (const line of causeChain(e)) io.stderr(`debug: ${line}`);
       return e.exitCode;
     }
     const err = e as Error;

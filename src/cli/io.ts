@@ -8,6 +8,8 @@ export interface CliIo {
   isTTY: boolean;
   /** All of standard input (for --password-stdin). */
   readStdin(): Promise<string>;
+  /** Set by `-v`/`--debug`: diagnostics on stderr (one line per registry request; never credentials). */
+  debug?: (line: string) => void;
 }
 
 export function processIo(): CliIo {

@@ -46,6 +46,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       tag: { ...strs, describe: "tag to push" },
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded) instead of the reference" },
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/push")).push(a as never, io),
@@ -59,6 +60,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
       "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
       insecure: bool,
+      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/pull")).pull(a as never, io),
@@ -278,6 +280,15 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     run: async (a, io) => (await import("./commands/tarball")).load(a as never, io),
   },
   {
+    command: "completion <shell>",
+    describe: "Print a shell completion script: source <(pipeline completion bash)",
+    positionals: { shell: { choices: ["bash", "zsh"], describe: "bash or zsh" } },
+    run: async (a, io) => {
+      const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion"), import("../version")]);
+      io.stdout(completionScript(a.shell as "bash" | "zsh", COMMANDS, VERSION));
+    },
+  },
+  {
     command: "bazel-push",
     describe: false,
     options: {
@@ -301,7 +312,16 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const r = await runSpec(
-    { name: "pipeline", describe: "Build, push and launch pipeline container images (rules_pipeline).", groups: GROUPS, commands: COMMANDS },
+    {
+      name: "pipeline",
+      describe: "Build, push and launch pipeline container images (rules_pipeline).",
+      groups: GROUPS,
+      commands: COMMANDS,
+      globalOptions: [
+        ["--version, -V", "print the version"],
+        ["--debug, -v", "log each registry request on stderr; print a failure's stack and causes"],
+      ],
+    },
     argv,
     io,
   );

@@ -7,6 +7,13 @@ import { ANNOTATION_BASE_NAME } from "../image/compose";
 import { pushImage, PushResult } from "../registry/push";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
+import type { Manifest } from "../oci/types";
+
+/** Blob count and total bytes of an image (config and layers; the manifest itself is not counted). */
+export function imageSize(manifest: Manifest): { blobs: number; bytes: number } {
+  const blobs = [manifest.config, ...manifest.layers];
+  return { blobs: blobs.length, bytes: blobs.reduce((n, d) => n + d.size, 0) };
+}
 
 export interface PushedImage {
   name: string;
@@ -15,6 +22,9 @@ export interface PushedImage {
   registry: string;
   repository: string;
   tags: string[];
+  /** The image's blobs (config and layers) and their total size, whatever was uploaded. */
+  blobs: number;
+  bytes: number;
   uploaded: number;
   uploadedBytes: number;
   skipped: number;
@@ -30,6 +40,8 @@ export interface PushLayoutsOptions {
   keychain: Keychain;
   insecure: boolean;
   progress: ProgressSink;
+  /** Debug log, one line per registry request. */
+  log?: (line: string) => void;
 }
 
 /** Tags of image `name`: the main image gets `tags`, the others `<tag>-<name>`. */
@@ -60,7 +72,7 @@ export async function pushLayouts(
     const result: PushResult = await pushImage(
       image,
       { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) },
-      { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, mountFrom },
+      { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, mountFrom, log: opts.log },
     );
     pushed[img.name] = {
       name: img.name,
@@ -69,6 +81,7 @@ export async function pushLayouts(
       registry: target.registry,
       repository: target.repository,
       tags: result.tags,
+      ...imageSize(image.manifest),
       uploaded: result.uploaded.length,
       uploadedBytes: result.uploaded.reduce((n, u) => n + u.size, 0),
       skipped: result.skipped.length,

@@ -1,7 +1,9 @@
 /**
  * The @rules_pipeline/runtime library as the Bazel rules put it in images: one file, index.js, at
  * /app/node_modules/@rules_pipeline/runtime/. Taken from the compiled tools (dist/src/runtime/index.js beside
- * this module); when running from TypeScript sources (tests), compiled on the fly with the TypeScript compiler.
+ * this module), or beside a bundled CLI (`runtime/index.js` in the npm package @rules_pipeline/cli, see
+ * scripts/pack.js; `src/runtime/index.js` in the runfiles of `@rules_pipeline//:pipeline`); when running from
+ * TypeScript sources (tests), compiled on the fly with the TypeScript compiler.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +16,9 @@ let cached: Buffer | undefined;
 export function runtimeLibrary(): Buffer {
   if (cached) return cached;
   const js = join(__dirname, "..", "runtime", "index.js");
-  if (existsSync(js)) return (cached = readFileSync(js));
+  for (const candidate of [js, join(__dirname, "runtime", "index.js"), join(__dirname, "src", "runtime", "index.js")]) {
+    if (existsSync(candidate)) return (cached = readFileSync(candidate));
+  }
   const ts = join(__dirname, "..", "runtime", "index.ts");
   if (existsSync(ts)) {
     let typescript: typeof import("typescript");

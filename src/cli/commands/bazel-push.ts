@@ -34,6 +34,7 @@ export async function pushFromConfig(
       keychain: await keychainFor(overrides.auth ?? {}, target.registry, io),
       insecure: cfg.insecure,
       progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+      log: io.debug,
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));

@@ -18,6 +18,7 @@ export async function inspect(a: { reference: string; insecure: boolean; platfor
     keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
+    log: io.debug,
   });
   io.stdout(JSON.stringify(result, null, 2));
 }

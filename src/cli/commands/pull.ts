@@ -1,5 +1,10 @@
-/** `pipeline pull REF --output DIR`: an image (pinned or tagged) into an OCI layout. */
+/**
+ * `pipeline pull REF --output DIR [--json]`: an image (pinned or tagged) into an OCI layout. Prints the pinned
+ * reference, or with --json one JSON object: reference, digest, bytes and blobs (config and layers), output.
+ */
 import { PipelineError } from "../../errors";
+import { imageSize } from "../../launch/push";
+import { readLayout } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
@@ -14,7 +19,7 @@ export function parsePlatform(s: string): { os: string; architecture: string; va
 }
 
 export async function pull(
-  a: { reference: string; output: string; platform: string; "source-annotation": boolean; insecure: boolean } & AuthFlags,
+  a: { reference: string; output: string; platform: string; "source-annotation": boolean; insecure: boolean; json?: boolean } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const ref = parseReference(a.reference, "reference");
@@ -23,7 +28,12 @@ export async function pull(
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    log: io.debug,
   });
-  if (a["source-annotation"]) recordLayoutSource(a.output, formatReference({ ...ref, tag: undefined, digest: result.digest }));
-  io.stdout(`${formatReference({ ...ref, tag: undefined, digest: result.digest })}`);
+  const reference = formatReference({ ...ref, tag: undefined, digest: result.digest });
+  if (a["source-annotation"]) recordLayoutSource(a.output, reference);
+  if (a.json) {
+    const { blobs, bytes } = imageSize(readLayout(a.output, { refName: result.refName }).manifest);
+    io.stdout(JSON.stringify({ reference, digest: result.digest, bytes, blobs, output: a.output }));
+  } else io.stdout(reference);
 }

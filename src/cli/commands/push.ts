@@ -1,4 +1,8 @@
-/** `pipeline push DIR --repository HOST/REPO [--tag T]`: push an OCI layout. */
+/**
+ * `pipeline push DIR --repository HOST/REPO [--tag T] [--json]`: push an OCI layout. Prints the pushed reference, or
+ * with --json one JSON object: reference, digest, bytes and blobs (the image's config and layers), tags, and what
+ * this push uploaded ({blobs, bytes}), found already present (skipped) or mounted.
+ */
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressForTerminal, silentProgress } from "../../registry/progress";
@@ -13,7 +17,7 @@ export function layoutDirOf(source: string): string {
 }
 
 export async function push(
-  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean } & AuthFlags,
+  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean; json?: boolean } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
@@ -22,8 +26,12 @@ export async function push(
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    log: io.debug,
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
-  io.stdout(meta.reference);
+  if (a.json) {
+    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted } = meta;
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted }));
+  } else io.stdout(meta.reference);
 }

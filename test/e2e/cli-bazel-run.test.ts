@@ -1,0 +1,41 @@
+/**
+ * `bazel run @rules_pipeline//:pipeline -- <command>` from a consumer workspace (issue #11): the CLI target prints the
+ * version, and relative paths in its arguments are the caller's (the directory `bazel run` was started from, not the
+ * runfiles tree Bazel starts programs in).
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { writeLayout } from "../../src/layout/write";
+import { VERSION } from "../../src/version";
+import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { randomImage } from "../fixtures/random-image";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-cli-bazel-"));
+let ws: string;
+
+beforeAll(() => {
+  ws = makeConsumerWorkspace(join(tmp, "a"));
+});
+
+afterAll(() => {
+  if (ws) shutdown(ws);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test("bazel run @rules_pipeline//:pipeline -- --version prints the version", async () => {
+  const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "--version"]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(new RegExp(`^pipeline ${VERSION.replace(/\./g, "\\.")} `));
+  // The runtime library `pipeline build --lockfile` puts into images sits beside the bundle in the runfiles.
+  expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
+});
+
+test("bazel run @rules_pipeline//:pipeline -- inspect oci:RELATIVE reads the layout beside the caller", async () => {
+  const image = randomImage({ layers: 1 });
+  await writeLayout(join(ws, "layout"), image, { refName: "latest" });
+  const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "inspect", "oci:layout"]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(JSON.parse(r.stdout).digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+});
