@@ -4,16 +4,18 @@
     pipeline_dependencies()
 """
 
-load("//bazel/private:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
-load("//bazel/private:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
 load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
 load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
+load("//bazel/private:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
+load("//bazel/private:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
 
 npm_dependencies = _npm_dependencies
 pipeline_node_repository = _pipeline_node_repository
 
 def pipeline_dependencies(node_path = None, tsconfig = None):
-    """Declares Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`), the
+    """Declares the repositories rules_pipeline needs.
+
+    Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`), the
     fetch-time build of the tools (`@rules_pipeline_tools`) and workspace-wide settings
     (`@rules_pipeline_config`). Existing repositories of those names win.
 

@@ -13,7 +13,14 @@ runfiles tree in `_local`/`_binary` runs, so the launch script sees the same lay
 APP_ROOT = "app"
 
 def third_party_path(f):
-    """`node_modules/...` path of a file inside a node_modules tree, else None."""
+    """`node_modules/...` path of a file inside a node_modules tree, else None.
+
+    Args:
+      f: a File.
+
+    Returns:
+      The path from the innermost `node_modules/` on, or None when `f` is not in a node_modules tree.
+    """
     sp = f.short_path
     if sp.startswith("node_modules/"):
         return sp
@@ -50,7 +57,15 @@ def _runtime_line(f):
     return "{}\t{}".format(APP_ROOT + "/" + runtime_path(f), f.path)
 
 def linked_module_paths(f, module_mappings):
-    """The `node_modules/<module_name>/...` paths where first-party file `f` is linked (ts_library module_name)."""
+    """The `node_modules/<module_name>/...` paths where first-party file `f` is linked (ts_library module_name).
+
+    Args:
+      f: a first-party File.
+      module_mappings: list of (module_name, package path) pairs.
+
+    Returns:
+      A list of app-relative paths, one per mapping whose package holds `f`.
+    """
     out = []
     p = first_party_path(f)
     for name, pkg in module_mappings:
@@ -74,7 +89,16 @@ def _bin_targets(files, bin_links):
     return [by_name[n] for n in sorted(by_name.keys())]
 
 def bin_link_args(ctx, files, bin_links):
-    """Args listing `dest<TAB>symlink<TAB>target` lines for `node_modules/.bin`."""
+    """Args listing `dest<TAB>symlink<TAB>target` lines for `node_modules/.bin`.
+
+    Args:
+      ctx: the rule context.
+      files: depset of the app's Files.
+      bin_links: depset of `command<TAB>target` lines (NpmPackageInfo.bin_links).
+
+    Returns:
+      An Args object written to a `--files=` param file.
+    """
     args = ctx.actions.args()
     args.set_param_file_format("multiline")
     args.use_param_file("--files=%s", use_always = True)
@@ -82,7 +106,16 @@ def bin_link_args(ctx, files, bin_links):
     return args
 
 def linked_module_args(ctx, files, module_mappings):
-    """Args listing `dest<TAB>src` lines for the linked copies of first-party files (see `linked_module_paths`)."""
+    """Args listing `dest<TAB>src` lines for the linked copies of first-party files (see `linked_module_paths`).
+
+    Args:
+      ctx: the rule context.
+      files: depset of the app's Files.
+      module_mappings: depset of (module_name, package path) pairs.
+
+    Returns:
+      An Args object written to a `--files=` param file.
+    """
     mappings = module_mappings.to_list()
     lines = []
     if mappings:
@@ -97,7 +130,16 @@ def linked_module_args(ctx, files, module_mappings):
     return args
 
 def layer_file_args(ctx, files, which):
-    """Args listing `dest<TAB>src` lines for the files of one layer ("third_party", "runtime" or "first_party")."""
+    """Args listing `dest<TAB>src` lines for the files of one layer ("third_party", "runtime" or "first_party").
+
+    Args:
+      ctx: the rule context.
+      files: depset (or list) of Files to place.
+      which: "third_party", "runtime" or "first_party".
+
+    Returns:
+      An Args object written to a `--files=` param file.
+    """
     args = ctx.actions.args()
     args.set_param_file_format("multiline")
     args.use_param_file("--files=%s", use_always = True)
@@ -106,7 +148,18 @@ def layer_file_args(ctx, files, which):
     return args
 
 def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset()):
-    """Runfiles laying out the app tree under the workspace directory of the runfiles tree."""
+    """Runfiles laying out the app tree under the workspace directory of the runfiles tree.
+
+    Args:
+      ctx: the rule context.
+      app_files: depset of the app's Files.
+      runtime_files: list of the runtime library's Files.
+      module_mappings: depset of (module_name, package path) pairs.
+      bin_links: depset of `command<TAB>target` lines.
+
+    Returns:
+      A runfiles object.
+    """
     symlinks = {}
     for name, _, f in _bin_targets(app_files, bin_links):
         symlinks["node_modules/.bin/" + name] = f

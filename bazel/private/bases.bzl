@@ -9,7 +9,12 @@ WORKER_BASE = struct(registry = "index.docker.io", repository = "library/node", 
 WORKER_CUDA = struct(registry = "index.docker.io", repository = "nvidia/cuda", digest = "sha256:517da2300c184c9999ec203c2665244bdebd3578d12fcc7065e83667932643d9")
 
 def declare_base_images(mirror = "", skip = {}):
-    """Declares @pipeline-worker-base, @pipeline-worker-cuda and @pipeline-host-node, except names in `skip`."""
+    """Declares @pipeline-worker-base, @pipeline-worker-cuda and @pipeline-host-node, except names in `skip`.
+
+    Args:
+      mirror: registry host[:port] to pull the base images from instead of their own registries ("" for none).
+      skip: repository names (a dict or list) not to declare.
+    """
     if "pipeline-worker-base" not in skip:
         pipeline_base_image(
             name = "pipeline-worker-base",

@@ -19,6 +19,7 @@ def _cli_binary_impl(ctx):
         'exec "$R/{}" "$R/{}" "$@"'.format(rlocation(ctx, ctx.file._node), rlocation(ctx, ctx.file._cli)),
         "",
     ]), is_executable = True)
+
     # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
     runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli, ctx.file._runtime], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
     return [DefaultInfo(executable = exe, runfiles = runfiles)]

@@ -32,7 +32,15 @@ Unstamped, entries with a placeholder are left out and the digest depends on no 
 """
 
 def base_layout_dir(target, attr_name):
-    """The directory of an OCI layout given as a tree artifact or as files (one named `oci-layout`)."""
+    """The directory of an OCI layout given as a tree artifact or as files (one named `oci-layout`).
+
+    Args:
+      target: the base image target.
+      attr_name: the attribute that named it, for the error message.
+
+    Returns:
+      The tree artifact, or the `oci-layout` File (whose dirname is the layout).
+    """
     files = target[DefaultInfo].files.to_list()
     if len(files) == 1 and files[0].is_directory:
         return files[0]

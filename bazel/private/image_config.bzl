@@ -28,7 +28,11 @@ def _check_user(label, user):
         fail("{}: `user` must be USER or USER:GROUP, each a name or a numeric id (e.g. \"1000:1000\", \"node\"), got {}".format(label, repr(user)))
 
 def validate_image_config(ctx):
-    """Fails on a malformed `env`, `exposed_ports`, `volumes`, `workdir`, `user` or a malformed placeholder in `labels`/`annotations`."""
+    """Fails on a malformed `env`, `exposed_ports`, `volumes`, `workdir`, `user` or a malformed placeholder in `labels`/`annotations`.
+
+    Args:
+      ctx: the rule context of a target with those attributes.
+    """
     label = ctx.label
     for k in ctx.attr.env.keys():
         if not k or "=" in k:

@@ -11,7 +11,13 @@ load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
 load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
-    """Fails naming the attribute when `registry`/`repository` are malformed."""
+    """Fails naming the attribute when `registry`/`repository` are malformed.
+
+    Args:
+      label: the target's label, for the error message.
+      registry: the `registry` attribute.
+      repository: the `repository` attribute.
+    """
     if not registry:
         fail("{}: `registry` must be set (e.g. \"localhost:5000\" or \"ghcr.io\")".format(label))
     if "://" in registry or "/" in registry or "@" in registry or " " in registry:
@@ -61,6 +67,7 @@ def _launch_config(ctx, mode):
         "images": [images[n] for n in sorted(images.keys())],
         "env": ctx.attr.env,
     }
+
     # Stamped: the launcher reads the workspace status files from its runfiles to expand `{KEY}` in tags.
     stamp = stamp_files(ctx) if images else []
     if stamp:

@@ -28,7 +28,13 @@ Usage:
 """
 
 def validate_repo_tag(label, attr_name, t):
-    """Fails naming the attribute unless `t` is `registry/repository:tag` (no digest)."""
+    """Fails naming the attribute unless `t` is `registry/repository:tag` (no digest).
+
+    Args:
+      label: the target's label, for the error message.
+      attr_name: the attribute `t` comes from.
+      t: the tag to check.
+    """
     colon = t.rfind(":")
     bad = [c for c in t.elems() if not (c.isalnum() or c in "._-/:[]")]
     if not t or bad or "@" in t or colon <= t.rfind("/") or colon == len(t) - 1 or t.startswith("/"):

@@ -61,7 +61,9 @@ _NPM_PACKAGE_BZL = _absolute(Label("//bazel/private:npm_package.bzl"))
 _TYPES_PATTERNS = ["**/package.json", "**/*.d.ts", "**/*.d.mts", "**/*.d.cts"]
 
 def _type_surface(rctx, path):
-    """What tsc reads of the installed package at `path`: its package.json files and declarations, plus, when it
+    """What tsc reads of the installed package at `path`.
+
+    Its package.json files and declarations, plus, when it
     ships no declarations (a heuristic that errs towards "none"), the JavaScript file it resolves to, so that an
     untyped import still resolves (to `any`) without making every file of the package an input."""
     patterns = [path + "/" + t for t in _TYPES_PATTERNS]
@@ -78,6 +80,7 @@ def _type_surface(rctx, path):
         main = "index.js"
     main = main[2:] if main.startswith("./") else main
     main = main[:-1] if main.endswith("/") else main
+
     # Patterns that match nothing (or a directory) add nothing: the glob allows that.
     return patterns + [path + "/" + c for c in [main, main + ".js", main + "/index.js", "index.js"]]
 
@@ -93,6 +96,7 @@ def _bin_links(rctx, installed):
         if not target.startswith(root):
             continue
         rel = target[len(root):]
+
         # The package that owns the target: the longest installed package path that is a prefix of it.
         owner = None
         for p in installed.keys():
@@ -103,7 +107,9 @@ def _bin_links(rctx, installed):
     return out
 
 def _package_target(name, closure, typed, bins, srcs = None):
-    """An npm_package target: every file of `closure` (package paths) or `srcs` globs, their type surface, and the
+    """An npm_package target.
+
+    Every file of `closure` (package paths) or `srcs` globs, their type surface, and the
     `node_modules/.bin` commands of the packages in `closure`."""
     bin_links = {}
     for p in closure:

@@ -29,7 +29,14 @@ STAMP_ATTRS = {
 }
 
 def stamp_files(ctx):
-    """The workspace status files (stable, volatile) when this target stamps, else []."""
+    """The workspace status files (stable, volatile) when this target stamps, else [].
+
+    Args:
+      ctx: the rule context of a target with `stamp` and `_stamp_setting`.
+
+    Returns:
+      A list of Files: [ctx.info_file, ctx.version_file] or [].
+    """
     stamp = ctx.attr.stamp
     if stamp == 1 or (stamp == -1 and ctx.attr._stamp_setting[StampSettingInfo].value):
         return [ctx.info_file, ctx.version_file]
@@ -39,7 +46,14 @@ def _is_key_char(c, first):
     return c == "_" or c.isalpha() or (not first and c.isdigit())
 
 def placeholder_error(value):
-    """Why `value` has a malformed `{KEY}` placeholder (a `{` or `}` that is not part of one), or None."""
+    """Why `value` has a malformed `{KEY}` placeholder (a `{` or `}` that is not part of one), or None.
+
+    Args:
+      value: the string to check.
+
+    Returns:
+      A message naming the offset of the bad brace, or None when `value` is well-formed.
+    """
     i = 0
     n = len(value)
     for _ in range(n + 1):

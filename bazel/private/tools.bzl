@@ -36,6 +36,16 @@ def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message
     """Runs `pipeline <command> ...` in a build action. Its inputs: `inputs`, Node and the one-file CLI.
 
     The action's environment is Bazel's default shell environment, so `--action_env=SOURCE_DATE_EPOCH` reaches it.
+
+    Args:
+      ctx: the rule context of a target with `_cli` and `_node`.
+      command: the CLI subcommand.
+      arguments: list of Args (or strings) after the subcommand.
+      inputs: depset of the action's other inputs.
+      outputs: list of the action's outputs.
+      mnemonic: the action's mnemonic.
+      progress_message: the action's progress message.
+      execution_requirements: the action's execution requirements.
     """
     args = ctx.actions.args()
     args.add(ctx.file._cli.path)
@@ -52,7 +62,15 @@ def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message
     )
 
 def rlocation(ctx, f):
-    """Path of `f` relative to the runfiles root (`<workspace>/path` or `<repo>/path`)."""
+    """Path of `f` relative to the runfiles root (`<workspace>/path` or `<repo>/path`).
+
+    Args:
+      ctx: the rule context.
+      f: a File in the target's runfiles.
+
+    Returns:
+      The runfiles-relative path.
+    """
     sp = f.short_path
     if sp.startswith("../"):
         return sp[3:]

@@ -45,7 +45,14 @@ def _pick(target, suffix, attr_name):
     fail("`{}`: {} has no file ending in {}".format(attr_name, target.label, suffix))
 
 def compile_inputs(deps):
-    """What compiling against `deps` reads: (depset of Files, list of node_modules roots, depset of module mappings)."""
+    """What compiling against `deps` reads.
+
+    Args:
+      deps: list of targets (ts_library, npm_package or anything with files).
+
+    Returns:
+      (depset of Files, list of node_modules roots, depset of module mappings).
+    """
     transitive = []
     roots = {}
     mappings = []
@@ -78,7 +85,19 @@ def _npm_repos(deps):
     return sorted(names.keys())
 
 def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
-    """Declares the outputs and the TsCompile action. Returns (js_outputs, dts_outputs, passthrough)."""
+    """Declares the outputs and the TsCompile action.
+
+    Args:
+      ctx: the rule context.
+      srcs: list of source Files (.ts compiled, others passed through).
+      deps: list of targets compiled against (see `compile_inputs`).
+      declaration: whether to emit .d.ts files.
+      tsconfig: a tsconfig.json File to extend, or None.
+      runtime_types: a File of declarations for the runtime library, or None.
+
+    Returns:
+      (js_outputs, dts_outputs, passthrough).
+    """
     ts_srcs = []
     js_outs = []
     dts_outs = []
@@ -148,6 +167,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         "noEmit": False,
         "emitDeclarationOnly": False,
     }
+
     # `include: []` so that an extended tsconfig's `include` does not add files of its own.
     config = {"compilerOptions": options, "files": [up + "/" + f.path for f in ts_srcs], "include": []}
     inputs = [cfg]
@@ -181,7 +201,14 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     return js_outs, dts_outs, passthrough
 
 def tsconfig_of(ctx):
-    """The target's `tsconfig`, else the workspace-wide one (`pipeline_dependencies(tsconfig = ...)`), else None."""
+    """The target's `tsconfig`, else the workspace-wide one (`pipeline_dependencies(tsconfig = ...)`), else None.
+
+    Args:
+      ctx: the rule context of a target with `tsconfig`.
+
+    Returns:
+      A File or None.
+    """
     if ctx.file.tsconfig:
         return ctx.file.tsconfig
     default = getattr(ctx.files, "_default_tsconfig", [])
