@@ -122,5 +122,14 @@ describe("examples/service: a spec with a port, env, a model artifact and a priv
     expect(render.stdout).toContain(`image: ${image}`);
     expect(render.stdout).toContain(`containerPort: ${port}`);
     expect(render.stdout + render.stderr).not.toContain(secret);
+
+    // As examples/service/README.md does it: no --image; the spec's `:latest` (tagged by the push) is pinned to
+    // the pushed digest.
+    spec.image = `${reg.host}/examples/service:latest`;
+    writeFileSync(specPath, stringify(spec));
+    const asDocumented = await runCli(["deploy", specPath, "--render"], { env });
+    expect(asDocumented.code, asDocumented.stderr).toBe(0);
+    expect(asDocumented.stdout).toContain(`image: ${image}`);
+    expect(asDocumented.stdout + asDocumented.stderr).not.toContain(secret);
   });
 });
