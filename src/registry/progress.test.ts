@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, progressForTerminal, silentProgress, TtyProgress } from "./progress";
+import { formatBytes, LineProgress, progressFor, progressForTerminal, silentProgress, TtyProgress } from "./progress";
 
 function terminal(columns = 120) {
   const writes: string[] = [];
@@ -72,5 +72,41 @@ describe("progressForTerminal", () => {
     expect(progressForTerminal(stream, {})).toBeInstanceOf(TtyProgress);
     expect(progressForTerminal(stream, { CI: "true" })).toBe(silentProgress);
     expect(progressForTerminal({ ...stream, isTTY: false }, {})).toBe(silentProgress);
+  });
+});
+
+describe("progress off a terminal, and rate/ETA on one", () => {
+  it("TERM=dumb gets no cursor codes", () => {
+    const { stream } = terminal();
+    expect(progressForTerminal(stream, { TERM: "dumb" })).toBe(silentProgress);
+    expect(progressFor({ isTTY: true, env: { TERM: "dumb" }, stderr: () => {} }, stream)).toBeInstanceOf(LineProgress);
+  });
+
+  it("in CI or when stderr is not a TTY: one plain line per finished or skipped blob, none while bytes move", () => {
+    for (const [isTTY, env] of [[false, {}], [true, { CI: "true" }]] as const) {
+      const lines: string[] = [];
+      let t = 0;
+      const p = progressFor({ isTTY, env, stderr: (l) => lines.push(l) });
+      expect(p).toBeInstanceOf(LineProgress);
+      const lp = new LineProgress((l) => lines.push(l), { now: () => t });
+      lp.blobStart(A, 3 * 1024 * 1024, "layer 1/2");
+      t = 1500;
+      lp.blobProgress(A, 1024);
+      expect(lines).toEqual([]);
+      lp.blobDone(A, "uploaded");
+      lp.skip(B, "already present");
+      expect(lines).toEqual([`layer 1/2 ${A.slice(7, 19)} uploaded 3.0 MiB in 1.5s`, `${B.slice(7, 19)} already present`]);
+      for (const l of lines) expect(l).not.toMatch(/\x1b/);
+    }
+  });
+
+  it("a terminal line shows the rate and the ETA once a transfer has run for a moment", () => {
+    const t = terminal();
+    let now = 0;
+    const p = new TtyProgress(t.stream, { throttleMs: 0, now: () => now });
+    p.blobStart(A, 10 * 1024 * 1024, "layer");
+    now = 2000;
+    p.blobProgress(A, 4 * 1024 * 1024);
+    expect(t.writes.at(-1)).toContain("layer 4.0 MiB / 10.0 MiB (40%) 2.0 MiB/s ETA 3.0s");
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Progress of blob transfers. Push and pull report to a ProgressSink; the library default is silent.
- * `progressForTerminal()` gives the CLI a renderer that keeps one updating line per active blob on stderr,
- * only when stderr is a TTY and CI is not set.
+ * `progressFor()` gives the CLI what suits where stderr goes: on a terminal (not in CI, not `TERM=dumb`) one updating
+ * line per active blob with its rate and ETA; anywhere else one plain line per finished or skipped blob, as docker
+ * and crane print them, never a cursor code.
  */
 
 export type BlobOutcome = "uploaded" | "mounted" | "downloaded";
@@ -34,6 +35,8 @@ interface Active {
   label: string;
   size: number;
   bytes: number;
+  /** When the transfer started (ms, the renderer's clock). */
+  started: number;
 }
 
 export function formatBytes(n: number): string {
@@ -72,7 +75,7 @@ export class TtyProgress implements ProgressSink {
   }
 
   blobStart(digest: string, size: number, label?: string): void {
-    this.active.set(digest, { label: label ?? short(digest), size, bytes: 0 });
+    this.active.set(digest, { label: label ?? short(digest), size, bytes: 0, started: this.now() });
     this.draw([]);
   }
 
@@ -97,7 +100,13 @@ export class TtyProgress implements ProgressSink {
 
   private line(a: Active): string {
     const pct = a.size > 0 ? Math.floor((a.bytes / a.size) * 100) : 100;
-    return `${a.label} ${formatBytes(a.bytes)} / ${formatBytes(a.size)} (${pct}%)`;
+    const seconds = (this.now() - a.started) / 1000;
+    let speed = "";
+    if (seconds >= 0.5 && a.bytes > 0) {
+      const rate = a.bytes / seconds;
+      speed = ` ${formatBytes(Math.round(rate))}/s ETA ${formatDuration(Math.max(0, a.size - a.bytes) / rate)}`;
+    }
+    return `${a.label} ${formatBytes(a.bytes)} / ${formatBytes(a.size)} (${pct}%)${speed}`;
   }
 
   private fit(s: string): string {
@@ -118,10 +127,60 @@ export class TtyProgress implements ProgressSink {
   }
 }
 
-/** The TTY renderer when `stream` is a terminal and CI is unset; silent otherwise. */
+/** `1.5s`, `42s`, `3m05s`: short, for an ETA or a duration. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  const m = Math.floor(seconds / 60);
+  return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, "0")}s`;
+}
+
+/** Off a terminal: one line per finished or skipped blob (what, outcome, size, time), nothing while it moves. */
+export class LineProgress implements ProgressSink {
+  private readonly started = new Map<string, { label: string; size: number; at: number }>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly line: (s: string) => void,
+    opts: { now?: () => number } = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  blobStart(digest: string, size: number, label?: string): void {
+    this.started.set(digest, { label: label ?? short(digest), size, at: this.now() });
+  }
+
+  blobProgress(_digest: string, _bytes: number): void {}
+
+  blobDone(digest: string, outcome: BlobOutcome): void {
+    const s = this.started.get(digest);
+    this.started.delete(digest);
+    const size = s ? ` ${formatBytes(s.size)} in ${formatDuration((this.now() - s.at) / 1000)}` : "";
+    this.line(`${s?.label ?? short(digest)} ${short(digest)} ${outcome}${size}`);
+  }
+
+  skip(digest: string, reason: string): void {
+    this.started.delete(digest);
+    this.line(`${short(digest)} ${reason}`);
+  }
+}
+
+/** Whether `stream` is a terminal that takes cursor codes: a TTY, not in CI, not `TERM=dumb`. */
+export function isFancyTerminal(stream: Pick<TerminalStream, "isTTY">, env: Record<string, string | undefined>): boolean {
+  return Boolean(stream.isTTY) && !env.CI && env.TERM !== "dumb";
+}
+
+/** The TTY renderer when `stream` is a fancy terminal (see isFancyTerminal); silent otherwise. */
 export function progressForTerminal(
   stream: TerminalStream = process.stderr,
   env: Record<string, string | undefined> = process.env,
 ): ProgressSink {
-  return stream.isTTY && !env.CI ? new TtyProgress(stream) : silentProgress;
+  return isFancyTerminal(stream, env) ? new TtyProgress(stream) : silentProgress;
+}
+
+/** What the CLI's commands report to: the TTY renderer on a fancy terminal, else one line per blob on `stderr`. */
+export function progressFor(io: { isTTY: boolean; env: Record<string, string | undefined>; stderr: (line: string) => void }, stream: TerminalStream = process.stderr): ProgressSink {
+  return isFancyTerminal({ isTTY: io.isTTY }, io.env) ? new TtyProgress(stream) : new LineProgress((l) => io.stderr(l));
 }

@@ -3,9 +3,9 @@ import { pushTarget, readLaunchConfig, runfile, runfilesDir } from "../../launch
 import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
 import { validateTag } from "../../oci/reference";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
-import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { progressFor } from "../../registry/progress";
 import { AuthFlags, keychainFor } from "../auth-flags";
-import { CliIo, showProgress } from "../io";
+import type { CliIo } from "../io";
 
 export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
 
@@ -33,7 +33,7 @@ export async function pushFromConfig(
     {
       keychain: await keychainFor(overrides.auth ?? {}, target.registry, io),
       insecure: cfg.insecure,
-      progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+      progress: progressFor(io),
       log: io.debug,
     },
   );

@@ -4,15 +4,15 @@
  */
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
-import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { progressFor } from "../../registry/progress";
 import { LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { pullModel } from "../../model/pull";
 import { pushModel } from "../../model/push";
 import { AuthFlags, keychainFor } from "../auth-flags";
-import { CliIo, showProgress } from "../io";
+import type { CliIo } from "../io";
 
 function progressOf(io: CliIo) {
-  return showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress;
+  return progressFor(io);
 }
 
 /** Pushes DIR to REF (HOST/REPO[:TAG]); prints `HOST/REPO@sha256:...` on stdout. */

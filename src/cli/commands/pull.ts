@@ -8,9 +8,9 @@ import { readLayout } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
-import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { progressFor } from "../../registry/progress";
 import { AuthFlags, keychainFor } from "../auth-flags";
-import { CliIo, showProgress } from "../io";
+import type { CliIo } from "../io";
 
 export function parsePlatform(s: string): { os: string; architecture: string; variant?: string } {
   const [os, architecture, variant] = s.split("/");
@@ -27,7 +27,7 @@ export async function pull(
     keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
     platform: parsePlatform(a.platform),
-    progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    progress: progressFor(io),
     log: io.debug,
   });
   const reference = formatReference({ ...ref, tag: undefined, digest: result.digest });

@@ -5,10 +5,10 @@
  */
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
-import { progressForTerminal, silentProgress } from "../../registry/progress";
+import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { AuthFlags, keychainFor } from "../auth-flags";
-import { CliIo, showProgress } from "../io";
+import type { CliIo } from "../io";
 
 export function layoutDirOf(source: string): string {
   // oci:DIR[:NAME] as skopeo writes it; a plain path otherwise.
@@ -25,7 +25,7 @@ export async function push(
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source) }], target, tags, {
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
-    progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    progress: progressFor(io),
     log: io.debug,
   });
   writeMetadata(a["metadata-out"], meta);

@@ -104,8 +104,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const { lineWriter } = await import("../../run/lines");
   const { cacheRoot } = await import("../../run/paths");
   const { keychainFor } = await import("../auth-flags");
-  const { progressForTerminal, silentProgress } = await import("../../registry/progress");
-  const { showProgress } = await import("../io");
+  const { progressFor } = await import("../../registry/progress");
   const stdout = lineWriter(io.stdout);
   const stderr = lineWriter(io.stderr);
   const stop = new AbortController();
@@ -124,7 +123,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     cacheDir: cacheRoot(io.env, a["cache-dir"]),
     rootfs: (a.rootfs ?? "auto") as "auto",
     insecure: a.insecure,
-    progress: showProgress(io) ? progressForTerminal(process.stderr, io.env) : silentProgress,
+    progress: progressFor(io),
     stdout,
     stderr,
     signal: stop.signal,
