@@ -1,46 +1,44 @@
-"""bzlmod extension: the same repository rules as WORKSPACE's pipeline_dependencies() and base_images().
+"""bzlmod: the `pipeline` module extension (Bazel >= 6), the same repository rules as WORKSPACE's
+`pipeline_dependencies()`, `base_images()` and `npm_dependencies()`.
 
-Not exercised on our machines (Bazel 4.2 has no bzlmod): kept deliberately thin so it cannot drift from the
-WORKSPACE path, which the tests cover.
+    pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
+    pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
+    use_repo(pipeline, "npm", "pipeline-host-node", "pipeline-worker-base", "pipeline-worker-cuda")
+
+Thin on purpose: the decisions (duplicate and reserved names, root-only config, what the root module imports) are
+in private/extension_logic.bzl, which Bazel 4.2.3 tests with a fake module_ctx. Bazel >= 6 itself never ran this
+file on the project's machines.
 """
 
 load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
-load("//bazel/private:bases.bzl", "declare_base_images")
+load("//bazel/private:bases.bzl", "BASE_IMAGE_RULES")
+load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
+load("//bazel/private:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS", "metadata", "plan")
 load("//bazel/private:node_repo.bzl", "pipeline_node_repository")
 load("//bazel/private:npm_repo.bzl", "npm_dependencies")
 
-_npm = tag_class(attrs = {
-    "name": attr.string(mandatory = True, doc = "Repository name, e.g. \"npm\"."),
-    "package_json": attr.label(mandatory = True, doc = "package.json"),
-    "lockfile": attr.label(mandatory = True, doc = "package-lock.json"),
-    "omit_dev": attr.bool(default = False, doc = "Skip devDependencies."),
+_RULES = dict(BASE_IMAGE_RULES, **{
+    "npm_dependencies": npm_dependencies,
+    "pipeline_config_repository": pipeline_config_repository,
+    "pipeline_node_repository": pipeline_node_repository,
+    "pipeline_tools_repository": pipeline_tools_repository,
 })
 
-_config = tag_class(attrs = {
-    "node_path": attr.string(doc = "Node binary to use instead of the host's node on PATH."),
-    "base_mirror": attr.string(doc = "Registry host to pull the worker bases from."),
-})
-
-def _impl(mctx):
-    node_path = ""
-    mirror = ""
-    for mod in mctx.modules:
-        for cfg in mod.tags.config:
-            node_path = node_path or cfg.node_path
-            mirror = mirror or cfg.base_mirror
-    pipeline_node_repository(name = "rules_pipeline_node", node_path = node_path)
-    npm_dependencies(
-        name = "rules_pipeline_npm",
-        package_json = "//bazel/npm:package.json",
-        lockfile = "//bazel/npm:package-lock.json",
-    )
-    pipeline_tools_repository(name = "rules_pipeline_tools")
-    declare_base_images(mirror = mirror)
-    for mod in mctx.modules:
-        for npm in mod.tags.npm:
-            npm_dependencies(name = npm.name, package_json = npm.package_json, lockfile = npm.lockfile, omit_dev = npm.omit_dev)
+def _impl(module_ctx):
+    result = plan(module_ctx)
+    for warning in result.warnings:
+        print("WARNING: " + warning)  # buildifier: disable=print
+    if result.error:
+        fail(result.error)
+    for repo in result.repos:
+        _RULES[repo.rule](name = repo.name, **repo.attrs)
+    return metadata(module_ctx, result)
 
 pipeline = module_extension(
     implementation = _impl,
-    tag_classes = {"npm": _npm, "config": _config},
+    doc = "Node, the tools' npm packages, the worker base images and your npm packages (`npm` tags).",
+    tag_classes = {
+        "npm": tag_class(attrs = NPM_TAG_ATTRS, doc = "An npm_dependencies repository (one per `name`)."),
+        "config": tag_class(attrs = CONFIG_TAG_ATTRS, doc = "Settings read from the root module only."),
+    },
 )

@@ -8,7 +8,8 @@
  */
 import { PipelineError } from "../src/errors";
 import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../src/runtime";
-import { imageEnv, pushTarget, readDigestFile, readLaunchConfig, removeImageEnv, runfile, runfilesDir, userImages } from "../src/launch/config";
+import { imageEnv, pushTarget, readDigestFile, readLaunchConfig, removeImageEnv, userImages } from "../src/launch/config";
+import { runfile, runfilesDir } from "../src/launch/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): void {
   const path = env.PIPELINE_LAUNCH_CONFIG;

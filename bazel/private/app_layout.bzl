@@ -3,7 +3,10 @@ runfiles tree in `_local`/`_binary` runs, so the launch script sees the same lay
 
 - files of this workspace: `<workspace-relative path>` (`examples/hello/main.js`)
 - any file under a `node_modules/` directory (npm packages, from any repository): `node_modules/...`
-- other repositories' files: `external/<repo>/<path>`
+- other repositories' files: `external/<stable name>/<path>`, where the stable name (`stable_repo_name`) is the
+  same under every Bazel version: the module name for a module's repository (`foo~1.2.3`, `foo~`, `foo+` → `foo`),
+  the last part of an extension's repository (`rules_pipeline++pipeline+rules_pipeline_npm` → `rules_pipeline_npm`),
+  a WORKSPACE repository's own name. Two repositories with the same stable name fail analysis.
 - the runtime library: `node_modules/@rules_pipeline/runtime/<file>`
 - files of a `ts_library(module_name = "@acme/lib")` in package `lib`: at `lib/...` and again at
   `node_modules/@acme/lib/...`
@@ -29,10 +32,72 @@ def third_party_path(f):
         return None
     return sp[i + 1:]
 
+def stable_repo_name(canonical):
+    """The name of a repository in the app tree: the same under Bazel 4 to 9.
+
+    Bazel 6 names a module's repository `foo~1.2.3`, 7 `foo~`, 8 `foo+`; an extension's repository
+    `foo~1.2.3~ext~bar`, `foo~~ext~bar`, `foo++ext+bar`. Mirrored by `stableRepoName` in src/launch/runfiles.ts.
+
+    Args:
+      canonical: the canonical repository name (`File.owner.workspace_name`, or the first part of `../x/...`).
+
+    Returns:
+      The module name of a module's repository, the last part of an extension's, else `canonical` itself.
+    """
+    for sep in ("+", "~"):
+        if sep in canonical:
+            parts = canonical.split(sep)
+            return parts[0] if len(parts) <= 2 else parts[-1]
+    return canonical
+
+def check_stable_repo_names(label, canonical_names):
+    """Fails naming both repositories when two of `canonical_names` have the same stable name.
+
+    Args:
+      label: the target's label, for the error message.
+      canonical_names: canonical repository names (duplicates allowed).
+    """
+    seen = {}
+    for c in canonical_names:
+        s = stable_repo_name(c)
+        if seen.get(s, c) != c:
+            fail("{}: repositories {} and {} would both be at /app/external/{} (rules_pipeline names a repository in the image by its module or last name, the same under every Bazel version); rename one of them".format(
+                label,
+                repr(seen[s]),
+                repr(c),
+                s,
+            ))
+        seen[s] = c
+
+def external_repos(files):
+    """Canonical names of the repositories outside the main one that hold first-party `files`.
+
+    Args:
+      files: a list of Files.
+
+    Returns:
+      The sorted, unique canonical names.
+    """
+    out = {}
+    for f in files:
+        sp = f.short_path
+        if sp.startswith("../") and third_party_path(f) == None:
+            out[sp[3:].split("/", 1)[0]] = True
+    return sorted(out.keys())
+
 def first_party_path(f):
+    """App-relative path of a first-party file: workspace-relative, or `external/<stable name>/<path>`.
+
+    Args:
+      f: a File.
+
+    Returns:
+      The path under the app root.
+    """
     sp = f.short_path
     if sp.startswith("../"):
-        return "external/" + sp[3:]
+        parts = sp[3:].split("/", 1)
+        return "external/" + stable_repo_name(parts[0]) + "/" + parts[1]
     return sp
 
 def runtime_path(f):
@@ -160,6 +225,7 @@ def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_
     Returns:
       A runfiles object.
     """
+    check_stable_repo_names(ctx.label, external_repos(app_files.to_list()))
     symlinks = {}
     for name, _, f in _bin_targets(app_files, bin_links):
         symlinks["node_modules/.bin/" + name] = f

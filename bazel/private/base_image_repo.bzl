@@ -1,6 +1,8 @@
 """Repository rules producing base images as OCI layouts: pulled from a registry (pinned by digest), or built
 from the host's Node runtime. Both run rules_pipeline's CLI, compiled by `pipeline_tools_repository`."""
 
+load(":platforms.bzl", "validate_platforms")
+
 _TOOLS_CLI = "@rules_pipeline_tools//:dist/tools/pipeline.js"
 
 def _run_cli(rctx, args, what):
@@ -37,6 +39,7 @@ registry, keeping repository and digest, so the digest check still holds.""",
         "repository": attr.string(mandatory = True, doc = "Repository, e.g. \"library/node\"."),
         "digest": attr.string(mandatory = True, doc = "Manifest or index digest (an index is resolved to `platform`)."),
         "platform": attr.string(default = "linux/amd64", doc = "os/arch picked from a multi-platform index."),
+        "platforms": attr.string_list(doc = "Instead of `platform`: keep a multi-platform index of these platforms (`os/arch[/variant]`), the base of `pipeline(platforms = ...)`."),
         "mirror": attr.string(doc = "A registry host to pull from instead of `registry`."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
         "_kind": attr.string(default = "pipeline_base_image"),
@@ -52,7 +55,13 @@ def _pull(rctx, registry, repository, digest, out):
     registry = rctx.os.environ.get("PIPELINE_BASE_MIRROR", "") or rctx.attr.mirror or registry
     ref = "{}/{}@{}".format(registry, repository, digest)
     rctx.report_progress("pulling " + ref)
-    args = ["pull", ref, "--output", out, "--platform", rctx.attr.platform, "--source-annotation"]
+    args = ["pull", ref, "--output", out, "--source-annotation"]
+    if rctx.attr.platforms:
+        # Keep the index: these platforms of it (a multi-platform base for `pipeline(platforms = ...)`).
+        validate_platforms("{}(name = {})".format(rctx.attr._kind, repr(rctx.attr.name)), "platforms", rctx.attr.platforms)
+        args.extend(["--platforms", ",".join(rctx.attr.platforms)])
+    else:
+        args.extend(["--platform", rctx.attr.platform])
     if rctx.attr.insecure:
         args.append("--insecure")
     _run_cli(rctx, args, "pulling {} (to pull from a mirror or pull-through cache instead, set $PIPELINE_BASE_MIRROR or `mirror`)".format(ref))
@@ -63,7 +72,10 @@ def _node_on_base_impl(rctx):
     _pull(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "_base")
     _pull(rctx, rctx.attr.node_registry, rctx.attr.node_repository, rctx.attr.node_digest, "_node")
     rctx.report_progress("adding node to " + rctx.attr.repository)
-    _run_cli(rctx, ["base", "add-node", "--base", "_base", "--node", "_node", "--output", "image"], "adding node to the base")
+    platform_args = []
+    for p in rctx.attr.platforms:
+        platform_args.extend(["--platform", p])
+    _run_cli(rctx, ["base", "add-node", "--base", "_base", "--node", "_node", "--output", "image"] + platform_args, "adding node to the base")
     rctx.delete("_base")
     rctx.delete("_node")
     rctx.file("image/BUILD.bazel", _LAYOUT_BUILD)
@@ -82,6 +94,7 @@ glibc and libstdc++.""",
         "node_repository": attr.string(mandatory = True, doc = "Repository of the Node image, e.g. \"library/node\"."),
         "node_digest": attr.string(mandatory = True, doc = "Digest of the Node image."),
         "platform": attr.string(default = "linux/amd64", doc = "os/arch picked from multi-platform indexes."),
+        "platforms": attr.string_list(doc = "Instead of `platform`: a multi-platform index of these platforms (`os/arch[/variant]`), each platform's base plus that platform's node."),
         "mirror": attr.string(doc = "A registry host to pull both images from instead of their registries."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
         "_kind": attr.string(default = "pipeline_node_on_base"),

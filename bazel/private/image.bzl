@@ -1,7 +1,8 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
-load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
+load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
 load(":image_config.bzl", "validate_image_config")
+load(":platforms.bzl", "validate_platforms")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "run_cli")
@@ -14,7 +15,8 @@ Its one default output is `<name>/`, an OCI image layout (`oci-layout`, `index.j
 as `oci:DIR` by skopeo, umoci and podman, and by any rule that takes an image with `allow_single_file = True`, like
 rules_oci's `oci_push(image = ...)` and `oci_load(image = ...)`. The manifest digest (`sha256:...`) is in
 `<name>.digest`, output group `digest` (the `pipeline` macro adds a `<name>_digest` target for it); the layers in
-output group `layers`.
+output group `layers`; an SPDX 2.3 SBOM (npm packages, base image digest) in `<name>.spdx.json`, output group
+`sbom` (the macro's `<name>_sbom` target).
 
 The image contract (what a custom base or a "totally custom" image must honour):
 - `node` (>= 20) on the image's PATH;
@@ -54,11 +56,22 @@ def base_layout_dir(target, attr_name):
         ", ".join([f.short_path for f in files[:5]]),
     ))
 
+def _npm_package_json(f):
+    """Exec path of a package's own package.json in a node_modules tree (for the SBOM), else None."""
+    p = third_party_path(f)
+    if p == None or f.basename != "package.json":
+        return None
+    parts = p[p.rfind("node_modules/") + len("node_modules/"):].split("/")
+    if len(parts) == 2 or (len(parts) == 3 and parts[0].startswith("@")):
+        return f.path
+    return None
+
 def _image_impl(ctx):
     validate_image_config(ctx)
     app = ctx.attr.app[PipelineAppInfo]
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     inputs = []
     base_args = []
     if ctx.attr.base:
@@ -75,6 +88,7 @@ def _image_impl(ctx):
             third_party.append(f)
         elif is_app_file(f):
             first_party.append(f)
+    check_stable_repo_names(ctx.label, external_repos(first_party))
     third_party = depset(third_party + app.runtime)
     first_party = depset(first_party)
     specs = [
@@ -120,15 +134,23 @@ def _image_impl(ctx):
         args.extend(["--layer", tgz.path + ":" + desc.path])
     if ctx.attr.tag:
         args.extend(["--ref-name", ctx.attr.tag])
+    validate_platforms(ctx.label, "platforms", ctx.attr.platforms)
+    for p in ctx.attr.platforms:
+        args.extend(["--platform", p])
     stamp = stamp_files(ctx)
     for f in stamp:
         args.extend(["--stamp-file", f.path])
+    args.extend(["--sbom-out", sbom.path, "--sbom-name", str(ctx.label)])
+    sbom_args = ctx.actions.args()
+    sbom_args.set_param_file_format("multiline")
+    sbom_args.use_param_file("--sbom-packages=%s", use_always = True)
+    sbom_args.add_all(third_party, map_each = _npm_package_json)
     run_cli(
         ctx,
         "image",
-        args,
-        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs),
-        [layout, digest],
+        args + [sbom_args],
+        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party]),
+        [layout, digest, sbom],
         "PipelineImage",
         "Assembling image {}".format(ctx.label),
         # The layout hard-links the base's and the layers' blobs instead of copying them, so N images on one base
@@ -138,8 +160,8 @@ def _image_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
-        OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest])),
-        PipelineImageInfo(layout = layout, digest = digest),
+        OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest]), sbom = depset([sbom])),
+        PipelineImageInfo(layout = layout, digest = digest, sbom = sbom),
     ]
 
 pipeline_image = rule(
@@ -160,5 +182,9 @@ pipeline_image = rule(
         "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
         "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
         "architecture": attr.string(default = "amd64", doc = "Image architecture when there is no base."),
+        "platforms": attr.string_list(doc = """Build a multi-platform image: `os/arch[/variant]` entries (e.g. `["linux/amd64", "linux/arm64"]`).
+The output is then an OCI image index whose manifests share the app layers (built once) and each start from that
+platform's manifest of `base`, which must be a multi-platform base (an index layout, e.g.
+`pipeline_base_image(platforms = [...])`). The digest file names the index. Empty (default): one image."""),
     }, **dict(BUILD_TOOL_ATTRS, **STAMP_ATTRS)),
 )

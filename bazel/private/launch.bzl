@@ -33,14 +33,14 @@ def _image_files(target):
     if PipelineImageInfo not in target:
         fail("`images`: {} is not a pipeline_image (it provides no PipelineImageInfo: an OCI layout and its digest file)".format(target.label))
     info = target[PipelineImageInfo]
-    return info.layout, info.digest
+    return info.layout, info.digest, getattr(info, "sbom", None)
 
 def _launch_config(ctx, mode):
     images = {}
     files = []
     for target, name in ctx.attr.images.items():
-        layout, digest = _image_files(target)
-        files.extend([layout, digest])
+        layout, digest, sbom = _image_files(target)
+        files.extend([layout, digest] + ([sbom] if sbom else []))
         if name in images:
             fail("{}: `images`: two images are named {}".format(ctx.label, repr(name)))
         images[name] = {
@@ -48,6 +48,8 @@ def _launch_config(ctx, mode):
             "layout": rlocation(ctx, layout),
             "digestFile": rlocation(ctx, digest),
         }
+        if sbom:
+            images[name]["sbomFile"] = rlocation(ctx, sbom)
     if len(images) > 0:
         validate_target(ctx.label, ctx.attr.registry, ctx.attr.repository)
     for t in ctx.attr.tags_to_push:
@@ -93,9 +95,9 @@ def _launcher(ctx, body):
         runfiles_root_snippet(),
         'export PIPELINE_RUNFILES_DIR="$R"',
         # The pipeline CLI, for the runtime library's runInContainer() (`pipeline run --image ...`).
-        'export PIPELINE_CLI_NODE="$R/{}"'.format(rlocation(ctx, ctx.file._node)),
-        'export PIPELINE_CLI="$R/{}"'.format(rlocation(ctx, entry)),
-        'export PIPELINE_CLI_NODE_MODULES="$R/{}"'.format(tools_node_modules(ctx, runfiles = True)),
+        'export PIPELINE_CLI_NODE="$(rl "{}")"'.format(rlocation(ctx, ctx.file._node)),
+        'export PIPELINE_CLI="$(rl "{}")"'.format(rlocation(ctx, entry)),
+        'export PIPELINE_CLI_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
         body,
         "",
     ]), is_executable = True)
@@ -107,9 +109,9 @@ def _tool_runfiles(ctx):
 
 def _cli_exec(ctx, entry, command, cfg):
     return "\n".join([
-        'export PIPELINE_TOOLS_NODE_MODULES="$R/{}"'.format(tools_node_modules(ctx, runfiles = True)),
+        'export PIPELINE_TOOLS_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
-        'exec "$R/{}" "$R/{}" {} --config "$R/{}" {}"$@"'.format(
+        'exec "$(rl "{}")" "$(rl "{}")" {} --config "$(rl "{}")" {}"$@"'.format(
             rlocation(ctx, ctx.file._node),
             rlocation(ctx, entry),
             command,
@@ -141,9 +143,9 @@ def _launch_impl(ctx):
         body = _cli_exec(ctx, entry, "bazel-run", cfg)
     else:
         body = "\n".join([
-            'export PIPELINE_LAUNCH_CONFIG="$R/{}"'.format(rlocation(ctx, cfg)),
-            'cd "$R/{}"'.format(ctx.workspace_name),
-            'exec "$R/{}" --preserve-symlinks --preserve-symlinks-main --require "$R/{}" "$R/{}" "$@"'.format(
+            'export PIPELINE_LAUNCH_CONFIG="$(rl "{}")"'.format(rlocation(ctx, cfg)),
+            'cd "$(rl "{}")"'.format(ctx.workspace_name),
+            'exec "$(rl "{}")" --preserve-symlinks --preserve-symlinks-main --require "$(rl "{}")" "$(rl "{}")" "$@"'.format(
                 rlocation(ctx, ctx.file._node),
                 rlocation(ctx, preload),
                 rlocation(ctx, app.entry),

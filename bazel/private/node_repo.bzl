@@ -6,13 +6,17 @@ what makes a build reproducible (zlib in particular). Pin one with `node_path` o
 
 _DOC = """Exposes a Node.js binary as `@<name>//:node` (a file target) and `@<name>//:bin/node`.
 
-Resolution order: the `node_path` attribute, then the `PIPELINE_NODE` environment variable, then `node` on PATH.
+Resolution order: the `node` attribute (a label, what the bzlmod extension's `config(node = ...)` passes), the
+`node_path` attribute, then the `PIPELINE_NODE` environment variable, then `node` on PATH.
 """
 
 def _node_repo_impl(rctx):
     node = None
     source = ""
-    if rctx.attr.node_path:
+    if rctx.attr.node:
+        node = rctx.path(rctx.attr.node)
+        source = "node attribute " + str(rctx.attr.node)
+    elif rctx.attr.node_path:
         node = rctx.path(rctx.attr.node_path)
         source = "node_path attribute"
     elif rctx.os.environ.get("PIPELINE_NODE"):
@@ -46,6 +50,7 @@ pipeline_node_repository = repository_rule(
     implementation = _node_repo_impl,
     doc = _DOC,
     attrs = {
+        "node": attr.label(allow_single_file = True, doc = "Label of the node binary to use (wins over `node_path`, `$PIPELINE_NODE` and PATH)."),
         "node_path": attr.string(doc = "Absolute path of the node binary to use instead of the one on PATH."),
     },
     environ = ["PIPELINE_NODE", "PATH"],

@@ -1,5 +1,9 @@
 """Repository rule installing npm packages from a package.json + package-lock.json with `npm ci`."""
 
+# Packages whose install scripts need not run, accepted silently: esbuild's postinstall only checks the binary its
+# optional platform package already carries; the others print a banner or probe the environment.
+HARMLESS_INSTALL_SCRIPTS = ["core-js", "core-js-pure", "es5-ext", "esbuild"]
+
 _DOC = """Installs the packages of a package-lock.json (lockfileVersion 2 or 3) with `npm ci --ignore-scripts`.
 
 Targets in the generated repository:
@@ -8,8 +12,14 @@ Targets in the generated repository:
   one top-level package and everything it depends on (its transitive closure from the lockfile).
 
 Files keep their `node_modules/...` path, which is how `pipeline` places them at `/app/node_modules` in the
-image and in the runfiles of `_local`/`_binary`. Install scripts do not run (`--ignore-scripts`): packages that
-need a native build step are not supported yet.
+image and in the runfiles of `_local`/`_binary`.
+
+Install scripts (native addons): `npm ci` never runs them. The packages listed in `allow_install_scripts` are then
+rebuilt with `npm rebuild <names> --offline`, which runs their install scripts (node-gyp compiles the addon from
+source against the Node in use, with the headers of npm's `nodedir` config); of their `build/` directory only the
+built `build/Release/*.node` files are kept. Any other package with install scripts (`hasInstallScript` in the
+lockfile, a `preinstall`/`install`/`postinstall` script, or a `binding.gyp`) fails the fetch with an error naming it,
+unless it is listed in `ignore_install_scripts` or is one of the known-harmless """ + ", ".join(HARMLESS_INSTALL_SCRIPTS) + """.
 """
 
 _EXCLUDES = [
@@ -128,6 +138,83 @@ def _package_target(name, closure, typed, bins, srcs = None):
         "",
     ]
 
+def _package_name(path):
+    """`node_modules/a/node_modules/@scope/b` -> `@scope/b`."""
+    return path[path.rfind("node_modules/") + len("node_modules/"):]
+
+def _install_scripts(rctx, path, info):
+    """What would run code when npm installs the package at `path` ("" when nothing does)."""
+    found = []
+    pkg = rctx.path(path + "/package.json")
+    if pkg.exists:
+        text = rctx.read(pkg)
+        scripts = json.decode(text).get("scripts", {}) if text.strip().startswith("{") else {}
+        if type(scripts) == type({}):
+            found = ["{} script {}".format(k, repr(scripts[k])) for k in ("preinstall", "install", "postinstall") if k in scripts]
+    if not found and rctx.path(path + "/binding.gyp").exists:
+        found = ["a binding.gyp (npm runs `node-gyp rebuild`)"]
+    if not found and info.get("hasInstallScript", False):
+        found = ["`hasInstallScript` in the lockfile"]
+    return ", ".join(found)
+
+def _check_install_scripts(rctx, packages, scripted):
+    """Fails on a bad `allow_install_scripts`/`ignore_install_scripts` entry or an unlisted package with install scripts."""
+    where = "npm_dependencies(name = {})".format(repr(rctx.attr.name))
+    names = {_package_name(p): True for p in packages.keys()}
+    allow = rctx.attr.allow_install_scripts
+    for attr_name, listed in (("allow_install_scripts", allow), ("ignore_install_scripts", rctx.attr.ignore_install_scripts)):
+        for n in listed:
+            if n not in names:
+                fail("{}: `{}` entry {} is not a package of {}".format(where, attr_name, repr(n), str(rctx.attr.lockfile)))
+            if attr_name == "ignore_install_scripts" and n in allow:
+                fail("{}: {} is in both `allow_install_scripts` and `ignore_install_scripts`; keep one".format(where, repr(n)))
+    accepted = {n: True for n in allow + rctx.attr.ignore_install_scripts + HARMLESS_INSTALL_SCRIPTS}
+    unlisted = [n for n in sorted(scripted.keys()) if n not in accepted]
+    if unlisted:
+        fail("\n".join(["{}: {} of {} {} install scripts, which npm_dependencies does not run unless told to:".format(
+            where,
+            "package" if len(unlisted) == 1 else "packages",
+            str(rctx.attr.lockfile),
+            "has" if len(unlisted) == 1 else "have",
+        )] + ["  {} ({}: {})".format(n, scripted[n][0][0], scripted[n][0][1]) for n in unlisted] + [
+            "Add {} to `allow_install_scripts` to run them at fetch time (native addons: node-gyp builds them from source; see README, \"Native addons\"), or to `ignore_install_scripts` to install {} without running them.".format(
+                ", ".join([repr(n) for n in unlisted]),
+                "it" if len(unlisted) == 1 else "them",
+            ),
+        ]))
+
+# Of a rebuilt package's build/ directory, keep the addons (build/Release/*.node) and drop the byproducts (object
+# files, Makefiles, node-gyp's symlink to python3).
+_PRUNE_BUILD = """cd "$1" && find build -mindepth 1 ! -type d | while IFS= read -r f; do
+  case "$f" in build/Release/*/*) rm -f "$f" ;; build/Release/*.node) ;; *) rm -f "$f" ;; esac
+done && find build -depth -mindepth 1 -type d -empty -delete"""
+
+def _run_install_scripts(rctx, npm_cli, env, scripted):
+    """`npm rebuild <allow_install_scripts> --offline`, then prunes their build/ directories."""
+    names = [n for n in rctx.attr.allow_install_scripts if n in scripted]
+    if not names:
+        return
+    rctx.report_progress("npm rebuild {} (install scripts, building from source)".format(" ".join(names)))
+
+    # prebuild-install and node-pre-gyp would try to download a prebuilt binary first: go straight to node-gyp.
+    env = dict(env, npm_config_build_from_source = "true")
+    args = [str(npm_cli), "rebuild"] + names + ["--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+    result = rctx.execute(args, environment = env, quiet = True, timeout = 3600)
+    if result.return_code != 0:
+        fail("npm_dependencies(name = {}): `allow_install_scripts`: `npm rebuild {} --offline` failed (exit {}). Building native addons needs python3, make, a C++ compiler and Node's headers (npm's `nodedir` config, e.g. `npm config set nodedir /usr` with /usr/include/node present):\n{}{}".format(
+            repr(rctx.attr.name),
+            " ".join(names),
+            result.return_code,
+            result.stdout[-8000:],
+            result.stderr[-8000:],
+        ))
+    for n in names:
+        for path, _ in scripted[n]:
+            if rctx.path(path + "/build").exists:
+                result = rctx.execute(["bash", "-c", _PRUNE_BUILD, "prune", path])
+                if result.return_code != 0:
+                    fail("npm_dependencies(name = {}): cleaning {}/build failed: {}".format(repr(rctx.attr.name), path, result.stderr))
+
 def _npm_repo_impl(rctx):
     lock_label = rctx.attr.lockfile
     pkg_label = rctx.attr.package_json
@@ -165,6 +252,14 @@ def _npm_repo_impl(rctx):
     # Only what npm really installed: a lockfile also lists other platforms' optional packages (`@esbuild/*`,
     # `fsevents`...), and a glob of a missing one is an error under --incompatible_disallow_empty_glob (Bazel 8).
     installed = {p: packages[p] for p in packages.keys() if rctx.path(p).exists}
+    scripted = {}  # package name -> [(path, what runs)]
+    for p in sorted(installed.keys()):
+        if not installed[p].get("link", False):
+            what = _install_scripts(rctx, p, installed[p])
+            if what:
+                scripted.setdefault(_package_name(p), []).append((p, what))
+    _check_install_scripts(rctx, packages, scripted)
+    _run_install_scripts(rctx, npm_cli, env, scripted)
     typed = {p: _type_surface(rctx, p) for p in installed.keys()}
     bins = _bin_links(rctx, installed)
 
@@ -196,5 +291,12 @@ npm_dependencies = repository_rule(
         "lockfile": attr.label(mandatory = True, allow_single_file = True, doc = "package-lock.json (lockfileVersion 2 or 3)."),
         "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),
         "node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, doc = "Node used to run npm."),
+        "allow_install_scripts": attr.string_list(doc = """Packages (npm names, e.g. `["better-sqlite3"]`) whose install
+scripts run at fetch time, offline (`npm rebuild <names> --offline`): native addons are compiled from source by
+node-gyp against the Node in use (the machine needs python3, make, a C++ compiler and Node's headers through npm's
+`nodedir` config). Their built `build/Release/*.node` files are kept, the other build byproducts dropped. The build
+is as reproducible as the compiler makes it."""),
+        "ignore_install_scripts": attr.string_list(doc = """Packages whose install scripts are known not to be needed:
+installed without running them, and without the error an unlisted package with install scripts gives."""),
     },
 )

@@ -4,6 +4,7 @@ load(":app.bzl", "pipeline_app")
 load(":image.bzl", "pipeline_image")
 load(":launch.bzl", "pipeline_launch", "pipeline_push")
 load(":load.bzl", "pipeline_load")
+load(":platforms.bzl", "validate_platforms")
 
 def pipeline(
         name,
@@ -28,6 +29,7 @@ def pipeline(
         tags_to_push = [],
         tsconfig = None,
         insecure = False,
+        platforms = [],
         visibility = None,
         **kwargs):
     """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
@@ -35,6 +37,7 @@ def pipeline(
     Targets (names are a contract):
       NAME_image[_<base name>]: the image (an OCI layout directory), one per base.
       NAME_image[_<base name>]_digest: its manifest digest file (`sha256:...`).
+      NAME_sbom: the images' SPDX 2.3 SBOMs (`NAME_image[_<base name>].spdx.json`: npm packages, base image digest).
       NAME_push: pushes the images; prints `HOST/REPO@sha256:...`.
       NAME_load: `bazel run` loads the images into docker or podman as `registry/repository:latest` (image N of
         `bases`: `latest-N`); output group `tarball`: all of them in one docker archive.
@@ -66,6 +69,11 @@ def pipeline(
         when stamping, and a tag with unresolved placeholders is skipped with a message.
       tsconfig: a tsconfig.json whose compilerOptions apply.
       insecure: allow plain HTTP to a non-loopback registry.
+      platforms: `os/arch[/variant]` entries (e.g. `["linux/amd64", "linux/arm64"]`): build one OCI image index
+        per image instead of one manifest. The app layers are built once and shared; each platform's manifest is
+        that platform's manifest of the base (a multi-platform base, `pipeline_base_image(platforms = ...)`) plus
+        them. NAME_push pushes the index (`-- --platform P` pushes only some); NAME_load, NAME_binary and NAME
+        run this machine's platform. npm packages with native code are built for the host only: see the README.
       visibility: visibility of the public targets.
       **kwargs: common attributes (tags, testonly...) for every target.
     """
@@ -78,6 +86,7 @@ def pipeline(
     for k, v in env.items():
         if type(v) != type(""):
             fail("pipeline {}: `env` values must be strings; {} is {}".format(name, repr(k), repr(v)))
+    validate_platforms("pipeline " + name, "platforms", platforms)
     if type(entry) != type(""):
         fail("pipeline {}: `entry` must be a file name, got {}".format(name, repr(entry)))
 
@@ -113,6 +122,7 @@ def pipeline(
             entrypoint = entrypoint,
             cmd = cmd,
             stamp = stamp,
+            platforms = platforms,
             tags = user_tags,
             visibility = visibility,
             **kwargs
@@ -126,6 +136,15 @@ def pipeline(
             visibility = visibility,
             testonly = kwargs.get("testonly", False),
         )
+
+    native.filegroup(
+        name = name + "_sbom",
+        srcs = sorted(images.keys()),
+        output_group = "sbom",
+        tags = user_tags,
+        visibility = visibility,
+        testonly = kwargs.get("testonly", False),
+    )
 
     common = dict(
         registry = registry,

@@ -38,6 +38,7 @@ PipelineImageInfo = provider(
     fields = {
         "layout": "File (a directory): the OCI image layout",
         "digest": "File: the manifest digest, `sha256:...`",
+        "sbom": "File: the image's SPDX 2.3 JSON SBOM (`<name>.spdx.json`)",
     },
 )
 

@@ -77,7 +77,13 @@ def rlocation(ctx, f):
     return ctx.workspace_name + "/" + sp
 
 def runfiles_root_snippet():
-    """Bash that sets R to the runfiles root of the running launcher."""
+    """Bash that sets R to the runfiles root of the running launcher and defines `rl`, which resolves runfiles paths.
+
+    `rl <repo>/<path>` prints the absolute path. When the tree has a `_repo_mapping` file (Bazel 7+: lines
+    `source_canonical,target_apparent,target_canonical`), `<repo>` is looked up there by its apparent name (the main
+    repository's mapping first); a name it does not list, or no file (Bazel 4-6), leaves the path as it is. The same
+    lookup as src/launch/runfiles.ts.
+    """
     return """
 if [[ -n "${RUNFILES_DIR:-}" && -d "${RUNFILES_DIR}" ]]; then R="${RUNFILES_DIR}"
 elif [[ -d "$0.runfiles" ]]; then R="$(cd "$0.runfiles" && pwd)"
@@ -85,4 +91,12 @@ else
   case "$0" in */*.runfiles/*) R="${0%%.runfiles/*}.runfiles" ;; *) echo "rules_pipeline: cannot find the runfiles of $0" >&2; exit 2 ;; esac
   R="$(cd "$R" && pwd)"
 fi
+rl() {
+  local repo="${1%%/*}" rest="" c=""
+  [[ "$1" == */* ]] && rest="/${1#*/}"
+  if [[ -f "$R/_repo_mapping" ]]; then
+    c="$(awk -F, -v a="$repo" '$2 == a && NF == 3 { if ($1 == "") { m = $3; exit } if (m == "") m = $3 } END { if (m != "") print m }' "$R/_repo_mapping")"
+  fi
+  printf '%s/%s%s' "$R" "${c:-$repo}" "$rest"
+}
 """

@@ -2,7 +2,13 @@
 // - `bazel run //examples/hello:hello` pushes the image, then this script starts the pipeline in a local container
 //   from the pushed reference (`pipeline run` under the hood); inside the container the same file does the work.
 // - `:hello_binary` does the same from the built, unpushed image; `:hello_local` runs everything in-process.
-import { containerImageUri, hasContainerImage, inContainer, runInContainer } from "@rules_pipeline/runtime";
+// - PIPELINE_TARGET chooses where the pipeline runs, as Sematic's `CloudResolver() if has_container_image() else None`:
+//     inprocess    right here, in this process (the default without an image, i.e. under :hello_local)
+//     container    a local container from the image (the default with one)
+//     kubernetes   a Job on the cluster of the current kubeconfig context, from the pushed image
+//                  (`PIPELINE_TARGET=kubernetes bazel run //examples/hello:hello -- 1 2 3`; HELLO_NAMESPACE picks the namespace)
+//   Inside the container or the pod, the target is always inprocess: the work happens there.
+import { containerImageUri, inContainer, launchTarget, runInContainer, runOnKubernetes } from "@rules_pipeline/runtime";
 import { sum } from "lodash";
 import { greeting } from "./greeting";
 
@@ -14,10 +20,17 @@ function work(argv: string[]): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  if (hasContainerImage() && !inContainer()) {
+  const target = launchTarget();
+  if (target === "container") {
     console.log(`container image: ${containerImageUri()}`);
     // Streams the container's output and hands back its exit code.
     process.exitCode = await runInContainer({ args: argv });
+    return;
+  }
+  if (target === "kubernetes") {
+    console.log(`container image: ${containerImageUri()} (on Kubernetes)`);
+    // A Job from the pushed image: streams the pod's log, hands back its exit code, deletes the Job (Ctrl-C too).
+    process.exitCode = await runOnKubernetes({ args: argv, cpu: "250m", memory: "256Mi", namespace: process.env.HELLO_NAMESPACE });
     return;
   }
   work(argv);

@@ -61,3 +61,34 @@ test("addNodeToBase keeps the base's layers and config, adds node as the top lay
   const top = await listLayer(img.layers[1].path!);
   expect(top.filter((e) => e.type === "file").map((e) => [e.path, e.mode])).toEqual([["usr/local/bin/node", 0o755]]);
 });
+
+test("base add-node --platform: each platform's base plus that platform's node, under one index", async () => {
+  const { addNode } = await import("../cli/commands/base");
+  const { composeIndex } = await import("../image/index");
+  const { writeLayout } = await import("../layout/write");
+  const { readLayoutIndex } = await import("../layout/read");
+  const forArch = async (architecture: string, files: LayerInput[]) => {
+    const p = join(tmp, `p${n++}.tar.gz`);
+    return composeImage({ layers: [{ layer: layerFromDescriptor(p, await buildLayer(files, p)), createdBy: "test" }], env: { PATH: "/usr/bin" }, architecture });
+  };
+  const baseDir = join(tmp, "base-index");
+  const nodeDir = join(tmp, "node-index");
+  await writeLayout(baseDir, composeIndex([await forArch("amd64", [file("/lib/libc.so", "libc-amd64")]), await forArch("arm64", [file("/lib/libc.so", "libc-arm64")])]));
+  await writeLayout(nodeDir, composeIndex([await forArch("arm64", [file("/usr/local/bin/node", "NODE-arm64")]), await forArch("amd64", [file("/usr/local/bin/node", "NODE-amd64")])]));
+  const out = join(tmp, "added-index");
+  const lines: string[] = [];
+  const io = { stdout: (l: string) => lines.push(l), stderr: () => undefined, env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  await addNode({ base: baseDir, node: nodeDir, output: out, platform: ["linux/amd64,linux/arm64"] }, io);
+  const idx = readLayoutIndex(out)!;
+  expect(lines).toEqual([idx.digest]);
+  expect(idx.manifests.map((m) => m.image.config.architecture)).toEqual(["amd64", "arm64"]);
+  for (const { image } of idx.manifests) {
+    const arch = image.config.architecture;
+    const node = join(tmp, `node-${arch}`);
+    await extractFile(image, "/usr/local/bin/node", node);
+    expect(readFileSync(node, "utf8")).toBe(`NODE-${arch}`);
+    const libc = join(tmp, `libc-${arch}`);
+    await extractFile(image, "/lib/libc.so", libc);
+    expect(readFileSync(libc, "utf8")).toBe(`libc-${arch}`);
+  }
+});

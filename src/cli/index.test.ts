@@ -103,6 +103,6 @@ describe("the CLI's error boundary", () => {
   test("a bad --platform names the flag and value", async () => {
     const t = io();
     expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--platform", "amd64"], t.cli)).toBe(EXIT_ERROR);
-    expect(t.err.join("\n")).toContain('--platform: expected os/arch[/variant], got "amd64"');
+    expect(t.err.join("\n")).toContain('--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "amd64"');
   });
 });

@@ -16,6 +16,7 @@
 import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
 import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
+import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
 import type { CliIo } from "./io";
 
 export { UsageError };
@@ -45,8 +46,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       repository: { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" },
       tag: { ...strs, describe: "tag to push" },
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
+      sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
-      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded) instead of the reference" },
+      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
+      platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/push")).push(a as never, io),
@@ -57,7 +60,9 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
     options: {
       output: { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" },
-      platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
+      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
+      platforms: { ...strs, describe: "keep these platforms of an index (os/arch[/variant], comma list or repeated): the layout holds an index" },
+      "all-platforms": { ...bool, describe: "keep every platform of an index: the layout holds the whole index" },
       "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
       insecure: bool,
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
@@ -68,8 +73,14 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   {
     command: "inspect <reference>",
     describe: "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
-    options: { insecure: bool, platform: { ...str, default: "linux/amd64" }, ...AUTH_OPTIONS },
+    options: { insecure: bool, platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" }, ...AUTH_OPTIONS },
     run: async (a, io) => (await import("./commands/inspect")).inspect(a as never, io),
+  },
+  {
+    command: "sbom <reference>",
+    describe: "Print the SPDX SBOM attached to an image (HOST/REPO:TAG or @DIGEST via referrers, or oci:DIR)",
+    options: { json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" }, insecure: bool, ...AUTH_OPTIONS },
+    run: async (a, io) => (await import("./commands/sbom")).sbom(a as never, io),
   },
   {
     command: "registry serve",
@@ -149,6 +160,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       base: { ...str, demandOption: true, describe: "OCI layout of the base" },
       node: { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" },
       output: { ...str, demandOption: true },
+      platform: { ...strs, describe: "build an index: these platforms (os/arch[/variant]) of both multi-platform layouts" },
     },
     run: async (a, io) => (await import("./commands/base")).addNode(a as never, io),
   },
@@ -173,7 +185,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST], or oci:DIR[:NAME]" } },
     options: {
       json: { ...bool, describe: "print the results as JSON" },
-      platform: { ...str, default: "linux/amd64", describe: "os/arch picked from an index" },
+      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
       insecure: bool,
       ...READ_LIMIT_OPTIONS,
       ...AUTH_OPTIONS,
@@ -183,9 +195,9 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   {
     // Everything after `--` replaces the image's Cmd (or the spec's args).
     command: "run [spec]",
-    describe: "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker)",
+    describe: "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker) or as a Job on Kubernetes (--on kubernetes)",
     positionals: { spec: { describe: "deployment spec file (YAML/JSON); or give --image" } },
-    options: { ...RUN_OPTIONS, ...AUTH_OPTIONS },
+    options: { ...RUN_OPTIONS, ...RUN_KUBERNETES_OPTIONS, ...AUTH_OPTIONS },
     run: async (a, io) => (await import("./commands/run")).run(a as never, io),
   },
   {
@@ -255,6 +267,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "out-digest": { ...str, demandOption: true },
       "ref-name": str,
       "stamp-file": { ...strs, default: [] },
+      platform: { ...strs, describe: "build an index: one image per platform (os/arch[/variant]) on that platform's base" },
+      "sbom-out": str,
+      "sbom-name": str,
+      "sbom-packages": str,
     },
     run: async (a, io) => (await import("./commands/image")).image(a as never, io),
   },
@@ -296,6 +312,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       repository: { ...str, describe: "HOST/REPOSITORY overriding the BUILD file's" },
       tag: { ...strs, describe: "extra tag" },
       "metadata-out": str,
+      platform: { ...strs, describe: "of a multi-platform image, push only these (os/arch[/variant]); default all" },
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/bazel-push")).bazelPush(a as never, io),

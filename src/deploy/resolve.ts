@@ -14,7 +14,8 @@
  * `containerRegistry: NAME` in the spec puts the named registry credential (secrets.ts) in front of the chain
  * for the image's registry.
  */
-import { redactUrl } from "../errors";
+import { formatPlatform } from "../oci/platform";
+import { PipelineError, redactUrl } from "../errors";
 import { defaultKeychain } from "../auth/default";
 import { chainKeychains, Keychain } from "../auth/keychain";
 import { explicitKeychain } from "../auth/static";
@@ -26,6 +27,7 @@ import { inspect, resolveDigest } from "../registry/pull";
 import { formatLayoutReference, pinLayoutImage } from "./layout-image";
 import { ContainerAtDigest, ContainerInLayout, GitRepoCommit } from "./model";
 import { resolveRegistrySecret, SecretLookupOptions } from "./secrets";
+import { specFieldLocation } from "./spec";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
 
 export interface Platform {
@@ -52,12 +54,33 @@ export interface ResolveOptions {
   home?: string;
   retry?: RetryOptions;
   scheme?: "http" | "https";
+  /**
+   * No network requests: a reference that needs one (an image or model by tag, a git branch) fails with
+   * E_OFFLINE naming the spec's FILE:LINE and the value. Pinned references never need the network anyway.
+   */
+  offline?: boolean;
+  /** Where a field came from, for messages (default: the spec file's FILE:LINE, see specFieldLocation). */
+  locate?: (path: string) => string | undefined;
   /** Each warning line, as it happens (all are also returned in `warnings`). */
   warn(line: string): void;
 }
 
-function platformName(p: Platform): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+export const OFFLINE_ERROR = "E_OFFLINE";
+
+/** Every reference of `spec` that would need the network to pin, as `FILE:LINE: field: value ...` lines. */
+export function networkReferences(spec: DeploymentSpec, locate: (path: string) => string | undefined = (p) => specFieldLocation(spec, p)): string[] {
+  const at = (path: string) => `${locate(path) ?? "(spec)"}: ${path}`;
+  const out: string[] = [];
+  const it = spec.interpreter;
+  if (it.kind === "ContainerAtTag") {
+    const field = locate("image") ? "image" : locate("interpreter.tag") ? "interpreter.tag" : "interpreter";
+    out.push(`${at(field)}: ${JSON.stringify(`${it.repository}:${it.tag}`)} is a tag; pin it by digest (HOST/REPO@sha256:...)`);
+  }
+  if (spec.code.kind === "GitRepoBranch") out.push(`${at(locate("code.branch") ? "code.branch" : "code")}: branch ${JSON.stringify(spec.code.branch)} of ${JSON.stringify(redactUrl(spec.code.repoUrl))} needs git ls-remote; pin it with GitRepoCommit`);
+  spec.models.forEach((m, i) => {
+    if (!parseReference(m.id, `models[${i}].id`).digest) out.push(`${at(`models[${i}].id`)}: ${JSON.stringify(m.id)} is a tag; pin it by digest`);
+  });
+  return out;
 }
 
 const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
@@ -73,13 +96,21 @@ export function specKeychain(spec: DeploymentSpec, opts: Pick<ResolveOptions, "k
   return chainKeychains(explicitKeychain(registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
 }
 
-async function pinImage(interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, keychain: Keychain, opts: ResolveOptions): Promise<{ digest: string; warning: string }> {
+/** The numeric user of an image config's `User` ("1000", "1000:1000"); undefined for names and root. */
+export function numericUser(user: string | undefined): number | undefined {
+  const m = /^([0-9]+)(?::[0-9]+)?$/.exec(user ?? "");
+  const uid = m ? Number(m[1]) : undefined;
+  return uid ? uid : undefined;
+}
+
+async function pinImage(interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, keychain: Keychain, opts: ResolveOptions): Promise<{ digest: string; warning: string; user?: number }> {
   const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
-  const via = found.index ? ` (the ${platformName(platform)} entry of index ${found.index.digest})` : "";
+  const via = found.index ? ` (the ${formatPlatform(platform)} entry of index ${found.index.digest})` : "";
   return {
     digest: found.digest,
+    user: numericUser(found.config.config?.User),
     warning: `tags are not deterministic: ${interpreter.repository}:${interpreter.tag} resolved to ${interpreter.repository}@${found.digest}${via}, every replica runs that digest`,
   };
 }
@@ -117,6 +148,10 @@ async function pinModels(spec: DeploymentSpec, keychain: () => Keychain, opts: R
 /** Pins tags to digests and branches to commits; the result's spec has only pinned forms. */
 export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptions): Promise<ResolvedDeployment> {
   const { interpreter, code } = spec;
+  if (opts.offline) {
+    const needs = networkReferences(spec, opts.locate);
+    if (needs.length) throw new PipelineError(OFFLINE_ERROR, `--offline: these references need the network:\n${needs.join("\n")}`);
+  }
   const warnings: string[] = [];
   const warn = (line: string) => {
     warnings.push(line);
@@ -137,6 +172,9 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   const out: ResolvedDeployment = { spec: pinned, warnings };
   if (interpreter.kind === "ContainerAtTag" && image) {
     pinned.interpreter = ContainerAtDigest(interpreter.repository, image.digest);
+    out.version = interpreter.tag;
+    // The config came with the tag's resolution; a pinned image's is not fetched (no request for pinned specs).
+    if (image.user !== undefined) out.imageUser = image.user;
     warn(image.warning);
   }
   if (interpreter.kind === "ContainerInLayout" && layoutDigest) {

@@ -4,6 +4,7 @@
  */
 import { isScalar } from "yaml";
 import { SECRET_NAME } from "./secrets";
+import { CLUSTER_FIELDS } from "./spec-fields-cluster";
 import {
   absolutePathProblem,
   branchProblem,
@@ -23,7 +24,6 @@ export const SECRET_PREFIX = "SECRET:";
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DIR_NAME = /^[A-Za-z0-9._-]+$/;
-const MAX_REPLICAS = 10_000;
 
 export function dnsLabelProblem(s: string): string | undefined {
   return DNS_LABEL.test(s) ? undefined : "expected a DNS-1123 label: at most 63 characters, lowercase letters, digits and '-', starting and ending with a letter or digit";
@@ -127,17 +127,7 @@ export const SPEC_FIELDS: Fields = {
       repositories: { v: list(gitRepository, { nonEmpty: "expected at least one repository" }), required: true },
     }),
   },
-  resources: {
-    v: obj(
-      {
-        replicas: { v: int(1, MAX_REPLICAS, `a positive integer (1-${MAX_REPLICAS})`), doc: "default 1" },
-        instanceType: { v: str(nonEmpty) },
-        machineType: { v: str(nonEmpty), doc: "the newer name of instanceType" },
-      },
-      "a mapping",
-      { not: { required: ["instanceType", "machineType"] } },
-    ),
-  },
+  ...CLUSTER_FIELDS,
 };
 
 /** The spec as a JSON Schema (draft 2020-12), e.g. for yaml-language-server; parseDeploymentSpec is the authority. */

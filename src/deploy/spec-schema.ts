@@ -75,6 +75,11 @@ export class SpecContext {
     if (line !== undefined && !this.lines.has(path)) this.lines.set(path, line);
   }
 
+  /** Whether `path` itself was seen (not just an ancestor). */
+  marked(path: string): boolean {
+    return this.lines.has(path);
+  }
+
   /** The line of `path`, or of its nearest marked ancestor. */
   where(path: string): number | undefined {
     for (let p = path; ; ) {

@@ -8,7 +8,9 @@
  *   env: [{name: MODEL_BASE_PATH, value: /opt/models}]
  *   models: [{id: registry.example.com/models/resnet@sha256:..., path: /opt/models}]
  *   repositories: {dataset: repo-cache, mountPath: /opt/repos, repositories: [{url, name, ref, username, password: "SECRET:git-bot"}]}
- *   resources: {replicas: 2, instanceType: C4}             # `machineType` is the newer name
+ *   resources: {replicas: 2, instanceType: C4}             # `machineType` is the newer name; cpu, memory, gpu
+ *   probes: {readiness: {http: /ready}}                    # cluster fields: spec-fields-cluster.ts, spec-cluster.ts
+ *   securityContext: {runAsUser: 1000}                     # also job, modelCache, initImages
  *
  * Every problem is reported, one per line, as `FILE:LINE: PATH: problem (got VALUE)` in one E_SPEC error
  * (SpecError, whose `issues` keeps them structured). Plaintext passwords are refused and never echoed.
@@ -29,6 +31,7 @@ import {
   ServerAvailableFolder,
   ServerAvailableInterpreter,
 } from "./model";
+import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { SPEC_FIELDS } from "./spec-fields";
 import { Checked, obj, SpecContext, SpecError, SpecIssue } from "./spec-schema";
 import type { CodeDeployment, DeploymentSpec, EnvVar, GitRepositorySpec, InterpreterDeployment, ModelSpec, RepositoriesSpec, SecretRef } from "./types";
@@ -72,7 +75,20 @@ export function parseDeploymentSpec(text: string, file: string, opts: ParseSpecO
   const checked = obj(SPEC_FIELDS, "a mapping of deployment fields (image, command, port, ...)")(doc.contents, "", cx);
   const spec = checked ? build(checked, cx, file, opts) : undefined;
   if (cx.issues.length || !spec) return fail([...cx.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+  const where = (path: string) => {
+    if (!cx.marked(path)) return undefined;
+    const line = cx.where(path);
+    return line !== undefined ? `${file}:${line}` : file;
+  };
+  LOCATIONS.set(spec, where);
   return spec;
+}
+
+const LOCATIONS = new WeakMap<DeploymentSpec, (path: string) => string | undefined>();
+
+/** `FILE:LINE` of a field of a spec read by parseDeploymentSpec (e.g. `models[0].id`); undefined for specs built in code and absent fields. */
+export function specFieldLocation(spec: DeploymentSpec, path: string): string | undefined {
+  return LOCATIONS.get(spec)?.(path);
 }
 
 /** Reads and parses a spec file (YAML or JSON; at most 1 MiB). */
@@ -121,9 +137,10 @@ function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): D
     cx.report("name", cx.where(""), `missing required field "name" (it defaults to the image repository's last path part, and ${file} names no image)`);
   }
   if (!interpreter || !c.__valid || name === undefined) return undefined;
-  const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: { replicas: (resources.replicas as number | undefined) ?? 1 } };
-  const instanceType = (resources.instanceType ?? resources.machineType) as string | undefined;
-  if (instanceType !== undefined) spec.resources.instanceType = instanceType;
+  const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: resourcesOf(c.resources as Raw | undefined) };
+  const before = cx.issues.length;
+  addClusterFields(spec, c, cx);
+  if (cx.issues.length !== before) return undefined;
   if (c.containerRegistry !== undefined) spec.containerRegistry = c.containerRegistry as string;
   if (c.command !== undefined) spec.command = c.command as string[];
   if (c.args !== undefined) spec.args = c.args as string[];

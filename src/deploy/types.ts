@@ -61,10 +61,64 @@ export interface RepositoriesSpec {
   repositories: GitRepositorySpec[];
 }
 
+/** A request and a limit (Kubernetes quantities, e.g. "500m", "2", "4Gi"); either may be absent. */
+export interface QuantitySpec {
+  request?: string;
+  limit?: string;
+}
+
 export interface ResourcesSpec {
   replicas: number;
-  /** `instanceType`, or its newer name `machineType`. */
+  /** `instanceType`, or its newer name `machineType`: a Gradient machine name (src/deploy/instance-types.ts). */
   instanceType?: string;
+  /** CPU; a scalar in the spec is a request only (no CPU limit, so no throttling). */
+  cpu?: QuantitySpec;
+  /** Memory; a scalar in the spec is both the request and the limit. */
+  memory?: QuantitySpec;
+  /** GPUs (`nvidia.com/gpu` limit and a toleration for the `nvidia.com/gpu` taint). */
+  gpu?: number;
+}
+
+/** A readiness or liveness check. */
+export type ProbeSpec = ({ kind: "http"; path: string; port: number } | { kind: "tcp"; port: number }) & ProbeTiming;
+
+export interface ProbeTiming {
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
+
+/**
+ * `probes:`; absent checks get defaults when the spec has a port (a TCP check of the first port), `none`
+ * (false here) turns one off.
+ */
+export interface ProbesSpec {
+  readiness?: ProbeSpec | false;
+  liveness?: ProbeSpec | false;
+}
+
+/** `securityContext:`; by default pods meet Pod Security "restricted". */
+export interface SecurityContextSpec {
+  /** false: no securityContext is rendered (the image's user, root included; privilege escalation allowed). Default true. */
+  restricted?: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+  fsGroup?: number;
+}
+
+/** `job:` (Kubernetes Jobs, `pipeline deploy --job`). */
+export interface JobSpec {
+  /** Seconds a finished Job is kept (default 86400). */
+  ttlSecondsAfterFinished?: number;
+  /** Seconds a Job may run before it is stopped (default 604800, a week). */
+  activeDeadlineSeconds?: number;
+}
+
+/** `initImages:`: images of the init containers, e.g. a mirror (by digest). */
+export interface InitImagesSpec {
+  git?: string;
+  oras?: string;
 }
 
 /** A validated deployment spec (the Gradient model). Every default is filled in. */
@@ -88,6 +142,12 @@ export interface DeploymentSpec {
   models: ModelSpec[];
   repositories?: RepositoriesSpec;
   resources: ResourcesSpec;
+  probes?: ProbesSpec;
+  securityContext?: SecurityContextSpec;
+  job?: JobSpec;
+  /** Name of a PersistentVolumeClaim that keeps downloaded models across pod restarts. */
+  modelCache?: string;
+  initImages?: InitImagesSpec;
 }
 
 /** Where a value came from in the spec file, for error messages. */
@@ -106,5 +166,9 @@ export interface ResolvedDeployment {
   image?: string;
   /** Commit for git code deployments. */
   commit?: string;
+  /** The tag the image was resolved from, when it was given by tag (the `app.kubernetes.io/version` label). */
+  version?: string;
+  /** The image's numeric user when known (its config's `User`), for runAsUser. */
+  imageUser?: number;
   warnings: string[];
 }

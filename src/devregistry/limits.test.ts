@@ -170,3 +170,28 @@ describe("stalled requests", () => {
     expect((await request(reg.address, "PUT", `${loc}?digest=${sha256(Buffer.concat(parts))}`)).status).toBe(201);
   });
 });
+
+describe("keep-alive connections", () => {
+  it("many requests on one connection leave no listeners behind (no MaxListenersExceededWarning)", async () => {
+    const reg = await temp({ bodyTimeoutMs: 60_000 }); // the watchdog's own tick (15 s) never runs during the test
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const [host, port] = reg.address.replace(/^https?:\/\//, "").split(":");
+      const socket = connect(Number(port), host);
+      let received = "";
+      socket.on("data", (d: Buffer) => (received += d.toString()));
+      const answers = (): number => received.split("HTTP/1.1 200").length - 1;
+      for (let i = 1; i <= 30; i++) {
+        socket.write("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        expect(await eventually(async () => answers() >= i)).toBe(true);
+      }
+      socket.end();
+      await sleep(50);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message)).toEqual([]);
+  });
+});

@@ -9,6 +9,7 @@ import type { Ctx } from "./context";
 import { checkManifest } from "./manifest-check";
 import { validateDigest } from "./names";
 import { RegistryError } from "./registry-error";
+import { recordReferrer, subjectOf } from "./referrers";
 import { readBody } from "./request-body";
 import { sendBody, sendEmpty, sendJson } from "./responses";
 
@@ -41,8 +42,10 @@ export async function putManifest(ctx: Ctx, name: string, reference: string): Pr
     throw new RegistryError(400, "DIGEST_INVALID", `manifest has digest ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
   }
   const mediaType = await checkManifest(storage, name, bytes, req.headers["content-type"]);
+  const subject = subjectOf(bytes);
   await storage.putManifest(name, bytes, mediaType, ref.tag);
-  sendEmpty(res, 201, { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest });
+  if (subject) await recordReferrer(storage, name, subject, bytes, mediaType);
+  sendEmpty(res, 201, { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest, ...(subject ? { "OCI-Subject": subject } : {}) });
 }
 
 /** GET/HEAD /v2/<name>/manifests/<reference>: the stored bytes with their stored media type. */

@@ -15,6 +15,7 @@ import type { Ctx } from "./context";
 import { RegistryLimits, resolveLimits, sweepIntervalMs } from "./limits";
 import { catalog, deleteManifest, getManifest, listTags, putManifest } from "./manifests";
 import { validateName } from "./names";
+import { listReferrers } from "./referrers";
 import { RegistryError } from "./registry-error";
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from "./responses";
 import { watchStalls } from "./stall-watchdog";
@@ -59,6 +60,7 @@ const ROUTES: Route[] = [
   { re: /^\/v2\/?$/, methods: { GET: apiBase, HEAD: apiBase } },
   { re: /^\/v2\/_catalog$/, methods: { GET: catalog } },
   { re: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: listTags } },
+  { re: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
   { re: /^\/v2\/(.+)\/manifests\/([^/]+)$/, methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest } },
   { re: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
   {

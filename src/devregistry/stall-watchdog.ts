@@ -21,6 +21,7 @@ export function watchStalls(req: IncomingMessage, res: ServerResponse, timeoutMs
   const stop = (): void => {
     clearInterval(timer);
     socket.off("close", stop);
+    res.off("close", stop);
   };
   const timer = setInterval(() => {
     if (socket.destroyed || (req.complete && res.writableFinished)) return stop();
@@ -38,4 +39,7 @@ export function watchStalls(req: IncomingMessage, res: ServerResponse, timeoutMs
   }, Math.max(5, Math.floor(timeoutMs / 4)));
   timer.unref();
   socket.once("close", stop);
+  // A keep-alive socket outlives this request: stop watching when its answer is done, not at the next tick, or
+  // fast requests on one connection pile up "close" listeners on the socket.
+  res.once("close", stop);
 }

@@ -92,7 +92,7 @@ export class Storage {
     return join(this.root, "blobs", "sha256", hex(digest));
   }
 
-  private repoDir(repo: string): string {
+  repoDir(repo: string): string {
     return join(this.root, "repositories", ...repo.split("/"));
   }
 

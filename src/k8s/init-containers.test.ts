@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Container } from "@kubernetes/client-node";
@@ -76,6 +76,31 @@ describe("git clone init container", () => {
       expect(r.code, r.out).toBe(0);
       expect(files(dest)).toEqual(priv.files.first);
     }
+  });
+
+  it("clones into a volume's mount point (the code volume), also over a previous clone and stale files", async () => {
+    const dest = join(tmp, "mnt", "code");
+    mkdirSync(dest, { recursive: true });
+    const c = gitCloneContainer("x", { name: "code", url: server.repoUrl("public"), dest, mounts: [] });
+    // A private mount namespace with a tmpfs on dest, as the kubelet mounts an emptyDir; the script runs twice.
+    const wrap = 'mount -t tmpfs none "$RP_GIT_DEST" && echo x > "$RP_GIT_DEST/stale" && echo x > "$RP_GIT_DEST/.stale" && "$@" && "$@" && ls -A "$RP_GIT_DEST"';
+    const r = await runLikeKubelet({ ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] }, {});
+    expect(r.code, r.out).toBe(0);
+    const listed = r.out.trim().split("\n").slice(-(Object.keys(pub.files.main).length + 1));
+    expect(listed.sort()).toEqual([".git", ...Object.keys(pub.files.main)].sort());
+  });
+
+  it("as a non-root user (the restricted securityContext) into a root-owned mount point, with HOME=/tmp", async () => {
+    const dest = join(tmp, "mnt", "code-nonroot");
+    mkdirSync(dest, { recursive: true });
+    for (const d of [tmp, join(tmp, "mnt")]) chmodSync(d, 0o755); // the user must reach the mount point
+    const c = gitCloneContainer("x", { name: "code", url: server.repoUrl("private"), ref: "dev", dest, username: "deploy-bot", passwordSecret: "t", mounts: [] });
+    c.env = [...c.env!, { name: "HOME", value: "/tmp" }];
+    // An emptyDir: root-owned, world-writable; the script runs as 65532 like the rendered pod.
+    const wrap = 'mount -t tmpfs -o mode=1777 none "$RP_GIT_DEST" && setpriv --reuid=65532 --regid=65532 --clear-groups -- "$@"';
+    const r = await runLikeKubelet({ ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] }, { [passwordSecretObject(c)]: TOKEN });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(priv.commits.dev);
   });
 
   it("clones a public repository's HEAD without credentials", async () => {

@@ -8,7 +8,8 @@
  *  - one per model, running the ORAS image: `oras pull <model id> -o <path>` (models are ORAS-convention
  *    artifacts). With a `containerRegistry` credential its dockerconfigjson Secret is mounted as the
  *    ORAS registry config (it holds an entry for the image's registry only).
- * Default images are pinned tags, placeholders to mirror into a registry you control (and pin by digest).
+ * Default images are pinned by digest (default-images.ts); `initImages:` in the spec or --git-image /
+ * --oras-image replace them, e.g. with a mirror.
  */
 import type { V1Container, V1EnvVar, V1VolumeMount } from "@kubernetes/client-node";
 import { namedSecretObjectName, SECRET_KEY } from "./names";
@@ -18,12 +19,14 @@ export { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "./default-images";
 export const REGISTRY_CONFIG_DIR = "/etc/rules-pipeline/registry";
 
 /**
- * The clone script. It reads RP_GIT_URL, RP_GIT_DEST and optionally RP_GIT_REF; it removes RP_GIT_DEST first
- * so a restarted init container starts clean.
+ * The clone script. It reads RP_GIT_URL, RP_GIT_DEST and optionally RP_GIT_REF; it empties RP_GIT_DEST first
+ * so a restarted init container starts clean. It empties rather than removes: the code's RP_GIT_DEST is the
+ * volume's mount point, which cannot be removed (EBUSY), and its parent is not writable by a non-root user.
  */
 export const GIT_CLONE_SCRIPT = [
   "set -eu",
-  'rm -rf "$RP_GIT_DEST"',
+  'mkdir -p "$RP_GIT_DEST"',
+  'rm -rf "$RP_GIT_DEST"/* "$RP_GIT_DEST"/.[!.]* "$RP_GIT_DEST"/..?*',
   'if [ -n "${RP_GIT_REF:-}" ]; then',
   '  git init -q "$RP_GIT_DEST"',
   '  git -C "$RP_GIT_DEST" remote add origin "$RP_GIT_URL"',
@@ -58,16 +61,19 @@ export function gitCloneContainer(image: string, g: GitCloneInput): V1Container 
   ];
   if (g.ref) env.push({ name: "RP_GIT_REF", value: g.ref });
   env.push({ name: "GIT_TERMINAL_PROMPT", value: "0" });
+  // Command-scope config (GIT_CONFIG_COUNT/KEY/VALUE): safe.directory, since a volume's mount point is owned by
+  // root while the restricted pod runs git as another user ("dubious ownership"); the credential helper.
+  const config: [string, string][] = [["safe.directory", g.dest]];
   if (g.passwordSecret) {
     env.push(
       // Any user name works with a token on the common hosts; "git" is used when the spec names none.
       { name: "RP_GIT_USERNAME", value: g.username ?? "git" },
       { name: "RP_GIT_PASSWORD", valueFrom: { secretKeyRef: { name: namedSecretObjectName(g.passwordSecret), key: SECRET_KEY } } },
-      { name: "GIT_CONFIG_COUNT", value: "1" },
-      { name: "GIT_CONFIG_KEY_0", value: "credential.helper" },
-      { name: "GIT_CONFIG_VALUE_0", value: GIT_CREDENTIAL_HELPER },
     );
+    config.push(["credential.helper", GIT_CREDENTIAL_HELPER]);
   }
+  env.push({ name: "GIT_CONFIG_COUNT", value: String(config.length) });
+  config.forEach(([k, v], i) => env.push({ name: `GIT_CONFIG_KEY_${i}`, value: k }, { name: `GIT_CONFIG_VALUE_${i}`, value: v }));
   return {
     name: g.name,
     image,
@@ -85,7 +91,27 @@ export interface ModelPullInput {
   mounts: V1VolumeMount[];
   /** Volume holding `config.json` (the dockerconfigjson Secret), when there is a registry credential. */
   registryConfigVolume?: string;
+  /** The path is on the model cache (a PVC): skip the pull when this model's digest is already there. */
+  cached?: boolean;
 }
+
+/** The marker a cached model leaves beside its files: `.rules-pipeline-model-<hex of its digest>`. */
+export function modelMarker(id: string): string | undefined {
+  const m = /@sha256:([0-9a-f]{64})$/.exec(id);
+  return m ? `.rules-pipeline-model-${m[1]}` : undefined;
+}
+
+/**
+ * The cache script: run by /bin/sh in the ORAS image with `oras pull ...` as its arguments. The marker is
+ * written only after a pull succeeds, so an interrupted pull is redone.
+ */
+export const MODEL_CACHE_SCRIPT = [
+  "set -eu",
+  'if [ -f "$RP_MODEL_DIR/$RP_MODEL_MARKER" ]; then echo "model $RP_MODEL_ID already in the cache at $RP_MODEL_DIR"; exit 0; fi',
+  '"$@"',
+  'touch "$RP_MODEL_DIR/$RP_MODEL_MARKER"',
+  "",
+].join("\n");
 
 export function modelPullContainer(image: string, m: ModelPullInput): V1Container {
   const args = ["pull", m.id, "-o", m.path];
@@ -94,5 +120,12 @@ export function modelPullContainer(image: string, m: ModelPullInput): V1Containe
     args.push("--registry-config", `${REGISTRY_CONFIG_DIR}/config.json`);
     mounts.push({ name: m.registryConfigVolume, mountPath: REGISTRY_CONFIG_DIR, readOnly: true });
   }
-  return { name: m.name, image, imagePullPolicy: "IfNotPresent", command: ["oras"], args, volumeMounts: mounts };
+  const marker = m.cached ? modelMarker(m.id) : undefined;
+  if (!marker) return { name: m.name, image, imagePullPolicy: "IfNotPresent", command: ["oras"], args, volumeMounts: mounts };
+  const env: V1EnvVar[] = [
+    { name: "RP_MODEL_ID", value: m.id },
+    { name: "RP_MODEL_DIR", value: m.path },
+    { name: "RP_MODEL_MARKER", value: marker },
+  ];
+  return { name: m.name, image, imagePullPolicy: "IfNotPresent", command: ["/bin/sh", "-c", MODEL_CACHE_SCRIPT, "model-cache", "oras", ...args], env, volumeMounts: mounts };
 }

@@ -54,8 +54,27 @@ export function selectorLabels(name: string): Record<string, string> {
   return { "app.kubernetes.io/name": name };
 }
 
-export function objectLabels(name: string): Record<string, string> {
-  return { "app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY };
+/**
+ * Labels of every object: name, instance (the deployment's name), version (when given: the image tag it was
+ * resolved from, else the digest's first 12 hex digits) and managed-by.
+ */
+export function objectLabels(name: string, version?: string): Record<string, string> {
+  const out: Record<string, string> = { "app.kubernetes.io/name": name, "app.kubernetes.io/instance": name };
+  const v = version === undefined ? undefined : labelValue(version);
+  if (v) out["app.kubernetes.io/version"] = v;
+  out["app.kubernetes.io/managed-by"] = MANAGED_BY;
+  return out;
+}
+
+/** Kubernetes label value grammar: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric (or empty). */
+export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** `text` made a valid label value: other characters → '-', at most 63, trimmed to alphanumeric ends. */
+export function labelValue(text: string): string {
+  return text
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
 }
 
 /** A stable content hash for names (Job names are content-addressed). */

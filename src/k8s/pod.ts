@@ -13,6 +13,7 @@ import { parseReference } from "../oci/reference";
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";
 import { namedSecretObjectName, registrySecretObjectName, SECRET_KEY } from "./names";
 import { deploymentEnv } from "../deploy/env";
+import { containerResources, containerSecurityContext, podSecurityContext, probes, scheduling } from "./pod-settings";
 import { namedSecretPlaceholder, registryHosts, registrySecretPlaceholder, secretRefName } from "./secret-objects";
 
 export interface PodOptions {
@@ -25,7 +26,9 @@ export interface PodOptions {
 
 /** Where git code (`code: GitRepo...`) is cloned; the working directory unless the spec sets one. */
 export const CODE_PATH = "/opt/code";
-export const INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type";
+export { INSTANCE_TYPE_LABEL } from "./pod-settings";
+/** The model cache volume (`modelCache:`, a PersistentVolumeClaim). */
+export const MODEL_CACHE_VOLUME = "model-cache";
 
 export interface RenderedPod {
   pod: V1PodSpec;
@@ -92,11 +95,17 @@ function checkSecretName(name: string, field: string): string {
   return name;
 }
 
-export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod {
+/** The sub-directory of the model cache a model path is kept in: `/opt/models` → `opt-models`. */
+export function modelCacheSubPath(path: string): string {
+  return path.replace(/^\/+|\/+$/g, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "root";
+}
+
+/** `long` says whether the pod is long-running (a Deployment: default probes) or runs to completion (a Job). */
+export function renderPod(r: ResolvedDeployment, opts: PodOptions, long = true): RenderedPod {
   const s = r.spec;
   const image = pinnedImage(r);
-  const gitImage = opts.gitImage ?? DEFAULT_GIT_IMAGE;
-  const orasImage = opts.orasImage ?? DEFAULT_ORAS_IMAGE;
+  const gitImage = opts.gitImage ?? s.initImages?.git ?? DEFAULT_GIT_IMAGE;
+  const orasImage = opts.orasImage ?? s.initImages?.oras ?? DEFAULT_ORAS_IMAGE;
   const secretNames = new Set<string>();
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
@@ -141,15 +150,17 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod 
   s.models.forEach((m, i) => checkMountPath(m.path, `models[${i}].path`));
   if (s.models.length) {
     const paths = [...new Set(s.models.map((m) => m.path))];
+    const cache = s.modelCache;
+    const mountOf = (p: string): V1VolumeMount => (cache ? { name: MODEL_CACHE_VOLUME, mountPath: p, subPath: modelCacheSubPath(p) } : { name: `models-${paths.indexOf(p)}`, mountPath: p });
+    if (cache) volumes.push({ name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: cache } });
     paths.forEach((p, j) => {
-      volumes.push({ name: `models-${j}`, emptyDir: {} });
-      mounts.push({ name: `models-${j}`, mountPath: p });
+      if (!cache) volumes.push({ name: `models-${j}`, emptyDir: {} });
+      mounts.push(mountOf(p));
       mountFields.push(`models[${s.models.findIndex((m) => m.path === p)}].path`);
     });
     s.models.forEach((m, i) => {
       parseReference(m.id, `models[${i}].id`);
-      const j = paths.indexOf(m.path);
-      init.push(modelPullContainer(orasImage, { name: `model-${i}`, id: m.id, path: m.path, mounts: [{ name: `models-${j}`, mountPath: m.path }], registryConfigVolume: registryVolume }));
+      init.push(modelPullContainer(orasImage, { name: `model-${i}`, id: m.id, path: m.path, mounts: [mountOf(m.path)], registryConfigVolume: registryVolume, cached: Boolean(cache) }));
     });
     if (registryVolume && s.containerRegistry) {
       volumes.push({
@@ -182,12 +193,26 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions): RenderedPod 
   if (env.length) main.env = env;
   if (s.ports.length) main.ports = s.ports.map((p) => ({ containerPort: p, protocol: "TCP" }));
   if (mounts.length) main.volumeMounts = mounts;
+  Object.assign(main, probes(s, long));
+  const resources = containerResources(s.resources);
+  if (resources) main.resources = resources;
+  const containerSc = containerSecurityContext(s);
+  if (containerSc) {
+    main.securityContext = containerSc;
+    for (const c of init) {
+      c.securityContext = containerSc;
+      // git and oras write to $HOME; the image's HOME (/root) is not writable by a non-root user.
+      c.env = [...(c.env ?? []), { name: "HOME", value: "/tmp" }];
+    }
+  }
 
   const pod: V1PodSpec = { containers: [main] };
   if (init.length) pod.initContainers = init;
   if (volumes.length) pod.volumes = volumes;
   if (s.containerRegistry) pod.imagePullSecrets = [{ name: registrySecretObjectName(s.containerRegistry) }];
-  if (s.resources.instanceType) pod.nodeSelector = { [INSTANCE_TYPE_LABEL]: s.resources.instanceType };
+  const podSc = podSecurityContext(r);
+  if (podSc) pod.securityContext = podSc;
+  Object.assign(pod, scheduling(s.resources));
 
   const secrets: V1Secret[] = [...secretNames].sort().map((n) => namedSecretPlaceholder(n, opts.namespace, s.name));
   if (s.containerRegistry) secrets.push(registrySecretPlaceholder(s.containerRegistry, registryHosts(image), opts.namespace, s.name));

@@ -6,7 +6,9 @@ import { Secret, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import type { ResolvedDeployment } from "../deploy/types";
-import { fullExample, minimalService, pipelineJob, DIGEST } from "../../test/golden/k8s/specs";
+import { exampleService, fullExample, minimalService, pipelineJob, DIGEST } from "../../test/golden/k8s/specs";
+import { apiServerProblems } from "../../test/fixtures/k8s-checks";
+import { manifestsFor } from "./render-output";
 import { pipelineErrorOf } from "../../test/fixtures/errors";
 import { formatManifests } from "./manifest";
 import { renderDeployment, renderJob } from "./render";
@@ -31,22 +33,49 @@ function golden(file: string, text: string): void {
   expect(text).toBe(readFileSync(path, "utf8"));
 }
 
-describe("render golden files", () => {
-  const cases: [string, ResolvedDeployment, "deployment" | "job"][] = [
-    ["minimal-service.yaml", minimalService, "deployment"],
-    ["full-example.yaml", fullExample, "deployment"],
-    ["pipeline-job.yaml", pipelineJob, "job"],
+/** What the sources of --with-secrets hold in these tests (env lookups, as --apply reads them). */
+const SECRET_ENV = {
+  PIPELINE_SECRET_EXAMPLE_REGISTRY: JSON.stringify({ username: "puller", password: "pull-pass-1" }),
+  PIPELINE_SECRET_GIT_TOKEN: "git-token-2",
+  PIPELINE_SECRET_INFERENCE_API_TOKEN: "api-token-3",
+  PIPELINE_SECRET_EXAMPLE_GIT: "example-git-4",
+};
+
+describe("render golden files (what --render prints)", () => {
+  const cases: [string, () => ResolvedDeployment, "deployment" | "job"][] = [
+    ["minimal-service.yaml", () => minimalService, "deployment"],
+    ["full-example.yaml", () => fullExample, "deployment"],
+    ["pipeline-job.yaml", () => pipelineJob, "job"],
+    ["example-service.yaml", exampleService, "deployment"],
   ];
   for (const [file, r, mode] of cases) {
     it(file, () => {
-      const objects = (mode === "job" ? renderJob : renderDeployment)(r, { namespace: "ml" });
-      for (const o of objects) validate(o);
-      const text = formatManifests(objects, "yaml");
+      const rendered = (mode === "job" ? renderJob : renderDeployment)(r(), { namespace: "ml" });
+      const out = manifestsFor(rendered, "reference", { env: {} }, "spec.yaml");
+      for (const o of out.objects) validate(o);
+      expect(apiServerProblems(out.objects)).toEqual([]);
+      expect(out.objects.some((o) => o.kind === "Secret")).toBe(false);
+      const text = out.comment + formatManifests(out.objects, "yaml");
       golden(file, text);
       // The text parses back to the same objects.
-      expect(parseAllDocuments(text).map((d) => d.toJS())).toEqual(JSON.parse(JSON.stringify(objects)));
+      expect(parseAllDocuments(text).map((d) => d.toJS())).toEqual(JSON.parse(JSON.stringify(out.objects)));
+      // --with-secrets: the same workloads, plus every Secret filled (and still valid).
+      const filled = manifestsFor(rendered, "fill", { env: SECRET_ENV }, "spec.yaml");
+      for (const o of filled.objects) validate(o);
+      expect(apiServerProblems(filled.objects)).toEqual([]);
+      expect(filled.objects.filter((o) => o.kind !== "Secret")).toEqual(out.objects);
+      const only = manifestsFor(rendered, "only", { env: SECRET_ENV }, "spec.yaml");
+      expect(only.objects.every((o) => o.kind === "Secret")).toBe(true);
+      expect(only.objects).toEqual(filled.objects.filter((o) => o.kind === "Secret"));
     });
   }
+
+  it("the placeholders --apply fills are what the API server rejects as manifests (the check can fail)", () => {
+    const rendered = renderDeployment(fullExample, { namespace: "ml" });
+    const problems = apiServerProblems(rendered);
+    expect(problems).toContain("Secret rp-registry-example-registry: a Secret without data (a placeholder) cannot be applied as a manifest");
+    expect(problems).toContain("Secret rp-registry-example-registry: type kubernetes.io/dockerconfigjson requires data[.dockerconfigjson]");
+  });
 });
 
 describe("render: schema validation can fail", () => {

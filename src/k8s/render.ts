@@ -2,31 +2,47 @@
  * Kubernetes manifests for a resolved deployment.
  *
  * A deployment (`pipeline deploy SPEC`) renders to, in this order:
- *  - placeholder Secrets (see secret-objects.ts), sorted by name, never with data;
+ *  - placeholder Secrets (see secret-objects.ts), sorted by name, never with data: `--apply` fills them,
+ *    `--render` drops them and names them instead (render-output.ts);
  *  - a Deployment (apps/v1) with `replicas` pods;
- *  - a Service (v1, ClusterIP) with one TCP port per spec port (port = targetPort), omitted when the spec
- *    has no ports.
+ *  - a Service (v1, ClusterIP) with one TCP port per spec port (port = targetPort; named `http` for the first,
+ *    `tcp-PORT` for the others), omitted when the spec has no ports.
+ * Each pod template lists the Secrets it needs in the annotation `rules-pipeline/required-secrets`.
  * A pipeline run (`--job`) renders the Secrets and a Job (batch/v1): backoffLimit 0, parallelism =
- * completions = replicas, restartPolicy Never. The Job's name is `<name>-<hash of its pod template>`:
- * applying the same resolved spec twice does not start a second run (delete the Job to rerun), and any
- * change (a new image digest, a new env value) gives a new Job, since a Job's template is immutable.
+ * completions = replicas (completionMode Indexed when > 1), restartPolicy Never, ttlSecondsAfterFinished and
+ * activeDeadlineSeconds from `job:` (defaults 1 day, 1 week). The Job's name is `<name>-<hash>` of its
+ * immutable fields (template, completions, completionMode): applying the same resolved spec twice does not
+ * start a second run (delete the Job to rerun), and any change to them gives a new Job.
  *
- * Every object carries `app.kubernetes.io/name: <name>` and `app.kubernetes.io/managed-by: rules_pipeline`;
+ * Every object carries `app.kubernetes.io/name`, `instance`, `version` and `managed-by: rules_pipeline`;
  * selectors use the name label only. The image must be by digest (a ResolvedDeployment's `image`): a
- * tag-only image is refused. `resources.instanceType` becomes the node selector
- * `node.kubernetes.io/instance-type`. Repositories are cloned into an emptyDir per pod (the `dataset` name
+ * tag-only image is refused. Probes, resources, the machine type and securityContext: pod-settings.ts.
+ * Repositories are cloned into an emptyDir per pod (the `dataset` name
  * is recorded as an annotation; a shared PVC cache would need ReadWriteMany storage and locking, so it is
  * not used). Objects are plain data with a fixed key order, so the YAML output is deterministic.
  */
-import type { KubernetesObject, V1Deployment, V1Job, V1Secret, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Job, V1JobSpec, V1ObjectMeta, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { ANNOTATION_PREFIX, contentHash, objectLabels, selectorLabels, validateObjectName } from "./names";
 import { PodOptions, renderPod } from "./pod";
+import { REQUIRED_SECRETS_ANNOTATION, requiredSecrets } from "./secret-objects";
 
 export type RenderOptions = PodOptions;
 
 export type RenderedObject = V1Secret | V1Deployment | V1Service | V1Job;
+
+/** The version label: the tag the image was resolved from, else the digest's first 12 hex digits. */
+export function versionOf(r: ResolvedDeployment, image: string): string {
+  return r.version ?? (/@sha256:([0-9a-f]{12})/.exec(image)?.[1] ?? "");
+}
+
+/** Pod template metadata: labels and the secrets the pod needs (see secret-objects.ts, requiredSecrets). */
+function templateMeta(name: string, version: string, secrets: V1Secret[]): V1ObjectMeta {
+  const meta: V1ObjectMeta = { labels: objectLabels(name, version) };
+  if (secrets.length) meta.annotations = { [REQUIRED_SECRETS_ANNOTATION]: JSON.stringify(requiredSecrets(secrets)) };
+  return meta;
+}
 
 function annotations(r: ResolvedDeployment): Record<string, string> | undefined {
   const a: Record<string, string> = {};
@@ -52,8 +68,9 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
   const name = validateObjectName(r.spec.name);
   const namespace = checkNamespace(opts.namespace);
   const replicas = checkReplicas(r.spec.resources.replicas);
-  const { pod, secrets } = renderPod(r, opts);
-  const meta = { name, namespace, labels: objectLabels(name), ...(annotations(r) ? { annotations: annotations(r) } : {}) };
+  const { pod, secrets } = renderPod(r, opts, true);
+  const version = versionOf(r, pod.containers[0].image ?? "");
+  const meta = { name, namespace, labels: objectLabels(name, version), ...(annotations(r) ? { annotations: annotations(r) } : {}) };
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -61,7 +78,7 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
     spec: {
       replicas,
       selector: { matchLabels: selectorLabels(name) },
-      template: { metadata: { labels: objectLabels(name) }, spec: pod },
+      template: { metadata: templateMeta(name, version, secrets), spec: pod },
     },
   };
   const out: RenderedObject[] = [...secrets, deployment];
@@ -69,11 +86,11 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
     const service: V1Service = {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { name, namespace, labels: objectLabels(name) },
+      metadata: { name, namespace, labels: objectLabels(name, version) },
       spec: {
         type: "ClusterIP",
         selector: selectorLabels(name),
-        ports: r.spec.ports.map((p) => ({ name: `p-${p}`, port: p, targetPort: p, protocol: "TCP" })),
+        ports: r.spec.ports.map((p, i) => ({ name: servicePortName(p, i), port: p, targetPort: p, protocol: "TCP" })),
       },
     };
     out.push(service);
@@ -86,17 +103,34 @@ export function renderJob(r: ResolvedDeployment, opts: RenderOptions): RenderedO
   const base = validateObjectName(r.spec.name, 54);
   const namespace = checkNamespace(opts.namespace);
   const replicas = checkReplicas(r.spec.resources.replicas);
-  const { pod, secrets } = renderPod(r, opts);
+  const { pod, secrets } = renderPod(r, opts, false);
   pod.restartPolicy = "Never";
-  const template = { metadata: { labels: objectLabels(base) }, spec: pod };
-  const name = `${base}-${contentHash(template)}`;
+  const version = versionOf(r, pod.containers[0].image ?? "");
+  const template = { metadata: templateMeta(base, version, secrets), spec: pod };
+  const immutable: V1JobSpec = { completions: replicas, ...(replicas > 1 ? { completionMode: "Indexed" } : {}), template };
+  // The name covers every field a Job cannot change (template, completions, completionMode).
+  const name = `${base}-${contentHash(immutable)}`;
   const job: V1Job = {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: { name, namespace, labels: objectLabels(base), ...(annotations(r) ? { annotations: annotations(r) } : {}) },
-    spec: { backoffLimit: 0, parallelism: replicas, completions: replicas, template },
+    metadata: { name, namespace, labels: objectLabels(base, version), ...(annotations(r) ? { annotations: annotations(r) } : {}) },
+    spec: {
+      backoffLimit: 0,
+      parallelism: replicas,
+      ...immutable,
+      ttlSecondsAfterFinished: r.spec.job?.ttlSecondsAfterFinished ?? DEFAULT_JOB_TTL,
+      activeDeadlineSeconds: r.spec.job?.activeDeadlineSeconds ?? DEFAULT_JOB_DEADLINE,
+    },
   };
   return [...secrets, job];
+}
+
+export const DEFAULT_JOB_TTL = 86_400;
+export const DEFAULT_JOB_DEADLINE = 604_800;
+
+/** `http` for the first port, `tcp-PORT` for the others (IANA-style names, at most 15 characters). */
+export function servicePortName(port: number, index: number): string {
+  return index === 0 ? "http" : `tcp-${port}`;
 }
 
 /** `Kind namespace/name`, for messages. */

@@ -20,6 +20,32 @@ export const REGISTRY_HOSTS_ANNOTATION = `${ANNOTATION_PREFIX}/registry-hosts`;
 export const FILL_ANNOTATION = `${ANNOTATION_PREFIX}/data`;
 const FILL_NOTE = "filled by `pipeline deploy --apply` from the local secret; never rendered";
 
+/** Pod template annotation naming the Secrets the pod needs (a JSON list of {@link RequiredSecret}). */
+export const REQUIRED_SECRETS_ANNOTATION = `${ANNOTATION_PREFIX}/required-secrets`;
+
+/** A Secret a pod refers to: what must exist in the namespace, and which local secret fills it. */
+export interface RequiredSecret {
+  name: string;
+  type: string;
+  keys: string[];
+  /** The local secret (`SECRET:name`) or registry credential (`containerRegistry:`) it is filled from. */
+  from: string;
+}
+
+/** What each placeholder Secret must hold. */
+export function requiredSecrets(placeholders: readonly V1Secret[]): RequiredSecret[] {
+  return placeholders.map((s) => {
+    const a = s.metadata?.annotations ?? {};
+    const registry = a[REGISTRY_ANNOTATION] !== undefined;
+    return {
+      name: s.metadata?.name ?? "",
+      type: s.type ?? "Opaque",
+      keys: registry ? [".dockerconfigjson"] : [SECRET_KEY],
+      from: registry ? `containerRegistry ${a[REGISTRY_ANNOTATION]} (hosts ${a[REGISTRY_HOSTS_ANNOTATION]})` : `secret ${a[SECRET_ANNOTATION]}`,
+    };
+  });
+}
+
 /** `SECRET:name` → name, else undefined. */
 export { envSecretName as secretRefName } from "../deploy/env";
 

@@ -1,6 +1,5 @@
 /** The launch config the Bazel launchers hand to Node: what to run, which images, where to push them. */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { assertDigest } from "../oci/digest";
 import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
@@ -12,6 +11,8 @@ export interface LaunchImage {
   layout: string;
   /** Runfiles-relative path of the `.digest` file. */
   digestFile: string;
+  /** Runfiles-relative path of the image's SPDX SBOM, attached to the pushed image as a referrer. */
+  sbomFile?: string;
 }
 
 export interface LaunchConfig {
@@ -53,16 +54,6 @@ export function readLaunchConfig(path: string): LaunchConfig {
   return cfg;
 }
 
-/** Resolves a runfiles-relative path. */
-export function runfile(runfilesDir: string, rel: string): string {
-  return join(runfilesDir, rel);
-}
-
-export function runfilesDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.PIPELINE_RUNFILES_DIR || env.RUNFILES_DIR;
-  if (!dir) throw new PipelineError("E_RUNFILES", "PIPELINE_RUNFILES_DIR is not set: run this target with `bazel run` or its launcher");
-  return dir;
-}
 
 export interface Target {
   registry: string;

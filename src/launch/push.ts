@@ -1,10 +1,14 @@
 /** Pushes OCI layouts to one repository and describes the result: shared by `push`, `bazel-push` and `bazel-run`. */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { PipelineError } from "../errors";
 import type { Keychain } from "../auth/keychain";
 import { parseReference } from "../oci/reference";
-import { readLayout } from "../layout/read";
+import { readLayout, readLayoutIndex } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
+import type { Image } from "../image/image";
 import { pushImage, PushResult } from "../registry/push";
+import { pushIndex } from "../registry/push-index";
+import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
 import type { Manifest } from "../oci/types";
@@ -29,6 +33,14 @@ export interface PushedImage {
   uploadedBytes: number;
   skipped: number;
   mounted: number;
+  /** The platforms pushed (os/arch[/variant]); one for a single-platform image. */
+  platforms: string[];
+  /** For a multi-platform image: each platform's manifest as pushed. */
+  manifests?: { platform: string; digest: string; reference: string }[];
+  /** Platforms of the layout's index that were not pushed (`--platform` named others). */
+  dropped: string[];
+  /** The SBOM attached as a referrer: its manifest's digest and how the registry lists it. */
+  sbom?: { digest: string; via: "referrers" | "tag"; tag?: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -42,6 +54,24 @@ export interface PushLayoutsOptions {
   progress: ProgressSink;
   /** Debug log, one line per registry request. */
   log?: (line: string) => void;
+  /** Push only these platforms of a multi-platform layout (os/arch[/variant]); default all. */
+  platforms?: import("../oci/types").Platform[];
+}
+
+/** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
+function mountSources(images: readonly Image[]): { registry: string; repository: string }[] {
+  const out = new Map<string, { registry: string; repository: string }>();
+  for (const image of images) {
+    const baseName = image.manifest.annotations?.[ANNOTATION_BASE_NAME];
+    if (!baseName) continue;
+    try {
+      const ref = parseReference(baseName);
+      out.set(`${ref.registry}/${ref.repository}`, { registry: ref.registry, repository: ref.repository });
+    } catch {
+      /* an annotation we cannot use for mounting is not an error */
+    }
+  }
+  return [...out.values()];
 }
 
 /** Tags of image `name`: the main image gets `tags`, the others `<tag>-<name>`. */
@@ -50,7 +80,7 @@ export function tagsFor(name: string, tags: string[], isMain: boolean): string[]
 }
 
 export async function pushLayouts(
-  images: { name: string; layoutDir: string }[],
+  images: { name: string; layoutDir: string; sbomFile?: string }[],
   target: Target,
   tags: string[],
   opts: PushLayoutsOptions,
@@ -58,22 +88,13 @@ export async function pushLayouts(
   const main = images.find((i) => i.name === "default") ?? images[0];
   const pushed: Record<string, PushedImage> = {};
   for (const img of images) {
-    const image = readLayout(img.layoutDir);
-    const mountFrom = [];
-    const baseName = image.manifest.annotations?.[ANNOTATION_BASE_NAME];
-    if (baseName) {
-      try {
-        const ref = parseReference(baseName);
-        mountFrom.push({ registry: ref.registry, repository: ref.repository });
-      } catch {
-        /* an annotation we cannot use for mounting is not an error */
-      }
-    }
-    const result: PushResult = await pushImage(
-      image,
-      { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) },
-      { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, mountFrom, log: opts.log },
-    );
+    const target1 = { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) };
+    const idx = readLayoutIndex(img.layoutDir);
+    const sel = selectPlatforms(img.layoutDir, idx ?? readLayout(img.layoutDir), opts.platforms);
+    const common = { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, log: opts.log, mountFrom: mountSources(sel.images) };
+    const result: PushResult & { manifests?: { platform: string; digest: string; reference: string }[] } =
+      sel.kind === "index" ? await pushIndex(sel.index, target1, common) : await pushImage(sel.image, target1, common);
+    const size = sel.images.map((i) => imageSize(i.manifest));
     pushed[img.name] = {
       name: img.name,
       reference: result.reference,
@@ -81,14 +102,45 @@ export async function pushLayouts(
       registry: target.registry,
       repository: target.repository,
       tags: result.tags,
-      ...imageSize(image.manifest),
+      blobs: size.reduce((n, s) => n + s.blobs, 0),
+      bytes: size.reduce((n, s) => n + s.bytes, 0),
       uploaded: result.uploaded.length,
       uploadedBytes: result.uploaded.reduce((n, u) => n + u.size, 0),
       skipped: result.skipped.length,
       mounted: result.mounted.length,
+      platforms: sel.platforms,
+      ...(result.manifests ? { manifests: result.manifests.map(({ platform, digest, reference }) => ({ platform, digest, reference })) } : {}),
+      dropped: sel.dropped,
     };
+    if (img.sbomFile) {
+      const { attachSbom } = await import("../sbom/attach");
+      const attached = await attachSbom(
+        target,
+        sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length },
+        readSbomFile(img.sbomFile),
+        { keychain: opts.keychain, insecure: opts.insecure, log: opts.log },
+      );
+      pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
+    }
   }
   return { ...pushed[main.name], images: pushed };
+}
+
+/** An SBOM file to attach: readable, and a JSON document (E_BAD_INPUT naming the file otherwise). */
+export function readSbomFile(path: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new PipelineError("E_BAD_INPUT", `--sbom ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const doc = JSON.parse(bytes.toString("utf8")) as { spdxVersion?: unknown };
+    if (typeof doc?.spdxVersion !== "string") throw new Error(`no "spdxVersion" field, got ${JSON.stringify(doc?.spdxVersion) ?? "nothing"}`);
+  } catch (e) {
+    throw new PipelineError("E_BAD_INPUT", `--sbom ${path}: not an SPDX JSON document (${(e as Error).message})`);
+  }
+  return bytes;
 }
 
 export function writeMetadata(path: string | undefined, meta: PushMetadata): void {
@@ -102,5 +154,9 @@ export function uriMap(meta: PushMetadata): Record<string, string> {
 export function summary(p: PushedImage): string {
   const parts = [`${p.uploaded} blob(s) uploaded`, `${p.skipped} already present`];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
-  return `pushed ${p.name === "default" ? "" : p.name + " "}${p.reference} (${parts.join(", ")})`;
+  if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
+  const name = p.name === "default" ? "" : p.name + " ";
+  const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);
+  const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "";
+  return [`pushed ${name}${what}${p.reference} (${parts.join(", ")})`, ...lines].join("\n");
 }

@@ -6,6 +6,8 @@ import { assertDigest, digestHex, sha256 } from "../oci/digest";
 import { ANNOTATION_REF_NAME, Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
+import { hostPlatform, pickPlatform } from "../oci/platform";
+import type { Platform } from "../oci/types";
 
 export function blobPath(dir: string, digest: string): string {
   return join(dir, "blobs", "sha256", digestHex(digest));
@@ -36,11 +38,8 @@ export function readBlobVerified(dir: string, desc: Descriptor): Buffer {
   return bytes;
 }
 
-/**
- * Picks the manifest named `refName` in index.json, or the only one. Nested indexes are followed
- * choosing `platform` (default linux/amd64).
- */
-export function readLayout(dir: string, opts: { refName?: string; platform?: { os: string; architecture: string } } = {}): Image {
+/** The index.json entry named `refName`, or the only one. */
+function layoutEntry(dir: string, refName?: string): Descriptor {
   if (!existsSync(join(dir, "oci-layout"))) {
     throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (no oci-layout file)`);
   }
@@ -49,14 +48,55 @@ export function readLayout(dir: string, opts: { refName?: string; platform?: { o
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
   }
   let candidates = index.manifests;
-  if (opts.refName) {
-    candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === opts.refName);
-    if (candidates.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(opts.refName)}`);
+  if (refName) {
+    candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === refName);
+    if (candidates.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(refName)}`);
   }
   if (candidates.length > 1) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists ${candidates.length} manifests; name one with a ref name`);
   }
-  return readManifestAt(dir, candidates[0], opts.platform ?? { os: "linux", architecture: "amd64" });
+  return candidates[0];
+}
+
+/**
+ * Picks the manifest named `refName` in index.json, or the only one. A multi-platform index there is followed
+ * choosing `platform` (default: this machine's, src/oci/platform.ts); E_PLATFORM lists the platforms it has.
+ */
+export function readLayout(dir: string, opts: { refName?: string; platform?: Platform } = {}): Image {
+  return readManifestAt(dir, layoutEntry(dir, opts.refName), opts.platform ?? hostPlatform());
+}
+
+/** A multi-platform image in a layout: the index (its exact bytes) and each platform's image. */
+export interface LayoutIndex {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  index: Index;
+  /** The index's entries in order, each with its image (the entry carries the platform). */
+  manifests: { descriptor: Descriptor; image: Image }[];
+  /** Annotations of the index's entry in index.json (ref name, source). */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The multi-platform index a layout holds (the entry named `refName`, or the only one, being an image index), or
+ * undefined when that entry is a single image manifest. Every entry must be an image manifest with a platform.
+ */
+export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): LayoutIndex | undefined {
+  const entry = layoutEntry(dir, opts.refName);
+  if (!INDEX_MEDIA_TYPES.includes(entry.mediaType)) return undefined;
+  assertDigest(entry.digest, `OCI layout ${dir}: index.json manifest digest`);
+  const bytes = readBlobVerified(dir, entry);
+  const index = parseBlob<Index>(dir, bytes, "index", entry.digest);
+  if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest} lists no manifests`);
+  }
+  const manifests = index.manifests.map((d) => {
+    if (!d.platform) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} has no platform`);
+    if (INDEX_MEDIA_TYPES.includes(d.mediaType)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} is itself an index (nested indexes are not supported)`);
+    return { descriptor: d, image: readManifestAt(dir, d, d.platform) };
+  });
+  return { digest: entry.digest, mediaType: entry.mediaType, bytes, index, manifests, annotations: entry.annotations };
 }
 
 /** A blob's bytes as JSON; E_LAYOUT naming the layout, the blob and what it should have been. */
@@ -73,14 +113,13 @@ function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string):
   return parsed as T;
 }
 
-function readManifestAt(dir: string, desc: Descriptor, platform: { os: string; architecture: string }): Image {
+function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Image {
   assertDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
     const nested = parseBlob<Index>(dir, bytes, "index", desc.digest);
     if (!Array.isArray(nested.manifests)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
-    const match = nested.manifests.find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture);
-    if (!match) throw new PipelineError("E_PLATFORM", `OCI layout ${dir}: no manifest for ${platform.os}/${platform.architecture} in index ${desc.digest}`);
+    const match = pickPlatform(nested.manifests, platform, { name: `OCI layout ${dir}`, indexDigest: desc.digest });
     return readManifestAt(dir, match, platform);
   }
   const manifest = parseBlob<Manifest>(dir, bytes, "manifest", desc.digest);

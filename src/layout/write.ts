@@ -14,6 +14,7 @@ import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
+import { ImageIndex, isImageIndex } from "../image/index";
 import { tempPath } from "../cache/names";
 import { sweepBeforeWrite } from "../cache/sweep";
 
@@ -148,8 +149,9 @@ async function writeAll(fh: fsp.FileHandle, bufs: Buffer[]): Promise<void> {
   }
 }
 
-export function layoutIndex(image: Image, refName?: string): Index {
-  const desc: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length };
+export function layoutIndex(image: Image | ImageIndex, refName?: string): Index {
+  const size = isImageIndex(image) ? image.bytes.length : image.manifestBytes.length;
+  const desc: Descriptor = { mediaType: image.mediaType, digest: image.digest, size };
   if (refName) desc.annotations = { [ANNOTATION_REF_NAME]: refName };
   return { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [desc] };
 }
@@ -166,7 +168,19 @@ async function assertReplaceable(dir: string): Promise<void> {
   }
 }
 
-export async function writeLayout(dir: string, image: Image, opts: WriteLayoutOptions = {}): Promise<void> {
+/** Every blob of an image (config, layers, manifest), or of each image of an index and the index itself; once each. */
+function blobsOf(image: Image | ImageIndex): Blob[] {
+  const one = (i: Image): Blob[] => [i.configBlob, ...i.layers, bufferBlob(i.manifestBytes, i.mediaType)];
+  const all = isImageIndex(image) ? [...image.images.flatMap(one), bufferBlob(image.bytes, image.mediaType)] : one(image);
+  const seen = new Set<string>();
+  return all.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
+}
+
+/**
+ * Writes an image, or a multi-platform index and its images (index.json then names the index, as skopeo's
+ * `copy --all` and rules_oci write it), as an OCI layout.
+ */
+export async function writeLayout(dir: string, image: Image | ImageIndex, opts: WriteLayoutOptions = {}): Promise<void> {
   if (opts.atomic) await assertReplaceable(dir);
   const target = opts.atomic ? tempPath(dir) : dir;
   const blobsDir = join(target, "blobs", "sha256");
@@ -174,8 +188,7 @@ export async function writeLayout(dir: string, image: Image, opts: WriteLayoutOp
   await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
   try {
     await fsp.mkdir(blobsDir, { recursive: true });
-    const blobs: Blob[] = [image.configBlob, ...image.layers, bufferBlob(image.manifestBytes, image.mediaType)];
-    await forEachLimited(blobs, opts.concurrency ?? 4, (b) => writeBlob(blobsDir, b, opts.hardlink ?? true));
+    await forEachLimited(blobsOf(image), opts.concurrency ?? 4, (b) => writeBlob(blobsDir, b, opts.hardlink ?? true));
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
     await fsp.writeFile(join(target, "index.json"), JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {

@@ -7,6 +7,7 @@
  */
 import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { formatPlatform, hostPlatform } from "../oci/platform";
 import { PipelineError } from "../errors";
 import type { Keychain } from "../auth/keychain";
 import { composeImage } from "../image/compose";
@@ -45,7 +46,6 @@ export interface LockfileBuildResult {
   base: { digest: string; describe: string };
 }
 
-const HOST_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
 
 async function buildNodeModulesLayer(
   project: ReturnType<typeof readLockfileProject>,
@@ -80,8 +80,8 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const base = await loadBase(opts.base, { cacheDir, mtime, keychainFor: opts.keychainFor, insecure: opts.insecure, log: opts.log });
   const cfg = base.image.config;
   if (cfg.os !== "linux") throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
-  const platform = `${cfg.os}/${cfg.architecture}${cfg.variant ? `/${cfg.variant}` : ""}`;
-  const hostArch = HOST_ARCH[process.arch] ?? process.arch;
+  const platform = formatPlatform(cfg);
+  const hostArch = hostPlatform().architecture;
   if (cfg.architecture !== hostArch || process.platform !== "linux") {
     opts.log(`warning: npm installs for this host (${process.platform}/${hostArch}) but the image is ${platform}: packages with platform-specific binaries will not work`);
   }

@@ -140,7 +140,9 @@ function makeResponse(res: IncomingMessage, url: URL, method: string): HttpRespo
     buffer,
     text: async (limit) => (await buffer(limit)).toString("utf8"),
     async discard() {
-      if (res.complete || res.destroyed) return;
+      // Not `res.complete`: a small body can have arrived whole yet sit unread, and until it is read 'end' never
+      // fires, so the socket is neither returned to the agent nor disarmed, and holds the process for its timeout.
+      if (res.readableEnded || res.destroyed) return;
       res.resume();
       await new Promise<void>((resolve) => {
         res.once("end", resolve);

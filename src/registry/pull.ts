@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { formatReference, Reference } from "../oci/reference";
 import { Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
+import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
@@ -19,8 +20,8 @@ import { ProgressSink, silentProgress } from "./progress";
 export interface PullOptions {
   keychain?: Keychain;
   insecure?: boolean;
-  /** Platform to pick from an index (default linux/amd64). */
-  platform?: { os: string; architecture: string; variant?: string };
+  /** Platform to pick from an index (default: this machine's, src/oci/platform.ts). */
+  platform?: Platform;
   retry?: RetryOptions;
   progress?: ProgressSink;
   log?: Logger;
@@ -46,7 +47,6 @@ interface Resolved {
   index?: { digest: string; mediaType: string };
 }
 
-const DEFAULT_PLATFORM: { os: string; architecture: string; variant?: string } = { os: "linux", architecture: "amd64" };
 
 function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
   return new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme });
@@ -60,25 +60,16 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   }
 }
 
-function platformMatches(p: Platform | undefined, want: { os: string; architecture: string; variant?: string }): boolean {
-  if (!p || p.os !== want.os || p.architecture !== want.architecture) return false;
-  return !want.variant || p.variant === want.variant;
-}
-
 async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resolved> {
   const client = clientFor(ref, opts);
   const name = formatReference(ref);
   let fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   let index: Resolved["index"];
   if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
-    const want = opts.platform ?? DEFAULT_PLATFORM;
+    const want = opts.platform ?? hostPlatform();
     const idx = parseJson<Index>(fetched.bytes, `index of ${name}`);
     const entries: Descriptor[] = Array.isArray(idx.manifests) ? idx.manifests : [];
-    const match = entries.find((m) => platformMatches(m.platform, want) && MANIFEST_MEDIA_TYPES.includes(m.mediaType));
-    if (!match) {
-      const have = entries.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ""}` : "?")).join(", ");
-      throw new PipelineError("E_PLATFORM", `${name}: no manifest for ${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ""} in index ${fetched.digest} (has: ${have || "none"})`);
-    }
+    const match = pickPlatform(entries, want, { name, indexDigest: fetched.digest }, (m) => MANIFEST_MEDIA_TYPES.includes(m.mediaType));
     index = { digest: fetched.digest, mediaType: fetched.mediaType };
     fetched = await client.getManifest(ref.repository, match.digest);
   }

@@ -68,6 +68,10 @@ function blobsOf(image: Image): Labeled[] {
   return out;
 }
 
+export function pushClient(registry: string, opts: PushOptions): RegistryClient {
+  return new RegistryClient(registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme, access: "push" });
+}
+
 export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
   const registry = validateRegistry(target.registry, "push target registry");
   const repository = validateRepository(target.repository, "push target repository");
@@ -77,14 +81,7 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
     throw new PipelineError("E_DIGEST_MISMATCH", `image to push: its manifest bytes have digest ${digest}, the image says ${image.digest}`);
   }
   const progress = opts.progress ?? silentProgress;
-  const client = new RegistryClient(registry, {
-    keychain: opts.keychain,
-    insecure: opts.insecure,
-    retry: opts.retry,
-    log: opts.log,
-    scheme: opts.scheme,
-    access: "push",
-  });
+  const client = pushClient(registry, opts);
   const mountCandidates = (opts.mountFrom ?? [])
     .filter((c) => normalizeRegistry(c.registry) === normalizeRegistry(registry) && c.repository !== repository)
     .map((c) => validateRepository(c.repository, "mount candidate repository"));
@@ -143,7 +140,13 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
   return result;
 }
 
-async function putTag(client: RegistryClient, repository: string, tag: string, image: Image, digest: string, log?: Logger): Promise<void> {
+/** What a manifest PUT sends: an image's manifest or an index, as exact bytes. */
+export interface ManifestBytes {
+  manifestBytes: Buffer;
+  mediaType: string;
+}
+
+export async function putTag(client: RegistryClient, repository: string, tag: string, image: ManifestBytes, digest: string, log?: Logger): Promise<void> {
   const confirmed = await putManifest(client, repository, tag, image, log);
   if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
 }
@@ -153,7 +156,7 @@ async function putTag(client: RegistryClient, repository: string, tag: string, i
  * Only a Docker-Content-Digest header saying so counts: a registry that answers HEAD without one, or refuses
  * it (401, 403, an odd 4xx), gets the full push, whose errors name the problem.
  */
-async function hasManifest(client: RegistryClient, repository: string, reference: string, digest = reference): Promise<boolean> {
+export async function hasManifest(client: RegistryClient, repository: string, reference: string, digest = reference): Promise<boolean> {
   try {
     return (await client.headManifest(repository, reference))?.digest === digest;
   } catch (e) {
@@ -168,7 +171,7 @@ async function hasManifest(client: RegistryClient, repository: string, reference
  * 2.x rewrites a repository's blob link in place, and a manifest check reading it meanwhile finds it empty), so
  * that answer is retried with backoff, as often as the transport retries.
  */
-async function putManifest(client: RegistryClient, repository: string, reference: string, image: Image, log?: Logger): Promise<string> {
+export async function putManifest(client: RegistryClient, repository: string, reference: string, image: ManifestBytes, log?: Logger): Promise<string> {
   const { retries, baseDelayMs, maxDelayMs } = client.transport.retry;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -31,7 +31,7 @@ import { PreparedImage, prepareImage } from "./image-cache";
 import { prefixedLines } from "./lines";
 import { cacheRoot, runsDir } from "./paths";
 import { processSpec } from "./process-spec";
-import { BindMount, checkMount } from "./runc-config";
+import { BindMount, CgroupLimits, checkMount } from "./runc-config";
 import { reapStaleRunDirs } from "./cleanup";
 import { reapStale, runWithRunc } from "./runc";
 import type { RootfsMode } from "./rootfs";
@@ -66,6 +66,10 @@ export interface ContainerRunOptions {
   /** Status lines of the runner itself (pulling, unpacking); default: none. */
   log?: (line: string) => void;
   warn?: (line: string) => void;
+  /** Memory and CPU limits of each container (runc as root, podman, docker; rootless runc cannot). */
+  cgroup?: CgroupLimits;
+  /** Run as this user instead of the image's. */
+  user?: { uid: number; gid: number };
 }
 
 export interface RunContainerOptions extends ContainerRunOptions {
@@ -122,9 +126,11 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   const mounts = opts.mounts ?? [];
   mounts.forEach((m, i) => checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`));
   const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });
+  if (opts.user) proc.user = { ...opts.user };
   // The image's own variables and the defaults are public; every value the caller gave is treated as a secret.
   const publicEnv = new Set(proc.env.map((e) => e.split("=", 1)[0]).filter((n) => !Object.prototype.hasOwnProperty.call(opts.env ?? {}, n)));
   const runtime = await chooseRuntime(opts.runtime ?? "auto");
+  if (runtime === "runc" && opts.cgroup && (process.getuid?.() ?? 0) !== 0) opts.warn?.("resources: rootless runc cannot set cgroup limits; the memory/cpu limits are ignored");
   const runs = runsDir(cacheDir);
   if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
   else await Promise.all([reapStaleEngine(runtime, cacheDir), reapStaleRunDirs(runs)]);
@@ -155,6 +161,7 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
         signal: opts.signal,
         kill: opts.kill,
         stopTimeoutMs: opts.stopTimeoutMs,
+        cgroup: opts.cgroup,
       };
       const r =
         runtime === "runc"

@@ -42,6 +42,7 @@ import { BindMount, ContainerRunOptions, runPrepared } from "./container";
 import { runOnHost } from "./host";
 import { prepareImage } from "./image-cache";
 import { cacheRoot, datasetsDir, modelsDir } from "./paths";
+import { localRunSettings } from "./cluster-fields";
 import { checkoutCode, syncRepositories } from "./repositories";
 
 export const CODE_MOUNT_ROOT = "/opt/pipeline/code";
@@ -128,6 +129,8 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     } else warn(`ports ${spec.ports.join(", ")}: with --network none nothing outside the container can reach them`);
   }
 
+  const local = localRunSettings(spec, interp.kind !== "ServerAvailableInterpreter");
+  if (local.ignored.length) warn(`the local runner ignores ${local.ignored.join(", ")} (Kubernetes only)`);
   if (interp.kind === "ServerAvailableInterpreter") {
     return runOnHost({
       nodePath: interp.nodePath,
@@ -164,6 +167,8 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
       workingDir: spec.workingDir ?? codeMounts[0]?.destination,
       mounts: [...mounts, ...codeMounts, ...(opts.extraMounts ?? [])],
       replicas,
+      cgroup: local.cgroup,
+      user: local.user,
     });
   } finally {
     // A lockfile build's layout is only needed while the image runs (its rootfs is cached by digest).

@@ -56,6 +56,13 @@ describe("splitEnv with podman secrets", () => {
 });
 
 describe("engineRunArgs", () => {
+  it("cgroup limits become --memory (bytes) and --cpus", () => {
+    const s = spec({ cgroup: { memoryBytes: 134217728, cpus: 1.5 } });
+    const args = engineRunArgs(s, splitEnv(s.process.env));
+    expect(args.join(" ")).toContain("--memory 134217728b --cpus 1.5");
+    expect(engineRunArgs(spec(), splitEnv(spec().process.env))).not.toContain("--memory");
+  });
+
   it("podman: --rm, exact env, user-owned home tmpfs, JSON entrypoint; values never on the command line", () => {
     const s = spec();
     const args = engineRunArgs(s, splitEnv(s.process.env));

@@ -23,7 +23,7 @@ import { PipelineError } from "../errors";
 import type { EngineName } from "./engine-cli";
 import { EnvSecret, envSecretName } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
-import type { BindMount } from "./runc-config";
+import type { BindMount, CgroupLimits } from "./runc-config";
 
 export interface EngineContainerSpec {
   engine: EngineName;
@@ -41,6 +41,8 @@ export interface EngineContainerSpec {
   ulimits: Record<string, string>;
   /** Path of the env file, when `splitEnv` put anything in it. */
   envFile?: string;
+  /** `--memory` / `--cpus`. */
+  cgroup?: CgroupLimits;
 }
 
 const ENGINE_READS = /^(PATH|HOME|TMPDIR|TMP|TEMP|USER|LOGNAME|SHELL|TZ|NOTIFY_SOCKET|REGISTRY_AUTH_FILE|(XDG|LD|DOCKER|CONTAINERS?|PODMAN|BUILDAH|BUILDKIT|STORAGE|DBUS|LISTEN|SSH|SUDO|OTEL|GO)_.*|GO[A-Z]+|_.*|.*_PROXY)$/i;
@@ -96,6 +98,8 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
     args.push("--tmpfs", c.engine === "podman" ? `${p.home}:rw,nosuid,nodev,mode=700,U` : `${p.home}:rw,nosuid,nodev,mode=1777`);
   }
   for (const [name, value] of Object.entries(c.ulimits)) args.push("--ulimit", `${name}=${value}`);
+  if (c.cgroup?.memoryBytes) args.push("--memory", `${c.cgroup.memoryBytes}b`);
+  if (c.cgroup?.cpus) args.push("--cpus", String(c.cgroup.cpus));
   if (c.envFile) args.push("--env-file", c.envFile);
   for (const name of Object.keys(env.byName)) args.push("--env", name);
   for (const sec of env.secrets ?? []) args.push("--secret", `${sec.name},type=env,target=${sec.target}`);

@@ -35,7 +35,7 @@ import { engineExec, EngineName, engineGlobalArgs } from "./engine-cli";
 import { engineRunArgs, splitEnv } from "./engine-args";
 import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
-import type { BindMount } from "./runc-config";
+import type { BindMount, CgroupLimits } from "./runc-config";
 
 export interface EngineRunOptions {
   engine: EngineName;
@@ -55,6 +55,8 @@ export interface EngineRunOptions {
   mounts: BindMount[];
   network: "host" | "none";
   homeTmpfs: boolean;
+  /** `--memory` / `--cpus`. */
+  cgroup?: CgroupLimits;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   signal?: AbortSignal;

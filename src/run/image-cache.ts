@@ -27,10 +27,10 @@ import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
-import { readLayout } from "../layout/read";
+import { readLayout, readLayoutIndex } from "../layout/read";
 import { digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
-import { ANNOTATION_REF_NAME, ImageConfig, Index } from "../oci/types";
+import { ANNOTATION_REF_NAME, ImageConfig, Index, INDEX_MEDIA_TYPES } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
@@ -93,13 +93,14 @@ export function readLocalLayout(dir: string, digest?: string): Image {
   const entries = (Array.isArray(index.manifests) ? index.manifests : []).filter((m) => m.digest === digest);
   if (entries.length === 0) {
     // A digest of a platform manifest inside a nested index: the only top-level entry may lead to it.
-    const img = readLayout(dir);
+    const img = readLayoutIndex(dir)?.manifests.find((m) => m.image.digest === digest)?.image ?? readLayout(dir);
     if (img.digest === digest) return img;
     throw new PipelineError("E_NOT_FOUND", `OCI layout ${dir}: no manifest ${digest} (index.json lists ${(index.manifests ?? []).map((m) => m.digest).join(", ") || "none"})`);
   }
   const refName = entries[0].annotations?.[ANNOTATION_REF_NAME];
+  // A multi-platform index: this machine's platform from it.
   const img = readLayout(dir, refName ? { refName } : {});
-  if (img.digest !== digest) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot select manifest ${digest} (give it a ref name)`);
+  if (img.digest !== digest && !INDEX_MEDIA_TYPES.includes(entries[0].mediaType)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot select manifest ${digest} (give it a ref name)`);
   return img;
 }
 

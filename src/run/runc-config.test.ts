@@ -25,6 +25,15 @@ describe("runcConfig", () => {
   });
 });
 
+describe("runcConfig: cgroup limits (the spec's resources)", () => {
+  it("memory and CPU quota as root; none rootless (runc cannot set them there)", () => {
+    const c = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "none", mounts: [], cgroup: { memoryBytes: 128 << 20, cpus: 0.5 } }) as any;
+    expect(c.linux.resources).toEqual({ devices: [{ allow: false, access: "rwm" }], memory: { limit: 134217728 }, cpu: { quota: 50000, period: 100000 } });
+    const rootless = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "none", mounts: [], cgroup: { memoryBytes: 1 << 20 }, rootless: { uid: 1, gid: 1 } }) as any;
+    expect(rootless.linux.resources).toBeUndefined();
+  });
+});
+
 describe("checkMount", () => {
   it("refuses relative, reserved and missing paths, naming them", () => {
     expect(() => checkMount({ source: "/", destination: "data", readonly: true }, "--mount x")).toThrow(/--mount x: .*"data"/);

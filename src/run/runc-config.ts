@@ -36,7 +36,18 @@ export interface RuncConfigInput {
   rootless?: { uid: number; gid: number };
   /** A tmpfs for HOME when the image has no such directory. */
   homeTmpfs?: boolean;
+  /** cgroup limits (root only: rootless runc cannot set them). */
+  cgroup?: CgroupLimits;
 }
+
+/** Memory and CPU limits of a container (the spec's `resources`, src/run/deployment.ts). */
+export interface CgroupLimits {
+  memoryBytes?: number;
+  /** Cores, e.g. 0.5 (a CFS quota per 100 ms period). */
+  cpus?: number;
+}
+
+const CPU_PERIOD = 100_000;
 
 const CAPS = [
   "CAP_CHOWN",
@@ -124,7 +135,10 @@ export function runcConfig(i: RuncConfigInput): Record<string, unknown> {
     linux.uidMappings = [{ containerID: 0, hostID: i.rootless.uid, size: 1 }];
     linux.gidMappings = [{ containerID: 0, hostID: i.rootless.gid, size: 1 }];
   } else {
-    linux.resources = { devices: [{ allow: false, access: "rwm" }] };
+    const resources: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
+    if (i.cgroup?.memoryBytes) resources.memory = { limit: i.cgroup.memoryBytes };
+    if (i.cgroup?.cpus) resources.cpu = { quota: Math.max(1000, Math.round(i.cgroup.cpus * CPU_PERIOD)), period: CPU_PERIOD };
+    linux.resources = resources;
   }
   return {
     ociVersion: "1.0.2",

@@ -20,7 +20,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { onExitCleanup, ownerPid, pidAlive, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
-import { BindMount, runcConfig } from "./runc-config";
+import { BindMount, CgroupLimits, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
 import { RootfsMode, writableRoot } from "./rootfs";
 
@@ -43,6 +43,7 @@ export interface RuncRunOptions {
   /** runc's --root (state directory); default runc's own. */
   runcRoot?: string;
   runc?: string;
+  cgroup?: CgroupLimits;
 }
 
 function runcArgs(o: { runcRoot?: string }, ...args: string[]): string[] {
@@ -85,6 +86,7 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
       network: o.network,
       mounts: o.mounts,
       homeTmpfs: o.homeTmpfs,
+      cgroup: o.cgroup,
       rootless: uid === 0 ? undefined : { uid, gid: process.getgid?.() ?? uid },
     });
     writeFileSync(join(runDir, "config.json"), JSON.stringify(config, null, 1), { mode: 0o600 });

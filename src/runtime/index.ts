@@ -4,6 +4,10 @@
  *   import { hasContainerImage, containerImageUri } from "@rules_pipeline/runtime";
  *   if (hasContainerImage()) runInContainer(containerImageUri()); else runInProcess();
  *
+ * or, choosing by `PIPELINE_TARGET` (inprocess | container | kubernetes):
+ *
+ *   switch (launchTarget()) { case "kubernetes": return runOnKubernetes({ args }); case "container": ...}
+ *
  * Self-contained on purpose (Node built-ins only): it is copied into images and runfiles as one file.
  */
 
@@ -127,12 +131,7 @@ export function runInContainerCommand(opts: RunInContainerOptions = {}): { comma
   if (opts.runtime) args.push("--runtime", opts.runtime);
   args.push("--network", opts.network ?? "host");
   args.push("--", ...(opts.args ?? []));
-  const cli = env[ENV_CLI];
-  if (cli) {
-    if (env[ENV_CLI_NODE_MODULES]) env.PIPELINE_TOOLS_NODE_MODULES = env[ENV_CLI_NODE_MODULES];
-    return { command: env[ENV_CLI_NODE] || process.execPath, args: [cli, ...args], env };
-  }
-  return { command: "pipeline", args, env };
+  return cliCommand(args, env);
 }
 
 /**
@@ -142,7 +141,11 @@ export function runInContainerCommand(opts: RunInContainerOptions = {}): { comma
  *   if (hasContainerImage() && !inContainer()) process.exitCode = await runInContainer({ args: process.argv.slice(2) });
  */
 export async function runInContainer(opts: RunInContainerOptions = {}): Promise<number> {
-  const { command, args, env } = runInContainerCommand(opts);
+  return spawnCli(runInContainerCommand(opts), "E_RUN_CONTAINER");
+}
+
+/** Runs the CLI command line, forwarding SIGINT/SIGTERM to it; resolves to its exit code. */
+function spawnCli({ command, args, env }: { command: string; args: string[]; env: Env }, code: string): Promise<number> {
   // Loaded here so the module stays cheap to import where containers are never started.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawn } = require("node:child_process") as typeof import("node:child_process");
@@ -156,11 +159,128 @@ export async function runInContainer(opts: RunInContainerOptions = {}): Promise<
     };
     child.on("error", (e) => {
       done();
-      reject(new ContainerImageError("E_RUN_CONTAINER", `cannot start \`${command} ${args[0]}\`: ${e.message}`));
+      reject(new ContainerImageError(code, `cannot start \`${command} ${args[0]}\`: ${e.message}`));
     });
     child.on("exit", (code, signal) => {
       done();
       resolve(code ?? (signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 1));
     });
   });
+}
+
+/** The CLI command line for `pipeline ARGS`: the Bazel-provided CLI when the launcher names one, else `pipeline` on PATH. */
+function cliCommand(args: string[], env: Env): { command: string; args: string[]; env: Env } {
+  const cli = env[ENV_CLI];
+  if (cli) {
+    if (env[ENV_CLI_NODE_MODULES]) env.PIPELINE_TOOLS_NODE_MODULES = env[ENV_CLI_NODE_MODULES];
+    return { command: env[ENV_CLI_NODE] || process.execPath, args: [cli, ...args], env };
+  }
+  return { command: "pipeline", args, env };
+}
+
+export interface RunOnKubernetesOptions {
+  /** The image to run (HOST/REPO@sha256:...); default: image `name` of this run, as pushed. */
+  image?: string;
+  /** Image name (`default` unless the pipeline has several images, e.g. "cuda"). */
+  name?: string;
+  /** Arguments replacing the image's Cmd. */
+  args?: readonly string[];
+  /** Extra environment of the container. */
+  env?: Readonly<Record<string, string>>;
+  /** CPU request and limit ("2", "500m"), memory request and limit ("4Gi"), NVIDIA GPUs. */
+  cpu?: string;
+  memory?: string;
+  gpu?: number;
+  /** Default: the kubeconfig context's namespace, else "default". */
+  namespace?: string;
+  /** Kubeconfig context (default: the current one) and file (default: $KUBECONFIG, else ~/.kube/config). */
+  context?: string;
+  kubeconfig?: string;
+  serviceAccount?: string;
+  /** The container's user id (default 65532; never root). */
+  runAsUser?: number;
+  /** Keep the Job (and its pod, with its logs) after it ends; Ctrl-C deletes it anyway. */
+  keepJob?: boolean;
+  /** Seconds to wait for the pod to start (default 300). */
+  timeoutSeconds?: number;
+  /** ttlSecondsAfterFinished of the Job (default 3600). */
+  ttlSecondsAfterFinished?: number;
+  /** The launch script's environment (default process.env). */
+  processEnv?: Env;
+}
+
+/** The `pipeline run --on kubernetes ...` command line runOnKubernetes starts (exported for tests). */
+export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { command: string; args: string[]; env: Env } {
+  const env: Env = { ...(opts.processEnv ?? process.env) };
+  const name = opts.name ?? DEFAULT_IMAGE;
+  if (!opts.image && env[ENV_CONTAINER_IMAGE_LAYOUTS]) {
+    let layouts: Record<string, unknown> = {};
+    try {
+      layouts = JSON.parse(env[ENV_CONTAINER_IMAGE_LAYOUTS]!) as Record<string, unknown>;
+    } catch {
+      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_LAYOUTS} is not a JSON object`);
+    }
+    if (layouts[name]) {
+      throw new ContainerImageError("E_IMAGE_NOT_PUSHED", `image ${JSON.stringify(name)} was built but not pushed (\`:NAME_binary\`): a cluster cannot pull it; run \`bazel run //pkg:NAME\`, which pushes it first`);
+    }
+  }
+  const image = opts.image ?? containerImageUri(name, env);
+  const args = ["run", "--on", "kubernetes", "--image", image];
+  for (const [k, v] of Object.entries(opts.env ?? {})) args.push("--env", `${k}=${v}`);
+  const flags: [string, string | number | undefined][] = [
+    ["--cpu", opts.cpu],
+    ["--memory", opts.memory],
+    ["--gpu", opts.gpu],
+    ["--namespace", opts.namespace],
+    ["--context", opts.context],
+    ["--kubeconfig", opts.kubeconfig],
+    ["--service-account", opts.serviceAccount],
+    ["--run-as-user", opts.runAsUser],
+    ["--timeout", opts.timeoutSeconds],
+    ["--ttl-seconds", opts.ttlSecondsAfterFinished],
+  ];
+  for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
+  if (opts.keepJob) args.push("--keep-job");
+  args.push("--", ...(opts.args ?? []));
+  return cliCommand(args, env);
+}
+
+/**
+ * Runs image `name` (default: the pipeline's pushed image) as a Kubernetes Job with `pipeline run --on kubernetes`:
+ * streams the pod's log, resolves to the container's exit code, deletes the Job unless `keepJob`. Ctrl-C deletes
+ * the Job and resolves to 130. Inside the pod, inContainer() is true.
+ *
+ *   if (launchTarget() === "kubernetes") process.exitCode = await runOnKubernetes({ args: process.argv.slice(2), cpu: "2" });
+ */
+export async function runOnKubernetes(opts: RunOnKubernetesOptions = {}): Promise<number> {
+  return spawnCli(runOnKubernetesCommand(opts), "E_RUN_KUBERNETES");
+}
+
+/** Where a launch script runs its pipeline: `PIPELINE_TARGET`, see launchTarget(). */
+export const ENV_TARGET = "PIPELINE_TARGET";
+export type LaunchTarget = "inprocess" | "container" | "kubernetes";
+const TARGETS: readonly LaunchTarget[] = ["inprocess", "container", "kubernetes"];
+
+/**
+ * Where the launch script should run the pipeline, Sematic's `CloudResolver() if has_container_image() else None`
+ * made a switch: `PIPELINE_TARGET=inprocess|container|kubernetes`. Unset: `container` when the run has a container
+ * image (`bazel run :NAME`, `:NAME_binary`), else `inprocess` (`:NAME_local`). Inside a container or pod started by
+ * runInContainer/runOnKubernetes it is always `inprocess` (the work happens there). A bad value, or `container` /
+ * `kubernetes` without an image, throws ContainerImageError naming the variable and the value.
+ */
+export function launchTarget(env: Env = process.env): LaunchTarget {
+  if (inContainer(env)) return "inprocess";
+  const raw = env[ENV_TARGET];
+  if (raw === undefined || raw === "") return hasContainerImage(DEFAULT_IMAGE, env) ? "container" : "inprocess";
+  if (!(TARGETS as readonly string[]).includes(raw)) {
+    throw new ContainerImageError("E_BAD_TARGET", `${ENV_TARGET}: expected one of ${TARGETS.join(", ")}, got ${JSON.stringify(raw)}`);
+  }
+  const target = raw as LaunchTarget;
+  if (target !== "inprocess" && !hasContainerImage(DEFAULT_IMAGE, env)) {
+    throw new ContainerImageError(
+      "E_NO_CONTAINER_IMAGE",
+      `${ENV_TARGET}=${target} needs a container image, and this run has none (${ENV_CONTAINER_IMAGE} is not set): run \`bazel run //pkg:NAME\`, not \`:NAME_local\``,
+    );
+  }
+  return target;
 }

@@ -11,12 +11,13 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { parse, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { filesContaining } from "../fixtures/runner";
+import { apiServerProblems } from "../fixtures/k8s-checks";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-service-"));
 const secret = `git-${randomBytes(12).toString("hex")}`;
@@ -131,5 +132,10 @@ describe("examples/service: a spec with a port, env, a model artifact and a priv
     expect(asDocumented.code, asDocumented.stderr).toBe(0);
     expect(asDocumented.stdout).toContain(`image: ${image}`);
     expect(asDocumented.stdout + asDocumented.stderr).not.toContain(secret);
+    // GitOps-valid: no Secret without data, the git secret named for the operator to create.
+    const docs = parseAllDocuments(asDocumented.stdout).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(["Deployment", "Service"]);
+    expect(apiServerProblems(docs)).toEqual([]);
+    expect(asDocumented.stdout).toMatch(/^#   rp-secret-example-git \(type Opaque, key value\) from secret example-git$/m);
   });
 });

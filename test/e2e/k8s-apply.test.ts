@@ -14,7 +14,8 @@ import { errorText, leaksIn } from "../../src/credentials/testing";
 import type { CliIo } from "../../src/cli/io";
 import { deploy, DeployArgs } from "../../src/cli/commands/deploy";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, selfSignedCert, startFakeKubeApi } from "../fixtures/kube-api";
+import { FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig } from "../fixtures/kube-api";
+import { apiServerProblems } from "../fixtures/k8s-checks";
 
 const KUBE_TOKEN = "kube-Bearer-T0ken-5f2a";
 const REG_USER = "robot";
@@ -36,13 +37,14 @@ interface TestIo extends CliIo {
   err: string[];
 }
 
-function makeIo(opts: { tty?: boolean; env?: Record<string, string> } = {}): TestIo {
+/** `audit: false`: output that holds secrets on purpose (--with-secrets) stays out of the leak audit. */
+function makeIo(opts: { tty?: boolean; env?: Record<string, string>; audit?: boolean } = {}): TestIo {
   const out: string[] = [];
   const err: string[] = [];
   return {
     out,
     err,
-    stdout: (l) => (out.push(l), printed.push(l)),
+    stdout: (l) => (out.push(l), opts.audit !== false && printed.push(l)),
     stderr: (l) => (err.push(l), printed.push(l)),
     env: {
       PATH: process.env.PATH,
@@ -79,32 +81,14 @@ repositories:
   mountPath: /opt/repos
   repositories:
     - {url: "https://git.example.com/ml/configs.git", name: configs, username: deploy-bot, password: "SECRET:GIT_TOKEN"}
-resources: {replicas: 2, instanceType: g5.xlarge}
+resources: {replicas: 2, instanceType: A6000}
 ${extra}`,
   );
   return path;
 }
 
 function writeKubeconfig(server: string, caPem: string): void {
-  const cluster = caPem ? `certificate-authority-data: ${Buffer.from(caPem).toString("base64")}` : "insecure-skip-tls-verify: true";
-  writeFileSync(
-    join(tmp, "kubeconfig"),
-    `apiVersion: v1
-kind: Config
-clusters:
-  - name: fake
-    cluster: {server: "${server}", ${cluster}}
-users:
-  - name: robot
-    user: {token: ${KUBE_TOKEN}}
-contexts:
-  - name: fake
-    context: {cluster: fake, user: robot, namespace: ml}
-  - name: elsewhere
-    context: {cluster: fake, user: robot, namespace: other}
-current-context: fake
-`,
-  );
+  writeFileSync(join(tmp, "kubeconfig"), fakeKubeconfig(server, caPem, KUBE_TOKEN, { fake: "ml", elsewhere: "other" }));
 }
 
 async function run(args: Partial<DeployArgs>, io: TestIo): Promise<void> {
@@ -152,19 +136,22 @@ const patches = () => api.requests.filter((r) => r.method === "PATCH");
 const b64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
 
 describe("deploy --render", () => {
-  it("resolves the tag with the registry credential and prints manifests without secret data", async () => {
+  it("resolves the tag with the registry credential and prints GitOps manifests: Secrets named, never rendered without data", async () => {
     const io = makeIo();
     await run({ render: true }, io);
-    const docs = parseAllDocuments(io.out.join("\n")).map((d) => d.toJS());
-    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
-      "Secret/rp-registry-ci-registry",
-      expect.stringMatching(/^Secret\/rp-secret-api-token-[0-9a-f]{8}$/),
-      expect.stringMatching(/^Secret\/rp-secret-git-token-[0-9a-f]{8}$/),
-      "Deployment/inference",
-      "Service/inference",
+    const text = io.out.join("\n");
+    const docs = parseAllDocuments(text).map((d) => d.toJS());
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(["Deployment/inference", "Service/inference"]);
+    const required = JSON.parse(docs[0].spec.template.metadata.annotations["rules-pipeline/required-secrets"]);
+    expect(required.map((r: { name: string; type: string }) => `${r.type} ${r.name}`)).toEqual([
+      "kubernetes.io/dockerconfigjson rp-registry-ci-registry",
+      expect.stringMatching(/^Opaque rp-secret-api-token-[0-9a-f]{8}$/),
+      expect.stringMatching(/^Opaque rp-secret-git-token-[0-9a-f]{8}$/),
     ]);
-    expect(docs.filter((d) => d.kind === "Secret").every((d) => d.data === undefined && d.stringData === undefined)).toBe(true);
-    const deployment = docs[3];
+    expect(text).toMatch(/^# Secrets these manifests need/);
+    expect(text).toContain("#   rp-registry-ci-registry (type kubernetes.io/dockerconfigjson, key .dockerconfigjson) from containerRegistry ci-registry");
+    expect(apiServerProblems(docs)).toEqual([]);
+    const deployment = docs[0];
     expect(deployment.metadata.namespace).toBe("default");
     expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
     // The model's init container pulls the digest its tag named at render time, not the moving tag.
@@ -181,8 +168,52 @@ describe("deploy --render", () => {
     const job = list.items.find((o: { kind: string }) => o.kind === "Job");
     expect(job.metadata.name).toMatch(/^inference-[0-9a-f]{8}$/);
     expect(job.metadata.namespace).toBe("batch");
-    expect(job.spec).toMatchObject({ backoffLimit: 0, parallelism: 2, completions: 2 });
+    expect(job.spec).toMatchObject({ backoffLimit: 0, parallelism: 2, completions: 2, completionMode: "Indexed", ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
     expect(list.items.some((o: { kind: string }) => o.kind === "Service")).toBe(false);
+  });
+});
+
+describe("deploy --render --with-secrets / --secrets-only", () => {
+  it("--with-secrets fills every Secret from the local secrets, valid for the API server", async () => {
+    const io = makeIo({ audit: false });
+    await run({ render: true, "with-secrets": true }, io);
+    const docs = parseAllDocuments(io.out.join("\n")).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(["Secret", "Secret", "Secret", "Deployment", "Service"]);
+    expect(apiServerProblems(docs)).toEqual([]);
+    expect(JSON.parse(b64(docs[0].data[".dockerconfigjson"])).auths[registry.address].password).toBe(REG_PASSWORD);
+    expect(io.out.join("\n")).not.toMatch(/^# Secrets these manifests need/);
+  });
+
+  it("--secrets-only --render prints only the filled Secrets; --secrets-only --apply creates only them and waits for nothing", async () => {
+    const io = makeIo({ audit: false });
+    await run({ render: true, "secrets-only": true }, io);
+    const docs = parseAllDocuments(io.out.join("\n")).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(["Secret", "Secret", "Secret"]);
+    expect(docs.every((d) => Object.keys(d.data).length > 0)).toBe(true);
+    await freshApi();
+    const applied = makeIo();
+    await run({ apply: true, "secrets-only": true }, applied);
+    expect(patches().map((r) => r.body?.kind)).toEqual(["Secret", "Secret", "Secret"]);
+    expect(api.requests.filter((r) => r.method === "GET" && r.path.includes("/deployments/"))).toEqual([]);
+    expect(applied.out).toEqual([
+      "Secret ml/rp-registry-ci-registry serverside-applied",
+      expect.stringMatching(/^Secret ml\/rp-secret-api-token-[0-9a-f]{8} serverside-applied$/),
+      expect.stringMatching(/^Secret ml\/rp-secret-git-token-[0-9a-f]{8} serverside-applied$/),
+    ]);
+  });
+
+  it("--with-secrets with --apply is a usage error; --offline with tags names each one", async () => {
+    expect((await pipelineErrorOf(run({ apply: true, "with-secrets": true }, makeIo()))).message).toBe("--with-secrets is for --render (--apply always creates the Secrets)");
+    expect((await pipelineErrorOf(run({ render: true, "git-image": "mirror.example.com/git:2.45" }, makeIo()))).message).toBe(
+      '--git-image: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got "mirror.example.com/git:2.45"',
+    );
+    const e = await pipelineErrorOf(run({ render: true, offline: true }, makeIo()));
+    expect(e.code).toBe("E_OFFLINE");
+    expect(e.message.split("\n")).toEqual([
+      "--offline: these references need the network:",
+      `${join(tmp, "spec.yaml")}:2: image: "${registry.address}/ml/inference:v1" is a tag; pin it by digest (HOST/REPO@sha256:...)`,
+      `${join(tmp, "spec.yaml")}:10: models[0].id: "${registry.address}/models/resnet:v2" is a tag; pin it by digest`,
+    ]);
   });
 });
 

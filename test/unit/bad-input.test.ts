@@ -245,7 +245,7 @@ describe("CLI flags and references", () => {
     await fails(["push", "--repository", "localhost:5000/a/b"], { exit: 2, has: ["push: missing argument <source>"] });
   });
   it("4 --platform without an architecture", async () => {
-    await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--platform", "linux/"], { exit: 1, code: "E_BAD_INPUT", has: ['--platform: expected os/arch[/variant], got "linux/"'] });
+    await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--platform", "linux/"], { exit: 1, code: "E_BAD_PLATFORM", has: ['--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "linux/"'] });
   });
   it("5 --repository with a tag", async () => {
     await fails(["push", dir(), "--repository", "localhost:5000/team/app:v1"], { exit: 1, code: "E_BAD_REFERENCE", has: ['--repository: should not contain a tag or digest, got "localhost:5000/team/app:v1"'] });

@@ -7,14 +7,35 @@ export async function hostNode(a: { output: string; node?: string }, io: CliIo):
   io.stdout(digest);
 }
 
-/** `pipeline base add-node --base DIR --node DIR --output DIR`: `base` plus /usr/local/bin/node from `node`. */
-export async function addNode(a: { base: string; node: string; output: string }, io: CliIo): Promise<void> {
+/**
+ * `pipeline base add-node --base DIR --node DIR --output DIR [--platform P ...]`: `base` plus /usr/local/bin/node
+ * from `node`. With platforms (both layouts then multi-platform): each platform's base plus that platform's node,
+ * under one index.
+ */
+export async function addNode(a: { base: string; node: string; output: string; platform?: string[] }, io: CliIo): Promise<void> {
   const { addNodeToBase } = await import("../../base/add-node");
   const { readLayout } = await import("../../layout/read");
   const { sourceOfLayout } = await import("../../layout/source");
-  const { digest } = await addNodeToBase(readLayout(a.base), readLayout(a.node), a.output, {
-    baseName: sourceOfLayout(a.base),
-    nodeName: sourceOfLayout(a.node),
-  });
-  io.stdout(digest);
+  const { parsePlatformList } = await import("../../oci/platform");
+  const names = { baseName: sourceOfLayout(a.base), nodeName: sourceOfLayout(a.node) };
+  const platforms = parsePlatformList(a.platform, "--platform");
+  if (!platforms.length) {
+    const { digest } = await addNodeToBase(readLayout(a.base), readLayout(a.node), a.output, names);
+    io.stdout(digest);
+    return;
+  }
+  const { rm } = await import("node:fs/promises");
+  const { composeIndex } = await import("../../image/index");
+  const { writeLayout } = await import("../../layout/write");
+  const parts = platforms.map((_, i) => `${a.output}.platform-${i}`);
+  try {
+    for (const [i, platform] of platforms.entries()) {
+      await addNodeToBase(readLayout(a.base, { platform }), readLayout(a.node, { platform }), parts[i], names);
+    }
+    const idx = composeIndex(parts.map((dir) => readLayout(dir)));
+    await writeLayout(a.output, idx, { refName: "latest", atomic: true });
+    io.stdout(idx.digest);
+  } finally {
+    for (const dir of parts) await rm(dir, { recursive: true, force: true });
+  }
 }

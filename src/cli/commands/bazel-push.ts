@@ -1,7 +1,9 @@
 /** `pipeline bazel-push --config CFG`: what `bazel run //pkg:NAME_push` runs. */
-import { pushTarget, readLaunchConfig, runfile, runfilesDir } from "../../launch/config";
+import { pushTarget, readLaunchConfig } from "../../launch/config";
+import { runfile, runfilesDir } from "../../launch/runfiles";
 import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
 import { validateTag } from "../../oci/reference";
+import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressFor } from "../../registry/progress";
 import { AuthFlags, keychainFor } from "../auth-flags";
@@ -12,7 +14,7 @@ export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
 export async function pushFromConfig(
   configPath: string,
   io: CliIo,
-  overrides: { repository?: string; tags?: string[]; auth?: AuthFlags } = {},
+  overrides: { repository?: string; tags?: string[]; auth?: AuthFlags; platforms?: string[] } = {},
 ): Promise<PushMetadata> {
   const cfg = readLaunchConfig(configPath);
   const dir = runfilesDir(io.env);
@@ -27,7 +29,7 @@ export async function pushFromConfig(
   }
   const tags = [...stamped, ...(overrides.tags ?? []).map((t) => validateTag(t, "--tag"))];
   const meta = await pushLayouts(
-    cfg.images.map((i) => ({ name: i.name, layoutDir: runfile(dir, i.layout) })),
+    cfg.images.map((i) => ({ name: i.name, layoutDir: runfile(dir, i.layout), sbomFile: i.sbomFile ? runfile(dir, i.sbomFile) : undefined })),
     target,
     [...new Set(tags)],
     {
@@ -35,14 +37,15 @@ export async function pushFromConfig(
       insecure: cfg.insecure,
       progress: progressFor(io),
       log: io.debug,
+      platforms: parsePlatformList(overrides.platforms, "--platform"),
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));
   return meta;
 }
 
-export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; "metadata-out"?: string } & AuthFlags, io: CliIo): Promise<void> {
-  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a });
+export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags, io: CliIo): Promise<void> {
+  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
 }

@@ -6,7 +6,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { PipelineError } from "../../errors";
-import { imageEnv, readLaunchConfig, runfile, runfilesDir, userImages, withConfigEnv } from "../../launch/config";
+import { imageEnv, readLaunchConfig, userImages, withConfigEnv } from "../../launch/config";
+import { runfile, runfilesDir } from "../../launch/runfiles";
 import { uriMap } from "../../launch/push";
 import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../../runtime";
 import type { CliIo } from "../io";

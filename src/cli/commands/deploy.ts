@@ -1,7 +1,10 @@
 /**
  * `pipeline deploy <spec> (--render | --apply) [--job] [--namespace NS] ...`: a deployment spec on Kubernetes.
- *  - --render prints the manifests (multi-document YAML, or a JSON List with --output json). Secrets are
- *    printed without data. No cluster or kubeconfig is needed.
+ *  - --render prints the manifests (multi-document YAML, or a JSON List with --output json), GitOps-ready:
+ *    Secrets are only named (annotation + comment, src/k8s/render-output.ts) unless --with-secrets fills them
+ *    from the local secrets. No cluster or kubeconfig is needed.
+ *  - --secrets-only: just the Secrets, filled (--render) or created (--apply).
+ *  - --offline: no network requests (E_OFFLINE for a tag or branch); pinned specs never need the network.
  *  - --apply loads the kubeconfig ($KUBECONFIG or ~/.kube/config, --kubeconfig, --context), fills the Secrets
  *    from the local named secrets, applies every object with server-side apply, then waits for the
  *    Deployment's rollout (or the Job's completion) up to --timeout seconds, with progress on a terminal.
@@ -30,6 +33,9 @@ export interface DeployArgs {
   platform?: string;
   insecure?: boolean;
   "poll-interval"?: number;
+  "with-secrets"?: boolean;
+  "secrets-only"?: boolean;
+  offline?: boolean;
 }
 
 function mode(a: DeployArgs): "render" | "apply" {
@@ -41,14 +47,18 @@ function mode(a: DeployArgs): "render" | "apply" {
 
 export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const what = mode(a);
+  if (a["with-secrets"] && what === "apply") {
+    throw new PipelineError("E_USAGE", "--with-secrets is for --render (--apply always creates the Secrets)", { exitCode: 2 });
+  }
   const timeout = a.timeout ?? 300;
   if (!(timeout > 0)) throw new PipelineError("E_USAGE", `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`, { exitCode: 2 });
-  const [{ loadDeploymentSpec }, { resolveDeployment }, { parsePlatform }, { formatManifests, parseFormat }, { describeObject, renderDeployment, renderJob }] = await Promise.all([
+  const [{ loadDeploymentSpec, specFieldLocation }, { resolveDeployment }, { parsePlatform }, { formatManifests, parseFormat }, { describeObject, renderDeployment, renderJob }, { manifestsFor }] = await Promise.all([
     import("../../deploy/spec"),
     import("../../deploy/resolve"),
-    import("./pull"),
+    import("../../oci/platform"),
     import("../../k8s/manifest"),
     import("../../k8s/render"),
+    import("../../k8s/render-output"),
   ]);
   const format = parseFormat(a.output ?? "yaml");
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
@@ -57,14 +67,25 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const loaded = what === "apply" ? (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context }) : undefined;
   const resolved = await resolveDeployment(spec, {
     env: io.env,
+    offline: a.offline,
+    locate: a.image ? (path) => (path === "image" || path.startsWith("interpreter") ? "--image" : specFieldLocation(spec, path)) : undefined,
     insecure: a.insecure,
-    platform: parsePlatform(a.platform ?? "linux/amd64"),
+    platform: parsePlatform(a.platform ?? "linux/amd64", "--platform"),
     warn: (line) => io.stderr(`warning: ${line}`),
   });
+  for (const flag of ["git-image", "oras-image"] as const) {
+    const v = a[flag];
+    if (v !== undefined && !/@sha256:[0-9a-f]{64}$/.test(v)) {
+      throw new PipelineError("E_USAGE", `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`, { exitCode: 2 });
+    }
+  }
   const opts = { namespace: a.namespace ?? loaded?.namespace ?? "default", gitImage: a["git-image"], orasImage: a["oras-image"] };
   const objects = (a.job ? renderJob : renderDeployment)(resolved, opts);
+  const lookup = { env: io.env, home: io.env.HOME };
   if (what === "render") {
-    io.stdout(formatManifests(objects, format).replace(/\n$/, ""));
+    const out = manifestsFor(objects, a["secrets-only"] ? "only" : a["with-secrets"] ? "fill" : "reference", lookup, a.spec);
+    const text = formatManifests(out.objects, format);
+    io.stdout(((format === "yaml" ? out.comment : "") + text).replace(/\n$/, ""));
     return;
   }
   const [{ fillSecrets }, { applyObjects, makeClient }, { waitForRollout }] = await Promise.all([
@@ -72,13 +93,14 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     import("../../k8s/apply"),
     import("../../k8s/rollout"),
   ]);
-  const filled = fillSecrets(objects, { env: io.env, home: io.env.HOME });
+  const filled = a["secrets-only"] ? manifestsFor(objects, "only", lookup) : fillSecrets(objects, lookup);
   const client = makeClient(loaded!);
   const progress = showProgress(io);
   const applied = await applyObjects(client, filled.objects, {
     sensitive: filled.sensitive,
     onApplied: (o) => io.stdout(`${describeObject(o)} serverside-applied`),
   });
+  if (a["secrets-only"]) return;
   await waitForRollout(client, applied, {
     timeoutMs: timeout * 1000,
     intervalMs: a["poll-interval"] ?? 2000,

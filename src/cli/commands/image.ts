@@ -13,7 +13,20 @@ import { readLayout } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
+import type { Image } from "../../image/image";
+import { composeIndex } from "../../image/index";
+import { readLayoutIndex } from "../../layout/read";
+import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
+import type { Platform } from "../../oci/types";
+import { imageSbom } from "../../sbom/image-sbom";
 import type { CliIo } from "../io";
+
+/** The SBOM the image rule asks for: where to write it, its name, and a file listing the npm package.json files. */
+interface SbomFlags {
+  "sbom-out"?: string;
+  "sbom-name"?: string;
+  "sbom-packages"?: string;
+}
 
 interface ImageRuleConfig {
   entrypoint: string[];
@@ -52,11 +65,10 @@ function readJsonFile<T>(path: string, flag: string): T {
 }
 
 export async function image(
-  a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string; "stamp-file"?: string[] },
+  a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string; "stamp-file"?: string[]; platform?: string[] } & SbomFlags,
   io: CliIo,
 ): Promise<void> {
   const cfg = readJsonFile<ImageRuleConfig>(a.config, "--config");
-  const base = a.base ? readLayout(a.base) : undefined;
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
@@ -71,7 +83,7 @@ export async function image(
   for (const [kind, s] of [...labels.skipped.map((s) => ["label", s] as const), ...annotations.skipped.map((s) => ["annotation", s] as const)]) {
     io.stderr(describeSkip(`${kind} ${s.key} =`, s, status !== undefined));
   }
-  const img = composeImage({
+  const composeFor = (base: Image | undefined, platform?: Platform) => composeImage({
     base,
     baseName: a.base ? sourceOfLayout(a.base) : undefined,
     layers,
@@ -86,9 +98,54 @@ export async function image(
     // The stamp's annotations first: the BUILD file's `annotations` win for a key both set.
     annotations: { ...(status ? stampAnnotations(status) : {}), ...annotations.values },
     created: sourceDateEpoch(io.env),
-    os: cfg.os,
-    architecture: cfg.architecture,
+    os: platform?.os ?? cfg.os,
+    architecture: platform?.architecture ?? cfg.architecture,
+    variant: platform?.variant,
   });
+  // Multi-platform: the same layers on each platform's base, under one index (the digest file names the index).
+  const platforms = parsePlatformList(a.platform, "--platform");
+  if (platforms.length) {
+    const idx = composeIndex(platformBases(a.base, platforms).map((b, i) => composeFor(b, platforms[i])));
+    await writeLayout(a["out-layout"], idx, { refName: a["ref-name"] });
+    writeFileSync(a["out-digest"], idx.digest);
+    // One SBOM for the index: the npm packages are the same on every platform; the base is the index it came from.
+    writeSbom(a, idx.digest, a.base ? (readLayoutIndex(a.base)?.digest ?? readLayout(a.base).digest) : undefined, io);
+    return;
+  }
+  const img = composeFor(a.base ? readLayout(a.base) : undefined);
   await writeLayout(a["out-layout"], img, { refName: a["ref-name"] });
   writeFileSync(a["out-digest"], img.digest);
+  writeSbom(a, img.digest, a.base ? readLayout(a.base).digest : undefined, io);
+}
+
+function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageDigest: string, baseDigest: string | undefined, io: CliIo): void {
+  if (!a["sbom-out"]) return;
+  const packageFiles = a["sbom-packages"] ? readFileSync(a["sbom-packages"], "utf8").split("\n").filter((l) => l.trim()) : [];
+  const baseRef = a.base && baseDigest ? { name: sourceOfLayout(a.base), digest: baseDigest } : undefined;
+  writeFileSync(a["sbom-out"], imageSbom({ name: a["sbom-name"] ?? a["ref-name"] ?? "image", imageDigest, packageFiles, base: baseRef, created: sourceDateEpoch(io.env) }));
+}
+
+/**
+ * Each platform's base image: from a multi-platform base (an index layout) the entry for that platform; a
+ * single-platform base only serves its own platform. None: the image starts from scratch for each platform.
+ */
+function platformBases(dir: string | undefined, platforms: Platform[]): (Image | undefined)[] {
+  if (!dir) return platforms.map(() => undefined);
+  const idx = readLayoutIndex(dir);
+  if (!idx) {
+    const only = readLayout(dir);
+    const own = { os: only.config.os, architecture: only.config.architecture, variant: only.config.variant };
+    if (platforms.length > 1 || !platformMatches(own, platforms[0])) {
+      throw new PipelineError(
+        "E_PLATFORM",
+        `base ${dir} is a single-platform image (${formatPlatform(own)}); for platforms ${platforms.map(formatPlatform).join(", ")} give a multi-platform base (an index layout, e.g. pipeline_base_image(platforms = [...]))`,
+      );
+    }
+    return [only];
+  }
+  const entries = idx.manifests.map((m) => m.descriptor);
+  return platforms.map((p) => {
+    const d = pickPlatform(entries, p, { name: `base ${dir}`, indexDigest: idx.digest });
+    return idx.manifests.find((m) => m.descriptor === d)!.image;
+  });
 }

@@ -4,12 +4,12 @@ import { parseReference } from "../../oci/reference";
 import { inspect as inspectRemote } from "../../registry/pull";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
-import { parsePlatform } from "./pull";
+import { hostPlatform, parsePlatform } from "../../oci/platform";
 
-export async function inspect(a: { reference: string; insecure: boolean; platform: string } & AuthFlags, io: CliIo): Promise<void> {
+export async function inspect(a: { reference: string; insecure: boolean; platform?: string } & AuthFlags, io: CliIo): Promise<void> {
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
-    const img = readLayout(m[1], { refName: m[2] });
+    const img = readLayout(m[1], { refName: m[2], platform: a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform() });
     io.stdout(JSON.stringify({ digest: img.digest, mediaType: img.mediaType, manifest: img.manifest, config: img.config }, null, 2));
     return;
   }
@@ -17,7 +17,7 @@ export async function inspect(a: { reference: string; insecure: boolean; platfor
   const result = await inspectRemote(ref, {
     keychain: await keychainFor(a, ref.registry, io),
     insecure: a.insecure,
-    platform: parsePlatform(a.platform),
+    platform: a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform(),
     log: io.debug,
   });
   io.stdout(JSON.stringify(result, null, 2));

@@ -54,6 +54,9 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
     uploaded: { blobs: 3, bytes: expectedBytes() },
     skipped: 0,
     mounted: 0,
+    platforms: ["linux/amd64"],
+    manifests: [],
+    dropped: [],
   });
   // Again: the image's size is the same, nothing is uploaded.
   const again = JSON.parse((await cli(["push", layout, "--repository", repo, "--json"])).stdout[0]);
@@ -69,7 +72,7 @@ test("pull --json prints reference, digest, bytes, blobs and the output director
   const r = await cli(["pull", `${repo}:v2`, "--output", out, "--json"]);
   expect(r.code, r.stderr.join("\n")).toBe(0);
   expect(r.stdout).toHaveLength(1);
-  expect(JSON.parse(r.stdout[0])).toEqual({ reference: `${repo}@${image.digest}`, digest: image.digest, bytes: expectedBytes(), blobs: 3, output: out });
+  expect(JSON.parse(r.stdout[0])).toEqual({ reference: `${repo}@${image.digest}`, digest: image.digest, bytes: expectedBytes(), blobs: 3, output: out, platforms: ["linux/amd64"] });
 });
 
 test("-v logs one line per registry request on stderr (push and pull); without it there is none", async () => {

@@ -1,39 +1,59 @@
 /**
- * `pipeline pull REF --output DIR [--json]`: an image (pinned or tagged) into an OCI layout. Prints the pinned
- * reference, or with --json one JSON object: reference, digest, bytes and blobs (config and layers), output.
+ * `pipeline pull REF --output DIR [--json]`: an image (pinned or tagged) into an OCI layout. From an index, the
+ * platform `--platform` names (default this machine's); `--all-platforms` or `--platforms a,b` keep the index
+ * (whole, or those platforms) and the layout's index.json names it. Prints the pinned reference, or with --json one
+ * JSON object: reference, digest, bytes and blobs (config and layers of every platform), output, platforms.
  */
 import { PipelineError } from "../../errors";
 import { imageSize } from "../../launch/push";
-import { readLayout } from "../../layout/read";
+import { readLayout, readLayoutIndex } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
+import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platform";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
 import { progressFor } from "../../registry/progress";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
-export function parsePlatform(s: string): { os: string; architecture: string; variant?: string } {
-  const [os, architecture, variant] = s.split("/");
-  if (!os || !architecture) throw new PipelineError("E_BAD_INPUT", `--platform: expected os/arch[/variant], got ${JSON.stringify(s)}`);
-  return variant ? { os, architecture, variant } : { os, architecture };
-}
-
 export async function pull(
-  a: { reference: string; output: string; platform: string; "source-annotation": boolean; insecure: boolean; json?: boolean } & AuthFlags,
+  a: {
+    reference: string;
+    output: string;
+    platform?: string;
+    platforms?: string[];
+    "all-platforms"?: boolean;
+    "source-annotation": boolean;
+    insecure: boolean;
+    json?: boolean;
+  } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const ref = parseReference(a.reference, "reference");
-  const result = await pullToLayout(ref, a.output, {
-    keychain: await keychainFor(a, ref.registry, io),
-    insecure: a.insecure,
-    platform: parsePlatform(a.platform),
-    progress: progressFor(io),
-    log: io.debug,
-  });
-  const reference = formatReference({ ...ref, tag: undefined, digest: result.digest });
+  const several = a["all-platforms"] || (a.platforms?.length ?? 0) > 0;
+  const given = [a.platform && "--platform", a["all-platforms"] && "--all-platforms", a.platforms?.length && "--platforms"].filter(Boolean);
+  if (given.length > 1) throw new PipelineError("E_USAGE", `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`, { exitCode: 2 });
+  const opts = { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, progress: progressFor(io), log: io.debug };
+  let digest: string;
+  let platforms: string[];
+  if (several) {
+    const { pullIndexToLayout } = await import("../../registry/pull-index");
+    const r = await pullIndexToLayout(ref, a.output, a["all-platforms"] ? "all" : parsePlatformList(a.platforms, "--platforms"), opts);
+    digest = r.digest;
+    platforms = r.platforms;
+  } else {
+    const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
+    digest = (await pullToLayout(ref, a.output, { ...opts, platform })).digest;
+    const c = readLayout(a.output, { refName: ref.tag, platform }).config;
+    platforms = [`${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`];
+  }
+  const reference = formatReference({ ...ref, tag: undefined, digest });
   if (a["source-annotation"]) recordLayoutSource(a.output, reference);
+  if (several) io.stderr(`pulled ${platforms.length} platform(s): ${platforms.join(", ")}`);
   if (a.json) {
-    const { blobs, bytes } = imageSize(readLayout(a.output, { refName: result.refName }).manifest);
-    io.stdout(JSON.stringify({ reference, digest: result.digest, bytes, blobs, output: a.output }));
+    const idx = readLayoutIndex(a.output, { refName: ref.tag });
+    const sizes = (idx ? idx.manifests.map((m) => m.image) : [readLayout(a.output, { refName: ref.tag })]).map((i) => imageSize(i.manifest));
+    const blobs = sizes.reduce((n, s) => n + s.blobs, 0);
+    const bytes = sizes.reduce((n, s) => n + s.bytes, 0);
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, output: a.output, platforms }));
   } else io.stdout(reference);
 }

@@ -1,12 +1,16 @@
 /**
  * `pipeline push DIR --repository HOST/REPO [--tag T] [--json]`: push an OCI layout. Prints the pushed reference, or
  * with --json one JSON object: reference, digest, bytes and blobs (the image's config and layers), tags, and what
- * this push uploaded ({blobs, bytes}), found already present (skipped) or mounted.
+ * this push uploaded ({blobs, bytes}), found already present (skipped) or mounted, and the platforms pushed, each
+ * platform's manifest (multi-platform layouts) and the platforms dropped. A multi-platform layout (index.json naming
+ * an image index) is pushed whole, index last, and the index digest reported; `--platform` keeps only those named
+ * (a new index of them) and prints a line for each platform left out.
  */
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
+import { parsePlatformList } from "../../oci/platform";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
@@ -17,21 +21,22 @@ export function layoutDirOf(source: string): string {
 }
 
 export async function push(
-  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; insecure: boolean; json?: boolean } & AuthFlags,
+  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; sbom?: string; insecure: boolean; json?: boolean; platform?: string[] } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
-  const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source) }], target, tags, {
+  const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: progressFor(io),
     log: io.debug,
+    platforms: parsePlatformList(a.platform, "--platform"),
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted } = meta;
-    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted }));
+    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom } = meta;
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}) }));
   } else io.stdout(meta.reference);
 }

@@ -10,7 +10,8 @@
  * E_DIGEST_MISMATCH, deploy/layout-image.ts). ARGS replace the image's Cmd (or the spec's args). A --mount's
  * container path gets the spec's mount path check (deploy/path-checks.ts). The exit code is the container's (the
  * first non-zero one of several replicas). The launch-script runtime (src/runtime) spawns
- * `pipeline run --image URI -- ARGS`.
+ * `pipeline run --image URI -- ARGS`. `--on kubernetes` runs the same as a Job on a cluster instead
+ * (run-kubernetes.ts); the flags of one target are usage errors with the other.
  *
  * Ctrl-C / SIGTERM / SIGHUP: the containers get SIGTERM, then SIGKILL after --stop-timeout seconds; a second
  * signal kills them at once. Either way the containers are deleted and their bundles removed before the
@@ -90,6 +91,10 @@ async function imageFlag(ref: string, cwd: string): Promise<InterpreterDeploymen
 }
 
 export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> {
+  // `--on kubernetes`: a Job on a cluster (run-kubernetes.ts); its flags are refused here without it.
+  const onKubernetes = await import("./run-kubernetes");
+  if ((a as { on?: string }).on === "kubernetes") return onKubernetes.runKubernetes(a, io);
+  onKubernetes.checkTarget(a);
   if (!a.spec && !a.image) throw usage("pipeline run: name a deployment spec file, or an image with --image REF");
   if (a.spec && (a.workdir || a.entrypoint || (a.replicas ?? 1) !== 1)) throw usage("--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)");
   const replicas = a.replicas ?? 1;

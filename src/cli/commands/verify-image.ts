@@ -11,18 +11,18 @@ import { formatResult } from "../../verify/contract";
 import { verifyImage, VerifyReport } from "../../verify/verify";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
-import { parsePlatform } from "./pull";
+import { hostPlatform, parsePlatform } from "../../oci/platform";
 
 export interface VerifyImageArgs extends AuthFlags, Pick<LimitFlags, "max-unpacked-size" | "max-layer-ratio"> {
   reference: string;
   json?: boolean;
   insecure?: boolean;
-  /** os/arch picked from an index (registry or layout); default linux/amd64. */
+  /** os/arch picked from an index (registry or layout); default this machine's. */
   platform?: string;
 }
 
 async function openImage(a: VerifyImageArgs, io: CliIo): Promise<{ image: Image; name: string }> {
-  const platform = parsePlatform(a.platform ?? "linux/amd64");
+  const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
     return { image: readLayout(m[1], { refName: m[2], platform }), name: a.reference };

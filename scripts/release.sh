@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Makes a release archive of rules_pipeline: scripts/release.sh VERSION [--ref REF] [--out DIR] [--url-base URL]
+#
+#   dist/release/rules_pipeline-vX.Y.Z.tar.gz   `git archive` of REF (default HEAD) under rules_pipeline-vX.Y.Z/,
+#                                               without the files .gitattributes marks export-ignore (tests,
+#                                               examples, benchmarks, scripts), gzip -n: byte-identical every time
+#                                               for the same commit (entries in tree order, mtime = commit time).
+#   dist/release/rules_pipeline-vX.Y.Z.tar.gz.sha256
+# and prints the snippets for WORKSPACE (http_archive) and MODULE.bazel (bazel_dep + archive_override).
+#
+# --url-base is where the archive will be downloaded from (default: file:// of --out, which works on this machine
+# only: upload the archive and pass its release URL's directory). Only committed content is archived; REF's
+# MODULE.bazel must already say `version = "X.Y.Z"`.
+set -euo pipefail
+
+usage() { echo "usage: scripts/release.sh VERSION [--ref REF] [--out DIR] [--url-base URL]" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+version="${1#v}"
+shift
+ref=HEAD
+out=""
+url_base=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --ref) ref="${2:?--ref needs a value}"; shift 2 ;;
+    --out) out="${2:?--out needs a value}"; shift 2 ;;
+    --url-base) url_base="${2:?--url-base needs a value}"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+if [[ ! "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "release.sh: VERSION must be X.Y.Z (or vX.Y.Z), got '$version'" >&2
+  exit 2
+fi
+
+root="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+cd "$root"
+commit="$(git rev-parse --verify "$ref^{commit}" 2>/dev/null)" || { echo "release.sh: --ref '$ref' is not a commit" >&2; exit 2; }
+module_version="$(git show "$commit:MODULE.bazel" | sed -n 's/^ *version = "\(.*\)",*$/\1/p' | head -n1)"
+if [[ "$module_version" != "$version" ]]; then
+  echo "release.sh: MODULE.bazel at $commit says version = \"$module_version\", not \"$version\": bump it (and package.json) and commit first" >&2
+  exit 1
+fi
+if [[ -n "$(git status --porcelain --untracked-files=no)" && "$ref" == HEAD ]]; then
+  echo "release.sh: note: uncommitted changes are not in the archive (it is made from $commit)" >&2
+fi
+
+name="rules_pipeline-v$version"
+out="${out:-$root/dist/release}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+archive="$out/$name.tar.gz"
+url_base="${url_base:-file://$out}"
+
+# tar.umask pins the modes (0644/0755) whatever the local umask; gzip -n leaves out the name and time stamp.
+git -c tar.umask=0022 archive --format=tar --prefix="$name/" "$commit" | gzip -n -9 > "$archive.tmp"
+mv "$archive.tmp" "$archive"
+sha256="$(sha256sum "$archive" | cut -d' ' -f1)"
+echo "$sha256  $name.tar.gz" > "$archive.sha256"
+# Subresource-integrity form of the same digest, for archive_override(integrity = ...).
+integrity="sha256-$(node -e 'process.stdout.write(Buffer.from(process.argv[1], "hex").toString("base64"))' "$sha256")"
+
+echo "release.sh: $archive ($(wc -c < "$archive") bytes) from $commit" >&2
+cat <<SNIPPETS
+# $name.tar.gz
+# sha256: $sha256
+
+# MODULE.bazel (Bazel >= 6)
+bazel_dep(name = "rules_pipeline", version = "$version")
+archive_override(
+    module_name = "rules_pipeline",
+    integrity = "$integrity",
+    strip_prefix = "$name",
+    urls = ["$url_base/$name.tar.gz"],
+)
+
+# WORKSPACE
+load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
+
+http_archive(
+    name = "rules_pipeline",
+    sha256 = "$sha256",
+    strip_prefix = "$name",
+    urls = ["$url_base/$name.tar.gz"],
+)
+SNIPPETS

@@ -1,0 +1,170 @@
+/**
+ * `pipeline run --on kubernetes`: the run as a Job on a cluster instead of containers on this machine
+ * (src/k8s/run-on-cluster.ts), the path a launch script's runOnKubernetes() takes.
+ *
+ *   pipeline run --on kubernetes --image HOST/REPO@sha256:... [--env K=V]... [--cpu C] [--memory M] [--gpu N]
+ *                [--namespace NS] [--context CTX] [--kubeconfig F] [--keep-job] [--timeout S] [-- ARGS]
+ *   pipeline run --on kubernetes SPEC [--image REF] [...] [-- ARGS]
+ *
+ * With a spec, its image (tag resolved to a digest), command, args, workingDir, env (SECRET:name values become
+ * secretKeyRefs to the Secrets `pipeline deploy SPEC --apply` creates), containerRegistry (as imagePullSecret)
+ * and resources (cpu, memory, gpu) are used; flags override them. A spec with code, models or repositories
+ * needs init containers: `pipeline deploy SPEC --apply --job` runs those. Flags of the local runner (--runtime,
+ * --network, --mount, ...) are refused. The exit code is the container's; Ctrl-C deletes the Job and exits 130.
+ */
+import { resolve as resolvePath } from "node:path";
+import { PipelineError } from "../../errors";
+import type { CliIo } from "../io";
+import type { RunArgs } from "./run";
+import type { RunResources } from "../../k8s/run-job";
+
+export interface RunKubernetesArgs extends RunArgs {
+  on?: string;
+  "keep-job"?: boolean;
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  timeout?: number;
+  cpu?: string;
+  memory?: string;
+  gpu?: number;
+  "service-account"?: string;
+  "run-as-user"?: number;
+  "ttl-seconds"?: number;
+  "poll-interval"?: number;
+}
+
+function usage(message: string): PipelineError {
+  return new PipelineError("E_USAGE", message, { exitCode: 2 });
+}
+
+const LOCAL_ONLY = ["runtime", "network", "mount", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
+const KUBERNETES_ONLY = ["keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "service-account", "run-as-user", "ttl-seconds"] as const;
+
+/** Usage errors for flags given with the wrong --on (exported for the local path). */
+export function checkTarget(a: RunKubernetesArgs): void {
+  const given = (k: string) => {
+    const v = (a as Record<string, unknown>)[k];
+    return v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0);
+  };
+  if (a.on === "kubernetes") {
+    const bad = LOCAL_ONLY.filter(given);
+    if (bad.length) throw usage(`--on kubernetes: ${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "apply" : "applies"} to local containers only (the cluster decides the runtime and network; use volumes in a spec instead of --mount)`);
+  } else {
+    const bad = KUBERNETES_ONLY.filter(given);
+    if (bad.length) throw usage(`${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "go" : "goes"} with --on kubernetes (got --on ${a.on ?? "local"})`);
+  }
+}
+
+export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ exitCode: number }> {
+  checkTarget(a);
+  if (!a.spec && !a.image) throw usage("pipeline run --on kubernetes: name a deployment spec file, or an image with --image HOST/REPO@sha256:...");
+  const timeout = a.timeout ?? 300;
+  if (!(timeout > 0)) throw usage(`--timeout: expected seconds > 0, got ${JSON.stringify(a.timeout)}`);
+  const { parseEnvFlags } = await import("./run");
+  const extraEnv = parseEnvFlags(a.env ?? [], io.env);
+  const loaded = (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context });
+  const namespace = a.namespace ?? loaded.namespace ?? "default";
+  const { runJob, runJobName, validateResources } = await import("../../k8s/run-job");
+  const { containerFromReference } = await import("../../deploy/model");
+  const warn = (line: string) => io.stderr(`warning: ${line}`);
+
+  let image: string;
+  let base = a.name;
+  let command = a.entrypoint ? [a.entrypoint] : undefined;
+  let args = a["--"]?.length ? a["--"].map(String) : undefined;
+  let workingDir = a.workdir;
+  let env: Record<string, string> = {};
+  const secretEnv: Record<string, string> = {};
+  let resources: RunResources = {};
+  let imagePullSecret: string | undefined;
+  if (a.spec) {
+    const [{ loadDeploymentSpec }, { resolveDeployment }, { envSecretName }, names] = await Promise.all([
+      import("../../deploy/spec"),
+      import("../../deploy/resolve"),
+      import("../../deploy/env"),
+      import("../../k8s/names"),
+    ]);
+    const specPath = resolvePath(io.cwd, a.spec);
+    const spec = loadDeploymentSpec(specPath, { warn });
+    if (a.image) spec.interpreter = containerFromReference(a.image, "--image", io.cwd);
+    const extras = [spec.code.kind !== "None" && "code", spec.models.length && "models", spec.repositories && "repositories"].filter(Boolean);
+    if (extras.length) {
+      throw usage(`${specPath}: ${extras.join(", ")} need init containers, which --on kubernetes does not run: use \`pipeline deploy ${a.spec} --apply --job\``);
+    }
+    if (spec.resources.replicas > 1) throw usage(`${specPath}: resources.replicas is ${spec.resources.replicas}; --on kubernetes runs one pod (use \`pipeline deploy ${a.spec} --apply --job\`)`);
+    if (spec.interpreter.kind === "ContainerInLayout") throw usage(`${specPath}: the image is an OCI layout on this machine, which a cluster cannot pull: push it and pass --image HOST/REPO@sha256:...`);
+    const resolved = await resolveDeployment(spec, { env: io.env, insecure: a.insecure, warn });
+    image = resolved.image!;
+    base ??= spec.name;
+    command ??= spec.command;
+    args ??= spec.args;
+    workingDir ??= spec.workingDir;
+    for (const e of spec.env) {
+      const secret = envSecretName(e.value);
+      if (secret) secretEnv[e.name] = names.namedSecretObjectName(secret);
+      else env[e.name] = e.value;
+    }
+    if (Object.keys(secretEnv).length) io.stderr(`env ${Object.keys(secretEnv).join(", ")}: read from the Secrets ${[...new Set(Object.values(secretEnv))].join(", ")} (\`pipeline deploy ${a.spec} --apply\` creates them)`);
+    if (spec.containerRegistry) imagePullSecret = names.registrySecretObjectName(spec.containerRegistry);
+    // Resource fields the spec may carry (cpu, memory, gpu).
+    const r = spec.resources as RunResources;
+    resources = validateResources({ cpu: r.cpu, memory: r.memory, gpu: r.gpu }, `${specPath}: resources.`);
+  } else {
+    const interp = containerFromReference(a.image!, "--image", io.cwd);
+    if (interp.kind === "ContainerInLayout") throw usage(`--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`);
+    if (interp.kind !== "ContainerAtDigest") throw usage(`--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`);
+    image = `${interp.repository}@${interp.digest}`;
+    base ??= interp.repository.split("/").pop();
+  }
+  env = { ...env, ...extraEnv, PIPELINE_IN_CONTAINER: "1" };
+  resources = validateResources({ cpu: a.cpu ?? resources.cpu, memory: a.memory ?? resources.memory, gpu: a.gpu ?? resources.gpu }, "--");
+  const job = runJob({
+    name: runJobName(base ?? "run"),
+    namespace,
+    image,
+    command,
+    args,
+    env,
+    secretEnv,
+    workingDir,
+    resources,
+    serviceAccount: a["service-account"],
+    runAsUser: a["run-as-user"],
+    ttlSecondsAfterFinished: a["ttl-seconds"],
+    imagePullSecret,
+  });
+
+  const [{ KubeHttp }, { runOnCluster }] = await Promise.all([import("../../k8s/run-api"), import("../../k8s/run-on-cluster")]);
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) return;
+    io.stderr(`${sig}: deleting Job ${namespace}/${job.metadata.name}`);
+    stop.abort();
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    const { exitCode } = await runOnCluster({
+      api: new KubeHttp(loaded),
+      job,
+      keepJob: a["keep-job"],
+      timeoutMs: timeout * 1000,
+      intervalMs: a["poll-interval"],
+      onLine: io.stdout,
+      log: io.stderr,
+      signal: stop.signal,
+    });
+    if (exitCode !== 0) io.stderr(`Job ${namespace}/${job.metadata.name}: the container exited with code ${exitCode}`);
+    return { exitCode };
+  } catch (e) {
+    if (stop.signal.aborted) {
+      // Interrupted: only a failure to clean up is worth a line (the Job may be left behind).
+      if (!(e instanceof PipelineError && e.code === "E_ABORTED")) io.stderr(`error${e instanceof PipelineError ? `[${e.code}]` : ""}: ${(e as Error).message}`);
+      return { exitCode: 130 };
+    }
+    throw e;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
+}

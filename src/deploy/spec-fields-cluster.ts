@@ -1,0 +1,146 @@
+/**
+ * The spec fields that matter on a cluster: `resources` (replicas, machine type, cpu, memory, gpu), `probes`,
+ * `securityContext`, `job`, `modelCache`, `initImages`. Checks only; defaults and cross-field rules are in
+ * spec-cluster.ts.
+ */
+import { isMap, isScalar } from "yaml";
+import { instanceTypeProblem } from "./instance-types";
+import { imageReferenceProblem } from "./model";
+import { Checked, Fields, int, obj, str, V, withSchema } from "./spec-schema";
+
+const MAX_REPLICAS = 10_000;
+/** A Kubernetes quantity as people write it: 2, 0.5, 500m, 4Gi, 1.5G. */
+export const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+const PVC_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** A quantity: a string, or a number (written as is: `cpu: 2`, `cpu: 0.5`). */
+export const quantity: V<string> = withSchema<string>((node, path, cx) => {
+  const n = cx.deref(node);
+  const line = cx.lineOf(n);
+  cx.mark(path, line);
+  const text = isScalar(n) && (typeof n.value === "number" || typeof n.value === "string") ? (typeof n.value === "number" && n.range ? cx.text.slice(n.range[0], n.range[1]).trim() : String(n.value)) : undefined;
+  if (text === undefined || !QUANTITY.test(text) || Number.parseFloat(text) === 0) {
+    cx.report(path, line, "expected a positive Kubernetes quantity (e.g. 2, 500m, 4Gi)", cx.describe(n));
+    return undefined;
+  }
+  return text;
+}, { type: ["string", "number"], pattern: QUANTITY.source });
+
+/** `cpu: 2` or `cpu: {request: 1, limit: 2}`. */
+function requestLimit(what: string): V<{ request?: string; limit?: string } | string> {
+  const pair = obj({ request: { v: quantity }, limit: { v: quantity } }, `a quantity or a mapping {request, limit} (${what})`);
+  return withSchema((node, path, cx) => {
+    const n = cx.deref(node);
+    if (!isMap(n)) return quantity(n, path, cx);
+    const c = pair(n, path, cx);
+    if (!c?.__valid) return undefined;
+    if (c.request === undefined && c.limit === undefined) {
+      cx.report(path, cx.lineOf(n), "expected request, limit or both", "an empty mapping");
+      return undefined;
+    }
+    return { ...(c.request !== undefined ? { request: c.request as string } : {}), ...(c.limit !== undefined ? { limit: c.limit as string } : {}) };
+  }, { oneOf: [quantity.schema, pair.schema] });
+}
+
+const port = int(1, 65535, "a port number (an integer 1-65535)");
+const seconds = (max: number) => int(1, max, `a whole number of seconds (1-${max})`);
+
+function httpPathProblem(s: string): string | undefined {
+  return /^\/[\x21-\x7e]*$/.test(s) ? undefined : "expected an HTTP path starting with '/' (no spaces)";
+}
+
+const probeFields: Fields = {
+  http: { v: str(httpPathProblem), doc: "HTTP GET of this path; 2xx/3xx is healthy" },
+  tcp: { v: port, doc: "a TCP connection to this port" },
+  port: { v: port, doc: "the http check's port (default: the spec's first port)" },
+  initialDelaySeconds: { v: int(0, 3600, "a whole number of seconds (0-3600)") },
+  periodSeconds: { v: seconds(3600) },
+  timeoutSeconds: { v: seconds(3600) },
+  failureThreshold: { v: int(1, 100, "an integer 1-100") },
+};
+const probeObj = obj(probeFields, "a mapping {http: PATH | tcp: PORT, ...} or none");
+
+/** A probe mapping, or `none` (false). */
+export const probe: V<Checked | false> = withSchema<Checked | false>((node, path, cx) => {
+  const n = cx.deref(node);
+  if (isScalar(n) && (n.value === "none" || n.value === false)) return false;
+  const c = probeObj(n, path, cx);
+  if (!c) return undefined;
+  const has = (k: string) => c.__keys.includes(k);
+  if (has("http") === has("tcp")) {
+    cx.report(path, cx.lineOf(n), 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
+    return undefined;
+  }
+  if (has("tcp") && has("port")) {
+    cx.report(`${path}.port`, cx.where(`${path}.port`), '"port" is for http checks; tcp names its port itself');
+    return undefined;
+  }
+  return c.__valid ? c : undefined;
+}, { oneOf: [{ const: "none" }, probeObj.schema] });
+
+/** A boolean. */
+export const bool: V<boolean> = withSchema<boolean>((node, path, cx) => {
+  const n = cx.deref(node);
+  const line = cx.lineOf(n);
+  cx.mark(path, line);
+  if (isScalar(n) && typeof n.value === "boolean") return n.value;
+  cx.report(path, line, "expected true or false", cx.describe(n));
+  return undefined;
+}, { type: "boolean" });
+
+function pvcNameProblem(s: string): string | undefined {
+  return PVC_NAME.test(s) ? undefined : "expected the name of a PersistentVolumeClaim (a lower-case DNS subdomain)";
+}
+
+function pinnedImageProblem(s: string): string | undefined {
+  return imageReferenceProblem(s) ?? (/@sha256:[0-9a-f]{64}$/.test(s) ? undefined : "expected an image by digest (HOST/REPO[:TAG]@sha256:...)");
+}
+
+const uid = int(0, 2147483647, "a numeric user or group id");
+
+export const CLUSTER_FIELDS: Fields = {
+  resources: {
+    v: obj(
+      {
+        replicas: { v: int(1, MAX_REPLICAS, `a positive integer (1-${MAX_REPLICAS})`), doc: "default 1" },
+        instanceType: { v: str(instanceTypeProblem), doc: "a Gradient machine name (docs/deployments.md, Instance types)" },
+        machineType: { v: str(instanceTypeProblem), doc: "the newer name of instanceType" },
+        cpu: { v: requestLimit("cores"), doc: "cores: a scalar is the request (no limit); or {request, limit}" },
+        memory: { v: requestLimit("bytes, e.g. 4Gi"), doc: "a scalar is both request and limit; or {request, limit}" },
+        gpu: { v: int(0, 64, "a number of GPUs (0-64)"), doc: "nvidia.com/gpu limit, with a toleration for the nvidia.com/gpu taint" },
+      },
+      "a mapping",
+      { not: { required: ["instanceType", "machineType"] } },
+    ),
+  },
+  probes: {
+    v: obj({ readiness: { v: probe }, liveness: { v: probe } }, "a mapping {readiness, liveness}"),
+    doc: "health checks; with a port and no probes: TCP checks of the first port",
+  },
+  securityContext: {
+    v: obj(
+      {
+        restricted: { v: bool, doc: "default true: Pod Security restricted; false renders no securityContext" },
+        runAsUser: { v: uid },
+        runAsGroup: { v: uid },
+        fsGroup: { v: uid },
+      },
+      "a mapping {restricted, runAsUser, runAsGroup, fsGroup}",
+    ),
+  },
+  job: {
+    v: obj(
+      {
+        ttlSecondsAfterFinished: { v: int(0, 31_536_000, "a whole number of seconds (0-31536000)"), doc: "default 86400" },
+        activeDeadlineSeconds: { v: seconds(31_536_000), doc: "default 604800" },
+      },
+      "a mapping {ttlSecondsAfterFinished, activeDeadlineSeconds}",
+    ),
+    doc: "Kubernetes Job settings (pipeline deploy --job)",
+  },
+  modelCache: { v: str(pvcNameProblem), doc: "PersistentVolumeClaim keeping downloaded models across pod restarts" },
+  initImages: {
+    v: obj({ git: { v: str(pinnedImageProblem) }, oras: { v: str(pinnedImageProblem) } }, "a mapping {git, oras}"),
+    doc: "init-container images by digest (mirrors); --git-image / --oras-image override",
+  },
+};

@@ -1,0 +1,83 @@
+/**
+ * The referrers API (OCI distribution 1.1): a manifest PUT with a `subject` is recorded under
+ * `repositories/<name>/_referrers/<subject hex>/<referrer hex>` (its descriptor as JSON) and answered with an
+ * `OCI-Subject` header, so clients know not to maintain the `sha256-<hex>` fallback tag;
+ * `GET /v2/<name>/referrers/<digest>[?artifactType=T]` answers an image index of those descriptors (manifests
+ * deleted since drop out), filtered by artifactType (`OCI-Filters-Applied: artifactType`).
+ */
+import { promises as fsp } from "node:fs";
+import { join } from "node:path";
+import { sha256 } from "../oci/digest";
+import { isSha256Digest } from "../oci/grammar";
+import { MediaType } from "../oci/types";
+import type { Ctx } from "./context";
+import { validateDigest } from "./names";
+import { RegistryError } from "./registry-error";
+import { sendJson } from "./responses";
+import type { Storage } from "./storage";
+
+interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+function referrersDir(storage: Storage, name: string, subject: string): string {
+  return join(storage.repoDir(name), "_referrers", subject.slice("sha256:".length));
+}
+
+/**
+ * The subject digest of a manifest about to be stored (undefined when it has none); a `subject` that is not a
+ * descriptor with a sha256 digest is 400 MANIFEST_INVALID naming the value.
+ */
+export function subjectOf(bytes: Buffer): string | undefined {
+  const doc = JSON.parse(bytes.toString("utf8")) as { subject?: unknown };
+  if (doc.subject === undefined) return undefined;
+  const digest = (doc.subject as { digest?: unknown } | null)?.digest;
+  if (!isSha256Digest(digest)) {
+    throw new RegistryError(400, "MANIFEST_INVALID", `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`, { field: "subject.digest" });
+  }
+  return digest as string;
+}
+
+/** Records a stored manifest as a referrer of `subject`. */
+export async function recordReferrer(storage: Storage, name: string, subject: string, bytes: Buffer, mediaType: string): Promise<void> {
+  const doc = JSON.parse(bytes.toString("utf8")) as { artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
+  const digest = sha256(bytes);
+  const desc: ReferrerDescriptor = { mediaType, digest, size: bytes.length };
+  // The spec: artifactType, else (for an image manifest) the config's media type.
+  const artifactType = doc.artifactType ?? doc.config?.mediaType;
+  if (artifactType) desc.artifactType = artifactType;
+  if (doc.annotations && Object.keys(doc.annotations).length) desc.annotations = doc.annotations;
+  await storage.writeAtomic(join(referrersDir(storage, name, subject), digest.slice("sha256:".length)), JSON.stringify(desc));
+}
+
+/** GET /v2/<name>/referrers/<digest>: an image index (empty when nothing refers to it), sorted by digest. */
+export async function listReferrers(ctx: Ctx, name: string, subject: string): Promise<void> {
+  validateDigest(subject);
+  let files: string[] = [];
+  try {
+    files = (await fsp.readdir(referrersDir(ctx.storage, name, subject))).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  const wanted = ctx.url.searchParams.get("artifactType");
+  const manifests: ReferrerDescriptor[] = [];
+  for (const f of files) {
+    let desc: ReferrerDescriptor;
+    try {
+      desc = JSON.parse(await fsp.readFile(join(referrersDir(ctx.storage, name, subject), f), "utf8")) as ReferrerDescriptor;
+    } catch {
+      continue; // a damaged record: skipped rather than failing the whole list
+    }
+    if (!isSha256Digest(desc.digest) || (await ctx.storage.manifestMediaType(name, desc.digest)) === undefined) continue;
+    if (wanted && desc.artifactType !== wanted) continue;
+    manifests.push(desc);
+  }
+  sendJson(ctx.res, ctx.req, 200, { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }, {
+    "Content-Type": MediaType.OCI_INDEX,
+    ...(wanted ? { "OCI-Filters-Applied": "artifactType" } : {}),
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * A multi-platform image: an OCI image index and the image of each platform it lists. Pure: composing one reads
+ * nothing but the images it is given.
+ */
+import { PipelineError } from "../errors";
+import { sha256 } from "../oci/digest";
+import { formatPlatform } from "../oci/platform";
+import { Descriptor, Index, MediaType, Platform } from "../oci/types";
+import type { Image } from "./image";
+
+export interface ImageIndex {
+  /** The index's exact bytes: its digest is the multi-platform image's digest. */
+  readonly bytes: Buffer;
+  readonly index: Index;
+  /** sha256 of bytes. */
+  readonly digest: string;
+  readonly mediaType: string;
+  /** The image of each entry of `index.manifests`, in the same order. */
+  readonly images: readonly Image[];
+}
+
+export function isImageIndex(x: Image | ImageIndex): x is ImageIndex {
+  return Array.isArray((x as ImageIndex).images);
+}
+
+/** The platform an image's config declares (os, architecture, variant). */
+export function platformOfImage(image: Image): Platform {
+  const { os, architecture, variant } = image.config;
+  return variant ? { architecture, os, variant } : { architecture, os };
+}
+
+/**
+ * An OCI index listing `images` in the given order, each entry with its config's platform. Two images of the same
+ * platform are refused (E_PLATFORM): a client could not tell which one to run.
+ */
+export function composeIndex(images: readonly Image[], annotations?: Record<string, string>): ImageIndex {
+  if (images.length === 0) throw new PipelineError("E_PLATFORM", "an image index needs at least one image");
+  const seen = new Map<string, string>();
+  const manifests: Descriptor[] = images.map((img) => {
+    const platform = platformOfImage(img);
+    const name = formatPlatform(platform);
+    const other = seen.get(name);
+    if (other) throw new PipelineError("E_PLATFORM", `images ${other} and ${img.digest} are both for ${name}: an index lists one image per platform`);
+    seen.set(name, img.digest);
+    return { mediaType: img.mediaType, digest: img.digest, size: img.manifestBytes.length, platform };
+  });
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests, ...(annotations && Object.keys(annotations).length ? { annotations } : {}) };
+  const bytes = Buffer.from(JSON.stringify(index));
+  return { bytes, index, digest: sha256(bytes), mediaType: MediaType.OCI_INDEX, images };
+}

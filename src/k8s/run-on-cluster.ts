@@ -1,0 +1,163 @@
+/**
+ * One run on Kubernetes, start to end: create the Job (run-job.ts), wait for its pod to start (polling the pods
+ * with the run's label), follow the pod's log (run-logs.ts; resumed after a dropped stream), read the
+ * container's exit code from the pod's `state.terminated`, then delete the Job with
+ * `propagationPolicy=Background` (its pod goes with it) unless `keepJob`. When `signal` aborts (Ctrl-C), the
+ * Job is deleted even with keepJob and the run ends with E_ABORTED.
+ *
+ * Waiting for the pod is bounded by `timeoutMs`: past it, E_K8S_POD_TIMEOUT names the pod, its phase and
+ * the reason it is stuck (Unschedulable and its message, ImagePullBackOff, ContainerCreating, ...). A pod
+ * whose image name is invalid fails at once. The run itself has no deadline.
+ */
+import { PipelineError } from "../errors";
+import { KubeHttp } from "./run-api";
+import { LogCursor, readLogOnce } from "./run-logs";
+import { RUN_CONTAINER, RUN_LABEL } from "./run-job";
+
+export interface RunOnClusterOptions {
+  api: KubeHttp;
+  /** From runJob(). */
+  job: Record<string, any>;
+  keepJob?: boolean;
+  /** Longest wait for the pod to start. */
+  timeoutMs: number;
+  /** Pod polling interval (default 1000 ms). */
+  intervalMs?: number;
+  onLine(text: string): void;
+  /** Progress lines (Job created, pod phases, deletion). */
+  log(line: string): void;
+  signal?: AbortSignal;
+}
+
+type Pod = Record<string, any>;
+
+/** Waiting reasons that will not clear up by waiting. */
+const FATAL_WAITING = new Set(["InvalidImageName", "ErrImageNeverPull"]);
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function aborted(): PipelineError {
+  return new PipelineError("E_ABORTED", "interrupted", { exitCode: 130 });
+}
+
+function mainStatus(pod: Pod): Record<string, any> | undefined {
+  return (pod.status?.containerStatuses ?? []).find((c: { name?: string }) => c.name === RUN_CONTAINER);
+}
+
+/** Phase and reason of a pod, e.g. `Pending (ImagePullBackOff: Back-off pulling image "x")`. */
+export function podSituation(pod: Pod | undefined): { text: string; fatal: boolean } {
+  if (!pod) return { text: "no pod created yet", fatal: false };
+  const phase = pod.status?.phase ?? "Pending";
+  const waiting = mainStatus(pod)?.state?.waiting;
+  if (waiting?.reason) {
+    return { text: `${phase} (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""})`, fatal: FATAL_WAITING.has(waiting.reason) };
+  }
+  const scheduled = (pod.status?.conditions ?? []).find((c: { type?: string }) => c.type === "PodScheduled");
+  if (scheduled && scheduled.status === "False") {
+    return { text: `${phase} (${scheduled.reason ?? "not scheduled"}${scheduled.message ? `: ${scheduled.message}` : ""})`, fatal: false };
+  }
+  return { text: phase, fatal: false };
+}
+
+function started(pod: Pod | undefined): boolean {
+  const st = mainStatus(pod ?? {})?.state;
+  return Boolean(pod && (st?.running || st?.terminated || ["Running", "Succeeded", "Failed"].includes(pod.status?.phase)));
+}
+
+export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: number; pod: string }> {
+  const ns: string = o.job.metadata.namespace;
+  const name: string = o.job.metadata.name;
+  const what = `Job ${ns}/${name}`;
+  const jobPath = `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`;
+  await o.api.json("POST", jobPath, { verb: "create", resource: "jobs", namespace: ns, name }, { body: o.job });
+  o.log(`${what} created`);
+  let deleteIt = !o.keepJob;
+  try {
+    return await follow(o, ns, name);
+  } catch (e) {
+    if (o.signal?.aborted) {
+      deleteIt = true;
+      throw aborted();
+    }
+    throw e;
+  } finally {
+    if (o.signal?.aborted) deleteIt = true;
+    if (deleteIt) {
+      try {
+        await o.api.json("DELETE", `${jobPath}/${encodeURIComponent(name)}`, { verb: "delete", resource: "jobs", namespace: ns, name }, { query: { propagationPolicy: "Background" } });
+        o.log(`${what} deleted`);
+      } catch (e) {
+        // Gone already (kubectl delete, the TTL controller): what was to be done is done.
+        if (!(e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND")) throw e;
+        o.log(`${what} was already deleted`);
+      }
+    } else o.log(`${what} kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
+  }
+}
+
+async function findPod(o: RunOnClusterOptions, ns: string, name: string): Promise<Pod | undefined> {
+  const list = await o.api.json(
+    "GET",
+    `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
+    { verb: "list", resource: "pods", namespace: ns },
+    { query: { labelSelector: `${RUN_LABEL}=${name}` }, signal: o.signal },
+  );
+  const items: Pod[] = list.items ?? [];
+  // backoffLimit 0: one pod; should the controller have made another, the newest counts.
+  return items.sort((a, b) => String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? ""))).at(-1);
+}
+
+async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise<{ exitCode: number; pod: string }> {
+  const interval = o.intervalMs ?? 1000;
+  const deadline = Date.now() + o.timeoutMs;
+  let pod: Pod | undefined;
+  let last = "";
+  for (;;) {
+    if (o.signal?.aborted) throw aborted();
+    pod = await findPod(o, ns, name);
+    const s = podSituation(pod);
+    if (started(pod)) break;
+    if (s.text !== last) o.log(`${pod ? `pod ${pod.metadata.name}` : `Job ${ns}/${name}`}: ${(last = s.text)}`);
+    const where = pod ? `pod ${ns}/${pod.metadata.name}` : `Job ${ns}/${name}'s pod`;
+    if (s.fatal) throw new PipelineError("E_K8S_POD_FAILED", `${where} cannot start: ${s.text}`);
+    if (Date.now() >= deadline) {
+      throw new PipelineError("E_K8S_POD_TIMEOUT", `${where} did not start within ${Math.round(o.timeoutMs / 1000)}s (--timeout): ${pod ? `phase ${s.text}` : "the Job controller created no pod"}`);
+    }
+    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), o.signal);
+  }
+  const podName: string = pod!.metadata.name;
+  const cursor = new LogCursor();
+  const logs = { namespace: ns, pod: podName, container: RUN_CONTAINER, cursor, onLine: o.onLine, signal: o.signal };
+  for (;;) {
+    const how = await readLogOnce(o.api, { ...logs, follow: true });
+    if (o.signal?.aborted) throw aborted();
+    // Wait for the kubelet to report the container's end (the log ends a little before that).
+    for (let i = 0; ; i++) {
+      const current = await o.api.json("GET", `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(podName)}`, { verb: "get", resource: "pods", namespace: ns, name: podName }, { signal: o.signal });
+      const terminated = mainStatus(current)?.state?.terminated;
+      if (terminated) {
+        // Lines written between a broken stream and the end: read what is left once, without following.
+        await readLogOnce(o.api, { ...logs, follow: false });
+        if (typeof terminated.exitCode !== "number") throw new PipelineError("E_K8S_POD_FAILED", `pod ${ns}/${podName}: the container ended without an exit code (${terminated.reason ?? "unknown reason"})`);
+        return { exitCode: terminated.exitCode, pod: podName };
+      }
+      if (current.status?.phase === "Failed") {
+        throw new PipelineError("E_K8S_POD_FAILED", `pod ${ns}/${podName} failed: ${current.status.reason ?? "unknown reason"}${current.status.message ? `: ${current.status.message}` : ""}`);
+      }
+      if (how === "broken" || i >= 5) break; // still running: follow again from the last line printed
+      await sleep(interval, o.signal);
+      if (o.signal?.aborted) throw aborted();
+    }
+    if (how === "broken") o.log(`pod ${podName}: the log stream broke; resuming from ${cursor.sinceTime ?? "the start"}`);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Pulls a multi-platform image whole (or the platforms asked for) into an OCI layout whose index.json names the
+ * index: each platform's image is fetched by digest, then the index, and the layout is written atomically by the
+ * one layout writer. A reference naming a single image gives a layout of that image.
+ */
+import { PipelineError } from "../errors";
+import { formatReference, Reference } from "../oci/reference";
+import { formatPlatform, pickPlatform } from "../oci/platform";
+import { Descriptor, Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
+import type { ImageIndex } from "../image/index";
+import type { Image } from "../image/image";
+import { sha256 } from "../oci/digest";
+import { writeLayout } from "../layout/write";
+import { RegistryClient } from "./client";
+import { pullImage, PullOptions } from "./pull";
+
+export interface PullIndexResult {
+  /** The index's digest (the image's, when the reference names a single image). */
+  digest: string;
+  refName?: string;
+  /** The platforms written. */
+  platforms: string[];
+  /** Each platform's manifest digest. */
+  manifests: { platform: string; digest: string }[];
+}
+
+/** `platforms`: "all", or the ones to keep (E_PLATFORM when the index lacks one). */
+export async function pullIndexToLayout(ref: Reference, dir: string, platforms: "all" | readonly Platform[], opts: PullOptions = {}): Promise<PullIndexResult> {
+  const name = formatReference(ref);
+  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme });
+  const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
+  let content: Image | ImageIndex;
+  if (!INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
+    const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts);
+    if (platforms !== "all") {
+      const own = { os: image.config.os, architecture: image.config.architecture, variant: image.config.variant };
+      const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, platform: own };
+      for (const p of platforms) pickPlatform([entry], p, { name, indexDigest: `(none: ${name} is a single image)` });
+    }
+    content = image;
+  } else {
+    let index: Index;
+    try {
+      index = JSON.parse(fetched.bytes.toString("utf8")) as Index;
+    } catch {
+      throw new PipelineError("E_REGISTRY", `index of ${name} is not valid JSON`);
+    }
+    const images = (Array.isArray(index.manifests) ? index.manifests : []).filter((d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown");
+    let kept: Descriptor[] = images;
+    if (platforms !== "all") {
+      const chosen = new Set(platforms.map((p) => pickPlatform(images, p, { name, indexDigest: fetched.digest })));
+      kept = images.filter((d) => chosen.has(d));
+    }
+    if (kept.length === 0) throw new PipelineError("E_PLATFORM", `${name}: index ${fetched.digest} lists no image manifest with a platform`);
+    const pulled: Image[] = [];
+    for (const d of kept) pulled.push(await pullImage({ ...ref, tag: undefined, digest: d.digest }, opts));
+    if (kept.length === index.manifests.length) {
+      content = { bytes: fetched.bytes, index, digest: fetched.digest, mediaType: fetched.mediaType, images: pulled };
+    } else {
+      const sub: Index = { ...index, manifests: kept };
+      const bytes = Buffer.from(JSON.stringify(sub));
+      content = { bytes, index: sub, digest: sha256(bytes), mediaType: fetched.mediaType, images: pulled };
+    }
+  }
+  await writeLayout(dir, content, { atomic: true, refName: ref.tag });
+  const imgs = "images" in content ? content.images : [content];
+  const manifests = imgs.map((i) => ({ platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture, variant: i.config.variant }), digest: i.digest }));
+  return { digest: content.digest, refName: ref.tag, platforms: manifests.map((m) => m.platform), manifests };
+}

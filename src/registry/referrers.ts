@@ -1,0 +1,116 @@
+/**
+ * OCI distribution 1.1 referrers: pushing a manifest whose `subject` names another, and listing the manifests
+ * that name one. A registry that supports the referrers API answers the PUT with an `OCI-Subject` header and
+ * serves `GET /v2/<name>/referrers/<digest>`; for one that does not (distribution 2.8), the client keeps the
+ * spec's fallback: an image index tagged `sha256-<hex of the subject>` listing the referrers' descriptors.
+ */
+import { PipelineError } from "../errors";
+import { sha256 } from "../oci/digest";
+import { Descriptor, Index, MediaType } from "../oci/types";
+import type { RegistryClient } from "./client";
+import { RegistryError } from "./errors";
+
+const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+
+/** The fallback tag of a subject: `sha256:<hex>` → `sha256-<hex>`. */
+export function referrersTag(subject: string): string {
+  return subject.replace(":", "-");
+}
+
+export interface PutReferrerResult {
+  digest: string;
+  /** "referrers": the registry indexed it (OCI-Subject); "tag": we added it to the fallback index. */
+  via: "referrers" | "tag";
+  tag?: string;
+}
+
+/** An empty index (the fallback tag's content before its first referrer). */
+function emptyIndex(): Index {
+  return { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] };
+}
+
+function parseIndex(bytes: Buffer, what: string): Index {
+  try {
+    const doc = JSON.parse(bytes.toString("utf8")) as Index;
+    if (!doc || !Array.isArray(doc.manifests)) throw new Error("no `manifests` list");
+    return doc;
+  } catch (e) {
+    throw new PipelineError("E_REGISTRY", `${what}: not an image index (${(e as Error).message})`);
+  }
+}
+
+/**
+ * PUTs `bytes` (an image manifest with a `subject`) by digest. When the registry does not answer `OCI-Subject`,
+ * the descriptor is added to the fallback index at tag `sha256-<hex>` (fetched, extended, PUT back).
+ */
+export async function putReferrer(client: RegistryClient, repository: string, bytes: Buffer, descriptor: Descriptor, subject: string): Promise<PutReferrerResult> {
+  const digest = sha256(bytes);
+  const operation = `push referrer ${digest} of ${subject} to ${client.registry}/${repository}`;
+  const res = await client.send({
+    method: "PUT",
+    path: `/v2/${repository}/manifests/${digest}`,
+    repository,
+    headers: { "Content-Type": descriptor.mediaType },
+    body: bytes,
+    operation,
+  });
+  if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await client.fail(res, repository, operation);
+  await res.discard();
+  const claimed = res.header("docker-content-digest");
+  if (claimed && claimed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `${operation}: the registry stored ${claimed}`);
+  if (res.header("oci-subject")) return { digest, via: "referrers" };
+
+  const tag = referrersTag(subject);
+  let index = emptyIndex();
+  try {
+    const current = await client.getManifest(repository, tag);
+    index = parseIndex(current.bytes, `${client.registry}/${repository}:${tag}`);
+  } catch (e) {
+    if (!(e instanceof RegistryError && e.code === "E_NOT_FOUND")) throw e;
+  }
+  if (index.manifests.some((m) => m.digest === digest)) return { digest, via: "tag", tag };
+  const next: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [...index.manifests, descriptor] };
+  if (index.annotations) next.annotations = index.annotations;
+  const out = Buffer.from(JSON.stringify(next));
+  if (out.length > MAX_INDEX_BYTES) throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
+  await client.putManifest(repository, tag, out, MediaType.OCI_INDEX);
+  return { digest, via: "tag", tag };
+}
+
+export interface Referrers {
+  manifests: Descriptor[];
+  /** Where they were found: the referrers API, or the fallback tag. */
+  via: "referrers" | "tag";
+}
+
+/**
+ * The manifests referring to `subject` (optionally of one artifactType): from the referrers API when the
+ * registry has it (answers 200), else from the fallback tag (absent: none). The 404 of a registry without the
+ * API is read to its end, so no socket stays pinned.
+ */
+export async function listReferrers(client: RegistryClient, repository: string, subject: string, artifactType?: string): Promise<Referrers> {
+  const operation = `list referrers of ${subject} in ${client.registry}/${repository}`;
+  const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+  const res = await client.send({
+    method: "GET",
+    path: `/v2/${repository}/referrers/${subject}${query}`,
+    repository,
+    headers: { Accept: MediaType.OCI_INDEX },
+    operation,
+  });
+  const byType = (ms: Descriptor[]) => (artifactType ? ms.filter((m) => m.artifactType === artifactType) : ms);
+  if (res.status === 200) {
+    const index = parseIndex(await res.buffer(MAX_INDEX_BYTES), operation);
+    return { manifests: byType(index.manifests), via: "referrers" };
+  }
+  if (res.status === 401 || res.status === 403) throw await client.fail(res, repository, operation);
+  await res.discard();
+  const tag = referrersTag(subject);
+  try {
+    const current = await client.getManifest(repository, tag);
+    return { manifests: byType(parseIndex(current.bytes, `${client.registry}/${repository}:${tag}`).manifests), via: "tag" };
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { manifests: [], via: "tag" };
+    throw e;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Issue #12, defect 9: a package with install scripts (a native addon, better-sqlite3) in a consumer's lockfile.
+ * - not listed in `allow_install_scripts`: the fetch fails naming the package and the attribute (not "Could not
+ *   locate the bindings file" at run time);
+ * - listed: `npm rebuild better-sqlite3 --offline` compiles it from source at fetch time (node-gyp, npm's nodedir
+ *   headers), and `new Database(":memory:")` works in `_local` and in the image under runc.
+ * The npm registry must be reachable (or npm's cache warm); the compile takes a minute or two.
+ */
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { runLayoutImage } from "../fixtures/runc";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-native-"));
+let ws: string;
+
+const NATIVE_NPM = (attrs: string) => `
+npm_dependencies(
+    name = "native_npm",
+    package_json = "//native:package.json",
+    lockfile = "//native:package-lock.json",
+${attrs})
+`;
+
+function setWorkspace(attrs: string): void {
+  const path = join(ws, "WORKSPACE");
+  const text = readFileSync(path, "utf8");
+  const start = text.indexOf("\nnpm_dependencies(\n    name = \"native_npm\"");
+  writeFileSync(path, (start >= 0 ? text.slice(0, start) : text) + NATIVE_NPM(attrs));
+}
+
+beforeAll(() => {
+  ws = makeConsumerWorkspace(tmp);
+  const pkg = join(ws, "native");
+  mkdirSync(pkg);
+  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "test", "fixtures", "native-addon", f), join(pkg, f));
+  writeFileSync(
+    join(pkg, "main.js"),
+    `const Database = require("better-sqlite3");
+const db = new Database(":memory:");
+db.exec("create table t (x integer)");
+db.prepare("insert into t values (?), (?)").run(40, 2);
+console.log("sqlite " + db.prepare("select sqlite_version() as v").get().v + " sum " + db.prepare("select sum(x) as s from t").get().s);
+`,
+  );
+  writeFileSync(
+    join(pkg, "BUILD.bazel"),
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+
+exports_files(["package.json", "package-lock.json"])
+
+pipeline(
+    name = "sq",
+    base = "@pipeline-host-node//image",
+    entry = "main.js",
+    registry = "localhost:5000",
+    repository = "native/sq",
+    deps = ["@native_npm//:node_modules/better-sqlite3"],
+)
+`,
+  );
+});
+
+afterAll(() => {
+  if (ws) shutdown(ws);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("npm packages with install scripts (native addons)", () => {
+  test("not in allow_install_scripts: the fetch fails naming the package and the attribute", async () => {
+    setWorkspace("");
+    const r = await bazel(ws, ["build", "//native:sq_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('npm_dependencies(name = "native_npm")');
+    expect(r.stderr).toContain("better-sqlite3 (node_modules/better-sqlite3: install script");
+    expect(r.stderr).toContain("`allow_install_scripts`");
+    expect(r.stderr).toContain("`ignore_install_scripts`");
+    // esbuild (the tools' lockfile) is a known-harmless one: not named.
+    expect(r.stderr).not.toMatch(/^\s+esbuild \(/m);
+  });
+
+  test("a typo in allow_install_scripts fails naming the attribute and the value", async () => {
+    setWorkspace('    allow_install_scripts = ["better-sqlite"],\n');
+    const r = await bazel(ws, ["build", "//native:sq_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('`allow_install_scripts` entry "better-sqlite" is not a package of //native:package-lock.json');
+  });
+
+  test("listed: built from source at fetch time, and new Database(':memory:') works in _local", async () => {
+    setWorkspace('    allow_install_scripts = ["better-sqlite3"],\n');
+    const r = await bazel(ws, ["run", ...QUIET, "//native:sq_local"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sqlite 3\.\d+\.\d+ sum 42/);
+    // Only the addons are kept of build/: no object files or Makefiles in the repository.
+    const out = (await bazel(ws, ["info", "output_base"])).stdout.trim();
+    const build = join(out, "external", "native_npm", "node_modules", "better-sqlite3", "build");
+    expect(readdirSync(build)).toEqual(["Release"]);
+    expect(readdirSync(join(build, "Release")).sort()).toEqual(["better_sqlite3.node", "test_extension.node"]);
+  });
+
+  test("listed: the built addon is in the image, and works there under runc", async () => {
+    const r = await bazel(ws, ["build", "//native:sq_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = runLayoutImage(join(ws, "bazel-bin", "native", "sq_image"));
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/sqlite 3\.\d+\.\d+ sum 42/);
+  });
+
+  test("ignore_install_scripts: installed without running them (the addon then is missing at run time)", async () => {
+    setWorkspace('    ignore_install_scripts = ["better-sqlite3"],\n');
+    const r = await bazel(ws, ["run", ...QUIET, "//native:sq_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("Could not locate the bindings file");
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * Issue #12's release check: scripts/release.sh makes the release archive from a commit of this checkout's files (a
+ * temporary repository, so uncommitted changes are tested too), twice, byte-identically; a consumer workspace then
+ * installs rules_pipeline as a user does, with the `http_archive(url = "file://…", sha256 = …, strip_prefix = …)`
+ * snippet the script printed (not local_repository), builds examples/hello's image and runs `hello_local`. A wrong
+ * sha256 fails with Bazel's checksum error. The MODULE.bazel snippet (archive_override) cannot be exercised here.
+ */
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BAZEL, QUIET, REPO_ROOT, bazel, shutdown } from "../fixtures/bazel";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-release-"));
+const clone = join(tmp, "clone");
+const ws = join(tmp, "consumer");
+const repoCache = join(tmp, "repository-cache");
+const VERSION = readFileSync(join(REPO_ROOT, "MODULE.bazel"), "utf8").match(/^ {4}version = "([^"]+)"/m)?.[1] ?? "";
+const NAME = `rules_pipeline-v${VERSION}`;
+let snippets = "";
+
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** A new git repository holding this checkout's tracked files as they are now, in one commit with a fixed date. */
+function commitCheckout(): void {
+  mkdirSync(clone, { recursive: true });
+  const files = run("git", ["ls-files", "-z"], REPO_ROOT).split("\0").filter(Boolean);
+  for (const f of files) {
+    if (!existsSync(join(REPO_ROOT, f))) continue;
+    mkdirSync(dirname(join(clone, f)), { recursive: true });
+    cpSync(join(REPO_ROOT, f), join(clone, f));
+  }
+  const date = { GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z", GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z" };
+  const who = ["-c", "user.name=release-test", "-c", "user.email=release-test@example.invalid", "-c", "commit.gpgsign=false"];
+  run("git", ["init", "-q"], clone);
+  run("git", ["add", "-A"], clone);
+  run("git", [...who, "commit", "-q", "-m", "release candidate"], clone, date);
+}
+
+/** The WORKSPACE snippet the script printed: from `load(...http.bzl...)` to the closing `)` of http_archive. */
+function workspaceSnippet(): string {
+  const m = snippets.match(/load\("@bazel_tools\/\/tools\/build_defs\/repo:http\.bzl", "http_archive"\)\n\nhttp_archive\([\s\S]*?\n\)\n/);
+  if (!m) throw new Error(`release.sh printed no http_archive snippet:\n${snippets}`);
+  return m[0];
+}
+
+function writeConsumer(httpArchive: string): void {
+  writeFileSync(
+    join(ws, "WORKSPACE"),
+    `workspace(name = "consumer")
+
+${httpArchive}
+load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
+
+pipeline_dependencies()
+
+load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
+
+base_images()
+
+npm_dependencies(name = "npm", package_json = "//examples:package.json", lockfile = "//examples:package-lock.json")
+`,
+  );
+}
+
+beforeAll(() => {
+  commitCheckout();
+  snippets = run("bash", ["scripts/release.sh", VERSION, "--out", join(tmp, "dist")], clone);
+  mkdirSync(join(ws, "examples"), { recursive: true });
+  cpSync(join(REPO_ROOT, "examples", "hello"), join(ws, "examples", "hello"), { recursive: true });
+  for (const f of ["package.json", "package-lock.json", "BUILD.bazel"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, "examples", f));
+  writeFileSync(join(ws, "BUILD.bazel"), "");
+  writeFileSync(join(ws, ".bazelrc"), `build --nosandbox_debug\nbuild --incompatible_strict_action_env\ncommon --repository_cache=${repoCache}\n`);
+  writeFileSync(join(ws, ".bazelversion"), "4\n");
+});
+
+afterAll(() => {
+  if (existsSync(join(ws, "WORKSPACE"))) shutdown(ws);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the release archive (scripts/release.sh)", () => {
+  test("is reproducible, and holds what consumers need and no development files", () => {
+    const archive = join(tmp, "dist", `${NAME}.tar.gz`);
+    spawnSync("sleep", ["1.1"]); // a second later: nothing time-dependent may reach the archive
+    run("bash", ["scripts/release.sh", VERSION, "--out", join(tmp, "dist2")], clone);
+    expect(readFileSync(archive).equals(readFileSync(join(tmp, "dist2", `${NAME}.tar.gz`)))).toBe(true);
+    const sha256 = require("node:crypto").createHash("sha256").update(readFileSync(archive)).digest("hex");
+    expect(readFileSync(`${archive}.sha256`, "utf8")).toBe(`${sha256}  ${NAME}.tar.gz\n`);
+    expect(snippets).toContain(`sha256 = "${sha256}"`);
+    expect(snippets).toContain(`integrity = "sha256-${Buffer.from(sha256, "hex").toString("base64")}"`);
+    expect(snippets).toMatch(new RegExp(`archive_override\\(\\n    module_name = "rules_pipeline",[\\s\\S]*strip_prefix = "${NAME}"`));
+
+    const entries = run("tar", ["tzf", archive], tmp).split("\n").filter(Boolean);
+    expect(entries.every((e) => e.startsWith(`${NAME}/`))).toBe(true);
+    const paths = entries.map((e) => e.slice(NAME.length + 1));
+    for (const needed of ["MODULE.bazel", "WORKSPACE", "BUILD.bazel", "package.json", "tsconfig.json", "bazel/extensions.bzl", "bazel/private/extension_logic.bzl", "bazel/npm/package-lock.json", "tools/pipeline.ts", "src/oci/digest.ts"]) {
+      expect(paths, needed).toContain(needed);
+    }
+    const dev = paths.filter((p) => /^(test|bench|examples|scripts|packages|\.ci)\/|\.test\.ts$|^\.bazelrc$|^vitest\.config\.ts$/.test(p));
+    expect(dev).toEqual([]);
+  });
+
+  test("a consumer installs it through http_archive(file://…, sha256) and builds and runs a pipeline", async () => {
+    const snippet = workspaceSnippet();
+    expect(snippet).toContain(`"file://${join(tmp, "dist")}/${NAME}.tar.gz"`);
+    writeConsumer(snippet);
+    const image = await bazel(ws, ["build", "//examples/hello:hello_image"]);
+    expect(image.code, image.stderr).toBe(0);
+    expect(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("HELLO FROM A PIPELINE");
+    expect(r.stdout).toContain('args: ["1","2"] sum: 3');
+    // It is the archive, not a checkout: the external repository has no tests.
+    const external = join(run(BAZEL, ["info", "output_base"], ws).trim(), "external", "rules_pipeline");
+    expect(existsSync(join(external, "bazel", "pipeline.bzl"))).toBe(true);
+    expect(existsSync(join(external, "test"))).toBe(false);
+  });
+
+  test("a wrong sha256 fails with Bazel's checksum error", async () => {
+    const wrong = "0".repeat(64);
+    writeConsumer(workspaceSnippet().replace(/sha256 = "[a-f0-9]{64}"/, `sha256 = "${wrong}"`));
+    const r = await bazel(ws, ["build", "//examples/hello:hello_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Checksum was [a-f0-9]{64} but wanted 0{64}/);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Issue #11's SBOM: the image rule writes an SPDX 2.3 document (npm packages with version, integrity, license and
+ * purl; the base image's digest), reproducibly; `_push` attaches it as an OCI 1.1 referrer: through the spec's
+ * `sha256-<hex>` fallback tag on docker-registry (distribution 2.8 has no referrers API, found by skopeo too) and
+ * through the referrers API on the dev registry; `pipeline sbom REF` prints it, and names the reference when
+ * there is none.
+ */
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { TempRegistry, tempRegistry } from "../../src/devregistry/testing";
+import { writeLayout } from "../../src/layout/write";
+import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { execProgram, runCli } from "../fixtures/cli";
+import { randomImage } from "../fixtures/random-image";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sbom-"));
+let reg: RunningRegistry;
+let dev: TempRegistry;
+let ws: string;
+
+const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
+const sbomPath = () => join(ws, "bazel-bin/examples/hello/hello_image.spdx.json");
+const digestOf = () => readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
+
+/** Async: the dev registry answers from this very process, so a synchronous spawn would never get its answer. */
+async function skopeo(args: string[]): Promise<string> {
+  const r = await execProgram("skopeo", args);
+  if (r.code !== 0) throw new Error(`skopeo ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+type Spdx = {
+  spdxVersion: string;
+  packages: { name: string; versionInfo: string; licenseDeclared: string; checksums?: { algorithm: string; checksumValue: string }[]; externalRefs?: { referenceLocator: string }[] }[];
+};
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  dev = await tempRegistry();
+  ws = makeConsumerWorkspace(join(tmp, "a"));
+});
+
+afterAll(async () => {
+  if (ws) shutdown(ws);
+  await reg?.stop();
+  await dev?.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("SBOM", () => {
+  test("NAME_sbom builds NAME_image.spdx.json: npm packages with version, integrity, license and purl, and the base image digest; the same bytes when rebuilt", async () => {
+    let r = await bazel(ws, ["build", "//examples/hello:hello_sbom", "//examples/hello:hello_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const first = readFileSync(sbomPath());
+    const doc = JSON.parse(first.toString()) as Spdx;
+    expect(doc.spdxVersion).toBe("SPDX-2.3");
+    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as { packages: Record<string, { version: string; integrity: string }> };
+    const lodash = doc.packages.find((p) => p.name === "lodash")!;
+    expect(lodash.versionInfo).toBe(lock.packages["node_modules/lodash"].version);
+    expect(lodash.licenseDeclared).toBe("MIT");
+    expect(lodash.externalRefs![0].referenceLocator).toBe(`pkg:npm/lodash@${lodash.versionInfo}`);
+    const [algo, b64] = lock.packages["node_modules/lodash"].integrity.split("-");
+    expect(lodash.checksums).toEqual([{ algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") }]);
+    const types = doc.packages.find((p) => p.name === "@types/lodash")!;
+    expect(types.externalRefs![0].referenceLocator).toBe(`pkg:npm/%40types/lodash@${types.versionInfo}`);
+    const manifest = JSON.parse(await skopeo(["inspect", "--raw", `oci:${join(ws, "bazel-bin/examples/hello/hello_image")}:latest`]));
+    const baseDigest = manifest.annotations["org.opencontainers.image.base.digest"];
+    expect(baseDigest).toMatch(/^sha256:/);
+    expect(doc.packages.find((p) => p.versionInfo === baseDigest)).toBeDefined();
+    expect(first.toString()).not.toContain(tmp);
+
+    // From scratch (bazel clean keeps the external repositories): the same image, the same SBOM bytes.
+    r = await bazel(ws, ["clean"]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await bazel(ws, ["build", "//examples/hello:hello_sbom"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(sbomPath()).equals(first)).toBe(true);
+  });
+
+  test("_push to docker-registry (no referrers API) attaches it under the fallback tag; pipeline sbom prints it and skopeo finds it by the tag", async () => {
+    const repo = `${reg.host}/examples/hello`;
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: repo });
+    expect(r.code, r.stderr).toBe(0);
+    const digest = digestOf();
+    const fallback = `sha256-${digest.slice("sha256:".length)}`;
+    expect(r.stderr).toContain(`(fallback tag ${fallback})`);
+    const sbom = readFileSync(sbomPath());
+
+    const started = Date.now();
+    const printed = await runCli(["sbom", `${repo}@${digest}`, "--json"]);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toBe(sbom.toString());
+    // Every response it does not need is drained: the process ends at once, not after a keep-alive timeout.
+    expect(Date.now() - started).toBeLessThan(20_000);
+
+    const index = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}:${fallback}`]));
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests).toHaveLength(1);
+    expect(index.manifests[0].artifactType).toBe("application/spdx+json");
+    const referrer = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}@${index.manifests[0].digest}`]));
+    expect(referrer.artifactType).toBe("application/spdx+json");
+    expect(referrer.subject.digest).toBe(digest);
+    expect(referrer.config.mediaType).toBe("application/vnd.oci.empty.v1+json");
+    expect(referrer.layers).toEqual([expect.objectContaining({ mediaType: "application/spdx+json", digest: sha256(sbom), size: sbom.length })]);
+
+    // Pushing again changes nothing: still one referrer in the fallback index.
+    const again = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: repo });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}:${fallback}`])).manifests).toHaveLength(1);
+
+    const table = await runCli(["sbom", `${repo}@${digest}`]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toContain(`from fallback tag ${index.manifests[0].digest}`);
+    expect(table.stdout).toMatch(/^lodash\s+4\.\S+\s+MIT\s+pkg:npm\/lodash@4\./m);
+  });
+
+  test("_push to the dev registry uses the referrers API: no fallback tag, and pipeline sbom finds it there", async () => {
+    const repo = `${dev.address}/examples/hello`;
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: repo });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("attached (referrers API)");
+    const tags = JSON.parse(await skopeo(["list-tags", "--tls-verify=false", `docker://${repo}`])).Tags as string[];
+    expect(tags.filter((t) => t.startsWith("sha256-"))).toEqual([]);
+    const printed = await runCli(["sbom", `${repo}@${digestOf()}`, "--json"]);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toBe(readFileSync(sbomPath()).toString());
+    const table = await runCli(["sbom", `${repo}@${digestOf()}`]);
+    expect(table.stdout).toContain("from referrers API");
+  });
+
+  test("an image without one is E_NO_SBOM naming the reference and digest, at once (the registry's 404s are drained)", async () => {
+    const layout = join(tmp, "bare");
+    const img = randomImage();
+    await writeLayout(layout, img);
+    const bare = `${reg.host}/examples/bare`;
+    let r = await runCli(["push", layout, "--repository", bare, "--tag", "v1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const started = Date.now();
+    r = await runCli(["sbom", `${bare}:v1`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_NO_SBOM]: ${bare}:v1: no SBOM`);
+    expect(r.stderr).toContain(img.digest);
+    // A 404 body left unread would keep the process alive until the keep-alive socket times out.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  test("pipeline push --sbom FILE attaches a file; a file that is not SPDX JSON is E_BAD_INPUT naming it", async () => {
+    const layout = join(ws, "bazel-bin/examples/hello/hello_image");
+    let r = await runCli(["push", layout, "--repository", `${reg.host}/examples/withsbom`, "--tag", "v1", "--sbom", sbomPath(), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).sbom).toMatchObject({ via: "tag", tag: `sha256-${digestOf().slice(7)}` });
+    r = await runCli(["sbom", `${reg.host}/examples/withsbom:v1`, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(readFileSync(sbomPath()).toString());
+
+    r = await runCli(["push", layout, "--repository", `${reg.host}/examples/badsbom`, "--sbom", join(ws, "examples/hello/main.ts")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_BAD_INPUT]: --sbom ${join(ws, "examples/hello/main.ts")}: not an SPDX JSON document`);
+
+    // The layout itself: the SBOM the rule wrote beside it.
+    r = await runCli(["sbom", `oci:${layout}`, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(readFileSync(sbomPath()).toString());
+  });
+});
