@@ -14,9 +14,11 @@ export const RUN_KUBERNETES_OPTIONS = {
   cpu: { type: "string", describe: "--on kubernetes: CPU request and limit, e.g. 2 or 500m" },
   memory: { type: "string", describe: "--on kubernetes: memory request and limit, e.g. 4Gi" },
   gpu: { type: "number", describe: "--on kubernetes: NVIDIA GPUs (nvidia.com/gpu, with a toleration of the GPU taint)" },
+  "machine-type": { type: "string", describe: "--on kubernetes: a Gradient machine type (e.g. A100): its cpu/memory/gpu and a preferred node affinity, as a spec's resources.machineType" },
+  restricted: { type: "boolean", describe: "--on kubernetes: Pod Security restricted (the default); --no-restricted: no securityContext (the image's user, root included)" },
   "service-account": { type: "string", describe: "--on kubernetes: the pod's service account" },
-  "run-as-user": { type: "number", describe: "--on kubernetes: the container's user id (default 65532; never root)" },
-  "ttl-seconds": { type: "number", describe: "--on kubernetes: ttlSecondsAfterFinished of the Job (default 3600)" },
+  "run-as-user": { type: "number", describe: "--on kubernetes: the pod's user id (default: the spec's, else 65532; never root)" },
+  "ttl-seconds": { type: "number", describe: "--on kubernetes: ttlSecondsAfterFinished of the Job (default: the spec's job.ttlSecondsAfterFinished, else 86400)" },
   // Tests poll a fake API server faster than a real cluster needs.
   "poll-interval": { type: "number", hidden: true },
 } as const satisfies Record<string, OptionSpec>;

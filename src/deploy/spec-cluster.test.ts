@@ -1,18 +1,9 @@
 import { describe, expect, it, test } from "vitest";
-import { parseDeploymentSpec, SpecError } from "./spec";
+import { BadSpecCase, expectOneSpecIssue } from "../../test/fixtures/spec-errors";
+import { parseDeploymentSpec } from "./spec";
 
 const FILE = "deploy.yaml";
 const IMG = "image: registry.example.com/team/app:v1\n";
-
-function specError(text: string): SpecError {
-  try {
-    parseDeploymentSpec(text, FILE);
-  } catch (e) {
-    expect(e).toBeInstanceOf(SpecError);
-    return e as SpecError;
-  }
-  throw new Error("expected the spec to be refused");
-}
 
 describe("cluster fields: a valid spec", () => {
   it("reads probes, resources, securityContext, job, modelCache, initImages", () => {
@@ -45,7 +36,7 @@ initImages: {git: "mirror.example.com/git@sha256:${"a".repeat(64)}"}
   });
 });
 
-const BAD: { name: string; text: string; path: string; line: number; got?: string; problem: RegExp }[] = [
+const BAD: BadSpecCase[] = [
   { name: "unknown machine type", text: `${IMG}resources:\n  instanceType: A100-80G-x2\n`, path: "resources.instanceType", line: 3, got: '"A100-80G-x2"', problem: /unknown machine type \(did you mean "A100-80Gx2"\?\)/ },
   { name: "an AWS name is not a Gradient machine", text: `${IMG}resources: {machineType: g5.xlarge}\n`, path: "resources.machineType", line: 2, got: '"g5.xlarge"', problem: /unknown machine type; known: C3, C4/ },
   { name: "bad cpu quantity", text: `${IMG}resources: {cpu: two}\n`, path: "resources.cpu", line: 2, got: '"two"', problem: /Kubernetes quantity/ },
@@ -64,13 +55,6 @@ const BAD: { name: string; text: string; path: string; line: number; got?: strin
 
 describe("cluster fields: each error names the file, line, path and value", () => {
   test.each(BAD.map((c) => [c.name, c] as const))("%s", (_, c) => {
-    const err = specError(c.text);
-    expect(err.issues).toHaveLength(1);
-    const [issue] = err.issues;
-    expect(issue.path).toBe(c.path);
-    expect(issue.line).toBe(c.line);
-    expect(issue.problem).toMatch(c.problem);
-    expect(issue.got).toBe(c.got);
-    expect(err.message.startsWith(`${FILE}:${c.line}: ${c.path}: `)).toBe(true);
+    expectOneSpecIssue(c, FILE);
   });
 });

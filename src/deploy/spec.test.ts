@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, test } from "vitest";
 import { PipelineError } from "../errors";
-import { deploymentSpecJsonSchema, loadDeploymentSpec, parseDeploymentSpec, SpecError } from "./spec";
+import { BadSpecCase, expectOneSpecIssue, specErrorOf } from "../../test/fixtures/spec-errors";
+import { deploymentSpecJsonSchema, loadDeploymentSpec, parseDeploymentSpec } from "./spec";
 import { SPEC_FIELDS } from "./spec-fields";
 import type { DeploymentSpec } from "./types";
 
@@ -42,16 +43,7 @@ const EXAMPLE_SPEC: DeploymentSpec = {
   resources: { replicas: 2, instanceType: "C4" },
 };
 
-function specError(text: string, file = FILE): SpecError {
-  try {
-    parseDeploymentSpec(text, file);
-  } catch (e) {
-    expect(e).toBeInstanceOf(SpecError);
-    expect((e as SpecError).code).toBe("E_SPEC");
-    return e as SpecError;
-  }
-  throw new Error("expected the spec to be refused");
-}
+const specError = (text: string) => specErrorOf(text, FILE);
 
 describe("good specs", () => {
   it("the issue's example becomes the expected DeploymentSpec", () => {
@@ -158,19 +150,10 @@ describe("good specs", () => {
   });
 });
 
-interface BadCase {
-  name: string;
-  text: string;
-  path: string;
-  line: number | undefined;
-  got?: string;
-  problem: RegExp;
-}
-
 const IMG = "image: x.io/team/app:v1\n";
 
 // Each case: the spec, and the one issue expected (path, line, value received, problem).
-const BAD: BadCase[] = [
+const BAD: BadSpecCase[] = [
   { name: "unknown top-level field, with a suggestion", text: `${IMG}comand: [node]\n`, path: "comand", line: 2, problem: /unknown field \(did you mean "command"\?\)/ },
   { name: "unknown nested field", text: `${IMG}resources:\n  replica: 2\n`, path: "resources.replica", line: 3, problem: /did you mean "replicas"/ },
   { name: "wrong type: command as a string", text: `${IMG}command: node serve.js\n`, path: "command", line: 2, got: '"node serve.js"', problem: /expected a list/ },
@@ -221,17 +204,7 @@ const BAD: BadCase[] = [
 
 describe("bad specs: each error names the file, line, YAML path and value", () => {
   test.each(BAD.map((c) => [c.name, c] as const))("%s", (_, c) => {
-    const err = specError(c.text);
-    expect(err.issues).toHaveLength(1);
-    const [issue] = err.issues;
-    expect(issue.path).toBe(c.path);
-    expect(issue.line).toBe(c.line);
-    expect(issue.problem).toMatch(c.problem);
-    expect(issue.got).toBe(c.got);
-    const where = c.line === undefined ? FILE : `${FILE}:${c.line}`;
-    const prefix = c.path ? `${where}: ${c.path}: ` : `${where}: `;
-    expect(err.message.startsWith(prefix)).toBe(true);
-    if (c.got !== undefined) expect(err.message.endsWith(` (got ${c.got})`)).toBe(true);
+    const err = expectOneSpecIssue(c, FILE);
     expect(err.message).not.toMatch(/hunter2|s3cr3t|123456/);
   });
 });

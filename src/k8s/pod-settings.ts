@@ -5,7 +5,8 @@
  *    `nvidia.com/gpu` NoSchedule taint; a machine type also gives a preferred (not required) node affinity on
  *    `node.kubernetes.io/instance-type`;
  *  - probes: the spec's; for a Deployment with a port and no probe given, TCP checks of the first port (a TCP
- *    check needs nothing from the app; an HTTP path would be a guess). Jobs get only the probes the spec gives;
+ *    check needs nothing from the app; an HTTP path would be a guess). Jobs get only the probes the spec gives,
+ *    and the Job of `pipeline run --on kubernetes` none (pod.ts, PodProbes; run-job.ts says why);
  *  - securityContext: Pod Security "restricted" unless `securityContext.restricted: false`: runAsNonRoot,
  *    runAsUser = the spec's, else the image's numeric non-root user, else 65532; no privilege escalation;
  *    every capability dropped; seccomp RuntimeDefault.

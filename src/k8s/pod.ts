@@ -100,8 +100,14 @@ export function modelCacheSubPath(path: string): string {
   return path.replace(/^\/+|\/+$/g, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "root";
 }
 
-/** `long` says whether the pod is long-running (a Deployment: default probes) or runs to completion (a Job). */
-export function renderPod(r: ResolvedDeployment, opts: PodOptions, long = true): RenderedPod {
+/**
+ * Which probes a pod gets (pod-settings.ts, probes): `defaults` for a long-running pod (a Deployment: the spec's,
+ * else TCP checks of the first port), `given` for a rendered Job (only the spec's), `none` for the Job of
+ * `pipeline run --on kubernetes` (run-job.ts says why).
+ */
+export type PodProbes = "defaults" | "given" | "none";
+
+export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: PodProbes = "defaults"): RenderedPod {
   const s = r.spec;
   const image = pinnedImage(r);
   const gitImage = opts.gitImage ?? s.initImages?.git ?? DEFAULT_GIT_IMAGE;
@@ -193,7 +199,7 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, long = true):
   if (env.length) main.env = env;
   if (s.ports.length) main.ports = s.ports.map((p) => ({ containerPort: p, protocol: "TCP" }));
   if (mounts.length) main.volumeMounts = mounts;
-  Object.assign(main, probes(s, long));
+  if (withProbes !== "none") Object.assign(main, probes(s, withProbes === "defaults"));
   const resources = containerResources(s.resources);
   if (resources) main.resources = resources;
   const containerSc = containerSecurityContext(s);

@@ -12,7 +12,8 @@
  * completions = replicas (completionMode Indexed when > 1), restartPolicy Never, ttlSecondsAfterFinished and
  * activeDeadlineSeconds from `job:` (defaults 1 day, 1 week). The Job's name is `<name>-<hash>` of its
  * immutable fields (template, completions, completionMode): applying the same resolved spec twice does not
- * start a second run (delete the Job to rerun), and any change to them gives a new Job.
+ * start a second run (delete the Job to rerun), and any change to them gives a new Job. `pipeline run --on
+ * kubernetes` creates this same Job (jobOf), renamed and relabelled as a run (run-job.ts).
  *
  * Every object carries `app.kubernetes.io/name`, `instance`, `version` and `managed-by: rules_pipeline`;
  * selectors use the name label only. The image must be by digest (a ResolvedDeployment's `image`): a
@@ -25,7 +26,7 @@ import type { KubernetesObject, V1Deployment, V1Job, V1JobSpec, V1ObjectMeta, V1
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { ANNOTATION_PREFIX, contentHash, objectLabels, selectorLabels, validateObjectName } from "./names";
-import { PodOptions, renderPod } from "./pod";
+import { PodOptions, PodProbes, renderPod } from "./pod";
 import { REQUIRED_SECRETS_ANNOTATION, requiredSecrets } from "./secret-objects";
 
 export type RenderOptions = PodOptions;
@@ -68,7 +69,7 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
   const name = validateObjectName(r.spec.name);
   const namespace = checkNamespace(opts.namespace);
   const replicas = checkReplicas(r.spec.resources.replicas);
-  const { pod, secrets } = renderPod(r, opts, true);
+  const { pod, secrets } = renderPod(r, opts, "defaults");
   const version = versionOf(r, pod.containers[0].image ?? "");
   const meta = { name, namespace, labels: objectLabels(name, version), ...(annotations(r) ? { annotations: annotations(r) } : {}) };
   const deployment: V1Deployment = {
@@ -100,10 +101,19 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
 
 /** Secrets + a Job that runs `replicas` pods to completion once. */
 export function renderJob(r: ResolvedDeployment, opts: RenderOptions): RenderedObject[] {
+  const { job, secrets } = jobOf(r, opts, "given");
+  return [...secrets, job];
+}
+
+/**
+ * The Job of a resolved deployment and the placeholder Secrets its pod refers to: what `--job` renders, and what
+ * `pipeline run --on kubernetes` starts from (run-job.ts, with `withProbes: "none"`).
+ */
+export function jobOf(r: ResolvedDeployment, opts: RenderOptions, withProbes: Exclude<PodProbes, "defaults">): { job: V1Job; secrets: V1Secret[] } {
   const base = validateObjectName(r.spec.name, 54);
   const namespace = checkNamespace(opts.namespace);
   const replicas = checkReplicas(r.spec.resources.replicas);
-  const { pod, secrets } = renderPod(r, opts, false);
+  const { pod, secrets } = renderPod(r, opts, withProbes);
   pod.restartPolicy = "Never";
   const version = versionOf(r, pod.containers[0].image ?? "");
   const template = { metadata: templateMeta(base, version, secrets), spec: pod };
@@ -122,7 +132,7 @@ export function renderJob(r: ResolvedDeployment, opts: RenderOptions): RenderedO
       activeDeadlineSeconds: r.spec.job?.activeDeadlineSeconds ?? DEFAULT_JOB_DEADLINE,
     },
   };
-  return [...secrets, job];
+  return { job, secrets };
 }
 
 export const DEFAULT_JOB_TTL = 86_400;

@@ -7,8 +7,10 @@
  *
  * Waiting for the pod is bounded by `timeoutMs`: past it, E_K8S_POD_TIMEOUT names the pod, its phase and
  * the reason it is stuck (Unschedulable and its message, ImagePullBackOff, ContainerCreating, ...). A pod
- * whose image name is invalid fails at once. The run itself has no deadline.
+ * whose image name is invalid fails at once. The run itself is bounded only by the Job's activeDeadlineSeconds
+ * (run-job.ts: the spec's `job:`, else a week), past which the Job controller stops the pod (E_K8S_POD_FAILED).
  */
+import type { V1Job } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
 import { KubeHttp } from "./run-api";
 import { LogCursor, readLogOnce } from "./run-logs";
@@ -17,7 +19,7 @@ import { RUN_CONTAINER, RUN_LABEL } from "./run-job";
 export interface RunOnClusterOptions {
   api: KubeHttp;
   /** From runJob(). */
-  job: Record<string, any>;
+  job: V1Job;
   keepJob?: boolean;
   /** Longest wait for the pod to start. */
   timeoutMs: number;
@@ -75,8 +77,8 @@ function started(pod: Pod | undefined): boolean {
 }
 
 export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: number; pod: string }> {
-  const ns: string = o.job.metadata.namespace;
-  const name: string = o.job.metadata.name;
+  const ns = o.job.metadata!.namespace!;
+  const name = o.job.metadata!.name!;
   const what = `Job ${ns}/${name}`;
   const jobPath = `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`;
   await o.api.json("POST", jobPath, { verb: "create", resource: "jobs", namespace: ns, name }, { body: o.job });

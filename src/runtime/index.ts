@@ -191,19 +191,31 @@ export interface RunOnKubernetesOptions {
   cpu?: string;
   memory?: string;
   gpu?: number;
+  /**
+   * A Gradient machine type ("A100", "C5"; docs/deployments.md, "Instance types"): its cpu/memory/gpu (each
+   * replaced by `cpu`/`memory`/`gpu` when given) and a preferred node affinity, as a spec's `resources.machineType`.
+   */
+  machineType?: string;
+  /** The older name of `machineType`, as in a spec; give one of them. */
+  instanceType?: string;
+  /**
+   * Pod Security "restricted" (default true), as a spec's `securityContext.restricted`; false: no securityContext,
+   * the image's user (root included).
+   */
+  restricted?: boolean;
   /** Default: the kubeconfig context's namespace, else "default". */
   namespace?: string;
   /** Kubeconfig context (default: the current one) and file (default: $KUBECONFIG, else ~/.kube/config). */
   context?: string;
   kubeconfig?: string;
   serviceAccount?: string;
-  /** The container's user id (default 65532; never root). */
+  /** The pod's user id (default 65532; never root), as a spec's `securityContext.runAsUser`. */
   runAsUser?: number;
   /** Keep the Job (and its pod, with its logs) after it ends; Ctrl-C deletes it anyway. */
   keepJob?: boolean;
   /** Seconds to wait for the pod to start (default 300). */
   timeoutSeconds?: number;
-  /** ttlSecondsAfterFinished of the Job (default 3600). */
+  /** ttlSecondsAfterFinished of the Job (default 86400), as a spec's `job.ttlSecondsAfterFinished`. */
   ttlSecondsAfterFinished?: number;
   /** The launch script's environment (default process.env). */
   processEnv?: Env;
@@ -224,6 +236,9 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
       throw new ContainerImageError("E_IMAGE_NOT_PUSHED", `image ${JSON.stringify(name)} was built but not pushed (\`:NAME_binary\`): a cluster cannot pull it; run \`bazel run //pkg:NAME\`, which pushes it first`);
     }
   }
+  if (opts.machineType !== undefined && opts.instanceType !== undefined) {
+    throw new ContainerImageError("E_BAD_OPTION", 'runOnKubernetes: give "instanceType" or its newer name "machineType", not both');
+  }
   const image = opts.image ?? containerImageUri(name, env);
   const args = ["run", "--on", "kubernetes", "--image", image];
   for (const [k, v] of Object.entries(opts.env ?? {})) args.push("--env", `${k}=${v}`);
@@ -231,6 +246,7 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
     ["--cpu", opts.cpu],
     ["--memory", opts.memory],
     ["--gpu", opts.gpu],
+    ["--machine-type", opts.machineType ?? opts.instanceType],
     ["--namespace", opts.namespace],
     ["--context", opts.context],
     ["--kubeconfig", opts.kubeconfig],
@@ -240,6 +256,7 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
     ["--ttl-seconds", opts.ttlSecondsAfterFinished],
   ];
   for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
+  if (opts.restricted !== undefined) args.push(opts.restricted ? "--restricted" : "--no-restricted");
   if (opts.keepJob) args.push("--keep-job");
   args.push("--", ...(opts.args ?? []));
   return cliCommand(args, env);

@@ -36,6 +36,15 @@ describe("runOnKubernetes", () => {
     ]);
   });
 
+  test("machineType (or the spec's older name instanceType, not both) and restricted, as the spec names them", () => {
+    const processEnv = { PIPELINE_CONTAINER_IMAGE: REF };
+    const flags = (o: Parameters<typeof runOnKubernetesCommand>[0]) => runOnKubernetesCommand({ processEnv, ...o }).args.slice(5, -1);
+    expect(flags({ machineType: "A100", restricted: false })).toEqual(["--machine-type", "A100", "--no-restricted"]);
+    expect(flags({ instanceType: "C5", restricted: true })).toEqual(["--machine-type", "C5", "--restricted"]);
+    expect(flags({})).toEqual([]);
+    expect(() => runOnKubernetesCommand({ processEnv, machineType: "A100", instanceType: "C5" })).toThrow('runOnKubernetes: give "instanceType" or its newer name "machineType", not both');
+  });
+
   test("image `name` of a multi-image pipeline; an unpushed image (:NAME_binary) is refused before anything starts", async () => {
     const uris = JSON.stringify({ default: REF, cuda: CUDA });
     expect(runOnKubernetesCommand({ processEnv: { PIPELINE_CONTAINER_IMAGE_URIS: uris }, name: "cuda", gpu: 1 }).args.slice(0, 5)).toEqual(["run", "--on", "kubernetes", "--image", CUDA]);

@@ -13,6 +13,10 @@ import { join } from "node:path";
 import type { CliIo } from "../../src/cli/io";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
+import type { V1Job } from "@kubernetes/client-node";
+import { resolveDeployment } from "../../src/deploy/resolve";
+import { loadDeploymentSpec } from "../../src/deploy/spec";
+import { renderJob } from "../../src/k8s/render";
 import { runOnKubernetes } from "../../src/runtime";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { execProgram, pipelineCli } from "../fixtures/cli";
@@ -115,16 +119,16 @@ describe("pipeline run --on kubernetes", () => {
     expect(api.requests[0].headers.authorization).toBe(`Bearer ${KUBE_TOKEN}`);
   });
 
-  it("the Job: backoffLimit 0, ttlSecondsAfterFinished, Pod Security restricted, resources, GPU toleration, args and env", async () => {
+  it("the Job: backoffLimit 0, ttlSecondsAfterFinished, activeDeadlineSeconds, Pod Security restricted, resources, GPU toleration, args and env", async () => {
     await freshApi();
     await runK8s({ env: ["MODE=fast"], cpu: "2", memory: "4Gi", gpu: 1, "service-account": "trainer", "--": ["--epochs", "2"], "keep-job": true }, makeIo());
     const [job] = created();
-    expect(job.spec).toMatchObject({ backoffLimit: 0, ttlSecondsAfterFinished: 3600 });
+    expect(job.spec).toMatchObject({ backoffLimit: 0, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
     const pod = job.spec.template.spec;
     expect(pod).toMatchObject({
       restartPolicy: "Never",
       serviceAccountName: "trainer",
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
       tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
     });
     const c = pod.containers[0];
@@ -132,7 +136,7 @@ describe("pipeline run --on kubernetes", () => {
       name: "main",
       image: IMAGE,
       args: ["--epochs", "2"],
-      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: true },
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
       resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { cpu: "2", memory: "4Gi", "nvidia.com/gpu": "1" } },
     });
     expect(c.env).toEqual([{ name: "MODE", value: "fast" }, { name: "PIPELINE_IN_CONTAINER", value: "1" }]);
@@ -288,11 +292,37 @@ env:
     expect(c).toMatchObject({ image: IMAGE, command: ["node", "train.js"], args: ["--epochs", "1"] });
     expect(c.env).toEqual([
       { name: "MODE", value: "fast" },
-      { name: "PIPELINE_IN_CONTAINER", value: "1" },
       { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: expect.stringMatching(/^rp-secret-api-token-[0-9a-f]{8}$/), key: "value" } } },
+      { name: "PIPELINE_IN_CONTAINER", value: "1" },
     ]);
     expect(io.err.join("\n")).toMatch(/env API_TOKEN: read from the Secrets rp-secret-api-token-[0-9a-f]{8}/);
     expect(io.err.join("\n")).not.toMatch(/p-Secret-9/);
+  });
+
+  it("SPEC with a machineType: the machine's requests and preferred node affinity, the pod settings `deploy --job` renders", async () => {
+    await freshApi();
+    const specPath = join(tmp, "gpu.yaml");
+    writeFileSync(specPath, `name: gpu-train\nimage: ${IMAGE}\nport: 9090\nprobes: {liveness: {tcp: 9090}}\nresources: {machineType: A100-80Gx2}\n`);
+    expect((await runK8s({ image: undefined, spec: "gpu.yaml" }, makeIo())).exitCode).toBe(0);
+    const [job] = created();
+    const pod = job.spec.template.spec;
+    expect(pod.containers[0].resources).toEqual({ requests: { cpu: "24", memory: "180Gi" }, limits: { memory: "180Gi", "nvidia.com/gpu": "2" } });
+    expect(pod.affinity).toEqual({
+      nodeAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 100, preference: { matchExpressions: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100-80Gx2"] }] } },
+        ],
+      },
+    });
+    expect(pod.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+    // The same spec rendered by `pipeline deploy SPEC --job`: the same pod settings; the run leaves the probe out.
+    const rendered = renderJob(await resolveDeployment(loadDeploymentSpec(specPath), { env: makeIo().env, warn: () => {} }), { namespace: "ml" }).find((o) => o.kind === "Job") as V1Job;
+    const renderedPod = rendered.spec!.template.spec!;
+    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets", "restartPolicy"] as const) expect(pod[k], k).toEqual(renderedPod[k]);
+    for (const k of ["resources", "securityContext", "ports"] as const) expect(pod.containers[0][k], k).toEqual(renderedPod.containers[0][k]);
+    expect(renderedPod.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 9090 } });
+    expect(pod.containers[0].livenessProbe).toBeUndefined();
+    expect({ ttl: job.spec.ttlSecondsAfterFinished, deadline: job.spec.activeDeadlineSeconds }).toEqual({ ttl: rendered.spec!.ttlSecondsAfterFinished, deadline: rendered.spec!.activeDeadlineSeconds });
   });
 
   it("SPEC with models or repositories points to deploy --apply --job", async () => {

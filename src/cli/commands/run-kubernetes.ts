@@ -3,20 +3,24 @@
  * (src/k8s/run-on-cluster.ts), the path a launch script's runOnKubernetes() takes.
  *
  *   pipeline run --on kubernetes --image HOST/REPO@sha256:... [--env K=V]... [--cpu C] [--memory M] [--gpu N]
- *                [--namespace NS] [--context CTX] [--kubeconfig F] [--keep-job] [--timeout S] [-- ARGS]
+ *                [--machine-type NAME] [--no-restricted] [--namespace NS] [--context CTX] [--kubeconfig F]
+ *                [--keep-job] [--timeout S] [-- ARGS]
  *   pipeline run --on kubernetes SPEC [--image REF] [...] [-- ARGS]
  *
- * With a spec, its image (tag resolved to a digest), command, args, workingDir, env (SECRET:name values become
- * secretKeyRefs to the Secrets `pipeline deploy SPEC --apply` creates), containerRegistry (as imagePullSecret)
- * and resources (cpu, memory, gpu) are used; flags override them. A spec with code, models or repositories
- * needs init containers: `pipeline deploy SPEC --apply --job` runs those. Flags of the local runner (--runtime,
- * --network, --mount, ...) are refused. The exit code is the container's; Ctrl-C deletes the Job and exits 130.
+ * The Job is the one `pipeline deploy SPEC --job` renders, from the same functions (src/k8s/run-job.ts): with a
+ * spec, its image (tag resolved to a digest), command, args, workingDir, env (SECRET:name values become
+ * secretKeyRefs to the Secrets `pipeline deploy SPEC --apply` creates), containerRegistry (as imagePullSecret),
+ * resources (machine type, cpu, memory, gpu), securityContext and job settings; flags override them (runSpec).
+ * A spec with code, models or repositories needs init containers: `pipeline deploy SPEC --apply --job` runs
+ * those. Flags of the local runner (--runtime, --network, --mount, ...) are refused. The exit code is the
+ * container's; Ctrl-C deletes the Job and exits 130.
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
 import type { CliIo } from "../io";
 import type { RunArgs } from "./run";
-import type { RunResources } from "../../k8s/run-job";
+import type { ResolvedDeployment } from "../../deploy/types";
+import type { RunOverrides } from "../../k8s/run-job";
 
 export interface RunKubernetesArgs extends RunArgs {
   on?: string;
@@ -28,6 +32,8 @@ export interface RunKubernetesArgs extends RunArgs {
   cpu?: string;
   memory?: string;
   gpu?: number;
+  "machine-type"?: string;
+  restricted?: boolean;
   "service-account"?: string;
   "run-as-user"?: number;
   "ttl-seconds"?: number;
@@ -39,13 +45,16 @@ function usage(message: string): PipelineError {
 }
 
 const LOCAL_ONLY = ["runtime", "network", "mount", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
-const KUBERNETES_ONLY = ["keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "service-account", "run-as-user", "ttl-seconds"] as const;
+const KUBERNETES_ONLY = [
+  "keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "machine-type", "restricted", "service-account", "run-as-user", "ttl-seconds",
+] as const;
 
 /** Usage errors for flags given with the wrong --on (exported for the local path). */
 export function checkTarget(a: RunKubernetesArgs): void {
   const given = (k: string) => {
     const v = (a as Record<string, unknown>)[k];
-    return v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0);
+    // `--no-restricted` is given as false; the other switches default to false.
+    return v !== undefined && (v !== false || k === "restricted") && !(Array.isArray(v) && v.length === 0);
   };
   if (a.on === "kubernetes") {
     const bad = LOCAL_ONLY.filter(given);
@@ -62,29 +71,28 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   const timeout = a.timeout ?? 300;
   if (!(timeout > 0)) throw usage(`--timeout: expected seconds > 0, got ${JSON.stringify(a.timeout)}`);
   const { parseEnvFlags } = await import("./run");
-  const extraEnv = parseEnvFlags(a.env ?? [], io.env);
+  const overrides: RunOverrides = {
+    command: a.entrypoint ? [a.entrypoint] : undefined,
+    args: a["--"]?.length ? a["--"].map(String) : undefined,
+    workingDir: a.workdir,
+    env: parseEnvFlags(a.env ?? [], io.env),
+    cpu: a.cpu,
+    memory: a.memory,
+    gpu: a.gpu,
+    machineType: a["machine-type"],
+    restricted: a.restricted,
+    runAsUser: a["run-as-user"],
+    ttlSecondsAfterFinished: a["ttl-seconds"],
+  };
   const loaded = (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context });
   const namespace = a.namespace ?? loaded.namespace ?? "default";
-  const { runJob, runJobName, validateResources } = await import("../../k8s/run-job");
+  const { imageSpec, runJob, runJobName, runSpec } = await import("../../k8s/run-job");
   const { containerFromReference } = await import("../../deploy/model");
   const warn = (line: string) => io.stderr(`warning: ${line}`);
 
-  let image: string;
-  let base = a.name;
-  let command = a.entrypoint ? [a.entrypoint] : undefined;
-  let args = a["--"]?.length ? a["--"].map(String) : undefined;
-  let workingDir = a.workdir;
-  let env: Record<string, string> = {};
-  const secretEnv: Record<string, string> = {};
-  let resources: RunResources = {};
-  let imagePullSecret: string | undefined;
+  let deployment: ResolvedDeployment;
   if (a.spec) {
-    const [{ loadDeploymentSpec }, { resolveDeployment }, { envSecretName }, names] = await Promise.all([
-      import("../../deploy/spec"),
-      import("../../deploy/resolve"),
-      import("../../deploy/env"),
-      import("../../k8s/names"),
-    ]);
+    const [{ loadDeploymentSpec }, { resolveDeployment }] = await Promise.all([import("../../deploy/spec"), import("../../deploy/resolve")]);
     const specPath = resolvePath(io.cwd, a.spec);
     const spec = loadDeploymentSpec(specPath, { warn });
     if (a.image) spec.interpreter = containerFromReference(a.image, "--image", io.cwd);
@@ -94,52 +102,30 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     }
     if (spec.resources.replicas > 1) throw usage(`${specPath}: resources.replicas is ${spec.resources.replicas}; --on kubernetes runs one pod (use \`pipeline deploy ${a.spec} --apply --job\`)`);
     if (spec.interpreter.kind === "ContainerInLayout") throw usage(`${specPath}: the image is an OCI layout on this machine, which a cluster cannot pull: push it and pass --image HOST/REPO@sha256:...`);
+    // Resolved before the flags are applied: resolve's messages name the spec file's lines (specFieldLocation).
     const resolved = await resolveDeployment(spec, { env: io.env, insecure: a.insecure, warn });
-    image = resolved.image!;
-    base ??= spec.name;
-    command ??= spec.command;
-    args ??= spec.args;
-    workingDir ??= spec.workingDir;
-    for (const e of spec.env) {
-      const secret = envSecretName(e.value);
-      if (secret) secretEnv[e.name] = names.namedSecretObjectName(secret);
-      else env[e.name] = e.value;
-    }
-    if (Object.keys(secretEnv).length) io.stderr(`env ${Object.keys(secretEnv).join(", ")}: read from the Secrets ${[...new Set(Object.values(secretEnv))].join(", ")} (\`pipeline deploy ${a.spec} --apply\` creates them)`);
-    if (spec.containerRegistry) imagePullSecret = names.registrySecretObjectName(spec.containerRegistry);
-    // Resource fields the spec may carry (cpu, memory, gpu).
-    const r = spec.resources as RunResources;
-    resources = validateResources({ cpu: r.cpu, memory: r.memory, gpu: r.gpu }, `${specPath}: resources.`);
+    deployment = { ...resolved, spec: runSpec(resolved.spec, overrides) };
   } else {
     const interp = containerFromReference(a.image!, "--image", io.cwd);
     if (interp.kind === "ContainerInLayout") throw usage(`--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`);
     if (interp.kind !== "ContainerAtDigest") throw usage(`--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`);
-    image = `${interp.repository}@${interp.digest}`;
-    base ??= interp.repository.split("/").pop();
+    const spec = imageSpec(a.name ?? interp.repository.split("/").pop()!, interp);
+    deployment = { spec: runSpec(spec, overrides), image: `${interp.repository}@${interp.digest}`, warnings: [] };
   }
-  env = { ...env, ...extraEnv, PIPELINE_IN_CONTAINER: "1" };
-  resources = validateResources({ cpu: a.cpu ?? resources.cpu, memory: a.memory ?? resources.memory, gpu: a.gpu ?? resources.gpu }, "--");
-  const job = runJob({
-    name: runJobName(base ?? "run"),
-    namespace,
-    image,
-    command,
-    args,
-    env,
-    secretEnv,
-    workingDir,
-    resources,
-    serviceAccount: a["service-account"],
-    runAsUser: a["run-as-user"],
-    ttlSecondsAfterFinished: a["ttl-seconds"],
-    imagePullSecret,
-  });
+  const job = runJob({ name: runJobName(a.name ?? deployment.spec.name), namespace, deployment, serviceAccount: a["service-account"] });
+  const jobName = job.metadata!.name!;
+  const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([import("../../deploy/env"), import("../../k8s/names")]);
+  const fromSecrets = deployment.spec.env.filter((e) => envSecretName(e.value) !== undefined);
+  if (fromSecrets.length) {
+    const objects = [...new Set(fromSecrets.map((e) => namedSecretObjectName(envSecretName(e.value)!)))];
+    io.stderr(`env ${fromSecrets.map((e) => e.name).join(", ")}: read from the Secrets ${objects.join(", ")} (\`pipeline deploy ${a.spec ?? "SPEC"} --apply\` creates them)`);
+  }
 
   const [{ KubeHttp }, { runOnCluster }] = await Promise.all([import("../../k8s/run-api"), import("../../k8s/run-on-cluster")]);
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (stop.signal.aborted) return;
-    io.stderr(`${sig}: deleting Job ${namespace}/${job.metadata.name}`);
+    io.stderr(`${sig}: deleting Job ${namespace}/${jobName}`);
     stop.abort();
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -155,7 +141,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
       log: io.stderr,
       signal: stop.signal,
     });
-    if (exitCode !== 0) io.stderr(`Job ${namespace}/${job.metadata.name}: the container exited with code ${exitCode}`);
+    if (exitCode !== 0) io.stderr(`Job ${namespace}/${jobName}: the container exited with code ${exitCode}`);
     return { exitCode };
   } catch (e) {
     if (stop.signal.aborted) {
