@@ -1,5 +1,6 @@
 """pipeline_app: the pipeline's program (compiled entry, sources, data, deps) as one set of files."""
 
+load(":npm_package.bzl", "npm_lockfiles")
 load(":providers.bzl", "NpmPackageInfo", "PipelineAppInfo", "TsLibraryInfo")
 load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
 
@@ -38,6 +39,7 @@ def _pipeline_app_impl(ctx):
             module_mappings = depset(transitive = [d[TsLibraryInfo].module_mappings for d in ctx.attr.deps if TsLibraryInfo in d]),
             bin_links = depset(transitive = [d[TsLibraryInfo].npm_bin_links for d in ctx.attr.deps if TsLibraryInfo in d] +
                                             [d[NpmPackageInfo].bin_links for d in ctx.attr.deps if NpmPackageInfo in d]),
+            npm_lockfiles = npm_lockfiles(ctx.attr.deps + ctx.attr.data),
         ),
     ]
 

@@ -16,7 +16,8 @@ as `oci:DIR` by skopeo, umoci and podman, and by any rule that takes an image wi
 rules_oci's `oci_push(image = ...)` and `oci_load(image = ...)`. The manifest digest (`sha256:...`) is in
 `<name>.digest`, output group `digest` (the `pipeline` macro adds a `<name>_digest` target for it); the layers in
 output group `layers`; an SPDX 2.3 SBOM (npm packages, base image digest) in `<name>.spdx.json`, output group
-`sbom` (the macro's `<name>_sbom` target).
+`sbom` (the macro's `<name>_sbom` target). The SBOM takes the npm packages' integrity and resolved URLs from the
+lockfiles of their `npm_dependencies` repositories (`PipelineAppInfo.npm_lockfiles`), inputs of this action only.
 
 The image contract (what a custom base or a "totally custom" image must honour):
 - `node` (>= 20) on the image's PATH;
@@ -145,11 +146,17 @@ def _image_impl(ctx):
     sbom_args.set_param_file_format("multiline")
     sbom_args.use_param_file("--sbom-packages=%s", use_always = True)
     sbom_args.add_all(third_party, map_each = _npm_package_json)
+
+    # The lockfiles the npm trees were installed from (integrity, resolved URLs): inputs of this action alone, so a
+    # lockfile-only change rebuilds the SBOM and nothing else. The CLI reads no other lockfile.
+    lockfiles = getattr(app, "npm_lockfiles", depset())
+    lockfile_args = ctx.actions.args()
+    lockfile_args.add_all(lockfiles, before_each = "--sbom-lockfile")
     run_cli(
         ctx,
         "image",
-        args + [sbom_args],
-        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party]),
+        args + [lockfile_args, sbom_args],
+        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party, lockfiles]),
         [layout, digest, sbom],
         "PipelineImage",
         "Assembling image {}".format(ctx.label),

@@ -14,6 +14,12 @@ Targets in the generated repository:
 Files keep their `node_modules/...` path, which is how `pipeline` places them at `/app/node_modules` in the
 image and in the runfiles of `_local`/`_binary`.
 
+The repository keeps a copy of `lockfile` as `package-lock.json` beside its `node_modules`; each package target
+carries it in `NpmPackageInfo.lockfiles`, so that the image action (and only it: not compiling, not the layers)
+has it as a declared input for the SBOM's integrity and resolved URLs. The SBOM thus says what the lockfile says,
+not what the machine's npm wrote into `node_modules/.package-lock.json` (which depends on its npm configuration,
+e.g. `omit-lockfile-registry-resolved`).
+
 Install scripts (native addons): `npm ci` never runs them. The packages listed in `allow_install_scripts` are then
 rebuilt with `npm rebuild <names> --offline`, which runs their install scripts (node-gyp compiles the addon from
 source against the Node in use, with the headers of npm's `nodedir` config); of their `build/` directory only the
@@ -116,11 +122,14 @@ def _bin_links(rctx, installed):
             out.setdefault(owner, {})[link.basename] = rel
     return out
 
+# The repository's copy of the lockfile, beside node_modules: what the package targets name in `lockfile`.
+_LOCKFILE = "package-lock.json"
+
 def _package_target(name, closure, typed, bins, srcs = None):
     """An npm_package target.
 
-    Every file of `closure` (package paths) or `srcs` globs, their type surface, and the
-    `node_modules/.bin` commands of the packages in `closure`."""
+    Every file of `closure` (package paths) or `srcs` globs, their type surface, the
+    `node_modules/.bin` commands of the packages in `closure`, and the lockfile (for the SBOM)."""
     bin_links = {}
     for p in closure:
         bin_links.update(bins.get(p, {}))
@@ -134,6 +143,7 @@ def _package_target(name, closure, typed, bins, srcs = None):
         "    srcs = glob({}, exclude = {}, allow_empty = {}),".format(repr(srcs), repr(_EXCLUDES), repr(len(closure) == 0)),
         "    types = glob({}, exclude = {}, allow_empty = True),".format(repr(types), repr(_EXCLUDES)),
         "    bin_links = {},".format(repr({k: bin_links[k] for k in sorted(bin_links.keys())})),
+        "    lockfile = {},".format(repr(":" + _LOCKFILE)),
         ")",
         "",
     ]
@@ -220,7 +230,7 @@ def _npm_repo_impl(rctx):
     pkg_label = rctx.attr.package_json
     rctx.symlink(rctx.path(pkg_label), "package.json")
     lock_text = rctx.read(rctx.path(lock_label))
-    rctx.file("package-lock.json", lock_text)
+    rctx.file(_LOCKFILE, lock_text)
     lock = json.decode(lock_text)
     version = lock.get("lockfileVersion", 0)
     if version < 2:

@@ -8,6 +8,7 @@ NpmPackageInfo = provider(
         "files": "depset of Files: every file of the package and its dependencies (what runs)",
         "types": "depset of Files: what the TypeScript compiler reads: package.json files and declarations (.d.ts), plus the file an untyped package resolves to",
         "bin_links": "depset of strings `name<TAB>target`: the `node_modules/.bin` commands of these packages, target relative to node_modules",
+        "lockfiles": "depset of Files: the lockfile these packages were installed from, `package-lock.json` beside the `node_modules` directory (`npm_dependencies` keeps its copy of the lockfile there). Read only by the image action, for the SBOM's integrity and resolved URL: never a compile or layer input. Empty when unknown (the SBOM then names the packages without them)",
     },
 )
 
@@ -19,6 +20,7 @@ TsLibraryInfo = provider(
         "npm_roots": "depset of strings: exec paths of the node_modules directories those packages live in",
         "module_mappings": "depset of (module_name, package path) tuples, this library's and its deps'",
         "npm_bin_links": "depset of strings `name<TAB>target`: `node_modules/.bin` commands of the npm packages this library and its deps use",
+        "npm_lockfiles": "depset of Files: `NpmPackageInfo.lockfiles` of the npm packages this library and its deps use (for the image's SBOM only)",
     },
 )
 
@@ -30,6 +32,7 @@ PipelineAppInfo = provider(
         "runtime": "list of Files: the @rules_pipeline/runtime library",
         "module_mappings": "depset of (module_name, package path) tuples: where `ts_library(module_name = ...)` deps are linked under node_modules",
         "bin_links": "depset of strings `name<TAB>target`: `node_modules/.bin` commands of the npm packages in `files`",
+        "npm_lockfiles": "depset of Files: `NpmPackageInfo.lockfiles` of the npm packages in `files`, each `package-lock.json` beside its `node_modules` directory; inputs of the image action alone (its SBOM), not part of the program",
     },
 )
 

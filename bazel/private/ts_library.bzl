@@ -1,5 +1,6 @@
 """ts_library: TypeScript shared across packages, compiled to .js and .d.ts."""
 
+load(":npm_package.bzl", "npm_lockfiles")
 load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
 load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
 
@@ -23,8 +24,8 @@ Users import it by relative path (`import { x } from "../../lib"`) or, with `mod
 (`import { x } from "@acme/lib"`, `"@acme/lib/sub"`): the files are linked under `node_modules/<module_name>` in
 `_local`/`_binary` runs and in the image. Pick one way per program: the two paths load two copies of the module.
 `import "@acme/lib"` loads `index.js`, so give the library an `index.ts`. The library's npm deps reach its
-users (their declarations for compiling, their files for running). Compile actions of users read only the
-library's `.d.ts`, so a change inside a function body recompiles the library alone.
+users (their declarations for compiling, their files for running, their lockfile for the image's SBOM). Compile
+actions of users read only the library's `.d.ts`, so a change inside a function body recompiles the library alone.
 """
 
 def _module_name_ok(name):
@@ -70,6 +71,7 @@ def _ts_library_impl(ctx):
             npm_roots = depset(transitive = npm_roots),
             module_mappings = depset(transitive = mappings),
             npm_bin_links = depset(transitive = bin_links),
+            npm_lockfiles = npm_lockfiles(ctx.attr.deps + ctx.attr.data),
         ),
     ]
 

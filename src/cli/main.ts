@@ -271,6 +271,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "sbom-out": str,
       "sbom-name": str,
       "sbom-packages": str,
+      "sbom-lockfile": { ...strs, default: [], describe: "npm lockfile of the node_modules tree beside it (repeatable); the SBOM reads no other" },
     },
     run: async (a, io) => (await import("./commands/image")).image(a as never, io),
   },

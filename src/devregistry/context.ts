@@ -11,4 +11,6 @@ export interface Ctx {
   uploads: Uploads;
   /** Request body bytes consumed by the handler. */
   bytesIn: number;
+  /** Referrers per page of the referrers API (DevRegistryOptions.referrersPageSize); undefined: all on one page. */
+  referrersPageSize?: number;
 }

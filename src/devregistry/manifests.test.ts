@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
-import { paginate } from "./manifests";
+import { paginate } from "./paginate";
 import { imageManifest, pushBlob, pushImage, request, TempRegistry, tempRegistry } from "./testing";
 
 let reg: TempRegistry;

@@ -9,6 +9,7 @@ import type { Ctx } from "./context";
 import { checkManifest } from "./manifest-check";
 import { validateDigest } from "./names";
 import { RegistryError } from "./registry-error";
+import { paginate } from "./paginate";
 import { recordReferrer, subjectOf } from "./referrers";
 import { readBody } from "./request-body";
 import { sendBody, sendEmpty, sendJson } from "./responses";
@@ -74,21 +75,6 @@ export async function deleteManifest(ctx: Ctx, name: string, reference: string):
   const ok = ref.digest ? await ctx.storage.deleteManifest(name, ref.digest) : await ctx.storage.deleteTag(name, ref.tag!);
   if (!ok) throw manifestUnknown(name, reference);
   sendEmpty(ctx.res, 202);
-}
-
-/** Applies `n` and `last` to a sorted list; `link` is set when more items follow the page. */
-export function paginate(items: string[], params: URLSearchParams, path: string): { page: string[]; link?: string } {
-  const last = params.get("last");
-  const nParam = params.get("n");
-  let rest = last !== null && last !== "" ? items.filter((t) => t > last) : items;
-  if (nParam === null || nParam === "") return { page: rest };
-  if (!/^\d+$/.test(nParam)) throw new RegistryError(400, "UNSUPPORTED", `n must be a non-negative integer, got ${JSON.stringify(nParam)}`);
-  const n = Number(nParam);
-  if (n === 0) return { page: [] };
-  const page = rest.slice(0, n);
-  rest = rest.slice(n);
-  if (rest.length === 0) return { page };
-  return { page, link: `<${path}?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"` };
 }
 
 /** GET /v2/<name>/tags/list (sorted; `n`/`last` pagination with a Link header). */

@@ -3,7 +3,9 @@
  * `repositories/<name>/_referrers/<subject hex>/<referrer hex>` (its descriptor as JSON) and answered with an
  * `OCI-Subject` header, so clients know not to maintain the `sha256-<hex>` fallback tag;
  * `GET /v2/<name>/referrers/<digest>[?artifactType=T]` answers an image index of those descriptors (manifests
- * deleted since drop out), filtered by artifactType (`OCI-Filters-Applied: artifactType`).
+ * deleted since drop out), filtered by artifactType (`OCI-Filters-Applied: artifactType`). With a page size
+ * (`referrersPageSize`, or a smaller `n` from the client) the list comes in pages ordered by digest, each naming the
+ * next with `Link: <...?n=N&last=DIGEST>; rel="next"`, the way tags are listed.
  */
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +14,7 @@ import { isSha256Digest } from "../oci/grammar";
 import { MediaType } from "../oci/types";
 import type { Ctx } from "./context";
 import { validateDigest } from "./names";
+import { paginate } from "./paginate";
 import { RegistryError } from "./registry-error";
 import { sendJson } from "./responses";
 import type { Storage } from "./storage";
@@ -54,7 +57,7 @@ export async function recordReferrer(storage: Storage, name: string, subject: st
   await storage.writeAtomic(join(referrersDir(storage, name, subject), digest.slice("sha256:".length)), JSON.stringify(desc));
 }
 
-/** GET /v2/<name>/referrers/<digest>: an image index (empty when nothing refers to it), sorted by digest. */
+/** GET /v2/<name>/referrers/<digest>: an image index (empty when nothing refers to it), sorted by digest, paginated. */
 export async function listReferrers(ctx: Ctx, name: string, subject: string): Promise<void> {
   validateDigest(subject);
   let files: string[] = [];
@@ -64,20 +67,40 @@ export async function listReferrers(ctx: Ctx, name: string, subject: string): Pr
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
   const wanted = ctx.url.searchParams.get("artifactType");
+  const params = pageParams(ctx);
+  const last = params.get("last") || undefined;
+  const n = params.get("n");
+  // Records are read from `last` on until the page and one more are found (is there a next page?), not all of them.
+  const enough = n && /^\d+$/.test(n) ? Number(n) + 1 : Infinity;
   const manifests: ReferrerDescriptor[] = [];
   for (const f of files) {
+    if (manifests.length >= enough) break;
+    const digest = `sha256:${f}`;
+    if (last !== undefined && digest <= last) continue;
     let desc: ReferrerDescriptor;
     try {
       desc = JSON.parse(await fsp.readFile(join(referrersDir(ctx.storage, name, subject), f), "utf8")) as ReferrerDescriptor;
     } catch {
       continue; // a damaged record: skipped rather than failing the whole list
     }
-    if (!isSha256Digest(desc.digest) || (await ctx.storage.manifestMediaType(name, desc.digest)) === undefined) continue;
+    if (desc.digest !== digest || !isSha256Digest(digest) || (await ctx.storage.manifestMediaType(name, digest)) === undefined) continue;
     if (wanted && desc.artifactType !== wanted) continue;
     manifests.push(desc);
   }
-  sendJson(ctx.res, ctx.req, 200, { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }, {
+  const { page, link } = paginate(manifests.map((m) => m.digest), params, `/v2/${name}/referrers/${subject}${wanted ? `?artifactType=${encodeURIComponent(wanted)}` : ""}`);
+  sendJson(ctx.res, ctx.req, 200, { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: manifests.slice(0, page.length) }, {
     "Content-Type": MediaType.OCI_INDEX,
     ...(wanted ? { "OCI-Filters-Applied": "artifactType" } : {}),
+    ...(link ? { Link: link } : {}),
   });
+}
+
+/** The request's `n` and `last`, with `n` at most the registry's page size. */
+function pageParams(ctx: Ctx): URLSearchParams {
+  const params = new URLSearchParams(ctx.url.searchParams);
+  const size = ctx.referrersPageSize;
+  if (size === undefined) return params;
+  const n = params.get("n");
+  if (n === null || n === "" || (/^\d+$/.test(n) && Number(n) > size)) params.set("n", String(size));
+  return params;
 }

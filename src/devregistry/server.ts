@@ -33,6 +33,11 @@ export interface DevRegistryOptions extends Partial<RegistryLimits> {
   auth?: { user: string; password: string };
   /** Receives one line per request: `METHOD /path STATUS BYTES MSms`. Off when absent. */
   log?: (line: string) => void;
+  /**
+   * At most this many descriptors per answer of `GET /v2/<name>/referrers/<digest>`, the rest on further pages
+   * named by a `Link: <...>; rel="next"` header (as the distribution spec lets a registry do). Default: one page.
+   */
+  referrersPageSize?: number;
 }
 
 export interface DevRegistry {
@@ -104,6 +109,7 @@ interface Deps {
   auth?: DevRegistryOptions["auth"];
   log?: (line: string) => void;
   bodyTimeoutMs: number;
+  referrersPageSize?: number;
 }
 
 /** Answers 408 (when nothing was sent yet) to a request whose client stalled, then closes its connection. */
@@ -132,7 +138,7 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
   } catch {
     url = new URL("http://registry.invalid/");
   }
-  const ctx: Ctx = { req, res, url, storage: deps.storage, uploads: deps.uploads, bytesIn: 0 };
+  const ctx: Ctx = { req, res, url, storage: deps.storage, uploads: deps.uploads, bytesIn: 0, referrersPageSize: deps.referrersPageSize };
   let internal: string | undefined;
   if (deps.log) {
     const log = deps.log;
@@ -207,11 +213,15 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
     throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password", { exitCode: 2 });
   }
+  const pageSize = opts.referrersPageSize;
+  if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize <= 0)) {
+    throw new PipelineError("E_USAGE", `referrersPageSize: expected a positive integer, got ${JSON.stringify(pageSize)}`, { exitCode: 2 });
+  }
   const limits = resolveLimits(opts);
   const root = resolve(opts.root);
   const storage = await Storage.open(root);
   const uploads = await Uploads.open(storage, limits);
-  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs };
+  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs, referrersPageSize: pageSize };
   const server = createServer(
     { connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) },
     (req, res) => handleRequest(req, res, deps),

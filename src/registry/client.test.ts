@@ -6,7 +6,7 @@ import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { anonymousKeychain } from "../auth/anonymous";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
-import { MANIFEST_ACCEPT, RegistryClient } from "./client";
+import { MANIFEST_ACCEPT, nextLink, RegistryClient } from "./client";
 
 const FAST = { retries: 0, baseDelayMs: 1, timeoutMs: 5000 };
 const serve = useFakeServers();
@@ -156,6 +156,23 @@ describe("tags", () => {
     });
     expect(await client(s.host).listTags("a/b")).toEqual(["t1", "t2", "t3"]);
     expect(s.requests.map((r) => r.url)).toEqual(["/v2/a/b/tags/list?n=1000", "/v2/a/b/tags/list?n=2&last=t2"]);
+  });
+
+  it("refuses a next page on another host", async () => {
+    const s = await serve((_req, res) => void res.writeHead(200, { Link: '<http://registry.invalid/v2/a/b/tags/list?last=t1>; rel="next"' }).end('{"name":"a/b","tags":["t1"]}'));
+    await expect(client(s.host).listTags("a/b")).rejects.toMatchObject({ code: "E_REGISTRY", message: expect.stringContaining("named a next page on another host or scheme (http://registry.invalid/v2/a/b/tags/list?last=t1); refusing to follow it") });
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it("nextLink finds the rel=\"next\" target among several links and parameters (RFC 8288)", () => {
+    expect(nextLink('</v2/a/tags/list?n=2&last=b>; rel="next"')).toBe("/v2/a/tags/list?n=2&last=b");
+    expect(nextLink("</p?2>; rel=next")).toBe("/p?2");
+    expect(nextLink('</p?1>; rel="prev", </p?3>; title="x"; rel="next"')).toBe("/p?3");
+    expect(nextLink('</p?3>; REL="last next"')).toBe("/p?3");
+    expect(nextLink('</p?1>; rel="prev"')).toBeUndefined();
+    expect(nextLink('</p?1>; rel="nextpage"')).toBeUndefined();
+    expect(nextLink(undefined)).toBeUndefined();
+    expect(nextLink("")).toBeUndefined();
   });
 
   it("treats null tags as none", async () => {

@@ -5,7 +5,7 @@
  */
 import { Readable, Transform, TransformCallback } from "node:stream";
 import { createHash } from "node:crypto";
-import { PipelineError } from "../errors";
+import { PipelineError, redactUrl } from "../errors";
 import { sha256 } from "../oci/digest";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
@@ -293,11 +293,49 @@ export class RegistryClient {
         throw new PipelineError("E_REGISTRY", `${operation}: the registry answered something that is not JSON`);
       }
       if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === "string"));
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header("link") ?? "");
-      url = next ? new URL(next[1], res.url) : undefined;
+      url = await this.nextPage(res, operation);
     }
     return tags;
   }
+
+  /**
+   * The next page of a paginated listing (tags, referrers) that answered `res`: its `Link: <URL>; rel="next"`
+   * resolved against the URL that answered; undefined on the last page. A next page on another host (or over http
+   * after https) is refused, E_REGISTRY: a listing comes from the registry asked, whose credentials stay with it.
+   */
+  async nextPage(res: HttpResponse, operation: string): Promise<URL | undefined> {
+    const target = nextLink(res.header("link"));
+    if (target === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(target, res.url);
+    } catch {
+      throw new PipelineError("E_REGISTRY", `${operation}: registry ${this.registry} named a next page that is not a URL (Link: <${redactUrl(target).slice(0, 200)}>)`);
+    }
+    const base = await this.baseUrl();
+    if (!sameAuthority(base, url)) {
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${operation}: registry ${this.registry} named a next page on another host or scheme (${redactUrl(url)}); refusing to follow it: a listing must come from ${base.protocol}//${base.host}`,
+      );
+    }
+    return url;
+  }
+}
+
+/**
+ * The target of the `rel="next"` link in a `Link` header (RFC 8288: comma-separated `<URI>; param=value`, `rel` a
+ * space-separated list of relation types), or undefined when it has none.
+ */
+export function nextLink(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const m of header.matchAll(/<([^>]*)>([^<]*)/g)) {
+    for (const param of m[2].split(";").slice(1)) {
+      const p = /^\s*rel\s*=\s*(?:"([^"]*)"|([^\s",]+))/i.exec(param);
+      if (p && (p[1] ?? p[2]).toLowerCase().split(/\s+/).includes("next")) return m[1];
+    }
+  }
+  return undefined;
 }
 
 /** Pass-through that checks size and sha256 of what flows, failing at the end (or early when too long). */

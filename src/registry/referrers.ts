@@ -3,14 +3,19 @@
  * that name one. A registry that supports the referrers API answers the PUT with an `OCI-Subject` header and
  * serves `GET /v2/<name>/referrers/<digest>`; for one that does not (distribution 2.8), the client keeps the
  * spec's fallback: an image index tagged `sha256-<hex of the subject>` listing the referrers' descriptors.
+ * The referrers API may answer in pages (`Link: <...>; rel="next"`, as the spec allows when the list does not fit
+ * one response): they are followed on the same registry, up to MAX_REFERRER_PAGES.
  */
-import { PipelineError } from "../errors";
+import { PipelineError, redactUrl } from "../errors";
 import { sha256 } from "../oci/digest";
 import { Descriptor, Index, MediaType } from "../oci/types";
 import type { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
 
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+
+/** At most this many pages of one referrers listing are read; a registry naming more is E_TOO_MANY_PAGES. */
+export const MAX_REFERRER_PAGES = 100;
 
 /** The fallback tag of a subject: `sha256:<hex>` → `sha256-<hex>`. */
 export function referrersTag(subject: string): string {
@@ -85,23 +90,32 @@ export interface Referrers {
 
 /**
  * The manifests referring to `subject` (optionally of one artifactType): from the referrers API when the
- * registry has it (answers 200), else from the fallback tag (absent: none). The 404 of a registry without the
- * API is read to its end, so no socket stays pinned.
+ * registry has it (answers 200; every page, in order, a descriptor listed twice kept once), else from the fallback
+ * tag (absent: none). The 404 of a registry without the API is read to its end, so no socket stays pinned.
  */
 export async function listReferrers(client: RegistryClient, repository: string, subject: string, artifactType?: string): Promise<Referrers> {
   const operation = `list referrers of ${subject} in ${client.registry}/${repository}`;
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
-  const res = await client.send({
-    method: "GET",
-    path: `/v2/${repository}/referrers/${subject}${query}`,
-    repository,
-    headers: { Accept: MediaType.OCI_INDEX },
-    operation,
-  });
+  const get = (target: { path: string } | { url: URL }) => client.send({ method: "GET", ...target, repository, headers: { Accept: MediaType.OCI_INDEX }, operation });
+  let res = await get({ path: `/v2/${repository}/referrers/${subject}${query}` });
   const byType = (ms: Descriptor[]) => (artifactType ? ms.filter((m) => m.artifactType === artifactType) : ms);
   if (res.status === 200) {
-    const index = parseIndex(await res.buffer(MAX_INDEX_BYTES), operation);
-    return { manifests: byType(index.manifests), via: "referrers" };
+    const manifests = new Map<string, Descriptor>();
+    for (let page = 1; ; page++) {
+      const where = page === 1 ? operation : `${operation} (page ${page}, ${redactUrl(res.url)})`;
+      for (const m of parseIndex(await res.buffer(MAX_INDEX_BYTES), where).manifests) if (!manifests.has(m.digest)) manifests.set(m.digest, m);
+      const next = await client.nextPage(res, operation);
+      if (!next) break;
+      if (page >= MAX_REFERRER_PAGES) {
+        throw new PipelineError(
+          "E_TOO_MANY_PAGES",
+          `${operation}: registry ${client.registry} names more than ${MAX_REFERRER_PAGES} pages of referrers (Link: rel="next"); stopped before ${redactUrl(next)}`,
+        );
+      }
+      res = await get({ url: next });
+      if (res.status !== 200) throw await client.fail(res, repository, `${operation} (page ${page + 1})`);
+    }
+    return { manifests: byType([...manifests.values()]), via: "referrers" };
   }
   if (res.status === 401 || res.status === 403) throw await client.fail(res, repository, operation);
   await res.discard();

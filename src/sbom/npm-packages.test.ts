@@ -24,12 +24,12 @@ describe("npm packages of an image", () => {
     expect(packageJsonPath("src/package.json")).toBeUndefined();
   });
 
-  it("reads name, version and license from package.json and integrity and resolved from the lockfile", () => {
+  it("reads name, version and license from package.json and integrity and resolved from the lockfile given for the tree", () => {
     const a = file("repo/node_modules/a/package.json", { name: "a", version: "1.0.0", license: "MIT" });
     const s = file("repo/node_modules/@s/b/package.json", { name: "@s/b", version: "2.0.0", licenses: [{ type: "MIT" }, { type: "Apache-2.0" }] });
     const nested = file("repo/node_modules/a/node_modules/c/package.json", { name: "c", version: "0.1.0", license: { type: "ISC" } });
     const inner = file("repo/node_modules/a/dist/package.json", { type: "module" });
-    file("repo/node_modules/.package-lock.json", {
+    const lock = file("repo/package-lock.json", {
       lockfileVersion: 3,
       packages: {
         "node_modules/a": { version: "1.0.0", integrity: "sha512-AAAA", resolved: "https://registry.npmjs.org/a/-/a-1.0.0.tgz" },
@@ -37,7 +37,7 @@ describe("npm packages of an image", () => {
         "node_modules/@s/b": { version: "1.9.0", integrity: "sha512-OLD" },
       },
     });
-    const pkgs = npmPackages([a, s, nested, inner]);
+    const pkgs = npmPackages([a, s, nested, inner], [lock]);
     expect(pkgs).toEqual([
       { name: "a", version: "1.0.0", license: "MIT", integrity: "sha512-AAAA", resolved: "https://registry.npmjs.org/a/-/a-1.0.0.tgz" },
       // The lockfile entry names another version: its integrity is not this package's.
@@ -46,16 +46,52 @@ describe("npm packages of an image", () => {
     ]);
   });
 
-  it("falls back to the project's package-lock.json, and works with no lockfile at all", () => {
-    const d = file("proj/node_modules/d/package.json", { name: "d", version: "4.0.0" });
-    file("proj/package-lock.json", { lockfileVersion: 2, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-DDDD" } } });
-    expect(npmPackages([d])[0].integrity).toBe("sha512-DDDD");
-    const e = file("bare/node_modules/e/package.json", { name: "e", version: "5.0.0" });
-    expect(npmPackages([e])).toEqual([{ name: "e", version: "5.0.0", integrity: undefined, license: undefined, resolved: undefined }]);
+  it("reads only the lockfiles it is given: npm's node_modules/.package-lock.json or a package-lock.json beside the tree is not looked at", () => {
+    const d = file("undeclared/node_modules/d/package.json", { name: "d", version: "4.0.0" });
+    // What npm leaves beside an installed tree, but the image action does not declare as an input.
+    file("undeclared/node_modules/.package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-HIDDEN" } } });
+    file("undeclared/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-BESIDE" } } });
+    expect(npmPackages([d])).toEqual([{ name: "d", version: "4.0.0", integrity: undefined, license: undefined, resolved: undefined }]);
+    // A lockfile serves the tree in its own directory only.
+    const other = file("elsewhere/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-OTHER" } } });
+    expect(npmPackages([d], [other])[0].integrity).toBeUndefined();
   });
 
-  it("names the file when a package.json is not JSON", () => {
+  it("maps each lockfile to the tree beside it, for several trees (relative paths, as the image action passes them)", () => {
+    const cwd = process.cwd();
+    process.chdir(root);
+    try {
+      file("multi/npm/node_modules/e/package.json", { name: "e", version: "5.0.0" });
+      file("multi/npm/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/e": { version: "5.0.0", integrity: "sha512-EEEE", resolved: "https://mirror.example/e-5.0.0.tgz" } } });
+      file("multi/tools/node_modules/e/package.json", { name: "e", version: "6.0.0" });
+      file("multi/tools/package-lock.json", { lockfileVersion: 2, packages: { "node_modules/e": { version: "6.0.0", integrity: "sha512-FFFF" } } });
+      file("node_modules/g/package.json", { name: "g", version: "7.0.0" });
+      file("package-lock.json", { lockfileVersion: 3, packages: { "node_modules/g": { version: "7.0.0", integrity: "sha512-GGGG" } } });
+      const pkgs = npmPackages(
+        ["multi/npm/node_modules/e/package.json", "multi/tools/node_modules/e/package.json", "node_modules/g/package.json"],
+        ["multi/npm/package-lock.json", "multi/tools/package-lock.json", "package-lock.json"],
+      );
+      expect(pkgs.map((p) => [p.name, p.version, p.integrity, p.resolved])).toEqual([
+        ["e", "5.0.0", "sha512-EEEE", "https://mirror.example/e-5.0.0.tgz"],
+        ["e", "6.0.0", "sha512-FFFF", undefined],
+        ["g", "7.0.0", "sha512-GGGG", undefined],
+      ]);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it("names the file when a package.json or a lockfile is not JSON, or a lockfile is missing; two lockfiles for one tree are refused", () => {
     const bad = file("broken/node_modules/f/package.json", "{nope");
     expect(() => npmPackages([bad])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(bad) }));
+    const f = file("broken2/node_modules/f/package.json", { name: "f", version: "1.0.0" });
+    const badLock = file("broken2/package-lock.json", "[1, 2]");
+    expect(() => npmPackages([f], [badLock])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${badLock}: not a valid JSON object`) }));
+    const missing = join(root, "nowhere/package-lock.json");
+    expect(() => npmPackages([f], [missing])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${missing}: cannot read it (ENOENT)`) }));
+    const one = file("two/package-lock.json", { lockfileVersion: 3, packages: {} });
+    const two = file("two/npm-shrinkwrap.json", { lockfileVersion: 3, packages: {} });
+    expect(() => npmPackages([], [one, one])).not.toThrow();
+    expect(() => npmPackages([], [one, two])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfiles ${one} and ${two}: two lockfiles for the node_modules tree in`) }));
   });
 });

@@ -1,10 +1,17 @@
 /**
- * The npm packages of an image, from the package.json files of its node_modules tree (name, version, license)
- * and the lockfile npm wrote beside that tree (integrity, resolved URL): `node_modules/.package-lock.json`, else
- * the project's `package-lock.json`. Only a package's own package.json counts (`node_modules/<name>/package.json`,
- * `node_modules/@scope/<name>/package.json`, nested trees alike), not those deeper inside a package.
+ * The npm packages of an image, from the package.json files of its node_modules trees (name, version, license) and
+ * the lockfiles given for those trees (integrity, resolved URL). A lockfile serves the tree beside it:
+ * `DIR/package-lock.json` describes `DIR/node_modules/...`. Only a package's own package.json counts
+ * (`node_modules/<name>/package.json`, `node_modules/@scope/<name>/package.json`, nested trees alike), not those
+ * deeper inside a package.
+ *
+ * Nothing but the given files is read: no lockfile is looked for beside a tree. The image rule passes the lockfiles
+ * of its `npm_dependencies` repositories as declared inputs of its action (`--sbom-lockfile`), so Bazel reruns the
+ * action when one changes and any machine reads the same bytes; a tree without a lockfile gets no integrity or
+ * resolved URL rather than whatever happens to lie beside it (npm's own `node_modules/.package-lock.json` depends
+ * on the machine's npm configuration).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
 import type { NpmPackage } from "./spdx";
 
@@ -42,20 +49,22 @@ function readJson(path: string, what: string): Record<string, unknown> {
   }
 }
 
-/** The lockfile's `packages` for the tree whose root directory is `root` ("" = the current directory), if any. */
-function lockPackages(root: string, cache: Map<string, Record<string, LockEntry>>): Record<string, LockEntry> {
-  let found = cache.get(root);
-  if (found) return found;
-  found = {};
-  for (const name of ["node_modules/.package-lock.json", "package-lock.json"]) {
-    const file = root + name;
-    if (!existsSync(file)) continue;
+/** Each lockfile's `packages`, by the root of the tree it serves (its directory: "" or `dir/`). */
+function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<string, LockEntry>> {
+  const byRoot = new Map<string, Record<string, LockEntry>>();
+  const from = new Map<string, string>();
+  for (const file of lockfiles) {
+    const root = file.slice(0, file.lastIndexOf("/") + 1);
+    const other = from.get(root);
+    if (other !== undefined && other !== file) {
+      throw new PipelineError("E_BAD_INPUT", `npm lockfiles ${other} and ${file}: two lockfiles for the node_modules tree in ${JSON.stringify(root || ".")}`);
+    }
     const lock = readJson(file, "npm lockfile");
-    if (lock.packages && typeof lock.packages === "object") found = lock.packages as Record<string, LockEntry>;
-    break;
+    const packages = lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages) ? (lock.packages as Record<string, LockEntry>) : {};
+    byRoot.set(root, packages);
+    from.set(root, file);
   }
-  cache.set(root, found);
-  return found;
+  return byRoot;
 }
 
 /** package.json `license`: a string, or the legacy `{type}` / `licenses: [{type}]` forms joined with OR. */
@@ -72,18 +81,18 @@ function licenseField(pkg: Record<string, unknown>): string | undefined {
 }
 
 /**
- * Packages from `files`: paths of package.json files (others are ignored). `where(file)` names the file in
- * errors (default: the file itself).
+ * Packages from `files`: paths of package.json files (others are ignored). `lockfiles`: the lockfiles of their
+ * trees, each serving the node_modules tree in its directory; the only other files read.
  */
-export function npmPackages(files: string[]): NpmPackage[] {
-  const cache = new Map<string, Record<string, LockEntry>>();
+export function npmPackages(files: readonly string[], lockfiles: readonly string[] = []): NpmPackage[] {
+  const locks = lockfilesByRoot(lockfiles);
   const out: NpmPackage[] = [];
   for (const file of files) {
     const p = packageJsonPath(file);
     if (!p) continue;
     const root = file.slice(0, file.length - (p.installPath + "/package.json").length);
     const pkg = readJson(file, "npm package.json");
-    const lock = lockPackages(root, cache)[p.installPath] ?? {};
+    const lock = locks.get(root)?.[p.installPath] ?? {};
     const name = typeof pkg.name === "string" && pkg.name ? pkg.name : p.name;
     const version = typeof pkg.version === "string" && pkg.version ? pkg.version : lock.version;
     if (!version) continue; // not a published package (a workspace link, a stub): nothing to name

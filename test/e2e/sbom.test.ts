@@ -3,10 +3,11 @@
  * purl; the base image's digest), reproducibly; `_push` attaches it as an OCI 1.1 referrer: through the spec's
  * `sha256-<hex>` fallback tag on docker-registry (distribution 2.8 has no referrers API, found by skopeo too) and
  * through the referrers API on the dev registry; `pipeline sbom REF` prints it, and names the reference when
- * there is none.
+ * there is none. The lockfile the SBOM's integrity and resolved URLs come from is a declared input of the image
+ * action alone (not of compiling or the layers), so a lockfile-only change rebuilds the SBOM and nothing else.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -35,8 +36,28 @@ async function skopeo(args: string[]): Promise<string> {
 
 type Spdx = {
   spdxVersion: string;
-  packages: { name: string; versionInfo: string; licenseDeclared: string; checksums?: { algorithm: string; checksumValue: string }[]; externalRefs?: { referenceLocator: string }[] }[];
+  packages: {
+    name: string;
+    versionInfo: string;
+    licenseDeclared: string;
+    downloadLocation: string;
+    checksums?: { algorithm: string; checksumValue: string }[];
+    externalRefs?: { referenceLocator: string }[];
+  }[];
 };
+
+/** Each action's mnemonic and inputs (exec paths), from `bazel aquery --output=text`. */
+function aqueryInputs(text: string): { mnemonic: string; inputs: string[] }[] {
+  const out: { mnemonic: string; inputs: string[] }[] = [];
+  let mnemonic = "";
+  for (const line of text.split("\n")) {
+    const m = /^\s+Mnemonic: (\S+)/.exec(line);
+    if (m) mnemonic = m[1];
+    const inputs = /^\s+Inputs: \[(.*)\]$/.exec(line);
+    if (inputs) out.push({ mnemonic, inputs: inputs[1] ? inputs[1].split(", ") : [] });
+  }
+  return out;
+}
 
 beforeAll(async () => {
   reg = await startRegistry();
@@ -165,5 +186,70 @@ describe("SBOM", () => {
     r = await runCli(["sbom", `oci:${layout}`, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(readFileSync(sbomPath()).toString());
+  });
+
+  test("the npm lockfile is an input of the image action and of no compile or layer action (aquery)", async () => {
+    const r = await bazel(ws, ["aquery", "--output=text", 'mnemonic("PipelineImage|PipelineLayer|TsCompile", deps(//examples/hello:hello_image))']);
+    expect(r.code, r.stderr).toBe(0);
+    const actions = aqueryInputs(r.stdout);
+    const lockfile = "external/npm/package-lock.json";
+    const image = actions.filter((a) => a.mnemonic === "PipelineImage");
+    expect(image).toHaveLength(1);
+    expect(image[0].inputs).toContain(lockfile);
+    // npm's own record of the tree is no input of anything (the SBOM must not depend on the machine's npm config).
+    expect(actions.flatMap((a) => a.inputs).filter((p) => p.endsWith("/.package-lock.json"))).toEqual([]);
+    const others = actions.filter((a) => a.mnemonic !== "PipelineImage");
+    expect(others.map((a) => a.mnemonic).sort()).toEqual(expect.arrayContaining(["PipelineLayer", "PipelineLayer", "TsCompile"]));
+    expect(others.filter((a) => a.inputs.includes(lockfile)).map((a) => a.mnemonic)).toEqual([]);
+  });
+
+  test("through a ts_library: a program that uses lodash only via //lib gets lodash's integrity from the lockfile", async () => {
+    mkdirSync(join(ws, "lib"));
+    writeFileSync(join(ws, "lib/index.ts"), 'import { camelCase } from "lodash";\nexport const shout = (s: string): string => camelCase(s).toUpperCase();\n');
+    writeFileSync(
+      join(ws, "lib/BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
+ts_library(name = "lib", srcs = ["index.ts"], deps = ["@npm//:node_modules/lodash", "@npm//:node_modules/@types/lodash"], visibility = ["//visibility:public"])
+`,
+    );
+    mkdirSync(join(ws, "vialib"));
+    writeFileSync(join(ws, "vialib/main.ts"), 'import { shout } from "../lib";\nconsole.log(shout("via lib"));\n');
+    writeFileSync(
+      join(ws, "vialib/BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+pipeline(name = "vialib", entry = "main.ts", deps = ["//lib"], base = "@pipeline-host-node//image", registry = "localhost:5000", repository = "vialib")
+`,
+    );
+    const r = await bazel(ws, ["build", "//vialib:vialib_sbom"]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(join(ws, "bazel-bin/vialib/vialib_image.spdx.json"), "utf8")) as Spdx;
+    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as { packages: Record<string, { integrity: string }> };
+    const [algo, b64] = lock.packages["node_modules/lodash"].integrity.split("-");
+    expect(doc.packages.find((p) => p.name === "lodash")!.checksums).toEqual([{ algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") }]);
+  });
+
+  test("a lockfile-only change (a resolved URL added, the same package bytes) rebuilds the SBOM, not the image", async () => {
+    let r = await bazel(ws, ["build", "//examples/hello:hello_sbom", "//examples/hello:hello_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const digest = digestOf();
+    const before = JSON.parse(readFileSync(sbomPath(), "utf8")) as Spdx;
+    expect(before.packages.find((p) => p.name === "lodash")!.downloadLocation).toBe("NOASSERTION");
+
+    // What a user's lockfile looks like once written by an npm that records registry URLs: same version and
+    // integrity, so `npm ci` installs the same bytes; only the lockfile knows the difference.
+    const lockPath = join(ws, "examples/package-lock.json");
+    const lock = JSON.parse(readFileSync(lockPath, "utf8")) as { packages: Record<string, { version: string; resolved?: string }> };
+    const entry = lock.packages["node_modules/lodash"];
+    const url = `https://registry.npmjs.org/lodash/-/lodash-${entry.version}.tgz`;
+    entry.resolved = url;
+    writeFileSync(lockPath, JSON.stringify(lock, null, 2) + "\n");
+
+    r = await bazel(ws, ["build", "//examples/hello:hello_sbom", "//examples/hello:hello_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    const after = JSON.parse(readFileSync(sbomPath(), "utf8")) as Spdx;
+    expect(after.packages.find((p) => p.name === "lodash")!.downloadLocation).toBe(url);
+    expect(after.packages.find((p) => p.name === "lodash")!.checksums).toEqual(before.packages.find((p) => p.name === "lodash")!.checksums);
+    // The image is the same: the lockfile reached the SBOM, not the layers.
+    expect(digestOf()).toBe(digest);
   });
 });

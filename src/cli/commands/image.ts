@@ -21,11 +21,15 @@ import type { Platform } from "../../oci/types";
 import { imageSbom } from "../../sbom/image-sbom";
 import type { CliIo } from "../io";
 
-/** The SBOM the image rule asks for: where to write it, its name, and a file listing the npm package.json files. */
+/**
+ * The SBOM the image rule asks for: where to write it, its name, a file listing the npm package.json files, and the
+ * lockfiles of their trees (each serving the node_modules beside it; no other lockfile is read).
+ */
 interface SbomFlags {
   "sbom-out"?: string;
   "sbom-name"?: string;
   "sbom-packages"?: string;
+  "sbom-lockfile"?: string[];
 }
 
 interface ImageRuleConfig {
@@ -122,7 +126,15 @@ function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageD
   if (!a["sbom-out"]) return;
   const packageFiles = a["sbom-packages"] ? readFileSync(a["sbom-packages"], "utf8").split("\n").filter((l) => l.trim()) : [];
   const baseRef = a.base && baseDigest ? { name: sourceOfLayout(a.base), digest: baseDigest } : undefined;
-  writeFileSync(a["sbom-out"], imageSbom({ name: a["sbom-name"] ?? a["ref-name"] ?? "image", imageDigest, packageFiles, base: baseRef, created: sourceDateEpoch(io.env) }));
+  const sbom = imageSbom({
+    name: a["sbom-name"] ?? a["ref-name"] ?? "image",
+    imageDigest,
+    packageFiles,
+    lockfiles: a["sbom-lockfile"] ?? [],
+    base: baseRef,
+    created: sourceDateEpoch(io.env),
+  });
+  writeFileSync(a["sbom-out"], sbom);
 }
 
 /**
