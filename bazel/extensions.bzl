@@ -10,12 +10,12 @@ in private/extension_logic.bzl, which Bazel 4.2.3 tests with a fake module_ctx. 
 file on the project's machines.
 """
 
-load("//bazel/private:base_image_repo.bzl", "pipeline_tools_repository")
 load("//bazel/private:bases.bzl", "BASE_IMAGE_RULES")
 load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
 load("//bazel/private:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS", "metadata", "plan")
 load("//bazel/private:node_repo.bzl", "pipeline_node_repository")
 load("//bazel/private:npm_repo.bzl", "npm_dependencies")
+load("//bazel/private:tools_repo.bzl", "pipeline_tools_repository")
 
 _RULES = dict(BASE_IMAGE_RULES, **{
     "npm_dependencies": npm_dependencies,

@@ -13,19 +13,17 @@
 """
 
 load("//bazel/private:app.bzl", _pipeline_app = "pipeline_app")
-load(
-    "//bazel/private:base_image_repo.bzl",
-    _pipeline_base_image = "pipeline_base_image",
-    _pipeline_host_node_base = "pipeline_host_node_base",
-    _pipeline_node_on_base = "pipeline_node_on_base",
-)
+load("//bazel/private:base_image_repo.bzl", _pipeline_base_image = "pipeline_base_image")
 load("//bazel/private:bases.bzl", "declare_base_images", _WORKER_BASE = "WORKER_BASE", _WORKER_CUDA = "WORKER_CUDA")
 load("//bazel/private:cli_binary.bzl", _pipeline_cli_binary = "pipeline_cli_binary")
+load("//bazel/private:host_node_base_repo.bzl", _pipeline_host_node_base = "pipeline_host_node_base")
 load("//bazel/private:image.bzl", _pipeline_image = "pipeline_image")
-load("//bazel/private:launch.bzl", _pipeline_launch = "pipeline_launch", _pipeline_push = "pipeline_push")
+load("//bazel/private:launch.bzl", _pipeline_launch = "pipeline_launch")
 load("//bazel/private:load.bzl", _pipeline_load = "pipeline_load")
+load("//bazel/private:node_on_base_repo.bzl", _pipeline_node_on_base = "pipeline_node_on_base")
 load("//bazel/private:pipeline_macro.bzl", _pipeline = "pipeline")
 load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
+load("//bazel/private:push.bzl", _pipeline_push = "pipeline_push")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 

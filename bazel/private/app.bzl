@@ -2,7 +2,7 @@
 
 load(":npm_package.bzl", "npm_lockfiles")
 load(":providers.bzl", "NpmPackageInfo", "PipelineAppInfo", "TsLibraryInfo")
-load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
+load(":ts_compile_action.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
 
 _DOC = """Compiles `entry` and `srcs` (TypeScript or JavaScript) and gathers `data` and `deps` with their runfiles.
 

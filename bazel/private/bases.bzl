@@ -1,6 +1,8 @@
 """The pinned worker base images, declared the same way for WORKSPACE (`base_images()`) and bzlmod."""
 
-load(":base_image_repo.bzl", "pipeline_base_image", "pipeline_host_node_base", "pipeline_node_on_base")
+load(":base_image_repo.bzl", "pipeline_base_image")
+load(":host_node_base_repo.bzl", "pipeline_host_node_base")
+load(":node_on_base_repo.bzl", "pipeline_node_on_base")
 
 # node:20-bookworm-slim, multi-platform index (linux/amd64 is picked).
 WORKER_BASE = struct(registry = "index.docker.io", repository = "library/node", digest = "sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0")

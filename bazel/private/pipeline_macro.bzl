@@ -2,9 +2,10 @@
 
 load(":app.bzl", "pipeline_app")
 load(":image.bzl", "pipeline_image")
-load(":launch.bzl", "pipeline_launch", "pipeline_push")
+load(":launch.bzl", "pipeline_launch")
 load(":load.bzl", "pipeline_load")
 load(":platforms.bzl", "validate_platforms")
+load(":push.bzl", "pipeline_push")
 
 def pipeline(
         name,

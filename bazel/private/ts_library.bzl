@@ -2,7 +2,7 @@
 
 load(":npm_package.bzl", "npm_lockfiles")
 load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
-load(":ts_compile.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
+load(":ts_compile_action.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
 
 _DOC = """Compiles a package's TypeScript to CommonJS `.js` and `.d.ts` for other packages to use.
 

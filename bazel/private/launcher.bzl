@@ -1,0 +1,169 @@
+"""What the runnable targets of `pipeline` share (`pipeline_push` in push.bzl, `pipeline_launch` in launch.bzl).
+
+Each writes a launch config (JSON, runfiles-relative paths, no secrets) and a bash launcher that only finds the
+runfiles and execs Node; everything else happens in TypeScript (`pipeline bazel-push`, `pipeline bazel-run`,
+and the preload that sets the image variables).
+"""
+
+load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
+load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "rlocation", "runfiles_root_snippet", "tools_node_modules")
+
+def validate_target(label, registry, repository):
+    """Fails naming the attribute when `registry`/`repository` are malformed.
+
+    Args:
+      label: the target's label, for the error message.
+      registry: the `registry` attribute.
+      repository: the `repository` attribute.
+    """
+    if not registry:
+        fail("{}: `registry` must be set (e.g. \"localhost:5000\" or \"ghcr.io\")".format(label))
+    if "://" in registry or "/" in registry or "@" in registry or " " in registry:
+        fail("{}: `registry` should be a host[:port] without scheme or path. got: {}".format(label, repr(registry)))
+    if not repository:
+        fail("{}: `repository` must be set (e.g. \"team/pipeline\")".format(label))
+    if "@" in repository or ":" in repository:
+        fail("{}: `repository` attribute should not contain digest or tag. got: {}".format(label, repr(repository)))
+    if repository != repository.lower() or repository.startswith("/") or repository.endswith("/") or "//" in repository or " " in repository:
+        fail("{}: `repository` must be lowercase path components separated by \"/\". got: {}".format(label, repr(repository)))
+
+def _image_files(target):
+    if PipelineImageInfo not in target:
+        fail("`images`: {} is not a pipeline_image (it provides no PipelineImageInfo: an OCI layout and its digest file)".format(target.label))
+    info = target[PipelineImageInfo]
+    return info.layout, info.digest, getattr(info, "sbom", None)
+
+def launch_config(ctx, mode):
+    """Writes `<name>.launch.json` (runfiles-relative paths, no secrets) after validating the attributes.
+
+    Args:
+      ctx: the rule context of a `pipeline_push` or `pipeline_launch`.
+      mode: "push", "run", "binary" or "local".
+
+    Returns:
+      (the config File, the image and stamp Files the launcher needs in its runfiles).
+    """
+    images = {}
+    files = []
+    for target, name in ctx.attr.images.items():
+        layout, digest, sbom = _image_files(target)
+        files.extend([layout, digest] + ([sbom] if sbom else []))
+        if name in images:
+            fail("{}: `images`: two images are named {}".format(ctx.label, repr(name)))
+        images[name] = {
+            "name": name,
+            "layout": rlocation(ctx, layout),
+            "digestFile": rlocation(ctx, digest),
+        }
+        if sbom:
+            images[name]["sbomFile"] = rlocation(ctx, sbom)
+    if len(images) > 0:
+        validate_target(ctx.label, ctx.attr.registry, ctx.attr.repository)
+    for t in ctx.attr.tags_to_push:
+        if not t or ":" in t or "@" in t or "/" in t:
+            fail("{}: `tags_to_push` entry {} is not a valid tag (no \":\", \"@\" or \"/\")".format(ctx.label, repr(t)))
+        err = placeholder_error(t)
+        if err:
+            fail("{}: `tags_to_push` entry {}: {}".format(ctx.label, repr(t), err))
+    cfg = {
+        "label": str(ctx.label),
+        "mode": mode,
+        "workspace": ctx.workspace_name,
+        "registry": ctx.attr.registry,
+        "repository": ctx.attr.repository,
+        "tags": ctx.attr.tags_to_push,
+        "insecure": ctx.attr.insecure,
+        "images": [images[n] for n in sorted(images.keys())],
+        "env": ctx.attr.env,
+    }
+
+    # Stamped: the launcher reads the workspace status files from its runfiles to expand `{KEY}` in tags.
+    stamp = stamp_files(ctx) if images else []
+    if stamp:
+        cfg["stampFiles"] = [rlocation(ctx, f) for f in stamp]
+        files = files + stamp
+    app = getattr(ctx.attr, "app", None)
+    if app:
+        cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)
+    preload = getattr(ctx.file, "_preload", None)
+    if preload:
+        cfg["preload"] = rlocation(ctx, preload)
+    out = ctx.actions.declare_file(ctx.label.name + ".launch.json")
+    ctx.actions.write(out, json.encode(cfg))
+    return out, files
+
+def write_launcher(ctx, body):
+    """Writes the executable bash launcher: find the runfiles, export the CLI's location, then `body`.
+
+    Args:
+      ctx: the rule context.
+      body: bash lines that exec Node.
+
+    Returns:
+      The executable File.
+    """
+    exe = ctx.actions.declare_file(ctx.label.name)
+    entry = ctx.file._cli
+    ctx.actions.write(exe, "\n".join([
+        "#!/usr/bin/env bash",
+        "# Generated by rules_pipeline for {}. Finds the runfiles and hands over to Node.".format(ctx.label),
+        "set -euo pipefail",
+        runfiles_root_snippet(),
+        'export PIPELINE_RUNFILES_DIR="$R"',
+        # The pipeline CLI, for the runtime library's runInContainer() (`pipeline run --image ...`).
+        'export PIPELINE_CLI_NODE="$(rl "{}")"'.format(rlocation(ctx, ctx.file._node)),
+        'export PIPELINE_CLI="$(rl "{}")"'.format(rlocation(ctx, entry)),
+        'export PIPELINE_CLI_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
+        body,
+        "",
+    ]), is_executable = True)
+    return exe
+
+def tool_runfiles(ctx):
+    """The bundled CLI and the runfiles every launcher carries (Node, the CLI, the tools' npm packages).
+
+    Args:
+      ctx: the rule context.
+
+    Returns:
+      (the CLI File, runfiles).
+    """
+    entry = ctx.file._cli
+    return entry, ctx.runfiles(files = [ctx.file._node, entry], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+
+def cli_exec(ctx, entry, command, cfg):
+    """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments.
+
+    Args:
+      ctx: the rule context.
+      entry: the CLI File.
+      command: "bazel-push" or "bazel-run".
+      cfg: the launch config File.
+
+    Returns:
+      The bash lines.
+    """
+    return "\n".join([
+        'export PIPELINE_TOOLS_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
+        # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
+        'exec "$(rl "{}")" "$(rl "{}")" {} --config "$(rl "{}")" {}"$@"'.format(
+            rlocation(ctx, ctx.file._node),
+            rlocation(ctx, entry),
+            command,
+            rlocation(ctx, cfg),
+            "-- " if command == "bazel-run" else "",
+        ),
+    ])
+
+# The attributes of both rules: where images go and what the launch script gets.
+LAUNCHER_ATTRS = dict({
+    "images": attr.label_keyed_string_dict(doc = "pipeline_image targets → image name (\"default\" for the main one)."),
+    "registry": attr.string(doc = "Registry host[:port], e.g. \"ghcr.io\" or \"localhost:5000\"."),
+    "repository": attr.string(doc = "Repository inside the registry, without tag or digest."),
+    "tags_to_push": attr.string_list(doc = """Tags to push besides the digest. `{KEY}` placeholders (workspace status keys, e.g.
+`"{BUILD_EMBED_LABEL}"`, `"git-{STABLE_GIT_COMMIT}"`) are expanded when stamping; a tag whose keys are not all set
+(or any placeholder, unstamped) is skipped with a message naming it."""),
+    "insecure": attr.bool(default = False, doc = "Allow plain HTTP / unverified TLS to a non-loopback registry."),
+    "env": attr.string_dict(doc = "Environment of the launch script (the caller's environment wins for variables it sets)."),
+}, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))

@@ -1,0 +1,20 @@
+"""pipeline_push: pushes a pipeline's images (the `_push` target of `pipeline`)."""
+
+load(":launcher.bzl", "LAUNCHER_ATTRS", "cli_exec", "launch_config", "tool_runfiles", "write_launcher")
+
+def _push_impl(ctx):
+    cfg, image_files = launch_config(ctx, "push")
+    entry, runfiles = tool_runfiles(ctx)
+    exe = write_launcher(ctx, cli_exec(ctx, entry, "bazel-push", cfg))
+    runfiles = runfiles.merge(ctx.runfiles(files = [cfg] + image_files))
+    return [DefaultInfo(executable = exe, runfiles = runfiles)]
+
+pipeline_push = rule(
+    implementation = _push_impl,
+    executable = True,
+    doc = """Pushes images to `registry/repository` by digest (and `tags_to_push`). Run-time overrides:
+`--repository HOST/REPO`, `--tag T` (repeatable, adds), and the `PIPELINE_REPOSITORY` environment variable.
+The last stdout line is the pushed reference `HOST/REPO@sha256:...`; `--metadata-out FILE` (or
+`$PIPELINE_METADATA_OUT`) writes reference, digest, tags and registry as JSON.""",
+    attrs = LAUNCHER_ATTRS,
+)
