@@ -1,6 +1,6 @@
 """pipeline_base_image: a base image pulled from a registry, pinned by digest, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYOUT_BUILD", "check_digest", "pull_into")
+load(":repository_cli.bzl", "LAYOUT_BUILD", "PULL_ENVIRON", "check_digest", "pull_into")
 
 def _pull_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
@@ -23,5 +23,5 @@ registry, keeping repository and digest, so the digest check still holds.""",
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
         "_kind": attr.string(default = "pipeline_base_image"),
     },
-    environ = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"],
+    environ = PULL_ENVIRON,
 )

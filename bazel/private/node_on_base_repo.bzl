@@ -1,6 +1,6 @@
 """pipeline_node_on_base: a base image pinned by digest plus Node taken from a Node image, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYOUT_BUILD", "check_digest", "pull_into", "run_cli_in_repository")
+load(":repository_cli.bzl", "LAYOUT_BUILD", "PULL_ENVIRON", "check_digest", "pull_into", "run_cli_in_repository")
 
 def _node_on_base_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
@@ -35,5 +35,5 @@ glibc and libstdc++.""",
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
         "_kind": attr.string(default = "pipeline_node_on_base"),
     },
-    environ = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"],
+    environ = PULL_ENVIRON,
 )

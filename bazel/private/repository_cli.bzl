@@ -45,6 +45,10 @@ def check_digest(rctx, attr_name, digest):
     if not digest.startswith("sha256:") or len(digest) != 71:
         fail("{}(name = {}): `{}` must be \"sha256:<64 hex>\", got {}".format(rctx.attr._kind, repr(rctx.attr.name), attr_name, repr(digest)))
 
+# What `pull_into` reads from the environment (the mirror, and the credential chain's files): the `environ` of every
+# repository rule that pulls, so that a change to them refetches.
+PULL_ENVIRON = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"]
+
 def pull_into(rctx, registry, repository, digest, out):
     """Pulls `registry/repository@digest` into the OCI layout directory `out` (honouring `mirror`, `platform(s)`).
 
