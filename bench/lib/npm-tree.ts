@@ -30,7 +30,7 @@ export interface NpmPackage {
   version: string;
   /** Install path ("node_modules/foo", "node_modules/a/node_modules/b"). */
   path: string;
-  kind: "typed" | "untyped" | "types" | "host";
+  kind: "typed" | "untyped" | "types" | "host" | "platform";
   /** Dependencies by name → range. */
   deps: Record<string, string>;
   /** The function its entry point exports (typed and untyped packages). */
@@ -45,6 +45,9 @@ export interface NpmTree {
   packages: NpmPackage[];
   /** What the library imports: packages with bundled types, and untyped ones with their `@types` companion. */
   direct: { name: string; exportName: string; types?: string }[];
+  /** The esbuild-shaped package (a dependency of the root) and its optional platform packages, one installed. */
+  platform: PlatformPackages;
+  /** Files of the installed packages (not counting the other platforms' packages, which npm skips). */
   files: number;
   bytes: number;
 }
@@ -154,6 +157,126 @@ function pack(stage: string, out: string): string {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, tgz);
   return "sha512-" + createHash("sha512").update(tgz).digest("base64");
+}
+
+/** A package shaped like esbuild: a JS front end whose native half is one optional dependency per platform. */
+export interface PlatformPackages {
+  /** "fastbuild". */
+  name: string;
+  /** Shared by the front end and every platform package (pinned exactly, as esbuild pins them). */
+  version: string;
+  /** Every platform package listed in the lockfile, and whether npm installs it on this machine. */
+  platforms: { name: string; os: string[]; cpu?: string[]; installed: boolean }[];
+  /** The one the front end loads here: `@fastbuild/${process.platform}-${process.arch}`. */
+  host: string;
+  /** What `describe()` of the front end returns on this machine. */
+  describes: string;
+  /** Lockfile entries by install path ("node_modules/fastbuild", "node_modules/@fastbuild/linux-x64"...). */
+  lockPackages: Record<string, Record<string, unknown>>;
+  /** Files of each package, by name. */
+  files: Record<string, number>;
+  /** Bytes of the packages npm installs here. */
+  bytes: number;
+}
+
+/** The platforms the front end ships for (esbuild's most used), plus this machine's so that it always has one. */
+const PLATFORMS: [string, string][] = [
+  ["linux", "x64"],
+  ["linux", "arm64"],
+  ["darwin", "x64"],
+  ["darwin", "arm64"],
+  ["win32", "x64"],
+];
+
+/**
+ * `fastbuild` and its optional platform packages (`@fastbuild/<os>-<cpu>`, plus an fsevents-like
+ * `@fastbuild/watch-darwin` restricted by `os` only), as tarballs in `tarballs` with the lockfile entries npm writes
+ * for them (`"optional": true`, `"os"`, `"cpu"`). `npm ci` installs the front end and only the platform packages
+ * whose `os`/`cpu` match the machine; the others stay in the lockfile, not in node_modules (what esbuild's
+ * `@esbuild/*`, rollup's `@rollup/rollup-*` and chokidar's `fsevents` do in real trees). The front end's main requires
+ * `@fastbuild/${process.platform}-${process.arch}` and fails when it is missing. Deterministic from the seed (its own
+ * generator: the rest of a tree does not move).
+ */
+export function platformPackages(tarballs: string, stageRoot: string, seed: number): PlatformPackages {
+  const r = new Rng(seed);
+  const name = "fastbuild";
+  const version = `0.${10 + r.int(20)}.${r.int(10)}`;
+  const host = `@${name}/${process.platform}-${process.arch}`;
+  const matches = (os: string[], cpu?: string[]) => os.includes(process.platform) && (!cpu || cpu.includes(process.arch));
+  const pairs = PLATFORMS.some(([os, cpu]) => os === process.platform && cpu === process.arch) ? PLATFORMS : [...PLATFORMS, [process.platform, process.arch] as [string, string]];
+  const platforms: PlatformPackages["platforms"] = [
+    ...pairs.map(([os, cpu]) => ({ name: `@${name}/${os}-${cpu}`, os: [os], cpu: [cpu], installed: matches([os], [cpu]) })),
+    { name: `@${name}/watch-darwin`, os: ["darwin"], installed: matches(["darwin"]) },
+  ];
+  const lockPackages: PlatformPackages["lockPackages"] = {};
+  const files: Record<string, number> = {};
+  let bytes = 0;
+  /** Writes and packs one package; returns [tarball, integrity]. */
+  const stagePackage = (pkgName: string, content: Record<string, string>, executable: string[] = []): [string, string] => {
+    const stage = join(stageRoot, pkgName.replace("/", "__"));
+    let n = 0;
+    for (const [rel, text] of Object.entries(content)) {
+      const f = join(stage, "package", rel);
+      mkdirSync(dirname(f), { recursive: true });
+      writeFileSync(f, text, { mode: executable.includes(rel) ? 0o755 : 0o644 });
+      n += Buffer.byteLength(text);
+    }
+    files[pkgName] = Object.keys(content).length;
+    if (pkgName === name || platforms.some((p) => p.name === pkgName && p.installed)) bytes += n;
+    const tgz = join(tarballs, `${pkgName.replace("/", "__")}-${version}.tgz`);
+    const integrity = pack(stage, tgz);
+    rmSync(stage, { recursive: true, force: true });
+    return [tgz, integrity];
+  };
+  for (const p of platforms) {
+    const platform = p.name.slice(`@${name}/`.length);
+    const pj = { name: p.name, version, description: `The ${platform} binary for ${name}, a JavaScript bundler.`, license: "MIT", preferUnplugged: true, engines: { node: ">=18" }, os: p.os, ...(p.cpu ? { cpu: p.cpu } : {}) };
+    const [tgz, integrity] = stagePackage(
+      p.name,
+      {
+        "package.json": JSON.stringify(pj, null, 2) + "\n",
+        "README.md": `# ${p.name}\n\nThis is the ${platform} binary for ${name}. See https://example.invalid/${name} for details.\n`,
+        "index.js": `"use strict";\nexports.platform = ${JSON.stringify(platform)};\nexports.version = ${JSON.stringify(version)};\nexports.binary = require("path").join(__dirname, "bin", ${JSON.stringify(name)});\n`,
+        [`bin/${name}`]: `#!/bin/sh\n# stands for ${name}'s native executable for ${platform}\necho "${name} ${version} (${platform})"\n`,
+      },
+      [`bin/${name}`],
+    );
+    // The keys in the order npm writes them (npm 10).
+    lockPackages[`node_modules/${p.name}`] = { version, resolved: `file:${tgz}`, integrity, ...(p.cpu ? { cpu: p.cpu } : {}), license: "MIT", optional: true, os: p.os, engines: { node: ">=18" } };
+  }
+  const optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, version]).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const main = `"use strict";
+// The native half is the optional dependency of this platform: npm installs that one and skips the others.
+const platformPackage = "@${name}/" + process.platform + "-" + process.arch;
+function native() {
+  try {
+    return require(platformPackage);
+  } catch (e) {
+    throw new Error(\`${name}: the package "\${platformPackage}" could not be found, and is needed by ${name} on this platform (\${e.message})\`);
+  }
+}
+exports.platformPackage = platformPackage;
+exports.version = ${JSON.stringify(version)};
+exports.describe = function () {
+  const n = native();
+  return "${name} ${version} on " + n.platform + " (" + platformPackage + " " + n.version + ")";
+};
+`;
+  const [tgz, integrity] = stagePackage(
+    name,
+    {
+      "package.json": JSON.stringify({ name, version, description: "An extremely fast JavaScript bundler (its native half is one optional package per platform).", license: "MIT", main: "lib/main.js", types: "lib/main.d.ts", bin: { [name]: `bin/${name}` }, engines: { node: ">=18" }, optionalDependencies }, null, 2) + "\n",
+      "README.md": `# ${name}\n\nA JavaScript bundler whose executable comes from \`@${name}/<os>-<cpu>\`, the optional dependency npm installs for the machine.\n`,
+      LICENSE: `MIT License\n\nCopyright (c) 2020 ${name}\n`,
+      "lib/main.js": main,
+      "lib/main.d.ts": `/** The platform package this machine needs, e.g. "@${name}/linux-x64". */\nexport declare const platformPackage: string;\nexport declare const version: string;\n/** Loads the platform package; says which one and its version. */\nexport declare function describe(): string;\n`,
+      [`bin/${name}`]: `#!/usr/bin/env node\n"use strict";\nconsole.log(require("../lib/main").describe());\n`,
+    },
+    [`bin/${name}`],
+  );
+  lockPackages[`node_modules/${name}`] = { version, resolved: `file:${tgz}`, integrity, license: "MIT", bin: { [name]: `bin/${name}` }, engines: { node: ">=18" }, optionalDependencies };
+  const hostPlatform = `${process.platform}-${process.arch}`;
+  return { name, version, platforms, host, describes: `${name} ${version} on ${hostPlatform} (${host} ${version})`, lockPackages, files, bytes };
 }
 
 /** `@types/node` and what it depends on, from the checkout's node_modules (real declarations). */
@@ -268,6 +391,9 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     lockPackages[`node_modules/${h.name}`] = { version: h.version, resolved: `file:${tgz}`, integrity: pack(stage, tgz), license: "MIT", ...(Object.keys(h.deps).length ? { dependencies: h.deps } : {}) };
     hostPlanned.push({ name: h.name, version: h.version, path: `node_modules/${h.name}`, kind: "host", deps: h.deps, exportName: "", files: h.files });
   }
+  // Last, from a generator of its own, so that the packages above do not depend on it.
+  const platform = platformPackages(tarballs, join(stageRoot, "platform"), o.seed + 1);
+  bytes += platform.bytes;
   rmSync(stageRoot, { recursive: true, force: true });
 
   // The root depends on the direct packages, then on each top-level package nothing reached so far depends on (a
@@ -293,14 +419,21 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
   for (const p of topLevel) if (p.kind === "types") devDependencies[p.name] = `^${p.version}`;
   devDependencies["@types/node"] = `^${host[0].version}`;
   for (const [path, entry] of Object.entries(lockPackages)) if (!reached.has(path)) entry.dev = true;
+  // A dependency of the root, as esbuild is of a project bundling its code; its platform packages only `optional`.
+  dependencies[platform.name] = `^${platform.version}`;
+  Object.assign(lockPackages, platform.lockPackages);
   const rootPkg = { name: "acme-monorepo", version: "1.0.0", private: true, main: "dist/x/etl.js", dependencies: sorted(dependencies), devDependencies: sorted(devDependencies) };
   const lock = { name: rootPkg.name, version: rootPkg.version, lockfileVersion: 3, requires: true, packages: { "": { name: rootPkg.name, version: rootPkg.version, dependencies: rootPkg.dependencies, devDependencies: rootPkg.devDependencies }, ...sorted(lockPackages) } };
   const packageJson = join(dir, "package.json");
   const lockfile = join(dir, "package-lock.json");
   writeFileSync(packageJson, JSON.stringify(rootPkg, null, 2) + "\n");
   writeFileSync(lockfile, JSON.stringify(lock, null, 2) + "\n");
-  const packages = [...plan.map(({ stage: _stage, ...p }) => p), ...hostPlanned];
-  return { dir, packageJson, lockfile, packages, direct, files: packages.reduce((n, p) => n + p.files, 0), bytes };
+  const platformPlanned: NpmPackage[] = [platform.name, ...platform.platforms.filter((p) => p.installed).map((p) => p.name)].map((name) => {
+    const entry = platform.lockPackages[`node_modules/${name}`];
+    return { name, version: platform.version, path: `node_modules/${name}`, kind: "platform", deps: (entry.optionalDependencies as Record<string, string>) ?? {}, exportName: "describe", files: platform.files[name] };
+  });
+  const packages = [...plan.map(({ stage: _stage, ...p }) => p), ...hostPlanned, ...platformPlanned];
+  return { dir, packageJson, lockfile, packages, direct, platform, files: packages.reduce((n, p) => n + p.files, 0), bytes };
 }
 
 function sorted<T>(o: Record<string, T>): Record<string, T> {

@@ -1,15 +1,18 @@
 /**
  * TypeScript shared across packages, as a monorepo uses it: `//lib` is a ts_library with a module_name, imported by
  * one pipeline by relative path and by another, two packages deeper, by package name; a JSON import through the
- * workspace-wide tsconfig (`pipeline_dependencies(tsconfig = ...)`, strict + resolveJsonModule). Real Bazel, its
- * default strategy (TsCompile in the persistent worker, the rest sandboxed), a real registry, and runc.
+ * workspace-wide tsconfig (`pipeline_dependencies(tsconfig = ...)`, strict + resolveJsonModule). The consumer's
+ * lockfile also has an esbuild-shaped package (bench/lib/npm-tree.ts's `fastbuild`: optional platform packages, only
+ * this machine's installed), which the deeper pipeline loads at run time. Real Bazel, its default strategy (TsCompile
+ * in the persistent worker, the rest sandboxed), a real registry, and runc.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { platformPackages, PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -17,6 +20,7 @@ import { runPushedImage } from "../fixtures/runc";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-mono-"));
 const ws = join(tmp, "ws");
 let reg: RunningRegistry;
+let fastbuild: PlatformPackages;
 
 function write(rel: string, text: string): void {
   mkdirSync(dirname(join(ws, rel)), { recursive: true });
@@ -27,7 +31,9 @@ const LIB_UTIL = `export function double(n: number): number {\n  return n * 2;\n
 
 /**
  * The examples' npm packages plus `hello-bin`, a package with a `bin` command, installed offline from a tarball
- * (`file:` in the lockfile) so that `node_modules/.bin/hello-bin` exists.
+ * (`file:` in the lockfile) so that `node_modules/.bin/hello-bin` exists, and `fastbuild`, shaped like esbuild: its
+ * lockfile entry lists one optional dependency per platform (`"optional": true`, `"os"`, `"cpu"`), of which npm
+ * installs only this machine's.
  */
 function writeNpmPackages(): void {
   const src = join(tmp, "hello-bin");
@@ -45,6 +51,11 @@ function writeNpmPackages(): void {
   const lock = JSON.parse(readFileSync(join(REPO_ROOT, "examples", "package-lock.json"), "utf8"));
   lock.packages[""].dependencies["hello-bin"] = `file:${tgz}`;
   lock.packages["node_modules/hello-bin"] = { version: "1.0.0", resolved: `file:${tgz}`, integrity, license: "MIT", bin: { "hello-bin": "cli.js" } };
+  fastbuild = platformPackages(join(ws, "vendor"), join(tmp, "stage"), 20240612);
+  pkg.dependencies[fastbuild.name] = `^${fastbuild.version}`;
+  lock.packages[""].dependencies[fastbuild.name] = `^${fastbuild.version}`;
+  Object.assign(lock.packages, fastbuild.lockPackages);
+  lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   writeFileSync(join(ws, "package.json"), JSON.stringify(pkg, null, 2));
   writeFileSync(join(ws, "package-lock.json"), JSON.stringify(lock, null, 2));
 }
@@ -93,12 +104,12 @@ export function compute(n: number): number {
 }
 `,
   );
-  const pipeline = (name: string, importFrom: string) => ({
+  const pipeline = (name: string, importFrom: string, extra: { deps: string[]; imports: string; main: string } = { deps: [], imports: "", main: "" }) => ({
     build: `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
 pipeline(
     name = "${name}",
     entry = "main.ts",
-    deps = ["//lib", "@npm//:node_modules/hello-bin"],
+    deps = ${JSON.stringify(["//lib", "@npm//:node_modules/hello-bin", ...extra.deps]).replace(/,/g, ", ")},
     registry = "${registry}",
     repository = "mono/${name}",
     base = "@pipeline-host-node//image",
@@ -106,15 +117,20 @@ pipeline(
 `,
     main: `import { execFileSync } from "node:child_process";
 import { compute } from "${importFrom}";
-console.log("${name} computed " + compute(20));
+${extra.imports}console.log("${name} computed " + compute(20));
 // npm's node_modules/.bin link, from the working directory (the app root, locally and in the image)
 console.log(execFileSync(process.execPath, ["node_modules/.bin/hello-bin"], { encoding: "utf8" }).trim());
-`,
+${extra.main}`,
   });
   const etl = pipeline("etl", "../../lib");
   write("pipelines/etl/BUILD.bazel", etl.build);
   write("pipelines/etl/main.ts", etl.main);
-  const report = pipeline("report", "@acme/lib");
+  // fastbuild's main requires @fastbuild/<process.platform>-<process.arch> and throws when it is not there.
+  const report = pipeline("report", "@acme/lib", {
+    deps: ["@npm//:node_modules/fastbuild"],
+    imports: `import { describe } from "fastbuild";\n`,
+    main: `console.log("report uses " + describe());\n`,
+  });
   write("pipelines/deep/er/report/BUILD.bazel", report.build);
   write("pipelines/deep/er/report/main.ts", report.main);
 }
@@ -142,6 +158,7 @@ describe("a monorepo: //lib shared by two pipelines", () => {
         expect(r.code, r.stderr).toBe(0);
         expect(r.stdout).toContain(`${name} computed 42`);
         expect(r.stdout).toContain("hello-bin says hi");
+        if (name === "report") expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
       }
     });
   }
@@ -150,6 +167,7 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     const b = await bazel(ws, ["run", ...QUIET, "//pipelines/deep/er/report:report_binary"]);
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toContain("report computed 42");
+    expect(b.stdout).toContain(`report uses ${fastbuild.describes}`);
     for (const [target, name] of [["//pipelines/etl:etl_push", "etl"], ["//pipelines/deep/er/report:report_push", "report"]]) {
       const r = await bazel(ws, ["run", ...QUIET, target]);
       expect(r.code, r.stderr).toBe(0);
@@ -159,6 +177,8 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toContain(`${name} computed 42`);
       expect(run.stdout).toContain("hello-bin says hi");
+      // The image carries this machine's platform package (runc runs it on this machine's OS and CPU).
+      if (name === "report") expect(run.stdout).toContain(`report uses ${fastbuild.describes}`);
     }
   });
 
@@ -204,12 +224,39 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     expect(readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8")).toBe(digest);
   });
 
-  test("Bazel 8's defaults as flags: builds and runs (the rules' own lockfile lists esbuild's optional platform packages, only one installed)", async () => {
-    const future = ["--incompatible_disallow_empty_glob", "--nolegacy_external_runfiles", "--incompatible_no_implicit_file_export"];
+  test("Bazel 8's defaults as flags: a pipeline using an esbuild-shaped package runs; the consumer's @npm has no target for the platform packages npm skipped", async () => {
+    // Both lockfiles list optional platform packages of which npm installs one: the rules' own (esbuild's
+    // @esbuild/*) and the consumer's (fastbuild's @fastbuild/*). A glob over an uninstalled one matches nothing,
+    // which --incompatible_disallow_empty_glob makes an error.
+    const starlark = ["--incompatible_disallow_empty_glob", "--incompatible_no_implicit_file_export"];
+    const future = [...starlark, "--nolegacy_external_runfiles"];
+    const installed = fastbuild.platforms.filter((p) => p.installed).map((p) => p.name);
+    const skipped = fastbuild.platforms.filter((p) => !p.installed).map((p) => p.name);
+    expect(installed).toContain(fastbuild.host);
+    expect(skipped.length).toBeGreaterThanOrEqual(4);
+
     const r = await bazel(ws, ["run", ...future, ...QUIET, "//pipelines/deep/er/report:report_local"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("report computed 42");
     expect(r.stdout).toContain("hello-bin says hi");
+    // fastbuild's main required @fastbuild/${process.platform}-${process.arch} from the runfiles' node_modules.
+    expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
+
+    // The premise: the repository's lockfile lists every platform package, npm installed only this machine's.
+    const repo = join((await bazel(ws, ["info", "output_base"])).stdout.trim(), "external", "npm");
+    const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8")) as { packages: Record<string, { optional?: boolean; os?: string[] }> };
+    for (const p of fastbuild.platforms) expect(lock.packages[`node_modules/${p.name}`], p.name).toMatchObject({ optional: true, os: p.os });
+    expect(readdirSync(join(repo, "node_modules", `@${fastbuild.name}`)).sort()).toEqual(installed.map((n) => n.split("/")[1]).sort());
+    // The generated BUILD globs the installed one (its own target, and in fastbuild's closure), never the others.
+    const build = readFileSync(join(repo, "BUILD.bazel"), "utf8");
+    expect(build).toContain(`name = "node_modules/${fastbuild.host}",`);
+    expect(build).toContain(`"node_modules/${fastbuild.host}/**"`);
+    expect(build).toContain(`name = "node_modules/${fastbuild.name}",`);
+    for (const name of skipped) expect(build).not.toContain(`node_modules/${name}`);
+    const q = await bazel(ws, ["query", ...starlark, "kind(npm_package, @npm//:*)"]);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout.split("\n").filter((l) => l.includes(`@${fastbuild.name}/`)).sort()).toEqual(installed.map((n) => `@npm//:node_modules/${n}`).sort());
+    expect(q.stdout.split("\n")).toContain(`@npm//:node_modules/${fastbuild.name}`);
   });
 
   test("--action_env=SOURCE_DATE_EPOCH reaches the layer and image actions (aquery)", async () => {
