@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark side by side with its peer, prints the table and rewrites the
  * generated part of bench/README.md (and bench/results.json).
  *
- *   npm run bench                      full run (about 10 minutes on 2 cores)
+ *   npm run bench                      full run (about 12 minutes on 2 cores)
  *   npm run bench -- --only P2,P6      only these; their rows replace the stored ones, the others are kept
  *   npm run bench -- --reps 9          measured repetitions per side (fast benchmarks; slow ones get about half)
  *   npm run bench -- --smoke           (or BENCH_SMOKE=1) every benchmark once on tiny inputs: checks that
@@ -19,7 +19,7 @@ import { markdownTable, mergeResults, notesList, rewriteReadme, Row, sortRows } 
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
 import { p10, p11, p9 } from "./suites/monorepo";
-import { p1, p2, p3, p7 } from "./suites/registry";
+import { p1, p12, p13, p2, p3, p7 } from "./suites/registry";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
 
@@ -61,6 +61,8 @@ const BENCHES: [string, Bench, string][] = [
   ["P2", p2, "no-op push"],
   ["P3", p3, "cold push vs skopeo"],
   ["P7", p7, "pull vs skopeo"],
+  ["P12", p12, "cold push of a 2-platform index vs skopeo copy --all"],
+  ["P13", p13, "no-op push of a 2-platform index"],
   ["P5", p5, "reproducible clean builds"],
   ["P6", p6, "warm bazel run: _binary vs _local"],
   ["P8", p8, "disk growth per image sharing a base"],
@@ -69,7 +71,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P10", p10, "monorepo: one-line library change to a local run"],
 ];
 /** The benchmarks that use the generated trees and base image of lib/inputs.ts (the monorepo makes its own). */
-const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8"]);
+const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P13"]);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
@@ -146,7 +148,8 @@ async function main(): Promise<number> {
   } else if (rows.length) {
     const all = mergeResults(join(BENCH_DIR, "results.json"), rows);
     writeFileSync(join(BENCH_DIR, "results.json"), JSON.stringify({ rows: all }, null, 2) + "\n");
-    const stamp = `Last full run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${cpus().length} CPUs, node ${process.version}, ${secs} s, load average ${loadBefore} before and ${loadAfter} after (1/5/15 min). Rows carry their own time and load in the notes.`;
+    const what = args.only ? `Last run, --only ${[...args.only].join(",")} (the other rows are from earlier runs)` : "Last full run";
+    const stamp = `${what}: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${cpus().length} CPUs, node ${process.version}, ${secs} s, load average ${loadBefore} before and ${loadAfter} after (1/5/15 min). Rows carry their own time and load in the notes.`;
     rewriteReadme(join(BENCH_DIR, "README.md"), `${stamp}\n\n${markdownTable(all)}\n${notesList(all)}\n`);
     log(`wrote bench/README.md and bench/results.json (${secs} s)`);
   }

@@ -351,16 +351,19 @@ export function generateApp(root: string, seed: number, files: number): TreeStat
   return stats;
 }
 
-/** A base image's root file system: shared libraries and binaries (part random), docs and config text. */
-export function generateRootfs(root: string, seed: number, bytes: number): TreeStats {
+/**
+ * A base image's root file system: shared libraries and binaries (part random), docs and config text. `libDir` is
+ * where the libraries go (usr/lib/aarch64-linux-gnu for an arm64 base); the default keeps the amd64 base as it was.
+ */
+export function generateRootfs(root: string, seed: number, bytes: number, libDir = "usr/lib/x86_64-linux-gnu"): TreeStats {
   const r = new Rng(seed);
   const t = new TextGen(r);
   const stats: TreeStats = { files: 0, bytes: 0 };
-  const dirs = ["usr/lib/x86_64-linux-gnu", "usr/bin", "usr/sbin", "usr/share/doc", "usr/share/locale", "etc", "usr/lib/python3/dist-packages"];
+  const dirs = [libDir, "usr/bin", "usr/sbin", "usr/share/doc", "usr/share/locale", "etc", "usr/lib/python3/dist-packages"];
   while (stats.bytes < bytes) {
     const dir = r.pick(dirs);
     const left = bytes - stats.bytes;
-    if (dir.startsWith("usr/lib/x86") || dir.endsWith("bin")) {
+    if (dir === libDir || dir.endsWith("bin")) {
       const size = Math.min(left, Math.round(r.lognormal(120e3, 1.4)));
       put(root, `${dir}/${r.pick(t.vocab).toLowerCase()}${dir.endsWith("bin") ? "" : ".so." + r.int(9)}`, t.binary(Math.max(1, size)), stats, 0o755);
     } else {

@@ -5,6 +5,7 @@ import { buildLayer, layerFromDescriptor, LayerDescriptor } from "../../src/laye
 import type { Layer } from "../../src/layer/layer";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
+import { composeIndex, ImageIndex } from "../../src/image/index";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { generateApp, generateNodeModules, generateRootfs, TreeStats } from "./gen";
@@ -27,6 +28,16 @@ export interface BuiltImage {
   nmLayer: Layer;
 }
 
+export interface BuiltIndex {
+  layoutDir: string;
+  /** linux/amd64 (on the generated base) then linux/arm64/v8 (on the arm64 base). */
+  index: ImageIndex;
+  /** The layers both platforms have: node_modules, then the app. */
+  shared: Layer[];
+  /** Each platform's base layers (amd64, arm64): different blobs. */
+  baseLayers: Layer[][];
+}
+
 export class Inputs {
   readonly nmDir: string;
   readonly appDir: string;
@@ -35,6 +46,8 @@ export class Inputs {
   appStats?: TreeStats;
   baseRawBytes = 0;
   private nmLayer?: Promise<Layer>;
+  private arm64Base?: Promise<Image>;
+  private multi?: Promise<BuiltIndex>;
 
   constructor(
     readonly work: string,
@@ -53,19 +66,42 @@ export class Inputs {
     this.appStats = generateApp(this.appDir, this.seed + 1, this.sizes.appFiles);
     log(`generated node_modules (${this.nmStats.files} files, ${mb(this.nmStats.bytes)}) and app (${this.appStats.files} files) in ${Date.now() - t} ms`);
     t = Date.now();
-    const libs = join(this.work, "rootfs", "libs");
-    const rest = join(this.work, "rootfs", "rest");
-    const a = generateRootfs(libs, this.seed + 2, Math.round(this.sizes.baseBytes * 0.7));
-    const b = generateRootfs(rest, this.seed + 3, Math.round(this.sizes.baseBytes * 0.3));
-    this.baseRawBytes = a.bytes + b.bytes;
-    const layers: { layer: Layer; createdBy: string }[] = [];
-    for (const [name, src] of [["libs", libs], ["rest", rest]] as const) {
-      const p = join(this.work, "layers", `base-${name}.tar.gz`);
-      layers.push({ layer: layerFromDescriptor(p, await buildLayer([{ dest: "/", src }], p)), createdBy: `bench base: ${name}` });
-    }
-    const base = composeImage({ layers, env: { PATH: "/usr/local/bin:/usr/bin:/bin" }, cmd: ["sh"] });
+    const { image: base, rawBytes } = await this.buildBase("", this.seed + 2, "usr/lib/x86_64-linux-gnu");
+    this.baseRawBytes = rawBytes;
     await writeLayout(this.baseDir, base, { refName: "latest" });
     log(`built the base image (${base.layers.length} layers, ${mb(this.baseRawBytes)} raw, ${mb(imageBytes(base))} compressed) in ${Date.now() - t} ms`);
+  }
+
+  /**
+   * A base image of two layers ("libs", 70% of the raw size, and "rest") from root file systems generated with seeds
+   * `seed` and `seed + 1`; `suffix` keeps another base's directories and layer files apart ("" is the main base).
+   */
+  private async buildBase(suffix: string, seed: number, libDir: string, platform?: { architecture: string; variant?: string }): Promise<{ image: Image; rawBytes: number }> {
+    const libs = join(this.work, `rootfs${suffix}`, "libs");
+    const rest = join(this.work, `rootfs${suffix}`, "rest");
+    const a = generateRootfs(libs, seed, Math.round(this.sizes.baseBytes * 0.7), libDir);
+    const b = generateRootfs(rest, seed + 1, Math.round(this.sizes.baseBytes * 0.3), libDir);
+    const layers: { layer: Layer; createdBy: string }[] = [];
+    for (const [name, src] of [["libs", libs], ["rest", rest]] as const) {
+      const p = join(this.work, "layers", `base${suffix}-${name}.tar.gz`);
+      layers.push({ layer: layerFromDescriptor(p, await buildLayer([{ dest: "/", src }], p)), createdBy: `bench base: ${name}` });
+    }
+    const image = composeImage({ layers, env: { PATH: "/usr/local/bin:/usr/bin:/bin" }, cmd: ["sh"], ...(platform ?? {}) });
+    return { image, rawBytes: a.bytes + b.bytes };
+  }
+
+  /**
+   * A base for linux/arm64/v8 (built on first use): root file systems of the main base's sizes from other seeds, its
+   * libraries under usr/lib/aarch64-linux-gnu, so none of its layers is the amd64 base's.
+   */
+  arm64BaseImage(log: (s: string) => void): Promise<Image> {
+    this.arm64Base ??= (async () => {
+      const t = Date.now();
+      const { image, rawBytes } = await this.buildBase("-arm64", this.seed + 4, "usr/lib/aarch64-linux-gnu", { architecture: "arm64", variant: "v8" });
+      log(`built the arm64 base image (${image.layers.length} layers, ${mb(rawBytes)} raw, ${mb(imageBytes(image))} compressed) in ${Date.now() - t} ms`);
+      return image;
+    })();
+    return this.arm64Base;
   }
 
   base(): Image {
@@ -93,11 +129,23 @@ export class Inputs {
   /** base + node_modules layer + app layer, written as an OCI layout under work/images/<name>. */
   async image(name: string, appDir = this.appDir): Promise<BuiltImage> {
     const nmLayer = await this.nodeModulesLayer();
+    const appLayer = await this.appLayer(name, appDir);
+    const image = this.onBase(this.base(), nmLayer, appLayer);
+    const layoutDir = join(this.work, "images", name);
+    mkdirSync(join(this.work, "images"), { recursive: true });
+    await writeLayout(layoutDir, image, { refName: "latest" });
+    return { layoutDir, image, appLayer, nmLayer };
+  }
+
+  private async appLayer(name: string, appDir: string): Promise<Layer> {
     const p = join(this.work, "layers", `app-${name}.tar.gz`);
     const desc: LayerDescriptor = await buildLayer([{ dest: "app", src: appDir }], p);
-    const appLayer = layerFromDescriptor(p, desc);
-    const image = composeImage({
-      base: this.base(),
+    return layerFromDescriptor(p, desc);
+  }
+
+  private onBase(base: Image, nmLayer: Layer, appLayer: Layer): Image {
+    return composeImage({
+      base,
       layers: [
         { layer: nmLayer, createdBy: "bench: node_modules" },
         { layer: appLayer, createdBy: "bench: app" },
@@ -105,10 +153,27 @@ export class Inputs {
       entrypoint: ["node", "/app/main.js"],
       workingDir: "/app",
     });
-    const layoutDir = join(this.work, "images", name);
-    mkdirSync(join(this.work, "images"), { recursive: true });
-    await writeLayout(layoutDir, image, { refName: "latest" });
-    return { layoutDir, image, appLayer, nmLayer };
+  }
+
+  /**
+   * The image of image() for two platforms under one OCI image index (built once), as an OCI layout under
+   * work/images/multi-platform: linux/amd64 on the generated base, linux/arm64/v8 on arm64BaseImage(); the
+   * node_modules and app layers are the same blobs in both (as a `pipeline(platforms = [...])` of platform-neutral
+   * JS gives), the base layers differ.
+   */
+  multiPlatform(log: (s: string) => void): Promise<BuiltIndex> {
+    this.multi ??= (async () => {
+      const nmLayer = await this.nodeModulesLayer();
+      const appLayer = await this.appLayer("multi-platform", this.appDir);
+      const amd64Base = this.base();
+      const arm64Base = await this.arm64BaseImage(log);
+      const index = composeIndex([this.onBase(amd64Base, nmLayer, appLayer), this.onBase(arm64Base, nmLayer, appLayer)]);
+      const layoutDir = join(this.work, "images", "multi-platform");
+      mkdirSync(join(this.work, "images"), { recursive: true });
+      await writeLayout(layoutDir, index, { refName: "latest" });
+      return { layoutDir, index, shared: [nmLayer, appLayer], baseLayers: [[...amd64Base.layers], [...arm64Base.layers]] };
+    })();
+    return this.multi;
   }
 }
 
