@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { COMMAND, ENTRY_FILES, OUTPUT, RuleDocsError, generate } from "../../scripts/rule-docs";
+import { thrownBy } from "../fixtures/errors";
 
 const ROOT = join(__dirname, "..", "..");
 const SCRIPT = join(ROOT, "scripts", "rule-docs.js");
@@ -40,15 +41,7 @@ function rows(text: string): string[] {
   return [...text.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
 }
 
-function errorOf(fn: () => unknown): RuleDocsError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RuleDocsError);
-    return e as RuleDocsError;
-  }
-  throw new Error("expected a RuleDocsError");
-}
+const errorOf = (fn: () => unknown): RuleDocsError => thrownBy(fn, RuleDocsError);
 
 describe("docs/rules.md", () => {
   const md = generate(ROOT);
