@@ -11,8 +11,8 @@
  * resolved URL rather than whatever happens to lie beside it (npm's own `node_modules/.package-lock.json` depends
  * on the machine's npm configuration).
  */
-import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
+import { readJsonFile } from "../json-file";
 import type { NpmPackage } from "./spdx";
 
 interface LockEntry {
@@ -33,22 +33,6 @@ export function packageJsonPath(path: string): { installPath: string; name: stri
   return { installPath: m[1], name: m[2] };
 }
 
-function readJson(path: string, what: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${what} ${path}: not a valid JSON object (${(e as Error).message})`);
-  }
-}
-
 /** Each lockfile's `packages`, by the root of the tree it serves (its directory: "" or `dir/`). */
 function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<string, LockEntry>> {
   const byRoot = new Map<string, Record<string, LockEntry>>();
@@ -59,7 +43,7 @@ function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<strin
     if (other !== undefined && other !== file) {
       throw new PipelineError("E_BAD_INPUT", `npm lockfiles ${other} and ${file}: two lockfiles for the node_modules tree in ${JSON.stringify(root || ".")}`);
     }
-    const lock = readJson(file, "npm lockfile");
+    const lock = readJsonFile(file, "npm lockfile", { object: true });
     const packages = lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages) ? (lock.packages as Record<string, LockEntry>) : {};
     byRoot.set(root, packages);
     from.set(root, file);
@@ -91,7 +75,7 @@ export function npmPackages(files: readonly string[], lockfiles: readonly string
     const p = packageJsonPath(file);
     if (!p) continue;
     const root = file.slice(0, file.length - (p.installPath + "/package.json").length);
-    const pkg = readJson(file, "npm package.json");
+    const pkg = readJsonFile(file, "npm package.json", { object: true });
     const lock = locks.get(root)?.[p.installPath] ?? {};
     const name = typeof pkg.name === "string" && pkg.name ? pkg.name : p.name;
     const version = typeof pkg.version === "string" && pkg.version ? pkg.version : lock.version;

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
+import { readJsonFile } from "../../json-file";
 import { composeImage } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
@@ -53,31 +54,17 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
-/** A JSON file named by a flag; bad input (missing, not JSON) is E_BAD_INPUT naming the flag and the file. */
-function readJsonFile<T>(path: string, flag: string): T {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${flag} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${flag} ${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
 
 export async function image(
   a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string; "stamp-file"?: string[]; platform?: string[] } & SbomFlags,
   io: CliIo,
 ): Promise<void> {
-  const cfg = readJsonFile<ImageRuleConfig>(a.config, "--config");
+  const cfg = readJsonFile(a.config, "--config") as ImageRuleConfig;
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
     const [tgz, descPath] = [spec.slice(0, i), spec.slice(i + 1)];
-    const desc = readJsonFile<LayerDescriptor & { name: string; files: number }>(descPath, "--layer descriptor");
+    const desc = readJsonFile(descPath, "--layer descriptor") as LayerDescriptor & { name: string; files: number };
     return { layer: fileLayer(tgz, desc), createdBy: `rules_pipeline: ${desc.name} layer (${desc.files} files)` };
   });
   const stampFiles = a["stamp-file"] ?? [];
