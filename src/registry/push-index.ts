@@ -4,12 +4,10 @@
  * (or the digest) already names the index, nothing else is sent. The result is the index's digest.
  */
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
-import { validateRegistry, validateRepository, validateTag } from "../oci/reference";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
 import { ImageIndex, platformOfImage } from "../image/index";
-import { hasManifest, pushClient, pushImage, PushOptions, PushResult, PushTarget, putManifest, putTag } from "./push";
+import { checkedPush, hasManifest, pushClient, pushImage, PushOptions, PushResult, PushTarget, putManifest, putTag } from "./push";
 
 export interface PushIndexResult extends PushResult {
   /** Each platform's image as pushed (by digest, untagged), in the index's order. */
@@ -17,13 +15,7 @@ export interface PushIndexResult extends PushResult {
 }
 
 export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushOptions = {}): Promise<PushIndexResult> {
-  const registry = validateRegistry(target.registry, "push target registry");
-  const repository = validateRepository(target.repository, "push target repository");
-  const tags = (target.tags ?? []).map((t) => validateTag(t, "push tag"));
-  const digest = sha256(idx.bytes);
-  if (digest !== idx.digest) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `index to push: its bytes have digest ${digest}, the index says ${idx.digest}`);
-  }
+  const { registry, repository, tags, digest } = checkedPush(target, idx.bytes, idx.digest, "index");
   const client = pushClient(registry, opts);
   const result: PushIndexResult = { digest, reference: `${registry}/${repository}@${digest}`, tags, uploaded: [], skipped: [], mounted: [], manifests: [] };
   const index = { manifestBytes: idx.bytes, mediaType: idx.mediaType };

@@ -72,14 +72,23 @@ export function pushClient(registry: string, opts: PushOptions): RegistryClient 
   return new RegistryClient(registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme, access: "push" });
 }
 
-export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
+/**
+ * The target's registry, repository and tags, each checked against the reference grammar, and the digest of the
+ * manifest (or index) bytes to push, which must be the one the image claims (E_DIGEST_MISMATCH naming `what`).
+ */
+export function checkedPush(target: PushTarget, bytes: Buffer, claimed: string, what: string): Required<PushTarget> & { digest: string } {
   const registry = validateRegistry(target.registry, "push target registry");
   const repository = validateRepository(target.repository, "push target repository");
   const tags = (target.tags ?? []).map((t) => validateTag(t, "push tag"));
-  const digest = sha256(image.manifestBytes);
-  if (digest !== image.digest) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `image to push: its manifest bytes have digest ${digest}, the image says ${image.digest}`);
+  const digest = sha256(bytes);
+  if (digest !== claimed) {
+    throw new PipelineError("E_DIGEST_MISMATCH", `${what} to push: its bytes have digest ${digest}, the ${what} says ${claimed}`);
   }
+  return { registry, repository, tags, digest };
+}
+
+export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
+  const { registry, repository, tags, digest } = checkedPush(target, image.manifestBytes, image.digest, "image");
   const progress = opts.progress ?? silentProgress;
   const client = pushClient(registry, opts);
   const mountCandidates = (opts.mountFrom ?? [])
