@@ -15,12 +15,30 @@
  *   and every one of them is written on each request, also by the worker, whose incremental program re-emits only
  *   affected files: the rest come from its memory of the last emit. A declared output tsc did not produce is an
  *   error. The bytes written are the same in both modes (tested).
- * - A worker reads only the request's inputs: a file that exists in the execroot but is not an input of the
- *   action is treated as absent, as the sandbox would, so the worker cannot make a build pass that the sandbox fails.
- *   Unchanged inputs (same digest) reuse their parsed source files.
- * - Errors are tsc's own lines (`file(line,col): error TSnnnn: message`); an import of a package that cannot be
- *   found gets a hint naming the dep to add. Plain JavaScript with type checks (no build step: it compiles the
- *   tools themselves).
+ * - A worker answers exactly as a one-shot compile in a sandbox holding only the request's inputs would. The
+ *   invariant that keeps it so:
+ *   1. What the compiler sees is the request's inputs alone: a file that is not an input is absent (fileExists,
+ *      readFile, readDirectory), and a directory exists only if an input is under it (directoryExists,
+ *      getDirectories), as in a sandbox, whatever else the execroot holds.
+ *   2. Parsed source files are shared (across requests and targets) only under their input digest and the options
+ *      that change parsing; a file's version is its digest, never an mtime. The compiler module is loaded once per path:
+ *      tools are part of Bazel's worker key, so a new compiler or runner starts a new worker.
+ *   3. The previous program of a target is reused only when its resolutionKey is unchanged: the compiler options, the
+ *      root files, the exact set of input paths and the digests of the package.json files. TypeScript reuses the
+ *      module and type-reference resolutions of unchanged files, including failed ones; those depend on nothing else
+ *      (which paths exist, what package.json files say, the options), so with an equal key a fresh resolution would
+ *      give the same answers. Any other change (a dep added or removed, a file added, removed or renamed, a
+ *      package.json edited, an option changed) starts a fresh program, whose only memory is (2).
+ *   Changed sources and declarations under an equal key are TypeScript's own incremental case (a new version of a
+ *   file: its imports are resolved again, its dependents re-checked). test/unit/tsc-worker-fuzz.test.ts and
+ *   test/e2e/worker-differential.test.ts check the whole claim against the sandbox over random edit sequences.
+ * - Errors are tsc's own lines (`file(line,col): error TSnnnn: message`), paths relative to the working directory
+ *   (no sandbox or execroot path); an import of a package that cannot be found gets a hint naming the dep to add, an
+ *   untyped package one naming its `@types` package or how to declare the module. Plain JavaScript with type checks
+ *   (no build step: it compiles the tools themselves).
+ * - Memory: at most MAX_STATES targets, fewer when the heap passes PIPELINE_TSC_WORKER_MAX_HEAP_MB (least recently
+ *   used go first; an evicted target compiles from scratch). PIPELINE_TSC_WORKER_STATS=1 adds a line saying how many
+ *   targets and how much live heap each response leaves (for tests).
  */
 "use strict";
 const fs = require("node:fs");
@@ -91,13 +109,16 @@ function formatDiagnostics(ts, diagnostics, /** @type {Options} */ o) {
         const repo = o.npmRepos[0] ?? "npm";
         const types = pkg.startsWith("@") ? `@types/${pkg.slice(1).replace("/", "__")}` : `@types/${pkg}`;
         out +=
-          `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "@${repo}//:node_modules/${pkg}" to its deps` +
-          (d.code === 7016 ? ` (and "@${repo}//:node_modules/${types}" for its types)` : "") +
-          `, or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
+          d.code === 7016
+            ? `  hint: ${JSON.stringify(pkg)} has no types of its own. Add "@${repo}//:node_modules/${types}" to the deps of ${o.label}` +
+              ` if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module ${JSON.stringify(pkg)};\n`
+            : `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "@${repo}//:node_modules/${pkg}" to its deps,` +
+              ` or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
       }
     }
   }
-  return out;
+  // Paths relative to the working directory: a message names no sandbox or execroot, and reads the same in both modes.
+  return out.split(process.cwd() + path.sep).join("");
 }
 
 /** One target's compiler state in a worker: the builder program of the last request and the last text of every output. */
@@ -105,6 +126,8 @@ class TargetState {
   constructor() {
     /** @type {any} */
     this.builder = undefined;
+    /** What the builder's module and type-reference resolutions were made against (`resolutionKey`). */
+    this.resolutionKey = "";
     /** @type {Map<string, string>} */
     this.emitted = new Map();
   }
@@ -121,12 +144,63 @@ const MAX_HEAP = Number(process.env.PIPELINE_TSC_WORKER_MAX_HEAP_MB || 1536) * 1
 /** @type {Map<string, { key: string, sf: any }>} */
 const sharedSources = new Map();
 
-function evict() {
-  while (states.size > MAX_STATES || (states.size > 1 && process.memoryUsage().heapUsed > MAX_HEAP)) {
-    const oldest = states.keys().next().value;
-    if (oldest === undefined) break;
-    states.delete(oldest);
+/**
+ * The files and directories a request may see: its inputs, and every directory above one (as in a sandbox, where a
+ * directory exists only because an input is in it). Paths are absolute.
+ * @param {Map<string, string>} inputs path → digest
+ */
+function inputView(inputs) {
+  const dirs = new Set();
+  for (const f of inputs.keys()) {
+    for (let d = path.dirname(f); !dirs.has(d); d = path.dirname(d)) {
+      dirs.add(d);
+      if (d === path.dirname(d)) break;
+    }
   }
+  return { files: inputs, dirs };
+}
+
+/**
+ * Everything module and type-reference resolution depends on, as one string: the compiler options, the root files,
+ * the set of paths that exist (the inputs), and the content of the files resolution reads (package.json: `types`,
+ * `typings`, `main`, `exports`, `typesVersions`). Sources and declarations are not in it: a changed one gets a new
+ * version, and TypeScript resolves that file's imports again.
+ * @param {any} options @param {string[]} rootNames @param {{ files: Map<string, string> }} view
+ */
+function resolutionKey(options, rootNames, view) {
+  const h = require("node:crypto").createHash("sha256");
+  h.update(JSON.stringify([options, rootNames]));
+  for (const [p, digest] of [...view.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    h.update(path.basename(p) === "package.json" ? `\0${p}\0${digest}` : `\0${p}`);
+  }
+  return h.digest("hex");
+}
+
+/** A full garbage collection, so that the heap measured is what the kept targets hold (not garbage yet to go). */
+const collectGarbage = (() => {
+  let gc;
+  return () => {
+    if (!gc) {
+      require("node:v8").setFlagsFromString("--expose-gc");
+      gc = require("node:vm").runInNewContext("gc");
+    }
+    gc();
+  };
+})();
+
+/** The live heap, measured after a full collection. */
+function liveHeap() {
+  collectGarbage();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Drops least recently used targets: down to MAX_STATES, then while the live heap is over MAX_HEAP (keeping one). */
+function evict() {
+  const dropOldest = () => states.delete(/** @type {string} */ (states.keys().next().value));
+  while (states.size > MAX_STATES) dropOldest();
+  // Measuring is a collection (tens of ms on a big heap): only when the heap may be over, with garbage included.
+  if (process.memoryUsage().heapUsed <= MAX_HEAP) return;
+  while (states.size > 1 && liveHeap() > MAX_HEAP) dropOldest();
 }
 
 /**
@@ -146,12 +220,16 @@ function compile(argv, inputs) {
     states.delete(projectAbs); // most recently used last
     states.set(projectAbs, state);
   }
-  const visible = (/** @type {string} */ f) => !inputs || inputs.has(path.resolve(f));
+  const view = inputs ? inputView(inputs) : undefined;
+  const visible = (/** @type {string} */ f) => !view || view.files.has(path.resolve(f));
+  const visibleDir = (/** @type {string} */ d) => !view || view.dirs.has(path.resolve(d));
   const sys = {
     ...ts.sys,
     fileExists: (/** @type {string} */ f) => visible(f) && ts.sys.fileExists(f),
     readFile: (/** @type {string} */ f, /** @type {string=} */ enc) => (visible(f) ? ts.sys.readFile(f, enc) : undefined),
-    directoryExists: (/** @type {string} */ d) => ts.sys.directoryExists(d),
+    directoryExists: (/** @type {string} */ d) => visibleDir(d) && ts.sys.directoryExists(d),
+    getDirectories: (/** @type {string} */ d) => ts.sys.getDirectories(d).filter((/** @type {string} */ c) => visibleDir(path.join(d, c))),
+    readDirectory: (/** @type {any[]} */ ...a) => ts.sys.readDirectory(...a).filter(visible),
   };
   const diagnosticsOfConfig = [];
   const parsed = ts.getParsedCommandLineOfConfigFile(projectAbs, {}, {
@@ -165,6 +243,8 @@ function compile(argv, inputs) {
   const host = ts.createCompilerHost(options, true);
   host.fileExists = sys.fileExists;
   host.readFile = sys.readFile;
+  host.directoryExists = sys.directoryExists;
+  host.getDirectories = sys.getDirectories;
   // The lib files as the action names them (Node resolved typescript.js to its real path, outside the execroot).
   const libDir = path.dirname(path.resolve(o.typescript));
   host.getDefaultLibLocation = () => libDir;
@@ -198,7 +278,11 @@ function compile(argv, inputs) {
   };
 
   let diagnostics;
-  if (state) {
+  if (state && view) {
+    // The invariant (see the header): the old program is reused only when resolution would see the same world.
+    const key = resolutionKey(options, parsed.fileNames, view);
+    if (key !== state.resolutionKey) state.builder = undefined;
+    state.resolutionKey = key;
     const builder = ts.createEmitAndSemanticDiagnosticsBuilderProgram(parsed.fileNames, options, host, state.builder, [], parsed.projectReferences);
     state.builder = builder;
     diagnostics = [
@@ -340,7 +424,10 @@ function runWorker() {
       try {
         // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
         result = compile(req.args, req.inputs.size ? inputs : undefined);
-      evict();
+        evict();
+        if (process.env.PIPELINE_TSC_WORKER_STATS === "1") {
+          result.output += `tsc_worker: ${states.size} targets in memory, heap ${Math.round(liveHeap() / 2 ** 20)} MB\n`;
+        }
       } catch (e) {
         result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n` };
       }

@@ -91,8 +91,8 @@ function parseResponse(buf: Buffer): { exitCode: number; output: string; request
 }
 
 /** A worker process and a way to send it one request at a time. */
-function startWorker(dir: string) {
-  const c = spawn(process.execPath, [WORKER, "--persistent_worker"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
+function startWorker(dir: string, env: Record<string, string> = {}) {
+  const c = spawn(process.execPath, [WORKER, "--persistent_worker"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
   let pending = Buffer.alloc(0);
   let waiting: ((b: Buffer) => void) | undefined;
   c.stdout.on("data", (d: Buffer) => {
@@ -125,6 +125,12 @@ function startWorker(dir: string) {
   };
 }
 
+/** TypeScript's lib files, absolute: inputs of every request (the worker treats anything else as absent). */
+function tsLibs(): string[] {
+  const libDir = join(REPO_ROOT, "node_modules", "typescript", "lib");
+  return readdirSync(libDir).filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts")).map((f) => join(libDir, f));
+}
+
 const LIB = "export function double(n: number): number {\n  return n * 2;\n}\n";
 const MAIN = 'import data from "./data.json";\nimport { double } from "./lib";\nexport const answer = double(data.half);\n';
 
@@ -148,6 +154,21 @@ describe("tsc_worker.js", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/src\/main\.ts\(1,19\): error TS2307/);
     expect(r.stderr).toContain('hint: //test:lib does not depend on "zod". Add "@npm_deps//:node_modules/zod" to its deps');
+  });
+
+  test("an untyped package: a hint naming its @types package or how to declare it, and no absolute path", async () => {
+    const p = project("untyped", { "main.ts": 'import { ms } from "ms";\nexport const s = ms;\n' });
+    mkdirSync(join(p.dir, "node_modules", "ms"), { recursive: true });
+    writeFileSync(join(p.dir, "node_modules", "ms", "package.json"), JSON.stringify({ name: "ms", version: "2.1.3", main: "index.js" }));
+    writeFileSync(join(p.dir, "node_modules", "ms", "index.js"), "exports.ms = 1;\n");
+    const r = await oneShot(p.dir, [...p.args, "--npm-repo", "npm"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/src\/main\.ts\(1,20\): error TS7016: Could not find a declaration file for module 'ms'\. 'node_modules\/ms\/index\.js' implicitly/);
+    expect(r.stderr).toContain(
+      'hint: "ms" has no types of its own. Add "@npm//:node_modules/@types/ms" to the deps of //test:lib if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module "ms";',
+    );
+    expect(r.stderr).not.toContain(p.dir);
+    expect(r.stderr).not.toContain("does not depend on");
   });
 
   test("worker: answers over the protocol, recompiles a change, rewrites every output each time, byte for byte like one-shot", async () => {
@@ -185,4 +206,54 @@ describe("tsc_worker.js", () => {
       w.stop();
     }
   });
+
+  test("worker: a declared output the compiler did not write fails the action, naming it", async () => {
+    const p = project("missing-output", { "lib.ts": LIB });
+    const w = startWorker(p.dir);
+    try {
+      const r = await w.request([...p.args, "--expect", "out/never.js"], ["tsconfig.json", "src/lib.ts", ...tsLibs()], 1);
+      expect(r.exitCode).toBe(1);
+      expect(r.output).toContain("error: //test:lib: the compiler produced no out/never.js");
+    } finally {
+      w.stop();
+    }
+  });
+
+  test("worker: memory stays bounded over 200 targets (at most 32 kept; the heap cap evicts down to one)", async () => {
+    const dir = join(tmp, "many");
+    mkdirSync(join(dir, "src"), { recursive: true });
+    writeFileSync(join(dir, "src", "lib.ts"), LIB);
+    const libs = tsLibs();
+    const run = async (env: Record<string, string>, targets: number) => {
+      const w = startWorker(dir, { PIPELINE_TSC_WORKER_STATS: "1", ...env });
+      const counts: number[] = [];
+      let heap = 0;
+      try {
+        for (let i = 0; i < targets; i++) {
+          // One target per tsconfig: a worker keeps its state per project file.
+          writeFileSync(join(dir, `tsconfig-${i}.json`), JSON.stringify({ compilerOptions: { target: "ES2022", lib: ["es5"], module: "commonjs", strict: true, rootDir: "src", outDir: `out-${i}`, types: [] }, files: ["src/lib.ts"] }));
+          const r = await w.request(["--typescript", TYPESCRIPT, "--project", `tsconfig-${i}.json`, "--label", `//t:${i}`, "--expect", `out-${i}/lib.js`], [`tsconfig-${i}.json`, "src/lib.ts", ...libs], i + 1);
+          expect(r.exitCode, r.output).toBe(0);
+          const m = /tsc_worker: (\d+) targets in memory, heap (\d+) MB/.exec(r.output);
+          expect(m, r.output).not.toBeNull();
+          counts.push(Number(m![1]));
+          heap = Math.max(heap, Number(m![2]));
+        }
+      } finally {
+        w.stop();
+      }
+      return { max: Math.max(...counts), last: counts[counts.length - 1], heap };
+    };
+    const byCount = await run({}, 200);
+    expect(byCount).toMatchObject({ max: 32, last: 32 });
+    // The heap cap: one target kept under a cap of 1 MB; under a cap halfway between one target's live heap and
+    // 32 targets', the live heap stays under it with more than one and fewer than 32 kept.
+    const one = await run({ PIPELINE_TSC_WORKER_MAX_HEAP_MB: "1" }, 40);
+    expect(one).toMatchObject({ max: 1, last: 1 });
+    const capMb = Math.floor((one.heap + byCount.heap) / 2);
+    const byHeap = await run({ PIPELINE_TSC_WORKER_MAX_HEAP_MB: String(capMb) }, 60);
+    expect(byHeap.heap, JSON.stringify({ one, byCount, byHeap, capMb })).toBeLessThanOrEqual(capMb);
+    expect(byHeap.max).toBeGreaterThan(1);
+    expect(byHeap.max).toBeLessThan(32);
+  }, 600_000);
 });

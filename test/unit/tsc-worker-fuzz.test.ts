@@ -1,0 +1,18 @@
+/**
+ * The compile worker ≡ the sandbox (test/fixtures/worker-fuzz.ts): a fixed seed of random edits (deps added and
+ * removed, files renamed, package.json `types` moved, tsconfig options, module names, type errors), compiled after
+ * each step by one persistent worker and one-shot in a directory holding only the inputs; every answer must agree.
+ * `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences (scripts/fuzz-worker.sh).
+ */
+import { describe, expect, test } from "vitest";
+import { fuzzWorker } from "../fixtures/worker-fuzz";
+
+const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) : 18;
+const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 60;
+
+describe("tsc_worker.js under any sequence of edits", () => {
+  test(`${steps} random steps (seed ${seed}): the worker's answer equals the sandbox's after each`, async () => {
+    const d = await fuzzWorker(seed, steps);
+    expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
+  }, 1_800_000);
+});
