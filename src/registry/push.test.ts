@@ -14,8 +14,11 @@ afterEach(async () => {
   servers = [];
 });
 
-/** Push-only fake: blobs in `present` exist; uploads are delayed to observe concurrency. */
-async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: number } = {}) {
+/**
+ * Push-only fake: blobs in `present` exist; uploads are delayed to observe concurrency. With `holdUntil`, an upload
+ * first waits (at most 5 s) until that many are in flight, so a busy machine cannot hide a pusher's parallelism.
+ */
+async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: number; holdUntil?: number } = {}) {
   const present = new Set(opts.present ?? []);
   let inflight = 0;
   const state = { maxInflight: 0 };
@@ -28,6 +31,9 @@ async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: num
       const digest = url.searchParams.get("digest")!;
       inflight++;
       state.maxInflight = Math.max(state.maxInflight, inflight);
+      for (const until = Date.now() + 5000; opts.holdUntil && inflight < opts.holdUntil && state.maxInflight < opts.holdUntil && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
       inflight--;
       if (digest === opts.failBlob) return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
@@ -75,10 +81,10 @@ describe("pushImage", () => {
 
   it("uploads at most `concurrency` blobs at once", async () => {
     const image = randomImage({ layers: 6 });
-    const s = await fake({ delayMs: 30 });
+    const s = await fake({ delayMs: 30, holdUntil: 2 });
     await pushImage(image, { registry: s.host, repository: "r" }, { ...opts, concurrency: 2 });
     expect(s.state.maxInflight).toBe(2);
-    const s3 = await fake({ delayMs: 30 });
+    const s3 = await fake({ delayMs: 30, holdUntil: 3 });
     await pushImage(image, { registry: s3.host, repository: "r" }, opts);
     expect(s3.state.maxInflight).toBe(3);
   });
