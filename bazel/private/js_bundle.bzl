@@ -1,5 +1,6 @@
 """js_bundle: one self-contained JavaScript file from compiled CommonJS and its npm packages (esbuild)."""
 
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "NpmPackageInfo")
 
 _DOC = """Bundles `entry` (a file among `srcs`' outputs) and everything it requires into one CommonJS file, except
@@ -38,7 +39,7 @@ def _js_bundle_impl(ctx):
         inputs = depset([ctx.file._bundler], transitive = [ctx.attr.srcs[DefaultInfo].files, ctx.attr._esbuild[DefaultInfo].files] + [d[DefaultInfo].files for d in ctx.attr.deps]),
         outputs = [out],
         mnemonic = "JsBundle",
-        progress_message = "Bundling {}".format(ctx.label),
+        progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
     return [DefaultInfo(files = depset([out]))]
 
