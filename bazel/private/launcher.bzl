@@ -8,7 +8,7 @@ and the preload that sets the image variables).
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
-load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "rlocation", "runfiles_root_snippet", "tools_node_modules")
+load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
     """Fails naming the attribute when `registry`/`repository` are malformed.
@@ -104,7 +104,7 @@ def write_launcher(ctx, body):
     Returns:
       The executable File.
     """
-    exe = ctx.actions.declare_file(ctx.label.name)
+    exe = declare_launcher(ctx)
     entry = ctx.file._cli
     ctx.actions.write(exe, "\n".join([
         "#!/usr/bin/env bash",

@@ -1,0 +1,67 @@
+/**
+ * Issue 18, item 5: what the build and the launchers read is what was declared, on real Bazel in a consumer
+ * workspace.
+ * - A program's modules named like the pipeline's runnable targets (`./etl`, `./etl_local`, `./etl_binary` in
+ *   `pipeline(name = "etl")`): each launcher sits in its own runfiles beside the program, and Node's
+ *   `require("./etl")` takes a file named exactly `etl` before `etl.js`. `bazel run` of NAME (with a registry),
+ *   `_local` and `_binary` must run the program, not load a bash launcher as JavaScript.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-undeclared-"));
+let ws: string;
+let reg: RunningRegistry;
+
+function write(rel: string, text: string): void {
+  mkdirSync(dirname(join(ws, rel)), { recursive: true });
+  writeFileSync(join(ws, rel), text);
+}
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  ws = makeConsumerWorkspace(join(tmp, "a"));
+  write(
+    "clash/BUILD.bazel",
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+
+pipeline(
+    name = "etl",
+    entry = "main.ts",
+    srcs = ["etl.ts", "etl_local.ts", "etl_binary.ts"],
+    base = "@pipeline-host-node//image",
+    registry = "${reg.host}",
+    repository = "clash/etl",
+)
+`,
+  );
+  for (const m of ["etl", "etl_local", "etl_binary"]) write(`clash/${m}.ts`, `export const name: string = "module ${m}";\n`);
+  write(
+    "clash/main.ts",
+    `import { name as a } from "./etl";
+import { name as b } from "./etl_local";
+import { name as c } from "./etl_binary";
+console.log([a, b, c].join(", "));
+`,
+  );
+});
+
+afterAll(async () => {
+  if (ws) shutdown(ws);
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("a program whose modules are named like the pipeline's targets", () => {
+  for (const target of ["etl_local", "etl_binary", "etl"]) {
+    test(`bazel run //clash:${target} runs the program, which imports ./etl, ./etl_local and ./etl_binary`, async () => {
+      const r = await bazel(ws, ["run", ...QUIET, `//clash:${target}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain("module etl, module etl_local, module etl_binary");
+    });
+  }
+});
