@@ -3,39 +3,112 @@
  * The JsBundle action's program: bundles compiled CommonJS into one file with esbuild, so that the rules' build
  * actions take the `pipeline` CLI as a single input instead of its npm tree.
  *
- *   node esbuild_bundle.js ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]...
+ *   node esbuild_bundle.js @PARAMS   (one argument a line:)
+ *   ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]... [--input FILE]...
+ *
+ * Only declared inputs: every `require`/`import` must resolve to one of the `--input` files (the action's inputs),
+ * be a Node builtin, or match an `--external` pattern (kept as a run-time `require`). Anything else fails the
+ * action, naming the importer, the request and the file it resolved to. esbuild resolves symlinks, and Bazel's
+ * execroot links the workspace's top-level entries: without this check, a `node_modules` at the consumer's workspace
+ * root (never an input) would be bundled whenever an optional `require()` finds a package there, and the bundle's
+ * bytes would depend on it (issue 18). Optional requires are therefore `external` in the BUILD file.
  *
  * Deterministic: no metafile, no source map, no absolute paths (esbuild's path comments are relative to the
  * execroot, the working directory), legal comments kept at the end of the file.
  */
 "use strict";
+const fs = require("node:fs");
 const path = require("node:path");
 
-function main() {
-  const [esbuildMain, entry, out, nodePath, ...rest] = process.argv.slice(2);
-  if (!esbuildMain || !entry || !out || !nodePath) throw new Error("usage: esbuild_bundle.js ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]...");
+const USAGE = "usage: esbuild_bundle.js ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]... [--input FILE]... (or @PARAMS_FILE)";
+
+/** @param {string[]} argv */
+function parseArgs(argv) {
+  if (argv.length === 1 && argv[0].startsWith("@")) argv = fs.readFileSync(argv[0].slice(1), "utf8").split("\n").filter((l) => l !== "");
+  const [esbuildMain, entry, out, nodePath, ...rest] = argv;
+  if (!esbuildMain || !entry || !out || !nodePath) throw new Error(USAGE);
+  /** @type {string[]} */
   const external = [];
+  /** @type {string[]} */
+  const inputs = [];
   for (let i = 0; i < rest.length; i += 2) {
-    if (rest[i] !== "--external" || !rest[i + 1]) throw new Error(`esbuild_bundle.js: unexpected argument ${JSON.stringify(rest[i])}`);
-    external.push(rest[i + 1]);
+    const value = rest[i + 1];
+    if (rest[i] === "--external" && value) external.push(value);
+    else if (rest[i] === "--input" && value) inputs.push(value);
+    else throw new Error(`esbuild_bundle.js: unexpected argument ${JSON.stringify(rest[i])}; ${USAGE}`);
   }
-  const esbuild = require(path.resolve(esbuildMain));
-  const result = esbuild.buildSync({
-    entryPoints: [entry],
-    outfile: out,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    external,
-    nodePaths: [path.resolve(nodePath)],
-    absWorkingDir: process.cwd(),
-    legalComments: "eof",
-    logLevel: "warning",
-    // Keep `require.main === module` checks and stack traces readable.
-    keepNames: true,
-  });
-  if (result.errors.length) process.exitCode = 1;
+  return { esbuildMain, entry, out, nodePath, external, inputs };
 }
 
-main();
+/** @param {string} p */
+function realpath(p) {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+const INNER = { declaredInputsOnly: true };
+
+/**
+ * An esbuild plugin that lets a resolution through only when it lands on a declared input.
+ * @param {Set<string>} allowed real paths of the declared inputs
+ * @returns {import("esbuild").Plugin}
+ */
+function declaredInputsOnly(allowed) {
+  return {
+    name: "declared-inputs-only",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === INNER) return undefined;
+        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, namespace: args.namespace, pluginData: INNER });
+        // Not found, a builtin or an `--external` pattern: esbuild's own handling (its message, or a run-time require).
+        if (r.errors.length || r.external || r.namespace !== "file" || !r.path) return undefined;
+        const real = realpath(r.path);
+        if (allowed.has(real)) return undefined;
+        const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
+        return {
+          errors: [
+            {
+              text: `${from}: ${JSON.stringify(args.path)} resolves to ${real}, which is not an input of this action. Add its package to the js_bundle's \`deps\`, or to \`external\` if it is loaded at run time (an optional require).`,
+            },
+          ],
+        };
+      });
+    },
+  };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const allowed = new Set(o.inputs.map(realpath));
+  allowed.add(realpath(o.entry));
+  const esbuild = require(path.resolve(o.esbuildMain));
+  try {
+    await esbuild.build({
+      entryPoints: [o.entry],
+      outfile: o.out,
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      external: o.external,
+      nodePaths: [path.resolve(o.nodePath)],
+      absWorkingDir: process.cwd(),
+      legalComments: "eof",
+      logLevel: "warning",
+      // Keep `require.main === module` checks and stack traces readable.
+      keepNames: true,
+      plugins: [declaredInputsOnly(allowed)],
+    });
+  } catch {
+    // esbuild has printed its errors (logLevel "warning").
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`esbuild_bundle.js: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -162,12 +162,14 @@ def plan(module_ctx):
         struct(rule = "npm_dependencies", name = "rules_pipeline_npm", attrs = {
             "package_json": Label("//bazel/npm:package.json"),
             "lockfile": Label("//bazel/npm:package-lock.json"),
+            "apparent_name": "rules_pipeline_npm",
         }),
         struct(rule = "pipeline_tools_repository", name = "rules_pipeline_tools", attrs = {}),
     ]
     repos.extend(base_image_specs(mirror))
     for entry in npm:
-        repos.append(struct(rule = "npm_dependencies", name = entry.name, attrs = entry.attrs))
+        # `apparent_name`: the repository's `name` will be canonical; hints show the name the tag gave.
+        repos.append(struct(rule = "npm_dependencies", name = entry.name, attrs = dict(entry.attrs, apparent_name = entry.name)))
 
     direct = None
     direct_dev = None

@@ -2,6 +2,7 @@
 
 load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
 load(":image_config.bzl", "validate_image_config")
+load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
@@ -111,7 +112,7 @@ def _image_impl(ctx):
             files,
             [tgz, desc],
             "PipelineLayer",
-            "Building {} layer of {}".format(label, ctx.label),
+            "Building {} layer of {}".format(label, display_label(ctx.label)),
         )
         ordered.append((tgz, desc))
 
@@ -141,7 +142,7 @@ def _image_impl(ctx):
     stamp = stamp_files(ctx)
     for f in stamp:
         args.extend(["--stamp-file", f.path])
-    args.extend(["--sbom-out", sbom.path, "--sbom-name", str(ctx.label)])
+    args.extend(["--sbom-out", sbom.path, "--sbom-name", display_label(ctx.label)])
     sbom_args = ctx.actions.args()
     sbom_args.set_param_file_format("multiline")
     sbom_args.use_param_file("--sbom-packages=%s", use_always = True)
@@ -159,7 +160,7 @@ def _image_impl(ctx):
         depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party, lockfiles]),
         [layout, digest, sbom],
         "PipelineImage",
-        "Assembling image {}".format(ctx.label),
+        "Assembling image {}".format(display_label(ctx.label)),
         # The layout hard-links the base's and the layers' blobs instead of copying them, so N images on one base
         # cost their own layers, not N bases. Bazel's sandbox mounts the output directory apart from the inputs,
         # and link(2) cannot cross mounts; the action reads only its declared inputs, so it runs unsandboxed.

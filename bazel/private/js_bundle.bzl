@@ -1,10 +1,15 @@
 """js_bundle: one self-contained JavaScript file from compiled CommonJS and its npm packages (esbuild)."""
 
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "NpmPackageInfo")
 
 _DOC = """Bundles `entry` (a file among `srcs`' outputs) and everything it requires into one CommonJS file, except
 the packages in `external`, which stay `require()`s resolved at run time. Used for the `pipeline` CLI that build
 actions run: one input file instead of hundreds.
+
+Only declared inputs are bundled: a `require` that resolves to a file outside `srcs` and `deps` (e.g. a
+`node_modules` at the workspace root, which Bazel links into the execroot) fails the action, naming the importer,
+the request and the file. Optional requires (`try { require("typescript") } catch {}`) belong in `external`.
 """
 
 def _js_bundle_impl(ctx):
@@ -28,17 +33,23 @@ def _js_bundle_impl(ctx):
     if len(roots) > 1:
         fail("{}: `deps` must come from one node_modules tree, got {}".format(ctx.label, sorted(roots.keys())))
     out = ctx.actions.declare_file(ctx.attr.out or ctx.label.name + ".js")
+
+    # What the bundle may contain: the bundler refuses any module that resolves outside these (esbuild_bundle.js).
+    bundled = depset(transitive = [ctx.attr.srcs[DefaultInfo].files] + [d[DefaultInfo].files for d in ctx.attr.deps])
     args = ctx.actions.args()
-    args.add_all([ctx.file._bundler, esbuild_main, entry, out])
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add_all([esbuild_main, entry, out])
     args.add(roots.keys()[0] if roots else esbuild_main.dirname)
     args.add_all(ctx.attr.external, before_each = "--external")
+    args.add_all(bundled, before_each = "--input")
     ctx.actions.run(
         executable = ctx.executable._node,
-        arguments = [args],
-        inputs = depset([ctx.file._bundler], transitive = [ctx.attr.srcs[DefaultInfo].files, ctx.attr._esbuild[DefaultInfo].files] + [d[DefaultInfo].files for d in ctx.attr.deps]),
+        arguments = [ctx.file._bundler.path, args],
+        inputs = depset([ctx.file._bundler], transitive = [bundled, ctx.attr._esbuild[DefaultInfo].files]),
         outputs = [out],
         mnemonic = "JsBundle",
-        progress_message = "Bundling {}".format(ctx.label),
+        progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
     return [DefaultInfo(files = depset([out]))]
 
@@ -49,7 +60,7 @@ js_bundle = rule(
         "srcs": attr.label(mandatory = True, doc = "Target whose outputs hold `entry` and the modules it requires."),
         "entry": attr.string(mandatory = True, doc = "Path of the entry file, relative to the package of `srcs`."),
         "deps": attr.label_list(doc = "npm packages the bundle includes (`@npm//:node_modules/x`)."),
-        "external": attr.string_list(doc = "Packages left out of the bundle (`require()`d at run time), e.g. `@aws-sdk/*`."),
+        "external": attr.string_list(doc = "Packages left out of the bundle (`require()`d at run time), e.g. `@aws-sdk/*`; optional requires too, e.g. `typescript`."),
         "out": attr.string(doc = "Output file name (default `<name>.js`)."),
         "_bundler": attr.label(default = "//bazel/private:esbuild_bundle.js", allow_single_file = True),
         "_esbuild": attr.label(default = "@rules_pipeline_npm//:node_modules/esbuild", cfg = "exec"),

@@ -38,6 +38,7 @@ def _npm_package_impl(ctx):
     return [
         DefaultInfo(files = files),
         NpmPackageInfo(
+            repo_name = ctx.attr.repo_name,
             root = root,
             files = files,
             types = depset(ctx.files.types),
@@ -54,5 +55,6 @@ npm_package = rule(
         "types": attr.label_list(allow_files = True, doc = "The subset of `srcs` the TypeScript compiler reads."),
         "bin_links": attr.string_dict(doc = "`node_modules/.bin` commands of these packages: name -> target relative to node_modules (`typescript/bin/tsc`)."),
         "lockfile": attr.label(allow_single_file = True, doc = "The `package-lock.json` the tree was installed from, in the directory that holds `node_modules` (for the image's SBOM; not one of the package's files)."),
+        "repo_name": attr.string(doc = "The repository's name as users write it in labels (`npm` in `@npm//:node_modules/ms`), which the compiler's hints show: `npm_dependencies`' `apparent_name`."),
     },
 )

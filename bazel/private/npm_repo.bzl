@@ -125,11 +125,12 @@ def _bin_links(rctx, installed):
 # The repository's copy of the lockfile, beside node_modules: what the package targets name in `lockfile`.
 _LOCKFILE = "package-lock.json"
 
-def _package_target(name, closure, typed, bins, srcs = None):
+def _package_target(name, closure, typed, bins, repo_name, srcs = None):
     """An npm_package target.
 
     Every file of `closure` (package paths) or `srcs` globs, their type surface, the
-    `node_modules/.bin` commands of the packages in `closure`, and the lockfile (for the SBOM)."""
+    `node_modules/.bin` commands of the packages in `closure`, the lockfile (for the SBOM) and the name users write
+    for the repository (for hints)."""
     bin_links = {}
     for p in closure:
         bin_links.update(bins.get(p, {}))
@@ -144,6 +145,7 @@ def _package_target(name, closure, typed, bins, srcs = None):
         "    types = glob({}, exclude = {}, allow_empty = True),".format(repr(types), repr(_EXCLUDES)),
         "    bin_links = {},".format(repr({k: bin_links[k] for k in sorted(bin_links.keys())})),
         "    lockfile = {},".format(repr(":" + _LOCKFILE)),
+        "    repo_name = {},".format(repr(repo_name)),
         ")",
         "",
     ]
@@ -280,7 +282,10 @@ def _npm_repo_impl(rctx):
         'package(default_visibility = ["//visibility:public"])',
         "",
     ]
-    lines.extend(_package_target("node_modules", sorted(installed.keys()), typed, bins, srcs = ["node_modules/**"]))
+
+    # What users write: under bzlmod, `name` is the canonical name (`rules_pipeline~~pipeline~npm`).
+    repo_name = rctx.attr.apparent_name or rctx.attr.name
+    lines.extend(_package_target("node_modules", sorted(installed.keys()), typed, bins, repo_name, srcs = ["node_modules/**"]))
     dev_omitted = rctx.attr.omit_dev
     for path in sorted(installed.keys()):
         if path.find("/node_modules/") >= 0:
@@ -290,7 +295,7 @@ def _npm_repo_impl(rctx):
             continue
         if info.get("link", False):
             continue
-        lines.extend(_package_target(path, _closure(installed, path), typed, bins))
+        lines.extend(_package_target(path, _closure(installed, path), typed, bins, repo_name))
     rctx.file("BUILD.bazel", "\n".join(lines))
 
 npm_dependencies = repository_rule(
@@ -300,6 +305,9 @@ npm_dependencies = repository_rule(
         "package_json": attr.label(mandatory = True, allow_single_file = True, doc = "The package.json next to the lockfile."),
         "lockfile": attr.label(mandatory = True, allow_single_file = True, doc = "package-lock.json (lockfileVersion 2 or 3)."),
         "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),
+        "apparent_name": attr.string(doc = """The repository's name as users write it in labels (`npm` in
+`@npm//:node_modules/ms`), which the compiler's hints show. Default: `name`. The bzlmod extension sets it to the
+`pipeline.npm(name = ...)` given, as `name` is then the canonical name (`rules_pipeline~~pipeline~npm`)."""),
         "node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, doc = "Node used to run npm."),
         "allow_install_scripts": attr.string_list(doc = """Packages (npm names, e.g. `["better-sqlite3"]`) whose install
 scripts run at fetch time, offline (`npm rebuild <names> --offline`): native addons are compiled from source by

@@ -96,6 +96,7 @@ def pipeline(
 
     pipeline_app(
         name = name + "_app",
+        display_name = name,
         entry = entry,
         srcs = srcs,
         deps = deps,

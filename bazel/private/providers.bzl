@@ -4,6 +4,7 @@ other rulesets; these only carry what Bazel needs to keep each action's inputs d
 NpmPackageInfo = provider(
     doc = """An npm package and its transitive dependencies, as installed by `npm_dependencies`.""",
     fields = {
+        "repo_name": "string: the name of the `npm_dependencies` repository as users write it in labels (`npm` in `@npm//:node_modules/ms`), for hints; never the canonical name bzlmod gives the repository (`rules_pipeline~~pipeline~npm`)",
         "root": "string: the exec path of the node_modules directory the files live in (e.g. `external/npm/node_modules`)",
         "files": "depset of Files: every file of the package and its dependencies (what runs)",
         "types": "depset of Files: what the TypeScript compiler reads: package.json files and declarations (.d.ts), plus the file an untyped package resolves to",

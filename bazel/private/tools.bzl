@@ -76,6 +76,21 @@ def rlocation(ctx, f):
         return sp[3:]
     return ctx.workspace_name + "/" + sp
 
+def declare_launcher(ctx):
+    """Declares the executable of a runnable target: `<name>.sh`, never `<name>`.
+
+    A launcher is in its own runfiles, beside the program's files, and Node's `require("./etl")` takes a file named
+    exactly `etl` before `etl.js`: a launcher named like a module of the program would be loaded instead of it (a
+    SyntaxError on bash). `bazel run //pkg:NAME` does not depend on the file's name.
+
+    Args:
+      ctx: the rule context of an executable rule.
+
+    Returns:
+      The File to write the launcher to.
+    """
+    return ctx.actions.declare_file(ctx.label.name + ".sh")
+
 def runfiles_root_snippet():
     """Bash that sets R to the runfiles root of the running launcher and defines `rl`, which resolves runfiles paths.
 

@@ -6,6 +6,7 @@ the tsc runner (`tsc_worker.js`). The runner works one-shot or as a persistent B
 keeps an incremental program per target; both write exactly the declared outputs, byte for byte the same.
 """
 
+load(":labels.bzl", "target_display_label")
 load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS")
 
@@ -69,11 +70,16 @@ def compile_inputs(deps):
     return depset(transitive = transitive), sorted(roots.keys()), depset(transitive = mappings)
 
 def _npm_repos(deps):
-    """Names of the npm_dependencies repositories among `deps`, for hints about missing packages."""
+    """Names of the npm_dependencies repositories among `deps`, for hints about missing packages.
+
+    The names users write (`npm` in `@npm//:node_modules/ms`, `NpmPackageInfo.repo_name`), never the canonical ones
+    bzlmod gives the repositories (`rules_pipeline~~pipeline~npm`)."""
     names = {}
     for d in deps:
-        if NpmPackageInfo in d and d.label.workspace_name:
-            names[d.label.workspace_name] = True
+        if NpmPackageInfo in d:
+            name = getattr(d[NpmPackageInfo], "repo_name", "") or d.label.workspace_name
+            if name:
+                names[name] = True
     return sorted(names.keys())
 
 def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
@@ -176,7 +182,8 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     args.set_param_file_format("multiline")
     args.add("--typescript", ts_lib.path)
     args.add("--project", cfg.path)
-    args.add("--label", str(ctx.label))
+    shown = target_display_label(ctx)
+    args.add("--label", shown)
     args.add_all(js_outs + dts_outs, before_each = "--expect")
     args.add_all(_npm_repos(deps), before_each = "--npm-repo")
     ctx.actions.run(
@@ -187,7 +194,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         tools = depset([ctx.file._tsc_worker], transitive = [typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
-        progress_message = "Compiling TypeScript {}".format(ctx.label),
+        progress_message = "Compiling TypeScript {}".format(shown),
         execution_requirements = {"supports-workers": "1"},
     )
     return js_outs, dts_outs, passthrough

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildSbom, checksumsOf, licenseOf, npmPurl, ociPurl, sbomDocument } from "./spdx";
+import { buildSbom, checksumsOf, licenseOf, mainRepoLabel, npmPurl, ociPurl, sbomDocument } from "./spdx";
 
 const DIGEST = "sha256:" + "a".repeat(64);
 const BASE = "sha256:" + "b".repeat(64);
@@ -62,6 +62,22 @@ describe("SPDX 2.3 document", () => {
     const stamped = sbomDocument({ ...input, created: 1700000000 }) as unknown as Doc;
     expect(stamped.creationInfo.created).toBe("2023-11-14T22:13:20Z");
     expect(a.toString()).not.toMatch(/\/tmp\/|\/home\/|\/root\//);
+  });
+
+  it("is byte-identical whichever way Bazel renders the image's main-repository label (4-5, 6+ WORKSPACE, bzlmod)", () => {
+    const plain = buildSbom({ ...input, name: "//app:svc_image" });
+    for (const rendering of ["@//app:svc_image", "@@//app:svc_image"]) {
+      const bytes = buildSbom({ ...input, name: rendering });
+      expect(bytes.toString(), rendering).toBe(plain.toString());
+    }
+    const doc = JSON.parse(plain.toString()) as Doc & { name: string };
+    expect(doc.name).toBe("//app:svc_image");
+    expect(doc.packages[0].name).toBe("//app:svc_image");
+    expect(doc.documentNamespace).toMatch(/^https:\/\/rules-pipeline\.invalid\/spdx\/%2F%2Fapp%3Asvc_image-[0-9a-f]{64}$/);
+    // Another repository's label, or a name that is no label, is kept as it is.
+    expect(mainRepoLabel("@other//app:svc_image")).toBe("@other//app:svc_image");
+    expect(mainRepoLabel("@@other~//app:svc_image")).toBe("@@other~//app:svc_image");
+    expect(mainRepoLabel("image")).toBe("image");
   });
 
   it("maps purls, checksums and licenses as the specs want", () => {

@@ -27,7 +27,7 @@ export interface BaseImage {
 }
 
 export interface SbomInput {
-  /** The document's (and the image package's) name, e.g. the image target. */
+  /** The document's (and the image package's) name, e.g. the image target (a main-repository label is shown as `//pkg:name`, see mainRepoLabel). */
   name: string;
   /** The image's manifest digest. */
   imageDigest: string;
@@ -93,12 +93,21 @@ function sortedUnique(packages: NpmPackage[]): NpmPackage[] {
   return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
 }
 
+/**
+ * A main-repository Bazel label as users write it, `//pkg:name`: Bazel 6+ renders it `@//pkg:name` under WORKSPACE
+ * and `@@//pkg:name` under bzlmod, and the SBOM must not depend on the mode. Anything else is returned as it is.
+ */
+export function mainRepoLabel(name: string): string {
+  return name.replace(/^@@?\/\//, "//");
+}
+
 /** The document as an object (see buildSbom for its bytes). */
 export function sbomDocument(input: SbomInput): Record<string, unknown> {
+  const name = mainRepoLabel(input.name);
   const imageId = "SPDXRef-Image";
   const packages: Record<string, unknown>[] = [
     {
-      name: input.name,
+      name,
       SPDXID: imageId,
       versionInfo: input.imageDigest,
       downloadLocation: NOASSERTION,
@@ -153,7 +162,7 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",
     SPDXID: "SPDXRef-DOCUMENT",
-    name: input.name,
+    name,
     documentNamespace: "",
     creationInfo: {
       created: new Date(input.created * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
@@ -163,7 +172,7 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
     relationships,
   };
   const hash = createHash("sha256").update(JSON.stringify({ ...body, documentNamespace: undefined })).digest("hex");
-  body.documentNamespace = `https://rules-pipeline.invalid/spdx/${encodeURIComponent(input.name)}-${hash}`;
+  body.documentNamespace = `https://rules-pipeline.invalid/spdx/${encodeURIComponent(name)}-${hash}`;
   return body;
 }
 

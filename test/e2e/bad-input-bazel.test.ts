@@ -125,10 +125,10 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     expect(out).toContain("//bad/rules:base_unknown_image");
   });
   test("9 entry that is not a .ts or .js file", async () => {
-    expect(await buildFails("//bad/rules:entry_txt_local")).toContain('//bad/rules:entry_txt_app: `entry` must be a .ts or .js file, got "notes.txt"');
+    expect(await buildFails("//bad/rules:entry_txt_local")).toContain('//bad/rules:entry_txt: `entry` must be a .ts or .js file, got "notes.txt"');
   });
   test("10 entry from another package", async () => {
-    expect(await buildFails("//bad/rules:entry_elsewhere_local")).toContain("//bad/rules:entry_elsewhere_app: `entry` must be a file of package //bad/rules, got //bad/other:other.ts");
+    expect(await buildFails("//bad/rules:entry_elsewhere_local")).toContain("//bad/rules:entry_elsewhere: `entry` must be a file of package //bad/rules, got //bad/other:other.ts");
   });
   test("11 env key with =", async () => {
     expect(await buildFails("//bad/rules:env_key_image")).toContain('//bad/rules:env_key_image: `env` key "A=B" is not a valid variable name');

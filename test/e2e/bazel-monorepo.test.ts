@@ -287,7 +287,10 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       const r = await bazel(ws, ["build", "//pipelines/etl:etl_local"]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/pipelines\/etl\/extra\.ts\(1,19\): error TS2307/);
-      expect(r.stderr).toContain('hint: //pipelines/etl:etl_app does not depend on "zod". Add "@npm//:node_modules/zod" to its deps');
+      // The target the user declared (not the macro's internal etl_app), and the repository name the user wrote.
+      expect(r.stderr).toContain('hint: //pipelines/etl:etl does not depend on "zod". Add "@npm//:node_modules/zod" to its deps');
+      expect(r.stderr).toContain("Compiling TypeScript //pipelines/etl:etl failed");
+
     } finally {
       rmSync(join(ws, "pipelines/etl/extra.ts"));
       write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('\n    srcs = ["extra.ts"],', ""));

@@ -102,20 +102,21 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Copies `bazel-bin/rename/<target>` and its runfiles into `dest`, renamed to Bazel 8's names, with `_repo_mapping`. */
+/** Copies the launcher of `//rename:<target>` (`<target>.sh`) and its runfiles into `dest`, renamed to Bazel 8's names, with `_repo_mapping`. */
 function bazel8Copy(target: string, dest: string): string {
   mkdirSync(dest, { recursive: true });
   const bin = join(ws, "bazel-bin", "rename");
-  const cp = spawnSync("cp", ["-a", join(bin, target), join(bin, `${target}.runfiles`), dest], { encoding: "utf8" });
+  const exe = `${target}.sh`;
+  const cp = spawnSync("cp", ["-a", join(bin, exe), join(bin, `${exe}.runfiles`), dest], { encoding: "utf8" });
   expect(cp.status, cp.stderr).toBe(0);
-  const root = join(dest, `${target}.runfiles`);
+  const root = join(dest, `${exe}.runfiles`);
   const top = readdirSync(root);
   for (const name of ["acme_pipelines", "rules_pipeline", "rules_pipeline_npm", "rules_pipeline_node"]) expect(top, `runfiles of ${target}`).toContain(name);
   for (const name of top) if (BAZEL8[name]) renameSync(join(root, name), join(root, BAZEL8[name]));
   rmSync(join(root, "MANIFEST"), { force: true });
   writeFileSync(join(root, "_repo_mapping"), REPO_MAPPING);
   expect(readdirSync(root)).not.toContain("acme_pipelines");
-  return join(dest, target);
+  return join(dest, exe);
 }
 
 /** Runs a launcher without blocking the event loop (vitest's RPC times out on long synchronous calls). */

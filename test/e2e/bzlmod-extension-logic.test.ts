@@ -140,6 +140,9 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     expect(o.error).toBeNull();
     expect(names(o)).toEqual(expect.arrayContaining(wanted));
     expect(repo(o, "npm")?.attrs.lockfile).toBe("//examples:package-lock.json");
+    // Hints name `@npm//...`, the tag's name, not the canonical name bzlmod gives the repository.
+    expect(repo(o, "npm")?.attrs.apparent_name).toBe("npm");
+    expect(repo(o, "rules_pipeline_npm")?.attrs.apparent_name).toBe("rules_pipeline_npm");
     expect([...(o.direct ?? []), ...(o.direct_dev ?? [])].sort()).toEqual([...wanted].sort());
     expect(o.direct_dev).toEqual(["npm"]);
     // The rules' own labels (@rules_pipeline_config//:tsconfig, @rules_pipeline_node//..., ...) all resolve.
@@ -223,7 +226,8 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
 
   test("the npm tag forwards every attribute of npm_dependencies", () => {
     expect(repo(results.omit_dev_forwarded, "npm")?.attrs).toMatchObject({ omit_dev: true });
-    const ruleAttrs = declaredAttrs("bazel/private/npm_repo.bzl", "npm_dependencies = repository_rule(").filter((a) => a !== "node");
+    // `apparent_name` is not a tag attribute: the extension sets it from the tag's `name` (checked above).
+    const ruleAttrs = declaredAttrs("bazel/private/npm_repo.bzl", "npm_dependencies = repository_rule(").filter((a) => a !== "node" && a !== "apparent_name");
     const tagAttrs = declaredAttrs("bazel/private/extension_logic.bzl", "NPM_TAG_ATTRS = {");
     expect(ruleAttrs).toContain("lockfile");
     expect(tagAttrs.filter((a) => a !== "name").sort()).toEqual(ruleAttrs.sort());

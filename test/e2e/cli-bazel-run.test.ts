@@ -29,7 +29,7 @@ test("bazel run @rules_pipeline//:pipeline -- --version prints the version", asy
   expect(r.code, r.stderr).toBe(0);
   expect(r.stdout).toMatch(new RegExp(`^pipeline ${VERSION.replace(/\./g, "\\.")} `));
   // The runtime library `pipeline build --lockfile` puts into images sits beside the bundle in the runfiles.
-  expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
+  expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
 });
 
 test("bazel run @rules_pipeline//:pipeline -- inspect oci:RELATIVE reads the layout beside the caller", async () => {

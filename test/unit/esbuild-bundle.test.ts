@@ -1,0 +1,75 @@
+/**
+ * bazel/private/esbuild_bundle.js, the JsBundle action's program, bundles only declared inputs (issue 18, item 5a):
+ * a require that resolves to a file outside its `--input` files fails, naming the importer, the request and the file;
+ * `--external` keeps it a run-time require; a declared file is bundled. Real esbuild (the repository's dev
+ * dependency) on a directory shaped like an execroot with an undeclared `node_modules` at its root.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+
+const ROOT = join(__dirname, "..", "..");
+const BUNDLER = join(ROOT, "bazel", "private", "esbuild_bundle.js");
+const ESBUILD = join(ROOT, "node_modules", "esbuild", "lib", "main.js");
+const root = realpathSync(mkdtempSync(join(tmpdir(), "rp-bundle-")));
+
+function write(rel: string, text: string): void {
+  mkdirSync(dirname(join(root, rel)), { recursive: true });
+  writeFileSync(join(root, rel), text);
+}
+
+write("bin/entry.js", `let opt;\ntry {\n  opt = require("optional-dep");\n} catch {}\nmodule.exports = { util: require("./util"), opt };\n`);
+write("bin/util.js", `module.exports = "util";\n`);
+// Like a consumer's `npm install` at the workspace root: present in the execroot, never an input.
+write("node_modules/optional-dep/package.json", JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }));
+write("node_modules/optional-dep/index.js", `module.exports = "UNDECLARED PACKAGE CONTENT";\n`);
+mkdirSync(join(root, "declared_modules"));
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Runs the bundler from `root` (the execroot) with a params file, as the JsBundle action does. */
+function bundle(extra: string[]): { status: number | null; stderr: string; out: string } {
+  const out = join("bin", `out-${Math.random().toString(36).slice(2)}.js`);
+  const params = join(root, `${out}.params`);
+  writeFileSync(params, [ESBUILD, "bin/entry.js", out, "declared_modules", "--input", "bin/entry.js", "--input", "bin/util.js", ...extra].join("\n") + "\n");
+  const r = spawnSync(process.execPath, [BUNDLER, `@${params}`], { cwd: root, encoding: "utf8" });
+  let text = "";
+  try {
+    text = readFileSync(join(root, out), "utf8");
+  } catch {
+    // no output
+  }
+  return { status: r.status, stderr: r.stderr, out: text };
+}
+
+describe("esbuild_bundle.js bundles only declared inputs", () => {
+  test("a require resolving outside the inputs fails, naming the importer, the request and the file", () => {
+    const r = bundle([]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not an input of this action`);
+    expect(r.stderr).toContain("`external`");
+    expect(r.out).toBe("");
+  });
+
+  test("--external keeps it a run-time require, and the declared files are bundled", () => {
+    const r = bundle(["--external", "optional-dep"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toContain('require("optional-dep")');
+    expect(r.out).toContain('"util"');
+    expect(r.out).not.toContain("UNDECLARED PACKAGE CONTENT");
+  });
+
+  test("a declared package is bundled", () => {
+    const r = bundle(["--input", "node_modules/optional-dep/index.js"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toContain("UNDECLARED PACKAGE CONTENT");
+  });
+
+  test("a bad argument fails with the usage", () => {
+    const r = bundle(["--inputs", "x"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('unexpected argument "--inputs"');
+  });
+});
