@@ -20,7 +20,7 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
 const ws = join(tmp, "ws");
 const outputBases = { worker: join(tmp, "ob-worker"), sandbox: join(tmp, "ob-sandbox") };
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) : 18;
-const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 32;
+const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 30;
 const run = (dir: string, startup: string[], args: string[]) => bazel(dir, args, {}, startup);
 
 afterAll(() => {
