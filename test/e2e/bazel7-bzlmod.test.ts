@@ -93,7 +93,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const errors: unknown[] = [];
-  await shutdown7(ws).catch((e) => errors.push(e));
+  // Temporary workspaces: their output bases go too (clean --expunge also stops the servers).
+  await shutdown7(ws, { expunge: true }).catch((e) => errors.push(e));
+  await bazel(ws, ["clean", "--expunge"]);
   shutdown(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
