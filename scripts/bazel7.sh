@@ -68,10 +68,28 @@ logged() {
   fi
 }
 
-# Commands inside the partial chroot, in a private mount namespace (proc, dev, sys vanish with it).
+# Setup's long steps run in their own mount and PID namespaces: the mounts they make vanish with them, and stopping
+# setup (SIGINT, SIGTERM) kills the whole step: unshare's --kill-child takes down the namespace's PID 1, and with it
+# every process in the namespace (dpkg, wget…), which a plain child would leave running behind.
+CHILD=""
+isolated() {
+  local rc=0
+  unshare -m -p -f --kill-child --propagation private "$@" &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  CHILD=""
+  return "$rc"
+}
+stop_setup() {
+  [[ -n "$CHILD" ]] && kill -KILL "$CHILD" 2>/dev/null
+  echo "bazel7: setup interrupted; the next setup starts again from scratch" >&8
+  exit "$1"
+}
+
+# Commands inside the partial chroot, with proc, dev and sys mounted in the step's namespace.
 in_partial() {
   local dir="$1"; shift
-  unshare -m --propagation private bash -euc '
+  isolated bash -euc '
     dir="$1"; shift
     mount -t proc proc "$dir/proc"
     mount --rbind /dev "$dir/dev"
@@ -124,7 +142,7 @@ setup() {
   need_root "setup"
   mkdir -p "$ROOT"
   exec 9>"$ROOT/.setup.lock"
-  flock 9
+  flock -n 9 || { step "waiting for another setup of $ROOT to finish"; flock 9; }
   if [[ -f "$CHROOT/.rules_pipeline-complete" ]]; then
     write_stubs; write_bazelrc
     step "cached: $CHROOT ($(cat "$CHROOT/.rules_pipeline-complete"))"
@@ -133,6 +151,9 @@ setup() {
   local start=$SECONDS partial="$ROOT/chroot.partial" mirror node npm_dir
   mirror="$(host_mirror)"
   : >"$ROOT/setup.log"
+  exec 8>&2 # the handlers may run inside logged's redirection
+  trap 'stop_setup 130' INT
+  trap 'stop_setup 143' TERM
   # A partial tree is never mounted outside a finished in_partial, so removing it is safe.
   [[ -e "$partial" ]] && { step "removing an interrupted setup's $partial"; rm -rf --one-file-system "$partial"; }
   if ! command -v debootstrap >/dev/null; then
@@ -140,7 +161,7 @@ setup() {
     logged "apt-get install debootstrap" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
   fi
   step "debootstrap --variant=minbase sid from $mirror (a few minutes)"
-  logged debootstrap debootstrap --variant=minbase sid "$partial" "$mirror"
+  logged debootstrap isolated debootstrap --variant=minbase sid "$partial" "$mirror"
   cp /etc/resolv.conf /etc/hosts "$partial/etc/"
   echo 'Acquire::Check-Valid-Until "false";' >"$partial/etc/apt/apt.conf.d/99rules-pipeline-no-valid-until"
   step "apt-get update (sid)"
