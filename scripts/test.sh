@@ -5,6 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
+if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
+  # Bazel 7.7.1 for the e2e tests that run it: a Debian sid chroot made once (~5 min, ~1.7 GB) and cached outside the
+  # repository ($PIPELINE_BAZEL7_ROOT, default ~/.cache/rules_pipeline/bazel7); a machine that has it only checks.
+  echo "== Bazel 7.7.1 chroot (scripts/bazel7.sh setup)" >&2
+  started=$SECONDS
+  SUDO=""
+  [[ "$(id -u)" == 0 ]] || SUDO="sudo -E"
+  $SUDO bash scripts/bazel7.sh setup
+  echo "bazel7 setup: $((SECONDS - started)) s" >&2
+fi
+
 echo "== typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Bazel 7.7.1 on a Debian/Ubuntu machine that has no newer Bazel and no route to the Bazel Central Registry.
+#
+#   scripts/bazel7.sh setup                 makes (once) a Debian sid chroot holding Debian's bazel-bootstrap 7.7.1,
+#                                           podman and the host's node/npm; cached outside the repository in
+#                                           $PIPELINE_BAZEL7_ROOT (default ~/.cache/rules_pipeline/bazel7)
+#   scripts/bazel7.sh run DIR -- ARGS...    runs `bazel ARGS` (7.7.1) in DIR and prints nothing but Bazel's output
+#   scripts/bazel7.sh path                  prints the cache directory; exits 1 when setup has not completed
+#
+# `run` works in a private mount namespace (unshare -m): DIR, this checkout, the stubs, the output user root and
+# $PIPELINE_BAZEL7_MOUNTS (colon-separated host paths) are bind-mounted at the same absolute paths inside the chroot,
+# so the bazel-* symlinks Bazel writes into DIR resolve on the host too. No mount is ever visible outside the
+# namespace; the kernel removes them when its last process exits (also on SIGINT, SIGTERM or failure). The Bazel
+# server started by a run lives in that run's namespace until `bazel shutdown` (or --max_idle_secs) ends it, so two
+# runs at once never touch each other's mounts. The environment inside is empty (env -i) except PATH, HOME, TERM,
+# LANG and the variables named in $PIPELINE_BAZEL7_ENV (space-separated names).
+#
+# Offline bzlmod: bazel_tools' own MODULE.bazel asks the registry for apple_support, buildozer, zlib and protobuf;
+# Debian's /etc/bazel/bazelrc covers the rest. The four are answered by stub modules generated in $ROOT/stubs and
+# passed with `common --override_module=NAME=DIR` from $ROOT/bazelrc (read through --bazelrc, with
+# `startup --output_user_root=$ROOT/output`, so output bases persist between runs).
+#
+# setup builds into $ROOT/chroot.partial and renames it to $ROOT/chroot when complete: interrupting it loses only
+# the partial tree (removed by the next setup); a lock file serializes concurrent setups.
+set -euo pipefail
+
+ROOT="${PIPELINE_BAZEL7_ROOT:-$HOME/.cache/rules_pipeline/bazel7}"
+CHROOT="$ROOT/chroot"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STUB_MODULES=(apple_support buildozer zlib protobuf)
+CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+die() { echo "bazel7: $*" >&2; exit 2; }
+usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot and bind mounts); run it with sudo"; }
+
+# --- setup -------------------------------------------------------------------------------------------------------
+
+# One line per step: a plain line off a terminal, the same line in bold on one.
+step() { if [[ -t 2 ]]; then printf '\033[1mbazel7: %s\033[0m\n' "$*" >&2; else printf 'bazel7: %s\n' "$*" >&2; fi; }
+
+# The Debian mirror the host's own apt sources name ($PIPELINE_BAZEL7_MIRROR wins): the first archive URI that is not
+# the security archive, from deb822 .sources files or one-line .list files.
+host_mirror() {
+  if [[ -n "${PIPELINE_BAZEL7_MIRROR:-}" ]]; then echo "$PIPELINE_BAZEL7_MIRROR"; return; fi
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    uri="$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")"
+    [[ -n "$uri" ]] && { echo "$uri"; return; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "$f" ]] || continue
+    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i !~ /security/) { print $i; exit } }' "$f")"
+    [[ -n "$uri" ]] && { echo "$uri"; return; }
+  done
+  die "no Debian mirror found in /etc/apt/sources.list*; set PIPELINE_BAZEL7_MIRROR=http://…/debian"
+}
+
+# Runs "$@" with stdout+stderr in a log; on failure prints the log's last lines, naming the step.
+logged() {
+  local what="$1" log="$ROOT/setup.log"; shift
+  echo "== $what: $*" >>"$log"
+  if ! "$@" >>"$log" 2>&1; then
+    echo "bazel7: $what failed; last lines of $log:" >&2
+    tail -n 25 "$log" >&2
+    exit 1
+  fi
+}
+
+# Setup's long steps run in their own mount and PID namespaces: the mounts they make vanish with them, and stopping
+# setup (SIGINT, SIGTERM) kills the whole step: unshare's --kill-child takes down the namespace's PID 1, and with it
+# every process in the namespace (dpkg, wget…), which a plain child would leave running behind.
+CHILD=""
+isolated() {
+  local rc=0
+  unshare -m -p -f --kill-child --propagation private "$@" &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  CHILD=""
+  return "$rc"
+}
+stop_setup() {
+  [[ -n "$CHILD" ]] && kill -KILL "$CHILD" 2>/dev/null
+  echo "bazel7: setup interrupted; the next setup starts again from scratch" >&8
+  exit "$1"
+}
+
+# Commands inside the partial chroot, with proc, dev and sys mounted in the step's namespace.
+in_partial() {
+  local dir="$1"; shift
+  isolated bash -euc '
+    dir="$1"; shift
+    mount -t proc proc "$dir/proc"
+    mount --rbind /dev "$dir/dev"
+    mount --rbind /sys "$dir/sys"
+    exec chroot "$dir" /usr/bin/env -i PATH='"$CHROOT_PATH"' HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+  ' bash "$dir" "$@"
+}
+
+write_stubs() {
+  local stubs="$ROOT/stubs" name
+  for name in "${STUB_MODULES[@]}"; do
+    mkdir -p "$stubs/$name"
+    printf '# Offline stub (scripts/bazel7.sh): bazel_tools names this module; nothing a build needs is in it.\nmodule(name = "%s")\n' "$name" >"$stubs/$name/MODULE.bazel"
+    : >"$stubs/$name/BUILD.bazel"
+  done
+  # `bazel mod graph/tidy` load buildozer's extension: a repository whose buildozer.exe is $PIPELINE_BUILDOZER
+  # (e.g. node_modules/@bazel/buildozer's binary) or, without one, a script that says so.
+  cat >"$stubs/buildozer/buildozer_binary.bzl" <<'EOF'
+"""Offline stub of buildozer's buildozer_binary extension (scripts/bazel7.sh)."""
+
+def _repo_impl(rctx):
+    real = rctx.os.environ.get("PIPELINE_BUILDOZER", "")
+    if real:
+        rctx.symlink(real, "buildozer.exe")
+    else:
+        rctx.file("buildozer.exe", "#!/bin/sh\necho 'buildozer stub: set --repo_env=PIPELINE_BUILDOZER=/path/to/buildozer' >&2\nexit 1\n", executable = True)
+    rctx.file("BUILD.bazel", 'exports_files(["buildozer.exe"])\n')
+
+_repo = repository_rule(implementation = _repo_impl, environ = ["PIPELINE_BUILDOZER"])
+
+def _ext_impl(_mctx):
+    _repo(name = "buildozer_binary")
+
+buildozer_binary = extension(implementation = _ext_impl)
+EOF
+}
+
+write_bazelrc() {
+  local rc="$ROOT/bazelrc" tmp name
+  tmp="$(mktemp "$ROOT/.bazelrc.XXXXXX")"
+  {
+    echo "# Generated by scripts/bazel7.sh: read through --bazelrc by every \`bazel7.sh run\`."
+    echo "startup --output_user_root=$ROOT/output"
+    for name in "${STUB_MODULES[@]}"; do echo "common --override_module=$name=$ROOT/stubs/$name"; done
+  } >"$tmp"
+  if cmp -s "$tmp" "$rc" 2>/dev/null; then rm -f "$tmp"; else mv -f "$tmp" "$rc"; fi
+}
+
+setup() {
+  need_root "setup"
+  mkdir -p "$ROOT"
+  exec 9>"$ROOT/.setup.lock"
+  flock -n 9 || { step "waiting for another setup of $ROOT to finish"; flock 9; }
+  if [[ -f "$CHROOT/.rules_pipeline-complete" ]]; then
+    write_stubs; write_bazelrc
+    step "cached: $CHROOT ($(cat "$CHROOT/.rules_pipeline-complete"))"
+    return
+  fi
+  local start=$SECONDS partial="$ROOT/chroot.partial" mirror node npm_dir
+  mirror="$(host_mirror)"
+  : >"$ROOT/setup.log"
+  exec 8>&2 # the handlers may run inside logged's redirection
+  trap 'stop_setup 130' INT
+  trap 'stop_setup 143' TERM
+  # A partial tree is never mounted outside a finished in_partial, so removing it is safe.
+  [[ -e "$partial" ]] && { step "removing an interrupted setup's $partial"; rm -rf --one-file-system "$partial"; }
+  if ! command -v debootstrap >/dev/null; then
+    step "installing debootstrap (apt)"
+    logged "apt-get install debootstrap" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+  fi
+  step "debootstrap --variant=minbase sid from $mirror (a few minutes)"
+  logged debootstrap isolated debootstrap --variant=minbase sid "$partial" "$mirror"
+  cp /etc/resolv.conf /etc/hosts "$partial/etc/"
+  echo 'Acquire::Check-Valid-Until "false";' >"$partial/etc/apt/apt.conf.d/99rules-pipeline-no-valid-until"
+  step "apt-get update (sid)"
+  logged "apt-get update in the chroot" in_partial "$partial" apt-get update
+  step "apt-get install bazel-bootstrap podman (~650 MB)"
+  logged "apt-get install in the chroot" in_partial "$partial" apt-get install -y --no-install-recommends bazel-bootstrap podman ca-certificates
+  in_partial "$partial" apt-get clean >/dev/null 2>&1 || true
+
+  step "copying the host's node and npm under /usr/local"
+  node="$(readlink -f "$(command -v node)")" || die "no node on PATH to copy into the chroot"
+  npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
+  [[ -f "$npm_dir/package.json" ]] || die "cannot find npm's package directory (from $(command -v npm))"
+  mkdir -p "$partial/usr/local/bin" "$partial/usr/local/lib/node_modules" "$partial/usr/local/etc"
+  cp "$node" "$partial/usr/local/bin/node"
+  cp -a "$npm_dir" "$partial/usr/local/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$partial/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$partial/usr/local/bin/npx"
+  # The host's CA bundle (it may hold a proxy's CA the registries need), for npm and node inside.
+  cp /etc/ssl/certs/ca-certificates.crt "$partial/usr/local/etc/host-ca-certificates.crt"
+  printf 'cafile=/usr/local/etc/host-ca-certificates.crt\naudit=false\nfund=false\nupdate-notifier=false\n' >"$partial/usr/local/etc/npmrc"
+  logged "node inside the chroot" in_partial "$partial" node --version
+  logged "bazel inside the chroot" in_partial "$partial" bash -c 'command -v bazel && test -x /usr/bin/bazel'
+
+  local version
+  version="$(in_partial "$partial" dpkg-query -W -f '${Version}' bazel-bootstrap)"
+  echo "bazel-bootstrap $version, node $("$node" --version), made $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$partial/.rules_pipeline-complete"
+  mv "$partial" "$CHROOT"
+  write_stubs; write_bazelrc
+  step "done in $((SECONDS - start)) s: $CHROOT ($(du -sh --one-file-system "$CHROOT" | cut -f1))"
+}
+
+# --- run ---------------------------------------------------------------------------------------------------------
+
+run() {
+  need_root "run"
+  [[ $# -ge 1 ]] || usage
+  local dir
+  dir="$(cd "$1" 2>/dev/null && pwd -P)" || die "no such directory: $1"
+  shift
+  [[ "${1:-}" == "--" ]] && shift
+  [[ -f "$CHROOT/.rules_pipeline-complete" ]] || die "no Bazel 7 chroot at $CHROOT: run scripts/bazel7.sh setup first"
+  [[ -f "$ROOT/bazelrc" && -d "$ROOT/stubs" ]] || { write_stubs; write_bazelrc; }
+  mkdir -p "$ROOT/output"
+  exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" __in_namespace "$dir" "$@"
+}
+
+# Inside the private namespace: mount, make the chroot the namespace's root (pivot_root), then become the Bazel
+# client (exec, so signals reach Bazel directly). pivot_root rather than chroot: a later run's client checks the
+# server's cwd through /proc/PID/cwd, which the kernel spells relative to the server namespace's root mount; under a
+# plain chroot it would read $CHROOT/DIR, and the client would kill the server as "moved".
+in_namespace() {
+  local dir="$1" src; shift
+  local -a binds=("$dir" "$REPO" "$ROOT/stubs" "$ROOT/output" "$ROOT/bazelrc") extra envs
+  IFS=: read -r -a extra <<<"${PIPELINE_BAZEL7_MOUNTS:-}"
+  for src in "${extra[@]}"; do [[ -n "$src" ]] && binds+=("$(readlink -f "$src")"); done
+  mount --bind "$CHROOT" "$CHROOT"
+  mount -t proc proc "$CHROOT/proc"
+  mount --rbind /dev "$CHROOT/dev"
+  mount --rbind /sys "$CHROOT/sys"
+  for src in "${binds[@]}"; do
+    [[ -e "$src" ]] || die "cannot mount $src into the chroot: it does not exist"
+    if [[ -d "$src" ]]; then mkdir -p "$CHROOT$src"; else mkdir -p "$(dirname "$CHROOT$src")"; touch "$CHROOT$src"; fi
+    mount --rbind "$src" "$CHROOT$src"
+  done
+  envs=(PATH="$CHROOT_PATH" HOME=/root USER=root LANG=C.UTF-8 TERM="${TERM:-dumb}")
+  for src in ${PIPELINE_BAZEL7_ENV:-}; do [[ -n "${!src+x}" ]] && envs+=("$src=${!src}"); done
+  mkdir -p "$CHROOT/.host"
+  cd "$CHROOT"
+  pivot_root . .host
+  umount -l /.host
+  exec /usr/bin/env -i -C "$dir" "${envs[@]}" bazel --bazelrc="$ROOT/bazelrc" "$@"
+}
+
+case "${1:-}" in
+  setup) shift; setup "$@" ;;
+  run) shift; run "$@" ;;
+  path) [[ -f "$CHROOT/.rules_pipeline-complete" ]] && echo "$ROOT" ;;
+  __in_namespace) shift; in_namespace "$@" ;;
+  *) usage ;;
+esac

@@ -1,0 +1,151 @@
+/**
+ * Real Bazel 7.7.1 (scripts/bazel7.sh: Debian sid's bazel-bootstrap in a cached chroot) on a consumer whose
+ * MODULE.bazel is README's snippet verbatim, with `local_path_override` of this checkout instead of the archive, and
+ * whose WORKSPACE is README's WORKSPACE snippet with `local_repository`. The image must be byte-identical (same
+ * manifest digest) whoever builds it: Bazel 4.2.3 in WORKSPACE mode on the host, 7.7.1 under bzlmod, 7.7.1 in
+ * WORKSPACE mode, and 7.7.1 under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
+ * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
+ * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { runCli } from "../fixtures/cli";
+import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
+const ws = join(tmp, "ws");
+const dockerConfig = join(tmp, "docker");
+const user = "bazel7";
+const password = randomBytes(12).toString("hex");
+let reg: RunningRegistry;
+let digest4 = "";
+
+/** A fenced starlark block of README.md that starts with `# FIRST_LINE`. */
+function readmeSnippet(firstLine: string): string {
+  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const m = new RegExp("```starlark\\n(# " + firstLine + "\\n[\\s\\S]*?)```").exec(readme);
+  if (!m) throw new Error(`README.md has no starlark block starting with "# ${firstLine}"`);
+  return m[1];
+}
+
+function moduleBazel(): string {
+  const snippet = readmeSnippet("MODULE.bazel");
+  const archive = /archive_override\([\s\S]*?\n\)\n/;
+  if (!archive.test(snippet)) throw new Error("README's MODULE.bazel snippet has no archive_override(...) block to replace");
+  return snippet.replace(archive, `local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`);
+}
+
+function workspaceFile(): string {
+  const snippet = readmeSnippet("WORKSPACE");
+  const http = /^http_archive\(name = "rules_pipeline".*\n/m;
+  if (!http.test(snippet)) throw new Error('README\'s WORKSPACE snippet has no http_archive(name = "rules_pipeline", ...) line to replace');
+  return `workspace(name = "consumer")\n` + snippet.replace(http, `local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`);
+}
+
+/** examples/hello as package `hello` on the workspace's own base layout, and as `hostnode` on @pipeline-host-node. */
+async function makeWorkspace(): Promise<void> {
+  mkdirSync(ws, { recursive: true });
+  writeFileSync(join(ws, "MODULE.bazel"), moduleBazel());
+  writeFileSync(join(ws, "WORKSPACE"), workspaceFile());
+  writeFileSync(join(ws, "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json"])\n');
+  writeFileSync(join(ws, ".bazelrc"), "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
+  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, f));
+  const build = readFileSync(join(REPO_ROOT, "examples", "hello", "BUILD.bazel"), "utf8");
+  for (const [pkg, base] of [["hello", "//base:image"], ["hostnode", "@pipeline-host-node//image"]]) {
+    cpSync(join(REPO_ROOT, "examples", "hello"), join(ws, pkg), { recursive: true });
+    writeFileSync(join(ws, pkg, "BUILD.bazel"), build.replace('base = "@pipeline-host-node//image"', `base = "${base}"`).replace(/examples\/hello/g, pkg));
+  }
+  const made = await runCli(["base", "host-node", "--output", join(ws, "base", "image"), "--node", process.execPath]);
+  if (made.code !== 0) throw new Error(`pipeline base host-node exited ${made.code}:\n${made.stderr}`);
+  writeFileSync(join(ws, "base", "BUILD.bazel"), 'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n');
+}
+
+function builtDigest(): string {
+  return readFileSync(join(ws, "bazel-bin", "hello", "hello_image.digest"), "utf8");
+}
+
+/** The manifest digest of an OCI layout or registry reference, as skopeo (an independent client) reads it. */
+function skopeoDigest(ref: string, extra: string[] = []): string {
+  const r = spawnSync("skopeo", ["inspect", "--raw", ...extra, ref], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`skopeo inspect ${ref} exited ${r.status}: ${r.stderr}`);
+  return "sha256:" + createHash("sha256").update(r.stdout).digest("hex");
+}
+
+async function build7(flags: string[], what: string): Promise<BazelResult> {
+  const r = await bazel7(ws, ["build", ...flags, "//..."]);
+  expect(r.code, failure(`build ${flags.join(" ")} //... (${what})`, r)).toBe(0);
+  return r;
+}
+
+beforeAll(async () => {
+  await ensureBazel7();
+  reg = await startRegistry({ htpasswd: { user, password } });
+  mkdirSync(dockerConfig);
+  writeDockerConfig(dockerConfig, { [reg.host]: { username: user, password } });
+  await makeWorkspace();
+}, 1_800_000);
+
+afterAll(async () => {
+  const errors: unknown[] = [];
+  // Temporary workspaces: their output bases go too (clean --expunge also stops the servers).
+  await shutdown7(ws, { expunge: true }).catch((e) => errors.push(e));
+  await bazel(ws, ["clean", "--expunge"]);
+  shutdown(ws);
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+  if (errors.length) throw errors[0];
+});
+
+describe("README's MODULE.bazel on Bazel 7.7.1", () => {
+  test("Bazel 4.2.3 builds the image in WORKSPACE mode (the reference digest)", async () => {
+    const r = await bazel(ws, ["build", "//hello:hello_image"]);
+    shutdown(ws); // one Bazel server at a time on this 2-core machine
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    digest4 = builtDigest();
+    expect(digest4).toMatch(/^sha256:[a-f0-9]{64}$/);
+  });
+
+  test("bzlmod: build //... gives the same digest, and skopeo reads the layout", async () => {
+    await build7(["--noenable_workspace"], "bzlmod");
+    expect(builtDigest()).toBe(digest4);
+    expect(skopeoDigest(`oci:${join(ws, "bazel-bin", "hello", "hello_image")}:latest`)).toBe(digest4);
+    // The host-node base was built too, from the chroot's Node and libraries.
+    expect(readFileSync(join(ws, "bazel-bin", "hostnode", "hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
+  });
+
+  test("bzlmod: hello_local runs the launch script in-process", async () => {
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_local", "--", "1", "2"]);
+    expect(r.code, failure("run //hello:hello_local", r)).toBe(0);
+    expect(r.stdout).toContain("HELLO FROM A PIPELINE");
+    expect(r.stdout).toContain('args: ["1","2"] sum: 3');
+  });
+
+  test("bzlmod: hello_push pushes to a registry that checks credentials; the registry holds the same digest", async () => {
+    const repo = `${reg.host}/bazel7/hello`;
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_push", "--", "--repository", repo, "--tag", "b7"], {
+      env: { DOCKER_CONFIG: dockerConfig },
+      mounts: [dockerConfig],
+    });
+    expect(r.code, failure("run //hello:hello_push", r)).toBe(0);
+    expect(r.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
+    expect(r.stdout + r.stderr).not.toContain(password);
+    expect(skopeoDigest(`docker://${repo}:b7`, ["--tls-verify=false", "--authfile", join(dockerConfig, "config.json")])).toBe(digest4);
+    expect(reg.requests().some((q) => q.status === 401), "the registry never asked for credentials").toBe(true);
+  });
+
+  test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace) gives the same digest", async () => {
+    await build7(WORKSPACE_MODE_FLAGS, "WORKSPACE mode");
+    expect(builtDigest()).toBe(digest4);
+  });
+
+  test("Bazel 8's defaults on 7 give the same digest", async () => {
+    await build7(BAZEL8_FLAGS, "Bazel 8 flags");
+    expect(builtDigest()).toBe(digest4);
+  });
+});
