@@ -1,20 +1,20 @@
 /**
- * The compile worker ≡ the sandbox, through real Bazel (test/fixtures/worker-fuzz-bazel.ts): after every step, a
- * build with Bazel's default strategy (TsCompile in the persistent worker) and one with
+ * The compile worker ≡ the sandbox, through real Bazel 4.2.3 (test/fixtures/worker-fuzz-bazel.ts): after every step,
+ * a build with Bazel's default strategy (TsCompile in the persistent worker) and one with
  * `--strategy=TsCompile=sandboxed`, from the same sources in two output bases, must give the same exit code,
  * diagnostics and compiled bytes. First the three sequences that gave stale answers (a dep added after the
  * missing-module error; `@types` removed and restored; a module-name library's index added after the failure), then
  * a fixed seed of random edits (deps, imports, renames, an exported type, a package.json `types` field, a tsconfig
  * option, module_name, a type error). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
- * (scripts/fuzz-worker.sh).
+ * (scripts/fuzz-worker.sh). test/e2e/bazel7-worker-differential.test.ts does the same on Bazel 7.7.1 with bzlmod.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { bazel, shutdown } from "../fixtures/bazel";
-import { Dep, FuzzState, initialState } from "../fixtures/worker-fuzz";
-import { BazelAnswer, differentialBazel, Edit, randomEdits } from "../fixtures/worker-fuzz-bazel";
+import { initialState } from "../fixtures/worker-fuzz";
+import { agree, randomEdits, REPORTED_SEQUENCES, REPORTED_START } from "../fixtures/worker-fuzz-bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
 const ws = join(tmp, "ws");
@@ -28,35 +28,10 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Runs `edits`, collecting each step's answer and whether the worker was used; fails on a divergence. */
-async function agree(start: FuzzState, edits: Edit[]): Promise<{ answers: BazelAnswer[]; workerSteps: number; sandboxUsedWorker: boolean }> {
-  const answers: BazelAnswer[] = [];
-  let workerSteps = 0;
-  let sandboxUsedWorker = false;
-  const d = await differentialBazel(run, ws, outputBases, edits, (step, edit, a, processes) => {
-    process.stderr.write(`worker-differential: step ${step} (${edit}): exit ${a.code}, ${a.diagnostics.length} diagnostic lines\n`);
-    answers.push(a);
-    if (/\bworker\b/.test(processes.worker)) workerSteps++;
-    if (/\bworker\b/.test(processes.sandbox)) sandboxUsedWorker = true;
-  }, start);
-  expect(d && { step: d.step, lastEdits: d.edits.slice(-5), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
-  return { answers, workerSteps, sandboxUsedWorker };
-}
-
 describe("Bazel 4.2.3: the persistent TsCompile worker against the sandbox", () => {
   test("the three reported sequences: after each step, what a clean sandboxed build gives", async () => {
-    // The target already depends on one npm package (as the reported pipeline did on lodash).
-    const start = { ...initialState(), deps: new Set<Dep>(["notypes"]) };
-    const { answers, workerSteps, sandboxUsedWorker } = await agree(start, [
-      (s) => (s.uses.add("untyped"), "import untyped, no dep"),
-      (s) => (s.deps.add("untyped"), s.deps.add("@types/untyped"), "add its dep and its @types"),
-      (s) => (s.deps.delete("@types/untyped"), "remove @types/untyped"),
-      (s) => (s.deps.add("@types/untyped"), "restore @types/untyped"),
-      (s) => (s.libIndex = false, s.deps.add("lib"), s.uses.add("lib-by-name"), "import a module_name library that has no index"),
-      (s) => ((s.libIndex = true), "add the library's index"),
-    ]);
-    const codes = answers.map((a) => a.code);
-    expect(codes).toEqual([0, 1, 0, 1, 0, 1, 0]);
+    const { answers, workerSteps, sandboxUsedWorker } = await agree(run, ws, outputBases, REPORTED_START(), REPORTED_SEQUENCES, "worker-differential");
+    expect(answers.map((a) => a.code)).toEqual([0, 1, 0, 1, 0, 1, 0]);
     expect(answers[1].diagnostics.join("\n")).toMatch(/error TS2307: Cannot find module 'untyped'/);
     expect(answers[1].diagnostics.join("\n")).toContain('hint: //app:app does not depend on "untyped". Add "@npm//:node_modules/untyped" to its deps');
     expect(answers[5].diagnostics.join("\n")).toMatch(/error TS2307: Cannot find module '@acme\/lib'/);
@@ -65,7 +40,7 @@ describe("Bazel 4.2.3: the persistent TsCompile worker against the sandbox", () 
   });
 
   test(`${steps} random edits (seed ${seed}): the same exit code, diagnostics and outputs after every step`, async () => {
-    const { answers, workerSteps, sandboxUsedWorker } = await agree(initialState(), randomEdits(seed, steps));
+    const { answers, workerSteps, sandboxUsedWorker } = await agree(run, ws, outputBases, initialState(), randomEdits(seed, steps), "worker-differential");
     // Not vacuous: the default strategy did use the worker, the other never did, and both outcomes occurred.
     expect(workerSteps).toBeGreaterThan(steps / 4);
     expect(sandboxUsedWorker).toBe(false);
