@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
-import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
+import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, IMAGE_RATIO_FLOOR, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -64,6 +64,24 @@ describe("ExpansionBudget", () => {
     // A higher ratio lets the bomb through to the next limit.
     const raised = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerRatio: 5000 }).layer("layer W");
     raised.add(2 * RATIO_FLOOR, RATIO_FLOOR / 1000);
+  });
+
+  it("refuses an image whose layers together expand past maxLayerRatio, once past IMAGE_RATIO_FLOOR", () => {
+    const budget = new ExpansionBudget();
+    const each = RATIO_FLOOR - MiB; // every layer under the per-layer floor
+    for (let i = 0; i < 4; i++) budget.layer(`layer ${i}`).add(each, each / 1000); // 508 MiB: under the image's floor
+    const e = pipelineErrorOfSync(() => budget.layer("layer 4").add(each, each / 1000));
+    expect(e.code).toBe("E_LAYER_TOO_LARGE");
+    expect(e.message).toContain("layer 4: the image's layers expand more than 100 times their compressed size");
+    expect(e.message).toContain("--max-layer-ratio or $PIPELINE_MAX_LAYER_RATIO");
+    expect(budget.used).toBeLessThan(IMAGE_RATIO_FLOOR + RATIO_FLOOR);
+    // An uncompressed layer counts its own size: a big plain base keeps a zero-heavy layer above it in ratio.
+    const mixed = new ExpansionBudget();
+    mixed.layer("plain").add(GiB);
+    mixed.layer("zeros").add(each, each / 1000);
+    // A raised ratio lets it through.
+    const raised = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerRatio: 5000 });
+    for (let j = 0; j < 10; j++) raised.layer(`layer ${j}`).add(each, each / 1000);
   });
 
   it("checks the free space before a layer and every DISK_CHECK_INTERVAL bytes of it (E_NO_SPACE)", () => {

@@ -11,6 +11,9 @@
  *    what a bomb is made of (6 GiB of zeros fit in 6.3 MB). So 100 refuses such a bomb after ~128 MiB, whatever
  *    the per-image cap, without refusing real layers. What it can refuse: a layer holding a huge file of zeros
  *    (a sparse /var/log/lastlog left by `useradd` with a large uid, a preallocated disk image); raise the ratio.
+ *    The same ratio holds for the image as a whole (all its layers' expanded bytes against all their compressed
+ *    bytes, an uncompressed layer counting its own size), checked once the image has expanded past 512 MiB
+ *    (IMAGE_RATIO_FLOOR): a bomb split into many layers each under RATIO_FLOOR is refused after ~512 MiB too.
  *  - minFreeSpace (--min-free-space, PIPELINE_MIN_FREE_SPACE; default 1 GiB): unpacking refuses to go on when the
  *    destination's file system would have less than this left, checked before each layer and every 64 MiB
  *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval).
@@ -51,6 +54,8 @@ export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
 
 /** A layer is held to maxLayerRatio only once it has expanded past this. */
 export const RATIO_FLOOR = 128 * MiB;
+/** An image (all its layers together) is held to maxLayerRatio only once it has expanded past this. */
+export const IMAGE_RATIO_FLOOR = 512 * MiB;
 /** Free space is checked again after this many uncompressed bytes. */
 export const DISK_CHECK_INTERVAL = 64 * MiB;
 
@@ -141,6 +146,8 @@ export interface ExpansionMeter {
 export class ExpansionBudget {
   /** Uncompressed bytes of the layers so far. */
   used = 0;
+  /** Compressed bytes of the layers so far (an uncompressed layer: its own size). */
+  compressed = 0;
 
   constructor(
     readonly limits: LayerLimits = DEFAULT_LIMITS,
@@ -157,11 +164,13 @@ export class ExpansionBudget {
     this.checkDisk(layer);
     let out = 0;
     let nextDiskCheck = DISK_CHECK_INTERVAL;
+    const below = this.compressed;
     const { maxUnpackedSize, maxLayerRatio } = this.limits;
     return {
       add: (bytes, compressedSoFar) => {
         out += bytes;
         this.used += bytes;
+        this.compressed = below + (compressedSoFar ?? out);
         if (this.used > maxUnpackedSize) {
           throw new PipelineError(
             "E_LAYER_TOO_LARGE",
@@ -174,6 +183,13 @@ export class ExpansionBudget {
             "E_LAYER_TOO_LARGE",
             `${layer}: expands more than ${maxLayerRatio} times its compressed size (${formatSize(out)} from ${formatSize(compressedSoFar)}), ` +
               `which real layers do not: a decompression bomb? If the layer is trusted (e.g. a large file of zeros), raise the limit with ${howToSet("maxLayerRatio")}`,
+          );
+        }
+        if (this.used > IMAGE_RATIO_FLOOR && this.used > maxLayerRatio * Math.max(this.compressed, 1)) {
+          throw new PipelineError(
+            "E_LAYER_TOO_LARGE",
+            `${layer}: the image's layers expand more than ${maxLayerRatio} times their compressed size (${formatSize(this.used)} from ${formatSize(this.compressed)} so far), ` +
+              `which real images do not: a decompression bomb split across layers? If the image is trusted, raise the limit with ${howToSet("maxLayerRatio")}`,
           );
         }
         if (out >= nextDiskCheck) {

@@ -1,0 +1,76 @@
+/**
+ * Issue #24's resource bounds, against the real CLI in its own process (test/fixtures/measured-cli.ts: peak RSS,
+ * bytes written while it runs):
+ *  - a bomb split across layers: 10 layers, each one file of 127 MiB of zeros (under the 128 MiB floor of the
+ *    per-layer ratio), refused by the image's cumulative ratio before 1 GiB is written, in `run` and `verify-image`;
+ *  - entry floods: a 1,000,000-entry layer refused by the default entry bound under 300 MB of memory; the per-layer
+ *    and per-image bounds set by flag and environment variable, naming the layer, the count and the knob;
+ *  - 50,000 files and 50,000 whiteouts of absent names in one layer: verify-image in seconds (it was quadratic:
+ *    ~23 s of CPU for this size).
+ */
+import { createReadStream, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { composeImage } from "../../src/image/compose";
+import type { Layer } from "../../src/layer/layer";
+import { writeLayout } from "../../src/layout/write";
+import { MediaType } from "../../src/oci/types";
+import { Bomb, zeroBomb } from "../corpus/bombs";
+import { pipelineCli } from "../fixtures/cli";
+import { bytesUnder, leftovers, measuredCli } from "../fixtures/measured-cli";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+let tmp: string;
+let cli: ReturnType<typeof measuredCli>;
+
+async function layoutOf(blobs: Bomb[], dir: string): Promise<string> {
+  const layers = blobs.map((b) => {
+    const layer: Layer = { digest: b.digest, diffId: b.diffId, size: b.size, mediaType: MediaType.OCI_LAYER_GZIP, path: b.path, open: () => createReadStream(b.path) };
+    return { layer, createdBy: "hostile" };
+  });
+  await writeLayout(dir, composeImage({ layers, entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" }), { refName: "latest" });
+  return dir;
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bounds-"));
+  cli = measuredCli(tmp);
+  await pipelineCli();
+});
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("a bomb split across layers (10 x 127 MiB of zeros)", () => {
+  let layout: string;
+  beforeAll(async () => {
+    const bombs = Array.from({ length: 10 }, (_, i) => zeroBomb(join(tmp, `split-${i}.tar.gz`), 127 * MiB, `zeros-${i}`));
+    layout = await layoutOf(bombs, join(tmp, "split-layout"));
+  });
+
+  it("run: E_LAYER_TOO_LARGE by the image's ratio before 1 GiB is written, nothing left in the cache", async () => {
+    const cacheDir = join(tmp, "cache-split");
+    let most = 0;
+    const r = await cli(["run", "--image", `oci:${layout}`, "--cache-dir", cacheDir], () => (most = Math.max(most, bytesUnder(cacheDir))));
+    expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
+    expect(r.stderr).toContain("the image's layers expand more than 100 times");
+    expect(r.stderr).toContain("--max-layer-ratio");
+    expect(r.code).toBe(1);
+    expect(Math.max(most, bytesUnder(cacheDir))).toBeLessThan(GiB);
+    expect(leftovers(cacheDir)).toEqual([]);
+    expect(r.maxRssMiB).toBeLessThan(300);
+  });
+
+  it("verify-image refuses it too; a raised ratio lets it through", async () => {
+    const r = await cli(["verify-image", `oci:${layout}`]);
+    expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
+    expect(r.stderr).toContain("the image's layers expand more than 100 times");
+    expect(r.code).toBe(1);
+    const raised = await cli(["verify-image", `oci:${layout}`], undefined, { PIPELINE_MAX_LAYER_RATIO: "5000" });
+    expect(raised.stderr).not.toContain("E_LAYER_TOO_LARGE");
+  });
+});
