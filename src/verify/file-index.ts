@@ -55,6 +55,8 @@ const ROOT: IndexEntry = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, im
 
 export class FileIndex implements TreeView {
   private readonly entries = new Map<string, IndexEntry>([["", ROOT]]);
+  /** The names in each directory that has any, by the directory's path. */
+  private readonly children = new Map<string, Set<string>>();
   private readonly opts: IndexOptions;
   /** Layers added so far. */
   layers = 0;
@@ -84,11 +86,35 @@ export class FileIndex implements TreeView {
     return e.type === "dir" ? { type: "dir" } : e.type === "symlink" ? { type: "symlink", target: e.linkname ?? "" } : { type: "other" };
   }
 
-  /** Removes everything strictly below `path` that `keep` does not hold (and `path` itself unless `keepSelf`). */
+  /** Puts `entry` at `path` (its parent already there), listed among its parent's children. */
+  private put(path: string, entry: IndexEntry): void {
+    this.entries.set(path, entry);
+    const slash = path.lastIndexOf("/");
+    const parent = slash < 0 ? "" : path.slice(0, slash);
+    let names = this.children.get(parent);
+    if (!names) this.children.set(parent, (names = new Set()));
+    names.add(slash < 0 ? path : path.slice(slash + 1));
+  }
+
+  /**
+   * Removes everything strictly below `path` that `keep` does not hold (and `path` itself unless `keepSelf`), in
+   * time proportional to what is below it: whiteouts of absent names cost nothing, so a layer of them is linear.
+   * `keep` holds ancestors of whatever it holds (a layer's touched paths), so a kept path's parent is kept.
+   */
   private removeTree(path: string, keepSelf: boolean, keep?: Set<string>): void {
-    if (!keepSelf) this.entries.delete(path);
-    const prefix = path === "" ? "" : `${path}/`;
-    for (const p of [...this.entries.keys()]) if (p !== "" && p.startsWith(prefix) && !keep?.has(p)) this.entries.delete(p);
+    const names = this.children.get(path);
+    if (names) {
+      for (const name of [...names]) {
+        const child = path === "" ? name : `${path}/${name}`;
+        const kept = keep?.has(child) ?? false;
+        this.removeTree(child, kept, kept ? keep : undefined);
+      }
+    }
+    if (keepSelf || path === "") return;
+    this.entries.delete(path);
+    this.children.delete(path);
+    const slash = path.lastIndexOf("/");
+    this.children.get(slash < 0 ? "" : path.slice(0, slash))?.delete(slash < 0 ? path : path.slice(slash + 1));
   }
 
   /** The entry for a file, directory or symlink at `path`, with the content or head the options ask for. */
@@ -133,7 +159,7 @@ export class FileIndex implements TreeView {
         continue;
       }
       if (e.type === "fifo" || e.type === "char" || e.type === "block") continue; // the runner skips them
-      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => void this.entries.set(keyOf(d, name), { ...ROOT }), fail)!;
+      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => this.put(keyOf(d, name), { ...ROOT }), fail)!;
       const path = keyOf(dir, plan.name);
       let entry: IndexEntry;
       if (e.type === "link") {
@@ -145,7 +171,7 @@ export class FileIndex implements TreeView {
       }
       const old = this.entries.get(path);
       if (old?.type === "dir" && entry.type !== "dir") this.removeTree(path, false);
-      this.entries.set(path, entry);
+      this.put(path, entry);
       touched.add(path);
       for (let i = dir.length; i > 0; i--) touched.add(keyOf(dir.slice(0, i)));
     }
