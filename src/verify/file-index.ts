@@ -12,6 +12,7 @@
  * Paths are kept relative to the root without a leading "/" ("usr/local/bin/node"); "" is the root.
  */
 import { PipelineError } from "../errors";
+import type { ExpansionMeter } from "../layer/limits";
 import { ReadTarOptions, readTarEntries, TarReadEntry } from "../layer/tar-read";
 import { judgeSymlink, keyOf, Node, planEntry, RealDir, resolveDir, resolveHardLink, TreeView, walk } from "../layer/safety";
 import type { Readable } from "node:stream";
@@ -51,12 +52,14 @@ export type Resolution =
 
 const MAX_CAPTURE = 1 << 20;
 
-const ROOT: IndexEntry = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, implicit: true };
+const ROOT: IndexEntry = Object.freeze({ type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, implicit: true });
+const SHARED_MAX = 10_000;
 
 export class FileIndex implements TreeView {
   private readonly entries = new Map<string, IndexEntry>([["", ROOT]]);
   /** The names in each directory that has any, by the directory's path. */
   private readonly children = new Map<string, Set<string>>();
+  private readonly sharedEntries = new Map<string, IndexEntry>();
   private readonly opts: IndexOptions;
   /** Layers added so far. */
   layers = 0;
@@ -122,7 +125,8 @@ export class FileIndex implements TreeView {
     const entry: IndexEntry = { type: e.type as IndexType, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
     if (e.type === "symlink") entry.linkname = e.linkname;
     const capture = this.opts.capture?.includes(path) ?? false;
-    if (e.type === "file" && (capture || this.opts.wantHead?.(path))) {
+    if (e.type !== "symlink" && !(e.type === "file" && (capture || this.opts.wantHead?.(path)))) return this.shared(entry);
+    if (e.type === "file") {
       const headBytes = this.opts.headBytes ?? 64;
       const chunks: Buffer[] = [];
       let n = 0;
@@ -140,13 +144,27 @@ export class FileIndex implements TreeView {
   }
 
   /**
-   * Adds one layer (an uncompressed tar stream), entry by entry as the unpacker applies it. Whiteouts delete from
-   * the layers below only; what the same layer adds stays, whatever the order of its entries.
+   * One object for all equal entries without a link target, content or head (entries are never changed once
+   * made): a flood of empty files costs a map slot each, not an object each. At most SHARED_MAX are kept.
    */
-  async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string): Promise<void> {
+  private shared(entry: IndexEntry): IndexEntry {
+    const key = `${entry.type} ${entry.mode} ${entry.uid} ${entry.gid} ${entry.size}`;
+    const found = this.sharedEntries.get(key);
+    if (found) return found;
+    if (this.sharedEntries.size < SHARED_MAX) this.sharedEntries.set(key, Object.freeze(entry));
+    return entry;
+  }
+
+  /**
+   * Adds one layer (an uncompressed tar stream), entry by entry as the unpacker applies it. Whiteouts delete from
+   * the layers below only; what the same layer adds stays, whatever the order of its entries. `meter` counts
+   * the entries against the limits (src/layer/limits.ts).
+   */
+  async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string, meter?: Pick<ExpansionMeter, "entry">): Promise<void> {
     /** Paths this layer wrote, and their ancestors. */
     const touched = new Set<string>();
     for await (const e of readTarEntries(tar, this.opts.tar)) {
+      meter?.entry();
       const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)}: ${why}`);
       const plan = planEntry(e.path, e.type, fail);
       if (plan.kind === "root" || plan.kind === "ignored") continue;
@@ -159,12 +177,12 @@ export class FileIndex implements TreeView {
         continue;
       }
       if (e.type === "fifo" || e.type === "char" || e.type === "block") continue; // the runner skips them
-      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => this.put(keyOf(d, name), { ...ROOT }), fail)!;
+      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => this.put(keyOf(d, name), ROOT), fail)!;
       const path = keyOf(dir, plan.name);
       let entry: IndexEntry;
       if (e.type === "link") {
         const target = resolveHardLink(this, e.linkname, dir, fail);
-        entry = { ...this.entries.get(keyOf(target.dir, target.name))! };
+        entry = this.entries.get(keyOf(target.dir, target.name))!;
       } else {
         if (e.type === "symlink") judgeSymlink(dir, e.linkname, fail);
         entry = await this.entryOf(e, path);

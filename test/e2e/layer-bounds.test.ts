@@ -3,6 +3,9 @@
  * bytes written while it runs):
  *  - a bomb split across layers: 10 layers, each one file of 127 MiB of zeros (under the 128 MiB floor of the
  *    per-layer ratio), refused by the image's cumulative ratio before 1 GiB is written, in `run` and `verify-image`;
+ *  - entry floods: a 1,000,000-entry layer refused by the default entry bound under 300 MB of memory, as many
+ *    entries as the defaults allow read under 300 MB; the per-layer and per-image bounds set by flag and
+ *    environment variable, naming the layer, the count and the knob;
  *  - 50,000 files and 50,000 whiteouts of absent names in one layer, then a layer whiting out each file:
  *    verify-image in a few seconds of CPU (it was quadratic: ~150 s for this image).
  */
@@ -71,6 +74,51 @@ describe("a bomb split across layers (10 x 127 MiB of zeros)", () => {
     expect(r.code).toBe(1);
     const raised = await cli(["verify-image", `oci:${layout}`], undefined, { PIPELINE_MAX_LAYER_RATIO: "5000" });
     expect(raised.stderr).not.toContain("E_LAYER_TOO_LARGE");
+  });
+});
+
+describe("entry floods", () => {
+  let million: Bomb;
+  let small: string;
+  let allowed: string;
+  beforeAll(async () => {
+    million = entriesLayer(join(tmp, "million.tar.gz"), 1_000_000, (i) => `f${i}`);
+    expect(million.size).toBeLessThan(12e6);
+    const twenty = [0, 1].map((l) => entriesLayer(join(tmp, `twenty-${l}.tar.gz`), 20_000, (i) => `l${l}/f${i}`));
+    small = await layoutOf(twenty, join(tmp, "twenty-layout"));
+    const most = [0, 1].map((l) => entriesLayer(join(tmp, `allowed-${l}.tar.gz`), 150_000, (i) => `l${l}/f${i}`));
+    allowed = await layoutOf(most, join(tmp, "allowed-layout"));
+  });
+
+  it("verify-image: a 1,000,000-entry layer is refused by the default bound, under 300 MB of memory", async () => {
+    const r = await cli(["verify-image", `oci:${await layoutOf([million], join(tmp, "million-layout"))}`]);
+    expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
+    expect(r.stderr).toContain(`${million.digest}): holds more than 200000 entries`);
+    expect(r.stderr).toContain("--max-layer-entries or $PIPELINE_MAX_LAYER_ENTRIES");
+    expect(r.code).toBe(1);
+    expect(r.maxRssMiB).toBeLessThan(300);
+  });
+
+  it("verify-image: as many entries as the defaults allow (2 x 150,000) stay under 300 MB", async () => {
+    const r = await cli(["verify-image", `oci:${allowed}`]);
+    expect(r.stderr).not.toContain("E_LAYER_TOO_LARGE");
+    expect(r.stdout).toContain("300003 paths");
+    expect(r.maxRssMiB).toBeLessThan(300);
+  });
+
+  it("run: the per-layer bound by flag, the per-image one by environment variable; nothing left in the cache", async () => {
+    const cacheDir = join(tmp, "cache-entries");
+    const r = await cli(["run", "--image", `oci:${small}`, "--cache-dir", cacheDir, "--max-layer-entries", "1000"]);
+    expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
+    expect(r.stderr).toContain("holds more than 1000 entries");
+    expect(r.code).toBe(1);
+    expect(leftovers(cacheDir)).toEqual([]);
+    const i = await cli(["run", "--image", `oci:${small}`, "--cache-dir", cacheDir], undefined, { PIPELINE_MAX_IMAGE_ENTRIES: "30000" });
+    expect(i.stderr).toContain("error[E_LAYER_TOO_LARGE]");
+    expect(i.stderr).toContain("the image's layers hold more than 30000 entries");
+    expect(i.stderr).toContain("--max-image-entries or $PIPELINE_MAX_IMAGE_ENTRIES");
+    expect(i.code).toBe(1);
+    expect(leftovers(cacheDir)).toEqual([]);
   });
 });
 
