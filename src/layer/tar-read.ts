@@ -139,7 +139,7 @@ function num(b: Buffer, off: number, len: number, what: string, at: number): num
   for (; i < f.length; i++) {
     const c = f[i];
     if (c === 0 || c === 0x20) break;
-    if (c < 0x30 || c > 0x37) throw bad(at, `${what} field is not an octal number: ${JSON.stringify(f.toString("latin1"))}`);
+    if (c < 0x30 || c > 0x37) throw bad(at, `${what} field is not an octal number`); // its bytes are not quoted: they may be anyone's file
     v = v * 8 + (c - 0x30);
     digits++;
   }
@@ -176,7 +176,7 @@ export function parsePax(data: Buffer, at: number): Record<string, string> {
     const sp = data.indexOf(0x20, i);
     if (sp === -1 || sp - i > 20) throw bad(at, "malformed PAX record (no length)");
     const lenText = data.toString("latin1", i, sp);
-    if (!/^[1-9][0-9]*$/.test(lenText)) throw bad(at, `malformed PAX record length ${JSON.stringify(lenText)}`);
+    if (!/^[1-9][0-9]*$/.test(lenText)) throw bad(at, "malformed PAX record length");
     const len = Number(lenText);
     if (i + len > data.length || len < sp - i + 3) throw bad(at, `PAX record length ${len} runs past the extended header`);
     const rec = data.subarray(sp + 1, i + len);
@@ -192,9 +192,9 @@ export function parsePax(data: Buffer, at: number): Record<string, string> {
 function paxInt(v: string, key: string, at: number): number {
   // mtime may carry a fraction ("1234.5"); sizes and ids may not.
   const m = key === "mtime" ? /^(-?[0-9]+)(\.[0-9]*)?$/.exec(v) : /^([0-9]+)$/.exec(v);
-  if (!m) throw bad(at, `PAX ${key} is not a valid number: ${JSON.stringify(v)}`);
+  if (!m) throw bad(at, `PAX ${key} is not a valid number`);
   const n = Number(m[1]);
-  if (!Number.isSafeInteger(n)) throw bad(at, `PAX ${key} is out of range: ${v}`);
+  if (!Number.isSafeInteger(n)) throw bad(at, `PAX ${key} is out of range`);
   return n;
 }
 
