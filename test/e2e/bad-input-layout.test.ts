@@ -4,9 +4,11 @@
  * symlink to a secret. Each case asserts exit 1, the stable code, the file named, and no byte of the file in the
  * output.
  *
- * Cases (4):
+ * Cases (6):
  *   1 index.json is a symlink to /dev/zero          2 the config blob is a symlink to /dev/zero
  *   3 index.json is 5 MiB                           4 a layer blob is a symlink to a secret file of the right size
+ *   5 a 300-byte path component: verify-image and run refuse it alike (E_LAYER_UNSAFE), not ENAMETOOLONG mid-run
+ *   6 names that are not UTF-8 (bad\xff1, bad\xfe1): refused (E_TAR_READ), not collapsed into one file
  */
 import { mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -89,5 +91,37 @@ describe("hostile layout files", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("error[E_TAR_READ]");
     expect(run.stderr).not.toMatch(LEAK);
+  });
+});
+
+describe("hostile names", () => {
+  async function both(dir: string, code: string, words: string) {
+    const v = await runCli(["verify-image", `oci:${dir}`]);
+    const r = await runCli(["run", "--image", `oci:${dir}`, "--cache-dir", join(tmp, "cache")]);
+    for (const x of [v, r]) {
+      expect(x.code).toBe(1);
+      expect(x.stderr).toContain(`error[${code}]`);
+      expect(x.stderr).toContain(words);
+    }
+  }
+
+  test("5 a 300-byte path component: the same refusal from verify-image and run", async () => {
+    const { dir } = await layout("l5", rawTar([{ name: "ok", type: "5" }, { name: `ok/${"n".repeat(300)}`, data: "x" }]));
+    await both(dir, "E_LAYER_UNSAFE", "has a component of 300 bytes");
+  });
+
+  test("6 names that are not UTF-8: refused, not collapsed into one file", async () => {
+    const two = Buffer.concat([rawTar([{ name: "badX1", data: "1" }], { end: false }), rawTar([{ name: "badY1", data: "2" }])]);
+    two[3] = 0xff; // badX1 -> bad\xff1
+    two[512 + 512 + 3] = 0xfe; // badY1 -> bad\xfe1 (each one-byte file is a header and one block)
+    const fix = (b: Buffer, at: number) => {
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[at + i];
+      b.write(sum.toString(8).padStart(6, "0") + "\0 ", at + 148, 8, "latin1");
+    };
+    fix(two, 0);
+    fix(two, 1024);
+    const { dir } = await layout("l6", two);
+    await both(dir, "E_TAR_READ", "is not valid UTF-8");
   });
 });
