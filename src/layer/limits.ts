@@ -16,7 +16,8 @@
  *    (IMAGE_RATIO_FLOOR): a bomb split into many layers each under RATIO_FLOOR is refused after ~512 MiB too.
  *  - minFreeSpace (--min-free-space, PIPELINE_MIN_FREE_SPACE; default 1 GiB): unpacking refuses to go on when the
  *    destination's file system would have less than this left, checked before each layer and every 64 MiB
- *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval).
+ *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval); pulls
+ *    check it against the manifest's sizes before downloading (src/registry/pull.ts pullToLayout).
  *  - maxLayerEntries (--max-layer-entries, PIPELINE_MAX_LAYER_ENTRIES; default 200,000) and maxImageEntries
  *    (--max-image-entries, PIPELINE_MAX_IMAGE_ENTRIES; default 300,000): tar entries (files, directories, links,
  *    whiteouts, anything but PAX/long-name headers) of one layer and of all of an image's layers. Empty files cost

@@ -24,7 +24,9 @@ import { MODEL_ARTIFACT_TYPE } from "../../src/model";
 import { sha256 } from "../../src/oci/digest";
 import { Descriptor, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
+import { pushImage } from "../../src/registry/push";
 import { uploadBlob } from "../../src/registry/upload";
+import { randomImage } from "../fixtures/random-image";
 import { Bomb, paxBomb, zeroBomb } from "../corpus/bombs";
 import { execProgram, pipelineCli } from "../fixtures/cli";
 import { bytesUnder, leftovers, measuredCli } from "../fixtures/measured-cli";
@@ -187,6 +189,22 @@ describe("model pull", () => {
     expect(Math.max(most, bytesUnder(parent))).toBeLessThan(GiB);
     expect(existsSync(parent) ? readdirSync(parent) : []).toEqual([]);
     expect(r.maxRssMiB).toBeLessThan(300);
+  });
+
+  it("run and pull of an image that would eat into the free-space reserve: E_NO_SPACE before any blob is downloaded", async () => {
+    const image = randomImage({ layers: 2 });
+    const pushed = await pushImage(image, { registry: reg.host, repository: "images/big", tags: ["v1"] });
+    for (const [args, env] of [
+      [["run", "--image", pushed.reference, "--cache-dir", join(tmp, "cache-reserve-pull"), "--min-free-space", "1000TiB"], {}],
+      [["pull", pushed.reference, "--output", join(tmp, "pulled-big")], { PIPELINE_MIN_FREE_SPACE: "1000TiB" }],
+    ] as const) {
+      const at = await mark(reg);
+      const r = await cli([...args], undefined, env);
+      expect(r.stderr).toContain("error[E_NO_SPACE]");
+      expect(r.stderr).toContain(`${pushed.reference}: downloading its 2 layer(s)`);
+      expect(r.code).toBe(1);
+      expect((await requestsSince(reg, at)).filter((q) => q.method === "GET" && q.path.includes("/blobs/") && !q.path.includes(image.manifest.config.digest))).toEqual([]);
+    }
   });
 
   it("files that would eat into the free-space reserve: E_NO_SPACE before any blob is downloaded", async () => {
