@@ -7,7 +7,8 @@
  *    1 GiB is written (the cache is watched while it runs), the message naming the layer, the limit and the flag;
  *  - the free-space reserve (E_NO_SPACE) and the flags that raise the limits;
  *  - `pipeline model pull` of a model whose directory layer is that bomb (a real registry), and of a model whose
- *    files would not fit (refused before any blob is downloaded).
+ *    files would not fit (refused before any blob is downloaded); `pipeline run` and `pipeline pull` of an image
+ *    whose blobs would eat into the reserve, refused by the manifest's sizes before any layer is downloaded.
  */
 import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
