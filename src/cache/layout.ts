@@ -2,7 +2,11 @@
  * The cache root and what lives under it: one root, `cacheRoot()`,
  *   1. the `cacheDir` option / `--cache-dir` flag;
  *   2. $PIPELINE_CACHE_DIR;
- *   3. $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline.
+ *   3. $XDG_CACHE_HOME/rules_pipeline (when absolute: the XDG spec says to ignore a relative one), else
+ *      ~/.cache/rules_pipeline.
+ * A relative flag or $PIPELINE_CACHE_DIR is taken from the working directory, once, here: the root is always
+ * absolute, so paths built from it mean the same from any directory (runc resolves a bundle's rootfs from the
+ * bundle, not from our working directory). Library callers' `cacheDir` options go through this too.
  * Under it:
  *   images/<hex>     OCI layouts pulled from registries, keyed by the digest asked for (content-addressed);
  *   rootfs/<hex>     unpacked root filesystems keyed by manifest digest, never written after the rename that
@@ -18,15 +22,15 @@
  * leave temporary entries (sweep.ts), with the names particular to each.
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import type { SweepOptions } from "./sweep";
 import { SHA256_HEX } from "../oci/grammar";
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {
-  if (explicit) return explicit;
-  if (env.PIPELINE_CACHE_DIR) return env.PIPELINE_CACHE_DIR;
-  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
-  return join(base, "rules_pipeline");
+  if (explicit) return resolve(explicit);
+  if (env.PIPELINE_CACHE_DIR) return resolve(env.PIPELINE_CACHE_DIR);
+  const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
+  return resolve(xdg ?? join(env.HOME || homedir(), ".cache"), "rules_pipeline");
 }
 
 export const imagesDir = (root: string) => join(root, "images");

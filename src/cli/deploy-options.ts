@@ -8,7 +8,9 @@ import type { OptionSpec } from "./args";
 /** Limits on reading layers (src/layer/limits.ts): verify-image, and everything that unpacks. */
 export const READ_LIMIT_OPTIONS = {
   "max-unpacked-size": { type: "string", describe: "most uncompressed bytes of an image's layers, e.g. 40GiB (default 20GiB, $PIPELINE_MAX_UNPACKED_SIZE)" },
-  "max-layer-ratio": { type: "string", describe: "most a layer may expand over its compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)" },
+  "max-layer-ratio": { type: "string", describe: "most a layer, or an image's layers together, may expand over their compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)" },
+  "max-layer-entries": { type: "string", describe: "most tar entries in one layer (default 200000, $PIPELINE_MAX_LAYER_ENTRIES)" },
+  "max-image-entries": { type: "string", describe: "most tar entries in an image's layers together (default 300000, $PIPELINE_MAX_IMAGE_ENTRIES)" },
 } as const satisfies Record<string, OptionSpec>;
 
 /** Limits on unpacking layers: READ_LIMIT_OPTIONS and the free space to leave. */

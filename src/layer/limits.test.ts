@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
-import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
+import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, IMAGE_RATIO_FLOOR, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -8,14 +8,18 @@ const GiB = 2 ** 30;
 describe("resolveLimits", () => {
   it("defaults, then the environment, then the flag", () => {
     expect(resolveLimits({}, {})).toEqual(DEFAULT_LIMITS);
-    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB });
-    const env = { PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G" };
-    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB });
-    expect(limitsFromFlags({ "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB" }, env)).toEqual({
+    const entries = { maxLayerEntries: 200_000, maxImageEntries: 300_000 };
+    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB, ...entries });
+    const env = { PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G", PIPELINE_MAX_LAYER_ENTRIES: "7" };
+    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB, ...entries, maxLayerEntries: 7 });
+    const flags = { "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB", "max-layer-entries": "8", "max-image-entries": "9" };
+    expect(limitsFromFlags(flags, env)).toEqual({
       maxUnpackedSize: 300 * MiB,
       maxLayerRatio: 2000,
       minFreeSpace: 5 * GiB,
       maxTarMetadata: GiB,
+      maxLayerEntries: 8,
+      maxImageEntries: 9,
     });
     expect(resolveLimits({}, { PIPELINE_MAX_UNPACKED_SIZE: "" }).maxUnpackedSize).toBe(20 * GiB);
   });
@@ -26,6 +30,8 @@ describe("resolveLimits", () => {
     [{ "max-layer-ratio": "x" }, {}, "--max-layer-ratio", '"x"'],
     [{}, { PIPELINE_MIN_FREE_SPACE: "-1" }, "$PIPELINE_MIN_FREE_SPACE", '"-1"'],
     [{}, { PIPELINE_MAX_TAR_METADATA: "1 parsec" }, "$PIPELINE_MAX_TAR_METADATA", '"1 parsec"'],
+    [{ "max-layer-entries": "1.5" }, {}, "--max-layer-entries", '"1.5"'],
+    [{}, { PIPELINE_MAX_IMAGE_ENTRIES: "0" }, "$PIPELINE_MAX_IMAGE_ENTRIES", '"0"'],
   ])("a bad value is a usage error naming where it came from: %j %j", (flags, env, where, value) => {
     const e = pipelineErrorOfSync(() => limitsFromFlags(flags, env));
     expect(e.code).toBe("E_USAGE");
@@ -64,6 +70,38 @@ describe("ExpansionBudget", () => {
     // A higher ratio lets the bomb through to the next limit.
     const raised = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerRatio: 5000 }).layer("layer W");
     raised.add(2 * RATIO_FLOOR, RATIO_FLOOR / 1000);
+  });
+
+  it("refuses an image whose layers together expand past maxLayerRatio, once past IMAGE_RATIO_FLOOR", () => {
+    const budget = new ExpansionBudget();
+    const each = RATIO_FLOOR - MiB; // every layer under the per-layer floor
+    for (let i = 0; i < 4; i++) budget.layer(`layer ${i}`).add(each, each / 1000); // 508 MiB: under the image's floor
+    const e = pipelineErrorOfSync(() => budget.layer("layer 4").add(each, each / 1000));
+    expect(e.code).toBe("E_LAYER_TOO_LARGE");
+    expect(e.message).toContain("layer 4: the image's layers expand more than 100 times their compressed size");
+    expect(e.message).toContain("--max-layer-ratio or $PIPELINE_MAX_LAYER_RATIO");
+    expect(budget.used).toBeLessThan(IMAGE_RATIO_FLOOR + RATIO_FLOOR);
+    // An uncompressed layer counts its own size: a big plain base keeps a zero-heavy layer above it in ratio.
+    const mixed = new ExpansionBudget();
+    mixed.layer("plain").add(GiB);
+    mixed.layer("zeros").add(each, each / 1000);
+    // A raised ratio lets it through.
+    const raised = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerRatio: 5000 });
+    for (let j = 0; j < 10; j++) raised.layer(`layer ${j}`).add(each, each / 1000);
+  });
+
+  it("counts entries per layer and per image (E_LAYER_TOO_LARGE naming the limit and its knobs)", () => {
+    const budget = new ExpansionBudget({ ...DEFAULT_LIMITS, maxLayerEntries: 3, maxImageEntries: 5 });
+    const a = budget.layer("layer A");
+    for (let i = 0; i < 3; i++) a.entry();
+    const e = pipelineErrorOfSync(() => a.entry());
+    expect(e.code).toBe("E_LAYER_TOO_LARGE");
+    expect(e.message).toBe("layer A: holds more than 3 entries (the limit); if that is expected, raise it with --max-layer-entries or $PIPELINE_MAX_LAYER_ENTRIES");
+    const b = budget.layer("layer B"); // A's 3 entries so far
+    b.entry();
+    b.entry();
+    const f = pipelineErrorOfSync(() => b.entry());
+    expect(f.message).toBe("layer B: the image's layers hold more than 5 entries (the limit); if that is expected, raise it with --max-image-entries or $PIPELINE_MAX_IMAGE_ENTRIES");
   });
 
   it("checks the free space before a layer and every DISK_CHECK_INTERVAL bytes of it (E_NO_SPACE)", () => {

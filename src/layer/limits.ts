@@ -11,16 +11,27 @@
  *    what a bomb is made of (6 GiB of zeros fit in 6.3 MB). So 100 refuses such a bomb after ~128 MiB, whatever
  *    the per-image cap, without refusing real layers. What it can refuse: a layer holding a huge file of zeros
  *    (a sparse /var/log/lastlog left by `useradd` with a large uid, a preallocated disk image); raise the ratio.
+ *    The same ratio holds for the image as a whole (all its layers' expanded bytes against all their compressed
+ *    bytes, an uncompressed layer counting its own size), checked once the image has expanded past 512 MiB
+ *    (IMAGE_RATIO_FLOOR): a bomb split into many layers each under RATIO_FLOOR is refused after ~512 MiB too.
  *  - minFreeSpace (--min-free-space, PIPELINE_MIN_FREE_SPACE; default 1 GiB): unpacking refuses to go on when the
  *    destination's file system would have less than this left, checked before each layer and every 64 MiB
- *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval).
+ *    (DISK_CHECK_INTERVAL) of it (so it refuses when free space is below the reserve plus one interval); pulls
+ *    check it against the manifest's sizes before downloading (src/registry/pull.ts pullToLayout).
+ *  - maxLayerEntries (--max-layer-entries, PIPELINE_MAX_LAYER_ENTRIES; default 200,000) and maxImageEntries
+ *    (--max-image-entries, PIPELINE_MAX_IMAGE_ENTRIES; default 300,000): tar entries (files, directories, links,
+ *    whiteouts, anything but PAX/long-name headers) of one layer and of all of an image's layers. Empty files cost
+ *    512 bytes of tar and next to nothing compressed (a million fit in 6 MB), yet each is an inode on disk and an
+ *    entry in memory; real images hold thousands to tens of thousands. Within these defaults `run` and
+ *    `verify-image` stay under 300 MB of memory (verify-image: ~220 MB at 300,000); raising them costs ~0.5 KB
+ *    of memory per entry.
  *  - maxTarMetadata (PIPELINE_MAX_TAR_METADATA only; default 256 MiB): PAX and GNU long-name data in one layer
  *    (tar-read.ts). Real layers carry a few hundred bytes per entry at most; per-entry (1 MiB) and global-record
  *    (64 KiB) caps bound memory, this one bounds the time a flood of headers costs.
  * Sizes are written as `pipeline cache` takes them (src/cache/units.ts): 300MiB, 20GiB, 1.5G (binary), 500MB
  * (decimal), bytes.
  *
- * Errors: E_LAYER_TOO_LARGE (over a size or ratio), E_NO_SPACE (the reserve), E_USAGE (exit 2) for a bad value.
+ * Errors: E_LAYER_TOO_LARGE (over a size, ratio or entry count), E_NO_SPACE (the reserve), E_USAGE (exit 2) for a bad value.
  */
 import { statfsSync } from "node:fs";
 import { formatBytes as formatSize, parseSize } from "../cache/units";
@@ -37,6 +48,10 @@ export interface LayerLimits {
   minFreeSpace: number;
   /** PAX / GNU long-name bytes in one layer. */
   maxTarMetadata: number;
+  /** Tar entries in one layer. */
+  maxLayerEntries: number;
+  /** Tar entries in all of an image's layers. */
+  maxImageEntries: number;
 }
 
 const MiB = 2 ** 20;
@@ -47,19 +62,25 @@ export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
   maxLayerRatio: 100,
   minFreeSpace: GiB,
   maxTarMetadata: 256 * MiB,
+  maxLayerEntries: 200_000,
+  maxImageEntries: 300_000,
 });
 
 /** A layer is held to maxLayerRatio only once it has expanded past this. */
 export const RATIO_FLOOR = 128 * MiB;
+/** An image (all its layers together) is held to maxLayerRatio only once it has expanded past this. */
+export const IMAGE_RATIO_FLOOR = 512 * MiB;
 /** Free space is checked again after this many uncompressed bytes. */
 export const DISK_CHECK_INTERVAL = 64 * MiB;
 
 /** The flag and environment variable of each limit (no flag: environment only). */
-export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string; kind: "size" | "ratio" }> = {
+export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string; kind: "size" | "ratio" | "count" }> = {
   maxUnpackedSize: { flag: "--max-unpacked-size", env: "PIPELINE_MAX_UNPACKED_SIZE", kind: "size" },
   maxLayerRatio: { flag: "--max-layer-ratio", env: "PIPELINE_MAX_LAYER_RATIO", kind: "ratio" },
   minFreeSpace: { flag: "--min-free-space", env: "PIPELINE_MIN_FREE_SPACE", kind: "size" },
   maxTarMetadata: { env: "PIPELINE_MAX_TAR_METADATA", kind: "size" },
+  maxLayerEntries: { flag: "--max-layer-entries", env: "PIPELINE_MAX_LAYER_ENTRIES", kind: "count" },
+  maxImageEntries: { flag: "--max-image-entries", env: "PIPELINE_MAX_IMAGE_ENTRIES", kind: "count" },
 };
 
 /** "raise it with --flag or $ENV" for messages. */
@@ -78,6 +99,14 @@ function parseRatio(text: string, what: string): number {
   return n;
 }
 
+function parseCount(text: string, what: string): number {
+  const n = Number(text.trim());
+  if (!/^\s*[0-9]+\s*$/.test(text) || !(n >= 1) || !Number.isSafeInteger(n)) throw usage(`${what}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+const PARSERS = { size: parseSize, ratio: parseRatio, count: parseCount };
+
 /**
  * The limits in force: each from its flag (`flags`, keyed like LayerLimits; a string or, for a ratio, a number),
  * else its environment variable, else the default. A bad value is E_USAGE naming the flag or variable.
@@ -90,7 +119,7 @@ export function resolveLimits(flags: Partial<Record<keyof LayerLimits, string | 
     const fromEnv = env[knob.env];
     const [value, what] = flag !== undefined ? [String(flag), knob.flag ?? key] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, `$${knob.env}`] : [undefined, ""];
     if (value === undefined) continue;
-    out[key] = knob.kind === "size" ? parseSize(value, what) : parseRatio(value, what);
+    out[key] = PARSERS[knob.kind](value, what);
   }
   return out;
 }
@@ -120,17 +149,22 @@ export interface LimitFlags {
   "max-unpacked-size"?: string;
   "max-layer-ratio"?: string;
   "min-free-space"?: string;
+  "max-layer-entries"?: string;
+  "max-image-entries"?: string;
 }
 
 /** resolveLimits from a command's flags and environment. */
 export function limitsFromFlags(a: LimitFlags, env: NodeJS.ProcessEnv): LayerLimits {
-  return resolveLimits({ maxUnpackedSize: a["max-unpacked-size"], maxLayerRatio: a["max-layer-ratio"], minFreeSpace: a["min-free-space"] }, env);
+  const flags = { maxUnpackedSize: a["max-unpacked-size"], maxLayerRatio: a["max-layer-ratio"], minFreeSpace: a["min-free-space"] };
+  return resolveLimits({ ...flags, maxLayerEntries: a["max-layer-entries"], maxImageEntries: a["max-image-entries"] }, env);
 }
 
 /** Counts one layer's expansion; `add` throws when a limit is passed. */
 export interface ExpansionMeter {
   /** `bytes` more uncompressed bytes, after `compressedSoFar` compressed bytes read (undefined: not compressed). */
   add(bytes: number, compressedSoFar?: number): void;
+  /** One more tar entry. */
+  entry(): void;
 }
 
 /**
@@ -141,6 +175,10 @@ export interface ExpansionMeter {
 export class ExpansionBudget {
   /** Uncompressed bytes of the layers so far. */
   used = 0;
+  /** Compressed bytes of the layers so far (an uncompressed layer: its own size). */
+  compressed = 0;
+  /** Tar entries of the layers so far. */
+  entries = 0;
 
   constructor(
     readonly limits: LayerLimits = DEFAULT_LIMITS,
@@ -157,11 +195,20 @@ export class ExpansionBudget {
     this.checkDisk(layer);
     let out = 0;
     let nextDiskCheck = DISK_CHECK_INTERVAL;
-    const { maxUnpackedSize, maxLayerRatio } = this.limits;
+    const below = this.compressed;
+    let entries = 0;
+    const { maxUnpackedSize, maxLayerRatio, maxLayerEntries, maxImageEntries } = this.limits;
+    const tooMany = (what: string, max: number, knob: keyof LayerLimits) =>
+      new PipelineError("E_LAYER_TOO_LARGE", `${layer}: ${what} more than ${max} entries (the limit); if that is expected, raise it with ${howToSet(knob)}`);
     return {
+      entry: () => {
+        if (++entries > maxLayerEntries) throw tooMany("holds", maxLayerEntries, "maxLayerEntries");
+        if (++this.entries > maxImageEntries) throw tooMany("the image's layers hold", maxImageEntries, "maxImageEntries");
+      },
       add: (bytes, compressedSoFar) => {
         out += bytes;
         this.used += bytes;
+        this.compressed = below + (compressedSoFar ?? out);
         if (this.used > maxUnpackedSize) {
           throw new PipelineError(
             "E_LAYER_TOO_LARGE",
@@ -174,6 +221,13 @@ export class ExpansionBudget {
             "E_LAYER_TOO_LARGE",
             `${layer}: expands more than ${maxLayerRatio} times its compressed size (${formatSize(out)} from ${formatSize(compressedSoFar)}), ` +
               `which real layers do not: a decompression bomb? If the layer is trusted (e.g. a large file of zeros), raise the limit with ${howToSet("maxLayerRatio")}`,
+          );
+        }
+        if (this.used > IMAGE_RATIO_FLOOR && this.used > maxLayerRatio * Math.max(this.compressed, 1)) {
+          throw new PipelineError(
+            "E_LAYER_TOO_LARGE",
+            `${layer}: the image's layers expand more than ${maxLayerRatio} times their compressed size (${formatSize(this.used)} from ${formatSize(this.compressed)} so far), ` +
+              `which real images do not: a decompression bomb split across layers? If the image is trusted, raise the limit with ${howToSet("maxLayerRatio")}`,
           );
         }
         if (out >= nextDiskCheck) {

@@ -19,7 +19,7 @@ import type { Image } from "../image/image";
 import { sha256 } from "../oci/digest";
 import { indexImage } from "../verify/verify";
 import type { FileIndex } from "../verify/file-index";
-import { planEntry, walk } from "./safety";
+import { NAME_MAX, planEntry, walk } from "./safety";
 import { unpackLayers } from "./unpack";
 
 const base = mkdtempSync(join(tmpdir(), "safety-test-"));
@@ -220,5 +220,14 @@ describe("the pieces", () => {
     expect(walk(view, ["up"], { aboveRoot: "stay" })).toMatchObject({ ok: true, parts: ["x"], via: [{ at: ["up"], target: "../../x" }] });
     expect(walk(view, ["up"], { aboveRoot: "refuse" })).toMatchObject({ ok: false, reason: "above-root" });
     expect(walk(view, ["up"], { aboveRoot: "refuse", followLast: false })).toMatchObject({ ok: true, parts: ["up"], node: { type: "symlink" } });
+  });
+});
+
+describe("planEntry: path components", () => {
+  const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", why);
+  it("takes components of up to NAME_MAX bytes and refuses longer ones, counting bytes, not characters", () => {
+    expect(planEntry(`a/${"n".repeat(NAME_MAX)}`, "file", fail)).toEqual({ kind: "entry", parent: ["a"], name: "n".repeat(NAME_MAX) });
+    expect(() => planEntry(`${"n".repeat(NAME_MAX + 1)}/b`, "file", fail)).toThrow(`has a component of 256 bytes; file systems take at most 255 (NAME_MAX)`);
+    expect(() => planEntry(`a/${"é".repeat(128)}`, "file", fail)).toThrow("has a component of 256 bytes");
   });
 });

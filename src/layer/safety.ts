@@ -38,6 +38,9 @@ export type Fail = (why: string) => Error;
  * The components of an archive path inside the root: a leading "/" and "./" dropped, "." and empty components
  * ignored. null when a component is "..".
  */
+/** The longest name of one path component Linux file systems take (ext4, xfs, btrfs, overlayfs, tmpfs). */
+export const NAME_MAX = 255;
+
 export function entryParts(path: string): string[] | null {
   const parts: string[] = [];
   for (const p of path.split("/")) {
@@ -71,6 +74,10 @@ export type EntryPlan =
 export function planEntry(path: string, type: TarEntryType, fail: Fail): EntryPlan {
   const parts = entryParts(path);
   if (parts === null) throw fail(`has a ".." component`);
+  for (const p of parts) {
+    const n = Buffer.byteLength(p);
+    if (n > NAME_MAX) throw fail(`has a component of ${n} bytes; file systems take at most ${NAME_MAX} (NAME_MAX)`);
+  }
   if (parts.length === 0) {
     if (type !== "dir") throw fail(`a ${type} cannot replace the root directory`);
     return { kind: "root" };

@@ -11,6 +11,7 @@
  * data of the archive, 256 MiB (limits.ts, $PIPELINE_MAX_TAR_METADATA); a path or link target, 4096 bytes
  * (PATH_MAX: longer ones cannot be created, and readers keep every path). What an entry retains is then a few KiB.
  */
+import { isUtf8 } from "node:buffer";
 import { createReadStream, promises as fsp } from "node:fs";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -114,6 +115,16 @@ class ByteReader {
   }
 }
 
+/**
+ * A name's bytes as text, refused unless valid UTF-8: decoding would turn each bad byte into U+FFFD, so
+ * "bad\xff1" and "bad\xfe1" would become one file; paths are kept exactly or not at all.
+ */
+function utf8Name(b: Buffer, what: string, at: number): string {
+  const s = b.toString("utf8");
+  if (!isUtf8(b)) throw bad(at, `${what} ${JSON.stringify(s)} is not valid UTF-8 (names are unpacked byte for byte or not at all)`);
+  return s;
+}
+
 function cstr(b: Buffer, off: number, len: number): Buffer {
   const f = b.subarray(off, off + len);
   const nul = f.indexOf(0);
@@ -139,7 +150,7 @@ function num(b: Buffer, off: number, len: number, what: string, at: number): num
   for (; i < f.length; i++) {
     const c = f[i];
     if (c === 0 || c === 0x20) break;
-    if (c < 0x30 || c > 0x37) throw bad(at, `${what} field is not an octal number: ${JSON.stringify(f.toString("latin1"))}`);
+    if (c < 0x30 || c > 0x37) throw bad(at, `${what} field is not an octal number`); // its bytes are not quoted: they may be anyone's file
     v = v * 8 + (c - 0x30);
     digits++;
   }
@@ -176,14 +187,16 @@ export function parsePax(data: Buffer, at: number): Record<string, string> {
     const sp = data.indexOf(0x20, i);
     if (sp === -1 || sp - i > 20) throw bad(at, "malformed PAX record (no length)");
     const lenText = data.toString("latin1", i, sp);
-    if (!/^[1-9][0-9]*$/.test(lenText)) throw bad(at, `malformed PAX record length ${JSON.stringify(lenText)}`);
+    if (!/^[1-9][0-9]*$/.test(lenText)) throw bad(at, "malformed PAX record length");
     const len = Number(lenText);
     if (i + len > data.length || len < sp - i + 3) throw bad(at, `PAX record length ${len} runs past the extended header`);
     const rec = data.subarray(sp + 1, i + len);
     if (rec[rec.length - 1] !== 0x0a) throw bad(at, "PAX record does not end with a newline");
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) throw bad(at, "PAX record has no key");
-    out[rec.toString("utf8", 0, eq)] = rec.toString("utf8", eq + 1, rec.length - 1);
+    const key = rec.toString("utf8", 0, eq);
+    const value = rec.subarray(eq + 1, rec.length - 1);
+    out[key] = key === "path" || key === "linkpath" ? utf8Name(value, `PAX ${key}`, at) : value.toString("utf8");
     i += len;
   }
   return out;
@@ -192,9 +205,9 @@ export function parsePax(data: Buffer, at: number): Record<string, string> {
 function paxInt(v: string, key: string, at: number): number {
   // mtime may carry a fraction ("1234.5"); sizes and ids may not.
   const m = key === "mtime" ? /^(-?[0-9]+)(\.[0-9]*)?$/.exec(v) : /^([0-9]+)$/.exec(v);
-  if (!m) throw bad(at, `PAX ${key} is not a valid number: ${JSON.stringify(v)}`);
+  if (!m) throw bad(at, `PAX ${key} is not a valid number`);
   const n = Number(m[1]);
-  if (!Number.isSafeInteger(n)) throw bad(at, `PAX ${key} is out of range: ${v}`);
+  if (!Number.isSafeInteger(n)) throw bad(at, `PAX ${key} is out of range`);
   return n;
 }
 
@@ -256,7 +269,7 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
         if (kept > maxGlobal) throw bad(at, `global PAX records would hold ${kept} bytes, over the ${maxGlobal}-byte limit`);
       }
       else {
-        const s = cstr(data, 0, data.length).toString("utf8");
+        const s = utf8Name(cstr(data, 0, data.length), flag === "L" ? "entry path" : "link target", at);
         if (flag === "L") longName = s;
         else longLink = s;
       }
@@ -273,14 +286,15 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     if (pax.path !== undefined) path = pax.path;
     else if (longName !== undefined) path = longName;
     else {
-      const name = cstr(h, 0, 100).toString("utf8");
-      const prefix = magic === "ustar\0" ? cstr(h, 345, 155).toString("utf8") : "";
+      const name = utf8Name(cstr(h, 0, 100), "entry path", at);
+      const prefix = magic === "ustar\0" ? utf8Name(cstr(h, 345, 155), "entry path prefix", at) : "";
       path = prefix ? `${prefix}/${name}` : name;
     }
     if (path === "") throw bad(at, "entry has an empty path");
     if (path.includes("\0")) throw bad(at, "entry path contains a NUL byte");
     if (Buffer.byteLength(path) > maxPath) throw bad(at, `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`);
-    const linkname = pax.linkpath ?? longLink ?? cstr(h, 157, 100).toString("utf8");
+    const isLink = type === "symlink" || type === "link";
+    const linkname = isLink ? (pax.linkpath ?? longLink ?? utf8Name(cstr(h, 157, 100), "link target", at)) : "";
     if (Buffer.byteLength(linkname) > maxPath) throw bad(at, `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`);
     const dataSize = pax.size !== undefined ? paxInt(pax.size, "size", at) : size;
     if (type !== "file" && dataSize !== 0) throw bad(at, `${type} entry ${JSON.stringify(path)} claims ${dataSize} bytes of data`);

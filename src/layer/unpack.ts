@@ -261,12 +261,14 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
   let current = "";
   try {
     stream = open();
-    tar = hashing(decompressed(hashing(reading(stream, label), compressedHash), label, budget.layer(`layer ${label}`)), tarHash);
+    const meter = budget.layer(`layer ${label}`);
+    tar = hashing(decompressed(hashing(reading(stream, label), compressedHash), label, meter), tarHash);
     const source = tar;
     // One iterator shared by the tar reader and the drain below (the reader stops at the end-of-archive marker).
     const shared: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => source.next() }) };
     for await (const e of readTarEntries(shared, { maxArchiveMeta: budget.limits.maxTarMetadata })) {
       current = e.path;
+      meter.entry();
       await u.entry(layer, e);
       current = "";
     }

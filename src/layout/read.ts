@@ -1,5 +1,14 @@
-/** Reads an image from an OCI image layout directory (ours, rules_oci's, skopeo's `oci:DIR`, umoci's). */
-import { readFileSync, statSync, existsSync } from "node:fs";
+/**
+ * Reads an image from an OCI image layout directory (ours, rules_oci's, skopeo's `oci:DIR`, umoci's).
+ *
+ * The directory may come from someone else, so its files are read as hostile (readLayoutFile): only regular files
+ * (a symlink to /dev/zero or a FIFO is E_LAYOUT, not a hang or an abort), index.json and manifests up to 4 MiB
+ * (the size the distribution spec has registries accept) and configs up to 16 MiB, checked before reading; layer
+ * blobs must be regular files of the manifest's size. Symlinks to regular files are followed, wherever they lead:
+ * Bazel hands layouts to actions as trees of symlinks into its output base. What such a link could read is
+ * checked against its digest before use, and no message quotes a file's bytes.
+ */
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { assertDigest, digestHex, sha256 } from "../oci/digest";
@@ -8,30 +17,60 @@ import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import type { Platform } from "../oci/types";
+import { formatBytes } from "../cache/units";
+
+const MiB = 2 ** 20;
+/** index.json, manifests and indexes: the size the distribution spec asks registries to accept. */
+export const MAX_LAYOUT_JSON_BYTES = 4 * MiB;
+/** Image configs (their history can be long). */
+export const MAX_LAYOUT_CONFIG_BYTES = 16 * MiB;
+
+/**
+ * The bytes of `file`, a regular file of at most `max` bytes (opened without blocking, so a FIFO cannot hang us;
+ * its size checked on the open descriptor before reading). `what` names it in E_LAYOUT messages.
+ */
+export function readLayoutFile(file: string, max: number, what: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new PipelineError("E_LAYOUT", `${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new PipelineError("E_LAYOUT", `${what}: ${file} is not a regular file`);
+    if (st.size > max) throw new PipelineError("E_LAYOUT", `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const k = readSync(fd, buf, n, buf.length - n, n);
+      if (k === 0) break;
+      n += k;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export function blobPath(dir: string, digest: string): string {
   return join(dir, "blobs", "sha256", digestHex(digest));
 }
 
 function readJson<T>(file: string, what: string): T {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new PipelineError("E_LAYOUT", `${what}: cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = readLayoutFile(file, MAX_LAYOUT_JSON_BYTES, what).toString("utf8");
   try {
     return JSON.parse(text) as T;
-  } catch (e) {
-    throw new PipelineError("E_LAYOUT", `${what}: ${file} is not valid JSON: ${(e as Error).message}`);
+  } catch {
+    throw new PipelineError("E_LAYOUT", `${what}: ${file} is not valid JSON`); // JSON.parse's message quotes the text
   }
 }
 
-/** Reads a blob's bytes and checks them against the digest. */
-export function readBlobVerified(dir: string, desc: Descriptor): Buffer {
+/** Reads a blob's bytes (at most `max`: a manifest's by default) and checks them against the digest. */
+export function readBlobVerified(dir: string, desc: Descriptor, max = MAX_LAYOUT_JSON_BYTES): Buffer {
   const p = blobPath(dir, desc.digest);
   if (!existsSync(p)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} is missing`);
-  const bytes = readFileSync(p);
+  const bytes = readLayoutFile(p, max, `OCI layout ${dir}: blob ${desc.digest}`);
   if (sha256(bytes) !== desc.digest) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} does not match its digest (corrupt layout)`);
   }
@@ -104,8 +143,8 @@ function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string):
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
-  } catch (e) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not valid JSON (${(e as Error).message.slice(0, 200)})`);
+  } catch {
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not valid JSON`); // JSON.parse's message quotes the text
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
@@ -131,7 +170,7 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
   }
   assertDigest(manifest.config.digest, `OCI layout ${dir}: manifest ${desc.digest} config digest`);
-  const configBytes = readBlobVerified(dir, manifest.config);
+  const configBytes = readBlobVerified(dir, manifest.config, MAX_LAYOUT_CONFIG_BYTES);
   const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
@@ -139,12 +178,14 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
   }
   const layers = manifest.layers.map((l, i) => {
     const p = blobPath(dir, l.digest);
-    let size: number;
+    let st: ReturnType<typeof statSync>;
     try {
-      size = statSync(p).size;
+      st = statSync(p);
     } catch {
       throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is missing`);
     }
+    if (!st.isFile()) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is not a regular file`);
+    const size = st.size;
     if (size !== l.size) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} has ${size} bytes, manifest says ${l.size}`);
     return fileLayer(p, { digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i], annotations: l.annotations });
   });

@@ -4,7 +4,10 @@
  * flow). pullToLayout writes the image as an OCI layout, atomically.
  */
 import type { Readable } from "node:stream";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { PipelineError } from "../errors";
+import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, LayerLimits } from "../layer/limits";
 import { formatReference, Reference } from "../oci/reference";
 import { Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
@@ -26,6 +29,8 @@ export interface PullOptions {
   progress?: ProgressSink;
   log?: Logger;
   scheme?: "http" | "https";
+  /** pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts; default DEFAULT_LIMITS). */
+  limits?: LayerLimits;
 }
 
 export interface InspectResult {
@@ -134,8 +139,18 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise
 /** Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. */
 export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: string; refName?: string }> {
   const image = await pullImage(ref, opts);
+  // The manifest says how much is coming: refuse before downloading what would eat into the free-space reserve.
+  const bytes = image.layers.reduce((n, l) => n + l.size, image.configBytes.length + image.manifestBytes.length);
+  const what = `${formatReference(ref)}: downloading its ${image.layers.length} layer(s) (${formatSize(bytes)})`;
+  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? DEFAULT_LIMITS, what);
   await writeLayout(dir, image, { atomic: true, refName: ref.tag });
   return { digest: image.digest, refName: ref.tag };
+}
+
+/** `dir` or its nearest ancestor that exists (the file system the layout will be written to). */
+function existingAncestor(dir: string): string {
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 /** The digest a reference points at now (an index's own digest for a multi-platform tag). */

@@ -82,7 +82,7 @@ export interface RunContainerOptions extends ContainerRunOptions {
 }
 
 export async function runContainer(opts: RunContainerOptions): Promise<{ exitCode: number }> {
-  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const cacheDir = cacheRoot(process.env, opts.cacheDir);
   const prepared = await prepareImage(opts.image, {
     cacheDir,
     keychain: opts.keychain,
@@ -118,7 +118,7 @@ function dirInRootfs(rootfs: string, path: string): boolean {
 
 /** Runs `replicas` containers of an image already in the cache. */
 export async function runPrepared(image: PreparedImage, opts: ContainerRunOptions): Promise<{ exitCode: number }> {
-  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const cacheDir = cacheRoot(process.env, opts.cacheDir);
   const replicas = opts.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
   const network = opts.network ?? "host";

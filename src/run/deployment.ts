@@ -68,7 +68,7 @@ export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command
 export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeploymentOptions = {}): Promise<{ exitCode: number }> {
   const spec = resolved.spec;
   const env = opts.env ?? process.env;
-  const cacheDir = opts.cacheDir ?? cacheRoot(env);
+  const cacheDir = cacheRoot(env, opts.cacheDir);
   const log = opts.log ?? (() => undefined);
   const warn = opts.warn ?? (() => undefined);
   const interp = spec.interpreter;

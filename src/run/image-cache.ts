@@ -129,7 +129,7 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
     if (!existsSync(join(layoutDir, "index.json"))) {
       log(`pulling ${formatReference({ ...ref, tag: undefined, digest })}`);
       await mkdir(imagesDir(opts.cacheDir), { recursive: true });
-      await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress });
+      await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, limits: opts.limits });
       pulled = true;
     }
     fromCache = true;

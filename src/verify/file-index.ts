@@ -12,6 +12,7 @@
  * Paths are kept relative to the root without a leading "/" ("usr/local/bin/node"); "" is the root.
  */
 import { PipelineError } from "../errors";
+import type { ExpansionMeter } from "../layer/limits";
 import { ReadTarOptions, readTarEntries, TarReadEntry } from "../layer/tar-read";
 import { judgeSymlink, keyOf, Node, planEntry, RealDir, resolveDir, resolveHardLink, TreeView, walk } from "../layer/safety";
 import type { Readable } from "node:stream";
@@ -51,10 +52,14 @@ export type Resolution =
 
 const MAX_CAPTURE = 1 << 20;
 
-const ROOT: IndexEntry = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, implicit: true };
+const ROOT: IndexEntry = Object.freeze({ type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, implicit: true });
+const SHARED_MAX = 10_000;
 
 export class FileIndex implements TreeView {
   private readonly entries = new Map<string, IndexEntry>([["", ROOT]]);
+  /** The names in each directory that has any, by the directory's path. */
+  private readonly children = new Map<string, Set<string>>();
+  private readonly sharedEntries = new Map<string, IndexEntry>();
   private readonly opts: IndexOptions;
   /** Layers added so far. */
   layers = 0;
@@ -84,11 +89,35 @@ export class FileIndex implements TreeView {
     return e.type === "dir" ? { type: "dir" } : e.type === "symlink" ? { type: "symlink", target: e.linkname ?? "" } : { type: "other" };
   }
 
-  /** Removes everything strictly below `path` that `keep` does not hold (and `path` itself unless `keepSelf`). */
+  /** Puts `entry` at `path` (its parent already there), listed among its parent's children. */
+  private put(path: string, entry: IndexEntry): void {
+    this.entries.set(path, entry);
+    const slash = path.lastIndexOf("/");
+    const parent = slash < 0 ? "" : path.slice(0, slash);
+    let names = this.children.get(parent);
+    if (!names) this.children.set(parent, (names = new Set()));
+    names.add(slash < 0 ? path : path.slice(slash + 1));
+  }
+
+  /**
+   * Removes everything strictly below `path` that `keep` does not hold (and `path` itself unless `keepSelf`), in
+   * time proportional to what is below it: whiteouts of absent names cost nothing, so a layer of them is linear.
+   * `keep` holds ancestors of whatever it holds (a layer's touched paths), so a kept path's parent is kept.
+   */
   private removeTree(path: string, keepSelf: boolean, keep?: Set<string>): void {
-    if (!keepSelf) this.entries.delete(path);
-    const prefix = path === "" ? "" : `${path}/`;
-    for (const p of [...this.entries.keys()]) if (p !== "" && p.startsWith(prefix) && !keep?.has(p)) this.entries.delete(p);
+    const names = this.children.get(path);
+    if (names) {
+      for (const name of [...names]) {
+        const child = path === "" ? name : `${path}/${name}`;
+        const kept = keep?.has(child) ?? false;
+        this.removeTree(child, kept, kept ? keep : undefined);
+      }
+    }
+    if (keepSelf || path === "") return;
+    this.entries.delete(path);
+    this.children.delete(path);
+    const slash = path.lastIndexOf("/");
+    this.children.get(slash < 0 ? "" : path.slice(0, slash))?.delete(slash < 0 ? path : path.slice(slash + 1));
   }
 
   /** The entry for a file, directory or symlink at `path`, with the content or head the options ask for. */
@@ -96,7 +125,8 @@ export class FileIndex implements TreeView {
     const entry: IndexEntry = { type: e.type as IndexType, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
     if (e.type === "symlink") entry.linkname = e.linkname;
     const capture = this.opts.capture?.includes(path) ?? false;
-    if (e.type === "file" && (capture || this.opts.wantHead?.(path))) {
+    if (e.type !== "symlink" && !(e.type === "file" && (capture || this.opts.wantHead?.(path)))) return this.shared(entry);
+    if (e.type === "file") {
       const headBytes = this.opts.headBytes ?? 64;
       const chunks: Buffer[] = [];
       let n = 0;
@@ -114,13 +144,27 @@ export class FileIndex implements TreeView {
   }
 
   /**
-   * Adds one layer (an uncompressed tar stream), entry by entry as the unpacker applies it. Whiteouts delete from
-   * the layers below only; what the same layer adds stays, whatever the order of its entries.
+   * One object for all equal entries without a link target, content or head (entries are never changed once
+   * made): a flood of empty files costs a map slot each, not an object each. At most SHARED_MAX are kept.
    */
-  async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string): Promise<void> {
+  private shared(entry: IndexEntry): IndexEntry {
+    const key = `${entry.type} ${entry.mode} ${entry.uid} ${entry.gid} ${entry.size}`;
+    const found = this.sharedEntries.get(key);
+    if (found) return found;
+    if (this.sharedEntries.size < SHARED_MAX) this.sharedEntries.set(key, Object.freeze(entry));
+    return entry;
+  }
+
+  /**
+   * Adds one layer (an uncompressed tar stream), entry by entry as the unpacker applies it. Whiteouts delete from
+   * the layers below only; what the same layer adds stays, whatever the order of its entries. `meter` counts
+   * the entries against the limits (src/layer/limits.ts).
+   */
+  async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string, meter?: Pick<ExpansionMeter, "entry">): Promise<void> {
     /** Paths this layer wrote, and their ancestors. */
     const touched = new Set<string>();
     for await (const e of readTarEntries(tar, this.opts.tar)) {
+      meter?.entry();
       const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)}: ${why}`);
       const plan = planEntry(e.path, e.type, fail);
       if (plan.kind === "root" || plan.kind === "ignored") continue;
@@ -133,19 +177,19 @@ export class FileIndex implements TreeView {
         continue;
       }
       if (e.type === "fifo" || e.type === "char" || e.type === "block") continue; // the runner skips them
-      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => void this.entries.set(keyOf(d, name), { ...ROOT }), fail)!;
+      const dir = resolveDir(this, plan.parent, (d: RealDir, name: string) => this.put(keyOf(d, name), ROOT), fail)!;
       const path = keyOf(dir, plan.name);
       let entry: IndexEntry;
       if (e.type === "link") {
         const target = resolveHardLink(this, e.linkname, dir, fail);
-        entry = { ...this.entries.get(keyOf(target.dir, target.name))! };
+        entry = this.entries.get(keyOf(target.dir, target.name))!;
       } else {
         if (e.type === "symlink") judgeSymlink(dir, e.linkname, fail);
         entry = await this.entryOf(e, path);
       }
       const old = this.entries.get(path);
       if (old?.type === "dir" && entry.type !== "dir") this.removeTree(path, false);
-      this.entries.set(path, entry);
+      this.put(path, entry);
       touched.add(path);
       for (let i = dir.length; i > 0; i--) touched.add(keyOf(dir.slice(0, i)));
     }

@@ -42,9 +42,10 @@ export async function indexImage(image: Image, name: string, limits: LayerLimits
   const n = image.layers.length;
   for (let i = 0; i < n; i++) {
     const label = `${name}: layer ${i + 1}/${n} (${image.layers[i].digest})`;
-    const stream = layerTar(image.layers[i], label, budget.layer(label));
+    const meter = budget.layer(label);
+    const stream = layerTar(image.layers[i], label, meter);
     try {
-      await index.addLayer(stream, label);
+      await index.addLayer(stream, label, meter);
       // The tar ends with its end-of-archive marker; drain the rest so the digest is checked.
       for await (const _ of stream) void _;
     } catch (e) {

@@ -1,15 +1,16 @@
 /**
  * Layer bombs (issue #9) against the real CLI, each in its own process so its peak memory can be measured
- * (process.resourceUsage().maxRSS, written by a preloaded script when the process exits):
+ * (test/fixtures/measured-cli.ts):
  *  - a 6.8 MB layer of 6,000 PAX headers of 1 MiB each: `pipeline verify-image` and `pipeline run` refuse it with
  *    E_TAR_READ naming the layer, under 300 MB of memory, leaving no temporary rootfs behind;
  *  - a 6.3 MB layer that expands to 6 GiB of zeros: refused with E_LAYER_TOO_LARGE by default settings before
  *    1 GiB is written (the cache is watched while it runs), the message naming the layer, the limit and the flag;
  *  - the free-space reserve (E_NO_SPACE) and the flags that raise the limits;
  *  - `pipeline model pull` of a model whose directory layer is that bomb (a real registry), and of a model whose
- *    files would not fit (refused before any blob is downloaded).
+ *    files would not fit (refused before any blob is downloaded); `pipeline run` and `pipeline pull` of an image
+ *    whose blobs would eat into the reserve, refused by the manifest's sizes before any layer is downloaded.
  */
-import { createReadStream, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,9 +25,12 @@ import { MODEL_ARTIFACT_TYPE } from "../../src/model";
 import { sha256 } from "../../src/oci/digest";
 import { Descriptor, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
+import { pushImage } from "../../src/registry/push";
 import { uploadBlob } from "../../src/registry/upload";
+import { randomImage } from "../fixtures/random-image";
 import { Bomb, paxBomb, zeroBomb } from "../corpus/bombs";
 import { execProgram, pipelineCli } from "../fixtures/cli";
+import { bytesUnder, leftovers, measuredCli } from "../fixtures/measured-cli";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mark, requestsSince } from "../fixtures/registry-log";
 
@@ -38,8 +42,7 @@ let paxLayout: string;
 let pax: Bomb;
 let zeroLayout: string;
 let zero: Bomb;
-let preload: string;
-let runs = 0;
+let cli: ReturnType<typeof measuredCli>;
 
 async function layoutOf(bomb: Bomb, dir: string): Promise<string> {
   const layer: Layer = { digest: bomb.digest, diffId: bomb.diffId, size: bomb.size, mediaType: MediaType.OCI_LAYER_GZIP, path: bomb.path, open: () => createReadStream(bomb.path) };
@@ -48,61 +51,9 @@ async function layoutOf(bomb: Bomb, dir: string): Promise<string> {
   return dir;
 }
 
-interface Measured {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Peak resident memory of the CLI process, in MiB (NaN when it died before reporting). */
-  maxRssMiB: number;
-}
-
-/** Runs the CLI in its own process; `during` is called every 50 ms while it runs. */
-async function cli(args: string[], during?: () => void): Promise<Measured> {
-  const rssFile = join(tmp, `rss-${++runs}`);
-  const timer = during ? setInterval(during, 50) : undefined;
-  try {
-    const r = await execProgram(process.execPath, ["--require", preload, await pipelineCli(), ...args], { env: { ...process.env, RP_MAXRSS_FILE: rssFile, CI: "1" } });
-    const kib = existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8")) : NaN;
-    return { ...r, maxRssMiB: kib / 1024 };
-  } finally {
-    if (timer) clearInterval(timer);
-  }
-}
-
-/** Bytes of all files under `dir` (apparent sizes). */
-function bytesUnder(dir: string): number {
-  let n = 0;
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return; // removed while we looked
-    }
-    for (const name of names) {
-      try {
-        const st = lstatSync(join(d, name));
-        if (st.isDirectory()) walk(join(d, name));
-        else n += st.size;
-      } catch {
-        /* removed while we looked */
-      }
-    }
-  };
-  walk(dir);
-  return n;
-}
-
-/** Unpacked root filesystems in the cache, whole (<hex>) or partial (.tmp-*). */
-function leftovers(cacheDir: string): string[] {
-  const rootfs = join(cacheDir, "rootfs");
-  return existsSync(rootfs) ? readdirSync(rootfs).filter((n) => n.startsWith(".tmp-") || /^[a-f0-9]{64}$/.test(n)) : [];
-}
-
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bombs-"));
-  preload = join(tmp, "maxrss.cjs");
-  writeFileSync(preload, `process.on("exit", () => require("node:fs").writeFileSync(process.env.RP_MAXRSS_FILE, String(process.resourceUsage().maxRSS)));\n`);
+  cli = measuredCli(tmp);
   pax = paxBomb(join(tmp, "pax.tar.gz"));
   zero = zeroBomb(join(tmp, "zero.tar.gz"));
   expect(pax.size).toBeLessThan(8e6);
@@ -239,6 +190,22 @@ describe("model pull", () => {
     expect(Math.max(most, bytesUnder(parent))).toBeLessThan(GiB);
     expect(existsSync(parent) ? readdirSync(parent) : []).toEqual([]);
     expect(r.maxRssMiB).toBeLessThan(300);
+  });
+
+  it("run and pull of an image that would eat into the free-space reserve: E_NO_SPACE before any blob is downloaded", async () => {
+    const image = randomImage({ layers: 2 });
+    const pushed = await pushImage(image, { registry: reg.host, repository: "images/big", tags: ["v1"] });
+    for (const [args, env] of [
+      [["run", "--image", pushed.reference, "--cache-dir", join(tmp, "cache-reserve-pull"), "--min-free-space", "1000TiB"], {}],
+      [["pull", pushed.reference, "--output", join(tmp, "pulled-big")], { PIPELINE_MIN_FREE_SPACE: "1000TiB" }],
+    ] as const) {
+      const at = await mark(reg);
+      const r = await cli([...args], undefined, env);
+      expect(r.stderr).toContain("error[E_NO_SPACE]");
+      expect(r.stderr).toContain(`${pushed.reference}: downloading its 2 layer(s)`);
+      expect(r.code).toBe(1);
+      expect((await requestsSince(reg, at)).filter((q) => q.method === "GET" && q.path.includes("/blobs/") && !q.path.includes(image.manifest.config.digest))).toEqual([]);
+    }
   });
 
   it("files that would eat into the free-space reserve: E_NO_SPACE before any blob is downloaded", async () => {

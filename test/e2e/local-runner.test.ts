@@ -58,6 +58,17 @@ afterAll(async () => {
 });
 
 describe("pipeline run --image", () => {
+  it("a relative --cache-dir or $PIPELINE_CACHE_DIR is taken from the working directory (issue 24 item 10)", async () => {
+    const cwd = join(tmp, "relative");
+    mkdirSync(cwd);
+    const flag = await runCli(["run", "--image", `oci:${appLayout}`, "--cache-dir", "c1", "--", "echo", "3"], { cwd });
+    expect(flag.code, flag.stderr).toBe(3);
+    expect(readdirSync(join(cwd, "c1", "rootfs")).some((n) => /^[a-f0-9]{64}$/.test(n))).toBe(true);
+    const env = await runCli(["run", "--image", `oci:${appLayout}`, "--", "echo", "4"], { cwd, env: { ...process.env, PIPELINE_CACHE_DIR: "./c2" } });
+    expect(env.code, env.stderr).toBe(4);
+    expect(existsSync(join(cwd, "c2", "rootfs"))).toBe(true);
+  });
+
   it("prints the program's output, returns its exit code, and a second run needs no download", async () => {
     expect(appRef).toBe(`${reg.host}/run/app@${appDigest}`);
     const before = blobGets();

@@ -42,7 +42,8 @@ export async function pull(
     platforms = r.platforms;
   } else {
     const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
-    digest = (await pullToLayout(ref, a.output, { ...opts, platform })).digest;
+    const { resolveLimits } = await import("../../layer/limits");
+    digest = (await pullToLayout(ref, a.output, { ...opts, platform, limits: resolveLimits({}, io.env) })).digest; // $PIPELINE_MIN_FREE_SPACE
     const c = readLayout(a.output, { refName: ref.tag, platform }).config;
     platforms = [`${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`];
   }

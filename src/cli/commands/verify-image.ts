@@ -13,7 +13,7 @@ import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { hostPlatform, parsePlatform } from "../../oci/platform";
 
-export interface VerifyImageArgs extends AuthFlags, Pick<LimitFlags, "max-unpacked-size" | "max-layer-ratio"> {
+export interface VerifyImageArgs extends AuthFlags, Omit<LimitFlags, "min-free-space"> {
   reference: string;
   json?: boolean;
   insecure?: boolean;
