@@ -140,12 +140,15 @@ function write(root: string, rel: string, text: string): void {
   writeFileSync(join(root, rel), text);
 }
 
-/** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
-export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+/**
+ * A consumer workspace's root (WORKSPACE mode): rules_pipeline from `repoRoot`, a workspace-wide tsconfig.json, and
+ * `@npm` from the root package.json + lockfile (which the caller writes, with tsconfig.json).
+ */
+export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string): void {
   write(
     ws,
     "WORKSPACE",
-    `workspace(name = "mono")
+    `workspace(name = "${name}")
 local_repository(name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
 load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
 pipeline_dependencies(tsconfig = "//:tsconfig.json")
@@ -157,6 +160,11 @@ npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:
   write(ws, "BUILD.bazel", `exports_files(["tsconfig.json", "package.json", "package-lock.json"])\n`);
   write(ws, ".bazelrc", "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
   write(ws, ".bazelversion", "4\n");
+}
+
+/** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
+export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+  writeWorkspaceRoot(ws, repoRoot, "mono");
   write(ws, "tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n");
   cpSync(tree.packageJson, join(ws, "package.json"));
   cpSync(tree.lockfile, join(ws, "package-lock.json"));

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
 import { platformPackages, PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -61,20 +62,7 @@ function writeNpmPackages(): void {
 }
 
 function makeWorkspace(registry: string): void {
-  write(
-    "WORKSPACE",
-    `workspace(name = "mono")
-local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})
-load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
-pipeline_dependencies(tsconfig = "//:tsconfig.json")
-load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
-base_images()
-npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
-`,
-  );
-  write("BUILD.bazel", `exports_files(["tsconfig.json", "package.json", "package-lock.json"])\n`);
-  write(".bazelrc", "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
-  write(".bazelversion", "4\n");
+  writeWorkspaceRoot(ws, REPO_ROOT, "mono");
   write("tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, resolveJsonModule: true, noUnusedLocals: true } }, null, 2));
   writeNpmPackages();
 

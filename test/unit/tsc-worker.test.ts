@@ -3,13 +3,12 @@
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
+import { oneShot as runOneShot, WorkerProcess } from "../fixtures/worker-protocol";
 
 const WORKER = join(REPO_ROOT, "bazel", "private", "tsc_worker.js");
 const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
@@ -33,96 +32,12 @@ function project(name: string, files: Record<string, string>): { dir: string; ar
   return { dir, args, outs };
 }
 
-function oneShot(dir: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  writeFileSync(join(dir, "args"), args.join("\n") + "\n");
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [WORKER, "@args"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    c.stderr.on("data", (d) => (stderr += d));
-    c.on("close", (code) => resolve({ code: code ?? -1, stderr }));
-  });
-}
+const oneShot = (dir: string, args: string[]) => runOneShot(WORKER, dir, args);
 
-// ---- protobuf, written from the spec (https://protobuf.dev/programming-guides/encoding/) ----
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-const field = (num: number, bytes: Buffer) => Buffer.concat([varint(num * 8 + 2), varint(bytes.length), bytes]);
-function workRequest(args: string[], inputs: [string, string][], requestId: number): Buffer {
-  const body = Buffer.concat([
-    ...args.map((a) => field(1, Buffer.from(a))),
-    ...inputs.map(([p, d]) => field(2, Buffer.concat([field(1, Buffer.from(p)), field(2, Buffer.from(d, "hex"))]))),
-    Buffer.concat([varint(3 * 8), varint(requestId)]),
-  ]);
-  return Buffer.concat([varint(body.length), body]);
-}
-function parseResponse(buf: Buffer): { exitCode: number; output: string; requestId: number } {
-  const r = { exitCode: 0, output: "", requestId: 0 };
-  let pos = 0;
-  const read = () => {
-    let n = 0;
-    let shift = 0;
-    for (;;) {
-      const b = buf[pos++];
-      n += (b & 0x7f) * 2 ** shift;
-      if (!(b & 0x80)) return n;
-      shift += 7;
-    }
-  };
-  while (pos < buf.length) {
-    const tag = read();
-    if ((tag & 7) === 0) {
-      const v = read();
-      if (tag >> 3 === 1) r.exitCode = v;
-      if (tag >> 3 === 3) r.requestId = v;
-    } else {
-      const len = read();
-      if (tag >> 3 === 2) r.output = buf.subarray(pos, pos + len).toString("utf8");
-      pos += len;
-    }
-  }
-  return r;
-}
-
-/** A worker process and a way to send it one request at a time. */
+/** A worker process in `dir`, spoken to over the real protocol (test/fixtures/worker-protocol.ts). */
 function startWorker(dir: string, env: Record<string, string> = {}) {
-  const c = spawn(process.execPath, [WORKER, "--persistent_worker"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
-  let pending = Buffer.alloc(0);
-  let waiting: ((b: Buffer) => void) | undefined;
-  c.stdout.on("data", (d: Buffer) => {
-    pending = Buffer.concat([pending, d]);
-    let len = 0;
-    let shift = 0;
-    let i = 0;
-    for (; i < pending.length; i++) {
-      len += (pending[i] & 0x7f) * 2 ** shift;
-      shift += 7;
-      if (!(pending[i] & 0x80)) break;
-    }
-    if (i < pending.length && pending.length >= i + 1 + len && waiting) {
-      const msg = pending.subarray(i + 1, i + 1 + len);
-      pending = pending.subarray(i + 1 + len);
-      const w = waiting;
-      waiting = undefined;
-      w(msg);
-    }
-  });
-  return {
-    request(args: string[], inputs: string[], id: number) {
-      const digests = inputs.map((p) => [p, createHash("sha256").update(readFileSync(resolve(dir, p))).digest("hex")] as [string, string]);
-      return new Promise<ReturnType<typeof parseResponse>>((resolve) => {
-        waiting = (b) => resolve(parseResponse(b));
-        c.stdin.write(workRequest(args, digests, id));
-      });
-    },
-    stop: () => c.kill(),
-  };
+  const w = new WorkerProcess(WORKER, dir, env);
+  return { request: (args: string[], inputs: string[], id: number) => w.request(args, inputs, id), stop: () => w.stop() };
 }
 
 /** TypeScript's lib files, absolute: inputs of every request (the worker treats anything else as absent). */
