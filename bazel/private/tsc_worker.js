@@ -168,12 +168,10 @@ function inputView(inputs) {
  * @param {any} options @param {string[]} rootNames @param {{ files: Map<string, string> }} view
  */
 function resolutionKey(options, rootNames, view) {
-  const h = require("node:crypto").createHash("sha256");
-  h.update(JSON.stringify([options, rootNames]));
-  for (const [p, digest] of [...view.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    h.update(path.basename(p) === "package.json" ? `\0${p}\0${digest}` : `\0${p}`);
-  }
-  return h.digest("hex");
+  const entries = [];
+  for (const [p, digest] of view.files) entries.push(p.endsWith(`${path.sep}package.json`) ? `${p}\0${digest}` : p);
+  entries.sort();
+  return require("node:crypto").createHash("sha256").update(JSON.stringify([options, rootNames, entries])).digest("hex");
 }
 
 /** A full garbage collection, so that the heap measured is what the kept targets hold (not garbage yet to go). */
