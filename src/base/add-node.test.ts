@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { composeImage } from "../image/compose";
 import { buildLayer, layerFromDescriptor, LayerInput } from "../layer/build";
 import { listLayer } from "../layer/tar-read";
@@ -9,6 +9,7 @@ import { readLayout } from "../layout/read";
 import { addNodeToBase, extractFile } from "./add-node";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-add-node-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 
 async function imageOf(...layers: LayerInput[][]) {

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import type { Blob } from "../layer/layer";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
@@ -25,7 +25,15 @@ function chunked(bytes: Buffer, chunk = 64 * 1024, claimed = { digest: sha256(by
   return blob;
 }
 
-const dir = () => mkdtempSync(join(tmpdir(), "rp-blob-"));
+const dirs: string[] = [];
+const dir = () => {
+  const d = mkdtempSync(join(tmpdir(), "rp-blob-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe("writeBlob", () => {
   test("a blob of many batches (5.5 MiB in 64 KiB and odd-sized pieces) lands byte for byte under its digest", async () => {
