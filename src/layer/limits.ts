@@ -137,6 +137,9 @@ export function freeBytes(path: string): number {
 export function ensureFreeSpace(dir: string, bytes: number, limits: LayerLimits, what: string, free: (path: string) => number = freeBytes): void {
   const available = free(dir);
   if (available - bytes >= limits.minFreeSpace) return;
+  if (limits.minFreeSpace === 0) {
+    throw new PipelineError("E_NO_SPACE", `${what} into ${dir} does not fit: it needs ${formatSize(bytes)}, and ${formatSize(available)} is free; free some space`);
+  }
   throw new PipelineError(
     "E_NO_SPACE",
     `${what} into ${dir} would leave less than ${formatSize(limits.minFreeSpace)} free (${formatSize(available)} free now); ` +

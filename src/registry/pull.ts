@@ -29,7 +29,7 @@ export interface PullOptions {
   progress?: ProgressSink;
   log?: Logger;
   scheme?: "http" | "https";
-  /** pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts; default DEFAULT_LIMITS). */
+  /** pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts); default none: the image must fit. */
   limits?: LayerLimits;
 }
 
@@ -142,7 +142,7 @@ export async function pullToLayout(ref: Reference, dir: string, opts: PullOption
   // The manifest says how much is coming: refuse before downloading what would eat into the free-space reserve.
   const bytes = image.layers.reduce((n, l) => n + l.size, image.configBytes.length + image.manifestBytes.length);
   const what = `${formatReference(ref)}: downloading its ${image.layers.length} layer(s) (${formatSize(bytes)})`;
-  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? DEFAULT_LIMITS, what);
+  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 }, what);
   await writeLayout(dir, image, { atomic: true, refName: ref.tag });
   return { digest: image.digest, refName: ref.tag };
 }

@@ -42,8 +42,11 @@ export async function pull(
     platforms = r.platforms;
   } else {
     const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
+    // The layout goes where the user said: it must fit, and keeps the free-space reserve of the cache (1 GiB by
+    // default) only when $PIPELINE_MIN_FREE_SPACE asks for one.
     const { resolveLimits } = await import("../../layer/limits");
-    digest = (await pullToLayout(ref, a.output, { ...opts, platform, limits: resolveLimits({}, io.env) })).digest; // $PIPELINE_MIN_FREE_SPACE
+    const limits = resolveLimits(io.env.PIPELINE_MIN_FREE_SPACE ? {} : { minFreeSpace: 0 }, io.env);
+    digest = (await pullToLayout(ref, a.output, { ...opts, platform, limits })).digest;
     const c = readLayout(a.output, { refName: ref.tag, platform }).config;
     platforms = [`${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`];
   }
