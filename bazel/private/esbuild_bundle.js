@@ -51,12 +51,24 @@ function realpath(p) {
 
 const INNER = { declaredInputsOnly: true };
 
+/** @param {string} request */
+function isBarePackage(request) {
+  return !(request.startsWith(".") || path.isAbsolute(request));
+}
+
 /**
  * An esbuild plugin that lets a resolution through only when it lands on a declared input.
+ *
+ * esbuild walks up from the importer's real path, and Bazel's execroot links the workspace's top-level entries, so a
+ * `node_modules` at the workspace root is met before the declared npm tree (`nodePath`): a package present in both
+ * (`yaml` in the rules' own checkout after `npm ci`, or in any consumer's) would resolve to the undeclared copy. A bare
+ * package request that lands outside the inputs is therefore resolved again from the declared tree, and only refused if
+ * that does not land on an input either.
  * @param {Set<string>} allowed real paths of the declared inputs
+ * @param {string} nodePath the declared npm tree's node_modules directory
  * @returns {import("esbuild").Plugin}
  */
-function declaredInputsOnly(allowed) {
+function declaredInputsOnly(allowed, nodePath) {
   return {
     name: "declared-inputs-only",
     setup(build) {
@@ -67,6 +79,10 @@ function declaredInputsOnly(allowed) {
         if (r.errors.length || r.external || r.namespace !== "file" || !r.path) return undefined;
         const real = realpath(r.path);
         if (allowed.has(real)) return undefined;
+        if (isBarePackage(args.path)) {
+          const d = await build.resolve(args.path, { kind: args.kind, resolveDir: nodePath, namespace: args.namespace, pluginData: INNER });
+          if (!d.errors.length && d.namespace === "file" && d.path && allowed.has(realpath(d.path))) return { path: d.path, sideEffects: d.sideEffects };
+        }
         const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
         return {
           errors: [
@@ -100,7 +116,7 @@ async function main() {
       logLevel: "warning",
       // Keep `require.main === module` checks and stack traces readable.
       keepNames: true,
-      plugins: [declaredInputsOnly(allowed)],
+      plugins: [declaredInputsOnly(allowed, path.resolve(o.nodePath))],
     });
   } catch {
     // esbuild has printed its errors (logLevel "warning").

@@ -8,7 +8,8 @@
  * - The rules' own CLI bundle (`@rules_pipeline//:pipeline_cli`) has the same bytes with and without a
  *   `node_modules/typescript` at the consumer's workspace root. Once the root package is in the build, Bazel links
  *   the root's entries into the execroot; esbuild follows the sandbox's symlinks to the execroot, and the bundle's
- *   optional `require("typescript")` found the package there (1,229,420 bytes became 12,218,569 on Bazel 4.2.3).
+ *   optional `require("typescript")` found the package there (1,229,420 bytes became 12,218,569 on Bazel 4.2.3); and
+ *   a declared package (`yaml`) also present at the root was refused as undeclared, failing the build.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -73,7 +74,7 @@ describe("a program whose modules are named like the pipeline's targets", () => 
 describe("the rules' CLI bundle reads only declared inputs", () => {
   const bundle = () => readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline_cli.js"));
 
-  test("@rules_pipeline//:pipeline_cli has the same bytes with and without node_modules/typescript at the workspace root", async () => {
+  test("@rules_pipeline//:pipeline_cli has the same bytes with and without node_modules/{typescript,yaml} at the workspace root", async () => {
     // The root package in the build, as in any monorepo: Bazel then links every top-level entry of the workspace
     // (node_modules included) into the execroot.
     const targets = ["//:root", "@rules_pipeline//:pipeline_cli"];
@@ -83,6 +84,11 @@ describe("the rules' CLI bundle reads only declared inputs", () => {
     const without = bundle();
     // A consumer's `npm install` at the root: in the execroot, and no input of any action.
     cpSync(join(REPO_ROOT, "node_modules", "typescript"), join(ws, "node_modules", "typescript"), { recursive: true });
+    // And a package the bundle declares (`yaml`, from the rules' own npm tree): esbuild's upward walk meets the root's
+    // copy first; it failed the action ("resolves to …/node_modules/yaml/…, which is not an input") and with it
+    // `npm run demo` in the rules' own checkout. The declared copy must be bundled.
+    write("node_modules/yaml/package.json", JSON.stringify({ name: "yaml", version: "0.0.1", main: "index.js" }));
+    write("node_modules/yaml/index.js", 'module.exports = { parse() { return "UNDECLARED YAML COPY"; } };\n');
     try {
       // Deleting the output makes Bazel run the bundle action again (the sandboxed default strategy).
       rmSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline_cli.js"));
@@ -94,6 +100,7 @@ describe("the rules' CLI bundle reads only declared inputs", () => {
       expect(withRoot.equals(without)).toBe(true);
       // The optional require stays a run-time require (an explicit `external`).
       expect(withRoot.toString("utf8")).toContain('require("typescript")');
+      expect(withRoot.toString("utf8")).not.toContain("UNDECLARED YAML COPY");
     } finally {
       rmSync(join(ws, "node_modules"), { recursive: true, force: true });
     }

@@ -25,15 +25,22 @@ write("bin/util.js", `module.exports = "util";\n`);
 // Like a consumer's `npm install` at the workspace root: present in the execroot, never an input.
 write("node_modules/optional-dep/package.json", JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }));
 write("node_modules/optional-dep/index.js", `module.exports = "UNDECLARED PACKAGE CONTENT";\n`);
-mkdirSync(join(root, "declared_modules"));
+mkdirSync(join(root, "declared/node_modules"), { recursive: true });
+// A package in both trees: the workspace root's copy is met first by esbuild's upward walk (as `yaml` is in the rules'
+// own checkout after `npm ci`), the declared one must be bundled.
+write("bin/entry-shared.js", `module.exports = require("shared-dep");\n`);
+for (const [dir, text] of [["node_modules", "UNDECLARED COPY"], ["declared/node_modules", "DECLARED COPY"]]) {
+  write(`${dir}/shared-dep/package.json`, JSON.stringify({ name: "shared-dep", version: "1.0.0", main: "index.js" }));
+  write(`${dir}/shared-dep/index.js`, `module.exports = "${text}";\n`);
+}
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs the bundler from `root` (the execroot) with a params file, as the JsBundle action does. */
-function bundle(extra: string[]): { status: number | null; stderr: string; out: string } {
+function bundle(extra: string[], entry = "bin/entry.js"): { status: number | null; stderr: string; out: string } {
   const out = join("bin", `out-${Math.random().toString(36).slice(2)}.js`);
   const params = join(root, `${out}.params`);
-  writeFileSync(params, [ESBUILD, "bin/entry.js", out, "declared_modules", "--input", "bin/entry.js", "--input", "bin/util.js", ...extra].join("\n") + "\n");
+  writeFileSync(params, [ESBUILD, entry, out, "declared/node_modules", "--input", entry, "--input", "bin/util.js", ...extra].join("\n") + "\n");
   const r = spawnSync(process.execPath, [BUNDLER, `@${params}`], { cwd: root, encoding: "utf8" });
   let text = "";
   try {
@@ -65,6 +72,19 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
     const r = bundle(["--input", "node_modules/optional-dep/index.js"]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.out).toContain("UNDECLARED PACKAGE CONTENT");
+  });
+
+  test("a package declared and also present in an undeclared node_modules above the importer: the declared copy is bundled", () => {
+    const r = bundle(["--input", "declared/node_modules/shared-dep/package.json", "--input", "declared/node_modules/shared-dep/index.js"], "bin/entry-shared.js");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toContain("DECLARED COPY");
+    expect(r.out).not.toContain("UNDECLARED COPY");
+  });
+
+  test("a package only in the undeclared node_modules is still refused when the declared tree lacks it", () => {
+    const r = bundle([], "bin/entry-shared.js");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`"shared-dep" resolves to ${join(root, "node_modules/shared-dep/index.js")}, which is not an input of this action`);
   });
 
   test("a bad argument fails with the usage", () => {
