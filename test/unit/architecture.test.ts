@@ -1,0 +1,48 @@
+/**
+ * docs/ARCHITECTURE.md, the module map, stays true: every folder of src/, every file of bazel/private/ and every
+ * entry point of tools/ is named there, and every path it names exists.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+
+const ROOT = join(__dirname, "..", "..");
+const MAP = readFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), "utf8");
+
+/** Paths written in backquotes that look like repository paths (`src/x/`, `bazel/private/y.bzl`, `tools/z.ts`). */
+function namedPaths(): string[] {
+  const out = new Set<string>();
+  for (const m of MAP.matchAll(/`((?:src|bazel|tools|test|bench|scripts|docs)\/[^`\s]*)`/g)) out.add(m[1]);
+  return [...out];
+}
+
+describe("docs/ARCHITECTURE.md", () => {
+  test("names every folder of src/", () => {
+    const folders = readdirSync(join(ROOT, "src")).filter((n) => statSync(join(ROOT, "src", n)).isDirectory());
+    const missing = folders.filter((f) => !MAP.includes(`\`src/${f}/\``));
+    expect(missing, "src/ folders missing from the map").toEqual([]);
+  });
+
+  test("names every file of bazel/private/ (rules and the programs their actions run)", () => {
+    const files = readdirSync(join(ROOT, "bazel", "private")).filter((n) => n.endsWith(".bzl") || n.endsWith(".js"));
+    const missing = files.filter((f) => !MAP.includes(`\`${f}\``) && !MAP.includes(`\`bazel/private/${f}\``));
+    expect(missing, "bazel/private files missing from the map").toEqual([]);
+  });
+
+  test("names every entry point of tools/", () => {
+    const files = readdirSync(join(ROOT, "tools")).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"));
+    const missing = files.filter((f) => !MAP.includes(`\`tools/${f}\``));
+    expect(missing, "tools/ entry points missing from the map").toEqual([]);
+  });
+
+  test("every path it names exists", () => {
+    const paths = namedPaths();
+    expect(paths.length).toBeGreaterThan(30);
+    const gone = paths.filter((p) => !existsSync(join(ROOT, p.replace(/\*\*.*$/, ""))));
+    expect(gone, "paths in the map that do not exist").toEqual([]);
+    // Bare file names in the bazel/private list, too.
+    const bare = [...MAP.matchAll(/`([a-z_]+\.(?:bzl|js))`/g)].map((m) => m[1]);
+    const goneBare = bare.filter((f) => !existsSync(join(ROOT, "bazel", "private", f)));
+    expect(goneBare, "bazel/private files in the map that do not exist").toEqual([]);
+  });
+});
