@@ -5,6 +5,7 @@ runfiles and execs Node; everything else happens in TypeScript (`pipeline bazel-
 and the preload that sets the image variables).
 """
 
+load(":grammar.bzl", "is_registry", "is_repository")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
@@ -28,6 +29,12 @@ def validate_target(label, registry, repository):
         fail("{}: `repository` attribute should not contain digest or tag. got: {}".format(label, repr(repository)))
     if repository != repository.lower() or repository.startswith("/") or repository.endswith("/") or "//" in repository or " " in repository:
         fail("{}: `repository` must be lowercase path components separated by \"/\". got: {}".format(label, repr(repository)))
+
+    # The CLI's grammars (generated into grammar.bzl): what passes here is what `bazel run` accepts.
+    if not is_registry(registry):
+        fail("{}: `registry` should be a host[:port] (DNS labels of letters, digits and \"-\", or [IPv6]). got: {}".format(label, repr(registry)))
+    if not is_repository(repository):
+        fail("{}: `repository` components are [a-z0-9] runs joined by \".\", \"_\", \"__\" or \"-\"s, each starting and ending with a letter or digit. got: {}".format(label, repr(repository)))
 
 def _image_files(target):
     if PipelineImageInfo not in target:

@@ -1,15 +1,6 @@
 """The platform grammar (`os/arch[/variant]`, e.g. "linux/arm64/v8") checked at analysis time, as src/oci/platform.ts does."""
 
-_PART_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789"
-_PART_REST = _PART_FIRST + "._-"
-
-def _valid_part(p):
-    if not p or p[0] not in _PART_FIRST.elems():
-        return False
-    for c in p.elems():
-        if c not in _PART_REST.elems():
-            return False
-    return True
+load(":grammar.bzl", "is_platform_part")
 
 def validate_platforms(where, attr_name, platforms):
     """Fails naming the attribute and the value unless each entry is `os/arch[/variant]`, once.
@@ -24,7 +15,7 @@ def validate_platforms(where, attr_name, platforms):
     seen = {}
     for p in platforms:
         parts = p.split("/") if type(p) == type("") else []
-        if len(parts) < 2 or len(parts) > 3 or [x for x in parts if not _valid_part(x)]:
+        if len(parts) < 2 or len(parts) > 3 or [x for x in parts if not is_platform_part(x)]:
             fail("{}: `{}` entry should be os/arch[/variant] (e.g. \"linux/amd64\", \"linux/arm64/v8\"). got: {}".format(where, attr_name, repr(p)))
         if p in seen:
             fail("{}: `{}` lists {} twice".format(where, attr_name, repr(p)))

@@ -10,12 +10,13 @@ import type { Descriptor, Platform } from "./types";
 /** For messages: what a platform looks like. */
 export const PLATFORM_GRAMMAR = "os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)";
 
-const PART_RE = /^[a-z0-9][a-z0-9._-]*$/;
+/** One part of a platform. */
+export const PLATFORM_PART_RE = /^[a-z0-9][a-z0-9._-]*$/;
 
 /** Parses `os/arch[/variant]`; `what` names the flag or attribute the value came from. */
 export function parsePlatform(s: unknown, what: string): Platform {
   const parts = typeof s === "string" ? s.split("/") : [];
-  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => PART_RE.test(p))) {
+  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => PLATFORM_PART_RE.test(p))) {
     throw new PipelineError("E_BAD_PLATFORM", `${what}: expected ${PLATFORM_GRAMMAR}, got ${JSON.stringify(s)}`);
   }
   const [os, architecture, variant] = parts;

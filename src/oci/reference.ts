@@ -5,7 +5,8 @@ import { REPOSITORY_COMPONENT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "
 export const DOCKER_HUB = "index.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+/** A registry host: DNS labels or a bracketed IPv6 literal, then an optional port. */
+export const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
 export interface Reference {
   /** Registry host as written (`localhost:5000`, `ghcr.io`); Docker Hub is `index.docker.io`. */

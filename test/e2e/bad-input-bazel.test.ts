@@ -4,13 +4,14 @@
  * that does not exist, tsc's for a type error). bazel-hello.test.ts already covers a repository with a tag, a
  * registry with https://, a missing entry file and a type error in the entry; these are other ones.
  *
- * Cases (17):
+ * Cases (17, and 18-20: the repository and registry grammars are the CLI's, generated into grammar.bzl):
  *   1 repository with a digest             2 repository with uppercase        3 registry with a path
  *   4 registry with another scheme         5 registry empty                   6 tags_to_push entry with ":"
  *   7 base that is a plain file            8 base label that does not exist   9 entry that is not .ts/.js
  *  10 entry from another package          11 env key with "="                12 type error in a `srcs` file
  *  13 two images with the same name       14 env value that is not a string  15 base and bases both set
- *  16 bases an empty dict                 17 entry that is a list
+ *  16 bases an empty dict                 17 entry that is a list            18 repository component "-app"
+ *  19 registry with "_"                   20 the grammars' edges pass analysis ([::1]:5000, a__b.c--d)
  * (Macro failures stop the whole package from loading, so 14-17 each get a package of their own.)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -48,6 +49,9 @@ beforeAll(() => {
     [
       pipelineCall("repo_digest", { repository: `"team/app@${DIGEST}"` }),
       pipelineCall("repo_upper", { repository: '"Team/App"' }),
+      pipelineCall("repo_dash", { repository: '"team/-app"' }),
+      pipelineCall("registry_underscore", { registry: '"my_registry:5000"' }),
+      pipelineCall("grammar_edges", { registry: '"[::1]:5000"', repository: '"team/a__b.c--d/e_f"' }),
       pipelineCall("registry_path", { registry: '"localhost:5000/v2"' }),
       pipelineCall("registry_scheme", { registry: '"docker://ghcr.io"' }),
       pipelineCall("registry_empty", { registry: '""' }),
@@ -138,6 +142,16 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
   });
   test("13 two images with the same name", async () => {
     expect(await buildFails("//bad/rules:dup_names_push")).toContain("//bad/rules:dup_names_push: `images`: two images are named \"default\"");
+  });
+  test("18 a repository component starting with - (passed analysis and failed at bazel run before grammar.bzl)", async () => {
+    expect(await buildFails("//bad/rules:repo_dash_push")).toContain('//bad/rules:repo_dash_push: `repository` components are [a-z0-9] runs joined by ".", "_", "__" or "-"s, each starting and ending with a letter or digit. got: "team/-app"');
+  });
+  test("19 a registry host with _", async () => {
+    expect(await buildFails("//bad/rules:registry_underscore_push")).toContain('//bad/rules:registry_underscore_push: `registry` should be a host[:port] (DNS labels of letters, digits and "-", or [IPv6]). got: "my_registry:5000"');
+  });
+  test("20 what the CLI accepts passes analysis: an IPv6 registry, a repository with every separator", async () => {
+    const r = await bazel(ws, ["build", "--nobuild", "--noshow_progress", "//bad/rules:grammar_edges_push", "//bad/rules:grammar_edges"]);
+    expect(r.code, r.stderr).toBe(0);
   });
   test("14 env value that is not a string", async () => {
     expect(await buildFails("//bad/env_type:env_type_local")).toContain('pipeline env_type: `env` values must be strings; "N" is 1');
