@@ -15,7 +15,7 @@
  */
 import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
+import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, TRANSFER_RATE_OPTION, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
 import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
 import type { CliIo } from "./io";
 
@@ -66,6 +66,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
       insecure: bool,
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
+      ...TRANSFER_RATE_OPTION,
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/pull")).pull(a as never, io),
