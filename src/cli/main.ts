@@ -94,8 +94,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "password-file": { ...str, describe: "file holding the password for --user" },
       log: { ...bool, describe: "log one line per request" },
       "max-uploads": { ...str, describe: "open upload sessions at most (more get 429 TOOMANYREQUESTS; default 1000)" },
-      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 3600)" },
+      "max-uploads-per-client": { ...str, describe: "open upload sessions of one client (its user with --user, else its address) at most (default 64)" },
+      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 300)" },
       "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
+      "min-body-rate": { ...str, describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)" },
     },
     run: async (a, io) => {
       const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
