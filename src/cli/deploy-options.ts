@@ -5,12 +5,18 @@
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../k8s/default-images";
 import type { OptionSpec } from "./args";
 
+/** The slowest a registry may send a blob while we read it (src/registry/transfer-rate.ts): everything that pulls. */
+export const TRANSFER_RATE_OPTION = {
+  "min-transfer-rate": { type: "string", describe: "slowest a registry may send a blob while we read it, e.g. 64KiB/s, 0 = unchecked (default 1KiB/s over 30s, $PIPELINE_MIN_TRANSFER_RATE)" },
+} as const satisfies Record<string, OptionSpec>;
+
 /** Limits on reading layers (src/layer/limits.ts): verify-image, and everything that unpacks. */
 export const READ_LIMIT_OPTIONS = {
   "max-unpacked-size": { type: "string", describe: "most uncompressed bytes of an image's layers, e.g. 40GiB (default 20GiB, $PIPELINE_MAX_UNPACKED_SIZE)" },
   "max-layer-ratio": { type: "string", describe: "most a layer, or an image's layers together, may expand over their compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)" },
   "max-layer-entries": { type: "string", describe: "most tar entries in one layer (default 200000, $PIPELINE_MAX_LAYER_ENTRIES)" },
   "max-image-entries": { type: "string", describe: "most tar entries in an image's layers together (default 300000, $PIPELINE_MAX_IMAGE_ENTRIES)" },
+  ...TRANSFER_RATE_OPTION,
 } as const satisfies Record<string, OptionSpec>;
 
 /** Limits on unpacking layers: READ_LIMIT_OPTIONS and the free space to leave. */

@@ -15,7 +15,7 @@
  */
 import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
+import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, TRANSFER_RATE_OPTION, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
 import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
 import type { CliIo } from "./io";
 
@@ -66,6 +66,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
       insecure: bool,
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
+      ...TRANSFER_RATE_OPTION,
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/pull")).pull(a as never, io),
@@ -93,8 +94,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "password-file": { ...str, describe: "file holding the password for --user" },
       log: { ...bool, describe: "log one line per request" },
       "max-uploads": { ...str, describe: "open upload sessions at most (more get 429 TOOMANYREQUESTS; default 1000)" },
-      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 3600)" },
+      "max-uploads-per-client": { ...str, describe: "open upload sessions of one client (its user with --user, else its address) at most (default 64)" },
+      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 300)" },
       "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
+      "min-body-rate": { ...str, describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)" },
     },
     run: async (a, io) => {
       const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");

@@ -128,7 +128,7 @@ export async function startUpload(ctx: Ctx, name: string): Promise<void> {
   const digestParam = url.searchParams.get("digest");
   if (digestParam !== null) {
     const digest = validateDigest(digestParam);
-    const s = await uploads.create(name);
+    const s = await uploads.create(name, ctx.client);
     try {
       await uploads.finish(name, s.id, digest, chunkOf(ctx));
     } catch (e) {
@@ -139,7 +139,7 @@ export async function startUpload(ctx: Ctx, name: string): Promise<void> {
     return;
   }
   discardBody(ctx.req);
-  const s = await uploads.create(name);
+  const s = await uploads.create(name, ctx.client);
   sendEmpty(res, 202, sessionHeaders(s));
 }
 

@@ -7,6 +7,8 @@ export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
   url: URL;
+  /** Who is asking, for per-client caps: `user NAME` when auth is on, else `address IP`. */
+  client: string;
   storage: Storage;
   uploads: Uploads;
   /** Request body bytes consumed by the handler. */

@@ -7,6 +7,9 @@ import { connect, Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
+import { anonymousKeychain } from "../auth/anonymous";
+import { pushImage } from "../registry/push";
+import { randomImage } from "../../test/fixtures/random-image";
 import { pushBlob, request, TempRegistry, tempRegistry } from "./testing";
 
 type Errors = { errors: { code: string; message: string }[] };
@@ -37,6 +40,14 @@ async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boo
 
 const sessionDirs = (reg: TempRegistry): Promise<string[]> => readdir(join(reg.root, "uploads"));
 
+/** A 429 TOOMANYREQUESTS whose Retry-After is from 1 to `maxSeconds`. */
+function expectRetryLater(r: { status: number; headers: Record<string, unknown>; body: Buffer }, maxSeconds: number): void {
+  expect(r.status).toBe(429);
+  expect(codes(r.body)).toEqual(["TOOMANYREQUESTS"]);
+  expect(Number(r.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+  expect(Number(r.headers["retry-after"])).toBeLessThanOrEqual(maxSeconds);
+}
+
 /** A raw connection that sends `head` (and `body`), then goes quiet; records what it receives and when it closes. */
 function stalledClient(address: string, head: string, body = Buffer.alloc(0)) {
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
@@ -63,11 +74,7 @@ describe("upload sessions are bounded", () => {
     expect(answers.filter((r) => r.status === 202)).toHaveLength(5);
     const refused = answers.filter((r) => r.status !== 202);
     expect(refused).toHaveLength(15);
-    for (const r of refused) {
-      expect(r.status).toBe(429);
-      expect(codes(r.body)).toEqual(["TOOMANYREQUESTS"]);
-      expect(Number(r.headers["retry-after"])).toBeGreaterThan(0);
-    }
+    for (const r of refused) expectRetryLater(r, 3600);
     expect((await sessionDirs(reg)).length).toBe(5);
     // Finishing a session frees its slot.
     const bytes = randomBytes(100);
@@ -107,6 +114,70 @@ describe("upload sessions are bounded", () => {
     const done = await request(reg.address, "PUT", `${live}?digest=${sha256(all)}`);
     expect(done.status).toBe(201);
     expect(await sessionDirs(reg)).toEqual([]);
+  });
+});
+
+describe("one client cannot take every upload session", () => {
+  const post = (reg: TempRegistry, from: string, auth?: { user: string; password: string }) =>
+    request(reg.address, "POST", "/v2/greedy/blobs/uploads/", { localAddress: from, auth });
+
+  it("1000 anonymous POSTs from one address take maxUploadsPerClient sessions, with a bounded Retry-After; another address still pushes", async () => {
+    const reg = await temp({ maxUploadsPerClient: 5 });
+    const answers = [];
+    for (let i = 0; i < 1000; i += 50) answers.push(...(await Promise.all(Array.from({ length: 50 }, () => post(reg, "127.0.0.1")))));
+    expect(answers.filter((r) => r.status === 202)).toHaveLength(5);
+    const refused = answers.filter((r) => r.status !== 202);
+    expect(refused).toHaveLength(995);
+    // Seconds until the oldest of this client's sessions expires: within the 5 min idle limit, never an hour.
+    for (const r of refused) expectRetryLater(r, 300);
+    expect(refused[0].body.toString()).toContain("too many open upload sessions of address 127.0.0.1 (5, the limit per client is 5)");
+    expect((await sessionDirs(reg)).length).toBe(5);
+    // Another client is not locked out: a whole blob upload from 127.0.0.2.
+    const bytes = randomBytes(100);
+    const started = await post(reg, "127.0.0.2");
+    expect(started.status).toBe(202);
+    const done = await request(reg.address, "PUT", `${started.headers.location as string}?digest=${sha256(bytes)}`, { body: bytes, localAddress: "127.0.0.2" });
+    expect(done.status).toBe(201);
+  });
+
+  it("with auth on, the cap is the user's, from whatever address", async () => {
+    const auth = { user: "alice", password: "s3cret" };
+    const reg = await temp({ auth, maxUploadsPerClient: 3 });
+    const statuses = [];
+    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]) statuses.push((await post(reg, from, auth)).status);
+    expect(statuses).toEqual([202, 202, 202, 429]);
+    expect((await post(reg, "127.0.0.5", auth)).body.toString()).toContain("upload sessions of user alice");
+  });
+
+  it("the global cap still holds across clients, and a session's Retry-After never exceeds the idle limit", async () => {
+    const reg = await temp({ maxUploads: 3, maxUploadsPerClient: 2, uploadIdleMs: 20_000 });
+    const statuses = [];
+    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]) statuses.push((await post(reg, from)).status);
+    expect(statuses).toEqual([202, 202, 202, 429]);
+    expectRetryLater(await post(reg, "127.0.0.5"), 20);
+  });
+});
+
+describe("our client against a full registry", () => {
+  const image = () => randomImage({ layers: 1, layerSize: 1024 });
+  const opts = { keychain: anonymousKeychain };
+
+  it("a Retry-After beyond the client's bound fails the push at once: E_REGISTRY_BUSY naming the registry and the wait", async () => {
+    const reg = await temp({ maxUploadsPerClient: 1 }); // idle limit 5 min: Retry-After ~300 s, beyond the 60 s we wait
+    expect((await request(reg.address, "POST", "/v2/app/blobs/uploads/")).status).toBe(202);
+    const err = await pushImage(image(), { registry: reg.address, repository: "app", tags: ["v1"] }, opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY_BUSY" });
+    expect((err as Error).message).toMatch(new RegExp(`registry ${reg.address} answered HTTP 429 and asks to retry after \\d+ s`));
+  });
+
+  it("a Retry-After within the bound is waited for: the abandoned session is swept and the push goes through", async () => {
+    const lines: string[] = [];
+    const reg = await temp({ maxUploadsPerClient: 1, uploadIdleMs: 1500, log: (l) => lines.push(l) });
+    expect((await request(reg.address, "POST", "/v2/app/blobs/uploads/")).status).toBe(202);
+    const img = image();
+    const pushed = await pushImage(img, { registry: reg.address, repository: "app", tags: ["v1"] }, { ...opts, retry: { retries: 8 } });
+    expect(pushed.digest).toBe(img.digest);
+    expect(lines.filter((l) => l.startsWith("POST /v2/app/blobs/uploads/ 429")).length).toBeGreaterThan(0);
   });
 });
 
@@ -154,6 +225,22 @@ describe("stalled requests", () => {
     expect(aborted).toBe(true);
     c.socket.resume();
     expect(await within(c.closed, 5000)).toBe(true);
+  });
+
+  it("an upload body dripped a byte at a time is cut off by the minimum body rate (it never stalls)", async () => {
+    const reg = await temp({ bodyTimeoutMs: 1000 }); // default minimum: 1024 bytes/s over each second of waiting
+    const loc = (await request(reg.address, "POST", "/v2/drip/blobs/uploads/")).headers.location as string;
+    const dripping = Array.from({ length: 5 }, () => stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`));
+    const timer = setInterval(() => {
+      for (const c of dripping) if (!c.socket.destroyed) c.socket.write("x");
+    }, 100); // 10 bytes/s: progress every tick of the stall watchdog (250 ms)
+    cleanups.push(async () => clearInterval(timer));
+    for (const c of dripping) expect(await within(c.closed, 10_000)).toBe(true);
+    const answered = dripping.map((c) => c.received()).filter((r) => r.startsWith("HTTP/1.1 408"));
+    expect(answered.length).toBeGreaterThan(0);
+    expect(answered[0]).toContain("below the minimum of 1024 bytes/s");
+    // Nothing of the dripped chunks was kept (once the cut-off chunk is rolled back, which may finish after the close).
+    expect(await eventually(async () => (await request(reg.address, "GET", loc)).headers.range === "0-0")).toBe(true);
   });
 
   it("a slow but steady upload is not cut off", async () => {

@@ -94,6 +94,35 @@ describe("manifest validation at PUT", () => {
     expect((await put("v/index", "all", index(MediaType.OCI_MANIFEST), MediaType.OCI_INDEX)).status).toBe(201);
   });
 
+  it("Docker schema 1 and any schemaVersion but 2 are refused, whatever the media type says", async () => {
+    // A schema 1 manifest as docker 1.x pushed it: no config, fsLayers instead of layers.
+    const layer = randomBytes(32);
+    await pushBlob(addr, "v/schema1", layer);
+    const schema1 = { schemaVersion: 1, name: "v/schema1", tag: "t", architecture: "amd64", fsLayers: [{ blobSum: sha256(layer) }], history: [{ v1Compatibility: "{}" }] };
+    const body = JSON.stringify(schema1);
+    await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+prettyjws"), "v/schema1", "t", "schema 1");
+    await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+json"), "v/schema1", "t", "schema 1");
+    for (const contentType of [undefined, "application/json", "application/vnd.example.thing+json"]) {
+      await expectInvalid(await put("v/schema1", "t", body, contentType), "v/schema1", "t", "schemaVersion", "1");
+    }
+    await expectInvalid(await put("v/schema1", "t", JSON.stringify({ ...schema1, schemaVersion: "2" })), "v/schema1", "t", "schemaVersion", '"2"');
+    // A JSON document of another kind without a schemaVersion is still stored as it is.
+    expect((await put("v/schema1", "other", JSON.stringify({ hello: "world" }), "application/vnd.example.thing+json")).status).toBe(201);
+  });
+
+  it("a subject naming a manifest that does not exist is accepted (spec: MUST), answered with OCI-Subject and listed", async () => {
+    const doc = await imageDoc("v/subject");
+    const missing = sha256(Buffer.from("a manifest nobody pushed"));
+    const referrer = JSON.stringify({ ...doc, artifactType: "application/vnd.example.sbom", subject: { mediaType: MediaType.OCI_MANIFEST, digest: missing, size: 24 } });
+    const res = await put("v/subject", sha256(Buffer.from(referrer)), referrer, MediaType.OCI_MANIFEST);
+    expect(res.status, res.body.toString()).toBe(201);
+    expect(res.headers["oci-subject"]).toBe(missing);
+    const list = await request(addr, "GET", `/v2/v/subject/referrers/${missing}`);
+    expect(list.status).toBe(200);
+    const index = list.json() as { manifests: { digest: string; artifactType?: string }[] };
+    expect(index.manifests).toEqual([expect.objectContaining({ digest: sha256(Buffer.from(referrer)), artifactType: "application/vnd.example.sbom" })]);
+  });
+
   it("a manifest of another kind still needs a valid media type", async () => {
     const bad = JSON.stringify({ mediaType: "text/plain\r\nSet-Cookie: x", hello: "world" });
     await expectInvalid(await put("v/other", "t", bad), "v/other", "t", "mediaType", JSON.stringify("text/plain\r\nSet-Cookie: x"));

@@ -8,7 +8,12 @@
  *   - for an image manifest or an index, the spec's shape: schemaVersion 2, descriptors with a media type,
  *     a sha256 digest and a non-negative integer size;
  *   - references this repository can resolve: an image's blobs (with their sizes; foreign layers with
- *     `urls` excepted), an index's manifests.
+ *     `urls` excepted), an index's manifests. Not its `subject`: the distribution spec (1.1, "Pushing Manifests")
+ *     says a registry MUST accept an otherwise valid manifest whose subject does not exist, so that referrers and
+ *     the manifest they refer to can be pushed in either order (referrers.ts records it all the same);
+ *   - no Docker schema 1 (`schemaVersion: 1`, the `...manifest.v1+json` / `+prettyjws` media types): deprecated,
+ *     signed with keys nobody checks, and unreadable by our client and runtimes. Any document carrying a
+ *     `schemaVersion` must carry 2, the only version of the OCI image manifest and index and of Docker's v2 ones.
  *
  * A failure is 400 MANIFEST_INVALID whose message names the field and quotes the value received as JSON
  * (so control characters show escaped), or one MANIFEST_BLOB_UNKNOWN per missing reference. A JSON document
@@ -23,6 +28,9 @@ import type { Storage } from "./storage";
 const GENERIC_TYPES = new Set(["", "application/json", "application/octet-stream", "text/plain"]);
 
 type Kind = "image" | "index" | "other";
+
+/** Docker's deprecated schema 1 media types. */
+const SCHEMA1_TYPES = new Set(["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"]);
 
 interface Desc {
   digest: string;
@@ -106,8 +114,14 @@ export async function checkManifest(storage: Storage, name: string, bytes: Buffe
   }
   const obj = doc as Record<string, unknown>;
   const { mediaType, kind } = mediaTypeOf(contentType, obj);
-  if (kind === "other") return mediaType;
+  if (SCHEMA1_TYPES.has(mediaType)) {
+    throw new RegistryError(400, "MANIFEST_INVALID", `Docker schema 1 manifests (${mediaType}) are not accepted: push a schemaVersion 2 manifest (OCI or Docker v2)`, {
+      field: "mediaType",
+    });
+  }
+  if (kind === "other" && obj.schemaVersion === undefined) return mediaType;
   if (obj.schemaVersion !== 2) throw invalid("schemaVersion", "2", obj.schemaVersion);
+  if (kind === "other") return mediaType;
   const missing: ErrorEntry[] = [];
   if (kind === "image") {
     const refs = [descriptor(obj.config, "config"), ...descriptors(obj.layers, "layers")];

@@ -117,13 +117,12 @@ describe("registryServe", () => {
 
   it("limit flags: seconds become milliseconds; anything but a positive integer is a usage error naming the flag", () => {
     expect(parseLimitFlags({})).toEqual({ maxUploads: undefined, uploadIdleMs: undefined, bodyTimeoutMs: undefined });
-    expect(parseLimitFlags({ "max-uploads": "50", "upload-idle-seconds": "600", "body-timeout-seconds": "5" })).toEqual({
-      maxUploads: 50,
-      uploadIdleMs: 600_000,
-      bodyTimeoutMs: 5000,
-    });
+    const flags = { "max-uploads": "50", "max-uploads-per-client": "7", "upload-idle-seconds": "600", "body-timeout-seconds": "5", "min-body-rate": "4096" };
+    expect(parseLimitFlags(flags)).toEqual({ maxUploads: 50, maxUploadsPerClient: 7, uploadIdleMs: 600_000, bodyTimeoutMs: 5000, minBodyRate: 4096 });
     for (const bad of ["0", "-1", "1.5", "", "ten"]) {
       expect(() => parseLimitFlags({ "body-timeout-seconds": bad })).toThrow(`--body-timeout-seconds: expected a positive integer, got ${JSON.stringify(bad)}`);
+      expect(() => parseLimitFlags({ "max-uploads-per-client": bad })).toThrow(`--max-uploads-per-client: expected a positive integer, got ${JSON.stringify(bad)}`);
+      expect(() => parseLimitFlags({ "min-body-rate": bad })).toThrow(`--min-body-rate: expected a positive integer, got ${JSON.stringify(bad)}`);
     }
   });
 

@@ -2,7 +2,7 @@
  * A small filesystem-backed registry implementing the OCI distribution API (v2) well enough for our own
  * client, skopeo and the docker CLI to push and pull: routing, optional Basic auth, request logging, and
  * `startDevRegistry` to run it in-process. Resource bounds (limits.ts) are enforced here: idle upload
- * sessions are swept on a timer while serving, and every request is watched for a stalled client
+ * sessions are swept on a timer while serving, and every request is watched for a stalled or dripping client
  * (stall-watchdog.ts); stalled headers are Node's `headersTimeout`, set to the same limit.
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
@@ -18,7 +18,7 @@ import { validateName } from "./names";
 import { listReferrers } from "./referrers";
 import { RegistryError } from "./registry-error";
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from "./responses";
-import { watchStalls } from "./stall-watchdog";
+import { StallReason, watchStalls } from "./stall-watchdog";
 import { Storage } from "./storage";
 import { Uploads } from "./uploads";
 
@@ -109,11 +109,13 @@ interface Deps {
   auth?: DevRegistryOptions["auth"];
   log?: (line: string) => void;
   bodyTimeoutMs: number;
+  minBodyRate: number;
   referrersPageSize?: number;
 }
 
-/** Answers 408 (when nothing was sent yet) to a request whose client stalled, then closes its connection. */
-function cutOff(req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
+/** Answers 408 (when nothing was sent yet) to a request whose client stalled or dripped, then closes its connection. */
+function cutOff(req: IncomingMessage, res: ServerResponse, deps: Deps, why: StallReason): void {
+  const timeoutMs = deps.bodyTimeoutMs;
   const socket = req.socket;
   // The request first, so the handler reading its body fails (and rolls back) instead of seeing an early end.
   const destroy = (): void => {
@@ -122,9 +124,16 @@ function cutOff(req: IncomingMessage, res: ServerResponse, timeoutMs: number): v
   };
   if (res.headersSent) return destroy();
   res.setHeader("Connection", "close");
-  const err = new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, {
-    timeoutMs,
-  });
+  const err =
+    why.kind === "stall"
+      ? new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, { timeoutMs })
+      : new RegistryError(
+          408,
+          "UNKNOWN",
+          `request timed out: the body arrived at ${Math.floor((why.bytes * 1000) / why.ms)} bytes/s (${why.bytes} bytes in ${why.ms} ms), ` +
+            `below the minimum of ${deps.minBodyRate} bytes/s`,
+          { bytes: why.bytes, ms: why.ms, minBodyRate: deps.minBodyRate },
+        );
   res.once("finish", destroy);
   setTimeout(destroy, 1000).unref(); // the client may not read the answer either
   sendError(res, req, err);
@@ -138,7 +147,9 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
   } catch {
     url = new URL("http://registry.invalid/");
   }
-  const ctx: Ctx = { req, res, url, storage: deps.storage, uploads: deps.uploads, bytesIn: 0, referrersPageSize: deps.referrersPageSize };
+  // Upload sessions are capped per client: the user when auth is on (every request past it is that user's), else the address.
+  const client = deps.auth ? `user ${deps.auth.user}` : `address ${req.socket.remoteAddress ?? "unknown"}`;
+  const ctx: Ctx = { req, res, url, client, storage: deps.storage, uploads: deps.uploads, bytesIn: 0, referrersPageSize: deps.referrersPageSize };
   let internal: string | undefined;
   if (deps.log) {
     const log = deps.log;
@@ -153,7 +164,7 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
     });
   }
   res.setHeader(API_VERSION_HEADER, API_VERSION);
-  watchStalls(req, res, deps.bodyTimeoutMs, () => cutOff(req, res, deps.bodyTimeoutMs));
+  watchStalls(req, res, { timeoutMs: deps.bodyTimeoutMs, minBodyRate: deps.minBodyRate }, (why) => cutOff(req, res, deps, why));
   const run = async (): Promise<void> => {
     if (deps.auth && !basicAuthOk(req.headers.authorization, deps.auth.user, deps.auth.password)) throw unauthorized();
     await dispatch(ctx);
@@ -221,12 +232,12 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const root = resolve(opts.root);
   const storage = await Storage.open(root);
   const uploads = await Uploads.open(storage, limits);
-  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs, referrersPageSize: pageSize };
+  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs, minBodyRate: limits.minBodyRate, referrersPageSize: pageSize };
   const server = createServer(
     { connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) },
     (req, res) => handleRequest(req, res, deps),
   );
-  server.requestTimeout = 0; // big layers over slow links must not be cut off: stalls are watched instead
+  server.requestTimeout = 0; // big layers over slow links must not be cut off: stalls and body rates are watched instead
   server.headersTimeout = limits.bodyTimeoutMs;
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");

@@ -24,6 +24,8 @@ export interface RequestOptions {
   headers?: Record<string, string | number>;
   /** Basic auth credentials. */
   auth?: { user: string; password: string };
+  /** Connect from this local address (e.g. 127.0.0.2: another client on loopback). */
+  localAddress?: string;
 }
 
 /** One HTTP request on a fresh connection to `address` (`host:port`). */
@@ -35,7 +37,7 @@ export function request(address: string, method: string, path: string, opts: Req
     headers["Content-Length"] = Buffer.byteLength(opts.body);
   }
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers, agent: false }, (res) => {
+    const req = httpRequest(url, { method, headers, agent: false, localAddress: opts.localAddress }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", reject);

@@ -5,8 +5,9 @@
  * Content-Range does not match what arrived, the data file is truncated back and the running hash restored.
  * Closing a session verifies the sha256 of the whole upload before the bytes move to their content address.
  *
- * Sessions are bounded (see limits.ts): at most `maxUploads` are open (then 429 TOOMANYREQUESTS), and one
- * no request touched for `uploadIdleMs` is removed by `sweep()`, directory and memory alike. The in-memory
+ * Sessions are bounded (see limits.ts): at most `maxUploads` are open, at most `maxUploadsPerClient` of one
+ * client (then 429 TOOMANYREQUESTS), and one no request touched for `uploadIdleMs` is removed by `sweep()`,
+ * directory and memory alike. Sessions left by an earlier run have no client: only the global cap counts them. The in-memory
  * table of open sessions (last touch, running hash) is the authority for both; `open()` rebuilds it from
  * disk, taking each session's last touch from its data file's mtime.
  */
@@ -38,7 +39,7 @@ export interface Chunk {
   onBytes?: (n: number) => void;
 }
 
-export interface UploadsOptions extends Partial<Pick<RegistryLimits, "maxUploads" | "uploadIdleMs">> {
+export interface UploadsOptions extends Partial<Pick<RegistryLimits, "maxUploads" | "maxUploadsPerClient" | "uploadIdleMs">> {
   /** The clock (tests). */
   now?: () => number;
 }
@@ -64,6 +65,8 @@ class Meter extends Transform {
 interface OpenSession {
   /** When a request last touched it (ms, the Uploads clock). */
   touched: number;
+  /** Who opened it (`user NAME` or `address IP`; undefined for sessions of an earlier run). */
+  client?: string;
   /** Running sha256, valid while its `size` equals the data file's size. Lost on restart. */
   hash?: { hash: Hash; size: number };
 }
@@ -72,6 +75,7 @@ export class Uploads {
   private readonly sessions = new Map<string, OpenSession>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly maxUploads: number;
+  private readonly maxPerClient: number;
   private readonly idleMs: number;
   private readonly now: () => number;
   private sweeping: Promise<number> | undefined;
@@ -81,6 +85,7 @@ export class Uploads {
     opts: UploadsOptions,
   ) {
     this.maxUploads = opts.maxUploads ?? DEFAULT_LIMITS.maxUploads;
+    this.maxPerClient = opts.maxUploadsPerClient ?? DEFAULT_LIMITS.maxUploadsPerClient;
     this.idleMs = opts.uploadIdleMs ?? DEFAULT_LIMITS.uploadIdleMs;
     this.now = opts.now ?? Date.now;
   }
@@ -131,15 +136,28 @@ export class Uploads {
     }
   }
 
-  /** Opens a session; 429 TOOMANYREQUESTS when `maxUploads` are open and none is idle long enough to sweep. */
-  async create(repo: string): Promise<UploadSession> {
-    if (this.sessions.size >= this.maxUploads) {
+  /** The open sessions of `client`. */
+  private sessionsOf(client: string): OpenSession[] {
+    return [...this.sessions.values()].filter((s) => s.client === client);
+  }
+
+  /**
+   * Opens a session for `client` (see OpenSession.client); 429 TOOMANYREQUESTS when `maxUploads` are open, or
+   * `maxUploadsPerClient` of this client, and none is idle long enough to sweep.
+   */
+  async create(repo: string, client?: string): Promise<UploadSession> {
+    const full = (): boolean => this.sessions.size >= this.maxUploads || (client !== undefined && this.sessionsOf(client).length >= this.maxPerClient);
+    if (full()) {
       await this.sweep();
-      if (this.sessions.size >= this.maxUploads) throw this.tooMany();
+      if (this.sessions.size >= this.maxUploads) throw this.tooMany([...this.sessions.values()], `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads})`);
+      if (client !== undefined) {
+        const mine = this.sessionsOf(client);
+        if (mine.length >= this.maxPerClient) throw this.tooMany(mine, `too many open upload sessions of ${client} (${mine.length}, the limit per client is ${this.maxPerClient})`);
+      }
     }
     const id = randomUUID();
-    // Claimed before the first await, so concurrent creates never overshoot the bound.
-    this.sessions.set(id, { touched: this.now(), hash: { hash: createHash("sha256"), size: 0 } });
+    // Claimed before the first await, so concurrent creates never overshoot the bounds.
+    this.sessions.set(id, { touched: this.now(), client, hash: { hash: createHash("sha256"), size: 0 } });
     try {
       const dir = this.dir(id);
       await fsp.mkdir(dir, { recursive: true });
@@ -152,15 +170,20 @@ export class Uploads {
     return { id, repo, size: 0 };
   }
 
-  private tooMany(): RegistryError {
+  /**
+   * 429 for a full set of `sessions`, with Retry-After: the seconds until the oldest of them is idle long enough to
+   * be swept, at least 1 and at most uploadIdleMs (a session touched since only moves that later).
+   */
+  private tooMany(sessions: OpenSession[], what: string): RegistryError {
     let oldest = Infinity;
-    for (const s of this.sessions.values()) oldest = Math.min(oldest, s.touched);
-    const retryAfter = Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000));
+    for (const s of sessions) oldest = Math.min(oldest, s.touched);
+    const bound = Math.max(1, Math.ceil(this.idleMs / 1000));
+    const retryAfter = Math.min(bound, Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)));
     return new RegistryError(
       429,
       "TOOMANYREQUESTS",
-      `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads}): finish or cancel some, or retry later`,
-      { open: this.sessions.size, limit: this.maxUploads },
+      `${what}: finish or cancel some, or retry in ${retryAfter} s (idle sessions expire after ${bound} s)`,
+      { open: this.sessions.size, limit: this.maxUploads, limitPerClient: this.maxPerClient },
       { "Retry-After": String(retryAfter) },
     );
   }

@@ -9,10 +9,15 @@ describe("resolveLimits", () => {
   it("defaults, then the environment, then the flag", () => {
     expect(resolveLimits({}, {})).toEqual(DEFAULT_LIMITS);
     const entries = { maxLayerEntries: 200_000, maxImageEntries: 300_000 };
-    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB, ...entries });
-    const env = { PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G", PIPELINE_MAX_LAYER_ENTRIES: "7" };
-    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB, ...entries, maxLayerEntries: 7 });
-    const flags = { "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB", "max-layer-entries": "8", "max-image-entries": "9" };
+    const transfer = { minTransferRate: 1024, transferRateWindow: 30_000 };
+    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB, ...entries, ...transfer });
+    const env = {
+      PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G", PIPELINE_MAX_LAYER_ENTRIES: "7",
+      PIPELINE_MIN_TRANSFER_RATE: "0", PIPELINE_TRANSFER_RATE_WINDOW: "2m",
+    };
+    const fromEnv = { minTransferRate: 0, transferRateWindow: 120_000 };
+    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB, ...entries, maxLayerEntries: 7, ...fromEnv });
+    const flags = { "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB", "max-layer-entries": "8", "max-image-entries": "9", "min-transfer-rate": "64KiB/s" };
     expect(limitsFromFlags(flags, env)).toEqual({
       maxUnpackedSize: 300 * MiB,
       maxLayerRatio: 2000,
@@ -20,6 +25,8 @@ describe("resolveLimits", () => {
       maxTarMetadata: GiB,
       maxLayerEntries: 8,
       maxImageEntries: 9,
+      minTransferRate: 64 * 1024,
+      transferRateWindow: 120_000,
     });
     expect(resolveLimits({}, { PIPELINE_MAX_UNPACKED_SIZE: "" }).maxUnpackedSize).toBe(20 * GiB);
   });
@@ -32,6 +39,9 @@ describe("resolveLimits", () => {
     [{}, { PIPELINE_MAX_TAR_METADATA: "1 parsec" }, "$PIPELINE_MAX_TAR_METADATA", '"1 parsec"'],
     [{ "max-layer-entries": "1.5" }, {}, "--max-layer-entries", '"1.5"'],
     [{}, { PIPELINE_MAX_IMAGE_ENTRIES: "0" }, "$PIPELINE_MAX_IMAGE_ENTRIES", '"0"'],
+    [{ "min-transfer-rate": "fast" }, {}, "--min-transfer-rate", '"fast"'],
+    [{}, { PIPELINE_TRANSFER_RATE_WINDOW: "0s" }, "$PIPELINE_TRANSFER_RATE_WINDOW", '"0s"'],
+    [{}, { PIPELINE_TRANSFER_RATE_WINDOW: "30" }, "$PIPELINE_TRANSFER_RATE_WINDOW", '"30"'],
   ])("a bad value is a usage error naming where it came from: %j %j", (flags, env, where, value) => {
     const e = pipelineErrorOfSync(() => limitsFromFlags(flags, env));
     expect(e.code).toBe("E_USAGE");

@@ -25,16 +25,23 @@
  *    entry in memory; real images hold thousands to tens of thousands. Within these defaults `run` and
  *    `verify-image` stay under 300 MB of memory (verify-image: ~220 MB at 300,000); raising them costs ~0.5 KB
  *    of memory per entry.
+ *  - minTransferRate (--min-transfer-rate, PIPELINE_MIN_TRANSFER_RATE; default 1 KiB/s) over transferRateWindow
+ *    (PIPELINE_TRANSFER_RATE_WINDOW only; default 30s): a blob downloaded from a registry must arrive at least this
+ *    fast, averaged over each window of time spent waiting for the registry (time a slow consumer holds the stream
+ *    paused does not count: src/registry/transfer-rate.ts). A registry dripping a byte every 10 s (never idle long
+ *    enough for the 60 s socket timeout) is cut after one window, E_REGISTRY_TOO_SLOW. 1 KiB/s is below any real
+ *    link (GPRS moves ~5 KB/s); 0 turns the check off.
  *  - maxTarMetadata (PIPELINE_MAX_TAR_METADATA only; default 256 MiB): PAX and GNU long-name data in one layer
  *    (tar-read.ts). Real layers carry a few hundred bytes per entry at most; per-entry (1 MiB) and global-record
  *    (64 KiB) caps bound memory, this one bounds the time a flood of headers costs.
  * Sizes are written as `pipeline cache` takes them (src/cache/units.ts): 300MiB, 20GiB, 1.5G (binary), 500MB
  * (decimal), bytes.
  *
- * Errors: E_LAYER_TOO_LARGE (over a size, ratio or entry count), E_NO_SPACE (the reserve), E_USAGE (exit 2) for a bad value.
+ * Errors: E_LAYER_TOO_LARGE (over a size, ratio or entry count), E_NO_SPACE (the reserve), E_REGISTRY_TOO_SLOW (the
+ * rate, raised by src/registry/client.ts), E_USAGE (exit 2) for a bad value.
  */
 import { statfsSync } from "node:fs";
-import { formatBytes as formatSize, parseSize } from "../cache/units";
+import { formatBytes as formatSize, parseDuration, parseSize } from "../cache/units";
 import { PipelineError } from "../errors";
 
 export { formatSize };
@@ -52,6 +59,10 @@ export interface LayerLimits {
   maxLayerEntries: number;
   /** Tar entries in all of an image's layers. */
   maxImageEntries: number;
+  /** Bytes per second a registry must send a blob while we read it (0: unchecked). */
+  minTransferRate: number;
+  /** Milliseconds of reading over which minTransferRate is averaged. */
+  transferRateWindow: number;
 }
 
 const MiB = 2 ** 20;
@@ -64,6 +75,8 @@ export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
   maxTarMetadata: 256 * MiB,
   maxLayerEntries: 200_000,
   maxImageEntries: 300_000,
+  minTransferRate: 1024,
+  transferRateWindow: 30_000,
 });
 
 /** A layer is held to maxLayerRatio only once it has expanded past this. */
@@ -74,13 +87,15 @@ export const IMAGE_RATIO_FLOOR = 512 * MiB;
 export const DISK_CHECK_INTERVAL = 64 * MiB;
 
 /** The flag and environment variable of each limit (no flag: environment only). */
-export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string; kind: "size" | "ratio" | "count" }> = {
+export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string; kind: keyof typeof PARSERS }> = {
   maxUnpackedSize: { flag: "--max-unpacked-size", env: "PIPELINE_MAX_UNPACKED_SIZE", kind: "size" },
   maxLayerRatio: { flag: "--max-layer-ratio", env: "PIPELINE_MAX_LAYER_RATIO", kind: "ratio" },
   minFreeSpace: { flag: "--min-free-space", env: "PIPELINE_MIN_FREE_SPACE", kind: "size" },
   maxTarMetadata: { env: "PIPELINE_MAX_TAR_METADATA", kind: "size" },
   maxLayerEntries: { flag: "--max-layer-entries", env: "PIPELINE_MAX_LAYER_ENTRIES", kind: "count" },
   maxImageEntries: { flag: "--max-image-entries", env: "PIPELINE_MAX_IMAGE_ENTRIES", kind: "count" },
+  minTransferRate: { flag: "--min-transfer-rate", env: "PIPELINE_MIN_TRANSFER_RATE", kind: "rate" },
+  transferRateWindow: { env: "PIPELINE_TRANSFER_RATE_WINDOW", kind: "duration" },
 };
 
 /** "raise it with --flag or $ENV" for messages. */
@@ -105,7 +120,19 @@ function parseCount(text: string, what: string): number {
   return n;
 }
 
-const PARSERS = { size: parseSize, ratio: parseRatio, count: parseCount };
+/** Bytes per second: a size, optionally followed by `/s` (`64KiB/s`, `1MB`); 0 turns the check off. */
+function parseRate(text: string, what: string): number {
+  return parseSize(text.replace(/\/s\s*$/i, ""), what);
+}
+
+/** A duration like `30s` or `2m`, more than zero. */
+function parseWindow(text: string, what: string): number {
+  const ms = parseDuration(text, what);
+  if (!(ms > 0)) throw usage(`${what}: expected a duration more than zero like 30s, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+const PARSERS = { size: parseSize, ratio: parseRatio, count: parseCount, rate: parseRate, duration: parseWindow };
 
 /**
  * The limits in force: each from its flag (`flags`, keyed like LayerLimits; a string or, for a ratio, a number),
@@ -154,12 +181,14 @@ export interface LimitFlags {
   "min-free-space"?: string;
   "max-layer-entries"?: string;
   "max-image-entries"?: string;
+  "min-transfer-rate"?: string;
 }
 
 /** resolveLimits from a command's flags and environment. */
 export function limitsFromFlags(a: LimitFlags, env: NodeJS.ProcessEnv): LayerLimits {
   const flags = { maxUnpackedSize: a["max-unpacked-size"], maxLayerRatio: a["max-layer-ratio"], minFreeSpace: a["min-free-space"] };
-  return resolveLimits({ ...flags, maxLayerEntries: a["max-layer-entries"], maxImageEntries: a["max-image-entries"] }, env);
+  const entries = { maxLayerEntries: a["max-layer-entries"], maxImageEntries: a["max-image-entries"] };
+  return resolveLimits({ ...flags, ...entries, minTransferRate: a["min-transfer-rate"] }, env);
 }
 
 /** Counts one layer's expansion; `add` throws when a limit is passed. */

@@ -17,6 +17,7 @@ import { forEachLimited } from "../concurrency";
 import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
+import { transferRateOf } from "../registry/transfer-rate";
 import { ProgressSink, silentProgress } from "../registry/progress";
 import { FileLayerPlan, ModelPlan, planModel } from "./artifact";
 import { linkStaysInside } from "./collect";
@@ -39,7 +40,8 @@ export interface ResolvedModel {
 
 /** Fetches and validates the manifest `ref` names (by digest when it has one). */
 export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<ResolvedModel> {
-  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure });
+  const transfer = opts.limits && transferRateOf(opts.limits);
+  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, transfer });
   const name = formatReference(ref);
   const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   if (fetched.mediaType !== MediaType.OCI_MANIFEST) {

@@ -14,6 +14,7 @@ import { lazyDefaultKeychain } from "../auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, ErrorContext, responseError, RegistryError } from "./errors";
 import { BodySource, HttpResponse, HttpTransport, Logger, RetryOptions, sameAuthority } from "./http";
+import { formatRate, TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface ClientOptions {
   /** Where credentials come from (default: docker config.json). */
@@ -31,6 +32,8 @@ export interface ClientOptions {
   /** "push" asks tokens for pull,push on every repository it touches (default "pull"). */
   access?: "pull" | "push";
   userAgent?: string;
+  /** The slowest a blob may arrive while we read it (default: src/layer/limits.ts's, 1 KiB/s over 30 s). */
+  transfer?: TransferRate;
 }
 
 /** Accept header for manifest requests: single-platform manifests and indexes, OCI and Docker. */
@@ -187,8 +190,18 @@ export class RegistryClient {
       res.body.on("error", (e) => verify.destroy(e));
       verify.on("close", () => res.body.destroy());
       res.body.pipe(verify);
+      const rate = this.opts.transfer ?? transferRateOf();
+      watchTransferRate(res.body, rate, (m) => verify.destroy(this.tooSlow(operation, rate, m.bytes, m.ms)));
     })().catch((e) => verify.destroy(e));
     return verify;
+  }
+
+  private tooSlow(operation: string, rate: TransferRate, bytes: number, ms: number): PipelineError {
+    return new PipelineError(
+      "E_REGISTRY_TOO_SLOW",
+      `${operation}: registry ${this.registry} sent it at ${formatRate(bytes, ms)} (${bytes} bytes in ${(ms / 1000).toFixed(1)} s of reading), ` +
+        `below the minimum transfer rate of ${formatRate(rate.minBytesPerSecond, 1000)}; if the link is that slow, lower it with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off)`,
+    );
   }
 
   /** A whole (small) blob in memory, verified: image configs. */

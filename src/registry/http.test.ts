@@ -98,14 +98,26 @@ describe("HttpTransport", () => {
     expect(s.requests).toHaveLength(2);
   });
 
-  it("honours Retry-After, capped by maxRetryAfterMs", async () => {
+  it("honours a Retry-After within maxRetryAfterMs", async () => {
     let n = 0;
-    const s = await serve((_req, res) => void (++n === 1 ? res.writeHead(429, { "Retry-After": "30" }).end() : res.writeHead(200).end()));
-    const started = Date.now();
-    const res = await new HttpTransport({ retries: 1, baseDelayMs: 1, maxRetryAfterMs: 50 }).request({ method: "GET", url: new URL(s.url) }, ctx);
+    const s = await serve((_req, res) => void (++n === 1 ? res.writeHead(429, { "Retry-After": "1" }).end() : res.writeHead(200).end()));
+    const res = await new HttpTransport({ retries: 1, baseDelayMs: 1, maxRetryAfterMs: 5000 }).request({ method: "GET", url: new URL(s.url) }, ctx);
     expect(res.status).toBe(200);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(s.requests).toHaveLength(2);
+  });
+
+  it("fails at once with E_REGISTRY_BUSY, naming the registry and the wait, when Retry-After is beyond maxRetryAfterMs", async () => {
+    for (const [status, value] of [[429, "3600"], [503, new Date(Date.now() + 7_200_000).toUTCString()]] as const) {
+      const s = await serve((_req, res) => void res.writeHead(status, { "Retry-After": value }).end());
+      const err = await new HttpTransport({ retries: 4, baseDelayMs: 1 }).request({ method: "GET", url: new URL(s.url) }, ctx).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err).toMatchObject({ code: "E_REGISTRY_BUSY" });
+      const message = (err as Error).message;
+      expect(message).toContain(`test op: registry test-registry answered HTTP ${status} and asks to retry after`);
+      expect(message).toContain(`(Retry-After: ${JSON.stringify(value)}), longer than the 60 s we wait`);
+      expect(message).toMatch(status === 429 ? / after 3600 s / : / after 7[12]\d\d s /);
+      expect(s.requests).toHaveLength(1);
+    }
   });
 
   it("retries a dropped connection (socket hang up)", async () => {

@@ -1,7 +1,7 @@
 /**
  * HTTP transport for registry traffic on node:http/https: streamed request bodies that are reopened on
  * every attempt, retries with exponential backoff and jitter (connection errors, timeouts, 5xx, 429 with
- * Retry-After), and redirects that never carry Authorization to another host.
+ * Retry-After up to a bound, E_REGISTRY_BUSY beyond it), and redirects that never carry Authorization to another host.
  */
 import * as http from "node:http";
 import type * as https from "node:https";
@@ -16,7 +16,11 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Cap for one backoff delay (default 10 s). */
   maxDelayMs?: number;
-  /** Cap for a server's Retry-After (default 60 s). */
+  /**
+   * The longest Retry-After we wait (default 60 s). A server asking for longer is not retried:
+   * E_REGISTRY_BUSY names the registry and the wait it asked for (a registry full of upload sessions once
+   * asked for an hour, and a push sat through four one-minute retries before failing anyway).
+   */
   maxRetryAfterMs?: number;
   /** Socket idle timeout: connecting, waiting for headers, or a stalled body (default 60 s). */
   timeoutMs?: number;
@@ -250,10 +254,15 @@ export class HttpTransport {
       }
       if (!isRetryableStatus(res.status) || attempt + 1 >= maxAttempts) return res;
       const retryAfter = parseRetryAfter(res.header("retry-after"));
-      const delay =
-        retryAfter !== undefined
-          ? Math.min(retryAfter, this.retry.maxRetryAfterMs)
-          : backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
+      if (retryAfter !== undefined && retryAfter > this.retry.maxRetryAfterMs) {
+        await res.discard();
+        throw new PipelineError(
+          "E_REGISTRY_BUSY",
+          `${ctx.operation}: registry ${ctx.registry} answered HTTP ${res.status} and asks to retry after ${Math.ceil(retryAfter / 1000)} s ` +
+            `(Retry-After: ${JSON.stringify(res.header("retry-after"))}), longer than the ${Math.ceil(this.retry.maxRetryAfterMs / 1000)} s we wait; try again later`,
+        );
+      }
+      const delay = retryAfter ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
       this.log(`${req.method} ${redactUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
       await res.discard();
       await sleep(delay);

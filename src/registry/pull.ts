@@ -19,6 +19,7 @@ import { selfVerifyingBlob, writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
 import { ProgressSink, silentProgress } from "./progress";
+import { transferRateOf } from "./transfer-rate";
 
 export interface PullOptions {
   keychain?: Keychain;
@@ -29,7 +30,10 @@ export interface PullOptions {
   progress?: ProgressSink;
   log?: Logger;
   scheme?: "http" | "https";
-  /** pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts); default none: the image must fit. */
+  /**
+   * pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts; default none: the image must fit).
+   * Every pull: the slowest a blob may arrive (minTransferRate, transferRateWindow; default theirs).
+   */
   limits?: LayerLimits;
 }
 
@@ -54,7 +58,8 @@ interface Resolved {
 
 
 function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
-  return new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme });
+  const transfer = opts.limits && transferRateOf(opts.limits);
+  return new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme, transfer });
 }
 
 function parseJson<T>(bytes: Buffer, what: string): T {

@@ -25,6 +25,7 @@ export async function pull(
     "source-annotation": boolean;
     insecure: boolean;
     json?: boolean;
+    "min-transfer-rate"?: string;
   } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
@@ -32,7 +33,12 @@ export async function pull(
   const several = a["all-platforms"] || (a.platforms?.length ?? 0) > 0;
   const given = [a.platform && "--platform", a["all-platforms"] && "--all-platforms", a.platforms?.length && "--platforms"].filter(Boolean);
   if (given.length > 1) throw new PipelineError("E_USAGE", `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`, { exitCode: 2 });
-  const opts = { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, progress: progressFor(io), log: io.debug };
+  // The free-space reserve of the cache (1 GiB by default) holds only when $PIPELINE_MIN_FREE_SPACE asks for one:
+  // the layout goes where the user said, and must fit. The transfer rate (--min-transfer-rate) holds for every blob.
+  const { resolveLimits } = await import("../../layer/limits");
+  const flags = { minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0, minTransferRate: a["min-transfer-rate"] };
+  const limits = resolveLimits(flags, io.env);
+  const opts = { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, progress: progressFor(io), log: io.debug, limits };
   let digest: string;
   let platforms: string[];
   if (several) {
@@ -42,11 +48,7 @@ export async function pull(
     platforms = r.platforms;
   } else {
     const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
-    // The layout goes where the user said: it must fit, and keeps the free-space reserve of the cache (1 GiB by
-    // default) only when $PIPELINE_MIN_FREE_SPACE asks for one.
-    const { resolveLimits } = await import("../../layer/limits");
-    const limits = resolveLimits(io.env.PIPELINE_MIN_FREE_SPACE ? {} : { minFreeSpace: 0 }, io.env);
-    digest = (await pullToLayout(ref, a.output, { ...opts, platform, limits })).digest;
+    digest = (await pullToLayout(ref, a.output, { ...opts, platform })).digest;
     const c = readLayout(a.output, { refName: ref.tag, platform }).config;
     platforms = [`${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`];
   }

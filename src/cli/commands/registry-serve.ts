@@ -3,9 +3,10 @@
  * no signal, until SIGINT/SIGTERM). Prints exactly one line to stdout, `listening on HOST:PORT`, once it
  * accepts connections; request logs (with --log) go to stderr. Never exits the process itself.
  *
- * Resource bounds default to src/devregistry/limits.ts (1000 open upload sessions, sessions idle for 1 h
- * swept while serving, a client stalled for 30 s cut off); the options below override them, and
- * `parseLimitFlags` reads them from `--max-uploads`, `--upload-idle-seconds` and `--body-timeout-seconds`.
+ * Resource bounds default to src/devregistry/limits.ts (1000 open upload sessions, 64 per client, sessions idle
+ * for 5 min swept while serving, a client stalled for 30 s or sending a body slower than 1024 bytes/s cut off); the
+ * options below override them, and `parseLimitFlags` reads them from `--max-uploads`, `--max-uploads-per-client`,
+ * `--upload-idle-seconds`, `--body-timeout-seconds` and `--min-body-rate`.
  */
 import { readFile } from "node:fs/promises";
 import { PipelineError } from "../../errors";
@@ -43,12 +44,15 @@ export function parsePort(raw: string): number {
 /** The resource-limit flags as typed (all optional); see `parseLimitFlags`. */
 export interface LimitFlags {
   "max-uploads"?: string;
+  "max-uploads-per-client"?: string;
   "upload-idle-seconds"?: string;
   "body-timeout-seconds"?: string;
+  "min-body-rate"?: string;
 }
 
 /**
- * `--max-uploads N`, `--upload-idle-seconds S`, `--body-timeout-seconds S` as registry limits: positive integers,
+ * `--max-uploads N`, `--max-uploads-per-client N`, `--upload-idle-seconds S`, `--body-timeout-seconds S`,
+ * `--min-body-rate BYTES_PER_SECOND` as registry limits: positive integers,
  * a usage error naming the flag otherwise. Absent flags keep the defaults.
  */
 export function parseLimitFlags(flags: LimitFlags): Partial<RegistryLimits> {
@@ -62,7 +66,13 @@ export function parseLimitFlags(flags: LimitFlags): Partial<RegistryLimits> {
     const n = positive(flag);
     return n === undefined ? undefined : n * 1000;
   };
-  return { maxUploads: positive("max-uploads"), uploadIdleMs: seconds("upload-idle-seconds"), bodyTimeoutMs: seconds("body-timeout-seconds") };
+  return {
+    maxUploads: positive("max-uploads"),
+    maxUploadsPerClient: positive("max-uploads-per-client"),
+    uploadIdleMs: seconds("upload-idle-seconds"),
+    bodyTimeoutMs: seconds("body-timeout-seconds"),
+    minBodyRate: positive("min-body-rate"),
+  };
 }
 
 async function readPassword(file: string): Promise<string> {

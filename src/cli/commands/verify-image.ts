@@ -3,7 +3,7 @@
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
 import type { Image } from "../../image/image";
-import { LimitFlags, limitsFromFlags } from "../../layer/limits";
+import { LayerLimits, LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullImage } from "../../registry/pull";
@@ -21,20 +21,20 @@ export interface VerifyImageArgs extends AuthFlags, Omit<LimitFlags, "min-free-s
   platform?: string;
 }
 
-async function openImage(a: VerifyImageArgs, io: CliIo): Promise<{ image: Image; name: string }> {
+async function openImage(a: VerifyImageArgs, io: CliIo, limits: LayerLimits): Promise<{ image: Image; name: string }> {
   const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
     return { image: readLayout(m[1], { refName: m[2], platform }), name: a.reference };
   }
   const ref = parseReference(a.reference, "reference");
-  const image = await pullImage(ref, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, platform });
+  const image = await pullImage(ref, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, platform, limits });
   return { image, name: formatReference(ref) };
 }
 
 export async function verifyImageCommand(a: VerifyImageArgs, io: CliIo): Promise<{ exitCode: number; report: VerifyReport }> {
   const limits = limitsFromFlags(a, io.env);
-  const { image, name } = await openImage(a, io);
+  const { image, name } = await openImage(a, io, limits);
   const report = await verifyImage(image, name, limits);
   if (a.json) {
     io.stdout(JSON.stringify({ reference: name, ...report }, null, 2));

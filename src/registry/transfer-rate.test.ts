@@ -1,0 +1,116 @@
+/**
+ * The minimum transfer rate against a real TCP server on loopback serving a blob: dripped (a slowloris registry,
+ * which real registries cannot be made to be), or fast to a consumer that stalls. Rates and windows are small so the
+ * tests are quick; no assertion is on time: only on the outcome and the error's code and message.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, Server, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { Writable } from "node:stream";
+import { anonymousKeychain } from "../auth/anonymous";
+import { sha256 } from "../oci/digest";
+import { RegistryClient } from "./client";
+import type { TransferRate } from "./transfer-rate";
+
+const small = Buffer.from("a blob dripped one byte at a time\n");
+const big = randomBytes(4 * 1024 * 1024);
+const blobs = new Map([
+  [sha256(small), { bytes: small, drip: true }],
+  [sha256(big), { bytes: big, drip: false }],
+]);
+let server: Server;
+let registry: string;
+const sockets = new Set<Socket>();
+const timers = new Set<NodeJS.Timeout>();
+
+/** Sends `bytes` one byte every `everyMs` (Content-Length up front, so the client waits for all of them). */
+function drip(res: ServerResponse, bytes: Buffer, everyMs: number): void {
+  let i = 0;
+  const t = setInterval(() => {
+    if (res.destroyed || i >= bytes.length) {
+      clearInterval(t);
+      timers.delete(t);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(bytes.subarray(i, ++i));
+  }, everyMs);
+  timers.add(t);
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const digest = decodeURIComponent((req.url ?? "").split("/blobs/")[1] ?? "");
+    const blob = blobs.get(digest);
+    if (!blob) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(blob.bytes.length) });
+    if (blob.drip) drip(res, blob.bytes, Number(/drip=(\d+)/.exec(req.headers["user-agent"] ?? "")?.[1] ?? 400));
+    else res.end(blob.bytes);
+  });
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  registry = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const t of timers) clearInterval(t);
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+/** A client whose User-Agent tells the server how fast to drip (ms per byte). */
+function client(transfer: TransferRate, dripMs = 400): RegistryClient {
+  return new RegistryClient(registry, { keychain: anonymousKeychain, retry: { retries: 0 }, transfer, userAgent: `test drip=${dripMs}` });
+}
+
+/** Reads a blob whole; the consumer waits `stallMs` after every `every` bytes. */
+async function read(c: RegistryClient, digest: string, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let next = stall?.every ?? Infinity;
+  const sink = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      n += chunk.length;
+      if (stall && n >= next) {
+        next = n + stall.every;
+        setTimeout(cb, stall.ms);
+      } else cb();
+    },
+  });
+  await pipeline(c.openBlob("app", digest, size), sink);
+  return Buffer.concat(chunks);
+}
+
+describe("minimum transfer rate of a blob download", () => {
+  it("cuts a registry that drips a byte at a time, naming the blob, the registry and the rate", async () => {
+    const err = await read(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    const message = (err as Error).message;
+    expect(message).toContain(sha256(small));
+    expect(message).toContain(`registry ${registry}`);
+    expect(message).toMatch(/ at [0-9.]+ B\/s \(\d+ bytes in [0-9.]+ s of reading\)/);
+    expect(message).toContain("--min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE");
+  });
+
+  it("does not blame a slow consumer on a fast registry", async () => {
+    // The consumer stalls 0.7 s (more than two windows) after every MiB; the registry sends as fast as it is read.
+    const c = client({ minBytesPerSecond: 256 * 1024, windowMs: 300 });
+    const got = await read(c, sha256(big), big.length, { every: 1024 * 1024, ms: 700 });
+    expect(sha256(got)).toBe(sha256(big));
+  });
+
+  it("0 turns the check off", async () => {
+    const got = await read(client({ minBytesPerSecond: 0, windowMs: 100 }, 20), sha256(small), small.length);
+    expect(got.equals(small)).toBe(true);
+  });
+});

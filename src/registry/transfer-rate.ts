@@ -1,0 +1,90 @@
+/**
+ * The minimum transfer rate of a download (a blob from a registry): a registry that keeps a connection alive with a
+ * byte now and then (a slowloris: 1 byte every 10 s never trips the socket's idle timeout) is cut off with
+ * E_REGISTRY_TOO_SLOW instead of holding a pull forever.
+ *
+ * Why a rate and not a deadline scaled by the blob's size: the rate is measured only while we are waiting for the
+ * registry, that is while the response is flowing (its consumer reads). When the consumer is slow (a slow disk,
+ * unpacking, a paused pipe) the stream is paused by backpressure and that time is not counted, so a slow consumer is
+ * never blamed on the registry; a deadline cannot tell the two apart. And a rate needs no size up front.
+ *
+ * How: every `windowMs` of flowing time, the bytes that arrived in it must be at least `minBytesPerSecond` times
+ * its length. A registry sending just above the rate is bounded only by the blob's size (the descriptor's, checked
+ * by VerifyingStream), which is what the rate buys: progress, not speed.
+ */
+import type { Readable } from "node:stream";
+import { DEFAULT_LIMITS, LayerLimits } from "../layer/limits";
+
+export interface TransferRate {
+  /** Bytes per second the registry must send while we read; 0 turns the check off. */
+  minBytesPerSecond: number;
+  /** Flowing time over which the rate is averaged. */
+  windowMs: number;
+}
+
+/** The rate `limits` ask for (default: 1 KiB/s over 30 s, src/layer/limits.ts). */
+export function transferRateOf(limits: Pick<LayerLimits, "minTransferRate" | "transferRateWindow"> = DEFAULT_LIMITS): TransferRate {
+  return { minBytesPerSecond: limits.minTransferRate, windowMs: limits.transferRateWindow };
+}
+
+/** What was measured when a transfer was too slow. */
+export interface SlowTransfer {
+  bytes: number;
+  ms: number;
+}
+
+/**
+ * Watches `body` (a response being read) and calls `onTooSlow` once when, over a window of time spent flowing, it
+ * delivered fewer bytes than the rate asks. Stops by itself when the body ends, errors or closes; returns a stop
+ * function too. Attach it once the body is being consumed (piped): it counts bytes with a 'data' listener.
+ */
+export function watchTransferRate(body: Readable, rate: TransferRate, onTooSlow: (m: SlowTransfer) => void): () => void {
+  if (!(rate.minBytesPerSecond > 0) || !(rate.windowMs > 0)) return () => {};
+  let bytes = 0;
+  let flowingMs = 0;
+  let last = Date.now();
+  const onData = (chunk: Buffer) => {
+    bytes += chunk.length;
+  };
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      // Paused (backpressure from a slow consumer, or nobody reading yet): that time is the consumer's, not the registry's.
+      if (body.readableFlowing === true) flowingMs += now - last;
+      last = now;
+      if (flowingMs < rate.windowMs) return;
+      if (bytes * 1000 < rate.minBytesPerSecond * flowingMs) {
+        const measured = { bytes, ms: flowingMs };
+        stop();
+        onTooSlow(measured);
+        return;
+      }
+      bytes = 0;
+      flowingMs = 0;
+    },
+    Math.max(10, Math.floor(rate.windowMs / 10)),
+  );
+  timer.unref();
+  const stop = () => {
+    clearInterval(timer);
+    body.off("data", onData);
+    body.off("end", stop);
+    body.off("close", stop);
+    body.off("error", stop);
+  };
+  body.on("data", onData);
+  body.once("end", stop);
+  body.once("close", stop);
+  body.once("error", stop);
+  return stop;
+}
+
+/** `0.3 B/s`, `12.5 KiB/s`: a measured rate for messages. */
+export function formatRate(bytes: number, ms: number): string {
+  const perSecond = ms > 0 ? (bytes * 1000) / ms : 0;
+  if (perSecond < 1024) return `${perSecond < 10 ? perSecond.toFixed(1) : Math.round(perSecond)} B/s`;
+  const kib = perSecond / 1024;
+  if (kib < 1024) return `${kib < 10 ? kib.toFixed(1) : Math.round(kib)} KiB/s`;
+  const mib = kib / 1024;
+  return `${mib < 10 ? mib.toFixed(1) : Math.round(mib)} MiB/s`;
+}
