@@ -28,8 +28,11 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   # npm ci insists that the lockfile lists every platform's optional binaries (rollup's); registries that do not
   # serve them all (like this project's machines) make that impossible, so fall back to npm install, which still
   # installs the lockfile's versions.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || {
-    echo "install-deps: npm ci refused the lockfile; installing with npm install instead" >&2
+  ci_log="$(mktemp)"
+  npm ci --no-audit --no-fund --loglevel=error 2>"$ci_log" || {
+    echo "install-deps: npm ci refused the lockfile; installing with npm install instead. npm ci said:" >&2
+    grep -E '^npm error .' "$ci_log" | head -n 6 | sed 's/^/  /' >&2
     npm install --no-audit --no-fund --loglevel=error
   }
+  rm -f "$ci_log"
 fi
