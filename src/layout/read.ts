@@ -80,7 +80,8 @@ export function readBlobVerified(dir: string, desc: Descriptor, max = MAX_LAYOUT
 /** The index.json entry named `refName`, or the only one. */
 function layoutEntry(dir: string, refName?: string): Descriptor {
   if (!existsSync(join(dir, "oci-layout"))) {
-    throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (no oci-layout file)`);
+    const kind = existsSync(dir) ? (statSync(dir).isDirectory() ? "no oci-layout file" : "not a directory") : "no such directory";
+    throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (${kind})`);
   }
   const index = readJson<Index>(join(dir, "index.json"), `OCI layout ${dir}`);
   if (!index || !Array.isArray(index.manifests) || index.manifests.length === 0) {

@@ -756,6 +756,12 @@ describe("OCI layouts", () => {
     const d = rawLayout({ ...good(), ociLayout: false });
     await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${d} is not an OCI image layout (no oci-layout file)`] });
   });
+  it("75b push of a path that does not exist, or is a file: says so, not 'no oci-layout file'", async () => {
+    const d = join(rawLayout(good()), "no-such-dir");
+    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${d} is not an OCI image layout (no such directory)`] });
+    const f = join(rawLayout(good()), "oci-layout");
+    await fails(["push", f, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${f} is not an OCI image layout (not a directory)`] });
+  });
   it("76 index.json that is not JSON", async () => {
     const d = rawLayout({ ...good(), index: "{ broken" });
     await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`${join(d, "index.json")} is not valid JSON`] });
