@@ -74,7 +74,12 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   {
     command: "inspect <reference>",
     describe: "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
-    options: { insecure: bool, platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" }, ...AUTH_OPTIONS },
+    options: {
+      insecure: bool,
+      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
+      json: { ...bool, describe: "print JSON (inspect's only output; accepted like every other command's --json)" },
+      ...AUTH_OPTIONS,
+    },
     run: async (a, io) => (await import("./commands/inspect")).inspect(a as never, io),
   },
   {

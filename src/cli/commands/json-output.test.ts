@@ -40,6 +40,14 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string[]; st
 
 const expectedBytes = () => image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0);
 
+test("inspect --json is accepted like every other command's --json, and prints the same JSON as inspect", async () => {
+  const plain = await cli(["inspect", `oci:${layout}`]);
+  const json = await cli(["inspect", "--json", `oci:${layout}`]);
+  expect(json.code, json.stderr.join("\n")).toBe(0);
+  expect(JSON.parse(json.stdout.join("\n")).digest).toBe(image.digest);
+  expect(json.stdout).toEqual(plain.stdout);
+});
+
 test("push --json prints one JSON object: reference, digest, bytes, blobs, tags and what was uploaded", async () => {
   const repo = `${reg.address}/json/push`;
   const first = await cli(["push", layout, "--repository", repo, "--tag", "v1", "--json"]);
