@@ -222,6 +222,13 @@ describe("Basic flow", () => {
     // Loopback plain HTTP is fine.
     const local = { ...res, url: new URL("http://localhost:5000/v2/") } as HttpResponse;
     expect(await make(false).challenge(local, [], undefined, ctx)).toMatch(/^Basic /);
+    // A host that only starts like a loopback address is another machine.
+    for (const host of ["127.x.example:5000", "127.0.0.1.example.com"]) {
+      const lookalike = { ...res, url: new URL(`http://${host}/v2/`) } as HttpResponse;
+      const refused = await make(false).challenge(lookalike, [], undefined, ctx).catch((e) => e);
+      expect(refused).toMatchObject({ code: "E_INSECURE_AUTH" });
+      expect(refused.message).toContain(`over plain HTTP to ${host}`);
+    }
   });
 
   it("rejects an identity token for a Basic registry and unknown schemes", async () => {

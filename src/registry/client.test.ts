@@ -22,6 +22,9 @@ describe("scheme", () => {
     expect((await client("[::1]:5000").baseUrl()).href).toBe("http://[::1]:5000/");
     expect((await client("ghcr.io").baseUrl()).href).toBe("https://ghcr.io/");
     expect((await client("ghcr.io", { scheme: "http" }).baseUrl()).href).toBe("http://ghcr.io/");
+    // A DNS name that starts like a loopback address is not one: HTTPS.
+    expect((await client("127.x.example:5000").baseUrl()).href).toBe("https://127.x.example:5000/");
+    expect((await client("127.0.0.1.example.com").baseUrl()).href).toBe("https://127.0.0.1.example.com/");
   });
 
   it("an insecure non-loopback registry falls back to http when https fails", async (ctx) => {
