@@ -144,6 +144,14 @@ describe("good specs", () => {
     expect(spec.code).toEqual({ kind: "None" });
   });
 
+  it("the default name, from the repository's last part, is a DNS label: at most 63 characters, no '-' at the end", () => {
+    const nameOf = (text: string) => parseDeploymentSpec(text, FILE).name;
+    expect(nameOf(`image: x.io/team/${"a".repeat(70)}:v1\n`)).toBe("a".repeat(63));
+    expect(nameOf(`image: x.io/team/${"a".repeat(62)}-bcd:v1\n`)).toBe("a".repeat(62)); // cut at 63 leaves a '-': dropped
+    expect(nameOf("image: x.io/team/my_app.v2:v1\n")).toBe("my-app-v2");
+    expect(nameOf(`interpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: 'https://g.io/org/${"b".repeat(80)}.git'}\n`)).toBe("b".repeat(63));
+  });
+
   it("a name of 63 characters, a DNS label's most, is accepted", () => {
     const name = "a" + "-b".repeat(31);
     expect(name).toHaveLength(63);
