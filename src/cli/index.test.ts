@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { EXIT_ERROR, EXIT_USAGE, runCli } from "./index";
+import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
 import { VERSION } from "../version";
 
@@ -104,5 +104,23 @@ describe("the CLI's error boundary", () => {
     const t = io();
     expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--platform", "amd64"], t.cli)).toBe(EXIT_ERROR);
     expect(t.err.join("\n")).toContain('--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "amd64"');
+  });
+});
+
+describe("an unexpected failure (a bug) is exit 70", () => {
+  test("an error that is not a PipelineError: exit 70, 'internal error' with its stack, and a request to report it", async () => {
+    const t = io();
+    const bug = new TypeError("cannot read properties of undefined (reading 'x')");
+    t.cli.readStdin = () => Promise.reject(bug);
+    const code = await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], t.cli);
+    expect(code).toBe(70); // sysexits.h EX_SOFTWARE, as the CLI's header documents: the number itself, not the constant
+    expect(EXIT_INTERNAL).toBe(70);
+    expect(t.err[0]).toMatch(/^internal error: TypeError: cannot read properties of undefined \(reading 'x'\)\n\s+at /);
+    expect(t.err[1]).toMatch(/^This is a bug in rules_pipeline .*: please report it with the command you ran\.$/);
+    // A thrown non-Error value is reported the same way.
+    const u = io();
+    u.cli.readStdin = () => Promise.reject("a string, not an Error");
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], u.cli)).toBe(70);
+    expect(u.err[0]).toBe("internal error: a string, not an Error");
   });
 });

@@ -144,6 +144,20 @@ describe("good specs", () => {
     expect(spec.code).toEqual({ kind: "None" });
   });
 
+  it("the default name, from the repository's last part, is a DNS label: at most 63 characters, no '-' at the end", () => {
+    const nameOf = (text: string) => parseDeploymentSpec(text, FILE).name;
+    expect(nameOf(`image: x.io/team/${"a".repeat(70)}:v1\n`)).toBe("a".repeat(63));
+    expect(nameOf(`image: x.io/team/${"a".repeat(62)}-bcd:v1\n`)).toBe("a".repeat(62)); // cut at 63 leaves a '-': dropped
+    expect(nameOf("image: x.io/team/my_app.v2:v1\n")).toBe("my-app-v2");
+    expect(nameOf(`interpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: 'https://g.io/org/${"b".repeat(80)}.git'}\n`)).toBe("b".repeat(63));
+  });
+
+  it("a name of 63 characters, a DNS label's most, is accepted", () => {
+    const name = "a" + "-b".repeat(31);
+    expect(name).toHaveLength(63);
+    expect(parseDeploymentSpec(`${IMG}name: ${name}\n`, FILE).name).toBe(name);
+  });
+
   it("YAML anchors and aliases are followed", () => {
     const spec = parseDeploymentSpec("image: x.io/a/b:1\nenv:\n  - &e {name: A, value: x}\nmodels: [{id: x.io/m:1, path: /m}]\nports: &p [1, 2]\n", FILE);
     expect(spec.ports).toEqual([1, 2]);
@@ -183,6 +197,9 @@ const BAD: BadSpecCase[] = [
   { name: "bad name", text: `${IMG}name: My_App\n`, path: "name", line: 2, got: '"My_App"', problem: /DNS-1123 label/ },
   { name: "unknown interpreter type", text: "interpreter: {type: ServerAvailableInterpeter, nodePath: /n}\n", path: "interpreter.type", line: 1, got: '"ServerAvailableInterpeter"', problem: /did you mean "ServerAvailableInterpreter"/ },
   { name: "relative nodePath", text: "name: x\ninterpreter:\n  type: ServerAvailableInterpreter\n  nodePath: bin/node\n", path: "interpreter.nodePath", line: 4, got: '"bin/node"', problem: /absolute path/ },
+  { name: "GitRepoCommit without a commit", text: `${IMG}code: {type: GitRepoCommit, repoUrl: 'https://g.io/a.git'}\n`, path: "code.commit", line: 2, problem: /missing required field "commit"/ },
+  { name: "name of 64 characters (a DNS label has at most 63)", text: `${IMG}name: ${"a".repeat(64)}\n`, path: "name", line: 2, got: `"${"a".repeat(64)}"`, problem: /at most 63 characters/ },
+  { name: "name ending in '-'", text: `${IMG}name: app-\n`, path: "name", line: 2, got: '"app-"', problem: /DNS-1123 label/ },
   { name: "short commit", text: `${IMG}code: {type: GitRepoCommit, repoUrl: 'https://g.io/a.git', commit: abc123}\n`, path: "code.commit", line: 2, got: '"abc123"', problem: /40 or 64/ },
   { name: "git URL with a password in it, redacted", text: `${IMG}code: {type: GitRepoBranch, repoUrl: 'https://bot:s3cr3t@g.io/a.git'}\n`, path: "code.repoUrl", line: 2, got: '"https://REDACTED@g.io/a.git"', problem: /user information/ },
   { name: "duplicate code path", text: `${IMG}code:\n  type: ServerAvailableFolder\n  codePaths: [/srv/a, /srv/b/, /srv/b]\n`, path: "code.codePaths[2]", line: 4, got: '"/srv/b"', problem: /duplicate path \(already at code.codePaths\[1\]\)/ },

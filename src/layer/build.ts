@@ -345,7 +345,7 @@ function cmp(a: string, b: string): number {
  * Checks the gzip header zlib wrote (no name, no mtime) and pins its OS byte, so that a blob does not
  * depend on the OS of the build host (zlib writes 3 on Unix but 19 on macOS, 10 on Windows).
  */
-class GzipHeaderPin extends Transform {
+export class GzipHeaderPin extends Transform {
   private seen = 0;
   _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.seen < 10) {

@@ -42,4 +42,34 @@ describe("parseReference", () => {
     expect(isLoopbackRegistry("10.0.0.1:5000")).toBe(false);
     expect(isLoopbackRegistry("localhost.example.com")).toBe(false);
   });
+
+  test("loopback is the host `localhost` and the IP literals 127.0.0.0/8 and ::1, nothing that only looks like them", () => {
+    for (const host of ["localhost", "LocalHost:5000", "127.0.0.1", "127.255.255.254:443", "127.1.2.3:5000", "[::1]", "[0:0:0:0:0:0:0:1]:5000", "[::0001]:1"]) {
+      expect([host, isLoopbackRegistry(host)]).toEqual([host, true]);
+    }
+    // DNS names anyone can register or point anywhere: credentials must not go to them over plain HTTP.
+    const notLoopback = [
+      "127.x.example",
+      "127.x.example:5000",
+      "127.0.0.1.example.com",
+      "127.0.0.1.nip.io:5000",
+      "127.example",
+      "127.300.1.1", // not an IPv4 literal (300 > 255)
+      "127.0.0.01", // leading zeros: some parsers read octal
+      "127.1", // short form: a name to getaddrinfo, not an IP literal here
+      "0x7f.0.0.1",
+      "mylocalhost",
+      "localhost.",
+      "localhost.example.com:5000",
+      "128.0.0.1",
+      "[::2]:5000",
+      "[::ffff:127.0.0.1]",
+      "[::1%lo]:5000",
+      "[::1]x",
+      "::1",
+      "[127.0.0.1]:5000",
+      "",
+    ];
+    for (const host of notLoopback) expect([host, isLoopbackRegistry(host)]).toEqual([host, false]);
+  });
 });

@@ -1,4 +1,5 @@
 /** Image references: `[registry/]repository[:tag][@digest]`, with Docker Hub's defaults. */
+import { isIP } from "node:net";
 import { PipelineError } from "../errors";
 import { REPOSITORY_COMPONENT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
 
@@ -23,10 +24,18 @@ export function normalizeRegistry(host: string): string {
   return DOCKER_HUB_ALIASES.has(h) ? DOCKER_HUB : h;
 }
 
-/** Registries reached over plain HTTP by default (loopback only). */
+/**
+ * Registries reached over plain HTTP by default, and sent credentials over it (loopback only): `host[:port]` whose
+ * host is `localhost`, an IPv4 literal in 127.0.0.0/8 or the IPv6 literal ::1 (`[::1]`, in any spelling). A name
+ * that only looks like one (`127.0.0.1.example.com`, `127.x.example`) is a DNS name like any other: not loopback.
+ */
 export function isLoopbackRegistry(host: string): boolean {
-  const name = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return name === "localhost" || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name);
+  const m = /^(?:\[([^\]]*)\]|([^:\[\]]*))(?::\d+)?$/.exec(host);
+  if (!m) return false;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 && !m[1].includes("%") && new URL(`http://[${m[1]}]/`).hostname === "[::1]";
+  const name = m[2];
+  if (name.toLowerCase() === "localhost") return true;
+  return isIP(name) === 4 && name.startsWith("127.");
 }
 
 export function validateRegistry(registry: string, what = "registry"): string {

@@ -166,6 +166,73 @@ describe("Bearer token flow", () => {
   });
 });
 
+describe("the token cache: shared by every client in the process, keyed by registry, realm, service, credential and scopes", () => {
+  /** A token service that issues `<label>-<n>` to anyone (anonymous, or the unit user), recording each token's scopes. */
+  async function tokenService(label: string, issued: Set<string>) {
+    let n = 0;
+    return serve((req, res) => {
+      const token = `${label}-${++n}`;
+      issued.add(token);
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token, expires_in: 300 }));
+    }, "localhost");
+  }
+  /** A registry that wants a token from `realm()` for `service()` and takes any token in `issued`. */
+  function tokenRegistry(issued: Set<string>, realm: () => string, service: () => string = () => "svc") {
+    return serve((req, res) => {
+      const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+      if (!issued.has(token)) return void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${realm()}",service="${service()}"` }).end();
+      answerRegistry(req, res);
+    });
+  }
+  const tokensSent = (r: { requests: FakeRequest[] }) => r.requests.map((q) => q.headers.authorization ?? "none");
+  const user = () => keychainOf({ username: USER, password: PASSWORD });
+
+  it("a second client with the same credentials reuses the token; one with other credentials gets its own", async () => {
+    const issued = new Set<string>();
+    const tokens = await tokenService("t", issued);
+    const registry = await tokenRegistry(issued, () => `${tokens.url}/token`);
+    for (const keychain of [user(), user(), keychainOf(undefined), keychainOf({ identityToken: REFRESH })]) {
+      await new RegistryClient(registry.host, { keychain, retry: FAST }).blobExists("team/app", DIGEST);
+    }
+    expect(tokens.requests.map((r) => r.headers.authorization ?? r.method)).toEqual([
+      "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"),
+      "GET", // anonymous: not the unit user's token
+      "POST", // the identity token's exchange: neither of the others
+    ]);
+    expect(tokensSent(registry)).toEqual(["none", "Bearer t-1", "none", "Bearer t-1", "none", "Bearer t-2", "none", "Bearer t-3"]);
+  });
+
+  it("two registries sharing one token service never get each other's token", async () => {
+    const issued = new Set<string>();
+    const tokens = await tokenService("t", issued);
+    const one = await tokenRegistry(issued, () => `${tokens.url}/token`);
+    const two = await tokenRegistry(issued, () => `${tokens.url}/token`);
+    await new RegistryClient(one.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
+    await new RegistryClient(two.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
+    expect(tokens.requests).toHaveLength(2);
+    expect(tokensSent(one)).toEqual(["none", "Bearer t-1"]);
+    expect(tokensSent(two)).toEqual(["none", "Bearer t-2"]);
+  });
+
+  it("a registry that names another realm or service gets a token from it, not the cached one", async () => {
+    const issued = new Set<string>();
+    const first = await tokenService("first", issued);
+    const second = await tokenService("second", issued);
+    let realm = `${first.url}/token`;
+    let service = "svc";
+    const registry = await tokenRegistry(issued, () => realm, () => service);
+    const pull = () => new RegistryClient(registry.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
+    await pull();
+    realm = `${second.url}/token`;
+    await pull();
+    service = "svc2";
+    await pull();
+    expect(first.requests).toHaveLength(1);
+    expect(second.requests.map((r) => new URL(r.url, "http://x").searchParams.get("service"))).toEqual(["svc", "svc2"]);
+    expect(tokensSent(registry)).toEqual(["none", "Bearer first-1", "none", "Bearer second-1", "none", "Bearer second-2"]);
+  });
+});
+
 describe("scopes", () => {
   it("covers: same resource, every action granted", () => {
     expect(covers(["repository:a/b:pull,push"], "repository:a/b:pull")).toBe(true);
@@ -222,6 +289,13 @@ describe("Basic flow", () => {
     // Loopback plain HTTP is fine.
     const local = { ...res, url: new URL("http://localhost:5000/v2/") } as HttpResponse;
     expect(await make(false).challenge(local, [], undefined, ctx)).toMatch(/^Basic /);
+    // A host that only starts like a loopback address is another machine.
+    for (const host of ["127.x.example:5000", "127.0.0.1.example.com"]) {
+      const lookalike = { ...res, url: new URL(`http://${host}/v2/`) } as HttpResponse;
+      const refused = await make(false).challenge(lookalike, [], undefined, ctx).catch((e) => e);
+      expect(refused).toMatchObject({ code: "E_INSECURE_AUTH" });
+      expect(refused.message).toContain(`over plain HTTP to ${host}`);
+    }
   });
 
   it("rejects an identity token for a Basic registry and unknown schemes", async () => {

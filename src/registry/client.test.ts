@@ -22,6 +22,9 @@ describe("scheme", () => {
     expect((await client("[::1]:5000").baseUrl()).href).toBe("http://[::1]:5000/");
     expect((await client("ghcr.io").baseUrl()).href).toBe("https://ghcr.io/");
     expect((await client("ghcr.io", { scheme: "http" }).baseUrl()).href).toBe("http://ghcr.io/");
+    // A DNS name that starts like a loopback address is not one: HTTPS.
+    expect((await client("127.x.example:5000").baseUrl()).href).toBe("https://127.x.example:5000/");
+    expect((await client("127.0.0.1.example.com").baseUrl()).href).toBe("https://127.0.0.1.example.com/");
   });
 
   it("an insecure non-loopback registry falls back to http when https fails", async (ctx) => {
@@ -99,6 +102,24 @@ describe("manifests", () => {
     expect(await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).toBe(digest);
     const s2 = await serve((req, res) => void res.writeHead(req.method === "PUT" ? 201 : 404).end());
     await expect(client(s2.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).rejects.toMatchObject({ code: "E_REGISTRY" });
+  });
+
+  it("refuses a PUT answer whose Docker-Content-Digest is not the digest of the bytes sent", async () => {
+    const other = sha256(Buffer.from("another manifest"));
+    const s = await serve((_req, res) => void res.writeHead(201, { "Docker-Content-Digest": other }).end());
+    const err = await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST).catch((e) => e);
+    expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect(err.message).toBe(`push manifest v1 to ${s.host}/a/b: the stored manifest from ${s.host}/a/b has digest ${other}, expected ${digest}`);
+  });
+
+  it("refuses a PUT answer without Docker-Content-Digest when the HEAD by digest names another digest", async () => {
+    const other = sha256(Buffer.from("another manifest"));
+    const s = await serve((req, res) => {
+      if (req.method === "PUT") return void res.writeHead(201).end();
+      res.writeHead(200, { "Docker-Content-Digest": other, "Content-Type": MediaType.OCI_MANIFEST }).end();
+    });
+    const err = await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST).catch((e) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY", message: `push manifest v1 to ${s.host}/a/b: the registry accepted the manifest but does not serve ${digest}` });
   });
 
   it("maps spec error codes to stable error codes", async () => {
