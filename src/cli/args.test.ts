@@ -157,12 +157,12 @@ describe("the pipeline command table", () => {
   test("choices of a positional and a missing required option are usage errors naming them", async () => {
     let t = io();
     expect(await runCli(["credentials", "add", "svn", "https://x/"], t.cli)).toBe(EXIT_USAGE);
-    expect(t.err[0]).toBe('pipeline: credentials add <service>: expected one of "docker", "git", got "svn"');
+    expect(t.err[0]).toBe('error[E_USAGE]: credentials add <service>: expected one of "docker", "git", got "svn"');
     t = io();
     expect(await runCli(["base", "add-node", "--base", "b"], t.cli)).toBe(EXIT_USAGE);
-    expect(t.err[0]).toBe("pipeline: base add-node: missing required options --node, --output");
+    expect(t.err[0]).toBe("error[E_USAGE]: base add-node: missing required options --node, --output");
     t = io();
     expect(await runCli(["registry"], t.cli)).toBe(EXIT_USAGE);
-    expect(t.err[0]).toBe("pipeline: registry: name a command (serve)");
+    expect(t.err[0]).toBe("error[E_USAGE]: registry: name a command (serve)");
   });
 });

@@ -22,6 +22,15 @@ describe("the CLI's error boundary", () => {
     }
   });
 
+  test("one usage-error format: a parser error and a command's own E_USAGE both print error[E_USAGE]: and exit 2", async () => {
+    const parser = io();
+    expect(await runCli(["push", "d", "--repository", "r", "--frob", "x"], parser.cli)).toBe(EXIT_USAGE);
+    expect(parser.err[0]).toBe('error[E_USAGE]: unknown option --frob for "push"');
+    const command = io();
+    expect(await runCli(["registry", "serve", "--port", "99999"], command.cli)).toBe(EXIT_USAGE);
+    expect(command.err[0]).toBe(`error[E_USAGE]: --port: expected a port number 0-65535, got "99999"`);
+  });
+
   test("--version prints the version anywhere before --, and runs nothing", async () => {
     for (const argv of [["--version"], ["-V"], ["push", "--version"], ["registry", "serve", "--version"]]) {
       const t = io();

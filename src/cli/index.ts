@@ -2,7 +2,7 @@
  * The CLI's single error boundary: runs a command and turns every outcome into an exit code.
  *   0   success
  *   1   a PipelineError: bad input, registry refused, ... (message `error[CODE]: ...` on stderr)
- *   2   usage error (unknown command, bad flag)
+ *   2   usage error (unknown command, bad flag): `error[E_USAGE]: ...`, the same format as every other error
  *   70  internal error (a bug: please report)
  *   N   `bazel-run`: the launch script's own exit code
  * Global flags, anywhere before `--`: `--version`/`-V`, and `-v`/`--debug` (registry requests logged on stderr,
@@ -52,7 +52,7 @@ export async function runCli(rawArgv: string[], rawIo: CliIo = processIo()): Pro
     return await runCommand(argv, io);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`pipeline: ${e.message}`);
+      io.stderr(`error[E_USAGE]: ${e.message}`);
       io.stderr("run `pipeline --help` for usage");
       return EXIT_USAGE;
     }
