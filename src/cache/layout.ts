@@ -92,7 +92,7 @@ export function tempDirs(root: string): { dir: string; opts: SweepOptions }[] {
     { dir: lockfileDir(root), opts: { ownerless: NPM_WORK_DIR } },
     // src/run/deployment.ts: lockfile-builds/<pid>-<ms>, only needed while that run runs
     { dir: lockfileBuildsDir(root), opts: { owned: /^(\d+)-\d+$/ } },
-    // src/run/engine-image.ts: <engine>/load/<pid>-<8 hex>
+    // <engine>/load/<pid>-<8 hex>: what runners before the judged-rootfs import left (engine-image.ts used them)
     { dir: join(root, "podman", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
     { dir: join(root, "docker", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
   ];
