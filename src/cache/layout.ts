@@ -11,7 +11,7 @@
  *   images/<hex>     OCI layouts pulled from registries, keyed by the digest asked for (content-addressed);
  *   rootfs/<hex>     unpacked root filesystems keyed by manifest digest, never written after the rename that
  *                    publishes them (containers get an overlay or a copy);
- *   runs/<id>        one container's bundle (config.json, its writable root), removed when the container ends;
+ *   runs/<id>        one container's bundle (config.json: a FIFO under runc, mounts.json, its writable root), removed when the container ends;
  *   datasets/<dataset>/<name>   git clones of `repositories:`, kept between runs;
  *   code/<hex>       git clones of GitRepoBranch/GitRepoCommit code deployments;
  *   models/sha256/<hex>         what src/model's syncModel caches;

@@ -39,6 +39,7 @@ import { engineRunArgs, splitEnv } from "./engine-args";
 import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount, CgroupLimits } from "./runc-config";
+import { writeMountsRecord } from "./mounts-record";
 import { RootfsMode, writableRoot } from "./rootfs";
 
 export interface EngineRunOptions {
@@ -131,6 +132,7 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
   const unregister = onExitCleanup(cleanupSync);
   try {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
+    writeMountsRecord(runDir, o.mounts);
     const envFile = env.fileLines.length ? join(runDir, "env") : undefined;
     if (envFile) writeFileSync(envFile, env.fileLines.join("\n") + "\n", { mode: 0o600 });
     let root: { rootfs: string } | { image: string };
