@@ -11,7 +11,7 @@
  *   images/<hex>     OCI layouts pulled from registries, keyed by the digest asked for (content-addressed);
  *   rootfs/<hex>     unpacked root filesystems keyed by manifest digest, never written after the rename that
  *                    publishes them (containers get an overlay or a copy);
- *   runs/<id>        one container's bundle (config.json, its writable root), removed when the container ends;
+ *   runs/<id>        one container's bundle (config.json: a FIFO under runc, mounts.json, its writable root), removed when the container ends;
  *   datasets/<dataset>/<name>   git clones of `repositories:`, kept between runs;
  *   code/<hex>       git clones of GitRepoBranch/GitRepoCommit code deployments;
  *   models/sha256/<hex>         what src/model's syncModel caches;
@@ -92,7 +92,7 @@ export function tempDirs(root: string): { dir: string; opts: SweepOptions }[] {
     { dir: lockfileDir(root), opts: { ownerless: NPM_WORK_DIR } },
     // src/run/deployment.ts: lockfile-builds/<pid>-<ms>, only needed while that run runs
     { dir: lockfileBuildsDir(root), opts: { owned: /^(\d+)-\d+$/ } },
-    // src/run/engine-image.ts: <engine>/load/<pid>-<8 hex>
+    // <engine>/load/<pid>-<8 hex>: what runners before the judged-rootfs import left (engine-image.ts used them)
     { dir: join(root, "podman", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
     { dir: join(root, "docker", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },
   ];

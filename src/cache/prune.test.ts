@@ -117,6 +117,17 @@ describe("pruneCache", () => {
     expect(existsSync(e.oldRootfs) && existsSync(e.model)).toBe(true);
   });
 
+  it("reads a run directory's mounts.json, never opens runc's config.json FIFO (it would wait for a writer)", async () => {
+    const e = plantCache();
+    const run = join(runsDir(root), "rp-x-1-0badc0de");
+    mkdirSync(run, { recursive: true });
+    expect(spawnSync("mkfifo", ["-m", "600", join(run, "config.json")]).status).toBe(0);
+    writeFileSync(join(run, "mounts.json"), JSON.stringify({ mounts: [{ source: join(e.model, "model"), destination: "/m" }] }));
+    const r = await pruneCache(root, { maxBytes: 0 });
+    expect(r.inUse.map((x) => x.path)).toContain(e.model);
+    expect(existsSync(e.model)).toBe(true);
+  });
+
   it("a use waits while a prune holds the directory, then goes on", async () => {
     const dir = rootfsDir(root);
     mkdirSync(dir, { recursive: true });

@@ -7,7 +7,7 @@
  *   3. With `maxBytes`: then the least recently used entries until what is left of them (in-use ones included)
  *      is at most that many bytes.
  * An entry is in use, and kept whatever the limits say, while a running process holds a lease on it (use.ts),
- * while an overlay mount has it as a lower directory, or while a run directory (runs/<id>/config.json) mounts
+ * while an overlay mount has it as a lower directory, or while a run directory (runs/<id>/mounts.json) mounts
  * something inside it (a container whose runner was killed may still run). Each entry directory is locked for
  * the time between reading its leases and the last removal (use.ts explains the protocol). An entry is renamed
  * to a temporary name first and removed after, so a prune killed half way leaves a leftover, never half an
@@ -98,11 +98,18 @@ export function referencedPaths(root: string): string[] {
     // no runs
   }
   for (const id of ids) {
-    try {
-      const config = JSON.parse(readFileSync(join(runs, id, "config.json"), "utf8")) as { mounts?: { source?: string }[] };
-      for (const m of config.mounts ?? []) if (typeof m.source === "string" && m.source.startsWith("/")) refs.push(m.source);
-    } catch {
-      // no config (a podman/docker run, or one being set up): its lease covers it
+    // mounts.json (src/run/mounts-record.ts), else the config.json of an older runner. Regular files only: a
+    // runc config.json is a FIFO today (src/run/config-fifo.ts), and opening it would wait for a writer.
+    for (const name of ["mounts.json", "config.json"]) {
+      const path = join(runs, id, name);
+      try {
+        if (!lstatSync(path).isFile()) continue;
+        const record = JSON.parse(readFileSync(path, "utf8")) as { mounts?: { source?: string }[] };
+        for (const m of record.mounts ?? []) if (typeof m.source === "string" && m.source.startsWith("/")) refs.push(m.source);
+        break;
+      } catch {
+        // absent (a run being set up: its lease covers it) or unreadable
+      }
     }
   }
   return refs.map((p) => resolve(p));

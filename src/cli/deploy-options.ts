@@ -29,6 +29,11 @@ export const RUN_OPTIONS = {
   image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
   env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
   mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },
+  "allow-host-path": {
+    type: "string",
+    array: true,
+    describe: "a spec's ServerAvailableFolder may name this host folder and below, besides the spec's own directory (repeatable; also $PIPELINE_ALLOW_HOST_PATHS)",
+  },
   workdir: { type: "string", describe: "--image: working directory in the container (default: the image's)" },
   entrypoint: { type: "string", describe: "--image: program replacing the image's entrypoint (ARGS follow it)" },
   // No `default:` on the local-only flags: `--on kubernetes` refuses them when given (run-kubernetes.ts).

@@ -36,3 +36,24 @@ export function mountPathProblem(s: string): string | undefined {
   if (reserved) return `cannot mount on or under ${reserved} (the container runtime provides it)`;
   return undefined;
 }
+
+/**
+ * Why host folder `real` may not be handed to a deployment (a ServerAvailableFolder's codePaths, mounted into its
+ * containers, or the code of a host run), or undefined. The same rule for `pipeline run` as for `deploy --render`
+ * (which refuses every host folder: none exists on a cluster): a spec, which may come from someone else, names no
+ * host path of its own choosing. What it may name is under an allowed root: the spec's own directory by default,
+ * plus what the operator adds by hand (`--allow-host-path DIR`, `$PIPELINE_ALLOW_HOST_PATHS`). The host's `/`
+ * is never allowed, nor an allowed root of `/`. Both `real` and `allowed` are real paths (symlinks resolved, so a
+ * link in the spec's directory to `/etc` is judged as `/etc`).
+ */
+export function hostFolderProblem(real: string, allowed: readonly string[]): string | undefined {
+  const norm = posix.normalize(real).replace(/(.)\/+$/, "$1");
+  if (norm === "/") return "is the host's root \"/\" (never mounted or run from)";
+  const under = (root: string) => {
+    const r = posix.normalize(root).replace(/(.)\/+$/, "$1");
+    return r !== "/" && (norm === r || norm.startsWith(`${r}/`));
+  };
+  if (allowed.some(under)) return undefined;
+  const roots = allowed.filter((r) => posix.normalize(r) !== "/");
+  return `is outside the allowed host folders (${roots.length ? roots.join(", ") : "none"}): allow it with --allow-host-path DIR or $PIPELINE_ALLOW_HOST_PATHS`;
+}

@@ -7,7 +7,8 @@
  * What survives even that (SIGKILL of the runner, a crash of the machine) is found by `reapStale` at the next
  * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
  *
- * Files that held environment values (runc's config.json, an engine's env file) are overwritten with zeros
+ * runc's config.json is a FIFO (config-fifo.ts) and holds nothing. Files that held environment values (an
+ * engine's env file; a regular config.json of an older runner) are overwritten with zeros
  * before they are removed (`scrubFileSync`, src/git/scrub.ts, on every path including the reaper's), so the
  * values do not stay in the file system's free blocks.
  */
@@ -16,6 +17,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { scrubFileSync } from "../git/scrub";
+import { releaseConfigFifoSync } from "./config-fifo";
 
 const undos = new Map<number, () => void>();
 let nextId = 1;
@@ -101,6 +103,8 @@ export async function reapStaleRunDirs(runsDir: string): Promise<string[]> {
     if (pid === undefined || pidAlive(pid)) continue;
     const rootfs = join(runsDir, name, "rootfs");
     if (mounts.includes(` ${rootfs} `)) unmountSync(rootfs);
+    // A runc the killed runner started but never fed its config (config-fifo.ts) is still waiting on the FIFO.
+    releaseConfigFifoSync(join(runsDir, name, "config.json"));
     scrubRunDirSync(join(runsDir, name));
     await rm(join(runsDir, name), { recursive: true, force: true });
     reaped.push(name);

@@ -25,7 +25,7 @@ import { PipelineError } from "../errors";
 import { sweepStaleAuthDirs } from "../git/auth-dirs";
 import type { ProgressSink } from "../registry/progress";
 import { reapStaleEngine, runWithEngine } from "./engine";
-import { loadIntoEngine } from "./engine-image";
+import { importIntoDocker } from "./engine-image";
 import type { LayerLimits } from "../layer/limits";
 import { PreparedImage, prepareImage } from "./image-cache";
 import { prefixedLines } from "./lines";
@@ -133,11 +133,16 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   if (runtime === "runc" && opts.cgroup && (process.getuid?.() ?? 0) !== 0) opts.warn?.("resources: rootless runc cannot set cgroup limits; the memory/cpu limits are ignored");
   const runs = runsDir(cacheDir);
   if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
-  else await Promise.all([reapStaleEngine(runtime, cacheDir), reapStaleRunDirs(runs)]);
+  // The containers first: a killed runner's container may still run on its overlay root in runs/.
+  else {
+    await reapStaleEngine(runtime, cacheDir);
+    await reapStaleRunDirs(runs);
+  }
   // A killed runner's git credential dirs and the git it left running (src/git/auth-dirs.ts).
   sweepStaleAuthDirs(tmpdir(), { once: true });
-  // podman/docker: the image goes into the engine's store once, for all replicas (engine-image.ts).
-  const engineImage = runtime === "runc" ? undefined : await loadIntoEngine(runtime, image, cacheDir, opts.log);
+  // Every runtime runs the rootfs the unpacker judged: runc and podman the directory, docker an image imported
+  // from it once, for all replicas (engine-image.ts).
+  const dockerImage = runtime === "docker" ? await importIntoDocker(image, opts.log) : undefined;
   const name = sanitizeName(opts.name);
   const base = `rp-${name}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const stdout = opts.stdout ?? process.stdout;
@@ -166,7 +171,7 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
       const r =
         runtime === "runc"
           ? await runWithRunc({ ...common, lowerRootfs: image.rootfs, rootfsMode: opts.rootfs, runcRoot: opts.runcRoot })
-          : await runWithEngine({ ...common, engine: runtime, image: engineImage!, cacheDir, publicEnv });
+          : await runWithEngine({ ...common, engine: runtime, root: dockerImage ? { image: dockerImage } : { lowerRootfs: image.rootfs, mode: opts.rootfs }, cacheDir, publicEnv });
       if (r.exitCode !== 0 && first === 0) first = r.exitCode;
     } finally {
       await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));

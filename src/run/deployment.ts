@@ -10,7 +10,8 @@
  *    (specKeychain, the same as the resolver's).
  *  - models: syncModel → the host directory, mounted read-only at the model's path.
  *  - repositories: cloned/updated in the dataset cache (repositories.ts), mounted read-only at mountPath/name.
- *  - code: ServerAvailableFolder paths (relative ones from `baseDir`, the spec's directory) are mounted
+ *  - code: ServerAvailableFolder paths (relative ones from `baseDir`, the spec's directory) must be under the
+ *    spec's directory or a folder allowed by hand (host-folders.ts; never the host's `/`); they are mounted
  *    read-only at /opt/pipeline/code/<i>; the first is the working directory and all are on NODE_PATH (before
  *    a NODE_PATH the spec sets). GitRepoCommit code is checked out in the cache and mounted the same way.
  *    A spec `workingDir` wins over the code's.
@@ -31,6 +32,7 @@ import { deploymentEnv, envSecretName } from "../deploy/env";
 import { formatLayoutReference } from "../deploy/layout-image";
 import { quoteValue } from "../deploy/model";
 import { mountPathProblem } from "../deploy/path-checks";
+import { allowedHostRoots, checkedHostFolder } from "./host-folders";
 import { specKeychain } from "../deploy/resolve";
 import { resolveNamedSecret } from "../deploy/secrets";
 import type { ResolvedDeployment } from "../deploy/types";
@@ -63,6 +65,11 @@ export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command
   extraEnv?: Record<string, string>;
   /** Added to the spec's mounts (the CLI's --mount). */
   extraMounts?: BindMount[];
+  /**
+   * Host folders a ServerAvailableFolder may name besides `baseDir` and what $PIPELINE_ALLOW_HOST_PATHS lists
+   * (the CLI's --allow-host-path; host-folders.ts).
+   */
+  allowHostPaths?: string[];
 }
 
 export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeploymentOptions = {}): Promise<{ exitCode: number }> {
@@ -99,7 +106,10 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   let codeHostDirs: string[] = [];
   const code = spec.code;
   if (code.kind === "ServerAvailableFolder") {
-    codeHostDirs = code.codePaths.map((p) => (isAbsolute(p) ? p : resolve(opts.baseDir ?? process.cwd(), p)));
+    // The one host-path rule (deploy/path-checks.ts): under the spec's directory or a root allowed by hand.
+    const base = opts.baseDir ?? process.cwd();
+    const allowed = allowedHostRoots(base, opts.allowHostPaths ?? [], env);
+    codeHostDirs = code.codePaths.map((p, i) => checkedHostFolder(isAbsolute(p) ? p : resolve(base, p), `code.codePaths[${i}]`, allowed));
   } else if (code.kind === "GitRepoCommit" || code.kind === "GitRepoBranch") {
     const commit = code.kind === "GitRepoCommit" ? code.commit : resolved.commit;
     if (!commit) throw new PipelineError("E_RUN_UNRESOLVED", `code branch ${code.kind === "GitRepoBranch" ? code.branch : ""} is not pinned: resolve the deployment first (resolveDeployment)`);

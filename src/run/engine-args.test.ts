@@ -7,7 +7,7 @@ const spec = (over: Partial<EngineContainerSpec> = {}): EngineContainerSpec => (
   engine: "podman",
   id: "rp-x-1-abcdef12",
   hostname: "x",
-  image: "sha256:abc",
+  root: { rootfs: "/runs/x/rootfs" },
   process: { args: ["node", "/app/main.js", "a"], env: ["PATH=/bin", "SECRET=s3cret"], cwd: "/app", user: { uid: 1000, gid: 1000 }, home: "/home/node" },
   mounts: [{ source: "/data", destination: "/d", readonly: true }],
   network: "none",
@@ -70,7 +70,7 @@ describe("engineRunArgs", () => {
     expect(args).toContain("--unsetenv-all");
     expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=700,U");
     expect(args.join(" ")).toContain("--env-file /runs/x/env --env SECRET --mount type=bind,source=/data,destination=/d,readonly");
-    expect(args.slice(-5)).toEqual(["--entrypoint", '["node"]', "sha256:abc", "/app/main.js", "a"]);
+    expect(args.slice(-6)).toEqual(["--entrypoint", '["node"]', "--rootfs", "/runs/x/rootfs", "/app/main.js", "a"]);
     expect(args.join(" ")).not.toContain("s3cret");
     expect(args.join(" ")).toContain("--log-driver none");
   });
@@ -82,12 +82,20 @@ describe("engineRunArgs", () => {
     expect(args.join(" ")).not.toContain("s3cret");
   });
   it("docker: no --rm (the runner waits and removes), plain entrypoint, mode 1777 home", () => {
-    const s = spec({ engine: "docker" });
+    const s = spec({ engine: "docker", root: { image: "sha256:abc" } });
     const args = engineRunArgs(s, splitEnv(s.process.env));
     expect(args).not.toContain("--rm");
     expect(args).not.toContain("--unsetenv-all");
     expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=1777");
     expect(args.slice(-5)).toEqual(["--entrypoint", "node", "sha256:abc", "/app/main.js", "a"]);
+  });
+  it("podman: the root is always a directory the runner unpacked (--rootfs), given user, workdir and entrypoint explicitly", () => {
+    const s = spec();
+    const args = engineRunArgs(s, splitEnv(s.process.env));
+    expect(args.join(" ")).toContain("--user 1000:1000 --workdir /app");
+    expect(args).not.toContain("sha256:abc");
+    expect(() => engineRunArgs(spec({ root: { rootfs: "/runs/x/rootfs:O" } }), { byName: {}, fileLines: [] })).toThrow(/has a ':' in its last component/);
+    expect(() => engineRunArgs(spec({ engine: "docker" }), { byName: {}, fileLines: [] })).toThrow(/docker cannot run a root filesystem directory/);
   });
   it("refuses a mount path with a comma, naming the mount", () => {
     expect(() => engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), { byName: {}, fileLines: [] })).toThrow(/mount \/a,b:\/d/);

@@ -13,6 +13,12 @@
  *    like runc's config.json). An env file holds one line per variable, so such a variable with a newline in
  *    its value is refused.
  *
+ * The root filesystem is always the tree the runner unpacked and judged (src/layer/unpack.ts: no devices, no
+ * setuid/setgid bits, no owners from the tar), never the image's layers as the engine would extract them:
+ *  - podman: `--rootfs DIR` (a writable view of the cached rootfs made by rootfs.ts, as for runc). podman then
+ *    applies nothing of an image config (no Env, User, WorkingDir, Entrypoint): all of them are given here.
+ *  - docker: an image imported from a tar of that tree (engine-image.ts), run by its id.
+ *
  * Engine differences: podman gets `--unsetenv-all` (the env is exactly ours, as under runc; podman still adds
  * HOSTNAME), `--http-proxy=false` and `--log-driver none` (the runner streams the output through the attach
  * socket; podman keeps no copy in a log file or the journal that could outlive the container); its entrypoint is given as a JSON array (a plain string starting with `[`
@@ -30,8 +36,8 @@ export interface EngineContainerSpec {
   /** Container name. */
   id: string;
   hostname: string;
-  /** Image id or name in the engine's store. */
-  image: string;
+  /** What the container's root is: a root filesystem directory (podman) or an image in the engine's store. */
+  root: { rootfs: string } | { image: string };
   process: ProcessSpec;
   mounts: BindMount[];
   network: "host" | "none";
@@ -109,6 +115,11 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
     args.push("--mount", `type=bind,source=${m.source},destination=${m.destination}${m.readonly ? ",readonly" : ""}`);
   }
   args.push("--entrypoint", c.engine === "podman" ? JSON.stringify([p.args[0]]) : p.args[0]);
-  args.push(c.image, ...p.args.slice(1));
+  if ("rootfs" in c.root) {
+    if (c.engine !== "podman") throw new PipelineError("E_RUNTIME", `${c.engine} cannot run a root filesystem directory (${c.root.rootfs}); it needs an image`);
+    // podman reads a trailing ":O" as its own overlay option; our run directories never end so.
+    if (/:[^/]*$/.test(c.root.rootfs)) throw new PipelineError("E_ROOTFS", `podman --rootfs: the path ${JSON.stringify(c.root.rootfs)} has a ':' in its last component`);
+    args.push("--rootfs", c.root.rootfs, ...p.args.slice(1));
+  } else args.push(c.root.image, ...p.args.slice(1));
   return args;
 }

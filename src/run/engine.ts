@@ -1,6 +1,9 @@
 /**
  * One container under podman or docker (for machines without a usable runc, or by choice: `--runtime`).
- * The image is already in the engine (engine-image.ts); the command line is engine-args.ts'.
+ * What runs is the root filesystem the runner unpacked and judged (src/layer/unpack.ts), never the image's layers
+ * as the engine would extract them: podman gets `--rootfs <run dir>/rootfs`, a writable view of the cached rootfs
+ * made by rootfs.ts (an overlay, or a copy: the cache is never written), unmounted and removed with the run
+ * directory; docker gets an image imported from that tree (engine-image.ts). The command line is engine-args.ts'.
  *
  *  - `run [--rm] --name ID` in the foreground, in its own process group (a terminal's Ctrl-C reaches only the
  *    runner), stdin /dev/null, stdout and stderr piped through as they come, the engine's exit status returned
@@ -36,13 +39,15 @@ import { engineRunArgs, splitEnv } from "./engine-args";
 import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount, CgroupLimits } from "./runc-config";
+import { writeMountsRecord } from "./mounts-record";
+import { RootfsMode, writableRoot } from "./rootfs";
 
 export interface EngineRunOptions {
   engine: EngineName;
   id: string;
   hostname: string;
-  /** Image id in the engine (loadIntoEngine). */
-  image: string;
+  /** podman: the cached rootfs (read-only; the container gets an overlay or a copy, rootfs.ts). docker: the image id (importIntoDocker). */
+  root: { lowerRootfs: string; mode?: RootfsMode } | { image: string };
   cacheDir: string;
   /** Where the container's run directory (its env file) goes: runs/<id>. */
   runsDir: string;
@@ -116,8 +121,10 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
   const runDir = join(o.runsDir, o.id);
   let started = false;
   const secrets: string[] = [];
+  let releaseRoot: () => void = () => undefined;
   const cleanupSync = () => {
     if (started) spawnSync(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { stdio: "ignore" });
+    releaseRoot();
     removeEnvSecretsSync(global, secrets);
     scrubRunDirSync(runDir);
     rmSync(runDir, { recursive: true, force: true });
@@ -125,10 +132,17 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
   const unregister = onExitCleanup(cleanupSync);
   try {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
+    writeMountsRecord(runDir, o.mounts);
     const envFile = env.fileLines.length ? join(runDir, "env") : undefined;
     if (envFile) writeFileSync(envFile, env.fileLines.join("\n") + "\n", { mode: 0o600 });
+    let root: { rootfs: string } | { image: string };
+    if ("lowerRootfs" in o.root) {
+      const w = await writableRoot(o.root.lowerRootfs, runDir, o.root.mode);
+      releaseRoot = w.releaseSync;
+      root = { rootfs: w.path };
+    } else root = { image: o.root.image };
     await createEnvSecrets(global, env.secrets ?? [], secrets);
-    const args = engineRunArgs({ ...o, ulimits: ownUlimits(), envFile }, env);
+    const args = engineRunArgs({ ...o, root, ulimits: ownUlimits(), envFile }, env);
     if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
     started = true;
     const child = spawn(o.engine, [...global, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...env.byName } });
@@ -165,6 +179,7 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
   } finally {
     unregister();
     if (started) await engineExec(o.engine, [...global, ...forceRemoveArgs(o.engine, o.id)], { timeoutMs: 60_000 });
+    releaseRoot();
     await removeEnvSecrets(global, secrets);
     scrubRunDirSync(runDir);
     await rm(runDir, { recursive: true, force: true });

@@ -8,17 +8,19 @@
  * (default 5 s). A Node program that is PID 1 ignores SIGTERM unless it installs a handler, so without one it
  * is killed after the grace period. The `kill` signal skips the grace period.
  *
- * Cleanup on every path: `runc delete --force ID`, unmount the overlay, overwrite config.json (it holds the
- * env values) with zeros, remove runs/<id>. A synchronous copy of that is registered for process exit
- * (cleanup.ts); `reapStale` removes what a killed runner left (scrubbing its config.json too). runc's own
- * state (state.json, with the same env) lives under its --root (/run/runc, a tmpfs, by default) and goes with
- * `runc delete`.
+ * config.json is a FIFO the runner feeds once runc opens it (config-fifo.ts): the env values in it never reach
+ * the disk, not even when the runner is SIGKILLed. Cleanup on every path: `runc delete --force ID`, unmount the
+ * overlay, remove runs/<id>. A synchronous copy of that is registered for process exit (cleanup.ts);
+ * `reapStale` removes what a killed runner left. runc's own state (state.json, with the same env) lives under
+ * its --root (/run/runc, a tmpfs, by default) and goes with `runc delete`.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { feedConfigFifo, makeConfigFifo } from "./config-fifo";
+import { writeMountsRecord } from "./mounts-record";
 import { onExitCleanup, ownerPid, pidAlive, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 import { BindMount, CgroupLimits, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
@@ -89,10 +91,17 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
       cgroup: o.cgroup,
       rootless: uid === 0 ? undefined : { uid, gid: process.getgid?.() ?? uid },
     });
-    writeFileSync(join(runDir, "config.json"), JSON.stringify(config, null, 1), { mode: 0o600 });
+    const configPath = join(runDir, "config.json");
+    await makeConfigFifo(configPath);
+    writeMountsRecord(runDir, o.mounts);
     if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
     started = true;
     const child = spawn(runc, runcArgs(o, "run", "--bundle", runDir, o.id), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let runcExited = false;
+    child.on("exit", () => (runcExited = true));
+    // config-fifo.ts: the config (env values) goes through the FIFO, never onto the disk. A failed feed shows
+    // as runc's own error (it cannot parse its config).
+    feedConfigFifo(configPath, Buffer.from(JSON.stringify(config, null, 1)), () => runcExited).catch(() => undefined);
     child.stdout.pipe(o.stdout as NodeJS.WritableStream, { end: false });
     child.stderr.pipe(o.stderr as NodeJS.WritableStream, { end: false });
     let stopTimer: NodeJS.Timeout | undefined;

@@ -18,6 +18,9 @@ export interface RawEntry {
   devmajor?: number;
   devminor?: number;
   mtime?: number;
+  /** Owner ids written into the header (default 0, root). */
+  uid?: number;
+  gid?: number;
   /** Corrupt the header checksum. */
   badChecksum?: boolean;
 }
@@ -30,8 +33,8 @@ function header(e: RawEntry, size: number, type: string, name: string): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, "utf8");
   octal(h, 100, 8, e.mode ?? (type === "5" ? 0o755 : 0o644));
-  octal(h, 108, 8, 0);
-  octal(h, 116, 8, 0);
+  octal(h, 108, 8, e.uid ?? 0);
+  octal(h, 116, 8, e.gid ?? 0);
   octal(h, 124, 12, size);
   octal(h, 136, 12, e.mtime ?? 0);
   h.write(type, 156, 1, "latin1");

@@ -1,6 +1,6 @@
 /**
  * Issue #9's promise, checked from the outside: hostile images and models go through the real CLI (`pipeline run
- * --image oci:DIR`, `pipeline verify-image`, `pipeline model pull`), as root, and no file outside the cache changes.
+ * --image oci:DIR` under runc and podman, `pipeline verify-image`, `pipeline model pull`), as root, and no file outside the cache changes.
  * A canary tree (directories and files with known modes, mtimes and contents) sits beside the cache; every layer
  * below aims at it in another way (late symlinks within and across layers, files, whiteouts, opaque whiteouts, hard
  * links and directory entries through links, climbing link chains). After each command the canary is compared with
@@ -20,7 +20,9 @@ import { MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
 import { uploadBlob } from "../../src/registry/upload";
 import { gz, RawEntry, rawTar } from "../corpus/raw-tar";
+import { spawnSync } from "node:child_process";
 import { runCli } from "../fixtures/cli";
+import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-canary-"));
@@ -157,6 +159,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
+  // podman's overlay driver bind-mounts <cache>/podman/root/overlay on itself.
+  for (const m of mountsUnder(tmp).reverse()) spawnSync("umount", [m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -174,6 +178,12 @@ describe("hostile images and models through the real CLI, as root: the canary be
       const run = await runCli(["run", "--image", `oci:${dir}`, "--runtime", "runc"], { env: env() });
       expect(run.code, run.stdout + run.stderr).toBe(1);
       expect(run.stderr).toMatch(expected.run);
+      expect(snapshot()).toEqual(before);
+
+      // podman runs the same judged rootfs (--rootfs), never its own extraction of the layers.
+      const podman = await runCli(["run", "--image", `oci:${dir}`, "--runtime", "podman"], { env: env() });
+      expect(podman.code, podman.stdout + podman.stderr).not.toBe(0);
+      expect(podman.stderr).toMatch(contained ? /E_LAYER_UNSAFE|\/bin\/true/ : /error\[E_LAYER_UNSAFE\]/);
       expect(snapshot()).toEqual(before);
 
       const verify = await runCli(["verify-image", `oci:${dir}`], { env: env() });
@@ -202,7 +212,6 @@ describe("hostile images and models through the real CLI, as root: the canary be
     mkdirSync(scratch);
     const tars = attacks()[2][1].map((entries) => rawTar(entries));
     for (const [j, t] of tars.entries()) writeFileSync(join(scratch, `${j}.tar`), t);
-    const { spawnSync } = await import("node:child_process");
     const root = join(scratch, "root");
     mkdirSync(root);
     for (let j = 0; j < tars.length; j++) {

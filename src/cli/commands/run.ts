@@ -34,6 +34,7 @@ export interface RunArgs extends AuthFlags, LimitFlags {
   image?: string;
   env?: string[];
   mount?: string[];
+  "allow-host-path"?: string[];
   workdir?: string;
   entrypoint?: string;
   replicas?: number;
@@ -172,7 +173,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
     const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
-    return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts });
+    return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts, allowHostPaths: (a["allow-host-path"] ?? []).map((p) => resolve(io.cwd, p)) });
   } finally {
     for (const s of signals) process.off(s, onSignal);
     await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
