@@ -18,7 +18,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODULE="$REPO/scripts/k8s"
-VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$MODULE/go.mod")"
+# The release: the k8s.io/kubernetes line of the module's require block.
+VERSION="$(awk '{ for (i = 1; i < NF; i++) if ($i == "k8s.io/kubernetes" && $(i + 1) ~ /^v[0-9]/) { print $(i + 1); exit } }' "$MODULE/go.mod")"
+[[ -n "$VERSION" ]] || { echo "k8s-cluster: no k8s.io/kubernetes version in $MODULE/go.mod" >&2; exit 2; }
 ROOT="${PIPELINE_K8S_ROOT:-$HOME/.cache/rules_pipeline/k8s-$VERSION}"
 SID_PACKAGES=(etcd-server containerd containernetworking-plugins kubectl)
 NODE=rules-pipeline

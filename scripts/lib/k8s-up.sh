@@ -101,7 +101,7 @@ up() {
   echo "$D" >"$OWNER"
   local key
   for key in "${SYSCTLS[@]}"; do echo "$key $(cat "/proc/sys/$key")"; done >"$D/run/sysctl.before"
-  [[ -e /run/containerd ]] || touch "$D/run/made-run-containerd" # containerd makes this empty directory
+  [[ -e /run/containerd ]] || touch "$D/run/made-run-containerd"
 
   local ports
   read -r API_PORT ETCD_PORT ETCD_PEER REG_PORT KUBELET_PORT HEALTHZ_PORT <<<"$(free_ports 6)"
@@ -179,6 +179,8 @@ temp = "$D/containerd/tmp"
     config_path = "$D/containerd/certs.d"
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # No CAP_SYS_RESOURCE here: an oom_score_adj below containerd's own (the kubelet asks -998 for sandboxes) fails.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$ROOT/sid/usr/lib/cni"]
     conf_dir = "$D/cni/net.d"
@@ -186,6 +188,7 @@ temp = "$D/containerd/tmp"
     runtime_type = "io.containerd.runc.v2"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = "$(command -v runc || echo /usr/sbin/runc)"
+      Root = "$D/containerd/runc"
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
 EOF
@@ -200,7 +203,7 @@ EOF
   step "kube-controller-manager and kube-scheduler"
   start controller-manager "$ROOT/bin/k8s-server" controller-manager --kubeconfig "$D/kubeconfig.admin" \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" --use-service-account-credentials \
-    --leader-elect=false --secure-port 0 --controllers '*,-node-ipam-controller,-cloud-node-lifecycle-controller'
+    --leader-elect=false --secure-port 0
   start scheduler "$ROOT/bin/k8s-server" scheduler --kubeconfig "$D/kubeconfig.admin" --leader-elect=false --secure-port 0
 
   step "kubelet on $NODE_IP:$KUBELET_PORT"
@@ -294,7 +297,8 @@ down() {
   if [[ -f "$D/run/sysctl.before" ]]; then
     while read -r name i; do echo "$i" >"/proc/sys/$name" || true; done <"$D/run/sysctl.before"
   fi
-  [[ -f "$D/run/made-run-containerd" ]] && { rmdir /run/containerd 2>/dev/null || true; }
+  # containerd keeps its shims' sockets in /run/containerd/s whatever its state dir: gone with the shims.
+  [[ -f "$D/run/made-run-containerd" ]] && rm -rf /run/containerd
   rm -rf "$D/run"
   [[ -f "$OWNER" && "$(cat "$OWNER")" == "$D" ]] && rm -f "$OWNER"
   step "stopped the cluster in $D"
