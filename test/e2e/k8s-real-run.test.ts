@@ -4,8 +4,8 @@
  * from the same credential (`pipeline deploy SPEC --secrets-only --apply`); the Job runs in a namespace labelled
  * pod-security.kubernetes.io/enforce=restricted, so the API server's PodSecurity admission checks the pod; the
  * kubelet pulls `registry/run/app@sha256:…` through containerd; the pod's log streams back; the container's exit
- * code is the run's. Then the launch-script path, runOnKubernetes(), and Ctrl-C on the CLI as its own process.
- * No fake server here.
+ * code is the run's. Then the launch-script path, runOnKubernetes(), Ctrl-C on the CLI as its own process, and
+ * `pipeline deploy --apply` / `--render | kubectl apply` of a Deployment. No fake server here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -162,5 +162,34 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
     // Background deletion: the Job object goes at once, its pod with it.
     const { stdout: jobs } = await cluster.kubectl(["get", "jobs", "-n", NS2, "-o", "name"]);
     expect(jobs).not.toContain(job!);
+  });
+});
+
+describe("pipeline deploy on a real cluster", () => {
+  const NS3 = "deployed";
+
+  it("--apply: server-side apply of the Secret and the Deployment, the rollout waited for until the pod is ready", async () => {
+    await cluster.kubectl(["create", "namespace", NS3]);
+    await cluster.kubectl(["label", "namespace", NS3, "pod-security.kubernetes.io/enforce=restricted"]);
+    const spec = writeSpec("steady", "containerRegistry: test-registry\nargs: [sleep]\n");
+    const c = ioFor();
+    await deploy({ spec, apply: true, namespace: NS3, timeout: 120, "poll-interval": 500, insecure: true }, c.io);
+    expect(c.out).toEqual(expect.arrayContaining([expect.stringMatching(/Deployment deployed\/steady.* rolled out/)]));
+    const { stdout } = await cluster.kubectl(["get", "deployment", "steady", "-n", NS3, "-o", "jsonpath={.status.readyReplicas}/{.spec.template.spec.containers[0].image}"]);
+    expect(stdout).toBe(`1/${app.ref}`);
+  });
+
+  it("GitOps: `deploy --render` output applied by kubectl, after its Secrets are created, rolls out", async () => {
+    const ns = "gitops";
+    await cluster.kubectl(["create", "namespace", ns]);
+    const spec = join(tmp, "steady.yaml");
+    await deploy({ spec, apply: true, "secrets-only": true, namespace: ns }, ioFor().io);
+    const c = ioFor();
+    await deploy({ spec, render: true, namespace: ns, insecure: true }, c.io);
+    const rendered = c.out.join("\n");
+    expect(rendered).not.toContain(PASSWORD);
+    await cluster.kubectl(["apply", "-f", "-"], rendered);
+    const { stdout } = await cluster.kubectl(["rollout", "status", "deployment/steady", "-n", ns, "--timeout=120s"]);
+    expect(stdout).toMatch(/successfully rolled out/);
   });
 });
