@@ -31,6 +31,9 @@ STUB_MODULES=(apple_support buildozer zlib protobuf)
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 die() { echo "bazel7: $*" >&2; exit 2; }
+# host_mirror (the Debian mirror to debootstrap sid from), logged_to
+# shellcheck source=lib/setup-steps.sh
+source "$REPO/scripts/lib/setup-steps.sh"
 usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot and bind mounts); run it with sudo"; }
 
@@ -39,34 +42,8 @@ need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot a
 # One line per step: a plain line off a terminal, the same line in bold on one.
 step() { if [[ -t 2 ]]; then printf '\033[1mbazel7: %s\033[0m\n' "$*" >&2; else printf 'bazel7: %s\n' "$*" >&2; fi; }
 
-# The Debian mirror the host's own apt sources name ($PIPELINE_BAZEL7_MIRROR wins): the first archive URI that is not
-# the security archive, from deb822 .sources files or one-line .list files.
-host_mirror() {
-  if [[ -n "${PIPELINE_BAZEL7_MIRROR:-}" ]]; then echo "$PIPELINE_BAZEL7_MIRROR"; return; fi
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")"
-    [[ -n "$uri" ]] && { echo "$uri"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i !~ /security/) { print $i; exit } }' "$f")"
-    [[ -n "$uri" ]] && { echo "$uri"; return; }
-  done
-  die "no Debian mirror found in /etc/apt/sources.list*; set PIPELINE_BAZEL7_MIRROR=http://…/debian"
-}
-
-# Runs "$@" with stdout+stderr in a log; on failure prints the log's last lines, naming the step.
-logged() {
-  local what="$1" log="$ROOT/setup.log"; shift
-  echo "== $what: $*" >>"$log"
-  if ! "$@" >>"$log" 2>&1; then
-    echo "bazel7: $what failed; last lines of $log:" >&2
-    tail -n 25 "$log" >&2
-    exit 1
-  fi
-}
+# Runs "$@" with stdout+stderr in the setup log; on failure prints the log's last lines, naming the step.
+logged() { logged_to "$ROOT/setup.log" bazel7 "$@"; }
 
 # Setup's long steps run in their own mount and PID namespaces: the mounts they make vanish with them, and stopping
 # setup (SIGINT, SIGTERM) kills the whole step: unshare's --kill-child takes down the namespace's PID 1, and with it
