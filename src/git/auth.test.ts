@@ -124,12 +124,13 @@ describe("withGitAuth over HTTP(S)", () => {
     expect((e as PipelineError).message).not.toContain("pppp");
     expect(readdirSync(tmp)).toEqual([]);
     const fits = { username: "alice", password: "p".repeat(4096 - "username=alice\npassword=\n".length - 1) };
-    await withGitAuth("https://git.example.com/r.git", fits, async (env) => expect(credentialFill(env, "https", "git.example.com").stdout).toContain(`password=${fits.password}\n`), { baseEnv: baseEnv(), tmpDir: tmp });
+    const answered = async (c: GitCredential) => withGitAuth("https://git.example.com/r.git", c, async (env) => credentialFill(env, "https", "git.example.com").stdout, { baseEnv: baseEnv(), tmpDir: tmp });
+    expect(await answered(fits)).toContain(`password=${fits.password}\n`);
     expect(fits.username.length + fits.password.length).toBe(4075); // docs/deployments.md
     const token = await withGitAuth("https://git.example.com/r.git", { token: "t".repeat(4062) }, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch((x: unknown) => x);
     expect((token as PipelineError).message).toContain("the token is too long");
     const fitsToken = { token: "t".repeat(4061) };
-    await withGitAuth("https://git.example.com/r.git", fitsToken, async (env) => expect(credentialFill(env, "https", "git.example.com").stdout).toContain(`password=${fitsToken.token}\n`), { baseEnv: baseEnv(), tmpDir: tmp });
+    expect(await answered(fitsToken)).toContain(`password=${fitsToken.token}\n`);
     expect(readdirSync(tmp)).toEqual([]);
   });
 
