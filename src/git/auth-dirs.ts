@@ -14,8 +14,10 @@
  *    marker names one dir, so pid reuse cannot mislead it) get SIGKILL, their whole process group when they
  *    lead one (git runs in a group of its own, ops.ts); then the files are overwritten with zeros and the dir
  *    is removed.
- * What remains: between a SIGKILL of the runner and the next start, the credential file (0600 in a 0700 dir)
- * and the orphaned git stay; without /proc (not Linux) orphans are not found, only the dirs removed.
+ * What remains: between a SIGKILL of the runner and the next start, the dir and the orphaned git stay: over
+ * HTTP(S) the dir holds the helper and an empty FIFO (credential-fifo.ts: the secret was only in the runner's
+ * memory and the pipe's), over SSH the key file (0600 in the 0700 dir); without /proc (not Linux) orphans are
+ * not found, only the dirs removed.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";

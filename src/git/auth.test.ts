@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { buildSync } from "esbuild";
@@ -78,6 +78,7 @@ describe("withGitAuth over HTTP(S)", () => {
         const files = readdirSync(seenDir);
         expect(files.sort()).toEqual(["credential", "credential-helper"]);
         expect(mode(join(seenDir, "credential"))).toBe(0o600);
+        expect(lstatSync(join(seenDir, "credential")).isFIFO()).toBe(true); // served from memory (credential-fifo.ts)
         // Through git itself:
         const fill = credentialFill(env, "https", "git.example.com");
         expect(fill.stdout).toContain("username=alice\n");
@@ -112,6 +113,25 @@ describe("withGitAuth over HTTP(S)", () => {
       },
       { baseEnv: baseEnv(), tmpDir: tmp },
     );
+  });
+
+  it("a credential whose answer would not fit one pipe record is E_GIT_CREDENTIAL, before anything is written", async () => {
+    const long = { username: "alice", password: "p".repeat(4096) };
+    const e = await withGitAuth("https://git.example.com/r.git", long, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PipelineError);
+    expect((e as PipelineError).code).toBe("E_GIT_CREDENTIAL");
+    expect((e as PipelineError).message).toContain("https://git.example.com/r.git: the user name and password are too long");
+    expect((e as PipelineError).message).not.toContain("pppp");
+    expect(readdirSync(tmp)).toEqual([]);
+    const fits = { username: "alice", password: "p".repeat(4096 - "username=alice\npassword=\n".length - 1) };
+    const answered = async (c: GitCredential) => withGitAuth("https://git.example.com/r.git", c, async (env) => credentialFill(env, "https", "git.example.com").stdout, { baseEnv: baseEnv(), tmpDir: tmp });
+    expect(await answered(fits)).toContain(`password=${fits.password}\n`);
+    expect(fits.username.length + fits.password.length).toBe(4075); // docs/deployments.md
+    const token = await withGitAuth("https://git.example.com/r.git", { token: "t".repeat(4062) }, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch((x: unknown) => x);
+    expect((token as PipelineError).message).toContain("the token is too long");
+    const fitsToken = { token: "t".repeat(4061) };
+    expect(await answered(fitsToken)).toContain(`password=${fitsToken.token}\n`);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   it("a {token} is sent as user x-access-token", async () => {

@@ -4,7 +4,9 @@
  * environment variable, and removes everything it wrote afterwards.
  *
  *  - HTTP(S): a one-shot credential helper, a shell script in a private temp dir (0700) that answers `get`
- *    for exactly this URL's protocol and host with the contents of a 0600 file beside it. It is configured
+ *    for exactly this URL's protocol and host with what it reads from a FIFO (0600) beside it, which this
+ *    process serves from memory while `fn` runs (credential-fifo.ts): the secret is never in a file, so a
+ *    SIGKILL leaves none on disk. It is configured
  *    through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` after an empty `credential.helper=`,
  *    which clears the helper list, so the user's own helpers are neither asked nor told to store anything.
  *    `GIT_TERMINAL_PROMPT=0` and an empty `GIT_ASKPASS` make a rejected or missing credential fail at once
@@ -16,10 +18,10 @@
  *
  * The private dir (auth-dirs.ts): `git-auth-<pid>-<start time>-<hex>` under `tmpDir` (default os.tmpdir()),
  * named after its owner so that the next start finds and removes what a killed runner left (and kills the git
- * it left running: the dir's path is in git's environment as PIPELINE_GIT_AUTH_DIR). Its files are
- * overwritten with zeros before it is removed: when `fn` settles (also when it throws), at process exit, and
- * when a signal ends the process (process-exit.ts). Before the first dir a process writes under a base, the
- * stale ones there are swept.
+ * it left running: the dir's path is in git's environment as PIPELINE_GIT_AUTH_DIR). The FIFO's server is
+ * stopped and the dir's files are overwritten with zeros (the SSH key; the FIFO holds nothing) before it is
+ * removed: when `fn` settles (also when it throws), at process exit, and when a signal ends the process
+ * (process-exit.ts). Before the first dir a process writes under a base, the stale ones there are swept.
  *
  * A `{ token }` is sent over HTTP(S) with the user name `x-access-token` (TOKEN_USERNAME): GitHub requires
  * it for GitHub App installation tokens and accepts it for personal access tokens; GitLab and Azure DevOps
@@ -31,6 +33,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError, redactUrl } from "../errors";
 import { AUTH_DIR_ENV, createAuthDir, removeAuthDirSync, sweepStaleAuthDirs } from "./auth-dirs";
+import { RECORD_BYTES, serveCredentialFifo } from "./credential-fifo";
 import { whileGitRuns } from "./process-exit";
 import { assertSafeGitUrl, credentialTarget, gitUrlKind } from "./url";
 
@@ -74,15 +77,20 @@ export async function withGitAuth<T>(
   const base = opts.tmpDir ?? tmpdir();
   sweepStaleAuthDirs(base, { once: true });
   const dir = await createAuthDir(base);
-  const done = whileGitRuns({ atExit: () => removeAuthDirSync(dir) });
+  let stopServing = () => {};
+  const cleanUp = () => {
+    stopServing();
+    removeAuthDirSync(dir);
+  };
+  const done = whileGitRuns({ atExit: cleanUp });
   try {
     env[AUTH_DIR_ENV] = dir;
     if (kind === "ssh") await prepareSsh(dir, (cred as { privateKey: string }).privateKey, env, opts);
-    else await prepareHttp(dir, url, cred as BasicLike, env);
+    else stopServing = await prepareHttp(dir, url, cred as BasicLike, env);
     return await fn(env);
   } finally {
     done();
-    removeAuthDirSync(dir);
+    cleanUp();
   }
 }
 
@@ -110,30 +118,40 @@ function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
       throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} contains a line break or NUL`);
     }
   }
+  if (kind === "http" && Buffer.byteLength(httpAnswer(cred as BasicLike)) >= RECORD_BYTES) {
+    const what = "token" in cred ? "the token is" : "the user name and password are";
+    throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${what} too long (the helper's answer must be shorter than ${RECORD_BYTES} bytes)`);
+  }
   return kind;
 }
 
-async function prepareHttp(dir: string, url: string, cred: BasicLike, env: NodeJS.ProcessEnv): Promise<void> {
+/** What the helper tells git. */
+function httpAnswer(cred: BasicLike): string {
+  return "token" in cred ? `username=${TOKEN_USERNAME}\npassword=${cred.token}\n` : `username=${cred.username}\npassword=${cred.password}\n`;
+}
+
+/** Writes the helper, starts serving the credential FIFO beside it; returns the server's stop. */
+async function prepareHttp(dir: string, url: string, cred: BasicLike, env: NodeJS.ProcessEnv): Promise<() => void> {
   const { protocol, host } = credentialTarget(url);
-  const username = "token" in cred ? TOKEN_USERNAME : cred.username;
-  const password = "token" in cred ? cred.token : cred.password;
   const secretPath = join(dir, SECRET_NAME);
   const helperPath = join(dir, HELPER_NAME);
-  await writeFile(secretPath, `username=${username}\npassword=${password}\n`, { mode: 0o600, flag: "wx" });
   await writeFile(helperPath, helperScript(protocol, host, secretPath), { mode: 0o700, flag: "wx" });
-  await chmod(secretPath, 0o600);
   await chmod(helperPath, 0o700);
+  const server = await serveCredentialFifo(secretPath, httpAnswer(cred));
   addGitConfig(env, [
     ["credential.helper", ""], // an empty value clears the helpers configured so far (system, global, repo)
     ["credential.helper", `!${shQuote(helperPath)}`],
     ["credential.useHttpPath", "true"],
   ]);
   env.GIT_ASKPASS = ""; // set but empty: git neither runs an askpass program nor falls back to core.askPass/SSH_ASKPASS
+  return server.stop;
 }
 
 /**
  * The helper git runs as `HELPER get|store|erase` with the request on stdin. It answers only `get` and only
  * for the protocol and host it was written for, so a redirect to another host never receives the secret.
+ * It takes one record from the FIFO with one read(2) (credential-fifo.ts) and passes on its lines up to the
+ * padding; end-of-file (the server stopped) answers nothing.
  */
 export function helperScript(protocol: string, host: string, secretPath: string): string {
   return [
@@ -148,7 +166,7 @@ export function helperScript(protocol: string, host: string, secretPath: string)
     "done",
     '[ "$op" = get ] || exit 0',
     `[ "$protocol" = ${shQuote(protocol)} ] && [ "$host" = ${shQuote(host)} ] || exit 0`,
-    `exec cat ${shQuote(secretPath)}`,
+    `dd bs=${RECORD_BYTES} count=1 2>/dev/null < ${shQuote(secretPath)} | sed -n '/^$/q;p'`,
     "",
   ].join("\n");
 }

@@ -247,7 +247,7 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     return path;
   }
 
-  it("leaves the credential dir and a running git; the next start kills that git and removes the dir", async () => {
+  it("leaves no credential on disk, only the dir and a running git; the next start kills that git and removes the dir", async () => {
     const cliTmp = join(root, "cli-tmp"); // the CLI's TMPDIR: where its credential dirs go
     mkdirSync(cliTmp);
     const cliEnv = { PATH: process.env.PATH, HOME: home, CI: "1", TMPDIR: cliTmp, PIPELINE_SECRET_GIT_BOT: PASSWORD, GIT_CONFIG_NOSYSTEM: "1" };
@@ -264,13 +264,19 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     runner.kill("SIGKILL");
     await exited;
     captured.push(output);
-    // The window SIGKILL leaves: the dir (named after the dead runner), the credential in it, git still running.
+    // The window SIGKILL leaves: the dir (named after the dead runner) and git still running, but no credential
+    // on disk: "credential" is a FIFO the runner served from memory (src/git/credential-fifo.ts), now empty.
     const dirs = readdirSync(cliTmp);
     expect(dirs).toHaveLength(1);
     expect(dirs[0]).toMatch(new RegExp(`^git-auth-${runner.pid}-\\d+-[0-9a-f]{8}$`));
     const dir = join(cliTmp, dirs[0]);
     expect(lstatSync(dir).mode & 0o777).toBe(0o700);
-    expect(readFileSync(join(dir, "credential"), "utf8")).toContain(`password=${PASSWORD}`);
+    expect(readdirSync(dir).sort()).toEqual(["credential", "credential-helper"]);
+    for (const f of files(dir)) {
+      if (!lstatSync(f).isFile()) continue; // a FIFO is not opened: reading it would wait for a writer
+      for (const secret of SECRETS) expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
+    }
+    expect(lstatSync(join(dir, "credential")).isFIFO()).toBe(true);
     const orphans = processesMentioning(stallUrl).filter((p) => p.state !== "Z");
     expect(orphans.length, "git and its remote helper outlive the runner").toBeGreaterThan(0);
 
