@@ -31,7 +31,8 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   ci_log="$(mktemp)"
   npm ci --no-audit --no-fund --loglevel=error 2>"$ci_log" || {
     echo "install-deps: npm ci refused the lockfile; installing with npm install instead. npm ci said:" >&2
-    grep -E '^npm error .' "$ci_log" | head -n 6 | sed 's/^/  /' >&2
+    # One awk, no pipe: with pipefail, `grep | head` fails this script when head closes the pipe early (exit 141).
+    awk '/^npm error ./ && n < 6 { print "  " $0; n++ }' "$ci_log" >&2
     npm install --no-audit --no-fund --loglevel=error
   }
   rm -f "$ci_log"
