@@ -5,17 +5,20 @@
  * manifest digest) whoever builds it: Bazel 4.2.3 in WORKSPACE mode on the host, 7.7.1 under bzlmod, 7.7.1 in
  * WORKSPACE mode, and 7.7.1 under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
- * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design.
+ * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
+ * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image) and `_load` (the chroot's
+ * podman).
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
-import { runCli } from "../fixtures/cli";
+import { execProgram, runCli } from "../fixtures/cli";
+import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
@@ -23,6 +26,12 @@ const ws = join(tmp, "ws");
 const dockerConfig = join(tmp, "docker");
 const user = "bazel7";
 const password = randomBytes(12).toString("hex");
+/** The launch script's cache (PIPELINE_CACHE_DIR): pulled images, unpacked roots, runc bundles; never the chroot's. */
+const runnerCache = join(tmp, "runner-cache");
+/** podman's store and settings for NAME_load (own store, runc: see ENVIRONMENT.md); skopeo reads the store on the host. */
+const podmanDir = join(tmp, "podman");
+const podmanEnv = { CONTAINERS_STORAGE_CONF: join(podmanDir, "storage.conf"), CONTAINERS_CONF: join(podmanDir, "containers.conf") };
+const LOAD_TAG = "localhost:5000/hello:b7"; // examples/hello as package `hello`: repository = "hello"
 let reg: RunningRegistry;
 let digest4 = "";
 
@@ -89,6 +98,13 @@ beforeAll(async () => {
   mkdirSync(dockerConfig);
   writeDockerConfig(dockerConfig, { [reg.host]: { username: user, password } });
   await makeWorkspace();
+  mkdirSync(runnerCache);
+  mkdirSync(podmanDir);
+  writeFileSync(podmanEnv.CONTAINERS_STORAGE_CONF, `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/root"\nrunroot = "${podmanDir}/run"\n`);
+  writeFileSync(
+    podmanEnv.CONTAINERS_CONF,
+    `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\nevents_logger = "none"\n`,
+  );
 }, 1_800_000);
 
 afterAll(async () => {
@@ -98,6 +114,8 @@ afterAll(async () => {
   await bazel(ws, ["clean", "--expunge"]);
   shutdown(ws);
   await reg?.stop();
+  // podman's overlay mounts were made in the chroot's namespace and ended with it; nothing of tmp may stay mounted.
+  for (const m of mountsUnder(tmp).reverse()) await execProgram("umount", [m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
   if (errors.length) throw errors[0];
 });
@@ -139,6 +157,37 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(reg.requests().some((q) => q.status === 401), "the registry never asked for credentials").toBe(true);
   });
 
+  test("bzlmod: `bazel run hello` pushes, then the launch script runs the pushed image in a local container (runc in the chroot)", async () => {
+    const repo = `${reg.host}/bazel7/launched`;
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello", "--", "5"], {
+      env: { DOCKER_CONFIG: dockerConfig, PIPELINE_REPOSITORY: repo, PIPELINE_CACHE_DIR: runnerCache },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(r.code, failure("run //hello:hello", r)).toBe(0);
+    expect(r.stdout).toContain(`container image: ${repo}@${digest4}`);
+    // The pipeline's output comes from inside the container the launch script started from the pushed reference.
+    expect(r.stdout).toContain("running inside the container");
+    expect(r.stdout).toContain('args: ["5"] sum: 5');
+    expect(r.stdout + r.stderr).not.toContain(password);
+    // The runner pulled the pushed image into its cache (keyed by the digest), with the credentials it was given.
+    expect(readdirSync(join(runnerCache, "images"))).toEqual([digest4.slice("sha256:".length)]);
+  });
+
+  test("bzlmod: `bazel run hello_load -- --loader podman` loads the image into a podman store with the chroot's podman", async () => {
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_load", "--", "--loader", "podman", "--tag", "b7"], {
+      env: podmanEnv,
+      mounts: [podmanDir],
+    });
+    expect(r.code, failure("run //hello:hello_load", r)).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([LOAD_TAG]);
+    // The store holds the config of the image Bazel 4.2.3 built, as skopeo (an independent client, on the host) reads
+    // it. Not the host's podman: sid's podman 5 marked the store for netavark, which bookworm's podman 4.3 lacks.
+    const manifest = JSON.parse(readFileSync(join(ws, "bazel-bin", "hello", "hello_image", "blobs", "sha256", digest4.slice(7)), "utf8"));
+    const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], { encoding: "utf8", env: { ...process.env, ...podmanEnv } });
+    expect(config.status, config.stderr).toBe(0);
+    expect("sha256:" + createHash("sha256").update(config.stdout).digest("hex")).toBe(manifest.config.digest);
+  });
+
   test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace) gives the same digest", async () => {
     await build7(WORKSPACE_MODE_FLAGS, "WORKSPACE mode");
     expect(builtDigest()).toBe(digest4);
@@ -149,3 +198,4 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(builtDigest()).toBe(digest4);
   });
 });
+
