@@ -126,7 +126,7 @@ _repo = repository_rule(implementation = _repo_impl, environ = ["PIPELINE_BUILDO
 def _ext_impl(_mctx):
     _repo(name = "buildozer_binary")
 
-buildozer_binary = extension(implementation = _ext_impl)
+buildozer_binary = module_extension(implementation = _ext_impl)
 EOF
 }
 

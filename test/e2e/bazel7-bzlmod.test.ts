@@ -6,18 +6,19 @@
  * WORKSPACE mode, and 7.7.1 under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
  * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
- * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image) and `_load` (the chroot's
- * podman).
+ * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
+ * podman), and `archive_override` of scripts/release.sh's archive with `bazel mod tidy`.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { execProgram, runCli } from "../fixtures/cli";
+import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
@@ -32,6 +33,10 @@ const runnerCache = join(tmp, "runner-cache");
 const podmanDir = join(tmp, "podman");
 const podmanEnv = { CONTAINERS_STORAGE_CONF: join(podmanDir, "storage.conf"), CONTAINERS_CONF: join(podmanDir, "containers.conf") };
 const LOAD_TAG = "localhost:5000/hello:b7"; // examples/hello as package `hello`: repository = "hello"
+/** scripts/release.sh's output, inside the workspace (no BUILD file: not a package). */
+const releaseDir = join(ws, "release");
+/** npm's @bazel/buildozer binary, for the buildozer stub's extension (`bazel mod tidy` runs buildozer). */
+const BUILDOZER = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "buildozer-linux_amd64");
 let reg: RunningRegistry;
 let digest4 = "";
 
@@ -73,6 +78,13 @@ async function makeWorkspace(): Promise<void> {
   const made = await runCli(["base", "host-node", "--output", join(ws, "base", "image"), "--node", process.execPath]);
   if (made.code !== 0) throw new Error(`pipeline base host-node exited ${made.code}:\n${made.stderr}`);
   writeFileSync(join(ws, "base", "BUILD.bazel"), 'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n');
+}
+
+/** The names a MODULE.bazel's `use_repo(pipeline, ...)` lists, sorted (buildozer may reorder them). */
+function useRepoNames(text: string): string[] {
+  const call = /use_repo\(\s*pipeline,([^)]*)\)/.exec(text);
+  if (!call) throw new Error(`no use_repo(pipeline, ...) in:\n${text}`);
+  return [...call[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]).sort();
 }
 
 function builtDigest(): string {
@@ -186,6 +198,33 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], { encoding: "utf8", env: { ...process.env, ...podmanEnv } });
     expect(config.status, config.stderr).toBe(0);
     expect("sha256:" + createHash("sha256").update(config.stdout).digest("hex")).toBe(manifest.config.digest);
+  });
+
+  test("bzlmod: archive_override of scripts/release.sh's archive (file:// URL) builds the same digest; `bazel mod tidy` restores a removed use_repo", async () => {
+    // The archive goes inside the workspace: the Bazel server that fetches it sees only what its first run mounted.
+    const snippets = makeRelease(join(tmp, "release-clone"), releaseDir);
+    const override = /archive_override\(\n {4}module_name = "rules_pipeline",[\s\S]*?\n\)\n/.exec(snippets)?.[0];
+    expect(override, snippets).toContain(`"file://${releaseDir}/${RELEASE_NAME}.tar.gz"`);
+    const module = readmeSnippet("MODULE.bazel").replace(/archive_override\([\s\S]*?\n\)\n/, override!);
+    const full = /^use_repo\(pipeline, .*\)$/m.exec(module)?.[0] ?? "";
+    expect(full).toContain('"pipeline-worker-base"');
+    const moduleFile = join(ws, "MODULE.bazel");
+    writeFileSync(moduleFile, module.replace(full, full.replace(', "pipeline-worker-base"', "")));
+    try {
+      const tidy = await bazel7(ws, ["mod", "tidy", `--repo_env=PIPELINE_BUILDOZER=${BUILDOZER}`]);
+      expect(tidy.code, failure("mod tidy", tidy)).toBe(0);
+      expect(useRepoNames(readFileSync(moduleFile, "utf8"))).toEqual(useRepoNames(full));
+      await build7(["--noenable_workspace"], "bzlmod, archive_override");
+      expect(builtDigest()).toBe(digest4);
+      // It is the archive, not the checkout: the module's repository has no tests.
+      const info = await bazel7(ws, ["info", "output_base"]);
+      expect(info.code, failure("info output_base", info)).toBe(0);
+      const external = join(info.stdout.trim(), "external", "rules_pipeline~");
+      expect(existsSync(join(external, "bazel", "pipeline.bzl")), external).toBe(true);
+      expect(existsSync(join(external, "test"))).toBe(false);
+    } finally {
+      writeFileSync(moduleFile, moduleBazel());
+    }
   });
 
   test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace) gives the same digest", async () => {
