@@ -7,7 +7,7 @@
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
  * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
  * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
- * podman), and `archive_override` of scripts/release.sh's archive with `bazel mod tidy`.
+ * podman), `archive_override` of scripts/release.sh's archive with `bazel mod tidy`, and last the monorepo.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -15,9 +15,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { execProgram, runCli } from "../fixtures/cli";
+import { writeMonorepo } from "../fixtures/monorepo";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
@@ -238,3 +240,40 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   });
 });
 
+/**
+ * Last, in the same workspace (and Bazel server): it becomes the monorepo of test/e2e/bazel-monorepo.test.ts, under
+ * bzlmod, with its workspace tsconfig given by README's optional `pipeline.config(tsconfig = ...)` line.
+ */
+describe("the monorepo under bzlmod on Bazel 7.7.1", () => {
+  let fastbuild: PlatformPackages;
+
+  beforeAll(() => {
+    fastbuild = writeMonorepo(ws, tmp, reg.host);
+    writeFileSync(join(ws, "MODULE.bazel"), moduleBazel() + 'pipeline.config(tsconfig = "//:tsconfig.json")\n');
+    writeFileSync(join(ws, "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json", "tsconfig.json"])\n');
+  });
+
+  for (const mode of [[], ["-c", "opt"]]) {
+    test(`_local runs the pipeline importing //lib by relative path and the one importing it by module_name (${mode.join(" ") || "fastbuild"})`, async () => {
+      for (const [target, name] of [["//pipelines/etl:etl_local", "etl"], ["//pipelines/deep/er/report:report_local", "report"]]) {
+        const r = await bazel7(ws, ["run", ...mode, ...QUIET, target]);
+        expect(r.code, failure(`run ${mode.join(" ")} ${target}`, r)).toBe(0);
+        // compute(20) = double(20) + bonus.json's 2: the JSON import needs the workspace tsconfig's resolveJsonModule.
+        expect(r.stdout).toContain(`${name} computed 42`);
+        expect(r.stdout).toContain("hello-bin says hi");
+        if (name === "report") expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
+      }
+    });
+  }
+
+  test("`bazel run report` pushes (with credentials) and the launch script runs the pipeline: the library's result and the platform package", async () => {
+    const r = await bazel7(ws, ["run", ...QUIET, "//pipelines/deep/er/report:report"], {
+      env: { DOCKER_CONFIG: dockerConfig, PIPELINE_CACHE_DIR: runnerCache },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(r.code, failure("run //pipelines/deep/er/report:report", r)).toBe(0);
+    expect(reg.requests().some((q) => q.method === "PUT" && q.path.includes("/mono/report/manifests/"))).toBe(true);
+    expect(r.stdout).toContain("report computed 42");
+    expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
+  });
+});
