@@ -28,6 +28,9 @@ ROOT="${PIPELINE_BAZEL7_ROOT:-$HOME/.cache/rules_pipeline/bazel7}"
 CHROOT="$ROOT/chroot"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STUB_MODULES=(apple_support buildozer zlib protobuf)
+# What the chroot holds from sid: Bazel; podman (NAME_load); runc, which launch scripts run local containers with
+# (podman's default crun cannot run on a cgroup v1/hybrid host); the CA bundle apt and npm verify mirrors with.
+PACKAGES=(bazel-bootstrap podman runc ca-certificates)
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 die() { echo "bazel7: $*" >&2; exit 2; }
@@ -100,7 +103,7 @@ _repo = repository_rule(implementation = _repo_impl, environ = ["PIPELINE_BUILDO
 def _ext_impl(_mctx):
     _repo(name = "buildozer_binary")
 
-buildozer_binary = extension(implementation = _ext_impl)
+buildozer_binary = module_extension(implementation = _ext_impl)
 EOF
 }
 
@@ -118,12 +121,27 @@ write_bazelrc() {
   if cmp -s "$tmp" "$rc" 2>/dev/null; then rm -f "$tmp"; else mv -f "$tmp" "$rc"; fi
 }
 
+# A chroot made before PACKAGES grew gets what it lacks (apt, under the setup lock; a few seconds per package).
+add_missing_packages() {
+  local missing=() name
+  for name in "${PACKAGES[@]}"; do # the host's dpkg-query reads the chroot's database: no mounts, milliseconds
+    dpkg-query --admindir="$CHROOT/var/lib/dpkg" -W -f '${Status}' "$name" 2>/dev/null | grep -q 'install ok installed' || missing+=("$name")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  exec 8>&2
+  step "adding ${missing[*]} to the cached chroot (apt)"
+  logged "apt-get update in the chroot" in_partial "$CHROOT" apt-get update
+  logged "apt-get install in the chroot" in_partial "$CHROOT" apt-get install -y --no-install-recommends "${missing[@]}"
+  in_partial "$CHROOT" apt-get clean >/dev/null 2>&1 || true
+}
+
 setup() {
   need_root "setup"
   mkdir -p "$ROOT"
   exec 9>"$ROOT/.setup.lock"
   flock -n 9 || { step "waiting for another setup of $ROOT to finish"; flock 9; }
   if [[ -f "$CHROOT/.rules_pipeline-complete" ]]; then
+    add_missing_packages
     write_stubs; write_bazelrc
     step "cached: $CHROOT ($(cat "$CHROOT/.rules_pipeline-complete"))"
     return
@@ -146,8 +164,8 @@ setup() {
   echo 'Acquire::Check-Valid-Until "false";' >"$partial/etc/apt/apt.conf.d/99rules-pipeline-no-valid-until"
   step "apt-get update (sid)"
   logged "apt-get update in the chroot" in_partial "$partial" apt-get update
-  step "apt-get install bazel-bootstrap podman (~650 MB)"
-  logged "apt-get install in the chroot" in_partial "$partial" apt-get install -y --no-install-recommends bazel-bootstrap podman ca-certificates
+  step "apt-get install ${PACKAGES[*]} (~650 MB)"
+  logged "apt-get install in the chroot" in_partial "$partial" apt-get install -y --no-install-recommends "${PACKAGES[@]}"
   in_partial "$partial" apt-get clean >/dev/null 2>&1 || true
 
   step "copying the host's node and npm under /usr/local"

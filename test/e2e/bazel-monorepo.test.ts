@@ -6,15 +6,15 @@
  * this machine's installed), which the deeper pipeline loads at run time. Real Bazel, its default strategy (TsCompile
  * in the persistent worker, the rest sandboxed), a real registry, and runc.
  */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
-import { platformPackages, PlatformPackages } from "../../bench/lib/npm-tree";
+import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { LIB_UTIL, writeMonorepo } from "../fixtures/monorepo";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
@@ -28,99 +28,9 @@ function write(rel: string, text: string): void {
   writeFileSync(join(ws, rel), text);
 }
 
-const LIB_UTIL = `export function double(n: number): number {\n  return n * 2;\n}\n`;
-
-/**
- * The examples' npm packages plus `hello-bin`, a package with a `bin` command, installed offline from a tarball
- * (`file:` in the lockfile) so that `node_modules/.bin/hello-bin` exists, and `fastbuild`, shaped like esbuild: its
- * lockfile entry lists one optional dependency per platform (`"optional": true`, `"os"`, `"cpu"`), of which npm
- * installs only this machine's.
- */
-function writeNpmPackages(): void {
-  const src = join(tmp, "hello-bin");
-  mkdirSync(src, { recursive: true });
-  writeFileSync(join(src, "package.json"), JSON.stringify({ name: "hello-bin", version: "1.0.0", license: "MIT", main: "index.js", bin: { "hello-bin": "cli.js" } }));
-  writeFileSync(join(src, "index.js"), 'exports.word = "hi";\n');
-  writeFileSync(join(src, "cli.js"), '#!/usr/bin/env node\nconsole.log("hello-bin says " + require("./index").word);\n');
-  mkdirSync(join(ws, "vendor"), { recursive: true });
-  const packed = spawnSync("npm", ["pack", src, "--pack-destination", join(ws, "vendor"), "--silent"], { encoding: "utf8" });
-  if (packed.status !== 0) throw new Error(`npm pack: ${packed.stderr}`);
-  const tgz = "vendor/hello-bin-1.0.0.tgz";
-  const integrity = "sha512-" + createHash("sha512").update(readFileSync(join(ws, tgz))).digest("base64");
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "examples", "package.json"), "utf8"));
-  pkg.dependencies["hello-bin"] = `file:${tgz}`;
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, "examples", "package-lock.json"), "utf8"));
-  lock.packages[""].dependencies["hello-bin"] = `file:${tgz}`;
-  lock.packages["node_modules/hello-bin"] = { version: "1.0.0", resolved: `file:${tgz}`, integrity, license: "MIT", bin: { "hello-bin": "cli.js" } };
-  fastbuild = platformPackages(join(ws, "vendor"), join(tmp, "stage"), 20240612);
-  pkg.dependencies[fastbuild.name] = `^${fastbuild.version}`;
-  lock.packages[""].dependencies[fastbuild.name] = `^${fastbuild.version}`;
-  Object.assign(lock.packages, fastbuild.lockPackages);
-  lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  writeFileSync(join(ws, "package.json"), JSON.stringify(pkg, null, 2));
-  writeFileSync(join(ws, "package-lock.json"), JSON.stringify(lock, null, 2));
-}
-
 function makeWorkspace(registry: string): void {
   writeWorkspaceRoot(ws, REPO_ROOT, "mono");
-  write("tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, resolveJsonModule: true, noUnusedLocals: true } }, null, 2));
-  writeNpmPackages();
-
-  write(
-    "lib/BUILD.bazel",
-    `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
-ts_library(
-    name = "lib",
-    srcs = ["index.ts", "util.ts", "bonus.json"],
-    deps = ["@npm//:node_modules/lodash", "@npm//:node_modules/@types/lodash"],
-    module_name = "@acme/lib",
-    visibility = ["//visibility:public"],
-)
-`,
-  );
-  write("lib/util.ts", LIB_UTIL);
-  write("lib/bonus.json", `{ "bonus": 2 }\n`);
-  write(
-    "lib/index.ts",
-    `import sum from "lodash/sum";
-import data from "./bonus.json";
-import { double } from "./util";
-
-/** What both pipelines print. */
-export function compute(n: number): number {
-  return sum([double(n), data.bonus]);
-}
-`,
-  );
-  const pipeline = (name: string, importFrom: string, extra: { deps: string[]; imports: string; main: string } = { deps: [], imports: "", main: "" }) => ({
-    build: `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-pipeline(
-    name = "${name}",
-    entry = "main.ts",
-    deps = ${JSON.stringify(["//lib", "@npm//:node_modules/hello-bin", ...extra.deps]).replace(/,/g, ", ")},
-    registry = "${registry}",
-    repository = "mono/${name}",
-    base = "@pipeline-host-node//image",
-)
-`,
-    main: `import { execFileSync } from "node:child_process";
-import { compute } from "${importFrom}";
-${extra.imports}console.log("${name} computed " + compute(20));
-// npm's node_modules/.bin link, from the working directory (the app root, locally and in the image)
-console.log(execFileSync(process.execPath, ["node_modules/.bin/hello-bin"], { encoding: "utf8" }).trim());
-${extra.main}`,
-  });
-  const etl = pipeline("etl", "../../lib");
-  write("pipelines/etl/BUILD.bazel", etl.build);
-  write("pipelines/etl/main.ts", etl.main);
-  // fastbuild's main requires @fastbuild/<process.platform>-<process.arch> and throws when it is not there.
-  const report = pipeline("report", "@acme/lib", {
-    deps: ["@npm//:node_modules/fastbuild"],
-    imports: `import { describe } from "fastbuild";\n`,
-    main: `console.log("report uses " + describe());\n`,
-  });
-  write("pipelines/deep/er/report/BUILD.bazel", report.build);
-  write("pipelines/deep/er/report/main.ts", report.main);
+  fastbuild = writeMonorepo(ws, tmp, registry);
 }
 
 beforeAll(async () => {

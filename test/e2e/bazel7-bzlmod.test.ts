@@ -5,17 +5,23 @@
  * manifest digest) whoever builds it: Bazel 4.2.3 in WORKSPACE mode on the host, 7.7.1 under bzlmod, 7.7.1 in
  * WORKSPACE mode, and 7.7.1 under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
- * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design.
+ * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
+ * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
+ * podman), `archive_override` of scripts/release.sh's archive with `bazel mod tidy`, and last the monorepo.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
-import { runCli } from "../fixtures/cli";
+import { execProgram, runCli } from "../fixtures/cli";
+import { writeMonorepo } from "../fixtures/monorepo";
+import { makeRelease, RELEASE_NAME } from "../fixtures/release";
+import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
@@ -23,6 +29,16 @@ const ws = join(tmp, "ws");
 const dockerConfig = join(tmp, "docker");
 const user = "bazel7";
 const password = randomBytes(12).toString("hex");
+/** The launch script's cache (PIPELINE_CACHE_DIR): pulled images, unpacked roots, runc bundles; never the chroot's. */
+const runnerCache = join(tmp, "runner-cache");
+/** podman's store and settings for NAME_load (own store, runc: see ENVIRONMENT.md); skopeo reads the store on the host. */
+const podmanDir = join(tmp, "podman");
+const podmanEnv = { CONTAINERS_STORAGE_CONF: join(podmanDir, "storage.conf"), CONTAINERS_CONF: join(podmanDir, "containers.conf") };
+const LOAD_TAG = "localhost:5000/hello:b7"; // examples/hello as package `hello`: repository = "hello"
+/** scripts/release.sh's output, inside the workspace (no BUILD file: not a package). */
+const releaseDir = join(ws, "release");
+/** npm's @bazel/buildozer binary, for the buildozer stub's extension (`bazel mod tidy` runs buildozer). */
+const BUILDOZER = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "buildozer-linux_amd64");
 let reg: RunningRegistry;
 let digest4 = "";
 
@@ -66,6 +82,13 @@ async function makeWorkspace(): Promise<void> {
   writeFileSync(join(ws, "base", "BUILD.bazel"), 'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n');
 }
 
+/** The names a MODULE.bazel's `use_repo(pipeline, ...)` lists, sorted (buildozer may reorder them). */
+function useRepoNames(text: string): string[] {
+  const call = /use_repo\(\s*pipeline,([^)]*)\)/.exec(text);
+  if (!call) throw new Error(`no use_repo(pipeline, ...) in:\n${text}`);
+  return [...call[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]).sort();
+}
+
 function builtDigest(): string {
   return readFileSync(join(ws, "bazel-bin", "hello", "hello_image.digest"), "utf8");
 }
@@ -89,6 +112,13 @@ beforeAll(async () => {
   mkdirSync(dockerConfig);
   writeDockerConfig(dockerConfig, { [reg.host]: { username: user, password } });
   await makeWorkspace();
+  mkdirSync(runnerCache);
+  mkdirSync(podmanDir);
+  writeFileSync(podmanEnv.CONTAINERS_STORAGE_CONF, `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/root"\nrunroot = "${podmanDir}/run"\n`);
+  writeFileSync(
+    podmanEnv.CONTAINERS_CONF,
+    `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\nevents_logger = "none"\n`,
+  );
 }, 1_800_000);
 
 afterAll(async () => {
@@ -98,6 +128,8 @@ afterAll(async () => {
   await bazel(ws, ["clean", "--expunge"]);
   shutdown(ws);
   await reg?.stop();
+  // podman's overlay mounts were made in the chroot's namespace and ended with it; nothing of tmp may stay mounted.
+  for (const m of mountsUnder(tmp).reverse()) await execProgram("umount", [m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
   if (errors.length) throw errors[0];
 });
@@ -139,6 +171,64 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(reg.requests().some((q) => q.status === 401), "the registry never asked for credentials").toBe(true);
   });
 
+  test("bzlmod: `bazel run hello` pushes, then the launch script runs the pushed image in a local container (runc in the chroot)", async () => {
+    const repo = `${reg.host}/bazel7/launched`;
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello", "--", "5"], {
+      env: { DOCKER_CONFIG: dockerConfig, PIPELINE_REPOSITORY: repo, PIPELINE_CACHE_DIR: runnerCache },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(r.code, failure("run //hello:hello", r)).toBe(0);
+    expect(r.stdout).toContain(`container image: ${repo}@${digest4}`);
+    // The pipeline's output comes from inside the container the launch script started from the pushed reference.
+    expect(r.stdout).toContain("running inside the container");
+    expect(r.stdout).toContain('args: ["5"] sum: 5');
+    expect(r.stdout + r.stderr).not.toContain(password);
+    // The runner pulled the pushed image into its cache (keyed by the digest), with the credentials it was given.
+    expect(readdirSync(join(runnerCache, "images"))).toEqual([digest4.slice("sha256:".length)]);
+  });
+
+  test("bzlmod: `bazel run hello_load -- --loader podman` loads the image into a podman store with the chroot's podman", async () => {
+    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_load", "--", "--loader", "podman", "--tag", "b7"], {
+      env: podmanEnv,
+      mounts: [podmanDir],
+    });
+    expect(r.code, failure("run //hello:hello_load", r)).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([LOAD_TAG]);
+    // The store holds the config of the image Bazel 4.2.3 built, as skopeo (an independent client, on the host) reads
+    // it. Not the host's podman: sid's podman 5 marked the store for netavark, which bookworm's podman 4.3 lacks.
+    const manifest = JSON.parse(readFileSync(join(ws, "bazel-bin", "hello", "hello_image", "blobs", "sha256", digest4.slice(7)), "utf8"));
+    const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], { encoding: "utf8", env: { ...process.env, ...podmanEnv } });
+    expect(config.status, config.stderr).toBe(0);
+    expect("sha256:" + createHash("sha256").update(config.stdout).digest("hex")).toBe(manifest.config.digest);
+  });
+
+  test("bzlmod: archive_override of scripts/release.sh's archive (file:// URL) builds the same digest; `bazel mod tidy` restores a removed use_repo", async () => {
+    // The archive goes inside the workspace: the Bazel server that fetches it sees only what its first run mounted.
+    const snippets = makeRelease(join(tmp, "release-clone"), releaseDir);
+    const override = /archive_override\(\n {4}module_name = "rules_pipeline",[\s\S]*?\n\)\n/.exec(snippets)?.[0];
+    expect(override, snippets).toContain(`"file://${releaseDir}/${RELEASE_NAME}.tar.gz"`);
+    const module = readmeSnippet("MODULE.bazel").replace(/archive_override\([\s\S]*?\n\)\n/, override!);
+    const full = /^use_repo\(pipeline, .*\)$/m.exec(module)?.[0] ?? "";
+    expect(full).toContain('"pipeline-worker-base"');
+    const moduleFile = join(ws, "MODULE.bazel");
+    writeFileSync(moduleFile, module.replace(full, full.replace(', "pipeline-worker-base"', "")));
+    try {
+      const tidy = await bazel7(ws, ["mod", "tidy", `--repo_env=PIPELINE_BUILDOZER=${BUILDOZER}`]);
+      expect(tidy.code, failure("mod tidy", tidy)).toBe(0);
+      expect(useRepoNames(readFileSync(moduleFile, "utf8"))).toEqual(useRepoNames(full));
+      await build7(["--noenable_workspace"], "bzlmod, archive_override");
+      expect(builtDigest()).toBe(digest4);
+      // It is the archive, not the checkout: the module's repository has no tests.
+      const info = await bazel7(ws, ["info", "output_base"]);
+      expect(info.code, failure("info output_base", info)).toBe(0);
+      const external = join(info.stdout.trim(), "external", "rules_pipeline~");
+      expect(existsSync(join(external, "bazel", "pipeline.bzl")), external).toBe(true);
+      expect(existsSync(join(external, "test"))).toBe(false);
+    } finally {
+      writeFileSync(moduleFile, moduleBazel());
+    }
+  });
+
   test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace) gives the same digest", async () => {
     await build7(WORKSPACE_MODE_FLAGS, "WORKSPACE mode");
     expect(builtDigest()).toBe(digest4);
@@ -147,5 +237,43 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   test("Bazel 8's defaults on 7 give the same digest", async () => {
     await build7(BAZEL8_FLAGS, "Bazel 8 flags");
     expect(builtDigest()).toBe(digest4);
+  });
+});
+
+/**
+ * Last, in the same workspace (and Bazel server): it becomes the monorepo of test/e2e/bazel-monorepo.test.ts, under
+ * bzlmod, with its workspace tsconfig given by README's optional `pipeline.config(tsconfig = ...)` line.
+ */
+describe("the monorepo under bzlmod on Bazel 7.7.1", () => {
+  let fastbuild: PlatformPackages;
+
+  beforeAll(() => {
+    fastbuild = writeMonorepo(ws, tmp, reg.host);
+    writeFileSync(join(ws, "MODULE.bazel"), moduleBazel() + 'pipeline.config(tsconfig = "//:tsconfig.json")\n');
+    writeFileSync(join(ws, "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json", "tsconfig.json"])\n');
+  });
+
+  for (const mode of [[], ["-c", "opt"]]) {
+    test(`_local runs the pipeline importing //lib by relative path and the one importing it by module_name (${mode.join(" ") || "fastbuild"})`, async () => {
+      for (const [target, name] of [["//pipelines/etl:etl_local", "etl"], ["//pipelines/deep/er/report:report_local", "report"]]) {
+        const r = await bazel7(ws, ["run", ...mode, ...QUIET, target]);
+        expect(r.code, failure(`run ${mode.join(" ")} ${target}`, r)).toBe(0);
+        // compute(20) = double(20) + bonus.json's 2: the JSON import needs the workspace tsconfig's resolveJsonModule.
+        expect(r.stdout).toContain(`${name} computed 42`);
+        expect(r.stdout).toContain("hello-bin says hi");
+        if (name === "report") expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
+      }
+    });
+  }
+
+  test("`bazel run report` pushes (with credentials) and the launch script runs the pipeline: the library's result and the platform package", async () => {
+    const r = await bazel7(ws, ["run", ...QUIET, "//pipelines/deep/er/report:report"], {
+      env: { DOCKER_CONFIG: dockerConfig, PIPELINE_CACHE_DIR: runnerCache },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(r.code, failure("run //pipelines/deep/er/report:report", r)).toBe(0);
+    expect(reg.requests().some((q) => q.method === "PUT" && q.path.includes("/mono/report/manifests/"))).toBe(true);
+    expect(r.stdout).toContain("report computed 42");
+    expect(r.stdout).toContain(`report uses ${fastbuild.describes}`);
   });
 });

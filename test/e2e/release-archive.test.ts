@@ -3,44 +3,24 @@
  * temporary repository, so uncommitted changes are tested too), twice, byte-identically; a consumer workspace then
  * installs rules_pipeline as a user does, with the `http_archive(url = "file://…", sha256 = …, strip_prefix = …)`
  * snippet the script printed (not local_repository), builds examples/hello's image and runs `hello_local`. A wrong
- * sha256 fails with Bazel's checksum error. The MODULE.bazel snippet (archive_override) cannot be exercised here.
+ * sha256 fails with Bazel's checksum error. The MODULE.bazel snippet (archive_override) runs on Bazel 7.7.1 in
+ * test/e2e/bazel7-bzlmod.test.ts.
  */
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BAZEL, QUIET, REPO_ROOT, bazel, shutdown } from "../fixtures/bazel";
+import { makeRelease, RELEASE_NAME, RELEASE_VERSION, run } from "../fixtures/release";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-release-"));
 const clone = join(tmp, "clone");
 const ws = join(tmp, "consumer");
 const repoCache = join(tmp, "repository-cache");
-const VERSION = readFileSync(join(REPO_ROOT, "MODULE.bazel"), "utf8").match(/^ {4}version = "([^"]+)"/m)?.[1] ?? "";
-const NAME = `rules_pipeline-v${VERSION}`;
+const VERSION = RELEASE_VERSION;
+const NAME = RELEASE_NAME;
 let snippets = "";
-
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-/** A new git repository holding this checkout's tracked files as they are now, in one commit with a fixed date. */
-function commitCheckout(): void {
-  mkdirSync(clone, { recursive: true });
-  const files = run("git", ["ls-files", "-z"], REPO_ROOT).split("\0").filter(Boolean);
-  for (const f of files) {
-    if (!existsSync(join(REPO_ROOT, f))) continue;
-    mkdirSync(dirname(join(clone, f)), { recursive: true });
-    cpSync(join(REPO_ROOT, f), join(clone, f));
-  }
-  const date = { GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z", GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z" };
-  const who = ["-c", "user.name=release-test", "-c", "user.email=release-test@example.invalid", "-c", "commit.gpgsign=false"];
-  run("git", ["init", "-q"], clone);
-  run("git", ["add", "-A"], clone);
-  run("git", [...who, "commit", "-q", "-m", "release candidate"], clone, date);
-}
 
 /** The WORKSPACE snippet the script printed: from `load(...http.bzl...)` to the closing `)` of http_archive. */
 function workspaceSnippet(): string {
@@ -69,8 +49,7 @@ npm_dependencies(name = "npm", package_json = "//examples:package.json", lockfil
 }
 
 beforeAll(() => {
-  commitCheckout();
-  snippets = run("bash", ["scripts/release.sh", VERSION, "--out", join(tmp, "dist")], clone);
+  snippets = makeRelease(clone, join(tmp, "dist"));
   mkdirSync(join(ws, "examples"), { recursive: true });
   cpSync(join(REPO_ROOT, "examples", "hello"), join(ws, "examples", "hello"), { recursive: true });
   for (const f of ["package.json", "package-lock.json", "BUILD.bazel"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, "examples", f));
