@@ -39,22 +39,11 @@ need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot a
 # One line per step: a plain line off a terminal, the same line in bold on one.
 step() { if [[ -t 2 ]]; then printf '\033[1mbazel7: %s\033[0m\n' "$*" >&2; else printf 'bazel7: %s\n' "$*" >&2; fi; }
 
-# The Debian mirror the host's own apt sources name ($PIPELINE_BAZEL7_MIRROR wins): the first archive URI that is not
-# the security archive, from deb822 .sources files or one-line .list files.
-host_mirror() {
-  if [[ -n "${PIPELINE_BAZEL7_MIRROR:-}" ]]; then echo "$PIPELINE_BAZEL7_MIRROR"; return; fi
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")"
-    [[ -n "$uri" ]] && { echo "$uri"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i !~ /security/) { print $i; exit } }' "$f")"
-    [[ -n "$uri" ]] && { echo "$uri"; return; }
-  done
-  die "no Debian mirror found in /etc/apt/sources.list*; set PIPELINE_BAZEL7_MIRROR=http://…/debian"
+# The Debian mirror the host's own apt sources name ($PIPELINE_BAZEL7_MIRROR wins).
+# shellcheck source=scripts/lib/debian-mirror.sh
+source "$REPO/scripts/lib/debian-mirror.sh"
+setup_mirror() {
+  host_mirror PIPELINE_BAZEL7_MIRROR || die "no Debian mirror found in /etc/apt/sources.list*; set PIPELINE_BAZEL7_MIRROR=http://…/debian"
 }
 
 # Runs "$@" with stdout+stderr in a log; on failure prints the log's last lines, naming the step.
@@ -152,7 +141,7 @@ setup() {
     return
   fi
   local start=$SECONDS partial="$ROOT/chroot.partial" mirror node npm_dir
-  mirror="$(host_mirror)"
+  mirror="$(setup_mirror)"
   : >"$ROOT/setup.log"
   exec 8>&2 # the handlers may run inside logged's redirection
   trap 'stop_setup 130' INT
