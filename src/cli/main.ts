@@ -47,6 +47,8 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       tag: { ...strs, describe: "tag to push" },
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
       sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
+      "sign-key": { ...str, describe: "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file" },
+      "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
       platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
@@ -81,6 +83,18 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     describe: "Print the SPDX SBOM attached to an image (HOST/REPO:TAG or @DIGEST via referrers, or oci:DIR)",
     options: { json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" }, insecure: bool, ...AUTH_OPTIONS },
     run: async (a, io) => (await import("./commands/sbom")).sbom(a as never, io),
+  },
+  {
+    command: "verify <reference>",
+    describe: "Verify an image's signature (cosign 3's Sigstore bundle referrer) with a public key",
+    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
+    options: {
+      key: { ...str, demandOption: true, describe: "PEM public key (cosign.pub)" },
+      json: { ...bool, describe: "print the verified digest and statement as JSON" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/verify")).verify(a as never, io),
   },
   {
     command: "registry serve",

@@ -11,7 +11,8 @@ import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
-import type { Manifest } from "../oci/types";
+import type { Descriptor, Manifest } from "../oci/types";
+import type { SigningKey } from "../sign/cosign-key";
 
 /** Blob count and total bytes of an image (config and layers; the manifest itself is not counted). */
 export function imageSize(manifest: Manifest): { blobs: number; bytes: number } {
@@ -41,6 +42,8 @@ export interface PushedImage {
   dropped: string[];
   /** The SBOM attached as a referrer: its manifest's digest and how the registry lists it. */
   sbom?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The signature (a Sigstore bundle, cosign 3's form) attached as a referrer. */
+  signature?: { digest: string; via: "referrers" | "tag"; tag?: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -56,6 +59,8 @@ export interface PushLayoutsOptions {
   log?: (line: string) => void;
   /** Push only these platforms of a multi-platform layout (os/arch[/variant]); default all. */
   platforms?: import("../oci/types").Platform[];
+  /** Sign each pushed image (its index, for a multi-platform one) with this key, after the push and the SBOM. */
+  signingKey?: SigningKey;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -112,15 +117,23 @@ export async function pushLayouts(
       ...(result.manifests ? { manifests: result.manifests.map(({ platform, digest, reference }) => ({ platform, digest, reference })) } : {}),
       dropped: sel.dropped,
     };
+    const subject: Descriptor =
+      sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
+    const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     if (img.sbomFile) {
       const { attachSbom } = await import("../sbom/attach");
-      const attached = await attachSbom(
-        target,
-        sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length },
-        readSbomFile(img.sbomFile),
-        { keychain: opts.keychain, insecure: opts.insecure, log: opts.log },
-      );
+      const attached = await attachSbom(target, subject, readSbomFile(img.sbomFile), attachOpts);
       pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
+    }
+    if (opts.signingKey) {
+      const { signImage } = await import("../sign/attach");
+      try {
+        const signed = await signImage(target, subject, opts.signingKey, attachOpts);
+        pushed[img.name].signature = { digest: signed.digest, via: signed.via, ...(signed.tag ? { tag: signed.tag } : {}) };
+      } catch (e) {
+        const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
+        throw new PipelineError("E_SIGNING", `signing step: ${result.reference} is pushed, but attaching its signature failed (${why})`, { cause: e });
+      }
     }
   }
   return { ...pushed[main.name], images: pushed };
@@ -155,6 +168,7 @@ export function summary(p: PushedImage): string {
   const parts = [`${p.uploaded} blob(s) uploaded`, `${p.skipped} already present`];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
+  if (p.signature) parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
   const name = p.name === "default" ? "" : p.name + " ";
   const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);
   const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "";

@@ -4,13 +4,15 @@
  * this push uploaded ({blobs, bytes}), found already present (skipped) or mounted, and the platforms pushed, each
  * platform's manifest (multi-platform layouts) and the platforms dropped. A multi-platform layout (index.json naming
  * an image index) is pushed whole, index last, and the index digest reported; `--platform` keeps only those named
- * (a new index of them) and prints a line for each platform left out.
+ * (a new index of them) and prints a line for each platform left out. `--sign-key cosign.key` signs what was pushed
+ * (cosign 3's form: a Sigstore bundle referrer that `cosign verify --key cosign.pub --insecure-ignore-tlog` accepts).
  */
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
+import { readSigningKey, signingPassword } from "../../sign/cosign-key";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
@@ -21,22 +23,36 @@ export function layoutDirOf(source: string): string {
 }
 
 export async function push(
-  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; sbom?: string; insecure: boolean; json?: boolean; platform?: string[] } & AuthFlags,
+  a: {
+    source: string;
+    repository: string;
+    tag?: string[];
+    "metadata-out"?: string;
+    sbom?: string;
+    "sign-key"?: string;
+    "sign-password-file"?: string;
+    insecure: boolean;
+    json?: boolean;
+    platform?: string[];
+  } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
+  // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
+  const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: progressFor(io),
     log: io.debug,
     platforms: parsePlatformList(a.platform, "--platform"),
+    signingKey,
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom } = meta;
-    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}) }));
+    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom, signature } = meta;
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}), ...(signature ? { signature } : {}) }));
   } else io.stdout(meta.reference);
 }

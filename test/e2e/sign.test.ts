@@ -1,0 +1,209 @@
+/**
+ * Issue #22's signatures, checked against Debian sid's real cosign 3.1.1 (scripts/sid-tools.sh), offline: cosign runs
+ * with HTTP(S)_PROXY pointing at a closed port, so anything but the loopback registries fails (its TUF and Rekor
+ * requests would). `pipeline push --sign-key` attaches cosign 3's form (a Sigstore bundle referrer) that `cosign verify
+ * --key --insecure-ignore-tlog` accepts, on docker-registry 2.8 (fallback tag) and on the dev registry (referrers
+ * API); `pipeline verify` accepts cosign's own signatures; a wrong key, a deleted signature, a re-tagged image and a
+ * bundle moved onto another image are refused by both.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { TempRegistry, tempRegistry } from "../../src/devregistry/testing";
+import type { Image } from "../../src/image/image";
+import { writeLayout } from "../../src/layout/write";
+import { attachArtifact } from "../../src/registry/artifact";
+import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
+import { CliResult, execProgram, runCli } from "../fixtures/cli";
+import { randomImage } from "../fixtures/random-image";
+import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { sidTools } from "../fixtures/sid-tools";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-"));
+const PASSWORD = "correct horse " + Math.random().toString(36).slice(2);
+let reg: RunningRegistry;
+let dev: TempRegistry;
+let cosignBin: string;
+
+/** cosign with its home in tmp and no route off the machine (the proxy is a closed port; loopback goes direct). */
+const cosignEnv = (): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  HOME: join(tmp, "home"),
+  HTTPS_PROXY: "http://127.0.0.1:9",
+  HTTP_PROXY: "http://127.0.0.1:9",
+  NO_PROXY: "127.0.0.1,localhost",
+  COSIGN_PASSWORD: PASSWORD,
+});
+
+function cosign(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+  return execProgram(cosignBin, args, { env: cosignEnv(), cwd: opts.cwd ?? tmp });
+}
+
+const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosign(["verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", ref]);
+
+/** A pushable layout of a fresh random image. */
+async function layoutOf(name: string): Promise<{ dir: string; image: Image }> {
+  const image = randomImage({ layers: 1, layerSize: 512 });
+  const dir = join(tmp, name);
+  await writeLayout(dir, image);
+  return { dir, image };
+}
+
+const pushEnv = (extra: NodeJS.ProcessEnv = {}) => ({ ...process.env, COSIGN_PASSWORD: PASSWORD, ...extra });
+
+function expectNoSecrets(r: CliResult): void {
+  const key = readFileSync(join(tmp, "cosign.key"), "utf8");
+  const body = key.split("\n").filter((l) => l && !l.startsWith("-----"));
+  for (const out of [r.stdout, r.stderr]) {
+    expect(out).not.toContain(PASSWORD);
+    for (const line of body) expect(out).not.toContain(line);
+  }
+}
+
+beforeAll(async () => {
+  cosignBin = sidTools().cosign;
+  mkdirSync(join(tmp, "home"));
+  const gen = await cosign(["generate-key-pair"]);
+  if (gen.code !== 0) throw new Error(`cosign generate-key-pair: ${gen.stderr}`);
+  mkdirSync(join(tmp, "other"));
+  const other = await cosign(["generate-key-pair"], { cwd: join(tmp, "other") });
+  if (other.code !== 0) throw new Error(`cosign generate-key-pair: ${other.stderr}`);
+  // A signing config naming no services: cosign 3 signs with the key alone (no Rekor, no TSA, no TUF).
+  const sc = await cosign(["signing-config", "create", "--out", join(tmp, "signing-config.json")]);
+  if (sc.code !== 0) throw new Error(`cosign signing-config create: ${sc.stderr}`);
+  reg = await startRegistry();
+  dev = await tempRegistry();
+}, 600_000);
+
+afterAll(async () => {
+  await reg?.stop();
+  await dev?.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.each([
+  ["docker-registry 2.8 (fallback tag)", () => reg.host, "tag"],
+  ["the dev registry (referrers API)", () => dev.address, "referrers"],
+])("pipeline push --sign-key on %s", (_name, host, via) => {
+  test("cosign verify --key accepts the signature, pipeline verify too; neither key nor password is printed", async () => {
+    const { dir, image } = await layoutOf(`signed-${via}`);
+    const repo = `${host()}/sign/app`;
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    expect(r.stderr).toContain("signature sha256:");
+    expect(r.code).toBe(0);
+    expectNoSecrets(r);
+    const out = JSON.parse(r.stdout) as { digest: string; signature: { digest: string; via: string } };
+    expect(out.digest).toBe(image.digest);
+    expect(out.signature.via).toBe(via);
+
+    const c = await cosignVerify(`${repo}@${image.digest}`);
+    expect(c.stderr).toContain("The signatures were verified against the specified public key");
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.stdout)[0].critical.image["docker-manifest-digest"]).toBe(image.digest);
+
+    const v = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "cosign.pub"), "--json"]);
+    expect(v.stderr).toBe("");
+    expect(JSON.parse(v.stdout)).toMatchObject({ digest: image.digest, signature: out.signature.digest, via });
+
+    // Another key: both refuse.
+    const wrong = await cosignVerify(`${repo}@${image.digest}`, join(tmp, "other", "cosign.pub"));
+    expect(wrong.code).not.toBe(0);
+    const w = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "other", "cosign.pub")]);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${image.digest}: the signature does not verify with the key: bundle ${out.signature.digest}: none of its 1 signature(s) verifies`);
+  }, 120_000);
+
+  test("pipeline verify accepts cosign sign's own signature", async () => {
+    const { dir, image } = await layoutOf(`cosign-signed-${via}`);
+    const repo = `${host()}/sign/by-cosign`;
+    expect((await runCli(["push", dir, "--repository", repo, "--tag", "v1"])).code).toBe(0);
+    const s = await cosign(["sign", "--key", join(tmp, "cosign.key"), "--signing-config", join(tmp, "signing-config.json"), "--allow-http-registry", "-y", `${repo}@${image.digest}`]);
+    expect(s.code, s.stderr).toBe(0);
+    const v = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "cosign.pub")]);
+    expect(v.stderr).toContain("verified: the signature sha256:");
+    expect(v.stdout.trim()).toBe(`${repo}@${image.digest}`);
+    expect(v.code).toBe(0);
+  }, 120_000);
+});
+
+describe("rejected signatures (docker-registry 2.8)", () => {
+  test("a deleted signature: cosign and pipeline verify both refuse, naming the digest", async () => {
+    const { dir, image } = await layoutOf("deleted");
+    const repo = `${reg.host}/sign/deleted`;
+    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    const sig = (JSON.parse(r.stdout) as { signature: { digest: string } }).signature.digest;
+    expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
+    const del = await fetch(`http://${reg.host}/v2/sign/deleted/manifests/${sig}`, { method: "DELETE" });
+    expect(del.status).toBe(202);
+    expect((await cosignVerify(`${repo}@${image.digest}`)).code).not.toBe(0);
+    const v = await runCli(["verify", `${repo}@${image.digest}`, "--key", join(tmp, "cosign.pub")]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${image.digest}: the signature does not verify with the key: bundle ${sig}:`);
+  }, 120_000);
+
+  test("an unsigned image under a signed image's tag, and a signature moved onto it: both refused", async () => {
+    const a = await layoutOf("retag-a");
+    const b = await layoutOf("retag-b");
+    const repo = `${reg.host}/sign/retag`;
+    const r = await runCli(["push", a.dir, "--repository", repo, "--tag", "prod", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")])).code).toBe(0);
+    expect((await runCli(["push", b.dir, "--repository", repo, "--tag", "prod"])).code).toBe(0);
+    expect((await cosignVerify(`${repo}:prod`)).code).not.toBe(0);
+    let v = await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")]);
+    expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${b.image.digest}: the signature does not verify with the key: no signature found`);
+
+    // A's bundle (its statement names A's digest) attached to B: the envelope verifies, the subject does not match.
+    const sigManifest = JSON.parse(
+      execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${repo}@${(JSON.parse(r.stdout) as { signature: { digest: string } }).signature.digest}`], { encoding: "utf8" }),
+    ) as { layers: { digest: string }[] };
+    const bundle = Buffer.from(await (await fetch(`http://${reg.host}/v2/sign/retag/blobs/${sigManifest.layers[0].digest}`)).arrayBuffer());
+    await attachArtifact({ registry: reg.host, repository: "sign/retag" }, { mediaType: b.image.mediaType, digest: b.image.digest, size: b.image.manifestBytes.length }, { artifactType: BUNDLE_MEDIA_TYPE, bytes: bundle, annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" } });
+    expect((await cosignVerify(`${repo}@${b.image.digest}`)).code).not.toBe(0);
+    v = await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(`the signed statement names [{"sha256":"${a.image.digest.slice(7)}"}], not ${b.image.digest}`);
+  }, 120_000);
+});
+
+describe("signing errors", () => {
+  test("a wrong password fails before anything is pushed, naming the key file and not the password", async () => {
+    const { dir } = await layoutOf("wrong-password");
+    const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/wrongpw`, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv({ COSIGN_PASSWORD: "not it" }) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNING_KEY]: signing key ${join(tmp, "cosign.key")}: cannot decrypt it (wrong password`);
+    expect(r.stderr).not.toContain("not it");
+    const tags = await fetch(`http://${reg.host}/v2/sign/wrongpw/tags/list`);
+    expect(tags.status).toBe(404);
+  }, 60_000);
+
+  test("the password from --sign-password-file; without one, E_SIGNING_KEY says where it is read from", async () => {
+    const { dir } = await layoutOf("password-file");
+    const file = join(tmp, "password.txt");
+    writeFileSync(file, PASSWORD + "\n", { mode: 0o600 });
+    const env = { ...process.env };
+    delete env.COSIGN_PASSWORD;
+    let r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key")], { env });
+    expect(r.stderr).toContain("error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD or pass --sign-password-file FILE");
+    r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key"), "--sign-password-file", file], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expectNoSecrets(r);
+    expect((await cosignVerify(r.stdout.trim())).code).toBe(0);
+  }, 60_000);
+
+  test("a signing failure after the push fails the push, naming the step and the pushed image", async () => {
+    // The real registry holds, at the image's fallback tag, something that is not an index: attaching fails.
+    const { dir, image } = await layoutOf("sign-fails");
+    const repo = `${reg.host}/sign/fails`;
+    const junk = await layoutOf("junk");
+    expect((await runCli(["push", junk.dir, "--repository", repo, "--tag", image.digest.replace(":", "-")])).code).toBe(0);
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNING]: signing step: ${repo}@${image.digest} is pushed, but attaching its signature failed (E_REGISTRY:`);
+    expect((await fetch(`http://${reg.host}/v2/sign/fails/manifests/v1`, { method: "HEAD", headers: { Accept: image.mediaType } })).status).toBe(200);
+  }, 60_000);
+
+});
