@@ -49,6 +49,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
       "sign-key": { ...str, describe: "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file" },
       "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
+      provenance: { ...bool, describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer" },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
       platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
@@ -90,6 +91,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
     options: {
       key: { ...str, demandOption: true, describe: "PEM public key (cosign.pub)" },
+      provenance: { ...bool, describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)" },
       json: { ...bool, describe: "print the verified digest and statement as JSON" },
       insecure: bool,
       ...AUTH_OPTIONS,

@@ -44,6 +44,8 @@ export interface PushedImage {
   sbom?: { digest: string; via: "referrers" | "tag"; tag?: string };
   /** The signature (a Sigstore bundle, cosign 3's form) attached as a referrer. */
   signature?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The signed SLSA provenance attestation attached as a referrer. */
+  provenance?: { digest: string; via: "referrers" | "tag"; tag?: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -61,6 +63,8 @@ export interface PushLayoutsOptions {
   platforms?: import("../oci/types").Platform[];
   /** Sign each pushed image (its index, for a multi-platform one) with this key, after the push and the SBOM. */
   signingKey?: SigningKey;
+  /** With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed. */
+  provenance?: { invocation?: Record<string, unknown> };
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -126,13 +130,29 @@ export async function pushLayouts(
       pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
     }
     if (opts.signingKey) {
-      const { signImage } = await import("../sign/attach");
-      try {
-        const signed = await signImage(target, subject, opts.signingKey, attachOpts);
-        pushed[img.name].signature = { digest: signed.digest, via: signed.via, ...(signed.tag ? { tag: signed.tag } : {}) };
-      } catch (e) {
-        const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
-        throw new PipelineError("E_SIGNING", `signing step: ${result.reference} is pushed, but attaching its signature failed (${why})`, { cause: e });
+      const { attachSignedStatement, signImage } = await import("../sign/attach");
+      const step = async (what: string, attach: () => Promise<{ digest: string; via: "referrers" | "tag"; tag?: string }>) => {
+        try {
+          const { digest, via, tag } = await attach();
+          return { digest, via, ...(tag ? { tag } : {}) };
+        } catch (e) {
+          const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
+          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what === "signing" ? "signature" : "provenance"} failed (${why})`, { cause: e });
+        }
+      };
+      const key = opts.signingKey;
+      pushed[img.name].signature = await step("signing", () => signImage(target, subject, key, attachOpts));
+      if (opts.provenance) {
+        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
+        const predicate = provenanceFor({
+          registry: target.registry,
+          repository: target.repository,
+          tags: result.tags,
+          platforms: sel.platforms,
+          annotations: sel.images.map((i) => i.manifest.annotations),
+          invocation: opts.provenance.invocation,
+        });
+        pushed[img.name].provenance = await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts));
       }
     }
   }
@@ -169,6 +189,7 @@ export function summary(p: PushedImage): string {
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
   if (p.signature) parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
+  if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
   const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);
   const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "";

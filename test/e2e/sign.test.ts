@@ -15,7 +15,9 @@ import { TempRegistry, tempRegistry } from "../../src/devregistry/testing";
 import type { Image } from "../../src/image/image";
 import { writeLayout } from "../../src/layout/write";
 import { attachArtifact } from "../../src/registry/artifact";
+import { sha256 } from "../../src/oci/digest";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
+import { VERSION } from "../../src/version";
 import { CliResult, execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -43,9 +45,14 @@ function cosign(args: string[], opts: { cwd?: string } = {}): Promise<CliResult>
 
 const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosign(["verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", ref]);
 
-/** A pushable layout of a fresh random image. */
-async function layoutOf(name: string): Promise<{ dir: string; image: Image }> {
-  const image = randomImage({ layers: 1, layerSize: 512 });
+/** A pushable layout of a fresh random image (with these manifest annotations). */
+async function layoutOf(name: string, annotations?: Record<string, string>): Promise<{ dir: string; image: Image }> {
+  let image = randomImage({ layers: 1, layerSize: 512 });
+  if (annotations) {
+    const manifest = { ...image.manifest, annotations };
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    image = { ...image, manifest, manifestBytes, digest: sha256(manifestBytes) };
+  }
   const dir = join(tmp, name);
   await writeLayout(dir, image);
   return { dir, image };
@@ -206,4 +213,86 @@ describe("signing errors", () => {
     expect((await fetch(`http://${reg.host}/v2/sign/fails/manifests/v1`, { method: "HEAD", headers: { Accept: image.mediaType } })).status).toBe(200);
   }, 60_000);
 
+});
+
+describe("SLSA provenance (pipeline push --provenance)", () => {
+  const base = "sha256:" + "1b".repeat(32);
+  const commit = "0123456789abcdef0123456789abcdef01234567";
+  const annotations = {
+    "org.opencontainers.image.base.name": `registry.example/node@${base}`,
+    "org.opencontainers.image.base.digest": base,
+    "org.opencontainers.image.revision": commit,
+    "org.opencontainers.image.source": "https://git.example/team/app",
+  };
+  const expected = (repository: string) => ({
+    buildDefinition: {
+      buildType: "urn:rules_pipeline:buildtype:push:v1",
+      externalParameters: { repository, tags: ["v1"], platforms: ["linux/amd64"], invocation: { command: "pipeline push", repository, tags: ["v1"], platforms: [] } },
+      resolvedDependencies: [
+        { uri: "oci://registry.example/node", name: "base image", digest: { sha256: "1b".repeat(32) } },
+        { uri: "git+https://git.example/team/app", name: "source", digest: { gitCommit: commit } },
+      ],
+    },
+    runDetails: { builder: { id: "urn:rules_pipeline:pipeline-cli", version: { rules_pipeline: VERSION } } },
+  });
+
+  test.each([
+    ["docker-registry 2.8", () => reg.host, "v1.1-referrers-tag"],
+    ["the dev registry", () => dev.address, "v1.1-referrers-api"],
+  ])("on %s: cosign verify-attestation --type slsaprovenance1 accepts it; oras discover lists SBOM, signature and provenance", async (_name, host, spec) => {
+    const { dir, image } = await layoutOf(`provenance-${spec}`, annotations);
+    const repo = `${host()}/sign/prov`;
+    const sbom = join(tmp, "sbom.spdx.json");
+    writeFileSync(sbom, JSON.stringify({ spdxVersion: "SPDX-2.3", name: "app", packages: [] }));
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sbom", sbom, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    expectNoSecrets(r);
+    const out = JSON.parse(r.stdout) as Record<"sbom" | "signature" | "provenance", { digest: string }>;
+
+    const c = await cosign(["verify-attestation", "--key", join(tmp, "cosign.pub"), "--type", "slsaprovenance1", "--insecure-ignore-tlog", "--allow-http-registry", `${repo}@${image.digest}`]);
+    expect(c.code, c.stderr).toBe(0);
+    const statement = JSON.parse(Buffer.from((JSON.parse(c.stdout.trim().split("\n")[0]) as { payload: string }).payload, "base64").toString("utf8")) as { subject: unknown; predicate: unknown };
+    expect(statement.subject).toEqual([{ digest: { sha256: image.digest.slice(7) } }]);
+    expect(statement.predicate).toEqual(expected(repo));
+    // Another key: refused.
+    const wrong = await cosign(["verify-attestation", "--key", join(tmp, "other", "cosign.pub"), "--type", "slsaprovenance1", "--insecure-ignore-tlog", "--allow-http-registry", `${repo}@${image.digest}`]);
+    expect(wrong.code).not.toBe(0);
+
+    const v = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "cosign.pub"), "--provenance", "--json"]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ digest: image.digest, provenance: { attestation: out.provenance.digest, predicate: expected(repo) } });
+
+    const d = await execProgram(sidTools().oras, ["discover", "--plain-http", "--distribution-spec", spec, "--format", "json", `${repo}@${image.digest}`]);
+    expect(d.code, d.stderr).toBe(0);
+    const listed = (JSON.parse(d.stdout) as { referrers: { digest: string; artifactType: string }[] }).referrers;
+    expect(listed.map((x) => [x.digest, x.artifactType]).sort()).toEqual(
+      [
+        [out.sbom.digest, "application/spdx+json"],
+        [out.signature.digest, BUNDLE_MEDIA_TYPE],
+        [out.provenance.digest, BUNDLE_MEDIA_TYPE],
+      ].sort(),
+    );
+  }, 120_000);
+
+  test("without the provenance referrer, verify --provenance and cosign verify-attestation refuse; the signature still verifies", async () => {
+    const { dir, image } = await layoutOf("provenance-deleted", annotations);
+    const repo = `${reg.host}/sign/prov-deleted`;
+    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    const att = (JSON.parse(r.stdout) as { provenance: { digest: string } }).provenance.digest;
+    expect((await fetch(`http://${reg.host}/v2/sign/prov-deleted/manifests/${att}`, { method: "DELETE" })).status).toBe(202);
+    const c = await cosign(["verify-attestation", "--key", join(tmp, "cosign.pub"), "--type", "slsaprovenance1", "--insecure-ignore-tlog", "--allow-http-registry", `${repo}@${image.digest}`]);
+    expect(c.code).not.toBe(0);
+    expect((await runCli(["verify", `${repo}@${image.digest}`, "--key", join(tmp, "cosign.pub")])).code).toBe(0);
+    const v = await runCli(["verify", `${repo}@${image.digest}`, "--key", join(tmp, "cosign.pub"), "--provenance"]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${image.digest}: the attestation (https://slsa.dev/provenance/v1) does not verify with the key: bundle ${att}:`);
+  }, 120_000);
+
+  test("--provenance without --sign-key is a usage error", async () => {
+    const { dir } = await layoutOf("provenance-nokey");
+    const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error[E_USAGE]: --provenance needs --sign-key");
+  });
 });
