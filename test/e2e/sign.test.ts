@@ -4,7 +4,9 @@
  * requests would). `pipeline push --sign-key` attaches cosign 3's form (a Sigstore bundle referrer) that `cosign verify
  * --key --insecure-ignore-tlog` accepts, on docker-registry 2.8 (fallback tag) and on the dev registry (referrers
  * API); `pipeline verify` accepts cosign's own signatures; a wrong key, a deleted signature, a re-tagged image and a
- * bundle moved onto another image are refused by both.
+ * bundle moved onto another image are refused by both. `--provenance` adds a SLSA provenance v1 attestation that
+ * `cosign verify-attestation --type slsaprovenance1` accepts and `oras discover` lists; `pipeline run
+ * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,6 +22,7 @@ import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
 import { VERSION } from "../../src/version";
 import { CliResult, execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
+import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
 
@@ -149,6 +152,12 @@ describe("rejected signatures (docker-registry 2.8)", () => {
     const v = await runCli(["verify", `${repo}@${image.digest}`, "--key", join(tmp, "cosign.pub")]);
     expect(v.code).toBe(1);
     expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${image.digest}: the signature does not verify with the key: bundle ${sig}:`);
+
+    // Signing again: the fallback index still names the deleted manifest, which distribution refuses in a new
+    // index (MANIFEST_BLOB_UNKNOWN) until it is dropped.
+    const again = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
   }, 120_000);
 
   test("an unsigned image under a signed image's tag, and a signature moved onto it: both refused", async () => {
@@ -295,4 +304,62 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error[E_USAGE]: --provenance needs --sign-key");
   });
+});
+
+describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
+  let app: RunnerApp;
+  const cache = () => join(tmp, "run-cache");
+  const pub = () => join(tmp, "cosign.pub");
+  beforeAll(async () => {
+    app = await buildRunnerApp(join(tmp, "app"), reg);
+  }, 300_000);
+
+  test("refuses the unsigned image before anything runs, then runs it once signed (flag, and $PIPELINE_REQUIRE_SIGNATURE)", async () => {
+    let r = await runCli(["run", "--image", `${reg.host}/run/app:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: no signature found`);
+    expect(r.stdout).not.toContain("hello from");
+
+    const signed = await runCli(["push", app.layout, "--repository", `${reg.host}/run/app`, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
+    expect(signed.code, signed.stderr).toBe(0);
+    r = await runCli(["run", "--image", `${reg.host}/run/app:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`of ${reg.host}/run/app@${app.digest} verifies with ${pub()}`);
+    expect(r.stdout).toContain("hello from");
+    r = await runCli(["run", "--image", app.ref, "--cache-dir", cache(), "--", "hello"], { env: { ...process.env, PIPELINE_REQUIRE_SIGNATURE: join(tmp, "other", "cosign.pub") } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: bundle sha256:`);
+    expect(r.stdout).not.toContain("hello from");
+  }, 300_000);
+
+  test("refuses a tampered signature: a signed bundle whose statement was edited", async () => {
+    const repo = `${reg.host}/run/tampered`;
+    const pushed = await runCli(["push", app.layout, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const sig = (JSON.parse(pushed.stdout) as { signature: { digest: string } }).signature.digest;
+    const manifest = (await (await fetch(`http://${reg.host}/v2/run/tampered/manifests/${sig}`, { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } })).json()) as { layers: { digest: string }[] };
+    const bundle = (await (await fetch(`http://${reg.host}/v2/run/tampered/blobs/${manifest.layers[0].digest}`)).json()) as { dsseEnvelope: { payload: string } };
+    const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8")) as { predicate: Record<string, unknown> };
+    statement.predicate = { note: "edited after signing" };
+    bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString("base64");
+    // Only the edited bundle is left: the genuine one is deleted.
+    expect((await fetch(`http://${reg.host}/v2/run/tampered/manifests/${sig}`, { method: "DELETE" })).status).toBe(202);
+    const subject = { mediaType: app.image.mediaType, digest: app.digest, size: app.image.manifestBytes.length };
+    await attachArtifact({ registry: reg.host, repository: "run/tampered" }, subject, { artifactType: BUNDLE_MEDIA_TYPE, bytes: Buffer.from(JSON.stringify(bundle)), annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" } });
+    expect((await cosignVerify(`${repo}@${app.digest}`)).code).not.toBe(0);
+    const r = await runCli(["run", "--image", `${repo}:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${app.digest}: the signature does not verify with the key: bundle sha256:`);
+    expect(r.stderr).toContain("none of its 1 signature(s) verifies with the key");
+    expect(r.stdout).not.toContain("hello from");
+  }, 300_000);
+
+  test("refuses an image from a local layout (no signature to verify) and --on kubernetes (not checked there yet)", async () => {
+    let r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: oci:${app.layout}: a signature is required (--require-signature ${pub()}) and an image in a local layout has none to verify`);
+    r = await runCli(["run", "--on", "kubernetes", "--image", app.ref, "--require-signature", pub()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--require-signature applies to local containers only");
+  }, 120_000);
 });
