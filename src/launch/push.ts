@@ -46,6 +46,8 @@ export interface PushedImage {
   signature?: { digest: string; via: "referrers" | "tag"; tag?: string };
   /** The signed SLSA provenance attestation attached as a referrer. */
   provenance?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The legacy signature manifest (cosign's `sha256-<hex>.sig` tag), when asked for. */
+  legacySignature?: { digest: string; tag: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -65,6 +67,8 @@ export interface PushLayoutsOptions {
   signingKey?: SigningKey;
   /** With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed. */
   provenance?: { invocation?: Record<string, unknown> };
+  /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
+  legacySignature?: boolean;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -131,17 +135,21 @@ export async function pushLayouts(
     }
     if (opts.signingKey) {
       const { attachSignedStatement, signImage } = await import("../sign/attach");
-      const step = async (what: string, attach: () => Promise<{ digest: string; via: "referrers" | "tag"; tag?: string }>) => {
+      const step = async <T>(what: string, attach: () => Promise<T>): Promise<T> => {
         try {
-          const { digest, via, tag } = await attach();
-          return { digest, via, ...(tag ? { tag } : {}) };
+          return await attach();
         } catch (e) {
           const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
-          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what === "signing" ? "signature" : "provenance"} failed (${why})`, { cause: e });
+          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`, { cause: e });
         }
       };
+      const referrer = ({ digest, via, tag }: { digest: string; via: "referrers" | "tag"; tag?: string }) => ({ digest, via, ...(tag ? { tag } : {}) });
       const key = opts.signingKey;
-      pushed[img.name].signature = await step("signing", () => signImage(target, subject, key, attachOpts));
+      pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
+      if (opts.legacySignature) {
+        const { attachLegacySignature } = await import("../sign/legacy");
+        pushed[img.name].legacySignature = await step("legacy signature", () => attachLegacySignature(target, subject.digest, key, attachOpts));
+      }
       if (opts.provenance) {
         const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
         const predicate = provenanceFor({
@@ -152,7 +160,7 @@ export async function pushLayouts(
           annotations: sel.images.map((i) => i.manifest.annotations),
           invocation: opts.provenance.invocation,
         });
-        pushed[img.name].provenance = await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts));
+        pushed[img.name].provenance = referrer(await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts)));
       }
     }
   }
@@ -189,6 +197,7 @@ export function summary(p: PushedImage): string {
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
   if (p.signature) parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
+  if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
   if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
   const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);

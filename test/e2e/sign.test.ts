@@ -23,6 +23,7 @@ import { VERSION } from "../../src/version";
 import { CliResult, execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
+import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
 
@@ -138,6 +139,40 @@ describe.each([
   }, 120_000);
 });
 
+test("a multi-platform image: the index is signed, and cosign verifies the index digest", async () => {
+  const dir = join(tmp, "two-platforms");
+  const idx = await writeTwoPlatformLayout(dir, join(tmp, "two-platforms-blobs"));
+  const repo = `${reg.host}/sign/multi`;
+  const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+  expect(r.code, r.stderr).toBe(0);
+  expect((JSON.parse(r.stdout) as { digest: string }).digest).toBe(idx.digest);
+  const c = await cosignVerify(`${repo}:v1`);
+  expect(c.code, c.stderr).toBe(0);
+  expect(JSON.parse(c.stdout)[0].critical.image["docker-manifest-digest"]).toBe(idx.digest);
+  const v = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "cosign.pub")]);
+  expect(v.stdout.trim()).toBe(`${repo}@${idx.digest}`);
+}, 120_000);
+
+test("--sign-legacy: cosign verify --new-bundle-format=false accepts the sha256-<hex>.sig tag form (and refuses without it)", async () => {
+  const plain = await layoutOf("legacy-none");
+  const repo = `${reg.host}/sign/legacy`;
+  expect((await runCli(["push", plain.dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() })).code).toBe(0);
+  const legacyVerify = (digest: string) => cosign(["verify", "--key", join(tmp, "cosign.pub"), "--insecure-ignore-tlog", "--new-bundle-format=false", "--allow-http-registry", `${repo}@${digest}`]);
+  expect((await legacyVerify(plain.image.digest)).code).not.toBe(0);
+
+  const { dir, image } = await layoutOf("legacy");
+  const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--sign-legacy", "--json"], { env: pushEnv() });
+  expect(r.code, r.stderr).toBe(0);
+  expect(JSON.parse(r.stdout)).toMatchObject({ legacySignature: { tag: `${image.digest.replace(":", "-")}.sig` } });
+  const c = await legacyVerify(image.digest);
+  expect(c.code, c.stderr).toBe(0);
+  expect(JSON.parse(c.stdout)[0]).toMatchObject({ critical: { image: { "docker-manifest-digest": image.digest }, type: "cosign container image signature" } });
+  expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
+  // Another key's legacy signature does not pass for ours.
+  const o = await cosign(["verify", "--key", join(tmp, "other", "cosign.pub"), "--insecure-ignore-tlog", "--new-bundle-format=false", "--allow-http-registry", `${repo}@${image.digest}`]);
+  expect(o.code).not.toBe(0);
+}, 120_000);
+
 describe("rejected signatures (docker-registry 2.8)", () => {
   test("a deleted signature: cosign and pipeline verify both refuse, naming the digest", async () => {
     const { dir, image } = await layoutOf("deleted");
@@ -218,7 +253,7 @@ describe("signing errors", () => {
     expect((await runCli(["push", junk.dir, "--repository", repo, "--tag", image.digest.replace(":", "-")])).code).toBe(0);
     const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_SIGNING]: signing step: ${repo}@${image.digest} is pushed, but attaching its signature failed (E_REGISTRY:`);
+    expect(r.stderr).toContain(`error[E_SIGNING]: signature step: ${repo}@${image.digest} is pushed, but attaching its signature failed (E_REGISTRY:`);
     expect((await fetch(`http://${reg.host}/v2/sign/fails/manifests/v1`, { method: "HEAD", headers: { Accept: image.mediaType } })).status).toBe(200);
   }, 60_000);
 

@@ -34,6 +34,7 @@ export async function push(
     "sign-key"?: string;
     "sign-password-file"?: string;
     provenance?: boolean;
+    "sign-legacy"?: boolean;
     insecure: boolean;
     json?: boolean;
     platform?: string[];
@@ -43,6 +44,7 @@ export async function push(
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   if (a.provenance && !a["sign-key"]) throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
+  if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
   // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
   const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
@@ -52,12 +54,13 @@ export async function push(
     log: io.debug,
     platforms: parsePlatformList(a.platform, "--platform"),
     signingKey,
+    legacySignature: a["sign-legacy"],
     ...(a.provenance ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] } } } : {}),
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom, signature, provenance } = meta;
-    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}), ...(signature ? { signature } : {}), ...(provenance ? { provenance } : {}) }));
+    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom, signature, legacySignature, provenance } = meta;
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}), ...(signature ? { signature } : {}), ...(legacySignature ? { legacySignature } : {}), ...(provenance ? { provenance } : {}) }));
   } else io.stdout(meta.reference);
 }
