@@ -173,6 +173,27 @@ test("--sign-legacy: cosign verify --new-bundle-format=false accepts the sha256-
   expect(o.code).not.toBe(0);
 }, 120_000);
 
+test("bazel-push (what NAME_push runs): --sign-key / $PIPELINE_SIGN_KEY at run time, provenance names the Bazel target", async () => {
+  // The launcher's runfiles tree, laid out by hand: the CLI command `bazel run //app:app_push -- ...` ends in.
+  const runfiles = join(tmp, "runfiles");
+  const { image } = await layoutOf("runfiles/ws/app_image");
+  const config = join(runfiles, "ws", "app_push.json");
+  const repository = "bazel/app";
+  writeFileSync(config, JSON.stringify({ label: "//app:app_push", mode: "push", workspace: "ws", registry: reg.host, repository, tags: ["v1"], insecure: false, env: {}, images: [{ name: "default", layout: "ws/app_image", digestFile: "ws/app_image.digest" }] }));
+  const env = { ...pushEnv(), RUNFILES_DIR: runfiles };
+  let r = await runCli(["bazel-push", "--config", config, "--provenance"], { env });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need --sign-key or $PIPELINE_SIGN_KEY");
+  r = await runCli(["bazel-push", "--config", config, "--provenance"], { env: { ...env, PIPELINE_SIGN_KEY: join(tmp, "cosign.key") } });
+  expect(r.code, r.stderr).toBe(0);
+  expectNoSecrets(r);
+  const repo = `${reg.host}/${repository}`;
+  expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
+  const v = await runCli(["verify", `${repo}:v1`, "--key", join(tmp, "cosign.pub"), "--provenance", "--json"]);
+  expect(v.code, v.stderr).toBe(0);
+  expect(JSON.parse(v.stdout).provenance.predicate.buildDefinition.externalParameters.invocation).toEqual({ bazelTarget: "//app:app_push", tags: ["v1"] });
+}, 120_000);
+
 describe("rejected signatures (docker-registry 2.8)", () => {
   test("a deleted signature: cosign and pipeline verify both refuse, naming the digest", async () => {
     const { dir, image } = await layoutOf("deleted");
