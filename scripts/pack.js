@@ -12,7 +12,7 @@
  * What it chose:
  *  - Each package is assembled in a fresh temporary staging directory (packages/NAME's package.json and README plus
  *    the built files), so nothing built lands in the source tree and two runs never race on one directory.
- *  - cli: tools/pipeline.ts bundled by esbuild into one `pipeline.js` (keeping its shebang). `yaml` is bundled;
+ *  - cli: tools/pipeline.ts bundled by esbuild into one `pipeline.js` (keeping its shebang). `yaml` and `tweetnacl` are bundled;
  *    `@aws-sdk/*` and `@kubernetes/client-node` stay external `dependencies` of the package (loaded lazily by the
  *    commands that use them, found by normal node resolution from the installed package).
  *    The compiled runtime library goes beside it (runtime/index.js), for `pipeline build --lockfile`.

@@ -26,6 +26,7 @@ export const UNPACK_LIMIT_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const RUN_OPTIONS = {
+  "require-signature": { type: "string", describe: "PEM public key (cosign.pub): run only an image whose signature verifies with it, pinned to the verified digest (default $PIPELINE_REQUIRE_SIGNATURE)" },
   image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
   env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
   mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },

@@ -35,6 +35,14 @@ export const GROUPS: Record<string, string> = {
   cache: "The local cache of images, root filesystems and models ($PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
 };
 
+/** Signing what was pushed (push, bazel-push): src/sign/. */
+const SIGN_OPTIONS = {
+  "sign-key": { ...str, describe: "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file" },
+  "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
+  provenance: { ...bool, describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer" },
+  "sign-legacy": { ...bool, describe: "with --sign-key: also cosign's legacy sha256-<hex>.sig tag form, for verifiers older than cosign 3" },
+};
+
 const CACHE_DIR = { ...str, describe: "cache root (default $PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline)" };
 
 export const COMMANDS: CommandSpec<CliIo>[] = [
@@ -47,6 +55,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       tag: { ...strs, describe: "tag to push" },
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
       sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
+      ...SIGN_OPTIONS,
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
       platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
@@ -87,6 +96,19 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     describe: "Print the SPDX SBOM attached to an image (HOST/REPO:TAG or @DIGEST via referrers, or oci:DIR)",
     options: { json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" }, insecure: bool, ...AUTH_OPTIONS },
     run: async (a, io) => (await import("./commands/sbom")).sbom(a as never, io),
+  },
+  {
+    command: "verify <reference>",
+    describe: "Verify an image's signature (cosign 3's Sigstore bundle referrer) with a public key",
+    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
+    options: {
+      key: { ...str, demandOption: true, describe: "PEM public key (cosign.pub)" },
+      provenance: { ...bool, describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)" },
+      json: { ...bool, describe: "print the verified digest and statement as JSON" },
+      insecure: bool,
+      ...AUTH_OPTIONS,
+    },
+    run: async (a, io) => (await import("./commands/verify")).verify(a as never, io),
   },
   {
     command: "registry serve",
@@ -322,6 +344,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       tag: { ...strs, describe: "extra tag" },
       "metadata-out": str,
       platform: { ...strs, describe: "of a multi-platform image, push only these (os/arch[/variant]); default all" },
+      ...SIGN_OPTIONS,
       ...AUTH_OPTIONS,
     },
     run: async (a, io) => (await import("./commands/bazel-push")).bazelPush(a as never, io),

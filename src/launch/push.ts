@@ -11,7 +11,8 @@ import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
-import type { Manifest } from "../oci/types";
+import type { Descriptor, Manifest } from "../oci/types";
+import type { SigningKey } from "../sign/cosign-key";
 
 /** Blob count and total bytes of an image (config and layers; the manifest itself is not counted). */
 export function imageSize(manifest: Manifest): { blobs: number; bytes: number } {
@@ -41,6 +42,12 @@ export interface PushedImage {
   dropped: string[];
   /** The SBOM attached as a referrer: its manifest's digest and how the registry lists it. */
   sbom?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The signature (a Sigstore bundle, cosign 3's form) attached as a referrer. */
+  signature?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The signed SLSA provenance attestation attached as a referrer. */
+  provenance?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  /** The legacy signature manifest (cosign's `sha256-<hex>.sig` tag), when asked for. */
+  legacySignature?: { digest: string; tag: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -56,6 +63,12 @@ export interface PushLayoutsOptions {
   log?: (line: string) => void;
   /** Push only these platforms of a multi-platform layout (os/arch[/variant]); default all. */
   platforms?: import("../oci/types").Platform[];
+  /** Sign each pushed image (its index, for a multi-platform one) with this key, after the push and the SBOM. */
+  signingKey?: SigningKey;
+  /** With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed. */
+  provenance?: { invocation?: Record<string, unknown> };
+  /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
+  legacySignature?: boolean;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -112,15 +125,43 @@ export async function pushLayouts(
       ...(result.manifests ? { manifests: result.manifests.map(({ platform, digest, reference }) => ({ platform, digest, reference })) } : {}),
       dropped: sel.dropped,
     };
+    const subject: Descriptor =
+      sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
+    const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     if (img.sbomFile) {
       const { attachSbom } = await import("../sbom/attach");
-      const attached = await attachSbom(
-        target,
-        sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length },
-        readSbomFile(img.sbomFile),
-        { keychain: opts.keychain, insecure: opts.insecure, log: opts.log },
-      );
+      const attached = await attachSbom(target, subject, readSbomFile(img.sbomFile), attachOpts);
       pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
+    }
+    if (opts.signingKey) {
+      const { attachSignedStatement, signImage } = await import("../sign/attach");
+      const step = async <T>(what: string, attach: () => Promise<T>): Promise<T> => {
+        try {
+          return await attach();
+        } catch (e) {
+          const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
+          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`, { cause: e });
+        }
+      };
+      const referrer = ({ digest, via, tag }: { digest: string; via: "referrers" | "tag"; tag?: string }) => ({ digest, via, ...(tag ? { tag } : {}) });
+      const key = opts.signingKey;
+      pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
+      if (opts.legacySignature) {
+        const { attachLegacySignature } = await import("../sign/legacy");
+        pushed[img.name].legacySignature = await step("legacy signature", () => attachLegacySignature(target, subject.digest, key, attachOpts));
+      }
+      if (opts.provenance) {
+        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
+        const predicate = provenanceFor({
+          registry: target.registry,
+          repository: target.repository,
+          tags: result.tags,
+          platforms: sel.platforms,
+          annotations: sel.images.map((i) => i.manifest.annotations),
+          invocation: opts.provenance.invocation,
+        });
+        pushed[img.name].provenance = referrer(await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts)));
+      }
     }
   }
   return { ...pushed[main.name], images: pushed };
@@ -155,6 +196,9 @@ export function summary(p: PushedImage): string {
   const parts = [`${p.uploaded} blob(s) uploaded`, `${p.skipped} already present`];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
+  if (p.signature) parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
+  if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
+  if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
   const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);
   const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "";

@@ -74,11 +74,24 @@ export async function putReferrer(client: RegistryClient, repository: string, by
     if (!(e instanceof RegistryError && e.code === "E_NOT_FOUND")) throw e;
   }
   if (index.manifests.some((m) => m.digest === digest)) return { digest, via: "tag", tag };
-  const next: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [...index.manifests, descriptor] };
-  if (index.annotations) next.annotations = index.annotations;
-  const out = Buffer.from(JSON.stringify(next));
-  if (out.length > MAX_INDEX_BYTES) throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
-  await client.putManifest(repository, tag, out, MediaType.OCI_INDEX);
+  const put = (listed: Descriptor[]) => {
+    const next: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [...listed, descriptor] };
+    if (index.annotations) next.annotations = index.annotations;
+    const out = Buffer.from(JSON.stringify(next));
+    if (out.length > MAX_INDEX_BYTES) throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
+    return client.putManifest(repository, tag, out, MediaType.OCI_INDEX);
+  };
+  try {
+    await put(index.manifests);
+  } catch (e) {
+    // A referrer deleted since it was listed (e.g. a revoked signature): distribution refuses an index naming a
+    // manifest it no longer has (MANIFEST_BLOB_UNKNOWN). The ones still there are kept, the gone ones dropped, once.
+    if (!(e instanceof RegistryError && e.hasCode("MANIFEST_BLOB_UNKNOWN", "MANIFEST_UNKNOWN"))) throw e;
+    const kept: Descriptor[] = [];
+    for (const m of index.manifests) if (await client.headManifest(repository, m.digest)) kept.push(m);
+    if (kept.length === index.manifests.length) throw e;
+    await put(kept);
+  }
   return { digest, via: "tag", tag };
 }
 

@@ -54,6 +54,14 @@ describe("@rules_pipeline/runtime", () => {
     expect(c.env.PIPELINE_TOOLS_NODE_MODULES).toBe("/r/npm/node_modules");
   });
 
+  test("requireSignature becomes --require-signature; $PIPELINE_REQUIRE_SIGNATURE reaches pipeline run's environment", () => {
+    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_REQUIRE_SIGNATURE: "/keys/team.pub" };
+    const c = runInContainerCommand({ processEnv: env, requireSignature: "/keys/cosign.pub" });
+    expect(c.args.slice(0, 5)).toEqual(["run", "--image", REF, "--env", "PIPELINE_IN_CONTAINER=1"]);
+    expect(c.args.slice(5, 7)).toEqual(["--require-signature", "/keys/cosign.pub"]);
+    expect(runInContainerCommand({ processEnv: env }).env.PIPELINE_REQUIRE_SIGNATURE).toBe("/keys/team.pub");
+  });
+
   test("a built but unpushed image (:NAME_binary) runs from its OCI layout, pinned to the same digest", () => {
     const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
     const c = runInContainerCommand({ processEnv: env });

@@ -102,6 +102,11 @@ export interface RunInContainerOptions {
   mounts?: readonly { source: string; destination: string; readonly?: boolean }[];
   /** Container runtime: "auto" (default), "runc", "podman" or "docker". */
   runtime?: string;
+  /**
+   * PEM public key (cosign.pub): run only if the image's signature verifies with it (`pipeline run
+   * --require-signature`). `$PIPELINE_REQUIRE_SIGNATURE` in the environment asks the same, as `pipeline run` reads it.
+   */
+  requireSignature?: string;
   /** "host" (default) or "none". */
   network?: "host" | "none";
   /** The launch script's environment (default process.env). */
@@ -129,6 +134,7 @@ export function runInContainerCommand(opts: RunInContainerOptions = {}): { comma
   for (const [k, v] of Object.entries({ ...opts.env, [ENV_IN_CONTAINER]: "1" })) args.push("--env", `${k}=${v}`);
   for (const m of opts.mounts ?? []) args.push("--mount", `${m.source}:${m.destination}${m.readonly ? ":ro" : ""}`);
   if (opts.runtime) args.push("--runtime", opts.runtime);
+  if (opts.requireSignature) args.push("--require-signature", opts.requireSignature);
   args.push("--network", opts.network ?? "host");
   args.push("--", ...(opts.args ?? []));
   return cliCommand(args, env);

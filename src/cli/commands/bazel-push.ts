@@ -1,4 +1,10 @@
-/** `pipeline bazel-push --config CFG`: what `bazel run //pkg:NAME_push` runs. */
+/**
+ * `pipeline bazel-push --config CFG`: what `bazel run //pkg:NAME_push` runs (and `bazel run //pkg:NAME` before it
+ * launches). Signing is asked for at run time, never at build time, so the key stays out of Bazel's outputs and
+ * caches: `bazel run //pkg:NAME_push -- --sign-key ~/cosign.key [--provenance] [--sign-legacy]`, or
+ * `$PIPELINE_SIGN_KEY` (a path); the password from `$COSIGN_PASSWORD` or `--sign-password-file`.
+ */
+import { PipelineError } from "../../errors";
 import { pushTarget, readLaunchConfig } from "../../launch/config";
 import { runfile, runfilesDir } from "../../launch/runfiles";
 import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
@@ -10,13 +16,29 @@ import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
+export const ENV_SIGN_KEY = "PIPELINE_SIGN_KEY";
+
+export interface SignFlags {
+  "sign-key"?: string;
+  "sign-password-file"?: string;
+  provenance?: boolean;
+  "sign-legacy"?: boolean;
+}
 
 export async function pushFromConfig(
   configPath: string,
   io: CliIo,
-  overrides: { repository?: string; tags?: string[]; auth?: AuthFlags; platforms?: string[] } = {},
+  overrides: { repository?: string; tags?: string[]; auth?: AuthFlags; platforms?: string[]; sign?: SignFlags } = {},
 ): Promise<PushMetadata> {
   const cfg = readLaunchConfig(configPath);
+  const sign = overrides.sign ?? {};
+  const keyPath = sign["sign-key"] || io.env[ENV_SIGN_KEY];
+  if ((sign.provenance || sign["sign-legacy"]) && !keyPath) {
+    throw new PipelineError("E_USAGE", `${cfg.label}: --provenance and --sign-legacy need --sign-key or $${ENV_SIGN_KEY}`, { exitCode: 2 });
+  }
+  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
+  // Opened before anything is pushed: a wrong password pushes nothing.
+  const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
   const dir = runfilesDir(io.env);
   const target = pushTarget(cfg, overrides.repository, io.env);
   // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
@@ -38,14 +60,17 @@ export async function pushFromConfig(
       progress: progressFor(io),
       log: io.debug,
       platforms: parsePlatformList(overrides.platforms, "--platform"),
+      signingKey,
+      legacySignature: sign["sign-legacy"],
+      ...(sign.provenance ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] } } } : {}),
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));
   return meta;
 }
 
-export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags, io: CliIo): Promise<void> {
-  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform });
+export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags & SignFlags, io: CliIo): Promise<void> {
+  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform, sign: a });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
 }

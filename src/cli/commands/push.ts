@@ -4,13 +4,17 @@
  * this push uploaded ({blobs, bytes}), found already present (skipped) or mounted, and the platforms pushed, each
  * platform's manifest (multi-platform layouts) and the platforms dropped. A multi-platform layout (index.json naming
  * an image index) is pushed whole, index last, and the index digest reported; `--platform` keeps only those named
- * (a new index of them) and prints a line for each platform left out.
+ * (a new index of them) and prints a line for each platform left out. `--sign-key cosign.key` signs what was pushed
+ * (cosign 3's form: a Sigstore bundle referrer that `cosign verify --key cosign.pub --insecure-ignore-tlog` accepts);
+ * `--provenance` adds a signed SLSA provenance v1 attestation (`cosign verify-attestation --type slsaprovenance1`).
  */
+import { PipelineError } from "../../errors";
 import { pushTarget } from "../../launch/config";
 import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
+import { readSigningKey, signingPassword } from "../../sign/cosign-key";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
@@ -21,22 +25,42 @@ export function layoutDirOf(source: string): string {
 }
 
 export async function push(
-  a: { source: string; repository: string; tag?: string[]; "metadata-out"?: string; sbom?: string; insecure: boolean; json?: boolean; platform?: string[] } & AuthFlags,
+  a: {
+    source: string;
+    repository: string;
+    tag?: string[];
+    "metadata-out"?: string;
+    sbom?: string;
+    "sign-key"?: string;
+    "sign-password-file"?: string;
+    provenance?: boolean;
+    "sign-legacy"?: boolean;
+    insecure: boolean;
+    json?: boolean;
+    platform?: string[];
+  } & AuthFlags,
   io: CliIo,
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
+  if (a.provenance && !a["sign-key"]) throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
+  if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
+  // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
+  const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
     progress: progressFor(io),
     log: io.debug,
     platforms: parsePlatformList(a.platform, "--platform"),
+    signingKey,
+    legacySignature: a["sign-legacy"],
+    ...(a.provenance ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] } } } : {}),
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom } = meta;
-    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}) }));
+    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom, signature, legacySignature, provenance } = meta;
+    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}), ...(signature ? { signature } : {}), ...(legacySignature ? { legacySignature } : {}), ...(provenance ? { provenance } : {}) }));
   } else io.stdout(meta.reference);
 }

@@ -44,7 +44,7 @@ function usage(message: string): PipelineError {
   return new PipelineError("E_USAGE", message, { exitCode: 2 });
 }
 
-const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
+const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs", "require-signature"] as const;
 const KUBERNETES_ONLY = [
   "keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "machine-type", "restricted", "service-account", "run-as-user", "ttl-seconds",
 ] as const;

@@ -24,6 +24,7 @@ import { mountPathProblem } from "../../deploy/path-checks";
 import { PipelineError } from "../../errors";
 import type { InterpreterDeployment } from "../../deploy/types";
 import type { LimitFlags } from "../../layer/limits";
+import type { Keychain } from "../../auth/keychain";
 import type { AuthFlags } from "../auth-flags";
 import type { CliIo } from "../io";
 
@@ -45,6 +46,7 @@ export interface RunArgs extends AuthFlags, LimitFlags {
   "cache-dir"?: string;
   rootfs?: string;
   insecure?: boolean;
+  "require-signature"?: string;
   "--"?: string[];
 }
 
@@ -106,6 +108,15 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const mounts = parseMountFlags(a.mount ?? [], io.cwd);
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
   const limits = (await import("../../layer/limits")).limitsFromFlags(a, io.env);
+  const policy = await import("../../sign/policy");
+  const signatureKey = policy.requiredKey(a["require-signature"], io.env);
+  // Before anything runs: the image's signature must verify; what runs is the digest that was verified.
+  const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
+    if (!signatureKey) return image;
+    const v = await policy.requireSignature(image, signatureKey, { keychain, insecure: a.insecure, log: io.debug });
+    io.stderr(`signature ${v.signature} of ${v.pinned} verifies with ${signatureKey}`);
+    return v.pinned;
+  };
 
   const { lineWriter } = await import("../../run/lines");
   const { cacheRoot } = await import("../../run/paths");
@@ -146,10 +157,11 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       const { formatLayoutReference } = await import("../../deploy/layout-image");
       const image = interp.kind === "ContainerInLayout" ? formatLayoutReference({ dir: interp.layout, digest: interp.digest }) : a.image;
       const registry = interp.kind === "ContainerInLayout" ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+      const keychain = registry ? await keychainFor(a, registry, io) : undefined;
       return await runContainer({
         ...common,
-        image,
-        keychain: registry ? await keychainFor(a, registry, io) : undefined,
+        image: await verified(interp.kind === "ContainerInLayout" ? `oci:${interp.layout}` : image, keychain),
+        keychain,
         args,
         command: a.entrypoint ? [a.entrypoint] : undefined,
         env: extraEnv,
@@ -173,6 +185,12 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
     const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
+    if (signatureKey) {
+      const pinned = resolved.spec.interpreter;
+      if (pinned.kind === "ContainerAtDigest") await verified(`${pinned.repository}@${pinned.digest}`, keychain);
+      else if (pinned.kind === "ContainerInLayout") await verified(`oci:${pinned.layout}`, keychain);
+      else throw new PipelineError("E_SIGNATURE", `${specPath}: a signature is required (--require-signature ${signatureKey}) and the spec's interpreter is ${pinned.kind}, not an image`);
+    }
     return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts, allowHostPaths: (a["allow-host-path"] ?? []).map((p) => resolve(io.cwd, p)) });
   } finally {
     for (const s of signals) process.off(s, onSignal);

@@ -1,0 +1,65 @@
+/**
+ * DSSE envelopes (github.com/secure-systems-lab/dsse, protocol v1) and in-toto statements v1: what a cosign 3
+ * signature and an attestation sign. The signature is ECDSA P-256 / SHA-256, ASN.1 DER, over
+ * PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
+ */
+import { KeyObject, sign, verify } from "node:crypto";
+
+export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
+
+export interface Envelope {
+  payload: string;
+  payloadType: string;
+  signatures: { sig: string; keyid?: string }[];
+}
+
+export interface Statement {
+  _type: string;
+  subject: { name?: string; digest: Record<string, string>; annotations?: Record<string, string> }[];
+  predicateType: string;
+  predicate: unknown;
+}
+
+export function pae(payloadType: string, body: Buffer): Buffer {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${body.length} `), body]);
+}
+
+/** A statement about one image (by its manifest digest `sha256:<hex>`). */
+export function statementFor(digest: string, predicateType: string, predicate: unknown, name?: string): Statement {
+  const [algorithm, hex] = digest.split(":");
+  return { _type: IN_TOTO_STATEMENT_V1, subject: [{ ...(name ? { name } : {}), digest: { [algorithm]: hex } }], predicateType, predicate };
+}
+
+export function signEnvelope(statement: Statement, privateKey: KeyObject): Envelope {
+  const body = Buffer.from(JSON.stringify(statement));
+  const sig = sign("sha256", pae(IN_TOTO_PAYLOAD_TYPE, body), privateKey);
+  return { payload: body.toString("base64"), payloadType: IN_TOTO_PAYLOAD_TYPE, signatures: [{ sig: sig.toString("base64") }] };
+}
+
+/** The statement an envelope carries when one of its signatures verifies with `publicKey`; else why not. */
+export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statement: Statement } | { failure: string } {
+  if (typeof envelope?.payload !== "string" || typeof envelope.payloadType !== "string" || !Array.isArray(envelope.signatures)) {
+    return { failure: "the DSSE envelope lacks payload, payloadType or signatures" };
+  }
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { failure: `payloadType ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
+  const body = Buffer.from(envelope.payload, "base64");
+  const signed = pae(envelope.payloadType, body);
+  const ok = envelope.signatures.some((s) => typeof s?.sig === "string" && verify("sha256", signed, publicKey, Buffer.from(s.sig, "base64")));
+  if (!ok) return { failure: `none of its ${envelope.signatures.length} signature(s) verifies with the key` };
+  let statement: Statement;
+  try {
+    statement = JSON.parse(body.toString("utf8")) as Statement;
+  } catch (e) {
+    return { failure: `the signed payload is not JSON (${(e as Error).message})` };
+  }
+  if (statement?._type !== IN_TOTO_STATEMENT_V1 || !Array.isArray(statement.subject)) return { failure: `the signed payload is not an in-toto statement v1 (_type ${JSON.stringify(statement?._type)})` };
+  return { statement };
+}
+
+/** Whether the statement names `digest` (`sha256:<hex>`) among its subjects. */
+export function statementCovers(statement: Statement, digest: string): boolean {
+  const [algorithm, hex] = digest.split(":");
+  return statement.subject.some((s) => s?.digest?.[algorithm] === hex);
+}

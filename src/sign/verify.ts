@@ -1,0 +1,85 @@
+/**
+ * Verifying an image's cosign 3 signature (or a DSSE attestation) with a public key: among the image's referrers
+ * (referrers API, else the `sha256-<hex>` fallback tag), a Sigstore bundle whose DSSE envelope verifies with the key
+ * and whose in-toto statement names the image's digest with the wanted predicate type. cosign lists its own bundles
+ * in the fallback index with artifactType application/vnd.oci.empty.v1+json, so those are read too. Anything else
+ * is E_SIGNATURE naming the digest and, for each bundle looked at, why it did not verify.
+ */
+import type { KeyObject } from "node:crypto";
+import { PipelineError } from "../errors";
+import { MediaType, type Manifest } from "../oci/types";
+import type { RegistryClient } from "../registry/client";
+import { listReferrers, referrersTag } from "../registry/referrers";
+import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
+import { openEnvelope, Statement, statementCovers } from "./dsse";
+
+/** At most this many bundle referrers are read for one verification. */
+export const MAX_BUNDLES = 32;
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+
+export interface Verified {
+  /** The image's digest. */
+  digest: string;
+  /** The referrer manifest whose bundle verified. */
+  referrer: string;
+  statement: Statement;
+  via: "referrers" | "tag";
+}
+
+export interface VerifyOptions {
+  predicateType?: string;
+}
+
+export async function verifyStatement(client: RegistryClient, repository: string, digest: string, publicKey: KeyObject, opts: VerifyOptions = {}): Promise<Verified> {
+  const predicateType = opts.predicateType ?? COSIGN_SIGN_PREDICATE;
+  const what = predicateType === COSIGN_SIGN_PREDICATE ? "signature" : `attestation (${predicateType})`;
+  const image = `${client.registry}/${repository}@${digest}`;
+  const listed = await listReferrers(client, repository, digest);
+  const candidates = listed.manifests.filter((m) => m.artifactType === BUNDLE_MEDIA_TYPE || m.artifactType === MediaType.OCI_EMPTY).slice(-MAX_BUNDLES).reverse();
+  const failures: string[] = [];
+  for (const desc of candidates) {
+    const where = `bundle ${desc.digest}`;
+    let manifest: Manifest & { subject?: { digest?: string } };
+    try {
+      manifest = JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")) as typeof manifest;
+    } catch (e) {
+      failures.push(`${where}: ${(e as Error).message}`);
+      continue;
+    }
+    if (manifest.artifactType !== BUNDLE_MEDIA_TYPE) continue;
+    const declared = manifest.annotations?.["dev.sigstore.bundle.predicateType"];
+    if (declared && declared !== predicateType) continue;
+    if (manifest.subject?.digest !== digest) {
+      failures.push(`${where}: its subject is ${manifest.subject?.digest ?? "missing"}`);
+      continue;
+    }
+    const layer = manifest.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE);
+    if (!layer) {
+      failures.push(`${where}: no ${BUNDLE_MEDIA_TYPE} layer`);
+      continue;
+    }
+    let statement: Statement;
+    try {
+      const bundle = parseBundle(await client.getBlob(repository, layer.digest, MAX_BUNDLE_BYTES), where);
+      if (!bundle.dsseEnvelope) throw new Error("it holds no DSSE envelope (a message signature is not checked)");
+      const opened = openEnvelope(bundle.dsseEnvelope, publicKey);
+      if ("failure" in opened) throw new Error(opened.failure);
+      statement = opened.statement;
+    } catch (e) {
+      failures.push(`${where}: ${(e as Error).message}`);
+      continue;
+    }
+    if (statement.predicateType !== predicateType) {
+      failures.push(`${where}: signed predicate type ${JSON.stringify(statement.predicateType)}, not ${predicateType}`);
+      continue;
+    }
+    if (!statementCovers(statement, digest)) {
+      failures.push(`${where}: the signed statement names ${JSON.stringify(statement.subject.map((s) => s?.digest))}, not ${digest}`);
+      continue;
+    }
+    return { digest, referrer: desc.digest, statement, via: listed.via };
+  }
+  const looked = listed.via === "tag" ? `the fallback tag ${referrersTag(digest)}` : "the referrers API";
+  const detail = failures.length ? failures.join("; ") : `no ${what} found (no ${BUNDLE_MEDIA_TYPE} referrer in ${looked})`;
+  throw new PipelineError("E_SIGNATURE", `${image}: the ${what} does not verify with the key: ${detail}`);
+}
