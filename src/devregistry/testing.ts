@@ -66,7 +66,9 @@ export async function tempRegistry(opts: Partial<DevRegistryOptions> = {}): Prom
     ...reg,
     async cleanup() {
       await reg.close();
-      if (owned) await rm(root, { recursive: true, force: true });
+      // A request cut off just before close() may still be rolling its upload back (an abandoned chunk's rollback can
+      // finish after its socket closed): rm retries ENOTEMPTY instead of failing the test that owns the registry.
+      if (owned) await rm(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     },
   };
 }
