@@ -14,6 +14,7 @@
  * every 10 s makes progress, so only the rate catches it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { RateWindow } from "../rate-window";
 
 export interface StallLimits {
   timeoutMs: number;
@@ -31,8 +32,7 @@ export function watchStalls(req: IncomingMessage, res: ServerResponse, limits: S
   let seen = progress();
   let since = Date.now();
   let last = since;
-  let bodyMs = 0;
-  let bodyFrom = socket.bytesRead;
+  const body = new RateWindow(minBodyRate, timeoutMs, socket.bytesRead);
   const bodyOwed = (): boolean => !req.complete && req.readableLength < req.readableHighWaterMark;
   const owed = (): boolean => bodyOwed() || socket.writableLength > 0;
   const stop = (): void => {
@@ -43,17 +43,12 @@ export function watchStalls(req: IncomingMessage, res: ServerResponse, limits: S
   const timer = setInterval(() => {
     if (socket.destroyed || (req.complete && res.writableFinished)) return stop();
     const now = Date.now();
-    if (bodyOwed()) bodyMs += now - last;
+    const short = body.tick(bodyOwed() ? now - last : 0, socket.bytesRead);
     last = now;
-    if (bodyMs >= timeoutMs) {
-      const bytes = socket.bytesRead - bodyFrom;
-      if (bytes * 1000 < minBodyRate * bodyMs) {
-        stop();
-        onStall({ kind: "slow", bytes, ms: bodyMs });
-        return;
-      }
-      bodyMs = 0;
-      bodyFrom = socket.bytesRead;
+    if (short) {
+      stop();
+      onStall({ kind: "slow", ...short });
+      return;
     }
     const p = progress();
     if (p !== seen || !owed()) {

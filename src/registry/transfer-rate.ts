@@ -14,6 +14,7 @@
  */
 import type { Readable } from "node:stream";
 import { DEFAULT_LIMITS, LayerLimits } from "../layer/limits";
+import { RateShortfall, RateWindow } from "../rate-window";
 
 export interface TransferRate {
   /** Bytes per second the registry must send while we read; 0 turns the check off. */
@@ -28,10 +29,7 @@ export function transferRateOf(limits: Pick<LayerLimits, "minTransferRate" | "tr
 }
 
 /** What was measured when a transfer was too slow. */
-export interface SlowTransfer {
-  bytes: number;
-  ms: number;
-}
+export type SlowTransfer = RateShortfall;
 
 /**
  * Watches `body` (a response being read) and calls `onTooSlow` once when, over a window of time spent flowing, it
@@ -41,8 +39,8 @@ export interface SlowTransfer {
 export function watchTransferRate(body: Readable, rate: TransferRate, onTooSlow: (m: SlowTransfer) => void): () => void {
   if (!(rate.minBytesPerSecond > 0) || !(rate.windowMs > 0)) return () => {};
   let bytes = 0;
-  let flowingMs = 0;
   let last = Date.now();
+  const judged = new RateWindow(rate.minBytesPerSecond, rate.windowMs);
   const onData = (chunk: Buffer) => {
     bytes += chunk.length;
   };
@@ -50,17 +48,12 @@ export function watchTransferRate(body: Readable, rate: TransferRate, onTooSlow:
     () => {
       const now = Date.now();
       // Paused (backpressure from a slow consumer, or nobody reading yet): that time is the consumer's, not the registry's.
-      if (body.readableFlowing === true) flowingMs += now - last;
+      const short = judged.tick(body.readableFlowing === true ? now - last : 0, bytes);
       last = now;
-      if (flowingMs < rate.windowMs) return;
-      if (bytes * 1000 < rate.minBytesPerSecond * flowingMs) {
-        const measured = { bytes, ms: flowingMs };
+      if (short) {
         stop();
-        onTooSlow(measured);
-        return;
+        onTooSlow(short);
       }
-      bytes = 0;
-      flowingMs = 0;
     },
     Math.max(10, Math.floor(rate.windowMs / 10)),
   );
