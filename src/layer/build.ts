@@ -8,14 +8,14 @@
  *
  * Streams end to end: tar -> sha256 (diffId) -> gzip -> sha256 (digest) -> temp file -> rename.
  */
-import { createReadStream, createWriteStream, promises as fsp, readdirSync, statSync, Stats } from "node:fs";
-import { createHash } from "node:crypto";
+import { createWriteStream, promises as fsp, readdirSync, statSync, Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Transform, TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { constants as zc, createGzip } from "node:zlib";
 import { PipelineError } from "../errors";
-import { HashingStream } from "../oci/digest";
+import { fileDigest, sha256 } from "../oci/digest";
+import { VerifyStream } from "../oci/verify";
 import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
 import type { Layer } from "./layer";
@@ -240,16 +240,10 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
   }
 }
 
-async function fileDigest(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
-
 async function sameContent(a: Collected, b: Collected): Promise<boolean> {
   if (a.size !== b.size) return false;
   if (a.id !== undefined && a.id === b.id) return true;
-  const digestOf = async (c: Collected) => (c.content !== undefined ? createHash("sha256").update(c.content).digest("hex") : fileDigest(c.source!));
+  const digestOf = async (c: Collected) => (c.content !== undefined ? sha256(c.content) : fileDigest(c.source!));
   return (await digestOf(a)) === (await digestOf(b));
 }
 
@@ -379,8 +373,8 @@ export async function buildLayer(files: readonly LayerInput[], outPath: string, 
 
   await fsp.mkdir(dirname(outPath), { recursive: true });
   const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const tarHash = new HashingStream();
-  const blobHash = new HashingStream();
+  const tarHash = new VerifyStream();
+  const blobHash = new VerifyStream();
   try {
     const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
     if (compress) {

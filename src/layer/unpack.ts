@@ -32,10 +32,10 @@
  * bytes stream, so a decompression bomb is stopped early).
  */
 import { createReadStream, mkdirSync, realpathSync } from "node:fs";
-import { createHash, Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { isSha256Digest, SHA256_HEX } from "../oci/grammar";
+import { Verifier, verified } from "../oci/verify";
 import { decompressed } from "./decompress";
 import { DirId, HostRoot } from "./host-root";
 import type { Layer } from "./layer";
@@ -82,13 +82,6 @@ interface LayerState {
   written: Set<string>;
   /** Paths inside the root this layer wrote, and their ancestors. */
   touched: Set<string>;
-}
-
-async function* hashing(src: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
-  for await (const chunk of src) {
-    hash.update(chunk);
-    yield chunk;
-  }
 }
 
 /** The layer's bytes; a failure to read them (not a PipelineError already) is E_UNPACK naming the layer. */
@@ -254,15 +247,23 @@ function describe(src: UnpackSource): { label: string; digest?: string; diffId?:
 async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, budget: ExpansionBudget): Promise<void> {
   const { label, digest, diffId, open } = describe(src);
   const layer: LayerState = { label, written: new Set(), touched: new Set() };
-  const compressedHash = createHash("sha256");
-  const tarHash = createHash("sha256");
+  const checked = opts.verify !== false;
+  const blobCheck = new Verifier({
+    expect: { digest: checked && digest && isSha256Digest(digest) ? digest : undefined },
+    fail: (p) => new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
+  });
+  const tarCheck = new Verifier({
+    expect: { digest: checked && diffId && isSha256Digest(diffId) ? diffId : undefined },
+    fail: (p) =>
+      new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its uncompressed tar has digest ${p.kind === "digest" ? p.actual : "?"}, expected diff_id ${diffId}`),
+  });
   let stream: Readable | undefined;
   let tar: AsyncGenerator<Buffer> | undefined;
   let current = "";
   try {
     stream = open();
     const meter = budget.layer(`layer ${label}`);
-    tar = hashing(decompressed(hashing(reading(stream, label), compressedHash), label, meter), tarHash);
+    tar = verified(decompressed(verified(reading(stream, label), blobCheck), label, meter), tarCheck);
     const source = tar;
     // One iterator shared by the tar reader and the drain below (the reader stops at the end-of-archive marker).
     const shared: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => source.next() }) };
@@ -290,15 +291,8 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
     await tar?.return(undefined).catch(() => undefined);
     stream?.destroy();
   }
-  if (opts.verify === false) return;
-  const actual = "sha256:" + compressedHash.digest("hex");
-  if (digest && isSha256Digest(digest) && actual !== digest) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${actual}, expected ${digest}`);
-  }
-  const actualDiffId = "sha256:" + tarHash.digest("hex");
-  if (diffId && isSha256Digest(diffId) && actualDiffId !== diffId) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its uncompressed tar has digest ${actualDiffId}, expected diff_id ${diffId}`);
-  }
+  blobCheck.check();
+  tarCheck.check();
 }
 
 /**

@@ -3,12 +3,12 @@
  * `atomic` the whole layout, are written under temporary names (src/cache/names.ts) and renamed into place; a
  * write first sweeps the temporary entries ended processes left for the same layout (src/cache/sweep.ts).
  */
-import { createHash, Hash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
+import { Verifier } from "../oci/verify";
 import { ANNOTATION_REF_NAME, Descriptor, Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
 import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
@@ -71,13 +71,15 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
     }
   }
   const tmp = tempPath(dest);
-  const hash = selfVerifying.has(blob) ? undefined : createHash("sha256");
+  // A self-verifying blob checks its own digest as it streams: only its size is checked here.
+  const check = new Verifier({
+    expect: { digest: blob.digest, size: blob.size },
+    hash: !selfVerifying.has(blob),
+    label: `blob ${blob.digest}`,
+  });
   try {
-    const bytes = await copyToFile(() => blob.open(), tmp, hash);
-    const digest = hash ? `sha256:${hash.digest("hex")}` : blob.digest;
-    if (digest !== blob.digest || bytes !== blob.size) {
-      throw new PipelineError("E_DIGEST_MISMATCH", `blob ${blob.digest}: content has digest ${digest} and ${bytes} bytes, expected ${blob.size} bytes`);
-    }
+    await copyToFile(() => blob.open(), tmp, check);
+    check.check();
     await fsp.rename(tmp, dest);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
@@ -87,12 +89,12 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
 
 /**
  * Streams `open()` into a new file at `path` in batches of WRITE_BATCH bytes, one write in flight while the
- * next batch gathers, hashing on the way when given a hash. Resolves to the byte count once the stream ended
- * (without error) and every byte is written; on any failure the stream is destroyed and the error thrown.
+ * next batch gathers, each chunk counted (and hashed) by `check` on the way. Resolves once the stream ended (without
+ * error) and every byte is written; on any failure (a chunk past the expected size included) the stream is
+ * destroyed and the error thrown.
  */
-async function copyToFile(open: () => Readable, path: string, hash?: Hash): Promise<number> {
+async function copyToFile(open: () => Readable, path: string, check: Verifier): Promise<void> {
   const fh = await fsp.open(path, "w", 0o644);
-  let bytes = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let writing: Promise<void> = Promise.resolve();
@@ -112,8 +114,7 @@ async function copyToFile(open: () => Readable, path: string, hash?: Hash): Prom
     src = open();
     for await (const chunk of src) {
       const b = chunk as Buffer;
-      hash?.update(b);
-      bytes += b.length;
+      check.update(b);
       batch.push(b);
       batchBytes += b.length;
       if (batchBytes >= WRITE_BATCH) await flush();
@@ -121,7 +122,6 @@ async function copyToFile(open: () => Readable, path: string, hash?: Hash): Prom
     await flush();
     await writing;
     if (failed) throw failed.error;
-    return bytes;
   } catch (e) {
     src?.destroy();
     throw e;

@@ -15,7 +15,7 @@ import { readLayout } from "../layout/read";
 import { sourceOfLayout } from "../layout/source";
 import { formatReference, parseReference } from "../oci/reference";
 import { pullImage } from "../registry/pull";
-import { fileSha256 } from "./cache";
+import { fileDigest } from "../oci/digest";
 
 export interface BaseImage {
   image: Image;
@@ -36,7 +36,7 @@ export interface LoadBaseOptions {
 const BASE_FORMAT_VERSION = 1;
 
 async function hostNodeBase(opts: LoadBaseOptions): Promise<BaseImage> {
-  const nodeHash = await fileSha256(process.execPath);
+  const nodeHash = await fileDigest(process.execPath);
   const key = createHash("sha256")
     .update(JSON.stringify({ format: BASE_FORMAT_VERSION, node: nodeHash, version: process.version, mtime: opts.mtime }))
     .digest("hex")

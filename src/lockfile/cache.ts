@@ -9,13 +9,14 @@
  *   <cacheDir>/bases/host-node-<key>/   (an OCI layout)
  */
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { cacheRoot, NPM_WORK_DIR } from "../cache/layout";
 import { tempPath } from "../cache/names";
 import { sweepBeforeWrite } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
+import { fileDigest } from "../oci/digest";
 import type { LayerDescriptor } from "../layer/build";
 
 /** Bump when the node_modules layer's content or layout changes for the same inputs. */
@@ -55,12 +56,6 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   return join(cacheRoot(env), "lockfile");
 }
 
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return `sha256:${h.digest("hex")}`;
-}
-
 export interface CachedLayer {
   path: string;
   desc: LayerDescriptor;
@@ -84,7 +79,7 @@ export async function lookupLayer(cacheDir: string, key: string, warn: (line: st
   const path = join(dir, "layer.tar.gz");
   try {
     const st = await fsp.stat(path);
-    if (st.size === desc.size && (await fileSha256(path)) === desc.digest) return { path, desc };
+    if (st.size === desc.size && (await fileDigest(path)) === desc.digest) return { path, desc };
   } catch {
     /* missing blob: treated as corrupt */
   }

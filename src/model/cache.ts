@@ -6,11 +6,10 @@
  * into place whole, so a killed download never looks like an entry; one whose marker is missing, unreadable,
  * names another digest, or whose listing no longer matches the disk is not trusted.
  */
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { digestHex, sha256 } from "../oci/digest";
+import { digestHex, fileDigest, sha256 } from "../oci/digest";
 
 export const MARKER_FILE = "complete.json";
 export const MANIFEST_FILE = "manifest.json";
@@ -41,12 +40,6 @@ export function entryDir(cacheDir: string, digest: string): string {
   return join(cacheDir, "sha256", digestHex(digest));
 }
 
-async function fileSha256(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return "sha256:" + h.digest("hex");
-}
-
 /** Every entry under `dir`, sorted by path; file digests are computed unless `known` has them (or `hash` is false). */
 export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, string> }): Promise<ListedEntry[]> {
   const out: ListedEntry[] = [];
@@ -67,7 +60,7 @@ export async function listTree(dir: string, opts: { hash: boolean; known?: Map<s
   walk(dir, "");
   out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
   if (opts.hash) {
-    for (const e of out) if (e.type === "file") e.sha256 = opts.known?.get(e.path) ?? (await fileSha256(join(dir, e.path)));
+    for (const e of out) if (e.type === "file") e.sha256 = opts.known?.get(e.path) ?? (await fileDigest(join(dir, e.path)));
   }
   return out;
 }

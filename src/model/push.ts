@@ -4,12 +4,11 @@
  * the whole goes up with the image pusher (src/registry/push.ts): blobs the registry has are skipped after a
  * HEAD, so a re-push of an unchanged model uploads nothing and a new version uploads only what changed.
  */
-import { createReadStream, mkdtempSync, promises as fsp } from "node:fs";
-import { createHash } from "node:crypto";
+import { mkdtempSync, promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
+import { fileDigest, sha256 } from "../oci/digest";
 import { formatReference, Reference } from "../oci/reference";
 import { ImageConfig, Manifest, MediaType } from "../oci/types";
 import { bufferBlob, fileLayer } from "../layer/blob";
@@ -49,12 +48,6 @@ export interface BuiltModel {
   layers: Layer[];
 }
 
-async function fileSha256(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return "sha256:" + h.digest("hex");
-}
-
 function treeInputs(collected: CollectedModel): LayerInput[] {
   const inputs: LayerInput[] = [{ dest: MODEL_ROOT_TITLE, dir: true, mode: 0o755 }];
   for (const e of collected.tree) {
@@ -74,7 +67,7 @@ export async function buildModel(dir: string, workDir: string, threshold = DEFAU
   const tree = layerFromDescriptor(join(workDir, "tree.tar.gz"), treeDesc);
   const files: Layer[] = new Array(collected.bigFiles.length);
   await forEachLimited(collected.bigFiles, 2, async (f, i) => {
-    const digest = await fileSha256(f.source);
+    const digest = await fileDigest(f.source);
     files[i] = fileLayer(f.source, {
       digest,
       size: f.size,

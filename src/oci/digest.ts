@@ -1,11 +1,18 @@
-/** sha256 digests: compute, validate, and a hashing pass-through stream. */
-import { createHash, Hash } from "node:crypto";
-import { Transform, TransformCallback } from "node:stream";
+/** sha256 digests: compute and validate (streams are verified by ./verify). */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { PipelineError } from "../errors";
 import { SHA256_DIGEST_RE } from "./grammar";
 
 export function sha256(data: Buffer | string): string {
   return "sha256:" + createHash("sha256").update(data).digest("hex");
+}
+
+/** sha256 digest of a file's bytes, read in 1 MiB chunks. */
+export async function fileDigest(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return "sha256:" + h.digest("hex");
 }
 
 export function isDigest(s: string): boolean {
@@ -23,19 +30,4 @@ export function assertDigest(s: unknown, what: string): string {
 /** The hex part of a digest (the blob's file name in an OCI layout). */
 export function digestHex(digest: string): string {
   return assertDigest(digest, "digest").slice("sha256:".length);
-}
-
-/** A pass-through stream that counts and hashes what flows through it. */
-export class HashingStream extends Transform {
-  private readonly hash: Hash = createHash("sha256");
-  bytes = 0;
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-  /** Valid once the stream has ended. */
-  digest(): string {
-    return "sha256:" + this.hash.copy().digest("hex");
-  }
 }

@@ -3,10 +3,10 @@
  * authenticator.ts) and implements the read side and manifest writes of the API. Blob uploads and
  * mounts are in upload.ts; whole-image push and pull in push.ts and pull.ts.
  */
-import { Readable, Transform, TransformCallback } from "node:stream";
-import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import { PipelineError, redactUrl } from "../errors";
 import { sha256 } from "../oci/digest";
+import { VerifyProblem, VerifyStream } from "../oci/verify";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
@@ -183,7 +183,8 @@ export class RegistryClient {
    */
   openBlob(repository: string, digest: string, size?: number, onBytes?: (bytes: number) => void): Readable {
     const operation = `get blob ${digest} from ${this.registry}/${repository}`;
-    const verify = new VerifyingStream(digest, size, this.context(repository, operation), onBytes);
+    const ctx = this.context(repository, operation);
+    const verify = new VerifyStream({ expect: { digest, size }, onBytes, fail: (p) => blobProblem(ctx, p) });
     (async () => {
       const res = await this.send({ method: "GET", path: `/v2/${repository}/blobs/${digest}`, repository, operation });
       if (res.status !== 200) throw await this.fail(res, repository, operation);
@@ -351,33 +352,14 @@ export function nextLink(header: string | undefined): string | undefined {
   return undefined;
 }
 
-/** Pass-through that checks size and sha256 of what flows, failing at the end (or early when too long). */
-export class VerifyingStream extends Transform {
-  private readonly hash = createHash("sha256");
-  private bytes = 0;
-  constructor(
-    private readonly digest: string,
-    private readonly size: number | undefined,
-    private readonly ctx: ErrorContext,
-    private readonly onBytes?: (bytes: number) => void,
-  ) {
-    super();
-  }
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.size !== undefined && this.size >= 0 && this.bytes > this.size) {
-      cb(new PipelineError("E_DIGEST_MISMATCH", `${this.ctx.operation}: got more than the ${this.size} bytes the descriptor says`));
-      return;
-    }
-    this.hash.update(chunk);
-    this.onBytes?.(this.bytes);
-    cb(null, chunk);
-  }
-  _flush(cb: TransformCallback): void {
-    const actual = "sha256:" + this.hash.digest("hex");
-    if (actual !== this.digest) cb(digestMismatchError(this.ctx, this.digest, actual, "blob"));
-    else if (this.size !== undefined && this.size >= 0 && this.bytes !== this.size) {
-      cb(new PipelineError("E_DIGEST_MISMATCH", `${this.ctx.operation}: got ${this.bytes} bytes, the descriptor says ${this.size}`));
-    } else cb();
+/** A pulled blob's failed check as the client's error. */
+function blobProblem(ctx: ErrorContext, p: VerifyProblem): PipelineError {
+  switch (p.kind) {
+    case "too-long":
+      return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: got more than the ${p.expectedSize} bytes the descriptor says`);
+    case "digest":
+      return digestMismatchError(ctx, p.expected, p.actual, "blob");
+    case "size":
+      return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: got ${p.bytes} bytes, the descriptor says ${p.expectedSize}`);
   }
 }

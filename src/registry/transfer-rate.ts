@@ -10,7 +10,7 @@
  *
  * How: every `windowMs` of flowing time, the bytes that arrived in it must be at least `minBytesPerSecond` times
  * its length. A registry sending just above the rate is bounded only by the blob's size (the descriptor's, checked
- * by VerifyingStream), which is what the rate buys: progress, not speed.
+ * by the VerifyStream), which is what the rate buys: progress, not speed.
  */
 import type { Readable } from "node:stream";
 import { DEFAULT_LIMITS, LayerLimits } from "../layer/limits";

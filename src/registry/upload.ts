@@ -6,10 +6,10 @@
  * that ends in DIGEST_INVALID or a lost or invalid upload is restarted (see uploadBlob).
  */
 import { createReadStream } from "node:fs";
-import { createHash } from "node:crypto";
-import { pipeline, Readable, Transform, TransformCallback } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
+import { Verifier, VerifyStream } from "../oci/verify";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, ErrorContext, RegistryError } from "./errors";
 import type { HttpResponse } from "./http";
@@ -117,7 +117,7 @@ async function uploadMonolithic(client: RegistryClient, repository: string, blob
     url: withDigest(session, blob.digest),
     repository,
     headers: { "Content-Type": OCTET },
-    body: () => pipeline(blob.open(), new CheckingStream(blob, ctx, opts.onProgress), () => {}),
+    body: () => pipeline(blob.open(), localCheck(blob, ctx, opts.onProgress), () => {}),
     contentLength: blob.size,
     operation,
   });
@@ -180,43 +180,21 @@ export function parseRange(value: string | undefined): number | undefined {
   return m ? Number(m[2]) : undefined;
 }
 
+
 /**
  * Counts, hashes and reports a blob's bytes on their way out. The last chunk is held back until the
  * digest checks out, so a registry never receives the full Content-Length of wrong content.
  */
-class CheckingStream extends Transform {
-  private readonly hash = createHash("sha256");
-  private bytes = 0;
-  private held?: Buffer;
-  constructor(
-    private readonly blob: Blob,
-    private readonly ctx: ErrorContext,
-    private readonly onProgress?: (bytes: number) => void,
-  ) {
-    super();
-  }
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.blob.size) {
-      cb(new PipelineError("E_DIGEST_MISMATCH", `${this.ctx.operation}: the content is longer than the ${this.blob.size} bytes its descriptor says`));
-      return;
-    }
-    this.hash.update(chunk);
-    const out = this.held;
-    this.held = chunk;
-    if (out) this.onProgress?.(this.bytes - chunk.length);
-    cb(null, out);
-  }
-  _flush(cb: TransformCallback): void {
-    const actual = "sha256:" + this.hash.digest("hex");
-    if (actual !== this.blob.digest || this.bytes !== this.blob.size) {
-      cb(digestMismatchError(this.ctx, this.blob.digest, `${actual} (${this.bytes} bytes)`, "the local content"));
-      return;
-    }
-    if (this.held) this.push(this.held);
-    this.onProgress?.(this.bytes);
-    cb();
-  }
+function localCheck(blob: Blob, ctx: ErrorContext, onProgress?: (bytes: number) => void): VerifyStream {
+  return new VerifyStream({
+    expect: { digest: blob.digest, size: blob.size },
+    holdLast: true,
+    onBytes: onProgress,
+    fail: (p) =>
+      p.kind === "too-long"
+        ? new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: the content is longer than the ${blob.size} bytes its descriptor says`)
+        : digestMismatchError(ctx, blob.digest, `${p.actual} (${p.bytes} bytes)`, "the local content"),
+  });
 }
 
 /**
@@ -228,8 +206,8 @@ export class BlobCursor {
   private iter?: AsyncIterator<Buffer>;
   private pos = 0;
   private pending?: Buffer;
-  private readonly hash = createHash("sha256");
-  private hashed = 0;
+  /** Hashes the bytes read in order from the start (a retried range already read is not hashed twice). */
+  private readonly inOrder = new Verifier();
 
   constructor(private readonly blob: Blob) {}
 
@@ -239,7 +217,7 @@ export class BlobCursor {
 
   /** sha256 of the whole blob if it was read once in order, else undefined. */
   digest(): string | undefined {
-    return this.hashed === this.blob.size ? "sha256:" + this.hash.copy().digest("hex") : undefined;
+    return this.inOrder.bytes === this.blob.size ? this.inOrder.digest() : undefined;
   }
 
   close(): void {
@@ -284,10 +262,7 @@ export class BlobCursor {
       const take = Math.min(buf.length, end - this.pos);
       const out = buf.subarray(0, take);
       if (take < buf.length) this.pending = buf.subarray(take);
-      if (this.pos === this.hashed) {
-        this.hash.update(out);
-        this.hashed += take;
-      }
+      if (this.pos === this.inOrder.bytes) this.inOrder.update(out);
       this.pos += take;
       sent += take;
       onProgress?.(sent);

@@ -9,7 +9,7 @@ import type { Image } from "../image/image";
 import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
 import { DEFAULT_LIMITS, ExpansionBudget, ExpansionMeter, LayerLimits } from "../layer/limits";
-import { HashingStream } from "../oci/digest";
+import { VerifyProblem, VerifyStream } from "../oci/verify";
 import { CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
 import { FileIndex } from "./file-index";
 
@@ -25,14 +25,20 @@ export interface VerifyReport {
 
 /** The layer's uncompressed tar, its compressed bytes checked against the layer's digest at the end. */
 async function* layerTar(layer: Layer, label: string, meter: ExpansionMeter): AsyncGenerator<Buffer> {
-  const hasher = new HashingStream();
+  const checked = new VerifyStream({ expect: { digest: layer.digest, size: layer.size }, fail: (p) => layerProblem(label, p) });
   const src = layer.open();
-  src.on("error", (e) => hasher.destroy(e));
-  const hashed = src.pipe(hasher);
-  yield* decompressed(hashed as AsyncIterable<Buffer>, label, meter);
-  if (hasher.digest() !== layer.digest) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${hasher.digest()}, the manifest says ${layer.digest}`);
-  }
+  src.on("error", (e) => checked.destroy(e));
+  yield* decompressed(src.pipe(checked) as AsyncIterable<Buffer>, label, meter);
+}
+
+function layerProblem(label: string, p: VerifyProblem): PipelineError {
+  const said =
+    p.kind === "digest"
+      ? `content has digest ${p.actual}, the manifest says ${p.expected}`
+      : p.kind === "size"
+        ? `content has ${p.bytes} bytes, the manifest says ${p.expectedSize}`
+        : `content is longer than the ${p.expectedSize} bytes the manifest says`;
+  return new PipelineError("E_DIGEST_MISMATCH", `${label}: ${said}`);
 }
 
 /** The image's file index, layer by layer (bottom first). */

@@ -1,0 +1,106 @@
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { describe, expect, test } from "vitest";
+import { sha256 } from "./digest";
+import { Verifier, verified, VerifyProblem, VerifyStream, VerifyStreamOptions } from "./verify";
+
+const chunks = [Buffer.from("alpha-"), Buffer.from("beta-"), Buffer.from("gamma")];
+const whole = Buffer.concat(chunks);
+
+/** Runs `chunks` through a VerifyStream; returns what reached the consumer and the error, if any. */
+async function run(opts: VerifyStreamOptions, input: Buffer[] = chunks): Promise<{ got: Buffer; error?: Error; progress: number[] }> {
+  const got: Buffer[] = [];
+  const progress: number[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      got.push(chunk);
+      cb();
+    },
+  });
+  let error: Error | undefined;
+  await pipeline(Readable.from(input), new VerifyStream({ ...opts, onBytes: (n) => progress.push(n) }), sink).catch((e: Error) => {
+    error = e;
+  });
+  return { got: Buffer.concat(got), error, progress };
+}
+
+describe("VerifyStream", () => {
+  test("without expectations it counts and hashes what flows and passes it on unchanged", async () => {
+    const s = new VerifyStream();
+    const got: Buffer[] = [];
+    for await (const c of Readable.from(chunks).pipe(s)) got.push(c as Buffer);
+    expect(Buffer.concat(got).equals(whole)).toBe(true);
+    expect(s.bytes).toBe(whole.length);
+    expect(s.digest()).toBe(sha256(whole));
+  });
+
+  test("right content passes; the progress count ends at the size", async () => {
+    const r = await run({ expect: { digest: sha256(whole), size: whole.length } });
+    expect(r.error).toBeUndefined();
+    expect(r.got.equals(whole)).toBe(true);
+    expect(r.progress.at(-1)).toBe(whole.length);
+  });
+
+  test("a wrong digest fails at the end with E_DIGEST_MISMATCH naming both digests", async () => {
+    const r = await run({ expect: { digest: sha256("other"), size: whole.length }, label: "blob X" });
+    expect(r.error).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect(r.error!.message).toBe(`blob X: content has digest ${sha256(whole)}, expected ${sha256("other")}`);
+  });
+
+  test("more bytes than the size fail at the chunk that crosses it, before the rest is read", async () => {
+    const seen: VerifyProblem[] = [];
+    const r = await run({
+      expect: { digest: sha256(whole), size: 8 },
+      fail: (p) => {
+        seen.push(p);
+        return new Error("too long");
+      },
+    });
+    expect(r.error?.message).toBe("too long");
+    expect(seen).toEqual([{ kind: "too-long", expectedSize: 8, bytes: 11 }]);
+    expect(r.got.length).toBeLessThanOrEqual(6); // only the first chunk went through
+  });
+
+  test("a short stream with the right prefix fails on its size", async () => {
+    const prefix = whole.subarray(0, 6);
+    const r = await run({ expect: { size: whole.length } }, [prefix]);
+    expect(r.error).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect(r.error!.message).toContain(`content has 6 bytes, expected ${whole.length}`);
+  });
+
+  test("an unknown (negative) size is not checked", async () => {
+    expect((await run({ expect: { digest: sha256(whole), size: -1 } })).error).toBeUndefined();
+  });
+
+  test("holdLast: wrong content never reaches the consumer in full; progress counts only what was passed on", async () => {
+    const bad = await run({ expect: { digest: sha256("other"), size: whole.length }, holdLast: true });
+    expect(bad.error).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect(bad.got.length).toBe(whole.length - chunks[2].length);
+    expect(Math.max(...bad.progress)).toBe(whole.length - chunks[2].length);
+
+    const good = await run({ expect: { digest: sha256(whole), size: whole.length }, holdLast: true });
+    expect(good.error).toBeUndefined();
+    expect(good.got.equals(whole)).toBe(true);
+    expect(good.progress.at(-1)).toBe(whole.length);
+  });
+});
+
+describe("Verifier and verified()", () => {
+  test("in a generator pipeline the check comes after the content", async () => {
+    const v = new Verifier({ expect: { digest: sha256("other") } });
+    const got: Buffer[] = [];
+    for await (const c of verified(Readable.from(chunks), v)) got.push(c);
+    expect(Buffer.concat(got).equals(whole)).toBe(true);
+    expect(() => v.check()).toThrow(/content has digest/);
+  });
+
+  test("hash: false only counts: the size is checked, the digest is not", () => {
+    const v = new Verifier({ expect: { digest: sha256("other"), size: whole.length }, hash: false });
+    for (const c of chunks) v.update(c);
+    expect(v.digest()).toBeUndefined();
+    expect(() => v.check()).not.toThrow();
+    const short = new Verifier({ expect: { digest: sha256("other"), size: whole.length + 1 }, hash: false });
+    for (const c of chunks) short.update(c);
+    expect(() => short.check()).toThrow(/content has 16 bytes, expected 17/);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * The one verifying stream (go-containerregistry's `verify.ReadCloser`): counts and hashes the bytes that flow
+ * through it and, when told what to expect, fails as soon as more bytes come than the descriptor's size and at
+ * the end when the digest or size differ. Every place that hashes content on its way (pull, push, layout writes,
+ * unpacking, image checks, layer builds) uses it, as a Transform (`VerifyStream`) or, in async-generator
+ * pipelines, through `verified()`; both share `Verifier`.
+ */
+import { createHash } from "node:crypto";
+import { Transform, TransformCallback } from "node:stream";
+import { PipelineError } from "../errors";
+
+/** What the content must be. An absent digest only counts (and hashes, unless `hash: false`). */
+export interface Expected {
+  digest?: string;
+  /** A negative size means "unknown" (a registry's missing Content-Length). */
+  size?: number;
+}
+
+/** Why content failed its check; `VerifyOptions.fail` turns it into the caller's error. */
+export type VerifyProblem =
+  | { kind: "too-long"; expectedSize: number; bytes: number }
+  | { kind: "digest"; expected: string; actual: string; bytes: number }
+  | { kind: "size"; expectedSize: number; bytes: number; actual: string };
+
+export interface VerifyOptions {
+  expect?: Expected;
+  /** Hash the bytes (default true). False only counts them: for content another layer already verifies. */
+  hash?: boolean;
+  /** Builds the error for a problem; default: E_DIGEST_MISMATCH naming `label`. */
+  fail?: (problem: VerifyProblem) => Error;
+  /** Names the content in the default error (e.g. "blob sha256:…"). */
+  label?: string;
+}
+
+function knownSize(size: number | undefined): size is number {
+  return size !== undefined && size >= 0;
+}
+
+function defaultFail(label: string): (p: VerifyProblem) => Error {
+  return (p) => {
+    switch (p.kind) {
+      case "too-long":
+        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content is longer than the ${p.expectedSize} bytes expected`);
+      case "digest":
+        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${p.actual}, expected ${p.expected}`);
+      case "size":
+        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content has ${p.bytes} bytes, expected ${p.expectedSize}`);
+    }
+  };
+}
+
+/** The check itself, for streams and generators alike. */
+export class Verifier {
+  private readonly hash;
+  private readonly fail: (p: VerifyProblem) => Error;
+  bytes = 0;
+
+  constructor(private readonly opts: VerifyOptions = {}) {
+    this.hash = opts.hash === false ? undefined : createHash("sha256");
+    this.fail = opts.fail ?? defaultFail(opts.label ?? "content");
+  }
+
+  /** Counts and hashes a chunk; throws at once when more bytes came than expected. */
+  update(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    const size = this.opts.expect?.size;
+    if (knownSize(size) && this.bytes > size) throw this.fail({ kind: "too-long", expectedSize: size, bytes: this.bytes });
+    this.hash?.update(chunk);
+  }
+
+  /** sha256 of the bytes so far; undefined when not hashing. */
+  digest(): string | undefined {
+    return this.hash ? "sha256:" + this.hash.copy().digest("hex") : undefined;
+  }
+
+  /** Throws unless the bytes seen match what was expected. Call once the content has ended. */
+  check(): void {
+    const { digest, size } = this.opts.expect ?? {};
+    const actual = this.digest();
+    if (digest !== undefined && actual !== undefined && actual !== digest) {
+      throw this.fail({ kind: "digest", expected: digest, actual, bytes: this.bytes });
+    }
+    if (knownSize(size) && this.bytes !== size) {
+      throw this.fail({ kind: "size", expectedSize: size, bytes: this.bytes, actual: actual ?? "(not hashed)" });
+    }
+  }
+}
+
+export interface VerifyStreamOptions extends VerifyOptions {
+  /**
+   * Hold the last chunk back until the check passes, so a consumer (a registry receiving an upload) never gets
+   * the full length of wrong content.
+   */
+  holdLast?: boolean;
+  /** Hears the running count of bytes passed on downstream (for progress). */
+  onBytes?: (bytes: number) => void;
+}
+
+/** A pass-through Transform around a Verifier; errors (before 'end') when the content fails its check. */
+export class VerifyStream extends Transform {
+  private readonly verifier: Verifier;
+  private held?: Buffer;
+
+  constructor(private readonly streamOpts: VerifyStreamOptions = {}) {
+    super();
+    this.verifier = new Verifier(streamOpts);
+  }
+
+  get bytes(): number {
+    return this.verifier.bytes;
+  }
+
+  /** sha256 of what has flowed; complete once the stream has ended. */
+  digest(): string {
+    return this.verifier.digest() ?? "";
+  }
+
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    const onBytes = this.streamOpts.onBytes;
+    if (!this.streamOpts.holdLast) {
+      onBytes?.(this.verifier.bytes);
+      cb(null, chunk);
+      return;
+    }
+    const out = this.held;
+    this.held = chunk;
+    if (out) onBytes?.(this.verifier.bytes - chunk.length);
+    cb(null, out);
+  }
+
+  _flush(cb: TransformCallback): void {
+    try {
+      this.verifier.check();
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    if (this.streamOpts.holdLast) {
+      if (this.held) this.push(this.held);
+      this.streamOpts.onBytes?.(this.verifier.bytes);
+    }
+    cb();
+  }
+}
+
+/** Passes `src` through `verifier` (counting, hashing, failing early when too long); call `check()` after. */
+export async function* verified(src: AsyncIterable<Buffer>, verifier: Verifier): AsyncGenerator<Buffer> {
+  for await (const chunk of src) {
+    verifier.update(chunk);
+    yield chunk;
+  }
+}
