@@ -23,7 +23,7 @@
  */
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import type { SweepOptions } from "./sweep";
+import type { TempRules } from "./names";
 import { SHA256_HEX } from "../oci/grammar";
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {
@@ -86,7 +86,7 @@ export function entryDirs(root: string): EntryDir[] {
 export const NPM_WORK_DIR = /^npm-[A-Za-z0-9]{6}$/;
 
 /** Where temporary entries appear, with the sweep options particular to each directory. */
-export function tempDirs(root: string): { dir: string; opts: SweepOptions }[] {
+export function tempDirs(root: string): { dir: string; opts: TempRules }[] {
   return [
     ...entryDirs(root).map((e) => ({ dir: e.dir, opts: {} })),
     { dir: lockfileDir(root), opts: { ownerless: NPM_WORK_DIR } },

@@ -30,6 +30,16 @@ export function stateDir(dir: string): string {
   return join(dirname(dir), ".cache-state", basename(dir));
 }
 
+/** Which entries of a directory are temporary, besides our own temp names (layout.ts's tempDirs, sweep.ts). */
+export interface TempRules {
+  /** Only temporary entries written for this name (a directory of the user's: DIR's siblings of DIR). */
+  only?: string;
+  /** Further names that are temporary here, owned by the pid in the pattern's group 1 (e.g. `<pid>-<ms>`). */
+  owned?: RegExp;
+  /** Further names that are temporary here without an owner (e.g. mkdtemp's `npm-XXXXXX`). */
+  ownerless?: RegExp;
+}
+
 export interface TempName {
   /** The final name it was written for ("" when the name does not say). */
   for: string;

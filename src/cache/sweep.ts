@@ -14,20 +14,14 @@
 import { lstatSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { tempDirs } from "./layout";
-import { parseLeaseName, parseTempName, stateDir, TempName } from "./names";
+import { parseLeaseName, parseTempName, stateDir, TempName, TempRules } from "./names";
 import { ownerAlive } from "./owner";
 import { removeTree, treeBytes } from "./tree";
 
 /** Age after which a temporary entry of an earlier naming scheme counts as left over whatever its pid says. */
 export const LEGACY_MAX_AGE_MS = 24 * 3600_000;
 
-export interface SweepOptions {
-  /** Only temporary entries written for this name (a directory of the user's: DIR's siblings of DIR). */
-  only?: string;
-  /** Further names that are temporary here, owned by the pid in the pattern's group 1 (e.g. `<pid>-<ms>`). */
-  owned?: RegExp;
-  /** Further names that are temporary here without an owner (e.g. mkdtemp's `npm-XXXXXX`). */
-  ownerless?: RegExp;
+export interface SweepOptions extends TempRules {
   now?: number;
   /** List what would be removed, remove nothing. */
   dryRun?: boolean;

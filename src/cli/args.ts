@@ -6,9 +6,15 @@
  * start-up (a no-op push) must stay close to `node -e 0`.
  */
 import { closest } from "../closest";
+import { PipelineError } from "../errors";
 import { parseArgs } from "node:util";
 
 export class UsageError extends Error {}
+
+/** A usage error found by a command (E_USAGE, exit code 2), in the same format as the parser's. */
+export function usageError(message: string): PipelineError {
+  return new PipelineError("E_USAGE", message, { exitCode: 2 });
+}
 
 export type CommandResult = { exitCode?: number } | void;
 

@@ -5,6 +5,7 @@
  * whole keychain chain it is given (GET /v2/, then the repository's tags), for git `git ls-remote`.
  */
 import { spawn } from "node:child_process";
+import { usageError as usage } from "../args";
 import { homedir } from "node:os";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import { existsSync, statSync } from "node:fs";
@@ -30,9 +31,6 @@ import type { CliIo } from "../io";
 export const REJECTED = "E_CREDENTIAL_REJECTED";
 export const NOT_FOUND = "E_CREDENTIAL_NOT_FOUND";
 
-function usage(message: string): PipelineError {
-  return new PipelineError("E_USAGE", message, { exitCode: 2 });
-}
 
 function service(value: string): CredentialService {
   if (!(SERVICES as readonly string[]).includes(value)) throw usage(`service: expected "docker" or "git", got ${JSON.stringify(value)}`);

@@ -9,6 +9,7 @@
  * `--upload-idle-seconds`, `--body-timeout-seconds` and `--min-body-rate`.
  */
 import { readFile } from "node:fs/promises";
+import { usageError as usage } from "../args";
 import { PipelineError } from "../../errors";
 import type { RegistryLimits } from "../../devregistry/limits";
 import { startDevRegistry } from "../../devregistry/server";
@@ -31,9 +32,6 @@ export interface RegistryServeIo {
 }
 
 /** A usage error: exit code 2, like every other bad flag. */
-function usage(message: string): PipelineError {
-  return new PipelineError("E_USAGE", message, { exitCode: 2 });
-}
 
 /** `--port` as typed: an integer from 0 to 65535 (0 picks a free port). */
 export function parsePort(raw: string): number {

@@ -17,8 +17,9 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
+import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
-import type { RunArgs } from "./run";
+import { parseEnvFlags, RunArgs } from "./run-flags";
 import type { ResolvedDeployment } from "../../deploy/types";
 import type { RunOverrides } from "../../k8s/run-job";
 
@@ -40,9 +41,6 @@ export interface RunKubernetesArgs extends RunArgs {
   "poll-interval"?: number;
 }
 
-function usage(message: string): PipelineError {
-  return new PipelineError("E_USAGE", message, { exitCode: 2 });
-}
 
 const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs", "require-signature"] as const;
 const KUBERNETES_ONLY = [
@@ -70,7 +68,6 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   if (!a.spec && !a.image) throw usage("pipeline run --on kubernetes: name a deployment spec file, or an image with --image HOST/REPO@sha256:...");
   const timeout = a.timeout ?? 300;
   if (!(timeout > 0)) throw usage(`--timeout: expected seconds > 0, got ${JSON.stringify(a.timeout)}`);
-  const { parseEnvFlags } = await import("./run");
   const overrides: RunOverrides = {
     command: a.entrypoint ? [a.entrypoint] : undefined,
     args: a["--"]?.length ? a["--"].map(String) : undefined,
