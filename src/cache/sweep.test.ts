@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { leaseName, parseTempName, stateDir, tempName, tempPath } from "./names";
-import { ownerAlive, processStart, selfOwner } from "./owner";
+import { ownerAlive, processStart, selfOwner } from "../process/owner";
 import { LEGACY_MAX_AGE_MS, listTemps, sweepTemps } from "./sweep";
 
 let tmp: string;

@@ -15,7 +15,7 @@ import { lstatSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { tempDirs } from "./layout";
 import { parseLeaseName, parseTempName, stateDir, TempName, TempRules } from "./names";
-import { ownerAlive } from "./owner";
+import { ownerAlive } from "../process/owner";
 import { removeTree, treeBytes } from "./tree";
 
 /** Age after which a temporary entry of an earlier naming scheme counts as left over whatever its pid says. */

@@ -17,10 +17,11 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, un
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { leaseName, parseLeaseName, PRUNE_LOCK, stampName, stateDir } from "./names";
-import { Owner, ownerAlive, selfOwner } from "./owner";
+import { onExit } from "../process/exit";
+import { Owner, ownerAlive, selfOwner } from "../process/owner";
 
 const held = new Set<string>();
-let exitHook = false;
+let exitHook: (() => void) | undefined;
 
 function releaseAllSync(): void {
   for (const p of held) {
@@ -31,14 +32,12 @@ function releaseAllSync(): void {
     }
   }
   held.clear();
+  exitHook = undefined; // exit.ts forgets a hook once it ran
 }
 
 function holdUntilExit(path: string): void {
   held.add(path);
-  if (!exitHook) {
-    process.on("exit", releaseAllSync);
-    exitHook = true;
-  }
+  exitHook ??= onExit(releaseAllSync);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -3,7 +3,8 @@ import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, st
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AUTH_DIR_ENV, createAuthDir, ownerAlive, sweepStaleAuthDirs } from "./auth-dirs";
+import { ownerAlive } from "../process/owner";
+import { AUTH_DIR_ENV, createAuthDir, sweepStaleAuthDirs } from "./auth-dirs";
 
 let root: string;
 beforeAll(() => {
@@ -34,9 +35,9 @@ describe("createAuthDir", () => {
     const dir = await createAuthDir(base);
     expect(basename(dir)).toMatch(new RegExp(`^git-auth-${process.pid}-${ownStart()}-[0-9a-f]{8}$`));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(ownerAlive(process.pid, ownStart())).toBe(true);
-    expect(ownerAlive(process.pid, "1")).toBe(false); // same pid, another start time: another process
-    expect(ownerAlive(DEAD_PID, "0")).toBe(false);
+    expect(ownerAlive(process.pid, Number(ownStart()))).toBe(true);
+    expect(ownerAlive(process.pid, 1)).toBe(false); // same pid, another start time: another process
+    expect(ownerAlive(DEAD_PID, 0)).toBe(false);
   });
 });
 

@@ -20,50 +20,20 @@
  * not found, only the dirs removed.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { scrubFileSync } from "./scrub";
+import { ownerAlive, procStat } from "../process/owner";
+import { scrubFileSync } from "../process/scrub";
 
 /** The environment variable that names the credential dir in the environment of git and its children. */
 export const AUTH_DIR_ENV = "PIPELINE_GIT_AUTH_DIR";
 
 const NAME_RE = /^git-auth-(\d+)-(\d+)-[0-9a-f]{8}$/;
 
-interface ProcStat {
-  state: string;
-  pgrp: number;
-  start: string;
-}
-
-/** Fields of /proc/PID/stat (state, process group, start time), when there is such a process and a /proc. */
-function procStat(pid: number | "self"): ProcStat | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After "pid (comm) ": field 3 (state) is index 0, field 5 (pgrp) index 2, field 22 (starttime) index 19.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: f[0], pgrp: Number(f[2]), start: f[19] };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process that made a dir named with `pid` and `start` still runs. */
-export function ownerAlive(pid: number, start: string): boolean {
-  const st = procStat(pid);
-  if (st) return st.state !== "Z" && (start === "0" || st.start === start);
-  if (existsSync("/proc/self/stat")) return false; // there is a /proc and no such process
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Makes this process's private dir under `base` (which must exist). */
 export async function createAuthDir(base: string): Promise<string> {
-  const start = procStat("self")?.start ?? "0";
+  const start = procStat("self")?.start ?? 0;
   const dir = join(base, `git-auth-${process.pid}-${start}-${randomBytes(4).toString("hex")}`);
   await mkdir(dir, { mode: 0o700 });
   await chmod(dir, 0o700); // whatever the umask
@@ -140,7 +110,7 @@ export function sweepStaleAuthDirs(base: string, opts: { once?: boolean } = {}):
   }
   for (const name of names) {
     const m = NAME_RE.exec(name);
-    if (!m || ownerAlive(Number(m[1]), m[2])) continue;
+    if (!m || ownerAlive(Number(m[1]), Number(m[2]))) continue;
     const dir = join(base, name);
     try {
       const st = lstatSync(dir);

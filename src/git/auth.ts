@@ -21,7 +21,7 @@
  * it left running: the dir's path is in git's environment as PIPELINE_GIT_AUTH_DIR). The FIFO's server is
  * stopped and the dir's files are overwritten with zeros (the SSH key; the FIFO holds nothing) before it is
  * removed: when `fn` settles (also when it throws), at process exit, and when a signal ends the process
- * (process-exit.ts). Before the first dir a process writes under a base, the stale ones there are swept.
+ * (src/process/signals.ts untilDone). Before the first dir a process writes under a base, the stale ones there are swept.
  *
  * A `{ token }` is sent over HTTP(S) with the user name `x-access-token` (TOKEN_USERNAME): GitHub requires
  * it for GitHub App installation tokens and accepts it for personal access tokens; GitLab and Azure DevOps
@@ -34,7 +34,7 @@ import { join } from "node:path";
 import { PipelineError, redactUrl } from "../errors";
 import { AUTH_DIR_ENV, createAuthDir, removeAuthDirSync, sweepStaleAuthDirs } from "./auth-dirs";
 import { RECORD_BYTES, serveCredentialFifo } from "./credential-fifo";
-import { whileGitRuns } from "./process-exit";
+import { untilDone } from "../process/signals";
 import { assertSafeGitUrl, credentialTarget, gitUrlKind } from "./url";
 
 export type GitCredential = { username: string; password: string } | { token: string } | { privateKey: string };
@@ -82,7 +82,7 @@ export async function withGitAuth<T>(
     stopServing();
     removeAuthDirSync(dir);
   };
-  const done = whileGitRuns({ atExit: cleanUp });
+  const done = untilDone(cleanUp);
   try {
     env[AUTH_DIR_ENV] = dir;
     if (kind === "ssh") await prepareSsh(dir, (cred as { privateKey: string }).privateKey, env, opts);

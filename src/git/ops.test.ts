@@ -296,7 +296,7 @@ describe("credentials and failures (fake git)", () => {
     const exit = new Promise<NodeJS.Signals | null>((res) => child.on("exit", (_code, signal) => res(signal)));
     child.kill("SIGINT");
     expect(await exit).toBe("SIGINT");
-    for (let i = 0; i < 20 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
     expect(running(pid)).toBe(false);
   });
 

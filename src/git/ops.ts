@@ -6,7 +6,7 @@
  *
  * Git runs in a process group of its own (spawned detached) with stdin closed, so that what it starts
  * (git-remote-http, the credential helper, ssh) goes with it: the group gets SIGKILL on the timeout, on the
- * caller's `signal` and at process exit, and SIGINT/SIGTERM/SIGHUP are passed on to it (process-exit.ts), as a
+ * caller's `signal` and at process exit, and SIGINT/SIGTERM/SIGHUP are passed on to it (src/process/signals.ts untilDone), as a
  * terminal would have done. What a SIGKILL of this process leaves running is killed at the next start
  * (auth-dirs.ts).
  *
@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { PipelineError, redactUrl } from "../errors";
 import { GitAuthOptions, GitCredential, withGitAuth } from "./auth";
-import { whileGitRuns } from "./process-exit";
+import { untilDone } from "../process/signals";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
 import { COMMIT_RE } from "../oci/grammar";
@@ -205,7 +205,7 @@ function execGit(git: string, args: string[], o: { env: NodeJS.ProcessEnv; timeo
     const child = spawn(git, args, { env: o.env, detached: true, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
     const pgid = child.pid;
     const kill = () => pgid !== undefined && killGroup(pgid);
-    const done = pgid === undefined ? () => undefined : whileGitRuns({ atExit: kill, onSignal: (sig) => killGroup(pgid, sig) });
+    const done = pgid === undefined ? () => undefined : untilDone(kill, (sig) => killGroup(pgid, sig));
     const timer =
       o.timeoutMs > 0
         ? setTimeout(() => {

@@ -2,7 +2,7 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scrubFileSync } from "../git/scrub";
+import { scrubFileSync } from "../process/scrub";
 import { reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 
 let root: string;

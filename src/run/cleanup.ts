@@ -1,61 +1,33 @@
 /**
  * Last-resort cleanup. Every container the runner starts registers a synchronous undo (runc delete --force,
  * unmount, remove the bundle) that runs on process `exit` if the normal path did not get to it: a second
- * Ctrl-C that ends the CLI at once, an uncaught error. Signals themselves are the CLI's business: it turns
- * them into an AbortSignal (see src/cli/commands/run.ts), and the normal path cleans up.
+ * Ctrl-C that ends the CLI at once, an uncaught error, a signal to a library caller that handles none. Signals
+ * are otherwise the CLI's business: it turns them into an AbortSignal (see src/cli/commands/run.ts), and the
+ * normal path cleans up.
  *
  * What survives even that (SIGKILL of the runner, a crash of the machine) is found by `reapStale` at the next
  * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
  *
  * runc's config.json is a FIFO (config-fifo.ts) and holds nothing. Files that held environment values (an
  * engine's env file; a regular config.json of an older runner) are overwritten with zeros
- * before they are removed (`scrubFileSync`, src/git/scrub.ts, on every path including the reaper's), so the
+ * before they are removed (`scrubFileSync`, src/process/scrub.ts, on every path including the reaper's), so the
  * values do not stay in the file system's free blocks.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { scrubFileSync } from "../git/scrub";
+import { pidAlive } from "../process/owner";
+import { scrubFileSync } from "../process/scrub";
+import { untilDone } from "../process/signals";
 import { releaseConfigFifoSync } from "./config-fifo";
 
-const undos = new Map<number, () => void>();
-let nextId = 1;
-let installed = false;
-
-function runAll(): void {
-  for (const [id, fn] of [...undos]) {
-    undos.delete(id);
-    try {
-      fn();
-    } catch {
-      // best effort: the process is ending
-    }
-  }
-}
-
-/** Registers `fn` to run at process exit; the returned function unregisters it (call it once cleaned up). */
+/**
+ * Registers `fn` to run at process exit, and before a signal no command decides on ends the process
+ * (src/process/signals.ts); the returned function unregisters it (call it once cleaned up).
+ */
 export function onExitCleanup(fn: () => void): () => void {
-  if (!installed) {
-    process.on("exit", runAll);
-    installed = true;
-  }
-  const id = nextId++;
-  undos.set(id, fn);
-  return () => {
-    undos.delete(id);
-  };
-}
-
-/** Whether a process with this pid exists (EPERM: it exists but is someone else's). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return untilDone(fn);
 }
 
 const OWNED_RE = /-(\d+)-[0-9a-f]{8}(?:-\d+)?$/;

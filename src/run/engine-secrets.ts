@@ -25,7 +25,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { PipelineError } from "../errors";
-import { ownerPid, pidAlive } from "./cleanup";
+import { ownerPid } from "./cleanup";
+import { pidAlive } from "../process/owner";
 import { engineExec, lastLine } from "./engine-cli";
 
 export interface EnvSecret {

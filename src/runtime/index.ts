@@ -150,7 +150,10 @@ export async function runInContainer(opts: RunInContainerOptions = {}): Promise<
   return spawnCli(runInContainerCommand(opts), "E_RUN_CONTAINER");
 }
 
-/** Runs the CLI command line, forwarding SIGINT/SIGTERM to it; resolves to its exit code. */
+/**
+ * Runs the CLI command line, forwarding SIGINT/SIGTERM to it; resolves to its exit code. (This package is one
+ * self-contained file with no imports of ours, so it does not use src/process/signals.ts; the CLI it starts does.)
+ */
 function spawnCli({ command, args, env }: { command: string; args: string[]; env: Env }, code: string): Promise<number> {
   // Loaded here so the module stays cheap to import where containers are never started.
   // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { PipelineError } from "../../errors";
+import { forwardTermination, signalExitCode } from "../../process/signals";
 import { imageEnv, readLaunchConfig, userImages, withConfigEnv } from "../../launch/config";
 import { runfile, runfilesDir } from "../../launch/runfiles";
 import { uriMap } from "../../launch/push";
@@ -33,16 +34,14 @@ export async function bazelRun(a: { config: string; "--"?: (string | number)[]; 
     ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args],
     { cwd: runfile(dir, cfg.workspace), env, stdio: "inherit" },
   );
-  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
+  const stopForwarding = forwardTermination(child);
   try {
     const code = await new Promise<number>((resolve, reject) => {
       child.on("error", (e) => reject(new PipelineError("E_LAUNCH", `cannot start the launch script: ${e.message}`)));
-      child.on("exit", (c, signal) => resolve(c ?? (signal ? 128 + (require("node:os").constants.signals[signal] ?? 0) : 1)));
+      child.on("exit", (c, signal) => resolve(c ?? signalExitCode(signal)));
     });
     return { exitCode: code };
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    stopForwarding();
   }
 }

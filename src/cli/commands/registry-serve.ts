@@ -10,6 +10,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { usageError as usage } from "../args";
+import { onTermination } from "../../process/signals";
 import { PipelineError } from "../../errors";
 import type { RegistryLimits } from "../../devregistry/limits";
 import { startDevRegistry } from "../../devregistry/server";
@@ -88,20 +89,17 @@ async function readPassword(file: string): Promise<string> {
   return password;
 }
 
-/** Resolves when `signal` aborts, or on SIGINT/SIGTERM when there is no signal. */
+/** Resolves when `signal` aborts, or on SIGINT/SIGTERM/SIGHUP when there is no signal. */
 function stopRequested(signal: AbortSignal | undefined): Promise<void> {
   if (signal) {
     if (signal.aborted) return Promise.resolve();
     return new Promise((done) => signal.addEventListener("abort", () => done(), { once: true }));
   }
   return new Promise((done) => {
-    const onSignal = (): void => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+    const off = onTermination(() => {
+      off();
       done();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    });
   });
 }
 

@@ -17,6 +17,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
+import { onTermination } from "../../process/signals";
 import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
 import { parseEnvFlags, RunArgs } from "./run-flags";
@@ -125,8 +126,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     io.stderr(`${sig}: deleting Job ${namespace}/${jobName}`);
     stop.abort();
   };
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const s of signals) process.on(s, onSignal);
+  const offSignals = onTermination(onSignal);
   try {
     const { exitCode } = await runOnCluster({
       api: new KubeHttp(loaded),
@@ -148,6 +148,6 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     }
     throw e;
   } finally {
-    for (const s of signals) process.off(s, onSignal);
+    offSignals();
   }
 }

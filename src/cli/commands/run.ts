@@ -23,6 +23,7 @@ import { resolve } from "node:path";
 import { PipelineError } from "../../errors";
 import type { InterpreterDeployment } from "../../deploy/types";
 import type { Keychain } from "../../auth/keychain";
+import { onTermination } from "../../process/signals";
 import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
 import { parseEnvFlags, parseMountFlags, RunArgs } from "./run-flags";
@@ -84,8 +85,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       stop.abort();
     } else kill.abort();
   };
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const s of signals) process.on(s, onSignal);
+  const offSignals = onTermination(onSignal);
   const common = {
     network: (a.network ?? "host") as "host" | "none",
     runtime: (a.runtime ?? "auto") as "auto",
@@ -145,7 +145,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     }
     return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts, allowHostPaths: (a["allow-host-path"] ?? []).map((p) => resolve(io.cwd, p)) });
   } finally {
-    for (const s of signals) process.off(s, onSignal);
+    offSignals();
     await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
   }
 }

@@ -1,0 +1,100 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildSync } from "esbuild";
+import { afterAll, describe, expect, test } from "vitest";
+import { ownerAlive, pidAlive, procStat, selfOwner } from "./owner";
+
+const root = mkdtempSync(join(tmpdir(), "process-unit-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A pid no process has: above the largest pid_max Linux allows (2^22). */
+const DEAD_PID = 4194305;
+
+describe("owner: one rule for 'is it alive'", () => {
+  test("this process, by pid and start time; another start time is another process; a free pid is dead", () => {
+    const me = selfOwner();
+    expect(me.start).toBeGreaterThan(0);
+    expect(ownerAlive(me.pid, me.start)).toBe(true);
+    expect(ownerAlive(me.pid, me.start + 1)).toBe(false);
+    expect(ownerAlive(DEAD_PID, 0)).toBe(false);
+    expect(ownerAlive(0)).toBe(false);
+    expect(ownerAlive(-1)).toBe(false);
+  });
+
+  test("a zombie (exited, not reaped) is not alive, although kill(pid, 0) still finds it", async () => {
+    // sh starts a short-lived child, then becomes `sleep`, which never reaps it: the child stays a zombie.
+    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const zombie = Number(await new Promise<string>((res) => parent.stdout.once("data", (d: Buffer) => res(d.toString().trim()))));
+      for (let i = 0; i < 100 && procStat(zombie)?.state !== "Z"; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(procStat(zombie)?.state).toBe("Z");
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      expect(pidAlive(zombie)).toBe(false);
+      expect(ownerAlive(zombie, procStat(zombie)!.start)).toBe(false);
+      expect(pidAlive(parent.pid!)).toBe(true);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+  });
+});
+
+/** Runs `body` in a child node process with src/process/*.ts bundled in; resolves to its exit and output. */
+async function child(body: string, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+  const dir = mkdtempSync(join(root, "child-"));
+  const bundle = join(dir, "process.js");
+  buildSync({
+    stdin: { contents: `export * from "./exit"; export * from "./signals";`, resolveDir: __dirname, loader: "ts" },
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    outfile: bundle,
+    logLevel: "silent",
+  });
+  const script = `const p = require(${JSON.stringify(bundle)}); ${body}; process.stdout.write("ready\\n"); setInterval(() => {}, 1000);`;
+  const proc = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  await new Promise<void>((res) =>
+    proc.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("ready\n")) res();
+    }),
+  );
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.on("exit", (code, s) => res({ code, signal: s })));
+  proc.kill(signal);
+  return { ...(await exit), out };
+}
+
+describe("signals: the hub", () => {
+  test("with only observers, the exit hooks run and the process still dies of the signal", async () => {
+    const r = await child(`p.untilDone(() => process.stdout.write("cleaned\\n"), (s) => process.stdout.write("saw " + s + "\\n"))`, "SIGTERM");
+    expect(r.signal).toBe("SIGTERM");
+    expect(r.out).toContain("saw SIGTERM\ncleaned\n");
+  });
+
+  test("a deciding handler takes over: the process ends when it says, and exit hooks run once", async () => {
+    const r = await child(
+      `p.onExit(() => process.stdout.write("exit hook\\n"));
+       p.untilDone(() => process.stdout.write("cleaned\\n"));
+       p.onTermination((s) => { process.stdout.write("stopping on " + s + "\\n"); setTimeout(() => process.exit(7), 50); })`,
+      "SIGHUP",
+    );
+    expect(r.code).toBe(7);
+    expect(r.out).toContain("stopping on SIGHUP\n");
+    expect(r.out.match(/cleaned/g)).toHaveLength(1);
+    expect(r.out.match(/exit hook/g)).toHaveLength(1);
+  });
+
+  test("an unregistered hook does not run; the last handler gone, the listeners are gone", async () => {
+    const r = await child(
+      `const off = p.onExit(() => process.stdout.write("must not run\\n")); off();
+       const offSig = p.onTermination(() => process.stdout.write("must not run either\\n")); offSig();
+       process.stdout.write("listeners " + process.listenerCount("SIGINT") + "\\n")`,
+      "SIGINT",
+    );
+    expect(r.signal).toBe("SIGINT");
+    expect(r.out).toContain("listeners 0\n");
+    expect(r.out).not.toContain("must not run");
+  });
+});
