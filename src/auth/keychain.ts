@@ -70,6 +70,28 @@ export function chainKeychains(...keychains: Keychain[]): Keychain {
 }
 
 /**
+ * Asks `keychain` once per registry and repository for as long as this keychain lives (one command: a push of
+ * several images or platforms, its SBOM and signatures), so a credential helper runs once, not once per
+ * registry client. A failure is not remembered: the next ask tries again.
+ */
+export function memoKeychain(keychain: Keychain): Keychain {
+  const answers = new Map<string, Promise<ResolvedCredential | undefined>>();
+  return {
+    resolve(registry: string, repository?: string): Promise<ResolvedCredential | undefined> {
+      const key = JSON.stringify([registry, repository ?? null]);
+      let answer = answers.get(key);
+      if (!answer) {
+        answer = keychain.resolve(registry, repository);
+        answers.set(key, answer);
+        answer.catch(() => answers.delete(key));
+      }
+      return answer;
+    },
+    describe: () => keychain.describe(),
+  };
+}
+
+/**
  * Resolves a registry's credential through a keychain, falling back to anonymous with a source that says
  * where it looked (the text error messages show for a 401).
  */

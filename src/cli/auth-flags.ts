@@ -4,7 +4,7 @@
  */
 import { PipelineError } from "../errors";
 import { lazyDefaultKeychain } from "../auth/lazy";
-import type { Keychain } from "../auth/keychain";
+import { Keychain, memoKeychain } from "../auth/keychain";
 import type { OptionSpec } from "./args";
 import type { CliIo } from "./io";
 
@@ -26,7 +26,9 @@ export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Pr
   if (a.password !== undefined) {
     throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", { exitCode: 2 });
   }
-  const chain = lazyDefaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
+  // Remembered for the command: every client it opens (an index's platforms, SBOM and signature referrers)
+  // shares one answer per registry and repository, so a credential helper runs once.
+  const chain = memoKeychain(lazyDefaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) }));
   if (!a.username && !a["password-stdin"]) return chain;
   if (!a.username || !a["password-stdin"]) {
     throw new PipelineError("E_USAGE", "--username and --password-stdin go together", { exitCode: 2 });

@@ -7,7 +7,7 @@ import { PipelineError } from "../errors";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
 import { ImageIndex, platformOfImage } from "../image/index";
-import { checkedPush, hasManifest, pushClient, pushImage, PushOptions, PushResult, PushTarget, putManifest, putTag } from "./push";
+import { checkedPush, hasManifest, pushClient, pushImageWith, PushOptions, PushResult, PushTarget, putManifest, putTag } from "./push";
 
 export interface PushIndexResult extends PushResult {
   /** Each platform's image as pushed (by digest, untagged), in the index's order. */
@@ -29,7 +29,7 @@ export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushO
   for (const image of idx.images) {
     const r = present
       ? { digest: image.digest, reference: `${registry}/${repository}@${image.digest}`, tags: [], uploaded: [], skipped: [], mounted: [] }
-      : await pushImage(image, { registry, repository }, opts);
+      : await pushImageWith(client, image, { registry, repository }, opts);
     result.manifests.push({ ...r, platform: formatPlatform(platformOfImage(image)) });
     result.uploaded.push(...r.uploaded);
     result.skipped.push(...r.skipped);

@@ -88,9 +88,16 @@ export function checkedPush(target: PushTarget, bytes: Buffer, claimed: string, 
 }
 
 export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
+  return pushImageWith(pushClient(validateRegistry(target.registry, "push target registry"), opts), image, target, opts);
+}
+
+/**
+ * pushImage over an open push session (`client`, for the target's registry): an index's platforms share one, so
+ * the credential chain is asked once and a registry token fetched once per push, not once per platform.
+ */
+export async function pushImageWith(client: RegistryClient, image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
   const { registry, repository, tags, digest } = checkedPush(target, image.manifestBytes, image.digest, "image");
   const progress = opts.progress ?? silentProgress;
-  const client = pushClient(registry, opts);
   const mountCandidates = (opts.mountFrom ?? [])
     .filter((c) => normalizeRegistry(c.registry) === normalizeRegistry(registry) && c.repository !== repository)
     .map((c) => validateRepository(c.repository, "mount candidate repository"));

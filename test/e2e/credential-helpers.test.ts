@@ -16,6 +16,8 @@ import { pushImage } from "../../src/registry/push";
 import { startRegistry, RunningRegistry } from "../fixtures/registry";
 import { writeCredHelper } from "../fixtures/cred-helpers";
 import { randomImage } from "../fixtures/random-image";
+import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
+import { runCli } from "../fixtures/cli";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
 
 const SKOPEO = "/usr/bin/skopeo";
@@ -99,6 +101,20 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     const result = await pushImage(image, { registry: reg.host, repository: "e2e/stored" }, { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) });
     expect(skopeoRawDigest(result.reference, ["--creds", `${USER}:${PASSWORD}`])).toBe(image.digest);
     expect(new Set(helper.calls())).toEqual(new Set([reg.host]));
+  });
+
+  it("`pipeline push` of a two-platform layout runs the credential helper once (one push session, one answer)", async () => {
+    const { bin, env } = setup("once", { credHelpers: { [reg.host]: "e2e-once" } });
+    const helper = writeCredHelper(bin, "e2e-once", { answer: { Username: USER, Secret: PASSWORD } });
+    written.add(helper.path);
+    const layout = join(tmp, "two-platform");
+    await writeTwoPlatformLayout(layout, join(tmp, "two-platform-blobs"));
+    const r = await runCli(["push", layout, "--repository", `${reg.host}/e2e/two-platform`, "--tag", "v1"], { env: { ...process.env, ...env } });
+    messages.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`${reg.host}/e2e/two-platform@sha256:`);
+    // The index, both platforms' images and the tag went up through one answer from the helper.
+    expect(helper.calls()).toEqual([reg.host]);
   });
 
   it("a helper answering a wrong password is E_UNAUTHORIZED naming the helper, never the secret", async () => {
