@@ -15,6 +15,20 @@ export class PipelineError extends Error {
   }
 }
 
+/**
+ * A bad value for an option of a library call (`network`, `runtime`, `loader`): E_BAD_OPTION naming the option as
+ * the caller named it, never a CLI flag. The CLI's error boundary, which knows that option `x` is flag `--x`,
+ * reports it as a usage error naming the flag (exit code 2).
+ */
+export class OptionError extends PipelineError {
+  constructor(
+    readonly option: string,
+    readonly problem: string,
+  ) {
+    super("E_BAD_OPTION", `${option}: ${problem}`);
+  }
+}
+
 /** Removes userinfo and sensitive query parameters from a URL meant for a message or a log line. */
 export function redactUrl(url: string | URL): string {
   let u: URL;

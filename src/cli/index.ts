@@ -8,7 +8,7 @@
  * Global flags, anywhere before `--`: `--version`/`-V`, and `-v`/`--debug` (registry requests logged on stderr,
  * and a failure's stack and causes printed after its message).
  */
-import { PipelineError } from "../errors";
+import { OptionError, PipelineError } from "../errors";
 import { VERSION } from "../version";
 import { runCommand, UsageError } from "./main";
 import { CliIo, processIo } from "./io";
@@ -54,6 +54,11 @@ export async function runCli(rawArgv: string[], rawIo: CliIo = processIo()): Pro
     if (e instanceof UsageError) {
       io.stderr(`error[E_USAGE]: ${e.message}`);
       io.stderr("run `pipeline --help` for usage");
+      return EXIT_USAGE;
+    }
+    if (e instanceof OptionError) {
+      // A library option reached through a flag of the same name: say it as the user typed it.
+      io.stderr(`error[E_USAGE]: --${e.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${e.problem}`);
       return EXIT_USAGE;
     }
     if (e instanceof PipelineError) {

@@ -41,7 +41,7 @@
  * rate, raised by src/registry/client.ts), E_USAGE (exit 2) for a bad value.
  */
 import { statfsSync } from "node:fs";
-import { formatBytes as formatSize, parseDuration, parseSize } from "../cache/units";
+import { formatBytes as formatSize, parseDuration, parseSize } from "../units";
 import { PipelineError } from "../errors";
 
 export { formatSize };

@@ -17,7 +17,7 @@ import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import type { Platform } from "../oci/types";
-import { formatBytes } from "../cache/units";
+import { formatBytes } from "../units";
 
 const MiB = 2 ** 20;
 /** index.json, manifests and indexes: the size the distribution spec asks registries to accept. */

@@ -21,7 +21,7 @@ import { lstatSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Keychain } from "../auth/keychain";
-import { PipelineError } from "../errors";
+import { OptionError, PipelineError } from "../errors";
 import { sweepStaleAuthDirs } from "../git/auth-dirs";
 import type { ProgressSink } from "../registry/progress";
 import { reapStaleEngine, runWithEngine } from "./engine";
@@ -122,7 +122,7 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   const replicas = opts.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
   const network = opts.network ?? "host";
-  if (network !== "host" && network !== "none") throw new PipelineError("E_USAGE", `--network: expected host or none, got ${JSON.stringify(network)}`, { exitCode: 2 });
+  if (network !== "host" && network !== "none") throw new OptionError("network", `expected host or none, got ${JSON.stringify(network)}`);
   const mounts = opts.mounts ?? [];
   mounts.forEach((m, i) => checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`));
   const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });

@@ -4,7 +4,7 @@
  * (`--runtime`) that does not answer is an error naming the flag and what the probe said.
  */
 import { execFile } from "node:child_process";
-import { PipelineError } from "../errors";
+import { OptionError, PipelineError } from "../errors";
 
 export type RuntimeName = "runc" | "podman" | "docker";
 export type RuntimeChoice = "auto" | RuntimeName;
@@ -35,7 +35,7 @@ function probe(name: RuntimeName): Promise<{ ok: boolean; detail: string }> {
 
 export async function chooseRuntime(want: RuntimeChoice = "auto"): Promise<RuntimeName> {
   if (!RUNTIMES.includes(want)) {
-    throw new PipelineError("E_USAGE", `--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(want)}`, { exitCode: 2 });
+    throw new OptionError("runtime", `expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(want)}`);
   }
   if (want !== "auto") {
     const r = await probe(want);

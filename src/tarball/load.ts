@@ -13,7 +13,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { pipeline } from "node:stream/promises";
-import { PipelineError } from "../errors";
+import { OptionError, PipelineError } from "../errors";
 import { tagsFor } from "../launch/push";
 import { parseReference, validateTag } from "../oci/reference";
 import { lastLine } from "../run/engine-cli";
@@ -77,7 +77,7 @@ const PROBES: Record<Loader, string[]> = {
 /** The loader to use: `want`, checked; or for "auto" the first of docker, podman that answers. */
 export async function chooseLoader(want: string, env: NodeJS.ProcessEnv): Promise<Loader> {
   if (!(LOADERS as readonly string[]).includes(want)) {
-    throw new PipelineError("E_USAGE", `--loader: expected one of ${LOADERS.join(", ")}, got ${JSON.stringify(want)}`, { exitCode: 2 });
+    throw new OptionError("loader", `expected one of ${LOADERS.join(", ")}, got ${JSON.stringify(want)}`);
   }
   const order: Loader[] = want === "auto" ? ["docker", "podman"] : [want as Loader];
   const tried: string[] = [];

@@ -7,7 +7,7 @@
 import { relative } from "node:path";
 import { cacheRoot, USAGE_KINDS } from "../../cache/layout";
 import { pruneCache, PruneEntry, PruneReason } from "../../cache/prune";
-import { formatBytes, parseDuration, parseSize } from "../../cache/units";
+import { formatBytes, parseDuration, parseSize } from "../../units";
 import { cacheUsage } from "../../cache/usage";
 import type { CliIo } from "../io";
 

@@ -3,7 +3,7 @@
  * sizes (`500MB`, `20GiB`, `1.5G`, bare bytes). Decimal prefixes are powers of 1000, binary ones (KiB, MiB, ...)
  * of 1024; a bare letter (K, M, G, T) is binary, as du and df read it. Bad values are usage errors that quote them.
  */
-import { PipelineError } from "../errors";
+import { PipelineError } from "./errors";
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 

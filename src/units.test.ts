@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pipelineErrorOfSync } from "../../test/fixtures/errors";
+import { pipelineErrorOfSync } from "../test/fixtures/errors";
 import { formatBytes, parseDuration, parseSize } from "./units";
 
 describe("units", () => {
