@@ -14,6 +14,7 @@ import { PipelineError } from "../errors";
 import { composeImage } from "../image/compose";
 import { buildLayer, LayerDescriptor, layerFromDescriptor, LayerInput, resolveMtime } from "../layer/build";
 import type { Platform } from "../oci/types";
+import { elfPlatform } from "../elf";
 import { writeLayout } from "../layout/write";
 
 const execFileP = promisify(execFile);
@@ -57,36 +58,6 @@ export function parseLdd(output: string): string[] {
     if (direct) paths.push(direct[1]);
   }
   return [...new Set(paths)];
-}
-
-/** The OCI platform of an ELF binary, read from its header (so a foreign or non-Linux binary is caught). */
-export function elfPlatform(header: Buffer, what: string): Platform {
-  if (header.length < 20 || header.readUInt32BE(0) !== 0x7f454c46) {
-    throw baseError(`${what} is not a Linux (ELF) executable: a host Node base image needs Linux's node`);
-  }
-  const is64 = header[4] === 2;
-  const le = header[5] === 1;
-  const machine = le ? header.readUInt16LE(18) : header.readUInt16BE(18);
-  switch (machine) {
-    case 0x3e:
-      return { architecture: "amd64", os: "linux" };
-    case 0xb7:
-      return { architecture: "arm64", os: "linux", variant: "v8" };
-    case 0x28:
-      return { architecture: "arm", os: "linux", variant: "v7" };
-    case 0x03:
-      return { architecture: "386", os: "linux" };
-    case 0x15:
-      return { architecture: le ? "ppc64le" : "ppc64", os: "linux" };
-    case 0x16:
-      return { architecture: "s390x", os: "linux" };
-    case 0xf3:
-      if (is64) return { architecture: "riscv64", os: "linux" };
-      break;
-    case 0x102:
-      return { architecture: "loong64", os: "linux" };
-  }
-  throw baseError(`${what}: unsupported ELF machine type 0x${machine.toString(16)}`);
 }
 
 /**
@@ -169,7 +140,12 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
   } finally {
     await fh.close();
   }
-  const platform = elfPlatform(head, nodePath);
+  let platform: Platform;
+  try {
+    platform = elfPlatform(head, nodePath);
+  } catch (e) {
+    throw baseError(`${(e as Error).message}: a host Node base image needs Linux's node`, e);
+  }
   const { stdout: versionOut } = await execFileP(nodePath, ["--version"]).catch((e: Error) => {
     throw baseError(`cannot run ${nodePath} --version: ${e.message}`, e);
   });

@@ -7,7 +7,8 @@ import { anonymousKeychain } from "../auth/anonymous";
 import { TempRegistry, tempRegistry, request } from "../devregistry/testing";
 import { writeLayout } from "../layout/write";
 import { silentProgress } from "../registry/progress";
-import { pushLayouts, tagsFor } from "./push";
+import { tagsFor } from "../image/tags";
+import { pushLayouts } from "./push";
 
 // A real registry (the dev registry, in-process on a loopback port) and two real OCI layouts on disk.
 let dir: string;

@@ -7,6 +7,7 @@ import { readLayout, readLayoutIndex } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
 import type { Image } from "../image/image";
 import { pushImage, PushResult } from "../registry/push";
+import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
@@ -85,11 +86,6 @@ function mountSources(images: readonly Image[]): { registry: string; repository:
     }
   }
   return [...out.values()];
-}
-
-/** Tags of image `name`: the main image gets `tags`, the others `<tag>-<name>`. */
-export function tagsFor(name: string, tags: string[], isMain: boolean): string[] {
-  return isMain ? tags : tags.map((t) => `${t}-${name}`);
 }
 
 export async function pushLayouts(

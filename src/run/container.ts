@@ -28,7 +28,7 @@ import { reapStaleEngine, runWithEngine } from "./engine";
 import { importIntoDocker } from "./engine-image";
 import type { LayerLimits } from "../layer/limits";
 import { PreparedImage, prepareImage } from "./image-cache";
-import { prefixedLines } from "./lines";
+import { prefixedLines } from "../lines";
 import { cacheRoot, runsDir } from "./paths";
 import { processSpec } from "./process-spec";
 import { BindMount, CgroupLimits, checkMount } from "./runc-config";

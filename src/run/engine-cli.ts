@@ -93,14 +93,3 @@ export function engineExec(
     else child.stdin?.end();
   });
 }
-
-/** The last non-empty line of an engine's stderr, for error messages. */
-export function lastLine(text: string): string {
-  return (
-    text
-      .trim()
-      .split("\n")
-      .filter((l) => l.trim())
-      .pop() ?? ""
-  ).trim();
-}

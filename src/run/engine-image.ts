@@ -15,7 +15,8 @@
  */
 import { spawn } from "node:child_process";
 import { PipelineError } from "../errors";
-import { engineExec, lastLine } from "./engine-cli";
+import { engineExec } from "./engine-cli";
+import { lastLine } from "../lines";
 
 export interface EngineImageSource {
   /** Manifest digest (sha256:...). */

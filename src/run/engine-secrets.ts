@@ -27,7 +27,8 @@ import { spawnSync } from "node:child_process";
 import { PipelineError } from "../errors";
 import { ownerPid } from "./cleanup";
 import { pidAlive } from "../process/owner";
-import { engineExec, lastLine } from "./engine-cli";
+import { engineExec } from "./engine-cli";
+import { lastLine } from "../lines";
 
 export interface EnvSecret {
   /** The secret's name in podman's store. */

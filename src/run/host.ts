@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { PipelineError } from "../errors";
-import { prefixedLines } from "./lines";
+import { prefixedLines } from "../lines";
 import { withoutSecrets } from "./repositories";
 
 export interface HostRunOptions {

@@ -14,9 +14,9 @@
 import { execFile, spawn } from "node:child_process";
 import { pipeline } from "node:stream/promises";
 import { OptionError, PipelineError } from "../errors";
-import { tagsFor } from "../launch/push";
+import { tagsFor } from "../image/tags";
 import { parseReference, validateTag } from "../oci/reference";
-import { lastLine } from "../run/engine-cli";
+import { lastLine } from "../lines";
 import { ArchiveImage, dockerArchiveStream } from "./write";
 import type { Image } from "../image/image";
 

@@ -2,7 +2,7 @@
  * The image contract (docs/image-contract.md), checked on an image's config and file index without running
  * anything. Each requirement has a stable id; "required" ones decide the verdict, "recommended" ones only warn.
  */
-import { elfPlatform } from "../base/host-node";
+import { elfPlatform } from "../elf";
 import type { ImageConfig } from "../oci/types";
 import type { FileIndex, Resolution } from "./file-index";
 import { ImageUser, permits, resolveImageUser } from "./users";

@@ -71,7 +71,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     return v.pinned;
   };
 
-  const { lineWriter } = await import("../../run/lines");
+  const { lineWriter } = await import("../../lines");
   const { cacheRoot } = await import("../../run/paths");
   const { keychainFor } = await import("../auth-flags");
   const { progressFor } = await import("../../registry/progress");

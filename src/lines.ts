@@ -1,5 +1,5 @@
 /**
- * Log plumbing: container output is passed on as it comes. With a prefix (replicas > 1) it is cut into lines
+ * Lines of text: log plumbing and messages. Container output is passed on as it comes. With a prefix (replicas > 1) it is cut into lines
  * and each line gets the prefix; a last line without a newline is flushed when the stream ends.
  */
 import { Writable } from "node:stream";
@@ -29,4 +29,15 @@ export function lineWriter(onLine: (line: string) => void): Writable {
       cb();
     },
   });
+}
+
+/** The last non-empty line of a program's output, for error messages. */
+export function lastLine(text: string): string {
+  return (
+    text
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim())
+      .pop() ?? ""
+  ).trim();
 }
