@@ -32,6 +32,8 @@ export interface LaunchConfig {
    * built with stamping, for `{KEY}` placeholders in `tags`.
    */
   stampFiles?: string[];
+  /** Runfiles-relative path of the `sign_key` attribute's cosign private key (a source file, linked in the runfiles). */
+  signKey?: string;
   /** Runfiles-relative path of the preload (tools/preload.js) that `bazel-run` loads before the entry point. */
   preload?: string;
 }

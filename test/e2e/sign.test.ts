@@ -9,7 +9,7 @@
  * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -26,28 +26,19 @@ import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
+import { attestedStatement, Cosign, cosignIn } from "../fixtures/cosign";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-"));
 const PASSWORD = "correct horse " + Math.random().toString(36).slice(2);
 let reg: RunningRegistry;
 let dev: TempRegistry;
-let cosignBin: string;
-
-/** cosign with its home in tmp and no route off the machine (the proxy is a closed port; loopback goes direct). */
-const cosignEnv = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: join(tmp, "home"),
-  HTTPS_PROXY: "http://127.0.0.1:9",
-  HTTP_PROXY: "http://127.0.0.1:9",
-  NO_PROXY: "127.0.0.1,localhost",
-  COSIGN_PASSWORD: PASSWORD,
-});
+let cosignTool: Cosign;
 
 function cosign(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
-  return execProgram(cosignBin, args, { env: cosignEnv(), cwd: opts.cwd ?? tmp });
+  return cosignTool.run(args, opts);
 }
 
-const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosign(["verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", ref]);
+const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosignTool.verify(ref, pub);
 
 /** A pushable layout of a fresh random image (with these manifest annotations). */
 async function layoutOf(name: string, annotations?: Record<string, string>): Promise<{ dir: string; image: Image }> {
@@ -74,13 +65,9 @@ function expectNoSecrets(r: CliResult): void {
 }
 
 beforeAll(async () => {
-  cosignBin = sidTools().cosign;
-  mkdirSync(join(tmp, "home"));
-  const gen = await cosign(["generate-key-pair"]);
-  if (gen.code !== 0) throw new Error(`cosign generate-key-pair: ${gen.stderr}`);
-  mkdirSync(join(tmp, "other"));
-  const other = await cosign(["generate-key-pair"], { cwd: join(tmp, "other") });
-  if (other.code !== 0) throw new Error(`cosign generate-key-pair: ${other.stderr}`);
+  cosignTool = cosignIn(tmp, PASSWORD);
+  await cosignTool.generateKeyPair(tmp);
+  await cosignTool.generateKeyPair(join(tmp, "other"));
   // A signing config naming no services: cosign 3 signs with the key alone (no Rekor, no TSA, no TUF).
   const sc = await cosign(["signing-config", "create", "--out", join(tmp, "signing-config.json")]);
   if (sc.code !== 0) throw new Error(`cosign signing-config create: ${sc.stderr}`);
@@ -183,7 +170,7 @@ test("bazel-push (what NAME_push runs): --sign-key / $PIPELINE_SIGN_KEY at run t
   const env = { ...pushEnv(), RUNFILES_DIR: runfiles };
   let r = await runCli(["bazel-push", "--config", config, "--provenance"], { env });
   expect(r.code).toBe(2);
-  expect(r.stderr).toContain("error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need --sign-key or $PIPELINE_SIGN_KEY");
+  expect(r.stderr).toContain("error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need a key: --sign-key, $PIPELINE_SIGN_KEY or the sign_key attribute");
   r = await runCli(["bazel-push", "--config", config, "--provenance"], { env: { ...env, PIPELINE_SIGN_KEY: join(tmp, "cosign.key") } });
   expect(r.code, r.stderr).toBe(0);
   expectNoSecrets(r);
@@ -259,7 +246,7 @@ describe("signing errors", () => {
     const env = { ...process.env };
     delete env.COSIGN_PASSWORD;
     let r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key")], { env });
-    expect(r.stderr).toContain("error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD or pass --sign-password-file FILE");
+    expect(r.stderr).toContain("error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $PIPELINE_SIGN_PASSWORD_FILE");
     r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key"), "--sign-password-file", file], { env });
     expect(r.code, r.stderr).toBe(0);
     expectNoSecrets(r);
@@ -316,7 +303,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
 
     const c = await cosign(["verify-attestation", "--key", join(tmp, "cosign.pub"), "--type", "slsaprovenance1", "--insecure-ignore-tlog", "--allow-http-registry", `${repo}@${image.digest}`]);
     expect(c.code, c.stderr).toBe(0);
-    const statement = JSON.parse(Buffer.from((JSON.parse(c.stdout.trim().split("\n")[0]) as { payload: string }).payload, "base64").toString("utf8")) as { subject: unknown; predicate: unknown };
+    const statement = attestedStatement(c.stdout);
     expect(statement.subject).toEqual([{ digest: { sha256: image.digest.slice(7) } }]);
     expect(statement.predicate).toEqual(expected(repo));
     // Another key: refused.
