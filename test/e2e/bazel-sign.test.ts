@@ -16,11 +16,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { filesLeaking, leaksIn } from "../../src/credentials/testing";
 import { writeLayout } from "../../src/layout/write";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
-import { readSigningKey } from "../../src/sign/cosign-key";
 import type { ProvenancePredicate } from "../../src/sign/provenance";
 import { bazel, BazelResult, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { execProgram, runCli } from "../fixtures/cli";
-import { attestedStatement, Cosign, cosignIn } from "../fixtures/cosign";
+import { attestedStatement, Cosign, cosignIn, signingSecrets } from "../fixtures/cosign";
 import { randomImage } from "../fixtures/random-image";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
@@ -167,21 +166,7 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
   }, 600_000);
 
   test("leak audit: neither the key nor its password is in any output, the output base (command.log, java.log) or the disk cache", () => {
-    const key = readSigningKey(join(KEYS, "cosign.key"), PASSWORD);
-    const der = key.privateKey.export({ format: "der", type: "pkcs8" });
-    const scalar = Buffer.from(key.privateKey.export({ format: "jwk" }).d!, "base64url");
-    const keyText = readFileSync(join(KEYS, "cosign.key"), "utf8");
-    const secrets = [
-      PASSWORD,
-      ...keyText.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
-      der.toString("latin1"),
-      der.toString("base64"),
-      der.toString("hex"),
-      scalar.toString("latin1"),
-      scalar.toString("hex"),
-      scalar.toString("base64"),
-      scalar.toString("base64url"),
-    ];
+    const secrets = signingSecrets(join(KEYS, "cosign.key"), PASSWORD);
     // The audit finds what is there: the key file and the password file.
     expect(filesLeaking(KEYS, secrets, [], [], { symlinks: "skip" })).toEqual([join(KEYS, "cosign.key")]);
     expect(filesLeaking(tmp, [PASSWORD], [], [], { symlinks: "skip" })).toContain(PASSWORD_FILE);

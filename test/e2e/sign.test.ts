@@ -9,7 +9,7 @@
  * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -26,7 +26,8 @@ import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
-import { attestedStatement, Cosign, cosignIn } from "../fixtures/cosign";
+import { attestedStatement, Cosign, cosignIn, signingSecrets } from "../fixtures/cosign";
+import { leaksIn } from "../../src/credentials/testing";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-"));
 const PASSWORD = "correct horse " + Math.random().toString(36).slice(2);
@@ -55,13 +56,9 @@ async function layoutOf(name: string, annotations?: Record<string, string>): Pro
 
 const pushEnv = (extra: NodeJS.ProcessEnv = {}) => ({ ...process.env, COSIGN_PASSWORD: PASSWORD, ...extra });
 
+/** The leak audit of every command that opened the key: no form of the key or its password in its output. */
 function expectNoSecrets(r: CliResult): void {
-  const key = readFileSync(join(tmp, "cosign.key"), "utf8");
-  const body = key.split("\n").filter((l) => l && !l.startsWith("-----"));
-  for (const out of [r.stdout, r.stderr]) {
-    expect(out).not.toContain(PASSWORD);
-    for (const line of body) expect(out).not.toContain(line);
-  }
+  expect(leaksIn(r.stdout + "\n" + r.stderr, signingSecrets(join(tmp, "cosign.key"), PASSWORD))).toEqual([]);
 }
 
 beforeAll(async () => {
