@@ -9,7 +9,7 @@
  * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -394,12 +394,18 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
     expect(r.stdout).not.toContain("hello from");
   }, 300_000);
 
-  test("refuses an image from a local layout (no signature to verify) and --on kubernetes (not checked there yet)", async () => {
-    let r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+  test("a spec's requireSignature (relative to the spec file) is the policy of `pipeline run SPEC`", async () => {
+    mkdirSync(join(tmp, "spec-dir"), { recursive: true });
+    writeFileSync(join(tmp, "spec-dir", "spec.yaml"), `image: ${reg.host}/run/app@${app.digest}\nrequireSignature: ../other/cosign.pub\n`);
+    const r = await runCli(["run", join(tmp, "spec-dir", "spec.yaml"), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: `); // signed by the earlier test with our key, or not at all
+    expect(r.stdout).not.toContain("hello from");
+  }, 120_000);
+
+  test("refuses an image from a local layout (no signature to verify); --on kubernetes: sign-cluster.test.ts", async () => {
+    const r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error[E_SIGNATURE]: oci:${app.layout}: a signature is required (--require-signature ${pub()}) and an image in a local layout has none to verify`);
-    r = await runCli(["run", "--on", "kubernetes", "--image", app.ref, "--require-signature", pub()]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("--require-signature applies to local containers only");
   }, 120_000);
 });
