@@ -118,6 +118,11 @@ def launch_config(ctx, mode):
     if key:
         cfg["signKey"] = rlocation(ctx, key)
         files = files + [key]
+    if mode in ("push", "run"):
+        # Hashed into the signed provenance when the push signs; read by no action.
+        lockfiles = depset(transitive = [getattr(t[PipelineImageInfo], "npm_lockfiles", depset()) for t in ctx.attr.images]).to_list()
+        cfg["lockfiles"] = [{"name": display_label(f.owner), "path": rlocation(ctx, f)} for f in lockfiles]
+        files = files + lockfiles
     app = getattr(ctx.attr, "app", None)
     if app:
         cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)

@@ -8,7 +8,8 @@
  * (command.log and java.log included) or the disk cache, the password coming from $PIPELINE_SIGN_PASSWORD_FILE or
  * $COSIGN_PASSWORD (Bazel logs its client environment in java.log, with the values of names like *PASS* removed).
  */
-import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -96,6 +97,13 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(statement.subject).toEqual([{ digest: { sha256: digest.slice(7) } }]);
     const predicate = statement.predicate as ProvenancePredicate;
     expect(predicate.buildDefinition.externalParameters.invocation).toEqual({ bazelTarget: PUSH, tags: ["v1"] });
+    // Resolved dependencies: the base image's digest (from the image's annotation) and the npm lockfile the image's
+    // packages were installed from (npm_dependencies' copy of //examples:package-lock.json). Unstamped: no commit.
+    const manifest = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" })) as { annotations: Record<string, string> };
+    expect(predicate.buildDefinition.resolvedDependencies).toEqual([
+      expect.objectContaining({ name: "base image", digest: { sha256: manifest.annotations["org.opencontainers.image.base.digest"].slice(7) } }),
+      { name: "@npm//:package-lock.json", digest: { sha256: createHash("sha256").update(readFileSync(join(ws, "examples", "package-lock.json"))).digest("hex") }, annotations: { role: "lockfile" } },
+    ]);
 
     const d = await execProgram(sidTools().oras, ["discover", "--plain-http", "--distribution-spec", "v1.1-referrers-tag", "--format", "json", ref]);
     expect(d.code, d.stderr).toBe(0);

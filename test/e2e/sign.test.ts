@@ -9,6 +9,7 @@
  * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -265,6 +266,10 @@ describe("signing errors", () => {
 });
 
 describe("SLSA provenance (pipeline push --provenance)", () => {
+  // The lockfile the image was "built from", named as given (relative to the working directory) and hashed.
+  const LOCK = JSON.stringify({ name: "app", lockfileVersion: 3, packages: {} }) + "\n";
+  const LOCK_SHA256 = createHash("sha256").update(LOCK).digest("hex");
+  beforeAll(() => writeFileSync(join(tmp, "package-lock.json"), LOCK));
   const base = "sha256:" + "1b".repeat(32);
   const commit = "0123456789abcdef0123456789abcdef01234567";
   const annotations = {
@@ -280,6 +285,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
       resolvedDependencies: [
         { uri: "oci://registry.example/node", name: "base image", digest: { sha256: "1b".repeat(32) } },
         { uri: "git+https://git.example/team/app", name: "source", digest: { gitCommit: commit } },
+        { name: "package-lock.json", digest: { sha256: LOCK_SHA256 }, annotations: { role: "lockfile" } },
       ],
     },
     runDetails: { builder: { id: "urn:rules_pipeline:pipeline-cli", version: { rules_pipeline: VERSION } } },
@@ -293,7 +299,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     const repo = `${host()}/sign/prov`;
     const sbom = join(tmp, "sbom.spdx.json");
     writeFileSync(sbom, JSON.stringify({ spdxVersion: "SPDX-2.3", name: "app", packages: [] }));
-    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sbom", sbom, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sbom", sbom, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "package-lock.json", "--json"], { env: pushEnv(), cwd: tmp });
     expect(r.code, r.stderr).toBe(0);
     expectNoSecrets(r);
     const out = JSON.parse(r.stdout) as Record<"sbom" | "signature" | "provenance", { digest: string }>;
@@ -326,7 +332,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
   test("without the provenance referrer, verify --provenance and cosign verify-attestation refuse; the signature still verifies", async () => {
     const { dir, image } = await layoutOf("provenance-deleted", annotations);
     const repo = `${reg.host}/sign/prov-deleted`;
-    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "package-lock.json", "--json"], { env: pushEnv(), cwd: tmp });
     expect(r.code, r.stderr).toBe(0);
     const att = (JSON.parse(r.stdout) as { provenance: { digest: string } }).provenance.digest;
     expect((await fetch(`http://${reg.host}/v2/sign/prov-deleted/manifests/${att}`, { method: "DELETE" })).status).toBe(202);
@@ -343,6 +349,14 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error[E_USAGE]: --provenance needs --sign-key");
+    const lock = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance-lockfile", "package-lock.json"], { cwd: tmp });
+    expect(lock.code).toBe(2);
+    expect(lock.stderr).toContain("error[E_USAGE]: --provenance-lockfile goes with --provenance");
+    // A lockfile that cannot be read fails before anything is pushed.
+    const missing = await runCli(["push", dir, "--repository", `${reg.host}/sign/nolock`, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "gone.json"], { env: pushEnv(), cwd: tmp });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`error[E_BAD_INPUT]: lockfile ${join(tmp, "gone.json")}: cannot read it (ENOENT)`);
+    expect((await fetch(`http://${reg.host}/v2/sign/nolock/tags/list`)).status).toBe(404);
   });
 });
 

@@ -42,6 +42,8 @@ export async function pushFromConfig(
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
   // Opened before anything is pushed: a wrong password pushes nothing.
   const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
+  const { lockfileDigests } = await import("../../sign/provenance");
+  const lockfiles = signingKey ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) }))) : [];
   const target = pushTarget(cfg, overrides.repository, io.env);
   // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
   const stamp = cfg.stampFiles?.length ? readStatusFiles(cfg.stampFiles.map((f) => runfile(dir, f)), `${cfg.label}: stamp file`) : undefined;
@@ -64,7 +66,7 @@ export async function pushFromConfig(
       platforms: parsePlatformList(overrides.platforms, "--platform"),
       signingKey,
       legacySignature: sign["sign-legacy"],
-      ...(signingKey ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] } } } : {}),
+      ...(signingKey ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } } : {}),
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));
