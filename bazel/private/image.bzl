@@ -169,7 +169,7 @@ def _image_impl(ctx):
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
         OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest]), sbom = depset([sbom])),
-        PipelineImageInfo(layout = layout, digest = digest, sbom = sbom),
+        PipelineImageInfo(layout = layout, digest = digest, sbom = sbom, npm_lockfiles = lockfiles),
     ]
 
 pipeline_image = rule(

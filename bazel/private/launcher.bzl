@@ -42,6 +42,29 @@ def _image_files(target):
     info = target[PipelineImageInfo]
     return info.layout, info.digest, getattr(info, "sbom", None)
 
+def _sign_key(ctx, mode):
+    """The `sign_key` File, after checking it can stay out of Bazel's outputs and caches.
+
+    A source file (of this or an external repository) is an input only: the runfiles tree links to it, no action
+    reads it, so neither the output base nor a disk or remote cache gets a copy. A generated file would be an
+    action output, stored in the output base and uploaded to any cache: refused.
+
+    Args:
+      ctx: the rule context.
+      mode: "push", "run", "binary" or "local".
+
+    Returns:
+      The key File, or None when `sign_key` is not set.
+    """
+    key = ctx.file.sign_key
+    if not key:
+        return None
+    if mode not in ("push", "run"):
+        fail("{}: `sign_key` applies to the targets that push (NAME_push and NAME), not mode {}. got: {}".format(ctx.label, repr(mode), display_label(ctx.attr.sign_key.label)))
+    if not key.is_source:
+        fail("{}: `sign_key` must be a source file (a generated key would be an action output, kept in the output base and caches). got: {}".format(ctx.label, display_label(ctx.attr.sign_key.label)))
+    return key
+
 def launch_config(ctx, mode):
     """Writes `<name>.launch.json` (runfiles-relative paths, no secrets) after validating the attributes.
 
@@ -91,6 +114,15 @@ def launch_config(ctx, mode):
     if stamp:
         cfg["stampFiles"] = [rlocation(ctx, f) for f in stamp]
         files = files + stamp
+    key = _sign_key(ctx, mode)
+    if key:
+        cfg["signKey"] = rlocation(ctx, key)
+        files = files + [key]
+    if mode in ("push", "run"):
+        # Hashed into the signed provenance when the push signs; read by no action.
+        lockfiles = depset(transitive = [getattr(t[PipelineImageInfo], "npm_lockfiles", depset()) for t in ctx.attr.images]).to_list()
+        cfg["lockfiles"] = [{"name": display_label(f.owner), "path": rlocation(ctx, f)} for f in lockfiles]
+        files = files + lockfiles
     app = getattr(ctx.attr, "app", None)
     if app:
         cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)
@@ -174,4 +206,9 @@ LAUNCHER_ATTRS = dict({
 (or any placeholder, unstamped) is skipped with a message naming it."""),
     "insecure": attr.bool(default = False, doc = "Allow plain HTTP / unverified TLS to a non-loopback registry."),
     "env": attr.string_dict(doc = "Environment of the launch script (the caller's environment wins for variables it sets)."),
+    "sign_key": attr.label(allow_single_file = True, doc = """A cosign private key (`cosign generate-key-pair`'s encrypted
+`cosign.key`, a source file): the push signs each image (cosign 3's Sigstore bundle referrer) and attaches a signed SLSA
+provenance. Its password is read when pushing, from `$COSIGN_PASSWORD`, `$PIPELINE_SIGN_PASSWORD_FILE` or
+`-- --sign-password-file FILE`. The key is only linked into the runfiles tree, never read by an action nor copied into
+outputs or caches. `-- --sign-key FILE` and `$PIPELINE_SIGN_KEY` override it."""),
 }, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))

@@ -31,6 +31,7 @@ def pipeline(
         tsconfig = None,
         insecure = False,
         platforms = [],
+        sign_key = None,
         visibility = None,
         **kwargs):
     """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
@@ -75,6 +76,9 @@ def pipeline(
         that platform's manifest of the base (a multi-platform base, `pipeline_base_image(platforms = ...)`) plus
         them. NAME_push pushes the index (`-- --platform P` pushes only some); NAME_load, NAME_binary and NAME
         run this machine's platform. npm packages with native code are built for the host only: see the README.
+      sign_key: a cosign private key file (e.g. "//keys:cosign.key", a source file): NAME_push and NAME sign what
+        they push and attach a signed SLSA provenance (see the README's Supply chain section); the password is read
+        at push time, never at build time.
       visibility: visibility of the public targets.
       **kwargs: common attributes (tags, testonly...) for every target.
     """
@@ -157,7 +161,8 @@ def pipeline(
         stamp = stamp,
         visibility = visibility,
     )
-    pipeline_push(name = name + "_push", tags = user_tags, **dict(common, **kwargs))
+    signed = dict(common, sign_key = sign_key)
+    pipeline_push(name = name + "_push", tags = user_tags, **dict(signed, **kwargs))
     pipeline_load(
         name = name + "_load",
         images = images,
@@ -167,7 +172,7 @@ def pipeline(
         visibility = visibility,
         **kwargs
     )
-    pipeline_launch(name = name, app = ":" + name + "_app", mode = "run", env = env, tags = user_tags, **dict(common, **kwargs))
+    pipeline_launch(name = name, app = ":" + name + "_app", mode = "run", env = env, tags = user_tags, **dict(signed, **kwargs))
     pipeline_launch(name = name + "_binary", app = ":" + name + "_app", mode = "binary", env = env, tags = user_tags, **dict(common, **kwargs))
     pipeline_launch(
         name = name + "_local",

@@ -43,6 +43,7 @@ PipelineImageInfo = provider(
         "layout": "File (a directory): the OCI image layout",
         "digest": "File: the manifest digest, `sha256:...`",
         "sbom": "File: the image's SPDX 2.3 JSON SBOM (`<name>.spdx.json`)",
+        "npm_lockfiles": "depset of Files: the lockfiles its npm packages were installed from (for the push's provenance)",
     },
 )
 

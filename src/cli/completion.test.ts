@@ -96,7 +96,7 @@ describe("zsh", () => {
   test.each([
     [["pipeline", ""], "push pull inspect sbom verify registry credentials base build verify-image run deploy model cache completion"],
     [["pipeline", "model", ""], "push pull"],
-    [["pipeline", "push", "--"], "--repository --tag --metadata-out --sbom --sign-key --sign-password-file --provenance --sign-legacy --insecure --json --platform --username --password-stdin --help --version --debug"],
+    [["pipeline", "push", "--"], "--repository --tag --metadata-out --sbom --sign-key --sign-password-file --provenance --sign-legacy --provenance-lockfile --insecure --json --platform --username --password-stdin --help --version --debug"],
     [["pipeline", "deploy", "--output", ""], "yaml json"],
     [["pipeline", "push", ""], "FILES"],
   ])("%j → %s", async (words, expected) => {

@@ -66,6 +66,10 @@ export const DEPLOY_OPTIONS = {
   offline: { type: "boolean", default: false, describe: "no network requests: a tag or branch in the spec fails with E_OFFLINE (automatic when everything is pinned)" },
   platform: { type: "string", default: "linux/amd64", describe: "platform picked when the image tag names an index" },
   insecure: { type: "boolean", default: false, describe: "plain HTTP to a non-loopback registry while resolving the image tag" },
+  "require-signature": {
+    type: "string",
+    describe: "--apply: PEM public key (cosign.pub); the image's signature must verify with it before anything reaches the cluster (default $PIPELINE_REQUIRE_SIGNATURE, else the spec's requireSignature)",
+  },
   // Tests poll a fake API server faster than a real cluster needs.
   "poll-interval": { type: "number", default: 2000, hidden: true },
 } as const satisfies Record<string, OptionSpec>;

@@ -56,6 +56,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
       sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
       ...SIGN_OPTIONS,
+      "provenance-lockfile": { ...strs, describe: "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)" },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
       platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },

@@ -5,7 +5,7 @@
  */
 import { createServer, IncomingHttpHeaders, Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export interface FakeSecretsManager {
@@ -109,13 +109,16 @@ export function errorText(e: unknown): string {
   return parts.join("\n");
 }
 
-/** Files under `dir` (recursively) other than `except` that contain a form of a secret. */
-export function filesLeaking(dir: string, secrets: readonly string[], except: readonly string[] = [], users: readonly string[] = []): string[] {
+/**
+ * Files under `dir` (recursively) other than `except` that contain a form of a secret. `symlinks: "skip"` looks at
+ * what is stored under `dir` only (a Bazel output base links to the workspace, the host's tools and itself).
+ */
+export function filesLeaking(dir: string, secrets: readonly string[], except: readonly string[] = [], users: readonly string[] = [], opts: { symlinks?: "follow" | "skip" } = {}): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
-      const st = statSync(p);
+      const st = opts.symlinks === "skip" ? lstatSync(p) : statSync(p);
       if (st.isDirectory()) walk(p);
       else if (st.isFile() && !except.includes(p) && leaksIn(readFileSync(p, "latin1"), secrets, users).length) out.push(p);
     }

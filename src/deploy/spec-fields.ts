@@ -127,6 +127,7 @@ export const SPEC_FIELDS: Fields = {
       repositories: { v: list(gitRepository, { nonEmpty: "expected at least one repository" }), required: true },
     }),
   },
+  requireSignature: { v: str(nonEmpty), doc: "PEM public key (cosign.pub), relative to the spec's directory: run or deploy only an image whose signature verifies with it" },
   ...CLUSTER_FIELDS,
 };
 

@@ -145,6 +145,7 @@ function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): D
   if (c.command !== undefined) spec.command = c.command as string[];
   if (c.args !== undefined) spec.args = c.args as string[];
   if (c.workingDir !== undefined) spec.workingDir = c.workingDir as string;
+  if (c.requireSignature !== undefined) spec.requireSignature = c.requireSignature as string;
   if (repositories) spec.repositories = repositories;
   return spec;
 }

@@ -148,6 +148,8 @@ export interface DeploymentSpec {
   /** Name of a PersistentVolumeClaim that keeps downloaded models across pod restarts. */
   modelCache?: string;
   initImages?: InitImagesSpec;
+  /** A PEM public key file (relative to the spec's directory): only an image whose signature verifies with it runs. */
+  requireSignature?: string;
 }
 
 /** Where a value came from in the spec file, for error messages. */

@@ -32,6 +32,10 @@ export interface LaunchConfig {
    * built with stamping, for `{KEY}` placeholders in `tags`.
    */
   stampFiles?: string[];
+  /** The lockfiles the images were built from (for the provenance): a label each and its runfiles-relative path. */
+  lockfiles?: { name: string; path: string }[];
+  /** Runfiles-relative path of the `sign_key` attribute's cosign private key (a source file, linked in the runfiles). */
+  signKey?: string;
   /** Runfiles-relative path of the preload (tools/preload.js) that `bazel-run` loads before the entry point. */
   preload?: string;
 }

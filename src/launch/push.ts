@@ -66,8 +66,11 @@ export interface PushLayoutsOptions {
   platforms?: import("../oci/types").Platform[];
   /** Sign each pushed image (its index, for a multi-platform one) with this key, after the push and the SBOM. */
   signingKey?: SigningKey;
-  /** With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed. */
-  provenance?: { invocation?: Record<string, unknown> };
+  /**
+   * With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed, `lockfiles`
+   * the lockfiles the image was built from (src/sign/provenance.ts lockfileDigests, before anything is pushed).
+   */
+  provenance?: { invocation?: Record<string, unknown>; lockfiles?: { name: string; digest: string }[] };
   /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
   legacySignature?: boolean;
 }
@@ -149,6 +152,7 @@ export async function pushLayouts(
       if (opts.provenance) {
         const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
         const predicate = provenanceFor({
+          lockfiles: opts.provenance.lockfiles,
           registry: target.registry,
           repository: target.repository,
           tags: result.tags,

@@ -226,6 +226,11 @@ export interface RunOnKubernetesOptions {
   timeoutSeconds?: number;
   /** ttlSecondsAfterFinished of the Job (default 86400), as a spec's `job.ttlSecondsAfterFinished`. */
   ttlSecondsAfterFinished?: number;
+  /**
+   * PEM public key (cosign.pub): the image's signature must verify with it before the Job is created (`pipeline run
+   * --require-signature`); `$PIPELINE_REQUIRE_SIGNATURE` in the environment asks the same.
+   */
+  requireSignature?: string;
   /** The launch script's environment (default process.env). */
   processEnv?: Env;
 }
@@ -263,6 +268,7 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
     ["--run-as-user", opts.runAsUser],
     ["--timeout", opts.timeoutSeconds],
     ["--ttl-seconds", opts.ttlSecondsAfterFinished],
+    ["--require-signature", opts.requireSignature],
   ];
   for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
   if (opts.restricted !== undefined) args.push(opts.restricted ? "--restricted" : "--no-restricted");

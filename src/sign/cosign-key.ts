@@ -111,12 +111,17 @@ export function keyHint(publicKey: KeyObject): string {
   return createHash("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64");
 }
 
+/** A file whose first line is the signing key's password (the environment names the file, never the password). */
+export const ENV_SIGN_PASSWORD_FILE = "PIPELINE_SIGN_PASSWORD_FILE";
+
 /**
- * The private key's password, as cosign reads it: `$COSIGN_PASSWORD` (set, even empty), else the first line of
- * `passwordFile`. Never from the command line.
+ * The private key's password: the first line of `passwordFile` (--sign-password-file), else of
+ * `$PIPELINE_SIGN_PASSWORD_FILE`, else `$COSIGN_PASSWORD` as cosign reads it (set, even empty). Never from the
+ * command line.
  */
 export function signingPassword(env: NodeJS.ProcessEnv, passwordFile: string | undefined): string {
-  if (passwordFile) return readSmall(passwordFile, "password file").replace(/\r?\n[\s\S]*$/, "");
+  const file = passwordFile || env[ENV_SIGN_PASSWORD_FILE];
+  if (file) return readSmall(file, "password file").replace(/\r?\n[\s\S]*$/, "");
   if (env.COSIGN_PASSWORD !== undefined) return env.COSIGN_PASSWORD;
-  throw new PipelineError("E_SIGNING_KEY", "the signing key's password is needed: set COSIGN_PASSWORD or pass --sign-password-file FILE");
+  throw new PipelineError("E_SIGNING_KEY", `the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $${ENV_SIGN_PASSWORD_FILE}`);
 }

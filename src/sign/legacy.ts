@@ -5,7 +5,7 @@
  * digest, each with its ECDSA signature (base64 DER over the payload) in the annotation
  * `dev.cosignproject.cosign/signature`. A signature already at the tag stays: ours is added as one more layer.
  */
-import { sign } from "node:crypto";
+import { KeyObject, sign, verify } from "node:crypto";
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { sha256 } from "../oci/digest";
@@ -16,6 +16,7 @@ import type { SigningKey } from "./cosign-key";
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
 export const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
+const SIMPLE_SIGNING_TYPE = "cosign container image signature";
 
 /** The tag of an image's legacy signatures: `sha256:<hex>` → `sha256-<hex>.sig`. */
 export function legacySignatureTag(digest: string): string {
@@ -24,8 +25,61 @@ export function legacySignatureTag(digest: string): string {
 
 export function simpleSigningPayload(repository: string, digest: string): Buffer {
   return Buffer.from(
-    JSON.stringify({ critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: "cosign container image signature" }, optional: null }),
+    JSON.stringify({ critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: SIMPLE_SIGNING_TYPE }, optional: null }),
   );
+}
+
+/** At most this many signature layers, of at most this many bytes each, are read from a `.sig` manifest. */
+const MAX_LEGACY_LAYERS = 32;
+const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+/**
+ * The legacy signature of `digest` that verifies with `publicKey`: a simple-signing layer at `sha256-<hex>.sig` whose
+ * signature annotation verifies over its payload and whose payload names `digest` (what `cosign verify
+ * --new-bundle-format=false` checks). Returns the `.sig` manifest's digest and the payload; else why none verifies
+ * (`absent` when there is no such tag).
+ */
+export async function verifyLegacySignature(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  publicKey: KeyObject,
+): Promise<{ manifest: string; payload: unknown } | { failure: string; absent?: boolean }> {
+  const tag = legacySignatureTag(digest);
+  let fetched;
+  try {
+    fetched = await client.getManifest(repository, tag);
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { failure: `no legacy signature tag ${tag}`, absent: true };
+    throw e;
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+  } catch (e) {
+    return { failure: `${tag}: the manifest is not JSON (${(e as Error).message})` };
+  }
+  const layers = (Array.isArray(manifest.layers) ? manifest.layers : []).filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
+  const failures: string[] = [];
+  for (const layer of layers) {
+    const sig = layer.annotations?.[SIGNATURE_ANNOTATION];
+    if (typeof sig !== "string") {
+      failures.push(`layer ${layer.digest}: no ${SIGNATURE_ANNOTATION} annotation`);
+      continue;
+    }
+    try {
+      const payload = await client.getBlob(repository, layer.digest, MAX_PAYLOAD_BYTES);
+      if (!verify("sha256", payload, publicKey, Buffer.from(sig, "base64"))) throw new Error("its signature does not verify with the key");
+      const doc = JSON.parse(payload.toString("utf8")) as { critical?: { image?: { "docker-manifest-digest"?: unknown }; type?: unknown } };
+      const named = doc?.critical?.image?.["docker-manifest-digest"];
+      if (named !== digest) throw new Error(`the signed payload names ${JSON.stringify(named)}, not ${digest}`);
+      if (doc.critical?.type !== SIMPLE_SIGNING_TYPE) throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
+      return { manifest: fetched.digest, payload: doc };
+    } catch (e) {
+      failures.push(`layer ${layer.digest}: ${(e as Error).message}`);
+    }
+  }
+  return { failure: `${tag} (${fetched.digest}): ${failures.length ? failures.join("; ") : "no simple-signing layer"}` };
 }
 
 /** cosign's config of a signature manifest: fixed fields, the layers' digests as diff_ids. */

@@ -1,10 +1,15 @@
 /**
- * The signature policy of `pipeline run`: `--require-signature cosign.pub` (or `$PIPELINE_REQUIRE_SIGNATURE`) lets
- * only an image whose signature verifies with that key run. The check resolves a tag to its digest once, verifies
- * that digest, and hands back the image pinned to it, so what runs is what was verified (a tag moved in between does
- * not matter). An image in a local OCI layout has no registry to hold its signature: refused.
+ * The signature policy of `pipeline run` (local, `--on kubernetes`) and `pipeline deploy --apply`:
+ * `--require-signature cosign.pub`, else `$PIPELINE_REQUIRE_SIGNATURE`, else the spec's `requireSignature` (a path
+ * relative to the spec's directory) lets only an image whose signature verifies with that key run. The check resolves
+ * a tag to its digest once, verifies that digest, and hands back the image pinned to it, so what runs is what was
+ * verified (a tag moved in between does not matter); on a cluster it happens before any request to the API server.
+ * An image in a local OCI layout has no registry to hold its signature: refused.
  */
+import { dirname, resolve } from "node:path";
 import type { Keychain } from "../auth/keychain";
+import { specKeychain } from "../deploy/resolve";
+import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { parseReference } from "../oci/reference";
 import { RegistryClient } from "../registry/client";
@@ -13,9 +18,33 @@ import { verifyStatement } from "./verify";
 
 export const REQUIRE_SIGNATURE_ENV = "PIPELINE_REQUIRE_SIGNATURE";
 
-/** The public key the policy asks for: the flag, else the environment variable; undefined when neither is set. */
-export function requiredKey(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  return flag || env[REQUIRE_SIGNATURE_ENV] || undefined;
+/**
+ * The public key the policy asks for: the flag, else the environment variable, else the spec's field (resolved against
+ * the spec file's directory); undefined when none is set.
+ */
+export function requiredKey(flag: string | undefined, env: NodeJS.ProcessEnv, spec?: { file: string; requireSignature?: string }): string | undefined {
+  return flag || env[REQUIRE_SIGNATURE_ENV] || (spec?.requireSignature ? resolve(dirname(spec.file), spec.requireSignature) : undefined);
+}
+
+/**
+ * The policy of the cluster paths (`run --on kubernetes`, `deploy --apply`): when a key is required, the resolved
+ * deployment's image must verify with it (with the spec's registry credential) before the caller contacts the cluster.
+ */
+export async function requireSignedDeployment(
+  deployment: ResolvedDeployment,
+  flag: string | undefined,
+  spec: { file: string; requireSignature?: string } | undefined,
+  opts: { env: NodeJS.ProcessEnv; insecure?: boolean; stderr: (line: string) => void; debug?: (line: string) => void; warn?: (line: string) => void },
+): Promise<void> {
+  const key = requiredKey(flag, opts.env, spec);
+  if (!key) return;
+  if (!deployment.image) {
+    const where = spec?.file ?? "--image";
+    throw new PipelineError("E_SIGNATURE", `${where}: a signature is required (${key}) and the deployment's interpreter is ${deployment.spec.interpreter.kind}, not an image`);
+  }
+  const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
+  const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug });
+  opts.stderr(`signature ${v.signature} of ${v.pinned} verifies with ${key}`);
 }
 
 /** Verifies `image` (`HOST/REPO[:TAG][@DIGEST]`) with the key at `keyPath`; returns `HOST/REPO@DIGEST`. */

@@ -1,5 +1,9 @@
 import { describe, expect, test } from "vitest";
-import { provenanceFor } from "./provenance";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { lockfileDigests, provenanceFor } from "./provenance";
 
 describe("provenanceFor", () => {
   const input = { registry: "r.example", repository: "team/app", tags: ["v1"], platforms: ["linux/amd64", "linux/arm64"] };
@@ -20,6 +24,27 @@ describe("provenanceFor", () => {
       { name: "source", digest: { gitCommit: "ab".repeat(20) } },
     ]);
     expect(p.buildDefinition.externalParameters).toEqual({ repository: "r.example/team/app", tags: ["v1"], platforms: ["linux/amd64", "linux/arm64"] });
+  });
+
+  test("lockfiles: one entry per name and digest, in name order, after the base and source", () => {
+    const a = "sha256:" + "0a".repeat(32);
+    const b = "sha256:" + "0b".repeat(32);
+    const p = provenanceFor({ ...input, annotations: [], lockfiles: [{ name: "@npm//:package-lock.json", digest: b }, { name: "@deps//:package-lock.json", digest: a }, { name: "@npm//:package-lock.json", digest: b }] });
+    expect(p.buildDefinition.resolvedDependencies).toEqual([
+      { name: "@deps//:package-lock.json", digest: { sha256: "0a".repeat(32) }, annotations: { role: "lockfile" } },
+      { name: "@npm//:package-lock.json", digest: { sha256: "0b".repeat(32) }, annotations: { role: "lockfile" } },
+    ]);
+  });
+
+  test("lockfileDigests hashes each file and names one it cannot read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rp-prov-"));
+    try {
+      writeFileSync(join(dir, "package-lock.json"), "{}\n");
+      expect(await lockfileDigests([{ name: "lock", file: join(dir, "package-lock.json") }])).toEqual([{ name: "lock", digest: "sha256:" + createHash("sha256").update("{}\n").digest("hex") }]);
+      await expect(lockfileDigests([{ name: "x", file: join(dir, "missing.json") }])).rejects.toMatchObject({ code: "E_BAD_INPUT", message: `lockfile ${join(dir, "missing.json")}: cannot read it (ENOENT)` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the same input states the same (no timestamps)", () => {

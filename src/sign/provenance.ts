@@ -1,11 +1,15 @@
 /**
  * SLSA provenance v1 (https://slsa.dev/provenance/v1) for a pushed image, made from what the push knows: the image's
- * own annotations (the base image's name and digest, and when stamped the source URL and commit), the repository,
- * tags and platforms, and this tool's version. No timestamps, so the same push of the same image states the same.
+ * own annotations (the base image's name and digest, and when stamped the source URL and commit), the lockfiles the
+ * image was built from (their sha256), the repository, tags and platforms, and this tool's version. No timestamps, so
+ * the same push of the same image states the same.
  * It is signed as an in-toto statement in a DSSE envelope and attached like the signature (src/sign/attach.ts):
  * `cosign verify-attestation --type slsaprovenance1 --key` accepts it.
  */
+import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
+import { PipelineError } from "../errors";
 import { VERSION } from "../version";
 
 export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
@@ -17,6 +21,7 @@ export interface ResourceDescriptor {
   uri?: string;
   name?: string;
   digest: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 export interface ProvenancePredicate {
@@ -37,11 +42,34 @@ export interface ProvenanceInput {
   annotations: (Record<string, string> | undefined)[];
   /** Where the push came from: the Bazel target, or the command line. */
   invocation?: Record<string, unknown>;
+  /** The lockfiles the image was built from: a name (a label or the path given) and the file's digest. */
+  lockfiles?: { name: string; digest: string }[];
 }
 
 function digestMap(digest: string): Record<string, string> {
   const [algorithm, hex] = digest.split(":");
   return { [algorithm]: hex };
+}
+
+/** The sha256 of each lockfile (streamed: a lockfile may be large); E_BAD_INPUT naming one that cannot be read. */
+export async function lockfileDigests(lockfiles: { name: string; file: string }[]): Promise<{ name: string; digest: string }[]> {
+  const out: { name: string; digest: string }[] = [];
+  for (const l of lockfiles) {
+    const hash = createHash("sha256");
+    try {
+      for await (const chunk of createReadStream(l.file)) hash.update(chunk as Buffer);
+    } catch (e) {
+      throw new PipelineError("E_BAD_INPUT", `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    out.push({ name: l.name, digest: `sha256:${hash.digest("hex")}` });
+  }
+  return out;
+}
+
+/** One resolved dependency per lockfile, by name (a lockfile named twice with one digest is one entry). */
+function lockfileDeps(lockfiles: { name: string; digest: string }[]): ResourceDescriptor[] {
+  const byName = new Map(lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestMap(l.digest), annotations: { role: "lockfile" } }]));
+  return [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
 }
 
 export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
@@ -68,7 +96,7 @@ export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
         platforms: input.platforms,
         ...(input.invocation ? { invocation: input.invocation } : {}),
       },
-      resolvedDependencies: [...deps.values()],
+      resolvedDependencies: [...deps.values(), ...lockfileDeps(input.lockfiles ?? [])],
     },
     runDetails: { builder: { id: BUILDER_ID, version: { rules_pipeline: VERSION } } },
   };

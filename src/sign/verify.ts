@@ -2,8 +2,9 @@
  * Verifying an image's cosign 3 signature (or a DSSE attestation) with a public key: among the image's referrers
  * (referrers API, else the `sha256-<hex>` fallback tag), a Sigstore bundle whose DSSE envelope verifies with the key
  * and whose in-toto statement names the image's digest with the wanted predicate type. cosign lists its own bundles
- * in the fallback index with artifactType application/vnd.oci.empty.v1+json, so those are read too. Anything else
- * is E_SIGNATURE naming the digest and, for each bundle looked at, why it did not verify.
+ * in the fallback index with artifactType application/vnd.oci.empty.v1+json, so those are read too. For the image
+ * signature, when no bundle verifies, cosign's legacy `sha256-<hex>.sig` tag form (src/sign/legacy.ts) is checked
+ * too. Anything else is E_SIGNATURE naming the digest and, for each signature looked at, why it did not verify.
  */
 import type { KeyObject } from "node:crypto";
 import { PipelineError } from "../errors";
@@ -12,6 +13,7 @@ import type { RegistryClient } from "../registry/client";
 import { listReferrers, referrersTag } from "../registry/referrers";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
 import { openEnvelope, Statement, statementCovers } from "./dsse";
+import { legacySignatureTag, verifyLegacySignature } from "./legacy";
 
 /** At most this many bundle referrers are read for one verification. */
 export const MAX_BUNDLES = 32;
@@ -20,10 +22,12 @@ const MAX_BUNDLE_BYTES = 1024 * 1024;
 export interface Verified {
   /** The image's digest. */
   digest: string;
-  /** The referrer manifest whose bundle verified. */
+  /** The referrer manifest whose bundle verified (the `.sig` manifest, for a legacy signature). */
   referrer: string;
-  statement: Statement;
-  via: "referrers" | "tag";
+  /** The signed in-toto statement (bundles); a legacy signature signs a simple-signing payload instead. */
+  statement?: Statement;
+  simpleSigning?: unknown;
+  via: "referrers" | "tag" | "legacy-tag";
 }
 
 export interface VerifyOptions {
@@ -79,7 +83,17 @@ export async function verifyStatement(client: RegistryClient, repository: string
     }
     return { digest, referrer: desc.digest, statement, via: listed.via };
   }
+  let legacyAbsent = true;
+  if (predicateType === COSIGN_SIGN_PREDICATE) {
+    const legacy = await verifyLegacySignature(client, repository, digest, publicKey);
+    if ("manifest" in legacy) return { digest, referrer: legacy.manifest, simpleSigning: legacy.payload, via: "legacy-tag" };
+    if (!legacy.absent) {
+      failures.push(`legacy signature ${legacy.failure}`);
+      legacyAbsent = false;
+    }
+  }
   const looked = listed.via === "tag" ? `the fallback tag ${referrersTag(digest)}` : "the referrers API";
-  const detail = failures.length ? failures.join("; ") : `no ${what} found (no ${BUNDLE_MEDIA_TYPE} referrer in ${looked})`;
+  const legacyNote = predicateType === COSIGN_SIGN_PREDICATE && legacyAbsent ? `, no legacy ${legacySignatureTag(digest)} tag` : "";
+  const detail = failures.length ? failures.join("; ") : `no ${what} found (no ${BUNDLE_MEDIA_TYPE} referrer in ${looked}${legacyNote})`;
   throw new PipelineError("E_SIGNATURE", `${image}: the ${what} does not verify with the key: ${detail}`);
 }

@@ -9,7 +9,8 @@
  * --require-signature` runs (with runc) only an image whose signature verifies.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -26,28 +27,20 @@ import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 import { sidTools } from "../fixtures/sid-tools";
+import { attestedStatement, Cosign, cosignIn, signingSecrets } from "../fixtures/cosign";
+import { leaksIn } from "../../src/credentials/testing";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-"));
 const PASSWORD = "correct horse " + Math.random().toString(36).slice(2);
 let reg: RunningRegistry;
 let dev: TempRegistry;
-let cosignBin: string;
-
-/** cosign with its home in tmp and no route off the machine (the proxy is a closed port; loopback goes direct). */
-const cosignEnv = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: join(tmp, "home"),
-  HTTPS_PROXY: "http://127.0.0.1:9",
-  HTTP_PROXY: "http://127.0.0.1:9",
-  NO_PROXY: "127.0.0.1,localhost",
-  COSIGN_PASSWORD: PASSWORD,
-});
+let cosignTool: Cosign;
 
 function cosign(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
-  return execProgram(cosignBin, args, { env: cosignEnv(), cwd: opts.cwd ?? tmp });
+  return cosignTool.run(args, opts);
 }
 
-const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosign(["verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", ref]);
+const cosignVerify = (ref: string, pub = join(tmp, "cosign.pub")) => cosignTool.verify(ref, pub);
 
 /** A pushable layout of a fresh random image (with these manifest annotations). */
 async function layoutOf(name: string, annotations?: Record<string, string>): Promise<{ dir: string; image: Image }> {
@@ -64,23 +57,15 @@ async function layoutOf(name: string, annotations?: Record<string, string>): Pro
 
 const pushEnv = (extra: NodeJS.ProcessEnv = {}) => ({ ...process.env, COSIGN_PASSWORD: PASSWORD, ...extra });
 
+/** The leak audit of every command that opened the key: no form of the key or its password in its output. */
 function expectNoSecrets(r: CliResult): void {
-  const key = readFileSync(join(tmp, "cosign.key"), "utf8");
-  const body = key.split("\n").filter((l) => l && !l.startsWith("-----"));
-  for (const out of [r.stdout, r.stderr]) {
-    expect(out).not.toContain(PASSWORD);
-    for (const line of body) expect(out).not.toContain(line);
-  }
+  expect(leaksIn(r.stdout + "\n" + r.stderr, signingSecrets(join(tmp, "cosign.key"), PASSWORD))).toEqual([]);
 }
 
 beforeAll(async () => {
-  cosignBin = sidTools().cosign;
-  mkdirSync(join(tmp, "home"));
-  const gen = await cosign(["generate-key-pair"]);
-  if (gen.code !== 0) throw new Error(`cosign generate-key-pair: ${gen.stderr}`);
-  mkdirSync(join(tmp, "other"));
-  const other = await cosign(["generate-key-pair"], { cwd: join(tmp, "other") });
-  if (other.code !== 0) throw new Error(`cosign generate-key-pair: ${other.stderr}`);
+  cosignTool = cosignIn(tmp, PASSWORD);
+  await cosignTool.generateKeyPair(tmp);
+  await cosignTool.generateKeyPair(join(tmp, "other"));
   // A signing config naming no services: cosign 3 signs with the key alone (no Rekor, no TSA, no TUF).
   const sc = await cosign(["signing-config", "create", "--out", join(tmp, "signing-config.json")]);
   if (sc.code !== 0) throw new Error(`cosign signing-config create: ${sc.stderr}`);
@@ -183,7 +168,7 @@ test("bazel-push (what NAME_push runs): --sign-key / $PIPELINE_SIGN_KEY at run t
   const env = { ...pushEnv(), RUNFILES_DIR: runfiles };
   let r = await runCli(["bazel-push", "--config", config, "--provenance"], { env });
   expect(r.code).toBe(2);
-  expect(r.stderr).toContain("error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need --sign-key or $PIPELINE_SIGN_KEY");
+  expect(r.stderr).toContain("error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need a key: --sign-key, $PIPELINE_SIGN_KEY or the sign_key attribute");
   r = await runCli(["bazel-push", "--config", config, "--provenance"], { env: { ...env, PIPELINE_SIGN_KEY: join(tmp, "cosign.key") } });
   expect(r.code, r.stderr).toBe(0);
   expectNoSecrets(r);
@@ -259,7 +244,7 @@ describe("signing errors", () => {
     const env = { ...process.env };
     delete env.COSIGN_PASSWORD;
     let r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key")], { env });
-    expect(r.stderr).toContain("error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD or pass --sign-password-file FILE");
+    expect(r.stderr).toContain("error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $PIPELINE_SIGN_PASSWORD_FILE");
     r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key"), "--sign-password-file", file], { env });
     expect(r.code, r.stderr).toBe(0);
     expectNoSecrets(r);
@@ -281,6 +266,10 @@ describe("signing errors", () => {
 });
 
 describe("SLSA provenance (pipeline push --provenance)", () => {
+  // The lockfile the image was "built from", named as given (relative to the working directory) and hashed.
+  const LOCK = JSON.stringify({ name: "app", lockfileVersion: 3, packages: {} }) + "\n";
+  const LOCK_SHA256 = createHash("sha256").update(LOCK).digest("hex");
+  beforeAll(() => writeFileSync(join(tmp, "package-lock.json"), LOCK));
   const base = "sha256:" + "1b".repeat(32);
   const commit = "0123456789abcdef0123456789abcdef01234567";
   const annotations = {
@@ -296,6 +285,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
       resolvedDependencies: [
         { uri: "oci://registry.example/node", name: "base image", digest: { sha256: "1b".repeat(32) } },
         { uri: "git+https://git.example/team/app", name: "source", digest: { gitCommit: commit } },
+        { name: "package-lock.json", digest: { sha256: LOCK_SHA256 }, annotations: { role: "lockfile" } },
       ],
     },
     runDetails: { builder: { id: "urn:rules_pipeline:pipeline-cli", version: { rules_pipeline: VERSION } } },
@@ -309,14 +299,14 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     const repo = `${host()}/sign/prov`;
     const sbom = join(tmp, "sbom.spdx.json");
     writeFileSync(sbom, JSON.stringify({ spdxVersion: "SPDX-2.3", name: "app", packages: [] }));
-    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sbom", sbom, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sbom", sbom, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "package-lock.json", "--json"], { env: pushEnv(), cwd: tmp });
     expect(r.code, r.stderr).toBe(0);
     expectNoSecrets(r);
     const out = JSON.parse(r.stdout) as Record<"sbom" | "signature" | "provenance", { digest: string }>;
 
     const c = await cosign(["verify-attestation", "--key", join(tmp, "cosign.pub"), "--type", "slsaprovenance1", "--insecure-ignore-tlog", "--allow-http-registry", `${repo}@${image.digest}`]);
     expect(c.code, c.stderr).toBe(0);
-    const statement = JSON.parse(Buffer.from((JSON.parse(c.stdout.trim().split("\n")[0]) as { payload: string }).payload, "base64").toString("utf8")) as { subject: unknown; predicate: unknown };
+    const statement = attestedStatement(c.stdout);
     expect(statement.subject).toEqual([{ digest: { sha256: image.digest.slice(7) } }]);
     expect(statement.predicate).toEqual(expected(repo));
     // Another key: refused.
@@ -342,7 +332,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
   test("without the provenance referrer, verify --provenance and cosign verify-attestation refuse; the signature still verifies", async () => {
     const { dir, image } = await layoutOf("provenance-deleted", annotations);
     const repo = `${reg.host}/sign/prov-deleted`;
-    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--json"], { env: pushEnv() });
+    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "package-lock.json", "--json"], { env: pushEnv(), cwd: tmp });
     expect(r.code, r.stderr).toBe(0);
     const att = (JSON.parse(r.stdout) as { provenance: { digest: string } }).provenance.digest;
     expect((await fetch(`http://${reg.host}/v2/sign/prov-deleted/manifests/${att}`, { method: "DELETE" })).status).toBe(202);
@@ -359,6 +349,14 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error[E_USAGE]: --provenance needs --sign-key");
+    const lock = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance-lockfile", "package-lock.json"], { cwd: tmp });
+    expect(lock.code).toBe(2);
+    expect(lock.stderr).toContain("error[E_USAGE]: --provenance-lockfile goes with --provenance");
+    // A lockfile that cannot be read fails before anything is pushed.
+    const missing = await runCli(["push", dir, "--repository", `${reg.host}/sign/nolock`, "--sign-key", join(tmp, "cosign.key"), "--provenance", "--provenance-lockfile", "gone.json"], { env: pushEnv(), cwd: tmp });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`error[E_BAD_INPUT]: lockfile ${join(tmp, "gone.json")}: cannot read it (ENOENT)`);
+    expect((await fetch(`http://${reg.host}/v2/sign/nolock/tags/list`)).status).toBe(404);
   });
 });
 
@@ -410,12 +408,18 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
     expect(r.stdout).not.toContain("hello from");
   }, 300_000);
 
-  test("refuses an image from a local layout (no signature to verify) and --on kubernetes (not checked there yet)", async () => {
-    let r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+  test("a spec's requireSignature (relative to the spec file) is the policy of `pipeline run SPEC`", async () => {
+    mkdirSync(join(tmp, "spec-dir"), { recursive: true });
+    writeFileSync(join(tmp, "spec-dir", "spec.yaml"), `image: ${reg.host}/run/app@${app.digest}\nrequireSignature: ../other/cosign.pub\n`);
+    const r = await runCli(["run", join(tmp, "spec-dir", "spec.yaml"), "--cache-dir", cache(), "--", "hello"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: `); // signed by the earlier test with our key, or not at all
+    expect(r.stdout).not.toContain("hello from");
+  }, 120_000);
+
+  test("refuses an image from a local layout (no signature to verify); --on kubernetes: sign-cluster.test.ts", async () => {
+    const r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error[E_SIGNATURE]: oci:${app.layout}: a signature is required (--require-signature ${pub()}) and an image in a local layout has none to verify`);
-    r = await runCli(["run", "--on", "kubernetes", "--image", app.ref, "--require-signature", pub()]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("--require-signature applies to local containers only");
   }, 120_000);
 });

@@ -54,6 +54,8 @@ const CASES: Case[] = [
   push("tag_slash", { tags_to_push: '["a/b"]' }, ['`tags_to_push` entry "a/b" is not a valid tag']),
   push("images_same_name", { images: '{":img": "default", ":img2": "default"}' }, ['//bad:images_same_name: `images`: two images are named "default"']),
   push("images_not_image", { images: '{":not_image": "default"}' }, ["`images`: //bad:not_image is not a pipeline_image"]),
+  push("sign_key_generated", { sign_key: '":gen_key"' }, ["//bad:sign_key_generated: `sign_key` must be a source file (a generated key would be an action output", "got: //bad:gen_key"]),
+  { name: "launch_binary_sign_key", rule: "pipeline_launch", attrs: 'app = ":app", mode = "binary", images = {":img": "default"}, registry = "ghcr.io", repository = "a/b", sign_key = "cosign.key"', contains: ['//bad:launch_binary_sign_key: `sign_key` applies to the targets that push (NAME_push and NAME), not mode "binary". got: //bad:cosign.key'] },
   { name: "launch_mode", rule: "pipeline_launch", attrs: 'app = ":app", mode = "remote"', contains: ['//bad:launch_mode: `mode` must be "local", "binary" or "run", got "remote"'] },
   { name: "launch_run_without_images", rule: "pipeline_launch", attrs: 'app = ":app", mode = "run"', contains: ['//bad:launch_run_without_images: `images` is required in mode "run"'] },
   { name: "image_port_name", rule: "pipeline_image", attrs: 'app = ":app", exposed_ports = ["http"]', contains: ['`exposed_ports` entry "http" is not a port'] },
@@ -97,8 +99,14 @@ beforeAll(() => {
     ["coverage_report_generator", "lcov_merger"].map((n) => `filegroup(name = "${n}", srcs = [], visibility = ["//visibility:public"])\n`).join(""),
   );
   appendFileSync(join(ws, ".bazelrc"), `build --override_repository=remote_coverage_tools=${coverage}\n`);
+  // A key made by an action (sign_key_generated), and a source one: the files are never read by the analysis.
+  for (const pkg of ["bad", "good"]) {
+    mkdirSync(join(ws, pkg), { recursive: true });
+    writeFileSync(join(ws, pkg, "cosign.key"), "not read\n");
+  }
   writeBuild(
     "bad",
+    'genrule(name = "gen_key", srcs = ["cosign.key"], outs = ["copied.key"], cmd = "cp $< $@")\n' +
     CASES.map(
       (c) =>
         `\n${c.rule}(name = ${q(c.name)}, ${c.attrs}, tags = ["manual"])\n\n` +
@@ -112,6 +120,8 @@ beforeAll(() => {
 pipeline_push(name = "push", images = {":img": "default", ":img2": "cuda"}, registry = "localhost:5000", repository = "team/app", tags_to_push = ["v1"])
 
 pipeline_launch(name = "launch", app = ":app", mode = "run", images = {":img": "default"}, registry = "[::1]:5000", repository = "a/b")
+
+pipeline_push(name = "signed", images = {":img": "default"}, registry = "localhost:5000", repository = "team/app", sign_key = "cosign.key")
 
 pipeline_image(name = "image", app = ":app", exposed_ports = ["8080", "53/udp"], workdir = "/app", volumes = ["/data"], user = "1000:node", env = {"A_1": "x"}, platforms = ["linux/amd64", "linux/arm64/v8"])
 
@@ -143,8 +153,8 @@ describe("attribute validation, by Starlark analysis tests", () => {
     const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//bad:all", "//good:all"], {}, STARTUP);
     const out = r.stdout + r.stderr;
     expect(r.code, out).toBe(0);
-    // Every case's test, and the fakes of bad/ (4) and good/ (4) with good/'s 4 rule targets: none went missing.
-    expect(out).toContain(`Analyzed ${CASES.length + 12} targets`);
+    // Every case's test, and the fakes of bad/ (4, and gen_key) and good/ (4) with good/'s 5 rule targets: none went missing.
+    expect(out).toContain(`Analyzed ${CASES.length + 14} targets`);
   });
 
   test("the harness fails when a target analyses fine, or fails with another message", async () => {

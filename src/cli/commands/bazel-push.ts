@@ -1,8 +1,10 @@
 /**
  * `pipeline bazel-push --config CFG`: what `bazel run //pkg:NAME_push` runs (and `bazel run //pkg:NAME` before it
- * launches). Signing is asked for at run time, never at build time, so the key stays out of Bazel's outputs and
- * caches: `bazel run //pkg:NAME_push -- --sign-key ~/cosign.key [--provenance] [--sign-legacy]`, or
- * `$PIPELINE_SIGN_KEY` (a path); the password from `$COSIGN_PASSWORD` or `--sign-password-file`.
+ * launches). The signing key: `-- --sign-key FILE`, else `$PIPELINE_SIGN_KEY`, else the `sign_key` attribute (a
+ * source file the runfiles tree links to: no action reads it, so no output or cache holds it). Signing here also
+ * attaches the signed SLSA provenance (the target, the tags, the lockfiles the image was built from). The password is
+ * read now, never at build time: `--sign-password-file`, `$PIPELINE_SIGN_PASSWORD_FILE` or `$COSIGN_PASSWORD` (Bazel
+ * logs `bazel run`'s environment in java.log, but shows variables named like *PASS* as `__private_value_removed__`).
  */
 import { PipelineError } from "../../errors";
 import { pushTarget, readLaunchConfig } from "../../launch/config";
@@ -32,14 +34,16 @@ export async function pushFromConfig(
 ): Promise<PushMetadata> {
   const cfg = readLaunchConfig(configPath);
   const sign = overrides.sign ?? {};
-  const keyPath = sign["sign-key"] || io.env[ENV_SIGN_KEY];
+  const dir = runfilesDir(io.env);
+  const keyPath = sign["sign-key"] || io.env[ENV_SIGN_KEY] || (cfg.signKey ? runfile(dir, cfg.signKey) : undefined);
   if ((sign.provenance || sign["sign-legacy"]) && !keyPath) {
-    throw new PipelineError("E_USAGE", `${cfg.label}: --provenance and --sign-legacy need --sign-key or $${ENV_SIGN_KEY}`, { exitCode: 2 });
+    throw new PipelineError("E_USAGE", `${cfg.label}: --provenance and --sign-legacy need a key: --sign-key, $${ENV_SIGN_KEY} or the sign_key attribute`, { exitCode: 2 });
   }
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
   // Opened before anything is pushed: a wrong password pushes nothing.
   const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
-  const dir = runfilesDir(io.env);
+  const { lockfileDigests } = await import("../../sign/provenance");
+  const lockfiles = signingKey ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) }))) : [];
   const target = pushTarget(cfg, overrides.repository, io.env);
   // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
   const stamp = cfg.stampFiles?.length ? readStatusFiles(cfg.stampFiles.map((f) => runfile(dir, f)), `${cfg.label}: stamp file`) : undefined;
@@ -62,7 +66,7 @@ export async function pushFromConfig(
       platforms: parsePlatformList(overrides.platforms, "--platform"),
       signingKey,
       legacySignature: sign["sign-legacy"],
-      ...(sign.provenance ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] } } } : {}),
+      ...(signingKey ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } } : {}),
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));

@@ -36,6 +36,7 @@ export interface DeployArgs {
   "with-secrets"?: boolean;
   "secrets-only"?: boolean;
   offline?: boolean;
+  "require-signature"?: string;
 }
 
 function mode(a: DeployArgs): "render" | "apply" {
@@ -87,6 +88,18 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     const text = formatManifests(out.objects, format);
     io.stdout(((format === "yaml" ? out.comment : "") + text).replace(/\n$/, ""));
     return;
+  }
+  // Before any request to the cluster: the image's signature, when a key is required (--apply only: --render and
+  // --secrets-only run nothing).
+  const specPath = resolvePath(io.cwd, a.spec);
+  if (!a["secrets-only"]) {
+    await (await import("../../sign/policy")).requireSignedDeployment(resolved, a["require-signature"], { file: specPath, requireSignature: spec.requireSignature }, {
+      env: io.env,
+      insecure: a.insecure,
+      stderr: io.stderr,
+      debug: io.debug,
+      warn: (line) => io.stderr(`warning: ${line}`),
+    });
   }
   const [{ fillSecrets }, { applyObjects, makeClient }, { waitForRollout }] = await Promise.all([
     import("../../k8s/secret-objects"),

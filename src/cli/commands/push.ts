@@ -14,7 +14,9 @@ import { pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
+import { resolve } from "node:path";
 import { readSigningKey, signingPassword } from "../../sign/cosign-key";
+import { lockfileDigests } from "../../sign/provenance";
 import { AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
@@ -35,6 +37,7 @@ export async function push(
     "sign-password-file"?: string;
     provenance?: boolean;
     "sign-legacy"?: boolean;
+    "provenance-lockfile"?: string[];
     insecure: boolean;
     json?: boolean;
     platform?: string[];
@@ -45,6 +48,8 @@ export async function push(
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   if (a.provenance && !a["sign-key"]) throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
   if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
+  if (a["provenance-lockfile"]?.length && !a.provenance) throw new PipelineError("E_USAGE", "--provenance-lockfile goes with --provenance", { exitCode: 2 });
+  const lockfiles = await lockfileDigests((a["provenance-lockfile"] ?? []).map((file) => ({ name: file, file: resolve(io.cwd, file) })));
   // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
   const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
@@ -55,7 +60,7 @@ export async function push(
     platforms: parsePlatformList(a.platform, "--platform"),
     signingKey,
     legacySignature: a["sign-legacy"],
-    ...(a.provenance ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] } } } : {}),
+    ...(a.provenance ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] }, lockfiles } } : {}),
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));

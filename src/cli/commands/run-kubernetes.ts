@@ -43,7 +43,7 @@ export interface RunKubernetesArgs extends RunArgs {
 }
 
 
-const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs", "require-signature"] as const;
+const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
 const KUBERNETES_ONLY = [
   "keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "machine-type", "restricted", "service-account", "run-as-user", "ttl-seconds",
 ] as const;
@@ -89,6 +89,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   const warn = (line: string) => io.stderr(`warning: ${line}`);
 
   let deployment: ResolvedDeployment;
+  let specFile: { file: string; requireSignature?: string } | undefined;
   if (a.spec) {
     const [{ loadDeploymentSpec }, { resolveDeployment }] = await Promise.all([import("../../deploy/spec"), import("../../deploy/resolve")]);
     const specPath = resolvePath(io.cwd, a.spec);
@@ -103,6 +104,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     // Resolved before the flags are applied: resolve's messages name the spec file's lines (specFieldLocation).
     const resolved = await resolveDeployment(spec, { env: io.env, insecure: a.insecure, warn });
     deployment = { ...resolved, spec: runSpec(resolved.spec, overrides) };
+    specFile = { file: specPath, requireSignature: spec.requireSignature };
   } else {
     const interp = containerFromReference(a.image!, "--image", io.cwd);
     if (interp.kind === "ContainerInLayout") throw usage(`--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`);
@@ -110,6 +112,8 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     const spec = imageSpec(a.name ?? interp.repository.split("/").pop()!, interp);
     deployment = { spec: runSpec(spec, overrides), image: `${interp.repository}@${interp.digest}`, warnings: [] };
   }
+  // Before any request to the cluster: the image's signature, when a key is required.
+  await (await import("../../sign/policy")).requireSignedDeployment(deployment, a["require-signature"], specFile, { env: io.env, insecure: a.insecure, stderr: io.stderr, debug: io.debug, warn });
   const job = runJob({ name: runJobName(a.name ?? deployment.spec.name), namespace, deployment, serviceAccount: a["service-account"] });
   const jobName = job.metadata!.name!;
   const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([import("../../deploy/env"), import("../../k8s/names")]);

@@ -62,7 +62,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
   const limits = (await import("../../layer/limits")).limitsFromFlags(a, io.env);
   const policy = await import("../../sign/policy");
-  const signatureKey = policy.requiredKey(a["require-signature"], io.env);
+  let signatureKey = policy.requiredKey(a["require-signature"], io.env);
   // Before anything runs: the image's signature must verify; what runs is the digest that was verified.
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
@@ -137,6 +137,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
     const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
+    signatureKey = policy.requiredKey(a["require-signature"], io.env, { file: specPath, requireSignature: spec.requireSignature });
     if (signatureKey) {
       const pinned = resolved.spec.interpreter;
       if (pinned.kind === "ContainerAtDigest") await verified(`${pinned.repository}@${pinned.digest}`, keychain);

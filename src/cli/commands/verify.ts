@@ -21,11 +21,12 @@ export async function verify(a: { reference: string; key: string; provenance?: b
   const signature = await verifyStatement(client, ref.repository, digest, publicKey);
   const provenance = a.provenance ? await verifyStatement(client, ref.repository, digest, publicKey, { predicateType: SLSA_PROVENANCE_V1 }) : undefined;
   if (a.json) {
-    const att = provenance ? { provenance: { attestation: provenance.referrer, predicate: provenance.statement.predicate } } : {};
-    io.stdout(JSON.stringify({ reference: image, digest, signature: signature.referrer, via: signature.via, statement: signature.statement, ...att }));
+    const att = provenance ? { provenance: { attestation: provenance.referrer, predicate: provenance.statement?.predicate } } : {};
+    const signed = signature.statement ? { statement: signature.statement } : { simpleSigning: signature.simpleSigning };
+    io.stdout(JSON.stringify({ reference: image, digest, signature: signature.referrer, via: signature.via, ...signed, ...att }));
     return;
   }
-  io.stderr(`verified: the signature ${signature.referrer} of ${image} verifies with ${a.key}`);
+  io.stderr(`verified: the ${signature.via === "legacy-tag" ? "legacy signature (sha256-<hex>.sig)" : "signature"} ${signature.referrer} of ${image} verifies with ${a.key}`);
   if (provenance) io.stderr(`verified: the SLSA provenance ${provenance.referrer} of ${image} verifies with ${a.key}`);
   io.stdout(image);
 }
