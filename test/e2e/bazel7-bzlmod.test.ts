@@ -18,7 +18,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
-import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 import { execProgram, runCli } from "../fixtures/cli";
 import { writeMonorepo } from "../fixtures/monorepo";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
@@ -252,9 +253,24 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(builtDigest()).toBe(digest4);
   });
 
-  test("Bazel 8's defaults on 7 give the same digest", async () => {
-    await build7(BAZEL8_FLAGS, "Bazel 8 flags");
+  test("7.7.1's explicit --incompatible_* list (Bazel 8, 9 and 10's defaults and more): same digest; examples/service analyses; an empty glob fails", async () => {
+    const flags = INCOMPATIBLE_FLAGS["7.7.1"];
+    await build7(flags, "its --incompatible_* list");
     expect(builtDigest()).toBe(digest4);
+    // For this test only: examples/service, and a package that must fail, so the flags cannot pass by being ignored.
+    cpSync(join(REPO_ROOT, "examples", "service"), join(ws, "service"), { recursive: true });
+    mkdirSync(join(ws, "sanity"));
+    writeFileSync(join(ws, "sanity", "BUILD.bazel"), 'filegroup(name = "empty", srcs = glob(["none/*"]))\n');
+    try {
+      const service = await bazel7(ws, ["build", "--nobuild", ...flags, "//service/..."]);
+      expect(service.code, failure("build --nobuild //service/...", service)).toBe(0);
+      expect(service.stderr).toMatch(/Analyzed \d+ targets/);
+      const sanity = await bazel7(ws, ["build", "--nobuild", ...flags, "//sanity:empty"]);
+      expect(sanity.code).not.toBe(0);
+      expect(sanity.stderr).toContain("allow_empty");
+    } finally {
+      for (const pkg of ["service", "sanity"]) rmSync(join(ws, pkg), { recursive: true, force: true });
+    }
   });
 });
 
