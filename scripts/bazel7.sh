@@ -29,8 +29,9 @@ CHROOT="$ROOT/chroot"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STUB_MODULES=(apple_support buildozer zlib protobuf)
 # What the chroot holds from sid: Bazel; podman (NAME_load); runc, which launch scripts run local containers with
-# (podman's default crun cannot run on a cgroup v1/hybrid host); the CA bundle apt and npm verify mirrors with.
-PACKAGES=(bazel-bootstrap podman runc ca-certificates)
+# (podman's default crun cannot run on a cgroup v1/hybrid host); the CA bundle apt and npm verify mirrors with;
+# stardoc and the Java tools its renderer (a java_binary) builds with (scripts/rule-docs.sh).
+PACKAGES=(bazel-bootstrap podman runc ca-certificates bazel-stardoc bazel-java-tools)
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 die() { echo "bazel7: $*" >&2; exit 2; }

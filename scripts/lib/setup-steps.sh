@@ -36,14 +36,26 @@ host_mirror() {
 # apt run whose state (lists, archives, sources) lives in STATE, and unpacks each with `dpkg-deb -x` into DEST.
 # Nothing is installed; the host's apt state is not touched. sid's Release file on a mirror may be expired, hence
 # Check-Valid-Until=false.
-sid_unpack() {
-  local state="$1" dest="$2" deb; shift 2
+sid_unpack() { suite_unpack sid "$@"; }
+
+# suite_unpack SUITE STATE DEST PKG...: sid_unpack from another suite of the host's mirror (e.g. the host's own,
+# `host_suite`, for a binary that must run on the host's libc).
+suite_unpack() {
+  local suite="$1" state="$2" dest="$3" deb; shift 3
   mkdir -p "$state/lists/partial" "$state/archives/partial" "$state/debs" "$dest"
-  echo "deb [trusted=yes] $(host_mirror) sid main" >"$state/sources.list"
+  echo "deb [trusted=yes] $(host_mirror) $suite main" >"$state/sources.list"
   local -a opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state" -o "Dir::Cache::Archives=$state/archives"
     -o Dir::State::status=/dev/null -o Acquire::Check-Valid-Until=false -o APT::Sandbox::User=root -q)
   apt-get "${opts[@]}" update || return 1
   (cd "$state/debs" && apt-get "${opts[@]}" download "$@") || return 1
   for deb in "$state/debs"/*.deb; do dpkg-deb -x "$deb" "$dest" || return 1; done
+}
+
+# The host's Debian/Ubuntu suite (VERSION_CODENAME of /etc/os-release, e.g. bookworm).
+host_suite() {
+  local codename
+  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  [[ -n "$codename" ]] || die "no VERSION_CODENAME in /etc/os-release: cannot tell the host's suite"
+  echo "$codename"
 }

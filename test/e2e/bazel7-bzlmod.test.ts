@@ -7,7 +7,8 @@
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
  * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
  * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
- * podman), `archive_override` of scripts/release.sh's archive with `bazel mod tidy`, and last the monorepo.
+ * podman), `archive_override` of scripts/release.sh's archive with `bazel mod tidy`, then a remote cache shared with
+ * a second checkout, and last the monorepo.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -17,12 +18,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
-import { bazel7, BAZEL8_FLAGS, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 import { execProgram, runCli } from "../fixtures/cli";
 import { writeMonorepo } from "../fixtures/monorepo";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
 import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { loggedSpawns, processSummary, RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
 const ws = join(tmp, "ws");
@@ -41,6 +44,11 @@ const releaseDir = join(ws, "release");
 const BUILDOZER = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "buildozer-linux_amd64");
 let reg: RunningRegistry;
 let digest4 = "";
+/** A real remote cache on 127.0.0.1 (nginx WebDAV, scripts/remote-cache.sh); `ws`'s first builds fill it. */
+let cache: RunningRemoteCache;
+let remoteCache = "";
+/** The second checkout: a copy of `ws` in another directory, so another output base (and Bazel server). */
+const ws2 = join(tmp, "checkout2");
 
 /** A fenced starlark block of README.md that starts with `# FIRST_LINE`. */
 function readmeSnippet(firstLine: string): string {
@@ -109,6 +117,8 @@ async function build7(flags: string[], what: string): Promise<BazelResult> {
 beforeAll(async () => {
   await ensureBazel7();
   reg = await startRegistry({ htpasswd: { user, password } });
+  cache = await startRemoteCache(join(tmp, "remote-cache"));
+  remoteCache = `--remote_cache=${cache.url}`;
   mkdirSync(dockerConfig);
   writeDockerConfig(dockerConfig, { [reg.host]: { username: user, password } });
   await makeWorkspace();
@@ -127,7 +137,13 @@ afterAll(async () => {
   await shutdown7(ws, { expunge: true }).catch((e) => errors.push(e));
   await bazel(ws, ["clean", "--expunge"]);
   shutdown(ws);
+  if (existsSync(ws2)) {
+    await shutdown7(ws2, { expunge: true }).catch((e) => errors.push(e));
+    await bazel(ws2, ["clean", "--expunge"]);
+    shutdown(ws2);
+  }
   await reg?.stop();
+  await cache?.stop();
   // podman's overlay mounts were made in the chroot's namespace and ended with it; nothing of tmp may stay mounted.
   for (const m of mountsUnder(tmp).reverse()) await execProgram("umount", [m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
@@ -136,7 +152,8 @@ afterAll(async () => {
 
 describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   test("Bazel 4.2.3 builds the image in WORKSPACE mode (the reference digest)", async () => {
-    const r = await bazel(ws, ["build", "//hello:hello_image"]);
+    // Every action runs here (the cache is empty) and its result is uploaded, for the second checkout's build below.
+    const r = await bazel(ws, ["build", remoteCache, "//hello:hello_image"]);
     shutdown(ws); // one Bazel server at a time on this 2-core machine
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     digest4 = builtDigest();
@@ -144,7 +161,9 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   });
 
   test("bzlmod: build //... gives the same digest, and skopeo reads the layout", async () => {
-    await build7(["--noenable_workspace"], "bzlmod");
+    // Uploads every result to the remote cache for the second checkout; downloads all (the default without a remote
+    // cache), so the commands below that run without one find every output here.
+    await build7(["--noenable_workspace", remoteCache, "--remote_download_all"], "bzlmod");
     expect(builtDigest()).toBe(digest4);
     expect(skopeoDigest(`oci:${join(ws, "bazel-bin", "hello", "hello_image")}:latest`)).toBe(digest4);
     // The host-node base was built too, from the chroot's Node and libraries.
@@ -234,9 +253,90 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(builtDigest()).toBe(digest4);
   });
 
-  test("Bazel 8's defaults on 7 give the same digest", async () => {
-    await build7(BAZEL8_FLAGS, "Bazel 8 flags");
+  test("7.7.1's explicit --incompatible_* list (Bazel 8, 9 and 10's defaults and more): same digest; examples/service analyses; an empty glob fails", async () => {
+    const flags = INCOMPATIBLE_FLAGS["7.7.1"];
+    await build7(flags, "its --incompatible_* list");
     expect(builtDigest()).toBe(digest4);
+    // For this test only: examples/service, and a package that must fail, so the flags cannot pass by being ignored.
+    cpSync(join(REPO_ROOT, "examples", "service"), join(ws, "service"), { recursive: true });
+    mkdirSync(join(ws, "sanity"));
+    writeFileSync(join(ws, "sanity", "BUILD.bazel"), 'filegroup(name = "empty", srcs = glob(["none/*"]))\n');
+    try {
+      const service = await bazel7(ws, ["build", "--nobuild", ...flags, "//service/..."]);
+      expect(service.code, failure("build --nobuild //service/...", service)).toBe(0);
+      expect(service.stderr).toMatch(/Analyzed \d+ targets/);
+      const sanity = await bazel7(ws, ["build", "--nobuild", ...flags, "//sanity:empty"]);
+      expect(sanity.code).not.toBe(0);
+      expect(sanity.stderr).toContain("allow_empty");
+    } finally {
+      for (const pkg of ["service", "sanity"]) rmSync(join(ws, pkg), { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A real remote cache (nginx's WebDAV over HTTP on 127.0.0.1; the builds of `ws` above filled it) shared by a second
+ * checkout: a copy of the workspace in another directory, so another output base and Bazel server. A miss here would
+ * be an action whose inputs or command line differ between checkouts (an absolute path, say): a reproducibility bug.
+ */
+describe("a remote cache shared by two checkouts", () => {
+  const execLog = join(ws2, "execution-log.json");
+  const env = { DOCKER_CONFIG: dockerConfig, PIPELINE_CACHE_DIR: runnerCache };
+  // The Bazel 7 server of ws2 sees what its first command mounted: every command mounts the same.
+  const in2 = (args: string[]) => bazel7(ws2, args, { env, mounts: [dockerConfig, runnerCache] });
+
+  beforeAll(() => {
+    cpSync(ws, ws2, { recursive: true, filter: (src) => !/\/(bazel-[^/]*|release)$/.test(src) });
+  });
+
+  /** `_push`, then `bazel run hello` (push, then the launch script runs the pushed image with runc). */
+  async function pushAndRun(flags: string[], tag: string): Promise<void> {
+    const repo = `${reg.host}/bazel7/cached`;
+    const push = await in2(["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello_push", "--", "--repository", repo, "--tag", tag]);
+    expect(push.code, failure(`run ${flags.join(" ")} //hello:hello_push`, push)).toBe(0);
+    expect(push.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
+    const run = await bazel7(ws2, ["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello", "--", "7"], {
+      env: { ...env, PIPELINE_REPOSITORY: repo },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(run.code, failure(`run ${flags.join(" ")} //hello:hello`, run)).toBe(0);
+    expect(run.stdout).toContain(`container image: ${repo}@${digest4}`);
+    expect(run.stdout).toContain('args: ["7"] sum: 7');
+  }
+
+  test("Bazel 7.7.1, --remote_download_minimal: the second checkout's build //... is a remote cache hit for every action and downloads nothing; `_push` and `bazel run hello` fetch the layout and work", async () => {
+    const r = await in2(["build", "--noenable_workspace", remoteCache, "--remote_download_minimal", `--execution_log_json_file=${execLog}`, "//..."]);
+    expect(r.code, failure("build --remote_download_minimal //... in the second checkout", r)).toBe(0);
+    const spawns = loggedSpawns(readFileSync(execLog, "utf8"));
+    expect(spawns.length).toBeGreaterThan(5);
+    const misses = spawns.filter((s) => !s.remoteCacheHit).map((s) => `${s.mnemonic} ${s.output} (${s.runner})`);
+    expect(misses, "actions the second checkout ran instead of taking from the cache").toEqual([]);
+    // Bazel's own count agrees: every process that is not internal was a remote cache hit.
+    const { total, internal = 0, ...kinds } = processSummary(r.stderr);
+    expect(kinds).toEqual({ "remote cache hit": spawns.length });
+    expect(total - internal).toBe(spawns.length);
+    const layout = join(ws2, "bazel-bin", "hello", "hello_image", "index.json");
+    expect(existsSync(layout), "the image layout was downloaded by a --remote_download_minimal build").toBe(false);
+    await pushAndRun(["--remote_download_minimal"], "minimal");
+    expect(existsSync(layout), "`bazel run` of the push target did not fetch the layout it pushes").toBe(true);
+  });
+
+  test("Bazel 7.7.1, default build without the bytes (--remote_download_outputs=toplevel): `_push` and `bazel run hello` work", async () => {
+    await pushAndRun([], "toplevel");
+    // A top-level output is downloaded in this mode: the digest file of the image target built by the push.
+    const r = await in2(["build", "--noenable_workspace", remoteCache, "//hello:hello_image_digest"]);
+    expect(r.code, failure("build //hello:hello_image_digest", r)).toBe(0);
+    expect(readFileSync(join(ws2, "bazel-bin", "hello", "hello_image.digest"), "utf8")).toBe(digest4);
+  });
+
+  test("Bazel 4.2.3: the second checkout's image build is a remote cache hit for every action, same digest", async () => {
+    const r = await bazel(ws2, ["build", remoteCache, "//hello:hello_image"]);
+    shutdown(ws2);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const { total, internal = 0, ...kinds } = processSummary(r.stderr);
+    expect(total - internal).toBeGreaterThan(3);
+    expect(kinds).toEqual({ "remote cache hit": total - internal });
+    expect(readFileSync(join(ws2, "bazel-bin", "hello", "hello_image.digest"), "utf8")).toBe(digest4);
   });
 });
 
