@@ -15,12 +15,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BAZEL, bazelOk } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
-import { check, Ctx, row } from "../lib/context";
+import { check, Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
 import { cliEnv, Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
 import { writePeerProject } from "../lib/monorepo";
 import { containerTool, Driver, have } from "../lib/podman";
-import { fmtMs, Row } from "../lib/report";
+import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
 import { Parts } from "./monorepo";
 
@@ -135,15 +135,13 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   // The issue's target is against buildah; against the others, ours must at least not be behind.
   const limit = (name: string) => (name === "buildah" ? 0.7 : 1.0);
   return peers.map((peer, i) =>
-    row({
+    versus({
       id: "P13",
       key: `P13-${peer.name}`,
       what: what(peer.label),
-      ours: fmtMs(o),
-      peer: fmtMs(p[i]),
-      ratio: o.median / p[i].median,
-      target: `≤ ${limit(peer.name).toFixed(1)}`,
-      met: o.median / p[i].median <= limit(peer.name),
+      ours: o,
+      peer: p[i],
+      limit: limit(peer.name),
       notes:
         `${peer.name}'s steps (medians): ${parts[peer.name].describe()}` +
         (peer.name === "lockfile" && real.nativeAddon ? `; \`pipeline build --lockfile\` installs with --ignore-scripts, so its image holds ${real.nativeAddon.name} uncompiled (etl does not load it)` : "") +

@@ -7,7 +7,7 @@ import { sha256 } from "../../src/oci/digest";
 import { formatPlatform } from "../../src/oci/platform";
 import { platformOfImage } from "../../src/image/index";
 import type { RunningRegistry } from "../../test/fixtures/registry";
-import { check, Ctx, row } from "../lib/context";
+import { check, Ctx, row, versus } from "../lib/context";
 import { Crane, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import type { BuiltIndex } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
@@ -123,15 +123,13 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
   const peerNotes = (p: Side) => `${p} ${range(seen[p].uploads)} (the shared layers ${sharedOnce(seen[p].sharedUploads)})`;
   const requests = (p: Side) => `${p} ${range(seen[p].requests)} (${seen[p].kinds})`;
   const rows = [
-    row({
+    versus({
       id: "P12",
       key: "P12-wall",
       what: what("skopeo copy --all"),
-      ours: fmtMs(a),
-      peer: fmtMs(b),
-      ratio: a.median / b.median,
-      target: "≤ 1.0",
-      met: a.median / b.median <= 1.0,
+      ours: a,
+      peer: b,
+      limit: 1.0,
       notes:
         `${s.text}; a new registry (filesystem storage) per run, started outside the timing; ${sides.join(", ")} in rounds, the order reversed every other round; checked after every run (skopeo inspect --raw): ` +
         `every side's tags name index ${index.digest} and both manifests are served as in the layout; blob uploads counted in the access log: ` +
@@ -139,7 +137,7 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
         `requests per push: ${sides.map(requests).join(", ")}`,
     }),
   ];
-  if (c) rows.push(row({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), peer: fmtMs(c), ratio: a.median / c.median, target: "≤ 1.0", met: a.median / c.median <= 1.0, notes: `crane ${crane!.version}, pushing the layout's one index as it is; measured in the rounds of the row above, checked as it says` }));
+  if (c) rows.push(versus({ id: "P12", key: "P12-crane", what: what("crane push"), ours: a, peer: c, limit: 1.0, notes: `crane ${crane!.version}, pushing the layout's one index as it is; measured in the rounds of the row above, checked as it says` }));
   else rows.push(row(craneSkipped({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 1.0" }, why)));
   return rows;
 }
@@ -197,20 +195,18 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
       crane
         ? row({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, peer: `${q.crane}`, ratio: q.ours / q.crane, target: "≤ crane's", met: q.ours <= q.crane, notes: `crane ${crane.version}: ${kinds.crane}` })
         : row(craneSkipped({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, target: "≤ crane's" }, why)),
-      row({
+      versus({
         id: "P14",
         key: "P14-wall",
         what: "no-op push of the 2-platform index, wall time: `pipeline push` CLI vs `node -e 0`",
-        ours: fmtMs(tOurs),
-        peer: fmtMs(tNode),
-        ratio: tOurs.median / tNode.median,
-        target: "≤ 1.6",
-        met: tOurs.median / tNode.median <= 1.6,
+        ours: tOurs,
+        peer: tNode,
+        limit: 1.6,
         notes: `measured in rounds with skopeo's no-op copy --all${crane ? " and crane's no-op push" : ""} (next rows), the order reversed every other round; ${s.platforms}`,
       }),
-      row({ id: "P14", key: "P14-wall-skopeo", what: "informational: the same no-op push, `pipeline push` CLI vs skopeo copy --all", ours: fmtMs(tOurs), peer: fmtMs(tSkopeo), ratio: tOurs.median / tSkopeo.median, target: "—" }),
+      versus({ id: "P14", key: "P14-wall-skopeo", what: "informational: the same no-op push, `pipeline push` CLI vs skopeo copy --all", ours: tOurs, peer: tSkopeo }),
     ];
-    if (tCrane) rows.push(row({ id: "P14", key: "P14-wall-crane", what: "informational: the same no-op push, `pipeline push` CLI vs crane push", ours: fmtMs(tOurs), peer: fmtMs(tCrane), ratio: tOurs.median / tCrane.median, target: "—" }));
+    if (tCrane) rows.push(versus({ id: "P14", key: "P14-wall-crane", what: "informational: the same no-op push, `pipeline push` CLI vs crane push", ours: tOurs, peer: tCrane }));
     return rows;
   });
 }

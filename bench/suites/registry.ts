@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pushImage } from "../../src/registry/push";
 import { readLayout } from "../../src/layout/read";
-import { check, Ctx, row } from "../lib/context";
+import { check, Ctx, row, versus } from "../lib/context";
 import { cranePull, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
@@ -137,7 +137,7 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
     );
     if (crane) {
       const [o, c] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [ours, () => cranePush(crane, img.layoutDir, target).then((r) => r.ms)]);
-      rows.push(row({ id: "P2", key: "P2-wall-crane", what: "informational: no-op push wall time, `pipeline push` CLI vs crane push", ours: fmtMs(o), peer: fmtMs(c), ratio: o.median / c.median, target: "—" }));
+      rows.push(versus({ id: "P2", key: "P2-wall-crane", what: "informational: no-op push wall time, `pipeline push` CLI vs crane push", ours: o, peer: c }));
     }
     return rows;
   });
@@ -166,9 +166,9 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
   const what = (peer: string) => `cold push of a ${fmtMB(imageBytes(img.image))} image (${img.image.layers.length} layers) to a fresh registry: CLI vs ${peer}`;
   const notes = `layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; a new registry (filesystem storage) per run, started outside the timing; ours, skopeo${crane ? " and crane" : ""} in rounds, the order reversed every other round`;
   return [
-    row({ id: "P3", key: "P3-wall", what: what("skopeo copy"), ours: fmtMs(a), peer: fmtMs(b), ratio: a.median / b.median, target: "≤ 1.0", met: a.median / b.median <= 1.0, notes }),
+    versus({ id: "P3", key: "P3-wall", what: what("skopeo copy"), ours: a, peer: b, limit: 1.0, notes }),
     c
-      ? row({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), peer: fmtMs(c), ratio: a.median / c.median, target: "≤ 0.8", met: a.median / c.median <= 0.8, notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)` })
+      ? versus({ id: "P3", key: "P3-crane", what: what("crane push"), ours: a, peer: c, limit: 0.8, notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)` })
       : row(craneSkipped({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 0.8" }, why)),
   ];
 }
@@ -224,19 +224,7 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     const [o, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, [() => oursPull(full, img.image.digest), cranePulled]);
     check(readLayout(oursDir).digest === img.image.digest, "P7: our pull writes the pushed image");
     check(peerDigest() === img.image.digest, `P7: crane's pull has the same digest (${peerDigest()})`);
-    rows.push(
-      row({
-        id: "P7",
-        key: "P7-crane",
-        what,
-        ours: fmtMs(o),
-        peer: fmtMs(c),
-        ratio: o.median / c.median,
-        target: "≤ 0.8",
-        met: o.median / c.median <= 0.8,
-        notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest`,
-      }),
-    );
+    rows.push(versus({ id: "P7", key: "P7-crane", what, ours: o, peer: c, limit: 0.8, notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest` }));
     return rows;
   });
 }
