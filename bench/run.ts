@@ -18,8 +18,10 @@ import { load } from "./lib/measure";
 import { markdownTable, mergeResults, notesList, rewriteReadme, Row, sortRows } from "./lib/report";
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
+import { p13 } from "./suites/cold-build";
 import { p10, p11, p9 } from "./suites/monorepo";
-import { p1, p12, p13, p2, p3, p7 } from "./suites/registry";
+import { p12, p14 } from "./suites/multi-platform";
+import { p1, p2, p3, p7 } from "./suites/registry";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
 
@@ -59,19 +61,20 @@ const BENCHES: [string, Bench, string][] = [
   ["P4", p4, "layer build vs tar | gzip"],
   ["P1", p1, "incremental push bytes"],
   ["P2", p2, "no-op push"],
-  ["P3", p3, "cold push vs skopeo"],
-  ["P7", p7, "pull vs skopeo"],
-  ["P12", p12, "cold push of a 2-platform index vs skopeo copy --all"],
-  ["P13", p13, "no-op push of a 2-platform index"],
+  ["P3", p3, "cold push vs skopeo and crane"],
+  ["P7", p7, "pull vs skopeo and crane"],
+  ["P12", p12, "cold push of a 2-platform index vs skopeo copy --all and crane push"],
+  ["P14", p14, "no-op push of a 2-platform index"],
   ["P5", p5, "reproducible clean builds"],
   ["P6", p6, "warm bazel run: _binary vs _local"],
   ["P8", p8, "disk growth per image sharing a base"],
   ["P11", p11, "monorepo: inputs per action (aquery)"],
   ["P9", p9, "monorepo: one-line library change to a pushed image"],
   ["P10", p10, "monorepo: one-line library change to a local run"],
+  ["P13", p13, "monorepo: cold build + push vs podman, buildah and the lockfile route"],
 ];
 /** The benchmarks that use the generated trees and base image of lib/inputs.ts (the monorepo makes its own). */
-const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P13"]);
+const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P14"]);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rules_pipeline's demo and tests need on a Debian/Ubuntu machine, skipping what is present:
 #   Bazel (Debian's bazel-bootstrap 4.2 where no bazel is on PATH; machines with the network may use bazelisk),
-#   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), htpasswd, zsh (the
+#   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), buildah, htpasswd, zsh (the
 #   completion script's test); and the npm packages (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v buildah >/dev/null 2>&1 || need+=(buildah) # the bench's cold-build peer (P13)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 if ((${#need[@]})); then

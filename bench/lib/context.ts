@@ -2,8 +2,8 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Inputs } from "./inputs";
-import type { Row } from "./report";
-import { load } from "./measure";
+import { fmtMs, Row } from "./report";
+import { load, Stat } from "./measure";
 
 export interface Ctx {
   smoke: boolean;
@@ -33,6 +33,16 @@ export function writePolicy(work: string): string {
 /** A row stamped with the time and load average. */
 export function row(r: Row): Row {
   return { ...r, at: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: load() };
+}
+
+/**
+ * A timed row stamped like row(): ours against a peer (medians and spread), met when ours / peer ≤ `limit`;
+ * informational (target "—") without one.
+ */
+export function versus(r: Pick<Row, "id" | "key" | "what" | "notes"> & { ours: Stat; peer: Stat; limit?: number }): Row {
+  const ratio = r.ours.median / r.peer.median;
+  const { limit, ...rest } = r;
+  return row({ ...rest, ours: fmtMs(r.ours), peer: fmtMs(r.peer), ratio, target: limit === undefined ? "—" : `≤ ${Number.isInteger(limit) ? limit.toFixed(1) : limit}`, met: limit === undefined ? undefined : ratio <= limit });
 }
 
 /** A functional check (not a timing): the benchmark fails when it does not hold. */

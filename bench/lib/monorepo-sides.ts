@@ -17,10 +17,11 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync
 import { dirname, join } from "node:path";
 import { startRegistry, RunningRegistry } from "../../test/fixtures/registry";
 import { bazelOk, expunge, QUIET, REPO_ROOT } from "./bazel";
-import { check, Ctx } from "./context";
+import { check, CLI, Ctx } from "./context";
 import { runOk } from "./measure";
 import { changeLibrary, monorepoSources, MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
 import { generateNpmTree, NpmTree } from "./npm-tree";
+import { addRealPackages } from "./real-npm";
 import { Podman, podmanWithBase } from "./podman";
 
 export interface MonoSizes {
@@ -41,15 +42,25 @@ export interface Mono {
   reg: RunningRegistry;
   /** The host-node base Bazel built (an OCI layout, copied out of the output base). */
   base: string;
-  cold: { ms: number; processes: string };
+  /** That base in the registry (`HOST/mono/host-node:latest`), where the cold peers of P13 fetch it from. */
+  baseRef: string;
+  /** The fixture's own cold `bazel run //x:etl_push` (new output base, warm npm cache): P13's sample in smoke runs. */
+  cold: { ms: number; processes: string; digest: string };
   /** A number not used for any change yet. */
   next(): number;
 }
 
 export const PODMAN_BASE_REF = "localhost/host-node:latest";
 const PODMAN_IMAGE = "localhost/mono/etl:latest";
-const TSC = require.resolve("typescript/lib/tsc.js");
-const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
+export const TSC = require.resolve("typescript/lib/tsc.js");
+export const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
+/** QUIET with Bazel's info lines (for the process summary). */
+export const PROFILED = ["--noshow_progress", "--ui_event_filters=-stdout,-stderr", "--show_result=0"];
+/**
+ * `npm ci` as users run it: npm's cache first (warm in these runs), the registry for what it lacks, install scripts
+ * run (the native addon compiles from source).
+ */
+export const NPM_CI = ["ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"];
 
 /** What the rules need of the checkout (no tests, docs, examples or benchmarks). */
 const RULES_SKIP = /^(bench|test|docs|examples|scripts|\.ci|node_modules)(\/|$)/;
@@ -77,15 +88,19 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     ctx.defer(() => reg.stop());
     let t = Date.now();
     const tree = generateNpmTree(join(dir, "npm"), { seed: 20240611, files: sizes.npmFiles, direct: sizes.direct });
-    const src = monorepoSources(20240612, sizes.libFiles, tree);
+    const real = addRealPackages(tree, !ctx.smoke);
+    const src = monorepoSources(20240612, sizes.libFiles, tree, real);
     const ws = join(dir, "ws");
     writeBazelWorkspace(ws, snapshotRules(join(dir, "rules_pipeline")), reg.host, src, tree);
     ctx.defer(() => expunge(ws));
-    ctx.log(`monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated), ${sizes.libFiles} library files, in ${Date.now() - t} ms`);
+    ctx.log(`monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated) and ${real.paths.length} real ones, ${sizes.libFiles} library files, in ${Date.now() - t} ms`);
     t = Date.now();
-    const cold = await bazelOk(ws, ["build", "//x:etl_image", "//x:etl_local", "//x:etl_push", "//x:report_local"]);
+    // Cold: the fetch (npm ci of the lockfile, the rules' own packages and tools, the host-node base), the build and the push.
+    const cold = await bazelOk(ws, ["run", ...PROFILED, "//x:etl_push"]);
     const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
-    ctx.log(`monorepo: cold build in ${Date.now() - t} ms (${processes})`);
+    const coldDigest = pushedDigest(cold.stdout, `${reg.host}/mono/etl`);
+    ctx.log(`monorepo: cold build + push in ${Date.now() - t} ms (${processes})`);
+    await bazelOk(ws, ["build", ...QUIET, "//x:etl_image", "//x:etl_local", "//x:report_local"]);
     for (const [target, name] of [["//x:etl_local", "etl"], ["//x:report_local", "report"]]) {
       const r = await bazelOk(ws, ["run", ...QUIET, target]);
       check(r.stdout.includes(`${name} computed 60`), `monorepo: ${target} prints what the library computed (${r.stdout.trim().slice(0, 200)})`);
@@ -93,21 +108,23 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const outputBase = (await bazelOk(ws, ["info", "output_base"])).stdout.trim();
     const base = join(dir, "host-node-base");
     cpSync(realpathSync(join(outputBase, "external", "pipeline-host-node", "image")), base, { recursive: true, dereference: true });
+    const baseRef = `${reg.host}/mono/host-node:latest`;
+    await runOk(process.execPath, [CLI, "push", base, "--repository", `${reg.host}/mono/host-node`, "--tag", "latest"], { env: cliEnv() });
     let counter = 0;
-    return { dir, ws, src, tree, reg, base, cold: { ms: cold.ms, processes }, next: () => ++counter };
+    return { dir, ws, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes, digest: coldDigest }, next: () => ++counter };
   })();
   return shared;
 }
 
 let peersMade: Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> | undefined;
 
-/** The peers' plain npm projects (npm ci once, offline; node_modules copied), each compiled once with tsc. */
+/** The peers' plain npm projects (npm ci once, from the warm cache; node_modules copied), each compiled once with tsc. */
 export function peerProjects(ctx: Ctx, m: Mono): Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> {
   peersMade ??= (async () => {
     const first = join(m.dir, "peer-podman");
     mkdirSync(first, { recursive: true });
     writePeerProject(first, m.src, m.tree, PODMAN_BASE_REF);
-    const npm = await runOk("npm", ["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: first });
+    const npm = await runOk("npm", NPM_CI, { cwd: first });
     const out = { podman: first, lockfile: join(m.dir, "peer-lockfile"), tsc: join(m.dir, "peer-tsc"), npmCiMs: npm.ms };
     for (const d of [out.lockfile, out.tsc]) cpSync(first, d, { recursive: true, verbatimSymlinks: true });
     for (const d of [out.podman, out.lockfile, out.tsc]) await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
@@ -118,7 +135,7 @@ export function peerProjects(ctx: Ctx, m: Mono): Promise<{ podman: string; lockf
 }
 
 /** Milliseconds of a sequence of steps, and of each step (`step(name, fn)`). */
-async function timed(steps: (step: (name: string, fn: () => Promise<unknown>) => Promise<void>) => Promise<void>): Promise<{ ms: number; parts: Record<string, number> }> {
+export async function timed(steps: (step: (name: string, fn: () => Promise<unknown>) => Promise<void>) => Promise<void>): Promise<{ ms: number; parts: Record<string, number> }> {
   const parts: Record<string, number> = {};
   const t = process.hrtime.bigint();
   await steps(async (name, fn) => {
@@ -137,14 +154,19 @@ export interface Pushed {
   parts?: Record<string, number>;
 }
 
+/** The digest in the last line `etl_push` printed (`REPOSITORY@sha256:…`). */
+export function pushedDigest(stdout: string, repository: string): string {
+  const ref = stdout.trim().split("\n").pop() ?? "";
+  const digest = /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
+  check(digest !== undefined && ref.startsWith(`${repository}@`), `etl_push prints the pushed reference (${ref})`);
+  return digest!;
+}
+
 /** One-line change, then `bazel run //x:etl_push` with `flags` (e.g. a strategy). */
 export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): Promise<Pushed & { stderr: string }> {
   changeLibrary(m.ws, m.src, m.next());
   const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_push"]);
-  const ref = r.stdout.trim().split("\n").pop() ?? "";
-  const digest = /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
-  check(digest !== undefined && ref.startsWith(`${m.reg.host}/mono/etl@`), `P9: etl_push prints the pushed reference (${ref})`);
-  return { ms: r.ms, digest: digest!, stderr: r.stderr };
+  return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
 }
 
 /** One-line change, then `bazel run //x:etl_local`; checks the program printed the changed value. */
@@ -203,14 +225,16 @@ export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Push
   return { ...t, digest };
 }
 
-/** One-line change, then a hand-run incremental tsc and `node -e 0` (P10's peer). */
-export async function tscAndNode(m: Mono, dir: string): Promise<{ ms: number; parts: Record<string, number> }> {
-  const n = m.next();
-  changeLibrary(dir, m.src, n);
+/** One-line change, then a hand-run incremental tsc and the compiled program (P10's peer); checks what it printed. */
+export async function tscAndRun(m: Mono, dir: string): Promise<{ ms: number; parts: Record<string, number> }> {
+  const expected = changeLibrary(dir, m.src, m.next());
+  let out = "";
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
-    await step("node -e 0", () => runOk(process.execPath, ["-e", "0"]));
+    await step("node dist/x/etl.js", async () => {
+      out = (await runOk(process.execPath, ["dist/x/etl.js"], { cwd: dir })).stdout;
+    });
   });
-  check(readFileSync(join(dir, "dist", "lib", "mod01.js"), "utf8").includes(`const delta = ${n};`), "P10: tsc emitted the changed library");
+  check(out.includes(`etl computed ${expected},`), `P10: the hand-compiled program runs the changed library (expected ${expected}, got ${out.trim().slice(0, 200)})`);
   return t;
 }

@@ -1,7 +1,9 @@
 /**
- * The generated monorepo of P9-P11, deterministic from a seed: `//lib`, a ts_library (module_name "@acme/lib") of
- * a few dozen TypeScript files importing npm packages with bundled types and with `@types` companions, and two
- * pipelines in `//x` using it, `etl` by relative path and `report` by package name. Written twice from the same
+ * The generated monorepo of P9-P11 and P13, deterministic from a seed: two ts_library packages, `//util`
+ * (module_name "@acme/util": the real ESM-only packages, and date-fns in full runs, real-npm.ts) and `//lib`
+ * (module_name "@acme/lib", a few dozen TypeScript files importing generated npm packages with bundled types and with
+ * `@types` companions, and `../util`), and two pipelines in `//x` using `//lib`, `etl` by relative path and `report`
+ * by package name (and, in full runs, the native addon better-sqlite3). Written twice from the same
  * sources: as a Bazel workspace (WORKSPACE, BUILD files, a workspace tsconfig given to `pipeline_dependencies`)
  * and as a plain npm project for the peers (one tsconfig with `incremental`, `paths` for "@acme/lib", compiled
  * to dist/, a Dockerfile FROM the host-node base and a .dockerignore that also shapes `pipeline build --lockfile`'s
@@ -14,13 +16,15 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Rng, TextGen } from "./gen";
 import type { NpmTree } from "./npm-tree";
+import type { RealPackages } from "./real-npm";
 
 export interface MonorepoSources {
-  /** Project-relative path → content (lib/*.ts, x/*.ts). */
+  /** Project-relative path → content (util/*.ts, lib/*.ts, x/*.ts). */
   files: Record<string, string>;
   /** The file holding the changed line. */
   changed: string;
   libFiles: number;
+  real: RealPackages;
 }
 
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
@@ -92,8 +96,38 @@ function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?:
 
 const modName = (i: number) => `mod${pad(i)}`;
 
-/** The TypeScript of //lib and //x. */
-export function monorepoSources(seed: number, libFiles: number, tree: NpmTree): MonorepoSources {
+/** //util: a label through the real ESM-only packages (chalk prints no colour without a terminal) and date-fns. */
+function utilSource(real: RealPackages): string {
+  const dateFns = real.typed === "date-fns";
+  return [
+    `import chalk from "chalk";`,
+    `import { nanoid } from "nanoid";`,
+    ...(dateFns ? [`import { formatISO } from "date-fns";`] : []),
+    "",
+    "/** `value`, bold on a terminal, with the length of a fresh id" + (dateFns ? " and the epoch's date" : "") + ". */",
+    "export function stamp(value: string): string {",
+    `  return chalk.bold(value) + "#" + nanoid(8).length${dateFns ? ` + "@" + formatISO(new Date(0), { representation: "date" }).slice(0, 4)` : ""};`,
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** x/report.ts: the library by package name, and the native addon when there is one. */
+function reportSource(real: RealPackages): string {
+  if (!real.nativeAddon) return `import { compute } from "@acme/lib";\n\nconsole.log("report computed " + compute(20));\n`;
+  return [
+    `import Database from ${JSON.stringify(real.nativeAddon.name)};`,
+    `import { compute } from "@acme/lib";`,
+    "",
+    `const db = new Database(":memory:");`,
+    `const row = db.prepare("select ? + 0 as v").get(compute(20)) as { v: number };`,
+    `console.log("report computed " + row.v + " (sqlite " + (db.prepare("select sqlite_version() as v").get() as { v: string }).v + ")");`,
+    "",
+  ].join("\n");
+}
+
+/** The TypeScript of //util, //lib and //x. */
+export function monorepoSources(seed: number, libFiles: number, tree: NpmTree, real: RealPackages): MonorepoSources {
   const r = new Rng(seed);
   const t = new TextGen(r);
   const files: Record<string, string> = {};
@@ -106,6 +140,8 @@ export function monorepoSources(seed: number, libFiles: number, tree: NpmTree): 
   files["lib/index.ts"] = [
     ...mods.map((i) => `export * from "./${modName(i)}";`),
     ...mods.map((i) => `import { label${pad(i)} } from "./${modName(i)}";`),
+    // By relative path, as etl imports the library: the peers' plain tsc output runs without a package link.
+    `import { stamp } from "../util";`,
     `import { score01 } from "./${modName(1)}";`,
     "",
     "/** What both pipelines print: changes with the library's changed line. */",
@@ -115,14 +151,15 @@ export function monorepoSources(seed: number, libFiles: number, tree: NpmTree): 
     "",
     "/** Every module's label (through the npm packages the library imports). */",
     "export function describeAll(value: string): string {",
-    `  return [${mods.map((i) => `label${pad(i)}(value)`).join(", ")}].length + " labels, first " + label02(value);`,
+    `  return [${mods.map((i) => `label${pad(i)}(value)`).join(", ")}].length + " labels, first " + label02(value) + ", " + stamp(value);`,
     "}",
     "",
   ].join("\n");
   if (libFiles < 2) throw new Error("monorepoSources: at least 2 library files");
   files["x/etl.ts"] = `import { compute, describeAll } from "../lib";\n\nconsole.log("etl computed " + compute(20) + ", " + describeAll("row"));\n`;
-  files["x/report.ts"] = `import { compute } from "@acme/lib";\n\nconsole.log("report computed " + compute(20));\n`;
-  return { files, changed: `lib/${modName(1)}.ts`, libFiles };
+  files["x/report.ts"] = reportSource(real);
+  files["util/index.ts"] = utilSource(real);
+  return { files, changed: `lib/${modName(1)}.ts`, libFiles, real };
 }
 
 /** Rewrites the changed line of the library under `root` (`const delta = N;`); returns what compute(20) then is. */
@@ -144,7 +181,8 @@ function write(root: string, rel: string, text: string): void {
  * A consumer workspace's root (WORKSPACE mode): rules_pipeline from `repoRoot`, a workspace-wide tsconfig.json, and
  * `@npm` from the root package.json + lockfile (which the caller writes, with tsconfig.json).
  */
-export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string): void {
+export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = []): void {
+  const scripts = allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "";
   write(
     ws,
     "WORKSPACE",
@@ -154,7 +192,7 @@ load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_de
 pipeline_dependencies(tsconfig = "//:tsconfig.json")
 load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
 base_images()
-npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
+npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
 `,
   );
   write(ws, "BUILD.bazel", `exports_files(["tsconfig.json", "package.json", "package-lock.json"])\n`);
@@ -164,31 +202,31 @@ npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:
 
 /** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
 export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
-  writeWorkspaceRoot(ws, repoRoot, "mono");
+  const { real } = src;
+  writeWorkspaceRoot(ws, repoRoot, "mono", real.nativeAddon ? [real.nativeAddon.name] : []);
   write(ws, "tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n");
   cpSync(tree.packageJson, join(ws, "package.json"));
   cpSync(tree.lockfile, join(ws, "package-lock.json"));
-  const npmDeps = tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]).map((n) => `        "@npm//:node_modules/${n}",`);
-  write(
-    ws,
-    "lib/BUILD.bazel",
-    `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
+  const npm = (names: string[]) => names.map((n) => `        "@npm//:node_modules/${n}",`).join("\n");
+  const library = (name: string, deps: string) => `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
 
 ts_library(
-    name = "lib",
+    name = "${name}",
     srcs = glob(["*.ts"]),
     deps = [
-${npmDeps.join("\n")}
+${deps}
     ],
-    module_name = "@acme/lib",
+    module_name = "@acme/${name}",
     visibility = ["//visibility:public"],
 )
-`,
-  );
+`;
+  write(ws, "util/BUILD.bazel", library("util", npm([...real.esmOnly, ...(real.typed ? [real.typed] : [])])));
+  write(ws, "lib/BUILD.bazel", library("lib", `        "//util",\n${npm(tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]))}`));
+  const addon = real.nativeAddon ? `, "@npm//:node_modules/${real.nativeAddon.name}", "@npm//:node_modules/${real.nativeAddon.types}"` : "";
   const pipeline = (name: string) => `pipeline(
     name = "${name}",
     entry = "${name}.ts",
-    deps = ["//lib"],
+    deps = ["//lib"${name === "report" ? addon : ""}],
     registry = "${registry}",
     repository = "mono/${name}",
     base = "@pipeline-host-node//image",
@@ -211,12 +249,12 @@ export const PEER_TSCONFIG = {
     rootDir: ".",
     outDir: "dist",
     baseUrl: ".",
-    paths: { "@acme/lib": ["lib"] },
+    paths: { "@acme/lib": ["lib"], "@acme/util": ["util"] },
     incremental: true,
     tsBuildInfoFile: "dist/.tsbuildinfo",
     newLine: "lf",
   },
-  include: ["lib/**/*.ts", "x/**/*.ts"],
+  include: ["util/**/*.ts", "lib/**/*.ts", "x/**/*.ts"],
 };
 
 /** The Dockerfile of the podman peer: the host-node base (loaded into podman's storage as `baseRef`), node_modules, the compiled app. */
@@ -235,6 +273,6 @@ export function writePeerProject(dir: string, src: MonorepoSources, tree: NpmTre
   write(dir, "Dockerfile", dockerfile(baseRef));
   // Sources stay out of the image: podman's COPY reads only node_modules and dist anyway, and `pipeline build
   // --lockfile` (which leaves node_modules out by itself) then packs dist/, package.json and the lockfile.
-  write(dir, ".dockerignore", "lib\nx\ntsconfig.json\nDockerfile\ndist/.tsbuildinfo\n");
+  write(dir, ".dockerignore", "util\nlib\nx\ntsconfig.json\nDockerfile\ndist/.tsbuildinfo\n");
   for (const [rel, text] of Object.entries(src.files)) write(dir, rel, text);
 }

@@ -1,5 +1,5 @@
 /**
- * A private podman for the P9 peer: its own storage (--root/--runroot under the work directory, overlay, or vfs
+ * A private podman (or buildah) for the P9 and P13 peers: its own storage (--root/--runroot under the work directory, overlay, or vfs
  * where overlay cannot mount), a containers.conf with runc and the ulimits this sandbox allows (see
  * /work/shared/ENVIRONMENT.md), no network for builds. Nothing it does touches the machine's default podman
  * storage; `remove()` deletes every image and the storage itself.
@@ -9,19 +9,22 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { run, RunResult } from "./measure";
 
+export type Driver = "overlay" | "vfs";
+
 export interface Podman {
-  driver: "overlay" | "vfs";
+  driver: Driver;
   run(args: string[], o?: { cwd?: string }): Promise<RunResult>;
   ok(args: string[], o?: { cwd?: string }): Promise<RunResult>;
   /** Removes every image and unmounts and deletes the storage. */
   remove(): void;
 }
 
-export function havePodman(): boolean {
-  return spawnSync("podman", ["--version"], { stdio: "ignore" }).status === 0;
+export function have(tool: "podman" | "buildah"): boolean {
+  return spawnSync(tool, ["--version"], { stdio: "ignore" }).status === 0;
 }
 
-function make(dir: string, driver: "overlay" | "vfs"): Podman {
+/** podman or buildah (the same global storage flags and configuration files) with its own storage in `dir`. */
+export function containerTool(dir: string, driver: Driver, tool: "podman" | "buildah" = "podman"): Podman {
   const root = join(dir, "root");
   const runroot = join(dir, "runroot");
   mkdirSync(root, { recursive: true });
@@ -34,14 +37,14 @@ function make(dir: string, driver: "overlay" | "vfs"): Podman {
   const global = ["--root", root, "--runroot", runroot, "--storage-driver", driver];
   const p: Podman = {
     driver,
-    run: (args, o = {}) => run("podman", [...global, ...args], { cwd: o.cwd, env }),
+    run: (args, o = {}) => run(tool, [...global, ...args], { cwd: o.cwd, env }),
     ok: async (args, o = {}) => {
       const r = await p.run(args, o);
-      if (r.code !== 0) throw new Error(`podman ${args.join(" ")} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+      if (r.code !== 0) throw new Error(`${tool} ${args.join(" ")} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
       return r;
     },
     remove: () => {
-      spawnSync("podman", [...global, "rmi", "--all", "--force"], { env, stdio: "ignore", timeout: 120_000 });
+      spawnSync(tool, [...global, "rmi", "--all", "--force"], { env, stdio: "ignore", timeout: 120_000 });
       // Layers still mounted (an interrupted build) would make the directory impossible to delete.
       const mounts = readFileSync("/proc/mounts", "utf8")
         .split("\n")
@@ -60,10 +63,10 @@ function make(dir: string, driver: "overlay" | "vfs"): Podman {
  * be pulled into it, else vfs (which copies every layer's whole file system, so it is slower; the row says which).
  */
 export async function podmanWithBase(dir: string, layout: string, ref: string): Promise<Podman> {
-  if (!havePodman()) throw new Error("podman is not installed (apt-get install podman): the podman peer cannot run here");
+  if (!have("podman")) throw new Error("podman is not installed (apt-get install podman): the podman peer cannot run here");
   let lastError = "";
   for (const driver of ["overlay", "vfs"] as const) {
-    const p = make(join(dir, driver), driver);
+    const p = containerTool(join(dir, driver), driver);
     // A relative path: podman names the image after it, and an absolute one may hold upper-case letters.
     const pulled = await p.run(["pull", "-q", `oci:${basename(layout)}:latest`], { cwd: dirname(layout) });
     if (pulled.code === 0) {

@@ -1,7 +1,7 @@
 /**
  * P9 (a one-line library change to a pushed image: Bazel's default strategy against `--spawn_strategy=local`,
  * podman build + push and `pipeline build --lockfile` + push), P10 (the same change to a local run against a
- * hand-run incremental tsc + `node -e 0`) and P11 (inputs per action from `bazel aquery`; no action of the app
+ * hand-run incremental tsc + running the program) and P11 (inputs per action from `bazel aquery`; no action of the app
  * reads the rules' own npm tree), on the generated monorepo of bench/lib/monorepo.ts. Where the time goes comes
  * from one extra, profiled run (`--profile`) of each, summarised in the notes.
  */
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { bazelOk } from "../lib/bazel";
 import { describeProfile, inputsByMnemonic, parseAquery, summarizeProfile } from "../lib/bazel-actions";
 import { check, Ctx, row } from "../lib/context";
-import { bazelLocal, bazelPush, lockfilePush, Mono, monorepo, peerProjects, podmanFor, podmanPush, podmanRunCheck, tscAndNode } from "../lib/monorepo-sides";
+import { bazelLocal, bazelPush, lockfilePush, Mono, monorepo, peerProjects, podmanFor, podmanPush, podmanRunCheck, PROFILED, tscAndRun } from "../lib/monorepo-sides";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
@@ -18,9 +18,6 @@ import { fmtInt, fmtMs, Row } from "../lib/report";
 
 /** At least 5 measured runs per side in full runs (the issue asks for ≥ 5); one in smoke runs. */
 const repsOf = (ctx: Ctx) => (ctx.smoke ? 1 : Math.max(5, ctx.slowReps));
-
-/** QUIET with Bazel's info lines (for the process summary). */
-const PROFILED = ["--noshow_progress", "--ui_event_filters=-stdout,-stderr", "--show_result=0"];
 
 /** One more change with --profile: where a run's time goes, for the notes. */
 async function profiled(m: Mono, name: string, target: string): Promise<string> {
@@ -32,7 +29,7 @@ async function profiled(m: Mono, name: string, target: string): Promise<string> 
 }
 
 /** Per-step samples of a peer, and their medians for the notes ("tsc 1.6 s + podman build 2.9 s + ..."). */
-class Parts {
+export class Parts {
   private readonly samples = new Map<string, number[]>();
   add(parts: Record<string, number> | undefined): void {
     for (const [k, v] of Object.entries(parts ?? {})) this.samples.set(k, [...(this.samples.get(k) ?? []), v]);
@@ -100,7 +97,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       notes:
         `${n} runs per side, ABBA-ordered with the other P9 sides, each a new change and a new image pushed to a local registry; ` +
         `--spawn_strategy=local also runs TsCompile one-shot (no worker), so it pays tsc's start on every change. ${where}. ` +
-        `Cold build of the workspace (npm ci of the lockfile, the rules' tools, the host-node base, the pipelines): ${Math.round(m.cold.ms)} ms (${m.cold.processes})`,
+        `The fixture's cold \`bazel run //x:etl_push\` (npm ci of the lockfile, the rules' tools, the host-node base, the build, the push; P13 measures this side by side): ${Math.round(m.cold.ms)} ms (${m.cold.processes})`,
     }),
     row({
       id: "P9",
@@ -121,13 +118,13 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
         ours: fmtMs(ours),
         peer: fmtMs(pod),
         ratio: ours.median / pod.median,
-        target: "≤ 0.5",
-        met: ours.median / pod.median <= 0.5,
+        target: "≤ 0.15",
+        met: ours.median / pod.median <= 0.15,
         notes: `medians of the steps: ${parts.podman.describe()}; podman with ${podman!.driver} storage of its own, runc, the base loaded from the layout Bazel built; the COPY node_modules layer (${fmtInt(m.tree.files)} files) comes from podman's cache, only dist/ is a new layer; the podman-built image ran and printed the changed value`,
       }),
     );
   } else {
-    rows.push(row({ id: "P9", key: "P9-podman", what: what("podman build + push"), ours: fmtMs(ours), peer: "not run", target: "≤ 0.5", notes: `podman could not run here: ${podmanError}; buildah is not installed either, so there is no Dockerfile peer` }));
+    rows.push(row({ id: "P9", key: "P9-podman", what: what("podman build + push"), ours: fmtMs(ours), peer: "not run", target: "≤ 0.15", notes: `podman could not run here: ${podmanError}` }));
   }
   rows.push(
     row({
@@ -137,7 +134,8 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       ours: fmtMs(ours),
       peer: fmtMs(lockfile),
       ratio: ours.median / lockfile.median,
-      target: "info",
+      target: "≤ 0.7",
+      met: ours.median / lockfile.median <= 0.7,
       notes: `medians of the steps: ${parts.lockfile.describe()}; the same host-node base (--base oci:…); the code layer is dist/ + package.json + lockfile (.dockerignore); npm ci ran once${warmup ? ", in the warm-up" : ""}, then its layer came from the cache`,
     }),
   );
@@ -152,28 +150,28 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const [ours, peer] = await rounds(repsOf(ctx), warmup, [
     async () => (await bazelLocal(m)).ms,
     async () => {
-      const r = await tscAndNode(m, peers.tsc);
+      const r = await tscAndRun(m, peers.tsc);
       parts.add(r.parts);
       return r.ms;
     },
   ]);
   if (warmup) parts.dropFirst();
   const where = await profiled(m, "p10", "//x:etl_local");
-  // For scale: the compiled program itself, started by hand (what `node -e 0` stands for in the peer).
-  const programMs: number[] = [];
-  for (let i = 0; i < 3; i++) programMs.push((await runOk(process.execPath, ["dist/x/etl.js"], { cwd: peers.tsc })).ms);
-  const program = stat(programMs);
+  // For scale: Node's own start, which the program's run includes.
+  const nodeMs: number[] = [];
+  for (let i = 0; i < 3; i++) nodeMs.push((await runOk(process.execPath, ["-e", "0"])).ms);
+  const node = stat(nodeMs);
   return [
     row({
       id: "P10",
       key: "P10-wall",
-      what: `one-line change in //lib → warm \`bazel run //x:etl_local\` vs a hand-run incremental \`tsc -p\` of the same change + \`node -e 0\``,
+      what: `one-line change in //lib → warm \`bazel run //x:etl_local\` vs a hand-run incremental \`tsc -p\` of the same change + running the program (\`node dist/x/etl.js\`)`,
       ours: fmtMs(ours),
       peer: fmtMs(peer),
       ratio: ours.median / peer.median,
-      target: "≤ 2.0",
-      met: ours.median / peer.median <= 2.0,
-      notes: `peer: ${parts.describe()} (\`node dist/x/etl.js\` itself: ${Math.round(program.median)} ms); ours checks the program printed the changed value; the peer's tsconfig is Bazel's options plus incremental (dist/.tsbuildinfo), and it type-checks every @types package in node_modules as tsc does by default. ${where}`,
+      target: "≤ 0.5",
+      met: ours.median / peer.median <= 0.5,
+      notes: `peer: ${parts.describe()} (\`node -e 0\`: ${Math.round(node.median)} ms); both sides check the program printed the changed value; the peer's tsconfig is Bazel's options plus incremental (dist/.tsbuildinfo), and it type-checks every @types package in node_modules as tsc does by default. ${where}`,
     }),
   ];
 }
