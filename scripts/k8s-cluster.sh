@@ -26,6 +26,7 @@ SID_PACKAGES=(etcd-server containerd containernetworking-plugins kubectl)
 NODE=rules-pipeline
 BRIDGE=rpk8s0
 POD_SUBNET=10.244.77.0/24
+GATEWAY=10.244.77.1 # the host on the bridge: pods reach a server bound here (a registry, a git server)
 SERVICE_RANGE=10.96.77.0/24
 OWNER=/run/rules_pipeline-k8s.owner # the DIR of the cluster that runs on this machine
 

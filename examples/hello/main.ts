@@ -12,11 +12,18 @@ import { containerImageUri, inContainer, launchTarget, runInContainer, runOnKube
 import { sum } from "lodash";
 import { greeting } from "./greeting";
 
+// The work: sums its arguments. An argument that is not a number fails the pipeline with exit code 2, which
+// every target hands back to the caller (`bazel run //examples/hello:hello -- 1 x` exits 2).
 function work(argv: string[]): void {
   console.log(greeting());
   console.log(inContainer() ? "running inside the container" : "no container image: running in-process");
-  const numbers = argv.map(Number).filter((n) => !Number.isNaN(n));
-  console.log(`args: ${JSON.stringify(argv)} sum: ${sum(numbers)}`);
+  const bad = argv.find((a) => Number.isNaN(Number(a)));
+  if (bad !== undefined) {
+    console.error(`hello: not a number: ${JSON.stringify(bad)}`);
+    process.exitCode = 2;
+    return;
+  }
+  console.log(`args: ${JSON.stringify(argv)} sum: ${sum(argv.map(Number))}`);
 }
 
 async function main(argv: string[]): Promise<void> {

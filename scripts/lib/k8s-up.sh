@@ -1,5 +1,5 @@
 # Sourced by scripts/k8s-cluster.sh: `up DIR` and `down DIR` (see that file's header). Uses its ROOT, NODE, BRIDGE,
-# POD_SUBNET, SERVICE_RANGE, OWNER, die and step.
+# POD_SUBNET, GATEWAY, SERVICE_RANGE, OWNER, die and step.
 
 COMPONENTS=(registry etcd apiserver containerd controller-manager scheduler kubelet) # start order; down reverses it
 # Kernel settings the cluster changes (the kubelet sets its "kernel defaults", the CNI bridge turns on forwarding):
@@ -197,6 +197,11 @@ EOF
   {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$D/cni/ipam"}}]}
 EOF
+  # The bridge and the host's address on it exist from the start (the bridge plugin would make them with the first
+  # pod): a server on the host can bind $GATEWAY before any pod runs, and pods reach it there.
+  ip link add "$BRIDGE" type bridge 2>/dev/null || true
+  ip addr replace "$GATEWAY/${POD_SUBNET#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
   start containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$D/containerd/config.toml"
   wait_for containerd 30 "$BIN/ctr" --address "$sock" version
 

@@ -113,7 +113,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Shared libraries the binary needs, as `ldd` lists them. */
-async function lddLibraries(binary: string): Promise<string[]> {
+export async function lddLibraries(binary: string): Promise<string[]> {
   let stdout: string;
   try {
     ({ stdout } = await execFileP("ldd", [binary], { maxBuffer: 1 << 20 }));

@@ -13,6 +13,14 @@ describe("runAsUser: the spec's, else the image's numeric non-root user, else 65
     expect(user({ imageUser: 1000, spec: { ...minimalService.spec, securityContext: { runAsUser: 42 } } })).toBe(42);
     expect(podSecurityContext({ ...minimalService, spec: { ...minimalService.spec, securityContext: { restricted: false } } })).toBeUndefined();
   });
+  it("runAsGroup: the spec's, else the user's id (never left to the image's group); fsGroup: the spec's, else that group", () => {
+    const ctx = (securityContext: NonNullable<typeof minimalService.spec.securityContext>, imageUser?: number) =>
+      podSecurityContext({ ...minimalService, imageUser, spec: { ...minimalService.spec, securityContext } });
+    expect(ctx({})).toMatchObject({ runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 });
+    expect(ctx({}, 1000)).toMatchObject({ runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
+    expect(ctx({ runAsUser: 42, runAsGroup: 7 })).toMatchObject({ runAsUser: 42, runAsGroup: 7, fsGroup: 7 });
+    expect(ctx({ runAsGroup: 7, fsGroup: 9 })).toMatchObject({ runAsGroup: 7, fsGroup: 9 });
+  });
   it("numericUser reads an image config's User", () => {
     expect(["1000", "1000:50", "0", "app", "", undefined, "app:1"].map(numericUser)).toEqual([1000, 1000, undefined, undefined, undefined, undefined, undefined]);
   });

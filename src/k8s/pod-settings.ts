@@ -8,7 +8,8 @@
  *    check needs nothing from the app; an HTTP path would be a guess). Jobs get only the probes the spec gives,
  *    and the Job of `pipeline run --on kubernetes` none (pod.ts, PodProbes; run-job.ts says why);
  *  - securityContext: Pod Security "restricted" unless `securityContext.restricted: false`: runAsNonRoot,
- *    runAsUser = the spec's, else the image's numeric non-root user, else 65532; no privilege escalation;
+ *    runAsUser = the spec's, else the image's numeric non-root user, else 65532; runAsGroup = the spec's, else the
+ *    user's id; fsGroup = the spec's, else that group; no privilege escalation;
  *    every capability dropped; seccomp RuntimeDefault.
  */
 import type { V1Affinity, V1Container, V1PodSecurityContext, V1Probe, V1ResourceRequirements, V1SecurityContext, V1Toleration } from "@kubernetes/client-node";
@@ -82,9 +83,10 @@ export function podSecurityContext(r: ResolvedDeployment): V1PodSecurityContext 
   if (!isRestricted(r.spec)) return undefined;
   const user = sc?.runAsUser ?? (r.imageUser && r.imageUser > 0 ? r.imageUser : DEFAULT_RUN_AS_USER);
   if (user === 0) throw new PipelineError("E_K8S_SPEC", "securityContext.runAsUser: 0 (root) cannot run under Pod Security restricted; set securityContext.restricted: false to run as root");
-  const out: V1PodSecurityContext = { runAsNonRoot: true, runAsUser: user };
-  if (sc?.runAsGroup !== undefined) out.runAsGroup = sc.runAsGroup;
-  out.fsGroup = sc?.fsGroup ?? sc?.runAsGroup ?? user;
+  // The group too: left out, the process's group would be the image's, root (0) for most images.
+  const group = sc?.runAsGroup ?? user;
+  const out: V1PodSecurityContext = { runAsNonRoot: true, runAsUser: user, runAsGroup: group };
+  out.fsGroup = sc?.fsGroup ?? group;
   out.seccompProfile = { type: "RuntimeDefault" };
   return out;
 }

@@ -9,6 +9,7 @@ import { quoteValue } from "../deploy/model";
 import { mountPathProblem } from "../deploy/path-checks";
 import { SECRET_NAME } from "../deploy/secrets";
 import { PipelineError } from "../errors";
+import { MODEL_ROOT_TITLE } from "../model/artifact";
 import { parseReference } from "../oci/reference";
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";
 import { namedSecretObjectName, registrySecretObjectName, SECRET_KEY } from "./names";
@@ -158,10 +159,16 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     const paths = [...new Set(s.models.map((m) => m.path))];
     const cache = s.modelCache;
     const mountOf = (p: string): V1VolumeMount => (cache ? { name: MODEL_CACHE_VOLUME, mountPath: p, subPath: modelCacheSubPath(p) } : { name: `models-${paths.indexOf(p)}`, mountPath: p });
+    // `oras pull ID -o PATH` writes a model to PATH/model (its directory layer's title): the main container mounts
+    // that directory at PATH, so it finds the model's files there, as under `pipeline run`.
+    const modelDirOf = (p: string): V1VolumeMount => {
+      const m = mountOf(p);
+      return { ...m, subPath: m.subPath ? `${m.subPath}/${MODEL_ROOT_TITLE}` : MODEL_ROOT_TITLE };
+    };
     if (cache) volumes.push({ name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: cache } });
     paths.forEach((p, j) => {
       if (!cache) volumes.push({ name: `models-${j}`, emptyDir: {} });
-      mounts.push(mountOf(p));
+      mounts.push(modelDirOf(p));
       mountFields.push(`models[${s.models.findIndex((m) => m.path === p)}].path`);
     });
     s.models.forEach((m, i) => {

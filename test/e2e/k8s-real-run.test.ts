@@ -86,9 +86,8 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const spec = writeSpec("ids", "containerRegistry: test-registry\n");
     const { result, out, err } = runK8s(spec, ["ids"]);
     const { exitCode } = await result;
-    // The user is the securityContext's runAsUser. The group is the image's (0 here): the rendered securityContext
-    // sets runAsUser and fsGroup but no runAsGroup (seen on this cluster; docs/deployments.md says so).
-    expect({ exitCode, out }).toEqual({ exitCode: 0, out: [expect.stringMatching(/^uid=65532 gid=\d+$/)] });
+    // The user and the group are the securityContext's runAsUser and runAsGroup (not the image's group, root).
+    expect({ exitCode, out }).toEqual({ exitCode: 0, out: ["uid=65532 gid=65532"] });
     expect(err.join("\n")).toMatch(/Job restricted-runs\/ids-[0-9a-z]{5} deleted/);
     // containerd fetched the manifest by digest from the registry, with the credential (no 401 left unanswered).
     const manifestGets = reg.requests().filter((r) => r.method === "GET" && r.path === `/v2/run/app/manifests/${app.digest}`);

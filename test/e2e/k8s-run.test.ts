@@ -128,7 +128,7 @@ describe("pipeline run --on kubernetes", () => {
     expect(pod).toMatchObject({
       restartPolicy: "Never",
       serviceAccountName: "trainer",
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
       tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
     });
     const c = pod.containers[0];
