@@ -57,6 +57,8 @@ export interface BuildLayerOptions {
   level?: number;
   /** Blocks deflated at once (see ./gzip.ts); default: the cores available, at most 4. The bytes never depend on it. */
   gzipConcurrency?: number;
+  /** Store a file with the same content, mode and owner as an earlier one as a hard link to it (./tar-links.ts). */
+  linkDuplicates?: boolean;
   /** Default application/vnd.oci.image.layer.v1.tar+gzip. A plain `...tar` media type writes the tar uncompressed. */
   mediaType?: string;
   annotations?: Record<string, string>;
@@ -361,9 +363,9 @@ export async function buildLayer(files: readonly LayerInput[], outPath: string, 
     const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
     if (compress) {
       const gzip = new ParallelGzip({ level, concurrency: opts.gzipConcurrency });
-      await pipeline(tarStream(entries, { mtime }), tarHash, gzip, blobHash, out);
+      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, gzip, blobHash, out);
     } else {
-      await pipeline(tarStream(entries, { mtime }), tarHash, out);
+      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, out);
     }
     await fsp.rename(tmp, outPath);
   } catch (e) {

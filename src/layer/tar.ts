@@ -16,11 +16,13 @@ import * as fs from "node:fs";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { DuplicateFiles } from "./tar-links";
 
 export interface TarEntry {
   /** Path inside the archive, without a leading "/" (a directory's trailing "/" is added when missing). */
   path: string;
-  type: "file" | "dir" | "symlink";
+  /** "hardlink": another name for the earlier file entry `linkname` (typeflag '1', no content). */
+  type: "file" | "dir" | "symlink" | "hardlink";
   /** Permission bits (07777); the file type bits are implied by `type`. */
   mode: number;
   /** File size. With `content` it must equal content.length; with `source` it is taken from the file when absent. */
@@ -29,7 +31,7 @@ export interface TarEntry {
   source?: string;
   /** File content held in memory (small generated files). */
   content?: Buffer;
-  /** Symlink target. */
+  /** Symlink target, or the archive path of a hard link's file. */
   linkname?: string;
   /** Owner ids; default 0. */
   uid?: number;
@@ -39,6 +41,11 @@ export interface TarEntry {
 export interface TarStreamOptions {
   /** Seconds since the epoch, written as every entry's mtime. */
   mtime: number;
+  /**
+   * Write a file whose content, mode and owner equal an earlier file's as a hard link to it (./tar-links.ts), as GNU
+   * tar writes files that are hard links on disk; decided by content, so the bytes never depend on inodes.
+   */
+  linkDuplicates?: boolean;
 }
 
 export const BLOCK = 512;
@@ -139,9 +146,10 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
       if (!path.endsWith("/")) path += "/";
       break;
     case "symlink":
-      typeflag = "2";
+    case "hardlink":
+      typeflag = entry.type === "symlink" ? "2" : "1";
       if (typeof entry.linkname !== "string" || entry.linkname === "" || entry.linkname.includes("\0")) {
-        throw tarError(`tar: symlink ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`);
+        throw tarError(`tar: ${entry.type} ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`);
       }
       break;
     default:
@@ -153,7 +161,7 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   const uid = entry.uid ?? 0;
   const gid = entry.gid ?? 0;
   const name = Buffer.from(path, "utf8");
-  const linkname = entry.type === "symlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
+  const linkname = entry.type === "symlink" || entry.type === "hardlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
 
   const records: Buffer[] = [];
   if (name.length > 100 || !isAscii(name)) records.push(paxRecord("path", path));
@@ -198,6 +206,20 @@ function openSource(source: string): number {
   }
 }
 
+/** Reads exactly `len` bytes of the file at `pos` into `buf` at `off` (`size`: the whole file's, for the message). */
+function readExactly(fd: number, source: string, buf: Buffer, off: number, len: number, pos: number, size: number): void {
+  for (let done = 0; done < len; ) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, off + done, len - done, pos + done);
+    } catch (e) {
+      throw tarError(`tar: cannot read ${source}: ${(e as Error).message}`, e);
+    }
+    if (n === 0) throw tarError(`tar: ${source} is shorter than expected (${pos + done} of ${size} bytes): did it change while the layer was built?`);
+    done += n;
+  }
+}
+
 /**
  * The archive's bytes, gathered into BATCH-byte buffers: headers are copied in, file content is read straight into
  * them, so a file costs one open, one or two reads and one close, and no buffer of its own.
@@ -217,18 +239,12 @@ class Output {
     }
   }
 
-  /** Reads `size` bytes of the open file `fd` in, then the padding to the next block. */
+  /** Reads `size` bytes of the open file `fd` in. */
   *read(fd: number, source: string, size: number): Generator<Buffer> {
-    let pos = 0;
-    while (pos < size) {
+    for (let pos = 0; pos < size; ) {
       if (this.off === BATCH) yield this.next();
-      let n: number;
-      try {
-        n = fs.readSync(fd, this.buf, this.off, Math.min(BATCH - this.off, size - pos), pos);
-      } catch (e) {
-        throw tarError(`tar: cannot read ${source}: ${(e as Error).message}`, e);
-      }
-      if (n === 0) throw tarError(`tar: ${source} is shorter than expected (${pos} of ${size} bytes): did it change while the layer was built?`);
+      const n = Math.min(BATCH - this.off, size - pos);
+      readExactly(fd, source, this.buf, this.off, n, pos, size);
       this.off += n;
       pos += n;
     }
@@ -254,8 +270,19 @@ class Output {
  * that CPU is taken from the deflate threads. GNU tar reads the same way. The page cache serves most reads (Bazel
  * has just written or hashed these files), and the deflate of earlier blocks goes on in the thread pool meanwhile.
  */
-function* generateTar(entries: Iterable<TarEntry>, mtime: number): Generator<Buffer> {
+function* generateTar(entries: Iterable<TarEntry>, mtime: number, links: DuplicateFiles | undefined): Generator<Buffer> {
   const out = new Output();
+  const putFile = function* (entry: TarEntry, content: Buffer): Generator<Buffer> {
+    const first = links?.firstWith(entry, content);
+    if (first !== undefined) {
+      for (const h of prepare({ ...entry, type: "hardlink", linkname: first }, 0, mtime)) yield* out.put(h);
+      return;
+    }
+    for (const h of prepare(entry, content.length, mtime)) yield* out.put(h);
+    yield* out.put(content);
+    const pad = padding(content.length);
+    if (pad) yield* out.put(pad);
+  };
   for (const entry of entries) {
     if (entry.type !== "file") {
       for (const h of prepare(entry, 0, mtime)) yield* out.put(h);
@@ -265,10 +292,7 @@ function* generateTar(entries: Iterable<TarEntry>, mtime: number): Generator<Buf
       if (entry.size !== undefined && entry.size !== entry.content.length) {
         throw tarError(`tar: entry ${JSON.stringify(entry.path)} has size ${entry.size} but ${entry.content.length} bytes of content`);
       }
-      for (const h of prepare(entry, entry.content.length, mtime)) yield* out.put(h);
-      yield* out.put(entry.content);
-      const pad = padding(entry.content.length);
-      if (pad) yield* out.put(pad);
+      yield* putFile(entry, entry.content);
       continue;
     }
     if (typeof entry.source !== "string") throw tarError(`tar: file entry ${JSON.stringify(entry.path)} has neither source nor content`);
@@ -282,6 +306,13 @@ function* generateTar(entries: Iterable<TarEntry>, mtime: number): Generator<Buf
         const st = fs.fstatSync(fd);
         if (!st.isFile()) throw tarError(`tar: ${entry.source} is not a regular file`);
         size = st.size;
+      }
+      if (links?.mayRepeat(entry, size)) {
+        // Read whole (these are mostly small: a large file rarely shares its exact size with another).
+        const content = Buffer.allocUnsafe(size);
+        readExactly(fd, entry.source, content, 0, size, 0, size);
+        yield* putFile(entry, content);
+        continue;
       }
       for (const h of prepare(entry, size, mtime)) yield* out.put(h);
       yield* out.read(fd, entry.source, size);
@@ -305,5 +336,11 @@ export function tarStream(entries: Iterable<TarEntry>, opts: TarStreamOptions): 
   if (!Number.isSafeInteger(opts.mtime) || opts.mtime < 0) {
     throw new PipelineError("E_TAR", `tar: mtime must be a non-negative integer number of seconds, got ${opts.mtime}`);
   }
-  return Readable.from(generateTar(entries, opts.mtime), { objectMode: false, highWaterMark: BATCH });
+  let links: DuplicateFiles | undefined;
+  if (opts.linkDuplicates) {
+    const all = [...entries];
+    links = new DuplicateFiles(all);
+    entries = all;
+  }
+  return Readable.from(generateTar(entries, opts.mtime, links), { objectMode: false, highWaterMark: BATCH });
 }
