@@ -31,6 +31,7 @@ def pipeline(
         tsconfig = None,
         insecure = False,
         platforms = [],
+        include_declarations = False,
         visibility = None,
         **kwargs):
     """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
@@ -75,6 +76,7 @@ def pipeline(
         that platform's manifest of the base (a multi-platform base, `pipeline_base_image(platforms = ...)`) plus
         them. NAME_push pushes the index (`-- --platform P` pushes only some); NAME_load, NAME_binary and NAME
         run this machine's platform. npm packages with native code are built for the host only: see the README.
+      include_declarations: also put `.d.ts` files and `@types/*` packages (read by the compiler only) into the images.
       visibility: visibility of the public targets.
       **kwargs: common attributes (tags, testonly...) for every target.
     """
@@ -125,6 +127,7 @@ def pipeline(
             cmd = cmd,
             stamp = stamp,
             platforms = platforms,
+            include_declarations = include_declarations,
             tags = user_tags,
             visibility = visibility,
             **kwargs
