@@ -19,8 +19,13 @@ import { Transform, TransformCallback } from "node:stream";
 import { constants as zc, crc32, deflateRaw, ZlibOptions } from "node:zlib";
 import { PipelineError } from "../errors";
 
-/** Input bytes per independently compressed block. Part of the output format: changing it changes every layer digest. */
-export const GZIP_BLOCK = 128 * 1024;
+/**
+ * Input bytes per independently compressed block. Part of the output format: changing it changes every layer digest.
+ * pigz uses 128 KiB; each block costs a zlib stream and the insertion of its 32 KiB dictionary, and on this project's
+ * 2-core machines 512 KiB blocks took ~8% less CPU for a 140 MB node_modules layer (3.0 s against 3.3 s) at the same
+ * size (+0.004%), still 280 blocks to share between threads.
+ */
+export const GZIP_BLOCK = 512 * 1024;
 /** Deflate's window: how much of the previous block primes the next. */
 const WINDOW = 32 * 1024;
 /** OS byte of the gzip header: 3 (Unix) everywhere, so a blob does not depend on the build host's OS. */
