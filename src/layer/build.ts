@@ -55,7 +55,7 @@ export interface BuildLayerOptions {
   mtime?: number;
   /** gzip level 0-9, default 6. */
   level?: number;
-  /** Blocks deflated at once (see ./gzip.ts); default: the cores available, at most 4. The bytes never depend on it. */
+  /** Blocks deflated at once (see ./gzip.ts); default: twice the cores, at most 4. The bytes never depend on it. */
   gzipConcurrency?: number;
   /** Store a file with the same content, mode and owner as an earlier one as a hard link to it (./tar-links.ts). */
   linkDuplicates?: boolean;
