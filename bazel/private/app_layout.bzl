@@ -8,8 +8,9 @@ runfiles tree in `_local`/`_binary` runs, so the launch script sees the same lay
   the last part of an extension's repository (`rules_pipeline++pipeline+rules_pipeline_npm` → `rules_pipeline_npm`),
   a WORKSPACE repository's own name. Two repositories with the same stable name fail analysis.
 - the runtime library: `node_modules/@rules_pipeline/runtime/<file>`
-- files of a `ts_library(module_name = "@acme/lib")` in package `lib`: at `lib/...` and again at
-  `node_modules/@acme/lib/...`
+- files of a `ts_library(module_name = "@acme/lib")` in package `lib`: at `lib/...`, and `node_modules/@acme/lib` is
+  a symlink to that directory in the image (in runfiles, a symlink per file), so the files are stored once and
+  `import "@acme/lib"` and `import "../lib"` load the same module (Node resolves symlinks to the real path)
 - npm's `node_modules/.bin/<command>`: a symlink to the package's file (`../typescript/bin/tsc`), as npm makes it
 """
 
@@ -103,9 +104,29 @@ def first_party_path(f):
 def runtime_path(f):
     return "node_modules/@rules_pipeline/runtime/" + f.basename
 
+_DECLARATION_SUFFIXES = (".d.ts", ".d.mts", ".d.cts", ".d.ts.map", ".d.mts.map", ".d.cts.map")
+
+def is_declaration(f):
+    """Whether `f` is read by the TypeScript compiler only: a `.d.ts` (or its map), or a file of an `@types/*` package.
+
+    Args:
+      f: a File.
+
+    Returns:
+      True for files the program never loads at run time.
+    """
+    if f.basename.endswith(_DECLARATION_SUFFIXES):
+        return True
+    p = third_party_path(f)
+    return p != None and p[p.rfind("node_modules/") + len("node_modules/"):].startswith("@types/")
+
 def is_app_file(f):
     """Sources compiled into .js are left out; everything else the program may load is kept."""
     return not (f.extension in ("ts", "tsx", "mts", "cts") and not f.basename.endswith(".d.ts"))
+
+# Outputs of actions that are data for Node, not programs: written 0644 in the image. Bazel makes every action output
+# executable (0555), so the file's own bits say nothing; source files keep theirs (a script's x bit is its own).
+_DATA_EXTENSIONS = ("js", "cjs", "mjs", "json", "map")
 
 def _third_party_line(f):
     p = third_party_path(f)
@@ -116,7 +137,10 @@ def _third_party_line(f):
 def _first_party_line(f):
     if third_party_path(f) != None or not is_app_file(f):
         return None
-    return "{}\t{}".format(APP_ROOT + "/" + first_party_path(f), f.path)
+    line = "{}\t{}".format(APP_ROOT + "/" + first_party_path(f), f.path)
+    if not f.is_source and f.extension in _DATA_EXTENSIONS:
+        line += "\tmode\t0644"
+    return line
 
 def _runtime_line(f):
     return "{}\t{}".format(APP_ROOT + "/" + runtime_path(f), f.path)
@@ -171,7 +195,10 @@ def bin_link_args(ctx, files, bin_links):
     return args
 
 def linked_module_args(ctx, files, module_mappings):
-    """Args listing `dest<TAB>src` lines for the linked copies of first-party files (see `linked_module_paths`).
+    """Args listing `dest<TAB>symlink<TAB>target` lines: `node_modules/<module_name>` -> the library's directory.
+
+    One symlink per `ts_library(module_name = ...)` whose package holds some of the app's first-party files (the same
+    files `linked_module_paths` places under that name in runfiles), so the image stores them once.
 
     Args:
       ctx: the rule context.
@@ -182,16 +209,20 @@ def linked_module_args(ctx, files, module_mappings):
       An Args object written to a `--files=` param file.
     """
     mappings = module_mappings.to_list()
-    lines = []
+    lines = {}
     if mappings:
         for f in files.to_list():
             if third_party_path(f) == None and is_app_file(f):
-                for dest in linked_module_paths(f, mappings):
-                    lines.append("{}\t{}".format(APP_ROOT + "/" + dest, f.path))
+                p = first_party_path(f)
+                for name, pkg in mappings:
+                    if p.startswith(pkg + "/"):
+                        # From node_modules/<name>'s directory (node_modules/ or node_modules/@scope/) up to the app root.
+                        up = "../" * (1 + name.count("/"))
+                        lines["{}/node_modules/{}\tsymlink\t{}{}".format(APP_ROOT, name, up, pkg)] = True
     args = ctx.actions.args()
     args.set_param_file_format("multiline")
     args.use_param_file("--files=%s", use_always = True)
-    args.add_all(sorted(lines))
+    args.add_all(sorted(lines.keys()))
     return args
 
 def layer_file_args(ctx, files, which):

@@ -1,6 +1,6 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
-load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "layer_file_args", "linked_module_args", "third_party_path")
+load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "is_declaration", "layer_file_args", "linked_module_args", "third_party_path")
 load(":image_config.bzl", "validate_image_config")
 load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
@@ -86,6 +86,8 @@ def _image_impl(ctx):
     third_party = []
     first_party = []
     for f in app.files.to_list():
+        if is_declaration(f) and not ctx.attr.include_declarations:
+            continue
         if third_party_path(f) != None:
             third_party.append(f)
         elif is_app_file(f):
@@ -187,6 +189,7 @@ pipeline_image = rule(
         "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp` or `8080` (tcp), added to the base's."),
         "volumes": attr.string_list(doc = "Absolute paths marked as volumes (config `Volumes`), added to the base's."),
         "workdir": attr.string(doc = "Working directory (absolute). Default `/app`; anything else breaks the image contract (C3)."),
+        "include_declarations": attr.bool(default = False, doc = "Also put what only the TypeScript compiler reads into the image: `.d.ts` files (and their maps) and `@types/*` packages. Off by default: Node never loads them, and the SBOM then lists no `@types/*` package either."),
         "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
         "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
         "architecture": attr.string(default = "amd64", doc = "Image architecture when there is no base."),

@@ -32,6 +32,7 @@ def pipeline(
         insecure = False,
         platforms = [],
         sign_key = None,
+        include_declarations = False,
         visibility = None,
         **kwargs):
     """Builds a TypeScript pipeline into an OCI image, pushes it and launches it with the pushed URI.
@@ -79,6 +80,7 @@ def pipeline(
       sign_key: a cosign private key file (e.g. "//keys:cosign.key", a source file): NAME_push and NAME sign what
         they push and attach a signed SLSA provenance (see the README's Supply chain section); the password is read
         at push time, never at build time.
+      include_declarations: also put `.d.ts` files and `@types/*` packages (read by the compiler only) into the images.
       visibility: visibility of the public targets.
       **kwargs: common attributes (tags, testonly...) for every target.
     """
@@ -129,6 +131,7 @@ def pipeline(
             cmd = cmd,
             stamp = stamp,
             platforms = platforms,
+            include_declarations = include_declarations,
             tags = user_tags,
             visibility = visibility,
             **kwargs

@@ -21,8 +21,10 @@ Usage:
     pipeline(name = "etl", entry = "main.ts", deps = ["//lib"], ...)
 
 Users import it by relative path (`import { x } from "../../lib"`) or, with `module_name`, by that name
-(`import { x } from "@acme/lib"`, `"@acme/lib/sub"`): the files are linked under `node_modules/<module_name>` in
-`_local`/`_binary` runs and in the image. Pick one way per program: the two paths load two copies of the module.
+(`import { x } from "@acme/lib"`, `"@acme/lib/sub"`): `node_modules/<module_name>` leads to the library's files in
+`_local`/`_binary` runs (a symlink per file) and in the image (one symlink to the library's directory, so the files
+are stored once). Pick one way per program: `_local`/`_binary` runs keep symlinks (`--preserve-symlinks`), so there
+the two paths load two copies of the module (in the image, Node resolves the symlink and loads one).
 `import "@acme/lib"` loads `index.js`, so give the library an `index.ts`. The library's npm deps reach its
 users (their declarations for compiling, their files for running, their lockfile for the image's SBOM). Compile
 actions of users read only the library's `.d.ts`, so a change inside a function body recompiles the library alone.

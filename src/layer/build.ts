@@ -4,20 +4,20 @@
  * The same inputs give the same bytes whatever the host, the checkout path, the file system's mtimes,
  * owners or directory order: entries are sorted by path bytewise, every parent directory is an explicit
  * entry, owners are 0 (unless given), one mtime is used throughout (`SOURCE_DATE_EPOCH`, else 0), file
- * modes are reduced to 0755/0644 and the gzip header carries no time or OS.
+ * modes are reduced to 0755/0644 and the gzip stream is cut into blocks at fixed input offsets (./gzip.ts), its
+ * header carrying no time and OS 3.
  *
- * Streams end to end: tar -> sha256 (diffId) -> gzip -> sha256 (digest) -> temp file -> rename.
+ * Streams end to end: tar -> sha256 (diffId) -> parallel gzip -> sha256 (digest) -> temp file -> rename.
  */
 import { createWriteStream, promises as fsp, readdirSync, statSync, Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Transform, TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { constants as zc, createGzip } from "node:zlib";
 import { PipelineError } from "../errors";
 import { fileDigest, sha256 } from "../oci/digest";
 import { VerifyStream } from "../oci/verify";
 import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
+import { ParallelGzip } from "./gzip";
 import type { Layer } from "./layer";
 import { TarEntry, tarStream } from "./tar";
 
@@ -55,6 +55,10 @@ export interface BuildLayerOptions {
   mtime?: number;
   /** gzip level 0-9, default 6. */
   level?: number;
+  /** Blocks deflated at once (see ./gzip.ts); default: twice the cores, at most 4. The bytes never depend on it. */
+  gzipConcurrency?: number;
+  /** Store a file with the same content, mode and owner as an earlier one as a hard link to it (./tar-links.ts). */
+  linkDuplicates?: boolean;
   /** Default application/vnd.oci.image.layer.v1.tar+gzip. A plain `...tar` media type writes the tar uncompressed. */
   mediaType?: string;
   annotations?: Record<string, string>;
@@ -62,8 +66,6 @@ export interface BuildLayerOptions {
 
 const UNCOMPRESSED_TYPES = new Set<string>([MediaType.OCI_LAYER, "application/vnd.docker.image.rootfs.diff.tar"]);
 const GZIP_TYPES = new Set<string>([MediaType.OCI_LAYER_GZIP, MediaType.DOCKER_LAYER_GZIP]);
-/** OS byte written in the gzip header: 3 (Unix) everywhere, so the blob does not depend on the build host's OS. */
-const GZIP_OS_UNIX = 3;
 
 /**
  * The mtime to use: `explicit` if given, else SOURCE_DATE_EPOCH from `env`, else 0. Both must be
@@ -335,30 +337,6 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/**
- * Checks the gzip header zlib wrote (no name, no mtime) and pins its OS byte, so that a blob does not
- * depend on the OS of the build host (zlib writes 3 on Unix but 19 on macOS, 10 on Windows).
- */
-export class GzipHeaderPin extends Transform {
-  private seen = 0;
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.seen < 10) {
-      const b = Buffer.from(chunk); // don't write into zlib's buffer
-      for (let i = 0; i < b.length && this.seen + i < 10; i++) {
-        const at = this.seen + i;
-        if (at === 0 && b[i] !== 0x1f) return cb(new PipelineError("E_GZIP", "zlib wrote an unexpected gzip header"));
-        if (at === 1 && b[i] !== 0x8b) return cb(new PipelineError("E_GZIP", "zlib wrote an unexpected gzip header"));
-        if (at === 3 && b[i] !== 0) return cb(new PipelineError("E_GZIP", "zlib wrote gzip header flags (name/comment/extra): not reproducible"));
-        if (at >= 4 && at <= 7 && b[i] !== 0) return cb(new PipelineError("E_GZIP", "zlib wrote a gzip header mtime: not reproducible"));
-        if (at === 9) b[i] = GZIP_OS_UNIX;
-      }
-      this.seen += chunk.length;
-      return cb(null, b);
-    }
-    cb(null, chunk);
-  }
-}
-
 /** Writes `files` as a layer blob at `outPath` (atomically: temp file + rename) and describes it. */
 export async function buildLayer(files: readonly LayerInput[], outPath: string, opts: BuildLayerOptions = {}): Promise<LayerDescriptor> {
   const mtime = resolveMtime(opts.mtime);
@@ -378,10 +356,10 @@ export async function buildLayer(files: readonly LayerInput[], outPath: string, 
   try {
     const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
     if (compress) {
-      const gzip = createGzip({ level, chunkSize: 1 << 20, finishFlush: zc.Z_FINISH });
-      await pipeline(tarStream(entries, { mtime }), tarHash, gzip, new GzipHeaderPin(), blobHash, out);
+      const gzip = new ParallelGzip({ level, concurrency: opts.gzipConcurrency });
+      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, gzip, blobHash, out);
     } else {
-      await pipeline(tarStream(entries, { mtime }), tarHash, out);
+      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, out);
     }
     await fsp.rename(tmp, outPath);
   } catch (e) {

@@ -3,7 +3,7 @@
  * BOTH unpackLayers (as the runner calls it: devices skipped) and verify-image's indexImage, and they must agree:
  * the same error code and the same words about the same entry when refused, the same tree when accepted.
  *
- * Cases: every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (33), and 14 layer stacks (usrmerge links written
+ * Cases: every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (34), and 14 layer stacks (usrmerge links written
  * through, hard links and whiteouts through in-image symlinks, entry order inside a layer, relative links judged
  * where they really are, late symlinks over directories, devices and FIFOs left out, cross-layer climbing links).
  * Plus the pieces on their own: planEntry's whiteout names, walk's ".." at the root.

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, openSync, ftruncateSync, closeSync, utimesSync } from "node:fs";
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, openSync, ftruncateSync, closeSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -84,6 +84,54 @@ describe("tarStream", () => {
       expect(ours.length).toBe(gnu.length);
       expect(ours.equals(gnu)).toBe(true);
     }
+  });
+
+  it("with linkDuplicates, writes hard links byte for byte as GNU tar does for hard-linked files; decided by content", async () => {
+    const root = tmp();
+    const d = join(root, "d");
+    mkdirSync(join(d, X120), { recursive: true });
+    chmodSync(d, 0o755);
+    chmodSync(join(d, X120), 0o755);
+    const big = Buffer.alloc(70000, "addon ");
+    writeFileSync(join(d, "a.node"), big);
+    linkSync(join(d, "a.node"), join(d, X120, "b.node")); // node-gyp's build/Release/x.node and obj.target/x.node
+    linkSync(join(d, "a.node"), join(d, "c.node"));
+    writeFileSync(join(d, "same-size.bin"), Buffer.alloc(70000, "other "));
+    writeFileSync(join(d, "empty1"), "");
+    writeFileSync(join(d, "empty2"), "");
+    for (const f of ["a.node", "same-size.bin", "empty1", "empty2"]) chmodSync(join(d, f), 0o644);
+    const file = (path: string, src: string): TarEntry => ({ path, type: "file", mode: 0o644, source: join(root, src), size: statSync(join(root, src)).size });
+    const entries: TarEntry[] = [
+      { path: "d", type: "dir", mode: 0o755 },
+      file("d/a.node", "d/a.node"),
+      file("d/c.node", "d/c.node"),
+      file("d/empty1", "d/empty1"),
+      file("d/empty2", "d/empty2"),
+      file("d/same-size.bin", "d/same-size.bin"),
+      { path: `d/${X120}`, type: "dir", mode: 0o755 },
+      file(`d/${X120}/b.node`, `d/${X120}/b.node`),
+    ];
+    const gnu = execFileSync("tar", [...GNU_POSIX(0), "-C", root, "-cf", "-", "d"], { maxBuffer: 1 << 26 });
+    const ours = await collect(tarStream(entries, { mtime: 0, linkDuplicates: true }));
+    expect(ours.equals(gnu)).toBe(true);
+    // The same bytes when the inputs are separate copies (what a hermetic sandbox or a remote cache may hand us)
+    const copies = join(root, "copies");
+    mkdirSync(copies);
+    for (const name of ["a", "b", "c"]) writeFileSync(join(copies, name), big);
+    const fromCopies = entries.map((e) => (e.type === "file" && e.path.endsWith(".node") ? { ...e, source: join(copies, e.path.slice(-6, -5)) } : e));
+    expect((await collect(tarStream(fromCopies, { mtime: 0, linkDuplicates: true }))).equals(gnu)).toBe(true);
+    // Another mode is another file; without the option every file is written in full
+    const other = entries.map((e) => (e.path === "d/c.node" ? { ...e, mode: 0o755 } : e));
+    const names = async (es: TarEntry[], linkDuplicates: boolean) => {
+      const out: string[] = [];
+      for await (const e of readTarEntries(tarStream(es, { mtime: 0, linkDuplicates }))) {
+        out.push(`${e.path} ${e.type}${e.type === "link" ? ` ${e.linkname}` : ""}`);
+        for await (const _ of e.body) void _;
+      }
+      return out.filter((l) => l.includes(".node"));
+    };
+    expect(await names(other, true)).toEqual(["d/a.node file", "d/c.node file", `d/${X120}/b.node link d/a.node`]);
+    expect(await names(entries, false)).toEqual(["d/a.node file", "d/c.node file", `d/${X120}/b.node file`]);
   });
 
   it("is listed and extracted by GNU tar as written", async () => {

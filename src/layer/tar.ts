@@ -9,20 +9,20 @@
  *        --owner=0 --group=0 --numeric-owner --mtime=@N -b 1`
  * (the unit tests check that byte for byte).
  *
- * File content is read from disk as the stream is consumed: small files a few at a time ahead of the
- * consumer (bounded count and bytes), large files in 1 MiB chunks, so a layer is never held in memory.
+ * File content is read from disk as the stream is consumed, straight into 1 MiB output buffers, so a layer is
+ * never held in memory.
  */
 import * as fs from "node:fs";
-import { promises as fsp } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { DuplicateFiles } from "./tar-links";
 
 export interface TarEntry {
   /** Path inside the archive, without a leading "/" (a directory's trailing "/" is added when missing). */
   path: string;
-  type: "file" | "dir" | "symlink";
+  /** "hardlink": another name for the earlier file entry `linkname` (typeflag '1', no content). */
+  type: "file" | "dir" | "symlink" | "hardlink";
   /** Permission bits (07777); the file type bits are implied by `type`. */
   mode: number;
   /** File size. With `content` it must equal content.length; with `source` it is taken from the file when absent. */
@@ -31,7 +31,7 @@ export interface TarEntry {
   source?: string;
   /** File content held in memory (small generated files). */
   content?: Buffer;
-  /** Symlink target. */
+  /** Symlink target, or the archive path of a hard link's file. */
   linkname?: string;
   /** Owner ids; default 0. */
   uid?: number;
@@ -41,6 +41,11 @@ export interface TarEntry {
 export interface TarStreamOptions {
   /** Seconds since the epoch, written as every entry's mtime. */
   mtime: number;
+  /**
+   * Write a file whose content, mode and owner equal an earlier file's as a hard link to it (./tar-links.ts), as GNU
+   * tar writes files that are hard links on disk; decided by content, so the bytes never depend on inodes.
+   */
+  linkDuplicates?: boolean;
 }
 
 export const BLOCK = 512;
@@ -48,14 +53,8 @@ export const BLOCK = 512;
 const MAX_OCTAL_11 = 0o77777777777;
 /** Largest value an 8-byte octal field (7 digits) holds. */
 const MAX_OCTAL_7 = 0o7777777;
-/** Files up to this size are read whole, ahead of the consumer; larger ones are streamed in chunks. */
-const SMALL_FILE = 1 << 20;
-const CHUNK = 1 << 20;
 /** Output is gathered into chunks of about this size: fewer, larger writes downstream (gzip). */
 const BATCH = 1 << 20;
-/** Read-ahead window for small files. */
-const PREFETCH_COUNT = 64;
-const PREFETCH_BYTES = 16 << 20;
 
 const ZEROS = Buffer.alloc(BLOCK * 2);
 
@@ -131,15 +130,6 @@ function paxHeaderName(path: string): Buffer {
   return Buffer.from(`${posix.dirname(p)}/PaxHeaders/${posix.basename(p)}`, "utf8");
 }
 
-interface Prepared {
-  entry: TarEntry;
-  /** Header block(s): the PAX header, its records and padding, and the ustar header. */
-  header: Buffer[];
-  size: number;
-  /** For small files: their content, being read ahead. */
-  data?: Promise<Buffer>;
-}
-
 /** Validates an entry and builds its header blocks. */
 function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   if (typeof entry.path !== "string" || entry.path === "" || entry.path.includes("\0")) {
@@ -156,9 +146,10 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
       if (!path.endsWith("/")) path += "/";
       break;
     case "symlink":
-      typeflag = "2";
+    case "hardlink":
+      typeflag = entry.type === "symlink" ? "2" : "1";
       if (typeof entry.linkname !== "string" || entry.linkname === "" || entry.linkname.includes("\0")) {
-        throw tarError(`tar: symlink ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`);
+        throw tarError(`tar: ${entry.type} ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`);
       }
       break;
     default:
@@ -170,7 +161,7 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   const uid = entry.uid ?? 0;
   const gid = entry.gid ?? 0;
   const name = Buffer.from(path, "utf8");
-  const linkname = entry.type === "symlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
+  const linkname = entry.type === "symlink" || entry.type === "hardlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
 
   const records: Buffer[] = [];
   if (name.length > 100 || !isAscii(name)) records.push(paxRecord("path", path));
@@ -207,180 +198,133 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   return pad ? [pax, body, pad, header] : [pax, body, header];
 }
 
-async function readFull(fh: FileHandle, buf: Buffer, position: number, source: string, expected: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesRead } = await fh.read(buf, off, buf.length - off, position + off);
-    if (bytesRead === 0) {
-      throw tarError(`tar: ${source} is shorter than expected (${position + off} of ${expected} bytes): did it change while the layer was built?`);
-    }
-    off += bytesRead;
-  }
-}
-
-async function openSource(source: string): Promise<FileHandle> {
+function openSource(source: string): number {
   try {
-    return await fsp.open(source, "r");
+    return fs.openSync(source, "r");
   } catch (e) {
     throw tarError(`tar: cannot open ${source}: ${(e as Error).message}`, e);
   }
 }
 
+/** Reads exactly `len` bytes of the file at `pos` into `buf` at `off` (`size`: the whole file's, for the message). */
+function readExactly(fd: number, source: string, buf: Buffer, off: number, len: number, pos: number, size: number): void {
+  for (let done = 0; done < len; ) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, off + done, len - done, pos + done);
+    } catch (e) {
+      throw tarError(`tar: cannot read ${source}: ${(e as Error).message}`, e);
+    }
+    if (n === 0) throw tarError(`tar: ${source} is shorter than expected (${pos + done} of ${size} bytes): did it change while the layer was built?`);
+    done += n;
+  }
+}
+
 /**
- * Reads a whole small file. Uses the callback fs API: for thousands of small files it is several times
- * faster than fs.promises' FileHandle (measured: 5,000 files, ~70 ms against ~250 ms).
+ * The archive's bytes, gathered into BATCH-byte buffers: headers are copied in, file content is read straight into
+ * them, so a file costs one open, one or two reads and one close, and no buffer of its own.
  */
-function readSmall(source: string, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  if (size === 0) return Promise.resolve(buf);
-  return new Promise((resolve, reject) => {
-    fs.open(source, "r", (err, fd) => {
-      if (err) return reject(tarError(`tar: cannot open ${source}: ${err.message}`, err));
-      const finish = (e: Error | null) => fs.close(fd, () => (e ? reject(e) : resolve(buf)));
-      const step = (off: number) => {
-        fs.read(fd, buf, off, size - off, off, (e, n) => {
-          if (e) return finish(tarError(`tar: cannot read ${source}: ${e.message}`, e));
-          if (n === 0) return finish(tarError(`tar: ${source} is shorter than expected (${off} of ${size} bytes): did it change while the layer was built?`));
-          if (off + n < size) return step(off + n);
-          finish(null);
-        });
-      };
-      step(0);
-    });
-  });
-}
+class Output {
+  private buf = Buffer.allocUnsafe(BATCH);
+  private off = 0;
 
-/** Gathers small buffers into chunks of about BATCH bytes. */
-class Batcher {
-  private parts: Buffer[] = [];
-  private bytes = 0;
-  add(b: Buffer | null): Buffer | null {
-    if (!b || b.length === 0) return null;
-    this.parts.push(b);
-    this.bytes += b.length;
-    return this.bytes >= BATCH ? this.flush() : null;
-  }
-  flush(): Buffer | null {
-    if (this.bytes === 0) return null;
-    const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.bytes);
-    this.parts = [];
-    this.bytes = 0;
-    return out;
-  }
-}
-
-async function* generateTar(entries: Iterable<TarEntry>, mtime: number): AsyncGenerator<Buffer> {
-  const it = entries[Symbol.iterator]();
-  const queue: Prepared[] = [];
-  let queuedBytes = 0;
-  let done = false;
-
-  const fill = () => {
-    while (!done && queue.length < PREFETCH_COUNT && queuedBytes < PREFETCH_BYTES) {
-      const r = it.next();
-      if (r.done) {
-        done = true;
-        break;
-      }
-      const entry = r.value;
-      let size = 0;
-      let data: Promise<Buffer> | undefined;
-      if (entry.type === "file") {
-        if (entry.content !== undefined) {
-          if (entry.size !== undefined && entry.size !== entry.content.length) {
-            throw tarError(`tar: entry ${JSON.stringify(entry.path)} has size ${entry.size} but ${entry.content.length} bytes of content`);
-          }
-          size = entry.content.length;
-        } else if (typeof entry.source === "string") {
-          if (entry.size === undefined) {
-            // Size comes from the file itself: handled when reached (streamed).
-            queue.push({ entry, header: [], size: -1 });
-            continue;
-          }
-          size = entry.size;
-          if (size <= SMALL_FILE) {
-            data = readSmall(entry.source, size);
-            data.catch(() => undefined); // awaited in order below; don't report it as unhandled meanwhile
-            queuedBytes += size;
-          }
-        } else {
-          throw tarError(`tar: file entry ${JSON.stringify(entry.path)} has neither source nor content`);
-        }
-        if (!Number.isSafeInteger(size) || size < 0) throw tarError(`tar: entry ${JSON.stringify(entry.path)} has invalid size ${size}`);
-      }
-      queue.push({ entry, header: prepare(entry, size, mtime), size, data });
+  /** Copies `b` in; returns the buffers that filled up (handed downstream, never written again). */
+  *put(b: Buffer): Generator<Buffer> {
+    let from = 0;
+    while (from < b.length) {
+      if (this.off === BATCH) yield this.next();
+      const n = b.copy(this.buf, this.off, from);
+      this.off += n;
+      from += n;
     }
+  }
+
+  /** Reads `size` bytes of the open file `fd` in. */
+  *read(fd: number, source: string, size: number): Generator<Buffer> {
+    for (let pos = 0; pos < size; ) {
+      if (this.off === BATCH) yield this.next();
+      const n = Math.min(BATCH - this.off, size - pos);
+      readExactly(fd, source, this.buf, this.off, n, pos, size);
+      this.off += n;
+      pos += n;
+    }
+  }
+
+  /** What is left, once the archive is complete. */
+  rest(): Buffer | null {
+    return this.off === 0 ? null : this.buf.subarray(0, this.off);
+  }
+
+  private next(): Buffer {
+    const full = this.buf;
+    this.buf = Buffer.allocUnsafe(BATCH);
+    this.off = 0;
+    return full;
+  }
+}
+
+/*
+ * Files are read synchronously, in archive order. Measured on this project's 2-core machines with a 140 MB,
+ * 12,883-file node_modules tree: the tar stream alone cost ~1.25 s of CPU with callback reads (each open, read and
+ * close a thread-pool round trip, plus a buffer per file) against ~0.85 s read synchronously, and in a layer build
+ * that CPU is taken from the deflate threads. GNU tar reads the same way. The page cache serves most reads (Bazel
+ * has just written or hashed these files), and the deflate of earlier blocks goes on in the thread pool meanwhile.
+ */
+function* generateTar(entries: Iterable<TarEntry>, mtime: number, links: DuplicateFiles | undefined): Generator<Buffer> {
+  const out = new Output();
+  const putFile = function* (entry: TarEntry, content: Buffer): Generator<Buffer> {
+    const first = links?.firstWith(entry, content);
+    if (first !== undefined) {
+      for (const h of prepare({ ...entry, type: "hardlink", linkname: first }, 0, mtime)) yield* out.put(h);
+      return;
+    }
+    for (const h of prepare(entry, content.length, mtime)) yield* out.put(h);
+    yield* out.put(content);
+    const pad = padding(content.length);
+    if (pad) yield* out.put(pad);
   };
-
-  const out = new Batcher();
-  try {
-    for (;;) {
-      fill();
-      const item = queue.shift();
-      if (!item) break;
-      const { entry } = item;
-      if (item.data) queuedBytes -= item.size;
-      if (item.size === -1) {
-        // A source file of unknown size: open, stat, then stream it.
-        const fh = await openSource(entry.source!);
-        try {
-          const st = await fh.stat();
-          if (!st.isFile()) throw tarError(`tar: ${entry.source} is not a regular file`);
-          yield* streamFile(out, prepare(entry, st.size, mtime), fh, entry.source!, st.size);
-        } finally {
-          await fh.close();
-        }
-      } else {
-        for (const h of item.header) {
-          const b = out.add(h);
-          if (b) yield b;
-        }
-        if (entry.type === "file") {
-          if (entry.content !== undefined) {
-            const b = out.add(entry.content);
-            if (b) yield b;
-          } else if (item.data) {
-            const b = out.add(await item.data);
-            if (b) yield b;
-          } else {
-            const fh = await openSource(entry.source!);
-            try {
-              yield* streamFile(out, [], fh, entry.source!, item.size);
-            } finally {
-              await fh.close();
-            }
-            continue; // streamFile wrote the padding
-          }
-          const b = out.add(padding(item.size));
-          if (b) yield b;
-        }
-      }
+  for (const entry of entries) {
+    if (entry.type !== "file") {
+      for (const h of prepare(entry, 0, mtime)) yield* out.put(h);
+      continue;
     }
-    const b = out.add(ZEROS);
-    if (b) yield b;
-    const last = out.flush();
-    if (last) yield last;
-  } finally {
-    // Stopped early (error or consumer gone): let read-aheads finish; their handles close themselves.
-    for (const q of queue) q.data?.catch(() => undefined);
+    if (entry.content !== undefined) {
+      if (entry.size !== undefined && entry.size !== entry.content.length) {
+        throw tarError(`tar: entry ${JSON.stringify(entry.path)} has size ${entry.size} but ${entry.content.length} bytes of content`);
+      }
+      yield* putFile(entry, entry.content);
+      continue;
+    }
+    if (typeof entry.source !== "string") throw tarError(`tar: file entry ${JSON.stringify(entry.path)} has neither source nor content`);
+    if (entry.size !== undefined && (!Number.isSafeInteger(entry.size) || entry.size < 0)) {
+      throw tarError(`tar: entry ${JSON.stringify(entry.path)} has invalid size ${entry.size}`);
+    }
+    const fd = openSource(entry.source);
+    try {
+      let size = entry.size;
+      if (size === undefined) {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw tarError(`tar: ${entry.source} is not a regular file`);
+        size = st.size;
+      }
+      if (links?.mayRepeat(entry, size)) {
+        // Read whole (these are mostly small: a large file rarely shares its exact size with another).
+        const content = Buffer.allocUnsafe(size);
+        readExactly(fd, entry.source, content, 0, size, 0, size);
+        yield* putFile(entry, content);
+        continue;
+      }
+      for (const h of prepare(entry, size, mtime)) yield* out.put(h);
+      yield* out.read(fd, entry.source, size);
+      const pad = padding(size);
+      if (pad) yield* out.put(pad);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
-}
-
-async function* streamFile(out: Batcher, header: Buffer[], fh: FileHandle, source: string, size: number): AsyncGenerator<Buffer> {
-  for (const h of header) {
-    const b = out.add(h);
-    if (b) yield b;
-  }
-  let pos = 0;
-  while (pos < size) {
-    const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - pos));
-    await readFull(fh, chunk, pos, source, size);
-    pos += chunk.length;
-    const b = out.add(chunk);
-    if (b) yield b;
-  }
-  const b = out.add(padding(size));
-  if (b) yield b;
+  yield* out.put(ZEROS);
+  const last = out.rest();
+  if (last) yield last;
 }
 
 /**
@@ -392,5 +336,11 @@ export function tarStream(entries: Iterable<TarEntry>, opts: TarStreamOptions): 
   if (!Number.isSafeInteger(opts.mtime) || opts.mtime < 0) {
     throw new PipelineError("E_TAR", `tar: mtime must be a non-negative integer number of seconds, got ${opts.mtime}`);
   }
-  return Readable.from(generateTar(entries, opts.mtime), { objectMode: false, highWaterMark: BATCH });
+  let links: DuplicateFiles | undefined;
+  if (opts.linkDuplicates) {
+    const all = [...entries];
+    links = new DuplicateFiles(all);
+    entries = all;
+  }
+  return Readable.from(generateTar(entries, opts.mtime, links), { objectMode: false, highWaterMark: BATCH });
 }

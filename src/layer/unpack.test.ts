@@ -2,7 +2,7 @@
  * unpackLayers: layers made by buildLayer and by hand (test/corpus/raw-tar.ts), unpacked into temp roots.
  *
  * Cases (47): path normalization; a buildLayer layer round-trips with modes and mtimes; leading "/" and absolute
- * symlink targets resolved inside the root; the 33 HOSTILE_LAYERS of the corpus (each plain and gzipped:
+ * symlink targets resolved inside the root; the 34 HOSTILE_LAYERS of the corpus (each plain and gzipped:
  * "..", escaping symlinks and hard links, write-through-symlink, devices, bad whiteouts, file-as-parent, symlink
  * loops, truncated, bad checksum, no end marker, cut gzip, unknown type, symlinks that climb out from where they
  * really are, a late symlink over a directory next to a canary that must keep its mode and mtime, hard links

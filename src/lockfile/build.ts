@@ -65,7 +65,7 @@ async function buildNodeModulesLayer(
     const own = nodeModules ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(() => true, () => false) : false;
     if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
     const path = join(work, "node_modules.tar.gz");
-    const desc = await buildLayer(inputs, path, { mtime });
+    const desc = await buildLayer(inputs, path, { mtime, linkDuplicates: true });
     opts.log(`node_modules layer: npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`);
     return await storeLayer(cacheDir, key, { path, desc });
   } finally {
@@ -104,7 +104,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     const codeDesc = await buildLayer(
       project.files.map((f) => ({ dest: `app/${f.rel}`, src: f.src })),
       codePath,
-      { mtime },
+      { mtime, linkDuplicates: true },
     );
     const entrypoint = ["node", `/app/${project.entry}`];
     const image = composeImage({

@@ -19,8 +19,8 @@ import { PipelineError } from "../errors";
 import { fileDigest } from "../oci/digest";
 import type { LayerDescriptor } from "../layer/build";
 
-/** Bump when the node_modules layer's content or layout changes for the same inputs. */
-export const LAYER_FORMAT_VERSION = 1;
+/** Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links). */
+export const LAYER_FORMAT_VERSION = 2;
 
 export interface NodeModulesKeyInputs {
   lockfile: Buffer;

@@ -157,6 +157,15 @@ export const HOSTILE_LAYERS: HostileLayer[] = [
     mentions: ['"hl"', '"etc/shadow"', "does not exist"],
   },
   {
+    name: "a hard link to a file that comes later in the same layer",
+    tar: rawTar([
+      { name: "hl", type: "1", linkname: "later" },
+      { name: "later", data: "x" },
+    ]),
+    code: "E_LAYER_UNSAFE",
+    mentions: ['"hl"', '"later"', "does not exist"],
+  },
+  {
     name: "a character device",
     tar: rawTar([{ name: "dev/null", type: "3", devmajor: 1, devminor: 3, mode: 0o666 }]),
     code: "E_LAYER_UNSAFE",

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
+import { LayerListing, listLayer } from "../../src/layer/tar-read";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { LIB_UTIL, writeMonorepo } from "../fixtures/monorepo";
@@ -77,6 +78,41 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       expect(run.stdout).toContain("hello-bin says hi");
       // The image carries this machine's platform package (runc runs it on this machine's OS and CPU).
       if (name === "report") expect(run.stdout).toContain(`report uses ${fastbuild.describes}`);
+    }
+  });
+
+  test("the images carry what runs, once: the library under its name is a symlink, no declarations, compiled JS 0644", async () => {
+    const layers = async (pkg: string, name: string): Promise<LayerListing[]> => {
+      const dir = join(ws, `bazel-bin/pipelines/${pkg}/${name}_image.layers`);
+      return [...(await listLayer(join(dir, "node_modules.tar.gz"))), ...(await listLayer(join(dir, "app.tar.gz")))];
+    };
+    const r = await bazel(ws, ["build", ...QUIET, "//pipelines/etl:etl_image", "//pipelines/deep/er/report:report_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [pkg, name] of [["etl", "etl"], ["deep/er/report", "report"]]) {
+      const entries = await layers(pkg, name);
+      const byPath = new Map(entries.map((e) => [e.path.replace(/\/$/, ""), e]));
+      // One copy of //lib: at app/lib, and app/node_modules/@acme/lib -> ../../lib (what `import "@acme/lib"` loads)
+      expect(byPath.get("app/node_modules/@acme/lib"), name).toMatchObject({ type: "symlink", linkname: "../../lib" });
+      expect(entries.filter((e) => e.path.startsWith("app/node_modules/@acme/lib/"))).toEqual([]);
+      // Compiled JavaScript and JSON are 0644 (Bazel leaves its outputs executable); the runtime needs no declarations.
+      for (const f of ["app/lib/index.js", "app/lib/util.js", "app/lib/bonus.json", `app/pipelines/${pkg}/main.js`]) {
+        expect(byPath.get(f)?.mode, f).toBe(0o644);
+      }
+      expect(entries.filter((e) => /\.d\.[cm]?ts$/.test(e.path) || e.path.includes("node_modules/@types/")).map((e) => e.path)).toEqual([]);
+      expect(byPath.get("app/node_modules/lodash/sum.js")?.type).toBe("file");
+    }
+
+    // include_declarations = True puts them back
+    const build = readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8");
+    write("pipelines/etl/BUILD.bazel", build.replace('entry = "main.ts",', 'entry = "main.ts",\n    include_declarations = True,'));
+    try {
+      const b = await bazel(ws, ["build", ...QUIET, "//pipelines/etl:etl_image"]);
+      expect(b.code, b.stderr).toBe(0);
+      const paths = (await layers("etl", "etl")).map((e) => e.path);
+      expect(paths).toContain("app/lib/index.d.ts");
+      expect(paths).toContain("app/node_modules/@types/lodash/sum.d.ts");
+    } finally {
+      write("pipelines/etl/BUILD.bazel", build);
     }
   });
 

@@ -46,7 +46,7 @@
  *    75 no oci-layout file (push)  76 index.json not JSON  77 manifest blob missing  78 manifest blob corrupt
  *    79 manifest blob not JSON  80 diff_ids count mismatch  81 index.json is JSON null
  *    82 manifest without layers (push)
- *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (33) unpacked from an OCI layout by unpackLayers
+ *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (34) unpacked from an OCI layout by unpackLayers
  *    (src/layer/unpack.test.ts unpacks the same corpus plain and gzipped).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -298,13 +298,23 @@ describe("internal commands run by the rules", () => {
     const d = dir();
     const list = join(d, "files.txt");
     writeFileSync(list, "app/main.js /src/main.js\n");
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`] });
   });
   it("19b layer: a symlink line whose kind is not `symlink`", async () => {
     const d = dir();
     const list = join(d, "files.txt");
     writeFileSync(list, "app/node_modules/.bin/x\thardlink\t../x/cli.js\n");
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`] });
+  });
+  it("19c layer: a mode line whose mode is not three octal digits after a 0", async () => {
+    const d = dir();
+    const list = join(d, "files.txt");
+    writeFileSync(list, "app/main.js\t/src/main.js\tmode\t755\n");
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
+      exit: 1,
+      code: "E_BAD_INPUT",
+      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js\\t/src/main.js\\tmode\\t755"`],
+    });
   });
   it("20 layer: a source file that does not exist", async () => {
     const d = dir();

@@ -5,8 +5,9 @@ import { buildLayer, LayerInput } from "../../layer/build";
 import type { CliIo } from "../io";
 
 /**
- * The layer's entries from file lists the image rule writes: `dest<TAB>src` (a file), or
- * `dest<TAB>symlink<TAB>target` (a symlink, e.g. `node_modules/.bin/tsc` -> `../typescript/bin/tsc`).
+ * The layer's entries from file lists the image rule writes: `dest<TAB>src` (a file), `dest<TAB>src<TAB>mode<TAB>0644`
+ * (a file with that mode, e.g. compiled JavaScript, which Bazel leaves executable), or `dest<TAB>symlink<TAB>target`
+ * (a symlink, e.g. `node_modules/.bin/tsc` -> `../typescript/bin/tsc`).
  */
 export function readFileList(paths: string[]): LayerInput[] {
   const inputs: LayerInput[] = [];
@@ -17,7 +18,14 @@ export function readFileList(paths: string[]): LayerInput[] {
       const fields = line.split("\t");
       if (fields.length === 2 && fields[0] && fields[1]) inputs.push({ dest: fields[0], src: fields[1] });
       else if (fields.length === 3 && fields[0] && fields[1] === "symlink" && fields[2]) inputs.push({ dest: fields[0], symlink: fields[2] });
-      else throw new PipelineError("E_BAD_INPUT", `${p}:${i + 1}: expected "dest<TAB>src" or "dest<TAB>symlink<TAB>target", got ${JSON.stringify(line)}`);
+      else if (fields.length === 4 && fields[0] && fields[1] && fields[2] === "mode" && /^0[0-7]{3}$/.test(fields[3])) {
+        inputs.push({ dest: fields[0], src: fields[1], mode: parseInt(fields[3], 8) });
+      } else {
+        throw new PipelineError(
+          "E_BAD_INPUT",
+          `${p}:${i + 1}: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got ${JSON.stringify(line)}`,
+        );
+      }
     });
   }
   return inputs;
@@ -25,7 +33,7 @@ export function readFileList(paths: string[]): LayerInput[] {
 
 export async function layer(a: { out: string; descriptor: string; name: string; files: string[] }, io: CliIo): Promise<void> {
   const inputs = readFileList(a.files);
-  const desc = await buildLayer(inputs, a.out, { annotations: {} });
+  const desc = await buildLayer(inputs, a.out, { annotations: {}, linkDuplicates: true });
   writeFileSync(a.descriptor, JSON.stringify({ ...desc, name: a.name, files: inputs.length }) + "\n");
   void io;
 }
