@@ -9,8 +9,10 @@
  * hashed, and only up to MAX_LINKED bytes (they are read whole), so most files cost nothing extra. Empty files are
  * left alone: a link header is no smaller than an empty file's.
  */
-import { createHash } from "node:crypto";
-import type { TarEntry } from "./tar";
+import { sha256 } from "../oci/digest";
+
+/** What this module reads of an archive entry (tar.ts's TarEntry has these fields; tar.ts imports this module). */
+type TarEntry = { type: string; path: string; mode: number; uid?: number; gid?: number; size?: number; content?: Buffer };
 
 /** Files larger than this are always written in full (a candidate is read into memory whole). */
 export const MAX_LINKED = 32 << 20;
@@ -45,7 +47,7 @@ export class DuplicateFiles {
   /** The path of the earlier file `e` (with `content`) repeats, or undefined (then it is the first of its kind). */
   firstWith(e: TarEntry, content: Buffer): string | undefined {
     if (!this.mayRepeat(e, content.length)) return undefined;
-    const key = `${shapeOf(e, content.length)}:${createHash("sha256").update(content).digest("hex")}`;
+    const key = `${shapeOf(e, content.length)}:${sha256(content)}`;
     const first = this.first.get(key);
     if (first === undefined) this.first.set(key, e.path);
     return first;
