@@ -14,6 +14,7 @@ command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v buildah >/dev/null 2>&1 || need+=(buildah) # the bench's cold-build peer (P13)
+command -v pigz >/dev/null 2>&1 || need+=(pigz) # the bench's parallel-gzip peer (P4)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 if ((${#need[@]})); then
