@@ -10,7 +10,6 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CliIo } from "../../src/cli/io";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
 import type { V1Job } from "@kubernetes/client-node";
@@ -21,7 +20,7 @@ import { runOnKubernetes } from "../../src/runtime";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { execProgram, pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig } from "../fixtures/kube-api";
+import { FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig, KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
 
 const KUBE_TOKEN = "kube-Bearer-T0ken-77aa";
 const IMAGE = `registry.example.com/ml/train@sha256:${"a".repeat(64)}`;
@@ -32,25 +31,8 @@ let tls: { key: string; cert: string };
 /** Every line printed in this file, for the audit in afterAll. */
 const printed: string[] = [];
 
-interface TestIo extends CliIo {
-  out: string[];
-  err: string[];
-}
-
-function makeIo(env: Record<string, string> = {}): TestIo {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (l) => (out.push(l), printed.push(l)),
-    stderr: (l) => (err.push(l), printed.push(l)),
-    env: { PATH: process.env.PATH, HOME: join(tmp, "home"), KUBECONFIG: join(tmp, "kubeconfig"), ...env },
-    cwd: tmp,
-    isTTY: false,
-    readStdin: async () => "",
-  };
-}
+type TestIo = KubeTestIo;
+const makeIo = (env: Record<string, string> = {}): TestIo => kubeTestIo(tmp, env, printed);
 
 function writeKubeconfig(server: string, caPem: string): void {
   writeFileSync(join(tmp, "kubeconfig"), fakeKubeconfig(server, caPem, KUBE_TOKEN));

@@ -13,7 +13,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { deploy } from "../../src/cli/commands/deploy";
-import type { CliIo } from "../../src/cli/io";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
 import { writeLayout } from "../../src/layout/write";
@@ -21,7 +20,7 @@ import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { cosignIn } from "../fixtures/cosign";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, fakeKubeconfig, selfSignedCert, startFakeKubeApi } from "../fixtures/kube-api";
+import { FakeKubeApi, fakeKubeconfig, selfSignedCert, startFakeKubeApi, KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
 import { randomImage } from "../fixtures/random-image";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
 
@@ -37,25 +36,8 @@ let signed = "";
 const pub = () => join(tmp, "keys", "cosign.pub");
 const otherPub = () => join(tmp, "other", "cosign.pub");
 
-interface TestIo extends CliIo {
-  out: string[];
-  err: string[];
-}
-
-function makeIo(env: Record<string, string> = {}): TestIo {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    env: { PATH: process.env.PATH, HOME: join(tmp, "home"), KUBECONFIG: join(tmp, "kubeconfig"), ...env },
-    cwd: tmp,
-    isTTY: false,
-    readStdin: async () => "",
-  };
-}
+type TestIo = KubeTestIo;
+const makeIo = (env: Record<string, string> = {}): TestIo => kubeTestIo(tmp, env);
 
 async function pushed(name: string, sign: boolean): Promise<string> {
   const dir = join(tmp, name);
