@@ -1,11 +1,11 @@
 /** P4: one layer from the node_modules tree: the CLI's `layer` command vs `tar | gzip -6` and `tar | pigz -p2 -6`. */
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { check, Ctx, row } from "../lib/context";
+import { check, Ctx, row, versus } from "../lib/context";
 import { HAVE_TIME, runOk, sideBySide, stat } from "../lib/measure";
 
 const HAVE_PIGZ = existsSync("/usr/bin/pigz");
-import { fmtInt, fmtMB, fmtMs, fmtRss, Row } from "../lib/report";
+import { fmtInt, fmtMB, fmtRss, Row } from "../lib/report";
 
 /** `dest<TAB>src` lines for every file under `root` (what the Bazel rule hands the `layer` command). */
 function fileList(root: string, dest: string): string[] {
@@ -55,29 +55,25 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
   const peerSize = statSync(peerOut).size;
   check(oursSize > 0 && peerSize > 0, "P4: both produce a layer");
   const rows: Row[] = [
-    row({
+    versus({
       id: "P4",
       key: "P4-wall",
       what: `one layer from node_modules (${fmtInt(lines.length)} files, ${fmtMB(ctx.inputs.nmStats?.bytes ?? 0)}): CLI \`layer\` (buildLayer) vs tar --sort=name … \\| gzip -6`,
-      ours: fmtMs(t.a),
-      peer: fmtMs(t.b),
-      ratio: t.a.median / t.b.median,
-      target: "≤ 0.5",
-      met: t.a.median / t.b.median <= 0.5,
+      ours: t.a,
+      peer: t.b,
+      limit: 0.5,
       notes: `output ${fmtMB(oursSize)} (ours) vs ${fmtMB(peerSize)} (tar|gzip); the CLI time includes Node's start and reading the ${fmtInt(lines.length)}-line file list`,
     }),
   ];
   if (pigz) {
     rows.push(
-      row({
+      versus({
         id: "P4",
         key: "P4-pigz",
         what: "the same layer: CLI `layer` vs tar --sort=name … \\| pigz -p2 -6 (both cores)",
-        ours: fmtMs(pigz.a),
-        peer: fmtMs(pigz.b),
-        ratio: pigz.a.median / pigz.b.median,
-        target: "≤ 1.1",
-        met: pigz.a.median / pigz.b.median <= 1.1,
+        ours: pigz.a,
+        peer: pigz.b,
+        limit: 1.1,
         notes: "run after the gzip comparison, side by side in the same rounds",
       }),
     );

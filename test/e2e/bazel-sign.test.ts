@@ -19,11 +19,10 @@ import { writeLayout } from "../../src/layout/write";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
 import type { ProvenancePredicate } from "../../src/sign/provenance";
 import { bazel, BazelResult, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
-import { execProgram, runCli } from "../fixtures/cli";
-import { attestedStatement, Cosign, cosignIn, signingSecrets } from "../fixtures/cosign";
+import { runCli } from "../fixtures/cli";
+import { attestedStatement, Cosign, cosignIn, orasReferrers, signingSecrets } from "../fixtures/cosign";
 import { randomImage } from "../fixtures/random-image";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { sidTools } from "../fixtures/sid-tools";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel-sign-"));
 /** The output base inside `tmp`: removing `tmp` removes it (and what the last test shows java.log keeps). */
@@ -105,10 +104,7 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
       { name: "@npm//:package-lock.json", digest: { sha256: createHash("sha256").update(readFileSync(join(ws, "examples", "package-lock.json"))).digest("hex") }, annotations: { role: "lockfile" } },
     ]);
 
-    const d = await execProgram(sidTools().oras, ["discover", "--plain-http", "--distribution-spec", "v1.1-referrers-tag", "--format", "json", ref]);
-    expect(d.code, d.stderr).toBe(0);
-    const listed = (JSON.parse(d.stdout) as { referrers: { digest: string; artifactType: string }[] }).referrers;
-    expect(listed.map((x) => [x.digest, x.artifactType]).sort()).toEqual(
+    expect(await orasReferrers(ref, "v1.1-referrers-tag")).toEqual(
       [
         [metadata.sbom.digest, "application/spdx+json"],
         [metadata.signature.digest, BUNDLE_MEDIA_TYPE],

@@ -21,13 +21,12 @@ import { attachArtifact } from "../../src/registry/artifact";
 import { sha256 } from "../../src/oci/digest";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
 import { VERSION } from "../../src/version";
-import { CliResult, execProgram, runCli } from "../fixtures/cli";
+import { CliResult, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
 import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { sidTools } from "../fixtures/sid-tools";
-import { attestedStatement, Cosign, cosignIn, signingSecrets } from "../fixtures/cosign";
+import { attestedStatement, Cosign, cosignIn, orasReferrers, signingSecrets } from "../fixtures/cosign";
 import { leaksIn } from "../../src/credentials/testing";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-"));
@@ -317,10 +316,7 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     expect(v.code, v.stderr).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ digest: image.digest, provenance: { attestation: out.provenance.digest, predicate: expected(repo) } });
 
-    const d = await execProgram(sidTools().oras, ["discover", "--plain-http", "--distribution-spec", spec, "--format", "json", `${repo}@${image.digest}`]);
-    expect(d.code, d.stderr).toBe(0);
-    const listed = (JSON.parse(d.stdout) as { referrers: { digest: string; artifactType: string }[] }).referrers;
-    expect(listed.map((x) => [x.digest, x.artifactType]).sort()).toEqual(
+    expect(await orasReferrers(`${repo}@${image.digest}`, spec)).toEqual(
       [
         [out.sbom.digest, "application/spdx+json"],
         [out.signature.digest, BUNDLE_MEDIA_TYPE],
