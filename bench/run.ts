@@ -12,10 +12,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { CLI, Ctx, writePolicy } from "./lib/context";
+import { CLI, type Ctx, writePolicy } from "./lib/context";
 import { FULL_SIZES, Inputs, SMOKE_SIZES } from "./lib/inputs";
 import { load } from "./lib/measure";
-import { markdownTable, mergeResults, notesList, rewriteReadme, Row, sortRows } from "./lib/report";
+import { markdownTable, mergeResults, notesList, rewriteReadme, type Row, sortRows } from "./lib/report";
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
 import { p13 } from "./suites/cold-build";
@@ -130,13 +130,24 @@ async function main(): Promise<number> {
         rows.push(...r);
         for (const x of r) {
           const ratio = x.ratio !== undefined ? `, ratio ${x.ratio.toFixed(2)}` : "";
-          log(`${id}: ${x.what}: ours ${x.ours}, peer ${x.peer}${ratio} (${((Date.now() - t) / 1000).toFixed(0)} s)${x.notes ? `\n    ${x.notes}` : ""}`);
+          log(
+            `${id}: ${x.what}: ours ${x.ours}, peer ${x.peer}${ratio} (${((Date.now() - t) / 1000).toFixed(0)} s)${x.notes ? `\n    ${x.notes}` : ""}`,
+          );
         }
       } catch (e) {
         const msg = (e as Error).stack ?? String(e);
         failures.push(`${id}: ${msg}`);
         log(`${id} FAILED: ${msg}`);
-        rows.push({ id, key: `${id}-failed`, what: title, ours: "failed", peer: "", target: "", met: false, notes: (e as Error).message.split("\n")[0] });
+        rows.push({
+          id,
+          key: `${id}-failed`,
+          what: title,
+          ours: "failed",
+          peer: "",
+          target: "",
+          met: false,
+          notes: (e as Error).message.split("\n")[0],
+        });
       }
     };
     for (const b of selected) await runOne(b);

@@ -35,7 +35,7 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
     echo "install-deps: npm ci refused the lockfile; installing with npm install instead. npm ci said:" >&2
     # One awk, no pipe: with pipefail, `grep | head` fails this script when head closes the pipe early (exit 141).
     awk '/^npm error ./ && n < 6 { print "  " $0; n++ }' "$ci_log" >&2
-    npm install --no-audit --no-fund --loglevel=error
+    npm install --no-save --no-audit --no-fund --loglevel=error # the checkout stays as cloned
   }
   rm -f "$ci_log"
 fi

@@ -42,7 +42,7 @@ function run(cmd, args, cwd) {
 
 function sourceVersion() {
   const m = /export const VERSION = "([^"]+)"/.exec(readFileSync(path.join(ROOT, "src", "version.ts"), "utf8"));
-  if (!m) throw new Error("scripts/pack.js: no `export const VERSION = \"...\"` in src/version.ts");
+  if (!m) throw new Error('scripts/pack.js: no `export const VERSION = "..."` in src/version.ts');
   return m[1];
 }
 
@@ -77,12 +77,17 @@ function buildCliWithRuntime(stage) {
 function buildRuntime(stage) {
   run(path.join(BIN, "tsc"), [
     path.join(ROOT, "src", "runtime", "index.ts"),
-    "--outDir", stage,
+    "--outDir",
+    stage,
     "--declaration",
-    "--module", "commonjs",
-    "--target", "ES2022",
-    "--lib", "ES2022",
-    "--types", "node",
+    "--module",
+    "commonjs",
+    "--target",
+    "ES2022",
+    "--lib",
+    "ES2022",
+    "--types",
+    "node",
     "--strict",
     "--skipLibCheck",
   ]);
@@ -111,7 +116,10 @@ function main() {
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === "--out" && argv[i + 1]) out = path.resolve(argv[++i]);
     else if (argv[i] === "--bundle-deps" && name === "cli") bundle = true;
-    else throw new Error(`scripts/pack.js: unexpected argument ${JSON.stringify(argv[i])} (usage: pack.js cli [--bundle-deps] [--out DIR] | pack.js runtime [--out DIR])`);
+    else
+      throw new Error(
+        `scripts/pack.js: unexpected argument ${JSON.stringify(argv[i])} (usage: pack.js cli [--bundle-deps] [--out DIR] | pack.js runtime [--out DIR])`,
+      );
   }
   if (name !== "cli" && name !== "runtime") throw new Error(`scripts/pack.js: unknown package ${JSON.stringify(name)} (expected cli or runtime)`);
   const src = path.join(ROOT, "packages", name);

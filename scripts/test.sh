@@ -46,6 +46,9 @@ echo "== typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals
 
+echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
+npx biome ci .
+
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
   npm run --silent bench -- --smoke

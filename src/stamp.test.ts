@@ -69,7 +69,9 @@ describe("expandDict / describeSkip", () => {
   });
 
   it("says why a template was skipped, stamped or not", () => {
-    expect(describeSkip("tag", { template: "{X}-{Y}", missing: ["X", "Y"] }, true)).toBe('skipping tag "{X}-{Y}": the workspace status has no value for {X}, {Y}');
+    expect(describeSkip("tag", { template: "{X}-{Y}", missing: ["X", "Y"] }, true)).toBe(
+      'skipping tag "{X}-{Y}": the workspace status has no value for {X}, {Y}',
+    );
     expect(describeSkip("tag", { template: "{X}", missing: ["X"] }, false)).toBe(
       'skipping tag "{X}": not stamped (build with --stamp and a --workspace_status_command that sets {X})',
     );

@@ -49,7 +49,10 @@ export function readStatusFiles(paths: string[], what: string): Map<string, stri
       try {
         return readFileSync(p, "utf8");
       } catch (e) {
-        throw new PipelineError("E_STAMP", `${what} ${p}: cannot read the workspace status file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new PipelineError(
+          "E_STAMP",
+          `${what} ${p}: cannot read the workspace status file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
       }
     }),
   );
@@ -81,7 +84,10 @@ export interface Skipped {
 }
 
 /** Expands the values of a dict (labels, annotations); entries with a missing key are left out. */
-export function expandDict(dict: Record<string, string>, values: StampValues | undefined): { values: Record<string, string>; skipped: (Skipped & { key: string })[] } {
+export function expandDict(
+  dict: Record<string, string>,
+  values: StampValues | undefined,
+): { values: Record<string, string>; skipped: (Skipped & { key: string })[] } {
   const out: Record<string, string> = {};
   const skipped: (Skipped & { key: string })[] = [];
   for (const [k, t] of Object.entries(dict)) {

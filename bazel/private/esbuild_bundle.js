@@ -24,7 +24,11 @@ const USAGE = "usage: esbuild_bundle.js ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--e
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
-  if (argv.length === 1 && argv[0].startsWith("@")) argv = fs.readFileSync(argv[0].slice(1), "utf8").split("\n").filter((l) => l !== "");
+  if (argv.length === 1 && argv[0].startsWith("@"))
+    argv = fs
+      .readFileSync(argv[0].slice(1), "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
   const [esbuildMain, entry, out, nodePath, ...rest] = argv;
   if (!esbuildMain || !entry || !out || !nodePath) throw new Error(USAGE);
   /** @type {string[]} */
@@ -74,14 +78,21 @@ function declaredInputsOnly(allowed, nodePath) {
     setup(build) {
       build.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData === INNER) return undefined;
-        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, namespace: args.namespace, pluginData: INNER });
+        const r = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          namespace: args.namespace,
+          pluginData: INNER,
+        });
         // Not found, a builtin or an `--external` pattern: esbuild's own handling (its message, or a run-time require).
         if (r.errors.length || r.external || r.namespace !== "file" || !r.path) return undefined;
         const real = realpath(r.path);
         if (allowed.has(real)) return undefined;
         if (isBarePackage(args.path)) {
           const d = await build.resolve(args.path, { kind: args.kind, resolveDir: nodePath, namespace: args.namespace, pluginData: INNER });
-          if (!d.errors.length && d.namespace === "file" && d.path && allowed.has(realpath(d.path))) return { path: d.path, sideEffects: d.sideEffects };
+          if (!d.errors.length && d.namespace === "file" && d.path && allowed.has(realpath(d.path)))
+            return { path: d.path, sideEffects: d.sideEffects };
         }
         const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
         return {

@@ -70,7 +70,13 @@ function parseArgs(argv) {
 function expandArgs(args) {
   const out = [];
   for (const a of args) {
-    if (a.startsWith("@")) out.push(...fs.readFileSync(a.slice(1), "utf8").split("\n").filter((l) => l !== ""));
+    if (a.startsWith("@"))
+      out.push(
+        ...fs
+          .readFileSync(a.slice(1), "utf8")
+          .split("\n")
+          .filter((l) => l !== ""),
+      );
     else out.push(a);
   }
   return out;
@@ -171,7 +177,10 @@ function resolutionKey(options, rootNames, view) {
   const entries = [];
   for (const [p, digest] of view.files) entries.push(p.endsWith(`${path.sep}package.json`) ? `${p}\0${digest}` : p);
   entries.sort();
-  return require("node:crypto").createHash("sha256").update(JSON.stringify([options, rootNames, entries])).digest("hex");
+  return require("node:crypto")
+    .createHash("sha256")
+    .update(JSON.stringify([options, rootNames, entries]))
+    .digest("hex");
 }
 
 /** A full garbage collection, so that the heap measured is what the kept targets hold (not garbage yet to go). */
@@ -230,10 +239,14 @@ function compile(argv, inputs) {
     readDirectory: (/** @type {any[]} */ ...a) => ts.sys.readDirectory(...a).filter(visible),
   };
   const diagnosticsOfConfig = [];
-  const parsed = ts.getParsedCommandLineOfConfigFile(projectAbs, {}, {
-    ...sys,
-    onUnRecoverableConfigFileDiagnostic: (/** @type {any} */ d) => diagnosticsOfConfig.push(d),
-  });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    projectAbs,
+    {},
+    {
+      ...sys,
+      onUnRecoverableConfigFileDiagnostic: (/** @type {any} */ d) => diagnosticsOfConfig.push(d),
+    },
+  );
   if (!parsed || diagnosticsOfConfig.length || parsed.errors.length) {
     return { code: 1, output: formatDiagnostics(ts, [...diagnosticsOfConfig, ...(parsed ? parsed.errors : [])], o) };
   }
@@ -249,9 +262,21 @@ function compile(argv, inputs) {
   host.getDefaultLibFileName = (/** @type {any} */ opts) => path.join(libDir, ts.getDefaultLibFileName(opts));
   if (state) {
     const cache = sharedSources;
-    const parseOptions = JSON.stringify([options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs]);
+    const parseOptions = JSON.stringify([
+      options.target,
+      options.module,
+      options.moduleResolution,
+      options.moduleDetection,
+      options.jsx,
+      options.allowJs,
+    ]);
     const original = host.getSourceFile.bind(host);
-    host.getSourceFile = (/** @type {string} */ fileName, /** @type {any} */ languageVersion, /** @type {any} */ onError, /** @type {any} */ shouldCreate) => {
+    host.getSourceFile = (
+      /** @type {string} */ fileName,
+      /** @type {any} */ languageVersion,
+      /** @type {any} */ onError,
+      /** @type {any} */ shouldCreate,
+    ) => {
       const abs = path.resolve(fileName);
       // What parsing depends on: the content, and the options that change how a file is parsed.
       const key = `${inputs?.get(abs) ?? ""}|${JSON.stringify(languageVersion)}|${parseOptions}`;
@@ -356,11 +381,11 @@ function* fields(/** @type {Buffer} */ buf) {
     if (wire === 0) {
       const [v, p2] = readVarint(buf, p1);
       pos = p2;
-      yield /** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
+      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
     } else if (wire === 2) {
       const [len, p2] = readVarint(buf, p1);
       pos = p2 + len;
-      yield /** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
+      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
     } else if (wire === 1) pos = p1 + 8;
     else if (wire === 5) pos = p1 + 4;
     else throw new Error(`unsupported wire type ${wire}`);
@@ -427,7 +452,7 @@ function runWorker() {
           result.output += `tsc_worker: ${states.size} targets in memory, heap ${Math.round(liveHeap() / 2 ** 20)} MB\n`;
         }
       } catch (e) {
-        result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n` };
+        result = { code: 1, output: `tsc_worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n` };
       }
       process.stdout.write(encodeResponse(result.code, result.output, req.requestId));
     }

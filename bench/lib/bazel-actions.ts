@@ -114,7 +114,9 @@ export function summarizeProfile(text: string): ProfileSummary {
   const end = Math.max(...events.filter((e) => typeof e.ts === "number").map((e) => e.ts + (e.dur ?? 0)));
   const phases: { name: string; ms: number }[] = [];
   if (launch?.dur) phases.push({ name: "launch", ms: ms(launch.dur) });
-  points.forEach((p, i) => phases.push({ name: p.name, ms: ms((points[i + 1]?.ts ?? end) - p.ts) }));
+  points.forEach((p, i) => {
+    phases.push({ name: p.name, ms: ms((points[i + 1]?.ts ?? end) - p.ts) });
+  });
   const diff = events.find((e) => e.name === "handleDiffs");
   const actions = events
     .filter((e) => e.cat === "action processing" && e.ph === "X")
@@ -128,7 +130,9 @@ export function summarizeProfile(text: string): ProfileSummary {
       return { name: a.name, ms: ms(a.dur ?? 0), parts };
     })
     .sort((a, b) => b.ms - a.ms);
-  const criticalPath = events.filter((e) => e.cat === "critical path component").map((e) => ({ name: e.name.replace(/^action '(.*)'$/, "$1"), ms: ms(e.dur ?? 0) }));
+  const criticalPath = events
+    .filter((e) => e.cat === "critical path component")
+    .map((e) => ({ name: e.name.replace(/^action '(.*)'$/, "$1"), ms: ms(e.dur ?? 0) }));
   // A repository function that asks for a repository not fetched yet is restarted from the top: one entry per name.
   const repoMs = new Map<string, number>();
   for (const e of events) {
@@ -149,7 +153,10 @@ export function describeProfile(p: ProfileSummary): string {
     .map((a) => {
       const parts = Object.entries(a.parts)
         .filter(([, v]) => v >= 0.5)
-        .map(([k, v]) => `${k.replace("sandbox.createFileSystem", "sandbox setup").replace("subprocess.run", "run").replace("sandbox.delete", "sandbox teardown").replace("sandbox.copyOutputs", "copy outputs")} ${f(v)}`);
+        .map(
+          ([k, v]) =>
+            `${k.replace("sandbox.createFileSystem", "sandbox setup").replace("subprocess.run", "run").replace("sandbox.delete", "sandbox teardown").replace("sandbox.copyOutputs", "copy outputs")} ${f(v)}`,
+        );
       const how = parts.length ? parts.join(" + ") : "no subprocess: persistent worker or in-process";
       return `${a.name} ${f(a.ms)} (${how})`;
     });

@@ -1,7 +1,7 @@
 /** Bazel consumer workspaces for the benchmarks: the test fixture's, plus the environment and cleanup they need. */
 import { spawnSync } from "node:child_process";
 import { BAZEL } from "../../test/fixtures/bazel";
-import { run, RunResult } from "./measure";
+import { run, type RunResult } from "./measure";
 
 export { BAZEL, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../../test/fixtures/bazel";
 

@@ -2,8 +2,8 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Inputs } from "./inputs";
-import { fmtMs, Row } from "./report";
-import { load, Stat } from "./measure";
+import { fmtMs, type Row } from "./report";
+import { load, type Stat } from "./measure";
 
 export interface Ctx {
   smoke: boolean;
@@ -42,7 +42,14 @@ export function row(r: Row): Row {
 export function versus(r: Pick<Row, "id" | "key" | "what" | "notes"> & { ours: Stat; peer: Stat; limit?: number }): Row {
   const ratio = r.ours.median / r.peer.median;
   const { limit, ...rest } = r;
-  return row({ ...rest, ours: fmtMs(r.ours), peer: fmtMs(r.peer), ratio, target: limit === undefined ? "—" : `≤ ${Number.isInteger(limit) ? limit.toFixed(1) : limit}`, met: limit === undefined ? undefined : ratio <= limit });
+  return row({
+    ...rest,
+    ours: fmtMs(r.ours),
+    peer: fmtMs(r.peer),
+    ratio,
+    target: limit === undefined ? "—" : `≤ ${Number.isInteger(limit) ? limit.toFixed(1) : limit}`,
+    met: limit === undefined ? undefined : ratio <= limit,
+  });
 }
 
 /** A functional check (not a timing): the benchmark fails when it does not hold. */

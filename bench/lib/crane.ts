@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "./bazel";
-import { runOk, RunResult } from "./measure";
+import { runOk, type RunResult } from "./measure";
 import type { Row } from "./report";
 
 export interface Crane {

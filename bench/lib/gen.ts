@@ -47,10 +47,59 @@ export class Rng {
   }
 }
 
-const SYLLABLES = "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge go ha he hi ka ke ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze zo ex in on an er or al st tr pr qu".split(" ");
-const KEYWORDS = ["value", "options", "result", "buffer", "index", "length", "callback", "error", "data", "key", "name", "type", "node", "state", "config", "path", "stream", "parse", "format", "resolve", "handler", "context", "target", "source", "item", "list", "map", "next", "push", "emit"];
-const ENGLISH = "the a of to and in is that for it as with be on this are by an can from or which not have will you if when all use your more other one its was but has see also these must should returns default each any used called new function object string array option set get value file module package version install usage example api license support note".split(" ");
-const TYPES = ["string", "number", "boolean", "void", "unknown", "any", "Buffer", "Promise<void>", "Record<string, unknown>", "string[]", "number | undefined"];
+const SYLLABLES =
+  "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge go ha he hi ka ke ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze zo ex in on an er or al st tr pr qu".split(
+    " ",
+  );
+const KEYWORDS = [
+  "value",
+  "options",
+  "result",
+  "buffer",
+  "index",
+  "length",
+  "callback",
+  "error",
+  "data",
+  "key",
+  "name",
+  "type",
+  "node",
+  "state",
+  "config",
+  "path",
+  "stream",
+  "parse",
+  "format",
+  "resolve",
+  "handler",
+  "context",
+  "target",
+  "source",
+  "item",
+  "list",
+  "map",
+  "next",
+  "push",
+  "emit",
+];
+const ENGLISH =
+  "the a of to and in is that for it as with be on this are by an can from or which not have will you if when all use your more other one its was but has see also these must should returns default each any used called new function object string array option set get value file module package version install usage example api license support note".split(
+    " ",
+  );
+const TYPES = [
+  "string",
+  "number",
+  "boolean",
+  "void",
+  "unknown",
+  "any",
+  "Buffer",
+  "Promise<void>",
+  "Record<string, unknown>",
+  "string[]",
+  "number | undefined",
+];
 
 function makeVocabulary(rng: Rng, n: number): string[] {
   const out = new Set<string>(KEYWORDS);
@@ -302,7 +351,7 @@ export function generateNodeModules(root: string, o: NodeModulesOptions): TreeSt
   const pkgs: string[] = [];
   const smallBudget = o.bytes * 0.45;
   const smallFiles = Math.max(1, Math.round(o.files * 0.99));
-  const medianSmall = Math.max(64, (smallBudget / smallFiles) / Math.exp(0.5)); // mean of lognormal(σ=1) = median·e^0.5
+  const medianSmall = Math.max(64, smallBudget / smallFiles / Math.exp(0.5)); // mean of lognormal(σ=1) = median·e^0.5
   while (stats.files < smallFiles) {
     let name = t.vocab[r.int(t.vocab.length)].toLowerCase();
     if (r.chance(0.15)) name = `@${t.vocab[r.int(t.vocab.length)].toLowerCase()}/${name}`;
@@ -312,7 +361,16 @@ export function generateNodeModules(root: string, o: NodeModulesOptions): TreeSt
     const version = `${r.int(10)}.${r.int(30)}.${r.int(20)}`;
     const deps: Record<string, string> = {};
     for (let i = r.int(6); i > 0; i--) deps[r.pick(t.vocab).toLowerCase()] = `^${r.int(10)}.${r.int(10)}.0`;
-    const pj = { name: name.replace(/^.*node_modules\//, ""), version, description: t.markdown(60).replace(/\n/g, " "), main: "index.js", types: "index.d.ts", license: "MIT", dependencies: deps, keywords: t.vocab.slice(r.int(3000), r.int(3000) + 3 + r.int(5)) };
+    const pj = {
+      name: name.replace(/^.*node_modules\//, ""),
+      version,
+      description: t.markdown(60).replace(/\n/g, " "),
+      main: "index.js",
+      types: "index.d.ts",
+      license: "MIT",
+      dependencies: deps,
+      keywords: t.vocab.slice(r.int(3000), r.int(3000) + 3 + r.int(5)),
+    };
     const base = name;
     put(root, `${base}/package.json`, JSON.stringify(pj, null, 2) + "\n", stats);
     if (r.chance(0.8)) put(root, `${base}/LICENSE`, MIT.replace("YEAR", String(2010 + r.int(15))).replace("AUTHOR", r.pick(t.vocab)), stats);
@@ -346,7 +404,8 @@ export function generateApp(root: string, seed: number, files: number): TreeStat
   const t = new TextGen(r);
   const stats: TreeStats = { files: 0, bytes: 0 };
   put(root, "main.js", `"use strict";\nconst version = "v1";\nconsole.log("app", version);\n` + t.js(2000), stats);
-  for (let i = 1; i < files - 1; i++) put(root, `lib/${String(i).padStart(3, "0")}-${r.pick(t.vocab)}.js`, t.js(Math.round(r.lognormal(3000, 0.7))), stats);
+  for (let i = 1; i < files - 1; i++)
+    put(root, `lib/${String(i).padStart(3, "0")}-${r.pick(t.vocab)}.js`, t.js(Math.round(r.lognormal(3000, 0.7))), stats);
   put(root, "data/settings.json", JSON.stringify({ seed, items: t.vocab.slice(0, 100) }, null, 2), stats);
   return stats;
 }

@@ -1,14 +1,14 @@
 /** The benchmarks' inputs, generated into a work directory: trees, the base image, layers and images. */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildLayer, layerFromDescriptor, LayerDescriptor } from "../../src/layer/build";
+import { buildLayer, layerFromDescriptor, type LayerDescriptor } from "../../src/layer/build";
 import type { Layer } from "../../src/layer/layer";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
-import { composeIndex, ImageIndex } from "../../src/image/index";
+import { composeIndex, type ImageIndex } from "../../src/image/index";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { generateApp, generateNodeModules, generateRootfs, TreeStats } from "./gen";
+import { generateApp, generateNodeModules, generateRootfs, type TreeStats } from "./gen";
 
 export interface Sizes {
   nmFiles: number;
@@ -64,25 +64,37 @@ export class Inputs {
     let t = Date.now();
     this.nmStats = generateNodeModules(this.nmDir, { seed: this.seed, files: this.sizes.nmFiles, bytes: this.sizes.nmBytes });
     this.appStats = generateApp(this.appDir, this.seed + 1, this.sizes.appFiles);
-    log(`generated node_modules (${this.nmStats.files} files, ${mb(this.nmStats.bytes)}) and app (${this.appStats.files} files) in ${Date.now() - t} ms`);
+    log(
+      `generated node_modules (${this.nmStats.files} files, ${mb(this.nmStats.bytes)}) and app (${this.appStats.files} files) in ${Date.now() - t} ms`,
+    );
     t = Date.now();
     const { image: base, rawBytes } = await this.buildBase("", this.seed + 2, "usr/lib/x86_64-linux-gnu");
     this.baseRawBytes = rawBytes;
     await writeLayout(this.baseDir, base, { refName: "latest" });
-    log(`built the base image (${base.layers.length} layers, ${mb(this.baseRawBytes)} raw, ${mb(imageBytes(base))} compressed) in ${Date.now() - t} ms`);
+    log(
+      `built the base image (${base.layers.length} layers, ${mb(this.baseRawBytes)} raw, ${mb(imageBytes(base))} compressed) in ${Date.now() - t} ms`,
+    );
   }
 
   /**
    * A base image of two layers ("libs", 70% of the raw size, and "rest") from root file systems generated with seeds
    * `seed` and `seed + 1`; `suffix` keeps another base's directories and layer files apart ("" is the main base).
    */
-  private async buildBase(suffix: string, seed: number, libDir: string, platform?: { architecture: string; variant?: string }): Promise<{ image: Image; rawBytes: number }> {
+  private async buildBase(
+    suffix: string,
+    seed: number,
+    libDir: string,
+    platform?: { architecture: string; variant?: string },
+  ): Promise<{ image: Image; rawBytes: number }> {
     const libs = join(this.work, `rootfs${suffix}`, "libs");
     const rest = join(this.work, `rootfs${suffix}`, "rest");
     const a = generateRootfs(libs, seed, Math.round(this.sizes.baseBytes * 0.7), libDir);
     const b = generateRootfs(rest, seed + 1, Math.round(this.sizes.baseBytes * 0.3), libDir);
     const layers: { layer: Layer; createdBy: string }[] = [];
-    for (const [name, src] of [["libs", libs], ["rest", rest]] as const) {
+    for (const [name, src] of [
+      ["libs", libs],
+      ["rest", rest],
+    ] as const) {
       const p = join(this.work, "layers", `base${suffix}-${name}.tar.gz`);
       layers.push({ layer: layerFromDescriptor(p, await buildLayer([{ dest: "/", src }], p)), createdBy: `bench base: ${name}` });
     }
@@ -97,8 +109,13 @@ export class Inputs {
   arm64BaseImage(log: (s: string) => void): Promise<Image> {
     this.arm64Base ??= (async () => {
       const t = Date.now();
-      const { image, rawBytes } = await this.buildBase("-arm64", this.seed + 4, "usr/lib/aarch64-linux-gnu", { architecture: "arm64", variant: "v8" });
-      log(`built the arm64 base image (${image.layers.length} layers, ${mb(rawBytes)} raw, ${mb(imageBytes(image))} compressed) in ${Date.now() - t} ms`);
+      const { image, rawBytes } = await this.buildBase("-arm64", this.seed + 4, "usr/lib/aarch64-linux-gnu", {
+        architecture: "arm64",
+        variant: "v8",
+      });
+      log(
+        `built the arm64 base image (${image.layers.length} layers, ${mb(rawBytes)} raw, ${mb(imageBytes(image))} compressed) in ${Date.now() - t} ms`,
+      );
       return image;
     })();
     return this.arm64Base;

@@ -56,7 +56,13 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
         if (m) maxRss = Number(m[1]) * 1024;
         rmSync(rssDir!, { recursive: true, force: true });
       }
-      resolve({ code: code ?? (signal ? 128 : -1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), ms, maxRss });
+      resolve({
+        code: code ?? (signal ? 128 : -1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        ms,
+        maxRss,
+      });
     });
   });
 }

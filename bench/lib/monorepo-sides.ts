@@ -15,14 +15,14 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { startRegistry, RunningRegistry } from "../../test/fixtures/registry";
+import { startRegistry, type RunningRegistry } from "../../test/fixtures/registry";
 import { bazelOk, expunge, QUIET, REPO_ROOT } from "./bazel";
-import { check, CLI, Ctx } from "./context";
+import { check, CLI, type Ctx } from "./context";
 import { runOk } from "./measure";
-import { changeLibrary, monorepoSources, MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
-import { generateNpmTree, NpmTree } from "./npm-tree";
+import { changeLibrary, monorepoSources, type MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
+import { generateNpmTree, type NpmTree } from "./npm-tree";
 import { addRealPackages } from "./real-npm";
-import { Podman, podmanWithBase } from "./podman";
+import { type Podman, podmanWithBase } from "./podman";
 
 export interface MonoSizes {
   npmFiles: number;
@@ -67,7 +67,11 @@ const RULES_SKIP = /^(bench|test|docs|examples|scripts|\.ci|node_modules)(\/|$)/
 
 /** A copy of the rules' files (tracked and untracked, not ignored) in `dest`; the checkout itself if git cannot list them. */
 export function snapshotRules(dest: string): string {
-  const ls = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO_ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+  const ls = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   if (ls.status !== 0) return REPO_ROOT;
   for (const rel of ls.stdout.split("\0")) {
     if (!rel || RULES_SKIP.test(rel) || !existsSync(join(REPO_ROOT, rel))) continue;
@@ -93,7 +97,9 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const ws = join(dir, "ws");
     writeBazelWorkspace(ws, snapshotRules(join(dir, "rules_pipeline")), reg.host, src, tree);
     ctx.defer(() => expunge(ws));
-    ctx.log(`monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated) and ${real.paths.length} real ones, ${sizes.libFiles} library files, in ${Date.now() - t} ms`);
+    ctx.log(
+      `monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated) and ${real.paths.length} real ones, ${sizes.libFiles} library files, in ${Date.now() - t} ms`,
+    );
     t = Date.now();
     // Cold: the fetch (npm ci of the lockfile, the rules' own packages and tools, the host-node base), the build and the push.
     const cold = await bazelOk(ws, ["run", ...PROFILED, "//x:etl_push"]);
@@ -101,7 +107,10 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const coldDigest = pushedDigest(cold.stdout, `${reg.host}/mono/etl`);
     ctx.log(`monorepo: cold build + push in ${Date.now() - t} ms (${processes})`);
     await bazelOk(ws, ["build", ...QUIET, "//x:etl_image", "//x:etl_local", "//x:report_local"]);
-    for (const [target, name] of [["//x:etl_local", "etl"], ["//x:report_local", "report"]]) {
+    for (const [target, name] of [
+      ["//x:etl_local", "etl"],
+      ["//x:report_local", "report"],
+    ]) {
       const r = await bazelOk(ws, ["run", ...QUIET, target]);
       check(r.stdout.includes(`${name} computed 60`), `monorepo: ${target} prints what the library computed (${r.stdout.trim().slice(0, 200)})`);
     }
@@ -135,7 +144,9 @@ export function peerProjects(ctx: Ctx, m: Mono): Promise<{ podman: string; lockf
 }
 
 /** Milliseconds of a sequence of steps, and of each step (`step(name, fn)`). */
-export async function timed(steps: (step: (name: string, fn: () => Promise<unknown>) => Promise<void>) => Promise<void>): Promise<{ ms: number; parts: Record<string, number> }> {
+export async function timed(
+  steps: (step: (name: string, fn: () => Promise<unknown>) => Promise<void>) => Promise<void>,
+): Promise<{ ms: number; parts: Record<string, number> }> {
   const parts: Record<string, number> = {};
   const t = process.hrtime.bigint();
   await steps(async (name, fn) => {
@@ -173,7 +184,10 @@ export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): P
 export async function bazelLocal(m: Mono, flags: string[] = [], quiet = QUIET): Promise<{ ms: number; stderr: string }> {
   const expected = changeLibrary(m.ws, m.src, m.next());
   const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_local"]);
-  check(r.stdout.includes(`etl computed ${expected},`), `P10: etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`);
+  check(
+    r.stdout.includes(`etl computed ${expected},`),
+    `P10: etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`,
+  );
   return { ms: r.ms, stderr: r.stderr };
 }
 
@@ -194,7 +208,9 @@ export async function podmanPush(m: Mono, p: Podman, dir: string): Promise<Pushe
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
     await step("podman build", () => p.ok(["build", "--network", "none", "--pull=never", "-q", "-t", PODMAN_IMAGE, "."], { cwd: dir }));
-    await step("podman push", () => p.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, PODMAN_IMAGE, `docker://${m.reg.host}/mono/etl-podman:latest`]));
+    await step("podman push", () =>
+      p.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, PODMAN_IMAGE, `docker://${m.reg.host}/mono/etl-podman:latest`]),
+    );
   });
   return { ...t, digest: readFileSync(digestFile, "utf8").trim() };
 }
@@ -203,7 +219,10 @@ export async function podmanPush(m: Mono, p: Podman, dir: string): Promise<Pushe
 export async function podmanRunCheck(p: Podman, dir: string): Promise<void> {
   const expected = 60 + Number(/const delta = (\d+);/.exec(readFileSync(join(dir, "lib", "mod01.ts"), "utf8"))![1]);
   const r = await p.ok(["run", "--rm", "--network", "none", PODMAN_IMAGE]);
-  check(r.stdout.includes(`etl computed ${expected},`), `P9: the podman-built image runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`);
+  check(
+    r.stdout.includes(`etl computed ${expected},`),
+    `P9: the podman-built image runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`,
+  );
 }
 
 /** One-line change, then tsc (incremental), `pipeline build --lockfile` (node_modules layer cached) and `pipeline push`. */
@@ -214,9 +233,16 @@ export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Push
   let digest = "";
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
-    await step("pipeline build", () => runOk(process.execPath, [ctx.cli, "build", "--lockfile", ".", "--output", out, "--base", `oci:${m.base}`, "--cache-dir", cache], { cwd: dir, env: cliEnv() }));
+    await step("pipeline build", () =>
+      runOk(process.execPath, [ctx.cli, "build", "--lockfile", ".", "--output", out, "--base", `oci:${m.base}`, "--cache-dir", cache], {
+        cwd: dir,
+        env: cliEnv(),
+      }),
+    );
     await step("pipeline push", async () => {
-      const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], { env: cliEnv() });
+      const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], {
+        env: cliEnv(),
+      });
       digest = /@(sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
     });
   });
@@ -235,6 +261,9 @@ export async function tscAndRun(m: Mono, dir: string): Promise<{ ms: number; par
       out = (await runOk(process.execPath, ["dist/x/etl.js"], { cwd: dir })).stdout;
     });
   });
-  check(out.includes(`etl computed ${expected},`), `P10: the hand-compiled program runs the changed library (expected ${expected}, got ${out.trim().slice(0, 200)})`);
+  check(
+    out.includes(`etl computed ${expected},`),
+    `P10: the hand-compiled program runs the changed library (expected ${expected}, got ${out.trim().slice(0, 200)})`,
+  );
   return t;
 }

@@ -40,7 +40,10 @@ function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?:
   if (lines.length) lines.push("");
   const R = `${cap(word)}${n}`;
   lines.push(
-    `/** ${t.markdown(60 + r.int(100)).replace(/\*\//g, "").replace(/\n/g, " ")} */`,
+    `/** ${t
+      .markdown(60 + r.int(100))
+      .replace(/\*\//g, "")
+      .replace(/\n/g, " ")} */`,
     `export interface ${R} {`,
     "  id: number;",
     "  name: string;",
@@ -48,14 +51,19 @@ function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?:
     "  weight?: number;",
     "}",
     "",
-    `export type ${R}Kind = ${["new", "open", "done", "late"].slice(0, 2 + r.int(3)).map((k) => JSON.stringify(k)).join(" | ")};`,
+    `export type ${R}Kind = ${["new", "open", "done", "late"]
+      .slice(0, 2 + r.int(3))
+      .map((k) => JSON.stringify(k))
+      .join(" | ")};`,
     "",
     `export function normalize${n}(rows: ${R}[]): ${R}[] {`,
     "  return rows.filter((row) => row.id >= 0).map((row) => ({ ...row, name: row.name.trim(), tags: [...row.tags].sort() }));",
     "}",
     "",
     `export function score${n}(n: number): number {`,
-    ...(i === 1 ? ["  const delta = 0;", "  return n * 3 + delta;"] : [`  return n * ${i}${imports.earlier ? ` + score${pad(imports.earlier)}(1)` : ""};`]),
+    ...(i === 1
+      ? ["  const delta = 0;", "  return n * 3 + delta;"]
+      : [`  return n * ${i}${imports.earlier ? ` + score${pad(imports.earlier)}(1)` : ""};`]),
     "}",
     "",
     `export function label${n}(value: string): string {`,
@@ -80,7 +88,10 @@ function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?:
     const h = `${ident(r.pick(t.vocab))}${n}x${k}`;
     lines.push(
       "",
-      `/** ${t.markdown(40 + r.int(80)).replace(/\*\//g, "").replace(/\n/g, " ")} */`,
+      `/** ${t
+        .markdown(40 + r.int(80))
+        .replace(/\*\//g, "")
+        .replace(/\n/g, " ")} */`,
       `export function ${h}(values: readonly number[], factor = ${1 + r.int(9)}): number[] {`,
       "  const out: number[] = [];",
       "  for (const v of values) {",

@@ -64,17 +64,28 @@ export function declarations(t: TextGen, r: Rng, prefix: string, size: number): 
     names.push(n);
     return n;
   };
-  const type = () => (names.length && r.chance(0.3) ? r.pick(names.filter((n) => /^[A-Z]/.test(n))) || "string" : r.pick(["string", "number", "boolean", "unknown", "string[]", "Record<string, unknown>", "Promise<void>", "number | undefined"]));
+  const type = () =>
+    names.length && r.chance(0.3)
+      ? r.pick(names.filter((n) => /^[A-Z]/.test(n))) || "string"
+      : r.pick(["string", "number", "boolean", "unknown", "string[]", "Record<string, unknown>", "Promise<void>", "number | undefined"]);
   const field = () => `${ident(r.pick(t.vocab)).toLowerCase() || "x"}${r.chance(0.3) ? "?" : ""}: ${type()};`;
   let n = 0;
   while (n < size) {
-    const doc = r.chance(0.5) ? `/** ${t.markdown(40 + r.int(120)).replace(/\*\//g, "").replace(/\n/g, " ")} */\n` : "";
+    const doc = r.chance(0.5)
+      ? `/** ${t
+          .markdown(40 + r.int(120))
+          .replace(/\*\//g, "")
+          .replace(/\n/g, " ")} */\n`
+      : "";
     const k = r.int(5);
     let d: string;
     if (k === 0) d = `export interface ${fresh()} {\n${Array.from({ length: 1 + r.int(8) }, () => "    " + field()).join("\n")}\n}`;
-    else if (k === 1) d = `export type ${fresh()} = ${Array.from({ length: 1 + r.int(4) }, () => (r.chance(0.5) ? JSON.stringify(ident(r.pick(t.vocab))) : type())).join(" | ")};`;
-    else if (k === 2) d = `export declare function ${fresh().replace(/^./, (c) => c.toLowerCase())}(input: ${type()}, options?: ${type()}): ${type()};`;
-    else if (k === 3) d = `export declare class ${fresh()} {\n    constructor(options?: ${type()});\n${Array.from({ length: 1 + r.int(5) }, () => `    ${ident(r.pick(t.vocab)).toLowerCase() || "m"}(value: ${type()}): ${type()};`).join("\n")}\n}`;
+    else if (k === 1)
+      d = `export type ${fresh()} = ${Array.from({ length: 1 + r.int(4) }, () => (r.chance(0.5) ? JSON.stringify(ident(r.pick(t.vocab))) : type())).join(" | ")};`;
+    else if (k === 2)
+      d = `export declare function ${fresh().replace(/^./, (c) => c.toLowerCase())}(input: ${type()}, options?: ${type()}): ${type()};`;
+    else if (k === 3)
+      d = `export declare class ${fresh()} {\n    constructor(options?: ${type()});\n${Array.from({ length: 1 + r.int(5) }, () => `    ${ident(r.pick(t.vocab)).toLowerCase() || "m"}(value: ${type()}): ${type()};`).join("\n")}\n}`;
     else d = `export declare const ${fresh().replace(/^./, (c) => c.toLowerCase())}: ${type()};`;
     out.push(doc + d);
     n += doc.length + d.length + 1;
@@ -109,14 +120,24 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
   const base = p.name.replace(/^@[^/]+\//, "");
   const prefix = cap(ident(base)).slice(0, 12) || "Pkg";
   const modules: string[] = [];
-  const pj: Record<string, unknown> = { name: p.name, version: p.version, description: t.markdown(80).replace(/\n/g, " "), license: "MIT", repository: { type: "git", url: `https://example.invalid/${base}.git` } };
+  const pj: Record<string, unknown> = {
+    name: p.name,
+    version: p.version,
+    description: t.markdown(80).replace(/\n/g, " "),
+    license: "MIT",
+    repository: { type: "git", url: `https://example.invalid/${base}.git` },
+  };
   if (p.kind === "types") Object.assign(pj, { types: "index.d.ts", typeScriptVersion: "4.8" });
   else if (p.kind === "typed") Object.assign(pj, { main: "lib/index.js", types: "lib/index.d.ts" });
   else Object.assign(pj, { main: "index.js" });
   if (Object.keys(p.deps).length) pj.dependencies = p.deps;
   put("package.json", JSON.stringify(pj, null, 2) + "\n", true);
   if (r.chance(0.9)) put("README.md", t.markdown(Math.round(r.lognormal(3000, 0.9))));
-  if (r.chance(0.85)) put("LICENSE", `MIT License\n\nCopyright (c) ${2012 + r.int(13)} ${base}\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this software.\n`);
+  if (r.chance(0.85))
+    put(
+      "LICENSE",
+      `MIT License\n\nCopyright (c) ${2012 + r.int(13)} ${base}\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this software.\n`,
+    );
   if (p.kind === "types") {
     const subs = Math.max(0, left - 1);
     for (let i = 0; i < subs; i++) {
@@ -125,7 +146,11 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
       put(`${i % 3 === 2 ? "ts5.0/" : ""}${m}.d.ts`, declarations(t, r, `${prefix}${i}`, Math.round(r.lognormal(1200, 0.9))));
     }
     const top = modules.filter((_, i) => i % 3 !== 2);
-    put("index.d.ts", `${top.map((m) => `export * from "./${m}";`).join("\n")}\nexport interface ${prefix}Options {\n    verbose?: boolean;\n}\nexport declare function ${p.exportName}(input: string, options?: ${prefix}Options): string;\n`, true);
+    put(
+      "index.d.ts",
+      `${top.map((m) => `export * from "./${m}";`).join("\n")}\nexport interface ${prefix}Options {\n    verbose?: boolean;\n}\nexport declare function ${p.exportName}(input: string, options?: ${prefix}Options): string;\n`,
+      true,
+    );
     return { files, bytes };
   }
   const requires = Object.keys(p.deps);
@@ -139,19 +164,31 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
       put(`lib/${m}.js`, t.js(Math.round(r.lognormal(1500, 1.0))));
       if (r.chance(0.3)) put(`lib/${m}.js.map`, t.sourceMap(Math.round(r.lognormal(2500, 0.8))));
     }
-    put("lib/index.d.ts", `${modules.map((m) => `export * from "./${m}";`).join("\n")}\nexport interface ${prefix}Options {\n    verbose?: boolean;\n}\nexport declare function ${p.exportName}(input: string, options?: ${prefix}Options): string;\n`, true);
+    put(
+      "lib/index.d.ts",
+      `${modules.map((m) => `export * from "./${m}";`).join("\n")}\nexport interface ${prefix}Options {\n    verbose?: boolean;\n}\nexport declare function ${p.exportName}(input: string, options?: ${prefix}Options): string;\n`,
+      true,
+    );
   } else put("index.js", entryJs(p, requires), true);
   if (r.chance(0.3)) put(`dist/${base}.min.js`, t.minified(Math.round(r.lognormal(30e3, 0.8))));
   if (r.chance(0.2)) put(`dist/${base}.min.js.map`, t.sourceMap(Math.round(r.lognormal(40e3, 0.8))));
   if (r.chance(0.2)) put("CHANGELOG.md", t.markdown(Math.round(r.lognormal(4000, 1))));
   const sub = r.pick(["lib", "src", "cjs", "build"]);
-  for (let i = 0; left > 0; i++) put(`${sub}/${r.chance(0.3) ? ident(r.pick(t.vocab)).toLowerCase() + "/" : ""}${ident(r.pick(t.vocab)).toLowerCase() || "f"}${i}.js`, t.js(Math.round(r.lognormal(1500, 1.0))));
+  for (let i = 0; left > 0; i++)
+    put(
+      `${sub}/${r.chance(0.3) ? ident(r.pick(t.vocab)).toLowerCase() + "/" : ""}${ident(r.pick(t.vocab)).toLowerCase() || "f"}${i}.js`,
+      t.js(Math.round(r.lognormal(1500, 1.0))),
+    );
   return { files, bytes };
 }
 
 /** A tarball as npm pack makes one (`package/...`), deterministic; returns [path, integrity]. */
 function pack(stage: string, out: string): string {
-  const tar = spawnSync("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--mode=u+rw,go+r,go-w", "-cf", "-", "-C", stage, "package"], { maxBuffer: 1 << 30 });
+  const tar = spawnSync(
+    "tar",
+    ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--mode=u+rw,go+r,go-w", "-cf", "-", "-C", stage, "package"],
+    { maxBuffer: 1 << 30 },
+  );
   if (tar.status !== 0) throw new Error(`tar of ${stage} failed: ${tar.stderr}`);
   const tgz = gzipSync(tar.stdout, { level: 6 });
   mkdirSync(dirname(out), { recursive: true });
@@ -203,7 +240,9 @@ export function platformPackages(tarballs: string, stageRoot: string, seed: numb
   const version = `0.${10 + r.int(20)}.${r.int(10)}`;
   const host = `@${name}/${process.platform}-${process.arch}`;
   const matches = (os: string[], cpu?: string[]) => os.includes(process.platform) && (!cpu || cpu.includes(process.arch));
-  const pairs = PLATFORMS.some(([os, cpu]) => os === process.platform && cpu === process.arch) ? PLATFORMS : [...PLATFORMS, [process.platform, process.arch] as [string, string]];
+  const pairs = PLATFORMS.some(([os, cpu]) => os === process.platform && cpu === process.arch)
+    ? PLATFORMS
+    : [...PLATFORMS, [process.platform, process.arch] as [string, string]];
   const platforms: PlatformPackages["platforms"] = [
     ...pairs.map(([os, cpu]) => ({ name: `@${name}/${os}-${cpu}`, os: [os], cpu: [cpu], installed: matches([os], [cpu]) })),
     { name: `@${name}/watch-darwin`, os: ["darwin"], installed: matches(["darwin"]) },
@@ -230,7 +269,16 @@ export function platformPackages(tarballs: string, stageRoot: string, seed: numb
   };
   for (const p of platforms) {
     const platform = p.name.slice(`@${name}/`.length);
-    const pj = { name: p.name, version, description: `The ${platform} binary for ${name}, a JavaScript bundler.`, license: "MIT", preferUnplugged: true, engines: { node: ">=18" }, os: p.os, ...(p.cpu ? { cpu: p.cpu } : {}) };
+    const pj = {
+      name: p.name,
+      version,
+      description: `The ${platform} binary for ${name}, a JavaScript bundler.`,
+      license: "MIT",
+      preferUnplugged: true,
+      engines: { node: ">=18" },
+      os: p.os,
+      ...(p.cpu ? { cpu: p.cpu } : {}),
+    };
     const [tgz, integrity] = stagePackage(
       p.name,
       {
@@ -242,7 +290,16 @@ export function platformPackages(tarballs: string, stageRoot: string, seed: numb
       [`bin/${name}`],
     );
     // The keys in the order npm writes them (npm 10).
-    lockPackages[`node_modules/${p.name}`] = { version, resolved: `file:${tgz}`, integrity, ...(p.cpu ? { cpu: p.cpu } : {}), license: "MIT", optional: true, os: p.os, engines: { node: ">=18" } };
+    lockPackages[`node_modules/${p.name}`] = {
+      version,
+      resolved: `file:${tgz}`,
+      integrity,
+      ...(p.cpu ? { cpu: p.cpu } : {}),
+      license: "MIT",
+      optional: true,
+      os: p.os,
+      engines: { node: ">=18" },
+    };
   }
   const optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, version]).sort(([a], [b]) => (a < b ? -1 : 1)));
   const main = `"use strict";
@@ -265,7 +322,22 @@ exports.describe = function () {
   const [tgz, integrity] = stagePackage(
     name,
     {
-      "package.json": JSON.stringify({ name, version, description: "An extremely fast JavaScript bundler (its native half is one optional package per platform).", license: "MIT", main: "lib/main.js", types: "lib/main.d.ts", bin: { [name]: `bin/${name}` }, engines: { node: ">=18" }, optionalDependencies }, null, 2) + "\n",
+      "package.json":
+        JSON.stringify(
+          {
+            name,
+            version,
+            description: "An extremely fast JavaScript bundler (its native half is one optional package per platform).",
+            license: "MIT",
+            main: "lib/main.js",
+            types: "lib/main.d.ts",
+            bin: { [name]: `bin/${name}` },
+            engines: { node: ">=18" },
+            optionalDependencies,
+          },
+          null,
+          2,
+        ) + "\n",
       "README.md": `# ${name}\n\nA JavaScript bundler whose executable comes from \`@${name}/<os>-<cpu>\`, the optional dependency npm installs for the machine.\n`,
       LICENSE: `MIT License\n\nCopyright (c) 2020 ${name}\n`,
       "lib/main.js": main,
@@ -274,7 +346,15 @@ exports.describe = function () {
     },
     [`bin/${name}`],
   );
-  lockPackages[`node_modules/${name}`] = { version, resolved: `file:${tgz}`, integrity, license: "MIT", bin: { [name]: `bin/${name}` }, engines: { node: ">=18" }, optionalDependencies };
+  lockPackages[`node_modules/${name}`] = {
+    version,
+    resolved: `file:${tgz}`,
+    integrity,
+    license: "MIT",
+    bin: { [name]: `bin/${name}` },
+    engines: { node: ">=18" },
+    optionalDependencies,
+  };
   const hostPlatform = `${process.platform}-${process.arch}`;
   return { name, version, platforms, host, describes: `${name} ${version} on ${hostPlatform} (${host} ${version})`, lockPackages, files, bytes };
 }
@@ -288,7 +368,9 @@ function hostPackages(): { name: string; dir: string; version: string; deps: Rec
     if (out.some((p) => p.name === name)) continue;
     const pj = require.resolve(`${name}/package.json`);
     const j = JSON.parse(readFileSync(pj, "utf8")) as { version: string; dependencies?: Record<string, string> };
-    const count = spawnSync("find", [dirname(pj), "-type", "f"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).length;
+    const count = spawnSync("find", [dirname(pj), "-type", "f"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter(Boolean).length;
     out.push({ name, dir: dirname(pj), version: j.version, deps: j.dependencies ?? {}, files: count });
     queue.push(...Object.keys(j.dependencies ?? {}));
   }
@@ -349,7 +431,8 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     const kind = roll < 0.2 ? "typed" : "untyped";
     const p = add(newName(r.chance(0.15)), kind, Math.max(4, Math.round(Math.min(600, r.lognormal(kind === "typed" ? 30 : 12, 1.0)))));
     total += p.files;
-    if (kind === "untyped" && r.chance(0.12)) total += add(`@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`, "types", Math.max(2, Math.round(r.lognormal(5, 0.7)))).files;
+    if (kind === "untyped" && r.chance(0.12))
+      total += add(`@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`, "types", Math.max(2, Math.round(r.lognormal(5, 0.7)))).files;
   }
   // Dependencies only on packages planned later: a DAG, so requires never cycle.
   const code = plan.filter((p) => p.kind !== "types");
@@ -366,7 +449,13 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     const top = depName && plan.find((p) => p.path === `node_modules/${depName}`);
     if (!top || parent.path.includes("/node_modules/", 1) || plan.some((p) => p.path === `${parent.path}/node_modules/${depName}`)) continue;
     const major = Number(top.version.split(".")[0]) + 1 + r.int(3);
-    const nested = add(depName, top.kind, Math.max(4, Math.round(top.files / 2)), `${parent.path}/node_modules/${depName}`, `${major}.${r.int(10)}.${r.int(10)}`);
+    const nested = add(
+      depName,
+      top.kind,
+      Math.max(4, Math.round(top.files / 2)),
+      `${parent.path}/node_modules/${depName}`,
+      `${major}.${r.int(10)}.${r.int(10)}`,
+    );
     parent.deps[depName] = `^${nested.version}`;
   }
 
@@ -381,15 +470,35 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     p.files = w.files;
     const tgz = tarballOf(p.name, p.version);
     const integrity = pack(p.stage, tgz);
-    lockPackages[p.path] = { version: p.version, resolved: `file:${tgz}`, integrity, license: "MIT", ...(Object.keys(p.deps).length ? { dependencies: p.deps } : {}) };
+    lockPackages[p.path] = {
+      version: p.version,
+      resolved: `file:${tgz}`,
+      integrity,
+      license: "MIT",
+      ...(Object.keys(p.deps).length ? { dependencies: p.deps } : {}),
+    };
   }
   const hostPlanned: NpmPackage[] = [];
   for (const h of host) {
     const stage = join(stageRoot, `host-${hostPlanned.length}`);
     cpSync(h.dir, join(stage, "package"), { recursive: true, dereference: true });
     const tgz = tarballOf(h.name, h.version);
-    lockPackages[`node_modules/${h.name}`] = { version: h.version, resolved: `file:${tgz}`, integrity: pack(stage, tgz), license: "MIT", ...(Object.keys(h.deps).length ? { dependencies: h.deps } : {}) };
-    hostPlanned.push({ name: h.name, version: h.version, path: `node_modules/${h.name}`, kind: "host", deps: h.deps, exportName: "", files: h.files });
+    lockPackages[`node_modules/${h.name}`] = {
+      version: h.version,
+      resolved: `file:${tgz}`,
+      integrity: pack(stage, tgz),
+      license: "MIT",
+      ...(Object.keys(h.deps).length ? { dependencies: h.deps } : {}),
+    };
+    hostPlanned.push({
+      name: h.name,
+      version: h.version,
+      path: `node_modules/${h.name}`,
+      kind: "host",
+      deps: h.deps,
+      exportName: "",
+      files: h.files,
+    });
   }
   // Last, from a generator of its own, so that the packages above do not depend on it.
   const platform = platformPackages(tarballs, join(stageRoot, "platform"), o.seed + 1);
@@ -422,15 +531,39 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
   // A dependency of the root, as esbuild is of a project bundling its code; its platform packages only `optional`.
   dependencies[platform.name] = `^${platform.version}`;
   Object.assign(lockPackages, platform.lockPackages);
-  const rootPkg = { name: "acme-monorepo", version: "1.0.0", private: true, main: "dist/x/etl.js", dependencies: sorted(dependencies), devDependencies: sorted(devDependencies) };
-  const lock = { name: rootPkg.name, version: rootPkg.version, lockfileVersion: 3, requires: true, packages: { "": { name: rootPkg.name, version: rootPkg.version, dependencies: rootPkg.dependencies, devDependencies: rootPkg.devDependencies }, ...sorted(lockPackages) } };
+  const rootPkg = {
+    name: "acme-monorepo",
+    version: "1.0.0",
+    private: true,
+    main: "dist/x/etl.js",
+    dependencies: sorted(dependencies),
+    devDependencies: sorted(devDependencies),
+  };
+  const lock = {
+    name: rootPkg.name,
+    version: rootPkg.version,
+    lockfileVersion: 3,
+    requires: true,
+    packages: {
+      "": { name: rootPkg.name, version: rootPkg.version, dependencies: rootPkg.dependencies, devDependencies: rootPkg.devDependencies },
+      ...sorted(lockPackages),
+    },
+  };
   const packageJson = join(dir, "package.json");
   const lockfile = join(dir, "package-lock.json");
   writeFileSync(packageJson, JSON.stringify(rootPkg, null, 2) + "\n");
   writeFileSync(lockfile, JSON.stringify(lock, null, 2) + "\n");
   const platformPlanned: NpmPackage[] = [platform.name, ...platform.platforms.filter((p) => p.installed).map((p) => p.name)].map((name) => {
     const entry = platform.lockPackages[`node_modules/${name}`];
-    return { name, version: platform.version, path: `node_modules/${name}`, kind: "platform", deps: (entry.optionalDependencies as Record<string, string>) ?? {}, exportName: "describe", files: platform.files[name] };
+    return {
+      name,
+      version: platform.version,
+      path: `node_modules/${name}`,
+      kind: "platform",
+      deps: (entry.optionalDependencies as Record<string, string>) ?? {},
+      exportName: "describe",
+      files: platform.files[name],
+    };
   });
   const packages = [...plan.map(({ stage: _stage, ...p }) => p), ...hostPlanned, ...platformPlanned];
   return { dir, packageJson, lockfile, packages, direct, platform, files: packages.reduce((n, p) => n + p.files, 0), bytes };

@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { run, RunResult } from "./measure";
+import { run, type RunResult } from "./measure";
 
 export type Driver = "overlay" | "vfs";
 

@@ -3,7 +3,7 @@
  * method, path and request-body bytes, so "bytes uploaded" is measured on the wire, not taken from the
  * client's own report.
  */
-import { createServer, request, Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export interface ProxiedRequest {

@@ -29,7 +29,10 @@ export interface RealPackages {
   paths: string[];
 }
 
-const SOURCES = [join(REPO_ROOT, "bench", "fixtures", "real-npm", "package-lock.json"), join(REPO_ROOT, "test", "fixtures", "native-addon", "package-lock.json")];
+const SOURCES = [
+  join(REPO_ROOT, "bench", "fixtures", "real-npm", "package-lock.json"),
+  join(REPO_ROOT, "test", "fixtures", "native-addon", "package-lock.json"),
+];
 
 /** The lockfile paths `roots` need: each root and, recursively, its dependencies (nested copies first, as npm resolves). */
 function closure(packages: Record<string, LockEntry>, roots: string[]): string[] {
@@ -59,7 +62,10 @@ export function addRealPackages(tree: NpmTree, full: boolean): RealPackages {
   const deps = full ? ["chalk", "nanoid", "date-fns", "better-sqlite3"] : ["chalk", "nanoid"];
   const devDeps = full ? ["@types/better-sqlite3"] : [];
   const lock = JSON.parse(readFileSync(tree.lockfile, "utf8")) as Lock;
-  const pkg = JSON.parse(readFileSync(tree.packageJson, "utf8")) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(tree.packageJson, "utf8")) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
   const root = lock.packages[""] as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
   const added: string[] = [];
   for (const path of closure(real.packages, [...deps, ...devDeps])) {
@@ -71,7 +77,10 @@ export function addRealPackages(tree: NpmTree, full: boolean): RealPackages {
     added.push(path);
   }
   const range = (name: string) => `^${real.packages[`node_modules/${name}`].version as string}`;
-  for (const [field, names] of [["dependencies", deps], ["devDependencies", devDeps]] as const) {
+  for (const [field, names] of [
+    ["dependencies", deps],
+    ["devDependencies", devDeps],
+  ] as const) {
     for (const n of names) {
       (pkg[field] ??= {})[n] = range(n);
       (root[field] ??= {})[n] = range(n);
@@ -80,5 +89,10 @@ export function addRealPackages(tree: NpmTree, full: boolean): RealPackages {
   lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)));
   writeFileSync(tree.lockfile, JSON.stringify(lock, null, 2) + "\n");
   writeFileSync(tree.packageJson, JSON.stringify(pkg, null, 2) + "\n");
-  return { esmOnly: ["chalk", "nanoid"], typed: full ? "date-fns" : undefined, nativeAddon: full ? { name: "better-sqlite3", types: "@types/better-sqlite3" } : undefined, paths: added };
+  return {
+    esmOnly: ["chalk", "nanoid"],
+    typed: full ? "date-fns" : undefined,
+    nativeAddon: full ? { name: "better-sqlite3", types: "@types/better-sqlite3" } : undefined,
+    paths: added,
+  };
 }

@@ -1,5 +1,5 @@
 /** The registry benchmarks' shared pieces: a registry per benchmark, its access log, and our CLI and skopeo as clients. */
-import { startRegistry, RunningRegistry } from "../../test/fixtures/registry";
+import { startRegistry, type RunningRegistry } from "../../test/fixtures/registry";
 import type { Ctx } from "./context";
 import { runOk, sleep } from "./measure";
 
@@ -30,7 +30,16 @@ export function skopeoPush(ctx: Ctx, layout: string, target: string, tag = "late
 
 /** `skopeo copy --all`: every image of the layout's index, then the index. */
 export function skopeoPushAll(ctx: Ctx, layout: string, target: string, tag = "latest") {
-  return runOk("skopeo", ["--policy", ctx.policy, "copy", "--all", "--quiet", "--dest-tls-verify=false", `oci:${layout}:latest`, `docker://${target}:${tag}`]);
+  return runOk("skopeo", [
+    "--policy",
+    ctx.policy,
+    "copy",
+    "--all",
+    "--quiet",
+    "--dest-tls-verify=false",
+    `oci:${layout}:latest`,
+    `docker://${target}:${tag}`,
+  ]);
 }
 
 /** The registry's access log from entry `from` on, by method and kind: "1× HEAD manifest, 5× HEAD blob". */

@@ -61,7 +61,10 @@ export function markdownTable(rows: Row[], judged = true): string {
   return (
     head +
     rows
-      .map((r) => `| ${r.id} | ${esc(r.what)} | ${esc(r.ours)} | ${esc(r.peer)} | ${ratioText(r.ratio)} | ${esc(r.target)} | ${judged ? metText(r.met) : r.ours === "failed" ? "**failed**" : "not judged (smoke)"} |`)
+      .map(
+        (r) =>
+          `| ${r.id} | ${esc(r.what)} | ${esc(r.ours)} | ${esc(r.peer)} | ${ratioText(r.ratio)} | ${esc(r.target)} | ${judged ? metText(r.met) : r.ours === "failed" ? "**failed**" : "not judged (smoke)"} |`,
+      )
       .join("\n") +
     "\n"
   );
@@ -78,7 +81,10 @@ const KEY_ORDER = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", 
 
 /** Rows by benchmark id, keeping each benchmark's own order. */
 export function sortRows(rows: Row[]): Row[] {
-  return rows.map((r, i) => ({ r, i })).sort((a, b) => KEY_ORDER.indexOf(a.r.id) - KEY_ORDER.indexOf(b.r.id) || a.i - b.i).map((x) => x.r);
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => KEY_ORDER.indexOf(a.r.id) - KEY_ORDER.indexOf(b.r.id) || a.i - b.i)
+    .map((x) => x.r);
 }
 
 /** Merges `fresh` rows into the stored results (by key) and returns them all, in benchmark order. */

@@ -1,5 +1,5 @@
 /** sideBySide (measure.ts) for more than two sides: each round runs every side once, in an order that alternates. */
-import { Stat, stat } from "./measure";
+import { type Stat, stat } from "./measure";
 
 /**
  * Runs each side `reps` times after `warmup` unmeasured rounds. Round i runs the sides in the given order when i is

@@ -7,10 +7,10 @@ import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, wr
 import { join } from "node:path";
 import { readLayout } from "../../src/layout/read";
 import { bazelOk, expunge, makeConsumerWorkspace, QUIET } from "../lib/bazel";
-import { check, Ctx, row } from "../lib/context";
+import { check, type Ctx, row } from "../lib/context";
 import { imageBytes } from "../lib/inputs";
 import { du, sideBySide, sleep } from "../lib/measure";
-import { fmtMs, fmtSize, Row } from "../lib/report";
+import { fmtMs, fmtSize, type Row } from "../lib/report";
 
 /** Workspace A is shared by P5, P6 and P8 (built once, warm afterwards). */
 let shared: string | undefined;
@@ -88,9 +88,18 @@ export async function p6(ctx: Ctx): Promise<Row[]> {
   const bin = await runTarget("hello_binary", inProcess);
   const loc = await runTarget("hello_local", inProcess);
   const container = await runTarget("hello_binary");
-  check(/container image: \S+@sha256:[0-9a-f]{64}/.test(container.stdout), `P6: hello_binary runs with the image's reference (${container.stdout.trim()})`);
-  check(/running inside the container/.test(container.stdout), `P6: hello_binary's launch script runs the image in a container (${container.stdout.trim()})`);
-  check(/HELLO/.test(bin.stdout) && /HELLO/.test(loc.stdout), `P6: both do the pipeline's work in-process (${bin.stdout.trim()} / ${loc.stdout.trim()})`);
+  check(
+    /container image: \S+@sha256:[0-9a-f]{64}/.test(container.stdout),
+    `P6: hello_binary runs with the image's reference (${container.stdout.trim()})`,
+  );
+  check(
+    /running inside the container/.test(container.stdout),
+    `P6: hello_binary's launch script runs the image in a container (${container.stdout.trim()})`,
+  );
+  check(
+    /HELLO/.test(bin.stdout) && /HELLO/.test(loc.stdout),
+    `P6: both do the pipeline's work in-process (${bin.stdout.trim()} / ${loc.stdout.trim()})`,
+  );
   const t = await sideBySide(
     ctx.reps,
     ctx.smoke ? 0 : 1,
@@ -147,7 +156,10 @@ export async function p8(ctx: Ctx): Promise<Row[]> {
   const ws = workspaceA(ctx);
   const n = ctx.smoke ? 2 : 3;
   cpSync(ctx.inputs.baseDir, join(ws, "bench_base"), { recursive: true });
-  writeFileSync(join(ws, "bench_base", "BUILD.bazel"), 'filegroup(name = "image", srcs = glob(["**"], exclude = ["BUILD.bazel"]), visibility = ["//visibility:public"])\n');
+  writeFileSync(
+    join(ws, "bench_base", "BUILD.bazel"),
+    'filegroup(name = "image", srcs = glob(["**"], exclude = ["BUILD.bazel"]), visibility = ["//visibility:public"])\n',
+  );
   for (let i = 1; i <= n; i++) {
     mkdirSync(join(ws, "bench_p8", `img${i}`), { recursive: true });
     writeFileSync(join(ws, "bench_p8", `img${i}`, "BUILD.bazel"), P8_BUILD(i, !ctx.smoke));
@@ -161,20 +173,27 @@ export async function p8(ctx: Ctx): Promise<Row[]> {
   await bazelOk(ws, ["build", `--disk_cache=${cache}`, "//examples/hello:hello_image"]);
   const out = realpathSync(join(ws, "bazel-out"));
   const sizes: { out: number; outAll: number; cache: number; own: number; linked: boolean }[] = [];
-  const measure = (own: number, linked: boolean) => sizes.push({ out: du(out, "disk"), outAll: du(out, "apparent-all-links"), cache: du(cache, "disk"), own, linked });
+  const measure = (own: number, linked: boolean) =>
+    sizes.push({ out: du(out, "disk"), outAll: du(out, "apparent-all-links"), cache: du(cache, "disk"), own, linked });
   measure(0, false);
   for (let i = 1; i <= n; i++) {
     await bazelOk(ws, ["build", `--disk_cache=${cache}`, `//bench_p8/img${i}:img${i}_image`]);
     const dir = join(ws, "bazel-bin", "bench_p8", `img${i}`, `img${i}_image`);
     const img = readLayout(dir);
-    check(img.layers.slice(0, base.layers.length).every((l, j) => l.digest === base.layers[j].digest), "P8: the image starts with the base's layers");
+    check(
+      img.layers.slice(0, base.layers.length).every((l, j) => l.digest === base.layers[j].digest),
+      "P8: the image starts with the base's layers",
+    );
     const own = img.layers.slice(base.layers.length).reduce((s, l) => s + l.size, 0) + img.configBytes.length + img.manifestBytes.length;
     const linked = statSync(join(dir, "blobs", "sha256", base.layers[0].digest.slice(7))).nlink > 1;
     measure(own, linked);
   }
   const per = (k: "out" | "outAll" | "cache") => (sizes[n][k] - sizes[1][k]) / (n - 1);
   const ownAvg = sizes.slice(2).reduce((s, x) => s + x.own, 0) / (n - 1);
-  const growth = sizes.slice(1).map((s, i) => fmtSize(s.out - sizes[i].out)).join(", ");
+  const growth = sizes
+    .slice(1)
+    .map((s, i) => fmtSize(s.out - sizes[i].out))
+    .join(", ");
   const ok = (g: number) => g <= ownAvg + 0.1 * baseSize;
   const target = `≈ own layers (≤ own + 10% of the ${fmtSize(baseSize)} base)`;
   return [

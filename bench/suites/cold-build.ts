@@ -15,11 +15,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BAZEL, bazelOk } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
-import { check, Ctx, versus } from "../lib/context";
+import { check, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
-import { cliEnv, Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
+import { cliEnv, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
 import { writePeerProject } from "../lib/monorepo";
-import { containerTool, Driver, have } from "../lib/podman";
+import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
 import { Parts } from "./monorepo";
@@ -69,7 +69,9 @@ async function containerCold(m: Mono, tool: "podman" | "buildah", driver: Driver
     const t = await timed(async (step) => {
       await npmCiAndTsc(dir, step);
       await step(`${tool} build`, () => c.ok(["build", "--tls-verify=false", "--network", "none", "-q", "-t", image, "."], { cwd: dir }));
-      await step(`${tool} push`, () => c.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, image, `docker://${m.reg.host}/mono/etl-${tool}-cold:latest`]));
+      await step(`${tool} push`, () =>
+        c.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, image, `docker://${m.reg.host}/mono/etl-${tool}-cold:latest`]),
+      );
     });
     return { ...t, digest: readFileSync(digestFile, "utf8").trim() };
   } finally {
@@ -85,9 +87,19 @@ async function lockfileCold(ctx: Ctx, m: Mono): Promise<Cold> {
   try {
     const t = await timed(async (step) => {
       await npmCiAndTsc(dir, step);
-      await step("pipeline build", () => runOk(process.execPath, [ctx.cli, "build", "--lockfile", ".", "--output", join(dir, ".out"), "--base", m.baseRef, "--cache-dir", join(dir, ".cache")], { cwd: dir, env: cliEnv() }));
+      await step("pipeline build", () =>
+        runOk(
+          process.execPath,
+          [ctx.cli, "build", "--lockfile", ".", "--output", join(dir, ".out"), "--base", m.baseRef, "--cache-dir", join(dir, ".cache")],
+          { cwd: dir, env: cliEnv() },
+        ),
+      );
       await step("pipeline push", async () => {
-        const push = await runOk(process.execPath, [ctx.cli, "push", join(dir, ".out"), "--repository", `${m.reg.host}/mono/etl-lockfile-cold`, "--tag", "latest"], { env: cliEnv() });
+        const push = await runOk(
+          process.execPath,
+          [ctx.cli, "push", join(dir, ".out"), "--repository", `${m.reg.host}/mono/etl-lockfile-cold`, "--tag", "latest"],
+          { env: cliEnv() },
+        );
         digest = /@(sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
       });
     });
@@ -103,9 +115,17 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const driver = (await podmanFor(ctx, m)).driver;
   const peers: { name: string; label: string; run: () => Promise<Cold> }[] = [
-    { name: "podman", label: "`npm ci` + tsc + `podman build` (FROM the base in the registry; COPY node_modules; COPY dist) + `podman push`", run: () => containerCold(m, "podman", driver) },
+    {
+      name: "podman",
+      label: "`npm ci` + tsc + `podman build` (FROM the base in the registry; COPY node_modules; COPY dist) + `podman push`",
+      run: () => containerCold(m, "podman", driver),
+    },
     { name: "buildah", label: "the same with `buildah build` + `buildah push`", run: () => containerCold(m, "buildah", driver) },
-    { name: "lockfile", label: "`npm ci` + tsc + `pipeline build --lockfile` (empty --cache-dir) + `pipeline push`", run: () => lockfileCold(ctx, m) },
+    {
+      name: "lockfile",
+      label: "`npm ci` + tsc + `pipeline build --lockfile` (empty --cache-dir) + `pipeline push`",
+      run: () => lockfileCold(ctx, m),
+    },
   ];
   const digests: Record<string, string[]> = { ours: [] };
   const parts: Record<string, Parts> = {};
@@ -126,7 +146,8 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
     const file = join(m.dir, "cold.profile.json");
     const r = await bazelCold(m, [`--profile=${file}`]);
     const processes = /INFO: (\d+ process[^\n]*)/.exec(r.stderr)?.[1]?.replace(/\.$/, "") ?? "?";
-    if (existsSync(file)) where = `profiled cold run (${Math.round(r.ms)} ms wall, ${processes}): ${describeProfile(summarizeProfile(readFileSync(file, "utf8")))}`;
+    if (existsSync(file))
+      where = `profiled cold run (${Math.round(r.ms)} ms wall, ${processes}): ${describeProfile(summarizeProfile(readFileSync(file, "utf8")))}`;
   }
   const real = m.src.real;
   const what = (label: string) =>
@@ -144,7 +165,9 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
       limit: limit(peer.name),
       notes:
         `${peer.name}'s steps (medians): ${parts[peer.name].describe()}` +
-        (peer.name === "lockfile" && real.nativeAddon ? `; \`pipeline build --lockfile\` installs with --ignore-scripts, so its image holds ${real.nativeAddon.name} uncompiled (etl does not load it)` : "") +
+        (peer.name === "lockfile" && real.nativeAddon
+          ? `; \`pipeline build --lockfile\` installs with --ignore-scripts, so its image holds ${real.nativeAddon.name} uncompiled (etl does not load it)`
+          : "") +
         (i === 0 ? `; ${reps} rounds of ${["ours", ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round; ${where}` : ""),
     }),
   );

@@ -1,11 +1,11 @@
 /** P4: one layer from the node_modules tree: the CLI's `layer` command vs `tar | gzip -6` and `tar | pigz -p2 -6`. */
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { check, Ctx, row, versus } from "../lib/context";
+import { check, type Ctx, row, versus } from "../lib/context";
 import { HAVE_TIME, runOk, sideBySide, stat } from "../lib/measure";
 
 const HAVE_PIGZ = existsSync("/usr/bin/pigz");
-import { fmtInt, fmtMB, fmtRss, Row } from "../lib/report";
+import { fmtInt, fmtMB, fmtRss, type Row } from "../lib/report";
 
 /** `dest<TAB>src` lines for every file under `root` (what the Bazel rule hands the `layer` command). */
 function fileList(root: string, dest: string): string[] {
@@ -33,10 +33,14 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
   const peerRss: number[] = [];
   const ours = async () => {
     rmSync(oursOut, { force: true });
-    const r = await runOk(process.execPath, [ctx.cli, "layer", "--out", oursOut, "--descriptor", `${oursOut}.json`, "--name", "node_modules", "--files", list], {
-      rss: true,
-      env: { ...process.env, CI: "true" },
-    });
+    const r = await runOk(
+      process.execPath,
+      [ctx.cli, "layer", "--out", oursOut, "--descriptor", `${oursOut}.json`, "--name", "node_modules", "--files", list],
+      {
+        rss: true,
+        env: { ...process.env, CI: "true" },
+      },
+    );
     if (r.maxRss) oursRss.push(r.maxRss);
     return r.ms;
   };
@@ -50,7 +54,9 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
   // One unmeasured round each: the tree is then in the page cache for both.
   const t = await sideBySide(ctx.slowReps, 1, ours, peer);
   // pigz on both cores: the parallel peer (our layers are deflated in parallel blocks too, src/layer/gzip.ts).
-  const pigz = HAVE_PIGZ ? await sideBySide(ctx.slowReps, 1, ours, async () => (await runOk("bash", ["-c", tarCmd.replace("gzip -6", "pigz -p2 -6")])).ms) : undefined;
+  const pigz = HAVE_PIGZ
+    ? await sideBySide(ctx.slowReps, 1, ours, async () => (await runOk("bash", ["-c", tarCmd.replace("gzip -6", "pigz -p2 -6")])).ms)
+    : undefined;
   const oursSize = statSync(oursOut).size;
   const peerSize = statSync(peerOut).size;
   check(oursSize > 0 && peerSize > 0, "P4: both produce a layer");
@@ -77,7 +83,20 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
         notes: "run after the gzip comparison, side by side in the same rounds",
       }),
     );
-  } else rows.push(row({ id: "P4", key: "P4-pigz", what: "pigz peer", ours: "-", peer: "not run: pigz not installed", ratio: NaN, target: "≤ 1.1", met: false, notes: "apt-get install pigz" }));
+  } else
+    rows.push(
+      row({
+        id: "P4",
+        key: "P4-pigz",
+        what: "pigz peer",
+        ours: "-",
+        peer: "not run: pigz not installed",
+        ratio: NaN,
+        target: "≤ 1.1",
+        met: false,
+        notes: "apt-get install pigz",
+      }),
+    );
   if (HAVE_TIME && oursRss.length) {
     const o = stat(oursRss);
     const p = stat(peerRss);

@@ -9,12 +9,24 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bazelOk } from "../lib/bazel";
 import { describeProfile, inputsByMnemonic, parseAquery, summarizeProfile } from "../lib/bazel-actions";
-import { check, Ctx, row } from "../lib/context";
-import { bazelLocal, bazelPush, lockfilePush, Mono, monorepo, peerProjects, podmanFor, podmanPush, podmanRunCheck, PROFILED, tscAndRun } from "../lib/monorepo-sides";
+import { check, type Ctx, row } from "../lib/context";
+import {
+  bazelLocal,
+  bazelPush,
+  lockfilePush,
+  type Mono,
+  monorepo,
+  peerProjects,
+  podmanFor,
+  podmanPush,
+  podmanRunCheck,
+  PROFILED,
+  tscAndRun,
+} from "../lib/monorepo-sides";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
-import { fmtInt, fmtMs, Row } from "../lib/report";
+import { fmtInt, fmtMs, type Row } from "../lib/report";
 
 /** At least 5 measured runs per side in full runs (the issue asks for ≥ 5); one in smoke runs. */
 const repsOf = (ctx: Ctx) => (ctx.smoke ? 1 : Math.max(5, ctx.slowReps));
@@ -45,7 +57,10 @@ export class Parts {
 
 /** Distinct digests: every measured push was a new image. */
 function allNew(digests: string[], what: string): void {
-  check(new Set(digests).size === digests.length, `${what}: each one-line change pushed a new image (${digests.length} pushes, ${new Set(digests).size} digests)`);
+  check(
+    new Set(digests).size === digests.length,
+    `${what}: each one-line change pushed a new image (${digests.length} pushes, ${new Set(digests).size} digests)`,
+  );
 }
 
 export async function p9(ctx: Ctx): Promise<Row[]> {
@@ -80,10 +95,14 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   for (const [k, v] of Object.entries(digests)) if (v.length) allNew(v, `P9 ${k}`);
   if (podman) await podmanRunCheck(podman, peers.podman);
   const lastChange = /const delta = \d+;/.exec(readFileSync(join(m.ws, m.src.changed), "utf8"))![0];
-  check(readFileSync(join(m.ws, "bazel-bin", "lib", "mod01.js"), "utf8").includes(lastChange), `P9: the library Bazel compiled last holds the last change (${lastChange})`);
+  check(
+    readFileSync(join(m.ws, "bazel-bin", "lib", "mod01.js"), "utf8").includes(lastChange),
+    `P9: the library Bazel compiled last holds the last change (${lastChange})`,
+  );
   const where = await profiled(m, "p9", "//x:etl_push");
   const n = ours.n;
-  const what = (peer: string) => `one-line change in //lib (${m.src.libFiles} files, ${fmtInt(m.tree.files)} npm files in the workspace) → warm \`bazel run //x:etl_push\` (default strategy) vs ${peer}`;
+  const what = (peer: string) =>
+    `one-line change in //lib (${m.src.libFiles} files, ${fmtInt(m.tree.files)} npm files in the workspace) → warm \`bazel run //x:etl_push\` (default strategy) vs ${peer}`;
   const rows: Row[] = [
     row({
       id: "P9",
@@ -124,7 +143,17 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       }),
     );
   } else {
-    rows.push(row({ id: "P9", key: "P9-podman", what: what("podman build + push"), ours: fmtMs(ours), peer: "not run", target: "≤ 0.15", notes: `podman could not run here: ${podmanError}` }));
+    rows.push(
+      row({
+        id: "P9",
+        key: "P9-podman",
+        what: what("podman build + push"),
+        ours: fmtMs(ours),
+        peer: "not run",
+        target: "≤ 0.15",
+        notes: `podman could not run here: ${podmanError}`,
+      }),
+    );
   }
   rows.push(
     row({
@@ -189,8 +218,17 @@ export async function p11(ctx: Ctx): Promise<Row[]> {
   // The rules' own actions (compiling and bundling their CLI) run once per workspace, not per change.
   const own = all.filter((a) => a.owner.startsWith("@rules_pipeline//"));
   const app = all.filter((a) => !a.owner.startsWith("@rules_pipeline//"));
-  check(app.some((a) => a.mnemonic === "TsCompile") && app.some((a) => a.mnemonic === "PipelineImage"), `P11: aquery lists the app's actions (${app.map((a) => a.mnemonic).join(", ")})`);
-  const offenders = app.filter((a) => !RUNFILES_ONLY.has(a.mnemonic)).flatMap((a) => a.inputs.filter((p) => p.startsWith(RULES_NPM) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p))).map((p) => `${a.mnemonic} ${a.owner}: ${p}`));
+  check(
+    app.some((a) => a.mnemonic === "TsCompile") && app.some((a) => a.mnemonic === "PipelineImage"),
+    `P11: aquery lists the app's actions (${app.map((a) => a.mnemonic).join(", ")})`,
+  );
+  const offenders = app
+    .filter((a) => !RUNFILES_ONLY.has(a.mnemonic))
+    .flatMap((a) =>
+      a.inputs
+        .filter((p) => p.startsWith(RULES_NPM) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p)))
+        .map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
+    );
   const compilerFiles = Math.max(0, ...app.filter((a) => a.mnemonic === "TsCompile").map((a) => a.inputs.filter((p) => TSC_ALLOWED.test(p)).length));
   const rulesNpm = Math.max(0, ...own.map((a) => a.inputs.filter((p) => p.startsWith(RULES_NPM)).length));
   // Build actions first (largest first), then the launchers' runfiles plumbing; mnemonics without inputs in the notes.
@@ -219,9 +257,14 @@ export async function p11(ctx: Ctx): Promise<Row[]> {
       met: offenders.length === 0,
       notes:
         `TsCompile reads ${fmtInt(compilerFiles)} files of the rules' tree (typescript, @types/node, undici-types); the workspace's npm tree has ${fmtInt(m.tree.files)} files; actions without inputs: ${empty.join(", ") || "none"}. ` +
-        `The rules' own actions (once per workspace): ${inputsByMnemonic(own).map((s) => `${s.mnemonic} ${fmtInt(s.max)} inputs (${s.largest})`).join(", ")}`,
+        `The rules' own actions (once per workspace): ${inputsByMnemonic(own)
+          .map((s) => `${s.mnemonic} ${fmtInt(s.max)} inputs (${s.largest})`)
+          .join(", ")}`,
     }),
   );
-  check(offenders.length === 0, `P11: no action of the app reads the rules' own npm tree beyond the compiler and Node's types; found ${offenders.length}: ${offenders.slice(0, 5).join("; ")}`);
+  check(
+    offenders.length === 0,
+    `P11: no action of the app reads the rules' own npm tree beyond the compiler and Node's types; found ${offenders.length}: ${offenders.slice(0, 5).join("; ")}`,
+  );
   return rows;
 }

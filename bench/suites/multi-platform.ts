@@ -7,13 +7,13 @@ import { sha256 } from "../../src/oci/digest";
 import { formatPlatform } from "../../src/oci/platform";
 import { platformOfImage } from "../../src/image/index";
 import type { RunningRegistry } from "../../test/fixtures/registry";
-import { check, Ctx, row, versus } from "../lib/context";
-import { Crane, cranePush, craneSkipped, findCrane } from "../lib/crane";
+import { check, type Ctx, row, versus } from "../lib/context";
+import { type Crane, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import type { BuiltIndex } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { run, runOk, stat } from "../lib/measure";
 import { cliPush, countRequests, describeRequests, requestCount, skopeoPushAll, withRegistry } from "../lib/registry-sides";
-import { fmtMB, fmtMs, Row } from "../lib/report";
+import { fmtMB, fmtMs, type Row } from "../lib/report";
 
 /**
  * Blob uploads the registry completed, per digest, from the access log (entry `from` on): a request under
@@ -36,13 +36,17 @@ function uploadsByDigest(reg: RunningRegistry, from = 0): Map<string, number> {
  * digest of the index the tag names.
  */
 async function checkIndexServed(reg: RunningRegistry, repo: string, built: BuiltIndex, what: string): Promise<string> {
-  const raw = async (ref: string) => Buffer.from((await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}${ref}`])).stdout, "utf8");
+  const raw = async (ref: string) =>
+    Buffer.from((await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}${ref}`])).stdout, "utf8");
   const served = await raw(":latest");
   const digest = sha256(served);
   check(digest === built.index.digest, `${what}: the tag names ${digest}, not the layout's index ${built.index.digest}`);
   for (const image of built.index.images) {
     const m = await raw(`@${image.digest}`);
-    check(m.equals(image.manifestBytes), `${what}: the ${formatPlatform(platformOfImage(image))} manifest ${image.digest} is served as in the layout`);
+    check(
+      m.equals(image.manifestBytes),
+      `${what}: the ${formatPlatform(platformOfImage(image))} manifest ${image.digest} is served as in the layout`,
+    );
   }
   return digest;
 }
@@ -57,7 +61,8 @@ function indexBlobs(built: BuiltIndex): Map<string, number> {
 function indexSummary(built: BuiltIndex): { total: number; text: string; platforms: string } {
   const blobs = indexBlobs(built);
   const sum = (ls: { size: number }[]) => ls.reduce((n, l) => n + l.size, 0);
-  const total = [...blobs.values()].reduce((n, s) => n + s, 0) + built.index.images.reduce((n, i) => n + i.manifestBytes.length, 0) + built.index.bytes.length;
+  const total =
+    [...blobs.values()].reduce((n, s) => n + s, 0) + built.index.images.reduce((n, i) => n + i.manifestBytes.length, 0) + built.index.bytes.length;
   const platforms = built.index.images.map((i) => formatPlatform(platformOfImage(i))).join(" + ");
   const text =
     `${platforms}: ${blobs.size} distinct blobs, ${fmtMB(total)} with manifests and index; base layers ${built.baseLayers.map((ls) => fmtMB(sum(ls))).join(" (amd64) + ")} (arm64), ` +
@@ -86,7 +91,12 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
   const blobs = indexBlobs(built);
   const sharedDigests = built.shared.map((l) => l.digest);
   const sides: Side[] = crane ? ["ours", "skopeo", "crane"] : ["ours", "skopeo"];
-  const seen = Object.fromEntries(sides.map((s) => [s, { digests: new Set<string>(), sharedUploads: [] as number[], uploads: [] as number[], requests: [] as number[], kinds: "" }]));
+  const seen = Object.fromEntries(
+    sides.map((s) => [
+      s,
+      { digests: new Set<string>(), sharedUploads: [] as number[], uploads: [] as number[], requests: [] as number[], kinds: "" },
+    ]),
+  );
   const fresh = (side: Side) =>
     withRegistry(async (reg) => {
       const target = `${reg.host}/bench/p12`;
@@ -111,15 +121,23 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
       seen[side].digests.add(await checkIndexServed(reg, "bench/p12", built, `P12 (${side})`));
       return r.ms;
     });
-  const [a, b, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, sides.map((s) => () => fresh(s)));
+  const [a, b, c] = await rounds(
+    ctx.slowReps,
+    ctx.smoke ? 0 : 1,
+    sides.map((s) => () => fresh(s)),
+  );
   for (const s of sides) {
     const [d, ...other] = seen[s].digests;
-    check(other.length === 0 && d === index.digest, `P12: ${s}'s registries all end up with the layout's index digest ${index.digest} (${[...seen[s].digests]})`);
+    check(
+      other.length === 0 && d === index.digest,
+      `P12: ${s}'s registries all end up with the layout's index digest ${index.digest} (${[...seen[s].digests]})`,
+    );
   }
   const s = indexSummary(built);
   const sharedOnce = (xs: number[]) => (xs.every((n) => n === 1) ? "once" : `up to ${Math.max(...xs)} times`);
   const range = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}-${Math.max(...xs)}`);
-  const what = (peer: string) => `cold push of a 2-platform image index (${s.platforms}, ${fmtMB(s.total)}, ${blobs.size} distinct blobs) to a fresh registry: CLI vs ${peer}`;
+  const what = (peer: string) =>
+    `cold push of a 2-platform image index (${s.platforms}, ${fmtMB(s.total)}, ${blobs.size} distinct blobs) to a fresh registry: CLI vs ${peer}`;
   const peerNotes = (p: Side) => `${p} ${range(seen[p].uploads)} (the shared layers ${sharedOnce(seen[p].sharedUploads)})`;
   const requests = (p: Side) => `${p} ${range(seen[p].requests)} (${seen[p].kinds})`;
   const rows = [
@@ -137,7 +155,18 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
         `requests per push: ${sides.map(requests).join(", ")}`,
     }),
   ];
-  if (c) rows.push(versus({ id: "P12", key: "P12-crane", what: what("crane push"), ours: a, peer: c, limit: 1.0, notes: `crane ${crane!.version}, pushing the layout's one index as it is; measured in the rounds of the row above, checked as it says` }));
+  if (c)
+    rows.push(
+      versus({
+        id: "P12",
+        key: "P12-crane",
+        what: what("crane push"),
+        ours: a,
+        peer: c,
+        limit: 1.0,
+        notes: `crane ${crane!.version}, pushing the layout's one index as it is; measured in the rounds of the row above, checked as it says`,
+      }),
+    );
   else rows.push(row(craneSkipped({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 1.0" }, why)));
   return rows;
 }
@@ -165,7 +194,8 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
       for (const side of sides) {
         const c = await countRequests(reg, async () => {
           const r = await pushWith(ctx, side, crane, built.layoutDir, target);
-          if (side === "ours") check(r.stdout.trim() === `${target}@${index.digest}`, `P14: our no-op push prints the index digest (${r.stdout.trim()})`);
+          if (side === "ours")
+            check(r.stdout.trim() === `${target}@${index.digest}`, `P14: our no-op push prints the index digest (${r.stdout.trim()})`);
         });
         if (side === "ours") check(c.writes.length === 0, `P14: our no-op push writes nothing (${c.writes.join(", ")})`);
         (counts[side] ??= []).push(c.n);
@@ -193,8 +223,20 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
         notes: `counted in the registry's access log; ours: ${kinds.ours}; skopeo: ${kinds.skopeo}; the registry serves the same index (${index.digest}) and manifests before and after`,
       }),
       crane
-        ? row({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, peer: `${q.crane}`, ratio: q.ours / q.crane, target: "≤ crane's", met: q.ours <= q.crane, notes: `crane ${crane.version}: ${kinds.crane}` })
-        : row(craneSkipped({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, target: "≤ crane's" }, why)),
+        ? row({
+            id: "P14",
+            key: "P14-requests-crane",
+            what: `${what}, ours vs crane push`,
+            ours: `${q.ours}`,
+            peer: `${q.crane}`,
+            ratio: q.ours / q.crane,
+            target: "≤ crane's",
+            met: q.ours <= q.crane,
+            notes: `crane ${crane.version}: ${kinds.crane}`,
+          })
+        : row(
+            craneSkipped({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, target: "≤ crane's" }, why),
+          ),
       versus({
         id: "P14",
         key: "P14-wall",
@@ -204,9 +246,24 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
         limit: 1.6,
         notes: `measured in rounds with skopeo's no-op copy --all${crane ? " and crane's no-op push" : ""} (next rows), the order reversed every other round; ${s.platforms}`,
       }),
-      versus({ id: "P14", key: "P14-wall-skopeo", what: "informational: the same no-op push, `pipeline push` CLI vs skopeo copy --all", ours: tOurs, peer: tSkopeo }),
+      versus({
+        id: "P14",
+        key: "P14-wall-skopeo",
+        what: "informational: the same no-op push, `pipeline push` CLI vs skopeo copy --all",
+        ours: tOurs,
+        peer: tSkopeo,
+      }),
     ];
-    if (tCrane) rows.push(versus({ id: "P14", key: "P14-wall-crane", what: "informational: the same no-op push, `pipeline push` CLI vs crane push", ours: tOurs, peer: tCrane }));
+    if (tCrane)
+      rows.push(
+        versus({
+          id: "P14",
+          key: "P14-wall-crane",
+          what: "informational: the same no-op push, `pipeline push` CLI vs crane push",
+          ours: tOurs,
+          peer: tCrane,
+        }),
+      );
     return rows;
   });
 }

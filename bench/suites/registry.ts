@@ -6,14 +6,14 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pushImage } from "../../src/registry/push";
 import { readLayout } from "../../src/layout/read";
-import { check, Ctx, row, versus } from "../lib/context";
+import { check, type Ctx, row, versus } from "../lib/context";
 import { cranePull, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { run, runOk, sideBySide, stat } from "../lib/measure";
 import { startCountingProxy } from "../lib/proxy";
 import { cliEnv, cliPush, countRequests, skopeoPush, withRegistry } from "../lib/registry-sides";
-import { fmtInt, fmtMB, fmtMs, Row } from "../lib/report";
+import { fmtInt, fmtMB, fmtMs, type Row } from "../lib/report";
 
 /** P1: after a one-line app change, bytes on the wire / (app layer + config + manifest). */
 export async function p1(ctx: Ctx): Promise<Row[]> {
@@ -121,7 +121,15 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
           notes: `counted in the registry's access log; crane ${crane.version}: ${kinds.crane}`,
         }),
       );
-    } else rows.push(row(craneSkipped({ id: "P2", key: "P2-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours.median}`, target: "≤ crane's" }, why)));
+    } else
+      rows.push(
+        row(
+          craneSkipped(
+            { id: "P2", key: "P2-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours.median}`, target: "≤ crane's" },
+            why,
+          ),
+        ),
+      );
     rows.push(
       row({
         id: "P2",
@@ -137,7 +145,9 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
     );
     if (crane) {
       const [o, c] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [ours, () => cranePush(crane, img.layoutDir, target).then((r) => r.ms)]);
-      rows.push(versus({ id: "P2", key: "P2-wall-crane", what: "informational: no-op push wall time, `pipeline push` CLI vs crane push", ours: o, peer: c }));
+      rows.push(
+        versus({ id: "P2", key: "P2-wall-crane", what: "informational: no-op push wall time, `pipeline push` CLI vs crane push", ours: o, peer: c }),
+      );
     }
     return rows;
   });
@@ -163,12 +173,21 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
   if (crane) await fresh((t) => cranePush(crane, img.layoutDir, t), true, "crane");
   const sides = [ours, skopeo, ...(crane ? [() => fresh((t) => cranePush(crane, img.layoutDir, t), false, "crane")] : [])];
   const [a, b, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, sides);
-  const what = (peer: string) => `cold push of a ${fmtMB(imageBytes(img.image))} image (${img.image.layers.length} layers) to a fresh registry: CLI vs ${peer}`;
+  const what = (peer: string) =>
+    `cold push of a ${fmtMB(imageBytes(img.image))} image (${img.image.layers.length} layers) to a fresh registry: CLI vs ${peer}`;
   const notes = `layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; a new registry (filesystem storage) per run, started outside the timing; ours, skopeo${crane ? " and crane" : ""} in rounds, the order reversed every other round`;
   return [
     versus({ id: "P3", key: "P3-wall", what: what("skopeo copy"), ours: a, peer: b, limit: 1.0, notes }),
     c
-      ? versus({ id: "P3", key: "P3-crane", what: what("crane push"), ours: a, peer: c, limit: 0.8, notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)` })
+      ? versus({
+          id: "P3",
+          key: "P3-crane",
+          what: what("crane push"),
+          ours: a,
+          peer: c,
+          limit: 0.8,
+          notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)`,
+        })
       : row(craneSkipped({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 0.8" }, why)),
   ];
 }
@@ -193,7 +212,17 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     };
     const skopeo = async () => {
       rmSync(peerDir, { recursive: true, force: true });
-      return (await runOk("skopeo", ["--policy", ctx.policy, "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}:latest`, `oci:${peerDir}:latest`])).ms;
+      return (
+        await runOk("skopeo", [
+          "--policy",
+          ctx.policy,
+          "copy",
+          "--quiet",
+          "--src-tls-verify=false",
+          `docker://${ref}:latest`,
+          `oci:${peerDir}:latest`,
+        ])
+      ).ms;
     };
     const peerDigest = () => JSON.parse(readFileSync(join(peerDir, "index.json"), "utf8")).manifests[0].digest as string;
     const t = await sideBySide(ctx.slowReps, ctx.smoke ? 0 : 1, () => oursPull(ref, base.digest), skopeo);
@@ -224,7 +253,17 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     const [o, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, [() => oursPull(full, img.image.digest), cranePulled]);
     check(readLayout(oursDir).digest === img.image.digest, "P7: our pull writes the pushed image");
     check(peerDigest() === img.image.digest, `P7: crane's pull has the same digest (${peerDigest()})`);
-    rows.push(versus({ id: "P7", key: "P7-crane", what, ours: o, peer: c, limit: 0.8, notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest` }));
+    rows.push(
+      versus({
+        id: "P7",
+        key: "P7-crane",
+        what,
+        ours: o,
+        peer: c,
+        limit: 0.8,
+        notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest`,
+      }),
+    );
     return rows;
   });
 }

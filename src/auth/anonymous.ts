@@ -1,5 +1,5 @@
 /** A keychain that always answers "anonymous": pull public images, push to open registries. */
-import { ANONYMOUS, Keychain } from "./keychain";
+import { ANONYMOUS, type Keychain } from "./keychain";
 
 export const anonymousKeychain: Keychain = {
   async resolve() {

@@ -53,7 +53,10 @@ describe("authJsonKeychain", () => {
   it("reads REGISTRY_AUTH_FILE and names the entry it used", async () => {
     const { path, env } = authFile({ auths: { "quay.io": { auth: b64("u:p") } } });
     const k = authJsonKeychain({ env });
-    expect(await k.resolve("quay.io", "team/app")).toEqual({ credential: { username: "u", password: "p" }, source: `auth.json ${path} auths["quay.io"]` });
+    expect(await k.resolve("quay.io", "team/app")).toEqual({
+      credential: { username: "u", password: "p" },
+      source: `auth.json ${path} auths["quay.io"]`,
+    });
     expect(await k.resolve("ghcr.io")).toBeUndefined();
     expect(k.describe()).toBe(`auth.json ${path}`);
   });
@@ -87,7 +90,9 @@ describe("authJsonKeychain", () => {
     const run = mkdtempSync(join(tmp, "run-"));
     const home = mkdtempSync(join(tmp, "home-"));
     writeJson(join(run, "containers", "auth.json"), { auths: { "a.io": { auth: b64("run:1") } } });
-    const cfg = writeJson(join(home, ".config", "containers", "auth.json"), { auths: { "a.io": { auth: b64("cfg:2") }, "b.io": { auth: b64("cfg:3") } } });
+    const cfg = writeJson(join(home, ".config", "containers", "auth.json"), {
+      auths: { "a.io": { auth: b64("cfg:2") }, "b.io": { auth: b64("cfg:3") } },
+    });
     const k = authJsonKeychain({ env: { XDG_RUNTIME_DIR: run }, home });
     expect((await k.resolve("a.io"))?.credential).toEqual({ username: "run", password: "1" });
     expect(await k.resolve("b.io")).toEqual({ credential: { username: "cfg", password: "3" }, source: `auth.json ${cfg} auths["b.io"]` });
@@ -109,14 +114,18 @@ describe("authJsonKeychain", () => {
 
   it("rejects a malformed file naming it without echoing it; a missing file is no credential", async () => {
     const { path, env } = authFile('{"auths":{"quay.io":{"auth":"c2VjcmV0LXZhbHVl"}');
-    const err = await authJsonKeychain({ env }).resolve("quay.io").catch((e) => e);
+    const err = await authJsonKeychain({ env })
+      .resolve("quay.io")
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PipelineError);
     expect(err.code).toBe("E_AUTH_JSON");
     expect(err.message).toContain(path);
     expect(err.message).toContain("not valid JSON");
     expect(err.message).not.toContain("c2VjcmV0LXZhbHVl");
     const bad = authFile({ auths: { "quay.io": { auth: b64("nocolon") } } });
-    const e2 = await authJsonKeychain({ env: bad.env }).resolve("quay.io").catch((e) => e);
+    const e2 = await authJsonKeychain({ env: bad.env })
+      .resolve("quay.io")
+      .catch((e) => e);
     expect(e2.code).toBe("E_AUTH_JSON");
     expect(e2.message).toContain(`auth.json ${bad.path} auths["quay.io"]`);
     expect(await authJsonKeychain({ env: { REGISTRY_AUTH_FILE: join(tmp, "absent.json") } }).resolve("quay.io")).toBeUndefined();

@@ -11,7 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { normalizeRegistry } from "../oci/reference";
 import type { CredentialHelperOptions } from "./cred-helper";
-import { AuthFile, entryCredential, readAuthFile, resolveCredHelper, warnOnce } from "./docker-config";
+import { type AuthFile, entryCredential, readAuthFile, resolveCredHelper, warnOnce } from "./docker-config";
 import type { Keychain, ResolvedCredential } from "./keychain";
 
 export interface AuthJsonOptions extends CredentialHelperOptions {

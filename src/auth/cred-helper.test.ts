@@ -50,7 +50,9 @@ describe("helperSource", () => {
     expect(helperSource("gh", { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" })).toBe(
       'credHelpers["ghcr.io"] → docker-credential-gh (docker config /c/config.json)',
     );
-    expect(helperSource("desktop", { registry: "x", setting: "credsStore", file: "docker config /c" })).toBe("credsStore → docker-credential-desktop (docker config /c)");
+    expect(helperSource("desktop", { registry: "x", setting: "credsStore", file: "docker config /c" })).toBe(
+      "credsStore → docker-credential-desktop (docker config /c)",
+    );
     expect(helperSource("pass", { registry: "x" })).toBe("docker-credential-pass");
   });
 });
@@ -95,7 +97,9 @@ describe("getFromHelper", () => {
   it("reports another failure with the helper's stderr (truncated), the registry and the setting, never stdout", async () => {
     const { dir, env } = bin();
     writeCredHelper(dir, "broken", { fail: { stderr: `keyring is locked\n${"x".repeat(1000)}`, stdout: `{"Secret":"${SECRET}"}`, code: 4 } });
-    const e = await caught(getFromHelper("broken", { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" }, { env }));
+    const e = await caught(
+      getFromHelper("broken", { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" }, { env }),
+    );
     expect(e.code).toBe("E_CRED_HELPER");
     expect(e.message).toContain("docker-credential-broken");
     expect(e.message).toContain("ghcr.io");
@@ -165,7 +169,10 @@ describe("getFromHelper", () => {
     const path = join(dir, "docker-credential-envy");
     writeFileSync(path, '#!/bin/bash\ncat >/dev/null\nprintf \'{"Username":"%s","Secret":"%s"}\' "$HOME" "${MARK:-unset}"\n');
     chmodSync(path, 0o755);
-    expect(await getFromHelper("envy", { registry: "r.io" }, { env: { ...env, MARK: "m1" }, home: "/home/h" })).toEqual({ username: "/home/h", password: "m1" });
+    expect(await getFromHelper("envy", { registry: "r.io" }, { env: { ...env, MARK: "m1" }, home: "/home/h" })).toEqual({
+      username: "/home/h",
+      password: "m1",
+    });
   });
 });
 

@@ -153,7 +153,10 @@ function run(file: string, input: string, env: Record<string, string | undefined
 
 /** One line of the helper's stderr for a message: control characters removed, truncated. */
 function clipStderr(stderr: string): string {
-  const text = stderr.replace(/[\x00-\x1f\x7f]+/g, " ").replace(/\s+/g, " ").trim();
+  const text = stderr
+    .replace(/[\x00-\x1f\x7f]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   return text.length > MAX_STDERR_SHOWN ? `${text.slice(0, MAX_STDERR_SHOWN)}…` : text;
 }
 
@@ -193,7 +196,11 @@ export async function getFromHelper(name: string, ctx: HelperContext, opts: Cred
   const file = findHelper(name, env);
   if (!file) {
     const dirs = searchPath(env);
-    throw helperError(name, ctx, `not found on PATH (searched ${dirs.length ? dirs.join(", ") : "nothing: PATH is empty"}); install it or fix the setting`);
+    throw helperError(
+      name,
+      ctx,
+      `not found on PATH (searched ${dirs.length ? dirs.join(", ") : "nothing: PATH is empty"}); install it or fix the setting`,
+    );
   }
   const childEnv = { ...env };
   if (!childEnv.HOME && opts.home) childEnv.HOME = opts.home;

@@ -11,7 +11,7 @@ import { homedir } from "node:os";
 import { pipelineCredentialsKeychain } from "../credentials/keychain";
 import { authJsonKeychain } from "./auth-json";
 import { dockerConfigKeychain } from "./docker-config";
-import { chainKeychains, Keychain } from "./keychain";
+import { chainKeychains, type Keychain } from "./keychain";
 
 export interface DefaultKeychainOptions {
   env?: NodeJS.ProcessEnv;

@@ -99,7 +99,9 @@ describe("dockerConfigKeychain", () => {
 
   it("rejects malformed JSON with a clear error naming the file and not quoting it", async () => {
     const dir = configDir('{"auths": {"ghcr.io": {"auth": "c2VjcmV0LXZhbHVl"}, }');
-    const err = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } }).resolve("ghcr.io").catch((e) => e);
+    const err = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } })
+      .resolve("ghcr.io")
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PipelineError);
     expect(err.code).toBe("E_DOCKER_CONFIG");
     expect(err.message).toContain(join(dir, "config.json"));
@@ -121,7 +123,9 @@ describe("dockerConfigKeychain", () => {
     const home = mkdtempSync(join(tmp, "home-"));
     mkdirSync(join(home, ".docker"));
     writeFileSync(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "r.io": { username: "u", password: "p" } } }));
-    expect((await dockerConfigKeychain({ env: {}, home }).resolve("r.io"))?.source).toBe(`docker config ${join(home, ".docker", "config.json")} auths["r.io"]`);
+    expect((await dockerConfigKeychain({ env: {}, home }).resolve("r.io"))?.source).toBe(
+      `docker config ${join(home, ".docker", "config.json")} auths["r.io"]`,
+    );
   });
 });
 
@@ -201,7 +205,9 @@ describe("dockerConfigKeychain with credential helpers", () => {
       ["junk", "malformed JSON"],
     ]) {
       const dir = configDir({ credHelpers: { "ghcr.io": helper } });
-      const err = await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: dir } }).resolve("ghcr.io").catch((e) => e);
+      const err = await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: dir } })
+        .resolve("ghcr.io")
+        .catch((e) => e);
       expect(err).toBeInstanceOf(PipelineError);
       expect(err.code).toBe("E_CRED_HELPER");
       expect(err.message).toContain(`docker-credential-${helper}`);
@@ -224,7 +230,9 @@ describe("dockerConfigKeychain with credential helpers", () => {
   it("rejects ill-typed credHelpers and credsStore naming the file", async () => {
     for (const content of [{ credHelpers: ["gh"] }, { credHelpers: { "ghcr.io": 3 } }, { credsStore: { name: "desktop" } }]) {
       const dir = configDir(content);
-      const err = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } }).resolve("ghcr.io").catch((e) => e);
+      const err = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } })
+        .resolve("ghcr.io")
+        .catch((e) => e);
       expect(err.code).toBe("E_DOCKER_CONFIG");
       expect(err.message).toContain(join(dir, "config.json"));
     }

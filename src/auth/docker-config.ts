@@ -14,7 +14,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { normalizeRegistry } from "../oci/reference";
-import { CredentialHelperOptions, getFromHelper, helperSource } from "./cred-helper";
+import { type CredentialHelperOptions, getFromHelper, helperSource } from "./cred-helper";
 import type { Credential, Keychain, ResolvedCredential } from "./keychain";
 
 export interface DockerConfigOptions extends CredentialHelperOptions {
@@ -116,7 +116,10 @@ export function readAuthFile(path: string, kind: string, code: string): AuthFile
 }
 
 function hasSecret(entry: AuthEntry): boolean {
-  return isObject(entry) && ["auth", "password", "identitytoken"].some((k) => typeof entry[k as keyof AuthEntry] === "string" && entry[k as keyof AuthEntry]);
+  return (
+    isObject(entry) &&
+    ["auth", "password", "identitytoken"].some((k) => typeof entry[k as keyof AuthEntry] === "string" && entry[k as keyof AuthEntry])
+  );
 }
 
 /** A warning when a file holding secrets can be read by group or others, else undefined. */
@@ -159,7 +162,7 @@ export function entryCredential(where: string, code: string, entry: AuthEntry): 
 
 /** The `credHelpers` key for a registry host: an exact key first, else one naming the same host (aliases fold). */
 export function credHelperKey(credHelpers: Record<string, string>, registry: string): string | undefined {
-  if (Object.prototype.hasOwnProperty.call(credHelpers, registry)) return registry;
+  if (Object.hasOwn(credHelpers, registry)) return registry;
   const wanted = normalizeRegistry(registry.toLowerCase());
   return Object.keys(credHelpers).find((k) => registryOfAuthKey(k) === wanted);
 }

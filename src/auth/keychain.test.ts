@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { anonymousKeychain } from "./anonymous";
 import { defaultKeychain } from "./default";
-import { ANONYMOUS, chainKeychains, isAnonymous, isBasic, isIdentityToken, Keychain, resolveCredential } from "./keychain";
+import { ANONYMOUS, chainKeychains, isAnonymous, isBasic, isIdentityToken, type Keychain, resolveCredential } from "./keychain";
 
 function fixed(name: string, hosts: Record<string, string>): Keychain & { calls: string[] } {
   const calls: string[] = [];

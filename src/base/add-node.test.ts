@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { composeImage } from "../image/compose";
-import { buildLayer, layerFromDescriptor, LayerInput } from "../layer/build";
+import { buildLayer, layerFromDescriptor, type LayerInput } from "../layer/build";
 import { listLayer } from "../layer/tar-read";
 import { readLayout } from "../layout/read";
 import { addNodeToBase, extractFile } from "./add-node";
@@ -70,12 +70,25 @@ test("base add-node --platform: each platform's base plus that platform's node, 
   const { readLayoutIndex } = await import("../layout/read");
   const forArch = async (architecture: string, files: LayerInput[]) => {
     const p = join(tmp, `p${n++}.tar.gz`);
-    return composeImage({ layers: [{ layer: layerFromDescriptor(p, await buildLayer(files, p)), createdBy: "test" }], env: { PATH: "/usr/bin" }, architecture });
+    return composeImage({
+      layers: [{ layer: layerFromDescriptor(p, await buildLayer(files, p)), createdBy: "test" }],
+      env: { PATH: "/usr/bin" },
+      architecture,
+    });
   };
   const baseDir = join(tmp, "base-index");
   const nodeDir = join(tmp, "node-index");
-  await writeLayout(baseDir, composeIndex([await forArch("amd64", [file("/lib/libc.so", "libc-amd64")]), await forArch("arm64", [file("/lib/libc.so", "libc-arm64")])]));
-  await writeLayout(nodeDir, composeIndex([await forArch("arm64", [file("/usr/local/bin/node", "NODE-arm64")]), await forArch("amd64", [file("/usr/local/bin/node", "NODE-amd64")])]));
+  await writeLayout(
+    baseDir,
+    composeIndex([await forArch("amd64", [file("/lib/libc.so", "libc-amd64")]), await forArch("arm64", [file("/lib/libc.so", "libc-arm64")])]),
+  );
+  await writeLayout(
+    nodeDir,
+    composeIndex([
+      await forArch("arm64", [file("/usr/local/bin/node", "NODE-arm64")]),
+      await forArch("amd64", [file("/usr/local/bin/node", "NODE-amd64")]),
+    ]),
+  );
   const out = join(tmp, "added-index");
   const lines: string[] = [];
   const io = { stdout: (l: string) => lines.push(l), stderr: () => undefined, env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };

@@ -19,7 +19,10 @@ export const NODE_IN_IMAGE = "usr/local/bin/node";
 const MAX_SYMLINK_HOPS = 8;
 
 function normalize(p: string): string {
-  return posix.normalize("/" + p).slice(1).replace(/\/$/, "");
+  return posix
+    .normalize("/" + p)
+    .slice(1)
+    .replace(/\/$/, "");
 }
 
 function tarOf(layer: Layer) {
@@ -96,7 +99,9 @@ export async function addNodeToBase(
     const image = composeImage({
       base,
       baseName: opts.baseName,
-      layers: [{ layer: layerFromDescriptor(layerPath, desc), createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}` }],
+      layers: [
+        { layer: layerFromDescriptor(layerPath, desc), createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}` },
+      ],
       env: withLocalBin(base.config.config?.Env),
       labels: { "rules_pipeline.node.from": opts.nodeName ?? nodeImage.digest },
       created: opts.mtime ?? 0,

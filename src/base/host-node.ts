@@ -12,7 +12,7 @@ import { basename, dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { PipelineError } from "../errors";
 import { composeImage } from "../image/compose";
-import { buildLayer, LayerDescriptor, layerFromDescriptor, LayerInput, resolveMtime } from "../layer/build";
+import { buildLayer, type LayerDescriptor, layerFromDescriptor, type LayerInput, resolveMtime } from "../layer/build";
 import type { Platform } from "../oci/types";
 import { elfPlatform } from "../elf";
 import { writeLayout } from "../layout/write";
@@ -168,7 +168,10 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
   await fsp.mkdir(work, { recursive: true });
   try {
     const built: [string, LayerDescriptor][] = [];
-    for (const [name, files] of [["system", system], ["node", nodeFiles]] as const) {
+    for (const [name, files] of [
+      ["system", system],
+      ["node", nodeFiles],
+    ] as const) {
       const p = join(work, `${name}.tar.gz`);
       built.push([p, await buildLayer(files, p, { mtime })]);
     }

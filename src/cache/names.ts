@@ -21,7 +21,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Owner, selfOwner } from "../process/owner";
+import { type Owner, selfOwner } from "../process/owner";
 
 export const PRUNE_LOCK = "prune.lock";
 

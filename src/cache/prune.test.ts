@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { entryDirs, modelsDir, rootfsDir, runsDir } from "./layout";
 import { PRUNE_LOCK, stampName, stateDir } from "./names";
-import { Candidate, planPrune, pruneCache } from "./prune";
+import { type Candidate, planPrune, pruneCache } from "./prune";
 import { cacheUsage } from "./usage";
 import { lockForPrune, touchStamp, useEntry } from "./use";
 
@@ -107,7 +107,10 @@ describe("pruneCache", () => {
     mkdirSync(stateDir(images), { recursive: true });
     writeFileSync(join(stateDir(images), `${hex("1")}.use-${spawnSync(process.execPath, ["-e", "0"]).pid}-1`), "");
     mkdirSync(join(runsDir(root), "rp-x-1-0badc0de"), { recursive: true });
-    writeFileSync(join(runsDir(root), "rp-x-1-0badc0de", "config.json"), JSON.stringify({ mounts: [{ source: join(e.model, "model"), destination: "/m" }] }));
+    writeFileSync(
+      join(runsDir(root), "rp-x-1-0badc0de", "config.json"),
+      JSON.stringify({ mounts: [{ source: join(e.model, "model"), destination: "/m" }] }),
+    );
     const r = await pruneCache(root, { maxBytes: 0 });
     expect(r.removed.map((x) => x.path).sort()).toEqual([e.leftover, e.oldImage, e.layer].sort());
     expect(r.inUse.map((x) => [x.path, x.pids]).sort()).toEqual([

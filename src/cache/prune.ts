@@ -15,7 +15,7 @@
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { EntryKind, entryDirs, runsDir, tempDirs } from "./layout";
+import { type EntryKind, entryDirs, runsDir, tempDirs } from "./layout";
 import { parseStampName, stampName, stateDir, tempPath } from "./names";
 import { sweepTemps } from "./sweep";
 import { removeTree, treeBytes } from "./tree";

@@ -60,7 +60,8 @@ describe("temporary names", () => {
     expect(parseTempName(".host-node-x.work-9-abc")).toEqual({ for: "host-node-x", owner: { pid: 9 }, scheme: "legacy" });
     expect(parseTempName("abc.tmp-AbC12z")).toEqual({ for: "abc", scheme: "legacy" });
     expect(parseTempName(".m.tmp-AbC12z")).toEqual({ for: "m", scheme: "legacy" });
-    for (const n of ["a".repeat(64), "out", "prune.lock", `abc.use-1-2`, "abc.used", "tmp-1-2", ".cache-state"]) expect(parseTempName(n)).toBeUndefined();
+    for (const n of ["a".repeat(64), "out", "prune.lock", `abc.use-1-2`, "abc.used", "tmp-1-2", ".cache-state"])
+      expect(parseTempName(n)).toBeUndefined();
   });
 });
 

@@ -14,7 +14,7 @@
 import { lstatSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { tempDirs } from "./layout";
-import { parseLeaseName, parseTempName, stateDir, TempName, TempRules } from "./names";
+import { parseLeaseName, parseTempName, stateDir, type TempName, type TempRules } from "./names";
 import { ownerAlive } from "../process/owner";
 import { removeTree, treeBytes } from "./tree";
 

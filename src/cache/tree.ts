@@ -5,7 +5,7 @@
  * without crossing into another file system (a mount inside, e.g. a container's overlay, is not counted): what
  * removing the tree gives back, give or take block rounding.
  */
-import { chmodSync, lstatSync, readdirSync, Stats } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, type Stats } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 

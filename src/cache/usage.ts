@@ -5,7 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { entryDirs, tempDirs, usageDirs, USAGE_KINDS, UsageKind } from "./layout";
+import { entryDirs, tempDirs, usageDirs, USAGE_KINDS, type UsageKind } from "./layout";
 import { listTemps } from "./sweep";
 import { treeBytes } from "./tree";
 

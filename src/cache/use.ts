@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { leaseName, parseLeaseName, PRUNE_LOCK, stampName, stateDir } from "./names";
 import { onExit } from "../process/exit";
-import { Owner, ownerAlive, selfOwner } from "../process/owner";
+import { type Owner, ownerAlive, selfOwner } from "../process/owner";
 
 const held = new Set<string>();
-let exitHook: (() => void) | undefined;
+let _exitHook: (() => void) | undefined;
 
 function releaseAllSync(): void {
   for (const p of held) {
@@ -32,12 +32,12 @@ function releaseAllSync(): void {
     }
   }
   held.clear();
-  exitHook = undefined; // exit.ts forgets a hook once it ran
+  _exitHook = undefined; // exit.ts forgets a hook once it ran
 }
 
 function holdUntilExit(path: string): void {
   held.add(path);
-  exitHook ??= onExit(releaseAllSync);
+  _exitHook ??= onExit(releaseAllSync);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -92,7 +92,10 @@ export async function useEntry(dir: string, name: string, opts: UseOptions = {})
   const deadline = Date.now() + (opts.waitMs ?? 600_000);
   for (let owner = pruneRunning(dir); owner && owner.pid !== process.pid; owner = pruneRunning(dir)) {
     if (Date.now() > deadline) {
-      throw new PipelineError("E_CACHE_LOCKED", `cache directory ${dir} is being pruned by pid ${owner.pid} (${join(stateDir(dir), PRUNE_LOCK)}); try again when it is done`);
+      throw new PipelineError(
+        "E_CACHE_LOCKED",
+        `cache directory ${dir} is being pruned by pid ${owner.pid} (${join(stateDir(dir), PRUNE_LOCK)}); try again when it is done`,
+      );
     }
     await sleep(100);
   }

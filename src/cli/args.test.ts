@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { Args, CliSpec, runSpec, UsageError } from "./args";
+import { type Args, type CliSpec, runSpec, UsageError } from "./args";
 import { COMMANDS } from "./main";
 import { EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
@@ -53,7 +53,18 @@ describe("runSpec", () => {
     const { cli, got, out } = spec();
     const io = { stdout: (l: string) => out.push(l) };
     await runSpec(cli, ["push", "dir", "--repository", "r", "--tag", "a", "--tag=b", "--metadata-out", "m.json", "--retries", "5", "--insecure"], io);
-    expect(got[0]).toMatchObject({ _: ["push"], "--": [], source: "dir", repository: "r", tag: ["a", "b"], "metadata-out": "m.json", metadataOut: "m.json", insecure: true, level: "low", retries: 5 });
+    expect(got[0]).toMatchObject({
+      _: ["push"],
+      "--": [],
+      source: "dir",
+      repository: "r",
+      tag: ["a", "b"],
+      "metadata-out": "m.json",
+      metadataOut: "m.json",
+      insecure: true,
+      level: "low",
+      retries: 5,
+    });
     await runSpec(cli, ["push", "--repository=r", "dir", "--no-insecure", "--level", "high"], io);
     expect(got[1]).toMatchObject({ source: "dir", insecure: false, level: "high", tag: undefined });
     await runSpec(cli, ["push", "dir", "--repository", "r", "--insecure=true"], io);
@@ -94,7 +105,10 @@ describe("runSpec", () => {
       [["push", "--repository", "r"], "push: missing argument <source>"],
       [["push", "d", "e", "--repository", "r"], 'push: unexpected argument "e"'],
       [["push", "d", "--repository"], "--repository needs a value"],
-      [["push", "d", "--repository", "--insecure"], '--repository needs a value, got the option "--insecure" (write --repository=--insecure if that is the value)'],
+      [
+        ["push", "d", "--repository", "--insecure"],
+        '--repository needs a value, got the option "--insecure" (write --repository=--insecure if that is the value)',
+      ],
       [["push", "d", "--repository", "r", "--insecure=yes"], '--insecure: a switch takes no value, got "yes"'],
       [["push", "d", "--repository", "r", "--level", "mid"], '--level: expected one of "low", "high", got "mid"'],
       [["push", "d", "--repository", "r", "--retries", "many"], '--retries: expected a number, got "many"'],
@@ -136,7 +150,14 @@ describe("the pipeline command table", () => {
   function io() {
     const out: string[] = [];
     const err: string[] = [];
-    const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: {}, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+    const cli: CliIo = {
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      env: {},
+      cwd: process.cwd(),
+      isTTY: false,
+      readStdin: async () => "",
+    };
     return { cli, out, err };
   }
 

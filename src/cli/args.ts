@@ -16,6 +16,7 @@ export function usageError(message: string): PipelineError {
   return new PipelineError("E_USAGE", message, { exitCode: 2 });
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a plain `async (…) => {…}`
 export type CommandResult = { exitCode?: number } | void;
 
 export interface OptionSpec {
@@ -168,7 +169,9 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
     const o = specs[name];
     if (!o) {
       const near = closest(t.name, Object.keys(specs));
-      throw new UsageError(`unknown option ${t.rawName}${t.value !== undefined ? `=${t.value}` : ""} for "${parsed.words.join(" ")}"${near ? ` (did you mean --${near}?)` : ""}`);
+      throw new UsageError(
+        `unknown option ${t.rawName}${t.value !== undefined ? `=${t.value}` : ""} for "${parsed.words.join(" ")}"${near ? ` (did you mean --${near}?)` : ""}`,
+      );
     }
     let value: unknown;
     if (o.type === "boolean") {
@@ -178,7 +181,9 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
     } else {
       if (t.value === undefined) throw new UsageError(`${t.rawName} needs a value`);
       if (!t.inlineValue && t.value.length > 1 && t.value.startsWith("-")) {
-        throw new UsageError(`${t.rawName} needs a value, got the option ${JSON.stringify(t.value)} (write ${t.rawName}=${t.value} if that is the value)`);
+        throw new UsageError(
+          `${t.rawName} needs a value, got the option ${JSON.stringify(t.value)} (write ${t.rawName}=${t.value} if that is the value)`,
+        );
       }
       value = o.type === "number" ? toNumber(t.rawName, t.value) : t.value;
       if (o.choices && !o.choices.includes(t.value)) {
@@ -199,13 +204,18 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
     if (p.required && taken.length === 0) throw new UsageError(`${label}: missing argument <${p.name}>`);
     for (const v of taken) {
       if (ps?.choices && !ps.choices.includes(v)) {
-        throw new UsageError(`${label} <${p.name}>: expected one of ${ps.choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(v)}`);
+        throw new UsageError(
+          `${label} <${p.name}>: expected one of ${ps.choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(v)}`,
+        );
       }
     }
     args[p.name] = p.variadic ? taken : taken[0];
   }
   if (i < positionals.length) {
-    const extra = positionals.slice(i).map((v) => JSON.stringify(v)).join(" ");
+    const extra = positionals
+      .slice(i)
+      .map((v) => JSON.stringify(v))
+      .join(" ");
     throw new UsageError(`${label}: unexpected argument${positionals.length - i > 1 ? "s" : ""} ${extra}`);
   }
 
@@ -249,7 +259,16 @@ function helpIndex<IO>(spec: CliSpec<IO>, prefix: string[]): string {
   }
   const head = prefix.length ? `${spec.name} ${prefix.join(" ")} <command>` : `${spec.name} <command> [options]`;
   const about = prefix.length ? spec.groups[prefix.join(" ")] : spec.describe;
-  return [head, "", ...(about ? [about, ""] : []), "Commands:", ...table(rows), "", "Options:", ...table([["--help", "show help"], ...(spec.globalOptions ?? [])])].join("\n");
+  return [
+    head,
+    "",
+    ...(about ? [about, ""] : []),
+    "Commands:",
+    ...table(rows),
+    "",
+    "Options:",
+    ...table([["--help", "show help"], ...(spec.globalOptions ?? [])]),
+  ].join("\n");
 }
 
 function formatPositional(p: Positional): string {
@@ -283,7 +302,10 @@ function helpCommand<IO>(spec: CliSpec<IO>, cmd: CommandSpec<IO>): string {
       o.choices && `[choices: ${o.choices.join(", ")}]`,
       o.array && "[repeatable]",
       o.demandOption && "[required]",
-      o.default !== undefined && o.default !== false && !(Array.isArray(o.default) && o.default.length === 0) && `[default: ${JSON.stringify(o.default)}]`,
+      o.default !== undefined &&
+        o.default !== false &&
+        !(Array.isArray(o.default) && o.default.length === 0) &&
+        `[default: ${JSON.stringify(o.default)}]`,
     ];
     rows.push([`--${name}${type}`, notes.filter(Boolean).join(" ")]);
   }

@@ -4,7 +4,7 @@
  */
 import { PipelineError } from "../errors";
 import { lazyDefaultKeychain } from "../auth/lazy";
-import { Keychain, memoKeychain } from "../auth/keychain";
+import { type Keychain, memoKeychain } from "../auth/keychain";
 import type { OptionSpec } from "./args";
 import type { CliIo } from "./io";
 
@@ -24,7 +24,9 @@ export const AUTH_OPTIONS = {
 /** The keychain a command uses for `registry`: explicit flags first, then the default chain (built on first use). */
 export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Promise<Keychain> {
   if (a.password !== undefined) {
-    throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", { exitCode: 2 });
+    throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", {
+      exitCode: 2,
+    });
   }
   // Remembered for the command: every client it opens (an index's platforms, SBOM and signature referrers)
   // shares one answer per registry and repository, so a credential helper runs once.

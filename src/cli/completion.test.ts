@@ -44,7 +44,9 @@ test("completion <shell> accepts bash and zsh only, and names the choices otherw
 
 test("a table word a shell would expand is refused, not written into the script", () => {
   const run = async () => undefined;
-  expect(() => completionScript("bash", [{ command: "x", describe: "x", options: { "a$(b)": { type: "boolean" } }, run }], "0")).toThrow(/"--a\$\(b\)"|"a\$\(b\)"/);
+  expect(() => completionScript("bash", [{ command: "x", describe: "x", options: { "a$(b)": { type: "boolean" } }, run }], "0")).toThrow(
+    /"--a\$\(b\)"|"a\$\(b\)"/,
+  );
 });
 
 describe("bash", () => {
@@ -85,7 +87,8 @@ describe("bash", () => {
 // zsh comes from scripts/install-deps.sh (Debian's zsh package).
 describe("zsh", () => {
   // Stubs: compadd prints its candidates, compdef records the registration.
-  const stubs = 'compadd() { [[ "$1" == -- ]] && shift; print -r -- "$*"; }; _files() { print -r -- FILES; }; compdef() { print -r -- "compdef $*"; }';
+  const stubs =
+    'compadd() { [[ "$1" == -- ]] && shift; print -r -- "$*"; }; _files() { print -r -- FILES; }; compdef() { print -r -- "compdef $*"; }';
 
   test("parses, and registers _pipeline for pipeline when sourced", async () => {
     const file = await script("zsh");
@@ -96,7 +99,10 @@ describe("zsh", () => {
   test.each([
     [["pipeline", ""], "push pull inspect sbom verify registry credentials base build verify-image run deploy model cache completion"],
     [["pipeline", "model", ""], "push pull"],
-    [["pipeline", "push", "--"], "--repository --tag --metadata-out --sbom --sign-key --sign-password-file --provenance --sign-legacy --provenance-lockfile --insecure --json --platform --username --password-stdin --help --version --debug"],
+    [
+      ["pipeline", "push", "--"],
+      "--repository --tag --metadata-out --sbom --sign-key --sign-password-file --provenance --sign-legacy --provenance-lockfile --insecure --json --platform --username --password-stdin --help --version --debug",
+    ],
     [["pipeline", "deploy", "--output", ""], "yaml json"],
     [["pipeline", "push", ""], "FILES"],
   ])("%j → %s", async (words, expected) => {

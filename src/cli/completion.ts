@@ -8,7 +8,7 @@
  * function that walks the words typed so far. Internal commands (describe: false) and hidden flags are left out.
  * No word of the table reaches the script unless it is made of [A-Za-z0-9_./:=-] (nothing a shell would expand).
  */
-import { CommandSpec, parseCommand } from "./args";
+import { type CommandSpec, parseCommand } from "./args";
 
 export const SHELLS = ["bash", "zsh"] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -40,7 +40,9 @@ function tables<IO>(commands: readonly CommandSpec<IO>[]): Tables {
   for (const c of commands) {
     if (c.describe === false) continue;
     const { words, positionals } = parseCommand(c.command);
-    words.forEach((w, i) => add(t.words, words.slice(0, i).join(" "), safe(w, "command word")));
+    words.forEach((w, i) => {
+      add(t.words, words.slice(0, i).join(" "), safe(w, "command word"));
+    });
     const path = words.join(" ");
     const first = positionals[0] && c.positionals?.[positionals[0].name]?.choices;
     for (const choice of first ?? []) add(t.words, path, safe(choice, `<${positionals[0].name}> choice`));
@@ -104,10 +106,10 @@ export function completionScript<IO>(shell: Shell, commands: readonly CommandSpe
     '  local prev="${words[CURRENT-1]}" values',
     ...walk("words", 2, "CURRENT"),
     '  values="$(_pipeline_choices "$cmdpath $prev")"',
-    "  if [[ -n \"$values\" ]]; then compadd -- ${=values}; return; fi",
+    '  if [[ -n "$values" ]]; then compadd -- ${=values}; return; fi',
     '  if [[ "$PREFIX" == -* ]]; then values="$(_pipeline_flags "$cmdpath") --version --debug"; compadd -- ${=values}; return; fi',
     '  values="$(_pipeline_words "$cmdpath")"',
-    "  if [[ -n \"$values\" ]]; then compadd -- ${=values}; else _files; fi",
+    '  if [[ -n "$values" ]]; then compadd -- ${=values}; else _files; fi',
     "}",
     'if [[ "${zsh_eval_context[-1]}" == loadautofunc ]]; then _pipeline "$@"; else compdef _pipeline pipeline; fi',
     "",

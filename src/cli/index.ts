@@ -11,7 +11,7 @@
 import { OptionError, PipelineError } from "../errors";
 import { VERSION } from "../version";
 import { runCommand, UsageError } from "./main";
-import { CliIo, processIo } from "./io";
+import { type CliIo, processIo } from "./io";
 
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
@@ -67,7 +67,7 @@ export async function runCli(rawArgv: string[], rawIo: CliIo = processIo()): Pro
       return e.exitCode;
     }
     const err = e as Error;
-    io.stderr(`internal error: ${err && err.stack ? err.stack : String(e)}`);
+    io.stderr(`internal error: ${err?.stack ? err.stack : String(e)}`);
     io.stderr(`This is a bug in rules_pipeline ${VERSION} (node ${process.versions.node}): please report it with the command you ran.`);
     return EXIT_INTERNAL;
   }

@@ -13,7 +13,7 @@
  * Options arrive under their flag name and its camelCase form (a["metadata-out"], a.metadataOut); arguments
  * after `--` in a["--"]. A new word group (`model`) also wants a line in GROUPS.
  */
-import { Args, CommandResult, CommandSpec, OptionSpec, runSpec, UsageError } from "./args";
+import { type Args, type CommandResult, type CommandSpec, type OptionSpec, runSpec, UsageError } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
 import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, TRANSFER_RATE_OPTION, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
 import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
@@ -37,7 +37,11 @@ export const GROUPS: Record<string, string> = {
 
 /** Signing what was pushed (push, bazel-push): src/sign/. */
 const SIGN_OPTIONS = {
-  "sign-key": { ...str, describe: "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file" },
+  "sign-key": {
+    ...str,
+    describe:
+      "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file",
+  },
   "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
   provenance: { ...bool, describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer" },
   "sign-legacy": { ...bool, describe: "with --sign-key: also cosign's legacy sha256-<hex>.sig tag form, for verifiers older than cosign 3" },
@@ -56,7 +60,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
       sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
       ...SIGN_OPTIONS,
-      "provenance-lockfile": { ...strs, describe: "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)" },
+      "provenance-lockfile": {
+        ...strs,
+        describe: "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)",
+      },
       insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
       json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
       platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
@@ -122,14 +129,27 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       "password-file": { ...str, describe: "file holding the password for --user" },
       log: { ...bool, describe: "log one line per request" },
       "max-uploads": { ...str, describe: "open upload sessions at most (more get 429 TOOMANYREQUESTS; default 1000)" },
-      "max-uploads-per-client": { ...str, describe: "open upload sessions of one client (its user with --user, else its address) at most (default 64)" },
+      "max-uploads-per-client": {
+        ...str,
+        describe: "open upload sessions of one client (its user with --user, else its address) at most (default 64)",
+      },
       "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 300)" },
       "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
-      "min-body-rate": { ...str, describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)" },
+      "min-body-rate": {
+        ...str,
+        describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)",
+      },
     },
     run: async (a, io) => {
       const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
-      const s = a as Args & { root: string; host: string; port: string; user?: string; "password-file"?: string; log: boolean } & import("./commands/registry-serve").LimitFlags;
+      const s = a as Args & {
+        root: string;
+        host: string;
+        port: string;
+        user?: string;
+        "password-file"?: string;
+        log: boolean;
+      } & import("./commands/registry-serve").LimitFlags;
       await registryServe(
         { root: s.root, host: s.host, port: parsePort(s.port), user: s.user, passwordFile: s["password-file"], log: s.log, ...parseLimitFlags(s) },
         { stdout: io.stdout, stderr: io.stderr },
@@ -226,7 +246,8 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   {
     // Everything after `--` replaces the image's Cmd (or the spec's args).
     command: "run [spec]",
-    describe: "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker) or as a Job on Kubernetes (--on kubernetes)",
+    describe:
+      "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker) or as a Job on Kubernetes (--on kubernetes)",
     positionals: { spec: { describe: "deployment spec file (YAML/JSON); or give --image" } },
     options: { ...RUN_OPTIONS, ...RUN_KUBERNETES_OPTIONS, ...AUTH_OPTIONS },
     run: async (a, io) => (await import("./commands/run")).run(a as never, io),
@@ -310,7 +331,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     command: "tarball",
     describe: false,
     options: {
-      image: { ...strs, default: [], describe: "NAME=LAYOUT_DIR (repeatable; \"default\" is the main image)" },
+      image: { ...strs, default: [], describe: 'NAME=LAYOUT_DIR (repeatable; "default" is the main image)' },
       tag: { ...strs, default: [], describe: "REGISTRY/REPOSITORY:TAG of the main image (others get TAG-NAME)" },
       out: { ...str, demandOption: true, describe: "docker archive to write" },
     },
@@ -320,10 +341,15 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     command: "load",
     describe: false,
     options: {
-      image: { ...strs, default: [], describe: "NAME=LAYOUT_DIR (repeatable; \"default\" is the main image)" },
+      image: { ...strs, default: [], describe: 'NAME=LAYOUT_DIR (repeatable; "default" is the main image)' },
       "default-tag": { ...strs, default: [], describe: "tags used when no --tag is given (the BUILD file's repo_tags)" },
       tag: { ...strs, describe: "REGISTRY/REPOSITORY:TAG or TAG, replacing the default tags (repeatable)" },
-      loader: { ...str, default: "auto", choices: ["auto", "docker", "podman"], describe: "what loads the image (auto: docker if its daemon answers, else podman)" },
+      loader: {
+        ...str,
+        default: "auto",
+        choices: ["auto", "docker", "podman"],
+        describe: "what loads the image (auto: docker if its daemon answers, else podman)",
+      },
     },
     run: async (a, io) => (await import("./commands/tarball")).load(a as never, io),
   },

@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../errors";
-import { CredentialEntry, saveCredentialsConfig } from "./config";
+import type { PipelineError } from "../errors";
+import { type CredentialEntry, saveCredentialsConfig } from "./config";
 import { gitCredential, pipelineCredentialsKeychain } from "./keychain";
 import { readSecret } from "./secret";
-import { loadSecretsManager, SecretsManagerModule } from "./aws-secret";
-import { errorText, FakeSecretsManager, filesLeaking, leaksIn, startFakeSecretsManager } from "./testing";
+import { loadSecretsManager, type SecretsManagerModule } from "./aws-secret";
+import { errorText, type FakeSecretsManager, filesLeaking, leaksIn, startFakeSecretsManager } from "./testing";
 import { pipelineErrorOf } from "../../test/fixtures/errors";
 
 const PASSWORD = "aws-Pa55word-Kq7!zz";
@@ -29,7 +29,16 @@ beforeAll(async () => {
   // The SDK reads region and profile files from process.env: keep it away from this machine's.
   vi.stubEnv("AWS_CONFIG_FILE", join(tmp, "aws-config"));
   vi.stubEnv("AWS_SHARED_CREDENTIALS_FILE", join(tmp, "aws-credentials"));
-  for (const name of ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]) {
+  for (const name of [
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  ]) {
     vi.stubEnv(name, undefined);
   }
   sm = await startFakeSecretsManager({
@@ -107,7 +116,7 @@ describe("aws-secret sources", () => {
     expect((await failure(readSecret(entry("docker", "ci/not-json"), { env }))).message).toContain("the secret is not JSON");
     const err = await failure(readSecret(entry("docker", "ci/wrong-keys"), { env }));
     expect(err.message).toContain('must hold "username" and "password" as non-empty strings; its keys: "user", "pass"');
-    expect((await failure(readSecret(entry("docker", "ci/deploy-key"), { env }))).message).toContain("its keys: \"private_key\"");
+    expect((await failure(readSecret(entry("docker", "ci/deploy-key"), { env }))).message).toContain('its keys: "private_key"');
   });
 
   it("says when there is no region", async () => {

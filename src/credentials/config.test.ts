@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import {
   addCredential,
-  CredentialEntry,
+  type CredentialEntry,
   credentialsConfigPath,
-  CredentialsConfig,
+  type CredentialsConfig,
   emptyConfig,
   loadCredentialsConfig,
   matchCredential,
@@ -43,7 +43,10 @@ function loadError(content: unknown): PipelineError {
 
 const fileSource = { type: "file", path: "/creds/ghcr" };
 const entry = (over: Record<string, unknown>) => ({ version: 1, credentials: [{ service: "docker", url: "ghcr.io", source: fileSource, ...over }] });
-const withSource = (source: unknown, service = "docker") => ({ version: 1, credentials: [{ service, url: service === "git" ? "https://github.com/" : "ghcr.io", source }] });
+const withSource = (source: unknown, service = "docker") => ({
+  version: 1,
+  credentials: [{ service, url: service === "git" ? "https://github.com/" : "ghcr.io", source }],
+});
 
 describe("credentialsConfigPath", () => {
   it("uses $PIPELINE_CREDENTIALS_FILE, else $XDG_CONFIG_HOME, else ~/.config", () => {
@@ -85,7 +88,12 @@ describe("loadCredentialsConfig", () => {
     ["unknown service", entry({ service: "svn" }), "credentials[0].service", '"svn"'],
     ["missing url", entry({ url: undefined }), "credentials[0].url", "nothing"],
     ["docker url with a tag", entry({ url: "ghcr.io/org:v1" }), "credentials[0].url", '"ghcr.io/org:v1"'],
-    ["git url with another scheme", { version: 1, credentials: [{ service: "git", url: "ftp://host/x", source: fileSource }] }, "credentials[0].url", '"ftp://host/x"'],
+    [
+      "git url with another scheme",
+      { version: 1, credentials: [{ service: "git", url: "ftp://host/x", source: fileSource }] },
+      "credentials[0].url",
+      '"ftp://host/x"',
+    ],
     ["unknown source type", withSource({ type: "vault", path: "x" }), "credentials[0].source.type", '"vault"'],
     ["relative file path", withSource({ type: "file", path: "creds/ghcr" }), "credentials[0].source.path", '"creds/ghcr"'],
     ["file path not a string", withSource({ type: "file", path: 7 }), "credentials[0].source.path", "7"],
@@ -95,7 +103,12 @@ describe("loadCredentialsConfig", () => {
     ["env token for docker", withSource({ type: "env", token: "T" }), "credentials[0].source.token", "need a user name"],
     ["aws secret id missing", withSource({ type: "aws-secret" }), "credentials[0].source.secretId", "nothing"],
     ["aws region malformed", withSource({ type: "aws-secret", secretId: "x", region: "Europe" }), "credentials[0].source.region", '"Europe"'],
-    ["second entry bad", { version: 1, credentials: [entry({}).credentials[0], { service: "docker", url: "", source: fileSource }] }, "credentials[1].url", '""'],
+    [
+      "second entry bad",
+      { version: 1, credentials: [entry({}).credentials[0], { service: "docker", url: "", source: fileSource }] },
+      "credentials[1].url",
+      '""',
+    ],
     [
       "duplicate URL after normalization",
       { version: 1, credentials: [entry({}).credentials[0], { service: "docker", url: "GHCR.io/", source: fileSource }] },
@@ -158,7 +171,10 @@ describe("saveCredentialsConfig", () => {
     const dir = join(tmp, "save-invalid");
     const path = join(dir, "credentials.json");
     saveCredentialsConfig(path, config);
-    const bad = { version: 1, credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: "relative" } }] } as unknown as CredentialsConfig;
+    const bad = {
+      version: 1,
+      credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: "relative" } }],
+    } as unknown as CredentialsConfig;
     expect(() => saveCredentialsConfig(path, bad)).toThrow(/source\.path/);
     expect(loadCredentialsConfig({ path }).config).toEqual(config);
     expect(readdirSync(dir)).toEqual(["credentials.json"]);
@@ -174,7 +190,11 @@ describe("saveCredentialsConfig", () => {
 });
 
 describe("add, remove, match", () => {
-  const e = (service: "docker" | "git", url: string, path = `/c/${url.replace(/\W/g, "_")}`): CredentialEntry => ({ service, url, source: { type: "file", path } });
+  const e = (service: "docker" | "git", url: string, path = `/c/${url.replace(/\W/g, "_")}`): CredentialEntry => ({
+    service,
+    url,
+    source: { type: "file", path },
+  });
   const config: CredentialsConfig = {
     version: 1,
     credentials: [
@@ -234,8 +254,8 @@ describe("add, remove, match", () => {
   });
 
   it("validates what it adds", () => {
-    expect(() => addCredential(emptyConfig(), { service: "docker", url: "ghcr.io", source: { type: "env", username: "A B", password: "P" } })).toThrow(
-      /source\.username: expected an environment variable name .*"A B"/,
-    );
+    expect(() =>
+      addCredential(emptyConfig(), { service: "docker", url: "ghcr.io", source: { type: "env", username: "A B", password: "P" } }),
+    ).toThrow(/source\.username: expected an environment variable name .*"A B"/);
   });
 });

@@ -18,7 +18,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { PipelineError } from "../errors";
-import { CredentialService, NormalizedUrl, normalizeUrl, prefixScore, SERVICES, urlKey } from "./url";
+import { type CredentialService, type NormalizedUrl, normalizeUrl, prefixScore, SERVICES, urlKey } from "./url";
 
 export interface FileSource {
   type: "file";
@@ -161,8 +161,10 @@ function validateSource(file: string, where: string, service: CredentialService,
         type: "aws-secret",
         secretId: requireString(file, `${where}.secretId`, v.secretId, "a secret name or ARN", (s) => SECRET_ID.test(s)),
       };
-      if (v.region !== undefined) out.region = requireString(file, `${where}.region`, v.region, 'an AWS region like "eu-west-1"', (s) => REGION.test(s));
-      if (v.profile !== undefined) out.profile = requireString(file, `${where}.profile`, v.profile, "an AWS profile name", (s) => /^[A-Za-z0-9_.+@-]+$/.test(s));
+      if (v.region !== undefined)
+        out.region = requireString(file, `${where}.region`, v.region, 'an AWS region like "eu-west-1"', (s) => REGION.test(s));
+      if (v.profile !== undefined)
+        out.profile = requireString(file, `${where}.profile`, v.profile, "an AWS profile name", (s) => /^[A-Za-z0-9_.+@-]+$/.test(s));
       return out;
     }
     default:
@@ -201,7 +203,11 @@ export function validateConfig(file: string, parsed: unknown): CredentialsConfig
     const key = `${e.service} ${urlKey(normalizeUrl(e.service, e.url))}`;
     const first = seen.get(key);
     if (first !== undefined) {
-      throw configError(file, `credentials[${i}].url`, `${shown(e.url)} is the same ${e.service} URL as credentials[${first}].url ${shown(credentials[first].url)}`);
+      throw configError(
+        file,
+        `credentials[${i}].url`,
+        `${shown(e.url)} is the same ${e.service} URL as credentials[${first}].url ${shown(credentials[first].url)}`,
+      );
     }
     seen.set(key, i);
   });
@@ -276,7 +282,11 @@ export function addCredential(config: CredentialsConfig, entry: CredentialEntry)
 }
 
 /** The config without the entry for `service` and `url` (compared normalized); `removed` is undefined when there was none. */
-export function removeCredential(config: CredentialsConfig, service: CredentialService, url: string): { config: CredentialsConfig; removed?: CredentialEntry } {
+export function removeCredential(
+  config: CredentialsConfig,
+  service: CredentialService,
+  url: string,
+): { config: CredentialsConfig; removed?: CredentialEntry } {
   const key = normalizeUrl(service, url);
   const index = config.credentials.findIndex((e) => sameUrl(e, service, key));
   if (index < 0) return { config };

@@ -4,8 +4,8 @@
  */
 import { PipelineError } from "../errors";
 import type { Keychain, ResolvedCredential } from "../auth/keychain";
-import { CredentialEntry, CredentialsPathOptions, credentialsConfigPath, loadCredentialsConfig, matchCredential } from "./config";
-import { CredentialSecret, isUserPassword, readSecret, SecretOptions, SOURCE_ERROR } from "./secret";
+import { type CredentialEntry, type CredentialsPathOptions, credentialsConfigPath, loadCredentialsConfig, matchCredential } from "./config";
+import { type CredentialSecret, isUserPassword, readSecret, type SecretOptions, SOURCE_ERROR } from "./secret";
 
 export interface PipelineCredentialsOptions extends CredentialsPathOptions, SecretOptions {}
 
@@ -29,7 +29,10 @@ export function pipelineCredentialsKeychain(opts: PipelineCredentialsOptions = {
       if (!entry) return undefined;
       const { secret, description } = await readSecret(entry, secretOpts);
       if (!isUserPassword(secret)) {
-        throw new PipelineError(SOURCE_ERROR, `${description}: docker registries need a user name and a password, this source holds a ${secretKind(secret)}`);
+        throw new PipelineError(
+          SOURCE_ERROR,
+          `${description}: docker registries need a user name and a password, this source holds a ${secretKind(secret)}`,
+        );
       }
       return { credential: { username: secret.username, password: secret.password }, source: description };
     },

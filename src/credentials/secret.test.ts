@@ -3,9 +3,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../errors";
+import type { PipelineError } from "../errors";
 import { chainKeychains } from "../auth/keychain";
-import { CredentialEntry, saveCredentialsConfig } from "./config";
+import { type CredentialEntry, saveCredentialsConfig } from "./config";
 import { gitCredential, pipelineCredentialsKeychain } from "./keychain";
 import { describeEntry, readSecret } from "./secret";
 import { errorText, filesLeaking, leaksIn } from "./testing";
@@ -69,7 +69,10 @@ describe("file sources", () => {
 
   it("reads a one-line token and an SSH private key for git", async () => {
     expect((await readSecret(fileEntry("git", "https://github.com/", secretFile("tok", `${TOKEN}\n`)), opts())).secret).toEqual({ token: TOKEN });
-    const { privateKey } = generateKeyPairSync("ed25519", { privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+    const { privateKey } = generateKeyPairSync("ed25519", {
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
     const keyPath = secretFile("id_ed25519", privateKey);
     const got = await readSecret(fileEntry("git", "git@github.com", keyPath), opts());
     expect(got.secret).toEqual({ privateKey });
@@ -80,7 +83,9 @@ describe("file sources", () => {
     const key = secretFile("key-for-docker", `-----BEGIN OPENSSH PRIVATE KEY-----\n${TOKEN}\n-----END OPENSSH PRIVATE KEY-----\n`);
     expect((await failure(readSecret(fileEntry("docker", "ghcr.io", key), opts()))).message).toContain("holds a private key");
     const one = secretFile("one-line", `${TOKEN}\n`);
-    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", one), opts()))).message).toMatch(/user name on line 1 and the password on line 2; found 1 line/);
+    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", one), opts()))).message).toMatch(
+      /user name on line 1 and the password on line 2; found 1 line/,
+    );
     const three = secretFile("three", `${USER}\n${PASSWORD}\n${TOKEN}\n`);
     expect((await failure(readSecret(fileEntry("docker", "ghcr.io", three), opts()))).message).toContain("found 3 line(s)");
   });
@@ -100,12 +105,18 @@ describe("file sources", () => {
     await readSecret(fileEntry("docker", "ghcr.io", tight), opts());
     const groupOnly = secretFile("group", `${USER}\n${PASSWORD}\n`, 0o640);
     await readSecret(fileEntry("docker", "ghcr.io", groupOnly), opts());
-    expect(warnings.slice(before + 1)).toEqual([`credential file ${groupOnly} is accessible to group or others (mode 0640); run: chmod 600 ${groupOnly}`]);
+    expect(warnings.slice(before + 1)).toEqual([
+      `credential file ${groupOnly} is accessible to group or others (mode 0640); run: chmod 600 ${groupOnly}`,
+    ]);
   });
 });
 
 describe("env sources", () => {
-  const userEntry: CredentialEntry = { service: "docker", url: "localhost:5000", source: { type: "env", username: "REG_USER", password: "REG_PASS" } };
+  const userEntry: CredentialEntry = {
+    service: "docker",
+    url: "localhost:5000",
+    source: { type: "env", username: "REG_USER", password: "REG_PASS" },
+  };
   const tokenEntry: CredentialEntry = { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GH_TOKEN" } };
 
   it("reads the named variables from the given environment", async () => {
@@ -136,7 +147,11 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
       credentials: [
         { service: "docker", url: "ghcr.io", source: { type: "file", path: secretFile("ghcr-host", `host-user\nhost-pass-not-secret\n`) } },
         { service: "docker", url: "ghcr.io/org/", source: { type: "env", username: "ORG_USER", password: "ORG_PASS" } },
-        { service: "docker", url: "ghcr.io/keyfile", source: { type: "file", path: secretFile("ghcr-key", "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n") } },
+        {
+          service: "docker",
+          url: "ghcr.io/keyfile",
+          source: { type: "file", path: secretFile("ghcr-key", "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n") },
+        },
         { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GH_TOKEN" } },
       ],
     });
@@ -173,10 +188,14 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
   });
 
   it("has nothing to say when the file is missing, and throws when it is malformed", async () => {
-    expect(await pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: join(tmp, "none.json") }, home }).resolve("ghcr.io")).toBeUndefined();
+    expect(
+      await pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: join(tmp, "none.json") }, home }).resolve("ghcr.io"),
+    ).toBeUndefined();
     const bad = join(tmp, "bad.json");
     writeFileSync(bad, '{"version": 3}');
-    await expect(pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: bad }, home }).resolve("ghcr.io")).rejects.toThrow(/version: expected 1, got 3/);
+    await expect(pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: bad }, home }).resolve("ghcr.io")).rejects.toThrow(
+      /version: expected 1, got 3/,
+    );
   });
 
   it("refuses a key where a registry needs a password", async () => {

@@ -102,14 +102,18 @@ function readCredentialFile(entry: CredentialEntry, path: string, opts: SecretOp
     throw fail(entry, code === "ENOENT" ? `file ${real} does not exist` : `cannot read ${real}: ${code ?? (e as Error).message}`);
   }
   if (PRIVATE_KEY.test(text)) {
-    if (entry.service !== "git") throw fail(entry, "the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)");
+    if (entry.service !== "git")
+      throw fail(entry, "the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)");
     return { privateKey: text.endsWith("\n") ? text : text + "\n" };
   }
   const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
   while (lines.length && lines[lines.length - 1] === "") lines.pop();
   if (lines.length === 1 && entry.service === "git" && lines[0].trim()) return { token: lines[0].trim() };
   if (lines.length !== 2 || !lines[0].trim() || !lines[1]) {
-    throw fail(entry, `expected the user name on line 1 and the password on line 2${entry.service === "git" ? " (or a token on one line, or an SSH private key)" : ""}; found ${lines.length} line(s)`);
+    throw fail(
+      entry,
+      `expected the user name on line 1 and the password on line 2${entry.service === "git" ? " (or a token on one line, or an SSH private key)" : ""}; found ${lines.length} line(s)`,
+    );
   }
   return { username: lines[0].trim(), password: lines[1] };
 }
@@ -126,11 +130,18 @@ export function secretFromJson(entry: CredentialEntry, text: string): Credential
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw fail(entry, 'the secret is not JSON; expected {"username": ..., "password": ...}' + (entry.service === "git" ? ', {"token": ...} or {"private_key": ...}' : ""));
+    throw fail(
+      entry,
+      'the secret is not JSON; expected {"username": ..., "password": ...}' +
+        (entry.service === "git" ? ', {"token": ...} or {"private_key": ...}' : ""),
+    );
   }
   const o = (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {}) as Record<string, unknown>;
   const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
-  const keys = Object.keys(o).map((k) => JSON.stringify(k)).join(", ") || "none";
+  const keys =
+    Object.keys(o)
+      .map((k) => JSON.stringify(k))
+      .join(", ") || "none";
   if (entry.service === "git") {
     const key = str("private_key");
     if (key) {
@@ -158,9 +169,10 @@ export async function readSecret(entry: CredentialEntry, opts: SecretOptions = {
       secret = readCredentialFile(entry, source.path, opts);
       break;
     case "env":
-      secret = "token" in source
-        ? { token: readEnv(entry, env, source.token) }
-        : { username: readEnv(entry, env, source.username), password: readEnv(entry, env, source.password) };
+      secret =
+        "token" in source
+          ? { token: readEnv(entry, env, source.token) }
+          : { username: readEnv(entry, env, source.username), password: readEnv(entry, env, source.password) };
       break;
     case "aws-secret": {
       const { getAwsSecretString } = await import("./aws-secret");

@@ -3,7 +3,7 @@
  * protocol) on a free loopback port, and leak audits that look for a secret in every form it could leak
  * as (itself, URL-encoded, base64 alone or as HTTP Basic `user:secret`).
  */
-import { createServer, IncomingHttpHeaders, Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -113,7 +113,13 @@ export function errorText(e: unknown): string {
  * Files under `dir` (recursively) other than `except` that contain a form of a secret. `symlinks: "skip"` looks at
  * what is stored under `dir` only (a Bazel output base links to the workspace, the host's tools and itself).
  */
-export function filesLeaking(dir: string, secrets: readonly string[], except: readonly string[] = [], users: readonly string[] = [], opts: { symlinks?: "follow" | "skip" } = {}): string[] {
+export function filesLeaking(
+  dir: string,
+  secrets: readonly string[],
+  except: readonly string[] = [],
+  users: readonly string[] = [],
+  opts: { symlinks?: "follow" | "skip" } = {},
+): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {

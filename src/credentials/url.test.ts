@@ -32,7 +32,12 @@ describe("normalizeDockerUrl", () => {
 
 describe("normalizeGitUrl", () => {
   it("reads https, ssh and scp-like URLs the way git does", () => {
-    expect(normalizeGitUrl("HTTPS://GitHub.com:443/org/repo.git/")).toEqual({ scheme: "https", host: "github.com", user: undefined, segments: ["org", "repo"] });
+    expect(normalizeGitUrl("HTTPS://GitHub.com:443/org/repo.git/")).toEqual({
+      scheme: "https",
+      host: "github.com",
+      user: undefined,
+      segments: ["org", "repo"],
+    });
     expect(normalizeGitUrl("git@github.com:org/repo.git")).toEqual({ scheme: "ssh", host: "github.com", user: "git", segments: ["org", "repo"] });
     expect(normalizeGitUrl("git@github.com")).toEqual({ scheme: "ssh", host: "github.com", user: "git", segments: [] });
     expect(normalizeGitUrl("ssh://git@Host:22/srv/")).toEqual({ scheme: "ssh", host: "host", user: "git", segments: ["srv"] });

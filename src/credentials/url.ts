@@ -69,7 +69,10 @@ export function normalizeGitUrl(url: string, what = "url"): NormalizedUrl {
     } catch {
       throw bad(what, url, expected);
     }
-    const scheme = u.protocol.slice(0, -1).toLowerCase().replace(/^git\+ssh$|^ssh\+git$/, "ssh");
+    const scheme = u.protocol
+      .slice(0, -1)
+      .toLowerCase()
+      .replace(/^git\+ssh$|^ssh\+git$/, "ssh");
     if (!GIT_SCHEMES.has(scheme) || !u.hostname) throw bad(what, url, expected);
     if (u.password) {
       throw new PipelineError(

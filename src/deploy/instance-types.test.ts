@@ -10,7 +10,10 @@ function docsTable(): Record<string, { cpu: string; memory: string; gpu: number 
   const rows = section.split("\n").filter((l) => /^\| [A-Z]/.test(l) && !l.startsWith("| name"));
   return Object.fromEntries(
     rows.map((l) => {
-      const [name, cpu, memory, gpu] = l.split("|").slice(1, 5).map((c) => c.trim());
+      const [name, cpu, memory, gpu] = l
+        .split("|")
+        .slice(1, 5)
+        .map((c) => c.trim());
       return [name, { cpu, memory, gpu: Number(gpu) }];
     }),
   );
@@ -22,7 +25,24 @@ describe("instance types", () => {
   });
 
   it("has the Gradient names the spec documents, with multi-GPU variants", () => {
-    for (const n of ["C3", "C4", "C10", "P4000", "P5000", "P6000", "V100", "V100-32G", "A4000", "A5000", "A6000", "A100", "A100-80G", "A6000x4", "A100-80Gx8"]) expect(INSTANCE_TYPES[n], n).toBeDefined();
+    for (const n of [
+      "C3",
+      "C4",
+      "C10",
+      "P4000",
+      "P5000",
+      "P6000",
+      "V100",
+      "V100-32G",
+      "A4000",
+      "A5000",
+      "A6000",
+      "A100",
+      "A100-80G",
+      "A6000x4",
+      "A100-80Gx8",
+    ])
+      expect(INSTANCE_TYPES[n], n).toBeDefined();
     expect(INSTANCE_TYPES["A100-80Gx8"]).toEqual({ cpu: "96", memory: "720Gi", gpu: 8 });
   });
 

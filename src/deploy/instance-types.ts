@@ -49,7 +49,7 @@ export const INSTANCE_TYPES: Readonly<Record<string, InstanceType>> = {
 
 /** Why `name` is not a known machine name (with the closest one), or undefined. */
 export function instanceTypeProblem(name: string): string | undefined {
-  if (Object.prototype.hasOwnProperty.call(INSTANCE_TYPES, name)) return undefined;
+  if (Object.hasOwn(INSTANCE_TYPES, name)) return undefined;
   const names = Object.keys(INSTANCE_TYPES);
   const near = closest(name, names);
   return `unknown machine type${near ? ` (did you mean "${near}"?)` : ""}; known: ${names.join(", ")} (see docs/deployments.md, "Instance types")`;

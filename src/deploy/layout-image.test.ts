@@ -31,7 +31,11 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe("the --image grammar: HOST/REPO forms and oci:DIR[@sha256:...]", () => {
   it("oci:DIR and oci:DIR@DIGEST become ContainerInLayout with an absolute directory", () => {
     expect(containerFromReference("oci:/srv/app_image")).toEqual({ kind: "ContainerInLayout", layout: "/srv/app_image" });
-    expect(containerFromReference(`oci:out/app_image@${D}`, "--image", "/work")).toEqual({ kind: "ContainerInLayout", layout: "/work/out/app_image", digest: D });
+    expect(containerFromReference(`oci:out/app_image@${D}`, "--image", "/work")).toEqual({
+      kind: "ContainerInLayout",
+      layout: "/work/out/app_image",
+      digest: D,
+    });
     // An '@' that does not start a digest is part of the directory's name.
     expect(containerFromReference("oci:/srv/a@b/img")).toEqual({ kind: "ContainerInLayout", layout: "/srv/a@b/img" });
     expect(containerFromReference(`x.io/a/b@${D}`)).toEqual({ kind: "ContainerAtDigest", repository: "x.io/a/b", digest: D });

@@ -65,7 +65,9 @@ function listedDigests(dir: string): string[] {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot read index.json: ${(e as Error).message}`);
   }
   const manifests = index !== null && typeof index === "object" && Array.isArray(index.manifests) ? (index.manifests as unknown[]) : [];
-  return manifests.map((m) => (m !== null && typeof m === "object" ? (m as { digest?: unknown }).digest : undefined)).filter((d): d is string => typeof d === "string");
+  return manifests
+    .map((m) => (m !== null && typeof m === "object" ? (m as { digest?: unknown }).digest : undefined))
+    .filter((d): d is string => typeof d === "string");
 }
 
 /** The manifest digest `l` runs (see the module comment); `what` names the flag or field in messages. */

@@ -27,7 +27,6 @@ import type { CodeDeployment, InterpreterDeployment } from "./types";
 
 export const DEPLOYMENT_ERROR = "E_DEPLOYMENT";
 
-
 /** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
 export function quoteValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? redactUrl(value) : value);
@@ -212,7 +211,9 @@ export function ServerAvailableFolder(codePaths: string[]): CodeDeployment {
   const problem = codePathsProblem(codePaths);
   if (problem) {
     const [i, text] = problem;
-    throw i === undefined ? argError("ServerAvailableFolder", "codePaths", codePaths, text) : argError("ServerAvailableFolder", `codePaths[${i}]`, codePaths[i], text);
+    throw i === undefined
+      ? argError("ServerAvailableFolder", "codePaths", codePaths, text)
+      : argError("ServerAvailableFolder", `codePaths[${i}]`, codePaths[i], text);
   }
   return { kind: "ServerAvailableFolder", codePaths: [...codePaths] };
 }

@@ -48,7 +48,7 @@ export function mountPathProblem(s: string): string | undefined {
  */
 export function hostFolderProblem(real: string, allowed: readonly string[]): string | undefined {
   const norm = posix.normalize(real).replace(/(.)\/+$/, "$1");
-  if (norm === "/") return "is the host's root \"/\" (never mounted or run from)";
+  if (norm === "/") return 'is the host\'s root "/" (never mounted or run from)';
   const under = (root: string) => {
     const r = posix.normalize(root).replace(/(.)\/+$/, "$1");
     return r !== "/" && (norm === r || norm.startsWith(`${r}/`));

@@ -17,16 +17,16 @@
 import { formatPlatform } from "../oci/platform";
 import { PipelineError, redactUrl } from "../errors";
 import { defaultKeychain } from "../auth/default";
-import { chainKeychains, Keychain } from "../auth/keychain";
+import { chainKeychains, type Keychain } from "../auth/keychain";
 import { explicitKeychain } from "../auth/static";
-import { gitCredential, PipelineCredentialsOptions } from "../credentials/keychain";
-import { GitOpOptions, lsRemote } from "../git/ops";
+import { gitCredential, type PipelineCredentialsOptions } from "../credentials/keychain";
+import { type GitOpOptions, lsRemote } from "../git/ops";
 import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";
 import { inspect, resolveDigest } from "../registry/pull";
 import { formatLayoutReference, pinLayoutImage } from "./layout-image";
 import { ContainerAtDigest, ContainerInLayout, GitRepoCommit } from "./model";
-import { resolveRegistrySecret, SecretLookupOptions } from "./secrets";
+import { resolveRegistrySecret, type SecretLookupOptions } from "./secrets";
 import { specFieldLocation } from "./spec";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
 
@@ -76,7 +76,10 @@ export function networkReferences(spec: DeploymentSpec, locate: (path: string) =
     const field = locate("image") ? "image" : locate("interpreter.tag") ? "interpreter.tag" : "interpreter";
     out.push(`${at(field)}: ${JSON.stringify(`${it.repository}:${it.tag}`)} is a tag; pin it by digest (HOST/REPO@sha256:...)`);
   }
-  if (spec.code.kind === "GitRepoBranch") out.push(`${at(locate("code.branch") ? "code.branch" : "code")}: branch ${JSON.stringify(spec.code.branch)} of ${JSON.stringify(redactUrl(spec.code.repoUrl))} needs git ls-remote; pin it with GitRepoCommit`);
+  if (spec.code.kind === "GitRepoBranch")
+    out.push(
+      `${at(locate("code.branch") ? "code.branch" : "code")}: branch ${JSON.stringify(spec.code.branch)} of ${JSON.stringify(redactUrl(spec.code.repoUrl))} needs git ls-remote; pin it with GitRepoCommit`,
+    );
   spec.models.forEach((m, i) => {
     if (!parseReference(m.id, `models[${i}].id`).digest) out.push(`${at(`models[${i}].id`)}: ${JSON.stringify(m.id)} is a tag; pin it by digest`);
   });
@@ -103,7 +106,11 @@ export function numericUser(user: string | undefined): number | undefined {
   return uid ? uid : undefined;
 }
 
-async function pinImage(interpreter: InterpreterDeployment & { kind: "ContainerAtTag" }, keychain: Keychain, opts: ResolveOptions): Promise<{ digest: string; warning: string; user?: number }> {
+async function pinImage(
+  interpreter: InterpreterDeployment & { kind: "ContainerAtTag" },
+  keychain: Keychain,
+  opts: ResolveOptions,
+): Promise<{ digest: string; warning: string; user?: number }> {
   const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
@@ -130,7 +137,11 @@ async function pinBranch(code: CodeDeployment & { kind: "GitRepoBranch" }, opts:
 }
 
 /** Model ids given by tag → by digest (one HEAD each), so the runner and Kubernetes pull the same bytes. */
-async function pinModels(spec: DeploymentSpec, keychain: () => Keychain, opts: ResolveOptions): Promise<{ models: DeploymentSpec["models"]; warnings: string[] }> {
+async function pinModels(
+  spec: DeploymentSpec,
+  keychain: () => Keychain,
+  opts: ResolveOptions,
+): Promise<{ models: DeploymentSpec["models"]; warnings: string[] }> {
   const warnings: string[] = [];
   const models = await Promise.all(
     spec.models.map(async (m) => {
@@ -162,7 +173,10 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   let keychain: Keychain | undefined; // built when a registry is asked (reading secrets and docker config)
   const registryKeychain = () => (keychain ??= specKeychain(spec, lookups));
   // A local layout first: a wrong digest fails before any network request.
-  const layoutDigest = interpreter.kind === "ContainerInLayout" ? pinLayoutImage({ dir: interpreter.layout, digest: interpreter.digest }, { platform: opts.platform }) : undefined;
+  const layoutDigest =
+    interpreter.kind === "ContainerInLayout"
+      ? pinLayoutImage({ dir: interpreter.layout, digest: interpreter.digest }, { platform: opts.platform })
+      : undefined;
   const [image, branch, models] = await Promise.all([
     interpreter.kind === "ContainerAtTag" ? pinImage(interpreter, registryKeychain(), lookups) : undefined,
     code.kind === "GitRepoBranch" ? pinBranch(code, lookups) : undefined,

@@ -64,7 +64,8 @@ export interface RegistrySecret {
  */
 export function resolveRegistrySecret(name: string, opts: SecretLookupOptions = {}): RegistrySecret {
   const value = resolveNamedSecret(name, opts);
-  const bad = () => new PipelineError("E_SECRET_FORMAT", `secret ${JSON.stringify(name)}: expected JSON {"username","password"} or two lines (user, password)`);
+  const bad = () =>
+    new PipelineError("E_SECRET_FORMAT", `secret ${JSON.stringify(name)}: expected JSON {"username","password"} or two lines (user, password)`);
   if (value.trimStart().startsWith("{")) {
     let parsed: unknown;
     try {

@@ -54,12 +54,22 @@ export function addClusterFields(spec: DeploymentSpec, c: Raw, cx: SpecContext):
   const sc = c.securityContext as Raw | undefined;
   if (sc) {
     spec.securityContext = {};
-    for (const k of ["restricted", "runAsUser", "runAsGroup", "fsGroup"] as const) if (sc[k] !== undefined) (spec.securityContext as Record<string, unknown>)[k] = sc[k];
+    for (const k of ["restricted", "runAsUser", "runAsGroup", "fsGroup"] as const)
+      if (sc[k] !== undefined) (spec.securityContext as Record<string, unknown>)[k] = sc[k];
     if (sc.runAsUser === 0 && sc.restricted !== false) {
-      cx.report("securityContext.runAsUser", cx.where("securityContext.runAsUser"), "root (0) cannot run under Pod Security restricted (the default); set restricted: false to run as root", "0");
+      cx.report(
+        "securityContext.runAsUser",
+        cx.where("securityContext.runAsUser"),
+        "root (0) cannot run under Pod Security restricted (the default); set restricted: false to run as root",
+        "0",
+      );
     }
     if (sc.restricted === false && Object.keys(sc).length > 1) {
-      cx.report("securityContext", cx.where("securityContext.restricted"), "restricted: false renders no securityContext; drop runAsUser/runAsGroup/fsGroup or keep restricted");
+      cx.report(
+        "securityContext",
+        cx.where("securityContext.restricted"),
+        "restricted: false renders no securityContext; drop runAsUser/runAsGroup/fsGroup or keep restricted",
+      );
     }
   }
   const job = c.job as Raw | undefined;

@@ -6,7 +6,7 @@
 import { isMap, isScalar } from "yaml";
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./model";
-import { Checked, Fields, int, obj, str, V, withSchema } from "./spec-schema";
+import { type Checked, type Fields, int, obj, str, type V, withSchema } from "./spec-schema";
 
 const MAX_REPLICAS = 10_000;
 /** A Kubernetes quantity as people write it: 2, 0.5, 500m, 4Gi, 1.5G. */
@@ -14,32 +14,43 @@ export const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const PVC_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** A quantity: a string, or a number (written as is: `cpu: 2`, `cpu: 0.5`). */
-export const quantity: V<string> = withSchema<string>((node, path, cx) => {
-  const n = cx.deref(node);
-  const line = cx.lineOf(n);
-  cx.mark(path, line);
-  const text = isScalar(n) && (typeof n.value === "number" || typeof n.value === "string") ? (typeof n.value === "number" && n.range ? cx.text.slice(n.range[0], n.range[1]).trim() : String(n.value)) : undefined;
-  if (text === undefined || !QUANTITY.test(text) || Number.parseFloat(text) === 0) {
-    cx.report(path, line, "expected a positive Kubernetes quantity (e.g. 2, 500m, 4Gi)", cx.describe(n));
-    return undefined;
-  }
-  return text;
-}, { type: ["string", "number"], pattern: QUANTITY.source });
+export const quantity: V<string> = withSchema<string>(
+  (node, path, cx) => {
+    const n = cx.deref(node);
+    const line = cx.lineOf(n);
+    cx.mark(path, line);
+    const text =
+      isScalar(n) && (typeof n.value === "number" || typeof n.value === "string")
+        ? typeof n.value === "number" && n.range
+          ? cx.text.slice(n.range[0], n.range[1]).trim()
+          : String(n.value)
+        : undefined;
+    if (text === undefined || !QUANTITY.test(text) || Number.parseFloat(text) === 0) {
+      cx.report(path, line, "expected a positive Kubernetes quantity (e.g. 2, 500m, 4Gi)", cx.describe(n));
+      return undefined;
+    }
+    return text;
+  },
+  { type: ["string", "number"], pattern: QUANTITY.source },
+);
 
 /** `cpu: 2` or `cpu: {request: 1, limit: 2}`. */
 function requestLimit(what: string): V<{ request?: string; limit?: string } | string> {
   const pair = obj({ request: { v: quantity }, limit: { v: quantity } }, `a quantity or a mapping {request, limit} (${what})`);
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    if (!isMap(n)) return quantity(n, path, cx);
-    const c = pair(n, path, cx);
-    if (!c?.__valid) return undefined;
-    if (c.request === undefined && c.limit === undefined) {
-      cx.report(path, cx.lineOf(n), "expected request, limit or both", "an empty mapping");
-      return undefined;
-    }
-    return { ...(c.request !== undefined ? { request: c.request as string } : {}), ...(c.limit !== undefined ? { limit: c.limit as string } : {}) };
-  }, { oneOf: [quantity.schema, pair.schema] });
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      if (!isMap(n)) return quantity(n, path, cx);
+      const c = pair(n, path, cx);
+      if (!c?.__valid) return undefined;
+      if (c.request === undefined && c.limit === undefined) {
+        cx.report(path, cx.lineOf(n), "expected request, limit or both", "an empty mapping");
+        return undefined;
+      }
+      return { ...(c.request !== undefined ? { request: c.request as string } : {}), ...(c.limit !== undefined ? { limit: c.limit as string } : {}) };
+    },
+    { oneOf: [quantity.schema, pair.schema] },
+  );
 }
 
 const port = int(1, 65535, "a port number (an integer 1-65535)");
@@ -61,32 +72,38 @@ const probeFields: Fields = {
 const probeObj = obj(probeFields, "a mapping {http: PATH | tcp: PORT, ...} or none");
 
 /** A probe mapping, or `none` (false). */
-export const probe: V<Checked | false> = withSchema<Checked | false>((node, path, cx) => {
-  const n = cx.deref(node);
-  if (isScalar(n) && (n.value === "none" || n.value === false)) return false;
-  const c = probeObj(n, path, cx);
-  if (!c) return undefined;
-  const has = (k: string) => c.__keys.includes(k);
-  if (has("http") === has("tcp")) {
-    cx.report(path, cx.lineOf(n), 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
-    return undefined;
-  }
-  if (has("tcp") && has("port")) {
-    cx.report(`${path}.port`, cx.where(`${path}.port`), '"port" is for http checks; tcp names its port itself');
-    return undefined;
-  }
-  return c.__valid ? c : undefined;
-}, { oneOf: [{ const: "none" }, probeObj.schema] });
+export const probe: V<Checked | false> = withSchema<Checked | false>(
+  (node, path, cx) => {
+    const n = cx.deref(node);
+    if (isScalar(n) && (n.value === "none" || n.value === false)) return false;
+    const c = probeObj(n, path, cx);
+    if (!c) return undefined;
+    const has = (k: string) => c.__keys.includes(k);
+    if (has("http") === has("tcp")) {
+      cx.report(path, cx.lineOf(n), 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
+      return undefined;
+    }
+    if (has("tcp") && has("port")) {
+      cx.report(`${path}.port`, cx.where(`${path}.port`), '"port" is for http checks; tcp names its port itself');
+      return undefined;
+    }
+    return c.__valid ? c : undefined;
+  },
+  { oneOf: [{ const: "none" }, probeObj.schema] },
+);
 
 /** A boolean. */
-export const bool: V<boolean> = withSchema<boolean>((node, path, cx) => {
-  const n = cx.deref(node);
-  const line = cx.lineOf(n);
-  cx.mark(path, line);
-  if (isScalar(n) && typeof n.value === "boolean") return n.value;
-  cx.report(path, line, "expected true or false", cx.describe(n));
-  return undefined;
-}, { type: "boolean" });
+export const bool: V<boolean> = withSchema<boolean>(
+  (node, path, cx) => {
+    const n = cx.deref(node);
+    const line = cx.lineOf(n);
+    cx.mark(path, line);
+    if (isScalar(n) && typeof n.value === "boolean") return n.value;
+    cx.report(path, line, "expected true or false", cx.describe(n));
+    return undefined;
+  },
+  { type: "boolean" },
+);
 
 function pvcNameProblem(s: string): string | undefined {
   return PVC_NAME.test(s) ? undefined : "expected the name of a PersistentVolumeClaim (a lower-case DNS subdomain)";

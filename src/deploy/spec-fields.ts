@@ -17,7 +17,7 @@ import {
   repositoryProblem,
   tagProblem,
 } from "./model";
-import { Fields, int, JsonSchema, list, obj, str, tagged, V, withSchema } from "./spec-schema";
+import { type Fields, int, type JsonSchema, list, obj, str, tagged, type V, withSchema } from "./spec-schema";
 import type { SecretRef } from "./types";
 
 export const SECRET_PREFIX = "SECRET:";
@@ -26,7 +26,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DIR_NAME = /^[A-Za-z0-9._-]+$/;
 
 export function dnsLabelProblem(s: string): string | undefined {
-  return DNS_LABEL.test(s) ? undefined : "expected a DNS-1123 label: at most 63 characters, lowercase letters, digits and '-', starting and ending with a letter or digit";
+  return DNS_LABEL.test(s)
+    ? undefined
+    : "expected a DNS-1123 label: at most 63 characters, lowercase letters, digits and '-', starting and ending with a letter or digit";
 }
 
 function secretNameProblem(s: string): string | undefined {
@@ -53,26 +55,34 @@ function refProblem(s: string): string | undefined {
  * `SECRET:name`. Anything else is refused as a plaintext value, and the value is never echoed: the message
  * says "a plaintext value" instead.
  */
-export const secretRef: V<SecretRef> = withSchema<SecretRef>((node, path, cx) => {
-  const n = cx.deref(node);
-  const line = cx.lineOf(n);
-  cx.mark(path, line);
-  const expected = `must be a secret reference "${SECRET_PREFIX}name" naming a secret, not a plaintext value`;
-  if (isScalar(n) && typeof n.value === "string" && n.value.startsWith(SECRET_PREFIX)) {
-    const name = n.value.slice(SECRET_PREFIX.length);
-    const problem = secretNameProblem(name);
-    if (problem) {
-      cx.report(path, line, `secret reference: ${problem}`, cx.describe(n));
-      return undefined;
+export const secretRef: V<SecretRef> = withSchema<SecretRef>(
+  (node, path, cx) => {
+    const n = cx.deref(node);
+    const line = cx.lineOf(n);
+    cx.mark(path, line);
+    const expected = `must be a secret reference "${SECRET_PREFIX}name" naming a secret, not a plaintext value`;
+    if (isScalar(n) && typeof n.value === "string" && n.value.startsWith(SECRET_PREFIX)) {
+      const name = n.value.slice(SECRET_PREFIX.length);
+      const problem = secretNameProblem(name);
+      if (problem) {
+        cx.report(path, line, `secret reference: ${problem}`, cx.describe(n));
+        return undefined;
+      }
+      return { secret: name };
     }
-    return { secret: name };
-  }
-  if (isScalar(n) && (n.value === null || n.value === "")) cx.report(path, line, expected, cx.describe(n));
-  else if (isScalar(n) && typeof n.value === "string" && /^secret:/i.test(n.value)) cx.report(path, line, `${expected} (the prefix is upper-case: SECRET:)`, "a plaintext value");
-  else if (isScalar(n)) cx.report(path, line, expected, "a plaintext value");
-  else cx.report(path, line, expected, cx.describe(n));
-  return undefined;
-}, { type: "string", pattern: `^${SECRET_PREFIX}${SECRET_NAME.source.slice(1, -1)}$`, description: "SECRET:name, a named secret (never a plaintext value)" });
+    if (isScalar(n) && (n.value === null || n.value === "")) cx.report(path, line, expected, cx.describe(n));
+    else if (isScalar(n) && typeof n.value === "string" && /^secret:/i.test(n.value))
+      cx.report(path, line, `${expected} (the prefix is upper-case: SECRET:)`, "a plaintext value");
+    else if (isScalar(n)) cx.report(path, line, expected, "a plaintext value");
+    else cx.report(path, line, expected, cx.describe(n));
+    return undefined;
+  },
+  {
+    type: "string",
+    pattern: `^${SECRET_PREFIX}${SECRET_NAME.source.slice(1, -1)}$`,
+    description: "SECRET:name, a named secret (never a plaintext value)",
+  },
+);
 
 const port = int(1, 65535, "a port number (an integer 1-65535)");
 
@@ -92,9 +102,18 @@ export const CODE_TYPES: Record<string, Fields> = {
   None: {},
 };
 
-const envVar = obj({ name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true }, value: { v: str(), required: true } }, "a mapping {name, value}");
+const envVar = obj(
+  { name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true }, value: { v: str(), required: true } },
+  "a mapping {name, value}",
+);
 
-const model = obj({ id: { v: str(imageReferenceProblem), required: true }, path: { v: str(mountPathProblem), doc: "where the model is mounted; default /opt/models" } }, "a mapping {id, path}");
+const model = obj(
+  {
+    id: { v: str(imageReferenceProblem), required: true },
+    path: { v: str(mountPathProblem), doc: "where the model is mounted; default /opt/models" },
+  },
+  "a mapping {id, path}",
+);
 
 const gitRepository = obj(
   {
@@ -113,7 +132,10 @@ export const SPEC_FIELDS: Fields = {
   interpreter: { v: tagged(INTERPRETER_TYPES), doc: "instead of image: what the code runs with" },
   code: { v: tagged(CODE_TYPES), doc: "what code is added (default: none)" },
   containerRegistry: { v: str(secretNameProblem, { pattern: SECRET_NAME.source }), doc: "name of the registry credential used to pull the image" },
-  command: { v: list(str(nonEmpty), { nonEmpty: "expected at least one element (the program to run)" }), doc: "replaces the image's entrypoint and cmd" },
+  command: {
+    v: list(str(nonEmpty), { nonEmpty: "expected at least one element (the program to run)" }),
+    doc: "replaces the image's entrypoint and cmd",
+  },
   args: { v: list(str()), doc: "arguments appended to the command" },
   workingDir: { v: str(absolutePathProblem), doc: "working directory in the container" },
   port: { v: port },
@@ -127,7 +149,10 @@ export const SPEC_FIELDS: Fields = {
       repositories: { v: list(gitRepository, { nonEmpty: "expected at least one repository" }), required: true },
     }),
   },
-  requireSignature: { v: str(nonEmpty), doc: "PEM public key (cosign.pub), relative to the spec's directory: run or deploy only an image whose signature verifies with it" },
+  requireSignature: {
+    v: str(nonEmpty),
+    doc: "PEM public key (cosign.pub), relative to the spec's directory: run or deploy only an image whose signature verifies with it",
+  },
   ...CLUSTER_FIELDS,
 };
 

@@ -7,7 +7,7 @@
  * URLs redacted), `a mapping` / `a list` for collections, or whatever the caller substitutes (the spec never
  * echoes a plaintext password).
  */
-import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node, Pair } from "yaml";
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
 import { PipelineError } from "../errors";
 import { closest } from "../closest";
 export { closest };
@@ -134,58 +134,67 @@ function at(cx: SpecContext, node: YNode, path: string): number | undefined {
 
 /** A string, optionally checked by `check` (returning the problem). */
 export function str(check?: (s: string) => string | undefined, schema: JsonSchema = {}): V<string> {
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    const line = at(cx, n, path);
-    if (!isScalar(n) || typeof n.value !== "string") {
-      const hint = isScalar(n) && (typeof n.value === "number" || typeof n.value === "boolean") ? ` (quote it: "${cx.describe(n)}")` : "";
-      cx.report(path, line, `expected a string${hint}`, cx.describe(n));
-      return undefined;
-    }
-    const problem = check?.(n.value);
-    if (problem) {
-      cx.report(path, line, problem, cx.describe(n));
-      return undefined;
-    }
-    return n.value;
-  }, { type: "string", ...schema });
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isScalar(n) || typeof n.value !== "string") {
+        const hint = isScalar(n) && (typeof n.value === "number" || typeof n.value === "boolean") ? ` (quote it: "${cx.describe(n)}")` : "";
+        cx.report(path, line, `expected a string${hint}`, cx.describe(n));
+        return undefined;
+      }
+      const problem = check?.(n.value);
+      if (problem) {
+        cx.report(path, line, problem, cx.describe(n));
+        return undefined;
+      }
+      return n.value;
+    },
+    { type: "string", ...schema },
+  );
 }
 
 /** An integer in [min, max]. */
 export function int(min: number, max: number, what = "an integer"): V<number> {
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    const line = at(cx, n, path);
-    if (!isScalar(n) || typeof n.value !== "number" || !Number.isInteger(n.value) || n.value < min || n.value > max) {
-      cx.report(path, line, `expected ${what}`, cx.describe(n));
-      return undefined;
-    }
-    return n.value;
-  }, { type: "integer", minimum: min, maximum: max });
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isScalar(n) || typeof n.value !== "number" || !Number.isInteger(n.value) || n.value < min || n.value > max) {
+        cx.report(path, line, `expected ${what}`, cx.describe(n));
+        return undefined;
+      }
+      return n.value;
+    },
+    { type: "integer", minimum: min, maximum: max },
+  );
 }
 
 /** A list whose items all pass `item`; undefined when the list or any item is invalid. */
 export function list<T>(item: V<T>, opts: { nonEmpty?: string } = {}): V<T[]> {
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    const line = at(cx, n, path);
-    if (!isSeq(n)) {
-      cx.report(path, line, "expected a list", cx.describe(n));
-      return undefined;
-    }
-    if (opts.nonEmpty && n.items.length === 0) {
-      cx.report(path, line, opts.nonEmpty, "an empty list");
-      return undefined;
-    }
-    const out: T[] = [];
-    let ok = true;
-    n.items.forEach((child, i) => {
-      const v = item(child as YNode, `${path}[${i}]`, cx);
-      if (v === undefined) ok = false;
-      else out.push(v);
-    });
-    return ok ? out : undefined;
-  }, { type: "array", items: item.schema, ...(opts.nonEmpty ? { minItems: 1 } : {}) });
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isSeq(n)) {
+        cx.report(path, line, "expected a list", cx.describe(n));
+        return undefined;
+      }
+      if (opts.nonEmpty && n.items.length === 0) {
+        cx.report(path, line, opts.nonEmpty, "an empty list");
+        return undefined;
+      }
+      const out: T[] = [];
+      let ok = true;
+      n.items.forEach((child, i) => {
+        const v = item(child as YNode, `${path}[${i}]`, cx);
+        if (v === undefined) ok = false;
+        else out.push(v);
+      });
+      return ok ? out : undefined;
+    },
+    { type: "array", items: item.schema, ...(opts.nonEmpty ? { minItems: 1 } : {}) },
+  );
 }
 
 export interface Field {
@@ -214,51 +223,54 @@ function childPath(path: string, key: string): string {
  * required fields at the mapping's line. `__valid` says whether every field passed.
  */
 export function obj(fields: Fields, what = "a mapping", extra: JsonSchema = {}): V<Checked> {
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    const line = at(cx, n, path);
-    if (!isMap(n)) {
-      cx.report(path, line, `expected ${what}`, cx.describe(n));
-      return undefined;
-    }
-    const out: Record<string, unknown> = {};
-    let valid = true;
-    const seen = new Set<string>();
-    for (const pair of n.items) {
-      const keyNode = cx.deref(pair.key as YNode);
-      const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
-      const keyLine = cx.lineOf(pair);
-      if (key === undefined || !(isScalar(keyNode) && typeof keyNode.value === "string")) {
-        cx.report(path || "(top level)", keyLine, "keys must be plain strings", cx.describe(keyNode));
-        valid = false;
-        continue;
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isMap(n)) {
+        cx.report(path, line, `expected ${what}`, cx.describe(n));
+        return undefined;
       }
-      if (seen.has(key)) continue; // the YAML parser reports duplicate keys
-      seen.add(key);
-      const field = Object.prototype.hasOwnProperty.call(fields, key) ? fields[key] : undefined;
-      const p = childPath(path, key);
-      if (!field) {
-        const near = closest(key, Object.keys(fields));
-        cx.report(p, keyLine, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; known fields: ${Object.keys(fields).join(", ")}`);
-        valid = false;
-        continue;
+      const out: Record<string, unknown> = {};
+      let valid = true;
+      const seen = new Set<string>();
+      for (const pair of n.items) {
+        const keyNode = cx.deref(pair.key as YNode);
+        const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
+        const keyLine = cx.lineOf(pair);
+        if (key === undefined || !(isScalar(keyNode) && typeof keyNode.value === "string")) {
+          cx.report(path || "(top level)", keyLine, "keys must be plain strings", cx.describe(keyNode));
+          valid = false;
+          continue;
+        }
+        if (seen.has(key)) continue; // the YAML parser reports duplicate keys
+        seen.add(key);
+        const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
+        const p = childPath(path, key);
+        if (!field) {
+          const near = closest(key, Object.keys(fields));
+          cx.report(p, keyLine, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; known fields: ${Object.keys(fields).join(", ")}`);
+          valid = false;
+          continue;
+        }
+        cx.mark(p, keyLine);
+        const value = field.v(pair.value as YNode, p, cx);
+        if (value === undefined) valid = false;
+        else out[key] = value;
       }
-      cx.mark(p, keyLine);
-      const value = field.v(pair.value as YNode, p, cx);
-      if (value === undefined) valid = false;
-      else out[key] = value;
-    }
-    for (const [key, field] of Object.entries(fields)) {
-      if (field.required && !seen.has(key)) {
-        cx.report(childPath(path, key), line, `missing required field "${key}"`);
-        valid = false;
+      for (const [key, field] of Object.entries(fields)) {
+        if (field.required && !seen.has(key)) {
+          cx.report(childPath(path, key), line, `missing required field "${key}"`);
+          valid = false;
+        }
       }
-    }
-    // Bookkeeping stays out of the value (non-enumerable): checked mappings become spec objects as they are.
-    Object.defineProperty(out, "__valid", { value: valid, enumerable: false });
-    Object.defineProperty(out, "__keys", { value: [...seen], enumerable: false });
-    return out as Checked;
-  }, { ...objectSchema(fields), ...extra });
+      // Bookkeeping stays out of the value (non-enumerable): checked mappings become spec objects as they are.
+      Object.defineProperty(out, "__valid", { value: valid, enumerable: false });
+      Object.defineProperty(out, "__keys", { value: [...seen], enumerable: false });
+      return out as Checked;
+    },
+    { ...objectSchema(fields), ...extra },
+  );
 }
 
 /**
@@ -267,33 +279,36 @@ export function obj(fields: Fields, what = "a mapping", extra: JsonSchema = {}):
  */
 export function tagged(variants: Record<string, Fields>): V<Checked & { type: string }> {
   const names = Object.keys(variants);
-  return withSchema((node, path, cx) => {
-    const n = cx.deref(node);
-    const line = at(cx, n, path);
-    if (!isMap(n)) {
-      cx.report(path, line, `expected a mapping with "type" (one of ${names.join(", ")})`, cx.describe(n));
-      return undefined;
-    }
-    const typePair = n.items.find((p) => {
-      const k = cx.deref(p.key as YNode);
-      return isScalar(k) && k.value === "type";
-    });
-    const typePath = childPath(path, "type");
-    if (!typePair) {
-      cx.report(typePath, line, `missing required field "type" (one of ${names.join(", ")})`);
-      return undefined;
-    }
-    const type = str((s) => {
-      if (Object.prototype.hasOwnProperty.call(variants, s)) return undefined;
-      const near = closest(s, names);
-      return `unknown type${near ? ` (did you mean "${near}"?)` : ""}; expected one of ${names.join(", ")}`;
-    })(typePair.value as YNode, typePath, cx);
-    if (type === undefined) return undefined;
-    const checked = obj({ type: { v: str(), required: true }, ...variants[type] })(n, path, cx);
-    return checked as (Checked & { type: string }) | undefined;
-  }, {
-    type: "object",
-    required: ["type"],
-    oneOf: names.map((n) => objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] })),
-  });
+  return withSchema(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isMap(n)) {
+        cx.report(path, line, `expected a mapping with "type" (one of ${names.join(", ")})`, cx.describe(n));
+        return undefined;
+      }
+      const typePair = n.items.find((p) => {
+        const k = cx.deref(p.key as YNode);
+        return isScalar(k) && k.value === "type";
+      });
+      const typePath = childPath(path, "type");
+      if (!typePair) {
+        cx.report(typePath, line, `missing required field "type" (one of ${names.join(", ")})`);
+        return undefined;
+      }
+      const type = str((s) => {
+        if (Object.hasOwn(variants, s)) return undefined;
+        const near = closest(s, names);
+        return `unknown type${near ? ` (did you mean "${near}"?)` : ""}; expected one of ${names.join(", ")}`;
+      })(typePair.value as YNode, typePath, cx);
+      if (type === undefined) return undefined;
+      const checked = obj({ type: { v: str(), required: true }, ...variants[type] })(n, path, cx);
+      return checked as (Checked & { type: string }) | undefined;
+    },
+    {
+      type: "object",
+      required: ["type"],
+      oneOf: names.map((n) => objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] })),
+    },
+  );
 }

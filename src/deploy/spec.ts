@@ -33,8 +33,17 @@ import {
 } from "./model";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { SPEC_FIELDS } from "./spec-fields";
-import { Checked, obj, SpecContext, SpecError, SpecIssue } from "./spec-schema";
-import type { CodeDeployment, DeploymentSpec, EnvVar, GitRepositorySpec, InterpreterDeployment, ModelSpec, RepositoriesSpec, SecretRef } from "./types";
+import { type Checked, obj, SpecContext, SpecError, type SpecIssue } from "./spec-schema";
+import type {
+  CodeDeployment,
+  DeploymentSpec,
+  EnvVar,
+  GitRepositorySpec,
+  InterpreterDeployment,
+  ModelSpec,
+  RepositoriesSpec,
+  SecretRef,
+} from "./types";
 
 export { SpecError, SPEC_ERROR } from "./spec-schema";
 export type { JsonSchema, SpecIssue } from "./spec-schema";
@@ -58,7 +67,14 @@ export function parseDeploymentSpec(text: string, file: string, opts: ParseSpecO
   };
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
   if (docs.length > 1) {
-    return fail([{ path: "", line: lineOf(docs[1].range[0]), problem: "multiple YAML documents: a spec file holds one deployment", got: `${docs.length} documents` }]);
+    return fail([
+      {
+        path: "",
+        line: lineOf(docs[1].range[0]),
+        problem: "multiple YAML documents: a spec file holds one deployment",
+        got: `${docs.length} documents`,
+      },
+    ]);
   }
   const doc = docs[0];
   if (!doc || (doc.contents === null && doc.errors.length === 0)) {
@@ -102,7 +118,7 @@ export function loadDeploymentSpec(path: string, opts: ParseSpecOptions = {}): D
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PipelineError("E_SPEC", `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : code ?? String(e)})`);
+    throw new PipelineError("E_SPEC", `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : (code ?? String(e))})`);
   }
   return parseDeploymentSpec(text, path, opts);
 }
@@ -115,26 +131,51 @@ function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): D
   const code = codeOf(c.code as Raw | undefined, cx);
   const resources = (c.resources as Raw | undefined) ?? ({} as Raw);
   if (resources.instanceType !== undefined && resources.machineType !== undefined) {
-    cx.report("resources.machineType", cx.where("resources.machineType"), 'give "instanceType" or its newer name "machineType", not both', JSON.stringify(resources.machineType));
+    cx.report(
+      "resources.machineType",
+      cx.where("resources.machineType"),
+      'give "instanceType" or its newer name "machineType", not both',
+      JSON.stringify(resources.machineType),
+    );
   }
   const codeRaw = c.code as Raw | undefined;
   const noCode = codeRaw ? codeRaw.__valid && codeRaw.type === "None" : !c.__keys.includes("code");
   if (interpreter?.kind === "LockfileProject" && noCode) {
-    cx.report("code", cx.where(codeRaw ? "code" : "interpreter"), 'LockfileProject needs a code deployment ("code:") holding package.json and the lockfile');
+    cx.report(
+      "code",
+      cx.where(codeRaw ? "code" : "interpreter"),
+      'LockfileProject needs a code deployment ("code:") holding package.json and the lockfile',
+    );
   }
   const ports = portsOf(c, cx);
   const env = ((c.env as EnvVar[] | undefined) ?? []).map((e): EnvVar => ({ name: e.name, value: e.value }));
-  duplicates(env.map((e) => e.name), "env", (i) => `env[${i}].name`, "duplicate environment variable", cx);
+  duplicates(
+    env.map((e) => e.name),
+    "env",
+    (i) => `env[${i}].name`,
+    "duplicate environment variable",
+    cx,
+  );
   const models = ((c.models as Raw[] | undefined) ?? []).map((m): ModelSpec => {
     // A path given but invalid stays undefined (reported already), so it is not taken for the default.
     const path = m.__keys.includes("path") ? (m.path as string | undefined) : DEFAULT_MODEL_PATH;
     return { id: m.id as string, path: path === undefined ? (undefined as unknown as string) : normalizePath(path) };
   });
-  duplicates(models.map((m) => m.path as string | undefined), "models", (i) => `models[${i}].path`, "path already used by another model", cx);
+  duplicates(
+    models.map((m) => m.path as string | undefined),
+    "models",
+    (i) => `models[${i}].path`,
+    "path already used by another model",
+    cx,
+  );
   const repositories = repositoriesOf(c.repositories as Raw | undefined, cx);
   const name = (c.name as string | undefined) ?? defaultName(interpreter, code);
   if (name === undefined && interpreter) {
-    cx.report("name", cx.where(""), `missing required field "name" (it defaults to the image repository's last path part, and ${file} names no image)`);
+    cx.report(
+      "name",
+      cx.where(""),
+      `missing required field "name" (it defaults to the image repository's last path part, and ${file} names no image)`,
+    );
   }
   if (!interpreter || !c.__valid || name === undefined) return undefined;
   const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: resourcesOf(c.resources as Raw | undefined) };
@@ -216,18 +257,31 @@ function repositoriesOf(r: Raw | undefined, cx: SpecContext): RepositoriesSpec |
     if (e.password !== undefined) out.password = e.password as SecretRef;
     return out;
   });
-  duplicates(repos.map((e) => e.name), "repositories.repositories", (i) => `repositories.repositories[${i}].name`, "duplicate repository name (each is cloned to mountPath/name)", cx);
+  duplicates(
+    repos.map((e) => e.name),
+    "repositories.repositories",
+    (i) => `repositories.repositories[${i}].name`,
+    "duplicate repository name (each is cloned to mountPath/name)",
+    cx,
+  );
   return { dataset: r.dataset as string, mountPath: normalizePath((r.mountPath as string | undefined) ?? DEFAULT_REPOS_MOUNT), repositories: repos };
 }
 
 /** Reports each value seen before, at its own path, naming the first occurrence. */
-function duplicates<T extends string | number>(values: (T | undefined)[], listPath: string, pathOf: (i: number) => string, problem: string, cx: SpecContext): void {
+function duplicates<T extends string | number>(
+  values: (T | undefined)[],
+  listPath: string,
+  pathOf: (i: number) => string,
+  problem: string,
+  cx: SpecContext,
+): void {
   const first = new Map<T, number>();
   values.forEach((v, i) => {
     if (v === undefined) return; // invalid, reported already
     const j = first.get(v);
     if (j === undefined) first.set(v, i);
-    else cx.report(pathOf(i), cx.where(pathOf(i)), `${problem} (already at ${listPath}[${j}])`, typeof v === "string" ? JSON.stringify(v) : String(v));
+    else
+      cx.report(pathOf(i), cx.where(pathOf(i)), `${problem} (already at ${listPath}[${j}])`, typeof v === "string" ? JSON.stringify(v) : String(v));
   });
 }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
-import { pushBlob, request, TempRegistry, tempRegistry } from "./testing";
+import { pushBlob, request, type TempRegistry, tempRegistry } from "./testing";
 
 let reg: TempRegistry;
 let addr: string;

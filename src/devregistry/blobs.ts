@@ -61,9 +61,15 @@ export async function getBlob(ctx: Ctx, name: string, ref: string): Promise<void
     res.setHeader("Accept-Ranges", "bytes");
     res.setHeader("Cache-Control", "max-age=31536000");
     if (range === "unsatisfiable") {
-      throw new RegistryError(416, "BLOB_UNKNOWN", `range ${req.headers.range} is outside blob ${digest} of ${size} bytes`, { size }, {
-        "Content-Range": `bytes */${size}`,
-      });
+      throw new RegistryError(
+        416,
+        "BLOB_UNKNOWN",
+        `range ${req.headers.range} is outside blob ${digest} of ${size} bytes`,
+        { size },
+        {
+          "Content-Range": `bytes */${size}`,
+        },
+      );
     }
     res.setHeader("Content-Type", "application/octet-stream");
     const start = range?.start ?? 0;

@@ -3,14 +3,14 @@
 // its connection closed, while other clients keep getting answers.
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
-import { connect, Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { anonymousKeychain } from "../auth/anonymous";
 import { pushImage } from "../registry/push";
 import { randomImage } from "../../test/fixtures/random-image";
-import { pushBlob, request, TempRegistry, tempRegistry } from "./testing";
+import { pushBlob, request, type TempRegistry, tempRegistry } from "./testing";
 
 type Errors = { errors: { code: string; message: string }[] };
 const codes = (body: Buffer): string[] => (JSON.parse(body.toString()) as Errors).errors.map((e) => e.code);
@@ -63,8 +63,7 @@ function stalledClient(address: string, head: string, body = Buffer.alloc(0)) {
 }
 
 /** Resolves true when `p` settles within `ms`. */
-const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+const within = (p: Promise<unknown>, ms: number): Promise<boolean> => Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
 
 describe("upload sessions are bounded", () => {
   it("beyond maxUploads open sessions, POST answers 429 TOOMANYREQUESTS; directories stay bounded", async () => {
@@ -136,7 +135,10 @@ describe("one client cannot take every upload session", () => {
     const bytes = randomBytes(100);
     const started = await post(reg, "127.0.0.2");
     expect(started.status).toBe(202);
-    const done = await request(reg.address, "PUT", `${started.headers.location as string}?digest=${sha256(bytes)}`, { body: bytes, localAddress: "127.0.0.2" });
+    const done = await request(reg.address, "PUT", `${started.headers.location as string}?digest=${sha256(bytes)}`, {
+      body: bytes,
+      localAddress: "127.0.0.2",
+    });
     expect(done.status).toBe(201);
   });
 
@@ -230,7 +232,9 @@ describe("stalled requests", () => {
   it("an upload body dripped a byte at a time is cut off by the minimum body rate (it never stalls)", async () => {
     const reg = await temp({ bodyTimeoutMs: 1000 }); // default minimum: 1024 bytes/s over each second of waiting
     const loc = (await request(reg.address, "POST", "/v2/drip/blobs/uploads/")).headers.location as string;
-    const dripping = Array.from({ length: 5 }, () => stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`));
+    const dripping = Array.from({ length: 5 }, () =>
+      stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`),
+    );
     const timer = setInterval(() => {
       for (const c of dripping) if (!c.socket.destroyed) c.socket.write("x");
     }, 100); // 10 bytes/s: progress every tick of the stall watchdog (250 ms)

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
-import { pushBlob, pushImage, request, TempRegistry, tempRegistry } from "./testing";
+import { pushBlob, pushImage, request, type TempRegistry, tempRegistry } from "./testing";
 
 let reg: TempRegistry;
 let addr: string;
@@ -98,7 +98,14 @@ describe("manifest validation at PUT", () => {
     // A schema 1 manifest as docker 1.x pushed it: no config, fsLayers instead of layers.
     const layer = randomBytes(32);
     await pushBlob(addr, "v/schema1", layer);
-    const schema1 = { schemaVersion: 1, name: "v/schema1", tag: "t", architecture: "amd64", fsLayers: [{ blobSum: sha256(layer) }], history: [{ v1Compatibility: "{}" }] };
+    const schema1 = {
+      schemaVersion: 1,
+      name: "v/schema1",
+      tag: "t",
+      architecture: "amd64",
+      fsLayers: [{ blobSum: sha256(layer) }],
+      history: [{ v1Compatibility: "{}" }],
+    };
     const body = JSON.stringify(schema1);
     await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+prettyjws"), "v/schema1", "t", "schema 1");
     await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+json"), "v/schema1", "t", "schema 1");
@@ -113,14 +120,20 @@ describe("manifest validation at PUT", () => {
   it("a subject naming a manifest that does not exist is accepted (spec: MUST), answered with OCI-Subject and listed", async () => {
     const doc = await imageDoc("v/subject");
     const missing = sha256(Buffer.from("a manifest nobody pushed"));
-    const referrer = JSON.stringify({ ...doc, artifactType: "application/vnd.example.sbom", subject: { mediaType: MediaType.OCI_MANIFEST, digest: missing, size: 24 } });
+    const referrer = JSON.stringify({
+      ...doc,
+      artifactType: "application/vnd.example.sbom",
+      subject: { mediaType: MediaType.OCI_MANIFEST, digest: missing, size: 24 },
+    });
     const res = await put("v/subject", sha256(Buffer.from(referrer)), referrer, MediaType.OCI_MANIFEST);
     expect(res.status, res.body.toString()).toBe(201);
     expect(res.headers["oci-subject"]).toBe(missing);
     const list = await request(addr, "GET", `/v2/v/subject/referrers/${missing}`);
     expect(list.status).toBe(200);
     const index = list.json() as { manifests: { digest: string; artifactType?: string }[] };
-    expect(index.manifests).toEqual([expect.objectContaining({ digest: sha256(Buffer.from(referrer)), artifactType: "application/vnd.example.sbom" })]);
+    expect(index.manifests).toEqual([
+      expect.objectContaining({ digest: sha256(Buffer.from(referrer)), artifactType: "application/vnd.example.sbom" }),
+    ]);
   });
 
   it("a manifest of another kind still needs a valid media type", async () => {

@@ -21,7 +21,7 @@
  */
 import { isMediaType, isSha256Digest, MEDIA_TYPE_GRAMMAR, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
-import { ErrorEntry, RegistryError } from "./registry-error";
+import { type ErrorEntry, RegistryError } from "./registry-error";
 import type { Storage } from "./storage";
 
 /** Content-Types that say nothing about the manifest: the body's mediaType (or its shape) decides. */
@@ -115,9 +115,14 @@ export async function checkManifest(storage: Storage, name: string, bytes: Buffe
   const obj = doc as Record<string, unknown>;
   const { mediaType, kind } = mediaTypeOf(contentType, obj);
   if (SCHEMA1_TYPES.has(mediaType)) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `Docker schema 1 manifests (${mediaType}) are not accepted: push a schemaVersion 2 manifest (OCI or Docker v2)`, {
-      field: "mediaType",
-    });
+    throw new RegistryError(
+      400,
+      "MANIFEST_INVALID",
+      `Docker schema 1 manifests (${mediaType}) are not accepted: push a schemaVersion 2 manifest (OCI or Docker v2)`,
+      {
+        field: "mediaType",
+      },
+    );
   }
   if (kind === "other" && obj.schemaVersion === undefined) return mediaType;
   if (obj.schemaVersion !== 2) throw invalid("schemaVersion", "2", obj.schemaVersion);
@@ -141,7 +146,11 @@ export async function checkManifest(storage: Storage, name: string, bytes: Buffe
   } else {
     for (const d of descriptors(obj.manifests, "manifests")) {
       if ((await storage.manifestMediaType(name, d.digest)) === undefined) {
-        missing.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `manifest ${d.digest} is unknown to repository ${name}`, detail: { digest: d.digest } });
+        missing.push({
+          code: "MANIFEST_BLOB_UNKNOWN",
+          message: `manifest ${d.digest} is unknown to repository ${name}`,
+          detail: { digest: d.digest },
+        });
       }
     }
   }

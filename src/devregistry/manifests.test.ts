@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { paginate } from "./paginate";
-import { imageManifest, pushBlob, pushImage, request, TempRegistry, tempRegistry } from "./testing";
+import { imageManifest, pushBlob, pushImage, request, type TempRegistry, tempRegistry } from "./testing";
 
 let reg: TempRegistry;
 let addr: string;
@@ -146,9 +146,7 @@ describe("manifests", () => {
   });
 
   it("concurrent pushes of different images to the same repository both succeed", async () => {
-    const pushes = await Promise.all(
-      ["a", "b", "c", "d"].map((tag) => pushImage(addr, "x/race", tag, [randomBytes(100_000), randomBytes(1000)])),
-    );
+    const pushes = await Promise.all(["a", "b", "c", "d"].map((tag) => pushImage(addr, "x/race", tag, [randomBytes(100_000), randomBytes(1000)])));
     for (const [i, tag] of ["a", "b", "c", "d"].entries()) {
       const got = await request(addr, "GET", `/v2/x/race/manifests/${tag}`);
       expect(got.headers["docker-content-digest"]).toBe(pushes[i].digest);

@@ -46,7 +46,11 @@ export async function putManifest(ctx: Ctx, name: string, reference: string): Pr
   const subject = subjectOf(bytes);
   await storage.putManifest(name, bytes, mediaType, ref.tag);
   if (subject) await recordReferrer(storage, name, subject, bytes, mediaType);
-  sendEmpty(res, 201, { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest, ...(subject ? { "OCI-Subject": subject } : {}) });
+  sendEmpty(res, 201, {
+    Location: `/v2/${name}/manifests/${digest}`,
+    "Docker-Content-Digest": digest,
+    ...(subject ? { "OCI-Subject": subject } : {}),
+  });
 }
 
 /** GET/HEAD /v2/<name>/manifests/<reference>: the stored bytes with their stored media type. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { startDevRegistry } from "./server";
-import { pushBlob, pushImage, request, TempRegistry, tempRegistry } from "./testing";
+import { pushBlob, pushImage, request, type TempRegistry, tempRegistry } from "./testing";
 
 const SPDX = "application/spdx+json";
 const EMPTY = Buffer.from("{}");
@@ -23,7 +23,12 @@ afterAll(async () => {
 });
 
 /** An image and `n` referrers of it (artifactType `types[i % types.length]`); the referrers' digests by type, sorted. */
-async function withReferrers(address: string, repo: string, n: number, types: string[]): Promise<{ subject: string; byType: Record<string, string[]> }> {
+async function withReferrers(
+  address: string,
+  repo: string,
+  n: number,
+  types: string[],
+): Promise<{ subject: string; byType: Record<string, string[]> }> {
   const img = await pushImage(address, repo, "v1", [randomBytes(32)]);
   await pushBlob(address, repo, EMPTY);
   const empty = { mediaType: MediaType.OCI_EMPTY, digest: sha256(EMPTY), size: EMPTY.length };
@@ -39,7 +44,10 @@ async function withReferrers(address: string, repo: string, n: number, types: st
       subject: { mediaType: MediaType.OCI_MANIFEST, digest: img.digest, size: img.manifest.length },
       annotations: { i: String(i) },
     });
-    const res = await request(address, "PUT", `/v2/${repo}/manifests/${sha256(Buffer.from(body))}`, { body, headers: { "Content-Type": MediaType.OCI_MANIFEST } });
+    const res = await request(address, "PUT", `/v2/${repo}/manifests/${sha256(Buffer.from(body))}`, {
+      body,
+      headers: { "Content-Type": MediaType.OCI_MANIFEST },
+    });
     expect(res.status).toBe(201);
     (byType[artifactType] ??= []).push(sha256(Buffer.from(body)));
   }
@@ -98,7 +106,10 @@ describe("dev registry referrers pages (referrersPageSize)", () => {
   it("referrersPageSize must be a positive integer", async () => {
     for (const bad of [0, -1, 1.5]) {
       // Refused before the storage directory is touched.
-      await expect(startDevRegistry({ root: join(tmpdir(), "devregistry-never-created"), port: 0, referrersPageSize: bad })).rejects.toMatchObject({ code: "E_USAGE", message: `referrersPageSize: expected a positive integer, got ${bad}` });
+      await expect(startDevRegistry({ root: join(tmpdir(), "devregistry-never-created"), port: 0, referrersPageSize: bad })).rejects.toMatchObject({
+        code: "E_USAGE",
+        message: `referrersPageSize: expected a positive integer, got ${bad}`,
+      });
     }
     expect(existsSync(join(tmpdir(), "devregistry-never-created"))).toBe(false);
   });

@@ -40,7 +40,9 @@ export function subjectOf(bytes: Buffer): string | undefined {
   if (doc.subject === undefined) return undefined;
   const digest = (doc.subject as { digest?: unknown } | null)?.digest;
   if (!isSha256Digest(digest)) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`, { field: "subject.digest" });
+    throw new RegistryError(400, "MANIFEST_INVALID", `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`, {
+      field: "subject.digest",
+    });
   }
   return digest as string;
 }
@@ -87,12 +89,22 @@ export async function listReferrers(ctx: Ctx, name: string, subject: string): Pr
     if (wanted && desc.artifactType !== wanted) continue;
     manifests.push(desc);
   }
-  const { page, link } = paginate(manifests.map((m) => m.digest), params, `/v2/${name}/referrers/${subject}${wanted ? `?artifactType=${encodeURIComponent(wanted)}` : ""}`);
-  sendJson(ctx.res, ctx.req, 200, { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: manifests.slice(0, page.length) }, {
-    "Content-Type": MediaType.OCI_INDEX,
-    ...(wanted ? { "OCI-Filters-Applied": "artifactType" } : {}),
-    ...(link ? { Link: link } : {}),
-  });
+  const { page, link } = paginate(
+    manifests.map((m) => m.digest),
+    params,
+    `/v2/${name}/referrers/${subject}${wanted ? `?artifactType=${encodeURIComponent(wanted)}` : ""}`,
+  );
+  sendJson(
+    ctx.res,
+    ctx.req,
+    200,
+    { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: manifests.slice(0, page.length) },
+    {
+      "Content-Type": MediaType.OCI_INDEX,
+      ...(wanted ? { "OCI-Filters-Applied": "artifactType" } : {}),
+      ...(link ? { Link: link } : {}),
+    },
+  );
 }
 
 /** The request's `n` and `last`, with `n` at most the registry's page size. */

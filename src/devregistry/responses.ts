@@ -3,7 +3,7 @@
  * the spec's error shape; and the API version header every answer carries.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { errorBody, RegistryError } from "./registry-error";
+import { errorBody, type RegistryError } from "./registry-error";
 
 export const API_VERSION_HEADER = "Docker-Distribution-API-Version";
 export const API_VERSION = "registry/2.0";

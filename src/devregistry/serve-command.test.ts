@@ -78,7 +78,9 @@ describe("registryServe", () => {
 
   it("a missing password file: E_PASSWORD_FILE naming the flag and path", async () => {
     const missing = join(dir, "does-not-exist");
-    const e = await failure(registryServe({ root: join(dir, "r4"), port: 0, user: "ci", passwordFile: missing }, { stdout: () => {}, stderr: () => {} }));
+    const e = await failure(
+      registryServe({ root: join(dir, "r4"), port: 0, user: "ci", passwordFile: missing }, { stdout: () => {}, stderr: () => {} }),
+    );
     expect(e.code).toBe("E_PASSWORD_FILE");
     expect(e.message).toContain("--password-file");
     expect(e.message).toContain(missing);
@@ -117,11 +119,21 @@ describe("registryServe", () => {
 
   it("limit flags: seconds become milliseconds; anything but a positive integer is a usage error naming the flag", () => {
     expect(parseLimitFlags({})).toEqual({ maxUploads: undefined, uploadIdleMs: undefined, bodyTimeoutMs: undefined });
-    const flags = { "max-uploads": "50", "max-uploads-per-client": "7", "upload-idle-seconds": "600", "body-timeout-seconds": "5", "min-body-rate": "4096" };
+    const flags = {
+      "max-uploads": "50",
+      "max-uploads-per-client": "7",
+      "upload-idle-seconds": "600",
+      "body-timeout-seconds": "5",
+      "min-body-rate": "4096",
+    };
     expect(parseLimitFlags(flags)).toEqual({ maxUploads: 50, maxUploadsPerClient: 7, uploadIdleMs: 600_000, bodyTimeoutMs: 5000, minBodyRate: 4096 });
     for (const bad of ["0", "-1", "1.5", "", "ten"]) {
-      expect(() => parseLimitFlags({ "body-timeout-seconds": bad })).toThrow(`--body-timeout-seconds: expected a positive integer, got ${JSON.stringify(bad)}`);
-      expect(() => parseLimitFlags({ "max-uploads-per-client": bad })).toThrow(`--max-uploads-per-client: expected a positive integer, got ${JSON.stringify(bad)}`);
+      expect(() => parseLimitFlags({ "body-timeout-seconds": bad })).toThrow(
+        `--body-timeout-seconds: expected a positive integer, got ${JSON.stringify(bad)}`,
+      );
+      expect(() => parseLimitFlags({ "max-uploads-per-client": bad })).toThrow(
+        `--max-uploads-per-client: expected a positive integer, got ${JSON.stringify(bad)}`,
+      );
       expect(() => parseLimitFlags({ "min-body-rate": bad })).toThrow(`--min-body-rate: expected a positive integer, got ${JSON.stringify(bad)}`);
     }
   });

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { startDevRegistry } from "./server";
-import { pushBlob, pushImage, request, TempRegistry, tempRegistry } from "./testing";
+import { pushBlob, pushImage, request, type TempRegistry, tempRegistry } from "./testing";
 
 type Errors = { errors: { code: string; message: string }[] };
 const codes = (body: Buffer): string[] => (JSON.parse(body.toString()) as Errors).errors.map((e) => e.code);
@@ -78,13 +78,21 @@ describe("auth", () => {
 
   it("requires Basic auth on every endpoint, /v2/ included", async () => {
     const reg = await temp({ auth: creds });
-    for (const [method, path] of [["GET", "/v2/"], ["GET", "/v2/_catalog"], ["POST", "/v2/a/blobs/uploads/"]]) {
+    for (const [method, path] of [
+      ["GET", "/v2/"],
+      ["GET", "/v2/_catalog"],
+      ["POST", "/v2/a/blobs/uploads/"],
+    ]) {
       const res = await request(reg.address, method, path);
       expect(res.status).toBe(401);
       expect(res.headers["www-authenticate"]).toBe('Basic realm="pipeline-dev-registry"');
       expect(codes(res.body)).toEqual(["UNAUTHORIZED"]);
     }
-    for (const auth of [{ user: "alice", password: "wrong" }, { user: "bob", password: creds.password }, { user: "alice", password: "" }]) {
+    for (const auth of [
+      { user: "alice", password: "wrong" },
+      { user: "bob", password: creds.password },
+      { user: "alice", password: "" },
+    ]) {
       expect((await request(reg.address, "GET", "/v2/", { auth })).status).toBe(401);
     }
     const bad = await request(reg.address, "GET", "/v2/", { headers: { Authorization: "Bearer abc" } });

@@ -5,20 +5,20 @@
  * sessions are swept on a timer while serving, and every request is watched for a stalled or dripping client
  * (stall-watchdog.ts); stalled headers are Node's `headersTimeout`, set to the same limit.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
-import { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { PipelineError } from "../errors";
 import { basicAuthOk, unauthorized } from "./basic-auth";
 import { cancelUpload, deleteBlob, getBlob, patchUpload, putUpload, startUpload, uploadStatus } from "./blobs";
 import type { Ctx } from "./context";
-import { RegistryLimits, resolveLimits, sweepIntervalMs } from "./limits";
+import { type RegistryLimits, resolveLimits, sweepIntervalMs } from "./limits";
 import { catalog, deleteManifest, getManifest, listTags, putManifest } from "./manifests";
 import { validateName } from "./names";
 import { listReferrers } from "./referrers";
 import { RegistryError } from "./registry-error";
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from "./responses";
-import { StallReason, watchStalls } from "./stall-watchdog";
+import { type StallReason, watchStalls } from "./stall-watchdog";
 import { Storage } from "./storage";
 import { Uploads } from "./uploads";
 
@@ -122,7 +122,10 @@ function cutOff(req: IncomingMessage, res: ServerResponse, deps: Deps, why: Stal
     req.destroy();
     socket.destroy();
   };
-  if (res.headersSent) return destroy();
+  if (res.headersSent) {
+    destroy();
+    return;
+  }
   res.setHeader("Connection", "close");
   const err =
     why.kind === "stall"
@@ -222,7 +225,7 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
     throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`, { exitCode: 2 });
   }
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
-    throw new PipelineError("E_USAGE", "--user: expected a non-empty user name without \":\" and a non-empty password", { exitCode: 2 });
+    throw new PipelineError("E_USAGE", '--user: expected a non-empty user name without ":" and a non-empty password', { exitCode: 2 });
   }
   const pageSize = opts.referrersPageSize;
   if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize <= 0)) {
@@ -232,10 +235,17 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const root = resolve(opts.root);
   const storage = await Storage.open(root);
   const uploads = await Uploads.open(storage, limits);
-  const deps: Deps = { storage, uploads, auth: opts.auth, log: opts.log, bodyTimeoutMs: limits.bodyTimeoutMs, minBodyRate: limits.minBodyRate, referrersPageSize: pageSize };
-  const server = createServer(
-    { connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) },
-    (req, res) => handleRequest(req, res, deps),
+  const deps: Deps = {
+    storage,
+    uploads,
+    auth: opts.auth,
+    log: opts.log,
+    bodyTimeoutMs: limits.bodyTimeoutMs,
+    minBodyRate: limits.minBodyRate,
+    referrersPageSize: pageSize,
+  };
+  const server = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) }, (req, res) =>
+    handleRequest(req, res, deps),
   );
   server.requestTimeout = 0; // big layers over slow links must not be cut off: stalls and body rates are watched instead
   server.headersTimeout = limits.bodyTimeoutMs;

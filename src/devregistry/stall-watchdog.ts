@@ -40,27 +40,30 @@ export function watchStalls(req: IncomingMessage, res: ServerResponse, limits: S
     socket.off("close", stop);
     res.off("close", stop);
   };
-  const timer = setInterval(() => {
-    if (socket.destroyed || (req.complete && res.writableFinished)) return stop();
-    const now = Date.now();
-    const short = body.tick(bodyOwed() ? now - last : 0, socket.bytesRead);
-    last = now;
-    if (short) {
-      stop();
-      onStall({ kind: "slow", ...short });
-      return;
-    }
-    const p = progress();
-    if (p !== seen || !owed()) {
-      seen = p;
-      since = now;
-      return;
-    }
-    if (now - since >= timeoutMs) {
-      stop();
-      onStall({ kind: "stall" });
-    }
-  }, Math.max(5, Math.floor(timeoutMs / 4)));
+  const timer = setInterval(
+    () => {
+      if (socket.destroyed || (req.complete && res.writableFinished)) return stop();
+      const now = Date.now();
+      const short = body.tick(bodyOwed() ? now - last : 0, socket.bytesRead);
+      last = now;
+      if (short) {
+        stop();
+        onStall({ kind: "slow", ...short });
+        return;
+      }
+      const p = progress();
+      if (p !== seen || !owed()) {
+        seen = p;
+        since = now;
+        return;
+      }
+      if (now - since >= timeoutMs) {
+        stop();
+        onStall({ kind: "stall" });
+      }
+    },
+    Math.max(5, Math.floor(timeoutMs / 4)),
+  );
   timer.unref();
   socket.once("close", stop);
   // A keep-alive socket outlives this request: stop watching when its answer is done, not at the next tick, or

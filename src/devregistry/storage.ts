@@ -59,11 +59,7 @@ export class Storage {
       await fsp.unlink(probe);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new PipelineError(
-        "E_REGISTRY_ROOT",
-        `--root ${JSON.stringify(root)}: not a writable directory (${err.message})`,
-        { cause: e },
-      );
+      throw new PipelineError("E_REGISTRY_ROOT", `--root ${JSON.stringify(root)}: not a writable directory (${err.message})`, { cause: e });
     }
     await s.sweepTmp();
     return s;

@@ -3,14 +3,14 @@
  * HTTP request function (raw, so tests can send any header, including wrong Content-Length/Content-Range),
  * and shortcuts to push blobs and small images. Plain node: usable from any test runner.
  */
-import { request as httpRequest, IncomingHttpHeaders } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
-import { DevRegistry, DevRegistryOptions, startDevRegistry } from "./server";
+import { type DevRegistry, type DevRegistryOptions, startDevRegistry } from "./server";
 
 export interface TestResponse {
   status: number;

@@ -11,12 +11,12 @@
  * table of open sessions (last touch, running hash) is the authority for both; `open()` rebuilds it from
  * disk, taking each session's last touch from its data file's mtime.
  */
-import { createHash, Hash, randomUUID } from "node:crypto";
+import { createHash, type Hash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { Readable, Transform, TransformCallback } from "node:stream";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DEFAULT_LIMITS, RegistryLimits } from "./limits";
+import { DEFAULT_LIMITS, type RegistryLimits } from "./limits";
 import { RegistryError } from "./registry-error";
 import type { Storage } from "./storage";
 import { uploadRange } from "./upload-range";
@@ -146,13 +146,16 @@ export class Uploads {
    * `maxUploadsPerClient` of this client, and none is idle long enough to sweep.
    */
   async create(repo: string, client?: string): Promise<UploadSession> {
-    const full = (): boolean => this.sessions.size >= this.maxUploads || (client !== undefined && this.sessionsOf(client).length >= this.maxPerClient);
+    const full = (): boolean =>
+      this.sessions.size >= this.maxUploads || (client !== undefined && this.sessionsOf(client).length >= this.maxPerClient);
     if (full()) {
       await this.sweep();
-      if (this.sessions.size >= this.maxUploads) throw this.tooMany([...this.sessions.values()], `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads})`);
+      if (this.sessions.size >= this.maxUploads)
+        throw this.tooMany([...this.sessions.values()], `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads})`);
       if (client !== undefined) {
         const mine = this.sessionsOf(client);
-        if (mine.length >= this.maxPerClient) throw this.tooMany(mine, `too many open upload sessions of ${client} (${mine.length}, the limit per client is ${this.maxPerClient})`);
+        if (mine.length >= this.maxPerClient)
+          throw this.tooMany(mine, `too many open upload sessions of ${client} (${mine.length}, the limit per client is ${this.maxPerClient})`);
       }
     }
     const id = randomUUID();
@@ -226,11 +229,17 @@ export class Uploads {
   private async appendLocked(s: UploadSession, chunk: Chunk): Promise<UploadSession> {
     const { range, contentLength } = chunk;
     const rangeError = (why: string): RegistryError =>
-      new RegistryError(416, "BLOB_UPLOAD_INVALID", `upload ${s.id}: ${why}`, { size: s.size }, {
-        Location: `/v2/${s.repo}/blobs/uploads/${s.id}`,
-        Range: uploadRange(s.size),
-        "Docker-Upload-UUID": s.id,
-      });
+      new RegistryError(
+        416,
+        "BLOB_UPLOAD_INVALID",
+        `upload ${s.id}: ${why}`,
+        { size: s.size },
+        {
+          Location: `/v2/${s.repo}/blobs/uploads/${s.id}`,
+          Range: uploadRange(s.size),
+          "Docker-Upload-UUID": s.id,
+        },
+      );
     if (range) {
       if (range.start !== s.size) {
         throw rangeError(`chunk starts at byte ${range.start} but ${s.size} bytes were received so far`);
@@ -277,8 +286,7 @@ export class Uploads {
       const session = this.sessions.get(id);
       const state = session?.hash;
       if (session) session.hash = undefined; // a finished hash cannot be updated or read again
-      const actual =
-        state && state.size === s.size ? "sha256:" + state.hash.digest("hex") : await this.hashFile(this.dataPath(id));
+      const actual = state && state.size === s.size ? "sha256:" + state.hash.digest("hex") : await this.hashFile(this.dataPath(id));
       if (actual !== digest) {
         await this.remove(id);
         throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {

@@ -50,7 +50,11 @@ describe("sweepStaleAuthDirs", () => {
     const kept = join(root, "kept-credential");
     linkSync(join(stale, "credential"), kept);
     // An orphaned "git": its own process group, the marker in its environment, a child of its own.
-    const orphan = spawn("sh", ["-c", "sleep 60 & wait"], { detached: true, stdio: "ignore", env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: stale } });
+    const orphan = spawn("sh", ["-c", "sleep 60 & wait"], {
+      detached: true,
+      stdio: "ignore",
+      env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: stale },
+    });
     const unrelated = spawn("sleep", ["60"], { stdio: "ignore", env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: `${stale}-other` } });
     await new Promise((r) => setTimeout(r, 200));
     const reused = join(base, `git-auth-${process.pid}-1-0badc0de`); // our pid, another start time

@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { buildSync } from "esbuild";
 import { PipelineError } from "../errors";
-import { GitCredential, TOKEN_USERNAME, withGitAuth } from "./auth";
+import { type GitCredential, TOKEN_USERNAME, withGitAuth } from "./auth";
 import { secretsOf } from "./redact";
 
 const PASSWORD = "s3cret-Pa55word-unit";
 const TOKEN = "ghs_unitTokenValue0123456789";
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACBunitTestKeyMaterialNotARealKeyAtAll0000000000000000000000\n-----END OPENSSH PRIVATE KEY-----";
+const KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACBunitTestKeyMaterialNotARealKeyAtAll0000000000000000000000\n-----END OPENSSH PRIVATE KEY-----";
 
 let root: string;
 let tmp: string; // withGitAuth's tmpDir: must be empty after every call
@@ -34,14 +35,21 @@ function mode(path: string): number {
 }
 
 function expectNoSecretIn(env: NodeJS.ProcessEnv, cred: GitCredential): void {
-  const values = Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n");
+  const values = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join("\n");
   for (const s of secretsOf(cred)) expect(values).not.toContain(s);
 }
 
 /** `git credential fill` runs the configured helpers exactly as a fetch would. */
 function credentialFill(env: NodeJS.ProcessEnv, protocol: string, host: string): { stdout: string; status: number | null; stderr: string } {
   try {
-    const stdout = execFileSync("git", ["credential", "fill"], { env, input: `protocol=${protocol}\nhost=${host}\npath=org/repo.git\n\n`, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    const stdout = execFileSync("git", ["credential", "fill"], {
+      env,
+      input: `protocol=${protocol}\nhost=${host}\npath=org/repo.git\n\n`,
+      encoding: "utf8",
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     return { stdout, status: 0, stderr: "" };
   } catch (e) {
     const err = e as { status: number | null; stdout: string; stderr: string };
@@ -117,17 +125,26 @@ describe("withGitAuth over HTTP(S)", () => {
 
   it("a credential whose answer would not fit one pipe record is E_GIT_CREDENTIAL, before anything is written", async () => {
     const long = { username: "alice", password: "p".repeat(4096) };
-    const e = await withGitAuth("https://git.example.com/r.git", long, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch((x: unknown) => x);
+    const e = await withGitAuth("https://git.example.com/r.git", long, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch(
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(PipelineError);
     expect((e as PipelineError).code).toBe("E_GIT_CREDENTIAL");
     expect((e as PipelineError).message).toContain("https://git.example.com/r.git: the user name and password are too long");
     expect((e as PipelineError).message).not.toContain("pppp");
     expect(readdirSync(tmp)).toEqual([]);
     const fits = { username: "alice", password: "p".repeat(4096 - "username=alice\npassword=\n".length - 1) };
-    const answered = async (c: GitCredential) => withGitAuth("https://git.example.com/r.git", c, async (env) => credentialFill(env, "https", "git.example.com").stdout, { baseEnv: baseEnv(), tmpDir: tmp });
+    const answered = async (c: GitCredential) =>
+      withGitAuth("https://git.example.com/r.git", c, async (env) => credentialFill(env, "https", "git.example.com").stdout, {
+        baseEnv: baseEnv(),
+        tmpDir: tmp,
+      });
     expect(await answered(fits)).toContain(`password=${fits.password}\n`);
     expect(fits.username.length + fits.password.length).toBe(4075); // docs/deployments.md
-    const token = await withGitAuth("https://git.example.com/r.git", { token: "t".repeat(4062) }, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch((x: unknown) => x);
+    const token = await withGitAuth("https://git.example.com/r.git", { token: "t".repeat(4062) }, async () => "ran", {
+      baseEnv: baseEnv(),
+      tmpDir: tmp,
+    }).catch((x: unknown) => x);
     expect((token as PipelineError).message).toContain("the token is too long");
     const fitsToken = { token: "t".repeat(4061) };
     expect(await answered(fitsToken)).toContain(`password=${fitsToken.token}\n`);
@@ -155,7 +172,10 @@ describe("withGitAuth over HTTP(S)", () => {
     const log = join(home, "user-helper.log");
     const userHelper = join(home, "user-helper.sh");
     writeFileSync(userHelper, `#!/bin/sh\necho "$1" >> '${log}'\ncat >> '${log}'\necho username=wrong\necho password=wrong\n`, { mode: 0o755 });
-    writeFileSync(join(home, ".gitconfig"), `[credential]\n\thelper = ${userHelper}\n[credential "https://git.example.com"]\n\thelper = ${userHelper}\n`);
+    writeFileSync(
+      join(home, ".gitconfig"),
+      `[credential]\n\thelper = ${userHelper}\n[credential "https://git.example.com"]\n\thelper = ${userHelper}\n`,
+    );
     const base = baseEnv();
     expect(credentialFill(base, "https", "git.example.com").stdout).toContain("password=wrong"); // the helper works
     rmSync(log);
@@ -165,7 +185,10 @@ describe("withGitAuth over HTTP(S)", () => {
       async (env) => {
         const fill = credentialFill(env, "https", "git.example.com");
         expect(fill.stdout).toContain(`password=${PASSWORD}`);
-        execFileSync("git", ["credential", "approve"], { env, input: `protocol=https\nhost=git.example.com\nusername=alice\npassword=${PASSWORD}\n\n` });
+        execFileSync("git", ["credential", "approve"], {
+          env,
+          input: `protocol=https\nhost=git.example.com\nusername=alice\npassword=${PASSWORD}\n\n`,
+        });
       },
       { baseEnv: base, tmpDir: tmp },
     );

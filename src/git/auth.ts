@@ -111,16 +111,27 @@ function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
     );
   }
   const fields: [string, string][] =
-    "privateKey" in cred ? [["privateKey", cred.privateKey]] : "token" in cred ? [["token", cred.token]] : [["username", cred.username], ["password", cred.password]];
+    "privateKey" in cred
+      ? [["privateKey", cred.privateKey]]
+      : "token" in cred
+        ? [["token", cred.token]]
+        : [
+            ["username", cred.username],
+            ["password", cred.password],
+          ];
   for (const [name, value] of fields) {
-    if (typeof value !== "string" || value === "") throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} is empty`);
+    if (typeof value !== "string" || value === "")
+      throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} is empty`);
     if (name !== "privateKey" && /[\0\r\n]/.test(value)) {
       throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} contains a line break or NUL`);
     }
   }
   if (kind === "http" && Buffer.byteLength(httpAnswer(cred as BasicLike)) >= RECORD_BYTES) {
     const what = "token" in cred ? "the token is" : "the user name and password are";
-    throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${what} too long (the helper's answer must be shorter than ${RECORD_BYTES} bytes)`);
+    throw new PipelineError(
+      "E_GIT_CREDENTIAL",
+      `git credential for ${redactUrl(url)}: ${what} too long (the helper's answer must be shorter than ${RECORD_BYTES} bytes)`,
+    );
   }
   return kind;
 }

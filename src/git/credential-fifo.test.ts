@@ -4,7 +4,7 @@
  * readers that are killed or never read hold nothing; after stop() a waiting helper answers nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { lstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

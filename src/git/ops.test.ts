@@ -4,8 +4,8 @@ import { buildSync } from "esbuild";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GitCredential } from "./auth";
-import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "./ops";
+import type { GitCredential } from "./auth";
+import { cloneAt, fetchCheckout, type GitOpOptions, lsRemote } from "./ops";
 import { secretsOf } from "./redact";
 import { pipelineErrorOf as caught } from "../../test/fixtures/errors";
 
@@ -89,7 +89,9 @@ describe("lsRemote (local repository)", () => {
   it("a repository that does not exist is E_GIT with git's stderr", async () => {
     const e = await caught(lsRemote(`file://${root}/missing.git`, "main", { env }));
     expect(e.code).toBe("E_GIT");
-    expect(e.message).toMatch(/git ls-remote file:\/\/.*missing\.git failed \(exit code \d+\):\n.*(does not appear to be a git repository|Could not read)/s);
+    expect(e.message).toMatch(
+      /git ls-remote file:\/\/.*missing\.git failed \(exit code \d+\):\n.*(does not appear to be a git repository|Could not read)/s,
+    );
   });
 });
 
@@ -204,7 +206,8 @@ describe("credentials and failures (fake git)", () => {
       const dir = join(root, `fake-auth-${authCases.findIndex((x) => x[1] === stderr)}`);
       const git = fakeGit(dir, { stderr, exit: 128 });
       const target = kind === "ssh" ? "git@github.com:org/private.git" : https;
-      const credential: GitCredential = kind === "ssh" ? { privateKey: "-----BEGIN KEY-----\nKEYMATERIALKEYMATERIAL\n-----END KEY-----" } : { username: "alice", password: PASSWORD };
+      const credential: GitCredential =
+        kind === "ssh" ? { privateKey: "-----BEGIN KEY-----\nKEYMATERIALKEYMATERIAL\n-----END KEY-----" } : { username: "alice", password: PASSWORD };
       const e = await caught(lsRemote(target, "main", { env, credential, git, tmpDir: root }));
       expect(e.code).toBe("E_GIT_AUTH");
       expect(e.message).toContain(`git authentication to ${target} failed: the server rejected the credential`);

@@ -17,7 +17,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { PipelineError, redactUrl } from "../errors";
-import { GitAuthOptions, GitCredential, withGitAuth } from "./auth";
+import { type GitAuthOptions, type GitCredential, withGitAuth } from "./auth";
 import { untilDone } from "../process/signals";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
@@ -283,9 +283,7 @@ export function gitFailure(args: readonly string[], r: GitResult, url: string | 
   if (r.timedOut) return new PipelineError("E_GIT", `git ${sub}${where} timed out and was killed${detail ? `: ${detail}` : ""}`);
   if (r.aborted) return new PipelineError("E_GIT", `git ${sub}${where} was stopped (the operation was aborted)`);
   if (url && AUTH_RE.test(r.stderr)) {
-    const reason = cred
-      ? `the server rejected the credential (${describeCredential(cred)})`
-      : "the server requires a credential and none was given";
+    const reason = cred ? `the server rejected the credential (${describeCredential(cred)})` : "the server requires a credential and none was given";
     return new PipelineError("E_GIT_AUTH", `git authentication to ${redactUrl(url)} failed: ${reason}${detail ? `\ngit: ${detail}` : ""}`);
   }
   const how = r.code !== null ? `exit code ${r.code}` : `signal ${r.signal}`;

@@ -2,7 +2,7 @@
  * Keeping git credentials out of messages: the strings a credential could appear as, and masking of git's
  * output before it goes into an error message.
  */
-import { GitCredential, TOKEN_USERNAME } from "./auth";
+import { type GitCredential, TOKEN_USERNAME } from "./auth";
 
 const MASK = "***";
 

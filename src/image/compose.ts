@@ -1,9 +1,9 @@
 /** Composes a new image from an optional base and new layers. Pure: reads nothing but what it is given. */
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
-import { descriptorOf, Layer } from "../layer/layer";
+import { descriptorOf, type Layer } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
-import { ContainerConfig, HistoryEntry, ImageConfig, Manifest, MediaType } from "../oci/types";
+import { type ContainerConfig, type HistoryEntry, type ImageConfig, type Manifest, MediaType } from "../oci/types";
 import type { Image } from "./image";
 
 export const ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name";
@@ -70,7 +70,8 @@ export function composeImage(opts: ComposeOptions): Image {
   if (opts.exposedPorts?.length) {
     const ports: Record<string, Record<string, never>> = { ...(containerConfig.ExposedPorts ?? {}) };
     for (const p of opts.exposedPorts) {
-      if (!/^\d{1,5}(\/(tcp|udp|sctp))?$/.test(p)) throw new PipelineError("E_BAD_PORT", `exposed_ports: expected "8080" or "8080/tcp", got ${JSON.stringify(p)}`);
+      if (!/^\d{1,5}(\/(tcp|udp|sctp))?$/.test(p))
+        throw new PipelineError("E_BAD_PORT", `exposed_ports: expected "8080" or "8080/tcp", got ${JSON.stringify(p)}`);
       ports[p.includes("/") ? p : `${p}/tcp`] = {};
     }
     containerConfig.ExposedPorts = ports;
@@ -78,7 +79,8 @@ export function composeImage(opts: ComposeOptions): Image {
   if (opts.volumes?.length) {
     const volumes: Record<string, Record<string, never>> = { ...(containerConfig.Volumes ?? {}) };
     for (const v of opts.volumes) {
-      if (!v.startsWith("/") || v.includes("\0")) throw new PipelineError("E_BAD_VOLUME", `volumes: expected an absolute path, got ${JSON.stringify(v)}`);
+      if (!v.startsWith("/") || v.includes("\0"))
+        throw new PipelineError("E_BAD_VOLUME", `volumes: expected an absolute path, got ${JSON.stringify(v)}`);
       volumes[v] = {};
     }
     containerConfig.Volumes = volumes;

@@ -20,7 +20,12 @@ describe("composeIndex", () => {
     const idx = composeIndex([amd64, arm64]);
     expect(idx.index.manifests).toEqual([
       { mediaType: amd64.mediaType, digest: amd64.digest, size: amd64.manifestBytes.length, platform: { architecture: "amd64", os: "linux" } },
-      { mediaType: arm64.mediaType, digest: arm64.digest, size: arm64.manifestBytes.length, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
+      {
+        mediaType: arm64.mediaType,
+        digest: arm64.digest,
+        size: arm64.manifestBytes.length,
+        platform: { architecture: "arm64", os: "linux", variant: "v8" },
+      },
     ]);
     expect(composeIndex([amd64, arm64]).digest).toBe(idx.digest); // reproducible
   });
@@ -37,7 +42,9 @@ describe("index layouts", () => {
     const idx = composeIndex([amd64, arm64]);
     await writeLayout(dir, idx, { refName: "latest", atomic: true });
     const top = JSON.parse(readFileSync(join(dir, "index.json"), "utf8"));
-    expect(top.manifests).toEqual([{ mediaType: idx.mediaType, digest: idx.digest, size: idx.bytes.length, annotations: { "org.opencontainers.image.ref.name": "latest" } }]);
+    expect(top.manifests).toEqual([
+      { mediaType: idx.mediaType, digest: idx.digest, size: idx.bytes.length, annotations: { "org.opencontainers.image.ref.name": "latest" } },
+    ]);
     const back = readLayoutIndex(dir)!;
     expect(back.bytes.equals(idx.bytes)).toBe(true);
     expect(back.manifests.map((m) => m.image.digest)).toEqual([amd64.digest, arm64.digest]);

@@ -5,7 +5,7 @@
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
-import { Descriptor, Index, MediaType, Platform } from "../oci/types";
+import { type Descriptor, type Index, MediaType, type Platform } from "../oci/types";
 import type { Image } from "./image";
 
 export interface ImageIndex {
@@ -44,7 +44,12 @@ export function composeIndex(images: readonly Image[], annotations?: Record<stri
     seen.set(name, img.digest);
     return { mediaType: img.mediaType, digest: img.digest, size: img.manifestBytes.length, platform };
   });
-  const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests, ...(annotations && Object.keys(annotations).length ? { annotations } : {}) };
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests,
+    ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+  };
   const bytes = Buffer.from(JSON.stringify(index));
   return { bytes, index, digest: sha256(bytes), mediaType: MediaType.OCI_INDEX, images };
 }

@@ -14,7 +14,7 @@
  * i.e. Node >= 22.19, so it is not used; 0.22 (commonjs) depends on the deprecated `request`. Only apply.ts
  * and kubeconfig.ts load it, lazily from the CLI, so `--render` and every other command stay fast.
  */
-import { KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import { type KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import { PipelineError, redactUrl } from "../errors";
 import { FIELD_MANAGER } from "./names";
 import { describeObject } from "./render";
@@ -75,7 +75,9 @@ export function apiError(action: string, o: KubernetesObject, e: unknown, client
     if (detail.length > 500) detail = `${detail.slice(0, 500)}...`;
     return new PipelineError(
       "E_K8S_API",
-      `${what}: the API server at ${client.where} answered ${status} ${REASONS[status] ?? ""}`.trimEnd() + (HINTS[status] ?? "") + (detail ? `: ${detail}` : ""),
+      `${what}: the API server at ${client.where} answered ${status} ${REASONS[status] ?? ""}`.trimEnd() +
+        (HINTS[status] ?? "") +
+        (detail ? `: ${detail}` : ""),
     );
   }
   const message = typeof err.message === "string" ? err.message : String(e);

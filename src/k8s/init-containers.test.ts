@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Container } from "@kubernetes/client-node";
-import { createTestRepo, GitServer, startGitServer, TestRepo } from "../../test/fixtures/git-server";
+import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../../test/fixtures/git-server";
 import { leaksIn } from "../credentials/testing";
 import { gitCloneContainer } from "./init-containers";
 import { formatManifests } from "./manifest";
@@ -50,12 +50,25 @@ function runLikeKubelet(c: V1Container, secrets: Record<string, string>): Promis
 
 const passwordSecretObject = (c: V1Container): string => c.env!.find((e) => e.name === "RP_GIT_PASSWORD")!.valueFrom!.secretKeyRef!.name!;
 
-const files = (dir: string) => Object.fromEntries(readdirSync(dir).filter((f) => f !== ".git").map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+const files = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir)
+      .filter((f) => f !== ".git")
+      .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+  );
 
 describe("git clone init container", () => {
   it("clones a private repository at a branch with the password from the secret, never in the manifest", async () => {
     const dest = join(tmp, "repos", "configs");
-    const c = gitCloneContainer("alpine/git:2.45.2", { name: "clone-0", url: server.repoUrl("private"), ref: "dev", dest, username: "deploy-bot", passwordSecret: "GIT_TOKEN", mounts: [] });
+    const c = gitCloneContainer("alpine/git:2.45.2", {
+      name: "clone-0",
+      url: server.repoUrl("private"),
+      ref: "dev",
+      dest,
+      username: "deploy-bot",
+      passwordSecret: "GIT_TOKEN",
+      mounts: [],
+    });
     const manifest = formatManifests([c], "yaml");
     expect(leaksIn(manifest, [TOKEN], ["deploy-bot"])).toEqual([]);
     const secretObject = passwordSecretObject(c);
@@ -69,7 +82,15 @@ describe("git clone init container", () => {
 
   it("fetches a commit id, and reruns cleanly over a previous clone", async () => {
     const dest = join(tmp, "repos", "at-commit");
-    const c = gitCloneContainer("x", { name: "clone-1", url: server.repoUrl("private"), ref: priv.commits.first, dest, username: "deploy-bot", passwordSecret: "t", mounts: [] });
+    const c = gitCloneContainer("x", {
+      name: "clone-1",
+      url: server.repoUrl("private"),
+      ref: priv.commits.first,
+      dest,
+      username: "deploy-bot",
+      passwordSecret: "t",
+      mounts: [],
+    });
     const secretObject = passwordSecretObject(c);
     for (let i = 0; i < 2; i++) {
       const r = await runLikeKubelet(c, { [secretObject]: TOKEN });
@@ -83,10 +104,17 @@ describe("git clone init container", () => {
     mkdirSync(dest, { recursive: true });
     const c = gitCloneContainer("x", { name: "code", url: server.repoUrl("public"), dest, mounts: [] });
     // A private mount namespace with a tmpfs on dest, as the kubelet mounts an emptyDir; the script runs twice.
-    const wrap = 'mount -t tmpfs none "$RP_GIT_DEST" && echo x > "$RP_GIT_DEST/stale" && echo x > "$RP_GIT_DEST/.stale" && "$@" && "$@" && ls -A "$RP_GIT_DEST"';
-    const r = await runLikeKubelet({ ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] }, {});
+    const wrap =
+      'mount -t tmpfs none "$RP_GIT_DEST" && echo x > "$RP_GIT_DEST/stale" && echo x > "$RP_GIT_DEST/.stale" && "$@" && "$@" && ls -A "$RP_GIT_DEST"';
+    const r = await runLikeKubelet(
+      { ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] },
+      {},
+    );
     expect(r.code, r.out).toBe(0);
-    const listed = r.out.trim().split("\n").slice(-(Object.keys(pub.files.main).length + 1));
+    const listed = r.out
+      .trim()
+      .split("\n")
+      .slice(-(Object.keys(pub.files.main).length + 1));
     expect(listed.sort()).toEqual([".git", ...Object.keys(pub.files.main)].sort());
   });
 
@@ -94,11 +122,22 @@ describe("git clone init container", () => {
     const dest = join(tmp, "mnt", "code-nonroot");
     mkdirSync(dest, { recursive: true });
     for (const d of [tmp, join(tmp, "mnt")]) chmodSync(d, 0o755); // the user must reach the mount point
-    const c = gitCloneContainer("x", { name: "code", url: server.repoUrl("private"), ref: "dev", dest, username: "deploy-bot", passwordSecret: "t", mounts: [] });
+    const c = gitCloneContainer("x", {
+      name: "code",
+      url: server.repoUrl("private"),
+      ref: "dev",
+      dest,
+      username: "deploy-bot",
+      passwordSecret: "t",
+      mounts: [],
+    });
     c.env = [...c.env!, { name: "HOME", value: "/tmp" }];
     // An emptyDir: root-owned, world-writable; the script runs as 65532 like the rendered pod.
     const wrap = 'mount -t tmpfs -o mode=1777 none "$RP_GIT_DEST" && setpriv --reuid=65532 --regid=65532 --clear-groups -- "$@"';
-    const r = await runLikeKubelet({ ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] }, { [passwordSecretObject(c)]: TOKEN });
+    const r = await runLikeKubelet(
+      { ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] },
+      { [passwordSecretObject(c)]: TOKEN },
+    );
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain(priv.commits.dev);
   });
@@ -115,7 +154,14 @@ describe("git clone init container", () => {
   it("fails (no prompt, no hang) when the password is wrong, without printing it", async () => {
     const dest = join(tmp, "repos", "denied");
     const wrong = "wr0ng-Token-Value-123";
-    const c = gitCloneContainer("x", { name: "clone-3", url: server.repoUrl("private"), dest, username: "deploy-bot", passwordSecret: "t", mounts: [] });
+    const c = gitCloneContainer("x", {
+      name: "clone-3",
+      url: server.repoUrl("private"),
+      dest,
+      username: "deploy-bot",
+      passwordSecret: "t",
+      mounts: [],
+    });
     const secretObject = passwordSecretObject(c);
     const r = await runLikeKubelet(c, { [secretObject]: wrong });
     expect(r.code).not.toBe(0);

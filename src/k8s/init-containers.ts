@@ -73,7 +73,9 @@ export function gitCloneContainer(image: string, g: GitCloneInput): V1Container 
     config.push(["credential.helper", GIT_CREDENTIAL_HELPER]);
   }
   env.push({ name: "GIT_CONFIG_COUNT", value: String(config.length) });
-  config.forEach(([k, v], i) => env.push({ name: `GIT_CONFIG_KEY_${i}`, value: k }, { name: `GIT_CONFIG_VALUE_${i}`, value: v }));
+  config.forEach(([k, v], i) => {
+    env.push({ name: `GIT_CONFIG_KEY_${i}`, value: k }, { name: `GIT_CONFIG_VALUE_${i}`, value: v });
+  });
   return {
     name: g.name,
     image,
@@ -127,5 +129,12 @@ export function modelPullContainer(image: string, m: ModelPullInput): V1Containe
     { name: "RP_MODEL_DIR", value: m.path },
     { name: "RP_MODEL_MARKER", value: marker },
   ];
-  return { name: m.name, image, imagePullPolicy: "IfNotPresent", command: ["/bin/sh", "-c", MODEL_CACHE_SCRIPT, "model-cache", "oras", ...args], env, volumeMounts: mounts };
+  return {
+    name: m.name,
+    image,
+    imagePullPolicy: "IfNotPresent",
+    command: ["/bin/sh", "-c", MODEL_CACHE_SCRIPT, "model-cache", "oras", ...args],
+    env,
+    volumeMounts: mounts,
+  };
 }

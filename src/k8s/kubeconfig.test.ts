@@ -11,9 +11,22 @@ const cfg = (clusters: string, contexts: string, current?: string) =>
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), "kubeconfig-"));
-  writeFileSync(join(tmp, "a"), cfg(`{name: one, cluster: {server: "https://one.example:6443"}}`, `{name: one, context: {cluster: one, user: u, namespace: team}}`, "one"));
-  writeFileSync(join(tmp, "b"), cfg(`{name: two, cluster: {server: "https://two.example:6443"}}`, `{name: two, context: {cluster: two, user: u}}, {name: ghost, context: {cluster: nowhere, user: u}}`, "two"));
-  writeFileSync(join(tmp, "none"), cfg(`{name: one, cluster: {server: "https://one.example:6443"}}`, `{name: one, context: {cluster: one, user: u}}`));
+  writeFileSync(
+    join(tmp, "a"),
+    cfg(`{name: one, cluster: {server: "https://one.example:6443"}}`, `{name: one, context: {cluster: one, user: u, namespace: team}}`, "one"),
+  );
+  writeFileSync(
+    join(tmp, "b"),
+    cfg(
+      `{name: two, cluster: {server: "https://two.example:6443"}}`,
+      `{name: two, context: {cluster: two, user: u}}, {name: ghost, context: {cluster: nowhere, user: u}}`,
+      "two",
+    ),
+  );
+  writeFileSync(
+    join(tmp, "none"),
+    cfg(`{name: one, cluster: {server: "https://one.example:6443"}}`, `{name: one, context: {cluster: one, user: u}}`),
+  );
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -74,18 +74,27 @@ export function loadKubeconfig(opts: KubeconfigOptions): LoadedKubeconfig {
   const where = files.join(", ");
   if (opts.context !== undefined) {
     if (!names.includes(opts.context)) {
-      throw new PipelineError("E_KUBE_CONTEXT", `--context: no context ${JSON.stringify(opts.context)} in ${where} (contexts: ${names.join(", ") || "none"})`);
+      throw new PipelineError(
+        "E_KUBE_CONTEXT",
+        `--context: no context ${JSON.stringify(opts.context)} in ${where} (contexts: ${names.join(", ") || "none"})`,
+      );
     }
     kc.setCurrentContext(opts.context);
   }
   const context = kc.getCurrentContext();
   if (!context || !names.includes(context)) {
-    throw new PipelineError("E_KUBE_CONTEXT", `${where} has no current context${context ? ` (current-context ${JSON.stringify(context)} is not defined)` : ""}: pass --context (contexts: ${names.join(", ") || "none"})`);
+    throw new PipelineError(
+      "E_KUBE_CONTEXT",
+      `${where} has no current context${context ? ` (current-context ${JSON.stringify(context)} is not defined)` : ""}: pass --context (contexts: ${names.join(", ") || "none"})`,
+    );
   }
   const ctx = kc.getContextObject(context)!;
   const cluster = kc.getCurrentCluster();
-  if (!cluster || !cluster.server) {
-    throw new PipelineError("E_KUBECONFIG", `context ${JSON.stringify(context)} in ${where} refers to cluster ${JSON.stringify(ctx.cluster)}, which is not defined or has no server`);
+  if (!cluster?.server) {
+    throw new PipelineError(
+      "E_KUBECONFIG",
+      `context ${JSON.stringify(context)} in ${where} refers to cluster ${JSON.stringify(ctx.cluster)}, which is not defined or has no server`,
+    );
   }
   if (/^http:/i.test(cluster.server) && !cluster.skipTLSVerify) {
     // @kubernetes/client-node refuses plain HTTP unless TLS verification is off; say so before any request.

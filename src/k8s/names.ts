@@ -32,7 +32,10 @@ function shortHash(text: string, length = 8): string {
 
 /** `prefix-<folded name>`, plus `-<hash>` when folding changed the name or it had to be shortened. */
 function foldedName(prefix: string, name: string): string {
-  const folded = name.toLowerCase().replace(/[^a-z0-9.-]/g, "-").replace(/^[.-]+|[.-]+$/g, "");
+  const folded = name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, "-")
+    .replace(/^[.-]+|[.-]+$/g, "");
   const plain = `${prefix}-${folded}`;
   if (folded === name && plain.length <= 253) return plain;
   return `${prefix}-${folded.slice(0, 200)}-${shortHash(name)}`.replace(/--+/g, "-");

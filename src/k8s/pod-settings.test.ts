@@ -22,7 +22,15 @@ describe("runAsUser: the spec's, else the image's numeric non-root user, else 65
     expect(ctx({ runAsGroup: 7, fsGroup: 9 })).toMatchObject({ runAsGroup: 7, fsGroup: 9 });
   });
   it("numericUser reads an image config's User", () => {
-    expect(["1000", "1000:50", "0", "app", "", undefined, "app:1"].map(numericUser)).toEqual([1000, 1000, undefined, undefined, undefined, undefined, undefined]);
+    expect(["1000", "1000:50", "0", "app", "", undefined, "app:1"].map(numericUser)).toEqual([
+      1000,
+      1000,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
 
@@ -35,13 +43,20 @@ describe("labels", () => {
     }
     expect(labelValue("v1.2.3+build.7")).toBe("v1.2.3-build.7");
     expect(labelValue("_latest_")).toBe("latest");
-    expect(objectLabels("app", "")).toEqual({ "app.kubernetes.io/name": "app", "app.kubernetes.io/instance": "app", "app.kubernetes.io/managed-by": "rules_pipeline" });
+    expect(objectLabels("app", "")).toEqual({
+      "app.kubernetes.io/name": "app",
+      "app.kubernetes.io/instance": "app",
+      "app.kubernetes.io/managed-by": "rules_pipeline",
+    });
   });
 });
 
 describe("resources and scheduling", () => {
   it("a machine type's values, each replaced by the spec's own", () => {
-    expect(containerResources({ replicas: 1, instanceType: "V100-32Gx2" })).toEqual({ requests: { cpu: "16", memory: "60Gi" }, limits: { memory: "60Gi", "nvidia.com/gpu": "2" } });
+    expect(containerResources({ replicas: 1, instanceType: "V100-32Gx2" })).toEqual({
+      requests: { cpu: "16", memory: "60Gi" },
+      limits: { memory: "60Gi", "nvidia.com/gpu": "2" },
+    });
     expect(containerResources({ replicas: 1, instanceType: "V100-32Gx2", gpu: 1, cpu: { request: "2", limit: "4" } })).toEqual({
       requests: { cpu: "2", memory: "60Gi" },
       limits: { cpu: "4", memory: "60Gi", "nvidia.com/gpu": "1" },
@@ -53,9 +68,14 @@ describe("resources and scheduling", () => {
   });
 
   it("probes: TCP defaults for long-running pods with a port, none for Jobs, none when turned off", () => {
-    expect(probes({ ports: [8080] }, true)).toEqual({ readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 10 }, livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 10, periodSeconds: 20 } });
+    expect(probes({ ports: [8080] }, true)).toEqual({
+      readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 10 },
+      livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 10, periodSeconds: 20 },
+    });
     expect(probes({ ports: [8080] }, false)).toEqual({});
     expect(probes({ ports: [] }, true)).toEqual({});
-    expect(probes({ ports: [8080], probes: { readiness: false } }, true)).toEqual({ livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 10, periodSeconds: 20 } });
+    expect(probes({ ports: [8080], probes: { readiness: false } }, true)).toEqual({
+      livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 10, periodSeconds: 20 },
+    });
   });
 });

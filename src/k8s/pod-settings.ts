@@ -12,7 +12,15 @@
  *    user's id; fsGroup = the spec's, else that group; no privilege escalation;
  *    every capability dropped; seccomp RuntimeDefault.
  */
-import type { V1Affinity, V1Container, V1PodSecurityContext, V1Probe, V1ResourceRequirements, V1SecurityContext, V1Toleration } from "@kubernetes/client-node";
+import type {
+  V1Affinity,
+  V1Container,
+  V1PodSecurityContext,
+  V1Probe,
+  V1ResourceRequirements,
+  V1SecurityContext,
+  V1Toleration,
+} from "@kubernetes/client-node";
 import { INSTANCE_TYPES } from "../deploy/instance-types";
 import type { DeploymentSpec, ProbeSpec, ResolvedDeployment, ResourcesSpec } from "../deploy/types";
 import { PipelineError } from "../errors";
@@ -24,7 +32,11 @@ export const DEFAULT_RUN_AS_USER = 65532;
 
 export function containerResources(r: ResourcesSpec): V1ResourceRequirements | undefined {
   const machine = r.instanceType ? INSTANCE_TYPES[r.instanceType] : undefined;
-  if (r.instanceType && !machine) throw new PipelineError("E_K8S_SPEC", `resources.instanceType: unknown machine type ${JSON.stringify(r.instanceType)} (see docs/deployments.md, "Instance types")`);
+  if (r.instanceType && !machine)
+    throw new PipelineError(
+      "E_K8S_SPEC",
+      `resources.instanceType: unknown machine type ${JSON.stringify(r.instanceType)} (see docs/deployments.md, "Instance types")`,
+    );
   const cpu = r.cpu ?? (machine ? { request: machine.cpu } : undefined);
   const memory = r.memory ?? (machine ? { request: machine.memory, limit: machine.memory } : undefined);
   const gpu = r.gpu ?? machine?.gpu ?? 0;
@@ -52,7 +64,7 @@ export function scheduling(r: ResourcesSpec): { affinity?: V1Affinity; toleratio
       },
     };
   }
-  if ((containerResources(r)?.limits ?? {})[GPU_RESOURCE]) out.tolerations = [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }];
+  if (containerResources(r)?.limits?.[GPU_RESOURCE]) out.tolerations = [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }];
   return out;
 }
 
@@ -67,7 +79,8 @@ export function probes(s: Pick<DeploymentSpec, "probes" | "ports">, withDefaults
   const out: Pick<V1Container, "readinessProbe" | "livenessProbe"> = {};
   const port = s.ports[0];
   const readiness = s.probes?.readiness ?? (withDefaults && port ? ({ kind: "tcp", port, periodSeconds: 10 } as const) : false);
-  const liveness = s.probes?.liveness ?? (withDefaults && port ? ({ kind: "tcp", port, initialDelaySeconds: 10, periodSeconds: 20 } as const) : false);
+  const liveness =
+    s.probes?.liveness ?? (withDefaults && port ? ({ kind: "tcp", port, initialDelaySeconds: 10, periodSeconds: 20 } as const) : false);
   if (readiness) out.readinessProbe = probe(readiness);
   if (liveness) out.livenessProbe = probe(liveness);
   return out;
@@ -82,7 +95,11 @@ export function podSecurityContext(r: ResolvedDeployment): V1PodSecurityContext 
   const sc = r.spec.securityContext;
   if (!isRestricted(r.spec)) return undefined;
   const user = sc?.runAsUser ?? (r.imageUser && r.imageUser > 0 ? r.imageUser : DEFAULT_RUN_AS_USER);
-  if (user === 0) throw new PipelineError("E_K8S_SPEC", "securityContext.runAsUser: 0 (root) cannot run under Pod Security restricted; set securityContext.restricted: false to run as root");
+  if (user === 0)
+    throw new PipelineError(
+      "E_K8S_SPEC",
+      "securityContext.runAsUser: 0 (root) cannot run under Pod Security restricted; set securityContext.restricted: false to run as root",
+    );
   // The group too: left out, the process's group would be the image's, root (0) for most images.
   const group = sc?.runAsGroup ?? user;
   const out: V1PodSecurityContext = { runAsNonRoot: true, runAsUser: user, runAsGroup: group };

@@ -60,7 +60,10 @@ export function pinnedImage(r: ResolvedDeployment): string {
   }
   const ref = parseReference(image, "image");
   if (!ref.digest) {
-    throw new PipelineError("E_K8S_UNRESOLVED", `image: ${JSON.stringify(image)} has no digest; resolve the spec first so every replica runs the same bytes`);
+    throw new PipelineError(
+      "E_K8S_UNRESOLVED",
+      `image: ${JSON.stringify(image)} has no digest; resolve the spec first so every replica runs the same bytes`,
+    );
   }
   return image;
 }
@@ -74,11 +77,17 @@ function codeCommit(r: ResolvedDeployment): { url: string; commit: string } | un
       return { url: c.repoUrl, commit: r.commit ?? c.commit };
     case "GitRepoBranch":
       if (!r.commit) {
-        throw new PipelineError("E_K8S_UNRESOLVED", `code: branch ${JSON.stringify(c.branch)} of ${JSON.stringify(c.repoUrl)} is not pinned to a commit; resolve the spec first`);
+        throw new PipelineError(
+          "E_K8S_UNRESOLVED",
+          `code: branch ${JSON.stringify(c.branch)} of ${JSON.stringify(c.repoUrl)} is not pinned to a commit; resolve the spec first`,
+        );
       }
       return { url: c.repoUrl, commit: r.commit };
     case "ServerAvailableFolder":
-      throw new PipelineError("E_K8S_UNSUPPORTED", `code: folders on this machine (${c.codePaths.join(", ")}) do not exist on a cluster; put the code in the image or a git repository`);
+      throw new PipelineError(
+        "E_K8S_UNSUPPORTED",
+        `code: folders on this machine (${c.codePaths.join(", ")}) do not exist on a cluster; put the code in the image or a git repository`,
+      );
   }
 }
 
@@ -125,10 +134,18 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     volumes.push({ name: "code", emptyDir: {} });
     mounts.push({ name: "code", mountPath: CODE_PATH });
     mountFields.push(`code (cloned to ${CODE_PATH})`);
-    init.push(gitCloneContainer(gitImage, { name: "code", url: code.url, ref: code.commit, dest: CODE_PATH, mounts: [{ name: "code", mountPath: CODE_PATH }] }));
+    init.push(
+      gitCloneContainer(gitImage, {
+        name: "code",
+        url: code.url,
+        ref: code.commit,
+        dest: CODE_PATH,
+        mounts: [{ name: "code", mountPath: CODE_PATH }],
+      }),
+    );
   }
 
-  if (s.repositories && s.repositories.repositories.length) {
+  if (s.repositories?.repositories.length) {
     const at = checkMountPath(s.repositories.mountPath, "repositories.mountPath");
     const mount = { name: "repos", mountPath: at };
     volumes.push({ name: "repos", emptyDir: {} });
@@ -154,11 +171,14 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
   }
 
   const registryVolume = s.containerRegistry ? "registry-config" : undefined;
-  s.models.forEach((m, i) => checkMountPath(m.path, `models[${i}].path`));
+  s.models.forEach((m, i) => {
+    checkMountPath(m.path, `models[${i}].path`);
+  });
   if (s.models.length) {
     const paths = [...new Set(s.models.map((m) => m.path))];
     const cache = s.modelCache;
-    const mountOf = (p: string): V1VolumeMount => (cache ? { name: MODEL_CACHE_VOLUME, mountPath: p, subPath: modelCacheSubPath(p) } : { name: `models-${paths.indexOf(p)}`, mountPath: p });
+    const mountOf = (p: string): V1VolumeMount =>
+      cache ? { name: MODEL_CACHE_VOLUME, mountPath: p, subPath: modelCacheSubPath(p) } : { name: `models-${paths.indexOf(p)}`, mountPath: p };
     // `oras pull ID -o PATH` writes a model to PATH/model (its directory layer's title): the main container mounts
     // that directory at PATH, so it finds the model's files there, as under `pipeline run`.
     const modelDirOf = (p: string): V1VolumeMount => {
@@ -173,7 +193,16 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     });
     s.models.forEach((m, i) => {
       parseReference(m.id, `models[${i}].id`);
-      init.push(modelPullContainer(orasImage, { name: `model-${i}`, id: m.id, path: m.path, mounts: [mountOf(m.path)], registryConfigVolume: registryVolume, cached: Boolean(cache) }));
+      init.push(
+        modelPullContainer(orasImage, {
+          name: `model-${i}`,
+          id: m.id,
+          path: m.path,
+          mounts: [mountOf(m.path)],
+          registryConfigVolume: registryVolume,
+          cached: Boolean(cache),
+        }),
+      );
     });
     if (registryVolume && s.containerRegistry) {
       volumes.push({
@@ -193,7 +222,11 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
   const seen = new Map<string, string>();
   mounts.forEach((m, i) => {
     const other = seen.get(m.mountPath);
-    if (other) throw new PipelineError("E_K8S_SPEC", `mount path ${JSON.stringify(m.mountPath)} is used by both ${other} and ${mountFields[i]}; give them different paths`);
+    if (other)
+      throw new PipelineError(
+        "E_K8S_SPEC",
+        `mount path ${JSON.stringify(m.mountPath)} is used by both ${other} and ${mountFields[i]}; give them different paths`,
+      );
     seen.set(m.mountPath, mountFields[i]);
   });
   if (s.containerRegistry) checkSecretName(s.containerRegistry, "containerRegistry");

@@ -29,12 +29,19 @@ export function requiredSecretsComment(placeholders: readonly V1Secret[], spec: 
     "# Secrets these manifests need (not rendered here; each pod template names them in the annotation",
     `# rules-pipeline/required-secrets). Create them with \`pipeline deploy ${spec} --secrets-only --apply\`,`,
     "# render them with --with-secrets, or provide them from your secret manager:",
-    ...requiredSecrets(placeholders).map((r) => `#   ${r.name} (type ${r.type}, key${r.keys.length > 1 ? "s" : ""} ${r.keys.join(", ")}) from ${r.from}`),
+    ...requiredSecrets(placeholders).map(
+      (r) => `#   ${r.name} (type ${r.type}, key${r.keys.length > 1 ? "s" : ""} ${r.keys.join(", ")}) from ${r.from}`,
+    ),
   ];
   return lines.join("\n") + "\n";
 }
 
-export function manifestsFor<T extends KubernetesObject>(objects: T[], mode: SecretsMode, lookup: SecretLookupOptions, spec = "SPEC"): RenderedManifests<T> {
+export function manifestsFor<T extends KubernetesObject>(
+  objects: T[],
+  mode: SecretsMode,
+  lookup: SecretLookupOptions,
+  spec = "SPEC",
+): RenderedManifests<T> {
   const placeholders = objects.filter((o) => isPlaceholderSecret(o as never)) as unknown as V1Secret[];
   if (mode === "reference") {
     return { objects: objects.filter((o) => !isPlaceholderSecret(o as never)), sensitive: [], comment: requiredSecretsComment(placeholders, spec) };

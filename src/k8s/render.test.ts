@@ -103,18 +103,32 @@ describe("render: what it refuses", () => {
     expect(e.message).toBe(
       'image: "registry.example.com/team/hello:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first (pipeline deploy resolves tags when it can reach the registry)',
     );
-    const e2 = await pipelineErrorOf(Promise.resolve().then(() => renderJob(withSpec({}, "registry.example.com/team/hello:v1"), { namespace: "ml" })));
+    const e2 = await pipelineErrorOf(
+      Promise.resolve().then(() => renderJob(withSpec({}, "registry.example.com/team/hello:v1"), { namespace: "ml" })),
+    );
     expect(e2.message).toBe('image: "registry.example.com/team/hello:v1" has no digest; resolve the spec first so every replica runs the same bytes');
   });
 
   it("an unpinned branch, a local folder, a local interpreter", async () => {
-    const branch = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({ code: { kind: "GitRepoBranch", repoUrl: "https://git.example.com/a.git", branch: "main" } }), { namespace: "ml" })));
+    const branch = await pipelineErrorOf(
+      Promise.resolve().then(() =>
+        renderDeployment(withSpec({ code: { kind: "GitRepoBranch", repoUrl: "https://git.example.com/a.git", branch: "main" } }), {
+          namespace: "ml",
+        }),
+      ),
+    );
     expect(branch.message).toBe('code: branch "main" of "https://git.example.com/a.git" is not pinned to a commit; resolve the spec first');
-    const folder = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({ code: { kind: "ServerAvailableFolder", codePaths: ["/srv/app"] } }), { namespace: "ml" })));
+    const folder = await pipelineErrorOf(
+      Promise.resolve().then(() =>
+        renderDeployment(withSpec({ code: { kind: "ServerAvailableFolder", codePaths: ["/srv/app"] } }), { namespace: "ml" }),
+      ),
+    );
     expect(folder.code).toBe("E_K8S_UNSUPPORTED");
     expect(folder.message).toMatch(/^code: folders on this machine \(\/srv\/app\) do not exist on a cluster/);
     const node = await pipelineErrorOf(
-      Promise.resolve().then(() => renderDeployment(withSpec({ interpreter: { kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" } }, null), { namespace: "ml" })),
+      Promise.resolve().then(() =>
+        renderDeployment(withSpec({ interpreter: { kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" } }, null), { namespace: "ml" }),
+      ),
     );
     expect(node.message).toBe("interpreter: the Kubernetes runner needs a container image, got ServerAvailableInterpreter");
   });
@@ -124,7 +138,10 @@ describe("render: what it refuses", () => {
     expect((await render(withSpec({ name: "Hello_World" }))).message).toBe(
       `name: Kubernetes needs a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters), got "Hello_World"`,
     );
-    expect((await render(minimalService, "ML"))).toMatchObject({ code: "E_K8S_NAMESPACE", message: '--namespace: expected a lower-case DNS label, got "ML"' });
+    expect(await render(minimalService, "ML")).toMatchObject({
+      code: "E_K8S_NAMESPACE",
+      message: '--namespace: expected a lower-case DNS label, got "ML"',
+    });
     const clash = await render(
       withSpec({
         models: [{ id: "registry.example.com/m:1", path: "/opt/repos" }],
@@ -132,17 +149,28 @@ describe("render: what it refuses", () => {
       }),
     );
     expect(clash.message).toBe('mount path "/opt/repos" is used by both repositories.mountPath and models[0].path; give them different paths');
-    expect((await render(withSpec({ env: [{ name: "X", value: "SECRET:bad name" }] }))).message).toBe(`env[0].value: secret name "bad name" is not valid (letters, digits, '.', '_', '-')`);
+    expect((await render(withSpec({ env: [{ name: "X", value: "SECRET:bad name" }] }))).message).toBe(
+      `env[0].value: secret name "bad name" is not valid (letters, digits, '.', '_', '-')`,
+    );
   });
 
   it("mount paths the spec parser refuses, in a deployment built in code (the same check, path-checks.ts)", async () => {
     const render = (r: ResolvedDeployment) => pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: "ml" })));
     const repos = (mountPath: string) => ({ dataset: "d", mountPath, repositories: [{ url: "https://git.example.com/a.git", name: "a" }] });
     const cases: [ResolvedDeployment, string][] = [
-      [withSpec({ models: [{ id: "registry.example.com/m:1", path: "/proc/m" }] }), 'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")'],
-      [withSpec({ models: [{ id: "registry.example.com/m:1", path: "/x:y" }] }), `models[0].path: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`],
+      [
+        withSpec({ models: [{ id: "registry.example.com/m:1", path: "/proc/m" }] }),
+        'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")',
+      ],
+      [
+        withSpec({ models: [{ id: "registry.example.com/m:1", path: "/x:y" }] }),
+        `models[0].path: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`,
+      ],
       [withSpec({ repositories: repos("/") }), `repositories.mountPath: cannot mount over the container's root "/" (got "/")`],
-      [withSpec({ repositories: repos("/dev/x") }), 'repositories.mountPath: cannot mount on or under /dev (the container runtime provides it) (got "/dev/x")'],
+      [
+        withSpec({ repositories: repos("/dev/x") }),
+        'repositories.mountPath: cannot mount on or under /dev (the container runtime provides it) (got "/dev/x")',
+      ],
     ];
     for (const [r, message] of cases) {
       const e = await render(r);
@@ -152,7 +180,10 @@ describe("render: what it refuses", () => {
   });
 
   it("an image in a local OCI layout (oci:DIR): a cluster cannot pull it", async () => {
-    const layout = withSpec({ interpreter: { kind: "ContainerInLayout", layout: "/work/out/app_image", digest: DIGEST } }, `oci:/work/out/app_image@${DIGEST}`);
+    const layout = withSpec(
+      { interpreter: { kind: "ContainerInLayout", layout: "/work/out/app_image", digest: DIGEST } },
+      `oci:/work/out/app_image@${DIGEST}`,
+    );
     for (const f of [renderDeployment, renderJob]) {
       const e = await pipelineErrorOf(Promise.resolve().then(() => f(layout, { namespace: "ml" })));
       expect(e.code).toBe("E_K8S_UNSUPPORTED");

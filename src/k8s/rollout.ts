@@ -9,7 +9,7 @@
  */
 import type { V1Deployment, V1Job } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
-import { apiError, ApplyResult, K8sClient } from "./apply";
+import { apiError, type ApplyResult, type K8sClient } from "./apply";
 import { describeObject } from "./render";
 
 export interface WaitOptions {
@@ -43,7 +43,8 @@ export function jobState(j: V1Job): State {
   const st = j.status ?? {};
   const completions = j.spec?.completions ?? 1;
   const failedCond = condition(st.conditions, "Failed");
-  if (failedCond) return { done: false, failed: `${failedCond.reason ?? "Failed"}${failedCond.message ? `: ${failedCond.message}` : ""}`, status: "" };
+  if (failedCond)
+    return { done: false, failed: `${failedCond.reason ?? "Failed"}${failedCond.message ? `: ${failedCond.message}` : ""}`, status: "" };
   if ((st.failed ?? 0) > (j.spec?.backoffLimit ?? 6)) return { done: false, failed: `${st.failed} pod(s) failed`, status: "" };
   if (condition(st.conditions, "Complete") || (st.succeeded ?? 0) >= completions) return { done: true };
   return { done: false, status: `${st.succeeded ?? 0} of ${completions} pods succeeded, ${st.active ?? 0} running, ${st.failed ?? 0} failed` };
@@ -66,7 +67,11 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
   for (;;) {
     let state: State | undefined;
     try {
-      const current = await client.api.read({ apiVersion: o.apiVersion!, kind: o.kind, metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace! } });
+      const current = await client.api.read({
+        apiVersion: o.apiVersion!,
+        kind: o.kind,
+        metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace! },
+      });
       state = o.kind === "Deployment" ? deploymentState(current as V1Deployment, applied.generation) : jobState(current as V1Job);
     } catch (e) {
       if (!transient(e)) throw apiError("read", o, e, client, []);
@@ -76,7 +81,7 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
       opts.onProgress?.(`${what}: ready`);
       return;
     }
-    if (state && state.failed) {
+    if (state?.failed) {
       throw new PipelineError(o.kind === "Job" ? "E_K8S_JOB_FAILED" : "E_K8S_ROLLOUT_FAILED", `${what} failed: ${state.failed}`);
     }
     if (state && state.status !== last) {
@@ -84,7 +89,10 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
       opts.onProgress?.(`${what}: ${last}`);
     }
     if (Date.now() >= deadline) {
-      throw new PipelineError("E_K8S_ROLLOUT_TIMEOUT", `${what} was not ready within ${Math.round(opts.timeoutMs / 1000)}s (--timeout); last status: ${last}`);
+      throw new PipelineError(
+        "E_K8S_ROLLOUT_TIMEOUT",
+        `${what} was not ready within ${Math.round(opts.timeoutMs / 1000)}s (--timeout); last status: ${last}`,
+      );
     }
     await sleep(Math.min(opts.intervalMs ?? 2000, Math.max(0, deadline - Date.now())));
   }
@@ -97,4 +105,3 @@ export async function waitForRollout(client: K8sClient, applied: readonly ApplyR
     await waitForObject(client, a, { ...opts, timeoutMs: Math.max(0, opts.timeoutMs - (Date.now() - start)) });
   }
 }
-

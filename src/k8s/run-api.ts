@@ -10,7 +10,7 @@
  *  - no answer → E_K8S_UNREACHABLE naming the server and the context.
  * The kubeconfig's credentials never appear in a message.
  */
-import { request as httpRequest, IncomingMessage, RequestOptions } from "node:http";
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { PipelineError, redactUrl } from "../errors";
 import type { LoadedKubeconfig } from "./kubeconfig";
@@ -30,7 +30,14 @@ export class KubeHttp {
     this.where = `${redactUrl(loaded.server)} (context ${JSON.stringify(loaded.context)})`;
   }
 
-  private async open(method: string, path: string, query: Record<string, string | undefined>, body: unknown, call: Call, signal?: AbortSignal): Promise<IncomingMessage> {
+  private async open(
+    method: string,
+    path: string,
+    query: Record<string, string | undefined>,
+    body: unknown,
+    call: Call,
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
     const url = new URL(this.loaded.server.replace(/\/+$/, "") + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
     const opts: RequestOptions & { rejectUnauthorized?: boolean } = { method, headers: { Accept: "application/json" } };
@@ -43,21 +50,32 @@ export class KubeHttp {
       const req = send(url, { ...opts, signal }, resolve);
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (signal?.aborted) return reject(new PipelineError("E_ABORTED", "aborted"));
-        reject(new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: cannot reach the Kubernetes API at ${this.where}: ${e.code ?? e.message}`));
+        reject(
+          new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: cannot reach the Kubernetes API at ${this.where}: ${e.code ?? e.message}`),
+        );
       });
       req.end(payload);
     });
   }
 
   /** A JSON call; non-2xx answers become PipelineErrors (see the module comment). */
-  async json<T = Record<string, any>>(method: string, path: string, call: Call, opts: { query?: Record<string, string | undefined>; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
+  // biome-ignore lint/suspicious/noExplicitAny: untyped JSON from the API server unless the caller names its shape
+  async json<T = Record<string, any>>(
+    method: string,
+    path: string,
+    call: Call,
+    opts: { query?: Record<string, string | undefined>; body?: unknown; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const res = await this.open(method, path, opts.query ?? {}, opts.body, call, opts.signal);
     const text = await readAll(res, call, this.where);
     if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, text, call, this.where);
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new PipelineError("E_K8S_API", `${describeCall(call)}: the API server at ${this.where} answered ${res.statusCode} with a body that is not JSON`);
+      throw new PipelineError(
+        "E_K8S_API",
+        `${describeCall(call)}: the API server at ${this.where} answered ${res.statusCode} with a body that is not JSON`,
+      );
     }
   }
 
@@ -74,7 +92,9 @@ function readAll(res: IncomingMessage, call: Call, where: string): Promise<strin
     const chunks: Buffer[] = [];
     res.on("data", (c: Buffer) => chunks.push(c));
     res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    res.on("error", () => reject(new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: the connection to ${where} broke while reading the answer`)));
+    res.on("error", () =>
+      reject(new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: the connection to ${where} broke while reading the answer`)),
+    );
   });
 }
 
@@ -93,9 +113,13 @@ function statusError(status: number, text: string, call: Call, where: string): P
   message = message.replace(/\s+/g, " ").trim().slice(0, 500);
   const head = `${describeCall(call)}: the API server at ${where} answered ${status}`;
   if (status === 403) {
-    return new PipelineError("E_K8S_FORBIDDEN", `${head} Forbidden — the kubeconfig's user may not ${call.verb} ${call.resource} in namespace ${JSON.stringify(call.namespace)} (RBAC)${message ? `: ${message}` : ""}`);
+    return new PipelineError(
+      "E_K8S_FORBIDDEN",
+      `${head} Forbidden — the kubeconfig's user may not ${call.verb} ${call.resource} in namespace ${JSON.stringify(call.namespace)} (RBAC)${message ? `: ${message}` : ""}`,
+    );
   }
-  if (status === 401) return new PipelineError("E_K8S_API", `${head} Unauthorized — the kubeconfig's credentials were rejected${message ? `: ${message}` : ""}`);
+  if (status === 401)
+    return new PipelineError("E_K8S_API", `${head} Unauthorized — the kubeconfig's credentials were rejected${message ? `: ${message}` : ""}`);
   if (status === 404) return new PipelineError("E_K8S_NOT_FOUND", `${head} Not Found${message ? `: ${message}` : ""}`);
   return new PipelineError("E_K8S_API", `${head}${message ? `: ${message}` : ""}`);
 }

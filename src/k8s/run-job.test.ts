@@ -4,7 +4,7 @@ import { parseDeploymentSpec } from "../deploy/spec";
 import type { DeploymentSpec, ResolvedDeployment } from "../deploy/types";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { renderJob } from "./render";
-import { imageSpec, RUN_CONTAINER, RUN_LABEL, runJob, runJobName, RunOverrides, runSpec } from "./run-job";
+import { imageSpec, RUN_CONTAINER, RUN_LABEL, runJob, runJobName, type RunOverrides, runSpec } from "./run-job";
 
 const DIGEST = `sha256:${"c".repeat(64)}`;
 const IMAGE = `r.example/a/train@${DIGEST}`;
@@ -38,7 +38,9 @@ function podSettings(job: V1Job) {
 const GPU_MACHINE = "containerRegistry: ci-registry\nresources: {machineType: A100, gpu: 1, cpu: 4, memory: 16Gi}\n";
 const A100_AFFINITY = {
   nodeAffinity: {
-    preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, preference: { matchExpressions: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100"] }] } }],
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 100, preference: { matchExpressions: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100"] }] } },
+    ],
   },
 };
 
@@ -72,16 +74,24 @@ describe("the run's Job and the rendered Job have the same pod settings", () => 
     const unrestricted = podSettings(ran(specOf(`${GPU_MACHINE}securityContext: {restricted: false}\n`)));
     expect(unrestricted.securityContext).toBeUndefined();
     expect(unrestricted.containerSecurityContext).toBeUndefined();
-    expect(podSettings(ran(specOf("resources: {machineType: A100}\n"))).resources).toEqual({ requests: { cpu: "12", memory: "90Gi" }, limits: { memory: "90Gi", "nvidia.com/gpu": "1" } });
+    expect(podSettings(ran(specOf("resources: {machineType: A100}\n"))).resources).toEqual({
+      requests: { cpu: "12", memory: "90Gi" },
+      limits: { memory: "90Gi", "nvidia.com/gpu": "1" },
+    });
   });
 
   it("flags are the spec fields of the same name: --machine-type, --gpu, --cpu, --memory, --no-restricted, --run-as-user, --ttl-seconds", () => {
-    const fromFlags = (flags: RunOverrides) => ran(imageSpec("train", { kind: "ContainerAtDigest", repository: "r.example/a/train", digest: DIGEST }), flags);
+    const fromFlags = (flags: RunOverrides) =>
+      ran(imageSpec("train", { kind: "ContainerAtDigest", repository: "r.example/a/train", digest: DIGEST }), flags);
     expect(podSettings(fromFlags({ machineType: "A100", gpu: 1, restricted: false }))).toEqual(
       podSettings(rendered(specOf("resources: {machineType: A100, gpu: 1}\nsecurityContext: {restricted: false}\n"))),
     );
     expect(podSettings(fromFlags({ cpu: "2", memory: "4Gi", runAsUser: 1000, ttlSecondsAfterFinished: 60 }))).toEqual(
-      podSettings(rendered(specOf("resources: {cpu: {request: 2, limit: 2}, memory: 4Gi}\nsecurityContext: {runAsUser: 1000}\njob: {ttlSecondsAfterFinished: 60}\n"))),
+      podSettings(
+        rendered(
+          specOf("resources: {cpu: {request: 2, limit: 2}, memory: 4Gi}\nsecurityContext: {runAsUser: 1000}\njob: {ttlSecondsAfterFinished: 60}\n"),
+        ),
+      ),
     );
     // A flag replaces the spec's value; --no-restricted drops the spec's user too (no securityContext at all).
     const spec = specOf(`${GPU_MACHINE}securityContext: {runAsUser: 1000}\n`);
@@ -98,7 +108,11 @@ describe("what makes it a run", () => {
     const spec = specOf("port: 8080\nprobes: {liveness: {tcp: 8080}}\nenv: [{name: MODE, value: slow}, {name: TOKEN, value: 'SECRET:api_token'}]\n");
     expect(rendered(spec).spec!.template.spec!.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 8080 } });
     const job = ran(spec, { env: { MODE: "fast", EXTRA: "1" }, args: ["--epochs", "2"] }, "trainer");
-    expect(job.metadata).toMatchObject({ name: "train-abcde", namespace: "ml", labels: { [RUN_LABEL]: "train-abcde", "app.kubernetes.io/name": "train" } });
+    expect(job.metadata).toMatchObject({
+      name: "train-abcde",
+      namespace: "ml",
+      labels: { [RUN_LABEL]: "train-abcde", "app.kubernetes.io/name": "train" },
+    });
     expect(job.spec!.template.metadata!.labels).toMatchObject({ [RUN_LABEL]: "train-abcde" });
     const pod = job.spec!.template.spec!;
     expect(pod.serviceAccountName).toBe("trainer");
@@ -141,6 +155,8 @@ describe("what makes it a run", () => {
       if (typeof message === "string") expect(err.message).toBe(message);
       else expect(err.message).toMatch(message);
     }
-    expect(pipelineErrorOfSync(() => runSpec(specOf("securityContext: {restricted: false}\n"), { runAsUser: 1000 })).message).toMatch(/^--run-as-user: a pod that is not restricted/);
+    expect(pipelineErrorOfSync(() => runSpec(specOf("securityContext: {restricted: false}\n"), { runAsUser: 1000 })).message).toMatch(
+      /^--run-as-user: a pod that is not restricted/,
+    );
   });
 });

@@ -83,7 +83,14 @@ const wholeAtLeast = (n: number, min: number) => Number.isInteger(n) && n >= min
 
 /** BASE folded to a DNS label of at most 40 characters (`run` when nothing is left). */
 export function runName(base: string): string {
-  return base.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 40).replace(/-+$/, "") || "run";
+  return (
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^[^a-z]+/, "")
+      .slice(0, 40)
+      .replace(/-+$/, "") || "run"
+  );
 }
 
 /** `BASE-xxxxx`: runName(BASE) and a random suffix, so runs never collide. */
@@ -99,17 +106,23 @@ export function imageSpec(name: string, interpreter: InterpreterDeployment): Dep
 /** `spec` with the run's overrides and `PIPELINE_IN_CONTAINER=1` (in the pod, the launch script does the work). */
 export function runSpec(spec: DeploymentSpec, o: RunOverrides = {}): DeploymentSpec {
   if (o.cpu !== undefined && !positiveQuantity(o.cpu)) throw bad("cpu", 'expected a Kubernetes CPU quantity such as "2" or "500m"', o.cpu);
-  if (o.memory !== undefined && !positiveQuantity(o.memory)) throw bad("memory", 'expected a Kubernetes memory quantity such as "4Gi" or "512Mi"', o.memory);
+  if (o.memory !== undefined && !positiveQuantity(o.memory))
+    throw bad("memory", 'expected a Kubernetes memory quantity such as "4Gi" or "512Mi"', o.memory);
   if (o.gpu !== undefined && !wholeAtLeast(o.gpu, 0)) throw bad("gpu", "expected a whole number of GPUs >= 0", o.gpu);
   const machineProblem = o.machineType === undefined ? undefined : instanceTypeProblem(o.machineType);
   if (machineProblem) throw bad("machineType", machineProblem, o.machineType);
-  if (o.runAsUser !== undefined && !wholeAtLeast(o.runAsUser, 1)) throw bad("runAsUser", "expected a non-root user id (an integer >= 1)", o.runAsUser);
+  if (o.runAsUser !== undefined && !wholeAtLeast(o.runAsUser, 1))
+    throw bad("runAsUser", "expected a non-root user id (an integer >= 1)", o.runAsUser);
   if (o.ttlSecondsAfterFinished !== undefined && !wholeAtLeast(o.ttlSecondsAfterFinished, 0)) {
     throw bad("ttlSecondsAfterFinished", "expected whole seconds >= 0", o.ttlSecondsAfterFinished);
   }
   const restricted = o.restricted ?? spec.securityContext?.restricted !== false;
   if (!restricted && o.runAsUser !== undefined) {
-    throw bad("runAsUser", "a pod that is not restricted (--no-restricted, or the spec's securityContext.restricted: false) has no securityContext and runs as the image's user", o.runAsUser);
+    throw bad(
+      "runAsUser",
+      "a pod that is not restricted (--no-restricted, or the spec's securityContext.restricted: false) has no securityContext and runs as the image's user",
+      o.runAsUser,
+    );
   }
 
   const env: EnvVar[] = spec.env.map((e) => ({ ...e }));

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { PipelineError } from "../errors";
-import { KubeHttp } from "./run-api";
+import type { KubeHttp } from "./run-api";
 
 /** A point in a log: nanoseconds since the epoch (BigInt: RFC3339Nano has more digits than a double keeps). */
 type Stamp = bigint;

@@ -12,7 +12,7 @@
  */
 import type { V1Job } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
-import { KubeHttp } from "./run-api";
+import type { KubeHttp } from "./run-api";
 import { LogCursor, readLogOnce } from "./run-logs";
 import { RUN_CONTAINER, RUN_LABEL } from "./run-job";
 
@@ -31,6 +31,8 @@ export interface RunOnClusterOptions {
   signal?: AbortSignal;
 }
 
+// A pod as the API server returns it: read defensively, field by field (the server may omit any of them).
+// biome-ignore lint/suspicious/noExplicitAny: untyped JSON from the API server, every read is optional-chained
 type Pod = Record<string, any>;
 
 /** Waiting reasons that will not clear up by waiting. */
@@ -52,7 +54,7 @@ function aborted(): PipelineError {
   return new PipelineError("E_ABORTED", "interrupted", { exitCode: 130 });
 }
 
-function mainStatus(pod: Pod): Record<string, any> | undefined {
+function mainStatus(pod: Pod): Pod | undefined {
   return (pod.status?.containerStatuses ?? []).find((c: { name?: string }) => c.name === RUN_CONTAINER);
 }
 
@@ -83,28 +85,32 @@ export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: 
   const jobPath = `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`;
   await o.api.json("POST", jobPath, { verb: "create", resource: "jobs", namespace: ns, name }, { body: o.job });
   o.log(`${what} created`);
-  let deleteIt = !o.keepJob;
+  let outcome: { ok: true; value: { exitCode: number; pod: string } } | { ok: false; error: unknown };
   try {
-    return await follow(o, ns, name);
+    outcome = { ok: true, value: await follow(o, ns, name) };
   } catch (e) {
-    if (o.signal?.aborted) {
-      deleteIt = true;
-      throw aborted();
-    }
-    throw e;
-  } finally {
-    if (o.signal?.aborted) deleteIt = true;
-    if (deleteIt) {
-      try {
-        await o.api.json("DELETE", `${jobPath}/${encodeURIComponent(name)}`, { verb: "delete", resource: "jobs", namespace: ns, name }, { query: { propagationPolicy: "Background" } });
-        o.log(`${what} deleted`);
-      } catch (e) {
-        // Gone already (kubectl delete, the TTL controller): what was to be done is done.
-        if (!(e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND")) throw e;
-        o.log(`${what} was already deleted`);
-      }
-    } else o.log(`${what} kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
+    outcome = { ok: false, error: o.signal?.aborted ? aborted() : e };
   }
+  // Interrupted: the Job goes even with --keep-job (nobody is left to watch it).
+  if (!o.keepJob || o.signal?.aborted) {
+    try {
+      await o.api.json(
+        "DELETE",
+        `${jobPath}/${encodeURIComponent(name)}`,
+        { verb: "delete", resource: "jobs", namespace: ns, name },
+        { query: { propagationPolicy: "Background" } },
+      );
+      o.log(`${what} deleted`);
+    } catch (e) {
+      // Gone already (kubectl delete, the TTL controller): what was to be done is done.
+      if (e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND") o.log(`${what} was already deleted`);
+      // A failed delete must not hide why the run itself failed: that error wins, the delete's is logged.
+      else if (outcome.ok) throw e;
+      else o.log(`${what} could not be deleted: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  } else o.log(`${what} kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }
 
 async function findPod(o: RunOnClusterOptions, ns: string, name: string): Promise<Pod | undefined> {
@@ -133,7 +139,10 @@ async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise
     const where = pod ? `pod ${ns}/${pod.metadata.name}` : `Job ${ns}/${name}'s pod`;
     if (s.fatal) throw new PipelineError("E_K8S_POD_FAILED", `${where} cannot start: ${s.text}`);
     if (Date.now() >= deadline) {
-      throw new PipelineError("E_K8S_POD_TIMEOUT", `${where} did not start within ${Math.round(o.timeoutMs / 1000)}s (--timeout): ${pod ? `phase ${s.text}` : "the Job controller created no pod"}`);
+      throw new PipelineError(
+        "E_K8S_POD_TIMEOUT",
+        `${where} did not start within ${Math.round(o.timeoutMs / 1000)}s (--timeout): ${pod ? `phase ${s.text}` : "the Job controller created no pod"}`,
+      );
     }
     await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), o.signal);
   }
@@ -145,16 +154,28 @@ async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise
     if (o.signal?.aborted) throw aborted();
     // Wait for the kubelet to report the container's end (the log ends a little before that).
     for (let i = 0; ; i++) {
-      const current = await o.api.json("GET", `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(podName)}`, { verb: "get", resource: "pods", namespace: ns, name: podName }, { signal: o.signal });
+      const current = await o.api.json(
+        "GET",
+        `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(podName)}`,
+        { verb: "get", resource: "pods", namespace: ns, name: podName },
+        { signal: o.signal },
+      );
       const terminated = mainStatus(current)?.state?.terminated;
       if (terminated) {
         // Lines written between a broken stream and the end: read what is left once, without following.
         await readLogOnce(o.api, { ...logs, follow: false });
-        if (typeof terminated.exitCode !== "number") throw new PipelineError("E_K8S_POD_FAILED", `pod ${ns}/${podName}: the container ended without an exit code (${terminated.reason ?? "unknown reason"})`);
+        if (typeof terminated.exitCode !== "number")
+          throw new PipelineError(
+            "E_K8S_POD_FAILED",
+            `pod ${ns}/${podName}: the container ended without an exit code (${terminated.reason ?? "unknown reason"})`,
+          );
         return { exitCode: terminated.exitCode, pod: podName };
       }
       if (current.status?.phase === "Failed") {
-        throw new PipelineError("E_K8S_POD_FAILED", `pod ${ns}/${podName} failed: ${current.status.reason ?? "unknown reason"}${current.status.message ? `: ${current.status.message}` : ""}`);
+        throw new PipelineError(
+          "E_K8S_POD_FAILED",
+          `pod ${ns}/${podName} failed: ${current.status.reason ?? "unknown reason"}${current.status.message ? `: ${current.status.message}` : ""}`,
+        );
       }
       if (how === "broken" || i >= 5) break; // still running: follow again from the last line printed
       await sleep(interval, o.signal);

@@ -10,7 +10,7 @@
  * plus every form of every value, so callers can scrub them from any message.
  */
 import type { V1Secret } from "@kubernetes/client-node";
-import { resolveNamedSecret, resolveRegistrySecret, SecretLookupOptions } from "../deploy/secrets";
+import { resolveNamedSecret, resolveRegistrySecret, type SecretLookupOptions } from "../deploy/secrets";
 import { DOCKER_HUB, parseReference } from "../oci/reference";
 import { ANNOTATION_PREFIX, namedSecretObjectName, objectLabels, registrySecretObjectName, SECRET_KEY } from "./names";
 
@@ -89,7 +89,7 @@ export function registrySecretPlaceholder(credential: string, hosts: string[], n
 
 /** Whether an object is a placeholder Secret that {@link fillSecrets} fills. */
 export function isPlaceholderSecret(o: { kind?: string; metadata?: { annotations?: Record<string, string> } }): boolean {
-  const a = o.kind === "Secret" ? o.metadata?.annotations ?? {} : {};
+  const a = o.kind === "Secret" ? (o.metadata?.annotations ?? {}) : {};
   return SECRET_ANNOTATION in a || REGISTRY_ANNOTATION in a;
 }
 

@@ -29,7 +29,7 @@ describe("launch environment", () => {
     });
     expect(imageEnv({})).toEqual({});
   });
-  test("imageEnv's main image is the one named \"default\", whatever the order; without one, the first name sorted", () => {
+  test('imageEnv\'s main image is the one named "default", whatever the order; without one, the first name sorted', () => {
     // "cuda" comes before "default" both in the object and sorted: only choosing by name gets this right.
     expect(imageEnv({ cuda: "r@e", default: "r@d" }).PIPELINE_CONTAINER_IMAGE).toBe("r@d");
     expect(imageEnv({ zeta: "r@z", default: "r@d", alpha: "r@a" }).PIPELINE_CONTAINER_IMAGE).toBe("r@d");

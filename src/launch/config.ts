@@ -51,13 +51,15 @@ export function readLaunchConfig(path: string): LaunchConfig {
     throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
   }
   const malformed = (field: string, expected: string, got: unknown) =>
-    new PipelineError("E_LAUNCH_CONFIG", `launch config ${path} is malformed (rebuild the target): "${field}" must be ${expected}, got ${JSON.stringify(got) ?? "nothing"}`);
+    new PipelineError(
+      "E_LAUNCH_CONFIG",
+      `launch config ${path} is malformed (rebuild the target): "${field}" must be ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
+    );
   if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) throw malformed("(top level)", "an object", cfg);
   if (!Array.isArray(cfg.images)) throw malformed("images", "an array", cfg.images);
   if (typeof cfg.mode !== "string") throw malformed("mode", "a string", cfg.mode);
   return cfg;
 }
-
 
 export interface Target {
   registry: string;
@@ -65,7 +67,11 @@ export interface Target {
 }
 
 /** `--repository HOST/REPO` beats `$PIPELINE_REPOSITORY`, which beats the BUILD file's registry/repository. */
-export function pushTarget(cfg: Pick<LaunchConfig, "registry" | "repository" | "label">, override?: string, env: NodeJS.ProcessEnv = process.env): Target {
+export function pushTarget(
+  cfg: Pick<LaunchConfig, "registry" | "repository" | "label">,
+  override?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Target {
   const fromEnv = env[ENV_REPOSITORY_OVERRIDE];
   const chosen = override || fromEnv;
   if (chosen) {
@@ -116,7 +122,10 @@ export function userImages(env: NodeJS.ProcessEnv = process.env): Record<string,
       throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${JSON.stringify(many.slice(0, 200))}`);
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${JSON.stringify(many.slice(0, 200))}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${JSON.stringify(many.slice(0, 200))}`,
+      );
     }
     for (const [name, uri] of Object.entries(parsed)) {
       const what = `${ENV_CONTAINER_IMAGE_URIS}[${JSON.stringify(name)}]`;

@@ -4,7 +4,7 @@
  */
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
-import { ImageIndex, platformOfImage } from "../image/index";
+import { type ImageIndex, platformOfImage } from "../image/index";
 import type { LayoutIndex } from "../layout/read";
 import { formatPlatform, pickPlatform, platformMatches } from "../oci/platform";
 import type { Descriptor, Index, Platform } from "../oci/types";
@@ -23,7 +23,10 @@ export function selectPlatforms(dir: string, content: Image | LayoutIndex, want:
   if (!isLayoutIndex(content)) {
     const own = platformOfImage(content);
     if (want?.length && !want.some((w) => platformMatches(own, w))) {
-      throw new PipelineError("E_PLATFORM", `OCI layout ${dir}: no manifest for ${want.map(formatPlatform).join(", ")} (it holds one image, for ${formatPlatform(own)})`);
+      throw new PipelineError(
+        "E_PLATFORM",
+        `OCI layout ${dir}: no manifest for ${want.map(formatPlatform).join(", ")} (it holds one image, for ${formatPlatform(own)})`,
+      );
     }
     return { kind: "image", image: content, images: [content], platforms: [formatPlatform(own)], dropped: [] };
   }

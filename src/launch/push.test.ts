@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
 import { anonymousKeychain } from "../auth/anonymous";
-import { TempRegistry, tempRegistry, request } from "../devregistry/testing";
+import { type TempRegistry, tempRegistry, request } from "../devregistry/testing";
 import { writeLayout } from "../layout/write";
 import { silentProgress } from "../registry/progress";
 import { tagsFor } from "../image/tags";
@@ -33,12 +33,13 @@ afterAll(async () => {
 async function tagsOf(repository: string): Promise<Record<string, string>> {
   const list = (await request(reg.address, "GET", `/v2/${repository}/tags/list`)).json<{ tags: string[] }>().tags;
   const out: Record<string, string> = {};
-  for (const tag of list) out[tag] = String((await request(reg.address, "HEAD", `/v2/${repository}/manifests/${tag}`)).headers["docker-content-digest"]);
+  for (const tag of list)
+    out[tag] = String((await request(reg.address, "HEAD", `/v2/${repository}/manifests/${tag}`)).headers["docker-content-digest"]);
   return out;
 }
 
-describe("pushLayouts: the main image is the one named \"default\"", () => {
-  it("in the launcher's order (names sorted, \"cuda\" before \"default\"): default gets the tags, every other image <tag>-<name>", async () => {
+describe('pushLayouts: the main image is the one named "default"', () => {
+  it('in the launcher\'s order (names sorted, "cuda" before "default"): default gets the tags, every other image <tag>-<name>', async () => {
     const images = ["cuda", "default", "zeta"].map((name) => ({ name, layoutDir: join(dir, name) }));
     const meta = await pushLayouts(images, { registry: reg.address, repository: "team/app" }, ["v1", "latest"], {
       keychain: anonymousKeychain,
@@ -63,7 +64,7 @@ describe("pushLayouts: the main image is the one named \"default\"", () => {
     });
   });
 
-  it("without an image named \"default\", the first one is the main image", async () => {
+  it('without an image named "default", the first one is the main image', async () => {
     const images = ["zeta", "cuda"].map((name) => ({ name, layoutDir: join(dir, name) }));
     const meta = await pushLayouts(images, { registry: reg.address, repository: "team/other" }, ["v2"], {
       keychain: anonymousKeychain,

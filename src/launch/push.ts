@@ -6,7 +6,7 @@ import { parseReference } from "../oci/reference";
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
 import type { Image } from "../image/image";
-import { pushImage, PushResult } from "../registry/push";
+import { pushImage, type PushResult } from "../registry/push";
 import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
@@ -125,7 +125,9 @@ export async function pushLayouts(
       dropped: sel.dropped,
     };
     const subject: Descriptor =
-      sel.kind === "index" ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length } : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
+      sel.kind === "index"
+        ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length }
+        : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     if (img.sbomFile) {
       const { attachSbom } = await import("../sbom/attach");
@@ -139,10 +141,16 @@ export async function pushLayouts(
           return await attach();
         } catch (e) {
           const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
-          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`, { cause: e });
+          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`, {
+            cause: e,
+          });
         }
       };
-      const referrer = ({ digest, via, tag }: { digest: string; via: "referrers" | "tag"; tag?: string }) => ({ digest, via, ...(tag ? { tag } : {}) });
+      const referrer = ({ digest, via, tag }: { digest: string; via: "referrers" | "tag"; tag?: string }) => ({
+        digest,
+        via,
+        ...(tag ? { tag } : {}),
+      });
       const key = opts.signingKey;
       pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
       if (opts.legacySignature) {
@@ -160,7 +168,9 @@ export async function pushLayouts(
           annotations: sel.images.map((i) => i.manifest.annotations),
           invocation: opts.provenance.invocation,
         });
-        pushed[img.name].provenance = referrer(await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts)));
+        pushed[img.name].provenance = referrer(
+          await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts)),
+        );
       }
     }
   }
@@ -196,7 +206,8 @@ export function summary(p: PushedImage): string {
   const parts = [`${p.uploaded} blob(s) uploaded`, `${p.skipped} already present`];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
-  if (p.signature) parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
+  if (p.signature)
+    parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
   if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
   if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";

@@ -14,6 +14,9 @@ export function fileBlob(path: string, digest: string, size: number, mediaType: 
   return { digest, size, mediaType, path, open: () => createReadStream(path) };
 }
 
-export function fileLayer(path: string, desc: { digest: string; size: number; mediaType: string; diffId: string; annotations?: Record<string, string> }): Layer {
+export function fileLayer(
+  path: string,
+  desc: { digest: string; size: number; mediaType: string; diffId: string; annotations?: Record<string, string> },
+): Layer {
   return { ...fileBlob(path, desc.digest, desc.size, desc.mediaType), diffId: desc.diffId, annotations: desc.annotations };
 }

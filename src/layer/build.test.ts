@@ -1,6 +1,21 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -9,7 +24,7 @@ import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { GZIP_BLOCK } from "./gzip";
-import { buildLayer, collectEntries, LayerInput, layerFromDescriptor, normalizeDest, resolveMtime } from "./build";
+import { buildLayer, collectEntries, type LayerInput, layerFromDescriptor, normalizeDest, resolveMtime } from "./build";
 import { listLayer } from "./tar-read";
 import { pipelineErrorOf as errorOf } from "../../test/fixtures/errors";
 
@@ -72,7 +87,13 @@ describe("buildLayer", () => {
   it("sorts entries bytewise, adds every parent directory, normalises modes and owners", async () => {
     const root = tmp();
     const app = makeApp(root, { mtime: 5 });
-    const desc = await buildLayer([{ dest: "/x/app", src: app }, { dest: "x/a-b", content: Buffer.from("1") }], join(root, "l.tgz"));
+    const desc = await buildLayer(
+      [
+        { dest: "/x/app", src: app },
+        { dest: "x/a-b", content: Buffer.from("1") },
+      ],
+      join(root, "l.tgz"),
+    );
     const list = await listLayer(join(root, "l.tgz"));
     expect(list.map((e) => `${e.type} ${e.mode.toString(8)} ${e.path}`)).toEqual([
       "dir 755 x/",
@@ -134,7 +155,11 @@ describe("buildLayer", () => {
     const tar = gunzipSync(blobs[0]);
     expect(tar.length).toBeGreaterThan(2 * GZIP_BLOCK); // three gzip blocks
     expect(sha256(tar)).toBe([...digests][0].split(" ")[1]);
-    expect(execFileSync("tar", ["-tzf", join(root, "l0.tgz")]).toString().split("\n")).toContain("app/m11.js");
+    expect(
+      execFileSync("tar", ["-tzf", join(root, "l0.tgz")])
+        .toString()
+        .split("\n"),
+    ).toContain("app/m11.js");
   });
 
   it("writes an uncompressed tar for a plain tar media type (digest = diffId), and annotations pass through", async () => {
@@ -144,7 +169,13 @@ describe("buildLayer", () => {
       annotations: { "org.example": "1" },
     });
     const blob = readFileSync(join(root, "l.tar"));
-    expect(desc).toEqual({ digest: sha256(blob), size: blob.length, diffId: sha256(blob), mediaType: MediaType.OCI_LAYER, annotations: { "org.example": "1" } });
+    expect(desc).toEqual({
+      digest: sha256(blob),
+      size: blob.length,
+      diffId: sha256(blob),
+      mediaType: MediaType.OCI_LAYER,
+      annotations: { "org.example": "1" },
+    });
     await expect(buildLayer([], join(root, "z"), { mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" })).rejects.toThrow(/not supported/);
     await expect(buildLayer([], join(root, "z"), { level: 11 })).rejects.toThrow(/gzip level/);
   });
@@ -267,23 +298,69 @@ describe("buildLayer", () => {
       ],
       join(root, "dup.tgz"),
     );
-    const single = await buildLayer([{ dest: "a/f", content: Buffer.from("same") }, { dest: "l", symlink: "a/f" }], join(root, "single.tgz"));
+    const single = await buildLayer(
+      [
+        { dest: "a/f", content: Buffer.from("same") },
+        { dest: "l", symlink: "a/f" },
+      ],
+      join(root, "single.tgz"),
+    );
     expect(dup).toEqual(single);
 
-    let e = await errorOf(buildLayer([{ dest: "a/f", src: join(root, "one") }, { dest: "a/f", src: join(root, "three") }], join(root, "x.tgz")));
+    let e = await errorOf(
+      buildLayer(
+        [
+          { dest: "a/f", src: join(root, "one") },
+          { dest: "a/f", src: join(root, "three") },
+        ],
+        join(root, "x.tgz"),
+      ),
+    );
     expect(e.code).toBe("E_LAYER_CONFLICT");
     expect(e.message).toContain('"a/f"');
     expect(e.message).toContain(join(root, "one"));
     expect(e.message).toContain(join(root, "three"));
     expect(e.message).toContain("different content");
 
-    e = await errorOf(buildLayer([{ dest: "l", symlink: "x" }, { dest: "l", symlink: "y" }], join(root, "x.tgz")));
+    e = await errorOf(
+      buildLayer(
+        [
+          { dest: "l", symlink: "x" },
+          { dest: "l", symlink: "y" },
+        ],
+        join(root, "x.tgz"),
+      ),
+    );
     expect(e.message).toMatch(/"l" is given twice with different targets/);
-    e = await errorOf(buildLayer([{ dest: "f", content: Buffer.from("s") }, { dest: "f", content: Buffer.from("s"), mode: 0o755 }], join(root, "x.tgz")));
+    e = await errorOf(
+      buildLayer(
+        [
+          { dest: "f", content: Buffer.from("s") },
+          { dest: "f", content: Buffer.from("s"), mode: 0o755 },
+        ],
+        join(root, "x.tgz"),
+      ),
+    );
     expect(e.message).toMatch(/different modes/);
-    e = await errorOf(buildLayer([{ dest: "a", src: join(root, "one") }, { dest: "a/b", content: Buffer.from("x") }], join(root, "x.tgz")));
+    e = await errorOf(
+      buildLayer(
+        [
+          { dest: "a", src: join(root, "one") },
+          { dest: "a/b", content: Buffer.from("x") },
+        ],
+        join(root, "x.tgz"),
+      ),
+    );
     expect(e.message).toMatch(/"a" is a file .* but "a\/b" .* needs it to be a directory/);
-    e = await errorOf(buildLayer([{ dest: "t", dir: true, mode: 0o1777 }, { dest: "t", dir: true, mode: 0o755 }], join(root, "x.tgz")));
+    e = await errorOf(
+      buildLayer(
+        [
+          { dest: "t", dir: true, mode: 0o1777 },
+          { dest: "t", dir: true, mode: 0o755 },
+        ],
+        join(root, "x.tgz"),
+      ),
+    );
     expect(e.message).toMatch(/different modes or owners/);
     expect(readdirSync(root).filter((n) => n.includes("x.tgz"))).toEqual([]); // no temp files left behind
   });

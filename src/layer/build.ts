@@ -9,7 +9,7 @@
  *
  * Streams end to end: tar -> sha256 (diffId) -> parallel gzip -> sha256 (digest) -> temp file -> rename.
  */
-import { createWriteStream, promises as fsp, readdirSync, statSync, Stats } from "node:fs";
+import { createWriteStream, promises as fsp, readdirSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
@@ -19,7 +19,7 @@ import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
 import { ParallelGzip } from "./gzip";
 import type { Layer } from "./layer";
-import { TarEntry, tarStream } from "./tar";
+import { type TarEntry, tarStream } from "./tar";
 
 export interface LayerInput {
   /** Path inside the image, e.g. "app/examples/hello/main.js". A leading "/" is allowed and stripped; "/" alone (the root) only with a directory `src`. */
@@ -201,7 +201,17 @@ function expandInput(input: LayerInput, out: Collected[]): void {
   const st = statSource(src, input.dest);
   if (st.isFile()) {
     if (path === "") throw destError(input.dest, "a file cannot be placed at the root");
-    out.push({ path, type: "file", mode: mode ?? fileMode(st), uid, gid, size: st.size, source: src, id: `${st.dev}:${st.ino}`, origin: `src ${src}` });
+    out.push({
+      path,
+      type: "file",
+      mode: mode ?? fileMode(st),
+      uid,
+      gid,
+      size: st.size,
+      source: src,
+      id: `${st.dev}:${st.ino}`,
+      origin: `src ${src}`,
+    });
     return;
   }
   if (!st.isDirectory()) throw inputError(`layer input ${JSON.stringify(input.dest)}: source ${src} is neither a regular file nor a directory`);
@@ -226,7 +236,17 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
     if (name.includes("\\")) normalizeDest(dest); // names from readdir have no "/", ".", ".." or NUL; a backslash is refused
     const st = statSource(src, inputDest);
     if (st.isFile()) {
-      out.push({ path: dest, type: "file", mode: fileMode(st), uid: 0, gid: 0, size: st.size, source: src, id: `${st.dev}:${st.ino}`, origin: `src ${src}` });
+      out.push({
+        path: dest,
+        type: "file",
+        mode: fileMode(st),
+        uid: 0,
+        gid: 0,
+        size: st.size,
+        source: src,
+        id: `${st.dev}:${st.ino}`,
+        origin: `src ${src}`,
+      });
     } else if (st.isDirectory()) {
       const id = `${st.dev}:${st.ino}`;
       if (ancestors.includes(id)) {
@@ -237,7 +257,9 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
       walkDir(src, dest, ancestors, out, inputDest);
       ancestors.pop();
     } else {
-      throw inputError(`layer input ${JSON.stringify(inputDest)}: ${src} is neither a regular file nor a directory (sockets, FIFOs and devices are not copied)`);
+      throw inputError(
+        `layer input ${JSON.stringify(inputDest)}: ${src} is neither a regular file nor a directory (sockets, FIFOs and devices are not copied)`,
+      );
     }
   }
 }
@@ -345,7 +367,10 @@ export async function buildLayer(files: readonly LayerInput[], outPath: string, 
   const mediaType = opts.mediaType ?? MediaType.OCI_LAYER_GZIP;
   const compress = !UNCOMPRESSED_TYPES.has(mediaType);
   if (compress && !GZIP_TYPES.has(mediaType)) {
-    throw new PipelineError("E_LAYER_INPUT", `layer media type ${JSON.stringify(mediaType)} is not supported: use a gzip or uncompressed tar layer type`);
+    throw new PipelineError(
+      "E_LAYER_INPUT",
+      `layer media type ${JSON.stringify(mediaType)} is not supported: use a gzip or uncompressed tar layer type`,
+    );
   }
   const entries = await collectEntries(files);
 

@@ -46,7 +46,11 @@ export async function* decompressed(src: AsyncIterable<Buffer>, label: string, m
       }
     } catch (e) {
       if (e instanceof PipelineError) throw e;
-      throw new PipelineError("E_TAR_READ", `layer ${label}: not a valid gzip stream (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+      throw new PipelineError(
+        "E_TAR_READ",
+        `layer ${label}: not a valid gzip stream (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        { cause: e },
+      );
     } finally {
       input.destroy();
       gunzip.destroy();

@@ -22,7 +22,8 @@ function sample(n: number, seed = 1): Buffer {
   const parts: Buffer[] = [];
   let len = 0;
   for (let i = 0; len < n; i++) {
-    const p = i % 5 === 4 ? noise(seed * 100000 + i) : Buffer.from(`export function f${seed}_${i}(x) { return x * ${i} + "${"abc".repeat(i % 13)}"; }\n`);
+    const p =
+      i % 5 === 4 ? noise(seed * 100000 + i) : Buffer.from(`export function f${seed}_${i}(x) { return x * ${i} + "${"abc".repeat(i % 13)}"; }\n`);
     parts.push(p);
     len += p.length;
   }
@@ -54,7 +55,11 @@ function byHand(input: Buffer, level: number): Buffer {
   do {
     const end = Math.min(input.length, start + GZIP_BLOCK);
     const last = end === input.length;
-    const opts = { level, finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH, ...(start > 0 ? { dictionary: input.subarray(Math.max(0, start - 32768), start) } : {}) };
+    const opts = {
+      level,
+      finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
+      ...(start > 0 ? { dictionary: input.subarray(Math.max(0, start - 32768), start) } : {}),
+    };
     parts.push(deflateRawSync(input.subarray(start, end), opts));
     start = end;
   } while (start < input.length);
@@ -85,7 +90,10 @@ describe("ParallelGzip", () => {
   it("is one gzip member: the deflate stream ends exactly at the trailer, which holds the CRC-32 and length", async () => {
     const input = sample(4 * GZIP_BLOCK + 99);
     const gz = await gzipOf([input], 6, 2);
-    const { buffer: inflated, engine } = inflateRawSync(gz.subarray(10, gz.length - 8), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    const { buffer: inflated, engine } = inflateRawSync(gz.subarray(10, gz.length - 8), { info: true }) as unknown as {
+      buffer: Buffer;
+      engine: { bytesWritten: number };
+    };
     expect(inflated.equals(input)).toBe(true);
     expect(engine.bytesWritten).toBe(gz.length - 18);
     expect(gz.readUInt32LE(gz.length - 8)).toBe(crc32(input));
@@ -131,6 +139,8 @@ describe("ParallelGzip", () => {
 
   it("refuses a bad level or concurrency, naming the value", () => {
     expect(() => new ParallelGzip({ level: 10 })).toThrow(expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 10") }));
-    expect(() => new ParallelGzip({ level: 6, concurrency: 0 })).toThrow(expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 0") }));
+    expect(() => new ParallelGzip({ level: 6, concurrency: 0 })).toThrow(
+      expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 0") }),
+    );
   });
 });

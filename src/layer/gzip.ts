@@ -15,8 +15,8 @@
  * time, written out in order, so memory stays at a few blocks whatever the input's size.
  */
 import { availableParallelism } from "node:os";
-import { Transform, TransformCallback } from "node:stream";
-import { constants as zc, crc32, deflateRaw, ZlibOptions } from "node:zlib";
+import { Transform, type TransformCallback } from "node:stream";
+import { constants as zc, crc32, deflateRaw, type ZlibOptions } from "node:zlib";
 import { PipelineError } from "../errors";
 
 /**
@@ -51,7 +51,9 @@ export function gzipHeader(level: number): Buffer {
 
 function deflateBlock(block: Buffer, options: ZlibOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    deflateRaw(block, options, (err, out) => (err ? reject(new PipelineError("E_GZIP", `deflate failed: ${err.message}`, { cause: err })) : resolve(out)));
+    deflateRaw(block, options, (err, out) =>
+      err ? reject(new PipelineError("E_GZIP", `deflate failed: ${err.message}`, { cause: err })) : resolve(out),
+    );
   });
 }
 
@@ -74,7 +76,8 @@ export class ParallelGzip extends Transform {
     }
     // Twice the cores: while the main thread reads the next files, the pool still has a block per core to work on.
     const concurrency = opts.concurrency ?? Math.min(2 * availableParallelism(), POOL_THREADS);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new PipelineError("E_GZIP", `gzip concurrency must be a positive integer, got ${concurrency}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new PipelineError("E_GZIP", `gzip concurrency must be a positive integer, got ${concurrency}`);
     this.level = opts.level;
     this.concurrency = concurrency;
     this.push(gzipHeader(opts.level));

@@ -18,7 +18,24 @@
  * same root). The checks run just before each operation; only a concurrent writer could swap a component between
  * the check and the use. Callers unpack into a fresh private directory (src/run/image-cache.ts, src/model/fetch.ts).
  */
-import { BigIntStats, closeSync, constants as fsc, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, promises as fsp, readdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import {
+  type BigIntStats,
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fstatSync,
+  futimesSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  promises as fsp,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Node, RealDir, TreeView } from "./safety";
 

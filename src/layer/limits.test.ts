@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
-import { DEFAULT_LIMITS, DISK_CHECK_INTERVAL, ensureFreeSpace, ExpansionBudget, IMAGE_RATIO_FLOOR, limitsFromFlags, RATIO_FLOOR, resolveLimits } from "./limits";
+import {
+  DEFAULT_LIMITS,
+  DISK_CHECK_INTERVAL,
+  ensureFreeSpace,
+  ExpansionBudget,
+  IMAGE_RATIO_FLOOR,
+  limitsFromFlags,
+  RATIO_FLOOR,
+  resolveLimits,
+} from "./limits";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -10,14 +19,41 @@ describe("resolveLimits", () => {
     expect(resolveLimits({}, {})).toEqual(DEFAULT_LIMITS);
     const entries = { maxLayerEntries: 200_000, maxImageEntries: 300_000 };
     const transfer = { minTransferRate: 1024, transferRateWindow: 30_000 };
-    expect(DEFAULT_LIMITS).toEqual({ maxUnpackedSize: 20 * GiB, maxLayerRatio: 100, minFreeSpace: GiB, maxTarMetadata: 256 * MiB, ...entries, ...transfer });
+    expect(DEFAULT_LIMITS).toEqual({
+      maxUnpackedSize: 20 * GiB,
+      maxLayerRatio: 100,
+      minFreeSpace: GiB,
+      maxTarMetadata: 256 * MiB,
+      ...entries,
+      ...transfer,
+    });
     const env = {
-      PIPELINE_MAX_UNPACKED_SIZE: "40GiB", PIPELINE_MAX_LAYER_RATIO: "500", PIPELINE_MIN_FREE_SPACE: "0", PIPELINE_MAX_TAR_METADATA: "1G", PIPELINE_MAX_LAYER_ENTRIES: "7",
-      PIPELINE_MIN_TRANSFER_RATE: "0", PIPELINE_TRANSFER_RATE_WINDOW: "2m",
+      PIPELINE_MAX_UNPACKED_SIZE: "40GiB",
+      PIPELINE_MAX_LAYER_RATIO: "500",
+      PIPELINE_MIN_FREE_SPACE: "0",
+      PIPELINE_MAX_TAR_METADATA: "1G",
+      PIPELINE_MAX_LAYER_ENTRIES: "7",
+      PIPELINE_MIN_TRANSFER_RATE: "0",
+      PIPELINE_TRANSFER_RATE_WINDOW: "2m",
     };
     const fromEnv = { minTransferRate: 0, transferRateWindow: 120_000 };
-    expect(resolveLimits({}, env)).toEqual({ maxUnpackedSize: 40 * GiB, maxLayerRatio: 500, minFreeSpace: 0, maxTarMetadata: GiB, ...entries, maxLayerEntries: 7, ...fromEnv });
-    const flags = { "max-unpacked-size": "300MiB", "max-layer-ratio": "2000", "min-free-space": "5GiB", "max-layer-entries": "8", "max-image-entries": "9", "min-transfer-rate": "64KiB/s" };
+    expect(resolveLimits({}, env)).toEqual({
+      maxUnpackedSize: 40 * GiB,
+      maxLayerRatio: 500,
+      minFreeSpace: 0,
+      maxTarMetadata: GiB,
+      ...entries,
+      maxLayerEntries: 7,
+      ...fromEnv,
+    });
+    const flags = {
+      "max-unpacked-size": "300MiB",
+      "max-layer-ratio": "2000",
+      "min-free-space": "5GiB",
+      "max-layer-entries": "8",
+      "max-image-entries": "9",
+      "min-transfer-rate": "64KiB/s",
+    };
     expect(limitsFromFlags(flags, env)).toEqual({
       maxUnpackedSize: 300 * MiB,
       maxLayerRatio: 2000,
@@ -106,12 +142,16 @@ describe("ExpansionBudget", () => {
     for (let i = 0; i < 3; i++) a.entry();
     const e = pipelineErrorOfSync(() => a.entry());
     expect(e.code).toBe("E_LAYER_TOO_LARGE");
-    expect(e.message).toBe("layer A: holds more than 3 entries (the limit); if that is expected, raise it with --max-layer-entries or $PIPELINE_MAX_LAYER_ENTRIES");
+    expect(e.message).toBe(
+      "layer A: holds more than 3 entries (the limit); if that is expected, raise it with --max-layer-entries or $PIPELINE_MAX_LAYER_ENTRIES",
+    );
     const b = budget.layer("layer B"); // A's 3 entries so far
     b.entry();
     b.entry();
     const f = pipelineErrorOfSync(() => b.entry());
-    expect(f.message).toBe("layer B: the image's layers hold more than 5 entries (the limit); if that is expected, raise it with --max-image-entries or $PIPELINE_MAX_IMAGE_ENTRIES");
+    expect(f.message).toBe(
+      "layer B: the image's layers hold more than 5 entries (the limit); if that is expected, raise it with --max-image-entries or $PIPELINE_MAX_IMAGE_ENTRIES",
+    );
   });
 
   it("checks the free space before a layer and every DISK_CHECK_INTERVAL bytes of it (E_NO_SPACE)", () => {

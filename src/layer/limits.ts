@@ -116,7 +116,8 @@ function parseRatio(text: string, what: string): number {
 
 function parseCount(text: string, what: string): number {
   const n = Number(text.trim());
-  if (!/^\s*[0-9]+\s*$/.test(text) || !(n >= 1) || !Number.isSafeInteger(n)) throw usage(`${what}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
+  if (!/^\s*[0-9]+\s*$/.test(text) || !(n >= 1) || !Number.isSafeInteger(n))
+    throw usage(`${what}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -144,7 +145,8 @@ export function resolveLimits(flags: Partial<Record<keyof LayerLimits, string | 
     const knob = LIMIT_KNOBS[key];
     const flag = flags[key];
     const fromEnv = env[knob.env];
-    const [value, what] = flag !== undefined ? [String(flag), knob.flag ?? key] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, `$${knob.env}`] : [undefined, ""];
+    const [value, what] =
+      flag !== undefined ? [String(flag), knob.flag ?? key] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, `$${knob.env}`] : [undefined, ""];
     if (value === undefined) continue;
     out[key] = PARSERS[knob.kind](value, what);
   }
@@ -165,7 +167,10 @@ export function ensureFreeSpace(dir: string, bytes: number, limits: LayerLimits,
   const available = free(dir);
   if (available - bytes >= limits.minFreeSpace) return;
   if (limits.minFreeSpace === 0) {
-    throw new PipelineError("E_NO_SPACE", `${what} into ${dir} does not fit: it needs ${formatSize(bytes)}, and ${formatSize(available)} is free; free some space`);
+    throw new PipelineError(
+      "E_NO_SPACE",
+      `${what} into ${dir} does not fit: it needs ${formatSize(bytes)}, and ${formatSize(available)} is free; free some space`,
+    );
   }
   throw new PipelineError(
     "E_NO_SPACE",
@@ -231,7 +236,10 @@ export class ExpansionBudget {
     let entries = 0;
     const { maxUnpackedSize, maxLayerRatio, maxLayerEntries, maxImageEntries } = this.limits;
     const tooMany = (what: string, max: number, knob: keyof LayerLimits) =>
-      new PipelineError("E_LAYER_TOO_LARGE", `${layer}: ${what} more than ${max} entries (the limit); if that is expected, raise it with ${howToSet(knob)}`);
+      new PipelineError(
+        "E_LAYER_TOO_LARGE",
+        `${layer}: ${what} more than ${max} entries (the limit); if that is expected, raise it with ${howToSet(knob)}`,
+      );
     return {
       entry: () => {
         if (++entries > maxLayerEntries) throw tooMany("holds", maxLayerEntries, "maxLayerEntries");

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, RawEntry } from "../../test/corpus/raw-tar";
+import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { sha256 } from "../oci/digest";
@@ -119,60 +119,127 @@ interface StackCase {
 const STACKS: StackCase[] = [
   {
     name: "usrmerge: a file written through bin -> usr/bin lands in usr/bin",
-    layers: [[{ name: "usr/bin/", type: "5" }, { name: "bin", type: "2", linkname: "usr/bin" }], [{ name: "bin/tool", data: "t", mode: 0o755 }]],
+    layers: [
+      [
+        { name: "usr/bin/", type: "5" },
+        { name: "bin", type: "2", linkname: "usr/bin" },
+      ],
+      [{ name: "bin/tool", data: "t", mode: 0o755 }],
+    ],
     tree: ["bin symlink -> usr/bin", "usr dir 755", "usr/bin dir 755", "usr/bin/tool file 755"],
   },
   {
     name: "a hard link through an in-image symlink",
-    layers: [[{ name: "real/f", data: "f" }, { name: "d", type: "2", linkname: "/real" }], [{ name: "h", type: "1", linkname: "d/f" }]],
+    layers: [
+      [
+        { name: "real/f", data: "f" },
+        { name: "d", type: "2", linkname: "/real" },
+      ],
+      [{ name: "h", type: "1", linkname: "d/f" }],
+    ],
     tree: ["d symlink -> /real", "h file 644", "real dir 755", "real/f file 644"],
   },
   {
     name: "a whiteout and an opaque whiteout through a symlinked directory",
     layers: [
-      [{ name: "usr/lib/x", data: "x" }, { name: "usr/share/y", data: "y" }, { name: "lib", type: "2", linkname: "usr/lib" }, { name: "share", type: "2", linkname: "/usr/share" }],
+      [
+        { name: "usr/lib/x", data: "x" },
+        { name: "usr/share/y", data: "y" },
+        { name: "lib", type: "2", linkname: "usr/lib" },
+        { name: "share", type: "2", linkname: "/usr/share" },
+      ],
       [{ name: "lib/.wh.x" }, { name: "share/.wh..wh..opq" }, { name: "share/z", data: "z" }],
     ],
     tree: ["lib symlink -> usr/lib", "share symlink -> /usr/share", "usr dir 755", "usr/lib dir 755", "usr/share dir 755", "usr/share/z file 644"],
   },
   {
     name: "entry order inside a layer: a file after a directory's children replaces them",
-    layers: [[{ name: "a/x", data: "x" }, { name: "a", data: "now a file" }]],
+    layers: [
+      [
+        { name: "a/x", data: "x" },
+        { name: "a", data: "now a file" },
+      ],
+    ],
     tree: ["a file 644"],
   },
   {
     name: "a relative symlink judged where its directory really is (deeper than its archive path)",
-    layers: [[{ name: "usr/lib/", type: "5" }, { name: "lib", type: "2", linkname: "usr/lib" }, { name: "lib/etc", type: "2", linkname: "../../etc" }]],
+    layers: [
+      [
+        { name: "usr/lib/", type: "5" },
+        { name: "lib", type: "2", linkname: "usr/lib" },
+        { name: "lib/etc", type: "2", linkname: "../../etc" },
+      ],
+    ],
     tree: ["lib symlink -> usr/lib", "usr dir 755", "usr/lib dir 755", "usr/lib/etc symlink -> ../../etc"],
   },
   {
     name: "a directory replaced by an absolute symlink: later entries through it land where it points, inside",
-    layers: [[{ name: "a/sub/", type: "5", mode: 0o777 }], [{ name: "a", type: "2", linkname: "/other" }, { name: "a/new", data: "n" }]],
+    layers: [
+      [{ name: "a/sub/", type: "5", mode: 0o777 }],
+      [
+        { name: "a", type: "2", linkname: "/other" },
+        { name: "a/new", data: "n" },
+      ],
+    ],
     tree: ["a symlink -> /other", "other dir 755", "other/new file 644"],
   },
   {
     name: "whiteouts hide the layers below only, whatever the order",
-    layers: [[{ name: "a/old", data: "o" }], [{ name: "a/new", data: "n" }, { name: "a/.wh.new" }, { name: "a/.wh.old" }, { name: "a/.wh..wh.plnk" }]],
+    layers: [
+      [{ name: "a/old", data: "o" }],
+      [{ name: "a/new", data: "n" }, { name: "a/.wh.new" }, { name: "a/.wh.old" }, { name: "a/.wh..wh.plnk" }],
+    ],
     tree: ["a dir 755", "a/new file 644"],
   },
   {
     name: "FIFOs and devices are left out",
-    layers: [[{ name: "p", type: "6" }, { name: "dev/null", type: "3", devmajor: 1, devminor: 3 }, { name: "ok", data: "ok" }]],
+    layers: [
+      [
+        { name: "p", type: "6" },
+        { name: "dev/null", type: "3", devmajor: 1, devminor: 3 },
+        { name: "ok", data: "ok" },
+      ],
+    ],
     tree: ["ok file 644"],
   },
   {
     name: "a directory over a symlink replaces the symlink, it is not followed",
-    layers: [[{ name: "t/", type: "5" }, { name: "s", type: "2", linkname: "t" }], [{ name: "s/", type: "5", mode: 0o750 }, { name: "s/f", data: "f" }]],
+    layers: [
+      [
+        { name: "t/", type: "5" },
+        { name: "s", type: "2", linkname: "t" },
+      ],
+      [
+        { name: "s/", type: "5", mode: 0o750 },
+        { name: "s/f", data: "f" },
+      ],
+    ],
     tree: ["s dir 750", "s/f file 644", "t dir 755"],
   },
   {
     name: "a file replacing a directory of a lower layer hides what was under it; a directory over a directory merges",
-    layers: [[{ name: "a/x", data: "1" }, { name: "b/y", data: "2" }], [{ name: "a", data: "f" }, { name: "b/", type: "5", mode: 0o700 }, { name: "b/z", data: "3" }]],
+    layers: [
+      [
+        { name: "a/x", data: "1" },
+        { name: "b/y", data: "2" },
+      ],
+      [
+        { name: "a", data: "f" },
+        { name: "b/", type: "5", mode: 0o700 },
+        { name: "b/z", data: "3" },
+      ],
+    ],
     tree: ["a file 644", "b dir 700", "b/y file 644", "b/z file 644"],
   },
   {
     name: "a hard link to a symlink copies it",
-    layers: [[{ name: "d/l", type: "2", linkname: "../x" }, { name: "e/h", type: "1", linkname: "d/l" }]],
+    layers: [
+      [
+        { name: "d/l", type: "2", linkname: "../x" },
+        { name: "e/h", type: "1", linkname: "d/l" },
+      ],
+    ],
     tree: ["d dir 755", "d/l symlink -> ../x", "e dir 755", "e/h symlink -> ../x"],
   },
   {
@@ -187,7 +254,13 @@ const STACKS: StackCase[] = [
   },
   {
     name: "across layers: a hard link through a lower layer's symlink to a directory",
-    layers: [[{ name: "real/sub/", type: "5" }, { name: "s", type: "2", linkname: "real" }], [{ name: "h", type: "1", linkname: "s/sub" }]],
+    layers: [
+      [
+        { name: "real/sub/", type: "5" },
+        { name: "s", type: "2", linkname: "real" },
+      ],
+      [{ name: "h", type: "1", linkname: "s/sub" }],
+    ],
     refused: 'entry "h": hard link target "s/sub" is a directory',
   },
 ];
@@ -216,7 +289,10 @@ describe("the pieces", () => {
   });
 
   it("walk: '..' at the root stays there for the container's view, is refused for unpacking", () => {
-    const view = { node: (p: readonly string[]) => (p.join("/") === "up" ? { type: "symlink" as const, target: "../../x" } : p.join("/") === "x" ? { type: "dir" as const } : undefined) };
+    const view = {
+      node: (p: readonly string[]) =>
+        p.join("/") === "up" ? { type: "symlink" as const, target: "../../x" } : p.join("/") === "x" ? { type: "dir" as const } : undefined,
+    };
     expect(walk(view, ["up"], { aboveRoot: "stay" })).toMatchObject({ ok: true, parts: ["x"], via: [{ at: ["up"], target: "../../x" }] });
     expect(walk(view, ["up"], { aboveRoot: "refuse" })).toMatchObject({ ok: false, reason: "above-root" });
     expect(walk(view, ["up"], { aboveRoot: "refuse", followLast: false })).toMatchObject({ ok: true, parts: ["up"], node: { type: "symlink" } });
@@ -227,7 +303,9 @@ describe("planEntry: path components", () => {
   const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", why);
   it("takes components of up to NAME_MAX bytes and refuses longer ones, counting bytes, not characters", () => {
     expect(planEntry(`a/${"n".repeat(NAME_MAX)}`, "file", fail)).toEqual({ kind: "entry", parent: ["a"], name: "n".repeat(NAME_MAX) });
-    expect(() => planEntry(`${"n".repeat(NAME_MAX + 1)}/b`, "file", fail)).toThrow(`has a component of 256 bytes; file systems take at most 255 (NAME_MAX)`);
+    expect(() => planEntry(`${"n".repeat(NAME_MAX + 1)}/b`, "file", fail)).toThrow(
+      `has a component of 256 bytes; file systems take at most 255 (NAME_MAX)`,
+    );
     expect(() => planEntry(`a/${"é".repeat(128)}`, "file", fail)).toThrow("has a component of 256 bytes");
   });
 });

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
-import { paxRecord, tarStream, TarEntry } from "./tar";
+import { paxRecord, tarStream, type TarEntry } from "./tar";
 import { listLayer, parsePax, readTarEntries } from "./tar-read";
 import { paxBomb, ustarHeader } from "../../test/corpus/bombs";
 
@@ -226,7 +226,13 @@ describe("readTarEntries: metadata caps (PAX and long-name floods)", () => {
     const tiny = Buffer.concat([ext("g", Buffer.concat(Array.from({ length: 3000 }, (_, i) => paxRecord(`k${i}`, "")))), file("f"), END]);
     expect((await readError(tiny)).message).toMatch(/global PAX records/);
     // One key set again and again holds one record: fine. And it applies to every entry after it.
-    const same = Buffer.concat([...Array.from({ length: 20 }, () => ext("g", paxRecord("comment", "v".repeat(10_000)))), ext("g", paxRecord("uname", "builder")), file("f"), file("g"), END]);
+    const same = Buffer.concat([
+      ...Array.from({ length: 20 }, () => ext("g", paxRecord("comment", "v".repeat(10_000)))),
+      ext("g", paxRecord("uname", "builder")),
+      file("f"),
+      file("g"),
+      END,
+    ]);
     const unames: string[] = [];
     for await (const e of readTarEntries(Readable.from([same]))) unames.push(e.uname);
     expect(unames).toEqual(["builder", "builder"]);

@@ -13,7 +13,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { createReadStream, promises as fsp } from "node:fs";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { PipelineError } from "../errors";
 import { DEFAULT_LIMITS, formatSize, howToSet } from "./limits";
@@ -211,7 +211,17 @@ function paxInt(v: string, key: string, at: number): number {
   return n;
 }
 
-const TYPES: Record<string, TarEntryType> = { "0": "file", "\0": "file", "7": "file", "1": "link", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" };
+const TYPES: Record<string, TarEntryType> = {
+  "0": "file",
+  "\0": "file",
+  "7": "file",
+  "1": "link",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "dir",
+  "6": "fifo",
+};
 
 /**
  * The entries of a tar stream, in order. Each entry's `body` must be consumed (or abandoned) before the
@@ -252,7 +262,10 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
         throw bad(at, `extended headers of one entry total more than ${maxMeta} bytes (${entryMeta + size} so far), over the per-entry limit`);
       }
       if (archiveMeta + size > maxArchiveMeta) {
-        throw bad(at, `extended headers total more than ${formatSize(maxArchiveMeta)}, the limit per layer (raise it with ${howToSet("maxTarMetadata")})`);
+        throw bad(
+          at,
+          `extended headers total more than ${formatSize(maxArchiveMeta)}, the limit per layer (raise it with ${howToSet("maxTarMetadata")})`,
+        );
       }
       archiveMeta += size;
       if (flag !== "g") entryMeta += size;
@@ -267,8 +280,7 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
         let kept = 0;
         for (const [k, v] of Object.entries(global)) kept += k.length + v.length + RECORD_OVERHEAD;
         if (kept > maxGlobal) throw bad(at, `global PAX records would hold ${kept} bytes, over the ${maxGlobal}-byte limit`);
-      }
-      else {
+      } else {
         const s = utf8Name(cstr(data, 0, data.length), flag === "L" ? "entry path" : "link target", at);
         if (flag === "L") longName = s;
         else longLink = s;
@@ -292,10 +304,12 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     }
     if (path === "") throw bad(at, "entry has an empty path");
     if (path.includes("\0")) throw bad(at, "entry path contains a NUL byte");
-    if (Buffer.byteLength(path) > maxPath) throw bad(at, `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`);
+    if (Buffer.byteLength(path) > maxPath)
+      throw bad(at, `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`);
     const isLink = type === "symlink" || type === "link";
     const linkname = isLink ? (pax.linkpath ?? longLink ?? utf8Name(cstr(h, 157, 100), "link target", at)) : "";
-    if (Buffer.byteLength(linkname) > maxPath) throw bad(at, `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`);
+    if (Buffer.byteLength(linkname) > maxPath)
+      throw bad(at, `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`);
     const dataSize = pax.size !== undefined ? paxInt(pax.size, "size", at) : size;
     if (type !== "file" && dataSize !== 0) throw bad(at, `${type} entry ${JSON.stringify(path)} claims ${dataSize} bytes of data`);
     if ((type === "symlink" || type === "link") && linkname === "") throw bad(at, `${type} entry ${JSON.stringify(path)} has no target`);

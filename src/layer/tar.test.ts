@@ -1,11 +1,25 @@
 import { execFileSync } from "node:child_process";
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, openSync, ftruncateSync, closeSync, utimesSync } from "node:fs";
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+  openSync,
+  ftruncateSync,
+  closeSync,
+  utimesSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
-import { paxRecord, TarEntry, tarStream } from "./tar";
+import { paxRecord, type TarEntry, tarStream } from "./tar";
 import { readTarEntries } from "./tar-read";
 
 const dirs: string[] = [];
@@ -100,7 +114,13 @@ describe("tarStream", () => {
     writeFileSync(join(d, "empty1"), "");
     writeFileSync(join(d, "empty2"), "");
     for (const f of ["a.node", "same-size.bin", "empty1", "empty2"]) chmodSync(join(d, f), 0o644);
-    const file = (path: string, src: string): TarEntry => ({ path, type: "file", mode: 0o644, source: join(root, src), size: statSync(join(root, src)).size });
+    const file = (path: string, src: string): TarEntry => ({
+      path,
+      type: "file",
+      mode: 0o644,
+      source: join(root, src),
+      size: statSync(join(root, src)).size,
+    });
     const entries: TarEntry[] = [
       { path: "d", type: "dir", mode: 0o755 },
       file("d/a.node", "d/a.node"),
@@ -302,9 +322,15 @@ describe("tarStream", () => {
     const f = join(root, "f");
     writeFileSync(f, "abc");
     utimesSync(f, 1, 1);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 10 }], { mtime: 0 }))).rejects.toThrow(/shorter than expected/);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: join(root, "nope"), size: 1 }], { mtime: 0 }))).rejects.toThrow(/cannot open/);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 5 << 20 }], { mtime: 0 }))).rejects.toBeInstanceOf(PipelineError);
+    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 10 }], { mtime: 0 }))).rejects.toThrow(
+      /shorter than expected/,
+    );
+    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: join(root, "nope"), size: 1 }], { mtime: 0 }))).rejects.toThrow(
+      /cannot open/,
+    );
+    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 5 << 20 }], { mtime: 0 }))).rejects.toBeInstanceOf(
+      PipelineError,
+    );
   });
 
   it("rejects invalid entries and mtimes", async () => {
@@ -312,7 +338,9 @@ describe("tarStream", () => {
     expect(() => tarStream([], { mtime: 1.5 })).toThrow(/non-negative integer/);
     await expect(collect(tarStream([{ path: "a\0b", type: "dir", mode: 0o755 }], { mtime: 0 }))).rejects.toThrow(/invalid entry path/);
     await expect(collect(tarStream([{ path: "l", type: "symlink", mode: 0o777 }], { mtime: 0 }))).rejects.toThrow(/invalid target/);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o10000, content: Buffer.alloc(0) }], { mtime: 0 }))).rejects.toThrow(/invalid mode/);
+    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o10000, content: Buffer.alloc(0) }], { mtime: 0 }))).rejects.toThrow(
+      /invalid mode/,
+    );
     await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644 }], { mtime: 0 }))).rejects.toThrow(/neither source nor content/);
   });
 });

@@ -69,7 +69,11 @@ describe("unpackLayers limits", () => {
     const entries = Array.from({ length: 30 }, (_, i) => ({ name: `f${i}-${"n".repeat(100)}`, data: "x" })); // each name is a PAX record
     const a = layerOf(rawTar(entries));
     expect((await unpackLayers([a], join(tmp(), "root"))).files).toBe(30);
-    const e = await pipelineErrorOf(unpackLayers([a], join(tmp(), "root"), { limits: { ...DEFAULT_LIMITS, maxTarMetadata: 10 * paxRecord("path", `f0-${"n".repeat(100)}`).length } }));
+    const e = await pipelineErrorOf(
+      unpackLayers([a], join(tmp(), "root"), {
+        limits: { ...DEFAULT_LIMITS, maxTarMetadata: 10 * paxRecord("path", `f0-${"n".repeat(100)}`).length },
+      }),
+    );
     expect(e.code).toBe("E_TAR_READ");
     expect(e.message).toContain(`layer ${a.digest}: tar: at offset`);
     expect(e.message).toContain("$PIPELINE_MAX_TAR_METADATA");

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { CANARY_MTIME, gz, rawTar, RawEntry } from "../../test/corpus/raw-tar";
+import { CANARY_MTIME, gz, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { unpackLayers } from "./unpack";
@@ -67,7 +67,16 @@ describe("unpackLayers and symlinks that replace directories", () => {
   it("same layer: a/sub's mode and mtime do not land on the canary when a becomes an absolute symlink to it", async () => {
     const { root, canary, snapshot } = setup();
     const before = snapshot();
-    await unpackLayers([layer([{ name: "a/", type: "5", mode: 0o700 }, { name: "a/sub/", type: "5", mode: 0o777 }, { name: "a", type: "2", linkname: canary }])], root);
+    await unpackLayers(
+      [
+        layer([
+          { name: "a/", type: "5", mode: 0o700 },
+          { name: "a/sub/", type: "5", mode: 0o777 },
+          { name: "a", type: "2", linkname: canary },
+        ]),
+      ],
+      root,
+    );
     expect(snapshot()).toEqual(before);
     expect(readlinkSync(join(root, "a"))).toBe(canary);
   });
@@ -76,7 +85,13 @@ describe("unpackLayers and symlinks that replace directories", () => {
     const { root, canary, snapshot } = setup();
     const before = snapshot();
     await unpackLayers(
-      [layer([{ name: "a/", type: "5" }, { name: "a/sub/", type: "5", mode: 0o777 }]), layer([{ name: "a", type: "2", linkname: canary }])],
+      [
+        layer([
+          { name: "a/", type: "5" },
+          { name: "a/sub/", type: "5", mode: 0o777 },
+        ]),
+        layer([{ name: "a", type: "2", linkname: canary }]),
+      ],
       root,
     );
     expect(snapshot()).toEqual(before);
@@ -87,8 +102,14 @@ describe("unpackLayers and symlinks that replace directories", () => {
     const before = snapshot();
     await unpackLayers(
       [
-        layer([{ name: "a/b/c/d/", type: "5", mode: 0o777 }, { name: "a/b/c/", type: "5", mode: 0o777 }]),
-        layer([{ name: "a/b", type: "2", linkname: canary }, { name: "a/b2/", type: "5", mode: 0o751 }]),
+        layer([
+          { name: "a/b/c/d/", type: "5", mode: 0o777 },
+          { name: "a/b/c/", type: "5", mode: 0o777 },
+        ]),
+        layer([
+          { name: "a/b", type: "2", linkname: canary },
+          { name: "a/b2/", type: "5", mode: 0o751 },
+        ]),
       ],
       root,
     );
@@ -100,7 +121,10 @@ describe("unpackLayers and symlinks that replace directories", () => {
     const root = join(setup().d, "root");
     await unpackLayers(
       [
-        layer([{ name: "other/sub/", type: "5", mode: 0o751 }, { name: "a/sub/", type: "5", mode: 0o700 }]),
+        layer([
+          { name: "other/sub/", type: "5", mode: 0o751 },
+          { name: "a/sub/", type: "5", mode: 0o700 },
+        ]),
         layer([{ name: "a", type: "2", linkname: "other" }]),
       ],
       root,
@@ -113,7 +137,10 @@ describe("unpackLayers and symlinks that replace directories", () => {
     mkdirSync(root);
     symlinkSync(canary, join(root, "a"));
     const before = snapshot();
-    await unpackLayers([layer([{ name: "a/sub/", type: "5", mode: 0o777 }, { name: "a/new", data: "n" }, { name: "a/.wh.f" }, { name: "a/.wh..wh..opq" }])], root);
+    await unpackLayers(
+      [layer([{ name: "a/sub/", type: "5", mode: 0o777 }, { name: "a/new", data: "n" }, { name: "a/.wh.f" }, { name: "a/.wh..wh..opq" }])],
+      root,
+    );
     expect(snapshot()).toEqual(before);
     expect(statSync(join(root, canary, "sub")).mode & 0o7777).toBe(0o777);
   });
@@ -121,7 +148,18 @@ describe("unpackLayers and symlinks that replace directories", () => {
   it("a hard link through a late symlink names a path inside the root (missing there): refused, the canary not linked", async () => {
     const { root, canary, snapshot } = setup();
     const before = snapshot();
-    const err = await refusal(unpackLayers([layer([{ name: "a/f", data: "mine" }]), layer([{ name: "a", type: "2", linkname: canary }, { name: "h", type: "1", linkname: "a/f" }])], root));
+    const err = await refusal(
+      unpackLayers(
+        [
+          layer([{ name: "a/f", data: "mine" }]),
+          layer([
+            { name: "a", type: "2", linkname: canary },
+            { name: "h", type: "1", linkname: "a/f" },
+          ]),
+        ],
+        root,
+      ),
+    );
     expect(err.message).toContain('hard link target "a/f" does not exist');
     expect(snapshot()).toEqual(before);
   });
@@ -129,27 +167,60 @@ describe("unpackLayers and symlinks that replace directories", () => {
   it("whiteouts and opaque whiteouts through a late symlink delete nothing outside", async () => {
     const { root, canary, snapshot } = setup();
     const before = snapshot();
-    await unpackLayers([layer([{ name: "a/f", data: "mine" }]), layer([{ name: "a", type: "2", linkname: canary }, { name: "a/.wh.f" }, { name: "a/.wh.sub" }, { name: "a/.wh..wh..opq" }])], root);
+    await unpackLayers(
+      [
+        layer([{ name: "a/f", data: "mine" }]),
+        layer([{ name: "a", type: "2", linkname: canary }, { name: "a/.wh.f" }, { name: "a/.wh.sub" }, { name: "a/.wh..wh..opq" }]),
+      ],
+      root,
+    );
     expect(snapshot()).toEqual(before);
   });
 
   it("files and directories written through a late symlink land inside the root", async () => {
     const { root, canary, snapshot } = setup();
     const before = snapshot();
-    await unpackLayers([layer([{ name: "a/", type: "5" }, { name: "a", type: "2", linkname: canary }, { name: "a/sub/x", data: "x" }, { name: "a/sub/", type: "5", mode: 0o777 }])], root);
+    await unpackLayers(
+      [
+        layer([
+          { name: "a/", type: "5" },
+          { name: "a", type: "2", linkname: canary },
+          { name: "a/sub/x", data: "x" },
+          { name: "a/sub/", type: "5", mode: 0o777 },
+        ]),
+      ],
+      root,
+    );
     expect(snapshot()).toEqual(before);
     expect(statSync(join(root, canary, "sub")).mode & 0o7777).toBe(0o777);
   });
 
   it("judges a relative symlink where its directory really is: deeper than its archive path is fine", async () => {
     const root = join(setup().d, "root");
-    await unpackLayers([layer([{ name: "usr/lib/", type: "5" }, { name: "lib", type: "2", linkname: "usr/lib" }, { name: "lib/etc-link", type: "2", linkname: "../../etc" }])], root);
+    await unpackLayers(
+      [
+        layer([
+          { name: "usr/lib/", type: "5" },
+          { name: "lib", type: "2", linkname: "usr/lib" },
+          { name: "lib/etc-link", type: "2", linkname: "../../etc" },
+        ]),
+      ],
+      root,
+    );
     expect(readlinkSync(join(root, "usr/lib/etc-link"))).toBe("../../etc");
   });
 
   it("a hard link to an absolute symlink is a second symlink, kept (absolute targets mean inside the root)", async () => {
     const root = join(setup().d, "root");
-    await unpackLayers([layer([{ name: "d/l", type: "2", linkname: "/etc/os-release" }, { name: "h", type: "1", linkname: "d/l" }])], root);
+    await unpackLayers(
+      [
+        layer([
+          { name: "d/l", type: "2", linkname: "/etc/os-release" },
+          { name: "h", type: "1", linkname: "d/l" },
+        ]),
+      ],
+      root,
+    );
     expect(readlinkSync(join(root, "h"))).toBe("/etc/os-release");
     expect(lstatSync(join(root, "h")).ino).toBe(lstatSync(join(root, "d/l")).ino);
   });

@@ -12,12 +12,25 @@
  * replacement; hard link to a directory; digest/diffId/blob-name checks; zstd; an unreadable layer file; an
  * uncreatable root.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, RawEntry } from "../../test/corpus/raw-tar";
+import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { buildLayer, layerFromDescriptor } from "./build";
@@ -168,7 +181,15 @@ describe("unpackLayers", () => {
     writeFileSync(join(d, "victim"), "original");
     symlinkSync(join(d, "victim"), join(root, "f"));
     symlinkSync(join(d, "victim"), join(root, "g"));
-    await unpackLayers([layer([{ name: "f", data: "new" }, { name: "g", type: "5" }])], root);
+    await unpackLayers(
+      [
+        layer([
+          { name: "f", data: "new" },
+          { name: "g", type: "5" },
+        ]),
+      ],
+      root,
+    );
     expect(readFileSync(join(d, "victim"), "utf8")).toBe("original");
     expect(tree(root)).toEqual(["f new", "g/"]);
   });
@@ -229,7 +250,10 @@ describe("unpackLayers", () => {
     const root = join(d, "root");
     await unpackLayers(
       [
-        layer([{ name: "ro/", type: "5", mode: 0o555 }, { name: "suid", data: "x", mode: 0o4755 }]),
+        layer([
+          { name: "ro/", type: "5", mode: 0o555 },
+          { name: "suid", data: "x", mode: 0o4755 },
+        ]),
         layer([{ name: "ro/late", data: "late" }]),
       ],
       root,
@@ -265,7 +289,18 @@ describe("unpackLayers", () => {
   });
 
   it("refuses a hard link to a directory", async () => {
-    const err = await refused(unpackLayers([layer([{ name: "d/", type: "5" }, { name: "h", type: "1", linkname: "d" }])], join(tmp(), "root")), "E_LAYER_UNSAFE");
+    const err = await refused(
+      unpackLayers(
+        [
+          layer([
+            { name: "d/", type: "5" },
+            { name: "h", type: "1", linkname: "d" },
+          ]),
+        ],
+        join(tmp(), "root"),
+      ),
+      "E_LAYER_UNSAFE",
+    );
     expect(err.message).toContain('hard link target "d" is a directory');
   });
 

@@ -32,16 +32,16 @@
  * bytes stream, so a decompression bomb is stopped early).
  */
 import { createReadStream, mkdirSync, realpathSync } from "node:fs";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { isSha256Digest, SHA256_HEX } from "../oci/grammar";
 import { Verifier, verified } from "../oci/verify";
 import { decompressed } from "./decompress";
-import { DirId, HostRoot } from "./host-root";
+import { type DirId, HostRoot } from "./host-root";
 import type { Layer } from "./layer";
-import { judgeSymlink, keyOf, planEntry, RealDir, resolveDir, resolveHardLink } from "./safety";
-import { DEFAULT_LIMITS, ExpansionBudget, LayerLimits } from "./limits";
-import { readTarEntries, TarReadEntry } from "./tar-read";
+import { judgeSymlink, keyOf, planEntry, type RealDir, resolveDir, resolveHardLink } from "./safety";
+import { DEFAULT_LIMITS, ExpansionBudget, type LayerLimits } from "./limits";
+import { readTarEntries, type TarReadEntry } from "./tar-read";
 
 export { entryParts } from "./safety";
 
@@ -146,9 +146,15 @@ class Unpacker {
     this.stats.whiteouts++;
     const dir = this.resolveDir(parent, false, fail);
     if (dir === undefined) return;
-    if (name === undefined) return this.clearLower(layer, dir);
+    if (name === undefined) {
+      this.clearLower(layer, dir);
+      return;
+    }
     // Whiteouts apply to the layers below only: what this layer wrote stays.
-    if (!layer.touched.has(keyOf(dir, name))) return this.root.remove(dir, name);
+    if (!layer.touched.has(keyOf(dir, name))) {
+      this.root.remove(dir, name);
+      return;
+    }
     const sub = this.root.subdir(dir, name);
     if (sub) this.clearLower(layer, sub);
   }
@@ -250,12 +256,16 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
   const checked = opts.verify !== false;
   const blobCheck = new Verifier({
     expect: { digest: checked && digest && isSha256Digest(digest) ? digest : undefined },
-    fail: (p) => new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
+    fail: (p) =>
+      new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
   });
   const tarCheck = new Verifier({
     expect: { digest: checked && diffId && isSha256Digest(diffId) ? diffId : undefined },
     fail: (p) =>
-      new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its uncompressed tar has digest ${p.kind === "digest" ? p.actual : "?"}, expected diff_id ${diffId}`),
+      new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `layer ${label}: its uncompressed tar has digest ${p.kind === "digest" ? p.actual : "?"}, expected diff_id ${diffId}`,
+      ),
   });
   let stream: Readable | undefined;
   let tar: AsyncGenerator<Buffer> | undefined;
@@ -305,7 +315,9 @@ export async function unpackLayers(layers: readonly UnpackSource[], rootDir: str
     mkdirSync(rootDir, { recursive: true, mode: 0o755 });
     root = realpathSync(rootDir);
   } catch (e) {
-    throw new PipelineError("E_UNPACK", `cannot create the root directory ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new PipelineError("E_UNPACK", `cannot create the root directory ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
   const u = new Unpacker(root, rootDir, opts);
   const budget = new ExpansionBudget(opts.limits ?? DEFAULT_LIMITS, { path: root });
@@ -313,7 +325,9 @@ export async function unpackLayers(layers: readonly UnpackSource[], rootDir: str
   try {
     u.finish();
   } catch (e) {
-    throw new PipelineError("E_UNPACK", `cannot set directory modes in ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new PipelineError("E_UNPACK", `cannot set directory modes in ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
   return u.stats;
 }

@@ -12,7 +12,15 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSy
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { assertDigest, digestHex, sha256 } from "../oci/digest";
-import { ANNOTATION_REF_NAME, Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES } from "../oci/types";
+import {
+  ANNOTATION_REF_NAME,
+  type Descriptor,
+  type ImageConfig,
+  type Index,
+  INDEX_MEDIA_TYPES,
+  type Manifest,
+  MANIFEST_MEDIA_TYPES,
+} from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
@@ -39,7 +47,8 @@ export function readLayoutFile(file: string, max: number, what: string): Buffer 
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new PipelineError("E_LAYOUT", `${what}: ${file} is not a regular file`);
-    if (st.size > max) throw new PipelineError("E_LAYOUT", `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`);
+    if (st.size > max)
+      throw new PipelineError("E_LAYOUT", `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`);
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {
@@ -133,7 +142,11 @@ export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): L
   }
   const manifests = index.manifests.map((d) => {
     if (!d.platform) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} has no platform`);
-    if (INDEX_MEDIA_TYPES.includes(d.mediaType)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} is itself an index (nested indexes are not supported)`);
+    if (INDEX_MEDIA_TYPES.includes(d.mediaType))
+      throw new PipelineError(
+        "E_LAYOUT",
+        `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} is itself an index (nested indexes are not supported)`,
+      );
     return { descriptor: d, image: readManifestAt(dir, d, d.platform) };
   });
   return { digest: entry.digest, mediaType: entry.mediaType, bytes, index, manifests, annotations: entry.annotations };
@@ -175,7 +188,10 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
   const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `OCI layout ${dir}: config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`,
+    );
   }
   const layers = manifest.layers.map((l, i) => {
     const p = blobPath(dir, l.digest);

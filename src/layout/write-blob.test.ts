@@ -50,8 +50,12 @@ describe("writeBlob", () => {
     const d = dir();
     const bytes = randomBytes(3 * 1024 * 1024);
     const other = randomBytes(bytes.length);
-    await expect(writeBlob(d, chunked(other, 65536, { digest: sha256(bytes), size: bytes.length }))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
-    await expect(writeBlob(d, chunked(bytes, 65536, { digest: sha256(bytes), size: bytes.length + 1 }))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(writeBlob(d, chunked(other, 65536, { digest: sha256(bytes), size: bytes.length }))).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
+    await expect(writeBlob(d, chunked(bytes, 65536, { digest: sha256(bytes), size: bytes.length + 1 }))).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     expect(readdirSync(d)).toEqual([]);
   });
 

@@ -59,7 +59,12 @@ describe("writeLayout with blobs behind symlinks (as in Bazel's sandbox)", () =>
     const bytes = Buffer.from("layer behind a symlink");
     writeFileSync(join(parent, "real.tar"), bytes);
     symlinkSync(join(parent, "real.tar"), join(parent, "link.tar"));
-    const layer = fileLayer(join(parent, "link.tar"), { digest: sha256(bytes), size: bytes.length, mediaType: MediaType.OCI_LAYER, diffId: sha256(bytes) });
+    const layer = fileLayer(join(parent, "link.tar"), {
+      digest: sha256(bytes),
+      size: bytes.length,
+      mediaType: MediaType.OCI_LAYER,
+      diffId: sha256(bytes),
+    });
     const img = composeImage({ layers: [{ layer, createdBy: "test" }] });
     await writeLayout(join(parent, "out"), img);
     const blob = join(parent, "out", "blobs", "sha256", sha256(bytes).slice(7));

@@ -9,12 +9,12 @@ import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
 import { Verifier } from "../oci/verify";
-import { ANNOTATION_REF_NAME, Descriptor, Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
+import { ANNOTATION_REF_NAME, type Descriptor, type Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
 import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
-import { ImageIndex, isImageIndex } from "../image/index";
+import { type ImageIndex, isImageIndex } from "../image/index";
 import { tempPath } from "../cache/names";
 import { sweepBeforeWrite } from "../cache/sweep";
 

@@ -11,11 +11,11 @@ import { formatPlatform, hostPlatform } from "../oci/platform";
 import { PipelineError } from "../errors";
 import type { Keychain } from "../auth/keychain";
 import { composeImage } from "../image/compose";
-import { buildLayer, LayerInput, layerFromDescriptor, resolveMtime } from "../layer/build";
+import { buildLayer, type LayerInput, layerFromDescriptor, resolveMtime } from "../layer/build";
 import { writeLayout } from "../layout/write";
 import { sha256 } from "../oci/digest";
 import { loadBase } from "./base";
-import { CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
+import { type CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
 import { npmCi } from "./npm";
 import { readLockfileProject } from "./project";
 import { RUNTIME_LAYER_PATH, runtimeLibrary } from "./runtime-lib";
@@ -46,7 +46,6 @@ export interface LockfileBuildResult {
   base: { digest: string; describe: string };
 }
 
-
 async function buildNodeModulesLayer(
   project: ReturnType<typeof readLockfileProject>,
   cacheDir: string,
@@ -62,7 +61,12 @@ async function buildNodeModulesLayer(
     const nodeModules = await npmCi(work, project, { env: opts.env });
     const inputs: LayerInput[] = [];
     if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules });
-    const own = nodeModules ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(() => true, () => false) : false;
+    const own = nodeModules
+      ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(
+          () => true,
+          () => false,
+        )
+      : false;
     if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
     const path = join(work, "node_modules.tar.gz");
     const desc = await buildLayer(inputs, path, { mtime, linkDuplicates: true });
@@ -79,16 +83,26 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const mtime = resolveMtime(undefined, opts.env);
   const base = await loadBase(opts.base, { cacheDir, mtime, keychainFor: opts.keychainFor, insecure: opts.insecure, log: opts.log });
   const cfg = base.image.config;
-  if (cfg.os !== "linux") throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
+  if (cfg.os !== "linux")
+    throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
   const platform = formatPlatform(cfg);
   const hostArch = hostPlatform().architecture;
   if (cfg.architecture !== hostArch || process.platform !== "linux") {
-    opts.log(`warning: npm installs for this host (${process.platform}/${hostArch}) but the image is ${platform}: packages with platform-specific binaries will not work`);
+    opts.log(
+      `warning: npm installs for this host (${process.platform}/${hostArch}) but the image is ${platform}: packages with platform-specific binaries will not work`,
+    );
   }
 
   const lockfileSha256 = sha256(project.lockfile);
   const runtime = runtimeLibrary();
-  const key = nodeModulesKey({ lockfile: project.lockfile, packageJson: project.packageJson, nodeVersion: process.version, platform, runtime, mtime });
+  const key = nodeModulesKey({
+    lockfile: project.lockfile,
+    packageJson: project.packageJson,
+    nodeVersion: process.version,
+    platform,
+    runtime,
+    mtime,
+  });
   let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
   const cached = nodeModules !== undefined;
   if (nodeModules) opts.log(`node_modules layer: cached (lockfile ${lockfileSha256})`);
@@ -111,7 +125,10 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
       base: base.image,
       baseName: base.name,
       layers: [
-        { layer: layerFromDescriptor(nodeModules.path, nodeModules.desc), createdBy: `rules_pipeline: node_modules layer (npm ci, ${basename(project.lockfilePath)} ${lockfileSha256})` },
+        {
+          layer: layerFromDescriptor(nodeModules.path, nodeModules.desc),
+          createdBy: `rules_pipeline: node_modules layer (npm ci, ${basename(project.lockfilePath)} ${lockfileSha256})`,
+        },
         { layer: layerFromDescriptor(codePath, codeDesc), createdBy: `rules_pipeline: app layer (${project.files.length} files)` },
       ],
       entrypoint,

@@ -57,7 +57,11 @@ export class IgnoreRules {
       if (line === "" || line.startsWith("#")) continue;
       const negate = line.startsWith("!");
       if (negate) line = line.slice(1).trim();
-      line = line.replace(/^\/+/, "").replace(/\/+$/, "").replace(/\/\.(?=\/|$)/g, "").replace(/^\.\//, "");
+      line = line
+        .replace(/^\/+/, "")
+        .replace(/\/+$/, "")
+        .replace(/\/\.(?=\/|$)/g, "")
+        .replace(/^\.\//, "");
       if (line === "" || line === ".") continue;
       this.rules.push({ re: compilePattern(line, `${where} line ${n + 1}`), negate, source: raw });
     }

@@ -42,7 +42,11 @@ function tail(text: string, lines = 15): string {
  * Runs npm ci in `workDir` (which receives copies of the project's package.json, lockfile and .npmrc) and
  * returns the path of the node_modules it made.
  */
-export async function npmCi(workDir: string, project: { dir: string; packageJsonPath: string; lockfilePath: string }, opts: NpmCiOptions): Promise<string | undefined> {
+export async function npmCi(
+  workDir: string,
+  project: { dir: string; packageJsonPath: string; lockfilePath: string },
+  opts: NpmCiOptions,
+): Promise<string | undefined> {
   copyFileSync(project.packageJsonPath, join(workDir, "package.json"));
   copyFileSync(project.lockfilePath, join(workDir, basename(project.lockfilePath)));
   if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(workDir, ".npmrc"));
@@ -69,7 +73,8 @@ export async function npmCi(workDir: string, project: { dir: string; packageJson
     return existsSync(nm) ? nm : undefined; // a project without dependencies
   }
   const out = result.out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
-  if (result.signal) throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s:\n${tail(out)}`);
+  if (result.signal)
+    throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s:\n${tail(out)}`);
   const registry = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
   if (NETWORK_CODES.test(out)) {
     throw new PipelineError(

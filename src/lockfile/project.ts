@@ -58,7 +58,9 @@ export function listCodeFiles(dir: string, rules: IgnoreRules): { rel: string; s
         st = statSync(src);
       } catch (e) {
         if (excluded) continue;
-        throw bad(`--lockfile project: ${src} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); a dangling symlink? Exclude it in .dockerignore`);
+        throw bad(
+          `--lockfile project: ${src} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); a dangling symlink? Exclude it in .dockerignore`,
+        );
       }
       if (st.isDirectory()) {
         if (/^(node_modules|\.git)$/.test(name)) continue;
@@ -91,7 +93,10 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   const packageJson = readOrFail(packageJsonPath, "--lockfile");
   if (!packageJson) throw bad(`--lockfile ${dirArg}: no package.json in ${dir}`);
   const pkg = parseJsonObject(packageJson, packageJsonPath);
-  if (pkg.workspaces !== undefined) throw bad(`${packageJsonPath}: "workspaces" projects are not supported by --lockfile builds (got ${JSON.stringify(pkg.workspaces).slice(0, 100)})`);
+  if (pkg.workspaces !== undefined)
+    throw bad(
+      `${packageJsonPath}: "workspaces" projects are not supported by --lockfile builds (got ${JSON.stringify(pkg.workspaces).slice(0, 100)})`,
+    );
   let lockfilePath = join(dir, "npm-shrinkwrap.json");
   let lockfile = readOrFail(lockfilePath, "--lockfile");
   if (!lockfile) {
@@ -115,7 +120,9 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   const rules = IgnoreRules.fromProject(dir);
   const files = listCodeFiles(dir, rules);
   if (!files.some((f) => f.rel === entry)) {
-    throw bad(`${entrySource}: entry script ${JSON.stringify(rawEntry)} is not among the project's files${rules.excludes(entry) ? " (.dockerignore or the built-in exclusions leave it out)" : ` (no ${join(dir, entry)})`}`);
+    throw bad(
+      `${entrySource}: entry script ${JSON.stringify(rawEntry)} is not among the project's files${rules.excludes(entry) ? " (.dockerignore or the built-in exclusions leave it out)" : ` (no ${join(dir, entry)})`}`,
+    );
   }
   return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, entry, files };
 }

@@ -25,7 +25,11 @@ export function runtimeLibrary(): Buffer {
     try {
       typescript = require("typescript") as typeof import("typescript");
     } catch (e) {
-      throw new PipelineError("E_RUNTIME_LIB", `the runtime library is only available as ${ts} and the TypeScript compiler cannot be loaded to compile it`, { cause: e });
+      throw new PipelineError(
+        "E_RUNTIME_LIB",
+        `the runtime library is only available as ${ts} and the TypeScript compiler cannot be loaded to compile it`,
+        { cause: e },
+      );
     }
     const out = typescript.transpileModule(readFileSync(ts, "utf8"), {
       compilerOptions: { module: typescript.ModuleKind.CommonJS, target: typescript.ScriptTarget.ES2022 },
@@ -33,5 +37,8 @@ export function runtimeLibrary(): Buffer {
     });
     return (cached = Buffer.from(out.outputText));
   }
-  throw new PipelineError("E_RUNTIME_LIB", `the runtime library is missing: neither ${js} nor ${ts} exists (a broken installation of rules_pipeline)`);
+  throw new PipelineError(
+    "E_RUNTIME_LIB",
+    `the runtime library is missing: neither ${js} nor ${ts} exists (a broken installation of rules_pipeline)`,
+  );
 }

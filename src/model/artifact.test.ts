@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import type { Descriptor } from "../oci/types";
-import { ANNOTATION_ORAS_DIGEST, ANNOTATION_ORAS_UNPACK, ANNOTATION_TITLE, EMPTY_CONFIG, MODEL_ARTIFACT_TYPE, modelManifestBytes, planModel } from "./artifact";
+import {
+  ANNOTATION_ORAS_DIGEST,
+  ANNOTATION_ORAS_UNPACK,
+  ANNOTATION_TITLE,
+  EMPTY_CONFIG,
+  MODEL_ARTIFACT_TYPE,
+  modelManifestBytes,
+  planModel,
+} from "./artifact";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 
 const D = (c: string) => sha256(c);
@@ -12,10 +20,22 @@ const tree: Descriptor = {
   // deliberately unsorted: the manifest sorts annotation keys
   annotations: { [ANNOTATION_TITLE]: "model", [ANNOTATION_ORAS_UNPACK]: "true", [ANNOTATION_ORAS_DIGEST]: D("tar") },
 };
-const file = (title: string, content = title): Descriptor => ({ mediaType: "application/octet-stream", digest: D(content), size: 5, annotations: { [ANNOTATION_TITLE]: title } });
+const file = (title: string, content = title): Descriptor => ({
+  mediaType: "application/octet-stream",
+  digest: D(content),
+  size: 5,
+  annotations: { [ANNOTATION_TITLE]: title },
+});
 
 function manifest(layers: Descriptor[], extra: Record<string, unknown> = {}) {
-  return { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers, ...extra };
+  return {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    artifactType: MODEL_ARTIFACT_TYPE,
+    config: EMPTY_CONFIG,
+    layers,
+    ...extra,
+  };
 }
 
 describe("modelManifestBytes", () => {

@@ -4,7 +4,7 @@
  */
 import { PipelineError } from "../errors";
 import { isDigest, sha256 } from "../oci/digest";
-import { Descriptor, Manifest, MediaType } from "../oci/types";
+import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 
 /** `artifactType` of a model manifest (OCI image-spec 1.1). */
 export const MODEL_ARTIFACT_TYPE = "application/vnd.rules-pipeline.model.v1";
@@ -44,7 +44,11 @@ export interface ModelPlan {
 function descriptor(d: Descriptor): Descriptor {
   const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (d.annotations && Object.keys(d.annotations).length) {
-    out.annotations = Object.fromEntries(Object.keys(d.annotations).sort().map((k) => [k, d.annotations![k]]));
+    out.annotations = Object.fromEntries(
+      Object.keys(d.annotations)
+        .sort()
+        .map((k) => [k, d.annotations![k]]),
+    );
   }
   return out;
 }
@@ -102,7 +106,10 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
   if (!manifest || typeof manifest !== "object") throw bad(where, "the manifest is not a JSON object");
   const m = manifest as Partial<Manifest>;
   if (!isModelManifest(m)) {
-    throw bad(where, `not a model artifact: artifactType is ${JSON.stringify(m.artifactType ?? null)} and config.mediaType ${JSON.stringify(m.config?.mediaType ?? null)}, expected ${MODEL_ARTIFACT_TYPE}`);
+    throw bad(
+      where,
+      `not a model artifact: artifactType is ${JSON.stringify(m.artifactType ?? null)} and config.mediaType ${JSON.stringify(m.config?.mediaType ?? null)}, expected ${MODEL_ARTIFACT_TYPE}`,
+    );
   }
   if (!Array.isArray(m.layers)) throw bad(where, "the manifest has no layers array");
   const layers = m.layers as Descriptor[];
@@ -112,11 +119,13 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
     }
   }
   const trees = layers.filter((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
-  if (trees.length !== 1) throw bad(where, `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`);
+  if (trees.length !== 1)
+    throw bad(where, `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`);
   const tree = trees[0];
   const rootTitle = tree.annotations?.[ANNOTATION_TITLE];
   if (typeof rootTitle !== "string" || rootTitle === "") throw bad(where, `the directory layer ${tree.digest} has no ${ANNOTATION_TITLE}`);
-  if (checkRelativePath(rootTitle, where, rootTitle).length !== 1) throw unsafe(where, rootTitle, "the directory layer's title must be a single name");
+  if (checkRelativePath(rootTitle, where, rootTitle).length !== 1)
+    throw unsafe(where, rootTitle, "the directory layer's title must be a single name");
   const diff = tree.annotations?.[ANNOTATION_ORAS_DIGEST];
   const seen = new Set<string>();
   const files: FileLayerPlan[] = [];
@@ -136,7 +145,8 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
     const parts = f.path.split("/");
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
-      if (seen.has(parent)) throw bad(where, `layer ${JSON.stringify(`${rootTitle}/${f.path}`)} lies under the file layer ${JSON.stringify(`${rootTitle}/${parent}`)}`);
+      if (seen.has(parent))
+        throw bad(where, `layer ${JSON.stringify(`${rootTitle}/${f.path}`)} lies under the file layer ${JSON.stringify(`${rootTitle}/${parent}`)}`);
     }
   }
   return { tree, rootTitle, treeDiffId: diff && isDigest(diff) ? diff : undefined, files };

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256 } from "../oci/digest";
-import { CacheMarker, checkEntry, defaultModelCacheDir, listTree, MANIFEST_FILE, MARKER_FILE } from "./cache";
+import { type CacheMarker, checkEntry, defaultModelCacheDir, listTree, MANIFEST_FILE, MARKER_FILE } from "./cache";
 
 let tmp: string;
 beforeEach(() => {
@@ -31,7 +31,11 @@ describe("checkEntry", () => {
     writeFileSync(join(model, "w.bin"), Buffer.alloc(64, 1));
     symlinkSync("d/a.txt", join(model, "l"));
     writeFileSync(join(entry, MANIFEST_FILE), manifest);
-    const marker: CacheMarker = { version: 1, digest, entries: await listTree(model, { hash: true, known: new Map([["w.bin", sha256(Buffer.alloc(64, 1))]]) }) };
+    const marker: CacheMarker = {
+      version: 1,
+      digest,
+      entries: await listTree(model, { hash: true, known: new Map([["w.bin", sha256(Buffer.alloc(64, 1))]]) }),
+    };
     writeFileSync(join(entry, MARKER_FILE), JSON.stringify(marker));
     return entry;
   }

@@ -33,7 +33,7 @@ export interface CacheMarker {
 /** `$XDG_CACHE_HOME/rules_pipeline/models`, else `~/.cache/rules_pipeline/models`. */
 export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env, home: string = env.HOME || homedir()): string {
   const xdg = env.XDG_CACHE_HOME;
-  return join(xdg && xdg.startsWith("/") ? xdg : join(home, ".cache"), "rules_pipeline", "models");
+  return join(xdg?.startsWith("/") ? xdg : join(home, ".cache"), "rules_pipeline", "models");
 }
 
 export function entryDir(cacheDir: string, digest: string): string {

@@ -9,7 +9,7 @@
  * regular file, which is stored as that file's content; one that names a directory, or nothing, is refused.
  * Sockets, FIFOs and devices are refused. Hard links are stored as separate files.
  */
-import { lstatSync, readdirSync, readlinkSync, statSync, Stats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { linkStaysInside as staysInsideRoot } from "../layer/decompress";
@@ -97,7 +97,10 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
           throw inputError(dir, `symlink ${JSON.stringify(path)} -> ${JSON.stringify(target)} leads outside the directory to nothing (dangling)`);
         }
         if (!real.isFile()) {
-          throw inputError(dir, `symlink ${JSON.stringify(path)} -> ${JSON.stringify(target)} leads outside the directory to something that is not a regular file; copy it in or link inside the directory`);
+          throw inputError(
+            dir,
+            `symlink ${JSON.stringify(path)} -> ${JSON.stringify(target)} leads outside the directory to something that is not a regular file; copy it in or link inside the directory`,
+          );
         }
         addFile(path, host, real);
       } else {

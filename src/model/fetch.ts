@@ -7,19 +7,19 @@
  */
 import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
-import { formatReference, Reference } from "../oci/reference";
-import { Descriptor, Manifest, MediaType } from "../oci/types";
+import { formatReference, type Reference } from "../oci/reference";
+import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
 import { forEachLimited } from "../concurrency";
-import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, LayerLimits } from "../layer/limits";
+import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
 import { transferRateOf } from "../registry/transfer-rate";
-import { ProgressSink, silentProgress } from "../registry/progress";
-import { FileLayerPlan, ModelPlan, planModel } from "./artifact";
+import { type ProgressSink, silentProgress } from "../registry/progress";
+import { type FileLayerPlan, type ModelPlan, planModel } from "./artifact";
 import { linkStaysInside } from "./collect";
 
 export interface FetchOptions {
@@ -45,7 +45,10 @@ export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<
   const name = formatReference(ref);
   const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   if (fetched.mediaType !== MediaType.OCI_MANIFEST) {
-    throw new PipelineError("E_MODEL_ARTIFACT", `model ${name}: expected an OCI image manifest (${MediaType.OCI_MANIFEST}), the registry answered ${JSON.stringify(fetched.mediaType)}`);
+    throw new PipelineError(
+      "E_MODEL_ARTIFACT",
+      `model ${name}: expected an OCI image manifest (${MediaType.OCI_MANIFEST}), the registry answered ${JSON.stringify(fetched.mediaType)}`,
+    );
   }
   let manifest: Manifest;
   try {
@@ -89,7 +92,11 @@ function realDirUnder(root: string, parts: readonly string[], where: string, tit
       mkdirSync(cur, { mode: 0o755 });
       continue;
     }
-    if (!st.isDirectory()) throw unsafe(where, `layer ${JSON.stringify(title)}: ${JSON.stringify(p)} on its path is a ${st.isSymbolicLink() ? "symlink" : "file"} in the directory layer, not a directory`);
+    if (!st.isDirectory())
+      throw unsafe(
+        where,
+        `layer ${JSON.stringify(title)}: ${JSON.stringify(p)} on its path is a ${st.isSymbolicLink() ? "symlink" : "file"} in the directory layer, not a directory`,
+      );
   }
   return cur;
 }
@@ -98,7 +105,14 @@ function realDirUnder(root: string, parts: readonly string[], where: string, tit
 function checkTree(root: string, rootTitle: string, where: string): void {
   const top = readdirSync(root);
   const extra = top.filter((n) => n !== rootTitle);
-  if (extra.length) throw unsafe(where, `the directory layer has entries outside ${JSON.stringify(rootTitle + "/")}: ${extra.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}`);
+  if (extra.length)
+    throw unsafe(
+      where,
+      `the directory layer has entries outside ${JSON.stringify(rootTitle + "/")}: ${extra
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(", ")}`,
+    );
   const st = top.length ? lstatSync(join(root, rootTitle)) : undefined;
   if (!st?.isDirectory()) throw unsafe(where, `the directory layer does not hold a directory ${JSON.stringify(rootTitle)}`);
   const walk = (host: string, rel: string) => {
@@ -108,7 +122,8 @@ function checkTree(root: string, rootTitle: string, where: string): void {
       const s = lstatSync(p);
       if (s.isSymbolicLink()) {
         const target = readlinkSync(p);
-        if (!linkStaysInside(path, target)) throw unsafe(where, `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`);
+        if (!linkStaysInside(path, target))
+          throw unsafe(where, `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`);
       } else if (s.isDirectory()) walk(p, path);
     }
   };
@@ -124,7 +139,8 @@ async function writeFileLayer(r: ResolvedModel, modelDir: string, f: FileLayerPl
   try {
     fh = await fsp.open(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new PipelineError("E_MODEL_ARTIFACT", `${where}: layer ${JSON.stringify(title)}: the directory layer already has that path`);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      throw new PipelineError("E_MODEL_ARTIFACT", `${where}: layer ${JSON.stringify(title)}: the directory layer already has that path`);
     throw e;
   }
   // The stream owns the handle from here and closes it, also on error.
@@ -171,7 +187,13 @@ export async function fetchModelInto(
   const byDigest = new Map<string, FileLayerPlan[]>();
   for (const f of r.plan.files) byDigest.set(f.desc.digest, [...(byDigest.get(f.desc.digest) ?? []), f]);
   let inFlight = 0; // declared bytes of the files being written now (part of them may be on disk already)
-  const fits = (f: FileLayerPlan) => ensureFreeSpace(modelDir, inFlight + f.desc.size, limits, `${where}: writing ${JSON.stringify(`${r.plan.rootTitle}/${f.path}`)} (${formatSize(f.desc.size)})`);
+  const fits = (f: FileLayerPlan) =>
+    ensureFreeSpace(
+      modelDir,
+      inFlight + f.desc.size,
+      limits,
+      `${where}: writing ${JSON.stringify(`${r.plan.rootTitle}/${f.path}`)} (${formatSize(f.desc.size)})`,
+    );
   await forEachLimited([...byDigest.values()], 3, async ([first, ...rest]) => {
     fits(first);
     inFlight += first.desc.size;

@@ -43,7 +43,8 @@ async function moveInto(src: string, dest: string, replace: boolean): Promise<vo
     await fsp.rmdir(dest);
     return fsp.rename(src, dest);
   }
-  if (!replace) throw new PipelineError("E_MODEL_OUTPUT", `model output ${dest} is a non-empty directory; remove it, pick another, or replace it (--force)`);
+  if (!replace)
+    throw new PipelineError("E_MODEL_OUTPUT", `model output ${dest} is a non-empty directory; remove it, pick another, or replace it (--force)`);
   const old = tempPath(dest);
   await fsp.rename(dest, old);
   await fsp.rename(src, dest);

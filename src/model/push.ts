@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { fileDigest, sha256 } from "../oci/digest";
-import { formatReference, Reference } from "../oci/reference";
-import { ImageConfig, Manifest, MediaType } from "../oci/types";
+import { formatReference, type Reference } from "../oci/reference";
+import { type ImageConfig, type Manifest, MediaType } from "../oci/types";
 import { bufferBlob, fileLayer } from "../layer/blob";
-import { buildLayer, LayerInput, layerFromDescriptor } from "../layer/build";
+import { buildLayer, type LayerInput, layerFromDescriptor } from "../layer/build";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import type { Keychain } from "../auth/keychain";
@@ -29,7 +29,7 @@ import {
   MODEL_ROOT_TITLE,
   modelManifestBytes,
 } from "./artifact";
-import { collectModel, CollectedModel, DEFAULT_FILE_LAYER_THRESHOLD } from "./collect";
+import { collectModel, type CollectedModel, DEFAULT_FILE_LAYER_THRESHOLD } from "./collect";
 
 export interface PushModelOptions {
   keychain: Keychain;
@@ -100,17 +100,24 @@ function asImage(built: BuiltModel): Image {
 /** Pushes the directory `dir` as a model artifact to `ref` (its tag, if any, and `opts.tags` are set). */
 export async function pushModel(dir: string, ref: Reference, opts: PushModelOptions): Promise<{ digest: string; reference: string }> {
   if (ref.digest) {
-    throw new PipelineError("E_BAD_REFERENCE", `model push target ${formatReference(ref)}: give HOST/REPOSITORY[:TAG]; the digest is the result of the push, not its target`);
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `model push target ${formatReference(ref)}: give HOST/REPOSITORY[:TAG]; the digest is the result of the push, not its target`,
+    );
   }
   const workDir = mkdtempSync(join(tmpdir(), "model-push-"));
   try {
     const built = await buildModel(dir, workDir, opts.fileLayerThreshold);
     const tags = [...new Set([...(ref.tag ? [ref.tag] : []), ...(opts.tags ?? [])])];
-    const result = await pushImage(asImage(built), { registry: ref.registry, repository: ref.repository, tags }, {
-      keychain: opts.keychain,
-      insecure: opts.insecure,
-      progress: opts.progress,
-    });
+    const result = await pushImage(
+      asImage(built),
+      { registry: ref.registry, repository: ref.repository, tags },
+      {
+        keychain: opts.keychain,
+        insecure: opts.insecure,
+        progress: opts.progress,
+      },
+    );
     return { digest: result.digest, reference: result.reference };
   } finally {
     await fsp.rm(workDir, { recursive: true, force: true });

@@ -12,12 +12,12 @@ import { makeTempDirSync } from "../cache/names";
 import { sweepBeforeWrite } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
-import { formatReference, parseReference, Reference } from "../oci/reference";
+import { formatReference, parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../auth/keychain";
 import { resolveDigest } from "../registry/pull";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
-import { CacheMarker, checkEntry, defaultModelCacheDir, entryDir, listTree, MANIFEST_FILE, MARKER_FILE, MODEL_DIR } from "./cache";
+import { type CacheMarker, checkEntry, defaultModelCacheDir, entryDir, listTree, MANIFEST_FILE, MARKER_FILE, MODEL_DIR } from "./cache";
 import { fetchModelInto, resolveModel } from "./fetch";
 
 export interface SyncModelOptions {
@@ -86,7 +86,11 @@ export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ d
     await download(ref, digest, entry, opts);
   } catch (e) {
     if (e instanceof PipelineError) throw e;
-    throw new PipelineError("E_MODEL_CACHE", `model ${id}: cannot write cache entry ${entry}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new PipelineError(
+      "E_MODEL_CACHE",
+      `model ${id}: cannot write cache entry ${entry}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { cause: e },
+    );
   }
   return { digest, dir: join(entry, MODEL_DIR) };
 }

@@ -20,12 +20,15 @@ describe("platform grammar", () => {
     expect(formatPlatform(parsePlatform("linux/arm/v7", "x"))).toBe("linux/arm/v7");
   });
 
-  test.each(["amd64", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/AMD64", "linux /amd64", ""])("refuses %j with E_BAD_PLATFORM naming the flag and value", (bad) => {
-    const e = code(() => parsePlatform(bad, "`platforms` of //pkg:app"));
-    expect(e.code).toBe("E_BAD_PLATFORM");
-    expect(e.message).toContain("`platforms` of //pkg:app: expected os/arch[/variant]");
-    expect(e.message).toContain(`got ${JSON.stringify(bad)}`);
-  });
+  test.each(["amd64", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/AMD64", "linux /amd64", ""])(
+    "refuses %j with E_BAD_PLATFORM naming the flag and value",
+    (bad) => {
+      const e = code(() => parsePlatform(bad, "`platforms` of //pkg:app"));
+      expect(e.code).toBe("E_BAD_PLATFORM");
+      expect(e.message).toContain("`platforms` of //pkg:app: expected os/arch[/variant]");
+      expect(e.message).toContain(`got ${JSON.stringify(bad)}`);
+    },
+  );
 
   test("lists: repeated and comma separated, in order, once each", () => {
     expect(parsePlatformList(["linux/amd64,linux/arm64", "linux/amd64"], "--platform").map(formatPlatform)).toEqual(["linux/amd64", "linux/arm64"]);
@@ -46,7 +49,12 @@ describe("platform grammar", () => {
   });
 
   test("pick: the matching entry, or E_PLATFORM listing what the index has", () => {
-    const d = (architecture: string): Descriptor => ({ mediaType: "m", digest: `sha256:${architecture}`, size: 1, platform: { os: "linux", architecture } });
+    const d = (architecture: string): Descriptor => ({
+      mediaType: "m",
+      digest: `sha256:${architecture}`,
+      size: 1,
+      platform: { os: "linux", architecture },
+    });
     const entries = [d("amd64"), d("arm64")];
     expect(pickPlatform(entries, { os: "linux", architecture: "arm64" }, { name: "x", indexDigest: "sha256:i" }).digest).toBe("sha256:arm64");
     const e = code(() => pickPlatform(entries, { os: "linux", architecture: "s390x" }, { name: "OCI layout d", indexDigest: "sha256:i" }));

@@ -56,7 +56,16 @@ export function platformMatches(have: Platform | undefined, want: Platform): boo
   return (have.variant ?? defaultVariant(have.architecture)) === want.variant;
 }
 
-const NODE_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
+const NODE_ARCH: Record<string, string> = {
+  x64: "amd64",
+  arm64: "arm64",
+  arm: "arm",
+  ia32: "386",
+  ppc64: "ppc64le",
+  s390x: "s390x",
+  riscv64: "riscv64",
+  loong64: "loong64",
+};
 
 /** The platform of this machine (images run here are Linux images, whatever the OS): e.g. linux/amd64. */
 export function hostPlatform(nodeArch: string = osArch()): Platform {
@@ -75,7 +84,10 @@ export function pickPlatform(
 ): Descriptor {
   const match = entries.find((d) => platformMatches(d.platform, want) && accept(d));
   if (match) return match;
-  throw new PipelineError("E_PLATFORM", `${where.name}: no manifest for ${formatPlatform(want)} in index ${where.indexDigest} (has: ${listPlatforms(entries)})`);
+  throw new PipelineError(
+    "E_PLATFORM",
+    `${where.name}: no manifest for ${formatPlatform(want)} in index ${where.indexDigest} (has: ${listPlatforms(entries)})`,
+  );
 }
 
 /** `linux/amd64, linux/arm64` for messages: the platforms of an index's entries, or "none". */

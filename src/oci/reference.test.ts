@@ -44,7 +44,16 @@ describe("parseReference", () => {
   });
 
   test("loopback is the host `localhost` and the IP literals 127.0.0.0/8 and ::1, nothing that only looks like them", () => {
-    for (const host of ["localhost", "LocalHost:5000", "127.0.0.1", "127.255.255.254:443", "127.1.2.3:5000", "[::1]", "[0:0:0:0:0:0:0:1]:5000", "[::0001]:1"]) {
+    for (const host of [
+      "localhost",
+      "LocalHost:5000",
+      "127.0.0.1",
+      "127.255.255.254:443",
+      "127.1.2.3:5000",
+      "[::1]",
+      "[0:0:0:0:0:0:0:1]:5000",
+      "[::0001]:1",
+    ]) {
       expect([host, isLoopbackRegistry(host)]).toEqual([host, true]);
     }
     // DNS names anyone can register or point anywhere: credentials must not go to them over plain HTTP.

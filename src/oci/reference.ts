@@ -30,7 +30,7 @@ export function normalizeRegistry(host: string): string {
  * that only looks like one (`127.0.0.1.example.com`, `127.x.example`) is a DNS name like any other: not loopback.
  */
 export function isLoopbackRegistry(host: string): boolean {
-  const m = /^(?:\[([^\]]*)\]|([^:\[\]]*))(?::\d+)?$/.exec(host);
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*))(?::\d+)?$/.exec(host);
   if (!m) return false;
   if (m[1] !== undefined) return isIP(m[1]) === 6 && !m[1].includes("%") && new URL(`http://[${m[1]}]/`).hostname === "[::1]";
   const name = m[2];
@@ -51,10 +51,7 @@ export function validateRegistry(registry: string, what = "registry"): string {
 /** Validates a repository path with no tag or digest. */
 export function validateRepository(repository: string, what = "repository"): string {
   if (repository.includes("@") || /:[^/]*$/.test(repository)) {
-    throw new PipelineError(
-      "E_BAD_REFERENCE",
-      `${what}: should not contain a tag or digest, got ${JSON.stringify(repository)}`,
-    );
+    throw new PipelineError("E_BAD_REFERENCE", `${what}: should not contain a tag or digest, got ${JSON.stringify(repository)}`);
   }
   const parts = repository.split("/");
   if (!repository || parts.some((p) => !REPOSITORY_COMPONENT_RE.test(p))) {
@@ -91,7 +88,10 @@ export function parseReference(input: string, what = "reference"): Reference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!SHA256_DIGEST_RE.test(digest)) {
-      throw new PipelineError("E_BAD_REFERENCE", `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(digest)} in ${JSON.stringify(input)}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(digest)} in ${JSON.stringify(input)}`,
+      );
     }
   }
   let tag: string | undefined;

@@ -2,7 +2,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, test } from "vitest";
 import { sha256 } from "./digest";
-import { Verifier, verified, VerifyProblem, VerifyStream, VerifyStreamOptions } from "./verify";
+import { Verifier, verified, type VerifyProblem, VerifyStream, type VerifyStreamOptions } from "./verify";
 
 const chunks = [Buffer.from("alpha-"), Buffer.from("beta-"), Buffer.from("gamma")];
 const whole = Buffer.concat(chunks);

@@ -6,7 +6,7 @@
  * pipelines, through `verified()`; both share `Verifier`.
  */
 import { createHash } from "node:crypto";
-import { Transform, TransformCallback } from "node:stream";
+import { Transform, type TransformCallback } from "node:stream";
 import { PipelineError } from "../errors";
 
 /** What the content must be. An absent digest only counts (and hashes, unless `hash: false`). */

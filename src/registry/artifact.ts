@@ -7,10 +7,10 @@
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { sha256 } from "../oci/digest";
-import { Descriptor, Manifest, MediaType } from "../oci/types";
+import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "./client";
 import type { Logger } from "./http";
-import { putReferrer, PutReferrerResult } from "./referrers";
+import { putReferrer, type PutReferrerResult } from "./referrers";
 
 export const EMPTY_JSON = Buffer.from("{}");
 
@@ -63,7 +63,13 @@ export async function attachArtifact(
   artifact: Artifact,
   opts: AttachOptions = {},
 ): Promise<AttachResult> {
-  const client = new RegistryClient(target.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, scheme: opts.scheme, access: "push" });
+  const client = new RegistryClient(target.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    log: opts.log,
+    scheme: opts.scheme,
+    access: "push",
+  });
   const { repository } = target;
   const { bytes, descriptor } = artifactManifest(artifact, subject);
   const { uploadBlob } = await import("./upload");

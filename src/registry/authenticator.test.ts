@@ -8,7 +8,7 @@ import type { FakeRequest } from "../../test/fixtures/registry";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { Authenticator, covers } from "./authenticator";
 import { RegistryClient } from "./client";
-import { HttpTransport, HttpResponse } from "./http";
+import { HttpTransport, type HttpResponse } from "./http";
 import { mountBlob, uploadBlob } from "./upload";
 
 const USER = "carol";
@@ -49,7 +49,8 @@ async function bearerSetup(opts: TokenServerOptions = {}) {
       ok = auth === undefined || auth === "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
       scopes = url.searchParams.getAll("scope");
     }
-    if (!ok || opts.reject) return void res.writeHead(401, { "Content-Type": "application/json" }).end('{"details":"incorrect username or password"}');
+    if (!ok || opts.reject)
+      return void res.writeHead(401, { "Content-Type": "application/json" }).end('{"details":"incorrect username or password"}');
     const token = `tok-${++n}-${req.headers.authorization ? "user" : req.method === "POST" ? "refresh" : "anon"}`;
     issued.set(token, scopes);
     const body = req.method === "POST" ? { access_token: token, expires_in: opts.expiresIn ?? 300 } : { token, expires_in: opts.expiresIn ?? 300 };
@@ -74,7 +75,8 @@ async function bearerSetup(opts: TokenServerOptions = {}) {
 function answerRegistry(req: FakeRequest, res: ServerResponse): void {
   const url = new URL(req.url, "http://x");
   if (req.method === "HEAD" && url.pathname.includes("/blobs/")) return void res.writeHead(404).end();
-  if (req.method === "POST" && url.searchParams.get("mount")) return void res.writeHead(201, { "Docker-Content-Digest": url.searchParams.get("mount")! }).end();
+  if (req.method === "POST" && url.searchParams.get("mount"))
+    return void res.writeHead(201, { "Docker-Content-Digest": url.searchParams.get("mount")! }).end();
   if (req.method === "POST") return void res.writeHead(202, { Location: "/upload/1" }).end();
   if (req.method === "PUT" && url.pathname.startsWith("/upload/")) {
     return void res.writeHead(201, { "Docker-Content-Digest": url.searchParams.get("digest")! }).end();
@@ -96,7 +98,12 @@ describe("Bearer token flow", () => {
     expect(first.searchParams.getAll("scope")).toEqual(["repository:team/app:pull"]);
     expect(tokens.requests[0].headers.authorization).toBe("Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
     // Registry: anonymous 401 once, then the token up front.
-    expect(registry.requests.map((r) => r.headers.authorization ?? "none")).toEqual(["none", "Bearer tok-1-user", "Bearer tok-1-user", "Bearer tok-2-user"]);
+    expect(registry.requests.map((r) => r.headers.authorization ?? "none")).toEqual([
+      "none",
+      "Bearer tok-1-user",
+      "Bearer tok-1-user",
+      "Bearer tok-2-user",
+    ]);
   });
 
   it("asks pull,push for a push client and adds the source repository's pull scope for a mount", async () => {
@@ -125,7 +132,12 @@ describe("Bearer token flow", () => {
     expect(tokens.requests[0].method).toBe("POST");
     expect(tokens.requests[0].headers["content-type"]).toBe("application/x-www-form-urlencoded");
     const form = new URLSearchParams(tokens.requests[0].body.toString());
-    expect(Object.fromEntries(form)).toMatchObject({ grant_type: "refresh_token", refresh_token: REFRESH, service: "svc", scope: "repository:team/app:pull" });
+    expect(Object.fromEntries(form)).toMatchObject({
+      grant_type: "refresh_token",
+      refresh_token: REFRESH,
+      service: "svc",
+      scope: "repository:team/app:pull",
+    });
     expect(registry.requests.at(-1)!.headers.authorization).toBe("Bearer tok-1-refresh");
   });
 
@@ -149,7 +161,10 @@ describe("Bearer token flow", () => {
 
   it("a token service refusing the credentials is E_UNAUTHORIZED naming the source", async () => {
     const { registry } = await bearerSetup({ reject: true });
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }, "docker config /x/config.json auths[\"r\"]"), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }, 'docker config /x/config.json auths["r"]'),
+      retry: FAST,
+    });
     const err = await client.blobExists("team/app", DIGEST).catch((e) => e);
     expect(err.code).toBe("E_UNAUTHORIZED");
     expect(err.message).toContain("token service rejected");
@@ -158,7 +173,9 @@ describe("Bearer token flow", () => {
   });
 
   it("refuses to send credentials to a plain-HTTP token realm on another (non-loopback) host", async () => {
-    const registry = await serve((_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/token",service="s"' }).end());
+    const registry = await serve(
+      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/token",service="s"' }).end(),
+    );
     const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
     const err = await client.ping().catch((e) => e);
     expect(err.code).toBe("E_INSECURE_AUTH");
@@ -170,7 +187,7 @@ describe("the token cache: shared by every client in the process, keyed by regis
   /** A token service that issues `<label>-<n>` to anyone (anonymous, or the unit user), recording each token's scopes. */
   async function tokenService(label: string, issued: Set<string>) {
     let n = 0;
-    return serve((req, res) => {
+    return serve((_req, res) => {
       const token = `${label}-${++n}`;
       issued.add(token);
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token, expires_in: 300 }));
@@ -220,7 +237,11 @@ describe("the token cache: shared by every client in the process, keyed by regis
     const second = await tokenService("second", issued);
     let realm = `${first.url}/token`;
     let service = "svc";
-    const registry = await tokenRegistry(issued, () => realm, () => service);
+    const registry = await tokenRegistry(
+      issued,
+      () => realm,
+      () => service,
+    );
     const pull = () => new RegistryClient(registry.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
     await pull();
     realm = `${second.url}/token`;
@@ -247,7 +268,10 @@ describe("scopes", () => {
     // The fake's challenge names repository:team/app:pull; ask for another repository so it is extra.
     const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
     await client.blobExists("team/other", DIGEST);
-    expect(new URL(tokens.requests[0].url, "http://x").searchParams.getAll("scope")).toEqual(["repository:team/other:pull", "repository:team/app:pull"]);
+    expect(new URL(tokens.requests[0].url, "http://x").searchParams.getAll("scope")).toEqual([
+      "repository:team/other:pull",
+      "repository:team/app:pull",
+    ]);
   });
 });
 
@@ -282,8 +306,14 @@ describe("Basic flow", () => {
     const res = { headers: { "www-authenticate": 'Basic realm="r"' }, url: new URL("http://registry.example.com/v2/") } as unknown as HttpResponse;
     const ctx = { registry: "registry.example.com", operation: "ping" };
     const make = (insecure: boolean) =>
-      new Authenticator("registry.example.com", { keychain: keychainOf({ username: USER, password: PASSWORD }), insecure, transport: new HttpTransport(FAST) });
-    const err = await make(false).challenge(res, [], undefined, ctx).catch((e) => e);
+      new Authenticator("registry.example.com", {
+        keychain: keychainOf({ username: USER, password: PASSWORD }),
+        insecure,
+        transport: new HttpTransport(FAST),
+      });
+    const err = await make(false)
+      .challenge(res, [], undefined, ctx)
+      .catch((e) => e);
     expect(err.code).toBe("E_INSECURE_AUTH");
     expect(await make(true).challenge(res, [], undefined, ctx)).toBe("Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
     // Loopback plain HTTP is fine.
@@ -292,7 +322,9 @@ describe("Basic flow", () => {
     // A host that only starts like a loopback address is another machine.
     for (const host of ["127.x.example:5000", "127.0.0.1.example.com"]) {
       const lookalike = { ...res, url: new URL(`http://${host}/v2/`) } as HttpResponse;
-      const refused = await make(false).challenge(lookalike, [], undefined, ctx).catch((e) => e);
+      const refused = await make(false)
+        .challenge(lookalike, [], undefined, ctx)
+        .catch((e) => e);
       expect(refused).toMatchObject({ code: "E_INSECURE_AUTH" });
       expect(refused.message).toContain(`over plain HTTP to ${host}`);
     }
@@ -300,7 +332,11 @@ describe("Basic flow", () => {
 
   it("rejects an identity token for a Basic registry and unknown schemes", async () => {
     const ctx = { registry: "localhost:1", operation: "ping" };
-    const a = new Authenticator("localhost:1", { keychain: keychainOf({ identityToken: REFRESH }), insecure: false, transport: new HttpTransport(FAST) });
+    const a = new Authenticator("localhost:1", {
+      keychain: keychainOf({ identityToken: REFRESH }),
+      insecure: false,
+      transport: new HttpTransport(FAST),
+    });
     const basic = { headers: { "www-authenticate": 'Basic realm="r"' }, url: new URL("http://localhost:1/v2/") } as unknown as HttpResponse;
     expect((await a.challenge(basic, [], undefined, ctx).catch((e) => e)).code).toBe("E_UNAUTHORIZED");
     const neg = { headers: { "www-authenticate": "Negotiate" }, url: new URL("http://localhost:1/v2/") } as unknown as HttpResponse;
@@ -322,22 +358,34 @@ describe("no secret ever reaches an error message or a log line", () => {
       }
     };
     // Basic registry rejecting the password.
-    const basicReg = await serve((_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"nope"}]}'));
-    await collect(new RegistryClient(basicReg.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST));
+    const basicReg = await serve(
+      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"nope"}]}'),
+    );
+    await collect(
+      new RegistryClient(basicReg.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST),
+    );
     // Token service rejecting password and refresh token; registry rejecting a valid token.
     const { registry } = await bearerSetup({ reject: true });
     await collect(new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).ping());
     await collect(new RegistryClient(registry.host, { keychain: keychainOf({ identityToken: REFRESH }), retry: FAST, log }).ping());
     const ok = await bearerSetup();
     const picky = await serve((req, res) => {
-      if (!req.headers.authorization) return void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${ok.tokens.url}/token",service="svc"` }).end();
+      if (!req.headers.authorization)
+        return void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${ok.tokens.url}/token",service="svc"` }).end();
       res.writeHead(401).end(); // refuses even good tokens
     });
-    await collect(new RegistryClient(picky.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST));
+    await collect(
+      new RegistryClient(picky.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST),
+    );
     // Successful flows log too.
-    await new RegistryClient(ok.registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("team/app", DIGEST);
+    await new RegistryClient(ok.registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists(
+      "team/app",
+      DIGEST,
+    );
     // Insecure refusal.
-    const insecureReg = await serve((_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/t"' }).end());
+    const insecureReg = await serve(
+      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/t"' }).end(),
+    );
     await collect(new RegistryClient(insecureReg.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).ping());
 
     expect(texts.length).toBeGreaterThan(10);

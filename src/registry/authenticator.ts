@@ -12,9 +12,9 @@
 import { createHash } from "node:crypto";
 import { PipelineError, redactUrl } from "../errors";
 import { isLoopbackRegistry } from "../oci/reference";
-import { isBasic, isIdentityToken, Keychain, ResolvedCredential, resolveCredential } from "../auth/keychain";
-import { Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
-import { ErrorContext, responseError, unauthorizedError } from "./errors";
+import { isBasic, isIdentityToken, type Keychain, type ResolvedCredential, resolveCredential } from "../auth/keychain";
+import { type Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
+import { type ErrorContext, responseError, unauthorizedError } from "./errors";
 import type { HttpResponse, HttpTransport, Logger } from "./http";
 
 /** `repository:team/app:pull,push`. */
@@ -102,7 +102,10 @@ export class Authenticator {
     if (!chosen) {
       const schemes = challenges.map((c) => c.scheme).join(", ");
       // The header is the registry's, never a credential: quote it (clipped) so the problem can be seen.
-      const raw = [res.headers["www-authenticate"] ?? []].flat().join(", ").replace(/[\x00-\x1f\x7f]/g, " ");
+      const raw = [res.headers["www-authenticate"] ?? []]
+        .flat()
+        .join(", ")
+        .replace(/[\x00-\x1f\x7f]/g, " ");
       const header = `WWW-Authenticate: ${raw.length > 200 ? `${raw.slice(0, 200)}...` : raw}`;
       const why = !raw.trim()
         ? "no WWW-Authenticate challenge"
@@ -114,7 +117,8 @@ export class Authenticator {
       throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, why);
     }
     if (chosen.scheme === "basic") {
-      if (sent?.startsWith("Basic ")) throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, "credentials rejected");
+      if (sent?.startsWith("Basic "))
+        throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, "credentials rejected");
       this.scheme = "basic";
       return this.basicHeader(res.url, ctx);
     }
@@ -190,7 +194,10 @@ export class Authenticator {
     try {
       realm = new URL(bearer.realm);
     } catch {
-      throw new PipelineError("E_REGISTRY", `${ctx.operation}: registry ${this.registry} sent an invalid token realm ${JSON.stringify(redactUrl(bearer.realm))}`);
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${ctx.operation}: registry ${this.registry} sent an invalid token realm ${JSON.stringify(redactUrl(bearer.realm))}`,
+      );
     }
     const { credential, source } = await this.resolve(ctx.repository);
     const tokenCtx: ErrorContext = { ...ctx, operation: `${ctx.operation} (token from ${realm.host})`, credentialSource: source };

@@ -52,11 +52,14 @@ describe("scheme", () => {
 
 describe("manifests", () => {
   it("GETs with an Accept for OCI and Docker manifests and indexes, and checks the digest", async () => {
-    const s = await serve((_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest }).end(manifest));
+    const s = await serve(
+      (_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest }).end(manifest),
+    );
     const got = await client(s.host).getManifest("a/b", digest);
     expect(got).toEqual({ bytes: manifest, mediaType: MediaType.OCI_MANIFEST, digest });
     const accept = String(s.requests[0].headers.accept);
-    for (const t of [MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST]) expect(accept).toContain(t);
+    for (const t of [MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST])
+      expect(accept).toContain(t);
     expect(accept).toBe(MANIFEST_ACCEPT);
   });
 
@@ -67,7 +70,8 @@ describe("manifests", () => {
 
   it("rejects a manifest whose bytes do not match the digest asked for or the one announced", async () => {
     const s = await serve((req, res) => {
-      if (req.url.endsWith("/latest")) return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": sha256("other") }).end(manifest);
+      if (req.url.endsWith("/latest"))
+        return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": sha256("other") }).end(manifest);
       res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST }).end(manifest);
     });
     await expect(client(s.host).getManifest("a/b", sha256("other"))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
@@ -77,7 +81,9 @@ describe("manifests", () => {
   it("HEAD answers digest and media type, or undefined for 404", async () => {
     const s = await serve((req, res) => {
       if (req.url.endsWith("/missing")) return void res.writeHead(404).end();
-      res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest, "Content-Length": String(manifest.length) }).end();
+      res
+        .writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest, "Content-Length": String(manifest.length) })
+        .end();
     });
     expect(await client(s.host).headManifest("a/b", "v1")).toEqual({ digest, mediaType: MediaType.OCI_MANIFEST, size: manifest.length });
     expect(await client(s.host).headManifest("a/b", "missing")).toBeUndefined();
@@ -96,7 +102,8 @@ describe("manifests", () => {
     let stored = false;
     const s = await serve((req, res) => {
       if (req.method === "PUT") return void ((stored = true), res.writeHead(201).end());
-      if (req.method === "HEAD" && stored && req.url.endsWith(digest)) return void res.writeHead(200, { "Docker-Content-Digest": digest, "Content-Type": MediaType.OCI_MANIFEST }).end();
+      if (req.method === "HEAD" && stored && req.url.endsWith(digest))
+        return void res.writeHead(200, { "Docker-Content-Digest": digest, "Content-Type": MediaType.OCI_MANIFEST }).end();
       res.writeHead(404).end();
     });
     expect(await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).toBe(digest);
@@ -107,7 +114,9 @@ describe("manifests", () => {
   it("refuses a PUT answer whose Docker-Content-Digest is not the digest of the bytes sent", async () => {
     const other = sha256(Buffer.from("another manifest"));
     const s = await serve((_req, res) => void res.writeHead(201, { "Docker-Content-Digest": other }).end());
-    const err = await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST).catch((e) => e);
+    const err = await client(s.host)
+      .putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)
+      .catch((e) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
     expect(err.message).toBe(`push manifest v1 to ${s.host}/a/b: the stored manifest from ${s.host}/a/b has digest ${other}, expected ${digest}`);
   });
@@ -118,8 +127,13 @@ describe("manifests", () => {
       if (req.method === "PUT") return void res.writeHead(201).end();
       res.writeHead(200, { "Docker-Content-Digest": other, "Content-Type": MediaType.OCI_MANIFEST }).end();
     });
-    const err = await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST).catch((e) => e);
-    expect(err).toMatchObject({ code: "E_REGISTRY", message: `push manifest v1 to ${s.host}/a/b: the registry accepted the manifest but does not serve ${digest}` });
+    const err = await client(s.host)
+      .putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)
+      .catch((e) => e);
+    expect(err).toMatchObject({
+      code: "E_REGISTRY",
+      message: `push manifest v1 to ${s.host}/a/b: the registry accepted the manifest but does not serve ${digest}`,
+    });
   });
 
   it("maps spec error codes to stable error codes", async () => {
@@ -146,7 +160,9 @@ describe("manifests", () => {
 
 describe("blobs", () => {
   it("HEAD gives the size or undefined", async () => {
-    const s = await serve((req, res) => void (req.url.endsWith("0".repeat(64)) ? res.writeHead(404).end() : res.writeHead(200, { "Content-Length": "42" }).end()));
+    const s = await serve(
+      (req, res) => void (req.url.endsWith("0".repeat(64)) ? res.writeHead(404).end() : res.writeHead(200, { "Content-Length": "42" }).end()),
+    );
     expect(await client(s.host).blobExists("a/b", sha256("x"))).toEqual({ size: 42 });
     expect(await client(s.host).blobExists("a/b", "sha256:" + "0".repeat(64))).toBeUndefined();
   });
@@ -157,11 +173,20 @@ describe("blobs", () => {
     expect((await client(s.host).getBlob("a/b", sha256(content))).equals(content)).toBe(true);
     await expect(client(s.host).getBlob("a/b", sha256("something else"))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
     const short = client(s.host).openBlob("a/b", sha256(content), 5);
-    await expect((async () => { for await (const _ of short) void _; })()).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(
+      (async () => {
+        for await (const _ of short) void _;
+      })(),
+    ).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
   });
 
   it("a missing blob is E_NOT_FOUND", async () => {
-    const s = await serve((_req, res) => void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'));
+    const s = await serve(
+      (_req, res) =>
+        void res
+          .writeHead(404, { "Content-Type": "application/json" })
+          .end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'),
+    );
     await expect(client(s.host).getBlob("a/b", sha256("x"))).rejects.toMatchObject({ code: "E_NOT_FOUND" });
   });
 });
@@ -171,7 +196,9 @@ describe("tags", () => {
     const s = await serve((req, res) => {
       const url = new URL(req.url, "http://x");
       if (!url.searchParams.get("last")) {
-        return void res.writeHead(200, { Link: '</v2/a/b/tags/list?n=2&last=t2>; rel="next"' }).end(JSON.stringify({ name: "a/b", tags: ["t1", "t2"] }));
+        return void res
+          .writeHead(200, { Link: '</v2/a/b/tags/list?n=2&last=t2>; rel="next"' })
+          .end(JSON.stringify({ name: "a/b", tags: ["t1", "t2"] }));
       }
       res.writeHead(200).end(JSON.stringify({ name: "a/b", tags: ["t3"] }));
     });
@@ -180,12 +207,20 @@ describe("tags", () => {
   });
 
   it("refuses a next page on another host", async () => {
-    const s = await serve((_req, res) => void res.writeHead(200, { Link: '<http://registry.invalid/v2/a/b/tags/list?last=t1>; rel="next"' }).end('{"name":"a/b","tags":["t1"]}'));
-    await expect(client(s.host).listTags("a/b")).rejects.toMatchObject({ code: "E_REGISTRY", message: expect.stringContaining("named a next page on another host or scheme (http://registry.invalid/v2/a/b/tags/list?last=t1); refusing to follow it") });
+    const s = await serve(
+      (_req, res) =>
+        void res.writeHead(200, { Link: '<http://registry.invalid/v2/a/b/tags/list?last=t1>; rel="next"' }).end('{"name":"a/b","tags":["t1"]}'),
+    );
+    await expect(client(s.host).listTags("a/b")).rejects.toMatchObject({
+      code: "E_REGISTRY",
+      message: expect.stringContaining(
+        "named a next page on another host or scheme (http://registry.invalid/v2/a/b/tags/list?last=t1); refusing to follow it",
+      ),
+    });
     expect(s.requests).toHaveLength(1);
   });
 
-  it("nextLink finds the rel=\"next\" target among several links and parameters (RFC 8288)", () => {
+  it('nextLink finds the rel="next" target among several links and parameters (RFC 8288)', () => {
     expect(nextLink('</v2/a/tags/list?n=2&last=b>; rel="next"')).toBe("/v2/a/tags/list?n=2&last=b");
     expect(nextLink("</p?2>; rel=next")).toBe("/p?2");
     expect(nextLink('</p?1>; rel="prev", </p?3>; title="x"; rel="next"')).toBe("/p?3");

@@ -3,18 +3,18 @@
  * authenticator.ts) and implements the read side and manifest writes of the API. Blob uploads and
  * mounts are in upload.ts; whole-image push and pull in push.ts and pull.ts.
  */
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { PipelineError, redactUrl } from "../errors";
 import { sha256 } from "../oci/digest";
-import { VerifyProblem, VerifyStream } from "../oci/verify";
+import { type VerifyProblem, VerifyStream } from "../oci/verify";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
 import { lazyDefaultKeychain } from "../auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
-import { digestMismatchError, ErrorContext, responseError, RegistryError } from "./errors";
-import { BodySource, HttpResponse, HttpTransport, Logger, RetryOptions, sameAuthority } from "./http";
-import { formatRate, TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
+import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
+import { type BodySource, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
+import { formatRate, type TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface ClientOptions {
   /** Where credentials come from (default: docker config.json). */
@@ -73,7 +73,10 @@ export class RegistryClient {
   private readonly access: "pull" | "push";
   private base?: Promise<URL>;
 
-  constructor(registry: string, private readonly opts: ClientOptions = {}) {
+  constructor(
+    registry: string,
+    private readonly opts: ClientOptions = {},
+  ) {
     this.registry = validateRegistry(registry);
     this.insecure = opts.insecure ?? false;
     this.access = opts.access ?? "pull";
@@ -233,7 +236,7 @@ export class RegistryClient {
     const ctx = this.context(repository, operation);
     if (reference.startsWith("sha256:") && digest !== reference) throw digestMismatchError(ctx, reference, digest, "manifest");
     const claimed = res.header("docker-content-digest");
-    if (claimed && claimed.startsWith("sha256:") && claimed !== digest) throw digestMismatchError(ctx, claimed, digest, "manifest");
+    if (claimed?.startsWith("sha256:") && claimed !== digest) throw digestMismatchError(ctx, claimed, digest, "manifest");
     let mediaType = contentType(res);
     if (![...MANIFEST_MEDIA_TYPES, ...INDEX_MEDIA_TYPES].includes(mediaType)) {
       try {
@@ -324,7 +327,10 @@ export class RegistryClient {
     try {
       url = new URL(target, res.url);
     } catch {
-      throw new PipelineError("E_REGISTRY", `${operation}: registry ${this.registry} named a next page that is not a URL (Link: <${redactUrl(target).slice(0, 200)}>)`);
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${operation}: registry ${this.registry} named a next page that is not a URL (Link: <${redactUrl(target).slice(0, 200)}>)`,
+      );
     }
     const base = await this.baseUrl();
     if (!sameAuthority(base, url)) {

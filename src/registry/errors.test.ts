@@ -17,11 +17,18 @@ function response(status: number, body: string, url = "http://reg.example:5000/v
     discard: async () => undefined,
   };
 }
-const ctx = { registry: "reg.example:5000", repository: "a/b", operation: "get manifest v1", credentialSource: "docker config /c.json auths[\"reg.example:5000\"]" };
+const ctx = {
+  registry: "reg.example:5000",
+  repository: "a/b",
+  operation: "get manifest v1",
+  credentialSource: 'docker config /c.json auths["reg.example:5000"]',
+};
 
 describe("parseErrorBody", () => {
   it("reads the spec's error list and ignores anything else", () => {
-    expect(parseErrorBody('{"errors":[{"code":"DENIED","message":"no","detail":{"x":1}},{"nocode":1}]}')).toEqual([{ code: "DENIED", message: "no", detail: { x: 1 } }]);
+    expect(parseErrorBody('{"errors":[{"code":"DENIED","message":"no","detail":{"x":1}},{"nocode":1}]}')).toEqual([
+      { code: "DENIED", message: "no", detail: { x: 1 } },
+    ]);
     expect(parseErrorBody("<html>")).toEqual([]);
     expect(parseErrorBody('{"errors":"x"}')).toEqual([]);
     expect(formatErrorEntries([{ code: "A", message: "m" }, { code: "B" }])).toBe("A: m; B");
@@ -48,7 +55,11 @@ describe("responseError", () => {
 
   it("anything else → E_REGISTRY with status, spec codes and a redacted URL", async () => {
     const e = await responseError(
-      response(400, '{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}', "http://user:pw@reg.example:5000/up?X-Amz-Signature=abc&_state=s"),
+      response(
+        400,
+        '{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}',
+        "http://user:pw@reg.example:5000/up?X-Amz-Signature=abc&_state=s",
+      ),
       ctx,
     );
     expect(e.code).toBe("E_REGISTRY");

@@ -112,8 +112,5 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
 }
 
 export function digestMismatchError(ctx: ErrorContext, expected: string, actual: string, what: string): PipelineError {
-  return new PipelineError(
-    "E_DIGEST_MISMATCH",
-    `${ctx.operation}: ${what} from ${where(ctx)} has digest ${actual}, expected ${expected}`,
-  );
+  return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: ${what} from ${where(ctx)} has digest ${actual}, expected ${expected}`);
 }

@@ -44,7 +44,8 @@ describe("backoffDelay", () => {
 
 describe("retry classification", () => {
   it("retries connection errors and 5xx/429, not 4xx or local errors", () => {
-    for (const code of ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"]) expect(isRetryableError(Object.assign(new Error("x"), { code }))).toBe(true);
+    for (const code of ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"])
+      expect(isRetryableError(Object.assign(new Error("x"), { code }))).toBe(true);
     expect(isRetryableError(new Error("socket hang up"))).toBe(true);
     expect(isRetryableError(Object.assign(new Error("x"), { code: "ENOENT" }))).toBe(false);
     expect(isRetryableError(new PipelineError("E_X", "socket hang up"))).toBe(false);
@@ -73,7 +74,12 @@ describe("HttpTransport", () => {
     let opens = 0;
     const t = new HttpTransport({ retries: 3, baseDelayMs: 1 });
     const res = await t.request(
-      { method: "PUT", url: new URL(`${s.url}/x`), body: () => (opens++, Readable.from([Buffer.from("hello "), Buffer.from("world")])), contentLength: 11 },
+      {
+        method: "PUT",
+        url: new URL(`${s.url}/x`),
+        body: () => (opens++, Readable.from([Buffer.from("hello "), Buffer.from("world")])),
+        contentLength: 11,
+      },
       ctx,
     );
     expect(res.status).toBe(201);
@@ -107,9 +113,14 @@ describe("HttpTransport", () => {
   });
 
   it("fails at once with E_REGISTRY_BUSY, naming the registry and the wait, when Retry-After is beyond maxRetryAfterMs", async () => {
-    for (const [status, value] of [[429, "3600"], [503, new Date(Date.now() + 7_200_000).toUTCString()]] as const) {
+    for (const [status, value] of [
+      [429, "3600"],
+      [503, new Date(Date.now() + 7_200_000).toUTCString()],
+    ] as const) {
       const s = await serve((_req, res) => void res.writeHead(status, { "Retry-After": value }).end());
-      const err = await new HttpTransport({ retries: 4, baseDelayMs: 1 }).request({ method: "GET", url: new URL(s.url) }, ctx).catch((e: unknown) => e);
+      const err = await new HttpTransport({ retries: 4, baseDelayMs: 1 })
+        .request({ method: "GET", url: new URL(s.url) }, ctx)
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PipelineError);
       expect(err).toMatchObject({ code: "E_REGISTRY_BUSY" });
       const message = (err as Error).message;

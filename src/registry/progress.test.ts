@@ -83,7 +83,10 @@ describe("progress off a terminal, and rate/ETA on one", () => {
   });
 
   it("in CI or when stderr is not a TTY: one plain line per finished or skipped blob, none while bytes move", () => {
-    for (const [isTTY, env] of [[false, {}], [true, { CI: "true" }]] as const) {
+    for (const [isTTY, env] of [
+      [false, {}],
+      [true, { CI: "true" }],
+    ] as const) {
       const lines: string[] = [];
       let t = 0;
       const p = progressFor({ isTTY, env, stderr: (l) => lines.push(l) });

@@ -173,14 +173,14 @@ export function isFancyTerminal(stream: Pick<TerminalStream, "isTTY">, env: Reco
 }
 
 /** The TTY renderer when `stream` is a fancy terminal (see isFancyTerminal); silent otherwise. */
-export function progressForTerminal(
-  stream: TerminalStream = process.stderr,
-  env: Record<string, string | undefined> = process.env,
-): ProgressSink {
+export function progressForTerminal(stream: TerminalStream = process.stderr, env: Record<string, string | undefined> = process.env): ProgressSink {
   return isFancyTerminal(stream, env) ? new TtyProgress(stream) : silentProgress;
 }
 
 /** What the CLI's commands report to: the TTY renderer on a fancy terminal, else one line per blob on `stderr`. */
-export function progressFor(io: { isTTY: boolean; env: Record<string, string | undefined>; stderr: (line: string) => void }, stream: TerminalStream = process.stderr): ProgressSink {
+export function progressFor(
+  io: { isTTY: boolean; env: Record<string, string | undefined>; stderr: (line: string) => void },
+  stream: TerminalStream = process.stderr,
+): ProgressSink {
   return isFancyTerminal({ isTTY: io.isTTY }, io.env) ? new TtyProgress(stream) : new LineProgress((l) => io.stderr(l));
 }

@@ -4,15 +4,15 @@
  * one layout writer. A reference naming a single image gives a layout of that image.
  */
 import { PipelineError } from "../errors";
-import { formatReference, Reference } from "../oci/reference";
+import { formatReference, type Reference } from "../oci/reference";
 import { formatPlatform, pickPlatform } from "../oci/platform";
-import { Descriptor, Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
+import { type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import type { ImageIndex } from "../image/index";
 import type { Image } from "../image/image";
 import { sha256 } from "../oci/digest";
 import { writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
-import { pullImage, PullOptions } from "./pull";
+import { pullImage, type PullOptions } from "./pull";
 
 export interface PullIndexResult {
   /** The index's digest (the image's, when the reference names a single image). */
@@ -25,9 +25,20 @@ export interface PullIndexResult {
 }
 
 /** `platforms`: "all", or the ones to keep (E_PLATFORM when the index lacks one). */
-export async function pullIndexToLayout(ref: Reference, dir: string, platforms: "all" | readonly Platform[], opts: PullOptions = {}): Promise<PullIndexResult> {
+export async function pullIndexToLayout(
+  ref: Reference,
+  dir: string,
+  platforms: "all" | readonly Platform[],
+  opts: PullOptions = {},
+): Promise<PullIndexResult> {
   const name = formatReference(ref);
-  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme });
+  const client = new RegistryClient(ref.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    retry: opts.retry,
+    log: opts.log,
+    scheme: opts.scheme,
+  });
   const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   let content: Image | ImageIndex;
   if (!INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
@@ -45,7 +56,9 @@ export async function pullIndexToLayout(ref: Reference, dir: string, platforms: 
     } catch {
       throw new PipelineError("E_REGISTRY", `index of ${name} is not valid JSON`);
     }
-    const images = (Array.isArray(index.manifests) ? index.manifests : []).filter((d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown");
+    const images = (Array.isArray(index.manifests) ? index.manifests : []).filter(
+      (d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown",
+    );
     let kept: Descriptor[] = images;
     if (platforms !== "all") {
       const chosen = new Set(platforms.map((p) => pickPlatform(images, p, { name, indexDigest: fetched.digest })));
@@ -64,6 +77,9 @@ export async function pullIndexToLayout(ref: Reference, dir: string, platforms: 
   }
   await writeLayout(dir, content, { atomic: true, refName: ref.tag });
   const imgs = "images" in content ? content.images : [content];
-  const manifests = imgs.map((i) => ({ platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture, variant: i.config.variant }), digest: i.digest }));
+  const manifests = imgs.map((i) => ({
+    platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture, variant: i.config.variant }),
+    digest: i.digest,
+  }));
   return { digest: content.digest, refName: ref.tag, platforms: manifests.map((m) => m.platform), manifests };
 }

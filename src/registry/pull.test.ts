@@ -7,7 +7,7 @@ import { parseReference } from "../oci/reference";
 import { MediaType } from "../oci/types";
 import { anonymousKeychain } from "../auth/anonymous";
 import { readLayout } from "../layout/read";
-import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
+import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
 import type { Image } from "../image/image";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "./pull";
@@ -32,7 +32,9 @@ beforeAll(async () => {
     size: img.manifestBytes.length,
     platform: { os: "linux", architecture },
   });
-  index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DOCKER_MANIFEST_LIST, manifests: [entry(arm64, "arm64"), entry(amd64, "amd64")] }));
+  index = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DOCKER_MANIFEST_LIST, manifests: [entry(arm64, "arm64"), entry(amd64, "amd64")] }),
+  );
   const manifests = new Map<string, { bytes: Buffer; type: string }>([
     ["multi", { bytes: index, type: MediaType.DOCKER_MANIFEST_LIST }],
     [sha256(index), { bytes: index, type: MediaType.DOCKER_MANIFEST_LIST }],
@@ -76,7 +78,9 @@ describe("pullImage", () => {
   });
 
   it("says which platforms an index has when the wanted one is missing", async () => {
-    const err = await pullImage(parseReference(`${server.host}/r/p:multi`), { ...opts, platform: { os: "windows", architecture: "amd64" } }).catch((e) => e);
+    const err = await pullImage(parseReference(`${server.host}/r/p:multi`), { ...opts, platform: { os: "windows", architecture: "amd64" } }).catch(
+      (e) => e,
+    );
     expect(err.code).toBe("E_PLATFORM");
     expect(err.message).toContain("linux/arm64, linux/amd64");
   });
@@ -90,7 +94,10 @@ describe("pullImage", () => {
       skip: () => undefined,
     };
     const dir = join(tmp, "layout");
-    expect(await pullToLayout(parseReference(`${server.host}/r/p:single`), dir, { ...opts, progress })).toEqual({ digest: amd64.digest, refName: "single" });
+    expect(await pullToLayout(parseReference(`${server.host}/r/p:single`), dir, { ...opts, progress })).toEqual({
+      digest: amd64.digest,
+      refName: "single",
+    });
     const back = readLayout(dir, { refName: "single" });
     expect(back.digest).toBe(amd64.digest);
     expect(readdirSync(join(dir, "blobs", "sha256"))).toHaveLength(4);

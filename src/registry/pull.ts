@@ -7,9 +7,9 @@ import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PipelineError } from "../errors";
-import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, LayerLimits } from "../layer/limits";
-import { formatReference, Reference } from "../oci/reference";
-import { Descriptor, ImageConfig, Index, INDEX_MEDIA_TYPES, Manifest, MANIFEST_MEDIA_TYPES, Platform } from "../oci/types";
+import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
+import { formatReference, type Reference } from "../oci/reference";
+import { type Descriptor, type ImageConfig, type Index, INDEX_MEDIA_TYPES, type Manifest, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
@@ -18,7 +18,7 @@ import type { Keychain } from "../auth/keychain";
 import { selfVerifyingBlob, writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
-import { ProgressSink, silentProgress } from "./progress";
+import { type ProgressSink, silentProgress } from "./progress";
 import { transferRateOf } from "./transfer-rate";
 
 export interface PullOptions {
@@ -56,10 +56,16 @@ interface Resolved {
   index?: { digest: string; mediaType: string };
 }
 
-
 function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
   const transfer = opts.limits && transferRateOf(opts.limits);
-  return new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme, transfer });
+  return new RegistryClient(ref.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    retry: opts.retry,
+    log: opts.log,
+    scheme: opts.scheme,
+    transfer,
+  });
 }
 
 function parseJson<T>(bytes: Buffer, what: string): T {
@@ -124,7 +130,10 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== r.manifest.layers.length) {
-    throw new PipelineError("E_REGISTRY", `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${r.manifest.layers.length} layers`);
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${r.manifest.layers.length} layers`,
+    );
   }
   const progress = opts.progress ?? silentProgress;
   const n = r.manifest.layers.length;

@@ -6,8 +6,8 @@
 import { PipelineError } from "../errors";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
-import { ImageIndex, platformOfImage } from "../image/index";
-import { checkedPush, hasManifest, pushClient, pushImageWith, PushOptions, PushResult, PushTarget, putManifest, putTag } from "./push";
+import { type ImageIndex, platformOfImage } from "../image/index";
+import { checkedPush, hasManifest, pushClient, pushImageWith, type PushOptions, type PushResult, type PushTarget, putManifest, putTag } from "./push";
 
 export interface PushIndexResult extends PushResult {
   /** Each platform's image as pushed (by digest, untagged), in the index's order. */
@@ -17,7 +17,15 @@ export interface PushIndexResult extends PushResult {
 export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushOptions = {}): Promise<PushIndexResult> {
   const { registry, repository, tags, digest } = checkedPush(target, idx.bytes, idx.digest, "index");
   const client = pushClient(registry, opts);
-  const result: PushIndexResult = { digest, reference: `${registry}/${repository}@${digest}`, tags, uploaded: [], skipped: [], mounted: [], manifests: [] };
+  const result: PushIndexResult = {
+    digest,
+    reference: `${registry}/${repository}@${digest}`,
+    tags,
+    uploaded: [],
+    skipped: [],
+    mounted: [],
+    manifests: [],
+  };
   const index = { manifestBytes: idx.bytes, mediaType: idx.mediaType };
 
   const current = new Set<string>();

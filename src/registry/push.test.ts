@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
 import { anonymousKeychain } from "../auth/anonymous";
-import { startFakeServer, FakeServer } from "../../test/fixtures/registry";
+import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
 import { forEachLimited } from "../concurrency";
 import { pushImage } from "./push";
@@ -31,12 +31,16 @@ async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: num
       const digest = url.searchParams.get("digest")!;
       inflight++;
       state.maxInflight = Math.max(state.maxInflight, inflight);
-      for (const until = Date.now() + 5000; opts.holdUntil && inflight < opts.holdUntil && state.maxInflight < opts.holdUntil && Date.now() < until; ) {
+      for (
+        const until = Date.now() + 5000;
+        opts.holdUntil && inflight < opts.holdUntil && state.maxInflight < opts.holdUntil && Date.now() < until;
+      ) {
         await new Promise((r) => setTimeout(r, 5));
       }
       await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
       inflight--;
-      if (digest === opts.failBlob) return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
+      if (digest === opts.failBlob)
+        return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
       present.add(digest);
       return void res.writeHead(201, { "Docker-Content-Digest": digest }).end();
     }
@@ -66,10 +70,16 @@ describe("pushImage", () => {
     expect(r.uploaded.find((u) => u.digest === image.layers[0].digest)?.size).toBe(image.layers[0].size);
     // First the manifest checks (the tags, then the digest: none there), then the blobs, then the PUTs.
     const manifestHeads = s.requests.filter((q) => q.method === "HEAD" && q.url.includes("/manifests/"));
-    expect(manifestHeads.map((q) => q.url).sort()).toEqual([`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/latest", "/v2/team/app/manifests/v1"].sort());
+    expect(manifestHeads.map((q) => q.url).sort()).toEqual(
+      [`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/latest", "/v2/team/app/manifests/v1"].sort(),
+    );
     expect(s.requests.slice(0, 3).every((q) => q.method === "HEAD" && q.url.includes("/manifests/"))).toBe(true);
     const manifestPuts = s.requests.filter((q) => q.method === "PUT" && q.url.includes("/manifests/"));
-    expect(manifestPuts.map((q) => q.url)).toEqual([`/v2/team/app/manifests/${image.digest}`, "/v2/team/app/manifests/v1", "/v2/team/app/manifests/latest"]);
+    expect(manifestPuts.map((q) => q.url)).toEqual([
+      `/v2/team/app/manifests/${image.digest}`,
+      "/v2/team/app/manifests/v1",
+      "/v2/team/app/manifests/latest",
+    ]);
     expect(manifestPuts.every((q) => q.body.equals(image.manifestBytes) && q.headers["content-type"] === image.mediaType)).toBe(true);
     // Every blob request came before the first manifest PUT.
     const firstManifest = s.requests.findIndex((q) => q.method === "PUT" && q.url.includes("/manifests/"));
@@ -116,7 +126,12 @@ describe("pushImage", () => {
     });
     servers.push(s);
     const skips: string[] = [];
-    const progress: ProgressSink = { blobStart: () => undefined, blobProgress: () => undefined, blobDone: () => undefined, skip: (d) => skips.push(d) };
+    const progress: ProgressSink = {
+      blobStart: () => undefined,
+      blobProgress: () => undefined,
+      blobDone: () => undefined,
+      skip: (d) => skips.push(d),
+    };
     const all = [...image.layers.map((l) => l.digest), image.configBlob.digest].sort();
 
     stored = image.digest; // pushed before, by digest only
@@ -125,7 +140,12 @@ describe("pushImage", () => {
     expect([...skips].sort()).toEqual(all);
     expect(r.uploaded).toEqual([]);
     expect(s.requests.filter((q) => q.url.includes("/blobs/"))).toEqual([]);
-    expect(s.requests.filter((q) => q.method === "PUT").map((q) => q.url).sort()).toEqual(["/v2/r/manifests/new", "/v2/r/manifests/old"]);
+    expect(
+      s.requests
+        .filter((q) => q.method === "PUT")
+        .map((q) => q.url)
+        .sort(),
+    ).toEqual(["/v2/r/manifests/new", "/v2/r/manifests/old"]);
     expect(tags.get("old")).toBe(image.digest);
 
     s.requests.length = 0;
@@ -170,7 +190,10 @@ describe("pushImage", () => {
     const r = await pushImage(image, { registry: ok.host, repository: "r", tags: ["t"] }, { ...opts, retry });
     expect(r.digest).toBe(image.digest);
     expect(ok.requests.filter((q) => q.method === "PUT").map((q) => q.url)).toEqual([
-      `/v2/r/manifests/${image.digest}`, `/v2/r/manifests/${image.digest}`, `/v2/r/manifests/${image.digest}`, "/v2/r/manifests/t",
+      `/v2/r/manifests/${image.digest}`,
+      `/v2/r/manifests/${image.digest}`,
+      `/v2/r/manifests/${image.digest}`,
+      "/v2/r/manifests/t",
     ]);
 
     const bad = await registry(3);
@@ -183,9 +206,13 @@ describe("pushImage", () => {
 
   it("refuses an image whose digest does not match its manifest bytes, and bad targets", async () => {
     const image = randomImage({ layers: 1 });
-    await expect(pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts)).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     await expect(pushImage(image, { registry: "localhost:1", repository: "R/Upper" }, opts)).rejects.toMatchObject({ code: "E_BAD_REFERENCE" });
-    await expect(pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts)).rejects.toMatchObject({ code: "E_BAD_REFERENCE" });
+    await expect(pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts)).rejects.toMatchObject({
+      code: "E_BAD_REFERENCE",
+    });
   });
 });
 

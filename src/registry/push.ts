@@ -14,8 +14,8 @@ import type { Image } from "../image/image";
 import type { Keychain } from "../auth/keychain";
 import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
-import { backoffDelay, Logger, RetryOptions } from "./http";
-import { silentProgress, ProgressSink } from "./progress";
+import { backoffDelay, type Logger, type RetryOptions } from "./http";
+import { silentProgress, type ProgressSink } from "./progress";
 
 export interface PushTarget {
   registry: string;
@@ -63,13 +63,22 @@ function blobsOf(image: Image): Labeled[] {
     seen.add(blob.digest);
     out.push({ blob, label });
   };
-  image.layers.forEach((l, i) => add(l, `layer ${i + 1}/${image.layers.length}`));
+  image.layers.forEach((l, i) => {
+    add(l, `layer ${i + 1}/${image.layers.length}`);
+  });
   add(image.configBlob, "config");
   return out;
 }
 
 export function pushClient(registry: string, opts: PushOptions): RegistryClient {
-  return new RegistryClient(registry, { keychain: opts.keychain, insecure: opts.insecure, retry: opts.retry, log: opts.log, scheme: opts.scheme, access: "push" });
+  return new RegistryClient(registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    retry: opts.retry,
+    log: opts.log,
+    scheme: opts.scheme,
+    access: "push",
+  });
 }
 
 /**
@@ -162,9 +171,17 @@ export interface ManifestBytes {
   mediaType: string;
 }
 
-export async function putTag(client: RegistryClient, repository: string, tag: string, image: ManifestBytes, digest: string, log?: Logger): Promise<void> {
+export async function putTag(
+  client: RegistryClient,
+  repository: string,
+  tag: string,
+  image: ManifestBytes,
+  digest: string,
+  log?: Logger,
+): Promise<void> {
   const confirmed = await putManifest(client, repository, tag, image, log);
-  if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
+  if (confirmed !== digest)
+    throw new PipelineError("E_DIGEST_MISMATCH", `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
 }
 
 /**
@@ -187,7 +204,13 @@ export async function hasManifest(client: RegistryClient, repository: string, re
  * 2.x rewrites a repository's blob link in place, and a manifest check reading it meanwhile finds it empty), so
  * that answer is retried with backoff, as often as the transport retries.
  */
-export async function putManifest(client: RegistryClient, repository: string, reference: string, image: ManifestBytes, log?: Logger): Promise<string> {
+export async function putManifest(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  image: ManifestBytes,
+  log?: Logger,
+): Promise<string> {
   const { retries, baseDelayMs, maxDelayMs } = client.transport.retry;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -195,7 +218,9 @@ export async function putManifest(client: RegistryClient, repository: string, re
     } catch (e) {
       if (!(e instanceof RegistryError && e.hasCode("MANIFEST_BLOB_UNKNOWN")) || attempt >= retries) throw e;
       const delay = backoffDelay(attempt, baseDelayMs, maxDelayMs);
-      log?.(`push manifest ${reference} to ${client.registry}/${repository}: MANIFEST_BLOB_UNKNOWN; retrying in ${delay} ms (attempt ${attempt + 2}/${retries + 1})`);
+      log?.(
+        `push manifest ${reference} to ${client.registry}/${repository}: MANIFEST_BLOB_UNKNOWN; retrying in ${delay} ms (attempt ${attempt + 2}/${retries + 1})`,
+      );
       await new Promise((r) => setTimeout(r, delay));
     }
   }

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { anonymousKeychain } from "../auth/anonymous";
-import { pushBlob, pushImage, TempRegistry, tempRegistry } from "../devregistry/testing";
+import { pushBlob, pushImage, type TempRegistry, tempRegistry } from "../devregistry/testing";
 import { sha256 } from "../oci/digest";
-import { Descriptor, MediaType } from "../oci/types";
+import { type Descriptor, MediaType } from "../oci/types";
 import { RegistryClient } from "./client";
 import { listReferrers, MAX_REFERRER_PAGES, putReferrer } from "./referrers";
 
@@ -41,8 +41,24 @@ async function pushReferrers(address: string, repo: string, subject: Descriptor,
   const empty = { mediaType: MediaType.OCI_EMPTY, digest: sha256(EMPTY), size: EMPTY.length };
   const digests: string[] = [];
   for (let i = 0; i < n; i++) {
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType, config: empty, layers: [empty], subject, annotations: { n: `${artifactType} ${i} ${randomBytes(4).toString("hex")}` } }));
-    const put = await putReferrer(c, repo, bytes, { mediaType: MediaType.OCI_MANIFEST, digest: sha256(bytes), size: bytes.length, artifactType }, subject.digest);
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_MANIFEST,
+        artifactType,
+        config: empty,
+        layers: [empty],
+        subject,
+        annotations: { n: `${artifactType} ${i} ${randomBytes(4).toString("hex")}` },
+      }),
+    );
+    const put = await putReferrer(
+      c,
+      repo,
+      bytes,
+      { mediaType: MediaType.OCI_MANIFEST, digest: sha256(bytes), size: bytes.length, artifactType },
+      subject.digest,
+    );
     expect(put.via).toBe("referrers");
     digests.push(put.digest);
   }
@@ -51,7 +67,7 @@ async function pushReferrers(address: string, repo: string, subject: Descriptor,
 
 const pagesRead = (repo: string, subject: string) => log.filter((l) => l.startsWith(`GET /v2/${repo}/referrers/${subject} 200 `)).length;
 
-describe("referrers API pagination (Link: rel=\"next\")", () => {
+describe('referrers API pagination (Link: rel="next")', () => {
   it("follows every page on the same registry and merges their manifests, the artifactType filter kept on each page", async () => {
     const subject = await subjectIn(paged.address, "team/paged");
     const spdx = await pushReferrers(paged.address, "team/paged", subject, 5, SPDX);
@@ -80,7 +96,9 @@ describe("referrers API pagination (Link: rel=\"next\")", () => {
     const before = pagesRead("team/many", subject.digest);
     await expect(listReferrers(client(single.address), "team/many", subject.digest, SPDX)).rejects.toMatchObject({
       code: "E_TOO_MANY_PAGES",
-      message: expect.stringContaining(`list referrers of ${subject.digest} in ${single.address}/team/many: registry ${single.address} names more than ${MAX_REFERRER_PAGES} pages of referrers`),
+      message: expect.stringContaining(
+        `list referrers of ${subject.digest} in ${single.address}/team/many: registry ${single.address} names more than ${MAX_REFERRER_PAGES} pages of referrers`,
+      ),
     });
     expect(pagesRead("team/many", subject.digest) - before).toBe(MAX_REFERRER_PAGES);
   });
@@ -88,15 +106,25 @@ describe("referrers API pagination (Link: rel=\"next\")", () => {
   it("refuses a next page on another host, without asking it", async () => {
     const elsewhere = await serve((_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_INDEX }).end('{"manifests":[]}'));
     const subject = "sha256:" + "a".repeat(64);
-    const first = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: "sha256:" + "b".repeat(64), size: 10, artifactType: SPDX }] };
-    const s = await serve((_req, res) =>
-      void res
-        .writeHead(200, { "Content-Type": MediaType.OCI_INDEX, Link: `<http://localhost:${elsewhere.port}/v2/a/b/referrers/${subject}?page=2>; rel="next"` })
-        .end(JSON.stringify(first)),
+    const first = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_INDEX,
+      manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: "sha256:" + "b".repeat(64), size: 10, artifactType: SPDX }],
+    };
+    const s = await serve(
+      (_req, res) =>
+        void res
+          .writeHead(200, {
+            "Content-Type": MediaType.OCI_INDEX,
+            Link: `<http://localhost:${elsewhere.port}/v2/a/b/referrers/${subject}?page=2>; rel="next"`,
+          })
+          .end(JSON.stringify(first)),
     );
     await expect(listReferrers(client(s.host), "a/b", subject, SPDX)).rejects.toMatchObject({
       code: "E_REGISTRY",
-      message: expect.stringMatching(new RegExp(`named a next page on another host or scheme \\(http://localhost:${elsewhere.port}/v2/a/b/referrers/.*\\); refusing to follow it`)),
+      message: expect.stringMatching(
+        new RegExp(`named a next page on another host or scheme \\(http://localhost:${elsewhere.port}/v2/a/b/referrers/.*\\); refusing to follow it`),
+      ),
     });
     expect(s.requests).toHaveLength(1);
     expect(elsewhere.requests).toHaveLength(0);
@@ -106,13 +134,17 @@ describe("referrers API pagination (Link: rel=\"next\")", () => {
     const subject = "sha256:" + "c".repeat(64);
     const s = await serve((req, res) => {
       if (!req.url.includes("page=2")) {
-        return void res.writeHead(200, { "Content-Type": MediaType.OCI_INDEX, Link: `</v2/a/b/referrers/${subject}?page=2>; rel="next"` }).end('{"manifests":[]}');
+        return void res
+          .writeHead(200, { "Content-Type": MediaType.OCI_INDEX, Link: `</v2/a/b/referrers/${subject}?page=2>; rel="next"` })
+          .end('{"manifests":[]}');
       }
       res.writeHead(500, { "Content-Type": "application/json" }).end('{"errors":[{"code":"UNKNOWN","message":"boom"}]}');
     });
     await expect(listReferrers(client(s.host), "a/b", subject)).rejects.toMatchObject({
       code: "E_REGISTRY",
-      message: expect.stringContaining(`list referrers of ${subject} in ${s.host}/a/b (page 2): registry ${s.host} answered HTTP 500 (UNKNOWN: boom)`),
+      message: expect.stringContaining(
+        `list referrers of ${subject} in ${s.host}/a/b (page 2): registry ${s.host} answered HTTP 500 (UNKNOWN: boom)`,
+      ),
     });
     expect(s.requests.map((r) => r.url)).toEqual([`/v2/a/b/referrers/${subject}`, `/v2/a/b/referrers/${subject}?page=2`]);
   });

@@ -8,7 +8,7 @@
  */
 import { PipelineError, redactUrl } from "../errors";
 import { sha256 } from "../oci/digest";
-import { Descriptor, Index, MediaType } from "../oci/types";
+import { type Descriptor, type Index, MediaType } from "../oci/types";
 import type { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
 
@@ -48,7 +48,13 @@ function parseIndex(bytes: Buffer, what: string): Index {
  * PUTs `bytes` (an image manifest with a `subject`) by digest. When the registry does not answer `OCI-Subject`,
  * the descriptor is added to the fallback index at tag `sha256-<hex>` (fetched, extended, PUT back).
  */
-export async function putReferrer(client: RegistryClient, repository: string, bytes: Buffer, descriptor: Descriptor, subject: string): Promise<PutReferrerResult> {
+export async function putReferrer(
+  client: RegistryClient,
+  repository: string,
+  bytes: Buffer,
+  descriptor: Descriptor,
+  subject: string,
+): Promise<PutReferrerResult> {
   const digest = sha256(bytes);
   const operation = `push referrer ${digest} of ${subject} to ${client.registry}/${repository}`;
   const res = await client.send({
@@ -78,7 +84,8 @@ export async function putReferrer(client: RegistryClient, repository: string, by
     const next: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [...listed, descriptor] };
     if (index.annotations) next.annotations = index.annotations;
     const out = Buffer.from(JSON.stringify(next));
-    if (out.length > MAX_INDEX_BYTES) throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
+    if (out.length > MAX_INDEX_BYTES)
+      throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
     return client.putManifest(repository, tag, out, MediaType.OCI_INDEX);
   };
   try {
@@ -109,7 +116,8 @@ export interface Referrers {
 export async function listReferrers(client: RegistryClient, repository: string, subject: string, artifactType?: string): Promise<Referrers> {
   const operation = `list referrers of ${subject} in ${client.registry}/${repository}`;
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
-  const get = (target: { path: string } | { url: URL }) => client.send({ method: "GET", ...target, repository, headers: { Accept: MediaType.OCI_INDEX }, operation });
+  const get = (target: { path: string } | { url: URL }) =>
+    client.send({ method: "GET", ...target, repository, headers: { Accept: MediaType.OCI_INDEX }, operation });
   let res = await get({ path: `/v2/${repository}/referrers/${subject}${query}` });
   const byType = (ms: Descriptor[]) => (artifactType ? ms.filter((m) => m.artifactType === artifactType) : ms);
   if (res.status === 200) {

@@ -4,7 +4,7 @@
  * tests are quick; no assertion is on time: only on the outcome and the error's code and message.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer, Server, ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";

@@ -13,8 +13,8 @@
  * by the VerifyStream), which is what the rate buys: progress, not speed.
  */
 import type { Readable } from "node:stream";
-import { DEFAULT_LIMITS, LayerLimits } from "../layer/limits";
-import { RateShortfall, RateWindow } from "../rate-window";
+import { DEFAULT_LIMITS, type LayerLimits } from "../layer/limits";
+import { type RateShortfall, RateWindow } from "../rate-window";
 
 export interface TransferRate {
   /** Bytes per second the registry must send while we read; 0 turns the check off. */

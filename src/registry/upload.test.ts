@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { sha256 } from "../oci/digest";
 import { bufferBlob, fileBlob } from "../layer/blob";
 import type { Blob } from "../layer/layer";
-import { startFakeServer, FakeRequest, FakeServer } from "../../test/fixtures/registry";
+import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../auth/anonymous";
 import { RegistryClient } from "./client";
 import { BlobCursor, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
@@ -93,7 +93,8 @@ async function uploadRegistry(hook: Hook = () => undefined) {
       const all = Buffer.concat(session.data);
       const digest = url.searchParams.get("digest")!;
       sessions.delete(id);
-      if (sha256(all) !== digest) return answer(400, { "Content-Type": "application/json" }, '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
+      if (sha256(all) !== digest)
+        return answer(400, { "Content-Type": "application/json" }, '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
       stored.set(digest, all);
       return answer(201, { "Docker-Content-Digest": digest });
     }
@@ -256,7 +257,18 @@ describe("uploadBlob", () => {
     await uploadBlob(client, "r", blob, { chunkThreshold: 1, chunkSize: 3000 });
     expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
     const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
-    expect(trail).toEqual(["POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 3000-5999", "HEAD", "POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 6000-8999", "PUT"]);
+    expect(trail).toEqual([
+      "POST",
+      "PATCH 0-2999",
+      "PATCH 3000-5999",
+      "PATCH 3000-5999",
+      "HEAD",
+      "POST",
+      "PATCH 0-2999",
+      "PATCH 3000-5999",
+      "PATCH 6000-8999",
+      "PUT",
+    ]);
   });
 
   it("restarts a refused session up to once per transport retry, then gives up with the registry's answer", async () => {

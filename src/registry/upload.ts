@@ -11,7 +11,7 @@ import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
 import { Verifier, VerifyStream } from "../oci/verify";
 import type { RegistryClient } from "./client";
-import { digestMismatchError, ErrorContext, RegistryError } from "./errors";
+import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";
 import type { HttpResponse } from "./http";
 
 export const DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024;
@@ -180,7 +180,6 @@ export function parseRange(value: string | undefined): number | undefined {
   return m ? Number(m[2]) : undefined;
 }
 
-
 /**
  * Counts, hashes and reports a blob's bytes on their way out. The last chunk is held back until the
  * digest checks out, so a registry never receives the full Content-Length of wrong content.
@@ -250,7 +249,8 @@ export class BlobCursor {
       this.pending = undefined;
       if (!buf) {
         const r = await this.iter!.next();
-        if (r.done) throw new PipelineError("E_DIGEST_MISMATCH", `blob ${this.blob.digest}: content ended at byte ${this.pos}, expected ${this.blob.size}`);
+        if (r.done)
+          throw new PipelineError("E_DIGEST_MISMATCH", `blob ${this.blob.digest}: content ended at byte ${this.pos}, expected ${this.blob.size}`);
         buf = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
       }
       if (this.pos < start) {

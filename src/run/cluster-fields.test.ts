@@ -12,7 +12,13 @@ describe("localRunSettings", () => {
   });
 
   it("an explicit cpu limit and memory request/limit; the user from runAsUser", () => {
-    const s = localRunSettings(parseDeploymentSpec(`${IMG}resources: {cpu: {limit: 250m}, memory: {request: 1Gi, limit: 2Gi}}\nsecurityContext: {restricted: true, runAsUser: 1000}\n`, "s.yaml"), true);
+    const s = localRunSettings(
+      parseDeploymentSpec(
+        `${IMG}resources: {cpu: {limit: 250m}, memory: {request: 1Gi, limit: 2Gi}}\nsecurityContext: {restricted: true, runAsUser: 1000}\n`,
+        "s.yaml",
+      ),
+      true,
+    );
     expect(s.cgroup).toEqual({ memoryBytes: 2 * 2 ** 30, cpus: 0.25 });
     expect(s.user).toEqual({ uid: 1000, gid: 1000 });
     expect(s.ignored).toEqual(["resources.memory.request", "securityContext (restricted: seccomp and dropped capabilities)"]);

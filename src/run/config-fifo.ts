@@ -40,7 +40,9 @@ export async function feedConfigFifo(path: string, bytes: Buffer, exited: () => 
   try {
     let off = 0;
     while (off < bytes.length) {
-      off += await new Promise<number>((resolve, reject) => write(fd, bytes, off, bytes.length - off, null, (err, n) => (err ? reject(err) : resolve(n))));
+      off += await new Promise<number>((resolve, reject) =>
+        write(fd, bytes, off, bytes.length - off, null, (err, n) => (err ? reject(err) : resolve(n))),
+      );
     }
     return true;
   } finally {

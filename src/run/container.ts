@@ -27,15 +27,15 @@ import type { ProgressSink } from "../registry/progress";
 import { reapStaleEngine, runWithEngine } from "./engine";
 import { importIntoDocker } from "./engine-image";
 import type { LayerLimits } from "../layer/limits";
-import { PreparedImage, prepareImage } from "./image-cache";
+import { type PreparedImage, prepareImage } from "./image-cache";
 import { prefixedLines } from "../lines";
 import { cacheRoot, runsDir } from "./paths";
 import { processSpec } from "./process-spec";
-import { BindMount, CgroupLimits, checkMount } from "./runc-config";
+import { type BindMount, type CgroupLimits, checkMount } from "./runc-config";
 import { reapStaleRunDirs } from "./cleanup";
 import { reapStale, runWithRunc } from "./runc";
 import type { RootfsMode } from "./rootfs";
-import { chooseRuntime, RuntimeChoice } from "./runtime";
+import { chooseRuntime, type RuntimeChoice } from "./runtime";
 
 export type { BindMount } from "./runc-config";
 
@@ -96,7 +96,11 @@ export async function runContainer(opts: RunContainerOptions): Promise<{ exitCod
 }
 
 function sanitizeName(name: string | undefined): string {
-  const s = (name ?? "run").toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  const s = (name ?? "run")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
   return s || "run";
 }
 
@@ -120,17 +124,21 @@ function dirInRootfs(rootfs: string, path: string): boolean {
 export async function runPrepared(image: PreparedImage, opts: ContainerRunOptions): Promise<{ exitCode: number }> {
   const cacheDir = cacheRoot(process.env, opts.cacheDir);
   const replicas = opts.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1) throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
   const network = opts.network ?? "host";
   if (network !== "host" && network !== "none") throw new OptionError("network", `expected host or none, got ${JSON.stringify(network)}`);
   const mounts = opts.mounts ?? [];
-  mounts.forEach((m, i) => checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`));
+  mounts.forEach((m, i) => {
+    checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`);
+  });
   const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });
   if (opts.user) proc.user = { ...opts.user };
   // The image's own variables and the defaults are public; every value the caller gave is treated as a secret.
-  const publicEnv = new Set(proc.env.map((e) => e.split("=", 1)[0]).filter((n) => !Object.prototype.hasOwnProperty.call(opts.env ?? {}, n)));
+  const publicEnv = new Set(proc.env.map((e) => e.split("=", 1)[0]).filter((n) => !Object.hasOwn(opts.env ?? {}, n)));
   const runtime = await chooseRuntime(opts.runtime ?? "auto");
-  if (runtime === "runc" && opts.cgroup && (process.getuid?.() ?? 0) !== 0) opts.warn?.("resources: rootless runc cannot set cgroup limits; the memory/cpu limits are ignored");
+  if (runtime === "runc" && opts.cgroup && (process.getuid?.() ?? 0) !== 0)
+    opts.warn?.("resources: rootless runc cannot set cgroup limits; the memory/cpu limits are ignored");
   const runs = runsDir(cacheDir);
   if (runtime === "runc") await reapStale(runs, { runcRoot: opts.runcRoot });
   // The containers first: a killed runner's container may still run on its overlay root in runs/.
@@ -171,7 +179,13 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
       const r =
         runtime === "runc"
           ? await runWithRunc({ ...common, lowerRootfs: image.rootfs, rootfsMode: opts.rootfs, runcRoot: opts.runcRoot })
-          : await runWithEngine({ ...common, engine: runtime, root: dockerImage ? { image: dockerImage } : { lowerRootfs: image.rootfs, mode: opts.rootfs }, cacheDir, publicEnv });
+          : await runWithEngine({
+              ...common,
+              engine: runtime,
+              root: dockerImage ? { image: dockerImage } : { lowerRootfs: image.rootfs, mode: opts.rootfs },
+              cacheDir,
+              publicEnv,
+            });
       if (r.exitCode !== 0 && first === 0) first = r.exitCode;
     } finally {
       await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));

@@ -34,14 +34,31 @@ describe("runDeployment refuses mount paths before doing anything", () => {
   const opts = { cacheDir: join(tmp, "cache"), env: { HOME: tmp } };
   const repos = (mountPath: string) => ({ dataset: "d", mountPath, repositories: [{ url: "http://127.0.0.1:1/a.git", name: "a" }] });
   const cases: [string, ResolvedDeployment, { destination: string }[], string][] = [
-    ["a model under /proc", resolved({ models: [{ id: `127.0.0.1:1/m@${D}`, path: "/proc/m" }] }), [], 'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")'],
+    [
+      "a model under /proc",
+      resolved({ models: [{ id: `127.0.0.1:1/m@${D}`, path: "/proc/m" }] }),
+      [],
+      'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")',
+    ],
     ["repositories at /", resolved({ repositories: repos("/") }), [], `repositories.mountPath: cannot mount over the container's root "/" (got "/")`],
-    ["repositories with a ':'", resolved({ repositories: repos("/x:y") }), [], `repositories.mountPath: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`],
-    ["an extra mount under /sys", resolved({}), [{ destination: "/sys/x" }], 'mount 1 (/sys/x): cannot mount on or under /sys (the container runtime provides it) (got "/sys/x")'],
+    [
+      "repositories with a ':'",
+      resolved({ repositories: repos("/x:y") }),
+      [],
+      `repositories.mountPath: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`,
+    ],
+    [
+      "an extra mount under /sys",
+      resolved({}),
+      [{ destination: "/sys/x" }],
+      'mount 1 (/sys/x): cannot mount on or under /sys (the container runtime provides it) (got "/sys/x")',
+    ],
   ];
   for (const [name, r, extra, message] of cases) {
     it(name, async () => {
-      const e = await pipelineErrorOf(runDeployment(r, { ...opts, extraMounts: extra.map((m) => ({ source: tmp, destination: m.destination, readonly: true })) }));
+      const e = await pipelineErrorOf(
+        runDeployment(r, { ...opts, extraMounts: extra.map((m) => ({ source: tmp, destination: m.destination, readonly: true })) }),
+      );
       expect(e.code, e.message).toBe("E_BAD_MOUNT");
       expect(e.message).toBe(message);
     });

@@ -40,7 +40,7 @@ import { PipelineError } from "../errors";
 import type { LayerLimits } from "../layer/limits";
 import { syncModel } from "../model";
 import type { ProgressSink } from "../registry/progress";
-import { BindMount, ContainerRunOptions, runPrepared } from "./container";
+import { type BindMount, type ContainerRunOptions, runPrepared } from "./container";
 import { runOnHost } from "./host";
 import { prepareImage } from "./image-cache";
 import { cacheRoot, datasetsDir, modelsDir } from "./paths";
@@ -81,7 +81,11 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const interp = spec.interpreter;
   let image: string | undefined;
   if (interp.kind === "ContainerAtTag") {
-    if (!resolved.image) throw new PipelineError("E_RUN_UNRESOLVED", `image ${interp.repository}:${interp.tag} is not pinned: resolve the deployment first (resolveDeployment)`);
+    if (!resolved.image)
+      throw new PipelineError(
+        "E_RUN_UNRESOLVED",
+        `image ${interp.repository}:${interp.tag} is not pinned: resolve the deployment first (resolveDeployment)`,
+      );
     image = resolved.image;
   } else if (interp.kind === "ContainerAtDigest") {
     image = resolved.image ?? `${interp.repository}@${interp.digest}`;
@@ -95,13 +99,21 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const mounts: BindMount[] = [];
   const models: Record<string, string> = {};
   for (const m of spec.models) {
-    const { dir } = await syncModel(m.id, { keychain, insecure: opts.insecure, progress: opts.progress, cacheDir: modelsDir(cacheDir), warn, limits: opts.limits });
+    const { dir } = await syncModel(m.id, {
+      keychain,
+      insecure: opts.insecure,
+      progress: opts.progress,
+      cacheDir: modelsDir(cacheDir),
+      warn,
+      limits: opts.limits,
+    });
     mounts.push({ source: dir, destination: m.path, readonly: true });
     models[m.path] = dir;
   }
   if (spec.repositories) {
     const checkouts = await syncRepositories(spec.repositories, { cacheDir, env, log, warn });
-    for (const c of checkouts) mounts.push({ source: c.dir, destination: `${spec.repositories.mountPath.replace(/\/+$/, "")}/${c.name}`, readonly: true });
+    for (const c of checkouts)
+      mounts.push({ source: c.dir, destination: `${spec.repositories.mountPath.replace(/\/+$/, "")}/${c.name}`, readonly: true });
   }
   let codeHostDirs: string[] = [];
   const code = spec.code;
@@ -112,14 +124,26 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     codeHostDirs = code.codePaths.map((p, i) => checkedHostFolder(isAbsolute(p) ? p : resolve(base, p), `code.codePaths[${i}]`, allowed));
   } else if (code.kind === "GitRepoCommit" || code.kind === "GitRepoBranch") {
     const commit = code.kind === "GitRepoCommit" ? code.commit : resolved.commit;
-    if (!commit) throw new PipelineError("E_RUN_UNRESOLVED", `code branch ${code.kind === "GitRepoBranch" ? code.branch : ""} is not pinned: resolve the deployment first (resolveDeployment)`);
+    if (!commit)
+      throw new PipelineError(
+        "E_RUN_UNRESOLVED",
+        `code branch ${code.kind === "GitRepoBranch" ? code.branch : ""} is not pinned: resolve the deployment first (resolveDeployment)`,
+      );
     codeHostDirs = [await checkoutCode(code.repoUrl, commit, { cacheDir, env, log, warn })];
   }
   if (interp.kind === "LockfileProject") {
     // The code deployment's package.json + lockfile define the environment: build the image (node_modules layer
     // cached by the lockfile's hash, code layer from the checkout), then run it; the code is in the image.
-    if (!codeHostDirs.length) throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject (${interp.lockfile}) needs a code deployment holding it (code: GitRepoBranch, GitRepoCommit or ServerAvailableFolder)`);
-    if (posix.basename(interp.lockfile) !== "package-lock.json") throw new PipelineError("E_RUN_UNSUPPORTED", `interpreter LockfileProject: only npm's package-lock.json is supported, got ${JSON.stringify(interp.lockfile)}`);
+    if (!codeHostDirs.length)
+      throw new PipelineError(
+        "E_RUN_UNSUPPORTED",
+        `interpreter LockfileProject (${interp.lockfile}) needs a code deployment holding it (code: GitRepoBranch, GitRepoCommit or ServerAvailableFolder)`,
+      );
+    if (posix.basename(interp.lockfile) !== "package-lock.json")
+      throw new PipelineError(
+        "E_RUN_UNSUPPORTED",
+        `interpreter LockfileProject: only npm's package-lock.json is supported, got ${JSON.stringify(interp.lockfile)}`,
+      );
     image = await buildFromLockfile(join(codeHostDirs[0], posix.dirname(interp.lockfile)), { cacheDir, env, log, keychain, insecure: opts.insecure });
     codeHostDirs = [];
   }
@@ -135,7 +159,8 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   if (spec.ports.length) {
     if (network === "host") {
       log(`ports ${spec.ports.join(", ")}: the containers use the host's network, so these are the host's ports (no port mapping)`);
-      if (replicas > 1) warn(`${replicas} replicas share the host's network: only one can listen on port ${spec.ports[0]} unless the program uses SO_REUSEPORT`);
+      if (replicas > 1)
+        warn(`${replicas} replicas share the host's network: only one can listen on port ${spec.ports[0]} unless the program uses SO_REUSEPORT`);
     } else warn(`ports ${spec.ports.join(", ")}: with --network none nothing outside the container can reach them`);
   }
 
@@ -165,7 +190,15 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const codeMounts = codeHostDirs.map((source, i) => ({ source, destination: `${CODE_MOUNT_ROOT}/${i}`, readonly: true }));
   if (codeMounts.length) specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
   try {
-    const prepared = await prepareImage(image!, { cacheDir, keychain, insecure: opts.insecure, progress: opts.progress, log, warn, limits: opts.limits });
+    const prepared = await prepareImage(image!, {
+      cacheDir,
+      keychain,
+      insecure: opts.insecure,
+      progress: opts.progress,
+      log,
+      warn,
+      limits: opts.limits,
+    });
     return await runPrepared(prepared, {
       ...opts,
       cacheDir,
@@ -182,7 +215,8 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     });
   } finally {
     // A lockfile build's layout is only needed while the image runs (its rootfs is cached by digest).
-    if (interp.kind === "LockfileProject" && image?.startsWith("oci:")) rmSync(image.slice(4, image.lastIndexOf("@")), { recursive: true, force: true });
+    if (interp.kind === "LockfileProject" && image?.startsWith("oci:"))
+      rmSync(image.slice(4, image.lastIndexOf("@")), { recursive: true, force: true });
   }
 }
 
@@ -190,7 +224,9 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
 function checkMountPaths(spec: ResolvedDeployment["spec"], extra: readonly BindMount[]): void {
   const paths: [string, string][] = spec.models.map((m, i) => [`models[${i}].path`, m.path]);
   if (spec.repositories) paths.push(["repositories.mountPath", spec.repositories.mountPath]);
-  extra.forEach((m, i) => paths.push([`mount ${i + 1} (${m.destination})`, m.destination]));
+  extra.forEach((m, i) => {
+    paths.push([`mount ${i + 1} (${m.destination})`, m.destination]);
+  });
   for (const [field, path] of paths) {
     const problem = mountPathProblem(path);
     if (problem) throw new PipelineError("E_BAD_MOUNT", `${field}: ${problem} (got ${quoteValue(path)})`);

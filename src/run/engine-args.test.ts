@@ -1,14 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
 import { podmanDirs, podmanGlobalArgs } from "./engine-cli";
-import { EngineContainerSpec, engineRunArgs, splitEnv } from "./engine-args";
+import { type EngineContainerSpec, engineRunArgs, splitEnv } from "./engine-args";
 
 const spec = (over: Partial<EngineContainerSpec> = {}): EngineContainerSpec => ({
   engine: "podman",
   id: "rp-x-1-abcdef12",
   hostname: "x",
   root: { rootfs: "/runs/x/rootfs" },
-  process: { args: ["node", "/app/main.js", "a"], env: ["PATH=/bin", "SECRET=s3cret"], cwd: "/app", user: { uid: 1000, gid: 1000 }, home: "/home/node" },
+  process: {
+    args: ["node", "/app/main.js", "a"],
+    env: ["PATH=/bin", "SECRET=s3cret"],
+    cwd: "/app",
+    user: { uid: 1000, gid: 1000 },
+    home: "/home/node",
+  },
   mounts: [{ source: "/data", destination: "/d", readonly: true }],
   network: "none",
   homeTmpfs: true,
@@ -94,11 +100,15 @@ describe("engineRunArgs", () => {
     const args = engineRunArgs(s, splitEnv(s.process.env));
     expect(args.join(" ")).toContain("--user 1000:1000 --workdir /app");
     expect(args).not.toContain("sha256:abc");
-    expect(() => engineRunArgs(spec({ root: { rootfs: "/runs/x/rootfs:O" } }), { byName: {}, fileLines: [] })).toThrow(/has a ':' in its last component/);
+    expect(() => engineRunArgs(spec({ root: { rootfs: "/runs/x/rootfs:O" } }), { byName: {}, fileLines: [] })).toThrow(
+      /has a ':' in its last component/,
+    );
     expect(() => engineRunArgs(spec({ engine: "docker" }), { byName: {}, fileLines: [] })).toThrow(/docker cannot run a root filesystem directory/);
   });
   it("refuses a mount path with a comma, naming the mount", () => {
-    expect(() => engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), { byName: {}, fileLines: [] })).toThrow(/mount \/a,b:\/d/);
+    expect(() => engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), { byName: {}, fileLines: [] })).toThrow(
+      /mount \/a,b:\/d/,
+    );
   });
 });
 

@@ -27,7 +27,7 @@
  */
 import { PipelineError } from "../errors";
 import type { EngineName } from "./engine-cli";
-import { EnvSecret, envSecretName } from "./engine-secrets";
+import { type EnvSecret, envSecretName } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount, CgroupLimits } from "./runc-config";
 
@@ -51,7 +51,8 @@ export interface EngineContainerSpec {
   cgroup?: CgroupLimits;
 }
 
-const ENGINE_READS = /^(PATH|HOME|TMPDIR|TMP|TEMP|USER|LOGNAME|SHELL|TZ|NOTIFY_SOCKET|REGISTRY_AUTH_FILE|(XDG|LD|DOCKER|CONTAINERS?|PODMAN|BUILDAH|BUILDKIT|STORAGE|DBUS|LISTEN|SSH|SUDO|OTEL|GO)_.*|GO[A-Z]+|_.*|.*_PROXY)$/i;
+const ENGINE_READS =
+  /^(PATH|HOME|TMPDIR|TMP|TEMP|USER|LOGNAME|SHELL|TZ|NOTIFY_SOCKET|REGISTRY_AUTH_FILE|(XDG|LD|DOCKER|CONTAINERS?|PODMAN|BUILDAH|BUILDKIT|STORAGE|DBUS|LISTEN|SSH|SUDO|OTEL|GO)_.*|GO[A-Z]+|_.*|.*_PROXY)$/i;
 
 export interface SplitEnv {
   /** Passed by name, the values in the engine's environment. */
@@ -82,7 +83,10 @@ export function splitEnv(env: readonly string[], secrets?: SecretEnvOptions): Sp
       made.push({ name: envSecretName(secrets.containerId, made.length), target: name, value });
     } else if (ENGINE_READS.test(name)) {
       if (/[\r\n]/.test(value)) {
-        throw new PipelineError("E_BAD_ENV", `env ${name}: a value with a line break cannot be passed through podman or docker under this name (it is one the engine reads itself)`);
+        throw new PipelineError(
+          "E_BAD_ENV",
+          `env ${name}: a value with a line break cannot be passed through podman or docker under this name (it is one the engine reads itself)`,
+        );
       }
       fileLines.push(`${name}=${value}`);
     } else byName[name] = value;
@@ -91,13 +95,30 @@ export function splitEnv(env: readonly string[], secrets?: SecretEnvOptions): Sp
 }
 
 function checkMountPath(p: string, m: BindMount): void {
-  if (/[,\n\r]/.test(p)) throw new PipelineError("E_BAD_MOUNT", `mount ${m.source}:${m.destination}: podman and docker cannot take a path with a comma or line break (${JSON.stringify(p)})`);
+  if (/[,\n\r]/.test(p))
+    throw new PipelineError(
+      "E_BAD_MOUNT",
+      `mount ${m.source}:${m.destination}: podman and docker cannot take a path with a comma or line break (${JSON.stringify(p)})`,
+    );
 }
 
 export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   const p = c.process;
   // docker: no --rm, the runner removes the container after `docker wait` (engine.ts says why).
-  const args = ["run", ...(c.engine === "podman" ? ["--rm"] : []), "--name", c.id, "--hostname", c.hostname, "--network", c.network, "--user", `${p.user.uid}:${p.user.gid}`, "--workdir", p.cwd];
+  const args = [
+    "run",
+    ...(c.engine === "podman" ? ["--rm"] : []),
+    "--name",
+    c.id,
+    "--hostname",
+    c.hostname,
+    "--network",
+    c.network,
+    "--user",
+    `${p.user.uid}:${p.user.gid}`,
+    "--workdir",
+    p.cwd,
+  ];
   if (c.engine === "podman") args.push("--unsetenv-all", "--http-proxy=false", "--log-driver", "none");
   args.push("--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777");
   if (c.homeTmpfs && p.home !== "/" && p.home !== "/tmp") {
@@ -116,9 +137,11 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   }
   args.push("--entrypoint", c.engine === "podman" ? JSON.stringify([p.args[0]]) : p.args[0]);
   if ("rootfs" in c.root) {
-    if (c.engine !== "podman") throw new PipelineError("E_RUNTIME", `${c.engine} cannot run a root filesystem directory (${c.root.rootfs}); it needs an image`);
+    if (c.engine !== "podman")
+      throw new PipelineError("E_RUNTIME", `${c.engine} cannot run a root filesystem directory (${c.root.rootfs}); it needs an image`);
     // podman reads a trailing ":O" as its own overlay option; our run directories never end so.
-    if (/:[^/]*$/.test(c.root.rootfs)) throw new PipelineError("E_ROOTFS", `podman --rootfs: the path ${JSON.stringify(c.root.rootfs)} has a ':' in its last component`);
+    if (/:[^/]*$/.test(c.root.rootfs))
+      throw new PipelineError("E_ROOTFS", `podman --rootfs: the path ${JSON.stringify(c.root.rootfs)} has a ':' in its last component`);
     args.push("--rootfs", c.root.rootfs, ...p.args.slice(1));
   } else args.push(c.root.image, ...p.args.slice(1));
   return args;

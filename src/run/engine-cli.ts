@@ -85,10 +85,15 @@ export function engineExec(
   opts: { cwd?: string; input?: NodeJS.ReadableStream; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ExecResult> {
   return new Promise((done) => {
-    const child = execFile(engine, args, { encoding: "utf8", maxBuffer: 16 << 20, cwd: opts.cwd, timeout: opts.timeoutMs ?? 0, env: opts.env }, (err, stdout, stderr) => {
-      const c = err ? (err as NodeJS.ErrnoException).code : 0;
-      done({ code: typeof c === "number" ? c : err ? 127 : 0, stdout, stderr: stderr || (err && typeof c !== "number" ? err.message : "") });
-    });
+    const child = execFile(
+      engine,
+      args,
+      { encoding: "utf8", maxBuffer: 16 << 20, cwd: opts.cwd, timeout: opts.timeoutMs ?? 0, env: opts.env },
+      (err, stdout, stderr) => {
+        const c = err ? (err as NodeJS.ErrnoException).code : 0;
+        done({ code: typeof c === "number" ? c : err ? 127 : 0, stdout, stderr: stderr || (err && typeof c !== "number" ? err.message : "") });
+      },
+    );
     if (opts.input && child.stdin) opts.input.pipe(child.stdin);
     else child.stdin?.end();
   });

@@ -48,11 +48,15 @@ export async function importIntoDocker(src: EngineImageSource, log: (line: strin
   const r = await engineExec("docker", ["import", "-", name], { input: tar.stdout });
   const tarCode = await tarDone;
   if (r.code !== 0 || tarCode !== 0) {
-    throw new PipelineError("E_RUNTIME", `docker could not import the root filesystem of ${src.digest} (${src.rootfs}): ${lastLine(r.stderr) || lastLine(tarErr) || `exit code ${r.code || tarCode}`}`);
+    throw new PipelineError(
+      "E_RUNTIME",
+      `docker could not import the root filesystem of ${src.digest} (${src.rootfs}): ${lastLine(r.stderr) || lastLine(tarErr) || `exit code ${r.code || tarCode}`}`,
+    );
   }
   // What `docker import` prints differs between daemons (podman's API: "ID: ID"): the daemon is asked.
   const made = await engineExec("docker", ["image", "inspect", "--format", "{{.Id}}", name]);
   const id = made.stdout.trim().split("\n")[0];
-  if (made.code !== 0 || !id) throw new PipelineError("E_RUNTIME", `docker imported ${name} but cannot find it: ${lastLine(made.stderr) || `exit code ${made.code}`}`);
+  if (made.code !== 0 || !id)
+    throw new PipelineError("E_RUNTIME", `docker imported ${name} but cannot find it: ${lastLine(made.stderr) || `exit code ${made.code}`}`);
   return id;
 }

@@ -62,11 +62,18 @@ export async function createEnvSecrets(global: string[], secrets: readonly EnvSe
   for (const s of secrets) {
     const bytes = Buffer.byteLength(s.value, "utf8");
     if (bytes + VALUE_VAR.length + 2 > MAX_ENV_STRING) {
-      throw new PipelineError("E_BAD_ENV", `env ${s.target}: a value of ${bytes} bytes is more than a program can be given in one variable (${MAX_ENV_STRING} bytes, Linux's MAX_ARG_STRLEN)`);
+      throw new PipelineError(
+        "E_BAD_ENV",
+        `env ${s.target}: a value of ${bytes} bytes is more than a program can be given in one variable (${MAX_ENV_STRING} bytes, Linux's MAX_ARG_STRLEN)`,
+      );
     }
     const env = { ...process.env, [VALUE_VAR]: s.value };
     const r = await engineExec("podman", [...global, "secret", "create", "--env", s.name, VALUE_VAR], { env, timeoutMs: 60_000 });
-    if (r.code !== 0) throw new PipelineError("E_RUNTIME", `podman could not take the value of env ${s.target} (secret ${s.name}): ${lastLine(r.stderr) || `exit code ${r.code}`}`);
+    if (r.code !== 0)
+      throw new PipelineError(
+        "E_RUNTIME",
+        `podman could not take the value of env ${s.target} (secret ${s.name}): ${lastLine(r.stderr) || `exit code ${r.code}`}`,
+      );
     made.push(s.name);
   }
 }

@@ -28,20 +28,20 @@
  *    removed, with the daemon's copy of its config; what the daemon keeps beyond that (its own database, logs
  *    of the container's output under its log driver) is the daemon's, outside what the runner can scrub.
  */
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { onExitCleanup, ownerPid, scrubRunDirSync } from "./cleanup";
 import { pidAlive } from "../process/owner";
-import { engineExec, EngineName, engineGlobalArgs } from "./engine-cli";
+import { engineExec, type EngineName, engineGlobalArgs } from "./engine-cli";
 import { engineRunArgs, splitEnv } from "./engine-args";
 import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
 import type { ProcessSpec } from "./process-spec";
 import type { BindMount, CgroupLimits } from "./runc-config";
 import { writeMountsRecord } from "./mounts-record";
-import { RootfsMode, writableRoot } from "./rootfs";
+import { type RootfsMode, writableRoot } from "./rootfs";
 
 export interface EngineRunOptions {
   engine: EngineName;
@@ -146,7 +146,11 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
     const args = engineRunArgs({ ...o, root, ulimits: ownUlimits(), envFile }, env);
     if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
     started = true;
-    const child = spawn(o.engine, [...global, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...env.byName } });
+    const child = spawn(o.engine, [...global, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+      env: { ...process.env, ...env.byName },
+    });
     child.stdout.pipe(o.stdout, { end: false });
     child.stderr.pipe(o.stderr, { end: false });
     let exited = false;

@@ -64,7 +64,9 @@ describe("checkedHostFolder / allowedHostRoots", () => {
     expect(() => checkedHostFolder(other, "f", allowed)).toThrow(/outside/);
     expect(checkedHostFolder(other, "f", allowedHostRoots(specDir, [other], {}))).toBe(other);
     expect(checkedHostFolder(other, "f", allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: `/nonexistent:${other}` }))).toBe(other);
-    expect(() => allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: "relative/dir" })).toThrow(/expected absolute paths separated by ':', got "relative\/dir"/);
+    expect(() => allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: "relative/dir" })).toThrow(
+      /expected absolute paths separated by ':', got "relative\/dir"/,
+    );
   });
 });
 
@@ -101,7 +103,14 @@ describe("runDeployment refuses codePaths outside the allowed folders before doi
 describe("pipeline run SPEC: the same rule, and --allow-host-path", () => {
   const specPath = join(specDir, "spec.yaml");
   writeFileSync(specPath, `image: 127.0.0.1:1/team/app@${D}\ncode: {type: ServerAvailableFolder, codePaths: [${join(specDir, "app")}, /etc]}\n`);
-  const io = (env: NodeJS.ProcessEnv = {}): CliIo => ({ stdout: () => undefined, stderr: () => undefined, env: { HOME: tmp, ...env }, cwd: tmp, isTTY: false, readStdin: async () => "" });
+  const io = (env: NodeJS.ProcessEnv = {}): CliIo => ({
+    stdout: () => undefined,
+    stderr: () => undefined,
+    env: { HOME: tmp, ...env },
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  });
   it("refuses /etc from a spec in another directory, and takes it when allowed by the flag or the variable", async () => {
     const args = { spec: specPath, "cache-dir": join(tmp, "cache-cli") };
     const e = await pipelineErrorOf(run(args, io()));

@@ -24,7 +24,10 @@ function real(path: string): string | undefined {
 export function allowedHostRoots(baseDir: string | undefined, flags: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const fromEnv = (env[ALLOW_HOST_PATHS_ENV] ?? "").split(":").filter(Boolean);
   for (const p of fromEnv) {
-    if (!isAbsolute(p)) throw new PipelineError("E_USAGE", `$${ALLOW_HOST_PATHS_ENV}: expected absolute paths separated by ':', got ${JSON.stringify(p)}`, { exitCode: 2 });
+    if (!isAbsolute(p))
+      throw new PipelineError("E_USAGE", `$${ALLOW_HOST_PATHS_ENV}: expected absolute paths separated by ':', got ${JSON.stringify(p)}`, {
+        exitCode: 2,
+      });
   }
   const all = [...(baseDir ? [baseDir] : []), ...flags.map((f) => resolve(f)), ...fromEnv];
   return all.map(real).filter((p): p is string => p !== undefined);
@@ -35,6 +38,10 @@ export function checkedHostFolder(path: string, field: string, allowed: readonly
   const r = real(path);
   if (r === undefined) throw new PipelineError("E_BAD_MOUNT", `${field}: host path ${JSON.stringify(path)} does not exist`);
   const problem = hostFolderProblem(r, allowed);
-  if (problem) throw new PipelineError("E_HOST_PATH", `${field}: host path ${JSON.stringify(path)}${r !== path ? ` (really ${JSON.stringify(r)})` : ""} ${problem}`);
+  if (problem)
+    throw new PipelineError(
+      "E_HOST_PATH",
+      `${field}: host path ${JSON.stringify(path)}${r !== path ? ` (really ${JSON.stringify(r)})` : ""} ${problem}`,
+    );
   return r;
 }

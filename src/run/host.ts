@@ -34,7 +34,12 @@ export async function runOnHost(o: HostRunOptions): Promise<{ exitCode: number }
   const one = async (i: number): Promise<void> => {
     const out = o.replicas > 1 ? prefixedLines(`[${i}] `, stdout) : undefined;
     const err = o.replicas > 1 ? prefixedLines(`[${i}] `, stderr) : undefined;
-    const child = spawn(argv[0], argv.slice(1), { cwd: o.cwd, env: { ...withoutSecrets(process.env), ...o.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: o.cwd,
+      env: { ...withoutSecrets(process.env), ...o.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     child.stdout.pipe(out ?? stdout, { end: false });
     child.stderr.pipe(err ?? stderr, { end: false });
     const signalGroup = (sig: NodeJS.Signals) => {

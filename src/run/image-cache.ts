@@ -30,7 +30,7 @@ import { unpackLayers } from "../layer/unpack";
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
-import { ANNOTATION_REF_NAME, ImageConfig, Index, INDEX_MEDIA_TYPES } from "../oci/types";
+import { ANNOTATION_REF_NAME, type ImageConfig, type Index, INDEX_MEDIA_TYPES } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
@@ -95,12 +95,16 @@ export function readLocalLayout(dir: string, digest?: string): Image {
     // A digest of a platform manifest inside a nested index: the only top-level entry may lead to it.
     const img = readLayoutIndex(dir)?.manifests.find((m) => m.image.digest === digest)?.image ?? readLayout(dir);
     if (img.digest === digest) return img;
-    throw new PipelineError("E_NOT_FOUND", `OCI layout ${dir}: no manifest ${digest} (index.json lists ${(index.manifests ?? []).map((m) => m.digest).join(", ") || "none"})`);
+    throw new PipelineError(
+      "E_NOT_FOUND",
+      `OCI layout ${dir}: no manifest ${digest} (index.json lists ${(index.manifests ?? []).map((m) => m.digest).join(", ") || "none"})`,
+    );
   }
   const refName = entries[0].annotations?.[ANNOTATION_REF_NAME];
   // A multi-platform index: this machine's platform from it.
   const img = readLayout(dir, refName ? { refName } : {});
-  if (img.digest !== digest && !INDEX_MEDIA_TYPES.includes(entries[0].mediaType)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot select manifest ${digest} (give it a ref name)`);
+  if (img.digest !== digest && !INDEX_MEDIA_TYPES.includes(entries[0].mediaType))
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot select manifest ${digest} (give it a ref name)`);
   return img;
 }
 
@@ -129,7 +133,12 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
     if (!existsSync(join(layoutDir, "index.json"))) {
       log(`pulling ${formatReference({ ...ref, tag: undefined, digest })}`);
       await mkdir(imagesDir(opts.cacheDir), { recursive: true });
-      await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, limits: opts.limits });
+      await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, {
+        keychain: opts.keychain,
+        insecure: opts.insecure,
+        progress: opts.progress,
+        limits: opts.limits,
+      });
       pulled = true;
     }
     fromCache = true;

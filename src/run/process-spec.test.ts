@@ -14,7 +14,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const cfg = (config: ImageConfig["config"]): ImageConfig => ({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config });
+const cfg = (config: ImageConfig["config"]): ImageConfig => ({
+  architecture: "amd64",
+  os: "linux",
+  rootfs: { type: "layers", diff_ids: [] },
+  config,
+});
 
 describe("processSpec", () => {
   it("follows Kubernetes semantics: command replaces Entrypoint and drops Cmd, args replace Cmd", () => {

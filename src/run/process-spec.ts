@@ -48,7 +48,8 @@ export function processSpec(config: ImageConfig, rootfs: string, o: ProcessOverr
     throw new PipelineError("E_RUN_NO_COMMAND", "nothing to run: the image has no Entrypoint or Cmd and no command or arguments were given");
   }
   const cwd = o.workingDir || c.WorkingDir || "/";
-  if (!posix.isAbsolute(cwd)) throw new PipelineError("E_BAD_WORKDIR", `working directory must be an absolute path in the container, got ${JSON.stringify(cwd)}`);
+  if (!posix.isAbsolute(cwd))
+    throw new PipelineError("E_BAD_WORKDIR", `working directory must be an absolute path in the container, got ${JSON.stringify(cwd)}`);
   const user = resolveUser(rootfs, c.User ?? "");
   const env = mergeEnv(c.Env ?? [], o.env ?? {});
   const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));

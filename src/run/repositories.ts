@@ -47,7 +47,13 @@ function credentialOf(r: GitRepositorySpec, env: NodeJS.ProcessEnv | undefined):
 }
 
 /** Brings `dir` to `commit` of `url`: a clone when it is not a checkout yet, else fetch + checkout. */
-async function checkoutAt(url: string, commit: string, dir: string, credential: GitCredential | undefined, callerEnv: NodeJS.ProcessEnv | undefined): Promise<void> {
+async function checkoutAt(
+  url: string,
+  commit: string,
+  dir: string,
+  credential: GitCredential | undefined,
+  callerEnv: NodeJS.ProcessEnv | undefined,
+): Promise<void> {
   const env = withoutSecrets(callerEnv);
   if (existsSync(join(dir, ".git"))) await fetchCheckout(dir, commit, { url, credential, env });
   else await cloneAt(url, commit, dir, { credential, env });

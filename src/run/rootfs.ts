@@ -44,9 +44,16 @@ export async function writableRoot(lower: string, runDir: string, mode: RootfsMo
     const r = await exec("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, path]);
     if (r.code === 0) return { path, kind: "overlay", releaseSync: () => unmountSync(path) };
     if (mode === "overlay") throw new PipelineError("E_ROOTFS", `cannot mount an overlay root at ${path}: ${r.stderr.trim()}`);
-    await Promise.all([rm(path, { recursive: true, force: true }), rm(upper, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]);
+    await Promise.all([
+      rm(path, { recursive: true, force: true }),
+      rm(upper, { recursive: true, force: true }),
+      rm(work, { recursive: true, force: true }),
+    ]);
   } else if (mode === "overlay") {
-    throw new PipelineError("E_ROOTFS", `cannot mount an overlay root: the path ${JSON.stringify(lower)} or ${JSON.stringify(runDir)} contains ',', ':' or '\\'`);
+    throw new PipelineError(
+      "E_ROOTFS",
+      `cannot mount an overlay root: the path ${JSON.stringify(lower)} or ${JSON.stringify(runDir)} contains ',', ':' or '\\'`,
+    );
   }
   const r = await exec("cp", ["-a", "--reflink=auto", "--", lower, path]);
   if (r.code !== 0) throw new PipelineError("E_ROOTFS", `cannot copy the image's root filesystem to ${path}: ${r.stderr.trim()}`);

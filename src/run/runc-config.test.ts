@@ -10,7 +10,14 @@ describe("runcConfig", () => {
     expect(none.process.terminal).toBe(false);
     expect(none.root).toEqual({ path: "/r", readonly: false });
     expect(none.linux.namespaces.map((n: { type: string }) => n.type)).toEqual(["pid", "ipc", "uts", "mount", "network"]);
-    const host = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "host", mounts: [{ source: "/src", destination: "/data", readonly: true }], homeTmpfs: true }) as any;
+    const host = runcConfig({
+      process: proc,
+      rootPath: "/r",
+      hostname: "h",
+      network: "host",
+      mounts: [{ source: "/src", destination: "/data", readonly: true }],
+      homeTmpfs: true,
+    }) as any;
     expect(host.linux.namespaces.map((n: { type: string }) => n.type)).not.toContain("network");
     expect(host.mounts).toContainEqual({ destination: "/data", type: "bind", source: "/src", options: ["rbind", "ro"] });
     expect(host.mounts).toContainEqual({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] });
@@ -27,9 +34,28 @@ describe("runcConfig", () => {
 
 describe("runcConfig: cgroup limits (the spec's resources)", () => {
   it("memory and CPU quota as root; none rootless (runc cannot set them there)", () => {
-    const c = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "none", mounts: [], cgroup: { memoryBytes: 128 << 20, cpus: 0.5 } }) as any;
-    expect(c.linux.resources).toEqual({ devices: [{ allow: false, access: "rwm" }], memory: { limit: 134217728 }, cpu: { quota: 50000, period: 100000 } });
-    const rootless = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "none", mounts: [], cgroup: { memoryBytes: 1 << 20 }, rootless: { uid: 1, gid: 1 } }) as any;
+    const c = runcConfig({
+      process: proc,
+      rootPath: "/r",
+      hostname: "h",
+      network: "none",
+      mounts: [],
+      cgroup: { memoryBytes: 128 << 20, cpus: 0.5 },
+    }) as any;
+    expect(c.linux.resources).toEqual({
+      devices: [{ allow: false, access: "rwm" }],
+      memory: { limit: 134217728 },
+      cpu: { quota: 50000, period: 100000 },
+    });
+    const rootless = runcConfig({
+      process: proc,
+      rootPath: "/r",
+      hostname: "h",
+      network: "none",
+      mounts: [],
+      cgroup: { memoryBytes: 1 << 20 },
+      rootless: { uid: 1, gid: 1 },
+    }) as any;
     expect(rootless.linux.resources).toBeUndefined();
   });
 });

@@ -23,9 +23,9 @@ import { feedConfigFifo, makeConfigFifo } from "./config-fifo";
 import { writeMountsRecord } from "./mounts-record";
 import { onExitCleanup, ownerPid, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 import { pidAlive } from "../process/owner";
-import { BindMount, CgroupLimits, runcConfig } from "./runc-config";
+import { type BindMount, type CgroupLimits, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
-import { RootfsMode, writableRoot } from "./rootfs";
+import { type RootfsMode, writableRoot } from "./rootfs";
 
 export interface RuncRunOptions {
   id: string;

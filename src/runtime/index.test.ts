@@ -25,7 +25,7 @@ describe("@rules_pipeline/runtime", () => {
     expect(() => containerImageUri("tpu", env)).toThrow(/no container image named "tpu"; this run has: "default", "cuda"/);
   });
 
-  test("PIPELINE_CONTAINER_IMAGE_URIS[\"default\"] wins over PIPELINE_CONTAINER_IMAGE, which fills in only a missing default", () => {
+  test('PIPELINE_CONTAINER_IMAGE_URIS["default"] wins over PIPELINE_CONTAINER_IMAGE, which fills in only a missing default', () => {
     const both = { PIPELINE_CONTAINER_IMAGE: REF + "1", PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0", default: REF }) };
     expect(containerImageUri("default", both)).toBe(REF);
     expect(containerImageUris(both)).toEqual({ cuda: REF + "0", default: REF });
@@ -45,11 +45,29 @@ describe("@rules_pipeline/runtime", () => {
       PIPELINE_CLI: "/r/tools/pipeline.js",
       PIPELINE_CLI_NODE_MODULES: "/r/npm/node_modules",
     };
-    const c = runInContainerCommand({ processEnv: env, args: ["1", "--x"], env: { A: "b=c" }, mounts: [{ source: "/d", destination: "/data", readonly: true }] });
+    const c = runInContainerCommand({
+      processEnv: env,
+      args: ["1", "--x"],
+      env: { A: "b=c" },
+      mounts: [{ source: "/d", destination: "/data", readonly: true }],
+    });
     expect(c.command).toBe("/r/node");
     expect(c.args).toEqual([
-      "/r/tools/pipeline.js", "run", "--image", REF, "--env", "A=b=c", "--env", "PIPELINE_IN_CONTAINER=1",
-      "--mount", "/d:/data:ro", "--network", "host", "--", "1", "--x",
+      "/r/tools/pipeline.js",
+      "run",
+      "--image",
+      REF,
+      "--env",
+      "A=b=c",
+      "--env",
+      "PIPELINE_IN_CONTAINER=1",
+      "--mount",
+      "/d:/data:ro",
+      "--network",
+      "host",
+      "--",
+      "1",
+      "--x",
     ]);
     expect(c.env.PIPELINE_TOOLS_NODE_MODULES).toBe("/r/npm/node_modules");
   });

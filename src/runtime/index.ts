@@ -44,7 +44,10 @@ export function containerImageUris(env: Env = process.env): Readonly<Record<stri
     }
     for (const [name, uri] of Object.entries(parsed as Record<string, unknown>)) {
       if (typeof uri !== "string" || !uri) {
-        throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS}: image ${JSON.stringify(name)} has no reference (got ${JSON.stringify(uri)})`);
+        throw new ContainerImageError(
+          "E_BAD_IMAGE_URIS",
+          `${ENV_CONTAINER_IMAGE_URIS}: image ${JSON.stringify(name)} has no reference (got ${JSON.stringify(uri)})`,
+        );
       }
       out[name] = uri;
     }
@@ -247,7 +250,10 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
       throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_LAYOUTS} is not a JSON object`);
     }
     if (layouts[name]) {
-      throw new ContainerImageError("E_IMAGE_NOT_PUSHED", `image ${JSON.stringify(name)} was built but not pushed (\`:NAME_binary\`): a cluster cannot pull it; run \`bazel run //pkg:NAME\`, which pushes it first`);
+      throw new ContainerImageError(
+        "E_IMAGE_NOT_PUSHED",
+        `image ${JSON.stringify(name)} was built but not pushed (\`:NAME_binary\`): a cluster cannot pull it; run \`bazel run //pkg:NAME\`, which pushes it first`,
+      );
     }
   }
   if (opts.machineType !== undefined && opts.instanceType !== undefined) {

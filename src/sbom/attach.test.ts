@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pushImage, request, TempRegistry, tempRegistry } from "../devregistry/testing";
+import { pushImage, request, type TempRegistry, tempRegistry } from "../devregistry/testing";
 import { parseReference } from "../oci/reference";
 import { MediaType } from "../oci/types";
 import { attachSbom, sbomManifest } from "./attach";
@@ -21,7 +21,11 @@ describe("SBOM as an OCI referrer (dev registry: referrers API)", () => {
     const { bytes, descriptor } = sbomManifest(sbom(0), subject);
     const m = JSON.parse(bytes.toString()) as Record<string, unknown>;
     expect(m.artifactType).toBe(SPDX_MEDIA_TYPE);
-    expect(m.config).toEqual({ mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 });
+    expect(m.config).toEqual({
+      mediaType: "application/vnd.oci.empty.v1+json",
+      digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+      size: 2,
+    });
     expect((m.layers as { mediaType: string }[]).map((l) => l.mediaType)).toEqual([SPDX_MEDIA_TYPE]);
     expect(m.subject).toEqual(subject);
     expect(descriptor.artifactType).toBe(SPDX_MEDIA_TYPE);

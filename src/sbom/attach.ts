@@ -3,7 +3,7 @@
  * application/spdx+json`, one layer (the SPDX document, titled sbom.spdx.json).
  */
 import type { Descriptor } from "../oci/types";
-import { Artifact, artifactManifest, attachArtifact, AttachOptions, AttachResult } from "../registry/artifact";
+import { type Artifact, artifactManifest, attachArtifact, type AttachOptions, type AttachResult } from "../registry/artifact";
 import { SPDX_MEDIA_TYPE } from "./spdx";
 
 export const SBOM_TITLE = "sbom.spdx.json";
@@ -18,6 +18,11 @@ export function sbomManifest(sbom: Buffer, subject: Descriptor): { bytes: Buffer
 }
 
 /** Uploads the SBOM and the empty config (when missing), then pushes the referrer manifest. */
-export function attachSbom(target: { registry: string; repository: string }, subject: Descriptor, sbom: Buffer, opts: AttachOptions = {}): Promise<AttachResult> {
+export function attachSbom(
+  target: { registry: string; repository: string },
+  subject: Descriptor,
+  sbom: Buffer,
+  opts: AttachOptions = {},
+): Promise<AttachResult> {
   return attachArtifact(target, subject, sbomArtifact(sbom), opts);
 }

@@ -18,7 +18,10 @@ describe("npm packages of an image", () => {
   it("knows a package's own package.json from one inside a package", () => {
     expect(packageJsonPath("external/npm/node_modules/lodash/package.json")).toEqual({ installPath: "node_modules/lodash", name: "lodash" });
     expect(packageJsonPath("node_modules/@types/node/package.json")).toEqual({ installPath: "node_modules/@types/node", name: "@types/node" });
-    expect(packageJsonPath("x/node_modules/a/node_modules/@s/b/package.json")).toEqual({ installPath: "node_modules/a/node_modules/@s/b", name: "@s/b" });
+    expect(packageJsonPath("x/node_modules/a/node_modules/@s/b/package.json")).toEqual({
+      installPath: "node_modules/a/node_modules/@s/b",
+      name: "@s/b",
+    });
     expect(packageJsonPath("node_modules/a/lib/package.json")).toBeUndefined();
     expect(packageJsonPath("node_modules/.bin/package.json")).toBeUndefined();
     expect(packageJsonPath("src/package.json")).toBeUndefined();
@@ -49,11 +52,17 @@ describe("npm packages of an image", () => {
   it("reads only the lockfiles it is given: npm's node_modules/.package-lock.json or a package-lock.json beside the tree is not looked at", () => {
     const d = file("undeclared/node_modules/d/package.json", { name: "d", version: "4.0.0" });
     // What npm leaves beside an installed tree, but the image action does not declare as an input.
-    file("undeclared/node_modules/.package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-HIDDEN" } } });
+    file("undeclared/node_modules/.package-lock.json", {
+      lockfileVersion: 3,
+      packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-HIDDEN" } },
+    });
     file("undeclared/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-BESIDE" } } });
     expect(npmPackages([d])).toEqual([{ name: "d", version: "4.0.0", integrity: undefined, license: undefined, resolved: undefined }]);
     // A lockfile serves the tree in its own directory only.
-    const other = file("elsewhere/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-OTHER" } } });
+    const other = file("elsewhere/package-lock.json", {
+      lockfileVersion: 3,
+      packages: { "node_modules/d": { version: "4.0.0", integrity: "sha512-OTHER" } },
+    });
     expect(npmPackages([d], [other])[0].integrity).toBeUndefined();
   });
 
@@ -62,7 +71,10 @@ describe("npm packages of an image", () => {
     process.chdir(root);
     try {
       file("multi/npm/node_modules/e/package.json", { name: "e", version: "5.0.0" });
-      file("multi/npm/package-lock.json", { lockfileVersion: 3, packages: { "node_modules/e": { version: "5.0.0", integrity: "sha512-EEEE", resolved: "https://mirror.example/e-5.0.0.tgz" } } });
+      file("multi/npm/package-lock.json", {
+        lockfileVersion: 3,
+        packages: { "node_modules/e": { version: "5.0.0", integrity: "sha512-EEEE", resolved: "https://mirror.example/e-5.0.0.tgz" } },
+      });
       file("multi/tools/node_modules/e/package.json", { name: "e", version: "6.0.0" });
       file("multi/tools/package-lock.json", { lockfileVersion: 2, packages: { "node_modules/e": { version: "6.0.0", integrity: "sha512-FFFF" } } });
       file("node_modules/g/package.json", { name: "g", version: "7.0.0" });
@@ -86,12 +98,21 @@ describe("npm packages of an image", () => {
     expect(() => npmPackages([bad])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(bad) }));
     const f = file("broken2/node_modules/f/package.json", { name: "f", version: "1.0.0" });
     const badLock = file("broken2/package-lock.json", "[1, 2]");
-    expect(() => npmPackages([f], [badLock])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${badLock}: not a valid JSON object`) }));
+    expect(() => npmPackages([f], [badLock])).toThrow(
+      expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${badLock}: not a valid JSON object`) }),
+    );
     const missing = join(root, "nowhere/package-lock.json");
-    expect(() => npmPackages([f], [missing])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${missing}: cannot read it (ENOENT)`) }));
+    expect(() => npmPackages([f], [missing])).toThrow(
+      expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfile ${missing}: cannot read it (ENOENT)`) }),
+    );
     const one = file("two/package-lock.json", { lockfileVersion: 3, packages: {} });
     const two = file("two/npm-shrinkwrap.json", { lockfileVersion: 3, packages: {} });
     expect(() => npmPackages([], [one, one])).not.toThrow();
-    expect(() => npmPackages([], [one, two])).toThrow(expect.objectContaining({ code: "E_BAD_INPUT", message: expect.stringContaining(`npm lockfiles ${one} and ${two}: two lockfiles for the node_modules tree in`) }));
+    expect(() => npmPackages([], [one, two])).toThrow(
+      expect.objectContaining({
+        code: "E_BAD_INPUT",
+        message: expect.stringContaining(`npm lockfiles ${one} and ${two}: two lockfiles for the node_modules tree in`),
+      }),
+    );
   });
 });

@@ -41,10 +41,14 @@ function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<strin
     const root = file.slice(0, file.lastIndexOf("/") + 1);
     const other = from.get(root);
     if (other !== undefined && other !== file) {
-      throw new PipelineError("E_BAD_INPUT", `npm lockfiles ${other} and ${file}: two lockfiles for the node_modules tree in ${JSON.stringify(root || ".")}`);
+      throw new PipelineError(
+        "E_BAD_INPUT",
+        `npm lockfiles ${other} and ${file}: two lockfiles for the node_modules tree in ${JSON.stringify(root || ".")}`,
+      );
     }
     const lock = readJsonFile(file, "npm lockfile", { object: true });
-    const packages = lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages) ? (lock.packages as Record<string, LockEntry>) : {};
+    const packages =
+      lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages) ? (lock.packages as Record<string, LockEntry>) : {};
     byRoot.set(root, packages);
     from.set(root, file);
   }
@@ -54,7 +58,11 @@ function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<strin
 /** package.json `license`: a string, or the legacy `{type}` / `licenses: [{type}]` forms joined with OR. */
 function licenseField(pkg: Record<string, unknown>): string | undefined {
   const one = (v: unknown): string | undefined =>
-    typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { type?: unknown }).type === "string" ? (v as { type: string }).type : undefined;
+    typeof v === "string"
+      ? v
+      : v && typeof v === "object" && typeof (v as { type?: unknown }).type === "string"
+        ? (v as { type: string }).type
+        : undefined;
   const l = one(pkg.license);
   if (l) return l;
   if (Array.isArray(pkg.licenses)) {

@@ -11,7 +11,15 @@ type Doc = {
   SPDXID: string;
   documentNamespace: string;
   creationInfo: { created: string; creators: string[] };
-  packages: { name: string; SPDXID: string; versionInfo: string; downloadLocation: string; licenseDeclared: string; checksums?: { algorithm: string; checksumValue: string }[]; externalRefs?: { referenceLocator: string }[] }[];
+  packages: {
+    name: string;
+    SPDXID: string;
+    versionInfo: string;
+    downloadLocation: string;
+    licenseDeclared: string;
+    checksums?: { algorithm: string; checksumValue: string }[];
+    externalRefs?: { referenceLocator: string }[];
+  }[];
   relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[];
 };
 
@@ -40,15 +48,25 @@ describe("SPDX 2.3 document", () => {
     expect(names).toEqual(["//app:svc_image", "127.0.0.1:5000/team/node-base@" + BASE, "@aws-sdk/client-s3", "zod"]);
     const base = doc.packages[1];
     expect(base.versionInfo).toBe(BASE);
-    expect(base.externalRefs![0].referenceLocator).toBe(`pkg:oci/node-base@sha256%3A${"b".repeat(64)}?repository_url=127.0.0.1%3A5000/team/node-base`);
+    expect(base.externalRefs![0].referenceLocator).toBe(
+      `pkg:oci/node-base@sha256%3A${"b".repeat(64)}?repository_url=127.0.0.1%3A5000/team/node-base`,
+    );
     const zod = doc.packages[3];
     expect(zod.checksums).toEqual([{ algorithm: "SHA512", checksumValue: "01".repeat(64) }]);
     expect(zod.licenseDeclared).toBe("MIT");
     expect(zod.downloadLocation).toBe("https://registry.npmjs.org/zod/-/zod-3.22.4.tgz");
     expect(doc.packages[2].externalRefs![0].referenceLocator).toBe("pkg:npm/%40aws-sdk/client-s3@3.0.0");
     expect(doc.packages[2].downloadLocation).toBe("NOASSERTION");
-    expect(doc.relationships).toContainEqual({ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: "SPDXRef-Image" });
-    expect(doc.relationships).toContainEqual({ spdxElementId: "SPDXRef-Image", relationshipType: "DESCENDANT_OF", relatedSpdxElement: "SPDXRef-BaseImage" });
+    expect(doc.relationships).toContainEqual({
+      spdxElementId: "SPDXRef-DOCUMENT",
+      relationshipType: "DESCRIBES",
+      relatedSpdxElement: "SPDXRef-Image",
+    });
+    expect(doc.relationships).toContainEqual({
+      spdxElementId: "SPDXRef-Image",
+      relationshipType: "DESCENDANT_OF",
+      relatedSpdxElement: "SPDXRef-BaseImage",
+    });
     expect(doc.relationships.filter((r) => r.relationshipType === "CONTAINS")).toHaveLength(2);
     expect(new Set(doc.packages.map((p) => p.SPDXID)).size).toBe(doc.packages.length);
   });
@@ -84,7 +102,9 @@ describe("SPDX 2.3 document", () => {
     expect(npmPurl("@types/node", "20.1.0")).toBe("pkg:npm/%40types/node@20.1.0");
     expect(npmPurl("lodash", "4.17.21")).toBe("pkg:npm/lodash@4.17.21");
     expect(ociPurl(BASE)).toBe(`pkg:oci/image@sha256%3A${"b".repeat(64)}`);
-    expect(checksumsOf("sha1-" + Buffer.alloc(20, 255).toString("base64") + " md5-xx")).toEqual([{ algorithm: "SHA1", checksumValue: "ff".repeat(20) }]);
+    expect(checksumsOf("sha1-" + Buffer.alloc(20, 255).toString("base64") + " md5-xx")).toEqual([
+      { algorithm: "SHA1", checksumValue: "ff".repeat(20) },
+    ]);
     expect(checksumsOf(undefined)).toEqual([]);
     expect(licenseOf("(MIT OR Apache-2.0)")).toBe("(MIT OR Apache-2.0)");
     expect(licenseOf("SEE LICENSE IN LICENSE.md")).toBe("NOASSERTION");

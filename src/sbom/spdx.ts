@@ -119,7 +119,9 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
       copyrightText: NOASSERTION,
     },
   ];
-  const relationships: Record<string, unknown>[] = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId }];
+  const relationships: Record<string, unknown>[] = [
+    { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId },
+  ];
   if (input.base) {
     const baseId = "SPDXRef-BaseImage";
     packages.push({
@@ -171,7 +173,9 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
     packages,
     relationships,
   };
-  const hash = createHash("sha256").update(JSON.stringify({ ...body, documentNamespace: undefined })).digest("hex");
+  const hash = createHash("sha256")
+    .update(JSON.stringify({ ...body, documentNamespace: undefined }))
+    .digest("hex");
   body.documentNamespace = `https://rules-pipeline.invalid/spdx/${encodeURIComponent(name)}-${hash}`;
   return body;
 }

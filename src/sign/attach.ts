@@ -6,9 +6,9 @@
  * bytes only if ECDSA's nonce repeats, which it does not, so each signing adds one referrer.
  */
 import type { Descriptor } from "../oci/types";
-import { attachArtifact, AttachOptions, AttachResult } from "../registry/artifact";
+import { attachArtifact, type AttachOptions, type AttachResult } from "../registry/artifact";
 import { BUNDLE_MEDIA_TYPE, bundleAnnotations, COSIGN_SIGN_PREDICATE, makeBundle } from "./bundle";
-import { keyHint, SigningKey } from "./cosign-key";
+import { keyHint, type SigningKey } from "./cosign-key";
 import { signEnvelope, statementFor } from "./dsse";
 
 /** Signs `statement(subject)` with `key` and attaches the bundle to `subject` in `target`. */
@@ -26,6 +26,11 @@ export async function attachSignedStatement(
 }
 
 /** cosign 3's image signature. */
-export function signImage(target: { registry: string; repository: string }, subject: Descriptor, key: SigningKey, opts: AttachOptions = {}): Promise<AttachResult> {
+export function signImage(
+  target: { registry: string; repository: string },
+  subject: Descriptor,
+  key: SigningKey,
+  opts: AttachOptions = {},
+): Promise<AttachResult> {
   return attachSignedStatement(target, subject, key, COSIGN_SIGN_PREDICATE, {}, opts);
 }

@@ -6,7 +6,7 @@
  * Node's crypto has scrypt but not XSalsa20-Poly1305: tweetnacl (the audited TweetNaCl port, no dependencies) opens
  * the secretbox. Only ECDSA P-256 keys are accepted (cosign's default); errors name the file, never the password.
  */
-import { createHash, createPrivateKey, createPublicKey, KeyObject, scryptSync } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, scryptSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import nacl from "tweetnacl";
 import { PipelineError } from "../errors";
@@ -28,14 +28,18 @@ function readSmall(path: string, what: string): string {
   } catch (e) {
     throw new PipelineError("E_SIGNING_KEY", `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (bytes.length > MAX_KEY_FILE) throw new PipelineError("E_SIGNING_KEY", `${what} ${path}: ${bytes.length} bytes, more than a key file holds (${MAX_KEY_FILE})`);
+  if (bytes.length > MAX_KEY_FILE)
+    throw new PipelineError("E_SIGNING_KEY", `${what} ${path}: ${bytes.length} bytes, more than a key file holds (${MAX_KEY_FILE})`);
   return bytes.toString("utf8");
 }
 
 function assertP256(key: KeyObject, where: string): void {
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (key.asymmetricKeyType !== "ec" || curve !== "prime256v1") {
-    throw new PipelineError("E_SIGNING_KEY", `${where}: an ECDSA P-256 key is needed (cosign's default), got ${key.asymmetricKeyType ?? "?"}${curve ? ` ${curve}` : ""}`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: an ECDSA P-256 key is needed (cosign's default), got ${key.asymmetricKeyType ?? "?"}${curve ? ` ${curve}` : ""}`,
+    );
   }
 }
 
@@ -48,7 +52,10 @@ interface EncryptedKey {
 function parseEncrypted(text: string, where: string): EncryptedKey {
   const m = /-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
   if (!m || !PEM_TYPES.includes(m[1])) {
-    throw new PipelineError("E_SIGNING_KEY", `${where}: not a cosign private key (expected PEM "${PEM_TYPES[0]}", got ${m ? `"${m[1]}"` : "no PEM block"})`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: not a cosign private key (expected PEM "${PEM_TYPES[0]}", got ${m ? `"${m[1]}"` : "no PEM block"})`,
+    );
   }
   let doc: EncryptedKey;
   try {
@@ -58,10 +65,21 @@ function parseEncrypted(text: string, where: string): EncryptedKey {
   }
   const p = doc?.kdf?.params;
   if (doc?.kdf?.name !== "scrypt" || doc?.cipher?.name !== "nacl/secretbox") {
-    throw new PipelineError("E_SIGNING_KEY", `${where}: kdf ${JSON.stringify(doc?.kdf?.name)} / cipher ${JSON.stringify(doc?.cipher?.name)}: only scrypt / nacl/secretbox are known`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: kdf ${JSON.stringify(doc?.kdf?.name)} / cipher ${JSON.stringify(doc?.cipher?.name)}: only scrypt / nacl/secretbox are known`,
+    );
   }
-  if (![p?.N, p?.r, p?.p].every((n) => Number.isSafeInteger(n) && n > 0) || (p.N & (p.N - 1)) !== 0 || 128 * p.N * p.r > MAX_SCRYPT_MEMORY || p.p > 16) {
-    throw new PipelineError("E_SIGNING_KEY", `${where}: scrypt parameters ${JSON.stringify(p)} out of bounds (N a power of two, 128·N·r ≤ ${MAX_SCRYPT_MEMORY} bytes, p ≤ 16)`);
+  if (
+    ![p?.N, p?.r, p?.p].every((n) => Number.isSafeInteger(n) && n > 0) ||
+    (p.N & (p.N - 1)) !== 0 ||
+    128 * p.N * p.r > MAX_SCRYPT_MEMORY ||
+    p.p > 16
+  ) {
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: scrypt parameters ${JSON.stringify(p)} out of bounds (N a power of two, 128·N·r ≤ ${MAX_SCRYPT_MEMORY} bytes, p ≤ 16)`,
+    );
   }
   if (typeof doc.kdf.salt !== "string" || typeof doc.cipher.nonce !== "string" || typeof doc.ciphertext !== "string") {
     throw new PipelineError("E_SIGNING_KEY", `${where}: salt, nonce and ciphertext must be base64 strings`);
@@ -76,10 +94,15 @@ export function readSigningKey(path: string, password: string): SigningKey {
   const { N, r, p } = doc.kdf.params;
   const key = scryptSync(Buffer.from(password, "utf8"), Buffer.from(doc.kdf.salt, "base64"), 32, { N, r, p, maxmem: 2 * MAX_SCRYPT_MEMORY });
   const nonce = Buffer.from(doc.cipher.nonce, "base64");
-  if (nonce.length !== nacl.secretbox.nonceLength) throw new PipelineError("E_SIGNING_KEY", `${where}: the nonce has ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`);
+  if (nonce.length !== nacl.secretbox.nonceLength)
+    throw new PipelineError("E_SIGNING_KEY", `${where}: the nonce has ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`);
   const plain = nacl.secretbox.open(Buffer.from(doc.ciphertext, "base64"), nonce, key);
   key.fill(0);
-  if (!plain) throw new PipelineError("E_SIGNING_KEY", `${where}: cannot decrypt it (wrong password in COSIGN_PASSWORD or the password file, or a damaged file)`);
+  if (!plain)
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: cannot decrypt it (wrong password in COSIGN_PASSWORD or the password file, or a damaged file)`,
+    );
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: Buffer.from(plain), format: "der", type: "pkcs8" });
@@ -108,7 +131,9 @@ export function readPublicKey(path: string): KeyObject {
 
 /** The bundle's `publicKey.hint` as cosign writes it: base64 of the SHA-256 of the key's DER SubjectPublicKeyInfo. */
 export function keyHint(publicKey: KeyObject): string {
-  return createHash("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64");
+  return createHash("sha256")
+    .update(publicKey.export({ format: "der", type: "spki" }))
+    .digest("base64");
 }
 
 /** A file whose first line is the signing key's password (the environment names the file, never the password). */
@@ -123,5 +148,8 @@ export function signingPassword(env: NodeJS.ProcessEnv, passwordFile: string | u
   const file = passwordFile || env[ENV_SIGN_PASSWORD_FILE];
   if (file) return readSmall(file, "password file").replace(/\r?\n[\s\S]*$/, "");
   if (env.COSIGN_PASSWORD !== undefined) return env.COSIGN_PASSWORD;
-  throw new PipelineError("E_SIGNING_KEY", `the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $${ENV_SIGN_PASSWORD_FILE}`);
+  throw new PipelineError(
+    "E_SIGNING_KEY",
+    `the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $${ENV_SIGN_PASSWORD_FILE}`,
+  );
 }

@@ -5,7 +5,9 @@ import { openEnvelope, pae, signEnvelope, statementCovers, statementFor } from "
 describe("DSSE", () => {
   test("PAE is the spec's test vector", () => {
     // github.com/secure-systems-lab/dsse protocol.md: PAE("http://example.com/HelloWorld", "hello world").
-    expect(pae("http://example.com/HelloWorld", Buffer.from("hello world")).toString()).toBe("DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+    expect(pae("http://example.com/HelloWorld", Buffer.from("hello world")).toString()).toBe(
+      "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
+    );
   });
 
   test("an envelope opens with its key only, and a changed payload does not open", () => {
@@ -17,7 +19,10 @@ describe("DSSE", () => {
     expect("statement" in opened && statementCovers(opened.statement, digest)).toBe(true);
     expect("statement" in opened && statementCovers(opened.statement, "sha256:" + "cd".repeat(32))).toBe(false);
     expect(openEnvelope(env, other.publicKey)).toEqual({ failure: "none of its 1 signature(s) verifies with the key" });
-    const forged = { ...env, payload: Buffer.from(JSON.stringify(statementFor("sha256:" + "cd".repeat(32), "https://example.com/p", {}))).toString("base64") };
+    const forged = {
+      ...env,
+      payload: Buffer.from(JSON.stringify(statementFor("sha256:" + "cd".repeat(32), "https://example.com/p", {}))).toString("base64"),
+    };
     expect(openEnvelope(forged, key.publicKey)).toEqual({ failure: "none of its 1 signature(s) verifies with the key" });
   });
 });

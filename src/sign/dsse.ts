@@ -3,7 +3,7 @@
  * signature and an attestation sign. The signature is ECDSA P-256 / SHA-256, ASN.1 DER, over
  * PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
  */
-import { KeyObject, sign, verify } from "node:crypto";
+import { type KeyObject, sign, verify } from "node:crypto";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
@@ -43,7 +43,8 @@ export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statem
   if (typeof envelope?.payload !== "string" || typeof envelope.payloadType !== "string" || !Array.isArray(envelope.signatures)) {
     return { failure: "the DSSE envelope lacks payload, payloadType or signatures" };
   }
-  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { failure: `payloadType ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    return { failure: `payloadType ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
   const body = Buffer.from(envelope.payload, "base64");
   const signed = pae(envelope.payloadType, body);
   const ok = envelope.signatures.some((s) => typeof s?.sig === "string" && verify("sha256", signed, publicKey, Buffer.from(s.sig, "base64")));
@@ -54,7 +55,8 @@ export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statem
   } catch (e) {
     return { failure: `the signed payload is not JSON (${(e as Error).message})` };
   }
-  if (statement?._type !== IN_TOTO_STATEMENT_V1 || !Array.isArray(statement.subject)) return { failure: `the signed payload is not an in-toto statement v1 (_type ${JSON.stringify(statement?._type)})` };
+  if (statement?._type !== IN_TOTO_STATEMENT_V1 || !Array.isArray(statement.subject))
+    return { failure: `the signed payload is not an in-toto statement v1 (_type ${JSON.stringify(statement?._type)})` };
   return { statement };
 }
 

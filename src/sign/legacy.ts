@@ -5,11 +5,11 @@
  * digest, each with its ECDSA signature (base64 DER over the payload) in the annotation
  * `dev.cosignproject.cosign/signature`. A signature already at the tag stays: ours is added as one more layer.
  */
-import { KeyObject, sign, verify } from "node:crypto";
+import { type KeyObject, sign, verify } from "node:crypto";
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { sha256 } from "../oci/digest";
-import { Descriptor, Manifest, MediaType } from "../oci/types";
+import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import { RegistryError } from "../registry/errors";
 import type { SigningKey } from "./cosign-key";
@@ -25,7 +25,10 @@ export function legacySignatureTag(digest: string): string {
 
 export function simpleSigningPayload(repository: string, digest: string): Buffer {
   return Buffer.from(
-    JSON.stringify({ critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: SIMPLE_SIGNING_TYPE }, optional: null }),
+    JSON.stringify({
+      critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: SIMPLE_SIGNING_TYPE },
+      optional: null,
+    }),
   );
 }
 
@@ -59,7 +62,9 @@ export async function verifyLegacySignature(
   } catch (e) {
     return { failure: `${tag}: the manifest is not JSON (${(e as Error).message})` };
   }
-  const layers = (Array.isArray(manifest.layers) ? manifest.layers : []).filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
+  const layers = (Array.isArray(manifest.layers) ? manifest.layers : [])
+    .filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
+    .slice(0, MAX_LEGACY_LAYERS);
   const failures: string[] = [];
   for (const layer of layers) {
     const sig = layer.annotations?.[SIGNATURE_ANNOTATION];
@@ -73,7 +78,8 @@ export async function verifyLegacySignature(
       const doc = JSON.parse(payload.toString("utf8")) as { critical?: { image?: { "docker-manifest-digest"?: unknown }; type?: unknown } };
       const named = doc?.critical?.image?.["docker-manifest-digest"];
       if (named !== digest) throw new Error(`the signed payload names ${JSON.stringify(named)}, not ${digest}`);
-      if (doc.critical?.type !== SIMPLE_SIGNING_TYPE) throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
+      if (doc.critical?.type !== SIMPLE_SIGNING_TYPE)
+        throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
       return { manifest: fetched.digest, payload: doc };
     } catch (e) {
       failures.push(`layer ${layer.digest}: ${(e as Error).message}`);
@@ -85,7 +91,16 @@ export async function verifyLegacySignature(
 /** cosign's config of a signature manifest: fixed fields, the layers' digests as diff_ids. */
 function signatureConfig(layers: Descriptor[]): Buffer {
   const zero = "0001-01-01T00:00:00Z";
-  return Buffer.from(JSON.stringify({ architecture: "", created: zero, history: [{ created: zero }], os: "", rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) }, config: {} }));
+  return Buffer.from(
+    JSON.stringify({
+      architecture: "",
+      created: zero,
+      history: [{ created: zero }],
+      os: "",
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
 }
 
 export async function attachLegacySignature(
@@ -117,7 +132,12 @@ export async function attachLegacySignature(
   for (const blob of [bufferBlob(payload, SIMPLE_SIGNING_MEDIA_TYPE), bufferBlob(config, MediaType.OCI_CONFIG)]) {
     if (!(await client.blobExists(repository, blob.digest))) await uploadBlob(client, repository, blob);
   }
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, size: config.length, digest: sha256(config) }, layers };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    config: { mediaType: MediaType.OCI_CONFIG, size: config.length, digest: sha256(config) },
+    layers,
+  };
   const pushed = await client.putManifest(repository, tag, Buffer.from(JSON.stringify(manifest)), MediaType.OCI_MANIFEST);
   return { tag, digest: pushed };
 }

@@ -22,7 +22,11 @@ export const REQUIRE_SIGNATURE_ENV = "PIPELINE_REQUIRE_SIGNATURE";
  * The public key the policy asks for: the flag, else the environment variable, else the spec's field (resolved against
  * the spec file's directory); undefined when none is set.
  */
-export function requiredKey(flag: string | undefined, env: NodeJS.ProcessEnv, spec?: { file: string; requireSignature?: string }): string | undefined {
+export function requiredKey(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  spec?: { file: string; requireSignature?: string },
+): string | undefined {
   return flag || env[REQUIRE_SIGNATURE_ENV] || (spec?.requireSignature ? resolve(dirname(spec.file), spec.requireSignature) : undefined);
 }
 
@@ -40,7 +44,10 @@ export async function requireSignedDeployment(
   if (!key) return;
   if (!deployment.image) {
     const where = spec?.file ?? "--image";
-    throw new PipelineError("E_SIGNATURE", `${where}: a signature is required (${key}) and the deployment's interpreter is ${deployment.spec.interpreter.kind}, not an image`);
+    throw new PipelineError(
+      "E_SIGNATURE",
+      `${where}: a signature is required (${key}) and the deployment's interpreter is ${deployment.spec.interpreter.kind}, not an image`,
+    );
   }
   const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
   const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug });
@@ -55,7 +62,10 @@ export async function requireSignature(
 ): Promise<{ pinned: string; digest: string; signature: string }> {
   const publicKey = readPublicKey(keyPath);
   if (image.startsWith("oci:")) {
-    throw new PipelineError("E_SIGNATURE", `${image}: a signature is required (--require-signature ${keyPath}) and an image in a local layout has none to verify: push it and run it from the registry`);
+    throw new PipelineError(
+      "E_SIGNATURE",
+      `${image}: a signature is required (--require-signature ${keyPath}) and an image in a local layout has none to verify: push it and run it from the registry`,
+    );
   }
   const ref = parseReference(image, "image");
   const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log });

@@ -23,13 +23,25 @@ describe("provenanceFor", () => {
       { name: "base image", digest: { sha256: "aa".repeat(32) } },
       { name: "source", digest: { gitCommit: "ab".repeat(20) } },
     ]);
-    expect(p.buildDefinition.externalParameters).toEqual({ repository: "r.example/team/app", tags: ["v1"], platforms: ["linux/amd64", "linux/arm64"] });
+    expect(p.buildDefinition.externalParameters).toEqual({
+      repository: "r.example/team/app",
+      tags: ["v1"],
+      platforms: ["linux/amd64", "linux/arm64"],
+    });
   });
 
   test("lockfiles: one entry per name and digest, in name order, after the base and source", () => {
     const a = "sha256:" + "0a".repeat(32);
     const b = "sha256:" + "0b".repeat(32);
-    const p = provenanceFor({ ...input, annotations: [], lockfiles: [{ name: "@npm//:package-lock.json", digest: b }, { name: "@deps//:package-lock.json", digest: a }, { name: "@npm//:package-lock.json", digest: b }] });
+    const p = provenanceFor({
+      ...input,
+      annotations: [],
+      lockfiles: [
+        { name: "@npm//:package-lock.json", digest: b },
+        { name: "@deps//:package-lock.json", digest: a },
+        { name: "@npm//:package-lock.json", digest: b },
+      ],
+    });
     expect(p.buildDefinition.resolvedDependencies).toEqual([
       { name: "@deps//:package-lock.json", digest: { sha256: "0a".repeat(32) }, annotations: { role: "lockfile" } },
       { name: "@npm//:package-lock.json", digest: { sha256: "0b".repeat(32) }, annotations: { role: "lockfile" } },
@@ -40,8 +52,13 @@ describe("provenanceFor", () => {
     const dir = mkdtempSync(join(tmpdir(), "rp-prov-"));
     try {
       writeFileSync(join(dir, "package-lock.json"), "{}\n");
-      expect(await lockfileDigests([{ name: "lock", file: join(dir, "package-lock.json") }])).toEqual([{ name: "lock", digest: "sha256:" + createHash("sha256").update("{}\n").digest("hex") }]);
-      await expect(lockfileDigests([{ name: "x", file: join(dir, "missing.json") }])).rejects.toMatchObject({ code: "E_BAD_INPUT", message: `lockfile ${join(dir, "missing.json")}: cannot read it (ENOENT)` });
+      expect(await lockfileDigests([{ name: "lock", file: join(dir, "package-lock.json") }])).toEqual([
+        { name: "lock", digest: "sha256:" + createHash("sha256").update("{}\n").digest("hex") },
+      ]);
+      await expect(lockfileDigests([{ name: "x", file: join(dir, "missing.json") }])).rejects.toMatchObject({
+        code: "E_BAD_INPUT",
+        message: `lockfile ${join(dir, "missing.json")}: cannot read it (ENOENT)`,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -68,7 +68,9 @@ export async function lockfileDigests(lockfiles: { name: string; file: string }[
 
 /** One resolved dependency per lockfile, by name (a lockfile named twice with one digest is one entry). */
 function lockfileDeps(lockfiles: { name: string; digest: string }[]): ResourceDescriptor[] {
-  const byName = new Map(lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestMap(l.digest), annotations: { role: "lockfile" } }]));
+  const byName = new Map(
+    lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestMap(l.digest), annotations: { role: "lockfile" } }]),
+  );
   return [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
 }
 
@@ -79,7 +81,11 @@ export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
     const base = a[ANNOTATION_BASE_DIGEST];
     if (base && /^sha256:[0-9a-f]{64}$/.test(base)) {
       const name = a[ANNOTATION_BASE_NAME];
-      deps.set(`base ${base}`, { ...(name ? { uri: `oci://${name.replace(/@sha256:[0-9a-f]{64}$/, "")}` } : {}), name: "base image", digest: digestMap(base) });
+      deps.set(`base ${base}`, {
+        ...(name ? { uri: `oci://${name.replace(/@sha256:[0-9a-f]{64}$/, "")}` } : {}),
+        name: "base image",
+        digest: digestMap(base),
+      });
     }
     const commit = a["org.opencontainers.image.revision"];
     if (commit && /^[0-9a-f]{40}$/.test(commit)) {

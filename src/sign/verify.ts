@@ -12,7 +12,7 @@ import { MediaType, type Manifest } from "../oci/types";
 import type { RegistryClient } from "../registry/client";
 import { listReferrers, referrersTag } from "../registry/referrers";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
-import { openEnvelope, Statement, statementCovers } from "./dsse";
+import { openEnvelope, type Statement, statementCovers } from "./dsse";
 import { legacySignatureTag, verifyLegacySignature } from "./legacy";
 
 /** At most this many bundle referrers are read for one verification. */
@@ -34,12 +34,21 @@ export interface VerifyOptions {
   predicateType?: string;
 }
 
-export async function verifyStatement(client: RegistryClient, repository: string, digest: string, publicKey: KeyObject, opts: VerifyOptions = {}): Promise<Verified> {
+export async function verifyStatement(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  publicKey: KeyObject,
+  opts: VerifyOptions = {},
+): Promise<Verified> {
   const predicateType = opts.predicateType ?? COSIGN_SIGN_PREDICATE;
   const what = predicateType === COSIGN_SIGN_PREDICATE ? "signature" : `attestation (${predicateType})`;
   const image = `${client.registry}/${repository}@${digest}`;
   const listed = await listReferrers(client, repository, digest);
-  const candidates = listed.manifests.filter((m) => m.artifactType === BUNDLE_MEDIA_TYPE || m.artifactType === MediaType.OCI_EMPTY).slice(-MAX_BUNDLES).reverse();
+  const candidates = listed.manifests
+    .filter((m) => m.artifactType === BUNDLE_MEDIA_TYPE || m.artifactType === MediaType.OCI_EMPTY)
+    .slice(-MAX_BUNDLES)
+    .reverse();
   const failures: string[] = [];
   for (const desc of candidates) {
     const where = `bundle ${desc.digest}`;

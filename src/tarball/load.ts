@@ -17,7 +17,7 @@ import { OptionError, PipelineError } from "../errors";
 import { tagsFor } from "../image/tags";
 import { parseReference, validateTag } from "../oci/reference";
 import { lastLine } from "../lines";
-import { ArchiveImage, dockerArchiveStream } from "./write";
+import { type ArchiveImage, dockerArchiveStream } from "./write";
 import type { Image } from "../image/image";
 
 export type Loader = "docker" | "podman";
@@ -33,7 +33,11 @@ export function resolveRepoTags(tags: readonly string[], defaults: readonly stri
   for (const t of tags) {
     if (!t.includes("/") && !t.includes(":")) {
       validateTag(t, what);
-      if (defaults.length === 0) throw new PipelineError("E_BAD_REFERENCE", `${what}: ${JSON.stringify(t)} is a bare tag, but there is no default repository to put it on; give REGISTRY/REPOSITORY:TAG`);
+      if (defaults.length === 0)
+        throw new PipelineError(
+          "E_BAD_REFERENCE",
+          `${what}: ${JSON.stringify(t)} is a bare tag, but there is no default repository to put it on; give REGISTRY/REPOSITORY:TAG`,
+        );
       const base = defaults[0];
       out.push(`${base.slice(0, base.lastIndexOf(":"))}:${t}`);
       continue;
@@ -55,7 +59,11 @@ export function taggedImages(images: readonly { name: string; image: Image }[], 
       const colon = r.lastIndexOf(":");
       return { repo: r.slice(0, colon), tag: r.slice(colon + 1) };
     });
-    const suffixed = tagsFor(i.name, byRepo.map((b) => b.tag), i === main);
+    const suffixed = tagsFor(
+      i.name,
+      byRepo.map((b) => b.tag),
+      i === main,
+    );
     return { image: i.image, repoTags: byRepo.map((b, k) => `${b.repo}:${suffixed[k]}`) };
   });
 }
@@ -113,7 +121,10 @@ export async function loadImages(loader: Loader, images: readonly ArchiveImage[]
   const code = await exited;
   if (streamError instanceof PipelineError) throw streamError;
   if (code !== 0) {
-    throw new PipelineError("E_RUNTIME", `${loader} load failed (exit code ${code}): ${lastLine(stderr) || lastLine(stdout) || (streamError as Error | undefined)?.message || "no output"}`);
+    throw new PipelineError(
+      "E_RUNTIME",
+      `${loader} load failed (exit code ${code}): ${lastLine(stderr) || lastLine(stdout) || (streamError as Error | undefined)?.message || "no output"}`,
+    );
   }
   return stdout;
 }

@@ -51,7 +51,11 @@ describe("docker archive writer", () => {
     const list = await entries(out);
     const manifest = JSON.parse(list.find((e) => e.path === "manifest.json")!.data.toString("utf8"));
     expect(manifest).toEqual([
-      { Config: `blobs/sha256/${hex(a.configBlob.digest)}`, RepoTags: ["localhost:5000/x/a:latest"], Layers: a.layers.map((l) => `blobs/sha256/${hex(l.digest)}`) },
+      {
+        Config: `blobs/sha256/${hex(a.configBlob.digest)}`,
+        RepoTags: ["localhost:5000/x/a:latest"],
+        Layers: a.layers.map((l) => `blobs/sha256/${hex(l.digest)}`),
+      },
       {
         Config: `blobs/sha256/${hex(b.configBlob.digest)}`,
         RepoTags: ["localhost:5000/x/a:latest-b", "example.com/b:1"],

@@ -21,7 +21,7 @@ import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { digestHex } from "../oci/digest";
-import { tarStream, TarEntry } from "../layer/tar";
+import { tarStream, type TarEntry } from "../layer/tar";
 
 export interface ArchiveImage {
   image: Image;

@@ -5,7 +5,7 @@
 import { elfPlatform } from "../elf";
 import type { ImageConfig } from "../oci/types";
 import type { FileIndex, Resolution } from "./file-index";
-import { ImageUser, permits, resolveImageUser } from "./users";
+import { type ImageUser, permits, resolveImageUser } from "./users";
 
 export type Severity = "required" | "recommended";
 export type Status = "ok" | "miss" | "warn";
@@ -81,7 +81,9 @@ function entryScript(entrypoint: string[]): string | undefined {
 
 function checkPlatform(config: ImageConfig): Outcome {
   const p = `${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ""}`;
-  return config.os === "linux" && config.architecture ? ok(`platform is ${p}`) : miss(`platform is ${p}: the runner and Kubernetes nodes run linux images`);
+  return config.os === "linux" && config.architecture
+    ? ok(`platform is ${p}`)
+    : miss(`platform is ${p}: the runner and Kubernetes nodes run linux images`);
 }
 
 function checkEntrypoint(config: ImageConfig): Outcome {
@@ -93,8 +95,10 @@ function checkEntrypoint(config: ImageConfig): Outcome {
   const script = entryScript(ep);
   if (script === undefined) return miss(`entrypoint is ${shown}: no script after "node"`);
   if (ep[ep.length - 1] !== script) return miss(`entrypoint is ${shown}: the script must be the last element, so that container arguments go to it`);
-  if (!script.startsWith(`${APP_DIR}/`) || !/\.(c|m)?js$/.test(script)) return miss(`entrypoint is ${shown}: the script must be a .js/.mjs/.cjs file under ${APP_DIR}/`);
-  if (cmd.length > 0) return miss(`entrypoint is ${shown} but Cmd is ${JSON.stringify(cmd)}: Cmd must be empty (it would be passed to the script as arguments)`);
+  if (!script.startsWith(`${APP_DIR}/`) || !/\.(c|m)?js$/.test(script))
+    return miss(`entrypoint is ${shown}: the script must be a .js/.mjs/.cjs file under ${APP_DIR}/`);
+  if (cmd.length > 0)
+    return miss(`entrypoint is ${shown} but Cmd is ${JSON.stringify(cmd)}: Cmd must be empty (it would be passed to the script as arguments)`);
   return ok(`entrypoint is ${shown}`);
 }
 
@@ -110,11 +114,12 @@ function checkWorkingDir(config: ImageConfig, index: FileIndex): Outcome {
 function checkEntryScript(config: ImageConfig, index: FileIndex, user: ImageUser | undefined): Outcome {
   const ep = config.config?.Entrypoint ?? [];
   const script = ep[0] === "node" ? entryScript(ep) : undefined;
-  if (!script || !script.startsWith("/")) return miss("no entry script to look for (see C2)");
+  if (!script?.startsWith("/")) return miss("no entry script to look for (see C2)");
   const r = index.resolve(script);
   if (!r.ok) return miss(describeFailure(r, `entry script ${script}`));
   if (r.entry.type !== "file") return miss(`entry script ${script} is a ${r.entry.type}, not a regular file`);
-  if (user && !permits(user, r.entry, 4)) return miss(`entry script ${script} is not readable by uid ${user.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`);
+  if (user && !permits(user, r.entry, 4))
+    return miss(`entry script ${script} is not readable by uid ${user.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`);
   return ok(`entry script ${script} is a regular file (${r.entry.size} bytes)`);
 }
 
@@ -163,7 +168,7 @@ function checkNode(config: ImageConfig, index: FileIndex, user: ImageUser | unde
 
 function checkNodePlatform(config: ImageConfig, index: FileIndex, user: ImageUser | undefined): Outcome {
   const { found } = findNode(config, index, user);
-  if (!found || found.resolved.entry.type !== "file") return miss("no node binary to look at (see C6)");
+  if (found?.resolved.entry.type !== "file") return miss("no node binary to look at (see C6)");
   const head = found.resolved.entry.head;
   const where = found.resolved.path;
   if (!head || head.length < 20) return miss(`${where} is too short to be a node binary (${found.resolved.entry.size} bytes)`);
@@ -201,14 +206,17 @@ function checkHome(config: ImageConfig, index: FileIndex, user: ImageUser | unde
   if (!r.ok) return miss(describeFailure(r, `HOME ${home} (${from})`));
   if (r.entry.type !== "dir") return miss(`HOME ${home} (${from}) is a ${r.entry.type}, not a directory`);
   if (!permits(user, r.entry, 2 | 1, true)) {
-    return miss(`HOME ${home} (${from}) is not writable by uid ${user.uid} gid ${user.gid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`);
+    return miss(
+      `HOME ${home} (${from}) is not writable by uid ${user.uid} gid ${user.gid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`,
+    );
   }
   return ok(`HOME ${home} (${from}) is writable by uid ${user.uid}`);
 }
 
 function checkRuntime(index: FileIndex): Outcome {
   const r = index.resolve(RUNTIME_DIR);
-  if (!r.ok || r.entry.type !== "dir") return { status: "warn", message: `no ${RUNTIME_DIR}: launch scripts that import @rules_pipeline/runtime will fail` };
+  if (!r.ok || r.entry.type !== "dir")
+    return { status: "warn", message: `no ${RUNTIME_DIR}: launch scripts that import @rules_pipeline/runtime will fail` };
   const main = [`${RUNTIME_DIR}/index.js`, `${RUNTIME_DIR}/package.json`].find((p) => {
     const f = index.resolve(p);
     return f.ok && f.entry.type === "file";

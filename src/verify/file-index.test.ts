@@ -38,8 +38,15 @@ describe("FileIndex", () => {
 
   it("a file replacing a directory hides what was under it; a directory over a directory merges", async () => {
     const idx = await indexOf(
-      [{ name: "a/x", data: "1" }, { name: "b/y", data: "2" }],
-      [{ name: "a", data: "now a file" }, { name: "b/", type: "5", mode: 0o700 }, { name: "b/z", data: "3" }],
+      [
+        { name: "a/x", data: "1" },
+        { name: "b/y", data: "2" },
+      ],
+      [
+        { name: "a", data: "now a file" },
+        { name: "b/", type: "5", mode: 0o700 },
+        { name: "b/z", data: "3" },
+      ],
     );
     expect(idx.get("a")?.type).toBe("file");
     expect(idx.get("a/x")).toBeUndefined();
@@ -49,12 +56,21 @@ describe("FileIndex", () => {
   });
 
   it("applies entries as the unpacker does: through in-image symlinks, and refusing what it refuses (src/layer/safety.ts)", async () => {
-    const idx = await indexOf([{ name: "usr/bin/", type: "5" }, { name: "bin", type: "2", linkname: "usr/bin" }], [{ name: "bin/node", data: "\x7fELF", mode: 0o755 }]);
+    const idx = await indexOf(
+      [
+        { name: "usr/bin/", type: "5" },
+        { name: "bin", type: "2", linkname: "usr/bin" },
+      ],
+      [{ name: "bin/node", data: "\x7fELF", mode: 0o755 }],
+    );
     expect(idx.get("usr/bin/node")?.head?.toString("latin1")).toBe("\x7fELF");
     expect(idx.get("bin")?.type).toBe("symlink");
     await expect(indexOf([{ name: "a/.wh..." }])).rejects.toThrow('layer 1: entry "a/.wh...": whiteout of ".." is not allowed');
-    await expect(indexOf([{ name: "r", type: "2", linkname: "/" }, { name: "r/a/l", type: "2", linkname: "../../etc" }])).rejects.toThrow(
-      'layer 1: entry "r/a/l": symlink to "../../etc" leads outside the root',
-    );
+    await expect(
+      indexOf([
+        { name: "r", type: "2", linkname: "/" },
+        { name: "r/a/l", type: "2", linkname: "../../etc" },
+      ]),
+    ).rejects.toThrow('layer 1: entry "r/a/l": symlink to "../../etc" leads outside the root');
   });
 });

@@ -13,8 +13,8 @@
  */
 import { PipelineError } from "../errors";
 import type { ExpansionMeter } from "../layer/limits";
-import { ReadTarOptions, readTarEntries, TarReadEntry } from "../layer/tar-read";
-import { judgeSymlink, keyOf, Node, planEntry, RealDir, resolveDir, resolveHardLink, TreeView, walk } from "../layer/safety";
+import { type ReadTarOptions, readTarEntries, type TarReadEntry } from "../layer/tar-read";
+import { judgeSymlink, keyOf, type Node, planEntry, type RealDir, resolveDir, resolveHardLink, type TreeView, walk } from "../layer/safety";
 import type { Readable } from "node:stream";
 
 export type IndexType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";

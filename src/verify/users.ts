@@ -59,7 +59,13 @@ export function resolveImageUser(user: string | undefined, passwd: string | unde
   } else {
     const found = users.find((e) => e.name === u);
     if (!found) {
-      return { ok: false, problem: passwd === undefined ? `User ${JSON.stringify(raw)} is a name but the image has no /etc/passwd` : `User ${JSON.stringify(raw)}: no user ${JSON.stringify(u)} in /etc/passwd` };
+      return {
+        ok: false,
+        problem:
+          passwd === undefined
+            ? `User ${JSON.stringify(raw)} is a name but the image has no /etc/passwd`
+            : `User ${JSON.stringify(raw)}: no user ${JSON.stringify(u)} in /etc/passwd`,
+      };
     }
     resolved = { uid: found.uid, gid: found.gid, home: found.home, name: found.name };
   }

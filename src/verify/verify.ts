@@ -8,9 +8,9 @@ import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
-import { DEFAULT_LIMITS, ExpansionBudget, ExpansionMeter, LayerLimits } from "../layer/limits";
-import { VerifyProblem, VerifyStream } from "../oci/verify";
-import { CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
+import { DEFAULT_LIMITS, ExpansionBudget, type ExpansionMeter, type LayerLimits } from "../layer/limits";
+import { type VerifyProblem, VerifyStream } from "../oci/verify";
+import { type CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
 import { FileIndex } from "./file-index";
 
 export interface VerifyReport {

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { Bomb, ustarHeader } from "./bombs";
+import { type Bomb, ustarHeader } from "./bombs";
 
 const BATCH = 10_000;
 

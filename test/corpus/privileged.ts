@@ -41,5 +41,11 @@ export function privilegedImage(base: Image, dir: string): Image {
   const path = join(dir, "privileged.tar.gz");
   writeFileSync(path, blob);
   const layer = layerFromDescriptor(path, { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(blob), size: blob.length, diffId: sha256(tar) });
-  return composeImage({ base, layers: [{ layer, createdBy: "privileged entries" }], user: "1000:1000", entrypoint: [SETUID_NODE, "-e", PROBE_JS], workingDir: "/" });
+  return composeImage({
+    base,
+    layers: [{ layer, createdBy: "privileged entries" }],
+    user: "1000:1000",
+    entrypoint: [SETUID_NODE, "-e", PROBE_JS],
+    workingDir: "/",
+  });
 }

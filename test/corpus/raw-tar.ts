@@ -312,20 +312,13 @@ export const HOSTILE_LAYERS: HostileLayer[] = [
   },
   {
     name: "a whiteout whose directory is a symlink loop",
-    tar: rawTar([
-      { name: "a", type: "2", linkname: "b" },
-      { name: "b", type: "2", linkname: "a" },
-      { name: "a/.wh.x" },
-    ]),
+    tar: rawTar([{ name: "a", type: "2", linkname: "b" }, { name: "b", type: "2", linkname: "a" }, { name: "a/.wh.x" }]),
     code: "E_LAYER_UNSAFE",
     mentions: ['"a/.wh.x"', "symlinks"],
   },
   {
     name: "an opaque whiteout below a regular file",
-    tar: rawTar([
-      { name: "f", data: "x" },
-      { name: "f/.wh..wh..opq" },
-    ]),
+    tar: rawTar([{ name: "f", data: "x" }, { name: "f/.wh..wh..opq" }]),
     code: "E_LAYER_UNSAFE",
     mentions: ['"f/.wh..wh..opq"', "not a directory"],
   },

@@ -103,25 +103,37 @@ async function buildFails(target: string): Promise<string> {
 
 describe("bad BUILD attributes fail the build naming the attribute and the value", () => {
   test("1 repository with a digest", async () => {
-    expect(await buildFails("//bad/rules:repo_digest_push")).toContain(`//bad/rules:repo_digest_push: \`repository\` attribute should not contain digest or tag. got: "team/app@${DIGEST}"`);
+    expect(await buildFails("//bad/rules:repo_digest_push")).toContain(
+      `//bad/rules:repo_digest_push: \`repository\` attribute should not contain digest or tag. got: "team/app@${DIGEST}"`,
+    );
   });
   test("2 repository with uppercase", async () => {
-    expect(await buildFails("//bad/rules:repo_upper_push")).toContain('`repository` must be lowercase path components separated by "/". got: "Team/App"');
+    expect(await buildFails("//bad/rules:repo_upper_push")).toContain(
+      '`repository` must be lowercase path components separated by "/". got: "Team/App"',
+    );
   });
   test("3 registry with a path", async () => {
-    expect(await buildFails("//bad/rules:registry_path_push")).toContain('`registry` should be a host[:port] without scheme or path. got: "localhost:5000/v2"');
+    expect(await buildFails("//bad/rules:registry_path_push")).toContain(
+      '`registry` should be a host[:port] without scheme or path. got: "localhost:5000/v2"',
+    );
   });
   test("4 registry with another scheme (the run target fails too)", async () => {
-    expect(await buildFails("//bad/rules:registry_scheme")).toContain('`registry` should be a host[:port] without scheme or path. got: "docker://ghcr.io"');
+    expect(await buildFails("//bad/rules:registry_scheme")).toContain(
+      '`registry` should be a host[:port] without scheme or path. got: "docker://ghcr.io"',
+    );
   });
   test("5 registry empty", async () => {
-    expect(await buildFails("//bad/rules:registry_empty_binary")).toContain('//bad/rules:registry_empty_binary: `registry` must be set (e.g. "localhost:5000" or "ghcr.io")');
+    expect(await buildFails("//bad/rules:registry_empty_binary")).toContain(
+      '//bad/rules:registry_empty_binary: `registry` must be set (e.g. "localhost:5000" or "ghcr.io")',
+    );
   });
   test("6 tags_to_push entry with a colon", async () => {
     expect(await buildFails("//bad/rules:tag_colon_push")).toContain('`tags_to_push` entry "v1:latest" is not a valid tag');
   });
   test("7 base that is a plain file", async () => {
-    expect(await buildFails("//bad/rules:base_file_image")).toContain("`base`: //bad/rules:plain.txt is not an OCI image layout (expected a directory, or files including `oci-layout`), got 1 file(s): bad/rules/plain.txt");
+    expect(await buildFails("//bad/rules:base_file_image")).toContain(
+      "`base`: //bad/rules:plain.txt is not an OCI image layout (expected a directory, or files including `oci-layout`), got 1 file(s): bad/rules/plain.txt",
+    );
   });
   test("8 base label that does not exist (Bazel's message names the label and the target using it)", async () => {
     const out = await buildFails("//bad/rules:base_unknown_image");
@@ -132,22 +144,30 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     expect(await buildFails("//bad/rules:entry_txt_local")).toContain('//bad/rules:entry_txt: `entry` must be a .ts or .js file, got "notes.txt"');
   });
   test("10 entry from another package", async () => {
-    expect(await buildFails("//bad/rules:entry_elsewhere_local")).toContain("//bad/rules:entry_elsewhere: `entry` must be a file of package //bad/rules, got //bad/other:other.ts");
+    expect(await buildFails("//bad/rules:entry_elsewhere_local")).toContain(
+      "//bad/rules:entry_elsewhere: `entry` must be a file of package //bad/rules, got //bad/other:other.ts",
+    );
   });
   test("11 env key with =", async () => {
     expect(await buildFails("//bad/rules:env_key_image")).toContain('//bad/rules:env_key_image: `env` key "A=B" is not a valid variable name');
   });
   test("12 a type error in a srcs file: tsc's message with file, line and code", async () => {
-    expect(await buildFails("//bad/rules:ts_error_local")).toMatch(/bad\/rules\/uses_lib\.ts\(2,19\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'number'/);
+    expect(await buildFails("//bad/rules:ts_error_local")).toMatch(
+      /bad\/rules\/uses_lib\.ts\(2,19\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'number'/,
+    );
   });
   test("13 two images with the same name", async () => {
-    expect(await buildFails("//bad/rules:dup_names_push")).toContain("//bad/rules:dup_names_push: `images`: two images are named \"default\"");
+    expect(await buildFails("//bad/rules:dup_names_push")).toContain('//bad/rules:dup_names_push: `images`: two images are named "default"');
   });
   test("18 a repository component starting with - (passed analysis and failed at bazel run before grammar.bzl)", async () => {
-    expect(await buildFails("//bad/rules:repo_dash_push")).toContain('//bad/rules:repo_dash_push: `repository` components are [a-z0-9] runs joined by ".", "_", "__" or "-"s, each starting and ending with a letter or digit. got: "team/-app"');
+    expect(await buildFails("//bad/rules:repo_dash_push")).toContain(
+      '//bad/rules:repo_dash_push: `repository` components are [a-z0-9] runs joined by ".", "_", "__" or "-"s, each starting and ending with a letter or digit. got: "team/-app"',
+    );
   });
   test("19 a registry host with _", async () => {
-    expect(await buildFails("//bad/rules:registry_underscore_push")).toContain('//bad/rules:registry_underscore_push: `registry` should be a host[:port] (DNS labels of letters, digits and "-", or [IPv6]). got: "my_registry:5000"');
+    expect(await buildFails("//bad/rules:registry_underscore_push")).toContain(
+      '//bad/rules:registry_underscore_push: `registry` should be a host[:port] (DNS labels of letters, digits and "-", or [IPv6]). got: "my_registry:5000"',
+    );
   });
   test("20 what the CLI accepts passes analysis: an IPv6 registry, a repository with every separator", async () => {
     const r = await bazel(ws, ["build", "--nobuild", "--noshow_progress", "//bad/rules:grammar_edges_push", "//bad/rules:grammar_edges"]);
@@ -157,10 +177,14 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     expect(await buildFails("//bad/env_type:env_type_local")).toContain('pipeline env_type: `env` values must be strings; "N" is 1');
   });
   test("15 base and bases both set", async () => {
-    expect(await buildFails("//bad/both_bases:both_local")).toContain('pipeline both: set `base` or `bases`, not both. got: base = "//x:base", bases = {"cuda": "//x:cuda"}');
+    expect(await buildFails("//bad/both_bases:both_local")).toContain(
+      'pipeline both: set `base` or `bases`, not both. got: base = "//x:base", bases = {"cuda": "//x:cuda"}',
+    );
   });
   test("16 bases an empty dict", async () => {
-    expect(await buildFails("//bad/bases_empty:no_bases_local")).toContain("pipeline no_bases: `bases` must be a non-empty dict of image name to base image, got {}");
+    expect(await buildFails("//bad/bases_empty:no_bases_local")).toContain(
+      "pipeline no_bases: `bases` must be a non-empty dict of image name to base image, got {}",
+    );
   });
   test("17 entry that is a list", async () => {
     expect(await buildFails("//bad/entry_list:entry_list_local")).toContain('pipeline entry_list: `entry` must be a file name, got ["main.ts"]');

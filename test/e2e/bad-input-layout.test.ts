@@ -32,7 +32,13 @@ beforeAll(async () => void (await pipelineCli()));
 
 /** A one-layer layout whose layer's bytes are `bytes`; returns the directory and the image. */
 async function layout(name: string, bytes: Buffer) {
-  const layer = { digest: sha256(bytes), diffId: sha256(bytes), size: bytes.length, mediaType: MediaType.OCI_LAYER, open: () => Readable.from([bytes]) };
+  const layer = {
+    digest: sha256(bytes),
+    diffId: sha256(bytes),
+    size: bytes.length,
+    mediaType: MediaType.OCI_LAYER,
+    open: () => Readable.from([bytes]),
+  };
   const image = composeImage({ layers: [{ layer, createdBy: "x" }], entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" });
   const dir = join(tmp, name);
   await writeLayout(dir, image, { refName: "latest" });
@@ -106,7 +112,13 @@ describe("hostile names", () => {
   }
 
   test("5 a 300-byte path component: the same refusal from verify-image and run", async () => {
-    const { dir } = await layout("l5", rawTar([{ name: "ok", type: "5" }, { name: `ok/${"n".repeat(300)}`, data: "x" }]));
+    const { dir } = await layout(
+      "l5",
+      rawTar([
+        { name: "ok", type: "5" },
+        { name: `ok/${"n".repeat(300)}`, data: "x" },
+      ]),
+    );
     await both(dir, "E_LAYER_UNSAFE", "has a component of 300 bytes");
   });
 

@@ -19,7 +19,7 @@ import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const USER = "carol";
 const SECRET = "reg-" + Math.random().toString(36).slice(2) + "-Pw";
@@ -33,7 +33,14 @@ let layout: string;
 
 async function cli(argv: string[], stdin = SECRET): Promise<{ exit: number; text: string }> {
   const lines: string[] = [];
-  const io: CliIo = { stdout: (l) => lines.push(l), stderr: (l) => lines.push(l), env: { PATH: process.env.PATH, HOME: tmp }, cwd: tmp, isTTY: false, readStdin: async () => stdin };
+  const io: CliIo = {
+    stdout: (l) => lines.push(l),
+    stderr: (l) => lines.push(l),
+    env: { PATH: process.env.PATH, HOME: tmp },
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => stdin,
+  };
   const exit = await runCli(argv, io);
   return { exit, text: lines.join("\n") };
 }

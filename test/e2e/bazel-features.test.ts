@@ -15,7 +15,7 @@ import { listLayer } from "../../src/layer/tar-read";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-features-"));

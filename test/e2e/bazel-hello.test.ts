@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 function skopeoDigest(ref: string, env: Record<string, string> = {}): string {
@@ -41,7 +41,9 @@ describe("examples/hello from a consumer workspace", () => {
     expect(r.code, r.stderr).toBe(0);
     const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
     expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
-    const inspect = spawnSync("skopeo", ["inspect", "--raw", "oci:" + join(ws, "bazel-bin/examples/hello/hello_image") + ":latest"], { encoding: "utf8" });
+    const inspect = spawnSync("skopeo", ["inspect", "--raw", "oci:" + join(ws, "bazel-bin/examples/hello/hello_image") + ":latest"], {
+      encoding: "utf8",
+    });
     expect(inspect.status, inspect.stderr).toBe(0);
     const manifest = JSON.parse(inspect.stdout);
     expect("sha256:" + require("node:crypto").createHash("sha256").update(inspect.stdout).digest("hex")).toBe(digest);
@@ -80,7 +82,10 @@ oci_push_like = rule(
     // In hello's own package, as users write oci_push next to their image (hello_image is not public).
     const build = join(ws, "examples", "hello", "BUILD.bazel");
     const original = readFileSync(build, "utf8");
-    writeFileSync(build, `load("//ocilike:defs.bzl", "oci_push_like")\n${original}\noci_push_like(name = "oci_push_like", image = ":hello_image", repository = "x")\n`);
+    writeFileSync(
+      build,
+      `load("//ocilike:defs.bzl", "oci_push_like")\n${original}\noci_push_like(name = "oci_push_like", image = ":hello_image", repository = "x")\n`,
+    );
     try {
       const r = await bazel(ws, ["build", `--disk_cache=${diskCache}`, "//examples/hello:oci_push_like", "//examples/hello:hello_image_digest"]);
       expect(r.code, r.stderr).toBe(0);
@@ -126,7 +131,18 @@ oci_push_like = rule(
 
   test("hello_push prints the reference last, writes metadata, pushes tags; the image runs under runc", async () => {
     const meta = join(tmp, "meta.json");
-    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", `${reg.host}/pushed/hello`, "--tag", "e2e", "--metadata-out", meta]);
+    const r = await bazel(ws, [
+      "run",
+      ...QUIET,
+      "//examples/hello:hello_push",
+      "--",
+      "--repository",
+      `${reg.host}/pushed/hello`,
+      "--tag",
+      "e2e",
+      "--metadata-out",
+      meta,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n");
     const metadata = JSON.parse(readFileSync(meta, "utf8"));
@@ -160,7 +176,7 @@ oci_push_like = rule(
     let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta1]);
     expect(r.code, r.stderr).toBe(0);
     const greeting = join(ws, "examples/hello/greeting.ts");
-    writeFileSync(greeting, readFileSync(greeting, "utf8").replace("toUpperCase()", "toUpperCase() + \"!\""));
+    writeFileSync(greeting, readFileSync(greeting, "utf8").replace("toUpperCase()", 'toUpperCase() + "!"'));
     r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta2]);
     expect(r.code, r.stderr).toBe(0);
     const before = JSON.parse(readFileSync(meta1, "utf8"));
@@ -182,15 +198,23 @@ oci_push_like = rule(
     try {
       const good = mkdtempSync(join(tmp, "docker-good-"));
       writeDockerConfig(good, { [authReg.host]: { username: "alice", password: secret } });
-      let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: `${authReg.host}/private/hello`, DOCKER_CONFIG: good });
+      let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], {
+        PIPELINE_REPOSITORY: `${authReg.host}/private/hello`,
+        DOCKER_CONFIG: good,
+      });
       expect(r.code, r.stderr).toBe(0);
       const ref = r.stdout.trim().split("\n").pop()!;
-      const skopeoAuth = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `alice:${secret}`, `docker://${ref}`], { encoding: "utf8" });
+      const skopeoAuth = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `alice:${secret}`, `docker://${ref}`], {
+        encoding: "utf8",
+      });
       expect(skopeoAuth.status, skopeoAuth.stderr).toBe(0);
 
       const bad = mkdtempSync(join(tmp, "docker-bad-"));
       writeDockerConfig(bad, { [authReg.host]: { username: "alice", password: "wrong-" + secret } });
-      r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: `${authReg.host}/private/hello2`, DOCKER_CONFIG: bad });
+      r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], {
+        PIPELINE_REPOSITORY: `${authReg.host}/private/hello2`,
+        DOCKER_CONFIG: bad,
+      });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain("E_UNAUTHORIZED");
       expect(r.stderr).toContain(authReg.host);
@@ -226,10 +250,10 @@ pipeline(name = "typeerror", entry = "broken.ts", registry = "localhost:5000", r
     writeFileSync(join(ws, "examples/bad/broken.ts"), "const n: number = 'not a number';\nconsole.log(n);\n");
     let r = await bazel(ws, ["build", "//examples/bad:tagged_push"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("`repository` attribute should not contain digest or tag. got: \"team/app:v1\"");
+    expect(r.stderr).toContain('`repository` attribute should not contain digest or tag. got: "team/app:v1"');
     r = await bazel(ws, ["build", "//examples/bad:schemed_push"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("`registry` should be a host[:port] without scheme or path. got: \"https://localhost:5000\"");
+    expect(r.stderr).toContain('`registry` should be a host[:port] without scheme or path. got: "https://localhost:5000"');
     r = await bazel(ws, ["build", "//examples/bad:noentry_local"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("missing.ts");

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readTarEntries } from "../../src/layer/tar-read";
@@ -93,7 +93,11 @@ describe("hello_load", () => {
     const layout = join(ws, "bazel-bin/examples/hello/hello_image");
     const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
     const ociManifest = JSON.parse(readFileSync(join(layout, "blobs/sha256", digest.slice(7)), "utf8"));
-    expect(createHash("sha256").update(readFileSync(join(layout, "blobs/sha256", digest.slice(7)))).digest("hex")).toBe(digest.slice(7));
+    expect(
+      createHash("sha256")
+        .update(readFileSync(join(layout, "blobs/sha256", digest.slice(7))))
+        .digest("hex"),
+    ).toBe(digest.slice(7));
     expect(manifest).toEqual([
       {
         Config: `blobs/sha256/${ociManifest.config.digest.slice(7)}`,
@@ -124,7 +128,11 @@ describe("hello_load", () => {
     expect(r.stdout.trim().split("\n")).toEqual([TAG]);
     expect(await imageId(TAG)).toBe(configId);
 
-    const t = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--loader", "podman", "--tag", "e2e", "--tag", "example.com/other:v1"], env);
+    const t = await bazel(
+      ws,
+      ["run", ...QUIET, "//examples/hello:hello_load", "--", "--loader", "podman", "--tag", "e2e", "--tag", "example.com/other:v1"],
+      env,
+    );
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout.trim().split("\n")).toEqual(["localhost:5000/examples/hello:e2e", "example.com/other:v1"]);
     expect(await imageId("localhost:5000/examples/hello:e2e")).toBe(configId);
@@ -171,14 +179,19 @@ describe("hello_load", () => {
     expect(await imageId("localhost:5000/examples/hello:auto-podman")).toBe(configId);
 
     const sock = join(tmp, "docker.sock");
-    service = spawn("podman", [...dockerStore(), "system", "service", "--time=0", `unix://${sock}`], { stdio: "ignore", env: { ...process.env, CONTAINERS_CONF: env.CONTAINERS_CONF } });
+    service = spawn("podman", [...dockerStore(), "system", "service", "--time=0", `unix://${sock}`], {
+      stdio: "ignore",
+      env: { ...process.env, CONTAINERS_CONF: env.CONTAINERS_CONF },
+    });
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
     const docker = { ...env, DOCKER_HOST: `unix://${sock}` };
     const d = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "via-docker"], docker);
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout.trim()).toBe("localhost:5000/examples/hello:via-docker");
     // In the daemon's store, not in the podman store CONTAINERS_STORAGE_CONF names.
-    const inspect = await execProgram("docker", ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/examples/hello:via-docker"], { env: { ...process.env, ...docker } });
+    const inspect = await execProgram("docker", ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/examples/hello:via-docker"], {
+      env: { ...process.env, ...docker },
+    });
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(inspect.stdout.trim().replace(/^sha256:/, "")).toBe(configId);
     expect(await imageId("localhost:5000/examples/hello:via-docker")).toBeUndefined();

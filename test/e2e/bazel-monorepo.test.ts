@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
-import { LayerListing, listLayer } from "../../src/layer/tar-read";
+import { type LayerListing, listLayer } from "../../src/layer/tar-read";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { LIB_UTIL, writeMonorepo } from "../fixtures/monorepo";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-mono-"));
@@ -52,7 +52,10 @@ function sha(path: string): string {
 describe("a monorepo: //lib shared by two pipelines", () => {
   for (const mode of [[], ["-c", "opt"]]) {
     test(`_local runs both pipelines with what the library computed (${mode.join(" ") || "fastbuild"})`, async () => {
-      for (const [target, name] of [["//pipelines/etl:etl_local", "etl"], ["//pipelines/deep/er/report:report_local", "report"]]) {
+      for (const [target, name] of [
+        ["//pipelines/etl:etl_local", "etl"],
+        ["//pipelines/deep/er/report:report_local", "report"],
+      ]) {
         const r = await bazel(ws, ["run", ...mode, ...QUIET, target]);
         expect(r.code, r.stderr).toBe(0);
         expect(r.stdout).toContain(`${name} computed 42`);
@@ -67,7 +70,10 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toContain("report computed 42");
     expect(b.stdout).toContain(`report uses ${fastbuild.describes}`);
-    for (const [target, name] of [["//pipelines/etl:etl_push", "etl"], ["//pipelines/deep/er/report:report_push", "report"]]) {
+    for (const [target, name] of [
+      ["//pipelines/etl:etl_push", "etl"],
+      ["//pipelines/deep/er/report:report_push", "report"],
+    ]) {
       const r = await bazel(ws, ["run", ...QUIET, target]);
       expect(r.code, r.stderr).toBe(0);
       const ref = r.stdout.trim().split("\n").pop()!;
@@ -88,7 +94,10 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     };
     const r = await bazel(ws, ["build", ...QUIET, "//pipelines/etl:etl_image", "//pipelines/deep/er/report:report_image"]);
     expect(r.code, r.stderr).toBe(0);
-    for (const [pkg, name] of [["etl", "etl"], ["deep/er/report", "report"]]) {
+    for (const [pkg, name] of [
+      ["etl", "etl"],
+      ["deep/er/report", "report"],
+    ]) {
       const entries = await layers(pkg, name);
       const byPath = new Map(entries.map((e) => [e.path.replace(/\/$/, ""), e]));
       // One copy of //lib: at app/lib, and app/node_modules/@acme/lib -> ../../lib (what `import "@acme/lib"` loads)
@@ -178,7 +187,9 @@ describe("a monorepo: //lib shared by two pipelines", () => {
 
     // The premise: the repository's lockfile lists every platform package, npm installed only this machine's.
     const repo = join((await bazel(ws, ["info", "output_base"])).stdout.trim(), "external", "npm");
-    const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8")) as { packages: Record<string, { optional?: boolean; os?: string[] }> };
+    const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8")) as {
+      packages: Record<string, { optional?: boolean; os?: string[] }>;
+    };
     for (const p of fastbuild.platforms) expect(lock.packages[`node_modules/${p.name}`], p.name).toMatchObject({ optional: true, os: p.os });
     expect(readdirSync(join(repo, "node_modules", `@${fastbuild.name}`)).sort()).toEqual(installed.map((n) => n.split("/")[1]).sort());
     // The generated BUILD globs the installed one (its own target, and in fastbuild's closure), never the others.
@@ -189,12 +200,22 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     for (const name of skipped) expect(build).not.toContain(`node_modules/${name}`);
     const q = await bazel(ws, ["query", ...starlark, "kind(npm_package, @npm//:*)"]);
     expect(q.code, q.stderr).toBe(0);
-    expect(q.stdout.split("\n").filter((l) => l.includes(`@${fastbuild.name}/`)).sort()).toEqual(installed.map((n) => `@npm//:node_modules/${n}`).sort());
+    expect(
+      q.stdout
+        .split("\n")
+        .filter((l) => l.includes(`@${fastbuild.name}/`))
+        .sort(),
+    ).toEqual(installed.map((n) => `@npm//:node_modules/${n}`).sort());
     expect(q.stdout.split("\n")).toContain(`@npm//:node_modules/${fastbuild.name}`);
   });
 
   test("--action_env=SOURCE_DATE_EPOCH reaches the layer and image actions (aquery)", async () => {
-    const r = await bazel(ws, ["aquery", "--output=text", "--action_env=SOURCE_DATE_EPOCH=1700000000", 'mnemonic("PipelineLayer|PipelineImage", deps(//pipelines/etl:etl_image))']);
+    const r = await bazel(ws, [
+      "aquery",
+      "--output=text",
+      "--action_env=SOURCE_DATE_EPOCH=1700000000",
+      'mnemonic("PipelineLayer|PipelineImage", deps(//pipelines/etl:etl_image))',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const actions = r.stdout.split(/\n(?=action ')/).filter((a) => /Mnemonic: Pipeline(Layer|Image)/.test(a));
     expect(actions.length).toBe(3); // two layers, one image
@@ -216,7 +237,10 @@ describe("a monorepo: //lib shared by two pipelines", () => {
   test("an import of a package missing from deps gets a hint naming the label to add", async () => {
     // lodash would compile (the library's npm deps reach its users); zod is in no deps at all.
     write("pipelines/etl/extra.ts", `import { z } from "zod";\nexport const schema = z.string();\n`);
-    write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('entry = "main.ts",', 'entry = "main.ts",\n    srcs = ["extra.ts"],'));
+    write(
+      "pipelines/etl/BUILD.bazel",
+      readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('entry = "main.ts",', 'entry = "main.ts",\n    srcs = ["extra.ts"],'),
+    );
     try {
       const r = await bazel(ws, ["build", "//pipelines/etl:etl_local"]);
       expect(r.code).not.toBe(0);
@@ -224,7 +248,6 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       // The target the user declared (not the macro's internal etl_app), and the repository name the user wrote.
       expect(r.stderr).toContain('hint: //pipelines/etl:etl does not depend on "zod". Add "@npm//:node_modules/zod" to its deps');
       expect(r.stderr).toContain("Compiling TypeScript //pipelines/etl:etl failed");
-
     } finally {
       rmSync(join(ws, "pipelines/etl/extra.ts"));
       write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('\n    srcs = ["extra.ts"],', ""));

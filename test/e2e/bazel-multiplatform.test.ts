@@ -13,14 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { composeIndex, ImageIndex } from "../../src/image/index";
+import { composeIndex, type ImageIndex } from "../../src/image/index";
 import { readTarEntries } from "../../src/layer/tar-read";
-import { LayoutIndex, readLayout, readLayoutIndex } from "../../src/layout/read";
+import { type LayoutIndex, readLayout, readLayoutIndex } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { relabel } from "../fixtures/multi-platform";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 const run = promisify(execFile);
@@ -70,7 +70,7 @@ pipeline_base_image(
 `,
   );
   mkdirSync(join(ws, "app"), { recursive: true });
-  writeFileSync(join(ws, "app/main.ts"), 'console.log(`MULTI ${process.arch}`);\n');
+  writeFileSync(join(ws, "app/main.ts"), "console.log(`MULTI ${process.arch}`);\n");
   writeFileSync(
     join(ws, "app/BUILD.bazel"),
     `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
@@ -181,6 +181,8 @@ describe("pipeline(platforms = [...])", () => {
     expect(r.stderr).toContain('pipeline bad: `platforms` entry should be os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8"). got: "arm64"');
     const b = await bazel(ws, ["build", "--nobuild", "@bad_base//image"]);
     expect(b.code).not.toBe(0);
-    expect(b.stderr).toContain('pipeline_base_image(name = "bad_base"): `platforms` entry should be os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8"). got: "linux/arm64/v8/x"');
+    expect(b.stderr).toContain(
+      'pipeline_base_image(name = "bad_base"): `platforms` entry should be os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8"). got: "linux/arm64/v8/x"',
+    );
   });
 });

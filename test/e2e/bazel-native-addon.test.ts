@@ -27,7 +27,7 @@ ${attrs})
 function setWorkspace(attrs: string): void {
   const path = join(ws, "WORKSPACE");
   const text = readFileSync(path, "utf8");
-  const start = text.indexOf("\nnpm_dependencies(\n    name = \"native_npm\"");
+  const start = text.indexOf('\nnpm_dependencies(\n    name = "native_npm"');
   writeFileSync(path, (start >= 0 ? text.slice(0, start) : text) + NATIVE_NPM(attrs));
 }
 

@@ -111,7 +111,8 @@ function bazel8Copy(target: string, dest: string): string {
   expect(cp.status, cp.stderr).toBe(0);
   const root = join(dest, `${exe}.runfiles`);
   const top = readdirSync(root);
-  for (const name of ["acme_pipelines", "rules_pipeline", "rules_pipeline_npm", "rules_pipeline_node"]) expect(top, `runfiles of ${target}`).toContain(name);
+  for (const name of ["acme_pipelines", "rules_pipeline", "rules_pipeline_npm", "rules_pipeline_node"])
+    expect(top, `runfiles of ${target}`).toContain(name);
   for (const name of top) if (BAZEL8[name]) renameSync(join(root, name), join(root, BAZEL8[name]));
   rmSync(join(root, "MANIFEST"), { force: true });
   writeFileSync(join(root, "_repo_mapping"), REPO_MAPPING);
@@ -122,7 +123,8 @@ function bazel8Copy(target: string, dest: string): string {
 /** Runs a launcher without blocking the event loop (vitest's RPC times out on long synchronous calls). */
 function runLauncher(exe: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env };
-  for (const k of ["RUNFILES_DIR", "PIPELINE_RUNFILES_DIR", "PIPELINE_CONTAINER_IMAGE", "PIPELINE_CONTAINER_IMAGE_URIS", "PIPELINE_REPOSITORY"]) delete env[k];
+  for (const k of ["RUNFILES_DIR", "PIPELINE_RUNFILES_DIR", "PIPELINE_CONTAINER_IMAGE", "PIPELINE_CONTAINER_IMAGE_URIS", "PIPELINE_REPOSITORY"])
+    delete env[k];
   return new Promise((resolve, reject) => {
     execFile(exe, [], { env, cwd: tmp, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== "number") return reject(err);

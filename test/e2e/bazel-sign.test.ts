@@ -18,11 +18,11 @@ import { filesLeaking, leaksIn } from "../../src/credentials/testing";
 import { writeLayout } from "../../src/layout/write";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
 import type { ProvenancePredicate } from "../../src/sign/provenance";
-import { bazel, BazelResult, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, type BazelResult, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
-import { attestedStatement, Cosign, cosignIn, orasReferrers, signingSecrets } from "../fixtures/cosign";
+import { attestedStatement, type Cosign, cosignIn, orasReferrers, signingSecrets } from "../fixtures/cosign";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel-sign-"));
 /** The output base inside `tmp`: removing `tmp` removes it (and what the last test shows java.log keeps). */
@@ -98,10 +98,20 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(predicate.buildDefinition.externalParameters.invocation).toEqual({ bazelTarget: PUSH, tags: ["v1"] });
     // Resolved dependencies: the base image's digest (from the image's annotation) and the npm lockfile the image's
     // packages were installed from (npm_dependencies' copy of //examples:package-lock.json). Unstamped: no commit.
-    const manifest = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" })) as { annotations: Record<string, string> };
+    const manifest = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" })) as {
+      annotations: Record<string, string>;
+    };
     expect(predicate.buildDefinition.resolvedDependencies).toEqual([
       expect.objectContaining({ name: "base image", digest: { sha256: manifest.annotations["org.opencontainers.image.base.digest"].slice(7) } }),
-      { name: "@npm//:package-lock.json", digest: { sha256: createHash("sha256").update(readFileSync(join(ws, "examples", "package-lock.json"))).digest("hex") }, annotations: { role: "lockfile" } },
+      {
+        name: "@npm//:package-lock.json",
+        digest: {
+          sha256: createHash("sha256")
+            .update(readFileSync(join(ws, "examples", "package-lock.json")))
+            .digest("hex"),
+        },
+        annotations: { role: "lockfile" },
+      },
     ]);
 
     expect(await orasReferrers(ref, "v1.1-referrers-tag")).toEqual(
@@ -149,7 +159,11 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     // No action reads it: the only actions naming it are the runfiles middlemen (bookkeeping, no file content). The
     // same query finds the compile action reading main.ts.
     const readers = async (pattern: string) => {
-      const q = await bazelIn(["aquery", "--output=jsonproto", `inputs("${pattern}", deps(//examples/hello:hello_push) + deps(//examples/hello:hello))`]);
+      const q = await bazelIn([
+        "aquery",
+        "--output=jsonproto",
+        `inputs("${pattern}", deps(//examples/hello:hello_push) + deps(//examples/hello:hello))`,
+      ]);
       expect(q.code, q.stderr).toBe(0);
       return [...new Set(((JSON.parse(q.stdout || "{}") as { actions?: { mnemonic: string }[] }).actions ?? []).map((x) => x.mnemonic))];
     };
@@ -164,7 +178,10 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(p.r.code, p.r.stderr).toBe(0);
     expect((await cosign.verify(p.ref, join(KEYS, "cosign.pub"))).code).toBe(0);
     // Bazel logs each command's client environment, with the values of names like *PASS* removed (SafeRequestLogging).
-    const javaLog = readdirSync(OUTPUT_BASE).filter((f) => f.startsWith("java.log.")).map((f) => readFileSync(join(OUTPUT_BASE, f), "utf8")).join("\n");
+    const javaLog = readdirSync(OUTPUT_BASE)
+      .filter((f) => f.startsWith("java.log."))
+      .map((f) => readFileSync(join(OUTPUT_BASE, f), "utf8"))
+      .join("\n");
     expect(javaLog).toContain("--client_env=COSIGN_PASSWORD=__private_value_removed__");
     expect(javaLog).toContain(`--client_env=RP_SIGN_MARKER=${marker}`);
   }, 600_000);
@@ -184,5 +201,4 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(filesLeaking(OUTPUT_BASE, secrets, [], [], { symlinks: "skip" })).toEqual([]);
     expect(filesLeaking(DISK_CACHE, secrets, [], [], { symlinks: "skip" })).toEqual([]);
   }, 300_000);
-
 });

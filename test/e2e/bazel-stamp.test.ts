@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-stamp-"));
 let reg: RunningRegistry;
@@ -136,9 +136,14 @@ describe("stamping", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(digestOf()).toBe(unstamped);
     expect(r.stdout.trim().split("\n").pop()).toBe(`${reg.host}/examples/unstamped@${unstamped}`);
-    expect(r.stderr).toContain('skipping tag "{BUILD_EMBED_LABEL}": not stamped (build with --stamp and a --workspace_status_command that sets {BUILD_EMBED_LABEL})');
+    expect(r.stderr).toContain(
+      'skipping tag "{BUILD_EMBED_LABEL}": not stamped (build with --stamp and a --workspace_status_command that sets {BUILD_EMBED_LABEL})',
+    );
     expect(r.stderr).toContain('skipping tag "git-{STABLE_GIT_COMMIT}": not stamped');
-    expect(JSON.parse(skopeo(["list-tags", "--tls-verify=false", `docker://${reg.host}/examples/unstamped`])).Tags.sort()).toEqual([fallbackTag(unstamped), "stable"]);
+    expect(JSON.parse(skopeo(["list-tags", "--tls-verify=false", `docker://${reg.host}/examples/unstamped`])).Tags.sort()).toEqual([
+      fallbackTag(unstamped),
+      "stable",
+    ]);
     const plain = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/examples/unstamped:stable`]));
     expect(Object.keys(plain.annotations ?? {}).filter((k) => !k.startsWith("org.opencontainers.image.base."))).toEqual([]);
   });

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-undeclared-"));
 let ws: string;

@@ -17,15 +17,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
-import { bazel, BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, type BazelResult, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 import { execProgram, runCli } from "../fixtures/cli";
 import { writeMonorepo } from "../fixtures/monorepo";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
-import { loggedSpawns, processSummary, RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { loggedSpawns, processSummary, type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
 const ws = join(tmp, "ws");
@@ -81,9 +81,15 @@ async function makeWorkspace(): Promise<void> {
   writeFileSync(join(ws, ".bazelrc"), "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
   for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, f));
   const build = readFileSync(join(REPO_ROOT, "examples", "hello", "BUILD.bazel"), "utf8");
-  for (const [pkg, base] of [["hello", "//base:image"], ["hostnode", "@pipeline-host-node//image"]]) {
+  for (const [pkg, base] of [
+    ["hello", "//base:image"],
+    ["hostnode", "@pipeline-host-node//image"],
+  ]) {
     cpSync(join(REPO_ROOT, "examples", "hello"), join(ws, pkg), { recursive: true });
-    writeFileSync(join(ws, pkg, "BUILD.bazel"), build.replace('base = "@pipeline-host-node//image"', `base = "${base}"`).replace(/examples\/hello/g, pkg));
+    writeFileSync(
+      join(ws, pkg, "BUILD.bazel"),
+      build.replace('base = "@pipeline-host-node//image"', `base = "${base}"`).replace(/examples\/hello/g, pkg),
+    );
   }
   const made = await runCli(["base", "host-node", "--output", join(ws, "base", "image"), "--node", process.execPath]);
   if (made.code !== 0) throw new Error(`pipeline base host-node exited ${made.code}:\n${made.stderr}`);
@@ -187,7 +193,10 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(r.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
     expect(r.stdout + r.stderr).not.toContain(password);
     expect(skopeoDigest(`docker://${repo}:b7`, ["--tls-verify=false", "--authfile", join(dockerConfig, "config.json")])).toBe(digest4);
-    expect(reg.requests().some((q) => q.status === 401), "the registry never asked for credentials").toBe(true);
+    expect(
+      reg.requests().some((q) => q.status === 401),
+      "the registry never asked for credentials",
+    ).toBe(true);
   });
 
   test("bzlmod: `bazel run hello` pushes, then the launch script runs the pushed image in a local container (runc in the chroot)", async () => {
@@ -216,7 +225,10 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     // The store holds the config of the image Bazel 4.2.3 built, as skopeo (an independent client, on the host) reads
     // it. Not the host's podman: sid's podman 5 marked the store for netavark, which bookworm's podman 4.3 lacks.
     const manifest = JSON.parse(readFileSync(join(ws, "bazel-bin", "hello", "hello_image", "blobs", "sha256", digest4.slice(7)), "utf8"));
-    const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], { encoding: "utf8", env: { ...process.env, ...podmanEnv } });
+    const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], {
+      encoding: "utf8",
+      env: { ...process.env, ...podmanEnv },
+    });
     expect(config.status, config.stderr).toBe(0);
     expect("sha256:" + createHash("sha256").update(config.stdout).digest("hex")).toBe(manifest.config.digest);
   });
@@ -292,7 +304,19 @@ describe("a remote cache shared by two checkouts", () => {
   /** `_push`, then `bazel run hello` (push, then the launch script runs the pushed image with runc). */
   async function pushAndRun(flags: string[], tag: string): Promise<void> {
     const repo = `${reg.host}/bazel7/cached`;
-    const push = await in2(["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello_push", "--", "--repository", repo, "--tag", tag]);
+    const push = await in2([
+      "run",
+      "--noenable_workspace",
+      remoteCache,
+      ...flags,
+      ...QUIET,
+      "//hello:hello_push",
+      "--",
+      "--repository",
+      repo,
+      "--tag",
+      tag,
+    ]);
     expect(push.code, failure(`run ${flags.join(" ")} //hello:hello_push`, push)).toBe(0);
     expect(push.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
     const run = await bazel7(ws2, ["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello", "--", "7"], {
@@ -355,7 +379,10 @@ describe("the monorepo under bzlmod on Bazel 7.7.1", () => {
 
   for (const mode of [[], ["-c", "opt"]]) {
     test(`_local runs the pipeline importing //lib by relative path and the one importing it by module_name (${mode.join(" ") || "fastbuild"})`, async () => {
-      for (const [target, name] of [["//pipelines/etl:etl_local", "etl"], ["//pipelines/deep/er/report:report_local", "report"]]) {
+      for (const [target, name] of [
+        ["//pipelines/etl:etl_local", "etl"],
+        ["//pipelines/deep/er/report:report_local", "report"],
+      ]) {
         const r = await bazel7(ws, ["run", ...mode, ...QUIET, target]);
         expect(r.code, failure(`run ${mode.join(" ")} ${target}`, r)).toBe(0);
         // compute(20) = double(20) + bonus.json's 2: the JSON import needs the workspace tsconfig's resolveJsonModule.

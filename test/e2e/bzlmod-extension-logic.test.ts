@@ -46,7 +46,7 @@ function npmTagNames(text: string): string[] {
 /** The attributes (string values only) of every `<fn>(name = ..., ...)` call in `text` whose callee matches `callee`. */
 function calls(text: string, callee: RegExp): Record<string, string>[] {
   const out: Record<string, string>[] = [];
-  for (const m of starlarkCode(text).matchAll(new RegExp(`(?:^|\\n)(\\w+(?:\\.\\w+)?)\\(([^()]*)\\)`, "g"))) {
+  for (const m of starlarkCode(text).matchAll(/(?:^|\n)(\w+(?:\.\w+)?)\(([^()]*)\)/g)) {
     if (!callee.test(m[1])) continue;
     out.push(Object.fromEntries([...m[2].matchAll(/(\w+)\s*=\s*"([^"]*)"/g)].map((a) => [a[1], a[2]])));
   }
@@ -62,7 +62,7 @@ function starlarkCode(text: string): string {
 function readmeModuleSnippet(): string {
   const blocks = [...read("README.md").matchAll(/```starlark\n([\s\S]*?)```/g)].map((m) => m[1]);
   const snippet = blocks.find((b) => b.includes('use_extension("@rules_pipeline//bazel:extensions.bzl"'));
-  if (!snippet) throw new Error("README.md has no ```starlark block with use_extension(\"@rules_pipeline//bazel:extensions.bzl\", ...)");
+  if (!snippet) throw new Error('README.md has no ```starlark block with use_extension("@rules_pipeline//bazel:extensions.bzl", ...)');
   return snippet;
 }
 
@@ -86,7 +86,10 @@ const moduleDevNpm = calls(moduleText, new RegExp(`^(${moduleDevProxies.join("|"
 
 beforeAll(async () => {
   mkdirSync(ws, { recursive: true });
-  writeFileSync(join(ws, "WORKSPACE"), `workspace(name = "consumer")\n\nlocal_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`);
+  writeFileSync(
+    join(ws, "WORKSPACE"),
+    `workspace(name = "consumer")\n\nlocal_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`,
+  );
   writeFileSync(
     join(ws, "BUILD.bazel"),
     `load("@rules_pipeline//test/bzlmod:scenarios.bzl", "bzlmod_scenarios")\n\nbzlmod_scenarios(\n    name = "scenarios",\n    module_dev_npm = ${JSON.stringify(moduleDevNpm)},\n    readme_npm = ${JSON.stringify(readmeNpm)},\n)\n`,
@@ -171,7 +174,9 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
   });
 
   test("npm names of the extension's own repositories fail, naming the attribute and the value", () => {
-    expect(results.reserved_internal.error).toMatch(/pipeline\.npm\(name = "rules_pipeline_npm"\) in module consumer: `name` "rules_pipeline_npm" is reserved/);
+    expect(results.reserved_internal.error).toMatch(
+      /pipeline\.npm\(name = "rules_pipeline_npm"\) in module consumer: `name` "rules_pipeline_npm" is reserved/,
+    );
     expect(results.reserved_public.error).toMatch(/`name` "pipeline-host-node" is reserved/);
     expect(results.reserved_prefix_non_root.error).toMatch(/in module lib_a@1\.0\.0: `name` "pipeline-deps" is reserved/);
     // Every name the extension creates for itself is reserved: a user's tag can never collide with one.
@@ -197,7 +202,9 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     for (const [scenario, o] of Object.entries(results)) {
       for (const r of o.repos) {
         for (const [k, v] of Object.entries(r.attrs)) {
-          for (const s of [v].flat()) if (typeof s === "string" && (/^\/(?!\/)/.test(s) || s.includes(tmp) || s.includes("/opt/node"))) offenders.push(`${scenario}: @${r.name} ${k} = ${s}`);
+          for (const s of [v].flat())
+            if (typeof s === "string" && (/^\/(?!\/)/.test(s) || s.includes(tmp) || s.includes("/opt/node")))
+              offenders.push(`${scenario}: @${r.name} ${k} = ${s}`);
         }
       }
     }
@@ -227,7 +234,9 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
   test("the npm tag forwards every attribute of npm_dependencies", () => {
     expect(repo(results.omit_dev_forwarded, "npm")?.attrs).toMatchObject({ omit_dev: true });
     // `apparent_name` is not a tag attribute: the extension sets it from the tag's `name` (checked above).
-    const ruleAttrs = declaredAttrs("bazel/private/npm_repo.bzl", "npm_dependencies = repository_rule(").filter((a) => a !== "node" && a !== "apparent_name");
+    const ruleAttrs = declaredAttrs("bazel/private/npm_repo.bzl", "npm_dependencies = repository_rule(").filter(
+      (a) => a !== "node" && a !== "apparent_name",
+    );
     const tagAttrs = declaredAttrs("bazel/private/extension_logic.bzl", "NPM_TAG_ATTRS = {");
     expect(ruleAttrs).toContain("lockfile");
     expect(tagAttrs.filter((a) => a !== "name").sort()).toEqual(ruleAttrs.sort());

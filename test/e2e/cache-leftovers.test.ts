@@ -5,10 +5,10 @@
  * still running keeps its own (and the image its container runs). A registry answer held back half way (a
  * proxy that stops forwarding a chosen blob) puts the killed command reliably in the middle of its download.
  */
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { createServer, IncomingMessage, request as httpRequest } from "node:http";
+import { createServer, type IncomingMessage, request as httpRequest } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +17,8 @@ import { anonymousKeychain } from "../../src/auth/anonymous";
 import { pushModel, syncModel } from "../../src/model";
 import { parseReference } from "../../src/oci/reference";
 import { pipelineCli, runCli } from "../fixtures/cli";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { buildRunnerApp, type RunnerApp } from "../fixtures/runner-app";
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -236,7 +236,11 @@ describe("pipeline run and pipeline cache", () => {
     expect((await sleeper.exit).code).toBe(137);
     // Its run over, nothing holds the image: the same prune removes it now.
     const after = await runCli(["cache", "prune", "--cache-dir", cache, "--max-size", "0", "--json"], { env });
-    expect(JSON.parse(after.stdout).removed.map((e: { kind: string }) => e.kind).sort()).toEqual(["images", "rootfs"]);
+    expect(
+      JSON.parse(after.stdout)
+        .removed.map((e: { kind: string }) => e.kind)
+        .sort(),
+    ).toEqual(["images", "rootfs"]);
     expect(readdirSync(join(cache, "rootfs")).filter((n) => !n.startsWith("."))).toEqual([]);
   });
 

@@ -7,7 +7,7 @@ import { runCli } from "../../src/cli/index";
 import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const secret = "pw-" + Math.random().toString(36).slice(2);
 const tmp = mkdtempSync(join(tmpdir(), "rp-cli-auth-"));
@@ -46,7 +46,9 @@ test("--username/--password-stdin beats a wrong docker config, and the secret sh
   expect(t.lines.join("\n")).toContain("E_UNAUTHORIZED");
 
   t = io(env, secret + "\n");
-  expect(await runCli(["push", layout, "--repository", `${reg.host}/cli/auth`, "--tag", "v1", "--username", "bob", "--password-stdin"], t.cli)).toBe(0);
+  expect(await runCli(["push", layout, "--repository", `${reg.host}/cli/auth`, "--tag", "v1", "--username", "bob", "--password-stdin"], t.cli)).toBe(
+    0,
+  );
   const ref = t.lines[t.lines.length - 1];
   expect(ref).toMatch(/@sha256:[a-f0-9]{64}$/);
 

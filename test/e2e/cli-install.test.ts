@@ -23,7 +23,7 @@ import { VERSION } from "../../src/version";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { execProgram } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-cli-install-"));
 const NPM_FLAGS = ["--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"];
@@ -71,19 +71,26 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
   expect(push.code, push.stderr).toBe(0);
   const ref = push.stdout.trim().split("\n").pop()!;
   expect(ref).toMatch(new RegExp(`^${reg!.host.replace(/\./g, "\\.")}/installed/cli@sha256:[0-9a-f]{64}$`));
-  const raw = execFileSync("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${reg!.host}/installed/cli:v1`], { timeout: 120_000 });
+  const raw = execFileSync("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${reg!.host}/installed/cli:v1`], {
+    timeout: 120_000,
+  });
   expect(`${reg!.host}/installed/cli@${sha256(raw)}`).toBe(ref);
 
   // A lockfile build (no dependencies, the random image as base) carries @rules_pipeline/runtime in its app layer.
   const project = join(tmp, "lock-project");
   mkdirSync(project);
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", main: "main.js" }));
-  writeFileSync(join(project, "package-lock.json"), JSON.stringify({ name: "p", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "p", version: "1.0.0" } } }));
+  writeFileSync(
+    join(project, "package-lock.json"),
+    JSON.stringify({ name: "p", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "p", version: "1.0.0" } } }),
+  );
   writeFileSync(join(project, "main.js"), "console.log(1);\n");
   const built = await execProgram(bin, ["build", "--lockfile", "lock-project", "--output", "built", "--base", "oci:layout"], { env: ENV, cwd: tmp });
   expect(built.code, built.stderr).toBe(0);
   const image = readLayout(join(tmp, "built"));
-  const files = image.manifest.layers.flatMap((l) => execFileSync("tar", ["-tzf", blobPath(join(tmp, "built"), l.digest)], { encoding: "utf8" }).split("\n"));
+  const files = image.manifest.layers.flatMap((l) =>
+    execFileSync("tar", ["-tzf", blobPath(join(tmp, "built"), l.digest)], { encoding: "utf8" }).split("\n"),
+  );
   expect(files).toContain("app/node_modules/@rules_pipeline/runtime/index.js");
 });
 

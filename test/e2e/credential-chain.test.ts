@@ -12,7 +12,7 @@ import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { writeCredHelper } from "../fixtures/cred-helpers";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const USER = "carol";
 const secret = "right-" + Math.random().toString(36).slice(2);
@@ -39,7 +39,12 @@ function setup(name: string, pw: { pipeline: Pw; helper: Pw; auths: Pw; authJson
   const home = join(tmp, name);
   const bin = join(home, "bin");
   mkdirSync(bin, { recursive: true });
-  const env: NodeJS.ProcessEnv = { HOME: home, PATH: `${bin}:${process.env.PATH}`, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
+  const env: NodeJS.ProcessEnv = {
+    HOME: home,
+    PATH: `${bin}:${process.env.PATH}`,
+    DOCKER_CONFIG: join(home, ".docker"),
+    XDG_RUNTIME_DIR: join(home, "run"),
+  };
   mkdirSync(join(home, ".docker"));
   const docker: Record<string, unknown> = { auths: {} };
   if (pw.helper !== undefined) {
@@ -112,12 +117,18 @@ describe("the credential chain, first match wins", () => {
   });
 
   test("a rejected credential names its source; with none, the error says where it looked", async () => {
-    let r = await cli(["push", layout, "--repository", `${reg.host}/chain/rejected`], setup("rejected", { pipeline: wrong, helper: undefined, auths: undefined, authJson: undefined }));
+    let r = await cli(
+      ["push", layout, "--repository", `${reg.host}/chain/rejected`],
+      setup("rejected", { pipeline: wrong, helper: undefined, auths: undefined, authJson: undefined }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toContain("E_UNAUTHORIZED");
     expect(r.text).toMatch(/rules_pipeline credential "docker [^"]*chain\/" from file/);
 
-    r = await cli(["push", layout, "--repository", `${reg.host}/chain/none`], setup("none", { pipeline: undefined, helper: undefined, auths: undefined, authJson: undefined }));
+    r = await cli(
+      ["push", layout, "--repository", `${reg.host}/chain/none`],
+      setup("none", { pipeline: undefined, helper: undefined, auths: undefined, authJson: undefined }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toMatch(/no credentials found; looked in rules_pipeline credentials .*, docker config .*, auth\.json /);
   });

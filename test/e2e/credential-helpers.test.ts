@@ -13,7 +13,7 @@ import { sha256 } from "../../src/oci/digest";
 import { authJsonKeychain } from "../../src/auth/auth-json";
 import { dockerConfigKeychain } from "../../src/auth/docker-config";
 import { pushImage } from "../../src/registry/push";
-import { startRegistry, RunningRegistry } from "../fixtures/registry";
+import { startRegistry, type RunningRegistry } from "../fixtures/registry";
 import { writeCredHelper } from "../fixtures/cred-helpers";
 import { randomImage } from "../fixtures/random-image";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
@@ -98,7 +98,11 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     const helper = writeCredHelper(bin, "e2e-store", { answer: { Username: USER, Secret: PASSWORD } });
     written.add(helper.path);
     const image = randomImage({ layers: 1 });
-    const result = await pushImage(image, { registry: reg.host, repository: "e2e/stored" }, { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) });
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/stored" },
+      { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) },
+    );
     expect(skopeoRawDigest(result.reference, ["--creds", `${USER}:${PASSWORD}`])).toBe(image.digest);
     expect(new Set(helper.calls())).toEqual(new Set([reg.host]));
   });
@@ -121,7 +125,11 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     const { configDir, bin, env } = setup("wrong", { credHelpers: { [reg.host]: "e2e-wrong" }, credsStore: "e2e-good" });
     written.add(writeCredHelper(bin, "e2e-wrong", { answer: { Username: USER, Secret: WRONG } }).path);
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "e2e/helped" }, { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "e2e/helped" },
+        { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) },
+      ),
     );
     messages.push(e.message, String(e.stack));
     expect(e.code).toBe("E_UNAUTHORIZED");
@@ -132,7 +140,11 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     const { bin, env } = setup("failing", { credHelpers: { [reg.host]: "e2e-failing" } });
     written.add(writeCredHelper(bin, "e2e-failing", { fail: { stderr: "vault sealed", stdout: PASSWORD, code: 2 } }).path);
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "e2e/helped" }, { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "e2e/helped" },
+        { keychain: dockerConfigKeychain({ env }), log: (l) => logs.push(l) },
+      ),
     );
     messages.push(e.message, String(e.stack));
     expect(e.code).toBe("E_CRED_HELPER");

@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../../src/errors";
 import { pipelineCredentialsKeychain } from "../../src/credentials/keychain";
-import { errorText, filesLeaking, leaksIn, startFakeSecretsManager, FakeSecretsManager } from "../../src/credentials/testing";
+import { errorText, filesLeaking, leaksIn, startFakeSecretsManager, type FakeSecretsManager } from "../../src/credentials/testing";
 import { credentialsAdd, credentialsList, credentialsTest } from "../../src/cli/commands/credentials";
 import type { CliIo } from "../../src/cli/io";
 import { pushImage } from "../../src/registry/push";
-import { startRegistry, RunningRegistry } from "../fixtures/registry";
+import { startRegistry, type RunningRegistry } from "../fixtures/registry";
 import { randomImage } from "../fixtures/random-image";
 
 const USER = "e2e-robot";
@@ -119,17 +119,30 @@ describe("credentials against a real registry with htpasswd", () => {
     const io = makeIo("env.json", { REG_USER: USER, REG_PASS: PASSWORD });
     await credentialsAdd({ service: "docker", url: `${reg.host}/e2e/`, "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
     await credentialsList({}, io);
-    expect(io.out).toEqual(["SERVICE  URL" + " ".repeat(reg.host.length + 5 - 3 + 2) + "SOURCE", `docker   ${reg.host}/e2e/  env $REG_USER/$REG_PASS`]);
+    expect(io.out).toEqual([
+      "SERVICE  URL" + " ".repeat(reg.host.length + 5 - 3 + 2) + "SOURCE",
+      `docker   ${reg.host}/e2e/  env $REG_USER/$REG_PASS`,
+    ]);
 
     const keychain = pipelineCredentialsKeychain({ env: io.env, home });
     const image = randomImage({ layers: 2, layerSize: 4096 });
     const result = await pushImage(image, { registry: reg.host, repository: "e2e/env", tags: ["v1"] }, { keychain, retry: FAST_RETRY });
     expect(result.digest).toBe(image.digest);
     // An independent client reads it back (credentials given to skopeo directly).
-    const raw = execFileSync("skopeo", ["inspect", "--tls-verify=false", "--creds", `${USER}:${PASSWORD}`, "--raw", `docker://${reg.host}/e2e/env:v1`]);
+    const raw = execFileSync("skopeo", [
+      "inspect",
+      "--tls-verify=false",
+      "--creds",
+      `${USER}:${PASSWORD}`,
+      "--raw",
+      `docker://${reg.host}/e2e/env:v1`,
+    ]);
     expect(JSON.parse(raw.toString()).config.digest).toBe(image.configBlob.digest);
 
-    const err = await failure(pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "other/app" }, { keychain, retry: FAST_RETRY }), "E_UNAUTHORIZED");
+    const err = await failure(
+      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "other/app" }, { keychain, retry: FAST_RETRY }),
+      "E_UNAUTHORIZED",
+    );
     expect(err.message).toContain(`no credentials found; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`);
   });
 
@@ -142,9 +155,15 @@ describe("credentials against a real registry with htpasswd", () => {
     });
     await credentialsAdd({ service: "docker", url: reg.host, "aws-secret": "ci/registry" }, io);
     await credentialsTest({ service: "docker", url: `${reg.host}/e2e/aws` }, io, { retry: FAST_RETRY });
-    expect(io.out[io.out.length - 1]).toBe(`ok: registry ${reg.host} accepted rules_pipeline credential "docker ${reg.host}" from AWS secret ci/registry`);
+    expect(io.out[io.out.length - 1]).toBe(
+      `ok: registry ${reg.host} accepted rules_pipeline credential "docker ${reg.host}" from AWS secret ci/registry`,
+    );
     const image = randomImage({ layers: 1 });
-    const result = await pushImage(image, { registry: reg.host, repository: "e2e/aws" }, { keychain: pipelineCredentialsKeychain({ env: io.env, home }), retry: FAST_RETRY });
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/aws" },
+      { keychain: pipelineCredentialsKeychain({ env: io.env, home }), retry: FAST_RETRY },
+    );
     expect(result.digest).toBe(image.digest);
 
     await credentialsAdd({ service: "docker", url: `${reg.host}/e2e/missing`, "aws-secret": "ci/absent" }, io);

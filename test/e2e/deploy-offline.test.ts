@@ -48,7 +48,13 @@ function spec(name: string, text: string): string {
 
 async function offlineCli(args: string[]) {
   return execProgram("unshare", ["-n", process.execPath, await pipelineCli(), ...args], {
-    env: { PATH: process.env.PATH, HOME: join(tmp, "home"), PIPELINE_SECRETS_DIR: join(tmp, "secrets"), PIPELINE_SECRET_CI_REGISTRY: "robot\npull-pass", PIPELINE_SECRET_API_TOKEN: "tok-1" },
+    env: {
+      PATH: process.env.PATH,
+      HOME: join(tmp, "home"),
+      PIPELINE_SECRETS_DIR: join(tmp, "secrets"),
+      PIPELINE_SECRET_CI_REGISTRY: "robot\npull-pass",
+      PIPELINE_SECRET_API_TOKEN: "tok-1",
+    },
     cwd: tmp,
   });
 }
@@ -74,14 +80,21 @@ describe.skipIf(!canUnshare())("deploy --render in a network namespace with no i
   it("a tag, a model tag and a branch fail with E_OFFLINE naming FILE:LINE and the value; without --offline the request fails", async () => {
     const file = spec(
       "unpinned.yaml",
-      PINNED.replace(`ml/train@${DIGEST}`, "ml/train:v3").replace(`resnet@${DIGEST}`, "resnet:v2").replace(`{type: GitRepoCommit, repoUrl: "https://git.example.com/ml/train.git", commit: "${COMMIT}"}`, '{type: GitRepoBranch, repoUrl: "https://git.example.com/ml/train.git", branch: main}'),
+      PINNED.replace(`ml/train@${DIGEST}`, "ml/train:v3")
+        .replace(`resnet@${DIGEST}`, "resnet:v2")
+        .replace(
+          `{type: GitRepoCommit, repoUrl: "https://git.example.com/ml/train.git", commit: "${COMMIT}"}`,
+          '{type: GitRepoBranch, repoUrl: "https://git.example.com/ml/train.git", branch: main}',
+        ),
     );
     const r = await offlineCli(["deploy", file, "--render", "--offline"]);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("E_OFFLINE");
     expect(r.stderr).toContain(`${file}:2: image: "registry.example.com/ml/train:v3" is a tag; pin it by digest (HOST/REPO@sha256:...)`);
-    expect(r.stderr).toContain(`${file}:4: code.branch: branch "main" of "https://git.example.com/ml/train.git" needs git ls-remote; pin it with GitRepoCommit`);
+    expect(r.stderr).toContain(
+      `${file}:4: code.branch: branch "main" of "https://git.example.com/ml/train.git" needs git ls-remote; pin it with GitRepoCommit`,
+    );
     expect(r.stderr).toContain(`${file}:9: models[0].id: "registry.example.com/models/resnet:v2" is a tag; pin it by digest`);
     const online = await offlineCli(["deploy", file, "--render"]);
     expect(online.code).not.toBe(0);

@@ -16,15 +16,15 @@ import { explicitKeychain } from "../../src/auth/static";
 import { bufferBlob } from "../../src/layer/blob";
 import type { Image } from "../../src/image/image";
 import { sha256 } from "../../src/oci/digest";
-import { Index, MediaType } from "../../src/oci/types";
+import { type Index, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { parseDeploymentSpec } from "../../src/deploy/spec";
-import { resolveDeployment, ResolveOptions } from "../../src/deploy/resolve";
+import { resolveDeployment, type ResolveOptions } from "../../src/deploy/resolve";
 import type { DeploymentSpec } from "../../src/deploy/types";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
-import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pipelineErrorOf } from "../fixtures/errors";
 
 const run = promisify(execFile);
@@ -32,7 +32,12 @@ const REG_USER = "deployer";
 const REG_PASSWORD = "reg-Pa55-e2e-4f1c";
 const GIT_USER = "bot";
 const GIT_PASSWORD = "git-Pa55-e2e-9a7b";
-const SECRETS = [REG_PASSWORD, GIT_PASSWORD, Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64"), Buffer.from(`${GIT_USER}:${GIT_PASSWORD}`).toString("base64")];
+const SECRETS = [
+  REG_PASSWORD,
+  GIT_PASSWORD,
+  Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64"),
+  Buffer.from(`${GIT_USER}:${GIT_PASSWORD}`).toString("base64"),
+];
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -79,7 +84,18 @@ async function skopeoDigest(ref: string, arch: string): Promise<string> {
   const dir = mkdtempSync(join(tmp, `skopeo-${arch}-`));
   await run(
     "skopeo",
-    ["copy", "--src-tls-verify=false", "--src-creds", `${REG_USER}:${REG_PASSWORD}`, "--override-os", "linux", "--override-arch", arch, `docker://${ref}`, `oci:${dir}:x`],
+    [
+      "copy",
+      "--src-tls-verify=false",
+      "--src-creds",
+      `${REG_USER}:${REG_PASSWORD}`,
+      "--override-os",
+      "linux",
+      "--override-arch",
+      arch,
+      `docker://${ref}`,
+      `oci:${dir}:x`,
+    ],
     { timeout: 120_000 },
   );
   const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as Index;
@@ -126,7 +142,12 @@ beforeAll(async () => {
   const credentialsFile = join(tmp, "credentials.json");
   writeFileSync(
     credentialsFile,
-    JSON.stringify({ version: 1, credentials: [{ service: "git", url: `${git.baseUrl}/`, source: { type: "env", username: "DEPLOY_GIT_USER", password: "DEPLOY_GIT_PASSWORD" } }] }),
+    JSON.stringify({
+      version: 1,
+      credentials: [
+        { service: "git", url: `${git.baseUrl}/`, source: { type: "env", username: "DEPLOY_GIT_USER", password: "DEPLOY_GIT_PASSWORD" } },
+      ],
+    }),
     { mode: 0o600 },
   );
   env = {
@@ -170,14 +191,20 @@ describe("tags and branches are pinned, with a warning", () => {
   });
 
   it("another platform picks its own entry", async () => {
-    const resolved = await resolveDeployment(spec(`image: ${reg.host}/team/pipeline:multi\n`), opts({ platform: { os: "linux", architecture: "arm64" } }));
+    const resolved = await resolveDeployment(
+      spec(`image: ${reg.host}/team/pipeline:multi\n`),
+      opts({ platform: { os: "linux", architecture: "arm64" } }),
+    );
     expect(resolved.image).toBe(`${reg.host}/team/pipeline@${arm64.digest}`);
     expect(await skopeoDigest(`${reg.host}/team/pipeline:multi`, "arm64")).toBe(arm64.digest);
     expect(resolved.warnings[0]).toContain(`(the linux/arm64 entry of index ${indexDigest})`);
   });
 
   it("a single-manifest tag resolves to that manifest; the default branch is main", async () => {
-    const resolved = await resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}'}\n`), opts());
+    const resolved = await resolveDeployment(
+      spec(`image: ${reg.host}/team/pipeline:single\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}'}\n`),
+      opts(),
+    );
     expect(resolved.image).toBe(`${reg.host}/team/pipeline@${single.digest}`);
     expect(resolved.commit).toBe(repo.commits.main);
     expect(resolved.warnings[0]).toBe(
@@ -231,14 +258,19 @@ describe("pinned inputs are used as they are", () => {
     const before = { registry: reg.requests().length, git: git.requests.length };
     const o = opts();
     const commit = repo.commits.first;
-    const resolved = await resolveDeployment(spec(`image: ${reg.host}/team/pipeline@${single.digest}\ncode: {type: GitRepoCommit, repoUrl: '${repoUrl}', commit: ${commit}}\n`), o);
+    const resolved = await resolveDeployment(
+      spec(`image: ${reg.host}/team/pipeline@${single.digest}\ncode: {type: GitRepoCommit, repoUrl: '${repoUrl}', commit: ${commit}}\n`),
+      o,
+    );
     expect(resolved).toMatchObject({ image: `${reg.host}/team/pipeline@${single.digest}`, commit, warnings: [] });
     expect(o.lines).toEqual([]);
     expect({ registry: reg.requests().length, git: git.requests.length }).toEqual(before);
   });
 
   it("interpreters and code without a registry or remote resolve to themselves", async () => {
-    const s = spec("name: local\ninterpreter: {type: ServerAvailableInterpreter, nodePath: /usr/bin/node}\ncode: {type: ServerAvailableFolder, codePaths: [/srv/app]}\n");
+    const s = spec(
+      "name: local\ninterpreter: {type: ServerAvailableInterpreter, nodePath: /usr/bin/node}\ncode: {type: ServerAvailableFolder, codePaths: [/srv/app]}\n",
+    );
     expect(await resolveDeployment(s, opts())).toEqual({ spec: s, warnings: [] });
   });
 });
@@ -251,20 +283,32 @@ describe("failures name what was asked for", () => {
   });
 
   it("an index without the wanted platform lists the ones it has", async () => {
-    const e = await caught(resolveDeployment(spec(`image: ${reg.host}/team/pipeline:multi\n`), opts({ platform: { os: "windows", architecture: "amd64" } })));
+    const e = await caught(
+      resolveDeployment(spec(`image: ${reg.host}/team/pipeline:multi\n`), opts({ platform: { os: "windows", architecture: "amd64" } })),
+    );
     expect(e.code).toBe("E_PLATFORM");
     expect(e.message).toContain("has: linux/arm64, linux/amd64");
   });
 
   it("a branch that does not exist", async () => {
-    const e = await caught(resolveDeployment(spec(`name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: nope}\n`), opts()));
+    const e = await caught(
+      resolveDeployment(
+        spec(`name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: nope}\n`),
+        opts(),
+      ),
+    );
     expect(e.code).toBe("E_GIT_REF_NOT_FOUND");
     expect(e.message).toContain('branch "nope" not found');
   });
 
   it("a remote with no matching git credential fails fast with E_GIT_AUTH", async () => {
     const noGit = { ...env, PIPELINE_CREDENTIALS_FILE: join(tmp, "absent-credentials.json") };
-    const e = await caught(resolveDeployment(spec(`name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}'}\n`), opts({ env: noGit })));
+    const e = await caught(
+      resolveDeployment(
+        spec(`name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}'}\n`),
+        opts({ env: noGit }),
+      ),
+    );
     expect(e.code).toBe("E_GIT_AUTH");
   });
 

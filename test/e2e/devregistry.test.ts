@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerConfigKeychain } from "../../src/auth/docker-config";
-import { DevRegistry, startDevRegistry } from "../../src/devregistry/server";
+import { type DevRegistry, startDevRegistry } from "../../src/devregistry/server";
 import { request } from "../../src/devregistry/testing";
 import { readLayout } from "../../src/layout/read";
 import { sha256 } from "../../src/oci/digest";
@@ -287,7 +287,7 @@ describe("dev registry under abandoned and stalled clients", () => {
     expect(put.status).toBe(400);
     const err = (put.json() as { errors: { code: string; message: string }[] }).errors[0];
     expect(err.code).toBe("MANIFEST_INVALID");
-    expect(err.message).toContain('mediaType: expected a media type');
+    expect(err.message).toContain("mediaType: expected a media type");
     expect(err.message).toContain(JSON.stringify(`${MediaType.OCI_MANIFEST}\r\nX-Injected: 1`));
     const tags = JSON.parse(await skopeo("list-tags", "--tls-verify=false", ref("abuse/own"))) as { Tags: string[] };
     expect(tags.Tags).toEqual(["v1"]);

@@ -4,7 +4,7 @@
  * process) runs the example's deployment spec with the local container runner (runc). The test calls the
  * service's port and checks what it serves came from the spec: env, the model, the repository. Then Ctrl-C.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { pipelineCli, runCli } from "../fixtures/cli";
-import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { filesContaining } from "../fixtures/runner";
 import { apiServerProblems } from "../fixtures/k8s-checks";
 
@@ -136,6 +136,6 @@ describe("examples/service: a spec with a port, env, a model artifact and a priv
     const docs = parseAllDocuments(asDocumented.stdout).map((d) => d.toJS());
     expect(docs.map((d) => d.kind)).toEqual(["Deployment", "Service"]);
     expect(apiServerProblems(docs)).toEqual([]);
-    expect(asDocumented.stdout).toMatch(/^#   rp-secret-example-git \(type Opaque, key value\) from secret example-git$/m);
+    expect(asDocumented.stdout).toMatch(/^# {3}rp-secret-example-git \(type Opaque, key value\) from secret example-git$/m);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { forEachLimited } from "../../src/concurrency";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,9 +26,9 @@ import { writeLayout } from "../../src/layout/write";
 import { anonymousKeychain } from "../../src/auth/anonymous";
 import { RegistryClient } from "../../src/registry/client";
 import type { RetryOptions } from "../../src/registry/http";
-import { pushImage, PushResult } from "../../src/registry/push";
-import { FaultProxy, FaultRates, startFaultProxy } from "../fixtures/fault-proxy";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { pushImage, type PushResult } from "../../src/registry/push";
+import { type FaultProxy, type FaultRates, startFaultProxy } from "../fixtures/fault-proxy";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { tarOf } from "../fixtures/random-image";
 
 const SKOPEO = "/usr/bin/skopeo";
@@ -36,10 +36,14 @@ const ROOT = resolve(__dirname, "..", "..");
 /** Fast retries for the long runs: many attempts, tiny backoff, Retry-After honoured as sent (1 s). */
 const FAST: RetryOptions = { retries: 10, baseDelayMs: 5, maxDelayMs: 80, timeoutMs: 15_000 };
 
-function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
     execFile(file, args, { env: opts.env ?? process.env, timeout: opts.timeout ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -48,10 +52,15 @@ function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; time
 /** The digest of the raw manifest skopeo reads for `ref` (straight from the registry). */
 async function skopeoDigest(ref: string): Promise<string> {
   const r = await new Promise<Buffer>((resolvePromise, reject) => {
-    execFile(SKOPEO, ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "buffer", timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`skopeo inspect ${ref}: ${String(stderr)}`));
-      else resolvePromise(stdout);
-    });
+    execFile(
+      SKOPEO,
+      ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`],
+      { encoding: "buffer", timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`skopeo inspect ${ref}: ${String(stderr)}`));
+        else resolvePromise(stdout);
+      },
+    );
   });
   return sha256(r);
 }
@@ -77,7 +86,12 @@ function totals(proxy: FaultProxy): string {
 /** On failure: the last client log lines and proxy entries, to see which faults led there. */
 function dumpAndThrow(e: unknown, logs: string[], proxy: FaultProxy): never {
   console.log(`client log (last 40):\n${logs.slice(-40).join("\n")}`);
-  console.log(`proxy log (last 40):\n${proxy.log.slice(-40).map((x) => JSON.stringify(x)).join("\n")}`);
+  console.log(
+    `proxy log (last 40):\n${proxy.log
+      .slice(-40)
+      .map((x) => JSON.stringify(x))
+      .join("\n")}`,
+  );
   throw e;
 }
 
@@ -133,7 +147,14 @@ describe("pushes through a faulty network", () => {
   it("100 consecutive multi-layer pushes all finish, and skopeo reads back every digest", async () => {
     // 10% dropped connections (half mid-request, half mid-response), 5% 5xx (half after the registry applied the
     // request), 1% 429 with Retry-After: 1, and 5% slow answers.
-    const proxy = await proxyWith(20240601, { dropRequest: 0.05, dropResponse: 0.05, errorBefore: 0.025, errorAfter: 0.025, tooMany: 0.01, delay: 0.05 });
+    const proxy = await proxyWith(20240601, {
+      dropRequest: 0.05,
+      dropResponse: 0.05,
+      errorBefore: 0.025,
+      errorAfter: 0.025,
+      tooMany: 0.01,
+      delay: 0.05,
+    });
     const shared = layerOf("shared.bin", randomBytes(8 * 1024)); // in every image: uploaded once per repository, then skipped
     const bigs: Layer[] = [];
     const logs: string[] = [];
@@ -284,13 +305,20 @@ describe("a CLI push killed with SIGKILL mid-upload", () => {
     await proxy?.stop();
   });
 
-  function spawnCli(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  function spawnCli(args: string[]): {
+    child: ChildProcess;
+    stdout: () => string;
+    stderr: () => string;
+    exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  } {
     const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (c) => (stdout += String(c)));
     child.stderr!.on("data", (c) => (stderr += String(c)));
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("close", (code, signal) => r({ code, signal })));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.once("close", (code, signal) => r({ code, signal })),
+    );
     return { child, stdout: () => stdout, stderr: () => stderr, exit };
   }
 
@@ -390,7 +418,10 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
   const tiny = imageOf([layerOf("tiny.bin", randomBytes(1024))], "tiny");
   const small = imageOf([layerOf("small.bin", randomBytes(32 * 1024))], "small");
   // About 1.5 MiB: does not fit a 1 MiB tmpfs.
-  const big = imageOf([0, 1, 2, 3].map((i) => layerOf(`big-${i}.bin`, randomBytes(384 * 1024))), "big");
+  const big = imageOf(
+    [0, 1, 2, 3].map((i) => layerOf(`big-${i}.bin`, randomBytes(384 * 1024))),
+    "big",
+  );
 
   beforeAll(async () => {
     await pushImage(tiny, { registry: reg.host, repository: "faults/disk", tags: ["tiny"] }, { keychain: anonymousKeychain });
@@ -445,7 +476,9 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
     // The manifest's sizes say it cannot fit: refused before a blob is downloaded (E_NO_SPACE, naming the file system).
     const r = await pullCli(`${reg.host}/faults/disk:big`, dest);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/^error\[E_NO_SPACE\]: .*faults\/disk:big: downloading its 4 layer\(s\) .* into .* does not fit: it needs .*, and .* is free/m);
+    expect(r.stderr).toMatch(
+      /^error\[E_NO_SPACE\]: .*faults\/disk:big: downloading its 4 layer\(s\) .* into .* does not fit: it needs .*, and .* is free/m,
+    );
     expect(r.stderr).toContain(m.dir);
     expect(r.stdout).toBe("");
     expect(readdirSync(m.dir)).toEqual(["layout"]);

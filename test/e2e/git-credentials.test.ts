@@ -7,14 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
-import { createServer, Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { PipelineError } from "../../src/errors";
-import { cloneAt, fetchCheckout, GitOpOptions, lsRemote } from "../../src/git/ops";
-import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
+import type { PipelineError } from "../../src/errors";
+import { cloneAt, fetchCheckout, type GitOpOptions, lsRemote } from "../../src/git/ops";
+import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { pipelineCli, runCli } from "../fixtures/cli";
 
@@ -124,7 +124,12 @@ describe("git over smart HTTP with Basic auth", () => {
   it("a token is accepted as user x-access-token", async () => {
     const before = server.requests.length;
     expect(await lsRemote(url, "main", opts({ credential: { token: TOKEN } }))).toBe(repo.commits.main);
-    expect(server.requests.slice(before).filter((r) => r.authenticated).map((r) => r.user)).toContain("x-access-token");
+    expect(
+      server.requests
+        .slice(before)
+        .filter((r) => r.authenticated)
+        .map((r) => r.user),
+    ).toContain("x-access-token");
   });
 
   it("cloneAt checks out the commit; fetchCheckout moves the clone to another", async () => {
@@ -253,7 +258,10 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     const cliEnv = { PATH: process.env.PATH, HOME: home, CI: "1", TMPDIR: cliTmp, PIPELINE_SECRET_GIT_BOT: PASSWORD, GIT_CONFIG_NOSYSTEM: "1" };
     const cache = join(root, "cli-cache");
     const cli = await pipelineCli();
-    const runner = spawn(process.execPath, [cli, "run", specFile("stalled", stallUrl, "bot"), "--cache-dir", cache], { env: cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const runner = spawn(process.execPath, [cli, "run", specFile("stalled", stallUrl, "bot"), "--cache-dir", cache], {
+      env: cliEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     runner.stdout.on("data", (d) => (output += d));
     runner.stderr.on("data", (d) => (output += d));

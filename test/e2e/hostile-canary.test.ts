@@ -19,11 +19,11 @@ import { sha256 } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
 import { uploadBlob } from "../../src/registry/upload";
-import { gz, RawEntry, rawTar } from "../corpus/raw-tar";
+import { gz, type RawEntry, rawTar } from "../corpus/raw-tar";
 import { spawnSync } from "node:child_process";
 import { runCli } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-canary-"));
 const canary = join(tmp, "canary");
@@ -74,30 +74,75 @@ function snapshot(root = canary): Record<string, Snap> {
 function attacks(): [string, RawEntry[][], boolean?][] {
   const climb = "../".repeat(12) + canary.slice(1);
   return [
-    ["a directory replaced by a link to the canary after its subdirectory (same layer)", [[
-      { name: "a/", type: "5" },
-      { name: "a/sub/", type: "5", mode: 0o777, mtime: 0 },
-      { name: "a", type: "2", linkname: canary },
-    ]], true],
-    ["the same across two layers", [[{ name: "a/", type: "5" }, { name: "a/sub/", type: "5", mode: 0o777 }], [{ name: "a", type: "2", linkname: canary }]], true],
-    ["a file written through a link to the canary", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/sub/file.txt", data: "pwned\n" }]], true],
-    ["a directory entry through a link (mode 0777)", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/etc/", type: "5", mode: 0o777 }]], true],
+    [
+      "a directory replaced by a link to the canary after its subdirectory (same layer)",
+      [
+        [
+          { name: "a/", type: "5" },
+          { name: "a/sub/", type: "5", mode: 0o777, mtime: 0 },
+          { name: "a", type: "2", linkname: canary },
+        ],
+      ],
+      true,
+    ],
+    [
+      "the same across two layers",
+      [
+        [
+          { name: "a/", type: "5" },
+          { name: "a/sub/", type: "5", mode: 0o777 },
+        ],
+        [{ name: "a", type: "2", linkname: canary }],
+      ],
+      true,
+    ],
+    [
+      "a file written through a link to the canary",
+      [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/sub/file.txt", data: "pwned\n" }]],
+      true,
+    ],
+    [
+      "a directory entry through a link (mode 0777)",
+      [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/etc/", type: "5", mode: 0o777 }]],
+      true,
+    ],
     ["a whiteout through a link", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/.wh.sub", data: "" }]], true],
     ["an opaque whiteout through a link", [[{ name: "l", type: "2", linkname: canary + "/sub" }], [{ name: "l/.wh..wh..opq", data: "" }]], true],
-    ["a hard link to a canary file", [[{ name: "h", type: "1", linkname: canary + "/etc/conf" }, { name: "h", data: "pwned\n" }]]],
-    ["a hard link through a link, then written", [[{ name: "l", type: "2", linkname: canary }], [{ name: "h", type: "1", linkname: "l/etc/conf" }], [{ name: "h", data: "pwned\n" }]]],
-    ["a climbing chain: r -> /, then r/x/y/out -> ../../<canary>", [[
-      { name: "r", type: "2", linkname: "/" },
-      { name: "r/x/", type: "5" },
-      { name: "r/x/y/", type: "5" },
-      { name: "r/x/y/out", type: "2", linkname: climb },
-      { name: "r/x/y/out/sub/file.txt", data: "pwned\n" },
-    ]]],
-    ["a relative link that really climbs out, then a directory mode through it", [[
-      { name: "d/", type: "5" },
-      { name: "d/e", type: "2", linkname: "../" + climb },
-      { name: "d/e/sub/", type: "5", mode: 0o777 },
-    ]]],
+    [
+      "a hard link to a canary file",
+      [
+        [
+          { name: "h", type: "1", linkname: canary + "/etc/conf" },
+          { name: "h", data: "pwned\n" },
+        ],
+      ],
+    ],
+    [
+      "a hard link through a link, then written",
+      [[{ name: "l", type: "2", linkname: canary }], [{ name: "h", type: "1", linkname: "l/etc/conf" }], [{ name: "h", data: "pwned\n" }]],
+    ],
+    [
+      "a climbing chain: r -> /, then r/x/y/out -> ../../<canary>",
+      [
+        [
+          { name: "r", type: "2", linkname: "/" },
+          { name: "r/x/", type: "5" },
+          { name: "r/x/y/", type: "5" },
+          { name: "r/x/y/out", type: "2", linkname: climb },
+          { name: "r/x/y/out/sub/file.txt", data: "pwned\n" },
+        ],
+      ],
+    ],
+    [
+      "a relative link that really climbs out, then a directory mode through it",
+      [
+        [
+          { name: "d/", type: "5" },
+          { name: "d/e", type: "2", linkname: "../" + climb },
+          { name: "d/e/sub/", type: "5", mode: 0o777 },
+        ],
+      ],
+    ],
   ];
 }
 
@@ -114,7 +159,12 @@ function layout(dir: string, layers: Buffer[]): void {
     return { mediaType: MediaType.OCI_LAYER_GZIP, digest: put(bytes), size: bytes.length, diffId: sha256(tar) };
   });
   const config = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", config: { Entrypoint: ["/bin/true"] }, rootfs: { type: "layers", diff_ids: descs.map((d) => d.diffId) } }),
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Entrypoint: ["/bin/true"] },
+      rootfs: { type: "layers", diff_ids: descs.map((d) => d.diffId) },
+    }),
   );
   const manifest = Buffer.from(
     JSON.stringify({
@@ -128,7 +178,12 @@ function layout(dir: string, layers: Buffer[]): void {
   writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   writeFileSync(
     join(dir, "index.json"),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: md, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "latest" } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        { mediaType: MediaType.OCI_MANIFEST, digest: md, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "latest" } },
+      ],
+    }),
   );
 }
 
@@ -138,7 +193,11 @@ async function pushModel(repo: string, tag: string, layers: Buffer[]): Promise<s
   await uploadBlob(client, repo, bufferBlob(EMPTY_CONFIG_BYTES, EMPTY_CONFIG.mediaType));
   for (const tar of layers) {
     const bytes = gz(tar);
-    const annotations = { "io.deis.oras.content.digest": sha256(tar), "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
+    const annotations = {
+      "io.deis.oras.content.digest": sha256(tar),
+      "io.deis.oras.content.unpack": "true",
+      "org.opencontainers.image.title": "model",
+    };
     await uploadBlob(client, repo, bufferBlob(bytes, MediaType.OCI_LAYER_GZIP));
     descs.push({ mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations });
   }
@@ -194,7 +253,11 @@ describe("hostile images and models through the real CLI, as root: the canary be
       // A model is one tree under model/: the same entries, all layers in one, moved below it.
       const modelTar = rawTar([
         { name: "model/", type: "5" },
-        ...layers.flat().map((e) => ({ ...e, name: `model/${e.name}`, linkname: e.type === "1" && !e.linkname!.startsWith("/") ? `model/${e.linkname}` : e.linkname })),
+        ...layers.flat().map((e) => ({
+          ...e,
+          name: `model/${e.name}`,
+          linkname: e.type === "1" && !e.linkname!.startsWith("/") ? `model/${e.linkname}` : e.linkname,
+        })),
       ]);
       const ref = await pushModel("hostile/models", `attack-${i + 1}`, [modelTar]);
       const out = join(tmp, `model-out-${i + 1}`);

@@ -9,12 +9,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { pushImage, tempRegistry, TempRegistry } from "../../src/devregistry/testing";
+import { pushImage, tempRegistry, type TempRegistry } from "../../src/devregistry/testing";
 import { errorText, leaksIn } from "../../src/credentials/testing";
 import type { CliIo } from "../../src/cli/io";
-import { deploy, DeployArgs } from "../../src/cli/commands/deploy";
+import { deploy, type DeployArgs } from "../../src/cli/commands/deploy";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig } from "../fixtures/kube-api";
+import { type FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig } from "../fixtures/kube-api";
 import { apiServerProblems } from "../fixtures/k8s-checks";
 
 const KUBE_TOKEN = "kube-Bearer-T0ken-5f2a";
@@ -149,7 +149,9 @@ describe("deploy --render", () => {
       expect.stringMatching(/^Opaque rp-secret-git-token-[0-9a-f]{8}$/),
     ]);
     expect(text).toMatch(/^# Secrets these manifests need/);
-    expect(text).toContain("#   rp-registry-ci-registry (type kubernetes.io/dockerconfigjson, key .dockerconfigjson) from containerRegistry ci-registry");
+    expect(text).toContain(
+      "#   rp-registry-ci-registry (type kubernetes.io/dockerconfigjson, key .dockerconfigjson) from containerRegistry ci-registry",
+    );
     expect(apiServerProblems(docs)).toEqual([]);
     const deployment = docs[0];
     expect(deployment.metadata.namespace).toBe("default");
@@ -168,7 +170,14 @@ describe("deploy --render", () => {
     const job = list.items.find((o: { kind: string }) => o.kind === "Job");
     expect(job.metadata.name).toMatch(/^inference-[0-9a-f]{8}$/);
     expect(job.metadata.namespace).toBe("batch");
-    expect(job.spec).toMatchObject({ backoffLimit: 0, parallelism: 2, completions: 2, completionMode: "Indexed", ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
+    expect(job.spec).toMatchObject({
+      backoffLimit: 0,
+      parallelism: 2,
+      completions: 2,
+      completionMode: "Indexed",
+      ttlSecondsAfterFinished: 86400,
+      activeDeadlineSeconds: 604800,
+    });
     expect(list.items.some((o: { kind: string }) => o.kind === "Service")).toBe(false);
   });
 });
@@ -203,7 +212,9 @@ describe("deploy --render --with-secrets / --secrets-only", () => {
   });
 
   it("--with-secrets with --apply is a usage error; --offline with tags names each one", async () => {
-    expect((await pipelineErrorOf(run({ apply: true, "with-secrets": true }, makeIo()))).message).toBe("--with-secrets is for --render (--apply always creates the Secrets)");
+    expect((await pipelineErrorOf(run({ apply: true, "with-secrets": true }, makeIo()))).message).toBe(
+      "--with-secrets is for --render (--apply always creates the Secrets)",
+    );
     expect((await pipelineErrorOf(run({ render: true, "git-image": "mirror.example.com/git:2.45" }, makeIo()))).message).toBe(
       '--git-image: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got "mirror.example.com/git:2.45"',
     );
@@ -239,7 +250,9 @@ describe("deploy --apply", () => {
     const [registrySecret, apiSecret, gitSecret, deployment] = patches().map((r) => r.body!);
     expect(registrySecret.type).toBe("kubernetes.io/dockerconfigjson");
     expect(JSON.parse(b64(registrySecret.data[".dockerconfigjson"]))).toEqual({
-      auths: { [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") } },
+      auths: {
+        [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") },
+      },
     });
     expect(b64(apiSecret.data.value)).toBe(API_TOKEN);
     expect(b64(gitSecret.data.value)).toBe(GIT_TOKEN);
@@ -248,7 +261,11 @@ describe("deploy --apply", () => {
     // The wait polled until the scripted status was complete, and showed progress on the terminal.
     expect(api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/deployments/inference")).length).toBe(3);
     expect(io.err).toEqual(
-      expect.arrayContaining(["Deployment ml/inference: waiting for the controller to observe the new spec", "Deployment ml/inference: 1 of 2 updated replicas available", "Deployment ml/inference: ready"]),
+      expect.arrayContaining([
+        "Deployment ml/inference: waiting for the controller to observe the new spec",
+        "Deployment ml/inference: 1 of 2 updated replicas available",
+        "Deployment ml/inference: ready",
+      ]),
     );
     expect(io.out).toContain("Deployment ml/inference rolled out");
     expect(io.out).toContain("Service ml/inference serverside-applied");
@@ -288,7 +305,10 @@ describe("deploy --apply", () => {
   });
 
   it("403 names the object, the status and RBAC", async () => {
-    (await freshApi()).failApply.set("Deployment/inference", { status: 403, message: 'deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"' });
+    (await freshApi()).failApply.set("Deployment/inference", {
+      status: 403,
+      message: 'deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"',
+    });
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_K8S_API");
     expect(e.message).toBe(
@@ -300,14 +320,20 @@ describe("deploy --apply", () => {
 
   it("422 on a Secret whose message echoes the data is scrubbed", async () => {
     const a = await freshApi();
-    const config = JSON.stringify({ auths: { [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") } } });
+    const config = JSON.stringify({
+      auths: {
+        [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") },
+      },
+    });
     a.failApply.set("Secret/rp-registry-ci-registry", {
       status: 422,
       message: `Secret "rp-registry-ci-registry" is invalid: data[.dockerconfigjson]: Invalid value: "${Buffer.from(config).toString("base64")}": ${config} password ${REG_PASSWORD}`,
     });
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_K8S_API");
-    expect(e.message).toMatch(/^apply Secret ml\/rp-registry-ci-registry: .* answered 422 Unprocessable Entity: Secret "rp-registry-ci-registry" is invalid: data\[\.dockerconfigjson\]: Invalid value: "\[REDACTED\]"/);
+    expect(e.message).toMatch(
+      /^apply Secret ml\/rp-registry-ci-registry: .* answered 422 Unprocessable Entity: Secret "rp-registry-ci-registry" is invalid: data\[\.dockerconfigjson\]: Invalid value: "\[REDACTED\]"/,
+    );
     expect(leaksIn(errorText(e), SECRETS, [REG_USER])).toEqual([]);
     // The audit can fail: the request did carry the secret.
     expect(b64(patches()[0].body!.data[".dockerconfigjson"])).toContain(REG_PASSWORD);
@@ -318,7 +344,9 @@ describe("deploy --apply", () => {
     await api.stop();
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_K8S_UNREACHABLE");
-    expect(e.message).toMatch(new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url}/ \\(context "fake"\\): ECONNREFUSED$`));
+    expect(e.message).toMatch(
+      new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url}/ \\(context "fake"\\): ECONNREFUSED$`),
+    );
   });
 });
 
@@ -340,7 +368,9 @@ describe("deploy: bad input", () => {
     writeFileSync(join(tmp, "kubeconfig"), readFileSync(join(tmp, "kubeconfig"), "utf8").replace(", insecure-skip-tls-verify: true", ""));
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_KUBECONFIG");
-    expect(e.message).toBe(`cluster "fake" in ${join(tmp, "kubeconfig")} has a plain-HTTP server (${api.url}): use https, or set insecure-skip-tls-verify: true for a local test server`);
+    expect(e.message).toBe(
+      `cluster "fake" in ${join(tmp, "kubeconfig")} has a plain-HTTP server (${api.url}): use https, or set insecure-skip-tls-verify: true for a local test server`,
+    );
   });
 
   it("a missing kubeconfig says where it looked", async () => {

@@ -23,11 +23,11 @@ import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/auth/static";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
-import { createTestRepo, GitServer, startGitServer, TestRepo } from "../fixtures/git-server";
+import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pushInitImages } from "../fixtures/init-images";
-import { BUILD_WAIT_MS, Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
 import { selfSignedCert } from "../fixtures/kube-api";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const USER = "k8s-bazel";
 const PASSWORD = `Bazel-Pull-${randomBytes(6).toString("hex")}`;
@@ -92,9 +92,16 @@ beforeAll(async () => {
   caPath = join(tmp, "ca.pem");
   writeFileSync(caPath, tls.cert);
   writeFileSync(join(tmp, "key.pem"), tls.key);
-  reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD }, addr: cluster.gateway, tls: { cert: caPath, key: join(tmp, "key.pem") } });
+  reg = await startRegistry({
+    htpasswd: { user: USER, password: PASSWORD },
+    addr: cluster.gateway,
+    tls: { cert: caPath, key: join(tmp, "key.pem") },
+  });
   mkdirSync(join(cluster.certsDir, reg.host), { recursive: true });
-  writeFileSync(join(cluster.certsDir, reg.host, "hosts.toml"), `server = "https://${reg.host}"\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${caPath}"\n`);
+  writeFileSync(
+    join(cluster.certsDir, reg.host, "hosts.toml"),
+    `server = "https://${reg.host}"\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${caPath}"\n`,
+  );
   dockerConfig = join(tmp, "docker");
   mkdirSync(dockerConfig);
   writeDockerConfig(dockerConfig, { [reg.host]: { username: USER, password: PASSWORD } });
@@ -121,7 +128,11 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
   const NS = "service";
 
   async function pushService(): Promise<string> {
-    const push = await bazel(ws, ["run", ...QUIET, "//examples/service:service_push", "--", "--repository", `${reg.host}/examples/service`], clientEnv());
+    const push = await bazel(
+      ws,
+      ["run", ...QUIET, "//examples/service:service_push", "--", "--repository", `${reg.host}/examples/service`],
+      clientEnv(),
+    );
     expect(push.code, push.stderr).toBe(0);
     return push.stdout.trim().split("\n").pop()!;
   }
@@ -130,11 +141,16 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
     const r = await runCli(["deploy", specPath, "--apply", "--namespace", NS, "--timeout", "180"], { env: clientEnv() });
     if (r.code !== 0) {
       // What the pods went through, for the failure message.
-      const text = (args: string[]) => cluster!.kubectl(args).then((o) => o.stdout, (e: Error) => e.message);
+      const text = (args: string[]) =>
+        cluster!.kubectl(args).then(
+          (o) => o.stdout,
+          (e: Error) => e.message,
+        );
       const described = await text(["describe", "pods", "-n", NS]);
       let logs = "";
       for (const pod of await pods(NS, "app.kubernetes.io/name=service")) {
-        for (const c of ["clone-0", "model-0", "service"]) logs += `${pod.metadata.name} ${c}:\n${await text(["logs", "-n", NS, pod.metadata.name, "-c", c, "--tail=20"])}\n`;
+        for (const c of ["clone-0", "model-0", "service"])
+          logs += `${pod.metadata.name} ${c}:\n${await text(["logs", "-n", NS, pod.metadata.name, "-c", c, "--tail=20"])}\n`;
       }
       expect.fail(`deploy --apply exited ${r.code}:\n${r.stdout}\n${r.stderr}\n--- kubectl logs:\n${logs}\n--- kubectl describe pods:\n${described}`);
     }
@@ -149,55 +165,70 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
     return res.json();
   }
 
-  test("rolls out with the model from the registry and the repository from the git server; a new digest replaces the pod", async () => {
-    // The README's walk-through: the image (by digest, and as :latest), then the model.
-    const first = await pushService();
-    expect(first).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/service@sha256:[a-f0-9]{64}$`));
-    const model = await runCli(["model", "push", join(REPO_ROOT, "examples/service/model"), `${reg.host}/examples/service-model:v1`], { env: clientEnv() });
-    expect(model.code, model.stderr).toBe(0);
+  test(
+    "rolls out with the model from the registry and the repository from the git server; a new digest replaces the pod",
+    async () => {
+      // The README's walk-through: the image (by digest, and as :latest), then the model.
+      const first = await pushService();
+      expect(first).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/service@sha256:[a-f0-9]{64}$`));
+      const model = await runCli(["model", "push", join(REPO_ROOT, "examples/service/model"), `${reg.host}/examples/service-model:v1`], {
+        env: clientEnv(),
+      });
+      expect(model.code, model.stderr).toBe(0);
 
-    // The example's own spec, pointed at this test's registry and git server, with the pull credential and the
-    // init images' mirrors. The image stays a tag (`:latest`), which deploy pins to the pushed digest.
-    const spec = parse(readFileSync(join(REPO_ROOT, "examples/service/service.yaml"), "utf8"));
-    spec.image = `${reg.host}/examples/service:latest`;
-    spec.models[0].id = `${reg.host}/examples/service-model:v1`;
-    spec.repositories.repositories[0].url = git.repoUrl("private");
-    spec.containerRegistry = "test-registry";
-    spec.initImages = mirrors;
-    const specPath = join(tmp, "service.yaml");
-    writeFileSync(specPath, stringify(spec));
+      // The example's own spec, pointed at this test's registry and git server, with the pull credential and the
+      // init images' mirrors. The image stays a tag (`:latest`), which deploy pins to the pushed digest.
+      const spec = parse(readFileSync(join(REPO_ROOT, "examples/service/service.yaml"), "utf8"));
+      spec.image = `${reg.host}/examples/service:latest`;
+      spec.models[0].id = `${reg.host}/examples/service-model:v1`;
+      spec.repositories.repositories[0].url = git.repoUrl("private");
+      spec.containerRegistry = "test-registry";
+      spec.initImages = mirrors;
+      const specPath = join(tmp, "service.yaml");
+      writeFileSync(specPath, stringify(spec));
 
-    await restrictedNamespace(NS);
-    expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
-    const [pod, ...more] = await pods(NS, "app.kubernetes.io/name=service");
-    expect(more).toEqual([]);
-    expect(pod.spec.containers[0].image).toBe(first);
-    expect(pod.status.conditions?.find((c) => c.type === "Ready")?.status).toBe("True"); // the readiness probe passed
-    expect(pod.status.initContainerStatuses?.map((s) => [s.name, s.state.terminated?.exitCode])).toEqual([["clone-0", 0], ["model-0", 0]]);
+      await restrictedNamespace(NS);
+      expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
+      const [pod, ...more] = await pods(NS, "app.kubernetes.io/name=service");
+      expect(more).toEqual([]);
+      expect(pod.spec.containers[0].image).toBe(first);
+      expect(pod.status.conditions?.find((c) => c.type === "Ready")?.status).toBe("True"); // the readiness probe passed
+      expect(pod.status.initContainerStatuses?.map((s) => [s.name, s.state.terminated?.exitCode])).toEqual([
+        ["clone-0", 0],
+        ["model-0", 0],
+      ]);
 
-    // From the host, on the pod's own address: what it serves came from the spec, the model and the repository.
-    expect(await status(pod)).toEqual({ service: "example-service", greeting: "hello from the spec", model: ["VERSION", "weights.yaml"], modelVersion: "v1", repoReadme: "# private" });
-    // The git init container cloned with the password from the Secret; the ORAS one pulled the model as the
-    // registry's user (the registry refuses anonymous reads), and containerd pulled the image by digest.
-    const { stdout: cloned } = await cluster!.kubectl(["logs", "-n", NS, pod.metadata.name, "-c", "clone-0"]);
-    expect(cloned.trim()).toBe(`cloned into /opt/repos/private at ${repo.commits.main}`);
-    expect(git.requests.filter((q) => q.authenticated).map((q) => q.user)).toContain("bot");
-    expect(served(`/v2/examples/service-model/manifests/sha256:`, "oras/").length).toBeGreaterThan(0);
-    expect(served(`/v2/examples/service/manifests/${first.split("@")[1]}`, "containerd/").length).toBeGreaterThan(0);
-    expect(served("/v2/mirror/git/manifests/sha256:", "containerd/").length).toBeGreaterThan(0);
+      // From the host, on the pod's own address: what it serves came from the spec, the model and the repository.
+      expect(await status(pod)).toEqual({
+        service: "example-service",
+        greeting: "hello from the spec",
+        model: ["VERSION", "weights.yaml"],
+        modelVersion: "v1",
+        repoReadme: "# private",
+      });
+      // The git init container cloned with the password from the Secret; the ORAS one pulled the model as the
+      // registry's user (the registry refuses anonymous reads), and containerd pulled the image by digest.
+      const { stdout: cloned } = await cluster!.kubectl(["logs", "-n", NS, pod.metadata.name, "-c", "clone-0"]);
+      expect(cloned.trim()).toBe(`cloned into /opt/repos/private at ${repo.commits.main}`);
+      expect(git.requests.filter((q) => q.authenticated).map((q) => q.user)).toContain("bot");
+      expect(served(`/v2/examples/service-model/manifests/sha256:`, "oras/").length).toBeGreaterThan(0);
+      expect(served(`/v2/examples/service/manifests/${first.split("@")[1]}`, "containerd/").length).toBeGreaterThan(0);
+      expect(served("/v2/mirror/git/manifests/sha256:", "containerd/").length).toBeGreaterThan(0);
 
-    // A new image behind :latest (the BUILD file's env changed), applied again: the new pod serves, the old one goes.
-    const build = join(ws, "examples/service/BUILD.bazel");
-    writeFileSync(build, readFileSync(build, "utf8").replace('"SERVICE_NAME": "example-service"', '"SERVICE_NAME": "example-service-v2"'));
-    const second = await pushService();
-    expect(second).not.toBe(first);
-    expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
-    await cluster!.kubectl(["wait", "--for=delete", `pod/${pod.metadata.name}`, "-n", NS, "--timeout=120s"]);
-    const [next, ...others] = await pods(NS, "app.kubernetes.io/name=service");
-    expect(others).toEqual([]);
-    expect(next.spec.containers[0].image).toBe(second);
-    expect(await status(next)).toMatchObject({ service: "example-service-v2", modelVersion: "v1", repoReadme: "# private" });
-  }, 20 * 60_000);
+      // A new image behind :latest (the BUILD file's env changed), applied again: the new pod serves, the old one goes.
+      const build = join(ws, "examples/service/BUILD.bazel");
+      writeFileSync(build, readFileSync(build, "utf8").replace('"SERVICE_NAME": "example-service"', '"SERVICE_NAME": "example-service-v2"'));
+      const second = await pushService();
+      expect(second).not.toBe(first);
+      expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
+      await cluster!.kubectl(["wait", "--for=delete", `pod/${pod.metadata.name}`, "-n", NS, "--timeout=120s"]);
+      const [next, ...others] = await pods(NS, "app.kubernetes.io/name=service");
+      expect(others).toEqual([]);
+      expect(next.spec.containers[0].image).toBe(second);
+      expect(await status(next)).toMatchObject({ service: "example-service-v2", modelVersion: "v1", repoReadme: "# private" });
+    },
+    20 * 60_000,
+  );
 });
 
 describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a real cluster", () => {
@@ -216,51 +247,65 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
     await cluster!.kubectl(["patch", "serviceaccount", "default", "-n", NS, "-p", '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}']);
   });
 
-  test("pushed, pulled by digest through containerd, the pod's output in order, exit code 0", async () => {
-    const r = await bazel(ws, hello(["1", "2", "3"]), env());
-    expect(r.code, r.stderr).toBe(0);
-    const uri = /^container image: (\S+) \(on Kubernetes\)$/m.exec(r.stdout)?.[1];
-    expect(uri).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/hello@sha256:[a-f0-9]{64}$`));
-    expect(r.stdout).toBe(`container image: ${uri} (on Kubernetes)\nHELLO FROM A PIPELINE\nrunning inside the container\nargs: ["1","2","3"] sum: 6\n`);
-    expect(served(`/v2/examples/hello/manifests/${uri!.split("@")[1]}`, "containerd/").length).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(new RegExp(`Job ${NS}/hello-[0-9a-z]+ deleted`));
-    const { stdout: jobs } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
-    expect(jobs).toBe("");
-  }, 15 * 60_000);
+  test(
+    "pushed, pulled by digest through containerd, the pod's output in order, exit code 0",
+    async () => {
+      const r = await bazel(ws, hello(["1", "2", "3"]), env());
+      expect(r.code, r.stderr).toBe(0);
+      const uri = /^container image: (\S+) \(on Kubernetes\)$/m.exec(r.stdout)?.[1];
+      expect(uri).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/hello@sha256:[a-f0-9]{64}$`));
+      expect(r.stdout).toBe(
+        `container image: ${uri} (on Kubernetes)\nHELLO FROM A PIPELINE\nrunning inside the container\nargs: ["1","2","3"] sum: 6\n`,
+      );
+      expect(served(`/v2/examples/hello/manifests/${uri!.split("@")[1]}`, "containerd/").length).toBeGreaterThan(0);
+      expect(r.stderr).toMatch(new RegExp(`Job ${NS}/hello-[0-9a-z]+ deleted`));
+      const { stdout: jobs } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
+      expect(jobs).toBe("");
+    },
+    15 * 60_000,
+  );
 
-  test("the pipeline's non-zero exit code is bazel run's", async () => {
-    const r = await bazel(ws, hello(["1", "x"]), env());
-    expect(r.code, r.stderr).toBe(2);
-    // The pod's log (stdout and stderr in one stream) comes back on stdout.
-    expect(r.stdout).toContain('hello: not a number: "x"');
-    expect(r.stderr).toMatch(/the container exited with code 2/);
-  }, 10 * 60_000);
+  test(
+    "the pipeline's non-zero exit code is bazel run's",
+    async () => {
+      const r = await bazel(ws, hello(["1", "x"]), env());
+      expect(r.code, r.stderr).toBe(2);
+      // The pod's log (stdout and stderr in one stream) comes back on stdout.
+      expect(r.stdout).toContain('hello: not a number: "x"');
+      expect(r.stderr).toMatch(/the container exited with code 2/);
+    },
+    10 * 60_000,
+  );
 
-  test("Ctrl-C deletes the Job", async () => {
-    // The node cordoned, the pod stays Pending: Ctrl-C lands while the Job exists, whatever the machine's speed.
-    await cluster!.kubectl(["cordon", NODE]);
-    try {
-      // Its own process group, signalled as a terminal's Ctrl-C signals the foreground group.
-      const child = spawn(BAZEL, hello(["4"]), { cwd: ws, env: { ...process.env, ...env() }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      const exit = new Promise<number | null>((r) => child.on("close", r));
-      const job = await new Promise<string>((resolve, reject) => {
-        child.stderr.on("data", (d) => {
-          stderr += d;
-          const m = new RegExp(`Job ${NS}/(\\S+) created`).exec(stderr);
-          if (m) resolve(m[1]);
+  test(
+    "Ctrl-C deletes the Job",
+    async () => {
+      // The node cordoned, the pod stays Pending: Ctrl-C lands while the Job exists, whatever the machine's speed.
+      await cluster!.kubectl(["cordon", NODE]);
+      try {
+        // Its own process group, signalled as a terminal's Ctrl-C signals the foreground group.
+        const child = spawn(BAZEL, hello(["4"]), { cwd: ws, env: { ...process.env, ...env() }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+        let stderr = "";
+        const exit = new Promise<number | null>((r) => child.on("close", r));
+        const job = await new Promise<string>((resolve, reject) => {
+          child.stderr.on("data", (d) => {
+            stderr += d;
+            const m = new RegExp(`Job ${NS}/(\\S+) created`).exec(stderr);
+            if (m) resolve(m[1]);
+          });
+          void exit.then(() => reject(new Error(`bazel run ended before the Job was created:\n${stderr}`)));
         });
-        void exit.then(() => reject(new Error(`bazel run ended before the Job was created:\n${stderr}`)));
-      });
-      const { stdout: before } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
-      expect(before.trim()).toBe(`job.batch/${job}`);
-      process.kill(-child.pid!, "SIGINT");
-      expect(await exit).toBe(130);
-      expect(stderr).toContain(`SIGINT: deleting Job ${NS}/${job}`);
-      const { stdout: after } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
-      expect(after).toBe("");
-    } finally {
-      await cluster!.kubectl(["uncordon", NODE]);
-    }
-  }, 10 * 60_000);
+        const { stdout: before } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
+        expect(before.trim()).toBe(`job.batch/${job}`);
+        process.kill(-child.pid!, "SIGINT");
+        expect(await exit).toBe(130);
+        expect(stderr).toContain(`SIGINT: deleting Job ${NS}/${job}`);
+        const { stdout: after } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
+        expect(after).toBe("");
+      } finally {
+        await cluster!.kubectl(["uncordon", NODE]);
+      }
+    },
+    10 * 60_000,
+  );
 });

@@ -9,10 +9,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../fixtures/bazel";
-import { BUILD_WAIT_MS, Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
 
 const GOLDEN = join(REPO_ROOT, "test", "golden", "k8s");
-const goldens = readdirSync(GOLDEN).filter((f) => f.endsWith(".yaml")).sort();
+const goldens = readdirSync(GOLDEN)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
 
 interface K8sObject {
   apiVersion: string;
@@ -51,7 +53,10 @@ describe("golden renders on a real API server", () => {
     expect(objects.length).toBeGreaterThan(0);
     const { stdout } = await cluster.kubectl(["apply", "--dry-run=server", "-o", "name", "-f", join(GOLDEN, file)]);
     // One line per object the server accepted: kind.group/name.
-    const accepted = stdout.trim().split("\n").map((l) => l.split("/").pop());
+    const accepted = stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("/").pop());
     expect(accepted).toEqual(objects.map((o) => o.metadata.name));
   });
 

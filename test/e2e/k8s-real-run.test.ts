@@ -19,9 +19,9 @@ import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
 import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { BUILD_WAIT_MS, Cluster, startCluster } from "../fixtures/k8s-cluster";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { buildRunnerApp, captureIo, RunnerApp } from "../fixtures/runner-app";
+import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
 
 const USER = "k8s-puller";
 const PASSWORD = "k8s-Pull-Secret-7f3a";
@@ -44,7 +44,10 @@ function writeSpec(name: string, extra = ""): string {
 
 function runK8s(spec: string, args: string[], more: Partial<RunKubernetesArgs> = {}) {
   const c = ioFor();
-  const result = run({ on: "kubernetes", spec, namespace: NS, timeout: 120, "poll-interval": 500, insecure: true, "--": args, ...more } as RunKubernetesArgs, c.io);
+  const result = run(
+    { on: "kubernetes", spec, namespace: NS, timeout: 120, "poll-interval": 500, insecure: true, "--": args, ...more } as RunKubernetesArgs,
+    c.io,
+  );
   return { ...c, result };
 }
 
@@ -56,7 +59,10 @@ beforeAll(async () => {
   cluster = await startCluster();
   // containerd talks plain HTTP to a loopback registry only when its hosts.toml says so.
   mkdirSync(join(cluster.certsDir, reg.host), { recursive: true });
-  writeFileSync(join(cluster.certsDir, reg.host, "hosts.toml"), `server = "http://${reg.host}"\n[host."http://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+  writeFileSync(
+    join(cluster.certsDir, reg.host, "hosts.toml"),
+    `server = "http://${reg.host}"\n[host."http://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n`,
+  );
   await cluster.kubectl(["create", "namespace", NS]);
   await cluster.kubectl(["label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted"]);
   // The pull secret, from the same named credential the spec's containerRegistry names.
@@ -134,8 +140,12 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
 
   async function launchEnv(): Promise<NodeJS.ProcessEnv> {
     return {
-      PATH: process.env.PATH, HOME: join(tmp, "home"), KUBECONFIG: cluster.kubeconfig,
-      PIPELINE_CONTAINER_IMAGE: app.ref, PIPELINE_CLI: await pipelineCli(), PIPELINE_CLI_NODE: process.execPath,
+      PATH: process.env.PATH,
+      HOME: join(tmp, "home"),
+      KUBECONFIG: cluster.kubeconfig,
+      PIPELINE_CONTAINER_IMAGE: app.ref,
+      PIPELINE_CLI: await pipelineCli(),
+      PIPELINE_CLI_NODE: process.execPath,
     };
   }
 
@@ -145,9 +155,13 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
   });
 
   it("Ctrl-C deletes the running Job and exits 130", async () => {
-    const child = spawn(process.execPath, [await pipelineCli(), "run", "--on", "kubernetes", "--image", app.ref, "--namespace", NS2, "--keep-job", "--", "sleep"], {
-      env: await launchEnv(),
-    });
+    const child = spawn(
+      process.execPath,
+      [await pipelineCli(), "run", "--on", "kubernetes", "--image", app.ref, "--namespace", NS2, "--keep-job", "--", "sleep"],
+      {
+        env: await launchEnv(),
+      },
+    );
     let stdout = "";
     let stderr = "";
     const exit = new Promise<number | null>((r) => child.on("close", r));
@@ -174,7 +188,15 @@ describe("pipeline deploy on a real cluster", () => {
     const c = ioFor();
     await deploy({ spec, apply: true, namespace: NS3, timeout: 120, "poll-interval": 500, insecure: true }, c.io);
     expect(c.out).toEqual(expect.arrayContaining([expect.stringMatching(/Deployment deployed\/steady.* rolled out/)]));
-    const { stdout } = await cluster.kubectl(["get", "deployment", "steady", "-n", NS3, "-o", "jsonpath={.status.readyReplicas}/{.spec.template.spec.containers[0].image}"]);
+    const { stdout } = await cluster.kubectl([
+      "get",
+      "deployment",
+      "steady",
+      "-n",
+      NS3,
+      "-o",
+      "jsonpath={.status.readyReplicas}/{.spec.template.spec.containers[0].image}",
+    ]);
     expect(stdout).toBe(`1/${app.ref}`);
   });
 

@@ -20,7 +20,7 @@ import { runOnKubernetes } from "../../src/runtime";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { execProgram, pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig, KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
+import { type FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig, type KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
 
 const KUBE_TOKEN = "kube-Bearer-T0ken-77aa";
 const IMAGE = `registry.example.com/ml/train@sha256:${"a".repeat(64)}`;
@@ -103,7 +103,10 @@ describe("pipeline run --on kubernetes", () => {
 
   it("the Job: backoffLimit 0, ttlSecondsAfterFinished, activeDeadlineSeconds, Pod Security restricted, resources, GPU toleration, args and env", async () => {
     await freshApi();
-    await runK8s({ env: ["MODE=fast"], cpu: "2", memory: "4Gi", gpu: 1, "service-account": "trainer", "--": ["--epochs", "2"], "keep-job": true }, makeIo());
+    await runK8s(
+      { env: ["MODE=fast"], cpu: "2", memory: "4Gi", gpu: 1, "service-account": "trainer", "--": ["--epochs", "2"], "keep-job": true },
+      makeIo(),
+    );
     const [job] = created();
     expect(job.spec).toMatchObject({ backoffLimit: 0, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
     const pod = job.spec.template.spec;
@@ -121,7 +124,10 @@ describe("pipeline run --on kubernetes", () => {
       securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
       resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { cpu: "2", memory: "4Gi", "nvidia.com/gpu": "1" } },
     });
-    expect(c.env).toEqual([{ name: "MODE", value: "fast" }, { name: "PIPELINE_IN_CONTAINER", value: "1" }]);
+    expect(c.env).toEqual([
+      { name: "MODE", value: "fast" },
+      { name: "PIPELINE_IN_CONTAINER", value: "1" },
+    ]);
   });
 
   it("returns a non-zero exit code from the pod's terminated state; --keep-job keeps the Job", async () => {
@@ -194,11 +200,21 @@ describe("pipeline run --on kubernetes", () => {
 
   it("a pod stuck in ImagePullBackOff times out naming the phase and the reason, and the Job is deleted", async () => {
     await freshApi();
-    api.jobs.script = { pending: [{ waiting: { reason: "ContainerCreating" } }, { waiting: { reason: "ImagePullBackOff", message: `Back-off pulling image "${IMAGE}"` } }], stuck: true };
+    api.jobs.script = {
+      pending: [
+        { waiting: { reason: "ContainerCreating" } },
+        { waiting: { reason: "ImagePullBackOff", message: `Back-off pulling image "${IMAGE}"` } },
+      ],
+      stuck: true,
+    };
     const io = makeIo();
     const e = await pipelineErrorOf(runK8s({ timeout: 0.3 }, io));
     expect(e.code).toBe("E_K8S_POD_TIMEOUT");
-    expect(e.message).toMatch(new RegExp(`^pod ml/train-[0-9a-z]{5}-[0-9a-z]{5} did not start within 0s \\(--timeout\\): phase Pending \\(ImagePullBackOff: Back-off pulling image "${IMAGE.replace(/[.]/g, "\\.")}"\\)$`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^pod ml/train-[0-9a-z]{5}-[0-9a-z]{5} did not start within 0s \\(--timeout\\): phase Pending \\(ImagePullBackOff: Back-off pulling image "${IMAGE.replace(/[.]/g, "\\.")}"\\)$`,
+      ),
+    );
     expect(io.err.some((l) => /: Pending \(ContainerCreating\)$/.test(l))).toBe(true);
     expect(api.jobs.deletions).toHaveLength(1);
   });
@@ -232,16 +248,22 @@ describe("pipeline run --on kubernetes", () => {
     await api.stop();
     const e = await pipelineErrorOf(runK8s({}, makeIo()));
     expect(e.code).toBe("E_K8S_UNREACHABLE");
-    expect(e.message).toBe(`create jobs "${e.message.match(/"(train-[0-9a-z]{5})"/)![1]}" in namespace "ml": cannot reach the Kubernetes API at ${url}/ (context "fake"): ECONNREFUSED`);
+    expect(e.message).toBe(
+      `create jobs "${e.message.match(/"(train-[0-9a-z]{5})"/)![1]}" in namespace "ml": cannot reach the Kubernetes API at ${url}/ (context "fake"): ECONNREFUSED`,
+    );
   });
 
   it("refuses flags that make no sense on a cluster, a tag, a local layout; and Kubernetes flags without --on kubernetes", async () => {
     await freshApi();
     let e = await pipelineErrorOf(runK8s({ runtime: "runc", network: "none" }, makeIo()));
     expect(e.code).toBe("E_USAGE");
-    expect(e.message).toBe("--on kubernetes: --runtime, --network apply to local containers only (the cluster decides the runtime and network; use volumes in a spec instead of --mount)");
+    expect(e.message).toBe(
+      "--on kubernetes: --runtime, --network apply to local containers only (the cluster decides the runtime and network; use volumes in a spec instead of --mount)",
+    );
     e = await pipelineErrorOf(runK8s({ image: "registry.example.com/ml/train:v1" }, makeIo()));
-    expect(e.message).toBe("--image registry.example.com/ml/train:v1: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes");
+    expect(e.message).toBe(
+      "--image registry.example.com/ml/train:v1: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes",
+    );
     e = await pipelineErrorOf(runK8s({ image: `oci:${tmp}` }, makeIo()));
     expect(e.message).toMatch(/an OCI layout on this machine cannot be pulled by a cluster/);
     e = await pipelineErrorOf(run({ image: IMAGE, "keep-job": true, namespace: "ml" } as RunKubernetesArgs, makeIo()));
@@ -298,20 +320,31 @@ env:
     });
     expect(pod.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
     // The same spec rendered by `pipeline deploy SPEC --job`: the same pod settings; the run leaves the probe out.
-    const rendered = renderJob(await resolveDeployment(loadDeploymentSpec(specPath), { env: makeIo().env, warn: () => {} }), { namespace: "ml" }).find((o) => o.kind === "Job") as V1Job;
+    const rendered = renderJob(await resolveDeployment(loadDeploymentSpec(specPath), { env: makeIo().env, warn: () => {} }), {
+      namespace: "ml",
+    }).find((o) => o.kind === "Job") as V1Job;
     const renderedPod = rendered.spec!.template.spec!;
-    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets", "restartPolicy"] as const) expect(pod[k], k).toEqual(renderedPod[k]);
+    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets", "restartPolicy"] as const)
+      expect(pod[k], k).toEqual(renderedPod[k]);
     for (const k of ["resources", "securityContext", "ports"] as const) expect(pod.containers[0][k], k).toEqual(renderedPod.containers[0][k]);
     expect(renderedPod.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 9090 } });
     expect(pod.containers[0].livenessProbe).toBeUndefined();
-    expect({ ttl: job.spec.ttlSecondsAfterFinished, deadline: job.spec.activeDeadlineSeconds }).toEqual({ ttl: rendered.spec!.ttlSecondsAfterFinished, deadline: rendered.spec!.activeDeadlineSeconds });
+    expect({ ttl: job.spec.ttlSecondsAfterFinished, deadline: job.spec.activeDeadlineSeconds }).toEqual({
+      ttl: rendered.spec!.ttlSecondsAfterFinished,
+      deadline: rendered.spec!.activeDeadlineSeconds,
+    });
   });
 
   it("SPEC with models or repositories points to deploy --apply --job", async () => {
     await freshApi();
-    writeFileSync(join(tmp, "models.yaml"), `name: m\nimage: ${IMAGE}\nmodels:\n  - {id: registry.example.com/models/x@sha256:${"b".repeat(64)}, path: /opt/models}\n`);
+    writeFileSync(
+      join(tmp, "models.yaml"),
+      `name: m\nimage: ${IMAGE}\nmodels:\n  - {id: registry.example.com/models/x@sha256:${"b".repeat(64)}, path: /opt/models}\n`,
+    );
     const e = await pipelineErrorOf(runK8s({ image: undefined, spec: "models.yaml" }, makeIo()));
-    expect(e.message).toBe(`${join(tmp, "models.yaml")}: models need init containers, which --on kubernetes does not run: use \`pipeline deploy models.yaml --apply --job\``);
+    expect(e.message).toBe(
+      `${join(tmp, "models.yaml")}: models need init containers, which --on kubernetes does not run: use \`pipeline deploy models.yaml --apply --job\``,
+    );
   });
 });
 
@@ -354,7 +387,14 @@ describe("as a process", () => {
     const code = await runOnKubernetes({
       args: ["a"],
       memory: "256Mi",
-      processEnv: { PATH: process.env.PATH, HOME: join(tmp, "home"), KUBECONFIG: join(tmp, "kubeconfig"), PIPELINE_CONTAINER_IMAGE: IMAGE, PIPELINE_CLI: cli, PIPELINE_CLI_NODE: process.execPath },
+      processEnv: {
+        PATH: process.env.PATH,
+        HOME: join(tmp, "home"),
+        KUBECONFIG: join(tmp, "kubeconfig"),
+        PIPELINE_CONTAINER_IMAGE: IMAGE,
+        PIPELINE_CLI: cli,
+        PIPELINE_CLI_NODE: process.execPath,
+      },
     });
     expect(code).toBe(7);
     const [c] = api.jobs.deletions;
@@ -372,13 +412,23 @@ describe("as a process", () => {
     const lodash = join(tmp, "lodash-stand-in.js");
     writeFileSync(lodash, "exports.sum = (a) => a.reduce((x, y) => x + y, 0);\nexports.startCase = (s) => s;\n");
     const esbuild = await execProgram(join(REPO_ROOT, "node_modules", ".bin", "esbuild"), [
-      join(REPO_ROOT, "examples", "hello", "main.ts"), "--bundle", "--platform=node", "--target=node20", "--log-level=error",
-      `--alias:@rules_pipeline/runtime=${join(REPO_ROOT, "src", "runtime", "index.ts")}`, `--alias:lodash=${lodash}`, `--outfile=${script}`,
+      join(REPO_ROOT, "examples", "hello", "main.ts"),
+      "--bundle",
+      "--platform=node",
+      "--target=node20",
+      "--log-level=error",
+      `--alias:@rules_pipeline/runtime=${join(REPO_ROOT, "src", "runtime", "index.ts")}`,
+      `--alias:lodash=${lodash}`,
+      `--outfile=${script}`,
     ]);
     expect(esbuild.code, esbuild.stderr).toBe(0);
     const env = {
-      PATH: process.env.PATH, HOME: join(tmp, "home"), KUBECONFIG: join(tmp, "kubeconfig"),
-      PIPELINE_CONTAINER_IMAGE: IMAGE, PIPELINE_CLI: await pipelineCli(), PIPELINE_CLI_NODE: process.execPath,
+      PATH: process.env.PATH,
+      HOME: join(tmp, "home"),
+      KUBECONFIG: join(tmp, "kubeconfig"),
+      PIPELINE_CONTAINER_IMAGE: IMAGE,
+      PIPELINE_CLI: await pipelineCli(),
+      PIPELINE_CLI_NODE: process.execPath,
     };
     const r = await execProgram(process.execPath, [script, "4", "5"], { env: { ...env, PIPELINE_TARGET: "kubernetes", HELLO_NAMESPACE: "other" } });
     expect(r.code, r.stderr).toBe(0);

@@ -23,15 +23,15 @@ import { writeLayout } from "../../src/layout/write";
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
 import { MODEL_ARTIFACT_TYPE } from "../../src/model";
 import { sha256 } from "../../src/oci/digest";
-import { Descriptor, MediaType } from "../../src/oci/types";
+import { type Descriptor, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { uploadBlob } from "../../src/registry/upload";
 import { randomImage } from "../fixtures/random-image";
-import { Bomb, paxBomb, zeroBomb } from "../corpus/bombs";
+import { type Bomb, paxBomb, zeroBomb } from "../corpus/bombs";
 import { execProgram, pipelineCli } from "../fixtures/cli";
 import { bytesUnder, leftovers, measuredCli } from "../fixtures/measured-cli";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mark, requestsSince } from "../fixtures/registry-log";
 
 const MiB = 2 ** 20;
@@ -45,7 +45,14 @@ let zero: Bomb;
 let cli: ReturnType<typeof measuredCli>;
 
 async function layoutOf(bomb: Bomb, dir: string): Promise<string> {
-  const layer: Layer = { digest: bomb.digest, diffId: bomb.diffId, size: bomb.size, mediaType: MediaType.OCI_LAYER_GZIP, path: bomb.path, open: () => createReadStream(bomb.path) };
+  const layer: Layer = {
+    digest: bomb.digest,
+    diffId: bomb.diffId,
+    size: bomb.size,
+    mediaType: MediaType.OCI_LAYER_GZIP,
+    path: bomb.path,
+    open: () => createReadStream(bomb.path),
+  };
   const image = composeImage({ layers: [{ layer, createdBy: "bomb" }], entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" });
   await writeLayout(dir, image, { refName: "latest" });
   return dir;
@@ -118,7 +125,10 @@ describe("the decompression bomb (6 GiB of zeros)", () => {
   it("with the ratio raised, the per-image cap stops it (and names its own flag); env sets limits too", async () => {
     const cacheDir = join(tmp, "cache-zero-raised");
     let most = 0;
-    const r = await cli(["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir, "--max-layer-ratio", "5000", "--max-unpacked-size", "300MiB"], () => (most = Math.max(most, bytesUnder(cacheDir))));
+    const r = await cli(
+      ["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir, "--max-layer-ratio", "5000", "--max-unpacked-size", "300MiB"],
+      () => (most = Math.max(most, bytesUnder(cacheDir))),
+    );
     expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
     expect(r.stderr).toContain("--max-unpacked-size");
     expect(r.stderr).toContain("300 MiB");
@@ -165,8 +175,15 @@ describe("model pull", () => {
 
   async function putModel(repo: string, layers: { bytes: Buffer; desc: Descriptor }[]): Promise<string> {
     const client = new RegistryClient(reg.host, { keychain: anonymousKeychain, access: "push" });
-    for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers]) await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
-    const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: layers.map((l) => l.desc) };
+    for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers])
+      await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
+    const m = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      artifactType: MODEL_ARTIFACT_TYPE,
+      config: EMPTY_CONFIG,
+      layers: layers.map((l) => l.desc),
+    };
     await client.putManifest(repo, "v1", Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
     return `${reg.host}/${repo}:v1`;
   }
@@ -204,7 +221,11 @@ describe("model pull", () => {
       expect(r.stderr).toContain("error[E_NO_SPACE]");
       expect(r.stderr).toContain(`${pushed.reference}: downloading its 2 layer(s)`);
       expect(r.code).toBe(1);
-      expect((await requestsSince(reg, at)).filter((q) => q.method === "GET" && q.path.includes("/blobs/") && !q.path.includes(image.manifest.config.digest))).toEqual([]);
+      expect(
+        (await requestsSince(reg, at)).filter(
+          (q) => q.method === "GET" && q.path.includes("/blobs/") && !q.path.includes(image.manifest.config.digest),
+        ),
+      ).toEqual([]);
     }
   });
 
@@ -212,7 +233,10 @@ describe("model pull", () => {
     const path = join(tmp, "small-tree.tar.gz");
     const d = await buildLayer([{ dest: "model", dir: true }], path, { mtime: 0 });
     const weights = Buffer.alloc(4096, 7);
-    const file = { bytes: weights, desc: { mediaType: "application/octet-stream", digest: sha256(weights), size: weights.length, annotations: { [ORAS_TITLE]: "model/w.bin" } } };
+    const file = {
+      bytes: weights,
+      desc: { mediaType: "application/octet-stream", digest: sha256(weights), size: weights.length, annotations: { [ORAS_TITLE]: "model/w.bin" } },
+    };
     const ref = await putModel("models/big", [{ bytes: readFileSync(path), desc: treeDesc(d) }, file]);
     const at = await mark(reg);
     const out = join(tmp, "model-big-out", "m");

@@ -17,7 +17,7 @@ import { composeImage } from "../../src/image/compose";
 import type { Layer } from "../../src/layer/layer";
 import { writeLayout } from "../../src/layout/write";
 import { MediaType } from "../../src/oci/types";
-import { Bomb, zeroBomb } from "../corpus/bombs";
+import { type Bomb, zeroBomb } from "../corpus/bombs";
 import { entriesLayer } from "../corpus/entries";
 import { pipelineCli } from "../fixtures/cli";
 import { bytesUnder, leftovers, measuredCli } from "../fixtures/measured-cli";
@@ -30,7 +30,14 @@ let cli: ReturnType<typeof measuredCli>;
 
 async function layoutOf(blobs: Bomb[], dir: string): Promise<string> {
   const layers = blobs.map((b) => {
-    const layer: Layer = { digest: b.digest, diffId: b.diffId, size: b.size, mediaType: MediaType.OCI_LAYER_GZIP, path: b.path, open: () => createReadStream(b.path) };
+    const layer: Layer = {
+      digest: b.digest,
+      diffId: b.diffId,
+      size: b.size,
+      mediaType: MediaType.OCI_LAYER_GZIP,
+      path: b.path,
+      open: () => createReadStream(b.path),
+    };
     return { layer, createdBy: "hostile" };
   });
   await writeLayout(dir, composeImage({ layers, entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" }), { refName: "latest" });

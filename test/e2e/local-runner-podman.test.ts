@@ -7,7 +7,7 @@
  * through the real CLI, and a `SECRET:name` env value found in no file of the cache, podman's store, runroot or
  * tmpdir after the run (podman and docker). podman must be installed (scripts/install-deps.sh): without it these tests fail, they do not skip.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
@@ -16,10 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/commands/run";
 import { onPath, podmanDirs, podmanGlobalArgs } from "../../src/run/engine-cli";
 import { execProgram, pipelineCli, runCli } from "../fixtures/cli";
-import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { filesContaining, mountsUnder } from "../fixtures/runner";
-import { buildRunnerApp, captureIo, RunnerApp } from "../fixtures/runner-app";
+import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -38,7 +38,10 @@ const capture = (extraEnv: Record<string, string> = {}) => captureIo(tmp, extraE
 const cliEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1", ...extra });
 
 /** Spawns the real CLI and resolves once its stdout has said "ready". */
-async function startUntilReady(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
+async function startUntilReady(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
   const cli = await pipelineCli();
   const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
@@ -96,7 +99,10 @@ describe("pipeline run --runtime podman", () => {
     const c2 = capture();
     expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "0"] }, c2.io)).exitCode).toBe(0);
     const ms = Date.now() - started;
-    expect(c2.err.some((l) => /pulling|unpacking|importing/.test(l)), c2.err.join("\n")).toBe(false);
+    expect(
+      c2.err.some((l) => /pulling|unpacking|importing/.test(l)),
+      c2.err.join("\n"),
+    ).toBe(false);
     expect(ms).toBeLessThan(5000);
     expect(await names(cacheDir)).toEqual([]);
     expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
@@ -108,7 +114,17 @@ describe("pipeline run --runtime podman", () => {
   it("honours --env (exactly the image's env plus ours; multi-line and engine-named values too) and --workdir", async () => {
     const c = capture();
     const env = ["FOO=bar=baz", "MULTI=line one\nline two", "TMPDIR=/tmp/mine", "EMPTY="];
-    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", env, workdir: "/tmp", "--": ["env", "FOO", "MULTI", "TMPDIR", "EMPTY", "PATH", "container"] }, c.io);
+    const r = await run(
+      {
+        image: app.ref,
+        "cache-dir": cacheDir,
+        runtime: "podman",
+        env,
+        workdir: "/tmp",
+        "--": ["env", "FOO", "MULTI", "TMPDIR", "EMPTY", "PATH", "container"],
+      },
+      c.io,
+    );
     expect(r.exitCode, c.err.join("\n")).toBe(0);
     expect(c.out).toEqual([
       'FOO="bar=baz"',
@@ -128,7 +144,9 @@ describe("pipeline run --runtime podman", () => {
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, "in.txt"), "from the host");
     const ro = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io)).exitCode,
+    ).toBe(0);
     expect(ro.out).toEqual(["read=from the host", "write=EROFS"]);
     expect(existsSync(join(data, "out.txt"))).toBe(false);
     const rw = capture();
@@ -155,7 +173,16 @@ describe("pipeline run --runtime podman", () => {
   it("runs an unpushed image from an OCI layout, with --entrypoint", async () => {
     const cache = join(tmp, "cache-oci");
     const c = capture();
-    const r = await run({ image: `oci:${app.layout}@${app.digest}`, "cache-dir": cache, runtime: "podman", entrypoint: "node", "--": ["-e", "console.log('entry ' + process.argv.length); process.exit(3)"] }, c.io);
+    const r = await run(
+      {
+        image: `oci:${app.layout}@${app.digest}`,
+        "cache-dir": cache,
+        runtime: "podman",
+        entrypoint: "node",
+        "--": ["-e", "console.log('entry ' + process.argv.length); process.exit(3)"],
+      },
+      c.io,
+    );
     expect(r.exitCode, c.err.join("\n")).toBe(3);
     expect(c.out).toEqual(["entry 1"]); // the image's entrypoint and cmd are both replaced
     expect((await podman(cache, "images", "--quiet")).stdout.trim()).toBe("");
@@ -169,9 +196,17 @@ describe("pipeline run --runtime podman", () => {
     const stale = `rp-stale-${dead}-0badc0de`;
     const alive = `rp-other-${process.pid}-0badc0de`;
     const rootfs = join(cacheDir, "rootfs", app.digest.slice(7));
-    for (const name of [stale, alive]) expect((await podman(cacheDir, "create", "--name", name, "--network", "none", "--rootfs", `${rootfs}:O`, "/bin/true")).code).toBe(0);
+    for (const name of [stale, alive])
+      expect((await podman(cacheDir, "create", "--name", name, "--network", "none", "--rootfs", `${rootfs}:O`, "/bin/true")).code).toBe(0);
     // The env secrets a killed runner left (engine-secrets.ts) go with its containers.
-    for (const name of [stale, alive]) expect((await execProgram("podman", [...podmanGlobalArgs(cacheDir), "secret", "create", "--env", `${name}.env0`, "V"], { env: { ...process.env, V: "v" } })).code).toBe(0);
+    for (const name of [stale, alive])
+      expect(
+        (
+          await execProgram("podman", [...podmanGlobalArgs(cacheDir), "secret", "create", "--env", `${name}.env0`, "V"], {
+            env: { ...process.env, V: "v" },
+          })
+        ).code,
+      ).toBe(0);
     const c = capture();
     expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["hello"] }, c.io)).exitCode).toBe(0);
     expect(await names(cacheDir)).toEqual([alive]); // its owner (this process) is alive: not ours to remove
@@ -184,7 +219,21 @@ describe("pipeline run --runtime podman", () => {
 describe("Ctrl-C and runtime choice, through the real CLI", () => {
   it("stops and removes the container when `pipeline run --runtime podman` gets SIGINT; env values stay off command lines", async () => {
     const secret = `value-${process.pid}-${Date.now()}`;
-    const args = ["run", "--image", app.ref, "--cache-dir", cacheDir, "--runtime", "podman", "--stop-timeout", "1", "--env", "SECRET_X", "--", "sleep"];
+    const args = [
+      "run",
+      "--image",
+      app.ref,
+      "--cache-dir",
+      cacheDir,
+      "--runtime",
+      "podman",
+      "--stop-timeout",
+      "1",
+      "--env",
+      "SECRET_X",
+      "--",
+      "sleep",
+    ];
     const { child, exited, output } = await startUntilReady(args, cliEnv({ SECRET_X: secret }));
     const mine = (await names(cacheDir)).filter((n) => n.includes(`-${child.pid}-`));
     expect(mine).toHaveLength(1);
@@ -244,12 +293,34 @@ describe("pipeline run SPEC --runtime podman", () => {
   it("mounts a repository (cloned with a named secret) in every replica", async () => {
     const specPath = join(tmp, "spec.yaml");
     const repo = `{url: ${git.repoUrl("data")}, name: data, ref: main, username: bot, password: "SECRET:git-bot"}`;
-    writeFileSync(specPath, [`image: ${app.ref}`, "args: [repos]", "resources: {replicas: 2}", "repositories:", "  dataset: ds1", "  mountPath: /opt/repos", "  repositories:", `    - ${repo}`, ""].join("\n"));
+    writeFileSync(
+      specPath,
+      [
+        `image: ${app.ref}`,
+        "args: [repos]",
+        "resources: {replicas: 2}",
+        "repositories:",
+        "  dataset: ds1",
+        "  mountPath: /opt/repos",
+        "  repositories:",
+        `    - ${repo}`,
+        "",
+      ].join("\n"),
+    );
     const cache = join(tmp, "cache-spec");
     const c = capture({ PIPELINE_SECRET_GIT_BOT: "pw" });
     const r = await run({ spec: specPath, "cache-dir": cache, runtime: "podman" }, c.io);
     expect(r.exitCode, c.err.join("\n")).toBe(0);
-    expect([...c.out].sort()).toEqual(["[0] files=README.md,main.txt", `[0] main.txt=${mainTxt}`, "[0] ready", "[1] files=README.md,main.txt", `[1] main.txt=${mainTxt}`, "[1] ready"].sort());
+    expect([...c.out].sort()).toEqual(
+      [
+        "[0] files=README.md,main.txt",
+        `[0] main.txt=${mainTxt}`,
+        "[0] ready",
+        "[1] files=README.md,main.txt",
+        `[1] main.txt=${mainTxt}`,
+        "[1] ready",
+      ].sort(),
+    );
     expect(await names(cache)).toEqual([]);
   });
 });
@@ -273,7 +344,7 @@ describe("no secret outlives the container (issue #9)", () => {
   const secret = `env-s3cret-${randomBytes(12).toString("hex")}`;
   const specWithSecret = (name: string) => {
     const specPath = join(tmp, `${name}.yaml`);
-    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X]", "env: [{name: X, value: \"SECRET:app-key\"}]", ""].join("\n"));
+    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X]", 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"));
     return specPath;
   };
 
@@ -319,41 +390,65 @@ describe("pipeline run --runtime docker, against podman's Docker API", () => {
     writeFileSync(join(data, "in.txt"), "docker host file");
     const env = cliEnv({ DOCKER_HOST: dockerHost });
     const cache = join(tmp, "cache-docker");
-    const a = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--env", "FOO=dock", "--", "echo", "5", "x"], { env });
+    const a = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--env", "FOO=dock", "--", "echo", "5", "x"], {
+      env,
+    });
     expect(a.code, a.stderr).toBe(5);
     expect(a.stdout).toBe("args=x\nFOO=dock cwd=/app home=/root\n");
     expect(a.stderr).toContain("to stderr");
-    const b = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--mount", `${data}:/data:ro`, "--", "write"], { env });
+    const b = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--mount", `${data}:/data:ro`, "--", "write"], {
+      env,
+    });
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toBe("read=docker host file\nwrite=EROFS\n");
     expect(b.stderr).not.toContain("importing");
-    const c = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--replicas", "2", "--name", "dm", "--", "hello"], { env });
+    const c = await runCli(
+      ["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--replicas", "2", "--name", "dm", "--", "hello"],
+      { env },
+    );
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout.trim().split("\n").sort()).toEqual(["[0] hello from dm-0", "[1] hello from dm-1"]);
     const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
     expect(left.stdout.trim()).toBe("");
   });
 
-  it.skipIf(!hasDocker)("SECRET:name env: the container is removed and nothing of the runner's keeps the value (the daemon's store is the daemon's)", async () => {
-    const secret = `docker-s3cret-${randomBytes(12).toString("hex")}`;
-    const specPath = join(tmp, "spec-docker-secret.yaml");
-    // X by name through docker's environment, HTTPS_PROXY (a name docker reads itself) through the env file.
-    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X, HTTPS_PROXY]", 'env: [{name: X, value: "SECRET:app-key"}, {name: HTTPS_PROXY, value: "SECRET:app-key"}]', ""].join("\n"));
-    const cache = join(tmp, "cache-docker-secret");
-    const r = await runCli(["run", specPath, "--cache-dir", cache, "--runtime", "docker"], { env: cliEnv({ DOCKER_HOST: dockerHost, PIPELINE_SECRET_APP_KEY: secret }) });
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`X=${JSON.stringify(secret)}\nHTTPS_PROXY=${JSON.stringify(secret)}\n`);
-    expect(r.stderr).not.toContain(secret);
-    expect(leaks([cache, join(tmp, "home")], secret)).toEqual([]);
-    expect(readdirSync(join(cache, "runs"))).toEqual([]);
-    const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
-    expect(left.stdout.trim()).toBe("");
-  });
+  it.skipIf(!hasDocker)(
+    "SECRET:name env: the container is removed and nothing of the runner's keeps the value (the daemon's store is the daemon's)",
+    async () => {
+      const secret = `docker-s3cret-${randomBytes(12).toString("hex")}`;
+      const specPath = join(tmp, "spec-docker-secret.yaml");
+      // X by name through docker's environment, HTTPS_PROXY (a name docker reads itself) through the env file.
+      writeFileSync(
+        specPath,
+        [
+          `image: ${app.ref}`,
+          "args: [env, X, HTTPS_PROXY]",
+          'env: [{name: X, value: "SECRET:app-key"}, {name: HTTPS_PROXY, value: "SECRET:app-key"}]',
+          "",
+        ].join("\n"),
+      );
+      const cache = join(tmp, "cache-docker-secret");
+      const r = await runCli(["run", specPath, "--cache-dir", cache, "--runtime", "docker"], {
+        env: cliEnv({ DOCKER_HOST: dockerHost, PIPELINE_SECRET_APP_KEY: secret }),
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`X=${JSON.stringify(secret)}\nHTTPS_PROXY=${JSON.stringify(secret)}\n`);
+      expect(r.stderr).not.toContain(secret);
+      expect(leaks([cache, join(tmp, "home")], secret)).toEqual([]);
+      expect(readdirSync(join(cache, "runs"))).toEqual([]);
+      const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
+      expect(left.stdout.trim()).toBe("");
+    },
+  );
 });
 
 describe("the host's firewall", () => {
   it.skipIf(!onPath("iptables"))("has no chains from podman's networking (host or none networks only)", async () => {
-    const chains = (s: string) => s.split("\n").filter((l) => l.startsWith(":") || l.startsWith("-A")).sort();
+    const chains = (s: string) =>
+      s
+        .split("\n")
+        .filter((l) => l.startsWith(":") || l.startsWith("-A"))
+        .sort();
     const after = (await exec("iptables-save", [])).stdout;
     expect(after).not.toMatch(/NETAVARK|CNI-/);
     expect(chains(after)).toEqual(chains(firewallBefore));

@@ -20,9 +20,9 @@ import { rawTar } from "../corpus/raw-tar";
 import { filesContaining, mountsUnder, rawLayer, runcIds } from "../fixtures/runner";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { createTestRepo, GitServer, startGitServer } from "../fixtures/git-server";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
-import { buildRunnerApp, Captured, captureIo } from "../fixtures/runner-app";
+import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { buildRunnerApp, type Captured, captureIo } from "../fixtures/runner-app";
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -277,7 +277,14 @@ describe("pipeline run SPEC", () => {
     const r = await run({ spec: specPath, "cache-dir": cache }, io);
     expect(r.exitCode, c.err.join("\n")).toBe(0);
     expect([...c.out].sort()).toEqual(
-      ["[0] files=README.md,main.txt", `[0] main.txt=${mainTxt}`, "[0] ready", "[1] files=README.md,main.txt", `[1] main.txt=${mainTxt}`, "[1] ready"].sort(),
+      [
+        "[0] files=README.md,main.txt",
+        `[0] main.txt=${mainTxt}`,
+        "[0] ready",
+        "[1] files=README.md,main.txt",
+        `[1] main.txt=${mainTxt}`,
+        "[1] ready",
+      ].sort(),
     );
     expect(git.requests.some((q) => q.user === "bot" && q.authenticated)).toBe(true);
     // The leak audit: output, bundles while running, the whole cache afterwards, the checkout's git config.
@@ -298,7 +305,10 @@ describe("pipeline run SPEC", () => {
     const envSecret = `env-s3cret-${randomBytes(12).toString("hex")}`;
     const specPath = join(tmp, "spec-env-secret.yaml");
     const program = "console.log('X=' + process.env.X); console.log('ready'); setTimeout(() => {}, 1000)";
-    writeFileSync(specPath, [`image: ${appRef}`, `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"));
+    writeFileSync(
+      specPath,
+      [`image: ${appRef}`, `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"),
+    );
     const cache = join(tmp, "cache-env-secret");
     const seen: { fifo: boolean; size: number; hits: string[] }[] = [];
     const c = capture({ PIPELINE_SECRET_APP_KEY: envSecret });
@@ -326,7 +336,16 @@ describe("pipeline run SPEC", () => {
   it("runs a spec with --image oci:DIR or oci:DIR@digest (an image not pushed), and refuses a digest the layout does not hold", async () => {
     const specPath = join(tmp, "spec-oci.yaml");
     // The spec's own image is on a port nothing listens on: it must be replaced, never pulled.
-    writeFileSync(specPath, [`image: 127.0.0.1:1/run/never-pulled@sha256:${"1".repeat(64)}`, "name: oci-spec", "args: [echo, '4', from-spec]", "env: [{name: FOO, value: spec-env}]", ""].join("\n"));
+    writeFileSync(
+      specPath,
+      [
+        `image: 127.0.0.1:1/run/never-pulled@sha256:${"1".repeat(64)}`,
+        "name: oci-spec",
+        "args: [echo, '4', from-spec]",
+        "env: [{name: FOO, value: spec-env}]",
+        "",
+      ].join("\n"),
+    );
     const cache = join(tmp, "cache-oci-spec");
     const c = capture();
     expect((await run({ spec: specPath, image: `oci:${appLayout}`, "cache-dir": cache }, c.io)).exitCode, c.err.join("\n")).toBe(4);
@@ -347,7 +366,14 @@ describe("pipeline run SPEC", () => {
     const specPath = join(tmp, "spec-nosecret.yaml");
     writeFileSync(
       specPath,
-      [`image: ${appRef}`, "repositories:", "  dataset: ds2", "  repositories:", `    - {url: ${git.repoUrl("data")}, name: data, username: bot, password: "SECRET:absent-one"}`, ""].join("\n"),
+      [
+        `image: ${appRef}`,
+        "repositories:",
+        "  dataset: ds2",
+        "  repositories:",
+        `    - {url: ${git.repoUrl("data")}, name: data, username: bot, password: "SECRET:absent-one"}`,
+        "",
+      ].join("\n"),
     );
     const e = await pipelineErrorOf(run({ spec: specPath, "cache-dir": join(tmp, "cache-spec") }, capture().io));
     expect(e.code).toBe("E_SECRET_NOT_FOUND");
@@ -357,11 +383,20 @@ describe("pipeline run SPEC", () => {
   it("runs a ServerAvailableInterpreter deployment as host processes in the code folder", async () => {
     const code = join(tmp, "code");
     mkdirSync(code, { recursive: true });
-    writeFileSync(join(code, "main.js"), "console.log('host cwd=' + process.cwd() + ' NODE_PATH=' + process.env.NODE_PATH + ' secret=' + (process.env.PIPELINE_SECRET_X ?? 'none')); process.exit(5);\n");
+    writeFileSync(
+      join(code, "main.js"),
+      "console.log('host cwd=' + process.cwd() + ' NODE_PATH=' + process.env.NODE_PATH + ' secret=' + (process.env.PIPELINE_SECRET_X ?? 'none')); process.exit(5);\n",
+    );
     const specPath = join(tmp, "spec-host.yaml");
     writeFileSync(
       specPath,
-      ["name: host", "interpreter: {type: ServerAvailableInterpreter, nodePath: " + process.execPath + "}", `code: {type: ServerAvailableFolder, codePaths: [${code}]}`, "args: [main.js]", ""].join("\n"),
+      [
+        "name: host",
+        "interpreter: {type: ServerAvailableInterpreter, nodePath: " + process.execPath + "}",
+        `code: {type: ServerAvailableFolder, codePaths: [${code}]}`,
+        "args: [main.js]",
+        "",
+      ].join("\n"),
     );
     const c = capture({ PIPELINE_SECRET_X: "not-for-children" });
     const saved = process.env.PIPELINE_SECRET_X;

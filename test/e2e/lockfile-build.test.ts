@@ -16,7 +16,7 @@ import { listLayer } from "../../src/layer/tar-read";
 import { blobPath, readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 const INTEGRITY: Record<string, string> = {
@@ -27,7 +27,7 @@ const INTEGRITY: Record<string, string> = {
 const MAIN_JS = [
   'const ms = require("ms");',
   'const { hasContainerImage } = require("@rules_pipeline/runtime");',
-  "console.log(JSON.stringify({ ms: ms(\"2 days\"), args: process.argv.slice(2), image: hasContainerImage(), cwd: process.cwd() }));",
+  'console.log(JSON.stringify({ ms: ms("2 days"), args: process.argv.slice(2), image: hasContainerImage(), cwd: process.cwd() }));',
   "",
 ].join("\n");
 
@@ -42,7 +42,12 @@ function writeProject(dir: string, msVersion: string): void {
     requires: true,
     packages: {
       "": { name: "lock-app", version: "1.0.0", dependencies: { ms: msVersion } },
-      "node_modules/ms": { version: msVersion, resolved: `https://registry.npmjs.org/ms/-/ms-${msVersion}.tgz`, integrity: INTEGRITY[msVersion], license: "MIT" },
+      "node_modules/ms": {
+        version: msVersion,
+        resolved: `https://registry.npmjs.org/ms/-/ms-${msVersion}.tgz`,
+        integrity: INTEGRITY[msVersion],
+        license: "MIT",
+      },
     },
   };
   writeFileSync(join(dir, "package-lock.json"), JSON.stringify(lock, null, 2) + "\n");
@@ -147,7 +152,10 @@ describe("pipeline build --lockfile", () => {
     cpSync(projectA, copy, { recursive: true });
     for (const f of ["main.js", "package.json", "lib/util.js"]) utimesSync(join(copy, f), 1_600_000_000, 1_600_000_000);
     const io = captureIo(env);
-    const r = await build({ lockfile: copy, output: join(tmp, "out-copy"), "cache-dir": join(tmp, "cache-b"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` }, io);
+    const r = await build(
+      { lockfile: copy, output: join(tmp, "out-copy"), "cache-dir": join(tmp, "cache-b"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` },
+      io,
+    );
     expect(io.err.join("\n")).toContain("node_modules layer: running npm ci");
     expect(r.result.digest).toBe(digestA);
   });
@@ -188,7 +196,10 @@ describe("pipeline build --lockfile", () => {
 
   it("`pipeline run` of a LockfileProject spec builds the image from the code's lockfile and runs it under runc", async () => {
     const specPath = join(tmp, "lockfile-spec.yaml");
-    writeFileSync(specPath, `name: lock-app\ninterpreter: {type: LockfileProject}\ncode: {type: ServerAvailableFolder, codePaths: [${projectA}]}\nargs: [from-spec]\n`);
+    writeFileSync(
+      specPath,
+      `name: lock-app\ninterpreter: {type: LockfileProject}\ncode: {type: ServerAvailableFolder, codePaths: [${projectA}]}\nargs: [from-spec]\n`,
+    );
     const cache = join(tmp, "run-cache");
     const io = captureIo(env);
     const r = await run({ spec: specPath, "cache-dir": cache }, io);
@@ -203,7 +214,10 @@ describe("pipeline build --lockfile", () => {
     const baseLayout = join(cacheA, "bases", baseDirName());
     const base = await pushImage(readLayout(baseLayout), { registry: reg.host, repository: "bases/host-node", tags: ["20"] });
     const io = captureIo({ ...env, PATH: "/nonexistent" }); // cached node_modules: npm is not needed
-    const r = await build({ lockfile: projectA, output: join(tmp, "out-remote-base"), "cache-dir": cacheA, base: `${reg.host}/bases/host-node:20` }, io);
+    const r = await build(
+      { lockfile: projectA, output: join(tmp, "out-remote-base"), "cache-dir": cacheA, base: `${reg.host}/bases/host-node:20` },
+      io,
+    );
     const img = readLayout(join(tmp, "out-remote-base"));
     expect(img.manifest.layers.map((l) => l.digest)).toEqual(readLayout(outA).manifest.layers.map((l) => l.digest));
     expect(img.manifest.annotations).toMatchObject({
@@ -228,8 +242,18 @@ describe("pipeline build --lockfile", () => {
     cpSync(projectA, offline, { recursive: true });
     writeProject(offline, "2.1.2");
     rmSync(join(offline, ".npmrc"));
-    const offEnv = { ...env, npm_config_cache: join(tmp, "empty-npm-cache"), npm_config_registry: "http://127.0.0.1:9/", npm_config_fetch_retries: "0" };
-    e = await pipelineErrorOf(build({ lockfile: offline, output: join(tmp, "x"), "cache-dir": join(tmp, "cache-offline"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` }, captureIo(offEnv)));
+    const offEnv = {
+      ...env,
+      npm_config_cache: join(tmp, "empty-npm-cache"),
+      npm_config_registry: "http://127.0.0.1:9/",
+      npm_config_fetch_retries: "0",
+    };
+    e = await pipelineErrorOf(
+      build(
+        { lockfile: offline, output: join(tmp, "x"), "cache-dir": join(tmp, "cache-offline"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` },
+        captureIo(offEnv),
+      ),
+    );
     expect(e.code).toBe("E_NPM_NETWORK");
     expect(e.message).toContain("npm ci could not reach the npm registry (http://127.0.0.1:9/)");
   });

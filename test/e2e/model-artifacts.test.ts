@@ -8,7 +8,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -19,14 +33,14 @@ import type { CliIo } from "../../src/cli/io";
 import { modelPull, modelPush } from "../../src/cli/commands/model";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
-import { Descriptor, Manifest, MediaType } from "../../src/oci/types";
+import { type Descriptor, type Manifest, MediaType } from "../../src/oci/types";
 import { buildLayer } from "../../src/layer/build";
 import { bufferBlob } from "../../src/layer/blob";
 import { RegistryClient } from "../../src/registry/client";
 import { uploadBlob } from "../../src/registry/upload";
 import { buildModel, pullModel, pushModel, syncModel, MODEL_ARTIFACT_TYPE } from "../../src/model";
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mark, requestsSince } from "../fixtures/registry-log";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
 import { gz, rawTar } from "../corpus/raw-tar";
@@ -52,7 +66,10 @@ function treeOf(dir: string, rel = ""): Record<string, string> {
       out[path] = `dir ${(st.mode & 0o777).toString(8)}`;
       Object.assign(out, treeOf(dir, path));
     } else if (st.isSymbolicLink()) out[path] = `link ${readlinkSync(join(dir, path))}`;
-    else out[path] = `file ${(st.mode & 0o777).toString(8)} ${createHash("sha256").update(readFileSync(join(dir, path))).digest("hex")}`;
+    else
+      out[path] = `file ${(st.mode & 0o777).toString(8)} ${createHash("sha256")
+        .update(readFileSync(join(dir, path)))
+        .digest("hex")}`;
   }
   return out;
 }
@@ -116,7 +133,11 @@ describe("push and pull", () => {
     expect(m.artifactType).toBe(MODEL_ARTIFACT_TYPE);
     expect(m.config).toEqual({ mediaType: "application/vnd.oci.empty.v1+json", digest: sha256("{}"), size: 2 });
     expect(m.annotations).toBeUndefined();
-    expect(m.layers.map((l) => l.annotations?.["org.opencontainers.image.title"])).toEqual(["model", "model/weights/model.safetensors", "model/weights/shard-2.bin"]);
+    expect(m.layers.map((l) => l.annotations?.["org.opencontainers.image.title"])).toEqual([
+      "model",
+      "model/weights/model.safetensors",
+      "model/weights/shard-2.bin",
+    ]);
     expect(m.layers[0].mediaType).toBe(MediaType.OCI_LAYER_GZIP);
     expect(m.layers[0].annotations?.["io.deis.oras.content.unpack"]).toBe("true");
     expect(m.layers[1]).toMatchObject({ digest: sha256(BIG), size: BIG.length, mediaType: "application/octet-stream" });
@@ -277,8 +298,15 @@ describe("sync", () => {
 describe("hostile and corrupted artifacts", () => {
   async function putArtifact(repo: string, layers: { bytes: Buffer; desc: Descriptor }[], tag: string): Promise<string> {
     const client = new RegistryClient(reg.host, { keychain, access: "push" });
-    for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers]) await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
-    const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: layers.map((l) => l.desc) };
+    for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers])
+      await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
+    const m = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      artifactType: MODEL_ARTIFACT_TYPE,
+      config: EMPTY_CONFIG,
+      layers: layers.map((l) => l.desc),
+    };
     return client.putManifest(repo, tag, Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
   }
 
@@ -292,7 +320,15 @@ describe("hostile and corrupted artifacts", () => {
   it.each([["../escaped"], ["/tmp/absolute-title"], ["model/../../escaped"]])("refuses the title %j before writing anything", async (title) => {
     const tree = await treeLayer([{ dest: "model", dir: true }]);
     const payload = Buffer.from("payload");
-    const file = { bytes: payload, desc: { mediaType: "application/octet-stream", digest: sha256(payload), size: payload.length, annotations: { "org.opencontainers.image.title": title } } };
+    const file = {
+      bytes: payload,
+      desc: {
+        mediaType: "application/octet-stream",
+        digest: sha256(payload),
+        size: payload.length,
+        annotations: { "org.opencontainers.image.title": title },
+      },
+    };
     await putArtifact("models/hostile", [tree, file], "t");
     const out = join(tmp, "hostile-out", "model");
     const at = await mark(reg);
@@ -306,9 +342,20 @@ describe("hostile and corrupted artifacts", () => {
 
   it("refuses a tree whose symlink leads out, and never writes a file layer through it", async () => {
     const target = mkdtempSync(join(tmp, "victim-"));
-    const tree = await treeLayer([{ dest: "model", dir: true }, { dest: "model/evil", symlink: target }]);
+    const tree = await treeLayer([
+      { dest: "model", dir: true },
+      { dest: "model/evil", symlink: target },
+    ]);
     const payload = Buffer.from("owned");
-    const file = { bytes: payload, desc: { mediaType: "application/octet-stream", digest: sha256(payload), size: payload.length, annotations: { "org.opencontainers.image.title": "model/evil/pwned" } } };
+    const file = {
+      bytes: payload,
+      desc: {
+        mediaType: "application/octet-stream",
+        digest: sha256(payload),
+        size: payload.length,
+        annotations: { "org.opencontainers.image.title": "model/evil/pwned" },
+      },
+    };
     await putArtifact("models/hostile", [tree, file], "link");
     const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:link`), join(tmp, "link-out"), { keychain }));
     expect(e.code).toBe("E_MODEL_UNSAFE");
@@ -330,8 +377,16 @@ describe("hostile and corrupted artifacts", () => {
       { name: "model/a", type: "2", linkname: canary },
     ]);
     const bytes = gz(tar);
-    const annotations = { "io.deis.oras.content.digest": sha256(tar), "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
-    await putArtifact("models/hostile", [{ bytes, desc: { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations } }], "late-link");
+    const annotations = {
+      "io.deis.oras.content.digest": sha256(tar),
+      "io.deis.oras.content.unpack": "true",
+      "org.opencontainers.image.title": "model",
+    };
+    await putArtifact(
+      "models/hostile",
+      [{ bytes, desc: { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations } }],
+      "late-link",
+    );
     const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:late-link`), join(tmp, "late-link-out"), { keychain }));
     expect(e.code).toBe("E_MODEL_UNSAFE");
     expect(e.message).toContain("leads outside the model directory");
@@ -341,7 +396,10 @@ describe("hostile and corrupted artifacts", () => {
   });
 
   it("refuses a tree with entries outside model/", async () => {
-    const tree = await treeLayer([{ dest: "model", dir: true }, { dest: "elsewhere/x", content: Buffer.from("x") }]);
+    const tree = await treeLayer([
+      { dest: "model", dir: true },
+      { dest: "elsewhere/x", content: Buffer.from("x") },
+    ]);
     await putArtifact("models/hostile", [tree], "outside");
     const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:outside`), join(tmp, "outside-out"), { keychain }));
     expect(e.code).toBe("E_MODEL_UNSAFE");
@@ -374,7 +432,13 @@ describe("hostile and corrupted artifacts", () => {
     const json = Buffer.from('{"chart": true}');
     await uploadBlob(client, "models/other", bufferBlob(EMPTY_CONFIG_BYTES, EMPTY_CONFIG.mediaType));
     await uploadBlob(client, "models/other", bufferBlob(json, "application/json"));
-    const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: "application/vnd.example.other", config: EMPTY_CONFIG, layers: [{ mediaType: "application/json", digest: sha256(json), size: json.length }] };
+    const m = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      artifactType: "application/vnd.example.other",
+      config: EMPTY_CONFIG,
+      layers: [{ mediaType: "application/json", digest: sha256(json), size: json.length }],
+    };
     await client.putManifest("models/other", "v1", Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
     const e = await caught(pullModel(parseReference(`${reg.host}/models/other:v1`), join(tmp, "other-out"), { keychain }));
     expect(e.code).toBe("E_MODEL_ARTIFACT");
@@ -397,7 +461,14 @@ describe("htpasswd registry through the CLI handlers", () => {
     const out: string[] = [];
     const err: string[] = [];
     const home = mkdtempSync(join(tmp, "home-"));
-    const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: { HOME: home, DOCKER_CONFIG: join(home, "docker") }, cwd: tmp, isTTY: false, readStdin: async () => stdin };
+    const cli: CliIo = {
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      env: { HOME: home, DOCKER_CONFIG: join(home, "docker") },
+      cwd: tmp,
+      isTTY: false,
+      readStdin: async () => stdin,
+    };
     return { cli, out, err };
   }
 
@@ -406,13 +477,19 @@ describe("htpasswd registry through the CLI handlers", () => {
     expect((await caught(pushModel(src, ref, { keychain }))).code).toBe("E_UNAUTHORIZED");
 
     const push = io(secret + "\n");
-    await modelPush({ dir: src, reference: `${authReg.host}/private/model:v1`, tag: ["stable"], insecure: false, username: "alice", "password-stdin": true }, push.cli);
+    await modelPush(
+      { dir: src, reference: `${authReg.host}/private/model:v1`, tag: ["stable"], insecure: false, username: "alice", "password-stdin": true },
+      push.cli,
+    );
     expect(push.out).toEqual([`${authReg.host}/private/model@${digest}`]);
     expect(sha256(await skopeoRaw(`${authReg.host}/private/model:stable`, `alice:${secret}`))).toBe(digest);
 
     const pull = io(secret);
     const out = join(tmp, "cli-pulled");
-    await modelPull({ reference: `${authReg.host}/private/model:stable`, output: out, insecure: false, username: "alice", "password-stdin": true }, pull.cli);
+    await modelPull(
+      { reference: `${authReg.host}/private/model:stable`, output: out, insecure: false, username: "alice", "password-stdin": true },
+      pull.cli,
+    );
     expect(pull.out).toEqual([`${authReg.host}/private/model@${digest}`]);
     expect(treeOf(out)).toEqual(normalized(treeOf(src)));
     for (const line of [...push.out, ...push.err, ...pull.out, ...pull.err]) expect(line).not.toContain(secret);

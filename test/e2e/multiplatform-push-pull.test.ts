@@ -17,7 +17,7 @@ import { readLocalLayout } from "../../src/run/image-cache";
 import type { Index } from "../../src/oci/types";
 import { runCli } from "../fixtures/cli";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-multiplatform-"));
@@ -57,7 +57,8 @@ describe("push of a multi-platform layout", () => {
     expect(raw.manifests!.map((m) => m.digest)).toEqual(idx.images.map((i) => i.digest));
     expect(raw.manifests!.map((m) => m.platform!.architecture)).toEqual(["amd64", "arm64"]);
     // Each manifest is there, by digest.
-    for (const i of idx.images) expect((await skopeoRaw(`docker://${reg.host}/team/multi@${i.digest}`)).mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    for (const i of idx.images)
+      expect((await skopeoRaw(`docker://${reg.host}/team/multi@${i.digest}`)).mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
     // Again: the tag names the index already; nothing is uploaded.
     const again = JSON.parse((await runCli(["push", layout, "--repository", `${reg.host}/team/multi`, "--tag", "v1", "--json"])).stdout);
     expect(again.digest).toBe(idx.digest);
@@ -65,7 +66,17 @@ describe("push of a multi-platform layout", () => {
   });
 
   it("--platform linux/amd64 pushes an index of that platform alone and names the platform it dropped", async () => {
-    const r = await runCli(["push", `oci:${layout}:latest`, "--repository", `${reg.host}/team/amd`, "--tag", "v1", "--platform", "linux/amd64", "--json"]);
+    const r = await runCli([
+      "push",
+      `oci:${layout}:latest`,
+      "--repository",
+      `${reg.host}/team/amd`,
+      "--tag",
+      "v1",
+      "--platform",
+      "linux/amd64",
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("not pushed: platform linux/arm64/v8 of the image (--platform named linux/amd64)");
     const out = JSON.parse(r.stdout);
@@ -83,7 +94,7 @@ describe("push of a multi-platform layout", () => {
     expect(r.stderr).toContain(`no manifest for linux/s390x in index ${idx.digest} (has: linux/amd64, linux/arm64/v8)`);
     const b = await runCli(["push", layout, "--repository", `${reg.host}/team/none`, "--platform", "arm64"]);
     expect(b.code).toBe(1);
-    expect(b.stderr).toContain('error[E_BAD_PLATFORM]: --platform: expected os/arch[/variant]');
+    expect(b.stderr).toContain("error[E_BAD_PLATFORM]: --platform: expected os/arch[/variant]");
     expect(b.stderr).toContain('got "arm64"');
   });
 });

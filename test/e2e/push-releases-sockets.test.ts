@@ -11,7 +11,7 @@ import { parseReference } from "../../src/oci/reference";
 import { pullToLayout } from "../../src/registry/pull";
 import { pushImage } from "../../src/registry/push";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 let reg: RunningRegistry;
 const tmp = mkdtempSync(join(tmpdir(), "rp-sockets-"));

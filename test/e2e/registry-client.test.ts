@@ -15,7 +15,7 @@ import { dockerConfigKeychain } from "../../src/auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "../../src/registry/pull";
-import { startFakeServer, startRegistry, writeDockerConfig, RunningRegistry, FakeServer } from "../fixtures/registry";
+import { startFakeServer, startRegistry, writeDockerConfig, type RunningRegistry, type FakeServer } from "../fixtures/registry";
 import { randomImage } from "../fixtures/random-image";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
 
@@ -104,7 +104,12 @@ describe("real registry, anonymous", () => {
     const before2 = reg.requests().length;
     await pushImage(image, { registry: reg.host, repository: "e2e/again", tags: ["t"] }, { keychain: keychain() });
     await new Promise((r) => setTimeout(r, 100));
-    expect(reg.requests().slice(before2).map((r) => `${r.method} ${r.path}`)).toEqual(["HEAD /v2/e2e/again/manifests/t"]);
+    expect(
+      reg
+        .requests()
+        .slice(before2)
+        .map((r) => `${r.method} ${r.path}`),
+    ).toEqual(["HEAD /v2/e2e/again/manifests/t"]);
   });
 
   it("uploads big blobs in chunks (PATCH with Content-Range, following Location) when over the threshold", async () => {
@@ -117,7 +122,10 @@ describe("real registry, anonymous", () => {
     );
     expect(result.uploaded).toHaveLength(3);
     await new Promise((r) => setTimeout(r, 100));
-    const patches = reg.requests().slice(before).filter((r) => r.method === "PATCH");
+    const patches = reg
+      .requests()
+      .slice(before)
+      .filter((r) => r.method === "PATCH");
     expect(patches.length).toBeGreaterThanOrEqual(2 * 4); // 300 KiB + tar/gzip overhead in 100 KiB chunks, per layer
     expect(patches.every((p) => p.status === 202)).toBe(true);
     expect(skopeoRawDigest(`${reg.host}/e2e/chunked:big`)).toBe(image.digest);
@@ -146,7 +154,10 @@ describe("real registry, anonymous", () => {
     expect(result.mounted.sort()).toEqual([image.configBlob.digest, ...image.layers.map((l) => l.digest)].sort());
     expect(result.uploaded).toEqual([]);
     await new Promise((r) => setTimeout(r, 100));
-    const mounts = reg.requests().slice(before).filter((r) => r.method === "POST" && r.path.includes("mount="));
+    const mounts = reg
+      .requests()
+      .slice(before)
+      .filter((r) => r.method === "POST" && r.path.includes("mount="));
     expect(mounts).toHaveLength(4);
     expect(mounts.every((m) => m.status === 201 && m.path.includes("from=e2e%2Fsource"))).toBe(true);
     expect(skopeoRawDigest(`${reg.host}/e2e/mounted:m`)).toBe(image.digest);
@@ -264,7 +275,11 @@ describe("real registry with htpasswd Basic auth", () => {
 
   it("no credentials is E_UNAUTHORIZED saying where it looked", async () => {
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "e2e/private" }, { keychain: dockerConfigKeychain({ env: { DOCKER_CONFIG: join(tmp, "empty") } }) }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "e2e/private" },
+        { keychain: dockerConfigKeychain({ env: { DOCKER_CONFIG: join(tmp, "empty") } }) },
+      ),
     );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain(`no credentials found; looked in docker config ${join(tmp, "empty", "config.json")}`);
@@ -282,7 +297,11 @@ describe("unreachable registry", () => {
     });
     const started = Date.now();
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: `127.0.0.1:${port}`, repository: "x/y" }, { keychain: dockerConfigKeychain({ path: join(tmp, "none") }), retry: FAST_RETRY }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: `127.0.0.1:${port}`, repository: "x/y" },
+        { keychain: dockerConfigKeychain({ path: join(tmp, "none") }), retry: FAST_RETRY },
+      ),
     );
     expect(e.code).toBe("E_REGISTRY_UNREACHABLE");
     expect(e.message).toContain(`127.0.0.1:${port}`);
@@ -308,7 +327,10 @@ describe("in-process fake servers (what a real registry will not do on demand)",
   });
 
   /** A minimal push-only registry; `putBlob` decides the answer to each blob PUT. */
-  function fakePushRegistry(opts: { putBlob?: (digest: string, body: Buffer, attempt: number) => number; manifestDigest?: (real: string) => string }) {
+  function fakePushRegistry(opts: {
+    putBlob?: (digest: string, body: Buffer, attempt: number) => number;
+    manifestDigest?: (real: string) => string;
+  }) {
     const attempts = new Map<string, number>();
     let uploads = 0;
     return start((req, res) => {
@@ -341,7 +363,11 @@ describe("in-process fake servers (what a real registry will not do on demand)",
     const layer = image.layers[0];
     const counted = { ...image, layers: [{ ...layer, open: () => (opens++, layer.open()) }] };
     const logs: string[] = [];
-    const result = await pushImage(counted, { registry: fake.host, repository: "r" }, { retry: { retries: 3, baseDelayMs: 5 }, log: (l) => logs.push(l) });
+    const result = await pushImage(
+      counted,
+      { registry: fake.host, repository: "r" },
+      { retry: { retries: 3, baseDelayMs: 5 }, log: (l) => logs.push(l) },
+    );
     expect(result.uploaded).toHaveLength(2);
     expect(opens).toBe(3);
     const puts = fake.requests.filter((r) => r.method === "PUT" && r.url.includes(layer.digest.slice(7)));
@@ -352,7 +378,9 @@ describe("in-process fake servers (what a real registry will not do on demand)",
 
   it("gives up after the configured retries with the status and registry in the error", async () => {
     const fake = await fakePushRegistry({ putBlob: () => 500 });
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: fake.host, repository: "r" }, { retry: { retries: 2, baseDelayMs: 1 } }));
+    const e = await caught(
+      pushImage(randomImage({ layers: 1 }), { registry: fake.host, repository: "r" }, { retry: { retries: 2, baseDelayMs: 1 } }),
+    );
     expect(e.code).toBe("E_REGISTRY");
     expect(e.message).toContain("HTTP 500");
     expect(e.message).toContain(fake.host);

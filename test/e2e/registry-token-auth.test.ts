@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PipelineError } from "../../src/errors";
+import type { PipelineError } from "../../src/errors";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
 import { readLayout } from "../../src/layout/read";
@@ -18,8 +18,8 @@ import { dockerConfigKeychain } from "../../src/auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { pullImage, pullToLayout } from "../../src/registry/pull";
-import { writeDockerConfig, DockerAuthEntry } from "../fixtures/registry";
-import { startTokenRegistry, TokenRegistry, TokenRequestRecord } from "../fixtures/token-server";
+import { writeDockerConfig, type DockerAuthEntry } from "../fixtures/registry";
+import { startTokenRegistry, type TokenRegistry, type TokenRequestRecord } from "../fixtures/token-server";
 import { randomImage } from "../fixtures/random-image";
 import { pipelineErrorOf } from "../fixtures/errors";
 
@@ -124,7 +124,12 @@ describe("real registry with token auth", () => {
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({ method: "GET", grantType: "basic", account: ALICE, scopes: ["repository:team/a:pull,push"], status: 200 });
     expect(asked[0].granted).toEqual([{ type: "repository", name: "team/a", actions: ["pull", "push"] }]);
-    expect(reg.requests().slice(registryBefore).filter((r) => r.status < 300).length).toBeGreaterThan(8);
+    expect(
+      reg
+        .requests()
+        .slice(registryBefore)
+        .filter((r) => r.status < 300).length,
+    ).toBeGreaterThan(8);
 
     // The JWT names its key the way distribution 2.8 looks it up, and carries the claims it checks.
     const { header, claims } = reg.tokens.decode(reg.tokens.issued.at(-1)!);
@@ -134,11 +139,16 @@ describe("real registry with token auth", () => {
 
     // skopeo, with the same password (its own token flow) and with a token of ours.
     expect(await skopeoDigest(result.reference, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
-    expect(await skopeoDigest(`${reg.host}/team/a:v1`, ["--registry-token", reg.tokens.issueToken(ALICE, ["repository:team/a:pull"])])).toBe(image.digest);
+    expect(await skopeoDigest(`${reg.host}/team/a:v1`, ["--registry-token", reg.tokens.issueToken(ALICE, ["repository:team/a:pull"])])).toBe(
+      image.digest,
+    );
 
     // And back through our pull.
     const dir = join(tmp, "team-a-pulled");
-    expect(await pullToLayout(parseReference(`${reg.host}/team/a:v1`), dir, { keychain: keychainOf(aliceDir), log })).toEqual({ digest: image.digest, refName: "v1" });
+    expect(await pullToLayout(parseReference(`${reg.host}/team/a:v1`), dir, { keychain: keychainOf(aliceDir), log })).toEqual({
+      digest: image.digest,
+      refName: "v1",
+    });
     expect(readLayout(dir, { refName: "v1" }).digest).toBe(image.digest);
   });
 
@@ -160,7 +170,9 @@ describe("real registry with token auth", () => {
     await pushImage(image, { registry: reg.host, repository: "public/base", tags: ["v1"] }, { keychain: keychainOf(publisherDir), log });
 
     const dir = join(tmp, "public-pulled");
-    const asked = await tokenRequestsDuring(() => pullToLayout(parseReference(`${reg.host}/public/base:v1`), dir, { keychain: keychainOf(emptyDir), log }));
+    const asked = await tokenRequestsDuring(() =>
+      pullToLayout(parseReference(`${reg.host}/public/base:v1`), dir, { keychain: keychainOf(emptyDir), log }),
+    );
     expect(readLayout(dir, { refName: "v1" }).digest).toBe(image.digest);
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({ grantType: "anonymous", scopes: ["repository:public/base:pull"], status: 200 });
@@ -170,7 +182,9 @@ describe("real registry with token auth", () => {
   });
 
   it("refuses an anonymous push, naming registry, repository, operation and where it looked for credentials", async () => {
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/anon" }, { keychain: keychainOf(emptyDir), log }));
+    const e = await caught(
+      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/anon" }, { keychain: keychainOf(emptyDir), log }),
+    );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain(`registry ${reg.host}`);
     expect(e.message).toContain("repository public/anon");
@@ -184,7 +198,9 @@ describe("real registry with token auth", () => {
   });
 
   it("refuses alice's push to a repository she may only pull, naming it and her config.json entry", async () => {
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/by-alice" }, { keychain: keychainOf(aliceDir), log }));
+    const e = await caught(
+      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/by-alice" }, { keychain: keychainOf(aliceDir), log }),
+    );
     expect(["E_UNAUTHORIZED", "E_DENIED"]).toContain(e.code);
     expect(e.message).toContain(reg.host);
     expect(e.message).toContain("public/by-alice");
@@ -223,7 +239,9 @@ describe("real registry with token auth", () => {
       { type: "repository", name: "team/b", actions: ["pull", "push"] },
       { type: "repository", name: "team/src", actions: ["pull"] },
     ]);
-    const mounts = reg.requests().filter((r) => r.method === "POST" && r.path.startsWith("/v2/team/b/blobs/uploads/?") && r.path.includes("from=team%2Fsrc"));
+    const mounts = reg
+      .requests()
+      .filter((r) => r.method === "POST" && r.path.startsWith("/v2/team/b/blobs/uploads/?") && r.path.includes("from=team%2Fsrc"));
     expect(mounts.map((m) => m.status)).toEqual(blobsOf(image).map(() => 201));
     expect(await skopeoDigest(`${reg.host}/team/b:mounted`, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
   });
@@ -272,7 +290,14 @@ describe("real registry with token auth", () => {
     const res = await fetch(reg.tokens.realm, {
       method: "POST",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "password", username: ALICE, password: ALICE_PASSWORD, service: "test-registry", client_id: "e2e", access_type: "offline" }),
+      body: new URLSearchParams({
+        grant_type: "password",
+        username: ALICE,
+        password: ALICE_PASSWORD,
+        service: "test-registry",
+        client_id: "e2e",
+        access_type: "offline",
+      }),
     });
     expect(res.status).toBe(200);
     const login = (await res.json()) as { access_token?: string; refresh_token?: string };
@@ -287,7 +312,9 @@ describe("real registry with token auth", () => {
     const asked = await tokenRequestsDuring(async () => {
       result = await pushImage(image, { registry: reg.host, repository: "team/idt", tags: ["v1"] }, { keychain: keychainOf(dir), log });
     });
-    expect(asked.map((r) => [r.method, r.grantType, r.account, r.clientId, r.status])).toEqual([["POST", "refresh_token", ALICE, "rules_pipeline", 200]]);
+    expect(asked.map((r) => [r.method, r.grantType, r.account, r.clientId, r.status])).toEqual([
+      ["POST", "refresh_token", ALICE, "rules_pipeline", 200],
+    ]);
     expect(asked[0].scopes).toEqual(["repository:team/idt:pull,push"]);
     expect(await skopeoDigest(result.reference, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
     const back = await pullImage(parseReference(`${reg.host}/team/idt:v1`), { keychain: keychainOf(dir), log });

@@ -78,7 +78,18 @@ describe("the release archive (scripts/release.sh)", () => {
     const entries = run("tar", ["tzf", archive], tmp).split("\n").filter(Boolean);
     expect(entries.every((e) => e.startsWith(`${NAME}/`))).toBe(true);
     const paths = entries.map((e) => e.slice(NAME.length + 1));
-    for (const needed of ["MODULE.bazel", "WORKSPACE", "BUILD.bazel", "package.json", "tsconfig.json", "bazel/extensions.bzl", "bazel/private/extension_logic.bzl", "bazel/npm/package-lock.json", "tools/pipeline.ts", "src/oci/digest.ts"]) {
+    for (const needed of [
+      "MODULE.bazel",
+      "WORKSPACE",
+      "BUILD.bazel",
+      "package.json",
+      "tsconfig.json",
+      "bazel/extensions.bzl",
+      "bazel/private/extension_logic.bzl",
+      "bazel/npm/package-lock.json",
+      "tools/pipeline.ts",
+      "src/oci/digest.ts",
+    ]) {
       expect(paths, needed).toContain(needed);
     }
     const dev = paths.filter((p) => /^(test|bench|examples|scripts|packages|\.ci)\/|\.test\.ts$|^\.bazelrc$|^vitest\.config\.ts$/.test(p));

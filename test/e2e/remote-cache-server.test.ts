@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
-import { RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
+import { type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-remote-cache-"));
 const dir = join(tmp, "store");
@@ -36,7 +36,15 @@ describe("scripts/remote-cache.sh", () => {
 
   test("writes nothing for any other path (traversal, other directories, names that are not hashes)", async () => {
     const before = readdirSync(dir).sort();
-    for (const path of ["/cas/../escape", "/cas/%2e%2e/escape", "/escape", "/cas/abc", `/cas/${sha256("x")}/more`, `/tmp/${sha256("y")}`, "/nginx.conf"]) {
+    for (const path of [
+      "/cas/../escape",
+      "/cas/%2e%2e/escape",
+      "/escape",
+      "/cas/abc",
+      `/cas/${sha256("x")}/more`,
+      `/tmp/${sha256("y")}`,
+      "/nginx.conf",
+    ]) {
       const r = await put(path, "x");
       expect(r.status, path).toBeGreaterThanOrEqual(400);
     }

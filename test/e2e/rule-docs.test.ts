@@ -54,7 +54,9 @@ describe("docs/rules.md (stardoc)", () => {
   });
 
   test("pipeline_push takes registry, repository and tags_to_push; pipeline_image's `stamp` comes from a dict in another file", () => {
-    expect(names(section("pipeline_push"))).toEqual(expect.arrayContaining(["name", "images", "registry", "repository", "tags_to_push", "insecure", "stamp"]));
+    expect(names(section("pipeline_push"))).toEqual(
+      expect.arrayContaining(["name", "images", "registry", "repository", "tags_to_push", "insecure", "stamp"]),
+    );
     const image = section("pipeline_image");
     expect(image).toContain("Builds the image of a pipeline");
     expect(names(image)).toEqual(expect.arrayContaining(["app", "base", "platforms", "stamp"]));

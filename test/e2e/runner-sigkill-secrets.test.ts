@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pipelineCli, runCli } from "../fixtures/cli";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { filesContaining, mountsUnder, runcIds } from "../fixtures/runner";
-import { buildRunnerApp, RunnerApp } from "../fixtures/runner-app";
+import { buildRunnerApp, type RunnerApp } from "../fixtures/runner-app";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sigkill-"));
 const cache = join(tmp, "cache");
@@ -37,7 +37,10 @@ describe("a SIGKILLed `pipeline run` under runc", () => {
     const secret = `kill-s3cret-${randomBytes(12).toString("hex")}`;
     const specPath = join(tmp, "spec.yaml");
     const program = "console.log('ready'); setInterval(() => {}, 1000)";
-    writeFileSync(specPath, [`image: ${app.ref}`, "name: sigkill", `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:k"}]', ""].join("\n"));
+    writeFileSync(
+      specPath,
+      [`image: ${app.ref}`, "name: sigkill", `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:k"}]', ""].join("\n"),
+    );
     const env = { PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1", PIPELINE_CACHE_DIR: cache, PIPELINE_SECRET_K: secret };
     const child = spawn(process.execPath, [await pipelineCli(), "run", specPath, "--runtime", "runc"], { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";

@@ -7,7 +7,7 @@
  * setuid/setgid bit, no device node, no owner from the tar. Before the fix podman ran it with euid 0, the device
  * present and the owner applied.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -11,12 +11,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { TempRegistry, tempRegistry } from "../../src/devregistry/testing";
+import { type TempRegistry, tempRegistry } from "../../src/devregistry/testing";
 import { writeLayout } from "../../src/layout/write";
 import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
 import { execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sbom-"));
 let reg: RunningRegistry;
@@ -79,7 +79,9 @@ describe("SBOM", () => {
     const first = readFileSync(sbomPath());
     const doc = JSON.parse(first.toString()) as Spdx;
     expect(doc.spdxVersion).toBe("SPDX-2.3");
-    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as { packages: Record<string, { version: string; integrity: string }> };
+    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as {
+      packages: Record<string, { version: string; integrity: string }>;
+    };
     const lodash = doc.packages.find((p) => p.name === "lodash")!;
     expect(lodash.versionInfo).toBe(lock.packages["node_modules/lodash"].version);
     expect(lodash.licenseDeclared).toBe("MIT");
@@ -205,7 +207,10 @@ describe("SBOM", () => {
 
   test("through a ts_library: a program that uses lodash only via //lib gets lodash's integrity from the lockfile", async () => {
     mkdirSync(join(ws, "lib"));
-    writeFileSync(join(ws, "lib/index.ts"), 'import { camelCase } from "lodash";\nexport const shout = (s: string): string => camelCase(s).toUpperCase();\n');
+    writeFileSync(
+      join(ws, "lib/index.ts"),
+      'import { camelCase } from "lodash";\nexport const shout = (s: string): string => camelCase(s).toUpperCase();\n',
+    );
     writeFileSync(
       join(ws, "lib/BUILD.bazel"),
       `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
@@ -225,7 +230,9 @@ pipeline(name = "vialib", entry = "main.ts", deps = ["//lib"], base = "@pipeline
     const doc = JSON.parse(readFileSync(join(ws, "bazel-bin/vialib/vialib_image.spdx.json"), "utf8")) as Spdx;
     const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as { packages: Record<string, { integrity: string }> };
     const [algo, b64] = lock.packages["node_modules/lodash"].integrity.split("-");
-    expect(doc.packages.find((p) => p.name === "lodash")!.checksums).toEqual([{ algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") }]);
+    expect(doc.packages.find((p) => p.name === "lodash")!.checksums).toEqual([
+      { algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") },
+    ]);
   });
 
   test("a lockfile-only change (a resolved URL added, the same package bytes) rebuilds the SBOM, not the image", async () => {

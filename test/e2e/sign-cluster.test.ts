@@ -20,9 +20,9 @@ import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { cosignIn } from "../fixtures/cosign";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { FakeKubeApi, fakeKubeconfig, selfSignedCert, startFakeKubeApi, KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
+import { type FakeKubeApi, fakeKubeconfig, selfSignedCert, startFakeKubeApi, type KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-cluster-"));
 const PASSWORD = "cluster policy " + Math.random().toString(36).slice(2);
@@ -49,7 +49,8 @@ async function pushed(name: string, sign: boolean): Promise<string> {
   return `${reg.host}/cluster/${name}@${image.digest}`;
 }
 
-const runK8s = (a: Partial<RunKubernetesArgs>, io: TestIo) => run({ on: "kubernetes", "poll-interval": 10, timeout: 5, ...a } as RunKubernetesArgs, io);
+const runK8s = (a: Partial<RunKubernetesArgs>, io: TestIo) =>
+  run({ on: "kubernetes", "poll-interval": 10, timeout: 5, ...a } as RunKubernetesArgs, io);
 
 function writeSpec(image: string, extra = ""): string {
   writeFileSync(join(tmp, "spec.yaml"), `name: inference\nimage: ${image}\nports: [8080]\n${extra}`);
@@ -102,7 +103,9 @@ describe("run --on kubernetes --require-signature", () => {
     const res = await runK8s({ image: signed, "require-signature": pub() }, io);
     expect(res.exitCode).toBe(0);
     expect(io.out).toEqual(["signed and running"]);
-    expect(io.err[0]).toMatch(new RegExp(`^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} verifies with ${pub()}$`));
+    expect(io.err[0]).toMatch(
+      new RegExp(`^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} verifies with ${pub()}$`),
+    );
     expect(api.jobs.created[0].spec.template.spec.containers[0].image).toBe(signed);
   });
 
@@ -119,7 +122,13 @@ describe("run --on kubernetes --require-signature", () => {
     await freshApi();
     api.jobs.script = { lines: ["from the pod"], exitCode: 0 };
     const cli = await pipelineCli();
-    const env = { PATH: process.env.PATH ?? "", HOME: join(tmp, "home"), KUBECONFIG: join(tmp, "kubeconfig"), PIPELINE_CLI: cli, PIPELINE_CLI_NODE: process.execPath };
+    const env = {
+      PATH: process.env.PATH ?? "",
+      HOME: join(tmp, "home"),
+      KUBECONFIG: join(tmp, "kubeconfig"),
+      PIPELINE_CLI: cli,
+      PIPELINE_CLI_NODE: process.execPath,
+    };
     expect(await runOnKubernetes({ image: unsigned, requireSignature: pub(), processEnv: env })).toBe(1);
     expect(api.requests).toEqual([]);
     expect(await runOnKubernetes({ image: signed, requireSignature: pub(), processEnv: env })).toBe(0);
@@ -130,10 +139,14 @@ describe("run --on kubernetes --require-signature", () => {
 describe("deploy --apply --require-signature", () => {
   test("an unsigned image (flag, or the spec's requireSignature) is refused before anything is applied", async () => {
     await freshApi();
-    let e = await pipelineErrorOf(deploy({ spec: writeSpec(unsigned), apply: true, "require-signature": pub(), "poll-interval": 10, timeout: 5 }, makeIo()));
+    let e = await pipelineErrorOf(
+      deploy({ spec: writeSpec(unsigned), apply: true, "require-signature": pub(), "poll-interval": 10, timeout: 5 }, makeIo()),
+    );
     expect(e.code).toBe("E_SIGNATURE");
     expect(e.message).toContain(`${unsigned}: the signature does not verify with the key: no signature found`);
-    e = await pipelineErrorOf(deploy({ spec: writeSpec(signed, "requireSignature: other/cosign.pub\n"), apply: true, "poll-interval": 10, timeout: 5 }, makeIo()));
+    e = await pipelineErrorOf(
+      deploy({ spec: writeSpec(signed, "requireSignature: other/cosign.pub\n"), apply: true, "poll-interval": 10, timeout: 5 }, makeIo()),
+    );
     expect(e.code).toBe("E_SIGNATURE");
     expect(e.message).toContain(`${signed}: the signature does not verify with the key: bundle sha256:`);
     expect(api.requests).toEqual([]);

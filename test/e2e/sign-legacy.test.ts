@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { writeLayout } from "../../src/layout/write";
 import { runCli } from "../fixtures/cli";
-import { Cosign, cosignIn } from "../fixtures/cosign";
+import { type Cosign, cosignIn } from "../fixtures/cosign";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sign-legacy-"));
 const PASSWORD = "legacy " + Math.random().toString(36).slice(2);
@@ -28,13 +28,25 @@ async function pushed(repo: string, flags: string[] = []): Promise<{ ref: string
   const dir = mkdtempSync(join(tmp, "layout-"));
   const image = randomImage({ layers: 1, layerSize: 256 });
   await writeLayout(dir, image);
-  const r = await runCli(["push", dir, "--repository", `${reg.host}/${repo}`, "--json", ...flags], { env: { ...process.env, COSIGN_PASSWORD: PASSWORD } });
+  const r = await runCli(["push", dir, "--repository", `${reg.host}/${repo}`, "--json", ...flags], {
+    env: { ...process.env, COSIGN_PASSWORD: PASSWORD },
+  });
   if (r.code !== 0) throw new Error(`push: ${r.stderr}`);
   return { ref: `${reg.host}/${repo}@${image.digest}`, out: JSON.parse(r.stdout) as Record<string, { digest: string }> };
 }
 
 const legacySign = (ref: string) =>
-  cosign.run(["sign", "--key", key(), "--tlog-upload=false", "--new-bundle-format=false", "--use-signing-config=false", "--allow-http-registry", "-y", ref]);
+  cosign.run([
+    "sign",
+    "--key",
+    key(),
+    "--tlog-upload=false",
+    "--new-bundle-format=false",
+    "--use-signing-config=false",
+    "--allow-http-registry",
+    "-y",
+    ref,
+  ]);
 
 beforeAll(async () => {
   cosign = cosignIn(tmp, PASSWORD);
@@ -61,7 +73,10 @@ test("cosign 3.1.1's own legacy signature: pipeline verify accepts it (via legac
   expect(v.code, v.stderr).toBe(0);
   const out = JSON.parse(v.stdout) as { via: string; simpleSigning: { critical: { image: Record<string, string>; type: string } } };
   expect(out.via).toBe("legacy-tag");
-  expect(out.simpleSigning.critical).toMatchObject({ image: { "docker-manifest-digest": ref.split("@")[1] }, type: "cosign container image signature" });
+  expect(out.simpleSigning.critical).toMatchObject({
+    image: { "docker-manifest-digest": ref.split("@")[1] },
+    type: "cosign container image signature",
+  });
   const plain = await runCli(["verify", ref, "--key", pub()]);
   expect(plain.stderr).toContain("verified: the legacy signature (sha256-<hex>.sig) sha256:");
 
@@ -95,7 +110,11 @@ test("a legacy signature of another image copied to this image's .sig tag is ref
   const bTag = `${b.ref.split("@")[1].replace(":", "-")}.sig`;
   const accept = "application/vnd.oci.image.manifest.v1+json";
   const manifest = await (await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${aTag}`, { headers: { Accept: accept } })).text();
-  const put = await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${bTag}`, { method: "PUT", headers: { "Content-Type": accept }, body: manifest });
+  const put = await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${bTag}`, {
+    method: "PUT",
+    headers: { "Content-Type": accept },
+    body: manifest,
+  });
   expect(put.status).toBe(201);
   const v = await runCli(["verify", b.ref, "--key", pub()]);
   expect(v.code).toBe(1);

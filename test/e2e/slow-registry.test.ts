@@ -11,9 +11,9 @@ import { join, resolve } from "node:path";
 import { anonymousKeychain } from "../../src/auth/anonymous";
 import { pushImage } from "../../src/registry/push";
 import { runCli } from "../fixtures/cli";
-import { FaultProxy, startFaultProxy } from "../fixtures/fault-proxy";
+import { type FaultProxy, startFaultProxy } from "../fixtures/fault-proxy";
 import { randomImage } from "../fixtures/random-image";
-import { RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const ROOT = resolve(__dirname, "..", "..");
 let tmp: string;
@@ -25,14 +25,25 @@ const layer = image.layers[0].digest;
 function cliEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const home = join(tmp, "home");
   mkdirSync(home, { recursive: true });
-  return { ...process.env, HOME: home, DOCKER_CONFIG: join(home, ".docker"), CI: "1", PIPELINE_TOOLS_NODE_MODULES: join(ROOT, "node_modules"), ...extra };
+  return {
+    ...process.env,
+    HOME: home,
+    DOCKER_CONFIG: join(home, ".docker"),
+    CI: "1",
+    PIPELINE_TOOLS_NODE_MODULES: join(ROOT, "node_modules"),
+    ...extra,
+  };
 }
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "slow-registry-"));
   reg = await startRegistry();
   await pushImage(image, { registry: reg.host, repository: "slow/app", tags: ["v1"] }, { keychain: anonymousKeychain });
-  proxy = await startFaultProxy({ upstream: reg.host, responseBytesPerSecond: 2, dripResponse: (method, path) => method === "GET" && path.endsWith(`/blobs/${layer}`) });
+  proxy = await startFaultProxy({
+    upstream: reg.host,
+    responseBytesPerSecond: 2,
+    dripResponse: (method, path) => method === "GET" && path.endsWith(`/blobs/${layer}`),
+  });
 });
 afterAll(async () => {
   await proxy?.stop();

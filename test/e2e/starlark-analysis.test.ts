@@ -39,7 +39,12 @@ const starlark = (attrs: Record<string, string>) =>
     .join(", ");
 const PUSH: Record<string, string> = { images: '{":img": "default"}', registry: '"ghcr.io"', repository: '"team/app"' };
 /** A pipeline_push case: good attributes but `over`. */
-const push = (name: string, over: Record<string, string>, contains: string[]): Case => ({ name, rule: "pipeline_push", attrs: starlark({ ...PUSH, ...over }), contains });
+const push = (name: string, over: Record<string, string>, contains: string[]): Case => ({
+  name,
+  rule: "pipeline_push",
+  attrs: starlark({ ...PUSH, ...over }),
+  contains,
+});
 
 const CASES: Case[] = [
   push("registry_empty", { registry: '""' }, ["//bad:registry_empty: `registry` must be set"]),
@@ -47,29 +52,113 @@ const CASES: Case[] = [
   push("registry_path", { registry: '"localhost:5000/v2"' }, ['`registry` should be a host[:port] without scheme or path. got: "localhost:5000/v2"']),
   push("repository_empty", { repository: '""' }, ["//bad:repository_empty: `repository` must be set"]),
   push("repository_tag", { repository: '"team/app:v1"' }, ['`repository` attribute should not contain digest or tag. got: "team/app:v1"']),
-  push("repository_digest", { repository: q(`team/app@${DIGEST}`) }, [`\`repository\` attribute should not contain digest or tag. got: "team/app@${DIGEST}"`]),
+  push("repository_digest", { repository: q(`team/app@${DIGEST}`) }, [
+    `\`repository\` attribute should not contain digest or tag. got: "team/app@${DIGEST}"`,
+  ]),
   push("repository_upper", { repository: '"Team/App"' }, ['`repository` must be lowercase path components separated by "/". got: "Team/App"']),
   push("repository_slashes", { repository: '"team//app"' }, ['`repository` must be lowercase path components separated by "/". got: "team//app"']),
   push("tag_colon", { tags_to_push: '["v1:latest"]' }, ['`tags_to_push` entry "v1:latest" is not a valid tag']),
   push("tag_slash", { tags_to_push: '["a/b"]' }, ['`tags_to_push` entry "a/b" is not a valid tag']),
-  push("images_same_name", { images: '{":img": "default", ":img2": "default"}' }, ['//bad:images_same_name: `images`: two images are named "default"']),
+  push("images_same_name", { images: '{":img": "default", ":img2": "default"}' }, [
+    '//bad:images_same_name: `images`: two images are named "default"',
+  ]),
   push("images_not_image", { images: '{":not_image": "default"}' }, ["`images`: //bad:not_image is not a pipeline_image"]),
-  push("sign_key_generated", { sign_key: '":gen_key"' }, ["//bad:sign_key_generated: `sign_key` must be a source file (a generated key would be an action output", "got: //bad:gen_key"]),
-  { name: "launch_binary_sign_key", rule: "pipeline_launch", attrs: 'app = ":app", mode = "binary", images = {":img": "default"}, registry = "ghcr.io", repository = "a/b", sign_key = "cosign.key"', contains: ['//bad:launch_binary_sign_key: `sign_key` applies to the targets that push (NAME_push and NAME), not mode "binary". got: //bad:cosign.key'] },
-  { name: "launch_mode", rule: "pipeline_launch", attrs: 'app = ":app", mode = "remote"', contains: ['//bad:launch_mode: `mode` must be "local", "binary" or "run", got "remote"'] },
-  { name: "launch_run_without_images", rule: "pipeline_launch", attrs: 'app = ":app", mode = "run"', contains: ['//bad:launch_run_without_images: `images` is required in mode "run"'] },
-  { name: "image_port_name", rule: "pipeline_image", attrs: 'app = ":app", exposed_ports = ["http"]', contains: ['`exposed_ports` entry "http" is not a port'] },
-  { name: "image_port_range", rule: "pipeline_image", attrs: 'app = ":app", exposed_ports = ["70000/tcp"]', contains: ['`exposed_ports` entry "70000/tcp" is not a port'] },
-  { name: "image_workdir", rule: "pipeline_image", attrs: 'app = ":app", workdir = "data"', contains: ['`workdir` must be an absolute path (like "/data"), got "data"'] },
-  { name: "image_volume", rule: "pipeline_image", attrs: 'app = ":app", volumes = ["data"]', contains: ['`volumes` must be an absolute path (like "/data"), got "data"'] },
-  { name: "image_user", rule: "pipeline_image", attrs: 'app = ":app", user = "a:b:c"', contains: ['`user` must be USER or USER:GROUP', 'got "a:b:c"'] },
-  { name: "image_env_key", rule: "pipeline_image", attrs: 'app = ":app", env = {"A=B": "x"}', contains: ['//bad:image_env_key: `env` key "A=B" is not a valid variable name'] },
-  { name: "image_platform", rule: "pipeline_image", attrs: 'app = ":app", platforms = ["amd64"]', contains: ["`platforms` entry should be os/arch[/variant]", 'got: "amd64"'] },
-  { name: "image_platform_twice", rule: "pipeline_image", attrs: 'app = ":app", platforms = ["linux/amd64", "linux/amd64"]', contains: ['`platforms` lists "linux/amd64" twice'] },
-  { name: "load_image_name", rule: "pipeline_load", attrs: 'images = {":img": "bad name"}, registry = "ghcr.io", repository = "team/app"', contains: ["`images`: image names become tag suffixes", 'got: "bad name"'] },
-  { name: "load_same_name", rule: "pipeline_load", attrs: 'images = {":img": "default", ":img2": "default"}, registry = "ghcr.io", repository = "team/app"', contains: ['//bad:load_same_name: `images`: two images are named "default"'] },
-  { name: "load_repo_tag_without_tag", rule: "pipeline_load", attrs: 'images = {":img": "default"}, repo_tags = ["localhost:5000/x"]', contains: ['`repo_tags` entry should be REGISTRY/REPOSITORY:TAG (a tag, no digest). got: "localhost:5000/x"'] },
-  { name: "load_no_tag", rule: "pipeline_load", attrs: 'images = {":img": "default"}', contains: ["//bad:load_no_tag: set `repo_tags`, or `registry` and `repository`"] },
+  push("sign_key_generated", { sign_key: '":gen_key"' }, [
+    "//bad:sign_key_generated: `sign_key` must be a source file (a generated key would be an action output",
+    "got: //bad:gen_key",
+  ]),
+  {
+    name: "launch_binary_sign_key",
+    rule: "pipeline_launch",
+    attrs: 'app = ":app", mode = "binary", images = {":img": "default"}, registry = "ghcr.io", repository = "a/b", sign_key = "cosign.key"',
+    contains: [
+      '//bad:launch_binary_sign_key: `sign_key` applies to the targets that push (NAME_push and NAME), not mode "binary". got: //bad:cosign.key',
+    ],
+  },
+  {
+    name: "launch_mode",
+    rule: "pipeline_launch",
+    attrs: 'app = ":app", mode = "remote"',
+    contains: ['//bad:launch_mode: `mode` must be "local", "binary" or "run", got "remote"'],
+  },
+  {
+    name: "launch_run_without_images",
+    rule: "pipeline_launch",
+    attrs: 'app = ":app", mode = "run"',
+    contains: ['//bad:launch_run_without_images: `images` is required in mode "run"'],
+  },
+  {
+    name: "image_port_name",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", exposed_ports = ["http"]',
+    contains: ['`exposed_ports` entry "http" is not a port'],
+  },
+  {
+    name: "image_port_range",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", exposed_ports = ["70000/tcp"]',
+    contains: ['`exposed_ports` entry "70000/tcp" is not a port'],
+  },
+  {
+    name: "image_workdir",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", workdir = "data"',
+    contains: ['`workdir` must be an absolute path (like "/data"), got "data"'],
+  },
+  {
+    name: "image_volume",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", volumes = ["data"]',
+    contains: ['`volumes` must be an absolute path (like "/data"), got "data"'],
+  },
+  {
+    name: "image_user",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", user = "a:b:c"',
+    contains: ["`user` must be USER or USER:GROUP", 'got "a:b:c"'],
+  },
+  {
+    name: "image_env_key",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", env = {"A=B": "x"}',
+    contains: ['//bad:image_env_key: `env` key "A=B" is not a valid variable name'],
+  },
+  {
+    name: "image_platform",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", platforms = ["amd64"]',
+    contains: ["`platforms` entry should be os/arch[/variant]", 'got: "amd64"'],
+  },
+  {
+    name: "image_platform_twice",
+    rule: "pipeline_image",
+    attrs: 'app = ":app", platforms = ["linux/amd64", "linux/amd64"]',
+    contains: ['`platforms` lists "linux/amd64" twice'],
+  },
+  {
+    name: "load_image_name",
+    rule: "pipeline_load",
+    attrs: 'images = {":img": "bad name"}, registry = "ghcr.io", repository = "team/app"',
+    contains: ["`images`: image names become tag suffixes", 'got: "bad name"'],
+  },
+  {
+    name: "load_same_name",
+    rule: "pipeline_load",
+    attrs: 'images = {":img": "default", ":img2": "default"}, registry = "ghcr.io", repository = "team/app"',
+    contains: ['//bad:load_same_name: `images`: two images are named "default"'],
+  },
+  {
+    name: "load_repo_tag_without_tag",
+    rule: "pipeline_load",
+    attrs: 'images = {":img": "default"}, repo_tags = ["localhost:5000/x"]',
+    contains: ['`repo_tags` entry should be REGISTRY/REPOSITORY:TAG (a tag, no digest). got: "localhost:5000/x"'],
+  },
+  {
+    name: "load_no_tag",
+    rule: "pipeline_load",
+    attrs: 'images = {":img": "default"}',
+    contains: ["//bad:load_no_tag: set `repo_tags`, or `registry` and `repository`"],
+  },
 ];
 
 const HEADER = `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_image", "pipeline_launch", "pipeline_load", "pipeline_push")
@@ -107,11 +196,11 @@ beforeAll(() => {
   writeBuild(
     "bad",
     'genrule(name = "gen_key", srcs = ["cosign.key"], outs = ["copied.key"], cmd = "cp $< $@")\n' +
-    CASES.map(
-      (c) =>
-        `\n${c.rule}(name = ${q(c.name)}, ${c.attrs}, tags = ["manual"])\n\n` +
-        `expect_failure_test(name = ${q(c.name + "_test")}, target_under_test = ${q(":" + c.name)}, contains = [${c.contains.map(q).join(", ")}])\n`,
-    ).join(""),
+      CASES.map(
+        (c) =>
+          `\n${c.rule}(name = ${q(c.name)}, ${c.attrs}, tags = ["manual"])\n\n` +
+          `expect_failure_test(name = ${q(c.name + "_test")}, target_under_test = ${q(":" + c.name)}, contains = [${c.contains.map(q).join(", ")}])\n`,
+      ).join(""),
   );
   // Good targets on the same fakes: they analyse, so each case above fails for its one bad attribute alone.
   writeBuild(
@@ -162,7 +251,9 @@ describe("attribute validation, by Starlark analysis tests", () => {
     const out = r.stdout + r.stderr;
     expect(r.code, out).not.toBe(0);
     expect(out).toContain('//harness:fine_test: expected the analysis of //harness:fine to fail with ["anything"], but it succeeded');
-    expect(out).toContain("//harness:wrong_message_test: the analysis of //harness:bad failed, but no message contains \"a message nobody writes\"; got:");
+    expect(out).toContain(
+      '//harness:wrong_message_test: the analysis of //harness:bad failed, but no message contains "a message nobody writes"; got:',
+    );
     expect(out).toContain('`repository` must be lowercase path components separated by "/". got: "Team/App"');
   });
 });

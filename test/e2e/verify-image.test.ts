@@ -12,12 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyImageCommand, VerifyImageArgs } from "../../src/cli/commands/verify-image";
+import { verifyImageCommand, type VerifyImageArgs } from "../../src/cli/commands/verify-image";
 import { dockerConfigKeychain } from "../../src/auth/docker-config";
 import type { CliIo } from "../../src/cli/io";
-import { composeImage, ComposeOptions } from "../../src/image/compose";
+import { composeImage, type ComposeOptions } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
-import { buildLayer, LayerInput, layerFromDescriptor } from "../../src/layer/build";
+import { buildLayer, type LayerInput, layerFromDescriptor } from "../../src/layer/build";
 import type { Layer } from "../../src/layer/layer";
 import { unpackLayers } from "../../src/layer/unpack";
 import { blobPath } from "../../src/layout/read";
@@ -25,9 +25,9 @@ import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/types";
 import { pushImage } from "../../src/registry/push";
-import { gz, rawTar, RawEntry } from "../corpus/raw-tar";
+import { gz, rawTar, type RawEntry } from "../corpus/raw-tar";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 
 /** The first 64 bytes of a 64-bit little-endian ELF executable for `machine` (0x3e x86-64, 0xb7 aarch64). */
 function elfHeader(machine: number): Buffer {
@@ -81,7 +81,11 @@ let counter = 0;
 async function makeImage(spec: Spec = {}): Promise<{ image: Image; dir: string }> {
   const dir = join(tmp, `img-${++counter}`);
   const layers: { layer: Layer; createdBy: string }[] = [];
-  for (const [name, files] of [["system", spec.system ?? SYSTEM], ["node", spec.node ?? NODE], ["app", spec.app ?? APP]] as const) {
+  for (const [name, files] of [
+    ["system", spec.system ?? SYSTEM],
+    ["node", spec.node ?? NODE],
+    ["app", spec.app ?? APP],
+  ] as const) {
     if (files.length === 0) continue;
     const p = join(tmp, `layers-${counter}-${name}.tar.gz`);
     layers.push({ layer: layerFromDescriptor(p, await buildLayer(files, p)), createdBy: name });
@@ -152,10 +156,7 @@ describe("verify-image on oci:DIR", () => {
 
   it("no node anywhere on PATH", async () => {
     const r = await verifyCrafted({ node: [] });
-    expect(r.notOk).toEqual([
-      `MISS C6 node not found on PATH (${PATH_ENV.split(":").join(", ")})`,
-      "MISS C7 no node binary to look at (see C6)",
-    ]);
+    expect(r.notOk).toEqual([`MISS C6 node not found on PATH (${PATH_ENV.split(":").join(", ")})`, "MISS C7 no node binary to look at (see C6)"]);
     expect(r.exitCode).toBe(1);
     expect(r.out[r.out.length - 1]).toBe("image contract: 2 requirements missed");
   });
@@ -189,7 +190,9 @@ describe("verify-image on oci:DIR", () => {
     expect(r.lines).toContain("ok   C6 node at /usr/local/bin/node -> /opt/lib/nodejs/bin/node (mode 0755)");
 
     r = await verifyCrafted({ node: [{ dest: "usr/local/bin/node", symlink: "/nowhere/node" }] });
-    expect(r.notOk[0]).toBe("MISS C6 no executable node on PATH: /usr/local/bin/node: /nowhere does not exist (via /usr/local/bin/node -> /nowhere/node)");
+    expect(r.notOk[0]).toBe(
+      "MISS C6 no executable node on PATH: /usr/local/bin/node: /nowhere does not exist (via /usr/local/bin/node -> /nowhere/node)",
+    );
   });
 
   it("whiteouts: node deleted by a later layer (plain and opaque), re-added by the same layer that deleted it", async () => {
@@ -225,7 +228,13 @@ describe("verify-image on oci:DIR", () => {
           { name: "r/a/b/l", type: "2", linkname: "../../../etc" },
         ],
       ],
-      ['entry "f/x": "f" on its path is not a directory', [{ name: "f", data: "x" }, { name: "f/x", data: "y" }]],
+      [
+        'entry "f/x": "f" on its path is not a directory',
+        [
+          { name: "f", data: "x" },
+          { name: "f/x", data: "y" },
+        ],
+      ],
     ];
     for (const [words, entries] of hostile) {
       const { dir, image } = await makeImage({ raw: [entries] });
@@ -283,14 +292,22 @@ describe("verify-image on oci:DIR", () => {
 
   it("wrong OS", async () => {
     const r = await verifyCrafted({ config: { os: "windows" } });
-    expect(r.notOk).toEqual(["MISS C1 platform is windows/amd64: the runner and Kubernetes nodes run linux images", "MISS C7 /usr/local/bin/node is a linux/amd64 executable but the image is windows/amd64"]);
+    expect(r.notOk).toEqual([
+      "MISS C1 platform is windows/amd64: the runner and Kubernetes nodes run linux images",
+      "MISS C7 /usr/local/bin/node is a linux/amd64 executable but the image is windows/amd64",
+    ]);
   });
 
   it("entrypoint, Cmd, working directory and PATH not as the contract says", async () => {
     let r = await verifyCrafted({ config: { entrypoint: ["/bin/sh", "-c", "node /app/main.js"] } });
-    expect(r.notOk).toEqual(['MISS C2 entrypoint is ["/bin/sh", "-c", "node /app/main.js"]: it must start with "node" (found on PATH)', "MISS C4 no entry script to look for (see C2)"]);
+    expect(r.notOk).toEqual([
+      'MISS C2 entrypoint is ["/bin/sh", "-c", "node /app/main.js"]: it must start with "node" (found on PATH)',
+      "MISS C4 no entry script to look for (see C2)",
+    ]);
     r = await verifyCrafted({ config: { cmd: ["--verbose"] } });
-    expect(r.notOk).toEqual(['MISS C2 entrypoint is ["node", "/app/main.js"] but Cmd is ["--verbose"]: Cmd must be empty (it would be passed to the script as arguments)']);
+    expect(r.notOk).toEqual([
+      'MISS C2 entrypoint is ["node", "/app/main.js"] but Cmd is ["--verbose"]: Cmd must be empty (it would be passed to the script as arguments)',
+    ]);
     r = await verifyCrafted({ config: { workingDir: "/srv" } });
     expect(r.notOk).toEqual(['MISS C3 working directory is "/srv", expected "/app"']);
     r = await verifyCrafted({ config: { env: {} } });

@@ -206,7 +206,7 @@ function registryFor(img: FakeImage, override?: (req: FakeRequest, res: ServerRe
 }
 
 /** A registry that answers every request with 401 and a Basic challenge (makes the client ask for credentials). */
-const wantsBasic: Handler = (req, res) => {
+const wantsBasic: Handler = (_req, res) => {
   res.writeHead(401, { "www-authenticate": 'Basic realm="fake"', "content-type": "application/json" });
   res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
 };
@@ -245,51 +245,107 @@ describe("CLI flags and references", () => {
     await fails(["push", "--repository", "localhost:5000/a/b"], { exit: 2, has: ["push: missing argument <source>"] });
   });
   it("4 --platform without an architecture", async () => {
-    await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--platform", "linux/"], { exit: 1, code: "E_BAD_PLATFORM", has: ['--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "linux/"'] });
+    await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--platform", "linux/"], {
+      exit: 1,
+      code: "E_BAD_PLATFORM",
+      has: ['--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "linux/"'],
+    });
   });
   it("5 --repository with a tag", async () => {
-    await fails(["push", dir(), "--repository", "localhost:5000/team/app:v1"], { exit: 1, code: "E_BAD_REFERENCE", has: ['--repository: should not contain a tag or digest, got "localhost:5000/team/app:v1"'] });
+    await fails(["push", dir(), "--repository", "localhost:5000/team/app:v1"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['--repository: should not contain a tag or digest, got "localhost:5000/team/app:v1"'],
+    });
   });
   it("6 --repository with a digest", async () => {
     const ref = `localhost:5000/team/app@${sha256("x")}`;
     await fails(["push", dir(), "--repository", ref], { exit: 1, code: "E_BAD_REFERENCE", has: ["--repository", JSON.stringify(ref)] });
   });
   it("7 --repository with uppercase", async () => {
-    await fails(["push", dir(), "--repository", "localhost:5000/Team/app"], { exit: 1, code: "E_BAD_REFERENCE", has: ["--repository", '"Team/app"', "lowercase"] });
+    await fails(["push", dir(), "--repository", "localhost:5000/Team/app"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ["--repository", '"Team/app"', "lowercase"],
+    });
   });
   it("8 --repository with a scheme", async () => {
-    await fails(["push", dir(), "--repository", "https://ghcr.io/team/app"], { exit: 1, code: "E_BAD_REFERENCE", has: ['--repository: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got "https://ghcr.io/team/app"'] });
+    await fails(["push", dir(), "--repository", "https://ghcr.io/team/app"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['--repository: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got "https://ghcr.io/team/app"'],
+    });
   });
   it("9 --repository without a host", async () => {
-    await fails(["push", dir(), "--repository", "app"], { exit: 1, code: "E_BAD_REFERENCE", has: ['--repository: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "app"'] });
+    await fails(["push", dir(), "--repository", "app"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['--repository: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "app"'],
+    });
   });
   it("10 a reference with a malformed digest", async () => {
-    await fails(["pull", "localhost:5000/a/b@sha256:xyz", "--output", dir()], { exit: 1, code: "E_BAD_REFERENCE", has: ['reference: digest must be "sha256:<64 hex>", got "sha256:xyz"'] });
+    await fails(["pull", "localhost:5000/a/b@sha256:xyz", "--output", dir()], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['reference: digest must be "sha256:<64 hex>", got "sha256:xyz"'],
+    });
   });
   it("11 a reference with a bad tag", async () => {
-    await fails(["inspect", "localhost:5000/a/b:-v1"], { exit: 1, code: "E_BAD_REFERENCE", has: ['reference: tag: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got "-v1"'] });
+    await fails(["inspect", "localhost:5000/a/b:-v1"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['reference: tag: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got "-v1"'],
+    });
   });
   it("12 a reference with whitespace", async () => {
-    await fails(["pull", "localhost:5000/a b:t", "--output", dir()], { exit: 1, code: "E_BAD_REFERENCE", has: ['reference: invalid image reference "localhost:5000/a b:t"'] });
+    await fails(["pull", "localhost:5000/a b:t", "--output", dir()], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['reference: invalid image reference "localhost:5000/a b:t"'],
+    });
   });
   it("13 push --tag that is not a tag", async () => {
-    await fails(["push", dir(), "--repository", "localhost:5000/a/b", "--tag", "v1/beta"], { exit: 1, code: "E_BAD_REFERENCE", has: ['--tag: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got "v1/beta"'] });
+    await fails(["push", dir(), "--repository", "localhost:5000/a/b", "--tag", "v1/beta"], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ['--tag: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, got "v1/beta"'],
+    });
   });
   it("14 --password in argv is refused without echoing it", async () => {
-    await fails(["push", dir(), "--repository", "localhost:5000/a/b", "--username", USER, "--password", SECRET], { exit: 2, code: "E_USAGE", has: ["--password is not accepted", "--password-stdin"] });
+    await fails(["push", dir(), "--repository", "localhost:5000/a/b", "--username", USER, "--password", SECRET], {
+      exit: 2,
+      code: "E_USAGE",
+      has: ["--password is not accepted", "--password-stdin"],
+    });
   });
   it("15 --password-stdin without --username", async () => {
-    await fails(["pull", "localhost:5000/a/b:t", "--output", dir(), "--password-stdin"], { exit: 2, code: "E_USAGE", has: ["--username and --password-stdin go together"] }, { stdin: SECRET });
+    await fails(
+      ["pull", "localhost:5000/a/b:t", "--output", dir(), "--password-stdin"],
+      { exit: 2, code: "E_USAGE", has: ["--username and --password-stdin go together"] },
+      { stdin: SECRET },
+    );
   });
   it("16 registry serve --user with a colon", async () => {
-    await fails(["registry", "serve", "--root", dir(), "--port", "0", "--user", "a:b", "--password-file", "/nonexistent"], { exit: 2, code: "E_USAGE", has: ['--user "a:b": expected a non-empty name without ":"'] });
+    await fails(["registry", "serve", "--root", dir(), "--port", "0", "--user", "a:b", "--password-file", "/nonexistent"], {
+      exit: 2,
+      code: "E_USAGE",
+      has: ['--user "a:b": expected a non-empty name without ":"'],
+    });
   });
   it("17 registry serve --password-file that does not exist", async () => {
     const missing = join(tmp, "no-such-password-file");
-    await fails(["registry", "serve", "--root", dir(), "--port", "0", "--user", "u", "--password-file", missing], { exit: 1, code: "E_PASSWORD_FILE", has: [`--password-file ${JSON.stringify(missing)}: cannot read it (ENOENT)`] });
+    await fails(["registry", "serve", "--root", dir(), "--port", "0", "--user", "u", "--password-file", missing], {
+      exit: 1,
+      code: "E_PASSWORD_FILE",
+      has: [`--password-file ${JSON.stringify(missing)}: cannot read it (ENOENT)`],
+    });
   });
   it("18 registry serve --port that is not a number", async () => {
-    await fails(["registry", "serve", "--root", dir(), "--port", "http"], { exit: 2, code: "E_USAGE", has: ['--port: expected a port number 0-65535, got "http"'] });
+    await fails(["registry", "serve", "--root", dir(), "--port", "http"], {
+      exit: 2,
+      code: "E_USAGE",
+      has: ['--port: expected a port number 0-65535, got "http"'],
+    });
   });
 });
 
@@ -298,13 +354,23 @@ describe("internal commands run by the rules", () => {
     const d = dir();
     const list = join(d, "files.txt");
     writeFileSync(list, "app/main.js /src/main.js\n");
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
+      exit: 1,
+      code: "E_BAD_INPUT",
+      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`],
+    });
   });
   it("19b layer: a symlink line whose kind is not `symlink`", async () => {
     const d = dir();
     const list = join(d, "files.txt");
     writeFileSync(list, "app/node_modules/.bin/x\thardlink\t../x/cli.js\n");
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_BAD_INPUT", has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
+      exit: 1,
+      code: "E_BAD_INPUT",
+      has: [
+        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`,
+      ],
+    });
   });
   it("19c layer: a mode line whose mode is not three octal digits after a 0", async () => {
     const d = dir();
@@ -313,7 +379,9 @@ describe("internal commands run by the rules", () => {
     await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
       exit: 1,
       code: "E_BAD_INPUT",
-      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js\\t/src/main.js\\tmode\\t755"`],
+      has: [
+        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js\\t/src/main.js\\tmode\\t755"`,
+      ],
     });
   });
   it("20 layer: a source file that does not exist", async () => {
@@ -321,22 +389,65 @@ describe("internal commands run by the rules", () => {
     const list = join(d, "files.txt");
     const missing = join(d, "missing.js");
     writeFileSync(list, `app/main.js\t${missing}\n`);
-    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], { exit: 1, code: "E_LAYER_INPUT", has: [`layer input "app/main.js": source ${missing} does not exist`] });
+    await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
+      exit: 1,
+      code: "E_LAYER_INPUT",
+      has: [`layer input "app/main.js": source ${missing} does not exist`],
+    });
   });
   it("21 image: a config that is not JSON", async () => {
     const d = dir();
     writeFileSync(join(d, "config.json"), "{ not json");
-    await fails(["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")], { exit: 1, code: "E_BAD_INPUT", has: [`--config ${join(d, "config.json")}: not valid JSON`] });
+    await fails(["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")], {
+      exit: 1,
+      code: "E_BAD_INPUT",
+      has: [`--config ${join(d, "config.json")}: not valid JSON`],
+    });
   });
   it("22 image: --layer without a descriptor", async () => {
     const d = dir();
-    writeFileSync(join(d, "config.json"), JSON.stringify({ entrypoint: [], cmd: [], env: {}, workingDir: "/", labels: {}, user: "", exposedPorts: [], annotations: {}, os: "linux", architecture: "amd64" }));
-    await fails(["image", "--config", join(d, "config.json"), "--layer", join(d, "app.tgz"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")], { exit: 1, code: "E_BAD_INPUT", has: [`--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(join(d, "app.tgz"))}`] });
+    writeFileSync(
+      join(d, "config.json"),
+      JSON.stringify({
+        entrypoint: [],
+        cmd: [],
+        env: {},
+        workingDir: "/",
+        labels: {},
+        user: "",
+        exposedPorts: [],
+        annotations: {},
+        os: "linux",
+        architecture: "amd64",
+      }),
+    );
+    await fails(
+      ["image", "--config", join(d, "config.json"), "--layer", join(d, "app.tgz"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")],
+      { exit: 1, code: "E_BAD_INPUT", has: [`--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(join(d, "app.tgz"))}`] },
+    );
   });
   it("23 image: SOURCE_DATE_EPOCH that is not a number", async () => {
     const d = dir();
-    writeFileSync(join(d, "config.json"), JSON.stringify({ entrypoint: [], cmd: [], env: {}, workingDir: "/", labels: {}, user: "", exposedPorts: [], annotations: {}, os: "linux", architecture: "amd64" }));
-    await fails(["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")], { exit: 1, code: "E_BAD_INPUT", has: ['SOURCE_DATE_EPOCH must be a non-negative integer, got "yesterday"'] }, { env: { SOURCE_DATE_EPOCH: "yesterday" } });
+    writeFileSync(
+      join(d, "config.json"),
+      JSON.stringify({
+        entrypoint: [],
+        cmd: [],
+        env: {},
+        workingDir: "/",
+        labels: {},
+        user: "",
+        exposedPorts: [],
+        annotations: {},
+        os: "linux",
+        architecture: "amd64",
+      }),
+    );
+    await fails(
+      ["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")],
+      { exit: 1, code: "E_BAD_INPUT", has: ['SOURCE_DATE_EPOCH must be a non-negative integer, got "yesterday"'] },
+      { env: { SOURCE_DATE_EPOCH: "yesterday" } },
+    );
   });
 });
 
@@ -351,7 +462,11 @@ async function pullWithDockerConfig(config: string | object, env: Record<string,
 describe("docker config.json", () => {
   it("24 not JSON: names the file and a position, never the text around it", async () => {
     const r = await pullWithDockerConfig(`{"auths": {"x": {"auth": "${SECRET}" oops}}}`);
-    expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: [/docker config .*config\.json is not valid JSON \(at position \d+\); fix or remove it/] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DOCKER_CONFIG",
+      has: [/docker config .*config\.json is not valid JSON \(at position \d+\); fix or remove it/],
+    });
   });
   it("25 auths is an array", async () => {
     const r = await pullWithDockerConfig({ auths: [SECRET] });
@@ -367,7 +482,9 @@ describe("docker config.json", () => {
   it("27 auth without a colon (not shown either)", async () => {
     const reg = await fake(wantsBasic);
     const d = dir("docker");
-    writeFileSync(join(d, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(SECRET).toString("base64") } } }), { mode: 0o600 });
+    writeFileSync(join(d, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(SECRET).toString("base64") } } }), {
+      mode: 0o600,
+    });
     const r = await cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { env: { DOCKER_CONFIG: d } });
     expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: [`auths["${reg.host}"]: "auth" must be base64 of "username:password"`] });
   });
@@ -404,7 +521,11 @@ describe("credential helpers", () => {
   it("32 answers something that is not JSON (holding the secret: not shown)", async () => {
     const bin = dir("bin");
     writeCredHelper(bin, "garbage", { raw: `Username=${USER} Secret=${SECRET}` });
-    expectFailure(await pullWithHelper("garbage", bin), { exit: 1, code: "E_CRED_HELPER", has: ["docker-credential-garbage", "answered malformed JSON", "not shown"] });
+    expectFailure(await pullWithHelper("garbage", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["docker-credential-garbage", "answered malformed JSON", "not shown"],
+    });
   });
   it("33 answers no Secret: no credential, and the 401 says where it looked", async () => {
     const bin = dir("bin");
@@ -415,14 +536,22 @@ describe("credential helpers", () => {
   it("34 answers a Secret without a Username", async () => {
     const bin = dir("bin");
     writeCredHelper(bin, "nouser", { raw: JSON.stringify({ Secret: SECRET }) });
-    expectFailure(await pullWithHelper("nouser", bin), { exit: 1, code: "E_CRED_HELPER", has: ["docker-credential-nouser", "answered a Secret without a Username"] });
+    expectFailure(await pullWithHelper("nouser", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["docker-credential-nouser", "answered a Secret without a Username"],
+    });
   });
   it("35 writes more than 1 MiB", async () => {
     const bin = dir("bin");
     const path = join(bin, "docker-credential-huge");
     writeFileSync(path, `#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' 'a'\necho '${SECRET}'\n`);
     chmodSync(path, 0o755);
-    expectFailure(await pullWithHelper("huge", bin), { exit: 1, code: "E_CRED_HELPER", has: ["docker-credential-huge", "wrote more than 1048576 bytes on stdout (not shown)"] });
+    expectFailure(await pullWithHelper("huge", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["docker-credential-huge", "wrote more than 1048576 bytes on stdout (not shown)"],
+    });
   });
   it("36 answers a Secret that is not a string", async () => {
     const bin = dir("bin");
@@ -435,26 +564,42 @@ describe("credential helpers", () => {
   });
   it("38 a helper that is not on PATH", async () => {
     const bin = dir("bin");
-    expectFailure(await pullWithHelper("nowhere", bin), { exit: 1, code: "E_CRED_HELPER", has: ["docker-credential-nowhere", "not found on PATH", bin] });
+    expectFailure(await pullWithHelper("nowhere", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["docker-credential-nowhere", "not found on PATH", bin],
+    });
   });
   it("39 a helper that fails: its stderr is shown, its stdout is not", async () => {
     const bin = dir("bin");
     writeCredHelper(bin, "broken", { fail: { stderr: "keyring is locked", stdout: SECRET, code: 3 } });
-    expectFailure(await pullWithHelper("broken", bin), { exit: 1, code: "E_CRED_HELPER", has: ["failed (exit 3): keyring is locked", "is not shown"] });
+    expectFailure(await pullWithHelper("broken", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["failed (exit 3): keyring is locked", "is not shown"],
+    });
   });
 });
 
 describe("rules_pipeline credentials.json", () => {
   it("40 the credentials file is a directory", async () => {
     const d = dir("creds");
-    await fails(["credentials", "list"], { exit: 1, code: "E_CREDENTIALS_CONFIG", has: [`cannot read credentials file ${d}: EISDIR`] }, { env: { PIPELINE_CREDENTIALS_FILE: d } });
+    await fails(
+      ["credentials", "list"],
+      { exit: 1, code: "E_CREDENTIALS_CONFIG", has: [`cannot read credentials file ${d}: EISDIR`] },
+      { env: { PIPELINE_CREDENTIALS_FILE: d } },
+    );
   });
   it("41 a file source that is a directory", async () => {
     const reg = await fake(wantsBasic);
     const d = dir("creds");
     const file = join(d, "credentials.json");
     writeFileSync(file, JSON.stringify({ version: 1, credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: d } }] }));
-    await fails(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { exit: 1, code: "E_CREDENTIAL_SOURCE", has: [`"docker ${reg.host}" from file ${d}: not a regular file`] }, { env: { PIPELINE_CREDENTIALS_FILE: file } });
+    await fails(
+      ["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")],
+      { exit: 1, code: "E_CREDENTIAL_SOURCE", has: [`"docker ${reg.host}" from file ${d}: not a regular file`] },
+      { env: { PIPELINE_CREDENTIALS_FILE: file } },
+    );
   });
   it("42 a file source with three lines: the count, never a line", async () => {
     const reg = await fake(wantsBasic);
@@ -462,8 +607,19 @@ describe("rules_pipeline credentials.json", () => {
     const secretFile = join(d, "secret");
     writeFileSync(secretFile, `${USER}\n${SECRET}\nextra\n`, { mode: 0o600 });
     const file = join(d, "credentials.json");
-    writeFileSync(file, JSON.stringify({ version: 1, credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: secretFile } }] }));
-    const r = await fails(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { exit: 1, code: "E_CREDENTIAL_SOURCE", has: [`from file ${secretFile}: expected the user name on line 1 and the password on line 2; found 3 line(s)`] }, { env: { PIPELINE_CREDENTIALS_FILE: file } });
+    writeFileSync(
+      file,
+      JSON.stringify({ version: 1, credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: secretFile } }] }),
+    );
+    const r = await fails(
+      ["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")],
+      {
+        exit: 1,
+        code: "E_CREDENTIAL_SOURCE",
+        has: [`from file ${secretFile}: expected the user name on line 1 and the password on line 2; found 3 line(s)`],
+      },
+      { env: { PIPELINE_CREDENTIALS_FILE: file } },
+    );
     expect(r.text).not.toContain("extra");
   });
 });
@@ -480,13 +636,17 @@ describe("hostile registry responses", () => {
     const claimed = sha256("something else");
     const reg = await fake(registryFor(img));
     const { r } = await pull(reg, `team/app@${claimed}`);
-    expectFailure(r, { exit: 1, code: "E_DIGEST_MISMATCH", has: [`manifest from ${reg.host}/team/app has digest ${img.digest}, expected ${claimed}`] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DIGEST_MISMATCH",
+      has: [`manifest from ${reg.host}/team/app has digest ${img.digest}, expected ${claimed}`],
+    });
   });
   it("44 a Docker-Content-Digest header that lies", async () => {
     const img = fakeImage();
     const lie = sha256("lie");
     const reg = await fake(
-      registryFor(img, (req, res, url) => {
+      registryFor(img, (_req, res, url) => {
         if (!url.pathname.includes("/manifests/")) return false;
         res.writeHead(200, { "content-type": img.manifestType, "docker-content-digest": lie }).end(img.manifest);
         return true;
@@ -512,7 +672,7 @@ describe("hostile registry responses", () => {
   });
   it("47 a 100 MB error body is not buffered (at most 64 KiB is read)", async () => {
     let sent = (): number => 0;
-    const reg = await fake((req, res) => {
+    const reg = await fake((_req, res) => {
       sent = endless(res, 400, { "content-type": "text/plain" }, 100 * 1024 * 1024);
     });
     const started = Date.now();
@@ -528,7 +688,11 @@ describe("hostile registry responses", () => {
       sent = endless(res, 200, { "content-type": MediaType.OCI_MANIFEST }, 100 * 1024 * 1024);
     });
     const { r } = await pull(reg);
-    expectFailure(r, { exit: 1, code: "E_REGISTRY", has: [/response from http:\/\/127\.0\.0\.1:\d+\/v2\/team\/app\/manifests\/v1 is larger than 4194304 bytes/] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [/response from http:\/\/127\.0\.0\.1:\d+\/v2\/team\/app\/manifests\/v1 is larger than 4194304 bytes/],
+    });
     expect(sent()).toBeLessThan(20 * 1024 * 1024);
   });
   it("49 a manifest that is not JSON", async () => {
@@ -540,12 +704,20 @@ describe("hostile registry responses", () => {
     const img = fakeImage({ manifest: (m) => ({ ...m, mediaType: "application/vnd.example.thing+json" }) });
     img.manifestType = "text/html";
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`${reg.host}/team/app:v1: unsupported manifest media type "application/vnd.example.thing+json"`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`${reg.host}/team/app:v1: unsupported manifest media type "application/vnd.example.thing+json"`],
+    });
   });
   it("51 a manifest without layers", async () => {
     const img = fakeImage({ manifest: (m) => ({ ...m, layers: undefined }) });
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`manifest ${img.digest} is not an image manifest (no config or layers)`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`manifest ${img.digest} is not an image manifest (no config or layers)`],
+    });
   });
   it("52 a config that is not JSON", async () => {
     const img = fakeImage({ config: Buffer.from("<html>not a config</html>") });
@@ -563,22 +735,28 @@ describe("hostile registry responses", () => {
       JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaType.OCI_INDEX,
-        manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: img.digest, size: img.manifest.length, platform: { os: "linux", architecture: "arm64" } }],
+        manifests: [
+          { mediaType: MediaType.OCI_MANIFEST, digest: img.digest, size: img.manifest.length, platform: { os: "linux", architecture: "arm64" } },
+        ],
       }),
     );
     const reg = await fake(
-      registryFor(img, (req, res, url) => {
+      registryFor(img, (_req, res, url) => {
         if (!url.pathname.endsWith("/manifests/v1")) return false;
         res.writeHead(200, { "content-type": MediaType.OCI_INDEX }).end(index);
         return true;
       }),
     );
-    expectFailure((await pull(reg, "team/app:v1", ["--platform", "linux/s390x"])).r, { exit: 1, code: "E_PLATFORM", has: [`no manifest for linux/s390x in index ${sha256(index)} (has: linux/arm64)`] });
+    expectFailure((await pull(reg, "team/app:v1", ["--platform", "linux/s390x"])).r, {
+      exit: 1,
+      code: "E_PLATFORM",
+      has: [`no manifest for linux/s390x in index ${sha256(index)} (has: linux/arm64)`],
+    });
   });
   it("55 a redirect to another host does not carry Authorization", async () => {
     const img = fakeImage();
     const layerDigest = sha256(img.layer);
-    const storage = await fake((req, res) => {
+    const storage = await fake((_req, res) => {
       res.writeHead(200, { "content-length": img.layer.length }).end(img.layer);
     }, "localhost");
     const basic = "Basic " + Buffer.from(`${USER}:${SECRET}`).toString("base64");
@@ -603,15 +781,23 @@ describe("hostile registry responses", () => {
     for (const form of LEAK_FORMS) expect(r.text).not.toContain(form);
   });
   it("56 a 401 with an unsupported authentication scheme", async () => {
-    const reg = await fake((req, res) => void res.writeHead(401, { "www-authenticate": "Negotiate" }).end());
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_UNAUTHORIZED", has: [`registry ${reg.host}`, "unsupported authentication scheme negotiate"] });
+    const reg = await fake((_req, res) => void res.writeHead(401, { "www-authenticate": "Negotiate" }).end());
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_UNAUTHORIZED",
+      has: [`registry ${reg.host}`, "unsupported authentication scheme negotiate"],
+    });
   });
   it("57 a 401 Bearer challenge without a realm", async () => {
-    const reg = await fake((req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer service="registry"' }).end());
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_UNAUTHORIZED", has: [`registry ${reg.host}`, 'WWW-Authenticate: Bearer service="registry"'] });
+    const reg = await fake((_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer service="registry"' }).end());
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_UNAUTHORIZED",
+      has: [`registry ${reg.host}`, 'WWW-Authenticate: Bearer service="registry"'],
+    });
   });
   it("58 a 401 whose Bearer realm is not a URL", async () => {
-    const reg = await fake((req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url",service="r"' }).end());
+    const reg = await fake((_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url",service="r"' }).end());
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`registry ${reg.host} sent an invalid token realm "not a url"`] });
   });
   it("59 a token endpoint answering garbage", async () => {
@@ -619,7 +805,11 @@ describe("hostile registry responses", () => {
       if (req.url.startsWith("/token")) return void res.writeHead(200, { "content-type": "text/html" }).end("<html>login page</html>");
       res.writeHead(401, { "www-authenticate": `Bearer realm="${self.url}/token",service="fake"` }).end();
     });
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`(token from ${reg.host}): the token service answered something that is not JSON`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`(token from ${reg.host}): the token service answered something that is not JSON`],
+    });
   });
   it("60 a token endpoint answering JSON without a token", async () => {
     const reg = await fake((req, res, self) => {
@@ -629,7 +819,7 @@ describe("hostile registry responses", () => {
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["the token service answered no token"] });
   });
   it("61 a redirect loop", async () => {
-    const reg = await fake((req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end());
+    const reg = await fake((_req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end());
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["more than 10 redirects", reg.host] });
   });
 });
@@ -643,7 +833,10 @@ function rawLayout(parts: { manifest: Buffer; blobs: Buffer[]; index?: string; o
   writeFileSync(
     join(d, "index.json"),
     parts.index ??
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: sha256(parts.manifest), size: parts.manifest.length }] }),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: sha256(parts.manifest), size: parts.manifest.length }],
+      }),
   );
   return d;
 }
@@ -688,14 +881,22 @@ describe("hostile layers through the CLI (tar-read, via `base add-node`)", () =>
     expectFailure(await addNode(tar), { exit: 1, code: "E_TAR_READ", has: ['truncated inside "usr/local/bin/node"'] });
   });
   it("63 a header with a bad checksum", async () => {
-    expectFailure(await addNode(rawTar([{ name: "usr/local/bin/node", data: "x", badChecksum: true }])), { exit: 1, code: "E_TAR_READ", has: ["at offset 0: header checksum does not match"] });
+    expectFailure(await addNode(rawTar([{ name: "usr/local/bin/node", data: "x", badChecksum: true }])), {
+      exit: 1,
+      code: "E_TAR_READ",
+      has: ["at offset 0: header checksum does not match"],
+    });
   });
   it("64 a layer that claims gzip but is not", async () => {
     const raw = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(100, 0xff)]);
     expectFailure(await addNode({ raw }), { exit: 1, code: "E_TAR_READ", has: [sha256(raw), "not a valid gzip stream"] });
   });
   it("65 an unknown entry type", async () => {
-    expectFailure(await addNode(rawTar([{ name: "usr/local/bin/node", type: "Q" }])), { exit: 1, code: "E_TAR_READ", has: ['unsupported entry type "Q"'] });
+    expectFailure(await addNode(rawTar([{ name: "usr/local/bin/node", type: "Q" }])), {
+      exit: 1,
+      code: "E_TAR_READ",
+      has: ['unsupported entry type "Q"'],
+    });
   });
 });
 
@@ -722,39 +923,89 @@ const GOOD_CFG = {
 describe("launch config and environment", () => {
   it("66 PIPELINE_REPOSITORY with a tag", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: should not contain a tag or digest, got "localhost:5000/team/app:v2"'] }, { env: { ...l.env, PIPELINE_REPOSITORY: "localhost:5000/team/app:v2" } });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: should not contain a tag or digest, got "localhost:5000/team/app:v2"'] },
+      { env: { ...l.env, PIPELINE_REPOSITORY: "localhost:5000/team/app:v2" } },
+    );
   });
   it("67 PIPELINE_REPOSITORY without a host", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "teamapp"'] }, { env: { ...l.env, PIPELINE_REPOSITORY: "teamapp" } });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "teamapp"'] },
+      { env: { ...l.env, PIPELINE_REPOSITORY: "teamapp" } },
+    );
   });
   it("68 PIPELINE_REPOSITORY with uppercase", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ["PIPELINE_REPOSITORY: repository", '"Team/App"'] }, { env: { ...l.env, PIPELINE_REPOSITORY: "localhost:5000/Team/App" } });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      { exit: 1, code: "E_BAD_REFERENCE", has: ["PIPELINE_REPOSITORY: repository", '"Team/App"'] },
+      { env: { ...l.env, PIPELINE_REPOSITORY: "localhost:5000/Team/App" } },
+    );
   });
   it("69 a launch config that is not JSON", async () => {
     const l = launchConfig("{ nope");
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_LAUNCH_CONFIG", has: [`cannot read launch config ${l.config}`] }, { env: l.env });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      { exit: 1, code: "E_LAUNCH_CONFIG", has: [`cannot read launch config ${l.config}`] },
+      { env: l.env },
+    );
   });
   it("70 a launch config without images", async () => {
     const l = launchConfig({ ...GOOD_CFG, images: undefined });
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_LAUNCH_CONFIG", has: [`launch config ${l.config} is malformed (rebuild the target): "images" must be an array, got nothing`] }, { env: l.env });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      {
+        exit: 1,
+        code: "E_LAUNCH_CONFIG",
+        has: [`launch config ${l.config} is malformed (rebuild the target): "images" must be an array, got nothing`],
+      },
+      { env: l.env },
+    );
   });
   it("71 a launch config with a bad registry", async () => {
     const l = launchConfig({ ...GOOD_CFG, registry: "https://localhost:5000" });
-    await fails(["bazel-push", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['//app:hello_push: registry: expected a registry host like "localhost:5000" or "ghcr.io" (no scheme, no path), got "https://localhost:5000"'] }, { env: l.env });
+    await fails(
+      ["bazel-push", "--config", l.config],
+      {
+        exit: 1,
+        code: "E_BAD_REFERENCE",
+        has: [
+          '//app:hello_push: registry: expected a registry host like "localhost:5000" or "ghcr.io" (no scheme, no path), got "https://localhost:5000"',
+        ],
+      },
+      { env: l.env },
+    );
   });
   it("72 PIPELINE_CONTAINER_IMAGE_URIS that is not JSON", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-run", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'] }, { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: "default=localhost:5000/a/b" } });
+    await fails(
+      ["bazel-run", "--config", l.config],
+      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'] },
+      { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: "default=localhost:5000/a/b" } },
+    );
   });
   it("73 PIPELINE_CONTAINER_IMAGE_URIS that is a JSON array", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-run", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object of image name to reference, got "[\\"localhost:5000/a/b\\"]"'] }, { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '["localhost:5000/a/b"]' } });
+    await fails(
+      ["bazel-run", "--config", l.config],
+      {
+        exit: 1,
+        code: "E_BAD_REFERENCE",
+        has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object of image name to reference, got "[\\"localhost:5000/a/b\\"]"'],
+      },
+      { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '["localhost:5000/a/b"]' } },
+    );
   });
   it("74 PIPELINE_CONTAINER_IMAGE_URIS with an entry that is not a reference", async () => {
     const l = launchConfig(GOOD_CFG);
-    await fails(["bazel-run", "--config", l.config], { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS["cuda"]', '"Not A Ref"'] }, { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '{"cuda":"Not A Ref"}' } });
+    await fails(
+      ["bazel-run", "--config", l.config],
+      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS["cuda"]', '"Not A Ref"'] },
+      { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '{"cuda":"Not A Ref"}' } },
+    );
   });
 });
 
@@ -764,13 +1015,25 @@ describe("OCI layouts", () => {
 
   it("75 push of a directory without oci-layout", async () => {
     const d = rawLayout({ ...good(), ociLayout: false });
-    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${d} is not an OCI image layout (no oci-layout file)`] });
+    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`${d} is not an OCI image layout (no oci-layout file)`],
+    });
   });
   it("75b push of a path that does not exist, or is a file: says so, not 'no oci-layout file'", async () => {
     const d = join(rawLayout(good()), "no-such-dir");
-    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${d} is not an OCI image layout (no such directory)`] });
+    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`${d} is not an OCI image layout (no such directory)`],
+    });
     const f = join(rawLayout(good()), "oci-layout");
-    await fails(["push", f, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`${f} is not an OCI image layout (not a directory)`] });
+    await fails(["push", f, "--repository", "127.0.0.1:1/a/b"], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`${f} is not an OCI image layout (not a directory)`],
+    });
   });
   it("76 index.json that is not JSON", async () => {
     const d = rawLayout({ ...good(), index: "{ broken" });
@@ -792,19 +1055,36 @@ describe("OCI layouts", () => {
     await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not valid JSON`] });
   });
   it("80 a config whose diff_ids do not match the layers", async () => {
-    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256("a"), sha256("b")] } }));
-    const manifest = Buffer.from(JSON.stringify({ ...JSON.parse(img.manifest.toString()), config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length } }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256("a"), sha256("b")] } }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(img.manifest.toString()),
+        config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length },
+      }),
+    );
     const d = rawLayout({ manifest, blobs: [config, img.layer] });
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: config lists 2 diff_ids but the manifest has 1 layers`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: config lists 2 diff_ids but the manifest has 1 layers`],
+    });
   });
   it("81 index.json that is JSON null", async () => {
     const d = rawLayout({ ...good(), index: "null" });
     await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: index.json lists no manifests`] });
   });
   it("82 a manifest without layers", async () => {
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: JSON.parse(img.manifest.toString()).config }));
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: JSON.parse(img.manifest.toString()).config }),
+    );
     const d = rawLayout({ manifest, blobs: [img.config] });
-    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not an image manifest (no config or layers)`] });
+    await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not an image manifest (no config or layers)`],
+    });
   });
 
   for (const h of HOSTILE_LAYERS) {

@@ -29,7 +29,10 @@ mkdirSync(join(root, "declared/node_modules"), { recursive: true });
 // A package in both trees: the workspace root's copy is met first by esbuild's upward walk (as `yaml` is in the rules'
 // own checkout after `npm ci`), the declared one must be bundled.
 write("bin/entry-shared.js", `module.exports = require("shared-dep");\n`);
-for (const [dir, text] of [["node_modules", "UNDECLARED COPY"], ["declared/node_modules", "DECLARED COPY"]]) {
+for (const [dir, text] of [
+  ["node_modules", "UNDECLARED COPY"],
+  ["declared/node_modules", "DECLARED COPY"],
+]) {
   write(`${dir}/shared-dep/package.json`, JSON.stringify({ name: "shared-dep", version: "1.0.0", main: "index.js" }));
   write(`${dir}/shared-dep/index.js`, `module.exports = "${text}";\n`);
 }
@@ -55,7 +58,9 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
   test("a require resolving outside the inputs fails, naming the importer, the request and the file", () => {
     const r = bundle([]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not an input of this action`);
+    expect(r.stderr).toContain(
+      `bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not an input of this action`,
+    );
     expect(r.stderr).toContain("`external`");
     expect(r.out).toBe("");
   });
@@ -75,7 +80,10 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
   });
 
   test("a package declared and also present in an undeclared node_modules above the importer: the declared copy is bundled", () => {
-    const r = bundle(["--input", "declared/node_modules/shared-dep/package.json", "--input", "declared/node_modules/shared-dep/index.js"], "bin/entry-shared.js");
+    const r = bundle(
+      ["--input", "declared/node_modules/shared-dep/package.json", "--input", "declared/node_modules/shared-dep/index.js"],
+      "bin/entry-shared.js",
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.out).toContain("DECLARED COPY");
     expect(r.out).not.toContain("UNDECLARED COPY");

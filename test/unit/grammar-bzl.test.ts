@@ -68,7 +68,9 @@ def _accepts(dfa, s):
   for (const [name, dfa] of Object.entries(STARLARK_GRAMMARS)) {
     const constant = `_${name.replace(/^is_/, "").toUpperCase()}`;
     parts.push(`${constant} = ${starlarkTable(dfa)}\n`);
-    parts.push(`def ${name}(s):\n    """Whether \`s\` is accepted (see src/oci/grammar-dfa.ts).\n\n    Args:\n      s: the string to check.\n\n    Returns:\n      True or False.\n    """\n    return _accepts(${constant}, s)\n`);
+    parts.push(
+      `def ${name}(s):\n    """Whether \`s\` is accepted (see src/oci/grammar-dfa.ts).\n\n    Args:\n      s: the string to check.\n\n    Returns:\n      True or False.\n    """\n    return _accepts(${constant}, s)\n`,
+    );
   }
   return parts.join("\n");
 }

@@ -31,7 +31,7 @@ function importsOf(file: string, text: string): string[] {
 }
 
 /** Strongly connected components of more than one file (or a file importing itself): Tarjan's algorithm. */
-export function cycles(graph: Map<string, string[]>): string[][] {
+function cycles(graph: Map<string, string[]>): string[][] {
   let next = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -75,7 +75,10 @@ describe("import graph of src/", () => {
     };
     for (const [f, text] of Object.entries(files)) {
       const info = ts.preProcessFile(text, true, true);
-      g.set(f, info.importedFiles.map((i) => join(dirname(f), `${i.fileName}.ts`)));
+      g.set(
+        f,
+        info.importedFiles.map((i) => join(dirname(f), `${i.fileName}.ts`)),
+      );
     }
     expect(cycles(g)).toEqual([["/m/a.ts", "/m/b.ts", "/m/c.ts"]]);
   });

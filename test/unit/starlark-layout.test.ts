@@ -19,23 +19,22 @@ function declaredRules(text: string): string[] {
 /** The file names in the first column of README's layout table, relative to bazel/. */
 function layoutTableFiles(readme: string): string[] {
   const start = readme.indexOf("## Layout of this repository");
-  expect(start, "README.md has no \"## Layout of this repository\" section").toBeGreaterThan(-1);
+  expect(start, 'README.md has no "## Layout of this repository" section').toBeGreaterThan(-1);
   const section = readme.slice(start).split("\n## ")[0];
   return [...section.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
 }
 
 describe("Starlark layout", () => {
   test("declaredRules finds each kind of rule and nothing else", () => {
-    const text = 'x = rule(\n  implementation = _i,\n)\ny = repository_rule(implementation = _j)\nz = module_extension(implementation = _k)\nw = provider()\n# v = rule(\n';
+    const text =
+      "x = rule(\n  implementation = _i,\n)\ny = repository_rule(implementation = _j)\nz = module_extension(implementation = _k)\nw = provider()\n# v = rule(\n";
     expect(declaredRules(text)).toEqual(["x", "y", "z"]);
   });
 
   test("each file under bazel/private declares at most one rule", () => {
     const files = readdirSync(PRIVATE).filter((f) => f.endsWith(".bzl"));
     expect(files.length).toBeGreaterThan(20);
-    const crowded = files
-      .map((f) => ({ file: f, rules: declaredRules(readFileSync(join(PRIVATE, f), "utf8")) }))
-      .filter((x) => x.rules.length > 1);
+    const crowded = files.map((f) => ({ file: f, rules: declaredRules(readFileSync(join(PRIVATE, f), "utf8")) })).filter((x) => x.rules.length > 1);
     expect(crowded, `files declaring more than one rule: ${JSON.stringify(crowded)}`).toEqual([]);
   });
 

@@ -11,10 +11,14 @@ const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_S
 const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 60;
 
 describe("tsc_worker.js under any sequence of edits", () => {
-  test(`${steps} random steps (seed ${seed}): the worker's answer equals the sandbox's after each`, async () => {
-    const d = await fuzzWorker(seed, steps, (step) => {
-      if (step % 25 === 0) process.stderr.write(`tsc-worker-fuzz: seed ${seed}, step ${step} of ${steps}\n`);
-    });
-    expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
-  }, 60_000 + steps * 30_000);
+  test(
+    `${steps} random steps (seed ${seed}): the worker's answer equals the sandbox's after each`,
+    async () => {
+      const d = await fuzzWorker(seed, steps, (step) => {
+        if (step % 25 === 0) process.stderr.write(`tsc-worker-fuzz: seed ${seed}, step ${step} of ${steps}\n`);
+      });
+      expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
+    },
+    60_000 + steps * 30_000,
+  );
 });

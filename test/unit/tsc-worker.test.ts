@@ -23,7 +23,17 @@ function project(name: string, files: Record<string, string>): { dir: string; ar
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { target: "ES2022", module: "commonjs", strict: true, resolveJsonModule: true, esModuleInterop: true, rootDir: "src", outDir: "out", declaration: true, types: [] },
+      compilerOptions: {
+        target: "ES2022",
+        module: "commonjs",
+        strict: true,
+        resolveJsonModule: true,
+        esModuleInterop: true,
+        rootDir: "src",
+        outDir: "out",
+        declaration: true,
+        types: [],
+      },
       files: ts.map((f) => `src/${f}`),
     }),
   );
@@ -43,7 +53,9 @@ function startWorker(dir: string, env: Record<string, string> = {}) {
 /** TypeScript's lib files, absolute: inputs of every request (the worker treats anything else as absent). */
 function tsLibs(): string[] {
   const libDir = join(REPO_ROOT, "node_modules", "typescript", "lib");
-  return readdirSync(libDir).filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts")).map((f) => join(libDir, f));
+  return readdirSync(libDir)
+    .filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts"))
+    .map((f) => join(libDir, f));
 }
 
 const LIB = "export function double(n: number): number {\n  return n * 2;\n}\n";
@@ -78,7 +90,9 @@ describe("tsc_worker.js", () => {
     writeFileSync(join(p.dir, "node_modules", "ms", "index.js"), "exports.ms = 1;\n");
     const r = await oneShot(p.dir, [...p.args, "--npm-repo", "npm"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/src\/main\.ts\(1,20\): error TS7016: Could not find a declaration file for module 'ms'\. 'node_modules\/ms\/index\.js' implicitly/);
+    expect(r.stderr).toMatch(
+      /src\/main\.ts\(1,20\): error TS7016: Could not find a declaration file for module 'ms'\. 'node_modules\/ms\/index\.js' implicitly/,
+    );
     expect(r.stderr).toContain(
       'hint: "ms" has no types of its own. Add "@npm//:node_modules/@types/ms" to the deps of //test:lib if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module "ms";',
     );
@@ -91,7 +105,9 @@ describe("tsc_worker.js", () => {
     const inputs = ["tsconfig.json", "src/lib.ts", "src/main.ts", "src/data.json"];
     // The compiler's lib files are inputs too (the worker treats anything else as absent); absolute paths here.
     const libDir = join(REPO_ROOT, "node_modules", "typescript", "lib");
-    const all = readdirSync(libDir).filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts")).map((f) => join(libDir, f));
+    const all = readdirSync(libDir)
+      .filter((f) => f.startsWith("lib.") && f.endsWith(".d.ts"))
+      .map((f) => join(libDir, f));
     const withLibs = (id: number) => w.request(p.args, [...inputs, ...all], id);
     const w = startWorker(p.dir);
     try {
@@ -146,8 +162,18 @@ describe("tsc_worker.js", () => {
       try {
         for (let i = 0; i < targets; i++) {
           // One target per tsconfig: a worker keeps its state per project file.
-          writeFileSync(join(dir, `tsconfig-${i}.json`), JSON.stringify({ compilerOptions: { target: "ES2022", lib: ["es5"], module: "commonjs", strict: true, rootDir: "src", outDir: `out-${i}`, types: [] }, files: ["src/lib.ts"] }));
-          const r = await w.request(["--typescript", TYPESCRIPT, "--project", `tsconfig-${i}.json`, "--label", `//t:${i}`, "--expect", `out-${i}/lib.js`], [`tsconfig-${i}.json`, "src/lib.ts", ...libs], i + 1);
+          writeFileSync(
+            join(dir, `tsconfig-${i}.json`),
+            JSON.stringify({
+              compilerOptions: { target: "ES2022", lib: ["es5"], module: "commonjs", strict: true, rootDir: "src", outDir: `out-${i}`, types: [] },
+              files: ["src/lib.ts"],
+            }),
+          );
+          const r = await w.request(
+            ["--typescript", TYPESCRIPT, "--project", `tsconfig-${i}.json`, "--label", `//t:${i}`, "--expect", `out-${i}/lib.js`],
+            [`tsconfig-${i}.json`, "src/lib.ts", ...libs],
+            i + 1,
+          );
           expect(r.exitCode, r.output).toBe(0);
           const m = /tsc_worker: (\d+) targets in memory, heap (\d+) MB/.exec(r.output);
           expect(m, r.output).not.toBeNull();

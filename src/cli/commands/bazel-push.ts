@@ -9,12 +9,12 @@
 import { PipelineError } from "../../errors";
 import { pushTarget, readLaunchConfig } from "../../launch/config";
 import { runfile, runfilesDir } from "../../launch/runfiles";
-import { pushLayouts, PushMetadata, summary, writeMetadata } from "../../launch/push";
+import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../launch/push";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressFor } from "../../registry/progress";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
@@ -37,7 +37,11 @@ export async function pushFromConfig(
   const dir = runfilesDir(io.env);
   const keyPath = sign["sign-key"] || io.env[ENV_SIGN_KEY] || (cfg.signKey ? runfile(dir, cfg.signKey) : undefined);
   if ((sign.provenance || sign["sign-legacy"]) && !keyPath) {
-    throw new PipelineError("E_USAGE", `${cfg.label}: --provenance and --sign-legacy need a key: --sign-key, $${ENV_SIGN_KEY} or the sign_key attribute`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `${cfg.label}: --provenance and --sign-legacy need a key: --sign-key, $${ENV_SIGN_KEY} or the sign_key attribute`,
+      { exitCode: 2 },
+    );
   }
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
   // Opened before anything is pushed: a wrong password pushes nothing.
@@ -46,7 +50,12 @@ export async function pushFromConfig(
   const lockfiles = signingKey ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) }))) : [];
   const target = pushTarget(cfg, overrides.repository, io.env);
   // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
-  const stamp = cfg.stampFiles?.length ? readStatusFiles(cfg.stampFiles.map((f) => runfile(dir, f)), `${cfg.label}: stamp file`) : undefined;
+  const stamp = cfg.stampFiles?.length
+    ? readStatusFiles(
+        cfg.stampFiles.map((f) => runfile(dir, f)),
+        `${cfg.label}: stamp file`,
+      )
+    : undefined;
   const stamped: string[] = [];
   for (const template of cfg.tags) {
     const e = expand(template, stamp);
@@ -73,7 +82,10 @@ export async function pushFromConfig(
   return meta;
 }
 
-export async function bazelPush(a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags & SignFlags, io: CliIo): Promise<void> {
+export async function bazelPush(
+  a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags & SignFlags,
+  io: CliIo,
+): Promise<void> {
   const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform, sign: a });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);

@@ -29,11 +29,11 @@ export async function bazelRun(a: { config: string; "--"?: (string | number)[]; 
   delete env[ENV_CONTAINER_IMAGE_LAYOUTS]; // pushed: runInContainer() pulls the references
   // The launcher names the preload (the CLI itself is one bundled file: nothing sits beside it).
   const preload = cfg.preload ? runfile(dir, cfg.preload) : join(__dirname, "..", "..", "..", "tools", "preload.js");
-  const child = spawn(
-    process.execPath,
-    ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args],
-    { cwd: runfile(dir, cfg.workspace), env, stdio: "inherit" },
-  );
+  const child = spawn(process.execPath, ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args], {
+    cwd: runfile(dir, cfg.workspace),
+    env,
+    stdio: "inherit",
+  });
   const stopForwarding = forwardTermination(child);
   try {
     const code = await new Promise<number>((resolve, reject) => {

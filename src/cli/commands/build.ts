@@ -3,8 +3,8 @@
  * from a package.json + lockfile project without Bazel (src/lockfile/build.ts). Prints the image digest.
  */
 import { PipelineError } from "../../errors";
-import { buildLockfileImage, LockfileBuildResult } from "../../lockfile/build";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { buildLockfileImage, type LockfileBuildResult } from "../../lockfile/build";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
@@ -26,7 +26,8 @@ function baseArg(base: string | undefined, cwd: string): string | undefined {
 }
 
 export async function build(a: BuildArgs, io: CliIo): Promise<{ exitCode: number; result: LockfileBuildResult }> {
-  if (!a.lockfile) throw new PipelineError("E_USAGE", "pipeline build needs --lockfile DIR (a directory with package.json and package-lock.json)", { exitCode: 2 });
+  if (!a.lockfile)
+    throw new PipelineError("E_USAGE", "pipeline build needs --lockfile DIR (a directory with package.json and package-lock.json)", { exitCode: 2 });
   if (!a.output) throw new PipelineError("E_USAGE", "pipeline build needs --output DIR (the OCI layout to write)", { exitCode: 2 });
   const result = await buildLockfileImage({
     projectDir: resolve(io.cwd, a.lockfile),
@@ -39,7 +40,9 @@ export async function build(a: BuildArgs, io: CliIo): Promise<{ exitCode: number
     keychainFor: (registry) => keychainFor(a, registry, io),
     insecure: a.insecure,
   });
-  io.stderr(`image ${result.digest}: base ${result.base.describe}, node_modules ${result.nodeModules.digest}${result.nodeModules.cached ? " (cached)" : ""}, app ${result.code.digest} (${result.code.files} files)`);
+  io.stderr(
+    `image ${result.digest}: base ${result.base.describe}, node_modules ${result.nodeModules.digest}${result.nodeModules.cached ? " (cached)" : ""}, app ${result.code.digest} (${result.code.files} files)`,
+  );
   io.stdout(result.digest);
   return { exitCode: 0, result };
 }

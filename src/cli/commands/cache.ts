@@ -6,7 +6,7 @@
  */
 import { relative } from "node:path";
 import { cacheRoot, USAGE_KINDS } from "../../cache/layout";
-import { pruneCache, PruneEntry, PruneReason } from "../../cache/prune";
+import { pruneCache, type PruneEntry, type PruneReason } from "../../cache/prune";
 import { formatBytes, parseDuration, parseSize } from "../../units";
 import { cacheUsage } from "../../cache/usage";
 import type { CliIo } from "../io";
@@ -39,7 +39,11 @@ export async function cacheDu(a: CacheDuArgs, io: CliIo): Promise<void> {
 const DAY = 86_400_000;
 
 function ago(ms: number): string {
-  return ms >= 2 * DAY ? `${Math.floor(ms / DAY)} days` : ms >= 7_200_000 ? `${Math.floor(ms / 3_600_000)} hours` : `${Math.max(0, Math.floor(ms / 60_000))} minutes`;
+  return ms >= 2 * DAY
+    ? `${Math.floor(ms / DAY)} days`
+    : ms >= 7_200_000
+      ? `${Math.floor(ms / 3_600_000)} hours`
+      : `${Math.max(0, Math.floor(ms / 60_000))} minutes`;
 }
 
 function why(e: PruneEntry & { reason: PruneReason }, now: number): string {
@@ -58,7 +62,10 @@ export async function cachePrune(a: CachePruneArgs, io: CliIo): Promise<void> {
   const rel = (p: string) => relative(r.root, p);
   const verb = r.dryRun ? "would remove" : "removed";
   for (const e of r.removed) io.stdout(`${verb} ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): ${why(e, now)}`);
-  for (const e of r.inUse) io.stdout(`kept ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): in use${e.pids?.length ? ` (pid ${e.pids.join(", ")})` : ""}`);
+  for (const e of r.inUse)
+    io.stdout(`kept ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): in use${e.pids?.length ? ` (pid ${e.pids.join(", ")})` : ""}`);
   const n = r.removed.length;
-  io.stdout(`${r.dryRun ? "would free" : "freed"} ${formatBytes(freed)} (${n} entr${n === 1 ? "y" : "ies"}) in ${r.root}; ${formatBytes(r.keptBytes)} of entries kept`);
+  io.stdout(
+    `${r.dryRun ? "would free" : "freed"} ${formatBytes(freed)} (${n} entr${n === 1 ? "y" : "ies"}) in ${r.root}; ${formatBytes(r.keptBytes)} of entries kept`,
+  );
 }

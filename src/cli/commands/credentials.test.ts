@@ -10,9 +10,9 @@ import { chainKeychains } from "../../auth/keychain";
 import { dockerConfigKeychain } from "../../auth/docker-config";
 import { pipelineCredentialsKeychain } from "../../credentials/keychain";
 import { errorText, filesLeaking, leaksIn } from "../../credentials/testing";
-import { tempRegistry, TempRegistry } from "../../devregistry/testing";
+import { tempRegistry, type TempRegistry } from "../../devregistry/testing";
 import type { CliIo } from "../io";
-import { credentialsAdd, credentialsList, credentialsRemove, credentialsTest, WithGitAuth } from "./credentials";
+import { credentialsAdd, credentialsList, credentialsRemove, credentialsTest, type WithGitAuth } from "./credentials";
 import { pipelineErrorOf } from "../../../test/fixtures/errors";
 
 const USER = "robot";
@@ -95,7 +95,10 @@ describe("credentials add / list / remove", () => {
     await credentialsAdd({ service: "docker", url: "ghcr.io/org/", file: "secrets/ghcr" }, io);
     await credentialsAdd({ service: "docker", url: "localhost:5000", "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
     await credentialsAdd({ service: "git", url: "https://github.com/org/", "env-token": "GITHUB_TOKEN" }, io);
-    await credentialsAdd({ service: "git", url: "git@github.com", "aws-secret": "ci/deploy-key", "aws-region": "eu-west-1", "aws-profile": "ci" }, io);
+    await credentialsAdd(
+      { service: "git", url: "git@github.com", "aws-secret": "ci/deploy-key", "aws-region": "eu-west-1", "aws-profile": "ci" },
+      io,
+    );
     expect(io.err).toEqual([
       `added docker ghcr.io/org/ (file ${file}) in ${path}`,
       "warning: environment variable REG_USER is not set here; it must be where the credential is used",
@@ -126,7 +129,10 @@ describe("credentials add / list / remove", () => {
     ]);
 
     io.err.length = 0;
-    await credentialsAdd({ service: "docker", url: "GHCR.io/org", "env-user": "U", "env-password": "P" }, makeIo({ U: "x", P: "y" }, "roundtrip.json"));
+    await credentialsAdd(
+      { service: "docker", url: "GHCR.io/org", "env-user": "U", "env-password": "P" },
+      makeIo({ U: "x", P: "y" }, "roundtrip.json"),
+    );
     await credentialsRemove({ service: "docker", url: "localhost:5000/" }, io);
     await credentialsRemove({ service: "git", url: "ssh://git@github.com" }, io);
     expect(io.err).toEqual([
@@ -167,7 +173,10 @@ describe("credentials add / list / remove", () => {
       [{ service: "docker", url: "ghcr.io", "env-user": "U" }, /--env-user and --env-password go together/],
       [{ service: "docker", url: "ghcr.io", file: "/f", "aws-region": "eu-west-1" }, /--aws-region and --aws-profile go with --aws-secret/],
       [{ service: "docker", url: "ghcr.io", "env-token": "T" }, /--env-token is for git; docker registries need a user name/],
-      [{ service: "git", url: "git@github.com", "aws-secret": "x", "aws-region": "Europe" }, /^credential.source.region: expected an AWS region like "eu-west-1", got "Europe"$/],
+      [
+        { service: "git", url: "git@github.com", "aws-secret": "x", "aws-region": "Europe" },
+        /^credential.source.region: expected an AWS region like "eu-west-1", got "Europe"$/,
+      ],
       [{ service: "git", url: "https://me:tok@github.com/", "env-token": "T" }, /must not hold a password/],
     ];
     for (const [args, re] of cases) {
@@ -217,15 +226,24 @@ describe("credentials test docker (dev registry with Basic auth)", () => {
   it("throws E_CREDENTIAL_REJECTED with a wrong password", async () => {
     const io = makeIo({ REG_USER: USER, REG_PASS: WRONG }, "test-wrong.json");
     await credentialsAdd({ service: "docker", url: `${reg.address}/team`, "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
-    const err = await failure(credentialsTest({ service: "docker", url: `${reg.address}/team/app` }, io, { retry: FAST_RETRY }), "E_CREDENTIAL_REJECTED");
+    const err = await failure(
+      credentialsTest({ service: "docker", url: `${reg.address}/team/app` }, io, { retry: FAST_RETRY }),
+      "E_CREDENTIAL_REJECTED",
+    );
     const source = `rules_pipeline credential "docker ${reg.address}/team" from env $REG_USER/$REG_PASS`;
     expect(err.message).toBe(`registry ${reg.address} rejected ${source} for ${reg.address}/team/app (401 Unauthorized)`);
-    expect(io.out).toEqual([`credential for ${reg.address}/team/app: ${source}`, `rejected: registry ${reg.address} refused ${source} (401 Unauthorized)`]);
+    expect(io.out).toEqual([
+      `credential for ${reg.address}/team/app: ${source}`,
+      `rejected: registry ${reg.address} refused ${source} (401 Unauthorized)`,
+    ]);
   });
 
   it("resolves through the chain it is given", async () => {
     const dockerDir = mkdtempSync(join(tmp, "docker-"));
-    writeFileSync(join(dockerDir, "config.json"), JSON.stringify({ auths: { [reg.address]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString("base64") } } }));
+    writeFileSync(
+      join(dockerDir, "config.json"),
+      JSON.stringify({ auths: { [reg.address]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString("base64") } } }),
+    );
     secretFiles.push(join(dockerDir, "config.json"));
     const io = makeIo({}, "chain.json"); // no rules_pipeline entry: docker config answers
     const keychain = chainKeychains(pipelineCredentialsKeychain({ env: io.env, home }), dockerConfigKeychain({ env: { DOCKER_CONFIG: dockerDir } }));
@@ -315,7 +333,9 @@ describe("credentials test git (git ls-remote against a smart-HTTP server)", () 
     const io = makeIo({ GIT_TOKEN: WRONG }, "git-wrong.json");
     await credentialsAdd({ service: "git", url: git.url, "env-token": "GIT_TOKEN" }, io);
     const err = await failure(credentialsTest({ service: "git", url: git.url }, io), "E_CREDENTIAL_REJECTED");
-    expect(err.message).toMatch(/^git server rejected rules_pipeline credential "git http:\/\/127\.0\.0\.1:\d+\/org\/repo\.git" from env \$GIT_TOKEN for .*: .*Authentication failed/);
+    expect(err.message).toMatch(
+      /^git server rejected rules_pipeline credential "git http:\/\/127\.0\.0\.1:\d+\/org\/repo\.git" from env \$GIT_TOKEN for .*: .*Authentication failed/,
+    );
   });
 
   it("uses the withGitAuth it is given and the environment it prepares", async () => {
@@ -324,7 +344,13 @@ describe("credentials test git (git ls-remote against a smart-HTTP server)", () 
     const basic = Buffer.from(`x-access-token:${GIT_TOKEN}`).toString("base64");
     const stub: WithGitAuth = async (url, cred, fn, opts) => {
       calls.push({ url, cred });
-      return fn({ ...opts?.baseEnv, GIT_TERMINAL_PROMPT: "0", GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
+      return fn({
+        ...opts?.baseEnv,
+        GIT_TERMINAL_PROMPT: "0",
+        GIT_CONFIG_COUNT: "1",
+        GIT_CONFIG_KEY_0: "http.extraHeader",
+        GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+      });
     };
     const found = { secret: { token: GIT_TOKEN }, description: "a test credential" };
     await credentialsTest({ service: "git", url: git.url }, io, { withGitAuth: stub, gitCredential: async () => found });
@@ -335,6 +361,8 @@ describe("credentials test git (git ls-remote against a smart-HTTP server)", () 
   it("says when there is no git credential", async () => {
     const io = makeIo({}, "git-none.json");
     const err = await failure(credentialsTest({ service: "git", url: "https://git.example.com/x.git" }, io), "E_CREDENTIAL_NOT_FOUND");
-    expect(err.message).toBe(`no git credential for https://git.example.com/x.git; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`);
+    expect(err.message).toBe(
+      `no git credential for https://git.example.com/x.git; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`,
+    );
   });
 });

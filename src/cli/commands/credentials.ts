@@ -14,15 +14,15 @@ import type { Keychain, ResolvedCredential } from "../../auth/keychain";
 import { isAnonymous } from "../../auth/keychain";
 import {
   addCredential,
-  CredentialEntry,
-  CredentialSource,
+  type CredentialEntry,
+  type CredentialSource,
   loadCredentialsConfig,
   removeCredential,
   saveCredentialsConfig,
 } from "../../credentials/config";
-import { gitCredential, pipelineCredentialsKeychain, PipelineCredentialsOptions } from "../../credentials/keychain";
-import { CredentialSecret, describeSource, looseModeWarning } from "../../credentials/secret";
-import { CredentialService, normalizeDockerUrl, normalizeUrl, SERVICES } from "../../credentials/url";
+import { gitCredential, pipelineCredentialsKeychain, type PipelineCredentialsOptions } from "../../credentials/keychain";
+import { type CredentialSecret, describeSource, looseModeWarning } from "../../credentials/secret";
+import { type CredentialService, normalizeDockerUrl, normalizeUrl, SERVICES } from "../../credentials/url";
 import { RegistryClient } from "../../registry/client";
 import { parseErrorBody, RegistryError } from "../../registry/errors";
 import type { RetryOptions } from "../../registry/http";
@@ -30,7 +30,6 @@ import type { CliIo } from "../io";
 
 export const REJECTED = "E_CREDENTIAL_REJECTED";
 export const NOT_FOUND = "E_CREDENTIAL_NOT_FOUND";
-
 
 function service(value: string): CredentialService {
   if (!(SERVICES as readonly string[]).includes(value)) throw usage(`service: expected "docker" or "git", got ${JSON.stringify(value)}`);
@@ -75,7 +74,8 @@ function sourceOf(a: CredentialsAddArgs, io: CliIo): CredentialSource {
     return { type: "file", path: a.file.startsWith("~/") || isAbsolute(a.file) ? a.file : resolvePath(io.cwd, a.file) };
   }
   if (a["env-token"] !== undefined) {
-    if (a.service === "docker") throw usage("--env-token is for git; docker registries need a user name: use --env-user and --env-password (the token as the password)");
+    if (a.service === "docker")
+      throw usage("--env-token is for git; docker registries need a user name: use --env-user and --env-password (the token as the password)");
     return { type: "env", token: a["env-token"] };
   }
   if (a["env-user"] !== undefined || a["env-password"] !== undefined) {
@@ -174,7 +174,11 @@ export interface CredentialsTestDeps {
 }
 
 /** `credentials test SERVICE URL [--insecure]`: resolves the credential and makes an authenticated request. */
-export async function credentialsTest(a: { service: string; url: string; insecure?: boolean }, io: CliIo, deps: CredentialsTestDeps = {}): Promise<void> {
+export async function credentialsTest(
+  a: { service: string; url: string; insecure?: boolean },
+  io: CliIo,
+  deps: CredentialsTestDeps = {},
+): Promise<void> {
   const svc = service(a.service);
   if (svc === "docker") await testDocker(a.url, a.insecure ?? false, io, deps);
   else await testGit(a.url, io, deps);
@@ -224,9 +228,7 @@ async function testDocker(url: string, insecure: boolean, io: CliIo, deps: Crede
 
   if (repository) {
     const operation = `list tags of ${where}`;
-    const res = await client
-      .send({ method: "GET", path: `/v2/${repository}/tags/list?n=1`, repository, operation })
-      .catch(refused);
+    const res = await client.send({ method: "GET", path: `/v2/${repository}/tags/list?n=1`, repository, operation }).catch(refused);
     if (res.status === 404) {
       const codes = parseErrorBody(await res.text(64 * 1024).catch(() => "")).map((e) => e.code);
       io.stdout(`tags of ${repository}: accepted (the repository does not exist yet${codes.length ? `: ${codes.join(", ")}` : ""})`);
@@ -285,7 +287,11 @@ async function testGit(url: string, io: CliIo, deps: CredentialsTestDeps): Promi
   normalizeUrl("git", url, "url");
   const opts = credentialsOptions(io);
   const found = await (deps.gitCredential ? deps.gitCredential(url) : gitCredential(url, opts));
-  if (!found) throw new PipelineError(NOT_FOUND, `no git credential for ${redactUrl(url)}; looked in rules_pipeline credentials ${loadCredentialsConfig(opts).path}`);
+  if (!found)
+    throw new PipelineError(
+      NOT_FOUND,
+      `no git credential for ${redactUrl(url)}; looked in rules_pipeline credentials ${loadCredentialsConfig(opts).path}`,
+    );
   io.stdout(`credential for ${redactUrl(url)}: ${found.description}`);
   const withGitAuth: WithGitAuth = deps.withGitAuth ?? (await import("../../git/auth")).withGitAuth;
   const { sanitizeGitOutput } = await import("../../git/redact");
@@ -301,5 +307,8 @@ async function testGit(url: string, io: CliIo, deps: CredentialsTestDeps): Promi
     io.stdout(`rejected: ${redactUrl(url)} refused ${found.description}`);
     throw rejected(`git server rejected ${found.description} for ${redactUrl(url)}: ${detail}`);
   }
-  throw new PipelineError("E_GIT", `git ls-remote ${redactUrl(url)} failed (${run.code === null ? "killed" : `exit ${run.code}`}): ${detail || "no message"}`);
+  throw new PipelineError(
+    "E_GIT",
+    `git ls-remote ${redactUrl(url)} failed (${run.code === null ? "killed" : `exit ${run.code}`}): ${detail || "no message"}`,
+  );
 }

@@ -12,7 +12,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
-import { CliIo, showProgress } from "../io";
+import { type CliIo, showProgress } from "../io";
 
 // The option table is light to import (the command table loads it at start-up); everything else loads on use.
 export { DEPLOY_OPTIONS } from "../deploy-options";
@@ -52,8 +52,16 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     throw new PipelineError("E_USAGE", "--with-secrets is for --render (--apply always creates the Secrets)", { exitCode: 2 });
   }
   const timeout = a.timeout ?? 300;
-  if (!(timeout > 0)) throw new PipelineError("E_USAGE", `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`, { exitCode: 2 });
-  const [{ loadDeploymentSpec, specFieldLocation }, { resolveDeployment }, { parsePlatform }, { formatManifests, parseFormat }, { describeObject, renderDeployment, renderJob }, { manifestsFor }] = await Promise.all([
+  if (!(timeout > 0))
+    throw new PipelineError("E_USAGE", `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`, { exitCode: 2 });
+  const [
+    { loadDeploymentSpec, specFieldLocation },
+    { resolveDeployment },
+    { parsePlatform },
+    { formatManifests, parseFormat },
+    { describeObject, renderDeployment, renderJob },
+    { manifestsFor },
+  ] = await Promise.all([
     import("../../deploy/spec"),
     import("../../deploy/resolve"),
     import("../../oci/platform"),
@@ -65,7 +73,14 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
   if (a.image) spec.interpreter = (await import("../../deploy/model")).containerFromReference(a.image, "--image");
   // Reading the kubeconfig first makes a bad --context fail before any registry request.
-  const loaded = what === "apply" ? (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context }) : undefined;
+  const loaded =
+    what === "apply"
+      ? (await import("../../k8s/kubeconfig")).loadKubeconfig({
+          env: io.env,
+          kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig),
+          context: a.context,
+        })
+      : undefined;
   const resolved = await resolveDeployment(spec, {
     env: io.env,
     offline: a.offline,
@@ -77,7 +92,9 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   for (const flag of ["git-image", "oras-image"] as const) {
     const v = a[flag];
     if (v !== undefined && !/@sha256:[0-9a-f]{64}$/.test(v)) {
-      throw new PipelineError("E_USAGE", `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`, { exitCode: 2 });
+      throw new PipelineError("E_USAGE", `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`, {
+        exitCode: 2,
+      });
     }
   }
   const opts = { namespace: a.namespace ?? loaded?.namespace ?? "default", gitImage: a["git-image"], orasImage: a["oras-image"] };
@@ -93,13 +110,18 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   // --secrets-only run nothing).
   const specPath = resolvePath(io.cwd, a.spec);
   if (!a["secrets-only"]) {
-    await (await import("../../sign/policy")).requireSignedDeployment(resolved, a["require-signature"], { file: specPath, requireSignature: spec.requireSignature }, {
-      env: io.env,
-      insecure: a.insecure,
-      stderr: io.stderr,
-      debug: io.debug,
-      warn: (line) => io.stderr(`warning: ${line}`),
-    });
+    await (await import("../../sign/policy")).requireSignedDeployment(
+      resolved,
+      a["require-signature"],
+      { file: specPath, requireSignature: spec.requireSignature },
+      {
+        env: io.env,
+        insecure: a.insecure,
+        stderr: io.stderr,
+        debug: io.debug,
+        warn: (line) => io.stderr(`warning: ${line}`),
+      },
+    );
   }
   const [{ fillSecrets }, { applyObjects, makeClient }, { waitForRollout }] = await Promise.all([
     import("../../k8s/secret-objects"),

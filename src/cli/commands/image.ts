@@ -54,15 +54,24 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
-
 export async function image(
-  a: { config: string; base?: string; layer: string[]; "out-layout": string; "out-digest": string; "ref-name"?: string; "stamp-file"?: string[]; platform?: string[] } & SbomFlags,
+  a: {
+    config: string;
+    base?: string;
+    layer: string[];
+    "out-layout": string;
+    "out-digest": string;
+    "ref-name"?: string;
+    "stamp-file"?: string[];
+    platform?: string[];
+  } & SbomFlags,
   io: CliIo,
 ): Promise<void> {
   const cfg = readJsonFile(a.config, "--config") as ImageRuleConfig;
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
-    if (i <= 0 || i === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
+    if (i <= 0 || i === spec.length - 1)
+      throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
     const [tgz, descPath] = [spec.slice(0, i), spec.slice(i + 1)];
     const desc = readJsonFile(descPath, "--layer descriptor") as LayerDescriptor & { name: string; files: number };
     return { layer: fileLayer(tgz, desc), createdBy: `rules_pipeline: ${desc.name} layer (${desc.files} files)` };
@@ -74,25 +83,26 @@ export async function image(
   for (const [kind, s] of [...labels.skipped.map((s) => ["label", s] as const), ...annotations.skipped.map((s) => ["annotation", s] as const)]) {
     io.stderr(describeSkip(`${kind} ${s.key} =`, s, status !== undefined));
   }
-  const composeFor = (base: Image | undefined, platform?: Platform) => composeImage({
-    base,
-    baseName: a.base ? sourceOfLayout(a.base) : undefined,
-    layers,
-    entrypoint: cfg.entrypoint,
-    cmd: cfg.cmd,
-    env: cfg.env,
-    workingDir: cfg.workingDir,
-    labels: labels.values,
-    user: cfg.user || undefined,
-    exposedPorts: cfg.exposedPorts,
-    volumes: cfg.volumes,
-    // The stamp's annotations first: the BUILD file's `annotations` win for a key both set.
-    annotations: { ...(status ? stampAnnotations(status) : {}), ...annotations.values },
-    created: sourceDateEpoch(io.env),
-    os: platform?.os ?? cfg.os,
-    architecture: platform?.architecture ?? cfg.architecture,
-    variant: platform?.variant,
-  });
+  const composeFor = (base: Image | undefined, platform?: Platform) =>
+    composeImage({
+      base,
+      baseName: a.base ? sourceOfLayout(a.base) : undefined,
+      layers,
+      entrypoint: cfg.entrypoint,
+      cmd: cfg.cmd,
+      env: cfg.env,
+      workingDir: cfg.workingDir,
+      labels: labels.values,
+      user: cfg.user || undefined,
+      exposedPorts: cfg.exposedPorts,
+      volumes: cfg.volumes,
+      // The stamp's annotations first: the BUILD file's `annotations` win for a key both set.
+      annotations: { ...(status ? stampAnnotations(status) : {}), ...annotations.values },
+      created: sourceDateEpoch(io.env),
+      os: platform?.os ?? cfg.os,
+      architecture: platform?.architecture ?? cfg.architecture,
+      variant: platform?.variant,
+    });
   // Multi-platform: the same layers on each platform's base, under one index (the digest file names the index).
   const platforms = parsePlatformList(a.platform, "--platform");
   if (platforms.length) {
@@ -111,7 +121,11 @@ export async function image(
 
 function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageDigest: string, baseDigest: string | undefined, io: CliIo): void {
   if (!a["sbom-out"]) return;
-  const packageFiles = a["sbom-packages"] ? readFileSync(a["sbom-packages"], "utf8").split("\n").filter((l) => l.trim()) : [];
+  const packageFiles = a["sbom-packages"]
+    ? readFileSync(a["sbom-packages"], "utf8")
+        .split("\n")
+        .filter((l) => l.trim())
+    : [];
   const baseRef = a.base && baseDigest ? { name: sourceOfLayout(a.base), digest: baseDigest } : undefined;
   const sbom = imageSbom({
     name: a["sbom-name"] ?? a["ref-name"] ?? "image",

@@ -2,7 +2,7 @@
 import { readLayout } from "../../layout/read";
 import { parseReference } from "../../oci/reference";
 import { inspect as inspectRemote } from "../../registry/pull";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { hostPlatform, parsePlatform } from "../../oci/platform";
 

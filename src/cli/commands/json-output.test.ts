@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { randomImage } from "../../../test/fixtures/random-image";
-import { TempRegistry, tempRegistry } from "../../devregistry/testing";
+import { type TempRegistry, tempRegistry } from "../../devregistry/testing";
 import { writeLayout } from "../../layout/write";
 import type { Image } from "../../image/image";
 import { runCli } from "../index";
@@ -34,7 +34,14 @@ afterAll(async () => {
 async function cli(argv: string[]): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const io: CliIo = { stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), env: { HOME: tmp }, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  const io: CliIo = {
+    stdout: (l) => stdout.push(l),
+    stderr: (l) => stderr.push(l),
+    env: { HOME: tmp },
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
   return { code: await runCli(argv, io), stdout, stderr };
 }
 
@@ -80,14 +87,23 @@ test("pull --json prints reference, digest, bytes, blobs and the output director
   const r = await cli(["pull", `${repo}:v2`, "--output", out, "--json"]);
   expect(r.code, r.stderr.join("\n")).toBe(0);
   expect(r.stdout).toHaveLength(1);
-  expect(JSON.parse(r.stdout[0])).toEqual({ reference: `${repo}@${image.digest}`, digest: image.digest, bytes: expectedBytes(), blobs: 3, output: out, platforms: ["linux/amd64"] });
+  expect(JSON.parse(r.stdout[0])).toEqual({
+    reference: `${repo}@${image.digest}`,
+    digest: image.digest,
+    bytes: expectedBytes(),
+    blobs: 3,
+    output: out,
+    platforms: ["linux/amd64"],
+  });
 });
 
 test("-v logs one line per registry request on stderr (push and pull); without it there is none", async () => {
   const repo = `${reg.address}/json/debug`;
   const push = await cli(["push", "-v", layout, "--repository", repo]);
   expect(push.code, push.stderr.join("\n")).toBe(0);
-  expect(push.stderr).toContainEqual(expect.stringMatching(new RegExp(`^debug: PUT http://${reg.address}/v2/json/debug/manifests/${image.digest} -> 201 `)));
+  expect(push.stderr).toContainEqual(
+    expect.stringMatching(new RegExp(`^debug: PUT http://${reg.address}/v2/json/debug/manifests/${image.digest} -> 201 `)),
+  );
   const pull = await cli(["pull", `${repo}@${image.digest}`, "--output", join(tmp, "pulled-debug"), "--debug"]);
   expect(pull.code, pull.stderr.join("\n")).toBe(0);
   expect(pull.stderr).toContainEqual(expect.stringMatching(/^debug: GET http:\/\/.*\/blobs\/sha256:[0-9a-f]{64} -> 200 /));

@@ -1,7 +1,7 @@
 /** `pipeline layer`: one reproducible layer from `dest<TAB>src` lines (run by the image rule). */
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
-import { buildLayer, LayerInput } from "../../layer/build";
+import { buildLayer, type LayerInput } from "../../layer/build";
 import type { CliIo } from "../io";
 
 /**

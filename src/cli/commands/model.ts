@@ -5,10 +5,10 @@
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
 import { progressFor } from "../../registry/progress";
-import { LimitFlags, limitsFromFlags } from "../../layer/limits";
+import { type LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { pullModel } from "../../model/pull";
 import { pushModel } from "../../model/push";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 function progressOf(io: CliIo) {
@@ -18,7 +18,10 @@ function progressOf(io: CliIo) {
 /** Pushes DIR to REF (HOST/REPO[:TAG]); prints `HOST/REPO@sha256:...` on stdout. */
 export async function modelPush(a: { dir: string; reference: string; tag?: string[]; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "model push: reference");
-  if (ref.digest) throw new PipelineError("E_USAGE", `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`, { exitCode: 2 });
+  if (ref.digest)
+    throw new PipelineError("E_USAGE", `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`, {
+      exitCode: 2,
+    });
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   const result = await pushModel(a.dir, ref, {
     keychain: await keychainFor(a, ref.registry, io),
@@ -30,7 +33,10 @@ export async function modelPush(a: { dir: string; reference: string; tag?: strin
 }
 
 /** Pulls REF into --output; prints `HOST/REPO@sha256:...` on stdout. */
-export async function modelPull(a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags & LimitFlags, io: CliIo): Promise<void> {
+export async function modelPull(
+  a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags & LimitFlags,
+  io: CliIo,
+): Promise<void> {
   const ref = parseReference(a.reference, "model pull: reference");
   const limits = limitsFromFlags(a, io.env);
   if (!a.output) throw new PipelineError("E_USAGE", "model pull: --output DIR is required", { exitCode: 2 });

@@ -42,7 +42,11 @@ const BAD: [string, RegExp][] = [
 /** Where the path goes in a spec: the spec text (line 2 holds the path) and the YAML path of the field. */
 const FIELDS: [string, (p: string) => string][] = [
   ["models[0].path", (p) => `image: ${IMAGE}\nmodels: [{id: ${MODEL}, path: ${JSON.stringify(p)}}]\n`],
-  ["repositories.mountPath", (p) => `image: ${IMAGE}\nrepositories: {dataset: d, mountPath: ${JSON.stringify(p)}, repositories: [{url: "http://127.0.0.1:1/a.git", name: a}]}\n`],
+  [
+    "repositories.mountPath",
+    (p) =>
+      `image: ${IMAGE}\nrepositories: {dataset: d, mountPath: ${JSON.stringify(p)}, repositories: [{url: "http://127.0.0.1:1/a.git", name: a}]}\n`,
+  ],
 ];
 
 describe("run and deploy --render refuse the same mount paths, while reading the spec", () => {

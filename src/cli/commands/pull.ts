@@ -12,7 +12,7 @@ import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platfo
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
 import { progressFor } from "../../registry/progress";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 export async function pull(
@@ -32,7 +32,8 @@ export async function pull(
   const ref = parseReference(a.reference, "reference");
   const several = a["all-platforms"] || (a.platforms?.length ?? 0) > 0;
   const given = [a.platform && "--platform", a["all-platforms"] && "--all-platforms", a.platforms?.length && "--platforms"].filter(Boolean);
-  if (given.length > 1) throw new PipelineError("E_USAGE", `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`, { exitCode: 2 });
+  if (given.length > 1)
+    throw new PipelineError("E_USAGE", `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`, { exitCode: 2 });
   // The free-space reserve of the cache (1 GiB by default) holds only when $PIPELINE_MIN_FREE_SPACE asks for one:
   // the layout goes where the user said, and must fit. The transfer rate (--min-transfer-rate) holds for every blob.
   const { resolveLimits } = await import("../../layer/limits");

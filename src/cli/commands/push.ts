@@ -17,7 +17,7 @@ import { parsePlatformList } from "../../oci/platform";
 import { resolve } from "node:path";
 import { readSigningKey, signingPassword } from "../../sign/cosign-key";
 import { lockfileDigests } from "../../sign/provenance";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 export function layoutDirOf(source: string): string {
@@ -46,9 +46,11 @@ export async function push(
 ): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
-  if (a.provenance && !a["sign-key"]) throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
+  if (a.provenance && !a["sign-key"])
+    throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
   if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
-  if (a["provenance-lockfile"]?.length && !a.provenance) throw new PipelineError("E_USAGE", "--provenance-lockfile goes with --provenance", { exitCode: 2 });
+  if (a["provenance-lockfile"]?.length && !a.provenance)
+    throw new PipelineError("E_USAGE", "--provenance-lockfile goes with --provenance", { exitCode: 2 });
   const lockfiles = await lockfileDigests((a["provenance-lockfile"] ?? []).map((file) => ({ name: file, file: resolve(io.cwd, file) })));
   // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
   const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
@@ -60,12 +62,49 @@ export async function push(
     platforms: parsePlatformList(a.platform, "--platform"),
     signingKey,
     legacySignature: a["sign-legacy"],
-    ...(a.provenance ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] }, lockfiles } } : {}),
+    ...(a.provenance
+      ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] }, lockfiles } }
+      : {}),
   });
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const { reference, digest, bytes, blobs, tags, uploaded, uploadedBytes, skipped, mounted, platforms, manifests, dropped, sbom, signature, legacySignature, provenance } = meta;
-    io.stdout(JSON.stringify({ reference, digest, bytes, blobs, tags, uploaded: { blobs: uploaded, bytes: uploadedBytes }, skipped, mounted, platforms, manifests: manifests ?? [], dropped, ...(sbom ? { sbom } : {}), ...(signature ? { signature } : {}), ...(legacySignature ? { legacySignature } : {}), ...(provenance ? { provenance } : {}) }));
+    const {
+      reference,
+      digest,
+      bytes,
+      blobs,
+      tags,
+      uploaded,
+      uploadedBytes,
+      skipped,
+      mounted,
+      platforms,
+      manifests,
+      dropped,
+      sbom,
+      signature,
+      legacySignature,
+      provenance,
+    } = meta;
+    io.stdout(
+      JSON.stringify({
+        reference,
+        digest,
+        bytes,
+        blobs,
+        tags,
+        uploaded: { blobs: uploaded, bytes: uploadedBytes },
+        skipped,
+        mounted,
+        platforms,
+        manifests: manifests ?? [],
+        dropped,
+        ...(sbom ? { sbom } : {}),
+        ...(signature ? { signature } : {}),
+        ...(legacySignature ? { legacySignature } : {}),
+        ...(provenance ? { provenance } : {}),
+      }),
+    );
   } else io.stdout(meta.reference);
 }

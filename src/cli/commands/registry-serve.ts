@@ -115,9 +115,8 @@ export async function registryServe(opts: RegistryServeOptions, io: RegistryServ
   if (opts.user !== undefined && (opts.user === "" || opts.user.includes(":"))) {
     throw usage(`--user ${JSON.stringify(opts.user)}: expected a non-empty name without ":"`);
   }
-  const auth = opts.user !== undefined && opts.passwordFile !== undefined
-    ? { user: opts.user, password: await readPassword(opts.passwordFile) }
-    : undefined;
+  const auth =
+    opts.user !== undefined && opts.passwordFile !== undefined ? { user: opts.user, password: await readPassword(opts.passwordFile) } : undefined;
   const registry = await startDevRegistry({
     root: opts.root,
     host: opts.host,

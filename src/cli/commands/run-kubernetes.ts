@@ -20,7 +20,7 @@ import { PipelineError } from "../../errors";
 import { onTermination } from "../../process/signals";
 import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
-import { parseEnvFlags, RunArgs } from "./run-flags";
+import { parseEnvFlags, type RunArgs } from "./run-flags";
 import type { ResolvedDeployment } from "../../deploy/types";
 import type { RunOverrides } from "../../k8s/run-job";
 
@@ -42,10 +42,21 @@ export interface RunKubernetesArgs extends RunArgs {
   "poll-interval"?: number;
 }
 
-
 const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
 const KUBERNETES_ONLY = [
-  "keep-job", "namespace", "kubeconfig", "context", "timeout", "cpu", "memory", "gpu", "machine-type", "restricted", "service-account", "run-as-user", "ttl-seconds",
+  "keep-job",
+  "namespace",
+  "kubeconfig",
+  "context",
+  "timeout",
+  "cpu",
+  "memory",
+  "gpu",
+  "machine-type",
+  "restricted",
+  "service-account",
+  "run-as-user",
+  "ttl-seconds",
 ] as const;
 
 /** Usage errors for flags given with the wrong --on (exported for the local path). */
@@ -57,10 +68,14 @@ export function checkTarget(a: RunKubernetesArgs): void {
   };
   if (a.on === "kubernetes") {
     const bad = LOCAL_ONLY.filter(given);
-    if (bad.length) throw usage(`--on kubernetes: ${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "apply" : "applies"} to local containers only (the cluster decides the runtime and network; use volumes in a spec instead of --mount)`);
+    if (bad.length)
+      throw usage(
+        `--on kubernetes: ${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "apply" : "applies"} to local containers only (the cluster decides the runtime and network; use volumes in a spec instead of --mount)`,
+      );
   } else {
     const bad = KUBERNETES_ONLY.filter(given);
-    if (bad.length) throw usage(`${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "go" : "goes"} with --on kubernetes (got --on ${a.on ?? "local"})`);
+    if (bad.length)
+      throw usage(`${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "go" : "goes"} with --on kubernetes (got --on ${a.on ?? "local"})`);
   }
 }
 
@@ -82,7 +97,11 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     runAsUser: a["run-as-user"],
     ttlSecondsAfterFinished: a["ttl-seconds"],
   };
-  const loaded = (await import("../../k8s/kubeconfig")).loadKubeconfig({ env: io.env, kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig), context: a.context });
+  const loaded = (await import("../../k8s/kubeconfig")).loadKubeconfig({
+    env: io.env,
+    kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig),
+    context: a.context,
+  });
   const namespace = a.namespace ?? loaded.namespace ?? "default";
   const { imageSpec, runJob, runJobName, runSpec } = await import("../../k8s/run-job");
   const { containerFromReference } = await import("../../deploy/model");
@@ -97,30 +116,50 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     if (a.image) spec.interpreter = containerFromReference(a.image, "--image", io.cwd);
     const extras = [spec.code.kind !== "None" && "code", spec.models.length && "models", spec.repositories && "repositories"].filter(Boolean);
     if (extras.length) {
-      throw usage(`${specPath}: ${extras.join(", ")} need init containers, which --on kubernetes does not run: use \`pipeline deploy ${a.spec} --apply --job\``);
+      throw usage(
+        `${specPath}: ${extras.join(", ")} need init containers, which --on kubernetes does not run: use \`pipeline deploy ${a.spec} --apply --job\``,
+      );
     }
-    if (spec.resources.replicas > 1) throw usage(`${specPath}: resources.replicas is ${spec.resources.replicas}; --on kubernetes runs one pod (use \`pipeline deploy ${a.spec} --apply --job\`)`);
-    if (spec.interpreter.kind === "ContainerInLayout") throw usage(`${specPath}: the image is an OCI layout on this machine, which a cluster cannot pull: push it and pass --image HOST/REPO@sha256:...`);
+    if (spec.resources.replicas > 1)
+      throw usage(
+        `${specPath}: resources.replicas is ${spec.resources.replicas}; --on kubernetes runs one pod (use \`pipeline deploy ${a.spec} --apply --job\`)`,
+      );
+    if (spec.interpreter.kind === "ContainerInLayout")
+      throw usage(
+        `${specPath}: the image is an OCI layout on this machine, which a cluster cannot pull: push it and pass --image HOST/REPO@sha256:...`,
+      );
     // Resolved before the flags are applied: resolve's messages name the spec file's lines (specFieldLocation).
     const resolved = await resolveDeployment(spec, { env: io.env, insecure: a.insecure, warn });
     deployment = { ...resolved, spec: runSpec(resolved.spec, overrides) };
     specFile = { file: specPath, requireSignature: spec.requireSignature };
   } else {
     const interp = containerFromReference(a.image!, "--image", io.cwd);
-    if (interp.kind === "ContainerInLayout") throw usage(`--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`);
-    if (interp.kind !== "ContainerAtDigest") throw usage(`--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`);
+    if (interp.kind === "ContainerInLayout")
+      throw usage(
+        `--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`,
+      );
+    if (interp.kind !== "ContainerAtDigest")
+      throw usage(`--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`);
     const spec = imageSpec(a.name ?? interp.repository.split("/").pop()!, interp);
     deployment = { spec: runSpec(spec, overrides), image: `${interp.repository}@${interp.digest}`, warnings: [] };
   }
   // Before any request to the cluster: the image's signature, when a key is required.
-  await (await import("../../sign/policy")).requireSignedDeployment(deployment, a["require-signature"], specFile, { env: io.env, insecure: a.insecure, stderr: io.stderr, debug: io.debug, warn });
+  await (await import("../../sign/policy")).requireSignedDeployment(deployment, a["require-signature"], specFile, {
+    env: io.env,
+    insecure: a.insecure,
+    stderr: io.stderr,
+    debug: io.debug,
+    warn,
+  });
   const job = runJob({ name: runJobName(a.name ?? deployment.spec.name), namespace, deployment, serviceAccount: a["service-account"] });
   const jobName = job.metadata!.name!;
   const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([import("../../deploy/env"), import("../../k8s/names")]);
   const fromSecrets = deployment.spec.env.filter((e) => envSecretName(e.value) !== undefined);
   if (fromSecrets.length) {
     const objects = [...new Set(fromSecrets.map((e) => namedSecretObjectName(envSecretName(e.value)!)))];
-    io.stderr(`env ${fromSecrets.map((e) => e.name).join(", ")}: read from the Secrets ${objects.join(", ")} (\`pipeline deploy ${a.spec ?? "SPEC"} --apply\` creates them)`);
+    io.stderr(
+      `env ${fromSecrets.map((e) => e.name).join(", ")}: read from the Secrets ${objects.join(", ")} (\`pipeline deploy ${a.spec ?? "SPEC"} --apply\` creates them)`,
+    );
   }
 
   const [{ KubeHttp }, { runOnCluster }] = await Promise.all([import("../../k8s/run-api"), import("../../k8s/run-on-cluster")]);
@@ -147,7 +186,8 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   } catch (e) {
     if (stop.signal.aborted) {
       // Interrupted: only a failure to clean up is worth a line (the Job may be left behind).
-      if (!(e instanceof PipelineError && e.code === "E_ABORTED")) io.stderr(`error${e instanceof PipelineError ? `[${e.code}]` : ""}: ${(e as Error).message}`);
+      if (!(e instanceof PipelineError && e.code === "E_ABORTED"))
+        io.stderr(`error${e instanceof PipelineError ? `[${e.code}]` : ""}: ${(e as Error).message}`);
       return { exitCode: 130 };
     }
     throw e;

@@ -25,7 +25,9 @@ describe("pipeline run flags", () => {
       { source: "/work/e", destination: "/y", readonly: false },
     ]);
     expect(() => parseMountFlags(["d"], "/w")).toThrow(/--mount: expected SRC:DST\[:ro\|:rw\], got "d"/);
-    expect(() => parseMountFlags(["d:data"], "/w")).toThrow('--mount d:data: container path: expected an absolute path (starting with /) (got "data")');
+    expect(() => parseMountFlags(["d:data"], "/w")).toThrow(
+      '--mount d:data: container path: expected an absolute path (starting with /) (got "data")',
+    );
   });
 
   it("--mount: the container path gets the spec's mount path check (path-checks.ts)", () => {
@@ -92,6 +94,8 @@ describe("--image oci:DIR[@sha256:...] with a spec takes the forms it takes with
   it("deploy --render --image oci:DIR: a cluster cannot pull a local layout", async () => {
     const e = await pipelineErrorOf(deploy({ spec, render: true, image: `oci:${layout}` }, here));
     expect(e.code).toBe("E_K8S_UNSUPPORTED");
-    expect(e.message).toBe(`image: "oci:${layout}@${digest}" is an OCI layout on this machine, which a cluster cannot pull: push it (bazel run //pkg:NAME_push) and give HOST/REPO@sha256:...`);
+    expect(e.message).toBe(
+      `image: "oci:${layout}@${digest}" is an OCI layout on this machine, which a cluster cannot pull: push it (bazel run //pkg:NAME_push) and give HOST/REPO@sha256:...`,
+    );
   });
 });

@@ -26,13 +26,12 @@ import type { Keychain } from "../../auth/keychain";
 import { onTermination } from "../../process/signals";
 import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
-import { parseEnvFlags, parseMountFlags, RunArgs } from "./run-flags";
+import { parseEnvFlags, parseMountFlags, type RunArgs } from "./run-flags";
 
 export type { RunArgs };
 export { parseEnvFlags, parseMountFlags };
 
 export { RUN_OPTIONS } from "../deploy-options";
-
 
 /**
  * `--image REF` as an interpreter, the same with or without a spec: one grammar, and `oci:DIR[@DIGEST]` pinned to
@@ -52,7 +51,8 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   if ((a as { on?: string }).on === "kubernetes") return onKubernetes.runKubernetes(a, io);
   onKubernetes.checkTarget(a);
   if (!a.spec && !a.image) throw usage("pipeline run: name a deployment spec file, or an image with --image REF");
-  if (a.spec && (a.workdir || a.entrypoint || (a.replicas ?? 1) !== 1)) throw usage("--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)");
+  if (a.spec && (a.workdir || a.entrypoint || (a.replicas ?? 1) !== 1))
+    throw usage("--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)");
   const replicas = a.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw usage(`--replicas: expected a positive integer, got ${JSON.stringify(a.replicas)}`);
   const stopTimeout = a["stop-timeout"] ?? 5;
@@ -108,7 +108,8 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       const { runContainer } = await import("../../run/container");
       const { formatLayoutReference } = await import("../../deploy/layout-image");
       const image = interp.kind === "ContainerInLayout" ? formatLayoutReference({ dir: interp.layout, digest: interp.digest }) : a.image;
-      const registry = interp.kind === "ContainerInLayout" ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+      const registry =
+        interp.kind === "ContainerInLayout" ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
       const keychain = registry ? await keychainFor(a, registry, io) : undefined;
       return await runContainer({
         ...common,
@@ -134,7 +135,8 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     if (a.name) spec.name = a.name;
     // --image with a spec: the spec runs that image (e.g. the one `bazel run //pkg:NAME_push` just pushed).
     if (a.image) spec.interpreter = await imageFlag(a.image, io.cwd);
-    const image = spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
+    const image =
+      spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
     const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
     signatureKey = policy.requiredKey(a["require-signature"], io.env, { file: specPath, requireSignature: spec.requireSignature });
@@ -142,9 +144,22 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       const pinned = resolved.spec.interpreter;
       if (pinned.kind === "ContainerAtDigest") await verified(`${pinned.repository}@${pinned.digest}`, keychain);
       else if (pinned.kind === "ContainerInLayout") await verified(`oci:${pinned.layout}`, keychain);
-      else throw new PipelineError("E_SIGNATURE", `${specPath}: a signature is required (--require-signature ${signatureKey}) and the spec's interpreter is ${pinned.kind}, not an image`);
+      else
+        throw new PipelineError(
+          "E_SIGNATURE",
+          `${specPath}: a signature is required (--require-signature ${signatureKey}) and the spec's interpreter is ${pinned.kind}, not an image`,
+        );
     }
-    return await runDeployment(resolved, { ...common, keychain, env: io.env, baseDir: dirname(specPath), args, extraEnv, extraMounts: mounts, allowHostPaths: (a["allow-host-path"] ?? []).map((p) => resolve(io.cwd, p)) });
+    return await runDeployment(resolved, {
+      ...common,
+      keychain,
+      env: io.env,
+      baseDir: dirname(specPath),
+      args,
+      extraEnv,
+      extraMounts: mounts,
+      allowHostPaths: (a["allow-host-path"] ?? []).map((p) => resolve(io.cwd, p)),
+    });
   } finally {
     offSignals();
     await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));

@@ -5,8 +5,8 @@
  */
 import { PipelineError } from "../../errors";
 import { parseReference } from "../../oci/reference";
-import { findLayoutSbom, findRemoteSbom, FoundSbom } from "../../sbom/find";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { findLayoutSbom, findRemoteSbom, type FoundSbom } from "../../sbom/find";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
 interface SpdxPackage {
@@ -24,7 +24,12 @@ export function sbomTable(doc: { packages?: SpdxPackage[] }): string[] {
     rows.push([p.name ?? "", p.versionInfo ?? "", p.licenseDeclared ?? "", purl]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd(),
+  );
 }
 
 export async function sbom(a: { reference: string; json?: boolean; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {

@@ -27,10 +27,7 @@ export async function tarball(a: { image: string[]; tag: string[]; out: string }
   await writeDockerArchive(a.out, taggedImages(readImages(a.image), tags));
 }
 
-export async function load(
-  a: { image: string[]; "default-tag": string[]; tag?: string[]; loader: string },
-  io: CliIo,
-): Promise<void> {
+export async function load(a: { image: string[]; "default-tag": string[]; tag?: string[]; loader: string }, io: CliIo): Promise<void> {
   const defaults = resolveRepoTags(a["default-tag"], [], "--default-tag");
   const tags = a.tag && a.tag.length > 0 ? resolveRepoTags(a.tag, defaults, "--tag") : defaults;
   if (tags.length === 0) throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", { exitCode: 2 });

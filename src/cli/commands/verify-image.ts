@@ -3,13 +3,13 @@
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
 import type { Image } from "../../image/image";
-import { LayerLimits, LimitFlags, limitsFromFlags } from "../../layer/limits";
+import { type LayerLimits, type LimitFlags, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullImage } from "../../registry/pull";
 import { formatResult } from "../../verify/contract";
-import { verifyImage, VerifyReport } from "../../verify/verify";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { verifyImage, type VerifyReport } from "../../verify/verify";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { hostPlatform, parsePlatform } from "../../oci/platform";
 
@@ -43,7 +43,11 @@ export async function verifyImageCommand(a: VerifyImageArgs, io: CliIo): Promise
     for (const r of report.results) io.stdout(formatResult(r));
     const missed = report.results.filter((r) => r.status === "miss").length;
     const warned = report.results.filter((r) => r.status === "warn").length;
-    io.stdout(report.ok ? `image contract: met${warned ? ` (${warned} warning${warned > 1 ? "s" : ""})` : ""}` : `image contract: ${missed} requirement${missed > 1 ? "s" : ""} missed`);
+    io.stdout(
+      report.ok
+        ? `image contract: met${warned ? ` (${warned} warning${warned > 1 ? "s" : ""})` : ""}`
+        : `image contract: ${missed} requirement${missed > 1 ? "s" : ""} missed`,
+    );
   }
   return { exitCode: report.ok ? 0 : 1, report };
 }

@@ -9,24 +9,31 @@ import { RegistryClient } from "../../registry/client";
 import { readPublicKey } from "../../sign/cosign-key";
 import { SLSA_PROVENANCE_V1 } from "../../sign/provenance";
 import { verifyStatement } from "../../sign/verify";
-import { AuthFlags, keychainFor } from "../auth-flags";
+import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 
-export async function verify(a: { reference: string; key: string; provenance?: boolean; json?: boolean; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+export async function verify(
+  a: { reference: string; key: string; provenance?: boolean; json?: boolean; insecure: boolean } & AuthFlags,
+  io: CliIo,
+): Promise<void> {
   const publicKey = readPublicKey(a.key);
   const ref = parseReference(a.reference, "reference");
   const client = new RegistryClient(ref.registry, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, log: io.debug });
   const digest = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
   const image = `${ref.registry}/${ref.repository}@${digest}`;
   const signature = await verifyStatement(client, ref.repository, digest, publicKey);
-  const provenance = a.provenance ? await verifyStatement(client, ref.repository, digest, publicKey, { predicateType: SLSA_PROVENANCE_V1 }) : undefined;
+  const provenance = a.provenance
+    ? await verifyStatement(client, ref.repository, digest, publicKey, { predicateType: SLSA_PROVENANCE_V1 })
+    : undefined;
   if (a.json) {
     const att = provenance ? { provenance: { attestation: provenance.referrer, predicate: provenance.statement?.predicate } } : {};
     const signed = signature.statement ? { statement: signature.statement } : { simpleSigning: signature.simpleSigning };
     io.stdout(JSON.stringify({ reference: image, digest, signature: signature.referrer, via: signature.via, ...signed, ...att }));
     return;
   }
-  io.stderr(`verified: the ${signature.via === "legacy-tag" ? "legacy signature (sha256-<hex>.sig)" : "signature"} ${signature.referrer} of ${image} verifies with ${a.key}`);
+  io.stderr(
+    `verified: the ${signature.via === "legacy-tag" ? "legacy signature (sha256-<hex>.sig)" : "signature"} ${signature.referrer} of ${image} verifies with ${a.key}`,
+  );
   if (provenance) io.stderr(`verified: the SLSA provenance ${provenance.referrer} of ${image} verifies with ${a.key}`);
   io.stdout(image);
 }

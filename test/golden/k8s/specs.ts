@@ -55,7 +55,10 @@ export const fullExample: ResolvedDeployment = {
       ],
     },
     resources: { replicas: 3, instanceType: "A6000", memory: { request: "32Gi", limit: "40Gi" } },
-    probes: { readiness: { kind: "http", path: "/healthz", port: 8080, periodSeconds: 5 }, liveness: { kind: "tcp", port: 9090, initialDelaySeconds: 30 } },
+    probes: {
+      readiness: { kind: "http", path: "/healthz", port: 8080, periodSeconds: 5 },
+      liveness: { kind: "tcp", port: 9090, initialDelaySeconds: 30 },
+    },
     securityContext: { runAsUser: 1000, runAsGroup: 1000 },
     modelCache: "inference-models",
     initImages: { git: `mirror.example.com/alpine/git@${DIGEST}`, oras: `mirror.example.com/oras@${DIGEST}` },
