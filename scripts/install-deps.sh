@@ -27,14 +27,20 @@ fi
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install-deps: npm ci" >&2
-  # npm ci insists that the lockfile lists every platform's optional binaries (rollup's); registries that do not
-  # serve them all (like this project's machines) make that impossible, so fall back to npm install, which still
-  # installs the lockfile's versions.
+  # npm ci refuses a lockfile out of step with package.json (one written where some platform's optional binaries,
+  # rollup's, were not resolved is the usual case). CI fails then: a fresh clone must install exactly the lockfile.
+  # Elsewhere, fall back to npm install --no-save, which installs the lockfile's versions and leaves the checkout as
+  # cloned, and say why.
   ci_log="$(mktemp)"
   npm ci --no-audit --no-fund --loglevel=error 2>"$ci_log" || {
-    echo "install-deps: npm ci refused the lockfile; installing with npm install instead. npm ci said:" >&2
+    echo "install-deps: npm ci refused the lockfile. npm ci said:" >&2
     # One awk, no pipe: with pipefail, `grep | head` fails this script when head closes the pipe early (exit 141).
     awk '/^npm error ./ && n < 6 { print "  " $0; n++ }' "$ci_log" >&2
+    if [[ -n "${CI:-}" ]]; then
+      echo "install-deps: CI is set, so this is an error: run npm install and commit package-lock.json" >&2
+      exit 1
+    fi
+    echo "install-deps: installing the lockfile's versions with npm install --no-save instead" >&2
     npm install --no-save --no-audit --no-fund --loglevel=error # the checkout stays as cloned
   }
   rm -f "$ci_log"
