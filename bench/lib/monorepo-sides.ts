@@ -21,7 +21,7 @@ import { check, CLI, type Ctx } from "./context";
 import { runOk } from "./measure";
 import { changeLibrary, monorepoSources, type MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
 import { generateNpmTree, type NpmTree } from "./npm-tree";
-import { addRealPackages } from "./real-npm";
+import { addRealPackages, lockfileInstallScriptFlags } from "./real-npm";
 import { type Podman, podmanWithBase } from "./podman";
 
 export interface MonoSizes {
@@ -234,10 +234,26 @@ export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Push
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
     await step("pipeline build", () =>
-      runOk(process.execPath, [ctx.cli, "build", "--lockfile", ".", "--output", out, "--base", `oci:${m.base}`, "--cache-dir", cache], {
-        cwd: dir,
-        env: cliEnv(),
-      }),
+      runOk(
+        process.execPath,
+        [
+          ctx.cli,
+          "build",
+          "--lockfile",
+          ".",
+          "--output",
+          out,
+          "--base",
+          `oci:${m.base}`,
+          "--cache-dir",
+          cache,
+          ...lockfileInstallScriptFlags(m.src.real),
+        ],
+        {
+          cwd: dir,
+          env: cliEnv(),
+        },
+      ),
     );
     await step("pipeline push", async () => {
       const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], {

@@ -96,3 +96,8 @@ export function addRealPackages(tree: NpmTree, full: boolean): RealPackages {
     paths: added,
   };
 }
+
+/** `pipeline build --lockfile`'s flags for the real packages: the native addon is built from source, as Bazel's route builds it. */
+export function lockfileInstallScriptFlags(real: RealPackages): string[] {
+  return real.nativeAddon ? ["--allow-install-scripts", real.nativeAddon.name] : [];
+}

@@ -19,6 +19,7 @@ import { check, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
 import { cliEnv, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
 import { writePeerProject } from "../lib/monorepo";
+import { lockfileInstallScriptFlags } from "../lib/real-npm";
 import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
@@ -90,7 +91,19 @@ async function lockfileCold(ctx: Ctx, m: Mono): Promise<Cold> {
       await step("pipeline build", () =>
         runOk(
           process.execPath,
-          [ctx.cli, "build", "--lockfile", ".", "--output", join(dir, ".out"), "--base", m.baseRef, "--cache-dir", join(dir, ".cache")],
+          [
+            ctx.cli,
+            "build",
+            "--lockfile",
+            ".",
+            "--output",
+            join(dir, ".out"),
+            "--base",
+            m.baseRef,
+            "--cache-dir",
+            join(dir, ".cache"),
+            ...lockfileInstallScriptFlags(m.src.real),
+          ],
           { cwd: dir, env: cliEnv() },
         ),
       );
@@ -166,7 +179,7 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
       notes:
         `${peer.name}'s steps (medians): ${parts[peer.name].describe()}` +
         (peer.name === "lockfile" && real.nativeAddon
-          ? `; \`pipeline build --lockfile\` installs with --ignore-scripts, so its image holds ${real.nativeAddon.name} uncompiled (etl does not load it)`
+          ? `; \`pipeline build --lockfile --allow-install-scripts ${real.nativeAddon.name}\` compiles the addon, as Bazel's route does`
           : "") +
         (i === 0 ? `; ${reps} rounds of ${["ours", ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round; ${where}` : ""),
     }),

@@ -225,6 +225,16 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       base: { ...str, describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)" },
       entry: { ...str, describe: "entry script relative to the project (default: package.json main)" },
       "cache-dir": { ...str, describe: "cache directory (default lockfile/ in the cache root: $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
+      "allow-install-scripts": {
+        ...str,
+        array: true,
+        describe: "a package whose install scripts run (native addons, built from source offline); repeatable",
+      },
+      "ignore-install-scripts": {
+        ...str,
+        array: true,
+        describe: "a package whose install scripts are not needed (installed, never run); repeatable",
+      },
       insecure: bool,
       ...AUTH_OPTIONS,
     },

@@ -16,7 +16,8 @@ import { writeLayout } from "../layout/write";
 import { sha256 } from "../oci/digest";
 import { loadBase } from "./base";
 import { type CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
-import { npmCi } from "./npm";
+import { checkInstallScripts, type InstallScriptPolicy, runInstallScripts, scriptedPackages } from "./install-scripts";
+import { npmCi, npmCommand } from "./npm";
 import { readLockfileProject } from "./project";
 import { RUNTIME_LAYER_PATH, runtimeLibrary } from "./runtime-lib";
 
@@ -35,6 +36,8 @@ export interface LockfileBuildOptions {
   log: (line: string) => void;
   keychainFor: (registry: string) => Promise<Keychain>;
   insecure?: boolean;
+  /** Packages whose install scripts run (allow) or are known not to be needed (ignore); see install-scripts.ts. */
+  installScripts?: InstallScriptPolicy;
 }
 
 export interface LockfileBuildResult {
@@ -59,6 +62,13 @@ async function buildNodeModulesLayer(
   try {
     const started = Date.now();
     const nodeModules = await npmCi(work, project, { env: opts.env });
+    const policy = opts.installScripts ?? { allow: [], ignore: [] };
+    if (nodeModules) {
+      const { installed, scripted } = scriptedPackages(work, project.packages);
+      checkInstallScripts(scripted, installed, policy, project.lockfilePath);
+      const rebuilt = await runInstallScripts(work, npmCommand(opts.env), scripted, policy.allow, opts.env);
+      if (rebuilt.length) opts.log(`node_modules layer: built ${rebuilt.join(", ")} from source (npm rebuild --offline)`);
+    } else if (policy.allow.length || policy.ignore.length) checkInstallScripts([], new Set(), policy, project.lockfilePath);
     const inputs: LayerInput[] = [];
     if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules });
     const own = nodeModules
@@ -102,6 +112,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     platform,
     runtime,
     mtime,
+    installScripts: opts.installScripts,
   });
   let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
   const cached = nodeModules !== undefined;

@@ -33,6 +33,8 @@ export interface NodeModulesKeyInputs {
   runtime: Buffer;
   /** Entry mtime of the layer (SOURCE_DATE_EPOCH). */
   mtime: number;
+  /** Which install scripts ran: a rebuilt addon is in the layer, an ignored one is not. */
+  installScripts?: { allow: readonly string[]; ignore: readonly string[] };
 }
 
 const hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -47,6 +49,10 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
       platform: i.platform,
       runtime: hex(i.runtime),
       mtime: i.mtime,
+      // Absent when nothing is listed, so the keys of builds without install scripts stay as they were.
+      ...(i.installScripts?.allow.length || i.installScripts?.ignore.length
+        ? { installScripts: { allow: [...i.installScripts.allow].sort(), ignore: [...i.installScripts.ignore].sort() } }
+        : {}),
     }),
   );
 }

@@ -13,6 +13,8 @@ export interface LockfileProject {
   packageJson: Buffer;
   lockfilePath: string;
   lockfile: Buffer;
+  /** The lockfile's `packages` by install path ("node_modules/a"), with what install-scripts.ts reads. */
+  packages: Record<string, { hasInstallScript?: unknown }>;
   /** Entry script, relative to the project ("main.js", "dist/index.js"). */
   entry: string;
   /** Code layer files: project-relative path → absolute source path, sorted. */
@@ -124,5 +126,12 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
       `${entrySource}: entry script ${JSON.stringify(rawEntry)} is not among the project's files${rules.excludes(entry) ? " (.dockerignore or the built-in exclusions leave it out)" : ` (no ${join(dir, entry)})`}`,
     );
   }
-  return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, entry, files };
+  // The lockfile's `packages` (v2/v3): which entries have install scripts (install-scripts.ts).
+  const packages: Record<string, { hasInstallScript?: unknown }> = {};
+  if (lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages)) {
+    for (const [path, info] of Object.entries(lock.packages)) {
+      packages[path] = info && typeof info === "object" ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript } : {};
+    }
+  }
+  return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, packages, entry, files };
 }

@@ -16,6 +16,8 @@ export interface BuildArgs extends AuthFlags {
   entry?: string;
   "cache-dir"?: string;
   insecure?: boolean;
+  "allow-install-scripts"?: string[];
+  "ignore-install-scripts"?: string[];
 }
 
 /** --base relative to the command's working directory: `oci:DIR[:NAME]` and directories; registry references as given. */
@@ -39,6 +41,7 @@ export async function build(a: BuildArgs, io: CliIo): Promise<{ exitCode: number
     log: (line) => io.stderr(line),
     keychainFor: (registry) => keychainFor(a, registry, io),
     insecure: a.insecure,
+    installScripts: { allow: a["allow-install-scripts"] ?? [], ignore: a["ignore-install-scripts"] ?? [] },
   });
   io.stderr(
     `image ${result.digest}: base ${result.base.describe}, node_modules ${result.nodeModules.digest}${result.nodeModules.cached ? " (cached)" : ""}, app ${result.code.digest} (${result.code.files} files)`,

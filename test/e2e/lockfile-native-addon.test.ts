@@ -1,0 +1,102 @@
+/**
+ * `pipeline build --lockfile` with a native addon (better-sqlite3, a real package from the npm registry), under the
+ * policy `npm_dependencies` has in Bazel (test/e2e/bazel-native-addon.test.ts):
+ * - not listed: the build fails naming the package and the flags (before, the addon ended up uncompiled in the
+ *   image and failed at run time with "Could not locate the bindings file");
+ * - `--allow-install-scripts better-sqlite3`: `npm rebuild --offline` compiles it from source (node-gyp, npm's
+ *   nodedir headers); only `build/Release/*.node` of its build directory is in the layer, and the image runs it
+ *   under runc;
+ * - `--ignore-install-scripts`: installed, never built (so it fails at run time, as asked);
+ * - a listed name that is not a package is an error naming the flag and the value.
+ * The npm registry must be reachable (or npm's cache warm); the compile takes a minute or two.
+ */
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build } from "../../src/cli/commands/build";
+import type { CliIo } from "../../src/cli/io";
+import { listLayer } from "../../src/layer/tar-read";
+import { blobPath, readLayout } from "../../src/layout/read";
+import { pipelineErrorOf } from "../fixtures/errors";
+import { REPO_ROOT } from "../fixtures/bazel";
+import { runLayoutImage } from "../fixtures/runc";
+
+let tmp: string;
+let project: string;
+let env: NodeJS.ProcessEnv;
+let base: string;
+
+function io(): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+}
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "rp-e2e-lockfile-native-"));
+  env = { ...process.env };
+  delete env.SOURCE_DATE_EPOCH;
+  project = join(tmp, "project");
+  mkdirSync(project);
+  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "test", "fixtures", "native-addon", f), join(project, f));
+  writeFileSync(
+    join(project, "main.js"),
+    `const Database = require("better-sqlite3");
+const db = new Database(":memory:");
+db.exec("create table t (x integer)");
+db.prepare("insert into t values (?), (?)").run(40, 2);
+console.log("sum " + db.prepare("select sum(x) as s from t").get().s);
+`,
+  );
+  base = join(tmp, "cache");
+});
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const args = (extra: Record<string, unknown>) => ({ lockfile: project, entry: "main.js", "cache-dir": base, ...extra });
+
+describe("pipeline build --lockfile, packages with install scripts", () => {
+  it("not listed: fails naming the package, what would run and both flags", async () => {
+    const e = await pipelineErrorOf(build(args({ output: join(tmp, "refused") }), io()));
+    expect(e.code).toBe("E_INSTALL_SCRIPTS");
+    expect(e.message).toContain("better-sqlite3 (");
+    expect(e.message).toContain("--allow-install-scripts better-sqlite3");
+    expect(e.message).toContain("--ignore-install-scripts");
+  });
+
+  it("a listed name that is not a package names the flag and the value", async () => {
+    const e = await pipelineErrorOf(
+      build(args({ output: join(tmp, "x"), "allow-install-scripts": ["better-sqlite3"], "ignore-install-scripts": ["no-such-pkg"] }), io()),
+    );
+    expect(e.code).toBe("E_INSTALL_SCRIPTS");
+    expect(e.message).toContain('--ignore-install-scripts "no-such-pkg"');
+  });
+
+  it("--allow-install-scripts: compiled from source, only the addon kept of build/, and it runs in the image", async () => {
+    const out = join(tmp, "allowed");
+    const c = io();
+    await build(args({ output: out, "allow-install-scripts": ["better-sqlite3"] }), c);
+    expect(c.err.join("\n")).toContain("built better-sqlite3 from source");
+    const img = readLayout(out);
+    const paths = (await listLayer(blobPath(out, img.layers.at(-2)!.digest))).map((e) => e.path);
+    const built = paths.filter((p) => p.startsWith("app/node_modules/better-sqlite3/build/"));
+    const files = built.filter((p) => !p.endsWith("/"));
+    expect(files).toContain("app/node_modules/better-sqlite3/build/Release/better_sqlite3.node");
+    // Object files, Makefiles and node-gyp's python3 link are gone: addons directly in build/Release/ only.
+    expect(files.filter((p) => !/^app\/node_modules\/better-sqlite3\/build\/Release\/[^/]+\.node$/.test(p))).toEqual([]);
+    const run = runLayoutImage(out);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe("sum 42");
+  });
+
+  it("--ignore-install-scripts: installed but not built, so the image fails where the addon is loaded", async () => {
+    const out = join(tmp, "ignored");
+    await build(args({ output: out, "ignore-install-scripts": ["better-sqlite3"] }), io());
+    const run = runLayoutImage(out);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/bindings file|better_sqlite3\.node/);
+  });
+});
