@@ -2,7 +2,7 @@
 // capped and idle ones swept while serving; a request whose body (or headers) stalls is answered 408 and
 // its connection closed, while other clients keep getting answers.
 import { randomBytes } from "node:crypto";
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -227,6 +227,20 @@ describe("stalled requests", () => {
     expect(aborted).toBe(true);
     c.socket.resume();
     expect(await within(c.closed, 5000)).toBe(true);
+  });
+
+  it("close() resolves only after a cut-off upload rolled its partial chunk back (nothing writes into the storage after it)", async () => {
+    const reg = await tempRegistry({ bodyTimeoutMs: 60_000 });
+    const loc = (await request(reg.address, "POST", "/v2/closing/blobs/uploads/")).headers.location as string;
+    const id = loc.split("/").pop()!.split("?")[0];
+    const data = join(reg.root, "uploads", id, "data");
+    const c = stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`, randomBytes(30_000));
+    expect(await eventually(async () => (await stat(data).catch(() => undefined))?.size === 30_000)).toBe(true);
+    await reg.close();
+    // Before, close() resolved when the socket closed and the truncate came later: the chunk's 30,000 bytes were still there.
+    expect((await stat(data)).size).toBe(0);
+    await c.closed;
+    await reg.cleanup();
   });
 
   it("an upload body dripped a byte at a time is cut off by the minimum body rate (it never stalls)", async () => {

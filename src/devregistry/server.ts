@@ -111,6 +111,8 @@ interface Deps {
   bodyTimeoutMs: number;
   minBodyRate: number;
   referrersPageSize?: number;
+  /** Handlers still running (a cut-off upload rolling back its chunk): close() waits for them. */
+  inFlight: Set<Promise<void>>;
 }
 
 /** Answers 408 (when nothing was sent yet) to a request whose client stalled or dripped, then closes its connection. */
@@ -172,7 +174,7 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
     if (deps.auth && !basicAuthOk(req.headers.authorization, deps.auth.user, deps.auth.password)) throw unauthorized();
     await dispatch(ctx);
   };
-  run().catch((e: unknown) => {
+  const handled = run().catch((e: unknown) => {
     if (res.headersSent) {
       res.destroy();
       return;
@@ -191,6 +193,8 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
     }
     sendError(res, req, err);
   });
+  deps.inFlight.add(handled);
+  void handled.finally(() => deps.inFlight.delete(handled));
 }
 
 function formatAddress(host: string, port: number): string {
@@ -243,6 +247,7 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
     bodyTimeoutMs: limits.bodyTimeoutMs,
     minBodyRate: limits.minBodyRate,
     referrersPageSize: pageSize,
+    inFlight: new Set(),
   };
   const server = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) }, (req, res) =>
     handleRequest(req, res, deps),
@@ -267,10 +272,14 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
     root,
     close() {
       clearInterval(sweeper);
+      // Resolves once every connection is closed and every handler has finished: a request cut off by the close may
+      // still be rolling its upload back, and whoever deletes the storage next must not race it.
       closing ??= new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2000).unref();
+      }).then(async () => {
+        while (deps.inFlight.size) await Promise.allSettled([...deps.inFlight]);
       });
       return closing;
     },

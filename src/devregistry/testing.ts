@@ -65,10 +65,8 @@ export async function tempRegistry(opts: Partial<DevRegistryOptions> = {}): Prom
   return {
     ...reg,
     async cleanup() {
-      await reg.close();
-      // A request cut off just before close() may still be rolling its upload back (an abandoned chunk's rollback can
-      // finish after its socket closed): rm retries ENOTEMPTY instead of failing the test that owns the registry.
-      if (owned) await rm(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+      await reg.close(); // waits for handlers still rolling an upload back, so nothing writes into root after this
+      if (owned) await rm(root, { recursive: true, force: true });
     },
   };
 }
