@@ -1,6 +1,6 @@
-// What a run reports when the Job cannot be deleted afterwards. A real API server refuses a delete only through
-// RBAC set up for it, and then it refuses the whole run's cleanup the same way every time; here an in-process server
-// answers the one DELETE with 403 on demand (the real cluster's runs are in test/e2e/k8s-real-*.test.ts).
+// What a run reports when the Job cannot be deleted afterwards. A real cluster refuses the delete to a role without
+// `delete` on jobs; this unit test keeps the logic in the fast suite (PIPELINE_TEST_FAST) with an in-process server
+// that answers the one DELETE with 403 or 404 (the real cluster's runs are in test/e2e/k8s-real-*.test.ts).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
