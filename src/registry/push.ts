@@ -27,12 +27,12 @@ export interface PushOptions {
   keychain?: Keychain;
   insecure?: boolean;
   progress?: ProgressSink;
-  /** Blobs uploaded at once (default 3). */
+  /** Blobs uploaded at once (default 4, as crane). */
   concurrency?: number;
   /** Repositories that may already hold these blobs; only those on the target registry are used. */
   mountFrom?: { registry: string; repository: string }[];
   retry?: RetryOptions;
-  /** Blobs at least this big are uploaded in chunks (default 16 MiB). */
+  /** Blobs at least this big go up by PATCH (default 16 MiB), in one unless chunkSize is given or the registry answers 413. */
   chunkThreshold?: number;
   chunkSize?: number;
   log?: Logger;
@@ -132,7 +132,7 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
     return result;
   }
 
-  await forEachLimited(blobsOf(image), opts.concurrency ?? 3, async ({ blob, label }) => {
+  await forEachLimited(blobsOf(image), opts.concurrency ?? 4, async ({ blob, label }) => {
     if (await client.blobExists(repository, blob.digest)) {
       result.skipped.push(blob.digest);
       progress.skip(blob.digest, `${label} already in ${registry}/${repository}`);

@@ -10,7 +10,7 @@ import type { Blob } from "../layer/layer";
 import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../auth/anonymous";
 import { RegistryClient } from "./client";
-import { BlobCursor, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
+import { BlobCursor, FALLBACK_CHUNK_SIZE, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
 
 const FAST = { retries: 2, baseDelayMs: 1, timeoutMs: 5000 };
 let tmp: string;
@@ -195,6 +195,56 @@ describe("uploadBlob", () => {
     expect(put.method).toBe("PUT");
     expect(put.body.length).toBe(0);
     expect(blob.opens).toBe(1);
+  });
+
+  it("by default sends a big blob in one PATCH (Content-Range over the whole blob), then the empty PUT", async () => {
+    const { server, client, stored } = await uploadRegistry();
+    const size = FALLBACK_CHUNK_SIZE + 4096; // more than a chunk after a 413
+    const bytes = randomBytes(size);
+    const path = join(tmp, "one-patch.bin");
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), size, "application/octet-stream");
+    await uploadBlob(client, "r", blob);
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    expect(server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim())).toEqual(["POST", `PATCH 0-${size - 1}`, "PUT"]);
+    expect(server.requests.at(-1)!.body.length).toBe(0);
+  });
+
+  it("continues a one-PATCH upload that half-arrived from the registry's offset, the rest again in one PATCH", async () => {
+    let failed = false;
+    const { server, client, stored } = await uploadRegistry((req) => {
+      if (req.method !== "PATCH" || failed) return undefined;
+      failed = true;
+      return "half";
+    });
+    const blob = piecewise(randomBytes(10_000), 700);
+    await uploadBlob(client, "r", blob, { chunkThreshold: 1 });
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
+    expect(trail).toEqual(["POST", "PATCH 0-9999", "PATCH 0-9999", "GET", "PATCH 5000-9999", "PUT"]);
+  });
+
+  it("a registry that refuses the whole blob in one request (413) gets it in a new session, in 16 MiB chunks", async () => {
+    const { server, client, stored, sessions } = await uploadRegistry((req) =>
+      req.method === "PATCH" && Number(req.headers["content-length"]) > FALLBACK_CHUNK_SIZE ? 413 : undefined,
+    );
+    const size = FALLBACK_CHUNK_SIZE + 4096;
+    const path = join(tmp, "over-16-mib.bin");
+    const bytes = randomBytes(size);
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), size, "application/octet-stream");
+    await uploadBlob(client, "r", blob);
+    expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
+    const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
+    expect(trail).toEqual([
+      "POST",
+      `PATCH 0-${size - 1}`,
+      "POST",
+      `PATCH 0-${FALLBACK_CHUNK_SIZE - 1}`,
+      `PATCH ${FALLBACK_CHUNK_SIZE}-${size - 1}`,
+      "PUT",
+    ]);
+    expect(sessions.size).toBe(1); // the refused session, abandoned
   });
 
   it("recovers when a chunk half-arrives: retry → 416 → status GET → resume mid-chunk", async () => {

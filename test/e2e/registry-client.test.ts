@@ -136,6 +136,25 @@ describe("real registry, anonymous", () => {
     expect(back.layers.map((l) => [l.digest, l.size])).toEqual(image.layers.map((l) => [l.digest, l.size]));
   });
 
+  it("uploads a blob over the threshold in one PATCH by default (as crane and skopeo do), closed by the PUT", async () => {
+    const image = randomImage({ layers: 2, layerSize: 300 * 1024, dir: join(tmp, "one-patch") });
+    const before = reg.requests().length;
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/one-patch", tags: ["big"] },
+      { keychain: keychain(), chunkThreshold: 64 * 1024 },
+    );
+    expect(result.uploaded).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 100));
+    const uploads = reg
+      .requests()
+      .slice(before)
+      .filter((r) => r.path.includes("/blobs/uploads/"));
+    expect(uploads.filter((r) => r.method === "PATCH").map((r) => r.status)).toEqual([202, 202]); // one per layer; the config is below
+    expect(uploads.filter((r) => r.method === "PUT").map((r) => r.status)).toEqual([201, 201, 201]);
+    expect(skopeoRawDigest(`${reg.host}/e2e/one-patch:big`)).toBe(image.digest);
+  });
+
   it("mounts blobs from another repository of the same registry", async () => {
     const image = randomImage({ layers: 3 });
     await pushImage(image, { registry: reg.host, repository: "e2e/source" }, { keychain: keychain() });

@@ -15,10 +15,13 @@ import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { resolve } from "node:path";
-import { readSigningKey, signingPassword } from "../../sign/cosign-key";
-import { lockfileDigests } from "../../sign/provenance";
 import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+
+async function openSigningKey(file: string, env: NodeJS.ProcessEnv, passwordFile: string | undefined) {
+  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
+  return readSigningKey(file, signingPassword(env, passwordFile));
+}
 
 export function layoutDirOf(source: string): string {
   // oci:DIR[:NAME] as skopeo writes it; a plain path otherwise.
@@ -51,9 +54,13 @@ export async function push(
   if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
   if (a["provenance-lockfile"]?.length && !a.provenance)
     throw new PipelineError("E_USAGE", "--provenance-lockfile goes with --provenance", { exitCode: 2 });
-  const lockfiles = await lockfileDigests((a["provenance-lockfile"] ?? []).map((file) => ({ name: file, file: resolve(io.cwd, file) })));
+  // Signing's modules (tweetnacl among them) load only when asked for: a plain push starts as fast as it can.
+  const lockfileArgs = a["provenance-lockfile"] ?? [];
+  const lockfiles = lockfileArgs.length
+    ? await (await import("../../sign/provenance")).lockfileDigests(lockfileArgs.map((file) => ({ name: file, file: resolve(io.cwd, file) })))
+    : [];
   // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
-  const signingKey = a["sign-key"] ? readSigningKey(a["sign-key"], signingPassword(io.env, a["sign-password-file"])) : undefined;
+  const signingKey = a["sign-key"] ? await openSigningKey(a["sign-key"], io.env, a["sign-password-file"]) : undefined;
   const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
     keychain: await keychainFor(a, target.registry, io),
     insecure: a.insecure,
