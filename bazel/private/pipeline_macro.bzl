@@ -67,8 +67,8 @@ def pipeline(
         at push time, never at build time.
       include_declarations: also put `.d.ts` files and `@types/*` packages (read by the compiler only) into the images.
       visibility: visibility of the public targets.
-      **kwargs: the image config attributes of `pipeline_image` (`labels`, `annotations`, `user`, `volumes`,
-        `workdir`, `entrypoint`, `cmd` and the others it documents) go to each image; every other one (tags,
+      **kwargs: the image config attributes of `pipeline_image` (`labels`, `annotations`, `user`, `exposed_ports`,
+        `volumes`, `workdir`, `entrypoint`, `cmd`: see its docs) go to each image; every other one (tags,
         testonly...) to every target.
     """
     if base and bases:
