@@ -1,45 +1,49 @@
 /**
- * Loaded with `node --require` before a pipeline's launch script by the `_local` and `_binary` launchers (and by
- * `pipeline bazel-run` for NAME): sets the launch script's environment from the launch config.
+ * Loaded with `node --require` before a pipeline's launch script by the `_local` and `_binary` launchers: sets the
+ * launch script's environment from the launch config (src/launch/env.ts launchEnvironment, as `pipeline bazel-run`
+ * does for NAME):
  * - local: no image variables at all;
  * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest) and
- *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer);
- * - run: the variables were set by `pipeline bazel-run` after the push; only `env` is applied.
+ *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer), unless the user's
+ *   PIPELINE_CONTAINER_IMAGE(_URIS) name the images.
+ * A failure is reported as the CLI reports one (src/cli/failure.ts) and ends the process before the script starts.
  */
-import { PipelineError } from "../src/errors";
-import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../src/runtime";
-import { imageEnv, pushTarget, readDigestFile, readLaunchConfig, removeImageEnv, userImages } from "../src/launch/config";
+import { reportFailure } from "../src/cli/failure";
+import { processIo } from "../src/cli/io";
+import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launch/config";
+import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launch/env";
 import { runfile, runfilesDir } from "../src/launch/runfiles";
 
-function preload(env: NodeJS.ProcessEnv): void {
-  const path = env.PIPELINE_LAUNCH_CONFIG;
-  if (!path) return;
-  delete env.PIPELINE_LAUNCH_CONFIG;
+function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
+  const path = env[ENV_LAUNCH_CONFIG];
+  if (!path) return undefined;
   const cfg = readLaunchConfig(path);
-  for (const [k, v] of Object.entries(cfg.env ?? {})) if (env[k] === undefined) env[k] = v;
-  if (cfg.mode === "local") {
-    removeImageEnv(env);
-  } else if (cfg.mode === "binary") {
-    if (userImages(env)) return; // the user's PIPELINE_CONTAINER_IMAGE wins
-    const target = pushTarget(cfg, undefined, env);
-    const dir = runfilesDir(env);
-    const uris: Record<string, string> = {};
-    const layouts: Record<string, string> = {};
-    for (const img of cfg.images) {
-      uris[img.name] = `${target.registry}/${target.repository}@${readDigestFile(runfile(dir, img.digestFile))}`;
-      layouts[img.name] = runfile(dir, img.layout);
+  let images: LaunchImages | undefined;
+  if (cfg.mode !== "local") {
+    const user = userImages(env);
+    if (user) images = { uris: user };
+    else if (cfg.mode === "binary") {
+      const target = pushTarget(cfg, undefined, env);
+      const dir = runfilesDir(env);
+      const uris: Record<string, string> = {};
+      const layouts: Record<string, string> = {};
+      for (const img of cfg.images) {
+        uris[img.name] = `${target.registry}/${target.repository}@${readDigestFile(runfile(dir, img.digestFile))}`;
+        layouts[img.name] = runfile(dir, img.layout);
+      }
+      // Nothing is pushed: runInContainer() runs these layouts (same digests as the references).
+      images = { uris, layouts };
     }
-    Object.assign(env, imageEnv(uris));
-    // Nothing is pushed: runInContainer() runs these layouts (same digests as the references).
-    env[ENV_CONTAINER_IMAGE_LAYOUTS] = JSON.stringify(layouts);
   }
+  return launchEnvironment(env, cfg.env ?? {}, images);
 }
 
 try {
-  preload(process.env);
+  const env = preload(process.env);
+  if (env) {
+    for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
+    Object.assign(process.env, env);
+  }
 } catch (e) {
-  const err = e as Error;
-  const code = e instanceof PipelineError ? e.code : "E_INTERNAL";
-  process.stderr.write(`rules_pipeline: error[${code}]: ${err.message}\n`);
-  process.exit(2);
+  process.exit(reportFailure(e, processIo(), false));
 }

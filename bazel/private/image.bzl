@@ -1,7 +1,7 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
 load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "is_declaration", "layer_file_args", "linked_module_args", "third_party_path")
-load(":image_config.bzl", "validate_image_config")
+load(":image_config.bzl", "IMAGE_CONFIG_ATTRS", "image_config_json", "validate_image_config")
 load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
@@ -119,20 +119,14 @@ def _image_impl(ctx):
         ordered.append((tgz, desc))
 
     config = ctx.actions.declare_file(ctx.label.name + ".config.json")
-    entry_path = "/" + APP_ROOT + "/" + first_party_path(app.entry)
-    ctx.actions.write(config, json.encode({
-        "entrypoint": ["node", entry_path] if not ctx.attr.entrypoint else ctx.attr.entrypoint,
-        "cmd": ctx.attr.cmd,
-        "env": ctx.attr.env,
-        "workingDir": ctx.attr.workdir or "/" + APP_ROOT,
-        "labels": ctx.attr.labels,
-        "user": ctx.attr.user,
-        "exposedPorts": ctx.attr.exposed_ports,
-        "volumes": ctx.attr.volumes,
-        "annotations": ctx.attr.annotations,
-        "os": ctx.attr.os,
-        "architecture": ctx.attr.architecture,
-    }))
+    settings = image_config_json(ctx)
+    settings.update(
+        entrypoint = ctx.attr.entrypoint or ["node", "/" + APP_ROOT + "/" + first_party_path(app.entry)],
+        workdir = ctx.attr.workdir or "/" + APP_ROOT,
+        os = ctx.attr.os,
+        architecture = ctx.attr.architecture,
+    )
+    ctx.actions.write(config, json.encode(settings))
     args = ["--config", config.path, "--out-layout", layout.path, "--out-digest", digest.path] + base_args
     for tgz, desc in ordered:
         args.extend(["--layer", tgz.path + ":" + desc.path])
@@ -180,15 +174,6 @@ pipeline_image = rule(
     attrs = dict({
         "app": attr.label(mandatory = True, providers = [PipelineAppInfo], doc = "The program (a `pipeline_app`)."),
         "base": attr.label(allow_files = True, doc = "Base image: an OCI layout (directory or files), e.g. `@pipeline-worker-base//image`. None: start from scratch (the image then needs its own Node)."),
-        "env": attr.string_dict(doc = "Environment variables of the image (added to the base's; same keys override)."),
-        "labels": attr.string_dict(doc = "Image config labels. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
-        "annotations": attr.string_dict(doc = "Manifest annotations. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
-        "entrypoint": attr.string_list(doc = "Overrides the entrypoint `[\"node\", \"/app/<entry>.js\"]`. Breaks the image contract (C2); for experts."),
-        "cmd": attr.string_list(doc = "Default arguments of the entrypoint (empty by default; non-empty breaks the image contract, C2)."),
-        "user": attr.string(doc = "User the container runs as: `USER` or `USER:GROUP`, names (from the image's /etc/passwd, /etc/group) or numeric ids, e.g. `\"1000:1000\"`. The base's by default (root when it sets none, which verify-image warns about)."),
-        "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp` or `8080` (tcp), added to the base's."),
-        "volumes": attr.string_list(doc = "Absolute paths marked as volumes (config `Volumes`), added to the base's."),
-        "workdir": attr.string(doc = "Working directory (absolute). Default `/app`; anything else breaks the image contract (C3)."),
         "include_declarations": attr.bool(default = False, doc = "Also put what only the TypeScript compiler reads into the image: `.d.ts` files (and their maps) and `@types/*` packages. Off by default: Node never loads them, and the SBOM then lists no `@types/*` package either."),
         "tag": attr.string(default = "latest", doc = "Name of the manifest in the layout's index.json (`oci:DIR:TAG`)."),
         "os": attr.string(default = "linux", doc = "Image OS when there is no base."),
@@ -197,5 +182,5 @@ pipeline_image = rule(
 The output is then an OCI image index whose manifests share the app layers (built once) and each start from that
 platform's manifest of `base`, which must be a multi-platform base (an index layout, e.g.
 `pipeline_base_image(platforms = [...])`). The digest file names the index. Empty (default): one image."""),
-    }, **dict(BUILD_TOOL_ATTRS, **STAMP_ATTRS)),
+    }, **dict(IMAGE_CONFIG_ATTRS, **dict(BUILD_TOOL_ATTRS, **STAMP_ATTRS))),
 )

@@ -1,6 +1,36 @@
-"""Validation of pipeline_image's config attributes: each `fail()` names the attribute and quotes the bad value."""
+"""pipeline_image's config attributes, in one place: their docs, their validation (each `fail()` names the attribute
+and quotes the bad value) and their JSON for the CLI's `pipeline image --config` (src/image/compose.ts
+`ComposeOptions`, each attribute under its camelCase name). The `pipeline` macro forwards these from its `**kwargs` to
+each image; adding one means adding it here and in `ComposeOptions`."""
 
 load(":stamp.bzl", "placeholder_error")
+
+IMAGE_CONFIG_ATTRS = {
+    "env": attr.string_dict(doc = "Environment variables of the image (added to the base's; same keys override)."),
+    "labels": attr.string_dict(doc = "Image config labels. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
+    "annotations": attr.string_dict(doc = "Manifest annotations. Values may hold `{KEY}` placeholders, expanded when stamping (see `stamp`)."),
+    "entrypoint": attr.string_list(doc = "Overrides the entrypoint `[\"node\", \"/app/<entry>.js\"]`. Breaks the image contract (C2); for experts."),
+    "cmd": attr.string_list(doc = "Default arguments of the entrypoint (empty by default; non-empty breaks the image contract, C2)."),
+    "user": attr.string(doc = "User the container runs as: `USER` or `USER:GROUP`, names (from the image's /etc/passwd, /etc/group) or numeric ids, e.g. `\"1000:1000\"`. The base's by default (root when it sets none, which verify-image warns about)."),
+    "exposed_ports": attr.string_list(doc = "Ports like `8080/tcp` or `8080` (tcp), added to the base's."),
+    "volumes": attr.string_list(doc = "Absolute paths marked as volumes (config `Volumes`), added to the base's."),
+    "workdir": attr.string(doc = "Working directory (absolute). Default `/app`; anything else breaks the image contract (C3)."),
+}
+
+def _camel(name):
+    parts = name.split("_")
+    return parts[0] + "".join([p[:1].upper() + p[1:] for p in parts[1:]])
+
+def image_config_json(ctx):
+    """The values of IMAGE_CONFIG_ATTRS, each under its camelCase name (the keys of `ComposeOptions`).
+
+    Args:
+      ctx: the rule context of a target with those attributes.
+
+    Returns:
+      A dict for `json.encode`.
+    """
+    return {_camel(name): getattr(ctx.attr, name) for name in IMAGE_CONFIG_ATTRS}
 
 _PROTOCOLS = ["tcp", "udp", "sctp"]
 

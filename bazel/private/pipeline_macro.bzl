@@ -2,6 +2,7 @@
 
 load(":app.bzl", "pipeline_app")
 load(":image.bzl", "pipeline_image")
+load(":image_config.bzl", "IMAGE_CONFIG_ATTRS")
 load(":launch.bzl", "pipeline_launch")
 load(":load.bzl", "pipeline_load")
 load(":platforms.bzl", "validate_platforms")
@@ -18,14 +19,6 @@ def pipeline(
         base = None,
         bases = None,
         env = {},
-        labels = {},
-        annotations = {},
-        user = None,
-        exposed_ports = [],
-        volumes = [],
-        workdir = None,
-        entrypoint = [],
-        cmd = [],
         stamp = -1,
         tags_to_push = [],
         tsconfig = None,
@@ -59,14 +52,6 @@ def pipeline(
       base: base image (an OCI layout), e.g. "@pipeline-worker-base//image".
       bases: instead of `base`, a dict image name → base; "default" is the main one. Each gets an image.
       env: environment of the image, also set for the launch script.
-      labels: image config labels; values may hold `{KEY}` placeholders, expanded when stamping.
-      annotations: manifest annotations; values may hold `{KEY}` placeholders, expanded when stamping.
-      user: user the container runs as, `USER[:GROUP]` (names or ids, e.g. "1000:1000"); default the base's.
-      exposed_ports: ports like "8080/tcp".
-      volumes: absolute paths marked as volumes.
-      workdir: working directory; default "/app" (anything else breaks the image contract).
-      entrypoint: replaces `["node", "/app/<entry>.js"]` (breaks the image contract).
-      cmd: default arguments (non-empty breaks the image contract).
       stamp: 1 always stamp, 0 never, -1 (default) with `--stamp`.
       tags_to_push: tags to push besides the digest; `{KEY}` placeholders (workspace status keys) are expanded
         when stamping, and a tag with unresolved placeholders is skipped with a message.
@@ -82,7 +67,9 @@ def pipeline(
         at push time, never at build time.
       include_declarations: also put `.d.ts` files and `@types/*` packages (read by the compiler only) into the images.
       visibility: visibility of the public targets.
-      **kwargs: common attributes (tags, testonly...) for every target.
+      **kwargs: the image config attributes of `pipeline_image` (`labels`, `annotations`, `user`, `exposed_ports`,
+        `volumes`, `workdir`, `entrypoint`, `cmd`: see its docs) go to each image; every other one (tags,
+        testonly...) to every target.
     """
     if base and bases:
         fail("pipeline {}: set `base` or `bases`, not both. got: base = {}, bases = {}".format(name, repr(base), repr(bases)))
@@ -97,6 +84,7 @@ def pipeline(
     if type(entry) != type(""):
         fail("pipeline {}: `entry` must be a file name, got {}".format(name, repr(entry)))
 
+    image_config = {k: kwargs.pop(k) for k in IMAGE_CONFIG_ATTRS if k in kwargs}
     user_tags = kwargs.pop("tags", [])
     manual = user_tags + (["manual"] if "manual" not in user_tags else [])
 
@@ -121,20 +109,12 @@ def pipeline(
             app = ":" + name + "_app",
             base = bases[image_name],
             env = env,
-            labels = labels,
-            annotations = annotations,
-            user = user,
-            exposed_ports = exposed_ports,
-            volumes = volumes,
-            workdir = workdir,
-            entrypoint = entrypoint,
-            cmd = cmd,
             stamp = stamp,
             platforms = platforms,
             include_declarations = include_declarations,
             tags = user_tags,
             visibility = visibility,
-            **kwargs
+            **dict(image_config, **kwargs)
         )
         images[":" + target] = image_name
         native.filegroup(

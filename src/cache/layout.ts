@@ -23,7 +23,7 @@
  */
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import type { TempRules } from "./names";
+import type { TempRules } from "../process/temp";
 import { SHA256_HEX } from "../oci/grammar";
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {

@@ -16,9 +16,10 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { type EntryKind, entryDirs, runsDir, tempDirs } from "./layout";
-import { parseStampName, stampName, stateDir, tempPath } from "./names";
+import { parseStampName, stampName, stateDir } from "./names";
+import { tempPath } from "../process/temp";
 import { sweepTemps } from "./sweep";
-import { removeTree, treeBytes } from "./tree";
+import { removeTree, treeBytes } from "../process/tree";
 import { leasedEntries, lockForPrune } from "./use";
 
 export interface PruneOptions {

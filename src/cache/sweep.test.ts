@@ -3,9 +3,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, uti
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { leaseName, parseTempName, stateDir, tempName, tempPath } from "./names";
+import { leaseName, stateDir } from "./names";
+import { LEGACY_MAX_AGE_MS, listTemps, parseTempName, tempName, tempPath } from "../process/temp";
 import { ownerAlive, processStart, selfOwner } from "../process/owner";
-import { LEGACY_MAX_AGE_MS, listTemps, sweepTemps } from "./sweep";
+import { sweepTemps } from "./sweep";
 
 let tmp: string;
 beforeEach(() => {

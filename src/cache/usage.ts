@@ -6,8 +6,8 @@
 import { readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { entryDirs, tempDirs, usageDirs, USAGE_KINDS, type UsageKind } from "./layout";
-import { listTemps } from "./sweep";
-import { treeBytes } from "./tree";
+import { listTemps } from "../process/temp";
+import { treeBytes } from "../process/tree";
 
 export interface KindUsage {
   bytes: number;

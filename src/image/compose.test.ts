@@ -10,7 +10,7 @@ describe("composeImage", () => {
   const base = composeImage({ layers: [layer("base")], cmd: ["node"], env: { PATH: "/usr/bin", LANG: "C" }, labels: { from: "base" } });
 
   test("keeps base layers first and as they are, resets Cmd when it sets an entrypoint", () => {
-    const img = composeImage({ base, layers: [layer("deps"), layer("app")], entrypoint: ["node", "/app/main.js"], workingDir: "/app" });
+    const img = composeImage({ base, layers: [layer("deps"), layer("app")], entrypoint: ["node", "/app/main.js"], workdir: "/app" });
     expect(img.manifest.layers.map((l) => l.digest)).toEqual([...base.layers, ...img.layers.slice(1)].map((l) => l.digest));
     expect(img.config.rootfs.diff_ids).toEqual([sha256("base"), sha256("deps"), sha256("app")]);
     expect(img.config.config?.Cmd).toEqual([]);

@@ -9,27 +9,50 @@ import type { Image } from "./image";
 export const ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name";
 export const ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest";
 
-export interface ComposeOptions {
-  base?: Image;
-  /** Reference the base came from (`registry/repo@digest`), recorded as the base.name annotation. */
-  baseName?: string;
-  /** New layers, in order, each with a history comment. */
-  layers: { layer: Layer; createdBy: string }[];
+/**
+ * The image rule's settings, as bazel/private/image_config.bzl writes them (`pipeline image --config`): each of its
+ * IMAGE_CONFIG_ATTRS under its camelCase name, and os/architecture. A new attribute there is a new field here.
+ */
+export interface ImageSettings {
   entrypoint?: string[];
   cmd?: string[];
   /** Added to the base's environment; a key already set by the base is replaced in place. */
   env?: Record<string, string>;
-  workingDir?: string;
+  /** Working directory (config `WorkingDir`). */
+  workdir?: string;
   labels?: Record<string, string>;
   user?: string;
   exposedPorts?: string[];
   /** Absolute paths marked as volumes (config `Volumes`), added to the base's. */
   volumes?: string[];
   annotations?: Record<string, string>;
-  /** Seconds since the epoch for `created`; default 0 (reproducible). */
-  created?: number;
   os?: string;
   architecture?: string;
+}
+
+/** The keys of ImageSettings (the compiler keeps this list complete), for rejecting a settings file with others. */
+export const IMAGE_SETTINGS_KEYS = Object.keys({
+  entrypoint: true,
+  cmd: true,
+  env: true,
+  workdir: true,
+  labels: true,
+  user: true,
+  exposedPorts: true,
+  volumes: true,
+  annotations: true,
+  os: true,
+  architecture: true,
+} satisfies Record<keyof ImageSettings, true>);
+
+export interface ComposeOptions extends ImageSettings {
+  base?: Image;
+  /** Reference the base came from (`registry/repo@digest`), recorded as the base.name annotation. */
+  baseName?: string;
+  /** New layers, in order, each with a history comment. */
+  layers: { layer: Layer; createdBy: string }[];
+  /** Seconds since the epoch for `created`; default 0 (reproducible). */
+  created?: number;
   variant?: string;
 }
 
@@ -62,7 +85,7 @@ export function composeImage(opts: ComposeOptions): Image {
   } else if (opts.cmd) {
     containerConfig.Cmd = opts.cmd;
   }
-  if (opts.workingDir) containerConfig.WorkingDir = opts.workingDir;
+  if (opts.workdir) containerConfig.WorkingDir = opts.workdir;
   if (opts.user) containerConfig.User = opts.user;
   if (opts.labels && Object.keys(opts.labels).length) {
     containerConfig.Labels = { ...(containerConfig.Labels ?? {}), ...opts.labels };

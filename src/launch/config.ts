@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
 import { assertDigest } from "../oci/digest";
 import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
-import { DEFAULT_IMAGE, ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_LAYOUTS, ENV_CONTAINER_IMAGE_URIS } from "../runtime";
 
 export interface LaunchImage {
   name: string;
@@ -36,8 +35,6 @@ export interface LaunchConfig {
   lockfiles?: { name: string; path: string }[];
   /** Runfiles-relative path of the `sign_key` attribute's cosign private key (a source file, linked in the runfiles). */
   signKey?: string;
-  /** Runfiles-relative path of the preload (tools/preload.js) that `bazel-run` loads before the entry point. */
-  preload?: string;
 }
 
 /** Overrides registry/repository for every target of a pipeline: `HOST/REPO`. */
@@ -98,58 +95,4 @@ export function readDigestFile(path: string): string {
     throw new PipelineError("E_RUNFILES", `cannot read image digest ${path}: ${(e as Error).message}`);
   }
   return assertDigest(text, path);
-}
-
-/** The variables a launch script sees for these images (name → reference). */
-export function imageEnv(uris: Record<string, string>): Record<string, string> {
-  const names = Object.keys(uris);
-  if (names.length === 0) return {};
-  const main = uris[DEFAULT_IMAGE] ?? uris[names.sort()[0]];
-  return { [ENV_CONTAINER_IMAGE]: main, [ENV_CONTAINER_IMAGE_URIS]: JSON.stringify(uris) };
-}
-
-/** Images the user handed in through the environment, which skip building and pushing. */
-export function userImages(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
-  const single = env[ENV_CONTAINER_IMAGE];
-  const many = env[ENV_CONTAINER_IMAGE_URIS];
-  if (!single && !many) return undefined;
-  const out: Record<string, string> = {};
-  if (many) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(many);
-    } catch {
-      throw new PipelineError("E_BAD_REFERENCE", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${JSON.stringify(many.slice(0, 200))}`);
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new PipelineError(
-        "E_BAD_REFERENCE",
-        `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${JSON.stringify(many.slice(0, 200))}`,
-      );
-    }
-    for (const [name, uri] of Object.entries(parsed)) {
-      const what = `${ENV_CONTAINER_IMAGE_URIS}[${JSON.stringify(name)}]`;
-      if (typeof uri !== "string") throw new PipelineError("E_BAD_REFERENCE", `${what}: expected a reference string, got ${JSON.stringify(uri)}`);
-      parseReference(uri, what);
-      out[name] = uri;
-    }
-  }
-  if (single) {
-    parseReference(single, `${ENV_CONTAINER_IMAGE}[${DEFAULT_IMAGE}]`);
-    out[DEFAULT_IMAGE] = single;
-  }
-  return out;
-}
-
-/** Applies the BUILD file's `env` where the caller's environment does not already set the variable. */
-export function withConfigEnv(env: NodeJS.ProcessEnv, cfgEnv: Record<string, string>): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const [k, v] of Object.entries(cfgEnv)) if (out[k] === undefined) out[k] = v;
-  return out;
-}
-
-export function removeImageEnv(env: NodeJS.ProcessEnv): void {
-  delete env[ENV_CONTAINER_IMAGE];
-  delete env[ENV_CONTAINER_IMAGE_URIS];
-  delete env[ENV_CONTAINER_IMAGE_LAYOUTS];
 }

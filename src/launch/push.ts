@@ -31,8 +31,8 @@ export interface PushedImage {
   /** The image's blobs (config and layers) and their total size, whatever was uploaded. */
   blobs: number;
   bytes: number;
-  uploaded: number;
-  uploadedBytes: number;
+  /** What this push sent: blob count and bytes (the same shape in `--metadata-out` and `--json`). */
+  uploaded: { blobs: number; bytes: number };
   skipped: number;
   mounted: number;
   /** The platforms pushed (os/arch[/variant]); one for a single-platform image. */
@@ -116,8 +116,7 @@ export async function pushLayouts(
       tags: result.tags,
       blobs: size.reduce((n, s) => n + s.blobs, 0),
       bytes: size.reduce((n, s) => n + s.bytes, 0),
-      uploaded: result.uploaded.length,
-      uploadedBytes: result.uploaded.reduce((n, u) => n + u.size, 0),
+      uploaded: { blobs: result.uploaded.length, bytes: result.uploaded.reduce((n, u) => n + u.size, 0) },
       skipped: result.skipped.length,
       mounted: result.mounted.length,
       platforms: sel.platforms,
@@ -203,7 +202,7 @@ export function uriMap(meta: PushMetadata): Record<string, string> {
 }
 
 export function summary(p: PushedImage): string {
-  const parts = [`${p.uploaded} blob(s) uploaded`, `${p.skipped} already present`];
+  const parts = [...(p.tags.length ? [`tagged ${p.tags.join(", ")}`] : []), `${p.uploaded.blobs} blob(s) uploaded`, `${p.skipped} already present`];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
   if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
   if (p.signature)

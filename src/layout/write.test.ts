@@ -12,7 +12,7 @@ import { writeLayout } from "./write";
 function tinyImage(text: string) {
   const bytes = Buffer.from(text);
   const layer = { ...bufferBlob(bytes, MediaType.OCI_LAYER), diffId: sha256(bytes) };
-  return composeImage({ layers: [{ layer, createdBy: "test" }], entrypoint: ["node", "/app/main.js"], workingDir: "/app" });
+  return composeImage({ layers: [{ layer, createdBy: "test" }], entrypoint: ["node", "/app/main.js"], workdir: "/app" });
 }
 
 describe("writeLayout", () => {

@@ -1,7 +1,7 @@
 /**
  * Writes an image as an OCI image layout directory: oci-layout, index.json, blobs/sha256/<hex>. Blobs, and with
- * `atomic` the whole layout, are written under temporary names (src/cache/names.ts) and renamed into place; a
- * write first sweeps the temporary entries ended processes left for the same layout (src/cache/sweep.ts).
+ * `atomic` the whole layout, are written under temporary names (src/process/temp.ts) and renamed into place; a
+ * write first sweeps the temporary entries ended processes left for the same layout (src/process/temp.ts).
  */
 import { promises as fsp } from "node:fs";
 import { dirname, join, basename } from "node:path";
@@ -15,8 +15,8 @@ import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/index";
-import { tempPath } from "../cache/names";
-import { sweepBeforeWrite } from "../cache/sweep";
+import { tempPath } from "../process/temp";
+import { sweepBeforeWrite } from "../process/temp";
 
 export interface WriteLayoutOptions {
   /** Names the manifest in index.json (org.opencontainers.image.ref.name), e.g. a tag. */

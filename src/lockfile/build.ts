@@ -144,7 +144,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
       ],
       entrypoint,
       cmd: [],
-      workingDir: "/app",
+      workdir: "/app",
       created: mtime,
     });
     await writeLayout(opts.output, image, { refName: "latest", atomic: true });

@@ -12,8 +12,8 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { cacheRoot, NPM_WORK_DIR } from "../cache/layout";
-import { tempPath } from "../cache/names";
-import { sweepBeforeWrite } from "../cache/sweep";
+import { tempPath } from "../process/temp";
+import { sweepCacheDir } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import { fileDigest } from "../oci/digest";
@@ -74,7 +74,7 @@ function entryDir(cacheDir: string, key: string): string {
 /** The cached layer for `key`, verified; undefined when absent. A corrupt entry is removed (and reported). */
 export async function lookupLayer(cacheDir: string, key: string, warn: (line: string) => void): Promise<CachedLayer | undefined> {
   const dir = entryDir(cacheDir, key);
-  await Promise.all([sweepBeforeWrite(cacheDir, { ownerless: NPM_WORK_DIR }), sweepBeforeWrite(join(cacheDir, "node_modules"))]);
+  await Promise.all([sweepCacheDir(cacheDir, { ownerless: NPM_WORK_DIR }), sweepCacheDir(join(cacheDir, "node_modules"))]);
   await useEntry(join(cacheDir, "node_modules"), key);
   let desc: LayerDescriptor;
   try {

@@ -1,13 +1,13 @@
 /**
  * `pullModel`: a model artifact into a directory, atomically. Everything is written into a temporary sibling of
  * `outDir` and renamed into place only when every blob arrived and was verified, so a failure never leaves a
- * half-written model where one is expected. The temporary sibling is named by src/cache/names.ts, and a pull first
+ * half-written model where one is expected. The temporary sibling is named by src/process/temp.ts, and a pull first
  * sweeps the ones killed pulls into the same directory left (never anything else beside it).
  */
 import { promises as fsp, readdirSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { makeTempDirSync, tempPath } from "../cache/names";
-import { sweepBeforeWrite } from "../cache/sweep";
+import { makeTempDirSync, tempPath } from "../process/temp";
+import { sweepBeforeWrite } from "../process/temp";
 import { PipelineError } from "../errors";
 import type { Reference } from "../oci/reference";
 import type { Keychain } from "../auth/keychain";

@@ -8,8 +8,8 @@
  */
 import { mkdirSync, promises as fsp, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { makeTempDirSync } from "../cache/names";
-import { sweepBeforeWrite } from "../cache/sweep";
+import { makeTempDirSync } from "../process/temp";
+import { sweepCacheDir } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import { formatReference, parseReference, type Reference } from "../oci/reference";
@@ -74,7 +74,7 @@ export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ d
   }
   const cacheDir = resolve(opts.cacheDir ?? defaultModelCacheDir());
   const entry = entryDir(cacheDir, digest);
-  await sweepBeforeWrite(dirname(entry));
+  await sweepCacheDir(dirname(entry));
   await useEntry(dirname(entry), basename(entry));
   const problem = await checkEntry(entry, digest, opts.verifyContent ?? false);
   if (problem === undefined) return { digest, dir: join(entry, MODEL_DIR) };

@@ -7,7 +7,7 @@
  * OCI layout (what `bazel run :NAME_binary` has before anything is pushed); `@digest` picks that manifest.
  *
  * The layers are unpacked with src/layer/unpack.ts (which refuses `..`, absolute-escaping and climbing symlinks,
- * devices; applies OCI whiteouts) into a temporary sibling (src/cache/names.ts) and renamed to rootfs/<hex of the
+ * devices; applies OCI whiteouts) into a temporary sibling (src/process/temp.ts) and renamed to rootfs/<hex of the
  * manifest digest> when complete, so a rootfs in the cache is always whole. When two runs race, the second rename
  * loses and its copy is dropped. A layout whose layers fail to unpack is dropped from the cache too (a hostile
  * image stays nowhere).
@@ -20,7 +20,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Keychain } from "../auth/keychain";
-import { tempPath } from "../cache/names";
+import { tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";

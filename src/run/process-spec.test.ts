@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageConfig } from "../oci/types";
 import { DEFAULT_PATH, processSpec, resolveUser } from "./process-spec";
+import { inContainer } from "../runtime";
 
 let root: string;
 beforeAll(() => {
@@ -29,17 +30,24 @@ describe("processSpec", () => {
     expect(processSpec(c, root, { command: ["sh", "-c"] }).args).toEqual(["sh", "-c"]);
     expect(processSpec(c, root, { command: ["sh"], args: ["-c", "true"] }).args).toEqual(["sh", "-c", "true"]);
     const p = processSpec(c, root, { env: { A: "2", B: "3" }, workingDir: "/tmp" });
-    expect(p.env).toEqual(["A=2", "PATH=/bin", "B=3", "HOME=/root"]);
+    expect(p.env).toEqual(["A=2", "PATH=/bin", "B=3", "HOME=/root", "PIPELINE_IN_CONTAINER=1"]);
     expect(p.cwd).toBe("/tmp");
   });
 
-  it("fills PATH and HOME, and refuses what cannot run", () => {
+  it("fills PATH, HOME and PIPELINE_IN_CONTAINER, and refuses what cannot run", () => {
     const p = processSpec(cfg({ Cmd: ["x"], User: "node" }), root, {});
-    expect(p.env).toEqual([`PATH=${DEFAULT_PATH}`, "HOME=/home/node"]);
+    expect(p.env).toEqual([`PATH=${DEFAULT_PATH}`, "HOME=/home/node", "PIPELINE_IN_CONTAINER=1"]);
     expect(p.user).toEqual({ uid: 1000, gid: 1001 });
     expect(() => processSpec(cfg({}), root, {})).toThrow(/nothing to run/);
     expect(() => processSpec(cfg({ Cmd: ["x"] }), root, { workingDir: "rel" })).toThrow(/"rel"/);
     expect(() => processSpec(cfg({ Cmd: ["x"] }), root, { env: { "A=B": "1" } })).toThrow(/"A=B"/);
+  });
+
+  it("inContainer() is true in every container of the local runner (`pipeline run --image`), not only runInContainer's", () => {
+    const env = Object.fromEntries(processSpec(cfg({ Cmd: ["x"] }), root, {}).env.map((e) => e.split(/=(.*)/s).slice(0, 2)));
+    expect(inContainer(env)).toBe(true);
+    // The caller's value stays (a test of the launch script's other branch can still turn it off).
+    expect(processSpec(cfg({ Cmd: ["x"] }), root, { env: { PIPELINE_IN_CONTAINER: "0" } }).env).toContain("PIPELINE_IN_CONTAINER=0");
   });
 });
 

@@ -4,7 +4,9 @@
  *  - `command` replaces the image's Entrypoint (and then the image's Cmd is dropped);
  *  - `args` replace the image's Cmd and follow the entrypoint;
  *  - env: the image's Env, then the caller's (same name: the caller's wins, in the image's position); PATH gets
- *    the usual default when neither sets it, HOME the user's home from the image's /etc/passwd (else "/");
+ *    the usual default when neither sets it, HOME the user's home from the image's /etc/passwd (else "/"), and
+ *    PIPELINE_IN_CONTAINER=1 (unless the caller sets it), so `inContainer()` of @rules_pipeline/runtime is true in
+ *    every container `pipeline run --image` starts, not only in runInContainer's;
  *  - working directory: the caller's, else the image's WorkingDir, else "/";
  *  - user: the image's User (`name`, `uid`, `uid:gid`, `name:group`), looked up in the rootfs' /etc/passwd and
  *    /etc/group; a name that is not there is an error naming the image's User.
@@ -13,6 +15,7 @@ import { lstatSync, readFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { PipelineError } from "../errors";
 import type { ImageConfig } from "../oci/types";
+import { ENV_IN_CONTAINER } from "../runtime";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -56,6 +59,7 @@ export function processSpec(config: ImageConfig, rootfs: string, o: ProcessOverr
   if (!has("PATH")) env.unshift(`PATH=${DEFAULT_PATH}`);
   const home = env.find((e) => e.startsWith("HOME="))?.slice(5) || user.home;
   if (!has("HOME")) env.push(`HOME=${home}`);
+  if (!has(ENV_IN_CONTAINER)) env.push(`${ENV_IN_CONTAINER}=1`);
   return { args, env, cwd, user: { uid: user.uid, gid: user.gid }, home };
 }
 

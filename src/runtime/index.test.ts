@@ -25,17 +25,21 @@ describe("@rules_pipeline/runtime", () => {
     expect(() => containerImageUri("tpu", env)).toThrow(/no container image named "tpu"; this run has: "default", "cuda"/);
   });
 
-  test('PIPELINE_CONTAINER_IMAGE_URIS["default"] wins over PIPELINE_CONTAINER_IMAGE, which fills in only a missing default', () => {
+  test('PIPELINE_CONTAINER_IMAGE, when set, is the default image, over PIPELINE_CONTAINER_IMAGE_URIS["default"] (as for the launchers)', () => {
     const both = { PIPELINE_CONTAINER_IMAGE: REF + "1", PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0", default: REF }) };
-    expect(containerImageUri("default", both)).toBe(REF);
-    expect(containerImageUris(both)).toEqual({ cuda: REF + "0", default: REF });
+    expect(containerImageUri("default", both)).toBe(REF + "1");
+    expect(containerImageUris(both)).toEqual({ cuda: REF + "0", default: REF + "1" });
     const noDefault = { PIPELINE_CONTAINER_IMAGE: REF + "1", PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0" }) };
     expect(containerImageUris(noDefault)).toEqual({ cuda: REF + "0", default: REF + "1" });
   });
 
   test("malformed URIS is an error, not a silent absence", () => {
-    expect(() => hasContainerImage("default", { PIPELINE_CONTAINER_IMAGE_URIS: "{nope" })).toThrow(/not a JSON object/);
-    expect(() => containerImageUris({ PIPELINE_CONTAINER_IMAGE_URIS: '{"a": 3}' })).toThrow(/image "a" has no reference/);
+    expect(() => hasContainerImage("default", { PIPELINE_CONTAINER_IMAGE_URIS: "{nope" })).toThrow(
+      /PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "\{nope"/,
+    );
+    expect(() => containerImageUris({ PIPELINE_CONTAINER_IMAGE_URIS: '{"a": 3}' })).toThrow(
+      /PIPELINE_CONTAINER_IMAGE_URIS\["a"\]: expected a reference string, got 3/,
+    );
   });
 
   test("runInContainer runs the Bazel-provided CLI with the pushed reference, env, mounts and args", () => {

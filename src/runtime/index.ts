@@ -15,6 +15,8 @@
 export const ENV_CONTAINER_IMAGE = "PIPELINE_CONTAINER_IMAGE";
 /** JSON object: image name → reference, when the pipeline has several images (`bases`). */
 export const ENV_CONTAINER_IMAGE_URIS = "PIPELINE_CONTAINER_IMAGE_URIS";
+/** JSON object: image name → OCI layout directory of the built image (`:NAME_binary`, where nothing is pushed). */
+export const ENV_CONTAINER_IMAGE_LAYOUTS = "PIPELINE_CONTAINER_IMAGE_LAYOUTS";
 export const DEFAULT_IMAGE = "default";
 
 export class ContainerImageError extends Error {
@@ -28,34 +30,76 @@ export class ContainerImageError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Every image the launch script was given, by name (`default` for the main one). Empty when there is none. */
+/**
+ * Every image the launch script was given, by name (`default` for the main one). Empty when there is none.
+ * `PIPELINE_CONTAINER_IMAGE`, when set, is the `default` one (it wins over the map's); a malformed map throws
+ * ContainerImageError E_BAD_IMAGE_URIS naming the variable and the value. The launchers read the user's variables
+ * with this same function (src/launch/env.ts), then check each reference's grammar.
+ */
 export function containerImageUris(env: Env = process.env): Readonly<Record<string, string>> {
   const out: Record<string, string> = {};
   const raw = env[ENV_CONTAINER_IMAGE_URIS];
   if (raw) {
+    const got = JSON.stringify(raw.slice(0, 200));
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
     } catch {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS} is not a JSON object: ${JSON.stringify(raw.slice(0, 200))}`);
+      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${got}`);
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS} must be a JSON object of name to image reference`);
+      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${got}`);
     }
-    for (const [name, uri] of Object.entries(parsed as Record<string, unknown>)) {
+    for (const [name, uri] of Object.entries(parsed)) {
       if (typeof uri !== "string" || !uri) {
         throw new ContainerImageError(
           "E_BAD_IMAGE_URIS",
-          `${ENV_CONTAINER_IMAGE_URIS}: image ${JSON.stringify(name)} has no reference (got ${JSON.stringify(uri)})`,
+          `${ENV_CONTAINER_IMAGE_URIS}[${JSON.stringify(name)}]: expected a reference string, got ${JSON.stringify(uri)}`,
         );
       }
       out[name] = uri;
     }
   }
   const single = env[ENV_CONTAINER_IMAGE];
-  if (single && !out[DEFAULT_IMAGE]) out[DEFAULT_IMAGE] = single;
+  if (single) out[DEFAULT_IMAGE] = single;
   return Object.freeze(out);
 }
+
+/** The image variables for these images (name → reference; the main one is `default`, else the first name sorted). */
+export function containerImageEnv(uris: Readonly<Record<string, string>>, layouts?: Readonly<Record<string, string>>): Record<string, string> {
+  const names = Object.keys(uris);
+  if (names.length === 0) return {};
+  const main = uris[DEFAULT_IMAGE] ?? uris[[...names].sort()[0]];
+  return {
+    [ENV_CONTAINER_IMAGE]: main,
+    [ENV_CONTAINER_IMAGE_URIS]: JSON.stringify(uris),
+    ...(layouts ? { [ENV_CONTAINER_IMAGE_LAYOUTS]: JSON.stringify(layouts) } : {}),
+  };
+}
+
+/** The OCI layout directory of each built but unpushed image (`:NAME_binary`), by name; empty when there is none. */
+export function containerImageLayouts(env: Env = process.env): Readonly<Record<string, string>> {
+  const raw = env[ENV_CONTAINER_IMAGE_LAYOUTS];
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ContainerImageError(
+      "E_BAD_IMAGE_URIS",
+      `${ENV_CONTAINER_IMAGE_LAYOUTS}: expected a JSON object of image name to directory, got ${JSON.stringify(raw.slice(0, 200))}`,
+    );
+  }
+  const out: Record<string, string> = {};
+  for (const [name, dir] of Object.entries(parsed)) if (typeof dir === "string" && dir) out[name] = dir;
+  return Object.freeze(out);
+}
+
+/** Every variable that names an image, which a launch without images removes. */
+export const IMAGE_VARIABLES: readonly string[] = [ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_URIS, ENV_CONTAINER_IMAGE_LAYOUTS];
 
 /** True when the script runs with a container image (`bazel run :NAME` or `:NAME_binary`), false under `:NAME_local`. */
 export function hasContainerImage(name: string = DEFAULT_IMAGE, env: Env = process.env): boolean {
@@ -78,8 +122,6 @@ export function containerImageUri(name: string = DEFAULT_IMAGE, env: Env = proce
   return uri;
 }
 
-/** JSON object: image name → OCI layout directory of the built image (`:NAME_binary`, where nothing is pushed). */
-export const ENV_CONTAINER_IMAGE_LAYOUTS = "PIPELINE_CONTAINER_IMAGE_LAYOUTS";
 /** Set to "1" inside containers started by runInContainer (and `pipeline run`). */
 export const ENV_IN_CONTAINER = "PIPELINE_IN_CONTAINER";
 /** The pipeline CLI the Bazel launchers provide: node binary, CLI script, its npm packages. */
@@ -121,18 +163,9 @@ export function runInContainerCommand(opts: RunInContainerOptions = {}): { comma
   const env: Env = { ...(opts.processEnv ?? process.env) };
   const name = opts.name ?? DEFAULT_IMAGE;
   let image = opts.image ?? containerImageUri(name, env);
-  const layouts = env[ENV_CONTAINER_IMAGE_LAYOUTS];
-  if (layouts && (!opts.image || opts.image === containerImageUris(env)[name])) {
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = JSON.parse(layouts) as Record<string, unknown>;
-    } catch {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_LAYOUTS} is not a JSON object`);
-    }
-    const dir = parsed[name];
-    // Built but not pushed: run the local layout; its digest is the one in the reference.
-    if (typeof dir === "string" && dir) image = `oci:${dir}@${image.slice(image.lastIndexOf("@") + 1)}`;
-  }
+  const dir = containerImageLayouts(env)[name];
+  // Built but not pushed: run the local layout; its digest is the one in the reference.
+  if (dir && (!opts.image || opts.image === containerImageUris(env)[name])) image = `oci:${dir}@${image.slice(image.lastIndexOf("@") + 1)}`;
   const args = ["run", "--image", image];
   for (const [k, v] of Object.entries({ ...opts.env, [ENV_IN_CONTAINER]: "1" })) args.push("--env", `${k}=${v}`);
   for (const m of opts.mounts ?? []) args.push("--mount", `${m.source}:${m.destination}${m.readonly ? ":ro" : ""}`);
@@ -242,14 +275,8 @@ export interface RunOnKubernetesOptions {
 export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { command: string; args: string[]; env: Env } {
   const env: Env = { ...(opts.processEnv ?? process.env) };
   const name = opts.name ?? DEFAULT_IMAGE;
-  if (!opts.image && env[ENV_CONTAINER_IMAGE_LAYOUTS]) {
-    let layouts: Record<string, unknown> = {};
-    try {
-      layouts = JSON.parse(env[ENV_CONTAINER_IMAGE_LAYOUTS]!) as Record<string, unknown>;
-    } catch {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_LAYOUTS} is not a JSON object`);
-    }
-    if (layouts[name]) {
+  if (!opts.image) {
+    if (containerImageLayouts(env)[name]) {
       throw new ContainerImageError(
         "E_IMAGE_NOT_PUSHED",
         `image ${JSON.stringify(name)} was built but not pushed (\`:NAME_binary\`): a cluster cannot pull it; run \`bazel run //pkg:NAME\`, which pushes it first`,

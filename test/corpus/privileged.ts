@@ -46,6 +46,6 @@ export function privilegedImage(base: Image, dir: string): Image {
     layers: [{ layer, createdBy: "privileged entries" }],
     user: "1000:1000",
     entrypoint: [SETUID_NODE, "-e", PROBE_JS],
-    workingDir: "/",
+    workdir: "/",
   });
 }

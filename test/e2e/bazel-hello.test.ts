@@ -182,14 +182,14 @@ oci_push_like = rule(
     const before = JSON.parse(readFileSync(meta1, "utf8"));
     const after = JSON.parse(readFileSync(meta2, "utf8"));
     expect(after.digest).not.toBe(before.digest);
-    expect(after.uploaded).toBe(2); // the app layer and the config
-    expect(after.skipped).toBe(before.uploaded + before.skipped - 2);
+    expect(after.uploaded.blobs).toBe(2); // the app layer and the config
+    expect(after.skipped).toBe(before.uploaded.blobs + before.skipped - 2);
     const blobPuts = reg.requests().filter((q) => q.method === "PUT" && q.path.includes("/incremental/hello/blobs/uploads/"));
     // Besides the image's blobs, each push attaches its SBOM as a referrer: the first uploads the document and the
     // empty config, the second only its new document (it names the new image digest).
     expect(before.sbom?.digest).toBeTruthy();
     expect(after.sbom?.digest).toBeTruthy();
-    expect(blobPuts.length).toBe(before.uploaded + 2 + 2 + 1);
+    expect(blobPuts.length).toBe(before.uploaded.blobs + 2 + 2 + 1);
   });
 
   test("pushes with Basic credentials from DOCKER_CONFIG; a wrong password fails naming the registry, never printing it", async () => {

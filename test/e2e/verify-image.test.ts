@@ -95,7 +95,7 @@ async function makeImage(spec: Spec = {}): Promise<{ image: Image; dir: string }
     layers,
     entrypoint: ["node", "/app/main.js"],
     cmd: [],
-    workingDir: "/app",
+    workdir: "/app",
     env: { PATH: PATH_ENV },
     os: "linux",
     architecture: "amd64",
@@ -308,7 +308,7 @@ describe("verify-image on oci:DIR", () => {
     expect(r.notOk).toEqual([
       'MISS C2 entrypoint is ["node", "/app/main.js"] but Cmd is ["--verbose"]: Cmd must be empty (it would be passed to the script as arguments)',
     ]);
-    r = await verifyCrafted({ config: { workingDir: "/srv" } });
+    r = await verifyCrafted({ config: { workdir: "/srv" } });
     expect(r.notOk).toEqual(['MISS C3 working directory is "/srv", expected "/app"']);
     r = await verifyCrafted({ config: { env: {} } });
     expect(r.notOk).toEqual(["MISS C5 no PATH in the image's Env: runtimes differ in what they use instead"]);

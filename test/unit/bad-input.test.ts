@@ -412,7 +412,7 @@ describe("internal commands run by the rules", () => {
         entrypoint: [],
         cmd: [],
         env: {},
-        workingDir: "/",
+        workdir: "/",
         labels: {},
         user: "",
         exposedPorts: [],
@@ -434,7 +434,7 @@ describe("internal commands run by the rules", () => {
         entrypoint: [],
         cmd: [],
         env: {},
-        workingDir: "/",
+        workdir: "/",
         labels: {},
         user: "",
         exposedPorts: [],
@@ -983,7 +983,7 @@ describe("launch config and environment", () => {
     const l = launchConfig(GOOD_CFG);
     await fails(
       ["bazel-run", "--config", l.config],
-      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'] },
+      { exit: 1, code: "E_BAD_IMAGE_URIS", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'] },
       { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: "default=localhost:5000/a/b" } },
     );
   });
@@ -993,7 +993,7 @@ describe("launch config and environment", () => {
       ["bazel-run", "--config", l.config],
       {
         exit: 1,
-        code: "E_BAD_REFERENCE",
+        code: "E_BAD_IMAGE_URIS",
         has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object of image name to reference, got "[\\"localhost:5000/a/b\\"]"'],
       },
       { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '["localhost:5000/a/b"]' } },

@@ -4,13 +4,12 @@
  * environment, passing ARGS, signals and the exit code through.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { PipelineError } from "../../errors";
 import { forwardTermination, signalExitCode } from "../../process/signals";
-import { imageEnv, readLaunchConfig, userImages, withConfigEnv } from "../../launch/config";
+import { readLaunchConfig } from "../../launch/config";
+import { launchEnvironment, userImages } from "../../launch/env";
 import { runfile, runfilesDir } from "../../launch/runfiles";
 import { uriMap } from "../../launch/push";
-import { ENV_CONTAINER_IMAGE_LAYOUTS } from "../../runtime";
 import type { CliIo } from "../io";
 import { pushFromConfig } from "./bazel-push";
 
@@ -25,11 +24,9 @@ export async function bazelRun(a: { config: string; "--"?: (string | number)[]; 
     uris = uriMap(await pushFromConfig(a.config, io));
   }
   const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
-  const env = withConfigEnv({ ...io.env, ...imageEnv(uris), PIPELINE_LAUNCH_CONFIG: a.config }, cfg.env);
-  delete env[ENV_CONTAINER_IMAGE_LAYOUTS]; // pushed: runInContainer() pulls the references
-  // The launcher names the preload (the CLI itself is one bundled file: nothing sits beside it).
-  const preload = cfg.preload ? runfile(dir, cfg.preload) : join(__dirname, "..", "..", "..", "tools", "preload.js");
-  const child = spawn(process.execPath, ["--preserve-symlinks", "--preserve-symlinks-main", "--require", preload, runfile(dir, cfg.entry), ...args], {
+  // Pushed: no layouts, runInContainer() pulls the references. The environment is complete: no preload is needed.
+  const env = launchEnvironment(io.env, cfg.env ?? {}, { uris });
+  const child = spawn(process.execPath, ["--preserve-symlinks", "--preserve-symlinks-main", runfile(dir, cfg.entry), ...args], {
     cwd: runfile(dir, cfg.workspace),
     env,
     stdio: "inherit",

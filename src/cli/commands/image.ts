@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { readJsonFile } from "../../json-file";
-import { composeImage } from "../../image/compose";
+import { composeImage, IMAGE_SETTINGS_KEYS, type ImageSettings } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
 import { readLayout } from "../../layout/read";
@@ -33,20 +33,6 @@ interface SbomFlags {
   "sbom-lockfile"?: string[];
 }
 
-interface ImageRuleConfig {
-  entrypoint: string[];
-  cmd: string[];
-  env: Record<string, string>;
-  workingDir: string;
-  labels: Record<string, string>;
-  user: string;
-  exposedPorts: string[];
-  volumes?: string[];
-  annotations: Record<string, string>;
-  os: string;
-  architecture: string;
-}
-
 export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === "") return 0;
@@ -67,7 +53,13 @@ export async function image(
   } & SbomFlags,
   io: CliIo,
 ): Promise<void> {
-  const cfg = readJsonFile(a.config, "--config") as ImageRuleConfig;
+  const cfg = readJsonFile(a.config, "--config") as ImageSettings;
+  const unknown = Object.keys(cfg).filter((k) => !IMAGE_SETTINGS_KEYS.includes(k));
+  if (unknown.length)
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `--config ${a.config}: unknown image setting(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")} (rebuild with the same rules_pipeline version as the CLI)`,
+    );
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1)
@@ -85,17 +77,11 @@ export async function image(
   }
   const composeFor = (base: Image | undefined, platform?: Platform) =>
     composeImage({
+      ...cfg,
       base,
       baseName: a.base ? sourceOfLayout(a.base) : undefined,
       layers,
-      entrypoint: cfg.entrypoint,
-      cmd: cfg.cmd,
-      env: cfg.env,
-      workingDir: cfg.workingDir,
       labels: labels.values,
-      user: cfg.user || undefined,
-      exposedPorts: cfg.exposedPorts,
-      volumes: cfg.volumes,
       // The stamp's annotations first: the BUILD file's `annotations` win for a key both set.
       annotations: { ...(status ? stampAnnotations(status) : {}), ...annotations.values },
       created: sourceDateEpoch(io.env),

@@ -2,7 +2,7 @@
  * `push --json` and `pull --json` against an in-process dev registry: one JSON object, sizes from the image itself.
  * And `-v`/`--debug` on them: one stderr line per registry request.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -60,6 +60,8 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
   const first = await cli(["push", layout, "--repository", repo, "--tag", "v1", "--json"]);
   expect(first.code, first.stderr.join("\n")).toBe(0);
   expect(first.stdout).toHaveLength(1);
+  // The summary on stderr names the tags it pushed, not only the digest.
+  expect(first.stderr.join("\n")).toMatch(new RegExp(`^pushed ${repo}@${image.digest} \\(tagged v1, 3 blob\\(s\\) uploaded`, "m"));
   expect(JSON.parse(first.stdout[0])).toEqual({
     reference: `${repo}@${image.digest}`,
     digest: image.digest,
@@ -76,6 +78,13 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
   // Again: the image's size is the same, nothing is uploaded.
   const again = JSON.parse((await cli(["push", layout, "--repository", repo, "--json"])).stdout[0]);
   expect(again).toMatchObject({ digest: image.digest, bytes: expectedBytes(), blobs: 3, uploaded: { blobs: 0, bytes: 0 }, skipped: 3 });
+  // --metadata-out says "uploaded" as --json does: {blobs, bytes}, not a bare count beside an uploadedBytes.
+  const meta = join(tmp, "meta.json");
+  const third = await cli(["push", layout, "--repository", `${repo}-meta`, "--json", "--metadata-out", meta]);
+  const metadata = JSON.parse(readFileSync(meta, "utf8")) as Record<string, unknown>;
+  expect(metadata.uploaded).toEqual({ blobs: 3, bytes: expectedBytes() });
+  expect(metadata.uploaded).toEqual(JSON.parse(third.stdout[0]).uploaded);
+  expect(metadata).not.toHaveProperty("uploadedBytes");
   // Without --json stdout is the reference alone.
   expect((await cli(["push", layout, "--repository", repo])).stdout).toEqual([`${repo}@${image.digest}`]);
 });
