@@ -168,7 +168,7 @@ export class Inputs {
         { layer: appLayer, createdBy: "bench: app" },
       ],
       entrypoint: ["node", "/app/main.js"],
-      workingDir: "/app",
+      workdir: "/app",
     });
   }
 
