@@ -21,17 +21,14 @@ import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from
 import type { Platform } from "../../oci/types";
 import { imageSbom } from "../../sbom/image-sbom";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { IMAGE } from "../command-specs";
 
 /**
  * The SBOM the image rule asks for: where to write it, its name, a file listing the npm package.json files, and the
  * lockfiles of their trees (each serving the node_modules beside it; no other lockfile is read).
  */
-interface SbomFlags {
-  "sbom-out"?: string;
-  "sbom-name"?: string;
-  "sbom-packages"?: string;
-  "sbom-lockfile"?: string[];
-}
+type SbomFlags = Pick<CommandArgs<typeof IMAGE>, "sbom-out" | "sbom-name" | "sbom-packages" | "sbom-lockfile">;
 
 interface ImageRuleConfig {
   entrypoint: string[];
@@ -54,19 +51,7 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
-export async function image(
-  a: {
-    config: string;
-    base?: string;
-    layer: string[];
-    "out-layout": string;
-    "out-digest": string;
-    "ref-name"?: string;
-    "stamp-file"?: string[];
-    platform?: string[];
-  } & SbomFlags,
-  io: CliIo,
-): Promise<void> {
+export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<void> {
   const cfg = readJsonFile(a.config, "--config") as ImageRuleConfig;
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
