@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { readJsonFile } from "../../json-file";
+import { checkJson, dict, type Infer, list, obj, str } from "../../deploy/spec-schema";
 import { composeImage } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
@@ -30,18 +31,28 @@ import type { IMAGE } from "../command-specs";
  */
 type SbomFlags = Pick<CommandArgs<typeof IMAGE>, "sbom-out" | "sbom-name" | "sbom-packages" | "sbom-lockfile">;
 
-interface ImageRuleConfig {
-  entrypoint: string[];
-  cmd: string[];
-  env: Record<string, string>;
-  workingDir: string;
-  labels: Record<string, string>;
-  user: string;
-  exposedPorts: string[];
-  volumes?: string[];
-  annotations: Record<string, string>;
-  os: string;
-  architecture: string;
+/** The image config the image rule writes (bazel/private/image.bzl): every field checked, none cast. */
+const IMAGE_RULE_CONFIG = obj(
+  {
+    entrypoint: { v: list(str()), required: true },
+    cmd: { v: list(str()), required: true },
+    env: { v: dict(str()), required: true },
+    workingDir: { v: str(), required: true },
+    labels: { v: dict(str()), required: true },
+    user: { v: str(), required: true },
+    exposedPorts: { v: list(str()), required: true },
+    volumes: { v: list(str()) },
+    annotations: { v: dict(str()), required: true },
+    os: { v: str(), required: true },
+    architecture: { v: str(), required: true },
+  },
+  "a mapping of image config fields (entrypoint, cmd, env, ...)",
+);
+export type ImageRuleConfig = Infer<typeof IMAGE_RULE_CONFIG>;
+
+/** The image rule's --config file, validated: E_BAD_INPUT naming the file, the field and the value otherwise. */
+export function readImageRuleConfig(path: string): ImageRuleConfig {
+  return checkJson(readJsonFile(path, "--config"), `--config ${path}`, IMAGE_RULE_CONFIG, "E_BAD_INPUT");
 }
 
 export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
@@ -52,7 +63,7 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
 }
 
 export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<void> {
-  const cfg = readJsonFile(a.config, "--config") as ImageRuleConfig;
+  const cfg = readImageRuleConfig(a.config);
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1)
