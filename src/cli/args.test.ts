@@ -1,5 +1,7 @@
-import { describe, expect, test } from "vitest";
-import { type Args, type CliSpec, runSpec, UsageError } from "./args";
+import { describe, expect, expectTypeOf, test } from "vitest";
+import { type Args, type CliSpec, type CommandArgs, type CommandDef, type CommandInput, defineCommand, runSpec, UsageError } from "./args";
+import type * as specs from "./command-specs";
+import type { push } from "./commands/push";
 import { COMMANDS } from "./main";
 import { EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
@@ -143,6 +145,71 @@ describe("runSpec", () => {
     expect(out[2]).toMatch(/--retries N +\[default: 3\]/);
     expect(out[2]).not.toContain("--secret");
     expect(got).toEqual([]);
+  });
+});
+
+describe("defineCommand: a handler's argument type is its declaration's", () => {
+  const PUSH = {
+    command: "model push <dir> [name] [more..]",
+    describe: "Push it",
+    positionals: { dir: { choices: ["a", "b"] } },
+    options: {
+      repository: { type: "string", demandOption: true },
+      tag: { type: "string", array: true },
+      "metadata-out": { type: "string" },
+      insecure: { type: "boolean", default: false },
+      level: { type: "string", choices: ["low", "high"], default: "low" },
+      retries: { type: "number", default: 3 },
+    },
+  } as const satisfies CommandDef;
+
+  test("positionals by name, options by flag: required, defaulted, optional, repeatable, choices, numbers", () => {
+    expectTypeOf<CommandArgs<typeof PUSH>>().toEqualTypeOf<{
+      _: string[];
+      "--": string[];
+      dir: "a" | "b";
+      name?: string;
+      more: string[];
+      repository: string;
+      insecure: boolean;
+      level: "low" | "high";
+      retries: number;
+      tag?: string[];
+      "metadata-out"?: string;
+    }>();
+    // A direct caller (a test, another command) may leave out the words, `--` and what has a default.
+    expectTypeOf<CommandInput<typeof PUSH>>().toEqualTypeOf<{
+      _?: string[];
+      "--"?: string[];
+      dir: "a" | "b";
+      name?: string;
+      more: string[];
+      repository: string;
+      insecure?: boolean;
+      level?: "low" | "high";
+      retries?: number;
+      tag?: string[];
+      "metadata-out"?: string;
+    }>();
+  });
+
+  test("a flag the declaration does not have is a type error in the handler (a rename caught at compile time)", async () => {
+    const got: unknown[] = [];
+    const cmd = defineCommand(PUSH, async (a, _io: unknown) => {
+      got.push(a["metadata-out"], a.retries, a.dir);
+      // @ts-expect-error --metadata-file is not declared (the flag is --metadata-out)
+      got.push(a["metadata-file"]);
+      // @ts-expect-error --retries is a number, not a string
+      a.retries.toUpperCase;
+    });
+    await runSpec({ name: "tool", describe: "", groups: {}, commands: [cmd] }, ["model", "push", "a", "--repository", "r", "--metadata-out", "m"], {
+      stdout: () => undefined,
+    });
+    expect(got).toEqual(["m", 3, "a", undefined]);
+    // The pipeline table's handlers take their declaration's type: push's argument is CommandArgs<typeof PUSH>.
+    expectTypeOf<Parameters<typeof push>[0]>().toEqualTypeOf<CommandArgs<typeof specs.PUSH>>();
+    // @ts-expect-error push declares --metadata-out, not --metadata-file
+    expectTypeOf<Parameters<typeof push>[0]>().toHaveProperty("metadata-file");
   });
 });
 

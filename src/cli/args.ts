@@ -16,8 +16,8 @@ export function usageError(message: string): PipelineError {
   return new PipelineError("E_USAGE", message, { exitCode: 2 });
 }
 
-// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a plain `async (…) => {…}`
-export type CommandResult = { exitCode?: number } | void;
+/** What a handler returns: nothing (exit code 0), or the exit code to leave with. */
+export type CommandResult = Promise<void> | Promise<{ exitCode: number } | undefined>;
 
 export interface OptionSpec {
   type: "string" | "boolean" | "number";
@@ -46,14 +46,71 @@ export interface Args {
   "--": string[];
 }
 
-export interface CommandSpec<IO = HelpIo> {
+/** A command's entry in the table apart from its handler: the handler's argument type is derived from it (CommandArgs). */
+export interface CommandDef {
   /** Words, then positionals: `<name>` required, `[name]` optional, `<name..>`/`[name..]` the rest as an array. */
   command: string;
   /** One line for --help; false hides an internal command (still runnable). */
   describe: string | false;
   positionals?: Record<string, PositionalSpec>;
   options?: Record<string, OptionSpec>;
-  run(args: Args, io: IO): Promise<CommandResult>;
+}
+
+export interface CommandSpec<IO = HelpIo> extends CommandDef {
+  run(args: Args, io: IO): CommandResult;
+}
+
+// The arguments a command's handler receives, as types computed from its CommandDef (declared `as const`):
+// positionals by the names in `command`, options by flag name; a value is one of `choices` if given, else a
+// string, boolean or number by `type`, an array if `array`; present unless it is neither `demandOption` nor
+// has a `default`. (The parser also sets each option under its camelCase name; the type lists the flag name only.)
+type ChoiceOf<S, Else> = S extends { choices: readonly (infer C)[] } ? C : Else;
+type Words<C extends string> = C extends `${infer W} ${infer Rest}` ? [W, ...Words<Rest>] : [C];
+type PositionalValue<D extends CommandDef, N extends string> = D extends { positionals: infer P }
+  ? N extends keyof P
+    ? ChoiceOf<P[N], string>
+    : string
+  : string;
+type PositionalArg<D extends CommandDef, W extends string> = W extends `${"<" | "["}${infer N}..${">" | "]"}`
+  ? { [K in N]: PositionalValue<D, K>[] }
+  : W extends `<${infer N}>`
+    ? { [K in N]: PositionalValue<D, K> }
+    : W extends `[${infer N}]`
+      ? { [K in N]?: PositionalValue<D, K> }
+      : unknown;
+type PositionalArgs<D extends CommandDef, Ws extends string[]> = Ws extends [infer W extends string, ...infer Rest extends string[]]
+  ? PositionalArg<D, W> & PositionalArgs<D, Rest>
+  : unknown;
+type OptionValue<O> = O extends { type: "boolean" } ? boolean : O extends { type: "number" } ? number : ChoiceOf<O, string>;
+type OptionArg<O> = O extends { array: true } ? OptionValue<O>[] : OptionValue<O>;
+type Always<O> = O extends { demandOption: true } ? true : O extends { default: unknown } ? true : false;
+type OptionArgs<Os> = { -readonly [K in keyof Os as Always<Os[K]> extends true ? K : never]: OptionArg<Os[K]> } & {
+  -readonly [K in keyof Os as Always<Os[K]> extends true ? never : K]?: OptionArg<Os[K]>;
+};
+type OptionsOf<D extends CommandDef> = D extends { options: infer Os } ? Os : Record<never, never>;
+type Defaulted<Os> = { [K in keyof Os]: Os[K] extends { default: unknown } ? K : never }[keyof Os];
+type Flat<T> = { [K in keyof T]: T[K] };
+
+/** What the parser hands the handler of `D`: `pipeline push` gets `CommandArgs<typeof PUSH>`. */
+export type CommandArgs<D extends CommandDef> = Flat<
+  { _: string[]; "--": string[] } & PositionalArgs<D, Words<D["command"]>> & OptionArgs<OptionsOf<D>>
+>;
+
+/**
+ * What a direct caller of the handler (a test, another command) must give: CommandArgs without the command words,
+ * `--` or the options that have a default (the handler then supplies the default itself; its type makes it).
+ */
+export type CommandInput<D extends CommandDef> = Optional<CommandArgs<D>, "_" | "--" | Defaulted<OptionsOf<D>>>;
+type Optional<T, K extends PropertyKey> = Flat<Omit<T, K> & Partial<Pick<T, Extract<K, keyof T>>>>;
+
+/**
+ * A table entry: `def` (declared `as const`) and the handler, whose argument type comes from `def`, so a flag
+ * renamed in one and not the other is a type error.
+ */
+export function defineCommand<const D extends CommandDef, IO>(def: D, run: (args: CommandArgs<D>, io: IO) => CommandResult): CommandSpec<IO> {
+  // The one unchecked step: the parser builds the arguments from this same `def` (parseCommandArgs), so they
+  // have the type CommandArgs<D> describes; args.test.ts checks the parser against it.
+  return { ...def, run: (args, io) => run(args as CommandArgs<D>, io) };
 }
 
 export interface HelpIo {
@@ -112,13 +169,17 @@ function findCommand<IO>(spec: CliSpec<IO>, argv: string[]): { cmd: CommandSpec<
 
 const untilDashDash = (args: string[]) => (args.includes("--") ? args.slice(0, args.indexOf("--")) : args);
 
-/** Parses `argv` against the table and runs the command; `--help` prints help instead. */
-export async function runSpec<IO extends HelpIo>(spec: CliSpec<IO>, argv: string[], io: IO): Promise<CommandResult> {
+/** Parses `argv` against the table and runs the command (`--help` prints help instead); resolves to the exit code. */
+export async function runSpec<IO extends HelpIo>(spec: CliSpec<IO>, argv: string[], io: IO): Promise<number> {
   const found = findCommand(spec, argv);
   if (found) {
     const rest = argv.slice(found.parsed.words.length);
-    if (untilDashDash(rest).some(isHelp)) return io.stdout(helpCommand(spec, found.cmd));
-    return found.cmd.run(parseCommandArgs(found.cmd, found.parsed, rest), io);
+    if (untilDashDash(rest).some(isHelp)) {
+      io.stdout(helpCommand(spec, found.cmd));
+      return 0;
+    }
+    const result = await found.cmd.run(parseCommandArgs(found.cmd, found.parsed, rest), io);
+    return result?.exitCode ?? 0;
   }
   // No command: a group (`registry`), help, or a mistake.
   const words: string[] = [];
@@ -141,7 +202,10 @@ export async function runSpec<IO extends HelpIo>(spec: CliSpec<IO>, argv: string
       `unknown command ${JSON.stringify(named)}${near ? ` (did you mean ${JSON.stringify([...prefix, near].join(" "))}?)` : ""}${g ? ` (${group} has: ${names.join(", ")})` : ""}`,
     );
   }
-  if (untilDashDash(argv.slice(g)).some(isHelp)) return io.stdout(helpIndex(spec, prefix));
+  if (untilDashDash(argv.slice(g)).some(isHelp)) {
+    io.stdout(helpIndex(spec, prefix));
+    return 0;
+  }
   if (argv.length > g) throw new UsageError(`expected a command before ${JSON.stringify(argv[g])}${g ? ` (${group} has: ${names.join(", ")})` : ""}`);
   throw new UsageError(`${g ? `${group}: ` : ""}name a command (${names.join(", ")})`);
 }

@@ -19,7 +19,7 @@ export const AUTH_OPTIONS = {
   "password-stdin": { type: "boolean", default: false, describe: "read the password (or token) from standard input" },
   // Refused: a password in argv is visible to every user of the machine (ps) and lands in shell history.
   password: { type: "string", hidden: true },
-} as const satisfies Record<string, OptionSpec>;
+} as const satisfies Record<keyof AuthFlags, OptionSpec>;
 
 /** The keychain a command uses for `registry`: explicit flags first, then the default chain (built on first use). */
 export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Promise<Keychain> {

@@ -3,6 +3,7 @@
  * (main.ts) can describe them without loading the commands (start-up time of every other command).
  */
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../k8s/default-images";
+import type { LimitFlags } from "../layer/limits";
 import type { OptionSpec } from "./args";
 
 /** The slowest a registry may send a blob while we read it (src/registry/transfer-rate.ts): everything that pulls. */
@@ -27,7 +28,7 @@ export const READ_LIMIT_OPTIONS = {
   "max-layer-entries": { type: "string", describe: "most tar entries in one layer (default 200000, $PIPELINE_MAX_LAYER_ENTRIES)" },
   "max-image-entries": { type: "string", describe: "most tar entries in an image's layers together (default 300000, $PIPELINE_MAX_IMAGE_ENTRIES)" },
   ...TRANSFER_RATE_OPTION,
-} as const satisfies Record<string, OptionSpec>;
+} as const satisfies Record<Exclude<keyof LimitFlags, "min-free-space">, OptionSpec>;
 
 /** Limits on unpacking layers: READ_LIMIT_OPTIONS and the free space to leave. */
 export const UNPACK_LIMIT_OPTIONS = {
@@ -36,7 +37,7 @@ export const UNPACK_LIMIT_OPTIONS = {
     type: "string",
     describe: "free space to leave on the disk when unpacking, e.g. 5GiB (default 1GiB, $PIPELINE_MIN_FREE_SPACE)",
   },
-} as const satisfies Record<string, OptionSpec>;
+} as const satisfies Record<keyof LimitFlags, OptionSpec>;
 
 export const RUN_OPTIONS = {
   "require-signature": {

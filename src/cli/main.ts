@@ -1,407 +1,78 @@
 /**
- * The `pipeline` command table. Each command lives in commands/<name>.ts and is imported only when run, so
- * start-up loads this table, the parser (args.ts, on node's util.parseArgs) and the one command's modules.
+ * The `pipeline` command table: each command's declaration (command-specs.ts) paired with its handler, which lives
+ * in commands/<name>.ts and is imported only when run, so start-up loads this table, the declarations, the parser
+ * (args.ts, on node's util.parseArgs) and the one command's modules.
  *
- * Adding a command is one entry in COMMANDS:
- *   {
+ * Adding a command is a declaration in command-specs.ts:
+ *   export const MODEL_PUSH = {
  *     command: "model push <dir>",               // words, then <required> / [optional] / <rest..> positionals
  *     describe: "Push a model directory",         // false: internal (not in --help)
  *     positionals: { dir: { describe: "..." } },  // optional: describe, choices
  *     options: { repository: { ...str, demandOption: true, describe: "..." }, tag: strs, ...AUTH_OPTIONS },
- *     run: async (a, io) => (await import("./commands/model")).modelPush(a as never, io),
- *   }
- * Options arrive under their flag name and its camelCase form (a["metadata-out"], a.metadataOut); arguments
+ *   } as const satisfies CommandDef;
+ * a handler `modelPush(a: CommandArgs<typeof MODEL_PUSH>, io: CliIo)` in commands/model.ts, and one entry here:
+ *   defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model")).modelPush(a, io)),
+ * Options arrive under their flag name (a["metadata-out"]; the parser also sets a.metadataOut, untyped); arguments
  * after `--` in a["--"]. A new word group (`model`) also wants a line in GROUPS.
  */
-import { type Args, type CommandResult, type CommandSpec, type OptionSpec, runSpec, UsageError } from "./args";
-import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, TRANSFER_RATE_OPTION, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
-import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
+import { type CommandSpec, defineCommand, runSpec, UsageError } from "./args";
+import * as spec from "./command-specs";
 import type { CliIo } from "./io";
 
 export { UsageError };
-export type { CommandResult };
-
-const str = { type: "string" } as const satisfies OptionSpec;
-const strs = { type: "string", array: true } as const satisfies OptionSpec;
-const bool = { type: "boolean", default: false } as const satisfies OptionSpec;
-const DOCKER_OR_GIT = ["docker", "git"] as const;
-
-export const GROUPS: Record<string, string> = {
-  registry: "A small development registry",
-  credentials: "rules_pipeline's own credentials (references to secrets, matched by URL prefix)",
-  base: "Build base images",
-  model: "Models as OCI artifacts (ORAS convention)",
-  cache: "The local cache of images, root filesystems and models ($PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
-};
-
-/** Signing what was pushed (push, bazel-push): src/sign/. */
-const SIGN_OPTIONS = {
-  "sign-key": {
-    ...str,
-    describe:
-      "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file",
-  },
-  "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
-  provenance: { ...bool, describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer" },
-  "sign-legacy": { ...bool, describe: "with --sign-key: also cosign's legacy sha256-<hex>.sig tag form, for verifiers older than cosign 3" },
-};
-
-const CACHE_DIR = { ...str, describe: "cache root (default $PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline)" };
 
 export const COMMANDS: CommandSpec<CliIo>[] = [
-  {
-    command: "push <source>",
-    describe: "Push an OCI layout (DIR or oci:DIR[:NAME]) to a registry",
-    positionals: { source: { describe: "OCI layout directory" } },
-    options: {
-      repository: { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" },
-      tag: { ...strs, describe: "tag to push" },
-      "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
-      sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
-      ...SIGN_OPTIONS,
-      "provenance-lockfile": {
-        ...strs,
-        describe: "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)",
-      },
-      insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
-      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
-      platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/push")).push(a as never, io),
-  },
-  {
-    command: "pull <reference>",
-    describe: "Pull an image into an OCI layout directory",
-    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
-    options: {
-      output: { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" },
-      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
-      platforms: { ...strs, describe: "keep these platforms of an index (os/arch[/variant], comma list or repeated): the layout holds an index" },
-      "all-platforms": { ...bool, describe: "keep every platform of an index: the layout holds the whole index" },
-      "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
-      insecure: bool,
-      json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
-      ...TRANSFER_RATE_OPTION,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/pull")).pull(a as never, io),
-  },
-  {
-    command: "inspect <reference>",
-    describe: "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",
-    options: {
-      insecure: bool,
-      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
-      json: { ...bool, describe: "print JSON (inspect's only output; accepted like every other command's --json)" },
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/inspect")).inspect(a as never, io),
-  },
-  {
-    command: "sbom <reference>",
-    describe: "Print the SPDX SBOM attached to an image (HOST/REPO:TAG or @DIGEST via referrers, or oci:DIR)",
-    options: { json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" }, insecure: bool, ...AUTH_OPTIONS },
-    run: async (a, io) => (await import("./commands/sbom")).sbom(a as never, io),
-  },
-  {
-    command: "verify <reference>",
-    describe: "Verify an image's signature (cosign 3's Sigstore bundle referrer) with a public key",
-    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
-    options: {
-      key: { ...str, demandOption: true, describe: "PEM public key (cosign.pub)" },
-      provenance: { ...bool, describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)" },
-      json: { ...bool, describe: "print the verified digest and statement as JSON" },
-      insecure: bool,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/verify")).verify(a as never, io),
-  },
-  {
-    command: "registry serve",
-    describe: "Serve an OCI distribution registry from a directory",
-    options: {
-      root: { ...str, default: ".pipeline-registry", describe: "storage directory" },
-      host: { ...str, default: "127.0.0.1" },
-      port: { ...str, default: "5000", describe: "0 picks a free port" },
-      user: { ...str, describe: "require Basic auth with this user" },
-      "password-file": { ...str, describe: "file holding the password for --user" },
-      log: { ...bool, describe: "log one line per request" },
-      "max-uploads": { ...str, describe: "open upload sessions at most (more get 429 TOOMANYREQUESTS; default 1000)" },
-      "max-uploads-per-client": {
-        ...str,
-        describe: "open upload sessions of one client (its user with --user, else its address) at most (default 64)",
-      },
-      "upload-idle-seconds": { ...str, describe: "abandon an upload session idle this long (default 300)" },
-      "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
-      "min-body-rate": {
-        ...str,
-        describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)",
-      },
-    },
-    run: async (a, io) => {
-      const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
-      const s = a as Args & {
-        root: string;
-        host: string;
-        port: string;
-        user?: string;
-        "password-file"?: string;
-        log: boolean;
-      } & import("./commands/registry-serve").LimitFlags;
-      await registryServe(
-        { root: s.root, host: s.host, port: parsePort(s.port), user: s.user, passwordFile: s["password-file"], log: s.log, ...parseLimitFlags(s) },
-        { stdout: io.stdout, stderr: io.stderr },
-      );
-    },
-  },
-  {
-    command: "credentials add <service> <url>",
-    describe: "Add or replace a credential",
-    positionals: {
-      service: { choices: DOCKER_OR_GIT },
-      url: { describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]" },
-    },
-    options: {
-      file: { ...str, describe: "user (line 1) and password (line 2); git also: a token line or an SSH private key" },
-      "env-user": { ...str, describe: "variable holding the user name" },
-      "env-password": { ...str, describe: "variable holding the password" },
-      "env-token": { ...str, describe: "git: variable holding a token" },
-      "aws-secret": { ...str, describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}" },
-      "aws-region": str,
-      "aws-profile": str,
-    },
-    run: async (a, io) => (await import("./commands/credentials")).credentialsAdd(a as never, io),
-  },
-  {
-    command: "credentials list",
-    describe: "List credentials (no secrets)",
-    options: { json: { ...bool, describe: "print the file's JSON" } },
-    run: async (a, io) => (await import("./commands/credentials")).credentialsList(a as never, io),
-  },
-  {
-    command: "credentials remove <service> <url>",
-    describe: "Remove the credential for exactly this URL",
-    positionals: { service: { choices: DOCKER_OR_GIT } },
-    run: async (a, io) => (await import("./commands/credentials")).credentialsRemove(a as never, io),
-  },
-  {
-    command: "credentials test <service> <url>",
-    describe: "Make an authenticated request with the credential the chain picks, and say which source answered",
-    positionals: { service: { choices: DOCKER_OR_GIT } },
-    options: { insecure: bool },
-    run: async (a, io) => {
-      const { credentialsTest } = await import("./commands/credentials");
-      const { defaultKeychain } = await import("../auth/default");
-      const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
-      return credentialsTest(a as never, io, { keychain });
-    },
-  },
-  {
-    command: "base host-node",
-    describe: "A base image made of the host's node binary and the libraries it loads (not hermetic)",
-    options: { output: { ...str, demandOption: true }, node: { ...str, describe: "node binary (default: this one)" } },
-    run: async (a, io) => (await import("./commands/base")).hostNode(a as never, io),
-  },
-  {
-    command: "base add-node",
-    describe: "A base image (e.g. CUDA) plus /usr/local/bin/node taken from a Node image",
-    options: {
-      base: { ...str, demandOption: true, describe: "OCI layout of the base" },
-      node: { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" },
-      output: { ...str, demandOption: true },
-      platform: { ...strs, describe: "build an index: these platforms (os/arch[/variant]) of both multi-platform layouts" },
-    },
-    run: async (a, io) => (await import("./commands/base")).addNode(a as never, io),
-  },
+  defineCommand(spec.PUSH, async (a, io) => (await import("./commands/push")).push(a, io)),
+  defineCommand(spec.PULL, async (a, io) => (await import("./commands/pull")).pull(a, io)),
+  defineCommand(spec.INSPECT, async (a, io) => (await import("./commands/inspect")).inspect(a, io)),
+  defineCommand(spec.SBOM, async (a, io) => (await import("./commands/sbom")).sbom(a, io)),
+  defineCommand(spec.VERIFY, async (a, io) => (await import("./commands/verify")).verify(a, io)),
+  defineCommand(spec.REGISTRY_SERVE, async (a, io) => {
+    const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
+    await registryServe(
+      { root: a.root, host: a.host, port: parsePort(a.port), user: a.user, passwordFile: a["password-file"], log: a.log, ...parseLimitFlags(a) },
+      { stdout: io.stdout, stderr: io.stderr },
+    );
+  }),
+  defineCommand(spec.CREDENTIALS_ADD, async (a, io) => (await import("./commands/credentials")).credentialsAdd(a, io)),
+  defineCommand(spec.CREDENTIALS_LIST, async (a, io) => (await import("./commands/credentials")).credentialsList(a, io)),
+  defineCommand(spec.CREDENTIALS_REMOVE, async (a, io) => (await import("./commands/credentials")).credentialsRemove(a, io)),
+  defineCommand(spec.CREDENTIALS_TEST, async (a, io) => {
+    const { credentialsTest } = await import("./commands/credentials");
+    const { defaultKeychain } = await import("../auth/default");
+    const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
+    return credentialsTest(a, io, { keychain });
+  }),
+  defineCommand(spec.BASE_HOST_NODE, async (a, io) => (await import("./commands/base")).hostNode(a, io)),
+  defineCommand(spec.BASE_ADD_NODE, async (a, io) => (await import("./commands/base")).addNode(a, io)),
   // Internal commands, run by the Bazel rules.
-  {
-    command: "build",
-    describe: "Build an image from a package.json + package-lock.json project, without Bazel",
-    options: {
-      lockfile: { ...str, demandOption: true, describe: "project directory (package.json + package-lock.json)" },
-      output: { ...str, demandOption: true, describe: "OCI layout directory to write (replaced atomically; manifest named latest)" },
-      base: { ...str, describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)" },
-      entry: { ...str, describe: "entry script relative to the project (default: package.json main)" },
-      "cache-dir": { ...str, describe: "cache directory (default lockfile/ in the cache root: $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
-      "allow-install-scripts": {
-        ...str,
-        array: true,
-        describe: "a package whose install scripts run (native addons, built from source offline); repeatable",
-      },
-      "ignore-install-scripts": {
-        ...str,
-        array: true,
-        describe: "a package whose install scripts are not needed (installed, never run); repeatable",
-      },
-      insecure: bool,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/build")).build(a as never, io),
-  },
-  {
-    command: "verify-image <reference>",
-    describe: "Check an image against the image contract (docs/image-contract.md) without running it",
-    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST], or oci:DIR[:NAME]" } },
-    options: {
-      json: { ...bool, describe: "print the results as JSON" },
-      platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
-      insecure: bool,
-      ...READ_LIMIT_OPTIONS,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/verify-image")).verifyImageCommand(a as never, io),
-  },
-  {
-    // Everything after `--` replaces the image's Cmd (or the spec's args).
-    command: "run [spec]",
-    describe:
-      "Run a deployment spec, or an image (--image), in containers on this machine (runc, podman or docker) or as a Job on Kubernetes (--on kubernetes)",
-    positionals: { spec: { describe: "deployment spec file (YAML/JSON); or give --image" } },
-    options: { ...RUN_OPTIONS, ...RUN_KUBERNETES_OPTIONS, ...AUTH_OPTIONS },
-    run: async (a, io) => (await import("./commands/run")).run(a as never, io),
-  },
-  {
-    command: "deploy <spec>",
-    describe: "Render a deployment spec as Kubernetes manifests (--render) or apply it to a cluster (--apply)",
-    positionals: { spec: { describe: "deployment spec file (YAML or JSON)" } },
-    options: DEPLOY_OPTIONS,
-    run: async (a, io) => (await import("./commands/deploy")).deploy(a as never, io),
-  },
-  {
-    command: "model push <dir> <reference>",
-    describe: "Push a model directory as an OCI artifact; prints HOST/REPO@sha256:...",
-    positionals: { dir: { describe: "directory holding the model" }, reference: { describe: "HOST/REPO[:TAG]" } },
-    options: { tag: { ...strs, describe: "extra tag" }, insecure: bool, ...AUTH_OPTIONS },
-    run: async (a, io) => (await import("./commands/model")).modelPush(a as never, io),
-  },
-  {
-    command: "model pull <reference>",
-    describe: "Pull a model artifact into a directory (digest-verified, written atomically)",
-    positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
-    options: {
-      output: { ...str, demandOption: true, describe: "directory to write" },
-      force: { ...bool, describe: "replace an existing directory" },
-      insecure: bool,
-      ...UNPACK_LIMIT_OPTIONS,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/model")).modelPull(a as never, io),
-  },
-  {
-    command: "cache du",
-    describe: "Show the disk space the cache takes, by kind, and what crashed commands left",
-    options: { "cache-dir": CACHE_DIR, json: { ...bool, describe: "print JSON" } },
-    run: async (a, io) => (await import("./commands/cache")).cacheDu(a as never, io),
-  },
-  {
-    command: "cache prune",
-    describe: "Remove what crashed commands left, and entries by age or size; never what a running process uses",
-    options: {
-      "cache-dir": CACHE_DIR,
-      "older-than": { ...str, describe: "also remove entries not used for this long (e.g. 7d, 12h)" },
-      "max-size": { ...str, describe: "then remove the least recently used entries until the rest fits (e.g. 20GiB, 500MB)" },
-      "dry-run": { ...bool, describe: "list what would be removed and its size; remove nothing" },
-      json: { ...bool, describe: "print JSON" },
-    },
-    run: async (a, io) => (await import("./commands/cache")).cachePrune(a as never, io),
-  },
-  {
-    command: "layer",
-    describe: false,
-    options: {
-      out: { ...str, demandOption: true },
-      descriptor: { ...str, demandOption: true },
-      name: { ...str, default: "layer" },
-      files: { ...strs, default: [], describe: "files listing `dest<TAB>src` lines" },
-    },
-    run: async (a, io) => (await import("./commands/layer")).layer(a as never, io),
-  },
-  {
-    command: "image",
-    describe: false,
-    options: {
-      config: { ...str, demandOption: true },
-      base: str,
-      layer: { ...strs, default: [] },
-      "out-layout": { ...str, demandOption: true },
-      "out-digest": { ...str, demandOption: true },
-      "ref-name": str,
-      "stamp-file": { ...strs, default: [] },
-      platform: { ...strs, describe: "build an index: one image per platform (os/arch[/variant]) on that platform's base" },
-      "sbom-out": str,
-      "sbom-name": str,
-      "sbom-packages": str,
-      "sbom-lockfile": { ...strs, default: [], describe: "npm lockfile of the node_modules tree beside it (repeatable); the SBOM reads no other" },
-    },
-    run: async (a, io) => (await import("./commands/image")).image(a as never, io),
-  },
-  {
-    command: "tarball",
-    describe: false,
-    options: {
-      image: { ...strs, default: [], describe: 'NAME=LAYOUT_DIR (repeatable; "default" is the main image)' },
-      tag: { ...strs, default: [], describe: "REGISTRY/REPOSITORY:TAG of the main image (others get TAG-NAME)" },
-      out: { ...str, demandOption: true, describe: "docker archive to write" },
-    },
-    run: async (a, io) => (await import("./commands/tarball")).tarball(a as never, io),
-  },
-  {
-    command: "load",
-    describe: false,
-    options: {
-      image: { ...strs, default: [], describe: 'NAME=LAYOUT_DIR (repeatable; "default" is the main image)' },
-      "default-tag": { ...strs, default: [], describe: "tags used when no --tag is given (the BUILD file's repo_tags)" },
-      tag: { ...strs, describe: "REGISTRY/REPOSITORY:TAG or TAG, replacing the default tags (repeatable)" },
-      loader: {
-        ...str,
-        default: "auto",
-        choices: ["auto", "docker", "podman"],
-        describe: "what loads the image (auto: docker if its daemon answers, else podman)",
-      },
-    },
-    run: async (a, io) => (await import("./commands/tarball")).load(a as never, io),
-  },
-  {
-    command: "completion <shell>",
-    describe: "Print a shell completion script: source <(pipeline completion bash)",
-    positionals: { shell: { choices: ["bash", "zsh"], describe: "bash or zsh" } },
-    run: async (a, io) => {
-      const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion"), import("../version")]);
-      io.stdout(completionScript(a.shell as "bash" | "zsh", COMMANDS, VERSION));
-    },
-  },
-  {
-    command: "bazel-push",
-    describe: false,
-    options: {
-      config: { ...str, demandOption: true },
-      repository: { ...str, describe: "HOST/REPOSITORY overriding the BUILD file's" },
-      tag: { ...strs, describe: "extra tag" },
-      "metadata-out": str,
-      platform: { ...strs, describe: "of a multi-platform image, push only these (os/arch[/variant]); default all" },
-      ...SIGN_OPTIONS,
-      ...AUTH_OPTIONS,
-    },
-    run: async (a, io) => (await import("./commands/bazel-push")).bazelPush(a as never, io),
-  },
-  {
-    // Everything after `--` goes to the launch script (a["--"]).
-    command: "bazel-run",
-    describe: false,
-    options: { config: { ...str, demandOption: true } },
-    run: async (a, io) => (await import("./commands/bazel-run")).bazelRun(a as never, io),
-  },
+  defineCommand(spec.BUILD, async (a, io) => (await import("./commands/build")).build(a, io)),
+  defineCommand(spec.VERIFY_IMAGE, async (a, io) => (await import("./commands/verify-image")).verifyImageCommand(a, io)),
+  defineCommand(spec.RUN, async (a, io) => (await import("./commands/run")).run(a, io)),
+  defineCommand(spec.DEPLOY, async (a, io) => (await import("./commands/deploy")).deploy(a, io)),
+  defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model")).modelPush(a, io)),
+  defineCommand(spec.MODEL_PULL, async (a, io) => (await import("./commands/model")).modelPull(a, io)),
+  defineCommand(spec.CACHE_DU, async (a, io) => (await import("./commands/cache")).cacheDu(a, io)),
+  defineCommand(spec.CACHE_PRUNE, async (a, io) => (await import("./commands/cache")).cachePrune(a, io)),
+  defineCommand(spec.LAYER, async (a, io) => (await import("./commands/layer")).layer(a, io)),
+  defineCommand(spec.IMAGE, async (a, io) => (await import("./commands/image")).image(a, io)),
+  defineCommand(spec.TARBALL, async (a, io) => (await import("./commands/tarball")).tarball(a, io)),
+  defineCommand(spec.LOAD, async (a, io) => (await import("./commands/tarball")).load(a, io)),
+  defineCommand(spec.COMPLETION, async (a, io) => {
+    const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion"), import("../version")]);
+    io.stdout(completionScript(a.shell, COMMANDS, VERSION));
+  }),
+  defineCommand(spec.BAZEL_PUSH, async (a, io) => (await import("./commands/bazel-push")).bazelPush(a, io)),
+  defineCommand(spec.BAZEL_RUN, async (a, io) => (await import("./commands/bazel-run")).bazelRun(a, io)),
 ];
 
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  const r = await runSpec(
+  return runSpec(
     {
       name: "pipeline",
       describe: "Build, push and launch pipeline container images (rules_pipeline).",
-      groups: GROUPS,
+      groups: spec.GROUPS,
       commands: COMMANDS,
       globalOptions: [
         ["--version, -V", "print the version"],
@@ -411,5 +82,4 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     argv,
     io,
   );
-  return (r && typeof r.exitCode === "number" ? r.exitCode : undefined) ?? 0;
 }

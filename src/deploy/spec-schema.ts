@@ -7,7 +7,7 @@
  * URLs redacted), `a mapping` / `a list` for collections, or whatever the caller substitutes (the spec never
  * echoes a plaintext password).
  */
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
+import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, type Pair } from "yaml";
 import { PipelineError } from "../errors";
 import { closest } from "../closest";
 export { closest };
@@ -23,13 +23,14 @@ export interface SpecIssue extends Omit<SpecLocation, "file"> {
   got?: string;
 }
 
-/** E_SPEC with every problem found, one per line; `issues` keeps them structured. */
+/** E_SPEC (or the code given) with every problem found, one per line; `issues` keeps them structured. */
 export class SpecError extends PipelineError {
   constructor(
     readonly file: string,
     readonly issues: SpecIssue[],
+    code = SPEC_ERROR,
   ) {
-    super(SPEC_ERROR, issues.map((i) => formatIssue(file, i)).join("\n"));
+    super(code, issues.map((i) => formatIssue(file, i)).join("\n"));
   }
 }
 
@@ -122,6 +123,9 @@ export type JsonSchema = Record<string, unknown>;
 /** A validator: the value when valid, undefined after reporting why not; `schema` describes it as JSON Schema. */
 export type V<T> = ((node: YNode, path: string, cx: SpecContext) => T | undefined) & { schema: JsonSchema };
 
+/** The type of what a validator accepts: `Infer<typeof imageConfig>`. */
+export type Infer<X> = X extends V<infer T> ? T : never;
+
 export function withSchema<T>(fn: (node: YNode, path: string, cx: SpecContext) => T | undefined, schema: JsonSchema): V<T> {
   return Object.assign(fn, { schema });
 }
@@ -206,6 +210,10 @@ export interface Field {
 export type Fields = Record<string, Field>;
 /** A validated mapping: each present, valid field's value (invalid or absent fields are missing). */
 export type Checked = Record<string, unknown> & { readonly __valid: boolean; readonly __keys: readonly string[] };
+/** The value of a mapping of `F` (declared as a literal): required fields present, the others optional. */
+export type Shape<F extends Fields> = {
+  -readonly [K in keyof F as F[K] extends { required: true } ? K : never]: Infer<F[K]["v"]>;
+} & { -readonly [K in keyof F as F[K] extends { required: true } ? never : K]?: Infer<F[K]["v"]> };
 
 function objectSchema(fields: Fields): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
@@ -222,8 +230,8 @@ function childPath(path: string, key: string): string {
  * A mapping with exactly these fields. Unknown keys are reported with the closest known name; missing
  * required fields at the mapping's line. `__valid` says whether every field passed.
  */
-export function obj(fields: Fields, what = "a mapping", extra: JsonSchema = {}): V<Checked> {
-  return withSchema(
+export function obj<const F extends Fields>(fields: F, what = "a mapping", extra: JsonSchema = {}): V<Checked & Shape<F>> {
+  return withSchema<Checked & Shape<F>>(
     (node, path, cx) => {
       const n = cx.deref(node);
       const line = at(cx, n, path);
@@ -267,7 +275,8 @@ export function obj(fields: Fields, what = "a mapping", extra: JsonSchema = {}):
       // Bookkeeping stays out of the value (non-enumerable): checked mappings become spec objects as they are.
       Object.defineProperty(out, "__valid", { value: valid, enumerable: false });
       Object.defineProperty(out, "__keys", { value: [...seen], enumerable: false });
-      return out as Checked;
+      // Each value passed its field's validator: the Shape<F> it declares (the one unchecked step, checked here).
+      return out as Checked & Shape<F>;
     },
     { ...objectSchema(fields), ...extra },
   );
@@ -311,4 +320,45 @@ export function tagged(variants: Record<string, Fields>): V<Checked & { type: st
       oneOf: names.map((n) => objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] })),
     },
   );
+}
+
+/** A mapping of string keys to values that pass `value` (labels, environment variables). */
+export function dict<T>(value: V<T>, what = "a mapping of names to values"): V<Record<string, T>> {
+  return withSchema<Record<string, T>>(
+    (node, path, cx) => {
+      const n = cx.deref(node);
+      const line = at(cx, n, path);
+      if (!isMap(n)) {
+        cx.report(path, line, `expected ${what}`, cx.describe(n));
+        return undefined;
+      }
+      const out: Record<string, T> = {};
+      let ok = true;
+      for (const pair of n.items) {
+        const keyNode = cx.deref(pair.key as YNode);
+        if (!isScalar(keyNode) || typeof keyNode.value !== "string") {
+          cx.report(path || "(top level)", cx.lineOf(pair), "keys must be plain strings", cx.describe(keyNode));
+          ok = false;
+          continue;
+        }
+        const v = value(pair.value as YNode, childPath(path, keyNode.value), cx);
+        if (v === undefined) ok = false;
+        else Object.defineProperty(out, keyNode.value, { value: v, enumerable: true, writable: true, configurable: true });
+      }
+      return ok ? out : undefined;
+    },
+    { type: "object", additionalProperties: value.schema },
+  );
+}
+
+/**
+ * `value` (already parsed JSON: a file our own rules wrote) checked against `v`; `file` names it in messages.
+ * Throws SpecError with `code` listing every problem (`FILE: PATH: problem (got VALUE)`).
+ */
+export function checkJson<T>(value: unknown, file: string, v: V<T>, code: string): T {
+  const doc = new Document(value);
+  const cx = new SpecContext("", new LineCounter(), doc);
+  const checked = v(doc.contents, "", cx);
+  if (cx.issues.length || checked === undefined) throw new SpecError(file, cx.issues, code);
+  return checked;
 }

@@ -30,21 +30,6 @@ export interface ImageSettings {
   architecture?: string;
 }
 
-/** The keys of ImageSettings (the compiler keeps this list complete), for rejecting a settings file with others. */
-export const IMAGE_SETTINGS_KEYS = Object.keys({
-  entrypoint: true,
-  cmd: true,
-  env: true,
-  workdir: true,
-  labels: true,
-  user: true,
-  exposedPorts: true,
-  volumes: true,
-  annotations: true,
-  os: true,
-  architecture: true,
-} satisfies Record<keyof ImageSettings, true>);
-
 export interface ComposeOptions extends ImageSettings {
   base?: Image;
   /** Reference the base came from (`registry/repo@digest`), recorded as the base.name annotation. */

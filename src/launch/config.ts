@@ -1,7 +1,7 @@
 /** The launch config the Bazel launchers hand to Node: what to run, which images, where to push them. */
 import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
-import { assertDigest } from "../oci/digest";
+import { type Digest, parseDigest } from "../oci/digest";
 import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
 
 export interface LaunchImage {
@@ -87,12 +87,12 @@ export function pushTarget(
   return { registry: cfg.registry, repository: cfg.repository };
 }
 
-export function readDigestFile(path: string): string {
+export function readDigestFile(path: string): Digest {
   let text: string;
   try {
     text = readFileSync(path, "utf8").trim();
   } catch (e) {
     throw new PipelineError("E_RUNFILES", `cannot read image digest ${path}: ${(e as Error).message}`);
   }
-  return assertDigest(text, path);
+  return parseDigest(text, path);
 }

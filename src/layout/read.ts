@@ -11,7 +11,7 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { assertDigest, digestHex, sha256 } from "../oci/digest";
+import { parseDigest, digestHex, sha256 } from "../oci/digest";
 import {
   ANNOTATION_REF_NAME,
   type Descriptor,
@@ -134,7 +134,7 @@ export interface LayoutIndex {
 export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): LayoutIndex | undefined {
   const entry = layoutEntry(dir, opts.refName);
   if (!INDEX_MEDIA_TYPES.includes(entry.mediaType)) return undefined;
-  assertDigest(entry.digest, `OCI layout ${dir}: index.json manifest digest`);
+  parseDigest(entry.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, entry);
   const index = parseBlob<Index>(dir, bytes, "index", entry.digest);
   if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
@@ -167,7 +167,7 @@ function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string):
 }
 
 function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Image {
-  assertDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
+  parseDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
     const nested = parseBlob<Index>(dir, bytes, "index", desc.digest);
@@ -183,7 +183,7 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
   if (!manifest.config || typeof manifest.config !== "object" || !Array.isArray(manifest.layers)) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
   }
-  assertDigest(manifest.config.digest, `OCI layout ${dir}: manifest ${desc.digest} config digest`);
+  parseDigest(manifest.config.digest, `OCI layout ${dir}: manifest ${desc.digest} config digest`);
   const configBytes = readBlobVerified(dir, manifest.config, MAX_LAYOUT_CONFIG_BYTES);
   const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];

@@ -4,30 +4,37 @@ import { createReadStream } from "node:fs";
 import { PipelineError } from "../errors";
 import { SHA256_DIGEST_RE } from "./grammar";
 
-export function sha256(data: Buffer | string): string {
-  return "sha256:" + createHash("sha256").update(data).digest("hex");
+declare const DIGEST: unique symbol;
+/**
+ * A sha256 digest `sha256:<64 hex>`, known valid: made by sha256()/fileDigest() or checked once where it came in
+ * (parseDigest, isDigest). A plain string at run time; the brand only keeps unchecked strings out.
+ */
+export type Digest = string & { readonly [DIGEST]: true };
+
+export function sha256(data: Buffer | string): Digest {
+  return ("sha256:" + createHash("sha256").update(data).digest("hex")) as Digest;
 }
 
 /** sha256 digest of a file's bytes, read in 1 MiB chunks. */
-export async function fileDigest(path: string): Promise<string> {
+export async function fileDigest(path: string): Promise<Digest> {
   const h = createHash("sha256");
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return "sha256:" + h.digest("hex");
+  return ("sha256:" + h.digest("hex")) as Digest;
 }
 
-export function isDigest(s: string): boolean {
+export function isDigest(s: string): s is Digest {
   return SHA256_DIGEST_RE.test(s);
 }
 
-/** Throws a clear error unless `s` is a sha256 digest. `what` names the field that held it. */
-export function assertDigest(s: unknown, what: string): string {
-  if (typeof s !== "string" || !SHA256_DIGEST_RE.test(s)) {
-    throw new PipelineError("E_BAD_DIGEST", `${what}: expected a digest "sha256:<64 hex>", got ${JSON.stringify(s)}`);
+/** `s` as a Digest, checked once at the edge it came in by; E_BAD_DIGEST naming `where` and the value otherwise. */
+export function parseDigest(s: unknown, where: string): Digest {
+  if (typeof s !== "string" || !isDigest(s)) {
+    throw new PipelineError("E_BAD_DIGEST", `${where}: expected a digest "sha256:<64 hex>", got ${JSON.stringify(s)}`);
   }
   return s;
 }
 
 /** The hex part of a digest (the blob's file name in an OCI layout). */
 export function digestHex(digest: string): string {
-  return assertDigest(digest, "digest").slice("sha256:".length);
+  return parseDigest(digest, "digest").slice("sha256:".length);
 }

@@ -16,7 +16,7 @@ import type { TransferRate } from "./transfer-rate";
 
 const small = Buffer.from("a blob dripped one byte at a time\n");
 const big = randomBytes(4 * 1024 * 1024);
-const blobs = new Map([
+const blobs = new Map<string, { bytes: Buffer; drip: boolean }>([
   [sha256(small), { bytes: small, drip: true }],
   [sha256(big), { bytes: big, drip: false }],
 ]);

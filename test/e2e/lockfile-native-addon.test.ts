@@ -14,7 +14,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build } from "../../src/cli/commands/build";
+import { type BuildArgs, build } from "../../src/cli/commands/build";
 import type { CliIo } from "../../src/cli/io";
 import { listLayer } from "../../src/layer/tar-read";
 import { blobPath, readLayout } from "../../src/layout/read";
@@ -56,11 +56,17 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const args = (extra: Record<string, unknown>) => ({ lockfile: project, entry: "main.js", "cache-dir": base, ...extra });
+const args = (output: string, extra: Partial<BuildArgs> = {}): BuildArgs => ({
+  lockfile: project,
+  entry: "main.js",
+  "cache-dir": base,
+  output,
+  ...extra,
+});
 
 describe("pipeline build --lockfile, packages with install scripts", () => {
   it("not listed: fails naming the package, what would run and both flags", async () => {
-    const e = await pipelineErrorOf(build(args({ output: join(tmp, "refused") }), io()));
+    const e = await pipelineErrorOf(build(args(join(tmp, "refused")), io()));
     expect(e.code).toBe("E_INSTALL_SCRIPTS");
     expect(e.message).toContain("better-sqlite3 (");
     expect(e.message).toContain("--allow-install-scripts better-sqlite3");
@@ -69,7 +75,7 @@ describe("pipeline build --lockfile, packages with install scripts", () => {
 
   it("a listed name that is not a package names the flag and the value", async () => {
     const e = await pipelineErrorOf(
-      build(args({ output: join(tmp, "x"), "allow-install-scripts": ["better-sqlite3"], "ignore-install-scripts": ["no-such-pkg"] }), io()),
+      build(args(join(tmp, "x"), { "allow-install-scripts": ["better-sqlite3"], "ignore-install-scripts": ["no-such-pkg"] }), io()),
     );
     expect(e.code).toBe("E_INSTALL_SCRIPTS");
     expect(e.message).toContain('--ignore-install-scripts "no-such-pkg"');
@@ -78,7 +84,7 @@ describe("pipeline build --lockfile, packages with install scripts", () => {
   it("--allow-install-scripts: compiled from source, only the addon kept of build/, and it runs in the image", async () => {
     const out = join(tmp, "allowed");
     const c = io();
-    await build(args({ output: out, "allow-install-scripts": ["better-sqlite3"] }), c);
+    await build(args(out, { "allow-install-scripts": ["better-sqlite3"] }), c);
     expect(c.err.join("\n")).toContain("built better-sqlite3 from source");
     const img = readLayout(out);
     const paths = (await listLayer(blobPath(out, img.layers.at(-2)!.digest))).map((e) => e.path);
@@ -94,7 +100,7 @@ describe("pipeline build --lockfile, packages with install scripts", () => {
 
   it("--ignore-install-scripts: installed but not built, so the image fails where the addon is loaded", async () => {
     const out = join(tmp, "ignored");
-    await build(args({ output: out, "ignore-install-scripts": ["better-sqlite3"] }), io());
+    await build(args(out, { "ignore-install-scripts": ["better-sqlite3"] }), io());
     const run = runLayoutImage(out);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/bindings file|better_sqlite3\.node/);

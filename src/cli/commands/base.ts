@@ -1,8 +1,10 @@
 /** `pipeline base host-node --output DIR`: the host-node base image (see src/base/host-node.ts). */
 import { buildHostNodeBase } from "../../base/host-node";
 import type { CliIo } from "../io";
+import type { CommandArgs, CommandInput } from "../args";
+import type { BASE_ADD_NODE, BASE_HOST_NODE } from "../command-specs";
 
-export async function hostNode(a: { output: string; node?: string }, io: CliIo): Promise<void> {
+export async function hostNode(a: CommandArgs<typeof BASE_HOST_NODE>, io: CliIo): Promise<void> {
   const { digest } = await buildHostNodeBase(a.output, { nodePath: a.node });
   io.stdout(digest);
 }
@@ -12,7 +14,7 @@ export async function hostNode(a: { output: string; node?: string }, io: CliIo):
  * from `node`. With platforms (both layouts then multi-platform): each platform's base plus that platform's node,
  * under one index.
  */
-export async function addNode(a: { base: string; node: string; output: string; platform?: string[] }, io: CliIo): Promise<void> {
+export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo): Promise<void> {
   const { addNodeToBase } = await import("../../base/add-node");
   const { readLayout } = await import("../../layout/read");
   const { sourceOfLayout } = await import("../../layout/source");

@@ -16,16 +16,14 @@ import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressFor } from "../../registry/progress";
 import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { BAZEL_PUSH } from "../command-specs";
 
 export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
 export const ENV_SIGN_KEY = "PIPELINE_SIGN_KEY";
 
-export interface SignFlags {
-  "sign-key"?: string;
-  "sign-password-file"?: string;
-  provenance?: boolean;
-  "sign-legacy"?: boolean;
-}
+/** The signing flags (push and bazel-push declare the same ones); a caller may leave the switches out. */
+export type SignFlags = Partial<Pick<CommandArgs<typeof BAZEL_PUSH>, "sign-key" | "sign-password-file" | "provenance" | "sign-legacy">>;
 
 export async function pushFromConfig(
   configPath: string,
@@ -82,10 +80,7 @@ export async function pushFromConfig(
   return meta;
 }
 
-export async function bazelPush(
-  a: { config: string; repository?: string; tag?: string[]; platform?: string[]; "metadata-out"?: string } & AuthFlags & SignFlags,
-  io: CliIo,
-): Promise<void> {
+export async function bazelPush(a: CommandArgs<typeof BAZEL_PUSH>, io: CliIo): Promise<void> {
   const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform, sign: a });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);

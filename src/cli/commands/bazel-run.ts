@@ -12,8 +12,10 @@ import { runfile, runfilesDir } from "../../launch/runfiles";
 import { uriMap } from "../../launch/push";
 import type { CliIo } from "../io";
 import { pushFromConfig } from "./bazel-push";
+import type { CommandArgs } from "../args";
+import type { BAZEL_RUN } from "../command-specs";
 
-export async function bazelRun(a: { config: string; "--"?: (string | number)[]; _?: (string | number)[] }, io: CliIo): Promise<{ exitCode: number }> {
+export async function bazelRun(a: CommandArgs<typeof BAZEL_RUN>, io: CliIo): Promise<{ exitCode: number }> {
   const cfg = readLaunchConfig(a.config);
   if (!cfg.entry) throw new PipelineError("E_LAUNCH_CONFIG", `${a.config}: no entry point (rebuild the target)`);
   const dir = runfilesDir(io.env);

@@ -4,21 +4,14 @@
  */
 import { PipelineError } from "../../errors";
 import { buildLockfileImage, type LockfileBuildResult } from "../../lockfile/build";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import type { CommandInput } from "../args";
+import type { BUILD } from "../command-specs";
 
-export interface BuildArgs extends AuthFlags {
-  lockfile?: string;
-  output?: string;
-  base?: string;
-  entry?: string;
-  "cache-dir"?: string;
-  insecure?: boolean;
-  "allow-install-scripts"?: string[];
-  "ignore-install-scripts"?: string[];
-}
+export type BuildArgs = CommandInput<typeof BUILD>;
 
 /** --base relative to the command's working directory: `oci:DIR[:NAME]` and directories; registry references as given. */
 function baseArg(base: string | undefined, cwd: string): string | undefined {

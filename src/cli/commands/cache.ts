@@ -10,17 +10,11 @@ import { pruneCache, type PruneEntry, type PruneReason } from "../../cache/prune
 import { formatBytes, parseDuration, parseSize } from "../../units";
 import { cacheUsage } from "../../cache/usage";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { CACHE_DU, CACHE_PRUNE } from "../command-specs";
 
-export interface CacheDuArgs {
-  "cache-dir"?: string;
-  json?: boolean;
-}
-
-export interface CachePruneArgs extends CacheDuArgs {
-  "older-than"?: string;
-  "max-size"?: string;
-  "dry-run"?: boolean;
-}
+export type CacheDuArgs = CommandArgs<typeof CACHE_DU>;
+export type CachePruneArgs = CommandArgs<typeof CACHE_PRUNE>;
 
 export async function cacheDu(a: CacheDuArgs, io: CliIo): Promise<void> {
   const usage = cacheUsage(cacheRoot(io.env, a["cache-dir"]));

@@ -166,6 +166,7 @@ describe("credentials add / list / remove", () => {
   it("rejects bad arguments with usage errors naming the value", async () => {
     const io = makeIo({}, "bad-args.json");
     const cases: [Parameters<typeof credentialsAdd>[0], RegExp][] = [
+      // @ts-expect-error the type (from the command's choices) refuses "svn" too; an untyped caller gets the usage error
       [{ service: "svn", url: "x", file: "/f" }, /service: expected "docker" or "git", got "svn"/],
       [{ service: "docker", url: "ghcr.io/Org", file: "/f" }, /url: expected a registry host .* got "ghcr.io\/Org"/],
       [{ service: "docker", url: "ghcr.io" }, /give exactly one source/],

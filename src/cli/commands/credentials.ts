@@ -27,6 +27,8 @@ import { RegistryClient } from "../../registry/client";
 import { parseErrorBody, RegistryError } from "../../registry/errors";
 import type { RetryOptions } from "../../registry/http";
 import type { CliIo } from "../io";
+import type { CommandInput } from "../args";
+import type { CREDENTIALS_ADD, CREDENTIALS_LIST, CREDENTIALS_REMOVE, CREDENTIALS_TEST } from "../command-specs";
 
 export const REJECTED = "E_CREDENTIAL_REJECTED";
 export const NOT_FOUND = "E_CREDENTIAL_NOT_FOUND";
@@ -41,17 +43,7 @@ export function credentialsOptions(io: CliIo): PipelineCredentialsOptions {
   return { env: io.env, home: io.env.HOME || homedir(), onWarning: (m) => io.stderr(`warning: ${m}`) };
 }
 
-export interface CredentialsAddArgs {
-  service: string;
-  url: string;
-  file?: string;
-  "env-user"?: string;
-  "env-password"?: string;
-  "env-token"?: string;
-  "aws-secret"?: string;
-  "aws-region"?: string;
-  "aws-profile"?: string;
-}
+export type CredentialsAddArgs = CommandInput<typeof CREDENTIALS_ADD>;
 
 function sourceOf(a: CredentialsAddArgs, io: CliIo): CredentialSource {
   const given = [
@@ -119,7 +111,7 @@ export async function credentialsAdd(a: CredentialsAddArgs, io: CliIo): Promise<
 }
 
 /** `credentials list [--json]`: service, URL and source of each entry (the file holds no secrets). */
-export async function credentialsList(a: { json?: boolean }, io: CliIo): Promise<void> {
+export async function credentialsList(a: CommandInput<typeof CREDENTIALS_LIST>, io: CliIo): Promise<void> {
   const { path, exists, config } = loadCredentialsConfig(credentialsOptions(io));
   if (a.json) {
     io.stdout(JSON.stringify(config, null, 2));
@@ -135,7 +127,7 @@ export async function credentialsList(a: { json?: boolean }, io: CliIo): Promise
 }
 
 /** `credentials remove SERVICE URL`: the entry for exactly that URL (compared normalized). */
-export async function credentialsRemove(a: { service: string; url: string }, io: CliIo): Promise<void> {
+export async function credentialsRemove(a: CommandInput<typeof CREDENTIALS_REMOVE>, io: CliIo): Promise<void> {
   const svc = service(a.service);
   normalizeUrl(svc, a.url, "url");
   const loaded = loadCredentialsConfig(credentialsOptions(io));
@@ -174,11 +166,7 @@ export interface CredentialsTestDeps {
 }
 
 /** `credentials test SERVICE URL [--insecure]`: resolves the credential and makes an authenticated request. */
-export async function credentialsTest(
-  a: { service: string; url: string; insecure?: boolean },
-  io: CliIo,
-  deps: CredentialsTestDeps = {},
-): Promise<void> {
+export async function credentialsTest(a: CommandInput<typeof CREDENTIALS_TEST>, io: CliIo, deps: CredentialsTestDeps = {}): Promise<void> {
   const svc = service(a.service);
   if (svc === "docker") await testDocker(a.url, a.insecure ?? false, io, deps);
   else await testGit(a.url, io, deps);

@@ -13,31 +13,13 @@
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
 import { type CliIo, showProgress } from "../io";
+import type { CommandInput } from "../args";
+import type { DEPLOY } from "../command-specs";
 
 // The option table is light to import (the command table loads it at start-up); everything else loads on use.
 export { DEPLOY_OPTIONS } from "../deploy-options";
 
-export interface DeployArgs {
-  spec: string;
-  image?: string;
-  render?: boolean;
-  apply?: boolean;
-  job?: boolean;
-  namespace?: string;
-  output?: string;
-  kubeconfig?: string;
-  context?: string;
-  timeout?: number;
-  "git-image"?: string;
-  "oras-image"?: string;
-  platform?: string;
-  insecure?: boolean;
-  "poll-interval"?: number;
-  "with-secrets"?: boolean;
-  "secrets-only"?: boolean;
-  offline?: boolean;
-  "require-signature"?: string;
-}
+export type DeployArgs = CommandInput<typeof DEPLOY>;
 
 function mode(a: DeployArgs): "render" | "apply" {
   if (Boolean(a.render) === Boolean(a.apply)) {

@@ -7,7 +7,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { readJsonFile } from "../../json-file";
-import { composeImage, IMAGE_SETTINGS_KEYS, type ImageSettings } from "../../image/compose";
+import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../deploy/spec-schema";
+import { composeImage, type ImageSettings } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
 import { readLayout } from "../../layout/read";
@@ -21,16 +22,42 @@ import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from
 import type { Platform } from "../../oci/types";
 import { imageSbom } from "../../sbom/image-sbom";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { IMAGE } from "../command-specs";
 
 /**
  * The SBOM the image rule asks for: where to write it, its name, a file listing the npm package.json files, and the
  * lockfiles of their trees (each serving the node_modules beside it; no other lockfile is read).
  */
-interface SbomFlags {
-  "sbom-out"?: string;
-  "sbom-name"?: string;
-  "sbom-packages"?: string;
-  "sbom-lockfile"?: string[];
+type SbomFlags = Pick<CommandArgs<typeof IMAGE>, "sbom-out" | "sbom-name" | "sbom-packages" | "sbom-lockfile">;
+
+/**
+ * The image config the image rule writes (bazel/private/image_config.bzl `image_config_json`, plus os and architecture
+ * from image.bzl): every field checked, none cast, an unknown one refused. Its keys are ImageSettings' (checked below).
+ */
+const IMAGE_RULE_FIELDS = {
+  entrypoint: { v: list(str()), required: true },
+  cmd: { v: list(str()), required: true },
+  env: { v: dict(str()), required: true },
+  workdir: { v: str(), required: true },
+  labels: { v: dict(str()), required: true },
+  user: { v: str(), required: true },
+  exposedPorts: { v: list(str()), required: true },
+  volumes: { v: list(str()) },
+  annotations: { v: dict(str()), required: true },
+  os: { v: str(), required: true },
+  architecture: { v: str(), required: true },
+} as const;
+const IMAGE_RULE_CONFIG = obj(IMAGE_RULE_FIELDS, "a mapping of image config fields (entrypoint, cmd, env, ...)");
+export type ImageRuleConfig = Infer<typeof IMAGE_RULE_CONFIG>;
+// The rule writes exactly the settings composeImage takes: a field added to one and not the other fails to compile.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const _sameKeys: SameKeys<Shape<typeof IMAGE_RULE_FIELDS>, Required<ImageSettings>> = true;
+void _sameKeys;
+
+/** The image rule's --config file, validated: E_BAD_INPUT naming the file, the field and the value otherwise. */
+export function readImageRuleConfig(path: string): ImageRuleConfig {
+  return checkJson(readJsonFile(path, "--config"), `--config ${path}`, IMAGE_RULE_CONFIG, "E_BAD_INPUT");
 }
 
 export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
@@ -40,26 +67,8 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
-export async function image(
-  a: {
-    config: string;
-    base?: string;
-    layer: string[];
-    "out-layout": string;
-    "out-digest": string;
-    "ref-name"?: string;
-    "stamp-file"?: string[];
-    platform?: string[];
-  } & SbomFlags,
-  io: CliIo,
-): Promise<void> {
-  const cfg = readJsonFile(a.config, "--config") as ImageSettings;
-  const unknown = Object.keys(cfg).filter((k) => !IMAGE_SETTINGS_KEYS.includes(k));
-  if (unknown.length)
-    throw new PipelineError(
-      "E_BAD_INPUT",
-      `--config ${a.config}: unknown image setting(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")} (rebuild with the same rules_pipeline version as the CLI)`,
-    );
+export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<void> {
+  const cfg = readImageRuleConfig(a.config);
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1)

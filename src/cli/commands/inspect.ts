@@ -2,11 +2,13 @@
 import { readLayout } from "../../layout/read";
 import { parseReference } from "../../oci/reference";
 import { inspect as inspectRemote } from "../../registry/pull";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { hostPlatform, parsePlatform } from "../../oci/platform";
+import type { CommandArgs } from "../args";
+import type { INSPECT } from "../command-specs";
 
-export async function inspect(a: { reference: string; insecure: boolean; platform?: string } & AuthFlags, io: CliIo): Promise<void> {
+export async function inspect(a: CommandArgs<typeof INSPECT>, io: CliIo): Promise<void> {
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
     const img = readLayout(m[1], { refName: m[2], platform: a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform() });

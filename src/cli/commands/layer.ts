@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { buildLayer, type LayerInput } from "../../layer/build";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { LAYER } from "../command-specs";
 
 /**
  * The layer's entries from file lists the image rule writes: `dest<TAB>src` (a file), `dest<TAB>src<TAB>mode<TAB>0644`
@@ -31,7 +33,7 @@ export function readFileList(paths: string[]): LayerInput[] {
   return inputs;
 }
 
-export async function layer(a: { out: string; descriptor: string; name: string; files: string[] }, io: CliIo): Promise<void> {
+export async function layer(a: CommandArgs<typeof LAYER>, io: CliIo): Promise<void> {
   const inputs = readFileList(a.files);
   const desc = await buildLayer(inputs, a.out, { annotations: {}, linkDuplicates: true });
   writeFileSync(a.descriptor, JSON.stringify({ ...desc, name: a.name, files: inputs.length }) + "\n");

@@ -5,18 +5,20 @@
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
 import { progressFor } from "../../registry/progress";
-import { type LimitFlags, limitsFromFlags } from "../../layer/limits";
+import { limitsFromFlags } from "../../layer/limits";
 import { pullModel } from "../../model/pull";
 import { pushModel } from "../../model/push";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandInput } from "../args";
+import type { MODEL_PULL, MODEL_PUSH } from "../command-specs";
 
 function progressOf(io: CliIo) {
   return progressFor(io);
 }
 
 /** Pushes DIR to REF (HOST/REPO[:TAG]); prints `HOST/REPO@sha256:...` on stdout. */
-export async function modelPush(a: { dir: string; reference: string; tag?: string[]; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+export async function modelPush(a: CommandInput<typeof MODEL_PUSH>, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "model push: reference");
   if (ref.digest)
     throw new PipelineError("E_USAGE", `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`, {
@@ -33,10 +35,7 @@ export async function modelPush(a: { dir: string; reference: string; tag?: strin
 }
 
 /** Pulls REF into --output; prints `HOST/REPO@sha256:...` on stdout. */
-export async function modelPull(
-  a: { reference: string; output: string; force?: boolean; insecure: boolean } & AuthFlags & LimitFlags,
-  io: CliIo,
-): Promise<void> {
+export async function modelPull(a: CommandInput<typeof MODEL_PULL>, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "model pull: reference");
   const limits = limitsFromFlags(a, io.env);
   if (!a.output) throw new PipelineError("E_USAGE", "model pull: --output DIR is required", { exitCode: 2 });

@@ -12,23 +12,12 @@ import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platfo
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullToLayout } from "../../registry/pull";
 import { progressFor } from "../../registry/progress";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { PULL } from "../command-specs";
 
-export async function pull(
-  a: {
-    reference: string;
-    output: string;
-    platform?: string;
-    platforms?: string[];
-    "all-platforms"?: boolean;
-    "source-annotation": boolean;
-    insecure: boolean;
-    json?: boolean;
-    "min-transfer-rate"?: string;
-  } & AuthFlags,
-  io: CliIo,
-): Promise<void> {
+export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "reference");
   const several = a["all-platforms"] || (a.platforms?.length ?? 0) > 0;
   const given = [a.platform && "--platform", a["all-platforms"] && "--all-platforms", a.platforms?.length && "--platforms"].filter(Boolean);

@@ -15,8 +15,10 @@ import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { resolve } from "node:path";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { PUSH } from "../command-specs";
 
 async function openSigningKey(file: string, env: NodeJS.ProcessEnv, passwordFile: string | undefined) {
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
@@ -29,24 +31,7 @@ export function layoutDirOf(source: string): string {
   return source;
 }
 
-export async function push(
-  a: {
-    source: string;
-    repository: string;
-    tag?: string[];
-    "metadata-out"?: string;
-    sbom?: string;
-    "sign-key"?: string;
-    "sign-password-file"?: string;
-    provenance?: boolean;
-    "sign-legacy"?: boolean;
-    "provenance-lockfile"?: string[];
-    insecure: boolean;
-    json?: boolean;
-    platform?: string[];
-  } & AuthFlags,
-  io: CliIo,
-): Promise<void> {
+export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   if (a.provenance && !a["sign-key"])

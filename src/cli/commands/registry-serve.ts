@@ -9,7 +9,8 @@
  * `--upload-idle-seconds`, `--body-timeout-seconds` and `--min-body-rate`.
  */
 import { readFile } from "node:fs/promises";
-import { usageError as usage } from "../args";
+import { type CommandArgs, usageError as usage } from "../args";
+import type { REGISTRY_SERVE } from "../command-specs";
 import { onTermination } from "../../process/signals";
 import { PipelineError } from "../../errors";
 import type { RegistryLimits } from "../../devregistry/limits";
@@ -41,13 +42,10 @@ export function parsePort(raw: string): number {
 }
 
 /** The resource-limit flags as typed (all optional); see `parseLimitFlags`. */
-export interface LimitFlags {
-  "max-uploads"?: string;
-  "max-uploads-per-client"?: string;
-  "upload-idle-seconds"?: string;
-  "body-timeout-seconds"?: string;
-  "min-body-rate"?: string;
-}
+export type LimitFlags = Pick<
+  CommandArgs<typeof REGISTRY_SERVE>,
+  "max-uploads" | "max-uploads-per-client" | "upload-idle-seconds" | "body-timeout-seconds" | "min-body-rate"
+>;
 
 /**
  * `--max-uploads N`, `--max-uploads-per-client N`, `--upload-idle-seconds S`, `--body-timeout-seconds S`,

@@ -1,29 +1,11 @@
 /** The arguments of `pipeline run` (run.ts) and its repeatable flags, apart so run-kubernetes.ts shares them without importing run.ts. */
 import { resolve } from "node:path";
 import { mountPathProblem } from "../../deploy/path-checks";
-import type { LimitFlags } from "../../layer/limits";
-import type { AuthFlags } from "../auth-flags";
-import { usageError as usage } from "../args";
+import { type CommandInput, usageError as usage } from "../args";
+import type { RUN } from "../command-specs";
 
-export interface RunArgs extends AuthFlags, LimitFlags {
-  spec?: string;
-  image?: string;
-  env?: string[];
-  mount?: string[];
-  "allow-host-path"?: string[];
-  workdir?: string;
-  entrypoint?: string;
-  replicas?: number;
-  network?: string;
-  runtime?: string;
-  name?: string;
-  "stop-timeout"?: number;
-  "cache-dir"?: string;
-  rootfs?: string;
-  insecure?: boolean;
-  "require-signature"?: string;
-  "--"?: string[];
-}
+/** What `pipeline run` takes (both targets): a direct caller may leave out what has a default. */
+export type RunArgs = CommandInput<typeof RUN>;
 
 export function parseEnvFlags(values: readonly string[], hostEnv: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

@@ -24,25 +24,19 @@ import { parseEnvFlags, type RunArgs } from "./run-flags";
 import type { ResolvedDeployment } from "../../deploy/types";
 import type { RunOverrides } from "../../k8s/run-job";
 
-export interface RunKubernetesArgs extends RunArgs {
-  on?: string;
-  "keep-job"?: boolean;
-  namespace?: string;
-  kubeconfig?: string;
-  context?: string;
-  timeout?: number;
-  cpu?: string;
-  memory?: string;
-  gpu?: number;
-  "machine-type"?: string;
-  restricted?: boolean;
-  "service-account"?: string;
-  "run-as-user"?: number;
-  "ttl-seconds"?: number;
-  "poll-interval"?: number;
-}
+/** RunArgs: the table declares the flags of both targets on `pipeline run`; checkTarget refuses the other target's. */
+export type RunKubernetesArgs = RunArgs;
 
-const LOCAL_ONLY = ["runtime", "network", "mount", "allow-host-path", "replicas", "stop-timeout", "cache-dir", "rootfs"] as const;
+const LOCAL_ONLY = [
+  "runtime",
+  "network",
+  "mount",
+  "allow-host-path",
+  "replicas",
+  "stop-timeout",
+  "cache-dir",
+  "rootfs",
+] as const satisfies readonly (keyof RunKubernetesArgs)[];
 const KUBERNETES_ONLY = [
   "keep-job",
   "namespace",
@@ -57,12 +51,12 @@ const KUBERNETES_ONLY = [
   "service-account",
   "run-as-user",
   "ttl-seconds",
-] as const;
+] as const satisfies readonly (keyof RunKubernetesArgs)[];
 
 /** Usage errors for flags given with the wrong --on (exported for the local path). */
 export function checkTarget(a: RunKubernetesArgs): void {
-  const given = (k: string) => {
-    const v = (a as Record<string, unknown>)[k];
+  const given = (k: keyof RunKubernetesArgs) => {
+    const v = a[k];
     // `--no-restricted` is given as false; the other switches default to false.
     return v !== undefined && (v !== false || k === "restricted") && !(Array.isArray(v) && v.length === 0);
   };

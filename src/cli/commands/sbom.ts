@@ -6,8 +6,10 @@
 import { PipelineError } from "../../errors";
 import { parseReference } from "../../oci/reference";
 import { findLayoutSbom, findRemoteSbom, type FoundSbom } from "../../sbom/find";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { SBOM } from "../command-specs";
 
 interface SpdxPackage {
   name?: string;
@@ -32,7 +34,7 @@ export function sbomTable(doc: { packages?: SpdxPackage[] }): string[] {
   );
 }
 
-export async function sbom(a: { reference: string; json?: boolean; insecure: boolean } & AuthFlags, io: CliIo): Promise<void> {
+export async function sbom(a: CommandArgs<typeof SBOM>, io: CliIo): Promise<void> {
   let found: FoundSbom;
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;

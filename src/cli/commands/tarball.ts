@@ -7,6 +7,8 @@ import { readLayout } from "../../layout/read";
 import { chooseLoader, loadImages, resolveRepoTags, taggedImages } from "../../tarball/load";
 import { writeDockerArchive } from "../../tarball/write";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { LOAD, TARBALL } from "../command-specs";
 
 /** `--image NAME=LAYOUT` values, read; names must be unique. */
 function readImages(specs: readonly string[]) {
@@ -22,12 +24,12 @@ function readImages(specs: readonly string[]) {
   });
 }
 
-export async function tarball(a: { image: string[]; tag: string[]; out: string }, _io: CliIo): Promise<void> {
+export async function tarball(a: CommandArgs<typeof TARBALL>, _io: CliIo): Promise<void> {
   const tags = resolveRepoTags(a.tag, [], "--tag");
   await writeDockerArchive(a.out, taggedImages(readImages(a.image), tags));
 }
 
-export async function load(a: { image: string[]; "default-tag": string[]; tag?: string[]; loader: string }, io: CliIo): Promise<void> {
+export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void> {
   const defaults = resolveRepoTags(a["default-tag"], [], "--default-tag");
   const tags = a.tag && a.tag.length > 0 ? resolveRepoTags(a.tag, defaults, "--tag") : defaults;
   if (tags.length === 0) throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", { exitCode: 2 });

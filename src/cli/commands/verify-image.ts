@@ -3,23 +3,19 @@
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
 import type { Image } from "../../image/image";
-import { type LayerLimits, type LimitFlags, limitsFromFlags } from "../../layer/limits";
+import { type LayerLimits, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
 import { pullImage } from "../../registry/pull";
 import { formatResult } from "../../verify/contract";
 import { verifyImage, type VerifyReport } from "../../verify/verify";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import { hostPlatform, parsePlatform } from "../../oci/platform";
+import type { CommandInput } from "../args";
+import type { VERIFY_IMAGE } from "../command-specs";
 
-export interface VerifyImageArgs extends AuthFlags, Omit<LimitFlags, "min-free-space"> {
-  reference: string;
-  json?: boolean;
-  insecure?: boolean;
-  /** os/arch picked from an index (registry or layout); default this machine's. */
-  platform?: string;
-}
+export type VerifyImageArgs = CommandInput<typeof VERIFY_IMAGE>;
 
 async function openImage(a: VerifyImageArgs, io: CliIo, limits: LayerLimits): Promise<{ image: Image; name: string }> {
   const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();

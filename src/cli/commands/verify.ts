@@ -9,13 +9,12 @@ import { RegistryClient } from "../../registry/client";
 import { readPublicKey } from "../../sign/cosign-key";
 import { SLSA_PROVENANCE_V1 } from "../../sign/provenance";
 import { verifyStatement } from "../../sign/verify";
-import { type AuthFlags, keychainFor } from "../auth-flags";
+import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
+import type { CommandArgs } from "../args";
+import type { VERIFY } from "../command-specs";
 
-export async function verify(
-  a: { reference: string; key: string; provenance?: boolean; json?: boolean; insecure: boolean } & AuthFlags,
-  io: CliIo,
-): Promise<void> {
+export async function verify(a: CommandArgs<typeof VERIFY>, io: CliIo): Promise<void> {
   const publicKey = readPublicKey(a.key);
   const ref = parseReference(a.reference, "reference");
   const client = new RegistryClient(ref.registry, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, log: io.debug });
