@@ -1,26 +1,34 @@
 // @ts-check
 /**
- * The JsBundle action's program: bundles compiled CommonJS into one file with esbuild, so that the rules' build
- * actions take the `pipeline` CLI as a single input instead of its npm tree.
+ * Bundles rules_pipeline's tools with esbuild at fetch time (bazel/private/tools_repo.bzl), straight from the
+ * TypeScript sources: the `pipeline` CLI the rules' actions and launchers run, the launchers' preload, and the npm
+ * packages run-time commands load lazily (the Kubernetes client, the AWS SDK), each one file.
  *
  *   node esbuild_bundle.js @PARAMS   (one argument a line:)
- *   ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]... [--input FILE]...
+ *   ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--external PKG]...)... [--input FILE]... [--input-dir DIR]...
  *
- * Only declared inputs: every `require`/`import` must resolve to one of the `--input` files (the action's inputs),
- * be a Node builtin, or match an `--external` pattern (kept as a run-time `require`). Anything else fails the
- * action, naming the importer, the request and the file it resolved to. esbuild resolves symlinks, and Bazel's
- * execroot links the workspace's top-level entries: without this check, a `node_modules` at the consumer's workspace
- * root (never an input) would be bundled whenever an optional `require()` finds a package there, and the bundle's
- * bytes would depend on it (issue 18). Optional requires are therefore `external` in the BUILD file.
+ * Each `--bundle` writes OUT from ENTRY; the `--external` patterns after it are its own (kept as run-time
+ * `require`s). All bundles are built at once (esbuild uses both cores).
  *
- * Deterministic: no metafile, no source map, no absolute paths (esbuild's path comments are relative to the
- * execroot, the working directory), legal comments kept at the end of the file.
+ * Only declared inputs: every `require`/`import` must resolve to one of the `--input` files or a file under an
+ * `--input-dir`, be a Node builtin, or match an `--external` pattern. Anything else fails, naming the importer, the
+ * request and the file it resolved to. esbuild walks up from the importer for `node_modules`: without this check, a
+ * `node_modules` next to the rules' sources (a checkout after `npm ci`) or at a consumer's workspace root would be
+ * bundled whenever an optional `require()` finds a package there, and the bundle's bytes would depend on it (issue
+ * 18). Optional requires are therefore `external`.
+ *
+ * Deterministic: no metafile, no source map, no absolute paths. Symlinks are kept as they are (the repository links
+ * the sources and the npm tree into its own directory), so esbuild's path comments are relative to the working
+ * directory whatever the checkout's or the output base's location; legal comments are kept at the end of the file.
+ * `import()` becomes `require()` as tsc's CommonJS output does, so lazily loaded packages are found through
+ * NODE_PATH (PIPELINE_TOOLS_NODE_MODULES, tools/pipeline.ts), which Node's ES module loader ignores.
  */
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
 
-const USAGE = "usage: esbuild_bundle.js ESBUILD_MAIN_JS ENTRY OUT NODE_PATH [--external PKG]... [--input FILE]... (or @PARAMS_FILE)";
+const USAGE =
+  "usage: esbuild_bundle.js ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--external PKG]...)... [--input FILE]... [--input-dir DIR]... (or @PARAMS_FILE)";
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
@@ -29,19 +37,27 @@ function parseArgs(argv) {
       .readFileSync(argv[0].slice(1), "utf8")
       .split("\n")
       .filter((l) => l !== "");
-  const [esbuildMain, entry, out, nodePath, ...rest] = argv;
-  if (!esbuildMain || !entry || !out || !nodePath) throw new Error(USAGE);
-  /** @type {string[]} */
-  const external = [];
+  const [esbuildMain, nodePath, ...rest] = argv;
+  if (!esbuildMain || !nodePath) throw new Error(USAGE);
+  /** @type {{ entry: string, out: string, external: string[] }[]} */
+  const bundles = [];
   /** @type {string[]} */
   const inputs = [];
+  /** @type {string[]} */
+  const inputDirs = [];
   for (let i = 0; i < rest.length; i += 2) {
-    const value = rest[i + 1];
-    if (rest[i] === "--external" && value) external.push(value);
-    else if (rest[i] === "--input" && value) inputs.push(value);
-    else throw new Error(`esbuild_bundle.js: unexpected argument ${JSON.stringify(rest[i])}; ${USAGE}`);
+    const [flag, value] = [rest[i], rest[i + 1]];
+    const last = bundles[bundles.length - 1];
+    if (flag === "--bundle" && value && rest[i + 2]) {
+      bundles.push({ entry: value, out: rest[i + 2], external: [] });
+      i++;
+    } else if (flag === "--external" && value && last) last.external.push(value);
+    else if (flag === "--input" && value) inputs.push(value);
+    else if (flag === "--input-dir" && value) inputDirs.push(value);
+    else throw new Error(`esbuild_bundle.js: unexpected argument ${JSON.stringify(flag)}; ${USAGE}`);
   }
-  return { esbuildMain, entry, out, nodePath, external, inputs };
+  if (bundles.length === 0) throw new Error(USAGE);
+  return { esbuildMain, nodePath, bundles, inputs, inputDirs };
 }
 
 /** @param {string} p */
@@ -63,16 +79,15 @@ function isBarePackage(request) {
 /**
  * An esbuild plugin that lets a resolution through only when it lands on a declared input.
  *
- * esbuild walks up from the importer's real path, and Bazel's execroot links the workspace's top-level entries, so a
- * `node_modules` at the workspace root is met before the declared npm tree (`nodePath`): a package present in both
- * (`yaml` in the rules' own checkout after `npm ci`, or in any consumer's) would resolve to the undeclared copy. A bare
- * package request that lands outside the inputs is therefore resolved again from the declared tree, and only refused if
- * that does not land on an input either.
- * @param {Set<string>} allowed real paths of the declared inputs
+ * esbuild walks up from the importer for `node_modules`, so one next to the sources (a checkout after `npm ci`) or at
+ * a workspace root is met before the declared npm tree (`nodePath`): a package present in both (`yaml`) would resolve
+ * to the undeclared copy. A bare package request that lands outside the inputs is therefore resolved again from the
+ * declared tree, and only refused if that does not land on an input either.
+ * @param {(real: string) => boolean} declared whether a real path is a declared input
  * @param {string} nodePath the declared npm tree's node_modules directory
  * @returns {import("esbuild").Plugin}
  */
-function declaredInputsOnly(allowed, nodePath) {
+function declaredInputsOnly(declared, nodePath) {
   return {
     name: "declared-inputs-only",
     setup(build) {
@@ -88,17 +103,16 @@ function declaredInputsOnly(allowed, nodePath) {
         // Not found, a builtin or an `--external` pattern: esbuild's own handling (its message, or a run-time require).
         if (r.errors.length || r.external || r.namespace !== "file" || !r.path) return undefined;
         const real = realpath(r.path);
-        if (allowed.has(real)) return undefined;
+        if (declared(real)) return undefined;
         if (isBarePackage(args.path)) {
           const d = await build.resolve(args.path, { kind: args.kind, resolveDir: nodePath, namespace: args.namespace, pluginData: INNER });
-          if (!d.errors.length && d.namespace === "file" && d.path && allowed.has(realpath(d.path)))
-            return { path: d.path, sideEffects: d.sideEffects };
+          if (!d.errors.length && d.namespace === "file" && d.path && declared(realpath(d.path))) return { path: d.path, sideEffects: d.sideEffects };
         }
         const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
         return {
           errors: [
             {
-              text: `${from}: ${JSON.stringify(args.path)} resolves to ${real}, which is not an input of this action. Add its package to the js_bundle's \`deps\`, or to \`external\` if it is loaded at run time (an optional require).`,
+              text: `${from}: ${JSON.stringify(args.path)} resolves to ${real}, which is not a declared input. Add its package to the declared npm tree (bazel/npm/package.json), or make it \`external\` if it is loaded at run time (an optional require).`,
             },
           ],
         };
@@ -109,30 +123,36 @@ function declaredInputsOnly(allowed, nodePath) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const allowed = new Set(o.inputs.map(realpath));
-  allowed.add(realpath(o.entry));
+  const files = new Set([...o.inputs, ...o.bundles.map((b) => b.entry)].map(realpath));
+  const dirs = o.inputDirs.map((d) => realpath(d) + path.sep);
+  const declared = (/** @type {string} */ real) => files.has(real) || dirs.some((d) => real.startsWith(d));
+  const nodePath = path.resolve(o.nodePath);
   const esbuild = require(path.resolve(o.esbuildMain));
-  try {
-    await esbuild.build({
-      entryPoints: [o.entry],
-      outfile: o.out,
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
-      external: o.external,
-      nodePaths: [path.resolve(o.nodePath)],
-      absWorkingDir: process.cwd(),
-      legalComments: "eof",
-      logLevel: "warning",
-      // Keep `require.main === module` checks and stack traces readable.
-      keepNames: true,
-      plugins: [declaredInputsOnly(allowed, path.resolve(o.nodePath))],
-    });
-  } catch {
-    // esbuild has printed its errors (logLevel "warning").
-    process.exitCode = 1;
-  }
+  const results = await Promise.allSettled(
+    o.bundles.map((b) =>
+      esbuild.build({
+        entryPoints: [b.entry],
+        outfile: b.out,
+        bundle: true,
+        platform: "node",
+        format: "cjs",
+        target: "node20",
+        external: b.external,
+        nodePaths: [nodePath],
+        preserveSymlinks: true,
+        absWorkingDir: process.cwd(),
+        // `import()` → `require()`, as tsc's CommonJS output (see above).
+        supported: { "dynamic-import": false },
+        legalComments: "eof",
+        logLevel: "warning",
+        // Keep `require.main === module` checks and stack traces readable.
+        keepNames: true,
+        plugins: [declaredInputsOnly(declared, nodePath)],
+      }),
+    ),
+  );
+  // esbuild has printed its errors (logLevel "warning").
+  if (results.some((r) => r.status === "rejected")) process.exitCode = 1;
 }
 
 main().catch((e) => {

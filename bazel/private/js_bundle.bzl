@@ -1,11 +1,11 @@
-"""js_bundle: one self-contained JavaScript file from compiled CommonJS and its npm packages (esbuild)."""
+"""js_bundle: one self-contained CommonJS file from TypeScript (or JavaScript) sources and their npm packages (esbuild)."""
 
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "NpmPackageInfo")
 
-_DOC = """Bundles `entry` (a file among `srcs`' outputs) and everything it requires into one CommonJS file, except
-the packages in `external`, which stay `require()`s resolved at run time. Used for the `pipeline` CLI that build
-actions run: one input file instead of hundreds.
+_DOC = """Bundles `entry` and everything it imports into one CommonJS file, straight from TypeScript (esbuild strips
+the types; nothing is type-checked), except the packages in `external`, which stay `require()`s resolved at run time.
+Used for the `pipeline` CLI that build actions run: one input file instead of hundreds, and no tsc compile.
 
 Only declared inputs are bundled: a `require` that resolves to a file outside `srcs` and `deps` (e.g. a
 `node_modules` at the workspace root, which Bazel links into the execroot) fails the action, naming the importer,
@@ -13,12 +13,7 @@ the request and the file. Optional requires (`try { require("typescript") } catc
 """
 
 def _js_bundle_impl(ctx):
-    entry = None
-    for f in ctx.attr.srcs[DefaultInfo].files.to_list():
-        if f.short_path == ctx.attr.entry or f.short_path.endswith("/" + ctx.attr.entry):
-            entry = f
-    if entry == None:
-        fail("{}: `entry` {} is not among the outputs of {}".format(ctx.label, repr(ctx.attr.entry), ctx.attr.srcs.label))
+    entry = ctx.file.entry
     esbuild_main = None
     for f in ctx.attr._esbuild[DefaultInfo].files.to_list():
         if f.path.endswith("/node_modules/esbuild/lib/main.js"):
@@ -35,12 +30,13 @@ def _js_bundle_impl(ctx):
     out = ctx.actions.declare_file(ctx.attr.out or ctx.label.name + ".js")
 
     # What the bundle may contain: the bundler refuses any module that resolves outside these (esbuild_bundle.js).
-    bundled = depset(transitive = [ctx.attr.srcs[DefaultInfo].files] + [d[DefaultInfo].files for d in ctx.attr.deps])
+    bundled = depset([entry] + ctx.files.srcs, transitive = [d[DefaultInfo].files for d in ctx.attr.deps])
     args = ctx.actions.args()
     args.use_param_file("@%s", use_always = True)
     args.set_param_file_format("multiline")
-    args.add_all([esbuild_main, entry, out])
+    args.add(esbuild_main)
     args.add(roots.keys()[0] if roots else esbuild_main.dirname)
+    args.add_all(["--bundle", entry, out])
     args.add_all(ctx.attr.external, before_each = "--external")
     args.add_all(bundled, before_each = "--input")
     ctx.actions.run(
@@ -51,14 +47,15 @@ def _js_bundle_impl(ctx):
         mnemonic = "JsBundle",
         progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
-    return [DefaultInfo(files = depset([out]))]
+    # In its own runfiles: a launcher that loads the bundle (`node --require`) merges them.
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 js_bundle = rule(
     implementation = _js_bundle_impl,
     doc = _DOC,
     attrs = {
-        "srcs": attr.label(mandatory = True, doc = "Target whose outputs hold `entry` and the modules it requires."),
-        "entry": attr.string(mandatory = True, doc = "Path of the entry file, relative to the package of `srcs`."),
+        "entry": attr.label(mandatory = True, allow_single_file = True, doc = "The entry file (`.ts` or `.js`)."),
+        "srcs": attr.label_list(allow_files = True, doc = "The files `entry` imports, and the tsconfig.json esbuild reads their settings from."),
         "deps": attr.label_list(doc = "npm packages the bundle includes (`@npm//:node_modules/x`)."),
         "external": attr.string_list(doc = "Packages left out of the bundle (`require()`d at run time), e.g. `@aws-sdk/*`; optional requires too, e.g. `typescript`."),
         "out": attr.string(doc = "Output file name (default `<name>.js`)."),

@@ -1,9 +1,7 @@
-"""What rules_pipeline's repository rules share: running the CLI (compiled at fetch time by
+"""What rules_pipeline's repository rules share: running the CLI (bundled at fetch time by
 `pipeline_tools_repository`) and pulling an image pinned by digest into an OCI layout."""
 
 load(":platforms.bzl", "validate_platforms")
-
-_TOOLS_CLI = "@rules_pipeline_tools//:dist/tools/pipeline.js"
 
 def run_cli_in_repository(rctx, args, what):
     """Runs `pipeline ARGS...` at fetch time; fails naming `what` and the repository with the CLI's output.
@@ -17,9 +15,12 @@ def run_cli_in_repository(rctx, args, what):
       The execution result.
     """
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
-    cli = rctx.path(Label(_TOOLS_CLI))
-    npm = rctx.path(Label("@rules_pipeline_npm//:package.json")).dirname
-    env = {"PIPELINE_TOOLS_NODE_MODULES": str(npm) + "/node_modules", "CI": "true"}
+
+    # Found through the tools repository's BUILD file, not a label of the CLI itself: a label's file is recorded, and
+    # every edit of the rules' sources in a checkout (which rebundles the CLI) would then pull the base images again.
+    tools = rctx.path(Label("@rules_pipeline_tools//:BUILD.bazel")).dirname
+    cli = tools.get_child("pipeline_cli.js")
+    env = {"PIPELINE_TOOLS_NODE_MODULES": str(tools.get_child("modules")), "CI": "true"}
     result = rctx.execute([str(node), str(cli)] + args, environment = env, quiet = True, timeout = 3600)
     if result.return_code != 0:
         fail("{} (repository @{}) failed:\n{}{}".format(what, rctx.attr.name, result.stdout, result.stderr))

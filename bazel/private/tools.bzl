@@ -1,8 +1,8 @@
 """The tools the rules run (Node, the bundled `pipeline` CLI, tsc) and helpers to run them.
 
-Build actions get the CLI as one self-contained file (`@rules_pipeline//:pipeline_cli`, bundled with esbuild), so
-no action of an app has the tools' npm tree among its inputs; only launchers (`bazel run` targets) carry that tree
-in their runfiles, for the commands that load the AWS SDK or the Kubernetes client.
+Build actions get the CLI as one self-contained file (`@rules_pipeline//:pipeline_cli`, bundled with esbuild at
+fetch time), so no action of an app has the tools' npm tree among its inputs; launchers (`bazel run` targets) carry
+the CLI and, for the commands that load the AWS SDK or the Kubernetes client, those two packages as one file each.
 """
 
 # What every rule that runs the CLI in a build action needs.
@@ -18,9 +18,9 @@ TSC_ATTRS = {
     "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
 }
 
-# Launchers (`bazel run` targets) also carry the CLI's npm packages, loaded lazily by run-time commands.
+# Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).
 LAUNCHER_TOOL_ATTRS = dict({
-    "_tools_npm": attr.label(default = "@rules_pipeline_npm//:node_modules", cfg = "exec"),
+    "_tools_npm": attr.label(default = "@rules_pipeline_tools//:modules", cfg = "exec"),
 }, **BUILD_TOOL_ATTRS)
 
 def cli_file(ctx):
@@ -28,9 +28,9 @@ def cli_file(ctx):
     return ctx.file._cli
 
 def tools_node_modules(ctx, runfiles = False):
-    """The node_modules directory of the CLI's own npm packages (the AWS SDK, loaded lazily): execroot-relative, or runfiles-relative."""
+    """The directory of the npm packages the CLI loads lazily (PIPELINE_TOOLS_NODE_MODULES): execroot- or runfiles-relative."""
     repo = ctx.attr._tools_npm.label.workspace_name
-    return (repo if runfiles else "external/" + repo) + "/node_modules"
+    return (repo if runfiles else "external/" + repo) + "/modules"
 
 def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements = {}):
     """Runs `pipeline <command> ...` in a build action. Its inputs: `inputs`, Node and the one-file CLI.

@@ -1,8 +1,10 @@
 /**
- * bazel/private/esbuild_bundle.js, the JsBundle action's program, bundles only declared inputs (issue 18, item 5a):
- * a require that resolves to a file outside its `--input` files fails, naming the importer, the request and the file;
- * `--external` keeps it a run-time require; a declared file is bundled. Real esbuild (the repository's dev
- * dependency) on a directory shaped like an execroot with an undeclared `node_modules` at its root.
+ * bazel/private/esbuild_bundle.js, the program of the JsBundle action and of @rules_pipeline_tools, bundles only
+ * declared inputs (issue 18, item 5a): a require that resolves to a file outside its `--input` files and `--input-dir`
+ * directories fails, naming the importer, the request and the file; `--external` keeps it a run-time require; a
+ * declared file is bundled; `import()` becomes `require()` (packages loaded lazily are found through NODE_PATH); several
+ * `--bundle`s are built in one run, each with its own `--external`s. Real esbuild (the repository's dev dependency) on a
+ * directory shaped like an execroot with an undeclared `node_modules` at its root.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +24,7 @@ function write(rel: string, text: string): void {
 
 write("bin/entry.js", `let opt;\ntry {\n  opt = require("optional-dep");\n} catch {}\nmodule.exports = { util: require("./util"), opt };\n`);
 write("bin/util.js", `module.exports = "util";\n`);
+write("bin/lazy.ts", `const name: string = "lazy-dep";\nexport const load = () => import(name);\n`);
 // Like a consumer's `npm install` at the workspace root: present in the execroot, never an input.
 write("node_modules/optional-dep/package.json", JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }));
 write("node_modules/optional-dep/index.js", `module.exports = "UNDECLARED PACKAGE CONTENT";\n`);
@@ -40,10 +43,10 @@ for (const [dir, text] of [
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs the bundler from `root` (the execroot) with a params file, as the JsBundle action does. */
-function bundle(extra: string[], entry = "bin/entry.js"): { status: number | null; stderr: string; out: string } {
+function bundle(extra: string[], entry = "bin/entry.js", global: string[] = []): { status: number | null; stderr: string; out: string } {
   const out = join("bin", `out-${Math.random().toString(36).slice(2)}.js`);
   const params = join(root, `${out}.params`);
-  writeFileSync(params, [ESBUILD, entry, out, "declared/node_modules", "--input", entry, "--input", "bin/util.js", ...extra].join("\n") + "\n");
+  writeFileSync(params, [ESBUILD, "declared/node_modules", "--bundle", entry, out, ...extra, "--input", "bin/util.js", ...global].join("\n") + "\n");
   const r = spawnSync(process.execPath, [BUNDLER, `@${params}`], { cwd: root, encoding: "utf8" });
   let text = "";
   try {
@@ -59,7 +62,7 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
     const r = bundle([]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(
-      `bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not an input of this action`,
+      `bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not a declared input`,
     );
     expect(r.stderr).toContain("`external`");
     expect(r.out).toBe("");
@@ -92,7 +95,32 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
   test("a package only in the undeclared node_modules is still refused when the declared tree lacks it", () => {
     const r = bundle([], "bin/entry-shared.js");
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`"shared-dep" resolves to ${join(root, "node_modules/shared-dep/index.js")}, which is not an input of this action`);
+    expect(r.stderr).toContain(`"shared-dep" resolves to ${join(root, "node_modules/shared-dep/index.js")}, which is not a declared input`);
+  });
+
+  test("--input-dir declares every file under it", () => {
+    const r = bundle([], "bin/entry.js", ["--input-dir", "node_modules/optional-dep"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toContain("UNDECLARED PACKAGE CONTENT");
+  });
+
+  test("import() of a package becomes a require() (found through NODE_PATH at run time), from TypeScript", () => {
+    const r = bundle([], "bin/lazy.ts");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toMatch(/require\(name\)/);
+    expect(r.out).not.toContain("import(");
+  });
+
+  test("several bundles in one run, each with its own --external", () => {
+    const second = join("bin", `second-${Math.random().toString(36).slice(2)}.js`);
+    const r = bundle(["--external", "optional-dep", "--bundle", "bin/entry.js", second], "bin/entry.js", [
+      "--input-dir",
+      "node_modules/optional-dep",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out).toContain('require("optional-dep")');
+    const text = readFileSync(join(root, second), "utf8");
+    expect(text).toContain("UNDECLARED PACKAGE CONTENT");
   });
 
   test("a bad argument fails with the usage", () => {

@@ -1,0 +1,80 @@
+/**
+ * Issue #23 items 3 and 4: the rules' tools are bundled by esbuild from their TypeScript sources (no tsc compile of
+ * src/, once at fetch time and again as an action, as before), and launchers carry the npm packages run-time commands
+ * load lazily as one file each instead of the rules' ~7,300-file npm tree. On real Bazel 4.2.3, in a consumer
+ * workspace that loads a copy of this checkout with `local_repository`, as a developer of the rules does:
+ * - an edit of src/ takes effect on the next `bazel run @rules_pipeline//:pipeline` (the JsBundle action reads the
+ *   sources; nothing to refetch by hand);
+ * - the CLI's runfiles are a handful of files, and the lazily loaded packages in them are what the CLI requires;
+ * - no action of the rules compiles src/ beyond the runtime library (the one tsc compile whose output enters images).
+ */
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, makeConsumerWorkspace, REPO_ROOT, shutdown } from "../fixtures/bazel";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-tools-edit-"));
+const rules = join(tmp, "rules_pipeline");
+let ws: string;
+
+beforeAll(() => {
+  // What a checkout has, without its node_modules, Bazel's symlinks, tests and benchmarks.
+  for (const entry of ["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "package.json", "tsconfig.json", "bazel", "src", "tools"]) {
+    cpSync(join(REPO_ROOT, entry), join(rules, entry), { recursive: true });
+  }
+  ws = makeConsumerWorkspace(join(tmp, "consumer"));
+  const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8").replace(JSON.stringify(REPO_ROOT), JSON.stringify(rules));
+  writeFileSync(join(ws, "WORKSPACE"), workspace);
+});
+
+afterAll(() => {
+  if (ws) shutdown(ws);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const version = (): string => /export const VERSION = "([^"]+)"/.exec(readFileSync(join(rules, "src", "version.ts"), "utf8"))?.[1] ?? "";
+
+describe("the rules' tools in a checkout", () => {
+  test("an edit of src/ takes effect on the next bazel run, without a refetch", async () => {
+    const before = version();
+    const r1 = await bazel(ws, ["run", "@rules_pipeline//:pipeline", "--", "--version"]);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r1.stdout).toContain(`pipeline ${before} `);
+    const file = join(rules, "src", "version.ts");
+    writeFileSync(file, readFileSync(file, "utf8").replace(`"${before}"`, `"${before}-edited"`));
+    const r2 = await bazel(ws, ["run", "@rules_pipeline//:pipeline", "--", "--version"]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).toContain(`pipeline ${before}-edited `);
+  });
+
+  test("the CLI's runfiles are a handful of files; the lazily loaded packages load from them", async () => {
+    const manifest = readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles_manifest"), "utf8").trim().split("\n");
+    expect(manifest.length).toBeLessThan(20);
+    expect(manifest.filter((l) => l.includes("/node_modules/"))).toEqual([]);
+    const modules = manifest.map((l) => l.split(" ")[0]).filter((p) => /^rules_pipeline_tools\/modules\//.test(p));
+    expect(modules.sort()).toEqual([
+      "rules_pipeline_tools/modules/@aws-sdk/client-secrets-manager/index.js",
+      "rules_pipeline_tools/modules/@kubernetes/client-node/index.js",
+    ]);
+    // The CLI finds them through PIPELINE_TOOLS_NODE_MODULES, as the launcher sets it: the real client objects load.
+    const dir = join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles/rules_pipeline_tools/modules");
+    const probe = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        'const k = require("@kubernetes/client-node"); const a = require("@aws-sdk/client-secrets-manager"); console.log(typeof new k.KubeConfig().loadFromString, typeof a.GetSecretValueCommand)',
+      ],
+      { encoding: "utf8", env: { ...process.env, NODE_PATH: dir }, cwd: tmp },
+    );
+    expect(probe.stdout.trim(), probe.stderr).toBe("function function");
+  });
+
+  test("the only tsc compile of the rules' own sources is the runtime library", async () => {
+    const r = await bazel(ws, ["aquery", "--output=text", "mnemonic(TsCompile, deps(//examples/hello:hello_local))"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rulesCompiles = [...r.stdout.matchAll(/^action 'Compiling TypeScript (@rules_pipeline\/\/\S+)'/gm)].map((m) => m[1]);
+    expect(rulesCompiles).toEqual(["@rules_pipeline//:runtime_tsc"]);
+  });
+});
