@@ -47,6 +47,7 @@ def _js_bundle_impl(ctx):
         mnemonic = "JsBundle",
         progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
+
     # In its own runfiles: a launcher that loads the bundle (`node --require`) merges them.
     return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
