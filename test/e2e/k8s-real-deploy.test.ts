@@ -226,7 +226,7 @@ describe("pipeline deploy --apply on a real cluster", () => {
 });
 
 describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local PersistentVolume", () => {
-  it("the first pod pulls the model into the cache, the next pod finds it there and makes no request for it", async () => {
+  it("the first pod pulls the model into the cache, the next pod finds it there and makes no request for it; another model gets its own directory", async () => {
     // Storage without a provisioner: a local PersistentVolume under the cluster's DIR on the one node, a
     // StorageClass that binds when a pod is scheduled (WaitForFirstConsumer), the claim the spec names.
     const node = (await cluster.kubectl(["get", "nodes", "-o", "jsonpath={.items[0].metadata.labels.kubernetes\\.io/hostname}"])).stdout;
@@ -268,10 +268,10 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
     const modelId = model.out.at(-1)!;
     const hex = modelId.split("@sha256:")[1];
     const modelRequests = () => reg.accessLog().filter((l) => l.includes('"GET /v2/models/cached/') && l.includes('"oras/'));
-    const spec = (roll: string) =>
+    const spec = (roll: string, id = modelId) =>
       writeSpec(
         "cached",
-        `args: [list, /opt/models]\nenv: [{name: ROLL, value: "${roll}"}]\nmodels: [{id: "${modelId}", path: /opt/models}]\nmodelCache: model-cache\ninitImages: {git: "${mirrors.git}", oras: "${mirrors.oras}"}\n`,
+        `args: [list, /opt/models]\nenv: [{name: ROLL, value: "${roll}"}]\nmodels: [{id: "${id}", path: /opt/models}]\nmodelCache: model-cache\ninitImages: {git: "${mirrors.git}", oras: "${mirrors.oras}"}\n`,
       );
     const podOf = async () => {
       const pods = (await json(["get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=cached"])).items as {
@@ -286,8 +286,10 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
     const [first] = await podOf();
     expect(await logs(first, "cached")).toBe("/opt/models: VERSION,weights.yaml\nready");
     expect(await logs(first, "model-0")).not.toMatch(/already in the cache/);
-    // On the volume: the model under the path's sub-directory, and the marker written after the pull.
-    expect(readdirSync(join(volume, "opt-models")).sort()).toEqual([`.rules-pipeline-model-${hex}`, "model"]);
+    // On the volume: the model under the path's sub-directory for this model, and the marker written after the pull.
+    const [cacheDir, ...moreDirs] = readdirSync(join(volume, "opt-models"));
+    expect({ cacheDir, moreDirs }).toEqual({ cacheDir: expect.stringMatching(/^m-[0-9a-f]{16}$/), moreDirs: [] });
+    expect(readdirSync(join(volume, "opt-models", cacheDir)).sort()).toEqual([`.rules-pipeline-model-${hex}`, "model"]);
     const pulled = modelRequests().length;
     expect(pulled).toBeGreaterThan(0);
 
@@ -299,6 +301,20 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
     expect(await logs(second, "model-0")).toBe(`model ${modelId} already in the cache at /opt/models`);
     expect(await logs(second, "cached")).toBe("/opt/models: VERSION,weights.yaml\nready");
     expect(modelRequests().length).toBe(pulled);
-    expect(existsSync(join(volume, "opt-models", "model", "VERSION"))).toBe(true);
+    expect(existsSync(join(volume, "opt-models", cacheDir, "model", "VERSION"))).toBe(true);
+
+    // Another model at the same path: pulled into its own directory, so the pod sees its files only (`oras pull` into
+    // the old directory would have left weights.yaml there).
+    const v2 = join(tmp, "model-v2");
+    mkdirSync(v2);
+    writeFileSync(join(v2, "VERSION"), "v2\n");
+    writeFileSync(join(v2, "tokenizer.json"), "{}\n");
+    await modelPush({ dir: v2, reference: `${reg.host}/models/cached:v2`, insecure: true }, model.io);
+    await apply(spec("3", model.out.at(-1)!));
+    const [third] = await podOf();
+    expect(await logs(third, "model-0")).not.toMatch(/already in the cache/);
+    expect(await logs(third, "cached")).toBe("/opt/models: VERSION,tokenizer.json\nready");
+    expect(modelRequests().length).toBeGreaterThan(pulled);
+    expect(readdirSync(join(volume, "opt-models")).length).toBe(2);
   });
 });
