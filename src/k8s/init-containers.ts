@@ -9,7 +9,9 @@
  *    artifacts). With a `containerRegistry` credential its dockerconfigjson Secret is mounted as the
  *    ORAS registry config (it holds an entry for the image's registry only).
  * Default images are pinned by digest (default-images.ts); `initImages:` in the spec or --git-image /
- * --oras-image replace them, e.g. with a mirror.
+ * --oras-image replace them, e.g. with a mirror. Both use `terminationMessagePolicy: FallbackToLogsOnError`: when
+ * one fails, the kubelet keeps its last log lines (git's or oras' error) in the pod's status, where
+ * `deploy --apply` names them when the rollout times out (pod-status.ts).
  */
 import type { V1Container, V1EnvVar, V1VolumeMount } from "@kubernetes/client-node";
 import { namedSecretObjectName, SECRET_KEY } from "./names";
@@ -80,6 +82,7 @@ export function gitCloneContainer(image: string, g: GitCloneInput): V1Container 
     name: g.name,
     image,
     imagePullPolicy: "IfNotPresent",
+    terminationMessagePolicy: "FallbackToLogsOnError",
     command: ["/bin/sh", "-c", GIT_CLONE_SCRIPT],
     env,
     volumeMounts: g.mounts,
@@ -123,16 +126,15 @@ export function modelPullContainer(image: string, m: ModelPullInput): V1Containe
     mounts.push({ name: m.registryConfigVolume, mountPath: REGISTRY_CONFIG_DIR, readOnly: true });
   }
   const marker = m.cached ? modelMarker(m.id) : undefined;
-  if (!marker) return { name: m.name, image, imagePullPolicy: "IfNotPresent", command: ["oras"], args, volumeMounts: mounts };
+  const common = { name: m.name, image, imagePullPolicy: "IfNotPresent", terminationMessagePolicy: "FallbackToLogsOnError" };
+  if (!marker) return { ...common, command: ["oras"], args, volumeMounts: mounts };
   const env: V1EnvVar[] = [
     { name: "RP_MODEL_ID", value: m.id },
     { name: "RP_MODEL_DIR", value: m.path },
     { name: "RP_MODEL_MARKER", value: marker },
   ];
   return {
-    name: m.name,
-    image,
-    imagePullPolicy: "IfNotPresent",
+    ...common,
     command: ["/bin/sh", "-c", MODEL_CACHE_SCRIPT, "model-cache", "oras", ...args],
     env,
     volumeMounts: mounts,

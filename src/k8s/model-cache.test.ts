@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { modelPullContainer } from "./init-containers";
+import { modelCacheSubPath } from "./pod";
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;
@@ -62,5 +63,14 @@ describe("model cache init container", () => {
     expect(plain.command).toEqual(["oras"]);
     const byTag = modelPullContainer("oras-image", { name: "m", id: "r.io/m:v1", path: "/opt/models", mounts: [], cached: true });
     expect(byTag.command).toEqual(["oras"]);
+  });
+
+  it("each set of models at a path has its own directory in the cache: another digest never lands on the old files", () => {
+    const a = `r.io/m@${D1}`;
+    const b = `r.io/m@${D2}`;
+    expect(modelCacheSubPath("/opt/models/", [a])).toMatch(/^opt-models\/m-[0-9a-f]{16}$/);
+    expect(modelCacheSubPath("/opt/models", [a])).toBe(modelCacheSubPath("/opt/models", [a, a]));
+    expect(modelCacheSubPath("/opt/models", [a])).not.toBe(modelCacheSubPath("/opt/models", [b]));
+    expect(modelCacheSubPath("/opt/models", [a, b])).toBe(modelCacheSubPath("/opt/models", [b, a]));
   });
 });

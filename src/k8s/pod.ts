@@ -10,6 +10,7 @@ import { mountPathProblem } from "../deploy/path-checks";
 import { SECRET_NAME } from "../deploy/secrets";
 import { PipelineError } from "../errors";
 import { MODEL_ROOT_TITLE } from "../model/artifact";
+import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";
 import { namedSecretObjectName, registrySecretObjectName, SECRET_KEY } from "./names";
@@ -105,9 +106,17 @@ function checkSecretName(name: string, field: string): string {
   return name;
 }
 
-/** The sub-directory of the model cache a model path is kept in: `/opt/models` → `opt-models`. */
-export function modelCacheSubPath(path: string): string {
-  return path.replace(/^\/+|\/+$/g, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "root";
+/**
+ * The sub-directory of the model cache a model path is kept in: the path folded (`/opt/models` → `opt-models`),
+ * then one directory per set of models at that path, named by their ids (`m-` and 16 hex digits of their sha256).
+ * Another model (a new digest) at the same path gets a fresh directory: `oras pull` into the old one would leave
+ * the old model's files beside the new ones (it overwrites, it does not remove), and pods still running the old
+ * model (a rolling update) keep theirs.
+ */
+export function modelCacheSubPath(path: string, ids: readonly string[]): string {
+  const folded = path.replace(/^\/+|\/+$/g, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "root";
+  const key = sha256([...new Set(ids)].sort().join("\n")).slice("sha256:".length, "sha256:".length + 16);
+  return `${folded}/m-${key}`;
 }
 
 /**
@@ -178,7 +187,16 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     const paths = [...new Set(s.models.map((m) => m.path))];
     const cache = s.modelCache;
     const mountOf = (p: string): V1VolumeMount =>
-      cache ? { name: MODEL_CACHE_VOLUME, mountPath: p, subPath: modelCacheSubPath(p) } : { name: `models-${paths.indexOf(p)}`, mountPath: p };
+      cache
+        ? {
+            name: MODEL_CACHE_VOLUME,
+            mountPath: p,
+            subPath: modelCacheSubPath(
+              p,
+              s.models.filter((m) => m.path === p).map((m) => m.id),
+            ),
+          }
+        : { name: `models-${paths.indexOf(p)}`, mountPath: p };
     // `oras pull ID -o PATH` writes a model to PATH/model (its directory layer's title): the main container mounts
     // that directory at PATH, so it finds the model's files there, as under `pipeline run`.
     const modelDirOf = (p: string): V1VolumeMount => {

@@ -5,11 +5,14 @@
  *  - Job: the `Complete` condition (or succeeded >= completions); the `Failed` condition or more failed pods
  *    than backoffLimit fails at once.
  * Other kinds are ready when applied. `onProgress` gets each new status line (the CLI shows them on a TTY).
- * A timeout or failure is a PipelineError naming the object and its last status.
+ * A timeout or failure is a PipelineError naming the object and its last status; a timeout also names each of
+ * its pods that is not ready and why (pod-status.ts: the waiting or terminated reasons and messages of its init
+ * containers and containers, the scheduler's, the readiness condition's).
  */
-import type { V1Deployment, V1Job } from "@kubernetes/client-node";
+import type { V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
 import { apiError, type ApplyResult, type K8sClient } from "./apply";
+import { podSituation } from "./pod-status";
 import { describeObject } from "./render";
 
 export interface WaitOptions {
@@ -50,6 +53,27 @@ export function jobState(j: V1Job): State {
   return { done: false, status: `${st.succeeded ?? 0} of ${completions} pods succeeded, ${st.active ?? 0} running, ${st.failed ?? 0} failed` };
 }
 
+/** `pod NAME: PHASE (why)` for each pod of `current` (by its selector) that is neither ready nor done; [] when they cannot be read. */
+async function podsNotReady(client: K8sClient, current: V1Deployment | V1Job | undefined): Promise<string[]> {
+  const labels = current?.spec?.selector?.matchLabels;
+  const ns = current?.metadata?.namespace;
+  if (!labels || !ns) return [];
+  const selector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  let pods: V1Pod[];
+  try {
+    pods = (await client.api.list<V1Pod>("v1", "Pod", ns, undefined, undefined, undefined, undefined, selector)).items;
+  } catch {
+    return []; // e.g. a user who may apply but not list pods: the timeout's message stands without them
+  }
+  const ready = (p: V1Pod) => (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  return pods
+    .filter((p) => !ready(p) && p.status?.phase !== "Succeeded" && !p.metadata?.deletionTimestamp)
+    .map((p) => `pod ${p.metadata?.name}: ${podSituation(p).text}`)
+    .sort();
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Transient answers worth polling through (the last one is reported on timeout). */
@@ -64,10 +88,11 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
   const what = describeObject(o);
   const deadline = Date.now() + opts.timeoutMs;
   let last = "not read yet";
+  let current: V1Deployment | V1Job | undefined;
   for (;;) {
     let state: State | undefined;
     try {
-      const current = await client.api.read({
+      current = await client.api.read({
         apiVersion: o.apiVersion!,
         kind: o.kind,
         metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace! },
@@ -89,9 +114,10 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
       opts.onProgress?.(`${what}: ${last}`);
     }
     if (Date.now() >= deadline) {
+      const pods = await podsNotReady(client, current);
       throw new PipelineError(
         "E_K8S_ROLLOUT_TIMEOUT",
-        `${what} was not ready within ${Math.round(opts.timeoutMs / 1000)}s (--timeout); last status: ${last}`,
+        `${what} was not ready within ${Math.round(opts.timeoutMs / 1000)}s (--timeout); last status: ${last}${pods.map((p) => `\n  ${p}`).join("")}`,
       );
     }
     await sleep(Math.min(opts.intervalMs ?? 2000, Math.max(0, deadline - Date.now())));

@@ -6,13 +6,14 @@
  * Job is deleted even with keepJob and the run ends with E_ABORTED.
  *
  * Waiting for the pod is bounded by `timeoutMs`: past it, E_K8S_POD_TIMEOUT names the pod, its phase and
- * the reason it is stuck (Unschedulable and its message, ImagePullBackOff, ContainerCreating, ...). A pod
- * whose image name is invalid fails at once. The run itself is bounded only by the Job's activeDeadlineSeconds
+ * the reason it is stuck (pod-status.ts: Unschedulable and its message, ImagePullBackOff, ContainerCreating, ...).
+ * A pod whose image name is invalid fails at once. The run itself is bounded only by the Job's activeDeadlineSeconds
  * (run-job.ts: the spec's `job:`, else a week), past which the Job controller stops the pod (E_K8S_POD_FAILED).
  */
 import type { V1Job } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
 import type { KubeHttp } from "./run-api";
+import { type Pod, podSituation } from "./pod-status";
 import { LogCursor, readLogOnce } from "./run-logs";
 import { RUN_CONTAINER, RUN_LABEL } from "./run-job";
 
@@ -30,13 +31,6 @@ export interface RunOnClusterOptions {
   log(line: string): void;
   signal?: AbortSignal;
 }
-
-// A pod as the API server returns it: read defensively, field by field (the server may omit any of them).
-// biome-ignore lint/suspicious/noExplicitAny: untyped JSON from the API server, every read is optional-chained
-type Pod = Record<string, any>;
-
-/** Waiting reasons that will not clear up by waiting. */
-const FATAL_WAITING = new Set(["InvalidImageName", "ErrImageNeverPull"]);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -56,21 +50,6 @@ function aborted(): PipelineError {
 
 function mainStatus(pod: Pod): Pod | undefined {
   return (pod.status?.containerStatuses ?? []).find((c: { name?: string }) => c.name === RUN_CONTAINER);
-}
-
-/** Phase and reason of a pod, e.g. `Pending (ImagePullBackOff: Back-off pulling image "x")`. */
-export function podSituation(pod: Pod | undefined): { text: string; fatal: boolean } {
-  if (!pod) return { text: "no pod created yet", fatal: false };
-  const phase = pod.status?.phase ?? "Pending";
-  const waiting = mainStatus(pod)?.state?.waiting;
-  if (waiting?.reason) {
-    return { text: `${phase} (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""})`, fatal: FATAL_WAITING.has(waiting.reason) };
-  }
-  const scheduled = (pod.status?.conditions ?? []).find((c: { type?: string }) => c.type === "PodScheduled");
-  if (scheduled && scheduled.status === "False") {
-    return { text: `${phase} (${scheduled.reason ?? "not scheduled"}${scheduled.message ? `: ${scheduled.message}` : ""})`, fatal: false };
-  }
-  return { text: phase, fatal: false };
 }
 
 function started(pod: Pod | undefined): boolean {
@@ -133,7 +112,7 @@ async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise
   for (;;) {
     if (o.signal?.aborted) throw aborted();
     pod = await findPod(o, ns, name);
-    const s = podSituation(pod);
+    const s = podSituation(pod, RUN_CONTAINER);
     if (started(pod)) break;
     if (s.text !== last) o.log(`${pod ? `pod ${pod.metadata.name}` : `Job ${ns}/${name}`}: ${(last = s.text)}`);
     const where = pod ? `pod ${ns}/${pod.metadata.name}` : `Job ${ns}/${name}'s pod`;

@@ -1,8 +1,11 @@
 /**
- * `pipeline deploy --render / --apply` end to end, minus a cluster: the spec is loaded from YAML and its tag
- * resolved against a real (dev) registry that needs the containerRegistry credential; --apply talks through
- * @kubernetes/client-node to a fake API server (test/fixtures/kube-api.ts) that checks each request and
- * scripts the rollout status. A leak audit covers every line printed and every error raised.
+ * `pipeline deploy --render` end to end, and `--apply` where it needs the in-test fake API server
+ * (test/fixtures/kube-api.ts): only for what a real cluster cannot be made to do on demand or cannot show, each
+ * test saying why. The spec is loaded from YAML and its tag resolved against a real (dev) registry that needs the
+ * containerRegistry credential. Everything a real cluster produces (server-side apply and its field manager, a
+ * conflicting manager's field taken over, --secrets-only, --job complete and failed, a rollout that times out,
+ * ProgressDeadlineExceeded, 403)
+ * is in test/e2e/k8s-real-deploy.test.ts. A leak audit covers every line printed and every error raised here.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -193,22 +196,12 @@ describe("deploy --render --with-secrets / --secrets-only", () => {
     expect(io.out.join("\n")).not.toMatch(/^# Secrets these manifests need/);
   });
 
-  it("--secrets-only --render prints only the filled Secrets; --secrets-only --apply creates only them and waits for nothing", async () => {
+  it("--secrets-only --render prints only the filled Secrets", async () => {
     const io = makeIo({ audit: false });
     await run({ render: true, "secrets-only": true }, io);
     const docs = parseAllDocuments(io.out.join("\n")).map((d) => d.toJS());
     expect(docs.map((d) => d.kind)).toEqual(["Secret", "Secret", "Secret"]);
     expect(docs.every((d) => Object.keys(d.data).length > 0)).toBe(true);
-    await freshApi();
-    const applied = makeIo();
-    await run({ apply: true, "secrets-only": true }, applied);
-    expect(patches().map((r) => r.body?.kind)).toEqual(["Secret", "Secret", "Secret"]);
-    expect(api.requests.filter((r) => r.method === "GET" && r.path.includes("/deployments/"))).toEqual([]);
-    expect(applied.out).toEqual([
-      "Secret ml/rp-registry-ci-registry serverside-applied",
-      expect.stringMatching(/^Secret ml\/rp-secret-api-token-[0-9a-f]{8} serverside-applied$/),
-      expect.stringMatching(/^Secret ml\/rp-secret-git-token-[0-9a-f]{8} serverside-applied$/),
-    ]);
   });
 
   it("--with-secrets with --apply is a usage error; --offline with tags names each one", async () => {
@@ -229,95 +222,8 @@ describe("deploy --render --with-secrets / --secrets-only", () => {
 });
 
 describe("deploy --apply", () => {
-  it("applies every object server-side with the kubeconfig's token, fills the Secrets, waits for the rollout", async () => {
-    await freshApi();
-    const io = makeIo({ tty: true });
-    await run({ apply: true }, io);
-    // Discovery, then one apply per object, in render order.
-    expect(patches().map((r) => r.path)).toEqual([
-      "/api/v1/namespaces/ml/secrets/rp-registry-ci-registry",
-      expect.stringMatching(/^\/api\/v1\/namespaces\/ml\/secrets\/rp-secret-api-token-[0-9a-f]{8}$/),
-      expect.stringMatching(/^\/api\/v1\/namespaces\/ml\/secrets\/rp-secret-git-token-[0-9a-f]{8}$/),
-      "/apis/apps/v1/namespaces/ml/deployments/inference",
-      "/api/v1/namespaces/ml/services/inference",
-    ]);
-    for (const r of api.requests) expect(r.headers.authorization).toBe(`Bearer ${KUBE_TOKEN}`);
-    for (const r of patches()) {
-      expect(r.headers["content-type"]).toBe("application/apply-patch+yaml");
-      expect(r.query).toMatchObject({ fieldManager: "rules_pipeline", force: "true" });
-      expect(r.status).toBeLessThan(300);
-    }
-    const [registrySecret, apiSecret, gitSecret, deployment] = patches().map((r) => r.body!);
-    expect(registrySecret.type).toBe("kubernetes.io/dockerconfigjson");
-    expect(JSON.parse(b64(registrySecret.data[".dockerconfigjson"]))).toEqual({
-      auths: {
-        [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") },
-      },
-    });
-    expect(b64(apiSecret.data.value)).toBe(API_TOKEN);
-    expect(b64(gitSecret.data.value)).toBe(GIT_TOKEN);
-    expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
-    expect(deployment.spec.template.spec.imagePullSecrets).toEqual([{ name: "rp-registry-ci-registry" }]);
-    // The wait polled until the scripted status was complete, and showed progress on the terminal.
-    expect(api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/deployments/inference")).length).toBe(3);
-    expect(io.err).toEqual(
-      expect.arrayContaining([
-        "Deployment ml/inference: waiting for the controller to observe the new spec",
-        "Deployment ml/inference: 1 of 2 updated replicas available",
-        "Deployment ml/inference: ready",
-      ]),
-    );
-    expect(io.out).toContain("Deployment ml/inference rolled out");
-    expect(io.out).toContain("Service ml/inference serverside-applied");
-  });
-
-  it("runs a Job (--job) in another context, quietly when not on a terminal", async () => {
-    await freshApi();
-    const io = makeIo();
-    await run({ apply: true, job: true, context: "elsewhere" }, io);
-    const job = patches().find((r) => r.body?.kind === "Job")!;
-    expect(job.path).toMatch(/^\/apis\/batch\/v1\/namespaces\/other\/jobs\/inference-[0-9a-f]{8}$/);
-    expect(io.out.at(-1)).toMatch(/^Job other\/inference-[0-9a-f]{8} complete$/);
-    expect(io.err.filter((l) => !l.startsWith("warning: "))).toEqual([]);
-  });
-
-  it("a failed Job is an error naming the Job and the reason", async () => {
-    (await freshApi()).job = "fail";
-    const e = await pipelineErrorOf(run({ apply: true, job: true }, makeIo()));
-    expect(e.code).toBe("E_K8S_JOB_FAILED");
-    expect(e.message).toMatch(/^Job ml\/inference-[0-9a-f]{8} failed: BackoffLimitExceeded: Job has reached the specified backoff limit$/);
-  });
-
-  it("a rollout that never becomes available times out naming the Deployment and its last status", async () => {
-    (await freshApi()).deployment = "never-available";
-    const started = Date.now();
-    const e = await pipelineErrorOf(run({ apply: true, timeout: 1 }, makeIo()));
-    expect(e.code).toBe("E_K8S_ROLLOUT_TIMEOUT");
-    expect(e.message).toBe("Deployment ml/inference was not ready within 1s (--timeout); last status: 1 of 2 updated replicas available");
-    expect(Date.now() - started).toBeLessThan(5000);
-  });
-
-  it("ProgressDeadlineExceeded fails at once", async () => {
-    (await freshApi()).deployment = "progress-deadline";
-    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
-    expect(e.code).toBe("E_K8S_ROLLOUT_FAILED");
-    expect(e.message).toMatch(/^Deployment ml\/inference failed: progress deadline exceeded: ReplicaSet/);
-  });
-
-  it("403 names the object, the status and RBAC", async () => {
-    (await freshApi()).failApply.set("Deployment/inference", {
-      status: 403,
-      message: 'deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"',
-    });
-    const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
-    expect(e.code).toBe("E_K8S_API");
-    expect(e.message).toBe(
-      `apply Deployment ml/inference: the API server at ${api.url}/ (context "fake") answered 403 Forbidden — the kubeconfig's user lacks permission (RBAC): deployments.apps "inference" is forbidden: User "robot" cannot patch resource "deployments" in the namespace "ml"`,
-    );
-    // Nothing after the failed object was applied.
-    expect(patches().map((r) => r.body?.kind)).toEqual(["Secret", "Secret", "Secret", "Deployment"]);
-  });
-
+  // Fake: the scrubber needs an answer that quotes the Secret's data, which a real server gives for no request we can
+  // make on demand.
   it("422 on a Secret whose message echoes the data is scrubbed", async () => {
     const a = await freshApi();
     const config = JSON.stringify({
@@ -339,6 +245,7 @@ describe("deploy --apply", () => {
     expect(b64(patches()[0].body!.data[".dockerconfigjson"])).toContain(REG_PASSWORD);
   });
 
+  // A stopped server's port: nothing to fake, but no cluster to start either.
   it("an unreachable API server is an error naming the server and context", async () => {
     await freshApi();
     await api.stop();
@@ -351,6 +258,7 @@ describe("deploy --apply", () => {
 });
 
 describe("deploy: bad input", () => {
+  // Fake: only its request log shows that nothing was sent.
   it("an unknown --context names it and lists the contexts, before any request", async () => {
     await freshApi();
     const e = await pipelineErrorOf(run({ apply: true, context: "prod" }, makeIo()));
@@ -359,6 +267,7 @@ describe("deploy: bad input", () => {
     expect(api.requests).toEqual([]);
   });
 
+  // Fake: the real kube-apiserver serves HTTPS only; a plain-HTTP server exists only in tests.
   it("a plain-HTTP server needs insecure-skip-tls-verify; with it, apply works over HTTP", async () => {
     await freshApi({ http: true });
     writeKubeconfig(api.url, "");
@@ -389,6 +298,7 @@ describe("deploy: bad input", () => {
     expect(e.message).toMatch(new RegExp(`^cannot read kubeconfig ${bad}: not a valid kubeconfig`));
   });
 
+  // Fake: only its request log shows that nothing was applied.
   it("a local secret that is missing stops --apply before anything is applied", async () => {
     await freshApi();
     const e = await pipelineErrorOf(run({ apply: true }, makeIo({ env: { PIPELINE_SECRET_GIT_TOKEN: "" } })));

@@ -25,9 +25,8 @@ import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from 
 import { runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pushInitImages } from "../fixtures/init-images";
-import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
-import { selfSignedCert } from "../fixtures/kube-api";
-import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { BUILD_WAIT_MS, type Cluster, startCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
+import { type RunningRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const USER = "k8s-bazel";
 const PASSWORD = `Bazel-Pull-${randomBytes(6).toString("hex")}`;
@@ -58,11 +57,6 @@ function clientEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-async function restrictedNamespace(ns: string): Promise<void> {
-  await cluster!.kubectl(["create", "namespace", ns]);
-  await cluster!.kubectl(["label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted"]);
-}
-
 interface Pod {
   metadata: { name: string };
   spec: { containers: { image: string }[] };
@@ -88,26 +82,15 @@ beforeAll(async () => {
   mkdirSync(join(tmp, "home"));
   ws = makeConsumerWorkspace(join(tmp, "consumer"));
   cluster = await startCluster();
-  const tls = selfSignedCert(cluster.gateway);
-  caPath = join(tmp, "ca.pem");
-  writeFileSync(caPath, tls.cert);
-  writeFileSync(join(tmp, "key.pem"), tls.key);
-  reg = await startRegistry({
-    htpasswd: { user: USER, password: PASSWORD },
-    addr: cluster.gateway,
-    tls: { cert: caPath, key: join(tmp, "key.pem") },
-  });
-  mkdirSync(join(cluster.certsDir, reg.host), { recursive: true });
-  writeFileSync(
-    join(cluster.certsDir, reg.host, "hosts.toml"),
-    `server = "https://${reg.host}"\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${caPath}"\n`,
-  );
+  const started = await startClusterRegistry(cluster, tmp, { user: USER, password: PASSWORD });
+  reg = started.reg;
+  caPath = started.caPath;
   dockerConfig = join(tmp, "docker");
   mkdirSync(dockerConfig);
   writeDockerConfig(dockerConfig, { [reg.host]: { username: USER, password: PASSWORD } });
   repo = createTestRepo(join(tmp, "git"), "private");
   git = await startGitServer({ root: join(tmp, "git"), users: { bot: GIT_SECRET }, host: cluster.gateway });
-  mirrors = await pushInitImages(join(tmp, "mirrors"), reg, explicitKeychain(reg.host, { username: USER, password: PASSWORD }), tls.cert);
+  mirrors = await pushInitImages(join(tmp, "mirrors"), reg, explicitKeychain(reg.host, { username: USER, password: PASSWORD }), started.caPem);
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
@@ -187,7 +170,7 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
       const specPath = join(tmp, "service.yaml");
       writeFileSync(specPath, stringify(spec));
 
-      await restrictedNamespace(NS);
+      await cluster!.restrictedNamespace(NS);
       expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
       const [pod, ...more] = await pods(NS, "app.kubernetes.io/name=service");
       expect(more).toEqual([]);
@@ -239,7 +222,7 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
   beforeAll(async () => {
     // The launch script names only the image (runOnKubernetes()): the pull Secret, made from the same credential by
     // `deploy --secrets-only --apply`, comes from the namespace's default ServiceAccount.
-    await restrictedNamespace(NS);
+    await cluster!.restrictedNamespace(NS);
     const secrets = join(tmp, "hello-secrets.yaml");
     writeFileSync(secrets, stringify({ name: "hello", image: mirrors.git, containerRegistry: "test-registry" }));
     const r = await runCli(["deploy", secrets, "--secrets-only", "--apply", "--namespace", NS], { env: clientEnv() });

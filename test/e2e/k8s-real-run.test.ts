@@ -4,8 +4,11 @@
  * from the same credential (`pipeline deploy SPEC --secrets-only --apply`); the Job runs in a namespace labelled
  * pod-security.kubernetes.io/enforce=restricted, so the API server's PodSecurity admission checks the pod; the
  * kubelet pulls `registry/run/app@sha256:…` through containerd; the pod's log streams back; the container's exit
- * code is the run's. Then the launch-script path, runOnKubernetes(), Ctrl-C on the CLI as its own process, and
- * `pipeline deploy --apply` / `--render | kubectl apply` of a Deployment. No fake server here.
+ * code is the run's. What a real cluster makes go wrong, on demand: a digest the registry lacks (ImagePullBackOff),
+ * a pod no node can take (Unschedulable), a ResourceQuota that leaves the Job without a pod, a namespace that does
+ * not exist (404), a ServiceAccount's token with too little RBAC (403), a Job deleted meanwhile. Then the
+ * launch-script path, runOnKubernetes(), and Ctrl-C on the CLI as its own process. No fake server here
+ * (`pipeline deploy` on a real cluster: k8s-real-deploy.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -16,6 +19,10 @@ import { explicitKeychain } from "../../src/auth/static";
 import { deploy } from "../../src/cli/commands/deploy";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
+import type { V1Job } from "@kubernetes/client-node";
+import { resolveDeployment } from "../../src/deploy/resolve";
+import { loadDeploymentSpec } from "../../src/deploy/spec";
+import { renderJob } from "../../src/k8s/render";
 import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
@@ -63,8 +70,7 @@ beforeAll(async () => {
     join(cluster.certsDir, reg.host, "hosts.toml"),
     `server = "http://${reg.host}"\n[host."http://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n`,
   );
-  await cluster.kubectl(["create", "namespace", NS]);
-  await cluster.kubectl(["label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted"]);
+  await cluster.restrictedNamespace(NS);
   // The pull secret, from the same named credential the spec's containerRegistry names.
   writeSpec("secrets", "containerRegistry: test-registry\n");
   await deploy({ spec: join(tmp, "secrets.yaml"), apply: true, "secrets-only": true, namespace: NS }, ioFor().io);
@@ -111,18 +117,144 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
 
   it("--keep-job keeps the finished Job and its pod", async () => {
     const spec = writeSpec("kept", "containerRegistry: test-registry\n");
-    const { result } = runK8s(spec, ["hello"], { "keep-job": true });
+    const { result, err } = runK8s(spec, ["hello"], { "keep-job": true });
     expect((await result).exitCode).toBe(0);
     const { stdout } = await cluster.kubectl(["get", "jobs", "-n", NS, "-o", "jsonpath={.items[*].metadata.name}"]);
-    expect(stdout.split(" ").filter((n) => n.startsWith("kept-"))).toHaveLength(1);
+    const kept = stdout.split(" ").filter((n) => n.startsWith("kept-"));
+    expect(kept).toHaveLength(1);
+    expect(err).toContain(`Job ${NS}/${kept[0]} kept (--keep-job): kubectl delete job -n ${NS} ${kept[0]}`);
+  });
+
+  it("SPEC: its command, args and env, a SECRET: value read from its Secret, the flags' env over the spec's", async () => {
+    const spec = writeSpec(
+      "spec-env",
+      'containerRegistry: test-registry\ncommand: [node, /app/main.js]\nargs: [env, MODE, API_TOKEN]\nenv:\n  - {name: MODE, value: slow}\n  - {name: API_TOKEN, value: "SECRET:api_token"}\n',
+    );
+    const token = "tok-Spec-Env-42";
+    await deploy(
+      { spec, apply: true, "secrets-only": true, namespace: NS },
+      captureIo(tmp, { ...ioFor().io.env, PIPELINE_SECRET_API_TOKEN: token }).io,
+    );
+    const { result, out, err } = runK8s(spec, [], { env: ["MODE=fast"] });
+    expect((await result).exitCode).toBe(0);
+    expect(out).toEqual(['MODE="fast"', `API_TOKEN=${JSON.stringify(token)}`]);
+    expect(err.join("\n")).toMatch(/env API_TOKEN: read from the Secrets rp-secret-api-token-[0-9a-f]{8}/);
+  });
+
+  it("a Job deleted by someone else meanwhile (its pod orphaned) is not an error: the run ends with the container's exit code", async () => {
+    const spec = writeSpec("orphaned", "containerRegistry: test-registry\n");
+    const { result, out, err } = runK8s(spec, ["wait", "6000", "4"]);
+    while (!out.includes("waiting")) await new Promise((r) => setTimeout(r, 200));
+    const job = /Job restricted-runs\/(orphaned-\S+) created/.exec(err.join("\n"))![1];
+    await cluster.kubectl(["delete", "job", job, "-n", NS, "--cascade=orphan"]);
+    expect((await result).exitCode).toBe(4);
+    expect(err).toContain(`Job ${NS}/${job} was already deleted`);
+    await cluster.kubectl(["delete", "pods", "-n", NS, "-l", `rules-pipeline/run=${job}`, "--wait=false"]);
   });
 
   it("without the pull secret the registry refuses the kubelet: the run fails naming the pull error", async () => {
     const spec = writeSpec("nosecret");
-    const e = await pipelineErrorOf(runK8s(spec, ["hello"], { timeout: 30 }).result);
+    const e = await pipelineErrorOf(runK8s(spec, ["hello"], { timeout: 12 }).result);
     expect(e.code).toBe("E_K8S_POD_TIMEOUT");
     expect(e.message).toMatch(/ErrImagePull|ImagePullBackOff/);
     expect(e.message).not.toContain(PASSWORD);
+  });
+
+  it("a digest the registry does not have: ImagePullBackOff (or ErrImagePull) named with the kubelet's message; the Job is deleted", async () => {
+    const missing = `${reg.host}/run/app@sha256:${"0".repeat(64)}`;
+    writeFileSync(join(tmp, "missing.yaml"), `name: missing\nimage: ${missing}\ncontainerRegistry: test-registry\n`);
+    const { result, err } = runK8s(join(tmp, "missing.yaml"), ["hello"], { timeout: 12 });
+    const e = await pipelineErrorOf(result);
+    expect(e.code).toBe("E_K8S_POD_TIMEOUT");
+    expect(e.message).toMatch(
+      new RegExp(
+        String.raw`^pod restricted-runs/missing-[0-9a-z]{5}-[0-9a-z]{5} did not start within 12s \(--timeout\): phase Pending \((ErrImagePull|ImagePullBackOff): .*${"0".repeat(64)}.*not found.*\)$`,
+      ),
+    );
+    const job = /Job restricted-runs\/(missing-\S+) created/.exec(err.join("\n"))![1];
+    expect(err).toContain(`Job ${NS}/${job} deleted`);
+  });
+
+  it("an unschedulable pod (a machine type bigger than the node, GPUs) times out with the scheduler's message; the kept Job is the one `deploy --job` renders", async () => {
+    await cluster.kubectl(["create", "serviceaccount", "trainer", "-n", NS]);
+    const specPath = writeSpec(
+      "gpu-train",
+      "containerRegistry: test-registry\nport: 9090\nprobes: {liveness: {tcp: 9090}}\nresources: {machineType: A100-80Gx2}\n",
+    );
+    const { result, err } = runK8s(specPath, ["--epochs", "2"], { timeout: 5, "keep-job": true, "service-account": "trainer", env: ["MODE=fast"] });
+    const e = await pipelineErrorOf(result);
+    expect(e.code).toBe("E_K8S_POD_TIMEOUT");
+    expect(e.message).toMatch(/phase Pending \(Unschedulable: 0\/1 nodes are available: .*Insufficient (cpu|memory|nvidia\.com\/gpu)/);
+    const name = /Job restricted-runs\/(gpu-train-\S+) created/.exec(err.join("\n"))![1];
+    const job = JSON.parse((await cluster.kubectl(["get", "job", name, "-n", NS, "-o", "json"])).stdout) as V1Job;
+    await cluster.kubectl(["delete", "job", name, "-n", NS]);
+    expect(job.spec).toMatchObject({ backoffLimit: 0, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
+    const pod = job.spec!.template.spec!;
+    expect(pod).toMatchObject({ restartPolicy: "Never", serviceAccountName: "trainer" });
+    expect(pod.containers[0]).toMatchObject({ name: "main", image: app.ref, args: ["--epochs", "2"] });
+    expect(pod.containers[0].env).toEqual([
+      { name: "MODE", value: "fast" },
+      { name: "PIPELINE_IN_CONTAINER", value: "1" },
+      { name: "PORT", value: "9090" },
+    ]);
+    // The same spec rendered by `pipeline deploy SPEC --job`: the same pod settings; the run leaves the probe out.
+    const rendered = renderJob(await resolveDeployment(loadDeploymentSpec(specPath), { env: ioFor().io.env, warn: () => {}, insecure: true }), {
+      namespace: NS,
+    }).find((o) => o.kind === "Job") as V1Job;
+    const renderedPod = rendered.spec!.template.spec!;
+    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets"] as const) expect(pod[k], k).toEqual(renderedPod[k]);
+    expect(pod.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+    expect(pod.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0].preference.matchExpressions).toEqual([
+      { key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100-80Gx2"] },
+    ]);
+    for (const k of ["resources", "securityContext", "ports"] as const) expect(pod.containers[0][k], k).toEqual(renderedPod.containers[0][k]);
+    expect(pod.containers[0].resources).toEqual({ requests: { cpu: "24", memory: "180Gi" }, limits: { memory: "180Gi", "nvidia.com/gpu": "2" } });
+    expect(renderedPod.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 9090 } });
+    expect(pod.containers[0].livenessProbe).toBeUndefined();
+  });
+
+  it("no pod at all (a ResourceQuota refuses it to the Job controller): the timeout says so", async () => {
+    const ns = "no-pods";
+    await cluster.kubectl(["create", "namespace", ns]);
+    await cluster.kubectl(["create", "quota", "none", "-n", ns, "--hard=pods=0"]);
+    const e = await pipelineErrorOf(runK8s(writeSpec("quota"), ["hello"], { timeout: 5, namespace: ns }).result);
+    expect(e.code).toBe("E_K8S_POD_TIMEOUT");
+    expect(e.message).toMatch(/^Job no-pods\/quota-[0-9a-z]{5}'s pod did not start within 5s \(--timeout\): the Job controller created no pod$/);
+  });
+
+  it("404: a namespace the cluster does not have", async () => {
+    const e = await pipelineErrorOf(runK8s(writeSpec("nowhere"), ["hello"], { namespace: "nope" }).result);
+    expect(e.code).toBe("E_K8S_NOT_FOUND");
+    expect(e.message).toMatch(
+      /^create jobs "nowhere-[0-9a-z]{5}" in namespace "nope": the API server at https:\/\/127\.0\.0\.1:\d+\/ \(context "rules-pipeline"\) answered 404 Not Found: namespaces "nope" not found$/,
+    );
+  });
+
+  it("403 from the real RBAC: a ServiceAccount's token may run Jobs here but not elsewhere, nor read pod logs; the Job is still deleted", async () => {
+    const kubeconfig = await cluster.serviceAccountKubeconfig(NS, "runner", join(tmp, "runner-kubeconfig"));
+    await cluster.kubectl(["create", "role", "jobs-no-logs", "-n", NS, "--verb=create,get,list,delete", "--resource=jobs,pods"]);
+    await cluster.kubectl(["create", "rolebinding", "runner-jobs", "-n", NS, "--role=jobs-no-logs", `--serviceaccount=${NS}:runner`]);
+    const spec = writeSpec("limited", "containerRegistry: test-registry\n");
+    const io = () => captureIo(tmp, { KUBECONFIG: kubeconfig });
+    const args = { on: "kubernetes", spec, timeout: 120, "poll-interval": 500, insecure: true, "--": ["hello"] } as RunKubernetesArgs;
+    const other = await pipelineErrorOf(run({ ...args, namespace: "other" } as RunKubernetesArgs, io().io));
+    expect(other.code).toBe("E_K8S_FORBIDDEN");
+    expect(other.message).toMatch(
+      /^create jobs "limited-[0-9a-z]{5}" in namespace "other": the API server at https:\/\/127\.0\.0\.1:\d+\/ \(context "runner"\) answered 403 Forbidden — the kubeconfig's user may not create jobs in namespace "other" \(RBAC\): jobs\.batch is forbidden: User "system:serviceaccount:restricted-runs:runner" cannot create resource "jobs" in API group "batch" in the namespace "other"$/,
+    );
+    const c = io();
+    const logs = await pipelineErrorOf(run({ ...args, namespace: NS } as RunKubernetesArgs, c.io));
+    expect(logs.code).toBe("E_K8S_FORBIDDEN");
+    expect(logs.message).toMatch(
+      /^get pods\/log "limited-[0-9a-z]{5}-[0-9a-z]{5}" in namespace "restricted-runs": .* may not get pods\/log in namespace "restricted-runs"/,
+    );
+    expect(c.err.join("\n")).toMatch(/Job restricted-runs\/limited-[0-9a-z]{5} deleted/);
+  });
+
+  it("SPEC with models or repositories points to deploy --apply --job (a run follows no init containers)", async () => {
+    const spec = writeSpec("m", `models:\n  - {id: "${reg.host}/models/x@sha256:${"b".repeat(64)}", path: /opt/models}\n`);
+    const e = await pipelineErrorOf(runK8s(spec, []).result);
+    expect(e.message).toBe(`${spec}: models need init containers, which --on kubernetes does not run: use \`pipeline deploy ${spec} --apply --job\``);
   });
 });
 
@@ -132,8 +264,7 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
   beforeAll(async () => {
     // runOnKubernetes() names only the image: the pull secret comes from the namespace's default ServiceAccount
     // (the ServiceAccount admission adds its imagePullSecrets to the pod), made from the same credential.
-    await cluster.kubectl(["create", "namespace", NS2]);
-    await cluster.kubectl(["label", "namespace", NS2, "pod-security.kubernetes.io/enforce=restricted"]);
+    await cluster.restrictedNamespace(NS2);
     await deploy({ spec: join(tmp, "secrets.yaml"), apply: true, "secrets-only": true, namespace: NS2 }, ioFor().io);
     await cluster.kubectl(["patch", "serviceaccount", "default", "-n", NS2, "-p", '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}']);
   });
@@ -175,42 +306,5 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
     // Background deletion: the Job object goes at once, its pod with it.
     const { stdout: jobs } = await cluster.kubectl(["get", "jobs", "-n", NS2, "-o", "name"]);
     expect(jobs).not.toContain(job!);
-  });
-});
-
-describe("pipeline deploy on a real cluster", () => {
-  const NS3 = "deployed";
-
-  it("--apply: server-side apply of the Secret and the Deployment, the rollout waited for until the pod is ready", async () => {
-    await cluster.kubectl(["create", "namespace", NS3]);
-    await cluster.kubectl(["label", "namespace", NS3, "pod-security.kubernetes.io/enforce=restricted"]);
-    const spec = writeSpec("steady", "containerRegistry: test-registry\nargs: [sleep]\n");
-    const c = ioFor();
-    await deploy({ spec, apply: true, namespace: NS3, timeout: 120, "poll-interval": 500, insecure: true }, c.io);
-    expect(c.out).toEqual(expect.arrayContaining([expect.stringMatching(/Deployment deployed\/steady.* rolled out/)]));
-    const { stdout } = await cluster.kubectl([
-      "get",
-      "deployment",
-      "steady",
-      "-n",
-      NS3,
-      "-o",
-      "jsonpath={.status.readyReplicas}/{.spec.template.spec.containers[0].image}",
-    ]);
-    expect(stdout).toBe(`1/${app.ref}`);
-  });
-
-  it("GitOps: `deploy --render` output applied by kubectl, after its Secrets are created, rolls out", async () => {
-    const ns = "gitops";
-    await cluster.kubectl(["create", "namespace", ns]);
-    const spec = join(tmp, "steady.yaml");
-    await deploy({ spec, apply: true, "secrets-only": true, namespace: ns }, ioFor().io);
-    const c = ioFor();
-    await deploy({ spec, render: true, namespace: ns, insecure: true }, c.io);
-    const rendered = c.out.join("\n");
-    expect(rendered).not.toContain(PASSWORD);
-    await cluster.kubectl(["apply", "-f", "-"], rendered);
-    const { stdout } = await cluster.kubectl(["rollout", "status", "deployment/steady", "-n", ns, "--timeout=120s"]);
-    expect(stdout).toMatch(/successfully rolled out/);
   });
 });
