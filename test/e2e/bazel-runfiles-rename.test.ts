@@ -24,6 +24,7 @@ const BAZEL8: Record<string, string> = {
   acme_pipelines: "_main",
   rules_pipeline: "rules_pipeline+",
   rules_pipeline_npm: "rules_pipeline++pipeline+rules_pipeline_npm",
+  rules_pipeline_tools: "rules_pipeline++pipeline+rules_pipeline_tools",
   rules_pipeline_node: "rules_pipeline++pipeline+rules_pipeline_node",
   npm: "rules_pipeline++pipeline+npm",
   shared_data: "shared_data+",
@@ -38,6 +39,7 @@ const REPO_MAPPING = [
   "rules_pipeline+,rules_pipeline,rules_pipeline+",
   "rules_pipeline+,rules_pipeline_node,rules_pipeline++pipeline+rules_pipeline_node",
   "rules_pipeline+,rules_pipeline_npm,rules_pipeline++pipeline+rules_pipeline_npm",
+  "rules_pipeline+,rules_pipeline_tools,rules_pipeline++pipeline+rules_pipeline_tools",
   "",
 ].join("\n");
 
@@ -111,8 +113,10 @@ function bazel8Copy(target: string, dest: string): string {
   expect(cp.status, cp.stderr).toBe(0);
   const root = join(dest, `${exe}.runfiles`);
   const top = readdirSync(root);
-  for (const name of ["acme_pipelines", "rules_pipeline", "rules_pipeline_npm", "rules_pipeline_node"])
+  // The lazily loaded npm packages come as one bundle each from rules_pipeline_tools, not as the rules' npm tree.
+  for (const name of ["acme_pipelines", "rules_pipeline", "rules_pipeline_tools", "rules_pipeline_node"])
     expect(top, `runfiles of ${target}`).toContain(name);
+  expect(top, `runfiles of ${target}`).not.toContain("rules_pipeline_npm");
   for (const name of top) if (BAZEL8[name]) renameSync(join(root, name), join(root, BAZEL8[name]));
   rmSync(join(root, "MANIFEST"), { force: true });
   writeFileSync(join(root, "_repo_mapping"), REPO_MAPPING);
