@@ -25,7 +25,9 @@ async function image(settings: object): Promise<{ code: number; stderr: string[]
 test("an unknown setting is refused, naming it (the old rule's workingDir)", async () => {
   const r = await image({ entrypoint: ["node", "/app/main.js"], workingDir: "/srv", exposedPorts: ["8080"] });
   expect(r.code).toBe(1);
-  expect(r.stderr.join("\n")).toContain("error[E_BAD_INPUT]: --config " + join(tmp, "config.json") + ': workingDir: unknown field (did you mean "workdir"?)');
+  expect(r.stderr.join("\n")).toContain(
+    "error[E_BAD_INPUT]: --config " + join(tmp, "config.json") + ': workingDir: unknown field (did you mean "workdir"?)',
+  );
 });
 
 test("the settings the rule writes are accepted", async () => {
