@@ -46,3 +46,12 @@ export function redactUrl(url: string | URL): string {
   }
   return u.toString();
 }
+
+/** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
+export function quoteValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? redactUrl(value) : value);
+  if (value === undefined) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  if (value !== null && typeof value === "object") return "an object";
+  return String(value);
+}

@@ -17,7 +17,7 @@
  * Repositories are stored normalized as `registry/repository` (`node` → `index.docker.io/library/node`).
  */
 import { posix } from "node:path";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError, quoteValue } from "../errors";
 import { COMMIT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
 import { parseReference } from "../oci/reference";
 import { assertSafeGitUrl } from "../git/url";
@@ -26,15 +26,6 @@ import { absolutePathProblem, CONTROL_RE } from "./path-checks";
 import type { CodeDeployment, InterpreterDeployment } from "./types";
 
 export const DEPLOYMENT_ERROR = "E_DEPLOYMENT";
-
-/** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
-export function quoteValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? redactUrl(value) : value);
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (value !== null && typeof value === "object") return "an object";
-  return String(value);
-}
 
 function argError(ctor: string, arg: string, value: unknown, problem: string): PipelineError {
   return new PipelineError(DEPLOYMENT_ERROR, `${ctor}: ${arg}: ${problem} (got ${quoteValue(value)})`);

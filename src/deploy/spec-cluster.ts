@@ -3,7 +3,8 @@
  * initImages) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
  * needs a port, a machine type sets cpu/memory/gpu unless they are given.
  */
-import type { Checked, SpecContext } from "./spec-schema";
+import type { Checked } from "../schema/validators";
+import type { SpecContext } from "./spec-schema";
 import type { DeploymentSpec, ProbeSpec, QuantitySpec, ResourcesSpec } from "./types";
 
 type Raw = Checked & Record<string, unknown>;

@@ -3,10 +3,9 @@
  * `securityContext`, `job`, `modelCache`, `initImages`. Checks only; defaults and cross-field rules are in
  * spec-cluster.ts.
  */
-import { isMap, isScalar } from "yaml";
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./model";
-import { type Checked, type Fields, int, obj, str, type V, withSchema } from "./spec-schema";
+import { bool, type Checked, type Fields, int, obj, str, type V, viewAt, withSchema } from "../schema/validators";
 
 const MAX_REPLICAS = 10_000;
 /** A Kubernetes quantity as people write it: 2, 0.5, 500m, 4Gi, 1.5G. */
@@ -16,17 +15,16 @@ const PVC_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** A quantity: a string, or a number (written as is: `cpu: 2`, `cpu: 0.5`). */
 export const quantity: V<string> = withSchema<string>(
   (node, path, cx) => {
-    const n = cx.deref(node);
-    const line = cx.lineOf(n);
-    cx.mark(path, line);
+    const n = viewAt(cx, node, path);
+    const line = n.line;
     const text =
-      isScalar(n) && (typeof n.value === "number" || typeof n.value === "string")
-        ? typeof n.value === "number" && n.range
-          ? cx.text.slice(n.range[0], n.range[1]).trim()
+      n.kind === "scalar" && (typeof n.value === "number" || typeof n.value === "string")
+        ? typeof n.value === "number" && n.source !== undefined
+          ? n.source
           : String(n.value)
         : undefined;
     if (text === undefined || !QUANTITY.test(text) || Number.parseFloat(text) === 0) {
-      cx.report(path, line, "expected a positive Kubernetes quantity (e.g. 2, 500m, 4Gi)", cx.describe(n));
+      cx.report(path, line, "expected a positive Kubernetes quantity (e.g. 2, 500m, 4Gi)", cx.describe(node));
       return undefined;
     }
     return text;
@@ -39,12 +37,12 @@ function requestLimit(what: string): V<{ request?: string; limit?: string } | st
   const pair = obj({ request: { v: quantity }, limit: { v: quantity } }, `a quantity or a mapping {request, limit} (${what})`);
   return withSchema(
     (node, path, cx) => {
-      const n = cx.deref(node);
-      if (!isMap(n)) return quantity(n, path, cx);
-      const c = pair(n, path, cx);
+      const n = cx.view(node);
+      if (n.kind !== "map") return quantity(node, path, cx);
+      const c = pair(node, path, cx);
       if (!c?.__valid) return undefined;
       if (c.request === undefined && c.limit === undefined) {
-        cx.report(path, cx.lineOf(n), "expected request, limit or both", "an empty mapping");
+        cx.report(path, n.line, "expected request, limit or both", "an empty mapping");
         return undefined;
       }
       return { ...(c.request !== undefined ? { request: c.request as string } : {}), ...(c.limit !== undefined ? { limit: c.limit as string } : {}) };
@@ -74,13 +72,13 @@ const probeObj = obj(probeFields, "a mapping {http: PATH | tcp: PORT, ...} or no
 /** A probe mapping, or `none` (false). */
 export const probe: V<Checked | false> = withSchema<Checked | false>(
   (node, path, cx) => {
-    const n = cx.deref(node);
-    if (isScalar(n) && (n.value === "none" || n.value === false)) return false;
-    const c = probeObj(n, path, cx);
+    const n = cx.view(node);
+    if (n.kind === "scalar" && (n.value === "none" || n.value === false)) return false;
+    const c = probeObj(node, path, cx);
     if (!c) return undefined;
     const has = (k: string) => c.__keys.includes(k);
     if (has("http") === has("tcp")) {
-      cx.report(path, cx.lineOf(n), 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
+      cx.report(path, n.line, 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
       return undefined;
     }
     if (has("tcp") && has("port")) {
@@ -90,19 +88,6 @@ export const probe: V<Checked | false> = withSchema<Checked | false>(
     return c.__valid ? c : undefined;
   },
   { oneOf: [{ const: "none" }, probeObj.schema] },
-);
-
-/** A boolean. */
-export const bool: V<boolean> = withSchema<boolean>(
-  (node, path, cx) => {
-    const n = cx.deref(node);
-    const line = cx.lineOf(n);
-    cx.mark(path, line);
-    if (isScalar(n) && typeof n.value === "boolean") return n.value;
-    cx.report(path, line, "expected true or false", cx.describe(n));
-    return undefined;
-  },
-  { type: "boolean" },
 );
 
 function pvcNameProblem(s: string): string | undefined {

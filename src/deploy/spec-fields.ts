@@ -2,7 +2,6 @@
  * The deployment spec's schema (the Gradient model): which fields exist, their types and the checks on
  * each value. Cross-field rules (exactly one of image/interpreter, duplicates, defaults) are in spec.ts.
  */
-import { isScalar } from "yaml";
 import { SECRET_NAME } from "./secrets";
 import { CLUSTER_FIELDS } from "./spec-fields-cluster";
 import {
@@ -17,7 +16,7 @@ import {
   repositoryProblem,
   tagProblem,
 } from "./model";
-import { type Fields, int, type JsonSchema, list, obj, str, tagged, type V, withSchema } from "./spec-schema";
+import { type Fields, int, type JsonSchema, list, obj, str, tagged, type V, viewAt, withSchema } from "../schema/validators";
 import type { SecretRef } from "./types";
 
 export const SECRET_PREFIX = "SECRET:";
@@ -57,24 +56,24 @@ function refProblem(s: string): string | undefined {
  */
 export const secretRef: V<SecretRef> = withSchema<SecretRef>(
   (node, path, cx) => {
-    const n = cx.deref(node);
-    const line = cx.lineOf(n);
-    cx.mark(path, line);
+    const n = viewAt(cx, node, path);
+    const line = n.line;
     const expected = `must be a secret reference "${SECRET_PREFIX}name" naming a secret, not a plaintext value`;
-    if (isScalar(n) && typeof n.value === "string" && n.value.startsWith(SECRET_PREFIX)) {
-      const name = n.value.slice(SECRET_PREFIX.length);
+    const value = n.kind === "scalar" ? n.value : undefined;
+    if (typeof value === "string" && value.startsWith(SECRET_PREFIX)) {
+      const name = value.slice(SECRET_PREFIX.length);
       const problem = secretNameProblem(name);
       if (problem) {
-        cx.report(path, line, `secret reference: ${problem}`, cx.describe(n));
+        cx.report(path, line, `secret reference: ${problem}`, cx.describe(node));
         return undefined;
       }
       return { secret: name };
     }
-    if (isScalar(n) && (n.value === null || n.value === "")) cx.report(path, line, expected, cx.describe(n));
-    else if (isScalar(n) && typeof n.value === "string" && /^secret:/i.test(n.value))
+    if (n.kind === "scalar" && (value === null || value === "")) cx.report(path, line, expected, cx.describe(node));
+    else if (typeof value === "string" && /^secret:/i.test(value))
       cx.report(path, line, `${expected} (the prefix is upper-case: SECRET:)`, "a plaintext value");
-    else if (isScalar(n)) cx.report(path, line, expected, "a plaintext value");
-    else cx.report(path, line, expected, cx.describe(n));
+    else if (n.kind === "scalar") cx.report(path, line, expected, "a plaintext value");
+    else cx.report(path, line, expected, cx.describe(node));
     return undefined;
   },
   {

@@ -33,7 +33,8 @@ import {
 } from "./model";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { SPEC_FIELDS } from "./spec-fields";
-import { type Checked, obj, SpecContext, SpecError, type SpecIssue } from "./spec-schema";
+import { type Checked, obj, SpecError, type SpecIssue } from "../schema/validators";
+import { SpecContext } from "./spec-schema";
 import type {
   CodeDeployment,
   DeploymentSpec,
@@ -45,8 +46,8 @@ import type {
   SecretRef,
 } from "./types";
 
-export { SpecError, SPEC_ERROR } from "./spec-schema";
-export type { JsonSchema, SpecIssue } from "./spec-schema";
+export { SpecError, SPEC_ERROR } from "../schema/validators";
+export type { JsonSchema, SpecIssue } from "../schema/validators";
 export { deploymentSpecJsonSchema } from "./spec-fields";
 
 export const DEFAULT_MODEL_PATH = "/opt/models";

@@ -3,13 +3,15 @@
  * killed with SIGKILL leaves behind is found and removed at the next start:
  *
  *  - Where: `tmpDir` (GitAuthOptions), else os.tmpdir() ($TMPDIR, /tmp): the same place every start looks.
- *  - Name: `git-auth-<pid>-<start time>-<8 hex>`, the owning process and its start time (clock ticks since
- *    boot, /proc/PID/stat; 0 where there is no /proc), so a later process that got the same pid is not taken
- *    for the owner. Mode 0700, created exclusively (mkdir fails when the name exists, as mkdtemp does).
+ *  - Name: a temporary name of src/process/temp.ts, `.git-auth.tmp-<pid>-<start time>-<8 hex>`: the owning process
+ *    and its start time (owner.ts), so a later process that got the same pid is not taken for the owner. Mode
+ *    0700, created exclusively (mkdir fails when the name exists, as mkdtemp does). Earlier versions' names,
+ *    `git-auth-<pid>-<start time>-<8 hex>`, are swept alike.
  *  - Marker: every git command run with the credential has `PIPELINE_GIT_AUTH_DIR=<dir>` in its environment,
  *    and its children (git-remote-http, the helper, ssh) inherit it.
  *  - Sweep (`sweepStaleAuthDirs`, once per process and directory before the first credential is written, and
- *    at each `pipeline run` start): for each such dir of ours (owned by our uid) whose owner is gone, the
+ *    at each `pipeline run` start): for each such dir of ours (owned by our uid) whose owner is gone (temp.ts
+ *    `listTemps`, owner.ts `ownerAlive`: a zombie is gone), the
  *    processes whose environment carries its marker (/proc/PID/environ, readable for our own processes: the
  *    marker names one dir, so pid reuse cannot mislead it) get SIGKILL, their whole process group when they
  *    lead one (git runs in a group of its own, ops.ts); then the files are overwritten with zeros and the dir
@@ -19,22 +21,24 @@
  * memory and the pipe's), over SSH the key file (0600 in the 0700 dir); without /proc (not Linux) orphans are
  * not found, only the dirs removed.
  */
-import { randomBytes } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ownerAlive, procStat } from "../process/owner";
+import { procStat } from "../process/owner";
 import { scrubFileSync } from "../process/scrub";
+import { listTemps, tempName } from "../process/temp";
 
 /** The environment variable that names the credential dir in the environment of git and its children. */
 export const AUTH_DIR_ENV = "PIPELINE_GIT_AUTH_DIR";
 
-const NAME_RE = /^git-auth-(\d+)-(\d+)-[0-9a-f]{8}$/;
+/** What the dirs are for: their temporary names are `.git-auth.tmp-...`. */
+const AUTH_DIR = "git-auth";
+/** Earlier versions' names: the owner's pid and start time. */
+const LEGACY_NAME = /^git-auth-(\d+)-(\d+)-[0-9a-f]{8}$/;
 
 /** Makes this process's private dir under `base` (which must exist). */
 export async function createAuthDir(base: string): Promise<string> {
-  const start = procStat("self")?.start ?? 0;
-  const dir = join(base, `git-auth-${process.pid}-${start}-${randomBytes(4).toString("hex")}`);
+  const dir = join(base, tempName(AUTH_DIR));
   await mkdir(dir, { mode: 0o700 });
   await chmod(dir, 0o700); // whatever the umask
   return dir;
@@ -102,16 +106,8 @@ export function sweepStaleAuthDirs(base: string, opts: { once?: boolean } = {}):
   swept.add(base);
   const uid = process.getuid?.();
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(base);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = NAME_RE.exec(name);
-    if (!m || ownerAlive(Number(m[1]), Number(m[2]))) continue;
-    const dir = join(base, name);
+  for (const { path: dir, stale } of listTemps(base, { only: AUTH_DIR, owned: LEGACY_NAME })) {
+    if (!stale) continue;
     try {
       const st = lstatSync(dir);
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;

@@ -78,7 +78,7 @@ describe("withGitAuth over HTTP(S)", () => {
         const helper = /^!'(.+)'$/.exec(env.GIT_CONFIG_VALUE_1!)![1];
         seenDir = resolve(helper, "..");
         expect(resolve(seenDir, "..")).toBe(tmp);
-        expect(basename(seenDir)).toMatch(new RegExp(`^git-auth-${process.pid}-\\d+-[0-9a-f]{8}$`)); // found by the next start's sweep
+        expect(basename(seenDir)).toMatch(new RegExp(`^\\.git-auth\\.tmp-${process.pid}-\\d+-[0-9a-f]{8}$`)); // found by the next start's sweep
         expect(env.PIPELINE_GIT_AUTH_DIR).toBe(seenDir); // marks git and its children for that sweep
         expect(mode(seenDir)).toBe(0o700);
         expect(mode(helper)).toBe(0o700);
@@ -241,10 +241,16 @@ describe("withGitAuth over HTTP(S)", () => {
   });
 
   it("removes a dead runner's dir from tmpDir before writing its own", async () => {
-    const stale = join(tmp, "git-auth-4194305-1-0badc0de"); // a pid above Linux's pid_max: its owner is gone
-    mkdirSync(stale);
-    writeFileSync(join(stale, "credential"), "password=left-behind\n");
-    await withGitAuth("https://git.example.com/r.git", cred, async () => expect(existsSync(stale)).toBe(false), { baseEnv: baseEnv(), tmpDir: tmp });
+    // A pid above Linux's pid_max: its owner is gone. The name of today and an earlier version's.
+    const stale = [join(tmp, ".git-auth.tmp-4194305-1-0badc0de"), join(tmp, "git-auth-4194305-1-0badc0de")];
+    for (const dir of stale) {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "credential"), "password=left-behind\n");
+    }
+    await withGitAuth("https://git.example.com/r.git", cred, async () => expect(stale.filter(existsSync)).toEqual([]), {
+      baseEnv: baseEnv(),
+      tmpDir: tmp,
+    });
     expect(readdirSync(tmp)).toEqual([]);
   });
 

@@ -16,7 +16,7 @@
  *    the user's known_hosts and ssh config still apply. Keys with a passphrase are not supported.
  *  - No credential: git runs with the user's own configuration (helpers, ssh-agent), terminal prompts off.
  *
- * The private dir (auth-dirs.ts): `git-auth-<pid>-<start time>-<hex>` under `tmpDir` (default os.tmpdir()),
+ * The private dir (auth-dirs.ts): `.git-auth.tmp-<pid>-<start time>-<hex>` under `tmpDir` (default os.tmpdir()),
  * named after its owner so that the next start finds and removes what a killed runner left (and kills the git
  * it left running: the dir's path is in git's environment as PIPELINE_GIT_AUTH_DIR). The FIFO's server is
  * stopped and the dir's files are overwritten with zeros (the SSH key; the FIFO holds nothing) before it is

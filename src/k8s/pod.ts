@@ -5,10 +5,9 @@
 import type { V1Container, V1EnvVar, V1PodSpec, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { formatLayoutReference } from "../deploy/layout-image";
-import { quoteValue } from "../deploy/model";
 import { mountPathProblem } from "../deploy/path-checks";
 import { SECRET_NAME } from "../deploy/secrets";
-import { PipelineError } from "../errors";
+import { PipelineError, quoteValue } from "../errors";
 import { MODEL_ROOT_TITLE } from "../model/artifact";
 import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";

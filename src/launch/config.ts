@@ -3,59 +3,68 @@ import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
 import { type Digest, parseDigest } from "../oci/digest";
 import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
+import { bool, checkJson, choice, dict, type Infer, list, obj, str } from "../schema/validators";
 
-export interface LaunchImage {
-  name: string;
-  /** Runfiles-relative path of the OCI layout directory. */
-  layout: string;
-  /** Runfiles-relative path of the `.digest` file. */
-  digestFile: string;
-  /** Runfiles-relative path of the image's SPDX SBOM, attached to the pushed image as a referrer. */
-  sbomFile?: string;
+/** A path relative to the runfiles root as bazel/private/tools.bzl `rlocation` writes it: `<repository>/<path>`. */
+function runfilesPathProblem(s: string): string | undefined {
+  const ok = s !== "" && !s.startsWith("/") && !s.includes("\0") && s.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
+  return ok ? undefined : "expected a runfiles-relative path (<repository>/<path>, no empty, '.' or '..' segment)";
 }
+const runfilesPath = str(runfilesPathProblem);
 
-export interface LaunchConfig {
-  label: string;
-  mode: "push" | "run" | "binary" | "local";
-  workspace: string;
-  registry: string;
-  repository: string;
-  tags: string[];
-  insecure: boolean;
-  images: LaunchImage[];
-  env: Record<string, string>;
-  /** Runfiles-relative path of the compiled entry point. */
-  entry?: string;
-  /**
-   * Runfiles-relative paths of the workspace status files (stable, then volatile): set only when the target was
-   * built with stamping, for `{KEY}` placeholders in `tags`.
-   */
-  stampFiles?: string[];
-  /** The lockfiles the images were built from (for the provenance): a label each and its runfiles-relative path. */
-  lockfiles?: { name: string; path: string }[];
-  /** Runfiles-relative path of the `sign_key` attribute's cosign private key (a source file, linked in the runfiles). */
-  signKey?: string;
-}
+const LAUNCH_IMAGE = obj(
+  {
+    name: { v: str(), required: true },
+    layout: { v: runfilesPath, required: true, doc: "the OCI layout directory" },
+    digestFile: { v: runfilesPath, required: true, doc: "the `.digest` file" },
+    sbomFile: { v: runfilesPath, doc: "the image's SPDX SBOM, attached to the pushed image as a referrer" },
+  },
+  "a mapping {name, layout, digestFile, sbomFile}",
+);
+
+/**
+ * The launch config bazel/private/launcher.bzl `launch_config` writes (paths runfiles-relative): every field checked,
+ * none cast, an unknown one refused.
+ */
+const LAUNCH_CONFIG = obj(
+  {
+    label: { v: str(), required: true },
+    mode: { v: choice(["push", "run", "binary", "local"]), required: true },
+    workspace: { v: str(), required: true },
+    registry: { v: str(), required: true },
+    repository: { v: str(), required: true },
+    tags: { v: list(str()), required: true },
+    insecure: { v: bool, required: true },
+    images: { v: list(LAUNCH_IMAGE), required: true },
+    env: { v: dict(str()), required: true },
+    entry: { v: runfilesPath, doc: "the compiled entry point" },
+    stampFiles: {
+      v: list(runfilesPath),
+      doc: "the workspace status files (stable, then volatile): set only when built with stamping, for `{KEY}` in `tags`",
+    },
+    lockfiles: {
+      v: list(obj({ name: { v: str(), required: true }, path: { v: runfilesPath, required: true } }, "a mapping {name, path}")),
+      doc: "the lockfiles the images were built from (for the provenance): a label each and its path",
+    },
+    signKey: { v: runfilesPath, doc: "the `sign_key` attribute's cosign private key (a source file, linked in the runfiles)" },
+  },
+  "a mapping of launch settings (label, mode, images, ...)",
+);
+export type LaunchConfig = Infer<typeof LAUNCH_CONFIG>;
+export type LaunchImage = Infer<typeof LAUNCH_IMAGE>;
 
 /** Overrides registry/repository for every target of a pipeline: `HOST/REPO`. */
 export const ENV_REPOSITORY_OVERRIDE = "PIPELINE_REPOSITORY";
 
+/** The launch config at `path`, validated: E_LAUNCH_CONFIG naming the file, the field and the value otherwise. */
 export function readLaunchConfig(path: string): LaunchConfig {
-  let cfg: LaunchConfig;
+  let value: unknown;
   try {
-    cfg = JSON.parse(readFileSync(path, "utf8")) as LaunchConfig;
+    value = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
   }
-  const malformed = (field: string, expected: string, got: unknown) =>
-    new PipelineError(
-      "E_LAUNCH_CONFIG",
-      `launch config ${path} is malformed (rebuild the target): "${field}" must be ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
-    );
-  if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) throw malformed("(top level)", "an object", cfg);
-  if (!Array.isArray(cfg.images)) throw malformed("images", "an array", cfg.images);
-  if (typeof cfg.mode !== "string") throw malformed("mode", "a string", cfg.mode);
-  return cfg;
+  return checkJson(value, `launch config ${path} (malformed: rebuild the target)`, LAUNCH_CONFIG, "E_LAUNCH_CONFIG");
 }
 
 export interface Target {

@@ -14,7 +14,7 @@
  * A temporary entry is stale when
  *   - current scheme: its owner (pid + start time) no longer runs;
  *   - legacy name with a pid: that pid no longer runs, or it is older than LEGACY_MAX_AGE_MS (the pid may have
- *     been reused: a legacy name cannot tell);
+ *     been reused: a legacy name cannot tell), unless it carries the start time too (TempRules.owned);
  *   - legacy name without an owner (mkdtemp's): older than LEGACY_MAX_AGE_MS.
  * A write in progress (its owner runs) is never touched. Every writer sweeps the directory it writes into when it
  * starts (one readdir, no walk); `pipeline pull --output DIR` and `pipeline model pull --output DIR` sweep DIR's own
@@ -30,7 +30,11 @@ import { removeTree, treeBytes } from "./tree";
 export interface TempRules {
   /** Only temporary entries written for this name (a directory of the user's: DIR's siblings of DIR). */
   only?: string;
-  /** Further names that are temporary here, owned by the pid in the pattern's group 1 (e.g. `<pid>-<ms>`). */
+  /**
+   * Further names that are temporary here (with `only`: written for it), owned by the pid in the pattern's group 1
+   * (e.g. `<pid>-<ms>`) and, when the pattern has a group 2, the start time there: then the owner is known as exactly
+   * as by a current name, and no age limit applies.
+   */
   owned?: RegExp;
   /** Further names that are temporary here without an owner (e.g. mkdtemp's `npm-XXXXXX`). */
   ownerless?: RegExp;
@@ -100,14 +104,14 @@ function classify(name: string, opts: SweepOptions): TempName | undefined {
   const t = parseTempName(name);
   if (t) return t;
   const m = opts.owned?.exec(name);
-  if (m) return { for: "", owner: { pid: Number(m[1]) }, scheme: "legacy" };
+  if (m) return { for: opts.only ?? "", owner: { pid: Number(m[1]), start: m[2] === undefined ? undefined : Number(m[2]) }, scheme: "legacy" };
   if (opts.ownerless?.test(name)) return { for: "", scheme: "legacy" };
   return undefined;
 }
 
 function isStale(path: string, t: TempName, now: number): boolean {
   if (t.owner && !ownerAlive(t.owner.pid, t.owner.start)) return true;
-  if (t.scheme === "current") return false;
+  if (t.scheme === "current" || t.owner?.start !== undefined) return false;
   try {
     return now - lstatSync(path).mtimeMs > LEGACY_MAX_AGE_MS;
   } catch {

@@ -276,7 +276,7 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     // on disk: "credential" is a FIFO the runner served from memory (src/git/credential-fifo.ts), now empty.
     const dirs = readdirSync(cliTmp);
     expect(dirs).toHaveLength(1);
-    expect(dirs[0]).toMatch(new RegExp(`^git-auth-${runner.pid}-\\d+-[0-9a-f]{8}$`));
+    expect(dirs[0]).toMatch(new RegExp(`^\\.git-auth\\.tmp-${runner.pid}-\\d+-[0-9a-f]{8}$`));
     const dir = join(cliTmp, dirs[0]);
     expect(lstatSync(dir).mode & 0o777).toBe(0o700);
     expect(readdirSync(dir).sort()).toEqual(["credential", "credential-helper"]);

@@ -960,7 +960,7 @@ describe("launch config and environment", () => {
       {
         exit: 1,
         code: "E_LAUNCH_CONFIG",
-        has: [`launch config ${l.config} is malformed (rebuild the target): "images" must be an array, got nothing`],
+        has: [`launch config ${l.config} (malformed: rebuild the target): images: missing required field "images"`],
       },
       { env: l.env },
     );

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { readJsonFile } from "../../json-file";
-import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../deploy/spec-schema";
+import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../schema/validators";
 import { composeImage, type ImageSettings } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
