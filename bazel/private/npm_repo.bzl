@@ -227,9 +227,28 @@ def _run_install_scripts(rctx, npm_cli, env, scripted):
                 if result.return_code != 0:
                     fail("npm_dependencies(name = {}): cleaning {}/build failed: {}".format(repr(rctx.attr.name), path, result.stderr))
 
+def _check_in_package(rctx, attr_name, label):
+    """Fails naming `attr_name` when `label` (of the main repository) is in a directory with no BUILD file.
+
+    Bazel's own error for it is a traceback through this rule. Only Bazel >= 6 tells a repository rule where the
+    main repository is (`repository_ctx.workspace_root`); on older ones Bazel's error stands."""
+    if not hasattr(rctx, "workspace_root") or label.workspace_name != "":
+        return
+    where = rctx.path(str(rctx.workspace_root) + ("/" + label.package if label.package else ""))
+    if where.get_child("BUILD.bazel").exists or where.get_child("BUILD").exists:
+        return
+    fail("npm_dependencies(name = {}): `{}` {} is in {}, which has no BUILD file: add a BUILD.bazel there with exports_files([\"package.json\", \"package-lock.json\"])".format(
+        repr(rctx.attr.name),
+        attr_name,
+        str(label),
+        where,
+    ))
+
 def _npm_repo_impl(rctx):
     lock_label = rctx.attr.lockfile
     pkg_label = rctx.attr.package_json
+    _check_in_package(rctx, "package_json", pkg_label)
+    _check_in_package(rctx, "lockfile", lock_label)
     rctx.symlink(rctx.path(pkg_label), "package.json")
     lock_text = rctx.read(rctx.path(lock_label))
     rctx.file(_LOCKFILE, lock_text)

@@ -58,7 +58,7 @@ describe("runOnCluster: deleting the Job", () => {
     const e = await pipelineErrorOf(runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }));
     expect(e.message).toContain("InvalidImageName");
     expect(deletes()).toBe(1);
-    expect(log.some((l) => l.startsWith("Job ml/run-x could not be deleted:"))).toBe(true);
+    expect(log.some((l) => l.startsWith("Job ml/run-x: could not be deleted:"))).toBe(true);
   });
 
   it("a Job the server says is gone already (404) is not an error: the run's own error stands", async () => {
@@ -67,6 +67,6 @@ describe("runOnCluster: deleting the Job", () => {
     const e = await pipelineErrorOf(runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }));
     expect(e).toBeInstanceOf(PipelineError);
     expect(e.message).toContain("InvalidImageName");
-    expect(log).toContain("Job ml/run-x was already deleted");
+    expect(log).toContain("Job ml/run-x: already deleted");
   });
 });

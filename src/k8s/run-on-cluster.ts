@@ -63,7 +63,7 @@ export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: 
   const what = `Job ${ns}/${name}`;
   const jobPath = `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`;
   await o.api.json("POST", jobPath, { verb: "create", resource: "jobs", namespace: ns, name }, { body: o.job });
-  o.log(`${what} created`);
+  o.log(`${what}: created`);
   let outcome: { ok: true; value: { exitCode: number; pod: string } } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, value: await follow(o, ns, name) };
@@ -79,15 +79,15 @@ export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: 
         { verb: "delete", resource: "jobs", namespace: ns, name },
         { query: { propagationPolicy: "Background" } },
       );
-      o.log(`${what} deleted`);
+      o.log(`${what}: deleted`);
     } catch (e) {
       // Gone already (kubectl delete, the TTL controller): what was to be done is done.
-      if (e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND") o.log(`${what} was already deleted`);
+      if (e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND") o.log(`${what}: already deleted`);
       // A failed delete must not hide why the run itself failed: that error wins, the delete's is logged.
       else if (outcome.ok) throw e;
-      else o.log(`${what} could not be deleted: ${e instanceof Error ? e.message : String(e)}`);
+      else o.log(`${what}: could not be deleted: ${e instanceof Error ? e.message : String(e)}`);
     }
-  } else o.log(`${what} kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
+  } else o.log(`${what}: kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
   if (!outcome.ok) throw outcome.error;
   return outcome.value;
 }

@@ -210,7 +210,7 @@ export function summary(p: PushedImage): string {
   if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
   if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
-  const lines = p.dropped.map((d) => `not pushed: platform ${d} of ${name || "the image "}(--platform named ${p.platforms.join(", ")})`);
-  const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "";
-  return [`pushed ${name}${what}${p.reference} (${parts.join(", ")})`, ...lines].join("\n");
+  const lines = p.dropped.map((d) => `platform ${d} of ${name ? p.name : "the image"}: not pushed (--platform named ${p.platforms.join(", ")})`);
+  const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "image ";
+  return [`${what}${name}${p.reference}: pushed (${parts.join(", ")})`, ...lines].join("\n");
 }

@@ -54,9 +54,9 @@ describe("TtyProgress", () => {
     p.blobStart(A, 10, "layer 1/1");
     p.blobStart(B, 10, "config");
     p.blobDone(A, "uploaded");
-    expect(t.writes.at(-1)).toBe(`\x1b[2F\x1b[0Jlayer 1/1 ${"a".repeat(12)} uploaded 10 B\nconfig 0 B / 10 B (0%)\n`);
+    expect(t.writes.at(-1)).toBe(`\x1b[2F\x1b[0Jlayer 1/1 ${"a".repeat(12)}: uploaded 10 B\nconfig 0 B / 10 B (0%)\n`);
     p.skip(B, "already there");
-    expect(t.writes.at(-1)).toBe(`\x1b[1F\x1b[0J${"b".repeat(12)} already there\n`);
+    expect(t.writes.at(-1)).toBe(`\x1b[1F\x1b[0J${"b".repeat(12)}: already there\n`);
   });
 
   it("cuts lines to the terminal width", () => {
@@ -98,7 +98,7 @@ describe("progress off a terminal, and rate/ETA on one", () => {
       expect(lines).toEqual([]);
       lp.blobDone(A, "uploaded");
       lp.skip(B, "already present");
-      expect(lines).toEqual([`layer 1/2 ${A.slice(7, 19)} uploaded 3.0 MiB in 1.5s`, `${B.slice(7, 19)} already present`]);
+      expect(lines).toEqual([`layer 1/2 ${A.slice(7, 19)}: uploaded 3.0 MiB in 1.5s`, `${B.slice(7, 19)}: already present`]);
       for (const l of lines) expect(l).not.toMatch(/\x1b/);
     }
   });

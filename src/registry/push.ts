@@ -122,7 +122,7 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
   if (current.size > 0 || (await hasManifest(client, repository, digest))) {
     for (const { blob, label } of blobsOf(image)) {
       result.skipped.push(blob.digest);
-      progress.skip(blob.digest, `${label} already in ${registry}/${repository}`);
+      progress.skip(blob.digest, `already in ${registry}/${repository}`, label);
     }
     await forEachLimited(
       tags.filter((t) => !current.has(t)),
@@ -135,7 +135,7 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
   await forEachLimited(blobsOf(image), opts.concurrency ?? 4, async ({ blob, label }) => {
     if (await client.blobExists(repository, blob.digest)) {
       result.skipped.push(blob.digest);
-      progress.skip(blob.digest, `${label} already in ${registry}/${repository}`);
+      progress.skip(blob.digest, `already in ${registry}/${repository}`, label);
       return;
     }
     const { mountBlob, uploadBlob } = await import("./upload"); // loaded only when a blob must go up
@@ -144,7 +144,7 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
       const m = await mountBlob(client, repository, blob.digest, from);
       if (m.mounted) {
         result.mounted.push(blob.digest);
-        progress.blobDone(blob.digest, "mounted");
+        progress.blobDone(blob.digest, "mounted", label);
         return;
       }
       session = m.session; // an upload session: use the last one, abandon the others

@@ -248,6 +248,6 @@ async function buildFromLockfile(
     keychainFor: async () => o.keychain,
     insecure: o.insecure,
   });
-  o.log(`built ${projectDir} from its lockfile: ${result.digest} (node_modules ${result.nodeModules.cached ? "cached" : "installed"})`);
+  o.log(`project ${projectDir}: built from its lockfile as ${result.digest} (node_modules ${result.nodeModules.cached ? "cached" : "installed"})`);
   return `oci:${output}@${result.digest}`;
 }

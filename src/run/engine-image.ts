@@ -40,7 +40,7 @@ export async function importIntoDocker(src: EngineImageSource, log: (line: strin
   const have = await engineExec("docker", ["image", "inspect", "--format", "{{.Id}}", name]);
   if (have.code === 0 && have.stdout.trim()) return have.stdout.trim().split("\n")[0];
 
-  log(`importing the unpacked root filesystem of ${src.digest} into docker`);
+  log(`image ${src.digest}: importing its unpacked root filesystem into docker`);
   const tar = spawn("tar", ["--numeric-owner", "-C", src.rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
   let tarErr = "";
   tar.stderr.on("data", (d) => (tarErr += d));

@@ -131,7 +131,7 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
     layoutDir = join(imagesDir(opts.cacheDir), digestHex(digest));
     await useEntry(imagesDir(opts.cacheDir), digestHex(digest));
     if (!existsSync(join(layoutDir, "index.json"))) {
-      log(`pulling ${formatReference({ ...ref, tag: undefined, digest })}`);
+      log(`image ${formatReference({ ...ref, tag: undefined, digest })}: pulling`);
       await mkdir(imagesDir(opts.cacheDir), { recursive: true });
       await pullToLayout({ ...ref, tag: undefined, digest }, layoutDir, {
         keychain: opts.keychain,
@@ -148,7 +148,7 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
   let unpacked = false;
   await useEntry(rootfsDir(opts.cacheDir), digestHex(img.digest));
   if (!existsSync(rootfs)) {
-    log(`unpacking ${img.layers.length} layer(s) of ${img.digest}`);
+    log(`image ${img.digest}: unpacking ${img.layers.length} layer(s)`);
     try {
       await unpackInto(img, rootfs, opts.warn, opts.limits);
     } catch (e) {

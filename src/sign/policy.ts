@@ -51,7 +51,7 @@ export async function requireSignedDeployment(
   }
   const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
   const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug });
-  opts.stderr(`signature ${v.signature} of ${v.pinned} verifies with ${key}`);
+  opts.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${key}`);
 }
 
 /** Verifies `image` (`HOST/REPO[:TAG][@DIGEST]`) with the key at `keyPath`; returns `HOST/REPO@DIGEST`. */

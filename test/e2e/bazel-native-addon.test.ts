@@ -6,11 +6,12 @@
  *   headers), and `new Database(":memory:")` works in `_local` and in the image under runc.
  * The npm registry must be reachable (or npm's cache warm); the compile takes a minute or two.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-native-"));
@@ -79,6 +80,41 @@ describe("npm packages with install scripts (native addons)", () => {
     expect(r.stderr).toContain("`ignore_install_scripts`");
     // esbuild (the tools' lockfile) is a known-harmless one: not named.
     expect(r.stderr).not.toMatch(/^\s+esbuild \(/m);
+  });
+
+  test("package_json and lockfile in a directory with no BUILD file: the fetch fails saying to add one (README)", async () => {
+    // README's "Using it": npm_dependencies needs the package.json's directory to be a Bazel package.
+    const bare = join(ws, "nobuild");
+    mkdirSync(bare, { recursive: true });
+    for (const f of ["package.json", "package-lock.json"]) cpSync(join(ws, "native", f), join(bare, f));
+    const path = join(ws, "WORKSPACE");
+    const text = readFileSync(path, "utf8");
+    const start = text.indexOf('\nnpm_dependencies(\n    name = "native_npm"');
+    writeFileSync(
+      path,
+      `${start >= 0 ? text.slice(0, start) : text}\nnpm_dependencies(\n    name = "native_npm",\n    package_json = "//nobuild:package.json",\n    lockfile = "//nobuild:package-lock.json",\n)\n`,
+    );
+    const r = await bazel(ws, ["build", "//native:sq_local"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("Unable to load package for //nobuild:package.json: BUILD file not found");
+    expect(r.stderr).toContain("Add a BUILD file to a directory to mark it as a package.");
+  });
+
+  test("no BUILD file, on Bazel 7.7.1 (it has repository_ctx.workspace_root): npm_dependencies says so, naming the attribute", async () => {
+    // The WORKSPACE of the test above; the chroot's Bazel wrapper does not take .bazelversion's "4".
+    await ensureBazel7();
+    const version = join(ws, ".bazelversion");
+    renameSync(version, `${version}.4`);
+    try {
+      const r = await bazel7(ws, ["build", ...WORKSPACE_MODE_FLAGS, "//native:sq_local"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        /npm_dependencies\(name = "native_npm"\): `package_json` @{0,2}\/\/nobuild:package\.json is in \S+\/nobuild, which has no BUILD file: add a BUILD\.bazel there with exports_files\(\["package\.json", "package-lock\.json"\]\)/,
+      );
+    } finally {
+      renameSync(`${version}.4`, version);
+      await shutdown7(ws, { expunge: true });
+    }
   });
 
   test("a typo in allow_install_scripts fails naming the attribute and the value", async () => {

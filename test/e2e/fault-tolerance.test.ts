@@ -363,7 +363,7 @@ describe("a CLI push killed with SIGKILL mid-upload", () => {
     const done = await second.exit;
     expect(done, second.stderr()).toEqual({ code: 0, signal: null });
     expect(second.stdout().trim()).toBe(`${repository}@${image.digest}`);
-    expect(second.stderr()).toMatch(/pushed .* \((tagged [^)]*, )?[1-4] blob\(s\) uploaded/); // at least the big layer, again
+    expect(second.stderr()).toMatch(/: pushed \((tagged [^)]*, )?[1-4] blob\(s\) uploaded/); // at least the big layer, again
     expect(await skopeoDigest(`${reg.host}/faults/killed:v1`)).toBe(image.digest);
     console.log(
       `SIGKILL after ${bytesAtKill} of ${big.size} bytes of the big layer went upstream (${bytesAtEnd} by the time its ` +

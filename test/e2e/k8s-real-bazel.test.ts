@@ -241,7 +241,7 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
         `container image: ${uri} (on Kubernetes)\nHELLO FROM A PIPELINE\nrunning inside the container\nargs: ["1","2","3"] sum: 6\n`,
       );
       expect(served(`/v2/examples/hello/manifests/${uri!.split("@")[1]}`, "containerd/").length).toBeGreaterThan(0);
-      expect(r.stderr).toMatch(new RegExp(`Job ${NS}/hello-[0-9a-z]+ deleted`));
+      expect(r.stderr).toMatch(new RegExp(`Job ${NS}/hello-[0-9a-z]+: deleted`));
       const { stdout: jobs } = await cluster!.kubectl(["get", "jobs", "-n", NS, "-o", "name"]);
       expect(jobs).toBe("");
     },
@@ -273,7 +273,7 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
         const job = await new Promise<string>((resolve, reject) => {
           child.stderr.on("data", (d) => {
             stderr += d;
-            const m = new RegExp(`Job ${NS}/(\\S+) created`).exec(stderr);
+            const m = new RegExp(`Job ${NS}/(\\S+): created`).exec(stderr);
             if (m) resolve(m[1]);
           });
           void exit.then(() => reject(new Error(`bazel run ended before the Job was created:\n${stderr}`)));

@@ -100,7 +100,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const { exitCode } = await result;
     // The user and the group are the securityContext's runAsUser and runAsGroup (not the image's group, root).
     expect({ exitCode, out }).toEqual({ exitCode: 0, out: ["uid=65532 gid=65532"] });
-    expect(err.join("\n")).toMatch(/Job restricted-runs\/ids-[0-9a-z]{5} deleted/);
+    expect(err.join("\n")).toMatch(/Job restricted-runs\/ids-[0-9a-z]{5}: deleted/);
     // containerd fetched the manifest by digest from the registry, with the credential (no 401 left unanswered).
     const manifestGets = reg.requests().filter((r) => r.method === "GET" && r.path === `/v2/run/app/manifests/${app.digest}`);
     expect(manifestGets.map((r) => r.status)).toContain(200);
@@ -122,7 +122,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const { stdout } = await cluster.kubectl(["get", "jobs", "-n", NS, "-o", "jsonpath={.items[*].metadata.name}"]);
     const kept = stdout.split(" ").filter((n) => n.startsWith("kept-"));
     expect(kept).toHaveLength(1);
-    expect(err).toContain(`Job ${NS}/${kept[0]} kept (--keep-job): kubectl delete job -n ${NS} ${kept[0]}`);
+    expect(err).toContain(`Job ${NS}/${kept[0]}: kept (--keep-job): kubectl delete job -n ${NS} ${kept[0]}`);
   });
 
   it("SPEC: its command, args and env, a SECRET: value read from its Secret, the flags' env over the spec's", async () => {
@@ -148,7 +148,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const job = /Job restricted-runs\/(orphaned-\S+) created/.exec(err.join("\n"))![1];
     await cluster.kubectl(["delete", "job", job, "-n", NS, "--cascade=orphan"]);
     expect((await result).exitCode).toBe(4);
-    expect(err).toContain(`Job ${NS}/${job} was already deleted`);
+    expect(err).toContain(`Job ${NS}/${job}: already deleted`);
     await cluster.kubectl(["delete", "pods", "-n", NS, "-l", `rules-pipeline/run=${job}`, "--wait=false"]);
   });
 
@@ -172,7 +172,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
       ),
     );
     const job = /Job restricted-runs\/(missing-\S+) created/.exec(err.join("\n"))![1];
-    expect(err).toContain(`Job ${NS}/${job} deleted`);
+    expect(err).toContain(`Job ${NS}/${job}: deleted`);
   });
 
   it("an unschedulable pod (a machine type bigger than the node, GPUs) times out with the scheduler's message; the kept Job is the one `deploy --job` renders", async () => {
@@ -248,7 +248,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     expect(logs.message).toMatch(
       /^get pods\/log "limited-[0-9a-z]{5}-[0-9a-z]{5}" in namespace "restricted-runs": .* may not get pods\/log in namespace "restricted-runs"/,
     );
-    expect(c.err.join("\n")).toMatch(/Job restricted-runs\/limited-[0-9a-z]{5} deleted/);
+    expect(c.err.join("\n")).toMatch(/Job restricted-runs\/limited-[0-9a-z]{5}: deleted/);
   });
 
   it("SPEC with models or repositories points to deploy --apply --job (a run follows no init containers)", async () => {

@@ -91,7 +91,7 @@ describe("pipeline run --runtime podman", () => {
     expect(r.exitCode, c.err.join("\n")).toBe(7);
     expect(c.out).toEqual(["args=a b,c", "FOO=undefined cwd=/app home=/root"]);
     expect(c.err).toContain("to stderr");
-    expect(c.err.some((l) => l.startsWith("unpacking"))).toBe(true);
+    expect(c.err.some((l) => /^image \S+: unpacking /.test(l))).toBe(true);
     // podman runs the directory the runner unpacked and judged (--rootfs): it never extracts the layers itself.
     expect((await podman(cacheDir, "images", "--quiet")).stdout.trim()).toBe("");
 
@@ -166,7 +166,7 @@ describe("pipeline run --runtime podman", () => {
     const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", replicas: 2, name: "multi", "--": ["hello"] }, c.io);
     expect(r.exitCode, c.err.join("\n")).toBe(0);
     expect([...c.out].sort()).toEqual(["[0] hello from multi-0", "[1] hello from multi-1"]);
-    expect(c.err.filter((l) => l.startsWith("unpacking"))).toEqual([]);
+    expect(c.err.filter((l) => /^image \S+: unpacking /.test(l))).toEqual([]);
     expect(await names(cacheDir)).toEqual([]);
   });
 

@@ -205,7 +205,7 @@ describe("pipeline build --lockfile", () => {
     const r = await run({ spec: specPath, "cache-dir": cache }, io);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     // The same image `pipeline build --lockfile` makes, run from /app with the spec's args.
-    expect(io.err.join("\n")).toContain(`built ${projectA} from its lockfile: ${digestA}`);
+    expect(io.err.join("\n")).toContain(`project ${projectA}: built from its lockfile as ${digestA}`);
     expect(io.out.map((l) => JSON.parse(l))).toEqual([{ ms: 172_800_000, args: ["from-spec"], image: false, cwd: "/app" }]);
     expect(readdirSync(join(cache, "lockfile-builds"))).toEqual([]); // the build's layout is removed after the run
   });

@@ -78,7 +78,7 @@ describe("push of a multi-platform layout", () => {
       "--json",
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("not pushed: platform linux/arm64/v8 of the image (--platform named linux/amd64)");
+    expect(r.stderr).toContain("platform linux/arm64/v8 of the image: not pushed (--platform named linux/amd64)");
     const out = JSON.parse(r.stdout);
     expect(out.platforms).toEqual(["linux/amd64"]);
     expect(out.dropped).toEqual(["linux/arm64/v8"]);

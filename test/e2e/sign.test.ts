@@ -538,7 +538,7 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
     expect(signed.code, signed.stderr).toBe(0);
     r = await runCli(["run", "--image", `${reg.host}/run/app:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`of ${reg.host}/run/app@${app.digest} verifies with ${pub()}`);
+    expect(r.stderr).toContain(`of ${reg.host}/run/app@${app.digest}: verifies with ${pub()}`);
     expect(r.stdout).toContain("hello from");
     r = await runCli(["run", "--image", app.ref, "--cache-dir", cache(), "--", "hello"], {
       env: { ...process.env, PIPELINE_REQUIRE_SIGNATURE: join(tmp, "other", "cosign.pub") },

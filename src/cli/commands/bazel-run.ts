@@ -21,7 +21,7 @@ export async function bazelRun(a: CommandArgs<typeof BAZEL_RUN>, io: CliIo): Pro
   const dir = runfilesDir(io.env);
   let uris = userImages(io.env);
   if (uris) {
-    io.stderr(`using the image from the environment: ${uris.default ?? Object.values(uris)[0]} (nothing pushed)`);
+    io.stderr(`image ${uris.default ?? Object.values(uris)[0]}: taken from the environment (nothing pushed)`);
   } else {
     uris = uriMap(await pushFromConfig(a.config, io));
   }

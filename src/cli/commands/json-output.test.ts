@@ -61,7 +61,7 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
   expect(first.code, first.stderr.join("\n")).toBe(0);
   expect(first.stdout).toHaveLength(1);
   // The summary on stderr names the tags it pushed, not only the digest.
-  expect(first.stderr.join("\n")).toMatch(new RegExp(`^pushed ${repo}@${image.digest} \\(tagged v1, 3 blob\\(s\\) uploaded`, "m"));
+  expect(first.stderr.join("\n")).toMatch(new RegExp(`^image ${repo}@${image.digest}: pushed \\(tagged v1, 3 blob\\(s\\) uploaded`, "m"));
   expect(JSON.parse(first.stdout[0])).toEqual({
     reference: `${repo}@${image.digest}`,
     digest: image.digest,

@@ -44,7 +44,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   }
   const reference = formatReference({ ...ref, tag: undefined, digest });
   if (a["source-annotation"]) recordLayoutSource(a.output, reference);
-  if (several) io.stderr(`pulled ${platforms.length} platform(s): ${platforms.join(", ")}`);
+  if (several) io.stderr(`index ${reference}: pulled ${platforms.length} platform(s) (${platforms.join(", ")})`);
   if (a.json) {
     const idx = readLayoutIndex(a.output, { refName: ref.tag });
     const sizes = (idx ? idx.manifests.map((m) => m.image) : [readLayout(a.output, { refName: ref.tag })]).map((i) => imageSize(i.manifest));

@@ -67,7 +67,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
     const v = await policy.requireSignature(image, signatureKey, { keychain, insecure: a.insecure, log: io.debug });
-    io.stderr(`signature ${v.signature} of ${v.pinned} verifies with ${signatureKey}`);
+    io.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${signatureKey}`);
     return v.pinned;
   };
 
