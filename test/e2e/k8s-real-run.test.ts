@@ -145,7 +145,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const spec = writeSpec("orphaned", "containerRegistry: test-registry\n");
     const { result, out, err } = runK8s(spec, ["wait", "6000", "4"]);
     while (!out.includes("waiting")) await new Promise((r) => setTimeout(r, 200));
-    const job = /Job restricted-runs\/(orphaned-\S+) created/.exec(err.join("\n"))![1];
+    const job = /Job restricted-runs\/(orphaned-[^\s:]+): created/.exec(err.join("\n"))![1];
     await cluster.kubectl(["delete", "job", job, "-n", NS, "--cascade=orphan"]);
     expect((await result).exitCode).toBe(4);
     expect(err).toContain(`Job ${NS}/${job}: already deleted`);
@@ -171,7 +171,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
         String.raw`^pod restricted-runs/missing-[0-9a-z]{5}-[0-9a-z]{5} did not start within 12s \(--timeout\): phase Pending \((ErrImagePull|ImagePullBackOff): .*${"0".repeat(64)}.*not found.*\)$`,
       ),
     );
-    const job = /Job restricted-runs\/(missing-\S+) created/.exec(err.join("\n"))![1];
+    const job = /Job restricted-runs\/(missing-[^\s:]+): created/.exec(err.join("\n"))![1];
     expect(err).toContain(`Job ${NS}/${job}: deleted`);
   });
 
@@ -185,7 +185,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const e = await pipelineErrorOf(result);
     expect(e.code).toBe("E_K8S_POD_TIMEOUT");
     expect(e.message).toMatch(/phase Pending \(Unschedulable: 0\/1 nodes are available: .*Insufficient (cpu|memory|nvidia\.com\/gpu)/);
-    const name = /Job restricted-runs\/(gpu-train-\S+) created/.exec(err.join("\n"))![1];
+    const name = /Job restricted-runs\/(gpu-train-[^\s:]+): created/.exec(err.join("\n"))![1];
     const job = JSON.parse((await cluster.kubectl(["get", "job", name, "-n", NS, "-o", "json"])).stdout) as V1Job;
     await cluster.kubectl(["delete", "job", name, "-n", NS]);
     expect(job.spec).toMatchObject({ backoffLimit: 0, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 604800 });
