@@ -101,6 +101,7 @@ up() {
   echo "$D" >"$OWNER"
   local key
   for key in "${SYSCTLS[@]}"; do echo "$key $(cat "/proc/sys/$key")"; done >"$D/run/sysctl.before"
+  kube_chains >"$D/run/kube-chains.before" # the kubelet adds its own (KUBE-FIREWALL, KUBE-IPTABLES-HINT, ...): down removes them
   [[ -e /run/containerd ]] || touch "$D/run/made-run-containerd"
 
   local ports
@@ -266,6 +267,28 @@ stop_pids() {
   kill -KILL "$@" 2>/dev/null || true
 }
 
+# The KUBE-* chains of the host's filter, nat and mangle tables, one "TOOL TABLE CHAIN" a line.
+kube_chains() {
+  local tool table
+  for tool in iptables ip6tables; do
+    for table in filter nat mangle; do
+      "$tool" -t "$table" -S 2>/dev/null | awk -v p="$tool $table" '$1 == "-N" && $2 ~ /^KUBE-/ { print p, $2 }'
+    done
+  done
+}
+
+# Removes the KUBE-* chains that are not in FILE (what `up` found), first the rules of other chains that jump to them.
+remove_new_kube_chains() {
+  local tool table chain rule
+  kube_chains | while read -r tool table chain; do
+    grep -qxF "$tool $table $chain" "$1" 2>/dev/null && continue
+    "$tool" -t "$table" -S 2>/dev/null | awk -v c="$chain" '$1 == "-A" && $2 != c { for (k = 3; k < NF; k++) if ($k == "-j" && $(k + 1) == c) { print; next } }' |
+      while read -r rule; do eval "\"\$tool\" -t \"\$table\" -D ${rule#-A }" 2>/dev/null || true; done
+    "$tool" -t "$table" -F "$chain" 2>/dev/null || true
+    "$tool" -t "$table" -X "$chain" 2>/dev/null || true
+  done
+}
+
 down() {
   D="$(cd "$1" 2>/dev/null && pwd -P)" || die "no such directory: $1"
   [[ -d "$D/run" ]] || { step "nothing started in $D"; return 0; }
@@ -294,11 +317,7 @@ down() {
   for mnt in /sys/fs/cgroup/*/kubepods; do
     [[ -d "$mnt" ]] && find "$mnt" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
-  for name in filter nat mangle; do
-    for i in iptables ip6tables; do
-      "$i" -t "$name" -F KUBE-KUBELET-CANARY 2>/dev/null && "$i" -t "$name" -X KUBE-KUBELET-CANARY 2>/dev/null || true
-    done
-  done
+  remove_new_kube_chains "$D/run/kube-chains.before"
   if [[ -f "$D/run/sysctl.before" ]]; then
     while read -r name i; do echo "$i" >"/proc/sys/$name" || true; done <"$D/run/sysctl.before"
   fi
