@@ -5,6 +5,7 @@
  * against its digest and size as it streams (RegistryClient.openBlob); the tree also against its diff_id.
  * The caller renames the directory into place when this returns, and throws it away when it throws.
  */
+import type { Digest } from "../oci/digest";
 import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -33,7 +34,7 @@ export interface FetchOptions {
 export interface ResolvedModel {
   client: RegistryClient;
   ref: Reference;
-  digest: string;
+  digest: Digest;
   manifestBytes: Buffer;
   plan: ModelPlan;
 }

@@ -1,5 +1,5 @@
 /** sha256 digests: compute and validate (streams are verified by ./verify). */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { PipelineError } from "../errors";
 import { SHA256_DIGEST_RE } from "./grammar";
@@ -20,6 +20,11 @@ export async function fileDigest(path: string): Promise<Digest> {
   const h = createHash("sha256");
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return ("sha256:" + h.digest("hex")) as Digest;
+}
+
+/** The digest of what a sha256 Hash has seen so far (of a copy: the hash can go on). */
+export function hashDigest(h: Hash): Digest {
+  return ("sha256:" + h.copy().digest("hex")) as Digest;
 }
 
 export function isDigest(s: string): s is Digest {

@@ -5,7 +5,7 @@
  */
 import type { Readable } from "node:stream";
 import { PipelineError, redactUrl } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { type VerifyProblem, VerifyStream } from "../oci/verify";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
@@ -56,7 +56,7 @@ export interface SendOptions {
 export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
-  digest: string;
+  digest: Digest;
 }
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -248,8 +248,12 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** HEAD a manifest: digest, media type and size, or undefined when absent. */
-  async headManifest(repository: string, reference: string): Promise<{ digest?: string; mediaType: string; size: number } | undefined> {
+  /**
+   * HEAD a manifest: media type, size and digest (its Docker-Content-Digest header when that is a sha256 digest;
+   * undefined for none or another algorithm, which a caller needing one gets by GET and hashing), or undefined
+   * when absent.
+   */
+  async headManifest(repository: string, reference: string): Promise<{ digest?: Digest; mediaType: string; size: number } | undefined> {
     const operation = `check manifest ${reference} in ${this.registry}/${repository}`;
     const res = await this.send({
       method: "HEAD",
@@ -262,7 +266,7 @@ export class RegistryClient {
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw await this.fail(res, repository, operation);
     const digest = res.header("docker-content-digest");
-    return { digest: digest || undefined, mediaType: contentType(res), size: Number(res.header("content-length") ?? -1) };
+    return { digest: digest && isDigest(digest) ? digest : undefined, mediaType: contentType(res), size: Number(res.header("content-length") ?? -1) };
   }
 
   /**
@@ -270,7 +274,7 @@ export class RegistryClient {
    * it: its Docker-Content-Digest must equal sha256(bytes) (or, when it sends none, a HEAD by digest must
    * find the manifest).
    */
-  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
     const operation = `push manifest ${reference} to ${this.registry}/${repository}`;
     const digest = sha256(bytes);
     const res = await this.send({

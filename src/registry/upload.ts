@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { pipeline, Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
+import type { Digest } from "../oci/digest";
 import { Verifier, VerifyStream } from "../oci/verify";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";
@@ -237,7 +238,7 @@ export class BlobCursor {
   }
 
   /** sha256 of the whole blob if it was read once in order, else undefined. */
-  digest(): string | undefined {
+  digest(): Digest | undefined {
     return this.inOrder.bytes === this.blob.size ? this.inOrder.digest() : undefined;
   }
 

@@ -9,6 +9,7 @@ import { type KeyObject, sign, verify } from "node:crypto";
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { sha256 } from "../oci/digest";
+import { parseManifestDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import { RegistryError } from "../registry/errors";
@@ -56,15 +57,13 @@ export async function verifyLegacySignature(
     if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { failure: `no legacy signature tag ${tag}`, absent: true };
     throw e;
   }
-  let manifest: Manifest;
+  let manifest: Manifest | undefined;
   try {
-    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+    manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), tag);
   } catch (e) {
-    return { failure: `${tag}: the manifest is not JSON (${(e as Error).message})` };
+    return { failure: `${tag}: the manifest is not JSON or names a bad digest (${(e as Error).message})` };
   }
-  const layers = (Array.isArray(manifest.layers) ? manifest.layers : [])
-    .filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
-    .slice(0, MAX_LEGACY_LAYERS);
+  const layers = (manifest?.layers ?? []).filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
   const failures: string[] = [];
   for (const layer of layers) {
     const sig = layer.annotations?.[SIGNATURE_ANNOTATION];
@@ -121,8 +120,8 @@ export async function attachLegacySignature(
   };
   let layers: Descriptor[] = [];
   try {
-    const current = JSON.parse((await client.getManifest(repository, tag)).bytes.toString("utf8")) as Manifest;
-    layers = Array.isArray(current.layers) ? current.layers : [];
+    const current = JSON.parse((await client.getManifest(repository, tag)).bytes.toString("utf8")) as unknown;
+    layers = parseManifestDescriptors(current, `${client.registry}/${repository}:${tag}`)?.layers ?? [];
   } catch (e) {
     if (!(e instanceof RegistryError && e.code === "E_NOT_FOUND")) throw e;
   }

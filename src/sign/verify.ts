@@ -8,7 +8,8 @@
  */
 import type { KeyObject } from "node:crypto";
 import { PipelineError } from "../errors";
-import { MediaType, type Manifest } from "../oci/types";
+import { parseManifestDescriptors } from "../oci/descriptor";
+import { type Descriptor, MediaType, type Manifest } from "../oci/types";
 import type { RegistryClient } from "../registry/client";
 import { listReferrers, referrersTag } from "../registry/referrers";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
@@ -52,11 +53,15 @@ export async function verifyStatement(
   const failures: string[] = [];
   for (const desc of candidates) {
     const where = `bundle ${desc.digest}`;
-    let manifest: Manifest & { subject?: { digest?: string } };
+    let manifest: (Manifest & { subject?: Descriptor }) | undefined;
     try {
-      manifest = JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")) as typeof manifest;
+      manifest = parseManifestDescriptors(JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")), where);
     } catch (e) {
       failures.push(`${where}: ${(e as Error).message}`);
+      continue;
+    }
+    if (!manifest) {
+      failures.push(`${where}: not an image manifest (no config or layers)`);
       continue;
     }
     if (manifest.artifactType !== BUNDLE_MEDIA_TYPE) continue;
