@@ -39,7 +39,11 @@ export function parseDigest(s: unknown, where: string): Digest {
   return s;
 }
 
-/** The hex part of a digest (the blob's file name in an OCI layout). */
-export function digestHex(digest: string): string {
+/**
+ * The hex part of a digest: the file name of its blob in an OCI layout or a cache. The type says it was parsed; the
+ * check stays anyway, because this is where a digest becomes a path (a value that slipped past the brand through
+ * an unchecked cast of JSON must still never name a file outside our directories).
+ */
+export function digestHex(digest: Digest): string {
   return parseDigest(digest, "digest").slice("sha256:".length);
 }

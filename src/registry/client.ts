@@ -170,7 +170,7 @@ export class RegistryClient {
   }
 
   /** HEAD a blob: its size when the repository has it, undefined when not. */
-  async blobExists(repository: string, digest: string): Promise<{ size: number } | undefined> {
+  async blobExists(repository: string, digest: Digest): Promise<{ size: number } | undefined> {
     const operation = `check blob ${digest} in ${this.registry}/${repository}`;
     const res = await this.send({ method: "HEAD", path: `/v2/${repository}/blobs/${digest}`, repository, operation });
     await res.discard();
@@ -184,7 +184,7 @@ export class RegistryClient {
    * the end (before 'end') if the bytes are wrong. Redirects (to object storage) are followed without
    * credentials. `onBytes` hears the running byte count as the consumer reads (for progress).
    */
-  openBlob(repository: string, digest: string, size?: number, onBytes?: (bytes: number) => void): Readable {
+  openBlob(repository: string, digest: Digest, size?: number, onBytes?: (bytes: number) => void): Readable {
     const operation = `get blob ${digest} from ${this.registry}/${repository}`;
     const ctx = this.context(repository, operation);
     const verify = new VerifyStream({ expect: { digest, size }, onBytes, fail: (p) => blobProblem(ctx, p) });
@@ -209,7 +209,7 @@ export class RegistryClient {
   }
 
   /** A whole (small) blob in memory, verified: image configs. */
-  async getBlob(repository: string, digest: string, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  async getBlob(repository: string, digest: Digest, limit = 64 * 1024 * 1024): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const chunk of this.openBlob(repository, digest)) {

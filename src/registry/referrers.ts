@@ -7,7 +7,7 @@
  * one response): they are followed on the same registry, up to MAX_REFERRER_PAGES.
  */
 import { PipelineError, redactUrl } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Index, MediaType } from "../oci/types";
 import type { RegistryClient } from "./client";
@@ -24,7 +24,7 @@ export function referrersTag(subject: string): string {
 }
 
 export interface PutReferrerResult {
-  digest: string;
+  digest: Digest;
   /** "referrers": the registry indexed it (OCI-Subject); "tag": we added it to the fallback index. */
   via: "referrers" | "tag";
   tag?: string;

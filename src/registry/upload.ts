@@ -45,14 +45,14 @@ function location(res: HttpResponse, operation: string): URL {
   return new URL(loc, res.url);
 }
 
-function withDigest(session: URL, digest: string): URL {
+function withDigest(session: URL, digest: Digest): URL {
   const u = new URL(session);
   u.searchParams.set("digest", digest);
   return u;
 }
 
 /** POST /v2/<repo>/blobs/uploads/ → the session URL. */
-export async function startUpload(client: RegistryClient, repository: string, digest: string): Promise<URL> {
+export async function startUpload(client: RegistryClient, repository: string, digest: Digest): Promise<URL> {
   const operation = `start upload of blob ${digest} to ${client.registry}/${repository}`;
   const res = await client.send({ method: "POST", path: `/v2/${repository}/blobs/uploads/`, repository, operation });
   if (res.status !== 202) throw await client.fail(res, repository, operation);
@@ -61,7 +61,7 @@ export async function startUpload(client: RegistryClient, repository: string, di
 }
 
 /** Asks the registry to link `digest` from repository `from` into `repository`. */
-export async function mountBlob(client: RegistryClient, repository: string, digest: string, from: string): Promise<MountResult> {
+export async function mountBlob(client: RegistryClient, repository: string, digest: Digest, from: string): Promise<MountResult> {
   const operation = `mount blob ${digest} from ${from} into ${client.registry}/${repository}`;
   const q = new URLSearchParams({ mount: digest, from });
   const res = await client.send({

@@ -7,6 +7,7 @@
  * too. Anything else is E_SIGNATURE naming the digest and, for each signature looked at, why it did not verify.
  */
 import type { KeyObject } from "node:crypto";
+import type { Digest } from "../oci/digest";
 import { PipelineError } from "../errors";
 import { parseManifestDescriptors } from "../oci/descriptor";
 import { type Descriptor, MediaType, type Manifest } from "../oci/types";
@@ -22,7 +23,7 @@ const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 export interface Verified {
   /** The image's digest. */
-  digest: string;
+  digest: Digest;
   /** The referrer manifest whose bundle verified (the `.sig` manifest, for a legacy signature). */
   referrer: string;
   /** The signed in-toto statement (bundles); a legacy signature signs a simple-signing payload instead. */
@@ -38,7 +39,7 @@ export interface VerifyOptions {
 export async function verifyStatement(
   client: RegistryClient,
   repository: string,
-  digest: string,
+  digest: Digest,
   publicKey: KeyObject,
   opts: VerifyOptions = {},
 ): Promise<Verified> {
