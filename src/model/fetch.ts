@@ -12,7 +12,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
-import { type Descriptor, type Manifest, MediaType } from "../oci/types";
+import { type Descriptor, MediaType } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
 import { forEachLimited } from "../concurrency";
 import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
@@ -51,9 +51,9 @@ export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<
       `model ${name}: expected an OCI image manifest (${MediaType.OCI_MANIFEST}), the registry answered ${JSON.stringify(fetched.mediaType)}`,
     );
   }
-  let manifest: Manifest;
+  let manifest: unknown; // planModel checks it (its layers' digests too)
   try {
-    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+    manifest = JSON.parse(fetched.bytes.toString("utf8"));
   } catch {
     throw new PipelineError("E_MODEL_ARTIFACT", `model ${name}: manifest ${fetched.digest} is not valid JSON`);
   }
