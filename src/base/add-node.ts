@@ -4,6 +4,7 @@
  * PATH). The node binary needs the base's libc and libstdc++ (true of NVIDIA's Ubuntu runtime images).
  */
 import { createWriteStream, promises as fsp } from "node:fs";
+import type { Digest } from "../oci/digest";
 import { basename, dirname, join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -88,7 +89,7 @@ export async function addNodeToBase(
   nodeImage: Image,
   outDir: string,
   opts: { baseName?: string; nodeName?: string; mtime?: number } = {},
-): Promise<{ digest: string }> {
+): Promise<{ digest: Digest }> {
   const work = join(dirname(outDir), `.${basename(outDir)}.work-${process.pid}`);
   await fsp.mkdir(work, { recursive: true });
   try {

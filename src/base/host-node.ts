@@ -7,6 +7,7 @@
  * files in, same digest out) and stands in for node:20-slim where registries cannot be reached.
  */
 import { execFile } from "node:child_process";
+import type { Digest } from "../oci/digest";
 import { promises as fsp } from "node:fs";
 import { basename, dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
@@ -128,7 +129,7 @@ export async function lddLibraries(binary: string): Promise<string[]> {
 }
 
 /** Builds the base image into `outDir` as an OCI layout (ref name "latest") and returns its manifest digest. */
-export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOptions = {}): Promise<{ digest: string }> {
+export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOptions = {}): Promise<{ digest: Digest }> {
   const mtime = resolveMtime(opts.mtime);
   const nodePath = await fsp.realpath(opts.nodePath ?? process.execPath).catch((e: Error) => {
     throw baseError(`node binary ${opts.nodePath ?? process.execPath} not found: ${e.message}`, e);

@@ -19,7 +19,8 @@
  * (so control characters show escaped), or one MANIFEST_BLOB_UNKNOWN per missing reference. A JSON document
  * that is neither an image nor an index is stored as it is, once its media type is valid.
  */
-import { isMediaType, isSha256Digest, MEDIA_TYPE_GRAMMAR, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
+import { type Digest, isDigest } from "../oci/digest";
+import { isMediaType, MEDIA_TYPE_GRAMMAR, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
 import { type ErrorEntry, RegistryError } from "./registry-error";
 import type { Storage } from "./storage";
@@ -33,7 +34,7 @@ type Kind = "image" | "index" | "other";
 const SCHEMA1_TYPES = new Set(["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"]);
 
 interface Desc {
-  digest: string;
+  digest: Digest;
   size: number;
   urls?: string[];
 }
@@ -57,7 +58,7 @@ function descriptor(value: unknown, where: string): Desc {
   if (!value || typeof value !== "object" || Array.isArray(value)) throw invalid(where, "a descriptor object", value);
   const d = value as Record<string, unknown>;
   mediaTypeField(d.mediaType, `${where}.mediaType`, true);
-  if (typeof d.digest !== "string" || !isSha256Digest(d.digest)) throw invalid(`${where}.digest`, SHA256_DIGEST_GRAMMAR, d.digest);
+  if (typeof d.digest !== "string" || !isDigest(d.digest)) throw invalid(`${where}.digest`, SHA256_DIGEST_GRAMMAR, d.digest);
   if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) {
     throw invalid(`${where}.size`, "a non-negative integer", d.size);
   }

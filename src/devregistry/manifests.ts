@@ -3,8 +3,8 @@
  * GET/HEAD answer the stored media type as Content-Type; a manifest an older registry stored with a media
  * type outside the grammar (or a damaged record) is answered 404 MANIFEST_UNKNOWN naming it, never 500.
  */
-import { sha256 } from "../oci/digest";
-import { isMediaType, isSha256Digest, isTag, TAG_GRAMMAR } from "../oci/grammar";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
+import { isMediaType, isTag, TAG_GRAMMAR } from "../oci/grammar";
 import type { Ctx } from "./context";
 import { checkManifest } from "./manifest-check";
 import { validateDigest } from "./names";
@@ -22,8 +22,8 @@ function manifestUnknown(name: string, reference: string): RegistryError {
 }
 
 /** Splits a reference into a digest or a tag; `forWrite` decides how a malformed one is answered. */
-function parseReference(reference: string, forWrite: boolean, name: string): { digest?: string; tag?: string } {
-  if (isSha256Digest(reference)) return { digest: reference };
+function parseReference(reference: string, forWrite: boolean, name: string): { digest?: Digest; tag?: string } {
+  if (isDigest(reference)) return { digest: reference };
   if (isTag(reference)) return { tag: reference };
   if (reference.includes(":")) validateDigest(reference);
   if (forWrite) {

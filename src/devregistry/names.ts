@@ -3,7 +3,8 @@
  * spec's errors: repository names (NAME_INVALID) and digests (DIGEST_INVALID; only sha256 is stored here,
  * other well-formed algorithms are told apart from malformed values).
  */
-import { isAnyDigest, isSha256Digest, REPOSITORY_RE, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
+import { type Digest, isDigest } from "../oci/digest";
+import { isAnyDigest, REPOSITORY_RE, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
 import { RegistryError } from "./registry-error";
 
 /** Clients cap `host[:port]/name` at 255 characters; this leaves room for a host. */
@@ -21,8 +22,8 @@ export function validateName(name: string): string {
 }
 
 /** Accepts sha256 digests; other well-formed algorithms are unsupported here. */
-export function validateDigest(digest: string | null | undefined, what = "digest"): string {
-  if (typeof digest === "string" && isSha256Digest(digest)) return digest;
+export function validateDigest(digest: string | null | undefined, what = "digest"): Digest {
+  if (typeof digest === "string" && isDigest(digest)) return digest;
   const why = isAnyDigest(digest) ? "only sha256 digests are supported" : `expected ${SHA256_DIGEST_GRAMMAR}`;
   throw new RegistryError(400, "DIGEST_INVALID", `invalid ${what} ${JSON.stringify(digest ?? "")}: ${why}`, { digest: digest ?? "" });
 }

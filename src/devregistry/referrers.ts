@@ -9,8 +9,7 @@
  */
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { sha256 } from "../oci/digest";
-import { isSha256Digest } from "../oci/grammar";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import type { Ctx } from "./context";
 import { validateDigest } from "./names";
@@ -35,16 +34,16 @@ function referrersDir(storage: Storage, name: string, subject: string): string {
  * The subject digest of a manifest about to be stored (undefined when it has none); a `subject` that is not a
  * descriptor with a sha256 digest is 400 MANIFEST_INVALID naming the value.
  */
-export function subjectOf(bytes: Buffer): string | undefined {
+export function subjectOf(bytes: Buffer): Digest | undefined {
   const doc = JSON.parse(bytes.toString("utf8")) as { subject?: unknown };
   if (doc.subject === undefined) return undefined;
   const digest = (doc.subject as { digest?: unknown } | null)?.digest;
-  if (!isSha256Digest(digest)) {
+  if (typeof digest !== "string" || !isDigest(digest)) {
     throw new RegistryError(400, "MANIFEST_INVALID", `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`, {
       field: "subject.digest",
     });
   }
-  return digest as string;
+  return digest;
 }
 
 /** Records a stored manifest as a referrer of `subject`. */
@@ -78,14 +77,14 @@ export async function listReferrers(ctx: Ctx, name: string, subject: string): Pr
   for (const f of files) {
     if (manifests.length >= enough) break;
     const digest = `sha256:${f}`;
-    if (last !== undefined && digest <= last) continue;
+    if (!isDigest(digest) || (last !== undefined && digest <= last)) continue;
     let desc: ReferrerDescriptor;
     try {
       desc = JSON.parse(await fsp.readFile(join(referrersDir(ctx.storage, name, subject), f), "utf8")) as ReferrerDescriptor;
     } catch {
       continue; // a damaged record: skipped rather than failing the whole list
     }
-    if (desc.digest !== digest || !isSha256Digest(digest) || (await ctx.storage.manifestMediaType(name, digest)) === undefined) continue;
+    if (desc.digest !== digest || (await ctx.storage.manifestMediaType(name, digest)) === undefined) continue;
     if (wanted && desc.artifactType !== wanted) continue;
     manifests.push(desc);
   }

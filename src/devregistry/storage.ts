@@ -16,21 +16,18 @@ import { randomUUID } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
-import { SHA256_DIGEST_RE, TAG_RE } from "../oci/grammar";
+import { type Digest, digestHex, isDigest, sha256 } from "../oci/digest";
+import { TAG_RE } from "../oci/grammar";
 
 export interface StoredManifest {
-  digest: string;
+  digest: Digest;
   mediaType: string;
   bytes: Buffer;
 }
 
 const STALE_TMP_MS = 60 * 60 * 1000;
 
-function hex(digest: string): string {
-  if (!SHA256_DIGEST_RE.test(digest)) throw new Error(`internal: not a sha256 digest: ${digest}`);
-  return digest.slice("sha256:".length);
-}
+const hex = digestHex;
 
 function isNotFound(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -84,7 +81,7 @@ export class Storage {
     return join(this.root, "uploads");
   }
 
-  blobPath(digest: string): string {
+  blobPath(digest: Digest): string {
     return join(this.root, "blobs", "sha256", hex(digest));
   }
 
@@ -92,11 +89,11 @@ export class Storage {
     return join(this.root, "repositories", ...repo.split("/"));
   }
 
-  private linkPath(repo: string, digest: string): string {
+  private linkPath(repo: string, digest: Digest): string {
     return join(this.repoDir(repo), "_layers", "sha256", hex(digest));
   }
 
-  private revisionPath(repo: string, digest: string): string {
+  private revisionPath(repo: string, digest: Digest): string {
     return join(this.repoDir(repo), "_manifests", "revisions", hex(digest));
   }
 
@@ -118,7 +115,7 @@ export class Storage {
   }
 
   /** Size of a stored blob, or undefined when absent. */
-  async blobSize(digest: string): Promise<number | undefined> {
+  async blobSize(digest: Digest): Promise<number | undefined> {
     try {
       return (await fsp.stat(this.blobPath(digest))).size;
     } catch (e) {
@@ -131,7 +128,7 @@ export class Storage {
    * Moves a complete, verified file to its content address (fsynced first). When the blob is already
    * there, the file is discarded instead: same digest, same bytes.
    */
-  async commitBlob(file: string, digest: string): Promise<void> {
+  async commitBlob(file: string, digest: Digest): Promise<void> {
     const dest = this.blobPath(digest);
     if (await exists(dest)) {
       await fsp.rm(file, { force: true });
@@ -147,12 +144,12 @@ export class Storage {
   }
 
   /** Makes a stored blob visible in `repo`. */
-  async linkBlob(repo: string, digest: string): Promise<void> {
+  async linkBlob(repo: string, digest: Digest): Promise<void> {
     const link = this.linkPath(repo, digest);
     if (!(await exists(link))) await this.writeAtomic(link, digest);
   }
 
-  async unlinkBlob(repo: string, digest: string): Promise<boolean> {
+  async unlinkBlob(repo: string, digest: Digest): Promise<boolean> {
     try {
       await fsp.unlink(this.linkPath(repo, digest));
       return true;
@@ -163,7 +160,7 @@ export class Storage {
   }
 
   /** Size of a blob visible in `repo` (linked there and stored), or undefined. */
-  async repoBlobSize(repo: string, digest: string): Promise<number | undefined> {
+  async repoBlobSize(repo: string, digest: Digest): Promise<number | undefined> {
     if (!(await exists(this.linkPath(repo, digest)))) return undefined;
     return this.blobSize(digest);
   }
@@ -190,7 +187,7 @@ export class Storage {
    * recorded, unchecked: stores written before media types were validated at PUT may hold anything (a
    * damaged record reads as ""), and the caller decides how to answer that.
    */
-  async manifestMediaType(repo: string, digest: string): Promise<string | undefined> {
+  async manifestMediaType(repo: string, digest: Digest): Promise<string | undefined> {
     let text: string;
     try {
       text = await fsp.readFile(this.revisionPath(repo, digest), "utf8");
@@ -207,10 +204,10 @@ export class Storage {
     return typeof parsed?.mediaType === "string" ? parsed.mediaType : "application/octet-stream";
   }
 
-  async resolveTag(repo: string, tag: string): Promise<string | undefined> {
+  async resolveTag(repo: string, tag: string): Promise<Digest | undefined> {
     try {
       const digest = (await fsp.readFile(join(this.tagsDir(repo), tag), "utf8")).trim();
-      return SHA256_DIGEST_RE.test(digest) ? digest : undefined;
+      return isDigest(digest) ? digest : undefined;
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -219,7 +216,7 @@ export class Storage {
 
   /** A manifest by tag or digest, or undefined. */
   async getManifest(repo: string, reference: string): Promise<StoredManifest | undefined> {
-    const digest = SHA256_DIGEST_RE.test(reference) ? reference : await this.resolveTag(repo, reference);
+    const digest = isDigest(reference) ? reference : await this.resolveTag(repo, reference);
     if (!digest) return undefined;
     const mediaType = await this.manifestMediaType(repo, digest);
     if (mediaType === undefined) return undefined;
@@ -234,7 +231,7 @@ export class Storage {
   }
 
   /** Removes a manifest from `repo` together with every tag pointing at it. */
-  async deleteManifest(repo: string, digest: string): Promise<boolean> {
+  async deleteManifest(repo: string, digest: Digest): Promise<boolean> {
     try {
       await fsp.unlink(this.revisionPath(repo, digest));
     } catch (e) {

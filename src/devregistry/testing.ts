@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { type DevRegistry, type DevRegistryOptions, startDevRegistry } from "./server";
 
@@ -80,7 +80,7 @@ export async function pushBlob(address: string, repo: string, bytes: Buffer, aut
 }
 
 export interface PushedImage {
-  digest: string;
+  digest: Digest;
   manifest: Buffer;
   config: Buffer;
   layers: Buffer[];

@@ -12,6 +12,7 @@
  * disk, taking each session's last touch from its data file's mtime.
  */
 import { createHash, type Hash, randomUUID } from "node:crypto";
+import { type Digest, hashDigest } from "../oci/digest";
 import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { type Readable, Transform, type TransformCallback } from "node:stream";
@@ -279,14 +280,14 @@ export class Uploads {
    * Closes a session: appends the optional final chunk, checks the whole upload against `digest`, moves it
    * to the blob store and links it into the repository. A digest mismatch ends the session (400 DIGEST_INVALID).
    */
-  finish(repo: string, id: string, digest: string, chunk?: Chunk): Promise<number> {
+  finish(repo: string, id: string, digest: Digest, chunk?: Chunk): Promise<number> {
     return this.op(id, async () => {
       let s = await this.get(repo, id);
       if (chunk) s = await this.appendLocked(s, chunk);
       const session = this.sessions.get(id);
       const state = session?.hash;
       if (session) session.hash = undefined; // a finished hash cannot be updated or read again
-      const actual = state && state.size === s.size ? "sha256:" + state.hash.digest("hex") : await this.hashFile(this.dataPath(id));
+      const actual = state && state.size === s.size ? hashDigest(state.hash) : await this.hashFile(this.dataPath(id));
       if (actual !== digest) {
         await this.remove(id);
         throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
@@ -346,11 +347,11 @@ export class Uploads {
     await fsp.rm(this.dir(id), { recursive: true, force: true });
   }
 
-  private async hashFile(path: string): Promise<string> {
+  private async hashFile(path: string): Promise<Digest> {
     const hash = createHash("sha256");
     await pipeline(createReadStream(path), new Meter(hash), async (source: AsyncIterable<Buffer>) => {
       for await (const _ of source) void _;
     });
-    return "sha256:" + hash.digest("hex");
+    return hashDigest(hash);
   }
 }

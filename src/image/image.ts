@@ -1,5 +1,6 @@
 /** The Image interface: a manifest, its config and its layers, each addressable by digest. */
 import type { Blob, Layer } from "../layer/layer";
+import type { Digest } from "../oci/digest";
 import type { ImageConfig, Manifest } from "../oci/types";
 
 export interface Image {
@@ -7,7 +8,7 @@ export interface Image {
   readonly manifestBytes: Buffer;
   readonly manifest: Manifest;
   /** sha256 of manifestBytes. */
-  readonly digest: string;
+  readonly digest: Digest;
   readonly mediaType: string;
   readonly configBytes: Buffer;
   readonly config: ImageConfig;

@@ -3,7 +3,7 @@
  * nothing but the images it is given.
  */
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { type Descriptor, type Index, MediaType, type Platform } from "../oci/types";
 import type { Image } from "./image";
@@ -13,7 +13,7 @@ export interface ImageIndex {
   readonly bytes: Buffer;
   readonly index: Index;
   /** sha256 of bytes. */
-  readonly digest: string;
+  readonly digest: Digest;
   readonly mediaType: string;
   /** The image of each entry of `index.manifests`, in the same order. */
   readonly images: readonly Image[];

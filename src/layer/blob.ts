@@ -1,7 +1,7 @@
 /** Blob and Layer sources: bytes in memory, and files on disk whose digest is already known. */
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import type { Blob, Layer } from "./layer";
 
 export function bufferBlob(bytes: Buffer, mediaType: string): Blob {
@@ -10,13 +10,13 @@ export function bufferBlob(bytes: Buffer, mediaType: string): Blob {
 }
 
 /** A blob stored in a file. The caller vouches for digest and size (they are verified where it is copied). */
-export function fileBlob(path: string, digest: string, size: number, mediaType: string): Blob {
+export function fileBlob(path: string, digest: Digest, size: number, mediaType: string): Blob {
   return { digest, size, mediaType, path, open: () => createReadStream(path) };
 }
 
 export function fileLayer(
   path: string,
-  desc: { digest: string; size: number; mediaType: string; diffId: string; annotations?: Record<string, string> },
+  desc: { digest: Digest; size: number; mediaType: string; diffId: string; annotations?: Record<string, string> },
 ): Layer {
   return { ...fileBlob(path, desc.digest, desc.size, desc.mediaType), diffId: desc.diffId, annotations: desc.annotations };
 }

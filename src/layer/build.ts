@@ -13,7 +13,7 @@ import { createWriteStream, promises as fsp, readdirSync, statSync, type Stats }
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
-import { fileDigest, sha256 } from "../oci/digest";
+import { type Digest, fileDigest, sha256 } from "../oci/digest";
 import { VerifyStream } from "../oci/verify";
 import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
@@ -41,11 +41,11 @@ export interface LayerInput {
 
 export interface LayerDescriptor {
   /** sha256 of the blob (compressed bytes). */
-  digest: string;
+  digest: Digest;
   /** Size of the blob in bytes. */
   size: number;
   /** sha256 of the uncompressed tar. */
-  diffId: string;
+  diffId: Digest;
   mediaType: string;
   annotations?: Record<string, string>;
 }

@@ -1,10 +1,11 @@
 /** The Blob and Layer interfaces: content-addressed bytes that can be opened (again) as a stream. */
 import type { Readable } from "node:stream";
+import type { Digest } from "../oci/digest";
 import type { Descriptor } from "../oci/types";
 
 export interface Blob {
   /** sha256 of the bytes `open()` yields. */
-  readonly digest: string;
+  readonly digest: Digest;
   readonly size: number;
   readonly mediaType: string;
   /** A fresh stream of the (compressed) bytes; may be called many times. */

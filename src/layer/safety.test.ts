@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { indexImage } from "../verify/verify";
 import type { FileIndex } from "../verify/file-index";
 import { NAME_MAX, planEntry, walk } from "./safety";
@@ -29,7 +29,7 @@ afterAll(() => {
 });
 let seq = 0;
 
-type Blob = { digest: string; diffId: string; open: () => Readable };
+type Blob = { digest: Digest; diffId: Digest; open: () => Readable };
 const blobOf = (bytes: Buffer, tar: Buffer): Blob => ({ digest: sha256(bytes), diffId: sha256(tar), open: () => Readable.from([bytes]) });
 
 /** "path type[ -> target]" for every path under `root`, sorted; files and directories with their permission bits. */

@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { CANARY_MTIME, gz, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { unpackLayers } from "./unpack";
 
 const dirs: string[] = [];
@@ -26,7 +26,7 @@ afterEach(() => {
   }
 });
 
-function layer(entries: RawEntry[]): { digest: string; diffId: string; open: () => Readable } {
+function layer(entries: RawEntry[]): { digest: Digest; diffId: Digest; open: () => Readable } {
   const tar = rawTar(entries);
   const blob = gz(tar);
   return { digest: sha256(blob), diffId: sha256(tar), open: () => Readable.from([blob]) };

@@ -32,7 +32,7 @@ import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { buildLayer, layerFromDescriptor } from "./build";
 import { entryParts, unpackLayers } from "./unpack";
 
@@ -55,7 +55,7 @@ afterEach(() => {
 });
 
 /** An in-memory layer with the right digest and diffId (gzip unless `plain`). */
-function layer(entries: RawEntry[], plain = false): { digest: string; diffId: string; open: () => Readable } {
+function layer(entries: RawEntry[], plain = false): { digest: Digest; diffId: Digest; open: () => Readable } {
   const tar = rawTar(entries);
   const blob = plain ? tar : gz(tar);
   return { digest: sha256(blob), diffId: sha256(tar), open: () => Readable.from([blob]) };

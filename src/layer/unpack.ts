@@ -34,6 +34,7 @@
 import { createReadStream, mkdirSync, realpathSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { type Digest, isDigest } from "../oci/digest";
 import { isSha256Digest, SHA256_HEX } from "../oci/grammar";
 import { Verifier, verified } from "../oci/verify";
 import { decompressed } from "./decompress";
@@ -242,10 +243,10 @@ class Unpacker {
   }
 }
 
-function describe(src: UnpackSource): { label: string; digest?: string; diffId?: string; open: () => Readable } {
+function describe(src: UnpackSource): { label: string; digest?: Digest; diffId?: string; open: () => Readable } {
   if (typeof src === "string") {
-    const m = DIGEST_IN_PATH.exec(src);
-    return { label: src, digest: m ? `sha256:${m[1]}` : undefined, open: () => createReadStream(src, { highWaterMark: 1 << 20 }) };
+    const named = `sha256:${DIGEST_IN_PATH.exec(src)?.[1]}`;
+    return { label: src, digest: isDigest(named) ? named : undefined, open: () => createReadStream(src, { highWaterMark: 1 << 20 }) };
   }
   return { label: src.digest, digest: src.digest, diffId: src.diffId, open: () => src.open() };
 }
@@ -255,7 +256,7 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
   const layer: LayerState = { label, written: new Set(), touched: new Set() };
   const checked = opts.verify !== false;
   const blobCheck = new Verifier({
-    expect: { digest: checked && digest && isSha256Digest(digest) ? digest : undefined },
+    expect: { digest: checked ? digest : undefined },
     fail: (p) =>
       new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
   });

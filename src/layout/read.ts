@@ -11,16 +11,9 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { parseDigest, digestHex, sha256 } from "../oci/digest";
-import {
-  ANNOTATION_REF_NAME,
-  type Descriptor,
-  type ImageConfig,
-  type Index,
-  INDEX_MEDIA_TYPES,
-  type Manifest,
-  MANIFEST_MEDIA_TYPES,
-} from "../oci/types";
+import { type Digest, digestHex, sha256 } from "../oci/digest";
+import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
+import { ANNOTATION_REF_NAME, type Descriptor, type ImageConfig, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
@@ -62,7 +55,7 @@ export function readLayoutFile(file: string, max: number, what: string): Buffer 
   }
 }
 
-export function blobPath(dir: string, digest: string): string {
+export function blobPath(dir: string, digest: Digest): string {
   return join(dir, "blobs", "sha256", digestHex(digest));
 }
 
@@ -86,17 +79,23 @@ export function readBlobVerified(dir: string, desc: Descriptor, max = MAX_LAYOUT
   return bytes;
 }
 
+/**
+ * The layout's index.json with its entries' digests parsed: E_LAYOUT when it is not JSON or lists no manifests,
+ * E_BAD_DIGEST naming the entry when a digest is not one.
+ */
+export function readIndexJson(dir: string): Index {
+  const index = parseIndexDescriptors(readJson<unknown>(join(dir, "index.json"), `OCI layout ${dir}`), `OCI layout ${dir}: index.json`);
+  if (!index || index.manifests.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
+  return index;
+}
+
 /** The index.json entry named `refName`, or the only one. */
 function layoutEntry(dir: string, refName?: string): Descriptor {
   if (!existsSync(join(dir, "oci-layout"))) {
     const kind = existsSync(dir) ? (statSync(dir).isDirectory() ? "no oci-layout file" : "not a directory") : "no such directory";
     throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (${kind})`);
   }
-  const index = readJson<Index>(join(dir, "index.json"), `OCI layout ${dir}`);
-  if (!index || !Array.isArray(index.manifests) || index.manifests.length === 0) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
-  }
-  let candidates = index.manifests;
+  let candidates = readIndexJson(dir).manifests;
   if (refName) {
     candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === refName);
     if (candidates.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(refName)}`);
@@ -117,7 +116,7 @@ export function readLayout(dir: string, opts: { refName?: string; platform?: Pla
 
 /** A multi-platform image in a layout: the index (its exact bytes) and each platform's image. */
 export interface LayoutIndex {
-  digest: string;
+  digest: Digest;
   mediaType: string;
   bytes: Buffer;
   index: Index;
@@ -134,10 +133,9 @@ export interface LayoutIndex {
 export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): LayoutIndex | undefined {
   const entry = layoutEntry(dir, opts.refName);
   if (!INDEX_MEDIA_TYPES.includes(entry.mediaType)) return undefined;
-  parseDigest(entry.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, entry);
-  const index = parseBlob<Index>(dir, bytes, "index", entry.digest);
-  if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+  const index = parseIndexDescriptors(parseBlob<unknown>(dir, bytes, "index", entry.digest), `OCI layout ${dir}: index ${entry.digest}`);
+  if (!index || index.manifests.length === 0) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest} lists no manifests`);
   }
   const manifests = index.manifests.map((d) => {
@@ -153,7 +151,7 @@ export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): L
 }
 
 /** A blob's bytes as JSON; E_LAYOUT naming the layout, the blob and what it should have been. */
-function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string): T {
+function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: Digest): T {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
@@ -167,23 +165,22 @@ function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: string):
 }
 
 function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Image {
-  parseDigest(desc.digest, `OCI layout ${dir}: index.json manifest digest`);
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
-    const nested = parseBlob<Index>(dir, bytes, "index", desc.digest);
-    if (!Array.isArray(nested.manifests)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
+    const nested = parseIndexDescriptors(parseBlob<unknown>(dir, bytes, "index", desc.digest), `OCI layout ${dir}: index ${desc.digest}`);
+    if (!nested) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
     const match = pickPlatform(nested.manifests, platform, { name: `OCI layout ${dir}`, indexDigest: desc.digest });
     return readManifestAt(dir, match, platform);
   }
-  const manifest = parseBlob<Manifest>(dir, bytes, "manifest", desc.digest);
-  const mediaType = manifest.mediaType ?? desc.mediaType;
+  const parsed = parseBlob<{ mediaType?: string }>(dir, bytes, "manifest", desc.digest);
+  const mediaType = parsed.mediaType ?? desc.mediaType;
   if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`);
   }
-  if (!manifest.config || typeof manifest.config !== "object" || !Array.isArray(manifest.layers)) {
+  const manifest = parseManifestDescriptors(parsed, `OCI layout ${dir}: manifest ${desc.digest}`);
+  if (!manifest) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
   }
-  parseDigest(manifest.config.digest, `OCI layout ${dir}: manifest ${desc.digest} config digest`);
   const configBytes = readBlobVerified(dir, manifest.config, MAX_LAYOUT_CONFIG_BYTES);
   const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];

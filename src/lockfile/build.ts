@@ -13,7 +13,7 @@ import type { Keychain } from "../auth/keychain";
 import { composeImage } from "../image/compose";
 import { buildLayer, type LayerInput, layerFromDescriptor, resolveMtime } from "../layer/build";
 import { writeLayout } from "../layout/write";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { loadBase } from "./base";
 import { type CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
 import { checkInstallScripts, type InstallScriptPolicy, runInstallScripts, scriptedPackages } from "./install-scripts";
@@ -41,12 +41,12 @@ export interface LockfileBuildOptions {
 }
 
 export interface LockfileBuildResult {
-  digest: string;
+  digest: Digest;
   entrypoint: string[];
   lockfileSha256: string;
-  nodeModules: { cached: boolean; key: string; digest: string };
-  code: { digest: string; files: number };
-  base: { digest: string; describe: string };
+  nodeModules: { cached: boolean; key: string; digest: Digest };
+  code: { digest: Digest; files: number };
+  base: { digest: Digest; describe: string };
 }
 
 async function buildNodeModulesLayer(

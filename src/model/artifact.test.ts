@@ -27,7 +27,7 @@ const file = (title: string, content = title): Descriptor => ({
   annotations: { [ANNOTATION_TITLE]: title },
 });
 
-function manifest(layers: Descriptor[], extra: Record<string, unknown> = {}) {
+function manifest(layers: unknown[], extra: Record<string, unknown> = {}) {
   return {
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",

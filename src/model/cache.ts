@@ -9,7 +9,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { digestHex, fileDigest, sha256 } from "../oci/digest";
+import { type Digest, digestHex, fileDigest, sha256 } from "../oci/digest";
 
 export const MARKER_FILE = "complete.json";
 export const MANIFEST_FILE = "manifest.json";
@@ -36,7 +36,7 @@ export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env, home:
   return join(xdg?.startsWith("/") ? xdg : join(home, ".cache"), "rules_pipeline", "models");
 }
 
-export function entryDir(cacheDir: string, digest: string): string {
+export function entryDir(cacheDir: string, digest: Digest): string {
   return join(cacheDir, "sha256", digestHex(digest));
 }
 
@@ -86,7 +86,7 @@ export function listingDifference(recorded: readonly ListedEntry[], actual: read
  * Whether the cache entry at `entry` holds `digest` whole. Returns undefined when it does, else why not (for the
  * warning that precedes fetching it again). `content` also re-hashes every file.
  */
-export async function checkEntry(entry: string, digest: string, content: boolean): Promise<string | undefined> {
+export async function checkEntry(entry: string, digest: Digest, content: boolean): Promise<string | undefined> {
   let marker: CacheMarker;
   try {
     marker = JSON.parse(readFileSync(join(entry, MARKER_FILE), "utf8")) as CacheMarker;

@@ -5,13 +5,14 @@
  * against its digest and size as it streams (RegistryClient.openBlob); the tree also against its diff_id.
  * The caller renames the directory into place when this returns, and throws it away when it throws.
  */
+import type { Digest } from "../oci/digest";
 import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
-import { type Descriptor, type Manifest, MediaType } from "../oci/types";
+import { type Descriptor, MediaType } from "../oci/types";
 import type { Keychain } from "../auth/keychain";
 import { forEachLimited } from "../concurrency";
 import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
@@ -33,7 +34,7 @@ export interface FetchOptions {
 export interface ResolvedModel {
   client: RegistryClient;
   ref: Reference;
-  digest: string;
+  digest: Digest;
   manifestBytes: Buffer;
   plan: ModelPlan;
 }
@@ -50,9 +51,9 @@ export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<
       `model ${name}: expected an OCI image manifest (${MediaType.OCI_MANIFEST}), the registry answered ${JSON.stringify(fetched.mediaType)}`,
     );
   }
-  let manifest: Manifest;
+  let manifest: unknown; // planModel checks it (its layers' digests too)
   try {
-    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+    manifest = JSON.parse(fetched.bytes.toString("utf8"));
   } catch {
     throw new PipelineError("E_MODEL_ARTIFACT", `model ${name}: manifest ${fetched.digest} is not valid JSON`);
   }

@@ -4,6 +4,7 @@
  * half-written model where one is expected. The temporary sibling is named by src/process/temp.ts, and a pull first
  * sweeps the ones killed pulls into the same directory left (never anything else beside it).
  */
+import type { Digest } from "../oci/digest";
 import { promises as fsp, readdirSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { makeTempDirSync, tempPath } from "../process/temp";
@@ -52,7 +53,7 @@ async function moveInto(src: string, dest: string, replace: boolean): Promise<vo
 }
 
 /** Pulls the model `ref` names into `outDir` (absent, empty, or replaced with `replace`). */
-export async function pullModel(ref: Reference, outDir: string, opts: PullModelOptions): Promise<{ digest: string }> {
+export async function pullModel(ref: Reference, outDir: string, opts: PullModelOptions): Promise<{ digest: Digest }> {
   const out = resolve(outDir);
   const existing = entriesOf(out);
   if (existing?.length && !opts.replace) {

@@ -8,7 +8,7 @@ import { mkdtempSync, promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { fileDigest, sha256 } from "../oci/digest";
+import { type Digest, fileDigest, sha256 } from "../oci/digest";
 import { formatReference, type Reference } from "../oci/reference";
 import { type ImageConfig, type Manifest, MediaType } from "../oci/types";
 import { bufferBlob, fileLayer } from "../layer/blob";
@@ -44,7 +44,7 @@ export interface PushModelOptions {
 /** The layers, manifest and digest of a model directory, built under `workDir` (nothing is pushed). */
 export interface BuiltModel {
   manifestBytes: Buffer;
-  digest: string;
+  digest: Digest;
   layers: Layer[];
 }
 
@@ -98,7 +98,7 @@ function asImage(built: BuiltModel): Image {
 }
 
 /** Pushes the directory `dir` as a model artifact to `ref` (its tag, if any, and `opts.tags` are set). */
-export async function pushModel(dir: string, ref: Reference, opts: PushModelOptions): Promise<{ digest: string; reference: string }> {
+export async function pushModel(dir: string, ref: Reference, opts: PushModelOptions): Promise<{ digest: Digest; reference: string }> {
   if (ref.digest) {
     throw new PipelineError(
       "E_BAD_REFERENCE",

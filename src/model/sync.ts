@@ -6,6 +6,7 @@
  * Each sync first sweeps what killed syncs left in the cache (src/cache/sweep.ts) and takes a lease on the entry
  * it returns (src/cache/use.ts): `pipeline cache prune` keeps it while this process runs.
  */
+import type { Digest } from "../oci/digest";
 import { mkdirSync, promises as fsp, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { makeTempDirSync } from "../process/temp";
@@ -34,7 +35,7 @@ export interface SyncModelOptions {
   limits?: LayerLimits;
 }
 
-async function download(ref: Reference, digest: string, entry: string, opts: SyncModelOptions): Promise<void> {
+async function download(ref: Reference, digest: Digest, entry: string, opts: SyncModelOptions): Promise<void> {
   const resolved = await resolveModel({ ...ref, tag: undefined, digest }, opts);
   mkdirSync(dirname(entry), { recursive: true });
   const tmp = makeTempDirSync(entry);
@@ -62,7 +63,7 @@ async function download(ref: Reference, digest: string, entry: string, opts: Syn
  * Makes the model `id` (HOST/REPO@sha256:... or HOST/REPO:TAG) available on this host and returns its manifest
  * digest and the directory holding it (to be mounted read-only; never write into it).
  */
-export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ digest: string; dir: string }> {
+export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ digest: Digest; dir: string }> {
   const ref = parseReference(id, "model id");
   let digest = ref.digest;
   if (!digest) {

@@ -1,5 +1,5 @@
 /** sha256 digests: compute and validate (streams are verified by ./verify). */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { PipelineError } from "../errors";
 import { SHA256_DIGEST_RE } from "./grammar";
@@ -22,6 +22,11 @@ export async function fileDigest(path: string): Promise<Digest> {
   return ("sha256:" + h.digest("hex")) as Digest;
 }
 
+/** The digest of what a sha256 Hash has seen so far (of a copy: the hash can go on). */
+export function hashDigest(h: Hash): Digest {
+  return ("sha256:" + h.copy().digest("hex")) as Digest;
+}
+
 export function isDigest(s: string): s is Digest {
   return SHA256_DIGEST_RE.test(s);
 }
@@ -34,7 +39,11 @@ export function parseDigest(s: unknown, where: string): Digest {
   return s;
 }
 
-/** The hex part of a digest (the blob's file name in an OCI layout). */
-export function digestHex(digest: string): string {
+/**
+ * The hex part of a digest: the file name of its blob in an OCI layout or a cache. The type says it was parsed; the
+ * check stays anyway, because this is where a digest becomes a path (a value that slipped past the brand through
+ * an unchecked cast of JSON must still never name a file outside our directories).
+ */
+export function digestHex(digest: Digest): string {
   return parseDigest(digest, "digest").slice("sha256:".length);
 }

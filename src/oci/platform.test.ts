@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { PipelineError } from "../errors";
+import { sha256 } from "./digest";
 import { formatPlatform, hostPlatform, parsePlatform, parsePlatformList, pickPlatform, platformMatches } from "./platform";
 import type { Descriptor } from "./types";
 
@@ -51,12 +52,12 @@ describe("platform grammar", () => {
   test("pick: the matching entry, or E_PLATFORM listing what the index has", () => {
     const d = (architecture: string): Descriptor => ({
       mediaType: "m",
-      digest: `sha256:${architecture}`,
+      digest: sha256(architecture),
       size: 1,
       platform: { os: "linux", architecture },
     });
     const entries = [d("amd64"), d("arm64")];
-    expect(pickPlatform(entries, { os: "linux", architecture: "arm64" }, { name: "x", indexDigest: "sha256:i" }).digest).toBe("sha256:arm64");
+    expect(pickPlatform(entries, { os: "linux", architecture: "arm64" }, { name: "x", indexDigest: "sha256:i" }).digest).toBe(sha256("arm64"));
     const e = code(() => pickPlatform(entries, { os: "linux", architecture: "s390x" }, { name: "OCI layout d", indexDigest: "sha256:i" }));
     expect(e.code).toBe("E_PLATFORM");
     expect(e.message).toBe("OCI layout d: no manifest for linux/s390x in index sha256:i (has: linux/amd64, linux/arm64)");

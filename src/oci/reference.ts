@@ -1,7 +1,8 @@
 /** Image references: `[registry/]repository[:tag][@digest]`, with Docker Hub's defaults. */
 import { isIP } from "node:net";
 import { PipelineError } from "../errors";
-import { REPOSITORY_COMPONENT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
+import { type Digest, isDigest } from "./digest";
+import { REPOSITORY_COMPONENT_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
 
 export const DOCKER_HUB = "index.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
@@ -15,7 +16,7 @@ export interface Reference {
   /** Repository path inside the registry (`library/node`, `team/app`). */
   repository: string;
   tag?: string;
-  digest?: string;
+  digest?: Digest;
 }
 
 /** Canonical registry name: Docker Hub aliases fold to one host. */
@@ -82,17 +83,15 @@ export function parseReference(input: string, what = "reference"): Reference {
     throw new PipelineError("E_BAD_REFERENCE", `${what}: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got ${JSON.stringify(input)}`);
   }
   let rest = s;
-  let digest: string | undefined;
+  let digest: Digest | undefined;
   const at = rest.indexOf("@");
   if (at >= 0) {
-    digest = rest.slice(at + 1);
+    const d = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!SHA256_DIGEST_RE.test(digest)) {
-      throw new PipelineError(
-        "E_BAD_REFERENCE",
-        `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(digest)} in ${JSON.stringify(input)}`,
-      );
+    if (!isDigest(d)) {
+      throw new PipelineError("E_BAD_REFERENCE", `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(d)} in ${JSON.stringify(input)}`);
     }
+    digest = d;
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf("/");

@@ -1,4 +1,5 @@
 /** OCI image-spec and distribution types. Types and constants only: no I/O. */
+import type { Digest } from "./digest";
 
 export const MediaType = {
   OCI_MANIFEST: "application/vnd.oci.image.manifest.v1+json",
@@ -27,7 +28,7 @@ export interface Platform {
 
 export interface Descriptor {
   mediaType: string;
-  digest: string;
+  digest: Digest;
   size: number;
   annotations?: Record<string, string>;
   platform?: Platform;

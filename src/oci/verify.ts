@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { PipelineError } from "../errors";
+import { type Digest, hashDigest } from "./digest";
 
 /** What the content must be. An absent digest only counts (and hashes, unless `hash: false`). */
 export interface Expected {
@@ -69,8 +70,8 @@ export class Verifier {
   }
 
   /** sha256 of the bytes so far; undefined when not hashing. */
-  digest(): string | undefined {
-    return this.hash ? "sha256:" + this.hash.copy().digest("hex") : undefined;
+  digest(): Digest | undefined {
+    return this.hash ? hashDigest(this.hash) : undefined;
   }
 
   /** Throws unless the bytes seen match what was expected. Call once the content has ended. */
@@ -110,9 +111,11 @@ export class VerifyStream extends Transform {
     return this.verifier.bytes;
   }
 
-  /** sha256 of what has flowed; complete once the stream has ended. */
-  digest(): string {
-    return this.verifier.digest() ?? "";
+  /** sha256 of what has flowed; complete once the stream has ended. Asking a stream told not to hash is a bug. */
+  digest(): Digest {
+    const d = this.verifier.digest();
+    if (d === undefined) throw new Error("VerifyStream.digest(): this stream was told not to hash");
+    return d;
   }
 
   _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

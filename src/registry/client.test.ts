@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
-import { sha256 } from "../oci/digest";
+import { parseDigest, sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { anonymousKeychain } from "../auth/anonymous";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
@@ -164,7 +164,7 @@ describe("blobs", () => {
       (req, res) => void (req.url.endsWith("0".repeat(64)) ? res.writeHead(404).end() : res.writeHead(200, { "Content-Length": "42" }).end()),
     );
     expect(await client(s.host).blobExists("a/b", sha256("x"))).toEqual({ size: 42 });
-    expect(await client(s.host).blobExists("a/b", "sha256:" + "0".repeat(64))).toBeUndefined();
+    expect(await client(s.host).blobExists("a/b", parseDigest("sha256:" + "0".repeat(64), "test"))).toBeUndefined();
   });
 
   it("streams a blob and verifies size and digest", async () => {

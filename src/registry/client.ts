@@ -5,7 +5,7 @@
  */
 import type { Readable } from "node:stream";
 import { PipelineError, redactUrl } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { type VerifyProblem, VerifyStream } from "../oci/verify";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
@@ -56,7 +56,7 @@ export interface SendOptions {
 export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
-  digest: string;
+  digest: Digest;
 }
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -170,7 +170,7 @@ export class RegistryClient {
   }
 
   /** HEAD a blob: its size when the repository has it, undefined when not. */
-  async blobExists(repository: string, digest: string): Promise<{ size: number } | undefined> {
+  async blobExists(repository: string, digest: Digest): Promise<{ size: number } | undefined> {
     const operation = `check blob ${digest} in ${this.registry}/${repository}`;
     const res = await this.send({ method: "HEAD", path: `/v2/${repository}/blobs/${digest}`, repository, operation });
     await res.discard();
@@ -184,7 +184,7 @@ export class RegistryClient {
    * the end (before 'end') if the bytes are wrong. Redirects (to object storage) are followed without
    * credentials. `onBytes` hears the running byte count as the consumer reads (for progress).
    */
-  openBlob(repository: string, digest: string, size?: number, onBytes?: (bytes: number) => void): Readable {
+  openBlob(repository: string, digest: Digest, size?: number, onBytes?: (bytes: number) => void): Readable {
     const operation = `get blob ${digest} from ${this.registry}/${repository}`;
     const ctx = this.context(repository, operation);
     const verify = new VerifyStream({ expect: { digest, size }, onBytes, fail: (p) => blobProblem(ctx, p) });
@@ -209,7 +209,7 @@ export class RegistryClient {
   }
 
   /** A whole (small) blob in memory, verified: image configs. */
-  async getBlob(repository: string, digest: string, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  async getBlob(repository: string, digest: Digest, limit = 64 * 1024 * 1024): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const chunk of this.openBlob(repository, digest)) {
@@ -248,8 +248,12 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** HEAD a manifest: digest, media type and size, or undefined when absent. */
-  async headManifest(repository: string, reference: string): Promise<{ digest?: string; mediaType: string; size: number } | undefined> {
+  /**
+   * HEAD a manifest: media type, size and digest (its Docker-Content-Digest header when that is a sha256 digest;
+   * undefined for none or another algorithm, which a caller needing one gets by GET and hashing), or undefined
+   * when absent.
+   */
+  async headManifest(repository: string, reference: string): Promise<{ digest?: Digest; mediaType: string; size: number } | undefined> {
     const operation = `check manifest ${reference} in ${this.registry}/${repository}`;
     const res = await this.send({
       method: "HEAD",
@@ -262,7 +266,7 @@ export class RegistryClient {
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw await this.fail(res, repository, operation);
     const digest = res.header("docker-content-digest");
-    return { digest: digest || undefined, mediaType: contentType(res), size: Number(res.header("content-length") ?? -1) };
+    return { digest: digest && isDigest(digest) ? digest : undefined, mediaType: contentType(res), size: Number(res.header("content-length") ?? -1) };
   }
 
   /**
@@ -270,7 +274,7 @@ export class RegistryClient {
    * it: its Docker-Content-Digest must equal sha256(bytes) (or, when it sends none, a HEAD by digest must
    * find the manifest).
    */
-  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
     const operation = `push manifest ${reference} to ${this.registry}/${repository}`;
     const digest = sha256(bytes);
     const res = await this.send({

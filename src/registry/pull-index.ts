@@ -9,19 +9,20 @@ import { formatPlatform, pickPlatform } from "../oci/platform";
 import { type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import type { ImageIndex } from "../image/index";
 import type { Image } from "../image/image";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
+import { parseIndexDescriptors } from "../oci/descriptor";
 import { writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
 import { pullImage, type PullOptions } from "./pull";
 
 export interface PullIndexResult {
   /** The index's digest (the image's, when the reference names a single image). */
-  digest: string;
+  digest: Digest;
   refName?: string;
   /** The platforms written. */
   platforms: string[];
   /** Each platform's manifest digest. */
-  manifests: { platform: string; digest: string }[];
+  manifests: { platform: string; digest: Digest }[];
 }
 
 /** `platforms`: "all", or the ones to keep (E_PLATFORM when the index lacks one). */
@@ -50,15 +51,14 @@ export async function pullIndexToLayout(
     }
     content = image;
   } else {
-    let index: Index;
+    let parsed: unknown;
     try {
-      index = JSON.parse(fetched.bytes.toString("utf8")) as Index;
+      parsed = JSON.parse(fetched.bytes.toString("utf8"));
     } catch {
       throw new PipelineError("E_REGISTRY", `index of ${name} is not valid JSON`);
     }
-    const images = (Array.isArray(index.manifests) ? index.manifests : []).filter(
-      (d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown",
-    );
+    const index: Index = parseIndexDescriptors(parsed, `index ${fetched.digest} of ${name}`) ?? { schemaVersion: 2, manifests: [] };
+    const images = index.manifests.filter((d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown");
     let kept: Descriptor[] = images;
     if (platforms !== "all") {
       const chosen = new Set(platforms.map((p) => pickPlatform(images, p, { name, indexDigest: fetched.digest })));

@@ -9,7 +9,9 @@ import { dirname, resolve } from "node:path";
 import { PipelineError } from "../errors";
 import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
 import { formatReference, type Reference } from "../oci/reference";
-import { type Descriptor, type ImageConfig, type Index, INDEX_MEDIA_TYPES, type Manifest, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
+import type { Digest } from "../oci/digest";
+import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
+import { type Descriptor, type ImageConfig, INDEX_MEDIA_TYPES, type Manifest, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
@@ -39,21 +41,21 @@ export interface PullOptions {
 
 export interface InspectResult {
   /** Digest of the image manifest (the platform's, when the reference names an index). */
-  digest: string;
+  digest: Digest;
   mediaType: string;
   manifest: Manifest;
   config: ImageConfig;
   /** The index the reference named, when it named one. */
-  index?: { digest: string; mediaType: string };
+  index?: { digest: Digest; mediaType: string };
 }
 
 interface Resolved {
   client: RegistryClient;
   bytes: Buffer;
-  digest: string;
+  digest: Digest;
   mediaType: string;
   manifest: Manifest;
-  index?: { digest: string; mediaType: string };
+  index?: { digest: Digest; mediaType: string };
 }
 
 function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
@@ -83,8 +85,8 @@ async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resol
   let index: Resolved["index"];
   if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
     const want = opts.platform ?? hostPlatform();
-    const idx = parseJson<Index>(fetched.bytes, `index of ${name}`);
-    const entries: Descriptor[] = Array.isArray(idx.manifests) ? idx.manifests : [];
+    const entries =
+      parseIndexDescriptors(parseJson<unknown>(fetched.bytes, `index of ${name}`), `index ${fetched.digest} of ${name}`)?.manifests ?? [];
     const match = pickPlatform(entries, want, { name, indexDigest: fetched.digest }, (m) => MANIFEST_MEDIA_TYPES.includes(m.mediaType));
     index = { digest: fetched.digest, mediaType: fetched.mediaType };
     fetched = await client.getManifest(ref.repository, match.digest);
@@ -92,8 +94,8 @@ async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resol
   if (!MANIFEST_MEDIA_TYPES.includes(fetched.mediaType)) {
     throw new PipelineError("E_REGISTRY", `${name}: unsupported manifest media type ${JSON.stringify(fetched.mediaType)}`);
   }
-  const manifest = parseJson<Manifest>(fetched.bytes, `manifest of ${name}`);
-  if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
+  const manifest = parseManifestDescriptors(parseJson<unknown>(fetched.bytes, `manifest of ${name}`), `manifest ${fetched.digest} of ${name}`);
+  if (!manifest) {
     throw new PipelineError("E_REGISTRY", `${name}: manifest ${fetched.digest} is not an image manifest (no config or layers)`);
   }
   return { client, bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType, manifest, index };
@@ -151,7 +153,7 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise
 }
 
 /** Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. */
-export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: string; refName?: string }> {
+export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: Digest; refName?: string }> {
   const image = await pullImage(ref, opts);
   // The manifest says how much is coming: refuse before downloading what would eat into the free-space reserve.
   const bytes = image.layers.reduce((n, l) => n + l.size, image.configBytes.length + image.manifestBytes.length);
@@ -168,7 +170,7 @@ function existingAncestor(dir: string): string {
 }
 
 /** The digest a reference points at now (an index's own digest for a multi-platform tag). */
-export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Promise<string> {
+export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Promise<Digest> {
   const client = clientFor(ref, opts);
   const reference = ref.digest ?? ref.tag ?? "latest";
   const head = await client.headManifest(ref.repository, reference);
@@ -179,7 +181,7 @@ export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Pro
     }
     return ref.digest;
   }
-  if (head.digest?.startsWith("sha256:")) return head.digest;
+  if (head.digest) return head.digest;
   return (await client.getManifest(ref.repository, reference)).digest;
 }
 

@@ -6,7 +6,7 @@
  * Only once every blob is confirmed does the manifest go up: by digest, then under each tag. Success is reported only when the registry confirmed the manifest's digest.
  */
 import { PipelineError } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { normalizeRegistry, validateRegistry, validateRepository, validateTag } from "../oci/reference";
 import type { Blob } from "../layer/layer";
 import { forEachLimited } from "../concurrency";
@@ -40,14 +40,14 @@ export interface PushOptions {
 }
 
 export interface PushResult {
-  digest: string;
+  digest: Digest;
   /** `registry/repository@sha256:...` */
   reference: string;
   tags: string[];
-  uploaded: { digest: string; size: number }[];
+  uploaded: { digest: Digest; size: number }[];
   /** Digests the registry already had. */
-  skipped: string[];
-  mounted: string[];
+  skipped: Digest[];
+  mounted: Digest[];
 }
 
 interface Labeled {
@@ -85,7 +85,7 @@ export function pushClient(registry: string, opts: PushOptions): RegistryClient 
  * The target's registry, repository and tags, each checked against the reference grammar, and the digest of the
  * manifest (or index) bytes to push, which must be the one the image claims (E_DIGEST_MISMATCH naming `what`).
  */
-export function checkedPush(target: PushTarget, bytes: Buffer, claimed: string, what: string): Required<PushTarget> & { digest: string } {
+export function checkedPush(target: PushTarget, bytes: Buffer, claimed: Digest, what: string): Required<PushTarget> & { digest: Digest } {
   const registry = validateRegistry(target.registry, "push target registry");
   const repository = validateRepository(target.repository, "push target repository");
   const tags = (target.tags ?? []).map((t) => validateTag(t, "push tag"));
@@ -176,7 +176,7 @@ export async function putTag(
   repository: string,
   tag: string,
   image: ManifestBytes,
-  digest: string,
+  digest: Digest,
   log?: Logger,
 ): Promise<void> {
   const confirmed = await putManifest(client, repository, tag, image, log);
@@ -210,7 +210,7 @@ export async function putManifest(
   reference: string,
   image: ManifestBytes,
   log?: Logger,
-): Promise<string> {
+): Promise<Digest> {
   const { retries, baseDelayMs, maxDelayMs } = client.transport.retry;
   for (let attempt = 0; ; attempt++) {
     try {

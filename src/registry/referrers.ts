@@ -7,7 +7,8 @@
  * one response): they are followed on the same registry, up to MAX_REFERRER_PAGES.
  */
 import { PipelineError, redactUrl } from "../errors";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
+import { parseIndexDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Index, MediaType } from "../oci/types";
 import type { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
@@ -23,7 +24,7 @@ export function referrersTag(subject: string): string {
 }
 
 export interface PutReferrerResult {
-  digest: string;
+  digest: Digest;
   /** "referrers": the registry indexed it (OCI-Subject); "tag": we added it to the fallback index. */
   via: "referrers" | "tag";
   tag?: string;
@@ -35,13 +36,15 @@ function emptyIndex(): Index {
 }
 
 function parseIndex(bytes: Buffer, what: string): Index {
+  let doc: unknown;
   try {
-    const doc = JSON.parse(bytes.toString("utf8")) as Index;
-    if (!doc || !Array.isArray(doc.manifests)) throw new Error("no `manifests` list");
-    return doc;
+    doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw new PipelineError("E_REGISTRY", `${what}: not an image index (${(e as Error).message})`);
   }
+  const index = parseIndexDescriptors(doc, what);
+  if (!index) throw new PipelineError("E_REGISTRY", `${what}: not an image index (no \`manifests\` list)`);
+  return index;
 }
 
 /**

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { anonymousKeychain } from "../auth/anonymous";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
 import { RegistryClient } from "./client";
 import type { TransferRate } from "./transfer-rate";
 
@@ -72,7 +72,7 @@ function client(transfer: TransferRate, dripMs = 400): RegistryClient {
 }
 
 /** Reads a blob whole; the consumer waits `stallMs` after every `every` bytes. */
-async function read(c: RegistryClient, digest: string, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
+async function read(c: RegistryClient, digest: Digest, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   let next = stall?.every ?? Infinity;

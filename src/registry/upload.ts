@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { pipeline, Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
+import type { Digest } from "../oci/digest";
 import { Verifier, VerifyStream } from "../oci/verify";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";
@@ -44,14 +45,14 @@ function location(res: HttpResponse, operation: string): URL {
   return new URL(loc, res.url);
 }
 
-function withDigest(session: URL, digest: string): URL {
+function withDigest(session: URL, digest: Digest): URL {
   const u = new URL(session);
   u.searchParams.set("digest", digest);
   return u;
 }
 
 /** POST /v2/<repo>/blobs/uploads/ → the session URL. */
-export async function startUpload(client: RegistryClient, repository: string, digest: string): Promise<URL> {
+export async function startUpload(client: RegistryClient, repository: string, digest: Digest): Promise<URL> {
   const operation = `start upload of blob ${digest} to ${client.registry}/${repository}`;
   const res = await client.send({ method: "POST", path: `/v2/${repository}/blobs/uploads/`, repository, operation });
   if (res.status !== 202) throw await client.fail(res, repository, operation);
@@ -60,7 +61,7 @@ export async function startUpload(client: RegistryClient, repository: string, di
 }
 
 /** Asks the registry to link `digest` from repository `from` into `repository`. */
-export async function mountBlob(client: RegistryClient, repository: string, digest: string, from: string): Promise<MountResult> {
+export async function mountBlob(client: RegistryClient, repository: string, digest: Digest, from: string): Promise<MountResult> {
   const operation = `mount blob ${digest} from ${from} into ${client.registry}/${repository}`;
   const q = new URLSearchParams({ mount: digest, from });
   const res = await client.send({
@@ -237,7 +238,7 @@ export class BlobCursor {
   }
 
   /** sha256 of the whole blob if it was read once in order, else undefined. */
-  digest(): string | undefined {
+  digest(): Digest | undefined {
     return this.inOrder.bytes === this.blob.size ? this.inOrder.digest() : undefined;
   }
 

@@ -14,13 +14,14 @@
  * podman needs no import: it runs the directory itself (`--rootfs`, engine.ts).
  */
 import { spawn } from "node:child_process";
+import type { Digest } from "../oci/digest";
 import { PipelineError } from "../errors";
 import { engineExec } from "./engine-cli";
 import { lastLine } from "../lines";
 
 export interface EngineImageSource {
   /** Manifest digest (sha256:...). */
-  digest: string;
+  digest: Digest;
   /** The cached, judged root filesystem (image-cache.ts). */
   rootfs: string;
 }
@@ -28,7 +29,7 @@ export interface EngineImageSource {
 const DIGEST = /^([a-z0-9]+):([a-f0-9]{32,128})$/;
 
 /** The name the judged rootfs of `digest` has in docker. */
-export function dockerImageName(digest: string): string {
+export function dockerImageName(digest: Digest): string {
   const m = DIGEST.exec(digest);
   if (!m) throw new PipelineError("E_LAYOUT", `image: not a digest: ${JSON.stringify(digest)}`);
   return `localhost/rp-rootfs-${m[1]}-${m[2]}:latest`;

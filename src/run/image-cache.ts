@@ -16,7 +16,7 @@
  * a lease on the image and rootfs entries it uses (src/cache/use.ts), so `pipeline cache prune` keeps them for
  * as long as this process runs.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Keychain } from "../auth/keychain";
@@ -27,14 +27,13 @@ import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
-import { readLayout, readLayoutIndex } from "../layout/read";
-import { digestHex } from "../oci/digest";
+import { readIndexJson, readLayout, readLayoutIndex } from "../layout/read";
+import { type Digest, digestHex, isDigest } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
-import { ANNOTATION_REF_NAME, type ImageConfig, type Index, INDEX_MEDIA_TYPES } from "../oci/types";
+import { ANNOTATION_REF_NAME, type ImageConfig, INDEX_MEDIA_TYPES } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
-import { SHA256_HEX } from "../oci/grammar";
 
 export interface PrepareImageOptions {
   /** The cache root (see paths.ts). */
@@ -53,7 +52,7 @@ export interface PreparedImage {
   /** What was asked for, as given. */
   source: string;
   /** Manifest digest of the image that runs. */
-  digest: string;
+  digest: Digest;
   config: ImageConfig;
   /** The cached root filesystem. Read-only by contract: containers get an overlay or a copy. */
   rootfs: string;
@@ -65,39 +64,33 @@ export interface PreparedImage {
   unpacked: boolean;
 }
 
-const DIGEST_SUFFIX = new RegExp(`@(sha256:${SHA256_HEX})$`);
-
 /** Splits `oci:DIR[@sha256:...]`; undefined when `image` is not an `oci:` reference. */
-export function parseOciImage(image: string, cwd = process.cwd()): { dir: string; digest?: string } | undefined {
+export function parseOciImage(image: string, cwd = process.cwd()): { dir: string; digest?: Digest } | undefined {
   if (!image.startsWith("oci:")) return undefined;
   let rest = image.slice(4);
-  const m = DIGEST_SUFFIX.exec(rest);
-  let digest: string | undefined;
-  if (m) {
-    digest = m[1];
-    rest = rest.slice(0, m.index);
+  const at = rest.lastIndexOf("@");
+  const tail = at >= 0 ? rest.slice(at + 1) : "";
+  let digest: Digest | undefined;
+  if (isDigest(tail)) {
+    digest = tail;
+    rest = rest.slice(0, at);
   }
   if (!rest) throw new PipelineError("E_BAD_REFERENCE", `image ${JSON.stringify(image)}: expected oci:DIR or oci:DIR@sha256:<64 hex>`);
   return { dir: resolve(cwd, rest), digest };
 }
 
 /** The image in a local layout: the only manifest, or the one with `digest`. */
-export function readLocalLayout(dir: string, digest?: string): Image {
+export function readLocalLayout(dir: string, digest?: Digest): Image {
   if (!digest) return readLayout(dir);
-  let index: Index;
-  try {
-    index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as Index;
-  } catch (e) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot read index.json: ${(e as Error).message}`);
-  }
-  const entries = (Array.isArray(index.manifests) ? index.manifests : []).filter((m) => m.digest === digest);
+  const index = readIndexJson(dir);
+  const entries = index.manifests.filter((m) => m.digest === digest);
   if (entries.length === 0) {
     // A digest of a platform manifest inside a nested index: the only top-level entry may lead to it.
     const img = readLayoutIndex(dir)?.manifests.find((m) => m.image.digest === digest)?.image ?? readLayout(dir);
     if (img.digest === digest) return img;
     throw new PipelineError(
       "E_NOT_FOUND",
-      `OCI layout ${dir}: no manifest ${digest} (index.json lists ${(index.manifests ?? []).map((m) => m.digest).join(", ") || "none"})`,
+      `OCI layout ${dir}: no manifest ${digest} (index.json lists ${index.manifests.map((m) => m.digest).join(", ")})`,
     );
   }
   const refName = entries[0].annotations?.[ANNOTATION_REF_NAME];

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushImage, request, type TempRegistry, tempRegistry } from "../devregistry/testing";
+import { parseDigest } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { MediaType } from "../oci/types";
 import { attachSbom, sbomManifest } from "./attach";
@@ -17,7 +18,7 @@ const sbom = (n: number) => Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3"
 
 describe("SBOM as an OCI referrer (dev registry: referrers API)", () => {
   it("builds an OCI 1.1 artifact manifest: artifactType, empty config, the document as its one layer, subject", () => {
-    const subject = { mediaType: MediaType.OCI_MANIFEST, digest: "sha256:" + "c".repeat(64), size: 123 };
+    const subject = { mediaType: MediaType.OCI_MANIFEST, digest: parseDigest("sha256:" + "c".repeat(64), "test"), size: 123 };
     const { bytes, descriptor } = sbomManifest(sbom(0), subject);
     const m = JSON.parse(bytes.toString()) as Record<string, unknown>;
     expect(m.artifactType).toBe(SPDX_MEDIA_TYPE);

@@ -6,9 +6,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Keychain } from "../auth/keychain";
 import { PipelineError } from "../errors";
-import { readBlobVerified, readLayout } from "../layout/read";
+import { readBlobVerified, readIndexJson, readLayout } from "../layout/read";
+import { parseManifestDescriptors } from "../oci/descriptor";
 import type { Reference } from "../oci/reference";
-import type { Descriptor, Index, Manifest } from "../oci/types";
+import type { Descriptor, Manifest } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import { listReferrers, referrersTag } from "../registry/referrers";
@@ -36,11 +37,15 @@ function spdxLayer(manifest: Manifest, where: string): Descriptor {
 }
 
 function parseManifest(bytes: Buffer, where: string): Manifest {
+  let doc: unknown;
   try {
-    return JSON.parse(bytes.toString("utf8")) as Manifest;
+    doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not JSON (${(e as Error).message})`);
   }
+  const manifest = parseManifestDescriptors(doc, `${where}: the SBOM manifest`);
+  if (!manifest) throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not an image manifest (no config or layers)`);
+  return manifest;
 }
 
 export async function findRemoteSbom(
@@ -64,10 +69,10 @@ export async function findRemoteSbom(
 /** `oci:DIR[:NAME]`: a referrer in index.json, else `DIR.spdx.json`. */
 export function findLayoutSbom(dir: string, refName?: string): FoundSbom {
   const image = readLayout(dir, { refName });
-  const index = JSON.parse(readFileSync(`${dir}/index.json`, "utf8")) as Index;
+  const index = readIndexJson(dir);
   for (const desc of [...index.manifests].reverse()) {
     if (desc.artifactType !== SPDX_MEDIA_TYPE) continue;
-    const manifest = parseManifest(readBlobVerified(dir, desc), `oci:${dir}@${desc.digest}`) as Manifest & { subject?: Descriptor };
+    const manifest: Manifest & { subject?: Descriptor } = parseManifest(readBlobVerified(dir, desc), `oci:${dir}@${desc.digest}`);
     if (manifest.subject?.digest !== image.digest) continue;
     return { bytes: readBlobVerified(dir, spdxLayer(manifest, `oci:${dir}`)), subject: image.digest, via: "layout", source: desc.digest };
   }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { parseDigest } from "../oci/digest";
 import { buildSbom, checksumsOf, licenseOf, mainRepoLabel, npmPurl, ociPurl, sbomDocument } from "./spdx";
 
-const DIGEST = "sha256:" + "a".repeat(64);
-const BASE = "sha256:" + "b".repeat(64);
+const DIGEST = parseDigest("sha256:" + "a".repeat(64), "test");
+const BASE = parseDigest("sha256:" + "b".repeat(64), "test");
 const SHA512 = "sha512-" + Buffer.alloc(64, 1).toString("base64");
 
 type Doc = {

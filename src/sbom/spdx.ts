@@ -4,6 +4,7 @@
  * (epoch 0 when unstamped), documentNamespace derived from a hash of the content, no host paths or clock.
  */
 import { createHash } from "node:crypto";
+import type { Digest } from "../oci/digest";
 import { VERSION } from "../version";
 
 export const SPDX_MEDIA_TYPE = "application/spdx+json";
@@ -23,14 +24,14 @@ export interface BaseImage {
   /** Where it came from, `registry/repository[:tag][@digest]`, when known. */
   name?: string;
   /** Manifest digest `sha256:...`. */
-  digest: string;
+  digest: Digest;
 }
 
 export interface SbomInput {
   /** The document's (and the image package's) name, e.g. the image target (a main-repository label is shown as `//pkg:name`, see mainRepoLabel). */
   name: string;
   /** The image's manifest digest. */
-  imageDigest: string;
+  imageDigest: Digest;
   packages: NpmPackage[];
   base?: BaseImage;
   /** Seconds since the epoch. */
@@ -47,7 +48,7 @@ export function npmPurl(name: string, version: string): string {
 }
 
 /** `pkg:oci/<last path segment>@sha256%3A...?repository_url=<registry/repository>` (purl spec, type oci). */
-export function ociPurl(digest: string, name?: string): string {
+export function ociPurl(digest: Digest, name?: string): string {
   const repo = name ? name.replace(/@sha256:[0-9a-f]{64}$/, "").replace(/:[^/:]+$/, "") : undefined;
   const last = repo ? repo.slice(repo.lastIndexOf("/") + 1) : "image";
   const q = repo ? `?repository_url=${encodeURIComponent(repo).replace(/%2F/g, "/")}` : "";

@@ -4,6 +4,7 @@
  * PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
  */
 import { type KeyObject, sign, verify } from "node:crypto";
+import type { Digest } from "../oci/digest";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
@@ -27,7 +28,7 @@ export function pae(payloadType: string, body: Buffer): Buffer {
 }
 
 /** A statement about one image (by its manifest digest `sha256:<hex>`). */
-export function statementFor(digest: string, predicateType: string, predicate: unknown, name?: string): Statement {
+export function statementFor(digest: Digest, predicateType: string, predicate: unknown, name?: string): Statement {
   const [algorithm, hex] = digest.split(":");
   return { _type: IN_TOTO_STATEMENT_V1, subject: [{ ...(name ? { name } : {}), digest: { [algorithm]: hex } }], predicateType, predicate };
 }
@@ -61,7 +62,7 @@ export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statem
 }
 
 /** Whether the statement names `digest` (`sha256:<hex>`) among its subjects. */
-export function statementCovers(statement: Statement, digest: string): boolean {
+export function statementCovers(statement: Statement, digest: Digest): boolean {
   const [algorithm, hex] = digest.split(":");
   return statement.subject.some((s) => s?.digest?.[algorithm] === hex);
 }

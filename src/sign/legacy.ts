@@ -8,7 +8,8 @@
 import { type KeyObject, sign, verify } from "node:crypto";
 import type { Keychain } from "../auth/keychain";
 import { bufferBlob } from "../layer/blob";
-import { sha256 } from "../oci/digest";
+import { type Digest, sha256 } from "../oci/digest";
+import { parseManifestDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import { RegistryError } from "../registry/errors";
@@ -19,11 +20,11 @@ export const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
 const SIMPLE_SIGNING_TYPE = "cosign container image signature";
 
 /** The tag of an image's legacy signatures: `sha256:<hex>` → `sha256-<hex>.sig`. */
-export function legacySignatureTag(digest: string): string {
+export function legacySignatureTag(digest: Digest): string {
   return `${digest.replace(":", "-")}.sig`;
 }
 
-export function simpleSigningPayload(repository: string, digest: string): Buffer {
+export function simpleSigningPayload(repository: string, digest: Digest): Buffer {
   return Buffer.from(
     JSON.stringify({
       critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: SIMPLE_SIGNING_TYPE },
@@ -45,7 +46,7 @@ const MAX_PAYLOAD_BYTES = 64 * 1024;
 export async function verifyLegacySignature(
   client: RegistryClient,
   repository: string,
-  digest: string,
+  digest: Digest,
   publicKey: KeyObject,
 ): Promise<{ manifest: string; payload: unknown } | { failure: string; absent?: boolean }> {
   const tag = legacySignatureTag(digest);
@@ -56,15 +57,13 @@ export async function verifyLegacySignature(
     if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { failure: `no legacy signature tag ${tag}`, absent: true };
     throw e;
   }
-  let manifest: Manifest;
+  let manifest: Manifest | undefined;
   try {
-    manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest;
+    manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), tag);
   } catch (e) {
-    return { failure: `${tag}: the manifest is not JSON (${(e as Error).message})` };
+    return { failure: `${tag}: the manifest is not JSON or names a bad digest (${(e as Error).message})` };
   }
-  const layers = (Array.isArray(manifest.layers) ? manifest.layers : [])
-    .filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
-    .slice(0, MAX_LEGACY_LAYERS);
+  const layers = (manifest?.layers ?? []).filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
   const failures: string[] = [];
   for (const layer of layers) {
     const sig = layer.annotations?.[SIGNATURE_ANNOTATION];
@@ -105,10 +104,10 @@ function signatureConfig(layers: Descriptor[]): Buffer {
 
 export async function attachLegacySignature(
   target: { registry: string; repository: string },
-  digest: string,
+  digest: Digest,
   key: SigningKey,
   opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
-): Promise<{ tag: string; digest: string }> {
+): Promise<{ tag: string; digest: Digest }> {
   const client = new RegistryClient(target.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, access: "push" });
   const { repository } = target;
   const tag = legacySignatureTag(digest);
@@ -121,8 +120,8 @@ export async function attachLegacySignature(
   };
   let layers: Descriptor[] = [];
   try {
-    const current = JSON.parse((await client.getManifest(repository, tag)).bytes.toString("utf8")) as Manifest;
-    layers = Array.isArray(current.layers) ? current.layers : [];
+    const current = JSON.parse((await client.getManifest(repository, tag)).bytes.toString("utf8")) as unknown;
+    layers = parseManifestDescriptors(current, `${client.registry}/${repository}:${tag}`)?.layers ?? [];
   } catch (e) {
     if (!(e instanceof RegistryError && e.code === "E_NOT_FOUND")) throw e;
   }

@@ -7,6 +7,7 @@
  * An image in a local OCI layout has no registry to hold its signature: refused.
  */
 import { dirname, resolve } from "node:path";
+import type { Digest } from "../oci/digest";
 import type { Keychain } from "../auth/keychain";
 import { specKeychain } from "../deploy/resolve";
 import type { ResolvedDeployment } from "../deploy/types";
@@ -59,7 +60,7 @@ export async function requireSignature(
   image: string,
   keyPath: string,
   opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
-): Promise<{ pinned: string; digest: string; signature: string }> {
+): Promise<{ pinned: string; digest: Digest; signature: string }> {
   const publicKey = readPublicKey(keyPath);
   if (image.startsWith("oci:")) {
     throw new PipelineError(

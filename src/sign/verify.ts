@@ -7,8 +7,10 @@
  * too. Anything else is E_SIGNATURE naming the digest and, for each signature looked at, why it did not verify.
  */
 import type { KeyObject } from "node:crypto";
+import type { Digest } from "../oci/digest";
 import { PipelineError } from "../errors";
-import { MediaType, type Manifest } from "../oci/types";
+import { parseManifestDescriptors } from "../oci/descriptor";
+import { type Descriptor, MediaType, type Manifest } from "../oci/types";
 import type { RegistryClient } from "../registry/client";
 import { listReferrers, referrersTag } from "../registry/referrers";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
@@ -21,7 +23,7 @@ const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 export interface Verified {
   /** The image's digest. */
-  digest: string;
+  digest: Digest;
   /** The referrer manifest whose bundle verified (the `.sig` manifest, for a legacy signature). */
   referrer: string;
   /** The signed in-toto statement (bundles); a legacy signature signs a simple-signing payload instead. */
@@ -37,7 +39,7 @@ export interface VerifyOptions {
 export async function verifyStatement(
   client: RegistryClient,
   repository: string,
-  digest: string,
+  digest: Digest,
   publicKey: KeyObject,
   opts: VerifyOptions = {},
 ): Promise<Verified> {
@@ -52,11 +54,15 @@ export async function verifyStatement(
   const failures: string[] = [];
   for (const desc of candidates) {
     const where = `bundle ${desc.digest}`;
-    let manifest: Manifest & { subject?: { digest?: string } };
+    let manifest: (Manifest & { subject?: Descriptor }) | undefined;
     try {
-      manifest = JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")) as typeof manifest;
+      manifest = parseManifestDescriptors(JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")), where);
     } catch (e) {
       failures.push(`${where}: ${(e as Error).message}`);
+      continue;
+    }
+    if (!manifest) {
+      failures.push(`${where}: not an image manifest (no config or layers)`);
       continue;
     }
     if (manifest.artifactType !== BUNDLE_MEDIA_TYPE) continue;

@@ -20,7 +20,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
-import { digestHex } from "../oci/digest";
+import { type Digest, digestHex } from "../oci/digest";
 import { tarStream, type TarEntry } from "../layer/tar";
 
 export interface ArchiveImage {
@@ -36,7 +36,7 @@ export interface DockerArchiveManifestEntry {
   Layers: string[];
 }
 
-const blobName = (digest: string) => `blobs/sha256/${digestHex(digest)}`;
+const blobName = (digest: Digest) => `blobs/sha256/${digestHex(digest)}`;
 
 /** manifest.json's content: one entry per image, in the order given. */
 export function archiveManifest(images: readonly ArchiveImage[]): DockerArchiveManifestEntry[] {

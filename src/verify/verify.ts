@@ -5,6 +5,7 @@
  * space aside, as nothing is written), so a bomb costs neither memory nor minutes here either.
  */
 import { PipelineError } from "../errors";
+import type { Digest } from "../oci/digest";
 import type { Image } from "../image/image";
 import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
@@ -14,7 +15,7 @@ import { type CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
 import { FileIndex } from "./file-index";
 
 export interface VerifyReport {
-  digest: string;
+  digest: Digest;
   platform: string;
   /** True when every required check passed (warnings allowed). */
   ok: boolean;

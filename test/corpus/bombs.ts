@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import { type Digest, hashDigest } from "../../src/oci/digest";
 
 const BLOCK = 512;
 
@@ -47,10 +48,10 @@ function part(raw: Buffer[], times = 1): Part {
 export interface Bomb {
   path: string;
   /** sha256 of the blob. */
-  digest: string;
+  digest: Digest;
   size: number;
   /** sha256 of the expansion. */
-  diffId: string;
+  diffId: Digest;
   /** Bytes of the expansion. */
   expanded: number;
 }
@@ -72,7 +73,7 @@ function writeBomb(path: string, parts: Part[]): Bomb {
   }
   const blob = Buffer.concat(blobs);
   writeFileSync(path, blob);
-  return { path, digest: `sha256:${blobHash.digest("hex")}`, size: blob.length, diffId: `sha256:${tarHash.digest("hex")}`, expanded };
+  return { path, digest: hashDigest(blobHash), size: blob.length, diffId: hashDigest(tarHash), expanded };
 }
 
 const END = [Buffer.alloc(2 * BLOCK)];

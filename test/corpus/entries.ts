@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import { hashDigest } from "../../src/oci/digest";
 import { type Bomb, ustarHeader } from "./bombs";
 
 const BATCH = 10_000;
@@ -31,5 +32,5 @@ export function entriesLayer(path: string, count: number, name: (i: number) => s
   emit(Buffer.alloc(1024));
   const blob = Buffer.concat(blobs);
   writeFileSync(path, blob);
-  return { path, digest: `sha256:${blobHash.digest("hex")}`, size: blob.length, diffId: `sha256:${tarHash.digest("hex")}`, expanded };
+  return { path, digest: hashDigest(blobHash), size: blob.length, diffId: hashDigest(tarHash), expanded };
 }

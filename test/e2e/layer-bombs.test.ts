@@ -22,7 +22,7 @@ import type { Layer } from "../../src/layer/layer";
 import { writeLayout } from "../../src/layout/write";
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
 import { MODEL_ARTIFACT_TYPE } from "../../src/model";
-import { sha256 } from "../../src/oci/digest";
+import { type Digest, sha256 } from "../../src/oci/digest";
 import { type Descriptor, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
@@ -188,7 +188,7 @@ describe("model pull", () => {
     return `${reg.host}/${repo}:v1`;
   }
 
-  function treeDesc(d: { digest: string; size: number; diffId: string }): Descriptor {
+  function treeDesc(d: { digest: Digest; size: number; diffId: string }): Descriptor {
     const annotations = { "io.deis.oras.content.digest": d.diffId, "io.deis.oras.content.unpack": "true", [ORAS_TITLE]: "model" };
     return { mediaType: MediaType.OCI_LAYER_GZIP, digest: d.digest, size: d.size, annotations };
   }

@@ -5,7 +5,7 @@
  * and their base64 forms), and no stack trace or "internal error". Registries are small in-process fake HTTP
  * servers; credential helpers are tiny shell scripts on a private PATH. Nothing here needs Bazel or the network.
  *
- * Cases (82, plus 33 hostile layers unpacked from a layout):
+ * Cases (84, plus 33 hostile layers unpacked from a layout):
  *  CLI flags and references (18)
  *    1 unknown flag  2 missing required --output  3 missing positional source  4 --platform with no architecture
  *    5 --repository with a tag  6 --repository with a digest  7 --repository uppercase  8 --repository with a scheme
@@ -27,7 +27,7 @@
  *  rules_pipeline credentials.json (3; config.test.ts and secret.test.ts hold the field-by-field cases)
  *    40 the credentials file is a directory  41 a file source that is a directory
  *    42 a file source with three lines (no line echoed)
- *  Hostile registry responses (19)
+ *  Hostile registry responses (20)
  *    43 manifest by digest with other bytes  44 Docker-Content-Digest that lies  45 config blob with other bytes
  *    46 layer blob with other bytes (no layout left behind)  47 100 MB error body is not buffered
  *    48 100 MB manifest is cut at 4 MiB  49 manifest not JSON  50 manifest with a wrong media type
@@ -35,6 +35,7 @@
  *    55 redirect to another host carries no Authorization  56 401 with an unsupported scheme
  *    57 401 Bearer challenge without a realm  58 401 with an invalid realm  59 token endpoint answers garbage
  *    60 token endpoint answers JSON without a token  61 redirect loop
+ *    83 manifest whose layer digest is a path (`sha256:../..`)
  *  Hostile layers through the CLI (tar-read via `base add-node`) (4)
  *    62 truncated tar  63 bad header checksum  64 corrupt gzip  65 unknown entry type
  *  Launch config and environment (9)
@@ -42,10 +43,10 @@
  *    69 launch config not JSON  70 launch config without images  71 launch config with a bad registry
  *    72 PIPELINE_CONTAINER_IMAGE_URIS not JSON  73 PIPELINE_CONTAINER_IMAGE_URIS an array
  *    74 PIPELINE_CONTAINER_IMAGE_URIS entry not a reference
- *  OCI layouts (8, plus the hostile-layer corpus unpacked from a layout)
+ *  OCI layouts (9, plus the hostile-layer corpus unpacked from a layout)
  *    75 no oci-layout file (push)  76 index.json not JSON  77 manifest blob missing  78 manifest blob corrupt
  *    79 manifest blob not JSON  80 diff_ids count mismatch  81 index.json is JSON null
- *    82 manifest without layers (push)
+ *    82 manifest without layers (push)  84 manifest whose layer digest is a path (`sha256:../..`)
  *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (34) unpacked from an OCI layout by unpackLayers
  *    (src/layer/unpack.test.ts unpacks the same corpus plain and gzipped).
  */
@@ -818,6 +819,17 @@ describe("hostile registry responses", () => {
     });
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["the token service answered no token"] });
   });
+  it("83 a manifest whose layer digest is a path: refused before any blob is asked for", async () => {
+    // The dev registry refuses to store such a manifest (src/devregistry/manifest-check.ts): only a fake serves one.
+    const bad = "sha256:../../../../etc/passwd";
+    const img = fakeImage({ manifest: (m) => ({ ...m, layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }] }) });
+    const reg = await fake(registryFor(img));
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_BAD_DIGEST",
+      has: [`manifest ${img.digest} of ${reg.host}/team/app:v1: layers[0].digest`, JSON.stringify(bad)],
+    });
+  });
   it("61 a redirect loop", async () => {
     const reg = await fake((_req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end());
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["more than 10 redirects", reg.host] });
@@ -1084,6 +1096,19 @@ describe("OCI layouts", () => {
       exit: 1,
       code: "E_LAYOUT",
       has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not an image manifest (no config or layers)`],
+    });
+  });
+
+  it("84 a manifest whose layer digest is a path: refused before any path is made of it", async () => {
+    const bad = "sha256:../../../../etc/passwd";
+    const manifest = Buffer.from(
+      JSON.stringify({ ...JSON.parse(img.manifest.toString()), layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }] }),
+    );
+    const d = rawLayout({ manifest, blobs: [img.config] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_BAD_DIGEST",
+      has: [`OCI layout ${d}: manifest ${sha256(manifest)}: layers[0].digest`, JSON.stringify(bad)],
     });
   });
 

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
 import { readJsonFile } from "../../json-file";
+import type { Digest } from "../../oci/digest";
 import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../schema/validators";
 import { composeImage, type ImageSettings } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
@@ -114,7 +115,7 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
   writeSbom(a, img.digest, a.base ? readLayout(a.base).digest : undefined, io);
 }
 
-function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageDigest: string, baseDigest: string | undefined, io: CliIo): void {
+function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageDigest: Digest, baseDigest: Digest | undefined, io: CliIo): void {
   if (!a["sbom-out"]) return;
   const packageFiles = a["sbom-packages"]
     ? readFileSync(a["sbom-packages"], "utf8")

@@ -4,6 +4,7 @@
  * (whole, or those platforms) and the layout's index.json names it. Prints the pinned reference, or with --json one
  * JSON object: reference, digest, bytes and blobs (config and layers of every platform), output, platforms.
  */
+import type { Digest } from "../../oci/digest";
 import { PipelineError } from "../../errors";
 import { imageSize } from "../../launch/push";
 import { readLayout, readLayoutIndex } from "../../layout/read";
@@ -29,7 +30,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   const flags = { minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0, minTransferRate: a["min-transfer-rate"] };
   const limits = resolveLimits(flags, io.env);
   const opts = { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, progress: progressFor(io), log: io.debug, limits };
-  let digest: string;
+  let digest: Digest;
   let platforms: string[];
   if (several) {
     const { pullIndexToLayout } = await import("../../registry/pull-index");
