@@ -104,7 +104,7 @@ describe("run --on kubernetes --require-signature", () => {
     expect(res.exitCode).toBe(0);
     expect(io.out).toEqual(["signed and running"]);
     expect(io.err[0]).toMatch(
-      new RegExp(`^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} verifies with ${pub()}$`),
+      new RegExp(`^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: verifies with ${pub()}$`),
     );
     expect(api.jobs.created[0].spec.template.spec.containers[0].image).toBe(signed);
   });
@@ -160,7 +160,7 @@ describe("deploy --apply --require-signature", () => {
     await freshApi();
     const io = makeIo({ PIPELINE_REQUIRE_SIGNATURE: pub() });
     await deploy({ spec: writeSpec(signed), apply: true, "poll-interval": 10, timeout: 5 }, io);
-    expect(io.err.some((l) => l.startsWith("signature sha256:") && l.endsWith(`of ${signed} verifies with ${pub()}`))).toBe(true);
+    expect(io.err.some((l) => l.startsWith("signature sha256:") && l.endsWith(`of ${signed}: verifies with ${pub()}`))).toBe(true);
     expect(io.out).toContain("Deployment ml/inference rolled out");
     expect([...api.objects.keys()].some((k) => k.startsWith("Deployment/"))).toBe(true);
   });
