@@ -7,10 +7,10 @@
  * run), or one of the packages whose scripts are known not to be needed. Before this, a native addon ended up
  * uncompiled in the image without a word.
  */
-import { spawn } from "node:child_process";
 import { promises as fsp, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { redactNpmOutput, runNpm, tail } from "./npm";
 
 /** Known not to need their scripts (banners, or a binary npm already installed): the same list as npm_repo.bzl's. */
 export const HARMLESS_INSTALL_SCRIPTS: readonly string[] = ["core-js", "core-js-pure", "es5-ext", "esbuild"];
@@ -153,34 +153,17 @@ export async function runInstallScripts(
 ): Promise<string[]> {
   const names = allow.filter((n) => scripted.some((s) => s.name === n));
   if (!names.length) return [];
-  const [cmd, ...pre] = npm;
-  const args = [...pre, "rebuild", ...names, "--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"];
+  const args = ["rebuild", ...names, "--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"];
   // prebuild-install and node-pre-gyp would try to download a prebuilt binary first: go straight to node-gyp.
   const childEnv = { ...env, npm_config_build_from_source: "true", npm_config_update_notifier: "false" };
-  const result = await new Promise<{ code: number | null; out: string }>((done, reject) => {
-    const child = spawn(cmd, args, { cwd: workDir, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const keep = (c: Buffer) => {
-      out = (out + c.toString("utf8")).slice(-16_000); // bounded: a compiler can print a lot
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, out });
-    });
-  });
+  // Bounded: a compiler can print a lot.
+  const result = await runNpm(npm, args, { cwd: workDir, env: childEnv, timeoutMs, keep: 16_000 });
   if (result.code !== 0) {
     throw new PipelineError(
       "E_NPM",
       `--allow-install-scripts: \`npm rebuild ${names.join(" ")} --offline\` failed (exit ${result.code}). Building native addons needs ` +
         `python3, make, a C++ compiler and Node's headers (npm's \`nodedir\` config, e.g. \`npm config set nodedir /usr\` with ` +
-        `/usr/include/node present):\n${result.out.trim().split("\n").slice(-20).join("\n")}`,
+        `/usr/include/node present):\n${tail(redactNpmOutput(result.out), 20)}`,
     );
   }
   for (const s of scripted) if (names.includes(s.name)) await pruneBuild(s.path);

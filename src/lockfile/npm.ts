@@ -34,8 +34,45 @@ export function npmCommand(env: NodeJS.ProcessEnv): string[] {
   throw new PipelineError("E_NPM", "npm is not on PATH: a --lockfile build runs `npm ci` to install the project's dependencies");
 }
 
-function tail(text: string, lines = 15): string {
+/** The last `lines` lines of a command's output. */
+export function tail(text: string, lines = 15): string {
   return text.trim().split("\n").slice(-lines).join("\n");
+}
+
+/** npm's output with credentials taken out: user:password@ in URLs and .npmrc-style tokens. */
+export function redactNpmOutput(out: string): string {
+  return out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
+}
+
+export interface NpmRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** stdout and stderr together; its last `keep` characters when bounded. */
+  out: string;
+}
+
+/** Runs npm (`npmCommand()`'s words) with `args` in `cwd`; killed after `timeoutMs`. */
+export function runNpm(npm: string[], args: string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; keep?: number }): Promise<NpmRun> {
+  const [cmd, ...pre] = npm;
+  return new Promise<NpmRun>((resolveRun, reject) => {
+    const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const collect = (c: Buffer) => {
+      out += c.toString("utf8");
+      if (o.keep !== undefined && out.length > o.keep) out = out.slice(-o.keep);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code, signal, out });
+    });
+  });
 }
 
 /**
@@ -50,31 +87,16 @@ export async function npmCi(
   copyFileSync(project.packageJsonPath, join(workDir, "package.json"));
   copyFileSync(project.lockfilePath, join(workDir, basename(project.lockfilePath)));
   if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(workDir, ".npmrc"));
-  const [cmd, ...pre] = npmCommand(opts.env);
-  const args = [...pre, "ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"];
   const env: NodeJS.ProcessEnv = { ...opts.env, npm_config_update_notifier: "false" };
-  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolveRun, reject) => {
-    const child = spawn(cmd, args, { cwd: workDir, env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolveRun({ code, signal, out });
-    });
-  });
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  const args = ["ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"];
+  const result = await runNpm(npmCommand(opts.env), args, { cwd: workDir, env, timeoutMs });
   if (result.code === 0) {
     const nm = join(workDir, "node_modules");
     return existsSync(nm) ? nm : undefined; // a project without dependencies
   }
-  const out = result.out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
-  if (result.signal)
-    throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s:\n${tail(out)}`);
+  const out = redactNpmOutput(result.out);
+  if (result.signal) throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round(timeoutMs / 1000)} s:\n${tail(out)}`);
   const registry = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
   if (NETWORK_CODES.test(out)) {
     throw new PipelineError(
