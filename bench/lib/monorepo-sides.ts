@@ -225,6 +225,12 @@ export async function podmanRunCheck(p: Podman, dir: string): Promise<void> {
   );
 }
 
+/** `pipeline build --lockfile` of the project in `dir` (the native addon built from source, as Bazel's route builds it). */
+export function lockfileBuild(ctx: Ctx, m: Mono, dir: string, out: string, base: string, cache: string): ReturnType<typeof runOk> {
+  const args = ["build", "--lockfile", ".", "--output", out, "--base", base, "--cache-dir", cache, ...lockfileInstallScriptFlags(m.src.real)];
+  return runOk(process.execPath, [ctx.cli, ...args], { cwd: dir, env: cliEnv() });
+}
+
 /** One-line change, then tsc (incremental), `pipeline build --lockfile` (node_modules layer cached) and `pipeline push`. */
 export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Pushed> {
   changeLibrary(dir, m.src, m.next());
@@ -233,28 +239,7 @@ export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Push
   let digest = "";
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
-    await step("pipeline build", () =>
-      runOk(
-        process.execPath,
-        [
-          ctx.cli,
-          "build",
-          "--lockfile",
-          ".",
-          "--output",
-          out,
-          "--base",
-          `oci:${m.base}`,
-          "--cache-dir",
-          cache,
-          ...lockfileInstallScriptFlags(m.src.real),
-        ],
-        {
-          cwd: dir,
-          env: cliEnv(),
-        },
-      ),
-    );
+    await step("pipeline build", () => lockfileBuild(ctx, m, dir, out, `oci:${m.base}`, cache));
     await step("pipeline push", async () => {
       const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], {
         env: cliEnv(),

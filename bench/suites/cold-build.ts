@@ -17,9 +17,8 @@ import { BAZEL, bazelOk } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
 import { check, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
-import { cliEnv, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
+import { cliEnv, lockfileBuild, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
 import { writePeerProject } from "../lib/monorepo";
-import { lockfileInstallScriptFlags } from "../lib/real-npm";
 import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
@@ -88,25 +87,7 @@ async function lockfileCold(ctx: Ctx, m: Mono): Promise<Cold> {
   try {
     const t = await timed(async (step) => {
       await npmCiAndTsc(dir, step);
-      await step("pipeline build", () =>
-        runOk(
-          process.execPath,
-          [
-            ctx.cli,
-            "build",
-            "--lockfile",
-            ".",
-            "--output",
-            join(dir, ".out"),
-            "--base",
-            m.baseRef,
-            "--cache-dir",
-            join(dir, ".cache"),
-            ...lockfileInstallScriptFlags(m.src.real),
-          ],
-          { cwd: dir, env: cliEnv() },
-        ),
-      );
+      await step("pipeline build", () => lockfileBuild(ctx, m, dir, join(dir, ".out"), m.baseRef, join(dir, ".cache")));
       await step("pipeline push", async () => {
         const push = await runOk(
           process.execPath,
