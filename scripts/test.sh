@@ -49,6 +49,9 @@ npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals
 echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
 npx biome ci .
 
+# From here on, every Bazel output base a test or the bench makes must go with its temporary workspace (checked below).
+touch "$report/started"
+
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
   npm run --silent bench -- --smoke
@@ -71,6 +74,29 @@ else
   echo "== unit tests (ran beside the e2e tests; exit $unit_status)" >&2
   cat "$report/unit.log"
   ((unit_status == 0)) || status=$unit_status
+fi
+
+if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
+  # Bazel keeps an output base (~150 MB here) per workspace path until someone deletes it, and a temporary workspace's
+  # path never comes back: one started during this run whose workspace is gone is a leak (test/fixtures/bazel.ts
+  # discard() removes them). Both output user roots: Bazel 4.2.3's default and the 7.7.1 chroot's.
+  roots=("$HOME/.cache/bazel/_bazel_$(id -un)")
+  b7="$(bash scripts/bazel7.sh path 2>/dev/null || true)"
+  [[ -n "$b7" ]] && roots+=("$b7/output")
+  leaked=0
+  for root in "${roots[@]}"; do
+    for marker in "$root"/*/DO_NOT_BUILD_HERE; do
+      [[ -f "$marker" && "$marker" -nt "$report/started" ]] || continue
+      ws="$(cat "$marker")"
+      [[ -d "$ws" ]] && continue
+      echo "leftover: Bazel output base ${marker%/*} ($(du -sh "${marker%/*}" | cut -f1)) of the removed workspace $ws" >&2
+      leaked=$((leaked + 1))
+    done
+  done
+  if ((leaked)); then
+    echo "FAILED: $leaked Bazel output base(s) outlived their temporary workspace (call discard(ws) from test/fixtures/bazel.ts)" >&2
+    status=1
+  fi
 fi
 
 # The plain closing line CI reads: "N passed, N failed", over both projects.

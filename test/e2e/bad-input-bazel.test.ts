@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bad-bazel-"));
 let ws: string;
@@ -89,7 +89,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -14,7 +14,7 @@ import type { Image } from "../../src/image/image";
 import { listLayer } from "../../src/layer/tar-read";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
-import { BAZEL, bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { BAZEL, bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
@@ -80,7 +80,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  shutdown(ws);
+  discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -7,7 +7,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
@@ -29,8 +29,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  shutdown(ws);
-  if (ws2) shutdown(ws2);
+  discard(ws);
+  if (ws2) discard(ws2);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

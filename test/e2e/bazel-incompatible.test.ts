@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
 import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-incompatible-"));
@@ -25,7 +25,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

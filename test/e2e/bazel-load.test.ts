@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readTarEntries } from "../../src/layer/tar-read";
-import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { execProgram } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";
 import { onPath } from "../../src/run/engine-cli";
@@ -69,7 +69,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   await podman("rmi", "--all", "--force");
   if (service) {
     service.kill("SIGTERM");

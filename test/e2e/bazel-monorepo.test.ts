@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
 import { type LayerListing, listLayer } from "../../src/layer/tar-read";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
-import { bazel, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { LIB_UTIL, writeMonorepo } from "../fixtures/monorepo";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  shutdown(ws);
+  discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -17,7 +17,7 @@ import { composeIndex, type ImageIndex } from "../../src/image/index";
 import { readTarEntries } from "../../src/layer/tar-read";
 import { type LayoutIndex, readLayout, readLayoutIndex } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { relabel } from "../fixtures/multi-platform";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -96,7 +96,7 @@ pipeline(name = "bad", entry = "main.ts", registry = "localhost:5000", repositor
 });
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { runLayoutImage } from "../fixtures/runc";
 
@@ -65,7 +65,7 @@ pipeline(
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
 import { STABLE_NAMES } from "../fixtures/repo-names";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-rename-"));
@@ -100,7 +100,7 @@ names_probe = rule(implementation = _impl, attrs = {"names": attr.string_list(),
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -18,7 +18,7 @@ import { filesLeaking, leaksIn } from "../../src/credentials/testing";
 import { writeLayout } from "../../src/layout/write";
 import { BUNDLE_MEDIA_TYPE } from "../../src/sign/bundle";
 import type { ProvenancePredicate } from "../../src/sign/provenance";
-import { bazel, type BazelResult, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, type BazelResult, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { attestedStatement, type Cosign, cosignIn, orasReferrers, signingSecrets } from "../fixtures/cosign";
 import { randomImage } from "../fixtures/random-image";
@@ -68,7 +68,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  if (ws) shutdown(ws, STARTUP);
+  if (ws) discard(ws, STARTUP);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -13,7 +13,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, REPO_ROOT, discard } from "../fixtures/bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-tools-edit-"));
 const rules = join(tmp, "rules_pipeline");
@@ -30,7 +30,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

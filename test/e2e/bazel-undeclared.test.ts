@@ -15,7 +15,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-undeclared-"));
@@ -56,7 +56,7 @@ console.log([a, b, c].join(", "));
 });
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BAZEL, REPO_ROOT, bazel, shutdown } from "../fixtures/bazel";
+import { BAZEL, REPO_ROOT, bazel, discard } from "../fixtures/bazel";
 
 interface Repo {
   rule: string;
@@ -111,7 +111,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  shutdown(ws);
+  discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

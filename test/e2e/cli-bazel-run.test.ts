@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { writeLayout } from "../../src/layout/write";
 import { VERSION } from "../../src/version";
-import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { randomImage } from "../fixtures/random-image";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-cli-bazel-"));
@@ -20,7 +20,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

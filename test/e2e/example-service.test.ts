@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -61,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   await git?.stop();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });

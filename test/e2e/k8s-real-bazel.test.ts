@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/auth/static";
-import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, shutdown } from "../fixtures/bazel";
+import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pushInitImages } from "../fixtures/init-images";
@@ -94,7 +94,7 @@ beforeAll(async () => {
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   try {
     if (cluster) {
       await cluster.down();

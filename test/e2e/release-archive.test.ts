@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BAZEL, QUIET, REPO_ROOT, bazel, shutdown } from "../fixtures/bazel";
+import { BAZEL, QUIET, REPO_ROOT, bazel, discard } from "../fixtures/bazel";
 import { makeRelease, RELEASE_NAME, RELEASE_VERSION, run } from "../fixtures/release";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-release-"));
@@ -59,7 +59,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (existsSync(join(ws, "WORKSPACE"))) shutdown(ws);
+  if (existsSync(join(ws, "WORKSPACE"))) discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

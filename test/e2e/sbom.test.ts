@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type TempRegistry, tempRegistry } from "../../src/devregistry/testing";
 import { writeLayout } from "../../src/layout/write";
-import { bazel, makeConsumerWorkspace, QUIET, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -66,7 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (ws) shutdown(ws);
+  if (ws) discard(ws);
   await reg?.stop();
   await dev?.cleanup();
   rmSync(tmp, { recursive: true, force: true });

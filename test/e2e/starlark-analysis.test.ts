@@ -13,7 +13,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, shutdown } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-starlark-"));
 /** The output base inside `tmp`, so that removing `tmp` leaves nothing of this test behind. */
@@ -233,7 +233,7 @@ expect_failure_test(name = "wrong_message_test", target_under_test = ":bad", con
 });
 
 afterAll(() => {
-  if (ws) shutdown(ws, STARTUP);
+  if (ws) discard(ws, STARTUP);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { bazel, shutdown } from "../fixtures/bazel";
+import { bazel, discard } from "../fixtures/bazel";
 import { differentialSuite } from "../fixtures/worker-fuzz-bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
@@ -22,7 +22,7 @@ const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_S
 const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 30;
 
 afterAll(() => {
-  for (const ob of Object.values(outputBases)) shutdown(ws, [`--output_base=${ob}`]);
+  for (const ob of Object.values(outputBases)) discard(ws, [`--output_base=${ob}`]);
   rmSync(tmp, { recursive: true, force: true });
 });
 
