@@ -216,7 +216,7 @@ def tsconfig_of(ctx):
     return default[0] if default else None
 
 def compile_target(ctx):
-    """The implementation of `ts_compile` and `ts_compile_bootstrap`: compile `srcs` against `deps`.
+    """The implementation of `ts_compile`: compile `srcs` against `deps`.
 
     Args:
       ctx: the rule context.

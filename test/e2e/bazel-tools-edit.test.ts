@@ -71,10 +71,20 @@ describe("the rules' tools in a checkout", () => {
     expect(probe.stdout.trim(), probe.stderr).toBe("function function");
   });
 
-  test("the only tsc compile of the rules' own sources is the runtime library", async () => {
-    const r = await bazel(ws, ["aquery", "--output=text", "mnemonic(TsCompile, deps(//examples/hello:hello_local))"]);
+  test("no tsc program over the rules' own sources: the runtime library is transpiled from its one file and the compiler", async () => {
+    const r = await bazel(ws, ["aquery", "--output=text", "mnemonic('TsCompile|TsTranspile', deps(//examples/hello:hello_local))"]);
     expect(r.code, r.stderr).toBe(0);
-    const rulesCompiles = [...r.stdout.matchAll(/^action 'Compiling TypeScript (@rules_pipeline\/\/\S+)'/gm)].map((m) => m[1]);
-    expect(rulesCompiles).toEqual(["@rules_pipeline//:runtime_tsc"]);
+    const rulesActions = [...r.stdout.matchAll(/^action '(Compiling|Transpiling) TypeScript (@rules_pipeline\/\/\S+)'/gm)].map(
+      (m) => `${m[1]} TypeScript ${m[2]}`,
+    );
+    expect(rulesActions).toEqual(["Transpiling TypeScript @rules_pipeline//:runtime_transpile"]);
+    // Its inputs: the source, the compiler's one file, the transpiler and Node (no @types, no tsconfig).
+    const transpile = r.stdout.split(/\n(?=action ')/).find((a) => a.startsWith("action 'Transpiling"));
+    const inputs = /Inputs: \[([^\]]*)\]/.exec(transpile ?? "")?.[1].split(", ") ?? [];
+    expect(inputs.filter((i) => !i.includes("rules_pipeline_node/")).sort()).toEqual([
+      "external/rules_pipeline/bazel/private/ts_transpile.js",
+      "external/rules_pipeline/src/runtime/index.ts",
+      "external/rules_pipeline_npm/node_modules/typescript/lib/typescript.js",
+    ]);
   });
 });

@@ -1,0 +1,52 @@
+// @ts-check
+/**
+ * The TsTranspile action's program: one TypeScript file to JavaScript and declarations, file by file, with no
+ * program and no type-check (`transpileModule` and `transpileDeclaration`, TypeScript ≥ 5.5). For rules_pipeline's
+ * runtime library (src/runtime/index.ts), which the project's CI type-checks: the compiler options are the ones
+ * TsCompile gives a target without a tsconfig (ts_compile_action.bzl), and the bytes are tsc's own, which
+ * test/unit/ts-transpile.test.ts checks against a full tsc program of the same file.
+ *
+ *   node ts_transpile.js TYPESCRIPT_JS SRC OUT_JS OUT_DTS
+ *
+ * A declaration needs explicit types on what the file exports (`isolatedDeclarations`); where one is missing, the
+ * action fails with TypeScript's message naming the file, line and column.
+ */
+"use strict";
+const fs = require("node:fs");
+
+function main(argv) {
+  if (argv.length !== 4) throw new Error("usage: ts_transpile.js TYPESCRIPT_JS SRC OUT_JS OUT_DTS");
+  const [typescript, src, outJs, outDts] = argv;
+  /** @type {typeof import("typescript")} */
+  const ts = require(require("node:path").resolve(typescript));
+  const compilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+    esModuleInterop: true,
+    strict: true,
+    newLine: ts.NewLineKind.LineFeed,
+  };
+  const text = fs.readFileSync(src, "utf8");
+  const js = ts.transpileModule(text, { compilerOptions, fileName: src, reportDiagnostics: true });
+  const dts = ts.transpileDeclaration(text, {
+    compilerOptions: { ...compilerOptions, declaration: true, isolatedDeclarations: true },
+    fileName: src,
+    reportDiagnostics: true,
+  });
+  const problems = [...(js.diagnostics ?? []), ...(dts.diagnostics ?? [])];
+  if (problems.length) {
+    const host = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+    process.stderr.write(ts.formatDiagnostics(problems, host));
+    return 1;
+  }
+  fs.writeFileSync(outJs, js.outputText);
+  fs.writeFileSync(outDts, dts.outputText);
+  return 0;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`ts_transpile: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}
