@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { buildSync } from "esbuild";
 import { afterAll, describe, expect, test } from "vitest";
 import { ownerAlive, pidAlive, procStat, selfOwner } from "./owner";
+import { exitStatus, onRunAbort, terminateOnRunAbort } from "./signals";
 
 const root = mkdtempSync(join(tmpdir(), "process-unit-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -96,5 +97,57 @@ describe("signals: the hub", () => {
     expect(r.signal).toBe("SIGINT");
     expect(r.out).toContain("listeners 0\n");
     expect(r.out).not.toContain("must not run");
+  });
+});
+
+describe("signals: ending a run early (the local runners' stop and kill)", () => {
+  const sent = () => {
+    const got: string[] = [];
+    return { got, send: (s: string) => void got.push(s) };
+  };
+
+  test("a stop sends SIGTERM, then SIGKILL after the grace time; a kill sends SIGKILL at once", async () => {
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const { got, send } = sent();
+    const unwire = terminateOnRunAbort({ signal: stop.signal, kill: kill.signal, stopTimeoutMs: 30 }, send);
+    stop.abort();
+    expect(got).toEqual(["SIGTERM"]);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(got).toEqual(["SIGTERM", "SIGKILL"]);
+    kill.abort();
+    expect(got).toEqual(["SIGTERM", "SIGKILL", "SIGKILL"]);
+    unwire();
+  });
+
+  test("a run that ends within the grace time gets no SIGKILL; after unwiring, aborts send nothing", async () => {
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const { got, send } = sent();
+    const unwire = terminateOnRunAbort({ signal: stop.signal, kill: kill.signal, stopTimeoutMs: 30 }, send);
+    stop.abort();
+    unwire();
+    await new Promise((r) => setTimeout(r, 80));
+    kill.abort();
+    expect(got).toEqual(["SIGTERM"]);
+  });
+
+  test("a request made before the run started is acted on when it is wired", () => {
+    const calls: string[] = [];
+    const unwire = onRunAbort(
+      { signal: AbortSignal.abort(), kill: AbortSignal.abort() },
+      () => calls.push("stop"),
+      () => calls.push("kill"),
+    );
+    expect(calls).toEqual(["stop", "kill"]);
+    unwire();
+  });
+
+  test("exit status: the code, else 128 + the signal's number, as a shell reports it", () => {
+    expect(exitStatus(0, null)).toBe(0);
+    expect(exitStatus(3, null)).toBe(3);
+    expect(exitStatus(null, "SIGTERM")).toBe(143);
+    expect(exitStatus(null, "SIGSEGV")).toBe(139);
+    expect(exitStatus(null, null)).toBe(128);
   });
 });

@@ -86,3 +86,58 @@ export function untilDone(atExit: () => void, onSignal: (signal: NodeJS.Signals)
     offExit();
   };
 }
+
+/** A child's exit status as a shell gives it: its exit code, or 128 + the number of the signal that ended it. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? signalExitCode(signal, 128);
+}
+
+/** How a caller ends a run early: `signal` asks it to stop (with `stopTimeoutMs` of grace), `kill` ends it now. */
+export interface RunAbort {
+  signal?: AbortSignal;
+  kill?: AbortSignal;
+  /** Default 5 s. */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * Calls `stop` when `o.signal` aborts and `kill` when `o.kill` aborts (at once for one aborted already). Returns
+ * the function that unwires both; call it when the run has ended.
+ */
+export function onRunAbort(o: RunAbort, stop: () => void, kill: () => void): () => void {
+  const listen = (s: AbortSignal | undefined, fn: () => void) => {
+    if (!s) return () => undefined;
+    if (s.aborted) {
+      fn();
+      return () => undefined;
+    }
+    s.addEventListener("abort", fn, { once: true });
+    return () => s.removeEventListener("abort", fn);
+  };
+  const offStop = listen(o.signal, stop);
+  const offKill = listen(o.kill, kill);
+  return () => {
+    offStop();
+    offKill();
+  };
+}
+
+/**
+ * `onRunAbort` for a runner that signals its processes itself: a stop sends SIGTERM, then SIGKILL after
+ * `stopTimeoutMs` if the run has not ended by then; a kill sends SIGKILL.
+ */
+export function terminateOnRunAbort(o: RunAbort, send: (signal: "SIGTERM" | "SIGKILL") => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const off = onRunAbort(
+    o,
+    () => {
+      send("SIGTERM");
+      timer = setTimeout(() => send("SIGKILL"), o.stopTimeoutMs ?? 5000);
+    },
+    () => send("SIGKILL"),
+  );
+  return () => {
+    if (timer) clearTimeout(timer);
+    off();
+  };
+}

@@ -35,6 +35,7 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { onExitCleanup, ownerPid, scrubRunDirSync } from "./cleanup";
 import { pidAlive } from "../process/owner";
+import { exitStatus, onRunAbort } from "../process/signals";
 import { engineExec, type EngineName, engineGlobalArgs } from "./engine-cli";
 import { engineRunArgs, splitEnv } from "./engine-args";
 import { createEnvSecrets, reapStaleEnvSecrets, removeEnvSecrets, removeEnvSecretsSync } from "./engine-secrets";
@@ -109,8 +110,6 @@ function ownUlimits(): Record<string, string> {
   return out;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
 function forceRemoveArgs(engine: EngineName, id: string): string[] {
   return engine === "podman" ? ["rm", "--force", "--time", "0", id] : ["rm", "--force", id];
 }
@@ -163,23 +162,23 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
       }
     };
     const seconds = String(Math.ceil((o.stopTimeoutMs ?? 5000) / 1000));
-    const onStop = () => void send(["stop", "-t", seconds]);
-    const onKill = () => void send(["kill", "--signal", "KILL"]);
-    o.signal?.addEventListener("abort", onStop, { once: true });
-    o.kill?.addEventListener("abort", onKill, { once: true });
+    const unwire = onRunAbort(
+      o,
+      () => void send(["stop", "-t", seconds]),
+      () => void send(["kill", "--signal", "KILL"]),
+    );
     const closed = new Promise<number>((resolve, reject) => {
       child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${o.engine}: ${e.message}`)));
       child.on("close", (code, sig) => {
         exited = true;
-        resolve(code ?? 128 + (SIGNAL_NUMBERS[sig ?? ""] ?? 0));
+        resolve(exitStatus(code, sig));
       });
     });
     try {
       return { exitCode: o.engine === "docker" ? await dockerExitCode(child, closed, o.id, () => exited) : await closed };
     } finally {
       exited = true;
-      o.signal?.removeEventListener("abort", onStop);
-      o.kill?.removeEventListener("abort", onKill);
+      unwire();
     }
   } finally {
     unregister();

@@ -6,9 +6,9 @@
  * own process group, so the whole group is signalled.
  */
 import { spawn } from "node:child_process";
-import { constants } from "node:os";
 import { PipelineError } from "../errors";
 import { prefixedLines } from "../lines";
+import { exitStatus, terminateOnRunAbort } from "../process/signals";
 import { withoutSecrets } from "./repositories";
 
 export interface HostRunOptions {
@@ -49,24 +49,15 @@ export async function runOnHost(o: HostRunOptions): Promise<{ exitCode: number }
         // already gone
       }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const onStop = () => {
-      signalGroup("SIGTERM");
-      timer = setTimeout(() => signalGroup("SIGKILL"), o.stopTimeoutMs ?? 5000);
-    };
-    const onKill = () => signalGroup("SIGKILL");
-    o.signal?.addEventListener("abort", onStop, { once: true });
-    o.kill?.addEventListener("abort", onKill, { once: true });
+    const unwire = terminateOnRunAbort(o, signalGroup);
     try {
       const code = await new Promise<number>((resolve, reject) => {
         child.on("error", (e) => reject(new PipelineError("E_RUN_HOST", `cannot start ${argv[0]}: ${e.message}`)));
-        child.on("close", (c, sig) => resolve(c ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0)));
+        child.on("close", (c, sig) => resolve(exitStatus(c, sig)));
       });
       if (code !== 0 && first === 0) first = code;
     } finally {
-      if (timer) clearTimeout(timer);
-      o.signal?.removeEventListener("abort", onStop);
-      o.kill?.removeEventListener("abort", onKill);
+      unwire();
       await Promise.all([out, err].map((s) => (s ? new Promise<void>((res) => s.end(res)) : undefined)));
     }
   };

@@ -23,6 +23,7 @@ import { feedConfigFifo, makeConfigFifo } from "./config-fifo";
 import { writeMountsRecord } from "./mounts-record";
 import { onExitCleanup, ownerPid, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 import { pidAlive } from "../process/owner";
+import { exitStatus, terminateOnRunAbort } from "../process/signals";
 import { type BindMount, type CgroupLimits, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
 import { type RootfsMode, writableRoot } from "./rootfs";
@@ -61,8 +62,6 @@ function runcExec(bin: string, args: string[]): Promise<{ code: number; stdout: 
     });
   });
 }
-
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number }> {
   const runc = o.runc ?? "runc";
@@ -105,25 +104,15 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
     feedConfigFifo(configPath, Buffer.from(JSON.stringify(config, null, 1)), () => runcExited).catch(() => undefined);
     child.stdout.pipe(o.stdout as NodeJS.WritableStream, { end: false });
     child.stderr.pipe(o.stderr as NodeJS.WritableStream, { end: false });
-    let stopTimer: NodeJS.Timeout | undefined;
-    const killAll = (sig: string) => void runcExec(runc, runcArgs(o, "kill", "--all", o.id, sig));
-    const onStop = () => {
-      killAll("TERM");
-      stopTimer = setTimeout(() => killAll("KILL"), o.stopTimeoutMs ?? 5000);
-    };
-    const onKill = () => killAll("KILL");
-    o.signal?.addEventListener("abort", onStop, { once: true });
-    o.kill?.addEventListener("abort", onKill, { once: true });
+    const unwire = terminateOnRunAbort(o, (sig) => void runcExec(runc, runcArgs(o, "kill", "--all", o.id, sig.slice("SIG".length))));
     try {
       const exitCode = await new Promise<number>((resolve, reject) => {
         child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${runc}: ${e.message}`)));
-        child.on("close", (code, sig) => resolve(code ?? 128 + (SIGNAL_NUMBERS[sig ?? ""] ?? 0)));
+        child.on("close", (code, sig) => resolve(exitStatus(code, sig)));
       });
       return { exitCode };
     } finally {
-      if (stopTimer) clearTimeout(stopTimer);
-      o.signal?.removeEventListener("abort", onStop);
-      o.kill?.removeEventListener("abort", onKill);
+      unwire();
     }
   } finally {
     unregister();
