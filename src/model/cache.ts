@@ -21,7 +21,7 @@ export interface ListedEntry {
   mode: number;
   size?: number;
   linkname?: string;
-  sha256?: string;
+  sha256?: Digest;
 }
 
 export interface CacheMarker {
@@ -41,7 +41,7 @@ export function entryDir(cacheDir: string, digest: Digest): string {
 }
 
 /** Every entry under `dir`, sorted by path; file digests are computed unless `known` has them (or `hash` is false). */
-export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, string> }): Promise<ListedEntry[]> {
+export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, Digest> }): Promise<ListedEntry[]> {
   const out: ListedEntry[] = [];
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host)) {
