@@ -168,7 +168,9 @@ export function containerFromReference(reference: string, what = "image", cwd = 
   }
   const ref = parseReference(reference, what);
   const repository = `${ref.registry}/${ref.repository}`;
-  return ref.digest ? atDigest(repository, ref.digest) : ContainerAtTag(repository, ref.tag ?? "latest");
+  if (!ref.digest) return ContainerAtTag(repository, ref.tag ?? "latest");
+  need("ContainerAtDigest", "repository", repository, repositoryProblem);
+  return atDigest(repository, ref.digest);
 }
 
 export function ServerAvailableInterpreter(nodePath: string): InterpreterDeployment {
