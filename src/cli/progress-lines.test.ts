@@ -15,6 +15,7 @@ import { summary } from "../launch/push";
 import { writeLayout } from "../layout/write";
 import { runCli } from "./index";
 import type { CliIo } from "./io";
+import { sha256 } from "../oci/digest";
 
 /** `<what>: <state>`: a subject that does not start with a verb form (`pushed`, `pulling`), then the first ": ". */
 const GRAMMAR = /^(?!\S*(?:ing|ed)\s)(?:[^:]|:(?! ))+: \S/;
@@ -87,7 +88,7 @@ describe("progress lines: one word order, <what>: <state>", () => {
     const text = summary({
       name: "worker",
       reference: "localhost:5000/a@sha256:0123",
-      digest: "sha256:0123",
+      digest: sha256("worker"),
       registry: "localhost:5000",
       repository: "a",
       tags: ["v1"],
@@ -97,7 +98,7 @@ describe("progress lines: one word order, <what>: <state>", () => {
       skipped: 2,
       mounted: 1,
       platforms: ["linux/amd64"],
-      manifests: [{ platform: "linux/amd64", digest: "sha256:4567", reference: "localhost:5000/a@sha256:4567" }],
+      manifests: [{ platform: "linux/amd64", digest: sha256("worker linux/amd64"), reference: "localhost:5000/a@sha256:4567" }],
       dropped: ["linux/arm64/v8"],
     });
     const lines = text.split("\n");

@@ -13,12 +13,13 @@ import { containerFromReference } from "./model";
 import { parseLayoutReference, pinLayoutImage } from "./layout-image";
 import { resolveDeployment } from "./resolve";
 import { parseDeploymentSpec } from "./spec";
+import { type Digest, parseDigest } from "../oci/digest";
 
-const D = "sha256:" + "ab".repeat(32);
-const OTHER = "sha256:" + "0".repeat(64);
+const D = parseDigest("sha256:" + "ab".repeat(32), "D");
+const OTHER = parseDigest("sha256:" + "0".repeat(64), "OTHER");
 const tmp = mkdtempSync(join(tmpdir(), "rp-layout-image-"));
 let layout: string;
-let digest: string;
+let digest: Digest;
 
 beforeAll(async () => {
   layout = join(tmp, "app_image");

@@ -15,7 +15,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PipelineError } from "../errors";
 import { readLayout } from "../layout/read";
-import { isSha256Digest, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
+import { type Digest, isDigest } from "../oci/digest";
+import { SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
 
 export const LAYOUT_PREFIX = "oci:";
 
@@ -23,7 +24,7 @@ export const LAYOUT_PREFIX = "oci:";
 export interface LayoutImage {
   /** Absolute path of the layout directory. */
   dir: string;
-  digest?: string;
+  digest?: Digest;
 }
 
 export function isLayoutReference(s: string): boolean {
@@ -38,13 +39,14 @@ function badReference(what: string, input: string, problem: string): PipelineErr
 export function parseLayoutReference(input: string, what = "image", cwd = process.cwd()): LayoutImage {
   if (!isLayoutReference(input)) throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR}`);
   let dir = input.slice(LAYOUT_PREFIX.length);
-  let digest: string | undefined;
+  let digest: Digest | undefined;
   const at = dir.lastIndexOf("@");
   // `@` + a digest algorithm (the distribution spec's `algorithm:`, in any case) starts a digest, well-formed or not.
   if (at >= 0 && /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:/i.test(dir.slice(at + 1))) {
-    digest = dir.slice(at + 1);
+    const given = dir.slice(at + 1);
     dir = dir.slice(0, at);
-    if (!isSha256Digest(digest)) throw badReference(what, input, `digest must be "${SHA256_DIGEST_GRAMMAR}" (got ${JSON.stringify(digest)})`);
+    if (!isDigest(given)) throw badReference(what, input, `digest must be "${SHA256_DIGEST_GRAMMAR}" (got ${JSON.stringify(given)})`);
+    digest = given;
   }
   if (!dir) throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR} (no directory given)`);
   if (/[\u0000-\u001f\u007f]/.test(dir)) throw badReference(what, input, "the layout directory contains a control character");
@@ -71,7 +73,7 @@ function listedDigests(dir: string): string[] {
 }
 
 /** The manifest digest `l` runs (see the module comment); `what` names the flag or field in messages. */
-export function pinLayoutImage(l: LayoutImage, opts: { what?: string; platform?: { os: string; architecture: string } } = {}): string {
+export function pinLayoutImage(l: LayoutImage, opts: { what?: string; platform?: { os: string; architecture: string } } = {}): Digest {
   const platform = opts.platform && { os: opts.platform.os, architecture: opts.platform.architecture };
   if (!l.digest) return readLayout(l.dir, { platform }).digest;
   const listed = listedDigests(l.dir);

@@ -18,7 +18,8 @@
  */
 import { posix } from "node:path";
 import { PipelineError, quoteValue } from "../errors";
-import { COMMIT_RE, SHA256_DIGEST_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
+import { type Digest, isDigest } from "../oci/digest";
+import { COMMIT_RE, TAG_GRAMMAR, TAG_RE } from "../oci/grammar";
 import { parseReference } from "../oci/reference";
 import { assertSafeGitUrl } from "../git/url";
 import { isLayoutReference, parseLayoutReference } from "./layout-image";
@@ -71,7 +72,7 @@ export function tagProblem(s: string): string | undefined {
 }
 
 export function digestProblem(s: string): string | undefined {
-  return SHA256_DIGEST_RE.test(s) ? undefined : 'expected a digest "sha256:" followed by 64 lowercase hex digits';
+  return isDigest(s) ? undefined : 'expected a digest "sha256:" followed by 64 lowercase hex digits';
 }
 
 export { absolutePathProblem, mountPathProblem, RESERVED_MOUNT_ROOTS } from "./path-checks";
@@ -130,16 +131,28 @@ export function ContainerAtTag(repository: string, tag = "latest"): InterpreterD
   return { kind: "ContainerAtTag", repository: normalizeRepository(repository), tag };
 }
 
+/** `digest` as a Digest: the constructors take it from code and specs, as a string, and check it here once. */
+function needDigest(ctor: string, digest: unknown): Digest {
+  if (typeof digest === "string" && isDigest(digest)) return digest;
+  throw argError(ctor, "digest", digest, typeof digest === "string" ? (digestProblem(digest) ?? "") : "expected a string");
+}
+
 export function ContainerAtDigest(repository: string, digest: string): InterpreterDeployment {
   need("ContainerAtDigest", "repository", repository, repositoryProblem);
-  need("ContainerAtDigest", "digest", digest, digestProblem);
+  return atDigest(repository, needDigest("ContainerAtDigest", digest));
+}
+
+function atDigest(repository: string, digest: Digest): InterpreterDeployment {
   return { kind: "ContainerAtDigest", repository: normalizeRepository(repository), digest };
 }
 
 /** An image in an OCI layout on this machine (absolute `layout`); `digest` picks the manifest (resolve.ts checks it). */
 export function ContainerInLayout(layout: string, digest?: string): InterpreterDeployment {
   need("ContainerInLayout", "layout", layout, absolutePathProblem);
-  if (digest !== undefined) need("ContainerInLayout", "digest", digest, digestProblem);
+  return inLayout(layout, digest === undefined ? undefined : needDigest("ContainerInLayout", digest));
+}
+
+function inLayout(layout: string, digest: Digest | undefined): InterpreterDeployment {
   return digest === undefined ? { kind: "ContainerInLayout", layout } : { kind: "ContainerInLayout", layout, digest };
 }
 
@@ -150,11 +163,14 @@ export function ContainerInLayout(layout: string, digest?: string): InterpreterD
 export function containerFromReference(reference: string, what = "image", cwd = process.cwd()): InterpreterDeployment {
   if (isLayoutReference(reference)) {
     const l = parseLayoutReference(reference, what, cwd);
-    return ContainerInLayout(l.dir, l.digest);
+    need("ContainerInLayout", "layout", l.dir, absolutePathProblem);
+    return inLayout(l.dir, l.digest);
   }
   const ref = parseReference(reference, what);
   const repository = `${ref.registry}/${ref.repository}`;
-  return ref.digest ? ContainerAtDigest(repository, ref.digest) : ContainerAtTag(repository, ref.tag ?? "latest");
+  if (!ref.digest) return ContainerAtTag(repository, ref.tag ?? "latest");
+  need("ContainerAtDigest", "repository", repository, repositoryProblem);
+  return atDigest(repository, ref.digest);
 }
 
 export function ServerAvailableInterpreter(nodePath: string): InterpreterDeployment {

@@ -14,6 +14,7 @@
  * `containerRegistry: NAME` in the spec puts the named registry credential (secrets.ts) in front of the chain
  * for the image's registry.
  */
+import type { Digest } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { PipelineError, redactUrl } from "../errors";
 import { defaultKeychain } from "../auth/default";
@@ -25,7 +26,7 @@ import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";
 import { inspect, resolveDigest } from "../registry/pull";
 import { formatLayoutReference, pinLayoutImage } from "./layout-image";
-import { ContainerAtDigest, ContainerInLayout, GitRepoCommit } from "./model";
+import { GitRepoCommit } from "./model";
 import { resolveRegistrySecret, type SecretLookupOptions } from "./secrets";
 import { specFieldLocation } from "./spec";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";
@@ -110,7 +111,7 @@ async function pinImage(
   interpreter: InterpreterDeployment & { kind: "ContainerAtTag" },
   keychain: Keychain,
   opts: ResolveOptions,
-): Promise<{ digest: string; warning: string; user?: number }> {
+): Promise<{ digest: Digest; warning: string; user?: number }> {
   const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
@@ -185,14 +186,14 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   const pinned: DeploymentSpec = { ...spec, models: models.models };
   const out: ResolvedDeployment = { spec: pinned, warnings };
   if (interpreter.kind === "ContainerAtTag" && image) {
-    pinned.interpreter = ContainerAtDigest(interpreter.repository, image.digest);
+    pinned.interpreter = { kind: "ContainerAtDigest", repository: interpreter.repository, digest: image.digest };
     out.version = interpreter.tag;
     // The config came with the tag's resolution; a pinned image's is not fetched (no request for pinned specs).
     if (image.user !== undefined) out.imageUser = image.user;
     warn(image.warning);
   }
   if (interpreter.kind === "ContainerInLayout" && layoutDigest) {
-    pinned.interpreter = ContainerInLayout(interpreter.layout, layoutDigest);
+    pinned.interpreter = { ...interpreter, digest: layoutDigest };
     out.image = formatLayoutReference({ dir: interpreter.layout, digest: layoutDigest });
   }
   if (pinned.interpreter.kind === "ContainerAtDigest") out.image = `${pinned.interpreter.repository}@${pinned.interpreter.digest}`;

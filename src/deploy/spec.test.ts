@@ -7,9 +7,10 @@ import { type BadSpecCase, expectOneSpecIssue, specErrorOf } from "../../test/fi
 import { deploymentSpecJsonSchema, loadDeploymentSpec, parseDeploymentSpec } from "./spec";
 import { SPEC_FIELDS } from "./spec-fields";
 import type { DeploymentSpec } from "./types";
+import { parseDigest } from "../oci/digest";
 
-const D = "sha256:" + "0123456789abcdef".repeat(4);
-const D2 = "sha256:" + "fedcba9876543210".repeat(4);
+const D = parseDigest("sha256:" + "0123456789abcdef".repeat(4), "D");
+const D2 = parseDigest("sha256:" + "fedcba9876543210".repeat(4), "D2");
 const FILE = "deploy.yaml";
 
 const EXAMPLE = `image: registry.example.com/team/pipeline@${D}   # or a tag, resolved as above

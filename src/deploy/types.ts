@@ -3,16 +3,17 @@
  * (src/run/) and the Kubernetes renderer (src/k8s/). Plain data: the same shapes come from the TypeScript
  * constructors in model.ts and from a YAML/JSON spec.
  */
+import type { Digest } from "../oci/digest";
 
 /** What the code runs with. */
 export type InterpreterDeployment =
   | { kind: "ContainerAtTag"; repository: string; tag: string }
-  | { kind: "ContainerAtDigest"; repository: string; digest: string }
+  | { kind: "ContainerAtDigest"; repository: string; digest: Digest }
   /**
    * An image in an OCI image layout on this machine (`--image oci:DIR[@sha256:...]`, e.g. what `bazel build
    * //pkg:NAME_image` wrote): the local runner only. `layout` is absolute; `digest` picks (and checks) the manifest.
    */
-  | { kind: "ContainerInLayout"; layout: string; digest?: string }
+  | { kind: "ContainerInLayout"; layout: string; digest?: Digest }
   /** A Node already on the machine (tests, special hosts). */
   | { kind: "ServerAvailableInterpreter"; nodePath: string }
   /** package.json + lockfile in the code deployment define the environment; built by `pipeline build --lockfile`. */

@@ -1,6 +1,7 @@
 /** Handlers for `/v2/<name>/blobs/...`: fetch, delete, and the upload API (POST, PATCH, PUT, GET, DELETE). */
 import { promises as fsp } from "node:fs";
 import { pipeline } from "node:stream/promises";
+import type { Digest } from "../oci/digest";
 import type { Ctx } from "./context";
 import { isValidName, validateDigest } from "./names";
 import { RegistryError } from "./registry-error";
@@ -9,7 +10,7 @@ import { sendEmpty } from "./responses";
 import { parseContentRange, uploadRange } from "./upload-range";
 import type { Chunk, UploadSession } from "./uploads";
 
-function blobUnknown(name: string, digest: string): RegistryError {
+function blobUnknown(name: string, digest: Digest): RegistryError {
   return new RegistryError(404, "BLOB_UNKNOWN", `blob ${digest} is unknown to repository ${name}`, { digest });
 }
 
@@ -21,7 +22,7 @@ function sessionHeaders(s: UploadSession): Record<string, string> {
   };
 }
 
-function blobCreated(name: string, digest: string): Record<string, string> {
+function blobCreated(name: string, digest: Digest): Record<string, string> {
   return { Location: `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest };
 }
 

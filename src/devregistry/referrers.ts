@@ -9,7 +9,7 @@
  */
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { type Digest, isDigest, sha256 } from "../oci/digest";
+import { type Digest, digestHex, isDigest, sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import type { Ctx } from "./context";
 import { validateDigest } from "./names";
@@ -20,14 +20,14 @@ import type { Storage } from "./storage";
 
 interface ReferrerDescriptor {
   mediaType: string;
-  digest: string;
+  digest: Digest;
   size: number;
   artifactType?: string;
   annotations?: Record<string, string>;
 }
 
-function referrersDir(storage: Storage, name: string, subject: string): string {
-  return join(storage.repoDir(name), "_referrers", subject.slice("sha256:".length));
+function referrersDir(storage: Storage, name: string, subject: Digest): string {
+  return join(storage.repoDir(name), "_referrers", digestHex(subject));
 }
 
 /**
@@ -47,7 +47,7 @@ export function subjectOf(bytes: Buffer): Digest | undefined {
 }
 
 /** Records a stored manifest as a referrer of `subject`. */
-export async function recordReferrer(storage: Storage, name: string, subject: string, bytes: Buffer, mediaType: string): Promise<void> {
+export async function recordReferrer(storage: Storage, name: string, subject: Digest, bytes: Buffer, mediaType: string): Promise<void> {
   const doc = JSON.parse(bytes.toString("utf8")) as { artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
   const digest = sha256(bytes);
   const desc: ReferrerDescriptor = { mediaType, digest, size: bytes.length };
@@ -55,12 +55,12 @@ export async function recordReferrer(storage: Storage, name: string, subject: st
   const artifactType = doc.artifactType ?? doc.config?.mediaType;
   if (artifactType) desc.artifactType = artifactType;
   if (doc.annotations && Object.keys(doc.annotations).length) desc.annotations = doc.annotations;
-  await storage.writeAtomic(join(referrersDir(storage, name, subject), digest.slice("sha256:".length)), JSON.stringify(desc));
+  await storage.writeAtomic(join(referrersDir(storage, name, subject), digestHex(digest)), JSON.stringify(desc));
 }
 
 /** GET /v2/<name>/referrers/<digest>: an image index (empty when nothing refers to it), sorted by digest, paginated. */
-export async function listReferrers(ctx: Ctx, name: string, subject: string): Promise<void> {
-  validateDigest(subject);
+export async function listReferrers(ctx: Ctx, name: string, subjectParam: string): Promise<void> {
+  const subject = validateDigest(subjectParam);
   let files: string[] = [];
   try {
     files = (await fsp.readdir(referrersDir(ctx.storage, name, subject))).sort();

@@ -5,8 +5,9 @@ import type { DeploymentSpec, ResolvedDeployment } from "../deploy/types";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { renderJob } from "./render";
 import { imageSpec, RUN_CONTAINER, RUN_LABEL, runJob, runJobName, type RunOverrides, runSpec } from "./run-job";
+import { parseDigest } from "../oci/digest";
 
-const DIGEST = `sha256:${"c".repeat(64)}`;
+const DIGEST = parseDigest(`sha256:${"c".repeat(64)}`, "DIGEST");
 const IMAGE = `r.example/a/train@${DIGEST}`;
 
 const resolved = (spec: DeploymentSpec): ResolvedDeployment => ({ spec, image: IMAGE, warnings: [] });

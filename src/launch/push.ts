@@ -12,6 +12,7 @@ import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
+import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
 import type { SigningKey } from "../sign/cosign-key";
 
@@ -24,7 +25,7 @@ export function imageSize(manifest: Manifest): { blobs: number; bytes: number } 
 export interface PushedImage {
   name: string;
   reference: string;
-  digest: string;
+  digest: Digest;
   registry: string;
   repository: string;
   tags: string[];
@@ -38,17 +39,17 @@ export interface PushedImage {
   /** The platforms pushed (os/arch[/variant]); one for a single-platform image. */
   platforms: string[];
   /** For a multi-platform image: each platform's manifest as pushed. */
-  manifests?: { platform: string; digest: string; reference: string }[];
+  manifests?: { platform: string; digest: Digest; reference: string }[];
   /** Platforms of the layout's index that were not pushed (`--platform` named others). */
   dropped: string[];
   /** The SBOM attached as a referrer: its manifest's digest and how the registry lists it. */
-  sbom?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  sbom?: { digest: Digest; via: "referrers" | "tag"; tag?: string };
   /** The signature (a Sigstore bundle, cosign 3's form) attached as a referrer. */
-  signature?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  signature?: { digest: Digest; via: "referrers" | "tag"; tag?: string };
   /** The signed SLSA provenance attestation attached as a referrer. */
-  provenance?: { digest: string; via: "referrers" | "tag"; tag?: string };
+  provenance?: { digest: Digest; via: "referrers" | "tag"; tag?: string };
   /** The legacy signature manifest (cosign's `sha256-<hex>.sig` tag), when asked for. */
-  legacySignature?: { digest: string; tag: string };
+  legacySignature?: { digest: Digest; tag: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -70,7 +71,7 @@ export interface PushLayoutsOptions {
    * With signingKey: also attach a signed SLSA provenance v1 attestation; `invocation` says what pushed, `lockfiles`
    * the lockfiles the image was built from (src/sign/provenance.ts lockfileDigests, before anything is pushed).
    */
-  provenance?: { invocation?: Record<string, unknown>; lockfiles?: { name: string; digest: string }[] };
+  provenance?: { invocation?: Record<string, unknown>; lockfiles?: { name: string; digest: Digest }[] };
   /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
   legacySignature?: boolean;
 }
@@ -104,7 +105,7 @@ export async function pushLayouts(
     const idx = readLayoutIndex(img.layoutDir);
     const sel = selectPlatforms(img.layoutDir, idx ?? readLayout(img.layoutDir), opts.platforms);
     const common = { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, log: opts.log, mountFrom: mountSources(sel.images) };
-    const result: PushResult & { manifests?: { platform: string; digest: string; reference: string }[] } =
+    const result: PushResult & { manifests?: { platform: string; digest: Digest; reference: string }[] } =
       sel.kind === "index" ? await pushIndex(sel.index, target1, common) : await pushImage(sel.image, target1, common);
     const size = sel.images.map((i) => imageSize(i.manifest));
     pushed[img.name] = {
@@ -145,7 +146,7 @@ export async function pushLayouts(
           });
         }
       };
-      const referrer = ({ digest, via, tag }: { digest: string; via: "referrers" | "tag"; tag?: string }) => ({
+      const referrer = ({ digest, via, tag }: { digest: Digest; via: "referrers" | "tag"; tag?: string }) => ({
         digest,
         via,
         ...(tag ? { tag } : {}),

@@ -35,7 +35,7 @@ import { createReadStream, mkdirSync, realpathSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { type Digest, isDigest } from "../oci/digest";
-import { isSha256Digest, SHA256_HEX } from "../oci/grammar";
+import { SHA256_HEX } from "../oci/grammar";
 import { Verifier, verified } from "../oci/verify";
 import { decompressed } from "./decompress";
 import { type DirId, HostRoot } from "./host-root";
@@ -261,7 +261,7 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
       new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
   });
   const tarCheck = new Verifier({
-    expect: { digest: checked && diffId && isSha256Digest(diffId) ? diffId : undefined },
+    expect: { digest: checked && diffId && isDigest(diffId) ? diffId : undefined },
     fail: (p) =>
       new PipelineError(
         "E_DIGEST_MISMATCH",

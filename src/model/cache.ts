@@ -21,12 +21,12 @@ export interface ListedEntry {
   mode: number;
   size?: number;
   linkname?: string;
-  sha256?: string;
+  sha256?: Digest;
 }
 
 export interface CacheMarker {
   version: 1;
-  digest: string;
+  digest: Digest;
   entries: ListedEntry[];
 }
 
@@ -41,7 +41,7 @@ export function entryDir(cacheDir: string, digest: Digest): string {
 }
 
 /** Every entry under `dir`, sorted by path; file digests are computed unless `known` has them (or `hash` is false). */
-export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, string> }): Promise<ListedEntry[]> {
+export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, Digest> }): Promise<ListedEntry[]> {
   const out: ListedEntry[] = [];
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host)) {
@@ -87,9 +87,10 @@ export function listingDifference(recorded: readonly ListedEntry[], actual: read
  * warning that precedes fetching it again). `content` also re-hashes every file.
  */
 export async function checkEntry(entry: string, digest: Digest, content: boolean): Promise<string | undefined> {
-  let marker: CacheMarker;
+  // Read from disk: each field is checked below (the digest by comparing it with the one asked for).
+  let marker: { [K in keyof CacheMarker]?: unknown } | null;
   try {
-    marker = JSON.parse(readFileSync(join(entry, MARKER_FILE), "utf8")) as CacheMarker;
+    marker = JSON.parse(readFileSync(join(entry, MARKER_FILE), "utf8")) as { [K in keyof CacheMarker]?: unknown } | null;
   } catch (e) {
     return `no readable ${MARKER_FILE} (${(e as NodeJS.ErrnoException).code ?? "not JSON"})`;
   }

@@ -164,7 +164,7 @@ export async function fetchModelInto(
   root: string,
   progress: ProgressSink = silentProgress,
   limits: LayerLimits = DEFAULT_LIMITS,
-): Promise<{ modelDir: string; fileDigests: Map<string, string> }> {
+): Promise<{ modelDir: string; fileDigests: Map<string, Digest> }> {
   const where = `model ${formatReference({ ...r.ref, tag: undefined, digest: r.digest })}`;
   const tree = r.plan.tree;
   mkdirSync(root, { recursive: true });

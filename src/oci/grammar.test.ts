@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isAnyDigest, isMediaType, isRepository, isSha256Digest, isTag, REPOSITORY_COMPONENT_RE } from "./grammar";
+import { isDigest, parseDigest } from "./digest";
+import { isAnyDigest, isMediaType, isRepository, isTag, REPOSITORY_COMPONENT_RE } from "./grammar";
 import { MediaType } from "./types";
 
 describe("the OCI grammars", () => {
@@ -31,9 +32,14 @@ describe("the OCI grammars", () => {
 
   it("digests: sha256 for storage, any algorithm for telling unsupported from malformed", () => {
     const d = "sha256:" + "0a".repeat(32);
-    expect(isSha256Digest(d)).toBe(true);
-    for (const bad of ["sha256:" + "A".repeat(64), "sha256:" + "a".repeat(63), "sha512:" + "a".repeat(128), d + "\n", undefined]) {
-      expect(isSha256Digest(bad), String(bad)).toBe(false);
+    expect(isDigest(d)).toBe(true);
+    for (const bad of ["sha256:" + "A".repeat(64), "sha256:" + "a".repeat(63), "sha512:" + "a".repeat(128), d + "\n", ""]) {
+      expect(isDigest(bad), JSON.stringify(bad)).toBe(false);
+    }
+    for (const bad of ["sha256:" + "a".repeat(63), undefined, 42]) {
+      expect(() => parseDigest(bad, "index.json manifests[0].digest"), String(bad)).toThrow(
+        `index.json manifests[0].digest: expected a digest "sha256:<64 hex>", got ${JSON.stringify(bad)}`,
+      );
     }
     expect(isAnyDigest("sha512:" + "a".repeat(128))).toBe(true);
     expect(isAnyDigest("multi+part.algo:abc=_-")).toBe(true);

@@ -40,10 +40,6 @@ const RESTRICTED_NAME = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
 export const MEDIA_TYPE_GRAMMAR = `a media type "type/subtype" (RFC 6838: each part ${RESTRICTED_NAME})`;
 export const MEDIA_TYPE_RE = new RegExp(`^${RESTRICTED_NAME}/${RESTRICTED_NAME}$`);
 
-export function isSha256Digest(s: unknown): boolean {
-  return typeof s === "string" && SHA256_DIGEST_RE.test(s);
-}
-
 export function isAnyDigest(s: unknown): boolean {
   return typeof s === "string" && ANY_DIGEST_RE.test(s);
 }

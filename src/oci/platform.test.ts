@@ -57,9 +57,9 @@ describe("platform grammar", () => {
       platform: { os: "linux", architecture },
     });
     const entries = [d("amd64"), d("arm64")];
-    expect(pickPlatform(entries, { os: "linux", architecture: "arm64" }, { name: "x", indexDigest: "sha256:i" }).digest).toBe(sha256("arm64"));
-    const e = code(() => pickPlatform(entries, { os: "linux", architecture: "s390x" }, { name: "OCI layout d", indexDigest: "sha256:i" }));
+    expect(pickPlatform(entries, { os: "linux", architecture: "arm64" }, { name: "x", indexDigest: sha256("index") }).digest).toBe(sha256("arm64"));
+    const e = code(() => pickPlatform(entries, { os: "linux", architecture: "s390x" }, { name: "OCI layout d", indexDigest: sha256("index") }));
     expect(e.code).toBe("E_PLATFORM");
-    expect(e.message).toBe("OCI layout d: no manifest for linux/s390x in index sha256:i (has: linux/amd64, linux/arm64)");
+    expect(e.message).toBe(`OCI layout d: no manifest for linux/s390x in index ${sha256("index")} (has: linux/amd64, linux/arm64)`);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { arch as osArch } from "node:os";
 import { PipelineError } from "../errors";
+import type { Digest } from "./digest";
 import type { Descriptor, Platform } from "./types";
 
 /** For messages: what a platform looks like. */
@@ -73,20 +74,20 @@ export function hostPlatform(nodeArch: string = osArch()): Platform {
 }
 
 /**
- * The entry of index `indexDigest` for `want`: the first whose platform matches (and that `accept` takes). None:
+ * The entry of index `indexDigest` (none: a single image's own entry) for `want`: the first whose platform matches (and that `accept` takes). None:
  * E_PLATFORM naming `where` (the layout or reference), the platform asked for, the index and the platforms it has.
  */
 export function pickPlatform(
   entries: readonly Descriptor[],
   want: Platform,
-  where: { name: string; indexDigest: string },
+  where: { name: string; indexDigest?: Digest },
   accept: (d: Descriptor) => boolean = () => true,
 ): Descriptor {
   const match = entries.find((d) => platformMatches(d.platform, want) && accept(d));
   if (match) return match;
   throw new PipelineError(
     "E_PLATFORM",
-    `${where.name}: no manifest for ${formatPlatform(want)} in index ${where.indexDigest} (has: ${listPlatforms(entries)})`,
+    `${where.name}: no manifest for ${formatPlatform(want)} in index ${where.indexDigest ?? `(none: ${where.name} is a single image)`} (has: ${listPlatforms(entries)})`,
   );
 }
 

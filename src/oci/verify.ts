@@ -12,7 +12,7 @@ import { type Digest, hashDigest } from "./digest";
 
 /** What the content must be. An absent digest only counts (and hashes, unless `hash: false`). */
 export interface Expected {
-  digest?: string;
+  digest?: Digest;
   /** A negative size means "unknown" (a registry's missing Content-Length). */
   size?: number;
 }

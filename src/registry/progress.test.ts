@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { parseDigest } from "../oci/digest";
 import { formatBytes, LineProgress, progressFor, progressForTerminal, silentProgress, TtyProgress } from "./progress";
 
 function terminal(columns = 120) {
   const writes: string[] = [];
   return { writes, stream: { isTTY: true, columns, write: (s: string) => writes.push(s) } };
 }
-const A = "sha256:" + "a".repeat(64);
-const B = "sha256:" + "b".repeat(64);
+const A = parseDigest("sha256:" + "a".repeat(64), "A");
+const B = parseDigest("sha256:" + "b".repeat(64), "B");
 
 describe("formatBytes", () => {
   it("uses binary units", () => {

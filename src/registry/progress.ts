@@ -5,18 +5,19 @@
  * and crane print them, never a cursor code. Finished and skipped blobs read like every other progress line of the
  * CLI, `<what>: <state>` (`layer 1/2 0123456789ab: uploaded 3.0 MiB in 1.5s`; see src/cli/progress-lines.test.ts).
  */
+import type { Digest } from "../oci/digest";
 
 export type BlobOutcome = "uploaded" | "mounted" | "downloaded";
 
 export interface ProgressSink {
   /** A transfer starts. `label` says what the blob is ("layer 2/3", "config"). */
-  blobStart(digest: string, size: number, label?: string): void;
+  blobStart(digest: Digest, size: number, label?: string): void;
   /** Bytes moved so far for this blob (may go back down when a request is retried). */
-  blobProgress(digest: string, bytes: number): void;
+  blobProgress(digest: Digest, bytes: number): void;
   /** `label` names the blob when no blobStart did (a mounted blob). */
-  blobDone(digest: string, outcome: BlobOutcome, label?: string): void;
+  blobDone(digest: Digest, outcome: BlobOutcome, label?: string): void;
   /** Nothing to move: the registry already has it. */
-  skip(digest: string, reason: string, label?: string): void;
+  skip(digest: Digest, reason: string, label?: string): void;
 }
 
 export const silentProgress: ProgressSink = {
@@ -55,12 +56,12 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
 
-function short(digest: string): string {
+function short(digest: Digest): string {
   return digest.replace(/^sha256:/, "").slice(0, 12);
 }
 
 /** What a blob line is about: its label (when there is one) and its short digest. */
-function blobName(digest: string, label: string | undefined): string {
+function blobName(digest: Digest, label: string | undefined): string {
   return label ? `${label} ${short(digest)}` : short(digest);
 }
 
@@ -83,26 +84,26 @@ export class TtyProgress implements ProgressSink {
     this.now = opts.now ?? Date.now;
   }
 
-  blobStart(digest: string, size: number, label?: string): void {
+  blobStart(digest: Digest, size: number, label?: string): void {
     this.active.set(digest, { label: label ?? short(digest), size, bytes: 0, started: this.now(), named: label !== undefined });
     this.draw([]);
   }
 
-  blobProgress(digest: string, bytes: number): void {
+  blobProgress(digest: Digest, bytes: number): void {
     const a = this.active.get(digest);
     if (!a) return;
     a.bytes = bytes;
     if (this.now() - this.lastDraw >= this.throttleMs) this.draw([]);
   }
 
-  blobDone(digest: string, outcome: BlobOutcome, label?: string): void {
+  blobDone(digest: Digest, outcome: BlobOutcome, label?: string): void {
     const a = this.active.get(digest);
     this.active.delete(digest);
     const size = a ? ` ${formatBytes(a.size)}` : "";
     this.draw([`${blobName(digest, a?.named ? a.label : label)}: ${outcome}${size}`]);
   }
 
-  skip(digest: string, reason: string, label?: string): void {
+  skip(digest: Digest, reason: string, label?: string): void {
     this.active.delete(digest);
     this.draw([`${blobName(digest, label)}: ${reason}`]);
   }
@@ -157,20 +158,20 @@ export class LineProgress implements ProgressSink {
     this.now = opts.now ?? Date.now;
   }
 
-  blobStart(digest: string, size: number, label?: string): void {
+  blobStart(digest: Digest, size: number, label?: string): void {
     this.started.set(digest, { label, size, at: this.now() });
   }
 
-  blobProgress(_digest: string, _bytes: number): void {}
+  blobProgress(_digest: Digest, _bytes: number): void {}
 
-  blobDone(digest: string, outcome: BlobOutcome, label?: string): void {
+  blobDone(digest: Digest, outcome: BlobOutcome, label?: string): void {
     const s = this.started.get(digest);
     this.started.delete(digest);
     const size = s ? ` ${formatBytes(s.size)} in ${formatDuration((this.now() - s.at) / 1000)}` : "";
     this.line(`${blobName(digest, s ? s.label : label)}: ${outcome}${size}`);
   }
 
-  skip(digest: string, reason: string, label?: string): void {
+  skip(digest: Digest, reason: string, label?: string): void {
     this.started.delete(digest);
     this.line(`${blobName(digest, label)}: ${reason}`);
   }

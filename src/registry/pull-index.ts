@@ -47,7 +47,7 @@ export async function pullIndexToLayout(
     if (platforms !== "all") {
       const own = { os: image.config.os, architecture: image.config.architecture, variant: image.config.variant };
       const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, platform: own };
-      for (const p of platforms) pickPlatform([entry], p, { name, indexDigest: `(none: ${name} is a single image)` });
+      for (const p of platforms) pickPlatform([entry], p, { name });
     }
     content = image;
   } else {

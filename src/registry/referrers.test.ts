@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { anonymousKeychain } from "../auth/anonymous";
 import { pushBlob, pushImage, type TempRegistry, tempRegistry } from "../devregistry/testing";
-import { sha256 } from "../oci/digest";
+import { parseDigest, sha256 } from "../oci/digest";
 import { type Descriptor, MediaType } from "../oci/types";
 import { RegistryClient } from "./client";
 import { listReferrers, MAX_REFERRER_PAGES, putReferrer } from "./referrers";
@@ -105,7 +105,7 @@ describe('referrers API pagination (Link: rel="next")', () => {
 
   it("refuses a next page on another host, without asking it", async () => {
     const elsewhere = await serve((_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_INDEX }).end('{"manifests":[]}'));
-    const subject = "sha256:" + "a".repeat(64);
+    const subject = parseDigest("sha256:" + "a".repeat(64), "subject");
     const first = {
       schemaVersion: 2,
       mediaType: MediaType.OCI_INDEX,
@@ -131,7 +131,7 @@ describe('referrers API pagination (Link: rel="next")', () => {
   });
 
   it("a later page that fails is an error naming the page, not a shorter list", async () => {
-    const subject = "sha256:" + "c".repeat(64);
+    const subject = parseDigest("sha256:" + "c".repeat(64), "subject");
     const s = await serve((req, res) => {
       if (!req.url.includes("page=2")) {
         return void res

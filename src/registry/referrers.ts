@@ -19,7 +19,7 @@ const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 export const MAX_REFERRER_PAGES = 100;
 
 /** The fallback tag of a subject: `sha256:<hex>` → `sha256-<hex>`. */
-export function referrersTag(subject: string): string {
+export function referrersTag(subject: Digest): string {
   return subject.replace(":", "-");
 }
 
@@ -56,7 +56,7 @@ export async function putReferrer(
   repository: string,
   bytes: Buffer,
   descriptor: Descriptor,
-  subject: string,
+  subject: Digest,
 ): Promise<PutReferrerResult> {
   const digest = sha256(bytes);
   const operation = `push referrer ${digest} of ${subject} to ${client.registry}/${repository}`;
@@ -116,7 +116,7 @@ export interface Referrers {
  * registry has it (answers 200; every page, in order, a descriptor listed twice kept once), else from the fallback
  * tag (absent: none). The 404 of a registry without the API is read to its end, so no socket stays pinned.
  */
-export async function listReferrers(client: RegistryClient, repository: string, subject: string, artifactType?: string): Promise<Referrers> {
+export async function listReferrers(client: RegistryClient, repository: string, subject: Digest, artifactType?: string): Promise<Referrers> {
   const operation = `list referrers of ${subject} in ${client.registry}/${repository}`;
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
   const get = (target: { path: string } | { url: URL }) =>

@@ -10,8 +10,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { DeploymentSpec, ResolvedDeployment } from "../deploy/types";
 import { pipelineErrorOf } from "../../test/fixtures/errors";
 import { runDeployment } from "./deployment";
+import { parseDigest } from "../oci/digest";
 
-const D = "sha256:" + "0123456789abcdef".repeat(4);
+const D = parseDigest("sha256:" + "0123456789abcdef".repeat(4), "D");
 const tmp = mkdtempSync(join(tmpdir(), "rp-run-deployment-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

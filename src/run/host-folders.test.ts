@@ -16,8 +16,9 @@ import type { ResolvedDeployment } from "../deploy/types";
 import { pipelineErrorOf } from "../../test/fixtures/errors";
 import { runDeployment } from "./deployment";
 import { allowedHostRoots, checkedHostFolder } from "./host-folders";
+import { parseDigest } from "../oci/digest";
 
-const D = "sha256:" + "0123456789abcdef".repeat(4);
+const D = parseDigest("sha256:" + "0123456789abcdef".repeat(4), "D");
 const tmp = mkdtempSync(join(tmpdir(), "rp-host-folders-"));
 const specDir = join(tmp, "spec");
 mkdirSync(join(specDir, "app"), { recursive: true });

@@ -18,7 +18,7 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import type { Keychain } from "../auth/keychain";
 import { tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
@@ -28,7 +28,8 @@ import type { Image } from "../image/image";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { readIndexJson, readLayout, readLayoutIndex } from "../layout/read";
-import { type Digest, digestHex, isDigest } from "../oci/digest";
+import { type LayoutImage, isLayoutReference, parseLayoutReference } from "../deploy/layout-image";
+import { type Digest, digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
 import { ANNOTATION_REF_NAME, type ImageConfig, INDEX_MEDIA_TYPES } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
@@ -64,19 +65,9 @@ export interface PreparedImage {
   unpacked: boolean;
 }
 
-/** Splits `oci:DIR[@sha256:...]`; undefined when `image` is not an `oci:` reference. */
-export function parseOciImage(image: string, cwd = process.cwd()): { dir: string; digest?: Digest } | undefined {
-  if (!image.startsWith("oci:")) return undefined;
-  let rest = image.slice(4);
-  const at = rest.lastIndexOf("@");
-  const tail = at >= 0 ? rest.slice(at + 1) : "";
-  let digest: Digest | undefined;
-  if (isDigest(tail)) {
-    digest = tail;
-    rest = rest.slice(0, at);
-  }
-  if (!rest) throw new PipelineError("E_BAD_REFERENCE", `image ${JSON.stringify(image)}: expected oci:DIR or oci:DIR@sha256:<64 hex>`);
-  return { dir: resolve(cwd, rest), digest };
+/** Splits `oci:DIR[@sha256:...]` (deploy/layout-image.ts's grammar); undefined when `image` is not an `oci:` reference. */
+export function parseOciImage(image: string, cwd = process.cwd()): LayoutImage | undefined {
+  return isLayoutReference(image) ? parseLayoutReference(image, "image", cwd) : undefined;
 }
 
 /** The image in a local layout: the only manifest, or the one with `digest`. */

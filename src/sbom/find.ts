@@ -8,6 +8,7 @@ import type { Keychain } from "../auth/keychain";
 import { PipelineError } from "../errors";
 import { readBlobVerified, readIndexJson, readLayout } from "../layout/read";
 import { parseManifestDescriptors } from "../oci/descriptor";
+import type { Digest } from "../oci/digest";
 import type { Reference } from "../oci/reference";
 import type { Descriptor, Manifest } from "../oci/types";
 import { RegistryClient } from "../registry/client";
@@ -19,14 +20,14 @@ export interface FoundSbom {
   /** The SPDX document's bytes, as stored. */
   bytes: Buffer;
   /** The image (subject) digest. */
-  subject: string;
+  subject: Digest;
   /** Where it was found: "referrers" (API), "tag" (fallback tag), "layout" (index.json), "file" (beside the layout). */
   via: "referrers" | "tag" | "layout" | "file";
   /** The referrer manifest's digest, or the file's path. */
   source: string;
 }
 
-function noSbom(what: string, subject: string, looked: string): PipelineError {
+function noSbom(what: string, subject: Digest, looked: string): PipelineError {
   return new PipelineError("E_NO_SBOM", `${what}: no SBOM (an ${SPDX_MEDIA_TYPE} referrer of ${subject}) found; looked at ${looked}`);
 }
 

@@ -4,7 +4,7 @@
  * PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
  */
 import { type KeyObject, sign, verify } from "node:crypto";
-import type { Digest } from "../oci/digest";
+import { type Digest, digestHex } from "../oci/digest";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
@@ -27,10 +27,14 @@ export function pae(payloadType: string, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${body.length} `), body]);
 }
 
+/** A digest as in-toto writes it (its DigestSet, `{ sha256: "<hex>" }`): the wire form of subjects and dependencies. */
+export function digestSet(digest: Digest): Record<string, string> {
+  return { sha256: digestHex(digest) };
+}
+
 /** A statement about one image (by its manifest digest `sha256:<hex>`). */
 export function statementFor(digest: Digest, predicateType: string, predicate: unknown, name?: string): Statement {
-  const [algorithm, hex] = digest.split(":");
-  return { _type: IN_TOTO_STATEMENT_V1, subject: [{ ...(name ? { name } : {}), digest: { [algorithm]: hex } }], predicateType, predicate };
+  return { _type: IN_TOTO_STATEMENT_V1, subject: [{ ...(name ? { name } : {}), digest: digestSet(digest) }], predicateType, predicate };
 }
 
 export function signEnvelope(statement: Statement, privateKey: KeyObject): Envelope {
@@ -63,6 +67,6 @@ export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statem
 
 /** Whether the statement names `digest` (`sha256:<hex>`) among its subjects. */
 export function statementCovers(statement: Statement, digest: Digest): boolean {
-  const [algorithm, hex] = digest.split(":");
-  return statement.subject.some((s) => s?.digest?.[algorithm] === hex);
+  const hex = digestHex(digest);
+  return statement.subject.some((s) => s?.digest?.sha256 === hex);
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lockfileDigests, provenanceFor } from "./provenance";
+import { parseDigest } from "../oci/digest";
 
 describe("provenanceFor", () => {
   const input = { registry: "r.example", repository: "team/app", tags: ["v1"], platforms: ["linux/amd64", "linux/arm64"] };
@@ -31,8 +32,8 @@ describe("provenanceFor", () => {
   });
 
   test("lockfiles: one entry per name and digest, in name order, after the base and source", () => {
-    const a = "sha256:" + "0a".repeat(32);
-    const b = "sha256:" + "0b".repeat(32);
+    const a = parseDigest("sha256:" + "0a".repeat(32), "a");
+    const b = parseDigest("sha256:" + "0b".repeat(32), "b");
     const p = provenanceFor({
       ...input,
       annotations: [],

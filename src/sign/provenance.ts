@@ -10,6 +10,8 @@ import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
 import { PipelineError } from "../errors";
+import { type Digest, hashDigest, isDigest } from "../oci/digest";
+import { digestSet } from "./dsse";
 import { VERSION } from "../version";
 
 export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
@@ -43,17 +45,12 @@ export interface ProvenanceInput {
   /** Where the push came from: the Bazel target, or the command line. */
   invocation?: Record<string, unknown>;
   /** The lockfiles the image was built from: a name (a label or the path given) and the file's digest. */
-  lockfiles?: { name: string; digest: string }[];
-}
-
-function digestMap(digest: string): Record<string, string> {
-  const [algorithm, hex] = digest.split(":");
-  return { [algorithm]: hex };
+  lockfiles?: { name: string; digest: Digest }[];
 }
 
 /** The sha256 of each lockfile (streamed: a lockfile may be large); E_BAD_INPUT naming one that cannot be read. */
-export async function lockfileDigests(lockfiles: { name: string; file: string }[]): Promise<{ name: string; digest: string }[]> {
-  const out: { name: string; digest: string }[] = [];
+export async function lockfileDigests(lockfiles: { name: string; file: string }[]): Promise<{ name: string; digest: Digest }[]> {
+  const out: { name: string; digest: Digest }[] = [];
   for (const l of lockfiles) {
     const hash = createHash("sha256");
     try {
@@ -61,15 +58,15 @@ export async function lockfileDigests(lockfiles: { name: string; file: string }[
     } catch (e) {
       throw new PipelineError("E_BAD_INPUT", `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    out.push({ name: l.name, digest: `sha256:${hash.digest("hex")}` });
+    out.push({ name: l.name, digest: hashDigest(hash) });
   }
   return out;
 }
 
 /** One resolved dependency per lockfile, by name (a lockfile named twice with one digest is one entry). */
-function lockfileDeps(lockfiles: { name: string; digest: string }[]): ResourceDescriptor[] {
+function lockfileDeps(lockfiles: { name: string; digest: Digest }[]): ResourceDescriptor[] {
   const byName = new Map(
-    lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestMap(l.digest), annotations: { role: "lockfile" } }]),
+    lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestSet(l.digest), annotations: { role: "lockfile" } }]),
   );
   return [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
 }
@@ -79,12 +76,12 @@ export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
   for (const a of input.annotations) {
     if (!a) continue;
     const base = a[ANNOTATION_BASE_DIGEST];
-    if (base && /^sha256:[0-9a-f]{64}$/.test(base)) {
+    if (base && isDigest(base)) {
       const name = a[ANNOTATION_BASE_NAME];
       deps.set(`base ${base}`, {
         ...(name ? { uri: `oci://${name.replace(/@sha256:[0-9a-f]{64}$/, "")}` } : {}),
         name: "base image",
-        digest: digestMap(base),
+        digest: digestSet(base),
       });
     }
     const commit = a["org.opencontainers.image.revision"];

@@ -38,11 +38,11 @@ export { RUN_OPTIONS } from "../deploy-options";
  * (or checked against) the layout's image here, so both paths say the same about a wrong digest.
  */
 async function imageFlag(ref: string, cwd: string): Promise<InterpreterDeployment> {
-  const { containerFromReference, ContainerInLayout } = await import("../../deploy/model");
+  const { containerFromReference } = await import("../../deploy/model");
   const interp = containerFromReference(ref, "--image", cwd);
   if (interp.kind !== "ContainerInLayout") return interp;
   const { pinLayoutImage } = await import("../../deploy/layout-image");
-  return ContainerInLayout(interp.layout, pinLayoutImage({ dir: interp.layout, digest: interp.digest }, { what: "--image" }));
+  return { ...interp, digest: pinLayoutImage({ dir: interp.layout, digest: interp.digest }, { what: "--image" }) };
 }
 
 export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> {

@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDeploymentSpec } from "../../../src/deploy/spec";
 import type { DeploymentSpec, ResolvedDeployment } from "../../../src/deploy/types";
+import { parseDigest } from "../../../src/oci/digest";
 
-export const DIGEST = "sha256:3f4b1c9e2a7d5b8c0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f";
+export const DIGEST = parseDigest("sha256:3f4b1c9e2a7d5b8c0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f", "DIGEST");
 export const MODEL_DIGEST = "sha256:aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233";
 
 function spec(over: Partial<DeploymentSpec>): DeploymentSpec {
