@@ -12,14 +12,17 @@ built once per machine and copied into each new output base afterwards.
 The key is a sha256 over the kind, a format version, every string, file and directory tree the rule names (by a
 name that does not depend on where they are, and their bytes), and the Node that runs the helper (its versions,
 platform, arch and glibc). Entries are `<cache dir>/<kind>-<key>`, the cache dir being `$PIPELINE_REPO_CACHE`
-(a path, or `off`), else `$PIPELINE_CACHE_DIR/repos`, else `$XDG_CACHE_HOME/rules_pipeline/repos`, else
-`~/.cache/rules_pipeline/repos`: the cache of `pipeline cache du`/`prune`, which count and remove them (kind
-"repos"). Publication and restore are repo_cache.js's (atomic rename, completion marker); a cache that cannot be read
-or written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache.
+(a path, or `off`), else `$XDG_CACHE_HOME/rules_pipeline/repos`, else `~/.cache/rules_pipeline/repos`: `repos/` of
+the default cache root of `pipeline cache du`/`prune`, which count and remove them (kind "repos"). Not
+`$PIPELINE_CACHE_DIR`: users set it for `bazel run` (the launchers' cache), and repositories would follow it.
+Publication and restore are repo_cache.js's (atomic rename, completion marker); a cache that cannot be read or
+written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache.
 """
 
-# Environment variables that choose the cache directory: every rule using the cache lists them in `environ`.
-REPO_CACHE_ENVIRON = ["PIPELINE_REPO_CACHE", "PIPELINE_CACHE_DIR", "XDG_CACHE_HOME", "HOME"]
+# What every rule using the cache lists in `environ`: changing it refetches (`PIPELINE_REPO_CACHE=off` rebuilds the
+# repository without the cache). XDG_CACHE_HOME and HOME are read but not listed: they move the cache, they do not
+# change what a repository holds, so a command run with another HOME (a test's, a launcher's) refetches nothing.
+REPO_CACHE_ENVIRON = ["PIPELINE_REPO_CACHE"]
 
 _HELPER = Label("//bazel/private:repo_cache.js")
 
@@ -45,12 +48,6 @@ def repo_cache_dir(rctx):
         if not explicit.startswith("/"):
             fail("PIPELINE_REPO_CACHE must be an absolute path or `off`, got {}".format(repr(explicit)))
         return explicit.rstrip("/") or "/"
-    shared = env.get("PIPELINE_CACHE_DIR", "")
-    if shared:
-        if not shared.startswith("/"):
-            _warn(rctx, "PIPELINE_CACHE_DIR {} is relative (to what, a repository rule cannot tell): not used; set PIPELINE_REPO_CACHE to an absolute path".format(repr(shared)))
-            return None
-        return shared.rstrip("/") + "/repos"
     xdg = env.get("XDG_CACHE_HOME", "")
     if xdg.startswith("/"):
         return xdg.rstrip("/") + "/rules_pipeline/repos"

@@ -8,16 +8,35 @@
  * - A and B ran `npm ci`, C did not: npm is a logging wrapper first on PATH (the real npm runs), and its log is the
  *   evidence; the cache holds whole entries (a completion marker each) after B;
  * - an edited lockfile misses the cache (`npm ci` runs again) and gives what a fetch without the cache gives;
- * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced.
+ * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced;
+ * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`.
+ * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
+ * spellings differ): a second output base restores every entry (each one's modification time, set to 2000 before, is
+ * its last use) and gets the trees and the image digest of the first (not 4.2.3's: the host-node base is made of
+ * the chroot's libraries).
  * npm's cache must be warm (or the registry reachable).
  */
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { spawnSync } from "node:child_process";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard, makeConsumerWorkspace, outputBase } from "../fixtures/bazel";
+import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-repo-cache-"));
 const cache = join(tmp, "repo-cache");
@@ -53,8 +72,7 @@ const npmRuns = (w: Ws) =>
     .filter((l) => /^(ci|rebuild)\b/.test(l));
 
 /** Every path under `dir` with its type and content digest, the output base's and workspace's paths as placeholders. */
-function tree(dir: string, w: Ws): string[] {
-  const ob = outputBase(w.ws);
+function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
   const neutral = (s: string) => s.split(ob).join("<output base>").split(join(tmp, w.name)).join("<workspace>");
   const out: string[] = [];
   const walk = (rel: string) => {
@@ -97,8 +115,11 @@ beforeAll(() => {
   c = workspace("c", cache);
 });
 
-afterAll(() => {
-  for (const w of all) discard(w.ws);
+const sevens: string[] = [];
+
+afterAll(async () => {
+  for (const ws of sevens) await shutdown7(ws, { expunge: true });
+  for (const w of all.filter((x) => !sevens.includes(x.ws))) discard(w.ws);
   spawnSync("chmod", ["-R", "u+w", tmp]);
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -185,5 +206,52 @@ describe("the repository cache across output bases", () => {
     await build(c, ["sync", "--only=npm"]);
     expect(npmRuns(c)).toEqual([]);
     expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+  });
+
+  test("PIPELINE_REPO_CACHE=off on a later command refetches, without the cache (README: how to rebuild an entry's contents)", async () => {
+    writeFileSync(c.log, "");
+    const before = entries();
+    const r = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE: "off" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(npmRuns(c)).toHaveLength(2);
+    expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no key computed
+    expect(entries()).toEqual(before);
+    expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+  });
+
+  test("Bazel 7.7.1: a second output base restores every entry and gets the same trees and image", async () => {
+    await ensureBazel7();
+    const cache7 = join(tmp, "repo-cache-7");
+    mkdirSync(cache7);
+    const mounts = [cache7, join(homedir(), ".npm")];
+    const run7 = async (w: Ws, args: string[]) => {
+      const r = await bazel7(w.ws, args, { mounts, env: { PIPELINE_REPO_CACHE: cache7 } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain("repository cache:");
+      return r.stdout.trim();
+    };
+    const [d, e] = ["d", "e"].map((n) => workspace(n, cache7));
+    for (const w of [d, e]) {
+      rmSync(join(w.ws, ".bazelversion")); // the chroot's wrapper does not take "4"
+      sevens.push(w.ws);
+    }
+    await run7(d, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
+    const filled = readdirSync(cache7).sort();
+    expect(filled.map((x) => x.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
+    const old = new Date("2000-01-01T00:00:00Z");
+    for (const x of filled) utimesSync(join(cache7, x), old, old);
+    await run7(e, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
+    expect(readdirSync(cache7).sort()).toEqual(filled);
+    for (const x of filled) expect(statSync(join(cache7, x)).mtimeMs, `${x} was not restored`).toBeGreaterThan(old.getTime() + 86_400_000);
+    const [obD, obE] = [
+      await run7(d, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
+      await run7(e, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
+    ];
+    for (const repo of REPOS) {
+      const ref = tree(join(obD, "external", repo), d, obD);
+      expect(ref.length).toBeGreaterThan(5);
+      expect(tree(join(obE, "external", repo), e, obE), `@${repo}: Bazel 7, warm cache`).toEqual(ref);
+    }
+    expect(digest(e)).toBe(digest(d));
   });
 });
