@@ -1,5 +1,7 @@
 """Repository rule installing npm packages from a package.json + package-lock.json with `npm ci`."""
 
+load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_dir", "repo_cache_restore", "repo_cache_store")
+
 # Packages whose install scripts need not run, accepted silently: esbuild's postinstall only checks the binary its
 # optional platform package already carries; the others print a banner or probe the environment.
 HARMLESS_INSTALL_SCRIPTS = ["core-js", "core-js-pure", "es5-ext", "esbuild"]
@@ -244,9 +246,53 @@ def _check_in_package(rctx, attr_name, label):
         where,
     ))
 
+# The repository cache (repo_cache.bzl; README, "Cold builds"): what `npm ci` (and the rebuild) made, with the generated
+# BUILD file, keyed by the bytes of `package_json` and `lockfile`, every attribute, this rule's own source, the Node
+# (versions, platform, arch, glibc), npm's version and configuration (`npm config ls -l`) and, with
+# `allow_install_scripts`, the C++ compiler's version. A new output base copies it instead of running `npm ci` again.
+
+# The files of this rule whose text shapes the repository (the generated BUILD file, the pruning): in the cache key.
+_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
+
+# What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry.
+_CACHED = ["node_modules", "BUILD.bazel"]
+
+def _cache(rctx, node, npm_cli, env, pkg_path, lock_path):
+    """The cache entry of this fetch (repo_cache.bzl), or None when the cache is off."""
+    if repo_cache_dir(rctx) == None:
+        return None
+    strings = [
+        ["name", rctx.attr.name],
+        ["apparent_name", rctx.attr.apparent_name],
+        ["package_json", str(rctx.attr.package_json)],
+        ["lockfile", str(rctx.attr.lockfile)],
+        ["omit_dev", str(rctx.attr.omit_dev)],
+        ["allow_install_scripts", json.encode(rctx.attr.allow_install_scripts)],
+        ["ignore_install_scripts", json.encode(rctx.attr.ignore_install_scripts)],
+        ["npm_package.bzl", _NPM_PACKAGE_BZL],
+        ["harmless", json.encode(HARMLESS_INSTALL_SCRIPTS)],
+    ]
+
+    # npm's version and configuration (its user-agent, nodedir, registry, the npm_config_* of the environment...) and,
+    # when addons are compiled, the compiler.
+    tools = [["npm config", [str(npm_cli), "config", "ls", "-l", "--json"]]]
+    if rctx.attr.allow_install_scripts:
+        tools.append(["c++ --version", ["c++", "--version"]])
+    for what, args in tools:
+        result = rctx.execute(args, environment = env, quiet = True, timeout = 120)
+        strings.append([what, "exit {}\n{}".format(result.return_code, result.stdout)])
+    files = [["package.json", pkg_path], ["package-lock.json", lock_path]]
+    files.extend([[str(label), rctx.path(label)] for label in _RULE_SOURCES])
+    return repo_cache(rctx, node, "npm", strings = strings, files = files)
+
 def _npm_repo_impl(rctx):
     lock_label = rctx.attr.lockfile
     pkg_label = rctx.attr.package_json
+
+    # Every label first: Bazel 4 restarts the function at the first one not fetched yet.
+    node = rctx.path(rctx.attr.node)
+    for label in _RULE_SOURCES:
+        rctx.path(label)
     _check_in_package(rctx, "package_json", pkg_label)
     _check_in_package(rctx, "lockfile", lock_label)
     rctx.symlink(rctx.path(pkg_label), "package.json")
@@ -261,15 +307,17 @@ def _npm_repo_impl(rctx):
             version,
         ))
     packages = {k: v for k, v in lock.get("packages", {}).items() if k.startswith("node_modules/")}
-    node = rctx.path(rctx.attr.node)
     npm_cli = rctx.which("npm")
     if npm_cli == None:
         fail("npm_dependencies(name = {}): `npm` not found on PATH".format(repr(rctx.attr.name)))
+    env = {"PATH": str(node.dirname) + ":" + rctx.os.environ.get("PATH", "")}
+    cache = _cache(rctx, node, npm_cli, env, rctx.path(pkg_label), rctx.path(lock_label))
+    if repo_cache_restore(rctx, cache, _CACHED):
+        return
     args = [str(npm_cli), "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
     if rctx.attr.omit_dev:
         args.append("--omit=dev")
     rctx.report_progress("npm ci ({} packages)".format(len(packages)))
-    env = {"PATH": str(node.dirname) + ":" + rctx.os.environ.get("PATH", "")}
     result = rctx.execute(args, environment = env, quiet = True, timeout = 1800)
     if result.return_code != 0:
         fail("npm_dependencies(name = {}): `npm ci` failed for {} (exit {}):\n{}{}".format(
@@ -316,6 +364,7 @@ def _npm_repo_impl(rctx):
             continue
         lines.extend(_package_target(path, _closure(installed, path), typed, bins, repo_name))
     rctx.file("BUILD.bazel", "\n".join(lines))
+    repo_cache_store(rctx, cache, _CACHED)
 
 npm_dependencies = repository_rule(
     implementation = _npm_repo_impl,
@@ -336,4 +385,5 @@ is as reproducible as the compiler makes it."""),
         "ignore_install_scripts": attr.string_list(doc = """Packages whose install scripts are known not to be needed:
 installed without running them, and without the error an unlisted package with install scripts gives."""),
     },
+    environ = REPO_CACHE_ENVIRON,
 )

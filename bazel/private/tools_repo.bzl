@@ -1,5 +1,7 @@
 """pipeline_tools_repository: rules_pipeline's CLI for repository rules, and the npm packages its commands load lazily."""
 
+load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_restore", "repo_cache_store")
+
 # What the repository holds:
 #   pipeline_cli.js      the `pipeline` CLI (tools/pipeline.ts), for repository rules (pulling base images)
 #   modules/<package>/index.js  the npm packages run-time commands load lazily, one file each
@@ -23,13 +25,21 @@ filegroup(
 )
 """
 
-def _tools_impl(rctx):
-    root = rctx.path(Label("@rules_pipeline//:tsconfig.json")).dirname
-    rctx.file("BUILD.bazel", _BUILD)
+# What the bundling makes: a cache entry (repo_cache.bzl).
+_CACHED = ["pipeline_cli.js", "modules"]
 
+def _tools_impl(rctx):
+    # Every label first: Bazel 4 restarts the function at the first one not fetched yet.
+    root = rctx.path(Label("@rules_pipeline//:tsconfig.json")).dirname
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
     npm = rctx.path(Label("@rules_pipeline_npm//:package.json")).dirname.get_child("node_modules")
     bundler = rctx.path(Label("@rules_pipeline//bazel/private:esbuild_bundle.js"))
+    rule_sources = [Label("@rules_pipeline//bazel/private:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl", "repo_cache.js"]]
+    lockfiles = [Label("@rules_pipeline//bazel/npm:" + f) for f in ["package.json", "package-lock.json"]]
+    files = [["tsconfig.json", root.get_child("tsconfig.json")], ["esbuild_bundle.js", bundler]]
+    files.extend([["bazel/{}/{}".format(label.package.split("/")[-1], label.name), rctx.path(label)] for label in rule_sources + lockfiles])
+
+    rctx.file("BUILD.bazel", _BUILD)
 
     # The sources and the npm tree linked into this directory, so that the bundles' path comments are the same
     # wherever the checkout and the output base are (the CLI is an input of every action: its bytes are cache keys).
@@ -47,16 +57,26 @@ def _tools_impl(rctx):
         args.extend(["--bundle", entry, "modules/{}/index.js".format(pkg)])
     args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm"])
     rctx.file("bundle.params", "\n".join(args) + "\n")
+
+    # Keyed by every byte bundled: the sources, the rules' lockfile (the npm tree esbuild and the bundled packages
+    # come from), the bundler, this rule and the Node.
+    cache = repo_cache(rctx, node, "tools", files = files, trees = [["src", root.get_child("src")], ["tools", root.get_child("tools")]])
+    if repo_cache_restore(rctx, cache, _CACHED):
+        return
     rctx.report_progress("bundling rules_pipeline's tools")
     result = rctx.execute([str(node), str(bundler), "@bundle.params"], quiet = True, timeout = 600)
     if result.return_code != 0:
         fail("bundling rules_pipeline's tools failed:\n" + result.stdout + result.stderr)
+    repo_cache_store(rctx, cache, _CACHED)
 
 pipeline_tools_repository = repository_rule(
     implementation = _tools_impl,
     doc = """rules_pipeline's CLI for repository rules, bundled at fetch time with esbuild straight from the TypeScript
 sources (no tsc: the project's own CI type-checks them), and the npm packages run-time commands load lazily (the
 Kubernetes client, the AWS SDK), one file each. In a checkout, build actions bundle the CLI themselves (`@rules_pipeline//:pipeline_cli`), so an edit takes effect there;
-this repository's copy is refetched by hand (README, "Developing rules_pipeline").""",
+this repository's copy is refetched by hand (README, "Developing rules_pipeline"). Kept in rules_pipeline's repository
+cache (bazel/private/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the rules' npm lockfile,
+the bundler and the Node.""",
     attrs = {},
+    environ = REPO_CACHE_ENVIRON,
 )

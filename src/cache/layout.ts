@@ -17,6 +17,9 @@
  *   models/sha256/<hex>         what src/model's syncModel caches;
  *   lockfile/        `pipeline build --lockfile`'s cache: node_modules/<key> layers, bases/host-node-<key>;
  *   lockfile-builds/ layouts built from a lockfile for one run (removed after it);
+ *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repo_cache.bzl and .js write them; `npm`,
+ *                    `tools`), never written after the rename that publishes them; a restore sets the entry's
+ *                    modification time (its last use);
  *   podman/, docker/ the engines' own stores and scratch (src/run/engine-cli.ts).
  * ENTRY_DIRS are the directories whose entries `pipeline cache prune` may remove; TEMP_DIRS are where writers
  * leave temporary entries (sweep.ts), with the names particular to each.
@@ -41,9 +44,22 @@ export const codeDir = (root: string) => join(root, "code");
 export const modelsDir = (root: string) => join(root, "models");
 export const lockfileDir = (root: string) => join(root, "lockfile");
 export const lockfileBuildsDir = (root: string) => join(root, "lockfile-builds");
+export const reposDir = (root: string) => join(root, "repos");
 
 /** What `pipeline cache du` reports, in this order. */
-export const USAGE_KINDS = ["images", "rootfs", "models", "lockfile", "lockfile-builds", "checkouts", "runs", "podman", "docker", "temp"] as const;
+export const USAGE_KINDS = [
+  "images",
+  "rootfs",
+  "models",
+  "lockfile",
+  "lockfile-builds",
+  "repos",
+  "checkouts",
+  "runs",
+  "podman",
+  "docker",
+  "temp",
+] as const;
 export type UsageKind = (typeof USAGE_KINDS)[number];
 
 /** The directories of each kind but "temp" (the temporary entries inside them are counted as temp). */
@@ -54,6 +70,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
     models: [modelsDir(root)],
     lockfile: [lockfileDir(root)],
     "lockfile-builds": [lockfileBuildsDir(root)],
+    repos: [reposDir(root)],
     checkouts: [datasetsDir(root), codeDir(root)],
     runs: [runsDir(root)],
     podman: [join(root, "podman")],
@@ -61,7 +78,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
   };
 }
 
-export type EntryKind = "images" | "rootfs" | "models" | "lockfile";
+export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "repos";
 
 export interface EntryDir {
   kind: EntryKind;
@@ -79,6 +96,7 @@ export function entryDirs(root: string): EntryDir[] {
     { kind: "models", dir: join(modelsDir(root), "sha256"), entry: HEX64 },
     { kind: "lockfile", dir: join(lockfileDir(root), "node_modules"), entry: HEX64 },
     { kind: "lockfile", dir: join(lockfileDir(root), "bases"), entry: /^host-node-[a-f0-9]{32}$/ },
+    { kind: "repos", dir: reposDir(root), entry: /^[a-z]+-[a-f0-9]{64}$/ },
   ];
 }
 

@@ -11,7 +11,7 @@ import { treeBytes } from "../process/tree";
 
 export interface KindUsage {
   bytes: number;
-  /** Whole entries (images, rootfs, models, lockfile) or temporary entries (temp). */
+  /** Whole entries (images, rootfs, models, lockfile, repos) or temporary entries (temp). */
   entries?: number;
   /** temp: how many of them ended processes left (`cache prune` removes those). */
   stale?: number;

@@ -1,0 +1,188 @@
+"use strict";
+/**
+ * The file side of bazel/private/repo_cache.bzl (the repository-rule cache), run by the Node the rules use. No
+ * dependencies: it runs before any npm package is installed.
+ *
+ *   node repo_cache.js key JSON                   prints the sha256 key of what JSON names ({kind, strings: [[name,
+ *                                                 value]], files: [[name, path]], trees: [[name, path]]}) and of
+ *                                                 this Node (versions, platform, arch, glibc)
+ *   node repo_cache.js restore ENTRY DEST NAME...  copies ENTRY's NAMEs into DEST (exit 0), or exit 2 when ENTRY is
+ *                                                 absent, 3 when it is there but not whole (message on stderr)
+ *   node repo_cache.js store ENTRY SRC NAME...     publishes SRC's NAMEs as ENTRY: copied into a temporary sibling,
+ *                                                 completion marker written last, renamed into place
+ *
+ * ENTRY is <cache dir>/<kind>-<64 hex>, nothing else: it is the only path written (besides its temporary sibling
+ * and, on restore, DEST). An entry is whole when its marker, entry.json, names its kind and key; the files are under
+ * ENTRY/tree/. The temporary names are src/process/temp.ts's (`.<name>.tmp-<pid>-<start>-<8 hex>`), so that
+ * `pipeline cache prune` removes what a killed fetch left, and removes entries (src/cache/layout.ts: repos/).
+ */
+const { createHash, randomBytes } = require("node:crypto");
+const { execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const FORMAT = "rules_pipeline repo cache 1";
+const ENTRY_NAME = /^[a-z]+-[0-9a-f]{64}$/;
+const MARKER = "entry.json";
+
+function key(spec) {
+  const h = createHash("sha256");
+  const add = (tag, name, bytes) => {
+    h.update(`${tag} ${JSON.stringify(name)} ${bytes.length}\n`);
+    h.update(bytes);
+    h.update("\n");
+  };
+  const header = process.report?.getReport?.().header ?? {};
+  add("format", "", FORMAT);
+  add("kind", "", String(spec.kind));
+  add(
+    "node",
+    "",
+    JSON.stringify({ versions: process.versions, platform: process.platform, arch: process.arch, glibc: header.glibcVersionRuntime ?? "" }),
+  );
+  for (const [name, value] of spec.strings ?? []) add("string", name, String(value));
+  for (const [name, file] of spec.files ?? []) add("file", name, fs.readFileSync(file));
+  for (const [name, dir] of spec.trees ?? []) walk(dir, "", (rel, kind, bytes) => add(kind, `${name}/${rel}`, bytes));
+  return h.digest("hex");
+}
+
+/** Every entry under `dir`, in a fixed order: directories, files (their executable bit in the tag) and symlinks. */
+function walk(dir, rel, visit) {
+  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${name}` : name;
+    const p = path.join(dir, r);
+    const st = fs.lstatSync(p);
+    if (st.isDirectory()) {
+      visit(r, "dir", "");
+      walk(dir, r, visit);
+    } else if (st.isFile()) visit(r, st.mode & 0o111 ? "xfile" : "file", fs.readFileSync(p));
+    else if (st.isSymbolicLink()) visit(r, "link", fs.readlinkSync(p));
+    else throw new Error(`${p}: neither a file, a directory nor a symlink`);
+  }
+}
+
+/** The start time of this process (field 22 of /proc/self/stat), as src/process/owner.ts reads it; 0 elsewhere. */
+function selfStart() {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isInteger(start) && start >= 0 ? start : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const tempSibling = (entry) =>
+  path.join(path.dirname(entry), `.${path.basename(entry)}.tmp-${process.pid}-${selfStart()}-${randomBytes(4).toString("hex")}`);
+
+function checkEntryPath(entry) {
+  if (!path.isAbsolute(entry) || !ENTRY_NAME.test(path.basename(entry))) throw new Error(`not a cache entry path: ${JSON.stringify(entry)}`);
+}
+
+/** "" when `entry` is whole, else why not. */
+function wholeness(entry) {
+  const name = path.basename(entry);
+  let marker;
+  try {
+    marker = JSON.parse(fs.readFileSync(path.join(entry, MARKER), "utf8"));
+  } catch (e) {
+    return `no readable ${MARKER} (${e.code ?? e.message})`;
+  }
+  if (marker?.format !== FORMAT || `${marker.kind}-${marker.key}` !== name) return `${MARKER} is not this entry's`;
+  return "";
+}
+
+const names = (list) => {
+  for (const n of list) if (!n || n.includes("/") || n === "." || n === "..") throw new Error(`not a plain name: ${JSON.stringify(n)}`);
+  return list;
+};
+
+function restore(entry, dest, list) {
+  checkEntryPath(entry);
+  if (!fs.existsSync(entry)) return 2;
+  const why = wholeness(entry);
+  if (why) {
+    process.stderr.write(`ignored ${entry}: ${why}\n`);
+    return 3;
+  }
+  // Copied beside, then renamed into place: a copy that fails half way leaves nothing in DEST but the work dir.
+  const work = path.join(dest, `.repo_cache_restore-${process.pid}`);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work);
+  try {
+    execFileSync("cp", ["-a", ...names(list).map((n) => path.join(entry, "tree", n)), work + "/"], { stdio: ["ignore", "ignore", "pipe"] });
+    for (const n of list) {
+      fs.rmSync(path.join(dest, n), { recursive: true, force: true });
+      fs.renameSync(path.join(work, n), path.join(dest, n));
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  const now = new Date();
+  fs.utimesSync(entry, now, now); // its last use, for `pipeline cache prune --max-size`
+  return 0;
+}
+
+/** Refuses a tree with symlinks that point out of it (absolute, or through ..): they would not mean the same elsewhere. */
+function checkRelocatable(src, list) {
+  for (const n of list) {
+    const top = path.join(src, n);
+    const check = (rel, kind, target) => {
+      if (kind !== "link") return;
+      const t = String(target);
+      const resolved = path.resolve(path.dirname(path.join(top, rel)), t);
+      if (path.isAbsolute(t) || !(resolved === src || resolved.startsWith(src + path.sep))) {
+        throw new Error(`${path.join(n, rel)} is a symlink to ${JSON.stringify(t)}, outside the repository: not cached`);
+      }
+    };
+    if (fs.lstatSync(top).isDirectory()) walk(top, "", check);
+    else check("", fs.lstatSync(top).isSymbolicLink() ? "link" : "file", fs.lstatSync(top).isSymbolicLink() ? fs.readlinkSync(top) : "");
+  }
+}
+
+function store(entry, src, list) {
+  checkEntryPath(entry);
+  if (fs.existsSync(entry) && !wholeness(entry)) return 0; // another fetch was first
+  checkRelocatable(src, names(list));
+  fs.mkdirSync(path.dirname(entry), { recursive: true });
+  const temp = tempSibling(entry);
+  try {
+    fs.mkdirSync(path.join(temp, "tree"), { recursive: true });
+    execFileSync("cp", ["-a", ...list.map((n) => path.join(src, n)), path.join(temp, "tree") + "/"], { stdio: ["ignore", "ignore", "pipe"] });
+    const [kind, k] = path.basename(entry).split("-");
+    fs.writeFileSync(path.join(temp, MARKER), `${JSON.stringify({ format: FORMAT, kind, key: k, names: list })}\n`);
+    try {
+      fs.renameSync(temp, entry);
+    } catch (e) {
+      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+      if (!wholeness(entry)) return 0; // published meanwhile
+      // A half entry (no marker: written by hand, or by an older version): set aside, removed, replaced.
+      const doomed = tempSibling(entry);
+      fs.renameSync(entry, doomed);
+      fs.rmSync(doomed, { recursive: true, force: true });
+      fs.renameSync(temp, entry);
+    }
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+  }
+  return 0;
+}
+
+function main(argv) {
+  const [command, ...rest] = argv;
+  try {
+    if (command === "key" && rest.length === 1) {
+      process.stdout.write(`${key(JSON.parse(rest[0]))}\n`);
+      return 0;
+    }
+    if (command === "restore" && rest.length >= 3) return restore(rest[0], rest[1], rest.slice(2));
+    if (command === "store" && rest.length >= 3) return store(rest[0], rest[1], rest.slice(2));
+    process.stderr.write("usage: repo_cache.js key JSON | restore ENTRY DEST NAME... | store ENTRY SRC NAME...\n");
+    return 64;
+  } catch (e) {
+    process.stderr.write(`${e.stderr ? String(e.stderr).trim() || e.message : e.message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,257 @@
+/**
+ * Issue #23 item 3: rules_pipeline's repository cache (bazel/private/repo_cache.bzl), differentially, on real Bazel
+ * 4.2.3. Three consumer workspaces, three output bases, one temporary PIPELINE_REPO_CACHE:
+ *   A: the cache off; B: the cache cold (B fills it); C: the cache warm.
+ * - the three `hello_image.digest` files are identical, and so are the trees of @npm, @rules_pipeline_npm and
+ *   @rules_pipeline_tools (every path, every file's bytes and symlink's target, with each output base's and
+ *   workspace's own path written as a placeholder);
+ * - A and B ran `npm ci`, C did not: npm is a logging wrapper first on PATH (the real npm runs), and its log is the
+ *   evidence; the cache holds whole entries (a completion marker each) after B;
+ * - an edited lockfile misses the cache (`npm ci` runs again) and gives what a fetch without the cache gives;
+ * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced;
+ * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`.
+ * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
+ * spellings differ): a second output base restores every entry (each one's modification time, set to 2000 before, is
+ * its last use) and gets the trees and the image digest of the first (not 4.2.3's: the host-node base is made of
+ * the chroot's libraries).
+ * npm's cache must be warm (or the registry reachable).
+ */
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { spawnSync } from "node:child_process";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bazel, discard, makeConsumerWorkspace, outputBase } from "../fixtures/bazel";
+import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-repo-cache-"));
+const cache = join(tmp, "repo-cache");
+const REPOS = ["npm", "rules_pipeline_npm", "rules_pipeline_tools"];
+const TARGET = "//examples/hello:hello_image";
+const REAL_NPM = spawnSync("sh", ["-c", "command -v npm"], { encoding: "utf8" }).stdout.trim();
+
+interface Ws {
+  name: string;
+  ws: string;
+  env: Record<string, string>;
+  log: string;
+}
+const all: Ws[] = [];
+
+/** A consumer workspace whose Bazel finds, as `npm`, a wrapper that logs its arguments to `log` and runs the real npm. */
+function workspace(name: string, repoCache: string): Ws {
+  const ws = makeConsumerWorkspace(join(tmp, name));
+  const bin = join(tmp, name, "bin");
+  const log = join(tmp, name, "npm.log");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "npm"), `#!/bin/bash\nprintf '%s\\n' "$*" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(REAL_NPM)} "$@"\n`);
+  chmodSync(join(bin, "npm"), 0o755);
+  writeFileSync(log, "");
+  const w = { name, ws, log, env: { PATH: `${bin}:${process.env.PATH}`, PIPELINE_REPO_CACHE: repoCache } };
+  all.push(w);
+  return w;
+}
+
+const npmRuns = (w: Ws) =>
+  readFileSync(w.log, "utf8")
+    .split("\n")
+    .filter((l) => /^(ci|rebuild)\b/.test(l));
+
+/** Every path under `dir` with its type and content digest, the output base's and workspace's paths as placeholders. */
+function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
+  const neutral = (s: string) => s.split(ob).join("<output base>").split(join(tmp, w.name)).join("<workspace>");
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(dir, r));
+      if (st.isSymbolicLink()) out.push(`${r} -> ${neutral(readlinkSync(join(dir, r)))}`);
+      else if (st.isDirectory()) {
+        out.push(`${r}/`);
+        walk(r);
+      } else {
+        const text = neutral(readFileSync(join(dir, r), "latin1"));
+        out.push(`${r} ${(st.mode & 0o777).toString(8)} ${createHash("sha256").update(text, "latin1").digest("hex")}`);
+      }
+    }
+  };
+  walk("");
+  return out;
+}
+
+const external = (w: Ws, repo: string) => join(outputBase(w.ws), "external", repo);
+const digest = (w: Ws) => readFileSync(join(w.ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
+const entries = () => (existsSync(cache) ? readdirSync(cache).sort() : []);
+
+/** Runs Bazel in `w`; its stderr. Unless `warned`, the cache must have warned of nothing. */
+async function build(w: Ws, args = ["build", TARGET], warned = false): Promise<string> {
+  const r = await bazel(w.ws, args, w.env);
+  expect(r.code, r.stderr).toBe(0);
+  if (!warned) expect(r.stderr).not.toContain("repository cache:");
+  return r.stderr;
+}
+
+let a: Ws;
+let b: Ws;
+let c: Ws;
+
+beforeAll(() => {
+  a = workspace("a", "off");
+  b = workspace("b", cache);
+  c = workspace("c", cache);
+});
+
+const sevens: string[] = [];
+
+afterAll(async () => {
+  for (const ws of sevens) await shutdown7(ws, { expunge: true });
+  for (const w of all.filter((x) => !sevens.includes(x.ws))) discard(w.ws);
+  spawnSync("chmod", ["-R", "u+w", tmp]);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Removes `@types/node` (and `undici-types`, its dependency) from the examples' package.json and lockfile: hello does not use them. */
+function dropTypesNode(w: Ws): void {
+  const dir = join(w.ws, "examples");
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  delete pkg.devDependencies["@types/node"];
+  writeFileSync(join(dir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+  const lock = JSON.parse(readFileSync(join(dir, "package-lock.json"), "utf8"));
+  delete lock.packages[""].devDependencies["@types/node"];
+  delete lock.packages["node_modules/@types/node"];
+  delete lock.packages["node_modules/undici-types"];
+  writeFileSync(join(dir, "package-lock.json"), `${JSON.stringify(lock, null, 2)}\n`);
+}
+
+describe("the repository cache across output bases", () => {
+  test("off, cold, warm: the same image and the same external trees; only the warm one ran no npm ci", async () => {
+    await build(a);
+    expect(entries()).toEqual([]);
+    expect(npmRuns(a)).toHaveLength(2); // the rules' lockfile and the examples'
+
+    await build(b);
+    expect(npmRuns(b)).toHaveLength(2);
+    const filled = entries();
+    expect(filled.map((e) => e.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
+    for (const e of filled) {
+      expect(readdirSync(join(cache, e)).sort()).toEqual(["entry.json", "tree"]);
+      expect(JSON.parse(readFileSync(join(cache, e, "entry.json"), "utf8")).key).toBe(e.split("-")[1]);
+    }
+
+    await build(c);
+    expect(npmRuns(c)).toEqual([]);
+    expect(readFileSync(c.log, "utf8")).toContain("config ls -l --json"); // the wrapper was the npm in use
+    expect(entries()).toEqual(filled);
+
+    expect(digest(b)).toBe(digest(a));
+    expect(digest(c)).toBe(digest(a));
+    for (const repo of REPOS) {
+      const ref = tree(external(a, repo), a);
+      expect(ref.length).toBeGreaterThan(repo === "rules_pipeline_tools" ? 5 : 50);
+      expect(tree(external(b, repo), b), `@${repo}: B (cold cache) differs from A (no cache)`).toEqual(ref);
+      expect(tree(external(c, repo), c), `@${repo}: C (warm cache) differs from A (no cache)`).toEqual(ref);
+    }
+  });
+
+  test("an edited lockfile misses the cache, and gives what a fetch without the cache gives", async () => {
+    dropTypesNode(a);
+    dropTypesNode(c);
+    const before = entries();
+    writeFileSync(a.log, "");
+    writeFileSync(c.log, "");
+    await build(a);
+    await build(c);
+    expect(npmRuns(a)).toEqual(["ci --ignore-scripts --no-audit --no-fund --loglevel=error"]);
+    expect(npmRuns(c)).toEqual(["ci --ignore-scripts --no-audit --no-fund --loglevel=error"]);
+    expect(existsSync(join(external(c, "npm"), "node_modules/@types/node"))).toBe(false);
+    expect(existsSync(join(external(c, "npm"), "node_modules/lodash/package.json"))).toBe(true);
+    expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+    expect(digest(c)).toBe(digest(a));
+    expect(entries()).toHaveLength(before.length + 1);
+  });
+
+  test("an entry with no completion marker is ignored (npm ci runs) and replaced by a whole one", async () => {
+    // The entry C's @npm now uses, made half: no marker, and a package missing.
+    const has = (e: string, p: string) => existsSync(join(cache, e, "tree/node_modules", p));
+    const mine = entries().filter((e) => has(e, "lodash") && !has(e, "@types/node"));
+    expect(mine).toHaveLength(1);
+    const entry = join(cache, mine[0]);
+    rmSync(join(entry, "entry.json"));
+    rmSync(join(entry, "tree/node_modules/lodash"), { recursive: true });
+    writeFileSync(c.log, "");
+    const stderr = await build(c, ["sync", "--only=npm"], true);
+    expect(stderr).toMatch(/npm: repository cache: ignored \S+: no readable entry\.json \(ENOENT\); building without it/);
+    await build(c);
+    expect(npmRuns(c)).toEqual(["ci --ignore-scripts --no-audit --no-fund --loglevel=error"]);
+    expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+    expect(digest(c)).toBe(digest(a));
+    // Replaced: whole again, and the next fetch uses it.
+    expect(existsSync(join(entry, "entry.json"))).toBe(true);
+    expect(existsSync(join(entry, "tree/node_modules/lodash/package.json"))).toBe(true);
+    writeFileSync(c.log, "");
+    await build(c, ["sync", "--only=npm"]);
+    expect(npmRuns(c)).toEqual([]);
+    expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+  });
+
+  test("PIPELINE_REPO_CACHE=off on a later command refetches, without the cache (README: how to rebuild an entry's contents)", async () => {
+    writeFileSync(c.log, "");
+    const before = entries();
+    const r = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE: "off" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(npmRuns(c)).toHaveLength(2);
+    expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no key computed
+    expect(entries()).toEqual(before);
+    expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+  });
+
+  test("Bazel 7.7.1: a second output base restores every entry and gets the same trees and image", async () => {
+    await ensureBazel7();
+    const cache7 = join(tmp, "repo-cache-7");
+    mkdirSync(cache7);
+    const mounts = [cache7, join(homedir(), ".npm")];
+    const run7 = async (w: Ws, args: string[]) => {
+      const r = await bazel7(w.ws, args, { mounts, env: { PIPELINE_REPO_CACHE: cache7 } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain("repository cache:");
+      return r.stdout.trim();
+    };
+    const [d, e] = ["d", "e"].map((n) => workspace(n, cache7));
+    for (const w of [d, e]) {
+      rmSync(join(w.ws, ".bazelversion")); // the chroot's wrapper does not take "4"
+      sevens.push(w.ws);
+    }
+    await run7(d, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
+    const filled = readdirSync(cache7).sort();
+    expect(filled.map((x) => x.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
+    const old = new Date("2000-01-01T00:00:00Z");
+    for (const x of filled) utimesSync(join(cache7, x), old, old);
+    await run7(e, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
+    expect(readdirSync(cache7).sort()).toEqual(filled);
+    for (const x of filled) expect(statSync(join(cache7, x)).mtimeMs, `${x} was not restored`).toBeGreaterThan(old.getTime() + 86_400_000);
+    const [obD, obE] = [
+      await run7(d, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
+      await run7(e, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
+    ];
+    for (const repo of REPOS) {
+      const ref = tree(join(obD, "external", repo), d, obD);
+      expect(ref.length).toBeGreaterThan(5);
+      expect(tree(join(obE, "external", repo), e, obE), `@${repo}: Bazel 7, warm cache`).toEqual(ref);
+    }
+    expect(digest(e)).toBe(digest(d));
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * bazel/private/repo_cache.js, the file side of the repository cache (issue #23 item 3), run as the repository rules
+ * run it (node, argv), on real directories:
+ * - the key is the bytes, the executable bits, the symlinks and the names of what it is given, not where they are;
+ * - store then restore gives back the same tree; an entry is whole only with its completion marker (else exit 3,
+ *   nothing copied); two stores of one key leave one entry and no temporary directory; a store killed half way
+ *   leaves only a temporary sibling named as src/process/temp.ts names them, which `pipeline cache prune` removes
+ *   (it also counts and removes whole entries: kind "repos");
+ * - nothing but `<dir>/<kind>-<64 hex>` is accepted as an entry path, and a tree with a symlink out of it is not stored.
+ * The Bazel side (keys of the real rules, a hit in a new output base) is test/e2e/bazel-repo-cache.test.ts's.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { pruneCache } from "../../src/cache/prune";
+import { cacheUsage } from "../../src/cache/usage";
+import { parseTempName } from "../../src/process/temp";
+
+const HELPER = join(__dirname, "..", "..", "bazel", "private", "repo_cache.js");
+const tmp = mkdtempSync(join(tmpdir(), "rp-repo-cache-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function run(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [HELPER, ...args], { encoding: "utf8" });
+  return { code: r.status ?? -1, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+/** A repository-like directory: a BUILD file, a package with an executable and a relative symlink. */
+function plant(dir: string, text = "x"): string {
+  mkdirSync(join(dir, "node_modules/a/bin"), { recursive: true });
+  writeFileSync(join(dir, "BUILD.bazel"), "# generated\n");
+  writeFileSync(join(dir, "node_modules/a/index.js"), text);
+  writeFileSync(join(dir, "node_modules/a/bin/cli"), "#!/bin/sh\n");
+  chmodSync(join(dir, "node_modules/a/bin/cli"), 0o755);
+  mkdirSync(join(dir, "node_modules/.bin"));
+  symlinkSync("../a/bin/cli", join(dir, "node_modules/.bin/a"));
+  return dir;
+}
+
+const keyOf = (dir: string, extra: Record<string, unknown> = {}) => {
+  const r = run(
+    "key",
+    JSON.stringify({
+      kind: "npm",
+      strings: [["name", "npm"]],
+      files: [["BUILD", join(dir, "BUILD.bazel")]],
+      trees: [["nm", join(dir, "node_modules")]],
+      ...extra,
+    }),
+  );
+  expect(r.code, r.err).toBe(0);
+  expect(r.out).toMatch(/^[0-9a-f]{64}$/);
+  return r.out;
+};
+
+describe("repo_cache.js", () => {
+  test("the key: what the inputs hold, not where they are", () => {
+    const k = keyOf(plant(join(tmp, "k1")));
+    expect(keyOf(plant(join(tmp, "k2")))).toBe(k);
+    expect(keyOf(plant(join(tmp, "k3"), "y"))).not.toBe(k); // one byte
+    expect(keyOf(join(tmp, "k1"), { kind: "tools" })).not.toBe(k);
+    expect(keyOf(join(tmp, "k1"), { strings: [["name", "npm2"]] })).not.toBe(k);
+    chmodSync(join(tmp, "k2/node_modules/a/bin/cli"), 0o644);
+    expect(keyOf(join(tmp, "k2"))).not.toBe(k); // the executable bit
+    rmSync(join(tmp, "k2/node_modules/.bin/a"));
+    symlinkSync("../a/index.js", join(tmp, "k2/node_modules/.bin/a"));
+    chmodSync(join(tmp, "k2/node_modules/a/bin/cli"), 0o755);
+    expect(keyOf(join(tmp, "k2"))).not.toBe(k); // a symlink's target
+    const missing = run("key", JSON.stringify({ kind: "npm", files: [["x", join(tmp, "nope")]] }));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain("ENOENT");
+  });
+
+  test("store, then restore into another directory: the same tree; a missing entry is a miss (exit 2)", () => {
+    const cache = join(tmp, "c1");
+    const entry = join(cache, `npm-${"a".repeat(64)}`);
+    const src = plant(join(tmp, "s1"));
+    expect(run("restore", entry, join(tmp, "s1"), "node_modules").code).toBe(2);
+    expect(run("store", entry, src, "node_modules", "BUILD.bazel")).toEqual({ code: 0, out: "", err: "" });
+    expect(readdirSync(cache)).toEqual([`npm-${"a".repeat(64)}`]);
+    expect(readdirSync(entry).sort()).toEqual(["entry.json", "tree"]);
+    const dest = join(tmp, "d1");
+    mkdirSync(dest);
+    writeFileSync(join(dest, "package-lock.json"), "{}"); // what the rule wrote first stays
+    expect(run("restore", entry, dest, "node_modules", "BUILD.bazel")).toEqual({ code: 0, out: "", err: "" });
+    expect(readdirSync(dest).sort()).toEqual(["BUILD.bazel", "node_modules", "package-lock.json"]);
+    expect(keyOf(dest)).toBe(keyOf(src));
+    expect(readlinkSync(join(dest, "node_modules/.bin/a"))).toBe("../a/bin/cli");
+    // A second store of the same key: the entry stays as it was, nothing else appears.
+    expect(run("store", entry, plant(join(tmp, "s1b"), "other"), "node_modules", "BUILD.bazel").code).toBe(0);
+    expect(readdirSync(cache)).toEqual([`npm-${"a".repeat(64)}`]);
+    expect(readFileSync(join(entry, "tree/node_modules/a/index.js"), "utf8")).toBe("x");
+  });
+
+  test("an entry without its completion marker is ignored (exit 3, nothing copied) and replaced by the next store", () => {
+    const cache = join(tmp, "c2");
+    const entry = join(cache, `npm-${"b".repeat(64)}`);
+    mkdirSync(join(entry, "tree/node_modules"), { recursive: true }); // what a copy by hand, or a partial one, leaves
+    const dest = join(tmp, "d2");
+    mkdirSync(dest);
+    const r = run("restore", entry, dest, "node_modules");
+    expect(r.code).toBe(3);
+    expect(r.err).toBe(`ignored ${entry}: no readable entry.json (ENOENT)`);
+    expect(readdirSync(dest)).toEqual([]);
+    writeFileSync(join(entry, "entry.json"), JSON.stringify({ format: "rules_pipeline repo cache 1", kind: "npm", key: "c".repeat(64) }));
+    expect(run("restore", entry, dest, "node_modules").err).toBe(`ignored ${entry}: entry.json is not this entry's`);
+    expect(run("store", entry, plant(join(tmp, "s2")), "node_modules").code).toBe(0);
+    expect(readdirSync(cache)).toEqual([`npm-${"b".repeat(64)}`]);
+    expect(run("restore", entry, dest, "node_modules").code).toBe(0);
+    expect(readFileSync(join(dest, "node_modules/a/index.js"), "utf8")).toBe("x");
+  });
+
+  test("only <dir>/<kind>-<64 hex> is an entry, and a symlink out of the tree is not stored", () => {
+    const src = plant(join(tmp, "s3"));
+    for (const bad of [join(tmp, "c3", "npm-../../x"), join(tmp, "c3", `npm-${"A".repeat(64)}`), `c3/npm-${"a".repeat(64)}`]) {
+      const r = run("store", bad, src, "node_modules");
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(`not a cache entry path: ${JSON.stringify(bad)}`);
+    }
+    expect(run("store", join(tmp, "c3", `npm-${"a".repeat(64)}`), src, "../x").err).toBe('not a plain name: "../x"');
+    symlinkSync("/etc/passwd", join(src, "node_modules/a/abs"));
+    const r = run("store", join(tmp, "c3", `npm-${"a".repeat(64)}`), src, "node_modules");
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('node_modules/a/abs is a symlink to "/etc/passwd", outside the repository: not cached');
+    expect(existsSync(join(tmp, "c3"))).toBe(false); // refused before anything is written
+  });
+
+  test("a store killed half way leaves a temporary sibling only; pipeline cache du counts entries, prune removes both", async () => {
+    const root = join(tmp, "root");
+    const cache = join(root, "repos");
+    const big = join(tmp, "s4");
+    mkdirSync(join(big, "node_modules"), { recursive: true });
+    for (let i = 0; i < 4000; i++) writeFileSync(join(big, "node_modules", `f${i}`), "y".repeat(100));
+    const entry = join(cache, `npm-${"d".repeat(64)}`);
+    const child = spawn(process.execPath, [HELPER, "store", entry, big, "node_modules"], { stdio: "ignore", detached: true });
+    // Killed (the whole group: cp too) once its temporary directory exists.
+    for (let i = 0; i < 400 && !(existsSync(cache) && readdirSync(cache).length > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    process.kill(-(child.pid ?? 0), "SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    const left = readdirSync(cache);
+    expect(left).toHaveLength(1);
+    expect(parseTempName(left[0])).toMatchObject({ for: `npm-${"d".repeat(64)}`, owner: { pid: child.pid }, scheme: "current" });
+    expect(run("restore", entry, join(tmp, "s4"), "node_modules").code).toBe(2); // never seen as an entry
+
+    expect(run("store", join(cache, `tools-${"e".repeat(64)}`), plant(join(tmp, "s5")), "node_modules").code).toBe(0);
+    const du = cacheUsage(root);
+    expect(du.kinds.repos.entries).toBe(1);
+    expect(du.kinds.temp.entries).toBe(1);
+    expect((await pruneCache(root)).removed.map((r) => [r.kind, r.path])).toEqual([["temp", join(cache, left[0])]]);
+    expect((await pruneCache(root, { maxBytes: 0 })).removed.map((r) => [r.kind, r.path])).toEqual([
+      ["repos", join(cache, `tools-${"e".repeat(64)}`)],
+    ]);
+    expect(readdirSync(cache)).toEqual([]);
+  });
+});
