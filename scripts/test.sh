@@ -11,8 +11,17 @@ k8s_build=""
 cleanup() {
   # An interrupted run stops the background build too (it is safe to interrupt: its partial directory goes).
   [[ -n "$k8s_build" ]] && kill -- -"$k8s_build" 2>/dev/null || true
+  chmod -R u+w "$report" 2>/dev/null || true
   rm -rf "$report"
 }
+
+# The repository cache (bazel/private/repo_cache.bzl) of this run only: the first test to fetch a repository runs
+# npm ci / esbuild for real (a native addon is compiled, as its test says), the next ones restore it, and nothing
+# accumulates in ~/.cache/rules_pipeline/repos from run to run. test/fixtures/bazel7.ts passes it into the chroot.
+if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
+  export PIPELINE_REPO_CACHE="$report/repo-cache"
+  mkdir -p "$PIPELINE_REPO_CACHE"
+fi
 trap cleanup EXIT
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
