@@ -11,7 +11,8 @@ import type { ImageConfig } from "./types";
 
 const OPEN = { keepUnknown: true };
 
-const digest: V<Digest> = withSchema<Digest>(
+/** A sha256 digest, as a Digest. */
+export const digest: V<Digest> = withSchema<Digest>(
   (node, path, cx) => {
     const s = str()(node, path, cx);
     if (s === undefined) return undefined;
