@@ -77,7 +77,7 @@ export async function extractFile(image: Image, path: string, dest: string, hops
   throw new PipelineError("E_BASE", `the Node image ${image.digest} has no /${want}`);
 }
 
-function withLocalBin(env: string[] | undefined): Record<string, string> {
+function withLocalBin(env: string[] | null | undefined): Record<string, string> {
   const path = env?.find((e) => e.startsWith("PATH="))?.slice(5);
   if (!path) return { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
   return path.split(":").includes("/usr/local/bin") ? {} : { PATH: `/usr/local/bin:${path}` };

@@ -12,7 +12,7 @@ describe("composeImage", () => {
   test("keeps base layers first and as they are, resets Cmd when it sets an entrypoint", () => {
     const img = composeImage({ base, layers: [layer("deps"), layer("app")], entrypoint: ["node", "/app/main.js"], workdir: "/app" });
     expect(img.manifest.layers.map((l) => l.digest)).toEqual([...base.layers, ...img.layers.slice(1)].map((l) => l.digest));
-    expect(img.config.rootfs.diff_ids).toEqual([sha256("base"), sha256("deps"), sha256("app")]);
+    expect(img.config.rootfs?.diff_ids).toEqual([sha256("base"), sha256("deps"), sha256("app")]);
     expect(img.config.config?.Cmd).toEqual([]);
     expect(img.config.config?.Entrypoint).toEqual(["node", "/app/main.js"]);
     expect(img.manifest.annotations?.["org.opencontainers.image.base.digest"]).toBe(base.digest);

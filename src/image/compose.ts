@@ -1,6 +1,7 @@
 /** Composes a new image from an optional base and new layers. Pure: reads nothing but what it is given. */
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
+import { diffIdsOf } from "../oci/image-config";
 import { descriptorOf, type Layer } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { type ContainerConfig, type HistoryEntry, type ImageConfig, type Manifest, MediaType } from "../oci/types";
@@ -45,7 +46,7 @@ export function rfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-function mergeEnv(base: string[] | undefined, add: Record<string, string>): string[] {
+function mergeEnv(base: string[] | null | undefined, add: Record<string, string>): string[] {
   const out = [...(base ?? [])];
   for (const key of Object.keys(add).sort()) {
     if (!key || key.includes("=")) throw new PipelineError("E_BAD_ENV", `env: invalid variable name ${JSON.stringify(key)}`);
@@ -76,7 +77,7 @@ export function composeImage(opts: ComposeOptions): Image {
     containerConfig.Labels = { ...(containerConfig.Labels ?? {}), ...opts.labels };
   }
   if (opts.exposedPorts?.length) {
-    const ports: Record<string, Record<string, never>> = { ...(containerConfig.ExposedPorts ?? {}) };
+    const ports: Record<string, Record<string, unknown>> = { ...(containerConfig.ExposedPorts ?? {}) };
     for (const p of opts.exposedPorts) {
       if (!/^\d{1,5}(\/(tcp|udp|sctp))?$/.test(p))
         throw new PipelineError("E_BAD_PORT", `exposed_ports: expected "8080" or "8080/tcp", got ${JSON.stringify(p)}`);
@@ -85,7 +86,7 @@ export function composeImage(opts: ComposeOptions): Image {
     containerConfig.ExposedPorts = ports;
   }
   if (opts.volumes?.length) {
-    const volumes: Record<string, Record<string, never>> = { ...(containerConfig.Volumes ?? {}) };
+    const volumes: Record<string, Record<string, unknown>> = { ...(containerConfig.Volumes ?? {}) };
     for (const v of opts.volumes) {
       if (!v.startsWith("/") || v.includes("\0"))
         throw new PipelineError("E_BAD_VOLUME", `volumes: expected an absolute path, got ${JSON.stringify(v)}`);
@@ -103,7 +104,7 @@ export function composeImage(opts: ComposeOptions): Image {
     config: containerConfig,
     rootfs: {
       type: "layers",
-      diff_ids: [...(baseConfig?.rootfs.diff_ids ?? []), ...opts.layers.map((l) => l.layer.diffId)],
+      diff_ids: [...(baseConfig ? diffIdsOf(baseConfig) : []), ...opts.layers.map((l) => l.layer.diffId)],
     },
     history,
   };

@@ -23,9 +23,10 @@ export function isImageIndex(x: Image | ImageIndex): x is ImageIndex {
   return Array.isArray((x as ImageIndex).images);
 }
 
-/** The platform an image's config declares (os, architecture, variant). */
-export function platformOfImage(image: Image): Platform {
+/** The platform an image's config declares (os, architecture, variant); none when it names no os or architecture. */
+export function platformOfImage(image: Image): Platform | undefined {
   const { os, architecture, variant } = image.config;
+  if (os === undefined || architecture === undefined) return undefined;
   return variant ? { architecture, os, variant } : { architecture, os };
 }
 
@@ -42,7 +43,7 @@ export function composeIndex(images: readonly Image[], annotations?: Record<stri
     const other = seen.get(name);
     if (other) throw new PipelineError("E_PLATFORM", `images ${other} and ${img.digest} are both for ${name}: an index lists one image per platform`);
     seen.set(name, img.digest);
-    return { mediaType: img.mediaType, digest: img.digest, size: img.manifestBytes.length, platform };
+    return { mediaType: img.mediaType, digest: img.digest, size: img.manifestBytes.length, ...(platform ? { platform } : {}) };
   });
   const index: Index = {
     schemaVersion: 2,

@@ -16,7 +16,7 @@ export function fileBlob(path: string, digest: Digest, size: number, mediaType: 
 
 export function fileLayer(
   path: string,
-  desc: { digest: Digest; size: number; mediaType: string; diffId: string; annotations?: Record<string, string> },
+  desc: { digest: Digest; size: number; mediaType: string; diffId: Digest; annotations?: Record<string, string> },
 ): Layer {
   return { ...fileBlob(path, desc.digest, desc.size, desc.mediaType), diffId: desc.diffId, annotations: desc.annotations };
 }

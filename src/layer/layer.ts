@@ -16,7 +16,7 @@ export interface Blob {
 
 export interface Layer extends Blob {
   /** sha256 of the uncompressed tar (the config's rootfs.diff_ids entry). */
-  readonly diffId: string;
+  readonly diffId: Digest;
   readonly annotations?: Record<string, string>;
 }
 

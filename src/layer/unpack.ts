@@ -47,7 +47,7 @@ import { readTarEntries, type TarReadEntry } from "./tar-read";
 export { entryParts } from "./safety";
 
 /** A layer to unpack: a Layer (anything with `digest` and `open()`), or the path of a layer blob file. */
-export type UnpackSource = string | (Pick<Layer, "digest" | "open"> & { diffId?: string });
+export type UnpackSource = string | (Pick<Layer, "digest" | "open"> & { diffId?: Digest });
 
 export interface UnpackOptions {
   /** Character and block devices: "reject" (default, E_LAYER_UNSAFE) or "skip" with a warning. */
@@ -243,7 +243,7 @@ class Unpacker {
   }
 }
 
-function describe(src: UnpackSource): { label: string; digest?: Digest; diffId?: string; open: () => Readable } {
+function describe(src: UnpackSource): { label: string; digest?: Digest; diffId?: Digest; open: () => Readable } {
   if (typeof src === "string") {
     const named = `sha256:${DIGEST_IN_PATH.exec(src)?.[1]}`;
     return { label: src, digest: isDigest(named) ? named : undefined, open: () => createReadStream(src, { highWaterMark: 1 << 20 }) };
@@ -261,7 +261,7 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
       new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
   });
   const tarCheck = new Verifier({
-    expect: { digest: checked && diffId && isDigest(diffId) ? diffId : undefined },
+    expect: { digest: checked ? diffId : undefined },
     fail: (p) =>
       new PipelineError(
         "E_DIGEST_MISMATCH",

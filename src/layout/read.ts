@@ -12,8 +12,9 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSy
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { type Digest, digestHex, sha256 } from "../oci/digest";
-import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
-import { ANNOTATION_REF_NAME, type Descriptor, type ImageConfig, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
+import { isObject, parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
+import { diffIdsOf, parseImageConfig } from "../oci/image-config";
+import { ANNOTATION_REF_NAME, type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
@@ -134,7 +135,7 @@ export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): L
   const entry = layoutEntry(dir, opts.refName);
   if (!INDEX_MEDIA_TYPES.includes(entry.mediaType)) return undefined;
   const bytes = readBlobVerified(dir, entry);
-  const index = parseIndexDescriptors(parseBlob<unknown>(dir, bytes, "index", entry.digest), `OCI layout ${dir}: index ${entry.digest}`);
+  const index = parseIndexDescriptors(parseBlob(dir, bytes, "index", entry.digest), `OCI layout ${dir}: index ${entry.digest}`);
   if (!index || index.manifests.length === 0) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest} lists no manifests`);
   }
@@ -150,31 +151,29 @@ export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): L
   return { digest: entry.digest, mediaType: entry.mediaType, bytes, index, manifests, annotations: entry.annotations };
 }
 
-/** A blob's bytes as JSON; E_LAYOUT naming the layout, the blob and what it should have been. */
-function parseBlob<T>(dir: string, bytes: Buffer, what: string, digest: Digest): T {
+/** A blob's bytes as a JSON object; E_LAYOUT naming the layout, the blob and what it should have been. */
+function parseBlob(dir: string, bytes: Buffer, what: string, digest: Digest): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not valid JSON`); // JSON.parse's message quotes the text
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
-  }
-  return parsed as T;
+  if (!isObject(parsed)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
+  return parsed;
 }
 
 function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Image {
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
-    const nested = parseIndexDescriptors(parseBlob<unknown>(dir, bytes, "index", desc.digest), `OCI layout ${dir}: index ${desc.digest}`);
+    const nested = parseIndexDescriptors(parseBlob(dir, bytes, "index", desc.digest), `OCI layout ${dir}: index ${desc.digest}`);
     if (!nested) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
     const match = pickPlatform(nested.manifests, platform, { name: `OCI layout ${dir}`, indexDigest: desc.digest });
     return readManifestAt(dir, match, platform);
   }
-  const parsed = parseBlob<{ mediaType?: string }>(dir, bytes, "manifest", desc.digest);
+  const parsed = parseBlob(dir, bytes, "manifest", desc.digest);
   const mediaType = parsed.mediaType ?? desc.mediaType;
-  if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+  if (typeof mediaType !== "string" || !MANIFEST_MEDIA_TYPES.includes(mediaType)) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`);
   }
   const manifest = parseManifestDescriptors(parsed, `OCI layout ${dir}: manifest ${desc.digest}`);
@@ -182,8 +181,9 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
   }
   const configBytes = readBlobVerified(dir, manifest.config, MAX_LAYOUT_CONFIG_BYTES);
-  const config = parseBlob<ImageConfig>(dir, configBytes, "config", manifest.config.digest);
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const configWhere = `OCI layout ${dir}: config ${manifest.config.digest}`;
+  const config = parseImageConfig(parseBlob(dir, configBytes, "config", manifest.config.digest), configWhere, "E_LAYOUT");
+  const diffIds = diffIdsOf(config);
   if (diffIds.length !== manifest.layers.length) {
     throw new PipelineError(
       "E_LAYOUT",

@@ -8,6 +8,7 @@
 import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { formatPlatform, hostPlatform } from "../oci/platform";
+import { platformOfImage } from "../image/index";
 import { PipelineError } from "../errors";
 import type { Keychain } from "../auth/keychain";
 import { composeImage } from "../image/compose";
@@ -95,7 +96,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const cfg = base.image.config;
   if (cfg.os !== "linux")
     throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
-  const platform = formatPlatform(cfg);
+  const platform = formatPlatform(platformOfImage(base.image));
   const hostArch = hostPlatform().architecture;
   if (cfg.architecture !== hostArch || process.platform !== "linux") {
     opts.log(

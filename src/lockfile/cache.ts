@@ -18,6 +18,8 @@ import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import { fileDigest } from "../oci/digest";
 import type { LayerDescriptor } from "../layer/build";
+import { digest } from "../oci/image-config";
+import { checkJson, dict, int, obj, str } from "../schema/validators";
 
 /** Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links). */
 export const LAYER_FORMAT_VERSION = 2;
@@ -67,6 +69,15 @@ export interface CachedLayer {
   desc: LayerDescriptor;
 }
 
+/** A cache entry's descriptor.json (we wrote it, but a torn or edited file must not hand on a digest unchecked). */
+const CACHED_DESCRIPTOR = obj({
+  digest: { v: digest, required: true },
+  size: { v: int(0, Number.MAX_SAFE_INTEGER), required: true },
+  diffId: { v: digest, required: true },
+  mediaType: { v: str(), required: true },
+  annotations: { v: dict(str()) },
+});
+
 function entryDir(cacheDir: string, key: string): string {
   return join(cacheDir, "node_modules", key);
 }
@@ -76,10 +87,18 @@ export async function lookupLayer(cacheDir: string, key: string, warn: (line: st
   const dir = entryDir(cacheDir, key);
   await Promise.all([sweepCacheDir(cacheDir, { ownerless: NPM_WORK_DIR }), sweepCacheDir(join(cacheDir, "node_modules"))]);
   await useEntry(join(cacheDir, "node_modules"), key);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await fsp.readFile(join(dir, "descriptor.json"), "utf8"));
+  } catch {
+    return undefined;
+  }
   let desc: LayerDescriptor;
   try {
-    desc = JSON.parse(await fsp.readFile(join(dir, "descriptor.json"), "utf8")) as LayerDescriptor;
-  } catch {
+    desc = checkJson(doc, join(dir, "descriptor.json"), CACHED_DESCRIPTOR, "E_CACHE");
+  } catch (e) {
+    warn(`cache entry ${dir} is corrupt (${e instanceof PipelineError ? e.message : String(e)}): rebuilding it`);
+    await fsp.rm(dir, { recursive: true, force: true });
     return undefined;
   }
   const path = join(dir, "layer.tar.gz");

@@ -3,7 +3,7 @@
  * passes before anything of it touches the disk (see index.ts for the format and why).
  */
 import { PipelineError } from "../errors";
-import { isDigest, sha256 } from "../oci/digest";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 
 /** `artifactType` of a model manifest (OCI image-spec 1.1). */
@@ -37,7 +37,7 @@ export interface ModelPlan {
   /** The tree layer's title: the single top-level name its entries live under. */
   rootTitle: string;
   /** Digest of the tree's uncompressed tar, when the manifest gives one (checked while unpacking). */
-  treeDiffId?: string;
+  treeDiffId?: Digest;
   files: FileLayerPlan[];
 }
 

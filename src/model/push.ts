@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { type Digest, fileDigest, sha256 } from "../oci/digest";
 import { formatReference, type Reference } from "../oci/reference";
-import { type ImageConfig, type Manifest, MediaType } from "../oci/types";
+import { type Manifest, MediaType } from "../oci/types";
 import { bufferBlob, fileLayer } from "../layer/blob";
 import { buildLayer, type LayerInput, layerFromDescriptor } from "../layer/build";
 import type { Layer } from "../layer/layer";
@@ -91,7 +91,7 @@ function asImage(built: BuiltModel): Image {
     digest: built.digest,
     mediaType: MediaType.OCI_MANIFEST,
     configBytes: EMPTY_CONFIG_BYTES,
-    config: {} as ImageConfig,
+    config: {},
     configBlob: bufferBlob(EMPTY_CONFIG_BYTES, EMPTY_CONFIG.mediaType),
     layers: built.layers,
   };

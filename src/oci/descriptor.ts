@@ -6,7 +6,8 @@ import { PipelineError } from "../errors";
 import { parseDigest } from "./digest";
 import type { Descriptor, Index, Manifest } from "./types";
 
-function isObject(x: unknown): x is Record<string, unknown> {
+/** Whether parsed JSON is an object (not null, not a list). */
+export function isObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === "object" && !Array.isArray(x);
 }
 

@@ -52,15 +52,19 @@ export interface Index {
   annotations?: Record<string, string>;
 }
 
+/**
+ * The container config of an image config. Docker writes an empty list or mapping as null; a config read from others
+ * keeps its other fields (src/oci/image-config.ts checks these where present).
+ */
 export interface ContainerConfig {
   User?: string;
-  Env?: string[];
-  Entrypoint?: string[];
-  Cmd?: string[];
+  Env?: string[] | null;
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
   WorkingDir?: string;
-  Labels?: Record<string, string>;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Volumes?: Record<string, Record<string, never>>;
+  Labels?: Record<string, string> | null;
+  ExposedPorts?: Record<string, Record<string, unknown>> | null;
+  Volumes?: Record<string, Record<string, unknown>> | null;
   StopSignal?: string;
 }
 
@@ -71,14 +75,18 @@ export interface HistoryEntry {
   empty_layer?: boolean;
 }
 
+/**
+ * An image config. The ones we compose have every field; one read from a layout or a registry (parsed by
+ * src/oci/image-config.ts) has what its author wrote, each field checked where present.
+ */
 export interface ImageConfig {
   created?: string;
-  architecture: string;
-  os: string;
+  architecture?: string;
+  os?: string;
   variant?: string;
-  config?: ContainerConfig;
-  rootfs: { type: "layers"; diff_ids: string[] };
-  history?: HistoryEntry[];
+  config?: ContainerConfig | null;
+  rootfs?: { type?: "layers"; diff_ids?: Digest[] | null };
+  history?: HistoryEntry[] | null;
 }
 
 /** The `oci-layout` file's content. */

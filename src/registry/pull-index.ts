@@ -7,7 +7,7 @@ import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
 import { formatPlatform, pickPlatform } from "../oci/platform";
 import { type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
-import type { ImageIndex } from "../image/index";
+import { type ImageIndex, platformOfImage } from "../image/index";
 import type { Image } from "../image/image";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";
@@ -45,8 +45,8 @@ export async function pullIndexToLayout(
   if (!INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
     const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts);
     if (platforms !== "all") {
-      const own = { os: image.config.os, architecture: image.config.architecture, variant: image.config.variant };
-      const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, platform: own };
+      const own = platformOfImage(image);
+      const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, ...(own ? { platform: own } : {}) };
       for (const p of platforms) pickPlatform([entry], p, { name });
     }
     content = image;
@@ -78,7 +78,7 @@ export async function pullIndexToLayout(
   await writeLayout(dir, content, { atomic: true, refName: ref.tag });
   const imgs = "images" in content ? content.images : [content];
   const manifests = imgs.map((i) => ({
-    platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture, variant: i.config.variant }),
+    platform: formatPlatform(platformOfImage(i)),
     digest: i.digest,
   }));
   return { digest: content.digest, refName: ref.tag, platforms: manifests.map((m) => m.platform), manifests };

@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from ".
 import { formatReference, type Reference } from "../oci/reference";
 import type { Digest } from "../oci/digest";
 import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
+import { diffIdsOf, parseImageConfig } from "../oci/image-config";
 import { type Descriptor, type ImageConfig, INDEX_MEDIA_TYPES, type Manifest, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
@@ -70,9 +71,9 @@ function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
   });
 }
 
-function parseJson<T>(bytes: Buffer, what: string): T {
+function parseJson(bytes: Buffer, what: string): unknown {
   try {
-    return JSON.parse(bytes.toString("utf8")) as T;
+    return JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new PipelineError("E_REGISTRY", `${what} is not valid JSON`);
   }
@@ -85,8 +86,7 @@ async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resol
   let index: Resolved["index"];
   if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
     const want = opts.platform ?? hostPlatform();
-    const entries =
-      parseIndexDescriptors(parseJson<unknown>(fetched.bytes, `index of ${name}`), `index ${fetched.digest} of ${name}`)?.manifests ?? [];
+    const entries = parseIndexDescriptors(parseJson(fetched.bytes, `index of ${name}`), `index ${fetched.digest} of ${name}`)?.manifests ?? [];
     const match = pickPlatform(entries, want, { name, indexDigest: fetched.digest }, (m) => MANIFEST_MEDIA_TYPES.includes(m.mediaType));
     index = { digest: fetched.digest, mediaType: fetched.mediaType };
     fetched = await client.getManifest(ref.repository, match.digest);
@@ -94,7 +94,7 @@ async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resol
   if (!MANIFEST_MEDIA_TYPES.includes(fetched.mediaType)) {
     throw new PipelineError("E_REGISTRY", `${name}: unsupported manifest media type ${JSON.stringify(fetched.mediaType)}`);
   }
-  const manifest = parseManifestDescriptors(parseJson<unknown>(fetched.bytes, `manifest of ${name}`), `manifest ${fetched.digest} of ${name}`);
+  const manifest = parseManifestDescriptors(parseJson(fetched.bytes, `manifest of ${name}`), `manifest ${fetched.digest} of ${name}`);
   if (!manifest) {
     throw new PipelineError("E_REGISTRY", `${name}: manifest ${fetched.digest} is not an image manifest (no config or layers)`);
   }
@@ -103,14 +103,15 @@ async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resol
 
 async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer; config: ImageConfig }> {
   const bytes = await r.client.getBlob(ref.repository, r.manifest.config.digest);
-  return { bytes, config: parseJson<ImageConfig>(bytes, `config of ${formatReference(ref)}`) };
+  const name = formatReference(ref);
+  return { bytes, config: parseImageConfig(parseJson(bytes, `config of ${name}`), `config ${r.manifest.config.digest} of ${name}`, "E_REGISTRY") };
 }
 
 /**
  * A layer whose open() streams the blob from the registry, reporting progress. The stream verifies digest and
  * size itself (failing before its end when they are wrong), so sinks need not hash it again.
  */
-function remoteLayer(client: RegistryClient, repository: string, desc: Descriptor, diffId: string, label: string, progress: ProgressSink): Layer {
+function remoteLayer(client: RegistryClient, repository: string, desc: Descriptor, diffId: Digest, label: string, progress: ProgressSink): Layer {
   return selfVerifyingBlob({
     digest: desc.digest,
     size: desc.size,
@@ -130,7 +131,7 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
 export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise<Image> {
   const r = await resolveManifest(ref, opts);
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const diffIds = diffIdsOf(config);
   if (diffIds.length !== r.manifest.layers.length) {
     throw new PipelineError(
       "E_REGISTRY",

@@ -253,9 +253,16 @@ function childPath(path: string, key: string): string {
 
 /**
  * A mapping with exactly these fields. Unknown keys are reported with the closest known name; missing
- * required fields at the mapping's line. `__valid` says whether every field passed.
+ * required fields at the mapping's line. `__valid` says whether every field passed. With `keepUnknown` (JSON that
+ * others wrote, such as an image config: the fields we read are checked, the rest are theirs) unknown keys are kept
+ * as they are, in their place, instead.
  */
-export function obj<const F extends Fields>(fields: F, what = "a mapping", extra: JsonSchema = {}): V<Checked & Shape<F>> {
+export function obj<const F extends Fields>(
+  fields: F,
+  what = "a mapping",
+  extra: JsonSchema = {},
+  opts: { keepUnknown?: boolean } = {},
+): V<Checked & Shape<F>> {
   return withSchema<Checked & Shape<F>>(
     (node, path, cx) => {
       const n = mapping(cx, node, path, what);
@@ -268,6 +275,11 @@ export function obj<const F extends Fields>(fields: F, what = "a mapping", extra
         seen.add(key);
         const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
         const p = childPath(path, key);
+        if (!field && opts.keepUnknown) {
+          // defineProperty: a key such as "__proto__" stays a plain key.
+          Object.defineProperty(out, key, { value: valueNode, enumerable: true, writable: true, configurable: true });
+          continue;
+        }
         if (!field) {
           const near = closest(key, Object.keys(fields));
           cx.report(p, keyLine, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; known fields: ${Object.keys(fields).join(", ")}`);
@@ -291,7 +303,7 @@ export function obj<const F extends Fields>(fields: F, what = "a mapping", extra
       // Each value passed its field's validator: the Shape<F> it declares (the one unchecked step, checked here).
       return out as Checked & Shape<F>;
     },
-    { ...objectSchema(fields), ...extra },
+    { ...objectSchema(fields), ...(opts.keepUnknown ? { additionalProperties: true } : {}), ...extra },
   );
 }
 
@@ -328,6 +340,17 @@ export function tagged(variants: Record<string, Fields>): V<Checked & { type: st
       required: ["type"],
       oneOf: names.map((n) => objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] })),
     },
+  );
+}
+
+/** `v`, or null (JSON that writes an empty list or mapping as null, as Docker's image configs do). */
+export function nullable<T>(v: V<T>): V<T | null> {
+  return withSchema<T | null>(
+    (node, path, cx) => {
+      const n = cx.view(node);
+      return n.kind === "scalar" && n.value === null ? null : v(node, path, cx);
+    },
+    { anyOf: [v.schema, { type: "null" }] },
   );
 }
 

@@ -4,11 +4,12 @@
  * symlink to a secret. Each case asserts exit 1, the stable code, the file named, and no byte of the file in the
  * output.
  *
- * Cases (6):
+ * Cases (7):
  *   1 index.json is a symlink to /dev/zero          2 the config blob is a symlink to /dev/zero
  *   3 index.json is 5 MiB                           4 a layer blob is a symlink to a secret file of the right size
  *   5 a 300-byte path component: verify-image and run refuse it alike (E_LAYER_UNSAFE), not ENAMETOOLONG mid-run
  *   6 names that are not UTF-8 (bad\xff1, bad\xfe1): refused (E_TAR_READ), not collapsed into one file
+ *   7 a config whose diff_id is not a digest: verify-image and run refuse it alike (E_LAYOUT naming the field)
  */
 import { mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,9 +17,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { composeImage } from "../../src/image/compose";
+import type { Image } from "../../src/image/image";
 import { blobPath } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { sha256 } from "../../src/oci/digest";
+import { type Digest, sha256 } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/types";
 import { rawTar } from "../corpus/raw-tar";
 import { pipelineCli, runCli } from "../fixtures/cli";
@@ -43,6 +45,20 @@ async function layout(name: string, bytes: Buffer) {
   const dir = join(tmp, name);
   await writeLayout(dir, image, { refName: "latest" });
   return { dir, image };
+}
+
+/** The layout's config rewritten by `edit` (under its new digest), the manifest and index.json following it. */
+function editConfig(dir: string, image: Image, edit: (config: Record<string, unknown>) => void): Digest {
+  const config = JSON.parse(image.configBytes.toString());
+  edit(config);
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const manifest = { ...image.manifest, config: { ...image.manifest.config, digest: sha256(configBytes), size: configBytes.length } };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  writeFileSync(blobPath(dir, sha256(configBytes)), configBytes);
+  writeFileSync(blobPath(dir, sha256(manifestBytes)), manifestBytes);
+  const index = { schemaVersion: 2, manifests: [{ mediaType: image.mediaType, digest: sha256(manifestBytes), size: manifestBytes.length }] };
+  writeFileSync(join(dir, "index.json"), JSON.stringify(index));
+  return sha256(configBytes);
 }
 
 function replaceWithLink(path: string, target: string): void {
@@ -135,5 +151,26 @@ describe("hostile names", () => {
     fix(two, 1024);
     const { dir } = await layout("l6", two);
     await both(dir, "E_TAR_READ", "is not valid UTF-8");
+  });
+});
+
+describe("hostile configs", () => {
+  test("7 a diff_id that is not a digest: the same refusal from verify-image and run, naming the field and value", async () => {
+    const { dir, image } = await layout("l7", rawTar([{ name: "a", data: "a" }]));
+    const bad = "sha256:../../../etc/passwd";
+    const digest = editConfig(dir, image, (c) => {
+      c.rootfs = { type: "layers", diff_ids: [bad] };
+    });
+    for (const argv of [
+      ["verify-image", `oci:${dir}`],
+      ["run", "--image", `oci:${dir}`, "--cache-dir", join(tmp, "cache")],
+    ]) {
+      const r = await runCli(argv);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("error[E_LAYOUT]");
+      expect(r.stderr).toContain(`OCI layout ${dir}: config ${digest}: rootfs.diff_ids[0]: expected a digest`);
+      expect(r.stderr).toContain(JSON.stringify(bad));
+      expect(r.stderr).not.toContain("    at ");
+    }
   });
 });

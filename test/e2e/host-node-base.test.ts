@@ -51,7 +51,7 @@ describe("host Node base image", () => {
     expect(img.config.config?.Cmd).toEqual(["node"]);
     expect(img.config.config?.Labels?.["org.opencontainers.image.description"]).toBe(HOST_NODE_DESCRIPTION);
     expect(img.layers).toHaveLength(2);
-    expect(img.config.rootfs.diff_ids).toEqual(img.layers.map((l) => l.diffId));
+    expect(img.config.rootfs?.diff_ids).toEqual(img.layers.map((l) => l.diffId));
   });
 
   it("is read by skopeo", () => {

@@ -202,7 +202,7 @@ describe("real registry, anonymous", () => {
     expect(await resolveDigest(ref, { keychain: keychain() })).toBe(image.digest);
     const info = await inspect(ref, { keychain: keychain() });
     expect(info.digest).toBe(image.digest);
-    expect(info.config.rootfs.diff_ids).toEqual(image.layers.map((l) => l.diffId));
+    expect(info.config.rootfs?.diff_ids).toEqual(image.layers.map((l) => l.diffId));
     expect(info.manifest.layers.map((l) => l.digest)).toEqual(image.layers.map((l) => l.digest));
 
     const dir = join(tmp, "pulled");

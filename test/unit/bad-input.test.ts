@@ -5,7 +5,7 @@
  * and their base64 forms), and no stack trace or "internal error". Registries are small in-process fake HTTP
  * servers; credential helpers are tiny shell scripts on a private PATH. Nothing here needs Bazel or the network.
  *
- * Cases (84, plus 33 hostile layers unpacked from a layout):
+ * Cases (87, plus 33 hostile layers unpacked from a layout):
  *  CLI flags and references (18)
  *    1 unknown flag  2 missing required --output  3 missing positional source  4 --platform with no architecture
  *    5 --repository with a tag  6 --repository with a digest  7 --repository uppercase  8 --repository with a scheme
@@ -35,7 +35,7 @@
  *    55 redirect to another host carries no Authorization  56 401 with an unsupported scheme
  *    57 401 Bearer challenge without a realm  58 401 with an invalid realm  59 token endpoint answers garbage
  *    60 token endpoint answers JSON without a token  61 redirect loop
- *    83 manifest whose layer digest is a path (`sha256:../..`)
+ *    83 manifest whose layer digest is a path (`sha256:../..`)  85 config whose diff_id is no digest
  *  Hostile layers through the CLI (tar-read via `base add-node`) (4)
  *    62 truncated tar  63 bad header checksum  64 corrupt gzip  65 unknown entry type
  *  Launch config and environment (9)
@@ -47,6 +47,7 @@
  *    75 no oci-layout file (push)  76 index.json not JSON  77 manifest blob missing  78 manifest blob corrupt
  *    79 manifest blob not JSON  80 diff_ids count mismatch  81 index.json is JSON null
  *    82 manifest without layers (push)  84 manifest whose layer digest is a path (`sha256:../..`)
+ *    86 config whose diff_id is no digest  87 config whose Env is a string
  *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (34) unpacked from an OCI layout by unpackLayers
  *    (src/layer/unpack.test.ts unpacks the same corpus plain and gzipped).
  */
@@ -730,6 +731,16 @@ describe("hostile registry responses", () => {
     const reg = await fake(registryFor(img));
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["config lists 0 diff_ids but the manifest has 1 layers"] });
   });
+  it("85 a config whose diff_id is not a digest", async () => {
+    const bad = "sha256:../../etc/passwd";
+    const img = fakeImage({ config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bad] } } });
+    const reg = await fake(registryFor(img));
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`config ${sha256(img.config)} of ${reg.host}/team/app:v1: rootfs.diff_ids[0]: expected a digest`, JSON.stringify(bad)],
+    });
+  });
   it("54 an index without the platform asked for", async () => {
     const img = fakeImage();
     const index = Buffer.from(
@@ -1109,6 +1120,35 @@ describe("OCI layouts", () => {
       exit: 1,
       code: "E_BAD_DIGEST",
       has: [`OCI layout ${d}: manifest ${sha256(manifest)}: layers[0].digest`, JSON.stringify(bad)],
+    });
+  });
+
+  /** The layout of `img` with another config. */
+  const withConfig = (config: object) => {
+    const bytes = Buffer.from(JSON.stringify(config));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(img.manifest.toString()),
+        config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(bytes), size: bytes.length },
+      }),
+    );
+    return { d: rawLayout({ manifest, blobs: [bytes, img.layer] }), digest: sha256(bytes) };
+  };
+  it("86 a config whose diff_id is not a digest", async () => {
+    const bad = `sha256:${"A".repeat(64)}`;
+    const { d, digest } = withConfig({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bad] } });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: config ${digest}: rootfs.diff_ids[0]: expected a digest`, JSON.stringify(bad)],
+    });
+  });
+  it("87 a config whose Env is a string", async () => {
+    const { d, digest } = withConfig({ architecture: "amd64", os: "linux", config: { Env: "PATH=/bin" }, rootfs: { diff_ids: [sha256("x")] } });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: config ${digest}: config.Env: expected a list (got "PATH=/bin")`],
     });
   });
 

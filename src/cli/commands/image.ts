@@ -17,7 +17,7 @@ import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
 import type { Image } from "../../image/image";
-import { composeIndex } from "../../image/index";
+import { composeIndex, platformOfImage } from "../../image/index";
 import { readLayoutIndex } from "../../layout/read";
 import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
 import type { Platform } from "../../oci/types";
@@ -143,7 +143,7 @@ function platformBases(dir: string | undefined, platforms: Platform[]): (Image |
   const idx = readLayoutIndex(dir);
   if (!idx) {
     const only = readLayout(dir);
-    const own = { os: only.config.os, architecture: only.config.architecture, variant: only.config.variant };
+    const own = platformOfImage(only);
     if (platforms.length > 1 || !platformMatches(own, platforms[0])) {
       throw new PipelineError(
         "E_PLATFORM",
