@@ -10,8 +10,8 @@
  *  - no answer → E_K8S_UNREACHABLE naming the server and the context.
  * The kubeconfig's credentials never appear in a message.
  */
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest, type RequestOptions } from "node:https";
 import { PipelineError, redactUrl } from "../errors";
 import type { LoadedKubeconfig } from "./kubeconfig";
 
@@ -40,8 +40,8 @@ export class KubeHttp {
   ): Promise<IncomingMessage> {
     const url = new URL(this.loaded.server.replace(/\/+$/, "") + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
-    const opts: RequestOptions & { rejectUnauthorized?: boolean } = { method, headers: { Accept: "application/json" } };
-    await this.loaded.kc.applyToHTTPSOptions(opts as never);
+    const opts: RequestOptions = { method, headers: { Accept: "application/json" } };
+    await this.loaded.kc.applyToHTTPSOptions(opts);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) Object.assign(opts.headers as Record<string, unknown>, { "Content-Type": "application/json", "Content-Length": payload.length });
     const send = url.protocol === "http:" ? httpRequest : httpsRequest;
