@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { CLI, type Ctx, writePolicy } from "./lib/context";
+import { buildCli, CLI, type Ctx, writePolicy } from "./lib/context";
 import { FULL_SIZES, Inputs, SMOKE_SIZES } from "./lib/inputs";
 import { load } from "./lib/measure";
 import { markdownTable, mergeResults, notesList, rewriteReadme, type Row, sortRows } from "./lib/report";
@@ -96,6 +96,8 @@ async function main(): Promise<number> {
   };
   const loadBefore = load();
   log(`${args.smoke ? "smoke" : "full"} run in ${work}; load average ${loadBefore}; ${cpus().length} CPUs; node ${process.version}`);
+  buildCli();
+  log(`the CLI users run: ${CLI} (one bundle, scripts/pack.js)`);
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;

@@ -1,6 +1,6 @@
 /** What every benchmark gets: mode, repetitions, paths, the inputs, and a place to register cleanups. */
-import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Inputs } from "./inputs";
 import { fmtMs, type Row } from "./report";
 import { load, type Stat } from "./measure";
@@ -12,7 +12,7 @@ export interface Ctx {
   /** Measured repetitions per side for the slow ones (cold pushes, layer builds). */
   slowReps: number;
   work: string;
-  /** The compiled CLI: bench/out/tools/pipeline.js (the same sources as dist/tools/pipeline.js). */
+  /** The CLI users run (CLI below). */
   cli: string;
   /** A skopeo policy accepting anything (so /etc/containers need not exist). */
   policy: string;
@@ -22,7 +22,24 @@ export interface Ctx {
   defer(fn: () => Promise<void> | void): void;
 }
 
-export const CLI = resolve(__dirname, "..", "..", "tools", "pipeline.js");
+/**
+ * The `pipeline` CLI as users run it: one esbuild bundle, as the rules' launchers (`@rules_pipeline//:pipeline_cli`)
+ * and the npm package @rules_pipeline/cli carry it, with the runtime library beside it (what `build --lockfile`
+ * puts into images), built by scripts/pack.js into bench/out/cli/ when a run starts (buildCli). Not the compiled
+ * sources, whose start-up loads ~45 modules one by one: nobody runs those.
+ */
+export const CLI = resolve(__dirname, "..", "..", "cli", "pipeline.js");
+
+export function buildCli(): void {
+  const packJs = resolve(__dirname, "..", "..", "..", "..", "scripts", "pack.js");
+  const pack: unknown = require(packJs);
+  if (typeof pack !== "object" || pack === null || !("buildCliWithRuntime" in pack) || typeof pack.buildCliWithRuntime !== "function") {
+    throw new Error(`${packJs} does not export buildCliWithRuntime(stage)`);
+  }
+  rmSync(dirname(CLI), { recursive: true, force: true });
+  mkdirSync(dirname(CLI), { recursive: true });
+  pack.buildCliWithRuntime(dirname(CLI));
+}
 
 export function writePolicy(work: string): string {
   const p = join(work, "policy.json");
