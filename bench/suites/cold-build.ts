@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BAZEL, bazelOk } from "../lib/bazel";
+import { BAZEL, bazelEnv, bazelOk } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
 import { check, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
@@ -33,10 +33,10 @@ interface Cold {
 let serial = 0;
 
 /** `bazel run //x:etl_push` with a new output base (its own server; no bazel-* symlinks, so the fixture's stay). */
-async function bazelCold(m: Mono, extra: string[] = []): Promise<Cold & { stderr: string }> {
+async function bazelCold(m: Mono, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Cold & { stderr: string }> {
   const ob = join(m.dir, `cold-output-base-${++serial}`);
   try {
-    const r = await bazelOk(m.ws, [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"]);
+    const r = await bazelOk(m.ws, [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"], env);
     return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
   } finally {
     spawnSync(BAZEL, [`--output_base=${ob}`, "clean", "--expunge"], { cwd: m.ws, stdio: "ignore", timeout: 120_000 });
@@ -132,9 +132,16 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   };
   const reps = ctx.smoke ? 1 : 3;
   const ours = ctx.smoke ? async () => (digests.ours.push(m.cold.digest), m.cold.ms) : side("ours", () => bazelCold(m));
-  const stats = await rounds(reps, 0, [ours, ...peers.map((p) => side(p.name, p.run))]);
-  // Reproducible: every cold Bazel run pushed the same image (the sources did not change between them).
-  check(new Set(digests.ours).size === 1, `P13: every cold Bazel build pushed the same digest (${[...new Set(digests.ours)].join(", ")})`);
+  // The same cold build on a machine that has never fetched these repositories: the repository cache off
+  // (bazel/private/repo_cache.bzl), so npm ci (the native addon compiled) and the tools' bundling run again.
+  const uncached = side("ours-uncached", () => bazelCold(m, [], bazelEnv({ PIPELINE_REPO_CACHE: "off" })));
+  const [o, u, ...p] = await rounds(reps, 0, [ours, uncached, ...peers.map((x) => side(x.name, x.run))]);
+  // Reproducible: every cold Bazel run pushed the same image (the sources did not change between them), cache or not.
+  const pushed = [...digests.ours, ...digests["ours-uncached"]];
+  check(
+    new Set(pushed).size === 1,
+    `P13: every cold Bazel build pushed the same digest, with and without the repository cache (${[...new Set(pushed)].join(", ")})`,
+  );
   let where = `the fixture's cold run: ${m.cold.processes}`;
   if (!ctx.smoke) {
     const file = join(m.dir, "cold.profile.json");
@@ -145,11 +152,19 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   }
   const real = m.src.real;
   const what = (label: string) =>
-    `cold build + push of //x:etl (new output base, npm's cache warm; ${m.src.libFiles + 1}-file library on a 1-file util library, ${m.tree.packages.length} generated + ${real.paths.length} real npm packages${real.nativeAddon ? ` incl. the native addon ${real.nativeAddon.name}` : ""}) → \`bazel run //x:etl_push\` vs ${label}`;
-  const [o, ...p] = stats;
+    `cold build + push of //x:etl (new output base, npm's cache and the repository cache warm; ${m.src.libFiles + 1}-file library on a 1-file util library, ${m.tree.packages.length} generated + ${real.paths.length} real npm packages${real.nativeAddon ? ` incl. the native addon ${real.nativeAddon.name}` : ""}) → \`bazel run //x:etl_push\` vs ${label}`;
   // The issue's target is against buildah; against the others, ours must at least not be behind.
   const limit = (name: string) => (name === "buildah" ? 0.7 : 1.0);
-  return peers.map((peer, i) =>
+  const buildah = peers.findIndex((x) => x.name === "buildah");
+  const uncachedRow = versus({
+    id: "P13",
+    key: "P13-uncached-buildah",
+    what: `informational: the same cold build with the repository cache off (PIPELINE_REPO_CACHE=off: a machine that never fetched these repositories) vs ${peers[buildah].label}`,
+    ours: u,
+    peer: p[buildah],
+    notes: `ours-uncached's steps: every repository fetched (npm ci of both lockfiles, the addon compiled, the tools bundled); the rows above reuse them from the repository cache (~/.cache/rules_pipeline/repos) as any second clone on the machine does`,
+  });
+  const rows = peers.map((peer, i) =>
     versus({
       id: "P13",
       key: `P13-${peer.name}`,
@@ -162,7 +177,10 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
         (peer.name === "lockfile" && real.nativeAddon
           ? `; \`pipeline build --lockfile --allow-install-scripts ${real.nativeAddon.name}\` compiles the addon, as Bazel's route does`
           : "") +
-        (i === 0 ? `; ${reps} rounds of ${["ours", ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round; ${where}` : ""),
+        (i === 0
+          ? `; ${reps} rounds of ${["ours", "ours-uncached", ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round; ${where}`
+          : ""),
     }),
   );
+  return [...rows, uncachedRow];
 }
