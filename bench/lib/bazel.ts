@@ -22,8 +22,10 @@ export async function bazelOk(ws: string, args: string[], env?: NodeJS.ProcessEn
   return r;
 }
 
-/** Deletes the workspace's output base and stops its server. */
+/**
+ * Deletes the workspace's output base and stops its server (`clean --expunge` does both). No `shutdown` after it:
+ * that would make a new output base holding only its lock file, left behind in ~/.cache/bazel for every workspace.
+ */
 export function expunge(ws: string): void {
   spawnSync(BAZEL, ["clean", "--expunge"], { cwd: ws, timeout: 120_000, stdio: "ignore" });
-  spawnSync(BAZEL, ["shutdown"], { cwd: ws, timeout: 60_000, stdio: "ignore" });
 }
