@@ -36,12 +36,12 @@ export function findCrane(log: (line: string) => void): { crane?: Crane; why: st
 
 /** `crane push LAYOUT REF`: the layout's one image, or its one image index. */
 export function cranePush(c: Crane, layout: string, target: string, tag = "latest"): Promise<RunResult> {
-  return runOk(c.bin, ["push", "--insecure", layout, `${target}:${tag}`]);
+  return runOk(c.bin, ["push", "--insecure", layout, `${target}:${tag}`], { cpu: true });
 }
 
 /** `crane pull --format oci REF DIR`. */
 export function cranePull(c: Crane, ref: string, dir: string): Promise<RunResult> {
-  return runOk(c.bin, ["pull", "--insecure", "--format", "oci", ref, dir]);
+  return runOk(c.bin, ["pull", "--insecure", "--format", "oci", ref, dir], { cpu: true });
 }
 
 /** The row a crane comparison gives when crane could not be had. */

@@ -12,6 +12,8 @@ export interface RunResult {
   ms: number;
   /** Peak resident set size in bytes (when measured with /usr/bin/time). */
   maxRss?: number;
+  /** User + system CPU milliseconds of the process and its waited-for children (when measured with /usr/bin/time). */
+  cpuMs?: number;
 }
 
 export interface RunOptions {
@@ -19,6 +21,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Measure peak RSS with /usr/bin/time (the largest of the process and its waited-for children). */
   rss?: boolean;
+  /** Measure CPU time (user + system) with /usr/bin/time. */
+  cpu?: boolean;
   /** Kill after this many ms (default 15 min). */
   timeoutMs?: number;
 }
@@ -29,10 +33,10 @@ export const HAVE_TIME = existsSync(TIME_BIN);
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   let rssFile: string | undefined;
   let rssDir: string | undefined;
-  if (o.rss && HAVE_TIME) {
+  if ((o.rss || o.cpu) && HAVE_TIME) {
     rssDir = mkdtempSync(join(tmpdir(), "bench-time-"));
     rssFile = join(rssDir, "rss");
-    args = ["-f", "%M", "-o", rssFile, cmd, ...args];
+    args = ["-f", "%M %U %S", "-o", rssFile, cmd, ...args];
     cmd = TIME_BIN;
   }
   return new Promise((resolve, reject) => {
@@ -51,9 +55,14 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       clearTimeout(timer);
       let maxRss: number | undefined;
+      let cpuMs: number | undefined;
       if (rssFile) {
-        const m = /(\d+)\s*$/.exec(readFileSync(rssFile, "utf8"));
-        if (m) maxRss = Number(m[1]) * 1024;
+        // The last line (a failing command's status line comes before it): "KB USER SYS".
+        const m = /(\d+) ([\d.]+) ([\d.]+)\s*$/.exec(readFileSync(rssFile, "utf8"));
+        if (m) {
+          if (o.rss) maxRss = Number(m[1]) * 1024;
+          if (o.cpu) cpuMs = (Number(m[2]) + Number(m[3])) * 1000;
+        }
         rmSync(rssDir!, { recursive: true, force: true });
       }
       resolve({
@@ -62,6 +71,7 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
         stderr: Buffer.concat(err).toString("utf8"),
         ms,
         maxRss,
+        cpuMs,
       });
     });
   });
@@ -128,3 +138,18 @@ export function load(): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** User + system CPU milliseconds a running process has used so far (/proc/PID/stat; 0 when it cannot be read). */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime is the
+    // 14th field of the line and stime the 15th, in clock ticks (USER_HZ, 100 on Linux).
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;

@@ -12,7 +12,7 @@ import { type Crane, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import type { BuiltIndex } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { run, runOk, stat } from "../lib/measure";
-import { cliPush, countRequests, describeRequests, requestCount, skopeoPushAll, withRegistry } from "../lib/registry-sides";
+import { CpuTally, cliPush, countRequests, cpuRows, describeRequests, requestCount, skopeoPushAll, withRegistry } from "../lib/registry-sides";
 import { fmtMB, fmtMs, type Row } from "../lib/report";
 
 /**
@@ -97,10 +97,11 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
       { digests: new Set<string>(), sharedUploads: [] as number[], uploads: [] as number[], requests: [] as number[], kinds: "" },
     ]),
   );
+  const cpu = new CpuTally();
   const fresh = (side: Side) =>
     withRegistry(async (reg) => {
       const target = `${reg.host}/bench/p12`;
-      const r = await pushWith(ctx, side, crane, built.layoutDir, target);
+      const r = await cpu.measure(side, reg, () => pushWith(ctx, side, crane, built.layoutDir, target));
       // Outside the timing, the registry still up: what was uploaded (the access log, read before skopeo inspect
       // adds its own requests to it), then what the registry serves.
       if (side === "ours") check(r.stdout.trim() === `${target}@${index.digest}`, `P12: our push prints the index digest (${r.stdout.trim()})`);
@@ -168,6 +169,7 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
       }),
     );
   else rows.push(row(craneSkipped({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 1.0" }, why)));
+  rows.push(...cpuRows("P12", "cold push of the 2-platform index", cpu, c ? "crane" : "skopeo", c ?? b));
   return rows;
 }
 

@@ -10,9 +10,9 @@ import { check, type Ctx, row, versus } from "../lib/context";
 import { cranePull, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
-import { run, runOk, sideBySide, stat } from "../lib/measure";
+import { type RunResult, run, runOk, sideBySide, stat } from "../lib/measure";
 import { startCountingProxy } from "../lib/proxy";
-import { cliEnv, cliPush, countRequests, skopeoPush, withRegistry } from "../lib/registry-sides";
+import { CpuTally, cliEnv, cliPush, countRequests, cpuRows, skopeoPush, withRegistry } from "../lib/registry-sides";
 import { fmtInt, fmtMB, fmtMs, type Row } from "../lib/report";
 
 /** P1: after a one-line app change, bytes on the wire / (app layer + config + manifest). */
@@ -157,25 +157,29 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
 export async function p3(ctx: Ctx): Promise<Row[]> {
   const img = await ctx.inputs.image("p3");
   const { crane, why } = findCrane(ctx.log);
-  const fresh = async (push: (target: string) => Promise<{ ms: number }>, check_: boolean, who: string) => {
+  const cpu = new CpuTally();
+  const fresh = async (push: (target: string) => Promise<RunResult>, check_: boolean, who: string) => {
     return withRegistry(async (reg) => {
-      const r = await push(`${reg.host}/bench/p3`);
+      const r = await cpu.measure(who, reg, () => push(`${reg.host}/bench/p3`));
       if (ctx.smoke || check_) {
         const m = await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/bench/p3:latest`]);
-        check(m.stdout.trim() === img.image.manifestBytes.toString("utf8"), `P3: the registry serves the manifest ${who} pushed`);
+        check(
+          m.stdout.trim() === img.image.manifestBytes.toString("utf8"),
+          `P3: the registry serves the manifest ${who === "ours" ? "we" : who} pushed`,
+        );
       }
       return r.ms;
     });
   };
-  const ours = () => fresh((t) => cliPush(ctx, img.layoutDir, t), false, "we");
+  const ours = () => fresh((t) => cliPush(ctx, img.layoutDir, t), false, "ours");
   const skopeo = () => fresh((t) => skopeoPush(ctx, img.layoutDir, t), false, "skopeo");
-  await fresh((t) => cliPush(ctx, img.layoutDir, t), true, "we");
+  await fresh((t) => cliPush(ctx, img.layoutDir, t), true, "ours");
   if (crane) await fresh((t) => cranePush(crane, img.layoutDir, t), true, "crane");
   const sides = [ours, skopeo, ...(crane ? [() => fresh((t) => cranePush(crane, img.layoutDir, t), false, "crane")] : [])];
   const [a, b, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, sides);
   const what = (peer: string) =>
     `cold push of a ${fmtMB(imageBytes(img.image))} image (${img.image.layers.length} layers) to a fresh registry: CLI vs ${peer}`;
-  const notes = `layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; a new registry (filesystem storage) per run, started outside the timing; ours, skopeo${crane ? " and crane" : ""} in rounds, the order reversed every other round`;
+  const notes = `layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; a new registry (filesystem storage) per run, started outside the timing; ours, skopeo${crane ? " and crane" : ""} in rounds, the order reversed every other round; CPU per push (medians, user + system): ${cpu.describe()}`;
   return [
     versus({ id: "P3", key: "P3-wall", what: what("skopeo copy"), ours: a, peer: b, limit: 1.0, notes }),
     c
@@ -189,6 +193,7 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
           notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)`,
         })
       : row(craneSkipped({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 0.8" }, why)),
+    ...cpuRows("P3", "cold push", cpu, c ? "crane" : "skopeo", c ?? b),
   ];
 }
 
@@ -199,6 +204,7 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
 export async function p7(ctx: Ctx): Promise<Row[]> {
   const base = ctx.inputs.base();
   const { crane, why } = findCrane(ctx.log);
+  const cpu = new CpuTally();
   return withRegistry(async (reg) => {
     const ref = `${reg.host}/bench/base`;
     await pushImage(base, { registry: reg.host, repository: "bench/base", tags: ["latest"] });
@@ -206,7 +212,9 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     const peerDir = join(ctx.work, "p7-peer");
     const oursPull = async (from: string, digest: string) => {
       rmSync(oursDir, { recursive: true, force: true });
-      const r = await runOk(process.execPath, [ctx.cli, "pull", `${from}:latest`, "--output", oursDir], { env: cliEnv() });
+      const pull = () => runOk(process.execPath, [ctx.cli, "pull", `${from}:latest`, "--output", oursDir], { env: cliEnv(), cpu: true });
+      // Only the full image's pulls are tallied (the crane rows): the base's would mix two sizes under one side.
+      const r = from === ref ? await pull() : await cpu.measure("ours", reg, pull);
       check(r.stdout.trim() === `${from}@${digest}`, `P7: our pull prints the digest (${r.stdout.trim()})`);
       return r.ms;
     };
@@ -248,7 +256,7 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     await pushImage(img.image, { registry: reg.host, repository: "bench/image", tags: ["latest"] });
     const cranePulled = async () => {
       rmSync(peerDir, { recursive: true, force: true });
-      return (await cranePull(crane, `${full}:latest`, peerDir)).ms;
+      return (await cpu.measure("crane", reg, () => cranePull(crane, `${full}:latest`, peerDir))).ms;
     };
     const [o, c] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, [() => oursPull(full, img.image.digest), cranePulled]);
     check(readLayout(oursDir).digest === img.image.digest, "P7: our pull writes the pushed image");
@@ -263,6 +271,7 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
         limit: 0.8,
         notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest`,
       }),
+      ...cpuRows("P7", `pull of the ${fmtMB(imageBytes(img.image))} image`, cpu, "crane", c),
     );
     return rows;
   });
