@@ -11,8 +11,9 @@
  *     so a file that is not for these exact bytes, truncated or damaged is never handed to V8.
  *   - Written after the command ran (at exit, so the functions the command compiled are in it) when there was no
  *     usable one: missing, unreadable, for another bundle, damaged, or rejected by V8 (another Node or other V8
- *     flags). Atomically: a temporary name (src/process/temp.ts), then a rename. At most CODE_CACHE_KEEP files stay
- *     in code-cache/ (the least recently written beyond go), each at most MAX_CACHE_BYTES to be read.
+ *     flags). Atomically: a temporary name (src/process/temp.ts), then a rename; stale temporary files of killed
+ *     writers are removed first. At most CODE_CACHE_KEEP files stay in code-cache/ (the least recently written
+ *     beyond go), each at most MAX_CACHE_BYTES to be read.
  *   - Never required: a cache root that cannot be created or written (a read-only HOME, a sandbox) only means no
  *     cache; nothing is printed but with `-v`/`--debug` (one `debug: code cache: ...` line on a hit or miss, one
  *     when written). `PIPELINE_CODE_CACHE=off` loads the bundle without reading or writing a cache.
@@ -73,10 +74,12 @@ function readCodeCache(path: string, bundleHex: string): { data: Buffer } | { pr
 function writeCodeCache(path: string, bytes: Buffer): string | undefined {
   // Loaded only when writing: a hit never pays for them.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { tempPath } = require("../process/temp") as typeof import("../process/temp");
+  const { listTemps, tempPath } = require("../process/temp") as typeof import("../process/temp");
   const dir = dirname(path);
   try {
     mkdirSync(dir, { recursive: true });
+    // What a writer killed half way left (every writer of the cache sweeps the directory it writes into).
+    for (const t of listTemps(dir)) if (t.stale) unlinkSync(t.path);
     const tmp = tempPath(path);
     try {
       writeFileSync(tmp, bytes, { mode: 0o644 });

@@ -7,9 +7,11 @@
  *  - a damaged, truncated or foreign file (another bundle's, or V8 data for other source that V8 rejects) is
  *    ignored and replaced;
  *  - a cache directory that cannot be created changes nothing but the `-v` line;
- *  - at most CODE_CACHE_KEEP files stay; `cache du` counts them and `cache prune` removes them.
+ *  - at most CODE_CACHE_KEEP files stay, a killed writer's temporary file goes; `cache du` counts the files and
+ *    `cache prune` removes them.
  * No timing here: bench/ (P2, P14) measures what the cache saves.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -137,7 +139,7 @@ describe("the packaged CLI's code cache", () => {
     expect(outputs(r)).toEqual(outputs(await cli(join(tmp, "c3-off"), ["-v", ...push()], { PIPELINE_CODE_CACHE: "off" })));
   });
 
-  it(`keeps at most ${CODE_CACHE_KEEP} files, which cache du counts and cache prune removes`, async () => {
+  it(`keeps at most ${CODE_CACHE_KEEP} files and no leftovers, which cache du counts and cache prune removes`, async () => {
     const c = join(tmp, "c4");
     const dir = join(c, "code-cache");
     mkdirSync(dir, { recursive: true });
@@ -147,6 +149,9 @@ describe("the packaged CLI's code cache", () => {
       utimesSync(join(dir, name), 1_000_000 + i, 1_000_000 + i);
     });
     writeFileSync(join(dir, "not-a-cache-file"), "left alone");
+    // What a writer killed half way left: its owner (pid + start time) no longer runs.
+    const gone = spawnSync("true").pid;
+    writeFileSync(join(dir, `.${old[0]}.tmp-${gone}-1-0123abcd`), "half");
     expect((await cli(c, push())).code).toBe(0);
     const left = readdirSync(dir).sort();
     // Ours, the newest old ones, and what is not ours.
