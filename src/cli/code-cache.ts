@@ -119,12 +119,6 @@ function keepNewest(dir: string): void {
 /** CommonJS's module wrapper (Node's Module.wrap), on the first line so that line numbers stay the bundle's. */
 const wrap = (source: string) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
 
-type Wrapped = (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
-
-function isWrapped(f: unknown): f is Wrapped {
-  return typeof f === "function";
-}
-
 /** Runs the CommonJS file `bundle` as `node bundle ...argv` would, with the code cache (see above). */
 export function runBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): void {
   const debug = takeDebug(argv).debug ? (line: string) => process.stderr.write(`debug: code cache: ${line}\n`) : undefined;
@@ -155,10 +149,9 @@ export function runBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, 
     });
   }
   const fn: unknown = script.runInThisContext();
-  if (!isWrapped(fn)) throw new Error(`${bundle}: the module wrapper did not compile to a function`);
+  if (typeof fn !== "function") throw new Error(`${bundle}: the module wrapper did not compile to a function`);
   const m = new Module(bundle, module);
   m.filename = bundle;
-  const req = createRequire(bundle);
-  fn.call(m.exports, m.exports, req, m, bundle, dirname(bundle));
+  Reflect.apply(fn, m.exports, [m.exports, createRequire(bundle), m, bundle, dirname(bundle)]);
   m.loaded = true;
 }
