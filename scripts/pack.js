@@ -12,7 +12,8 @@
  * What it chose:
  *  - Each package is assembled in a fresh temporary staging directory (packages/NAME's package.json and README plus
  *    the built files), so nothing built lands in the source tree and two runs never race on one directory.
- *  - cli: tools/pipeline.ts bundled by esbuild into one `pipeline.js` (keeping its shebang). `yaml` and `tweetnacl` are bundled;
+ *  - cli: tools/pipeline.ts bundled by esbuild into one `pipeline-main.js`, run by `pipeline.js` (tools/pipeline-loader.ts)
+ *    with a V8 code cache in the user's cache directory (src/cli/code-cache.ts). `yaml` and `tweetnacl` are bundled;
  *    `@aws-sdk/*` and `@kubernetes/client-node` stay external `dependencies` of the package (loaded lazily by the
  *    commands that use them, found by normal node resolution from the installed package).
  *    The compiled runtime library goes beside it (runtime/index.js), for `pipeline build --lockfile`.
@@ -46,23 +47,43 @@ function sourceVersion() {
   return m[1];
 }
 
-/** @param {string} stage */
-function buildCli(stage) {
+/** @param {string} entry @param {string} out @param {string[]} flags */
+function esbuild(entry, out, flags) {
   run(path.join(BIN, "esbuild"), [
-    path.join(ROOT, "tools", "pipeline.ts"),
+    path.join(ROOT, "tools", entry),
     "--bundle",
     "--platform=node",
     "--format=cjs",
     "--target=node20",
+    ...flags,
+    "--keep-names",
+    "--legal-comments=eof",
+    "--log-level=warning",
+    `--outfile=${out}`,
+  ]);
+}
+
+/**
+ * `pipeline.js`, the command: a small loader (tools/pipeline-loader.ts) that runs `pipeline-main.js`, the CLI's
+ * bundle, with a V8 code cache (src/cli/code-cache.ts). The bundle has no `import()` (they become `require()`, as
+ * in the Bazel rules' bundle) and no shebang line (a `//` comment in its place keeps every byte's position).
+ * @param {string} stage
+ */
+function buildCli(stage) {
+  const main = path.join(stage, "pipeline-main.js");
+  esbuild("pipeline.ts", main, [
     "--external:@aws-sdk/*",
     "--external:@kubernetes/client-node",
     // Only the lockfile build compiles the runtime library from TypeScript sources, which a bundle never has.
     "--external:typescript",
-    "--keep-names",
-    "--legal-comments=eof",
-    "--log-level=warning",
-    `--outfile=${path.join(stage, "pipeline.js")}`,
+    "--supported:dynamic-import=false",
   ]);
+  const bytes = readFileSync(main);
+  if (bytes.toString("latin1", 0, 2) === "#!") {
+    bytes.write("//", 0, "latin1");
+    writeFileSync(main, bytes);
+  }
+  esbuild("pipeline-loader.ts", path.join(stage, "pipeline.js"), []);
 }
 
 /** @param {string} stage */

@@ -24,7 +24,8 @@ export interface Ctx {
 
 /**
  * The `pipeline` CLI as users run it: one esbuild bundle, as the rules' launchers (`@rules_pipeline//:pipeline_cli`)
- * and the npm package @rules_pipeline/cli carry it, with the runtime library beside it (what `build --lockfile`
+ * and the npm package @rules_pipeline/cli carry it (the package's `pipeline.js` runs it, `pipeline-main.js`, with a
+ * V8 code cache in the cache root: src/cli/code-cache.ts), with the runtime library beside it (what `build --lockfile`
  * puts into images), built by scripts/pack.js into bench/out/cli/ when a run starts (buildCli). Not the compiled
  * sources, whose start-up loads ~45 modules one by one: nobody runs those.
  */

@@ -20,7 +20,9 @@
  *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repo_cache.bzl and .js write them; `npm`,
  *                    `tools`), never written after the rename that publishes them; a restore sets the entry's
  *                    modification time (its last use);
- *   podman/, docker/ the engines' own stores and scratch (src/run/engine-cli.ts).
+ *   podman/, docker/ the engines' own stores and scratch (src/run/engine-cli.ts);
+ *   code-cache/<name>.v8  V8 code caches of the npm package's CLI bundle (src/cli/code-cache.ts), one file per
+ *                    bundle and Node version, at most CODE_CACHE_KEEP of them; any may be removed at any time.
  * ENTRY_DIRS are the directories whose entries `pipeline cache prune` may remove; TEMP_DIRS are where writers
  * leave temporary entries (sweep.ts), with the names particular to each.
  */
@@ -45,6 +47,12 @@ export const modelsDir = (root: string) => join(root, "models");
 export const lockfileDir = (root: string) => join(root, "lockfile");
 export const lockfileBuildsDir = (root: string) => join(root, "lockfile-builds");
 export const reposDir = (root: string) => join(root, "repos");
+export const codeCacheDir = (root: string) => join(root, "code-cache");
+
+/** A code cache file: the bundle's digest (16 hex), the Node version and the architecture (src/cli/code-cache.ts). */
+export const CODE_CACHE_ENTRY = /^pipeline-[0-9a-f]{16}-node[0-9]+\.[0-9]+\.[0-9]+-[a-z0-9]+\.v8$/;
+/** How many code cache files code-cache/ keeps (the writer removes the least recently written beyond). */
+export const CODE_CACHE_KEEP = 8;
 
 /** What `pipeline cache du` reports, in this order. */
 export const USAGE_KINDS = [
@@ -54,6 +62,7 @@ export const USAGE_KINDS = [
   "lockfile",
   "lockfile-builds",
   "repos",
+  "code-cache",
   "checkouts",
   "runs",
   "podman",
@@ -71,6 +80,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
     lockfile: [lockfileDir(root)],
     "lockfile-builds": [lockfileBuildsDir(root)],
     repos: [reposDir(root)],
+    "code-cache": [codeCacheDir(root)],
     checkouts: [datasetsDir(root), codeDir(root)],
     runs: [runsDir(root)],
     podman: [join(root, "podman")],
@@ -78,7 +88,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
   };
 }
 
-export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "repos";
+export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "repos" | "code-cache";
 
 export interface EntryDir {
   kind: EntryKind;
@@ -97,6 +107,7 @@ export function entryDirs(root: string): EntryDir[] {
     { kind: "lockfile", dir: join(lockfileDir(root), "node_modules"), entry: HEX64 },
     { kind: "lockfile", dir: join(lockfileDir(root), "bases"), entry: /^host-node-[a-f0-9]{32}$/ },
     { kind: "repos", dir: reposDir(root), entry: /^[a-z]+-[a-f0-9]{64}$/ },
+    { kind: "code-cache", dir: codeCacheDir(root), entry: CODE_CACHE_ENTRY },
   ];
 }
 

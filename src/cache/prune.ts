@@ -2,8 +2,9 @@
  * `pipeline cache prune`: gives disk space back without touching what a running process uses.
  *
  *   1. Temporary entries that ended processes left (sweep.ts), in every directory of layout.ts's tempDirs.
- *   2. With `olderThanMs`: entries (layout.ts entryDirs: images, rootfs, models, lockfile layers and bases, Bazel repositories) not
- *      used for longer than that (last use: the entry's `NAME.used` stamp, else its own modification time).
+ *   2. With `olderThanMs`: entries (layout.ts entryDirs: images, rootfs, models, lockfile layers and bases, Bazel
+ *      repositories, the CLI's code cache) not used for longer than that (last use: the entry's `NAME.used` stamp,
+ *      else its own modification time).
  *   3. With `maxBytes`: then the least recently used entries until what is left of them (in-use ones included)
  *      is at most that many bytes.
  * An entry is in use, and kept whatever the limits say, while a running process holds a lease on it (use.ts),

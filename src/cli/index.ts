@@ -9,6 +9,7 @@
  * and a failure's stack and causes printed after its message).
  */
 import { VERSION } from "../version";
+import { takeDebug } from "./debug-flag";
 import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, reportFailure } from "./failure";
 import { runCommand } from "./main";
 import { type CliIo, processIo } from "./io";
@@ -19,15 +20,6 @@ export { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE };
 function wantsVersion(argv: string[]): boolean {
   const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
   return argv.slice(0, end).some((a) => a === "--version" || a === "-V");
-}
-
-const DEBUG_FLAGS = ["-v", "--debug"];
-
-/** `argv` without `-v`/`--debug` before `--`, and whether one was there. */
-function takeDebug(argv: string[]): { argv: string[]; debug: boolean } {
-  const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
-  const head = argv.slice(0, end).filter((a) => !DEBUG_FLAGS.includes(a));
-  return { argv: [...head, ...argv.slice(end)], debug: head.length !== end };
 }
 
 export async function runCli(rawArgv: string[], rawIo: CliIo = processIo()): Promise<number> {
