@@ -12,7 +12,7 @@
  * against a clean one-shot build.
  */
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -70,7 +70,8 @@ function suite(
   tmp: string,
   cleanUp: (ws: string, outputBases: string[]) => Promise<void>,
 ) {
-  const { ws, rules } = makeWorkspace(tmp);
+  let ws = "";
+  let rules = "";
   const bases = { worker: join(tmp, "ob-worker"), oneShot: join(tmp, "ob-one-shot") };
 
   async function build(side: keyof typeof bases, clean = false): Promise<Built> {
@@ -102,8 +103,13 @@ function suite(
   }
 
   describe(`the CLI's workers ≡ one-shot runs (${name})`, () => {
-    beforeAll(setUp);
-    afterAll(() => cleanUp(ws, Object.values(bases)));
+    beforeAll(async () => {
+      ({ ws, rules } = makeWorkspace(tmp));
+      await setUp();
+    });
+    afterAll(async () => {
+      if (ws) await cleanUp(ws, Object.values(bases));
+    });
 
     test("after every edit: same layers, SBOM and digest both ways; worker runner on one side only; new workers only for a new CLI", async () => {
       const version = /export const VERSION = "([^"]+)"/.exec(readFileSync(join(rules, "src", "version.ts"), "utf8"))![1];
@@ -188,7 +194,6 @@ suite(
   tmp4,
   async (ws, obs) => {
     for (const ob of obs) discard(ws, [`--output_base=${ob}`]);
-    rmSync(tmp4, { recursive: true, force: true });
   },
 );
 
@@ -202,7 +207,11 @@ suite(
   (ws, startup, args) => bazel7(ws, [...startup, ...args, ...(args[0] === "shutdown" ? [] : WORKSPACE_MODE_FLAGS)], { mounts }),
   tmp7,
   async (ws, obs) => {
-    if (existsSync(ws)) for (const ob of obs) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts });
-    rmSync(tmp7, { recursive: true, force: true });
+    for (const ob of obs) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts });
   },
 );
+
+// Both temporary directories go, whichever suites ran (a suite left out by -t runs no hook of its own).
+afterAll(() => {
+  for (const t of [tmp4, tmp7]) rmSync(t, { recursive: true, force: true });
+});
