@@ -17,7 +17,8 @@ if (toolsModules) {
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { runCli } = require("../src/cli/index") as typeof import("../src/cli/index");
+const { bazelAction } = require("../src/cli/worker") as typeof import("../src/cli/worker");
 
-runCli(process.argv.slice(2)).then((code) => {
+(bazelAction(process.argv.slice(2)) ?? runCli(process.argv.slice(2))).then((code) => {
   process.exitCode = code;
 });

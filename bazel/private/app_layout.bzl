@@ -177,36 +177,26 @@ def _bin_targets(files, bin_links):
             by_name[name] = (name, target, f)
     return [by_name[n] for n in sorted(by_name.keys())]
 
-def bin_link_args(ctx, files, bin_links):
-    """Args listing `dest<TAB>symlink<TAB>target` lines for `node_modules/.bin`.
+def add_bin_links(args, files, bin_links):
+    """Adds `dest<TAB>symlink<TAB>target` lines for `node_modules/.bin` to a layer's file list.
 
     Args:
-      ctx: the rule context.
+      args: the Args of the file list (multiline format).
       files: depset of the app's Files.
       bin_links: depset of `command<TAB>target` lines (NpmPackageInfo.bin_links).
-
-    Returns:
-      An Args object written to a `--files=` param file.
     """
-    args = ctx.actions.args()
-    args.set_param_file_format("multiline")
-    args.use_param_file("--files=%s", use_always = True)
     args.add_all(["{}/node_modules/.bin/{}\tsymlink\t../{}".format(APP_ROOT, name, target) for name, target, _ in _bin_targets(files, bin_links)])
-    return args
 
-def linked_module_args(ctx, files, module_mappings):
-    """Args listing `dest<TAB>symlink<TAB>target` lines: `node_modules/<module_name>` -> the library's directory.
+def add_linked_modules(args, files, module_mappings):
+    """Adds `dest<TAB>symlink<TAB>target` lines to a layer's file list: `node_modules/<module_name>` -> the library's directory.
 
     One symlink per `ts_library(module_name = ...)` whose package holds some of the app's first-party files (the same
     files `linked_module_paths` places under that name in runfiles), so the image stores them once.
 
     Args:
-      ctx: the rule context.
+      args: the Args of the file list (multiline format).
       files: depset of the app's Files.
       module_mappings: depset of (module_name, package path) pairs.
-
-    Returns:
-      An Args object written to a `--files=` param file.
     """
     mappings = module_mappings.to_list()
     lines = {}
@@ -219,29 +209,18 @@ def linked_module_args(ctx, files, module_mappings):
                         # From node_modules/<name>'s directory (node_modules/ or node_modules/@scope/) up to the app root.
                         up = "../" * (1 + name.count("/"))
                         lines["{}/node_modules/{}\tsymlink\t{}{}".format(APP_ROOT, name, up, pkg)] = True
-    args = ctx.actions.args()
-    args.set_param_file_format("multiline")
-    args.use_param_file("--files=%s", use_always = True)
     args.add_all(sorted(lines.keys()))
-    return args
 
-def layer_file_args(ctx, files, which):
-    """Args listing `dest<TAB>src` lines for the files of one layer ("third_party", "runtime" or "first_party").
+def add_layer_files(args, files, which):
+    """Adds `dest<TAB>src` lines for the files of one layer ("third_party", "runtime" or "first_party") to its file list.
 
     Args:
-      ctx: the rule context.
+      args: the Args of the file list (multiline format).
       files: depset (or list) of Files to place.
       which: "third_party", "runtime" or "first_party".
-
-    Returns:
-      An Args object written to a `--files=` param file.
     """
-    args = ctx.actions.args()
-    args.set_param_file_format("multiline")
-    args.use_param_file("--files=%s", use_always = True)
     fn = {"third_party": _third_party_line, "first_party": _first_party_line, "runtime": _runtime_line}[which]
     args.add_all(files, map_each = fn)
-    return args
 
 def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset()):
     """Runfiles laying out the app tree under the workspace directory of the runfiles tree.

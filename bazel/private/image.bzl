@@ -1,12 +1,12 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
-load(":app_layout.bzl", "APP_ROOT", "bin_link_args", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "is_declaration", "layer_file_args", "linked_module_args", "third_party_path")
+load(":app_layout.bzl", "APP_ROOT", "add_bin_links", "add_layer_files", "add_linked_modules", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "is_declaration", "third_party_path")
 load(":image_config.bzl", "IMAGE_CONFIG_ATTRS", "image_config_json", "validate_image_config")
 load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
-load(":tools.bzl", "BUILD_TOOL_ATTRS", "run_cli")
+load(":tools.bzl", "BUILD_TOOL_ATTRS", "cli_worker_args", "run_cli_worker")
 
 _DOC = """Builds the image of a pipeline: the base image's layers (reused byte for byte), then one layer of
 third-party packages (`/app/node_modules`, plus the runtime library) and one layer of first-party code, so
@@ -75,11 +75,10 @@ def _image_impl(ctx):
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     inputs = []
-    base_args = []
+    base_dir = None
     if ctx.attr.base:
         marker = base_layout_dir(ctx.attr.base, "base")
         base_dir = marker.path if marker.is_directory else marker.dirname
-        base_args = ["--base", base_dir]
         inputs.append(ctx.attr.base[DefaultInfo].files)
 
     # Third-party packages first, so that they stay cached below the app layer; then first-party code.
@@ -95,23 +94,31 @@ def _image_impl(ctx):
     check_stable_repo_names(ctx.label, external_repos(first_party))
     third_party = depset(third_party + app.runtime)
     first_party = depset(first_party)
-    specs = [
-        ("node_modules", third_party, [
-            layer_file_args(ctx, third_party, "third_party"),
-            layer_file_args(ctx, depset(app.runtime), "runtime"),
-            bin_link_args(ctx, third_party, app.bin_links),
-        ]),
-        ("app", first_party, [layer_file_args(ctx, first_party, "first_party"), linked_module_args(ctx, first_party, app.module_mappings)]),
-    ]
+
+    # Each layer's `dest<TAB>src` lines go to a file of their own: a worker's request holds only the flag file's
+    # arguments (a second param file would be a start-up argument of the worker, the same for every request).
+    listings = {"node_modules": ctx.actions.args(), "app": ctx.actions.args()}
+    add_layer_files(listings["node_modules"], third_party, "third_party")
+    add_layer_files(listings["node_modules"], depset(app.runtime), "runtime")
+    add_bin_links(listings["node_modules"], third_party, app.bin_links)
+    add_layer_files(listings["app"], first_party, "first_party")
+    add_linked_modules(listings["app"], first_party, app.module_mappings)
     ordered = []
-    for label, files, file_args in specs:
+    for label, files in [("node_modules", third_party), ("app", first_party)]:
         tgz = ctx.actions.declare_file("{}.layers/{}.tar.gz".format(ctx.label.name, label))
         desc = ctx.actions.declare_file("{}.layers/{}.json".format(ctx.label.name, label))
-        run_cli(
+        file_list = ctx.actions.declare_file("{}.layers/{}.files".format(ctx.label.name, label))
+        listings[label].set_param_file_format("multiline")
+        ctx.actions.write(file_list, listings[label])
+        args = cli_worker_args(ctx, "layer")
+        args.add(tgz, format = "--out=%s")
+        args.add(desc, format = "--descriptor=%s")
+        args.add(label, format = "--name=%s")
+        args.add(file_list, format = "--files=%s")
+        run_cli_worker(
             ctx,
-            "layer",
-            ["--out", tgz.path, "--descriptor", desc.path, "--name", label] + file_args,
-            files,
+            args,
+            depset([file_list], transitive = [files]),
             [tgz, desc],
             "PipelineLayer",
             "Building {} layer of {}".format(label, display_label(ctx.label)),
@@ -127,33 +134,38 @@ def _image_impl(ctx):
         architecture = ctx.attr.architecture,
     )
     ctx.actions.write(config, json.encode(settings))
-    args = ["--config", config.path, "--out-layout", layout.path, "--out-digest", digest.path] + base_args
-    for tgz, desc in ordered:
-        args.extend(["--layer", tgz.path + ":" + desc.path])
+    args = cli_worker_args(ctx, "image")
+    args.add(config, format = "--config=%s")
+    args.add(layout.path, format = "--out-layout=%s")
+    args.add(digest, format = "--out-digest=%s")
+    if ctx.attr.base:
+        args.add(base_dir, format = "--base=%s")
+    args.add_all(["{}:{}".format(tgz.path, desc.path) for tgz, desc in ordered], format_each = "--layer=%s")
     if ctx.attr.tag:
-        args.extend(["--ref-name", ctx.attr.tag])
+        args.add(ctx.attr.tag, format = "--ref-name=%s")
     validate_platforms(ctx.label, "platforms", ctx.attr.platforms)
-    for p in ctx.attr.platforms:
-        args.extend(["--platform", p])
+    args.add_all(ctx.attr.platforms, format_each = "--platform=%s")
     stamp = stamp_files(ctx)
-    for f in stamp:
-        args.extend(["--stamp-file", f.path])
-    args.extend(["--sbom-out", sbom.path, "--sbom-name", display_label(ctx.label)])
-    sbom_args = ctx.actions.args()
-    sbom_args.set_param_file_format("multiline")
-    sbom_args.use_param_file("--sbom-packages=%s", use_always = True)
-    sbom_args.add_all(third_party, map_each = _npm_package_json)
+    args.add_all(stamp, format_each = "--stamp-file=%s")
+    args.add(sbom, format = "--sbom-out=%s")
+    args.add(display_label(ctx.label), format = "--sbom-name=%s")
+
+    # The npm packages' package.json files, for the SBOM: a file of its own (see the layers' file lists).
+    sbom_listing = ctx.actions.args()
+    sbom_listing.set_param_file_format("multiline")
+    sbom_listing.add_all(third_party, map_each = _npm_package_json)
+    sbom_packages = ctx.actions.declare_file(ctx.label.name + ".sbom-packages")
+    ctx.actions.write(sbom_packages, sbom_listing)
+    args.add(sbom_packages, format = "--sbom-packages=%s")
 
     # The lockfiles the npm trees were installed from (integrity, resolved URLs): inputs of this action alone, so a
     # lockfile-only change rebuilds the SBOM and nothing else. The CLI reads no other lockfile.
     lockfiles = getattr(app, "npm_lockfiles", depset())
-    lockfile_args = ctx.actions.args()
-    lockfile_args.add_all(lockfiles, before_each = "--sbom-lockfile")
-    run_cli(
+    args.add_all(lockfiles, format_each = "--sbom-lockfile=%s")
+    run_cli_worker(
         ctx,
-        "image",
-        args + [lockfile_args, sbom_args],
-        depset([config] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party, lockfiles]),
+        args,
+        depset([config, sbom_packages] + stamp + [f for pair in ordered for f in pair], transitive = inputs + [third_party, lockfiles]),
         [layout, digest, sbom],
         "PipelineImage",
         "Assembling image {}".format(display_label(ctx.label)),

@@ -16,6 +16,8 @@ TSC_ATTRS = {
     "_typescript": attr.label(default = "@rules_pipeline_npm//:node_modules/typescript", cfg = "exec"),
     "_types_node": attr.label(default = "@rules_pipeline_npm//:node_modules/@types/node", cfg = "exec"),
     "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
+    # What tsc_worker.js requires beside it: the worker protocol.
+    "_worker_protocol": attr.label(default = "@rules_pipeline//bazel/private:worker_protocol.js", allow_single_file = True, cfg = "exec"),
 }
 
 # Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).
@@ -32,8 +34,29 @@ def tools_node_modules(ctx, runfiles = False):
     repo = ctx.attr._tools_npm.label.workspace_name
     return (repo if runfiles else "external/" + repo) + "/modules"
 
+def cli_worker_args(ctx, command):
+    """The arguments of a CLI command that runs in a persistent worker (`run_cli_worker`), `command` first.
+
+    They are written to a flag file (`@FILE`, one argument a line), as Bazel's workers take them: add every value in
+    the `--flag=value` form, so that no line starts with "@" (Bazel expands such a line as another flag file), and
+    no Args with a param file of its own (its `--flag=FILE` would be a start-up argument of the worker, not part of
+    the request): write long lists to a file with `ctx.actions.write(file, args)` and pass the file.
+
+    Args:
+      ctx: the rule context.
+      command: the CLI subcommand (`layer`, `image`: the commands src/cli/worker.ts serves).
+
+    Returns:
+      An Args object.
+    """
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add(command)
+    return args
+
 def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements = {}):
-    """Runs `pipeline <command> ...` in a build action. Its inputs: `inputs`, Node and the one-file CLI.
+    """Runs `pipeline <command> ...` in a build action (a new process). Its inputs: `inputs`, Node and the one-file CLI.
 
     The action's environment is Bazel's default shell environment, so `--action_env=SOURCE_DATE_EPOCH` reaches it.
 
@@ -47,13 +70,33 @@ def run_cli(ctx, command, arguments, inputs, outputs, mnemonic, progress_message
       progress_message: the action's progress message.
       execution_requirements: the action's execution requirements.
     """
-    args = ctx.actions.args()
-    args.add(ctx.file._cli.path)
-    args.add(command)
+    _run_node_cli(ctx, [command] + arguments, inputs, outputs, mnemonic, progress_message, execution_requirements)
+
+def run_cli_worker(ctx, args, inputs, outputs, mnemonic, progress_message, execution_requirements = {}):
+    """Runs a CLI command in a persistent worker (`node pipeline_cli.js --persistent_worker`, src/cli/worker.ts).
+
+    With workers off, or another strategy for the mnemonic (`--strategy=PipelineLayer=sandboxed`), the same action
+    runs one-shot: `node pipeline_cli.js @FLAGFILE`. Node and the CLI are the action's tools, which Bazel hashes into
+    the worker's key: a rebuilt CLI starts new workers, never sends requests to one running the old code.
+
+    Args:
+      ctx: the rule context of a target with `_cli` and `_node`.
+      args: the Args of `cli_worker_args`, filled.
+      inputs: depset of the action's other inputs.
+      outputs: list of the action's outputs.
+      mnemonic: the action's mnemonic (each has its own workers).
+      progress_message: the action's progress message.
+      execution_requirements: more execution requirements (`supports-workers` is added).
+    """
+    _run_node_cli(ctx, [args], inputs, outputs, mnemonic, progress_message, dict(execution_requirements, **{"supports-workers": "1"}))
+
+def _run_node_cli(ctx, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements):
     ctx.actions.run(
         executable = ctx.executable._node,
-        arguments = [args] + arguments,
-        inputs = depset([ctx.file._cli], transitive = [inputs]),
+        arguments = [ctx.file._cli.path] + arguments,
+        inputs = inputs,
+        # Tools are part of a worker's key: a new CLI (or Node) starts new workers.
+        tools = [ctx.file._cli],
         outputs = outputs,
         mnemonic = mnemonic,
         progress_message = progress_message,

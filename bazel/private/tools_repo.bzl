@@ -35,9 +35,13 @@ def _tools_impl(rctx):
     npm = rctx.path(Label("@rules_pipeline_npm//:package.json")).dirname.get_child("node_modules")
     bundler = rctx.path(Label("@rules_pipeline//bazel/private:esbuild_bundle.js"))
     rule_sources = [Label("@rules_pipeline//bazel/private:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl", "repo_cache.js"]]
+
+    # Bundled into the CLI (src/cli/worker.ts imports it): linked below, keyed with the sources.
+    worker_protocol = rctx.path(Label("@rules_pipeline//bazel/private:worker_protocol.js"))
     lockfiles = [Label("@rules_pipeline//bazel/npm:" + f) for f in ["package.json", "package-lock.json"]]
     files = [["tsconfig.json", root.get_child("tsconfig.json")], ["esbuild_bundle.js", bundler]]
     files.extend([["bazel/{}/{}".format(label.package.split("/")[-1], label.name), rctx.path(label)] for label in rule_sources + lockfiles])
+    files.append(["bazel/private/worker_protocol.js", worker_protocol])
 
     rctx.file("BUILD.bazel", _BUILD)
 
@@ -45,6 +49,7 @@ def _tools_impl(rctx):
     # wherever the checkout and the output base are (the CLI is an input of every action: its bytes are cache keys).
     for name in ["src", "tools", "tsconfig.json"]:
         rctx.symlink(root.get_child(name), name)
+    rctx.symlink(worker_protocol, "bazel/private/worker_protocol.js")
     rctx.symlink(npm, "npm")
     args = [str(npm) + "/esbuild/lib/main.js", "npm"]
     for out, entry in _BUNDLES.items():
@@ -55,7 +60,7 @@ def _tools_impl(rctx):
         entry = "entries/{}.js".format(pkg.replace("/", "__"))
         rctx.file(entry, "module.exports = require({});\n".format(json.encode(pkg)))
         args.extend(["--bundle", entry, "modules/{}/index.js".format(pkg)])
-    args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm"])
+    args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm", "--input", "bazel/private/worker_protocol.js"])
     rctx.file("bundle.params", "\n".join(args) + "\n")
 
     # Keyed by every byte bundled: the sources, the rules' lockfile (the npm tree esbuild and the bundled packages
@@ -75,8 +80,8 @@ pipeline_tools_repository = repository_rule(
 sources (no tsc: the project's own CI type-checks them), and the npm packages run-time commands load lazily (the
 Kubernetes client, the AWS SDK), one file each. In a checkout, build actions bundle the CLI themselves (`@rules_pipeline//:pipeline_cli`), so an edit takes effect there;
 this repository's copy is refetched by hand (README, "Developing rules_pipeline"). Kept in rules_pipeline's repository
-cache (bazel/private/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the rules' npm lockfile,
-the bundler and the Node.""",
+cache (bazel/private/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the worker protocol
+(bazel/private/worker_protocol.js), the rules' npm lockfile, the bundler and the Node.""",
     attrs = {},
     environ = REPO_CACHE_ENVIRON,
 )

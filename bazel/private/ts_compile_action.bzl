@@ -2,7 +2,7 @@
 
 What the action reads, and nothing else: the target's sources, its `ts_library` deps' declarations, the type surface
 of npm packages (package.json files and .d.ts, `NpmPackageInfo.types`), the typescript package and Node's types, and
-the tsc runner (`tsc_worker.js`). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
+the tsc runner (`tsc_worker.js` and the `worker_protocol.js` it requires). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
 keeps an incremental program per target; both write exactly the declared outputs, byte for byte the same.
 """
 
@@ -191,7 +191,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         arguments = [ctx.file._tsc_worker.path, args],
         inputs = depset(inputs + ts_srcs + passthrough, transitive = [dep_inputs, types_node_files]),
         # Tools are part of a worker's key: a new compiler or runner starts new workers.
-        tools = depset([ctx.file._tsc_worker], transitive = [typescript]),
+        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol], transitive = [typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),

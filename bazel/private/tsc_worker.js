@@ -2,7 +2,8 @@
 /**
  * The TsCompile action's program: compiles one target's TypeScript with the compiler API, one-shot or as a
  * persistent Bazel worker (https://bazel.build/remote/persistent, proto protocol: length-delimited
- * WorkRequest/WorkResponse on stdin/stdout), keeping an incremental program per target between requests.
+ * WorkRequest/WorkResponse on stdin/stdout, worker_protocol.js), keeping an incremental program per target between
+ * requests.
  *
  *   node tsc_worker.js @ARGS_FILE                      one compile (the fallback: workers off, or sandboxed)
  *   node tsc_worker.js --persistent_worker             a worker: each request's arguments are ARGS_FILE's lines
@@ -43,6 +44,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
+const { readFlagFiles, serveWorker } = require("./worker_protocol.js");
 
 /** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[] }} Options */
 
@@ -64,22 +66,6 @@ function parseArgs(argv) {
   }
   if (!o.typescript || !o.project) throw new Error("tsc_worker: --typescript and --project are required");
   return o;
-}
-
-/** The command line with `@FILE` arguments replaced by FILE's lines (one-shot mode; FILE's own lines are not expanded). @param {string[]} args */
-function expandArgs(args) {
-  const out = [];
-  for (const a of args) {
-    if (a.startsWith("@"))
-      out.push(
-        ...fs
-          .readFileSync(a.slice(1), "utf8")
-          .split("\n")
-          .filter((l) => l !== ""),
-      );
-    else out.push(a);
-  }
-  return out;
 }
 
 /** @type {Map<string, any>} */
@@ -344,118 +330,18 @@ function compile(argv, inputs) {
   return { code: 0, output };
 }
 
-// ---- the worker protocol (proto3 WorkRequest / WorkResponse, length-delimited) ----
-
-/** @param {Buffer} buf @param {number} pos @returns {[number, number]} */
-function readVarint(buf, pos) {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    if (pos >= buf.length) throw new RangeError("truncated varint");
-    const b = buf[pos++];
-    result += (b & 0x7f) * 2 ** shift;
-    if (!(b & 0x80)) return [result, pos];
-    shift += 7;
-    if (shift > 63) throw new Error("varint too long");
-  }
-}
-
-/** @param {number} n */
-function varint(n) {
-  const out = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-/** Fields of a message: [fieldNumber, wireType, value (number for varints, Buffer for bytes)]. */
-function* fields(/** @type {Buffer} */ buf) {
-  let pos = 0;
-  while (pos < buf.length) {
-    const [tag, p1] = readVarint(buf, pos);
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (wire === 0) {
-      const [v, p2] = readVarint(buf, p1);
-      pos = p2;
-      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
-    } else if (wire === 2) {
-      const [len, p2] = readVarint(buf, p1);
-      pos = p2 + len;
-      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
-    } else if (wire === 1) pos = p1 + 8;
-    else if (wire === 5) pos = p1 + 4;
-    else throw new Error(`unsupported wire type ${wire}`);
-  }
-}
-
-/** @param {Buffer} buf */
-function decodeRequest(buf) {
-  /** @type {{ args: string[], inputs: Map<string, string>, requestId: number, cancel: boolean, sandboxDir: string }} */
-  const r = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
-  for (const [field, , v] of fields(buf)) {
-    if (field === 1 && Buffer.isBuffer(v)) r.args.push(v.toString("utf8"));
-    else if (field === 2 && Buffer.isBuffer(v)) {
-      let p = "";
-      let digest = "";
-      for (const [f2, , v2] of fields(v)) {
-        if (f2 === 1 && Buffer.isBuffer(v2)) p = v2.toString("utf8");
-        else if (f2 === 2 && Buffer.isBuffer(v2)) digest = v2.toString("hex");
-      }
-      r.inputs.set(p, digest);
-    } else if (field === 3 && typeof v === "number") r.requestId = v;
-    else if (field === 4 && typeof v === "number") r.cancel = v !== 0;
-    else if (field === 6 && Buffer.isBuffer(v)) r.sandboxDir = v.toString("utf8");
-  }
-  return r;
-}
-
-/** @param {number} exitCode @param {string} output @param {number} requestId */
-function encodeResponse(exitCode, output, requestId) {
-  const parts = [];
-  if (exitCode !== 0) parts.push(Buffer.from([0x08]), varint(exitCode >>> 0));
-  const text = Buffer.from(output, "utf8");
-  if (text.length) parts.push(Buffer.from([0x12]), varint(text.length), text);
-  if (requestId) parts.push(Buffer.from([0x18]), varint(requestId));
-  const body = Buffer.concat(parts);
-  return Buffer.concat([varint(body.length), body]);
-}
-
+/** A worker: each request compiles one target, with the inputs Bazel names (their digests key the shared state). */
 function runWorker() {
-  let pending = Buffer.alloc(0);
-  process.stdin.on("data", (chunk) => {
-    pending = Buffer.concat([pending, chunk]);
-    for (;;) {
-      let len;
-      let start;
-      try {
-        [len, start] = readVarint(pending, 0);
-      } catch (e) {
-        if (e instanceof RangeError) return; // the length itself is not all here yet
-        throw e;
-      }
-      if (pending.length < start + len) return;
-      const req = decodeRequest(pending.subarray(start, start + len));
-      pending = pending.subarray(start + len);
-      if (req.cancel) continue; // requests are handled synchronously: nothing is running to cancel
-      const base = req.sandboxDir ? path.resolve(req.sandboxDir) : process.cwd();
-      const inputs = new Map([...req.inputs].map(([p, d]) => [path.resolve(base, p), d]));
-      let result;
-      try {
-        // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
-        result = compile(req.args, req.inputs.size ? inputs : undefined);
-        evict();
-        if (process.env.PIPELINE_TSC_WORKER_STATS === "1") {
-          result.output += `tsc_worker: ${states.size} targets in memory, heap ${Math.round(liveHeap() / 2 ** 20)} MB\n`;
-        }
-      } catch (e) {
-        result = { code: 1, output: `tsc_worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n` };
-      }
-      process.stdout.write(encodeResponse(result.code, result.output, req.requestId));
+  serveWorker("tsc_worker", (req) => {
+    const base = req.sandboxDir ? path.resolve(req.sandboxDir) : process.cwd();
+    const inputs = new Map([...req.inputs].map(([p, d]) => [path.resolve(base, p), d]));
+    // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
+    const result = compile(req.args, req.inputs.size ? inputs : undefined);
+    evict();
+    if (process.env.PIPELINE_TSC_WORKER_STATS === "1") {
+      result.output += `tsc_worker: ${states.size} targets in memory, heap ${Math.round(liveHeap() / 2 ** 20)} MB\n`;
     }
+    return result;
   });
 }
 
@@ -467,7 +353,7 @@ function main() {
   }
   let result;
   try {
-    result = compile(expandArgs(argv), undefined);
+    result = compile(readFlagFiles(argv), undefined);
   } catch (e) {
     result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.message : String(e)}\n` };
   }
@@ -477,4 +363,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { compile, decodeRequest, encodeResponse, parseArgs };
+module.exports = { compile, parseArgs };

@@ -1,0 +1,222 @@
+// @ts-check
+/**
+ * The persistent Bazel worker protocol (https://bazel.build/remote/persistent, proto format), once, for the programs
+ * the rules' actions run as workers: tsc_worker.js (TsCompile) and the `pipeline` CLI (src/cli/worker.ts:
+ * PipelineLayer, PipelineImage). Plain JavaScript with type checks, CommonJS: tsc_worker.js requires it as it is
+ * (a tool of the TsCompile action beside it), esbuild bundles it into the CLI.
+ *
+ * - Codec: length-delimited proto3 WorkRequest / WorkResponse, hand-encoded from the protobuf encoding spec (no
+ *   protobuf dependency). Fields read: arguments (1), inputs (2: path, digest), request_id (3), cancel (4),
+ *   sandbox_dir (6); written: exit_code (1), output (2), request_id (3).
+ * - serveWorker: the framing loop. Requests are read from stdin as they arrive and answered in order, one at a time
+ *   (singleplex: Bazel sends the next only after the answer); a handler that throws answers with exit code 1 and the
+ *   error, and the worker goes on. Nothing but responses reaches stdout while it serves: `process.stdout.write`
+ *   (and console.log, which goes through it) is sent to stderr, which Bazel keeps in the worker's log.
+ * - A worker whose program was replaced on disk (a rebuilt CLI or runner) is stale. Bazel 7 starts a new worker for
+ *   new tools (they are part of the worker key); Bazel 4.2.3 keeps handing requests to the running worker (seen in
+ *   test/e2e/cli-worker-differential.test.ts). So before each request the loop compares the program file
+ *   (`process.argv[1]`: its inode, size and times) with what it was at start; once it changed, every request runs
+ *   one-shot with the file now on disk (`node PROGRAM @FLAGFILE`, as Bazel runs it with workers off), so no answer
+ *   ever comes from old code. The worker stays up (one exiting after its answer races Bazel's next request to it):
+ *   on 4.2.3 it answers that way until the server restarts, at the cost of a one-shot run per request.
+ * - readFlagFiles: the one-shot side. A worker action's arguments are in a flag file (`@FILE`, one argument a line,
+ *   empty lines dropped), which Bazel expands into the request itself; run one-shot (workers off, or another
+ *   strategy), the program reads the same file. Lines are not expanded again: the rules never write one that
+ *   starts with "@" (Bazel would expand it in a request).
+ */
+"use strict";
+const { spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+/**
+ * @typedef {{ args: string[], inputs: Map<string, string>, requestId: number, cancel: boolean, sandboxDir: string }} WorkRequest
+ *   inputs: each input's path (as Bazel gives it: relative to the working directory) → its digest, in hex
+ * @typedef {{ code: number, output: string }} WorkResult
+ */
+
+/** @param {Buffer} buf @param {number} pos @returns {[number, number]} the value and the position after it */
+function readVarint(buf, pos) {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    if (pos >= buf.length) throw new RangeError("truncated varint");
+    const b = buf[pos++];
+    result += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) return [result, pos];
+    shift += 7;
+    if (shift > 63) throw new Error("varint too long");
+  }
+}
+
+/** @param {number} n */
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** Fields of a message: [fieldNumber, wireType, value (number for varints, Buffer for bytes)]. */
+function* fields(/** @type {Buffer} */ buf) {
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, p1] = readVarint(buf, pos);
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === 0) {
+      const [v, p2] = readVarint(buf, p1);
+      pos = p2;
+      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
+    } else if (wire === 2) {
+      const [len, p2] = readVarint(buf, p1);
+      pos = p2 + len;
+      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
+    } else if (wire === 1) pos = p1 + 8;
+    else if (wire === 5) pos = p1 + 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+  }
+}
+
+/** @param {Buffer} buf @returns {WorkRequest} */
+function decodeRequest(buf) {
+  /** @type {WorkRequest} */
+  const r = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
+  for (const [field, , v] of fields(buf)) {
+    if (field === 1 && Buffer.isBuffer(v)) r.args.push(v.toString("utf8"));
+    else if (field === 2 && Buffer.isBuffer(v)) {
+      let p = "";
+      let digest = "";
+      for (const [f2, , v2] of fields(v)) {
+        if (f2 === 1 && Buffer.isBuffer(v2)) p = v2.toString("utf8");
+        else if (f2 === 2 && Buffer.isBuffer(v2)) digest = v2.toString("hex");
+      }
+      r.inputs.set(p, digest);
+    } else if (field === 3 && typeof v === "number") r.requestId = v;
+    else if (field === 4 && typeof v === "number") r.cancel = v !== 0;
+    else if (field === 6 && Buffer.isBuffer(v)) r.sandboxDir = v.toString("utf8");
+  }
+  return r;
+}
+
+/** One length-delimited WorkResponse. @param {number} exitCode @param {string} output @param {number} requestId */
+function encodeResponse(exitCode, output, requestId) {
+  const parts = [];
+  if (exitCode !== 0) parts.push(Buffer.from([0x08]), varint(exitCode >>> 0));
+  const text = Buffer.from(output, "utf8");
+  if (text.length) parts.push(Buffer.from([0x12]), varint(text.length), text);
+  if (requestId) parts.push(Buffer.from([0x18]), varint(requestId));
+  const body = Buffer.concat(parts);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+/**
+ * Serves WorkRequests from stdin until it ends (Bazel closes it to stop the worker; the returned promise then
+ * resolves). Cancel requests are not answered: the rules do not declare `supports-worker-cancellation`.
+ * @param {string} name the program, for the message of a handler that throws
+ * @param {(request: WorkRequest) => WorkResult | Promise<WorkResult>} handle
+ * @returns {Promise<void>}
+ */
+function serveWorker(name, handle) {
+  const program = process.argv[1];
+  const started = fileIdentity(program);
+  let stale = false;
+  const respond = process.stdout.write.bind(process.stdout);
+  // Only responses on stdout: a stray write would corrupt the stream Bazel reads.
+  process.stdout.write = /** @type {typeof process.stdout.write} */ (process.stderr.write.bind(process.stderr));
+  let pending = Buffer.alloc(0);
+  /** @type {Promise<void>} */
+  let queue = Promise.resolve();
+  const answer = async (/** @type {WorkRequest} */ req) => {
+    stale ||= fileIdentity(program) !== started;
+    if (stale) {
+      const replaced = runReplaced(program, req.args);
+      respond(encodeResponse(replaced.code, replaced.output, req.requestId));
+      return;
+    }
+    /** @type {WorkResult} */
+    let result;
+    try {
+      result = await handle(req);
+    } catch (e) {
+      result = { code: 1, output: `${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n` };
+    }
+    respond(encodeResponse(result.code, result.output, req.requestId));
+  };
+  return new Promise((resolve) => {
+    process.stdin.on("data", (/** @type {Buffer} */ chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        let len;
+        let start;
+        try {
+          [len, start] = readVarint(pending, 0);
+        } catch (e) {
+          if (e instanceof RangeError) return; // the length itself is not all here yet
+          throw e;
+        }
+        if (pending.length < start + len) return;
+        const req = decodeRequest(pending.subarray(start, start + len));
+        pending = pending.subarray(start + len);
+        if (req.cancel) continue;
+        queue = queue.then(() => answer(req));
+      }
+    });
+    process.stdin.on("end", () => {
+      queue.then(() => resolve());
+    });
+  });
+}
+
+/** What changes when a file is replaced or rewritten. @param {string} file */
+function fileIdentity(file) {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return "absent";
+  }
+}
+
+/**
+ * One request run by the program now on disk, one-shot: its flag file in a private temporary directory.
+ * @param {string} program @param {string[]} args @returns {WorkResult}
+ */
+function runReplaced(program, args) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "worker-request-"));
+  try {
+    const flags = path.join(dir, "args");
+    fs.writeFileSync(flags, args.map((a) => `${a}\n`).join(""));
+    const r = spawnSync(process.execPath, [program, `@${flags}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28 });
+    const output = `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? `${r.error.message}\n` : ""}`;
+    return { code: r.status ?? 1, output };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The arguments with each `@FILE` replaced by FILE's non-empty lines (one-shot mode; as Bazel builds a request).
+ * @param {string[]} args
+ */
+function readFlagFiles(args) {
+  /** @type {string[]} */
+  const out = [];
+  for (const a of args) {
+    if (a.startsWith("@"))
+      out.push(
+        ...fs
+          .readFileSync(a.slice(1), "utf8")
+          .split("\n")
+          .filter((l) => l !== ""),
+      );
+    else out.push(a);
+  }
+  return out;
+}
+
+module.exports = { decodeRequest, encodeResponse, readFlagFiles, serveWorker };
