@@ -22,8 +22,10 @@
  *      readFile, readDirectory), and a directory exists only if an input is under it (directoryExists,
  *      getDirectories), as in a sandbox, whatever else the execroot holds.
  *   2. Parsed source files are shared (across requests and targets) only under their input digest and the options
- *      that change parsing; a file's version is its digest, never an mtime. The compiler module is loaded once per path:
- *      tools are part of Bazel's worker key, so a new compiler or runner starts a new worker.
+ *      that change parsing; a file's version is its digest, never an mtime. The compiler module is loaded once per
+ *      content (its input digest): a compiler replaced at the same path is loaded again and everything the old one
+ *      made is dropped (Bazel 7 starts a new worker for new tools; Bazel 4.2.3 keeps the old one), and a replaced
+ *      runner answers through its new file (bazel/private/worker_protocol.js).
  *   3. The previous program of a target is reused only when its resolutionKey is unchanged: the compiler options, the
  *      root files, the exact set of input paths and the digests of the package.json files. TypeScript reuses the
  *      module and type-reference resolutions of unchanged files, including failed ones; those depend on nothing else
@@ -68,16 +70,29 @@ function parseArgs(argv) {
   return o;
 }
 
-/** @type {Map<string, any>} */
+/** The compiler modules loaded, by path, with the content they were loaded from. @type {Map<string, { id: string, ts: any }>} */
 const tsModules = new Map();
-/** @param {string} p */
-function loadTypescript(p) {
+
+/**
+ * The compiler at `p`, loaded once per content: `inputs` (worker mode) gives its digest (Bazel lists tools among a
+ * request's inputs), else its file identity (device, inode, size, times). A compiler replaced at the same path (the
+ * rules' typescript upgraded while a worker lives: Bazel 4.2.3 keeps its workers when their tools change) is loaded
+ * again, and every program and parsed file made by the old one is dropped.
+ * @param {string} p @param {Map<string, string> | undefined} inputs
+ */
+function loadTypescript(p, inputs) {
   const abs = path.resolve(p);
-  let ts = tsModules.get(abs);
-  if (!ts) {
-    ts = require(abs);
-    tsModules.set(abs, ts);
+  const st = fs.statSync(abs, { bigint: true });
+  const id = inputs?.get(abs) ?? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const loaded = tsModules.get(abs);
+  if (loaded?.id === id) return loaded.ts;
+  if (loaded) {
+    delete require.cache[require.resolve(abs)];
+    states.clear();
+    sharedSources.clear();
   }
+  const ts = require(abs);
+  tsModules.set(abs, { id, ts });
   return ts;
 }
 
@@ -204,7 +219,7 @@ function evict() {
  */
 function compile(argv, inputs) {
   const o = parseArgs(argv);
-  const ts = loadTypescript(o.typescript);
+  const ts = loadTypescript(o.typescript, inputs);
   const projectAbs = path.resolve(o.project);
   const worker = inputs !== undefined;
   let state = worker ? states.get(projectAbs) : undefined;

@@ -3,9 +3,9 @@
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { oneShot as runOneShot, WorkerProcess } from "../fixtures/worker-protocol";
@@ -133,6 +133,41 @@ describe("tsc_worker.js", () => {
       const third = await w.request(p.args, ["tsconfig.json", "src/lib.ts", "src/main.ts", ...all], 9);
       expect(third.exitCode).toBe(1);
       expect(third.output).toMatch(/src\/main\.ts\(1,18\): error TS2307: Cannot find module '\.\/data\.json'/);
+    } finally {
+      w.stop();
+    }
+  });
+
+  test("worker: a compiler replaced at the same path is loaded again, not answered by the old one (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
+    const p = project("replaced-compiler", { "lib.ts": LIB });
+    // The compiler's directory is where its lib files are looked for: a copy of them beside the module.
+    const tsDir = join(p.dir, "ts");
+    mkdirSync(tsDir);
+    const libs = tsLibs().map((f) => {
+      const copy = join(tsDir, basename(f));
+      copyFileSync(f, copy);
+      return copy;
+    });
+    const tsPath = join(tsDir, "typescript.js");
+    const args = p.args.map((a) => (a === TYPESCRIPT ? "ts/typescript.js" : a));
+    writeFileSync(tsPath, `module.exports = require(${JSON.stringify(TYPESCRIPT)});\n`);
+    const w = startWorker(p.dir);
+    const inputs = ["tsconfig.json", "src/lib.ts", "ts/typescript.js", ...libs];
+    try {
+      const first = await w.request(args, inputs, 1);
+      expect(first.exitCode, first.output).toBe(0);
+      // A new compiler at the same path (here one that cannot load): the worker must load it, not keep the old one.
+      writeFileSync(tsPath, 'throw new Error("the replaced compiler was loaded");\n');
+      const replaced = await w.request(args, inputs, 2);
+      expect(replaced.exitCode).toBe(1);
+      expect(replaced.output).toContain("the replaced compiler was loaded");
+      // And a working one again: compiled from scratch, the same bytes as one-shot.
+      writeFileSync(tsPath, `module.exports = require(${JSON.stringify(TYPESCRIPT)}); // again\n`);
+      for (const o of p.outs) rmSync(join(p.dir, o), { force: true });
+      expect((await w.request(args, inputs, 3)).exitCode).toBe(0);
+      const copy = project("replaced-compiler-copy", { "lib.ts": LIB });
+      expect((await oneShot(copy.dir, copy.args)).code).toBe(0);
+      for (const o of p.outs) expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
     } finally {
       w.stop();
     }
