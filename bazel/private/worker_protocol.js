@@ -15,20 +15,20 @@
  * - A worker whose program was replaced on disk (a rebuilt CLI or runner) is stale. Bazel 7 starts a new worker for
  *   new tools (they are part of the worker key); Bazel 4.2.3 keeps handing requests to the running worker (seen in
  *   test/e2e/cli-worker-differential.test.ts). So before each request the loop compares the program file
- *   (`process.argv[1]`: its inode, size and times) with what it was at start; once it changed, every request runs
- *   one-shot with the file now on disk (`node PROGRAM @FLAGFILE`, as Bazel runs it with workers off), so no answer
- *   ever comes from old code. The worker stays up (one exiting after its answer races Bazel's next request to it):
- *   on 4.2.3 it answers that way until the server restarts, at the cost of a one-shot run per request.
+ *   (`process.argv[1]`: its inode, size and times) with what it was at start; once it changed, it starts a worker of
+ *   the file now on disk (`node PROGRAM --persistent_worker`, its successor) and hands it every request from then on,
+ *   frame for frame, its answers going back to Bazel unchanged. So no answer ever comes from old code, and a request
+ *   keeps everything a worker request has (its inputs and their digests: tsc_worker.js shows the compiler those
+ *   alone) and the successor its state between requests. The worker stays up (one exiting after its answer races
+ *   Bazel's next request to it) until Bazel closes its stdin, which closes the successor's.
  * - readFlagFiles: the one-shot side. A worker action's arguments are in a flag file (`@FILE`, one argument a line,
  *   empty lines dropped), which Bazel expands into the request itself; run one-shot (workers off, or another
  *   strategy), the program reads the same file. Lines are not expanded again: the rules never write one that
  *   starts with "@" (Bazel would expand it in a request).
  */
 "use strict";
-const { spawnSync } = require("node:child_process");
+const { spawn } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
 
 /**
  * @typedef {{ args: string[], inputs: Map<string, string>, requestId: number, cancel: boolean, sandboxDir: string }} WorkRequest
@@ -131,11 +131,19 @@ function serveWorker(name, handle) {
   let pending = Buffer.alloc(0);
   /** @type {Promise<void>} */
   let queue = Promise.resolve();
-  const answer = async (/** @type {WorkRequest} */ req) => {
+  /** @type {Successor | undefined} */
+  let successor;
+  const answer = async (/** @type {WorkRequest} */ req, /** @type {Buffer} */ frame) => {
     stale ||= fileIdentity(program) !== started;
     if (stale) {
-      const replaced = runReplaced(program, req.args);
-      respond(encodeResponse(replaced.code, replaced.output, req.requestId));
+      successor ??= startSuccessor(program);
+      try {
+        respond(await successor.send(frame));
+      } catch (e) {
+        respond(
+          encodeResponse(1, `${name}: the worker of the replaced ${program} failed: ${e instanceof Error ? e.message : String(e)}\n`, req.requestId),
+        );
+      }
       return;
     }
     /** @type {WorkResult} */
@@ -160,14 +168,15 @@ function serveWorker(name, handle) {
           throw e;
         }
         if (pending.length < start + len) return;
-        const req = decodeRequest(pending.subarray(start, start + len));
+        const frame = Buffer.from(pending.subarray(0, start + len));
+        const req = decodeRequest(frame.subarray(start));
         pending = pending.subarray(start + len);
         if (req.cancel) continue;
-        queue = queue.then(() => answer(req));
+        queue = queue.then(() => answer(req, frame));
       }
     });
     process.stdin.on("end", () => {
-      queue.then(() => resolve());
+      queue.then(() => successor?.close()).then(() => resolve());
     });
   });
 }
@@ -183,20 +192,61 @@ function fileIdentity(file) {
 }
 
 /**
- * One request run by the program now on disk, one-shot: its flag file in a private temporary directory.
- * @param {string} program @param {string[]} args @returns {WorkResult}
+ * @typedef {{ send(frame: Buffer): Promise<Buffer>, close(): Promise<void> }} Successor
+ *   send: one length-delimited WorkRequest in, its length-delimited WorkResponse out (in order, one at a time)
  */
-function runReplaced(program, args) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "worker-request-"));
-  try {
-    const flags = path.join(dir, "args");
-    fs.writeFileSync(flags, args.map((a) => `${a}\n`).join(""));
-    const r = spawnSync(process.execPath, [program, `@${flags}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28 });
-    const output = `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? `${r.error.message}\n` : ""}`;
-    return { code: r.status ?? 1, output };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+
+/**
+ * A worker of the program now on disk (`node PROGRAM --persistent_worker`, with this process's Node flags), to which
+ * a stale worker hands its requests; its stderr is this worker's (Bazel's worker log).
+ * @param {string} program @returns {Successor}
+ */
+function startSuccessor(program) {
+  const child = spawn(process.execPath, [...process.execArgv, program, "--persistent_worker"], { stdio: ["pipe", "pipe", "inherit"] });
+  /** @type {{ resolve: (frame: Buffer) => void, reject: (e: Error) => void }[]} */
+  const waiting = [];
+  /** @type {Error | undefined} */
+  let gone;
+  let out = Buffer.alloc(0);
+  child.stdout.on("data", (/** @type {Buffer} */ chunk) => {
+    out = Buffer.concat([out, chunk]);
+    for (;;) {
+      let len;
+      let start;
+      try {
+        [len, start] = readVarint(out, 0);
+      } catch {
+        return; // the length itself is not all here yet
+      }
+      if (out.length < start + len) return;
+      const frame = Buffer.from(out.subarray(0, start + len));
+      out = out.subarray(start + len);
+      waiting.shift()?.resolve(frame);
+    }
+  });
+  const exited = new Promise((resolve) => {
+    const end = (/** @type {Error} */ e) => {
+      gone ??= e;
+      for (const w of waiting.splice(0)) w.reject(gone);
+      resolve(undefined);
+    };
+    child.once("error", end);
+    child.once("exit", (code, signal) => end(new Error(`it exited (${signal ?? code})`)));
+  });
+  child.stdin.on("error", () => undefined); // a successor that died: reported through `exited`
+  return {
+    send(frame) {
+      if (gone) return Promise.reject(gone);
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        child.stdin.write(frame);
+      });
+    },
+    async close() {
+      child.stdin.end();
+      await exited;
+    },
+  };
 }
 
 /**

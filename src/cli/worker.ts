@@ -76,7 +76,7 @@ async function workerStats(): Promise<string> {
   await new Promise((settled) => setTimeout(settled, 50));
   const listeners = ["SIGINT", "SIGTERM", "SIGHUP", "exit", "uncaughtException", "unhandledRejection"].map((e) => process.listenerCount(e));
   return [
-    `pipeline worker: listeners ${listeners.join(",")}`,
+    `pipeline worker ${process.pid}: listeners ${listeners.join(",")}`,
     `fds ${readdirSync("/proc/self/fd").length}`,
     `resources ${process.getActiveResourcesInfo().sort().join(",")}`,
     `env ${Object.keys(process.env).length}`,

@@ -123,32 +123,40 @@ describe("the CLI's persistent worker (layer, image)", () => {
     }
   });
 
-  test("a worker whose CLI file was replaced answers every later request with the new CLI (one-shot)", async () => {
+  test("a worker whose CLI file was replaced hands every later request to one worker of the new CLI", async () => {
     // Bazel 4.2.3 sends requests to a running worker after its tools changed: the worker must not answer with old code.
     const copy = join(tmp, "cli-copy.js");
     const original = readFileSync(cli, "utf8");
     writeFileSync(copy, original);
-    const w = new WorkerProcess(copy, tmp);
+    const w = new WorkerProcess(copy, tmp, { PIPELINE_CLI_WORKER_STATS: "1" });
+    // The stats line each answer ends with names the process that answered.
+    const answeredBy = (r: { output: string }) => /^pipeline worker (\d+):/m.exec(r.output)?.[1];
+    const quiet = (r: { exitCode: number; output: string; requestId: number }) => ({ ...r, output: r.output.replace(/^pipeline worker .*\n/m, "") });
     let exited = false;
     w.onExit(() => {
       exited = true;
     });
     try {
-      expect(await w.request(layerArgs("r1"), [], 1)).toEqual({ exitCode: 0, output: "", requestId: 1 });
+      expect(quiet(await w.request(layerArgs("r1"), [], 1))).toEqual({ exitCode: 0, output: "", requestId: 1 });
       const first = await w.request(imageArgs("r-image1", "r1"), [], 2);
       expect(first.exitCode, first.output).toBe(0);
+      const firstPid = answeredBy(first);
+      expect(firstPid).toBeDefined();
       const sbomVersion = (f: string) => JSON.parse(read(f).toString()).creationInfo.creators.find((c: string) => c.startsWith("Tool: "));
       const before = sbomVersion("r-image1.spdx.json");
       // A rebuilt CLI: another file at the same path (Bazel replaces outputs), whose SBOM names another version.
       rmSync(copy);
       writeFileSync(copy, original.replace(/(\bVERSION = ")([^"]+)"/, '$1$2-rebuilt"'));
       const second = await w.request(imageArgs("r-image2", "r1"), [], 3);
-      expect(second, second.output).toEqual({ exitCode: 0, output: "", requestId: 3 });
+      expect(quiet(second), second.output).toEqual({ exitCode: 0, output: "", requestId: 3 });
       expect(sbomVersion("r-image2.spdx.json")).toBe(`${before}-rebuilt`);
-      // Still serving, still with the new code; a failing request answers as the new CLI does.
+      // Still serving, still with the new code, by the same successor (a worker, not a process per request); a
+      // failing request answers as the new CLI does.
       const third = await w.request(imageArgs("r-image3", "r1"), [], 4);
-      expect(third, third.output).toEqual({ exitCode: 0, output: "", requestId: 4 });
+      expect(quiet(third), third.output).toEqual({ exitCode: 0, output: "", requestId: 4 });
       expect(sbomVersion("r-image3.spdx.json")).toBe(`${before}-rebuilt`);
+      expect(answeredBy(second)).not.toBe(firstPid);
+      expect(answeredBy(third)).toBe(answeredBy(second));
       const bad = await w.request(layerArgs("r2", "bad.files"), [], 5);
       expect(bad.exitCode).toBe(1);
       expect(bad.output).toMatch(/^error\[E_BAD_INPUT\]: bad\.files:2: /);
@@ -181,7 +189,7 @@ describe("the CLI's persistent worker (layer, image)", () => {
         const r: WorkResponse = await w.request(args, [], i + 1);
         expect(r.exitCode, r.output).toBe([0, 1, 0, 2][kind]);
         const line = r.output.trimEnd().split("\n").pop() ?? "";
-        expect(line).toMatch(/^pipeline worker: listeners /);
+        expect(line).toMatch(/^pipeline worker \d+: listeners /);
         stats.push(line);
       }
     } finally {
