@@ -160,7 +160,14 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     const before = Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]));
     const digest = readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8");
     expect((await bazel(ws, ["clean"])).code).toBe(0);
-    const oneShot = await bazel(ws, ["build", "--strategy=TsCompile=sandboxed", target]);
+    // Every action one-shot: the compiles, and the CLI's layer and image actions (workers of their own since issue #23).
+    const oneShot = await bazel(ws, [
+      "build",
+      "--strategy=TsCompile=sandboxed",
+      "--strategy=PipelineLayer=sandboxed",
+      "--strategy=PipelineImage=local",
+      target,
+    ]);
     expect(oneShot.code, oneShot.stderr).toBe(0);
     expect(oneShot.stderr).not.toMatch(/\d+ worker\b/);
     expect(Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]))).toEqual(before);
