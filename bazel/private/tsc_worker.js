@@ -46,7 +46,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { readFlagFiles, serveWorker } = require("./worker_protocol.js");
+const { fileIdentity, readFlagFiles, serveWorker } = require("./worker_protocol.js");
 
 /** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[] }} Options */
 
@@ -82,8 +82,7 @@ const tsModules = new Map();
  */
 function loadTypescript(p, inputs) {
   const abs = path.resolve(p);
-  const st = fs.statSync(abs, { bigint: true });
-  const id = inputs?.get(abs) ?? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const id = inputs?.get(abs) ?? fileIdentity(abs);
   const loaded = tsModules.get(abs);
   if (loaded?.id === id) return loaded.ts;
   if (loaded) {

@@ -269,4 +269,4 @@ function readFlagFiles(args) {
   return out;
 }
 
-module.exports = { decodeRequest, encodeResponse, readFlagFiles, serveWorker };
+module.exports = { decodeRequest, encodeResponse, fileIdentity, readFlagFiles, serveWorker };
