@@ -76,8 +76,9 @@ def run_cli_worker(ctx, args, inputs, outputs, mnemonic, progress_message, execu
     """Runs a CLI command in a persistent worker (`node pipeline_cli.js --persistent_worker`, src/cli/worker.ts).
 
     With workers off, or another strategy for the mnemonic (`--strategy=PipelineLayer=sandboxed`), the same action
-    runs one-shot: `node pipeline_cli.js @FLAGFILE`. Node and the CLI are the action's tools, which Bazel hashes into
-    the worker's key: a rebuilt CLI starts new workers, never sends requests to one running the old code.
+    runs one-shot: `node pipeline_cli.js @FLAGFILE`. Node and the CLI are the action's tools, which Bazel 7 hashes into
+    the worker's key, so a rebuilt CLI starts new workers; Bazel 4.2.3 keeps sending requests to the old worker, which
+    then hands them to a worker of the new CLI (bazel/private/worker_protocol.js): no answer comes from old code.
 
     Args:
       ctx: the rule context of a target with `_cli` and `_node`.
@@ -95,7 +96,7 @@ def _run_node_cli(ctx, arguments, inputs, outputs, mnemonic, progress_message, e
         executable = ctx.executable._node,
         arguments = [ctx.file._cli.path] + arguments,
         inputs = inputs,
-        # Tools are part of a worker's key: a new CLI (or Node) starts new workers.
+        # Tools are part of a worker's key (Bazel 7): a new CLI (or Node) starts new workers.
         tools = [ctx.file._cli],
         outputs = outputs,
         mnemonic = mnemonic,
