@@ -128,7 +128,6 @@ function serveWorker(name, handle) {
   const respond = process.stdout.write.bind(process.stdout);
   // Only responses on stdout: a stray write would corrupt the stream Bazel reads.
   process.stdout.write = /** @type {typeof process.stdout.write} */ (process.stderr.write.bind(process.stderr));
-  let pending = Buffer.alloc(0);
   /** @type {Promise<void>} */
   let queue = Promise.resolve();
   /** @type {Successor | undefined} */
@@ -156,29 +155,43 @@ function serveWorker(name, handle) {
     respond(encodeResponse(result.code, result.output, req.requestId));
   };
   return new Promise((resolve) => {
-    process.stdin.on("data", (/** @type {Buffer} */ chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        let len;
-        let start;
-        try {
-          [len, start] = readVarint(pending, 0);
-        } catch (e) {
-          if (e instanceof RangeError) return; // the length itself is not all here yet
-          throw e;
-        }
-        if (pending.length < start + len) return;
-        const frame = Buffer.from(pending.subarray(0, start + len));
+    process.stdin.on(
+      "data",
+      frames((frame, start) => {
         const req = decodeRequest(frame.subarray(start));
-        pending = pending.subarray(start + len);
-        if (req.cancel) continue;
-        queue = queue.then(() => answer(req, frame));
-      }
-    });
+        if (!req.cancel) queue = queue.then(() => answer(req, frame));
+      }),
+    );
     process.stdin.on("end", () => {
       queue.then(() => successor?.close()).then(() => resolve());
     });
   });
+}
+
+/**
+ * A `data` listener for a stream of length-delimited messages: calls `onFrame` with each whole one as it completes
+ * (its own copy, the length prefix included; `start`: where the message follows the prefix).
+ * @param {(frame: Buffer, start: number) => void} onFrame
+ */
+function frames(onFrame) {
+  let pending = Buffer.alloc(0);
+  return (/** @type {Buffer} */ chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      let len;
+      let start;
+      try {
+        [len, start] = readVarint(pending, 0);
+      } catch (e) {
+        if (e instanceof RangeError) return; // the length itself is not all here yet
+        throw e;
+      }
+      if (pending.length < start + len) return;
+      const frame = Buffer.from(pending.subarray(0, start + len));
+      pending = pending.subarray(start + len);
+      onFrame(frame, start);
+    }
+  };
 }
 
 /** What changes when a file is replaced or rewritten. @param {string} file */
@@ -207,23 +220,10 @@ function startSuccessor(program) {
   const waiting = [];
   /** @type {Error | undefined} */
   let gone;
-  let out = Buffer.alloc(0);
-  child.stdout.on("data", (/** @type {Buffer} */ chunk) => {
-    out = Buffer.concat([out, chunk]);
-    for (;;) {
-      let len;
-      let start;
-      try {
-        [len, start] = readVarint(out, 0);
-      } catch {
-        return; // the length itself is not all here yet
-      }
-      if (out.length < start + len) return;
-      const frame = Buffer.from(out.subarray(0, start + len));
-      out = out.subarray(start + len);
-      waiting.shift()?.resolve(frame);
-    }
-  });
+  child.stdout.on(
+    "data",
+    frames((frame) => waiting.shift()?.resolve(frame)),
+  );
   const exited = new Promise((resolve) => {
     const end = (/** @type {Error} */ e) => {
       gone ??= e;
