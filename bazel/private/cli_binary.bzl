@@ -2,7 +2,8 @@
 
 The launcher finds its runfiles, names the tools' npm tree (PIPELINE_TOOLS_NODE_MODULES, for the commands that load
 the AWS SDK or the Kubernetes client lazily), moves to the directory `bazel run` was started from (so relative paths
-in arguments mean what the caller meant) and execs Node on the bundled CLI with every argument.
+in arguments mean what the caller meant) and execs Node on the bundled CLI with every argument, through
+tools/bundle-loader.ts (the bundle's code from a V8 code cache of an earlier run).
 """
 
 load(":labels.bzl", "display_label")
@@ -17,12 +18,13 @@ def _cli_binary_impl(ctx):
         runfiles_root_snippet(),
         'export PIPELINE_TOOLS_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
         'if [[ -n "${BUILD_WORKING_DIRECTORY:-}" ]]; then cd "$BUILD_WORKING_DIRECTORY"; fi',
-        'exec "$(rl "{}")" "$(rl "{}")" "$@"'.format(rlocation(ctx, ctx.file._node), rlocation(ctx, ctx.file._cli)),
+        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts).
+        'exec "$(rl "{}")" "$(rl "{}")" "$(rl "{}")" "$@"'.format(rlocation(ctx, ctx.file._node), rlocation(ctx, ctx.file._cli_loader), rlocation(ctx, ctx.file._cli)),
         "",
     ]), is_executable = True)
 
     # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
-    runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli, ctx.file._runtime], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, ctx.file._cli, ctx.file._runtime], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 
 pipeline_cli_binary = rule(

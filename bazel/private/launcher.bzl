@@ -167,7 +167,7 @@ def tool_runfiles(ctx):
       (the CLI File, runfiles).
     """
     entry = ctx.file._cli
-    return entry, ctx.runfiles(files = [ctx.file._node, entry], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    return entry, ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, entry], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
 
 def cli_exec(ctx, entry, command, cfg):
     """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments.
@@ -184,8 +184,10 @@ def cli_exec(ctx, entry, command, cfg):
     return "\n".join([
         'export PIPELINE_TOOLS_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
-        'exec "$(rl "{}")" "$(rl "{}")" {} --config "$(rl "{}")" {}"$@"'.format(
+        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts).
+        'exec "$(rl "{}")" "$(rl "{}")" "$(rl "{}")" {} --config "$(rl "{}")" {}"$@"'.format(
             rlocation(ctx, ctx.file._node),
+            rlocation(ctx, ctx.file._cli_loader),
             rlocation(ctx, entry),
             command,
             rlocation(ctx, cfg),

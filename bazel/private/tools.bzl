@@ -23,6 +23,8 @@ TSC_ATTRS = {
 # Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).
 LAUNCHER_TOOL_ATTRS = dict({
     "_tools_npm": attr.label(default = "@rules_pipeline_tools//:modules", cfg = "exec"),
+    # Runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts): `node LOADER CLI <command> ...`.
+    "_cli_loader": attr.label(default = "@rules_pipeline//:pipeline_loader", allow_single_file = True, cfg = "exec"),
 }, **BUILD_TOOL_ATTRS)
 
 def cli_file(ctx):

@@ -227,6 +227,26 @@ oci_push_like = rule(
     }
   });
 
+  test("launchers run the CLI from a V8 code cache: the first run writes it, the next uses it, the same push either way", async () => {
+    const cacheDir = mkdtempSync(join(tmp, "cache-root-"));
+    const env = { PIPELINE_CACHE_DIR: cacheDir, PIPELINE_REPOSITORY: `${reg.host}/codecache/hello` };
+    const cacheLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("debug: code cache: "));
+    const runs = [];
+    for (const extra of [{}, {}, { PIPELINE_CODE_CACHE: "off" }]) {
+      const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--debug"], { ...env, ...extra });
+      expect(r.code, r.stderr).toBe(0);
+      runs.push({ ref: r.stdout.trim().split("\n").pop(), cache: cacheLines(r.stderr) });
+    }
+    const file = readdirSync(join(cacheDir, "code-cache"));
+    expect(file).toHaveLength(1);
+    const path = join(cacheDir, "code-cache", file[0]);
+    expect(runs[0].cache).toEqual([`debug: code cache: miss ${path}: none yet`, `debug: code cache: written ${path}`]);
+    expect(runs[1].cache).toEqual([`debug: code cache: hit ${path}`]);
+    expect(runs[2].cache).toEqual(["debug: code cache: off (PIPELINE_CODE_CACHE=off)"]);
+    expect(runs[0].ref).toMatch(new RegExp(`^${reg.host}/codecache/hello@sha256:[0-9a-f]{64}$`));
+    expect(runs.map((r) => r.ref)).toEqual([runs[0].ref, runs[0].ref, runs[0].ref]);
+  });
+
   test("an unreachable registry fails with the registry named and nothing reported as pushed", async () => {
     const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: "127.0.0.1:1/nowhere/hello" });
     expect(r.code).not.toBe(0);

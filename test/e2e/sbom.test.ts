@@ -198,6 +198,11 @@ describe("SBOM", () => {
     const image = actions.filter((a) => a.mnemonic === "PipelineImage");
     expect(image).toHaveLength(1);
     expect(image[0].inputs).toContain(lockfile);
+    // Of the npm tree, the image action reads only the packages' own package.json files (the SBOM's); the rest of the
+    // tree is in the node_modules layer, an input of its own.
+    const npmInputs = image[0].inputs.filter((p) => p.startsWith("external/npm/node_modules/"));
+    expect(npmInputs).toContain("external/npm/node_modules/lodash/package.json");
+    expect(npmInputs.filter((p) => !/^external\/npm\/node_modules\/(?:@[^/]+\/)?[^/]+\/package\.json$/.test(p))).toEqual([]);
     // npm's own record of the tree is no input of anything (the SBOM must not depend on the machine's npm config).
     expect(actions.flatMap((a) => a.inputs).filter((p) => p.endsWith("/.package-lock.json"))).toEqual([]);
     const others = actions.filter((a) => a.mnemonic !== "PipelineImage");

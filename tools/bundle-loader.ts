@@ -1,0 +1,17 @@
+/**
+ * How the rules' launchers run the `pipeline` CLI (bazel/private/launcher.bzl, cli_binary.bzl):
+ * `node pipeline_loader.js pipeline_cli.js <command> ...` runs the bundle with a V8 code cache (src/cli/code-cache.ts),
+ * as the npm package's `pipeline` command runs its own (tools/pipeline-loader.ts). The bundle then sees the command
+ * line `node pipeline_cli.js <command> ...`, as if Node had run it directly.
+ *
+ * Build actions run the bundle without it: in a sandbox the cache root is not writable, and a worker compiles once.
+ */
+import { runBundle } from "../src/cli/code-cache";
+
+const bundle = process.argv[2];
+if (!bundle) {
+  process.stderr.write("usage: node pipeline_loader.js BUNDLE [ARGUMENT...]\n");
+  process.exit(2);
+}
+process.argv.splice(1, 2, bundle);
+runBundle(bundle);
