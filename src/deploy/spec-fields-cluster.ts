@@ -5,6 +5,7 @@
  */
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./model";
+import { pinnedDigest } from "../oci/reference";
 import { bool, type Checked, type Fields, int, obj, str, type V, viewAt, withSchema } from "../schema/validators";
 
 const MAX_REPLICAS = 10_000;
@@ -95,7 +96,7 @@ function pvcNameProblem(s: string): string | undefined {
 }
 
 function pinnedImageProblem(s: string): string | undefined {
-  return imageReferenceProblem(s) ?? (/@sha256:[0-9a-f]{64}$/.test(s) ? undefined : "expected an image by digest (HOST/REPO[:TAG]@sha256:...)");
+  return imageReferenceProblem(s) ?? (pinnedDigest(s) ? undefined : "expected an image by digest (HOST/REPO[:TAG]@sha256:...)");
 }
 
 const uid = int(0, 2147483647, "a numeric user or group id");

@@ -14,6 +14,8 @@
  * `deploy --apply` names them when the rollout times out (pod-status.ts).
  */
 import type { V1Container, V1EnvVar, V1VolumeMount } from "@kubernetes/client-node";
+import { digestHex } from "../oci/digest";
+import { pinnedDigest } from "../oci/reference";
 import { namedSecretObjectName, SECRET_KEY } from "./names";
 
 export { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "./default-images";
@@ -102,8 +104,8 @@ export interface ModelPullInput {
 
 /** The marker a cached model leaves beside its files: `.rules-pipeline-model-<hex of its digest>`. */
 export function modelMarker(id: string): string | undefined {
-  const m = /@sha256:([0-9a-f]{64})$/.exec(id);
-  return m ? `.rules-pipeline-model-${m[1]}` : undefined;
+  const digest = pinnedDigest(id);
+  return digest ? `.rules-pipeline-model-${digestHex(digest)}` : undefined;
 }
 
 /**

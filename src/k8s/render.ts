@@ -25,6 +25,8 @@
 import type { KubernetesObject, V1Deployment, V1Job, V1JobSpec, V1ObjectMeta, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
+import { digestHex } from "../oci/digest";
+import { pinnedDigest } from "../oci/reference";
 import { ANNOTATION_PREFIX, contentHash, objectLabels, selectorLabels, validateObjectName } from "./names";
 import { type PodOptions, type PodProbes, renderPod } from "./pod";
 import { REQUIRED_SECRETS_ANNOTATION, requiredSecrets } from "./secret-objects";
@@ -35,7 +37,8 @@ export type RenderedObject = V1Secret | V1Deployment | V1Service | V1Job;
 
 /** The version label: the tag the image was resolved from, else the digest's first 12 hex digits. */
 export function versionOf(r: ResolvedDeployment, image: string): string {
-  return r.version ?? /@sha256:([0-9a-f]{12})/.exec(image)?.[1] ?? "";
+  const digest = pinnedDigest(image);
+  return r.version ?? (digest ? digestHex(digest).slice(0, 12) : "");
 }
 
 /** Pod template metadata: labels and the secrets the pod needs (see secret-objects.ts, requiredSecrets). */

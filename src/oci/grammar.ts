@@ -17,6 +17,8 @@ export const SHA256_DIGEST_GRAMMAR = "sha256:<64 lowercase hex>";
 /** The hex part of a sha256 digest, as a pattern to build others from (`blobs/sha256/<hex>`, `@sha256:<hex>`). */
 export const SHA256_HEX = "[a-f0-9]{64}";
 export const SHA256_DIGEST_RE = new RegExp(`^sha256:${SHA256_HEX}$`);
+/** What ends a reference pinned by digest: `@sha256:<64 hex>` (group 1: the digest). */
+export const PINNED_RE = new RegExp(`@(sha256:${SHA256_HEX})$`);
 /** A git commit id in full (SHA-1 or SHA-256 object format), not an OCI digest but a sibling grammar. */
 export const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 

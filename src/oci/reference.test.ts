@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { formatReference, isLoopbackRegistry, parseReference, validateRepository } from "./reference";
+import { formatReference, isLoopbackRegistry, parseReference, pinnedDigest, unpinned, validateRepository } from "./reference";
 
 const D = "sha256:" + "a".repeat(64);
 
@@ -80,5 +80,22 @@ describe("parseReference", () => {
       "",
     ];
     for (const host of notLoopback) expect([host, isLoopbackRegistry(host)]).toEqual([host, false]);
+  });
+});
+
+describe("pinnedDigest / unpinned: the one test for a reference pinned by digest", () => {
+  test.each([
+    [`ghcr.io/org/img@${D}`, D, "ghcr.io/org/img"],
+    [`ghcr.io/org/img:v2@${D}`, D, "ghcr.io/org/img:v2"],
+    [`127.0.0.1:5000/a@${D}`, D, "127.0.0.1:5000/a"],
+    ["ghcr.io/org/img:v2", undefined, "ghcr.io/org/img:v2"],
+    // Not a whole digest at the end: not pinned, left as it is.
+    [`ghcr.io/org/img@sha256:${"a".repeat(63)}`, undefined, `ghcr.io/org/img@sha256:${"a".repeat(63)}`],
+    [`ghcr.io/org/img@sha256:${"A".repeat(64)}`, undefined, `ghcr.io/org/img@sha256:${"A".repeat(64)}`],
+    [`ghcr.io/org/img@${D}:v2`, undefined, `ghcr.io/org/img@${D}:v2`],
+    [`ghcr.io/org/img@sha512:${"a".repeat(128)}`, undefined, `ghcr.io/org/img@sha512:${"a".repeat(128)}`],
+  ])("%s", (ref, digest, rest) => {
+    expect(pinnedDigest(ref)).toBe(digest);
+    expect(unpinned(ref)).toBe(rest);
   });
 });

@@ -2,7 +2,7 @@
 import { isIP } from "node:net";
 import { PipelineError } from "../errors";
 import { type Digest, isDigest } from "./digest";
-import { REPOSITORY_COMPONENT_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
+import { PINNED_RE, REPOSITORY_COMPONENT_RE, TAG_GRAMMAR, TAG_RE } from "./grammar";
 
 export const DOCKER_HUB = "index.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
@@ -113,6 +113,17 @@ export function parseReference(input: string, what = "reference"): Reference {
   if (registry === DOCKER_HUB && !repository.includes("/")) repository = `library/${repository}`;
   validateRepository(repository, `${what}: repository`);
   return { registry, repository, tag, digest };
+}
+
+/** The digest that pins `ref` (`...@sha256:<64 hex>` at its end), else undefined. No other part is checked. */
+export function pinnedDigest(ref: string): Digest | undefined {
+  const d = PINNED_RE.exec(ref)?.[1];
+  return d !== undefined && isDigest(d) ? d : undefined;
+}
+
+/** `ref` without the `@sha256:...` that pins it (unchanged when nothing does). */
+export function unpinned(ref: string): string {
+  return ref.replace(PINNED_RE, "");
 }
 
 /** `registry/repository[:tag][@digest]`. */

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Digest } from "../oci/digest";
+import { unpinned } from "../oci/reference";
 import { VERSION } from "../version";
 
 export const SPDX_MEDIA_TYPE = "application/spdx+json";
@@ -49,7 +50,7 @@ export function npmPurl(name: string, version: string): string {
 
 /** `pkg:oci/<last path segment>@sha256%3A...?repository_url=<registry/repository>` (purl spec, type oci). */
 export function ociPurl(digest: Digest, name?: string): string {
-  const repo = name ? name.replace(/@sha256:[0-9a-f]{64}$/, "").replace(/:[^/:]+$/, "") : undefined;
+  const repo = name ? unpinned(name).replace(/:[^/:]+$/, "") : undefined;
   const last = repo ? repo.slice(repo.lastIndexOf("/") + 1) : "image";
   const q = repo ? `?repository_url=${encodeURIComponent(repo).replace(/%2F/g, "/")}` : "";
   return `pkg:oci/${encodeURIComponent(last.toLowerCase())}@${encodeURIComponent(digest)}${q}`;

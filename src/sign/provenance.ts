@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
 import { PipelineError } from "../errors";
 import { type Digest, hashDigest, isDigest } from "../oci/digest";
+import { unpinned } from "../oci/reference";
 import { digestSet } from "./dsse";
 import { VERSION } from "../version";
 
@@ -79,7 +80,7 @@ export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
     if (base && isDigest(base)) {
       const name = a[ANNOTATION_BASE_NAME];
       deps.set(`base ${base}`, {
-        ...(name ? { uri: `oci://${name.replace(/@sha256:[0-9a-f]{64}$/, "")}` } : {}),
+        ...(name ? { uri: `oci://${unpinned(name)}` } : {}),
         name: "base image",
         digest: digestSet(base),
       });

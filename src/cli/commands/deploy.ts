@@ -12,6 +12,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { PipelineError } from "../../errors";
+import { pinnedDigest } from "../../oci/reference";
 import { type CliIo, showProgress } from "../io";
 import type { CommandInput } from "../args";
 import type { DEPLOY } from "../command-specs";
@@ -73,7 +74,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   });
   for (const flag of ["git-image", "oras-image"] as const) {
     const v = a[flag];
-    if (v !== undefined && !/@sha256:[0-9a-f]{64}$/.test(v)) {
+    if (v !== undefined && !pinnedDigest(v)) {
       throw new PipelineError("E_USAGE", `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`, {
         exitCode: 2,
       });
