@@ -10,7 +10,7 @@
  */
 import { PipelineError } from "../../errors";
 import { pushTarget } from "../../launch/config";
-import { pushLayouts, summary, writeMetadata } from "../../launch/push";
+import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../launch/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
@@ -30,6 +30,25 @@ export function layoutDirOf(source: string): string {
   if (source.startsWith("oci:")) return source.slice(4).replace(/:[^/]*$/, "");
   return source;
 }
+
+/** What `--json` prints of the push's metadata, in this order. */
+const JSON_FIELDS = [
+  "reference",
+  "digest",
+  "bytes",
+  "blobs",
+  "tags",
+  "uploaded",
+  "skipped",
+  "mounted",
+  "platforms",
+  "manifests",
+  "dropped",
+  "sbom",
+  "signature",
+  "legacySignature",
+  "provenance",
+] as const satisfies readonly (keyof PushedImage)[];
 
 export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void> {
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
@@ -61,41 +80,8 @@ export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {
-    const {
-      reference,
-      digest,
-      bytes,
-      blobs,
-      tags,
-      uploaded,
-      skipped,
-      mounted,
-      platforms,
-      manifests,
-      dropped,
-      sbom,
-      signature,
-      legacySignature,
-      provenance,
-    } = meta;
-    io.stdout(
-      JSON.stringify({
-        reference,
-        digest,
-        bytes,
-        blobs,
-        tags,
-        uploaded,
-        skipped,
-        mounted,
-        platforms,
-        manifests: manifests ?? [],
-        dropped,
-        ...(sbom ? { sbom } : {}),
-        ...(signature ? { signature } : {}),
-        ...(legacySignature ? { legacySignature } : {}),
-        ...(provenance ? { provenance } : {}),
-      }),
-    );
+    // Unset optional fields (sbom, signature, ...) are left out by JSON.stringify; `manifests` is always a list.
+    const fields = Object.fromEntries(JSON_FIELDS.map((k) => [k, meta[k]]));
+    io.stdout(JSON.stringify({ ...fields, manifests: meta.manifests ?? [] }));
   } else io.stdout(meta.reference);
 }
