@@ -12,8 +12,8 @@
  *   - Written after the command ran (at exit, so the functions the command compiled are in it) when there was no
  *     usable one: missing, unreadable, for another bundle, damaged, or rejected by V8 (another Node or other V8
  *     flags). Atomically: a temporary name (src/process/temp.ts), then a rename; stale temporary files of killed
- *     writers are removed first. At most CODE_CACHE_KEEP files stay in code-cache/ (the least recently written
- *     beyond go), each at most MAX_CACHE_BYTES to be read.
+ *     writers are removed first. At most CODE_CACHE_KEEP files stay in code-cache/ (the least recently used
+ *     beyond go: a hit renews its file's mtime, at most once an hour), each at most MAX_CACHE_BYTES to be read.
  *   - Never required: a cache root that cannot be created or written (a read-only HOME, a sandbox) only means no
  *     cache; nothing is printed but with `-v`/`--debug` (one `debug: code cache: ...` line on a hit or miss, one
  *     when written). `PIPELINE_CODE_CACHE=off` loads the bundle without reading or writing a cache.
@@ -23,7 +23,7 @@
  *     `require()`): a vm.Script would need an experimental loader for them.
  * `pipeline cache du` counts the files (kind `code-cache`), `pipeline cache prune` removes them by age or size.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
@@ -37,6 +37,8 @@ const MAGIC = "rp-v8cc1";
 const HEADER_BYTES = MAGIC.length + 64 + 64;
 /** A larger file is not read (the bundle's cache is ~0.4 MB). */
 export const MAX_CACHE_BYTES = 64 << 20;
+/** How stale a hit's mtime may be before the hit renews it (markUsed): one syscall an hour, not one a run. */
+const USE_STAMP_MS = 60 * 60 * 1000;
 
 /** The name of the bundle's cache file for this Node (`digestHex`: the bundle's sha256, 64 hex). */
 export function codeCacheFileName(digestHex: string, nodeVersion = process.versions.node, arch = process.arch): string {
@@ -59,11 +61,12 @@ export function decodeCodeCache(file: Buffer, bundleHex: string): { data: Buffer
   return { data };
 }
 
-function readCodeCache(path: string, bundleHex: string): { data: Buffer } | { problem: string } {
+function readCodeCache(path: string, bundleHex: string): { data: Buffer; mtimeMs: number } | { problem: string } {
   try {
-    const size = statSync(path).size;
+    const { size, mtimeMs } = statSync(path);
     if (size > MAX_CACHE_BYTES) return { problem: `larger than ${MAX_CACHE_BYTES} bytes` };
-    return decodeCodeCache(readFileSync(path), bundleHex);
+    const r = decodeCodeCache(readFileSync(path), bundleHex);
+    return "data" in r ? { data: r.data, mtimeMs } : r;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { problem: code === "ENOENT" ? "none yet" : `unreadable (${code ?? String(e)})` };
@@ -99,6 +102,20 @@ function writeCodeCache(path: string, bytes: Buffer): string | undefined {
   return undefined;
 }
 
+/**
+ * A hit's file gets the current time as its mtime, at most once per USE_STAMP_MS: the mtime is the file's last use,
+ * which `pipeline cache prune --older-than` (src/cache/prune.ts) and keepNewest go by, so a file in use is not the
+ * one they remove. A cache root that cannot be written only leaves the time as it was.
+ */
+function markUsed(path: string): void {
+  try {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    // read-only: prune may take it, and the next run writes it again
+  }
+}
+
 /** Removes the cache files of `dir` beyond the CODE_CACHE_KEEP most recently written. */
 function keepNewest(dir: string): void {
   const files: { path: string; mtime: number }[] = [];
@@ -130,16 +147,20 @@ export function runBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, 
   let file: string | undefined;
   let bundleHex = "";
   let cachedData: Buffer | undefined;
+  let lastUse: number | undefined;
   if (off) debug?.("off (PIPELINE_CODE_CACHE=off)");
   else {
     bundleHex = hex(bytes);
     file = join(codeCacheDir(cacheRoot(env)), codeCacheFileName(bundleHex));
     const r = readCodeCache(file, bundleHex);
-    if ("data" in r) cachedData = r.data;
-    else debug?.(`miss ${file}: ${r.problem}`);
+    if ("data" in r) {
+      cachedData = r.data;
+      lastUse = r.mtimeMs;
+    } else debug?.(`miss ${file}: ${r.problem}`);
   }
   const script = new Script(wrap(source), { filename: bundle, cachedData });
   if (cachedData) debug?.(script.cachedDataRejected ? `miss ${file}: rejected by V8 (another Node or other V8 flags)` : `hit ${file}`);
+  if (file && lastUse !== undefined && !script.cachedDataRejected && Date.now() - lastUse > USE_STAMP_MS) markUsed(file);
   if (file && (!cachedData || script.cachedDataRejected)) {
     const path = file;
     // After the command ran: the functions it compiled are in the cache too.

@@ -8,7 +8,8 @@
  *    ignored and replaced;
  *  - a cache directory that cannot be created changes nothing but the `-v` line;
  *  - at most CODE_CACHE_KEEP files stay, a killed writer's temporary file goes; `cache du` counts the files and
- *    `cache prune` removes them.
+ *    `cache prune` removes them; a hit renews the file's mtime (at most once an hour), so `--older-than` keeps a
+ *    file in use.
  * No timing here: bench/ (P2, P14) measures what the cache saves.
  */
 import { spawnSync } from "node:child_process";
@@ -137,6 +138,28 @@ describe("the packaged CLI's code cache", () => {
       `debug: code cache: not written (ENOTDIR): ${cacheFile(c)}`,
     ]);
     expect(outputs(r)).toEqual(outputs(await cli(join(tmp, "c3-off"), ["-v", ...push()], { PIPELINE_CODE_CACHE: "off" })));
+  });
+
+  it("a hit renews its file's mtime (at most once an hour), so prune --older-than keeps a file in use", async () => {
+    const c = join(tmp, "c5");
+    expect((await cli(c, push())).code).toBe(0);
+    const file = cacheFile(c);
+    const threeDaysAgo = Date.now() / 1000 - 3 * 86400;
+    utimesSync(file, threeDaysAgo, threeDaysAgo);
+    expect(cacheLines(await cli(c, ["-v", ...push()]))).toEqual([`debug: code cache: hit ${file}`]);
+    expect(Date.now() - statSync(file).mtimeMs).toBeLessThan(60_000);
+    const prune = await cli(c, ["cache", "prune", "--older-than", "2d"], { PIPELINE_CODE_CACHE: "off" });
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(readdirSync(join(c, "code-cache"))).toEqual([codeCacheFileName(bundleHex)]);
+    // Used within the hour: the hit leaves the time alone (one syscall an hour, not one a run).
+    const halfAnHourAgo = Math.floor(Date.now() / 1000) - 1800;
+    utimesSync(file, halfAnHourAgo, halfAnHourAgo);
+    expect(cacheLines(await cli(c, ["-v", ...push()]))).toEqual([`debug: code cache: hit ${file}`]);
+    expect(Math.round(statSync(file).mtimeMs / 1000)).toBe(halfAnHourAgo);
+    // A file nobody used for three days goes (a prune that ran from the cache would be a use: not this one).
+    utimesSync(file, threeDaysAgo, threeDaysAgo);
+    expect((await cli(c, ["cache", "prune", "--older-than", "2d"], { PIPELINE_CODE_CACHE: "off" })).code).toBe(0);
+    expect(readdirSync(join(c, "code-cache"))).toEqual([]);
   });
 
   it(`keeps at most ${CODE_CACHE_KEEP} files and no leftovers, which cache du counts and cache prune removes`, async () => {
