@@ -3,9 +3,12 @@
  * /app/node_modules/@rules_pipeline/runtime/. Taken from the compiled tools (dist/src/runtime/index.js beside
  * this module), or beside a bundled CLI (`runtime/index.js` in the npm package @rules_pipeline/cli, see
  * scripts/pack.js; `src/runtime/index.js` in the runfiles of `@rules_pipeline//:pipeline`); when running from
- * TypeScript sources (tests), compiled on the fly with the TypeScript compiler.
+ * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile program (bazel/private/ts_transpile.js,
+ * what `@rules_pipeline//:runtime_transpile` runs), so the bytes are the ones Bazel puts in images.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 
@@ -20,25 +23,40 @@ export function runtimeLibrary(): Buffer {
     if (existsSync(candidate)) return (cached = readFileSync(candidate));
   }
   const ts = join(__dirname, "..", "runtime", "index.ts");
+  // From sources: the rules' own TsTranspile program, so that tests run the bytes an image gets from Bazel.
+  const transpiler = join(__dirname, "..", "..", "bazel", "private", "ts_transpile.js");
   if (existsSync(ts)) {
-    let typescript: typeof import("typescript");
-    try {
-      typescript = require("typescript") as typeof import("typescript");
-    } catch (e) {
-      throw new PipelineError(
-        "E_RUNTIME_LIB",
-        `the runtime library is only available as ${ts} and the TypeScript compiler cannot be loaded to compile it`,
-        { cause: e },
-      );
-    }
-    const out = typescript.transpileModule(readFileSync(ts, "utf8"), {
-      compilerOptions: { module: typescript.ModuleKind.CommonJS, target: typescript.ScriptTarget.ES2022 },
-      fileName: "index.ts",
-    });
-    return (cached = Buffer.from(out.outputText));
+    if (!existsSync(transpiler))
+      throw new PipelineError("E_RUNTIME_LIB", `the runtime library is only available as ${ts}, and ${transpiler} is missing`);
+    return (cached = transpileRuntime(ts, transpiler));
   }
   throw new PipelineError(
     "E_RUNTIME_LIB",
     `the runtime library is missing: neither ${js} nor ${ts} exists (a broken installation of rules_pipeline)`,
   );
+}
+
+/** `node ts_transpile.js TYPESCRIPT_JS SRC OUT_JS OUT_DTS` into a temporary directory; the JavaScript it wrote. */
+function transpileRuntime(ts: string, transpiler: string): Buffer {
+  let compiler: string;
+  try {
+    compiler = require.resolve("typescript");
+  } catch (e) {
+    throw new PipelineError(
+      "E_RUNTIME_LIB",
+      `the runtime library is only available as ${ts} and the TypeScript compiler cannot be found to compile it`,
+      {
+        cause: e,
+      },
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), "rp-runtime-lib-"));
+  try {
+    const out = join(dir, "index.js");
+    const r = spawnSync(process.execPath, [transpiler, compiler, ts, out, join(dir, "index.d.ts")], { encoding: "utf8" });
+    if (r.status !== 0) throw new PipelineError("E_RUNTIME_LIB", `compiling ${ts} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim()}`);
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
