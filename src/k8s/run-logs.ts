@@ -2,9 +2,9 @@
  * Following a pod's log the way `kubectl logs -f` would, and surviving a dropped stream: the log is read with
  * `follow=true&timestamps=true`, each line's RFC3339Nano timestamp is stripped and remembered, and when the
  * stream ends while the container still runs (an API server or kubelet restart, an idle proxy, a network
- * blip) it is reopened with `sinceTime` = the last timestamp. `sinceTime` has one-second precision, so the
- * reopened stream repeats the lines of that second: those up to the last one already printed are skipped
- * (by timestamp, then by how many lines carried the last timestamp), so no line is printed twice.
+ * blip) it is reopened with `sinceTime` = the newest timestamp printed. `sinceTime` has one-second precision, so
+ * the reopened stream repeats the lines of that second: those already printed are skipped (by timestamp and text,
+ * counted), so no line is printed twice and none is lost for being out of timestamp order (LogCursor).
  */
 import type { IncomingMessage } from "node:http";
 import { PipelineError } from "../errors";
@@ -12,6 +12,7 @@ import type { KubeHttp } from "./run-api";
 
 /** A point in a log: nanoseconds since the epoch (BigInt: RFC3339Nano has more digits than a double keeps). */
 type Stamp = bigint;
+const SECOND = 1_000_000_000n;
 
 const STAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) /;
 
@@ -30,34 +31,54 @@ export function sinceTimeOf(stamp: Stamp): string {
   return new Date(Number(stamp / 1_000_000_000n) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Remembers what was printed and decides which lines of a reopened stream are new. */
+/**
+ * Remembers what was printed and decides which lines of a reopened stream are new. A container's log is not in
+ * timestamp order: the runtime stamps stdout and stderr lines in separate readers, so a stderr line can follow a
+ * stdout line with a later stamp. A line is therefore never judged by its stamp alone: what a reopened stream sends
+ * again (every line from `sinceTime`, the newest printed stamp's second) is recognised by stamp and text, counted,
+ * so a line printed n times is skipped n times and everything else is printed.
+ */
 export class LogCursor {
-  private last?: Stamp;
-  private atLast = 0;
-  private seenAtLastThisStream = 0;
+  /** The newest stamp printed: a reopened stream starts at its second. */
+  private newest?: Stamp;
+  /** `stamp text` → times printed, for the lines from the newest stamp's second on (what a stream sends again). */
+  private printed = new Map<string, number>();
+  /** `stamp text` → times the current stream sent it (the same keys as `printed`: both stay within a second's lines). */
+  private sent = new Map<string, number>();
 
   /** Call when a stream is (re)opened. */
   reopen(): void {
-    this.seenAtLastThisStream = 0;
+    this.sent.clear();
   }
 
   get sinceTime(): string | undefined {
-    return this.last === undefined ? undefined : sinceTimeOf(this.last);
+    return this.newest === undefined ? undefined : sinceTimeOf(this.newest);
   }
 
   /** True when the line should be printed (and records it). Lines without a timestamp are always new. */
-  accept(stamp: Stamp | undefined): boolean {
+  accept(stamp: Stamp | undefined, text: string): boolean {
     if (stamp === undefined) return true;
-    if (this.last !== undefined && stamp < this.last) return false;
-    if (this.last !== undefined && stamp === this.last) {
-      this.seenAtLastThisStream++;
-      if (this.seenAtLastThisStream <= this.atLast) return false;
-      this.atLast++;
-      return true;
+    // Older than the newest second: no reopened stream sends it again, so it is new and need not be remembered.
+    if (this.newest !== undefined && stamp < this.newest - (this.newest % SECOND)) return true;
+    const key = `${stamp} ${text}`;
+    const sent = (this.sent.get(key) ?? 0) + 1;
+    this.sent.set(key, sent);
+    const printed = this.printed.get(key) ?? 0;
+    if (sent <= printed) return false;
+    this.printed.set(key, printed + 1);
+    if (this.newest === undefined || stamp > this.newest) {
+      const second = stamp - (stamp % SECOND);
+      if (this.newest !== undefined && this.newest - (this.newest % SECOND) < second) {
+        // A reopened stream starts at this second now: what came before it is never sent again.
+        for (const k of this.printed.keys()) {
+          if (BigInt(k.slice(0, k.indexOf(" "))) < second) {
+            this.printed.delete(k);
+            this.sent.delete(k);
+          }
+        }
+      }
+      this.newest = stamp;
     }
-    this.last = stamp;
-    this.atLast = 1;
-    this.seenAtLastThisStream = 1;
     return true;
   }
 }
@@ -105,7 +126,7 @@ export async function readLogOnce(api: KubeHttp, o: FollowOptions): Promise<"end
     };
     const emit = (line: string) => {
       const { stamp, text } = splitStamped(line);
-      if (o.cursor.accept(stamp)) o.onLine(text);
+      if (o.cursor.accept(stamp, text)) o.onLine(text);
     };
     res.setEncoding("utf8");
     res.on("data", (chunk: string) => {
