@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
+import { scratchDir } from "../test/fixtures/scratch";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PipelineError } from "./errors";
@@ -23,7 +23,7 @@ describe("parseStatus", () => {
   });
 
   it("reads files and names the file it cannot read", () => {
-    const dir = mkdtempSync(join(tmpdir(), "rp-stamp-"));
+    const dir = scratchDir("rp-stamp-");
     writeFileSync(join(dir, "stable-status.txt"), STABLE);
     expect(readStatusFiles([join(dir, "stable-status.txt")], "--stamp-file").get("BUILD_EMBED_LABEL")).toBe("v1.2.3");
     const missing = join(dir, "nope.txt");

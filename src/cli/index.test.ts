@@ -1,6 +1,4 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { scratchDir } from "../../test/fixtures/scratch";
 import { describe, expect, test } from "vitest";
 import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
@@ -90,7 +88,7 @@ describe("the CLI's error boundary", () => {
   });
 
   test("a directory that is not an OCI layout is named", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "rp-cli-"));
+    const dir = scratchDir("rp-cli-");
     const t = io();
     expect(await runCli(["inspect", `oci:${dir}`], t.cli)).toBe(EXIT_ERROR);
     expect(t.err.join("\n")).toContain(`error[E_LAYOUT]: ${dir} is not an OCI image layout`);

@@ -1,5 +1,5 @@
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { scratchDir } from "../../test/fixtures/scratch";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { composeImage } from "../image/compose";
@@ -17,7 +17,7 @@ function tinyImage(text: string) {
 
 describe("writeLayout", () => {
   test("writes a layout that reads back to the same digest, config and layers", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "rp-layout-")), "out");
+    const dir = join(scratchDir("rp-layout-"), "out");
     const img = tinyImage("layer bytes");
     await writeLayout(dir, img, { refName: "latest" });
     expect(JSON.parse(readFileSync(join(dir, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
@@ -28,7 +28,7 @@ describe("writeLayout", () => {
   });
 
   test("atomic mode replaces an existing layout but refuses a directory that is not one", async () => {
-    const parent = mkdtempSync(join(tmpdir(), "rp-layout-"));
+    const parent = scratchDir("rp-layout-");
     const layout = join(parent, "layout");
     await writeLayout(layout, tinyImage("one"), { atomic: true });
     await writeLayout(layout, tinyImage("two"), { atomic: true });
@@ -43,7 +43,7 @@ describe("writeLayout", () => {
   });
 
   test("a blob whose content does not match its digest is rejected and nothing is left under its name", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "rp-layout-")), "out");
+    const dir = join(scratchDir("rp-layout-"), "out");
     const img = tinyImage("real");
     const liar = { ...img.layers[0], open: () => bufferBlob(Buffer.from("fake"), MediaType.OCI_LAYER).open(), path: undefined };
     await expect(writeLayout(dir, { ...img, layers: [liar] }, { atomic: true })).rejects.toThrow(/does not match|E_DIGEST_MISMATCH|digest/);
@@ -55,7 +55,7 @@ describe("writeLayout with blobs behind symlinks (as in Bazel's sandbox)", () =>
   test("blobs are regular files (hard links to the real file), never symlinks", async () => {
     const { symlinkSync, lstatSync, statSync } = await import("node:fs");
     const { fileLayer } = await import("../layer/blob");
-    const parent = mkdtempSync(join(tmpdir(), "rp-layout-"));
+    const parent = scratchDir("rp-layout-");
     const bytes = Buffer.from("layer behind a symlink");
     writeFileSync(join(parent, "real.tar"), bytes);
     symlinkSync(join(parent, "real.tar"), join(parent, "link.tar"));
