@@ -116,7 +116,7 @@ function markUsed(path: string): void {
   }
 }
 
-/** Removes the cache files of `dir` beyond the CODE_CACHE_KEEP most recently written. */
+/** Removes the cache files of `dir` beyond the CODE_CACHE_KEEP most recently used (by mtime: written or markUsed). */
 function keepNewest(dir: string): void {
   const files: { path: string; mtime: number }[] = [];
   try {

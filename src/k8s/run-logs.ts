@@ -14,6 +14,9 @@ import type { KubeHttp } from "./run-api";
 type Stamp = bigint;
 const SECOND = 1_000_000_000n;
 
+/** The start of a stamp's second (what `sinceTime` goes back to). */
+const secondOf = (stamp: Stamp): Stamp => stamp - (stamp % SECOND);
+
 const STAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) /;
 
 /** Splits `TIMESTAMP text` into the stamp and the text (undefined stamp when the line has none). */
@@ -28,7 +31,7 @@ export function splitStamped(line: string): { stamp?: Stamp; text: string } {
 
 /** RFC3339 at one-second precision, rounded down (what `sinceTime` accepts). */
 export function sinceTimeOf(stamp: Stamp): string {
-  return new Date(Number(stamp / 1_000_000_000n) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return new Date(Number(stamp / SECOND) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /**
@@ -41,14 +44,15 @@ export function sinceTimeOf(stamp: Stamp): string {
 export class LogCursor {
   /** The newest stamp printed: a reopened stream starts at its second. */
   private newest?: Stamp;
-  /** `stamp text` → times printed, for the lines from the newest stamp's second on (what a stream sends again). */
-  private printed = new Map<string, number>();
-  /** `stamp text` → times the current stream sent it (the same keys as `printed`: both stay within a second's lines). */
-  private sent = new Map<string, number>();
+  /**
+   * The lines from the newest stamp's second on (what a reopened stream sends again), by `stamp text`: how many
+   * times each was printed, and how many times the current stream has sent it.
+   */
+  private lines = new Map<string, { stamp: Stamp; printed: number; sent: number }>();
 
   /** Call when a stream is (re)opened. */
   reopen(): void {
-    this.sent.clear();
+    for (const line of this.lines.values()) line.sent = 0;
   }
 
   get sinceTime(): string | undefined {
@@ -59,23 +63,18 @@ export class LogCursor {
   accept(stamp: Stamp | undefined, text: string): boolean {
     if (stamp === undefined) return true;
     // Older than the newest second: no reopened stream sends it again, so it is new and need not be remembered.
-    if (this.newest !== undefined && stamp < this.newest - (this.newest % SECOND)) return true;
+    if (this.newest !== undefined && stamp < secondOf(this.newest)) return true;
     const key = `${stamp} ${text}`;
-    const sent = (this.sent.get(key) ?? 0) + 1;
-    this.sent.set(key, sent);
-    const printed = this.printed.get(key) ?? 0;
-    if (sent <= printed) return false;
-    this.printed.set(key, printed + 1);
+    let line = this.lines.get(key);
+    if (!line) this.lines.set(key, (line = { stamp, printed: 0, sent: 0 }));
+    line.sent++;
+    if (line.sent <= line.printed) return false;
+    line.printed++;
     if (this.newest === undefined || stamp > this.newest) {
-      const second = stamp - (stamp % SECOND);
-      if (this.newest !== undefined && this.newest - (this.newest % SECOND) < second) {
-        // A reopened stream starts at this second now: what came before it is never sent again.
-        for (const k of this.printed.keys()) {
-          if (BigInt(k.slice(0, k.indexOf(" "))) < second) {
-            this.printed.delete(k);
-            this.sent.delete(k);
-          }
-        }
+      const second = secondOf(stamp);
+      // A reopened stream starts at this second now: what came before it is never sent again.
+      if (this.newest !== undefined && secondOf(this.newest) < second) {
+        for (const [k, l] of this.lines) if (l.stamp < second) this.lines.delete(k);
       }
       this.newest = stamp;
     }
