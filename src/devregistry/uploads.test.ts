@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
 import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +41,26 @@ describe("Uploads", () => {
     expect((await up.get("r", s.id)).size).toBe(100_000);
     // Order of arrival is the order of calls.
     expect(await up.finish("r", s.id, sha256(Buffer.concat(parts)))).toBe(100_000);
+  });
+
+  it("a chunk whose body fails is dropped whole, even when a write of it is still in flight when the body fails", async () => {
+    const up = await Uploads.open(storage);
+    const s = await up.create("r");
+    const first = randomBytes(100);
+    await up.append("r", s.id, body(first));
+    const failing = new PassThrough({ highWaterMark: 1 });
+    const appending = up.append("r", s.id, { body: failing, contentLength: 1 << 30 });
+    failing.write(randomBytes(10));
+    const data = join(storage.uploadsDir(), s.id, "data");
+    while (statSync(data).size < 110) await new Promise((resolve) => setTimeout(resolve, 2)); // the file is open
+    // A large write goes to libuv's thread pool and takes a while; the body fails meanwhile. Whether a truncation
+    // started before that write ends would lose the race depends on the pool's threads (CI saw it once under load:
+    // limits.test.ts's stalled PATCH kept 10 bytes); this checks the outcome, all or nothing.
+    failing.write(Buffer.alloc(256 * 1024 * 1024));
+    setTimeout(() => failing.destroy(new Error("the client went away")), 10);
+    await expect(appending).rejects.toThrow("the client went away");
+    expect((await up.get("r", s.id)).size).toBe(100);
+    expect(await up.finish("r", s.id, sha256(first))).toBe(100);
   });
 
   it("a digest mismatch ends the session and stores nothing", async () => {

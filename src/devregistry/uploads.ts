@@ -257,8 +257,9 @@ export class Uploads {
     };
     const meter = new Meter(running, chunk.onBytes);
     const file = this.dataPath(s.id);
+    const out = createWriteStream(file, { flags: "a" });
     try {
-      await pipeline(chunk.body, meter, createWriteStream(file, { flags: "a" }));
+      await pipeline(chunk.body, meter, out);
       if (range && meter.bytes !== range.end - range.start + 1) {
         throw rangeError(`Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${meter.bytes}`);
       }
@@ -266,7 +267,10 @@ export class Uploads {
         throw rangeError(`Content-Length ${contentLength} announced, the body ended after ${meter.bytes} bytes`);
       }
     } catch (e) {
-      // All or nothing: drop the partial chunk so the session stays consistent for a retry.
+      // All or nothing: drop the partial chunk so the session stays consistent for a retry. pipeline() rejects at the
+      // first error while a write may still be in flight; truncating before the file is closed would let that
+      // (appending) write land after the truncation.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await fsp.truncate(file, s.size).catch(() => {});
       setHash(snapshot, s.size);
       throw e;
