@@ -117,8 +117,14 @@ oci_push_like = rule(
   });
 
   test("hello pushes, then the launch script runs the pushed URI (same digest as skopeo reads) in a local container", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello", "--", "5"], { PIPELINE_REPOSITORY: `${reg.host}/examples/hello` });
+    const cacheDir = mkdtempSync(join(tmp, "hello-cache-root-"));
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello", "--", "5"], {
+      PIPELINE_REPOSITORY: `${reg.host}/examples/hello`,
+      PIPELINE_CACHE_DIR: cacheDir,
+    });
     expect(r.code, r.stderr).toBe(0);
+    // The launcher ran the CLI through the code cache loader, which wrote the bundle's cache file (README).
+    expect(readdirSync(join(cacheDir, "code-cache"))).toHaveLength(1);
     const m = /container image: (\S+)/.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();
     const uri = m![1];

@@ -3,7 +3,7 @@
  * version, and relative paths in its arguments are the caller's (the directory `bazel run` was started from, not the
  * runfiles tree Bazel starts programs in).
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -30,6 +30,20 @@ test("bazel run @rules_pipeline//:pipeline -- --version prints the version", asy
   expect(r.stdout).toMatch(new RegExp(`^pipeline ${VERSION.replace(/\./g, "\\.")} `));
   // The runtime library `pipeline build --lockfile` puts into images sits beside the bundle in the runfiles.
   expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
+});
+
+test("bazel run @rules_pipeline//:pipeline runs the CLI from the V8 code cache: written by the first run, used by the next", async () => {
+  const cacheDir = mkdtempSync(join(tmp, "cache-root-"));
+  const lines = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "--debug", "--version"], { PIPELINE_CACHE_DIR: cacheDir });
+    expect(r.code, r.stderr).toBe(0);
+    lines.push(r.stderr.split("\n").filter((l) => l.startsWith("debug: code cache: ")));
+  }
+  const files = readdirSync(join(cacheDir, "code-cache"));
+  expect(files).toHaveLength(1);
+  const path = join(cacheDir, "code-cache", files[0]);
+  expect(lines).toEqual([[`debug: code cache: miss ${path}: none yet`, `debug: code cache: written ${path}`], [`debug: code cache: hit ${path}`]]);
 });
 
 test("bazel run @rules_pipeline//:pipeline -- inspect oci:RELATIVE reads the layout beside the caller", async () => {
