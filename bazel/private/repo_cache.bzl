@@ -16,7 +16,9 @@ platform, arch and glibc). Entries are `<cache dir>/<kind>-<key>`, the cache dir
 the default cache root of `pipeline cache du`/`prune`, which count and remove them (kind "repos"). Not
 `$PIPELINE_CACHE_DIR`: users set it for `bazel run` (the launchers' cache), and repositories would follow it.
 Publication and restore are repo_cache.js's (atomic rename, completion marker); a cache that cannot be read or
-written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache.
+written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache. After a
+store the directory is kept under `$PIPELINE_REPO_CACHE_MAX_SIZE` (default 10GiB; 0: no limit) by removing the least
+recently used entries (repo_cache.js).
 """
 
 # What every rule using the cache lists in `environ`: changing it refetches (`PIPELINE_REPO_CACHE=off` rebuilds the
@@ -121,6 +123,12 @@ def repo_cache_store(rctx, cache, names):
     if cache == None:
         return
     rctx.report_progress("storing in the cache ({})".format(cache.entry))
-    result = rctx.execute([str(cache.node), str(cache.helper), "store", cache.entry, str(rctx.path("."))] + names, quiet = True, timeout = 600)
+    result = rctx.execute(
+        [str(cache.node), str(cache.helper), "store", cache.entry, str(rctx.path("."))] + names,
+        # The size bound: it moves no repository's contents, so it is read here and not listed in `environ`.
+        environment = {"PIPELINE_REPO_CACHE_MAX_SIZE": rctx.os.environ.get("PIPELINE_REPO_CACHE_MAX_SIZE", "")},
+        quiet = True,
+        timeout = 600,
+    )
     if result.return_code != 0:
         _warn(rctx, "not stored: {}".format((result.stderr.strip() or "exit {}".format(result.return_code)).split("\n")[-1]))

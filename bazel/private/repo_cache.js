@@ -9,7 +9,10 @@
  *   node repo_cache.js restore ENTRY DEST NAME...  copies ENTRY's NAMEs into DEST (exit 0), or exit 2 when ENTRY is
  *                                                 absent, 3 when it is there but not whole (message on stderr)
  *   node repo_cache.js store ENTRY SRC NAME...     publishes SRC's NAMEs as ENTRY: copied into a temporary sibling,
- *                                                 completion marker written last, renamed into place
+ *                                                 completion marker written last, renamed into place; then, while
+ *                                                 the entries of ENTRY's directory hold more than
+ *                                                 $PIPELINE_REPO_CACHE_MAX_SIZE (default 10GiB; 0: no limit), removes
+ *                                                 the least recently used of the others (a restore is a use)
  *
  * ENTRY is <cache dir>/<kind>-<64 hex>, nothing else: it is the only path written (besides its temporary sibling
  * and, on restore, DEST). An entry is whole when its marker, entry.json, names its kind and key; the files are under
@@ -22,6 +25,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const FORMAT = "rules_pipeline repo cache 1";
+const DEFAULT_MAX_SIZE = "10GiB";
 const ENTRY_NAME = /^[a-z]+-[0-9a-f]{64}$/;
 const MARKER = "entry.json";
 
@@ -150,7 +154,8 @@ function store(entry, src, list) {
     fs.mkdirSync(path.join(temp, "tree"), { recursive: true });
     execFileSync("cp", ["-a", ...list.map((n) => path.join(src, n)), path.join(temp, "tree") + "/"], { stdio: ["ignore", "ignore", "pipe"] });
     const [kind, k] = path.basename(entry).split("-");
-    fs.writeFileSync(path.join(temp, MARKER), `${JSON.stringify({ format: FORMAT, kind, key: k, names: list })}\n`);
+    const bytes = treeBytes(path.join(temp, "tree"));
+    fs.writeFileSync(path.join(temp, MARKER), `${JSON.stringify({ format: FORMAT, kind, key: k, names: list, bytes })}\n`);
     try {
       fs.renameSync(temp, entry);
     } catch (e) {
@@ -168,6 +173,78 @@ function store(entry, src, list) {
   return 0;
 }
 
+/**
+ * Bytes of a size like `20GiB`: src/units.ts's parseSize (decimal prefixes powers of 1000, binary ones and a bare
+ * letter of 1024, bare bytes), which this file cannot import; test/unit/repo-cache.test.ts checks they agree.
+ */
+function parseSize(s, name) {
+  const units = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  for (const u of ["k", "m", "g", "t"]) units[`${u}ib`] = units[u];
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
+  const unit = m ? units[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`${name}: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(s)}`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** Apparent size of what a directory holds (files' sizes, symlinks' target lengths), as `pipeline cache du` counts. */
+function treeBytes(dir) {
+  let bytes = 0;
+  for (const name of fs.readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const st = fs.lstatSync(p);
+    bytes += st.isDirectory() ? treeBytes(p) : st.size;
+  }
+  return bytes;
+}
+
+/** An entry's size: from its marker when the store wrote it there, else counted. */
+function entryBytes(entry) {
+  try {
+    const marker = JSON.parse(fs.readFileSync(path.join(entry, MARKER), "utf8"));
+    if (Number.isSafeInteger(marker?.bytes) && marker.bytes >= 0) return marker.bytes;
+  } catch {
+    /* counted below */
+  }
+  return treeBytes(entry);
+}
+
+/**
+ * Removes the least recently used entries beside `kept` (never `kept` itself) until the entries hold at most `max`
+ * bytes. Only `<kind>-<64 hex>` directories count; temporary siblings are `pipeline cache prune`'s. An entry goes by
+ * a rename to a temporary sibling first, so a restore reading it either copies it whole or fails (and builds).
+ */
+function evict(kept, max) {
+  if (max <= 0) return;
+  const dir = path.dirname(kept);
+  const others = [];
+  let total = entryBytes(kept);
+  for (const name of fs.readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (!ENTRY_NAME.test(name) || p === kept) continue;
+    let used;
+    try {
+      used = fs.statSync(p).mtimeMs;
+    } catch {
+      continue; // removed meanwhile
+    }
+    const bytes = entryBytes(p);
+    others.push({ p, used, bytes });
+    total += bytes;
+  }
+  others.sort((a, b) => a.used - b.used || (a.p < b.p ? -1 : 1));
+  for (const o of others) {
+    if (total <= max) break;
+    const doomed = tempSibling(o.p);
+    try {
+      fs.renameSync(o.p, doomed);
+    } catch {
+      continue; // another fetch removed it
+    }
+    fs.rmSync(doomed, { recursive: true, force: true });
+    total -= o.bytes;
+  }
+}
+
 function main(argv) {
   const [command, ...rest] = argv;
   try {
@@ -176,7 +253,13 @@ function main(argv) {
       return 0;
     }
     if (command === "restore" && rest.length >= 3) return restore(rest[0], rest[1], rest.slice(2));
-    if (command === "store" && rest.length >= 3) return store(rest[0], rest[1], rest.slice(2));
+    if (command === "store" && rest.length >= 3) {
+      const name = "PIPELINE_REPO_CACHE_MAX_SIZE";
+      const max = parseSize(process.env[name] || DEFAULT_MAX_SIZE, name);
+      const code = store(rest[0], rest[1], rest.slice(2));
+      evict(rest[0], max);
+      return code;
+    }
     process.stderr.write("usage: repo_cache.js key JSON | restore ENTRY DEST NAME... | store ENTRY SRC NAME...\n");
     return 64;
   } catch (e) {
@@ -185,4 +268,5 @@ function main(argv) {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+if (require.main === module) process.exitCode = main(process.argv.slice(2));
+module.exports = { parseSize }; // for test/unit/repo-cache.test.ts

@@ -9,7 +9,8 @@
  *   evidence; the cache holds whole entries (a completion marker each) after B;
  * - an edited lockfile misses the cache (`npm ci` runs again) and gives what a fetch without the cache gives;
  * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced;
- * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`.
+ * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`;
+ * - PIPELINE_REPO_CACHE_MAX_SIZE reaches the store: a bad value is a warning naming it, a small one evicts the rest.
  * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
  * spellings differ): a second output base restores every entry (each one's modification time, set to 2000 before, is
  * its last use) and gets the trees and the image digest of the first (not 4.2.3's: the host-node base is made of
@@ -217,6 +218,28 @@ describe("the repository cache across output bases", () => {
     expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no key computed
     expect(entries()).toEqual(before);
     expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
+  });
+
+  test("PIPELINE_REPO_CACHE_MAX_SIZE reaches the store: a bad value is a warning naming it (nothing stored), a small one evicts", async () => {
+    /** A lockfile with other bytes (indentation) and the same packages: a miss, then `npm ci`, then a store. */
+    const reindent = (indent: number) => {
+      const file = join(c.ws, "examples/package-lock.json");
+      writeFileSync(file, `${JSON.stringify(JSON.parse(readFileSync(file, "utf8")), null, indent)}\n`);
+    };
+    const before = entries();
+    reindent(1);
+    const bad = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE_MAX_SIZE: "lots" });
+    expect(bad.code, bad.stderr).toBe(0);
+    expect(bad.stderr).toContain(
+      'npm: repository cache: not stored: PIPELINE_REPO_CACHE_MAX_SIZE: expected a size like 500MB, 20GiB or 1048576 (bytes), got "lots"',
+    );
+    expect(entries()).toEqual(before);
+    reindent(3);
+    const small = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE_MAX_SIZE: "1" });
+    expect(small.code, small.stderr).toBe(0);
+    const after = entries();
+    expect(after).toHaveLength(1); // the entry just stored; every other one was over the bound
+    expect(before).not.toContain(after[0]);
   });
 
   test("Bazel 7.7.1: a second output base restores every entry and gets the same trees and image", async () => {

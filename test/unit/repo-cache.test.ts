@@ -10,20 +10,37 @@
  * The Bazel side (keys of the real rules, a hit in a new output base) is test/e2e/bazel-repo-cache.test.ts's.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { pruneCache } from "../../src/cache/prune";
 import { cacheUsage } from "../../src/cache/usage";
 import { parseTempName } from "../../src/process/temp";
+import { parseSize } from "../../src/units";
 
 const HELPER = join(__dirname, "..", "..", "bazel", "private", "repo_cache.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-repo-cache-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [HELPER, ...args], { encoding: "utf8" });
+  return runWith({}, ...args);
+}
+
+function runWith(env: NodeJS.ProcessEnv, ...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [HELPER, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
   return { code: r.status ?? -1, out: r.stdout.trim(), err: r.stderr.trim() };
 }
 
@@ -71,6 +88,75 @@ describe("repo_cache.js", () => {
     const missing = run("key", JSON.stringify({ kind: "npm", files: [["x", join(tmp, "nope")]] }));
     expect(missing.code).toBe(1);
     expect(missing.err).toContain("ENOENT");
+  });
+
+  test("a store keeps the directory under PIPELINE_REPO_CACHE_MAX_SIZE by removing the least recently used entries", () => {
+    const cache = join(tmp, "lru");
+    const entry = (c: string) => join(cache, `npm-${c.repeat(64)}`);
+    /** A repository of about `kb` KiB (one file). */
+    const repo = (name: string, kb: number) => {
+      const dir = join(tmp, `lru-src-${name}`);
+      mkdirSync(join(dir, "node_modules"), { recursive: true });
+      writeFileSync(join(dir, "node_modules", "f"), "z".repeat(kb * 1024));
+      return dir;
+    };
+    const limit = { PIPELINE_REPO_CACHE_MAX_SIZE: "250KiB" };
+    expect(runWith(limit, "store", entry("a"), repo("a", 100), "node_modules").code).toBe(0);
+    expect(runWith(limit, "store", entry("b"), repo("b", 100), "node_modules").code).toBe(0);
+    // a older than b by its time; then restored, it is the more recently used.
+    utimesSync(entry("a"), new Date(1_000_000), new Date(1_000_000));
+    utimesSync(entry("b"), new Date(2_000_000), new Date(2_000_000));
+    const dest = join(tmp, "lru-dest");
+    mkdirSync(dest);
+    expect(run("restore", entry("a"), dest, "node_modules").code).toBe(0);
+    writeFileSync(join(cache, ".npm-x.tmp-1-1-00000000"), ""); // not an entry: left to `pipeline cache prune`
+    expect(runWith(limit, "store", entry("c"), repo("c", 100), "node_modules").code).toBe(0);
+    expect(readdirSync(cache).sort()).toEqual([".npm-x.tmp-1-1-00000000", `npm-${"a".repeat(64)}`, `npm-${"c".repeat(64)}`]);
+    // The entry just stored stays even when it alone is over the limit; 0 means no limit.
+    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "50KiB" }, "store", entry("d"), repo("d", 100), "node_modules").code).toBe(0);
+    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"d".repeat(64)}`]);
+    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "0" }, "store", entry("e"), repo("e", 100), "node_modules").code).toBe(0);
+    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"d".repeat(64)}`, `npm-${"e".repeat(64)}`]);
+    // An entry whose marker has no size (an earlier version's) is counted.
+    const marker = join(entry("d"), "entry.json");
+    const { bytes, ...old } = JSON.parse(readFileSync(marker, "utf8"));
+    expect(bytes).toBe(100 * 1024);
+    writeFileSync(marker, JSON.stringify(old));
+    utimesSync(entry("d"), new Date(1_000_000), new Date(1_000_000));
+    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "150KiB" }, "store", entry("f"), repo("f", 10), "node_modules").code).toBe(0);
+    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"e".repeat(64)}`, `npm-${"f".repeat(64)}`]);
+  });
+
+  test("a bad PIPELINE_REPO_CACHE_MAX_SIZE stores nothing and says which variable and value (the rule warns and builds)", () => {
+    const cache = join(tmp, "bad-max");
+    const r = runWith(
+      { PIPELINE_REPO_CACHE_MAX_SIZE: "lots" },
+      "store",
+      join(cache, `npm-${"a".repeat(64)}`),
+      plant(join(tmp, "bad-max-src")),
+      "node_modules",
+    );
+    expect(r).toEqual({ code: 1, out: "", err: 'PIPELINE_REPO_CACHE_MAX_SIZE: expected a size like 500MB, 20GiB or 1048576 (bytes), got "lots"' });
+    expect(existsSync(cache)).toBe(false);
+  });
+
+  test("its size grammar is src/units.ts's", () => {
+    const helper = require(HELPER) as { parseSize: (s: string, name: string) => number };
+    for (const s of ["0", "1048576", "500MB", "20GiB", "1.5G", "10gib", " 3 k ", "2TB", "7b", "1.25MiB", "lots", "", "5 GiBs", "-1", "1e6"]) {
+      let ours: number | string;
+      let theirs: number | string;
+      try {
+        ours = parseSize(s, "X");
+      } catch (e) {
+        ours = (e as Error).message;
+      }
+      try {
+        theirs = helper.parseSize(s, "X");
+      } catch (e) {
+        theirs = (e as Error).message;
+      }
+      expect(theirs, s).toEqual(ours);
+    }
   });
 
   test("store, then restore into another directory: the same tree; a missing entry is a miss (exit 2)", () => {
