@@ -109,6 +109,14 @@ function restore(entry, dest, list) {
     process.stderr.write(`ignored ${entry}: ${why}\n`);
     return 3;
   }
+  // Its last use, for eviction (a store's, or `pipeline cache prune --max-size`): marked first, so that a store
+  // running meanwhile sees an entry in use as the most recent. A cache we may read but not write still serves.
+  const now = new Date();
+  try {
+    fs.utimesSync(entry, now, now);
+  } catch {
+    /* read-only */
+  }
   // Copied beside, then renamed into place: a copy that fails half way leaves nothing in DEST but the work dir.
   const work = path.join(dest, `.repo_cache_restore-${process.pid}`);
   fs.rmSync(work, { recursive: true, force: true });
@@ -122,8 +130,6 @@ function restore(entry, dest, list) {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const now = new Date();
-  fs.utimesSync(entry, now, now); // its last use, for `pipeline cache prune --max-size`
   return 0;
 }
 

@@ -127,6 +127,21 @@ describe("repo_cache.js", () => {
     expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"e".repeat(64)}`, `npm-${"f".repeat(64)}`]);
   });
 
+  test("a cache that may be read but not written still serves restores (the last use is not recorded)", () => {
+    const cache = join(tmp, "ro");
+    const entry = join(cache, `npm-${"a".repeat(64)}`);
+    expect(run("store", entry, plant(join(tmp, "ro-src")), "node_modules").code).toBe(0);
+    const dest = join(tmp, "ro-dest");
+    mkdirSync(dest);
+    // A read-only bind mount of the cache in a mount namespace of its own (root may write anything else).
+    const script = `mount --bind ${cache} ${cache} && mount -o remount,bind,ro ${cache} && exec "$@"`;
+    const r = spawnSync("unshare", ["-m", "sh", "-c", script, "sh", process.execPath, HELPER, "restore", entry, dest, "node_modules"], {
+      encoding: "utf8",
+    });
+    expect({ code: r.status, err: r.stderr.trim() }).toEqual({ code: 0, err: "" });
+    expect(readFileSync(join(dest, "node_modules/a/index.js"), "utf8")).toBe("x");
+  });
+
   test("a bad PIPELINE_REPO_CACHE_MAX_SIZE stores nothing and says which variable and value (the rule warns and builds)", () => {
     const cache = join(tmp, "bad-max");
     const r = runWith(
