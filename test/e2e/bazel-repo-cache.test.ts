@@ -240,6 +240,11 @@ describe("the repository cache across output bases", () => {
     const after = entries();
     expect(after).toHaveLength(1); // the entry just stored; every other one was over the bound
     expect(before).not.toContain(after[0]);
+    // Not in the rules' `environ` (README): another value, or none, refetches nothing.
+    writeFileSync(c.log, "");
+    await build(c);
+    expect(npmRuns(c)).toEqual([]);
+    expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no fetch at all: no key computed
   });
 
   test("Bazel 7.7.1: a second output base restores every entry and gets the same trees and image", async () => {
