@@ -92,7 +92,9 @@ describe("repo_cache.js", () => {
 
   test("a store keeps the directory under PIPELINE_REPO_CACHE_MAX_SIZE by removing the least recently used entries", () => {
     const cache = join(tmp, "lru");
-    const entry = (c: string) => join(cache, `npm-${c.repeat(64)}`);
+    const name = (c: string) => `npm-${c.repeat(64)}`;
+    const entry = (c: string) => join(cache, name(c));
+    const entries = () => readdirSync(cache).filter((n) => n.startsWith("npm-"));
     /** A repository of about `kb` KiB (one file). */
     const repo = (name: string, kb: number) => {
       const dir = join(tmp, `lru-src-${name}`);
@@ -111,12 +113,12 @@ describe("repo_cache.js", () => {
     expect(run("restore", entry("a"), dest, "node_modules").code).toBe(0);
     writeFileSync(join(cache, ".npm-x.tmp-1-1-00000000"), ""); // not an entry: left to `pipeline cache prune`
     expect(runWith(limit, "store", entry("c"), repo("c", 100), "node_modules").code).toBe(0);
-    expect(readdirSync(cache).sort()).toEqual([".npm-x.tmp-1-1-00000000", `npm-${"a".repeat(64)}`, `npm-${"c".repeat(64)}`]);
+    expect(readdirSync(cache).sort()).toEqual([".npm-x.tmp-1-1-00000000", name("a"), name("c")]);
     // The entry just stored stays even when it alone is over the limit; 0 means no limit.
     expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "50KiB" }, "store", entry("d"), repo("d", 100), "node_modules").code).toBe(0);
-    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"d".repeat(64)}`]);
+    expect(entries()).toEqual([name("d")]);
     expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "0" }, "store", entry("e"), repo("e", 100), "node_modules").code).toBe(0);
-    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"d".repeat(64)}`, `npm-${"e".repeat(64)}`]);
+    expect(entries()).toEqual([name("d"), name("e")]);
     // An entry whose marker has no size (an earlier version's) is counted.
     const marker = join(entry("d"), "entry.json");
     const { bytes, ...old } = JSON.parse(readFileSync(marker, "utf8"));
@@ -124,7 +126,7 @@ describe("repo_cache.js", () => {
     writeFileSync(marker, JSON.stringify(old));
     utimesSync(entry("d"), new Date(1_000_000), new Date(1_000_000));
     expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "150KiB" }, "store", entry("f"), repo("f", 10), "node_modules").code).toBe(0);
-    expect(readdirSync(cache).filter((n) => n.startsWith("npm-"))).toEqual([`npm-${"e".repeat(64)}`, `npm-${"f".repeat(64)}`]);
+    expect(entries()).toEqual([name("e"), name("f")]);
   });
 
   test("a cache that may be read but not written still serves restores (the last use is not recorded)", () => {
@@ -157,20 +159,16 @@ describe("repo_cache.js", () => {
 
   test("its size grammar is src/units.ts's", () => {
     const helper = require(HELPER) as { parseSize: (s: string, name: string) => number };
+    /** The bytes, or the error's message. */
+    const outcome = (parse: (s: string, name: string) => number, s: string): number | string => {
+      try {
+        return parse(s, "X");
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
     for (const s of ["0", "1048576", "500MB", "20GiB", "1.5G", "10gib", " 3 k ", "2TB", "7b", "1.25MiB", "lots", "", "5 GiBs", "-1", "1e6"]) {
-      let ours: number | string;
-      let theirs: number | string;
-      try {
-        ours = parseSize(s, "X");
-      } catch (e) {
-        ours = (e as Error).message;
-      }
-      try {
-        theirs = helper.parseSize(s, "X");
-      } catch (e) {
-        theirs = (e as Error).message;
-      }
-      expect(theirs, s).toEqual(ours);
+      expect(outcome(helper.parseSize, s), s).toEqual(outcome(parseSize, s));
     }
   });
 
