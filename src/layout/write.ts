@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import type { Readable } from "node:stream";
+import { finished, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
 import { Verifier } from "../oci/verify";
@@ -91,44 +91,78 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
  * Streams `open()` into a new file at `path` in batches of WRITE_BATCH bytes, one write in flight while the
  * next batch gathers, each chunk counted (and hashed) by `check` on the way. Resolves once the stream ended (without
  * error) and every byte is written; on any failure (a chunk past the expected size included) the stream is
- * destroyed and the error thrown.
+ * destroyed and the error thrown, after the write in flight, if any, has finished.
  */
 async function copyToFile(open: () => Readable, path: string, check: Verifier): Promise<void> {
   const fh = await fsp.open(path, "w", 0o644);
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let writing: Promise<void> = Promise.resolve();
-  let failed: { error: unknown } | undefined;
-  const flush = async () => {
-    await writing; // in order, one at a time
-    if (failed) throw failed.error;
-    const bufs = batch;
-    batch = [];
-    batchBytes = 0;
-    writing = writeAll(fh, bufs).catch((error: unknown) => {
-      failed = { error };
-    });
-  };
-  let src: Readable | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
   try {
-    src = open();
-    for await (const chunk of src) {
-      const b = chunk as Buffer;
-      check.update(b);
-      batch.push(b);
-      batchBytes += b.length;
-      if (batchBytes >= WRITE_BATCH) await flush();
-    }
-    await flush();
-    await writing;
-    if (failed) throw failed.error;
-  } catch (e) {
-    src?.destroy();
-    throw e;
+    await pour(open(), check, (bufs) => (inFlight = writeAll(fh, bufs)));
   } finally {
-    await writing;
+    await inFlight.catch(() => {});
     await fh.close();
   }
+}
+
+/**
+ * Reads `src` in flowing mode ('data' events; a for-await loop costs a promise and a read() per chunk, ~40 ms of
+ * CPU over a 158 MB pull), hands `write` a batch of at least WRITE_BATCH bytes while no write is in flight, and
+ * pauses `src` while a full batch waits for one. Resolves after the last write; rejects at the first error,
+ * destroying `src`.
+ */
+export function pour(src: Readable, check: Verifier, write: (bufs: Buffer[]) => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let batch: Buffer[] = [];
+    let bytes = 0;
+    let writing = false;
+    let ended = false;
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      src.destroy();
+      reject(e);
+    };
+    // Starts the write that is due (a full batch, or the rest once the stream ended); resolves when none is left.
+    const next = () => {
+      if (settled || writing) return;
+      if (bytes >= WRITE_BATCH || (ended && bytes > 0)) {
+        const bufs = batch;
+        batch = [];
+        bytes = 0;
+        writing = true;
+        write(bufs).then(() => {
+          writing = false;
+          if (!ended && src.isPaused()) src.resume();
+          next();
+        }, fail);
+      } else if (ended) {
+        settled = true;
+        resolve();
+      }
+    };
+    src.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        check.update(chunk);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      batch.push(chunk);
+      bytes += chunk.length;
+      if (bytes < WRITE_BATCH) return;
+      if (writing) src.pause();
+      else next();
+    });
+    finished(src, { writable: false }, (err) => {
+      if (err) fail(err);
+      else {
+        ended = true;
+        next();
+      }
+    });
+  });
 }
 
 /** writev until every byte is down (a regular file may take a short write before failing with ENOSPC). */
