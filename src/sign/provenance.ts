@@ -6,11 +6,9 @@
  * It is signed as an in-toto statement in a DSSE envelope and attached like the signature (src/sign/attach.ts):
  * `cosign verify-attestation --type slsaprovenance1 --key` accepts it.
  */
-import { createReadStream } from "node:fs";
-import { createHash } from "node:crypto";
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
 import { PipelineError } from "../errors";
-import { type Digest, hashDigest, isDigest } from "../oci/digest";
+import { type Digest, fileDigest, isDigest } from "../oci/digest";
 import { unpinned } from "../oci/reference";
 import { digestSet } from "./dsse";
 import { VERSION } from "../version";
@@ -53,13 +51,13 @@ export interface ProvenanceInput {
 export async function lockfileDigests(lockfiles: { name: string; file: string }[]): Promise<{ name: string; digest: Digest }[]> {
   const out: { name: string; digest: Digest }[] = [];
   for (const l of lockfiles) {
-    const hash = createHash("sha256");
+    let digest: Digest;
     try {
-      for await (const chunk of createReadStream(l.file)) hash.update(chunk as Buffer);
+      digest = await fileDigest(l.file);
     } catch (e) {
       throw new PipelineError("E_BAD_INPUT", `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    out.push({ name: l.name, digest: hashDigest(hash) });
+    out.push({ name: l.name, digest });
   }
   return out;
 }
