@@ -31,6 +31,9 @@ export interface Ctx {
  */
 export const CLI = resolve(__dirname, "..", "..", "cli", "pipeline.js");
 
+/** The environment the CLI runs in here: CI=true, so it never draws terminal progress (src/registry/progress.ts). */
+export const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
+
 export function buildCli(): void {
   const packJs = resolve(__dirname, "..", "..", "..", "..", "scripts", "pack.js");
   const pack: unknown = require(packJs);

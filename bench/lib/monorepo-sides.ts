@@ -17,7 +17,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync
 import { dirname, join } from "node:path";
 import { startRegistry, type RunningRegistry } from "../../test/fixtures/registry";
 import { bazelOk, expunge, QUIET, REPO_ROOT } from "./bazel";
-import { check, CLI, type Ctx } from "./context";
+import { check, CLI, cliEnv, type Ctx } from "./context";
 import { runOk } from "./measure";
 import { changeLibrary, monorepoSources, type MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
 import { generateNpmTree, type NpmTree } from "./npm-tree";
@@ -53,7 +53,6 @@ export interface Mono {
 export const PODMAN_BASE_REF = "localhost/host-node:latest";
 const PODMAN_IMAGE = "localhost/mono/etl:latest";
 export const TSC = require.resolve("typescript/lib/tsc.js");
-export const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
 /** QUIET with Bazel's info lines (for the process summary). */
 export const PROFILED = ["--noshow_progress", "--ui_event_filters=-stdout,-stderr", "--show_result=0"];
 /**

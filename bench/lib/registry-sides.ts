@@ -1,6 +1,6 @@
 /** The registry benchmarks' shared pieces: a registry per benchmark, its access log, and our CLI and skopeo as clients. */
 import { startRegistry, type RunningRegistry } from "../../test/fixtures/registry";
-import { type Ctx, row } from "./context";
+import { cliEnv, type Ctx, row } from "./context";
 import { processCpuMs, type RunResult, runOk, type Stat, sleep, stat } from "./measure";
 import { fmtInt, fmtMs, type Row } from "./report";
 
@@ -18,8 +18,6 @@ export async function requestCount(reg: RunningRegistry): Promise<number> {
   await sleep(150);
   return reg.requests().length;
 }
-
-export const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
 
 export function cliPush(ctx: Ctx, layout: string, target: string, tag = "latest") {
   return runOk(process.execPath, [ctx.cli, "push", layout, "--repository", target, "--tag", tag], { env: cliEnv(), cpu: true });

@@ -6,13 +6,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pushImage } from "../../src/registry/push";
 import { readLayout } from "../../src/layout/read";
-import { check, type Ctx, row, versus } from "../lib/context";
+import { check, cliEnv, type Ctx, row, versus } from "../lib/context";
 import { cranePull, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { type RunResult, run, runOk, sideBySide, stat } from "../lib/measure";
 import { startCountingProxy } from "../lib/proxy";
-import { CpuTally, cliEnv, cliPush, countRequests, cpuRows, skopeoPush, withRegistry } from "../lib/registry-sides";
+import { CpuTally, cliPush, countRequests, cpuRows, skopeoPush, withRegistry } from "../lib/registry-sides";
 import { fmtInt, fmtMB, fmtMs, type Row } from "../lib/report";
 
 /** P1: after a one-line app change, bytes on the wire / (app layer + config + manifest). */
