@@ -130,5 +130,8 @@ def repo_cache_store(rctx, cache, names):
         quiet = True,
         timeout = 600,
     )
-    if result.return_code != 0:
-        _warn(rctx, "not stored: {}".format((result.stderr.strip() or "exit {}".format(result.return_code)).split("\n")[-1]))
+    last = (result.stderr.strip() or "exit {}".format(result.return_code)).split("\n")[-1]
+    if result.return_code == 4:  # stored; the size bound's eviction failed, and the message says so
+        _warn(rctx, last)
+    elif result.return_code != 0:
+        _warn(rctx, "not stored: {}".format(last))

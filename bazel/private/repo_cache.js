@@ -203,7 +203,10 @@ function treeBytes(dir) {
   return bytes;
 }
 
-/** An entry's size: from its marker when the store wrote it there, else counted. */
+/**
+ * An entry's size: from its marker when the store wrote it there, else counted; null when the entry went while it was
+ * read (another output base's store evicted it: eviction renames an entry away, then removes it).
+ */
 function entryBytes(entry) {
   try {
     const marker = JSON.parse(fs.readFileSync(path.join(entry, MARKER), "utf8"));
@@ -211,7 +214,12 @@ function entryBytes(entry) {
   } catch {
     /* counted below */
   }
-  return treeBytes(entry);
+  try {
+    return treeBytes(entry);
+  } catch (e) {
+    if (e.code === "ENOENT" && !fs.existsSync(entry)) return null;
+    throw e;
+  }
 }
 
 /**
@@ -223,7 +231,9 @@ function evict(kept, max) {
   if (max <= 0) return;
   const dir = path.dirname(kept);
   const others = [];
-  let total = entryBytes(kept);
+  // `kept` may be gone already: a store running beside this one, with a smaller bound, evicted it. Then there is
+  // nothing of ours to keep, and the others are still brought under this store's bound.
+  let total = entryBytes(kept) ?? 0;
   for (const name of fs.readdirSync(dir)) {
     const p = path.join(dir, name);
     if (!ENTRY_NAME.test(name) || p === kept) continue;
@@ -234,6 +244,7 @@ function evict(kept, max) {
       continue; // removed meanwhile
     }
     const bytes = entryBytes(p);
+    if (bytes === null) continue; // removed meanwhile
     others.push({ p, used, bytes });
     total += bytes;
   }
@@ -263,7 +274,13 @@ function main(argv) {
       const name = "PIPELINE_REPO_CACHE_MAX_SIZE";
       const max = parseSize(process.env[name] || DEFAULT_MAX_SIZE, name);
       const code = store(rest[0], rest[1], rest.slice(2));
-      evict(rest[0], max);
+      try {
+        evict(rest[0], max);
+      } catch (e) {
+        // The entry is published: say so, rather than the rule's "not stored".
+        process.stderr.write(`stored; removing older entries to keep under ${name} failed: ${e.message}\n`);
+        return 4;
+      }
       return code;
     }
     process.stderr.write("usage: repo_cache.js key JSON | restore ENTRY DEST NAME... | store ENTRY SRC NAME...\n");

@@ -129,6 +129,59 @@ describe("repo_cache.js", () => {
     expect(entries()).toEqual([name("e"), name("f")]);
   });
 
+  test("stores running at once (several output bases) evict each other's entries: each still says stored", async () => {
+    // Each bound fits one entry, so every store removes the others, and one store's entry may go before its own
+    // eviction has read its size (it once failed then with ENOENT, and the rule printed "not stored").
+    const cache = join(tmp, "race");
+    const limit = { ...process.env, PIPELINE_REPO_CACHE_MAX_SIZE: "150KiB" };
+    const src = join(tmp, "race-src");
+    mkdirSync(join(src, "node_modules"), { recursive: true });
+    writeFileSync(join(src, "node_modules", "f"), "r".repeat(100 * 1024));
+    const store = (i: number) =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [HELPER, "store", join(cache, `npm-${i.toString(16).padStart(64, "0")}`), src, "node_modules"], {
+          env: limit,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        let err = "";
+        child.stderr.on("data", (d) => {
+          err += d;
+        });
+        child.on("close", (code) => resolve({ code, err }));
+      });
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store(round * 8 + i)));
+      expect(results, `round ${round}`).toEqual(results.map(() => ({ code: 0, err: "" })));
+    }
+    // Nothing half-written is left, and the next store alone brings the directory under its bound.
+    expect(readdirSync(cache).filter((n) => !/^npm-[0-9a-f]{64}$/.test(n))).toEqual([]);
+    expect(await store(999)).toEqual({ code: 0, err: "" });
+    expect(readdirSync(cache)).toEqual([`npm-${(999).toString(16).padStart(64, "0")}`]);
+  });
+
+  test("an entry beside it that cannot be measured: the store is kept, and the message says stored (exit 4)", () => {
+    const cache = join(tmp, "unmeasured");
+    // Another entry (no marker, so counted) nested deeper than PATH_MAX: counting it fails with ENAMETOOLONG.
+    const deep = join(cache, `npm-${"1".repeat(64)}`);
+    mkdirSync(deep, { recursive: true });
+    const nest = spawnSync("bash", [
+      "-c",
+      `cd "$1" && for i in $(seq 30); do mkdir ${"d".repeat(200)} && cd ${"d".repeat(200)} || exit 1; done`,
+      "bash",
+      deep,
+    ]);
+    expect(nest.status).toBe(0);
+    try {
+      const entry = join(cache, `npm-${"2".repeat(64)}`);
+      const r = runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "1KiB" }, "store", entry, plant(join(tmp, "unmeasured-src")), "node_modules");
+      expect(r.code).toBe(4);
+      expect(r.err).toMatch(/^stored; removing older entries to keep under PIPELINE_REPO_CACHE_MAX_SIZE failed: ENAMETOOLONG/);
+      expect(run("restore", entry, mkdtempSync(join(tmp, "unmeasured-dest-")), "node_modules").code).toBe(0);
+    } finally {
+      spawnSync("rm", ["-rf", cache]); // GNU rm walks a tree deeper than PATH_MAX; fs.rmSync would not
+    }
+  });
+
   test("a cache that may be read but not written still serves restores (the last use is not recorded)", () => {
     const cache = join(tmp, "ro");
     const entry = join(cache, `npm-${"a".repeat(64)}`);
