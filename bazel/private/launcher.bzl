@@ -152,6 +152,8 @@ def write_launcher(ctx, body):
         'export PIPELINE_CLI_NODE="$(rl "{}")"'.format(rlocation(ctx, ctx.file._node)),
         'export PIPELINE_CLI="$(rl "{}")"'.format(rlocation(ctx, entry)),
         'export PIPELINE_CLI_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
+        # Runs PIPELINE_CLI with the V8 code cache, as cli_exec below does (tools/bundle-loader.ts).
+        'export PIPELINE_CLI_LOADER="$(rl "{}")"'.format(rlocation(ctx, ctx.file._cli_loader)),
         body,
         "",
     ]), is_executable = True)

@@ -74,6 +74,10 @@ describe("@rules_pipeline/runtime", () => {
       "--x",
     ]);
     expect(c.env.PIPELINE_TOOLS_NODE_MODULES).toBe("/r/npm/node_modules");
+    // With the launchers' loader, the same command line runs through it (the V8 code cache).
+    const loaded = runInContainerCommand({ processEnv: { ...env, PIPELINE_CLI_LOADER: "/r/tools/loader.js" }, args: ["1"] });
+    expect(loaded.command).toBe("/r/node");
+    expect(loaded.args.slice(0, 4)).toEqual(["/r/tools/loader.js", "/r/tools/pipeline.js", "run", "--image"]);
   });
 
   test("requireSignature becomes --require-signature; $PIPELINE_REQUIRE_SIGNATURE reaches pipeline run's environment", () => {

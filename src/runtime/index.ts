@@ -124,10 +124,14 @@ export function containerImageUri(name: string = DEFAULT_IMAGE, env: Env = proce
 
 /** Set to "1" inside containers started by runInContainer (and `pipeline run`). */
 export const ENV_IN_CONTAINER = "PIPELINE_IN_CONTAINER";
-/** The pipeline CLI the Bazel launchers provide: node binary, CLI script, its npm packages. */
+/**
+ * The pipeline CLI the Bazel launchers provide: node binary, CLI script, its npm packages, and the loader that runs
+ * the script with a V8 code cache (tools/bundle-loader.ts: `node LOADER CLI ARGS...`).
+ */
 export const ENV_CLI_NODE = "PIPELINE_CLI_NODE";
 export const ENV_CLI = "PIPELINE_CLI";
 export const ENV_CLI_NODE_MODULES = "PIPELINE_CLI_NODE_MODULES";
+export const ENV_CLI_LOADER = "PIPELINE_CLI_LOADER";
 
 /** True inside a container started by the local runner: the launch script should do the work in-process. */
 export function inContainer(env: Env = process.env): boolean {
@@ -218,7 +222,8 @@ function cliCommand(args: string[], env: Env): { command: string; args: string[]
   const cli = env[ENV_CLI];
   if (cli) {
     if (env[ENV_CLI_NODE_MODULES]) env.PIPELINE_TOOLS_NODE_MODULES = env[ENV_CLI_NODE_MODULES];
-    return { command: env[ENV_CLI_NODE] || process.execPath, args: [cli, ...args], env };
+    const loader = env[ENV_CLI_LOADER] ? [env[ENV_CLI_LOADER]] : [];
+    return { command: env[ENV_CLI_NODE] || process.execPath, args: [...loader, cli, ...args], env };
   }
   return { command: "pipeline", args, env };
 }

@@ -116,6 +116,33 @@ oci_push_like = rule(
     expect(reg.requests().length).toBe(before);
   });
 
+  test("runInContainer() starts the launchers' CLI through the V8 code cache loader too", async () => {
+    // The nested `pipeline run` gets a cache root of its own (NESTED_CACHE_DIR), where its cache file is looked for.
+    mkdirSync(join(ws, "examples/nested"), { recursive: true });
+    writeFileSync(
+      join(ws, "examples/nested/main.ts"),
+      `import { inContainer, runInContainer } from "@rules_pipeline/runtime";
+if (inContainer()) console.log("nested: inside");
+else runInContainer({ processEnv: { ...process.env, PIPELINE_CACHE_DIR: process.env.NESTED_CACHE_DIR ?? "" } }).then((code) => {
+  process.exitCode = code;
+});
+`,
+    );
+    writeFileSync(
+      join(ws, "examples/nested/BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image", registry = "localhost:5000", repository = "examples/nested")
+`,
+    );
+    const nested = mkdtempSync(join(tmp, "nested-cache-root-"));
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/nested:nested_binary"], { NESTED_CACHE_DIR: nested });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("nested: inside");
+    // Written by the nested `pipeline run` (the `_binary` launcher itself runs the script, not the CLI): the loader
+    // ran it. Without the loader, this root has no code-cache/.
+    expect(readdirSync(join(nested, "code-cache"))).toEqual([expect.stringMatching(/^pipeline-[0-9a-f]{16}-node.*\.v8$/)]);
+  });
+
   test("hello pushes, then the launch script runs the pushed URI (same digest as skopeo reads) in a local container", async () => {
     const cacheDir = mkdtempSync(join(tmp, "hello-cache-root-"));
     const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello", "--", "5"], {
