@@ -1,22 +1,43 @@
 /**
- * Pushes a multi-platform image: every platform's image (its blobs, then its manifest, by digest), then the index
- * by digest and under each tag, so that a tag never names an index whose manifests the registry lacks. When a tag
- * (or the digest) already names the index, nothing else is sent. The result is the index's digest.
+ * Pushes a multi-platform image: the blobs of every platform the repository lacks, in one pool (each distinct blob
+ * once, the largest first, so the platforms' uploads overlap as crane's do, instead of each platform waiting for the
+ * one before), then those platforms' manifests by digest, then the index by digest and under each tag, so that a tag
+ * never names an index whose manifests the registry lacks. When a tag (or the digest) already names the index,
+ * nothing else is sent. The result is the index's digest.
  */
 import { PipelineError } from "../errors";
+import type { Digest } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
+import type { Image } from "../image/image";
 import { type ImageIndex, platformOfImage } from "../image/index";
-import { checkedPush, hasManifest, pushClient, pushImageWith, type PushOptions, type PushResult, type PushTarget, putManifest, putTag } from "./push";
+import {
+  blobsOf,
+  checkedPush,
+  hasManifest,
+  pushBlobs,
+  pushClient,
+  type PushOptions,
+  type PushResult,
+  type PushTarget,
+  putManifest,
+  putTag,
+  skipAll,
+  tagsNaming,
+} from "./push";
 
 export interface PushIndexResult extends PushResult {
   /** Each platform's image as pushed (by digest, untagged), in the index's order. */
-  manifests: (PushResult & { platform: string })[];
+  manifests: { platform: string; digest: Digest; reference: string }[];
 }
 
 export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushOptions = {}): Promise<PushIndexResult> {
   const { registry, repository, tags, digest } = checkedPush(target, idx.bytes, idx.digest, "index");
   const client = pushClient(registry, opts);
+  const platforms = idx.images.map((image) => {
+    checkedPush({ registry, repository }, image.manifestBytes, image.digest, "image");
+    return formatPlatform(platformOfImage(image));
+  });
   const result: PushIndexResult = {
     digest,
     reference: `${registry}/${repository}@${digest}`,
@@ -24,26 +45,38 @@ export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushO
     uploaded: [],
     skipped: [],
     mounted: [],
-    manifests: [],
+    manifests: idx.images.map((image, i) => ({
+      platform: platforms[i],
+      digest: image.digest,
+      reference: `${registry}/${repository}@${image.digest}`,
+    })),
   };
+  const entries = idx.images.map((image, i) => ({ image, prefix: `${platforms[i]} ` }));
   const index = { manifestBytes: idx.bytes, mediaType: idx.mediaType };
+  const where = { registry, repository };
 
-  const current = new Set<string>();
-  await forEachLimited(tags, 4, async (tag) => {
-    if (await hasManifest(client, repository, tag, digest)) current.add(tag);
-  });
-  const present = current.size > 0 || (await hasManifest(client, repository, digest));
-  // Platforms one after the other: their shared layers are then uploaded once and found present after that.
-  for (const image of idx.images) {
-    const r = present
-      ? { digest: image.digest, reference: `${registry}/${repository}@${image.digest}`, tags: [], uploaded: [], skipped: [], mounted: [] }
-      : await pushImageWith(client, image, { registry, repository }, opts);
-    result.manifests.push({ ...r, platform: formatPlatform(platformOfImage(image)) });
-    result.uploaded.push(...r.uploaded);
-    result.skipped.push(...r.skipped);
-    result.mounted.push(...r.mounted);
-  }
-  if (!present) {
+  const current = await tagsNaming(client, repository, tags, digest);
+  if (current.size > 0 || (await hasManifest(client, repository, digest))) {
+    skipAll(blobsOf(entries), where, opts, result);
+  } else {
+    // A platform whose manifest the repository has already brings its blobs with it (registries check on PUT).
+    const present = new Set<Image>();
+    await forEachLimited(idx.images, 4, async (image) => {
+      if (await hasManifest(client, repository, image.digest)) present.add(image);
+    });
+    const missing = entries.filter((e) => !present.has(e.image));
+    const blobs = blobsOf(missing);
+    const pooled = new Set(blobs.map((b) => b.blob.digest));
+    skipAll(
+      blobsOf(entries.filter((e) => present.has(e.image))).filter((b) => !pooled.has(b.blob.digest)),
+      where,
+      opts,
+      result,
+    );
+    await pushBlobs(client, blobs, where, opts, result);
+    await forEachLimited(missing, 4, async ({ image }) => {
+      await putManifest(client, repository, image.digest, image, opts.log);
+    });
     const confirmed = await putManifest(client, repository, digest, index, opts.log);
     if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${registry}/${repository}@${digest}: registry stored ${confirmed}`);
   }

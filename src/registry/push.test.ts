@@ -4,6 +4,11 @@ import { anonymousKeychain } from "../auth/anonymous";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
 import { forEachLimited } from "../concurrency";
+import { composeImage } from "../image/compose";
+import type { Image } from "../image/image";
+import { composeIndex } from "../image/index";
+import type { Layer } from "../layer/layer";
+import { pushIndex } from "./push-index";
 import { pushImage } from "./push";
 import type { ProgressSink } from "./progress";
 
@@ -25,7 +30,11 @@ async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: num
   let n = 0;
   const s = await startFakeServer(async (req, res) => {
     const url = new URL(req.url, "http://x");
-    if (req.method === "HEAD") return void res.writeHead(present.has(url.pathname.split("/").pop()!) ? 200 : 404).end();
+    if (req.method === "HEAD") {
+      const last = url.pathname.split("/").pop()!;
+      const manifest = present.has(last) && url.pathname.includes("/manifests/") ? { "Docker-Content-Digest": last } : {};
+      return void res.writeHead(present.has(last) ? 200 : 404, manifest).end();
+    }
     if (req.method === "POST") return void res.writeHead(202, { Location: `/up/${++n}` }).end();
     if (req.method === "PUT" && url.pathname.startsWith("/up/")) {
       const digest = url.searchParams.get("digest")!;
@@ -213,6 +222,76 @@ describe("pushImage", () => {
     await expect(pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts)).rejects.toMatchObject({
       code: "E_BAD_REFERENCE",
     });
+  });
+});
+
+/** One layer of `size` random bytes. */
+function layerOf(size: number): Layer {
+  return randomImage({ layers: 1, layerSize: size }).layers[0];
+}
+
+/** An image of these layers for a platform (its own config and manifest). */
+function imageOf(layers: Layer[], architecture = "amd64", variant?: string): Image {
+  return composeImage({ layers: layers.map((layer, i) => ({ layer, createdBy: `layer ${i}` })), os: "linux", architecture, variant });
+}
+
+/** The blob digests the fake's uploads completed, in order. */
+function uploadOrder(s: FakeServer): string[] {
+  return s.requests.filter((q) => q.method === "PUT" && q.url.startsWith("/up/")).map((q) => new URL(q.url, "http://x").searchParams.get("digest")!);
+}
+
+describe("blob order", () => {
+  it("the largest blobs go up first, so no big upload waits behind small ones", async () => {
+    const layers = [layerOf(1_000), layerOf(60_000), layerOf(20_000)];
+    const image = imageOf(layers);
+    const s = await fake();
+    await pushImage(image, { registry: s.host, repository: "r" }, { ...opts, concurrency: 1 });
+    expect(uploadOrder(s)).toEqual([layers[1].digest, layers[2].digest, layers[0].digest, image.configBlob.digest]);
+  });
+});
+
+describe("pushIndex", () => {
+  // amd64: one own layer and a shared one; arm64: two own layers and the shared one.
+  const shared = layerOf(30_000);
+  const amd64 = imageOf([layerOf(10_000), shared]);
+  const arm64 = imageOf([layerOf(50_000), shared, layerOf(5_000)], "arm64", "v8");
+  const idx = composeIndex([amd64, arm64]);
+  const blobs = (image: Image) => [...image.layers.map((l) => l.digest), image.configBlob.digest];
+  const distinct = [...new Set([...blobs(amd64), ...blobs(arm64)])];
+
+  it("every platform's blobs in one pool: the platforms' uploads overlap, each distinct blob goes up once, largest first", async () => {
+    const s = await fake({ delayMs: 20, holdUntil: 4 });
+    const r = await pushIndex(idx, { registry: s.host, repository: "r", tags: ["v1"] }, opts);
+    // Pushed one platform after the other, at most 3 blobs (arm64's own two layers and config) were ever in flight.
+    expect(s.state.maxInflight).toBe(4);
+    expect(uploadOrder(s).sort()).toEqual([...distinct].sort());
+    expect(r.uploaded.map((u) => u.digest).sort()).toEqual([...distinct].sort());
+    expect(r.manifests).toEqual([
+      { platform: "linux/amd64", digest: amd64.digest, reference: `${s.host}/r@${amd64.digest}` },
+      { platform: "linux/arm64/v8", digest: arm64.digest, reference: `${s.host}/r@${arm64.digest}` },
+    ]);
+    // Blobs, then the platforms' manifests by digest, then the index by digest, then the tag.
+    const puts = s.requests.filter((q) => q.method === "PUT").map((q) => q.url);
+    const manifests = puts.filter((u) => u.includes("/manifests/"));
+    expect(puts.slice(0, distinct.length).every((u) => u.startsWith("/up/"))).toBe(true);
+    expect(manifests.slice(0, 2).sort()).toEqual([`/v2/r/manifests/${amd64.digest}`, `/v2/r/manifests/${arm64.digest}`].sort());
+    expect(manifests.slice(2)).toEqual([`/v2/r/manifests/${idx.digest}`, "/v2/r/manifests/v1"]);
+  });
+
+  it("a platform the repository has already: its manifest is asked once, none of its own blobs is checked or sent", async () => {
+    const s = await fake({ present: [amd64.digest, ...blobs(amd64)] });
+    const r = await pushIndex(idx, { registry: s.host, repository: "r" }, opts);
+    expect(uploadOrder(s).sort()).toEqual([arm64.layers[0].digest, arm64.layers[2].digest, arm64.configBlob.digest].sort());
+    const asked = s.requests.filter((q) => q.method === "HEAD").map((q) => q.url.split("/").pop());
+    expect(asked).not.toContain(amd64.layers[0].digest);
+    expect(asked).not.toContain(amd64.configBlob.digest);
+    expect(asked).toContain(shared.digest); // arm64 names it too: checked once, found
+    expect(asked.filter((d) => d === shared.digest)).toHaveLength(1);
+    expect([...r.skipped].sort()).toEqual([amd64.layers[0].digest, amd64.configBlob.digest, shared.digest].sort());
+    expect(s.requests.filter((q) => q.method === "PUT" && q.url.includes("/manifests/")).map((q) => q.url)).toEqual([
+      `/v2/r/manifests/${arm64.digest}`,
+      `/v2/r/manifests/${idx.digest}`,
+    ]);
   });
 });
 

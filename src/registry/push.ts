@@ -50,12 +50,17 @@ export interface PushResult {
   mounted: Digest[];
 }
 
-interface Labeled {
+export interface Labeled {
   blob: Blob;
   label: string;
 }
 
-function blobsOf(image: Image): Labeled[] {
+/**
+ * The distinct blobs (layers, then config) of `images`, each once, labelled by the first image naming it (with that
+ * image's `prefix`), the largest first: the longest uploads start first, so the last to finish is not a big blob
+ * that waited for a free slot behind small ones.
+ */
+export function blobsOf(images: readonly { image: Image; prefix: string }[]): Labeled[] {
   const seen = new Set<string>();
   const out: Labeled[] = [];
   const add = (blob: Blob, label: string) => {
@@ -63,11 +68,14 @@ function blobsOf(image: Image): Labeled[] {
     seen.add(blob.digest);
     out.push({ blob, label });
   };
-  image.layers.forEach((l, i) => {
-    add(l, `layer ${i + 1}/${image.layers.length}`);
-  });
-  add(image.configBlob, "config");
-  return out;
+  for (const { image, prefix } of images) {
+    image.layers.forEach((l, i) => {
+      add(l, `${prefix}layer ${i + 1}/${image.layers.length}`);
+    });
+    add(image.configBlob, `${prefix}config`);
+  }
+  // A stable sort: blobs of equal size keep the images' order.
+  return out.sort((a, b) => b.blob.size - a.blob.size);
 }
 
 export function pushClient(registry: string, opts: PushOptions): RegistryClient {
@@ -97,33 +105,14 @@ export function checkedPush(target: PushTarget, bytes: Buffer, claimed: Digest, 
 }
 
 export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
-  return pushImageWith(pushClient(validateRegistry(target.registry, "push target registry"), opts), image, target, opts);
-}
-
-/**
- * pushImage over an open push session (`client`, for the target's registry): an index's platforms share one, so
- * the credential chain is asked once and a registry token fetched once per push, not once per platform.
- */
-export async function pushImageWith(client: RegistryClient, image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
   const { registry, repository, tags, digest } = checkedPush(target, image.manifestBytes, image.digest, "image");
-  const progress = opts.progress ?? silentProgress;
-  const mountCandidates = (opts.mountFrom ?? [])
-    .filter((c) => normalizeRegistry(c.registry) === normalizeRegistry(registry) && c.repository !== repository)
-    .map((c) => validateRepository(c.repository, "mount candidate repository"));
-
+  const client = pushClient(registry, opts);
   const result: PushResult = { digest, reference: `${registry}/${repository}@${digest}`, tags, uploaded: [], skipped: [], mounted: [] };
 
-  // The tags first: one naming this digest already proves the manifest (and so every blob it names: registries
-  // check that on PUT) is in the repository; otherwise a HEAD by digest asks.
-  const current = new Set<string>();
-  await forEachLimited(tags, 4, async (tag) => {
-    if (await hasManifest(client, repository, tag, digest)) current.add(tag);
-  });
+  const current = await tagsNaming(client, repository, tags, digest);
+  const blobs = blobsOf([{ image, prefix: "" }]);
   if (current.size > 0 || (await hasManifest(client, repository, digest))) {
-    for (const { blob, label } of blobsOf(image)) {
-      result.skipped.push(blob.digest);
-      progress.skip(blob.digest, `already in ${registry}/${repository}`, label);
-    }
+    skipAll(blobs, { registry, repository }, opts, result);
     await forEachLimited(
       tags.filter((t) => !current.has(t)),
       4,
@@ -132,7 +121,51 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
     return result;
   }
 
-  await forEachLimited(blobsOf(image), opts.concurrency ?? 4, async ({ blob, label }) => {
+  await pushBlobs(client, blobs, { registry, repository }, opts, result);
+  await putManifest(client, repository, digest, image, opts.log);
+  for (const tag of tags) await putTag(client, repository, tag, image, digest, opts.log);
+  return result;
+}
+
+/**
+ * The tags that name `digest` already. One such tag proves the manifest (and so every blob it names: registries
+ * check that on PUT) is in the repository; when there is none, the caller asks by digest.
+ */
+export async function tagsNaming(client: RegistryClient, repository: string, tags: readonly string[], digest: Digest): Promise<Set<string>> {
+  const current = new Set<string>();
+  await forEachLimited(tags, 4, async (tag) => {
+    if (await hasManifest(client, repository, tag, digest)) current.add(tag);
+  });
+  return current;
+}
+
+/** Reports `blobs` as present: a manifest naming them is in the repository already. */
+export function skipAll(blobs: readonly Labeled[], target: { registry: string; repository: string }, opts: PushOptions, result: PushResult): void {
+  const progress = opts.progress ?? silentProgress;
+  for (const { blob, label } of blobs) {
+    result.skipped.push(blob.digest);
+    progress.skip(blob.digest, `already in ${target.registry}/${target.repository}`, label);
+  }
+}
+
+/**
+ * Makes every blob of `blobs` present in the repository, `opts.concurrency` (default 4) at once: each is checked
+ * with HEAD and skipped when present, mounted from a candidate repository on the same registry when possible, and
+ * uploaded otherwise. Outcomes are added to `result`.
+ */
+export async function pushBlobs(
+  client: RegistryClient,
+  blobs: readonly Labeled[],
+  target: { registry: string; repository: string },
+  opts: PushOptions,
+  result: PushResult,
+): Promise<void> {
+  const { registry, repository } = target;
+  const progress = opts.progress ?? silentProgress;
+  const mountCandidates = (opts.mountFrom ?? [])
+    .filter((c) => normalizeRegistry(c.registry) === normalizeRegistry(registry) && c.repository !== repository)
+    .map((c) => validateRepository(c.repository, "mount candidate repository"));
+  await forEachLimited(blobs, opts.concurrency ?? 4, async ({ blob, label }) => {
     if (await client.blobExists(repository, blob.digest)) {
       result.skipped.push(blob.digest);
       progress.skip(blob.digest, `already in ${registry}/${repository}`, label);
@@ -159,10 +192,6 @@ export async function pushImageWith(client: RegistryClient, image: Image, target
     result.uploaded.push({ digest: blob.digest, size: blob.size });
     progress.blobDone(blob.digest, "uploaded");
   });
-
-  await putManifest(client, repository, digest, image, opts.log);
-  for (const tag of tags) await putTag(client, repository, tag, image, digest, opts.log);
-  return result;
 }
 
 /** What a manifest PUT sends: an image's manifest or an index, as exact bytes. */

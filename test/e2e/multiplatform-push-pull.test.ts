@@ -87,6 +87,27 @@ describe("push of a multi-platform layout", () => {
     expect(out.digest).not.toBe(idx.digest);
   });
 
+  it("onto a repository that has one platform already: the other's blobs alone are checked and sent, then its manifest and the index", async () => {
+    const repo = `${reg.host}/team/grow`;
+    const first = await runCli(["push", layout, "--repository", repo, "--platform", "linux/amd64", "--json"]);
+    expect(first.code, first.stderr).toBe(0);
+    const before = reg.requests().length;
+    const r = await runCli(["push", layout, "--repository", repo, "--tag", "v2", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.digest).toBe(idx.digest);
+    const [amd64, arm64] = idx.images;
+    // The layers are shared: arm64's config is the one blob the registry lacks.
+    expect(out.uploaded.blobs).toBe(1);
+    expect(out.skipped).toBe(3);
+    const sent = reg.requests().slice(before);
+    const of = (method: string, what: string) => sent.filter((q) => q.method === method && q.path.includes(what)).map((q) => q.path.split("/").pop());
+    expect(of("HEAD", "/blobs/").sort()).toEqual([...arm64.layers.map((l) => l.digest), arm64.configBlob.digest].sort());
+    expect(sent.some((q) => q.path.includes(amd64.configBlob.digest))).toBe(false);
+    expect(of("PUT", "/manifests/")).toEqual([arm64.digest, idx.digest, "v2"]);
+    expect((await skopeoRaw(`docker://${repo}:v2`)).manifests!.map((m) => m.digest)).toEqual(idx.images.map((i) => i.digest));
+  });
+
   it("a platform the layout lacks is E_PLATFORM listing the platforms it has; a bad one E_BAD_PLATFORM", async () => {
     const r = await runCli(["push", layout, "--repository", `${reg.host}/team/none`, "--platform", "linux/s390x"]);
     expect(r.code).toBe(1);
