@@ -1,7 +1,9 @@
 /**
  * Pulls a multi-platform image whole (or the platforms asked for) into an OCI layout whose index.json names the
  * index: each platform's image is fetched by digest, then the index, and the layout is written atomically by the
- * one layout writer. A reference naming a single image gives a layout of that image.
+ * one layout writer, once the manifests' sizes say it fits (E_NO_SPACE before any layer is downloaded otherwise, as
+ * for a single image). One registry session serves the index and every platform. A reference naming a single image
+ * gives a layout of that image.
  */
 import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
@@ -12,8 +14,8 @@ import type { Image } from "../image/image";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";
 import { writeLayout } from "../layout/write";
-import { RegistryClient } from "./client";
-import { pullImage, type PullOptions } from "./pull";
+import { forEachLimited } from "../concurrency";
+import { ensureLayoutFits, pullClient, pullImage, type PullOptions } from "./pull";
 
 export interface PullIndexResult {
   /** The index's digest (the image's, when the reference names a single image). */
@@ -33,17 +35,11 @@ export async function pullIndexToLayout(
   opts: PullOptions = {},
 ): Promise<PullIndexResult> {
   const name = formatReference(ref);
-  const client = new RegistryClient(ref.registry, {
-    keychain: opts.keychain,
-    insecure: opts.insecure,
-    retry: opts.retry,
-    log: opts.log,
-    scheme: opts.scheme,
-  });
+  const client = pullClient(ref, opts); // one session for the index and every platform
   const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   let content: Image | ImageIndex;
   if (!INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
-    const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts);
+    const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts, client);
     if (platforms !== "all") {
       const own = platformOfImage(image);
       const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, ...(own ? { platform: own } : {}) };
@@ -65,8 +61,11 @@ export async function pullIndexToLayout(
       kept = images.filter((d) => chosen.has(d));
     }
     if (kept.length === 0) throw new PipelineError("E_PLATFORM", `${name}: index ${fetched.digest} lists no image manifest with a platform`);
-    const pulled: Image[] = [];
-    for (const d of kept) pulled.push(await pullImage({ ...ref, tag: undefined, digest: d.digest }, opts));
+    // Each platform's manifest and config, several at once (their layers stream later, into the layout).
+    const pulled: Image[] = new Array(kept.length);
+    await forEachLimited(kept, 4, async (d, i) => {
+      pulled[i] = await pullImage({ ...ref, tag: undefined, digest: d.digest }, opts, client);
+    });
     if (kept.length === index.manifests.length) {
       content = { bytes: fetched.bytes, index, digest: fetched.digest, mediaType: fetched.mediaType, images: pulled };
     } else {
@@ -75,6 +74,7 @@ export async function pullIndexToLayout(
       content = { bytes, index: sub, digest: sha256(bytes), mediaType: fetched.mediaType, images: pulled };
     }
   }
+  ensureLayoutFits(dir, content, ref, opts);
   await writeLayout(dir, content, { atomic: true, refName: ref.tag });
   const imgs = "images" in content ? content.images : [content];
   const manifests = imgs.map((i) => ({

@@ -17,6 +17,7 @@ import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
+import { type ImageIndex, isImageIndex } from "../image/index";
 import type { Keychain } from "../auth/keychain";
 import { selfVerifyingBlob, writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
@@ -59,7 +60,8 @@ interface Resolved {
   index?: { digest: Digest; mediaType: string };
 }
 
-function clientFor(ref: Reference, opts: PullOptions): RegistryClient {
+/** A client for pulls from `ref`'s registry (with the transfer-rate limit of opts.limits); one serves many pulls. */
+export function pullClient(ref: Reference, opts: PullOptions): RegistryClient {
   const transfer = opts.limits && transferRateOf(opts.limits);
   return new RegistryClient(ref.registry, {
     keychain: opts.keychain,
@@ -79,8 +81,7 @@ function parseJson(bytes: Buffer, what: string): unknown {
   }
 }
 
-async function resolveManifest(ref: Reference, opts: PullOptions): Promise<Resolved> {
-  const client = clientFor(ref, opts);
+async function resolveManifest(ref: Reference, opts: PullOptions, client = pullClient(ref, opts)): Promise<Resolved> {
   const name = formatReference(ref);
   let fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   let index: Resolved["index"];
@@ -128,8 +129,9 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
 }
 
 /** An Image backed by the registry: manifest and config fetched now, layers streamed on open(). */
-export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise<Image> {
-  const r = await resolveManifest(ref, opts);
+/** `client`: an open pull session for `ref`'s registry (pullClient), to share among several pulls. */
+export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient): Promise<Image> {
+  const r = await resolveManifest(ref, opts, client);
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== r.manifest.layers.length) {
@@ -156,12 +158,28 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}): Promise
 /** Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. */
 export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: Digest; refName?: string }> {
   const image = await pullImage(ref, opts);
-  // The manifest says how much is coming: refuse before downloading what would eat into the free-space reserve.
-  const bytes = image.layers.reduce((n, l) => n + l.size, image.configBytes.length + image.manifestBytes.length);
-  const what = `${formatReference(ref)}: downloading its ${image.layers.length} layer(s) (${formatSize(bytes)})`;
-  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 }, what);
+  ensureLayoutFits(dir, image, ref, opts);
   await writeLayout(dir, image, { atomic: true, refName: ref.tag });
   return { digest: image.digest, refName: ref.tag };
+}
+
+/**
+ * The manifests say how much is coming: refuses (E_NO_SPACE) before a blob is downloaded when writing every distinct
+ * blob of `content` (an image, or an index's images and the index) into `dir` would eat into the free-space reserve.
+ */
+export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
+  const images = isImageIndex(content) ? content.images : [content];
+  const sizes = new Map<string, number>(isImageIndex(content) ? [[content.digest, content.bytes.length]] : []);
+  for (const image of images) {
+    sizes.set(image.digest, image.manifestBytes.length);
+    sizes.set(image.configBlob.digest, image.configBytes.length);
+    for (const l of image.layers) sizes.set(l.digest, l.size);
+  }
+  const bytes = [...sizes.values()].reduce((n, b) => n + b, 0);
+  const layers = new Set(images.flatMap((i) => i.layers.map((l) => l.digest))).size;
+  const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
+  const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
+  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 }, what);
 }
 
 /** `dir` or its nearest ancestor that exists (the file system the layout will be written to). */
@@ -172,7 +190,7 @@ function existingAncestor(dir: string): string {
 
 /** The digest a reference points at now (an index's own digest for a multi-platform tag). */
 export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Promise<Digest> {
-  const client = clientFor(ref, opts);
+  const client = pullClient(ref, opts);
   const reference = ref.digest ?? ref.tag ?? "latest";
   const head = await client.headManifest(ref.repository, reference);
   if (!head) throw new PipelineError("E_NOT_FOUND", `${formatReference(ref)}: manifest not found in ${ref.registry}/${ref.repository}`);

@@ -27,6 +27,9 @@ import { anonymousKeychain } from "../../src/auth/anonymous";
 import { RegistryClient } from "../../src/registry/client";
 import type { RetryOptions } from "../../src/registry/http";
 import { pushImage, type PushResult } from "../../src/registry/push";
+import { pushIndex } from "../../src/registry/push-index";
+import { composeIndex } from "../../src/image/index";
+import { forPlatform } from "../fixtures/multi-platform";
 import { type FaultProxy, type FaultRates, startFaultProxy } from "../fixtures/fault-proxy";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { tarOf } from "../fixtures/random-image";
@@ -410,9 +413,9 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
     return e as PipelineError;
   }
 
-  /** `pipeline pull REFERENCE --output OUTPUT` */
-  async function pullCli(reference: string, output: string) {
-    return run(process.execPath, [await buildCli(), "pull", reference, "--output", output], { env: cliEnv() });
+  /** `pipeline pull REFERENCE --output OUTPUT [FLAGS...]` */
+  async function pullCli(reference: string, output: string, ...flags: string[]) {
+    return run(process.execPath, [await buildCli(), "pull", reference, "--output", output, ...flags], { env: cliEnv() });
   }
 
   const tiny = imageOf([layerOf("tiny.bin", randomBytes(1024))], "tiny");
@@ -423,10 +426,14 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
     "big",
   );
 
+  // The same layers for two platforms (a shared blob counts once): about 1.5 MiB, as big.
+  const bigIndex = composeIndex([forPlatform(big, "amd64"), forPlatform(big, "arm64", "v8")]);
+
   beforeAll(async () => {
     await pushImage(tiny, { registry: reg.host, repository: "faults/disk", tags: ["tiny"] }, { keychain: anonymousKeychain });
     await pushImage(small, { registry: reg.host, repository: "faults/disk", tags: ["small"] }, { keychain: anonymousKeychain });
     await pushImage(big, { registry: reg.host, repository: "faults/disk", tags: ["big"] }, { keychain: anonymousKeychain });
+    await pushIndex(bigIndex, { registry: reg.host, repository: "faults/disk", tags: ["big-index"] }, { keychain: anonymousKeychain });
   });
 
   it("an unwritable parent directory is a PipelineError naming the path (CLI: exit 1), and leaves nothing behind", async (ctx) => {
@@ -490,6 +497,31 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
     expect(fits.stdout.trim()).toBe(`${reg.host}/faults/disk@${small.digest}`);
     expect(readdirSync(m.dir)).toEqual(["layout"]);
     expect(trusted(dest)).toBe(small.digest);
+  });
+
+  it("an index too big for the disk (pull --all-platforms): E_NO_SPACE before any layer is downloaded; the layout stays", async (ctx) => {
+    const m = await tmpfs("full-index", "size=1m");
+    if ("reason" in m) return ctx.skip(m.reason);
+    const dest = join(m.dir, "layout");
+    await writeLayout(dest, tiny, { atomic: true });
+    const before = reg.requests().length;
+    const r = await pullCli(`${reg.host}/faults/disk:big-index`, dest, "--all-platforms");
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /^error\[E_NO_SPACE\]: .*faults\/disk:big-index: downloading its 4 layer\(s\) of 2 platform\(s\) .* into .* does not fit: it needs .*, and .* is free/m,
+    );
+    const fetched = reg
+      .requests()
+      .slice(before)
+      .filter((q) => q.method === "GET" && q.path.includes("/blobs/"));
+    for (const l of big.layers) expect(fetched.some((q) => q.path.endsWith(l.digest))).toBe(false);
+    expect(readdirSync(m.dir)).toEqual(["layout"]);
+    expect(trusted(dest)).toBe(tiny.digest);
+    // With room, the same pull writes the index whole.
+    const roomy = join(tmp, "roomy-index");
+    const fits = await pullCli(`${reg.host}/faults/disk:big-index`, roomy, "--all-platforms");
+    expect(fits.code, fits.stderr).toBe(0);
+    expect(fits.stdout.trim()).toBe(`${reg.host}/faults/disk@${bigIndex.digest}`);
   });
 
   it("a blob stream failing with ENOSPC (no mount needed): the same guarantees", async () => {
