@@ -128,8 +128,10 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
   });
 }
 
-/** An Image backed by the registry: manifest and config fetched now, layers streamed on open(). */
-/** `client`: an open pull session for `ref`'s registry (pullClient), to share among several pulls. */
+/**
+ * An Image backed by the registry: manifest and config fetched now, layers streamed on open(). `client`: an open pull
+ * session for `ref`'s registry (pullClient), to share among several pulls.
+ */
 export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient): Promise<Image> {
   const r = await resolveManifest(ref, opts, client);
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
