@@ -6,11 +6,12 @@ import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { MediaType } from "../oci/types";
 import { anonymousKeychain } from "../auth/anonymous";
-import { readLayout } from "../layout/read";
+import { readLayout, readLayoutIndex } from "../layout/read";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
 import type { Image } from "../image/image";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "./pull";
+import { pullIndexToLayout } from "./pull-index";
 import type { ProgressSink } from "./progress";
 
 const opts = { keychain: anonymousKeychain, retry: { retries: 0, baseDelayMs: 1 } };
@@ -21,6 +22,8 @@ let amd64: Image;
 let arm64: Image;
 let index: Buffer;
 let tmp: string;
+/** Platform manifest GETs in flight now and at most; with `holdPlatforms`, each waits (at most 2 s) until that many are. */
+const platformGets = { now: 0, max: 0, hold: 0 };
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "pull-test-"));
@@ -51,9 +54,15 @@ beforeAll(async () => {
       blobs.set(l.digest, Buffer.concat(chunks));
     }
   }
-  server = await startFakeServer((req, res) => {
+  server = await startFakeServer(async (req, res) => {
     const [, , , , kind, ref] = new URL(req.url, "http://x").pathname.split("/"); // /v2/r/p/<kind>/<ref>
     const m = kind === "manifests" ? manifests.get(ref) : undefined;
+    if (m && req.method === "GET" && (ref === amd64.digest || ref === arm64.digest)) {
+      platformGets.max = Math.max(platformGets.max, ++platformGets.now);
+      for (const until = Date.now() + 2000; platformGets.now < platformGets.hold && platformGets.max < platformGets.hold && Date.now() < until; )
+        await new Promise((r) => setTimeout(r, 5));
+      platformGets.now--;
+    }
     if (m) {
       const headers = { "Content-Type": m.type, "Docker-Content-Digest": sha256(m.bytes), "Content-Length": String(m.bytes.length) };
       return void res.writeHead(200, headers).end(req.method === "HEAD" ? undefined : m.bytes);
@@ -66,6 +75,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
   rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("pullIndexToLayout", () => {
+  it("fetches the platforms' manifests several at once and writes the index whole", async () => {
+    Object.assign(platformGets, { max: 0, hold: 2 });
+    const dir = join(tmp, "index-layout");
+    try {
+      const r = await pullIndexToLayout(parseReference(`${server.host}/r/p:multi`), dir, "all", opts);
+      expect(r.digest).toBe(sha256(index));
+      expect(r.manifests.map((m) => m.digest)).toEqual([arm64.digest, amd64.digest]);
+      expect(platformGets.max).toBe(2); // one after the other, never more than one was asked at a time
+      expect(readLayoutIndex(dir)?.manifests.map((m) => m.image.digest)).toEqual([arm64.digest, amd64.digest]);
+    } finally {
+      platformGets.hold = 0;
+    }
+  });
 });
 
 describe("pullImage", () => {
