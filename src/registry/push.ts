@@ -166,11 +166,7 @@ export async function pushBlobs(
     .filter((c) => normalizeRegistry(c.registry) === normalizeRegistry(registry) && c.repository !== repository)
     .map((c) => validateRepository(c.repository, "mount candidate repository"));
   await forEachLimited(blobs, opts.concurrency ?? 4, async ({ blob, label }) => {
-    if (await client.blobExists(repository, blob.digest)) {
-      result.skipped.push(blob.digest);
-      progress.skip(blob.digest, `already in ${registry}/${repository}`, label);
-      return;
-    }
+    if (await client.blobExists(repository, blob.digest)) return skipAll([{ blob, label }], target, opts, result);
     const { mountBlob, uploadBlob } = await import("./upload"); // loaded only when a blob must go up
     let session: URL | undefined;
     for (const from of mountCandidates) {
