@@ -202,8 +202,11 @@ async function assertReplaceable(dir: string): Promise<void> {
   }
 }
 
-/** Every blob of an image (config, layers, manifest), or of each image of an index and the index itself; once each. */
-function blobsOf(image: Image | ImageIndex): Blob[] {
+/**
+ * Every blob of an image (config, layers, manifest), or of each image of an index and the index itself; once each:
+ * what writeLayout writes (pulls check the disk against their sizes first).
+ */
+export function layoutBlobs(image: Image | ImageIndex): Blob[] {
   const one = (i: Image): Blob[] => [i.configBlob, ...i.layers, bufferBlob(i.manifestBytes, i.mediaType)];
   const all = isImageIndex(image) ? [...image.images.flatMap(one), bufferBlob(image.bytes, image.mediaType)] : one(image);
   const seen = new Set<string>();
@@ -222,7 +225,7 @@ export async function writeLayout(dir: string, image: Image | ImageIndex, opts: 
   await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
   try {
     await fsp.mkdir(blobsDir, { recursive: true });
-    await forEachLimited(blobsOf(image), opts.concurrency ?? 4, (b) => writeBlob(blobsDir, b, opts.hardlink ?? true));
+    await forEachLimited(layoutBlobs(image), opts.concurrency ?? 4, (b) => writeBlob(blobsDir, b, opts.hardlink ?? true));
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
     await fsp.writeFile(join(target, "index.json"), JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {

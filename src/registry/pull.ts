@@ -19,7 +19,7 @@ import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/index";
 import type { Keychain } from "../auth/keychain";
-import { selfVerifyingBlob, writeLayout } from "../layout/write";
+import { layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
 import { RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
 import { type ProgressSink, silentProgress } from "./progress";
@@ -171,13 +171,7 @@ export async function pullToLayout(ref: Reference, dir: string, opts: PullOption
  */
 export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
   const images = isImageIndex(content) ? content.images : [content];
-  const sizes = new Map<string, number>(isImageIndex(content) ? [[content.digest, content.bytes.length]] : []);
-  for (const image of images) {
-    sizes.set(image.digest, image.manifestBytes.length);
-    sizes.set(image.configBlob.digest, image.configBytes.length);
-    for (const l of image.layers) sizes.set(l.digest, l.size);
-  }
-  const bytes = [...sizes.values()].reduce((n, b) => n + b, 0);
+  const bytes = layoutBlobs(content).reduce((n, b) => n + b.size, 0);
   const layers = new Set(images.flatMap((i) => i.layers.map((l) => l.digest))).size;
   const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
   const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
