@@ -39,7 +39,7 @@ export async function pullIndexToLayout(
   const fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
   let content: Image | ImageIndex;
   if (!INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
-    const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts, client);
+    const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts, client, fetched);
     if (platforms !== "all") {
       const own = platformOfImage(image);
       const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, ...(own ? { platform: own } : {}) };

@@ -24,6 +24,8 @@ let index: Buffer;
 let tmp: string;
 /** Platform manifest GETs in flight now and at most; with `holdPlatforms`, each waits (at most 2 s) until that many are. */
 const platformGets = { now: 0, max: 0, hold: 0 };
+/** The reference of every manifest GET, in order. */
+const manifestGets: string[] = [];
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "pull-test-"));
@@ -57,6 +59,7 @@ beforeAll(async () => {
   server = await startFakeServer(async (req, res) => {
     const [, , , , kind, ref] = new URL(req.url, "http://x").pathname.split("/"); // /v2/r/p/<kind>/<ref>
     const m = kind === "manifests" ? manifests.get(ref) : undefined;
+    if (kind === "manifests" && req.method === "GET") manifestGets.push(ref);
     if (m && req.method === "GET" && (ref === amd64.digest || ref === arm64.digest)) {
       platformGets.max = Math.max(platformGets.max, ++platformGets.now);
       for (const until = Date.now() + 2000; platformGets.now < platformGets.hold && platformGets.max < platformGets.hold && Date.now() < until; )
@@ -90,6 +93,15 @@ describe("pullIndexToLayout", () => {
     } finally {
       platformGets.hold = 0;
     }
+  });
+
+  it("asks for a tag naming a single image once, and writes that image", async () => {
+    manifestGets.length = 0;
+    const dir = join(tmp, "single-layout");
+    const r = await pullIndexToLayout(parseReference(`${server.host}/r/p:single`), dir, "all", opts);
+    expect(r.digest).toBe(amd64.digest);
+    expect(manifestGets).toEqual(["single"]); // the image's manifest is not fetched again by its digest
+    expect(readLayout(dir).digest).toBe(amd64.digest);
   });
 });
 

@@ -20,7 +20,7 @@ import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/index";
 import type { Keychain } from "../auth/keychain";
 import { layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
-import { RegistryClient } from "./client";
+import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
 import { type ProgressSink, silentProgress } from "./progress";
 import { transferRateOf } from "./transfer-rate";
@@ -81,9 +81,10 @@ function parseJson(bytes: Buffer, what: string): unknown {
   }
 }
 
-async function resolveManifest(ref: Reference, opts: PullOptions, client = pullClient(ref, opts)): Promise<Resolved> {
+/** `first`: what `ref` names, when the caller has fetched it already (it is not asked for again). */
+async function resolveManifest(ref: Reference, opts: PullOptions, client = pullClient(ref, opts), first?: FetchedManifest): Promise<Resolved> {
   const name = formatReference(ref);
-  let fetched = await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
+  let fetched = first ?? (await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest"));
   let index: Resolved["index"];
   if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
     const want = opts.platform ?? hostPlatform();
@@ -130,10 +131,11 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
 
 /**
  * An Image backed by the registry: manifest and config fetched now, layers streamed on open(). `client`: an open pull
- * session for `ref`'s registry (pullClient), to share among several pulls.
+ * session for `ref`'s registry (pullClient), to share among several pulls; `first`: the manifest `ref` names, when
+ * the caller has it already.
  */
-export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient): Promise<Image> {
-  const r = await resolveManifest(ref, opts, client);
+export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient, first?: FetchedManifest): Promise<Image> {
+  const r = await resolveManifest(ref, opts, client, first);
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== r.manifest.layers.length) {
