@@ -2,7 +2,7 @@
 # Installs what rules_pipeline's demo and tests need on a Debian/Ubuntu machine, skipping what is present:
 #   Bazel (Debian's bazel-bootstrap 4.2 where no bazel is on PATH; machines with the network may use bazelisk),
 #   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), buildah, htpasswd, zsh (the
-#   completion script's test); and the npm packages (npm ci).
+#   completion script's test), strace; and the npm packages (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah) # the bench's cold-build p
 command -v pigz >/dev/null 2>&1 || need+=(pigz) # the bench's parallel-gzip peer (P4)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v strace >/dev/null 2>&1 || need+=(strace) # a test counts the processes a launcher starts
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}" >&2
   SUDO=""

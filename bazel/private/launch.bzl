@@ -21,13 +21,14 @@ def _launch_impl(ctx):
         body = cli_exec(ctx, entry, "bazel-run", cfg)
     else:
         body = "\n".join([
-            'export PIPELINE_LAUNCH_CONFIG="$(rl "{}")"'.format(rlocation(ctx, cfg)),
-            'cd "$(rl "{}")"'.format(ctx.workspace_name),
-            'exec "$(rl "{}")" --preserve-symlinks --preserve-symlinks-main --require "$(rl "{}")" "$(rl "{}")" "$@"'.format(
-                rlocation(ctx, ctx.file._node),
-                rlocation(ctx, preload),
-                rlocation(ctx, app.entry),
-            ),
+            'rl PIPELINE_LAUNCH_CONFIG "{}"'.format(rlocation(ctx, cfg)),
+            "export PIPELINE_LAUNCH_CONFIG",
+            'rl _workspace "{}"'.format(ctx.workspace_name),
+            'rl _node "{}"'.format(rlocation(ctx, ctx.file._node)),
+            'rl _preload "{}"'.format(rlocation(ctx, preload)),
+            'rl _entry "{}"'.format(rlocation(ctx, app.entry)),
+            'cd "$_workspace"',
+            'exec "$_node" --preserve-symlinks --preserve-symlinks-main --require "$_preload" "$_entry" "$@"',
         ])
     exe = write_launcher(ctx, body)
     return [DefaultInfo(executable = exe, runfiles = runfiles)]

@@ -149,11 +149,12 @@ def write_launcher(ctx, body):
         runfiles_root_snippet(),
         'export PIPELINE_RUNFILES_DIR="$R"',
         # The pipeline CLI, for the runtime library's runInContainer() (`pipeline run --image ...`).
-        'export PIPELINE_CLI_NODE="$(rl "{}")"'.format(rlocation(ctx, ctx.file._node)),
-        'export PIPELINE_CLI="$(rl "{}")"'.format(rlocation(ctx, entry)),
-        'export PIPELINE_CLI_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
+        'rl PIPELINE_CLI_NODE "{}"'.format(rlocation(ctx, ctx.file._node)),
+        'rl PIPELINE_CLI "{}"'.format(rlocation(ctx, entry)),
+        'rl PIPELINE_CLI_NODE_MODULES "{}"'.format(tools_node_modules(ctx, runfiles = True)),
         # Runs PIPELINE_CLI with the V8 code cache, as cli_exec below does (tools/bundle-loader.ts).
-        'export PIPELINE_CLI_LOADER="$(rl "{}")"'.format(rlocation(ctx, ctx.file._cli_loader)),
+        'rl PIPELINE_CLI_LOADER "{}"'.format(rlocation(ctx, ctx.file._cli_loader)),
+        "export PIPELINE_CLI_NODE PIPELINE_CLI PIPELINE_CLI_NODE_MODULES PIPELINE_CLI_LOADER",
         body,
         "",
     ]), is_executable = True)
@@ -184,17 +185,15 @@ def cli_exec(ctx, entry, command, cfg):
       The bash lines.
     """
     return "\n".join([
-        'export PIPELINE_TOOLS_NODE_MODULES="$(rl "{}")"'.format(tools_node_modules(ctx, runfiles = True)),
+        'rl PIPELINE_TOOLS_NODE_MODULES "{}"'.format(tools_node_modules(ctx, runfiles = True)),
+        "export PIPELINE_TOOLS_NODE_MODULES",
+        'rl _node "{}"'.format(rlocation(ctx, ctx.file._node)),
+        'rl _loader "{}"'.format(rlocation(ctx, ctx.file._cli_loader)),
+        'rl _cli "{}"'.format(rlocation(ctx, entry)),
+        'rl _config "{}"'.format(rlocation(ctx, cfg)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
         # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts).
-        'exec "$(rl "{}")" "$(rl "{}")" "$(rl "{}")" {} --config "$(rl "{}")" {}"$@"'.format(
-            rlocation(ctx, ctx.file._node),
-            rlocation(ctx, ctx.file._cli_loader),
-            rlocation(ctx, entry),
-            command,
-            rlocation(ctx, cfg),
-            "-- " if command == "bazel-run" else "",
-        ),
+        'exec "$_node" "$_loader" "$_cli" {} --config "$_config" {}"$@"'.format(command, "-- " if command == "bazel-run" else ""),
     ])
 
 # The attributes of both rules: where images go and what the launch script gets.

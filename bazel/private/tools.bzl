@@ -140,24 +140,43 @@ def declare_launcher(ctx):
 def runfiles_root_snippet():
     """Bash that sets R to the runfiles root of the running launcher and defines `rl`, which resolves runfiles paths.
 
-    `rl <repo>/<path>` prints the absolute path. When the tree has a `_repo_mapping` file (Bazel 7+: lines
+    `rl VAR <repo>/<path>` sets VAR to the absolute path. When the tree has a `_repo_mapping` file (Bazel 7+: lines
     `source_canonical,target_apparent,target_canonical`), `<repo>` is looked up there by its apparent name (the main
     repository's mapping first); a name it does not list, or no file (Bazel 4-6), leaves the path as it is. The same
-    lookup as src/launch/runfiles.ts.
+    lookup as src/launch/runfiles.ts. No subshell and no other program runs before the launcher execs Node (it
+    resolves about ten paths on every start; test/e2e/bazel-runfiles-rename.test.ts checks it under strace): the
+    file is read by bash's `read`, once per repository name, and VAR is set by `printf -v`.
     """
     return """
 if [[ -n "${RUNFILES_DIR:-}" && -d "${RUNFILES_DIR}" ]]; then R="${RUNFILES_DIR}"
-elif [[ -d "$0.runfiles" ]]; then R="$(cd "$0.runfiles" && pwd)"
+elif [[ -d "$0.runfiles" ]]; then R="$0.runfiles"
 else
   case "$0" in */*.runfiles/*) R="${0%%.runfiles/*}.runfiles" ;; *) echo "rules_pipeline: cannot find the runfiles of $0" >&2; exit 2 ;; esac
-  R="$(cd "$R" && pwd)"
 fi
+[[ "$R" == /* ]] || R="$PWD/$R"
+_rl_seen="|"
 rl() {
-  local repo="${1%%/*}" rest="" c=""
-  [[ "$1" == */* ]] && rest="/${1#*/}"
-  if [[ -f "$R/_repo_mapping" ]]; then
-    c="$(awk -F, -v a="$repo" '$2 == a && NF == 3 { if ($1 == "") { m = $3; exit } if (m == "") m = $3 } END { if (m != "") print m }' "$R/_repo_mapping")"
+  local _rl_repo="${2%%/*}" _rl_rest="" _rl_line _rl_src _rl_to _rl_main="" _rl_any=""
+  [[ "$2" == */* ]] && _rl_rest="/${2#*/}"
+  if [[ "$_rl_seen" == *"|$_rl_repo="* ]]; then
+    _rl_to="${_rl_seen#*|"$_rl_repo"=}"
+    _rl_main="${_rl_to%%|*}"
+  else
+    if [[ -f "$R/_repo_mapping" ]]; then
+      while IFS= read -r _rl_line || [[ -n "$_rl_line" ]]; do
+        [[ "$_rl_line" == *,*,* && "$_rl_line" != *,*,*,* ]] || continue
+        _rl_src="${_rl_line%%,*}"
+        _rl_line="${_rl_line#*,}"
+        [[ "${_rl_line%%,*}" == "$_rl_repo" ]] || continue
+        _rl_to="${_rl_line#*,}"
+        [[ -n "$_rl_to" ]] || continue
+        if [[ -z "$_rl_src" ]]; then _rl_main="$_rl_to"; break; fi
+        [[ -n "$_rl_any" ]] || _rl_any="$_rl_to"
+      done <"$R/_repo_mapping"
+    fi
+    _rl_main="${_rl_main:-$_rl_any}"
+    _rl_seen="$_rl_seen$_rl_repo=$_rl_main|"
   fi
-  printf '%s/%s%s' "$R" "${c:-$repo}" "$rest"
+  printf -v "$1" '%s/%s%s' "$R" "${_rl_main:-$_rl_repo}" "$_rl_rest"
 }
 """

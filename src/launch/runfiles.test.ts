@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -55,6 +56,47 @@ describe("runfile", () => {
     expect(runfilesDir({ RUNFILES_DIR: "/b" })).toBe("/b");
     expect(() => runfilesDir({})).toThrow(expect.objectContaining({ code: "E_RUNFILES" }));
   });
+});
+
+/** The launchers' bash `rl` (runfiles_root_snippet in bazel/private/tools.bzl, as written into every launcher), run in `dir`. */
+function bashRunfiles(dir: string, rels: string[]): string[] {
+  const bzl = readFileSync(join(__dirname, "../../bazel/private/tools.bzl"), "utf8");
+  const snippet = /def runfiles_root_snippet\(\):[\s\S]*?return """([\s\S]*?)"""/.exec(bzl)?.[1];
+  if (!snippet) throw new Error("bazel/private/tools.bzl: no runfiles_root_snippet");
+  const lines = rels.map((rel) => `rl _path ${JSON.stringify(rel)}; printf '%s\\n' "$_path"`);
+  const r = spawnSync("bash", ["-c", ["set -euo pipefail", snippet, ...lines].join("\n")], {
+    env: { ...process.env, RUNFILES_DIR: dir },
+    encoding: "utf8",
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.split("\n").slice(0, -1);
+}
+
+describe("the launchers' bash lookup agrees with runfile()", () => {
+  const rels = [
+    "acme_pipelines",
+    "acme_pipelines/a/b.js",
+    "rules_pipeline/tools/preload.js",
+    "rules_pipeline_npm/node_modules",
+    "_main/x.js",
+    "a/f",
+    "x/f",
+    "z",
+    "y/f",
+  ];
+  const cases: Record<string, string | undefined> = {
+    "no _repo_mapping": undefined,
+    "Bazel 8's, the main repository first":
+      ",acme_pipelines,_main\n,rules_pipeline,rules_pipeline+\nrules_pipeline+,rules_pipeline_npm,rp+npm\nother+,rules_pipeline_npm,else+\n",
+    "the main repository's line after another's": "other+,rules_pipeline,wrong+\n,rules_pipeline,rules_pipeline+\nother+,rules_pipeline,wrong2+\n",
+    "malformed and empty lines, no newline at the end": "garbage\n,a\n,b,c,d\n\n,z,\nother+,z,zz\n,x,y",
+  };
+  for (const [name, mapping] of Object.entries(cases)) {
+    test(name, () => {
+      const dir = tree(`bash-${Object.keys(cases).indexOf(name)}`, mapping);
+      expect(bashRunfiles(dir, rels)).toEqual(rels.map((rel) => runfile(dir, rel)));
+    });
+  }
 });
 
 describe("stableRepoName (the /app/external/<name> of a repository)", () => {

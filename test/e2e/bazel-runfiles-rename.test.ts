@@ -124,13 +124,17 @@ function bazel8Copy(target: string, dest: string): string {
   return join(dest, exe);
 }
 
-/** Runs a launcher without blocking the event loop (vitest's RPC times out on long synchronous calls). */
-function runLauncher(exe: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs a launcher (under `wrapper`, a command line the launcher's path is appended to) without blocking the event loop
+ * (vitest's RPC times out on long synchronous calls).
+ */
+function runLauncher(exe: string, wrapper: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env };
   for (const k of ["RUNFILES_DIR", "PIPELINE_RUNFILES_DIR", "PIPELINE_CONTAINER_IMAGE", "PIPELINE_CONTAINER_IMAGE_URIS", "PIPELINE_REPOSITORY"])
     delete env[k];
   return new Promise((resolve, reject) => {
-    execFile(exe, [], { env, cwd: tmp, timeout: 120_000 }, (err, stdout, stderr) => {
+    const [file, ...args] = [...wrapper, exe];
+    execFile(file, args, { env, cwd: tmp, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== "number") return reject(err);
       resolve({ status: err ? (err.code as number) : 0, stdout, stderr });
     });
@@ -157,6 +161,23 @@ describe("a launcher in a runfiles tree with Bazel 8's names (simulated)", () =>
     const run = await runLauncher(exe);
     expect(run.status, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toContain(`image: localhost:5000/acme/app@${digest}`);
+  });
+
+  test("the launcher starts no process of its own: until it execs Node, no subshell and no other program (strace)", async () => {
+    const r = await bazel(ws, ["build", "//rename:app_local"]);
+    expect(r.code, r.stderr).toBe(0);
+    const exe = bazel8Copy("app_local", join(tmp, "copy-strace"));
+    const trace = join(tmp, "launcher.strace");
+    // Without RUNFILES_DIR: the launcher finds its runfiles beside itself, as under `bazel run`.
+    const run = await runLauncher(exe, ["strace", "-f", "-qq", "-o", trace, "-e", "trace=execve,clone,clone3,fork,vfork"]);
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toContain("sum: 6");
+    // Lines are "PID syscall(...) = result"; the launcher's process ends by exec'ing Node (rl resolves every path).
+    const lines = readFileSync(trace, "utf8").split("\n").filter(Boolean);
+    const node = lines.findIndex((l) => /^\d+ +execve\("[^"]*rules_pipeline_node\/bin\/node",.* = 0$/.test(l));
+    expect(node, lines.join("\n")).toBeGreaterThan(0);
+    const pids = new Set(lines.slice(0, node + 1).map((l) => l.split(" ")[0]));
+    expect([...pids], lines.slice(0, node + 1).join("\n")).toHaveLength(1);
   });
 
   test("the image places another repository's files at /app/external/<stable name>, not at a Bazel-version-specific one", () => {
