@@ -13,12 +13,12 @@ def _launch_impl(ctx):
         fail("{}: `images` is required in mode {}".format(ctx.label, repr(mode)))
     app = ctx.attr.app[PipelineAppInfo]
     cfg, image_files = launch_config(ctx, mode)
-    entry, runfiles = tool_runfiles(ctx)
+    runfiles = tool_runfiles(ctx)
     preload = ctx.file._preload
     runfiles = runfiles.merge(ctx.runfiles(files = [cfg, app.entry] + image_files)).merge(app_runfiles(ctx, app.files, app.runtime, app.module_mappings, app.bin_links))
     runfiles = runfiles.merge(ctx.attr._preload[DefaultInfo].default_runfiles)
     if mode == "run":
-        body = cli_exec(ctx, entry, "bazel-run", cfg)
+        body = cli_exec(ctx, "bazel-run", cfg)
     else:
         body = "\n".join([
             'rl PIPELINE_LAUNCH_CONFIG "{}"'.format(rlocation(ctx, cfg)),

@@ -161,23 +161,24 @@ def write_launcher(ctx, body):
     return exe
 
 def tool_runfiles(ctx):
-    """The bundled CLI and the runfiles every launcher carries (Node, the CLI, the tools' npm packages).
+    """The runfiles every launcher carries (Node, the CLI's loader and bundle, the tools' npm packages).
 
     Args:
       ctx: the rule context.
 
     Returns:
-      (the CLI File, runfiles).
+      The runfiles.
     """
-    entry = ctx.file._cli
-    return entry, ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, entry], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, ctx.file._cli], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
 
-def cli_exec(ctx, entry, command, cfg):
-    """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments.
+def cli_exec(ctx, command, cfg):
+    """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments: the body of a `write_launcher`.
+
+    Runs the Node, loader and CLI that write_launcher has exported (PIPELINE_CLI_NODE, PIPELINE_CLI_LOADER,
+    PIPELINE_CLI), with the tools' npm tree as PIPELINE_TOOLS_NODE_MODULES.
 
     Args:
       ctx: the rule context.
-      entry: the CLI File.
       command: "bazel-push" or "bazel-run".
       cfg: the launch config File.
 
@@ -185,15 +186,14 @@ def cli_exec(ctx, entry, command, cfg):
       The bash lines.
     """
     return "\n".join([
-        'rl PIPELINE_TOOLS_NODE_MODULES "{}"'.format(tools_node_modules(ctx, runfiles = True)),
-        "export PIPELINE_TOOLS_NODE_MODULES",
-        'rl _node "{}"'.format(rlocation(ctx, ctx.file._node)),
-        'rl _loader "{}"'.format(rlocation(ctx, ctx.file._cli_loader)),
-        'rl _cli "{}"'.format(rlocation(ctx, entry)),
+        'export PIPELINE_TOOLS_NODE_MODULES="$PIPELINE_CLI_NODE_MODULES"',
         'rl _config "{}"'.format(rlocation(ctx, cfg)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
         # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts).
-        'exec "$_node" "$_loader" "$_cli" {} --config "$_config" {}"$@"'.format(command, "-- " if command == "bazel-run" else ""),
+        'exec "$PIPELINE_CLI_NODE" "$PIPELINE_CLI_LOADER" "$PIPELINE_CLI" {} --config "$_config" {}"$@"'.format(
+            command,
+            "-- " if command == "bazel-run" else "",
+        ),
     ])
 
 # The attributes of both rules: where images go and what the launch script gets.

@@ -4,8 +4,8 @@ load(":launcher.bzl", "LAUNCHER_ATTRS", "cli_exec", "launch_config", "tool_runfi
 
 def _push_impl(ctx):
     cfg, image_files = launch_config(ctx, "push")
-    entry, runfiles = tool_runfiles(ctx)
-    exe = write_launcher(ctx, cli_exec(ctx, entry, "bazel-push", cfg))
+    runfiles = tool_runfiles(ctx)
+    exe = write_launcher(ctx, cli_exec(ctx, "bazel-push", cfg))
     runfiles = runfiles.merge(ctx.runfiles(files = [cfg] + image_files))
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 
