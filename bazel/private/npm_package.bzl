@@ -29,6 +29,26 @@ def npm_lockfiles(targets):
             transitive.append(getattr(t[NpmPackageInfo], "lockfiles", depset()))
     return depset(transitive = transitive)
 
+def npm_files(globs, patterns):
+    """The files of an npm_package's `srcs` or `types`, in the generated BUILD file: what glob(patterns) would give.
+
+    npm_dependencies lists what every pattern matched when it fetched the repository (`_GLOBS`, npm_globs.js), so
+    the BUILD file names files instead of globbing node_modules, whose directory listings Bazel would check before
+    every build.
+
+    Args:
+      globs: pattern -> the files it matched.
+      patterns: the patterns of this attribute.
+
+    Returns:
+      Their files, each once, sorted (as glob sorts them).
+    """
+    seen = {}
+    for p in patterns:
+        for f in globs[p]:
+            seen[f] = True
+    return sorted(seen.keys())
+
 def _npm_package_impl(ctx):
     root = (ctx.label.workspace_root + "/" if ctx.label.workspace_root else "") + "node_modules"
     lockfile = ctx.file.lockfile
