@@ -32,7 +32,7 @@ def npm_lockfiles(targets):
 def npm_files(globs, patterns):
     """The files of an npm_package's `srcs` or `types`, in the generated BUILD file: what glob(patterns) would give.
 
-    npm_dependencies lists what every pattern matched when it fetched the repository (`_GLOBS`, npm_globs.js), so
+    npm_dependencies lists what every pattern matched when it fetched the repository (`GLOBS`, npm_globs.js), so
     the BUILD file names files instead of globbing node_modules, whose directory listings Bazel would check before
     every build.
 

@@ -1,11 +1,12 @@
 /**
- * npm_dependencies names the files of node_modules in its BUILD file (`_GLOBS`, listed at fetch time by
- * bazel/private/npm_globs.js) instead of globbing them, so that Bazel checks no directory listing of the tree before
+ * npm_dependencies names the files of node_modules in its BUILD file (`GLOBS` of npm_globs.bzl, written at fetch time
+ * by bazel/private/npm_globs.js) instead of globbing them, so that Bazel checks no directory listing of the tree before
  * each build. The claim: every target gets exactly the files glob() gave. Bazel 4.2.3's own glob is the oracle:
  * - on real trees: the rules' own npm repository (~200 packages: scoped, nested node_modules, .bin links, a platform
  *   package) and the examples' one, whose generated BUILD file is rewritten with glob(...) in place of each
- *   npm_files(_GLOBS, ...) in a package of the main repository that sees the same node_modules: every npm_package's
- *   `srcs` and `types` must be the same lists;
+ *   npm_files(GLOBS, ...) in a package of the main repository that sees the same node_modules: every npm_package's
+ *   `srcs` and `types` must be the same lists; also a package of ours (a `file:` tarball) with a non-ASCII and a
+ *   spaced file name, whose target must build (its files found under the names the BUILD file gives);
  * - on a tree of edge cases (names with spaces, quotes, `#`, `%`, UTF-8 and non-UTF-8 bytes, hidden files, nested
  *   `.bin` directories, symlinks to files and to directories, a dangling symlink, an exact file pattern, a pattern
  *   naming a directory): npm_globs.js's list of each pattern against glob() of it.
@@ -21,8 +22,29 @@ const EXCLUDES = ["node_modules/.bin/**", "node_modules/.package-lock.json", "no
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-npm-globs-"));
 let ws: string;
 
+/** A package whose files have a non-ASCII and a spaced name, as a `file:` tarball an npm lockfile names. */
+function weirdPackage(dir: string): void {
+  const src = join(dir, "weird-src");
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, "package.json"), JSON.stringify({ name: "weird", version: "1.0.0", main: "index.js" }));
+  for (const f of ["index.js", "\u00fcn\u00ef.js", "with space.js"]) writeFileSync(join(src, f), "module.exports = 1;\n");
+  const tgz = join(dir, execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: src, encoding: "utf8" }).trim());
+  const pkg = join(dir, "weird");
+  mkdirSync(pkg);
+  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "c", version: "1.0.0", dependencies: { weird: `file:${tgz}` } }));
+  execFileSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: pkg });
+  const lock = JSON.parse(readFileSync(join(pkg, "package-lock.json"), "utf8"));
+  lock.packages["node_modules/weird"].resolved = `file:${tgz}`; // npm writes it relative to the project
+  writeFileSync(join(pkg, "package-lock.json"), JSON.stringify(lock, null, 2));
+  writeFileSync(join(pkg, "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json"])\n');
+}
+
 beforeAll(() => {
-  ws = makeConsumerWorkspace(tmp);
+  ws = makeConsumerWorkspace(
+    tmp,
+    'npm_dependencies(name = "weird_npm", package_json = "//weird:package.json", lockfile = "//weird:package-lock.json")\n',
+  );
+  weirdPackage(ws);
 });
 
 afterAll(() => {
@@ -46,13 +68,15 @@ async function rules(pattern: string, prefix: string): Promise<Map<string, { src
 }
 
 describe("npm_dependencies names the files glob() would give", () => {
-  test("the rules' own npm repository and the examples' one: every target's srcs and types, against glob()", async () => {
-    const fetched = await bazel(ws, ["query", "--noshow_progress", "@rules_pipeline_npm//:all + @npm//:all"]);
+  test("the rules' own npm repository, the examples' one and odd names: every target's srcs and types, against glob()", async () => {
+    const fetched = await bazel(ws, ["query", "--noshow_progress", "@rules_pipeline_npm//:all + @npm//:all + @weird_npm//:all"]);
     expect(fetched.code, fetched.stderr).toBe(0);
+    const built = await bazel(ws, ["build", "--noshow_progress", "@weird_npm//:node_modules/weird"]);
+    expect(built.code, built.stderr).toBe(0);
     const external = join(outputBase(ws), "external");
-    for (const repo of ["rules_pipeline_npm", "npm"]) {
+    for (const repo of ["rules_pipeline_npm", "npm", "weird_npm"]) {
       const generated = readFileSync(join(external, repo, "BUILD.bazel"), "latin1");
-      expect(generated).toContain("_GLOBS = {");
+      expect(generated).toContain('load(":npm_globs.bzl", "GLOBS")');
       expect(generated).not.toMatch(/\bglob\(/);
       // The oracle: the same BUILD file with glob() for each npm_files(), in a package that sees the same tree.
       const oracle = join(ws, `oracle_${repo}`);
@@ -60,20 +84,23 @@ describe("npm_dependencies names the files glob() would give", () => {
       symlinkSync(join(external, repo, "node_modules"), join(oracle, "node_modules"));
       symlinkSync(join(external, repo, "package-lock.json"), join(oracle, "package-lock.json"));
       const withGlobs = generated
-        .replace(/\n_GLOBS = \{\n[\s\S]*?\n\}\n/, "\n")
-        .replace(/npm_files\(_GLOBS, (\[[^\]]*\])\)/g, (_, list) => `glob(${list}, exclude = ${JSON.stringify(EXCLUDES)}, allow_empty = True)`);
+        .replace('load(":npm_globs.bzl", "GLOBS")', "")
+        .replace(/npm_files\(GLOBS, (\[[^\]]*\])\)/g, (_, list) => `glob(${list}, exclude = ${JSON.stringify(EXCLUDES)}, allow_empty = True)`);
       writeFileSync(join(oracle, "BUILD.bazel"), withGlobs, "latin1");
       const named = await rules(`@${repo}//:all`, `@${repo}//:`);
       const globbed = await rules(`//oracle_${repo}:all`, `//oracle_${repo}:`);
-      expect(named.size).toBeGreaterThan(repo === "npm" ? 2 : 100);
+      expect(named.size).toBeGreaterThan({ rules_pipeline_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0);
       expect([...named.keys()].sort()).toEqual([...globbed.keys()].sort());
       let files = 0;
       for (const [name, lists] of named) {
         expect(lists, `${repo} ${name}`).toEqual(globbed.get(name));
         files += lists.srcs.length;
       }
-      expect(files).toBeGreaterThan(repo === "npm" ? 10 : 5000);
+      expect(files).toBeGreaterThan({ rules_pipeline_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0);
     }
+    const weird = (await rules("@weird_npm//:all", "@weird_npm//:")).get("node_modules/weird")?.srcs ?? [];
+    expect(weird).toContain("node_modules/weird/with space.js");
+    expect(weird).toContain("node_modules/weird/\u00fcn\u00ef.js");
   }, 600_000);
 
   test("a tree of edge cases: npm_globs.js's list of each pattern equals glob()", async () => {
@@ -122,7 +149,6 @@ describe("npm_dependencies names the files glob() would give", () => {
     ];
     writeFileSync(join(pkg, "spec.json"), JSON.stringify({ patterns, excludes: EXCLUDES }));
     execFileSync(process.execPath, [join(REPO_ROOT, "bazel", "private", "npm_globs.js"), "spec.json", "globs.bzl"], { cwd: pkg });
-    writeFileSync(join(pkg, "globs.bzl"), readFileSync(join(pkg, "globs.bzl"), "latin1").replace("_GLOBS = {", "GLOBS = {"), "latin1");
     writeFileSync(
       join(pkg, "BUILD.bazel"),
       ['load(":globs.bzl", "GLOBS")', ""]
