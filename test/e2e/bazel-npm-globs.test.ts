@@ -52,20 +52,27 @@ afterAll(() => {
   execFileSync("rm", ["-rf", tmp]);
 });
 
-/** `bazel query --output=build` of a package's rules: each rule's name -> its srcs and types as written out. */
-async function rules(pattern: string, prefix: string): Promise<Map<string, { srcs: string[]; types: string[] }>> {
+/**
+ * `bazel query --output=build` of `pattern`'s rules of `kind`: each rule's name -> the lists `attrs` as written out
+ * (string literals read with their escapes, so a name with a quote stays one entry), `prefix` taken off each label.
+ */
+async function ruleLists(pattern: string, kind: string, attrs: string[], prefix = ""): Promise<Map<string, Record<string, string[]>>> {
   const r = await bazel(ws, ["query", "--noshow_progress", "--output=build", pattern]);
   expect(r.code, r.stderr).toBe(0);
-  const out = new Map<string, { srcs: string[]; types: string[] }>();
-  for (const block of r.stdout.split(/\n(?=npm_package\()/)) {
+  const out = new Map<string, Record<string, string[]>>();
+  for (const block of r.stdout.split(new RegExp(`\\n(?=${kind}\\()`))) {
     const name = /\n\s*name = "([^"]+)"/.exec(block)?.[1];
     if (!name) continue;
     const list = (attr: string) =>
-      [...(new RegExp(`\\n\\s*${attr} = \\[([^\\]]*)\\]`).exec(block)?.[1] ?? "").matchAll(/"([^"]*)"/g)].map((m) => m[1].replace(prefix, ""));
-    out.set(name, { srcs: list("srcs"), types: list("types") });
+      [...(new RegExp(`\\n\\s*${attr} = \\[([^\\]]*)\\]`).exec(block)?.[1] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) =>
+        m[1].replace(prefix, ""),
+      );
+    out.set(name, Object.fromEntries(attrs.map((a) => [a, list(a)])));
   }
   return out;
 }
+
+const npmRules = (pattern: string, prefix: string) => ruleLists(pattern, "npm_package", ["srcs", "types"], prefix);
 
 describe("npm_dependencies names the files glob() would give", () => {
   test("the rules' own npm repository, the examples' one and odd names: every target's srcs and types, against glob()", async () => {
@@ -87,8 +94,8 @@ describe("npm_dependencies names the files glob() would give", () => {
         .replace('load(":npm_globs.bzl", "GLOBS")', "")
         .replace(/npm_files\(GLOBS, (\[[^\]]*\])\)/g, (_, list) => `glob(${list}, exclude = ${JSON.stringify(EXCLUDES)}, allow_empty = True)`);
       writeFileSync(join(oracle, "BUILD.bazel"), withGlobs, "latin1");
-      const named = await rules(`@${repo}//:all`, `@${repo}//:`);
-      const globbed = await rules(`//oracle_${repo}:all`, `//oracle_${repo}:`);
+      const named = await npmRules(`@${repo}//:all`, `@${repo}//:`);
+      const globbed = await npmRules(`//oracle_${repo}:all`, `//oracle_${repo}:`);
       expect(named.size).toBeGreaterThan({ rules_pipeline_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0);
       expect([...named.keys()].sort()).toEqual([...globbed.keys()].sort());
       let files = 0;
@@ -98,7 +105,7 @@ describe("npm_dependencies names the files glob() would give", () => {
       }
       expect(files).toBeGreaterThan({ rules_pipeline_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0);
     }
-    const weird = (await rules("@weird_npm//:all", "@weird_npm//:")).get("node_modules/weird")?.srcs ?? [];
+    const weird = (await npmRules("@weird_npm//:all", "@weird_npm//:")).get("node_modules/weird")?.srcs ?? [];
     expect(weird).toContain("node_modules/weird/with space.js");
     expect(weird).toContain("node_modules/weird/\u00fcn\u00ef.js");
   }, 600_000);
@@ -160,17 +167,8 @@ describe("npm_dependencies names the files glob() would give", () => {
         )
         .join("\n"),
     );
-    const out = await bazel(ws, ["query", "--noshow_progress", "--output=build", "//edge:all"]);
-    expect(out.code, out.stderr).toBe(0);
-    const srcs = new Map<string, string[]>();
-    for (const block of out.stdout.split(/\n(?=filegroup\()/)) {
-      const name = /\n\s*name = "([^"]+)"/.exec(block)?.[1];
-      if (name)
-        srcs.set(
-          name,
-          [...(/\n\s*srcs = \[([^\]]*)\]/.exec(block)?.[1] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]),
-        );
-    }
+    const lists = await ruleLists("//edge:all", "filegroup", ["srcs"]);
+    const srcs = new Map([...lists].map(([name, l]) => [name, l.srcs]));
     let total = 0;
     patterns.forEach((p, i) => {
       expect(srcs.get(`named${i}`), p).toEqual(srcs.get(`globbed${i}`));
