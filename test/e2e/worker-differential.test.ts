@@ -5,7 +5,7 @@
  * diagnostics and compiled bytes. First the three sequences that gave stale answers (a dep added after the
  * missing-module error; `@types` removed and restored; a module-name library's index added after the failure), then
  * a fixed seed of random edits (deps, imports, renames, an exported type, a package.json `types` field, a tsconfig
- * option, module_name, a type error). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
+ * option, module_name, a type error, a declaration error, `isolatedDeclarations`). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
  * (scripts/fuzz-worker.sh). test/e2e/bazel7-worker-differential.test.ts does the same on Bazel 7.7.1 with bzlmod.
  */
 import { mkdtempSync, rmSync } from "node:fs";

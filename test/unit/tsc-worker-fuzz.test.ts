@@ -1,6 +1,6 @@
 /**
  * The compile worker ≡ the sandbox (test/fixtures/worker-fuzz.ts): a fixed seed of random edits (deps added and
- * removed, files renamed, package.json `types` moved, tsconfig options, module names, type errors), compiled after
+ * removed, files renamed, package.json `types` moved, tsconfig options, module names, type and declaration errors), compiled after
  * each step by one persistent worker and one-shot in a directory holding only the inputs; every answer must agree.
  * `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences (scripts/fuzz-worker.sh).
  */
