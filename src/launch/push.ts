@@ -105,6 +105,12 @@ export async function pushLayouts(
     const idx = readLayoutIndex(img.layoutDir);
     const sel = selectPlatforms(img.layoutDir, idx ?? readLayout(img.layoutDir), opts.platforms);
     const common = { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, log: opts.log, mountFrom: mountSources(sel.images) };
+    const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
+    // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;
+    // its referrer manifest waits for the image.
+    const sbom = img.sbomFile ? readSbomFile(img.sbomFile) : undefined;
+    const sbomAttach = sbom && (await import("../sbom/attach"));
+    const sbomBlobs = sbom && sbomAttach ? sbomAttach.prepareSbom(target, sbom, attachOpts) : undefined;
     const result: PushResult & { manifests?: { platform: string; digest: Digest; reference: string }[] } =
       sel.kind === "index" ? await pushIndex(sel.index, target1, common) : await pushImage(sel.image, target1, common);
     const size = sel.images.map((i) => imageSize(i.manifest));
@@ -128,10 +134,8 @@ export async function pushLayouts(
       sel.kind === "index"
         ? { mediaType: sel.index.mediaType, digest: sel.index.digest, size: sel.index.bytes.length }
         : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
-    const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
-    if (img.sbomFile) {
-      const { attachSbom } = await import("../sbom/attach");
-      const attached = await attachSbom(target, subject, readSbomFile(img.sbomFile), attachOpts);
+    if (sbom && sbomAttach) {
+      const attached = await sbomAttach.attachSbom(target, subject, sbom, attachOpts, sbomBlobs);
       pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
     }
     if (opts.signingKey) {

@@ -56,13 +56,19 @@ export interface AttachResult extends PutReferrerResult {
   reference: string;
 }
 
-/** Uploads the artifact and the empty config (when missing), then pushes the referrer manifest. */
-export async function attachArtifact(
-  target: { registry: string; repository: string },
-  subject: Descriptor,
-  artifact: Artifact,
-  opts: AttachOptions = {},
-): Promise<AttachResult> {
+/** An artifact's blobs on their way up, through the client that will push its referrer manifest (prepareArtifact). */
+export interface PreparedArtifact {
+  client: RegistryClient;
+  blobs: Promise<void>;
+}
+
+/**
+ * Starts uploading an artifact's blobs (the empty config and its layer, each when missing), which need no subject:
+ * a push starts them beside the image's own uploads, and attachArtifact, given the result, only waits for them and
+ * pushes the referrer manifest once the image is there. A failure is attachArtifact's to report (no unhandled
+ * rejection when the image push fails first and it is never called).
+ */
+export function prepareArtifact(target: { registry: string; repository: string }, artifact: Artifact, opts: AttachOptions = {}): PreparedArtifact {
   const client = new RegistryClient(target.registry, {
     keychain: opts.keychain,
     insecure: opts.insecure,
@@ -70,12 +76,33 @@ export async function attachArtifact(
     scheme: opts.scheme,
     access: "push",
   });
+  const blobs = (async () => {
+    const { uploadBlob } = await import("./upload");
+    const layer = bufferBlob(artifact.bytes, artifact.layerMediaType ?? artifact.artifactType);
+    await Promise.all(
+      [bufferBlob(EMPTY_JSON, MediaType.OCI_EMPTY), layer].map(async (blob) => {
+        if (!(await client.blobExists(target.repository, blob.digest))) await uploadBlob(client, target.repository, blob);
+      }),
+    );
+  })();
+  blobs.catch(() => {});
+  return { client, blobs };
+}
+
+/**
+ * Uploads the artifact and the empty config (when missing; or waits for `prepared`, which started that), then pushes
+ * the referrer manifest.
+ */
+export async function attachArtifact(
+  target: { registry: string; repository: string },
+  subject: Descriptor,
+  artifact: Artifact,
+  opts: AttachOptions = {},
+  prepared: PreparedArtifact = prepareArtifact(target, artifact, opts),
+): Promise<AttachResult> {
   const { repository } = target;
   const { bytes, descriptor } = artifactManifest(artifact, subject);
-  const { uploadBlob } = await import("./upload");
-  for (const blob of [bufferBlob(EMPTY_JSON, MediaType.OCI_EMPTY), bufferBlob(artifact.bytes, artifact.layerMediaType ?? artifact.artifactType)]) {
-    if (!(await client.blobExists(repository, blob.digest))) await uploadBlob(client, repository, blob);
-  }
-  const result = await putReferrer(client, repository, bytes, descriptor, subject.digest);
-  return { ...result, reference: `${client.registry}/${repository}@${result.digest}` };
+  await prepared.blobs;
+  const result = await putReferrer(prepared.client, repository, bytes, descriptor, subject.digest);
+  return { ...result, reference: `${prepared.client.registry}/${repository}@${result.digest}` };
 }

@@ -183,6 +183,10 @@ describe("SBOM", () => {
     r = await runCli(["push", layout, "--repository", `${reg.host}/examples/badsbom`, "--sbom", join(ws, "examples/hello/main.ts")]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error[E_BAD_INPUT]: --sbom ${join(ws, "examples/hello/main.ts")}: not an SPDX JSON document`);
+    // The file is read before anything goes up: the image did not reach the repository.
+    r = await runCli(["inspect", `${reg.host}/examples/badsbom@${digestOf()}`]);
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.stderr).toContain("E_NOT_FOUND");
 
     // The layout itself: the SBOM the rule wrote beside it.
     r = await runCli(["sbom", `oci:${layout}`, "--json"]);
