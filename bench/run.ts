@@ -22,6 +22,7 @@ import { p13 } from "./suites/cold-build";
 import { p10, p11, p9 } from "./suites/monorepo";
 import { p12, p14 } from "./suites/multi-platform";
 import { p1, p2, p3, p7 } from "./suites/registry";
+import { p15 } from "./suites/small-image";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
 
@@ -65,6 +66,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P7", p7, "pull vs skopeo and crane"],
   ["P12", p12, "cold push of a 2-platform index vs skopeo copy --all and crane push"],
   ["P14", p14, "no-op push of a 2-platform index"],
+  ["P15", p15, "push and pull of a small image vs skopeo"],
   ["P5", p5, "reproducible clean builds"],
   ["P6", p6, "warm bazel run: _binary vs _local"],
   ["P8", p8, "disk growth per image sharing a base"],
@@ -74,7 +76,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P13", p13, "monorepo: cold build + push vs podman, buildah and the lockfile route"],
 ];
 /** The benchmarks that use the generated trees and base image of lib/inputs.ts (the monorepo makes its own). */
-const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P14"]);
+const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P14", "P15"]);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));

@@ -48,6 +48,7 @@ export class Inputs {
   private nmLayer?: Promise<Layer>;
   private arm64Base?: Promise<Image>;
   private multi?: Promise<BuiltIndex>;
+  private small?: Promise<{ layoutDir: string; image: Image }>;
 
   constructor(
     readonly work: string,
@@ -170,6 +171,32 @@ export class Inputs {
       entrypoint: ["node", "/app/main.js"],
       workdir: "/app",
     });
+  }
+
+  /**
+   * A small image (built once), as an OCI layout under work/images/small: the app layer on a one-layer base from a
+   * root file system of 3 MB raw (1 MB for smoke runs), the size of a distroless base under a small service.
+   */
+  smallImage(): Promise<{ layoutDir: string; image: Image }> {
+    this.small ??= (async () => {
+      const rootfs = join(this.work, "rootfs-small");
+      generateRootfs(rootfs, this.seed + 6, Math.min(3e6, this.sizes.baseBytes / 3));
+      const p = join(this.work, "layers", "small-base.tar.gz");
+      const base = layerFromDescriptor(p, await buildLayer([{ dest: "/", src: rootfs }], p));
+      const image = composeImage({
+        layers: [
+          { layer: base, createdBy: "bench: small base" },
+          { layer: await this.appLayer("small", this.appDir), createdBy: "bench: app" },
+        ],
+        entrypoint: ["node", "/app/main.js"],
+        workdir: "/app",
+      });
+      const layoutDir = join(this.work, "images", "small");
+      mkdirSync(join(this.work, "images"), { recursive: true });
+      await writeLayout(layoutDir, image, { refName: "latest" });
+      return { layoutDir, image };
+    })();
+    return this.small;
   }
 
   /**

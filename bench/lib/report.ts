@@ -77,7 +77,7 @@ export function notesList(rows: Row[]): string {
     .join("\n");
 }
 
-const KEY_ORDER = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14"];
+const KEY_ORDER = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14", "P15"];
 
 /** Rows by benchmark id, keeping each benchmark's own order. */
 export function sortRows(rows: Row[]): Row[] {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { globalAgent } from "node:http";
 import { join } from "node:path";
 import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
@@ -160,5 +161,97 @@ describe("resolveDigest and inspect", () => {
     expect(info.mediaType).toBe(MediaType.OCI_MANIFEST);
     expect(info.config).toEqual(amd64.config);
     expect(info.index).toEqual({ digest: sha256(index), mediaType: MediaType.DOCKER_MANIFEST_LIST });
+  });
+});
+
+describe("pullToLayout's early layer requests", () => {
+  /** Layers of 2 MiB of random bytes: more than a socket's buffers take while nobody reads. */
+  const big = { layers: 3, layerSize: 2 << 20 };
+  let early: Image;
+  let noConfig: Image;
+  let noLayer: Image;
+  let srv: FakeServer;
+  let dir: string;
+  /** Layer GETs the registry received while it held the config's answer. */
+  let layersWhileConfigHeld = -1;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "pull-early-"));
+    [early, noConfig, noLayer] = [randomImage(big), randomImage(big), randomImage(big)];
+    const blobs = new Map<string, Buffer>();
+    for (const img of [early, noConfig, noLayer]) {
+      blobs.set(img.configBlob.digest, img.configBytes);
+      for (const l of img.layers) {
+        const chunks: Buffer[] = [];
+        for await (const c of l.open()) chunks.push(c as Buffer);
+        blobs.set(l.digest, Buffer.concat(chunks));
+      }
+    }
+    blobs.delete(noConfig.configBlob.digest);
+    blobs.delete(noLayer.layers[1].digest);
+    const tags = new Map([
+      ["early", early],
+      ["no-config", noConfig],
+      ["no-layer", noLayer],
+    ]);
+    srv = await startFakeServer(async (req, res) => {
+      const [, , , , kind, ref] = new URL(req.url, "http://x").pathname.split("/");
+      const img = kind === "manifests" ? tags.get(ref) : undefined;
+      if (img) return void res.writeHead(200, { "Content-Type": img.mediaType }).end(img.manifestBytes);
+      if (ref === early.configBlob.digest) {
+        // Hold the config's answer until the image's layers were asked for (at most 2 s).
+        const layerGets = () => srv.requests.filter((q) => early.layers.some((l) => q.url.endsWith(l.digest))).length;
+        for (const until = Date.now() + 2000; layerGets() < early.layers.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+        layersWhileConfigHeld = layerGets();
+      }
+      const b = kind === "blobs" ? blobs.get(ref) : undefined;
+      if (!b)
+        return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+      res.writeHead(200, { "Content-Length": String(b.length) }).end(b);
+    });
+  });
+  afterAll(async () => {
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Connections to the registry still carrying a request (node:http's agent; a finished exchange's socket goes back to
+   * its free list), after waiting at most 2 s for them to be done: a layer stream neither read to its end nor
+   * destroyed keeps its socket here.
+   */
+  const socketsInUse = async () => {
+    const inUse = () =>
+      Object.entries(globalAgent.sockets)
+        .filter(([name]) => name.startsWith(`127.0.0.1:${srv.port}:`))
+        .flatMap(([, s]) => s ?? []).length;
+    for (const until = Date.now() + 2000; inUse() > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    return inUse();
+  };
+
+  it("asks for the first layers before the config has arrived, and writes the image", async () => {
+    const out = join(dir, "early");
+    expect((await pullToLayout(parseReference(`${srv.host}/r/p:early`), out, opts)).digest).toBe(early.digest);
+    expect(layersWhileConfigHeld).toBe(early.layers.length);
+    expect(readLayout(out).digest).toBe(early.digest);
+  });
+
+  it("a config that cannot be had: its error, the layers' connections closed, nothing written", async () => {
+    const out = join(dir, "no-config");
+    const err = await pullToLayout(parseReference(`${srv.host}/r/p:no-config`), out, opts).catch((e) => e);
+    expect(err.code).toBe("E_NOT_FOUND");
+    expect(err.message).toContain(noConfig.configBlob.digest);
+    expect(srv.requests.filter((q) => noConfig.layers.some((l) => q.url.endsWith(l.digest)))).toHaveLength(noConfig.layers.length);
+    expect(await socketsInUse()).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.includes("no-config"))).toEqual([]);
+  });
+
+  it("a layer that fails before the writer reads it: that layer's error, nothing written", async () => {
+    const out = join(dir, "no-layer");
+    const err = await pullToLayout(parseReference(`${srv.host}/r/p:no-layer`), out, opts).catch((e) => e);
+    expect(err.code).toBe("E_NOT_FOUND");
+    expect(err.message).toContain(noLayer.layers[1].digest);
+    expect(await socketsInUse()).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.includes("no-layer"))).toEqual([]);
   });
 });

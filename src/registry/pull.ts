@@ -109,25 +109,44 @@ async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer
   return { bytes, config: parseImageConfig(parseJson(bytes, `config of ${name}`), `config ${r.manifest.config.digest} of ${name}`, "E_REGISTRY") };
 }
 
-/**
- * A layer whose open() streams the blob from the registry, reporting progress. The stream verifies digest and
- * size itself (failing before its end when they are wrong), so sinks need not hash it again.
- */
-function remoteLayer(client: RegistryClient, repository: string, desc: Descriptor, diffId: Digest, label: string, progress: ProgressSink): Layer {
-  return selfVerifyingBlob({
-    digest: desc.digest,
-    size: desc.size,
-    mediaType: desc.mediaType,
-    diffId,
-    annotations: desc.annotations,
-    open(): Readable {
-      progress.blobStart(desc.digest, desc.size, label);
-      const src = client.openBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
-      src.once("end", () => progress.blobDone(desc.digest, "downloaded"));
-      return src;
-    },
-  });
+/** Starts streaming a layer from the registry, reporting progress; the stream checks its own digest and size. */
+function openRemote(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): Readable {
+  progress.blobStart(desc.digest, desc.size, label);
+  const src = client.openBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
+  src.once("end", () => progress.blobDone(desc.digest, "downloaded"));
+  return src;
 }
+
+/**
+ * Layer streams opened before their reader asks (pullToLayout: the first layers' requests go out beside the config's,
+ * so a pull pays the registry's round trip once, not twice). Each is handed out once (take); close() destroys what
+ * was never taken. A stream nobody reads yet fills its buffers and is paused by backpressure (the transfer-rate
+ * check does not count paused time); one that fails before it is taken keeps its error for its reader.
+ */
+class EarlyStreams {
+  private readonly streams = new Map<Digest, Readable>();
+
+  start(digest: Digest, open: () => Readable): void {
+    if (this.streams.has(digest)) return;
+    const s = open();
+    s.on("error", () => {}); // its reader gets the error (finished() reports it); an untaken one is only closed
+    this.streams.set(digest, s);
+  }
+
+  take(digest: Digest): Readable | undefined {
+    const s = this.streams.get(digest);
+    this.streams.delete(digest);
+    return s;
+  }
+
+  close(): void {
+    for (const s of this.streams.values()) s.destroy();
+    this.streams.clear();
+  }
+}
+
+/** How many layers pullToLayout requests before the config arrives: as many as writeLayout writes at once. */
+const EARLY_LAYERS = 4;
 
 /**
  * An Image backed by the registry: manifest and config fetched now, layers streamed on open(). `client`: an open pull
@@ -135,18 +154,34 @@ function remoteLayer(client: RegistryClient, repository: string, desc: Descripto
  * the caller has it already.
  */
 export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient, first?: FetchedManifest): Promise<Image> {
-  const r = await resolveManifest(ref, opts, client, first);
-  const { bytes: configBytes, config } = await fetchConfig(r, ref);
-  const diffIds = diffIdsOf(config);
-  if (diffIds.length !== r.manifest.layers.length) {
-    throw new PipelineError(
-      "E_REGISTRY",
-      `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${r.manifest.layers.length} layers`,
-    );
-  }
+  return imageOf(await resolveManifest(ref, opts, client, first), ref, opts);
+}
+
+/**
+ * The Image of a resolved manifest: fetches the config; layers stream on open(), each marked self-verifying (the
+ * stream fails before its end when digest or size are wrong, so sinks need not hash it again). With `early`, the
+ * first EARLY_LAYERS layers' requests start before the config's, and open() takes those streams.
+ */
+async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: EarlyStreams): Promise<Image> {
   const progress = opts.progress ?? silentProgress;
   const n = r.manifest.layers.length;
-  const layers = r.manifest.layers.map((l, i) => remoteLayer(r.client, ref.repository, l, diffIds[i], `layer ${i + 1}/${n}`, progress));
+  const open = (l: Descriptor, i: number) => () => openRemote(r.client, ref.repository, l, `layer ${i + 1}/${n}`, progress);
+  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, open(l, i));
+  const { bytes: configBytes, config } = await fetchConfig(r, ref);
+  const diffIds = diffIdsOf(config);
+  if (diffIds.length !== n) {
+    throw new PipelineError("E_REGISTRY", `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`);
+  }
+  const layers = r.manifest.layers.map((l, i) =>
+    selfVerifyingBlob<Layer>({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId: diffIds[i],
+      annotations: l.annotations,
+      open: () => early?.take(l.digest) ?? open(l, i)(),
+    }),
+  );
   return {
     manifestBytes: r.bytes,
     manifest: r.manifest,
@@ -159,12 +194,22 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}, client?:
   };
 }
 
-/** Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. */
+/**
+ * Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. Once the
+ * manifest says the image fits on the disk, the config and the first layers are requested at once.
+ */
 export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: Digest; refName?: string }> {
-  const image = await pullImage(ref, opts);
-  ensureLayoutFits(dir, image, ref, opts);
-  await writeLayout(dir, image, { atomic: true, refName: ref.tag });
-  return { digest: image.digest, refName: ref.tag };
+  const r = await resolveManifest(ref, opts);
+  const { config, layers } = r.manifest;
+  ensureFits(dir, [config, ...layers, { digest: r.digest, size: r.bytes.length }], new Set(layers.map((l) => l.digest)).size, "", ref, opts);
+  const early = new EarlyStreams();
+  try {
+    const image = await imageOf(r, ref, opts, early);
+    await writeLayout(dir, image, { atomic: true, refName: ref.tag });
+    return { digest: image.digest, refName: ref.tag };
+  } finally {
+    early.close();
+  }
 }
 
 /**
@@ -173,9 +218,22 @@ export async function pullToLayout(ref: Reference, dir: string, opts: PullOption
  */
 export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
   const images = isImageIndex(content) ? content.images : [content];
-  const bytes = layoutBlobs(content).reduce((n, b) => n + b.size, 0);
   const layers = new Set(images.flatMap((i) => i.layers.map((l) => l.digest))).size;
   const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
+  ensureFits(dir, layoutBlobs(content), layers, platforms, ref, opts);
+}
+
+/** ensureLayoutFits for the blobs `blobs` (each distinct digest counted once), `layers` of them layers. */
+function ensureFits(
+  dir: string,
+  blobs: readonly { digest: Digest; size: number }[],
+  layers: number,
+  platforms: string,
+  ref: Reference,
+  opts: PullOptions,
+): void {
+  const sizes = new Map(blobs.map((b) => [b.digest, b.size]));
+  const bytes = [...sizes.values()].reduce((n, size) => n + size, 0);
   const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
   ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 }, what);
 }
