@@ -23,6 +23,15 @@ export function cliPush(ctx: Ctx, layout: string, target: string, tag = "latest"
   return runOk(process.execPath, [ctx.cli, "push", layout, "--repository", target, "--tag", tag], { env: cliEnv(), cpu: true });
 }
 
+export function cliPull(ctx: Ctx, ref: string, dir: string, o: { cpu?: boolean } = {}) {
+  return runOk(process.execPath, [ctx.cli, "pull", ref, "--output", dir], { env: cliEnv(), ...o });
+}
+
+/** `skopeo copy docker://REF oci:DIR:latest`. */
+export function skopeoPull(ctx: Ctx, ref: string, dir: string) {
+  return runOk("skopeo", ["--policy", ctx.policy, "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:latest`]);
+}
+
 export function skopeoPush(ctx: Ctx, layout: string, target: string, tag = "latest") {
   return runOk(
     "skopeo",

@@ -6,13 +6,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pushImage } from "../../src/registry/push";
 import { readLayout } from "../../src/layout/read";
-import { check, cliEnv, type Ctx, row, versus } from "../lib/context";
+import { check, type Ctx, row, versus } from "../lib/context";
 import { cranePull, cranePush, craneSkipped, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { type RunResult, run, runOk, sideBySide, stat } from "../lib/measure";
 import { startCountingProxy } from "../lib/proxy";
-import { CpuTally, cliPush, countRequests, cpuRows, skopeoPush, withRegistry } from "../lib/registry-sides";
+import { CpuTally, cliPull, cliPush, countRequests, cpuRows, skopeoPull, skopeoPush, withRegistry } from "../lib/registry-sides";
 import { fmtInt, fmtMB, fmtMs, type Row } from "../lib/report";
 
 /** P1: after a one-line app change, bytes on the wire / (app layer + config + manifest). */
@@ -212,7 +212,7 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     const peerDir = join(ctx.work, "p7-peer");
     const oursPull = async (from: string, digest: string) => {
       rmSync(oursDir, { recursive: true, force: true });
-      const pull = () => runOk(process.execPath, [ctx.cli, "pull", `${from}:latest`, "--output", oursDir], { env: cliEnv(), cpu: true });
+      const pull = () => cliPull(ctx, `${from}:latest`, oursDir, { cpu: true });
       // Only the full image's pulls are tallied (the crane rows): the base's would mix two sizes under one side.
       const r = from === ref ? await pull() : await cpu.measure("ours", reg, pull);
       check(r.stdout.trim() === `${from}@${digest}`, `P7: our pull prints the digest (${r.stdout.trim()})`);
@@ -220,17 +220,7 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     };
     const skopeo = async () => {
       rmSync(peerDir, { recursive: true, force: true });
-      return (
-        await runOk("skopeo", [
-          "--policy",
-          ctx.policy,
-          "copy",
-          "--quiet",
-          "--src-tls-verify=false",
-          `docker://${ref}:latest`,
-          `oci:${peerDir}:latest`,
-        ])
-      ).ms;
+      return (await skopeoPull(ctx, `${ref}:latest`, peerDir)).ms;
     };
     const peerDigest = () => JSON.parse(readFileSync(join(peerDir, "index.json"), "utf8")).manifests[0].digest as string;
     const t = await sideBySide(ctx.slowReps, ctx.smoke ? 0 : 1, () => oursPull(ref, base.digest), skopeo);

@@ -7,11 +7,11 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
-import { check, cliEnv, type Ctx, versus } from "../lib/context";
+import { check, type Ctx, versus } from "../lib/context";
 import { cranePull, cranePush, findCrane } from "../lib/crane";
 import { imageBytes } from "../lib/inputs";
 import { runOk, run, type RunResult, type Stat } from "../lib/measure";
-import { cliPush, skopeoPush, withRegistry } from "../lib/registry-sides";
+import { cliPull, cliPush, skopeoPull, skopeoPush, withRegistry } from "../lib/registry-sides";
 import { fmtMB, fmtMs, type Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
 
@@ -52,10 +52,8 @@ export async function p15(ctx: Ctx): Promise<Row[]> {
       return (await pull()).ms;
     };
     const sides = [
-      into(oursDir, () => runOk(process.execPath, [ctx.cli, "pull", ref, "--output", oursDir], { env: cliEnv() })),
-      into(peerDir, () =>
-        runOk("skopeo", ["--policy", ctx.policy, "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${peerDir}:latest`]),
-      ),
+      into(oursDir, () => cliPull(ctx, ref, oursDir)),
+      into(peerDir, () => skopeoPull(ctx, ref, peerDir)),
       node,
       ...(crane ? [into(craneDir, () => cranePull(crane, ref, craneDir))] : []),
     ];

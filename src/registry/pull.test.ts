@@ -15,6 +15,20 @@ import { inspect, pullImage, pullToLayout, resolveDigest } from "./pull";
 import { pullIndexToLayout } from "./pull-index";
 import type { ProgressSink } from "./progress";
 
+/** Every blob of `images` (configs and layers) by digest: what a fake registry serves. */
+async function blobsOf(images: Image[]): Promise<Map<string, Buffer>> {
+  const blobs = new Map<string, Buffer>();
+  for (const img of images) {
+    blobs.set(img.configBlob.digest, img.configBytes);
+    for (const l of img.layers) {
+      const chunks: Buffer[] = [];
+      for await (const c of l.open()) chunks.push(c as Buffer);
+      blobs.set(l.digest, Buffer.concat(chunks));
+    }
+  }
+  return blobs;
+}
+
 const opts = { keychain: anonymousKeychain, retry: { retries: 0, baseDelayMs: 1 } };
 
 /** A read-only registry over in-memory images, with a multi-platform index under tag "multi". */
@@ -48,15 +62,7 @@ beforeAll(async () => {
     [amd64.digest, { bytes: amd64.manifestBytes, type: amd64.mediaType }],
     [arm64.digest, { bytes: arm64.manifestBytes, type: arm64.mediaType }],
   ]);
-  const blobs = new Map<string, Buffer>();
-  for (const img of [amd64, arm64]) {
-    blobs.set(img.configBlob.digest, img.configBytes);
-    for (const l of img.layers) {
-      const chunks: Buffer[] = [];
-      for await (const c of l.open()) chunks.push(c as Buffer);
-      blobs.set(l.digest, Buffer.concat(chunks));
-    }
-  }
+  const blobs = await blobsOf([amd64, arm64]);
   server = await startFakeServer(async (req, res) => {
     const [, , , , kind, ref] = new URL(req.url, "http://x").pathname.split("/"); // /v2/r/p/<kind>/<ref>
     const m = kind === "manifests" ? manifests.get(ref) : undefined;
@@ -178,15 +184,7 @@ describe("pullToLayout's early layer requests", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "pull-early-"));
     [early, noConfig, noLayer] = [randomImage(big), randomImage(big), randomImage(big)];
-    const blobs = new Map<string, Buffer>();
-    for (const img of [early, noConfig, noLayer]) {
-      blobs.set(img.configBlob.digest, img.configBytes);
-      for (const l of img.layers) {
-        const chunks: Buffer[] = [];
-        for await (const c of l.open()) chunks.push(c as Buffer);
-        blobs.set(l.digest, Buffer.concat(chunks));
-      }
-    }
+    const blobs = await blobsOf([early, noConfig, noLayer]);
     blobs.delete(noConfig.configBlob.digest);
     blobs.delete(noLayer.layers[1].digest);
     const tags = new Map([
