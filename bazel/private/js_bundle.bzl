@@ -61,7 +61,7 @@ js_bundle = rule(
         "external": attr.string_list(doc = "Packages left out of the bundle (`require()`d at run time), e.g. `@aws-sdk/*`; optional requires too, e.g. `typescript`."),
         "out": attr.string(doc = "Output file name (default `<name>.js`)."),
         "_bundler": attr.label(default = "//bazel/private:esbuild_bundle.js", allow_single_file = True),
-        "_esbuild": attr.label(default = "@rules_pipeline_npm//:node_modules/esbuild", cfg = "exec"),
-        "_node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, executable = True, cfg = "exec"),
+        "_esbuild": attr.label(default = "@rules_pipeline//bazel/private:esbuild", cfg = "exec"),
+        "_node": attr.label(default = "@rules_pipeline//bazel/private:node", allow_single_file = True, executable = True, cfg = "exec"),
     },
 )

@@ -40,6 +40,8 @@ def pipeline(
       NAME: pushes, then runs `entry` with PIPELINE_CONTAINER_IMAGE set to the pushed reference.
       NAME_binary: runs `entry` with the built image's reference (configured registry/repository), pushes nothing.
       NAME_local: runs `entry` with no image variables (no image is built).
+    Internal, not a contract: `_NAME_image[_<base name>]_base`, an alias of each base (so that Bazel fetches the
+    base's repository while it analyses the rest).
 
     Args:
       name: base name of the targets.
@@ -104,10 +106,19 @@ def pipeline(
     images = {}
     for image_name in sorted(bases.keys()):
         target = name + "_image" if image_name == "default" else "{}_image_{}".format(name, image_name)
+
+        # The base through an alias in this package, so that the image's other dependencies (the app, and with it
+        # the workspace's npm repository) are analysed and fetched while the base's repository is still being fetched
+        # (bazel/private/BUILD.bazel says why).
+        image_base = bases[image_name]
+        if image_base != None:
+            base_alias = "_{}_base".format(target)
+            native.alias(name = base_alias, actual = image_base, tags = manual, testonly = kwargs.get("testonly", False))
+            image_base = ":" + base_alias
         pipeline_image(
             name = target,
             app = ":" + name + "_app",
-            base = bases[image_name],
+            base = image_base,
             env = env,
             stamp = stamp,
             platforms = platforms,

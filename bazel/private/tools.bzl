@@ -7,14 +7,14 @@ the CLI and, for the commands that load the AWS SDK or the Kubernetes client, th
 
 # What every rule that runs the CLI in a build action needs.
 BUILD_TOOL_ATTRS = {
-    "_node": attr.label(default = "@rules_pipeline_node//:bin/node", allow_single_file = True, executable = True, cfg = "exec"),
+    "_node": attr.label(default = "@rules_pipeline//bazel/private:node", allow_single_file = True, executable = True, cfg = "exec"),
     "_cli": attr.label(default = "@rules_pipeline//:pipeline_cli", allow_single_file = True, cfg = "exec"),
 }
 
 # What the TypeScript compiler needs: the typescript package and Node's types (the default `types`).
 TSC_ATTRS = {
-    "_typescript": attr.label(default = "@rules_pipeline_npm//:node_modules/typescript", cfg = "exec"),
-    "_types_node": attr.label(default = "@rules_pipeline_npm//:node_modules/@types/node", cfg = "exec"),
+    "_typescript": attr.label(default = "@rules_pipeline//bazel/private:typescript", cfg = "exec"),
+    "_types_node": attr.label(default = "@rules_pipeline//bazel/private:types_node", cfg = "exec"),
     "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
     # What tsc_worker.js requires beside it: the worker protocol.
     "_worker_protocol": attr.label(default = "@rules_pipeline//bazel/private:worker_protocol.js", allow_single_file = True, cfg = "exec"),
@@ -22,7 +22,7 @@ TSC_ATTRS = {
 
 # Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).
 LAUNCHER_TOOL_ATTRS = dict({
-    "_tools_npm": attr.label(default = "@rules_pipeline_tools//:modules", cfg = "exec"),
+    "_tools_npm": attr.label(default = "@rules_pipeline//bazel/private:tools_modules", cfg = "exec"),
     # Runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts): `node LOADER CLI <command> ...`.
     "_cli_loader": attr.label(default = "@rules_pipeline//:pipeline_loader", allow_single_file = True, cfg = "exec"),
 }, **BUILD_TOOL_ATTRS)

@@ -89,8 +89,11 @@ export interface ProfileSummary {
   diffMs: number;
   actions: { name: string; ms: number; parts: Record<string, number> }[];
   criticalPath: { name: string; ms: number }[];
-  /** Repository rules that ran (a cold build's fetch), longest first: `//external:NAME` and its wall time (restarts summed), ms. */
-  repositories: { name: string; ms: number }[];
+  /**
+   * Repository rules that ran (a cold build's fetch), longest first: `//external:NAME`, its wall time (restarts summed)
+   * and when it started and ended (its first run's start, its last run's end), ms after the client's launch.
+   */
+  repositories: { name: string; ms: number; startMs: number; endMs: number }[];
 }
 
 interface TraceEvent {
@@ -134,14 +137,17 @@ export function summarizeProfile(text: string): ProfileSummary {
     .filter((e) => e.cat === "critical path component")
     .map((e) => ({ name: e.name.replace(/^action '(.*)'$/, "$1"), ms: ms(e.dur ?? 0) }));
   // A repository function that asks for a repository not fetched yet is restarted from the top: one entry per name.
-  const repoMs = new Map<string, number>();
+  const t0 = launch?.ts ?? 0;
+  const repos = new Map<string, { name: string; ms: number; startMs: number; endMs: number }>();
   for (const e of events) {
     if (e.cat !== "Starlark repository function call" || !e.name.startsWith("//external:")) continue;
     const name = e.name.slice("//external:".length);
-    repoMs.set(name, (repoMs.get(name) ?? 0) + ms(e.dur ?? 0));
+    const [from, to] = [ms(e.ts - t0), ms(e.ts + (e.dur ?? 0) - t0)];
+    const r = repos.get(name) ?? { name, ms: 0, startMs: from, endMs: to };
+    repos.set(name, { name, ms: r.ms + ms(e.dur ?? 0), startMs: Math.min(r.startMs, from), endMs: Math.max(r.endMs, to) });
   }
-  const repositories = [...repoMs].map(([name, t]) => ({ name, ms: t })).sort((a, b) => b.ms - a.ms);
-  return { buildMs: ms(end - (launch?.ts ?? 0)), phases, diffMs: diff?.dur ? ms(diff.dur) : 0, actions, criticalPath, repositories };
+  const repositories = [...repos.values()].sort((a, b) => b.ms - a.ms);
+  return { buildMs: ms(end - t0), phases, diffMs: diff?.dur ? ms(diff.dur) : 0, actions, criticalPath, repositories };
 }
 
 /** One line for the notes: "build 1.1 s: file-system diff 350 ms, analysis 12 ms; Compiling TypeScript //lib:lib 373 ms (worker) ...". */
@@ -160,9 +166,9 @@ export function describeProfile(p: ProfileSummary): string {
       const how = parts.length ? parts.join(" + ") : "no subprocess: persistent worker or in-process";
       return `${a.name} ${f(a.ms)} (${how})`;
     });
-  const fetched = p.repositories.filter((r) => r.ms >= 100).map((r) => `@${r.name} ${f(r.ms)}`);
+  const fetched = p.repositories.filter((r) => r.ms >= 100).map((r) => `@${r.name} ${f(r.ms)} (${f(r.startMs)}-${f(r.endMs)})`);
   return (
-    (fetched.length ? `repository rules (they overlap one another and the analysis): ${fetched.join(", ")}; ` : "") +
+    (fetched.length ? `repository rules (run time, restarts summed; from-to after the launch): ${fetched.join(", ")}; ` : "") +
     `build part ${f(p.buildMs)}: launch ${f(phase("launch"))}, checking files for changes ${f(p.diffMs)}, ` +
     `analysis ${f(phase("Load and analyze dependencies"))}, execution ${f(phase("Build artifacts"))}: ${acts.join("; ") || "no action ran"}`
   );

@@ -11,8 +11,13 @@
  * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced;
  * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`;
  * - PIPELINE_REPO_CACHE_MAX_SIZE reaches the store: a bad value is a warning naming it, a small one evicts the rest.
+ * - A's cold build (of `hello_push` too) fetches the workspace's @npm while the rules fetch their own repositories
+ *   (@rules_pipeline_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before): its
+ *   --profile has @npm's repository rule start before each of them ends. On 4.2.3 it started only after the last had
+ *   ended, until the rules' implicit dependencies and the bases went through aliases (bazel/private/BUILD.bazel).
  * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
- * spellings differ): a second output base restores every entry (each one's modification time, set to 2000 before, is
+ * spellings differ): the same overlap in the first (cold) build, which 7.7.1 had without the aliases; a second output
+ * base restores every entry (each one's modification time, set to 2000 before, is
  * its last use) and gets the trees and the image digest of the first (not 4.2.3's: the host-node base is made of
  * the chroot's libraries).
  * npm's cache must be warm (or the registry reachable).
@@ -38,6 +43,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard, makeConsumerWorkspace, outputBase } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { summarizeProfile } from "../../bench/lib/bazel-actions";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-repo-cache-"));
 const cache = join(tmp, "repo-cache");
@@ -98,6 +104,23 @@ const external = (w: Ws, repo: string) => join(outputBase(w.ws), "external", rep
 const digest = (w: Ws) => readFileSync(join(w.ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
 const entries = () => (existsSync(cache) ? readdirSync(cache).sort() : []);
 
+/** A cold build's `--profile` (`profile`): the workspace's @npm began to be fetched before each of the rules' own fetches ended. */
+function expectNpmFetchOverlaps(profile: string): void {
+  const fetched = summarizeProfile(readFileSync(profile, "utf8")).repositories;
+  const fetch = (name: string) => {
+    const r = fetched.find((x) => x.name === name);
+    if (!r) throw new Error(`@${name} was not fetched in this build; fetched: ${fetched.map((x) => x.name).join(", ")}`);
+    return r;
+  };
+  const npm = fetch("npm");
+  for (const name of ["rules_pipeline_npm", "rules_pipeline_tools", "pipeline-host-node"]) {
+    const other = fetch(name);
+    const ms = (x: number) => `${Math.round(x)} ms`;
+    const why = `@npm's fetch started at ${ms(npm.startMs)}, after @${name}'s ended (${ms(other.startMs)}-${ms(other.endMs)})`;
+    expect(npm.startMs, why).toBeLessThan(other.endMs);
+  }
+}
+
 /** Runs Bazel in `w`; its stderr. Unless `warned`, the cache must have warned of nothing. */
 async function build(w: Ws, args = ["build", TARGET], warned = false): Promise<string> {
   const r = await bazel(w.ws, args, w.env);
@@ -140,7 +163,9 @@ function dropTypesNode(w: Ws): void {
 
 describe("the repository cache across output bases", () => {
   test("off, cold, warm: the same image and the same external trees; only the warm one ran no npm ci", async () => {
-    await build(a);
+    const profile = join(tmp, "a-cold.profile.json");
+    await build(a, ["build", TARGET, "//examples/hello:hello_push", `--profile=${profile}`]);
+    expectNpmFetchOverlaps(profile);
     expect(entries()).toEqual([]);
     expect(npmRuns(a)).toHaveLength(2); // the rules' lockfile and the examples'
 
@@ -247,7 +272,7 @@ describe("the repository cache across output bases", () => {
     expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no fetch at all: no key computed
   });
 
-  test("Bazel 7.7.1: a second output base restores every entry and gets the same trees and image", async () => {
+  test("Bazel 7.7.1: the cold fetches overlap; a second output base restores every entry and gets the same trees and image", async () => {
     await ensureBazel7();
     const cache7 = join(tmp, "repo-cache-7");
     mkdirSync(cache7);
@@ -263,7 +288,9 @@ describe("the repository cache across output bases", () => {
       rmSync(join(w.ws, ".bazelversion")); // the chroot's wrapper does not take "4"
       sevens.push(w.ws);
     }
-    await run7(d, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
+    const profile = join(d.ws, "cold.profile.json");
+    await run7(d, ["build", ...WORKSPACE_MODE_FLAGS, TARGET, "//examples/hello:hello_push", `--profile=${profile}`]);
+    expectNpmFetchOverlaps(profile);
     const filled = readdirSync(cache7).sort();
     expect(filled.map((x) => x.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
     const old = new Date("2000-01-01T00:00:00Z");
