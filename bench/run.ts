@@ -14,7 +14,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildCli, CLI, type Ctx, writePolicy } from "./lib/context";
 import { FULL_SIZES, Inputs, SMOKE_SIZES } from "./lib/inputs";
-import { load } from "./lib/measure";
+import { load, stopRunning } from "./lib/measure";
 import { markdownTable, mergeResults, notesList, rewriteReadme, type Row, sortRows } from "./lib/report";
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
@@ -107,6 +107,8 @@ async function main(): Promise<number> {
   const onSignal = () => {
     interrupted = true;
     log("interrupted: cleaning up");
+    // The command being measured first (an `npm ci` writing into the work directory, a Bazel client...), then the rest.
+    stopRunning();
     void cleanup().then(() => process.exit(130));
   };
   const cleanup = async () => {

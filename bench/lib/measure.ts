@@ -1,5 +1,5 @@
 /** Running commands, timing them (wall clock, peak RSS) and summarising repeated samples. */
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +30,26 @@ export interface RunOptions {
 export const TIME_BIN = "/usr/bin/time";
 export const HAVE_TIME = existsSync(TIME_BIN);
 
+/**
+ * The commands `run` started that have not ended. Each leads a process group of its own (spawned detached), so that
+ * stopping it also stops what it started: `npm ci`'s node-gyp and compiler, /usr/bin/time's command.
+ */
+const running = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // the group has ended
+  }
+}
+
+/** Kills every command `run` started that is still running, with all it started (the bench's cleanup on a signal). */
+export function stopRunning(): void {
+  for (const child of running) killGroup(child);
+}
+
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   let rssFile: string | undefined;
   let rssDir: string | undefined;
@@ -41,19 +61,22 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
   }
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    running.add(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));
     child.stderr.on("data", (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 900_000);
+    const timer = setTimeout(() => killGroup(child), o.timeoutMs ?? 900_000);
     child.on("error", (e) => {
       clearTimeout(timer);
+      running.delete(child);
       reject(e);
     });
     child.on("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       clearTimeout(timer);
+      running.delete(child);
       let maxRss: number | undefined;
       let cpuMs: number | undefined;
       if (rssFile) {
