@@ -18,4 +18,4 @@ done
 export PIPELINE_FUZZ_SEED="${PIPELINE_FUZZ_SEED:-$((RANDOM * 32768 + RANDOM))}" PIPELINE_FUZZ_STEPS="$steps"
 echo "fuzz-worker: seed $PIPELINE_FUZZ_SEED, $steps steps" >&2
 npx vitest run --project unit test/unit/tsc-worker-fuzz.test.ts
-[[ -z "$bazel" ]] || npx vitest run --project e2e test/e2e/worker-differential.test.ts
+[[ -z "$bazel" ]] || npx vitest run --project e2e-bazel test/e2e/worker-differential.test.ts

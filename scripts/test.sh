@@ -1,19 +1,57 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck, then unit tests beside e2e tests (real Bazel 4.2.3 and 7.7.1, registry, skopeo, umoci, runc,
-# podman, a real Kubernetes cluster).
-# Set PIPELINE_TEST_FAST=1 to skip the e2e tests.
+# `npm test`: typecheck, lint, then two lanes at once on the machine's two cores:
+#   lane 1 (Bazel):  the e2e files that drive Bazel 4.2.3 and 7.7.1, one at a time (project e2e-bazel);
+#   lane 2 (other):  the unit project, the other e2e files one at a time (project e2e: registry, CLI, credentials,
+#                    runners), the benchmarks' smoke run, then the real-cluster files (project e2e-cluster).
+# Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
+# wait for its lock) and the Kubernetes binaries (the cluster files wait for its status file).
+# At the end: where the time went (phases and the slowest files: a report, never an assertion) and the closing line.
+# PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick` adds typecheck and lint to that).
+# Arguments are passed to every vitest run (a file filter: `npm test -- test/e2e/sbom.test.ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
 
 report="$(mktemp -d)"
-k8s_build=""
+phases="$report/phases.tsv"
+run_start=$(date +%s.%N)
+bg_pids=()
 cleanup() {
-  # An interrupted run stops the background build too (it is safe to interrupt: its partial directory goes).
-  [[ -n "$k8s_build" ]] && kill -- -"$k8s_build" 2>/dev/null || true
+  # An interrupted run stops the background set-up and the lanes too (each set-up is safe to interrupt: a partial
+  # directory goes, under a lock).
+  for p in "${bg_pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   chmod -R u+w "$report" 2>/dev/null || true
   rm -rf "$report"
 }
+trap cleanup EXIT
+
+# phase NAME CMD...: runs CMD, recording NAME's start and end (seconds since the run began) for the report.
+phase() {
+  local name="$1" start rc=0
+  shift
+  start=$(date +%s.%N)
+  "$@" || rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$start" "$(date +%s.%N)" "$rc" >>"$phases"
+  return "$rc"
+}
+
+# background NAME NICE STATUS CMD...: runs CMD in its own process group at niceness NICE, its output in STATUS.log,
+# its exit code written to STATUS when it ends (what the tests that need it wait for).
+background() {
+  local name="$1" niceness="$2" status="$3"
+  shift 3
+  echo "== $name (in the background; log: $status.log)" >&2
+  setsid bash -c '
+    name="$1" niceness="$2" status="$3" phases="$4"; shift 4
+    start=$(date +%s.%N); rc=0
+    nice -n "$niceness" "$@" >"$status.log" 2>&1 || rc=$?
+    printf "%s\t%s\t%s\t%s\n" "$name (background)" "$start" "$(date +%s.%N)" "$rc" >>"$phases"
+    echo "$rc" >"$status.tmp" && mv "$status.tmp" "$status"
+    echo "$name: exit $rc ($(tail -n 1 "$status.log"))" >&2
+  ' background "$name" "$niceness" "$status" "$phases" "$@" &
+  bg_pids+=($!)
+}
+
+phase "set-up: install-deps" bash scripts/install-deps.sh
 
 # The repository cache (bazel/private/repo_cache.bzl) of this run only: the first test to fetch a repository runs
 # npm ci / esbuild for real (a native addon is compiled, as its test says), the next ones restore it, and nothing
@@ -22,67 +60,65 @@ if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
   export PIPELINE_REPO_CACHE="$report/repo-cache"
   mkdir -p "$PIPELINE_REPO_CACHE"
 fi
-trap cleanup EXIT
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
-  # The Kubernetes server binaries for test/e2e/k8s-real-*.test.ts: built once from Go modules and cached outside the
-  # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Cold, the Go build is the long
-  # pole, so it starts now in the background at the lowest priority and overlaps with everything before those tests;
-  # they wait for $PIPELINE_K8S_BUILD_STATUS (the exit code, written when the build ends; its log beside it).
-  export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
-  echo "== Kubernetes binaries (scripts/k8s-cluster.sh build, in the background; log: $PIPELINE_K8S_BUILD_STATUS.log)" >&2
-  setsid bash -c '
-    started=$SECONDS; rc=0
-    nice -n 19 bash scripts/k8s-cluster.sh build >"$1.log" 2>&1 || rc=$?
-    echo "$rc" >"$1.tmp" && mv "$1.tmp" "$1"
-    echo "k8s build: exit $rc after $((SECONDS - started)) s ($(tail -n 1 "$1.log"))" >&2
-  ' k8s-build "$PIPELINE_K8S_BUILD_STATUS" &
-  k8s_build=$!
-fi
-
-if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
-  # Bazel 7.7.1 for the e2e tests that run it: a Debian sid chroot made once (~5 min, ~1.7 GB) and cached outside the
-  # repository ($PIPELINE_BAZEL7_ROOT, default ~/.cache/rules_pipeline/bazel7); a machine that has it only checks.
-  echo "== Bazel 7.7.1 chroot (scripts/bazel7.sh setup)" >&2
-  started=$SECONDS
+  # Bazel 7.7.1 for the e2e tests that run it: a Debian sid chroot made once (~4 min cold, ~2 GB) and cached outside
+  # the repository ($PIPELINE_BAZEL7_ROOT, default ~/.cache/rules_pipeline/bazel7); a machine that has it only checks.
+  # Each Bazel 7 test calls `scripts/bazel7.sh setup` first, which waits on this setup's lock.
   SUDO=""
   [[ "$(id -u)" == 0 ]] || SUDO="sudo -E"
-  $SUDO bash scripts/bazel7.sh setup
-  echo "bazel7 setup: $((SECONDS - started)) s" >&2
+  background "set-up: Bazel 7.7.1 chroot" 0 "$report/bazel7-setup.status" $SUDO bash scripts/bazel7.sh setup
+  # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
+  # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files run last and wait
+  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at the
+  # lowest priority: it takes the cycles the lanes leave.
+  export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
+  background "set-up: Kubernetes binaries" 19 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
 fi
 
 echo "== typecheck" >&2
-npx tsc -p tsconfig.json --noEmit
-npx tsc -p tsconfig.test.json   # tests too, with noUnusedLocals
+phase typecheck bash -c 'npx tsc -p tsconfig.json --noEmit && npx tsc -p tsconfig.test.json' # tests too, with noUnusedLocals
 
 echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
-npx biome ci .
+phase lint npx biome ci .
 
 # From here on, every Bazel output base a test or the bench makes must go with its temporary workspace (checked below).
 touch "$report/started"
 
-if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
-  echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
-  npm run --silent bench -- --smoke
-fi
+# --passWithNoTests: a file filter given to `npm test -- FILTER` may match only some projects' files.
+vitest() {
+  local project="$1"
+  shift
+  npx vitest run --passWithNoTests --reporter=default --reporter=json --project "$project" --outputFile="$report/$project.json" "$@"
+}
 
 status=0
-# --passWithNoTests: a file filter given to `npm test -- FILTER` may match only one project's files.
-vitest=(npx vitest run --passWithNoTests --reporter=default --reporter=json)
 if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
-  "${vitest[@]}" --project unit --outputFile="$report/unit.json" "$@" || status=$?
+  phase unit vitest unit "$@" || status=$?
 else
-  # One vitest run with both projects runs every file one at a time (the e2e project's `fileParallelism: false`
-  # applies to the whole pool), so the unit files waited behind Bazel. The unit project runs beside the e2e project
-  # instead, in its own process (its output is printed when both are done), and the e2e files stay one at a time.
-  "${vitest[@]}" --project unit --outputFile="$report/unit.json" "$@" >"$report/unit.log" 2>&1 &
-  unit_pid=$!
-  "${vitest[@]}" --project e2e --outputFile="$report/e2e.json" "$@" || status=$?
-  unit_status=0
-  wait "$unit_pid" || unit_status=$?
-  echo "== unit tests (ran beside the e2e tests; exit $unit_status)" >&2
-  cat "$report/unit.log"
-  ((unit_status == 0)) || status=$unit_status
+  # Lane 1 prints as it goes; lane 2's output goes to a file, printed when both lanes are done.
+  set -m # lane 2 in a process group of its own, so that cleanup() stops all of it
+  (
+    rc=0
+    phase "unit" vitest unit "$@" || rc=1
+    phase "e2e (other)" vitest e2e "$@" || rc=1
+    if [[ $# -eq 0 ]]; then # a file filter selects tests; the bench's smoke run is not one of them
+      echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
+      phase "bench smoke" npm run --silent bench -- --smoke || rc=1
+    fi
+    phase "e2e (cluster)" vitest e2e-cluster "$@" || rc=1
+    exit "$rc"
+  ) >"$report/lane2.log" 2>&1 &
+  lane2=$!
+  set +m
+  bg_pids+=("$lane2")
+  echo "== lane 1: the Bazel e2e files (lane 2, beside it: unit, other e2e, bench smoke, cluster; printed at the end)" >&2
+  phase "e2e (Bazel)" vitest e2e-bazel "$@" || status=$?
+  lane2_status=0
+  wait "$lane2" || lane2_status=$?
+  echo "== lane 2 (ran beside lane 1; exit $lane2_status)" >&2
+  cat "$report/lane2.log"
+  ((lane2_status == 0)) || status=$lane2_status
 fi
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
@@ -108,17 +144,8 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   fi
 fi
 
-# The plain closing line CI reads: "N passed, N failed", over both projects.
-reports=("$report/unit.json")
-[[ -n "${PIPELINE_TEST_FAST:-}" ]] || reports+=("$report/e2e.json")
-node -e '
-  const fs = require("node:fs");
-  let passed = 0, failed = 0, skipped = 0;
-  for (const f of process.argv.slice(1)) {
-    if (!fs.existsSync(f)) { failed++; console.error(`no test report ${f}: its run ended before writing one`); continue; }
-    const r = JSON.parse(fs.readFileSync(f, "utf8"));
-    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests;
-  }
-  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$report/unit.json" $([[ -n "${PIPELINE_TEST_FAST:-}" ]] || echo "$report/e2e.json") || true
+# Where the time went, then the plain closing line CI reads ("N passed, N failed" over every project that ran).
+projects=(unit)
+[[ -n "${PIPELINE_TEST_FAST:-}" ]] || projects+=(e2e-bazel e2e e2e-cluster)
+node scripts/lib/test-report.js "$run_start" "$phases" "$report" "${projects[@]}" || true
 exit "$status"

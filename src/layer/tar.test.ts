@@ -251,8 +251,13 @@ describe("tarStream", () => {
     ftruncateSync(fd, 8 * 1024 ** 3); // sparse
     closeSync(fd);
     const s = tarStream([{ path: "big", type: "file", mode: 0o644, source: big }], { mtime: 0 });
+    // Paused in the handler itself: a flowing stream would go on reading the 8 GiB (of zeros) before the awaiting code
+    // could destroy it, which took minutes on a loaded machine (and failed the test's time-out).
     const first = await new Promise<Buffer>((resolve, reject) => {
-      s.once("data", resolve);
+      s.once("data", (d: Buffer) => {
+        s.pause();
+        resolve(d);
+      });
       s.once("error", reject);
     });
     s.destroy();

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
 import { buildSync } from "esbuild";
 import { afterAll, describe, expect, test } from "vitest";
 import { ownerAlive, pidAlive, procStat, selfOwner } from "./owner";
@@ -25,12 +26,26 @@ describe("owner: one rule for 'is it alive'", () => {
   });
 
   test("a zombie (exited, not reaped) is not alive, although kill(pid, 0) still finds it", async () => {
-    // sh starts a short-lived child, then becomes `sleep`, which never reaps it: the child stays a zombie.
-    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    // sh starts a child, then becomes `sleep`, which never reaps it. The child (head) waits for a byte on fd 3 that
+    // this test writes only once sh has become sleep: had it ended sooner, sh could have reaped it itself (seen under
+    // load). From then on the child's becoming a zombie is a certainty, not a race, so the wait has no time limit of
+    // its own (the test's time-out is the bound).
+    const parent = spawn("sh", ["-c", "head -c 1 <&3 >/dev/null & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore", "pipe"] });
     try {
-      const zombie = Number(await new Promise<string>((res) => parent.stdout.once("data", (d: Buffer) => res(d.toString().trim()))));
-      for (let i = 0; i < 100 && procStat(zombie)?.state !== "Z"; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(procStat(zombie)?.state).toBe("Z");
+      const [, out, , release] = parent.stdio;
+      if (!(out instanceof Readable) || !(release instanceof Writable)) throw new Error("the parent's fd 1 and fd 3 are not pipes");
+      const zombie = Number(await new Promise<string>((res) => out.once("data", (d: Buffer) => res(d.toString().trim()))));
+      const comm = () => {
+        try {
+          return readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim();
+        } catch {
+          return undefined;
+        }
+      };
+      while (comm() !== "sleep") await new Promise((r) => setTimeout(r, 10));
+      expect(procStat(zombie)?.state).not.toBe("Z"); // still waiting for its byte
+      release.end("x");
+      while (procStat(zombie)?.state !== "Z") await new Promise((r) => setTimeout(r, 10));
       expect(() => process.kill(zombie, 0)).not.toThrow();
       expect(pidAlive(zombie)).toBe(false);
       expect(ownerAlive(zombie, procStat(zombie)!.start)).toBe(false);

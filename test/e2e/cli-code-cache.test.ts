@@ -22,7 +22,7 @@ import { CODE_CACHE_KEEP } from "../../src/cache/layout";
 import { codeCacheFileName, encodeCodeCache } from "../../src/cli/code-cache";
 import { sha256 } from "../../src/oci/digest";
 import { writeLayout } from "../../src/layout/write";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { type CliResult, execProgram } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";

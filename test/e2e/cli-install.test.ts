@@ -20,7 +20,7 @@ import { blobPath, readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";
 import { VERSION } from "../../src/version";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { execProgram } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";

@@ -18,7 +18,7 @@ import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/auth/static";
 import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
 import { modelPush } from "../../src/cli/commands/model";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { pushInitImages } from "../fixtures/init-images";
 import { BUILD_WAIT_MS, type Cluster, startCluster, startClusterRegistry } from "../fixtures/k8s-cluster";

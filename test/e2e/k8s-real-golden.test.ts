@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
 
 const GOLDEN = join(REPO_ROOT, "test", "golden", "k8s");

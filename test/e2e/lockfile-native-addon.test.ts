@@ -19,7 +19,7 @@ import type { CliIo } from "../../src/cli/io";
 import { listLayer } from "../../src/layer/tar-read";
 import { blobPath, readLayout } from "../../src/layout/read";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { runLayoutImage } from "../fixtures/runc";
 
 let tmp: string;

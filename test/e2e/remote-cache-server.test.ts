@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { REPO_ROOT } from "../fixtures/repo";
 import { type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-remote-cache-"));
