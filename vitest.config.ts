@@ -1,52 +1,45 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The real-cluster tests (test/e2e/k8s-real-*.test.ts) run last: on a fresh machine they wait for the Kubernetes
- * build that scripts/test.sh starts in the background, which then overlaps with every other test file.
+ * How long each test file took in a recent full run (seconds; written by `PIPELINE_TEST_DURATIONS_OUT=test/durations.json
+ * npm test`, scripts/lib/test-report.js). Only the order of the run depends on it, never a result.
  */
-class RealClusterLast extends BaseSequencer {
-  async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const sorted = await super.sort(files);
-    const k8s = (f: TestSpecification) => /k8s-real-[^/]*\.test\.ts$/.test(f.moduleId);
-    return [...sorted.filter((f) => !k8s(f)), ...sorted.filter(k8s)];
-  }
+const DURATIONS_FILE = join(__dirname, "test", "durations.json");
+const durations: Record<string, number> = existsSync(DURATIONS_FILE) ? JSON.parse(readFileSync(DURATIONS_FILE, "utf8")) : {};
+
+/** A file's expected seconds: its recorded duration, or, for a file the record does not know yet, more than any. */
+export function expectedSeconds(file: string): number {
+  const known = durations[relative(__dirname, file)];
+  return known ?? Number.MAX_SAFE_INTEGER - statSync(file).size;
 }
 
 /**
- * The e2e files in three projects, so that scripts/test.sh can run two lanes at once on a 2-core machine:
- * - `e2e-bazel`: files that drive Bazel (they import a fixture that starts it: bazel.ts, bazel7.ts, monorepo.ts,
- *   worker-fuzz-bazel.ts). Bazel takes both cores, so these run one at a time.
- * - `e2e-cluster`: the real-cluster files (one cluster per machine: the kubelet owns the host's /kubepods cgroups).
- * - `e2e`: the rest (registry, CLI, credentials, runners, signatures), one at a time beside the Bazel lane.
- * The rule is read from each file's imports, so a new file lands in the right lane without a list to keep.
+ * scripts/test.sh runs the unit and e2e files in one pool of two workers (the machine's two cores), so the order is
+ * what decides how evenly the two stay busy: the longest first (a new file counts as the longest), the short ones
+ * filling in at the end. The real-cluster files (project e2e-cluster) run after, on their own, one at a time: one
+ * cluster per machine, and they wait for the Kubernetes build that test.sh starts in the background.
  */
-const E2E_DIR = "test/e2e";
-const DRIVES_BAZEL = /from "\.\.\/fixtures\/(bazel|bazel7|monorepo|worker-fuzz-bazel)"/;
-const CLUSTER = /^k8s-real-.*\.test\.ts$/;
-const e2eFiles = readdirSync(join(__dirname, E2E_DIR)).filter((f) => f.endsWith(".test.ts"));
-const inLane = (pick: (name: string) => boolean) => e2eFiles.filter(pick).map((f) => `${E2E_DIR}/${f}`);
-const drivesBazel = (f: string) => DRIVES_BAZEL.test(readFileSync(join(__dirname, E2E_DIR, f), "utf8"));
+export function longestFirst(files: string[]): string[] {
+  const k8s = (f: string) => /k8s-real-[^/]*\.test\.ts$/.test(f);
+  const sorted = [...files].sort((a, b) => expectedSeconds(b) - expectedSeconds(a));
+  return [...sorted.filter((f) => !k8s(f)), ...sorted.filter(k8s)];
+}
 
-const e2eProject = (name: string, include: string[]) => ({
-  test: {
-    name,
-    include,
-    environment: "node" as const,
-    testTimeout: 900_000,
-    hookTimeout: 600_000,
-    // Bazel servers and registries are heavy on a 2-core machine: one file at a time within a project.
-    fileParallelism: false,
-  },
-});
+class LongestFirst extends BaseSequencer {
+  async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const order = longestFirst(files.map((f) => f.moduleId));
+    return [...files].sort((a, b) => order.indexOf(a.moduleId) - order.indexOf(b.moduleId));
+  }
+}
 
-// Four projects: `unit` (fast, beside the code; `npm run test:quick`) and the e2e lanes above (real registry, skopeo,
-// runc, Bazel, a cluster).
+// Three projects: `unit` (fast, beside the code; `npm run test:quick`), `e2e` (real registry, skopeo, runc, podman,
+// git, Bazel 4.2.3 and 7.7.1, the benchmarks' smoke run) and `e2e-cluster` (a real Kubernetes cluster).
 export default defineConfig({
   test: {
-    sequence: { sequencer: RealClusterLast },
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {
@@ -56,18 +49,27 @@ export default defineConfig({
           testTimeout: 60_000,
         },
       },
-      e2eProject(
-        "e2e",
-        inLane((f) => !CLUSTER.test(f) && !drivesBazel(f)),
-      ),
-      e2eProject(
-        "e2e-bazel",
-        inLane((f) => !CLUSTER.test(f) && drivesBazel(f)),
-      ),
-      e2eProject(
-        "e2e-cluster",
-        inLane((f) => CLUSTER.test(f)),
-      ),
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          exclude: ["test/e2e/k8s-real-*.test.ts"],
+          environment: "node",
+          testTimeout: 900_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e-cluster",
+          include: ["test/e2e/k8s-real-*.test.ts"],
+          environment: "node",
+          testTimeout: 900_000,
+          hookTimeout: 600_000,
+          // One cluster per machine (the kubelet owns the host's /kubepods cgroups): scripts/test.sh runs these files
+          // one at a time (--no-file-parallelism; vitest takes that setting for a whole run, not per project).
+        },
+      },
     ],
   },
 });

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck, lint, then two lanes at once on the machine's two cores:
-#   lane 1 (Bazel):  the e2e files that drive Bazel 4.2.3 and 7.7.1, one at a time (project e2e-bazel);
-#   lane 2 (other):  the unit project, the other e2e files one at a time (project e2e: registry, CLI, credentials,
-#                    runners), the benchmarks' smoke run, then the real-cluster files (project e2e-cluster).
+# `npm test`: typecheck and lint, then the unit and e2e files in one pool of two workers (the machine's two cores;
+# the longest files first, vitest.config.ts), then the real-cluster files on their own.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
 # wait for its lock) and the Kubernetes binaries (the cluster files wait for its status file).
-# At the end: where the time went (phases and the slowest files: a report, never an assertion) and the closing line.
-# PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick` adds typecheck and lint to that).
-# Arguments are passed to every vitest run (a file filter: `npm test -- test/e2e/sbom.test.ts`).
+# At the end: where the time went (steps and the slowest files: a report, never an assertion) and the closing line.
+# PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick`: typecheck, lint and that).
+# Arguments are passed to vitest (a file filter: `npm test -- test/e2e/sbom.test.ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +14,7 @@ phases="$report/phases.tsv"
 run_start=$(date +%s.%N)
 bg_pids=()
 cleanup() {
-  # An interrupted run stops the background set-up and the lanes too (each set-up is safe to interrupt: a partial
+  # An interrupted run stops the background set-up too (each set-up is safe to interrupt: a partial
   # directory goes, under a lock).
   for p in "${bg_pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   chmod -R u+w "$report" 2>/dev/null || true
@@ -61,6 +59,12 @@ if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
   mkdir -p "$PIPELINE_REPO_CACHE"
 fi
 
+# One --disk_cache for the consumer workspaces of this run's e2e files (test/fixtures/bazel.ts: TEST_DISK_CACHE; files
+# whose subject is how actions run opt out), so the rules' tool actions and the examples' actions run once per run.
+# test/e2e/bench-smoke.test.ts runs the bench without it: the bench measures builds.
+export PIPELINE_TEST_DISK_CACHE="$report/disk-cache"
+mkdir -p "$PIPELINE_TEST_DISK_CACHE"
+
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # Bazel 7.7.1 for the e2e tests that run it: a Debian sid chroot made once (~4 min cold, ~2 GB) and cached outside
   # the repository ($PIPELINE_BAZEL7_ROOT, default ~/.cache/rules_pipeline/bazel7); a machine that has it only checks.
@@ -71,7 +75,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
   # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files run last and wait
   # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at the
-  # lowest priority: it takes the cycles the lanes leave.
+  # lowest priority: it takes the cycles the tests leave.
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 19 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
 fi
@@ -85,40 +89,23 @@ phase lint npx biome ci .
 # From here on, every Bazel output base a test or the bench makes must go with its temporary workspace (checked below).
 touch "$report/started"
 
-# --passWithNoTests: a file filter given to `npm test -- FILTER` may match only some projects' files.
+# vitest REPORT ARGS...: one vitest run, its JSON report in $report/REPORT.json. --passWithNoTests: a file filter
+# given to `npm test -- FILTER` may match only some projects' files.
 vitest() {
-  local project="$1"
+  local name="$1"
   shift
-  npx vitest run --passWithNoTests --reporter=default --reporter=json --project "$project" --outputFile="$report/$project.json" "$@"
+  npx vitest run --passWithNoTests --reporter=default --reporter=json --outputFile="$report/$name.json" "$@"
 }
 
 status=0
 if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
-  phase unit vitest unit "$@" || status=$?
+  phase unit vitest tests --project unit --maxWorkers=2 --minWorkers=1 "$@" || status=$?
 else
-  # Lane 1 prints as it goes; lane 2's output goes to a file, printed when both lanes are done.
-  set -m # lane 2 in a process group of its own, so that cleanup() stops all of it
-  (
-    rc=0
-    phase "unit" vitest unit "$@" || rc=1
-    phase "e2e (other)" vitest e2e "$@" || rc=1
-    if [[ $# -eq 0 ]]; then # a file filter selects tests; the bench's smoke run is not one of them
-      echo "== benchmarks, smoke mode (they still run; no timing is asserted)" >&2
-      phase "bench smoke" npm run --silent bench -- --smoke || rc=1
-    fi
-    phase "e2e (cluster)" vitest e2e-cluster "$@" || rc=1
-    exit "$rc"
-  ) >"$report/lane2.log" 2>&1 &
-  lane2=$!
-  set +m
-  bg_pids+=("$lane2")
-  echo "== lane 1: the Bazel e2e files (lane 2, beside it: unit, other e2e, bench smoke, cluster; printed at the end)" >&2
-  phase "e2e (Bazel)" vitest e2e-bazel "$@" || status=$?
-  lane2_status=0
-  wait "$lane2" || lane2_status=$?
-  echo "== lane 2 (ran beside lane 1; exit $lane2_status)" >&2
-  cat "$report/lane2.log"
-  ((lane2_status == 0)) || status=$lane2_status
+  # One pool for the unit and e2e projects: two files at a time, the longest first, the short ones filling in.
+  echo "== unit and e2e tests (two at a time)" >&2
+  phase "unit + e2e" vitest tests --project unit --project e2e --maxWorkers=2 --minWorkers=1 "$@" || status=$?
+  echo "== e2e tests on a real Kubernetes cluster (one at a time)" >&2
+  phase "e2e (cluster)" vitest e2e-cluster --project e2e-cluster --no-file-parallelism "$@" || status=$?
 fi
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
@@ -145,7 +132,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
 fi
 
 # Where the time went, then the plain closing line CI reads ("N passed, N failed" over every project that ran).
-projects=(unit)
-[[ -n "${PIPELINE_TEST_FAST:-}" ]] || projects+=(e2e-bazel e2e e2e-cluster)
-node scripts/lib/test-report.js "$run_start" "$phases" "$report" "${projects[@]}" || true
+runs=(tests)
+[[ -n "${PIPELINE_TEST_FAST:-}" ]] || runs+=(e2e-cluster)
+node scripts/lib/test-report.js "$run_start" "$phases" "$report" "${runs[@]}" || true
 exit "$status"

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // The end of `npm test` (scripts/test.sh): where the run's time went, then the plain closing line CI reads.
-//   node scripts/lib/test-report.js RUN_START PHASES.tsv REPORT_DIR PROJECT...
+//   node scripts/lib/test-report.js RUN_START PHASES.tsv REPORT_DIR RUN...
 // RUN_START: the run's start (seconds since the epoch); PHASES.tsv: one line per step (name, start, end, exit code),
-// written by test.sh's phase(); REPORT_DIR/PROJECT.json: vitest's JSON report of each project that was to run. A
+// written by test.sh's phase(); REPORT_DIR/RUN.json: vitest's JSON report of each vitest run that was to happen. A
 // missing report counts as a failure (its run ended before writing one). The times are a report, never an assertion:
-// the next person sees growth in the CI log.
+// the next person sees growth in the CI log. With PIPELINE_TEST_DURATIONS_OUT=FILE (test/durations.json), each file's
+// seconds are merged into FILE, which vitest.config.ts reads to run the longest files first.
 "use strict";
 const fs = require("node:fs");
 
-const [runStart, phasesFile, reportDir, ...projects] = process.argv.slice(2);
+const [runStart, phasesFile, reportDir, ...runs] = process.argv.slice(2);
 const t0 = Number(runStart);
 const secs = (s) => `${Math.round(s)}`.padStart(5);
 
@@ -28,11 +29,11 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const files = [];
-for (const project of projects) {
-  const f = `${reportDir}/${project}.json`;
+for (const run of runs) {
+  const f = `${reportDir}/${run}.json`;
   if (!fs.existsSync(f)) {
     failed++;
-    console.error(`no test report for project ${project} (${f}): its run ended before writing one`);
+    console.error(`no test report for the vitest run ${run} (${f}): it ended before writing one`);
     continue;
   }
   const r = JSON.parse(fs.readFileSync(f, "utf8"));
@@ -41,6 +42,7 @@ for (const project of projects) {
   skipped += r.numPendingTests;
   for (const t of r.testResults ?? []) {
     const name = String(t.name).replace(`${process.cwd()}/`, "");
+    const project = name.startsWith("test/e2e/k8s-real-") ? "e2e-cluster" : name.startsWith("test/e2e/") ? "e2e" : "unit";
     files.push({ project, name, seconds: (t.endTime - t.startTime) / 1000, status: t.status });
   }
 }
@@ -55,5 +57,17 @@ const slowest = files.sort((a, b) => b.seconds - a.seconds).slice(0, 15);
 if (slowest.length) {
   console.log("the 15 slowest files:");
   for (const f of slowest) console.log(`${secs(f.seconds)} s  ${f.project.padEnd(11)} ${f.name}${f.status === "passed" ? "" : ` (${f.status})`}`);
+}
+const out = process.env.PIPELINE_TEST_DURATIONS_OUT;
+if (out) {
+  const known = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, "utf8")) : {};
+  for (const f of files) known[f.name] = Math.round(f.seconds * 10) / 10;
+  const sorted = Object.fromEntries(
+    Object.keys(known)
+      .sort()
+      .map((k) => [k, known[k]]),
+  );
+  fs.writeFileSync(out, `${JSON.stringify(sorted, null, 2)}\n`);
+  console.log(`wrote each file's seconds to ${out}`);
 }
 console.log(`\n${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));

@@ -61,7 +61,7 @@ const all: Ws[] = [];
 
 /** A consumer workspace whose Bazel finds, as `npm`, a wrapper that logs its arguments to `log` and runs the real npm. */
 function workspace(name: string, repoCache: string): Ws {
-  const ws = makeConsumerWorkspace(join(tmp, name));
+  const ws = makeConsumerWorkspace(join(tmp, name), "", { diskCache: false });
   const bin = join(tmp, name, "bin");
   const log = join(tmp, name, "npm.log");
   mkdirSync(bin);

@@ -27,7 +27,7 @@ const digestOf = () => readFileSync(join(ws, "bazel-bin/examples/hello/hello_ima
 
 beforeAll(async () => {
   reg = await startRegistry();
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  ws = makeConsumerWorkspace(join(tmp, "a"), "", { diskCache: false });
   statusScript = join(tmp, "status.sh");
   writeFileSync(statusScript, "#!/bin/sh\necho STABLE_GIT_COMMIT abc123\necho BUILD_EMBED_LABEL v1.2.3\n");
   chmodSync(statusScript, 0o755);

@@ -24,7 +24,7 @@ beforeAll(() => {
   for (const entry of ["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "package.json", "tsconfig.json", "bazel", "src", "tools"]) {
     cpSync(join(REPO_ROOT, entry), join(rules, entry), { recursive: true });
   }
-  ws = makeConsumerWorkspace(join(tmp, "consumer"));
+  ws = makeConsumerWorkspace(join(tmp, "consumer"), "", { diskCache: false });
   const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8").replace(JSON.stringify(REPO_ROOT), JSON.stringify(rules));
   writeFileSync(join(ws, "WORKSPACE"), workspace);
 });

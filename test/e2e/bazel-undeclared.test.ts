@@ -30,7 +30,7 @@ function write(rel: string, text: string): void {
 
 beforeAll(async () => {
   reg = await startRegistry();
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  ws = makeConsumerWorkspace(join(tmp, "a"), "", { diskCache: false });
   write(
     "clash/BUILD.bazel",
     `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")

@@ -44,7 +44,7 @@ function makeWorkspace(tmp: string): { ws: string; rules: string } {
   for (const entry of ["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "package.json", "tsconfig.json", "bazel", "src", "tools"]) {
     cpSync(join(REPO_ROOT, entry), join(rules, entry), { recursive: true });
   }
-  const ws = makeConsumerWorkspace(tmp);
+  const ws = makeConsumerWorkspace(tmp, "", { diskCache: false });
   rmSync(join(ws, ".bazelversion")); // Bazel 7's wrapper in the chroot does not take "4"; bazel-4 ignores it
   edit(join(ws, "WORKSPACE"), JSON.stringify(REPO_ROOT), JSON.stringify(rules));
   return { ws, rules };

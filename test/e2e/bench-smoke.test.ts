@@ -1,0 +1,28 @@
+/**
+ * The benchmarks still run: `npm run bench -- --smoke` runs every benchmark once on tiny inputs (real Bazel, podman,
+ * buildah, skopeo, crane, registries) and checks what each one checks of its results; no timing is asserted. It is an
+ * e2e file so that it takes its turn in the test run's pool beside the others. The bench's progress goes to stderr as
+ * it runs and its table to stdout.
+ */
+import { spawn } from "node:child_process";
+import { expect, test } from "vitest";
+import { REPO_ROOT } from "../fixtures/bazel";
+
+test("npm run bench -- --smoke passes", async () => {
+  // Without the test run's shared --disk_cache (test/fixtures/bazel.ts): the bench measures builds.
+  const { PIPELINE_TEST_DISK_CACHE: _, ...env } = process.env;
+  const child = spawn("npm", ["run", "--silent", "bench", "--", "--smoke"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  const err: string[] = [];
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => {
+    process.stderr.write(d);
+    err.push(d.toString("utf8"));
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  process.stdout.write(Buffer.concat(out));
+  expect(code, err.join("").split("\n").slice(-40).join("\n")).toBe(0);
+}, 1_800_000);

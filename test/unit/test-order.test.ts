@@ -1,0 +1,52 @@
+/**
+ * How scripts/test.sh orders the run (README, "Developing rules_pipeline"): the unit and e2e files share one pool of
+ * two workers, the longest first by test/durations.json (a file it does not know counts as the longest), and the
+ * real-cluster files form a project of their own that runs after, one at a time.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import config, { expectedSeconds, longestFirst } from "../../vitest.config";
+
+const ROOT = join(__dirname, "..", "..");
+const E2E = join(ROOT, "test", "e2e");
+
+function project(name: string): { include: string[]; exclude: string[] } {
+  for (const p of config.test?.projects ?? []) {
+    if (typeof p === "object" && p !== null && "test" in p && p.test?.name === name)
+      return { include: [...(p.test.include ?? [])], exclude: [...(p.test.exclude ?? [])] };
+  }
+  throw new Error(`vitest.config.ts has no project ${name}`);
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-test-order-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("the order of the test run", () => {
+  test("the e2e project takes every e2e file but the real-cluster ones, which e2e-cluster takes", () => {
+    expect(project("e2e")).toEqual({ include: ["test/e2e/**/*.test.ts"], exclude: ["test/e2e/k8s-real-*.test.ts"] });
+    expect(project("e2e-cluster").include).toEqual(["test/e2e/k8s-real-*.test.ts"]);
+    expect(readdirSync(E2E).filter((f) => /^k8s-real-.*\.test\.ts$/.test(f)).length).toBeGreaterThan(0);
+  });
+
+  test("test/durations.json names only files that exist", () => {
+    const file = join(ROOT, "test", "durations.json");
+    expect(existsSync(file)).toBe(true);
+    for (const name of Object.keys(JSON.parse(readFileSync(file, "utf8")))) expect(existsSync(join(ROOT, name)), name).toBe(true);
+  });
+
+  test("longest first, a file with no recorded time before all, the real-cluster files last", () => {
+    const durations: Record<string, number> = JSON.parse(readFileSync(join(ROOT, "test", "durations.json"), "utf8"));
+    const ranked = Object.keys(durations)
+      .filter((f) => !f.includes("k8s-real-"))
+      .sort((a, b) => durations[b] - durations[a]);
+    const [long, short] = [join(ROOT, ranked[0]), join(ROOT, ranked[ranked.length - 1])];
+    const unknown = join(tmp, "new.test.ts"); // a file no run has recorded yet
+    writeFileSync(unknown, "");
+    const cluster = join(ROOT, "test", "e2e", "k8s-real-run.test.ts");
+    expect(expectedSeconds(unknown)).toBeGreaterThan(expectedSeconds(long));
+    expect(expectedSeconds(long)).toBeGreaterThan(expectedSeconds(short));
+    expect(longestFirst([short, cluster, long, unknown])).toEqual([unknown, long, short, cluster]);
+  });
+});
