@@ -9,7 +9,7 @@
  *   node tsc_worker.js --persistent_worker             a worker: each request's arguments are ARGS_FILE's lines
  *
  * Arguments (one per line in ARGS_FILE): --typescript PATH/typescript.js --project TSCONFIG --label LABEL
- * [--expect OUTPUT]... [--npm-repo NAME]...
+ * [--expect OUTPUT]... [--npm-repo NAME]... [--npm-link //PKG:node_modules]...
  *
  * What it chose:
  * - Only the declared outputs (`--expect`) are written, whatever tsc would emit besides (copied .json files...),
@@ -20,7 +20,10 @@
  *   invariant that keeps it so:
  *   1. What the compiler sees is the request's inputs alone: a file that is not an input is absent (fileExists,
  *      readFile, readDirectory), and a directory exists only if an input is under it (directoryExists,
- *      getDirectories), as in a sandbox, whatever else the execroot holds.
+ *      getDirectories), as in a sandbox, whatever else the execroot holds. An input that is a symlink (rules_js's
+ *      `node_modules/<pkg>`, an unresolved symlink to its package store directory) leads to what its target holds
+ *      among the inputs, as the sandbox's copy of the link does; a file read through one is known by its target's
+ *      digest.
  *   2. Parsed source files are shared (across requests and targets) only under their input digest and the options
  *      that change parsing; a file's version is its digest, never an mtime. The compiler module is loaded once per
  *      content (its input digest): a compiler replaced at the same path is loaded again and everything the old one
@@ -56,12 +59,12 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { fileIdentity, readFlagFiles, serveWorker } = require("./worker_protocol.js");
 
-/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[] }} Options */
+/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[] }} Options */
 
 /** @param {string[]} argv @returns {Options} */
 function parseArgs(argv) {
   /** @type {Options} */
-  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [] };
+  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [], npmLinks: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -71,6 +74,7 @@ function parseArgs(argv) {
     else if (a === "--label") o.label = v;
     else if (a === "--expect") o.expect.push(v);
     else if (a === "--npm-repo") o.npmRepos.push(v);
+    else if (a === "--npm-link") o.npmLinks.push(v);
     else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
     i++;
   }
@@ -120,13 +124,14 @@ function formatDiagnostics(ts, diagnostics, /** @type {Options} */ o) {
       const m = /['"]([^'"]+)['"]/.exec(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
       const pkg = m ? packageOf(m[1]) : undefined;
       if (pkg) {
-        const repo = o.npmRepos[0] ?? "npm";
+        // `@npm//:node_modules/x` (npm_dependencies), else the linked tree of the deps (rules_js: `//:node_modules/x`).
+        const tree = o.npmRepos.length || !o.npmLinks.length ? `@${o.npmRepos[0] ?? "npm"}//:node_modules` : o.npmLinks[0];
         const types = pkg.startsWith("@") ? `@types/${pkg.slice(1).replace("/", "__")}` : `@types/${pkg}`;
         out +=
           d.code === 7016
-            ? `  hint: ${JSON.stringify(pkg)} has no types of its own. Add "@${repo}//:node_modules/${types}" to the deps of ${o.label}` +
+            ? `  hint: ${JSON.stringify(pkg)} has no types of its own. Add "${tree}/${types}" to the deps of ${o.label}` +
               ` if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module ${JSON.stringify(pkg)};\n`
-            : `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "@${repo}//:node_modules/${pkg}" to its deps,` +
+            : `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "${tree}/${pkg}" to its deps,` +
               ` or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
       }
     }
@@ -158,20 +163,73 @@ const MAX_HEAP = Number(process.env.PIPELINE_TSC_WORKER_MAX_HEAP_MB || 1536) * 1
 /** @type {Map<string, { key: string, sf: any }>} */
 const sharedSources = new Map();
 
+/** Symlink inputs seen so far, by path and digest: their targets (absolute), or "" for an input that is no symlink. */
+/** @type {Map<string, string>} */
+const linkTargets = new Map();
+
+/**
+ * The absolute target of `f` if it is a symlink, else "". Bazel gives a symlink input (an unresolved symlink, as
+ * rules_js links `node_modules/<pkg>` to its package store directory) the digest of its target path, so a changed
+ * link is a new key.
+ * @param {string} f @param {string} digest
+ */
+function linkTarget(f, digest) {
+  const key = `${f}\0${digest}`;
+  let target = linkTargets.get(key);
+  if (target === undefined) {
+    target = "";
+    try {
+      if (fs.lstatSync(f).isSymbolicLink()) target = path.resolve(path.dirname(f), fs.readlinkSync(f));
+    } catch {
+      // Absent: not a link.
+    }
+    linkTargets.set(key, target);
+  }
+  return target;
+}
+
 /**
  * The files and directories a request may see: its inputs, and every directory above one (as in a sandbox, where a
- * directory exists only because an input is in it). Paths are absolute.
+ * directory exists only because an input is in it), and through each input that is a symlink (`links`, path →
+ * absolute target) what its target leads to among them, as the sandbox's copy of the link would. Paths are absolute.
  * @param {Map<string, string>} inputs path → digest
  */
 function inputView(inputs) {
   const dirs = new Set();
-  for (const f of inputs.keys()) {
+  /** @type {Map<string, string>} */
+  const links = new Map();
+  for (const [f, digest] of inputs) {
     for (let d = path.dirname(f); !dirs.has(d); d = path.dirname(d)) {
       dirs.add(d);
       if (d === path.dirname(d)) break;
     }
+    const target = linkTarget(f, digest);
+    if (target) links.set(f, target);
   }
-  return { files: inputs, dirs };
+  return { files: inputs, dirs, links };
+}
+
+/**
+ * `p` with the symlink inputs among its leading parts replaced by their targets, as the file system resolves them
+ * (undefined after 40 links: a loop). The path itself when no input link leads to it.
+ * @param {{ links: Map<string, string> }} view @param {string} p
+ */
+function throughLinks(view, p) {
+  if (view.links.size === 0) return p;
+  for (let hops = 0; hops < 40; hops++) {
+    let dir = p;
+    let rest = "";
+    while (!view.links.has(dir)) {
+      const up = path.dirname(dir);
+      if (up === dir) return p;
+      rest = rest ? path.join(path.basename(dir), rest) : path.basename(dir);
+      dir = up;
+    }
+    const target = /** @type {string} */ (view.links.get(dir));
+    if (!rest) return target;
+    p = path.join(target, rest);
+  }
+  return undefined;
 }
 
 /**
@@ -179,11 +237,12 @@ function inputView(inputs) {
  * the set of paths that exist (the inputs), and the content of the files resolution reads (package.json: `types`,
  * `typings`, `main`, `exports`, `typesVersions`). Sources and declarations are not in it: a changed one gets a new
  * version, and TypeScript resolves that file's imports again.
- * @param {any} options @param {string[]} rootNames @param {{ files: Map<string, string> }} view
+ * @param {any} options @param {string[]} rootNames @param {{ files: Map<string, string>, links: Map<string, string> }} view
  */
 function resolutionKey(options, rootNames, view) {
   const entries = [];
   for (const [p, digest] of view.files) entries.push(p.endsWith(`${path.sep}package.json`) ? `${p}\0${digest}` : p);
+  for (const [p, target] of view.links) entries.push(`${p}\0-> ${target}`);
   entries.sort();
   return require("node:crypto")
     .createHash("sha256")
@@ -236,8 +295,27 @@ function compile(argv, inputs) {
     states.set(projectAbs, state);
   }
   const view = inputs ? inputView(inputs) : undefined;
-  const visible = (/** @type {string} */ f) => !view || view.files.has(path.resolve(f));
-  const visibleDir = (/** @type {string} */ d) => !view || view.dirs.has(path.resolve(d));
+  const visible = (/** @type {string} */ f) => {
+    if (!view) return true;
+    const abs = path.resolve(f);
+    if (view.files.has(abs)) return true;
+    const real = throughLinks(view, abs);
+    return real !== undefined && view.files.has(real);
+  };
+  const visibleDir = (/** @type {string} */ d) => {
+    if (!view) return true;
+    const abs = path.resolve(d);
+    if (view.dirs.has(abs)) return true;
+    const real = throughLinks(view, abs);
+    return real !== undefined && view.dirs.has(real);
+  };
+  /** The input digest of a file, also when it is read through a symlink input. */
+  const digestOf = (/** @type {string} */ abs) => {
+    const direct = inputs?.get(abs);
+    if (direct !== undefined || !view) return direct;
+    const real = throughLinks(view, abs);
+    return real === undefined ? undefined : inputs?.get(real);
+  };
   const sys = {
     ...ts.sys,
     fileExists: (/** @type {string} */ f) => visible(f) && ts.sys.fileExists(f),
@@ -287,13 +365,13 @@ function compile(argv, inputs) {
     ) => {
       const abs = path.resolve(fileName);
       // What parsing depends on: the content, and the options that change how a file is parsed.
-      const key = `${inputs?.get(abs) ?? ""}|${JSON.stringify(languageVersion)}|${parseOptions}`;
+      const key = `${digestOf(abs) ?? ""}|${JSON.stringify(languageVersion)}|${parseOptions}`;
       const hit = cache.get(abs);
       if (hit && hit.key === key && !shouldCreate) return hit.sf;
       const sf = original(fileName, languageVersion, onError, shouldCreate);
       if (sf) {
         // The builder program compares versions to find what changed: the input's digest, else the text's hash.
-        sf.version = inputs?.get(abs) || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
+        sf.version = digestOf(abs) || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
         cache.set(abs, { key, sf });
       }
       return sf;

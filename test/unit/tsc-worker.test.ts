@@ -3,7 +3,7 @@
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -180,6 +180,40 @@ describe("tsc_worker.js", () => {
       const r = await w.request([...p.args, "--expect", "out/never.js"], ["tsconfig.json", "src/lib.ts", ...tsLibs()], 1);
       expect(r.exitCode).toBe(1);
       expect(r.output).toContain("error: //test:lib: the compiler produced no out/never.js");
+    } finally {
+      w.stop();
+    }
+  });
+
+  test("worker: a symlink input (rules_js's node_modules/<pkg>) leads to the inputs under its target, as in the sandbox; a hint names the linked tree", async () => {
+    // rules_js: bin/node_modules/dec is an unresolved symlink to its package store directory, whose files are inputs.
+    const p = project("linked", { "main.ts": 'import { half } from "dec/half";\nexport const h: number = half(4);\n' });
+    const store = join(p.dir, "node_modules", ".aspect_rules_js", "dec@1.0.0", "node_modules", "dec");
+    mkdirSync(store, { recursive: true });
+    writeFileSync(join(store, "package.json"), JSON.stringify({ name: "dec", version: "1.0.0" }));
+    writeFileSync(join(store, "half.js"), "exports.half = (n) => n / 2;\n");
+    writeFileSync(join(store, "half.d.ts"), "export declare function half(n: number): number;\n");
+    symlinkSync(".aspect_rules_js/dec@1.0.0/node_modules/dec", join(p.dir, "node_modules", "dec"));
+    const tsconfig = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
+    tsconfig.compilerOptions = { ...tsconfig.compilerOptions, baseUrl: ".", paths: { "*": ["node_modules/*"] }, preserveSymlinks: true };
+    writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify(tsconfig));
+    const storeFiles = ["package.json", "half.js", "half.d.ts"].map((f) => `node_modules/.aspect_rules_js/dec@1.0.0/node_modules/dec/${f}`);
+    const args = [...p.args, "--npm-link", "//:node_modules"];
+    const w = startWorker(p.dir);
+    try {
+      const ok = await w.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()], 1);
+      expect(ok, ok.output).toMatchObject({ exitCode: 0 });
+      expect(readFileSync(join(p.dir, "out", "main.d.ts"), "utf8")).toContain("export declare const h: number;");
+      // Without the link among the inputs, the package is absent (the sandbox would not hold it either).
+      const noLink = await w.request(args, ["tsconfig.json", "src/main.ts", ...storeFiles, ...tsLibs()], 2);
+      expect(noLink.exitCode).toBe(1);
+      expect(noLink.output).toMatch(/src\/main\.ts\(1,22\): error TS2307: Cannot find module 'dec\/half'/);
+      expect(noLink.output).toContain('hint: //test:lib does not depend on "dec". Add "//:node_modules/dec" to its deps');
+      // Nor does the link lead to a store file that is not an input (the declarations here).
+      const noTypes = await w.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles.slice(0, 2), ...tsLibs()], 3);
+      expect(noTypes.exitCode).toBe(1);
+      expect(noTypes.output).toMatch(/error TS7016: Could not find a declaration file for module 'dec\/half'/);
+      expect(noTypes.output).toContain('hint: "dec" has no types of its own. Add "//:node_modules/@types/dec" to the deps of //test:lib');
     } finally {
       w.stop();
     }
