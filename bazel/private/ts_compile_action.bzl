@@ -37,6 +37,42 @@ def _pick(target, suffix, attr_name):
             return f
     fail("`{}`: {} has no file ending in {}".format(attr_name, target.label, suffix))
 
+def _is_declaration(f):
+    return f.basename.endswith(".d.ts") or f.basename.endswith(".d.mts") or f.basename.endswith(".d.cts")
+
+def foreign_compile_inputs(target):
+    """What compiling against a target of another ruleset (rules_js, rules_ts, a filegroup) reads.
+
+    Such a target does not say which of its files are types, so: all of its files and runfiles (a rules_js
+    `node_modules/<pkg>` link and the package store directory it points to, with its dependencies), plus the
+    declarations its `OutputGroupInfo` names without making them default outputs: `types` (rules_ts `ts_project`'s
+    .d.ts, rules_js `js_library`'s types) and the declarations in `transitive_typecheck` (rules_ts: those of the
+    `ts_project` targets it depends on, which its own .d.ts import). Read through Bazel's own providers only, so that
+    rules_pipeline loads nothing of rules_js or rules_ts.
+
+    Args:
+      target: a dep without `TsLibraryInfo` or `NpmPackageInfo`.
+
+    Returns:
+      (depset of Files, list of the exec paths of the node_modules directories among them).
+    """
+    transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files]
+    if OutputGroupInfo in target:
+        groups = target[OutputGroupInfo]
+        types = getattr(groups, "types", None)
+        if types != None:
+            transitive.append(types)
+        typecheck = getattr(groups, "transitive_typecheck", None)
+        if typecheck != None:
+            transitive.append(depset([f for f in typecheck.to_list() if _is_declaration(f)]))
+    files = depset(transitive = transitive)
+    roots = {}
+    for f in files.to_list():
+        r = _node_modules_root(f)
+        if r != None:
+            roots[r] = True
+    return files, sorted(roots.keys())
+
 def compile_inputs(deps):
     """What compiling against `deps` reads.
 
@@ -60,13 +96,10 @@ def compile_inputs(deps):
             transitive.append(d[NpmPackageInfo].types)
             roots[d[NpmPackageInfo].root] = True
         else:
-            # Anything else (a rules_js target, a filegroup): all of its files, as it does not say which are types.
-            files = depset(transitive = [d[DefaultInfo].files, d[DefaultInfo].default_runfiles.files])
+            files, foreign_roots = foreign_compile_inputs(d)
             transitive.append(files)
-            for f in files.to_list():
-                r = _node_modules_root(f)
-                if r != None:
-                    roots[r] = True
+            for r in foreign_roots:
+                roots[r] = True
     return depset(transitive = transitive), sorted(roots.keys()), depset(transitive = mappings)
 
 def _npm_repos(deps):
@@ -81,6 +114,15 @@ def _npm_repos(deps):
             if name:
                 names[name] = True
     return sorted(names.keys())
+
+def _linked_node_modules(roots, bin_dir):
+    """Labels of the linked `node_modules` trees among `roots` (`//:node_modules` for `bazel-out/k8-fastbuild/bin/node_modules`, where rules_js's `npm_link_all_packages(name = "node_modules")` links a package), for hints about missing packages."""
+    labels = []
+    for r in roots:
+        if r.startswith(bin_dir + "/") and not r.startswith(bin_dir + "/external/"):
+            pkg = r[len(bin_dir) + 1:-len("node_modules")].rstrip("/")
+            labels.append("//{}:node_modules".format(pkg))
+    return labels
 
 def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
     """Declares the outputs and the TsCompile action.
@@ -185,7 +227,10 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     shown = target_display_label(ctx)
     args.add("--label", shown)
     args.add_all(js_outs + dts_outs, before_each = "--expect")
-    args.add_all(_npm_repos(deps), before_each = "--npm-repo")
+    npm_repos = _npm_repos(deps)
+    args.add_all(npm_repos, before_each = "--npm-repo")
+    if not npm_repos:
+        args.add_all(_linked_node_modules(user_roots, ctx.bin_dir.path), before_each = "--npm-link")
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._tsc_worker.path, args],

@@ -2,7 +2,7 @@
 
 load(":npm_package.bzl", "npm_lockfiles")
 load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
-load(":ts_compile_action.bzl", "TS_ATTRS", "ts_compile_action", "tsconfig_of")
+load(":ts_compile_action.bzl", "TS_ATTRS", "foreign_compile_inputs", "ts_compile_action", "tsconfig_of")
 
 _DOC = """Compiles a package's TypeScript to CommonJS `.js` and `.d.ts` for other packages to use.
 
@@ -26,8 +26,10 @@ Users import it by relative path (`import { x } from "../../lib"`) or, with `mod
 are stored once). Pick one way per program: `_local`/`_binary` runs keep symlinks (`--preserve-symlinks`), so there
 the two paths load two copies of the module (in the image, Node resolves the symlink and loads one).
 `import "@acme/lib"` loads `index.js`, so give the library an `index.ts`. The library's npm deps reach its
-users (their declarations for compiling, their files for running, their lockfile for the image's SBOM). Compile
-actions of users read only the library's `.d.ts`, so a change inside a function body recompiles the library alone.
+users (their declarations for compiling, their files for running, their lockfile for the image's SBOM), and so do
+rules_js packages (`//:node_modules/zod` of `npm_link_all_packages`) and rules_ts `ts_project` targets in `deps`.
+Compile actions of users read only the library's `.d.ts`, so a change inside a function body recompiles the library
+alone.
 """
 
 def _module_name_ok(name):
@@ -61,6 +63,11 @@ def _ts_library_impl(ctx):
             npm_types.append(d[NpmPackageInfo].types)
             npm_roots.append(depset([d[NpmPackageInfo].root]))
             bin_links.append(d[NpmPackageInfo].bin_links)
+        else:
+            # A rules_js package (`//:node_modules/zod`), a rules_ts ts_project...: users compile against it too.
+            files, roots = foreign_compile_inputs(d)
+            npm_types.append(files)
+            npm_roots.append(depset(roots))
 
     runfiles = ctx.runfiles(files = js + passthrough + ctx.files.data)
     for d in ctx.attr.deps + ctx.attr.data:
@@ -82,7 +89,7 @@ ts_library = rule(
     doc = _DOC,
     attrs = dict({
         "srcs": attr.label_list(allow_files = [".ts", ".tsx", ".mts", ".cts", ".js", ".cjs", ".mjs", ".json"], doc = "Sources in this package (or below it)."),
-        "deps": attr.label_list(allow_files = True, doc = "Other `ts_library` targets and npm packages (`@npm//:node_modules/x`)."),
+        "deps": attr.label_list(allow_files = True, doc = "Other `ts_library` targets, npm packages (`@npm//:node_modules/x`), rules_js packages (`//:node_modules/x`) and rules_ts `ts_project` targets."),
         "data": attr.label_list(allow_files = True, doc = "Files the library reads at run time."),
         "module_name": attr.string(doc = "Also make the library importable under this npm package name, e.g. \"@acme/lib\"."),
     }, **TS_ATTRS),
