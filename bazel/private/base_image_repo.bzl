@@ -1,11 +1,11 @@
 """pipeline_base_image: a base image pulled from a registry, pinned by digest, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYOUT_BUILD", "PULL_ENVIRON", "check_digest", "pull_into")
+load(":repository_cli.bzl", "PULL_ENVIRON", "check_digest", "layout_build", "pull_into")
 
 def _pull_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
     pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "image")
-    rctx.file("image/BUILD.bazel", LAYOUT_BUILD)
+    rctx.file("image/BUILD.bazel", layout_build())
     rctx.file("BUILD.bazel", "")
 
 pipeline_base_image = repository_rule(

@@ -1,6 +1,6 @@
 """pipeline_host_node_base: a base image made of the host's Node runtime, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYOUT_BUILD", "run_cli_in_repository")
+load(":repository_cli.bzl", "layout_build", "run_cli_in_repository")
 
 def _host_node_impl(rctx):
     # Track the host Node's version so that a Node upgrade rebuilds the base.
@@ -8,7 +8,7 @@ def _host_node_impl(rctx):
     rctx.report_progress("building a base image from the host's Node")
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
     run_cli_in_repository(rctx, ["base", "host-node", "--output", "image", "--node", str(node.realpath)], "building the host-node base image")
-    rctx.file("image/BUILD.bazel", LAYOUT_BUILD)
+    rctx.file("image/BUILD.bazel", layout_build())
     rctx.file("BUILD.bazel", "")
 
 pipeline_host_node_base = repository_rule(

@@ -4,7 +4,7 @@ load(":app_layout.bzl", "APP_ROOT", "add_bin_links", "add_layer_files", "add_lin
 load(":image_config.bzl", "IMAGE_CONFIG_ATTRS", "image_config_json", "validate_image_config")
 load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
-load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
+load(":providers.bzl", "OciLayoutFilesInfo", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "cli_worker_args", "run_cli_worker")
 
@@ -76,7 +76,11 @@ def _image_impl(ctx):
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     inputs = []
     base_dir = None
-    if ctx.attr.base:
+    if ctx.attr.base and OciLayoutFilesInfo in ctx.attr.base:
+        # A base image repository's `image`: its files, not the directory it also makes of them (for other rules).
+        base_dir = ctx.attr.base[OciLayoutFilesInfo].root
+        inputs.append(ctx.attr.base[OciLayoutFilesInfo].files)
+    elif ctx.attr.base:
         marker = base_layout_dir(ctx.attr.base, "base")
         base_dir = marker.path if marker.is_directory else marker.dirname
         inputs.append(ctx.attr.base[DefaultInfo].files)

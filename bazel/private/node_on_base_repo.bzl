@@ -1,6 +1,6 @@
 """pipeline_node_on_base: a base image pinned by digest plus Node taken from a Node image, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYOUT_BUILD", "PULL_ENVIRON", "check_digest", "pull_into", "run_cli_in_repository")
+load(":repository_cli.bzl", "PULL_ENVIRON", "check_digest", "layout_build", "pull_into", "run_cli_in_repository")
 
 def _node_on_base_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
@@ -14,7 +14,7 @@ def _node_on_base_impl(rctx):
     run_cli_in_repository(rctx, ["base", "add-node", "--base", "_base", "--node", "_node", "--output", "image"] + platform_args, "adding node to the base")
     rctx.delete("_base")
     rctx.delete("_node")
-    rctx.file("image/BUILD.bazel", LAYOUT_BUILD)
+    rctx.file("image/BUILD.bazel", layout_build())
     rctx.file("BUILD.bazel", "")
 
 pipeline_node_on_base = repository_rule(

@@ -51,3 +51,13 @@ StampSettingInfo = provider(
     doc = """Whether this build stamps (`--stamp`), read by rules whose `stamp` attribute is -1.""",
     fields = {"value": "bool: True under `--stamp`"},
 )
+
+OciLayoutFilesInfo = provider(
+    doc = """An OCI image layout as the files it is made of, beside the same layout as one directory (the target's only
+default output, what rules_oci's `oci_image(base = ...)` takes): the `image` target of a base image repository.
+rules_pipeline's own rules read the files, so that building a pipeline never makes the directory.""",
+    fields = {
+        "files": "depset of Files: every file of the layout (`oci-layout`, `index.json`, `blobs/...`)",
+        "root": "string: the exec path of the layout's directory (where `oci-layout` is)",
+    },
+)
