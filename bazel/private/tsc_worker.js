@@ -210,24 +210,28 @@ function inputView(inputs) {
 }
 
 /**
- * `p` with the symlink inputs among its leading parts replaced by their targets, as the file system resolves them
- * (undefined after 40 links: a loop). The path itself when no input link leads to it.
- * @param {{ links: Map<string, string> }} view @param {string} p
+ * The first of `p` and the paths the symlink inputs among its leading parts lead to (link by link, as the file system
+ * resolves them) for which `found` answers, or undefined (also after 40 links: a loop). Stopping at the first answer
+ * matters where every input is a link (Bazel's sandboxed workers link each input to the execroot): a file or
+ * directory among the inputs is taken as it is, never followed out of them.
+ * @template T
+ * @param {{ links: Map<string, string> }} view @param {string} p @param {(p: string) => T | undefined} found
+ * @returns {T | undefined}
  */
-function throughLinks(view, p) {
-  if (view.links.size === 0) return p;
+function throughLinks(view, p, found) {
   for (let hops = 0; hops < 40; hops++) {
+    const answer = found(p);
+    if (answer !== undefined || view.links.size === 0) return answer;
     let dir = p;
     let rest = "";
     while (!view.links.has(dir)) {
       const up = path.dirname(dir);
-      if (up === dir) return p;
+      if (up === dir) return undefined;
       rest = rest ? path.join(path.basename(dir), rest) : path.basename(dir);
       dir = up;
     }
     const target = /** @type {string} */ (view.links.get(dir));
-    if (!rest) return target;
-    p = path.join(target, rest);
+    p = rest ? path.join(target, rest) : target;
   }
   return undefined;
 }
@@ -295,27 +299,10 @@ function compile(argv, inputs) {
     states.set(projectAbs, state);
   }
   const view = inputs ? inputView(inputs) : undefined;
-  const visible = (/** @type {string} */ f) => {
-    if (!view) return true;
-    const abs = path.resolve(f);
-    if (view.files.has(abs)) return true;
-    const real = throughLinks(view, abs);
-    return real !== undefined && view.files.has(real);
-  };
-  const visibleDir = (/** @type {string} */ d) => {
-    if (!view) return true;
-    const abs = path.resolve(d);
-    if (view.dirs.has(abs)) return true;
-    const real = throughLinks(view, abs);
-    return real !== undefined && view.dirs.has(real);
-  };
+  const visible = (/** @type {string} */ f) => !view || throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true;
+  const visibleDir = (/** @type {string} */ d) => !view || throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true;
   /** The input digest of a file, also when it is read through a symlink input. */
-  const digestOf = (/** @type {string} */ abs) => {
-    const direct = inputs?.get(abs);
-    if (direct !== undefined || !view) return direct;
-    const real = throughLinks(view, abs);
-    return real === undefined ? undefined : inputs?.get(real);
-  };
+  const digestOf = (/** @type {string} */ abs) => (view ? throughLinks(view, abs, (p) => view.files.get(p)) : inputs?.get(abs));
   const sys = {
     ...ts.sys,
     fileExists: (/** @type {string} */ f) => visible(f) && ts.sys.fileExists(f),

@@ -5,7 +5,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { oneShot as runOneShot, WorkerProcess } from "../fixtures/worker-protocol";
@@ -216,6 +216,22 @@ describe("tsc_worker.js", () => {
       expect(noTypes.output).toContain('hint: "dec" has no types of its own. Add "//:node_modules/@types/dec" to the deps of //test:lib');
     } finally {
       w.stop();
+    }
+    // A sandboxed worker's directory (--worker_sandboxing): every input a symlink to its file elsewhere, the
+    // unresolved one copied as it is. An input is taken as it is, never followed out of the inputs.
+    const box = join(tmp, "linked-sandbox");
+    for (const f of ["tsconfig.json", "src/main.ts", ...storeFiles]) {
+      mkdirSync(dirname(join(box, f)), { recursive: true });
+      symlinkSync(join(p.dir, f), join(box, f));
+    }
+    symlinkSync(".aspect_rules_js/dec@1.0.0/node_modules/dec", join(box, "node_modules", "dec"));
+    const sandboxed = startWorker(box);
+    try {
+      const ok = await sandboxed.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()], 1);
+      expect(ok, ok.output).toMatchObject({ exitCode: 0 });
+      expect(readFileSync(join(box, "out", "main.d.ts"), "utf8")).toContain("export declare const h: number;");
+    } finally {
+      sandboxed.stop();
     }
   });
 
