@@ -76,6 +76,13 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files run last and wait
   # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at the
   # lowest priority: it takes the cycles the tests leave.
+  # The tool binaries of the real rules_js/rules_ts/rules_oci kit (shared/peers beside the checkout, or
+  # $PIPELINE_PEERS_DIR) for test/e2e/bazel7-rules-js.test.ts: built once (~3 min cold: Go from the module proxy, sid
+  # packages) into ~/.cache/peers-tools; the test runs tools.sh again, which waits on this one's lock.
+  peers="${PIPELINE_PEERS_DIR:-$PWD/../shared/peers}"
+  if [[ -f "$peers/tools.sh" ]]; then
+    background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" bash "$peers/tools.sh"
+  fi
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 19 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
 fi

@@ -7,12 +7,11 @@
  * and rules_oci `oci_image`s on `@pipeline-host-node//image` and on the pipeline's `_image`. One workspace, one Bazel
  * server, two commands (`build //...`, then `run` of `_local`); the server and its output base go at the end.
  */
-import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { collect, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 
 /** shared/peers: beside the checkout in CI (`../shared`), or where $PIPELINE_PEERS_DIR says. */
@@ -21,9 +20,10 @@ const FIXTURE = join(REPO_ROOT, "test", "fixtures", "rules-js-workspace");
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-rules-js-"));
 const ws = join(tmp, "ws");
 
-function peers(script: string, args: string[]): void {
-  const r = spawnSync("bash", [join(PEERS, script), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  if (r.status !== 0) throw new Error(`${join(PEERS, script)} ${args.join(" ")} exited ${r.status}:\n${(r.stderr ?? "").slice(-4000)}`);
+/** Runs a script of the kit (async: tools.sh takes minutes on a new machine, and vitest's worker must stay responsive). */
+async function peers(script: string, args: string[]): Promise<void> {
+  const r = await collect("bash", [join(PEERS, script), ...args], { env: process.env }, "SIGTERM");
+  if (r.code !== 0) throw new Error(`${join(PEERS, script)} ${args.join(" ")} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
 }
 
 /** The layer digests of the one image of an OCI layout in bazel-bin. */
@@ -37,13 +37,15 @@ function layers(layout: string): string[] {
 
 beforeAll(async () => {
   await ensureBazel7();
-  peers("tools.sh", []); // the peers' tool binaries: minutes once per machine, then cached
+  // The peers' tool binaries: minutes once per machine, then cached (scripts/test.sh starts this in the background at
+  // the start of a run; tools.sh takes a lock, so this waits for that one).
+  await peers("tools.sh", []);
   cpSync(FIXTURE, ws, { recursive: true });
   const module = join(ws, "MODULE.bazel");
   const text = readFileSync(module, "utf8");
   if (!text.includes('"RULES_PIPELINE_PATH"')) throw new Error(`${module} has no "RULES_PIPELINE_PATH" to replace`);
   writeFileSync(module, text.replace('"RULES_PIPELINE_PATH"', JSON.stringify(REPO_ROOT)));
-  peers("setup.sh", [ws]);
+  await peers("setup.sh", [ws]);
 }, 1_800_000);
 
 afterAll(async () => {
