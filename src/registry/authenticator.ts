@@ -10,11 +10,12 @@
  * registry was explicitly marked insecure.
  */
 import { createHash } from "node:crypto";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError } from "../errors";
 import { isLoopbackRegistry } from "../oci/reference";
 import { isBasic, isIdentityToken, type Keychain, type ResolvedCredential, resolveCredential } from "../auth/keychain";
 import { type Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
 import { type ErrorContext, responseError, unauthorizedError } from "./errors";
+import { registryText, registryUrl, rememberCredential, rememberIssuedToken } from "./registry-text";
 import type { HttpResponse, HttpTransport, Logger } from "./http";
 
 /** `repository:team/app:pull,push`. */
@@ -74,7 +75,11 @@ export class Authenticator {
     const key = repository ?? "";
     let found = this.credentials.get(key);
     if (!found) {
-      found = resolveCredential(this.opts.keychain, this.registry, repository);
+      // Its forms are known before anything is sent, so whatever a registry echoes of it can be cut out.
+      found = resolveCredential(this.opts.keychain, this.registry, repository).then((r) => {
+        rememberCredential(r.credential);
+        return r;
+      });
       this.credentials.set(key, found);
     }
     return found;
@@ -101,11 +106,8 @@ export class Authenticator {
     const chosen = pickChallenge(challenges);
     if (!chosen) {
       const schemes = challenges.map((c) => c.scheme).join(", ");
-      // The header is the registry's, never a credential: quote it (clipped) so the problem can be seen.
-      const raw = [res.headers["www-authenticate"] ?? []]
-        .flat()
-        .join(", ")
-        .replace(/[\x00-\x1f\x7f]/g, " ");
+      // The header is the registry's: quote it (clipped, through registryText) so the problem can be seen.
+      const raw = registryText([res.headers["www-authenticate"] ?? []].flat().join(", "));
       const header = `WWW-Authenticate: ${raw.length > 200 ? `${raw.slice(0, 200)}...` : raw}`;
       const why = !raw.trim()
         ? "no WWW-Authenticate challenge"
@@ -196,7 +198,7 @@ export class Authenticator {
     } catch {
       throw new PipelineError(
         "E_REGISTRY",
-        `${ctx.operation}: registry ${this.registry} sent an invalid token realm ${JSON.stringify(redactUrl(bearer.realm))}`,
+        `${ctx.operation}: registry ${this.registry} sent an invalid token realm ${JSON.stringify(registryUrl(bearer.realm))}`,
       );
     }
     const { credential, source } = await this.resolve(ctx.repository);
@@ -244,6 +246,7 @@ export class Authenticator {
     if (typeof token !== "string" || !token) {
       throw new PipelineError("E_REGISTRY", `${tokenCtx.operation}: the token service answered no token`);
     }
+    rememberIssuedToken(token);
     const lifetimeS = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     const lifetimeMs = lifetimeS * 1000;
     this.opts.log?.(`token for ${scopes.join(" ") || "(no scope)"} from ${realm.host}: valid ${lifetimeS} s`);

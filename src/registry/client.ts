@@ -4,7 +4,7 @@
  * mounts are in upload.ts; whole-image push and pull in push.ts and pull.ts.
  */
 import type { Readable } from "node:stream";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError } from "../errors";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { type VerifyProblem, VerifyStream } from "../oci/verify";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
@@ -14,6 +14,7 @@ import { lazyDefaultKeychain } from "../auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
 import { type BodySource, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
+import { registryUrl } from "./registry-text";
 import { formatRate, type TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface ClientOptions {
@@ -333,14 +334,14 @@ export class RegistryClient {
     } catch {
       throw new PipelineError(
         "E_REGISTRY",
-        `${operation}: registry ${this.registry} named a next page that is not a URL (Link: <${redactUrl(target).slice(0, 200)}>)`,
+        `${operation}: registry ${this.registry} named a next page that is not a URL (Link: <${registryUrl(target).slice(0, 200)}>)`,
       );
     }
     const base = await this.baseUrl();
     if (!sameAuthority(base, url)) {
       throw new PipelineError(
         "E_REGISTRY",
-        `${operation}: registry ${this.registry} named a next page on another host or scheme (${redactUrl(url)}); refusing to follow it: a listing must come from ${base.protocol}//${base.host}`,
+        `${operation}: registry ${this.registry} named a next page on another host or scheme (${registryUrl(url)}); refusing to follow it: a listing must come from ${base.protocol}//${base.host}`,
       );
     }
     return url;

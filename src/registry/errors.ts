@@ -2,10 +2,12 @@
  * Turns registry responses into PipelineErrors with stable codes:
  * E_UNAUTHORIZED (401), E_DENIED (403), E_NOT_FOUND (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN or a
  * bare 404), E_REGISTRY (anything else: HTTP status plus the spec's error codes) and E_DIGEST_MISMATCH.
- * Messages name the registry, repository and operation, use redactUrl, and never echo credentials.
+ * Messages name the registry, repository and operation, use redactUrl, and never echo credentials: what the
+ * registry said (its body, its error entries, the URL that answered) goes through registryText first.
  */
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError } from "../errors";
 import type { HttpResponse } from "./http";
+import { registryText, registryUrl } from "./registry-text";
 
 /** One entry of the distribution spec's error body `{"errors":[{"code","message","detail"}]}`. */
 export interface RegistryErrorEntry {
@@ -31,14 +33,18 @@ function clip(s: string): string {
   return one.length > MAX_TEXT ? `${one.slice(0, MAX_TEXT)}...` : one;
 }
 
-/** The spec's error entries in a response body; [] when it is not that JSON. */
+/** The spec's error entries in a response body, code and message through registryText; [] when it is not that JSON. */
 export function parseErrorBody(text: string): RegistryErrorEntry[] {
   try {
     const parsed = JSON.parse(text) as { errors?: unknown };
     if (!parsed || !Array.isArray(parsed.errors)) return [];
     return parsed.errors
       .filter((e): e is Record<string, unknown> => !!e && typeof e === "object" && typeof (e as { code?: unknown }).code === "string")
-      .map((e) => ({ code: String(e.code), message: typeof e.message === "string" ? e.message : undefined, detail: e.detail }));
+      .map((e) => ({
+        code: registryText(String(e.code)),
+        message: typeof e.message === "string" ? registryText(e.message) : undefined,
+        detail: e.detail,
+      }));
   } catch {
     return [];
   }
@@ -88,7 +94,7 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
   }
   const entries = parseErrorBody(text);
   const codes = formatErrorEntries(entries);
-  const url = redactUrl(res.url);
+  const url = registryUrl(res.url);
   if (res.status === 401) return unauthorizedError(ctx, codes, entries);
   if (res.status === 403) {
     return new RegistryError(
@@ -102,7 +108,7 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
   if (res.status === 404 && (entries.length === 0 || entries.some((e) => NOT_FOUND_CODES.has(e.code)))) {
     return new RegistryError("E_NOT_FOUND", `${ctx.operation}: not found in ${where(ctx)} (404${codes ? `: ${codes}` : ""}; ${url})`, 404, entries);
   }
-  const detail = codes || (text && !text.trimStart().startsWith("<") ? clip(text) : "");
+  const detail = codes || (text && !text.trimStart().startsWith("<") ? clip(registryText(text)) : "");
   return new RegistryError(
     "E_REGISTRY",
     `${ctx.operation}: registry ${ctx.registry} answered HTTP ${res.status}${detail ? ` (${detail})` : ""} for ${url}`,

@@ -7,7 +7,8 @@ import * as http from "node:http";
 import type * as https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError } from "../errors";
+import { registryText, registryUrl } from "./registry-text";
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 4). */
@@ -135,7 +136,7 @@ function makeResponse(res: IncomingMessage, url: URL, method: string): HttpRespo
       n += (chunk as Buffer).length;
       if (n > limit) {
         res.destroy();
-        throw new PipelineError("E_REGISTRY", `response from ${redactUrl(url)} is larger than ${limit} bytes`);
+        throw new PipelineError("E_REGISTRY", `response from ${registryUrl(url)} is larger than ${limit} bytes`);
       }
       chunks.push(chunk as Buffer);
     }
@@ -256,7 +257,7 @@ export class HttpTransport {
         lastError = e;
         if (attempt + 1 < maxAttempts) {
           const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-          this.log(`${req.method} ${redactUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+          this.log(`${req.method} ${registryUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
           await sleep(delay);
         }
         continue;
@@ -268,11 +269,11 @@ export class HttpTransport {
         throw new PipelineError(
           "E_REGISTRY_BUSY",
           `${ctx.operation}: registry ${ctx.registry} answered HTTP ${res.status} and asks to retry after ${Math.ceil(retryAfter / 1000)} s ` +
-            `(Retry-After: ${JSON.stringify(res.header("retry-after"))}), longer than the ${Math.ceil(this.retry.maxRetryAfterMs / 1000)} s we wait; try again later`,
+            `(Retry-After: ${JSON.stringify(registryText(res.header("retry-after") ?? ""))}), longer than the ${Math.ceil(this.retry.maxRetryAfterMs / 1000)} s we wait; try again later`,
         );
       }
       const delay = retryAfter ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-      this.log(`${req.method} ${redactUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+      this.log(`${req.method} ${registryUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
       await res.discard();
       await sleep(delay);
     }
@@ -282,7 +283,7 @@ export class HttpTransport {
   private unreachable(req: HttpRequest, ctx: RequestContext, err: unknown, attempts: number): PipelineError {
     return new PipelineError(
       "E_REGISTRY_UNREACHABLE",
-      `${ctx.operation}: registry ${ctx.registry} is unreachable (${req.method} ${redactUrl(req.url)}: ${errnoOf(err)}` +
+      `${ctx.operation}: registry ${ctx.registry} is unreachable (${req.method} ${registryUrl(req.url)}: ${errnoOf(err)}` +
         `${attempts > 1 ? ` after ${attempts} attempts` : ""})`,
       { cause: err },
     );
@@ -301,13 +302,13 @@ export class HttpTransport {
       const started = Date.now();
       const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs);
       const res = makeResponse(raw, url, method);
-      this.log(`${method} ${redactUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
+      this.log(`${method} ${registryUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
       if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
       const location = res.header("location");
       if (!location) return res;
       if (hop >= MAX_REDIRECTS) {
         await res.discard();
-        throw new PipelineError("E_REGISTRY", `${req.method} ${redactUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`);
+        throw new PipelineError("E_REGISTRY", `${req.method} ${registryUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`);
       }
       await res.discard();
       const next = new URL(location, url);

@@ -6,12 +6,13 @@
  * The referrers API may answer in pages (`Link: <...>; rel="next"`, as the spec allows when the list does not fit
  * one response): they are followed on the same registry, up to MAX_REFERRER_PAGES.
  */
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError } from "../errors";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Index, MediaType } from "../oci/types";
 import type { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
+import { registryText, registryUrl } from "./registry-text";
 
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 
@@ -40,7 +41,7 @@ function parseIndex(bytes: Buffer, what: string): Index {
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new PipelineError("E_REGISTRY", `${what}: not an image index (${(e as Error).message})`);
+    throw new PipelineError("E_REGISTRY", `${what}: not an image index (${registryText((e as Error).message)})`);
   }
   const index = parseIndexDescriptors(doc, what);
   if (!index) throw new PipelineError("E_REGISTRY", `${what}: not an image index (no \`manifests\` list)`);
@@ -126,14 +127,14 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   if (res.status === 200) {
     const manifests = new Map<string, Descriptor>();
     for (let page = 1; ; page++) {
-      const where = page === 1 ? operation : `${operation} (page ${page}, ${redactUrl(res.url)})`;
+      const where = page === 1 ? operation : `${operation} (page ${page}, ${registryUrl(res.url)})`;
       for (const m of parseIndex(await res.buffer(MAX_INDEX_BYTES), where).manifests) if (!manifests.has(m.digest)) manifests.set(m.digest, m);
       const next = await client.nextPage(res, operation);
       if (!next) break;
       if (page >= MAX_REFERRER_PAGES) {
         throw new PipelineError(
           "E_TOO_MANY_PAGES",
-          `${operation}: registry ${client.registry} names more than ${MAX_REFERRER_PAGES} pages of referrers (Link: rel="next"); stopped before ${redactUrl(next)}`,
+          `${operation}: registry ${client.registry} names more than ${MAX_REFERRER_PAGES} pages of referrers (Link: rel="next"); stopped before ${registryUrl(next)}`,
         );
       }
       res = await get({ url: next });

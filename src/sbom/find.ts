@@ -14,6 +14,7 @@ import type { Descriptor, Manifest } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import { listReferrers, referrersTag } from "../registry/referrers";
+import { registryText } from "../registry/registry-text";
 import { SPDX_MEDIA_TYPE } from "./spdx";
 
 export interface FoundSbom {
@@ -42,7 +43,7 @@ function parseManifest(bytes: Buffer, where: string): Manifest {
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not JSON (${(e as Error).message})`);
+    throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not JSON (${registryText((e as Error).message)})`);
   }
   const manifest = parseManifestDescriptors(doc, `${where}: the SBOM manifest`);
   if (!manifest) throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not an image manifest (no config or layers)`);

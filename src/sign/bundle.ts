@@ -4,6 +4,7 @@
  * transparency-log entry (verifiers are told `--insecure-ignore-tlog`).
  */
 import { PipelineError } from "../errors";
+import { registryText } from "../registry/registry-text";
 import type { Envelope } from "./dsse";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -30,7 +31,7 @@ export function parseBundle(bytes: Buffer, where: string): Bundle {
   try {
     doc = JSON.parse(bytes.toString("utf8")) as Bundle;
   } catch (e) {
-    throw new PipelineError("E_SIGNATURE", `${where}: not JSON (${(e as Error).message})`);
+    throw new PipelineError("E_SIGNATURE", `${where}: not JSON (${registryText((e as Error).message)})`);
   }
   if (typeof doc?.mediaType !== "string" || !doc.mediaType.startsWith("application/vnd.dev.sigstore.bundle")) {
     throw new PipelineError("E_SIGNATURE", `${where}: not a Sigstore bundle (mediaType ${JSON.stringify(doc?.mediaType)})`);

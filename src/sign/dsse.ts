@@ -5,6 +5,7 @@
  */
 import { type KeyObject, sign, verify } from "node:crypto";
 import { type Digest, digestHex } from "../oci/digest";
+import { registryText } from "../registry/registry-text";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
@@ -58,7 +59,7 @@ export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statem
   try {
     statement = JSON.parse(body.toString("utf8")) as Statement;
   } catch (e) {
-    return { failure: `the signed payload is not JSON (${(e as Error).message})` };
+    return { failure: `the signed payload is not JSON (${registryText((e as Error).message)})` };
   }
   if (statement?._type !== IN_TOTO_STATEMENT_V1 || !Array.isArray(statement.subject))
     return { failure: `the signed payload is not an in-toto statement v1 (_type ${JSON.stringify(statement?._type)})` };

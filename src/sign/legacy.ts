@@ -13,6 +13,7 @@ import { parseManifestDescriptors } from "../oci/descriptor";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import { RegistryError } from "../registry/errors";
+import { registryText } from "../registry/registry-text";
 import type { SigningKey } from "./cosign-key";
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -61,7 +62,7 @@ export async function verifyLegacySignature(
   try {
     manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), tag);
   } catch (e) {
-    return { failure: `${tag}: the manifest is not JSON or names a bad digest (${(e as Error).message})` };
+    return { failure: `${tag}: the manifest is not JSON or names a bad digest (${registryText((e as Error).message)})` };
   }
   const layers = (manifest?.layers ?? []).filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
   const failures: string[] = [];
@@ -81,7 +82,7 @@ export async function verifyLegacySignature(
         throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
       return { manifest: fetched.digest, payload: doc };
     } catch (e) {
-      failures.push(`layer ${layer.digest}: ${(e as Error).message}`);
+      failures.push(`layer ${layer.digest}: ${registryText((e as Error).message)}`);
     }
   }
   return { failure: `${tag} (${fetched.digest}): ${failures.length ? failures.join("; ") : "no simple-signing layer"}` };

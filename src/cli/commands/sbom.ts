@@ -5,6 +5,7 @@
  */
 import { PipelineError } from "../../errors";
 import { parseReference } from "../../oci/reference";
+import { registryText } from "../../registry/registry-text";
 import { findLayoutSbom, findRemoteSbom, type FoundSbom } from "../../sbom/find";
 import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
@@ -51,7 +52,7 @@ export async function sbom(a: CommandArgs<typeof SBOM>, io: CliIo): Promise<void
   try {
     doc = JSON.parse(found.bytes.toString("utf8")) as typeof doc;
   } catch (e) {
-    throw new PipelineError("E_BAD_SBOM", `${a.reference}: the SBOM ${found.source} is not JSON (${(e as Error).message})`);
+    throw new PipelineError("E_BAD_SBOM", `${a.reference}: the SBOM ${found.source} is not JSON (${registryText((e as Error).message)})`);
   }
   const via = { referrers: "referrers API", tag: "fallback tag", layout: "layout index.json", file: "file" }[found.via];
   io.stdout(`SBOM of ${a.reference} (${found.subject}), ${doc.packages?.length ?? 0} package(s), from ${via} ${found.source}`);
