@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: typecheck and lint, then the unit and e2e files in one pool of two workers (the machine's two cores;
-# the longest files first, vitest.config.ts), then the real-cluster files on their own.
+# the longest files first, vitest.config.ts), and beside it the real-cluster files, one at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
 # wait for its lock) and the Kubernetes binaries (the cluster files wait for its status file).
 # At the end: where the time went (steps and the slowest files: a report, never an assertion) and the closing line.
@@ -74,8 +74,8 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   background "set-up: Bazel 7.7.1 chroot" 0 "$report/bazel7-setup.status" $SUDO bash scripts/bazel7.sh setup
   # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
   # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files run last and wait
-  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at the
-  # lowest priority: it takes the cycles the tests leave.
+  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at a
+  # lower priority than the tests, but not the lowest: the cluster files wait for it while the others run.
   # The tool binaries of the real rules_js/rules_ts/rules_oci kit (shared/peers beside the checkout, or
   # $PIPELINE_PEERS_DIR) for test/e2e/bazel7-rules-js.test.ts: built once (~3 min cold: Go from the module proxy, sid
   # packages) into ~/.cache/peers-tools; the test runs tools.sh again, which waits on this one's lock.
@@ -84,7 +84,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
     background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" bash "$peers/tools.sh"
   fi
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
-  background "set-up: Kubernetes binaries" 19 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
+  background "set-up: Kubernetes binaries" 10 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
 fi
 
 echo "== typecheck" >&2
@@ -108,11 +108,21 @@ status=0
 if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
   phase unit vitest tests --project unit --maxWorkers=2 --minWorkers=1 "$@" || status=$?
 else
+  # The real-cluster files, one at a time, beside the pool below (they mostly wait for pods; they wait for the
+  # Kubernetes build first). Their output is printed when both are done.
+  set -m # a process group of its own, so that cleanup() stops all of it
+  (phase "e2e (cluster)" vitest e2e-cluster --project e2e-cluster --no-file-parallelism "$@") >"$report/cluster.log" 2>&1 &
+  cluster=$!
+  set +m
+  bg_pids+=("$cluster")
   # One pool for the unit and e2e projects: two files at a time, the longest first, the short ones filling in.
-  echo "== unit and e2e tests (two at a time)" >&2
+  echo "== unit and e2e tests (two at a time; the real-cluster files run beside them, printed at the end)" >&2
   phase "unit + e2e" vitest tests --project unit --project e2e --maxWorkers=2 --minWorkers=1 "$@" || status=$?
-  echo "== e2e tests on a real Kubernetes cluster (one at a time)" >&2
-  phase "e2e (cluster)" vitest e2e-cluster --project e2e-cluster --no-file-parallelism "$@" || status=$?
+  cluster_status=0
+  wait "$cluster" || cluster_status=$?
+  echo "== e2e tests on a real Kubernetes cluster (ran beside the others; exit $cluster_status)" >&2
+  cat "$report/cluster.log"
+  ((cluster_status == 0)) || status=$cluster_status
 fi
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
