@@ -31,6 +31,15 @@ describe("podSituation", () => {
       },
     };
     expect(podSituation(pod).text).toBe("Failed (init container code: failed with exit code 137, OOMKilled: out of memory)");
+    // Any exit code but 0 is a failure, the most common one (1) included; 0 is an init container that is done.
+    const exited = (exitCode: number) => ({
+      status: {
+        phase: "Pending",
+        initContainerStatuses: [{ name: "clone-0", state: { terminated: { exitCode, reason: exitCode ? "Error" : "Completed" } } }],
+      },
+    });
+    expect(podSituation(exited(1)).text).toBe("Pending (init container clone-0: failed with exit code 1)");
+    expect(podSituation(exited(0)).text).toBe("Pending");
   });
 
   it("an init container still at work, or at work again after a crash", () => {
