@@ -25,8 +25,10 @@ function alive(pid: number): boolean {
 async function shellWithChild(name: string, timeoutMs?: number) {
   const pidFile = join(tmp, name);
   const result = run("bash", ["-c", `sleep 300 & echo $! > ${pidFile}; wait`], { timeoutMs });
-  for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 25));
-  const pid = Number(readFileSync(pidFile, "utf8"));
+  // The shell creates the file before it writes the pid: wait for the whole line (an empty read gave pid 0 under load).
+  const line = () => (existsSync(pidFile) ? readFileSync(pidFile, "utf8") : "");
+  while (!/^\d+\n$/.test(line())) await new Promise((r) => setTimeout(r, 25));
+  const pid = Number(line());
   expect(alive(pid)).toBe(true);
   return { result, pid };
 }
