@@ -2,7 +2,8 @@
 # `npm test`: typecheck and lint, then the unit and e2e files in one pool of two workers (the machine's two cores;
 # the longest files first, vitest.config.ts), and beside it the real-cluster files, one at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
-# wait for its lock) and the Kubernetes binaries (the cluster files wait for its status file).
+# wait for its lock), the rules_js kit's tools (its lock) and the Kubernetes binaries (the cluster files wait for its
+# status file).
 # At the end: where the time went (steps and the slowest files: a report, never an assertion) and the closing line.
 # PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick`: typecheck, lint and that).
 # Arguments are passed to vitest (a file filter: `npm test -- test/e2e/sbom.test.ts`).
@@ -72,10 +73,6 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   SUDO=""
   [[ "$(id -u)" == 0 ]] || SUDO="sudo -E"
   background "set-up: Bazel 7.7.1 chroot" 0 "$report/bazel7-setup.status" $SUDO bash scripts/bazel7.sh setup
-  # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
-  # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files run last and wait
-  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at a
-  # lower priority than the tests, but not the lowest: the cluster files wait for it while the others run.
   # The tool binaries of the real rules_js/rules_ts/rules_oci kit (shared/peers beside the checkout, or
   # $PIPELINE_PEERS_DIR) for test/e2e/bazel7-rules-js.test.ts: built once (~3 min cold: Go from the module proxy, sid
   # packages) into ~/.cache/peers-tools; the test runs tools.sh again, which waits on this one's lock.
@@ -83,6 +80,10 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   if [[ -f "$peers/tools.sh" ]]; then
     background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" bash "$peers/tools.sh"
   fi
+  # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
+  # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files, beside the pool, wait
+  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at a
+  # lower priority than the tests, but not the lowest, so that on a new machine it ends before the pool does.
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 10 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
 fi
