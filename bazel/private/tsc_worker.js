@@ -351,14 +351,15 @@ function compile(argv, inputs) {
       /** @type {any} */ shouldCreate,
     ) => {
       const abs = path.resolve(fileName);
+      const digest = digestOf(abs) ?? "";
       // What parsing depends on: the content, and the options that change how a file is parsed.
-      const key = `${digestOf(abs) ?? ""}|${JSON.stringify(languageVersion)}|${parseOptions}`;
+      const key = `${digest}|${JSON.stringify(languageVersion)}|${parseOptions}`;
       const hit = cache.get(abs);
       if (hit && hit.key === key && !shouldCreate) return hit.sf;
       const sf = original(fileName, languageVersion, onError, shouldCreate);
       if (sf) {
         // The builder program compares versions to find what changed: the input's digest, else the text's hash.
-        sf.version = digestOf(abs) || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
+        sf.version = digest || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
         cache.set(abs, { key, sf });
       }
       return sf;
