@@ -136,6 +136,30 @@ add_missing_packages() {
   in_partial "$CHROOT" apt-get clean >/dev/null 2>&1 || true
 }
 
+# Node's headers for node-gyp (native addons in `allow_install_scripts`): the host's, beside the copy of its node, and
+# npm's `nodedir` pointing at them, so `npm rebuild` compiles offline inside the chroot as on the host (without them
+# node-gyp tries to download the headers: "gyp ... This is most likely not a problem with node-gyp ... network
+# connectivity"). The headers must be the same Node version as the node copied in: a mismatch is refused here. Also
+# run for a chroot made before this step existed.
+add_node_headers() {
+  local tree="$1" headers want have
+  headers="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node"
+  [[ -f "$tree/usr/local/include/node/common.gypi" ]] && return
+  if [[ ! -f "$headers/node_version.h" ]]; then
+    step "no Node headers at $headers: native addons (allow_install_scripts) will not build inside the chroot"
+    return
+  fi
+  want="$("$tree/usr/local/bin/node" --version)"
+  have="v$(awk '/define NODE_(MAJOR|MINOR|PATCH)_VERSION /{printf "%s%s", sep, $3; sep="."}' "$headers/node_version.h")"
+  [[ "$want" == "$have" ]] || die "the Node headers at $headers are $have but the chroot's node is $want: install the headers of $want"
+  step "copying Node's headers ($have) to /usr/local/include/node; npm's nodedir=/usr/local"
+  mkdir -p "$tree/usr/local/include"
+  rm -rf "$tree/usr/local/include/node.partial"
+  cp -a "$headers" "$tree/usr/local/include/node.partial"
+  mv "$tree/usr/local/include/node.partial" "$tree/usr/local/include/node"
+  grep -qx 'nodedir=/usr/local' "$tree/usr/local/etc/npmrc" || echo 'nodedir=/usr/local' >>"$tree/usr/local/etc/npmrc"
+}
+
 setup() {
   need_root "setup"
   mkdir -p "$ROOT"
@@ -143,6 +167,7 @@ setup() {
   flock -n 9 || { step "waiting for another setup of $ROOT to finish"; flock 9; }
   if [[ -f "$CHROOT/.rules_pipeline-complete" ]]; then
     add_missing_packages
+    add_node_headers "$CHROOT"
     write_stubs; write_bazelrc
     step "cached: $CHROOT ($(cat "$CHROOT/.rules_pipeline-complete"))"
     return
@@ -182,6 +207,7 @@ setup() {
   cp /etc/ssl/certs/ca-certificates.crt "$partial/usr/local/etc/host-ca-certificates.crt"
   printf 'cafile=/usr/local/etc/host-ca-certificates.crt\naudit=false\nfund=false\nupdate-notifier=false\n' >"$partial/usr/local/etc/npmrc"
   logged "node inside the chroot" in_partial "$partial" node --version
+  add_node_headers "$partial"
   logged "bazel inside the chroot" in_partial "$partial" bash -c 'command -v bazel && test -x /usr/bin/bazel'
 
   local version

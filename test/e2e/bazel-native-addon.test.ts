@@ -3,7 +3,8 @@
  * - not listed in `allow_install_scripts`: the fetch fails naming the package and the attribute (not "Could not
  *   locate the bindings file" at run time);
  * - listed: `npm rebuild better-sqlite3 --offline` compiles it from source at fetch time (node-gyp, npm's nodedir
- *   headers), and `new Database(":memory:")` works in `_local` and in the image under runc.
+ *   headers), and `new Database(":memory:")` works in `_local` and in the image under runc; on Bazel 7.7.1 too, in
+ *   scripts/bazel7.sh's chroot (its setup gives node-gyp the host's Node headers through npm's nodedir).
  * The npm registry must be reachable (or npm's cache warm); the compile takes a minute or two.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -142,6 +143,23 @@ describe("npm packages with install scripts (native addons)", () => {
     const run = runLayoutImage(join(ws, "bazel-bin", "native", "sq_image"));
     expect(run.code, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toMatch(/sqlite 3\.\d+\.\d+ sum 42/);
+  });
+
+  test("listed, on Bazel 7.7.1 in scripts/bazel7.sh's chroot: node-gyp finds Node's headers offline (npm's nodedir)", async () => {
+    // Before, the chroot had no Node headers and no nodedir: node-gyp went for the network and failed
+    // ("gyp ... is related to network connectivity").
+    setWorkspace('    allow_install_scripts = ["better-sqlite3"],\n');
+    await ensureBazel7();
+    const version = join(ws, ".bazelversion");
+    renameSync(version, `${version}.4`);
+    try {
+      const r = await bazel7(ws, ["run", ...WORKSPACE_MODE_FLAGS, ...QUIET, "//native:sq_local"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/sqlite 3\.\d+\.\d+ sum 42/);
+    } finally {
+      renameSync(`${version}.4`, version);
+      await shutdown7(ws, { expunge: true });
+    }
   });
 
   test("ignore_install_scripts: installed without running them (the addon then is missing at run time)", async () => {
