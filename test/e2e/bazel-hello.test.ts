@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
@@ -49,6 +50,8 @@ describe("examples/hello from a consumer workspace", () => {
     expect("sha256:" + require("node:crypto").createHash("sha256").update(inspect.stdout).digest("hex")).toBe(digest);
     // base layers, then node_modules, then the app
     expect(manifest.layers.length).toBeGreaterThanOrEqual(3);
+    // Our layers' bytes are pinned (test/fixtures/pinned-image.ts): a change to how the rules write them fails here.
+    expect(ownLayers(join(ws, "bazel-bin/examples/hello/hello_image"))).toEqual(pinnedHelloLayers("examples/hello"));
     // Self-contained: regular files only (no symlinks into Bazel's output base), so it can be copied anywhere.
     const blobs = join(ws, "bazel-bin/examples/hello/hello_image/blobs/sha256");
     for (const name of readdirSync(blobs)) expect(lstatSync(join(blobs, name)).isFile(), name).toBe(true);

@@ -22,6 +22,7 @@ import { bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "
 import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 import { execProgram, runCli } from "../fixtures/cli";
 import { writeMonorepo } from "../fixtures/monorepo";
+import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
@@ -170,6 +171,8 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     await build7(["--noenable_workspace", remoteCache, "--remote_download_all"], "bzlmod");
     expect(builtDigest()).toBe(digest4);
     expect(skopeoDigest(`oci:${join(ws, "bazel-bin", "hello", "hello_image")}:latest`)).toBe(digest4);
+    // Its own layers' bytes are pinned (test/fixtures/pinned-image.ts), so on 7.7.1 as on 4.2.3 (the same digest).
+    expect(ownLayers(join(ws, "bazel-bin", "hello", "hello_image"))).toEqual(pinnedHelloLayers("hello"));
     // The host-node base was built too, from the chroot's Node and libraries.
     expect(readFileSync(join(ws, "bazel-bin", "hostnode", "hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
   });
