@@ -1,5 +1,6 @@
 """pipeline_host_node_base: a base image made of the host's Node runtime, as an OCI layout."""
 
+load(":repo_cache.bzl", "repo_cache_dir")
 load(":repository_cli.bzl", "layout_build", "run_cli_in_repository")
 
 def _host_node_impl(rctx):
@@ -7,7 +8,15 @@ def _host_node_impl(rctx):
     rctx.read(rctx.path(Label("@rules_pipeline_node//:version.txt")))
     rctx.report_progress("building a base image from the host's Node")
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
-    run_cli_in_repository(rctx, ["base", "host-node", "--output", "image", "--node", str(node.realpath)], "building the host-node base image")
+
+    # Every new output base fetches this repository again, and building the layout gzips the node binary (seconds):
+    # the CLI keeps it in the cache root's bases/, keyed by the content of everything the layout holds (node, its
+    # shared libraries, the CA bundle), so a hit is the layout a build would write (src/base/host-node-cache.ts).
+    # PIPELINE_REPO_CACHE=off, which turns off the repository cache, builds it here too.
+    args = ["base", "host-node", "--output", "image", "--node", str(node.realpath)]
+    if repo_cache_dir(rctx) == None:
+        args.append("--no-cache")
+    run_cli_in_repository(rctx, args, "building the host-node base image")
     rctx.file("image/BUILD.bazel", layout_build())
     rctx.file("BUILD.bazel", "")
 

@@ -128,14 +128,21 @@ export async function lddLibraries(binary: string): Promise<string[]> {
   return parseLdd(stdout);
 }
 
-/** Builds the base image into `outDir` as an OCI layout (ref name "latest") and returns its manifest digest. */
-export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOptions = {}): Promise<{ digest: Digest }> {
-  const mtime = resolveMtime(opts.mtime);
-  const nodePath = await fsp.realpath(opts.nodePath ?? process.execPath).catch((e: Error) => {
-    throw baseError(`node binary ${opts.nodePath ?? process.execPath} not found: ${e.message}`, e);
+/** What the host-node base is made of: the files of its two layers and what its config says. */
+export interface HostNodeInputs {
+  platform: Platform;
+  nodeVersion: string;
+  system: LayerInput[];
+  node: LayerInput[];
+}
+
+/** Reads what the base would hold from the host: the node binary's platform and version, its libraries, /etc. */
+export async function hostNodeInputs(nodePath?: string): Promise<HostNodeInputs> {
+  const path = await fsp.realpath(nodePath ?? process.execPath).catch((e: Error) => {
+    throw baseError(`node binary ${nodePath ?? process.execPath} not found: ${e.message}`, e);
   });
   const head = Buffer.alloc(64);
-  const fh = await fsp.open(nodePath, "r");
+  const fh = await fsp.open(path, "r");
   try {
     await fh.read(head, 0, 64, 0);
   } finally {
@@ -143,17 +150,15 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
   }
   let platform: Platform;
   try {
-    platform = elfPlatform(head, nodePath);
+    platform = elfPlatform(head, path);
   } catch (e) {
     throw baseError(`${(e as Error).message}: a host Node base image needs Linux's node`, e);
   }
-  const { stdout: versionOut } = await execFileP(nodePath, ["--version"]).catch((e: Error) => {
-    throw baseError(`cannot run ${nodePath} --version: ${e.message}`, e);
+  const { stdout: versionOut } = await execFileP(path, ["--version"]).catch((e: Error) => {
+    throw baseError(`cannot run ${path} --version: ${e.message}`, e);
   });
-  const nodeVersion = versionOut.trim();
-
   const system: LayerInput[] = [];
-  for (const lib of await lddLibraries(nodePath)) system.push(...(await hostPathInputs(lib)));
+  for (const lib of await lddLibraries(path)) system.push(...(await hostPathInputs(lib)));
   if (await exists(CA_BUNDLE)) system.push(...(await hostPathInputs(CA_BUNDLE)));
   system.push(
     { dest: "/etc/passwd", content: Buffer.from(PASSWD) },
@@ -163,15 +168,24 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
     { dest: "/root", dir: true, mode: 0o700 },
     { dest: "/home/node", dir: true, mode: 0o755, uid: 1000, gid: 1000 },
   );
-  const nodeFiles: LayerInput[] = [{ dest: HOST_NODE_PATH, src: nodePath, mode: 0o755 }];
+  return { platform, nodeVersion: versionOut.trim(), system, node: [{ dest: HOST_NODE_PATH, src: path, mode: 0o755 }] };
+}
 
+/** Builds the base image into `outDir` as an OCI layout (ref name "latest") and returns its manifest digest. */
+export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOptions = {}): Promise<{ digest: Digest }> {
+  return buildHostNodeLayout(outDir, await hostNodeInputs(opts.nodePath), resolveMtime(opts.mtime));
+}
+
+/** Builds the layout of `inputs` into `outDir` (atomically: a partial layout is never there). */
+export async function buildHostNodeLayout(outDir: string, inputs: HostNodeInputs, mtime: number): Promise<{ digest: Digest }> {
+  const { platform, nodeVersion } = inputs;
   const work = join(dirname(outDir), `.${basename(outDir)}.work-${process.pid}-${Math.random().toString(36).slice(2)}`);
   await fsp.mkdir(work, { recursive: true });
   try {
     const built: [string, LayerDescriptor][] = [];
     for (const [name, files] of [
-      ["system", system],
-      ["node", nodeFiles],
+      ["system", inputs.system],
+      ["node", inputs.node],
     ] as const) {
       const p = join(work, `${name}.tar.gz`);
       built.push([p, await buildLayer(files, p, { mtime })]);

@@ -17,6 +17,9 @@
  *   models/sha256/<hex>         what src/model's syncModel caches;
  *   lockfile/        `pipeline build --lockfile`'s cache: node_modules/<key> layers, bases/host-node-<key>;
  *   lockfile-builds/ layouts built from a lockfile for one run (removed after it);
+ *   bases/host-node-<hex>  host-node base layouts keyed by what they hold (src/base/host-node-cache.ts), never
+ *                    written after the rename that publishes them; `pipeline base host-node` (the base repository
+ *                    rule, in every new output base) copies them out;
  *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repo_cache.bzl and .js write them; `npm`,
  *                    `tools`), never written after the rename that publishes them; a restore sets the entry's
  *                    modification time (its last use);
@@ -48,6 +51,9 @@ export const lockfileDir = (root: string) => join(root, "lockfile");
 export const lockfileBuildsDir = (root: string) => join(root, "lockfile-builds");
 export const reposDir = (root: string) => join(root, "repos");
 export const codeCacheDir = (root: string) => join(root, "code-cache");
+export const basesDir = (root: string) => join(root, "bases");
+/** Entry names in a bases directory (src/base/host-node-cache.ts). */
+export const HOST_NODE_ENTRY = /^host-node-[a-f0-9]{64}$/;
 
 /** A code cache file: the bundle's digest (16 hex), the Node version and the architecture (src/cli/code-cache.ts). */
 export const CODE_CACHE_ENTRY = /^pipeline-[0-9a-f]{16}-node[0-9]+\.[0-9]+\.[0-9]+-[a-z0-9]+\.v8$/;
@@ -61,6 +67,7 @@ export const USAGE_KINDS = [
   "models",
   "lockfile",
   "lockfile-builds",
+  "bases",
   "repos",
   "code-cache",
   "checkouts",
@@ -79,6 +86,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
     models: [modelsDir(root)],
     lockfile: [lockfileDir(root)],
     "lockfile-builds": [lockfileBuildsDir(root)],
+    bases: [basesDir(root)],
     repos: [reposDir(root)],
     "code-cache": [codeCacheDir(root)],
     checkouts: [datasetsDir(root), codeDir(root)],
@@ -88,7 +96,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
   };
 }
 
-export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "repos" | "code-cache";
+export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "bases" | "repos" | "code-cache";
 
 export interface EntryDir {
   kind: EntryKind;
@@ -105,7 +113,9 @@ export function entryDirs(root: string): EntryDir[] {
     { kind: "rootfs", dir: rootfsDir(root), entry: HEX64 },
     { kind: "models", dir: join(modelsDir(root), "sha256"), entry: HEX64 },
     { kind: "lockfile", dir: join(lockfileDir(root), "node_modules"), entry: HEX64 },
-    { kind: "lockfile", dir: join(lockfileDir(root), "bases"), entry: /^host-node-[a-f0-9]{32}$/ },
+    // 32 hex: keyed by node alone, before src/base/host-node-cache.ts (left for prune to remove).
+    { kind: "lockfile", dir: join(lockfileDir(root), "bases"), entry: /^host-node-(?:[a-f0-9]{32}|[a-f0-9]{64})$/ },
+    { kind: "bases", dir: basesDir(root), entry: HOST_NODE_ENTRY },
     { kind: "repos", dir: reposDir(root), entry: /^[a-z]+-[a-f0-9]{64}$/ },
     { kind: "code-cache", dir: codeCacheDir(root), entry: CODE_CACHE_ENTRY },
   ];

@@ -171,7 +171,12 @@ export const CREDENTIALS_TEST = {
 export const BASE_HOST_NODE = {
   command: "base host-node",
   describe: "A base image made of the host's node binary and the libraries it loads (not hermetic)",
-  options: { output: { ...str, demandOption: true }, node: { ...str, describe: "node binary (default: this one)" } },
+  options: {
+    output: { ...str, demandOption: true },
+    node: { ...str, describe: "node binary (default: this one)" },
+    "cache-dir": CACHE_DIR,
+    "no-cache": { ...bool, describe: "build it without reading or writing the cache (bases/ in the cache root)" },
+  },
 } as const satisfies CommandDef;
 
 export const BASE_ADD_NODE = {

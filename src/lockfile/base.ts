@@ -1,21 +1,17 @@
 /**
  * The base of a `--lockfile` build: an OCI layout (`oci:DIR[:NAME]` or a directory), a registry reference, or,
- * by default, the host-node base (src/base/host-node.ts) built once into the cache, keyed by the node binary's
- * bytes and version (so a new node means a new base; a change of the host's shared libraries alone does not:
- * delete `<cacheDir>/bases` to pick those up).
+ * by default, the host-node base (src/base/host-node.ts) built once into `<cacheDir>/bases`, keyed by everything it
+ * holds (src/base/host-node-cache.ts: a new node, shared library or CA bundle means a new base).
  */
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
-import { buildHostNodeBase } from "../base/host-node";
+import { cachedHostNodeBase } from "../base/host-node-cache";
 import type { Keychain } from "../auth/keychain";
-import { useEntry } from "../cache/use";
 import type { Image } from "../image/image";
 import { readLayout } from "../layout/read";
 import { sourceOfLayout } from "../layout/source";
 import { formatReference, parseReference } from "../oci/reference";
 import { pullImage } from "../registry/pull";
-import { fileDigest } from "../oci/digest";
 
 export interface BaseImage {
   image: Image;
@@ -33,20 +29,8 @@ export interface LoadBaseOptions {
   log: (line: string) => void;
 }
 
-const BASE_FORMAT_VERSION = 1;
-
 async function hostNodeBase(opts: LoadBaseOptions): Promise<BaseImage> {
-  const nodeHash = await fileDigest(process.execPath);
-  const key = createHash("sha256")
-    .update(JSON.stringify({ format: BASE_FORMAT_VERSION, node: nodeHash, version: process.version, mtime: opts.mtime }))
-    .digest("hex")
-    .slice(0, 32);
-  const dir = join(opts.cacheDir, "bases", `host-node-${key}`);
-  await useEntry(join(opts.cacheDir, "bases"), `host-node-${key}`); // `cache prune` keeps it while this build reads it
-  if (!existsSync(join(dir, "index.json"))) {
-    opts.log(`base: building the host-node base (node ${process.version} from ${process.execPath}) into ${dir}`);
-    await buildHostNodeBase(dir, { mtime: opts.mtime });
-  }
+  const { dir } = await cachedHostNodeBase(join(opts.cacheDir, "bases"), { mtime: opts.mtime, log: opts.log });
   return { image: readLayout(dir, { refName: "latest" }), describe: `host-node base (node ${process.version}, cached at ${dir})` };
 }
 

@@ -1,11 +1,16 @@
-/** `pipeline base host-node --output DIR`: the host-node base image (see src/base/host-node.ts). */
-import { buildHostNodeBase } from "../../base/host-node";
+/**
+ * `pipeline base host-node --output DIR`: the host-node base image (see src/base/host-node.ts), from the cache's
+ * bases/ (src/base/host-node-cache.ts) unless `--no-cache`.
+ */
+import { writeHostNodeBase } from "../../base/host-node-cache";
+import { basesDir, cacheRoot } from "../../cache/layout";
 import type { CliIo } from "../io";
 import type { CommandArgs, CommandInput } from "../args";
 import type { BASE_ADD_NODE, BASE_HOST_NODE } from "../command-specs";
 
 export async function hostNode(a: CommandArgs<typeof BASE_HOST_NODE>, io: CliIo): Promise<void> {
-  const { digest } = await buildHostNodeBase(a.output, { nodePath: a.node });
+  const bases = a["no-cache"] ? undefined : basesDir(cacheRoot(io.env, a["cache-dir"]));
+  const { digest } = await writeHostNodeBase(a.output, bases, { nodePath: a.node, log: (line) => io.stderr(line) });
   io.stdout(digest);
 }
 
