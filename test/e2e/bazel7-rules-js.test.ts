@@ -1,24 +1,36 @@
 /**
  * rules_pipeline in a rules_js + pnpm + rules_ts + rules_oci workspace (issue #40): real Bazel 7.7.1 under bzlmod with
- * the real rules_js 3.4.1, rules_ts 3.10.1 and rules_oci 2.3.2 from shared/peers (offline: only npm tarballs are
- * downloaded), rules_pipeline by local_path_override of this checkout. The workspace is test/fixtures/rules-js-workspace:
- * a `.ts` pipeline importing lodash (`//:node_modules/lodash` and `//:node_modules/@types/lodash` of rules_js's
- * npm_link_all_packages), a rules_ts ts_project with declarations and our ts_library on the same rules_js packages,
- * and rules_oci `oci_image`s on `@pipeline-host-node//image` and on the pipeline's `_image`. One workspace, one Bazel
- * server, two commands (`build //...`, then `run` of `_local`); the server and its output base go at the end.
+ * the real rules_js 3.4.1, rules_ts 3.10.1 and rules_oci 2.3.2 from shared/peers (offline: only npm tarballs, and the
+ * oci_pull from the test's own registry, are downloaded), rules_pipeline by local_path_override of this checkout. The
+ * workspace is test/fixtures/rules-js-workspace:
+ *  - //pipe:pipe, a `.ts` pipeline importing lodash (`//:node_modules/lodash` + `@types/lodash` of rules_js's
+ *    npm_link_all_packages), the pnpm workspace package `@acme/lib` (packages/lib, linked the same way), a rules_js
+ *    js_library, a rules_ts ts_project with declarations and our ts_library on the same rules_js packages;
+ *  - rules_oci on our images: `oci_image(base = ...)` on `@pipeline-host-node//image` and on `pipe_image`, `oci_push`,
+ *    `oci_load` and `oci_image_index` of `pipe_image`; `oci_push` and `oci_load` of a multi-platform `_image`;
+ *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
+ *    test starts on loopback) and an `oci_image_index` (//multi, two platforms).
+ * One workspace, one Bazel server; the server, its output base and the registry go at the end.
  */
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { collect, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { runPushedImage } from "../fixtures/runc";
 
 /** shared/peers: beside the checkout in CI (`../shared`), or where $PIPELINE_PEERS_DIR says. */
 const PEERS = resolve(process.env.PIPELINE_PEERS_DIR ?? join(REPO_ROOT, "..", "shared", "peers"));
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "rules-js-workspace");
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-rules-js-"));
 const ws = join(tmp, "ws");
+const MANIFEST_TYPES = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json"];
+let reg: RunningRegistry;
+/** The image oci_pull fetches (the kit's lib/mkbase.py layout, pushed to `reg`): its manifest digest and layers. */
+let pulled: { digest: string; layers: string[] };
 
 /** Runs a script of the kit (async: tools.sh takes minutes on a new machine, and vitest's worker must stay responsive). */
 async function peers(script: string, args: string[]): Promise<void> {
@@ -26,13 +38,33 @@ async function peers(script: string, args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${join(PEERS, script)} ${args.join(" ")} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
 }
 
+/** A JSON file of an OCI layout (index.json, or the blob of a digest). */
+function layoutJson(dir: string, digest?: string) {
+  return JSON.parse(readFileSync(digest ? join(dir, "blobs", "sha256", digest.slice("sha256:".length)) : join(dir, "index.json"), "utf8"));
+}
+
+/** The layer digests of the one image of an OCI layout. */
+function layoutLayers(dir: string): string[] {
+  const index = layoutJson(dir);
+  expect(index.manifests, `${dir}: one manifest`).toHaveLength(1);
+  return layoutJson(dir, index.manifests[0].digest).layers.map((l: { digest: string }) => l.digest);
+}
+
 /** The layer digests of the one image of an OCI layout in bazel-bin. */
-function layers(layout: string): string[] {
-  const dir = join(ws, "bazel-bin", layout);
-  const blob = (digest: string) => JSON.parse(readFileSync(join(dir, "blobs", "sha256", digest.slice("sha256:".length)), "utf8"));
-  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8"));
-  expect(index.manifests, `${layout}: one manifest`).toHaveLength(1);
-  return blob(index.manifests[0].digest).layers.map((l: { digest: string }) => l.digest);
+const layers = (layout: string) => layoutLayers(join(ws, "bazel-bin", layout));
+
+/** A file of a tar archive, read by GNU tar. */
+function tarEntry(tarball: string, name: string): string {
+  const r = spawnSync("tar", ["-xOf", tarball, name], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`tar -xOf ${tarball} ${name}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** What the test registry serves for `repo:tag`: the digest it names the manifest or index by. */
+async function registryDigest(repo: string, tag: string): Promise<string | null> {
+  const r = await fetch(`http://${reg.host}/v2/${repo}/manifests/${tag}`, { method: "HEAD", headers: { Accept: MANIFEST_TYPES.join(", ") } });
+  expect(r.status, `HEAD ${repo}:${tag}`).toBe(200);
+  return r.headers.get("docker-content-digest");
 }
 
 beforeAll(async () => {
@@ -40,22 +72,42 @@ beforeAll(async () => {
   // The peers' tool binaries: minutes once per machine, then cached (scripts/test.sh starts this in the background at
   // the start of a run; tools.sh takes a lock, so this waits for that one).
   await peers("tools.sh", []);
+  // oci_pull's image: a tiny reproducible layout, pushed as it is (skopeo, an independent client) to a registry of ours.
+  reg = await startRegistry();
+  const base = join(tmp, "pulled-base");
+  const mk = spawnSync("python3", [join(PEERS, "lib", "mkbase.py"), base], { encoding: "utf8" });
+  if (mk.status !== 0) throw new Error(`mkbase.py: ${mk.stderr}`);
+  const copy = spawnSync("skopeo", ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`], { encoding: "utf8" });
+  if (copy.status !== 0) throw new Error(`skopeo copy: ${copy.stderr}`);
+  pulled = { digest: layoutJson(base).manifests[0].digest, layers: layoutLayers(base) };
+
   cpSync(FIXTURE, ws, { recursive: true });
   const module = join(ws, "MODULE.bazel");
   const text = readFileSync(module, "utf8");
-  if (!text.includes('"RULES_PIPELINE_PATH"')) throw new Error(`${module} has no "RULES_PIPELINE_PATH" to replace`);
-  writeFileSync(module, text.replace('"RULES_PIPELINE_PATH"', JSON.stringify(REPO_ROOT)));
+  const values: Record<string, string> = {
+    '"RULES_PIPELINE_PATH"': JSON.stringify(REPO_ROOT),
+    PULL_IMAGE: `http://${reg.host}/base`,
+    PULL_DIGEST: pulled.digest,
+  };
+  for (const key of Object.keys(values)) if (!text.includes(key)) throw new Error(`${module} has no ${key} to replace`);
+  writeFileSync(module, Object.entries(values).reduce((t, [k, v]) => t.replaceAll(k, v), text));
   await peers("setup.sh", [ws]);
+  // The kit's downloader config allows the npm registry only: oci_pull's requests go to the test's registry too.
+  const cfg = join(ws, "tools", "downloader.cfg");
+  writeFileSync(cfg, readFileSync(cfg, "utf8").replace(/^block \*$/m, "allow 127.0.0.1\nblock *"));
 }, 1_800_000);
 
 afterAll(async () => {
   // clean --expunge stops the server and deletes the output base (the repository cache stays).
-  await shutdown7(ws, { expunge: true }).finally(() => rmSync(tmp, { recursive: true, force: true }));
+  await shutdown7(ws, { expunge: true }).finally(async () => {
+    await reg?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
 }, 300_000);
 
 describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, bzlmod)", () => {
-  test("build //...: the .ts pipeline type-checks against rules_js packages and a ts_project; rules_oci builds on our base and our image", async () => {
-    // --keep_going: every one of the three failures of issue #40 shows in one run.
+  test("build //...: the .ts pipeline type-checks against rules_js packages, a pnpm workspace package, a js_library and a ts_project; rules_oci and rules_pipeline build on each other's images", async () => {
+    // --keep_going: every failure shows in one run.
     const r = await bazel7(ws, ["build", "--keep_going", "//..."]);
     const out = r.stdout + r.stderr;
     expect.soft(out, "(a) an import of a rules_js linked package (lodash + @types/lodash) does not resolve").not.toMatch(/error TS2307/);
@@ -66,13 +118,71 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const pipe = layers("pipe/pipe_image");
     // pipe_image: the base's layers, then node_modules and the app; rules_oci's images add no layer to their base.
     expect(pipe.length).toBeGreaterThan(2);
-    expect(layers("pipe/on_host_node")).toEqual(pipe.slice(0, -2));
+    const hostNode = pipe.slice(0, -2);
+    expect(layers("pipe/on_host_node")).toEqual(hostNode);
     expect(layers("pipe/on_pipe")).toEqual(pipe);
+    // Our pipelines on an oci_image and on an oci_pull repository: that image's layers, then ours.
+    expect(layers("pipe/on_oci_image").slice(0, -2)).toEqual(hostNode);
+    expect(layers("pipe/on_pulled_image").slice(0, -2)).toEqual(pulled.layers);
+
+    // oci_image_index of pipe_image: one index whose one entry is pipe_image's manifest, platform from its config.
+    const pipeDigest = readFileSync(join(ws, "bazel-bin", "pipe", "pipe_image.digest"), "utf8").trim();
+    const ociIndexDir = join(ws, "bazel-bin", "pipe", "pipe_oci_index");
+    const ociIndex = layoutJson(ociIndexDir, layoutJson(ociIndexDir).manifests[0].digest);
+    expect(ociIndex.manifests.map((m: { digest: string; platform: unknown }) => [m.digest, m.platform])).toEqual([
+      [pipeDigest, { os: "linux", architecture: "amd64" }],
+    ]);
+    // oci_load of pipe_image: a docker archive of its config and layers, tagged as asked.
+    const pipeManifest = layoutJson(join(ws, "bazel-bin", "pipe", "pipe_image"), pipeDigest);
+    const loaded = JSON.parse(tarEntry(join(ws, "bazel-bin", "pipe", "pipe_oci_load", "tarball.tar"), "manifest.json"));
+    expect(loaded).toHaveLength(1);
+    expect(loaded[0].RepoTags).toEqual(["pipe:latest"]);
+    expect(loaded[0].Config).toBe(`blobs/sha256/${pipeManifest.config.digest.slice("sha256:".length)}`);
+    expect(loaded[0].Layers).toHaveLength(pipe.length);
+
+    // //multi: our multi-platform image on a rules_oci oci_image_index; its index, as oci_load (format oci) puts it.
+    const multiDir = join(ws, "bazel-bin", "multi", "multi_image");
+    const multiDigest = readFileSync(join(ws, "bazel-bin", "multi", "multi_image.digest"), "utf8").trim();
+    const multi = layoutJson(multiDir, multiDigest);
+    expect(multi.manifests.map((m: { platform: { os: string; architecture: string } }) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
+      "linux/amd64",
+      "linux/arm64",
+    ]);
+    const multiLoaded = JSON.parse(tarEntry(join(ws, "bazel-bin", "multi", "multi_oci_load", "tarball.tar"), "index.json"));
+    expect(multiLoaded.manifests.map((m: { digest: string }) => m.digest)).toEqual([multiDigest]);
   }, 900_000);
 
-  test("pipe_local runs what main.ts computed with lodash, the ts_project and the ts_library", async () => {
+  test("pipe_local runs what main.ts computed with lodash, @acme/lib, the js_library, the ts_project and the ts_library", async () => {
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe_local"]);
     expect(r.code, failure("run //pipe:pipe_local", r)).toBe(0);
-    expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5");
+    expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42\nimage: (none)");
   }, 600_000);
+
+  test.each([
+    ["pipe", "pipe/pipe_image.digest"],
+    ["multi", "multi/multi_image.digest"],
+  ])("%s: oci_push pushes the digest our _push pushes (the built %s)", async (name, digestFile) => {
+    const built = readFileSync(join(ws, "bazel-bin", digestFile), "utf8").trim();
+    const ours = `${reg.host}/ours/${name}`;
+    const r = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_push`, "--", "--repository", ours, "--tag", "latest"]);
+    expect(r.code, failure(`run //${name}:${name}_push`, r)).toBe(0);
+    expect(r.stdout.trim().split("\n").pop()).toBe(`${ours}@${built}`);
+    const theirs = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_oci_push`, "--", "--repository", `${reg.host}/theirs/${name}`, "--tag", "latest"]);
+    expect(theirs.code, failure(`run //${name}:${name}_oci_push`, theirs)).toBe(0);
+    expect(await registryDigest(`theirs/${name}`, "latest")).toBe(built);
+    expect(await registryDigest(`ours/${name}`, "latest")).toBe(built);
+  }, 600_000);
+
+  test("bazel run //pipe:pipe pushes, then launches main.ts with the pushed reference; that image runs it in a container", async () => {
+    const repo = `${reg.host}/launched/pipe`;
+    const built = readFileSync(join(ws, "bazel-bin", "pipe", "pipe_image.digest"), "utf8").trim();
+    const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe"], { env: { PIPELINE_REPOSITORY: repo } });
+    expect(r.code, failure("run //pipe:pipe", r)).toBe(0);
+    expect(r.stdout).toContain(`ACME! twice=42\nimage: ${repo}@${built}`);
+    // In the image: /app/node_modules holds lodash and the workspace package, /app the js_library's and ts_project's .js.
+    const run = runPushedImage(`${repo}@${built}`);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42");
+  }, 600_000);
+
 });
