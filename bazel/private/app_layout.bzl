@@ -222,6 +222,24 @@ def add_layer_files(args, files, which):
     fn = {"third_party": _third_party_line, "first_party": _first_party_line, "runtime": _runtime_line}[which]
     args.add_all(files, map_each = fn)
 
+def _may_be_package_link(f, path):
+    """Whether `f` may be a package linked by an unresolved symlink: a generated file named like a package.
+
+    Starlark cannot tell such a symlink (rules_js's `node_modules/<package>`) from a file before Bazel 8 (no
+    `File.is_symlink`): a generated file that is not a directory, at `node_modules/<name>` or `node_modules/@scope/<name>`.
+
+    Args:
+      f: a File.
+      path: its `node_modules/...` path (third_party_path).
+
+    Returns:
+      True for what may be a link (a plain file named so gets a second runfiles entry at its own path, which is harmless).
+    """
+    if f.is_source or f.is_directory:
+        return False
+    parts = path[path.rfind("node_modules/") + len("node_modules/"):].split("/")
+    return len(parts) == 1 or (len(parts) == 2 and parts[0].startswith("@"))
+
 def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset()):
     """Runfiles laying out the app tree under the workspace directory of the runfiles tree.
 
@@ -245,6 +263,13 @@ def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_
         p = third_party_path(f)
         if p != None:
             symlinks[p] = f
+
+            # rules_js links packages with unresolved symlinks (`declare_symlink`). Bazel writes a symlink's target into
+            # the runfiles manifest by reading it from disk, but the manifest action waits only for the symlinks among
+            # the runfiles' `files`, not `symlinks`: listed there too (for //:node_modules/x at the same path), it
+            # waits for them instead of failing with FileNotFoundException when both run in one build (issue #40).
+            if _may_be_package_link(f, p):
+                plain.append(f)
         elif is_app_file(f):
             plain.append(f)
             if f.short_path.startswith("../"):

@@ -185,4 +185,20 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     expect(run.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42");
   }, 600_000);
 
+  test("a launcher's runfiles manifest waits for rules_js's node_modules links (issue #40's FileNotFoundException)", async () => {
+    // rules_js links //:node_modules/x as unresolved symlinks (declare_symlink). Bazel writes a symlink's target into a
+    // runfiles manifest by reading it from disk, and waits only for the symlinks among the runfiles' files: when both
+    // actions run in one build (here: their outputs deleted), a manifest that does not wait fails with
+    // "Creating source manifest ... FileNotFoundException: .../bin/node_modules/@acme/lib". Three rounds: the old
+    // launchers lost the race in 3 of 4 tries here.
+    const bin = join(ws, "bazel-bin");
+    for (let round = 1; round <= 3; round++) {
+      for (const f of ["node_modules/lodash", "node_modules/@types/lodash", "node_modules/@acme/lib", "pipe/pipe_local.sh.runfiles_manifest"]) {
+        rmSync(join(bin, f), { force: true });
+      }
+      const r = await bazel7(ws, ["build", ...QUIET, "//pipe:pipe_local"]);
+      expect(r.stdout + r.stderr, `round ${round}`).not.toContain("FileNotFoundException");
+      expect(r.code, failure(`round ${round}: build //pipe:pipe_local`, r)).toBe(0);
+    }
+  }, 600_000);
 });
