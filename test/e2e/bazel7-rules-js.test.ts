@@ -77,7 +77,9 @@ beforeAll(async () => {
   const base = join(tmp, "pulled-base");
   const mk = spawnSync("python3", [join(PEERS, "lib", "mkbase.py"), base], { encoding: "utf8" });
   if (mk.status !== 0) throw new Error(`mkbase.py: ${mk.stderr}`);
-  const copy = spawnSync("skopeo", ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`], { encoding: "utf8" });
+  const copy = spawnSync("skopeo", ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`], {
+    encoding: "utf8",
+  });
   if (copy.status !== 0) throw new Error(`skopeo copy: ${copy.stderr}`);
   pulled = { digest: layoutJson(base).manifests[0].digest, layers: layoutLayers(base) };
 
@@ -90,7 +92,10 @@ beforeAll(async () => {
     PULL_DIGEST: pulled.digest,
   };
   for (const key of Object.keys(values)) if (!text.includes(key)) throw new Error(`${module} has no ${key} to replace`);
-  writeFileSync(module, Object.entries(values).reduce((t, [k, v]) => t.replaceAll(k, v), text));
+  writeFileSync(
+    module,
+    Object.entries(values).reduce((t, [k, v]) => t.replaceAll(k, v), text),
+  );
   await peers("setup.sh", [ws]);
   // The kit's downloader config allows the npm registry only: oci_pull's requests go to the test's registry too.
   const cfg = join(ws, "tools", "downloader.cfg");
@@ -161,17 +166,30 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
   test.each([
     ["pipe", "pipe/pipe_image.digest"],
     ["multi", "multi/multi_image.digest"],
-  ])("%s: oci_push pushes the digest our _push pushes (the built %s)", async (name, digestFile) => {
-    const built = readFileSync(join(ws, "bazel-bin", digestFile), "utf8").trim();
-    const ours = `${reg.host}/ours/${name}`;
-    const r = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_push`, "--", "--repository", ours, "--tag", "latest"]);
-    expect(r.code, failure(`run //${name}:${name}_push`, r)).toBe(0);
-    expect(r.stdout.trim().split("\n").pop()).toBe(`${ours}@${built}`);
-    const theirs = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_oci_push`, "--", "--repository", `${reg.host}/theirs/${name}`, "--tag", "latest"]);
-    expect(theirs.code, failure(`run //${name}:${name}_oci_push`, theirs)).toBe(0);
-    expect(await registryDigest(`theirs/${name}`, "latest")).toBe(built);
-    expect(await registryDigest(`ours/${name}`, "latest")).toBe(built);
-  }, 600_000);
+  ])(
+    "%s: oci_push pushes the digest our _push pushes (the built %s)",
+    async (name, digestFile) => {
+      const built = readFileSync(join(ws, "bazel-bin", digestFile), "utf8").trim();
+      const ours = `${reg.host}/ours/${name}`;
+      const r = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_push`, "--", "--repository", ours, "--tag", "latest"]);
+      expect(r.code, failure(`run //${name}:${name}_push`, r)).toBe(0);
+      expect(r.stdout.trim().split("\n").pop()).toBe(`${ours}@${built}`);
+      const theirs = await bazel7(ws, [
+        "run",
+        ...QUIET,
+        `//${name}:${name}_oci_push`,
+        "--",
+        "--repository",
+        `${reg.host}/theirs/${name}`,
+        "--tag",
+        "latest",
+      ]);
+      expect(theirs.code, failure(`run //${name}:${name}_oci_push`, theirs)).toBe(0);
+      expect(await registryDigest(`theirs/${name}`, "latest")).toBe(built);
+      expect(await registryDigest(`ours/${name}`, "latest")).toBe(built);
+    },
+    600_000,
+  );
 
   test("bazel run //pipe:pipe pushes, then launches main.ts with the pushed reference; that image runs it in a container", async () => {
     const repo = `${reg.host}/launched/pipe`;
