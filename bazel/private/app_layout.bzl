@@ -225,7 +225,7 @@ def add_layer_files(args, files, which):
 def _may_be_package_link(f, path):
     """Whether `f` may be a package linked by an unresolved symlink: a generated file named like a package.
 
-    Starlark cannot tell such a symlink (rules_js's `node_modules/<package>`) from a file before Bazel 8 (no
+    Starlark cannot tell such a symlink (rules_js's `node_modules/<package>`) from a file on Bazel 7.7.1 (no
     `File.is_symlink`): a generated file that is not a directory, at `node_modules/<name>` or `node_modules/@scope/<name>`.
 
     Args:
