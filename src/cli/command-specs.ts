@@ -103,6 +103,7 @@ export const VERIFY = {
     provenance: { ...bool, describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)" },
     json: { ...bool, describe: "print the verified digest and statement as JSON" },
     insecure: bool,
+    ...TRANSFER_RATE_OPTION,
     ...AUTH_OPTIONS,
   },
 } as const satisfies CommandDef;

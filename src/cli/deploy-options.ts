@@ -6,12 +6,12 @@ import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE } from "../k8s/default-images";
 import type { LimitFlags } from "../layer/limits";
 import type { OptionSpec } from "./args";
 
-/** The slowest a registry may send a blob while we read it (src/registry/transfer-rate.ts): everything that pulls. */
+/** The slowest a registry may send a response while we read it (src/registry/transfer-rate.ts): everything that pulls. */
 export const TRANSFER_RATE_OPTION = {
   "min-transfer-rate": {
     type: "string",
     describe:
-      "slowest a registry may send a blob while we read it, e.g. 64KiB/s, 0 = unchecked (default 1KiB/s over 30s, $PIPELINE_MIN_TRANSFER_RATE)",
+      "slowest a registry may send a response (blob, manifest, listing, token) while we read it, e.g. 64KiB/s, 0 = unchecked (default 1KiB/s over 30s, $PIPELINE_MIN_TRANSFER_RATE)",
   },
 } as const satisfies Record<string, OptionSpec>;
 

@@ -30,7 +30,11 @@
  *    fast, averaged over each window of time spent waiting for the registry (time a slow consumer holds the stream
  *    paused does not count: src/registry/transfer-rate.ts). A registry dripping a byte every 10 s (never idle long
  *    enough for the 60 s socket timeout) is cut after one window, E_REGISTRY_TOO_SLOW. 1 KiB/s is below any real
- *    link (GPRS moves ~5 KB/s); 0 turns the check off.
+ *    link (GPRS moves ~5 KB/s); 0 turns the check off. The same rate holds for every response body read whole
+ *    (manifests, indexes, referrer listings, tag lists, token responses, error bodies: src/registry/http.ts).
+ *  - responseHeadersTimeout (PIPELINE_RESPONSE_HEADERS_TIMEOUT only; default 60s): a registry's response headers must
+ *    have arrived this long after the request was sent, or the request fails with E_REGISTRY_TOO_SLOW (a registry
+ *    sending them a byte at a time never trips the socket's idle timeout).
  *  - maxTarMetadata (PIPELINE_MAX_TAR_METADATA only; default 256 MiB): PAX and GNU long-name data in one layer
  *    (tar-read.ts). Real layers carry a few hundred bytes per entry at most; per-entry (1 MiB) and global-record
  *    (64 KiB) caps bound memory, this one bounds the time a flood of headers costs.
@@ -63,6 +67,8 @@ export interface LayerLimits {
   minTransferRate: number;
   /** Milliseconds of reading over which minTransferRate is averaged. */
   transferRateWindow: number;
+  /** Milliseconds after a request is sent within which its response headers must have arrived. */
+  responseHeadersTimeout: number;
 }
 
 const MiB = 2 ** 20;
@@ -77,6 +83,7 @@ export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
   maxImageEntries: 300_000,
   minTransferRate: 1024,
   transferRateWindow: 30_000,
+  responseHeadersTimeout: 60_000,
 });
 
 /** A layer is held to maxLayerRatio only once it has expanded past this. */
@@ -96,6 +103,7 @@ export const LIMIT_KNOBS: Record<keyof LayerLimits, { flag?: string; env: string
   maxImageEntries: { flag: "--max-image-entries", env: "PIPELINE_MAX_IMAGE_ENTRIES", kind: "count" },
   minTransferRate: { flag: "--min-transfer-rate", env: "PIPELINE_MIN_TRANSFER_RATE", kind: "rate" },
   transferRateWindow: { env: "PIPELINE_TRANSFER_RATE_WINDOW", kind: "duration" },
+  responseHeadersTimeout: { env: "PIPELINE_RESPONSE_HEADERS_TIMEOUT", kind: "duration" },
 };
 
 /** "raise it with --flag or $ENV" for messages. */

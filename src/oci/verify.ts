@@ -78,11 +78,12 @@ export class Verifier {
   check(): void {
     const { digest, size } = this.opts.expect ?? {};
     const actual = this.digest();
-    if (digest !== undefined && actual !== undefined && actual !== digest) {
-      throw this.fail({ kind: "digest", expected: digest, actual, bytes: this.bytes });
-    }
+    // The size first: content cut short (or padded) also has another digest, and the sizes say more about why.
     if (knownSize(size) && this.bytes !== size) {
       throw this.fail({ kind: "size", expectedSize: size, bytes: this.bytes, actual: actual ?? "(not hashed)" });
+    }
+    if (digest !== undefined && actual !== undefined && actual !== digest) {
+      throw this.fail({ kind: "digest", expected: digest, actual, bytes: this.bytes });
     }
   }
 }

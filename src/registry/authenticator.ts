@@ -236,9 +236,10 @@ export class Authenticator {
       throw unauthorizedError(tokenCtx, "the token service rejected the credentials");
     }
     if (res.status !== 200) throw await responseError(res, tokenCtx);
+    const text = await res.text(1024 * 1024);
     let body: TokenResponse;
     try {
-      body = JSON.parse(await res.text(1024 * 1024)) as TokenResponse;
+      body = JSON.parse(text) as TokenResponse;
     } catch {
       throw new PipelineError("E_REGISTRY", `${tokenCtx.operation}: the token service answered something that is not JSON`);
     }

@@ -170,8 +170,10 @@ describe("blobs", () => {
   it("streams a blob and verifies size and digest", async () => {
     const content = Buffer.from("hello blob");
     const s = await serve((_req, res) => void res.writeHead(200).end(content));
-    expect((await client(s.host).getBlob("a/b", sha256(content))).equals(content)).toBe(true);
-    await expect(client(s.host).getBlob("a/b", sha256("something else"))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect((await client(s.host).getBlob("a/b", { digest: sha256(content), size: content.length })).equals(content)).toBe(true);
+    await expect(client(s.host).getBlob("a/b", { digest: sha256("something else"), size: content.length })).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     const short = client(s.host).openBlob("a/b", sha256(content), 5);
     await expect(
       (async () => {
@@ -187,7 +189,7 @@ describe("blobs", () => {
           .writeHead(404, { "Content-Type": "application/json" })
           .end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'),
     );
-    await expect(client(s.host).getBlob("a/b", sha256("x"))).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    await expect(client(s.host).getBlob("a/b", { digest: sha256("x"), size: 1 })).rejects.toMatchObject({ code: "E_NOT_FOUND" });
   });
 });
 

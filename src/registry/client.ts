@@ -33,7 +33,10 @@ export interface ClientOptions {
   /** "push" asks tokens for pull,push on every repository it touches (default "pull"). */
   access?: "pull" | "push";
   userAgent?: string;
-  /** The slowest a blob may arrive while we read it (default: src/layer/limits.ts's, 1 KiB/s over 30 s). */
+  /**
+   * The slowest a response may arrive: its headers' deadline, and the minimum rate of every body, a blob's or one read
+   * whole (default: src/layer/limits.ts's, 1 KiB/s over 30 s, headers within 60 s).
+   */
   transfer?: TransferRate;
 }
 
@@ -81,7 +84,7 @@ export class RegistryClient {
     this.registry = validateRegistry(registry);
     this.insecure = opts.insecure ?? false;
     this.access = opts.access ?? "pull";
-    this.transport = new HttpTransport(opts.retry, opts.log, opts.userAgent);
+    this.transport = new HttpTransport(opts.retry, opts.log, opts.userAgent, opts.transfer ?? transferRateOf());
     this.auth = new Authenticator(registry, {
       keychain: opts.keychain ?? lazyDefaultKeychain(),
       insecure: this.insecure,
@@ -195,7 +198,7 @@ export class RegistryClient {
       res.body.on("error", (e) => verify.destroy(e));
       verify.on("close", () => res.body.destroy());
       res.body.pipe(verify);
-      const rate = this.opts.transfer ?? transferRateOf();
+      const rate = this.transport.rate;
       watchTransferRate(res.body, rate, (m) => verify.destroy(this.tooSlow(operation, rate, m.bytes, m.ms)));
     })().catch((e) => verify.destroy(e));
     return verify;
@@ -209,15 +212,22 @@ export class RegistryClient {
     );
   }
 
-  /** A whole (small) blob in memory, verified: image configs. */
-  async getBlob(repository: string, digest: Digest, limit = 64 * 1024 * 1024): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const chunk of this.openBlob(repository, digest)) {
-      n += (chunk as Buffer).length;
-      if (n > limit) throw new PipelineError("E_REGISTRY", `blob ${digest} in ${this.registry}/${repository} is larger than ${limit} bytes`);
-      chunks.push(chunk as Buffer);
+  /**
+   * A whole (small) blob in memory, read by its descriptor: image configs, bundles, signature payloads. The one way a
+   * descriptor-addressed blob is buffered: a declared size over `limit` is refused before any request, and the
+   * registry's bytes must be exactly the declared size and digest (src/oci/verify.ts: reading stops at the size, and
+   * E_DIGEST_MISMATCH names the declared and the received size), so an endless body costs the declared size at most.
+   */
+  async getBlob(repository: string, desc: { digest: Digest; size: number }, limit = 64 * 1024 * 1024): Promise<Buffer> {
+    const { digest, size } = desc;
+    if (!(Number.isSafeInteger(size) && size >= 0) || size > limit) {
+      throw new PipelineError(
+        "E_REGISTRY",
+        `blob ${digest} in ${this.registry}/${repository}: its descriptor declares ${size} bytes, more than the ${limit} bytes read whole`,
+      );
     }
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.openBlob(repository, digest, size)) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
 
@@ -308,9 +318,10 @@ export class RegistryClient {
     for (let page = 0; url && page < 10_000; page++) {
       const res: HttpResponse = await this.send({ method: "GET", url, repository, operation });
       if (res.status !== 200) throw await this.fail(res, repository, operation);
+      const text = await res.text();
       let body: { tags?: unknown };
       try {
-        body = JSON.parse(await res.text()) as { tags?: unknown };
+        body = JSON.parse(text) as { tags?: unknown };
       } catch {
         throw new PipelineError("E_REGISTRY", `${operation}: the registry answered something that is not JSON`);
       }
@@ -367,10 +378,16 @@ export function nextLink(header: string | undefined): string | undefined {
 function blobProblem(ctx: ErrorContext, p: VerifyProblem): PipelineError {
   switch (p.kind) {
     case "too-long":
-      return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: got more than the ${p.expectedSize} bytes the descriptor says`);
+      return new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `${ctx.operation}: the descriptor declares ${p.expectedSize} bytes and the registry sent more (${p.bytes} bytes received when reading stopped)`,
+      );
     case "digest":
       return digestMismatchError(ctx, p.expected, p.actual, "blob");
     case "size":
-      return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: got ${p.bytes} bytes, the descriptor says ${p.expectedSize}`);
+      return new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `${ctx.operation}: the descriptor declares ${p.expectedSize} bytes and the registry sent ${p.bytes} bytes`,
+      );
   }
 }

@@ -89,8 +89,9 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
   let text = "";
   try {
     text = await res.text(64 * 1024);
-  } catch {
-    /* body unreadable: the status still says enough */
+  } catch (e) {
+    // A body too slow to read is the registry's fault and says so (the rate seen); otherwise the status says enough.
+    if (e instanceof PipelineError && e.code === "E_REGISTRY_TOO_SLOW") throw e;
   }
   const entries = parseErrorBody(text);
   const codes = formatErrorEntries(entries);

@@ -2,6 +2,11 @@
  * HTTP transport for registry traffic on node:http/https: streamed request bodies that are reopened on
  * every attempt, retries with exponential backoff and jitter (connection errors, timeouts, 5xx, 429 with
  * Retry-After up to a bound, E_REGISTRY_BUSY beyond it), and redirects that never carry Authorization to another host.
+ *
+ * Every response is bounded in time whatever the registry does (issue #41): its headers must arrive within
+ * `TransferRate.headersTimeoutMs` of the request being sent (a registry trickling them a byte at a time is cut off,
+ * E_REGISTRY_TOO_SLOW), and a body read here (buffer, text, discard: manifests, indexes, referrer listings, tag lists,
+ * token responses, error bodies) is held to the same minimum transfer rate as a streamed blob (transfer-rate.ts).
  */
 import * as http from "node:http";
 import type * as https from "node:https";
@@ -9,6 +14,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { registryText, registryUrl } from "./registry-text";
+import { formatRate, type TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 4). */
@@ -125,23 +131,49 @@ function errnoOf(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function makeResponse(res: IncomingMessage, url: URL, method: string): HttpResponse {
+/** E_REGISTRY_TOO_SLOW for a response whose body came slower than `rate`: names the request's URL and the rate seen. */
+function responseTooSlow(method: string, url: URL, rate: TransferRate, bytes: number, ms: number): PipelineError {
+  return new PipelineError(
+    "E_REGISTRY_TOO_SLOW",
+    `${method} ${registryUrl(url)}: the registry sent the response at ${formatRate(bytes, ms)} (${bytes} bytes in ${(ms / 1000).toFixed(1)} s of reading), ` +
+      `below the minimum transfer rate of ${formatRate(rate.minBytesPerSecond, 1000)}; if the link is that slow, lower it with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off)`,
+  );
+}
+
+function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
   // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
   // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
   if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0") res.resume();
-  const buffer = async (limit = 4 * 1024 * 1024): Promise<Buffer> => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const chunk of res) {
-      n += (chunk as Buffer).length;
-      if (n > limit) {
-        res.destroy();
-        throw new PipelineError("E_REGISTRY", `response from ${registryUrl(url)} is larger than ${limit} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
-  };
+  const tooSlow = (m: { bytes: number; ms: number }) => res.destroy(responseTooSlow(method, url, rate, m.bytes, m.ms));
+  // Read in flowing mode ('data'), not with an async iterator: the rate watcher counts only time the body flows.
+  const buffer = (limit = 4 * 1024 * 1024): Promise<Buffer> =>
+    new Promise<Buffer>((resolve, reject) => {
+      if (res.readableEnded) return resolve(Buffer.alloc(0));
+      const chunks: Buffer[] = [];
+      let n = 0;
+      const stop = watchTransferRate(res, rate, tooSlow);
+      const done = (e?: unknown) => {
+        stop();
+        res.off("data", onData);
+        if (e) reject(e);
+        else resolve(Buffer.concat(chunks));
+      };
+      const onData = (chunk: Buffer) => {
+        n += chunk.length;
+        if (n > limit) {
+          res.destroy();
+          done(new PipelineError("E_REGISTRY", `response from ${registryUrl(url)} is larger than ${limit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      res.on("data", onData);
+      res.once("end", () => done());
+      res.once("error", done);
+      res.once("close", () => {
+        if (!res.readableEnded) done(res.errored ?? new Error(`the response from ${registryUrl(url)} ended early`));
+      });
+    });
   return {
     status: res.statusCode ?? 0,
     headers: res.headers,
@@ -157,18 +189,26 @@ function makeResponse(res: IncomingMessage, url: URL, method: string): HttpRespo
       // Not `res.complete`: a small body can have arrived whole yet sit unread, and until it is read 'end' never
       // fires, so the socket is neither returned to the agent nor disarmed, and holds the process for its timeout.
       if (res.readableEnded || res.destroyed) return;
+      const stop = watchTransferRate(res, rate, tooSlow);
       res.resume();
       await new Promise<void>((resolve) => {
         res.once("end", resolve);
         res.once("error", () => resolve());
         res.once("close", resolve);
       });
+      stop();
     },
   };
 }
 
 /** One attempt: sends the request and resolves when the response headers arrive. */
-function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
+function sendOnce(
+  req: HttpRequest,
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  headersTimeoutMs: number,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     // node:https (and TLS) load on the first https request only: a local registry never needs them.
     const mod: typeof http | typeof https = url.protocol === "https:" ? (require("node:https") as typeof https) : http;
@@ -181,7 +221,9 @@ function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, t
       r.destroy();
       reject(e);
     };
+    let headersTimer: NodeJS.Timeout | undefined;
     const r = mod.request(url, opts, (res) => {
+      clearTimeout(headersTimer);
       settled = true;
       // The timeout is the socket's: disarm it once this exchange is over, before the socket is reused.
       res.once("end", () => r.setTimeout(0));
@@ -192,7 +234,35 @@ function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, t
       e.code = "ETIMEDOUT";
       r.destroy(e);
     });
-    r.on("error", fail);
+    r.on("error", (e) => {
+      clearTimeout(headersTimer);
+      fail(e);
+    });
+    // The headers' deadline runs from the request's last byte: the socket's idle timeout alone is reset by every byte,
+    // so a registry sending its status line and headers a byte at a time would hold the request for ever. Only a
+    // registry that did send something is cut off this way (not retried); a silent one is the idle timeout's (retried).
+    if (headersTimeoutMs > 0) {
+      r.once("finish", () => {
+        const sent = r.socket?.bytesRead ?? 0;
+        const check = (): void => {
+          // Nothing yet: checked again shortly (the idle timeout ends a registry that stays silent).
+          if ((r.socket?.bytesRead ?? 0) === sent) {
+            headersTimer = setTimeout(check, Math.max(10, headersTimeoutMs / 10));
+            headersTimer.unref();
+            return;
+          }
+          fail(
+            new PipelineError(
+              "E_REGISTRY_TOO_SLOW",
+              `${req.method} ${registryUrl(url)}: the registry did not finish sending the response headers within ${headersTimeoutMs / 1000} s ` +
+                `of the request; if it is that slow, raise the bound with $PIPELINE_RESPONSE_HEADERS_TIMEOUT`,
+            ),
+          );
+        };
+        headersTimer = setTimeout(check, headersTimeoutMs);
+        headersTimer.unref();
+      });
+    }
     const body = req.body;
     if (body === undefined) {
       r.end();
@@ -221,10 +291,15 @@ function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>, t
 /** Sends requests with retries and redirects. One transport serves a whole push or pull. */
 export class HttpTransport {
   readonly retry: Required<RetryOptions>;
+  /**
+   * `rate`: how slow a response may be (its headers' deadline and its body's minimum transfer rate; default: the
+   * limits' defaults, src/layer/limits.ts).
+   */
   constructor(
     retry: RetryOptions = {},
     private readonly log: Logger = () => {},
     private readonly userAgent = "rules_pipeline",
+    readonly rate: TransferRate = transferRateOf(),
   ) {
     this.retry = {
       retries: retry.retries ?? 4,
@@ -300,8 +375,8 @@ export class HttpTransport {
     const origin = req.url;
     for (let hop = 0; ; hop++) {
       const started = Date.now();
-      const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs);
-      const res = makeResponse(raw, url, method);
+      const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs, this.rate.headersTimeoutMs);
+      const res = makeResponse(raw, url, method, this.rate);
       this.log(`${method} ${registryUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
       if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
       const location = res.header("location");

@@ -253,3 +253,53 @@ describe("pullToLayout's early layer requests", () => {
     expect(readdirSync(dir).filter((n) => n.includes("no-layer"))).toEqual([]);
   });
 });
+
+describe("a config's descriptor size (issue #41)", () => {
+  // A registry serving a config other than its declared size: the real one cannot be made to, so a fake.
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length },
+      layers: [],
+    }),
+  );
+  let sent = 0;
+  let s: FakeServer;
+  beforeAll(async () => {
+    s = await startFakeServer(async (req, res) => {
+      if (req.url.includes("/manifests/")) return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST }).end(manifest);
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      if (req.url.includes("/r/short/")) return void res.end(config.subarray(0, 10));
+      // Endless: 64 KiB chunks for as long as the client reads.
+      sent = 0;
+      const chunk = Buffer.alloc(64 * 1024, "x");
+      const more = () => {
+        while (!res.destroyed && sent < 256 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", more);
+        }
+      };
+      more();
+    });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it("is enforced as a layer's: an endless config is cut at its declared size, the message naming declared and received", async () => {
+    const err = await inspect(parseReference(`${s.host}/r/endless:v1`), opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect((err as Error).message).toMatch(
+      new RegExp(`the descriptor declares ${config.length} bytes and the registry sent more \\(\\d+ bytes received`),
+    );
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("a short config names both sizes", async () => {
+    const err = await inspect(parseReference(`${s.host}/r/short:v1`), opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    expect((err as Error).message).toContain(`the descriptor declares ${config.length} bytes and the registry sent 10 bytes`);
+  });
+});

@@ -104,7 +104,7 @@ async function resolveManifest(ref: Reference, opts: PullOptions, client = pullC
 }
 
 async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer; config: ImageConfig }> {
-  const bytes = await r.client.getBlob(ref.repository, r.manifest.config.digest);
+  const bytes = await r.client.getBlob(ref.repository, r.manifest.config);
   const name = formatReference(ref);
   return { bytes, config: parseImageConfig(parseJson(bytes, `config of ${name}`), `config ${r.manifest.config.digest} of ${name}`, "E_REGISTRY") };
 }

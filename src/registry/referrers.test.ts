@@ -74,7 +74,7 @@ describe('referrers API pagination (Link: rel="next")', () => {
     const other = await pushReferrers(paged.address, "team/paged", subject, 2, "application/example");
 
     let before = pagesRead("team/paged", subject.digest);
-    const filtered = await listReferrers(client(paged.address), "team/paged", subject.digest, SPDX);
+    const filtered = await listReferrers(client(paged.address), "team/paged", subject.digest, { artifactTypes: [SPDX] });
     expect(filtered.via).toBe("referrers");
     expect(filtered.manifests.map((m) => m.digest)).toEqual(spdx);
     // 5 referrers of the type, 2 a page: 3 pages, every one filtered by the registry (none of the other type).
@@ -90,11 +90,13 @@ describe('referrers API pagination (Link: rel="next")', () => {
   it(`reads at most ${MAX_REFERRER_PAGES} pages: exactly that many is fine, a registry naming more is E_TOO_MANY_PAGES`, async () => {
     const subject = await subjectIn(single.address, "team/many");
     const digests = await pushReferrers(single.address, "team/many", subject, MAX_REFERRER_PAGES, SPDX);
-    expect((await listReferrers(client(single.address), "team/many", subject.digest, SPDX)).manifests.map((m) => m.digest)).toEqual(digests);
+    expect(
+      (await listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] })).manifests.map((m) => m.digest),
+    ).toEqual(digests);
 
     await pushReferrers(single.address, "team/many", subject, 1, SPDX);
     const before = pagesRead("team/many", subject.digest);
-    await expect(listReferrers(client(single.address), "team/many", subject.digest, SPDX)).rejects.toMatchObject({
+    await expect(listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] })).rejects.toMatchObject({
       code: "E_TOO_MANY_PAGES",
       message: expect.stringContaining(
         `list referrers of ${subject.digest} in ${single.address}/team/many: registry ${single.address} names more than ${MAX_REFERRER_PAGES} pages of referrers`,
@@ -120,7 +122,7 @@ describe('referrers API pagination (Link: rel="next")', () => {
           })
           .end(JSON.stringify(first)),
     );
-    await expect(listReferrers(client(s.host), "a/b", subject, SPDX)).rejects.toMatchObject({
+    await expect(listReferrers(client(s.host), "a/b", subject, { artifactTypes: [SPDX] })).rejects.toMatchObject({
       code: "E_REGISTRY",
       message: expect.stringMatching(
         new RegExp(`named a next page on another host or scheme \\(http://localhost:${elsewhere.port}/v2/a/b/referrers/.*\\); refusing to follow it`),
@@ -147,5 +149,31 @@ describe('referrers API pagination (Link: rel="next")', () => {
       ),
     });
     expect(s.requests.map((r) => r.url)).toEqual([`/v2/a/b/referrers/${subject}`, `/v2/a/b/referrers/${subject}?page=2`]);
+  });
+
+  it("filters every page by artifact type and keeps only the newest `keep` (a registry ignoring ?artifactType= too)", async () => {
+    const subject = parseDigest("sha256:" + "d".repeat(64), "subject");
+    const BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    // 10 pages of 200 descriptors, one in four of the wanted type; the registry does not filter (none has to).
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const page = (p: number) =>
+      Array.from({ length: 200 }, (_, i) => ({
+        mediaType: MediaType.OCI_MANIFEST,
+        digest: `sha256:${hex(p * 1000 + i)}`,
+        size: 100,
+        artifactType: i % 4 === 0 ? BUNDLE : SPDX,
+      }));
+    const s = await serve((req, res) => {
+      const p = Number(/page=(\d+)/.exec(req.url)?.[1] ?? 1);
+      const headers: Record<string, string> = { "Content-Type": MediaType.OCI_INDEX };
+      if (p < 10) headers.Link = `</v2/a/b/referrers/${subject}?page=${p + 1}>; rel="next"`;
+      res.writeHead(200, headers).end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: page(p) }));
+    });
+    const got = await listReferrers(client(s.host), "a/b", subject, { artifactTypes: [BUNDLE, MediaType.OCI_EMPTY], keep: 32 });
+    const wanted = Array.from({ length: 10 }, (_, p) => page(p + 1))
+      .flat()
+      .filter((m) => m.artifactType === BUNDLE);
+    expect(got.manifests.map((m) => m.digest)).toEqual(wanted.slice(-32).map((m) => m.digest));
+    expect(s.requests).toHaveLength(10);
   });
 });

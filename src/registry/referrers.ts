@@ -112,23 +112,45 @@ export interface Referrers {
   via: "referrers" | "tag";
 }
 
+export interface ListReferrersOptions {
+  /** Only descriptors with one of these artifactTypes (default: all). */
+  artifactTypes?: readonly string[];
+  /** Only the last `keep` of them in listing order (the newest: a registry lists in push order; default: all). */
+  keep?: number;
+}
+
 /**
- * The manifests referring to `subject` (optionally of one artifactType): from the referrers API when the
- * registry has it (answers 200; every page, in order, a descriptor listed twice kept once), else from the fallback
- * tag (absent: none). The 404 of a registry without the API is read to its end, so no socket stays pinned.
+ * The manifests referring to `subject` (optionally of some artifactTypes, optionally only the newest `keep`): from the
+ * referrers API when the registry has it (answers 200; every page, in order, a descriptor listed twice kept once), else
+ * from the fallback tag (absent: none). Each page is filtered and trimmed as it arrives, so what is held is one page
+ * (at most 4 MiB) and the `keep` descriptors kept, however many pages a registry serves (issue #41: 100 pages held
+ * whole took `verify` to ~815 MB). The 404 of a registry without the API is read to its end, so no socket stays pinned.
  */
-export async function listReferrers(client: RegistryClient, repository: string, subject: Digest, artifactType?: string): Promise<Referrers> {
+export async function listReferrers(
+  client: RegistryClient,
+  repository: string,
+  subject: Digest,
+  opts: ListReferrersOptions = {},
+): Promise<Referrers> {
   const operation = `list referrers of ${subject} in ${client.registry}/${repository}`;
-  const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+  const types = opts.artifactTypes;
+  const query = types?.length === 1 ? `?artifactType=${encodeURIComponent(types[0])}` : "";
   const get = (target: { path: string } | { url: URL }) =>
     client.send({ method: "GET", ...target, repository, headers: { Accept: MediaType.OCI_INDEX }, operation });
+  const kept = new Map<string, Descriptor>();
+  const take = (ms: Descriptor[]) => {
+    for (const m of ms) {
+      if (types && !(m.artifactType !== undefined && types.includes(m.artifactType))) continue;
+      if (kept.has(m.digest)) continue;
+      kept.set(m.digest, m);
+      if (opts.keep !== undefined && kept.size > opts.keep) kept.delete(kept.keys().next().value as string);
+    }
+  };
   let res = await get({ path: `/v2/${repository}/referrers/${subject}${query}` });
-  const byType = (ms: Descriptor[]) => (artifactType ? ms.filter((m) => m.artifactType === artifactType) : ms);
   if (res.status === 200) {
-    const manifests = new Map<string, Descriptor>();
     for (let page = 1; ; page++) {
       const where = page === 1 ? operation : `${operation} (page ${page}, ${registryUrl(res.url)})`;
-      for (const m of parseIndex(await res.buffer(MAX_INDEX_BYTES), where).manifests) if (!manifests.has(m.digest)) manifests.set(m.digest, m);
+      take(parseIndex(await res.buffer(MAX_INDEX_BYTES), where).manifests);
       const next = await client.nextPage(res, operation);
       if (!next) break;
       if (page >= MAX_REFERRER_PAGES) {
@@ -140,14 +162,15 @@ export async function listReferrers(client: RegistryClient, repository: string, 
       res = await get({ url: next });
       if (res.status !== 200) throw await client.fail(res, repository, `${operation} (page ${page + 1})`);
     }
-    return { manifests: byType([...manifests.values()]), via: "referrers" };
+    return { manifests: [...kept.values()], via: "referrers" };
   }
   if (res.status === 401 || res.status === 403) throw await client.fail(res, repository, operation);
   await res.discard();
   const tag = referrersTag(subject);
   try {
     const current = await client.getManifest(repository, tag);
-    return { manifests: byType(parseIndex(current.bytes, `${client.registry}/${repository}:${tag}`).manifests), via: "tag" };
+    take(parseIndex(current.bytes, `${client.registry}/${repository}:${tag}`).manifests);
+    return { manifests: [...kept.values()], via: "tag" };
   } catch (e) {
     if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { manifests: [], via: "tag" };
     throw e;

@@ -12,6 +12,7 @@ import { Writable } from "node:stream";
 import { anonymousKeychain } from "../auth/anonymous";
 import { type Digest, sha256 } from "../oci/digest";
 import { RegistryClient } from "./client";
+import { listReferrers } from "./referrers";
 import type { TransferRate } from "./transfer-rate";
 
 const small = Buffer.from("a blob dripped one byte at a time\n");
@@ -40,8 +41,40 @@ function drip(res: ServerResponse, bytes: Buffer, everyMs: number): void {
   timers.add(t);
 }
 
+/** Writes `text` straight to the socket one byte every `everyMs`: a status line and headers that never end. */
+function dripRaw(socket: Socket, text: string, everyMs: number): void {
+  let i = 0;
+  const t = setInterval(() => {
+    if (socket.destroyed || i >= text.length) {
+      clearInterval(t);
+      timers.delete(t);
+      return;
+    }
+    socket.write(text.slice(i, ++i));
+  }, everyMs);
+  timers.add(t);
+}
+
+/** What the server drips besides blobs: every kind of response the client reads whole (`dripped`). */
+const JSON_BODY = Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"tags":[],"token":"x"}`);
+
 beforeAll(async () => {
   server = createServer((req, res) => {
+    const url = req.url ?? "";
+    const everyMs = Number(/drip=(\d+)/.exec(req.headers["user-agent"] ?? "")?.[1] ?? 400);
+    if (url.startsWith("/v2/app/manifests/headers")) return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
+    if (url.startsWith("/v2/auth/") && !req.headers.authorization) {
+      res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${registry}/token",service="t"`, "Content-Length": "0" }).end();
+      return;
+    }
+    if (url.startsWith("/v2/missing/")) {
+      res.writeHead(404, { "Content-Type": "application/json", "Content-Length": String(JSON_BODY.length) });
+      return drip(res, JSON_BODY, everyMs);
+    }
+    if (/^\/(token|v2\/app\/(manifests|tags|referrers)\/)/.test(url)) {
+      res.writeHead(200, { "Content-Type": "application/vnd.oci.image.index.v1+json", "Content-Length": String(JSON_BODY.length) });
+      return drip(res, JSON_BODY, everyMs);
+    }
     const digest = decodeURIComponent((req.url ?? "").split("/blobs/")[1] ?? "");
     const blob = blobs.get(digest);
     if (!blob) {
@@ -67,8 +100,13 @@ afterAll(async () => {
 });
 
 /** A client whose User-Agent tells the server how fast to drip (ms per byte). */
-function client(transfer: TransferRate, dripMs = 400): RegistryClient {
-  return new RegistryClient(registry, { keychain: anonymousKeychain, retry: { retries: 0 }, transfer, userAgent: `test drip=${dripMs}` });
+function client(transfer: Omit<TransferRate, "headersTimeoutMs"> & Partial<TransferRate>, dripMs = 400): RegistryClient {
+  return new RegistryClient(registry, {
+    keychain: anonymousKeychain,
+    retry: { retries: 0 },
+    transfer: { headersTimeoutMs: 60_000, ...transfer },
+    userAgent: `test drip=${dripMs}`,
+  });
 }
 
 /** Reads a blob whole; the consumer waits `stallMs` after every `every` bytes. */
@@ -112,5 +150,41 @@ describe("minimum transfer rate of a blob download", () => {
   it("0 turns the check off", async () => {
     const got = await read(client({ minBytesPerSecond: 0, windowMs: 100 }, 20), sha256(small), small.length);
     expect(got.equals(small)).toBe(true);
+  });
+});
+
+describe("one rule for every response: bodies read whole and headers (issue #41)", () => {
+  const rate = { minBytesPerSecond: 1024, windowMs: 500 };
+  const subject = sha256("subject");
+  const cases: [string, string, (c: RegistryClient) => Promise<unknown>][] = [
+    ["a manifest", "/v2/app/manifests/v1", (c) => c.getManifest("app", "v1")],
+    ["a tag list", "/v2/app/tags/list", (c) => c.listTags("app")],
+    ["a referrers listing", `/v2/app/referrers/${subject}`, (c) => listReferrers(c, "app", subject)],
+    ["a token response", "/token", (c) => c.getManifest("auth/app", "v1")],
+    ["an error body", "/v2/missing/manifests/v1", (c) => c.getManifest("missing", "v1")],
+  ];
+  for (const [what, path, read] of cases) {
+    it(`cuts a registry that drips ${what} a byte at a time, naming the URL's path and the rate`, async () => {
+      const err = await read(client(rate, 100)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+      const message = (err as Error).message;
+      expect(message).toContain(path);
+      expect(message).toMatch(/ at [0-9.]+ B\/s \(\d+ bytes in [0-9.]+ s of reading\)/);
+      expect(message).toContain("--min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE");
+    });
+  }
+
+  it("cuts a registry that sends its response headers a byte at a time ($PIPELINE_RESPONSE_HEADERS_TIMEOUT)", async () => {
+    const err = await client({ ...rate, headersTimeoutMs: 500 }, 50)
+      .getManifest("app", "headers")
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    expect((err as Error).message).toContain("/v2/app/manifests/headers: the registry did not finish sending the response headers within 0.5 s");
+    expect((err as Error).message).toContain("$PIPELINE_RESPONSE_HEADERS_TIMEOUT");
+  });
+
+  it("a registry answering at once is not affected", async () => {
+    const got = await client(rate, 0).getManifest("app", "v1");
+    expect(got.bytes.equals(JSON_BODY)).toBe(true);
   });
 });

@@ -21,11 +21,15 @@ export interface TransferRate {
   minBytesPerSecond: number;
   /** Flowing time over which the rate is averaged. */
   windowMs: number;
+  /** The longest a response's headers may take to arrive once the request is sent (src/registry/http.ts); 0: unbounded. */
+  headersTimeoutMs: number;
 }
 
-/** The rate `limits` ask for (default: 1 KiB/s over 30 s, src/layer/limits.ts). */
-export function transferRateOf(limits: Pick<LayerLimits, "minTransferRate" | "transferRateWindow"> = DEFAULT_LIMITS): TransferRate {
-  return { minBytesPerSecond: limits.minTransferRate, windowMs: limits.transferRateWindow };
+/** The rate `limits` ask for (default: 1 KiB/s over 30 s, headers within 60 s; src/layer/limits.ts). */
+export function transferRateOf(
+  limits: Pick<LayerLimits, "minTransferRate" | "transferRateWindow" | "responseHeadersTimeout"> = DEFAULT_LIMITS,
+): TransferRate {
+  return { minBytesPerSecond: limits.minTransferRate, windowMs: limits.transferRateWindow, headersTimeoutMs: limits.responseHeadersTimeout };
 }
 
 /** What was measured when a transfer was too slow. */
@@ -36,7 +40,11 @@ export type SlowTransfer = RateShortfall;
  * delivered fewer bytes than the rate asks. Stops by itself when the body ends, errors or closes; returns a stop
  * function too. Attach it once the body is being consumed (piped): it counts bytes with a 'data' listener.
  */
-export function watchTransferRate(body: Readable, rate: TransferRate, onTooSlow: (m: SlowTransfer) => void): () => void {
+export function watchTransferRate(
+  body: Readable,
+  rate: Pick<TransferRate, "minBytesPerSecond" | "windowMs">,
+  onTooSlow: (m: SlowTransfer) => void,
+): () => void {
   if (!(rate.minBytesPerSecond > 0) || !(rate.windowMs > 0)) return () => {};
   let bytes = 0;
   let last = Date.now();

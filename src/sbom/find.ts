@@ -57,14 +57,14 @@ export async function findRemoteSbom(
   const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, scheme: opts.scheme });
   const shown = `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
   const subject = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
-  const found = await listReferrers(client, ref.repository, subject, SPDX_MEDIA_TYPE);
+  const found = await listReferrers(client, ref.repository, subject, { artifactTypes: [SPDX_MEDIA_TYPE] });
   const desc = found.manifests[found.manifests.length - 1];
   if (!desc) {
     throw noSbom(shown, subject, `the referrers API and the fallback tag ${referrersTag(subject)} of ${ref.registry}/${ref.repository}`);
   }
   const where = `${ref.registry}/${ref.repository}@${desc.digest}`;
   const manifest = parseManifest((await client.getManifest(ref.repository, desc.digest)).bytes, where);
-  const bytes = await client.getBlob(ref.repository, spdxLayer(manifest, where).digest);
+  const bytes = await client.getBlob(ref.repository, spdxLayer(manifest, where));
   return { bytes, subject, via: found.via, source: desc.digest };
 }
 

@@ -6,6 +6,7 @@
 import { type KeyObject, sign, verify } from "node:crypto";
 import { type Digest, digestHex } from "../oci/digest";
 import { registryText } from "../registry/registry-text";
+import { MAX_ENVELOPE_SIGNATURES, VerifyBudget } from "./budget";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1";
@@ -44,16 +45,39 @@ export function signEnvelope(statement: Statement, privateKey: KeyObject): Envel
   return { payload: body.toString("base64"), payloadType: IN_TOTO_PAYLOAD_TYPE, signatures: [{ sig: sig.toString("base64") }] };
 }
 
-/** The statement an envelope carries when one of its signatures verifies with `publicKey`; else why not. */
-export function openEnvelope(envelope: Envelope, publicKey: KeyObject): { statement: Statement } | { failure: string } {
+/**
+ * The statement an envelope carries when one of its signatures verifies with `publicKey`; else why not. An envelope
+ * with more than MAX_ENVELOPE_SIGNATURES signatures is refused before any is checked; the PAE is built once, and each
+ * distinct well-formed signature checked against it is charged to `budget` (its count and the PAE's bytes, which
+ * node:crypto hashes per check: it has no ECDSA verify over a digest computed once), which throws when spent.
+ */
+export function openEnvelope(
+  envelope: Envelope,
+  publicKey: KeyObject,
+  budget: VerifyBudget = new VerifyBudget("envelope"),
+  where = "the DSSE envelope",
+): { statement: Statement } | { failure: string } {
   if (typeof envelope?.payload !== "string" || typeof envelope.payloadType !== "string" || !Array.isArray(envelope.signatures)) {
     return { failure: "the DSSE envelope lacks payload, payloadType or signatures" };
   }
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
     return { failure: `payloadType ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
+  if (envelope.signatures.length > MAX_ENVELOPE_SIGNATURES) {
+    return {
+      failure: `the DSSE envelope carries ${envelope.signatures.length} signatures, more than the ${MAX_ENVELOPE_SIGNATURES} one envelope may carry; none was checked`,
+    };
+  }
   const body = Buffer.from(envelope.payload, "base64");
   const signed = pae(envelope.payloadType, body);
-  const ok = envelope.signatures.some((s) => typeof s?.sig === "string" && verify("sha256", signed, publicKey, Buffer.from(s.sig, "base64")));
+  const sigs = new Set(envelope.signatures.flatMap((s) => (typeof s?.sig === "string" && s.sig.length > 0 ? [s.sig] : [])));
+  let ok = false;
+  for (const sig of sigs) {
+    budget.spendSignature(signed.length, where);
+    if (verify("sha256", signed, publicKey, Buffer.from(sig, "base64"))) {
+      ok = true;
+      break;
+    }
+  }
   if (!ok) return { failure: `none of its ${envelope.signatures.length} signature(s) verifies with the key` };
   let statement: Statement;
   try {

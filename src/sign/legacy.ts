@@ -14,6 +14,7 @@ import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 import { RegistryClient } from "../registry/client";
 import { RegistryError } from "../registry/errors";
 import { registryText } from "../registry/registry-text";
+import { BudgetSpent, VerifyBudget } from "./budget";
 import type { SigningKey } from "./cosign-key";
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -34,7 +35,7 @@ export function simpleSigningPayload(repository: string, digest: Digest): Buffer
   );
 }
 
-/** At most this many signature layers, of at most this many bytes each, are read from a `.sig` manifest. */
+/** At most this many signature layers (the newest), of at most this many bytes each, are read from a `.sig` manifest. */
 const MAX_LEGACY_LAYERS = 32;
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 
@@ -42,13 +43,14 @@ const MAX_PAYLOAD_BYTES = 64 * 1024;
  * The legacy signature of `digest` that verifies with `publicKey`: a simple-signing layer at `sha256-<hex>.sig` whose
  * signature annotation verifies over its payload and whose payload names `digest` (what `cosign verify
  * --new-bundle-format=false` checks). Returns the `.sig` manifest's digest and the payload; else why none verifies
- * (`absent` when there is no such tag).
+ * (`absent` when there is no such tag). Layers are tried newest first, each charged to `budget`.
  */
 export async function verifyLegacySignature(
   client: RegistryClient,
   repository: string,
   digest: Digest,
   publicKey: KeyObject,
+  budget: VerifyBudget = new VerifyBudget(`${client.registry}/${repository}@${digest}`),
 ): Promise<{ manifest: string; payload: unknown } | { failure: string; absent?: boolean }> {
   const tag = legacySignatureTag(digest);
   let fetched;
@@ -58,13 +60,19 @@ export async function verifyLegacySignature(
     if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { failure: `no legacy signature tag ${tag}`, absent: true };
     throw e;
   }
+  budget.spendBytes(fetched.bytes.length, tag);
   let manifest: Manifest | undefined;
   try {
     manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), tag);
   } catch (e) {
     return { failure: `${tag}: the manifest is not JSON or names a bad digest (${registryText((e as Error).message)})` };
   }
-  const layers = (manifest?.layers ?? []).filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE).slice(0, MAX_LEGACY_LAYERS);
+  // Newest first: cosign appends a signature as the manifest's last layer, so after re-signing or a key rotation the
+  // one that verifies is at the end; the oldest beyond MAX_LEGACY_LAYERS are not looked at.
+  const layers = (manifest?.layers ?? [])
+    .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
+    .reverse()
+    .slice(0, MAX_LEGACY_LAYERS);
   const failures: string[] = [];
   for (const layer of layers) {
     const sig = layer.annotations?.[SIGNATURE_ANNOTATION];
@@ -73,7 +81,9 @@ export async function verifyLegacySignature(
       continue;
     }
     try {
-      const payload = await client.getBlob(repository, layer.digest, MAX_PAYLOAD_BYTES);
+      if (layer.size <= MAX_PAYLOAD_BYTES) budget.spendBytes(layer.size, `${tag} layer ${layer.digest}`);
+      const payload = await client.getBlob(repository, layer, MAX_PAYLOAD_BYTES);
+      budget.spendSignature(payload.length, `${tag} layer ${layer.digest}`);
       if (!verify("sha256", payload, publicKey, Buffer.from(sig, "base64"))) throw new Error("its signature does not verify with the key");
       const doc = JSON.parse(payload.toString("utf8")) as { critical?: { image?: { "docker-manifest-digest"?: unknown }; type?: unknown } };
       const named = doc?.critical?.image?.["docker-manifest-digest"];
@@ -82,6 +92,7 @@ export async function verifyLegacySignature(
         throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
       return { manifest: fetched.digest, payload: doc };
     } catch (e) {
+      if (e instanceof BudgetSpent) throw e;
       failures.push(`layer ${layer.digest}: ${registryText((e as Error).message)}`);
     }
   }

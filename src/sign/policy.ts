@@ -13,7 +13,9 @@ import { specKeychain } from "../deploy/resolve";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { parseReference } from "../oci/reference";
+import { resolveLimits } from "../layer/limits";
 import { RegistryClient } from "../registry/client";
+import { type TransferRate, transferRateOf } from "../registry/transfer-rate";
 import { readPublicKey } from "./cosign-key";
 import { verifyStatement } from "./verify";
 
@@ -51,7 +53,8 @@ export async function requireSignedDeployment(
     );
   }
   const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
-  const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug });
+  const transfer = transferRateOf(resolveLimits({}, opts.env));
+  const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug, transfer });
   opts.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${key}`);
 }
 
@@ -59,7 +62,7 @@ export async function requireSignedDeployment(
 export async function requireSignature(
   image: string,
   keyPath: string,
-  opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
+  opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void; transfer?: TransferRate },
 ): Promise<{ pinned: string; digest: Digest; signature: string }> {
   const publicKey = readPublicKey(keyPath);
   if (image.startsWith("oci:")) {
@@ -69,7 +72,7 @@ export async function requireSignature(
     );
   }
   const ref = parseReference(image, "image");
-  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log });
+  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, transfer: opts.transfer });
   const digest = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
   const v = await verifyStatement(client, ref.repository, digest, publicKey);
   return { pinned: `${ref.registry}/${ref.repository}@${digest}`, digest, signature: v.referrer };

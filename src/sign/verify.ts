@@ -4,7 +4,8 @@
  * and whose in-toto statement names the image's digest with the wanted predicate type. cosign lists its own bundles
  * in the fallback index with artifactType application/vnd.oci.empty.v1+json, so those are read too. For the image
  * signature, when no bundle verifies, cosign's legacy `sha256-<hex>.sig` tag form (src/sign/legacy.ts) is checked
- * too. Anything else is E_SIGNATURE naming the digest and, for each signature looked at, why it did not verify.
+ * too. Anything else is E_SIGNATURE naming the digest and, for each signature looked at, why it did not verify. What
+ * one verification may cost is bounded whatever the registry serves: src/sign/budget.ts.
  */
 import type { KeyObject } from "node:crypto";
 import type { Digest } from "../oci/digest";
@@ -13,11 +14,12 @@ import { parseManifestDescriptors } from "../oci/descriptor";
 import { type Descriptor, MediaType, type Manifest } from "../oci/types";
 import type { RegistryClient } from "../registry/client";
 import { listReferrers, referrersTag } from "../registry/referrers";
+import { BudgetSpent, VerifyBudget } from "./budget";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, parseBundle } from "./bundle";
 import { openEnvelope, type Statement, statementCovers } from "./dsse";
 import { legacySignatureTag, verifyLegacySignature } from "./legacy";
 
-/** At most this many bundle referrers are read for one verification. */
+/** At most this many bundle referrers (the newest) are read for one verification (src/sign/budget.ts). */
 export const MAX_BUNDLES = 32;
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 
@@ -46,18 +48,20 @@ export async function verifyStatement(
   const predicateType = opts.predicateType ?? COSIGN_SIGN_PREDICATE;
   const what = predicateType === COSIGN_SIGN_PREDICATE ? "signature" : `attestation (${predicateType})`;
   const image = `${client.registry}/${repository}@${digest}`;
-  const listed = await listReferrers(client, repository, digest);
-  const candidates = listed.manifests
-    .filter((m) => m.artifactType === BUNDLE_MEDIA_TYPE || m.artifactType === MediaType.OCI_EMPTY)
-    .slice(-MAX_BUNDLES)
-    .reverse();
+  const budget = new VerifyBudget(image);
+  // Filtered page by page and only the newest MAX_BUNDLES kept: a listing of any length costs one page of memory.
+  const listed = await listReferrers(client, repository, digest, { artifactTypes: [BUNDLE_MEDIA_TYPE, MediaType.OCI_EMPTY], keep: MAX_BUNDLES });
+  const candidates = [...listed.manifests].reverse();
   const failures: string[] = [];
   for (const desc of candidates) {
     const where = `bundle ${desc.digest}`;
     let manifest: (Manifest & { subject?: Descriptor }) | undefined;
     try {
-      manifest = parseManifestDescriptors(JSON.parse((await client.getManifest(repository, desc.digest)).bytes.toString("utf8")), where);
+      const fetched = await client.getManifest(repository, desc.digest);
+      budget.spendBytes(fetched.bytes.length, where);
+      manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), where);
     } catch (e) {
+      if (e instanceof BudgetSpent) throw e;
       failures.push(`${where}: ${(e as Error).message}`);
       continue;
     }
@@ -79,12 +83,14 @@ export async function verifyStatement(
     }
     let statement: Statement;
     try {
-      const bundle = parseBundle(await client.getBlob(repository, layer.digest, MAX_BUNDLE_BYTES), where);
+      if (layer.size <= MAX_BUNDLE_BYTES) budget.spendBytes(layer.size, where);
+      const bundle = parseBundle(await client.getBlob(repository, layer, MAX_BUNDLE_BYTES), where);
       if (!bundle.dsseEnvelope) throw new Error("it holds no DSSE envelope (a message signature is not checked)");
-      const opened = openEnvelope(bundle.dsseEnvelope, publicKey);
+      const opened = openEnvelope(bundle.dsseEnvelope, publicKey, budget, where);
       if ("failure" in opened) throw new Error(opened.failure);
       statement = opened.statement;
     } catch (e) {
+      if (e instanceof BudgetSpent) throw e;
       failures.push(`${where}: ${(e as Error).message}`);
       continue;
     }
@@ -100,7 +106,7 @@ export async function verifyStatement(
   }
   let legacyAbsent = true;
   if (predicateType === COSIGN_SIGN_PREDICATE) {
-    const legacy = await verifyLegacySignature(client, repository, digest, publicKey);
+    const legacy = await verifyLegacySignature(client, repository, digest, publicKey, budget);
     if ("manifest" in legacy) return { digest, referrer: legacy.manifest, simpleSigning: legacy.payload, via: "legacy-tag" };
     if (!legacy.absent) {
       failures.push(`legacy signature ${legacy.failure}`);

@@ -66,7 +66,8 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   // Before anything runs: the image's signature must verify; what runs is the digest that was verified.
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
-    const v = await policy.requireSignature(image, signatureKey, { keychain, insecure: a.insecure, log: io.debug });
+    const transfer = (await import("../../registry/transfer-rate")).transferRateOf(limits);
+    const v = await policy.requireSignature(image, signatureKey, { keychain, insecure: a.insecure, log: io.debug, transfer });
     io.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${signatureKey}`);
     return v.pinned;
   };

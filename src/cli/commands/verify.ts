@@ -4,8 +4,10 @@
  * signed SLSA provenance v1 attestation the same way. Prints the verified `HOST/REPO@DIGEST`; E_SIGNATURE naming the
  * digest and what failed otherwise.
  */
+import { limitsFromFlags } from "../../layer/limits";
 import { parseReference } from "../../oci/reference";
 import { RegistryClient } from "../../registry/client";
+import { transferRateOf } from "../../registry/transfer-rate";
 import { readPublicKey } from "../../sign/cosign-key";
 import { SLSA_PROVENANCE_V1 } from "../../sign/provenance";
 import { verifyStatement } from "../../sign/verify";
@@ -17,7 +19,14 @@ import type { VERIFY } from "../command-specs";
 export async function verify(a: CommandArgs<typeof VERIFY>, io: CliIo): Promise<void> {
   const publicKey = readPublicKey(a.key);
   const ref = parseReference(a.reference, "reference");
-  const client = new RegistryClient(ref.registry, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, log: io.debug });
+  // Every response is bounded in time (--min-transfer-rate, $PIPELINE_RESPONSE_HEADERS_TIMEOUT): a hostile registry cannot hold a verify.
+  const transfer = transferRateOf(limitsFromFlags(a, io.env));
+  const client = new RegistryClient(ref.registry, {
+    keychain: await keychainFor(a, ref.registry, io),
+    insecure: a.insecure,
+    log: io.debug,
+    transfer,
+  });
   const digest = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
   const image = `${ref.registry}/${ref.repository}@${digest}`;
   const signature = await verifyStatement(client, ref.repository, digest, publicKey);
