@@ -83,6 +83,16 @@ describe("DSSE envelopes: a cap per envelope and a budget per verification", () 
   });
 });
 
+describe("the bytes budget", () => {
+  it("stops with E_SIGNATURE once the bytes read and hashed pass the verification's budget", () => {
+    const budget = new VerifyBudget("host/app@sha256:x", { signatures: 100, bytes: 1024 });
+    budget.spendBytes(1000, "bundle a");
+    expect(() => budget.spendBytes(100, "bundle b")).toThrow(
+      expect.objectContaining({ code: "E_SIGNATURE", message: expect.stringContaining("verification stopped at bundle b: reading and hashing") }),
+    );
+  });
+});
+
 describe("verifyStatement against a registry serving junk", () => {
   it("refuses a bundle of ~22k junk signatures, naming the cap, and checks none of them", async () => {
     const subject = await subjectIn("junk/flood");
