@@ -18,7 +18,7 @@ describe("resolveLimits", () => {
   it("defaults, then the environment, then the flag", () => {
     expect(resolveLimits({}, {})).toEqual(DEFAULT_LIMITS);
     const entries = { maxLayerEntries: 200_000, maxImageEntries: 300_000 };
-    const transfer = { minTransferRate: 1024, transferRateWindow: 30_000 };
+    const transfer = { minTransferRate: 1024, transferRateWindow: 30_000, responseHeadersTimeout: 60_000 };
     expect(DEFAULT_LIMITS).toEqual({
       maxUnpackedSize: 20 * GiB,
       maxLayerRatio: 100,
@@ -35,8 +35,9 @@ describe("resolveLimits", () => {
       PIPELINE_MAX_LAYER_ENTRIES: "7",
       PIPELINE_MIN_TRANSFER_RATE: "0",
       PIPELINE_TRANSFER_RATE_WINDOW: "2m",
+      PIPELINE_RESPONSE_HEADERS_TIMEOUT: "90s",
     };
-    const fromEnv = { minTransferRate: 0, transferRateWindow: 120_000 };
+    const fromEnv = { minTransferRate: 0, transferRateWindow: 120_000, responseHeadersTimeout: 90_000 };
     expect(resolveLimits({}, env)).toEqual({
       maxUnpackedSize: 40 * GiB,
       maxLayerRatio: 500,
@@ -63,6 +64,7 @@ describe("resolveLimits", () => {
       maxImageEntries: 9,
       minTransferRate: 64 * 1024,
       transferRateWindow: 120_000,
+      responseHeadersTimeout: 90_000,
     });
     expect(resolveLimits({}, { PIPELINE_MAX_UNPACKED_SIZE: "" }).maxUnpackedSize).toBe(20 * GiB);
   });
@@ -77,6 +79,7 @@ describe("resolveLimits", () => {
     [{}, { PIPELINE_MAX_IMAGE_ENTRIES: "0" }, "$PIPELINE_MAX_IMAGE_ENTRIES", '"0"'],
     [{ "min-transfer-rate": "fast" }, {}, "--min-transfer-rate", '"fast"'],
     [{}, { PIPELINE_TRANSFER_RATE_WINDOW: "0s" }, "$PIPELINE_TRANSFER_RATE_WINDOW", '"0s"'],
+    [{}, { PIPELINE_RESPONSE_HEADERS_TIMEOUT: "soon" }, "$PIPELINE_RESPONSE_HEADERS_TIMEOUT", '"soon"'],
     [{}, { PIPELINE_TRANSFER_RATE_WINDOW: "30" }, "$PIPELINE_TRANSFER_RATE_WINDOW", '"30"'],
   ])("a bad value is a usage error naming where it came from: %j %j", (flags, env, where, value) => {
     const e = pipelineErrorOfSync(() => limitsFromFlags(flags, env));

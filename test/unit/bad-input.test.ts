@@ -659,9 +659,23 @@ describe("hostile registry responses", () => {
   it("45 a config blob whose bytes do not match its digest", async () => {
     const img = fakeImage();
     const configDigest = sha256(img.config);
-    img.blobs.set(configDigest, Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
+    // The declared size, other bytes: the digest is what differs (a size that differs is named first, as declared vs received).
+    const forged = Buffer.from(img.config);
+    forged[forged.length - 2] ^= 1;
+    img.blobs.set(configDigest, forged);
     const reg = await fake(registryFor(img));
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_DIGEST_MISMATCH", has: [`get blob ${configDigest}`, `expected ${configDigest}`] });
+  });
+  it("45b a config blob longer than its descriptor declares: cut there, naming the declared size", async () => {
+    const img = fakeImage();
+    const configDigest = sha256(img.config);
+    img.blobs.set(configDigest, Buffer.concat([img.config, Buffer.alloc(4096, " ")]));
+    const reg = await fake(registryFor(img));
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_DIGEST_MISMATCH",
+      has: [`get blob ${configDigest}`, `the descriptor declares ${img.config.length} bytes and the registry sent more`],
+    });
   });
   it("46 a layer blob whose bytes do not match: nothing is left at --output", async () => {
     const img = fakeImage();
