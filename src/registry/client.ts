@@ -15,7 +15,7 @@ import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
 import { type BodySource, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
 import { registryUrl } from "./registry-text";
-import { formatRate, type TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
+import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface ClientOptions {
   /** Where credentials come from (default: docker config.json). */
@@ -199,17 +199,9 @@ export class RegistryClient {
       verify.on("close", () => res.body.destroy());
       res.body.pipe(verify);
       const rate = this.transport.rate;
-      watchTransferRate(res.body, rate, (m) => verify.destroy(this.tooSlow(operation, rate, m.bytes, m.ms)));
+      watchTransferRate(res.body, rate, (m) => verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)));
     })().catch((e) => verify.destroy(e));
     return verify;
-  }
-
-  private tooSlow(operation: string, rate: TransferRate, bytes: number, ms: number): PipelineError {
-    return new PipelineError(
-      "E_REGISTRY_TOO_SLOW",
-      `${operation}: registry ${this.registry} sent it at ${formatRate(bytes, ms)} (${bytes} bytes in ${(ms / 1000).toFixed(1)} s of reading), ` +
-        `below the minimum transfer rate of ${formatRate(rate.minBytesPerSecond, 1000)}; if the link is that slow, lower it with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off)`,
-    );
   }
 
   /**

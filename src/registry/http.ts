@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { registryText, registryUrl } from "./registry-text";
-import { formatRate, type TransferRate, transferRateOf, watchTransferRate } from "./transfer-rate";
+import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 4). */
@@ -131,20 +131,11 @@ function errnoOf(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** E_REGISTRY_TOO_SLOW for a response whose body came slower than `rate`: names the request's URL and the rate seen. */
-function responseTooSlow(method: string, url: URL, rate: TransferRate, bytes: number, ms: number): PipelineError {
-  return new PipelineError(
-    "E_REGISTRY_TOO_SLOW",
-    `${method} ${registryUrl(url)}: the registry sent the response at ${formatRate(bytes, ms)} (${bytes} bytes in ${(ms / 1000).toFixed(1)} s of reading), ` +
-      `below the minimum transfer rate of ${formatRate(rate.minBytesPerSecond, 1000)}; if the link is that slow, lower it with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off)`,
-  );
-}
-
 function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
   // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
   // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
   if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0") res.resume();
-  const tooSlow = (m: { bytes: number; ms: number }) => res.destroy(responseTooSlow(method, url, rate, m.bytes, m.ms));
+  const tooSlow = (m: { bytes: number; ms: number }) => res.destroy(tooSlowError(`${method} ${registryUrl(url)}: the registry`, rate, m));
   // Read in flowing mode ('data'), not with an async iterator: the rate watcher counts only time the body flows.
   const buffer = (limit = 4 * 1024 * 1024): Promise<Buffer> =>
     new Promise<Buffer>((resolve, reject) => {

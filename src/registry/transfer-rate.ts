@@ -13,6 +13,7 @@
  * by the VerifyStream), which is what the rate buys: progress, not speed.
  */
 import type { Readable } from "node:stream";
+import { PipelineError } from "../errors";
 import { DEFAULT_LIMITS, type LayerLimits } from "../layer/limits";
 import { type RateShortfall, RateWindow } from "../rate-window";
 
@@ -88,4 +89,16 @@ export function formatRate(bytes: number, ms: number): string {
   if (kib < 1024) return `${kib < 10 ? kib.toFixed(1) : Math.round(kib)} KiB/s`;
   const mib = kib / 1024;
   return `${mib < 10 ? mib.toFixed(1) : Math.round(mib)} MiB/s`;
+}
+
+/**
+ * E_REGISTRY_TOO_SLOW for a response read slower than `rate`: `what` names it (`get blob sha256:… from HOST/REPO:
+ * registry HOST`, `GET URL: the registry`), then the rate seen and how to lower the minimum.
+ */
+export function tooSlowError(what: string, rate: Pick<TransferRate, "minBytesPerSecond">, m: SlowTransfer): PipelineError {
+  return new PipelineError(
+    "E_REGISTRY_TOO_SLOW",
+    `${what} sent it at ${formatRate(m.bytes, m.ms)} (${m.bytes} bytes in ${(m.ms / 1000).toFixed(1)} s of reading), ` +
+      `below the minimum transfer rate of ${formatRate(rate.minBytesPerSecond, 1000)}; if the link is that slow, lower it with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off)`,
+  );
 }
