@@ -143,7 +143,9 @@ export async function listReferrers(
       if (types && !(m.artifactType !== undefined && types.includes(m.artifactType))) continue;
       if (kept.has(m.digest)) continue;
       kept.set(m.digest, m);
-      if (opts.keep !== undefined && kept.size > opts.keep) kept.delete(kept.keys().next().value as string);
+      if (opts.keep === undefined || kept.size <= opts.keep) continue;
+      const oldest = kept.keys().next();
+      if (!oldest.done) kept.delete(oldest.value);
     }
   };
   let res = await get({ path: `/v2/${repository}/referrers/${subject}${query}` });
