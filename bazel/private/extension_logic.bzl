@@ -25,7 +25,8 @@ load(":bases.bzl", "BASE_IMAGE_REPOS", "base_image_specs")
 NPM_TAG_ATTRS = {
     "name": attr.string(mandatory = True, doc = "Repository name, e.g. \"npm\" (not `rules_pipeline_*` or `pipeline-*`)."),
     "package_json": attr.label(mandatory = True, doc = "The package.json next to the lockfile."),
-    "lockfile": attr.label(mandatory = True, doc = "package-lock.json (lockfileVersion 2 or 3)."),
+    "lockfile": attr.label(mandatory = True, doc = "The lockfile: package-lock.json (v2/v3), pnpm-lock.yaml (v9) or yarn.lock (classic v1, berry); see `npm_dependencies`."),
+    "workspace_files": attr.label_list(doc = "The workspace packages' files (package.json files, their sources, pnpm-workspace.yaml); see `npm_dependencies`."),
     "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),
     "allow_install_scripts": attr.string_list(doc = "Packages whose install scripts run at fetch time, offline (native addons built with node-gyp); see `npm_dependencies`."),
     "ignore_install_scripts": attr.string_list(doc = "Packages with install scripts installed without running them (no error); see `npm_dependencies`."),

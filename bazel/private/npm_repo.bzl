@@ -1,12 +1,30 @@
-"""Repository rule installing npm packages from a package.json + package-lock.json with `npm ci`."""
+"""Repository rule installing npm packages from a package.json and its lockfile (npm, pnpm or yarn)."""
 
+load(":package_managers.bzl", "LOCKFILE_NAMES", "PACKAGE_MANAGERS", "lockfile_kind", "lockfile_manager")
 load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_dir", "repo_cache_restore", "repo_cache_store")
 
 # Packages whose install scripts need not run, accepted silently: esbuild's postinstall only checks the binary its
 # optional platform package already carries; the others print a banner or probe the environment.
 HARMLESS_INSTALL_SCRIPTS = ["core-js", "core-js-pure", "es5-ext", "esbuild"]
 
-_DOC = """Installs the packages of a package-lock.json (lockfileVersion 2 or 3) with `npm ci --ignore-scripts`.
+_DOC = """Installs the packages of a lockfile with the package manager that wrote it, scripts off.
+
+The lockfile's file name says which (package_managers.bzl):
+- `package-lock.json` / `npm-shrinkwrap.json` (lockfileVersion 2 or 3): `npm ci --ignore-scripts`, the npm on PATH.
+- `pnpm-lock.yaml` (lockfileVersion '9.0'): the real pnpm (9.15.9, the npm registry's tarball checked against its
+  integrity) runs `pnpm install --frozen-lockfile --ignore-scripts --config.node-linker=hoisted`. Why hoisted: it
+  makes the flat `node_modules` npm makes (each package a real directory at `node_modules/<name>`, conflicting
+  versions nested), which is the tree a developer's `node` resolves in and what the targets below, the layers and
+  the image's `/app/node_modules` are made of; pnpm's default isolated layout (symlinks into `node_modules/.pnpm`) would
+  need each package's target to carry its symlinked neighbours and would put symlink chains into images.
+- `yarn.lock`: classic v1 with yarn 1.22.22 (`yarn install --frozen-lockfile --ignore-scripts`), berry (`__metadata`
+  version 8) with Yarn 4.9.2 (`@yarnpkg/cli-dist`, `yarn install --immutable --mode=skip-build` and
+  `nodeLinker: node-modules`), each the npm registry's tarball checked against its integrity.
+Any other lockfile name or version fails the fetch naming the file and the version found.
+
+Workspaces (npm `"workspaces"`, `pnpm-workspace.yaml`, yarn `workspaces`): list the workspace packages' files in
+`workspace_files`; the link the package manager makes to each (`node_modules/@acme/lib` -> `packages/lib`) is replaced
+by a copy, so a workspace package is a target like any other.
 
 Targets in the generated repository:
 - `@<name>//:node_modules`: every installed package.
@@ -34,6 +52,11 @@ _EXCLUDES = [
     "node_modules/.bin/**",
     "node_modules/.package-lock.json",
     "node_modules/**/.bin/**",
+    # pnpm's and yarn's own state files (node-linker=hoisted, nodeLinker: node-modules): not packages.
+    "node_modules/.modules.yaml",
+    "node_modules/.pnpm/**",
+    "node_modules/.yarn-integrity",
+    "node_modules/.yarn-state.yml",
 ]
 
 def _dep_path(packages, from_path, name):
@@ -75,6 +98,7 @@ def _absolute(label):
 
 _NPM_PACKAGE_BZL = _absolute(Label("//bazel/private:npm_package.bzl"))
 _NPM_GLOBS = Label("//bazel/private:npm_globs.js")
+_NPM_TREE = Label("//bazel/private:npm_tree.js")
 
 # Where a package's declarations may be, when it ships any.
 _TYPES_PATTERNS = ["**/package.json", "**/*.d.ts", "**/*.d.mts", "**/*.d.cts"]
@@ -273,12 +297,12 @@ def _check_in_package(rctx, attr_name, label):
 # `allow_install_scripts`, the C++ compiler's version. A new output base copies it instead of running `npm ci` again.
 
 # The files of this rule whose text shapes the repository (the generated BUILD file, the pruning): in the cache key.
-_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:npm_globs.js"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
+_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
 
 # What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry.
 _CACHED = ["node_modules", "BUILD.bazel", _GLOBS_BZL]
 
-def _cache(rctx, node, npm_cli, env, pkg_path, lock_path):
+def _cache(rctx, node, npm_cli, env, pkg_path, lock_path, manager):
     """The cache entry of this fetch (repo_cache.bzl), or None when the cache is off."""
     if repo_cache_dir(rctx) == None:
         return None
@@ -292,6 +316,7 @@ def _cache(rctx, node, npm_cli, env, pkg_path, lock_path):
         ["ignore_install_scripts", json.encode(rctx.attr.ignore_install_scripts)],
         ["npm_package.bzl", _NPM_PACKAGE_BZL],
         ["harmless", json.encode(HARMLESS_INSTALL_SCRIPTS)],
+        ["package manager", manager + " " + (PACKAGE_MANAGERS[manager].integrity if manager in PACKAGE_MANAGERS else "")],
     ]
 
     # npm's version and configuration (its user-agent, nodedir, registry, the npm_config_* of the environment...) and,
@@ -302,9 +327,75 @@ def _cache(rctx, node, npm_cli, env, pkg_path, lock_path):
     for what, args in tools:
         result = rctx.execute(args, environment = env, quiet = True, timeout = 120)
         strings.append([what, "exit {}\n{}".format(result.return_code, result.stdout)])
-    files = [["package.json", pkg_path], ["package-lock.json", lock_path]]
+    files = [["package.json", pkg_path], ["lockfile", lock_path]]
+    files.extend([["workspace file " + str(f), rctx.path(f)] for f in rctx.attr.workspace_files])
     files.extend([[str(label), rctx.path(label)] for label in _RULE_SOURCES])
     return repo_cache(rctx, node, "npm", strings = strings, files = files)
+
+def _fail(rctx, msg):
+    fail("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), msg))
+
+def _layout_workspace_files(rctx, pkg_label):
+    """Places each `workspace_files` file at its path relative to `package_json`'s directory."""
+    for f in rctx.attr.workspace_files:
+        if f.workspace_name != pkg_label.workspace_name:
+            _fail(rctx, "`workspace_files` entry {} is not in the repository of `package_json` {}".format(str(f), str(pkg_label)))
+        full = (f.package + "/" + f.name) if f.package else f.name
+        prefix = (pkg_label.package + "/") if pkg_label.package else ""
+        if not full.startswith(prefix) or full[len(prefix):] in ("package.json", rctx.attr.lockfile.name):
+            _fail(rctx, "`workspace_files` entry {} is not a file below {}'s directory (or is that package.json or the lockfile itself)".format(str(f), str(pkg_label)))
+        rctx.symlink(rctx.path(f), full[len(prefix):])
+
+def _download_tool(rctx, manager):
+    """The pinned package manager `manager` (package_managers.bzl), downloaded once per fetch: the path of its entry script."""
+    pin = PACKAGE_MANAGERS[manager]
+    out = ".tools/" + manager
+    rctx.report_progress("downloading {} {}".format(manager, pin.version))
+    rctx.download_and_extract(pin.url, output = out, integrity = pin.integrity, stripPrefix = "package")
+    return rctx.path(out + "/" + pin.bin)
+
+def _install(rctx, manager, node, npm_cli, env, lock_label):
+    """Runs the package manager's frozen install (no install scripts) in the repository."""
+    if manager == "npm":
+        args = [str(npm_cli), "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        if rctx.attr.omit_dev:
+            args.append("--omit=dev")
+    elif manager == "pnpm":
+        # node-linker=hoisted: a flat node_modules as npm makes it (see _DOC, "pnpm").
+        args = [str(node), str(_download_tool(rctx, manager)), "install", "--frozen-lockfile", "--ignore-scripts", "--config.node-linker=hoisted", "--config.package-import-method=copy", "--config.manage-package-manager-versions=false", "--reporter=append-only"]
+        if rctx.attr.omit_dev:
+            args.append("--prod")
+    elif manager == "yarn-classic":
+        args = [str(node), str(_download_tool(rctx, manager)), "install", "--frozen-lockfile", "--ignore-scripts", "--non-interactive", "--no-progress", "--ignore-engines"]
+        if rctx.attr.omit_dev:
+            args.append("--production")
+    else:  # yarn-berry
+        if rctx.attr.omit_dev:
+            _fail(rctx, "`omit_dev` is not supported with a yarn berry lockfile {} (Yarn 4 has no production install)".format(str(lock_label)))
+        env = dict(env, YARN_NODE_LINKER = "node-modules", YARN_ENABLE_TELEMETRY = "0", YARN_ENABLE_GLOBAL_CACHE = "true", YARN_ENABLE_SCRIPTS = "false", YARN_ENABLE_PROGRESS_BARS = "false")
+        args = [str(node), str(_download_tool(rctx, manager)), "install", "--immutable", "--mode=skip-build"]
+    env = dict(env, npm_config_update_notifier = "false", COREPACK_ENABLE_STRICT = "0")
+    rctx.report_progress("{} install ({})".format(manager, str(lock_label)))
+    result = rctx.execute(args, environment = env, quiet = True, timeout = 1800)
+    if result.return_code != 0:
+        _fail(rctx, "`{}` failed for {} (exit {}):\n{}{}".format(
+            " ".join([manager] + args[2:] if manager != "npm" else ["npm"] + args[1:]),
+            str(lock_label),
+            result.return_code,
+            result.stdout[-8000:],
+            result.stderr[-8000:],
+        ))
+    rctx.delete(".tools")
+
+def _installed_tree(rctx, node, lock_file):
+    """npm_tree.js: workspace links replaced by copies, then every installed package (path -> package.json facts)."""
+    out = ".npm_tree.json"
+    result = rctx.execute([node, rctx.path(_NPM_TREE), lock_file, out], quiet = True, timeout = 600)
+    if result.return_code != 0:
+        _fail(rctx, "reading the installed node_modules failed (exit {}): {}{}".format(result.return_code, result.stdout, result.stderr))
+    tree = json.decode(rctx.read(out))["packages"]
+    rctx.delete(out)
+    return tree
 
 def _npm_repo_impl(rctx):
     lock_label = rctx.attr.lockfile
@@ -314,51 +405,57 @@ def _npm_repo_impl(rctx):
     node = rctx.path(rctx.attr.node)
     for label in _RULE_SOURCES:
         rctx.path(label)
+    for f in rctx.attr.workspace_files:
+        rctx.path(f)
     _check_in_package(rctx, "package_json", pkg_label)
     _check_in_package(rctx, "lockfile", lock_label)
-    rctx.symlink(rctx.path(pkg_label), "package.json")
-    lock_text = rctx.read(rctx.path(lock_label))
-    rctx.file(_LOCKFILE, lock_text)
-    lock = json.decode(lock_text)
-    version = lock.get("lockfileVersion", 0)
-    if version < 2:
-        fail("npm_dependencies(name = {}): `lockfile` {} has lockfileVersion {}; regenerate it with npm >= 7 (lockfileVersion 2 or 3)".format(
-            repr(rctx.attr.name),
+    kind = lockfile_kind(lock_label.name)
+    if kind == None:
+        _fail(rctx, "`lockfile` {}: the file name says which package manager wrote it, and {} is none of {}".format(
             str(lock_label),
-            version,
+            repr(lock_label.name),
+            ", ".join(sorted(LOCKFILE_NAMES.keys())),
         ))
-    packages = {k: v for k, v in lock.get("packages", {}).items() if k.startswith("node_modules/")}
+    rctx.symlink(rctx.path(pkg_label), "package.json")
+    _layout_workspace_files(rctx, pkg_label)
+    lock_text = rctx.read(rctx.path(lock_label))
+    manager, problem = lockfile_manager(kind, lock_text)
+    if problem:
+        _fail(rctx, "`lockfile` {}: {}".format(str(lock_label), problem))
+    lock_packages = {}
+    if kind == "npm":
+        rctx.file(_LOCKFILE, lock_text)
+        lock = json.decode(lock_text)
+        version = lock.get("lockfileVersion", 0)
+        if version < 2:
+            _fail(rctx, "`lockfile` {} has lockfileVersion {}; regenerate it with npm >= 7 (lockfileVersion 2 or 3)".format(str(lock_label), version))
+        lock_packages = {k: v for k, v in lock.get("packages", {}).items() if k.startswith("node_modules/")}
+    else:
+        rctx.file(lock_label.name, lock_text)
     npm_cli = rctx.which("npm")
     if npm_cli == None:
-        fail("npm_dependencies(name = {}): `npm` not found on PATH".format(repr(rctx.attr.name)))
+        _fail(rctx, "`npm` not found on PATH")
     env = {"PATH": str(node.dirname) + ":" + rctx.os.environ.get("PATH", "")}
-    cache = _cache(rctx, node, npm_cli, env, rctx.path(pkg_label), rctx.path(lock_label))
+    cache = _cache(rctx, node, npm_cli, env, rctx.path(pkg_label), rctx.path(lock_label), manager)
     if repo_cache_restore(rctx, cache, _CACHED):
         return
-    args = [str(npm_cli), "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-    if rctx.attr.omit_dev:
-        args.append("--omit=dev")
-    rctx.report_progress("npm ci ({} packages)".format(len(packages)))
-    result = rctx.execute(args, environment = env, quiet = True, timeout = 1800)
-    if result.return_code != 0:
-        fail("npm_dependencies(name = {}): `npm ci` failed for {} (exit {}):\n{}{}".format(
-            repr(rctx.attr.name),
-            str(lock_label),
-            result.return_code,
-            result.stdout,
-            result.stderr,
-        ))
+    _install(rctx, manager, node, npm_cli, env, lock_label)
+    tree = _installed_tree(rctx, node, lock_label.name)
 
-    # Only what npm really installed: a lockfile also lists other platforms' optional packages (`@esbuild/*`,
-    # `fsevents`...), and a glob of a missing one is an error under --incompatible_disallow_empty_glob (Bazel 8).
-    installed = {p: packages[p] for p in packages.keys() if rctx.path(p).exists}
+    # What the package manager really installed, with the npm lockfile's flags (`dev`, `hasInstallScript`) when there
+    # is one: a lockfile also lists other platforms' optional packages (`@esbuild/*`, `fsevents`...), and a glob of a
+    # missing one is an error under --incompatible_disallow_empty_glob (Bazel 8).
+    installed = {p: dict(lock_packages.get(p, {}), **tree[p]) for p in tree.keys()}
+    if kind != "npm":
+        # For the SBOM (NpmPackageInfo.lockfiles): what the lockfile says of each installed package, in npm's format.
+        rctx.file(_LOCKFILE, json.encode({"lockfileVersion": 3, "packages": {p: {k: installed[p][k] for k in ("version", "integrity", "resolved") if k in installed[p]} for p in sorted(installed.keys())}}))
     scripted = {}  # package name -> [(path, what runs)]
     for p in sorted(installed.keys()):
-        if not installed[p].get("link", False):
+        if not installed[p].get("workspace"):
             what = _install_scripts(rctx, p, installed[p])
             if what:
                 scripted.setdefault(_package_name(p), []).append((p, what))
-    _check_install_scripts(rctx, packages, scripted)
+    _check_install_scripts(rctx, dict(lock_packages, **installed), scripted)
     _run_install_scripts(rctx, npm_cli, env, scripted)
     typed = {p: _type_surface(rctx, p) for p in installed.keys()}
     bins = _bin_links(rctx, installed)
@@ -374,8 +471,8 @@ def _npm_repo_impl(rctx):
         info = installed[path]
         if dev_omitted and info.get("dev", False):
             continue
-        if info.get("link", False):
-            continue
+        if info.get("link", False) and not info.get("workspace"):
+            continue  # a link to a directory outside the repository (`file:../x`): in `node_modules` only
         targets.extend(_package_target(path, _closure(installed, path), typed, bins, repo_name, patterns))
     lines = [
         "# Generated by rules_pipeline's npm_dependencies from {}.".format(str(lock_label)),
@@ -396,7 +493,15 @@ npm_dependencies = repository_rule(
     doc = _DOC,
     attrs = {
         "package_json": attr.label(mandatory = True, allow_single_file = True, doc = "The package.json next to the lockfile."),
-        "lockfile": attr.label(mandatory = True, allow_single_file = True, doc = "package-lock.json (lockfileVersion 2 or 3)."),
+        "lockfile": attr.label(mandatory = True, allow_single_file = True, doc = """The lockfile, whose file name says which
+package manager installs it: `package-lock.json`/`npm-shrinkwrap.json` (lockfileVersion 2 or 3, npm), `pnpm-lock.yaml`
+(lockfileVersion '9.0', pnpm) or `yarn.lock` (classic v1, or berry with `__metadata` version 8)."""),
+        "workspace_files": attr.label_list(allow_files = True, doc = """The files of the workspace packages (npm
+`"workspaces"`, `pnpm-workspace.yaml`, yarn workspaces), at their paths below `package_json`'s directory: each
+workspace package's package.json and the files it ships (e.g. `//packages/lib:package.json`,
+`//packages/lib:index.js`), and `pnpm-workspace.yaml` for pnpm. They are inputs of the fetch: editing one refetches.
+A workspace package is a target like any other (`@npm//:node_modules/@acme/lib`), holding a copy of its listed files
+and its dependencies."""),
         "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),
         "apparent_name": attr.string(doc = """The repository's name as users write it in labels (`npm` in
 `@npm//:node_modules/ms`), which the compiler's hints show. Default: `name`. The bzlmod extension sets it to the
