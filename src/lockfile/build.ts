@@ -5,7 +5,7 @@
  * everything that determines its bytes (cache.ts), so a second build with the same lockfile runs no npm.
  * Same inputs, same image digest: paths, times and owners of the checkout do not matter.
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { formatPlatform, hostPlatform } from "../oci/platform";
 import { platformOfImage } from "../image/index";
@@ -17,8 +17,10 @@ import { writeLayout } from "../layout/write";
 import { type Digest, sha256 } from "../oci/digest";
 import { loadBase } from "./base";
 import { type CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
-import { checkInstallScripts, type InstallScriptPolicy, runInstallScripts, scriptedPackages } from "./install-scripts";
-import { npmCi, npmCommand } from "./npm";
+import { checkInstallScripts, type InstallScriptPolicy, installedPackages, runInstallScripts, scriptedPackages } from "./install-scripts";
+import { installDependencies } from "./install";
+import { npmCommand } from "./npm";
+import { PACKAGE_MANAGERS } from "./package-managers";
 import { readLockfileProject } from "./project";
 import { RUNTIME_LAYER_PATH, runtimeLibrary } from "./runtime-lib";
 
@@ -62,16 +64,18 @@ async function buildNodeModulesLayer(
   const work = await fsp.mkdtemp(join(cacheDir, "npm-"));
   try {
     const started = Date.now();
-    const nodeModules = await npmCi(work, project, { env: opts.env });
+    const { nodeModules, workspaceLinks, workspaceNodeModules } = await installDependencies(work, project, { env: opts.env, cacheDir });
     const policy = opts.installScripts ?? { allow: [], ignore: [] };
     if (nodeModules) {
-      const { installed, scripted } = scriptedPackages(work, project.packages);
+      const { installed, scripted } = scriptedPackages(work, project.kind === "npm" ? project.packages : installedPackages(work));
       checkInstallScripts(scripted, installed, policy, project.lockfilePath);
       const rebuilt = await runInstallScripts(work, npmCommand(opts.env), scripted, policy.allow, opts.env);
       if (rebuilt.length) opts.log(`node_modules layer: built ${rebuilt.join(", ")} from source (npm rebuild --offline)`);
     } else if (policy.allow.length || policy.ignore.length) checkInstallScripts([], new Set(), policy, project.lockfilePath);
     const inputs: LayerInput[] = [];
     if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules });
+    for (const l of workspaceLinks) inputs.push({ dest: `app/node_modules/${l.path}`, symlink: l.target });
+    for (const rel of workspaceNodeModules) inputs.push({ dest: `app/${rel}`, src: join(work, rel) });
     const own = nodeModules
       ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(
           () => true,
@@ -81,7 +85,7 @@ async function buildNodeModulesLayer(
     if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
     const path = join(work, "node_modules.tar.gz");
     const desc = await buildLayer(inputs, path, { mtime, linkDuplicates: true });
-    opts.log(`node_modules layer: npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`);
+    opts.log(`node_modules layer: ${project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`} took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`);
     return await storeLayer(cacheDir, key, { path, desc });
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
@@ -114,12 +118,14 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     runtime,
     mtime,
     installScripts: opts.installScripts,
+    manager: project.manager === "npm" ? undefined : `${project.manager} ${PACKAGE_MANAGERS[project.manager].integrity}`,
+    manifests: project.manifests.map((m) => ({ rel: m.rel, bytes: readFileSync(m.src) })),
   });
   let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
   const cached = nodeModules !== undefined;
   if (nodeModules) opts.log(`node_modules layer: cached (lockfile ${lockfileSha256})`);
   else {
-    opts.log(`node_modules layer: running npm ci (lockfile ${lockfileSha256})`);
+    opts.log(`node_modules layer: installing ${basename(project.lockfilePath)} with ${project.manager} (lockfile ${lockfileSha256})`);
     nodeModules = await buildNodeModulesLayer(project, cacheDir, key, runtime, mtime, opts);
   }
 
@@ -139,7 +145,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
       layers: [
         {
           layer: layerFromDescriptor(nodeModules.path, nodeModules.desc),
-          createdBy: `rules_pipeline: node_modules layer (npm ci, ${basename(project.lockfilePath)} ${lockfileSha256})`,
+          createdBy: `rules_pipeline: node_modules layer (${project.manager}, ${basename(project.lockfilePath)} ${lockfileSha256})`,
         },
         { layer: layerFromDescriptor(codePath, codeDesc), createdBy: `rules_pipeline: app layer (${project.files.length} files)` },
       ],

@@ -37,6 +37,10 @@ export interface NodeModulesKeyInputs {
   mtime: number;
   /** Which install scripts ran: a rebuilt addon is in the layer, an ignored one is not. */
   installScripts?: { allow: readonly string[]; ignore: readonly string[] };
+  /** The pinned package manager (pnpm, yarn) when not npm. */
+  manager?: string;
+  /** Workspace manifests the package manager read (project-relative path, bytes). */
+  manifests?: { rel: string; bytes: Buffer }[];
 }
 
 const hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -55,6 +59,9 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
       ...(i.installScripts?.allow.length || i.installScripts?.ignore.length
         ? { installScripts: { allow: [...i.installScripts.allow].sort(), ignore: [...i.installScripts.ignore].sort() } }
         : {}),
+      // Absent for npm projects without workspaces, so their keys stay as they were.
+      ...(i.manager ? { manager: i.manager } : {}),
+      ...(i.manifests?.length ? { manifests: i.manifests.map((m) => [m.rel, hex(m.bytes)]) } : {}),
     }),
   );
 }

@@ -7,7 +7,7 @@
  * run), or one of the packages whose scripts are known not to be needed. Before this, a native addon ended up
  * uncompiled in the image without a word.
  */
-import { promises as fsp, readFileSync, statSync } from "node:fs";
+import { promises as fsp, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { redactNpmOutput, runNpm, tail } from "./npm";
@@ -58,6 +58,36 @@ function installScripts(dir: string, hasInstallScript: boolean): string {
   }
   if (isFile(join(dir, "binding.gyp"))) return "a binding.gyp (npm runs `node-gyp rebuild`)";
   return hasInstallScript ? "`hasInstallScript` in the lockfile" : "";
+}
+
+/**
+ * The packages installed under `root/node_modules` (nested trees too) as lockfile-style install paths, for the
+ * package managers whose lockfile has no such map (pnpm, yarn): every directory holding a package.json at a
+ * package's place. Links are not followed (workspace links are taken out before this runs).
+ */
+export function installedPackages(root: string): Record<string, { hasInstallScript?: unknown }> {
+  const out: Record<string, { hasInstallScript?: unknown }> = {};
+  const walk = (rel: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(join(root, rel)).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith(".")) continue;
+      const p = `${rel}/${name}`;
+      if (name.startsWith("@")) {
+        walk(p);
+        continue;
+      }
+      if (lstatSync(join(root, p)).isSymbolicLink() || !isFile(join(root, p, "package.json"))) continue;
+      out[p.slice(p.indexOf("node_modules/"))] = {};
+      walk(`${p}/node_modules`);
+    }
+  };
+  walk("node_modules");
+  return out;
 }
 
 /** The packages npm installed under `root` (the lockfile's `packages` entries present there), and which have install scripts. */

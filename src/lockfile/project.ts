@@ -1,11 +1,13 @@
 /**
- * A lockfile project: a directory with package.json and package-lock.json (or npm-shrinkwrap.json). Reads and
- * checks them, picks the entry script and lists the files of the code layer.
+ * A lockfile project: a directory with package.json and a lockfile (package-lock.json or npm-shrinkwrap.json,
+ * pnpm-lock.yaml, yarn.lock; package-managers.ts), possibly with workspaces. Reads and checks them, picks the entry
+ * script and lists the files of the code layer.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, posix, resolve } from "node:path";
 import { PipelineError } from "../errors";
 import { IgnoreRules } from "./ignore";
+import { LOCKFILE_NAMES, type LockfileKind, lockfileManager, type PackageManager } from "./package-managers";
 
 export interface LockfileProject {
   dir: string;
@@ -13,6 +15,13 @@ export interface LockfileProject {
   packageJson: Buffer;
   lockfilePath: string;
   lockfile: Buffer;
+  kind: LockfileKind;
+  manager: PackageManager;
+  /**
+   * What the package manager reads besides package.json and the lockfile, relative to the project: the workspace
+   * packages' package.json files (every package.json of the project's files) and pnpm-workspace.yaml. Sorted.
+   */
+  manifests: { rel: string; src: string }[];
   /** The lockfile's `packages` by install path ("node_modules/a"), with what install-scripts.ts reads. */
   packages: Record<string, { hasInstallScript?: unknown }>;
   /** Entry script, relative to the project ("main.js", "dist/index.js"). */
@@ -95,21 +104,23 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   const packageJson = readOrFail(packageJsonPath, "--lockfile");
   if (!packageJson) throw bad(`--lockfile ${dirArg}: no package.json in ${dir}`);
   const pkg = parseJsonObject(packageJson, packageJsonPath);
-  if (pkg.workspaces !== undefined)
+  const found: { path: string; bytes: Buffer; kind: LockfileKind }[] = [];
+  for (const [name, kind] of LOCKFILE_NAMES) {
+    const path = join(dir, name);
+    const bytes = readOrFail(path, "--lockfile");
+    if (bytes && !found.some((f) => f.kind === kind)) found.push({ path, bytes, kind }); // npm-shrinkwrap.json wins, as in npm
+  }
+  if (found.length === 0) {
     throw bad(
-      `${packageJsonPath}: "workspaces" projects are not supported by --lockfile builds (got ${JSON.stringify(pkg.workspaces).slice(0, 100)})`,
+      `--lockfile ${dirArg}: no lockfile in ${dir} (looked for ${LOCKFILE_NAMES.map(([n]) => n).join(", ")}); run \`npm install\`, \`pnpm install\` or \`yarn install\` there to create one`,
     );
-  let lockfilePath = join(dir, "npm-shrinkwrap.json");
-  let lockfile = readOrFail(lockfilePath, "--lockfile");
-  if (!lockfile) {
-    lockfilePath = join(dir, "package-lock.json");
-    lockfile = readOrFail(lockfilePath, "--lockfile");
   }
-  if (!lockfile) throw bad(`--lockfile ${dirArg}: no package-lock.json (or npm-shrinkwrap.json) in ${dir}; run \`npm install\` there to create one`);
-  const lock = parseJsonObject(lockfile, lockfilePath);
-  if (typeof lock.lockfileVersion !== "number" || lock.lockfileVersion < 2) {
-    throw bad(`${lockfilePath}: lockfileVersion ${JSON.stringify(lock.lockfileVersion)} is not supported (need 2 or 3, written by npm 7 or later)`);
+  if (found.length > 1) {
+    throw bad(`--lockfile ${dirArg}: more than one package manager's lockfile (${found.map((f) => f.path).join(", ")}); keep the one you install with`);
   }
+  const { path: lockfilePath, bytes: lockfile, kind } = found[0];
+  const manager = lockfileManager(kind, lockfile.toString("utf8"), lockfilePath);
+  const lock = kind === "npm" ? parseJsonObject(lockfile, lockfilePath) : {};
 
   const main = typeof pkg.main === "string" && pkg.main !== "" ? pkg.main : undefined;
   const rawEntry = entryArg ?? main;
@@ -133,5 +144,9 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
       packages[path] = info && typeof info === "object" ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript } : {};
     }
   }
-  return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, packages, entry, files };
+  const manifests = files.filter((f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml");
+  if (pkg.workspaces !== undefined && !manifests.some((f) => f.rel.endsWith("/package.json"))) {
+    throw bad(`${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`);
+  }
+  return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, kind, manager, manifests, packages, entry, files };
 }

@@ -1,0 +1,127 @@
+/**
+ * Installs a lockfile project's dependencies in a scratch directory with the package manager its lockfile needs
+ * (package-managers.ts): `npm ci` (npm.ts), or the pinned pnpm (`--frozen-lockfile`, `node-linker=hoisted`: the flat
+ * node_modules npm makes), yarn classic (`--frozen-lockfile`) or Yarn 4 (`--immutable`, `nodeLinker: node-modules`),
+ * always without install scripts and without devDependencies. The scratch directory gets package.json, the lockfile,
+ * .npmrc and the workspace manifests, nothing else.
+ *
+ * Workspace packages: the package manager links `node_modules/@acme/lib` to `packages/lib`. Such a link is taken out
+ * of the tree and returned as a symlink for the layer (`/app/node_modules/@acme/lib -> ../../packages/lib`), which the
+ * code layer's `/app/packages/lib` satisfies: the image holds the tree a developer's node resolves in, and editing the
+ * workspace package changes the code layer only.
+ */
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, unlinkSync } from "node:fs";
+import { basename, dirname, join, relative, sep } from "node:path";
+import { PipelineError } from "../errors";
+import { npmCi, redactNpmOutput, runNpm, tail } from "./npm";
+import { ensureTool, PACKAGE_MANAGERS } from "./package-managers";
+import type { LockfileProject } from "./project";
+
+export interface InstallOptions {
+  env: NodeJS.ProcessEnv;
+  /** Where the pinned tools are kept (`<cacheDir>/tools`). */
+  cacheDir: string;
+  timeoutMs?: number;
+}
+
+export interface Installed {
+  /** The node_modules directory made, if any. */
+  nodeModules?: string;
+  /** Workspace links taken out of it: path under node_modules ("@acme/lib") -> link text ("../../packages/lib"). */
+  workspaceLinks: { path: string; target: string }[];
+  /** Directories of workspace packages' own node_modules (deps that could not be hoisted): project-relative path. */
+  workspaceNodeModules: string[];
+}
+
+type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests">;
+
+async function runManager(work: string, project: Project, opts: InstallOptions): Promise<void> {
+  const manager = project.manager;
+  if (manager === "npm") return;
+  const tool = await ensureTool(manager, opts.cacheDir);
+  const env: NodeJS.ProcessEnv = { ...opts.env, npm_config_update_notifier: "false", COREPACK_ENABLE_STRICT: "0" };
+  let args: string[];
+  if (manager === "pnpm") {
+    args = [
+      "install",
+      "--frozen-lockfile",
+      "--ignore-scripts",
+      "--prod",
+      "--config.node-linker=hoisted",
+      "--config.package-import-method=copy",
+      "--config.manage-package-manager-versions=false",
+      "--reporter=append-only",
+    ];
+  } else if (manager === "yarn-classic") {
+    args = ["install", "--frozen-lockfile", "--ignore-scripts", "--production", "--non-interactive", "--no-progress", "--ignore-engines"];
+  } else {
+    Object.assign(env, {
+      YARN_NODE_LINKER: "node-modules",
+      YARN_ENABLE_TELEMETRY: "0",
+      YARN_ENABLE_GLOBAL_CACHE: "true",
+      YARN_ENABLE_SCRIPTS: "false",
+      YARN_ENABLE_PROGRESS_BARS: "false",
+      YARN_ENABLE_IMMUTABLE_INSTALLS: "true",
+    });
+    // Yarn 4 has no production install but `workspaces focus --production` (its bundled workspace-tools plugin).
+    args = ["workspaces", "focus", "--all", "--production"];
+  }
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  const r = await runNpm([process.execPath, tool], args, { cwd: work, env, timeoutMs, keep: 64_000 });
+  if (r.code === 0) return;
+  const what = `${manager} ${PACKAGE_MANAGERS[manager].version} \`${args.join(" ")}\``;
+  throw new PipelineError(
+    "E_NPM",
+    `${what} ${r.signal ? `was killed (${r.signal})` : `failed (exit ${r.code})`} for ${project.lockfilePath}:\n${tail(redactNpmOutput(r.out))}`,
+  );
+}
+
+/** Takes the links to workspace directories out of `work/node_modules` (top level and scoped). */
+function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "workspaceNodeModules"> {
+  const nm = join(work, "node_modules");
+  const root = realpathSync(work);
+  const links: Installed["workspaceLinks"] = [];
+  const nested: string[] = [];
+  const names: string[] = [];
+  for (const name of readdirSync(nm).sort()) {
+    if (name.startsWith(".")) continue;
+    if (name.startsWith("@") && lstatSync(join(nm, name)).isDirectory()) {
+      for (const sub of readdirSync(join(nm, name)).sort()) names.push(`${name}/${sub}`);
+    } else names.push(name);
+  }
+  for (const name of names) {
+    const p = join(nm, name);
+    if (!lstatSync(p).isSymbolicLink()) continue;
+    let real: string;
+    try {
+      real = realpathSync(p);
+    } catch {
+      continue;
+    }
+    const rel = relative(root, real);
+    if (rel.startsWith("..") || rel.split(sep).includes("node_modules")) continue; // not a workspace package
+    links.push({ path: name, target: relative(dirname(join(root, "node_modules", name)), real).split(sep).join("/") });
+    unlinkSync(p);
+    if (existsSync(join(real, "node_modules"))) nested.push(`${rel.split(sep).join("/")}/node_modules`);
+  }
+  return { workspaceLinks: links, workspaceNodeModules: nested };
+}
+
+/** Installs `project`'s dependencies into `work`. */
+export async function installDependencies(work: string, project: Project, opts: InstallOptions): Promise<Installed> {
+  for (const m of project.manifests) {
+    mkdirSync(dirname(join(work, m.rel)), { recursive: true });
+    copyFileSync(m.src, join(work, m.rel));
+  }
+  let nodeModules: string | undefined;
+  if (project.manager === "npm") nodeModules = await npmCi(work, project, { env: opts.env, timeoutMs: opts.timeoutMs });
+  else {
+    copyFileSync(project.packageJsonPath, join(work, "package.json"));
+    copyFileSync(project.lockfilePath, join(work, basename(project.lockfilePath)));
+    if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(work, ".npmrc"));
+    await runManager(work, project, opts);
+    nodeModules = existsSync(join(work, "node_modules")) ? join(work, "node_modules") : undefined;
+  }
+  if (!nodeModules) return { workspaceLinks: [], workspaceNodeModules: [] };
+  return { nodeModules, ...takeWorkspaceLinks(work) };
+}

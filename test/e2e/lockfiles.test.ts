@@ -1,0 +1,218 @@
+/**
+ * The lockfiles users have, installed by the real package manager pinned from the npm registry: pnpm-lock.yaml (v9,
+ * pnpm 9.15.9), yarn.lock classic (yarn 1.22.22) and berry (Yarn 4.9.2), and package-lock.json, each a workspace
+ * project (test/fixtures/lockfiles/<kind>: `ms` from the registry, and the workspace package `@acme/lib` in
+ * packages/lib, which needs `lodash`). For each kind:
+ * - `npm_dependencies` on Bazel 4.2.3 (one workspace for all): `@<kind>_deps//:node_modules/ms` and
+ *   `@<kind>_deps//:node_modules/@acme/lib` as deps; `_local` prints what both compute; pnpm's `_image` runs under runc
+ *   and its SBOM has the integrity pnpm-lock.yaml gives; an edit of a workspace package's file refetches;
+ * - `pipeline build --lockfile`: the image runs under runc, the workspace package a link to the code layer's copy;
+ * - an unsupported lockfile version (pnpm v6, yarn berry metadata 4) and an unknown lockfile name: clear errors naming
+ *   the file and the version found, in both routes;
+ * - Bazel 7.7.1 with bzlmod: `pipeline.npm(lockfile = "//:pnpm-lock.yaml", workspace_files = [...])`.
+ * The npm registry must be reachable (or the package managers' caches warm).
+ */
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { build } from "../../src/cli/commands/build";
+import type { CliIo } from "../../src/cli/io";
+import { listLayer } from "../../src/layer/tar-read";
+import { blobPath, readLayout } from "../../src/layout/read";
+import { bazel, type BazelResult, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
+import { pipelineErrorOf } from "../fixtures/errors";
+import { runLayoutImage } from "../fixtures/runc";
+
+const FIXTURES = join(REPO_ROOT, "test", "fixtures", "lockfiles");
+const KINDS = [
+  { kind: "pnpm", lock: "pnpm-lock.yaml", extra: ["pnpm-workspace.yaml"] },
+  { kind: "npm", lock: "package-lock.json", extra: [] },
+  { kind: "yarn", lock: "yarn.lock", extra: [] },
+  { kind: "berry", lock: "yarn.lock", extra: [] },
+];
+const OUTPUT = (who: string, lib = "lib sum") => `${who}: ms 2m, ${lib} 42`;
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-lockfiles-"));
+let ws = "";
+const ws7 = join(tmp, "ws7");
+const env: NodeJS.ProcessEnv = { ...process.env };
+delete env.SOURCE_DATE_EPOCH;
+
+function captureIo(e: NodeJS.ProcessEnv): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: e, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+}
+
+const V6 = "lockfileVersion: '6.0'\n\ndependencies:\n  ms:\n    specifier: 2.1.3\n    version: 2.1.3\n";
+const BERRY_V4 = '__metadata:\n  version: 4\n  cacheKey: 7\n\n"ms@npm:2.1.3":\n  version: 2.1.3\n';
+
+function workspaceFiles(kind: string, extra: string[]): string[] {
+  return [...extra, "packages/lib/package.json", "packages/lib/index.js"].map((f) => `//${kind}:${f}`);
+}
+
+function npmDeps(name: string, pkg: string, lock: string, files: string[] = []): string {
+  return `npm_dependencies(name = "${name}", package_json = "//${pkg}:package.json", lockfile = "//${pkg}:${lock}", workspace_files = ${JSON.stringify(files)})\n`;
+}
+
+beforeAll(async () => {
+  let extra = "";
+  for (const k of KINDS) extra += npmDeps(`${k.kind}_deps`, k.kind, k.lock, workspaceFiles(k.kind, k.extra));
+  extra += npmDeps("old_pnpm", "old", "pnpm-lock.yaml") + npmDeps("old_berry", "oldberry", "yarn.lock") + npmDeps("bad_name", "old", "deps.lock");
+  ws = makeConsumerWorkspace(tmp, extra);
+  for (const k of KINDS) {
+    cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
+    writeFileSync(
+      join(ws, k.kind, "BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+exports_files(glob(["**"]))
+pipeline(
+    name = "app",
+    entry = "main.js",
+    base = "@pipeline-host-node//image",
+    registry = "localhost:5000",
+    repository = "lockfiles/${k.kind}",
+    deps = ["@${k.kind}_deps//:node_modules/ms", "@${k.kind}_deps//:node_modules/@acme/lib"],
+)
+`,
+    );
+  }
+  for (const [dir, file, text] of [
+    ["old", "pnpm-lock.yaml", V6],
+    ["old", "deps.lock", V6],
+    ["oldberry", "yarn.lock", BERRY_V4],
+  ]) {
+    mkdirSync(join(ws, dir), { recursive: true });
+    writeFileSync(join(ws, dir, file), text);
+    writeFileSync(join(ws, dir, "package.json"), JSON.stringify({ name: "old", version: "1.0.0", dependencies: { ms: "2.1.3" } }));
+    writeFileSync(join(ws, dir, "BUILD.bazel"), 'exports_files(glob(["**"]))\n');
+  }
+});
+
+afterAll(async () => {
+  if (ws) discard(ws);
+  await shutdown7(ws7, { expunge: true }).catch(() => undefined);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function ok(args: string[]): Promise<BazelResult> {
+  const r = await bazel(ws, args);
+  expect(r.code, `bazel ${args.join(" ")}:\n${r.stderr.slice(-4000)}`).toBe(0);
+  return r;
+}
+
+describe("npm_dependencies (Bazel 4.2.3) reads the lockfile the file name says", () => {
+  test("pnpm v9, npm workspaces, yarn classic and berry: ms and the workspace package @acme/lib run in _local", async () => {
+    await ok(["build", "--noshow_progress", ...KINDS.map((k) => `//${k.kind}:app_local`)]);
+    for (const k of KINDS) {
+      const r = await ok(["run", ...QUIET, `//${k.kind}:app_local`, "--", k.kind]);
+      expect(r.stdout.trim()).toBe(OUTPUT(k.kind));
+    }
+  });
+
+  test("pnpm: the image runs, its SBOM has pnpm-lock.yaml's integrity; a workspace package's edit refetches", async () => {
+    await ok(["build", "--noshow_progress", "//pnpm:app_image"]);
+    const run = runLayoutImage(join(ws, "bazel-bin", "pnpm", "app_image"), ["image"]);
+    expect(run.stdout.trim(), run.stderr).toBe(OUTPUT("image"));
+    const sbom = JSON.parse(readFileSync(join(ws, "bazel-bin", "pnpm", "app_image.spdx.json"), "utf8"));
+    const ms = sbom.packages.find((p: { name: string }) => p.name === "ms");
+    expect(ms).toMatchObject({ versionInfo: "2.1.3", checksums: [{ algorithm: "SHA512" }] });
+    expect(sbom.packages.find((p: { name: string }) => p.name === "@acme/lib")).toMatchObject({ versionInfo: "1.0.0" });
+
+    const lib = join(ws, "pnpm", "packages", "lib", "index.js");
+    writeFileSync(lib, readFileSync(lib, "utf8").replace("lib sum", "edited lib sum"));
+    const r = await ok(["run", ...QUIET, "//pnpm:app_local", "--", "edited"]);
+    expect(r.stdout.trim()).toBe(OUTPUT("edited", "edited lib sum"));
+  });
+
+  test("an unsupported version or lockfile name fails the fetch naming the file and what was found", async () => {
+    for (const [repo, want] of [
+      ["old_pnpm", `\`lockfile\` //old:pnpm-lock.yaml: lockfileVersion '6.0' is not supported (supported: '9.0'`],
+      ["old_berry", `\`lockfile\` //oldberry:yarn.lock: yarn berry \`__metadata\` version '4' is not supported (supported: 8`],
+      ["bad_name", `\`lockfile\` //old:deps.lock: the file name says which package manager wrote it, and 'deps.lock' is none of`],
+    ]) {
+      const r = await bazel(ws, ["query", "--noshow_progress", `@${repo}//:all`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`npm_dependencies(name = '${repo}'): ${want}`.replace(/'/g, '"'));
+    }
+  });
+});
+
+describe("pipeline build --lockfile with each lockfile", () => {
+  const cacheDir = join(tmp, "cli-cache");
+
+  test.each(KINDS.map((k) => k.kind))("%s: the image runs; @acme/lib is a link to the code layer's packages/lib", async (kind) => {
+    const project = join(tmp, "cli", kind);
+    cpSync(join(FIXTURES, kind), project, { recursive: true });
+    const output = join(tmp, "cli-out", kind);
+    const io = captureIo(env);
+    const r = await build({ lockfile: project, entry: "main.js", "cache-dir": cacheDir, output }, io);
+    expect(r.exitCode, io.err.join("\n")).toBe(0);
+    const run = runLayoutImage(output, [kind]);
+    expect(run.stdout.trim(), run.stderr).toBe(OUTPUT(kind));
+    const img = readLayout(output);
+    const layers = await Promise.all(img.manifest.layers.slice(-2).map((l) => listLayer(blobPath(output, l.digest))));
+    const link = layers[0].find((e) => e.path === "app/node_modules/@acme/lib");
+    expect(link).toMatchObject({ type: "symlink", linkname: "../../packages/lib" });
+    expect(layers[1].map((e) => e.path)).toContain("app/packages/lib/index.js");
+    expect(layers[0].map((e) => e.path)).toContain("app/node_modules/lodash/sum.js");
+  });
+
+  test("an unsupported version names the file and the version; two kinds of lockfile are refused", async () => {
+    const project = join(tmp, "cli", "old");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "old", version: "1.0.0", main: "main.js" }));
+    writeFileSync(join(project, "main.js"), "\n");
+    writeFileSync(join(project, "pnpm-lock.yaml"), V6);
+    const args = { lockfile: project, "cache-dir": cacheDir, output: join(tmp, "x") };
+    let e = await pipelineErrorOf(build(args, captureIo(env)));
+    expect(e.code).toBe("E_LOCKFILE_VERSION");
+    expect(e.message).toContain(`${join(project, "pnpm-lock.yaml")}: lockfileVersion "6.0" is not supported`);
+    writeFileSync(join(project, "yarn.lock"), BERRY_V4);
+    e = await pipelineErrorOf(build(args, captureIo(env)));
+    expect(e.message).toContain("more than one package manager's lockfile");
+    rmSync(join(project, "pnpm-lock.yaml"));
+    e = await pipelineErrorOf(build(args, captureIo(env)));
+    expect(e.message).toContain(`${join(project, "yarn.lock")}: yarn berry __metadata version "4" is not supported`);
+  });
+});
+
+describe("Bazel 7.7.1, bzlmod", () => {
+  test("pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = ...): ms and @acme/lib run in _local", async () => {
+    await ensureBazel7();
+    cpSync(join(FIXTURES, "pnpm"), ws7, { recursive: true });
+    writeFileSync(
+      join(ws7, "MODULE.bazel"),
+      `bazel_dep(name = "rules_pipeline", version = "0.1.0")
+local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})
+pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
+pipeline.npm(
+    name = "npm",
+    package_json = "//:package.json",
+    lockfile = "//:pnpm-lock.yaml",
+    workspace_files = ["//:pnpm-workspace.yaml", "//:packages/lib/package.json", "//:packages/lib/index.js"],
+)
+use_repo(pipeline, "npm", "pipeline-host-node")
+`,
+    );
+    writeFileSync(
+      join(ws7, "BUILD.bazel"),
+      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+exports_files(glob(["**"]))
+pipeline(
+    name = "app",
+    entry = "main.js",
+    base = "@pipeline-host-node//image",
+    registry = "localhost:5000",
+    repository = "lockfiles/bzlmod",
+    deps = ["@npm//:node_modules/ms", "@npm//:node_modules/@acme/lib"],
+)
+`,
+    );
+    writeFileSync(join(ws7, ".bazelrc"), "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
+    const r = await bazel7(ws7, ["run", ...QUIET, "//:app_local", "--", "bzlmod"]);
+    expect(r.code, failure("run //:app_local", r)).toBe(0);
+    expect(r.stdout.trim()).toBe(OUTPUT("bzlmod"));
+  });
+});
