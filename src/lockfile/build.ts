@@ -85,7 +85,9 @@ async function buildNodeModulesLayer(
     if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
     const path = join(work, "node_modules.tar.gz");
     const desc = await buildLayer(inputs, path, { mtime, linkDuplicates: true });
-    opts.log(`node_modules layer: ${project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`} took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`);
+    opts.log(
+      `node_modules layer: ${project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`} took ${((Date.now() - started) / 1000).toFixed(1)} s, layer ${desc.digest} (${desc.size} bytes)`,
+    );
     return await storeLayer(cacheDir, key, { path, desc });
   } finally {
     await fsp.rm(work, { recursive: true, force: true });

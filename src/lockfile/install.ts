@@ -100,7 +100,12 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
     }
     const rel = relative(root, real);
     if (rel.startsWith("..") || rel.split(sep).includes("node_modules")) continue; // not a workspace package
-    links.push({ path: name, target: relative(dirname(join(root, "node_modules", name)), real).split(sep).join("/") });
+    links.push({
+      path: name,
+      target: relative(dirname(join(root, "node_modules", name)), real)
+        .split(sep)
+        .join("/"),
+    });
     unlinkSync(p);
     if (existsSync(join(real, "node_modules"))) nested.push(`${rel.split(sep).join("/")}/node_modules`);
   }

@@ -70,9 +70,16 @@ describe("the pins", () => {
       ),
     );
     expect(pins).toEqual(PACKAGE_MANAGERS);
-    const names = Object.fromEntries([...bzl.slice(bzl.indexOf("LOCKFILE_NAMES")).matchAll(/"([^"]+)": "(npm|pnpm|yarn)"/g)].map((m) => [m[1], m[2]]));
+    const names = Object.fromEntries(
+      [...bzl.slice(bzl.indexOf("LOCKFILE_NAMES")).matchAll(/"([^"]+)": "(npm|pnpm|yarn)"/g)].map((m) => [m[1], m[2]]),
+    );
     expect(names).toEqual(Object.fromEntries(LOCKFILE_NAMES));
-    expect(/YARN_BERRY_METADATA = \[([^\]]*)\]/.exec(bzl)?.[1].match(/"\d+"/g)?.map((s) => s.slice(1, -1))).toEqual(YARN_BERRY_METADATA);
+    expect(
+      /YARN_BERRY_METADATA = \[([^\]]*)\]/
+        .exec(bzl)?.[1]
+        .match(/"\d+"/g)
+        ?.map((s) => s.slice(1, -1)),
+    ).toEqual(YARN_BERRY_METADATA);
   });
 
   test("ensureTool refuses bytes that are not the pinned integrity, and keeps nothing of them", async () => {

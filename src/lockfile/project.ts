@@ -116,7 +116,9 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
     );
   }
   if (found.length > 1) {
-    throw bad(`--lockfile ${dirArg}: more than one package manager's lockfile (${found.map((f) => f.path).join(", ")}); keep the one you install with`);
+    throw bad(
+      `--lockfile ${dirArg}: more than one package manager's lockfile (${found.map((f) => f.path).join(", ")}); keep the one you install with`,
+    );
   }
   const { path: lockfilePath, bytes: lockfile, kind } = found[0];
   const manager = lockfileManager(kind, lockfile.toString("utf8"), lockfilePath);
@@ -146,7 +148,9 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   }
   const manifests = files.filter((f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml");
   if (pkg.workspaces !== undefined && !manifests.some((f) => f.rel.endsWith("/package.json"))) {
-    throw bad(`${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`);
+    throw bad(
+      `${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`,
+    );
   }
   return { dir, packageJsonPath, packageJson, lockfilePath, lockfile, kind, manager, manifests, packages, entry, files };
 }

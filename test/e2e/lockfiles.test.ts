@@ -14,7 +14,8 @@
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build } from "../../src/cli/commands/build";
 import type { CliIo } from "../../src/cli/io";
@@ -25,6 +26,8 @@ import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { runLayoutImage } from "../fixtures/runc";
 
+/** shared/peers (for its lib/mkjks.py): beside the checkout, or where $PIPELINE_PEERS_DIR says. */
+const PEERS = resolve(process.env.PIPELINE_PEERS_DIR ?? join(REPO_ROOT, "..", "shared", "peers"));
 const FIXTURES = join(REPO_ROOT, "test", "fixtures", "lockfiles");
 const KINDS = [
   { kind: "pnpm", lock: "pnpm-lock.yaml", extra: ["pnpm-workspace.yaml"] },
@@ -128,13 +131,13 @@ describe("npm_dependencies (Bazel 4.2.3) reads the lockfile the file name says",
 
   test("an unsupported version or lockfile name fails the fetch naming the file and what was found", async () => {
     for (const [repo, want] of [
-      ["old_pnpm", `\`lockfile\` //old:pnpm-lock.yaml: lockfileVersion '6.0' is not supported (supported: '9.0'`],
-      ["old_berry", `\`lockfile\` //oldberry:yarn.lock: yarn berry \`__metadata\` version '4' is not supported (supported: 8`],
-      ["bad_name", `\`lockfile\` //old:deps.lock: the file name says which package manager wrote it, and 'deps.lock' is none of`],
+      ["old_pnpm", `\`lockfile\` //old:pnpm-lock.yaml: lockfileVersion "6.0" is not supported (supported: '9.0'`],
+      ["old_berry", `\`lockfile\` //oldberry:yarn.lock: yarn berry \`__metadata\` version "4" is not supported (supported: 8`],
+      ["bad_name", `\`lockfile\` //old:deps.lock: the file name says which package manager wrote it, and "deps.lock" is none of`],
     ]) {
       const r = await bazel(ws, ["query", "--noshow_progress", `@${repo}//:all`]);
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(`npm_dependencies(name = '${repo}'): ${want}`.replace(/'/g, '"'));
+      expect(r.stderr).toContain(`npm_dependencies(name = "${repo}"): ${want}`);
     }
   });
 });
@@ -210,7 +213,23 @@ pipeline(
 )
 `,
     );
-    writeFileSync(join(ws7, ".bazelrc"), "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
+    // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
+    // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
+    const jks = spawnSync("python3", [join(PEERS, "lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")], {
+      encoding: "utf8",
+    });
+    expect(jks.status, jks.stderr).toBe(0);
+    writeFileSync(
+      join(ws7, ".bazelrc"),
+      [
+        "build --nosandbox_debug",
+        "build --incompatible_strict_action_env",
+        `startup --host_jvm_args=-Djavax.net.ssl.trustStore=${join(ws7, "cacerts.jks")}`,
+        "startup --host_jvm_args=-Djavax.net.ssl.trustStorePassword=changeit",
+        "startup --host_jvm_args=-Djavax.net.ssl.trustStoreType=JKS",
+        "",
+      ].join("\n"),
+    );
     const r = await bazel7(ws7, ["run", ...QUIET, "//:app_local", "--", "bzlmod"]);
     expect(r.code, failure("run //:app_local", r)).toBe(0);
     expect(r.stdout.trim()).toBe(OUTPUT("bzlmod"));
