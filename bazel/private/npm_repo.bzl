@@ -451,7 +451,7 @@ def _npm_repo_impl(rctx):
         rctx.file(_LOCKFILE, json.encode({"lockfileVersion": 3, "packages": {p: {k: installed[p][k] for k in ("version", "integrity", "resolved") if k in installed[p]} for p in sorted(installed.keys())}}))
     scripted = {}  # package name -> [(path, what runs)]
     for p in sorted(installed.keys()):
-        if not installed[p].get("workspace"):
+        if not installed[p].get("workspace") and not installed[p].get("link", False):
             what = _install_scripts(rctx, p, installed[p])
             if what:
                 scripted.setdefault(_package_name(p), []).append((p, what))

@@ -9,9 +9,9 @@
  *    link `node_modules/@acme/lib` to `packages/lib`) is replaced by a copy of that directory, so that the package's
  *    target holds its files as any other package's does.
  * 2. Writes OUT (JSON): `{"packages": {"node_modules/a": {"version", "dependencies", "optionalDependencies",
- *    "peerDependencies", "integrity"?, "resolved"?, "workspace"?}}}`: every installed package (nested trees too), from
+ *    "peerDependencies", "integrity"?, "resolved"?, "workspace"?, "link"?}}}`: every installed package (nested trees too), from
  *    its own package.json; `integrity`/`resolved` from LOCKFILE when it is a pnpm-lock.yaml or a yarn classic
- *    yarn.lock (for the SBOM), `workspace` (its directory) for a workspace package.
+ *    yarn.lock (for the SBOM), `workspace` (its directory) for a workspace package, `link` for a link left in place.
  */
 const fs = require("node:fs");
 const path = require("node:path");
@@ -112,7 +112,9 @@ function walk(dir) {
       ...(lock.resolved ? { resolved: lock.resolved } : {}),
       ...(workspaces[p] ? { workspace: workspaces[p] } : {}),
     };
-    walk(`${p}/node_modules`);
+    // A link left in place (to a directory outside the repository, `file:../x`): its own tree is not ours to list.
+    if (fs.lstatSync(p).isSymbolicLink()) packages[p].link = true;
+    else walk(`${p}/node_modules`);
   }
 }
 walk("node_modules");

@@ -232,7 +232,9 @@ describe("pipeline build --lockfile", () => {
     mkdirSync(empty, { recursive: true });
     writeFileSync(join(empty, "package.json"), "{}");
     let e = await pipelineErrorOf(build({ lockfile: empty, output: join(tmp, "x"), "cache-dir": cacheA }, captureIo(env)));
-    expect(e.message).toContain(`--lockfile ${empty}: no lockfile in ${empty} (looked for npm-shrinkwrap.json, package-lock.json, pnpm-lock.yaml, yarn.lock)`);
+    expect(e.message).toContain(
+      `--lockfile ${empty}: no lockfile in ${empty} (looked for npm-shrinkwrap.json, package-lock.json, pnpm-lock.yaml, yarn.lock)`,
+    );
     e = await pipelineErrorOf(build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "nope.js" }, captureIo(env)));
     expect(e.message).toMatch(/^--entry: entry script "nope.js" is not among the project's files/);
     e = await pipelineErrorOf(build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "debug.log" }, captureIo(env)));
