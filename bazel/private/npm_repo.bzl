@@ -284,11 +284,12 @@ def _check_in_package(rctx, attr_name, label):
     where = rctx.path(str(rctx.workspace_root) + ("/" + label.package if label.package else ""))
     if where.get_child("BUILD.bazel").exists or where.get_child("BUILD").exists:
         return
-    fail("npm_dependencies(name = {}): `{}` {} is in {}, which has no BUILD file: add a BUILD.bazel there with exports_files([\"package.json\", \"package-lock.json\"])".format(
+    fail("npm_dependencies(name = {}): `{}` {} is in {}, which has no BUILD file: add a BUILD.bazel there with exports_files([\"package.json\", {}])".format(
         repr(rctx.attr.name),
         attr_name,
         str(label),
         where,
+        json.encode(rctx.attr.lockfile.name),
     ))
 
 # The repository cache (repo_cache.bzl; README, "Cold builds"): what `npm ci` (and the rebuild) made, with the generated
@@ -370,10 +371,10 @@ def _install(rctx, manager, node, npm_cli, env, lock_label):
         if rctx.attr.omit_dev:
             args.append("--production")
     else:  # yarn-berry
-        if rctx.attr.omit_dev:
-            _fail(rctx, "`omit_dev` is not supported with a yarn berry lockfile {} (Yarn 4 has no production install)".format(str(lock_label)))
-        env = dict(env, YARN_NODE_LINKER = "node-modules", YARN_ENABLE_TELEMETRY = "0", YARN_ENABLE_GLOBAL_CACHE = "true", YARN_ENABLE_SCRIPTS = "false", YARN_ENABLE_PROGRESS_BARS = "false")
-        args = [str(node), str(_download_tool(rctx, manager)), "install", "--immutable", "--mode=skip-build"]
+        env = dict(env, YARN_NODE_LINKER = "node-modules", YARN_ENABLE_TELEMETRY = "0", YARN_ENABLE_GLOBAL_CACHE = "true", YARN_ENABLE_SCRIPTS = "false", YARN_ENABLE_PROGRESS_BARS = "false", YARN_ENABLE_IMMUTABLE_INSTALLS = "true")
+
+        # Yarn 4 has no production install but `workspaces focus --production` (its bundled workspace-tools plugin).
+        args = [str(node), str(_download_tool(rctx, manager))] + (["workspaces", "focus", "--all", "--production"] if rctx.attr.omit_dev else ["install", "--immutable", "--mode=skip-build"])
     env = dict(env, npm_config_update_notifier = "false", COREPACK_ENABLE_STRICT = "0")
     rctx.report_progress("{} install ({})".format(manager, str(lock_label)))
     result = rctx.execute(args, environment = env, quiet = True, timeout = 1800)

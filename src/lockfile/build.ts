@@ -127,7 +127,8 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const cached = nodeModules !== undefined;
   if (nodeModules) opts.log(`node_modules layer: cached (lockfile ${lockfileSha256})`);
   else {
-    opts.log(`node_modules layer: installing ${basename(project.lockfilePath)} with ${project.manager} (lockfile ${lockfileSha256})`);
+    const how = project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`;
+    opts.log(`node_modules layer: running ${how} (lockfile ${lockfileSha256})`);
     nodeModules = await buildNodeModulesLayer(project, cacheDir, key, runtime, mtime, opts);
   }
 
