@@ -58,7 +58,15 @@ def pnpm_lockfile_version(text):
     return _scalar(text, "lockfileVersion")
 
 def lockfile_manager(kind, text):
-    """(package manager name, None) for a lockfile's text, or (None, what is wrong: the version found and the supported ones)."""
+    """The package manager that installs a lockfile, after checking its version.
+
+    Args:
+      kind: `npm`, `pnpm` or `yarn` (lockfile_kind of its file name).
+      text: the lockfile's text.
+
+    Returns:
+      (package manager name, None), or (None, what is wrong: the version found and the supported ones).
+    """
     if kind == "npm":
         return "npm", None
     if kind == "pnpm":
