@@ -3,60 +3,64 @@
  * initImages) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
  * needs a port, a machine type sets cpu/memory/gpu unless they are given.
  */
-import type { Checked } from "../schema/validators";
+import type { CheckedClusterFields, CheckedProbe } from "./spec-fields-cluster";
 import type { SpecContext } from "./spec-schema";
-import type { DeploymentSpec, ProbeSpec, QuantitySpec, ResourcesSpec } from "./types";
+import type { DeploymentSpec, ProbeSpec, ProbeTiming, QuantitySpec, ResourcesSpec } from "./types";
 
-type Raw = Checked & Record<string, unknown>;
+const TIMING = ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"] as const;
 
-function quantityOf(v: unknown, scalarIsLimit: boolean): QuantitySpec | undefined {
+function quantityOf(v: QuantitySpec | string | undefined, scalarIsLimit: boolean): QuantitySpec | undefined {
   if (v === undefined) return undefined;
   if (typeof v === "string") return scalarIsLimit ? { request: v, limit: v } : { request: v };
-  return v as QuantitySpec;
+  return v;
 }
 
-export function resourcesOf(r: Raw | undefined): ResourcesSpec {
-  const out: ResourcesSpec = { replicas: (r?.replicas as number | undefined) ?? 1 };
+export function resourcesOf(r: CheckedClusterFields["resources"]): ResourcesSpec {
+  const out: ResourcesSpec = { replicas: r?.replicas ?? 1 };
   if (!r) return out;
-  const instanceType = (r.instanceType ?? r.machineType) as string | undefined;
+  const instanceType = r.instanceType ?? r.machineType;
   if (instanceType !== undefined) out.instanceType = instanceType;
   const cpu = quantityOf(r.cpu, false);
   if (cpu) out.cpu = cpu;
   const memory = quantityOf(r.memory, true);
   if (memory) out.memory = memory;
-  if (r.gpu !== undefined) out.gpu = r.gpu as number;
+  if (r.gpu !== undefined) out.gpu = r.gpu;
   return out;
 }
 
-function probeOf(p: Raw | false, path: string, ports: number[], cx: SpecContext): ProbeSpec | false | undefined {
+function probeOf(p: CheckedProbe | false, path: string, ports: number[], cx: SpecContext): ProbeSpec | false | undefined {
   if (p === false) return false;
-  const timing: Record<string, number> = {};
-  for (const k of ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"]) if (p[k] !== undefined) timing[k] = p[k] as number;
-  if (p.tcp !== undefined) return { kind: "tcp", port: p.tcp as number, ...timing };
-  const port = (p.port as number | undefined) ?? ports[0];
+  const timing: ProbeTiming = {};
+  for (const k of TIMING) {
+    const v = p[k];
+    if (v !== undefined) timing[k] = v;
+  }
+  if (p.tcp !== undefined) return { kind: "tcp", port: p.tcp, ...timing };
+  if (p.http === undefined) return undefined; // the probe validator lets through exactly one of http and tcp
+  const port = p.port ?? ports[0];
   if (port === undefined) {
     cx.report(path, cx.where(path), 'an http check needs a port: give "port" here or a port for the spec');
     return undefined;
   }
-  return { kind: "http", path: p.http as string, port, ...timing };
+  return { kind: "http", path: p.http, port, ...timing };
 }
 
 /** Adds the cluster fields to `spec`. */
-export function addClusterFields(spec: DeploymentSpec, c: Raw, cx: SpecContext): void {
-  const probes = c.probes as Raw | undefined;
+export function addClusterFields(spec: DeploymentSpec, c: CheckedClusterFields, cx: SpecContext): void {
+  const probes = c.probes;
   if (probes) {
     spec.probes = {};
     for (const k of ["readiness", "liveness"] as const) {
-      if (probes[k] === undefined) continue;
-      const p = probeOf(probes[k] as Raw | false, `probes.${k}`, spec.ports, cx);
+      const checked = probes[k];
+      if (checked === undefined) continue;
+      const p = probeOf(checked, `probes.${k}`, spec.ports, cx);
       if (p !== undefined) spec.probes[k] = p;
     }
   }
-  const sc = c.securityContext as Raw | undefined;
+  const sc = c.securityContext;
   if (sc) {
-    spec.securityContext = {};
-    for (const k of ["restricted", "runAsUser", "runAsGroup", "fsGroup"] as const)
-      if (sc[k] !== undefined) (spec.securityContext as Record<string, unknown>)[k] = sc[k];
+    // A checked mapping's own enumerable keys are its valid fields (the bookkeeping is not enumerable).
+    spec.securityContext = { ...sc };
     if (sc.runAsUser === 0 && sc.restricted !== false) {
       cx.report(
         "securityContext.runAsUser",
@@ -73,9 +77,7 @@ export function addClusterFields(spec: DeploymentSpec, c: Raw, cx: SpecContext):
       );
     }
   }
-  const job = c.job as Raw | undefined;
-  if (job) spec.job = { ...job } as DeploymentSpec["job"];
-  if (c.modelCache !== undefined) spec.modelCache = c.modelCache as string;
-  const init = c.initImages as Raw | undefined;
-  if (init) spec.initImages = { ...init } as DeploymentSpec["initImages"];
+  if (c.job) spec.job = { ...c.job };
+  if (c.modelCache !== undefined) spec.modelCache = c.modelCache;
+  if (c.initImages) spec.initImages = { ...c.initImages };
 }

@@ -6,7 +6,7 @@
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./model";
 import { pinnedDigest } from "../oci/reference";
-import { bool, type Checked, type Fields, int, obj, str, type V, viewAt, withSchema } from "../schema/validators";
+import { bool, type Fields, type Infer, int, obj, type Shape, str, type V, viewAt, withSchema } from "../schema/validators";
 
 const MAX_REPLICAS = 10_000;
 /** A Kubernetes quantity as people write it: 2, 0.5, 500m, 4Gi, 1.5G. */
@@ -46,7 +46,7 @@ function requestLimit(what: string): V<{ request?: string; limit?: string } | st
         cx.report(path, n.line, "expected request, limit or both", "an empty mapping");
         return undefined;
       }
-      return { ...(c.request !== undefined ? { request: c.request as string } : {}), ...(c.limit !== undefined ? { limit: c.limit as string } : {}) };
+      return { ...(c.request !== undefined ? { request: c.request } : {}), ...(c.limit !== undefined ? { limit: c.limit } : {}) };
     },
     { oneOf: [quantity.schema, pair.schema] },
   );
@@ -59,7 +59,7 @@ function httpPathProblem(s: string): string | undefined {
   return /^\/[\x21-\x7e]*$/.test(s) ? undefined : "expected an HTTP path starting with '/' (no spaces)";
 }
 
-const probeFields: Fields = {
+const probeFields = {
   http: { v: str(httpPathProblem), doc: "HTTP GET of this path; 2xx/3xx is healthy" },
   tcp: { v: port, doc: "a TCP connection to this port" },
   port: { v: port, doc: "the http check's port (default: the spec's first port)" },
@@ -67,11 +67,14 @@ const probeFields: Fields = {
   periodSeconds: { v: seconds(3600) },
   timeoutSeconds: { v: seconds(3600) },
   failureThreshold: { v: int(1, 100, "an integer 1-100") },
-};
+} satisfies Fields;
 const probeObj = obj(probeFields, "a mapping {http: PATH | tcp: PORT, ...} or none");
 
+/** A probe mapping as checked: exactly one of `http` and `tcp` (the `probe` validator's rule). */
+export type CheckedProbe = Infer<typeof probeObj>;
+
 /** A probe mapping, or `none` (false). */
-export const probe: V<Checked | false> = withSchema<Checked | false>(
+export const probe: V<CheckedProbe | false> = withSchema<CheckedProbe | false>(
   (node, path, cx) => {
     const n = cx.view(node);
     if (n.kind === "scalar" && (n.value === "none" || n.value === false)) return false;
@@ -101,7 +104,7 @@ function pinnedImageProblem(s: string): string | undefined {
 
 const uid = int(0, 2147483647, "a numeric user or group id");
 
-export const CLUSTER_FIELDS: Fields = {
+export const CLUSTER_FIELDS = {
   resources: {
     v: obj(
       {
@@ -146,4 +149,7 @@ export const CLUSTER_FIELDS: Fields = {
     v: obj({ git: { v: str(pinnedImageProblem) }, oras: { v: str(pinnedImageProblem) } }, "a mapping {git, oras}"),
     doc: "init-container images by digest (mirrors); --git-image / --oras-image override",
   },
-};
+} satisfies Fields;
+
+/** The cluster fields as checked: what spec-cluster.ts builds a DeploymentSpec's cluster fields from. */
+export type CheckedClusterFields = Shape<typeof CLUSTER_FIELDS>;

@@ -16,7 +16,7 @@ import {
   repositoryProblem,
   tagProblem,
 } from "./model";
-import { type Fields, int, type JsonSchema, list, obj, str, tagged, type V, viewAt, withSchema } from "../schema/validators";
+import { type Fields, type Infer, int, type JsonSchema, list, obj, str, tagged, type V, viewAt, withSchema } from "../schema/validators";
 import type { SecretRef } from "./types";
 
 export const SECRET_PREFIX = "SECRET:";
@@ -85,21 +85,21 @@ export const secretRef: V<SecretRef> = withSchema<SecretRef>(
 
 const port = int(1, 65535, "a port number (an integer 1-65535)");
 
-export const INTERPRETER_TYPES: Record<string, Fields> = {
+export const INTERPRETER_TYPES = {
   ContainerAtTag: { repository: { v: str(repositoryProblem), required: true }, tag: { v: str(tagProblem) } },
   ContainerAtDigest: { repository: { v: str(repositoryProblem), required: true }, digest: { v: str(digestProblem), required: true } },
   ServerAvailableInterpreter: { nodePath: { v: str(absolutePathProblem), required: true } },
   LockfileProject: { lockfile: { v: str(relativePathProblem) } },
-};
+} satisfies Record<string, Fields>;
 
-export const CODE_TYPES: Record<string, Fields> = {
+export const CODE_TYPES = {
   GitRepoBranch: { repoUrl: { v: str(gitUrlProblem), required: true }, branch: { v: str(branchProblem) } },
   GitRepoCommit: { repoUrl: { v: str(gitUrlProblem), required: true }, commit: { v: str(commitProblem), required: true } },
   ServerAvailableFolder: {
     codePaths: { v: list(str(absolutePathProblem), { nonEmpty: "expected at least one path (the first is the working directory)" }), required: true },
   },
   None: {},
-};
+} satisfies Record<string, Fields>;
 
 const envVar = obj(
   { name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true }, value: { v: str(), required: true } },
@@ -125,7 +125,7 @@ const gitRepository = obj(
   "a mapping {url, name, ref, username, password}",
 );
 
-export const SPEC_FIELDS: Fields = {
+export const SPEC_FIELDS = {
   name: { v: str(dnsLabelProblem, { pattern: DNS_LABEL.source }), doc: "DNS-1123 label; default: the image repository's last path part" },
   image: { v: str(imageReferenceProblem), doc: "HOST/REPOSITORY:TAG (resolved to a digest once per run) or HOST/REPOSITORY@sha256:..." },
   interpreter: { v: tagged(INTERPRETER_TYPES), doc: "instead of image: what the code runs with" },
@@ -153,7 +153,11 @@ export const SPEC_FIELDS: Fields = {
     doc: "PEM public key (cosign.pub), relative to the spec's directory: run or deploy only an image whose signature verifies with it",
   },
   ...CLUSTER_FIELDS,
-};
+} satisfies Fields;
+
+/** The deployment spec's top-level mapping; `CheckedSpec` is what it gives, the type spec.ts builds a DeploymentSpec from. */
+export const DEPLOYMENT_SPEC = obj(SPEC_FIELDS, "a mapping of deployment fields (image, command, port, ...)");
+export type CheckedSpec = Infer<typeof DEPLOYMENT_SPEC>;
 
 /** The spec as a JSON Schema (draft 2020-12), e.g. for yaml-language-server; parseDeploymentSpec is the authority. */
 export function deploymentSpecJsonSchema(): JsonSchema {

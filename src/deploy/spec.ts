@@ -32,19 +32,10 @@ import {
   ServerAvailableInterpreter,
 } from "./model";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
-import { SPEC_FIELDS } from "./spec-fields";
-import { type Checked, obj, SpecError, type SpecIssue } from "../schema/validators";
+import { type CheckedSpec, DEPLOYMENT_SPEC } from "./spec-fields";
+import { SpecError, type SpecIssue } from "../schema/validators";
 import { SpecContext } from "./spec-schema";
-import type {
-  CodeDeployment,
-  DeploymentSpec,
-  EnvVar,
-  GitRepositorySpec,
-  InterpreterDeployment,
-  ModelSpec,
-  RepositoriesSpec,
-  SecretRef,
-} from "./types";
+import type { CodeDeployment, DeploymentSpec, EnvVar, GitRepositorySpec, InterpreterDeployment, ModelSpec, RepositoriesSpec } from "./types";
 
 export { SpecError, SPEC_ERROR } from "../schema/validators";
 export type { JsonSchema, SpecIssue } from "../schema/validators";
@@ -89,7 +80,7 @@ export function parseDeploymentSpec(text: string, file: string, opts: ParseSpecO
   if (syntaxIssues.length) return fail(syntaxIssues);
 
   const cx = new SpecContext(text, lineCounter, doc);
-  const checked = obj(SPEC_FIELDS, "a mapping of deployment fields (image, command, port, ...)")(doc.contents, "", cx);
+  const checked = DEPLOYMENT_SPEC(doc.contents, "", cx);
   const spec = checked ? build(checked, cx, file, opts) : undefined;
   if (cx.issues.length || !spec) return fail([...cx.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   const where = (path: string) => {
@@ -118,38 +109,38 @@ export function loadDeploymentSpec(path: string, opts: ParseSpecOptions = {}): D
     text = readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof PipelineError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
     throw new PipelineError("E_SPEC", `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : (code ?? String(e))})`);
   }
   return parseDeploymentSpec(text, path, opts);
 }
 
-type Raw = Checked & Record<string, unknown>;
+type Interpreter = NonNullable<CheckedSpec["interpreter"]>;
+type Code = NonNullable<CheckedSpec["code"]>;
+type Repositories = NonNullable<CheckedSpec["repositories"]>;
 
 /** Applies defaults and cross-field rules to the checked fields; undefined when something is missing. */
-function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): DeploymentSpec | undefined {
+function build(c: CheckedSpec, cx: SpecContext, file: string, opts: ParseSpecOptions): DeploymentSpec | undefined {
   const interpreter = interpreterOf(c, cx, opts);
-  const code = codeOf(c.code as Raw | undefined, cx);
-  const resources = (c.resources as Raw | undefined) ?? ({} as Raw);
-  if (resources.instanceType !== undefined && resources.machineType !== undefined) {
+  const code = codeOf(c.code, cx);
+  if (c.resources?.instanceType !== undefined && c.resources.machineType !== undefined) {
     cx.report(
       "resources.machineType",
       cx.where("resources.machineType"),
       'give "instanceType" or its newer name "machineType", not both',
-      JSON.stringify(resources.machineType),
+      JSON.stringify(c.resources.machineType),
     );
   }
-  const codeRaw = c.code as Raw | undefined;
-  const noCode = codeRaw ? codeRaw.__valid && codeRaw.type === "None" : !c.__keys.includes("code");
+  const noCode = c.code ? c.code.__valid && c.code.type === "None" : !c.__keys.includes("code");
   if (interpreter?.kind === "LockfileProject" && noCode) {
     cx.report(
       "code",
-      cx.where(codeRaw ? "code" : "interpreter"),
+      cx.where(c.code ? "code" : "interpreter"),
       'LockfileProject needs a code deployment ("code:") holding package.json and the lockfile',
     );
   }
   const ports = portsOf(c, cx);
-  const env = ((c.env as EnvVar[] | undefined) ?? []).map((e): EnvVar => ({ name: e.name, value: e.value }));
+  const env = (c.env ?? []).map((e): EnvVar => ({ name: e.name, value: e.value }));
   duplicates(
     env.map((e) => e.name),
     "env",
@@ -157,20 +148,9 @@ function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): D
     "duplicate environment variable",
     cx,
   );
-  const models = ((c.models as Raw[] | undefined) ?? []).map((m): ModelSpec => {
-    // A path given but invalid stays undefined (reported already), so it is not taken for the default.
-    const path = m.__keys.includes("path") ? (m.path as string | undefined) : DEFAULT_MODEL_PATH;
-    return { id: m.id as string, path: path === undefined ? (undefined as unknown as string) : normalizePath(path) };
-  });
-  duplicates(
-    models.map((m) => m.path as string | undefined),
-    "models",
-    (i) => `models[${i}].path`,
-    "path already used by another model",
-    cx,
-  );
-  const repositories = repositoriesOf(c.repositories as Raw | undefined, cx);
-  const name = (c.name as string | undefined) ?? defaultName(interpreter, code);
+  const models = modelsOf(c.models ?? [], cx);
+  const repositories = repositoriesOf(c.repositories, cx);
+  const name = c.name ?? defaultName(interpreter, code);
   if (name === undefined && interpreter) {
     cx.report(
       "name",
@@ -179,20 +159,20 @@ function build(c: Raw, cx: SpecContext, file: string, opts: ParseSpecOptions): D
     );
   }
   if (!interpreter || !c.__valid || name === undefined) return undefined;
-  const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: resourcesOf(c.resources as Raw | undefined) };
+  const spec: DeploymentSpec = { name, interpreter, code, ports, env, models, resources: resourcesOf(c.resources) };
   const before = cx.issues.length;
   addClusterFields(spec, c, cx);
   if (cx.issues.length !== before) return undefined;
-  if (c.containerRegistry !== undefined) spec.containerRegistry = c.containerRegistry as string;
-  if (c.command !== undefined) spec.command = c.command as string[];
-  if (c.args !== undefined) spec.args = c.args as string[];
-  if (c.workingDir !== undefined) spec.workingDir = c.workingDir as string;
-  if (c.requireSignature !== undefined) spec.requireSignature = c.requireSignature as string;
+  if (c.containerRegistry !== undefined) spec.containerRegistry = c.containerRegistry;
+  if (c.command !== undefined) spec.command = c.command;
+  if (c.args !== undefined) spec.args = c.args;
+  if (c.workingDir !== undefined) spec.workingDir = c.workingDir;
+  if (c.requireSignature !== undefined) spec.requireSignature = c.requireSignature;
   if (repositories) spec.repositories = repositories;
   return spec;
 }
 
-function interpreterOf(c: Raw, cx: SpecContext, opts: ParseSpecOptions): InterpreterDeployment | undefined {
+function interpreterOf(c: CheckedSpec, cx: SpecContext, opts: ParseSpecOptions): InterpreterDeployment | undefined {
   const hasImage = c.__keys.includes("image");
   const hasInterpreter = c.__keys.includes("interpreter");
   if (hasImage && hasInterpreter) {
@@ -203,59 +183,71 @@ function interpreterOf(c: Raw, cx: SpecContext, opts: ParseSpecOptions): Interpr
     cx.report("image", cx.where(""), 'missing required field "image" (or "interpreter")');
     return undefined;
   }
-  if (typeof c.image === "string") {
+  if (c.image !== undefined) {
     const ref = parseReference(c.image);
     if (ref.digest && ref.tag) opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
     return containerFromReference(c.image);
   }
-  const i = c.interpreter as Raw | undefined;
+  const i: Interpreter | undefined = c.interpreter;
   if (!i?.__valid) return undefined;
   switch (i.type) {
     case "ContainerAtTag":
-      return ContainerAtTag(i.repository as string, (i.tag as string | undefined) ?? "latest");
+      return ContainerAtTag(i.repository, i.tag ?? "latest");
     case "ContainerAtDigest":
-      return ContainerAtDigest(i.repository as string, i.digest as string);
+      return ContainerAtDigest(i.repository, i.digest);
     case "ServerAvailableInterpreter":
-      return ServerAvailableInterpreter(i.nodePath as string);
-    default:
-      return LockfileProject((i.lockfile as string | undefined) ?? "package-lock.json");
+      return ServerAvailableInterpreter(i.nodePath);
+    case "LockfileProject":
+      return LockfileProject(i.lockfile ?? "package-lock.json");
   }
 }
 
-function codeOf(c: Raw | undefined, cx: SpecContext): CodeDeployment {
+function codeOf(c: Code | undefined, cx: SpecContext): CodeDeployment {
   if (!c?.__valid) return NoCode();
   switch (c.type) {
     case "GitRepoBranch":
-      return GitRepoBranch(c.repoUrl as string, (c.branch as string | undefined) ?? "main");
+      return GitRepoBranch(c.repoUrl, c.branch ?? "main");
     case "GitRepoCommit":
-      return GitRepoCommit(c.repoUrl as string, c.commit as string);
+      return GitRepoCommit(c.repoUrl, c.commit);
     case "ServerAvailableFolder": {
-      const paths = c.codePaths as string[];
       const before = cx.issues.length;
-      duplicates(paths.map(normalizePath), "code.codePaths", (i) => `code.codePaths[${i}]`, "duplicate path", cx);
-      return cx.issues.length === before ? ServerAvailableFolder(paths) : NoCode();
+      duplicates(c.codePaths.map(normalizePath), "code.codePaths", (i) => `code.codePaths[${i}]`, "duplicate path", cx);
+      return cx.issues.length === before ? ServerAvailableFolder(c.codePaths) : NoCode();
     }
-    default:
+    case "None":
       return NoCode();
   }
 }
 
 /** `port` then `ports`, in order; a port listed twice in `ports` is an error, `port` repeated in `ports` is merged. */
-function portsOf(c: Raw, cx: SpecContext): number[] {
-  const list = (c.ports as number[] | undefined) ?? [];
+function portsOf(c: CheckedSpec, cx: SpecContext): number[] {
+  const list = c.ports ?? [];
   duplicates(list, "ports", (i) => `ports[${i}]`, "duplicate port", cx);
   const out: number[] = [];
-  for (const p of [...(c.port !== undefined ? [c.port as number] : []), ...list]) if (!out.includes(p)) out.push(p);
+  for (const p of [...(c.port !== undefined ? [c.port] : []), ...list]) if (!out.includes(p)) out.push(p);
   return out;
 }
 
-function repositoriesOf(r: Raw | undefined, cx: SpecContext): RepositoriesSpec | undefined {
-  if (!r || !Array.isArray(r.repositories)) return undefined;
-  const repos = (r.repositories as Raw[]).map((e): GitRepositorySpec => {
-    const out: GitRepositorySpec = { url: e.url as string, name: e.name as string };
-    if (e.ref !== undefined) out.ref = e.ref as string;
-    if (e.username !== undefined) out.username = e.username as string;
-    if (e.password !== undefined) out.password = e.password as SecretRef;
+/**
+ * Each model with its path (default /opt/models, normalized). A path given but invalid stays undefined (reported
+ * already, so the spec is refused), so it is neither taken for the default nor compared; that model is left out.
+ */
+function modelsOf(list: NonNullable<CheckedSpec["models"]>, cx: SpecContext): ModelSpec[] {
+  const paths = list.map((m) => (m.__keys.includes("path") ? m.path && normalizePath(m.path) : DEFAULT_MODEL_PATH));
+  duplicates(paths, "models", (i) => `models[${i}].path`, "path already used by another model", cx);
+  return list.flatMap((m, i) => {
+    const path = paths[i];
+    return path === undefined ? [] : [{ id: m.id, path }];
+  });
+}
+
+function repositoriesOf(r: Repositories | undefined, cx: SpecContext): RepositoriesSpec | undefined {
+  if (!r?.repositories) return undefined;
+  const repos = r.repositories.map((e): GitRepositorySpec => {
+    const out: GitRepositorySpec = { url: e.url, name: e.name };
+    if (e.ref !== undefined) out.ref = e.ref;
+    if (e.username !== undefined) out.username = e.username;
+    if (e.password !== undefined) out.password = e.password;
     return out;
   });
   duplicates(
@@ -265,7 +257,7 @@ function repositoriesOf(r: Raw | undefined, cx: SpecContext): RepositoriesSpec |
     "duplicate repository name (each is cloned to mountPath/name)",
     cx,
   );
-  return { dataset: r.dataset as string, mountPath: normalizePath((r.mountPath as string | undefined) ?? DEFAULT_REPOS_MOUNT), repositories: repos };
+  return { dataset: r.dataset, mountPath: normalizePath(r.mountPath ?? DEFAULT_REPOS_MOUNT), repositories: repos };
 }
 
 /** Reports each value seen before, at its own path, naming the first occurrence. */

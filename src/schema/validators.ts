@@ -207,7 +207,7 @@ export interface Field {
 }
 export type Fields = Record<string, Field>;
 /** A validated mapping: each present, valid field's value (invalid or absent fields are missing). */
-export type Checked = Record<string, unknown> & { readonly __valid: boolean; readonly __keys: readonly string[] };
+export type Checked = { readonly __valid: boolean; readonly __keys: readonly string[] };
 /** The value of a mapping of `F` (declared as a literal): required fields present, the others optional. */
 export type Shape<F extends Fields> = {
   -readonly [K in keyof F as F[K] extends { required: true } ? K : never]: Infer<F[K]["v"]>;
@@ -307,13 +307,18 @@ export function obj<const F extends Fields>(
   );
 }
 
+/** One variant of a `tagged` mapping: its `type` and its own fields. */
+export type Variant<Vs extends Record<string, Fields>> = {
+  [K in keyof Vs & string]: Checked & { type: K } & Shape<Vs[K]>;
+}[keyof Vs & string];
+
 /**
  * A mapping whose `type` field picks the variant: `{type: GitRepoBranch, repoUrl: ..., branch: ...}`.
- * Each variant lists its fields besides `type`.
+ * Each variant lists its fields besides `type`; the value is the union of the variants, so `switch (v.type)` narrows.
  */
-export function tagged(variants: Record<string, Fields>): V<Checked & { type: string }> {
+export function tagged<const Vs extends Record<string, Fields>>(variants: Vs): V<Variant<Vs>> {
   const names = Object.keys(variants);
-  return withSchema(
+  return withSchema<Variant<Vs>>(
     (node, path, cx) => {
       const n = viewAt(cx, node, path);
       if (n.kind !== "map") {
@@ -333,7 +338,9 @@ export function tagged(variants: Record<string, Fields>): V<Checked & { type: st
       })(typeEntry.value, typePath, cx);
       if (type === undefined) return undefined;
       const checked = obj({ type: { v: str(), required: true }, ...variants[type] })(node, path, cx);
-      return checked as (Checked & { type: string }) | undefined;
+      // `type` names the variant whose fields were just checked: the Variant<Vs> it declares (the same unchecked step
+      // as obj's, checked here).
+      return checked as Variant<Vs> | undefined;
     },
     {
       type: "object",
