@@ -1,13 +1,18 @@
 /**
  * Errors with stable codes. Every error the tools raise on purpose is a PipelineError; the CLI's single
  * error boundary prints `error[CODE]: message` for those and "please report" for anything else.
- * Messages must never contain credentials: build URLs for messages with `redactUrl`.
+ * Messages must never contain credentials: build URLs for messages with `redactUrl`. The codes are the catalogue's
+ * (src/error-codes/catalogue.ts, docs/errors.md): a code that is not in it does not compile.
  */
+import type { ErrorCode } from "./error-codes/catalogue";
+
+export type { ErrorCode } from "./error-codes/catalogue";
+
 export class PipelineError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
-  constructor(code: string, message: string, options?: { cause?: unknown; exitCode?: number }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "PipelineError";
     this.code = code;

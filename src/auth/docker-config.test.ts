@@ -252,9 +252,9 @@ describe("permission warnings", () => {
     expect(warnings[0]).not.toContain(b64("u:p"));
 
     chmodSync(path, 0o600);
-    expect(permissionWarning(readAuthFile(path, "docker config", "E")!)).toBeUndefined();
+    expect(permissionWarning(readAuthFile(path, "docker config", "E_DOCKER_CONFIG")!)).toBeUndefined();
     const placeholders = configDir({ auths: { "r.io": {} }, credsStore: "x" });
     chmodSync(join(placeholders, "config.json"), 0o644);
-    expect(permissionWarning(readAuthFile(join(placeholders, "config.json"), "docker config", "E")!)).toBeUndefined();
+    expect(permissionWarning(readAuthFile(join(placeholders, "config.json"), "docker config", "E_DOCKER_CONFIG")!)).toBeUndefined();
   });
 });

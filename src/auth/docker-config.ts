@@ -12,7 +12,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../errors";
+import { type ErrorCode, PipelineError } from "../errors";
 import { normalizeRegistry } from "../oci/reference";
 import { type CredentialHelperOptions, getFromHelper, helperSource } from "./cred-helper";
 import type { Credential, Keychain, ResolvedCredential } from "./keychain";
@@ -70,7 +70,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Reads and checks a docker-format credentials file (`auths`, `credHelpers`, `credsStore`); undefined when it
  * does not exist. Errors (code `code`) name the file and never quote its content.
  */
-export function readAuthFile(path: string, kind: string, code: string): AuthFile | undefined {
+export function readAuthFile(path: string, kind: string, code: ErrorCode): AuthFile | undefined {
   const label = `${kind} ${path}`;
   let text: string;
   let mode: number;
@@ -140,7 +140,7 @@ export function warnOnce(file: AuthFile, warned: Set<string>, warn: ((line: stri
 }
 
 /** The credential an `auths` entry holds, or undefined for an entry with no secret. `where` names the entry. */
-export function entryCredential(where: string, code: string, entry: AuthEntry): Credential | undefined {
+export function entryCredential(where: string, code: ErrorCode, entry: AuthEntry): Credential | undefined {
   if (!isObject(entry)) {
     throw new PipelineError(code, `${where}: expected an object`);
   }

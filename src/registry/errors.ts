@@ -5,7 +5,7 @@
  * Messages name the registry, repository and operation, use redactUrl, and never echo credentials: what the
  * registry said (its body, its error entries, the URL that answered) goes through registryText first.
  */
-import { PipelineError } from "../errors";
+import { type ErrorCode, PipelineError } from "../errors";
 import type { HttpResponse } from "./http";
 import { registryText, registryUrl } from "./registry-text";
 
@@ -72,7 +72,7 @@ export function unauthorizedError(ctx: ErrorContext, why: string, entries: reado
 /** A PipelineError built from a registry response: keeps the HTTP status and the spec's error entries. */
 export class RegistryError extends PipelineError {
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly status: number,
     readonly entries: readonly RegistryErrorEntry[],

@@ -48,7 +48,7 @@ describe("retry classification", () => {
       expect(isRetryableError(Object.assign(new Error("x"), { code }))).toBe(true);
     expect(isRetryableError(new Error("socket hang up"))).toBe(true);
     expect(isRetryableError(Object.assign(new Error("x"), { code: "ENOENT" }))).toBe(false);
-    expect(isRetryableError(new PipelineError("E_X", "socket hang up"))).toBe(false);
+    expect(isRetryableError(new PipelineError("E_REGISTRY", "socket hang up"))).toBe(false);
     expect([500, 502, 503, 504, 429, 408].every(isRetryableStatus)).toBe(true);
     expect([200, 400, 401, 403, 404, 416, 501].some(isRetryableStatus)).toBe(false);
   });

@@ -19,9 +19,22 @@ export const ENV_CONTAINER_IMAGE_URIS = "PIPELINE_CONTAINER_IMAGE_URIS";
 export const ENV_CONTAINER_IMAGE_LAYOUTS = "PIPELINE_CONTAINER_IMAGE_LAYOUTS";
 export const DEFAULT_IMAGE = "default";
 
+/**
+ * The codes this library throws. It is a standalone file (no imports), so they are listed here; each is one of the
+ * error catalogue's (src/error-codes/), which src/launch/env.ts checks at compile time by handing them to PipelineError.
+ */
+export type RuntimeErrorCode =
+  | "E_BAD_IMAGE_URIS"
+  | "E_BAD_OPTION"
+  | "E_BAD_TARGET"
+  | "E_IMAGE_NOT_PUSHED"
+  | "E_NO_CONTAINER_IMAGE"
+  | "E_RUN_CONTAINER"
+  | "E_RUN_KUBERNETES";
+
 export class ContainerImageError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: RuntimeErrorCode;
+  constructor(code: RuntimeErrorCode, message: string) {
     super(message);
     this.name = "ContainerImageError";
     this.code = code;
@@ -194,7 +207,7 @@ export async function runInContainer(opts: RunInContainerOptions = {}): Promise<
  * Runs the CLI command line, forwarding SIGINT/SIGTERM to it; resolves to its exit code. (This package is one
  * self-contained file with no imports of ours, so it does not use src/process/signals.ts; the CLI it starts does.)
  */
-function spawnCli({ command, args, env }: { command: string; args: string[]; env: Env }, code: string): Promise<number> {
+function spawnCli({ command, args, env }: { command: string; args: string[]; env: Env }, code: RuntimeErrorCode): Promise<number> {
   // Loaded here so the module stays cheap to import where containers are never started.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawn } = require("node:child_process") as typeof import("node:child_process");

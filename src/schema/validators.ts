@@ -10,7 +10,7 @@
  * plaintext password).
  */
 import { closest } from "../closest";
-import { PipelineError, quoteValue } from "../errors";
+import { type ErrorCode, PipelineError, quoteValue } from "../errors";
 
 export const SPEC_ERROR = "E_SPEC";
 
@@ -28,7 +28,7 @@ export class SpecError extends PipelineError {
   constructor(
     readonly file: string,
     readonly issues: SpecIssue[],
-    code = SPEC_ERROR,
+    code: ErrorCode = SPEC_ERROR,
   ) {
     super(code, issues.map((i) => formatIssue(file, i)).join("\n"));
   }
@@ -401,7 +401,7 @@ class JsonContext extends SchemaContext {
  * `value` (already parsed JSON: a file our own rules wrote) checked against `v`; `file` names it in messages.
  * Throws SpecError with `code` listing every problem (`FILE: PATH: problem (got VALUE)`).
  */
-export function checkJson<T>(value: unknown, file: string, v: V<T>, code: string): T {
+export function checkJson<T>(value: unknown, file: string, v: V<T>, code: ErrorCode): T {
   const cx = new JsonContext();
   const checked = v(value, "", cx);
   if (cx.issues.length || checked === undefined) throw new SpecError(file, cx.issues, code);
