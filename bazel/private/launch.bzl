@@ -1,6 +1,7 @@
 """pipeline_launch: runs a pipeline's launch script (the `_local`, `_binary` and NAME targets of `pipeline`)."""
 
 load(":app_layout.bzl", "app_runfiles")
+load(":environment.bzl", "ENV")
 load(":launcher.bzl", "LAUNCHER_ATTRS", "cli_exec", "launch_config", "tool_runfiles", "write_launcher")
 load(":providers.bzl", "PipelineAppInfo")
 load(":tools.bzl", "rlocation")
@@ -21,8 +22,8 @@ def _launch_impl(ctx):
         body = cli_exec(ctx, "bazel-run", cfg)
     else:
         body = "\n".join([
-            'rl PIPELINE_LAUNCH_CONFIG "{}"'.format(rlocation(ctx, cfg)),
-            "export PIPELINE_LAUNCH_CONFIG",
+            'rl {} "{}"'.format(ENV.LAUNCH_CONFIG, rlocation(ctx, cfg)),
+            "export " + ENV.LAUNCH_CONFIG,
             'rl _workspace "{}"'.format(ctx.workspace_name),
             'rl _node "{}"'.format(rlocation(ctx, ctx.file._node)),
             'rl _preload "{}"'.format(rlocation(ctx, preload)),

@@ -4,6 +4,8 @@ By default it uses the host's `node` (found on PATH), which is not hermetic: the
 what makes a build reproducible (zlib in particular). Pin one with `node_path` or `$PIPELINE_NODE`.
 """
 
+load(":environment.bzl", "ENV")
+
 _DOC = """Exposes a Node.js binary as `@<name>//:node` (a file target) and `@<name>//:bin/node`.
 
 Resolution order: the `node` attribute (a label, what the bzlmod extension's `config(node = ...)` passes), the
@@ -19,9 +21,9 @@ def _node_repo_impl(rctx):
     elif rctx.attr.node_path:
         node = rctx.path(rctx.attr.node_path)
         source = "node_path attribute"
-    elif rctx.os.environ.get("PIPELINE_NODE"):
-        node = rctx.path(rctx.os.environ["PIPELINE_NODE"])
-        source = "PIPELINE_NODE environment variable"
+    elif rctx.os.environ.get(ENV.NODE):
+        node = rctx.path(rctx.os.environ[ENV.NODE])
+        source = ENV.NODE + " environment variable"
     else:
         node = rctx.which("node")
         source = "PATH"
@@ -53,6 +55,6 @@ pipeline_node_repository = repository_rule(
         "node": attr.label(allow_single_file = True, doc = "Label of the node binary to use (wins over `node_path`, `$PIPELINE_NODE` and PATH)."),
         "node_path": attr.string(doc = "Absolute path of the node binary to use instead of the one on PATH."),
     },
-    environ = ["PIPELINE_NODE", "PATH"],
+    environ = [ENV.NODE, "PATH"],
     local = True,
 )

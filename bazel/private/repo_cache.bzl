@@ -21,10 +21,12 @@ store the directory is kept under `$PIPELINE_REPO_CACHE_MAX_SIZE` (default 10GiB
 recently used entries (repo_cache.js).
 """
 
+load(":environment.bzl", "ENV")
+
 # What every rule using the cache lists in `environ`: changing it refetches (`PIPELINE_REPO_CACHE=off` rebuilds the
 # repository without the cache). XDG_CACHE_HOME and HOME are read but not listed: they move the cache, they do not
 # change what a repository holds, so a command run with another HOME (a test's, a launcher's) refetches nothing.
-REPO_CACHE_ENVIRON = ["PIPELINE_REPO_CACHE"]
+REPO_CACHE_ENVIRON = [ENV.REPO_CACHE]
 
 _HELPER = Label("//bazel/private:repo_cache.js")
 
@@ -43,12 +45,12 @@ def repo_cache_dir(rctx):
       The cache directory (a string), or None when the cache is off.
     """
     env = rctx.os.environ
-    explicit = env.get("PIPELINE_REPO_CACHE", "")
+    explicit = env.get(ENV.REPO_CACHE, "")
     if explicit == "off":
         return None
     if explicit:
         if not explicit.startswith("/"):
-            fail("PIPELINE_REPO_CACHE must be an absolute path or `off`, got {}".format(repr(explicit)))
+            fail("{} must be an absolute path or `off`, got {}".format(ENV.REPO_CACHE, repr(explicit)))
         return explicit.rstrip("/") or "/"
     xdg = env.get("XDG_CACHE_HOME", "")
     if xdg.startswith("/"):
@@ -126,7 +128,7 @@ def repo_cache_store(rctx, cache, names):
     result = rctx.execute(
         [str(cache.node), str(cache.helper), "store", cache.entry, str(rctx.path("."))] + names,
         # The size bound: it moves no repository's contents, so it is read here and not listed in `environ`.
-        environment = {"PIPELINE_REPO_CACHE_MAX_SIZE": rctx.os.environ.get("PIPELINE_REPO_CACHE_MAX_SIZE", "")},
+        environment = {ENV.REPO_CACHE_MAX_SIZE: rctx.os.environ.get(ENV.REPO_CACHE_MAX_SIZE, "")},
         quiet = True,
         timeout = 600,
     )

@@ -1,6 +1,7 @@
 """What rules_pipeline's repository rules share: running the CLI (bundled at fetch time by
 `pipeline_tools_repository`) and pulling an image pinned by digest into an OCI layout."""
 
+load(":environment.bzl", "ENV")
 load(":platforms.bzl", "validate_platforms")
 
 def run_cli_in_repository(rctx, args, what):
@@ -20,7 +21,7 @@ def run_cli_in_repository(rctx, args, what):
     # every edit of the rules' sources in a checkout (which rebundles the CLI) would then pull the base images again.
     tools = rctx.path(Label("@rules_pipeline_tools//:BUILD.bazel")).dirname
     cli = tools.get_child("pipeline_cli.js")
-    env = {"PIPELINE_TOOLS_NODE_MODULES": str(tools.get_child("modules")), "CI": "true"}
+    env = {ENV.TOOLS_NODE_MODULES: str(tools.get_child("modules")), "CI": "true"}
     result = rctx.execute([str(node), str(cli)] + args, environment = env, quiet = True, timeout = 3600)
     if result.return_code != 0:
         fail("{} (repository @{}) failed:\n{}{}".format(what, rctx.attr.name, result.stdout, result.stderr))
@@ -56,7 +57,7 @@ def check_digest(rctx, attr_name, digest):
 
 # What `pull_into` reads from the environment (the mirror, and the credential chain's files): the `environ` of every
 # repository rule that pulls, so that a change to them refetches.
-PULL_ENVIRON = ["PIPELINE_BASE_MIRROR", "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"]
+PULL_ENVIRON = [ENV.BASE_MIRROR, "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"]
 
 def pull_into(rctx, registry, repository, digest, out):
     """Pulls `registry/repository@digest` into the OCI layout directory `out` (honouring `mirror`, `platform(s)`).
@@ -68,7 +69,7 @@ def pull_into(rctx, registry, repository, digest, out):
       digest: the manifest or index digest.
       out: the directory to write, relative to the repository.
     """
-    registry = rctx.os.environ.get("PIPELINE_BASE_MIRROR", "") or rctx.attr.mirror or registry
+    registry = rctx.os.environ.get(ENV.BASE_MIRROR, "") or rctx.attr.mirror or registry
     ref = "{}/{}@{}".format(registry, repository, digest)
     rctx.report_progress("pulling " + ref)
     args = ["pull", ref, "--output", out, "--source-annotation"]
@@ -80,4 +81,4 @@ def pull_into(rctx, registry, repository, digest, out):
         args.extend(["--platform", rctx.attr.platform])
     if rctx.attr.insecure:
         args.append("--insecure")
-    run_cli_in_repository(rctx, args, "pulling {} (to pull from a mirror or pull-through cache instead, set $PIPELINE_BASE_MIRROR or `mirror`)".format(ref))
+    run_cli_in_repository(rctx, args, "pulling {} (to pull from a mirror or pull-through cache instead, set ${} or `mirror`)".format(ref, ENV.BASE_MIRROR))

@@ -26,7 +26,8 @@ describe("README's Using it", () => {
     // The three ways to name a mirror exist.
     expect(read("bazel/private/extension_logic.bzl")).toMatch(/"base_mirror": attr\.string\(/);
     expect(read("bazel/pipeline.bzl")).toMatch(/^def base_images\(mirror = None\):/m);
-    expect(read("bazel/private/repository_cli.bzl")).toMatch(/PULL_ENVIRON = \[[^\]]*"PIPELINE_BASE_MIRROR"/);
+    expect(read("bazel/private/repository_cli.bzl")).toMatch(/PULL_ENVIRON = \[[^\]]*ENV\.BASE_MIRROR\b/);
+    expect(read("bazel/private/environment.bzl")).toMatch(/^ {4}BASE_MIRROR = "PIPELINE_BASE_MIRROR",$/m);
   });
 
   // Skipped where there is no Debian Bazel (the file is what the claim is about).

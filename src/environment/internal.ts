@@ -1,0 +1,111 @@
+/**
+ * The variables that cross the Bazel <-> Node boundary: set by the rules' launchers or by our own programs for the
+ * processes they start, never by users (diagnostic switches of the workers at the end).
+ */
+import type { EnvVarDoc } from "./entry";
+
+export const INTERNAL_VARIABLES = {
+  PIPELINE_RUNFILES_DIR: {
+    setBy: "every launcher (`bazel/private/launcher.bzl`, `write_launcher`)",
+    readBy: "`src/launch/runfiles.ts`",
+    format: "an absolute directory path (the target's runfiles)",
+    meaning: "Where the launcher's runfiles are, so Node finds the built files whatever the working directory.",
+  },
+  PIPELINE_LAUNCH_CONFIG: {
+    setBy: "the `_local`, `_binary` and NAME launchers (`bazel/private/launch.bzl`)",
+    readBy: "`tools/preload.ts` (through `src/launch/env.ts`)",
+    format: "a file path (the launch config JSON, `src/launch/config.ts` checks it)",
+    meaning: "The launch config the preload reads to set the image variables; removed before the launch script runs.",
+  },
+  PIPELINE_CLI_NODE: {
+    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    readBy: "`src/runtime/index.ts` (runInContainer, runOnKubernetes), the launcher itself",
+    format: "an absolute path to a node binary",
+    meaning: "The Node the CLI runs with.",
+  },
+  PIPELINE_CLI: {
+    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    readBy: "`src/runtime/index.ts`, the launcher itself",
+    format: "an absolute path (the CLI's bundle)",
+    meaning: "The CLI a launch script's runInContainer and runOnKubernetes start.",
+  },
+  PIPELINE_CLI_LOADER: {
+    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    readBy: "`src/runtime/index.ts`, the launcher itself",
+    format: "an absolute path (`tools/bundle-loader.ts`'s bundle)",
+    meaning: "Runs the CLI's bundle with the V8 code cache.",
+  },
+  PIPELINE_CLI_NODE_MODULES: {
+    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    readBy: "`src/runtime/index.ts` (handed on as PIPELINE_TOOLS_NODE_MODULES)",
+    format: "an absolute directory path",
+    meaning: "The npm packages the CLI loads lazily, for CLIs a launch script starts.",
+  },
+  PIPELINE_TOOLS_NODE_MODULES: {
+    setBy:
+      "the CLI launchers (`bazel/private/cli_binary.bzl`, `bazel/private/launcher.bzl`), `bazel/private/repository_cli.bzl`, `src/runtime/index.ts`",
+    readBy: "`tools/pipeline.ts` (then removed from the environment)",
+    format: "an absolute directory path",
+    meaning: "The directory of the npm packages the CLI loads lazily (the AWS SDK, the Kubernetes client).",
+  },
+  PIPELINE_CONTAINER_IMAGE: {
+    setBy: "the `_binary` and NAME launchers' preload (`tools/preload.ts`, through `src/runtime/index.ts`'s `imageEnvironment`)",
+    readBy: "launch scripts through `src/runtime/index.ts` (`containerImage()`)",
+    format: "an image reference HOST/REPOSITORY@sha256:... (`_binary`: the configured reference)",
+    meaning: "The pipeline's main image.",
+  },
+  PIPELINE_CONTAINER_IMAGE_URIS: {
+    setBy: "the `_binary` and NAME launchers' preload (`tools/preload.ts`)",
+    readBy: "launch scripts through `src/runtime/index.ts`; `src/launch/env.ts` checks it",
+    format: 'a JSON object: image name -> reference ({"default": "HOST/REPO@sha256:..."})',
+    meaning: "Every image of the pipeline by name (`bases`), the main one as default.",
+  },
+  PIPELINE_CONTAINER_IMAGE_LAYOUTS: {
+    setBy: "the `_binary` launchers' preload (`tools/preload.ts`)",
+    readBy: "`src/runtime/index.ts` (runInContainer runs the image from its layout)",
+    format: "a JSON object: image name -> OCI layout directory",
+    meaning: "Where the built (not pushed) images are, for `_binary` runs.",
+  },
+  PIPELINE_IN_CONTAINER: {
+    setBy: "the local runner (`src/run/process-spec.ts`), the Kubernetes runner (`src/k8s/run-job.ts`), runInContainer",
+    readBy: "launch scripts through `src/runtime/index.ts` (`inContainer()`)",
+    format: "1, or unset",
+    meaning: "The launch script is running inside its own container: it does the work instead of starting a container.",
+  },
+  PIPELINE_MODELS: {
+    setBy: "the local runner for host runs (`src/run/deployment.ts`)",
+    readBy: "the user's program",
+    format: "a JSON object: container path -> host directory",
+    meaning: "Where the spec's models are, when a host run cannot mount them at their paths.",
+  },
+  PIPELINE_REPOSITORIES: {
+    setBy: "the local runner for host runs (`src/run/deployment.ts`)",
+    readBy: "the user's program",
+    format: "a directory path (one checkout per repository name)",
+    meaning: "Where the spec's git repositories are, when a host run cannot mount them at mountPath.",
+  },
+  PIPELINE_GIT_AUTH_DIR: {
+    setBy: "`src/git/auth.ts` (for git and its children)",
+    readBy: "`src/git/auth-dirs.ts` (finds the processes still using a credential dir before removing it)",
+    format: "a directory path",
+    meaning: "Marks git processes with the private directory holding their credential.",
+  },
+  PIPELINE_TSC_WORKER_MAX_HEAP_MB: {
+    setBy: "users who tune the compile worker, with `--action_env` or `--worker_extra_flag`",
+    readBy: "`bazel/private/tsc_worker.js`",
+    format: "a whole number of MB (default 1536)",
+    meaning: "The heap above which the persistent tsc worker evicts its least recently used targets.",
+  },
+  PIPELINE_TSC_WORKER_STATS: {
+    setBy: "developers, with `--action_env`",
+    readBy: "`bazel/private/tsc_worker.js`",
+    format: "1, or unset",
+    meaning: "The tsc worker reports its targets in memory and heap after each request.",
+  },
+  PIPELINE_CLI_WORKER_STATS: {
+    setBy: "developers, with `--action_env`",
+    readBy: "`src/cli/worker.ts`",
+    format: "1, or unset",
+    meaning: "The CLI's persistent worker reports its statistics after each request.",
+  },
+} satisfies Record<`PIPELINE_${string}`, EnvVarDoc>;
