@@ -210,6 +210,10 @@ LAUNCHER_ATTRS = dict({
 (or any placeholder, unstamped) is skipped with a message naming it."""),
     "insecure": attr.bool(default = False, doc = "Allow plain HTTP / unverified TLS to a non-loopback registry."),
     "env": attr.string_dict(doc = "Environment of the launch script (the caller's environment wins for variables it sets)."),
+    # The key's password is never an attribute nor an --action_env (Bazel would keep it in action keys and caches):
+    # the push reads it at run time. Bazel 4.2.3 writes `bazel run`'s client environment into java.log in the output
+    # base, and shows the value of a variable only when its name does not contain PASS (commit 6d1f1e2):
+    # COSIGN_PASSWORD is shown as __private_value_removed__, a password in a variable named otherwise would be logged.
     "sign_key": attr.label(allow_single_file = True, doc = """A cosign private key (`cosign generate-key-pair`'s encrypted
 `cosign.key`, a source file): the push signs each image (cosign 3's Sigstore bundle referrer) and attaches a signed SLSA
 provenance. Its password is read when pushing, from `$COSIGN_PASSWORD`, `$PIPELINE_SIGN_PASSWORD_FILE` or

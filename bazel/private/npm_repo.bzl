@@ -180,7 +180,15 @@ def _package_target(name, closure, typed, bins, repo_name, patterns, srcs = None
         "",
     ]
 
-# What npm_globs.js writes beside BUILD.bazel: each pattern -> the files it matches.
+# What npm_globs.js writes beside BUILD.bazel: each pattern -> the files it matches. Two Bazel quirks shape it:
+# - Named, not globbed: a glob() over node_modules makes Bazel keep a listing of every directory of the tree and check
+#   each one again before every build (a warm no-op build's file check on the bench's monorepo: 125-131 ms with
+#   globs, 72-80 ms with the files named; commit 065ee34). test/e2e/bazel-npm-globs.test.ts checks the lists equal
+#   Bazel 4.2.3's own glob().
+# - Written by npm_globs.js itself, never read back with rctx.read and written with rctx.file: Bazel 4.2.3 writes a
+#   string read that way UTF-8-encoded a second time (a file named ü.js became Ã¼.js in the BUILD file, a missing
+#   input; commit 97dd2fb). The names keep the file system's bytes, which Bazel reads as Latin-1, as it reads file
+#   names. The repository cache entry holds npm_globs.bzl beside BUILD.bazel.
 _GLOBS_BZL = "npm_globs.bzl"
 
 def _write_globs(rctx, node, patterns):

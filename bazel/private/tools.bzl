@@ -5,7 +5,10 @@ fetch time), so no action of an app has the tools' npm tree among its inputs; la
 the CLI and, for the commands that load the AWS SDK or the Kubernetes client, those two packages as one file each.
 """
 
-# What every rule that runs the CLI in a build action needs.
+# What every rule that runs the CLI in a build action needs. Every default that lives in a fetched repository goes
+# through an alias of bazel/private/BUILD.bazel, never a direct label: Bazel 4.2.3 loads the packages of all of a
+# target's dependencies before analysing any, so one direct label into @rules_pipeline_tools held up the workspace's
+# own `npm ci` until the rules' fetch chain had ended (commit 74af812; BUILD.bazel says more).
 BUILD_TOOL_ATTRS = {
     "_node": attr.label(default = "@rules_pipeline//bazel/private:node", allow_single_file = True, executable = True, cfg = "exec"),
     "_cli": attr.label(default = "@rules_pipeline//:pipeline_cli", allow_single_file = True, cfg = "exec"),
