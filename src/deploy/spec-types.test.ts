@@ -6,7 +6,7 @@ import { describe, expect, expectTypeOf, it } from "vitest";
 import { parseDeploymentSpec } from "./spec";
 import type { CheckedSpec } from "./spec-fields";
 import type { CheckedClusterFields } from "./spec-fields-cluster";
-import type { SecretRef } from "./types";
+import type { DeploymentSpec, SecretRef } from "./types";
 
 describe("the checked spec's type is the schema's", () => {
   it("gives each field the type its validator returns", () => {
@@ -17,6 +17,10 @@ describe("the checked spec's type is the schema's", () => {
     // A tagged field is the union of its variants: `type` narrows it.
     expectTypeOf<Extract<NonNullable<CheckedSpec["interpreter"]>, { type: "ContainerAtDigest" }>["digest"]>().toEqualTypeOf<string>();
     expectTypeOf<NonNullable<CheckedSpec["code"]>["type"]>().toEqualTypeOf<"GitRepoBranch" | "GitRepoCommit" | "ServerAvailableFolder" | "None">();
+  });
+
+  it("has a DeploymentSpec field of the same name for each schema field (image and port are read into interpreter and ports)", () => {
+    expectTypeOf<Exclude<keyof CheckedSpec, keyof DeploymentSpec | "image" | "port" | "__valid" | "__keys">>().toEqualTypeOf<never>();
   });
 
   it("refuses a field the schema does not declare", () => {
