@@ -87,6 +87,12 @@ export const USER_VARIABLES = {
     format: "a duration such as 30s",
     meaning: "The window over which the minimum transfer rate is measured.",
   },
+  PIPELINE_RESPONSE_HEADERS_TIMEOUT: {
+    setBy: "users",
+    readBy: "`src/layer/limits.ts`",
+    format: "a duration such as 60s",
+    meaning: "How long a registry's response headers may take to arrive once it has started answering (default 60s).",
+  },
   PIPELINE_MAX_UNPACKED_SIZE: {
     setBy: "users",
     readBy: "`src/layer/limits.ts`",

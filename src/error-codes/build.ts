@@ -162,6 +162,16 @@ export const BUILD_ERRORS = {
     next: "Name packages that are in the lockfile.",
     example: '--allow-install-scripts "esbuil": not a package package-lock.json installs',
   },
+  E_LOCKFILE_VERSION: {
+    meaning: "A lockfile's kind or version is not one rules_pipeline installs (pnpm-lock.yaml v9, yarn.lock classic or berry, package-lock.json v2/v3).",
+    next: "Regenerate the lockfile with a supported package manager version, or name a supported lockfile.",
+    example: "pnpm-lock.yaml: lockfileVersion '6.0' is not supported: regenerate it with pnpm 9 (lockfileVersion '9.0')",
+  },
+  E_INTEGRITY: {
+    meaning: "A package manager downloaded to install a lockfile does not have the integrity rules_pipeline pins.",
+    next: "Check the npm registry or proxy in use (it served other bytes); clear the tools cache (lockfile/tools) and retry.",
+    example: "https://registry.npmjs.org/pnpm/-/pnpm-9.15.9.tgz: integrity sha512-… is not the pinned sha512-…; not using it",
+  },
   E_RUNTIME_LIB: {
     meaning: "The runtime library (@rules_pipeline/runtime) cannot be provided to a lockfile build.",
     next: "Reinstall the CLI package; it ships the compiled runtime library.",
