@@ -163,7 +163,8 @@ export const BUILD_ERRORS = {
     example: '--allow-install-scripts "esbuil": not a package package-lock.json installs',
   },
   E_LOCKFILE_VERSION: {
-    meaning: "A lockfile's kind or version is not one rules_pipeline installs (pnpm-lock.yaml v9, yarn.lock classic or berry, package-lock.json v2/v3).",
+    meaning:
+      "A lockfile's kind or version is not one rules_pipeline installs (pnpm-lock.yaml v9, yarn.lock classic or berry, package-lock.json v2/v3).",
     next: "Regenerate the lockfile with a supported package manager version, or name a supported lockfile.",
     example: "pnpm-lock.yaml: lockfileVersion '6.0' is not supported: regenerate it with pnpm 9 (lockfileVersion '9.0')",
   },
