@@ -31,7 +31,6 @@ const { tmpdir } = require("node:os");
 const path = require("node:path");
 
 const ROOT = path.resolve(__dirname, "..");
-const BIN = path.join(ROOT, "node_modules", ".bin");
 
 /** @param {string} cmd @param {string[]} args @param {string} [cwd] */
 function run(cmd, args, cwd) {
@@ -47,43 +46,27 @@ function sourceVersion() {
   return m[1];
 }
 
-/** @param {string} entry @param {string} out @param {string[]} flags */
-function esbuild(entry, out, flags) {
-  run(path.join(BIN, "esbuild"), [
-    path.join(ROOT, "tools", entry),
-    "--bundle",
-    "--platform=node",
-    "--format=cjs",
-    "--target=node20",
-    ...flags,
-    "--keep-names",
-    "--legal-comments=eof",
-    "--log-level=warning",
-    `--outfile=${out}`,
-  ]);
-}
-
 /**
  * `pipeline.js`, the command: a small loader (tools/pipeline-loader.ts) that runs `pipeline-main.js`, the CLI's
- * bundle, with a V8 code cache (src/cli/code-cache.ts). The bundle has no `import()` (they become `require()`, as
- * in the Bazel rules' bundle) and no shebang line (a `//` comment in its place keeps every byte's position).
+ * bundle, whose second file `pipeline-main.lazy.js` (the commands) it has loaded with a V8 code cache in the user's
+ * cache directory (src/cli/lazy-bundle.ts, src/cli/code-cache.ts). Built by the Bazel rules' bundler
+ * (bazel/private/esbuild_bundle.js, as `//:pipeline_cli`): the same split, `import()` turned into `require()`.
  * @param {string} stage
  */
 function buildCli(stage) {
+  const bundler = path.join(ROOT, "bazel", "private", "esbuild_bundle.js");
   const main = path.join(stage, "pipeline-main.js");
-  esbuild("pipeline.ts", main, [
-    "--external:@aws-sdk/*",
-    "--external:@kubernetes/client-node",
+  run(process.execPath, [
+    bundler,
+    path.join(ROOT, "node_modules", "esbuild", "lib", "main.js"),
+    "node_modules",
+    ...["--bundle", "tools/pipeline.ts", main, "--lazy", path.join(stage, "pipeline-main.lazy.js"), "src/cli/lazy-bundle.ts"],
     // Only the lockfile build compiles the runtime library from TypeScript sources, which a bundle never has.
-    "--external:typescript",
-    "--supported:dynamic-import=false",
+    ...["@aws-sdk/*", "@kubernetes/client-node", "typescript"].flatMap((e) => ["--external", e]),
+    ...["--bundle", "tools/pipeline-loader.ts", path.join(stage, "pipeline.js")],
+    ...["src", "tools", "node_modules"].flatMap((d) => ["--input-dir", d]),
+    ...["--input", "bazel/private/worker_protocol.js"],
   ]);
-  const bytes = readFileSync(main);
-  if (bytes.toString("latin1", 0, 2) === "#!") {
-    bytes.write("//", 0, "latin1");
-    writeFileSync(main, bytes);
-  }
-  esbuild("pipeline-loader.ts", path.join(stage, "pipeline.js"), []);
 }
 
 /** @param {string} stage */

@@ -1,12 +1,14 @@
 /**
  * How the rules' launchers run the `pipeline` CLI (bazel/private/launcher.bzl, cli_binary.bzl):
- * `node pipeline_loader.js pipeline_cli.js <command> ...` runs the bundle with a V8 code cache (src/cli/code-cache.ts),
- * as the npm package's `pipeline` command runs its own (tools/pipeline-loader.ts). The bundle then sees the command
- * line `node pipeline_cli.js <command> ...`, as if Node had run it directly.
+ * `node pipeline_loader.js pipeline_cli.js <command> ...` runs the bundle and has its second file, the commands
+ * (pipeline_cli.lazy.js, src/cli/lazy-bundle.ts), loaded with a V8 code cache (src/cli/code-cache.ts), as the npm
+ * package's `pipeline` command does (tools/pipeline-loader.ts). The bundle then sees the command line
+ * `node pipeline_cli.js <command> ...`, as if Node had run it directly.
  *
  * Build actions run the bundle without it: in a sandbox the cache root is not writable, and a worker compiles once.
  */
-import { runBundle } from "../src/cli/code-cache";
+import { resolve } from "node:path";
+import { BUNDLE_CODE_CACHE_VAR } from "../src/cli/lazy-bundle";
 
 const bundle = process.argv[2];
 if (!bundle) {
@@ -14,4 +16,5 @@ if (!bundle) {
   process.exit(2);
 }
 process.argv.splice(1, 2, bundle);
-runBundle(bundle);
+process.env[BUNDLE_CODE_CACHE_VAR] = "1";
+require(resolve(bundle));

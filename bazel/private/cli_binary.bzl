@@ -8,7 +8,7 @@ tools/bundle-loader.ts (the bundle's code from a V8 code cache of an earlier run
 
 load(":environment.bzl", "ENV")
 load(":labels.bzl", "display_label")
-load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
+load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "cli_files", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def _cli_binary_impl(ctx):
     exe = declare_launcher(ctx)
@@ -29,7 +29,10 @@ def _cli_binary_impl(ctx):
     ]), is_executable = True)
 
     # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
-    runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, ctx.file._cli, ctx.file._runtime], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    runfiles = ctx.runfiles(
+        files = [ctx.file._node, ctx.file._cli_loader, ctx.file._runtime],
+        transitive_files = depset(transitive = [cli_files(ctx), ctx.attr._tools_npm[DefaultInfo].files]),
+    )
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 
 pipeline_cli_binary = rule(

@@ -5,10 +5,13 @@
  * packages run-time commands load lazily (the Kubernetes client, the AWS SDK), each one file.
  *
  *   node esbuild_bundle.js @PARAMS   (one argument a line:)
- *   ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--external PKG]...)... [--input FILE]... [--input-dir DIR]...
+ *   ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--lazy LAZY_OUT RUNTIME] [--external PKG]...)... [--input FILE]...
+ *     [--input-dir DIR]...
  *
  * Each `--bundle` writes OUT from ENTRY; the `--external` patterns after it are its own (kept as run-time
- * `require`s). All bundles are built at once (esbuild uses both cores).
+ * `require`s). All bundles are built at once (esbuild uses both cores). With `--lazy`, what ENTRY's modules load
+ * with `import()` goes to a second file, LAZY_OUT, which the first loads when one of them is first needed: start-up
+ * compiles only what the first file holds (`buildSplit` below; RUNTIME is the module that loads LAZY_OUT).
  *
  * Only declared inputs: every `require`/`import` must resolve to one of the `--input` files or a file under an
  * `--input-dir`, be a Node builtin, or match an `--external` pattern. Anything else fails, naming the importer, the
@@ -28,7 +31,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const USAGE =
-  "usage: esbuild_bundle.js ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--external PKG]...)... [--input FILE]... [--input-dir DIR]... (or @PARAMS_FILE)";
+  "usage: esbuild_bundle.js ESBUILD_MAIN_JS NODE_PATH (--bundle ENTRY OUT [--lazy LAZY_OUT RUNTIME] [--external PKG]...)... [--input FILE]... [--input-dir DIR]... (or @PARAMS_FILE)";
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
@@ -39,7 +42,7 @@ function parseArgs(argv) {
       .filter((l) => l !== "");
   const [esbuildMain, nodePath, ...rest] = argv;
   if (!esbuildMain || !nodePath) throw new Error(USAGE);
-  /** @type {{ entry: string, out: string, external: string[] }[]} */
+  /** @type {{ entry: string, out: string, external: string[], lazy?: { out: string, runtime: string } }[]} */
   const bundles = [];
   /** @type {string[]} */
   const inputs = [];
@@ -50,6 +53,9 @@ function parseArgs(argv) {
     const last = bundles[bundles.length - 1];
     if (flag === "--bundle" && value && rest[i + 2]) {
       bundles.push({ entry: value, out: rest[i + 2], external: [] });
+      i++;
+    } else if (flag === "--lazy" && value && rest[i + 2] && last && !last.lazy) {
+      last.lazy = { out: value, runtime: rest[i + 2] };
       i++;
     } else if (flag === "--external" && value && last) last.external.push(value);
     else if (flag === "--input" && value) inputs.push(value);
@@ -70,6 +76,7 @@ function realpath(p) {
 }
 
 const INNER = { declaredInputsOnly: true };
+const SPLIT = { split: true };
 
 /** @param {string} request */
 function isBarePackage(request) {
@@ -121,6 +128,110 @@ function declaredInputsOnly(declared, nodePath) {
   };
 }
 
+/**
+ * A bundle in two files: OUT holds what ENTRY loads statically (its first module graph), LAZY_OUT the modules OUT's
+ * modules load with `import()` and everything only they import. Each module is in one file only: LAZY_OUT's modules
+ * import OUT's (`PipelineError`, the exit hooks) from OUT, so classes and module state are never duplicated.
+ *
+ *   - Pass 1 bundles ENTRY with every `import()` of a bundled file cut: the modules it reaches are OUT's.
+ *   - Pass 2 writes OUT: ENTRY, after handing RUNTIME (`setBundleCore`) a table of OUT's modules, each loaded on first
+ *     use; an `import()` of a LAZY_OUT module becomes RUNTIME's `lazyModule(__filename, KEY)`.
+ *   - Pass 3 writes LAZY_OUT: `module.exports = (core) => ({ KEY: () => module, ... })`, OUT's modules taken from
+ *     `core` (the table).
+ * KEYs are paths relative to the working directory, as esbuild's path comments are: the same bytes wherever the
+ * checkout or the output base is.
+ * @param {any} esbuild the esbuild module
+ * @param {import("esbuild").BuildOptions & { outfile: string, entryPoints: string[], plugins: import("esbuild").Plugin[] }} options
+ * @param {string} lazyOut
+ * @param {string} runtime
+ */
+async function buildSplit(esbuild, options, lazyOut, runtime) {
+  const cwd = process.cwd();
+  const key = (/** @type {string} */ p) => path.relative(cwd, p).split(path.sep).join("/");
+  const abs = (/** @type {string} */ k) => JSON.stringify(path.resolve(cwd, k));
+  /** @type {Set<string>} */
+  const lazy = new Set();
+  /** @type {import("esbuild").Plugin} */
+  const cut = {
+    name: "split-core",
+    setup(build) {
+      build.onResolve({ filter: /^rp-split:entry$/ }, () => ({ path: "entry", namespace: "rp-split" }));
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        // pluginData: a resolution a plugin asked for (this one's, or declaredInputsOnly's), not an import.
+        if (args.kind !== "dynamic-import" || args.pluginData !== undefined) return undefined;
+        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SPLIT });
+        if (r.errors.length || r.external || r.namespace !== "file") return undefined;
+        lazy.add(key(r.path));
+        return { path: key(r.path), namespace: "rp-lazy" };
+      });
+      // A module the first file holds anyway (also imported statically) is not loaded from the second.
+      build.onLoad({ filter: /.*/, namespace: "rp-lazy" }, (args) => ({
+        contents: core.has(args.path)
+          ? `module.exports = require(${abs(args.path)});\n`
+          : `module.exports = require(${abs(runtime)}).lazyModule(__filename, ${JSON.stringify(args.path)});\n`,
+        resolveDir: cwd,
+        loader: "js",
+      }));
+      build.onLoad({ filter: /^entry$/, namespace: "rp-split" }, () => ({
+        contents: [
+          `require(${abs(runtime)}).setBundleCore({`,
+          ...[...core].sort().map((k) => `  ${JSON.stringify(k)}: () => require(${abs(k)}),`),
+          "});",
+          `require(${abs(key(path.resolve(options.entryPoints[0])))});`,
+          "",
+        ].join("\n"),
+        resolveDir: cwd,
+        loader: "js",
+      }));
+    },
+  };
+  /** @type {Set<string>} */
+  const core = new Set();
+  const first = await esbuild.build({ ...options, write: false, metafile: true, plugins: [cut, ...options.plugins] });
+  for (const input of Object.keys(first.metafile.inputs)) if (!input.includes(":")) core.add(key(path.resolve(cwd, input)));
+  if (!core.has(key(path.resolve(runtime))))
+    throw new Error(`esbuild_bundle.js: --lazy: ${options.entryPoints[0]} does not import the runtime module ${runtime}`);
+  await esbuild.build({ ...options, entryPoints: ["rp-split:entry"], plugins: [cut, ...options.plugins] });
+
+  /** @type {import("esbuild").Plugin} */
+  const fromCore = {
+    name: "split-lazy",
+    setup(build) {
+      build.onResolve({ filter: /^rp-split:(lazy|table)$/ }, (args) => ({ path: args.path.slice(9), namespace: "rp-split" }));
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData !== undefined || args.namespace === "rp-split") return undefined;
+        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SPLIT });
+        if (r.errors.length || r.external || r.namespace !== "file" || !core.has(key(r.path))) return undefined;
+        return { path: key(r.path), namespace: "rp-core" };
+      });
+      build.onLoad({ filter: /.*/, namespace: "rp-core" }, (args) => ({
+        contents: `module.exports = require("rp-split:table").core[${JSON.stringify(args.path)}]();\n`,
+        resolveDir: cwd,
+        loader: "js",
+      }));
+      build.onLoad({ filter: /^table$/, namespace: "rp-split" }, () => ({ contents: "module.exports = {};\n", loader: "js" }));
+      build.onLoad({ filter: /^lazy$/, namespace: "rp-split" }, () => ({
+        contents: [
+          'const table = require("rp-split:table");',
+          "module.exports = (core) => {",
+          "  table.core = core;",
+          "  return {",
+          ...[...lazy]
+            .filter((k) => !core.has(k))
+            .sort()
+            .map((k) => `    ${JSON.stringify(k)}: () => require(${abs(k)}),`),
+          "  };",
+          "};",
+          "",
+        ].join("\n"),
+        resolveDir: cwd,
+        loader: "js",
+      }));
+    },
+  };
+  await esbuild.build({ ...options, entryPoints: ["rp-split:lazy"], outfile: lazyOut, plugins: [fromCore, ...options.plugins] });
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const files = new Set([...o.inputs, ...o.bundles.map((b) => b.entry)].map(realpath));
@@ -129,8 +240,8 @@ async function main() {
   const nodePath = path.resolve(o.nodePath);
   const esbuild = require(path.resolve(o.esbuildMain));
   const results = await Promise.allSettled(
-    o.bundles.map((b) =>
-      esbuild.build({
+    o.bundles.map((b) => {
+      const options = {
         entryPoints: [b.entry],
         outfile: b.out,
         bundle: true,
@@ -148,8 +259,9 @@ async function main() {
         // Keep `require.main === module` checks and stack traces readable.
         keepNames: true,
         plugins: [declaredInputsOnly(declared, nodePath)],
-      }),
-    ),
+      };
+      return b.lazy ? buildSplit(esbuild, options, b.lazy.out, b.lazy.runtime) : esbuild.build(options);
+    }),
   );
   // esbuild has printed its errors (logLevel "warning").
   if (results.some((r) => r.status === "rejected")) process.exitCode = 1;

@@ -10,6 +10,11 @@ Used for the `pipeline` CLI that build actions run: one input file instead of hu
 Only declared inputs are bundled: a `require` that resolves to a file outside `srcs` and `deps` (e.g. a
 `node_modules` at the workspace root, which Bazel links into the execroot) fails the action, naming the importer,
 the request and the file. Optional requires (`try { require("typescript") } catch {}`) belong in `external`.
+
+With `lazy_runtime`, the bundle is two files: `<out>` holds what `entry` loads statically, `<out without .js>.lazy.js`
+the modules it loads with `import()` (and what only they import), read when one of them is first needed
+(`lazy_runtime`'s module does that, src/cli/lazy-bundle.ts): start-up compiles only the first file. The target's files
+are the first file; its runfiles hold both, and an action running the first file needs the second among its inputs.
 """
 
 def _js_bundle_impl(ctx):
@@ -28,6 +33,12 @@ def _js_bundle_impl(ctx):
     if len(roots) > 1:
         fail("{}: `deps` must come from one node_modules tree, got {}".format(ctx.label, sorted(roots.keys())))
     out = ctx.actions.declare_file(ctx.attr.out or ctx.label.name + ".js")
+    if not out.basename.endswith(".js"):
+        fail("{}: `out` must end with .js (the second file of a split bundle is named after it), got {}".format(ctx.label, repr(ctx.attr.out)))
+    runtime = ctx.file.lazy_runtime
+    lazy = ctx.actions.declare_file(out.basename[:-len(".js")] + ".lazy.js", sibling = out) if runtime else None
+    if runtime and runtime not in ctx.files.srcs:
+        fail("{}: `lazy_runtime` must be one of `srcs`, got {}".format(ctx.label, runtime.short_path))
 
     # What the bundle may contain: the bundler refuses any module that resolves outside these (esbuild_bundle.js).
     bundled = depset([entry] + ctx.files.srcs, transitive = [d[DefaultInfo].files for d in ctx.attr.deps])
@@ -37,19 +48,21 @@ def _js_bundle_impl(ctx):
     args.add(esbuild_main)
     args.add(roots.keys()[0] if roots else esbuild_main.dirname)
     args.add_all(["--bundle", entry, out])
+    if lazy:
+        args.add_all(["--lazy", lazy, runtime])
     args.add_all(ctx.attr.external, before_each = "--external")
     args.add_all(bundled, before_each = "--input")
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._bundler.path, args],
         inputs = depset([ctx.file._bundler], transitive = [bundled, ctx.attr._esbuild[DefaultInfo].files]),
-        outputs = [out],
+        outputs = [out, lazy] if lazy else [out],
         mnemonic = "JsBundle",
         progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
 
-    # In its own runfiles: a launcher that loads the bundle (`node --require`) merges them.
-    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
+    # In its own runfiles (with its second file): a launcher that loads the bundle (`node --require`) merges them.
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out, lazy] if lazy else [out]))]
 
 js_bundle = rule(
     implementation = _js_bundle_impl,
@@ -59,7 +72,11 @@ js_bundle = rule(
         "srcs": attr.label_list(allow_files = True, doc = "The files `entry` imports, and the tsconfig.json esbuild reads their settings from."),
         "deps": attr.label_list(doc = "npm packages the bundle includes (`@npm//:node_modules/x`)."),
         "external": attr.string_list(doc = "Packages left out of the bundle (`require()`d at run time), e.g. `@aws-sdk/*`; optional requires too, e.g. `typescript`."),
-        "out": attr.string(doc = "Output file name (default `<name>.js`)."),
+        "out": attr.string(doc = "Output file name, ending with .js (default `<name>.js`)."),
+        "lazy_runtime": attr.label(
+            allow_single_file = [".ts", ".js"],
+            doc = "Splits the bundle in two files (see above): the module, one of `srcs`, that loads the second file when a dynamically imported module is first needed.",
+        ),
         "_bundler": attr.label(default = "//bazel/private:esbuild_bundle.js", allow_single_file = True),
         "_esbuild": attr.label(default = "@rules_pipeline//bazel/private:esbuild", cfg = "exec"),
         "_node": attr.label(default = "@rules_pipeline//bazel/private:node", allow_single_file = True, executable = True, cfg = "exec"),

@@ -10,7 +10,7 @@ load(":grammar.bzl", "is_registry", "is_repository")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
-load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
+load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "cli_files", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
 def validate_target(label, registry, repository):
     """Fails naming the attribute when `registry`/`repository` are malformed.
@@ -170,7 +170,7 @@ def tool_runfiles(ctx):
     Returns:
       The runfiles.
     """
-    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader, ctx.file._cli], transitive_files = ctx.attr._tools_npm[DefaultInfo].files)
+    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader], transitive_files = depset(transitive = [cli_files(ctx), ctx.attr._tools_npm[DefaultInfo].files]))
 
 def cli_exec(ctx, command, cfg):
     """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments: the body of a `write_launcher`.

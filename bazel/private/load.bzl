@@ -2,7 +2,7 @@
 
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "PipelineImageInfo")
-load(":tools.bzl", "BUILD_TOOL_ATTRS", "declare_launcher", "rlocation", "run_cli", "runfiles_root_snippet")
+load(":tools.bzl", "BUILD_TOOL_ATTRS", "cli_files", "declare_launcher", "rlocation", "run_cli", "runfiles_root_snippet")
 
 _DOC = """Loads images into docker or podman, like rules_oci's `oci_load`.
 
@@ -107,7 +107,7 @@ def _impl(ctx):
         "",
     ]), is_executable = True)
     return [
-        DefaultInfo(executable = exe, runfiles = ctx.runfiles(files = [ctx.file._node, ctx.file._cli] + layouts)),
+        DefaultInfo(executable = exe, runfiles = ctx.runfiles(files = [ctx.file._node] + layouts, transitive_files = cli_files(ctx))),
         OutputGroupInfo(tarball = depset([tarball])),
     ]
 

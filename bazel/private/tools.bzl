@@ -34,6 +34,17 @@ def cli_file(ctx):
     """The bundled CLI (`node <file> <command>`)."""
     return ctx.file._cli
 
+def cli_files(ctx):
+    """The bundled CLI's files, what running it needs: `cli_file` and the second file it loads the commands from.
+
+    Args:
+      ctx: the rule context of a target with `_cli`.
+
+    Returns:
+      A depset of Files.
+    """
+    return depset([ctx.file._cli], transitive = [ctx.attr._cli[DefaultInfo].default_runfiles.files])
+
 def tools_node_modules(ctx, runfiles = False):
     """The directory of the npm packages the CLI loads lazily (PIPELINE_TOOLS_NODE_MODULES): execroot- or runfiles-relative."""
     repo = ctx.attr._tools_npm.label.workspace_name
@@ -102,7 +113,7 @@ def _run_node_cli(ctx, arguments, inputs, outputs, mnemonic, progress_message, e
         arguments = [ctx.file._cli.path] + arguments,
         inputs = inputs,
         # Tools are part of a worker's key (Bazel 7): a new CLI (or Node) starts new workers.
-        tools = [ctx.file._cli],
+        tools = cli_files(ctx),
         outputs = outputs,
         mnemonic = mnemonic,
         progress_message = progress_message,

@@ -15,9 +15,10 @@
  * - A worker whose program was replaced on disk (a rebuilt CLI or runner) is stale. Bazel 7 starts a new worker for
  *   new tools (they are part of the worker key); Bazel 4.2.3 keeps handing requests to the running worker (seen in
  *   test/e2e/cli-worker-differential.test.ts). So before each request the loop compares the program file
- *   (`process.argv[1]`: its inode, size and times) with what it was at start; once it changed, it starts a worker of
- *   the file now on disk (`node PROGRAM --persistent_worker`, its successor) and hands it every request from then on,
- *   frame for frame, its answers going back to Bazel unchanged. So no answer ever comes from old code, and a request
+ *   (`process.argv[1]`: its inode, size and times, and those of its second file `X.lazy.js` if it has one) with what
+ *   it was at start; once it changed, it starts a worker of the file now on disk (`node PROGRAM --persistent_worker`,
+ *   its successor) and hands it every request from then on, frame for frame, its answers going back to Bazel
+ *   unchanged. So no answer ever comes from old code, and a request
  *   keeps everything a worker request has (its inputs and their digests: tsc_worker.js shows the compiler those
  *   alone) and the successor its state between requests. The worker stays up (one exiting after its answer races
  *   Bazel's next request to it) until Bazel closes its stdin, which closes the successor's.
@@ -123,7 +124,7 @@ function encodeResponse(exitCode, output, requestId) {
  */
 function serveWorker(name, handle) {
   const program = process.argv[1];
-  const started = fileIdentity(program);
+  const started = programIdentity(program);
   let stale = false;
   const respond = process.stdout.write.bind(process.stdout);
   // Only responses on stdout: a stray write would corrupt the stream Bazel reads.
@@ -133,7 +134,7 @@ function serveWorker(name, handle) {
   /** @type {Successor | undefined} */
   let successor;
   const answer = async (/** @type {WorkRequest} */ req, /** @type {Buffer} */ frame) => {
-    stale ||= fileIdentity(program) !== started;
+    stale ||= programIdentity(program) !== started;
     if (stale) {
       successor ??= startSuccessor(program);
       try {
@@ -202,6 +203,15 @@ function fileIdentity(file) {
   } catch {
     return "absent";
   }
+}
+
+/**
+ * The program file's identity and that of its second file, if it has one (`X.lazy.js` beside `X.js`: the CLI's
+ * commands, src/cli/lazy-bundle.ts, loaded at the first request): a rebuild may rewrite either alone.
+ * @param {string} program
+ */
+function programIdentity(program) {
+  return `${fileIdentity(program)} ${fileIdentity(program.replace(/\.js$/, "") + ".lazy.js")}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * Runs the `pipeline` bundle with a V8 code cache (issue #23): what tools/pipeline-loader.ts, the npm package's
- * `pipeline` command, does. Compiling the 1.2 MB bundle is most of the CLI's start-up (a no-op push: ~28 ms of
- * ~50 ms over `node -e 0`, bench/README.md); with V8's code cache of an earlier run, the compile is a deserialization.
+ * Loads the commands of the `pipeline` bundle (its second file, src/cli/lazy-bundle.ts) with a V8 code cache (issue
+ * #23), when the npm package's `pipeline` command (tools/pipeline-loader.ts) or a launcher (tools/bundle-loader.ts)
+ * runs a command. Compiling the 1.2 MB file was most of a command's start-up (a no-op push: ~28 ms of ~50 ms over
+ * `node -e 0`, bench/README.md); with V8's code cache of an earlier run, the compile is a deserialization.
  * Node 22's `module.enableCompileCache()` does this for every module; Node 20 has no such thing.
  *
  *   - The cache file: <cache root>/code-cache/pipeline-<bundle digest, 16 hex>-node<version>-<arch>.v8 (the cache
@@ -17,9 +18,9 @@
  *   - Never required: a cache root that cannot be created or written (a read-only HOME, a sandbox) only means no
  *     cache; nothing is printed but with `-v`/`--debug` (one `debug: code cache: ...` line on a hit or miss, one
  *     when written). `PIPELINE_CODE_CACHE=off` loads the bundle without reading or writing a cache.
- *   - The same semantics as `node pipeline-main.js`: the bundle runs in CommonJS's module wrapper with its own
- *     `require` (resolving from its directory), `module`, `__filename` and `__dirname`; line numbers are unchanged.
- *     The bundle must not contain `import()` (scripts/pack.js builds it with dynamic imports turned into
+ *   - The same semantics as `require(file)`: the file runs in CommonJS's module wrapper with its own `require`
+ *     (resolving from its directory), `module`, `__filename` and `__dirname`; line numbers are unchanged.
+ *     The file must not contain `import()` (bazel/private/esbuild_bundle.js turns dynamic imports into
  *     `require()`): a vm.Script would need an experimental loader for them.
  * `pipeline cache du` counts the files (kind `code-cache`), `pipeline cache prune` removes them by age or size.
  */
@@ -136,8 +137,11 @@ function keepNewest(dir: string): void {
 /** CommonJS's module wrapper (Node's Module.wrap), on the first line so that line numbers stay the bundle's. */
 const wrap = (source: string) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
 
-/** Runs the CommonJS file `bundle` as `node bundle ...argv` would, with the code cache (see above). */
-export function runBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): void {
+/**
+ * Loads the CommonJS file `bundle` as `require(bundle)` would, with the code cache (see above), and returns its
+ * `module.exports`. `argv` is the command line's arguments (`-v` turns the debug lines on).
+ */
+export function loadBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): unknown {
   const debug = takeDebug(argv).debug ? (line: string) => process.stderr.write(`debug: code cache: ${line}\n`) : undefined;
   const bytes = readFileSync(bundle);
   // A shebang line is not JavaScript inside the wrapper: a comment keeps the line.
@@ -175,4 +179,5 @@ export function runBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, 
   m.filename = bundle;
   Reflect.apply(fn, m.exports, [m.exports, createRequire(bundle), m, bundle, dirname(bundle)]);
   m.loaded = true;
+  return m.exports;
 }

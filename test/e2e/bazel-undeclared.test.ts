@@ -73,7 +73,9 @@ describe("a program whose modules are named like the pipeline's targets", () => 
 });
 
 describe("the rules' CLI bundle reads only declared inputs", () => {
-  const bundle = () => readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline_cli.js"));
+  // Both files of the bundle (the second holds the commands: src/cli/lazy-bundle.ts).
+  const files = () => ["pipeline_cli.js", "pipeline_cli.lazy.js"].map((f) => join(ws, "bazel-bin/external/rules_pipeline", f));
+  const bundle = () => Buffer.concat(files().map((f) => readFileSync(f)));
 
   test("@rules_pipeline//:pipeline_cli has the same bytes with and without node_modules/{typescript,yaml} at the workspace root", async () => {
     // The root package in the build, as in any monorepo: Bazel then links every top-level entry of the workspace
@@ -92,7 +94,7 @@ describe("the rules' CLI bundle reads only declared inputs", () => {
     write("node_modules/yaml/index.js", 'module.exports = { parse() { return "UNDECLARED YAML COPY"; } };\n');
     try {
       // Deleting the output makes Bazel run the bundle action again (the sandboxed default strategy).
-      rmSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline_cli.js"));
+      for (const f of files()) rmSync(f);
       const r = await bazel(ws, ["build", ...targets]);
       expect(r.code, r.stderr).toBe(0);
       const withRoot = bundle();

@@ -1,7 +1,9 @@
 /**
- * The npm package's `pipeline` (scripts/pack.js: pipeline.js, tools/pipeline-loader.ts) runs its bundle with a V8
- * code cache in the user's cache directory (src/cli/code-cache.ts), built here as pack.js builds it, pushing to a
- * real registry:
+ * The npm package's `pipeline` (scripts/pack.js: pipeline.js, tools/pipeline-loader.ts) runs its bundle, whose
+ * second file (the commands, src/cli/lazy-bundle.ts) it loads with a V8 code cache in the user's cache directory
+ * (src/cli/code-cache.ts), built here as pack.js builds it, pushing to a real registry:
+ *  - `--version`, `--help` and a usage error load only the first file: they work without the second and read no
+ *    cache; a command without the second file fails naming it;
  *  - the first run writes the cache, the second uses it (V8 accepted it: `-v` says `hit`), with the same outputs
  *    and exit codes as without a cache (`PIPELINE_CODE_CACHE=off`), for a success and for a failure;
  *  - a damaged, truncated or foreign file (another bundle's, or V8 data for other source that V8 rejects) is
@@ -39,7 +41,7 @@ beforeAll(async () => {
     `require(${JSON.stringify(join(REPO_ROOT, "scripts", "pack.js"))}).buildCliWithRuntime(${JSON.stringify(cliDir)})`,
   ]);
   expect(build.code, build.stderr).toBe(0);
-  bundleHex = sha256(readFileSync(join(cliDir, "pipeline-main.js"))).slice("sha256:".length);
+  bundleHex = sha256(readFileSync(join(cliDir, "pipeline-main.lazy.js"))).slice("sha256:".length);
   await writeLayout(layout, randomImage({ layers: 2 }));
   reg = await startRegistry();
 }, 120_000);
@@ -71,6 +73,32 @@ const outputs = (r: CliResult) => ({
 const cacheFile = (cacheDir: string) => join(cacheDir, "code-cache", codeCacheFileName(bundleHex));
 
 describe("the packaged CLI's code cache", () => {
+  it("is not read by --version, --help or a usage error, which load only the bundle's first file", async () => {
+    const c = join(tmp, "c0");
+    const lean = join(tmp, "cli-first-file-only");
+    mkdirSync(lean);
+    for (const f of ["pipeline.js", "pipeline-main.js"]) writeFileSync(join(lean, f), readFileSync(join(cliDir, f)));
+    const run = (args: string[]) =>
+      execProgram(process.execPath, [join(lean, "pipeline.js"), ...args], {
+        env: { PATH: process.env.PATH, HOME: join(tmp, "home"), PIPELINE_CACHE_DIR: c },
+        cwd: tmp,
+      });
+    const version = await run(["-v", "--version"]);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^pipeline \d+\.\d+\.\d+ /);
+    expect(version.stderr).toBe("");
+    const help = await run(["-v", "--help"]);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toContain("push");
+    const usage = await run(["push", "--no-such-flag"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error\[E_USAGE\]/);
+    const push = await run(["push", layout, "--repository", `${reg!.host}/x`]);
+    expect(push.code).toBe(70);
+    expect(push.stderr).toContain(join(lean, "pipeline-main.lazy.js"));
+    expect(readdirSync(tmp)).not.toContain("c0");
+  });
+
   it("is written by the first run and used by the second, which behave as runs without it", async () => {
     const c = join(tmp, "c1");
     const first = await cli(c, ["-v", ...push()]);

@@ -75,8 +75,9 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
     timeout: 120_000,
   });
   expect(`${reg!.host}/installed/cli@${sha256(raw)}`).toBe(ref);
-  // The pushes ran the bundle through the loader, which left its V8 code cache in HOME's cache root for the next run.
-  const hit = await execProgram(bin, ["-v", "--version"], { env: ENV, cwd: tmp });
+  // The push loaded the bundle's commands through the loader, which left its V8 code cache in HOME's cache root for
+  // the next command (`--version` loads none of them).
+  const hit = await execProgram(bin, ["-v", "completion", "bash"], { env: ENV, cwd: tmp });
   expect(hit.stderr).toMatch(new RegExp(`^debug: code cache: hit ${tmp.replace(/[.]/g, "\\.")}/\\.cache/rules_pipeline/code-cache/pipeline-`));
 
   // A lockfile build (no dependencies, the random image as base) carries @rules_pipeline/runtime in its app layer.
