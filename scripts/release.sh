@@ -4,7 +4,11 @@
 #   dist/release/rules_pipeline-vX.Y.Z.tar.gz   `git archive` of REF (default HEAD) under rules_pipeline-vX.Y.Z/,
 #                                               without the files .gitattributes marks export-ignore (tests,
 #                                               examples, benchmarks, scripts), gzip -n: byte-identical every time
-#                                               for the same commit (entries in tree order, mtime = commit time).
+#                                               for the same commit (entries in tree order, mtime = commit time);
+#                                               plus prebuilt/: the rules' own tools built from REF's sources (the
+#                                               CLI's bundle, its loader, the launchers' preload, the runtime
+#                                               library), which the rules use instead of building them
+#                                               (bazel/private/prebuilt.bzl, tools_repo.bzl).
 #   dist/release/rules_pipeline-vX.Y.Z.tar.gz.sha256
 # and prints the snippets for WORKSPACE (http_archive) and MODULE.bazel (bazel_dep + archive_override).
 #
@@ -52,8 +56,38 @@ out="$(cd "$out" && pwd)"
 archive="$out/$name.tar.gz"
 url_base="${url_base:-file://$out}"
 
-# tar.umask pins the modes (0644/0755) whatever the local umask; gzip -n leaves out the name and time stamp.
-git -c tar.umask=0022 archive --format=tar --prefix="$name/" "$commit" | gzip -n -9 > "$archive.tmp"
+# The tools, built from REF's files (not the working tree's) with this checkout's esbuild and TypeScript (the root
+# package-lock.json pins the versions bazel/npm/package-lock.json has), as BUILD.bazel's targets build them.
+if [[ ! -f "$root/node_modules/esbuild/lib/main.js" || ! -f "$root/node_modules/typescript/lib/typescript.js" ]]; then
+  echo "release.sh: $root/node_modules has no esbuild or typescript: run npm ci first (they build prebuilt/)" >&2
+  exit 1
+fi
+stage="$(mktemp -d "${TMPDIR:-/tmp}/rules_pipeline-release.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/tree" "$stage/prebuilt/runtime"
+git archive --format=tar "$commit" | tar -x -C "$stage/tree"
+ln -s "$root/node_modules" "$stage/tree/node_modules"
+external=(--external "@aws-sdk/*" --external "@kubernetes/client-node" --external typescript)
+(
+  cd "$stage/tree"
+  node bazel/private/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
+    --bundle tools/pipeline.ts "$stage/prebuilt/pipeline_cli.js" --lazy "$stage/prebuilt/pipeline_cli.lazy.js" src/cli/lazy-bundle.ts "${external[@]}" \
+    --bundle tools/bundle-loader.ts "$stage/prebuilt/pipeline_loader.js" "${external[@]}" \
+    --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
+    --input-dir src --input-dir tools --input-dir node_modules --input bazel/private/worker_protocol.js
+  node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js src/runtime/index.ts \
+    "$stage/prebuilt/runtime/index.js" "$stage/prebuilt/runtime/index.d.ts"
+)
+
+# tar.umask pins the modes (0644/0755) whatever the local umask; gzip -n leaves out the name and time stamp. Added
+# files get the commit's time too (git archive --add-file: the last --prefix before each names its directory).
+git -c tar.umask=0022 archive --format=tar \
+  --prefix="$name/prebuilt/" \
+  --add-file="$stage/prebuilt/pipeline_cli.js" --add-file="$stage/prebuilt/pipeline_cli.lazy.js" \
+  --add-file="$stage/prebuilt/pipeline_loader.js" --add-file="$stage/prebuilt/pipeline_preload.js" \
+  --prefix="$name/prebuilt/src/runtime/" \
+  --add-file="$stage/prebuilt/runtime/index.js" --add-file="$stage/prebuilt/runtime/index.d.ts" \
+  --prefix="$name/" "$commit" | gzip -n -9 > "$archive.tmp"
 mv "$archive.tmp" "$archive"
 sha256="$(sha256sum "$archive" | cut -d' ' -f1)"
 echo "$sha256  $name.tar.gz" > "$archive.sha256"

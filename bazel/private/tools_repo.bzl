@@ -26,8 +26,10 @@ filegroup(
 )
 """
 
+_CLI_FILES = ["pipeline_cli.js", "pipeline_cli.lazy.js"]
+
 # What the bundling makes: a cache entry (repo_cache.bzl).
-_CACHED = ["pipeline_cli.js", "pipeline_cli.lazy.js", "modules"]
+_CACHED = _CLI_FILES + ["modules"]
 
 def _tools_impl(rctx):
     # Every label first: Bazel 4 restarts the function at the first one not fetched yet.
@@ -53,7 +55,15 @@ def _tools_impl(rctx):
     rctx.symlink(worker_protocol, "bazel/private/worker_protocol.js")
     rctx.symlink(npm, "npm")
     args = [str(npm) + "/esbuild/lib/main.js", "npm"]
-    for out, entry in _BUNDLES.items():
+
+    # The release archive holds the CLI prebuilt (scripts/release.sh): linked, not bundled; only the npm packages are.
+    prebuilt = root.get_child("prebuilt")
+    cached = _CACHED
+    if prebuilt.get_child("pipeline_cli.js").exists:
+        for f in _CLI_FILES:
+            rctx.symlink(prebuilt.get_child(f), f)
+        cached = ["modules"]
+    for out, entry in ({} if cached != _CACHED else _BUNDLES).items():
         args.extend(["--bundle", entry, out, "--lazy", out[:-len(".js")] + ".lazy.js", "src/cli/lazy-bundle.ts"])
         for e in _EXTERNAL:
             args.extend(["--external", e])
@@ -66,14 +76,16 @@ def _tools_impl(rctx):
 
     # Keyed by every byte bundled: the sources, the rules' lockfile (the npm tree esbuild and the bundled packages
     # come from), the bundler, this rule and the Node.
-    cache = repo_cache(rctx, node, "tools", files = files, trees = [["src", root.get_child("src")], ["tools", root.get_child("tools")]])
-    if repo_cache_restore(rctx, cache, _CACHED):
+    # With the CLI prebuilt the entry holds only modules/: its own key.
+    what = [["holds", " ".join(cached)]]
+    cache = repo_cache(rctx, node, "tools", strings = what, files = files, trees = [["src", root.get_child("src")], ["tools", root.get_child("tools")]])
+    if repo_cache_restore(rctx, cache, cached):
         return
     rctx.report_progress("bundling rules_pipeline's tools")
     result = rctx.execute([str(node), str(bundler), "@bundle.params"], quiet = True, timeout = 600)
     if result.return_code != 0:
         fail("bundling rules_pipeline's tools failed:\n" + result.stdout + result.stderr)
-    repo_cache_store(rctx, cache, _CACHED)
+    repo_cache_store(rctx, cache, cached)
 
 pipeline_tools_repository = repository_rule(
     implementation = _tools_impl,

@@ -85,6 +85,10 @@ describe("the rules' CLI bundle reads only declared inputs", () => {
     const clean = await bazel(ws, ["build", ...targets]);
     expect(clean.code, clean.stderr).toBe(0);
     const without = bundle();
+    // A checkout builds the CLI from its sources (the release archive's prebuilt/ is not there).
+    const aquery = await bazel(ws, ["aquery", "mnemonic(JsBundle, @rules_pipeline//:pipeline_cli)"]);
+    expect(aquery.code, aquery.stderr).toBe(0);
+    expect(aquery.stdout).toContain("Mnemonic: JsBundle");
     // A consumer's `npm install` at the root: in the execroot, and no input of any action.
     cpSync(join(REPO_ROOT, "node_modules", "typescript"), join(ws, "node_modules", "typescript"), { recursive: true });
     // And a package the bundle declares (`yaml`, from the rules' own npm tree): esbuild's upward walk meets the root's

@@ -5,9 +5,13 @@
  * snippet the script printed (not local_repository), builds examples/hello's image and runs `hello_local`. A wrong
  * sha256 fails with Bazel's checksum error. The MODULE.bazel snippet (archive_override) runs on Bazel 7.7.1 in
  * test/e2e/bazel7-bzlmod.test.ts.
+ * The archive holds the rules' own tools prebuilt (prebuilt/): the consumer's build runs none of their actions
+ * (no JsBundle or TsTranspile of an @rules_pipeline target in `bazel aquery`), and @rules_pipeline_tools links the
+ * prebuilt CLI instead of bundling src/ at fetch time. A checkout builds them from source
+ * (test/e2e/bazel-undeclared.test.ts).
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -89,6 +93,12 @@ describe("the release archive (scripts/release.sh)", () => {
       "bazel/npm/package-lock.json",
       "tools/pipeline.ts",
       "src/oci/digest.ts",
+      "prebuilt/pipeline_cli.js",
+      "prebuilt/pipeline_cli.lazy.js",
+      "prebuilt/pipeline_loader.js",
+      "prebuilt/pipeline_preload.js",
+      "prebuilt/src/runtime/index.js",
+      "prebuilt/src/runtime/index.d.ts",
     ]) {
       expect(paths, needed).toContain(needed);
     }
@@ -111,6 +121,20 @@ describe("the release archive (scripts/release.sh)", () => {
     const external = join(run(BAZEL, ["info", "output_base"], ws).trim(), "external", "rules_pipeline");
     expect(existsSync(join(external, "bazel", "pipeline.bzl"))).toBe(true);
     expect(existsSync(join(external, "test"))).toBe(false);
+
+    // None of our tools' actions: the targets are the prebuilt files.
+    const targets = "deps(//examples/hello:hello_image) union deps(//examples/hello:hello_local)";
+    const aquery = await bazel(ws, ["aquery", "--output=jsonproto", targets]);
+    expect(aquery.code, aquery.stderr).toBe(0);
+    const graph: { actions?: { mnemonic: string; targetId: number }[]; targets?: { id: number; label: string }[] } = JSON.parse(aquery.stdout);
+    const labels = new Map((graph.targets ?? []).map((t) => [t.id, t.label]));
+    const ours = (graph.actions ?? []).map((a) => `${a.mnemonic} ${labels.get(a.targetId)}`).filter((a) => /^\S+ @rules_pipeline\/\//.test(a));
+    expect(ours.filter((a) => /^(JsBundle|TsTranspile) /.test(a))).toEqual([]);
+    expect((graph.actions ?? []).length).toBeGreaterThan(0);
+    // And no fetch-time bundle of src/: @rules_pipeline_tools links the archive's CLI.
+    const tools = join(external, "..", "rules_pipeline_tools");
+    for (const f of ["pipeline_cli.js", "pipeline_cli.lazy.js"])
+      expect(realpathSync(join(tools, f))).toBe(realpathSync(join(external, "prebuilt", f)));
   });
 
   test("a wrong sha256 fails with Bazel's checksum error", async () => {
