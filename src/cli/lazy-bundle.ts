@@ -30,17 +30,23 @@ export function setBundleCore(table: Table): void {
 /** The second file of the bundle `bundle`. */
 export const lazyBundleFile = (bundle: string): string => `${bundle.replace(/\.js$/, "")}.lazy.js`;
 
+/** The second file's table of modules, from what it exports: a function of the first file's table. */
+function openLazy(init: unknown, file: string, bundle: string): Table {
+  if (typeof init !== "function" || !core) throw new Error(`${file} is not the second file of ${bundle} (or ${bundle} was not built with it)`);
+  return init(core);
+}
+
 /** The module `key` (its path when bundled) of the second file, which is loaded on the first call. */
 export function lazyModule(bundle: string, key: string): unknown {
   const file = lazyBundleFile(bundle);
-  if (!lazy) {
-    // Loaded only here: start-up never pays for node:vm and node:crypto.
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const init: unknown = withCodeCache ? (require("./code-cache") as typeof import("./code-cache")).loadBundle(file) : require(file);
-    if (typeof init !== "function" || !core) throw new Error(`${file} is not the second file of ${bundle} (or ${bundle} was not built with it)`);
-    lazy = init(core) as Table;
-  }
-  const load = lazy[key];
+  // Loaded only here: start-up never pays for node:vm and node:crypto.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const modules = (lazy ??= openLazy(
+    withCodeCache ? (require("./code-cache") as typeof import("./code-cache")).loadBundle(file) : require(file),
+    file,
+    bundle,
+  ));
+  const load = modules[key];
   if (!load) throw new Error(`${file} has no module ${key}: it is not the second file of ${bundle}`);
   return load();
 }
