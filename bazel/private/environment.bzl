@@ -7,6 +7,7 @@ docs/environment.md says who sets each, who reads it and its format.
 ENV = struct(
     ALLOW_HOST_PATHS = "PIPELINE_ALLOW_HOST_PATHS",
     BASE_MIRROR = "PIPELINE_BASE_MIRROR",
+    BUNDLE_CODE_CACHE = "PIPELINE_BUNDLE_CODE_CACHE",
     CACHE_DIR = "PIPELINE_CACHE_DIR",
     CLI = "PIPELINE_CLI",
     CLI_LOADER = "PIPELINE_CLI_LOADER",

@@ -48,6 +48,12 @@ export const INTERNAL_VARIABLES = {
     format: "an absolute directory path",
     meaning: "The directory of the npm packages the CLI loads lazily (the AWS SDK, the Kubernetes client).",
   },
+  PIPELINE_BUNDLE_CODE_CACHE: {
+    setBy: "the CLI's loaders (`tools/pipeline-loader.ts`, the npm package's `pipeline`; `tools/bundle-loader.ts`, the launchers')",
+    readBy: "`src/cli/lazy-bundle.ts` (then removed from the environment)",
+    format: "1, or unset",
+    meaning: "Load the CLI bundle's second file (the commands) with the V8 code cache; build actions run the bundle without it.",
+  },
   PIPELINE_CONTAINER_IMAGE: {
     setBy: "the `_binary` and NAME launchers' preload (`tools/preload.ts`, through `src/runtime/index.ts`'s `imageEnvironment`)",
     readBy: "launch scripts through `src/runtime/index.ts` (`containerImage()`)",
