@@ -1,11 +1,9 @@
 """Repository rule installing npm packages from a package.json and its lockfile (npm, pnpm or yarn)."""
 
+load(":install_scripts.bzl", "HARMLESS_INSTALL_SCRIPTS", "check_install_scripts", "install_scripts_of", "package_name", "run_install_scripts")
+load(":npm_build_file.bzl", "GLOBS_BZL", "NPM_EXCLUDES", "NPM_LOCKFILE", "NPM_PACKAGE_BZL", "bin_links", "closure", "package_target", "type_surface", "write_globs")
 load(":package_managers.bzl", "LOCKFILE_NAMES", "PACKAGE_MANAGERS", "lockfile_kind", "lockfile_manager")
 load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_dir", "repo_cache_restore", "repo_cache_store")
-
-# Packages whose install scripts need not run, accepted silently: esbuild's postinstall only checks the binary its
-# optional platform package already carries; the others print a banner or probe the environment.
-HARMLESS_INSTALL_SCRIPTS = ["core-js", "core-js-pure", "es5-ext", "esbuild"]
 
 _DOC = """Installs the packages of a lockfile with the package manager that wrote it, scripts off.
 
@@ -48,240 +46,6 @@ lockfile, a `preinstall`/`install`/`postinstall` script, or a `binding.gyp`) fai
 unless it is listed in `ignore_install_scripts` or is one of the known-harmless """ + ", ".join(HARMLESS_INSTALL_SCRIPTS) + """.
 """
 
-_EXCLUDES = [
-    "node_modules/.bin/**",
-    "node_modules/.package-lock.json",
-    "node_modules/**/.bin/**",
-    # pnpm's and yarn's own state files (node-linker=hoisted, nodeLinker: node-modules): not packages.
-    "node_modules/.modules.yaml",
-    "node_modules/.pnpm/**",
-    "node_modules/.yarn-integrity",
-    "node_modules/.yarn-state.yml",
-]
-
-def _dep_path(packages, from_path, name):
-    """Where node's resolution finds `name` when required from the package at `from_path`."""
-    base = from_path
-    for _ in range(64):
-        candidate = (base + "/node_modules/" + name) if base else ("node_modules/" + name)
-        if candidate in packages:
-            return candidate
-        if not base:
-            return None
-        idx = base.rfind("/node_modules/")
-        base = base[:idx] if idx >= 0 else ""
-    return None
-
-def _closure(packages, root):
-    seen = {root: True}
-    queue = [root]
-    for _ in range(len(packages) + 1):
-        if not queue:
-            break
-        cur = queue.pop()
-        info = packages.get(cur, {})
-        names = {}
-        for field in ("dependencies", "optionalDependencies", "peerDependencies"):
-            for n in info.get(field, {}).keys():
-                names[n] = True
-        for n in names.keys():
-            p = _dep_path(packages, cur, n)
-            if p != None and p not in seen:
-                seen[p] = True
-                queue.append(p)
-    return sorted(seen.keys())
-
-def _absolute(label):
-    """A label string that means the same repository from inside another one (the main one is `@//`)."""
-    s = str(label)
-    return "@" + s if s.startswith("//") else s
-
-_NPM_PACKAGE_BZL = _absolute(Label("//bazel/private:npm_package.bzl"))
-_NPM_GLOBS = Label("//bazel/private:npm_globs.js")
-_NPM_TREE = Label("//bazel/private:npm_tree.js")
-
-# Where a package's declarations may be, when it ships any.
-_TYPES_PATTERNS = ["**/package.json", "**/*.d.ts", "**/*.d.mts", "**/*.d.cts"]
-
-def _type_surface(rctx, path):
-    """What tsc reads of the installed package at `path`.
-
-    Its package.json files and declarations, plus, when it
-    ships no declarations (a heuristic that errs towards "none"), the JavaScript file it resolves to, so that an
-    untyped import still resolves (to `any`) without making every file of the package an input."""
-    patterns = [path + "/" + t for t in _TYPES_PATTERNS]
-    if rctx.path(path + "/index.d.ts").exists:
-        return patterns
-    pkg = rctx.path(path + "/package.json")
-    if not pkg.exists:
-        return [path + "/**"]
-    text = rctx.read(pkg)
-    if '"types"' in text or '"typings"' in text:
-        return patterns
-    main = json.decode(text).get("main", "index.js") if text.strip().startswith("{") else "index.js"
-    if type(main) != type("") or not main or ".." in main or main.startswith("/"):
-        main = "index.js"
-    main = main[2:] if main.startswith("./") else main
-    main = main[:-1] if main.endswith("/") else main
-
-    # Patterns that match nothing (or a directory) add nothing.
-    return patterns + [path + "/" + c for c in [main, main + ".js", main + "/index.js", "index.js"]]
-
-def _bin_links(rctx, installed):
-    """`node_modules/.bin` as npm made it: package path -> {command: target relative to node_modules}."""
-    out = {}
-    bin_dir = rctx.path("node_modules/.bin")
-    if not bin_dir.exists:
-        return out
-    root = str(rctx.path("node_modules").realpath) + "/"
-    for link in bin_dir.readdir():
-        target = str(link.realpath)
-        if not target.startswith(root):
-            continue
-        rel = target[len(root):]
-
-        # The package that owns the target: the longest installed package path that is a prefix of it.
-        owner = None
-        for p in installed.keys():
-            if ("node_modules/" + rel).startswith(p + "/") and (owner == None or len(p) > len(owner)):
-                owner = p
-        if owner != None:
-            out.setdefault(owner, {})[link.basename] = rel
-    return out
-
-# The repository's copy of the lockfile, beside node_modules: what the package targets name in `lockfile`.
-_LOCKFILE = "package-lock.json"
-
-def _package_target(name, closure, typed, bins, repo_name, patterns, srcs = None):
-    """An npm_package target.
-
-    Every file of `closure` (package paths) or `srcs` patterns, their type surface, the
-    `node_modules/.bin` commands of the packages in `closure`, the lockfile (for the SBOM) and the name users write
-    for the repository (for hints). The files are named, not globbed: `GLOBS` (npm_globs.bzl, written by
-    npm_globs.js) holds what each pattern matched at fetch time, and every pattern used is added to `patterns`."""
-    bin_links = {}
-    for p in closure:
-        bin_links.update(bins.get(p, {}))
-    srcs = srcs or [p + "/**" for p in closure]
-    types = []
-    for p in closure:
-        types.extend(typed[p])
-    for pattern in srcs + types:
-        patterns[pattern] = True
-    return [
-        "npm_package(",
-        "    name = {},".format(repr(name)),
-        "    srcs = npm_files(GLOBS, {}),".format(repr(srcs)),
-        "    types = npm_files(GLOBS, {}),".format(repr(types)),
-        "    bin_links = {},".format(repr({k: bin_links[k] for k in sorted(bin_links.keys())})),
-        "    lockfile = {},".format(repr(":" + _LOCKFILE)),
-        "    repo_name = {},".format(repr(repo_name)),
-        ")",
-        "",
-    ]
-
-# What npm_globs.js writes beside BUILD.bazel: each pattern -> the files it matches. Two Bazel quirks shape it:
-# - Named, not globbed: a glob() over node_modules makes Bazel keep a listing of every directory of the tree and check
-#   each one again before every build (a warm no-op build's file check on the bench's monorepo: 125-131 ms with
-#   globs, 72-80 ms with the files named; commit 065ee34). test/e2e/bazel-npm-globs.test.ts checks the lists equal
-#   Bazel 4.2.3's own glob().
-# - Written by npm_globs.js itself, never read back with rctx.read and written with rctx.file: Bazel 4.2.3 writes a
-#   string read that way UTF-8-encoded a second time (a file named ü.js became Ã¼.js in the BUILD file, a missing
-#   input; commit 97dd2fb). The names keep the file system's bytes, which Bazel reads as Latin-1, as it reads file
-#   names. The repository cache entry holds npm_globs.bzl beside BUILD.bazel.
-_GLOBS_BZL = "npm_globs.bzl"
-
-def _write_globs(rctx, node, patterns):
-    """Writes `_GLOBS_BZL`: each pattern -> the files glob(pattern, exclude = _EXCLUDES) would give."""
-    spec = ".npm_globs.json"
-    rctx.file(spec, json.encode({"patterns": patterns, "excludes": _EXCLUDES}))
-    result = rctx.execute([node, rctx.path(_NPM_GLOBS), spec, _GLOBS_BZL], quiet = True, timeout = 600)
-    if result.return_code != 0:
-        fail("npm_dependencies(name = {}): listing the files of node_modules failed (exit {}): {}{}".format(
-            repr(rctx.attr.name),
-            result.return_code,
-            result.stdout,
-            result.stderr,
-        ))
-    rctx.delete(spec)
-
-def _package_name(path):
-    """`node_modules/a/node_modules/@scope/b` -> `@scope/b`."""
-    return path[path.rfind("node_modules/") + len("node_modules/"):]
-
-def _install_scripts(rctx, path, info):
-    """What would run code when npm installs the package at `path` ("" when nothing does)."""
-    found = []
-    pkg = rctx.path(path + "/package.json")
-    if pkg.exists:
-        text = rctx.read(pkg)
-        scripts = json.decode(text).get("scripts", {}) if text.strip().startswith("{") else {}
-        if type(scripts) == type({}):
-            found = ["{} script {}".format(k, repr(scripts[k])) for k in ("preinstall", "install", "postinstall") if k in scripts]
-    if not found and rctx.path(path + "/binding.gyp").exists:
-        found = ["a binding.gyp (npm runs `node-gyp rebuild`)"]
-    if not found and info.get("hasInstallScript", False):
-        found = ["`hasInstallScript` in the lockfile"]
-    return ", ".join(found)
-
-def _check_install_scripts(rctx, packages, scripted):
-    """Fails on a bad `allow_install_scripts`/`ignore_install_scripts` entry or an unlisted package with install scripts."""
-    where = "npm_dependencies(name = {})".format(repr(rctx.attr.name))
-    names = {_package_name(p): True for p in packages.keys()}
-    allow = rctx.attr.allow_install_scripts
-    for attr_name, listed in (("allow_install_scripts", allow), ("ignore_install_scripts", rctx.attr.ignore_install_scripts)):
-        for n in listed:
-            if n not in names:
-                fail("{}: `{}` entry {} is not a package of {}".format(where, attr_name, repr(n), str(rctx.attr.lockfile)))
-            if attr_name == "ignore_install_scripts" and n in allow:
-                fail("{}: {} is in both `allow_install_scripts` and `ignore_install_scripts`; keep one".format(where, repr(n)))
-    accepted = {n: True for n in allow + rctx.attr.ignore_install_scripts + HARMLESS_INSTALL_SCRIPTS}
-    unlisted = [n for n in sorted(scripted.keys()) if n not in accepted]
-    if unlisted:
-        fail("\n".join(["{}: {} of {} {} install scripts, which npm_dependencies does not run unless told to:".format(
-            where,
-            "package" if len(unlisted) == 1 else "packages",
-            str(rctx.attr.lockfile),
-            "has" if len(unlisted) == 1 else "have",
-        )] + ["  {} ({}: {})".format(n, scripted[n][0][0], scripted[n][0][1]) for n in unlisted] + [
-            "Add {} to `allow_install_scripts` to run them at fetch time (native addons: node-gyp builds them from source; see README, \"Native addons\"), or to `ignore_install_scripts` to install {} without running them.".format(
-                ", ".join([repr(n) for n in unlisted]),
-                "it" if len(unlisted) == 1 else "them",
-            ),
-        ]))
-
-# Of a rebuilt package's build/ directory, keep the addons (build/Release/*.node) and drop the byproducts (object
-# files, Makefiles, node-gyp's symlink to python3).
-_PRUNE_BUILD = """cd "$1" && find build -mindepth 1 ! -type d | while IFS= read -r f; do
-  case "$f" in build/Release/*/*) rm -f "$f" ;; build/Release/*.node) ;; *) rm -f "$f" ;; esac
-done && find build -depth -mindepth 1 -type d -empty -delete"""
-
-def _run_install_scripts(rctx, npm_cli, env, scripted):
-    """`npm rebuild <allow_install_scripts> --offline`, then prunes their build/ directories."""
-    names = [n for n in rctx.attr.allow_install_scripts if n in scripted]
-    if not names:
-        return
-    rctx.report_progress("npm rebuild {} (install scripts, building from source)".format(" ".join(names)))
-
-    # prebuild-install and node-pre-gyp would try to download a prebuilt binary first: go straight to node-gyp.
-    env = dict(env, npm_config_build_from_source = "true")
-    args = [str(npm_cli), "rebuild"] + names + ["--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-    result = rctx.execute(args, environment = env, quiet = True, timeout = 3600)
-    if result.return_code != 0:
-        fail("npm_dependencies(name = {}): `allow_install_scripts`: `npm rebuild {} --offline` failed (exit {}). Building native addons needs python3, make, a C++ compiler and Node's headers (npm's `nodedir` config, e.g. `npm config set nodedir /usr` with /usr/include/node present):\n{}{}".format(
-            repr(rctx.attr.name),
-            " ".join(names),
-            result.return_code,
-            result.stdout[-8000:],
-            result.stderr[-8000:],
-        ))
-    for n in names:
-        for path, _ in scripted[n]:
-            if rctx.path(path + "/build").exists:
-                result = rctx.execute(["bash", "-c", _PRUNE_BUILD, "prune", path])
-                if result.return_code != 0:
-                    fail("npm_dependencies(name = {}): cleaning {}/build failed: {}".format(repr(rctx.attr.name), path, result.stderr))
-
 def _check_in_package(rctx, attr_name, label):
     """Fails naming `attr_name` when `label` (of the main repository) is in a directory with no BUILD file.
 
@@ -306,10 +70,12 @@ def _check_in_package(rctx, attr_name, label):
 # `allow_install_scripts`, the C++ compiler's version. A new output base copies it instead of running `npm ci` again.
 
 # The files of this rule whose text shapes the repository (the generated BUILD file, the pruning): in the cache key.
-_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
+_NPM_TREE = Label("//bazel/private:npm_tree.js")
+
+_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:install_scripts.bzl"), Label("//bazel/private:npm_build_file.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
 
 # What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry.
-_CACHED = ["node_modules", "BUILD.bazel", _GLOBS_BZL]
+_CACHED = ["node_modules", "BUILD.bazel", GLOBS_BZL]
 
 def _cache(rctx, node, npm_cli, env, pkg_path, lock_path, manager):
     """The cache entry of this fetch (repo_cache.bzl), or None when the cache is off."""
@@ -323,7 +89,7 @@ def _cache(rctx, node, npm_cli, env, pkg_path, lock_path, manager):
         ["omit_dev", str(rctx.attr.omit_dev)],
         ["allow_install_scripts", json.encode(rctx.attr.allow_install_scripts)],
         ["ignore_install_scripts", json.encode(rctx.attr.ignore_install_scripts)],
-        ["npm_package.bzl", _NPM_PACKAGE_BZL],
+        ["npm_package.bzl", NPM_PACKAGE_BZL],
         ["harmless", json.encode(HARMLESS_INSTALL_SCRIPTS)],
         ["package manager", manager + " " + (PACKAGE_MANAGERS[manager].integrity if manager in PACKAGE_MANAGERS else "")],
     ]
@@ -433,7 +199,7 @@ def _npm_repo_impl(rctx):
         _fail(rctx, "`lockfile` {}: {}".format(str(lock_label), problem))
     lock_packages = {}
     if kind == "npm":
-        rctx.file(_LOCKFILE, lock_text)
+        rctx.file(NPM_LOCKFILE, lock_text)
         lock = json.decode(lock_text)
         version = lock.get("lockfileVersion", 0)
         if version < 2:
@@ -457,22 +223,22 @@ def _npm_repo_impl(rctx):
     installed = {p: dict(lock_packages.get(p, {}), **tree[p]) for p in tree.keys()}
     if kind != "npm":
         # For the SBOM (NpmPackageInfo.lockfiles): what the lockfile says of each installed package, in npm's format.
-        rctx.file(_LOCKFILE, json.encode({"lockfileVersion": 3, "packages": {p: {k: installed[p][k] for k in ("version", "integrity", "resolved") if k in installed[p]} for p in sorted(installed.keys())}}))
+        rctx.file(NPM_LOCKFILE, json.encode({"lockfileVersion": 3, "packages": {p: {k: installed[p][k] for k in ("version", "integrity", "resolved") if k in installed[p]} for p in sorted(installed.keys())}}))
     scripted = {}  # package name -> [(path, what runs)]
     for p in sorted(installed.keys()):
         if not installed[p].get("workspace") and not installed[p].get("link", False):
-            what = _install_scripts(rctx, p, installed[p])
+            what = install_scripts_of(rctx, p, installed[p])
             if what:
-                scripted.setdefault(_package_name(p), []).append((p, what))
-    _check_install_scripts(rctx, dict(lock_packages, **installed), scripted)
-    _run_install_scripts(rctx, npm_cli, env, scripted)
-    typed = {p: _type_surface(rctx, p) for p in installed.keys()}
-    bins = _bin_links(rctx, installed)
+                scripted.setdefault(package_name(p), []).append((p, what))
+    check_install_scripts(rctx, dict(lock_packages, **installed), scripted)
+    run_install_scripts(rctx, npm_cli, env, scripted)
+    typed = {p: type_surface(rctx, p) for p in installed.keys()}
+    bins = bin_links(rctx, installed)
 
     # What users write: under bzlmod, `name` is the canonical name (`rules_pipeline~~pipeline~npm`).
     repo_name = rctx.attr.apparent_name or rctx.attr.name
     patterns = {}
-    targets = _package_target("node_modules", sorted(installed.keys()), typed, bins, repo_name, patterns, srcs = ["node_modules/**"])
+    targets = package_target("node_modules", sorted(installed.keys()), typed, bins, repo_name, patterns, srcs = ["node_modules/**"])
     dev_omitted = rctx.attr.omit_dev
     for path in sorted(installed.keys()):
         if path.find("/node_modules/") >= 0:
@@ -482,18 +248,18 @@ def _npm_repo_impl(rctx):
             continue
         if info.get("link", False) and not info.get("workspace"):
             continue  # a link to a directory outside the repository (`file:../x`): in `node_modules` only
-        targets.extend(_package_target(path, _closure(installed, path), typed, bins, repo_name, patterns))
+        targets.extend(package_target(path, closure(installed, path), typed, bins, repo_name, patterns))
     lines = [
         "# Generated by rules_pipeline's npm_dependencies from {}.".format(str(lock_label)),
-        "load({}, {}, {})".format(repr(_NPM_PACKAGE_BZL), repr("npm_files"), repr("npm_package")),
+        "load({}, {}, {})".format(repr(NPM_PACKAGE_BZL), repr("npm_files"), repr("npm_package")),
         "",
-        "# The files each pattern matched when the repository was fetched, less {}: what a glob of it would give.".format(repr(_EXCLUDES)),
-        "load({}, {})".format(repr(":" + _GLOBS_BZL), repr("GLOBS")),
+        "# The files each pattern matched when the repository was fetched, less {}: what a glob of it would give.".format(repr(NPM_EXCLUDES)),
+        "load({}, {})".format(repr(":" + GLOBS_BZL), repr("GLOBS")),
         "",
         'package(default_visibility = ["//visibility:public"])',
         "",
     ]
-    _write_globs(rctx, node, patterns.keys())
+    write_globs(rctx, node, patterns.keys())
     rctx.file("BUILD.bazel", "\n".join(lines + targets))
     repo_cache_store(rctx, cache, _CACHED)
 
