@@ -131,7 +131,7 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
       'import { containerImageUri, containerImageUris, hasContainerImage, ContainerImageError } from "@rules_pipeline/runtime";',
       "const uri: string | undefined = hasContainerImage() ? containerImageUri() : undefined;",
       "const all: Readonly<Record<string, string>> = containerImageUris({});",
-      'const e: Error = new ContainerImageError("E_X", "x");',
+      'const e: Error = new ContainerImageError("E_NO_CONTAINER_IMAGE", "x");',
       "export { uri, all, e };",
       "",
     ].join("\n"),
@@ -141,4 +141,10 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
   const bad = await check('import { containerImageUri } from "@rules_pipeline/runtime";\nexport const n: number = containerImageUri();\n');
   expect(bad.code).not.toBe(0);
   expect(bad.stdout).toMatch(/Type 'string' is not assignable to type 'number'/);
+  // Its error codes are the catalogue's runtime codes (RuntimeErrorCode): a misspelled one does not compile.
+  const typo = await check(
+    'import { ContainerImageError } from "@rules_pipeline/runtime";\nexport const e = new ContainerImageError("E_NO_CONTAINER_IMAGES", "x");\n',
+  );
+  expect(typo.code).not.toBe(0);
+  expect(typo.stdout).toContain('"E_NO_CONTAINER_IMAGES"');
 });
