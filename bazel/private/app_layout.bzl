@@ -142,8 +142,12 @@ def _first_party_line(f):
         line += "\tmode\t0644"
     return line
 
+# The runtime library's files are written 0755, as they always were (a checkout's TsTranspile output is 0555, and a
+# file without a mode keeps its x bits). The release archive's prebuilt copy (prebuilt.bzl) is a 0644 source file:
+# without the mode here the same sources gave another node_modules layer, and every image another digest, from the
+# archive than from a checkout (test/e2e/release-archive.test.ts and bazel7-bzlmod.test.ts compare them).
 def _runtime_line(f):
-    return "{}\t{}".format(APP_ROOT + "/" + runtime_path(f), f.path)
+    return "{}\t{}\tmode\t0755".format(APP_ROOT + "/" + runtime_path(f), f.path)
 
 def linked_module_paths(f, module_mappings):
     """The `node_modules/<module_name>/...` paths where first-party file `f` is linked (ts_library module_name).

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BAZEL, QUIET, REPO_ROOT, bazel, discard } from "../fixtures/bazel";
+import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { makeRelease, RELEASE_NAME, RELEASE_VERSION, run } from "../fixtures/release";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-release-"));
@@ -113,6 +114,8 @@ describe("the release archive (scripts/release.sh)", () => {
     const image = await bazel(ws, ["build", "//examples/hello:hello_image"]);
     expect(image.code, image.stderr).toBe(0);
     expect(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
+    // The archive's prebuilt tools give the image's own layers a checkout gives (pinned: test/fixtures/pinned-image.ts).
+    expect(ownLayers(join(ws, "bazel-bin/examples/hello/hello_image"))).toEqual(pinnedHelloLayers("examples/hello"));
     const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("HELLO FROM A PIPELINE");
