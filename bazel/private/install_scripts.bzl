@@ -10,7 +10,16 @@ def package_name(path):
     return path[path.rfind("node_modules/") + len("node_modules/"):]
 
 def install_scripts_of(rctx, path, info):
-    """What would run code when npm installs the package at `path` ("" when nothing does)."""
+    """What would run code when npm installs the package at `path`.
+
+    Args:
+      rctx: the repository context.
+      path: the package's path in the repository (`node_modules/...`).
+      info: the package's lockfile entry (its `hasInstallScript`).
+
+    Returns:
+      What runs, for the error message ("" when nothing does).
+    """
     found = []
     pkg = rctx.path(path + "/package.json")
     if pkg.exists:
@@ -25,7 +34,13 @@ def install_scripts_of(rctx, path, info):
     return ", ".join(found)
 
 def check_install_scripts(rctx, packages, scripted):
-    """Fails on a bad `allow_install_scripts`/`ignore_install_scripts` entry or an unlisted package with install scripts."""
+    """Fails on a bad `allow_install_scripts`/`ignore_install_scripts` entry or an unlisted package with install scripts.
+
+    Args:
+      rctx: the repository context (npm_dependencies' attributes).
+      packages: the installed and locked packages by path.
+      scripted: package name -> [(path, what runs)] of the packages with install scripts.
+    """
     where = "npm_dependencies(name = {})".format(repr(rctx.attr.name))
     names = {package_name(p): True for p in packages.keys()}
     allow = rctx.attr.allow_install_scripts
@@ -57,7 +72,14 @@ _PRUNE_BUILD = """cd "$1" && find build -mindepth 1 ! -type d | while IFS= read 
 done && find build -depth -mindepth 1 -type d -empty -delete"""
 
 def run_install_scripts(rctx, npm_cli, env, scripted):
-    """`npm rebuild <allow_install_scripts> --offline`, then prunes their build/ directories."""
+    """`npm rebuild <allow_install_scripts> --offline`, then prunes their build/ directories.
+
+    Args:
+      rctx: the repository context (npm_dependencies' attributes).
+      npm_cli: npm's CLI.
+      env: the environment npm runs in.
+      scripted: package name -> [(path, what runs)] of the packages with install scripts.
+    """
     names = [n for n in rctx.attr.allow_install_scripts if n in scripted]
     if not names:
         return

@@ -26,6 +26,15 @@ def _dep_path(packages, from_path, name):
     return None
 
 def closure(packages, root):
+    """The packages `root` needs, through node's resolution of its dependencies, and their dependencies.
+
+    Args:
+      packages: the installed packages by path.
+      root: a package path.
+
+    Returns:
+      The sorted package paths, `root` included.
+    """
     seen = {root: True}
     queue = [root]
     for _ in range(len(packages) + 1):
@@ -60,7 +69,15 @@ def type_surface(rctx, path):
 
     Its package.json files and declarations, plus, when it
     ships no declarations (a heuristic that errs towards "none"), the JavaScript file it resolves to, so that an
-    untyped import still resolves (to `any`) without making every file of the package an input."""
+    untyped import still resolves (to `any`) without making every file of the package an input.
+
+    Args:
+      rctx: the repository context.
+      path: the package's path in the repository.
+
+    Returns:
+      Glob patterns.
+    """
     patterns = [path + "/" + t for t in _TYPES_PATTERNS]
     if rctx.path(path + "/index.d.ts").exists:
         return patterns
@@ -80,7 +97,15 @@ def type_surface(rctx, path):
     return patterns + [path + "/" + c for c in [main, main + ".js", main + "/index.js", "index.js"]]
 
 def bin_links(rctx, installed):
-    """`node_modules/.bin` as npm made it: package path -> {command: target relative to node_modules}."""
+    """`node_modules/.bin` as the package manager made it.
+
+    Args:
+      rctx: the repository context.
+      installed: the installed packages by path.
+
+    Returns:
+      package path -> {command: target relative to node_modules}.
+    """
     out = {}
     bin_dir = rctx.path("node_modules/.bin")
     if not bin_dir.exists:
@@ -110,7 +135,20 @@ def package_target(name, closure, typed, bins, repo_name, patterns, srcs = None)
     Every file of `closure` (package paths) or `srcs` patterns, their type surface, the
     `node_modules/.bin` commands of the packages in `closure`, the lockfile (for the SBOM) and the name users write
     for the repository (for hints). The files are named, not globbed: `GLOBS` (npm_globs.bzl, written by
-    npm_globs.js) holds what each pattern matched at fetch time, and every pattern used is added to `patterns`."""
+    npm_globs.js) holds what each pattern matched at fetch time, and every pattern used is added to `patterns`.
+
+    Args:
+      name: the target's name.
+      closure: package paths whose files it holds.
+      typed: package path -> its type surface's patterns.
+      bins: bin_links()' result.
+      repo_name: the repository's name as users write it.
+      patterns: every pattern used so far (added to).
+      srcs: patterns instead of the closure's packages' files.
+
+    Returns:
+      The target's lines of the BUILD file.
+    """
     bin_links = {}
     for p in closure:
         bin_links.update(bins.get(p, {}))
@@ -144,7 +182,13 @@ def package_target(name, closure, typed, bins, repo_name, patterns, srcs = None)
 GLOBS_BZL = "npm_globs.bzl"
 
 def write_globs(rctx, node, patterns):
-    """Writes `GLOBS_BZL`: each pattern -> the files glob(pattern, exclude = NPM_EXCLUDES) would give."""
+    """Writes `GLOBS_BZL`: each pattern -> the files glob(pattern, exclude = NPM_EXCLUDES) would give.
+
+    Args:
+      rctx: the repository context.
+      node: the node binary.
+      patterns: the patterns (a dict used as a set).
+    """
     spec = ".npm_globs.json"
     rctx.file(spec, json.encode({"patterns": patterns, "excludes": NPM_EXCLUDES}))
     result = rctx.execute([node, rctx.path(_NPM_GLOBS), spec, GLOBS_BZL], quiet = True, timeout = 600)
