@@ -38,7 +38,9 @@ test("bazel run @rules_pipeline//:pipeline runs the CLI's commands from the V8 c
   const cacheDir = mkdtempSync(join(tmp, "cache-root-"));
   const lines = [];
   for (let i = 0; i < 2; i++) {
-    const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "--debug", "completion", "bash"], { PIPELINE_CACHE_DIR: cacheDir });
+    const r = await bazel(ws, ["run", ...QUIET, "@rules_pipeline//:pipeline", "--", "--debug", "completion", "bash"], {
+      PIPELINE_CACHE_DIR: cacheDir,
+    });
     expect(r.code, r.stderr).toBe(0);
     lines.push(r.stderr.split("\n").filter((l) => l.startsWith("debug: code cache: ")));
   }
