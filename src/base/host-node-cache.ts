@@ -23,7 +23,7 @@ import { writeLayout } from "../layout/write";
 import type { Digest } from "../oci/digest";
 import { fileDigest } from "../oci/digest";
 import { tempPath } from "../process/temp";
-import { buildHostNodeLayout, type HostNodeInputs, hostNodeInputs } from "./host-node";
+import { buildHostNodeBase, buildHostNodeLayout, type HostNodeInputs, hostNodeInputs } from "./host-node";
 
 /** Bumped when the same inputs would give other bytes. */
 export const HOST_NODE_FORMAT = 1;
@@ -83,7 +83,7 @@ export async function cachedHostNodeBase(bases: string, opts: CachedHostNodeOpti
  * (or, with `bases` undefined, built without reading or writing any cache).
  */
 export async function writeHostNodeBase(outDir: string, bases: string | undefined, opts: CachedHostNodeOptions = {}): Promise<{ digest: Digest }> {
-  if (bases === undefined) return buildHostNodeLayout(outDir, await hostNodeInputs(opts.nodePath), resolveMtime(opts.mtime));
+  if (bases === undefined) return buildHostNodeBase(outDir, opts);
   for (let attempt = 0; ; attempt++) {
     const { dir } = await cachedHostNodeBase(bases, opts);
     try {
