@@ -59,6 +59,21 @@ function npmDeps(name: string, pkg: string, lock: string, files: string[] = []):
   return `npm_dependencies(name = "${name}", package_json = "//${pkg}:package.json", lockfile = "//${pkg}:${lock}", workspace_files = ${JSON.stringify(files)})\n`;
 }
 
+/** The package's BUILD file: exports its files and declares `app` (main.js) with ms and @acme/lib from repository `deps`. */
+function appBuild(name: string, deps: string): string {
+  return `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+exports_files(glob(["**"]))
+pipeline(
+    name = "app",
+    entry = "main.js",
+    base = "@pipeline-host-node//image",
+    registry = "localhost:5000",
+    repository = "lockfiles/${name}",
+    deps = ["@${deps}//:node_modules/ms", "@${deps}//:node_modules/@acme/lib"],
+)
+`;
+}
+
 beforeAll(async () => {
   let extra = "";
   for (const k of KINDS) extra += npmDeps(`${k.kind}_deps`, k.kind, k.lock, workspaceFiles(k.kind, k.extra));
@@ -66,20 +81,7 @@ beforeAll(async () => {
   ws = makeConsumerWorkspace(tmp, extra);
   for (const k of KINDS) {
     cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
-    writeFileSync(
-      join(ws, k.kind, "BUILD.bazel"),
-      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-exports_files(glob(["**"]))
-pipeline(
-    name = "app",
-    entry = "main.js",
-    base = "@pipeline-host-node//image",
-    registry = "localhost:5000",
-    repository = "lockfiles/${k.kind}",
-    deps = ["@${k.kind}_deps//:node_modules/ms", "@${k.kind}_deps//:node_modules/@acme/lib"],
-)
-`,
-    );
+    writeFileSync(join(ws, k.kind, "BUILD.bazel"), appBuild(k.kind, `${k.kind}_deps`));
   }
   for (const [dir, file, text] of [
     ["old", "pnpm-lock.yaml", V6],
@@ -199,20 +201,7 @@ pipeline.npm(
 use_repo(pipeline, "npm", "pipeline-host-node")
 `,
     );
-    writeFileSync(
-      join(ws7, "BUILD.bazel"),
-      `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-exports_files(glob(["**"]))
-pipeline(
-    name = "app",
-    entry = "main.js",
-    base = "@pipeline-host-node//image",
-    registry = "localhost:5000",
-    repository = "lockfiles/bzlmod",
-    deps = ["@npm//:node_modules/ms", "@npm//:node_modules/@acme/lib"],
-)
-`,
-    );
+    writeFileSync(join(ws7, "BUILD.bazel"), appBuild("bzlmod", "npm"));
     // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
     // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
     const jks = spawnSync("python3", [join(PEERS, "lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")], {
