@@ -95,7 +95,7 @@ def repo_cache(rctx, node, kind, strings = [], files = [], trees = []):
     return struct(entry = "{}/{}-{}".format(root, kind, key), key = key, node = node, helper = helper)
 
 def repo_cache_restore(rctx, cache, names):
-    """Copies the entry's `names` into the repository directory; True on a hit.
+    """Hard-links (or, across filesystems, copies) the entry's `names` into the repository directory; True on a hit.
 
     Args:
       rctx: the repository_ctx.

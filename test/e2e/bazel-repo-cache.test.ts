@@ -5,8 +5,9 @@
  * - the three `hello_image.digest` files are identical, and so are the trees of @npm, @rules_pipeline_npm and
  *   @rules_pipeline_tools (every path, every file's bytes and symlink's target, with each output base's and
  *   workspace's own path written as a placeholder);
- * - A and B ran `npm ci`, C did not: npm is a logging wrapper first on PATH (the real npm runs), and its log is the
- *   evidence; the cache holds whole entries (a completion marker each) after B;
+ * - C's files are hard links of the entries' (B's are its own); A and B ran `npm ci`, C did not: npm is a logging
+ *   wrapper first on PATH (the real npm runs), and its log is the evidence; the cache holds whole entries (a
+ *   completion marker each) after B;
  * - an edited lockfile misses the cache (`npm ci` runs again) and gives what a fetch without the cache gives;
  * - an entry with no completion marker (here: one with a package removed) is ignored, and replaced;
  * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`;
@@ -100,6 +101,23 @@ function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
   return out;
 }
 
+/** How many regular files under `dir` are hard links of a file of an entry of the cache. */
+function filesLinkedToCache(dir: string): number {
+  const inodes = new Set<number>();
+  const files = (root: string, visit: (p: string) => void) => {
+    for (const e of readdirSync(root, { withFileTypes: true })) {
+      if (e.isDirectory()) files(join(root, e.name), visit);
+      else if (e.isFile()) visit(join(root, e.name));
+    }
+  };
+  for (const e of entries()) files(join(cache, e, "tree"), (p) => inodes.add(statSync(p).ino));
+  let n = 0;
+  files(dir, (p) => {
+    if (inodes.has(statSync(p).ino)) n++;
+  });
+  return n;
+}
+
 const external = (w: Ws, repo: string) => join(outputBase(w.ws), "external", repo);
 const digest = (w: Ws) => readFileSync(join(w.ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
 const entries = () => (existsSync(cache) ? readdirSync(cache).sort() : []);
@@ -190,6 +208,9 @@ describe("the repository cache across output bases", () => {
       expect(ref.length).toBeGreaterThan(repo === "rules_pipeline_tools" ? 5 : 50);
       expect(tree(external(b, repo), b), `@${repo}: B (cold cache) differs from A (no cache)`).toEqual(ref);
       expect(tree(external(c, repo), c), `@${repo}: C (warm cache) differs from A (no cache)`).toEqual(ref);
+      // C's files are the entry's, hard-linked (bazel/private/repo_cache.js); B's are its own fetch's.
+      expect(filesLinkedToCache(external(c, repo)), `@${repo} in C`).toBeGreaterThan(0);
+      expect(filesLinkedToCache(external(b, repo)), `@${repo} in B`).toBe(0);
     }
   });
 
