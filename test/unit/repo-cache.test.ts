@@ -260,7 +260,10 @@ describe("repo_cache.js", () => {
         const dest = mkdtempSync(join(tmp, "link-dest-"));
         expect(run("restore", entry, dest, "node_modules", "BUILD.bazel"), where).toEqual({ code: 0, out: "", err: "" });
         expect(keyOf(dest), where).toBe(keyOf(src));
-        expect(readdirSync(dest).filter((n) => n.startsWith(".")), where).toEqual([]); // no work directory left
+        expect(
+          readdirSync(dest).filter((n) => n.startsWith(".")),
+          where,
+        ).toEqual([]); // no work directory left
         const linked = ino(join(dest, "node_modules/a/bin/cli")) === ino(join(entry, "tree/node_modules/a/bin/cli"));
         expect(linked, where).toBe(where === "same filesystem" && statSync(tmp).dev === statSync(cacheDir).dev);
         expect(statSync(join(dest, "node_modules/a/bin/cli")).mode & 0o777, where).toBe(0o755);
