@@ -19,9 +19,9 @@
  * (so control characters show escaped), or one MANIFEST_BLOB_UNKNOWN per missing reference. A JSON document
  * that is neither an image nor an index is stored as it is, once its media type is valid.
  */
-import { type Digest, isDigest } from "../oci/digest";
-import { isMediaType, MEDIA_TYPE_GRAMMAR, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
-import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
+import { parseDescriptor, problemField } from "../oci/descriptor";
+import { isMediaType, MEDIA_TYPE_GRAMMAR } from "../oci/grammar";
+import { type Descriptor, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
 import { type ErrorEntry, RegistryError } from "./registry-error";
 import type { Storage } from "./storage";
 
@@ -32,12 +32,6 @@ type Kind = "image" | "index" | "other";
 
 /** Docker's deprecated schema 1 media types. */
 const SCHEMA1_TYPES = new Set(["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"]);
-
-interface Desc {
-  digest: Digest;
-  size: number;
-  urls?: string[];
-}
 
 function show(value: unknown): string {
   return value === undefined ? "nothing" : JSON.stringify(value);
@@ -54,21 +48,12 @@ function mediaTypeField(value: unknown, field: string, required: boolean): strin
   return value;
 }
 
-function descriptor(value: unknown, where: string): Desc {
-  if (!value || typeof value !== "object" || Array.isArray(value)) throw invalid(where, "a descriptor object", value);
-  const d = value as Record<string, unknown>;
-  mediaTypeField(d.mediaType, `${where}.mediaType`, true);
-  if (typeof d.digest !== "string" || !isDigest(d.digest)) throw invalid(`${where}.digest`, SHA256_DIGEST_GRAMMAR, d.digest);
-  if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) {
-    throw invalid(`${where}.size`, "a non-negative integer", d.size);
-  }
-  if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== "string"))) {
-    throw invalid(`${where}.urls`, "a list of strings", d.urls);
-  }
-  return { digest: d.digest, size: d.size, urls: d.urls as string[] | undefined };
+/** A descriptor, checked by src/oci/descriptor.ts (digest, size, media type, urls): 400 MANIFEST_INVALID naming the field. */
+function descriptor(value: unknown, where: string): Descriptor {
+  return parseDescriptor(value, where, (p, at) => invalid(problemField(at, p), p.expected, p.value));
 }
 
-function descriptors(value: unknown, field: string): Desc[] {
+function descriptors(value: unknown, field: string): Descriptor[] {
   if (!Array.isArray(value)) throw invalid(field, "a list of descriptors", value);
   return value.map((v, i) => descriptor(v, `${field}[${i}]`));
 }

@@ -10,12 +10,17 @@
  * directory and memory alike. Sessions left by an earlier run have no client: only the global cap counts them. The in-memory
  * table of open sessions (last touch, running hash) is the authority for both; `open()` rebuilds it from
  * disk, taking each session's last touch from its data file's mtime.
+ *
+ * The running hash is src/oci/verify.ts's Verifier, continued by each chunk's VerifyStream and copied before it (the
+ * state a failed chunk goes back to); a session of an earlier run has none, and its file is hashed at the end by
+ * src/oci/digest.ts's `fileDigest`.
  */
-import { createHash, type Hash, randomUUID } from "node:crypto";
-import { type Digest, hashDigest } from "../oci/digest";
-import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { type Digest, fileDigest } from "../oci/digest";
+import { Verifier, VerifyStream } from "../oci/verify";
+import { createWriteStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { type Readable, Transform, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DEFAULT_LIMITS, type RegistryLimits } from "./limits";
 import { RegistryError } from "./registry-error";
@@ -45,31 +50,14 @@ export interface UploadsOptions extends Partial<Pick<RegistryLimits, "maxUploads
   now?: () => number;
 }
 
-/** Hashes (when given a hash) and counts what flows through. */
-class Meter extends Transform {
-  bytes = 0;
-  constructor(
-    private readonly hash: Hash | undefined,
-    private readonly onBytes?: (n: number) => void,
-  ) {
-    super();
-  }
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash?.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
-  }
-}
-
 /** What is kept in memory per open session. */
 interface OpenSession {
   /** When a request last touched it (ms, the Uploads clock). */
   touched: number;
   /** Who opened it (`user NAME` or `address IP`; undefined for sessions of an earlier run). */
   client?: string;
-  /** Running sha256, valid while its `size` equals the data file's size. Lost on restart. */
-  hash?: { hash: Hash; size: number };
+  /** Running sha256 and count, valid while its `bytes` equal the data file's size. Lost on restart. */
+  hash?: Verifier;
 }
 
 export class Uploads {
@@ -161,7 +149,7 @@ export class Uploads {
     }
     const id = randomUUID();
     // Claimed before the first await, so concurrent creates never overshoot the bounds.
-    this.sessions.set(id, { touched: this.now(), client, hash: { hash: createHash("sha256"), size: 0 } });
+    this.sessions.set(id, { touched: this.now(), client, hash: new Verifier() });
     try {
       const dir = this.dir(id);
       await fsp.mkdir(dir, { recursive: true });
@@ -250,21 +238,32 @@ export class Uploads {
       }
     }
     const session = this.sessions.get(s.id);
-    const running = session?.hash && session.hash.size === s.size ? session.hash.hash : undefined;
+    const running = session?.hash && session.hash.bytes === s.size ? session.hash : undefined;
     const snapshot = running?.copy();
-    const setHash = (hash: Hash | undefined, size: number): void => {
-      if (session) session.hash = hash ? { hash, size } : undefined;
+    const setHash = (hash: Verifier | undefined): void => {
+      if (session) session.hash = hash;
     };
-    const meter = new Meter(running, chunk.onBytes);
+    // Without a running hash (a session of an earlier run) the stream only counts; finish() hashes the file.
+    const verifier = running ?? new Verifier({ hash: false });
+    const start = verifier.bytes;
+    let reported = start;
+    const meter = new VerifyStream({
+      verifier,
+      onBytes: (total) => {
+        chunk.onBytes?.(total - reported);
+        reported = total;
+      },
+    });
+    const received = (): number => verifier.bytes - start;
     const file = this.dataPath(s.id);
     const out = createWriteStream(file, { flags: "a" });
     try {
       await pipeline(chunk.body, meter, out);
-      if (range && meter.bytes !== range.end - range.start + 1) {
-        throw rangeError(`Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${meter.bytes}`);
+      if (range && received() !== range.end - range.start + 1) {
+        throw rangeError(`Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${received()}`);
       }
-      if (contentLength !== undefined && meter.bytes !== contentLength) {
-        throw rangeError(`Content-Length ${contentLength} announced, the body ended after ${meter.bytes} bytes`);
+      if (contentLength !== undefined && received() !== contentLength) {
+        throw rangeError(`Content-Length ${contentLength} announced, the body ended after ${received()} bytes`);
       }
     } catch (e) {
       // All or nothing: drop the partial chunk so the session stays consistent for a retry. pipeline() rejects at the
@@ -272,12 +271,11 @@ export class Uploads {
       // (appending) write land after the truncation.
       if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await fsp.truncate(file, s.size).catch(() => {});
-      setHash(snapshot, s.size);
+      setHash(snapshot);
       throw e;
     }
-    const size = s.size + meter.bytes;
-    setHash(running, size);
-    return { ...s, size };
+    setHash(running);
+    return { ...s, size: s.size + received() };
   }
 
   /**
@@ -291,12 +289,13 @@ export class Uploads {
       const session = this.sessions.get(id);
       const state = session?.hash;
       if (session) session.hash = undefined; // a finished hash cannot be updated or read again
-      const actual = state && state.size === s.size ? hashDigest(state.hash) : await this.hashFile(this.dataPath(id));
-      if (actual !== digest) {
+      const actual = state?.bytes === s.size ? state.digest() : undefined;
+      const digestOf = actual ?? (await fileDigest(this.dataPath(id)));
+      if (digestOf !== digest) {
         await this.remove(id);
-        throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
+        throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${digestOf}, not ${digest}`, {
           expected: digest,
-          actual,
+          actual: digestOf,
           size: s.size,
         });
       }
@@ -349,13 +348,5 @@ export class Uploads {
   private async remove(id: string): Promise<void> {
     this.sessions.delete(id);
     await fsp.rm(this.dir(id), { recursive: true, force: true });
-  }
-
-  private async hashFile(path: string): Promise<Digest> {
-    const hash = createHash("sha256");
-    await pipeline(createReadStream(path), new Meter(hash), async (source: AsyncIterable<Buffer>) => {
-      for await (const _ of source) void _;
-    });
-    return hashDigest(hash);
   }
 }

@@ -12,6 +12,12 @@ export const BUILD_ERRORS = {
     next: "Fix the named value; copy digests from `pipeline` output or a `.digest` file, not by hand.",
     example: 'image: expected a digest "sha256:<64 hex>", got "sha256:abc"',
   },
+  E_BAD_DESCRIPTOR: {
+    meaning:
+      "A descriptor in a manifest, an index or a layout's index.json has no valid size (a non-negative integer) or media type (type/subtype), or a `urls` that is not a list of strings.",
+    next: "The image was written wrong: rebuild or re-push it with a conforming tool; the message names the descriptor and the value.",
+    example: 'manifest sha256:... of localhost:5000/team/app:v1: layers[0].size: expected a size in bytes (a non-negative integer), got "12"',
+  },
   E_BAD_REFERENCE: {
     meaning: "An image reference (HOST/REPOSITORY[:TAG][@DIGEST]) or a repository override does not parse.",
     next: "Write the reference as HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:...; the message names the field.",

@@ -5,7 +5,7 @@
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { type ImageIndex, platformOfImage } from "../image/index";
-import type { LayoutIndex } from "../layout/read";
+import { isLayoutIndex, type LayoutIndex } from "../layout/read";
 import { formatPlatform, pickPlatform, platformMatches } from "../oci/platform";
 import type { Descriptor, Index, Platform } from "../oci/types";
 import { sha256 } from "../oci/digest";
@@ -14,10 +14,6 @@ export type Selection = { platforms: string[]; dropped: string[]; images: Image[
   | { kind: "image"; image: Image }
   | { kind: "index"; index: ImageIndex }
 );
-
-function isLayoutIndex(x: Image | LayoutIndex): x is LayoutIndex {
-  return Array.isArray((x as LayoutIndex).manifests) && !(x as Image).manifest;
-}
 
 export function selectPlatforms(dir: string, content: Image | LayoutIndex, want: readonly Platform[] | undefined): Selection {
   if (!isLayoutIndex(content)) {

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../errors";
 import type { Keychain } from "../auth/keychain";
 import { parseReference } from "../oci/reference";
-import { readLayout, readLayoutIndex } from "../layout/read";
+import { readLayoutContent } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
 import type { Image } from "../image/image";
 import { pushImage, type PushResult } from "../registry/push";
@@ -102,8 +102,7 @@ export async function pushLayouts(
   const pushed: Record<string, PushedImage> = {};
   for (const img of images) {
     const target1 = { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) };
-    const idx = readLayoutIndex(img.layoutDir);
-    const sel = selectPlatforms(img.layoutDir, idx ?? readLayout(img.layoutDir), opts.platforms);
+    const sel = selectPlatforms(img.layoutDir, readLayoutContent(img.layoutDir), opts.platforms);
     const common = { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, log: opts.log, mountFrom: mountSources(sel.images) };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;

@@ -133,7 +133,29 @@ export interface LayoutIndex {
  */
 export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): LayoutIndex | undefined {
   const entry = layoutEntry(dir, opts.refName);
-  if (!INDEX_MEDIA_TYPES.includes(entry.mediaType)) return undefined;
+  return INDEX_MEDIA_TYPES.includes(entry.mediaType) ? readIndexAt(dir, entry) : undefined;
+}
+
+/**
+ * What a layout's entry (named `refName`, or the only one) holds, as it is: its multi-platform index, or its one
+ * image. index.json is read once (what `readLayoutIndex(dir) ?? readLayout(dir)` read twice).
+ */
+export function readLayoutContent(dir: string, opts: { refName?: string } = {}): LayoutIndex | Image {
+  const entry = layoutEntry(dir, opts.refName);
+  return INDEX_MEDIA_TYPES.includes(entry.mediaType) ? readIndexAt(dir, entry) : readManifestAt(dir, entry, hostPlatform());
+}
+
+/** Whether what a layout holds is a multi-platform index (else one image). */
+export function isLayoutIndex(x: LayoutIndex | Image): x is LayoutIndex {
+  return "index" in x;
+}
+
+/** Each image of what a layout holds: the index's, one per platform, or the one image. */
+export function layoutImages(x: LayoutIndex | Image): Image[] {
+  return isLayoutIndex(x) ? x.manifests.map((m) => m.image) : [x];
+}
+
+function readIndexAt(dir: string, entry: Descriptor): LayoutIndex {
   const bytes = readBlobVerified(dir, entry);
   const index = parseIndexDescriptors(parseBlob(dir, bytes, "index", entry.digest), `OCI layout ${dir}: index ${entry.digest}`);
   if (!index || index.manifests.length === 0) {

@@ -3,6 +3,7 @@
  * passes before anything of it touches the disk (see index.ts for the format and why).
  */
 import { PipelineError } from "../errors";
+import { parseDescriptor, problemField } from "../oci/descriptor";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";
 
@@ -100,7 +101,7 @@ export function isModelManifest(m: Partial<Manifest>): boolean {
 /**
  * Validates a model manifest and says what to write. `where` names the artifact in messages. Refuses (before
  * anything is downloaded) titles that are absolute or climb out, a missing or second tree layer, file layers
- * outside the tree's root or given twice, and descriptors without a sha256 digest or a size.
+ * outside the tree's root or given twice, and layers that are not descriptors (src/oci/descriptor.ts: digest, size, media type).
  */
 export function planModel(manifest: unknown, where: string): ModelPlan {
   if (!manifest || typeof manifest !== "object") throw bad(where, "the manifest is not a JSON object");
@@ -112,12 +113,11 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
     );
   }
   if (!Array.isArray(m.layers)) throw bad(where, "the manifest has no layers array");
-  const layers = m.layers as Descriptor[];
-  for (const [i, l] of layers.entries()) {
-    if (!l || typeof l !== "object" || !isDigest(String(l.digest)) || !Number.isSafeInteger(l.size) || l.size < 0) {
-      throw bad(where, `layer ${i} has no valid sha256 digest and size (got ${JSON.stringify(l)})`);
-    }
-  }
+  const layers = m.layers.map((l: unknown, i) =>
+    parseDescriptor(l, `layers[${i}]`, (p, at) =>
+      bad(where, `${problemField(at, p)}: expected ${p.expected}, got ${JSON.stringify(p.value) ?? "nothing"}`),
+    ),
+  );
   const trees = layers.filter((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
   if (trees.length !== 1)
     throw bad(where, `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`);

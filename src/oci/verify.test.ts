@@ -103,4 +103,24 @@ describe("Verifier and verified()", () => {
     for (const c of chunks) short.update(c);
     expect(() => short.check()).toThrow(/content has 16 bytes, expected 17/);
   });
+
+  test("a Verifier continued by several streams hashes and counts their bytes as one content (an upload's chunks)", async () => {
+    const v = new Verifier();
+    for (const c of chunks) await pipeline(Readable.from([c]), new VerifyStream({ verifier: v }), new Writable({ write: (_c, _e, cb) => cb() }));
+    expect(v.bytes).toBe(whole.length);
+    expect(v.digest()).toBe(sha256(whole));
+  });
+
+  test("copy() is a point to go back to: later bytes change the original, not the copy", () => {
+    const v = new Verifier();
+    v.update(chunks[0]);
+    const back = v.copy();
+    v.update(Buffer.from("junk"));
+    expect(back.bytes).toBe(chunks[0].length);
+    expect(back.digest()).toBe(sha256(chunks[0]));
+    back.update(chunks[1]);
+    back.update(chunks[2]);
+    expect(back.digest()).toBe(sha256(whole));
+    expect(v.digest()).toBe(sha256(Buffer.concat([chunks[0], Buffer.from("junk")])));
+  });
 });

@@ -3,9 +3,11 @@
  * through it and, when told what to expect, fails as soon as more bytes come than the descriptor's size and at
  * the end when the digest or size differ. Every place that hashes content on its way (pull, push, layout writes,
  * unpacking, image checks, layer builds) uses it, as a Transform (`VerifyStream`) or, in async-generator
- * pipelines, through `verified()`; both share `Verifier`.
+ * pipelines, through `verified()`; both share `Verifier`. A Verifier can also outlive one stream: the dev registry
+ * keeps one per upload session, continued chunk by chunk (`VerifyStreamOptions.verifier`) and copied before each
+ * chunk so a failed one can be undone (`copy()`).
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { PipelineError } from "../errors";
 import { type Digest, hashDigest } from "./digest";
@@ -52,13 +54,21 @@ function defaultFail(label: string): (p: VerifyProblem) => Error {
 
 /** The check itself, for streams and generators alike. */
 export class Verifier {
-  private readonly hash;
+  private hash: Hash | undefined;
   private readonly fail: (p: VerifyProblem) => Error;
   bytes = 0;
 
   constructor(private readonly opts: VerifyOptions = {}) {
     this.hash = opts.hash === false ? undefined : createHash("sha256");
     this.fail = opts.fail ?? defaultFail(opts.label ?? "content");
+  }
+
+  /** An independent Verifier in this one's state (the bytes counted and hashed so far): a point to go back to. */
+  copy(): Verifier {
+    const c = new Verifier({ ...this.opts, hash: false });
+    c.hash = this.hash?.copy();
+    c.bytes = this.bytes;
+    return c;
   }
 
   /** Counts and hashes a chunk; throws at once when more bytes came than expected. */
@@ -96,6 +106,11 @@ export interface VerifyStreamOptions extends VerifyOptions {
   holdLast?: boolean;
   /** Hears the running count of bytes passed on downstream (for progress). */
   onBytes?: (bytes: number) => void;
+  /**
+   * Continue this Verifier instead of starting a new one (its count and hash go on; `expect`, `hash`, `fail` and
+   * `label` are then its own): an upload received in several requests.
+   */
+  verifier?: Verifier;
 }
 
 /** A pass-through Transform around a Verifier; errors (before 'end') when the content fails its check. */
@@ -105,7 +120,7 @@ export class VerifyStream extends Transform {
 
   constructor(private readonly streamOpts: VerifyStreamOptions = {}) {
     super();
-    this.verifier = new Verifier(streamOpts);
+    this.verifier = streamOpts.verifier ?? new Verifier(streamOpts);
   }
 
   get bytes(): number {

@@ -27,7 +27,7 @@ import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
-import { readIndexJson, readLayout, readLayoutIndex } from "../layout/read";
+import { layoutImages, readIndexJson, readLayout, readLayoutContent } from "../layout/read";
 import { type LayoutImage, isLayoutReference, parseLayoutReference } from "../deploy/layout-image";
 import { type Digest, digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
@@ -77,8 +77,8 @@ export function readLocalLayout(dir: string, digest?: Digest): Image {
   const entries = index.manifests.filter((m) => m.digest === digest);
   if (entries.length === 0) {
     // A digest of a platform manifest inside a nested index: the only top-level entry may lead to it.
-    const img = readLayoutIndex(dir)?.manifests.find((m) => m.image.digest === digest)?.image ?? readLayout(dir);
-    if (img.digest === digest) return img;
+    const img = layoutImages(readLayoutContent(dir)).find((i) => i.digest === digest);
+    if (img) return img;
     throw new PipelineError(
       "E_NOT_FOUND",
       `OCI layout ${dir}: no manifest ${digest} (index.json lists ${index.manifests.map((m) => m.digest).join(", ")})`,

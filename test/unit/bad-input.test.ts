@@ -5,7 +5,7 @@
  * and their base64 forms), and no stack trace or "internal error". Registries are small in-process fake HTTP
  * servers; credential helpers are tiny shell scripts on a private PATH. Nothing here needs Bazel or the network.
  *
- * Cases (87, plus 33 hostile layers unpacked from a layout):
+ * Cases (89, plus 33 hostile layers unpacked from a layout):
  *  CLI flags and references (18)
  *    1 unknown flag  2 missing required --output  3 missing positional source  4 --platform with no architecture
  *    5 --repository with a tag  6 --repository with a digest  7 --repository uppercase  8 --repository with a scheme
@@ -36,6 +36,7 @@
  *    57 401 Bearer challenge without a realm  58 401 with an invalid realm  59 token endpoint answers garbage
  *    60 token endpoint answers JSON without a token  61 redirect loop
  *    83 manifest whose layer digest is a path (`sha256:../..`)  85 config whose diff_id is no digest
+ *    88 manifest whose layer size is a string
  *  Hostile layers through the CLI (tar-read via `base add-node`) (4)
  *    62 truncated tar  63 bad header checksum  64 corrupt gzip  65 unknown entry type
  *  Launch config and environment (9)
@@ -47,7 +48,7 @@
  *    75 no oci-layout file (push)  76 index.json not JSON  77 manifest blob missing  78 manifest blob corrupt
  *    79 manifest blob not JSON  80 diff_ids count mismatch  81 index.json is JSON null
  *    82 manifest without layers (push)  84 manifest whose layer digest is a path (`sha256:../..`)
- *    86 config whose diff_id is no digest  87 config whose Env is a string
+ *    86 config whose diff_id is no digest  87 config whose Env is a string  89 index.json entry whose media type has CR/LF
  *  + every HOSTILE_LAYERS entry of test/corpus/raw-tar.ts (34) unpacked from an OCI layout by unpackLayers
  *    (src/layer/unpack.test.ts unpacks the same corpus plain and gzipped).
  */
@@ -855,6 +856,17 @@ describe("hostile registry responses", () => {
       has: [`manifest ${img.digest} of ${reg.host}/team/app:v1: layers[0].digest`, JSON.stringify(bad)],
     });
   });
+  it("88 a manifest whose layer size is a string: refused before any blob is asked for (src/oci/descriptor.ts)", async () => {
+    const img = fakeImage({
+      manifest: (m) => ({ ...m, layers: Array.isArray(m.layers) ? m.layers.map((l) => ({ ...l, size: String(l.size) })) : [] }),
+    });
+    const reg = await fake(registryFor(img));
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_BAD_DESCRIPTOR",
+      has: [`manifest ${img.digest} of ${reg.host}/team/app:v1: layers[0].size`, "a non-negative integer"],
+    });
+  });
   it("61 a redirect loop", async () => {
     const reg = await fake((_req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end());
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["more than 10 redirects", reg.host] });
@@ -1134,6 +1146,19 @@ describe("OCI layouts", () => {
       exit: 1,
       code: "E_BAD_DIGEST",
       has: [`OCI layout ${d}: manifest ${sha256(manifest)}: layers[0].digest`, JSON.stringify(bad)],
+    });
+  });
+
+  it("89 an index.json entry whose media type holds CR/LF: refused, the value escaped (src/oci/descriptor.ts)", async () => {
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ mediaType: "application/json\r\nX: y", digest: sha256(img.manifest), size: img.manifest.length }],
+    };
+    const d = rawLayout({ manifest: img.manifest, blobs: [img.config], index: JSON.stringify(index) });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_BAD_DESCRIPTOR",
+      has: [`OCI layout ${d}: index.json: manifests[0].mediaType`, JSON.stringify("application/json\r\nX: y")],
     });
   });
 

@@ -12,13 +12,12 @@ import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../s
 import { composeImage, type ImageSettings } from "../../image/compose";
 import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
-import { readLayout } from "../../layout/read";
+import { isLayoutIndex, readLayout, readLayoutContent } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
 import type { Image } from "../../image/image";
 import { composeIndex, platformOfImage } from "../../image/index";
-import { readLayoutIndex } from "../../layout/read";
 import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
 import type { Platform } from "../../oci/types";
 import { imageSbom } from "../../sbom/image-sbom";
@@ -106,7 +105,7 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
     await writeLayout(a["out-layout"], idx, { refName: a["ref-name"] });
     writeFileSync(a["out-digest"], idx.digest);
     // One SBOM for the index: the npm packages are the same on every platform; the base is the index it came from.
-    writeSbom(a, idx.digest, a.base ? (readLayoutIndex(a.base)?.digest ?? readLayout(a.base).digest) : undefined, io);
+    writeSbom(a, idx.digest, a.base ? readLayoutContent(a.base).digest : undefined, io);
     return;
   }
   const img = composeFor(a.base ? readLayout(a.base) : undefined);
@@ -140,9 +139,9 @@ function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageD
  */
 function platformBases(dir: string | undefined, platforms: Platform[]): (Image | undefined)[] {
   if (!dir) return platforms.map(() => undefined);
-  const idx = readLayoutIndex(dir);
-  if (!idx) {
-    const only = readLayout(dir);
+  const idx = readLayoutContent(dir);
+  if (!isLayoutIndex(idx)) {
+    const only = idx;
     const own = platformOfImage(only);
     if (platforms.length > 1 || !platformMatches(own, platforms[0])) {
       throw new PipelineError(

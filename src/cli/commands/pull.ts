@@ -7,7 +7,7 @@
 import type { Digest } from "../../oci/digest";
 import { PipelineError } from "../../errors";
 import { imageSize } from "../../launch/push";
-import { readLayout, readLayoutIndex } from "../../layout/read";
+import { layoutImages, readLayout, readLayoutContent } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platform";
 import { formatReference, parseReference } from "../../oci/reference";
@@ -47,8 +47,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   if (a["source-annotation"]) recordLayoutSource(a.output, reference);
   if (several) io.stderr(`index ${reference}: pulled ${platforms.length} platform(s) (${platforms.join(", ")})`);
   if (a.json) {
-    const idx = readLayoutIndex(a.output, { refName: ref.tag });
-    const sizes = (idx ? idx.manifests.map((m) => m.image) : [readLayout(a.output, { refName: ref.tag })]).map((i) => imageSize(i.manifest));
+    const sizes = layoutImages(readLayoutContent(a.output, { refName: ref.tag })).map((i) => imageSize(i.manifest));
     const blobs = sizes.reduce((n, s) => n + s.blobs, 0);
     const bytes = sizes.reduce((n, s) => n + s.bytes, 0);
     io.stdout(JSON.stringify({ reference, digest, bytes, blobs, output: a.output, platforms }));
