@@ -1,7 +1,10 @@
 /**
  * How a failure is told, once: the CLI's error boundary (index.ts) and the launchers' preload (tools/preload.ts)
- * both end with reportFailure, so every error reads `error[CODE]: message` with the same exit codes.
+ * both end with reportFailure, so every error reads `error[CODE]: message` with the same exit codes, followed (but
+ * for usage errors, which --help explains) by where the code is explained: `see docs/errors.md#e_code`
+ * (docs/errors.md, generated from src/error-codes/; the anchor is GitHub's for the code's heading).
  */
+import type { ErrorCode } from "../error-codes/catalogue";
 import { OptionError, PipelineError } from "../errors";
 import { VERSION } from "../version";
 import { UsageError } from "./args";
@@ -20,6 +23,11 @@ function causeChain(e: unknown): string[] {
   return lines;
 }
 
+/** The line after `error[CODE]: ...` that says where the code is explained. */
+export function errorDocHint(code: ErrorCode): string {
+  return `see docs/errors.md#${code.toLowerCase()}`;
+}
+
 /** Prints what went wrong on stderr and returns the exit code for it. */
 export function reportFailure(e: unknown, io: CliIo, debug: boolean): number {
   if (e instanceof UsageError) {
@@ -34,6 +42,7 @@ export function reportFailure(e: unknown, io: CliIo, debug: boolean): number {
   }
   if (e instanceof PipelineError) {
     io.stderr(`error[${e.code}]: ${e.message}`);
+    if (e.code !== "E_USAGE") io.stderr(errorDocHint(e.code)); // a usage error's explanation is --help
     if (debug) for (const line of causeChain(e)) io.stderr(`debug: ${line}`);
     return e.exitCode;
   }

@@ -1,4 +1,9 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../test/fixtures/repo";
 import { scratchDir } from "../../test/fixtures/scratch";
+import { ERROR_CODES, type ErrorCode } from "../error-codes/catalogue";
+import { errorDocHint } from "./failure";
 import { describe, expect, test } from "vitest";
 import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
@@ -59,11 +64,28 @@ describe("the CLI's error boundary", () => {
       const t = io();
       expect(await runCli([flag, "inspect", "oci:/nowhere/at/all"], t.cli)).toBe(EXIT_ERROR);
       expect(t.err[0]).toMatch(/^error\[E_LAYOUT\]: .*\/nowhere\/at\/all/);
-      expect(t.err.slice(1).join("\n")).toMatch(/^debug: PipelineError: .*\n\s+at /);
+      expect(t.err.slice(2).join("\n")).toMatch(/^debug: PipelineError: .*\n\s+at /);
     }
     const plain = io();
     expect(await runCli(["inspect", "oci:/nowhere/at/all"], plain.cli)).toBe(EXIT_ERROR);
-    expect(plain.err).toHaveLength(1);
+    expect(plain.err).toHaveLength(2);
+  });
+
+  test("an error line is followed by where its code is explained: docs/errors.md's heading for it", async () => {
+    const t = io();
+    expect(await runCli(["inspect", "oci:/nowhere/at/all"], t.cli)).toBe(EXIT_ERROR);
+    expect(t.err).toEqual([expect.stringMatching(/^error\[E_LAYOUT\]: /), "see docs/errors.md#e_layout"]);
+    // Usage errors (exit 2) are explained by --help instead.
+    const usage = io();
+    expect(await runCli(["registry", "serve", "--port", "99999"], usage.cli)).toBe(EXIT_USAGE);
+    expect(usage.err.join("\n")).not.toContain("docs/errors.md");
+    // Every code's anchor is a heading of the generated catalogue (GitHub's anchor: the heading, lower-cased).
+    const headings = new Set(
+      [...readFileSync(join(REPO_ROOT, "docs", "errors.md"), "utf8").matchAll(/^### (E_[A-Z0-9_]+)$/gm)].map((m) => m[1].toLowerCase()),
+    );
+    const codes = Object.keys(ERROR_CODES) as ErrorCode[];
+    expect(codes.length).toBeGreaterThan(100);
+    expect(codes.map(errorDocHint).filter((h) => !headings.has(h.slice(h.indexOf("#") + 1)))).toEqual([]);
   });
 
   test("--help lists the global options", async () => {
