@@ -9,7 +9,7 @@
 #                                              with SIGTERM or Ctrl-C); its config and logs are DIR/nginx.*
 #   scripts/remote-cache.sh path               prints the nginx binary's path; exits 1 when setup has not completed
 #
-# Then: `bazel build --remote_cache=http://127.0.0.1:PORT …` (README, "A remote cache"). bazel-remote (the Go module
+# Then: `bazel build --remote_cache=http://127.0.0.1:PORT …` (docs/bazel.md, "A remote cache"). bazel-remote (the Go module
 # github.com/buchgr/bazel-remote/v2, gRPC) was the first choice; the Go module proxy these machines reach serves its
 # .info and .mod but answers 403 "This module version is not available" for its source .zip (v2.5.1, v2.4.4), so it
 # cannot be built here. Installing Debian's nginx package would start a system nginx on port 80; unpacked, nothing

@@ -4,7 +4,7 @@ import type { ErrorDoc } from "./entry";
 export const DEPLOY_ERRORS = {
   E_SPEC: {
     meaning: "The deployment spec has problems; every one is listed as FILE:LINE: PATH: problem (got VALUE).",
-    next: "Fix each line; the JSON Schema (`pipeline spec-schema`) lets an editor check the spec as you type.",
+    next: "Fix each line; the spec's JSON Schema (`deploymentSpecJsonSchema()` of src/deploy/) lets an editor check the spec as you type.",
     example: "deploy.yaml:3: port: expected a port number (an integer 1-65535) (got 80800)",
   },
   E_DEPLOYMENT: {
@@ -148,7 +148,7 @@ export const DEPLOY_ERRORS = {
     example: 'image: "r.example.com/team/app:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first',
   },
   E_K8S_RUN_OPTION: {
-    meaning: "A flag of `pipeline run --target kubernetes` has a bad value (exit code 2).",
+    meaning: "A flag of `pipeline run --on kubernetes` has a bad value (exit code 2).",
     next: "Fix the flag named.",
     example: '--timeout: expected a duration, got "soon"',
   },

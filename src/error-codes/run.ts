@@ -4,7 +4,7 @@ import type { ErrorDoc } from "./entry";
 export const RUN_ERRORS = {
   E_USAGE: {
     meaning: "The command line is wrong: an unknown flag, a missing argument, a value of the wrong form (exit code 2).",
-    next: "Read `pipeline help COMMAND`; the message names the flag and the value received.",
+    next: "Read `pipeline COMMAND --help`; the message names the flag and the value received.",
     example: '--max-age: expected a duration like 90s, 30m, 12h, 7d or 2w, got "soon"',
   },
   E_BAD_OPTION: {
@@ -59,7 +59,7 @@ export const RUN_ERRORS = {
     example: "cannot start `pipeline run`: spawn pipeline ENOENT",
   },
   E_RUN_KUBERNETES: {
-    meaning: "runOnKubernetes cannot start the `pipeline run --target kubernetes` it runs the image with.",
+    meaning: "runOnKubernetes cannot start the `pipeline run --on kubernetes` it runs the image with.",
     next: "Check that the CLI is installed beside the runtime library (the launchers set it up; library users install it).",
     example: "cannot start `pipeline run`: spawn pipeline ENOENT",
   },

@@ -147,7 +147,7 @@ export function checkInstallScripts(
       `${one ? "package" : "packages"} of ${lockfile} ${one ? "has" : "have"} install scripts, which a --lockfile build does not run unless told to:`,
       ...[...unlisted.values()].map((s) => `  ${s.name} (${s.why})`),
       `Add --allow-install-scripts ${names.join(" --allow-install-scripts ")} to run them (native addons: node-gyp builds them ` +
-        `from source, offline; see README, "Native addons"), or --ignore-install-scripts for each to install ${one ? "it" : "them"} without running them.`,
+        `from source, offline; see docs/npm.md, "Native addons"), or --ignore-install-scripts for each to install ${one ? "it" : "them"} without running them.`,
     ].join("\n"),
   );
 }

@@ -153,7 +153,7 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
       PIPELINE_CACHE_DIR: cacheDir,
     });
     expect(r.code, r.stderr).toBe(0);
-    // The launcher ran the CLI through the code cache loader, which wrote the bundle's cache file (README).
+    // The launcher ran the CLI through the code cache loader, which wrote the bundle's cache file (docs/cli.md).
     expect(readdirSync(join(cacheDir, "code-cache"))).toHaveLength(1);
     const m = /container image: (\S+)/.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();

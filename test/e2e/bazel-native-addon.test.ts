@@ -83,8 +83,8 @@ describe("npm packages with install scripts (native addons)", () => {
     expect(r.stderr).not.toMatch(/^\s+esbuild \(/m);
   });
 
-  test("package_json and lockfile in a directory with no BUILD file: the fetch fails saying to add one (README)", async () => {
-    // README's "Using it": npm_dependencies needs the package.json's directory to be a Bazel package.
+  test("package_json and lockfile in a directory with no BUILD file: the fetch fails saying to add one (README's quick start)", async () => {
+    // README's quick start ("Three things a first build trips over"): npm_dependencies needs the package.json's directory to be a Bazel package.
     const bare = join(ws, "nobuild");
     mkdirSync(bare, { recursive: true });
     for (const f of ["package.json", "package-lock.json"]) cpSync(join(ws, "native", f), join(bare, f));

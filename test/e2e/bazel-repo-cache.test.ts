@@ -255,7 +255,7 @@ describe("the repository cache across output bases", () => {
     expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
   });
 
-  test("PIPELINE_REPO_CACHE=off on a later command refetches, without the cache (README: how to rebuild an entry's contents)", async () => {
+  test("PIPELINE_REPO_CACHE=off on a later command refetches, without the cache (docs/npm.md: how to rebuild an entry's contents)", async () => {
     writeFileSync(c.log, "");
     const before = entries();
     const r = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE: "off" });
@@ -286,7 +286,7 @@ describe("the repository cache across output bases", () => {
     const after = entries();
     expect(after).toHaveLength(1); // the entry just stored; every other one was over the bound
     expect(before).not.toContain(after[0]);
-    // Not in the rules' `environ` (README): another value, or none, refetches nothing.
+    // Not in the rules' `environ` (docs/npm.md): another value, or none, refetches nothing.
     writeFileSync(c.log, "");
     await build(c);
     expect(npmRuns(c)).toEqual([]);

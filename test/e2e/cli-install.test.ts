@@ -8,7 +8,7 @@
  *    type-checks with tsc outside Bazel (and a misuse of the API does not).
  *
  * npm runs with --prefer-offline: the run-time dependencies come from the npm cache. A cold cache still needs the npm
- * registry for their packuments (npm ignores a tarball's npm-shrinkwrap.json on `install -g`), see README; the
+ * registry for their packuments (npm ignores a tarball's npm-shrinkwrap.json on `install -g`), see docs/cli.md; the
  * `--bundle-deps` tarball, with its dependencies inside, installs with `npm install -g --offline`.
  */
 import { execFileSync } from "node:child_process";

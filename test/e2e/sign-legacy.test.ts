@@ -64,7 +64,7 @@ test("cosign 3.1.1's own legacy signature: pipeline verify accepts it (via legac
   const { ref } = await pushed("legacy/by-cosign");
   const s = await legacySign(ref);
   expect(s.code, s.stderr).toBe(0);
-  expect(s.stderr).toContain("Flag --new-bundle-format has been deprecated"); // as the README says
+  expect(s.stderr).toContain("Flag --new-bundle-format has been deprecated"); // as docs/supply-chain.md says
   const tags = (await (await fetch(`http://${reg.host}/v2/legacy/by-cosign/tags/list`)).json()) as { tags: string[] };
   const sigTag = `${ref.split("@")[1].replace(":", "-")}.sig`;
   expect(tags.tags).toEqual([sigTag]); // the legacy form only: no bundle referrer, no fallback index

@@ -1,5 +1,5 @@
 /**
- * The claims of README's "Using it" notes (issue #21 item 9), each against what it is about. The one on
+ * The claims of README's quick start notes ("Three things a first build trips over", issue #21 item 9), each against what it is about. The one on
  * `package_json` in a directory with no BUILD file is in test/e2e/bazel-native-addon.test.ts (it takes a Bazel run);
  * that `@pipeline-host-node//image` builds with no registry is what every e2e Bazel test here does (no Docker Hub).
  */
@@ -10,11 +10,15 @@ import { describe, expect, test } from "vitest";
 const ROOT = join(__dirname, "..", "..");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const readme = read("README.md");
-const usingIt = readme.slice(readme.indexOf("\n## Using it\n"), readme.indexOf("\n### Targets\n"));
+const usingIt = readme.slice(readme.indexOf("\n## Quick start (bzlmod)\n"), readme.indexOf("\n## In a rules_js + rules_oci workspace\n"));
 /** The section's prose with line breaks as spaces. */
 const prose = usingIt.replace(/\s+/g, " ");
 
-describe("README's Using it", () => {
+describe("README's quick start", () => {
+  test("is where this test looks for it", () => {
+    expect(usingIt).toContain("Three things a first build trips over");
+  });
+
   test("the main BUILD snippet uses the host-node base, and says where the worker base comes from", () => {
     const build = /```starlark\n# BUILD\.bazel\n([\s\S]*?)```/.exec(usingIt)?.[1] ?? "";
     expect(build).toMatch(/^ {4}base = "@pipeline-host-node\/\/image",/m);

@@ -1,7 +1,7 @@
 /**
  * Issue #12's Starlark layout, kept true: every file under bazel/private declares at most one rule (a `rule`,
- * `repository_rule` or `module_extension`), like rules_oci's one-rule-per-file, and README's "Layout of this
- * repository" table names exactly the files bazel/ holds (no file missing from it, no row for a file that is gone).
+ * `repository_rule` or `module_extension`), like rules_oci's one-rule-per-file, and docs/development.md's "Layout of
+ * this repository" table names exactly the files bazel/ holds (no file missing from it, no row for a file that is gone).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,10 +16,10 @@ function declaredRules(text: string): string[] {
   return [...text.matchAll(RULE)].map((m) => m[1]);
 }
 
-/** The file names in the first column of README's layout table, relative to bazel/. */
+/** The file names in the first column of docs/development.md's layout table, relative to bazel/. */
 function layoutTableFiles(readme: string): string[] {
   const start = readme.indexOf("## Layout of this repository");
-  expect(start, 'README.md has no "## Layout of this repository" section').toBeGreaterThan(-1);
+  expect(start, 'docs/development.md has no "## Layout of this repository" section').toBeGreaterThan(-1);
   const section = readme.slice(start).split("\n## ")[0];
   return [...section.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
 }
@@ -38,8 +38,8 @@ describe("Starlark layout", () => {
     expect(crowded, `files declaring more than one rule: ${JSON.stringify(crowded)}`).toEqual([]);
   });
 
-  test("README's layout table names every file of bazel/ and bazel/private, and only those", () => {
-    const listed = layoutTableFiles(readFileSync(join(ROOT, "README.md"), "utf8"));
+  test("docs/development.md's layout table names every file of bazel/ and bazel/private, and only those", () => {
+    const listed = layoutTableFiles(readFileSync(join(ROOT, "docs", "development.md"), "utf8"));
     const present = [
       ...readdirSync(join(ROOT, "bazel")).filter((f) => f.endsWith(".bzl")),
       ...readdirSync(PRIVATE)

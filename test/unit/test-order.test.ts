@@ -1,5 +1,5 @@
 /**
- * How scripts/test.sh orders the run (README, "Developing rules_pipeline"): the unit and e2e files share one pool of
+ * How scripts/test.sh orders the run (docs/development.md): the unit and e2e files share one pool of
  * two workers, the longest first by test/durations.json (a file it does not know counts as the longest), and the
  * real-cluster files form a project of their own that runs after, one at a time.
  */
