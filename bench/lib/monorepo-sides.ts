@@ -37,6 +37,8 @@ export const MONO_SMOKE: MonoSizes = { npmFiles: 300, libFiles: 4, direct: 2 };
 export interface Mono {
   dir: string;
   ws: string;
+  /** The snapshot of the rules the workspace loads (snapshotRules). */
+  rules: string;
   src: MonorepoSources;
   tree: NpmTree;
   reg: RunningRegistry;
@@ -94,7 +96,8 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const real = addRealPackages(tree, !ctx.smoke);
     const src = monorepoSources(20240612, sizes.libFiles, tree, real);
     const ws = join(dir, "ws");
-    writeBazelWorkspace(ws, snapshotRules(join(dir, "rules_pipeline")), reg.host, src, tree);
+    const rules = snapshotRules(join(dir, "rules_pipeline"));
+    writeBazelWorkspace(ws, rules, reg.host, src, tree);
     ctx.defer(() => expunge(ws));
     ctx.log(
       `monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated) and ${real.paths.length} real ones, ${sizes.libFiles} library files, in ${Date.now() - t} ms`,
@@ -119,7 +122,7 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const baseRef = `${reg.host}/mono/host-node:latest`;
     await runOk(process.execPath, [CLI, "push", base, "--repository", `${reg.host}/mono/host-node`, "--tag", "latest"], { env: cliEnv() });
     let counter = 0;
-    return { dir, ws, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes, digest: coldDigest }, next: () => ++counter };
+    return { dir, ws, rules, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes, digest: coldDigest }, next: () => ++counter };
   })();
   return shared;
 }

@@ -12,7 +12,7 @@
  * The one-line change: `const delta = N;` inside a function body of the library's first module. `compute(20)`,
  * which both programs print, is `60 + N`, so every run can check that its change reached the program.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Rng, TextGen } from "./gen";
 import type { NpmTree } from "./npm-tree";
@@ -245,6 +245,30 @@ ${deps}
 `;
   write(ws, "x/BUILD.bazel", `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}\n${pipeline("report")}`);
   for (const [rel, text] of Object.entries(src.files)) write(ws, rel, text);
+}
+
+/**
+ * The same workspace for Bazel 7.7.1 with bzlmod: README's MODULE.bazel (rules_pipeline by local_path_override, the
+ * `pipeline` extension's npm repository with the same install scripts allowed), WORKSPACE.bzlmod empty so that the
+ * WORKSPACE file is not read, and no .bazelversion (scripts/bazel7.sh runs 7.7.1 whatever it says).
+ */
+export function writeBzlmodWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+  writeBazelWorkspace(ws, repoRoot, registry, src, tree);
+  const addon = src.real.nativeAddon ? `, allow_install_scripts = ${JSON.stringify([src.real.nativeAddon.name])}` : "";
+  write(
+    ws,
+    "MODULE.bazel",
+    `module(name = "mono")
+bazel_dep(name = "rules_pipeline", version = "0.1.0")
+local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
+pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
+pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${addon})
+pipeline.config(tsconfig = "//:tsconfig.json")
+use_repo(pipeline, "npm", "pipeline-host-node")
+`,
+  );
+  write(ws, "WORKSPACE.bzlmod", "");
+  rmSync(join(ws, ".bazelversion"), { force: true });
 }
 
 /** The tsconfig of the plain npm project: what Bazel's compile does, plus `incremental` (as users run tsc by hand). */

@@ -3,7 +3,8 @@
  * podman build + push and `pipeline build --lockfile` + push), P10 (the same change to a local run against a
  * hand-run incremental tsc + running the program) and P11 (inputs per action from `bazel aquery`; no action of the app
  * reads the rules' own npm tree), on the generated monorepo of bench/lib/monorepo.ts. Where the time goes comes
- * from one extra, profiled run (`--profile`) of each, summarised in the notes.
+ * from one extra, profiled run (`--profile`) of each, summarised in the notes. P9 and P10 also run the same sources as a
+ * bzlmod workspace on Bazel 7.7.1 (bench/lib/monorepo-bazel7.ts), in the same rounds as the 4.2.3 sides.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,6 +24,7 @@ import {
   PROFILED,
   tscAndRun,
 } from "../lib/monorepo-sides";
+import { bazel7Local, bazel7Push, monorepo7 } from "../lib/monorepo-bazel7";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
@@ -65,6 +67,7 @@ function allNew(digests: string[], what: string): void {
 
 export async function p9(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
+  const m7 = await monorepo7(ctx, m);
   const peers = await peerProjects(ctx, m);
   let podman: Podman | undefined;
   let podmanError = "";
@@ -74,7 +77,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     podmanError = (e as Error).message.split("\n")[0];
     ctx.log(`P9: podman peer unavailable: ${podmanError}`);
   }
-  const digests: Record<string, string[]> = { ours: [], local: [], workerLocal: [], podman: [], lockfile: [] };
+  const digests: Record<string, string[]> = { ours: [], ours7: [], local: [], workerLocal: [], podman: [], lockfile: [] };
   const parts: Record<string, Parts> = { podman: new Parts(), lockfile: new Parts() };
   const side = (key: string, f: () => Promise<{ ms: number; digest: string; parts?: Record<string, number> }>) => async () => {
     const r = await f();
@@ -87,10 +90,11 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     side("local", () => bazelPush(m, ["--spawn_strategy=local"])),
     side("workerLocal", () => bazelPush(m, ["--spawn_strategy=worker,local"])),
     side("lockfile", () => lockfilePush(ctx, m, peers.lockfile)),
+    side("ours7", () => bazel7Push(m, m7)),
     ...(podman ? [side("podman", () => podmanPush(m, podman!, peers.podman))] : []),
   ];
   const warmup = ctx.smoke ? 0 : 1;
-  const [ours, local, workerLocal, lockfile, pod] = await rounds(repsOf(ctx), warmup, sides);
+  const [ours, local, workerLocal, lockfile, ours7, pod] = await rounds(repsOf(ctx), warmup, sides);
   if (warmup) for (const p of Object.values(parts)) p.dropFirst();
   for (const [k, v] of Object.entries(digests)) if (v.length) allNew(v, `P9 ${k}`);
   if (podman) await podmanRunCheck(podman, peers.podman);
@@ -128,6 +132,35 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       target: "—",
     }),
   ];
+  const what7 = (peer: string) => what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` on Bazel 7.7.1 with bzlmod");
+  const notes7 = `README's MODULE.bazel (local_path_override); through scripts/bazel7.sh's chroot, whose own cost is in every sample (\`bazel info server_pid\` through it: ${Math.round(m7.wrapperMs)} ms); its cold build + push: ${Math.round(m7.cold.ms)} ms (${m7.cold.processes})`;
+  rows.push(
+    row({
+      id: "P9",
+      key: "P9-bazel7-vs-4",
+      what: "informational: the same change, Bazel 7.7.1 with bzlmod vs Bazel 4.2.3 with WORKSPACE (the same sources, rounds and registry)",
+      ours: fmtMs(ours7),
+      peer: fmtMs(ours),
+      ratio: ours7.median / ours.median,
+      target: "—",
+      notes: notes7,
+    }),
+  );
+  if (pod) {
+    rows.push(
+      row({
+        id: "P9",
+        key: "P9-bazel7-podman",
+        what: what7("incremental `tsc`, `podman build` with its layer cache, `podman push` (the 4.2.3 row's podman samples)"),
+        ours: fmtMs(ours7),
+        peer: fmtMs(pod),
+        ratio: ours7.median / pod.median,
+        target: "≤ 0.15",
+        met: ours7.median / pod.median <= 0.15,
+        notes: notes7,
+      }),
+    );
+  }
   if (pod) {
     rows.push(
       row({
@@ -173,16 +206,18 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
 
 export async function p10(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
+  const m7 = await monorepo7(ctx, m);
   const peers = await peerProjects(ctx, m);
   const warmup = ctx.smoke ? 0 : 1;
   const parts = new Parts();
-  const [ours, peer] = await rounds(repsOf(ctx), warmup, [
+  const [ours, peer, ours7] = await rounds(repsOf(ctx), warmup, [
     async () => (await bazelLocal(m)).ms,
     async () => {
       const r = await tscAndRun(m, peers.tsc);
       parts.add(r.parts);
       return r.ms;
     },
+    async () => (await bazel7Local(m, m7)).ms,
   ]);
   if (warmup) parts.dropFirst();
   const where = await profiled(m, "p10", "//x:etl_local");
@@ -201,6 +236,17 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       target: "≤ 0.5",
       met: ours.median / peer.median <= 0.5,
       notes: `peer: ${parts.describe()} (\`node -e 0\`: ${Math.round(node.median)} ms); both sides check the program printed the changed value; the peer's tsconfig is Bazel's options plus incremental (dist/.tsbuildinfo), and it type-checks every @types package in node_modules as tsc does by default. ${where}`,
+    }),
+    row({
+      id: "P10",
+      key: "P10-bazel7",
+      what: "the same change → warm `bazel run //x:etl_local` on Bazel 7.7.1 with bzlmod vs the same hand-run `tsc -p` + `node dist/x/etl.js`",
+      ours: fmtMs(ours7),
+      peer: fmtMs(peer),
+      ratio: ours7.median / peer.median,
+      target: "≤ 0.5",
+      met: ours7.median / peer.median <= 0.5,
+      notes: `in the same rounds as the 4.2.3 row (4.2.3: ${fmtMs(ours)}); README's MODULE.bazel, through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7.wrapperMs)} ms, in every sample)`,
     }),
   ];
 }

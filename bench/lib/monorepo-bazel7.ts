@@ -1,0 +1,79 @@
+/**
+ * The monorepo benchmarks' Bazel 7.7.1 sides (issue #43 item 4): the fixture's sources as a bzlmod workspace (README's
+ * MODULE.bazel, bench/lib/monorepo.ts writeBzlmodWorkspace) built by Bazel 7.7.1 in scripts/bazel7.sh's chroot, beside
+ * the Bazel 4.2.3 workspace of the same run. Made on first use, cold build + push once (as the 4.2.3 fixture does),
+ * its server shut down and output base removed at the end.
+ *
+ * Every command goes through scripts/bazel7.sh (a mount namespace and the chroot per command): its cost is in every
+ * sample, and measured alone (`bazel info server_pid` through it, against the warm server) for the notes.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { bazel7, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
+import { QUIET } from "./bazel";
+import { check, type Ctx } from "./context";
+import { stat } from "./measure";
+import { changeLibrary, writeBzlmodWorkspace } from "./monorepo";
+import { type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
+
+export interface Mono7 {
+  ws: string;
+  /** The cold `bazel run //x:etl_push` on 7.7.1 (new output base, npm's cache warm). */
+  cold: { ms: number; processes: string };
+  /** Median milliseconds of `bazel info server_pid` through scripts/bazel7.sh against the warm server. */
+  wrapperMs: number;
+}
+
+/** `bazel ARGS` on 7.7.1 in `ws`, timed; throws with the last lines on failure. */
+async function bazel7Ok(m: Mono, ws: string, args: string[]): Promise<{ ms: number; stdout: string; stderr: string }> {
+  const t = process.hrtime.bigint();
+  // The fixture's directory (workspace, rules snapshot, generated npm tarballs) and npm's cache are read inside.
+  const r = await bazel7(ws, args, { mounts: [m.dir, join(homedir(), ".npm")] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.code !== 0)
+    throw new Error(`Bazel 7.7.1 \`bazel ${args.join(" ")}\` in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`);
+  return { ms, stdout: r.stdout, stderr: r.stderr };
+}
+
+let shared: Promise<Mono7> | undefined;
+
+/** The Bazel 7.7.1 workspace of `m`, cold-built and pushed once. */
+export function monorepo7(ctx: Ctx, m: Mono): Promise<Mono7> {
+  shared ??= (async () => {
+    await ensureBazel7();
+    const ws = join(m.dir, "ws7");
+    writeBzlmodWorkspace(ws, m.rules, m.reg.host, m.src, m.tree);
+    ctx.defer(() => shutdown7(ws, { expunge: true }));
+    const cold = await bazel7Ok(m, ws, ["run", ...PROFILED, "//x:etl_push"]);
+    const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
+    pushedDigest(cold.stdout, `${m.reg.host}/mono/etl`);
+    ctx.log(`monorepo (Bazel 7.7.1, bzlmod): cold build + push in ${Math.round(cold.ms)} ms (${processes})`);
+    const r = await bazel7Ok(m, ws, ["run", ...QUIET, "//x:etl_local"]);
+    check(
+      r.stdout.includes("etl computed 60"),
+      `monorepo (Bazel 7.7.1): //x:etl_local prints what the library computed (${r.stdout.trim().slice(0, 200)})`,
+    );
+    const wrapper: number[] = [];
+    for (let i = 0; i < 3; i++) wrapper.push((await bazel7Ok(m, ws, ["info", "server_pid"])).ms);
+    return { ws, cold: { ms: cold.ms, processes }, wrapperMs: stat(wrapper).median };
+  })();
+  return shared;
+}
+
+/** One-line change in the 7.7.1 workspace, then `bazel run //x:etl_push` there. */
+export async function bazel7Push(m: Mono, m7: Mono7): Promise<Pushed> {
+  changeLibrary(m7.ws, m.src, m.next());
+  const r = await bazel7Ok(m, m7.ws, ["run", ...QUIET, "//x:etl_push"]);
+  return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`) };
+}
+
+/** One-line change in the 7.7.1 workspace, then `bazel run //x:etl_local`; checks the program printed the changed value. */
+export async function bazel7Local(m: Mono, m7: Mono7): Promise<{ ms: number }> {
+  const expected = changeLibrary(m7.ws, m.src, m.next());
+  const r = await bazel7Ok(m, m7.ws, ["run", ...QUIET, "//x:etl_local"]);
+  check(
+    r.stdout.includes(`etl computed ${expected},`),
+    `P10 (Bazel 7.7.1): etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`,
+  );
+  return { ms: r.ms };
+}
