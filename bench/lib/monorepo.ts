@@ -211,6 +211,27 @@ npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:
   write(ws, ".bazelversion", "4\n");
 }
 
+/**
+ * writeWorkspaceRoot's bzlmod twin, for Bazel 7: README's MODULE.bazel with rules_pipeline by local_path_override from
+ * `repoRoot`, the `pipeline` extension's npm repository and tsconfig; WORKSPACE.bzlmod empty keeps WORKSPACE out of it.
+ */
+export function writeModuleRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = []): void {
+  const scripts = allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "";
+  write(
+    ws,
+    "MODULE.bazel",
+    `module(name = "${name}")
+bazel_dep(name = "rules_pipeline", version = "0.1.0")
+local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
+pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
+pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
+pipeline.config(tsconfig = "//:tsconfig.json")
+use_repo(pipeline, "npm", "pipeline-host-node")
+`,
+  );
+  write(ws, "WORKSPACE.bzlmod", "");
+}
+
 /** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
 export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
   const { real } = src;
@@ -254,20 +275,7 @@ ${deps}
  */
 export function writeBzlmodWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
   writeBazelWorkspace(ws, repoRoot, registry, src, tree);
-  const addon = src.real.nativeAddon ? `, allow_install_scripts = ${JSON.stringify([src.real.nativeAddon.name])}` : "";
-  write(
-    ws,
-    "MODULE.bazel",
-    `module(name = "mono")
-bazel_dep(name = "rules_pipeline", version = "0.1.0")
-local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
-pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
-pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${addon})
-pipeline.config(tsconfig = "//:tsconfig.json")
-use_repo(pipeline, "npm", "pipeline-host-node")
-`,
-  );
-  write(ws, "WORKSPACE.bzlmod", "");
+  writeModuleRoot(ws, repoRoot, "mono", src.real.nativeAddon ? [src.real.nativeAddon.name] : []);
   rmSync(join(ws, ".bazelversion"), { force: true });
 }
 
