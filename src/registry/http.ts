@@ -33,8 +33,19 @@ export interface RetryOptions {
   timeoutMs?: number;
 }
 
-/** A request body: bytes, or a factory opening a fresh stream for each attempt. */
-export type BodySource = Buffer | (() => Readable);
+/**
+ * A body handed over chunk by chunk whose memory the source may reuse (file-chunks.ts): the transport asks for the
+ * next chunk only once the last one has been written to the socket (its write callback ran), and closes the source
+ * when the request is over, however it ended.
+ */
+export interface ChunkSource {
+  /** The next chunk, or undefined at the end. A rejection fails the request (a PipelineError as it is). */
+  next(): Promise<Buffer | undefined>;
+  close(): void;
+}
+
+/** A request body: bytes, or a factory opening a fresh stream (or chunk source) for each attempt. */
+export type BodySource = Buffer | (() => Readable | ChunkSource);
 
 export interface HttpRequest {
   method: string;
@@ -260,11 +271,15 @@ function sendOnce(
     } else if (Buffer.isBuffer(body)) {
       r.end(body);
     } else {
-      let stream: Readable;
+      let stream: Readable | ChunkSource;
       try {
         stream = body();
       } catch (e) {
         fail(new BodyError(e));
+        return;
+      }
+      if (!isReadable(stream)) {
+        pump(r, stream).catch((e: unknown) => fail(e instanceof PipelineError ? e : new BodyError(e)));
         return;
       }
       stream.on("error", (e) => {
@@ -277,6 +292,36 @@ function sendOnce(
       stream.pipe(r);
     }
   });
+}
+
+function isReadable(body: Readable | ChunkSource): body is Readable {
+  return typeof (body as Readable).pipe === "function";
+}
+
+/**
+ * Writes `source`'s chunks into `r`, each once the one before was written (so the source may reuse its buffer), then
+ * ends the request. The source's errors reject (the caller fails the request with them); the request's own errors
+ * are its 'error' event's, so a write that fails or a request that closes only stops the pump. The source is closed
+ * either way.
+ */
+async function pump(r: http.ClientRequest, source: ChunkSource): Promise<void> {
+  try {
+    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
+      const written = await new Promise<boolean>((resolve) => {
+        if (r.destroyed) return resolve(false);
+        const closed = () => resolve(false);
+        r.once("close", closed);
+        r.write(chunk, (e) => {
+          r.off("close", closed);
+          resolve(!e);
+        });
+      });
+      if (!written) return;
+    }
+    if (!r.destroyed) r.end();
+  } finally {
+    source.close();
+  }
 }
 
 /** Sends requests with retries and redirects. One transport serves a whole push or pull. */

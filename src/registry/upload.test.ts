@@ -10,6 +10,7 @@ import type { Blob } from "../layer/layer";
 import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../auth/anonymous";
 import { RegistryClient } from "./client";
+import type { ChunkSource } from "./http";
 import { BlobCursor, FALLBACK_CHUNK_SIZE, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
 
 const FAST = { retries: 2, baseDelayMs: 1, timeoutMs: 5000 };
@@ -24,10 +25,23 @@ afterEach(async () => {
   servers = [];
 });
 
-async function readAll(r: Readable): Promise<Buffer> {
+/** Every chunk of a body, copied (a ChunkSource reuses its buffers); closes a ChunkSource at the end. */
+async function chunksOf(r: Readable | ChunkSource): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  if ("pipe" in r) {
+    for await (const c of r) chunks.push(c as Buffer);
+    return chunks;
+  }
+  try {
+    for (let c = await r.next(); c !== undefined; c = await r.next()) chunks.push(Buffer.from(c));
+  } finally {
+    r.close();
+  }
+  return chunks;
+}
+
+async function readAll(r: Readable | ChunkSource): Promise<Buffer> {
+  return Buffer.concat(await chunksOf(r));
 }
 
 /** A blob that yields its bytes in small pieces and counts how often it was opened. */
@@ -155,10 +169,24 @@ describe("BlobCursor", () => {
     writeFileSync(path, bytes);
     const blob = fileBlob(path, sha256(bytes), bytes.length, "application/octet-stream");
     const c = new BlobCursor(blob);
-    const chunks: Buffer[] = [];
-    for await (const chunk of c.range(0, bytes.length)) chunks.push(chunk as Buffer);
+    const chunks = await chunksOf(c.range(0, bytes.length));
     expect(chunks.map((b) => b.length)).toEqual([READ_CHUNK, READ_CHUNK, 12_345]);
     expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    expect(c.digest()).toBe(blob.digest);
+    c.close();
+  });
+
+  it("a range resumed inside a chunk it has hashed goes on hashing from where the hash stopped", async () => {
+    const bytes = randomBytes(2 * READ_CHUNK + 10);
+    const path = join(tmp, "cursor-resume.bin");
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), bytes.length, "application/octet-stream");
+    const c = new BlobCursor(blob);
+    const first = c.range(0, bytes.length);
+    if ("pipe" in first) throw new Error("a file blob's range is a ChunkSource");
+    expect((await first.next())?.length).toBe(READ_CHUNK); // a request cut after its first chunk
+    first.close();
+    expect((await readAll(c.range(500_000, bytes.length))).equals(bytes.subarray(500_000))).toBe(true);
     expect(c.digest()).toBe(blob.digest);
     c.close();
   });
@@ -361,6 +389,50 @@ describe("uploadBlob", () => {
     await expect(uploadBlob(client, "r", liar)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
     await new Promise((r) => setTimeout(r, 50));
     expect(server.requests.filter((q) => q.method === "PUT")).toEqual([]);
+  });
+
+  it("a file blob with one wrong byte fails E_DIGEST_MISMATCH: never PUT whole by the monolithic upload, never closed by the chunked one", async () => {
+    const good = randomBytes(3 * READ_CHUNK + 100);
+    for (const at of [10, good.length - 1]) {
+      const bad = Buffer.from(good);
+      bad[at] ^= 1;
+      const path = join(tmp, `wrong-byte-${at}.bin`);
+      writeFileSync(path, bad);
+      const blob = fileBlob(path, sha256(good), good.length, "application/octet-stream");
+      const trusting = await uploadRegistry((req) => (req.method === "PUT" ? 201 : undefined)); // checks no digest
+      await expect(uploadBlob(trusting.client, "r", blob)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(trusting.server.requests.filter((q) => q.method === "PUT")).toEqual([]);
+      const chunked = await uploadRegistry();
+      const err = await uploadBlob(chunked.client, "r", blob, { chunkThreshold: 1 }).catch((e) => e);
+      expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH", message: expect.stringContaining("the local content") });
+      expect(chunked.server.requests.map((q) => q.method)).toEqual(["POST", "PATCH"]);
+      expect(chunked.stored.size).toBe(0);
+    }
+  });
+
+  it("uploads a file blob from its file, monolithic and chunked, resuming a half-arrived PATCH mid-file", async () => {
+    const bytes = randomBytes(2 * READ_CHUNK + 4321);
+    const path = join(tmp, "upload-file.bin");
+    writeFileSync(path, bytes);
+    const blob = fileBlob(path, sha256(bytes), bytes.length, "application/octet-stream");
+    const plain = await uploadRegistry();
+    await uploadBlob(plain.client, "r", blob);
+    expect(plain.stored.get(blob.digest)?.equals(bytes)).toBe(true);
+    let halves = 0;
+    const flaky = await uploadRegistry((req) => (req.method === "PATCH" && halves++ === 0 ? "half" : undefined));
+    await uploadBlob(flaky.client, "r", blob, { chunkThreshold: 1 });
+    expect(flaky.stored.get(blob.digest)?.equals(bytes)).toBe(true);
+    expect(flaky.server.requests.map((q) => q.method)).toEqual(["POST", "PATCH", "PATCH", "GET", "PATCH", "PUT"]);
+    // Resumed mid-chunk, the local content is still hashed whole: a wrong byte fails before the closing PUT.
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 5] ^= 1;
+    writeFileSync(path, bad);
+    halves = 0;
+    const again = await uploadRegistry((req) => (req.method === "PATCH" && halves++ === 0 ? "half" : undefined));
+    const err = await uploadBlob(again.client, "r", blob, { chunkThreshold: 1 }).catch((e) => e);
+    expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH", message: expect.stringContaining("the local content") });
+    expect(again.server.requests.map((q) => q.method)).not.toContain("PUT");
   });
 
   it("uploads an empty blob", async () => {
