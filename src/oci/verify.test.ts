@@ -1,6 +1,7 @@
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, test } from "vitest";
+import type { PipelineError } from "../errors";
 import { sha256 } from "./digest";
 import { Verifier, verified, type VerifyProblem, VerifyStream, type VerifyStreamOptions } from "./verify";
 
@@ -82,6 +83,56 @@ describe("VerifyStream", () => {
     expect(good.error).toBeUndefined();
     expect(good.got.equals(whole)).toBe(true);
     expect(good.progress.at(-1)).toBe(whole.length);
+  });
+});
+
+describe("VerifyStream.feed", () => {
+  /** Feeds `input` into a VerifyStream and reads it with 'data' events; what arrived, the error, and whether 'end' came. */
+  async function fed(opts: VerifyStreamOptions, input: Buffer[] = chunks) {
+    const v = new VerifyStream(opts);
+    v.feed(Readable.from(input));
+    const got: Buffer[] = [];
+    let ended = false;
+    const error = await new Promise<Error | undefined>((resolve) => {
+      v.on("data", (c: Buffer) => got.push(c));
+      v.on("end", () => {
+        ended = true;
+        resolve(undefined);
+      });
+      v.on("error", resolve);
+    });
+    return { got: Buffer.concat(got), error, ended, v };
+  }
+
+  test("passes the source's bytes on unchanged, hashed and counted, and ends with it", async () => {
+    const r = await fed({ expect: { digest: sha256(whole), size: whole.length } });
+    expect([r.error, r.ended, r.got.equals(whole), r.v.digest()]).toEqual([undefined, true, true, sha256(whole)]);
+  });
+
+  test("a wrong digest or a short source errors instead of ending; too many bytes error at the chunk that crosses the size", async () => {
+    const wrong = await fed({ expect: { digest: sha256("other"), size: whole.length }, label: "blob X" });
+    expect([wrong.ended, wrong.error?.message]).toEqual([false, `blob X: content has digest ${sha256(whole)}, expected ${sha256("other")}`]);
+    const short = await fed({ expect: { size: whole.length + 1 } });
+    expect([short.ended, (short.error as PipelineError)?.code]).toEqual([false, "E_DIGEST_MISMATCH"]);
+    const long = await fed({ expect: { size: 8 } });
+    expect([long.ended, long.got.length, long.error?.message]).toEqual([false, 6, "content: content is longer than the 8 bytes expected"]);
+  });
+
+  test("a reader that falls behind pauses the source (backpressure), which goes on once it reads again", async () => {
+    const big = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    const src = Readable.from(big);
+    const v = new VerifyStream({ expect: { digest: sha256(Buffer.concat(big)) } });
+    v.feed(src);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(src.isPaused()).toBe(true); // nobody reads yet
+    expect(v.bytes).toBeLessThan(64 * 64 * 1024);
+    const got: Buffer[] = [];
+    for await (const c of v) got.push(c as Buffer);
+    expect(Buffer.concat(got).equals(Buffer.concat(big))).toBe(true);
+  });
+
+  test("is not for holdLast streams", () => {
+    expect(() => new VerifyStream({ holdLast: true }).feed(Readable.from(chunks))).toThrow(/holdLast/);
   });
 });
 

@@ -197,7 +197,7 @@ export class RegistryClient {
       if (res.status !== 200) throw await this.fail(res, repository, operation);
       res.body.on("error", (e) => verify.destroy(e));
       verify.on("close", () => res.body.destroy());
-      res.body.pipe(verify);
+      verify.feed(res.body);
       const rate = this.transport.rate;
       watchTransferRate(res.body, rate, (m) => verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)));
     })().catch((e) => verify.destroy(e));

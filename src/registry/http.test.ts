@@ -4,7 +4,8 @@ import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 import { PipelineError } from "../errors";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
-import { backoffDelay, type ChunkSource, HttpTransport, isRetryableError, isRetryableStatus, parseRetryAfter, sameAuthority } from "./http";
+import type { ChunkSource } from "./body-chunks";
+import { backoffDelay, HttpTransport, isRetryableError, isRetryableStatus, parseRetryAfter, sameAuthority } from "./http";
 
 const ctx = { registry: "test-registry", operation: "test op" };
 const serve = useFakeServers();

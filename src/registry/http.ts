@@ -13,6 +13,7 @@ import type * as https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { type ChunkSource, isReadable, pump } from "./body-chunks";
 import { registryText, registryUrl } from "./registry-text";
 import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
 
@@ -31,17 +32,6 @@ export interface RetryOptions {
   maxRetryAfterMs?: number;
   /** Socket idle timeout: connecting, waiting for headers, or a stalled body (default 60 s). */
   timeoutMs?: number;
-}
-
-/**
- * A body handed over chunk by chunk whose memory the source may reuse (file-chunks.ts): the transport asks for the
- * next chunk only once the last one has been written to the socket (its write callback ran), and closes the source
- * when the request is over, however it ended.
- */
-export interface ChunkSource {
-  /** The next chunk, or undefined at the end. A rejection fails the request (a PipelineError as it is). */
-  next(): Promise<Buffer | undefined>;
-  close(): void;
 }
 
 /** A request body: bytes, or a factory opening a fresh stream (or chunk source) for each attempt. */
@@ -292,36 +282,6 @@ function sendOnce(
       stream.pipe(r);
     }
   });
-}
-
-function isReadable(body: Readable | ChunkSource): body is Readable {
-  return typeof (body as Readable).pipe === "function";
-}
-
-/**
- * Writes `source`'s chunks into `r`, each once the one before was written (so the source may reuse its buffer), then
- * ends the request. The source's errors reject (the caller fails the request with them); the request's own errors
- * are its 'error' event's, so a write that fails or a request that closes only stops the pump. The source is closed
- * either way.
- */
-async function pump(r: http.ClientRequest, source: ChunkSource): Promise<void> {
-  try {
-    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
-      const written = await new Promise<boolean>((resolve) => {
-        if (r.destroyed) return resolve(false);
-        const closed = () => resolve(false);
-        r.once("close", closed);
-        r.write(chunk, (e) => {
-          r.off("close", closed);
-          resolve(!e);
-        });
-      });
-      if (!written) return;
-    }
-    if (!r.destroyed) r.end();
-  } finally {
-    source.close();
-  }
 }
 
 /** Sends requests with retries and redirects. One transport serves a whole push or pull. */

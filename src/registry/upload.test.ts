@@ -10,7 +10,7 @@ import type { Blob } from "../layer/layer";
 import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../auth/anonymous";
 import { RegistryClient } from "./client";
-import type { ChunkSource } from "./http";
+import type { ChunkSource } from "./body-chunks";
 import { BlobCursor, FALLBACK_CHUNK_SIZE, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";
 
 const FAST = { retries: 2, baseDelayMs: 1, timeoutMs: 5000 };

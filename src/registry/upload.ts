@@ -12,15 +12,15 @@ import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
 import type { Digest } from "../oci/digest";
 import { Verifier, type VerifyOptions, VerifyStream } from "../oci/verify";
-import { FileChunks } from "./file-chunks";
+import { type ChunkSource, FileChunks } from "./body-chunks";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";
-import type { ChunkSource, HttpResponse } from "./http";
+import type { HttpResponse } from "./http";
 
 export const DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024;
 /** Bytes per PATCH once a registry refused the whole blob in one (HTTP 413). */
 export const FALLBACK_CHUNK_SIZE = 16 * 1024 * 1024;
-export { READ_CHUNK } from "./file-chunks";
+export { READ_CHUNK } from "./body-chunks";
 
 export interface UploadOptions {
   /** Blobs of at least this many bytes go up by PATCH, smaller ones in one PUT (default 16 MiB). */
@@ -138,7 +138,7 @@ async function uploadMonolithic(client: RegistryClient, repository: string, blob
 }
 
 /**
- * A file blob's bytes, counted, hashed and reported on their way out (file-chunks.ts: no buffer per read). The chunk
+ * A file blob's bytes, counted, hashed and reported on their way out (body-chunks.ts: no buffer per read). The chunk
  * that completes the size is checked before it is handed out, so a registry never receives the full Content-Length
  * of wrong content.
  */
@@ -227,7 +227,7 @@ function localCheckOptions(blob: Blob, ctx: ErrorContext): VerifyOptions {
 }
 
 /**
- * Reads a blob front to back across chunk requests: a file blob by position (file-chunks.ts, each range on its own),
+ * Reads a blob front to back across chunk requests: a file blob by position (body-chunks.ts, each range on its own),
  * another from one open stream, which a retried chunk (asked for an offset the stream has passed) reopens. Hashes
  * the bytes while they come in order, so the local content is checked before the upload is closed.
  */
@@ -240,7 +240,7 @@ export class BlobCursor {
 
   constructor(private readonly blob: Blob) {}
 
-  /** Bytes `[start, end)`; a file blob's chunks are valid until the next is asked for (http.ts's ChunkSource). */
+  /** Bytes `[start, end)`; a file blob's chunks are valid until the next is asked for (a ChunkSource). */
   range(start: number, end: number, onProgress?: (bytes: number) => void): Readable | ChunkSource {
     const path = this.blob.path;
     if (path === undefined) return Readable.from(this.read(start, end, onProgress), { objectMode: false });

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileChunks, READ_CHUNK } from "./file-chunks";
+import { FileChunks, READ_CHUNK } from "./body-chunks";
 
 let tmp: string;
 beforeAll(() => {

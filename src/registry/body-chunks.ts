@@ -1,5 +1,6 @@
 /**
- * A file's bytes `[start, end)` as a request body (http.ts's ChunkSource) without allocating per read: READ_CHUNK
+ * Request bodies handed over chunk by chunk (ChunkSource), whose memory the source may reuse; the pump that writes them
+ * into a request (http.ts); and the file source, FileChunks: a file's bytes `[start, end)` without allocating per read: READ_CHUNK
  * pieces are read into two buffers used in turn, one read ahead while the other is being sent. The transport asks
  * for the next chunk only once the last one was handed to the socket, so its buffer is free again by then.
  *
@@ -8,7 +9,49 @@
  */
 import { promises as fsp } from "node:fs";
 import { PipelineError } from "../errors";
-import type { ChunkSource } from "./http";
+import type { ClientRequest } from "node:http";
+import type { Readable } from "node:stream";
+
+/**
+ * A body handed over chunk by chunk whose memory the source may reuse (FileChunks below): the transport asks for the
+ * next chunk only once the last one has been written to the socket (its write callback ran), and closes the source
+ * when the request is over, however it ended.
+ */
+export interface ChunkSource {
+  /** The next chunk, or undefined at the end. A rejection fails the request (a PipelineError as it is). */
+  next(): Promise<Buffer | undefined>;
+  close(): void;
+}
+
+export function isReadable(body: Readable | ChunkSource): body is Readable {
+  return typeof (body as Readable).pipe === "function";
+}
+
+/**
+ * Writes `source`'s chunks into `r`, each once the one before was written (so the source may reuse its buffer), then
+ * ends the request. The source's errors reject (the caller fails the request with them); the request's own errors
+ * are its 'error' event's, so a write that fails or a request that closes only stops the pump. The source is closed
+ * either way.
+ */
+export async function pump(r: ClientRequest, source: ChunkSource): Promise<void> {
+  try {
+    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
+      const written = await new Promise<boolean>((resolve) => {
+        if (r.destroyed) return resolve(false);
+        const closed = () => resolve(false);
+        r.once("close", closed);
+        r.write(chunk, (e) => {
+          r.off("close", closed);
+          resolve(!e);
+        });
+      });
+      if (!written) return;
+    }
+    if (!r.destroyed) r.end();
+  } finally {
+    source.close();
+  }
+}
 
 /** Read size for blobs uploaded from files. */
 export const READ_CHUNK = 1024 * 1024;
