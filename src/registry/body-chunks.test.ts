@@ -33,7 +33,9 @@ describe("FileChunks", () => {
     const bytes = randomBytes(3 * READ_CHUNK + 777);
     const path = file("three.bin", bytes);
     const seen: [number, number][] = [];
-    const { out } = await drain(new FileChunks(path, 100, bytes.length, "three", (chunk, offset) => seen.push([offset, chunk.length])));
+    const { out } = await drain(
+      new FileChunks(path, 100, bytes.length, "three", { each: (chunk, offset) => void seen.push([offset, chunk.length]) }),
+    );
     expect(Buffer.concat(out.map((o) => o.bytes)).equals(bytes.subarray(100))).toBe(true);
     expect(seen).toEqual([
       [100, READ_CHUNK],
@@ -57,12 +59,28 @@ describe("FileChunks", () => {
 
   it("an error thrown by `each` fails next() (the chunk is never handed out)", async () => {
     const path = file("each.bin", randomBytes(2 * READ_CHUNK));
-    const c = new FileChunks(path, 0, 2 * READ_CHUNK, "each", (_chunk, offset) => {
-      if (offset > 0) throw new Error("wrong content");
+    const c = new FileChunks(path, 0, 2 * READ_CHUNK, "each", {
+      each: (_chunk, offset) => {
+        if (offset > 0) throw new Error("wrong content");
+      },
     });
     expect((await c.next())?.length).toBe(READ_CHUNK);
     await expect(c.next()).rejects.toThrow("wrong content");
     c.close();
+  });
+
+  it("a file whose size is not the descriptor's fails on open, before a chunk is handed out, longer or shorter", async () => {
+    const path = file("sized.bin", randomBytes(3000));
+    const seen: number[] = [];
+    for (const fileSize of [2999, 3001]) {
+      const c = new FileChunks(path, 0, Math.min(fileSize, 3000), "blob sha256:abc (sized.bin)", { fileSize, each: (c) => void seen.push(c.length) });
+      await expect(drain(c)).rejects.toMatchObject({
+        code: "E_DIGEST_MISMATCH",
+        message: `blob sha256:abc (sized.bin): the file has 3000 bytes, its descriptor says ${fileSize}`,
+      });
+    }
+    expect(seen).toEqual([]);
+    expect((await drain(new FileChunks(path, 0, 3000, "right", { fileSize: 3000 }))).out.map((o) => o.bytes.length)).toEqual([3000]);
   });
 
   it("an empty range ends at once; a missing file fails on the first read", async () => {

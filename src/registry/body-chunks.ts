@@ -59,8 +59,16 @@ export const READ_CHUNK = 1024 * 1024;
 /**
  * Reads `path` from `start` to `end` (exclusive). `each(chunk, offset)` sees every chunk before it is handed out
  * (hashing, progress) and may throw to fail the body. A chunk is valid until next() is called again. A file that
- * ends before `end` fails with E_DIGEST_MISMATCH naming `what`.
+ * ends before `end`, or whose size is not `fileSize` (a blob's descriptor size: checked once it is open, before a
+ * byte is handed out), fails with E_DIGEST_MISMATCH naming `what`.
  */
+export interface FileChunksOptions {
+  each?: (chunk: Buffer, offset: number) => void;
+  /** The size the whole file must have. */
+  fileSize?: number;
+  chunkSize?: number;
+}
+
 export class FileChunks implements ChunkSource {
   private readonly bufs: [Buffer, Buffer];
   private turn = 0;
@@ -74,11 +82,10 @@ export class FileChunks implements ChunkSource {
     start: number,
     private readonly end: number,
     private readonly what: string,
-    private readonly each?: (chunk: Buffer, offset: number) => void,
-    chunkSize = READ_CHUNK,
+    private readonly opts: FileChunksOptions = {},
   ) {
     this.pos = start;
-    const size = Math.max(1, Math.min(chunkSize, end - start));
+    const size = Math.max(1, Math.min(opts.chunkSize ?? READ_CHUNK, end - start));
     this.bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
   }
 
@@ -87,7 +94,7 @@ export class FileChunks implements ChunkSource {
     this.ahead = undefined;
     if (got === undefined) return undefined;
     const { chunk, offset } = got;
-    this.each?.(chunk, offset);
+    this.opts.each?.(chunk, offset);
     if (this.pos < this.end && !this.closed) {
       // Read the next piece into the other buffer while this one is sent; its error waits for the next next().
       const ahead = this.read();
@@ -105,10 +112,21 @@ export class FileChunks implements ChunkSource {
     void fh?.then((h) => h.close()).catch(() => {});
   }
 
+  private async open(): Promise<fsp.FileHandle> {
+    const fh = await fsp.open(this.path, "r");
+    const want = this.opts.fileSize;
+    const size = want === undefined ? want : (await fh.stat()).size;
+    if (size !== want) {
+      await fh.close();
+      throw new PipelineError("E_DIGEST_MISMATCH", `${this.what}: the file has ${size} bytes, its descriptor says ${want}`);
+    }
+    return fh;
+  }
+
   private async read(): Promise<{ chunk: Buffer; offset: number } | undefined> {
     if (this.pos >= this.end) return undefined;
     if (this.closed) throw new PipelineError("E_BLOB_READ", `${this.what}: read after close`);
-    this.fh ??= fsp.open(this.path, "r");
+    this.fh ??= this.open();
     const fh = await this.fh;
     const buf = this.bufs[this.turn];
     this.turn ^= 1;

@@ -411,6 +411,22 @@ describe("uploadBlob", () => {
     }
   });
 
+  it("a file blob whose file is longer than its descriptor says fails before a byte is sent", async () => {
+    const good = randomBytes(5000);
+    const path = join(tmp, "longer.bin");
+    writeFileSync(path, Buffer.concat([good, Buffer.from("extra")]));
+    const blob = fileBlob(path, sha256(good), good.length, "application/octet-stream");
+    for (const opts of [{}, { chunkThreshold: 1 }]) {
+      const { server, client } = await uploadRegistry((req) => (req.method === "PUT" ? 201 : undefined)); // checks no digest
+      await expect(uploadBlob(client, "r", blob, opts)).rejects.toMatchObject({
+        code: "E_DIGEST_MISMATCH",
+        message: expect.stringContaining("5005 bytes"),
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.requests.map((q) => q.method)).toEqual(["POST"]);
+    }
+  });
+
   it("uploads a file blob from its file, monolithic and chunked, resuming a half-arrived PATCH mid-file", async () => {
     const bytes = randomBytes(2 * READ_CHUNK + 4321);
     const path = join(tmp, "upload-file.bin");

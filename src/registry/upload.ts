@@ -4,7 +4,8 @@
  * PUT; and cross-repository mounts (`POST ?mount=&from=`: 201 mounted, 202 a session to upload into). A large blob goes
  * up in one streamed PATCH, as crane and skopeo send it, unless a chunk size is asked for or the registry refuses a body
  * that large (413: then in 16 MiB chunks); a PATCH that ended short is continued from the offset the registry reports.
- * Bodies are streamed from the blob's file in 1 MiB reads, or from Blob.open() (reopened for every retry); a session
+ * Bodies are read from the blob's file into two reused 1 MiB buffers (body-chunks.ts), or streamed from Blob.open()
+ * (reopened for every retry); a session
  * that ends in DIGEST_INVALID or a lost or invalid upload is restarted (see uploadBlob).
  */
 import { pipeline, Readable } from "node:stream";
@@ -144,11 +145,12 @@ async function uploadMonolithic(client: RegistryClient, repository: string, blob
  */
 function checkedFile(blob: Blob, path: string, ctx: ErrorContext, onProgress?: (bytes: number) => void): FileChunks {
   const check = new Verifier(localCheckOptions(blob, ctx));
-  return new FileChunks(path, 0, blob.size, `blob ${blob.digest} (${path})`, (chunk) => {
+  const each = (chunk: Buffer) => {
     check.update(chunk);
     if (check.bytes === blob.size) check.check();
     onProgress?.(check.bytes);
-  });
+  };
+  return new FileChunks(path, 0, blob.size, `blob ${blob.digest} (${path})`, { each, fileSize: blob.size });
 }
 
 async function uploadChunked(client: RegistryClient, repository: string, blob: Blob, session: URL, opts: UploadOptions): Promise<void> {
@@ -244,10 +246,11 @@ export class BlobCursor {
   range(start: number, end: number, onProgress?: (bytes: number) => void): Readable | ChunkSource {
     const path = this.blob.path;
     if (path === undefined) return Readable.from(this.read(start, end, onProgress), { objectMode: false });
-    return new FileChunks(path, start, end, `blob ${this.blob.digest} (${path})`, (chunk, offset) => {
+    const each = (chunk: Buffer, offset: number) => {
       this.hashInOrder(chunk, offset);
       onProgress?.(offset + chunk.length - start);
-    });
+    };
+    return new FileChunks(path, start, end, `blob ${this.blob.digest} (${path})`, { each, fileSize: this.blob.size });
   }
 
   /** Hashes the part of `chunk` (at `offset`) that continues the bytes hashed so far; a retried part is not hashed twice. */
