@@ -8,7 +8,7 @@
  * and anonymous when none answers.
  */
 import { homedir } from "node:os";
-import { pipelineCredentialsKeychain } from "../credentials/keychain";
+import { pipelineCredentialsKeychain } from "./credentials-file";
 import { authJsonKeychain } from "./auth-json";
 import { dockerConfigKeychain } from "./docker-config";
 import { chainKeychains, type Keychain } from "./keychain";

@@ -15,5 +15,5 @@ export type { CredentialEntry, CredentialSource, CredentialsConfig, CredentialsP
 export type { CredentialService } from "./url";
 export { describeEntry, describeSource, readSecret } from "./secret";
 export type { CredentialSecret, PrivateKeySecret, ReadSecret, SecretOptions, TokenSecret, UserPasswordSecret } from "./secret";
-export { gitCredential, pipelineCredentialsKeychain } from "./keychain";
-export type { MatchedGitCredential, PipelineCredentialsOptions } from "./keychain";
+export { gitCredential } from "./lookup";
+export type { MatchedGitCredential, PipelineCredentialsOptions } from "./lookup";

@@ -20,7 +20,7 @@ import { PipelineError, redactUrl } from "../errors";
 import { defaultKeychain } from "../auth/default";
 import { chainKeychains, type Keychain } from "../auth/keychain";
 import { explicitKeychain } from "../auth/static";
-import { gitCredential, type PipelineCredentialsOptions } from "../credentials/keychain";
+import { gitCredential, type PipelineCredentialsOptions } from "../credentials/lookup";
 import { type GitOpOptions, lsRemote } from "../git/ops";
 import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";

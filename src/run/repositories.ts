@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { gitCredential } from "../credentials/keychain";
+import { gitCredential } from "../credentials/lookup";
 import { resolveNamedSecret } from "../deploy/secrets";
 import type { GitRepositorySpec, RepositoriesSpec } from "../deploy/types";
 import { PipelineError, redactUrl } from "../errors";

@@ -1,9 +1,11 @@
 /**
  * The import graph of src/ has no cycles: static, type-only and dynamic (`await import(...)`) imports all count,
- * since a cycle of any kind means two modules that cannot be understood (or moved) one without the other.
+ * since a cycle of any kind means two modules that cannot be understood (or moved) one without the other. The same
+ * holds one level up: no two folders of src/ import each other, directly or through other folders (a folder is
+ * read as one unit; a file at the top of src/ is a unit of its own).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import ts from "typescript";
 import { describe, expect, test } from "vitest";
 
@@ -64,6 +66,33 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return out;
 }
 
+/** The unit a file of src/ belongs to: its top folder (`registry`), or the file itself at the top (`errors.ts`). */
+function unitOf(file: string): string {
+  return relative(SRC, file).split(sep)[0];
+}
+
+/** The graph of units: an edge wherever a file of one imports a file of another. */
+function unitGraph(graph: Map<string, string[]>): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const [file, imports] of graph) {
+    const from = unitOf(file);
+    const edges = out.get(from) ?? new Set<string>();
+    out.set(from, edges);
+    for (const to of imports.map(unitOf)) if (to !== from) edges.add(to);
+  }
+  return new Map([...out].map(([k, v]) => [k, [...v]]));
+}
+
+/** For a message: the file imports that make one unit of a cycle import the next. */
+function witnesses(graph: Map<string, string[]>, units: string[]): string[] {
+  const inCycle = new Set(units);
+  return [...graph].flatMap(([file, imports]) =>
+    imports
+      .filter((to) => unitOf(to) !== unitOf(file) && inCycle.has(unitOf(file)) && inCycle.has(unitOf(to)))
+      .map((to) => `${relative(SRC, file)} -> ${relative(SRC, to)}`),
+  );
+}
+
 describe("import graph of src/", () => {
   test("the detector finds static, type-only and dynamic cycles (it can fail)", () => {
     const g = new Map<string, string[]>();
@@ -89,5 +118,26 @@ describe("import graph of src/", () => {
     const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, "utf8"))]));
     const found = cycles(graph).map((c) => c.map((f) => relative(SRC, f)));
     expect(found, "import cycles (files that import each other, directly or through others)").toEqual([]);
+  });
+
+  test("the folder graph is found from file imports (it can fail)", () => {
+    const f = (p: string) => join(SRC, p);
+    const g = new Map<string, string[]>([
+      [f("a/x.ts"), [f("b/y.ts")]],
+      [f("b/y.ts"), [f("errors.ts")]],
+      [f("b/z.ts"), [f("a/w.ts")]],
+      [f("a/w.ts"), []],
+      [f("errors.ts"), []],
+      [f("elf.ts"), [f("a/w.ts")]],
+    ]);
+    expect(cycles(unitGraph(g))).toEqual([["a", "b"]]);
+    expect(witnesses(g, ["a", "b"])).toEqual(["a/x.ts -> b/y.ts", "b/z.ts -> a/w.ts"]);
+  });
+
+  test("has no cycles between folders", () => {
+    const files = sourceFiles(SRC);
+    const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, "utf8"))]));
+    const found = cycles(unitGraph(graph)).map((units) => ({ folders: units, imports: witnesses(graph, units) }));
+    expect(found, "folders of src/ that import each other, directly or through others").toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PipelineError } from "../../errors";
 import { chainKeychains } from "../../auth/keychain";
 import { dockerConfigKeychain } from "../../auth/docker-config";
-import { pipelineCredentialsKeychain } from "../../credentials/keychain";
+import { pipelineCredentialsKeychain } from "../../auth/credentials-file";
 import { errorText, filesLeaking, leaksIn } from "../../credentials/testing";
 import { tempRegistry, type TempRegistry } from "../../devregistry/testing";
 import type { CliIo } from "../io";

@@ -20,7 +20,8 @@ import {
   removeCredential,
   saveCredentialsConfig,
 } from "../../credentials/config";
-import { gitCredential, pipelineCredentialsKeychain, type PipelineCredentialsOptions } from "../../credentials/keychain";
+import { pipelineCredentialsKeychain } from "../../auth/credentials-file";
+import { gitCredential, type PipelineCredentialsOptions } from "../../credentials/lookup";
 import { type CredentialSecret, describeSource, looseModeWarning } from "../../credentials/secret";
 import { type CredentialService, normalizeDockerUrl, normalizeUrl, SERVICES } from "../../credentials/url";
 import { RegistryClient } from "../../registry/client";

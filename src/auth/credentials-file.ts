@@ -1,13 +1,12 @@
 /**
- * rules_pipeline's credentials file as a registry Keychain (docker entries) and as a lookup for git URLs
- * (git entries). The file is read on each lookup (it is small); the secret only once a URL matches.
+ * rules_pipeline's credentials file (src/credentials/) as a registry Keychain: its docker entries. The file is read
+ * on each lookup (it is small); the secret only once a URL matches. Its git entries: src/credentials/lookup.ts.
  */
+import { credentialsConfigPath, loadCredentialsConfig, matchCredential } from "../credentials/config";
+import type { PipelineCredentialsOptions } from "../credentials/lookup";
+import { type CredentialSecret, isUserPassword, readSecret, SOURCE_ERROR } from "../credentials/secret";
 import { PipelineError } from "../errors";
-import type { Keychain, ResolvedCredential } from "../auth/keychain";
-import { type CredentialEntry, type CredentialsPathOptions, credentialsConfigPath, loadCredentialsConfig, matchCredential } from "./config";
-import { type CredentialSecret, isUserPassword, readSecret, type SecretOptions, SOURCE_ERROR } from "./secret";
-
-export interface PipelineCredentialsOptions extends CredentialsPathOptions, SecretOptions {}
+import type { Keychain, ResolvedCredential } from "./keychain";
 
 /** The docker entry for `registry` and `repository`, matched as `registry/repository`. */
 export function pipelineCredentialsKeychain(opts: PipelineCredentialsOptions = {}): Keychain {
@@ -44,21 +43,4 @@ export function pipelineCredentialsKeychain(opts: PipelineCredentialsOptions = {
 
 function secretKind(s: CredentialSecret): string {
   return "privateKey" in s ? "private key" : "token" in s ? "token" : "user name and password";
-}
-
-/** A git credential: the entry that matched, its secret and where it came from. */
-export interface MatchedGitCredential {
-  entry: CredentialEntry;
-  secret: CredentialSecret;
-  /** `rules_pipeline credential "git https://github.com/org/" from env $GITHUB_TOKEN`. */
-  description: string;
-}
-
-/** The git entry whose URL is the longest prefix of `url` (https://, ssh://, git@host:path), with its secret. */
-export async function gitCredential(url: string, opts: PipelineCredentialsOptions = {}): Promise<MatchedGitCredential | undefined> {
-  const { config } = loadCredentialsConfig(opts);
-  const entry = matchCredential(config, "git", url);
-  if (!entry) return undefined;
-  const { secret, description } = await readSecret(entry, opts);
-  return { entry, secret, description };
 }
