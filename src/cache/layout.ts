@@ -23,7 +23,7 @@
  *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repo_cache.bzl and .js write them; `npm`,
  *                    `tools`), never written after the rename that publishes them; a restore sets the entry's
  *                    modification time (its last use);
- *   podman/, docker/ the engines' own stores and scratch (src/run/engine-cli.ts);
+ *   podman/, docker/ the engines' own stores and scratch (src/container/engine-cli.ts);
  *   code-cache/<name>.v8  V8 code caches of the npm package's CLI bundle (src/cli/code-cache.ts), one file per
  *                    bundle and Node version, at most CODE_CACHE_KEEP of them; any may be removed at any time.
  * ENTRY_DIRS are the directories whose entries `pipeline cache prune` may remove; TEMP_DIRS are where writers
@@ -129,7 +129,7 @@ export function tempDirs(root: string): { dir: string; opts: TempRules }[] {
   return [
     ...entryDirs(root).map((e) => ({ dir: e.dir, opts: {} })),
     { dir: lockfileDir(root), opts: { ownerless: NPM_WORK_DIR } },
-    // src/run/deployment.ts: lockfile-builds/<pid>-<ms>, only needed while that run runs
+    // src/container/deployment.ts: lockfile-builds/<pid>-<ms>, only needed while that run runs
     { dir: lockfileBuildsDir(root), opts: { owned: /^(\d+)-\d+$/ } },
     // <engine>/load/<pid>-<8 hex>: what runners before the judged-rootfs import left (engine-image.ts used them)
     { dir: join(root, "podman", "load"), opts: { owned: /^(\d+)-[0-9a-f]{8}$/ } },

@@ -100,8 +100,8 @@ export function referencedPaths(root: string): string[] {
     // no runs
   }
   for (const id of ids) {
-    // mounts.json (src/run/mounts-record.ts), else the config.json of an older runner. Regular files only: a
-    // runc config.json is a FIFO today (src/run/config-fifo.ts), and opening it would wait for a writer.
+    // mounts.json (src/container/mounts-record.ts), else the config.json of an older runner. Regular files only: a
+    // runc config.json is a FIFO today (src/container/config-fifo.ts), and opening it would wait for a writer.
     for (const name of ["mounts.json", "config.json"]) {
       const path = join(runs, id, name);
       try {

@@ -1,6 +1,6 @@
 import { describe, expect, test, vi } from "vitest";
 import { OptionError } from "../errors";
-import { chooseRuntime } from "../run/runtime";
+import { chooseRuntime } from "../container/engine-choice";
 import { EXIT_USAGE, runCli } from "./index";
 import type { CliIo } from "./io";
 

@@ -73,19 +73,19 @@ export const INTERNAL_VARIABLES = {
     meaning: "Where the built (not pushed) images are, for `_binary` runs.",
   },
   PIPELINE_IN_CONTAINER: {
-    setBy: "the local runner (`src/run/process-spec.ts`), the Kubernetes runner (`src/k8s/run-job.ts`), runInContainer",
+    setBy: "the local runner (`src/container/process-spec.ts`), the Kubernetes runner (`src/k8s/run-job.ts`), runInContainer",
     readBy: "launch scripts through `src/runtime/index.ts` (`inContainer()`)",
     format: "1, or unset",
     meaning: "The launch script is running inside its own container: it does the work instead of starting a container.",
   },
   PIPELINE_MODELS: {
-    setBy: "the local runner for host runs (`src/run/deployment.ts`)",
+    setBy: "the local runner for host runs (`src/container/deployment.ts`)",
     readBy: "the user's program",
     format: "a JSON object: container path -> host directory",
     meaning: "Where the spec's models are, when a host run cannot mount them at their paths.",
   },
   PIPELINE_REPOSITORIES: {
-    setBy: "the local runner for host runs (`src/run/deployment.ts`)",
+    setBy: "the local runner for host runs (`src/container/deployment.ts`)",
     readBy: "the user's program",
     format: "a directory path (one checkout per repository name)",
     meaning: "Where the spec's git repositories are, when a host run cannot mount them at mountPath.",

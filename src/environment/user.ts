@@ -41,13 +41,13 @@ export const USER_VARIABLES = {
   },
   "PIPELINE_SECRET_<NAME>": {
     setBy: "users (one variable a secret: NAME is the secret's name upper-cased, other characters '_')",
-    readBy: "`src/deploy/secrets.ts`; `src/run/repositories.ts` removes them from git's environment",
+    readBy: "`src/deploy/secrets.ts`; `src/container/repositories.ts` removes them from git's environment",
     format: "the secret's value",
     meaning: "A named secret given in the environment instead of a file of $PIPELINE_SECRETS_DIR.",
   },
   PIPELINE_ALLOW_HOST_PATHS: {
     setBy: "users",
-    readBy: "`src/run/host-folders.ts`",
+    readBy: "`src/container/host-folders.ts`",
     format: "absolute paths separated by ':'",
     meaning: "Host folders a spec's ServerAvailableFolder may name, besides the spec's own directory (like --allow-host-path).",
   },

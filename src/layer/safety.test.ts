@@ -63,7 +63,7 @@ function verdictOf(e: unknown): Verdict {
   return { ok: false, code: e.code, entry: i < 0 ? "" : e.message.slice(i), message: e.message };
 }
 
-/** Unpacks as the runner does (src/run/image-cache.ts: devices skipped), and indexes as verify-image does. */
+/** Unpacks as the runner does (src/container/image-cache.ts: devices skipped), and indexes as verify-image does. */
 async function bothVerdicts(blobs: Blob[], canary?: string): Promise<{ unpacker: Verdict; index: Verdict }> {
   const d = join(base, `case-${++seq}`);
   mkdirSync(d);

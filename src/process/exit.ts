@@ -1,7 +1,7 @@
 /**
  * What must be undone when the process ends, in one place: one `exit` listener runs every registered hook
  * (synchronously, as `exit` requires), each at most once, each failure ignored (the process is ending). Users:
- * the local runner's containers (src/run/cleanup.ts), the cache's held files (src/cache/use.ts), git's
+ * the local runner's containers (src/container/cleanup.ts), the cache's held files (src/cache/use.ts), git's
  * credential dirs and process groups (src/git/auth.ts, ops.ts), and signals.ts before it re-raises a signal.
  * SIGKILL runs nothing: the sweeps that read owners (owner.ts) handle what that leaves.
  */

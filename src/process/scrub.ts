@@ -3,7 +3,7 @@
  * system's free blocks (and in any other name the file has). Zeros are written over the whole file in place and
  * synced; this reaches the disk blocks on file systems that write in place (ext4, xfs, tmpfs pages), not on
  * copy-on-write ones (btrfs, zfs), where only encryption of the disk helps. Used for git credential files
- * (auth.ts) and the local runner's bundles and env files (src/run/cleanup.ts).
+ * (auth.ts) and the local runner's bundles and env files (src/container/cleanup.ts).
  */
 import { closeSync, constants, fstatSync, fsyncSync, openSync, writeSync } from "node:fs";
 

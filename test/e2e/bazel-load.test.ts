@@ -15,7 +15,7 @@ import { readTarEntries } from "../../src/layer/tar-read";
 import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
 import { execProgram } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";
-import { onPath } from "../../src/run/engine-cli";
+import { onPath } from "../../src/container/engine-cli";
 
 const TAG = "localhost:5000/examples/hello:latest";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-load-"));

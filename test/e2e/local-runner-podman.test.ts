@@ -14,7 +14,7 @@ import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/commands/run";
-import { onPath, podmanDirs, podmanGlobalArgs } from "../../src/run/engine-cli";
+import { onPath, podmanDirs, podmanGlobalArgs } from "../../src/container/engine-cli";
 import { execProgram, pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";

@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageIndex } from "../../src/image/index";
 import { readLayout, readLayoutIndex } from "../../src/layout/read";
-import { readLocalLayout } from "../../src/run/image-cache";
+import { readLocalLayout } from "../../src/container/image-cache";
 import type { Index } from "../../src/oci/types";
 import { runCli } from "../fixtures/cli";
 import { writeTwoPlatformLayout } from "../fixtures/multi-platform";

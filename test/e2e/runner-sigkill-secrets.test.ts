@@ -1,6 +1,6 @@
 /**
  * Issue #24, item 12: a `pipeline run` (runc) killed with SIGKILL while its container runs leaves no env value
- * on the cache's disk. runc's config.json is a FIFO the runner feeds (src/run/config-fifo.ts); before, it was a
+ * on the cache's disk. runc's config.json is a FIFO the runner feeds (src/container/config-fifo.ts); before, it was a
  * 0600 file holding the value until the next run scrubbed it. What remains is documented (docs/deployments.md):
  * the running container and runc's state under its --root (a tmpfs here), until the next `pipeline run` reaps them.
  */

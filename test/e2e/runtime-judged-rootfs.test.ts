@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildHostNodeBase } from "../../src/base/host-node";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { podmanGlobalArgs, onPath } from "../../src/run/engine-cli";
+import { podmanGlobalArgs, onPath } from "../../src/container/engine-cli";
 import { privilegedImage, SETUID_NODE } from "../corpus/privileged";
 import { execProgram, runCli } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";

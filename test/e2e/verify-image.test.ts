@@ -241,7 +241,7 @@ describe("verify-image on oci:DIR", () => {
       const e = await pipelineErrorOf(verifyImageCommand({ reference: `oci:${dir}` }, captureIo()));
       expect(e.code).toBe("E_LAYER_UNSAFE");
       expect(e.message).toContain(`layer 4/4 (${image.layers[3].digest}): ${words}`);
-      // The runner's unpack (src/run/image-cache.ts) refuses the same entry for the same reason.
+      // The runner's unpack (src/container/image-cache.ts) refuses the same entry for the same reason.
       const u = await pipelineErrorOf(unpackLayers(image.layers, join(tmp, `unpack-${++counter}`), { devices: "skip" }));
       expect(u.code).toBe("E_LAYER_UNSAFE");
       expect(u.message).toContain(`layer ${image.layers[3].digest}: ${words}`);

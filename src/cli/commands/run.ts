@@ -1,5 +1,5 @@
 /**
- * `pipeline run`: run an image or a deployment spec on this machine (src/run/).
+ * `pipeline run`: run an image or a deployment spec on this machine (src/container/).
  *
  *   pipeline run SPEC [--env K=V]... [--mount SRC:DST[:ro]]... [--runtime R] [--network host|none] [-- ARGS]
  *   pipeline run --image REF [--env K=V]... [--mount SRC:DST[:ro]]... [--runtime R] [--network host|none]
@@ -73,7 +73,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   };
 
   const { lineWriter } = await import("../../lines");
-  const { cacheRoot } = await import("../../run/paths");
+  const { cacheRoot } = await import("../../container/paths");
   const { keychainFor } = await import("../auth-flags");
   const { progressFor } = await import("../../registry/progress");
   const stdout = lineWriter(io.stdout);
@@ -106,7 +106,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   try {
     if (a.image && !a.spec) {
       const interp = await imageFlag(a.image, io.cwd);
-      const { runContainer } = await import("../../run/container");
+      const { runContainer } = await import("../../container/container");
       const { formatLayoutReference } = await import("../../deploy/layout-image");
       const image = interp.kind === "ContainerInLayout" ? formatLayoutReference({ dir: interp.layout, digest: interp.digest }) : a.image;
       const registry =
@@ -129,7 +129,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     const [{ loadDeploymentSpec }, { resolveDeployment }, { runDeployment }] = await Promise.all([
       import("../../deploy/spec"),
       import("../../deploy/resolve"),
-      import("../../run/deployment"),
+      import("../../container/deployment"),
     ]);
     const specPath = resolve(io.cwd, a.spec!);
     const spec = loadDeploymentSpec(specPath, { warn: common.warn });

@@ -8,7 +8,7 @@
  *   mounts      bind mounts {source (host), destination (container), readonly}
  *   network     "host" (default: the host's interfaces, so the program's ports are the host's; no port mapping
  *               exists under plain runc) or "none" (loopback only)
- *   runtime     "auto" (default) | "runc" | "podman" | "docker" (runtime.ts); podman/docker: engine.ts
+ *   runtime     "auto" (default) | "runc" | "podman" | "docker" (engine-choice.ts); podman/docker: engine.ts
  *   replicas    how many containers of this image run at once (default 1); with more than one, every output
  *               line is prefixed `[i] ` and the result is the first non-zero exit code, in the order the
  *               containers end (0 when all succeed)
@@ -35,7 +35,7 @@ import { type BindMount, type CgroupLimits, checkMount } from "./runc-config";
 import { reapStaleRunDirs } from "./cleanup";
 import { reapStale, runWithRunc } from "./runc";
 import type { RootfsMode } from "./rootfs";
-import { chooseRuntime, type RuntimeChoice } from "./runtime";
+import { chooseRuntime, type RuntimeChoice } from "./engine-choice";
 
 export type { BindMount } from "./runc-config";
 

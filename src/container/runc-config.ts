@@ -40,7 +40,7 @@ export interface RuncConfigInput {
   cgroup?: CgroupLimits;
 }
 
-/** Memory and CPU limits of a container (the spec's `resources`, src/run/deployment.ts). */
+/** Memory and CPU limits of a container (the spec's `resources`, src/container/deployment.ts). */
 export interface CgroupLimits {
   memoryBytes?: number;
   /** Cores, e.g. 0.5 (a CFS quota per 100 ms period). */
