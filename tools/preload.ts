@@ -1,6 +1,6 @@
 /**
  * Loaded with `node --require` before a pipeline's launch script by the `_local` and `_binary` launchers: sets the
- * launch script's environment from the launch config (src/launch/env.ts launchEnvironment, as `pipeline bazel-run`
+ * launch script's environment from the launch config (src/launcher/env.ts launchEnvironment, as `pipeline bazel-run`
  * does for NAME):
  * - local: no image variables at all;
  * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest) and
@@ -10,9 +10,9 @@
  */
 import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
-import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launch/config";
-import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launch/env";
-import { runfile, runfilesDir } from "../src/launch/runfiles";
+import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launcher/config";
+import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
+import { runfile, runfilesDir } from "../src/launcher/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   const path = env[ENV_LAUNCH_CONFIG];

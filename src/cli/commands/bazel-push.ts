@@ -7,9 +7,9 @@
  * logs `bazel run`'s environment in java.log, but shows variables named like *PASS* as `__private_value_removed__`).
  */
 import { PipelineError } from "../../errors";
-import { pushTarget, readLaunchConfig } from "../../launch/config";
-import { runfile, runfilesDir } from "../../launch/runfiles";
-import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../launch/push";
+import { pushTarget, readLaunchConfig } from "../../launcher/config";
+import { runfile, runfilesDir } from "../../launcher/runfiles";
+import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../launcher/push";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";

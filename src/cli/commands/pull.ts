@@ -6,7 +6,7 @@
  */
 import type { Digest } from "../../oci/digest";
 import { PipelineError } from "../../errors";
-import { imageSize } from "../../launch/push";
+import { imageSize } from "../../launcher/push";
 import { layoutImages, readLayout, readLayoutContent } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platform";
