@@ -3,8 +3,8 @@
  * The command table imports AUTH_OPTIONS at start-up, so the credential modules load only when a command asks.
  */
 import { PipelineError } from "../errors";
-import { lazyDefaultKeychain } from "../auth/lazy";
-import { type Keychain, memoKeychain } from "../auth/keychain";
+import { lazyDefaultKeychain } from "../registry-auth/lazy";
+import { type Keychain, memoKeychain } from "../registry-auth/keychain";
 import type { OptionSpec } from "./args";
 import type { CliIo } from "./io";
 
@@ -37,6 +37,6 @@ export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Pr
   }
   const password = (await io.readStdin()).replace(/\r?\n$/, "");
   if (!password) throw new PipelineError("E_USAGE", "--password-stdin: standard input was empty", { exitCode: 2 });
-  const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([import("../auth/keychain"), import("../auth/static")]);
+  const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([import("../registry-auth/keychain"), import("../registry-auth/static")]);
   return chainKeychains(explicitKeychain(registry, { username: a.username, password }), chain);
 }

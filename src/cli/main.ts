@@ -39,7 +39,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   defineCommand(spec.CREDENTIALS_REMOVE, async (a, io) => (await import("./commands/credentials")).credentialsRemove(a, io)),
   defineCommand(spec.CREDENTIALS_TEST, async (a, io) => {
     const { credentialsTest } = await import("./commands/credentials");
-    const { defaultKeychain } = await import("../auth/default");
+    const { defaultKeychain } = await import("../registry-auth/default");
     const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
     return credentialsTest(a, io, { keychain });
   }),

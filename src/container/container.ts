@@ -20,7 +20,7 @@ import { randomBytes } from "node:crypto";
 import { lstatSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { OptionError, PipelineError } from "../errors";
 import { sweepStaleAuthDirs } from "../git/auth-dirs";
 import type { ProgressSink } from "../registry/progress";

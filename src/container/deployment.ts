@@ -27,7 +27,7 @@
  */
 import { rmSync } from "node:fs";
 import { isAbsolute, join, posix, resolve } from "node:path";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { deploymentEnv, envSecretName } from "../deploy/env";
 import { formatLayoutReference } from "../deploy/layout-image";
 import { mountPathProblem } from "../deploy/path-checks";

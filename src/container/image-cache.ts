@@ -19,7 +19,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
 import { useEntry } from "../cache/use";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PipelineError } from "../errors";
 import { type CredentialEntry, saveCredentialsConfig } from "./config";
-import { pipelineCredentialsKeychain } from "../auth/credentials-file";
+import { pipelineCredentialsKeychain } from "../registry-auth/credentials-file";
 import { gitCredential } from "./lookup";
 import { readSecret } from "./secret";
 import { loadSecretsManager, type SecretsManagerModule } from "./aws-secret";

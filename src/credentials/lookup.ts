@@ -1,7 +1,7 @@
 /**
  * Lookups in rules_pipeline's credentials file: the options every lookup takes (where the file is, how secrets are
  * read) and the git lookup. The file is read on each lookup (it is small); the secret only once a URL matches. The
- * registry lookup is a Keychain among the others: src/auth/credentials-file.ts.
+ * registry lookup is a Keychain among the others: src/registry-auth/credentials-file.ts.
  */
 import { type CredentialEntry, type CredentialsPathOptions, loadCredentialsConfig, matchCredential } from "./config";
 import { type CredentialSecret, readSecret, type SecretOptions } from "./secret";

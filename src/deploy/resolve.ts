@@ -17,9 +17,9 @@
 import type { Digest } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { PipelineError, redactUrl } from "../errors";
-import { defaultKeychain } from "../auth/default";
-import { chainKeychains, type Keychain } from "../auth/keychain";
-import { explicitKeychain } from "../auth/static";
+import { defaultKeychain } from "../registry-auth/default";
+import { chainKeychains, type Keychain } from "../registry-auth/keychain";
+import { explicitKeychain } from "../registry-auth/static";
 import { gitCredential, type PipelineCredentialsOptions } from "../credentials/lookup";
 import { type GitOpOptions, lsRemote } from "../git/ops";
 import { formatReference, parseReference } from "../oci/reference";

@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { pushImage } from "../registry/push";
 import { randomImage } from "../../test/fixtures/random-image";
 import { pushBlob, request, type TempRegistry, tempRegistry } from "./testing";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { type TempRegistry, tempRegistry, request } from "../devregistry/testing";
 import { writeLayout } from "../layout/write";
 import { silentProgress } from "../registry/progress";

@@ -1,7 +1,7 @@
 /** Pushes OCI layouts to one repository and describes the result: shared by `push`, `bazel-push` and `bazel-run`. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { PipelineError } from "../errors";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { parseReference } from "../oci/reference";
 import { readLayoutContent } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";

@@ -10,7 +10,7 @@ import { basename, dirname, join } from "node:path";
 import { formatPlatform, hostPlatform } from "../oci/platform";
 import { platformOfImage } from "../image/index";
 import { PipelineError } from "../errors";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { composeImage } from "../image/compose";
 import { buildLayer, type LayerInput, layerFromDescriptor, resolveMtime } from "../layer/build";
 import { writeLayout } from "../layout/write";

@@ -13,7 +13,7 @@ import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
 import { type Descriptor, MediaType } from "../oci/types";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { forEachLimited } from "../concurrency";
 import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";

@@ -11,7 +11,7 @@ import { makeTempDirSync, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 import { PipelineError } from "../errors";
 import type { Reference } from "../oci/reference";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
 import { fetchModelInto, resolveModel } from "./fetch";

@@ -15,7 +15,7 @@ import { bufferBlob, fileLayer } from "../layer/blob";
 import { buildLayer, type LayerInput, layerFromDescriptor } from "../layer/build";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { forEachLimited } from "../concurrency";
 import { pushImage } from "../registry/push";
 import type { ProgressSink } from "../registry/progress";

@@ -14,7 +14,7 @@ import { sweepCacheDir } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
 import { formatReference, parseReference, type Reference } from "../oci/reference";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { resolveDigest } from "../registry/pull";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";

@@ -4,7 +4,7 @@
  * SBOMs (src/sbom/attach.ts) and Sigstore bundles (src/sign/attach.ts) are both this; src/registry/referrers.ts
  * says how the registry learns of them (referrers API, or the `sha256-<hex>` fallback tag).
  */
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { sha256 } from "../oci/digest";
 import { type Descriptor, type Manifest, MediaType } from "../oci/types";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ServerResponse } from "node:http";
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import type { FakeRequest } from "../../test/fixtures/registry";
 import { useFakeServers } from "../../test/fixtures/fake-servers";

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { PipelineError } from "../errors";
 import { isLoopbackRegistry } from "../oci/reference";
-import { isBasic, isIdentityToken, type Keychain, type ResolvedCredential, resolveCredential } from "../auth/keychain";
+import { isBasic, isIdentityToken, type Keychain, type ResolvedCredential, resolveCredential } from "../registry-auth/keychain";
 import { type Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
 import { type ErrorContext, responseError, unauthorizedError } from "./errors";
 import { registryText, registryUrl, rememberCredential, rememberIssuedToken } from "./registry-text";

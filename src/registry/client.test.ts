@@ -4,7 +4,7 @@ import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
 import { parseDigest, sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { MANIFEST_ACCEPT, nextLink, RegistryClient } from "./client";
 

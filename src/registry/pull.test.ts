@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { MediaType } from "../oci/types";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";

@@ -18,7 +18,7 @@ import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/index";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
 import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";

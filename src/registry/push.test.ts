@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
 import { forEachLimited } from "../concurrency";

@@ -11,7 +11,7 @@ import { normalizeRegistry, validateRegistry, validateRepository, validateTag } 
 import type { Blob } from "../layer/layer";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
 import { backoffDelay, type Logger, type RetryOptions } from "./http";

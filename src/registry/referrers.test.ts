@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { pushBlob, pushImage, type TempRegistry, tempRegistry } from "../devregistry/testing";
 import { parseDigest, sha256 } from "../oci/digest";
 import { type Descriptor, MediaType } from "../oci/types";

@@ -13,7 +13,7 @@
  * The Authenticator registers each credential when it resolves it and each token when it gets it
  * (`rememberCredential`, `rememberIssuedToken`): the set is the process's, like the token cache, and bounded.
  */
-import { type Credential, isBasic, isIdentityToken } from "../auth/keychain";
+import { type Credential, isBasic, isIdentityToken } from "../registry-auth/keychain";
 import { redactUrl } from "../errors";
 
 export const REDACTED = "[redacted]";

@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { type Digest, sha256 } from "../oci/digest";
 import { RegistryClient } from "./client";
 import { listReferrers } from "./referrers";

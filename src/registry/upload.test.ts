@@ -8,7 +8,7 @@ import { sha256 } from "../oci/digest";
 import { bufferBlob, fileBlob } from "../layer/blob";
 import type { Blob } from "../layer/layer";
 import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { RegistryClient } from "./client";
 import type { ChunkSource } from "./body-chunks";
 import { BlobCursor, FALLBACK_CHUNK_SIZE, mountBlob, parseRange, READ_CHUNK, uploadBlob } from "./upload";

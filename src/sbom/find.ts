@@ -4,7 +4,7 @@
  * referrer listed in its index.json, else the `<DIR>.spdx.json` file the image rule writes beside the layout.
  */
 import { existsSync, readFileSync } from "node:fs";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { PipelineError } from "../errors";
 import { readBlobVerified, readIndexJson, readLayout } from "../layout/read";
 import { parseManifestDescriptors } from "../oci/descriptor";

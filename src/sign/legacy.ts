@@ -6,7 +6,7 @@
  * `dev.cosignproject.cosign/signature`. A signature already at the tag stays: ours is added as one more layer.
  */
 import { type KeyObject, sign, verify } from "node:crypto";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { bufferBlob } from "../layer/blob";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseManifestDescriptors } from "../oci/descriptor";

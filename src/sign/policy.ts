@@ -8,7 +8,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { Digest } from "../oci/digest";
-import type { Keychain } from "../auth/keychain";
+import type { Keychain } from "../registry-auth/keychain";
 import { specKeychain } from "../deploy/resolve";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymousKeychain } from "../auth/anonymous";
+import { anonymousKeychain } from "../registry-auth/anonymous";
 import { pushBlob, pushImage, type TempRegistry, tempRegistry } from "../devregistry/testing";
 import { sha256 } from "../oci/digest";
 import { type Descriptor, MediaType } from "../oci/types";

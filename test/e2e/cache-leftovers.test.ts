@@ -13,7 +13,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { anonymousKeychain } from "../../src/auth/anonymous";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { pushModel, syncModel } from "../../src/model";
 import { parseReference } from "../../src/oci/reference";
 import { pipelineCli, runCli } from "../fixtures/cli";

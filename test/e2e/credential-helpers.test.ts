@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256 } from "../../src/oci/digest";
-import { authJsonKeychain } from "../../src/auth/auth-json";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
+import { authJsonKeychain } from "../../src/registry-auth/auth-json";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { pushImage } from "../../src/registry/push";
 import { startRegistry, type RunningRegistry } from "../fixtures/registry";
 import { writeCredHelper } from "../fixtures/cred-helpers";

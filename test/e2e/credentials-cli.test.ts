@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../../src/errors";
-import { pipelineCredentialsKeychain } from "../../src/auth/credentials-file";
+import { pipelineCredentialsKeychain } from "../../src/registry-auth/credentials-file";
 import { errorText, filesLeaking, leaksIn, startFakeSecretsManager, type FakeSecretsManager } from "../../src/credentials/testing";
 import { credentialsAdd, credentialsList, credentialsTest } from "../../src/cli/commands/credentials";
 import type { CliIo } from "../../src/cli/io";

@@ -11,8 +11,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
-import { explicitKeychain } from "../../src/auth/static";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
+import { explicitKeychain } from "../../src/registry-auth/static";
 import { bufferBlob } from "../../src/layer/blob";
 import type { Image } from "../../src/image/image";
 import { sha256 } from "../../src/oci/digest";

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { type DevRegistry, startDevRegistry } from "../../src/devregistry/server";
 import { request } from "../../src/devregistry/testing";
 import { readLayout } from "../../src/layout/read";

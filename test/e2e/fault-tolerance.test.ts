@@ -23,7 +23,7 @@ import type { Image } from "../../src/image/image";
 import { composeImage } from "../../src/image/compose";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { anonymousKeychain } from "../../src/auth/anonymous";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { RegistryClient } from "../../src/registry/client";
 import type { RetryOptions } from "../../src/registry/http";
 import { pushImage, type PushResult } from "../../src/registry/push";

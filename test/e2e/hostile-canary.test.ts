@@ -16,7 +16,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { anonymousKeychain } from "../../src/auth/anonymous";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { bufferBlob } from "../../src/layer/blob";
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
 import { MODEL_ARTIFACT_TYPE } from "../../src/model";

@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse, stringify } from "yaml";
-import { explicitKeychain } from "../../src/auth/static";
+import { explicitKeychain } from "../../src/registry-auth/static";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";

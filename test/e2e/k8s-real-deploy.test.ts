@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { explicitKeychain } from "../../src/auth/static";
+import { explicitKeychain } from "../../src/registry-auth/static";
 import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
 import { modelPush } from "../../src/cli/commands/model";
 import { REPO_ROOT } from "../fixtures/repo";

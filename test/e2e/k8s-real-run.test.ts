@@ -15,7 +15,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { explicitKeychain } from "../../src/auth/static";
+import { explicitKeychain } from "../../src/registry-auth/static";
 import { deploy } from "../../src/cli/commands/deploy";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";

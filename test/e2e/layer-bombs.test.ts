@@ -14,7 +14,7 @@ import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymousKeychain } from "../../src/auth/anonymous";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { composeImage } from "../../src/image/compose";
 import { bufferBlob } from "../../src/layer/blob";
 import { buildLayer } from "../../src/layer/build";

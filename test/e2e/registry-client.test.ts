@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
 import { readLayout } from "../../src/layout/read";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "../../src/registry/pull";

@@ -14,7 +14,7 @@ import type { PipelineError } from "../../src/errors";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
 import { readLayout } from "../../src/layout/read";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { pullImage, pullToLayout } from "../../src/registry/pull";

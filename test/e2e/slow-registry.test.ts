@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { anonymousKeychain } from "../../src/auth/anonymous";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { pushImage } from "../../src/registry/push";
 import { runCli } from "../fixtures/cli";
 import { type FaultProxy, startFaultProxy } from "../fixtures/fault-proxy";

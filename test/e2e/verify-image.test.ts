@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyImageCommand, type VerifyImageArgs } from "../../src/cli/commands/verify-image";
-import { dockerConfigKeychain } from "../../src/auth/docker-config";
+import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import type { CliIo } from "../../src/cli/io";
 import { composeImage, type ComposeOptions } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";

@@ -10,8 +10,8 @@ import { homedir } from "node:os";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import { existsSync, statSync } from "node:fs";
 import { PipelineError, redactUrl } from "../../errors";
-import type { Keychain, ResolvedCredential } from "../../auth/keychain";
-import { isAnonymous } from "../../auth/keychain";
+import type { Keychain, ResolvedCredential } from "../../registry-auth/keychain";
+import { isAnonymous } from "../../registry-auth/keychain";
 import {
   addCredential,
   type CredentialEntry,
@@ -20,7 +20,7 @@ import {
   removeCredential,
   saveCredentialsConfig,
 } from "../../credentials/config";
-import { pipelineCredentialsKeychain } from "../../auth/credentials-file";
+import { pipelineCredentialsKeychain } from "../../registry-auth/credentials-file";
 import { gitCredential, type PipelineCredentialsOptions } from "../../credentials/lookup";
 import { type CredentialSecret, describeSource, looseModeWarning } from "../../credentials/secret";
 import { type CredentialService, normalizeDockerUrl, normalizeUrl, SERVICES } from "../../credentials/url";

@@ -22,7 +22,7 @@
 import { resolve } from "node:path";
 import { PipelineError } from "../../errors";
 import type { InterpreterDeployment } from "../../deploy/types";
-import type { Keychain } from "../../auth/keychain";
+import type { Keychain } from "../../registry-auth/keychain";
 import { onTermination } from "../../process/signals";
 import { usageError as usage } from "../args";
 import type { CliIo } from "../io";
