@@ -17,8 +17,8 @@ import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../t
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
 import { type Digest, sha256 } from "../oci/digest";
-import { indexImage } from "../verify/verify";
-import type { FileIndex } from "../verify/file-index";
+import { indexImage } from "../image-contract/verify-image";
+import type { FileIndex } from "../image-contract/file-index";
 import { NAME_MAX, planEntry, walk } from "./safety";
 import { unpackLayers } from "./unpack";
 

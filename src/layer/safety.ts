@@ -1,7 +1,7 @@
 /**
  * What a layer entry may do and where its path leads, decided in one place for every reader of image layers: the
  * unpacker (src/layer/unpack.ts: the runner's rootfs, model pulls) and verify-image's file index
- * (src/verify/file-index.ts). Each applies these functions to its own tree (a host directory through
+ * (src/image-contract/file-index.ts). Each applies these functions to its own tree (a host directory through
  * host-root.ts, or an in-memory map), so an image one refuses the other refuses too, with the same words, and a
  * path resolves to the same place in both.
  *
