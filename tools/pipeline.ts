@@ -16,7 +16,7 @@ if (toolsModules) {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { runCli } = require("../src/cli/index") as typeof import("../src/cli/index");
+const { runCli } = require("../src/cli/run-cli") as typeof import("../src/cli/run-cli");
 const { bazelAction } = require("../src/cli/worker") as typeof import("../src/cli/worker");
 
 (bazelAction(process.argv.slice(2)) ?? runCli(process.argv.slice(2))).then((code) => {

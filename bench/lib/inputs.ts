@@ -5,7 +5,7 @@ import { buildLayer, layerFromDescriptor, type LayerDescriptor } from "../../src
 import type { Layer } from "../../src/layer/layer";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/image/image";
-import { composeIndex, type ImageIndex } from "../../src/image/index";
+import { composeIndex, type ImageIndex } from "../../src/image/image-index";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { generateApp, generateNodeModules, generateRootfs, type TreeStats } from "./gen";

@@ -5,7 +5,7 @@
  */
 import { sha256 } from "../../src/oci/digest";
 import { formatPlatform } from "../../src/oci/platform";
-import { platformOfImage } from "../../src/image/index";
+import { platformOfImage } from "../../src/image/image-index";
 import type { RunningRegistry } from "../../test/fixtures/registry";
 import { check, type Ctx, row, versus } from "../lib/context";
 import { type Crane, cranePush, craneSkipped, findCrane } from "../lib/crane";

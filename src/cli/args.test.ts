@@ -3,7 +3,7 @@ import { type Args, type CliSpec, type CommandArgs, type CommandDef, type Comman
 import type * as specs from "./command-specs";
 import type { push } from "./commands/push";
 import { COMMANDS } from "./main";
-import { EXIT_USAGE, runCli } from "./index";
+import { EXIT_USAGE, runCli } from "./run-cli";
 import type { CliIo } from "./io";
 
 /** A table exercising every feature; each command records the arguments it was given. */

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runCli } from "./index";
+import { runCli } from "./run-cli";
 import type { CliIo } from "./io";
 import { COMMANDS } from "./main";
 import { completionScript } from "./completion";

@@ -1,4 +1,4 @@
-/** The global `-v`/`--debug` flag, before `--`: read by the error boundary (index.ts) and the code cache loader. */
+/** The global `-v`/`--debug` flag, before `--`: read by the error boundary (run-cli.ts) and the code cache loader. */
 const DEBUG_FLAGS = ["-v", "--debug"];
 
 /** `argv` without `-v`/`--debug` before `--`, and whether one was there. */

@@ -1,5 +1,5 @@
 /**
- * How a failure is told, once: the CLI's error boundary (index.ts) and the launchers' preload (tools/preload.ts)
+ * How a failure is told, once: the CLI's error boundary (run-cli.ts) and the launchers' preload (tools/preload.ts)
  * both end with reportFailure, so every error reads `error[CODE]: message` with the same exit codes, followed (but
  * for usage errors, which --help explains) by where the code is explained: `see docs/errors.md#e_code`
  * (docs/errors.md, generated from src/error-codes/; the anchor is GitHub's for the code's heading).

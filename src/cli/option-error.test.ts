@@ -1,7 +1,7 @@
 import { describe, expect, test, vi } from "vitest";
 import { OptionError } from "../errors";
 import { chooseRuntime } from "../container/engine-choice";
-import { EXIT_USAGE, runCli } from "./index";
+import { EXIT_USAGE, runCli } from "./run-cli";
 import type { CliIo } from "./io";
 
 // A command whose library call refuses one of its options (the parser's `choices` keep today's flags from getting

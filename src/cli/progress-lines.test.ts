@@ -13,7 +13,7 @@ import { randomImage } from "../../test/fixtures/random-image";
 import { type TempRegistry, tempRegistry } from "../devregistry/testing";
 import { summary } from "../launcher/push";
 import { writeLayout } from "../layout/write";
-import { runCli } from "./index";
+import { runCli } from "./run-cli";
 import type { CliIo } from "./io";
 import { sha256 } from "../oci/digest";
 

@@ -16,7 +16,7 @@ import { readFlagFiles, serveWorker, type WorkRequest, type WorkResult } from ".
 import { PipelineError } from "../errors";
 import { reportFailure } from "./failure";
 import { usageError } from "./args";
-import { runCli } from "./index";
+import { runCli } from "./run-cli";
 import { type CliIo, processIo } from "./io";
 
 /** The commands a worker serves: those the rules run with `supports-workers`. */

@@ -4,7 +4,7 @@
  */
 import { PipelineError } from "../errors";
 import type { Image } from "../image/image";
-import { type ImageIndex, platformOfImage } from "../image/index";
+import { type ImageIndex, platformOfImage } from "../image/image-index";
 import { isLayoutIndex, type LayoutIndex } from "../layout/read";
 import { formatPlatform, pickPlatform, platformMatches } from "../oci/platform";
 import type { Descriptor, Index, Platform } from "../oci/types";

@@ -14,7 +14,7 @@ import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/index";
+import { type ImageIndex, isImageIndex } from "../image/image-index";
 import { tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 

@@ -8,7 +8,7 @@
 import { promises as fsp, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { formatPlatform, hostPlatform } from "../oci/platform";
-import { platformOfImage } from "../image/index";
+import { platformOfImage } from "../image/image-index";
 import { PipelineError } from "../errors";
 import type { Keychain } from "../registry-auth/keychain";
 import { composeImage } from "../image/compose";

@@ -9,7 +9,7 @@ import { PipelineError } from "../errors";
 import { formatReference, type Reference } from "../oci/reference";
 import { formatPlatform, pickPlatform } from "../oci/platform";
 import { type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
-import { type ImageIndex, platformOfImage } from "../image/index";
+import { type ImageIndex, platformOfImage } from "../image/image-index";
 import type { Image } from "../image/image";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";

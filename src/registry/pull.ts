@@ -17,7 +17,7 @@ import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/index";
+import { type ImageIndex, isImageIndex } from "../image/image-index";
 import type { Keychain } from "../registry-auth/keychain";
 import { layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
 import { type FetchedManifest, RegistryClient } from "./client";

@@ -10,7 +10,7 @@ import type { Digest } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
-import { type ImageIndex, platformOfImage } from "../image/index";
+import { type ImageIndex, platformOfImage } from "../image/image-index";
 import {
   blobsOf,
   checkedPush,

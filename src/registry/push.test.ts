@@ -6,7 +6,7 @@ import { randomImage } from "../../test/fixtures/random-image";
 import { forEachLimited } from "../concurrency";
 import { composeImage } from "../image/compose";
 import type { Image } from "../image/image";
-import { composeIndex } from "../image/index";
+import { composeIndex } from "../image/image-index";
 import type { Layer } from "../layer/layer";
 import { pushIndex } from "./push-index";
 import { pushImage } from "./push";

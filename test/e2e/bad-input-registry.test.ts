@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runCli } from "../../src/cli/index";
+import { runCli } from "../../src/cli/run-cli";
 import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { sha256 } from "../../src/oci/digest";

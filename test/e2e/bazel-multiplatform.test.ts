@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { composeIndex, type ImageIndex } from "../../src/image/index";
+import { composeIndex, type ImageIndex } from "../../src/image/image-index";
 import { readTarEntries } from "../../src/layer/tar-read";
 import { type LayoutIndex, readLayout, readLayoutIndex } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { runCli } from "../../src/cli/index";
+import { runCli } from "../../src/cli/run-cli";
 import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { randomImage } from "../fixtures/random-image";

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runCli } from "../../src/cli/index";
+import { runCli } from "../../src/cli/run-cli";
 import type { CliIo } from "../../src/cli/io";
 import { writeLayout } from "../../src/layout/write";
 import { writeCredHelper } from "../fixtures/cred-helpers";

@@ -28,7 +28,7 @@ import { RegistryClient } from "../../src/registry/client";
 import type { RetryOptions } from "../../src/registry/http";
 import { pushImage, type PushResult } from "../../src/registry/push";
 import { pushIndex } from "../../src/registry/push-index";
-import { composeIndex } from "../../src/image/index";
+import { composeIndex } from "../../src/image/image-index";
 import { forPlatform } from "../fixtures/multi-platform";
 import { type FaultProxy, type FaultRates, startFaultProxy } from "../fixtures/fault-proxy";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";

@@ -57,7 +57,7 @@ import type { ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/index";
+import { runCli } from "../../src/cli/run-cli";
 import type { CliIo } from "../../src/cli/io";
 import { PipelineError } from "../../src/errors";
 import { readLayout } from "../../src/layout/read";

@@ -32,7 +32,7 @@ export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo):
     return;
   }
   const { rm } = await import("node:fs/promises");
-  const { composeIndex } = await import("../../image/index");
+  const { composeIndex } = await import("../../image/image-index");
   const { writeLayout } = await import("../../layout/write");
   const parts = platforms.map((_, i) => `${a.output}.platform-${i}`);
   try {

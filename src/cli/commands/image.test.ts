@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { runCli } from "../index";
+import { runCli } from "../run-cli";
 import type { CliIo } from "../io";
 
 const tmp = mkdtempSync(join(tmpdir(), "cli-image-"));

@@ -17,7 +17,7 @@ import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
 import type { Image } from "../../image/image";
-import { composeIndex, platformOfImage } from "../../image/index";
+import { composeIndex, platformOfImage } from "../../image/image-index";
 import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
 import type { Platform } from "../../oci/types";
 import { imageSbom } from "../../sbom/image-sbom";

@@ -10,7 +10,7 @@ import { randomImage } from "../../../test/fixtures/random-image";
 import { type TempRegistry, tempRegistry } from "../../devregistry/testing";
 import { writeLayout } from "../../layout/write";
 import type { Image } from "../../image/image";
-import { runCli } from "../index";
+import { runCli } from "../run-cli";
 import type { CliIo } from "../io";
 
 let tmp: string;

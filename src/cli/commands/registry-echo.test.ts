@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runCli } from "../index";
+import { runCli } from "../run-cli";
 import type { CliIo } from "../io";
 
 const USER = "ci-bot";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../../test/fixtures/random-image";
 import { writeLayout } from "../../layout/write";
-import { runCli } from "../index";
+import { runCli } from "../run-cli";
 import type { CliIo } from "../io";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-tarball-cli-"));

@@ -5,7 +5,7 @@ import { scratchDir } from "../../test/fixtures/scratch";
 import { ERROR_CODES, type ErrorCode } from "../error-codes/catalogue";
 import { errorDocHint } from "./failure";
 import { describe, expect, test } from "vitest";
-import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, runCli } from "./index";
+import { EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, runCli } from "./run-cli";
 import type { CliIo } from "./io";
 import { VERSION } from "../version";
 

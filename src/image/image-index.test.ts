@@ -7,7 +7,7 @@ import { readLayout, readLayoutIndex } from "../layout/read";
 import { writeLayout } from "../layout/write";
 import { forPlatform } from "../../test/fixtures/multi-platform";
 import { randomImage } from "../../test/fixtures/random-image";
-import { composeIndex } from "./index";
+import { composeIndex } from "./image-index";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-index-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
