@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, test } from "vitest";
 import { writeLayout } from "../layout/write";
 import { randomImage } from "../../test/fixtures/random-image";
 import { pipelineErrorOf, pipelineErrorOfSync } from "../../test/fixtures/errors";
-import { containerFromReference } from "./model";
+import { containerFromReference } from "./constructors";
 import { parseLayoutReference, pinLayoutImage } from "./layout-image";
 import { resolveDeployment } from "./resolve";
 import { parseDeploymentSpec } from "./spec";

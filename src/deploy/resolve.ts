@@ -26,7 +26,7 @@ import { formatReference, parseReference } from "../oci/reference";
 import type { RetryOptions } from "../registry/http";
 import { inspect, resolveDigest } from "../registry/pull";
 import { formatLayoutReference, pinLayoutImage } from "./layout-image";
-import { GitRepoCommit } from "./model";
+import { GitRepoCommit } from "./constructors";
 import { resolveRegistrySecret, type SecretLookupOptions } from "./secrets";
 import { specFieldLocation } from "./spec";
 import type { CodeDeployment, DeploymentSpec, InterpreterDeployment, ResolvedDeployment } from "./types";

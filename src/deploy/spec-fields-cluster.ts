@@ -4,7 +4,7 @@
  * spec-cluster.ts.
  */
 import { instanceTypeProblem } from "./instance-types";
-import { imageReferenceProblem } from "./model";
+import { imageReferenceProblem } from "./constructors";
 import { pinnedDigest } from "../oci/reference";
 import { bool, type Fields, type Infer, int, obj, type Shape, str, type V, viewAt, withSchema } from "../schema/validators";
 

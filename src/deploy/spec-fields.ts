@@ -15,7 +15,7 @@ import {
   relativePathProblem,
   repositoryProblem,
   tagProblem,
-} from "./model";
+} from "./constructors";
 import { type Fields, type Infer, int, type JsonSchema, list, obj, str, tagged, type V, viewAt, withSchema } from "../schema/validators";
 import type { SecretRef } from "./types";
 

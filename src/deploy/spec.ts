@@ -30,7 +30,7 @@ import {
   NoCode,
   ServerAvailableFolder,
   ServerAvailableInterpreter,
-} from "./model";
+} from "./constructors";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { type CheckedSpec, DEPLOYMENT_SPEC } from "./spec-fields";
 import { SpecError, type SpecIssue } from "../schema/validators";

@@ -1,7 +1,7 @@
 /**
  * The deployment model shared by the spec parser (spec.ts), the resolver (resolve.ts), the local runner
  * (src/container/) and the Kubernetes renderer (src/k8s/). Plain data: the same shapes come from the TypeScript
- * constructors in model.ts and from a YAML/JSON spec.
+ * constructors in constructors.ts and from a YAML/JSON spec.
  */
 import type { Digest } from "../oci/digest";
 

@@ -54,7 +54,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   ]);
   const format = parseFormat(a.output ?? "yaml");
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
-  if (a.image) spec.interpreter = (await import("../../deploy/model")).containerFromReference(a.image, "--image");
+  if (a.image) spec.interpreter = (await import("../../deploy/constructors")).containerFromReference(a.image, "--image");
   // Reading the kubeconfig first makes a bad --context fail before any registry request.
   const loaded =
     what === "apply"

@@ -98,7 +98,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   });
   const namespace = a.namespace ?? loaded.namespace ?? "default";
   const { imageSpec, runJob, runJobName, runSpec } = await import("../../k8s/run-job");
-  const { containerFromReference } = await import("../../deploy/model");
+  const { containerFromReference } = await import("../../deploy/constructors");
   const warn = (line: string) => io.stderr(`warning: ${line}`);
 
   let deployment: ResolvedDeployment;

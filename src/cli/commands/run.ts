@@ -6,7 +6,7 @@
  *                [--workdir D] [--entrypoint PROG] [--replicas N] [-- ARGS]
  *
  * REF is HOST/REPO@sha256:... (a tag is pinned first, with a warning), oci:DIR or oci:DIR@sha256:..., the same
- * forms with or without a spec (model.ts containerFromReference; an oci: digest must be the layout's image, else
+ * forms with or without a spec (deploy/constructors.ts containerFromReference; an oci: digest must be the layout's image, else
  * E_DIGEST_MISMATCH, deploy/layout-image.ts). ARGS replace the image's Cmd (or the spec's args). A --mount's
  * container path gets the spec's mount path check (deploy/path-checks.ts). The exit code is the container's (the
  * first non-zero one of several replicas). The launch-script runtime (src/runtime) spawns
@@ -38,7 +38,7 @@ export { RUN_OPTIONS } from "../deploy-options";
  * (or checked against) the layout's image here, so both paths say the same about a wrong digest.
  */
 async function imageFlag(ref: string, cwd: string): Promise<InterpreterDeployment> {
-  const { containerFromReference } = await import("../../deploy/model");
+  const { containerFromReference } = await import("../../deploy/constructors");
   const interp = containerFromReference(ref, "--image", cwd);
   if (interp.kind !== "ContainerInLayout") return interp;
   const { pinLayoutImage } = await import("../../deploy/layout-image");

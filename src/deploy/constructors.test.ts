@@ -9,7 +9,7 @@ import {
   NoCode,
   ServerAvailableFolder,
   ServerAvailableInterpreter,
-} from "./model";
+} from "./constructors";
 
 const D = "sha256:" + "ab".repeat(32);
 const C40 = "0123456789abcdef0123456789abcdef01234567";
