@@ -1,6 +1,6 @@
 /**
  * docs/ARCHITECTURE.md, the module map, stays true: every folder of src/, every file of bazel/private/ and every
- * entry point of tools/ is named there, and every path it names exists.
+ * entry point of tools/ is named there, every path it names exists, and its table of names has one row a folder.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +21,13 @@ describe("docs/ARCHITECTURE.md", () => {
     const folders = readdirSync(join(ROOT, "src")).filter((n) => statSync(join(ROOT, "src", n)).isDirectory());
     const missing = folders.filter((f) => !MAP.includes(`\`src/${f}/\``));
     expect(missing, "src/ folders missing from the map").toEqual([]);
+  });
+
+  test("its table of names has one row for each folder of src/, and no other", () => {
+    const folders = readdirSync(join(ROOT, "src")).filter((n) => statSync(join(ROOT, "src", n)).isDirectory());
+    const rows = [...MAP.matchAll(/^\| `src\/([^`/]+)\/` \|/gm)].map((m) => m[1]);
+    expect(rows.length, "rows of the names table").toBeGreaterThan(0);
+    expect(rows, "the names table's rows (one a folder of src/, sorted)").toEqual([...folders].sort());
   });
 
   test("names every file of bazel/private/ (rules and the programs their actions run)", () => {
