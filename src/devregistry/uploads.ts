@@ -11,13 +11,13 @@
  * table of open sessions (last touch, running hash) is the authority for both; `open()` rebuilds it from
  * disk, taking each session's last touch from its data file's mtime.
  *
- * The running hash is src/oci/verify.ts's Verifier, continued by each chunk's VerifyStream and copied before it (the
+ * The running hash is src/oci/verifying-stream.ts's Verifier, continued by each chunk's VerifyStream and copied before it (the
  * state a failed chunk goes back to); a session of an earlier run has none, and its file is hashed at the end by
  * src/oci/digest.ts's `fileDigest`.
  */
 import { randomUUID } from "node:crypto";
 import { type Digest, fileDigest } from "../oci/digest";
-import { Verifier, VerifyStream } from "../oci/verify";
+import { Verifier, VerifyStream } from "../oci/verifying-stream";
 import { createWriteStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";

@@ -10,7 +10,7 @@ import type { Image } from "../image/image";
 import { decompressed } from "../layer/decompress";
 import type { Layer } from "../layer/layer";
 import { DEFAULT_LIMITS, ExpansionBudget, type ExpansionMeter, type LayerLimits } from "../layer/limits";
-import { type VerifyProblem, VerifyStream } from "../oci/verify";
+import { type VerifyProblem, VerifyStream } from "../oci/verifying-stream";
 import { type CheckResult, checkContract, INDEX_OPTIONS } from "./contract";
 import { FileIndex } from "./file-index";
 

@@ -14,7 +14,7 @@ import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import { type Digest, fileDigest, sha256 } from "../oci/digest";
-import { VerifyStream } from "../oci/verify";
+import { VerifyStream } from "../oci/verifying-stream";
 import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
 import { ParallelGzip } from "./gzip";

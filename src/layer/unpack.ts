@@ -36,7 +36,7 @@ import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { type Digest, isDigest } from "../oci/digest";
 import { SHA256_HEX } from "../oci/grammar";
-import { Verifier, verified } from "../oci/verify";
+import { Verifier, verified } from "../oci/verifying-stream";
 import { decompressed } from "./decompress";
 import { type DirId, HostRoot } from "./host-root";
 import type { Layer } from "./layer";

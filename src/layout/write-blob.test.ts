@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import type { Blob } from "../layer/layer";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
-import { Verifier } from "../oci/verify";
+import { Verifier } from "../oci/verifying-stream";
 import { pour, selfVerifyingBlob, writeBlob } from "./write";
 
 /** A blob streaming `bytes` in `chunk`-sized pieces, counting how often it was opened. */

@@ -8,7 +8,7 @@ import { dirname, join, basename } from "node:path";
 import { finished, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
-import { Verifier } from "../oci/verify";
+import { Verifier } from "../oci/verifying-stream";
 import { ANNOTATION_REF_NAME, type Descriptor, type Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
 import type { Blob } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";

@@ -6,7 +6,7 @@
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
-import { type VerifyProblem, VerifyStream } from "../oci/verify";
+import { type VerifyProblem, VerifyStream } from "../oci/verifying-stream";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import type { Keychain } from "../registry-auth/keychain";
@@ -207,7 +207,7 @@ export class RegistryClient {
   /**
    * A whole (small) blob in memory, read by its descriptor: image configs, bundles, signature payloads. The one way a
    * descriptor-addressed blob is buffered: a declared size over `limit` is refused before any request, and the
-   * registry's bytes must be exactly the declared size and digest (src/oci/verify.ts: reading stops at the size, and
+   * registry's bytes must be exactly the declared size and digest (src/oci/verifying-stream.ts: reading stops at the size, and
    * E_DIGEST_MISMATCH names the declared and the received size), so an endless body costs the declared size at most.
    */
   async getBlob(repository: string, desc: { digest: Digest; size: number }, limit = 64 * 1024 * 1024): Promise<Buffer> {

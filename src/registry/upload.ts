@@ -12,7 +12,7 @@ import { pipeline, Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import type { Blob } from "../layer/layer";
 import type { Digest } from "../oci/digest";
-import { Verifier, type VerifyOptions, VerifyStream } from "../oci/verify";
+import { Verifier, type VerifyOptions, VerifyStream } from "../oci/verifying-stream";
 import { type ChunkSource, FileChunks } from "./body-chunks";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";

@@ -3,7 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, test } from "vitest";
 import type { PipelineError } from "../errors";
 import { sha256 } from "./digest";
-import { Verifier, verified, type VerifyProblem, VerifyStream, type VerifyStreamOptions } from "./verify";
+import { Verifier, verified, type VerifyProblem, VerifyStream, type VerifyStreamOptions } from "./verifying-stream";
 
 const chunks = [Buffer.from("alpha-"), Buffer.from("beta-"), Buffer.from("gamma")];
 const whole = Buffer.concat(chunks);
