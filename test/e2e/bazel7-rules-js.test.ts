@@ -10,6 +10,8 @@
  *    `oci_load` and `oci_image_index` of `pipe_image`; `oci_push` and `oci_load` of a multi-platform `_image`;
  *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
  *    test starts on loopback) and an `oci_image_index` (//multi, two platforms).
+ * Last, the compile worker ≡ the sandbox under rules_js dep edits (a `//:node_modules/x` dep added and removed, the
+ * pnpm workspace package's types edited, a ts_project's .d.ts changed, a type error through a dep's types, fixed).
  * One workspace, one Bazel server; the server, its output base and the registry go at the end.
  */
 import { spawnSync } from "node:child_process";
@@ -21,6 +23,7 @@ import { collect, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
+import { type BazelAnswer, diagnosticsOf, outputsOf, processSummary } from "../fixtures/worker-fuzz-bazel";
 
 /** shared/peers: beside the checkout in CI (`../shared`), or where $PIPELINE_PEERS_DIR says. */
 const PEERS = resolve(process.env.PIPELINE_PEERS_DIR ?? join(REPO_ROOT, "..", "shared", "peers"));
@@ -219,4 +222,89 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
       expect(r.code, failure(`round ${round}: build //pipe:pipe_local`, r)).toBe(0);
     }
   }, 600_000);
+
+  test("the compile worker ≡ the sandbox after each rules_js dep edit: exit code, diagnostics and compiled bytes", async () => {
+    // After each edit, the compiles twice from the same sources: with the default strategy (TsCompile in the persistent
+    // worker, whose state carries over from the edits before), then sandboxed. Before each, their outputs are deleted,
+    // so that Bazel reruns every compile and neither side keeps a stale output of a compile skipped for a failed dep
+    // (one server, one output base: no second Bazel server and rules_js fetch for the sandboxed side).
+    const targets = ["//pipe:pipe_app", "//lib"];
+    const bin = join(ws, "bazel-bin");
+    const build = async (extra: string[]): Promise<[BazelAnswer, string]> => {
+      const r = await bazel7(ws, ["build", "--keep_going", "--color=no", "--curses=no", ...extra, ...targets]);
+      return [{ code: r.code, diagnostics: diagnosticsOf(r.stderr), outputs: outputsOf(bin, ["pipe", "lib"]) }, processSummary(r.stderr)];
+    };
+    const edit = (rel: string, from: string, to: string) => {
+      const text = readFileSync(join(ws, rel), "utf8");
+      if (!text.includes(from)) throw new Error(`${rel} has no ${JSON.stringify(from)}`);
+      writeFileSync(join(ws, rel), text.replace(from, to));
+    };
+    const TS_IMPORT = 'import { version } from "typescript";\nexport const tsVersion: string = version;\n';
+    const TS_DEP = ['"//:node_modules/lodash",', '"//:node_modules/lodash",\n        "//:node_modules/typescript",'] as const;
+    const GREETING = ["): Greeting {\n  const parts", "): Greeting & { readonly size: number } {\n  const parts"] as const;
+    const SIZE = ['return { text: parts.join(" ") };', 'return { text: parts.join(" "), size: parts.length };'] as const;
+    const SHOUT = ["shout(text: string): string;", "shout(text: string): number;"] as const;
+    const steps: [string, () => void, RegExp | null][] = [
+      ["as built", () => undefined, null],
+      [
+        "import typescript, not a dep",
+        () => writeFileSync(join(ws, "pipe/main.ts"), readFileSync(join(ws, "pipe/main.ts"), "utf8") + TS_IMPORT),
+        /TS2307: Cannot find module 'typescript'/,
+      ],
+      ["add //:node_modules/typescript", () => edit("pipe/BUILD.bazel", ...TS_DEP), null],
+      ["remove it again", () => edit("pipe/BUILD.bazel", TS_DEP[1], TS_DEP[0]), /TS2307: Cannot find module 'typescript'/],
+      [
+        "drop that import; import `whisper`, which @acme/lib does not export",
+        () => (
+          edit("pipe/main.ts", TS_IMPORT, ""),
+          edit("pipe/main.ts", "import { shout }", "import { shout, whisper }"),
+          edit("pipe/main.ts", "const greeting", 'export const quiet: string = whisper("x");\nconst greeting')
+        ),
+        /TS2305: Module '"@acme\/lib"' has no exported member 'whisper'/,
+      ],
+      [
+        "the pnpm workspace package gains it",
+        () => (
+          edit("packages/lib/index.d.ts", SHOUT[0], `${SHOUT[0]}\nexport declare function whisper(text: string): string;`),
+          edit("packages/lib/index.js", "\n", "\nexports.whisper = (text) => text.toLowerCase();\n")
+        ),
+        null,
+      ],
+      [
+        "the ts_project's greet.d.ts gains `size`: the @ts-expect-error on it is unused",
+        () => (edit("ts/greet.ts", ...GREETING), edit("ts/greet.ts", ...SIZE)),
+        /TS2578: Unused '@ts-expect-error' directive/,
+      ],
+      [
+        "greet.ts back; @acme/lib's shout returns a number: its @ts-expect-error is unused",
+        () => (edit("ts/greet.ts", GREETING[1], GREETING[0]), edit("ts/greet.ts", SIZE[1], SIZE[0]), edit("packages/lib/index.d.ts", ...SHOUT)),
+        /TS2578: Unused '@ts-expect-error' directive/,
+      ],
+      ["shout's type fixed", () => edit("packages/lib/index.d.ts", SHOUT[1], SHOUT[0]), null],
+    ];
+    const started = Date.now();
+    let workerSteps = 0;
+    try {
+      for (const [what, apply, error] of steps) {
+        apply();
+        for (const f of Object.keys(outputsOf(bin, ["pipe", "lib"]))) rmSync(join(bin, f));
+        const [worker, workerProcesses] = await build([]);
+        for (const f of Object.keys(worker.outputs)) rmSync(join(bin, f));
+        const [sandbox, sandboxProcesses] = await build(["--strategy=TsCompile=sandboxed"]);
+        process.stderr.write(`rules_js differential: ${what}: exit ${worker.code}; ${workerProcesses} | ${sandboxProcesses}\n`);
+        expect({ what, ...worker }).toEqual({ what, ...sandbox });
+        expect(worker.code === 0, `${what}: ${worker.diagnostics.join("\n")}`).toBe(error === null);
+        if (error) expect(worker.diagnostics.join("\n"), what).toMatch(error);
+        else expect(Object.keys(worker.outputs), what).toContain("pipe/main.js");
+        if (/\bworker\b/.test(workerProcesses)) workerSteps++;
+        expect(sandboxProcesses, `${what}: the sandboxed build used no worker`).not.toMatch(/\bworker\b/);
+      }
+    } finally {
+      for (const f of ["pipe/main.ts", "pipe/BUILD.bazel", "packages/lib/index.d.ts", "packages/lib/index.js", "ts/greet.ts"])
+        cpSync(join(FIXTURE, f), join(ws, f));
+      process.stderr.write(`rules_js differential: ${steps.length} steps in ${Math.round((Date.now() - started) / 1000)} s\n`);
+    }
+    // Not vacuous: the default strategy compiled in the worker (a failed spawn is left out of Bazel's summary).
+    expect(workerSteps).toBeGreaterThanOrEqual(3);
+  }, 900_000);
 });
