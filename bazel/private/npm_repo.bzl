@@ -2,7 +2,7 @@
 
 load(":install_scripts.bzl", "HARMLESS_INSTALL_SCRIPTS", "check_install_scripts", "install_scripts_of", "package_name", "run_install_scripts")
 load(":npm_build_file.bzl", "GLOBS_BZL", "NPM_EXCLUDES", "NPM_LOCKFILE", "NPM_PACKAGE_BZL", "bin_links", "closure", "package_target", "type_surface", "write_globs")
-load(":package_managers.bzl", "LOCKFILE_NAMES", "PACKAGE_MANAGERS", "lockfile_kind", "lockfile_manager")
+load(":package_managers.bzl", "LOCKFILE_NAMES", "PACKAGE_MANAGERS", "lockfile_kind", "lockfile_manager", "yarnrc_problem")
 load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_dir", "repo_cache_restore", "repo_cache_store")
 
 _DOC = """Installs the packages of a lockfile with the package manager that wrote it, scripts off.
@@ -17,7 +17,10 @@ The lockfile's file name says which (package_managers.bzl):
   need each package's target to carry its symlinked neighbours and would put symlink chains into images.
 - `yarn.lock`: classic v1 with yarn 1.22.22 (`yarn install --frozen-lockfile --ignore-scripts`), berry (`__metadata`
   version 8) with Yarn 4.9.2 (`@yarnpkg/cli-dist`, `yarn install --immutable --mode=skip-build` and
-  `nodeLinker: node-modules`), each the npm registry's tarball checked against its integrity.
+  `nodeLinker: node-modules`), each the npm registry's tarball checked against its integrity. A berry project's
+  `.yarnrc.yml` beside package.json must be listed in `workspace_files`; Yarn then reads it (registries, scopes,
+  hoisting limits...), except `yarnPath` (the pinned Yarn runs) and `enableScripts` (`allow_install_scripts` decides);
+  a `nodeLinker` other than `node-modules` (`pnp`, `pnpm`) fails the fetch naming the file and the value.
 Any other lockfile name or version fails the fetch naming the file and the version found.
 
 Workspaces (npm `"workspaces"`, `pnpm-workspace.yaml`, yarn `workspaces`): list the workspace packages' files in
@@ -121,6 +124,22 @@ def _layout_workspace_files(rctx, pkg_label):
             _fail(rctx, "`workspace_files` entry {} is not a file below {}'s directory (or is that package.json or the lockfile itself)".format(str(f), str(pkg_label)))
         rctx.symlink(rctx.path(f), full[len(prefix):])
 
+def _check_yarnrc(rctx, pkg_label, lock_label):
+    """A yarn berry project's `.yarnrc.yml` (beside package.json) is read only from `workspace_files`: fails when it
+    is there but not listed, or when it sets what cannot be honoured (yarnrc_problem)."""
+    listed = [f for f in rctx.attr.workspace_files if f.workspace_name == pkg_label.workspace_name and f.package == pkg_label.package and f.name == ".yarnrc.yml"]
+    if not listed:
+        if rctx.path(pkg_label).dirname.get_child(".yarnrc.yml").exists:
+            _fail(rctx, "`lockfile` {} is a Yarn berry lockfile, and there is a .yarnrc.yml beside {} that is not in `workspace_files`: add {} to `workspace_files`, so that Yarn reads its settings (registries, hoisting...) and an edit of it refetches".format(
+                str(lock_label),
+                str(pkg_label),
+                json.encode(str(pkg_label)[:-len(pkg_label.name)] + ".yarnrc.yml"),
+            ))
+        return
+    problem = yarnrc_problem(rctx.read(rctx.path(listed[0])))
+    if problem:
+        _fail(rctx, "`workspace_files` {}: {}".format(str(listed[0]), problem))
+
 def _download_tool(rctx, manager):
     """The pinned package manager `manager` (package_managers.bzl), downloaded once per fetch: the path of its entry script."""
     pin = PACKAGE_MANAGERS[manager]
@@ -145,7 +164,9 @@ def _install(rctx, manager, node, npm_cli, env, lock_label):
         if rctx.attr.omit_dev:
             args.append("--production")
     else:  # yarn-berry
-        env = dict(env, YARN_NODE_LINKER = "node-modules", YARN_ENABLE_TELEMETRY = "0", YARN_ENABLE_GLOBAL_CACHE = "true", YARN_ENABLE_SCRIPTS = "false", YARN_ENABLE_PROGRESS_BARS = "false", YARN_ENABLE_IMMUTABLE_INSTALLS = "true")
+        # YARN_IGNORE_PATH: the pinned Yarn runs, not the one a .yarnrc.yml's `yarnPath` names (the lockfile's
+        # `__metadata` version says it is one Yarn 4 installs as it is).
+        env = dict(env, YARN_IGNORE_PATH = "1", YARN_NODE_LINKER = "node-modules", YARN_ENABLE_TELEMETRY = "0", YARN_ENABLE_GLOBAL_CACHE = "true", YARN_ENABLE_SCRIPTS = "false", YARN_ENABLE_PROGRESS_BARS = "false", YARN_ENABLE_IMMUTABLE_INSTALLS = "true")
 
         # Yarn 4 has no production install but `workspaces focus --production` (its bundled workspace-tools plugin).
         args = [str(node), str(_download_tool(rctx, manager))] + (["workspaces", "focus", "--all", "--production"] if rctx.attr.omit_dev else ["install", "--immutable", "--mode=skip-build"])
@@ -197,6 +218,8 @@ def _npm_repo_impl(rctx):
     manager, problem = lockfile_manager(kind, lock_text)
     if problem:
         _fail(rctx, "`lockfile` {}: {}".format(str(lock_label), problem))
+    if manager == "yarn-berry":
+        _check_yarnrc(rctx, pkg_label, lock_label)
     lock_packages = {}
     if kind == "npm":
         rctx.file(NPM_LOCKFILE, lock_text)
@@ -274,7 +297,7 @@ package manager installs it: `package-lock.json`/`npm-shrinkwrap.json` (lockfile
         "workspace_files": attr.label_list(allow_files = True, doc = """The files of the workspace packages (npm
 `"workspaces"`, `pnpm-workspace.yaml`, yarn workspaces), at their paths below `package_json`'s directory: each
 workspace package's package.json and the files it ships (e.g. `//packages/lib:package.json`,
-`//packages/lib:index.js`), and `pnpm-workspace.yaml` for pnpm. They are inputs of the fetch: editing one refetches.
+`//packages/lib:index.js`), `pnpm-workspace.yaml` for pnpm and `.yarnrc.yml` for yarn berry. They are inputs of the fetch: editing one refetches.
 A workspace package is a target like any other (`@npm//:node_modules/@acme/lib`), holding a copy of its listed files
 and its dependencies."""),
         "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),

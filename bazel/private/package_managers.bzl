@@ -39,6 +39,10 @@ LOCKFILE_NAMES = {
 # The `__metadata.version` of a yarn berry lockfile the pinned yarn installs with --immutable (Yarn 4 writes 8).
 YARN_BERRY_METADATA = ["8"]
 
+# The `nodeLinker` values of a yarn berry project's `.yarnrc.yml` npm_dependencies honours: the packages are installed as
+# a node_modules tree, what the image's /app/node_modules, the compiles and `_local` read.
+YARN_NODE_LINKERS = ["node-modules"]
+
 def lockfile_kind(basename):
     """`npm`, `pnpm` or `yarn` for a lockfile's file name, else None."""
     return LOCKFILE_NAMES.get(basename)
@@ -48,6 +52,8 @@ def _scalar(text, key, indent = ""):
     for line in text.split("\n"):
         if line.startswith(indent + key + ":") and not line.startswith(indent + " "):
             v = line[len(indent + key) + 1:].strip()
+            if v.find(" #") >= 0:
+                v = v[:v.find(" #")].strip()
             if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
                 v = v[1:-1]
             return v
@@ -56,6 +62,23 @@ def _scalar(text, key, indent = ""):
 def pnpm_lockfile_version(text):
     """`lockfileVersion` of a pnpm-lock.yaml ("9.0", "6.0", "5.4"), or None."""
     return _scalar(text, "lockfileVersion")
+
+def yarnrc_problem(text):
+    """What npm_dependencies cannot honour in a yarn berry `.yarnrc.yml` (the field and the value), or None.
+
+    Args:
+      text: the `.yarnrc.yml`'s text.
+
+    Returns:
+      None, or the problem, naming the field and the value found.
+    """
+    linker = _scalar(text, "nodeLinker")
+    if linker != None and linker not in YARN_NODE_LINKERS:
+        return "nodeLinker {} is not supported (supported: {}): the packages are installed as a node_modules tree, which the image's /app/node_modules and the compiles are made of; set `nodeLinker: node-modules`".format(
+            json.encode(linker),
+            ", ".join(YARN_NODE_LINKERS),
+        )
+    return None
 
 def lockfile_manager(kind, text):
     """The package manager that installs a lockfile, after checking its version.

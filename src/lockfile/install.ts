@@ -3,7 +3,8 @@
  * (package-managers.ts): `npm ci` (npm.ts), or the pinned pnpm (`--frozen-lockfile`, `node-linker=hoisted`: the flat
  * node_modules npm makes), yarn classic (`--frozen-lockfile`) or Yarn 4 (`--immutable`, `nodeLinker: node-modules`),
  * always without install scripts and without devDependencies. The scratch directory gets package.json, the lockfile,
- * .npmrc and the workspace manifests, nothing else.
+ * .npmrc and the manifests (workspace package.json files, pnpm-workspace.yaml, a berry project's .yarnrc.yml), nothing
+ * else.
  *
  * Workspace packages: the package manager links `node_modules/@acme/lib` to `packages/lib`. Such a link is taken out
  * of the tree and returned as a symlink for the layer (`/app/node_modules/@acme/lib -> ../../packages/lib`), which the
@@ -56,6 +57,8 @@ async function runManager(work: string, project: Project, opts: InstallOptions):
     args = ["install", "--frozen-lockfile", "--ignore-scripts", "--production", "--non-interactive", "--no-progress", "--ignore-engines"];
   } else {
     Object.assign(env, {
+      // The pinned Yarn runs, not the one a .yarnrc.yml's `yarnPath` names (npm_repo.bzl does the same).
+      YARN_IGNORE_PATH: "1",
       YARN_NODE_LINKER: "node-modules",
       YARN_ENABLE_TELEMETRY: "0",
       YARN_ENABLE_GLOBAL_CACHE: "true",

@@ -9,7 +9,18 @@ import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../../test/fixtures/repo";
 import { PipelineError } from "../errors";
 import { installedPackages } from "./install-scripts";
-import { ensureTool, integrityOf, LOCKFILE_NAMES, lockfileKind, lockfileManager, PACKAGE_MANAGERS, YARN_BERRY_METADATA } from "./package-managers";
+import {
+  checkYarnrc,
+  ensureTool,
+  integrityOf,
+  LOCKFILE_NAMES,
+  lockfileKind,
+  lockfileManager,
+  PACKAGE_MANAGERS,
+  YARN_BERRY_METADATA,
+  YARN_NODE_LINKERS,
+} from "./package-managers";
+import { readLockfileProject } from "./project";
 
 const tmp = mkdtempSync(join(tmpdir(), "package-managers-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -61,6 +72,37 @@ describe("lockfileKind and lockfileManager", () => {
   });
 });
 
+describe("a yarn berry project's .yarnrc.yml", () => {
+  test("nodeLinker node-modules (or none) is honoured; pnp and pnpm name the file, the field and the value", () => {
+    expect(() => checkYarnrc("nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n", "/p/.yarnrc.yml")).not.toThrow();
+    expect(() => checkYarnrc('nodeLinker: "node-modules" # hoisted\n', "/p/.yarnrc.yml")).not.toThrow();
+    expect(() => checkYarnrc("npmRegistryServer: https://registry.example\n", "/p/.yarnrc.yml")).not.toThrow();
+    for (const [text, value] of [
+      ["nodeLinker: pnp # Plug'n'Play\n", "pnp"],
+      ["enableTelemetry: false\nnodeLinker: 'pnpm'\n", "pnpm"],
+    ]) {
+      const e = errorOf(() => checkYarnrc(text, "/p/.yarnrc.yml"));
+      expect(e.code).toBe("E_BAD_INPUT");
+      expect(e.message).toMatch(new RegExp(`^/p/\\.yarnrc\\.yml: nodeLinker "${value}" is not supported \\(supported: node-modules\\)`));
+    }
+  });
+
+  test("pipeline build --lockfile: a berry project's .yarnrc.yml is among what Yarn reads, once checked; other kinds' are not", () => {
+    const project = join(tmp, "berry");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "b", version: "1.0.0", main: "main.js" }));
+    writeFileSync(join(project, "main.js"), "\n");
+    writeFileSync(join(project, "yarn.lock"), fixture("berry", "yarn.lock"));
+    writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: node-modules\n");
+    expect(readLockfileProject(project).manifests.map((m) => m.rel)).toEqual([".yarnrc.yml"]);
+    writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: pnp\n");
+    const e = errorOf(() => readLockfileProject(project));
+    expect(e.message).toContain(`${join(project, ".yarnrc.yml")}: nodeLinker "pnp" is not supported`);
+    writeFileSync(join(project, "yarn.lock"), fixture("yarn", "yarn.lock"));
+    expect(readLockfileProject(project).manifests).toEqual([]);
+  });
+});
+
 describe("the pins", () => {
   test("are package_managers.bzl's (the Bazel rule and the CLI install with the same tools)", () => {
     const bzl = readFileSync(join(REPO_ROOT, "bazel", "private", "package_managers.bzl"), "utf8");
@@ -80,6 +122,12 @@ describe("the pins", () => {
         .match(/"\d+"/g)
         ?.map((s) => s.slice(1, -1)),
     ).toEqual(YARN_BERRY_METADATA);
+    expect(
+      /YARN_NODE_LINKERS = \[([^\]]*)\]/
+        .exec(bzl)?.[1]
+        .match(/"[^"]+"/g)
+        ?.map((s) => s.slice(1, -1)),
+    ).toEqual(YARN_NODE_LINKERS);
   });
 
   test("ensureTool refuses bytes that are not the pinned integrity, and keeps nothing of them", async () => {

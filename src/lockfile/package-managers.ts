@@ -54,6 +54,12 @@ export const LOCKFILE_NAMES: readonly (readonly [string, LockfileKind])[] = [
 /** The `__metadata.version` of a yarn berry lockfile the pinned Yarn 4 installs with --immutable. */
 export const YARN_BERRY_METADATA: readonly string[] = ["8"];
 
+/**
+ * The `nodeLinker` values of a yarn berry project's `.yarnrc.yml` that are honoured: the packages are installed as a
+ * node_modules tree, what the image's /app/node_modules is made of (package_managers.bzl's YARN_NODE_LINKERS).
+ */
+export const YARN_NODE_LINKERS: readonly string[] = ["node-modules"];
+
 /** The kind of a lockfile from its file name, else undefined. */
 export function lockfileKind(basename: string): LockfileKind | undefined {
   return LOCKFILE_NAMES.find(([name]) => name === basename)?.[1];
@@ -63,7 +69,10 @@ export function lockfileKind(basename: string): LockfileKind | undefined {
 function yamlScalar(text: string, key: string, indent = ""): string | undefined {
   for (const line of text.split("\n")) {
     if (line.startsWith(`${indent}${key}:`)) {
-      const v = line.slice(indent.length + key.length + 1).trim();
+      const v = line
+        .slice(indent.length + key.length + 1)
+        .replace(/ #.*$/, "")
+        .trim();
       return v.length >= 2 && v[0] === v[v.length - 1] && (v[0] === "'" || v[0] === '"') ? v.slice(1, -1) : v;
     }
   }
@@ -113,6 +122,20 @@ export function lockfileManager(kind: LockfileKind, text: string, path: string):
   }
   if (text.includes("# yarn lockfile v1")) return "yarn-classic";
   throw unsupported(path, "neither a yarn classic lockfile (`# yarn lockfile v1`) nor a yarn berry one (`__metadata`)");
+}
+
+/**
+ * Checks a yarn berry project's `.yarnrc.yml` at `path`: Yarn reads it as it is, but for `yarnPath` (the pinned Yarn
+ * runs) and `enableScripts` (install scripts are off); a `nodeLinker` other than node-modules cannot be honoured.
+ */
+export function checkYarnrc(text: string, path: string): void {
+  const linker = yamlScalar(text, "nodeLinker");
+  if (linker !== undefined && !YARN_NODE_LINKERS.includes(linker)) {
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${path}: nodeLinker ${JSON.stringify(linker)} is not supported (supported: ${YARN_NODE_LINKERS.join(", ")}): the packages are installed as a node_modules tree, which the image's /app/node_modules and the compiles are made of; set \`nodeLinker: node-modules\``,
+    );
+  }
 }
 
 /** The SRI string (`sha512-<base64>`) of `bytes` in the algorithm `integrity` names. */

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, posix, resolve } from "node:path";
 import { PipelineError } from "../errors";
 import { IgnoreRules } from "./ignore";
-import { LOCKFILE_NAMES, type LockfileKind, lockfileManager, type PackageManager } from "./package-managers";
+import { checkYarnrc, LOCKFILE_NAMES, type LockfileKind, lockfileManager, type PackageManager } from "./package-managers";
 
 export interface LockfileProject {
   dir: string;
@@ -19,7 +19,8 @@ export interface LockfileProject {
   manager: PackageManager;
   /**
    * What the package manager reads besides package.json and the lockfile, relative to the project: the workspace
-   * packages' package.json files (every package.json of the project's files) and pnpm-workspace.yaml. Sorted.
+   * packages' package.json files (every package.json of the project's files), pnpm-workspace.yaml and a yarn berry
+   * project's .yarnrc.yml. Sorted.
    */
   manifests: { rel: string; src: string }[];
   /** The lockfile's `packages` by install path ("node_modules/a"), with what install-scripts.ts reads. */
@@ -146,7 +147,12 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
       packages[path] = info && typeof info === "object" ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript } : {};
     }
   }
-  const manifests = files.filter((f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml");
+  // A yarn berry project's .yarnrc.yml: Yarn reads it (registries, scopes, hoisting), once checked (checkYarnrc).
+  const yarnrc = manager === "yarn-berry" ? files.find((f) => f.rel === ".yarnrc.yml") : undefined;
+  if (yarnrc) checkYarnrc(readFileSync(yarnrc.src, "utf8"), yarnrc.src);
+  const manifests = files.filter(
+    (f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml" || f === yarnrc,
+  );
   if (pkg.workspaces !== undefined && !manifests.some((f) => f.rel.endsWith("/package.json"))) {
     throw bad(
       `${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`,

@@ -12,7 +12,7 @@
  * - Bazel 7.7.1 with bzlmod: `pipeline.npm(lockfile = "//:pnpm-lock.yaml", workspace_files = [...])`.
  * The npm registry must be reachable (or the package managers' caches warm).
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -55,12 +55,48 @@ function workspaceFiles(kind: string, extra: string[]): string[] {
   return [...extra, "packages/lib/package.json", "packages/lib/index.js"].map((f) => `//${kind}:${f}`);
 }
 
-function npmDeps(name: string, pkg: string, lock: string, files: string[] = []): string {
-  return `npm_dependencies(name = "${name}", package_json = "//${pkg}:package.json", lockfile = "//${pkg}:${lock}", workspace_files = ${JSON.stringify(files)})\n`;
+function npmDeps(name: string, pkg: string, lock: string, files: string[] = [], attrs = ""): string {
+  return `npm_dependencies(name = "${name}", package_json = "//${pkg}:package.json", lockfile = "//${pkg}:${lock}", workspace_files = ${JSON.stringify(files)}${attrs})\n`;
 }
 
-/** The package's BUILD file: exports its files and declares `app` (main.js) with ms and @acme/lib from repository `deps`. */
-function appBuild(name: string, deps: string): string {
+/**
+ * test/fixtures/lockfiles/scripts/<kind>: ms, `scripted` (a vendored tarball whose install script writes the built.js
+ * its index requires; source in scripts/scripted) and the devDependency @types/ms. Each kind with `omit_dev` and
+ * `allow_install_scripts`; pnpm also without them (`ignore_install_scripts`), yarn classic with no list (the error).
+ */
+const SCRIPT_KINDS = ["pnpm", "yarn", "berry"];
+const SCRIPTED = ["//scripts_X:vendor/scripted-1.0.0.tgz"];
+const scriptRepos = () =>
+  SCRIPT_KINDS.map((k) =>
+    npmDeps(
+      `scripts_${k}`,
+      `scripts_${k}`,
+      k === "pnpm" ? "pnpm-lock.yaml" : "yarn.lock",
+      SCRIPTED.map((f) => f.replace("X", k)),
+      ', omit_dev = True, allow_install_scripts = ["scripted"]',
+    ),
+  ).join("") +
+  npmDeps("scripts_pnpm_dev", "scripts_pnpm", "pnpm-lock.yaml", [SCRIPTED[0].replace("X", "pnpm")], ', ignore_install_scripts = ["scripted"]') +
+  npmDeps("scripts_yarn_unlisted", "scripts_yarn", "yarn.lock", [SCRIPTED[0].replace("X", "yarn")]) +
+  YARNRC.map(([dir, , listed]) =>
+    npmDeps(
+      dir,
+      dir,
+      "yarn.lock",
+      [SCRIPTED[0].replace("scripts_X", dir), ...(listed ? [`//${dir}:.yarnrc.yml`] : [])],
+      ', ignore_install_scripts = ["scripted"]',
+    ),
+  ).join("") +
+  npmDeps("yarnrc_unlisted", "yarnrc_pnp", "yarn.lock", [SCRIPTED[0].replace("scripts_X", "yarnrc_pnp")], ', ignore_install_scripts = ["scripted"]');
+
+/** Copies of scripts/berry with a .yarnrc.yml (directory, its text, listed in `workspace_files`). */
+const YARNRC: [string, string, boolean][] = [
+  ["yarnrc_ok", "nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\nenableTelemetry: false\n", true],
+  ["yarnrc_pnp", "nodeLinker: pnp # Plug'n'Play\n", true],
+];
+
+/** The package's BUILD file: exports its files and declares `app` (main.js) with `packages` from repository `deps`. */
+function appBuild(name: string, deps: string, packages = ["ms", "@acme/lib"]): string {
   return `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
 exports_files(glob(["**"]))
 pipeline(
@@ -69,7 +105,7 @@ pipeline(
     base = "@pipeline-host-node//image",
     registry = "localhost:5000",
     repository = "lockfiles/${name}",
-    deps = ["@${deps}//:node_modules/ms", "@${deps}//:node_modules/@acme/lib"],
+    deps = ${JSON.stringify(packages.map((p) => `@${deps}//:node_modules/${p}`))},
 )
 `;
 }
@@ -77,11 +113,21 @@ pipeline(
 beforeAll(async () => {
   let extra = "";
   for (const k of KINDS) extra += npmDeps(`${k.kind}_deps`, k.kind, k.lock, workspaceFiles(k.kind, k.extra));
+  extra += scriptRepos();
   extra += npmDeps("old_pnpm", "old", "pnpm-lock.yaml") + npmDeps("old_berry", "oldberry", "yarn.lock") + npmDeps("bad_name", "old", "deps.lock");
   ws = makeConsumerWorkspace(tmp, extra);
   for (const k of KINDS) {
     cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
     writeFileSync(join(ws, k.kind, "BUILD.bazel"), appBuild(k.kind, `${k.kind}_deps`));
+  }
+  for (const [dir, yarnrc] of YARNRC) {
+    cpSync(join(FIXTURES, "scripts", "berry"), join(ws, dir), { recursive: true });
+    writeFileSync(join(ws, dir, ".yarnrc.yml"), yarnrc);
+    writeFileSync(join(ws, dir, "BUILD.bazel"), 'exports_files(glob(["**"]))\n');
+  }
+  for (const k of SCRIPT_KINDS) {
+    cpSync(join(FIXTURES, "scripts", k), join(ws, `scripts_${k}`), { recursive: true });
+    writeFileSync(join(ws, `scripts_${k}`, "BUILD.bazel"), appBuild(`scripts_${k}`, `scripts_${k}`, ["ms", "scripted"]));
   }
   for (const [dir, file, text] of [
     ["old", "pnpm-lock.yaml", V6],
@@ -144,6 +190,52 @@ describe("npm_dependencies (Bazel 4.2.3) reads the lockfile the file name says",
   });
 });
 
+describe("npm_dependencies (Bazel 4.2.3): omit_dev and install scripts with pnpm and yarn lockfiles", () => {
+  test.each(SCRIPT_KINDS)("%s: allow_install_scripts runs `scripted`'s install script; omit_dev leaves @types/ms out", async (kind) => {
+    const r = await ok(["run", ...QUIET, `//scripts_${kind}:app_local`, "--", kind]);
+    expect(r.stdout.trim()).toBe(`${kind}: ms 2m, built by its install script`);
+    const q = await ok(["query", "--noshow_progress", `@scripts_${kind}//:all`]);
+    expect(q.stdout).toContain(`@scripts_${kind}//:node_modules/scripted\n`);
+    expect(q.stdout).not.toContain("@types/ms");
+    const external = join((await ok(["info", "output_base"])).stdout.trim(), "external");
+    expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "ms", "index.js"))).toBe(true);
+    expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "@types", "ms"))).toBe(false);
+  });
+
+  test("without omit_dev the devDependency is there; ignore_install_scripts installs `scripted` unbuilt; unlisted, the fetch fails naming it", async () => {
+    const q = await ok(["query", "--noshow_progress", "@scripts_pnpm_dev//:all"]);
+    expect(q.stdout).toContain("@scripts_pnpm_dev//:node_modules/@types/ms\n");
+    const external = join((await ok(["info", "output_base"])).stdout.trim(), "external");
+    expect(existsSync(join(external, "scripts_pnpm_dev", "node_modules", "scripted", "index.js"))).toBe(true);
+    expect(existsSync(join(external, "scripts_pnpm_dev", "node_modules", "scripted", "built.js"))).toBe(false);
+    const r = await bazel(ws, ["query", "--noshow_progress", "@scripts_yarn_unlisted//:all"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('npm_dependencies(name = "scripts_yarn_unlisted"): package of //scripts_yarn:yarn.lock has install scripts');
+    expect(r.stderr).toContain('scripted (node_modules/scripted: install script "node build.js")');
+  });
+});
+
+describe("npm_dependencies (Bazel 4.2.3) reads a berry project's .yarnrc.yml", () => {
+  test("listed in workspace_files: Yarn reads it, the pinned Yarn runs (its yarnPath ignored); nodeLinker pnp, or a .yarnrc.yml not listed, fails the fetch naming the file, the field and the value", async () => {
+    const q = await ok(["query", "--noshow_progress", "@yarnrc_ok//:all"]);
+    expect(q.stdout).toContain("@yarnrc_ok//:node_modules/ms\n");
+    for (const [repo, want] of [
+      [
+        "yarnrc_pnp",
+        '`workspace_files` //yarnrc_pnp:.yarnrc.yml: nodeLinker "pnp" is not supported (supported: node-modules): the packages are installed as a node_modules tree',
+      ],
+      [
+        "yarnrc_unlisted",
+        "`lockfile` //yarnrc_pnp:yarn.lock is a Yarn berry lockfile, and there is a .yarnrc.yml beside //yarnrc_pnp:package.json that is not in `workspace_files`",
+      ],
+    ]) {
+      const r = await bazel(ws, ["query", "--noshow_progress", `@${repo}//:all`]);
+      expect(r.code, repo).not.toBe(0);
+      expect(r.stderr).toContain(`npm_dependencies(name = "${repo}"): ${want}`);
+    }
+  });
+});
+
 describe("pipeline build --lockfile with each lockfile", () => {
   const cacheDir = join(tmp, "cli-cache");
 
@@ -162,6 +254,22 @@ describe("pipeline build --lockfile with each lockfile", () => {
     expect(link).toMatchObject({ type: "symlink", linkname: "../../packages/lib" });
     expect(layers[1].map((e) => e.path)).toContain("app/packages/lib/index.js");
     expect(layers[0].map((e) => e.path)).toContain("app/node_modules/lodash/sum.js");
+  });
+
+  test("berry: Yarn reads the project's .yarnrc.yml (nmHoistingLimits: workspaces keeps lodash in packages/lib), not its yarnPath", async () => {
+    const project = join(tmp, "cli", "berry-yarnrc");
+    cpSync(join(FIXTURES, "berry"), project, { recursive: true });
+    writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: node-modules\nnmHoistingLimits: workspaces\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n");
+    const output = join(tmp, "cli-out", "berry-yarnrc");
+    const io = captureIo(env);
+    const r = await build({ lockfile: project, entry: "main.js", "cache-dir": cacheDir, output }, io);
+    expect(r.exitCode, io.err.join("\n")).toBe(0);
+    const run = runLayoutImage(output, ["yarnrc"]);
+    expect(run.stdout.trim(), run.stderr).toBe(OUTPUT("yarnrc"));
+    const img = readLayout(output);
+    const paths = (await Promise.all(img.manifest.layers.map((l) => listLayer(blobPath(output, l.digest))))).flat().map((e) => e.path);
+    expect(paths).toContain("app/packages/lib/node_modules/lodash/sum.js");
+    expect(paths).not.toContain("app/node_modules/lodash/sum.js");
   });
 
   test("an unsupported version names the file and the version; two kinds of lockfile are refused", async () => {
