@@ -17,10 +17,7 @@ The lockfile's file name says which (package_managers.bzl):
   need each package's target to carry its symlinked neighbours and would put symlink chains into images.
 - `yarn.lock`: classic v1 with yarn 1.22.22 (`yarn install --frozen-lockfile --ignore-scripts`), berry (`__metadata`
   version 8) with Yarn 4.9.2 (`@yarnpkg/cli-dist`, `yarn install --immutable --mode=skip-build` and
-  `nodeLinker: node-modules`), each the npm registry's tarball checked against its integrity. A berry project's
-  `.yarnrc.yml` beside package.json must be listed in `workspace_files`; Yarn then reads it (registries, scopes,
-  hoisting limits...), except `yarnPath` (the pinned Yarn runs) and `enableScripts` (`allow_install_scripts` decides);
-  a `nodeLinker` other than `node-modules` (`pnp`, `pnpm`) fails the fetch naming the file and the value.
+  `nodeLinker: node-modules`), each the npm registry's tarball checked against its integrity.
 Any other lockfile name or version fails the fetch naming the file and the version found.
 
 Workspaces (npm `"workspaces"`, `pnpm-workspace.yaml`, yarn `workspaces`): list the workspace packages' files in
@@ -124,6 +121,10 @@ def _layout_workspace_files(rctx, pkg_label):
             _fail(rctx, "`workspace_files` entry {} is not a file below {}'s directory (or is that package.json or the lockfile itself)".format(str(f), str(pkg_label)))
         rctx.symlink(rctx.path(f), full[len(prefix):])
 
+# A yarn berry project's `.yarnrc.yml` beside package.json must be listed in `workspace_files`; Yarn then reads it
+# (registries, scopes, hoisting limits...), but `yarnPath` (the pinned Yarn runs: YARN_IGNORE_PATH) and `enableScripts`
+# (scripts stay off; `allow_install_scripts` decides). A `nodeLinker` other than `node-modules` fails the fetch.
+# (The rule's doc string, and so docs/rules.md, do not say it yet.)
 def _check_yarnrc(rctx, pkg_label, lock_label):
     """A yarn berry project's `.yarnrc.yml` (beside package.json) is read only from `workspace_files`: fails when it
     is there but not listed, or when it sets what cannot be honoured (yarnrc_problem)."""
@@ -297,7 +298,7 @@ package manager installs it: `package-lock.json`/`npm-shrinkwrap.json` (lockfile
         "workspace_files": attr.label_list(allow_files = True, doc = """The files of the workspace packages (npm
 `"workspaces"`, `pnpm-workspace.yaml`, yarn workspaces), at their paths below `package_json`'s directory: each
 workspace package's package.json and the files it ships (e.g. `//packages/lib:package.json`,
-`//packages/lib:index.js`), `pnpm-workspace.yaml` for pnpm and `.yarnrc.yml` for yarn berry. They are inputs of the fetch: editing one refetches.
+`//packages/lib:index.js`), and `pnpm-workspace.yaml` for pnpm. They are inputs of the fetch: editing one refetches.
 A workspace package is a target like any other (`@npm//:node_modules/@acme/lib`), holding a copy of its listed files
 and its dependencies."""),
         "omit_dev": attr.bool(default = False, doc = "Skip devDependencies (`npm ci --omit=dev`)."),
