@@ -126,8 +126,13 @@ def _layout_workspace_files(rctx, pkg_label):
 # (scripts stay off; `allow_install_scripts` decides). A `nodeLinker` other than `node-modules` fails the fetch.
 # (The rule's doc string, and so docs/rules.md, do not say it yet.)
 def _check_yarnrc(rctx, pkg_label, lock_label):
-    """A yarn berry project's `.yarnrc.yml` (beside package.json) is read only from `workspace_files`: fails when it
-    is there but not listed, or when it sets what cannot be honoured (yarnrc_problem)."""
+    """Fails on a yarn berry project's `.yarnrc.yml` that is not in `workspace_files`, or that Yarn cannot honour.
+
+    Args:
+      rctx: the repository context.
+      pkg_label: `package_json`.
+      lock_label: `lockfile`.
+    """
     listed = [f for f in rctx.attr.workspace_files if f.workspace_name == pkg_label.workspace_name and f.package == pkg_label.package and f.name == ".yarnrc.yml"]
     if not listed:
         if rctx.path(pkg_label).dirname.get_child(".yarnrc.yml").exists:
