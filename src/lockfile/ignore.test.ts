@@ -5,13 +5,14 @@ import { IgnoreRules } from "./ignore";
 const rules = (text: string) => new IgnoreRules(text.split("\n"), ".dockerignore");
 
 describe("IgnoreRules (.dockerignore subset)", () => {
-  it("always leaves out node_modules and .git anywhere, and the top-level .npmrc", () => {
+  it("always leaves out node_modules and .git anywhere, and the top-level .npmrc and .yarnrc.yml", () => {
     const r = rules("");
     expect(r.excludes("node_modules/ms/index.js")).toBe(true);
     expect(r.excludes("lib/node_modules/x.js")).toBe(true);
     expect(r.excludes(".git/HEAD")).toBe(true);
     expect(r.excludes(".npmrc")).toBe(true);
     expect(r.excludes("config/.npmrc")).toBe(false);
+    expect(r.excludes(".yarnrc.yml")).toBe(true);
     expect(r.excludes("main.js")).toBe(false);
   });
 

@@ -1,6 +1,6 @@
 /**
  * Which project files go into the code layer of a `--lockfile` build. Always left out: `node_modules/` and
- * `.git/` (anywhere) and `.npmrc` (it often holds registry tokens). Then the project's `.dockerignore`, with
+ * `.git/` (anywhere), `.npmrc` and `.yarnrc.yml` (they often hold registry tokens). Then the project's `.dockerignore`, with
  * Docker's rules: one pattern per line, `#` comments, a leading `/` ignored, `*` and `?` within one path
  * component, `**` across components, `[...]` classes, `\` escapes, `!` re-includes; the last matching line
  * wins, and a pattern that matches a directory matches everything under it.
@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 
 const ALWAYS_EXCLUDED_NAMES = new Set(["node_modules", ".git"]);
-const ALWAYS_EXCLUDED_FILES = new Set([".npmrc"]);
+// Package manager configuration, which often holds registry tokens (.npmrc's `_authToken`, .yarnrc.yml's `npmAuthToken`).
+const ALWAYS_EXCLUDED_FILES = new Set([".npmrc", ".yarnrc.yml"]);
 
 interface Rule {
   re: RegExp;

@@ -94,7 +94,10 @@ describe("a yarn berry project's .yarnrc.yml", () => {
     writeFileSync(join(project, "main.js"), "\n");
     writeFileSync(join(project, "yarn.lock"), fixture("berry", "yarn.lock"));
     writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: node-modules\n");
-    expect(readLockfileProject(project).manifests.map((m) => m.rel)).toEqual([".yarnrc.yml"]);
+    const read = readLockfileProject(project);
+    expect(read.manifests).toEqual([{ rel: ".yarnrc.yml", src: join(project, ".yarnrc.yml") }]);
+    // Yarn reads it; the image does not hold it (like .npmrc, it may hold a registry token: npmAuthToken).
+    expect(read.files.map((f) => f.rel)).toEqual(["main.js", "package.json", "yarn.lock"]);
     writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: pnp\n");
     const e = errorOf(() => readLockfileProject(project));
     expect(e.message).toContain(`${join(project, ".yarnrc.yml")}: nodeLinker "pnp" is not supported`);

@@ -147,12 +147,15 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
       packages[path] = info && typeof info === "object" ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript } : {};
     }
   }
-  // A yarn berry project's .yarnrc.yml: Yarn reads it (registries, scopes, hoisting), once checked (checkYarnrc).
-  const yarnrc = manager === "yarn-berry" ? files.find((f) => f.rel === ".yarnrc.yml") : undefined;
-  if (yarnrc) checkYarnrc(readFileSync(yarnrc.src, "utf8"), yarnrc.src);
-  const manifests = files.filter(
-    (f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml" || f === yarnrc,
-  );
+  const manifests = files.filter((f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml");
+  // A yarn berry project's .yarnrc.yml: Yarn reads it (registries, scopes, hoisting), once checked (checkYarnrc); the
+  // code layer never holds it (ignore.ts: it may hold a registry token).
+  const yarnrcPath = join(dir, ".yarnrc.yml");
+  const yarnrc = manager === "yarn-berry" ? readOrFail(yarnrcPath, "--lockfile") : undefined;
+  if (yarnrc) {
+    checkYarnrc(yarnrc.toString("utf8"), yarnrcPath);
+    manifests.unshift({ rel: ".yarnrc.yml", src: yarnrcPath });
+  }
   if (pkg.workspaces !== undefined && !manifests.some((f) => f.rel.endsWith("/package.json"))) {
     throw bad(
       `${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`,

@@ -270,6 +270,7 @@ describe("pipeline build --lockfile with each lockfile", () => {
     const paths = (await Promise.all(img.manifest.layers.map((l) => listLayer(blobPath(output, l.digest))))).flat().map((e) => e.path);
     expect(paths).toContain("app/packages/lib/node_modules/lodash/sum.js");
     expect(paths).not.toContain("app/node_modules/lodash/sum.js");
+    expect(paths).not.toContain("app/.yarnrc.yml"); // like .npmrc, it may hold a registry token
   });
 
   test("an unsupported version names the file and the version; two kinds of lockfile are refused", async () => {
