@@ -74,7 +74,9 @@ _NPM_TREE = Label("//bazel/private:npm_tree.js")
 
 _RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:install_scripts.bzl"), Label("//bazel/private:npm_build_file.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
 
-# What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry.
+# What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry. With pnpm and yarn, also
+# the npm-format lockfile written from the installed tree for the SBOM (NPM_LOCKFILE; with npm, the fetch writes it
+# before the cache is looked at).
 _CACHED = ["node_modules", "BUILD.bazel", GLOBS_BZL]
 
 def _cache(rctx, node, npm_cli, env, pkg_path, lock_path, manager):
@@ -241,7 +243,8 @@ def _npm_repo_impl(rctx):
         _fail(rctx, "`npm` not found on PATH")
     env = {"PATH": str(node.dirname) + ":" + rctx.os.environ.get("PATH", "")}
     cache = _cache(rctx, node, npm_cli, env, rctx.path(pkg_label), rctx.path(lock_label), manager)
-    if repo_cache_restore(rctx, cache, _CACHED):
+    cached = _CACHED if kind == "npm" else _CACHED + [NPM_LOCKFILE]
+    if repo_cache_restore(rctx, cache, cached):
         return
     _install(rctx, manager, node, npm_cli, env, lock_label)
     tree = _installed_tree(rctx, node, lock_label.name)
@@ -290,7 +293,7 @@ def _npm_repo_impl(rctx):
     ]
     write_globs(rctx, node, patterns.keys())
     rctx.file("BUILD.bazel", "\n".join(lines + targets))
-    repo_cache_store(rctx, cache, _CACHED)
+    repo_cache_store(rctx, cache, cached)
 
 npm_dependencies = repository_rule(
     implementation = _npm_repo_impl,
