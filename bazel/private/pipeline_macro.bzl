@@ -63,10 +63,11 @@ def pipeline(
         per image instead of one manifest. The app layers are built once and shared; each platform's manifest is
         that platform's manifest of the base (a multi-platform base, `pipeline_base_image(platforms = ...)`) plus
         them. NAME_push pushes the index (`-- --platform P` pushes only some); NAME_load, NAME_binary and NAME
-        run this machine's platform. npm packages with native code are built for the host only: see the README.
+        run this machine's platform. npm packages with native code are built for the host only: see
+        docs/bazel.md, "Multi-platform images".
       sign_key: a cosign private key file (e.g. "//keys:cosign.key", a source file): NAME_push and NAME sign what
-        they push and attach a signed SLSA provenance (see the README's Supply chain section); the password is read
-        at push time, never at build time.
+        they push and attach a signed SLSA provenance (see docs/supply-chain.md); the password is read at push
+        time, never at build time.
       include_declarations: also put `.d.ts` files and `@types/*` packages (read by the compiler only) into the images.
       visibility: visibility of the public targets.
       **kwargs: the image config attributes of `pipeline_image` (`labels`, `annotations`, `user`, `exposed_ports`,
