@@ -250,11 +250,11 @@ describe("repo_cache.js", () => {
   test("a restore hard-links the entry's files on its filesystem, and copies them from another one (tmpfs): the same tree", () => {
     const src = plant(join(tmp, "link-src"));
     const ino = (p: string) => statSync(p).ino;
-    for (const [where, cacheDir] of [
-      ["same filesystem", join(tmp, "link-cache")],
-      ["another filesystem", mkdtempSync("/dev/shm/rp-repo-cache-")],
-    ] as const) {
+    for (const where of ["same filesystem", "another filesystem"] as const) {
+      // Made inside the try, so that a failed first case cannot leave the tmpfs directory behind.
+      let cacheDir = "";
       try {
+        cacheDir = where === "same filesystem" ? join(tmp, "link-cache") : mkdtempSync("/dev/shm/rp-repo-cache-");
         const entry = join(cacheDir, `npm-${"b".repeat(64)}`);
         expect(run("store", entry, src, "node_modules", "BUILD.bazel").code, where).toBe(0);
         const dest = mkdtempSync(join(tmp, "link-dest-"));
