@@ -289,13 +289,12 @@ export class Uploads {
       const session = this.sessions.get(id);
       const state = session?.hash;
       if (session) session.hash = undefined; // a finished hash cannot be updated or read again
-      const actual = state?.bytes === s.size ? state.digest() : undefined;
-      const digestOf = actual ?? (await fileDigest(this.dataPath(id)));
-      if (digestOf !== digest) {
+      const actual = (state?.bytes === s.size ? state.digest() : undefined) ?? (await fileDigest(this.dataPath(id)));
+      if (actual !== digest) {
         await this.remove(id);
-        throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${digestOf}, not ${digest}`, {
+        throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
           expected: digest,
-          actual: digestOf,
+          actual,
           size: s.size,
         });
       }

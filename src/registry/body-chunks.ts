@@ -24,7 +24,7 @@ export interface ChunkSource {
 }
 
 export function isReadable(body: Readable | ChunkSource): body is Readable {
-  return typeof (body as Readable).pipe === "function";
+  return "pipe" in body;
 }
 
 /**
