@@ -1,7 +1,8 @@
 /**
- * Loaded with `node --require` before a pipeline's launch script by the `_local` and `_binary` launchers: sets the
- * launch script's environment from the launch config (src/launcher/env.ts launchEnvironment, as `pipeline bazel-run`
- * does for NAME):
+ * Loaded with `node --require` before a pipeline's launch script by every launcher (`_local`, `_binary`, and NAME
+ * through `pipeline bazel-run`): makes `require` follow rules_js's package links (src/launcher/package-links.ts), then,
+ * for `_local` and `_binary`, sets the launch script's environment from the launch config
+ * (src/launcher/env.ts launchEnvironment; `pipeline bazel-run` has set it already for NAME):
  * - local: no image variables at all;
  * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest) and
  *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer), unless the user's
@@ -12,12 +13,14 @@ import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
 import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launcher/config";
 import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
+import { installPackageLinkResolution } from "../src/launcher/package-links";
 import { runfile, runfilesDir } from "../src/launcher/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   const path = env[ENV_LAUNCH_CONFIG];
   if (!path) return undefined;
   const cfg = readLaunchConfig(path);
+  if (cfg.mode !== "local" && cfg.mode !== "binary") return undefined;
   let images: LaunchImages | undefined;
   if (cfg.mode !== "local") {
     const user = userImages(env);
@@ -39,6 +42,7 @@ function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
 }
 
 try {
+  installPackageLinkResolution();
   const env = preload(process.env);
   if (env) {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];

@@ -132,7 +132,13 @@ def _third_party_line(f):
     p = third_party_path(f)
     if p == None or not is_app_file(f):
         return None
-    return "{}\t{}".format(APP_ROOT + "/" + p, f.path)
+    line = "{}\t{}".format(APP_ROOT + "/" + p, f.path)
+    if _may_be_package_link(f, p):
+        # rules_js's package links (`node_modules/<name>`, and each store package's `node_modules/<dep>`) stay links in
+        # the layer, so that Node finds a package's dependencies beside it in the store as pnpm lays them out; the
+        # layer command keeps a relative link inside the app tree as a symlink and reads anything else as a file.
+        line += "\tlink"
+    return line
 
 def _first_party_line(f):
     if third_party_path(f) != None or not is_app_file(f):

@@ -16,7 +16,7 @@ def _launch_impl(ctx):
     cfg, image_files = launch_config(ctx, mode)
     runfiles = tool_runfiles(ctx)
     preload = ctx.file._preload
-    runfiles = runfiles.merge(ctx.runfiles(files = [cfg, app.entry] + image_files)).merge(app_runfiles(ctx, app.files, app.runtime, app.module_mappings, app.bin_links))
+    runfiles = runfiles.merge(ctx.runfiles(files = [cfg, app.entry, preload] + image_files)).merge(app_runfiles(ctx, app.files, app.runtime, app.module_mappings, app.bin_links))
     runfiles = runfiles.merge(ctx.attr._preload[DefaultInfo].default_runfiles)
     if mode == "run":
         body = cli_exec(ctx, "bazel-run", cfg)

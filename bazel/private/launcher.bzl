@@ -127,6 +127,9 @@ def launch_config(ctx, mode):
     app = getattr(ctx.attr, "app", None)
     if app:
         cfg["entry"] = rlocation(ctx, app[PipelineAppInfo].entry)
+    preload = getattr(ctx.file, "_preload", None)
+    if preload:
+        cfg["preload"] = rlocation(ctx, preload)
     out = ctx.actions.declare_file(ctx.label.name + ".launch.json")
     ctx.actions.write(out, json.encode(cfg))
     return out, files

@@ -7,7 +7,6 @@
  * Every command goes through scripts/bazel7.sh (a mount namespace and the chroot per command): its cost is in every
  * sample, and measured alone (`bazel info server_pid` through it, against the warm server) for the notes.
  */
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { bazel7, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
 import { QUIET } from "./bazel";
@@ -28,7 +27,7 @@ export interface Mono7 {
 async function bazel7Ok(m: Mono, ws: string, args: string[]): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t = process.hrtime.bigint();
   // The fixture's directory (workspace, rules snapshot, generated npm tarballs) and npm's cache are read inside.
-  const r = await bazel7(ws, args, { mounts: [m.dir, join(homedir(), ".npm")] });
+  const r = await bazel7(ws, args, { mounts: [m.dir], hostNpmCache: true });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.code !== 0)
     throw new Error(`Bazel 7.7.1 \`bazel ${args.join(" ")}\` in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`);

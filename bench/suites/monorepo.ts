@@ -4,7 +4,8 @@
  * hand-run incremental tsc + running the program) and P11 (inputs per action from `bazel aquery`; no action of the app
  * reads the rules' own npm tree), on the generated monorepo of bench/lib/monorepo.ts. Where the time goes comes
  * from one extra, profiled run (`--profile`) of each, summarised in the notes. P9 and P10 also run the same sources as a
- * bzlmod workspace on Bazel 7.7.1 (bench/lib/monorepo-bazel7.ts), in the same rounds as the 4.2.3 sides.
+ * bzlmod workspace on Bazel 7.7.1 (bench/lib/monorepo-bazel7.ts), in the same rounds as the 4.2.3 sides; P9 also as a
+ * rules_js + pnpm workspace on 7.7.1 (bench/lib/monorepo-rules-js.ts: the real rules_js of shared/peers).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +26,7 @@ import {
   tscAndRun,
 } from "../lib/monorepo-sides";
 import { bazel7Local, bazel7Push, monorepo7 } from "../lib/monorepo-bazel7";
+import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
@@ -68,6 +70,7 @@ function allNew(digests: string[], what: string): void {
 export async function p9(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const m7 = await monorepo7(ctx, m);
+  const mjs = await monorepoRulesJs(ctx, m);
   const peers = await peerProjects(ctx, m);
   let podman: Podman | undefined;
   let podmanError = "";
@@ -77,7 +80,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     podmanError = (e as Error).message.split("\n")[0];
     ctx.log(`P9: podman peer unavailable: ${podmanError}`);
   }
-  const digests: Record<string, string[]> = { ours: [], ours7: [], local: [], workerLocal: [], podman: [], lockfile: [] };
+  const digests: Record<string, string[]> = { ours: [], ours7: [], oursJs: [], local: [], workerLocal: [], podman: [], lockfile: [] };
   const parts: Record<string, Parts> = { podman: new Parts(), lockfile: new Parts() };
   const side = (key: string, f: () => Promise<{ ms: number; digest: string; parts?: Record<string, number> }>) => async () => {
     const r = await f();
@@ -91,10 +94,11 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     side("workerLocal", () => bazelPush(m, ["--spawn_strategy=worker,local"])),
     side("lockfile", () => lockfilePush(ctx, m, peers.lockfile)),
     side("ours7", () => bazel7Push(m, m7)),
+    side("oursJs", () => rulesJsPush(m, mjs)),
     ...(podman ? [side("podman", () => podmanPush(m, podman!, peers.podman))] : []),
   ];
   const warmup = ctx.smoke ? 0 : 1;
-  const [ours, local, workerLocal, lockfile, ours7, pod] = await rounds(repsOf(ctx), warmup, sides);
+  const [ours, local, workerLocal, lockfile, ours7, oursJs, pod] = await rounds(repsOf(ctx), warmup, sides);
   if (warmup) for (const p of Object.values(parts)) p.dropFirst();
   for (const [k, v] of Object.entries(digests)) if (v.length) allNew(v, `P9 ${k}`);
   if (podman) await podmanRunCheck(podman, peers.podman);
@@ -146,6 +150,36 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       notes: notes7,
     }),
   );
+  const whatJs = (peer: string) =>
+    what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` in a rules_js + pnpm workspace on Bazel 7.7.1 with bzlmod");
+  const notesJs = `the same sources with shared/peers' rules_js 3.4.1: npm_translate_lock of a pnpm v9 lockfile holding the npm lockfile's packages (bench/lib/pnpm-lock.ts), npm_link_all_packages, ts_library and pipeline deps on //:node_modules/x; through scripts/bazel7.sh's chroot as the bzlmod row; its cold build + push: ${Math.round(mjs.cold.ms)} ms (${mjs.cold.processes})`;
+  rows.push(
+    row({
+      id: "P9",
+      key: "P9-rules-js-vs-npm",
+      what: "informational: the same change on Bazel 7.7.1, a rules_js + pnpm workspace vs our pipeline.npm (package-lock.json) workspace (the same sources, rounds and registry)",
+      ours: fmtMs(oursJs),
+      peer: fmtMs(ours7),
+      ratio: oursJs.median / ours7.median,
+      target: "—",
+      notes: notesJs,
+    }),
+  );
+  if (pod) {
+    rows.push(
+      row({
+        id: "P9",
+        key: "P9-rules-js-podman",
+        what: whatJs("incremental `tsc`, `podman build` with its layer cache, `podman push` (the 4.2.3 row's podman samples)"),
+        ours: fmtMs(oursJs),
+        peer: fmtMs(pod),
+        ratio: oursJs.median / pod.median,
+        target: "≤ 0.15",
+        met: oursJs.median / pod.median <= 0.15,
+        notes: notesJs,
+      }),
+    );
+  }
   if (pod) {
     rows.push(
       row({

@@ -74,7 +74,7 @@ describe("readLaunchConfig", () => {
     [
       "an unknown field",
       { ...GOOD, stamp_files: [] },
-      'stamp_files: unknown field (did you mean "stampFiles"?); known fields: label, mode, workspace, registry, repository, tags, insecure, images, env, entry, stampFiles, lockfiles, signKey',
+      'stamp_files: unknown field (did you mean "stampFiles"?); known fields: label, mode, workspace, registry, repository, tags, insecure, images, env, entry, preload, stampFiles, lockfiles, signKey',
     ],
     ["a string of the wrong type", { ...GOOD, registry: 5000 }, 'registry: expected a string (quote it: "5000") (got 5000)'],
     ["a mode it does not know", { ...GOOD, mode: "deploy" }, 'mode: expected one of "push", "run", "binary", "local" (got "deploy")'],

@@ -38,6 +38,10 @@ const LAUNCH_CONFIG = obj(
     images: { v: list(LAUNCH_IMAGE), required: true },
     env: { v: dict(str()), required: true },
     entry: { v: runfilesPath, doc: "the compiled entry point" },
+    preload: {
+      v: runfilesPath,
+      doc: "the preload (tools/preload.ts) the launch script runs with: `pipeline bazel-run` passes it to Node's --require",
+    },
     stampFiles: {
       v: list(runfilesPath),
       doc: "the workspace status files (stable, then volatile): set only when built with stamping, for `{KEY}` in `tags`",

@@ -39,7 +39,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard, makeConsumerWorkspace, outputBase } from "../fixtures/bazel";
@@ -297,9 +297,9 @@ describe("the repository cache across output bases", () => {
     await ensureBazel7();
     const cache7 = join(tmp, "repo-cache-7");
     mkdirSync(cache7);
-    const mounts = [cache7, join(homedir(), ".npm")];
+    const mounts = [cache7];
     const run7 = async (w: Ws, args: string[]) => {
-      const r = await bazel7(w.ws, args, { mounts, env: { PIPELINE_REPO_CACHE: cache7 } });
+      const r = await bazel7(w.ws, args, { mounts, hostNpmCache: true, env: { PIPELINE_REPO_CACHE: cache7 } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).not.toContain("repository cache:");
       return r.stdout.trim();

@@ -17,16 +17,16 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { collect, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
+import { PEERS, peers } from "../fixtures/peers";
+import { listLayer } from "../../src/layer/tar-read";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 import { type BazelAnswer, diagnosticsOf, outputsOf, processSummary } from "../fixtures/worker-fuzz-bazel";
 
-/** shared/peers: beside the checkout in CI (`../shared`), or where $PIPELINE_PEERS_DIR says. */
-const PEERS = resolve(process.env.PIPELINE_PEERS_DIR ?? join(REPO_ROOT, "..", "shared", "peers"));
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "rules-js-workspace");
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-rules-js-"));
 const ws = join(tmp, "ws");
@@ -34,12 +34,6 @@ const MANIFEST_TYPES = ["application/vnd.oci.image.index.v1+json", "application/
 let reg: RunningRegistry;
 /** The image oci_pull fetches (the kit's lib/mkbase.py layout, pushed to `reg`): its manifest digest and layers. */
 let pulled: { digest: string; layers: string[] };
-
-/** Runs a script of the kit (async: tools.sh takes minutes on a new machine, and vitest's worker must stay responsive). */
-async function peers(script: string, args: string[]): Promise<void> {
-  const r = await collect("bash", [join(PEERS, script), ...args], { env: process.env }, "SIGTERM");
-  if (r.code !== 0) throw new Error(`${join(PEERS, script)} ${args.join(" ")} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
-}
 
 /** A JSON file of an OCI layout (index.json, or the blob of a digest). */
 function layoutJson(dir: string, digest?: string) {
@@ -163,7 +157,7 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
   test("pipe_local runs what main.ts computed with lodash, @acme/lib, the js_library, the ts_project and the ts_library", async () => {
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe_local"]);
     expect(r.code, failure("run //pipe:pipe_local", r)).toBe(0);
-    expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42\nimage: (none)");
+    expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true\nimage: (none)");
   }, 600_000);
 
   test.each([
@@ -199,11 +193,25 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const built = readFileSync(join(ws, "bazel-bin", "pipe", "pipe_image.digest"), "utf8").trim();
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe"], { env: { PIPELINE_REPOSITORY: repo } });
     expect(r.code, failure("run //pipe:pipe", r)).toBe(0);
-    expect(r.stdout).toContain(`ACME! twice=42\nimage: ${repo}@${built}`);
+    expect(r.stdout).toContain(`ACME! twice=42 odd=true\nimage: ${repo}@${built}`);
     // In the image: /app/node_modules holds lodash and the workspace package, /app the js_library's and ts_project's .js.
     const run = runPushedImage(`${repo}@${built}`);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42");
+    expect(run.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true");
+    // rules_js's package links stay links in the layer (pnpm's layout, as rules_js makes it): is-odd finds is-number
+    // beside it in the store, and no package is copied once per link to it.
+    const layout = join(ws, "bazel-bin", "pipe", "pipe_image");
+    const entries = (
+      await Promise.all(layers("pipe/pipe_image").map((d) => listLayer(join(layout, "blobs", "sha256", d.slice("sha256:".length)))))
+    ).flat();
+    const at = (path: string) => entries.filter((e) => e.path.replace(/\/$/, "") === path).map((e) => [e.type, e.linkname ?? ""]);
+    expect(at("app/node_modules/is-odd")).toEqual([["symlink", ".aspect_rules_js/is-odd@3.0.1/node_modules/is-odd"]]);
+    expect(at("app/node_modules/.aspect_rules_js/is-odd@3.0.1/node_modules/is-number")).toEqual([
+      ["symlink", "../../is-number@6.0.0/node_modules/is-number"],
+    ]);
+    expect(entries.filter((e) => e.path.endsWith("/is-number/package.json")).map((e) => e.path)).toEqual([
+      "app/node_modules/.aspect_rules_js/is-number@6.0.0/node_modules/is-number/package.json",
+    ]);
   }, 600_000);
 
   test("a launcher's runfiles manifest waits for rules_js's node_modules links (issue #40's FileNotFoundException)", async () => {

@@ -5,7 +5,7 @@
  * declares it, never the extension's canonical repository name.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { bazel7, ensureBazel7 } from "../fixtures/bazel7";
@@ -17,12 +17,19 @@ const outputBases = { worker: join(tmp, "ob-worker"), sandbox: join(tmp, "ob-san
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) + 1 : 19;
 const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 30;
 // The temp dir (output bases) and npm's cache (the fixture's tarballs, added on the host) are seen inside the chroot.
-const mounts = [tmp, join(homedir(), ".npm")];
+const mounts = [tmp];
 
 beforeAll(() => ensureBazel7());
 afterAll(async () => {
-  for (const ob of Object.values(outputBases)) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts });
+  for (const ob of Object.values(outputBases)) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });
   rmSync(tmp, { recursive: true, force: true });
 });
 
-differentialSuite("Bazel 7.7.1 (bzlmod)", (dir, startup, args) => bazel7(dir, [...startup, ...args], { mounts }), ws, outputBases, seed, steps);
+differentialSuite(
+  "Bazel 7.7.1 (bzlmod)",
+  (dir, startup, args) => bazel7(dir, [...startup, ...args], { mounts, hostNpmCache: true }),
+  ws,
+  outputBases,
+  seed,
+  steps,
+);

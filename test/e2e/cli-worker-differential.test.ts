@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type BazelResult, bazel, discard, makeConsumerWorkspace, REPO_ROOT } from "../fixtures/bazel";
@@ -199,15 +199,15 @@ suite(
 
 const tmp7 = mkdtempSync(join(tmpdir(), "rp-e2e-cli-worker7-"));
 // The temp dir (workspace, rules copy, output bases) and npm's cache are seen inside the chroot.
-const mounts = [tmp7, join(homedir(), ".npm")];
+const mounts = [tmp7];
 suite(
   "Bazel 7.7.1",
   true,
   () => ensureBazel7(),
-  (ws, startup, args) => bazel7(ws, [...startup, ...args, ...(args[0] === "shutdown" ? [] : WORKSPACE_MODE_FLAGS)], { mounts }),
+  (ws, startup, args) => bazel7(ws, [...startup, ...args, ...(args[0] === "shutdown" ? [] : WORKSPACE_MODE_FLAGS)], { mounts, hostNpmCache: true }),
   tmp7,
   async (ws, obs) => {
-    for (const ob of obs) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts });
+    for (const ob of obs) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });
   },
 );
 

@@ -14,7 +14,7 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build } from "../../src/cli/commands/build";
@@ -24,10 +24,9 @@ import { blobPath, readLayout } from "../../src/layout/read";
 import { bazel, type BazelResult, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { pipelineErrorOf } from "../fixtures/errors";
+import { PEERS } from "../fixtures/peers";
 import { runLayoutImage } from "../fixtures/runc";
 
-/** shared/peers (for its lib/mkjks.py): beside the checkout, or where $PIPELINE_PEERS_DIR says. */
-const PEERS = resolve(process.env.PIPELINE_PEERS_DIR ?? join(REPO_ROOT, "..", "shared", "peers"));
 const FIXTURES = join(REPO_ROOT, "test", "fixtures", "lockfiles");
 const KINDS = [
   { kind: "pnpm", lock: "pnpm-lock.yaml", extra: ["pnpm-workspace.yaml"] },

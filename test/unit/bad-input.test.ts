@@ -360,7 +360,7 @@ describe("internal commands run by the rules", () => {
     await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
       exit: 1,
       code: "E_BAD_INPUT",
-      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js /src/main.js"`],
+      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "app/main.js /src/main.js"`],
     });
   });
   it("19b layer: a symlink line whose kind is not `symlink`", async () => {
@@ -371,7 +371,7 @@ describe("internal commands run by the rules", () => {
       exit: 1,
       code: "E_BAD_INPUT",
       has: [
-        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`,
+        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "app/node_modules/.bin/x\\thardlink\\t../x/cli.js"`,
       ],
     });
   });
@@ -383,7 +383,7 @@ describe("internal commands run by the rules", () => {
       exit: 1,
       code: "E_BAD_INPUT",
       has: [
-        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "app/main.js\\t/src/main.js\\tmode\\t755"`,
+        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "app/main.js\\t/src/main.js\\tmode\\t755"`,
       ],
     });
   });

@@ -92,7 +92,7 @@ describe("the CLI's persistent worker (layer, image)", () => {
       expect(bad.exitCode).toBe(1);
       expect(bad.requestId).toBe(12);
       expect(bad.output).toBe(
-        'error[E_BAD_INPUT]: bad.files:2: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644" or "dest<TAB>symlink<TAB>target", got "no tab here"\nsee docs/errors.md#e_bad_input\n',
+        'error[E_BAD_INPUT]: bad.files:2: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "no tab here"\nsee docs/errors.md#e_bad_input\n',
       );
       // A usage error (exit 2), and a command the worker does not run (exit 2, named).
       const usage = await w.request([...layerArgs("w3"), "--bogus=1"], [], 13);

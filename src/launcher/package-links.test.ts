@@ -1,0 +1,89 @@
+/**
+ * rules_js's package links under `--preserve-symlinks` (package-links.ts): a pnpm-style tree like the one rules_js puts
+ * in a launcher's runfiles — `node_modules/a` → `.store/a@1/node_modules/a`, whose dependency `b` is a relative link
+ * beside it, and `c` an absolute link as the runfiles tree makes them — resolved by a real Node with the hook bundled
+ * as the preload is (esbuild), and without it (the failure users saw: `Cannot find module 'b'`).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildSync } from "esbuild";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { followPackageLinks } from "./package-links";
+
+const tmp = realpathSync(mkdtempSync(join(tmpdir(), "rp-package-links-")));
+const root = join(tmp, "runfiles", "_main");
+const nm = join(root, "node_modules");
+const hook = join(tmp, "hook.js");
+
+function write(path: string, text: string): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(path, text);
+}
+
+beforeAll(() => {
+  // The store: a@1 requires b (a link beside it) and c (an absolute link, as the runfiles tree has); b@1 requires a
+  // again (the one module, not a second copy).
+  write(join(nm, ".store/a@1/node_modules/a/index.js"), 'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n');
+  write(join(nm, ".store/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
+  write(join(nm, ".store/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
+  symlinkSync("../../b@1/node_modules/b", join(nm, ".store/a@1/node_modules/b"));
+  symlinkSync("../../a@1/node_modules/a", join(nm, ".store/b@1/node_modules/a"));
+  symlinkSync(".store/a@1/node_modules/a", join(nm, "a"));
+  // c: outside the runfiles tree, reached by an absolute link that must be kept (as runfiles entries are).
+  write(join(tmp, "outside/c/index.js"), "exports.where = __filename;\n");
+  symlinkSync(join(tmp, "outside/c"), join(nm, "c"));
+  write(
+    join(root, "main.js"),
+    'const a = require("a"); console.log(JSON.stringify({ a: a.where, b: a.b.where, c: a.c.where, again: a.b.a() === a }));\n',
+  );
+  buildSync({
+    stdin: { contents: 'require("./package-links").installPackageLinkResolution();', resolveDir: __dirname, loader: "ts" },
+    bundle: true,
+    platform: "node",
+    outfile: hook,
+    logLevel: "silent",
+  });
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function run(preload: boolean) {
+  const args = ["--preserve-symlinks", "--preserve-symlinks-main", ...(preload ? ["--require", hook] : []), join(root, "main.js")];
+  return spawnSync(process.execPath, args, { encoding: "utf8", cwd: root });
+}
+
+describe("require under --preserve-symlinks in a rules_js tree", () => {
+  test("without the hook, a package's dependency beside it in the store is not found", () => {
+    const r = run(false);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("Cannot find module 'b'");
+  });
+
+  test("with it: each package at its store path, its dependency found beside it, the absolute link kept, one module per package", () => {
+    const r = run(true);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      a: join(nm, ".store/a@1/node_modules/a/index.js"),
+      b: join(nm, ".store/b@1/node_modules/b/index.js"),
+      c: join(nm, "c/index.js"),
+      again: true,
+    });
+  });
+});
+
+describe("followPackageLinks", () => {
+  test("resolves relative links after node_modules only; keeps absolute ones and paths without node_modules", () => {
+    expect(followPackageLinks(join(nm, "a/index.js"))).toBe(join(nm, ".store/a@1/node_modules/a/index.js"));
+    expect(followPackageLinks(join(nm, ".store/a@1/node_modules/b/index.js"))).toBe(join(nm, ".store/b@1/node_modules/b/index.js"));
+    expect(followPackageLinks(join(nm, "c/index.js"))).toBe(join(nm, "c/index.js"));
+    expect(followPackageLinks(join(root, "main.js"))).toBe(join(root, "main.js"));
+  });
+
+  test("a missing component or a loop of relative links leaves the path as it was", () => {
+    expect(followPackageLinks(join(nm, "missing/index.js"))).toBe(join(nm, "missing/index.js"));
+    symlinkSync("loop2", join(nm, "loop1"));
+    symlinkSync("loop1", join(nm, "loop2"));
+    expect(followPackageLinks(join(nm, "loop1/index.js"))).toBe(join(nm, "loop1/index.js"));
+  });
+});

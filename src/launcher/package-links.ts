@@ -1,0 +1,91 @@
+/**
+ * rules_js's packages in a launcher's runfiles, where Node runs with `--preserve-symlinks` (the runfiles tree is made
+ * of symlinks into Bazel's output tree, and the app's own files must be found at their runfiles paths).
+ *
+ * rules_js lays npm packages out as pnpm does (https://pnpm.io/symlinked-node-modules-structure): a package's files
+ * live in `node_modules/.aspect_rules_js/<name>@<version>/node_modules/<name>/`, and its dependencies beside it, as
+ * relative symlinks in that same `node_modules/` (`…/<name>@<version>/node_modules/<dep>` →
+ * `../../<dep>@<v>/node_modules/<dep>`); the top-level `node_modules/<name>` is a relative symlink into the store.
+ * Under `--preserve-symlinks` Node keeps the path it found a package at (`node_modules/<name>/index.js`), so the
+ * package's own `require("<dep>")` looks in `node_modules/<name>/node_modules` and up, never beside the package in the
+ * store: every dependency of a rules_js package was missing (`Cannot find module`), and a dependency reached
+ * through two dependents would have been loaded twice.
+ *
+ * The fix is pnpm's own rule, applied where it is safe: a module path found under a `node_modules/` directory has its
+ * *relative* symlinks resolved (rules_js's links, which point within the tree they are in), and only those. Absolute
+ * symlinks (the runfiles tree's own links into Bazel's output tree, or rules_pipeline's npm packages) are kept as they
+ * are, so a path stays inside the runfiles tree and the app's own files keep their runfiles paths. Every module of a
+ * rules_js package then has one path: its store path, from which its dependencies resolve as pnpm's layout intends.
+ * Image layers need none of this: Node runs there without `--preserve-symlinks`, and the layer keeps rules_js's links as
+ * symlinks (bazel/private/app_layout.bzl).
+ */
+import { lstatSync, readlinkSync } from "node:fs";
+import Module from "node:module";
+import { isAbsolute, join, sep } from "node:path";
+
+/** Symlinks followed per path before giving up (a loop among relative links): the path is then left as it was. */
+const MAX_LINKS = 64;
+
+/**
+ * `path` with the relative symlinks among its components after the first `node_modules` resolved (lexically, one by
+ * one, as the kernel would); absolute symlinks and everything before `node_modules` are kept. Returns `path` itself when
+ * nothing was a relative link, a component is missing, or links loop.
+ */
+export function followPackageLinks(path: string, cache: Map<string, string> = new Map()): string {
+  const start = path.indexOf(`${sep}node_modules${sep}`);
+  if (start < 0 || !isAbsolute(path)) return path;
+  const cached = cache.get(path);
+  if (cached !== undefined) return cached;
+  let done = path.slice(0, start);
+  const todo = path.slice(start + 1).split(sep);
+  let links = 0;
+  let changed = false;
+  while (todo.length) {
+    const part = todo.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      done = done.slice(0, done.lastIndexOf(sep)) || sep;
+      continue;
+    }
+    const next = join(done, part);
+    let target: string | undefined;
+    try {
+      if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
+    } catch {
+      cache.set(path, path);
+      return path;
+    }
+    if (target === undefined || isAbsolute(target)) {
+      done = next;
+      continue;
+    }
+    if (++links > MAX_LINKS) {
+      cache.set(path, path);
+      return path;
+    }
+    changed = true;
+    todo.unshift(...target.split(sep));
+  }
+  const out = changed ? done : path;
+  cache.set(path, out);
+  return out;
+}
+
+type FindPath = (request: string, paths: readonly string[], isMain: boolean) => string | false;
+
+/**
+ * Makes `require` resolve rules_js's package links as described above, for the rest of the process, by wrapping
+ * `Module._findPath` (every CommonJS resolution goes through it). Does nothing when Node does not preserve symlinks
+ * (its own realpath then does the same) or has no `Module._findPath` (a future Node: resolution stays as it is).
+ */
+export function installPackageLinkResolution(execArgv: readonly string[] = process.execArgv): void {
+  if (!execArgv.includes("--preserve-symlinks")) return;
+  const original: unknown = Reflect.get(Module, "_findPath");
+  if (typeof original !== "function") return;
+  const cache = new Map<string, string>();
+  const findPath: FindPath = function (this: unknown, request, paths, isMain) {
+    const found: unknown = original.call(this, request, paths, isMain);
+    return typeof found === "string" ? followPackageLinks(found, cache) : false;
+  };
+  Reflect.set(Module, "_findPath", findPath);
+}
