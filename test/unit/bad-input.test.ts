@@ -360,7 +360,9 @@ describe("internal commands run by the rules", () => {
     await fails(["layer", "--out", join(d, "l.tgz"), "--descriptor", join(d, "l.json"), "--files", list], {
       exit: 1,
       code: "E_BAD_INPUT",
-      has: [`${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "app/main.js /src/main.js"`],
+      has: [
+        `${list}:1: expected "dest<TAB>src", "dest<TAB>src<TAB>mode<TAB>0644", "dest<TAB>symlink<TAB>target" or "dest<TAB>src<TAB>link", got "app/main.js /src/main.js"`,
+      ],
     });
   });
   it("19b layer: a symlink line whose kind is not `symlink`", async () => {
