@@ -26,6 +26,12 @@ export const DEVELOPMENT_VARIABLES = {
     format: "variable names separated by spaces",
     meaning: "Variables of the caller's environment handed into the chroot.",
   },
+  PIPELINE_BAZEL_CDS_DIR: {
+    setBy: "developers",
+    readBy: "`scripts/bazel-cds.sh`",
+    format: "a directory path (default ~/.cache/rules_pipeline/bazel-cds)",
+    meaning: "Where the class-data-sharing archive of Bazel 4's server classes that test runs map is kept.",
+  },
   PIPELINE_BUILDOZER: {
     setBy: "tests, with `--repo_env`",
     readBy: "`scripts/bazel7.sh` (its buildozer stub module)",
