@@ -26,10 +26,10 @@ export async function bazelRun(a: CommandArgs<typeof BAZEL_RUN>, io: CliIo): Pro
     uris = uriMap(await pushFromConfig(a.config, io));
   }
   const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
-  // Pushed: no layouts, runInContainer() pulls the references. The environment is complete: no preload is needed.
+  // Pushed: no layouts, runInContainer() pulls the references. The environment is complete here; the preload only makes
+  // require follow rules_js's package links (src/launcher/package-links.ts; its environment part is `_local`'s and
+  // `_binary`'s).
   const env = launchEnvironment(io.env, cfg.env ?? {}, { uris });
-  // The preload makes require follow rules_js's package links (src/launcher/package-links.ts); its environment part is
-  // for `_local` and `_binary` only.
   const preload = cfg.preload ? ["--require", runfile(dir, cfg.preload)] : [];
   const child = spawn(process.execPath, ["--preserve-symlinks", "--preserve-symlinks-main", ...preload, runfile(dir, cfg.entry), ...args], {
     cwd: runfile(dir, cfg.workspace),

@@ -2,7 +2,7 @@
 import { lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import { PipelineError } from "../../errors";
-import { buildLayer, type LayerInput } from "../../layer/build";
+import { buildLayer, type LayerInput, normalizeDest } from "../../layer/build";
 import type { CliIo } from "../io";
 import type { CommandArgs } from "../args";
 import type { LAYER } from "../command-specs";
@@ -17,8 +17,9 @@ function linkOrFile(dest: string, src: string): LayerInput {
   const st = lstatSync(src, { throwIfNoEntry: false });
   if (!st?.isSymbolicLink()) return { dest, src };
   const target = readlinkSync(src);
-  const root = dest.replace(/^\/+/, "").split("/")[0];
-  const resolved = posix.normalize(posix.join(posix.dirname(dest.replace(/^\/+/, "")), target));
+  const path = normalizeDest(dest); // the layer's own check: no "..", no empty component
+  const root = path.split("/")[0];
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
   if (posix.isAbsolute(target) || !root || !resolved.startsWith(`${root}/`)) return { dest, src };
   return { dest, symlink: target };
 }
