@@ -118,6 +118,8 @@ write_bazelrc() {
     # Bazel 7 gives sandboxed actions an empty /tmp (--incompatible_sandbox_hermetic_tmp): a rules checkout under
     # /tmp (a CI clone, local_path_override) would vanish from their inputs' symlink targets.
     echo "build --noincompatible_sandbox_hermetic_tmp"
+    # The server's classes from an archive (make_cds), once one is made for this Bazel and JDK.
+    [[ -f "$(cds_archive)" ]] && echo "startup --host_jvm_args=-XX:SharedArchiveFile=$(cds_archive)"
   } >"$tmp"
   if cmp -s "$tmp" "$rc" 2>/dev/null; then rm -f "$tmp"; else mv -f "$tmp" "$rc"; fi
 }
@@ -160,6 +162,46 @@ add_node_headers() {
   grep -qx 'nodedir=/usr/local' "$tree/usr/local/etc/npmrc" || echo 'nodedir=/usr/local' >>"$tree/usr/local/etc/npmrc"
 }
 
+# A class-data-sharing archive of the Bazel 7 server's classes (as scripts/bazel-cds.sh makes for Bazel 4): a server
+# maps them instead of loading and verifying them. Measured here, a new server building the worker-differential
+# workspace: 6.4 s of server CPU instead of 8.2 (3 interleaved runs each). Keyed by the server jar and the chroot's
+# JDK; under $ROOT/output, which every run binds. Made by setup (under its lock, so every server of a test run starts
+# with the same startup options), from a scratch build; a JVM that cannot use it starts without it.
+cds_archive() {
+  local key
+  key="$( (sha256sum "$CHROOT/usr/share/bazel/A-server.jar" 2>/dev/null | cut -c1-64; readlink -f "$CHROOT/usr/lib/jvm/default-java"; cat "$CHROOT/usr/lib/jvm/default-java/release" 2>/dev/null) | sha256sum | cut -c1-16)"
+  echo "$ROOT/output/cds/bazel7-$key.jsa"
+}
+
+make_cds() {
+  local archive scratch tmp_archive ob start=$SECONDS
+  archive="$(cds_archive)"
+  [[ -f "$archive" ]] && return
+  mkdir -p "$(dirname "$archive")"
+  scratch="$(mktemp -d)"
+  tmp_archive="$archive.$$.tmp"
+  ob="$ROOT/output/cds-scratch-$$"
+  printf 'module(name = "cds_scratch")\n' >"$scratch/MODULE.bazel"
+  printf 'genrule(name = "gen", outs = ["gen.txt"], cmd = "echo a > $@")\n' >"$scratch/BUILD.bazel"
+  if bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" build --noshow_progress //:gen >"$ROOT/cds.log" 2>&1 &&
+    bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" shutdown >>"$ROOT/cds.log" 2>&1; then
+    # The JVM writes the archive as it exits, after `shutdown` returns.
+    for _ in $(seq 1 100); do
+      [[ -s "$tmp_archive" ]] && ! pgrep -f -- "-XX:ArchiveClassesAtExit=$tmp_archive" >/dev/null && break
+      sleep 0.1
+    done
+  fi
+  if [[ -s "$tmp_archive" ]]; then
+    mv "$tmp_archive" "$archive"
+    step "made the server class archive $archive ($(du -h "$archive" | cut -f1)) in $((SECONDS - start)) s"
+  else
+    rm -f "$tmp_archive"
+    step "no server class archive (servers start without one): see $ROOT/cds.log"
+  fi
+  chmod -R u+w "$ob" 2>/dev/null || true
+  rm -rf "$ob" "$scratch"
+}
+
 setup() {
   need_root "setup"
   mkdir -p "$ROOT"
@@ -169,6 +211,7 @@ setup() {
     add_missing_packages
     add_node_headers "$CHROOT"
     write_stubs; write_bazelrc
+    make_cds; write_bazelrc
     step "cached: $CHROOT ($(cat "$CHROOT/.rules_pipeline-complete"))"
     return
   fi
@@ -215,6 +258,7 @@ setup() {
   echo "bazel-bootstrap $version, node $("$node" --version), made $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$partial/.rules_pipeline-complete"
   mv "$partial" "$CHROOT"
   write_stubs; write_bazelrc
+  make_cds; write_bazelrc
   step "done in $((SECONDS - start)) s: $CHROOT ($(du -sh --one-file-system "$CHROOT" | cut -f1))"
 }
 

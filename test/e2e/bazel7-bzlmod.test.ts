@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
 import { bazel, type BazelResult, QUIET, REPO_ROOT, discard, shutdown } from "../fixtures/bazel";
-import { bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { BAZEL7_ROOT, bazel7, ensureBazel7, failure, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { INCOMPATIBLE_FLAGS } from "../fixtures/incompatible-flags";
 import { execProgram, runCli } from "../fixtures/cli";
 import { writeMonorepo } from "../fixtures/monorepo";
@@ -115,6 +115,11 @@ function skopeoDigest(ref: string, extra: string[] = []): string {
   return "sha256:" + createHash("sha256").update(r.stdout).digest("hex");
 }
 
+/** /proc/PID/maps of the Bazel server whose pid `bazel info server_pid` printed. */
+function serverMaps(infoStdout: string): string {
+  return readFileSync(`/proc/${Number(infoStdout.trim())}/maps`, "utf8");
+}
+
 async function build7(flags: string[], what: string): Promise<BazelResult> {
   const r = await bazel7(ws, ["build", ...flags, "//..."]);
   expect(r.code, failure(`build ${flags.join(" ")} //... (${what})`, r)).toBe(0);
@@ -159,8 +164,12 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   test("Bazel 4.2.3 builds the image in WORKSPACE mode (the reference digest)", async () => {
     // Every action runs here (the cache is empty) and its result is uploaded, for the second checkout's build below.
     const r = await bazel(ws, ["build", remoteCache, "//hello:hello_image"]);
+    // scripts/test.sh's class archive (scripts/bazel-cds.sh), when the run has one: the server maps it.
+    const archive4 = /-XX:SharedArchiveFile=(\S+)/.exec(process.env.JAVA_TOOL_OPTIONS ?? "")?.[1];
+    const maps4 = archive4 && existsSync(archive4) ? serverMaps((await bazel(ws, ["info", "server_pid"])).stdout) : undefined;
     shutdown(ws); // one Bazel server at a time on this 2-core machine
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    if (maps4 !== undefined) expect(maps4, `the Bazel 4.2.3 server's mappings name ${archive4}`).toContain(archive4);
     digest4 = builtDigest();
     expect(digest4).toMatch(/^sha256:[a-f0-9]{64}$/);
   });
@@ -182,6 +191,12 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(r.code, failure("run //hello:hello_local", r)).toBe(0);
     expect(r.stdout).toContain("HELLO FROM A PIPELINE");
     expect(r.stdout).toContain('args: ["1","2"] sum: 3');
+  });
+
+  test("the Bazel 7.7.1 server maps the class archive scripts/bazel7.sh setup made for it (docs/development.md)", async () => {
+    const pid = await bazel7(ws, ["info", "--noenable_workspace", "server_pid"]);
+    expect(pid.code, failure("info server_pid", pid)).toBe(0);
+    expect(serverMaps(pid.stdout)).toMatch(new RegExp(`${BAZEL7_ROOT}/output/cds/bazel7-[0-9a-f]{16}\\.jsa`));
   });
 
   test("bzlmod: hello_push pushes to a registry that checks credentials; the registry holds the same digest", async () => {
