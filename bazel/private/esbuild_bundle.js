@@ -83,8 +83,35 @@ function isBarePackage(request) {
   return !(request.startsWith(".") || path.isAbsolute(request));
 }
 
+/** Why a request was refused: the importer, the request and the file it resolved to. */
+function notDeclared(/** @type {string} */ from, /** @type {string} */ request, /** @type {string} */ real) {
+  return `${from}: ${JSON.stringify(request)} resolves to ${real}, which is not a declared input. Add its package to the declared npm tree (bazel/npm/package.json), or make it \`external\` if it is loaded at run time (an optional require).`;
+}
+
+/** A bundle read a file that is not a declared input (through a relative or absolute request). */
+class UndeclaredInput extends Error {}
+
 /**
- * An esbuild plugin that lets a resolution through only when it lands on a declared input.
+ * esbuild.build with the metafile, failing when any file it read is not a declared input: the requests
+ * declaredInputsOnly does not see (relative and absolute ones) are checked here, by importer.
+ * @param {any} esbuild @param {import("esbuild").BuildOptions} options @param {(real: string) => boolean} declared
+ */
+async function checkedBuild(esbuild, options, declared) {
+  const result = await esbuild.build({ ...options, metafile: true });
+  const problems = [];
+  for (const [importer, info] of Object.entries(result.metafile.inputs)) {
+    for (const imp of /** @type {{ path: string, original?: string, external?: boolean }[]} */ (info.imports)) {
+      if (imp.external || imp.path.includes(":")) continue;
+      const real = realpath(path.resolve(process.cwd(), imp.path));
+      if (!declared(real)) problems.push(notDeclared(importer, imp.original ?? imp.path, real));
+    }
+  }
+  if (problems.length) throw new UndeclaredInput([...new Set(problems)].join("\n"));
+  return result;
+}
+
+/**
+ * An esbuild plugin that lets a bare package request through only when it lands on a declared input.
  *
  * esbuild walks up from the importer for `node_modules`, so one next to the sources (a checkout after `npm ci`) or at
  * a workspace root is met before the declared npm tree (`nodePath`): a package present in both (`yaml`) would resolve
@@ -98,7 +125,10 @@ function declaredInputsOnly(declared, nodePath) {
   return {
     name: "declared-inputs-only",
     setup(build) {
-      build.onResolve({ filter: /.*/ }, async (args) => {
+      // Bare requests only: a relative or absolute one has no other copy to fall back to, and is checked from the
+      // metafile after the build (undeclaredImports). Sending every request through this callback cost two round trips
+      // to esbuild each: bundling @kubernetes/client-node (thousands of relative imports) took 6.7 s instead of 0.75.
+      build.onResolve({ filter: /^[^./]/ }, async (args) => {
         if (args.pluginData === INNER) return undefined;
         const r = await build.resolve(args.path, {
           kind: args.kind,
@@ -116,13 +146,7 @@ function declaredInputsOnly(declared, nodePath) {
           if (!d.errors.length && d.namespace === "file" && d.path && declared(realpath(d.path))) return { path: d.path, sideEffects: d.sideEffects };
         }
         const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
-        return {
-          errors: [
-            {
-              text: `${from}: ${JSON.stringify(args.path)} resolves to ${real}, which is not a declared input. Add its package to the declared npm tree (bazel/npm/package.json), or make it \`external\` if it is loaded at run time (an optional require).`,
-            },
-          ],
-        };
+        return { errors: [{ text: notDeclared(from, args.path, real) }] };
       });
     },
   };
@@ -144,8 +168,9 @@ function declaredInputsOnly(declared, nodePath) {
  * @param {import("esbuild").BuildOptions & { outfile: string, entryPoints: string[], plugins: import("esbuild").Plugin[] }} options
  * @param {string} lazyOut
  * @param {string} runtime
+ * @param {(real: string) => boolean} declared whether a real path is a declared input
  */
-async function buildSplit(esbuild, options, lazyOut, runtime) {
+async function buildSplit(esbuild, options, lazyOut, runtime, declared) {
   const cwd = process.cwd();
   const key = (/** @type {string} */ p) => path.relative(cwd, p).split(path.sep).join("/");
   const abs = (/** @type {string} */ k) => JSON.stringify(path.resolve(cwd, k));
@@ -187,11 +212,11 @@ async function buildSplit(esbuild, options, lazyOut, runtime) {
   };
   /** @type {Set<string>} */
   const core = new Set();
-  const first = await esbuild.build({ ...options, write: false, metafile: true, plugins: [cut, ...options.plugins] });
+  const first = await checkedBuild(esbuild, { ...options, write: false, plugins: [cut, ...options.plugins] }, declared);
   for (const input of Object.keys(first.metafile.inputs)) if (!input.includes(":")) core.add(key(path.resolve(cwd, input)));
   if (!core.has(key(path.resolve(runtime))))
     throw new Error(`esbuild_bundle.js: --lazy: ${options.entryPoints[0]} does not import the runtime module ${runtime}`);
-  await esbuild.build({ ...options, entryPoints: ["rp-split:entry"], plugins: [cut, ...options.plugins] });
+  await checkedBuild(esbuild, { ...options, entryPoints: ["rp-split:entry"], plugins: [cut, ...options.plugins] }, declared);
 
   /** @type {import("esbuild").Plugin} */
   const fromCore = {
@@ -229,7 +254,7 @@ async function buildSplit(esbuild, options, lazyOut, runtime) {
       }));
     },
   };
-  await esbuild.build({ ...options, entryPoints: ["rp-split:lazy"], outfile: lazyOut, plugins: [fromCore, ...options.plugins] });
+  await checkedBuild(esbuild, { ...options, entryPoints: ["rp-split:lazy"], outfile: lazyOut, plugins: [fromCore, ...options.plugins] }, declared);
 }
 
 async function main() {
@@ -260,11 +285,20 @@ async function main() {
         keepNames: true,
         plugins: [declaredInputsOnly(declared, nodePath)],
       };
-      return b.lazy ? buildSplit(esbuild, options, b.lazy.out, b.lazy.runtime) : esbuild.build(options);
+      return b.lazy ? buildSplit(esbuild, options, b.lazy.out, b.lazy.runtime, declared) : checkedBuild(esbuild, options, declared);
     }),
   );
-  // esbuild has printed its errors (logLevel "warning").
-  if (results.some((r) => r.status === "rejected")) process.exitCode = 1;
+  // esbuild has printed its own errors (logLevel "warning"); an undeclared input found in the metafile is printed here.
+  // A failed bundle leaves no output behind (the check runs after esbuild wrote it).
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") return;
+    process.exitCode = 1;
+    if (r.reason instanceof UndeclaredInput) process.stderr.write(`esbuild_bundle.js: ${r.reason.message}\n`);
+    else if (!(r.reason && Array.isArray(r.reason.errors)))
+      process.stderr.write(`esbuild_bundle.js: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}\n`);
+    const b = o.bundles[i];
+    for (const f of [b.out, b.lazy?.out]) if (f) fs.rmSync(f, { force: true });
+  });
 }
 
 main().catch((e) => {

@@ -24,6 +24,8 @@ function write(rel: string, text: string): void {
 
 write("bin/entry.js", `let opt;\ntry {\n  opt = require("optional-dep");\n} catch {}\nmodule.exports = { util: require("./util"), opt };\n`);
 write("bin/util.js", `module.exports = "util";\n`);
+// A relative request out of the inputs (checked from the metafile, not by the resolve callback, which sees only bare ones).
+write("bin/entry-relative.js", `module.exports = require("../node_modules/optional-dep/index.js");\n`);
 write("bin/lazy.ts", `const name: string = "lazy-dep";\nexport const load = () => import(name);\n`);
 // Like a consumer's `npm install` at the workspace root: present in the execroot, never an input.
 write("node_modules/optional-dep/package.json", JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }));
@@ -65,6 +67,15 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
       `bin/entry.js: "optional-dep" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not a declared input`,
     );
     expect(r.stderr).toContain("`external`");
+    expect(r.out).toBe("");
+  });
+
+  test("a relative request resolving outside the inputs fails the same way, and leaves no output", () => {
+    const r = bundle([], "bin/entry-relative.js");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      `bin/entry-relative.js: "../node_modules/optional-dep/index.js" resolves to ${join(root, "node_modules/optional-dep/index.js")}, which is not a declared input`,
+    );
     expect(r.out).toBe("");
   });
 
