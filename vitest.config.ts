@@ -47,10 +47,6 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
           environment: "node",
-          // The unit files share their worker process (one import of vitest and of our modules per worker, not per
-          // file: 157 files, most of them milliseconds; the project 131 → 110 s here, 36 s less CPU). A unit test
-          // leaves no process-wide state behind: tried with the files shuffled (`--sequence.shuffle.files`).
-          isolate: false,
           testTimeout: 60_000,
         },
       },
