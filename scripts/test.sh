@@ -79,6 +79,8 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   peers="${PIPELINE_PEERS_DIR:-$PWD/../shared/peers}"
   if [[ -f "$peers/tools.sh" ]]; then
     background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" bash "$peers/tools.sh"
+  else
+    echo "== the rules_js/rules_oci kit is not at $peers: its tests will fail; set PIPELINE_PEERS_DIR to shared/peers" >&2
   fi
   # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
   # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files, beside the pool, wait

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
-import { PEERS, peers } from "../fixtures/peers";
+import { peers, peersFile } from "../fixtures/peers";
 import { listLayer } from "../../src/layer/tar-read";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -72,7 +72,7 @@ beforeAll(async () => {
   // oci_pull's image: a tiny reproducible layout, pushed as it is (skopeo, an independent client) to a registry of ours.
   reg = await startRegistry();
   const base = join(tmp, "pulled-base");
-  const mk = spawnSync("python3", [join(PEERS, "lib", "mkbase.py"), base], { encoding: "utf8" });
+  const mk = spawnSync("python3", [peersFile("lib", "mkbase.py"), base], { encoding: "utf8" });
   if (mk.status !== 0) throw new Error(`mkbase.py: ${mk.stderr}`);
   const copy = spawnSync("skopeo", ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`], {
     encoding: "utf8",

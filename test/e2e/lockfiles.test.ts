@@ -24,7 +24,7 @@ import { blobPath, readLayout } from "../../src/layout/read";
 import { bazel, type BazelResult, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { PEERS } from "../fixtures/peers";
+import { peersFile } from "../fixtures/peers";
 import { runLayoutImage } from "../fixtures/runc";
 
 const FIXTURES = join(REPO_ROOT, "test", "fixtures", "lockfiles");
@@ -315,7 +315,7 @@ use_repo(pipeline, "npm", "pipeline-host-node")
     writeFileSync(join(ws7, "BUILD.bazel"), appBuild("bzlmod", "npm"));
     // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
     // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
-    const jks = spawnSync("python3", [join(PEERS, "lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")], {
+    const jks = spawnSync("python3", [peersFile("lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")], {
       encoding: "utf8",
     });
     expect(jks.status, jks.stderr).toBe(0);
