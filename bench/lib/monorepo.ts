@@ -283,6 +283,7 @@ export function writeBzlmodWorkspace(ws: string, repoRoot: string, registry: str
 export const PEER_TSCONFIG = {
   compilerOptions: {
     target: "ES2022",
+    lib: ["ES2022"], // the rules' compile's lib when the tsconfig names none (no DOM)
     module: "commonjs",
     moduleResolution: "node",
     esModuleInterop: true,

@@ -4,7 +4,9 @@
  *   locate the bindings file" at run time);
  * - listed: `npm rebuild better-sqlite3 --offline` compiles it from source at fetch time (node-gyp, npm's nodedir
  *   headers), and `new Database(":memory:")` works in `_local` and in the image under runc; on Bazel 7.7.1 too, in
- *   scripts/bazel7.sh's chroot (its setup gives node-gyp the host's Node headers through npm's nodedir).
+ *   scripts/bazel7.sh's chroot (its setup gives node-gyp the host's Node headers through npm's nodedir), there with
+ *   fs-ext, a small addon (one C++ file, seconds to compile, where better-sqlite3's SQLite takes a minute of CPU):
+ *   what that test checks is the chroot's node-gyp set-up, which any addon exercises.
  * The npm registry must be reachable (or npm's cache warm); the compile takes a minute or two.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +26,16 @@ npm_dependencies(
     package_json = "//native:package.json",
     lockfile = "//native:package-lock.json",
 ${attrs})
+`;
+
+/** The small addon's repository, for the Bazel 7 test: appended after native_npm (the next setWorkspace drops it). */
+const NATIVE7_NPM = `
+npm_dependencies(
+    name = "native7_npm",
+    package_json = "//native7:package.json",
+    lockfile = "//native7:package-lock.json",
+    allow_install_scripts = ["fs-ext"],
+)
 `;
 
 function setWorkspace(attrs: string): void {
@@ -60,6 +72,35 @@ pipeline(
     registry = "localhost:5000",
     repository = "native/sq",
     deps = ["@native_npm//:node_modules/better-sqlite3"],
+)
+`,
+  );
+  const pkg7 = join(ws, "native7");
+  mkdirSync(pkg7);
+  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "test", "fixtures", "native-addon-small", f), join(pkg7, f));
+  writeFileSync(
+    join(pkg7, "main.js"),
+    `const fs = require("fs");
+const fsx = require("fs-ext");
+const fd = fs.openSync(__filename, "r");
+fsx.flockSync(fd, "sh");
+fsx.flockSync(fd, "un");
+console.log("fs-ext flock " + typeof fsx.flockSync);
+`,
+  );
+  writeFileSync(
+    join(pkg7, "BUILD.bazel"),
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+
+exports_files(["package.json", "package-lock.json"])
+
+pipeline(
+    name = "fx",
+    base = "@pipeline-host-node//image",
+    entry = "main.js",
+    registry = "localhost:5000",
+    repository = "native/fx",
+    deps = ["@native7_npm//:node_modules/fs-ext"],
 )
 `,
   );
@@ -149,13 +190,14 @@ describe("npm packages with install scripts (native addons)", () => {
     // Before, the chroot had no Node headers and no nodedir: node-gyp went for the network and failed
     // ("gyp ... is related to network connectivity").
     setWorkspace('    allow_install_scripts = ["better-sqlite3"],\n');
+    writeFileSync(join(ws, "WORKSPACE"), readFileSync(join(ws, "WORKSPACE"), "utf8") + NATIVE7_NPM);
     await ensureBazel7();
     const version = join(ws, ".bazelversion");
     renameSync(version, `${version}.4`);
     try {
-      const r = await bazel7(ws, ["run", ...WORKSPACE_MODE_FLAGS, ...QUIET, "//native:sq_local"]);
+      const r = await bazel7(ws, ["run", ...WORKSPACE_MODE_FLAGS, ...QUIET, "//native7:fx_local"]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/sqlite 3\.\d+\.\d+ sum 42/);
+      expect(r.stdout).toContain("fs-ext flock function");
     } finally {
       renameSync(`${version}.4`, version);
       await shutdown7(ws, { expunge: true });

@@ -100,6 +100,20 @@ describe("tsc_worker.js", () => {
     expect(r.stderr).not.toContain("does not depend on");
   });
 
+  test("the lib when the tsconfig names none is ES2022 without the DOM (a pipeline runs on Node); a tsconfig's lib applies as written", async () => {
+    const p = project("lib", { "main.ts": "export const title: string = document.title;\nexport const n: number = [1, 2].at(-1) ?? 0;\n" });
+    const r = await oneShot(p.dir, p.args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/src\/main\.ts\(1,30\): error TS2584: Cannot find name 'document'/);
+    const config = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
+    writeFileSync(
+      join(p.dir, "tsconfig.json"),
+      JSON.stringify({ ...config, compilerOptions: { ...config.compilerOptions, lib: ["ES2022", "DOM"] } }),
+    );
+    const dom = await oneShot(p.dir, p.args);
+    expect(dom.code, dom.stderr).toBe(0);
+  });
+
   test("worker: answers over the protocol, recompiles a change, rewrites every output each time, byte for byte like one-shot", async () => {
     const p = project("worker", { "lib.ts": LIB, "main.ts": MAIN, "data.json": '{ "half": 21 }' });
     const inputs = ["tsconfig.json", "src/lib.ts", "src/main.ts", "src/data.json"];
