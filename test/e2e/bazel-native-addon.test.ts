@@ -45,20 +45,16 @@ function setWorkspace(attrs: string): void {
   writeFileSync(path, (start >= 0 ? text.slice(0, start) : text) + NATIVE_NPM(attrs));
 }
 
-beforeAll(() => {
-  ws = makeConsumerWorkspace(tmp);
-  const pkg = join(ws, "native");
+/**
+ * A package of the workspace at `dir`: the fixture's package.json and lockfile (and main.js, unless `main` is given),
+ * and a BUILD file with one pipeline `name` on the host-node base depending on `dep`.
+ */
+function addonPackage(dir: string, fixture: string, name: string, dep: string, main?: string): void {
+  const pkg = join(ws, dir);
   mkdirSync(pkg);
-  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "test", "fixtures", "native-addon", f), join(pkg, f));
-  writeFileSync(
-    join(pkg, "main.js"),
-    `const Database = require("better-sqlite3");
-const db = new Database(":memory:");
-db.exec("create table t (x integer)");
-db.prepare("insert into t values (?), (?)").run(40, 2);
-console.log("sqlite " + db.prepare("select sqlite_version() as v").get().v + " sum " + db.prepare("select sum(x) as s from t").get().s);
-`,
-  );
+  for (const f of ["package.json", "package-lock.json", ...(main ? [] : ["main.js"])])
+    cpSync(join(REPO_ROOT, "test", "fixtures", fixture, f), join(pkg, f));
+  if (main) writeFileSync(join(pkg, "main.js"), main);
   writeFileSync(
     join(pkg, "BUILD.bazel"),
     `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
@@ -66,44 +62,32 @@ console.log("sqlite " + db.prepare("select sqlite_version() as v").get().v + " s
 exports_files(["package.json", "package-lock.json"])
 
 pipeline(
-    name = "sq",
+    name = "${name}",
     base = "@pipeline-host-node//image",
     entry = "main.js",
     registry = "localhost:5000",
-    repository = "native/sq",
-    deps = ["@native_npm//:node_modules/better-sqlite3"],
+    repository = "native/${name}",
+    deps = ["${dep}"],
 )
 `,
   );
-  const pkg7 = join(ws, "native7");
-  mkdirSync(pkg7);
-  for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "test", "fixtures", "native-addon-small", f), join(pkg7, f));
-  writeFileSync(
-    join(pkg7, "main.js"),
-    `const fs = require("fs");
-const fsx = require("fs-ext");
-const fd = fs.openSync(__filename, "r");
-fsx.flockSync(fd, "sh");
-fsx.flockSync(fd, "un");
-console.log("fs-ext flock " + typeof fsx.flockSync);
+}
+
+beforeAll(() => {
+  ws = makeConsumerWorkspace(tmp);
+  addonPackage(
+    "native",
+    "native-addon",
+    "sq",
+    "@native_npm//:node_modules/better-sqlite3",
+    `const Database = require("better-sqlite3");
+const db = new Database(":memory:");
+db.exec("create table t (x integer)");
+db.prepare("insert into t values (?), (?)").run(40, 2);
+console.log("sqlite " + db.prepare("select sqlite_version() as v").get().v + " sum " + db.prepare("select sum(x) as s from t").get().s);
 `,
   );
-  writeFileSync(
-    join(pkg7, "BUILD.bazel"),
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-
-exports_files(["package.json", "package-lock.json"])
-
-pipeline(
-    name = "fx",
-    base = "@pipeline-host-node//image",
-    entry = "main.js",
-    registry = "localhost:5000",
-    repository = "native/fx",
-    deps = ["@native7_npm//:node_modules/fs-ext"],
-)
-`,
-  );
+  addonPackage("native7", "native-addon-small", "fx", "@native7_npm//:node_modules/fs-ext");
 });
 
 afterAll(() => {
