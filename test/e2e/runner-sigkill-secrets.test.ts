@@ -2,7 +2,8 @@
  * Issue #24, item 12: a `pipeline run` (runc) killed with SIGKILL while its container runs leaves no env value
  * on the cache's disk. runc's config.json is a FIFO the runner feeds (src/container/config-fifo.ts); before, it was a
  * 0600 file holding the value until the next run scrubbed it. What remains is documented (docs/deployments.md):
- * the running container and runc's state under its --root (a tmpfs here), until the next `pipeline run` reaps them.
+ * the running container and runc's state under its --root (runc's default, /run/runc, is a tmpfs), until the next
+ * `pipeline run` reaps them.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -35,8 +36,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  for (const id of (await runcIds(runcRoot)).filter((i) => i.startsWith("rp-sigkill-"))) spawn("runc", ["--root", runcRoot, "delete", "--force", id]);
-  for (const m of mountsUnder(tmp).reverse()) spawn("umount", ["-l", m.split(" ")[1]]);
+  // Synchronous: the container's state is under tmp, removed next (a container left by a failed test is killed first).
+  for (const id of (await runcIds(runcRoot)).filter((i) => i.startsWith("rp-sigkill-")))
+    spawnSync("runc", ["--root", runcRoot, "delete", "--force", id]);
+  for (const m of mountsUnder(tmp).reverse()) spawnSync("umount", ["-l", m.split(" ")[1]]);
   rmSync(tmp, { recursive: true, force: true });
 });
 
