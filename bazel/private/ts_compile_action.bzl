@@ -285,7 +285,7 @@ def compile_target(ctx):
 
 # The attributes of every rule that compiles TypeScript with `ts_compile_action`.
 TS_ATTRS = dict({
-    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any."),
+    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any. Without a `lib` in it, the lib is ES2022 without the DOM (Node's globals come from @types/node); `\"lib\": [\"ES2022\", \"DOM\"]` adds the DOM."),
     "_default_tsconfig": attr.label(default = "@rules_pipeline//bazel/private:default_tsconfig", allow_files = True),
     "_runtime_types": attr.label(default = "@rules_pipeline//:runtime_types", allow_single_file = True, cfg = "exec"),
 }, **dict(BUILD_TOOL_ATTRS, **TSC_ATTRS))
