@@ -28,7 +28,7 @@ npm_dependencies(
 ${attrs})
 `;
 
-/** The small addon's repository, for the Bazel 7 test: appended after native_npm (the next setWorkspace drops it). */
+/** The small addon's repository, for the Bazel 7 test: after native_npm (setWorkspace's `extra`). */
 const NATIVE7_NPM = `
 npm_dependencies(
     name = "native7_npm",
@@ -38,11 +38,12 @@ npm_dependencies(
 )
 `;
 
-function setWorkspace(attrs: string): void {
+/** The WORKSPACE with native_npm given `attrs`, then `extra`: what an earlier call added after native_npm goes. */
+function setWorkspace(attrs: string, extra = ""): void {
   const path = join(ws, "WORKSPACE");
   const text = readFileSync(path, "utf8");
   const start = text.indexOf('\nnpm_dependencies(\n    name = "native_npm"');
-  writeFileSync(path, (start >= 0 ? text.slice(0, start) : text) + NATIVE_NPM(attrs));
+  writeFileSync(path, (start >= 0 ? text.slice(0, start) : text) + NATIVE_NPM(attrs) + extra);
 }
 
 /**
@@ -173,8 +174,7 @@ describe("npm packages with install scripts (native addons)", () => {
   test("listed, on Bazel 7.7.1 in scripts/bazel7.sh's chroot: node-gyp finds Node's headers offline (npm's nodedir)", async () => {
     // Before, the chroot had no Node headers and no nodedir: node-gyp went for the network and failed
     // ("gyp ... is related to network connectivity").
-    setWorkspace('    allow_install_scripts = ["better-sqlite3"],\n');
-    writeFileSync(join(ws, "WORKSPACE"), readFileSync(join(ws, "WORKSPACE"), "utf8") + NATIVE7_NPM);
+    setWorkspace('    allow_install_scripts = ["better-sqlite3"],\n', NATIVE7_NPM);
     await ensureBazel7();
     const version = join(ws, ".bazelversion");
     renameSync(version, `${version}.4`);
