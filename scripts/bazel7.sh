@@ -14,6 +14,8 @@
 # server started by a run lives in that run's namespace until `bazel shutdown` (or --max_idle_secs) ends it, so two
 # runs at once never touch each other's mounts. The environment inside is empty (env -i) except PATH, HOME, TERM,
 # LANG and the variables named in $PIPELINE_BAZEL7_ENV (space-separated names).
+# $PIPELINE_BAZEL7_JVM_ARGS (space-separated) become the server's `--host_jvm_args` startup options (scripts/test.sh
+# sets them; a server started with other ones is restarted).
 #
 # Offline bzlmod: bazel_tools' own MODULE.bazel asks the registry for apple_support, buildozer, zlib and protobuf;
 # Debian's /etc/bazel/bazelrc covers the rest. The four are answered by stub modules generated in $ROOT/stubs and
@@ -184,8 +186,8 @@ make_cds() {
   ob="$ROOT/output/cds-scratch-$$"
   printf 'module(name = "cds_scratch")\n' >"$scratch/MODULE.bazel"
   printf 'genrule(name = "gen", outs = ["gen.txt"], cmd = "echo a > $@")\n' >"$scratch/BUILD.bazel"
-  if bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" build --noshow_progress //:gen >"$ROOT/cds.log" 2>&1 &&
-    bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" shutdown >>"$ROOT/cds.log" 2>&1; then
+  if PIPELINE_BAZEL7_JVM_ARGS= bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" build --noshow_progress //:gen >"$ROOT/cds.log" 2>&1 &&
+    PIPELINE_BAZEL7_JVM_ARGS= bash "${BASH_SOURCE[0]}" run "$scratch" -- --output_base="$ob" --host_jvm_args="-XX:ArchiveClassesAtExit=$tmp_archive" shutdown >>"$ROOT/cds.log" 2>&1; then
     # The JVM writes the archive as it exits, after `shutdown` returns.
     for _ in $(seq 1 100); do
       [[ -s "$tmp_archive" ]] && ! pgrep -f -- "-XX:ArchiveClassesAtExit=$tmp_archive" >/dev/null && break
@@ -302,7 +304,9 @@ in_namespace() {
   cd "$CHROOT"
   pivot_root . .host
   umount -l /.host
-  exec /usr/bin/env -i -C "$dir" "${envs[@]}" bazel --bazelrc="$ROOT/bazelrc" "$@"
+  local -a jvm=()
+  for src in ${PIPELINE_BAZEL7_JVM_ARGS:-}; do jvm+=("--host_jvm_args=$src"); done
+  exec /usr/bin/env -i -C "$dir" "${envs[@]}" bazel --bazelrc="$ROOT/bazelrc" "${jvm[@]}" "$@"
 }
 
 case "${1:-}" in

@@ -94,7 +94,9 @@ build() {
   done
   t=$SECONDS
   step "go build k8s-server $VERSION: apiserver, controller-manager, scheduler, kubelet (nice -n 19; cold: ~10 CPU-minutes, about 5 min on 2 idle cores (estimated), ~30 min beside a full test run)"
-  logged "go build k8s-server" env -C "$MODULE" GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$partial/bin/k8s-server" .
+  # -dwarf=false: the linker strips the debug information anyway (-w); not generating it saves ~15% of the compile's
+  # CPU (k8s.io/api/... and client-go cold: 116 → 99 s of CPU).
+  logged "go build k8s-server" env -C "$MODULE" GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath -gcflags=all=-dwarf=false -ldflags "$ldflags" -o "$partial/bin/k8s-server" .
   step "built in $((SECONDS - t)) s"
   logged "k8s-server runs" "$partial/bin/k8s-server" apiserver --version
 

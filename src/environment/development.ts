@@ -26,6 +26,12 @@ export const DEVELOPMENT_VARIABLES = {
     format: "variable names separated by spaces",
     meaning: "Variables of the caller's environment handed into the chroot.",
   },
+  PIPELINE_BAZEL7_JVM_ARGS: {
+    setBy: "`scripts/test.sh`, developers",
+    readBy: "`scripts/bazel7.sh`",
+    format: "JVM options separated by spaces",
+    meaning: "The Bazel 7 server's `--host_jvm_args` (`npm test` sets a JIT and GC for short-lived servers; empty: none).",
+  },
   PIPELINE_BAZEL_CDS_DIR: {
     setBy: "developers",
     readBy: "`scripts/bazel-cds.sh`",

@@ -197,6 +197,10 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     const pid = await bazel7(ws, ["info", "--noenable_workspace", "server_pid"]);
     expect(pid.code, failure("info server_pid", pid)).toBe(0);
     expect(serverMaps(pid.stdout)).toMatch(new RegExp(`${BAZEL7_ROOT}/output/cds/bazel7-[0-9a-f]{16}\\.jsa`));
+    // And runs with the JVM options scripts/test.sh gives the run's servers ($PIPELINE_BAZEL7_JVM_ARGS), when it does.
+    const jvmArgs = (process.env.PIPELINE_BAZEL7_JVM_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const argv = readFileSync(`/proc/${Number(pid.stdout.trim())}/cmdline`, "utf8").split("\0");
+    for (const a of jvmArgs) expect(argv, `the Bazel 7.7.1 server's command line has ${a}`).toContain(a);
   });
 
   test("bzlmod: hello_push pushes to a registry that checks credentials; the registry holds the same digest", async () => {
