@@ -93,7 +93,7 @@ build() {
     ldflags+=" -X $pkg.gitMinor=$(echo "$VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   t=$SECONDS
-  step "go build k8s-server $VERSION: apiserver, controller-manager, scheduler, kubelet (nice -n 19; cold: ~10 CPU-minutes, about 5 min on 2 idle cores (estimated), ~30 min beside a full test run)"
+  step "go build k8s-server $VERSION: apiserver, controller-manager, scheduler, kubelet (nice -n 19; cold: ~9 CPU-minutes, 845 s beside a fresh machine's full test run)"
   # -dwarf=false: the linker strips the debug information anyway (-w); not generating it saves ~15% of the compile's
   # CPU (k8s.io/api/... and client-go cold: 116 → 99 s of CPU).
   logged "go build k8s-server" env -C "$MODULE" GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath -gcflags=all=-dwarf=false -ldflags "$ldflags" -o "$partial/bin/k8s-server" .
