@@ -4,7 +4,7 @@
  * grandchildren. Before it, bash waited for the foreground step to end before running a trap (and without a trap died
  * at once), so vitest, tsc and what they had started ran on.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,14 @@ import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/repo";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-run-groups-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+/** The scripts the tests started, stopped in afterAll whatever happened (a failing case leaves its step running). */
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of started) if (c.pid) spawnSync("pkill", ["-KILL", "-s", String(c.pid)]); // its session: the step and its children
+  for (const pid of processesNamed(`rp-run-groups-SIGTERM-${process.pid}`).concat(processesNamed(`rp-run-groups-SIGINT-${process.pid}`)))
+    process.kill(pid, "SIGKILL");
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 /** PIDs of live processes whose argv[0] is `name`. */
 function processesNamed(name: string): number[] {
@@ -50,7 +57,8 @@ stop_on_signals
 trap 'stop_groups; echo "$RUN_INTERRUPTED" > ${JSON.stringify(cleaned)}' EXIT
 in_group bash -c '(exec -a ${name} sleep 300) & echo ready; wait'
 echo "not reached"`;
-      const child = spawn("bash", ["-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn("bash", ["-c", script], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+      started.push(child);
       let out = "";
       child.stdout.on("data", (d: Buffer) => {
         out += d.toString("utf8");
