@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
+import { ownerAlive } from "../../src/process/owner";
 import { BAZEL, bazel, REPO_ROOT } from "../fixtures/bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-run-groups-bazel-"));
@@ -22,15 +23,6 @@ afterAll(() => {
   spawnSync("chmod", ["-R", "u+w", tmp]);
   rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Whether `pid` runs: a zombie (killed, not yet reaped by its parent, as `stranger` would be) does not. */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 test("stop_bazel_servers stops the run's servers, removes their output bases and leaves older ones and other processes alone", async () => {
   mkdirSync(ws, { recursive: true });
@@ -57,7 +49,7 @@ test("stop_bazel_servers stops the run's servers, removes their output bases and
     .trim()
     .split("\n")
     .map((l) => l.split(": ")[1]);
-  expect(alive(Number(pid))).toBe(true);
+  expect(ownerAlive(Number(pid))).toBe(true);
 
   const sweep = spawnSync(
     "bash",
@@ -66,11 +58,12 @@ test("stop_bazel_servers stops the run's servers, removes their output bases and
   );
   expect(sweep.status, sweep.stderr).toBe(0);
   expect(sweep.stderr).toContain(`stopped the Bazel server of ${ws} and removed ${base}`);
-  expect(alive(Number(pid))).toBe(false);
+  expect(ownerAlive(Number(pid))).toBe(false);
   expect(() => readFileSync(join(base, "DO_NOT_BUILD_HERE"))).toThrow();
   // The run's output base without a server goes; the process its stale PID file names lives on.
   expect(() => readFileSync(join(reused, "DO_NOT_BUILD_HERE"))).toThrow();
-  expect(alive(stranger.pid ?? -1)).toBe(true);
+  // ownerAlive: a zombie is dead (killed `stranger` would be one until this process reaps it; kill(pid, 0) finds it).
+  expect(ownerAlive(stranger.pid ?? -1)).toBe(true);
   // The older output base is untouched.
   expect(readFileSync(join(older, "DO_NOT_BUILD_HERE"), "utf8")).toBe("/gone");
 }, 120_000);

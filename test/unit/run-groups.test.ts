@@ -16,8 +16,6 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-run-groups-"));
 const started: ChildProcess[] = [];
 afterAll(() => {
   for (const c of started) if (c.pid) spawnSync("pkill", ["-KILL", "-s", String(c.pid)]); // its session: the step and its children
-  for (const pid of processesNamed(`rp-run-groups-SIGTERM-${process.pid}`).concat(processesNamed(`rp-run-groups-SIGINT-${process.pid}`)))
-    process.kill(pid, "SIGKILL");
   rmSync(tmp, { recursive: true, force: true });
 });
 
