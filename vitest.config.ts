@@ -17,8 +17,8 @@ export function expectedSeconds(file: string): number {
 }
 
 /**
- * scripts/test.sh runs the unit and e2e files in one pool of two workers (the machine's two cores), so the order is
- * what decides how evenly the two stay busy: the longest first (a new file counts as the longest), the short ones
+ * scripts/test.sh runs the unit and e2e files in one pool (the machine's cores + 1 workers), so the order is
+ * what decides how evenly the cores stay busy: the longest first (a new file counts as the longest), the short ones
  * filling in at the end. The real-cluster files (project e2e-cluster) run in a vitest run of their own beside that
  * pool, one at a time: one cluster per machine, and they wait for the Kubernetes build that test.sh starts in the
  * background.

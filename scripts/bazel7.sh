@@ -6,10 +6,13 @@
 #                                           $PIPELINE_BAZEL7_ROOT (default ~/.cache/rules_pipeline/bazel7)
 #   scripts/bazel7.sh run DIR -- ARGS...    runs `bazel ARGS` (7.7.1) in DIR and prints nothing but Bazel's output
 #   scripts/bazel7.sh path                  prints the cache directory; exits 1 when setup has not completed
+#   scripts/bazel7.sh output-root           prints the output user root (ROOT/output: the output bases), set up or not
 #
 # `run` works in a private mount namespace (unshare -m): DIR, this checkout, the stubs, the output user root and
 # $PIPELINE_BAZEL7_MOUNTS (colon-separated host paths) are bind-mounted at the same absolute paths inside the chroot,
-# so the bazel-* symlinks Bazel writes into DIR resolve on the host too. No mount is ever visible outside the
+# so the bazel-* symlinks Bazel writes into DIR resolve on the host too. A path under another one of them is not
+# mounted again: it is seen through that one, on the same mount, so hard links between the two work (a link across
+# two bind mounts fails with EXDEV; bazel/private/repo_cache.js then copies). No mount is ever visible outside the
 # namespace; the kernel removes them when its last process exits (also on SIGINT, SIGTERM or failure). The Bazel
 # server started by a run lives in that run's namespace until `bazel shutdown` (or --max_idle_secs) ends it, so two
 # runs at once never touch each other's mounts. The environment inside is empty (env -i) except PATH, HOME, TERM,
@@ -40,7 +43,7 @@ die() { echo "bazel7: $*" >&2; exit 2; }
 # host_mirror (the Debian mirror to debootstrap sid from), logged_to
 # shellcheck source=lib/setup-steps.sh
 source "$REPO/scripts/lib/setup-steps.sh"
-usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot and bind mounts); run it with sudo"; }
 
 # --- setup -------------------------------------------------------------------------------------------------------
@@ -280,21 +283,34 @@ run() {
   exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" __in_namespace "$dir" "$@"
 }
 
+# under_bind PATH BIND...: whether PATH lies strictly under one of the BINDs (then it is not mounted of its own).
+under_bind() {
+  local path="$1" b
+  shift
+  for b in "$@"; do [[ "$b" != "$path" && "$path" == "${b%/}/"* ]] && return 0; done
+  return 1
+}
+
 # Inside the private namespace: mount, make the chroot the namespace's root (pivot_root), then become the Bazel
 # client (exec, so signals reach Bazel directly). pivot_root rather than chroot: a later run's client checks the
 # server's cwd through /proc/PID/cwd, which the kernel spells relative to the server namespace's root mount; under a
 # plain chroot it would read $CHROOT/DIR, and the client would kill the server as "moved".
 in_namespace() {
   local dir="$1" src; shift
-  local -a binds=("$dir" "$REPO" "$ROOT/stubs" "$ROOT/output" "$ROOT/bazelrc") extra envs
+  local -a binds=() extra envs
   IFS=: read -r -a extra <<<"${PIPELINE_BAZEL7_MOUNTS:-}"
-  for src in "${extra[@]}"; do [[ -n "$src" ]] && binds+=("$(readlink -f "$src")"); done
+  # Real paths, so that "under another one" compares like with like.
+  for src in "$dir" "$REPO" "$ROOT/stubs" "$ROOT/output" "$ROOT/bazelrc" "${extra[@]}"; do [[ -n "$src" ]] && binds+=("$(readlink -f "$src")"); done
   mount --bind "$CHROOT" "$CHROOT"
   mount -t proc proc "$CHROOT/proc"
   mount --rbind /dev "$CHROOT/dev"
   mount --rbind /sys "$CHROOT/sys"
+  local -A bound=()
   for src in "${binds[@]}"; do
     [[ -e "$src" ]] || die "cannot mount $src into the chroot: it does not exist"
+    under_bind "$src" "${binds[@]}" && continue
+    [[ -n "${bound[$src]:-}" ]] && continue
+    bound[$src]=1
     if [[ -d "$src" ]]; then mkdir -p "$CHROOT$src"; else mkdir -p "$(dirname "$CHROOT$src")"; touch "$CHROOT$src"; fi
     mount --rbind "$src" "$CHROOT$src"
   done
@@ -313,6 +329,7 @@ case "${1:-}" in
   setup) shift; setup "$@" ;;
   run) shift; run "$@" ;;
   path) [[ -f "$CHROOT/.rules_pipeline-complete" ]] && echo "$ROOT" ;;
+  output-root) echo "$ROOT/output" ;;
   __in_namespace) shift; in_namespace "$@" ;;
   *) usage ;;
 esac

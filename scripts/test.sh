@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck and lint, then the unit and e2e files in one pool of two workers (the machine's two cores;
+# `npm test`: typecheck and lint, then the unit and e2e files in one pool of cores + 1 workers ($PIPELINE_TEST_WORKERS;
 # the longest files first, vitest.config.ts), and beside it the real-cluster files, one at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
 # wait for its lock), the rules_js kit's tools (its lock) and the Kubernetes binaries (the cluster files wait for its
@@ -29,14 +29,13 @@ cleanup() {
       bash scripts/k8s-cluster.sh down "$(cat "$owner")" >&2 || true
     fi
   fi
-  chmod -R u+w "$report" 2>/dev/null || true
-  rm -rf "$report"
+  chmod -R u+w "$report" ${run_repo_cache:+"$run_repo_cache"} 2>/dev/null || true
+  rm -rf "$report" ${run_repo_cache:+"$run_repo_cache"}
 }
 trap cleanup EXIT
-# Both output user roots: Bazel 4.2.3's default and the 7.7.1 chroot's (the leak check below, and cleanup()).
-bazel_roots=("$HOME/.cache/bazel/_bazel_$(id -un)")
-b7="$(bash scripts/bazel7.sh path 2>/dev/null || true)"
-[[ -n "$b7" ]] && bazel_roots+=("$b7/output")
+# Both output user roots: Bazel 4.2.3's default and the 7.7.1 chroot's (the leak check below, and cleanup()), the
+# latter also on a machine whose chroot the background set-up below is still making.
+bazel_roots=("$HOME/.cache/bazel/_bazel_$(id -un)" "$(bash scripts/bazel7.sh output-root)")
 
 # phase NAME CMD...: runs CMD, recording NAME's start and end (seconds since the run began) for the report.
 phase() {
@@ -70,9 +69,14 @@ phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may 
 # The repository cache (bazel/private/repo_cache.bzl) of this run only: the first test to fetch a repository runs
 # npm ci / esbuild for real (a native addon is compiled, as its test says), the next ones restore it, and nothing
 # accumulates in ~/.cache/rules_pipeline/repos from run to run. test/fixtures/bazel7.ts passes it into the chroot.
+# It lives inside Bazel 7's output user root, which scripts/bazel7.sh bind-mounts into the chroot as one mount: an
+# entry is restored there as hard links, as on the host, where a cache mounted of its own would be copied (EXDEV;
+# ~130 MB for the rules' npm tree). Removed at exit.
 if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
-  export PIPELINE_REPO_CACHE="$report/repo-cache"
-  mkdir -p "$PIPELINE_REPO_CACHE"
+  mkdir -p "${bazel_roots[1]}"
+  PIPELINE_REPO_CACHE="$(mktemp -d "${bazel_roots[1]}/test-run-repo-cache.XXXXXX")"
+  export PIPELINE_REPO_CACHE
+  run_repo_cache="$PIPELINE_REPO_CACHE"
 fi
 
 # One --disk_cache for the consumer workspaces of this run's e2e files (test/fixtures/bazel.ts: TEST_DISK_CACHE; files
@@ -107,7 +111,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   fi
   # The Kubernetes server binaries for the e2e-cluster project: built once from Go modules and cached outside the
   # repository (scripts/k8s-cluster.sh build; ~/.cache/rules_pipeline/k8s-VERSION). Those files, beside the pool, wait
-  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~10 CPU-minutes cold) runs at a
+  # for $PIPELINE_K8S_BUILD_STATUS (test/fixtures/k8s-cluster.ts). The Go build (~6 CPU-minutes cold) runs at a
   # lower priority than the tests, but not the lowest, so that on a new machine it ends before the pool does.
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 10 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
@@ -150,9 +154,13 @@ else
   cluster=$!
   set +m
   RUN_GROUPS+=("$cluster")
-  # One pool for the unit and e2e projects: two files at a time, the longest first, the short ones filling in.
-  echo "== unit and e2e tests (two at a time; the real-cluster files run beside them, printed at the end)" >&2
-  phase "unit + e2e" in_group vitest tests --project unit --project e2e --maxWorkers=2 --minWorkers=1 "$@" || status=$?
+  # One pool for the unit and e2e projects, the longest first, the short ones filling in: one file more than the
+  # machine has cores, because e2e files also wait (for a registry, npm, a container, a Bazel server's start) and two
+  # at a time left a core idle ~7% of a run here.
+  workers="${PIPELINE_TEST_WORKERS:-$(($(nproc) + 1))}"
+  [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "PIPELINE_TEST_WORKERS: expected a whole number ≥ 1, got '$workers'" >&2; exit 2; }
+  echo "== unit and e2e tests ($workers at a time; the real-cluster files run beside them, printed at the end)" >&2
+  phase "unit + e2e" in_group vitest tests --project unit --project e2e --maxWorkers="$workers" --minWorkers=1 "$@" || status=$?
   cluster_status=0
   wait "$cluster" || cluster_status=$?
   echo "== e2e tests on a real Kubernetes cluster (ran beside the others; exit $cluster_status)" >&2

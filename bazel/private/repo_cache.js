@@ -9,7 +9,8 @@
  *   node repo_cache.js restore ENTRY DEST NAME...  hard-links (or copies) ENTRY's NAMEs into DEST (exit 0), or exit
  *                                                 2 when ENTRY is absent, 3 when it is there but not whole (message
  *                                                 on stderr)
- *   node repo_cache.js store ENTRY SRC NAME...     publishes SRC's NAMEs as ENTRY: copied into a temporary sibling,
+ *   node repo_cache.js store ENTRY SRC NAME...     publishes SRC's NAMEs as ENTRY: hard-linked (or copied) into a
+ *                                                 temporary sibling,
  *                                                 completion marker written last, renamed into place; then, while
  *                                                 the entries of ENTRY's directory hold more than
  *                                                 $PIPELINE_REPO_CACHE_MAX_SIZE (default 10GiB; 0: no limit), removes
@@ -102,6 +103,17 @@ const names = (list) => {
   return list;
 };
 
+/** Hard-links `sources` (files, symlinks, whole trees) into the empty directory `dir`, or copies them where a link cannot be made. */
+function copyTree(sources, dir) {
+  try {
+    execFileSync("cp", ["-al", ...sources, dir + "/"], { stdio: ["ignore", "ignore", "ignore"] });
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir);
+    execFileSync("cp", ["-a", ...sources, dir + "/"], { stdio: ["ignore", "ignore", "pipe"] });
+  }
+}
+
 function restore(entry, dest, list) {
   checkEntryPath(entry);
   if (!fs.existsSync(entry)) return 2;
@@ -129,13 +141,7 @@ function restore(entry, dest, list) {
     // filesystem or mount: scripts/bazel7.sh binds the cache into its chroot), the files are copied. Either way DEST
     // gets the entry's bytes, modes and symlinks. (A restored file edited in place would change the entry: a
     // repository's files are inputs, which no build action writes.)
-    try {
-      execFileSync("cp", ["-al", ...sources, work + "/"], { stdio: ["ignore", "ignore", "ignore"] });
-    } catch {
-      fs.rmSync(work, { recursive: true, force: true });
-      fs.mkdirSync(work);
-      execFileSync("cp", ["-a", ...sources, work + "/"], { stdio: ["ignore", "ignore", "pipe"] });
-    }
+    copyTree(sources, work);
     for (const n of list) {
       fs.rmSync(path.join(dest, n), { recursive: true, force: true });
       fs.renameSync(path.join(work, n), path.join(dest, n));
@@ -171,7 +177,13 @@ function store(entry, src, list) {
   const temp = tempSibling(entry);
   try {
     fs.mkdirSync(path.join(temp, "tree"), { recursive: true });
-    execFileSync("cp", ["-a", ...list.map((n) => path.join(src, n)), path.join(temp, "tree") + "/"], { stdio: ["ignore", "ignore", "pipe"] });
+    // Hard links, as a restore makes: the store is the fetch's last step, so the repository's files are final and
+    // no build action writes them; a store costs no copy (~130 MB for the rules' npm tree) and no second copy on
+    // disk. Copied where a link cannot be made (another filesystem or mount).
+    copyTree(
+      list.map((n) => path.join(src, n)),
+      path.join(temp, "tree"),
+    );
     const [kind, k] = path.basename(entry).split("-");
     const bytes = treeBytes(path.join(temp, "tree"));
     fs.writeFileSync(path.join(temp, MARKER), `${JSON.stringify({ format: FORMAT, kind, key: k, names: list, bytes })}\n`);

@@ -110,6 +110,12 @@ export const DEVELOPMENT_VARIABLES = {
     format: "a directory path",
     meaning: "The Bazel disk cache the e2e tests share in one run.",
   },
+  PIPELINE_TEST_WORKERS: {
+    setBy: "developers, CI",
+    readBy: "`scripts/test.sh`",
+    format: "a whole number ≥ 1 (default: the machine's cores + 1)",
+    meaning: "How many unit and e2e files the pool runs at once (the real-cluster files run beside it, one at a time).",
+  },
   PIPELINE_TEST_DURATIONS_OUT: {
     setBy: "developers",
     readBy: "`scripts/lib/test-report.js`",

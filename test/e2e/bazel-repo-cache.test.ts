@@ -5,7 +5,7 @@
  * - the three `hello_image.digest` files are identical, and so are the trees of @npm, @rules_pipeline_npm and
  *   @rules_pipeline_tools (every path, every file's bytes and symlink's target, with each output base's and
  *   workspace's own path written as a placeholder);
- * - C's files are hard links of the entries' (B's are its own); A and B ran `npm ci`, C did not: npm is a logging
+ * - B's and C's files are hard links of the entries' (B stored them, C restored them; A's are its own); A and B ran `npm ci`, C did not: npm is a logging
  *   wrapper first on PATH (the real npm runs), and its log is the evidence; the cache holds whole entries (a
  *   completion marker each) after B;
  * - an edited lockfile misses the cache (`npm ci` runs again) and gives what a fetch without the cache gives;
@@ -43,7 +43,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard, makeConsumerWorkspace, outputBase } from "../fixtures/bazel";
-import { bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
+import { BAZEL7_OUTPUT_ROOT, bazel7, ensureBazel7, shutdown7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { summarizeProfile } from "../../bench/lib/bazel-actions";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-repo-cache-"));
@@ -101,8 +101,8 @@ function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
   return out;
 }
 
-/** How many regular files under `dir` are hard links of a file of an entry of the cache. */
-function filesLinkedToCache(dir: string): number {
+/** How many regular files under `dir` are hard links of a file of an entry of the cache `store` (the 4.2.3 one by default). */
+function filesLinkedToCache(dir: string, store = cache): number {
   const inodes = new Set<number>();
   const files = (root: string, visit: (p: string) => void) => {
     for (const e of readdirSync(root, { withFileTypes: true })) {
@@ -110,7 +110,7 @@ function filesLinkedToCache(dir: string): number {
       else if (e.isFile()) visit(join(root, e.name));
     }
   };
-  for (const e of entries()) files(join(cache, e, "tree"), (p) => inodes.add(statSync(p).ino));
+  for (const e of readdirSync(store)) files(join(store, e, "tree"), (p) => inodes.add(statSync(p).ino));
   let n = 0;
   files(dir, (p) => {
     if (inodes.has(statSync(p).ino)) n++;
@@ -158,10 +158,12 @@ beforeAll(() => {
 });
 
 const sevens: string[] = [];
+const cleanups: (() => void)[] = [];
 
 afterAll(async () => {
   for (const ws of sevens) await shutdown7(ws, { expunge: true });
   for (const w of all.filter((x) => !sevens.includes(x.ws))) discard(w.ws);
+  for (const c of cleanups) c();
   spawnSync("chmod", ["-R", "u+w", tmp]);
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -208,9 +210,11 @@ describe("the repository cache across output bases", () => {
       expect(ref.length).toBeGreaterThan(repo === "rules_pipeline_tools" ? 5 : 50);
       expect(tree(external(b, repo), b), `@${repo}: B (cold cache) differs from A (no cache)`).toEqual(ref);
       expect(tree(external(c, repo), c), `@${repo}: C (warm cache) differs from A (no cache)`).toEqual(ref);
-      // C's files are the entry's, hard-linked (bazel/private/repo_cache.js); B's are its own fetch's.
+      // C's files are the entry's, hard-linked (bazel/private/repo_cache.js); so are B's, from which the entry was
+      // stored by hard links; A's are its own.
       expect(filesLinkedToCache(external(c, repo)), `@${repo} in C`).toBeGreaterThan(0);
-      expect(filesLinkedToCache(external(b, repo)), `@${repo} in B`).toBe(0);
+      expect(filesLinkedToCache(external(b, repo)), `@${repo} in B`).toBeGreaterThan(0);
+      expect(filesLinkedToCache(external(a, repo)), `@${repo} in A`).toBe(0);
     }
   });
 
@@ -295,8 +299,12 @@ describe("the repository cache across output bases", () => {
 
   test("Bazel 7.7.1: the cold fetches overlap; a second output base restores every entry and gets the same trees and image", async () => {
     await ensureBazel7();
-    const cache7 = join(tmp, "repo-cache-7");
-    mkdirSync(cache7);
+    // Inside the output user root, as scripts/test.sh puts the run's cache: scripts/bazel7.sh mounts that root once and
+    // does not mount a path under it again, so a restore in the chroot makes hard links (a cache on a bind mount of
+    // its own would be copied: EXDEV).
+    mkdirSync(BAZEL7_OUTPUT_ROOT, { recursive: true });
+    const cache7 = mkdtempSync(join(BAZEL7_OUTPUT_ROOT, "test-repo-cache-"));
+    cleanups.push(() => rmSync(cache7, { recursive: true, force: true }));
     const mounts = [cache7];
     const run7 = async (w: Ws, args: string[]) => {
       const r = await bazel7(w.ws, args, { mounts, hostNpmCache: true, env: { PIPELINE_REPO_CACHE: cache7 } });
@@ -327,6 +335,8 @@ describe("the repository cache across output bases", () => {
       const ref = tree(join(obD, "external", repo), d, obD);
       expect(ref.length).toBeGreaterThan(5);
       expect(tree(join(obE, "external", repo), e, obE), `@${repo}: Bazel 7, warm cache`).toEqual(ref);
+      expect(filesLinkedToCache(join(obE, "external", repo), cache7), `@${repo}: Bazel 7, warm cache, hard links`).toBeGreaterThan(0);
+      expect(filesLinkedToCache(join(obD, "external", repo), cache7), `@${repo}: Bazel 7, cold cache (stored by hard links)`).toBeGreaterThan(0);
     }
     expect(digest(e)).toBe(digest(d));
   });

@@ -2,7 +2,7 @@
  * bazel/private/repo_cache.js, the file side of the repository cache (issue #23 item 3), run as the repository rules
  * run it (node, argv), on real directories:
  * - the key is the bytes, the executable bits, the symlinks and the names of what it is given, not where they are;
- * - store then restore gives back the same tree (hard links on one filesystem, a copy across two); an entry is whole only with its completion marker (else exit 3,
+ * - store then restore gives back the same tree (both hard-link on one filesystem, copy across two); an entry is whole only with its completion marker (else exit 3,
  *   nothing copied); two stores of one key leave one entry and no temporary directory; a store killed half way
  *   leaves only a temporary sibling named as src/process/temp.ts names them, which `pipeline cache prune` removes
  *   (it also counts and removes whole entries: kind "repos");
@@ -247,7 +247,7 @@ describe("repo_cache.js", () => {
     expect(readFileSync(join(entry, "tree/node_modules/a/index.js"), "utf8")).toBe("x");
   });
 
-  test("a restore hard-links the entry's files on its filesystem, and copies them from another one (tmpfs): the same tree", () => {
+  test("a store and a restore hard-link the files on one filesystem, and copy them across two (tmpfs): the same tree", () => {
     const src = plant(join(tmp, "link-src"));
     const ino = (p: string) => statSync(p).ino;
     for (const where of ["same filesystem", "another filesystem"] as const) {
@@ -257,6 +257,8 @@ describe("repo_cache.js", () => {
         cacheDir = where === "same filesystem" ? join(tmp, "link-cache") : mkdtempSync("/dev/shm/rp-repo-cache-");
         const entry = join(cacheDir, `npm-${"b".repeat(64)}`);
         expect(run("store", entry, src, "node_modules", "BUILD.bazel").code, where).toBe(0);
+        const sameFs = where === "same filesystem" && statSync(tmp).dev === statSync(cacheDir).dev;
+        expect(ino(join(entry, "tree/node_modules/a/bin/cli")) === ino(join(src, "node_modules/a/bin/cli")), `${where}: stored`).toBe(sameFs);
         const dest = mkdtempSync(join(tmp, "link-dest-"));
         expect(run("restore", entry, dest, "node_modules", "BUILD.bazel"), where).toEqual({ code: 0, out: "", err: "" });
         expect(keyOf(dest), where).toBe(keyOf(src));
@@ -265,7 +267,7 @@ describe("repo_cache.js", () => {
           where,
         ).toEqual([]); // no work directory left
         const linked = ino(join(dest, "node_modules/a/bin/cli")) === ino(join(entry, "tree/node_modules/a/bin/cli"));
-        expect(linked, where).toBe(where === "same filesystem" && statSync(tmp).dev === statSync(cacheDir).dev);
+        expect(linked, where).toBe(sameFs);
         expect(statSync(join(dest, "node_modules/a/bin/cli")).mode & 0o777, where).toBe(0o755);
       } finally {
         if (cacheDir.startsWith("/dev/shm/")) rmSync(cacheDir, { recursive: true, force: true });

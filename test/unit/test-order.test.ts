@@ -1,6 +1,6 @@
 /**
  * How scripts/test.sh orders the run (docs/development.md): the unit and e2e files share one pool of
- * two workers, the longest first by test/durations.json (a file it does not know counts as the longest), and the
+ * workers (cores + 1), the longest first by test/durations.json (a file it does not know counts as the longest), and the
  * real-cluster files form a project of their own that runs after, one at a time.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
