@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The pool's width (below), checked before anything starts.
+workers="${PIPELINE_TEST_WORKERS:-$(($(nproc) + 1))}"
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "PIPELINE_TEST_WORKERS: expected a whole number ≥ 1, got '$workers'" >&2; exit 2; }
+
 report="$(mktemp -d)"
 phases="$report/phases.tsv"
 run_start=$(date +%s.%N)
@@ -157,8 +161,6 @@ else
   # One pool for the unit and e2e projects, the longest first, the short ones filling in: one file more than the
   # machine has cores, because e2e files also wait (for a registry, npm, a container, a Bazel server's start) and two
   # at a time left a core idle ~7% of a run here.
-  workers="${PIPELINE_TEST_WORKERS:-$(($(nproc) + 1))}"
-  [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "PIPELINE_TEST_WORKERS: expected a whole number ≥ 1, got '$workers'" >&2; exit 2; }
   echo "== unit and e2e tests ($workers at a time; the real-cluster files run beside them, printed at the end)" >&2
   phase "unit + e2e" in_group vitest tests --project unit --project e2e --maxWorkers="$workers" --minWorkers=1 "$@" || status=$?
   cluster_status=0

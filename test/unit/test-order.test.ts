@@ -3,6 +3,7 @@
  * workers (cores + 1), the longest first by test/durations.json (a file it does not know counts as the longest), and the
  * real-cluster files form a project of their own that runs after, one at a time.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,4 +50,16 @@ describe("the order of the test run", () => {
     expect(expectedSeconds(long)).toBeGreaterThan(expectedSeconds(short));
     expect(longestFirst([short, cluster, long, unknown])).toEqual([unknown, long, short, cluster]);
   });
+});
+
+test("a bad PIPELINE_TEST_WORKERS stops scripts/test.sh before anything runs, naming the variable and the value", () => {
+  for (const bad of ["0", "two", "-1"]) {
+    const r = spawnSync("bash", [join(ROOT, "scripts", "test.sh")], {
+      env: { ...process.env, PIPELINE_TEST_WORKERS: bad },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(r.status, bad).toBe(2);
+    expect(r.stderr).toBe(`PIPELINE_TEST_WORKERS: expected a whole number ≥ 1, got '${bad}'\n`);
+  }
 });
