@@ -39,7 +39,8 @@ cleanup() {
 trap cleanup EXIT
 # Both output user roots: Bazel 4.2.3's default and the 7.7.1 chroot's (the leak check below, and cleanup()), the
 # latter also on a machine whose chroot the background set-up below is still making.
-bazel_roots=("$HOME/.cache/bazel/_bazel_$(id -un)" "$(bash scripts/bazel7.sh output-root)")
+bazel7_output_root="$(bash scripts/bazel7.sh output-root)"
+bazel_roots=("$HOME/.cache/bazel/_bazel_$(id -un)" "$bazel7_output_root")
 
 # phase NAME CMD...: runs CMD, recording NAME's start and end (seconds since the run began) for the report.
 phase() {
@@ -77,8 +78,8 @@ phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may 
 # entry is restored there as hard links, as on the host, where a cache mounted of its own would be copied (EXDEV;
 # ~130 MB for the rules' npm tree). Removed at exit.
 if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
-  mkdir -p "${bazel_roots[1]}"
-  PIPELINE_REPO_CACHE="$(mktemp -d "${bazel_roots[1]}/test-run-repo-cache.XXXXXX")"
+  mkdir -p "$bazel7_output_root"
+  PIPELINE_REPO_CACHE="$(mktemp -d "$bazel7_output_root/test-run-repo-cache.XXXXXX")"
   export PIPELINE_REPO_CACHE
   run_repo_cache="$PIPELINE_REPO_CACHE"
 fi

@@ -138,7 +138,7 @@ function restore(entry, dest, list) {
     const sources = names(list).map((n) => path.join(entry, "tree", n));
     // Hard links, as Bazel's --experimental_repository_cache_hardlinks and pnpm's store do: a restore costs no bytes
     // and no copy (~2 s for the rules' 130 MB npm tree here). Where a link cannot be made (the entry on another
-    // filesystem or mount: scripts/bazel7.sh binds the cache into its chroot), the files are copied. Either way DEST
+    // filesystem, or on a bind mount apart from DEST's), the files are copied. Either way DEST
     // gets the entry's bytes, modes and symlinks. (A restored file edited in place would change the entry: a
     // repository's files are inputs, which no build action writes.)
     copyTree(sources, work);
