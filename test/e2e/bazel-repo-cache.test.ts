@@ -14,8 +14,8 @@
  * - PIPELINE_REPO_CACHE_MAX_SIZE reaches the store: a bad value is a warning naming it, a small one evicts the rest.
  * - A's cold build (of `hello_push` too) fetches the workspace's @npm while the rules fetch their own repositories
  *   (@rules_pipeline_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before): its
- *   --profile has @npm's repository rule start before each of them ends. On 4.2.3 it started only after the last had
- *   ended, until the rules' implicit dependencies and the bases went through aliases (bazel/private/BUILD.bazel).
+ *   --profile has @npm's repository rule start before the last of them ends. On 4.2.3 it started only after the last
+ *   had ended, until the rules' implicit dependencies and the bases went through aliases (bazel/private/BUILD.bazel).
  * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
  * spellings differ): the same overlap in the first (cold) build, which 7.7.1 had without the aliases; a second output
  * base restores every entry (each one's modification time, set to 2000 before, is
@@ -122,7 +122,13 @@ const external = (w: Ws, repo: string) => join(outputBase(w.ws), "external", rep
 const digest = (w: Ws) => readFileSync(join(w.ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim();
 const entries = () => (existsSync(cache) ? readdirSync(cache).sort() : []);
 
-/** A cold build's `--profile` (`profile`): the workspace's @npm began to be fetched before each of the rules' own fetches ended. */
+/**
+ * A cold build's `--profile` (`profile`): the workspace's @npm began to be fetched before the rules' chain of fetches
+ * (@rules_pipeline_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before) had
+ * ended: it was not held up by the whole chain, as it was on 4.2.3 before the aliases. Where in the chain it starts is
+ * Bazel's scheduling: on a quiet machine before the first link ends; once, on a new machine at load 15, only after it
+ * (44 s against 7-34 s), so the check is against the chain's end.
+ */
 function expectNpmFetchOverlaps(profile: string): void {
   const fetched = summarizeProfile(readFileSync(profile, "utf8")).repositories;
   const fetch = (name: string) => {
@@ -131,12 +137,11 @@ function expectNpmFetchOverlaps(profile: string): void {
     return r;
   };
   const npm = fetch("npm");
-  for (const name of ["rules_pipeline_npm", "rules_pipeline_tools", "pipeline-host-node"]) {
-    const other = fetch(name);
-    const ms = (x: number) => `${Math.round(x)} ms`;
-    const why = `@npm's fetch started at ${ms(npm.startMs)}, after @${name}'s ended (${ms(other.startMs)}-${ms(other.endMs)})`;
-    expect(npm.startMs, why).toBeLessThan(other.endMs);
-  }
+  const chain = ["rules_pipeline_npm", "rules_pipeline_tools", "pipeline-host-node"].map(fetch);
+  const chainEnd = Math.max(...chain.map((r) => r.endMs));
+  const ms = (x: number) => `${Math.round(x)} ms`;
+  const why = `@npm's fetch started at ${ms(npm.startMs)}, after the rules' chain had ended: ${chain.map((r) => `@${r.name} ${ms(r.startMs)}-${ms(r.endMs)}`).join(", ")}`;
+  expect(npm.startMs, why).toBeLessThan(chainEnd);
 }
 
 /** Runs Bazel in `w`; its stderr. Unless `warned`, the cache must have warned of nothing. */
