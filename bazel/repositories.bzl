@@ -15,9 +15,10 @@ pipeline_node_repository = _pipeline_node_repository
 def pipeline_dependencies(node_path = None, tsconfig = None):
     """Declares the repositories rules_pipeline needs.
 
-    Node (`@rules_pipeline_node`), the tools' npm packages (`@rules_pipeline_npm`), the
-    fetch-time build of the tools (`@rules_pipeline_tools`) and workspace-wide settings
-    (`@rules_pipeline_config`). Existing repositories of those names win.
+    Node (`@rules_pipeline_node`), the compiler's npm packages (`@rules_pipeline_npm`: TypeScript and
+    Node's types), the tools (`@rules_pipeline_tools`: the release archive's prebuilt CLI, or in a checkout
+    its fetch-time build from the packages of `@rules_pipeline_tools_npm`, which only a checkout fetches) and
+    workspace-wide settings (`@rules_pipeline_config`). Existing repositories of those names win.
 
     Args:
       node_path: absolute path of a node binary to use instead of the host's `node` on PATH.
@@ -34,6 +35,12 @@ def pipeline_dependencies(node_path = None, tsconfig = None):
             name = "rules_pipeline_npm",
             package_json = "@rules_pipeline//bazel/npm:package.json",
             lockfile = "@rules_pipeline//bazel/npm:package-lock.json",
+        )
+    if "rules_pipeline_tools_npm" not in existing:
+        _npm_dependencies(
+            name = "rules_pipeline_tools_npm",
+            package_json = "@rules_pipeline//bazel/npm_tools:package.json",
+            lockfile = "@rules_pipeline//bazel/npm_tools:package-lock.json",
         )
     if "rules_pipeline_tools" not in existing:
         pipeline_tools_repository(name = "rules_pipeline_tools")

@@ -7,8 +7,9 @@
 #                                               for the same commit (entries in tree order, mtime = commit time);
 #                                               plus prebuilt/: the rules' own tools built from REF's sources (the
 #                                               CLI's bundle, its loader, the launchers' preload, the runtime
-#                                               library), which the rules use instead of building them
-#                                               (bazel/private/prebuilt.bzl, tools_repo.bzl).
+#                                               library, the packages commands load lazily, one file each), which
+#                                               the rules use instead of building them (bazel/private/prebuilt.bzl,
+#                                               tools_repo.bzl): a consumer never fetches @rules_pipeline_tools_npm.
 #   dist/release/rules_pipeline-vX.Y.Z.tar.gz.sha256
 # and prints the snippets for WORKSPACE (http_archive) and MODULE.bazel (bazel_dep + archive_override).
 #
@@ -57,7 +58,8 @@ archive="$out/$name.tar.gz"
 url_base="${url_base:-file://$out}"
 
 # The tools, built from REF's files (not the working tree's) with this checkout's esbuild and TypeScript (the root
-# package-lock.json pins the versions bazel/npm/package-lock.json has), as BUILD.bazel's targets build them.
+# package-lock.json pins the versions bazel/npm_tools/package-lock.json has), as BUILD.bazel's targets and
+# bazel/private/tools_repo.bzl build them.
 if [[ ! -f "$root/node_modules/esbuild/lib/main.js" || ! -f "$root/node_modules/typescript/lib/typescript.js" ]]; then
   echo "release.sh: $root/node_modules has no esbuild or typescript: run npm ci first (they build prebuilt/)" >&2
   exit 1
@@ -68,13 +70,26 @@ mkdir -p "$stage/tree" "$stage/prebuilt/runtime"
 git archive --format=tar "$commit" | tar -x -C "$stage/tree"
 ln -s "$root/node_modules" "$stage/tree/node_modules"
 external=(--external "@aws-sdk/*" --external "@kubernetes/client-node" --external typescript)
+# The packages commands load lazily (tools_repo.bzl's _LAZY_PACKAGES): one file each, as tools_repo.bzl bundles them.
+lazy_packages=("@aws-sdk/client-secrets-manager" "@kubernetes/client-node")
+modules=()
+module_files=()
+mkdir -p "$stage/tree/entries"
+for pkg in "${lazy_packages[@]}"; do
+  entry="entries/${pkg//\//__}.js"
+  printf 'module.exports = require("%s");\n' "$pkg" >"$stage/tree/$entry"
+  mkdir -p "$stage/prebuilt/modules/$pkg"
+  modules+=(--bundle "$entry" "$stage/prebuilt/modules/$pkg/index.js")
+  module_files+=(--prefix="$name/prebuilt/modules/$pkg/" --add-file="$stage/prebuilt/modules/$pkg/index.js")
+done
 (
   cd "$stage/tree"
   node bazel/private/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
     --bundle tools/pipeline.ts "$stage/prebuilt/pipeline_cli.js" --lazy "$stage/prebuilt/pipeline_cli.lazy.js" src/cli/lazy-bundle.ts "${external[@]}" \
     --bundle tools/bundle-loader.ts "$stage/prebuilt/pipeline_loader.js" "${external[@]}" \
     --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
-    --input-dir src --input-dir tools --input-dir node_modules --input bazel/private/worker_protocol.js
+    "${modules[@]}" \
+    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/worker_protocol.js
   node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js src/runtime/index.ts \
     "$stage/prebuilt/runtime/index.js" "$stage/prebuilt/runtime/index.d.ts"
 )
@@ -87,6 +102,7 @@ git -c tar.umask=0022 archive --format=tar \
   --add-file="$stage/prebuilt/pipeline_loader.js" --add-file="$stage/prebuilt/pipeline_preload.js" \
   --prefix="$name/prebuilt/src/runtime/" \
   --add-file="$stage/prebuilt/runtime/index.js" --add-file="$stage/prebuilt/runtime/index.d.ts" \
+  "${module_files[@]}" \
   --prefix="$name/" "$commit" | gzip -n -9 > "$archive.tmp"
 mv "$archive.tmp" "$archive"
 sha256="$(sha256sum "$archive" | cut -d' ' -f1)"

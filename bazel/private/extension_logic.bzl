@@ -41,7 +41,7 @@ CONFIG_TAG_ATTRS = {
 
 # The repositories the extension creates for rules_pipeline itself. Users reach them through rules_pipeline's rules;
 # only rules_pipeline's own MODULE.bazel imports them.
-INTERNAL_REPOS = ["rules_pipeline_config", "rules_pipeline_node", "rules_pipeline_npm", "rules_pipeline_tools"]
+INTERNAL_REPOS = ["rules_pipeline_config", "rules_pipeline_node", "rules_pipeline_npm", "rules_pipeline_tools", "rules_pipeline_tools_npm"]
 
 # Repositories users import with use_repo besides their `npm` names.
 PUBLIC_REPOS = BASE_IMAGE_REPOS
@@ -164,6 +164,12 @@ def plan(module_ctx):
             "package_json": Label("//bazel/npm:package.json"),
             "lockfile": Label("//bazel/npm:package-lock.json"),
             "apparent_name": "rules_pipeline_npm",
+        }),
+        # Fetched only where something needs it: a checkout's fetch-time build of the tools (tools_repo.bzl).
+        struct(rule = "npm_dependencies", name = "rules_pipeline_tools_npm", attrs = {
+            "package_json": Label("//bazel/npm_tools:package.json"),
+            "lockfile": Label("//bazel/npm_tools:package-lock.json"),
+            "apparent_name": "rules_pipeline_tools_npm",
         }),
         struct(rule = "pipeline_tools_repository", name = "rules_pipeline_tools", attrs = {}),
     ]

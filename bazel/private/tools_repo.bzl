@@ -28,25 +28,42 @@ filegroup(
 
 _CLI_FILES = ["pipeline_cli.js", "pipeline_cli.lazy.js"]
 
+# The modules' files, one per lazily loaded package.
+_MODULE_FILES = ["modules/{}/index.js".format(pkg) for pkg in _LAZY_PACKAGES]
+
 # What the bundling makes: a cache entry (repo_cache.bzl).
 _CACHED = _CLI_FILES + ["modules"]
+
+def _child(path, rel):
+    """`path`'s descendant `rel` (Bazel 4's `get_child` takes one name at a time)."""
+    for part in rel.split("/"):
+        path = path.get_child(part)
+    return path
 
 def _tools_impl(rctx):
     # Every label first: Bazel 4 restarts the function at the first one not fetched yet.
     root = rctx.path(Label("@rules_pipeline//:tsconfig.json")).dirname
+    rctx.file("BUILD.bazel", _BUILD)
+
+    # The release archive holds the tools prebuilt (scripts/release.sh): the CLI and the modules, linked. Nothing is
+    # bundled, and @rules_pipeline_tools_npm (esbuild, the packages bundled) is never fetched.
+    prebuilt = root.get_child("prebuilt")
+    if all([_child(prebuilt, f).exists for f in _CLI_FILES + _MODULE_FILES]):
+        for f in _CLI_FILES + _MODULE_FILES:
+            rctx.symlink(_child(prebuilt, f), f)
+        return
+
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
-    npm = rctx.path(Label("@rules_pipeline_npm//:package.json")).dirname.get_child("node_modules")
+    npm = rctx.path(Label("@rules_pipeline_tools_npm//:package.json")).dirname.get_child("node_modules")
     bundler = rctx.path(Label("@rules_pipeline//bazel/private:esbuild_bundle.js"))
     rule_sources = [Label("@rules_pipeline//bazel/private:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl", "repo_cache.js"]]
 
     # Bundled into the CLI (src/cli/worker.ts imports it): linked below, keyed with the sources.
     worker_protocol = rctx.path(Label("@rules_pipeline//bazel/private:worker_protocol.js"))
-    lockfiles = [Label("@rules_pipeline//bazel/npm:" + f) for f in ["package.json", "package-lock.json"]]
+    lockfiles = [Label("@rules_pipeline//bazel/npm_tools:" + f) for f in ["package.json", "package-lock.json"]]
     files = [["tsconfig.json", root.get_child("tsconfig.json")], ["esbuild_bundle.js", bundler]]
     files.extend([["bazel/{}/{}".format(label.package.split("/")[-1], label.name), rctx.path(label)] for label in rule_sources + lockfiles])
     files.append(["bazel/private/worker_protocol.js", worker_protocol])
-
-    rctx.file("BUILD.bazel", _BUILD)
 
     # The sources and the npm tree linked into this directory, so that the bundles' path comments are the same
     # wherever the checkout and the output base are (the CLI is an input of every action: its bytes are cache keys).
@@ -55,15 +72,7 @@ def _tools_impl(rctx):
     rctx.symlink(worker_protocol, "bazel/private/worker_protocol.js")
     rctx.symlink(npm, "npm")
     args = [str(npm) + "/esbuild/lib/main.js", "npm"]
-
-    # The release archive holds the CLI prebuilt (scripts/release.sh): linked, not bundled; only the npm packages are.
-    prebuilt = root.get_child("prebuilt")
-    cached = _CACHED
-    if prebuilt.get_child("pipeline_cli.js").exists:
-        for f in _CLI_FILES:
-            rctx.symlink(prebuilt.get_child(f), f)
-        cached = ["modules"]
-    for out, entry in ({} if cached != _CACHED else _BUNDLES).items():
+    for out, entry in _BUNDLES.items():
         args.extend(["--bundle", entry, out, "--lazy", out[:-len(".js")] + ".lazy.js", "src/cli/lazy-bundle.ts"])
         for e in _EXTERNAL:
             args.extend(["--external", e])
@@ -74,27 +83,27 @@ def _tools_impl(rctx):
     args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm", "--input", "bazel/private/worker_protocol.js"])
     rctx.file("bundle.params", "\n".join(args) + "\n")
 
-    # Keyed by every byte bundled: the sources, the rules' lockfile (the npm tree esbuild and the bundled packages
+    # Keyed by every byte bundled: the sources, the tools' lockfile (the npm tree esbuild and the bundled packages
     # come from), the bundler, this rule and the Node.
-    # With the CLI prebuilt the entry holds only modules/: its own key.
-    what = [["holds", " ".join(cached)]]
+    what = [["holds", " ".join(_CACHED)]]
     cache = repo_cache(rctx, node, "tools", strings = what, files = files, trees = [["src", root.get_child("src")], ["tools", root.get_child("tools")]])
-    if repo_cache_restore(rctx, cache, cached):
+    if repo_cache_restore(rctx, cache, _CACHED):
         return
     rctx.report_progress("bundling rules_pipeline's tools")
     result = rctx.execute([str(node), str(bundler), "@bundle.params"], quiet = True, timeout = 600)
     if result.return_code != 0:
         fail("bundling rules_pipeline's tools failed:\n" + result.stdout + result.stderr)
-    repo_cache_store(rctx, cache, cached)
+    repo_cache_store(rctx, cache, _CACHED)
 
 pipeline_tools_repository = repository_rule(
     implementation = _tools_impl,
-    doc = """rules_pipeline's CLI for repository rules, bundled at fetch time with esbuild straight from the TypeScript
-sources (no tsc: the project's own CI type-checks them), and the npm packages run-time commands load lazily (the
-Kubernetes client, the AWS SDK), one file each. In a checkout, build actions bundle the CLI themselves (`@rules_pipeline//:pipeline_cli`), so an edit takes effect there;
+    doc = """rules_pipeline's CLI for repository rules and the npm packages run-time commands load lazily (the Kubernetes
+client, the AWS SDK), one file each: from the release archive, its prebuilt files (scripts/release.sh), linked; in a
+checkout, bundled at fetch time with esbuild (from @rules_pipeline_tools_npm) straight from the TypeScript sources
+(no tsc: the project's own CI type-checks them). In a checkout, build actions bundle the CLI themselves (`@rules_pipeline//:pipeline_cli`), so an edit takes effect there;
 this repository's copy is refetched by hand (README, "Developing rules_pipeline"). Kept in rules_pipeline's repository
 cache (bazel/private/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the worker protocol
-(bazel/private/worker_protocol.js), the rules' npm lockfile, the bundler and the Node.""",
+(bazel/private/worker_protocol.js), the tools' npm lockfile (bazel/npm_tools), the bundler and the Node.""",
     attrs = {},
     environ = REPO_CACHE_ENVIRON,
 )

@@ -266,7 +266,8 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   ];
 }
 
-const RULES_NPM = "external/rules_pipeline_npm/";
+/** The rules' npm trees: the compiler's (@rules_pipeline_npm) and the tools' (@rules_pipeline_tools_npm, checkouts). */
+const RULES_NPM = /^external\/rules_pipeline_(tools_)?npm\//;
 /** Runfiles plumbing of the launchers (no process runs): their trees carry the tools' npm packages on purpose. */
 const RUNFILES_ONLY = new Set(["Middleman", "SymlinkTree"]);
 /** What TsCompile may read of the rules' npm tree: the compiler and Node's types. */
@@ -286,12 +287,10 @@ export async function p11(ctx: Ctx): Promise<Row[]> {
   const offenders = app
     .filter((a) => !RUNFILES_ONLY.has(a.mnemonic))
     .flatMap((a) =>
-      a.inputs
-        .filter((p) => p.startsWith(RULES_NPM) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p)))
-        .map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
+      a.inputs.filter((p) => RULES_NPM.test(p) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p))).map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
     );
   const compilerFiles = Math.max(0, ...app.filter((a) => a.mnemonic === "TsCompile").map((a) => a.inputs.filter((p) => TSC_ALLOWED.test(p)).length));
-  const rulesNpm = Math.max(0, ...own.map((a) => a.inputs.filter((p) => p.startsWith(RULES_NPM)).length));
+  const rulesNpm = Math.max(0, ...own.map((a) => a.inputs.filter((p) => RULES_NPM.test(p)).length));
   // Build actions first (largest first), then the launchers' runfiles plumbing; mnemonics without inputs in the notes.
   const stats = inputsByMnemonic(app).sort((a, b) => Number(RUNFILES_ONLY.has(a.mnemonic)) - Number(RUNFILES_ONLY.has(b.mnemonic)) || b.max - a.max);
   const rows: Row[] = stats

@@ -142,7 +142,8 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       // run-time commands (AWS SDK, Kubernetes client).
       if (!inputs || owner.startsWith("@rules_pipeline//") || mnemonic === "Middleman" || mnemonic === "SymlinkTree") continue;
       for (const p of inputs[1].split(", ")) {
-        if (!p.startsWith("external/rules_pipeline_npm/")) continue;
+        // Both of the rules' npm trees: the compiler's (@rules_pipeline_npm) and the tools' (@rules_pipeline_tools_npm).
+        if (!/^external\/rules_pipeline_(tools_)?npm\//.test(p)) continue;
         if (/^external\/rules_pipeline_npm\/node_modules\/(typescript|@types\/node|undici-types)\//.test(p) && mnemonic === "TsCompile") continue;
         offenders.add(`${mnemonic}: ${p}`);
       }

@@ -75,13 +75,17 @@ async function ruleLists(pattern: string, kind: string, attrs: string[], prefix 
 const npmRules = (pattern: string, prefix: string) => ruleLists(pattern, "npm_package", ["srcs", "types"], prefix);
 
 describe("npm_dependencies names the files glob() would give", () => {
-  test("the rules' own npm repository, the examples' one and odd names: every target's srcs and types, against glob()", async () => {
-    const fetched = await bazel(ws, ["query", "--noshow_progress", "@rules_pipeline_npm//:all + @npm//:all + @weird_npm//:all"]);
+  test("the rules' own npm repositories, the examples' one and odd names: every target's srcs and types, against glob()", async () => {
+    const fetched = await bazel(ws, [
+      "query",
+      "--noshow_progress",
+      "@rules_pipeline_npm//:all + @rules_pipeline_tools_npm//:all + @npm//:all + @weird_npm//:all",
+    ]);
     expect(fetched.code, fetched.stderr).toBe(0);
     const built = await bazel(ws, ["build", "--noshow_progress", "@weird_npm//:node_modules/weird"]);
     expect(built.code, built.stderr).toBe(0);
     const external = join(outputBase(ws), "external");
-    for (const repo of ["rules_pipeline_npm", "npm", "weird_npm"]) {
+    for (const repo of ["rules_pipeline_npm", "rules_pipeline_tools_npm", "npm", "weird_npm"]) {
       const generated = readFileSync(join(external, repo, "BUILD.bazel"), "latin1");
       expect(generated).toContain('load(":npm_globs.bzl", "GLOBS")');
       expect(generated).not.toMatch(/\bglob\(/);
@@ -96,14 +100,14 @@ describe("npm_dependencies names the files glob() would give", () => {
       writeFileSync(join(oracle, "BUILD.bazel"), withGlobs, "latin1");
       const named = await npmRules(`@${repo}//:all`, `@${repo}//:`);
       const globbed = await npmRules(`//oracle_${repo}:all`, `//oracle_${repo}:`);
-      expect(named.size).toBeGreaterThan({ rules_pipeline_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0);
+      expect(named.size).toBeGreaterThan({ rules_pipeline_npm: 2, rules_pipeline_tools_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0);
       expect([...named.keys()].sort()).toEqual([...globbed.keys()].sort());
       let files = 0;
       for (const [name, lists] of named) {
         expect(lists, `${repo} ${name}`).toEqual(globbed.get(name));
         files += lists.srcs.length;
       }
-      expect(files).toBeGreaterThan({ rules_pipeline_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0);
+      expect(files).toBeGreaterThan({ rules_pipeline_npm: 100, rules_pipeline_tools_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0);
     }
     const weird = (await npmRules("@weird_npm//:all", "@weird_npm//:")).get("node_modules/weird")?.srcs ?? [];
     expect(weird).toContain("node_modules/weird/with space.js");

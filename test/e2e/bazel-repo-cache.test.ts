@@ -2,7 +2,8 @@
  * Issue #23 item 3: rules_pipeline's repository cache (bazel/private/repo_cache.bzl), differentially, on real Bazel
  * 4.2.3. Three consumer workspaces, three output bases, one temporary PIPELINE_REPO_CACHE:
  *   A: the cache off; B: the cache cold (B fills it); C: the cache warm.
- * - the three `hello_image.digest` files are identical, and so are the trees of @npm, @rules_pipeline_npm and
+ * - the three `hello_image.digest` files are identical, and so are the trees of @npm, @rules_pipeline_npm,
+ *   @rules_pipeline_tools_npm and
  *   @rules_pipeline_tools (every path, every file's bytes and symlink's target, with each output base's and
  *   workspace's own path written as a placeholder);
  * - B's and C's files are hard links of the entries' (B stored them, C restored them; A's are its own); A and B ran `npm ci`, C did not: npm is a logging
@@ -13,7 +14,7 @@
  * - PIPELINE_REPO_CACHE (in the rules' `environ`) changed to `off` refetches, with `npm ci`;
  * - PIPELINE_REPO_CACHE_MAX_SIZE reaches the store: a bad value is a warning naming it, a small one evicts the rest.
  * - A's cold build (of `hello_push` too) fetches the workspace's @npm while the rules fetch their own repositories
- *   (@rules_pipeline_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before): its
+ *   (@rules_pipeline_tools_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before): its
  *   --profile has @npm's repository rule start before the last of them ends. On 4.2.3 it started only after the last
  *   had ended, until the rules' implicit dependencies and the bases went through aliases (bazel/private/BUILD.bazel).
  * And on Bazel 7.7.1 (WORKSPACE mode, scripts/bazel7.sh's chroot; its own entries, as its npm configuration and label
@@ -48,7 +49,7 @@ import { summarizeProfile } from "../../bench/lib/bazel-actions";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-repo-cache-"));
 const cache = join(tmp, "repo-cache");
-const REPOS = ["npm", "rules_pipeline_npm", "rules_pipeline_tools"];
+const REPOS = ["npm", "rules_pipeline_npm", "rules_pipeline_tools_npm", "rules_pipeline_tools"];
 const TARGET = "//examples/hello:hello_image";
 const REAL_NPM = spawnSync("sh", ["-c", "command -v npm"], { encoding: "utf8" }).stdout.trim();
 
@@ -124,7 +125,7 @@ const entries = () => (existsSync(cache) ? readdirSync(cache).sort() : []);
 
 /**
  * A cold build's `--profile` (`profile`): the workspace's @npm began to be fetched before the rules' chain of fetches
- * (@rules_pipeline_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before) had
+ * (@rules_pipeline_tools_npm, then @rules_pipeline_tools, then @pipeline-host-node, each waiting for the one before) had
  * ended: it was not held up by the whole chain, as it was on 4.2.3 before the aliases. Where in the chain it starts is
  * Bazel's scheduling: on a quiet machine before the first link ends; once, on a new machine at load 15, only after it
  * (44 s against 7-34 s), so the check is against the chain's end.
@@ -137,7 +138,7 @@ function expectNpmFetchOverlaps(profile: string): void {
     return r;
   };
   const npm = fetch("npm");
-  const chain = ["rules_pipeline_npm", "rules_pipeline_tools", "pipeline-host-node"].map(fetch);
+  const chain = ["rules_pipeline_tools_npm", "rules_pipeline_tools", "pipeline-host-node"].map(fetch);
   const chainEnd = Math.max(...chain.map((r) => r.endMs));
   const ms = (x: number) => `${Math.round(x)} ms`;
   const why = `@npm's fetch started at ${ms(npm.startMs)}, after the rules' chain had ended: ${chain.map((r) => `@${r.name} ${ms(r.startMs)}-${ms(r.endMs)}`).join(", ")}`;
@@ -192,12 +193,12 @@ describe("the repository cache across output bases", () => {
     await build(a, ["build", TARGET, "//examples/hello:hello_push", `--profile=${profile}`]);
     expectNpmFetchOverlaps(profile);
     expect(entries()).toEqual([]);
-    expect(npmRuns(a)).toHaveLength(2); // the rules' lockfile and the examples'
+    expect(npmRuns(a)).toHaveLength(3); // the rules' two lockfiles (compiler, tools) and the examples'
 
     await build(b);
-    expect(npmRuns(b)).toHaveLength(2);
+    expect(npmRuns(b)).toHaveLength(3);
     const filled = entries();
-    expect(filled.map((e) => e.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
+    expect(filled.map((e) => e.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "npm", "tools"]);
     for (const e of filled) {
       expect(readdirSync(join(cache, e)).sort()).toEqual(["entry.json", "tree"]);
       expect(JSON.parse(readFileSync(join(cache, e, "entry.json"), "utf8")).key).toBe(e.split("-")[1]);
@@ -269,7 +270,7 @@ describe("the repository cache across output bases", () => {
     const before = entries();
     const r = await bazel(c.ws, ["build", TARGET], { ...c.env, PIPELINE_REPO_CACHE: "off" });
     expect(r.code, r.stderr).toBe(0);
-    expect(npmRuns(c)).toHaveLength(2);
+    expect(npmRuns(c)).toHaveLength(3);
     expect(readFileSync(c.log, "utf8")).not.toContain("config ls"); // no key computed
     expect(entries()).toEqual(before);
     expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
@@ -326,7 +327,7 @@ describe("the repository cache across output bases", () => {
     await run7(d, ["build", ...WORKSPACE_MODE_FLAGS, TARGET, "//examples/hello:hello_push", `--profile=${profile}`]);
     expectNpmFetchOverlaps(profile);
     const filled = readdirSync(cache7).sort();
-    expect(filled.map((x) => x.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "tools"]);
+    expect(filled.map((x) => x.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "npm", "tools"]);
     const old = new Date("2000-01-01T00:00:00Z");
     for (const x of filled) utimesSync(join(cache7, x), old, old);
     await run7(e, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);

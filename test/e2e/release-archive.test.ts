@@ -11,7 +11,7 @@
  * (test/e2e/bazel-undeclared.test.ts).
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -100,6 +100,8 @@ describe("the release archive (scripts/release.sh)", () => {
       "prebuilt/pipeline_preload.js",
       "prebuilt/src/runtime/index.js",
       "prebuilt/src/runtime/index.d.ts",
+      "prebuilt/modules/@aws-sdk/client-secrets-manager/index.js",
+      "prebuilt/modules/@kubernetes/client-node/index.js",
     ]) {
       expect(paths, needed).toContain(needed);
     }
@@ -134,10 +136,24 @@ describe("the release archive (scripts/release.sh)", () => {
     const ours = (graph.actions ?? []).map((a) => `${a.mnemonic} ${labels.get(a.targetId)}`).filter((a) => /^\S+ @rules_pipeline\/\//.test(a));
     expect(ours.filter((a) => /^(JsBundle|TsTranspile) /.test(a))).toEqual([]);
     expect((graph.actions ?? []).length).toBeGreaterThan(0);
-    // And no fetch-time bundle of src/: @rules_pipeline_tools links the archive's CLI.
+    // And no fetch-time bundle: @rules_pipeline_tools links the archive's CLI and modules, and esbuild never ran.
     const tools = join(external, "..", "rules_pipeline_tools");
-    for (const f of ["pipeline_cli.js", "pipeline_cli.lazy.js"])
-      expect(realpathSync(join(tools, f))).toBe(realpathSync(join(external, "prebuilt", f)));
+    for (const f of [
+      "pipeline_cli.js",
+      "pipeline_cli.lazy.js",
+      "modules/@aws-sdk/client-secrets-manager/index.js",
+      "modules/@kubernetes/client-node/index.js",
+    ])
+      expect(realpathSync(join(tools, f)), f).toBe(realpathSync(join(external, "prebuilt", f)));
+    expect(existsSync(join(tools, "bundle.params"))).toBe(false);
+    // So the packages that build the tools (esbuild, the AWS SDK, the Kubernetes client) were never fetched: the
+    // rules' npm tree is the compiler and Node's types.
+    expect(existsSync(join(external, "..", "rules_pipeline_tools_npm"))).toBe(false);
+    expect(
+      readdirSync(join(external, "..", "rules_pipeline_npm", "node_modules"))
+        .filter((n) => !n.startsWith("."))
+        .sort(),
+    ).toEqual(["@types", "typescript", "undici-types"]);
   });
 
   test("a wrong sha256 fails with Bazel's checksum error", async () => {
