@@ -70,8 +70,13 @@ mkdir -p "$stage/tree" "$stage/prebuilt/runtime"
 git archive --format=tar "$commit" | tar -x -C "$stage/tree"
 ln -s "$root/node_modules" "$stage/tree/node_modules"
 external=(--external "@aws-sdk/*" --external "@kubernetes/client-node" --external typescript)
-# The packages commands load lazily (tools_repo.bzl's _LAZY_PACKAGES): one file each, as tools_repo.bzl bundles them.
-lazy_packages=("@aws-sdk/client-secrets-manager" "@kubernetes/client-node")
+# The packages commands load lazily: the commit's tools_repo.bzl names them (_LAZY_PACKAGES) and bundles them one file
+# each in a checkout; the same here, so that the archive's @rules_pipeline_tools has every file it links.
+mapfile -t lazy_packages < <(sed -n 's/^_LAZY_PACKAGES = \[\(.*\)\]$/\1/p' "$stage/tree/bazel/private/tools_repo.bzl" | tr ',' '\n' | tr -d '" ')
+if ((${#lazy_packages[@]} == 0)); then
+  echo "release.sh: bazel/private/tools_repo.bzl at $commit has no one-line _LAZY_PACKAGES = [...]" >&2
+  exit 1
+fi
 modules=()
 module_files=()
 mkdir -p "$stage/tree/entries"
