@@ -42,7 +42,8 @@ def _child(path, rel):
     return path
 
 def _tools_impl(rctx):
-    # Every label first: Bazel 4 restarts the function at the first one not fetched yet.
+    # Labels before any work: Bazel 4 restarts the function at the first one not fetched yet. The prebuilt check
+    # needs only this one (the others name repositories a release archive's consumer never fetches).
     root = rctx.path(Label("@rules_pipeline//:tsconfig.json")).dirname
     rctx.file("BUILD.bazel", _BUILD)
 
