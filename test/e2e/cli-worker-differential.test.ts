@@ -186,14 +186,19 @@ function suite(
 }
 
 const tmp4 = mkdtempSync(join(tmpdir(), "rp-e2e-cli-worker-"));
+// Bazel 4.2.3 writes the raw log behind each --execution_log_json_file to a temp file of its JVM (java.io.tmpdir,
+// /tmp: `exec<digits>.log`) and leaves it there: here, in this file's directory, removed with it.
+const jvmTmp = join(tmp4, "jvm-tmp");
+mkdirSync(jvmTmp);
+const jvmTmpArg = `--host_jvm_args=-Djava.io.tmpdir=${jvmTmp}`;
 suite(
   "Bazel 4.2.3",
   false,
   async () => undefined,
-  (ws, startup, args) => bazel(ws, args, {}, startup),
+  (ws, startup, args) => bazel(ws, args, {}, [...startup, jvmTmpArg]),
   tmp4,
   async (ws, obs) => {
-    for (const ob of obs) discard(ws, [`--output_base=${ob}`]);
+    for (const ob of obs) discard(ws, [`--output_base=${ob}`, jvmTmpArg]);
   },
 );
 
