@@ -69,14 +69,21 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/tree" "$stage/prebuilt/runtime"
 git archive --format=tar "$commit" | tar -x -C "$stage/tree"
 ln -s "$root/node_modules" "$stage/tree/node_modules"
-external=(--external "@aws-sdk/*" --external "@kubernetes/client-node" --external typescript)
-# The packages commands load lazily: the commit's tools_repo.bzl names them (_LAZY_PACKAGES) and bundles them one file
-# each in a checkout; the same here, so that the archive's @rules_pipeline_tools has every file it links.
-mapfile -t lazy_packages < <(sed -n 's/^_LAZY_PACKAGES = \[\(.*\)\]$/\1/p' "$stage/tree/bazel/private/tools_repo.bzl" | tr ',' '\n' | tr -d '" ')
-if ((${#lazy_packages[@]} == 0)); then
-  echo "release.sh: bazel/private/tools_repo.bzl at $commit has no one-line _LAZY_PACKAGES = [...]" >&2
+# The commit's bazel/private/tools_repo.bzl's one-line list NAME, one string per line: the archive's tools are built
+# as that rule builds them in a checkout.
+tools_repo_list() {
+  sed -n "s/^$1 = \\[\\(.*\\)\\]\$/\\1/p" "$stage/tree/bazel/private/tools_repo.bzl" | tr ',' '\n' | tr -d '" '
+}
+# Left out of the bundles (_EXTERNAL), and the packages commands load lazily (_LAZY_PACKAGES), one file each, so that
+# the archive's @rules_pipeline_tools has every file it links.
+mapfile -t external_packages < <(tools_repo_list _EXTERNAL)
+mapfile -t lazy_packages < <(tools_repo_list _LAZY_PACKAGES)
+if ((${#external_packages[@]} == 0 || ${#lazy_packages[@]} == 0)); then
+  echo "release.sh: bazel/private/tools_repo.bzl at $commit lacks a one-line _EXTERNAL = [...] or _LAZY_PACKAGES = [...]" >&2
   exit 1
 fi
+external=()
+for pkg in "${external_packages[@]}"; do external+=(--external "$pkg"); done
 modules=()
 module_files=()
 mkdir -p "$stage/tree/entries"

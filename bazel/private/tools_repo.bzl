@@ -10,7 +10,8 @@ load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_restore"
 _BUNDLES = {"pipeline_cli.js": "tools/pipeline.ts"}
 
 # Left out of the CLI: loaded at run time from modules/ (`typescript` is an optional require of
-# src/lockfile/runtime-lib.ts, only when running from TypeScript sources). The same list as BUILD.bazel's.
+# src/lockfile/runtime-lib.ts, only when running from TypeScript sources). The same list as BUILD.bazel's;
+# scripts/release.sh reads this line: keep it on one line.
 _EXTERNAL = ["@aws-sdk/*", "@kubernetes/client-node", "typescript"]
 
 # scripts/release.sh prebuilds the same packages for the release archive, reading this line: keep it on one line.
