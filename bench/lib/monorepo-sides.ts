@@ -46,7 +46,7 @@ export interface Mono {
   base: string;
   /** That base in the registry (`HOST/mono/host-node:latest`), where the cold peers of P13 fetch it from. */
   baseRef: string;
-  /** The fixture's own cold `bazel run //x:etl_push` (new output base, warm npm cache): P13's sample in smoke runs. */
+  /** The fixture's own cold `bazel run //x:etl_push` (new output base, warm npm cache), reported with P9. */
   cold: { ms: number; processes: string; digest: string };
   /** A number not used for any change yet. */
   next(): number;

@@ -1,24 +1,29 @@
 /**
- * P13: a cold build + push of the generated monorepo's `etl` pipeline, as a fresh clone gets it (new output base or
- * new container storage, npm's cache warm, everything else fetched, compiled and pushed), against the routes users
- * take without Bazel: `npm ci` + tsc + `podman build` + `podman push`, the same with buildah, and `npm ci` + tsc +
- * `pipeline build --lockfile` + `pipeline push`. Each peer starts from a fresh copy of the plain npm project (no
- * node_modules, no dist/), an empty container storage or `--cache-dir`, and fetches the host-node base from the
- * registry (where the fixture put the one Bazel built), as `bazel run` fetches it into its new output base.
+ * P13: a user's first build + push of the generated monorepo's `etl` pipeline (issue #43 item 1): rules_pipeline from
+ * its release archive (scripts/release.sh: the tools prebuilt), a new output base, the repository cache off (a machine
+ * that never fetched these repositories), npm's cache warm; against the routes users take without Bazel: `npm ci` +
+ * tsc + `podman build` + `podman push`, the same with buildah, and `npm ci` + tsc + `pipeline build --lockfile` +
+ * `pipeline push`. Each peer starts from a fresh copy of the plain npm project (no node_modules, no dist/), an empty
+ * container storage or `--cache-dir`, and fetches the host-node base from the registry (where the fixture put the one
+ * Bazel built), as `bazel run` fetches it into its new output base. Informational: the same cold build in the
+ * fixture's workspace, whose rules are the checkout's (their tools built from source), with the repository cache warm
+ * and, in full runs, off.
  *
- * Full runs: 3 rounds (each side once per round, the order reversed every other round), then one more cold Bazel run
- * with `--profile` for where the time goes. Smoke runs: ours is the fixture's own cold run (monorepo-sides.ts), each
- * peer runs once.
+ * Full runs: 3 rounds (each side once per round, the order reversed every other round), then one more cold run from
+ * the archive with `--profile` for where the time goes. Smoke runs: each side once, the checkout's cold build apart.
+ * Every cold build must push the image the fixture's workspace pushes (the same sources: a reproducibility check across
+ * output bases, the archive's prebuilt tools and the checkout's).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BAZEL, bazelEnv, bazelOk } from "../lib/bazel";
+import { BAZEL, bazelEnv, bazelOk, QUIET } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
 import { check, cliEnv, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
 import { lockfileBuild, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
-import { writePeerProject } from "../lib/monorepo";
+import { writePeerProject, writeWorkspaceRoot } from "../lib/monorepo";
+import { makeRelease } from "../../test/fixtures/release";
 import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
@@ -32,17 +37,43 @@ interface Cold {
 
 let serial = 0;
 
-/** `bazel run //x:etl_push` with a new output base (its own server; no bazel-* symlinks, so the fixture's stay). */
-async function bazelCold(m: Mono, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Cold & { stderr: string }> {
+/** `bazel run //x:etl_push` in `ws` with a new output base (its own server; no bazel-* symlinks, so the fixture's stay). */
+async function bazelCold(m: Mono, ws: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Cold & { stderr: string }> {
   const ob = join(m.dir, `cold-output-base-${++serial}`);
   try {
-    const r = await bazelOk(m.ws, [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"], env);
+    const r = await bazelOk(ws, [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"], env);
     return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
   } finally {
-    spawnSync(BAZEL, [`--output_base=${ob}`, "clean", "--expunge"], { cwd: m.ws, stdio: "ignore", timeout: 120_000 });
-    spawnSync(BAZEL, [`--output_base=${ob}`, "shutdown"], { cwd: m.ws, stdio: "ignore", timeout: 60_000 });
+    spawnSync(BAZEL, [`--output_base=${ob}`, "clean", "--expunge"], { cwd: ws, stdio: "ignore", timeout: 120_000 });
+    spawnSync(BAZEL, [`--output_base=${ob}`, "shutdown"], { cwd: ws, stdio: "ignore", timeout: 60_000 });
     rmSync(ob, { recursive: true, force: true });
   }
+}
+
+/**
+ * The fixture's workspace as a user of the release has it: the same files, rules_pipeline from the release archive
+ * scripts/release.sh makes of this checkout (test/fixtures/release.ts, as the release test makes it), unpacked. A
+ * `local_repository` of the unpacked archive rather than README's `http_archive`: the same files, without the
+ * download a local file would not show anyway.
+ */
+function releaseWorkspace(m: Mono): string {
+  const dist = join(m.dir, "release-dist");
+  const name = /^# (\S+\.tar\.gz)$/m.exec(makeRelease(join(m.dir, "release-clone"), dist))?.[1];
+  check(name !== undefined, "P13: scripts/release.sh names the archive it made");
+  const rules = join(m.dir, "release-rules");
+  mkdirSync(rules, { recursive: true });
+  runSync("tar", ["-xzf", join(dist, name!), "-C", rules, "--strip-components=1"]);
+  check(existsSync(join(rules, "prebuilt")), "P13: the release archive holds the prebuilt tools (prebuilt/)");
+  const ws = join(m.dir, "release-ws");
+  cpSync(m.ws, ws, { recursive: true, filter: (src) => !/^bazel-/.test(src.slice(m.ws.length + 1)) });
+  const addon = m.src.real.nativeAddon;
+  writeWorkspaceRoot(ws, rules, "mono", addon ? [addon.name] : []);
+  return ws;
+}
+
+function runSync(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
 }
 
 /** A fresh copy of the plain npm project whose Dockerfile starts FROM the base in the registry. */
@@ -121,7 +152,7 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
       run: () => lockfileCold(ctx, m),
     },
   ];
-  const digests: Record<string, string[]> = { ours: [] };
+  const digests: Record<string, string[]> = {};
   const parts: Record<string, Parts> = {};
   const side = (name: string, f: () => Promise<Cold>) => async () => {
     const r = await f();
@@ -131,49 +162,46 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
     return r.ms;
   };
   const reps = ctx.smoke ? 1 : 3;
-  const ours = side("ours", () => bazelCold(m));
-  // The same cold build on a machine that has never fetched these repositories: the repository cache off
-  // (bazel/private/repo_cache.bzl), so npm ci (the native addon compiled) and the tools' bundling run again. Full runs
-  // only: in a smoke run it is the same code path as "ours" with one variable more (PIPELINE_REPO_CACHE=off, whose
-  // fetches test/e2e/bazel-repo-cache.test.ts checks), and ~20 s of the test run.
-  const uncached = ctx.smoke ? undefined : side("ours-uncached", () => bazelCold(m, [], bazelEnv({ PIPELINE_REPO_CACHE: "off" })));
-  const [o, ...rest] = await rounds(reps, 0, [ours, ...(uncached ? [uncached] : []), ...peers.map((x) => side(x.name, x.run))]);
-  const u = uncached ? rest.shift() : undefined;
+  // What the fixture's workspace pushes of the sources as they are now (P9 and P10 changed them): every cold build
+  // must push it.
+  const expected = pushedDigest((await bazelOk(m.ws, ["run", ...QUIET, "//x:etl_push"])).stdout, `${m.reg.host}/mono/etl`);
+  const release = releaseWorkspace(m);
+  const off = () => bazelEnv({ PIPELINE_REPO_CACHE: "off" });
+  // The issue's route: the release archive, the repository cache off (bazel/private/repo_cache.bzl), so npm ci of
+  // the workspace's lockfile (the native addon compiled) and of the rules' own compiler runs, nothing of ours is
+  // compiled or bundled.
+  const ours = side("ours", () => bazelCold(m, release, [], off()));
+  // The checkout's rules (tools built from source) with the repository cache warm, as a second clone on a machine
+  // gets them; in full runs also with it off.
+  const checkout = ctx.smoke ? undefined : side("checkout", () => bazelCold(m, m.ws));
+  const uncached = ctx.smoke ? undefined : side("checkout-uncached", () => bazelCold(m, m.ws, [], off()));
+  const extra = [checkout, uncached].filter((x) => x !== undefined);
+  const [o, ...rest] = await rounds(reps, 0, [ours, ...extra, ...peers.map((x) => side(x.name, x.run))]);
+  const [c, u] = checkout && uncached ? [rest.shift(), rest.shift()] : [undefined, undefined];
   const p = rest;
-  // Reproducible: every cold Bazel run of P13 pushed the same image (the sources did not change between them), cache
-  // or not.
-  const pushed = [...digests.ours, ...(digests["ours-uncached"] ?? [])];
+  const pushed = [...(digests.ours ?? []), ...(digests.checkout ?? []), ...(digests["checkout-uncached"] ?? [])];
   check(
-    new Set(pushed).size === 1,
-    `P13: every cold Bazel build pushed the same digest, with and without the repository cache (${[...new Set(pushed)].join(", ")})`,
+    pushed.every((d) => d === expected),
+    `P13: every cold Bazel build pushed what the fixture's workspace pushes (${expected}), from the release archive and from the checkout, with and without the repository cache: ${[...new Set(pushed)].join(", ")}`,
   );
-  let where = `the fixture's cold run: ${m.cold.processes}`;
+  let where = "";
   if (!ctx.smoke) {
     const file = join(m.dir, "cold.profile.json");
-    const r = await bazelCold(m, [`--profile=${file}`]);
+    const r = await bazelCold(m, release, [`--profile=${file}`], off());
     const processes = /INFO: (\d+ process[^\n]*)/.exec(r.stderr)?.[1]?.replace(/\.$/, "") ?? "?";
     if (existsSync(file))
-      where = `profiled cold run (${Math.round(r.ms)} ms wall, ${processes}): ${describeProfile(summarizeProfile(readFileSync(file, "utf8")))}`;
+      where = `; profiled cold run from the archive (${Math.round(r.ms)} ms wall, ${processes}): ${describeProfile(summarizeProfile(readFileSync(file, "utf8")))}`;
   }
   const real = m.src.real;
   const what = (label: string) =>
-    `cold build + push of //x:etl (new output base, npm's cache and the repository cache warm; ${m.src.libFiles + 1}-file library on a 1-file util library, ${m.tree.packages.length} generated + ${real.paths.length} real npm packages${real.nativeAddon ? ` incl. the native addon ${real.nativeAddon.name}` : ""}) → \`bazel run //x:etl_push\` vs ${label}`;
+    `a user's first build + push of //x:etl from the release archive (new output base, the repository cache off, npm's cache warm; ${m.src.libFiles + 1}-file library on a 1-file util library, ${m.tree.packages.length} generated + ${real.paths.length} real npm packages${real.nativeAddon ? ` incl. the native addon ${real.nativeAddon.name}` : ""}) → \`bazel run //x:etl_push\` vs ${label}`;
   // The issue's target is against buildah; against the others, ours must at least not be behind.
   const limit = (name: string) => (name === "buildah" ? 0.7 : 1.0);
   const buildah = peers.findIndex((x) => x.name === "buildah");
-  const uncachedRow =
-    u === undefined
+  const info = (key: string, label: string, stat: typeof o | undefined, notes: string) =>
+    stat === undefined
       ? []
-      : [
-          versus({
-            id: "P13",
-            key: "P13-uncached-buildah",
-            what: `informational: the same cold build with the repository cache off (PIPELINE_REPO_CACHE=off: a machine that never fetched these repositories) vs ${peers[buildah].label}`,
-            ours: u,
-            peer: p[buildah],
-            notes: `ours-uncached's steps: every repository fetched (npm ci of both lockfiles, the addon compiled, the tools bundled); the rows above reuse them from the repository cache (~/.cache/rules_pipeline/repos) as any second clone on the machine does`,
-          }),
-        ];
+      : [versus({ id: "P13", key, what: `informational: ${label} vs ${peers[buildah].label}`, ours: stat, peer: p[buildah], notes })];
   const rows = peers.map((peer, i) =>
     versus({
       id: "P13",
@@ -188,9 +216,23 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
           ? `; \`pipeline build --lockfile --allow-install-scripts ${real.nativeAddon.name}\` compiles the addon, as Bazel's route does`
           : "") +
         (i === 0
-          ? `; ${reps} rounds of ${["ours", ...(u === undefined ? [] : ["ours-uncached"]), ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round; ${where}`
+          ? `; ${reps} rounds of ${["ours", ...(checkout ? ["checkout", "checkout-uncached"] : []), ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round${where}`
           : ""),
     }),
   );
-  return [...rows, ...uncachedRow];
+  return [
+    ...rows,
+    ...info(
+      "P13-checkout-buildah",
+      "the same cold build with the checkout's rules (their tools built from source) and the repository cache warm (~/.cache/rules_pipeline/repos: npm_dependencies and the rules' tools copied, as a second clone on the machine gets them)",
+      c,
+      "",
+    ),
+    ...info(
+      "P13-uncached-buildah",
+      "the same cold build with the checkout's rules and the repository cache off (PIPELINE_REPO_CACHE=off)",
+      u,
+      "every repository fetched: npm ci of both of the rules' lockfiles and the workspace's (the addon compiled), the tools bundled",
+    ),
+  ];
 }
