@@ -4,7 +4,7 @@
  * push, and `ibazel run` on the `_local` target.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -138,7 +138,16 @@ describe("pipeline features", () => {
 
   test("ibazel run re-runs NAME_local when the launch script changes", async () => {
     const ibazel = resolve(__dirname, "../../node_modules/.bin/ibazel");
-    const child = spawn(ibazel, [`-bazel_path=${BAZEL}`, "run", "//examples/multi:multi_local"], { cwd: ws, stdio: ["ignore", "pipe", "pipe"] });
+    // ibazel writes each run's script to $TMPDIR/bazel_script_path* and leaves it there: this file's directory, not /tmp.
+    const scripts = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith("bazel_script_path")));
+    const before = scripts();
+    const ibazelTmp = join(tmp, "ibazel-tmp");
+    mkdirSync(ibazelTmp);
+    const child = spawn(ibazel, [`-bazel_path=${BAZEL}`, "run", "//examples/multi:multi_local"], {
+      cwd: ws,
+      env: { ...process.env, TMPDIR: ibazelTmp },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", () => {});
@@ -165,5 +174,10 @@ describe("pipeline features", () => {
       await new Promise((r) => child.once("exit", r));
       writeFileSync(join(ws, "examples/multi/main.ts"), MAIN);
     }
+    expect(
+      [...scripts()].filter((f) => !before.has(f)),
+      `ibazel's scripts in ${tmpdir()}`,
+    ).toEqual([]);
+    expect(readdirSync(ibazelTmp).some((f) => f.startsWith("bazel_script_path"))).toBe(true);
   });
 });
