@@ -24,7 +24,7 @@ import { check, cliEnv, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
 import { lockfileBuild, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
 import { writePeerProject, writeWorkspaceRoot } from "../lib/monorepo";
-import { makeRelease } from "../../test/fixtures/release";
+import { makeRelease, run } from "../../test/fixtures/release";
 import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
@@ -63,18 +63,13 @@ function releaseWorkspace(m: Mono): string {
   check(name !== undefined, "P13: scripts/release.sh names the archive it made");
   const rules = join(m.dir, "release-rules");
   mkdirSync(rules, { recursive: true });
-  runSync("tar", ["-xzf", join(dist, name!), "-C", rules, "--strip-components=1"]);
+  run("tar", ["-xzf", join(dist, name!), "-C", rules, "--strip-components=1"], m.dir);
   check(existsSync(join(rules, "prebuilt")), "P13: the release archive holds the prebuilt tools (prebuilt/)");
   const ws = join(m.dir, "release-ws");
   cpSync(m.ws, ws, { recursive: true, filter: (src) => !/^bazel-/.test(src.slice(m.ws.length + 1)) });
   const addon = m.src.real.nativeAddon;
   writeWorkspaceRoot(ws, rules, "mono", addon ? [addon.name] : []);
   return ws;
-}
-
-function runSync(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
 }
 
 /** A fresh copy of the plain npm project whose Dockerfile starts FROM the base in the registry. */
@@ -176,11 +171,9 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   const ours = side("ours", () => bazelCold(m, release, [], cacheOff ? off() : undefined));
   // The checkout's rules (tools built from source) with the repository cache warm, as a second clone on a machine
   // gets them; in full runs also with it off.
-  const checkout = ctx.smoke ? undefined : side("checkout", () => bazelCold(m, m.ws));
-  const uncached = ctx.smoke ? undefined : side("checkout-uncached", () => bazelCold(m, m.ws, [], off()));
-  const extra = [checkout, uncached].filter((x) => x !== undefined);
-  const [o, ...rest] = await rounds(reps, 0, [ours, ...extra, ...peers.map((x) => side(x.name, x.run))]);
-  const [c, u] = checkout && uncached ? [rest.shift(), rest.shift()] : [undefined, undefined];
+  const checkout = ctx.smoke ? [] : [side("checkout", () => bazelCold(m, m.ws)), side("checkout-uncached", () => bazelCold(m, m.ws, [], off()))];
+  const [o, ...rest] = await rounds(reps, 0, [ours, ...checkout, ...peers.map((x) => side(x.name, x.run))]);
+  const [c, u] = rest.splice(0, checkout.length);
   const p = rest;
   const pushed = [...(digests.ours ?? []), ...(digests.checkout ?? []), ...(digests["checkout-uncached"] ?? [])];
   check(
@@ -219,7 +212,7 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
           ? `; \`pipeline build --lockfile --allow-install-scripts ${real.nativeAddon.name}\` compiles the addon, as Bazel's route does`
           : "") +
         (i === 0
-          ? `; ${reps} rounds of ${["ours", ...(checkout ? ["checkout", "checkout-uncached"] : []), ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round${where}`
+          ? `; ${reps} rounds of ${["ours", ...(checkout.length ? ["checkout", "checkout-uncached"] : []), ...peers.map((x) => x.name)].join(", ")}, the order reversed every other round${where}`
           : ""),
     }),
   );
