@@ -41,6 +41,10 @@ wait_for() {
   done
 }
 
+# kubectl_as KUBECONFIG ARGS...: the cluster's kubectl, its discovery and HTTP caches in the cluster's directory
+# (which `down` removes) rather than in ~/.kube/cache.
+kubectl_as() { local config="$1"; shift; "$BIN/kubectl" --cache-dir "$D/kube-cache" --kubeconfig "$config" "$@"; }
+
 # cert NAME CN O [SANS]: an ECDSA key and a certificate signed by the cluster's CA, for clients and servers.
 cert() {
   local pki="$D/pki" name="$1" cn="$2" org="$3" sans="${4:-}" ext
@@ -79,7 +83,7 @@ EOF
 running_here() {
   local name
   for name in "${COMPONENTS[@]}"; do alive "$name" || return 1; done
-  "$BIN/kubectl" --cache-dir "$D/kube-cache" --kubeconfig "$D/kubeconfig" get node "$NODE" >/dev/null 2>&1
+  kubectl_as "$D/kubeconfig" get node "$NODE" >/dev/null 2>&1
 }
 
 up() {
@@ -155,7 +159,7 @@ EOF
     --kubelet-client-certificate "$pki/apiserver-kubelet.crt" --kubelet-client-key "$pki/apiserver-kubelet.key" \
     --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
     --allow-privileged=true --profiling=false
-  wait_for apiserver 90 "$BIN/kubectl" --cache-dir "$D/kube-cache" --kubeconfig "$D/kubeconfig.admin" get --raw /readyz
+  wait_for apiserver 90 kubectl_as "$D/kubeconfig.admin" get --raw /readyz
 
   step "containerd ($sock)"
   mkdir -p "$D/containerd/certs.d/127.0.0.1:$REG_PORT"
@@ -242,10 +246,10 @@ EOF
     --root-dir "$D/kubelet" --cert-dir "$pki/kubelet-generated" --hostname-override "$NODE" --node-ip "$NODE_IP"
 
   kubeconfig "$D/kubeconfig" admin
-  wait_for kubelet 60 "$BIN/kubectl" --cache-dir "$D/kube-cache" --kubeconfig "$D/kubeconfig" wait --for=condition=Ready "node/$NODE" --timeout=2s
+  wait_for kubelet 60 kubectl_as "$D/kubeconfig" wait --for=condition=Ready "node/$NODE" --timeout=2s
   alive controller-manager || fail controller-manager "it exited"
   alive scheduler || fail scheduler "it exited"
-  wait_for controller-manager 30 "$BIN/kubectl" --cache-dir "$D/kube-cache" --kubeconfig "$D/kubeconfig" get serviceaccount default
+  wait_for controller-manager 30 kubectl_as "$D/kubeconfig" get serviceaccount default
   step "node $NODE Ready in $((SECONDS - start)) s (kubectl: $BIN/kubectl)"
   echo "$D/kubeconfig"
 }
