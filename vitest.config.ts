@@ -36,6 +36,9 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+/** Each file's CPU time for scripts/test.sh's report (a cgroup per file; nothing without $PIPELINE_TEST_CPU_CGROUP). */
+const CPU_PER_FILE = join(__dirname, "test", "fixtures", "cpu-per-file.ts");
+
 // Three projects: `unit` (fast, beside the code; `npm run test:quick`), `e2e` (real registry, skopeo, runc, podman,
 // git, Bazel 4.2.3 and 7.7.1, the benchmarks' smoke run) and `e2e-cluster` (a real Kubernetes cluster).
 export default defineConfig({
@@ -47,6 +50,7 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
           environment: "node",
+          setupFiles: [CPU_PER_FILE],
           testTimeout: 60_000,
         },
       },
@@ -56,6 +60,7 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           exclude: ["test/e2e/k8s-real-*.test.ts"],
           environment: "node",
+          setupFiles: [CPU_PER_FILE],
           testTimeout: 900_000,
           hookTimeout: 600_000,
         },
@@ -65,6 +70,7 @@ export default defineConfig({
           name: "e2e-cluster",
           include: ["test/e2e/k8s-real-*.test.ts"],
           environment: "node",
+          setupFiles: [CPU_PER_FILE],
           testTimeout: 900_000,
           hookTimeout: 600_000,
           // One cluster per machine (the kubelet owns the host's /kubepods cgroups): scripts/test.sh runs these files

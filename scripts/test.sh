@@ -20,6 +20,26 @@ run_start=$(date +%s.%N)
 # shellcheck source=lib/run-groups.sh
 source scripts/lib/run-groups.sh
 stop_on_signals
+# Each test file's CPU time (test/fixtures/cpu-per-file.ts): a cgroup v1 `cpuacct` group for the run, one per file
+# under it, so that what a file starts (Bazel servers daemonize) counts for it. Where the hierarchy is missing or not
+# writable, the report says so and nothing else changes. remove_cpu_groups (cleanup) moves what is left in them to
+# the root group and removes them.
+cpu_root=/sys/fs/cgroup/cpuacct
+remove_cpu_groups() {
+  [[ -n "${PIPELINE_TEST_CPU_CGROUP:-}" && -d "$PIPELINE_TEST_CPU_CGROUP" ]] || return 0
+  local g pid
+  for g in "$PIPELINE_TEST_CPU_CGROUP"/*/ "$PIPELINE_TEST_CPU_CGROUP"/; do
+    [[ -d "$g" ]] || continue
+    while read -r pid; do echo "$pid" >"$cpu_root/cgroup.procs" 2>/dev/null || true; done <"$g/cgroup.procs"
+  done
+  for g in "$PIPELINE_TEST_CPU_CGROUP"/*/ "$PIPELINE_TEST_CPU_CGROUP"/; do [[ -d "$g" ]] && { rmdir "$g" 2>/dev/null || true; }; done
+  return 0
+}
+if [[ -w "$cpu_root/cgroup.procs" ]] && mkdir "$cpu_root/rules_pipeline-test.$$" 2>/dev/null; then
+  export PIPELINE_TEST_CPU_CGROUP="$cpu_root/rules_pipeline-test.$$" PIPELINE_TEST_CPU_OUT="$report/cpu.tsv"
+fi
+head -n 1 /proc/stat >"$report/cpu-start"
+
 cleanup() {
   # Every step still running stops (the background set-ups too: each is safe to interrupt, a partial directory goes
   # under a lock). An interrupted run also stops what its tests had started and would have stopped themselves: the
@@ -33,6 +53,7 @@ cleanup() {
       bash scripts/k8s-cluster.sh down "$(cat "$owner")" >&2 || true
     fi
   fi
+  remove_cpu_groups
   chmod -R u+w "$report" ${run_repo_cache:+"$run_repo_cache"} 2>/dev/null || true
   rm -rf "$report" ${run_repo_cache:+"$run_repo_cache"}
 }
@@ -68,6 +89,7 @@ background() {
   ' background "$name" "$niceness" "$status" "$phases" "$@" &
   RUN_GROUPS+=($!)
 }
+
 
 phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may ask sudo for a password
 
@@ -132,7 +154,9 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
 fi
 
 echo "== typecheck" >&2
-phase typecheck in_group bash -c 'npx tsc -p tsconfig.json --noEmit && npx tsc -p tsconfig.test.json' # tests too, with noUnusedLocals
+# tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
+# product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
+phase typecheck in_group npx tsc -p tsconfig.test.json
 
 echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
 phase lint in_group npx biome ci .
@@ -194,5 +218,6 @@ fi
 # Where the time went, then the plain closing line CI reads ("N passed, N failed" over every project that ran).
 runs=(tests)
 [[ -n "${PIPELINE_TEST_FAST:-}" ]] || runs+=(e2e-cluster)
+head -n 1 /proc/stat >"$report/cpu-end"
 node scripts/lib/test-report.js "$run_start" "$phases" "$report" "${runs[@]}" || true
 exit "$status"

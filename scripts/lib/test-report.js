@@ -58,6 +58,37 @@ if (slowest.length) {
   console.log("the 15 slowest files:");
   for (const f of slowest) console.log(`${secs(f.seconds)} s  ${f.project.padEnd(11)} ${f.name}${f.status === "passed" ? "" : ` (${f.status})`}`);
 }
+// CPU time: the machine's over the run (/proc/stat's first line at its start and end, scripts/test.sh), and each file's
+// (test/fixtures/cpu-per-file.ts: a cgroup per file, what it started included), which its neighbours' load does not
+// inflate as it does the wall time above.
+const cpuOf = (f) => {
+  if (!fs.existsSync(f)) return undefined;
+  const v = fs.readFileSync(f, "utf8").trim().split(/\s+/).slice(1).map(Number); // user nice system idle iowait ...
+  return { busy: v.reduce((a, b) => a + b, 0) - v[3] - v[4], idle: v[3], iowait: v[4] };
+};
+const [c0, c1] = [cpuOf(`${reportDir}/cpu-start`), cpuOf(`${reportDir}/cpu-end`)];
+if (c0 && c1) {
+  const hz = 100; // USER_HZ
+  const s = (k) => Math.round((c1[k] - c0[k]) / hz);
+  console.log(`CPU: ${s("busy")} core-s busy, ${s("idle")} idle, ${s("iowait")} iowait (all cores, the whole run)`);
+}
+const cpuFile = `${reportDir}/cpu.tsv`;
+if (fs.existsSync(cpuFile)) {
+  const rows = fs
+    .readFileSync(cpuFile, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [seconds, name] = l.split("\t");
+      return { seconds: Number(seconds), name };
+    });
+  const sum = rows.reduce((a, r) => a + r.seconds, 0);
+  console.log(`the 15 files using the most CPU (core-s; ${rows.length} files measured, ${Math.round(sum)} core-s in all):`);
+  for (const r of rows.sort((a, b) => b.seconds - a.seconds).slice(0, 15)) console.log(`${secs(r.seconds)} core-s  ${r.name}`);
+} else {
+  console.log("no CPU time per file (it needs a writable cgroup v1 cpuacct hierarchy: scripts/test.sh)");
+}
+
 const out = process.env.PIPELINE_TEST_DURATIONS_OUT;
 if (out) {
   const known = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, "utf8")) : {};

@@ -110,6 +110,18 @@ export const DEVELOPMENT_VARIABLES = {
     format: "a directory path",
     meaning: "The Bazel disk cache the e2e tests share in one run.",
   },
+  PIPELINE_TEST_CPU_CGROUP: {
+    setBy: "`scripts/test.sh`",
+    readBy: "`test/fixtures/cpu-per-file.ts`",
+    format: "a cgroup v1 cpuacct directory",
+    meaning: "The run's cgroup, under which each test file gets its own so that the report can give its CPU time.",
+  },
+  PIPELINE_TEST_CPU_OUT: {
+    setBy: "`scripts/test.sh`",
+    readBy: "`test/fixtures/cpu-per-file.ts`, `scripts/lib/test-report.js`",
+    format: "a file path",
+    meaning: "Where each test file's CPU time is appended (one `SECONDS<TAB>FILE` line per file) for the report.",
+  },
   PIPELINE_TEST_WORKERS: {
     setBy: "developers, CI",
     readBy: "`scripts/test.sh`",

@@ -4,7 +4,7 @@
  * real-cluster files form a project of their own that runs after, one at a time.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -61,5 +61,61 @@ test("a bad PIPELINE_TEST_WORKERS stops scripts/test.sh before anything runs, na
     });
     expect(r.status, bad).toBe(2);
     expect(r.stderr).toBe(`PIPELINE_TEST_WORKERS: expected a whole number ≥ 1, got '${bad}'\n`);
+  }
+});
+
+// The report's CPU time per file (test/fixtures/cpu-per-file.ts): what a file starts counts for it, a daemonized
+// process (as a Bazel server is) included, and the file's group is gone afterwards. Needs a writable cgroup v1 cpuacct
+// hierarchy (root on this machine); without one, scripts/test.sh reports no CPU per file, and this test says why.
+const CPUACCT = "/sys/fs/cgroup/cpuacct";
+test("a file's CPU time counts the daemonized process it started, and its cgroup is removed", () => {
+  const writable = spawnSync("sh", ["-c", `test -w ${CPUACCT}/cgroup.procs`]).status === 0;
+  expect(writable, `${CPUACCT} is not writable: scripts/test.sh cannot measure CPU per file here`).toBe(true);
+  const dir = mkdtempSync(join(tmp, "cpu-"));
+  const group = mkdtempSync(join(CPUACCT, "rules_pipeline-test-order."));
+  try {
+    // The test starts a shell that leaves its parent's session (setsid) and spins for ~1.5 s of CPU, and waits for it
+    // through a file it writes when done.
+    writeFileSync(
+      join(dir, "burn.test.ts"),
+      `import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+test("burn", async () => {
+  spawn("setsid", ["sh", "-c", 'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; touch ${dir}/done'], { detached: true, stdio: "ignore" }).unref();
+  while (!existsSync("${dir}/done")) await new Promise((r) => setTimeout(r, 50));
+});
+`,
+    );
+    writeFileSync(
+      join(dir, "vitest.config.mjs"),
+      `export default { test: { globals: true, include: ["burn.test.ts"], setupFiles: [${JSON.stringify(join(ROOT, "test", "fixtures", "cpu-per-file.ts"))}] } };\n`,
+    );
+    const out = join(dir, "cpu.tsv");
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", join(dir, "vitest.config.mjs"), "--root", dir],
+      {
+        env: { ...process.env, PIPELINE_TEST_CPU_CGROUP: group, PIPELINE_TEST_CPU_OUT: out },
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const [line, ...rest] = readFileSync(out, "utf8").trim().split("\n");
+    expect(rest).toEqual([]);
+    const [seconds, file] = line.split("\t");
+    expect(file.endsWith("burn.test.ts"), line).toBe(true);
+    // A shell spinning on `date` for 2 s of wall time: at least ~1 s of CPU even on a busy machine (2 cores here).
+    expect(Number(seconds), line).toBeGreaterThan(0.8);
+    expect(readdirSync(group).filter((e) => e.startsWith("file-"))).toEqual([]);
+  } finally {
+    for (const pid of readFileSync(join(group, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+      try {
+        writeFileSync(join(CPUACCT, "cgroup.procs"), `${pid}\n`);
+      } catch {
+        // ended
+      }
+    }
+    rmdirSync(group);
   }
 });
