@@ -90,7 +90,6 @@ background() {
   RUN_GROUPS+=($!)
 }
 
-
 phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may ask sudo for a password
 
 # The repository cache (bazel/private/repo_cache.bzl) of this run only: the first test to fetch a repository runs
