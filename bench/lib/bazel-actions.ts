@@ -56,6 +56,31 @@ export function parseAquery(text: string): ActionInputs[] {
   });
 }
 
+/** The rules' npm trees: the compiler's (@rules_pipeline_npm) and the tools' (@rules_pipeline_tools_npm, checkouts). */
+export const RULES_NPM = /^external\/rules_pipeline_(tools_)?npm\//;
+/** Runfiles plumbing of the launchers (no process runs): their trees carry the tools' npm packages on purpose. */
+export const RUNFILES_ONLY = new Set(["Middleman", "SymlinkTree"]);
+/** What TsCompile may read of the rules' npm tree: the compiler and Node's types. */
+export const TSC_ALLOWED = /^external\/rules_pipeline_npm\/node_modules\/(typescript|@types\/node|undici-types)\//;
+
+/** The app's actions: not the rules' own (they build the rules' tools, once per workspace, not per change). */
+export function appActions(actions: ActionInputs[]): ActionInputs[] {
+  return actions.filter((a) => !a.owner.startsWith("@rules_pipeline//"));
+}
+
+/**
+ * Where the app's build actions read the rules' own npm trees beyond what they may (TsCompile: the compiler and
+ * Node's types; the launchers' runfiles plumbing carries the tools' packages on purpose): `MNEMONIC OWNER: PATH` each.
+ * bench P11 and test/e2e/bazel-monorepo.test.ts hold the app's actions to none.
+ */
+export function rulesNpmOffenders(actions: ActionInputs[]): string[] {
+  return appActions(actions)
+    .filter((a) => !RUNFILES_ONLY.has(a.mnemonic))
+    .flatMap((a) =>
+      a.inputs.filter((p) => RULES_NPM.test(p) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p))).map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
+    );
+}
+
 export interface MnemonicInputs {
   mnemonic: string;
   actions: number;

@@ -47,7 +47,7 @@ export interface Mono {
   /** That base in the registry (`HOST/mono/host-node:latest`), where the cold peers of P13 fetch it from. */
   baseRef: string;
   /** The fixture's own cold `bazel run //x:etl_push` (new output base, warm npm cache), reported with P9. */
-  cold: { ms: number; processes: string; digest: string };
+  cold: { ms: number; processes: string };
   /** A number not used for any change yet. */
   next(): number;
 }
@@ -106,7 +106,7 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     // Cold: the fetch (npm ci of the lockfile, the rules' own packages and tools, the host-node base), the build and the push.
     const cold = await bazelOk(ws, ["run", ...PROFILED, "//x:etl_push"]);
     const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
-    const coldDigest = pushedDigest(cold.stdout, `${reg.host}/mono/etl`);
+    pushedDigest(cold.stdout, `${reg.host}/mono/etl`); // checks that the push printed the reference it pushed
     ctx.log(`monorepo: cold build + push in ${Date.now() - t} ms (${processes})`);
     await bazelOk(ws, ["build", ...QUIET, "//x:etl_image", "//x:etl_local", "//x:report_local"]);
     for (const [target, name] of [
@@ -122,7 +122,7 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const baseRef = `${reg.host}/mono/host-node:latest`;
     await runOk(process.execPath, [CLI, "push", base, "--repository", `${reg.host}/mono/host-node`, "--tag", "latest"], { env: cliEnv() });
     let counter = 0;
-    return { dir, ws, rules, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes, digest: coldDigest }, next: () => ++counter };
+    return { dir, ws, rules, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes }, next: () => ++counter };
   })();
   return shared;
 }

@@ -10,7 +10,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bazelOk } from "../lib/bazel";
-import { describeProfile, inputsByMnemonic, parseAquery, summarizeProfile } from "../lib/bazel-actions";
+import {
+  appActions,
+  describeProfile,
+  inputsByMnemonic,
+  parseAquery,
+  RULES_NPM,
+  RUNFILES_ONLY,
+  rulesNpmOffenders,
+  summarizeProfile,
+  TSC_ALLOWED,
+} from "../lib/bazel-actions";
 import { check, type Ctx, row } from "../lib/context";
 import {
   bazelLocal,
@@ -266,29 +276,18 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   ];
 }
 
-/** The rules' npm trees: the compiler's (@rules_pipeline_npm) and the tools' (@rules_pipeline_tools_npm, checkouts). */
-const RULES_NPM = /^external\/rules_pipeline_(tools_)?npm\//;
-/** Runfiles plumbing of the launchers (no process runs): their trees carry the tools' npm packages on purpose. */
-const RUNFILES_ONLY = new Set(["Middleman", "SymlinkTree"]);
-/** What TsCompile may read of the rules' npm tree: the compiler and Node's types. */
-const TSC_ALLOWED = /^external\/rules_pipeline_npm\/node_modules\/(typescript|@types\/node|undici-types)\//;
-
 export async function p11(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const q = await bazelOk(m.ws, ["aquery", "--output=jsonproto", "deps(//x:etl_image) + deps(//x:etl_local)"]);
   const all = parseAquery(q.stdout);
   // The rules' own actions (compiling and bundling their CLI) run once per workspace, not per change.
   const own = all.filter((a) => a.owner.startsWith("@rules_pipeline//"));
-  const app = all.filter((a) => !a.owner.startsWith("@rules_pipeline//"));
+  const app = appActions(all);
   check(
     app.some((a) => a.mnemonic === "TsCompile") && app.some((a) => a.mnemonic === "PipelineImage"),
     `P11: aquery lists the app's actions (${app.map((a) => a.mnemonic).join(", ")})`,
   );
-  const offenders = app
-    .filter((a) => !RUNFILES_ONLY.has(a.mnemonic))
-    .flatMap((a) =>
-      a.inputs.filter((p) => RULES_NPM.test(p) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p))).map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
-    );
+  const offenders = rulesNpmOffenders(all);
   const compilerFiles = Math.max(0, ...app.filter((a) => a.mnemonic === "TsCompile").map((a) => a.inputs.filter((p) => TSC_ALLOWED.test(p)).length));
   const rulesNpm = Math.max(0, ...own.map((a) => a.inputs.filter((p) => RULES_NPM.test(p)).length));
   // Build actions first (largest first), then the launchers' runfiles plumbing; mnemonics without inputs in the notes.
