@@ -63,9 +63,14 @@ export const RUNFILES_ONLY = new Set(["Middleman", "SymlinkTree"]);
 /** What TsCompile may read of the rules' npm tree: the compiler and Node's types. */
 export const TSC_ALLOWED = /^external\/rules_pipeline_npm\/node_modules\/(typescript|@types\/node|undici-types)\//;
 
-/** The app's actions: not the rules' own (they build the rules' tools, once per workspace, not per change). */
+/** Whether an action is the rules' own (it builds the rules' tools, once per workspace, not per change). */
+export function rulesOwn(a: ActionInputs): boolean {
+  return a.owner.startsWith("@rules_pipeline//");
+}
+
+/** The app's actions: all but the rules' own. */
 export function appActions(actions: ActionInputs[]): ActionInputs[] {
-  return actions.filter((a) => !a.owner.startsWith("@rules_pipeline//"));
+  return actions.filter((a) => !rulesOwn(a));
 }
 
 /**

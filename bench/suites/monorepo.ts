@@ -18,6 +18,7 @@ import {
   RULES_NPM,
   RUNFILES_ONLY,
   rulesNpmOffenders,
+  rulesOwn,
   summarizeProfile,
   TSC_ALLOWED,
 } from "../lib/bazel-actions";
@@ -281,7 +282,7 @@ export async function p11(ctx: Ctx): Promise<Row[]> {
   const q = await bazelOk(m.ws, ["aquery", "--output=jsonproto", "deps(//x:etl_image) + deps(//x:etl_local)"]);
   const all = parseAquery(q.stdout);
   // The rules' own actions (compiling and bundling their CLI) run once per workspace, not per change.
-  const own = all.filter((a) => a.owner.startsWith("@rules_pipeline//"));
+  const own = all.filter(rulesOwn);
   const app = appActions(all);
   check(
     app.some((a) => a.mnemonic === "TsCompile") && app.some((a) => a.mnemonic === "PipelineImage"),
