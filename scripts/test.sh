@@ -20,6 +20,11 @@ run_start=$(date +%s.%N)
 # shellcheck source=lib/run-groups.sh
 source scripts/lib/run-groups.sh
 stop_on_signals
+# The run's Node processes read the CA store on their first TLS connection, not at start, where that is the same trust
+# (lib/node-ca.sh: ~35 ms of CPU less for each of the run's thousands of Node processes here).
+# shellcheck source=lib/node-ca.sh
+source scripts/lib/node-ca.sh
+node_ca_on_first_use
 # Each test file's CPU time (test/fixtures/cpu-per-file.ts): a cgroup v1 `cpuacct` group for the run, one per file
 # under it, so that what a file starts (Bazel servers daemonize) counts for it. Where the hierarchy is missing or not
 # writable, the report says so and nothing else changes. remove_cpu_groups (cleanup) moves what is left in them to
@@ -118,7 +123,11 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # Measured here, a new server doing a build and 6 incremental builds (examples/hello, warm disk cache): 12.0 → 9.8 s
   # of server CPU (3 runs each, interleaved), wall 9.6 → 8.9 s; 24 incremental builds: 17.5 → 14.6 s; Bazel 7.7.1,
   # 7 builds of 200 genrules: 12.7 → 10.7 s. What Bazel does is the same: only how the JVM runs it.
-  BAZEL_JVM_ARGS="-XX:+UseSerialGC -XX:Tier4InvocationThreshold=40000 -XX:Tier4MinInvocationThreshold=20000 -XX:Tier4CompileThreshold=45000"
+  # 2026-11-27: C2's thresholds five times those (its loop threshold, 40000 by default, ten times), a new Bazel 4
+  # server building examples/hello (warm disk cache) then 3 incremental builds: 11.3 → 10.6 s (4 runs each,
+  # interleaved); then 15: 14.6 → 13.0 s, wall 12.9 → 11.9 s (2 each). Twenty times: the first build cheaper, 15 builds
+  # no cheaper and 1.5 s slower. C1 only (TieredStopAtLevel 1, 2 or 3): 2.4x to 30x the CPU, on JDK 17 here.
+  BAZEL_JVM_ARGS="-XX:+UseSerialGC -XX:Tier4InvocationThreshold=200000 -XX:Tier4MinInvocationThreshold=100000 -XX:Tier4CompileThreshold=225000 -XX:Tier4BackEdgeThreshold=400000"
   export PIPELINE_BAZEL7_JVM_ARGS="${PIPELINE_BAZEL7_JVM_ARGS-$BAZEL_JVM_ARGS}"
   # Bazel 7.7.1 for the e2e tests that run it: a Debian sid chroot made once (~4 min cold, ~2 GB) and cached outside
   # the repository ($PIPELINE_BAZEL7_ROOT, default ~/.cache/rules_pipeline/bazel7); a machine that has it only checks.
