@@ -21,7 +21,7 @@ run_start=$(date +%s.%N)
 source scripts/lib/run-groups.sh
 stop_on_signals
 # The run's Node processes read the CA store on their first TLS connection, not at start, where that is the same trust
-# (lib/node-ca.sh: ~35 ms of CPU less for each of the run's thousands of Node processes here).
+# (lib/node-ca.sh: ~40-50 ms of CPU less for each Node process the tests, npm and the repository rules start here).
 # shellcheck source=lib/node-ca.sh
 source scripts/lib/node-ca.sh
 node_ca_on_first_use
