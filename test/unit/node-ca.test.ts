@@ -1,16 +1,17 @@
 /**
  * scripts/lib/node-ca.sh (sourced by scripts/test.sh): where NODE_EXTRA_CA_CERTS names SSL_CERT_FILE's own file, the
  * run's Node processes trust that store through `--use-openssl-ca` instead of building their CA store at start. Checked
- * with a real TLS server on loopback whose certificate only a CA of the test's own signs: a Node process started in the
- * swapped environment still connects to it, one without either setting does not.
+ * with a real TLS server on loopback whose certificate is self-signed (its own CA, made for the test): a Node process
+ * started in the swapped environment still connects to it, one without either setting does not.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { selfSignedCert } from "../fixtures/kube-api";
 
 const ROOT = join(__dirname, "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "rp-node-ca-"));
@@ -19,80 +20,13 @@ const other = join(tmp, "other.pem");
 let server: Server;
 let url = "";
 
-function openssl(args: string[]): void {
-  const r = spawnSync("openssl", args, { cwd: tmp, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
-}
-
 beforeAll(async () => {
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=node-ca test CA",
-  ]);
-  openssl([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "server.key",
-    "-out",
-    "server.csr",
-    "-subj",
-    "/CN=127.0.0.1",
-  ]);
-  writeFileSync(join(tmp, "ext"), "subjectAltName=IP:127.0.0.1\n");
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "server.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "ext",
-  ]);
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=another CA",
-  ]);
+  // The server's certificate is its own CA: trusted where a store holds it, not otherwise.
+  const tls = selfSignedCert();
+  writeFileSync(ca, tls.cert);
+  writeFileSync(other, selfSignedCert().cert);
   mkdirSync(join(tmp, "empty-dir"));
-  server = createServer({ key: readFileSync(join(tmp, "server.key")), cert: readFileSync(join(tmp, "server.pem")) }, (_req, res) => res.end("ok"));
+  server = createServer(tls, (_req, res) => res.end("ok"));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 });
@@ -132,7 +66,7 @@ describe("node-ca.sh: the CA store read on first use", () => {
       fetched: "ok",
     });
     // Not vacuous: neither setting, and the server's CA is not trusted.
-    expect((await swapped({ SSL_CERT_FILE: ca })).fetched).toBe("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    expect((await swapped({ SSL_CERT_FILE: ca })).fetched).toBe("DEPTH_ZERO_SELF_SIGNED_CERT");
   });
 
   test("anything else is left as it was: another file, no SSL_CERT_FILE, --use-bundled-ca chosen", async () => {
