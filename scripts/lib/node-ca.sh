@@ -2,8 +2,8 @@
 #
 # Node 20 builds its whole CA store as a process starts when NODE_EXTRA_CA_CERTS is set: its own roots and the file's,
 # parsed before the first line of JavaScript runs (`node -e 0` here: ~74 ms of CPU with the system bundle named, ~23
-# without; 20 runs each, 2026-11-27). A test run starts thousands of Node processes (the tests' CLI runs, npm, vitest's workers, the Bazel
-# repository rules' scripts), few of which open a TLS connection.
+# without; 20 runs each, 2026-11-27). A test run starts thousands of Node processes (the tests' CLI runs, npm, vitest's
+# workers, the Bazel repository rules' scripts), few of which open a TLS connection.
 #
 # node_ca_on_first_use: where NODE_EXTRA_CA_CERTS names OpenSSL's store itself (SSL_CERT_FILE is the same file, as
 # Debian-based CI images set both to the system bundle), it puts `--use-openssl-ca` in NODE_OPTIONS instead: Node then

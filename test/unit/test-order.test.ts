@@ -74,7 +74,7 @@ test("a file's CPU time counts the daemonized process it started, and its cgroup
   const dir = mkdtempSync(join(tmp, "cpu-"));
   const group = mkdtempSync(join(CPUACCT, "rules_pipeline-test-order."));
   try {
-    // The test starts a shell that leaves its parent's session (setsid) and spins for ~1.5 s of CPU, and waits for it
+    // The test starts a shell that leaves its parent's session (setsid) and spins for ~2 s, and waits for it
     // through a file it writes when done.
     writeFileSync(
       join(dir, "burn.test.ts"),
