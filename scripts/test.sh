@@ -116,6 +116,11 @@ fi
 export PIPELINE_TEST_DISK_CACHE="$report/disk-cache"
 mkdir -p "$PIPELINE_TEST_DISK_CACHE"
 
+# The consumer workspaces whose Bazel servers outlive a test file (test/fixtures/workspace-pool.ts): the e2e files
+# that need only the default workspace borrow one, one file at a time, instead of each starting a server of its own.
+# Their servers are stopped and their output bases removed after the tests (before the leak check below).
+export PIPELINE_TEST_WORKSPACE_POOL="$report/workspaces"
+
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # The JIT and GC of the run's ~60 short-lived Bazel servers (4.2.3's through JAVA_TOOL_OPTIONS below, 7.7.1's as
   # --host_jvm_args, scripts/bazel7.sh): C2 only for the hottest methods and the serial collector. A server's JVM
@@ -204,6 +209,8 @@ else
 fi
 
 if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
+  BAZEL_WORKSPACES_UNDER="$(realpath -m "$PIPELINE_TEST_WORKSPACE_POOL")" stop_bazel_servers "$report/started" "${bazel_roots[@]}" 2>/dev/null
+  rm -rf "$PIPELINE_TEST_WORKSPACE_POOL"
   # Bazel keeps an output base (~150 MB here) per workspace path until someone deletes it, and a temporary workspace's
   # path never comes back: one started during this run whose workspace is gone is a leak (test/fixtures/bazel.ts
   # discard() removes them).

@@ -9,7 +9,8 @@
 #                         what is left; the EXIT trap calls it
 #   stop_bazel_servers MARKER ROOT...
 #                         for each output base under ROOT whose DO_NOT_BUILD_HERE is newer than MARKER (started by
-#                         this run): stops its server (by the PID Bazel wrote) and removes the output base
+#                         this run): stops its server (by the PID Bazel wrote) and removes the output base; with
+#                         BAZEL_WORKSPACES_UNDER=DIR set, only those of the workspaces under DIR
 #
 # RUN_INTERRUPTED is 1 once a signal arrived (cleanup does more then: a finished run left nothing behind).
 RUN_GROUPS=()
@@ -62,6 +63,7 @@ stop_bazel_servers() {
     for base in "$root"/*/; do
       base="${base%/}"
       [[ -f "$base/DO_NOT_BUILD_HERE" && "$base/DO_NOT_BUILD_HERE" -nt "$marker" ]] || continue
+      [[ -z "${BAZEL_WORKSPACES_UNDER:-}" || "$(cat "$base/DO_NOT_BUILD_HERE")" == "$BAZEL_WORKSPACES_UNDER"/* ]] || continue
       pid="$(cat "$base/server/server.pid.txt" 2>/dev/null || true)"
       # Only that server: a PID whose command line names this output base (a PID can be reused).
       if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "--output_base=$base" &&

@@ -18,10 +18,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
+import { bazel } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bad-bazel-"));
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 const LOAD = 'load("@rules_pipeline//bazel:pipeline.bzl", "pipeline", "pipeline_push")\n';
 const DIGEST = "sha256:" + "a".repeat(64);
@@ -43,7 +45,8 @@ function writePackage(pkg: string, build: string, files: Record<string, string> 
 }
 
 beforeAll(() => {
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
   writePackage(
     "bad/rules",
     [
@@ -89,7 +92,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (ws) discard(ws);
+  borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -12,14 +12,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readTarEntries } from "../../src/layer/tar-read";
-import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { bazel, QUIET } from "../fixtures/bazel";
 import { execProgram } from "../fixtures/cli";
 import { mountsUnder } from "../fixtures/runner";
 import { onPath } from "../../src/container/engine-cli";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const TAG = "localhost:5000/examples/hello:latest";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-load-"));
 let ws: string;
+let borrowed: Borrowed | undefined;
 let env: Record<string, string>;
 /** A Docker API (`podman system service`) on a store of its own, for the docker CLI. */
 let service: ChildProcess | undefined;
@@ -44,7 +46,8 @@ async function imageId(ref: string): Promise<string | undefined> {
 }
 
 beforeAll(() => {
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
   // Two images (`bases`); the same base twice keeps the build small: their shared layers go into the archive once.
   mkdirSync(join(ws, "examples/multi"), { recursive: true });
   writeFileSync(join(ws, "examples/multi/main.ts"), 'console.log("MULTI");\n');
@@ -69,7 +72,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await podman("rmi", "--all", "--force");
   if (service) {
     service.kill("SIGTERM");

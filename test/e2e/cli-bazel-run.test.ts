@@ -9,18 +9,21 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { writeLayout } from "../../src/layout/write";
 import { VERSION } from "../../src/version";
-import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { bazel, QUIET } from "../fixtures/bazel";
 import { randomImage } from "../fixtures/random-image";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-cli-bazel-"));
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 beforeAll(() => {
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
 });
 
 afterAll(() => {
-  if (ws) discard(ws);
+  borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -12,18 +12,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
+import { bazel, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer } from "../fixtures/git-server";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { filesContaining } from "../fixtures/runner";
 import { apiServerProblems } from "../fixtures/k8s-checks";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-service-"));
 const secret = `git-${randomBytes(12).toString("hex")}`;
 let reg: RunningRegistry;
 let git: GitServer;
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -57,11 +59,12 @@ beforeAll(async () => {
   reg = await startRegistry();
   createTestRepo(join(tmp, "git"), "private");
   git = await startGitServer({ root: join(tmp, "git"), users: { bot: secret } });
-  ws = makeConsumerWorkspace(join(tmp, "consumer"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await git?.stop();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });

@@ -13,15 +13,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type TempRegistry, tempRegistry } from "../../src/devregistry/testing";
 import { writeLayout } from "../../src/layout/write";
-import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { bazel, QUIET } from "../fixtures/bazel";
 import { execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-sbom-"));
 let reg: RunningRegistry;
 let dev: TempRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const sbomPath = () => join(ws, "bazel-bin/examples/hello/hello_image.spdx.json");
@@ -62,11 +64,12 @@ function aqueryInputs(text: string): { mnemonic: string; inputs: string[] }[] {
 beforeAll(async () => {
   reg = await startRegistry();
   dev = await tempRegistry();
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await reg?.stop();
   await dev?.cleanup();
   rmSync(tmp, { recursive: true, force: true });
@@ -94,6 +97,7 @@ describe("SBOM", () => {
     const baseDigest = manifest.annotations["org.opencontainers.image.base.digest"];
     expect(baseDigest).toMatch(/^sha256:/);
     expect(doc.packages.find((p) => p.versionInfo === baseDigest)).toBeDefined();
+    expect(first.toString()).not.toContain(ws);
     expect(first.toString()).not.toContain(tmp);
 
     // From scratch (bazel clean keeps the external repositories): the same image, the same SBOM bytes.
