@@ -23,6 +23,7 @@ import { p10, p11, p9 } from "./suites/monorepo";
 import { p12, p14 } from "./suites/multi-platform";
 import { p1, p2, p3, p7 } from "./suites/registry";
 import { p15 } from "./suites/small-image";
+import { p17 } from "./suites/one-shot-compile";
 import { p16 } from "./suites/startup";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
@@ -69,6 +70,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P14", p14, "no-op push of a 2-platform index"],
   ["P15", p15, "push and pull of a small image vs skopeo"],
   ["P16", p16, "start-up of the CLI vs node -e 0"],
+  ["P17", p17, "one-shot TypeScript compile: from the compiler snapshot vs without, vs tsc -p"],
   ["P5", p5, "reproducible clean builds"],
   ["P6", p6, "warm bazel run: _binary vs _local"],
   ["P8", p8, "disk growth per image sharing a base"],

@@ -21,6 +21,9 @@ TSC_ATTRS = {
     "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
     # What tsc_worker.js requires beside it: the worker protocol.
     "_worker_protocol": attr.label(default = "@rules_pipeline//bazel/private:worker_protocol.js", allow_single_file = True, cfg = "exec"),
+    # The compiler snapshot when `--@rules_pipeline//bazel:tsc_snapshot` is set, else nothing. In the target
+    # configuration, where the flag is what the user set; the snapshot's own action runs the exec configuration's Node.
+    "_tsc_snapshot": attr.label(default = "@rules_pipeline//bazel/private:tsc_snapshot"),
 }
 
 # Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).

@@ -124,6 +124,24 @@ def _linked_node_modules(roots, bin_dir):
             labels.append("//{}:node_modules".format(pkg))
     return labels
 
+def compiler_files(ctx):
+    """The compiler a TsCompile action (and the compiler snapshot, tsc_snapshot.bzl) runs, from `TSC_ATTRS`.
+
+    Args:
+      ctx: the rule context of a target with `TSC_ATTRS`.
+
+    Returns:
+      struct(typescript_js: File, typescript: depset, types_node: depset, tools_root: the node_modules directory
+      holding @types/node, execroot-relative).
+    """
+    types_node = ctx.attr._types_node[NpmPackageInfo] if NpmPackageInfo in ctx.attr._types_node else None
+    return struct(
+        typescript_js = _pick(ctx.attr._typescript, "/typescript/lib/typescript.js", "_typescript"),
+        typescript = ctx.attr._typescript[DefaultInfo].files,
+        types_node = types_node.types if types_node else ctx.attr._types_node[DefaultInfo].files,
+        tools_root = types_node.root if types_node else _node_modules_root(_pick(ctx.attr._types_node, "/package.json", "_types_node")),
+    )
+
 def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
     """Declares the outputs and the TsCompile action.
 
@@ -160,11 +178,11 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         return [], [], passthrough
 
     dep_inputs, user_roots, mappings = compile_inputs(deps)
-    typescript = ctx.attr._typescript[DefaultInfo].files
-    ts_lib = _pick(ctx.attr._typescript, "/typescript/lib/typescript.js", "_typescript")
-    types_node = ctx.attr._types_node[NpmPackageInfo] if NpmPackageInfo in ctx.attr._types_node else None
-    tools_root = types_node.root if types_node else _node_modules_root(_pick(ctx.attr._types_node, "/package.json", "_types_node"))
-    types_node_files = types_node.types if types_node else ctx.attr._types_node[DefaultInfo].files
+    compiler = compiler_files(ctx)
+    typescript = compiler.typescript
+    ts_lib = compiler.typescript_js
+    tools_root = compiler.tools_root
+    types_node_files = compiler.types_node
 
     cfg = ctx.actions.declare_file(ctx.label.name + ".tsconfig.json")
     up = "/".join([".."] * len(cfg.dirname.split("/")))
@@ -231,10 +249,15 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     args.add_all(npm_repos, before_each = "--npm-repo")
     if not npm_repos:
         args.add_all(_linked_node_modules(user_roots, ctx.bin_dir.path), before_each = "--npm-link")
+
+    # `--@rules_pipeline//bazel:tsc_snapshot`: one-shot compiles start from the compiler snapshot (tsc_snapshot.bzl).
+    snapshot = ctx.files._tsc_snapshot
+    if snapshot:
+        args.add("--snapshot", snapshot[0].path)
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._tsc_worker.path, args],
-        inputs = depset(inputs + ts_srcs + passthrough, transitive = [dep_inputs, types_node_files]),
+        inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, types_node_files]),
         # Tools are part of a worker's key: a new compiler or runner starts new workers.
         tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol], transitive = [typescript]),
         outputs = js_outs + dts_outs,

@@ -9,7 +9,7 @@
  *   node tsc_worker.js --persistent_worker             a worker: each request's arguments are ARGS_FILE's lines
  *
  * Arguments (one per line in ARGS_FILE): --typescript PATH/typescript.js --project TSCONFIG --label LABEL
- * [--expect OUTPUT]... [--npm-repo NAME]... [--npm-link //PKG:node_modules]...
+ * [--expect OUTPUT]... [--npm-repo NAME]... [--npm-link //PKG:node_modules]... [--snapshot BLOB]
  *
  * What it chose:
  * - Only the declared outputs (`--expect`) are written, whatever tsc would emit besides (copied .json files...),
@@ -46,13 +46,21 @@
  *      on a 31-file library), for an answer the check before the emit already has.
  *   test/unit/tsc-worker-fuzz.test.ts and test/e2e/worker-differential.test.ts check the whole claim against the
  *   sandbox over random edit sequences (declaration errors among them).
+ * - One-shot, with `--snapshot BLOB` (tsc_snapshot.js: TypeScript loaded, the default lib and @types/node parsed), it
+ *   runs the compile in a Node started from that snapshot (`node --snapshot-blob BLOB tsc_worker.js ARGS...`), which
+ *   takes the compiler only if its typescript.js has the same SHA-256 as the action's, and a parsed file only for the
+ *   same path, text and parse options (`parseKey`, the worker's rule in 2): the same answer for about half the CPU
+ *   (bench P17).
+ *   A snapshot Node refuses (made by another Node binary or with other V8 flags, e.g. NODE_OPTIONS) is reported in
+ *   one line and the compile runs here without it. A worker ignores the argument (it loads the compiler once).
  * - Errors are tsc's own lines (`file(line,col): error TSnnnn: message`), paths relative to the working directory
  *   (no sandbox or execroot path); an import of a package that cannot be found gets a hint naming the dep to add, an
  *   untyped package one naming its `@types` package or how to declare the module. Plain JavaScript with type checks
  *   (no build step: it compiles the tools themselves).
  * - Memory: at most MAX_STATES targets, fewer when the heap passes PIPELINE_TSC_WORKER_MAX_HEAP_MB (least recently
  *   used go first; an evicted target compiles from scratch). PIPELINE_TSC_WORKER_STATS=1 adds a line saying how many
- *   targets and how much live heap each response leaves (for tests).
+ *   targets and how much live heap each response leaves, and to a compile started from the snapshot one saying what
+ *   it took from it (for tests).
  */
 "use strict";
 /** The lib of a compile whose tsconfig names none (see compile()). */
@@ -61,12 +69,12 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { fileIdentity, readFlagFiles, serveWorker } = require("./worker_protocol.js");
 
-/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[] }} Options */
+/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[], snapshot: string }} Options */
 
 /** @param {string[]} argv @returns {Options} */
 function parseArgs(argv) {
   /** @type {Options} */
-  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [], npmLinks: [] };
+  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [], npmLinks: [], snapshot: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -77,6 +85,7 @@ function parseArgs(argv) {
     else if (a === "--expect") o.expect.push(v);
     else if (a === "--npm-repo") o.npmRepos.push(v);
     else if (a === "--npm-link") o.npmLinks.push(v);
+    else if (a === "--snapshot") o.snapshot = v;
     else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
     i++;
   }
@@ -86,6 +95,27 @@ function parseArgs(argv) {
 
 /** The compiler modules loaded, by path, with the content they were loaded from. @type {Map<string, { id: string, ts: any }>} */
 const tsModules = new Map();
+
+/**
+ * What the compiler snapshot holds (tsc_snapshot.js), when this process started from one: the compiler, its
+ * typescript.js's SHA-256, and the files it parsed by path relative to the working directory.
+ * @returns {{ ts: any, sha256: string, parsed: Map<string, { text: string, sourceFile: any, languageVersion: any, options: any }> } | undefined}
+ */
+const preloaded = () => /** @type {any} */ (globalThis).__rulesPipelineTsc;
+
+/** What this process took from the snapshot (PIPELINE_TSC_WORKER_STATS=1 reports it). */
+const fromSnapshot = { compiler: false, files: 0 };
+
+/**
+ * What parsing a file depends on besides its text: the language version (and the rest of what the compiler passes
+ * to getSourceFile) and the options that change how a file is parsed. A parsed file is reused, by a worker or from
+ * the snapshot, only under an equal key.
+ * @param {any} options @param {any} languageVersion
+ */
+function parseKey(options, languageVersion) {
+  const parseOptions = [options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs];
+  return `${JSON.stringify(languageVersion)}|${JSON.stringify(parseOptions)}`;
+}
 
 /**
  * The compiler at `p`, loaded once per content: `inputs` (worker mode) gives its digest (Bazel lists tools among a
@@ -104,7 +134,10 @@ function loadTypescript(p, inputs) {
     states.clear();
     sharedSources.clear();
   }
-  const ts = require(abs);
+  const snapshot = inputs ? undefined : preloaded();
+  const sameAsSnapshot = snapshot && require("node:crypto").createHash("sha256").update(fs.readFileSync(abs)).digest("hex") === snapshot.sha256;
+  const ts = sameAsSnapshot ? snapshot.ts : require(abs);
+  fromSnapshot.compiler ||= Boolean(sameAsSnapshot);
   tsModules.set(abs, { id, ts });
   return ts;
 }
@@ -345,16 +378,26 @@ function compile(argv, inputs) {
   const libDir = path.dirname(path.resolve(o.typescript));
   host.getDefaultLibLocation = () => libDir;
   host.getDefaultLibFileName = (/** @type {any} */ opts) => path.join(libDir, ts.getDefaultLibFileName(opts));
+  const snapshot = state ? undefined : preloaded();
+  if (snapshot?.ts === ts) {
+    // Parsed in the snapshot: the same path, text and parse options only (the header).
+    const original = host.getSourceFile.bind(host);
+    host.getSourceFile = (
+      /** @type {string} */ fileName,
+      /** @type {any} */ languageVersion,
+      /** @type {any} */ onError,
+      /** @type {any} */ shouldCreate,
+    ) => {
+      const hit = shouldCreate ? undefined : snapshot.parsed.get(path.relative(process.cwd(), path.resolve(fileName)));
+      if (hit && parseKey(hit.options, hit.languageVersion) === parseKey(options, languageVersion) && host.readFile(fileName) === hit.text) {
+        fromSnapshot.files++;
+        return hit.sourceFile;
+      }
+      return original(fileName, languageVersion, onError, shouldCreate);
+    };
+  }
   if (state) {
     const cache = sharedSources;
-    const parseOptions = JSON.stringify([
-      options.target,
-      options.module,
-      options.moduleResolution,
-      options.moduleDetection,
-      options.jsx,
-      options.allowJs,
-    ]);
     const original = host.getSourceFile.bind(host);
     host.getSourceFile = (
       /** @type {string} */ fileName,
@@ -365,7 +408,7 @@ function compile(argv, inputs) {
       const abs = path.resolve(fileName);
       const digest = digestOf(abs) ?? "";
       // What parsing depends on: the content, and the options that change how a file is parsed.
-      const key = `${digest}|${JSON.stringify(languageVersion)}|${parseOptions}`;
+      const key = `${digest}|${parseKey(options, languageVersion)}`;
       const hit = cache.get(abs);
       if (hit && hit.key === key && !shouldCreate) return hit.sf;
       const sf = original(fileName, languageVersion, onError, shouldCreate);
@@ -459,6 +502,28 @@ function runWorker() {
   });
 }
 
+/**
+ * A one-shot compile in a Node started from the compiler snapshot `blob` (the header): its exit code, or undefined
+ * when Node refused the snapshot (`note` says why), and the compile is to run here.
+ * @param {string} blob @param {string[]} argv @param {(line: string) => void} note
+ */
+function compileFromSnapshot(blob, argv, note) {
+  const child = require("node:child_process").spawnSync(process.execPath, [...process.execArgv, "--snapshot-blob", blob, __filename, ...argv], {
+    stdio: ["ignore", "inherit", "pipe"],
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const stderr = child.stderr ? child.stderr.toString("utf8") : "";
+  // Node's snapshot loader: exit 14 for another Node binary or other V8 flags, an assertion (SIGABRT) for a broken blob.
+  const refused = (child.status === 14 && stderr.includes("startup snapshot")) || (child.signal === "SIGABRT" && stderr.includes("Snapshot"));
+  if (refused || child.error) {
+    const why = child.error?.message ?? stderr.split("\n").find((l) => /snapshot|Assertion failed/.test(l)) ?? stderr.trim().split("\n")[0];
+    note(`tsc_worker: compiling without the compiler snapshot ${blob}: ${why.trim()}\n`);
+    return undefined;
+  }
+  process.stderr.write(stderr);
+  return child.status ?? 1;
+}
+
 function main() {
   const argv = process.argv.slice(2);
   if (argv.includes("--persistent_worker")) {
@@ -467,7 +532,19 @@ function main() {
   }
   let result;
   try {
-    result = compile(readFlagFiles(argv), undefined);
+    const args = readFlagFiles(argv);
+    const blob = preloaded() ? "" : parseArgs(args).snapshot;
+    let note = "";
+    const code = blob ? compileFromSnapshot(blob, argv, (line) => (note = line)) : undefined;
+    if (code !== undefined) {
+      process.exitCode = code;
+      return;
+    }
+    result = compile(args, undefined);
+    result.output = note + result.output;
+    if (preloaded() && process.env.PIPELINE_TSC_WORKER_STATS === "1") {
+      result.output += `tsc_worker: from the compiler snapshot: ${fromSnapshot.compiler ? "the compiler" : "not the compiler"}, ${fromSnapshot.files} parsed files\n`;
+    }
   } catch (e) {
     result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.message : String(e)}\n` };
   }
@@ -477,4 +554,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { compile, parseArgs };
+module.exports = { compile, main, parseArgs };

@@ -110,6 +110,13 @@ export const DEVELOPMENT_VARIABLES = {
     format: "a directory path",
     meaning: "The Bazel disk cache the e2e tests share in one run.",
   },
+  PIPELINE_TEST_WORKSPACE_POOL: {
+    setBy: "`scripts/test.sh`",
+    readBy: "`test/fixtures/`",
+    format: "a directory path",
+    meaning:
+      "Where the e2e files that need only the default consumer workspace borrow one whose Bazel server outlives a file, one file at a time (test/fixtures/workspace-pool.ts).",
+  },
   PIPELINE_TEST_CPU_CGROUP: {
     setBy: "`scripts/test.sh`",
     readBy: "`test/fixtures/cpu-per-file.ts`",

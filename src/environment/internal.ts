@@ -103,10 +103,11 @@ export const INTERNAL_VARIABLES = {
     meaning: "The heap above which the persistent tsc worker evicts its least recently used targets.",
   },
   PIPELINE_TSC_WORKER_STATS: {
-    setBy: "developers, with `--action_env`",
+    setBy: "tests, in the environment of `tsc_worker.js` run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
     readBy: "`bazel/private/tsc_worker.js`",
     format: "1, or unset",
-    meaning: "The tsc worker reports its targets in memory and heap after each request.",
+    meaning:
+      "The tsc worker reports its targets in memory and heap after each request; a one-shot compile started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`), what it took from it.",
   },
   PIPELINE_CLI_WORKER_STATS: {
     setBy: "developers, with `--action_env`",

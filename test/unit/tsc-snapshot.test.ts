@@ -1,0 +1,145 @@
+/**
+ * The compiler snapshot of one-shot compiles (bazel/private/tsc_snapshot.js, tsc_worker.js `--snapshot`), with the
+ * checkout's TypeScript and a copy of @types/node, as the TsSnapshot and TsCompile actions run them (the same working
+ * directory, paths relative to it):
+ * - with it, a compile writes the same bytes and the same diagnostics as without it, and took the compiler and the
+ *   parsed files from it (PIPELINE_TSC_WORKER_STATS=1);
+ * - a file changed after the snapshot was made is parsed again (a declaration added to @types/node is seen);
+ * - a snapshot Node refuses (other V8 flags through NODE_OPTIONS, a broken file) is said in one line and the compile
+ *   runs without it, with the same result.
+ * Real Bazel runs the flag in test/e2e/bazel7-worker-differential.test.ts.
+ */
+import { spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { REPO_ROOT } from "../fixtures/repo";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-unit-tsc-snapshot-"));
+const PRIVATE = join(REPO_ROOT, "bazel", "private");
+const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
+const BLOB = "tsc.blob";
+// Node's own environment only: no NODE_OPTIONS of the caller (V8 flags would make Node refuse the snapshot).
+const { NODE_OPTIONS: _, ...ENV } = process.env;
+
+function node(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, args, { cwd: tmp, env: { ...ENV, ...env }, encoding: "utf8" });
+  return { code: r.status, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  // @types/node and its dependency, copied: one of its files is edited after the snapshot is made.
+  for (const pkg of ["@types/node", "undici-types"])
+    cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "node_modules", pkg), { recursive: true });
+  const made = node([
+    "--snapshot-blob",
+    BLOB,
+    "--build-snapshot",
+    join(PRIVATE, "tsc_snapshot.js"),
+    "--typescript",
+    TYPESCRIPT,
+    "--types-root",
+    "node_modules/@types",
+  ]);
+  expect(made.code, made.stderr).toBe(0);
+  expect(made.stderr).toBe("");
+}, 60_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A project in tmp/NAME with main.ts, compiled with the rules' options: its exit code, stderr and emitted files. */
+function compile(name: string, source: string, opts: { snapshot?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const dir = join(tmp, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "src"), { recursive: true });
+  writeFileSync(join(dir, "src", "main.ts"), source);
+  const options = {
+    target: "ES2022",
+    module: "commonjs",
+    moduleResolution: "node",
+    esModuleInterop: true,
+    skipLibCheck: true,
+    strict: true,
+    declaration: true,
+    preserveSymlinks: true,
+    rootDir: ".",
+    outDir: "out",
+    typeRoots: ["../node_modules/@types"],
+    types: ["node"],
+    noEmitOnError: true,
+    newLine: "lf",
+  };
+  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files: ["src/main.ts"], include: [] }));
+  const args = ["--typescript", TYPESCRIPT, "--project", `${name}/tsconfig.json`, "--label", `//${name}`];
+  args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
+  if (opts.snapshot) args.push("--snapshot", opts.snapshot);
+  writeFileSync(join(tmp, `${name}.args`), `${args.join("\n")}\n`);
+  const r = node([join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
+  const out = join(dir, "out", "src");
+  const files = Object.fromEntries(
+    (() => {
+      try {
+        return readdirSync(out).map((f) => [f, readFileSync(join(out, f), "utf8")]);
+      } catch {
+        return [];
+      }
+    })(),
+  );
+  return { ...r, files };
+}
+
+const GOOD =
+  'import { join } from "node:path";\nexport const where = (d: string): string => join(d, "x");\nexport const b: Buffer = Buffer.from(where("."));\n';
+const BAD = `${GOOD}const n: number = process.version;\n`;
+
+test("with the snapshot: the same bytes and diagnostics, the compiler and the parsed files taken from it", () => {
+  for (const [source, code] of [
+    [GOOD, 0],
+    [BAD, 1],
+  ] as const) {
+    const plain = compile("plain", source);
+    const fast = compile("fast", source, { snapshot: BLOB });
+    expect([plain.code, fast.code]).toEqual([code, code]);
+    expect(fast.files).toEqual(plain.files);
+    const diagnostics = (s: string) =>
+      s
+        .split("\n")
+        .filter((l) => l.includes("error TS"))
+        .map((l) => l.replace(/^\w+\//, ""));
+    expect(diagnostics(fast.stderr)).toEqual(diagnostics(plain.stderr));
+    if (code === 1) expect(diagnostics(plain.stderr).join("\n")).toContain("error TS2322");
+    const taken = /from the compiler snapshot: the compiler, (\d+) parsed files/.exec(fast.stderr);
+    expect(taken, fast.stderr).not.toBeNull();
+    expect(Number(taken?.[1])).toBeGreaterThan(50); // the lib files and @types/node
+    expect(plain.stderr).not.toContain("compiler snapshot");
+  }
+  expect(compile("fast", GOOD, { snapshot: BLOB }).files["main.d.ts"]).toContain("export declare const b: Buffer");
+}, 60_000);
+
+test("a file changed since the snapshot was made is parsed again", () => {
+  const edited = join(tmp, "node_modules", "@types", "node", "globals.d.ts");
+  const before = readFileSync(edited, "utf8");
+  appendFileSync(edited, "\ndeclare var SNAPSHOT_EDITED: number;\n");
+  try {
+    const r = compile("edited", "export const n: number = SNAPSHOT_EDITED;\n", { snapshot: BLOB });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/from the compiler snapshot: the compiler, \d+ parsed files/);
+  } finally {
+    writeFileSync(edited, before);
+  }
+}, 60_000);
+
+test("a snapshot Node refuses: one line says so, and the compile runs without it", () => {
+  const plain = compile("plain", GOOD);
+  writeFileSync(join(tmp, "broken.blob"), "not a snapshot");
+  for (const [blob, env] of [
+    [BLOB, { NODE_OPTIONS: "--max-semi-space-size=64" }],
+    ["broken.blob", {}],
+  ] as const) {
+    const r = compile("refused", GOOD, { snapshot: blob, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.files).toEqual(plain.files);
+    expect(r.stderr).toContain(`tsc_worker: compiling without the compiler snapshot ${blob}: `);
+    expect(r.stderr.split("\n").filter((l) => l.includes("compiler snapshot"))).toHaveLength(1);
+  }
+}, 60_000);
