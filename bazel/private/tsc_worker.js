@@ -107,14 +107,17 @@ const preloaded = () => /** @type {any} */ (globalThis).__rulesPipelineTsc;
 const fromSnapshot = { compiler: false, files: 0 };
 
 /**
- * What parsing a file depends on besides its text: the language version (and the rest of what the compiler passes
- * to getSourceFile) and the options that change how a file is parsed. A parsed file is reused, by a worker or from
- * the snapshot, only under an equal key.
- * @param {any} options @param {any} languageVersion
+ * What parsing a file depends on besides its text: what the compiler passes to getSourceFile that createSourceFile
+ * reads (the language version, the file's module format, the JSDoc parsing mode) and the options that change how a
+ * file is parsed (they decide the external-module indicator). Not the package.json locations and scope it passes
+ * too: absolute paths (a sandbox's own), which the program sets on the file it gets back, cached or not. A parsed
+ * file is reused, by a worker or from the snapshot, only under an equal key.
+ * @param {any} options @param {any} languageVersion a ScriptTarget, or TypeScript's CreateSourceFileOptions
  */
 function parseKey(options, languageVersion) {
-  const parseOptions = [options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs];
-  return `${JSON.stringify(languageVersion)}|${JSON.stringify(parseOptions)}`;
+  const v = typeof languageVersion === "object" && languageVersion !== null ? languageVersion : { languageVersion };
+  const parse = [v.languageVersion, v.impliedNodeFormat, v.jsDocParsingMode];
+  return JSON.stringify([parse, options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs]);
 }
 
 /**
@@ -521,6 +524,7 @@ function compileFromSnapshot(blob, argv, note) {
     return undefined;
   }
   process.stderr.write(stderr);
+  if (child.signal) process.stderr.write(`tsc_worker: the compile (from the compiler snapshot ${blob}) was stopped by ${child.signal}\n`);
   return child.status ?? 1;
 }
 
@@ -543,7 +547,8 @@ function main() {
     result = compile(args, undefined);
     result.output = note + result.output;
     if (preloaded() && process.env.PIPELINE_TSC_WORKER_STATS === "1") {
-      result.output += `tsc_worker: from the compiler snapshot: ${fromSnapshot.compiler ? "the compiler" : "not the compiler"}, ${fromSnapshot.files} parsed files\n`;
+      const all = preloaded()?.parsed.size ?? 0;
+      result.output += `tsc_worker: from the compiler snapshot: ${fromSnapshot.compiler ? "the compiler" : "not the compiler"}, ${fromSnapshot.files} of its ${all} parsed files\n`;
     }
   } catch (e) {
     result = { code: 1, output: `tsc_worker: ${e instanceof Error ? e.message : String(e)}\n` };

@@ -1,7 +1,8 @@
 /**
  * The compiler snapshot of one-shot compiles (bazel/private/tsc_snapshot.js, tsc_worker.js `--snapshot`), with the
- * checkout's TypeScript and a copy of @types/node, as the TsSnapshot and TsCompile actions run them (the same working
- * directory, paths relative to it):
+ * checkout's TypeScript and a copy of @types/node, as the TsSnapshot and TsCompile actions run them: each in a
+ * directory of its own (a sandbox), where the packages are symlinks to one tree and are named by the same relative
+ * paths:
  * - with it, a compile writes the same bytes and the same diagnostics as without it, and took the compiler and the
  *   parsed files from it (PIPELINE_TSC_WORKER_STATS=1);
  * - a file changed after the snapshot was made is parsed again (a declaration added to @types/node is seen);
@@ -10,7 +11,7 @@
  * Real Bazel runs the flag in test/e2e/bazel7-worker-differential.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -18,21 +19,29 @@ import { REPO_ROOT } from "../fixtures/repo";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-unit-tsc-snapshot-"));
 const PRIVATE = join(REPO_ROOT, "bazel", "private");
-const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
-const BLOB = "tsc.blob";
+const TYPESCRIPT = "node_modules/typescript/lib/typescript.js";
+/** Where the snapshot is made and where the compiles run: two "sandboxes" over one tree of packages. */
+const MADE = join(tmp, "made");
+const RUN = join(tmp, "run");
+const BLOB = join(tmp, "tsc.blob");
 // Node's own environment only: no NODE_OPTIONS of the caller (V8 flags would make Node refuse the snapshot).
 const { NODE_OPTIONS: _, ...ENV } = process.env;
 
-function node(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, args, { cwd: tmp, env: { ...ENV, ...env }, encoding: "utf8" });
+function node(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, args, { cwd, env: { ...ENV, ...env }, encoding: "utf8" });
   return { code: r.status, stderr: r.stderr };
 }
 
 beforeAll(() => {
   // @types/node and its dependency, copied: one of its files is edited after the snapshot is made.
-  for (const pkg of ["@types/node", "undici-types"])
-    cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "node_modules", pkg), { recursive: true });
-  const made = node([
+  for (const pkg of ["@types/node", "undici-types"]) cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "tree", pkg), { recursive: true });
+  for (const dir of [MADE, RUN]) {
+    mkdirSync(join(dir, "node_modules", "@types"), { recursive: true });
+    symlinkSync(join(REPO_ROOT, "node_modules", "typescript"), join(dir, "node_modules", "typescript"));
+    symlinkSync(join(tmp, "tree", "@types/node"), join(dir, "node_modules", "@types", "node"));
+    symlinkSync(join(tmp, "tree", "undici-types"), join(dir, "node_modules", "undici-types"));
+  }
+  const made = node(MADE, [
     "--snapshot-blob",
     BLOB,
     "--build-snapshot",
@@ -47,9 +56,9 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A project in tmp/NAME with main.ts, compiled with the rules' options: its exit code, stderr and emitted files. */
+/** A project in RUN/NAME with main.ts, compiled with the rules' options: its exit code, stderr and emitted files. */
 function compile(name: string, source: string, opts: { snapshot?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const dir = join(tmp, name);
+  const dir = join(RUN, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "src", "main.ts"), source);
@@ -73,8 +82,8 @@ function compile(name: string, source: string, opts: { snapshot?: string; env?: 
   const args = ["--typescript", TYPESCRIPT, "--project", `${name}/tsconfig.json`, "--label", `//${name}`];
   args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
   if (opts.snapshot) args.push("--snapshot", opts.snapshot);
-  writeFileSync(join(tmp, `${name}.args`), `${args.join("\n")}\n`);
-  const r = node([join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
+  writeFileSync(join(RUN, `${name}.args`), `${args.join("\n")}\n`);
+  const r = node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
   const out = join(dir, "out", "src");
   const files = Object.fromEntries(
     (() => {
@@ -108,22 +117,26 @@ test("with the snapshot: the same bytes and diagnostics, the compiler and the pa
         .map((l) => l.replace(/^\w+\//, ""));
     expect(diagnostics(fast.stderr)).toEqual(diagnostics(plain.stderr));
     if (code === 1) expect(diagnostics(plain.stderr).join("\n")).toContain("error TS2322");
-    const taken = /from the compiler snapshot: the compiler, (\d+) parsed files/.exec(fast.stderr);
+    // Every file it parsed (the lib files, @types/node and undici-types): the compile reads the same ones.
+    const taken = /from the compiler snapshot: the compiler, (\d+) of its (\d+) parsed files/.exec(fast.stderr);
     expect(taken, fast.stderr).not.toBeNull();
-    expect(Number(taken?.[1])).toBeGreaterThan(50); // the lib files and @types/node
+    expect(Number(taken?.[2])).toBeGreaterThan(100);
+    expect(taken?.[1]).toBe(taken?.[2]);
     expect(plain.stderr).not.toContain("compiler snapshot");
   }
   expect(compile("fast", GOOD, { snapshot: BLOB }).files["main.d.ts"]).toContain("export declare const b: Buffer");
 }, 60_000);
 
 test("a file changed since the snapshot was made is parsed again", () => {
-  const edited = join(tmp, "node_modules", "@types", "node", "globals.d.ts");
+  const edited = join(tmp, "tree", "@types", "node", "globals.d.ts");
   const before = readFileSync(edited, "utf8");
   appendFileSync(edited, "\ndeclare var SNAPSHOT_EDITED: number;\n");
   try {
     const r = compile("edited", "export const n: number = SNAPSHOT_EDITED;\n", { snapshot: BLOB });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/from the compiler snapshot: the compiler, \d+ parsed files/);
+    // All but the edited file.
+    const taken = /from the compiler snapshot: the compiler, (\d+) of its (\d+) parsed files/.exec(r.stderr);
+    expect(Number(taken?.[2]) - Number(taken?.[1]), r.stderr).toBe(1);
   } finally {
     writeFileSync(edited, before);
   }
@@ -131,10 +144,11 @@ test("a file changed since the snapshot was made is parsed again", () => {
 
 test("a snapshot Node refuses: one line says so, and the compile runs without it", () => {
   const plain = compile("plain", GOOD);
-  writeFileSync(join(tmp, "broken.blob"), "not a snapshot");
+  const broken = join(tmp, "broken.blob");
+  writeFileSync(broken, "not a snapshot");
   for (const [blob, env] of [
     [BLOB, { NODE_OPTIONS: "--max-semi-space-size=64" }],
-    ["broken.blob", {}],
+    [broken, {}],
   ] as const) {
     const r = compile("refused", GOOD, { snapshot: blob, env });
     expect(r.code, r.stderr).toBe(0);
