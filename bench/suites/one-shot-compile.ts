@@ -13,6 +13,7 @@ import { check, type Ctx, row } from "../lib/context";
 import { HAVE_TIME, run } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtMs, type Row } from "../lib/report";
+import { RULES_COMPILER_OPTIONS } from "../../test/fixtures/rules-tsconfig";
 
 const ROOT = resolve(__dirname, "..", "..", "..", "..");
 const PRIVATE = join(ROOT, "bazel", "private");
@@ -33,23 +34,8 @@ function writeProject(dir: string, name: string): void {
         `  return { path: s, digest: createHash("sha256").update(s).digest("hex"), n: ${i ? `${use}.n` : use} };\n}\n`,
     );
   }
-  const options = {
-    target: "ES2022",
-    module: "commonjs",
-    moduleResolution: "node",
-    esModuleInterop: true,
-    skipLibCheck: true,
-    strict: true,
-    declaration: true,
-    preserveSymlinks: true,
-    rootDir: ".",
-    outDir: "out",
-    typeRoots: ["../node_modules/@types"],
-    types: ["node"],
-    noEmitOnError: true,
-    newLine: "lf",
-    lib: ["es2022"],
-  };
+  // `lib` as tsc_worker.js sets it when the tsconfig names none, so that `tsc -p` compiles the same.
+  const options = { ...RULES_COMPILER_OPTIONS, lib: ["es2022"] };
   const files = Array.from({ length: 5 }, (_, i) => `src/m${i}.ts`);
   writeFileSync(join(dir, name, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files, include: [] }));
   const args = ["--typescript", "node_modules/typescript/lib/typescript.js", "--project", `${name}/tsconfig.json`, "--label", `//${name}`];

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/repo";
+import { RULES_COMPILER_OPTIONS } from "../fixtures/rules-tsconfig";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-unit-tsc-snapshot-"));
 const PRIVATE = join(REPO_ROOT, "bazel", "private");
@@ -62,22 +63,7 @@ function compile(name: string, source: string, opts: { snapshot?: string; env?: 
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "src", "main.ts"), source);
-  const options = {
-    target: "ES2022",
-    module: "commonjs",
-    moduleResolution: "node",
-    esModuleInterop: true,
-    skipLibCheck: true,
-    strict: true,
-    declaration: true,
-    preserveSymlinks: true,
-    rootDir: ".",
-    outDir: "out",
-    typeRoots: ["../node_modules/@types"],
-    types: ["node"],
-    noEmitOnError: true,
-    newLine: "lf",
-  };
+  const options = RULES_COMPILER_OPTIONS;
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files: ["src/main.ts"], include: [] }));
   const args = ["--typescript", TYPESCRIPT, "--project", `${name}/tsconfig.json`, "--label", `//${name}`];
   args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
