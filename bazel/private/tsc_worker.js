@@ -506,11 +506,11 @@ function runWorker() {
 }
 
 /**
- * A one-shot compile in a Node started from the compiler snapshot `blob` (the header): its exit code, or undefined
- * when Node refused the snapshot (`note` says why), and the compile is to run here.
- * @param {string} blob @param {string[]} argv @param {(line: string) => void} note
+ * A one-shot compile in a Node started from the compiler snapshot `blob` (the header): its exit code, or, when Node
+ * refused the snapshot, the line saying so (the compile is then to run here).
+ * @param {string} blob @param {string[]} argv @returns {{ code: number } | { refused: string }}
  */
-function compileFromSnapshot(blob, argv, note) {
+function compileFromSnapshot(blob, argv) {
   const child = require("node:child_process").spawnSync(process.execPath, [...process.execArgv, "--snapshot-blob", blob, __filename, ...argv], {
     stdio: ["ignore", "inherit", "pipe"],
     maxBuffer: 256 * 1024 * 1024,
@@ -520,12 +520,11 @@ function compileFromSnapshot(blob, argv, note) {
   const refused = (child.status === 14 && stderr.includes("startup snapshot")) || (child.signal === "SIGABRT" && stderr.includes("Snapshot"));
   if (refused || child.error) {
     const why = child.error?.message ?? stderr.split("\n").find((l) => /snapshot|Assertion failed/.test(l)) ?? stderr.trim().split("\n")[0];
-    note(`tsc_worker: compiling without the compiler snapshot ${blob}: ${why.trim()}\n`);
-    return undefined;
+    return { refused: `tsc_worker: compiling without the compiler snapshot ${blob}: ${why.trim()}\n` };
   }
   process.stderr.write(stderr);
   if (child.signal) process.stderr.write(`tsc_worker: the compile (from the compiler snapshot ${blob}) was stopped by ${child.signal}\n`);
-  return child.status ?? 1;
+  return { code: child.status ?? 1 };
 }
 
 function main() {
@@ -538,14 +537,13 @@ function main() {
   try {
     const args = readFlagFiles(argv);
     const blob = preloaded() ? "" : parseArgs(args).snapshot;
-    let note = "";
-    const code = blob ? compileFromSnapshot(blob, argv, (line) => (note = line)) : undefined;
-    if (code !== undefined) {
-      process.exitCode = code;
+    const fromBlob = blob ? compileFromSnapshot(blob, argv) : { refused: "" };
+    if ("code" in fromBlob) {
+      process.exitCode = fromBlob.code;
       return;
     }
     result = compile(args, undefined);
-    result.output = note + result.output;
+    result.output = fromBlob.refused + result.output;
     if (preloaded() && process.env.PIPELINE_TSC_WORKER_STATS === "1") {
       const all = preloaded()?.parsed.size ?? 0;
       result.output += `tsc_worker: from the compiler snapshot: ${fromSnapshot.compiler ? "the compiler" : "not the compiler"}, ${fromSnapshot.files} of its ${all} parsed files\n`;
