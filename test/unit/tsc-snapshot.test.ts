@@ -10,11 +10,11 @@
  *   runs without it, with the same result.
  * Real Bazel runs the flag in test/e2e/bazel7-worker-differential.test.ts.
  */
-import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { execProgram } from "../fixtures/cli";
 import { REPO_ROOT } from "../fixtures/repo";
 import { RULES_COMPILER_OPTIONS } from "../fixtures/rules-tsconfig";
 
@@ -28,12 +28,13 @@ const BLOB = join(tmp, "tsc.blob");
 // Node's own environment only: no NODE_OPTIONS of the caller (V8 flags would make Node refuse the snapshot).
 const { NODE_OPTIONS: _, ...ENV } = process.env;
 
-function node(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, args, { cwd, env: { ...ENV, ...env }, encoding: "utf8" });
-  return { code: r.status, stderr: r.stderr };
+/** Node run to its end without blocking this worker's event loop (vitest's RPC times out behind a long synchronous call). */
+async function node(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = await execProgram(process.execPath, args, { cwd, env: { ...ENV, ...env } });
+  return { code: r.code, stderr: r.stderr };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   // @types/node and its dependency, copied: one of its files is edited after the snapshot is made.
   for (const pkg of ["@types/node", "undici-types"]) cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "tree", pkg), { recursive: true });
   for (const dir of [MADE, RUN]) {
@@ -42,7 +43,7 @@ beforeAll(() => {
     symlinkSync(join(tmp, "tree", "@types/node"), join(dir, "node_modules", "@types", "node"));
     symlinkSync(join(tmp, "tree", "undici-types"), join(dir, "node_modules", "undici-types"));
   }
-  const made = node(MADE, [
+  const made = await node(MADE, [
     "--snapshot-blob",
     BLOB,
     "--build-snapshot",
@@ -58,7 +59,7 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A project in RUN/NAME with main.ts, compiled with the rules' options: its exit code, stderr and emitted files. */
-function compile(name: string, source: string, opts: { snapshot?: string; env?: NodeJS.ProcessEnv } = {}) {
+async function compile(name: string, source: string, opts: { snapshot?: string; env?: NodeJS.ProcessEnv } = {}) {
   const dir = join(RUN, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "src"), { recursive: true });
@@ -69,7 +70,7 @@ function compile(name: string, source: string, opts: { snapshot?: string; env?: 
   args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
   if (opts.snapshot) args.push("--snapshot", opts.snapshot);
   writeFileSync(join(RUN, `${name}.args`), `${args.join("\n")}\n`);
-  const r = node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
+  const r = await node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
   const out = join(dir, "out", "src");
   const files = Object.fromEntries(
     (() => {
@@ -87,13 +88,13 @@ const GOOD =
   'import { join } from "node:path";\nexport const where = (d: string): string => join(d, "x");\nexport const b: Buffer = Buffer.from(where("."));\n';
 const BAD = `${GOOD}const n: number = process.version;\n`;
 
-test("with the snapshot: the same bytes and diagnostics, the compiler and the parsed files taken from it", () => {
+test("with the snapshot: the same bytes and diagnostics, the compiler and the parsed files taken from it", async () => {
   for (const [source, code] of [
     [GOOD, 0],
     [BAD, 1],
   ] as const) {
-    const plain = compile("plain", source);
-    const fast = compile("fast", source, { snapshot: BLOB });
+    const plain = await compile("plain", source);
+    const fast = await compile("fast", source, { snapshot: BLOB });
     expect([plain.code, fast.code]).toEqual([code, code]);
     expect(fast.files).toEqual(plain.files);
     const diagnostics = (s: string) =>
@@ -110,15 +111,15 @@ test("with the snapshot: the same bytes and diagnostics, the compiler and the pa
     expect(taken?.[1]).toBe(taken?.[2]);
     expect(plain.stderr).not.toContain("compiler snapshot");
   }
-  expect(compile("fast", GOOD, { snapshot: BLOB }).files["main.d.ts"]).toContain("export declare const b: Buffer");
+  expect((await compile("fast", GOOD, { snapshot: BLOB })).files["main.d.ts"]).toContain("export declare const b: Buffer");
 }, 60_000);
 
-test("a file changed since the snapshot was made is parsed again", () => {
+test("a file changed since the snapshot was made is parsed again", async () => {
   const edited = join(tmp, "tree", "@types", "node", "globals.d.ts");
   const before = readFileSync(edited, "utf8");
   appendFileSync(edited, "\ndeclare var SNAPSHOT_EDITED: number;\n");
   try {
-    const r = compile("edited", "export const n: number = SNAPSHOT_EDITED;\n", { snapshot: BLOB });
+    const r = await compile("edited", "export const n: number = SNAPSHOT_EDITED;\n", { snapshot: BLOB });
     expect(r.code, r.stderr).toBe(0);
     // All but the edited file.
     const taken = /from the compiler snapshot: the compiler, (\d+) of its (\d+) parsed files/.exec(r.stderr);
@@ -128,15 +129,15 @@ test("a file changed since the snapshot was made is parsed again", () => {
   }
 }, 60_000);
 
-test("a snapshot Node refuses: one line says so, and the compile runs without it", () => {
-  const plain = compile("plain", GOOD);
+test("a snapshot Node refuses: one line says so, and the compile runs without it", async () => {
+  const plain = await compile("plain", GOOD);
   const broken = join(tmp, "broken.blob");
   writeFileSync(broken, "not a snapshot");
   for (const [blob, env] of [
     [BLOB, { NODE_OPTIONS: "--max-semi-space-size=64" }],
     [broken, {}],
   ] as const) {
-    const r = compile("refused", GOOD, { snapshot: blob, env });
+    const r = await compile("refused", GOOD, { snapshot: blob, env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.files).toEqual(plain.files);
     expect(r.stderr).toContain(`tsc_worker: compiling without the compiler snapshot ${blob}: `);
