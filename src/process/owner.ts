@@ -23,6 +23,8 @@ export interface Owner {
 export interface ProcStat {
   /** R, S, D, Z (zombie), T, ... */
   state: string;
+  /** Parent process. */
+  ppid: number;
   /** Process group. */
   pgrp: number;
   /** Clock ticks after boot when the process started. */
@@ -38,12 +40,14 @@ export function procStat(pid: number | "self"): ProcStat | undefined {
     return undefined;
   }
   // The command name (field 2) is in parentheses and may hold spaces and parentheses: count after the last ")".
-  // After "pid (comm) ": field 3 (state) is index 0, field 5 (pgrp) index 2, field 22 (starttime) index 19.
+  // After "pid (comm) ": field 3 (state) is index 0, field 4 (ppid) index 1, field 5 (pgrp) index 2, field 22
+  // (starttime) index 19.
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const start = Number(f[19]);
   const pgrp = Number(f[2]);
-  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(pgrp)) return undefined;
-  return { state: f[0], pgrp, start };
+  const ppid = Number(f[1]);
+  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(pgrp) || !Number.isInteger(ppid)) return undefined;
+  return { state: f[0], ppid, pgrp, start };
 }
 
 /** The start time of `pid` from /proc, or undefined when it has no entry there. */

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import config, { expectedSeconds, longestFirst } from "../../vitest.config";
+import { moveToCgroup } from "../fixtures/cgroup";
 
 const ROOT = join(__dirname, "..", "..");
 const E2E = join(ROOT, "test", "e2e");
@@ -109,13 +110,7 @@ test("burn", async () => {
     expect(Number(seconds), line).toBeGreaterThan(0.8);
     expect(readdirSync(group).filter((e) => e.startsWith("file-"))).toEqual([]);
   } finally {
-    for (const pid of readFileSync(join(group, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
-      try {
-        writeFileSync(join(CPUACCT, "cgroup.procs"), `${pid}\n`);
-      } catch {
-        // ended
-      }
-    }
+    moveToCgroup(CPUACCT, readFileSync(join(group, "cgroup.procs"), "utf8").split("\n").filter(Boolean));
     rmdirSync(group);
   }
 });
