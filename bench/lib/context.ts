@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Inputs } from "./inputs";
 import { fmtMs, type Row } from "./report";
-import { load, type Stat } from "./measure";
+import { HAVE_TIME, load, type RunOptions, run, type Stat } from "./measure";
 
 export interface Ctx {
   smoke: boolean;
@@ -76,4 +76,20 @@ export function versus(r: Pick<Row, "id" | "key" | "what" | "notes"> & { ours: S
 /** A functional check (not a timing): the benchmark fails when it does not hold. */
 export function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+/**
+ * A side of `rounds` that runs `node ARGS` (`opts`: cwd, env) and fails the benchmark `id` unless it exits 0 and
+ * `ok(stderr)` holds: each call returns its wall milliseconds, and `cpu` collects its CPU time (user + system,
+ * /usr/bin/time, when there is one).
+ */
+export function nodeSide(id: string, args: string[], opts: RunOptions, ok: (stderr: string) => boolean = () => true) {
+  const cpu: number[] = [];
+  const f = async () => {
+    const r = await run(process.execPath, args, { ...opts, cpu: HAVE_TIME });
+    check(r.code === 0 && ok(r.stderr), `${id}: node ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+    if (r.cpuMs !== undefined) cpu.push(r.cpuMs);
+    return r.ms;
+  };
+  return { f, cpu };
 }

@@ -8,8 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
-import { check, cliEnv, type Ctx, row } from "../lib/context";
-import { HAVE_TIME, run } from "../lib/measure";
+import { check, cliEnv, type Ctx, nodeSide, row } from "../lib/context";
 import { rounds } from "../lib/rounds";
 import { fmtMs, type Row } from "../lib/report";
 
@@ -37,16 +36,7 @@ export async function p16(ctx: Ctx): Promise<Row[]> {
   const loader = buildLoader(dirname(ctx.cli));
   const main = join(dirname(ctx.cli), "pipeline-main.js");
   const env = cliEnv();
-  const side = (args: string[]) => {
-    const cpu: number[] = [];
-    const f = async () => {
-      const r = await run(process.execPath, args, { env, cpu: HAVE_TIME });
-      check(r.code === 0, `P16: node ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-      if (r.cpuMs !== undefined) cpu.push(r.cpuMs);
-      return r.ms;
-    };
-    return { f, cpu };
-  };
+  const side = (args: string[]) => nodeSide("P16", args, { env });
   const node = side(["-e", "0"]);
   const ours = [
     { key: "version", what: "start-up: `pipeline --version` (npm package) vs `node -e 0`", limit: true, ...side([ctx.cli, "--version"]) },
