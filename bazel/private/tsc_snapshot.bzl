@@ -29,11 +29,14 @@ def _tsc_snapshot_impl(ctx):
     )
     return [DefaultInfo(files = depset([blob]))]
 
+# Node and the compiler's packages only: not the CLI of BUILD_TOOL_ATTRS nor the runner of TSC_ATTRS, which would make
+# the snapshot depend on the rules' tools repository.
 _ATTRS = {
     "_builder": attr.label(default = "@rules_pipeline//bazel/private:tsc_snapshot.js", allow_single_file = True, cfg = "exec"),
+    "_node": BUILD_TOOL_ATTRS["_node"],
+    "_typescript": TSC_ATTRS["_typescript"],
+    "_types_node": TSC_ATTRS["_types_node"],
 }
-_ATTRS.update(BUILD_TOOL_ATTRS)
-_ATTRS.update({k: v for k, v in TSC_ATTRS.items() if k != "_tsc_snapshot"})
 
 tsc_snapshot = rule(
     implementation = _tsc_snapshot_impl,
