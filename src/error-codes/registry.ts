@@ -8,7 +8,7 @@ export const REGISTRY_ERRORS = {
     example: "push app: registry localhost:5000 answered HTTP 500 (PUT /v2/app/manifests/v1)",
   },
   E_REGISTRY_UNREACHABLE: {
-    meaning: "The registry cannot be reached (connection refused, DNS, TLS).",
+    meaning: "The registry cannot be reached (connection refused, DNS, TLS), or a connection to it ended before its answer did.",
     next: "Check the registry's address and that it is up; for a plain-HTTP registry, mark it insecure.",
     example: "push app: registry localhost:5000 is unreachable (HEAD http://localhost:5000/v2/: ECONNREFUSED after 3 attempts)",
   },

@@ -14,6 +14,12 @@ export interface Blob {
   readonly path?: string;
 }
 
+/** Takes a chunk of a blob; the chunk's memory is reused once it returns. */
+export type BlobConsumer = (chunk: Buffer) => void;
+
+/** Hands a blob's bytes, in order, to a synchronous consumer; resolves once all were handed on (and checked out). */
+export type BlobFeed = (consumer: BlobConsumer) => Promise<void>;
+
 export interface Layer extends Blob {
   /** sha256 of the uncompressed tar (the config's rootfs.diff_ids entry). */
   readonly diffId: Digest;

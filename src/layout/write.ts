@@ -3,14 +3,14 @@
  * `atomic` the whole layout, are written under temporary names (src/process/temp.ts) and renamed into place; a
  * write first sweeps the temporary entries ended processes left for the same layout (src/process/temp.ts).
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, writeSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { finished, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
 import { Verifier } from "../oci/verifying-stream";
 import { ANNOTATION_REF_NAME, type Descriptor, type Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
-import type { Blob } from "../layer/layer";
+import type { Blob, BlobFeed } from "../layer/layer";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
@@ -42,6 +42,18 @@ const selfVerifying = new WeakSet<Blob>();
  */
 export function selfVerifyingBlob<T extends Blob>(blob: T): T {
   selfVerifying.add(blob);
+  return blob;
+}
+
+const feeds = new WeakMap<Blob, BlobFeed>();
+
+/**
+ * Marks a blob whose bytes can also be handed to a synchronous consumer (`feed`), without a fresh buffer per chunk as
+ * open()'s stream needs: a registry's layer (src/registry/blob-fetch.ts). writeBlob then writes it so. The same bytes
+ * as open(); like selfVerifyingBlob's, the mark is on this object only (a copy with another open() streams).
+ */
+export function feedableBlob<T extends Blob>(blob: T, feed: BlobFeed): T {
+  feeds.set(blob, feed);
   return blob;
 }
 
@@ -77,8 +89,10 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
     hash: !selfVerifying.has(blob),
     label: `blob ${blob.digest}`,
   });
+  const feed = feeds.get(blob);
   try {
-    await copyToFile(() => blob.open(), tmp, check);
+    if (feed) await feedToFile(feed, tmp, check);
+    else await copyToFile(() => blob.open(), tmp, check);
     check.check();
     await fsp.rename(tmp, dest);
   } catch (e) {
@@ -100,6 +114,27 @@ async function copyToFile(open: () => Readable, path: string, check: Verifier): 
     await pour(open(), check, (bufs) => (inFlight = writeAll(fh, bufs)));
   } finally {
     await inFlight.catch(() => {});
+    await fh.close();
+  }
+}
+
+/**
+ * Writes what `feed` hands on into a new file at `path`, each chunk counted (and hashed) by `check` and written before
+ * the consumer returns (the feed reuses the chunk's memory). The writes are synchronous: into the page cache they take
+ * microseconds, and a write in flight would have to hold the feed's buffer.
+ */
+async function feedToFile(feed: BlobFeed, path: string, check: Verifier): Promise<void> {
+  const fh = await fsp.open(path, "w", 0o644);
+  try {
+    await feed((chunk) => {
+      check.update(chunk);
+      for (let at = 0; at < chunk.length; ) {
+        const n = writeSync(fh.fd, chunk, at, chunk.length - at);
+        if (n === 0) throw new PipelineError("E_LAYOUT_WRITE", `${path}: write made no progress`);
+        at += n;
+      }
+    });
+  } finally {
     await fh.close();
   }
 }

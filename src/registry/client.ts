@@ -6,14 +6,15 @@
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
-import { type VerifyProblem, VerifyStream } from "../oci/verifying-stream";
+import { type VerifyProblem, Verifier, VerifyStream } from "../oci/verifying-stream";
 import { isLoopbackRegistry, validateRegistry } from "../oci/reference";
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
 import type { Keychain } from "../registry-auth/keychain";
 import { lazyDefaultKeychain } from "../registry-auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
-import { type BodySource, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
+import { BlobFetch } from "./blob-fetch";
+import { type BodySource, type Connector, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
 import { registryUrl } from "./registry-text";
 import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
 
@@ -55,6 +56,8 @@ export interface SendOptions {
   body?: BodySource;
   contentLength?: number;
   operation: string;
+  /** The connections to send it over (http.ts Connector; default node:http's agent). */
+  connection?: Connector;
 }
 
 export interface FetchedManifest {
@@ -142,6 +145,7 @@ export class RegistryClient {
           body: o.body,
           contentLength: o.contentLength,
           insecureTls: this.insecure,
+          connection: o.connection,
         },
         { registry: this.registry, operation: o.operation },
       );
@@ -202,6 +206,29 @@ export class RegistryClient {
       watchTransferRate(res.body, rate, (m) => verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)));
     })().catch((e) => verify.destroy(e));
     return verify;
+  }
+
+  /**
+   * Starts downloading a blob for a synchronous consumer (BlobFetch.into: a file being written), checking size and
+   * digest as the bytes come (into() rejects with E_DIGEST_MISMATCH when they are wrong). The same requests as openBlob;
+   * the body is read without node:http's copies (blob-fetch.ts). `onBytes` hears the running count handed on.
+   */
+  fetchBlob(repository: string, digest: Digest, size: number, onBytes?: (bytes: number) => void): BlobFetch {
+    const operation = `get blob ${digest} from ${this.registry}/${repository}`;
+    const ctx = this.context(repository, operation);
+    return new BlobFetch({
+      size,
+      verifier: new Verifier({ expect: { digest, size }, fail: (p) => blobProblem(ctx, p) }),
+      request: async (connection) => {
+        const res = await this.send({ method: "GET", path: `/v2/${repository}/blobs/${digest}`, repository, operation, connection });
+        if (res.status !== 200) throw await this.fail(res, repository, operation);
+        return res;
+      },
+      rate: this.transport.rate,
+      operation,
+      registry: this.registry,
+      onBytes,
+    });
   }
 
   /**

@@ -11,6 +11,7 @@
 import * as http from "node:http";
 import type * as https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { type ChunkSource, isReadable, pump } from "./body-chunks";
@@ -50,6 +51,19 @@ export interface HttpRequest {
   followRedirects?: boolean;
   /** Accept invalid TLS certificates (an explicitly insecure registry). */
   insecureTls?: boolean;
+  /**
+   * Opens the connection of every attempt and hop (no agent, so none is kept alive) and hears each response as its
+   * headers are parsed: how a blob's body is read without node:http's copies (blob-fetch.ts).
+   */
+  connection?: Connector;
+}
+
+/** HttpRequest.connection. */
+export interface Connector {
+  /** A new connection to `url`'s host (node:net or node:tls). */
+  connect(url: URL, insecureTls: boolean): Socket;
+  /** Called in node:http's 'response' event, before any byte of the body is handed on. */
+  responded(res: IncomingMessage): void;
 }
 
 /** Names the registry and operation in errors: `push blob sha256:... to 127.0.0.1:5000/app`. */
@@ -206,6 +220,8 @@ function sendOnce(
     const mod: typeof http | typeof https = url.protocol === "https:" ? (require("node:https") as typeof https) : http;
     const opts: https.RequestOptions = { method: req.method, headers: { ...headers } };
     if (url.protocol === "https:" && req.insecureTls) opts.rejectUnauthorized = false;
+    const connection = req.connection;
+    if (connection) opts.createConnection = () => connection.connect(url, req.insecureTls === true);
     let settled = false;
     const fail = (e: unknown) => {
       if (settled) return;
@@ -217,6 +233,7 @@ function sendOnce(
     const r = mod.request(url, opts, (res) => {
       clearTimeout(headersTimer);
       settled = true;
+      connection?.responded(res);
       // The timeout is the socket's: disarm it once this exchange is over, before the socket is reused.
       res.once("end", () => r.setTimeout(0));
       resolve(res);

@@ -19,7 +19,8 @@ import type { Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/image-index";
 import type { Keychain } from "../registry-auth/keychain";
-import { layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
+import { feedableBlob, layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
+import type { BlobFetch } from "./blob-fetch";
 import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
 import { type ProgressSink, silentProgress } from "./progress";
@@ -117,31 +118,34 @@ function openRemote(client: RegistryClient, repository: string, desc: Descriptor
   return src;
 }
 
-/**
- * Layer streams opened before their reader asks (pullToLayout: the first layers' requests go out beside the config's,
- * so a pull pays the registry's round trip once, not twice). Each is handed out once (take); close() destroys what
- * was never taken. A stream nobody reads yet fills its buffers and is paused by backpressure (the transfer-rate
- * check does not count paused time); one that fails before it is taken keeps its error for its reader.
- */
-class EarlyStreams {
-  private readonly streams = new Map<Digest, Readable>();
+/** Starts downloading a layer for a file (BlobFetch.into), reporting progress as openRemote does. */
+function fetchRemote(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): BlobFetch {
+  progress.blobStart(desc.digest, desc.size, label);
+  return client.fetchBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
+}
 
-  start(digest: Digest, open: () => Readable): void {
-    if (this.streams.has(digest)) return;
-    const s = open();
-    s.on("error", () => {}); // its reader gets the error (finished() reports it); an untaken one is only closed
-    this.streams.set(digest, s);
+/**
+ * Layer downloads started before their writer asks (pullToLayout: the first layers' requests go out beside the
+ * config's, so a pull pays the registry's round trip once, not twice). Each is handed out once (take); close() stops
+ * what was never taken. A download nobody takes yet is paused once its first read is set aside (blob-fetch.ts: the
+ * transfer-rate check does not count that time); one that fails before it is taken keeps its error for its writer.
+ */
+class EarlyFetches {
+  private readonly fetches = new Map<Digest, BlobFetch>();
+
+  start(digest: Digest, fetch: () => BlobFetch): void {
+    if (!this.fetches.has(digest)) this.fetches.set(digest, fetch());
   }
 
-  take(digest: Digest): Readable | undefined {
-    const s = this.streams.get(digest);
-    this.streams.delete(digest);
-    return s;
+  take(digest: Digest): BlobFetch | undefined {
+    const f = this.fetches.get(digest);
+    this.fetches.delete(digest);
+    return f;
   }
 
   close(): void {
-    for (const s of this.streams.values()) s.destroy();
-    this.streams.clear();
+    for (const f of this.fetches.values()) f.abort();
+    this.fetches.clear();
   }
 }
 
@@ -159,29 +163,35 @@ export async function pullImage(ref: Reference, opts: PullOptions = {}, client?:
 
 /**
  * The Image of a resolved manifest: fetches the config; layers stream on open(), each marked self-verifying (the
- * stream fails before its end when digest or size are wrong, so sinks need not hash it again). With `early`, the
- * first EARLY_LAYERS layers' requests start before the config's, and open() takes those streams.
+ * stream fails before its end when digest or size are wrong, so sinks need not hash it again) and feedable (a layout
+ * writes it from blob-fetch.ts's reused buffer). With `early`, the first EARLY_LAYERS layers' requests start before the
+ * config's, and writing those layers takes those downloads.
  */
-async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: EarlyStreams): Promise<Image> {
+async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: EarlyFetches): Promise<Image> {
   const progress = opts.progress ?? silentProgress;
   const n = r.manifest.layers.length;
-  const open = (l: Descriptor, i: number) => () => openRemote(r.client, ref.repository, l, `layer ${i + 1}/${n}`, progress);
-  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, open(l, i));
+  const label = (i: number) => `layer ${i + 1}/${n}`;
+  const fetch = (l: Descriptor, i: number) => () => fetchRemote(r.client, ref.repository, l, label(i), progress);
+  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, fetch(l, i));
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== n) {
     throw new PipelineError("E_REGISTRY", `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`);
   }
-  const layers = r.manifest.layers.map((l, i) =>
-    selfVerifyingBlob<Layer>({
+  const layers = r.manifest.layers.map((l, i) => {
+    const layer = selfVerifyingBlob<Layer>({
       digest: l.digest,
       size: l.size,
       mediaType: l.mediaType,
       diffId: diffIds[i],
       annotations: l.annotations,
-      open: () => early?.take(l.digest) ?? open(l, i)(),
-    }),
-  );
+      open: () => openRemote(r.client, ref.repository, l, label(i), progress),
+    });
+    return feedableBlob(layer, async (consumer) => {
+      await (early?.take(l.digest) ?? fetch(l, i)()).into(consumer);
+      progress.blobDone(l.digest, "downloaded");
+    });
+  });
   return {
     manifestBytes: r.bytes,
     manifest: r.manifest,
@@ -202,7 +212,7 @@ export async function pullToLayout(ref: Reference, dir: string, opts: PullOption
   const r = await resolveManifest(ref, opts);
   const { config, layers } = r.manifest;
   ensureFits(dir, [config, ...layers, { digest: r.digest, size: r.bytes.length }], new Set(layers.map((l) => l.digest)).size, "", ref, opts);
-  const early = new EarlyStreams();
+  const early = new EarlyFetches();
   try {
     const image = await imageOf(r, ref, opts, early);
     await writeLayout(dir, image, { atomic: true, refName: ref.tag });

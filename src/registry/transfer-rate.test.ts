@@ -129,6 +129,43 @@ async function read(c: RegistryClient, digest: Digest, size: number, stall?: { e
   return Buffer.concat(chunks);
 }
 
+/** Reads a blob as a layout's file is written (fetchBlob: the body bypasses node:http); the consumer blocks `stallMs` after every `every` bytes. */
+async function readInto(c: RegistryClient, digest: Digest, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let next = stall?.every ?? Infinity;
+  const fetch = c.fetchBlob("app", digest, size);
+  await fetch.into((chunk) => {
+    chunks.push(Buffer.from(chunk));
+    n += chunk.length;
+    if (stall && n >= next) {
+      next = n + stall.every;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.ms); // a synchronous consumer: a slow disk
+    }
+  });
+  expect(fetch.readDirectly).toBe(true);
+  return Buffer.concat(chunks);
+}
+
+describe("minimum transfer rate of a blob read into a file (blob-fetch.ts)", () => {
+  it("cuts a registry that drips a byte at a time, naming the blob, the registry and the rate", async () => {
+    const err = await readInto(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    const message = (err as Error).message;
+    expect(message).toContain(sha256(small));
+    expect(message).toContain(`registry ${registry}`);
+    expect(message).toMatch(/ at [0-9.]+ B\/s \(\d+ bytes in [0-9.]+ s of reading\)/);
+  });
+
+  it("does not blame a slow consumer on a fast registry", async () => {
+    // The consumer blocks 0.1 s after every MiB (10 MiB/s, under the 40 asked) while the registry sends as fast as it is
+    // read: the consumer's time is not counted, so no window ever fills.
+    const c = client({ minBytesPerSecond: 40 * 1024 * 1024, windowMs: 300 });
+    const got = await readInto(c, sha256(big), big.length, { every: 1024 * 1024, ms: 100 });
+    expect(sha256(got)).toBe(sha256(big));
+  });
+});
+
 describe("minimum transfer rate of a blob download", () => {
   it("cuts a registry that drips a byte at a time, naming the blob, the registry and the rate", async () => {
     const err = await read(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch((e: unknown) => e);

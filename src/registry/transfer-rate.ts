@@ -48,27 +48,20 @@ export function watchTransferRate(
 ): () => void {
   if (!(rate.minBytesPerSecond > 0) || !(rate.windowMs > 0)) return () => {};
   let bytes = 0;
-  let last = Date.now();
-  const judged = new RateWindow(rate.minBytesPerSecond, rate.windowMs);
   const onData = (chunk: Buffer) => {
     bytes += chunk.length;
   };
-  const timer = setInterval(
-    () => {
-      const now = Date.now();
-      // Paused (backpressure from a slow consumer, or nobody reading yet): that time is the consumer's, not the registry's.
-      const short = judged.tick(body.readableFlowing === true ? now - last : 0, bytes);
-      last = now;
-      if (short) {
-        stop();
-        onTooSlow(short);
-      }
+  // Paused (backpressure from a slow consumer, or nobody reading yet): that time is the consumer's, not the registry's.
+  const stopWatch = watchRate(
+    rate,
+    () => ({ bytes, waiting: body.readableFlowing === true, consumerMs: 0 }),
+    (m) => {
+      stop();
+      onTooSlow(m);
     },
-    Math.max(10, Math.floor(rate.windowMs / 10)),
   );
-  timer.unref();
   const stop = () => {
-    clearInterval(timer);
+    stopWatch();
     body.off("data", onData);
     body.off("end", stop);
     body.off("close", stop);
@@ -79,6 +72,49 @@ export function watchTransferRate(
   body.once("close", stop);
   body.once("error", stop);
   return stop;
+}
+
+/** What watchRate samples: the bytes so far, whether we are waiting on the registry now, and the consumer's time so far. */
+export interface RateSample {
+  bytes: number;
+  /** False while the transfer is paused for its consumer (or nobody reads yet): that time is not counted. */
+  waiting: boolean;
+  /** Milliseconds the consumer has spent so far inside synchronous calls (not counted either). */
+  consumerMs: number;
+}
+
+/**
+ * The timer behind every transfer-rate check: samples a transfer every tenth of a window and calls `onTooSlow` once
+ * (and stops) when a window of time spent waiting on the registry delivered fewer bytes than the rate asks. Returns
+ * the stop function. watchTransferRate samples a Readable; a blob read straight into a file (blob-fetch.ts) samples
+ * its own counters.
+ */
+export function watchRate(
+  rate: Pick<TransferRate, "minBytesPerSecond" | "windowMs">,
+  sample: () => RateSample,
+  onTooSlow: (m: SlowTransfer) => void,
+): () => void {
+  if (!(rate.minBytesPerSecond > 0) || !(rate.windowMs > 0)) return () => {};
+  let last = Date.now();
+  let consumed = sample().consumerMs;
+  const judged = new RateWindow(rate.minBytesPerSecond, rate.windowMs);
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      const s = sample();
+      const counted = s.waiting ? Math.max(0, now - last - (s.consumerMs - consumed)) : 0;
+      last = now;
+      consumed = s.consumerMs;
+      const short = judged.tick(counted, s.bytes);
+      if (short) {
+        clearInterval(timer);
+        onTooSlow(short);
+      }
+    },
+    Math.max(10, Math.floor(rate.windowMs / 10)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** `0.3 B/s`, `12.5 KiB/s`: a measured rate for messages. */

@@ -26,6 +26,19 @@ function skopeo(args: string[]): string {
   return execFileSync(SKOPEO, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
 }
 
+/** Reads each layer of `image` from `repository` as a layout's file is written (fetchBlob); says whether each body bypassed node:http. */
+async function fetchLayers(client: RegistryClient, repository: string, image: ReturnType<typeof randomImage>): Promise<boolean[]> {
+  const direct: boolean[] = [];
+  for (const l of image.layers) {
+    const chunks: Buffer[] = [];
+    const f = client.fetchBlob(repository, l.digest, l.size);
+    await f.into((c) => chunks.push(Buffer.from(c)));
+    expect(sha256(Buffer.concat(chunks))).toBe(l.digest);
+    direct.push(f.readDirectly);
+  }
+  return direct;
+}
+
 /** The raw manifest skopeo fetches, and its digest. */
 function skopeoRawDigest(ref: string, creds?: string): string {
   const raw = execFileSync(SKOPEO, ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`], {
@@ -220,6 +233,12 @@ describe("real registry, anonymous", () => {
     expect(byDigest.manifestBytes.equals(image.manifestBytes)).toBe(true);
   });
 
+  it("reads the registry's blob bodies past node:http (blob-fetch.ts), the bytes it stored", async () => {
+    const image = randomImage({ layers: 2, layerSize: 3_000_000 });
+    await pushImage(image, { registry: reg.host, repository: "e2e/direct", tags: ["v1"] }, { keychain: keychain() });
+    expect(await fetchLayers(new RegistryClient(reg.host, { keychain: keychain() }), "e2e/direct", image)).toEqual([true, true]);
+  });
+
   it("lists tags", async () => {
     const image = randomImage({ layers: 1 });
     await pushImage(image, { registry: reg.host, repository: "e2e/tags", tags: ["a", "b", "c"] }, { keychain: keychain() });
@@ -266,6 +285,8 @@ describe("real registry with htpasswd Basic auth", () => {
     const dir = join(tmp, "private-pulled");
     await pullToLayout(parseReference(`${reg.host}/e2e/private:v1`), dir, { keychain });
     expect(readLayout(dir).digest).toBe(image.digest);
+    // After the registry's 401 and the answer with credentials, the body is still read past node:http.
+    expect(await fetchLayers(new RegistryClient(reg.host, { keychain }), "e2e/private", image)).toEqual([true, true, true]);
   });
 
   it("a wrong password is E_UNAUTHORIZED naming the credential source, never the secret", async () => {
