@@ -55,6 +55,9 @@ function dripRaw(socket: Socket, text: string, everyMs: number): void {
   timers.add(t);
 }
 
+/** A blob whose answer's status line and headers the server drips a byte at a time. */
+const HEADERS_DRIPPED = sha256("headers dripped");
+
 /** What the server drips besides blobs: every kind of response the client reads whole (`dripped`). */
 const JSON_BODY = Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"tags":[],"token":"x"}`);
 
@@ -76,6 +79,7 @@ beforeAll(async () => {
       return drip(res, JSON_BODY, everyMs);
     }
     const digest = decodeURIComponent((req.url ?? "").split("/blobs/")[1] ?? "");
+    if (digest === HEADERS_DRIPPED) return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
     const blob = blobs.get(digest);
     if (!blob) {
       res.writeHead(404).end();
@@ -155,6 +159,13 @@ describe("minimum transfer rate of a blob read into a file (blob-fetch.ts)", () 
     expect(message).toContain(sha256(small));
     expect(message).toContain(`registry ${registry}`);
     expect(message).toMatch(/ at [0-9.]+ B\/s \(\d+ bytes in [0-9.]+ s of reading\)/);
+  });
+
+  it("cuts a registry that sends the response headers a byte at a time (the connections are blob-fetch.ts's own)", async () => {
+    const c = client({ minBytesPerSecond: 1024, windowMs: 500, headersTimeoutMs: 500 }, 50);
+    const err = await readInto(c, HEADERS_DRIPPED, 10).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    expect((err as Error).message).toContain("did not finish sending the response headers within 0.5 s");
   });
 
   it("does not blame a slow consumer on a fast registry", async () => {
