@@ -3,18 +3,15 @@
  * registry cannot be made to (a chunked body, a cut connection, wrong bytes, a redirect to another host); the CNCF
  * registry's own answers are read this way in test/e2e/registry-client.test.ts.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Digest, sha256 } from "../oci/digest";
 import { anonymousKeychain } from "../registry-auth/anonymous";
 import { explicitKeychain } from "../registry-auth/static";
+import { selfSignedCert } from "../../test/fixtures/kube-api";
 import { RegistryClient } from "./client";
 
 /** Larger than one read of the fetch's buffer (1 MiB), and not a multiple of it. */
@@ -26,7 +23,7 @@ const sockets = new Set<Socket>();
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** A server on loopback (https with `tls`); `handle` answers every request. */
-async function serve(handle: Handler, tls?: { key: Buffer; cert: Buffer }): Promise<string> {
+async function serve(handle: Handler, tls?: { key: string; cert: string }): Promise<string> {
   const s = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
   s.on("connection", (c: Socket) => {
     sockets.add(c);
@@ -63,40 +60,15 @@ async function fetchAll(c: RegistryClient, digest: Digest, size: number, wait?: 
   return { bytes: Buffer.concat(chunks), direct: f.readDirectly };
 }
 
-let tmp: string;
-let tls: { key: Buffer; cert: Buffer };
+let tls: { key: string; cert: string };
 
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), "blob-fetch-"));
-  const made = spawnSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-days",
-      "1",
-      "-keyout",
-      join(tmp, "key.pem"),
-      "-out",
-      join(tmp, "cert.pem"),
-    ],
-    { encoding: "utf8" },
-  );
-  if (made.status !== 0) throw new Error(`openssl req failed (${made.status ?? made.signal}): ${made.stderr}`);
-  tls = { key: readFileSync(join(tmp, "key.pem")), cert: readFileSync(join(tmp, "cert.pem")) };
+  tls = selfSignedCert();
 });
 
 afterAll(async () => {
   for (const s of sockets) s.destroy();
   await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 describe("a blob read into a synchronous consumer", () => {
