@@ -20,7 +20,7 @@ const small = Buffer.from("a blob that arrives with the headers\n");
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** A server on loopback (https with `tls`); `handle` answers every request. */
 async function serve(handle: Handler, tls?: { key: string; cert: string }): Promise<string> {
@@ -90,6 +90,28 @@ describe("a blob read into a synchronous consumer", () => {
     expect(got.bytes.equals(big)).toBe(true);
   });
 
+  it("started before its consumer: the connection is paused, not read into memory, until into()", async () => {
+    const large = randomBytes(48 * 1024 * 1024);
+    const MiB = 1024 * 1024;
+    let handedOn = 0; // what the server got into the kernel: written, and drained
+    const registry = await serve(async (_req, res) => {
+      res.writeHead(200, { "Content-Length": String(large.length) });
+      for (let at = 0; at < large.length; at += MiB) {
+        if (!res.write(large.subarray(at, at + MiB))) await new Promise((r) => res.once("drain", r));
+        handedOn = at + MiB;
+      }
+      res.end();
+    });
+    const chunks: Buffer[] = [];
+    const f = client(registry).fetchBlob("app", sha256(large), large.length);
+    await new Promise((r) => setTimeout(r, 500));
+    // The kernel's buffers and a read or two set aside (1 MiB each), not the blob.
+    expect(handedOn).toBeGreaterThan(0);
+    expect(handedOn).toBeLessThan(24 * MiB);
+    await f.into((chunk) => chunks.push(Buffer.from(chunk)));
+    expect(Buffer.concat(chunks).equals(large)).toBe(true);
+  });
+
   it("over TLS", async () => {
     const got = await fetchAll(client(await serve(plain, tls), { scheme: "https", insecure: true }), sha256(big), big.length);
     expect(got.direct).toBe(true);
@@ -130,7 +152,7 @@ describe("a blob read into a synchronous consumer", () => {
 describe("a blob that is not what its descriptor says, or does not come whole", () => {
   it("other bytes of the same size: E_DIGEST_MISMATCH naming both digests", async () => {
     const other = randomBytes(big.length);
-    const registry = await serve((_req, res) => res.writeHead(200, { "Content-Length": String(other.length) }).end(other));
+    const registry = await serve((_req, res) => void res.writeHead(200, { "Content-Length": String(other.length) }).end(other));
     const err = await fetchAll(client(registry), sha256(big), big.length).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
     expect((err as Error).message).toContain(sha256(big));
@@ -139,7 +161,7 @@ describe("a blob that is not what its descriptor says, or does not come whole", 
 
   it("a Content-Length other than the descriptor's is read through node:http and refused, naming both sizes", async () => {
     const longer = Buffer.concat([big, Buffer.from("more")]);
-    const registry = await serve((_req, res) => res.writeHead(200, { "Content-Length": String(longer.length) }).end(longer));
+    const registry = await serve((_req, res) => void res.writeHead(200, { "Content-Length": String(longer.length) }).end(longer));
     const err = await fetchAll(client(registry), sha256(big), big.length).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
     expect((err as Error).message).toContain(`declares ${big.length} bytes`);
