@@ -171,8 +171,8 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
   const progress = opts.progress ?? silentProgress;
   const n = r.manifest.layers.length;
   const label = (i: number) => `layer ${i + 1}/${n}`;
-  const fetch = (l: Descriptor, i: number) => () => fetchRemote(r.client, ref.repository, l, label(i), progress);
-  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, fetch(l, i));
+  const download = (l: Descriptor, i: number) => () => fetchRemote(r.client, ref.repository, l, label(i), progress);
+  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, download(l, i));
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== n) {
@@ -188,7 +188,7 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
       open: () => openRemote(r.client, ref.repository, l, label(i), progress),
     });
     return feedableBlob(layer, async (consumer) => {
-      await (early?.take(l.digest) ?? fetch(l, i)()).into(consumer);
+      await (early?.take(l.digest) ?? download(l, i)()).into(consumer);
       progress.blobDone(l.digest, "downloaded");
     });
   });
