@@ -129,6 +129,20 @@ describe("a blob read into a synchronous consumer", () => {
     expect(got.bytes.equals(big)).toBe(true);
   });
 
+  it("a chunked body read through node:http is held to the minimum transfer rate too", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      let at = 0;
+      timers.push(setInterval(() => !res.destroyed && at < small.length && res.write(small.subarray(at, ++at)), 200));
+    });
+    const c = client(registry, { transfer: { minBytesPerSecond: 1024, windowMs: 500, headersTimeoutMs: 5000 } });
+    const err = await fetchAll(c, sha256(small), small.length).catch((e: unknown) => e);
+    for (const t of timers) clearInterval(t);
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    expect((err as Error).message).toContain(sha256(small));
+  });
+
   it("follows a redirect to another host without the credentials, reading the final body past node:http", async () => {
     const seen: (string | undefined)[] = [];
     const storage = await serve((req, res) => {

@@ -24,7 +24,7 @@ import { PipelineError } from "../errors";
 import type { BlobConsumer } from "../layer/layer";
 import type { Verifier } from "../oci/verifying-stream";
 import type { Connector, HttpResponse } from "./http";
-import { type TransferRate, tooSlowError, watchRate, watchTransferRate } from "./transfer-rate";
+import { type TransferRate, tooSlowError, watchRate } from "./transfer-rate";
 
 /** Bytes one read of a direct body may bring: a 100 MB layer is ~100 reads on loopback, not ~1,600. */
 const READ_BUFFER = 1024 * 1024;
@@ -146,16 +146,17 @@ export class BlobFetch implements Connector {
       res.body.destroy();
       return;
     }
-    if (this.direct?.res !== res.body) {
-      this.body = res.body;
-      if (this.consumer) this.readThroughHttp(res.body);
-      return;
-    }
+    // One rate check for both kinds of body: time counts once the consumer is there, but not the consumer's own.
     this.stopWatch = watchRate(
       this.o.rate,
       () => ({ bytes: this.received, waiting: this.consumer !== undefined && !this.settled, consumerMs: this.consumerMs }),
       (m) => this.fail(tooSlowError(`${this.o.operation}: registry ${this.o.registry}`, this.o.rate, m)),
     );
+    if (this.direct?.res !== res.body) {
+      this.body = res.body;
+      if (this.consumer) this.readThroughHttp(res.body);
+      return;
+    }
     this.drainResponse();
     this.finishedDirect();
   }
@@ -209,10 +210,6 @@ export class BlobFetch implements Connector {
 
   /** A response that is not direct: its body through node:http, in flowing mode, into the same consumer. */
   private readThroughHttp(body: IncomingMessage): void {
-    const stop = watchTransferRate(body, this.o.rate, (m) =>
-      this.fail(tooSlowError(`${this.o.operation}: registry ${this.o.registry}`, this.o.rate, m)),
-    );
-    this.stopWatch = stop;
     body.on("data", (chunk: Buffer) => {
       if (this.settled) return;
       this.received += chunk.length;
