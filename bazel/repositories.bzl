@@ -12,7 +12,7 @@ load("//bazel/private:tools_repo.bzl", "pipeline_tools_repository")
 npm_dependencies = _npm_dependencies
 pipeline_node_repository = _pipeline_node_repository
 
-def pipeline_dependencies(node_path = None, tsconfig = None):
+def pipeline_dependencies(node_path = None, tsconfig = None, typescript = None):
     """Declares the repositories rules_pipeline needs.
 
     Node (`@rules_pipeline_node`), the compiler's npm packages (`@rules_pipeline_npm`: TypeScript and
@@ -24,10 +24,13 @@ def pipeline_dependencies(node_path = None, tsconfig = None):
       node_path: absolute path of a node binary to use instead of the host's `node` on PATH.
       tsconfig: label of a tsconfig.json (e.g. "//:tsconfig.json") whose compilerOptions every TypeScript
         target (`ts_library`, `pipeline`, `ts_compile`) extends unless it sets its own `tsconfig`.
+      typescript: label of the `typescript` package every TypeScript target compiles with unless it sets its own
+        `typescript`: your npm repository's (e.g. "@npm//:node_modules/typescript") or a rules_js one
+        ("//:node_modules/typescript"). TypeScript 5.0 to 7.x (docs/typescript.md). Default: the rules' pinned 5.9.
     """
     existing = native.existing_rules()
     if "rules_pipeline_config" not in existing:
-        pipeline_config_repository(name = "rules_pipeline_config", tsconfig = tsconfig or "")
+        pipeline_config_repository(name = "rules_pipeline_config", tsconfig = tsconfig or "", typescript = typescript or "")
     if "rules_pipeline_node" not in existing:
         _pipeline_node_repository(name = "rules_pipeline_node", node_path = node_path or "")
     if "rules_pipeline_npm" not in existing:

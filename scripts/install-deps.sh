@@ -46,3 +46,10 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   }
   rm -f "$ci_log"
 fi
+
+# The other TypeScript majors the tests compile with (test/compilers: 6.x, and 7.x with its native compiler for this
+# platform), in a package of their own: their `tsc` commands would take the root's node_modules/.bin/tsc.
+if [[ ! -d test/compilers/node_modules || test/compilers/package-lock.json -nt test/compilers/node_modules/.package-lock.json ]]; then
+  echo "install-deps: npm ci (test/compilers)" >&2
+  npm ci --prefix test/compilers --no-audit --no-fund --loglevel=error
+fi

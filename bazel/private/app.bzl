@@ -17,7 +17,7 @@ def _pipeline_app_impl(ctx):
     if entry_src.extension not in ("ts", "mts", "cts", "js", "cjs", "mjs"):
         fail("{}: `entry` must be a .ts or .js file, got {}".format(target_display_label(ctx), repr(entry_src.basename)))
     srcs = [entry_src] + [f for f in ctx.files.srcs if f != entry_src]
-    js, _, passthrough = ts_compile_action(ctx, srcs, ctx.attr.deps, False, tsconfig_of(ctx), ctx.file._runtime_types)
+    js, _, passthrough = ts_compile_action(ctx, srcs, ctx.attr.deps, False, tsconfig_of(ctx), ctx.file._runtime_types, ctx.files.data)
     entry = None
     stem = entry_src.basename[:-(len(entry_src.extension) + 1)]
     for f in js + passthrough:

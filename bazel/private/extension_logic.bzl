@@ -36,6 +36,7 @@ NPM_TAG_ATTRS = {
 CONFIG_TAG_ATTRS = {
     "node": attr.label(doc = "Label of a node binary for build actions and launchers (default: `$PIPELINE_NODE` from `--repo_env`, else `node` on PATH)."),
     "tsconfig": attr.label(doc = "tsconfig.json every TypeScript target extends unless it sets its own `tsconfig`."),
+    "typescript": attr.label(doc = "The `typescript` package every TypeScript target compiles with unless it sets its own `typescript` (e.g. `@npm//:node_modules/typescript`; TypeScript 5.0 to 7.x). Default: the rules' pinned 5.9."),
     "base_mirror": attr.string(doc = "Registry host[:port] to pull the worker bases from (or `--repo_env=PIPELINE_BASE_MIRROR=`)."),
 }
 
@@ -155,10 +156,14 @@ def plan(module_ctx):
 
     node = getattr(config, "node", None) if config else None
     tsconfig = getattr(config, "tsconfig", None) if config else None
+    typescript = getattr(config, "typescript", None) if config else None
     mirror = (getattr(config, "base_mirror", "") or "") if config else ""
 
     repos = [
-        struct(rule = "pipeline_config_repository", name = "rules_pipeline_config", attrs = {"tsconfig": str(tsconfig) if tsconfig else ""}),
+        struct(rule = "pipeline_config_repository", name = "rules_pipeline_config", attrs = {
+            "tsconfig": str(tsconfig) if tsconfig else "",
+            "typescript": str(typescript) if typescript else "",
+        }),
         struct(rule = "pipeline_node_repository", name = "rules_pipeline_node", attrs = {"node": node} if node else {}),
         struct(rule = "npm_dependencies", name = "rules_pipeline_npm", attrs = {
             "package_json": Label("//bazel/npm:package.json"),

@@ -22,6 +22,7 @@ def pipeline(
         stamp = -1,
         tags_to_push = [],
         tsconfig = None,
+        typescript = None,
         insecure = False,
         platforms = [],
         sign_key = None,
@@ -58,6 +59,8 @@ def pipeline(
       tags_to_push: tags to push besides the digest; `{KEY}` placeholders (workspace status keys) are expanded
         when stamping, and a tag with unresolved placeholders is skipped with a message.
       tsconfig: a tsconfig.json whose compilerOptions apply.
+      typescript: the `typescript` npm package to compile with (e.g. "@npm//:node_modules/typescript"; 5.0 to
+        7.x); default: the workspace's (`pipeline_dependencies(typescript = ...)`), else the rules' pinned one.
       insecure: allow plain HTTP to a non-loopback registry.
       platforms: `os/arch[/variant]` entries (e.g. `["linux/amd64", "linux/arm64"]`): build one OCI image index
         per image instead of one manifest. The app layers are built once and shared; each platform's manifest is
@@ -99,6 +102,7 @@ def pipeline(
         deps = deps,
         data = data,
         tsconfig = tsconfig,
+        typescript = typescript,
         tags = manual,
         visibility = visibility,
         **kwargs

@@ -124,25 +124,51 @@ def _linked_node_modules(roots, bin_dir):
             labels.append("//{}:node_modules".format(pkg))
     return labels
 
+def _typescript_target(ctx):
+    """The `typescript` package a target compiles with: its own `typescript`, else the workspace's, else the rules'."""
+    chosen = getattr(ctx.attr, "typescript", None)
+    if chosen == None:
+        chosen = getattr(ctx.attr, "_default_typescript", None)
+    return chosen if chosen != None else ctx.attr._typescript
+
+def _typescript_dir(target, attr_name):
+    """The execroot path of the `typescript` package directory among `target`'s files.
+
+    An `npm_dependencies` package has `.../node_modules/typescript/package.json` among its files; a rules_js
+    `node_modules/typescript` target is the link (a directory) itself, with the package store in its runfiles."""
+    files = depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files]).to_list()
+    for f in files:
+        if f.path.endswith("/node_modules/typescript/package.json"):
+            return f.dirname
+    for f in files:
+        if f.path.endswith("/node_modules/typescript"):
+            return f.path
+    fail("`{}`: {} is not the `typescript` npm package: none of its files is node_modules/typescript/package.json or a node_modules/typescript directory (name your npm repository's package, e.g. \"@npm//:node_modules/typescript\", or rules_js's \"//:node_modules/typescript\")".format(attr_name, target.label))
+
 def compiler_files(ctx):
-    """The compiler a TsCompile action (and the compiler snapshot, tsc_snapshot.bzl) runs, from `TSC_ATTRS`.
+    """The compiler a TsCompile action (and the compiler snapshot, tsc_snapshot.bzl) runs.
 
     Args:
-      ctx: the rule context of a target with `TSC_ATTRS`.
+      ctx: the rule context of a target with `TSC_ATTRS` (and, for compiles, `TS_ATTRS`' `typescript`).
 
     Returns:
-      struct(typescript_js: File, typescript: depset, types_node: depset, tools_root: the node_modules directory
-      holding @types/node, execroot-relative).
+      struct(typescript_dir: the execroot path of the typescript package, typescript_label: its label as users write
+      it, typescript: depset of its files, pinned: whether it is the rules' own (the compiler snapshot's),
+      types_node: depset, tools_root: the node_modules directory holding @types/node, execroot-relative).
     """
     types_node = ctx.attr._types_node[NpmPackageInfo] if NpmPackageInfo in ctx.attr._types_node else None
+    target = _typescript_target(ctx)
+    attr_name = "typescript" if getattr(ctx.attr, "typescript", None) != None else "_typescript"
     return struct(
-        typescript_js = _pick(ctx.attr._typescript, "/typescript/lib/typescript.js", "_typescript"),
-        typescript = ctx.attr._typescript[DefaultInfo].files,
+        typescript_dir = _typescript_dir(target, attr_name),
+        typescript_label = str(target.label),
+        typescript = depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files]),
+        pinned = target.label == ctx.attr._typescript.label,
         types_node = types_node.types if types_node else ctx.attr._types_node[DefaultInfo].files,
         tools_root = types_node.root if types_node else _node_modules_root(_pick(ctx.attr._types_node, "/package.json", "_types_node")),
     )
 
-def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None):
+def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_types = None, data = []):
     """Declares the outputs and the TsCompile action.
 
     Args:
@@ -152,6 +178,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
       declaration: whether to emit .d.ts files.
       tsconfig: a tsconfig.json File to extend, or None.
       runtime_types: a File of declarations for the runtime library, or None.
+      data: the target's data Files: the package.json files among them (and among `srcs`) are compile inputs.
 
     Returns:
       (js_outputs, dts_outputs, passthrough).
@@ -176,42 +203,40 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
             passthrough.append(f)
     if not ts_srcs:
         return [], [], passthrough
+    package_jsons = [f for f in srcs + data if f.basename == "package.json"]
 
     dep_inputs, user_roots, mappings = compile_inputs(deps)
     compiler = compiler_files(ctx)
-    typescript = compiler.typescript
-    ts_lib = compiler.typescript_js
     tools_root = compiler.tools_root
-    types_node_files = compiler.types_node
 
     cfg = ctx.actions.declare_file(ctx.label.name + ".tsconfig.json")
     up = "/".join([".."] * len(cfg.dirname.split("/")))
 
-    # `paths` entries are relative to baseUrl (the execroot).
+    # `paths` entries are relative to the config file (no `baseUrl`: TypeScript 6 deprecates it, 7 removed it).
     paths = {}
     for name, pkg in sorted(mappings.to_list()):
         if name in paths:
             fail("{}: two ts_library deps have module_name {}".format(ctx.label, repr(name)))
-        paths[name] = [ctx.bin_dir.path + "/" + pkg]
-        paths[name + "/*"] = [ctx.bin_dir.path + "/" + pkg + "/*"]
+
+        # The directory (resolved to its index under node10), then its index's declarations: `node16`, `nodenext` and
+        # `bundler` look in no directory for a mapped path (ES modules).
+        paths[name] = [up + "/" + ctx.bin_dir.path + "/" + pkg, up + "/" + ctx.bin_dir.path + "/" + pkg + "/index.d.ts"]
+        paths[name + "/*"] = [up + "/" + ctx.bin_dir.path + "/" + pkg + "/*"]
     if user_roots:
-        paths["*"] = [r + "/*" for r in user_roots] + [r + "/@types/*" for r in user_roots]
+        paths["*"] = [up + "/" + r + "/*" for r in user_roots] + [up + "/" + r + "/@types/*" for r in user_roots]
     if runtime_types:
-        paths["@rules_pipeline/runtime"] = [runtime_types.path[:-len(".d.ts")]]
+        paths["@rules_pipeline/runtime"] = [up + "/" + runtime_types.path]
+
+    # What the rules own: where sources and outputs are, how packages are found, what is emitted. The rest (target,
+    # module, moduleResolution, lib, strictness...) comes from tsconfig_defaults.json, then the user's tsconfig, which
+    # the config extends in that order, so the user's module settings (ES modules: `nodenext`, `bundler`) win.
     options = {
-        "target": "ES2022",
-        "module": "commonjs",
-        "moduleResolution": "node",
-        "esModuleInterop": True,
-        "skipLibCheck": True,
-        "strict": True,
         "declaration": declaration,
         "preserveSymlinks": True,
         "rootDir": up,
         # Sources, and other packages' outputs, form one tree: `import "../lib"` finds lib's .d.ts in bazel-bin.
         "rootDirs": [up, up + "/" + ctx.bin_dir.path],
         "outDir": up + "/" + ctx.bin_dir.path,
-        "baseUrl": up,
         "paths": paths,
         "typeRoots": [up + "/" + r + "/@types" for r in user_roots] + [up + "/" + tools_root + "/@types"],
         "types": ["node"],
@@ -227,39 +252,53 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     }
 
     # `include: []` so that an extended tsconfig's `include` does not add files of its own.
-    config = {"compilerOptions": options, "files": [up + "/" + f.path for f in ts_srcs], "include": []}
-    inputs = [cfg]
+    defaults = ctx.file._tsconfig_defaults
+    extends = [up + "/" + defaults.path]
+    inputs = [cfg, defaults]
     if tsconfig:
-        config["extends"] = up + "/" + tsconfig.path
+        extends.append(up + "/" + tsconfig.path)
         inputs.append(tsconfig)
+    config = {"extends": extends, "compilerOptions": options, "files": [up + "/" + f.path for f in ts_srcs], "include": []}
     ctx.actions.write(cfg, json.encode(config))
     if runtime_types:
         inputs.append(runtime_types)
+
+    # The package.json files among the target's files decide each source's module format under `node16`/`nodenext`
+    # (`"type": "module"`), and the compile refuses CommonJS output for a `"type": "module"` package.
+    inputs.extend([f for f in package_jsons if f not in passthrough])
 
     # Bazel workers take their arguments from a flag file (the last argument, `@file`).
     args = ctx.actions.args()
     args.use_param_file("@%s", use_always = True)
     args.set_param_file_format("multiline")
-    args.add("--typescript", ts_lib.path)
+    args.add("--typescript", compiler.typescript_dir)
+    args.add("--typescript-label=" + compiler.typescript_label)
     args.add("--project", cfg.path)
     shown = target_display_label(ctx)
     args.add("--label", shown)
+    if tsconfig:
+        args.add("--tsconfig", tsconfig.path)
     args.add_all(js_outs + dts_outs, before_each = "--expect")
+
+    # The deps' node_modules trees, which the compile sees as one `node_modules` at its root (tsc_compilers.js
+    # nodeModulesAt): bare imports resolve as Node resolves them, `exports` included (ES modules).
+    args.add_all(user_roots, before_each = "--node-modules")
     npm_repos = _npm_repos(deps)
     args.add_all(npm_repos, before_each = "--npm-repo")
     if not npm_repos:
         args.add_all(_linked_node_modules(user_roots, ctx.bin_dir.path), before_each = "--npm-link")
 
-    # `--@rules_pipeline//bazel:tsc_snapshot`: one-shot compiles start from the compiler snapshot (tsc_snapshot.bzl).
-    snapshot = ctx.files._tsc_snapshot
+    # `--@rules_pipeline//bazel:tsc_snapshot`: one-shot compiles start from the compiler snapshot (tsc_snapshot.bzl),
+    # which holds the rules' own compiler: only compiles with that one use it.
+    snapshot = ctx.files._tsc_snapshot if compiler.pinned else []
     if snapshot:
         args.add("--snapshot", snapshot[0].path)
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._tsc_worker.path, args],
-        inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, types_node_files]),
+        inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, compiler.types_node]),
         # Tools are part of a worker's key: a new compiler or runner starts new workers.
-        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol], transitive = [typescript]),
+        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol, ctx.file._tsc_compilers], transitive = [compiler.typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),
@@ -299,6 +338,7 @@ def compile_target(ctx):
         ctx.attr.declaration,
         tsconfig_of(ctx),
         getattr(ctx.file, "_runtime_types", None),
+        getattr(ctx.files, "data", []),
     )
     outs = js + dts + passthrough
     runfiles = ctx.runfiles(files = js + passthrough)
@@ -308,7 +348,11 @@ def compile_target(ctx):
 
 # The attributes of every rule that compiles TypeScript with `ts_compile_action`.
 TS_ATTRS = dict({
-    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any. Without a `lib` in it, the lib is ES2022 without the DOM (Node's globals come from @types/node); `\"lib\": [\"ES2022\", \"DOM\"]` adds the DOM."),
+    "typescript": attr.label(cfg = "exec", doc = "The `typescript` npm package this target compiles with, e.g. `\"@npm//:node_modules/typescript\"` (`npm_dependencies`) or rules_js's `\"//:node_modules/typescript\"`: TypeScript 5.0 to 7.x (7.x runs its native compiler, the package's `@typescript/typescript-<os>-<arch>` dependency). Default: the workspace-wide one given to `pipeline_dependencies(typescript = ...)` / `pipeline.config(typescript = ...)`, else the rules' pinned 5.9. See docs/typescript.md."),
+    "_default_typescript": attr.label(default = "@rules_pipeline//bazel/private:default_typescript", cfg = "exec"),
+    "_tsconfig_defaults": attr.label(default = "@rules_pipeline//bazel/private:tsconfig_defaults.json", allow_single_file = True),
+    "_tsc_compilers": attr.label(default = "@rules_pipeline//bazel/private:tsc_compilers.js", allow_single_file = True, cfg = "exec"),
+    "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended, after the rules' defaults: `target` ES2022, `module` commonjs, `lib` ES2022 without the DOM, `esModuleInterop`, `skipLibCheck`, `strict`). Its `module`/`moduleResolution` (e.g. `nodenext` for ES modules) and `lib` (`[\"ES2022\", \"DOM\"]` adds the DOM) win; the rules own where files are and what is emitted (docs/typescript.md). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any."),
     "_default_tsconfig": attr.label(default = "@rules_pipeline//bazel/private:default_tsconfig", allow_files = True),
     "_runtime_types": attr.label(default = "@rules_pipeline//:runtime_types", allow_single_file = True, cfg = "exec"),
 }, **dict(BUILD_TOOL_ATTRS, **TSC_ATTRS))

@@ -43,7 +43,7 @@ def _module_name_ok(name):
 def _ts_library_impl(ctx):
     if ctx.attr.module_name and not _module_name_ok(ctx.attr.module_name):
         fail("{}: `module_name` must be an npm package name like \"acme-lib\" or \"@acme/lib\", got {}".format(ctx.label, repr(ctx.attr.module_name)))
-    js, dts, passthrough = ts_compile_action(ctx, ctx.files.srcs, ctx.attr.deps, True, tsconfig_of(ctx), ctx.file._runtime_types)
+    js, dts, passthrough = ts_compile_action(ctx, ctx.files.srcs, ctx.attr.deps, True, tsconfig_of(ctx), ctx.file._runtime_types, ctx.files.data)
     pkg = (ctx.label.workspace_root + "/" if ctx.label.workspace_root else "") + ctx.label.package
 
     declarations = [depset(dts + [f for f in passthrough if f.basename.endswith(".d.ts") or f.extension == "json"])]

@@ -17,7 +17,7 @@ def _tsc_snapshot_impl(ctx):
     args = ctx.actions.args()
     args.add("--snapshot-blob", blob)
     args.add("--build-snapshot", ctx.file._builder)
-    args.add("--typescript", compiler.typescript_js)
+    args.add("--typescript", compiler.typescript_dir + "/lib/typescript.js")
     args.add("--types-root", compiler.tools_root + "/@types")
     ctx.actions.run(
         executable = ctx.executable._node,

@@ -53,12 +53,11 @@ function main() {
   // performance.now() from it, at run time. The warning would be every build's output.
   process.removeAllListeners("warning");
   const { exports: ts, sha256 } = loadCommonJs(path.resolve(o.typescript));
-  // The options of the rules' generated tsconfig that parsing depends on (ts_compile_action.bzl), and the lib
-  // tsc_worker.js gives a compile whose tsconfig names none.
+  // The options of the rules' defaults that parsing depends on (tsconfig_defaults.json, which a compile's tsconfig
+  // extends first: its module and lib, no moduleResolution, which the compiler derives from the module).
   const options = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.CommonJS,
-    moduleResolution: ts.ModuleResolutionKind.Node10,
     lib: ["lib.es2022.d.ts"],
     types: ["node"],
     typeRoots: [path.resolve(o.typesRoot)],

@@ -63,31 +63,49 @@
  *   it took from it (for tests).
  */
 "use strict";
-/** The lib of a compile whose tsconfig names none (see compile()). */
-const NODE_LIB = "lib.es2022.d.ts";
 const fs = require("node:fs");
 const path = require("node:path");
+const { compilerAt, compileNative, importHint, moduleFormatProblem, nodeModulesAt } = require("./tsc_compilers.js");
 const { fileIdentity, readFlagFiles, serveWorker } = require("./worker_protocol.js");
 
-/** @typedef {{ typescript: string, project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[], snapshot: string }} Options */
+/**
+ * @typedef {{ typescript: string, typescriptLabel: string, project: string, label: string, tsconfig: string,
+ *   expect: string[], npmRepos: string[], npmLinks: string[], nodeModules: string[], snapshot: string }} Options
+ */
 
 /** @param {string[]} argv @returns {Options} */
 function parseArgs(argv) {
   /** @type {Options} */
-  const o = { typescript: "", project: "", label: "", expect: [], npmRepos: [], npmLinks: [], snapshot: "" };
+  const o = {
+    typescript: "",
+    typescriptLabel: "",
+    project: "",
+    label: "",
+    tsconfig: "",
+    expect: [],
+    npmRepos: [],
+    npmLinks: [],
+    nodeModules: [],
+    snapshot: "",
+  };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = argv[i + 1];
+    // `--flag=value` (a value that may start with "@", which Bazel would take for a flag file on a line of its own)
+    // or `--flag value`.
+    const eq = argv[i].startsWith("--") ? argv[i].indexOf("=") : -1;
+    const a = eq > 0 ? argv[i].slice(0, eq) : argv[i];
+    const v = eq > 0 ? argv[i].slice(eq + 1) : argv[++i];
     if (v === undefined) throw new Error(`tsc_worker: ${a} needs a value`);
     if (a === "--typescript") o.typescript = v;
+    else if (a === "--typescript-label") o.typescriptLabel = v;
+    else if (a === "--tsconfig") o.tsconfig = v;
     else if (a === "--project") o.project = v;
     else if (a === "--label") o.label = v;
     else if (a === "--expect") o.expect.push(v);
     else if (a === "--npm-repo") o.npmRepos.push(v);
     else if (a === "--npm-link") o.npmLinks.push(v);
+    else if (a === "--node-modules") o.nodeModules.push(v);
     else if (a === "--snapshot") o.snapshot = v;
     else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
-    i++;
   }
   if (!o.typescript || !o.project) throw new Error("tsc_worker: --typescript and --project are required");
   return o;
@@ -145,34 +163,13 @@ function loadTypescript(p, inputs) {
   return ts;
 }
 
-/** The package a bare import names (`@scope/pkg` or `pkg`), or undefined for a relative or absolute one. */
-function packageOf(/** @type {string} */ spec) {
-  if (spec.startsWith(".") || spec.startsWith("/")) return undefined;
-  const parts = spec.split("/");
-  return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
-}
-
 /** tsc's lines for `diagnostics`, and a hint under each import that cannot be found. */
 function formatDiagnostics(ts, diagnostics, /** @type {Options} */ o) {
   const host = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
   let out = "";
   for (const d of diagnostics) {
     out += ts.formatDiagnostic(d, host);
-    if (d.code === 2307 || d.code === 2792 || d.code === 7016) {
-      const m = /['"]([^'"]+)['"]/.exec(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      const pkg = m ? packageOf(m[1]) : undefined;
-      if (pkg) {
-        // `@npm//:node_modules/x` (npm_dependencies), else the linked tree of the deps (rules_js: `//:node_modules/x`).
-        const tree = o.npmRepos.length || !o.npmLinks.length ? `@${o.npmRepos[0] ?? "npm"}//:node_modules` : o.npmLinks[0];
-        const types = pkg.startsWith("@") ? `@types/${pkg.slice(1).replace("/", "__")}` : `@types/${pkg}`;
-        out +=
-          d.code === 7016
-            ? `  hint: ${JSON.stringify(pkg)} has no types of its own. Add "${tree}/${types}" to the deps of ${o.label}` +
-              ` if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module ${JSON.stringify(pkg)};\n`
-            : `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "${tree}/${pkg}" to its deps,` +
-              ` or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
-      }
-    }
+    out += importHint(d.code, ts.flattenDiagnosticMessageText(d.messageText, "\n"), o);
   }
   // Paths relative to the working directory: a message names no sandbox or execroot, and reads the same in both modes.
   return out.split(process.cwd() + path.sep).join("");
@@ -327,7 +324,9 @@ function evict() {
  */
 function compile(argv, inputs) {
   const o = parseArgs(argv);
-  const ts = loadTypescript(o.typescript, inputs);
+  const compiler = compilerAt(o.typescript, o.typescriptLabel || o.typescript);
+  if (compiler.native) return compileNative({ ...compiler, native: compiler.native }, o, inputs);
+  const ts = loadTypescript(/** @type {string} */ (compiler.api), inputs);
   const projectAbs = path.resolve(o.project);
   const worker = inputs !== undefined;
   let state = worker ? states.get(projectAbs) : undefined;
@@ -340,13 +339,21 @@ function compile(argv, inputs) {
   const visible = (/** @type {string} */ f) => !view || throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true;
   const visibleDir = (/** @type {string} */ d) => !view || throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true;
   /** The input digest of a file, also when it is read through a symlink input. */
-  const digestOf = (/** @type {string} */ abs) => (view ? throughLinks(view, abs, (p) => view.files.get(p)) : inputs?.get(abs));
+  const digestOf = (/** @type {string} */ p) => {
+    const abs = real.path(p);
+    return view ? throughLinks(view, abs, (q) => view.files.get(q)) : inputs?.get(abs);
+  };
+  // The compile's node_modules (tsc_compilers.js nodeModulesAt): its paths lead into the deps' trees.
+  const real = nodeModulesAt(o.nodeModules, (d) => visibleDir(d) && ts.sys.directoryExists(d));
   const sys = {
     ...ts.sys,
-    fileExists: (/** @type {string} */ f) => visible(f) && ts.sys.fileExists(f),
-    readFile: (/** @type {string} */ f, /** @type {string=} */ enc) => (visible(f) ? ts.sys.readFile(f, enc) : undefined),
-    directoryExists: (/** @type {string} */ d) => visibleDir(d) && ts.sys.directoryExists(d),
-    getDirectories: (/** @type {string} */ d) => ts.sys.getDirectories(d).filter((/** @type {string} */ c) => visibleDir(path.join(d, c))),
+    fileExists: (/** @type {string} */ f) => visible(real.path(f)) && ts.sys.fileExists(real.path(f)),
+    readFile: (/** @type {string} */ f, /** @type {string=} */ enc) => (visible(real.path(f)) ? ts.sys.readFile(real.path(f), enc) : undefined),
+    directoryExists: (/** @type {string} */ d) => real.isRoot(d) || (visibleDir(real.path(d)) && ts.sys.directoryExists(real.path(d))),
+    getDirectories: (/** @type {string} */ d) =>
+      real.isRoot(d)
+        ? real.entries()
+        : ts.sys.getDirectories(real.path(d)).filter((/** @type {string} */ c) => visibleDir(path.join(real.path(d), c))),
     readDirectory: (/** @type {any[]} */ ...a) => ts.sys.readDirectory(...a).filter(visible),
   };
   const diagnosticsOfConfig = [];
@@ -362,12 +369,10 @@ function compile(argv, inputs) {
     return { code: 1, output: formatDiagnostics(ts, [...diagnosticsOfConfig, ...(parsed ? parsed.errors : [])], o) };
   }
   const options = parsed.options;
-  // The lib when no tsconfig names one: ES2022 (the rules' target) without the DOM, as @tsconfig/node20 and its
-  // kin have it. A pipeline runs on Node, where `document` or `window` fail at run time; Node's own globals (fetch,
-  // URL, TextEncoder, crypto, performance...) come from @types/node. TypeScript's default for ES2022 adds the DOM
-  // (lib.dom.d.ts, 1.9 MB), whose parse and bind were ~18% of a one-shot compile's CPU. A tsconfig's `lib`
-  // (e.g. ["ES2022", "DOM"]) or `noLib` applies as written.
-  if (options.lib === undefined && !options.noLib) options.lib = [NODE_LIB];
+  const sources = parsed.fileNames.map((/** @type {string} */ f) => path.relative(process.cwd(), f));
+  const module = options.module === undefined ? "commonjs" : String(ts.ModuleKind[options.module]).toLowerCase();
+  const formatProblem = moduleFormatProblem({ module, sources, read: (p) => sys.readFile(p), label: o.label, tsconfig: o.tsconfig });
+  if (formatProblem) return { code: 1, output: formatProblem };
   const host = ts.createCompilerHost(options, true);
   // As `tsc` itself parses (TypeScript ≥ 5.3: executeCommandLine's hosts): JSDoc only where a type error can depend
   // on it (all of it in JavaScript files, `@see`/`@link` in TypeScript). Parsing every .d.ts's JSDoc (@types/node
@@ -378,7 +383,7 @@ function compile(argv, inputs) {
   host.directoryExists = sys.directoryExists;
   host.getDirectories = sys.getDirectories;
   // The lib files as the action names them (Node resolved typescript.js to its real path, outside the execroot).
-  const libDir = path.dirname(path.resolve(o.typescript));
+  const libDir = path.dirname(path.resolve(/** @type {string} */ (compiler.api)));
   host.getDefaultLibLocation = () => libDir;
   host.getDefaultLibFileName = (/** @type {any} */ opts) => path.join(libDir, ts.getDefaultLibFileName(opts));
   const snapshot = state ? undefined : preloaded();
@@ -435,7 +440,7 @@ function compile(argv, inputs) {
   let diagnostics;
   if (state && view) {
     // The invariant (see the header): the old program is reused only when resolution would see the same world.
-    const key = resolutionKey(options, parsed.fileNames, view);
+    const key = resolutionKey(options, [...parsed.fileNames, ...o.nodeModules], view);
     if (key !== state.resolutionKey) state.builder = undefined;
     state.resolutionKey = key;
     // Without noEmitOnError (header, 4): the diagnostics below decide whether to emit; with it, every emit would ask

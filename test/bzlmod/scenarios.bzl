@@ -80,7 +80,12 @@ def _scenarios(readme_npm, module_dev_npm):
         "reserved_public": fake_module_ctx([_root(npm = [_npm("pipeline-host-node", "@//")])]),
         "reserved_prefix_non_root": fake_module_ctx([_root(), _lib("lib_a", npm = [_npm("pipeline-deps", "@lib_a//")])]),
         "config_root_only": fake_module_ctx([
-            _root(config = [fake_config(node = Label("@//tools:node"), tsconfig = Label("@//:tsconfig.json"), base_mirror = "mirror.example:5000")]),
+            _root(config = [fake_config(
+                node = Label("@//tools:node"),
+                tsconfig = Label("@//:tsconfig.json"),
+                typescript = Label("@//:node_modules/typescript"),
+                base_mirror = "mirror.example:5000",
+            )]),
             _lib("lib_a", config = [fake_config(node = Label("@lib_a//:node"), base_mirror = "evil.example")]),
         ], environ = host_node),
         "config_non_root_only": fake_module_ctx([_root(), _lib("lib_a", config = [fake_config(node = Label("@lib_a//:node"))])], environ = host_node),

@@ -187,7 +187,7 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     const o = results.config_root_only;
     expect(o.error).toBeNull();
     expect(repo(o, "rules_pipeline_node")?.attrs).toEqual({ node: "//tools:node" });
-    expect(repo(o, "rules_pipeline_config")?.attrs).toEqual({ tsconfig: "//:tsconfig.json" });
+    expect(repo(o, "rules_pipeline_config")?.attrs).toEqual({ tsconfig: "//:tsconfig.json", typescript: "//:node_modules/typescript" });
     expect(repo(o, "pipeline-worker-base")?.attrs.mirror).toBe("mirror.example:5000");
     expect(o.warnings.join("\n")).toMatch(/config\(\.\.\.\) in module lib_a@1\.0\.0 is ignored/);
     const only = results.config_non_root_only;

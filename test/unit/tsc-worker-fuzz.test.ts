@@ -5,20 +5,32 @@
  * `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences (scripts/fuzz-worker.sh).
  */
 import { describe, expect, test } from "vitest";
-import { fuzzWorker } from "../fixtures/worker-fuzz";
+import { fuzzWorker, TS5, TS7 } from "../fixtures/worker-fuzz";
 
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) : 18;
 const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 60;
 
 describe("tsc_worker.js under any sequence of edits", () => {
-  test(
-    `${steps} random steps (seed ${seed}): the worker's answer equals the sandbox's after each`,
-    async () => {
-      const d = await fuzzWorker(seed, steps, (step) => {
-        if (step % 25 === 0) process.stderr.write(`tsc-worker-fuzz: seed ${seed}, step ${step} of ${steps}\n`);
-      });
-      expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
-    },
-    60_000 + steps * 30_000,
-  );
+  // TypeScript 5.9 in-process (an incremental program per target) and 7.0.2's native tsc (one-shot in a tree of the
+  // request's inputs): each worker must answer as the sandbox does.
+  for (const [name, compiler] of [
+    ["5.9", TS5],
+    ["7.0.2", TS7],
+  ] as const) {
+    test(
+      `TypeScript ${name}: ${steps} random steps (seed ${seed}): the worker's answer equals the sandbox's after each`,
+      async () => {
+        const d = await fuzzWorker(
+          seed,
+          steps,
+          (step) => {
+            if (step % 25 === 0) process.stderr.write(`tsc-worker-fuzz: TypeScript ${name}, seed ${seed}, step ${step} of ${steps}\n`);
+          },
+          compiler,
+        );
+        expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
+      },
+      60_000 + steps * 30_000,
+    );
+  }
 });

@@ -100,16 +100,16 @@ describe("tsc_worker.js", () => {
     expect(r.stderr).not.toContain("does not depend on");
   });
 
-  test("the lib when the tsconfig names none is ES2022 without the DOM (a pipeline runs on Node); a tsconfig's lib applies as written", async () => {
+  test("the rules' defaults (tsconfig_defaults.json, extended first): the lib is ES2022 without the DOM (a pipeline runs on Node); the user's tsconfig, extended after them, wins", async () => {
     const p = project("lib", { "main.ts": "export const title: string = document.title;\nexport const n: number = [1, 2].at(-1) ?? 0;\n" });
+    const config = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
+    const defaults = join(REPO_ROOT, "bazel", "private", "tsconfig_defaults.json");
+    writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify({ ...config, extends: [defaults] }));
     const r = await oneShot(p.dir, p.args);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/src\/main\.ts\(1,30\): error TS2584: Cannot find name 'document'/);
-    const config = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
-    writeFileSync(
-      join(p.dir, "tsconfig.json"),
-      JSON.stringify({ ...config, compilerOptions: { ...config.compilerOptions, lib: ["ES2022", "DOM"] } }),
-    );
+    writeFileSync(join(p.dir, "user.json"), JSON.stringify({ compilerOptions: { lib: ["ES2022", "DOM"] } }));
+    writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify({ ...config, extends: [defaults, "./user.json"] }));
     const dom = await oneShot(p.dir, p.args);
     expect(dom.code, dom.stderr).toBe(0);
   });

@@ -1,0 +1,357 @@
+// @ts-check
+/**
+ * The compilers a TsCompile action runs (tsc_worker.js): which one the action's `typescript` package is, and how
+ * TypeScript 7, which ships no JavaScript compiler API, compiles.
+ *
+ * - `--typescript DIR` names the typescript package's directory (`compilerAt`): 5.x and 6.x compile in-process through
+ *   DIR/lib/typescript.js (tsc_worker.js); 7.x through its native `tsc`, the per-platform package
+ *   `@typescript/typescript-<platform>-<arch>` installed beside it as its optional dependency. Any other version, or
+ *   a directory that is not the typescript package, is an error naming the version, the label and the range.
+ * - A native compile (`compileNative`) runs `tsc -p CONFIG --outDir TMP` and copies the declared outputs (and only
+ *   those) from TMP, as the in-process compile writes only them. It runs in a private tree (`compileTree`): in a
+ *   worker one holding the request's inputs alone (links to them), so that it sees what a sandboxed one-shot compile
+ *   sees and answers the same; in both modes with the compile's `node_modules` (`nodeModulesAt`). It keeps no state between requests: TypeScript 7's one-shot compile of a target is about as
+ *   fast as 5.9's incremental worker (bench P10).
+ * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
+ *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
+ *   (`exports is not defined in ES module scope`).
+ */
+"use strict";
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+
+const SUPPORTED = "TypeScript 5.0 to 7.x";
+
+/**
+ * @typedef {{ version: string, dir: string, api?: string, native?: string }} Compiler
+ * `api`: the typescript.js to require (5.x, 6.x); `native`: the tsc binary to run (7.x).
+ */
+
+/**
+ * The compiler of the typescript package at `p` (its directory), checked; a path to a typescript.js is taken as it is.
+ * @param {string} p @param {string} label the package's label, for messages
+ * @returns {Compiler}
+ */
+function compilerAt(p, label) {
+  // A typescript.js named directly (callers outside Bazel: tests, the bench) is taken as it is.
+  if (p.endsWith(".js")) return { version: "", dir: path.dirname(path.dirname(p)), api: p };
+  const dir = p;
+  /** @type {{ name?: unknown, version?: unknown }} */
+  let pkg;
+  try {
+    pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+  } catch (e) {
+    const why = /** @type {NodeJS.ErrnoException} */ (e).code ?? /** @type {Error} */ (e).message;
+    throw new Error(`${label} is not the typescript package: cannot read ${path.join(dir, "package.json")} (${why})`);
+  }
+  if (pkg.name !== "typescript") {
+    throw new Error(`${label} is not the typescript package: its package.json names ${JSON.stringify(pkg.name)}`);
+  }
+  const version = String(pkg.version);
+  const major = Number(version.split(".")[0]);
+  if (!(major >= 5 && major <= 7)) {
+    throw new Error(`${label} is TypeScript ${version}, which is not supported (supported: ${SUPPORTED})`);
+  }
+  if (major < 7) return { version, dir, api: path.join(dir, "lib", "typescript.js") };
+  return { version, dir, native: nativeTsc(dir, version, label) };
+}
+
+/**
+ * TypeScript 7's native compiler for this platform: `lib/tsc` of the package `@typescript/typescript-<os>-<arch>`,
+ * found as Node would from the typescript package (beside it in the same node_modules: npm's flat tree, pnpm's and
+ * rules_js's store; or under it), through the package's path as given and its real path (a rules_js link).
+ * @param {string} dir @param {string} version @param {string} label
+ */
+function nativeTsc(dir, version, label) {
+  const name = `@typescript/typescript-${process.platform}-${process.arch}`;
+  const starts = [dir];
+  try {
+    starts.push(fs.realpathSync(dir));
+  } catch {
+    // Only the path as given.
+  }
+  for (const start of starts) {
+    for (let d = start; ; d = path.dirname(d)) {
+      const pkg = path.basename(d) === "node_modules" ? path.join(d, name) : path.join(d, "node_modules", name);
+      const bin = path.join(pkg, "lib", "tsc");
+      if (fs.existsSync(bin)) return bin;
+      if (path.dirname(d) === d) break;
+    }
+  }
+  throw new Error(
+    `${label} is TypeScript ${version}, which compiles with its native compiler, the package ${name}: it is not ` +
+      `installed beside ${dir}. npm, pnpm and yarn install it as an optional dependency of typescript on this ` +
+      `platform: make the lockfile on a machine of this platform (or add "${name}": "${version}" to ` +
+      `optionalDependencies) and do not omit optional dependencies`,
+  );
+}
+
+/** The package a bare import names (`@scope/pkg` or `pkg`), or undefined for a relative or absolute one. */
+function packageOf(/** @type {string} */ spec) {
+  if (spec.startsWith(".") || spec.startsWith("/") || spec.startsWith("#")) return undefined;
+  const parts = spec.split("/");
+  return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+/**
+ * The hint under an error about an import (TS2307, TS2792 cannot find module; TS7016 no types), or "".
+ * @param {number} code @param {string} message
+ * @param {{ label: string, npmRepos: string[], npmLinks: string[] }} o
+ */
+function importHint(code, message, o) {
+  if (code !== 2307 && code !== 2792 && code !== 7016) return "";
+  const m = /['"]([^'"]+)['"]/.exec(message);
+  const pkg = m ? packageOf(m[1]) : undefined;
+  if (!pkg) return "";
+  // `@npm//:node_modules/x` (npm_dependencies), else the linked tree of the deps (rules_js: `//:node_modules/x`).
+  const tree = o.npmRepos.length || !o.npmLinks.length ? `@${o.npmRepos[0] ?? "npm"}//:node_modules` : o.npmLinks[0];
+  const types = pkg.startsWith("@") ? `@types/${pkg.slice(1).replace("/", "__")}` : `@types/${pkg}`;
+  return code === 7016
+    ? `  hint: ${JSON.stringify(pkg)} has no types of its own. Add "${tree}/${types}" to the deps of ${o.label}` +
+        ` if that package exists; if none does, declare the module in a .d.ts file among its srcs: declare module ${JSON.stringify(pkg)};\n`
+    : `  hint: ${o.label} does not depend on ${JSON.stringify(pkg)}. Add "${tree}/${pkg}" to its deps,` +
+        ` or the ts_library whose module_name is ${JSON.stringify(pkg)}.\n`;
+}
+
+/** `module` values whose output for a .ts file is CommonJS (or another non-ES format) whatever package.json says. */
+const NOT_ESM = new Set(["commonjs", "amd", "umd", "system", "none"]);
+
+/**
+ * The error for sources that Node will load as ES modules (the nearest package.json says `"type": "module"`) but that
+ * are compiled to CommonJS (`module` is `commonjs`...), or "". `.mts`/`.cts` files say their format themselves.
+ * @param {object} a
+ * @param {string | undefined} a.module the effective `module` option, lower case (undefined: not known yet)
+ * @param {string[]} a.sources the root files, relative to the working directory
+ * @param {(p: string) => string | undefined} a.read a package.json's text if the compile can see it
+ * @param {string} a.label @param {string} a.tsconfig the user's tsconfig, or ""
+ */
+function moduleFormatProblem({ module, sources, read, label, tsconfig }) {
+  for (const src of sources) {
+    if (!/\.tsx?$/.test(src) || src.endsWith(".d.ts")) continue;
+    const pkg = nearestPackageJson(path.dirname(src), read);
+    if (pkg?.type !== "module") continue;
+    if (module !== undefined && !NOT_ESM.has(module)) return "";
+    const where = tsconfig ? `in ${tsconfig}` : `(the rules' default; ${label} names no tsconfig)`;
+    return (
+      `error: ${label}: ${pkg.path} says "type": "module", so Node loads the JavaScript of ${src} as an ES module, ` +
+      `but it is compiled to CommonJS ("module": ${JSON.stringify(module ?? "commonjs")} ${where}), which fails at ` +
+      `run time. Set "module": "nodenext" (ES modules as Node runs them) in ${tsconfig || "the target's tsconfig"}, ` +
+      `or name the file .cts to keep it CommonJS (docs/typescript.md)\n`
+    );
+  }
+  return "";
+}
+
+/** The nearest package.json at or above `dir` (relative, up to the working directory) that `read` can see. */
+function nearestPackageJson(/** @type {string} */ dir, /** @type {(p: string) => string | undefined} */ read) {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const p = path.join(d, "package.json");
+    const text = read(p);
+    if (text !== undefined) {
+      try {
+        const json = JSON.parse(text);
+        return { path: p, type: json && typeof json === "object" ? json.type : undefined };
+      } catch {
+        return { path: p, type: undefined };
+      }
+    }
+    if (d === "." || d === "" || path.dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * The compile's `node_modules` at the working directory (the execroot, a sandbox): a view of the deps' node_modules
+ * trees `roots` (execroot-relative: `external/npm/node_modules`, rules_js's `bazel-out/…/bin/node_modules`), so that
+ * a bare import resolves as Node resolves it, through a package's `exports` too. TypeScript's `paths`, which the rules
+ * also write, do not do that under `node16`/`nodenext`/`bundler` (only `node10` probes a mapped directory's
+ * package.json), so ES module code could import no npm package. A package is taken from the first root that has it.
+ * `path` maps a path under it to the file it stands for; `isRoot` and `entries` answer for the directory itself.
+ * @param {string[]} roots @param {(dir: string) => boolean} dirExists
+ */
+function nodeModulesAt(roots, dirExists) {
+  const top = path.resolve("node_modules");
+  const abs = roots.map((r) => path.resolve(r));
+  /** @type {Map<string, string>} */
+  const chosen = new Map();
+  const rootOf = (/** @type {string} */ name) => {
+    let r = chosen.get(name);
+    if (r === undefined) {
+      r = abs.find((a) => dirExists(path.join(a, name))) ?? abs[0];
+      chosen.set(name, r);
+    }
+    return r;
+  };
+  return {
+    isRoot: (/** @type {string} */ p) => abs.length > 0 && path.resolve(p) === top,
+    path(/** @type {string} */ p) {
+      const a = path.resolve(p);
+      if (!abs.length || !a.startsWith(top + path.sep)) return a;
+      const rest = a.slice(top.length + 1);
+      const parts = rest.split(path.sep);
+      const name = parts[0].startsWith("@") && parts.length > 1 ? `${parts[0]}${path.sep}${parts[1]}` : parts[0];
+      return path.join(rootOf(name), rest);
+    },
+    entries() {
+      const names = new Set();
+      for (const a of abs) {
+        let list = [];
+        try {
+          list = fs.readdirSync(a);
+        } catch {
+          // A root without a directory: nothing from it.
+        }
+        for (const n of list) if (dirExists(path.join(a, n))) names.add(n);
+      }
+      return [...names].sort();
+    },
+  };
+}
+
+/**
+ * Where a native compile runs: a tree under `root` that stands for the working directory `here` (a worker: the
+ * request's inputs alone, `mirrorInputs`; one-shot: links to the entries of `here`, already a sandbox or the
+ * execroot), with the compile's `node_modules` (see nodeModulesAt) as relative links into the deps' trees.
+ * @param {string} here @param {Map<string, string> | undefined} inputs @param {string[]} roots @param {string} root
+ */
+function compileTree(here, inputs, roots, root) {
+  fs.mkdirSync(root, { recursive: true });
+  if (inputs) mirrorInputs(inputs, here, root);
+  else for (const entry of fs.readdirSync(here)) fs.symlinkSync(path.join(here, entry), path.join(root, entry));
+  if (!roots.length || fs.existsSync(path.join(root, "node_modules"))) return;
+  const top = path.join(root, "node_modules");
+  if (roots.length === 1) {
+    fs.symlinkSync(path.normalize(roots[0]), top);
+    return;
+  }
+  fs.mkdirSync(top);
+  const link = (/** @type {string} */ name, /** @type {string} */ from) => {
+    if (!fs.existsSync(path.join(top, name)) && fs.existsSync(path.join(root, from, name))) {
+      fs.mkdirSync(path.dirname(path.join(top, name)), { recursive: true });
+      fs.symlinkSync(path.relative(path.dirname(path.join(top, name)), path.join(root, from, name)), path.join(top, name));
+    }
+  };
+  for (const r of roots) {
+    let names = [];
+    try {
+      names = fs.readdirSync(path.join(root, r));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!n.startsWith("@")) link(n, r);
+      else for (const m of fs.readdirSync(path.join(root, r, n))) link(path.join(n, m), r);
+    }
+  }
+}
+
+/**
+ * A private tree under `root` that holds links to the request's inputs only (absolute path → digest), each at its
+ * path relative to `base`; an input that is itself a relative symlink (rules_js's package links) is copied as that
+ * link, as Bazel's sandbox does.
+ * @param {Map<string, string>} inputs @param {string} base @param {string} root
+ */
+function mirrorInputs(inputs, base, root) {
+  const made = new Set();
+  for (const abs of inputs.keys()) {
+    const rel = path.relative(base, abs);
+    if (rel.startsWith("..") || path.isAbsolute(rel)) continue;
+    const at = path.join(root, rel);
+    const dir = path.dirname(at);
+    if (!made.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
+    let target = abs;
+    try {
+      const text = fs.readlinkSync(abs);
+      if (!path.isAbsolute(text)) target = text;
+    } catch {
+      // Not a link: link to the file itself.
+    }
+    fs.symlinkSync(target, at);
+  }
+}
+
+/** A new temporary directory: under the system's, else (a sandbox that does not let us write there) beside `near`. */
+function tempDir(/** @type {string} */ near) {
+  try {
+    return fs.mkdtempSync(path.join(os.tmpdir(), "rules_pipeline-tsc-"));
+  } catch {
+    fs.mkdirSync(near, { recursive: true });
+    return fs.mkdtempSync(path.join(near, ".rules_pipeline-tsc-"));
+  }
+}
+
+/**
+ * One compile with TypeScript 7's native tsc (see the header).
+ * @param {Compiler & { native: string }} compiler
+ * @param {{ project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[], nodeModules: string[],
+ *   tsconfig: string }} o
+ * @param {Map<string, string> | undefined} inputs a worker request's inputs (absolute path → digest), else undefined
+ * @returns {{ code: number, output: string }}
+ */
+function compileNative(compiler, o, inputs) {
+  const here = process.cwd();
+  const project = path.resolve(o.project);
+  const config = JSON.parse(fs.readFileSync(project, "utf8"));
+  const outDir = path.resolve(path.dirname(project), config.compilerOptions.outDir);
+  const tmp = tempDir(path.dirname(path.resolve(o.expect[0] ?? project)));
+  try {
+    const cwd = path.join(tmp, "root");
+    compileTree(here, inputs, o.nodeModules, cwd);
+    const out = path.join(tmp, "out");
+    const tscArgs = ["-p", path.join(cwd, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
+    const read = (/** @type {string} */ p) => {
+      try {
+        return fs.readFileSync(path.join(cwd, p), "utf8");
+      } catch {
+        return undefined;
+      }
+    };
+    const sources = config.files.map((/** @type {string} */ f) => path.relative(here, path.resolve(path.dirname(project), f)));
+    if (moduleFormatProblem({ module: undefined, sources, read, label: o.label, tsconfig: o.tsconfig })) {
+      // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
+      const shown = spawnSync(compiler.native, [...tscArgs, "--showConfig"], { cwd, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+      let module;
+      try {
+        module = String(JSON.parse(shown.stdout).compilerOptions.module ?? "").toLowerCase() || undefined;
+      } catch {
+        module = undefined; // The compile below reports the config's errors.
+      }
+      const problem = module === undefined ? "" : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
+      if (problem) return { code: 1, output: problem };
+    }
+    const run = spawnSync(compiler.native, tscArgs, { cwd, encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
+    if (run.error) return { code: 1, output: `tsc_worker: ${o.label}: running ${compiler.native}: ${run.error.message}\n` };
+    let output = "";
+    for (const line of `${run.stdout}${run.stderr}`.split("\n")) {
+      if (!line) continue;
+      output += `${line}\n`;
+      const m = /error TS(\d+): (.*)$/.exec(line);
+      if (m) output += importHint(Number(m[1]), m[2], o);
+    }
+    if (run.status !== 0) {
+      if (run.signal) output += `tsc_worker: ${o.label}: ${compiler.native} was stopped by ${run.signal}\n`;
+      return { code: 1, output: output || `tsc_worker: ${o.label}: ${compiler.native} exited with ${run.status}\n` };
+    }
+    for (const p of o.expect) {
+      const abs = path.resolve(p);
+      const made = path.join(out, path.relative(outDir, abs));
+      if (!fs.existsSync(made)) {
+        output += `error: ${o.label}: the compiler produced no ${path.relative(here, abs)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
+        return { code: 1, output };
+      }
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      // Bazel makes the outputs of an earlier run read-only: replace, never write through.
+      fs.rmSync(abs, { force: true });
+      fs.copyFileSync(made, abs);
+    }
+    return { code: 0, output };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+module.exports = { compilerAt, compileNative, importHint, moduleFormatProblem, nodeModulesAt, SUPPORTED };
