@@ -222,8 +222,6 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         # `bundler` look in no directory for a mapped path (ES modules).
         paths[name] = [up + "/" + ctx.bin_dir.path + "/" + pkg, up + "/" + ctx.bin_dir.path + "/" + pkg + "/index.d.ts"]
         paths[name + "/*"] = [up + "/" + ctx.bin_dir.path + "/" + pkg + "/*"]
-    if user_roots:
-        paths["*"] = [up + "/" + r + "/*" for r in user_roots] + [up + "/" + r + "/@types/*" for r in user_roots]
     if runtime_types:
         paths["@rules_pipeline/runtime"] = [up + "/" + runtime_types.path]
 
@@ -281,7 +279,9 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     args.add_all(js_outs + dts_outs, before_each = "--expect")
 
     # The deps' node_modules trees, which the compile sees as one `node_modules` at its root (tsc_compilers.js
-    # nodeModulesAt): bare imports resolve as Node resolves them, `exports` included (ES modules).
+    # nodeModulesAt): bare imports resolve as Node resolves them, `exports` and `@types` included, whatever the
+    # resolution mode. (A `paths` "*" mapping into them would not: under `bundler`, TypeScript 6 and 7's default, it
+    # stops at a package's untyped .js instead of going on to its @types package.)
     args.add_all(user_roots, before_each = "--node-modules")
     npm_repos = _npm_repos(deps)
     args.add_all(npm_repos, before_each = "--npm-repo")

@@ -326,7 +326,9 @@ function compileNative(compiler, o, inputs) {
     const run = spawnSync(compiler.native, tscArgs, { cwd, encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
     if (run.error) return { code: 1, output: `tsc_worker: ${o.label}: running ${compiler.native}: ${run.error.message}\n` };
     let output = "";
-    for (const line of `${run.stdout}${run.stderr}`.split("\n")) {
+    // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree.
+    const said = `${run.stdout}${run.stderr}`.split(`${cwd}${path.sep}`).join("");
+    for (const line of said.split("\n")) {
       if (!line) continue;
       output += `${line}\n`;
       const m = /error TS(\d+): (.*)$/.exec(line);

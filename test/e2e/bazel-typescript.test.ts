@@ -9,117 +9,17 @@
  * library, p-limit), in the persistent worker and sandboxed alike; the TypeScript 6 target compiles to CommonJS (no
  * `"type": "module"` package.json above it); a dep edit is seen; and the errors a user meets name what to change.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, discard, REPO_ROOT } from "../fixtures/bazel";
+import { bazel, discard } from "../fixtures/bazel";
+import { writeEsmWorkspace } from "../fixtures/esm-workspace";
 
-const FIXTURES = join(REPO_ROOT, "test", "fixtures", "typescript");
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-typescript-"));
 const ws = join(tmp, "ws");
 
-const write = (rel: string, text: string) => {
-  mkdirSync(join(ws, rel, ".."), { recursive: true });
-  writeFileSync(join(ws, rel), text);
-};
-
-const MAIN = `import pLimit from "p-limit";
-import { double } from "@acme/lib";
-import { hasContainerImage } from "@rules_pipeline/runtime";
-import { label } from "./label.js";
-
-const limit = pLimit(1);
-const value = await limit(async () => double(21));
-const url: string = import.meta.url;
-console.log(\`\${label}: \${value} from \${url.startsWith("file:") ? "an ES module" : url} image=\${hasContainerImage()}\`);
-`;
-
-beforeAll(() => {
-  for (const f of ["package.json", "package-lock.json"]) cpSync(join(FIXTURES, "ts7", f), join(ws, f));
-  for (const f of ["package.json", "package-lock.json"]) cpSync(join(FIXTURES, "ts6", f), join(ws, "ts6", f));
-  write(
-    "WORKSPACE",
-    `workspace(name = "consumer")
-
-local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})
-
-load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
-pipeline_dependencies(typescript = "@npm//:node_modules/typescript", tsconfig = "//:tsconfig.json")
-
-load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
-base_images()
-
-npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json")
-npm_dependencies(name = "ts6", package_json = "//ts6:package.json", lockfile = "//ts6:package-lock.json")
-`,
-  );
-  write("ts6/BUILD.bazel", 'exports_files(["package.json", "package-lock.json"])\n');
-  write(".bazelrc", "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
-  write(".bazelversion", "4\n");
-  // nodenext, and an option TypeScript 5.9 does not know (stableTypeOrdering: 6.0 and later).
-  write("tsconfig.json", JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", stableTypeOrdering: true } }));
-  write(
-    "lib/BUILD.bazel",
-    `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
-
-ts_library(
-    name = "lib",
-    srcs = ["index.ts", "math.ts"],
-    data = ["//:package.json"],
-    module_name = "@acme/lib",
-    visibility = ["//visibility:public"],
-)
-`,
-  );
-  write("lib/index.ts", 'export { double } from "./math.js";\n');
-  write("lib/math.ts", "export function double(n: number): number {\n  return n * 2;\n}\n");
-  write(
-    "app/BUILD.bazel",
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline", "ts_library")
-
-pipeline(
-    name = "app",
-    entry = "main.ts",
-    srcs = ["label.ts"],
-    data = ["//:package.json"],
-    deps = ["//lib", "@npm//:node_modules/p-limit"],
-    registry = "localhost:5000",
-    repository = "consumer/app",
-    base = "@pipeline-host-node//image",
-)
-
-# TypeScript 6 for this target only; no "type": "module" package.json in its files: CommonJS under nodenext.
-ts_library(
-    name = "six",
-    srcs = ["six.ts"],
-    typescript = "@ts6//:node_modules/typescript",
-)
-
-# A "type": "module" package compiled with the rules' default module (CommonJS): refused.
-ts_library(
-    name = "esm_as_cjs",
-    srcs = ["six.ts"],
-    data = ["//:package.json"],
-    tsconfig = "//:cjs.json",
-    tags = ["manual"],
-)
-
-# A label that is no typescript package.
-ts_library(
-    name = "not_typescript",
-    srcs = ["six.ts"],
-    typescript = "@npm//:node_modules/p-limit",
-    tags = ["manual"],
-)
-`,
-  );
-  write("app/main.ts", MAIN);
-  write("app/label.ts", 'export const label: string = "esm";\n');
-  write("app/six.ts", 'import { sep } from "node:path";\nexport const six: string = sep;\n');
-  write("cjs.json", JSON.stringify({ compilerOptions: { strict: true } }));
-  write("BUILD.bazel", 'exports_files(["package.json", "package-lock.json", "tsconfig.json", "cjs.json"])\n');
-});
+beforeAll(() => writeEsmWorkspace(ws, "workspace"));
 
 afterAll(() => {
   discard(ws);
@@ -150,7 +50,7 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const first = await bazel(ws, ["run", "//app:app_local"]);
     expect(first.code, first.stderr.slice(-3000)).toBe(0);
     expect(first.stdout).toContain("esm: 42 from an ES module image=false");
-    write("lib/math.ts", "export function double(n: number): number {\n  return n * 2 + 1;\n}\n");
+    writeFileSync(join(ws, "lib", "math.ts"), "export function double(n: number): number {\n  return n * 2 + 1;\n}\n");
     const edited = await bazel(ws, ["run", "//app:app_local"]);
     expect(edited.code, edited.stderr.slice(-3000)).toBe(0);
     expect(edited.stdout).toContain("esm: 43 from an ES module");
@@ -163,7 +63,7 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     expect({ lib: bin("lib/math.js"), main: bin("app/main.js") }).toEqual(worker);
   }, 900_000);
 
-  test("errors name what to change: a \"type\": \"module\" package compiled to CommonJS, a label that is no typescript", async () => {
+  test('errors name what to change: a "type": "module" package compiled to CommonJS, a label that is no typescript', async () => {
     const cjs = await bazel(ws, ["build", "//app:esm_as_cjs"]);
     expect(cjs.code).not.toBe(0);
     expect(cjs.stderr).toContain('error: //app:esm_as_cjs: package.json says "type": "module"');

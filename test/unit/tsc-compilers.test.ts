@@ -72,7 +72,13 @@ function project(name: string, typescript: string, files: Record<string, string>
       include: [],
     }),
   );
-  const outs = sources.map((f) => `out/${f.replace(/\.ts$/, ".js").replace(/\.mts$/, ".mjs").replace(/\.cts$/, ".cjs")}`);
+  const outs = sources.map(
+    (f) =>
+      `out/${f
+        .replace(/\.ts$/, ".js")
+        .replace(/\.mts$/, ".mjs")
+        .replace(/\.cts$/, ".cjs")}`,
+  );
   const args = ["--typescript", typescript, "--typescript-label=@npm//:node_modules/typescript", "--project", "out/pkg/app.tsconfig.json"];
   args.push("--label", "//pkg:app", ...(user ? ["--tsconfig", "tsconfig.json"] : []), ...outs.flatMap((o) => ["--expect", o]));
   return { dir, args };
@@ -142,7 +148,8 @@ describe("the rules' config on each supported TypeScript major", () => {
       };
       const files = {
         "pkg/package.json": '{"type": "module"}',
-        "pkg/main.ts": 'import { ex } from "exonly";\nimport { sub } from "exonly/sub";\nimport cjs from "cjs";\nexport const all = [ex, sub, cjs.n];\n',
+        "pkg/main.ts":
+          'import { ex } from "exonly";\nimport { sub } from "exonly/sub";\nimport cjs from "cjs";\nexport const all = [ex, sub, cjs.n];\n',
         "external/npm/node_modules/exonly/package.json": JSON.stringify(exportsOnly),
         "external/npm/node_modules/exonly/dist/types.d.ts": "export declare const ex: number;\n",
         "external/npm/node_modules/exonly/dist/sub.d.ts": "export declare const sub: string;\n",
@@ -153,7 +160,7 @@ describe("the rules' config on each supported TypeScript major", () => {
       const r = await oneShot(WORKER, p.dir, [...p.args, "--node-modules", "external/npm/node_modules"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
-      // Without the compile's node_modules (only the rules' `paths`), none of them resolves.
+      // Without the compile's node_modules, none of them resolves.
       const without = await oneShot(WORKER, p.dir, p.args);
       expect(without.stderr).toContain("Cannot find module 'exonly'");
     });
