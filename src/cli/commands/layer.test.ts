@@ -38,6 +38,33 @@ test("link lines: relative links inside the app tree stay links, everything else
   ]);
 });
 
+test("link lines: a link is judged with the whole chain of the layer's links, as the kernel resolves it", () => {
+  // One hop at a time both stay inside app/: x reads as app/b/etc/passwd, a as app/z. The kernel: app/b/c/a -> app/z,
+  // then ../.. from app/z is /, and x is /etc/passwd. x is read as a file; a, whose own chain stays inside, is kept.
+  const dir = join(tmp, "chain");
+  mkdirSync(dir);
+  symlinkSync("b/c/a/../../etc/passwd", join(dir, "x"));
+  symlinkSync("../../z", join(dir, "a"));
+  symlinkSync("y", join(dir, "y-link"));
+  const list = join(dir, "files.txt");
+  writeFileSync(
+    list,
+    [
+      `app/x\t${join(dir, "x")}\tlink`,
+      `app/b/c/a\t${join(dir, "a")}\tlink`,
+      "app/d/y\tsymlink\t/app/../..",
+      `app/d/w\t${join(dir, "y-link")}\tlink`,
+      "",
+    ].join("\n"),
+  );
+  expect(readFileList([list])).toEqual([
+    { dest: "app/x", src: join(dir, "x") },
+    { dest: "app/b/c/a", symlink: "../../z" },
+    { dest: "app/d/y", symlink: "/app/../.." },
+    { dest: "app/d/w", src: join(dir, "y-link") }, // y is app/d/y, which leads out
+  ]);
+});
+
 test("a malformed line names the file, the line and the forms it takes", () => {
   const list = join(tmp, "bad.txt");
   writeFileSync(list, "app/x\tsrc\tlinks\n");
