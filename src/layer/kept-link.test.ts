@@ -28,7 +28,7 @@ describe("judgeKeptLink in a layer's tree", () => {
     // Lexically x is b/etc/passwd and a is z: both "inside". The kernel: b/c/a -> z, then .. .. climbs above the root.
     const links = { x: "b/c/a/../../etc/passwd", "b/c/a": "../../z" };
     expect(judge(links, "b/c/a")).toEqual({ ok: true, parts: ["z"] });
-    expect(judge(links, "x")).toEqual({ ok: false, why: '"b/c/a/../../etc/passwd" leads outside the tree (through the link b/c/a -> "../../z")' });
+    expect(judge(links, "x")).toEqual({ ok: false, why: 'leads outside the tree (through the link b/c/a -> "../../z")' });
   });
 
   it("refuses a chain whose second link climbs out, and a link to a link that leaves", () => {
@@ -39,7 +39,7 @@ describe("judgeKeptLink in a layer's tree", () => {
   it("absolute targets: inside only where mapped into the tree, along the whole chain", () => {
     const app = absoluteUnder("/app");
     expect(judge({ l: "/app/lib/x" }, "l", app)).toEqual({ ok: true, parts: ["lib", "x"] });
-    expect(judge({ l: "/etc/passwd" }, "l", app)).toEqual({ ok: false, why: '"/etc/passwd" leads outside the tree' });
+    expect(judge({ l: "/etc/passwd" }, "l", app)).toEqual({ ok: false, why: "leads outside the tree" });
     expect(judge({ l: "/app/../etc/passwd" }, "l", app).ok).toBe(false);
     expect(judge({ l: "/application/x" }, "l", app).ok).toBe(false);
     expect(judge({ a: "b/x", b: "/etc" }, "a", app).ok).toBe(false);
@@ -48,7 +48,7 @@ describe("judgeKeptLink in a layer's tree", () => {
   });
 
   it("refuses loops and chains longer than 40 links (ELOOP), and an empty target", () => {
-    expect(judge({ a: "b", b: "a" }, "a")).toEqual({ ok: false, why: "more than 40 symlinks on its way (a loop?)" });
+    expect(judge({ a: "b", b: "a" }, "a")).toEqual({ ok: false, why: "meets more than 40 symlinks on its way (a loop?)" });
     const long: Record<string, string> = {};
     for (let i = 0; i < 41; i++) long[`l${i}`] = `l${i + 1}`;
     expect(judge(long, "l0").ok).toBe(false);

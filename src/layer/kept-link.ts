@@ -18,7 +18,10 @@
  */
 import { MAX_SYMLINK_HOPS, type Node, type TreeView, walk } from "./safety";
 
-/** Where a kept link leads (the components of its final target inside the tree), or why it may not be kept. */
+/**
+ * Where a kept link leads (the components of its final target inside the tree), or why it may not be kept: a
+ * predicate to follow the link or path ("leads outside the project (through the link a -> \"../..\")").
+ */
 export type KeptLink = { ok: true; parts: string[] } | { ok: false; why: string };
 
 /** Maps an absolute link target to components inside the tree (".." kept as written), or undefined: outside. */
@@ -52,9 +55,9 @@ const OUTSIDE = "/..";
  * Judges the symlink at `link` (its components inside the tree, each but the last a directory there) with `target`,
  * in the tree `view`.
  */
-export function judgeKeptLink(view: TreeView, link: readonly string[], target: string, absolute: AbsoluteMap): KeptLink {
-  if (target === "") return { ok: false, why: "its target is empty" };
-  if (target.includes("\0")) return { ok: false, why: "its target has a NUL byte" };
+export function judgeKeptLink(view: TreeView, link: readonly string[], target: string, absolute: AbsoluteMap, tree = "the tree"): KeptLink {
+  if (target === "") return { ok: false, why: "has an empty target" };
+  if (target.includes("\0")) return { ok: false, why: "has a NUL byte in its target" };
   const mapped = (t: string): string => {
     if (!t.startsWith("/")) return t;
     const inside = absolute(t);
@@ -77,12 +80,12 @@ export function judgeKeptLink(view: TreeView, link: readonly string[], target: s
   const hop = last === undefined || last === key ? "" : ` (through the link ${last} -> ${JSON.stringify(written.get(last))})`;
   switch (w.reason) {
     case "above-root":
-      return { ok: false, why: `${JSON.stringify(target)} leads outside the tree${hop}` };
+      return { ok: false, why: `leads outside ${tree}${hop}` };
     case "loop":
-      return { ok: false, why: `more than ${MAX_SYMLINK_HOPS} symlinks on its way (a loop?)` };
+      return { ok: false, why: `meets more than ${MAX_SYMLINK_HOPS} symlinks on its way (a loop?)` };
     case "not-dir":
-      return { ok: false, why: `${JSON.stringify(w.at.join("/"))} on its way is not a directory` };
+      return { ok: false, why: `meets ${JSON.stringify(w.at.join("/"))} on its way, which is not a directory` };
     case "missing":
-      return { ok: false, why: `${JSON.stringify(w.at.join("/"))} on its way is missing` };
+      return { ok: false, why: `meets ${JSON.stringify(w.at.join("/"))} on its way, which is missing` };
   }
 }

@@ -41,6 +41,10 @@ export interface NodeModulesKeyInputs {
   manager?: string;
   /** Workspace manifests the package manager read (project-relative path, bytes). */
   manifests?: { rel: string; bytes: Buffer }[];
+  /** The files of the local packages `file:`/`link:`/`portal:` dependencies name (project-relative path, bytes). */
+  localPackages?: { rel: string; bytes: Buffer }[];
+  /** The project's symlinks the scratch directory gets (project-relative path, target). */
+  links?: { rel: string; target: string }[];
 }
 
 const hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -62,6 +66,9 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
       // Absent for npm projects without workspaces, so their keys stay as they were.
       ...(i.manager ? { manager: i.manager } : {}),
       ...(i.manifests?.length ? { manifests: i.manifests.map((m) => [m.rel, hex(m.bytes)]) } : {}),
+      // Absent for projects without local packages or links, so their keys stay as they were.
+      ...(i.localPackages?.length ? { localPackages: i.localPackages.map((m) => [m.rel, hex(m.bytes)]) } : {}),
+      ...(i.links?.length ? { links: i.links.map((l) => [l.rel, l.target]) } : {}),
     }),
   );
 }
