@@ -148,11 +148,15 @@ export function localDependencies(i: LocalDependencyInputs): string[] {
       }
     }
   } else {
-    // pnpm and yarn lockfiles name paths relative to the project or to the workspace that declares them.
-    const bases = ["", ...i.manifests.map((m) => posix.dirname(m.rel)).filter((d) => d !== ".")];
-    for (const m of i.lockfile.toString("utf8").matchAll(/(?:file|link|portal):([^\s'",)}#]+?)(?=::|[\s'",)}#]|$)/gm)) {
+    // pnpm and yarn lockfiles name paths relative to the project or to the workspace that declares them: Yarn 4 says
+    // which (`::locator=<name>@workspace:<dir>`); otherwise any workspace directory of the project may be the base.
+    const workspaces = ["", ...i.manifests.map((m) => posix.dirname(m.rel)).filter((d) => d !== ".")];
+    const token = /(?:file|link|portal):([^\s'",)}#]+?)(?:::locator=([^\s'",)}#]+))?(?=[\s'",)}#]|$)/gm;
+    for (const m of i.lockfile.toString("utf8").matchAll(token)) {
       const spec = decoded(m[1]);
       if (/^[a-z+]+:\/\//.test(spec)) continue;
+      const locator = m[2] === undefined ? undefined : /@workspace:(.*)$/.exec(decoded(m[2]))?.[1];
+      const bases = locator === undefined ? workspaces : [locator === "." ? "" : locator];
       const results = bases.map((b) => resolve(b, spec.startsWith("//") ? spec.replace(/^\/\/(localhost)?/, "") : spec));
       if (!results.some((r) => r.parts)) throw refuse(i.lockfileRel, JSON.stringify(m[0]), results[0].why);
     }

@@ -114,6 +114,11 @@ describe("project symlinks (item 3)", () => {
     mkdirSync(join(rel, "conf"));
     symlinkSync("../../home/.docker", join(rel, "conf", "docker"));
     expect(await refused(rel)).toMatch('symlink conf/docker -> "../../home/.docker"');
+
+    // package.json and the lockfile are read as regular files only.
+    const lock = project("lock-link");
+    symlinkSync(join(tmp, "plain", "package-lock.json"), join(lock, "package-lock.json"));
+    expect(await refused(lock)).toMatch(`${join(lock, "package-lock.json")}: a symlink (${JSON.stringify(join(tmp, "plain", "package-lock.json"))})`);
   });
 
   it("judges a link by its whole chain: a `..` after a link climbs from where the link led", async () => {
