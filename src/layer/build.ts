@@ -27,12 +27,7 @@ export interface LayerInput {
   dest: string;
   /** A file or directory on disk. Symlinks are followed; a directory is copied recursively (like `find -L`). */
   src?: string;
-  /**
-   * A real directory nothing of `src` may come from outside of: `src` itself is not followed if it is a symlink, a
-   * symlink under a directory `src` is followed only when the kernel resolves it inside `within` (else E_BAD_INPUT
-   * naming it), and each file is opened without following links and checked to be inside (host-root.ts's
-   * openFileInside), so what was listed cannot be swapped for a link meanwhile.
-   */
+  /** A real directory nothing of `src` may come from: links followed only inside, files read as listed (host-root.ts). */
   within?: string;
   /** File content held in memory. */
   content?: Buffer;
@@ -134,7 +129,6 @@ interface Collected {
   linkname?: string;
   /** dev:ino of a source file, to recognise the same file reached twice. */
   id?: string;
-  /** LayerInput.within of the input it came from. */
   within?: string;
   /** Describes the origin: "src /x/y", "content", "symlink", "parent directory of a/b". */
   origin: string;
@@ -208,7 +202,7 @@ function expandInput(input: LayerInput, out: Collected[]): void {
   }
   const src = input.src!;
   if (typeof src !== "string" || src === "") throw inputError(`layer input ${JSON.stringify(input.dest)}: src must be a non-empty path`);
-  const within = input.within;
+  const { within } = input;
   const st = statSource(src, input.dest, within);
   if (st.isFile()) {
     if (path === "") throw destError(input.dest, "a file cannot be placed at the root");

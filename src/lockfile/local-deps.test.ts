@@ -95,6 +95,8 @@ describe("localDependencies", () => {
     const npm = (packages: Record<string, unknown>) => localDependencies(inputs({ npmLock: { packages } }));
     expect(npm({ "": {}, "vendor/x": {}, "node_modules/x": { resolved: "vendor/x", link: true } })).toEqual([]);
     expect(pipelineErrorOfSync(() => npm({ "../outside": {} })).message).toContain('package-lock.json: package "../outside"');
+    expect(npm({ "vendor/x/node_modules/y": {} })).toEqual([]);
+    expect(pipelineErrorOfSync(() => npm({ "../outside/node_modules/y": {} })).message).toContain('package "../outside/node_modules/y"');
     expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:../x.tgz" } })).message).toContain('"../x.tgz" leads outside');
     const text = (lockfileRel: string, body: string) =>
       localDependencies(

@@ -138,7 +138,8 @@ export function localDependencies(i: LocalDependencyInputs): string[] {
     for (const [key, info] of Object.entries(packages)) {
       const resolved = info && typeof info === "object" ? (info as { resolved?: unknown; link?: unknown }) : {};
       const paths: string[] = [];
-      if (key !== "" && !/(^|\/)node_modules\//.test(key)) paths.push(key);
+      const base = key.split(/(?:^|\/)node_modules\//)[0]; // where a key's node_modules tree is: "" for the root's
+      if (base !== "") paths.push(base);
       if (typeof resolved.resolved === "string" && (resolved.link === true || resolved.resolved.startsWith("file:"))) {
         paths.push(resolved.resolved.replace(/^file:/, ""));
       }
