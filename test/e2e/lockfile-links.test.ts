@@ -5,7 +5,7 @@
  * links as the kernel resolves it), a workspace directory that is a link, a `file:` dependency that resolves out of
  * the project (it used to resolve against the scratch directory in the cache, and reach the home directory from
  * there), a workspace pattern. Each is refused with E_BAD_INPUT naming the file and what it names, and no image is
- * written. Legitimate ones work with the real npm and pnpm: links inside the project are kept as links, `file:`
+ * written. Legitimate ones work with the real npm, pnpm and yarn 1: links inside the project are kept as links, `file:`
  * dependencies inside the project (a directory, a tarball) are installed from the project, and the node_modules cache
  * key covers a linked package's content (an edit rebuilds it; the cached build equals a clean one).
  */
@@ -243,6 +243,24 @@ describe("local dependencies (item 4)", () => {
     const again = await build({ lockfile: dir, output: join(tmp, "out-pnpm-3"), "cache-dir": cache }, io());
     expect(again.result.nodeModules.cached).toBe(true);
     expect(again.result.digest).toBe(v2.result.digest);
+  }, 240_000);
+
+  it("yarn 1 copies a file: directory too: an edit of it rebuilds the node_modules layer", async () => {
+    const dir = project(
+      "yarn-file",
+      { dependencies: { x: "file:./vendor/x" } },
+      {
+        "vendor/x/package.json": JSON.stringify({ name: "x", version: "1.0.0", main: "index.js" }),
+        "vendor/x/index.js": "module.exports = 'v1';\n",
+      },
+    );
+    execFileSync("npx", ["-y", "yarn@1.22.22", "install", "--ignore-scripts", "--no-progress"], { cwd: dir, env, stdio: "pipe" });
+    await build({ lockfile: dir, output: join(tmp, "out-yarn-1"), "cache-dir": cache }, io());
+    expect((await appLayers(join(tmp, "out-yarn-1"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v1';\n" });
+    writeFileSync(join(dir, "vendor", "x", "index.js"), "module.exports = 'v2';\n");
+    const v2 = await build({ lockfile: dir, output: join(tmp, "out-yarn-2"), "cache-dir": cache }, io());
+    expect(v2.result.nodeModules.cached).toBe(false);
+    expect((await appLayers(join(tmp, "out-yarn-2"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v2';\n" });
   }, 240_000);
 });
 
