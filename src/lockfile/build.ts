@@ -127,8 +127,8 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     installScripts: opts.installScripts,
     manager: project.manager === "npm" ? undefined : `${project.manager} ${PACKAGE_MANAGERS[project.manager].integrity}`,
     manifests: project.manifests.map((m) => ({ rel: m.rel, bytes: readFileSync(m.src) })),
-    localPackages: project.localPackages.files,
-    links: [...project.links, ...project.localPackages.links],
+    localPackages: project.installTree.files,
+    links: project.installTree.links,
   });
   let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
   const cached = nodeModules !== undefined;

@@ -43,7 +43,7 @@ export interface NodeModulesKeyInputs {
   manifests?: { rel: string; bytes: Buffer }[];
   /** The files of the local packages `file:`/`link:`/`portal:` dependencies name (project-relative path, bytes). */
   localPackages?: { rel: string; bytes: Buffer }[];
-  /** The project's symlinks the scratch directory gets (project-relative path, target). */
+  /** The symlinks the scratch directory gets (project-relative path, target). */
   links?: { rel: string; target: string }[];
 }
 

@@ -34,7 +34,7 @@ export interface Installed {
   workspaceNodeModules: string[];
 }
 
-type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests" | "links" | "localPackages">;
+type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests" | "installTree">;
 
 async function runManager(work: string, project: Project, opts: InstallOptions): Promise<void> {
   const manager = project.manager;
@@ -117,16 +117,13 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
 
 /** Installs `project`'s dependencies into `work`. */
 export async function installDependencies(work: string, project: Project, opts: InstallOptions): Promise<Installed> {
-  // The project's links (each stays inside it: project.ts), so that a linked workspace directory is found here too,
-  // and the local packages `file:`/`link:`/`portal:` dependencies name (local-deps.ts), where they are in the project.
-  const linked = new Set<string>();
-  for (const l of [...project.links, ...project.localPackages.links]) {
-    if (linked.has(l.rel)) continue;
-    linked.add(l.rel);
+  // The local packages `file:`/`link:`/`portal:` dependencies name (local-deps.ts) where they are in the project, and
+  // the project's links to them and to workspace directories (each stays inside the project: project.ts).
+  for (const l of project.installTree.links) {
     mkdirSync(dirname(join(work, l.rel)), { recursive: true });
     symlinkSync(l.target, join(work, l.rel));
   }
-  for (const f of project.localPackages.files) {
+  for (const f of project.installTree.files) {
     mkdirSync(dirname(join(work, f.rel)), { recursive: true });
     writeFileSync(join(work, f.rel), f.bytes, { mode: f.mode });
   }

@@ -48,16 +48,18 @@ export interface LockfileProject {
   /** The project directory's real path: nothing of the code layer is read from outside it. */
   root: string;
   /**
-   * The local packages the dependencies name (`file:`, `link:`, `portal:`, local-deps.ts), each inside the project,
-   * as the package manager needs them in its scratch directory: their files (read once, without following links:
-   * these bytes are installed and are part of the cache key) and their links. Sorted.
+   * What the package manager's scratch directory gets besides package.json, the lockfile and the manifests: the
+   * files of the local packages the dependencies name (`file:`, `link:`, `portal:`: local-deps.ts; read once, without
+   * following links: these bytes are installed and are part of the cache key), their links, and the project's links
+   * that lead to a workspace or local package directory (not one named like a configuration file: `.pnpmfile.cjs`,
+   * `.yarnrc`...). Sorted.
    */
-  localPackages: { files: { rel: string; bytes: Buffer; mode: number }[]; links: ProjectLink[] };
+  installTree: { files: { rel: string; bytes: Buffer; mode: number }[]; links: ProjectLink[] };
 }
 
 /** The files and links of the local packages at `rels` (directories or files), read from `root` without following links. */
-function readLocalPackages(root: string, dir: string, rels: string[]): LockfileProject["localPackages"] {
-  const files: LockfileProject["localPackages"]["files"] = [];
+function readLocalPackages(root: string, dir: string, rels: string[]): LockfileProject["installTree"] {
+  const files: LockfileProject["installTree"]["files"] = [];
   const links: ProjectLink[] = [];
   const none = new IgnoreRules([], "(local packages)");
   const read = (rel: string, src: string) => {
@@ -113,10 +115,12 @@ function parseJsonObject(bytes: Buffer, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** A symlink of the project kept as a symlink in the code layer: its project-relative path and the target stored. */
+/** A symlink of the project kept as a symlink: its project-relative path, the target stored, where it resolves. */
 export interface ProjectLink {
   rel: string;
   target: string;
+  /** The project-relative path it resolves to (the whole chain followed; "" is the project itself). */
+  to: string;
 }
 
 /**
@@ -160,7 +164,8 @@ export function listProjectTree(
           );
         }
         const dir = childRel.split("/").slice(0, -1);
-        links.push({ rel: childRel, target: target.startsWith("/") ? posix.relative(dir.join("/") || ".", kept.parts.join("/")) || "." : target });
+        const to = kept.parts.join("/");
+        links.push({ rel: childRel, target: target.startsWith("/") ? posix.relative(dir.join("/") || ".", to) || "." : target, to });
       } else {
         throw bad(`--lockfile project: ${src} is neither a file, a directory nor a symlink (exclude it in .dockerignore)`);
       }
@@ -253,8 +258,12 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
       `${packageJsonPath}: "workspaces" ${JSON.stringify(pkg.workspaces).slice(0, 100)} but no workspace package.json among the project's files`,
     );
   }
-  const localPackages = readLocalPackages(root, dir, locals);
-  return { dir, root, packageJsonPath, packageJson, lockfilePath, lockfile, kind, manager, manifests, packages, entry, files, links, localPackages };
+  const local = readLocalPackages(root, dir, locals);
+  const needed = [...locals, ...files.filter((f) => f.rel.endsWith("/package.json")).map((f) => posix.dirname(f.rel))];
+  const toPackages = links.filter((l) => !/^\.[^/]*$/.test(l.rel) && needed.some((d) => d === l.to || d.startsWith(`${l.to}/`)));
+  const byRel = new Map([...toPackages, ...local.links].map((l) => [l.rel, l]));
+  const installTree = { files: local.files, links: [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : 1)) };
+  return { dir, root, packageJsonPath, packageJson, lockfilePath, lockfile, kind, manager, manifests, packages, entry, files, links, installTree };
 }
 
 /** A workspace package.json's content, or undefined when it is not a JSON object (the package manager says why). */

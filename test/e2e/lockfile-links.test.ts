@@ -161,6 +161,26 @@ describe("project symlinks (item 3)", () => {
     expect(m.has("app/current/util.js")).toBe(false);
     expect(m.get("app/lib/util.js")).toMatchObject({ type: "file", text: "module.exports = 1;\n" });
   });
+
+  it("a workspace directory that is a link inside the project is installed from where it leads", async () => {
+    const dir = project(
+      "ws-in",
+      { workspaces: ["packages/*"], dependencies: { lib: "^1.0.0" } },
+      {
+        "shared/lib/package.json": JSON.stringify({ name: "lib", version: "1.0.0" }),
+        "shared/lib/index.js": "module.exports = 'lib';\n",
+      },
+    );
+    mkdirSync(join(dir, "packages"));
+    symlinkSync("../shared/lib", join(dir, "packages", "lib"));
+    npmLock(dir);
+    const out = join(tmp, "out-ws-in");
+    await build({ lockfile: dir, output: out, "cache-dir": cache }, io());
+    const m = await appLayers(out);
+    expect(m.get("app/node_modules/lib")).toMatchObject({ type: "symlink", linkname: "../shared/lib" });
+    expect(m.get("app/packages/lib")).toMatchObject({ type: "symlink", linkname: "../shared/lib" });
+    expect(m.get("app/shared/lib/index.js")).toMatchObject({ text: "module.exports = 'lib';\n" });
+  });
 });
 
 describe("local dependencies (item 4)", () => {
