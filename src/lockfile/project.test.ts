@@ -32,10 +32,12 @@ it("keeps links inside as links (absolute ones relative), gives the scratch dire
   writeFileSync(join(dir, "vendor", "v", "index.js"), "v");
   symlinkSync("../shared/lib", join(dir, "packages", "lib"));
   symlinkSync("shared/hook.cjs", join(dir, ".pnpmfile.cjs"));
+  symlinkSync("shared", join(dir, ".yarn")); // leads to a package directory, but a dot name at the top is never given
   symlinkSync(join(dir, "main.js"), join(dir, "abs.js"));
   const p = readLockfileProject(dir);
   expect(p.links.map((l) => [l.rel, l.target])).toEqual([
     [".pnpmfile.cjs", "shared/hook.cjs"],
+    [".yarn", "shared"],
     ["abs.js", "main.js"],
     ["packages/lib", "../shared/lib"],
   ]);
