@@ -12,9 +12,12 @@
  * component is taken for a directory (what is not there cannot lead anywhere else in this tree: the link dangles).
  *
  * Used by `pipeline layer` (src/cli/commands/layer.ts: rules_js's package links), the `--lockfile` project reader
- * (src/lockfile/project.ts: links of the project, `file:`/`link:`/`portal:` dependencies) and model directories
- * (src/model/collect.ts). The unpacker (safety.ts) needs no such judgement: it resolves every path through the
- * links already in the root each time it writes.
+ * (src/lockfile/project.ts and local-deps.ts: links of the project, `file:`/`link:`/`portal:` dependencies) and model
+ * directories (src/model/collect.ts, src/model/fetch.ts). Where the tree is on the host and only the final place
+ * matters, realpath(3) is the same rule (`fs.realpathSync.native`; Node's `fs.realpathSync` reads a `..` after a link
+ * lexically): LayerInput.within (host-root.ts's followInside), install.ts's workspace links, bazel/private/npm_tree.js.
+ * The unpacker (safety.ts) needs no such judgement: it resolves every path through the links already in the root each
+ * time it writes.
  */
 import { MAX_SYMLINK_HOPS, type Node, type TreeView, walk } from "./safety";
 
@@ -53,7 +56,7 @@ const OUTSIDE = "/..";
 
 /**
  * Judges the symlink at `link` (its components inside the tree, each but the last a directory there) with `target`,
- * in the tree `view`.
+ * in the tree `view`; `tree` names the tree in the reasons ("the project").
  */
 export function judgeKeptLink(view: TreeView, link: readonly string[], target: string, absolute: AbsoluteMap, tree = "the tree"): KeptLink {
   if (target === "") return { ok: false, why: "has an empty target" };
