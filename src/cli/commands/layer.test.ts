@@ -1,7 +1,8 @@
 /**
  * `pipeline layer`'s file lists (readFileList): the `dest<TAB>src<TAB>link` form the image rule writes for what may be
- * a rules_js package link. A relative link staying inside the app tree is kept as a symlink; a link leaving it, an
- * absolute link (the sandbox's links to inputs) and a plain file are read as `dest<TAB>src` is.
+ * a rules_js package link. A relative link staying inside the app tree, judged with the whole chain of the layer's
+ * links (src/layer/kept-link.ts), is kept as a symlink; a link leaving it, an absolute link (the sandbox's links to
+ * inputs) and a plain file are read as `dest<TAB>src` is.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
