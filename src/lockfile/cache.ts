@@ -21,8 +21,11 @@ import type { LayerDescriptor } from "../layer/build";
 import { digest } from "../oci/image-config";
 import { checkJson, dict, int, obj, str } from "../schema/validators";
 
-/** Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links). */
-export const LAYER_FORMAT_VERSION = 2;
+/**
+ * Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links; 3:
+ * pnpm's .modules.yaml left out, local packages installed from the project).
+ */
+export const LAYER_FORMAT_VERSION = 3;
 
 export interface NodeModulesKeyInputs {
   lockfile: Buffer;
