@@ -17,7 +17,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const [lockfile, out] = process.argv.slice(2);
-const root = fs.realpathSync(".");
+const root = fs.realpathSync.native(".");
 
 /** Replaces each link to a workspace directory by a copy; returns {install path: workspace dir}. */
 function materializeWorkspaces() {
@@ -35,7 +35,7 @@ function materializeWorkspaces() {
     if (!fs.lstatSync(p).isSymbolicLink()) continue;
     let real;
     try {
-      real = fs.realpathSync(p);
+      real = fs.realpathSync.native(p); // the kernel's: fs.realpathSync reads a `..` after a link lexically
     } catch {
       continue; // dangling: left as it is
     }

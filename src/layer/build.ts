@@ -9,7 +9,7 @@
  *
  * Streams end to end: tar -> sha256 (diffId) -> parallel gzip -> sha256 (digest) -> temp file -> rename.
  */
-import { createWriteStream, promises as fsp, readdirSync, statSync, type Stats } from "node:fs";
+import { createWriteStream, promises as fsp, lstatSync, readdirSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
@@ -18,6 +18,7 @@ import { VerifyStream } from "../oci/verifying-stream";
 import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
 import { ParallelGzip } from "./gzip";
+import { followInside } from "./host-root";
 import type { Layer } from "./layer";
 import { type TarEntry, tarStream } from "./tar";
 
@@ -26,6 +27,8 @@ export interface LayerInput {
   dest: string;
   /** A file or directory on disk. Symlinks are followed; a directory is copied recursively (like `find -L`). */
   src?: string;
+  /** A real directory nothing of `src` may come from: links followed only inside, files read as listed (host-root.ts). */
+  within?: string;
   /** File content held in memory. */
   content?: Buffer;
   /** Permission bits for a `content` or file `src` entry, or a `dir` entry. Default: 0755 if the file has any x bit, else 0644; directories 0755. */
@@ -126,6 +129,7 @@ interface Collected {
   linkname?: string;
   /** dev:ino of a source file, to recognise the same file reached twice. */
   id?: string;
+  within?: string;
   /** Describes the origin: "src /x/y", "content", "symlink", "parent directory of a/b". */
   origin: string;
   /** A directory created only because something lies under it (may be overridden by an explicit one). */
@@ -158,9 +162,9 @@ function checkId(id: number | undefined, what: string, dest: string): number {
  * outweigh the parallelism for metadata calls that mostly hit the cache. Nothing else of ours runs while
  * the entries are collected, so blocking the event loop here costs nothing.
  */
-function statSource(src: string, dest: string): Stats {
+function statSource(src: string, dest: string, within?: string): Stats {
   try {
-    return statSync(src);
+    return within === undefined ? statSync(src) : lstatSync(src);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "does not exist (or is a dangling symlink)" : (e as Error).message;
@@ -198,7 +202,8 @@ function expandInput(input: LayerInput, out: Collected[]): void {
   }
   const src = input.src!;
   if (typeof src !== "string" || src === "") throw inputError(`layer input ${JSON.stringify(input.dest)}: src must be a non-empty path`);
-  const st = statSource(src, input.dest);
+  const { within } = input;
+  const st = statSource(src, input.dest, within);
   if (st.isFile()) {
     if (path === "") throw destError(input.dest, "a file cannot be placed at the root");
     out.push({
@@ -210,6 +215,7 @@ function expandInput(input: LayerInput, out: Collected[]): void {
       size: st.size,
       source: src,
       id: `${st.dev}:${st.ino}`,
+      within,
       origin: `src ${src}`,
     });
     return;
@@ -219,11 +225,11 @@ function expandInput(input: LayerInput, out: Collected[]): void {
     throw inputError(`layer input ${JSON.stringify(input.dest)}: mode cannot be given for a directory src (${src}); its files keep 0755/0644`);
   }
   if (path !== "") out.push({ path, type: "dir", mode: 0o755, uid, gid, origin: `src ${src}`, implicit: true });
-  walkDir(src, path, [`${st.dev}:${st.ino}`], out, input.dest);
+  walkDir(src, path, [`${st.dev}:${st.ino}`], out, input.dest, within);
 }
 
 /** Recursively collects a directory's content, following symlinks (like `find -L`); refuses symlink loops. */
-function walkDir(dir: string, destDir: string, ancestors: string[], out: Collected[], inputDest: string): void {
+function walkDir(dir: string, destDir: string, ancestors: string[], out: Collected[], inputDest: string, within?: string): void {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -231,10 +237,12 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
     throw inputError(`layer input ${JSON.stringify(inputDest)}: cannot read directory ${dir}: ${(e as Error).message}`, e);
   }
   for (const name of names) {
-    const src = `${dir}/${name}`;
     const dest = destDir === "" ? name : `${destDir}/${name}`;
     if (name.includes("\\")) normalizeDest(dest); // names from readdir have no "/", ".", ".." or NUL; a backslash is refused
-    const st = statSource(src, inputDest);
+    const { st, real: src } =
+      within === undefined
+        ? { st: statSource(`${dir}/${name}`, inputDest), real: `${dir}/${name}` }
+        : followInside(`${dir}/${name}`, within, (p) => statSource(p, inputDest, within));
     if (st.isFile()) {
       out.push({
         path: dest,
@@ -245,6 +253,7 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
         size: st.size,
         source: src,
         id: `${st.dev}:${st.ino}`,
+        within,
         origin: `src ${src}`,
       });
     } else if (st.isDirectory()) {
@@ -254,7 +263,7 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
       }
       out.push({ path: dest, type: "dir", mode: 0o755, uid: 0, gid: 0, origin: `src ${src}`, implicit: true });
       ancestors.push(id);
-      walkDir(src, dest, ancestors, out, inputDest);
+      walkDir(src, dest, ancestors, out, inputDest, within);
       ancestors.pop();
     } else {
       throw inputError(
@@ -349,6 +358,7 @@ export async function collectEntries(files: readonly LayerInput[]): Promise<TarE
       e.size = c.size;
       if (c.content !== undefined) e.content = c.content;
       else e.source = c.source;
+      if (c.within !== undefined) e.within = c.within;
     }
     if (c.type === "symlink") e.linkname = c.linkname;
     return e;

@@ -33,10 +33,13 @@ import {
   promises as fsp,
   readdirSync,
   readlinkSync,
+  realpathSync,
   rmSync,
+  type Stats,
   symlinkSync,
 } from "node:fs";
 import { join } from "node:path";
+import { PipelineError } from "../errors";
 import type { Node, RealDir, TreeView } from "./safety";
 
 /** Which directory was created or claimed: its device and inode. */
@@ -139,4 +142,63 @@ export class HostRoot implements TreeView {
       closeSync(fd);
     }
   }
+}
+
+/**
+ * Opens the regular file `path` for reading only if it is, when opened, inside the directory `root` (a real path):
+ * the last component is not followed (O_NOFOLLOW) and, on Linux, the path the kernel gives for the open descriptor
+ * (/proc/self/fd) must be under `root`, so a file swapped for a link, or a directory on its way swapped for one, after
+ * it was listed is refused instead of read. Elsewhere only O_NOFOLLOW holds. Throws E_BAD_INPUT naming the path.
+ */
+export function openFileInside(root: string, path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ELOOP") throw e;
+    throw new PipelineError("E_BAD_INPUT", `${path} became a symlink after it was listed as a file of ${root}: not read`, { cause: e });
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new PipelineError("E_BAD_INPUT", `${path} is not a regular file (it changed after it was listed)`);
+    if (process.platform === "linux") {
+      const opened = readlinkSync(`/proc/self/fd/${fd}`);
+      if (!opened.startsWith(`${root}/`)) {
+        throw new PipelineError(
+          "E_BAD_INPUT",
+          `${path} opened as ${opened}, outside ${root} (a directory on its way was replaced by a symlink?): not read`,
+        );
+      }
+    }
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/**
+ * What `path` (met under a directory being read whole) is, and where to read it: a symlink is followed only when the
+ * kernel resolves it (realpath(3), the whole chain) inside the real directory `within`, else E_BAD_INPUT naming it.
+ * `lstat` stats a path without following it (the caller's, for its messages).
+ */
+export function followInside(path: string, within: string, lstat: (p: string) => Stats): { st: Stats; real: string } {
+  const st = lstat(path);
+  if (!st.isSymbolicLink()) return { st, real: path };
+  let real: string;
+  try {
+    real = realpathSync.native(path);
+  } catch (e) {
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${path} is a symlink to ${JSON.stringify(readlinkSync(path))}, which does not resolve (${(e as NodeJS.ErrnoException).code})`,
+    );
+  }
+  if (!real.startsWith(`${within}/`)) {
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${path} is a symlink to ${JSON.stringify(readlinkSync(path))} (${real}), outside ${within}: a layer takes nothing from outside the tree it is built from`,
+    );
+  }
+  return { st: lstat(real), real };
 }

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { openFileInside } from "./host-root";
 import { DuplicateFiles } from "./tar-links";
 
 export interface TarEntry {
@@ -29,6 +30,8 @@ export interface TarEntry {
   size?: number;
   /** File content is read from this path when the entry is reached. */
   source?: string;
+  /** A real directory `source` must be inside when opened (host-root.ts's openFileInside); links are not followed. */
+  within?: string;
   /** File content held in memory (small generated files). */
   content?: Buffer;
   /** Symlink target, or the archive path of a hard link's file. */
@@ -198,10 +201,11 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   return pad ? [pax, body, pad, header] : [pax, body, header];
 }
 
-function openSource(source: string): number {
+function openSource(source: string, within: string | undefined): number {
   try {
-    return fs.openSync(source, "r");
+    return within === undefined ? fs.openSync(source, "r") : openFileInside(within, source);
   } catch (e) {
+    if (e instanceof PipelineError) throw e;
     throw tarError(`tar: cannot open ${source}: ${(e as Error).message}`, e);
   }
 }
@@ -299,7 +303,7 @@ function* generateTar(entries: Iterable<TarEntry>, mtime: number, links: Duplica
     if (entry.size !== undefined && (!Number.isSafeInteger(entry.size) || entry.size < 0)) {
       throw tarError(`tar: entry ${JSON.stringify(entry.path)} has invalid size ${entry.size}`);
     }
-    const fd = openSource(entry.source);
+    const fd = openSource(entry.source, entry.within);
     try {
       let size = entry.size;
       if (size === undefined) {

@@ -5,7 +5,7 @@
  * everything that determines its bytes (cache.ts), so a second build with the same lockfile runs no npm.
  * Same inputs, same image digest: paths, times and owners of the checkout do not matter.
  */
-import { promises as fsp, readFileSync } from "node:fs";
+import { promises as fsp, readFileSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { formatPlatform, hostPlatform } from "../oci/platform";
 import { platformOfImage } from "../image/image-index";
@@ -72,10 +72,15 @@ async function buildNodeModulesLayer(
       const rebuilt = await runInstallScripts(work, npmCommand(opts.env), scripted, policy.allow, opts.env);
       if (rebuilt.length) opts.log(`node_modules layer: built ${rebuilt.join(", ")} from source (npm rebuild --offline)`);
     } else if (policy.allow.length || policy.ignore.length) checkInstallScripts([], new Set(), policy, project.lockfilePath);
+    // pnpm's state file holds the install's time and the host's store path: not for the image (npm_build_file.bzl
+    // leaves it out too), and it made two clean builds of a pnpm project differ.
+    if (nodeModules) await fsp.rm(join(nodeModules, ".modules.yaml"), { force: true });
+    // Nothing of the install is read from outside it: a link out of it (a `file:` dependency that escaped) is refused.
+    const within = realpathSync.native(work);
     const inputs: LayerInput[] = [];
-    if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules });
+    if (nodeModules) inputs.push({ dest: "app/node_modules", src: nodeModules, within });
     for (const l of workspaceLinks) inputs.push({ dest: `app/node_modules/${l.path}`, symlink: l.target });
-    for (const rel of workspaceNodeModules) inputs.push({ dest: `app/${rel}`, src: join(work, rel) });
+    for (const rel of workspaceNodeModules) inputs.push({ dest: `app/${rel}`, src: join(work, rel), within });
     const own = nodeModules
       ? await fsp.stat(join(nodeModules, "@rules_pipeline", "runtime")).then(
           () => true,
@@ -122,6 +127,8 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     installScripts: opts.installScripts,
     manager: project.manager === "npm" ? undefined : `${project.manager} ${PACKAGE_MANAGERS[project.manager].integrity}`,
     manifests: project.manifests.map((m) => ({ rel: m.rel, bytes: readFileSync(m.src) })),
+    localPackages: project.installTree.files,
+    links: project.installTree.links,
   });
   let nodeModules = await lookupLayer(cacheDir, key, (l) => opts.log(`warning: ${l}`));
   const cached = nodeModules !== undefined;
@@ -136,11 +143,11 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   await fsp.mkdir(work, { recursive: true });
   try {
     const codePath = join(work, "app.tar.gz");
-    const codeDesc = await buildLayer(
-      project.files.map((f) => ({ dest: `app/${f.rel}`, src: f.src })),
-      codePath,
-      { mtime, linkDuplicates: true },
-    );
+    const code: LayerInput[] = [
+      ...project.files.map((f) => ({ dest: `app/${f.rel}`, src: f.src, within: project.root })),
+      ...project.links.map((l) => ({ dest: `app/${l.rel}`, symlink: l.target })),
+    ];
+    const codeDesc = await buildLayer(code, codePath, { mtime, linkDuplicates: true });
     const entrypoint = ["node", `/app/${project.entry}`];
     const image = composeImage({
       base: base.image,

@@ -21,8 +21,11 @@ import type { LayerDescriptor } from "../layer/build";
 import { digest } from "../oci/image-config";
 import { checkJson, dict, int, obj, str } from "../schema/validators";
 
-/** Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links). */
-export const LAYER_FORMAT_VERSION = 2;
+/**
+ * Bump when the node_modules layer's content or layout changes for the same inputs (2: parallel gzip, hard links; 3:
+ * pnpm's .modules.yaml left out, local packages installed from the project).
+ */
+export const LAYER_FORMAT_VERSION = 3;
 
 export interface NodeModulesKeyInputs {
   lockfile: Buffer;
@@ -41,6 +44,10 @@ export interface NodeModulesKeyInputs {
   manager?: string;
   /** Workspace manifests the package manager read (project-relative path, bytes). */
   manifests?: { rel: string; bytes: Buffer }[];
+  /** The files of the local packages `file:`/`link:`/`portal:` dependencies name (project-relative path, bytes). */
+  localPackages?: { rel: string; bytes: Buffer }[];
+  /** The symlinks the scratch directory gets (project-relative path, target). */
+  links?: { rel: string; target: string }[];
 }
 
 const hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -62,6 +69,9 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
       // Absent for npm projects without workspaces, so their keys stay as they were.
       ...(i.manager ? { manager: i.manager } : {}),
       ...(i.manifests?.length ? { manifests: i.manifests.map((m) => [m.rel, hex(m.bytes)]) } : {}),
+      // Absent for projects without local packages or links, so their keys stay as they were.
+      ...(i.localPackages?.length ? { localPackages: i.localPackages.map((m) => [m.rel, hex(m.bytes)]) } : {}),
+      ...(i.links?.length ? { links: i.links.map((l) => [l.rel, l.target]) } : {}),
     }),
   );
 }

@@ -11,7 +11,7 @@
  * code layer's `/app/packages/lib` satisfies: the image holds the tree a developer's node resolves in, and editing the
  * workspace package changes the code layer only.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, unlinkSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { PipelineError } from "../errors";
 import { npmCi, redactNpmOutput, runNpm, tail } from "./npm";
@@ -34,7 +34,7 @@ export interface Installed {
   workspaceNodeModules: string[];
 }
 
-type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests">;
+type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests" | "installTree">;
 
 async function runManager(work: string, project: Project, opts: InstallOptions): Promise<void> {
   const manager = project.manager;
@@ -82,7 +82,7 @@ async function runManager(work: string, project: Project, opts: InstallOptions):
 /** Takes the links to workspace directories out of `work/node_modules` (top level and scoped). */
 function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "workspaceNodeModules"> {
   const nm = join(work, "node_modules");
-  const root = realpathSync(work);
+  const root = realpathSync.native(work);
   const links: Installed["workspaceLinks"] = [];
   const nested: string[] = [];
   const names: string[] = [];
@@ -97,7 +97,7 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
     if (!lstatSync(p).isSymbolicLink()) continue;
     let real: string;
     try {
-      real = realpathSync(p);
+      real = realpathSync.native(p); // the kernel's: Node's realpathSync reads a `..` after a link lexically
     } catch {
       continue;
     }
@@ -117,6 +117,16 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
 
 /** Installs `project`'s dependencies into `work`. */
 export async function installDependencies(work: string, project: Project, opts: InstallOptions): Promise<Installed> {
+  // The local packages `file:`/`link:`/`portal:` dependencies name (local-deps.ts) where they are in the project, and
+  // the project's links to them and to workspace directories (each stays inside the project: project.ts).
+  for (const l of project.installTree.links) {
+    mkdirSync(dirname(join(work, l.rel)), { recursive: true });
+    symlinkSync(l.target, join(work, l.rel));
+  }
+  for (const f of project.installTree.files) {
+    mkdirSync(dirname(join(work, f.rel)), { recursive: true });
+    writeFileSync(join(work, f.rel), f.bytes, { mode: f.mode });
+  }
   for (const m of project.manifests) {
     mkdirSync(dirname(join(work, m.rel)), { recursive: true });
     copyFileSync(m.src, join(work, m.rel));

@@ -3,16 +3,17 @@
  * that stay inside) for the tar layer, and big files for layers of their own. Synchronous walk, as in
  * src/layer/build.ts (metadata calls that mostly hit the cache; nothing else runs meanwhile).
  *
- * Symlinks: a link whose target, read relative to the link, stays inside the directory is stored as a link
- * (`config.json -> snapshots/v2/config.json`). A link that leads outside (absolute or climbing above the
+ * Symlinks: a link whose target, resolved as the kernel resolves it (the whole chain of links in the directory:
+ * src/layer/kept-link.ts), stays inside the directory is stored as a link (`config.json -> snapshots/v2/config.json`). A link that leads outside (absolute or climbing above the
  * directory, as in a Hugging Face snapshot whose files point into `../../blobs/`) is followed when it names a
  * regular file, which is stored as that file's content; one that names a directory, or nothing, is refused.
  * Sockets, FIFOs and devices are refused. Hard links are stored as separate files.
  */
-import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { linkStaysInside as staysInsideRoot } from "../layer/decompress";
+import { HostRoot } from "../layer/host-root";
+import { ABSOLUTE_LEAVES, judgeKeptLink } from "../layer/kept-link";
 
 /** Files at least this big and not executable get a layer of their own (deduplicated across versions). */
 export const DEFAULT_FILE_LAYER_THRESHOLD = 1024 * 1024;
@@ -44,11 +45,6 @@ function inputError(dir: string, message: string, cause?: unknown): PipelineErro
   return new PipelineError("E_MODEL_INPUT", `model directory ${dir}: ${message}`, cause !== undefined ? { cause } : undefined);
 }
 
-/** Whether a link at `linkPath` (inside the model) with `target` stays inside the model when followed. */
-export function linkStaysInside(linkPath: string, target: string): boolean {
-  return !target.startsWith("/") && staysInsideRoot(linkPath.split("/").slice(0, -1), target);
-}
-
 function byPath(a: { path: string }, b: { path: string }): number {
   return Buffer.compare(Buffer.from(a.path, "utf8"), Buffer.from(b.path, "utf8"));
 }
@@ -61,6 +57,7 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
     throw inputError(dir, `cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
   }
   if (!top.isDirectory()) throw inputError(dir, "it is not a directory");
+  const view = new HostRoot(realpathSync.native(dir));
   const tree: TreeEntry[] = [];
   const bigFiles: BigFile[] = [];
   const addFile = (path: string, source: string, st: Stats) => {
@@ -86,7 +83,7 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
         addFile(path, host, st);
       } else if (st.isSymbolicLink()) {
         const target = readlinkSync(host);
-        if (linkStaysInside(path, target)) {
+        if (judgeKeptLink(view, path.split("/"), target, ABSOLUTE_LEAVES).ok) {
           tree.push({ path, type: "symlink", linkname: target });
           continue;
         }

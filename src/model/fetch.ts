@@ -6,7 +6,7 @@
  * The caller renames the directory into place when this returns, and throws it away when it throws.
  */
 import type { Digest } from "../oci/digest";
-import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync } from "node:fs";
+import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -21,7 +21,8 @@ import { RegistryClient } from "../registry/client";
 import { transferRateOf } from "../registry/transfer-rate";
 import { type ProgressSink, silentProgress } from "../registry/progress";
 import { type FileLayerPlan, type ModelPlan, planModel } from "./artifact";
-import { linkStaysInside } from "./collect";
+import { HostRoot } from "../layer/host-root";
+import { ABSOLUTE_LEAVES, judgeKeptLink } from "../layer/kept-link";
 
 export interface FetchOptions {
   keychain: Keychain;
@@ -116,6 +117,7 @@ function checkTree(root: string, rootTitle: string, where: string): void {
     );
   const st = top.length ? lstatSync(join(root, rootTitle)) : undefined;
   if (!st?.isDirectory()) throw unsafe(where, `the directory layer does not hold a directory ${JSON.stringify(rootTitle)}`);
+  const view = new HostRoot(realpathSync.native(join(root, rootTitle)));
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host)) {
       const p = join(host, name);
@@ -123,7 +125,7 @@ function checkTree(root: string, rootTitle: string, where: string): void {
       const s = lstatSync(p);
       if (s.isSymbolicLink()) {
         const target = readlinkSync(p);
-        if (!linkStaysInside(path, target))
+        if (!judgeKeptLink(view, path.split("/"), target, ABSOLUTE_LEAVES).ok)
           throw unsafe(where, `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`);
       } else if (s.isDirectory()) walk(p, path);
     }

@@ -1,7 +1,8 @@
 /**
  * `pipeline layer`'s file lists (readFileList): the `dest<TAB>src<TAB>link` form the image rule writes for what may be
- * a rules_js package link. A relative link staying inside the app tree is kept as a symlink; a link leaving it, an
- * absolute link (the sandbox's links to inputs) and a plain file are read as `dest<TAB>src` is.
+ * a rules_js package link. A relative link staying inside the app tree, judged with the whole chain of the layer's
+ * links (src/layer/kept-link.ts), is kept as a symlink; a link leaving it, an absolute link (the sandbox's links to
+ * inputs) and a plain file are read as `dest<TAB>src` is.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +36,33 @@ test("link lines: relative links inside the app tree stay links, everything else
     { dest: "app/node_modules/x", src: join(tmp, "escape") },
     { dest: "app/node_modules/y", src: join(tmp, "absolute") },
     { dest: "app/node_modules/z", src: join(tmp, "plain") },
+  ]);
+});
+
+test("link lines: a link is judged with the whole chain of the layer's links, as the kernel resolves it", () => {
+  // One hop at a time both stay inside app/: x reads as app/b/etc/passwd, a as app/z. The kernel: app/b/c/a -> app/z,
+  // then ../.. from app/z is /, and x is /etc/passwd. x is read as a file; a, whose own chain stays inside, is kept.
+  const dir = join(tmp, "chain");
+  mkdirSync(dir);
+  symlinkSync("b/c/a/../../etc/passwd", join(dir, "x"));
+  symlinkSync("../../z", join(dir, "a"));
+  symlinkSync("y", join(dir, "y-link"));
+  const list = join(dir, "files.txt");
+  writeFileSync(
+    list,
+    [
+      `app/x\t${join(dir, "x")}\tlink`,
+      `app/b/c/a\t${join(dir, "a")}\tlink`,
+      "app/d/y\tsymlink\t/app/../..",
+      `app/d/w\t${join(dir, "y-link")}\tlink`,
+      "",
+    ].join("\n"),
+  );
+  expect(readFileList([list])).toEqual([
+    { dest: "app/x", src: join(dir, "x") },
+    { dest: "app/b/c/a", symlink: "../../z" },
+    { dest: "app/d/y", symlink: "/app/../.." },
+    { dest: "app/d/w", src: join(dir, "y-link") }, // y is app/d/y, which leads out
   ]);
 });
 

@@ -3,25 +3,62 @@ import { lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import { PipelineError } from "../../errors";
 import { buildLayer, type LayerInput, normalizeDest } from "../../layer/build";
+import { absoluteUnder, judgeKeptLink } from "../../layer/kept-link";
+import type { Node, TreeView } from "../../layer/safety";
 import type { CliIo } from "../io";
 import type { CommandArgs } from "../args";
 import type { LAYER } from "../command-specs";
 
 /**
- * `dest<TAB>src<TAB>link`: `src` may be a package link of rules_js (an unresolved symlink Bazel made). A symlink whose
- * target is relative and, read from `dest`'s directory, stays inside `dest`'s first directory (the app tree) is kept
- * as that symlink; anything else (a file or directory, the sandbox's absolute links to inputs, a link leaving the app
- * tree) is read as `dest<TAB>src` is.
+ * `dest<TAB>src<TAB>link`: `src` may be a package link of rules_js (an unresolved symlink Bazel made). A symlink with a
+ * relative target is a candidate to be kept as that symlink; anything else (a file or directory, the sandbox's
+ * absolute links to inputs) is read as `dest<TAB>src` is.
  */
-function linkOrFile(dest: string, src: string): LayerInput {
+function linkOrFile(dest: string, src: string): Line {
   const st = lstatSync(src, { throwIfNoEntry: false });
   if (!st?.isSymbolicLink()) return { dest, src };
   const target = readlinkSync(src);
-  const path = normalizeDest(dest); // the layer's own check: no "..", no empty component
-  const root = path.split("/")[0];
-  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
-  if (posix.isAbsolute(target) || !root || !resolved.startsWith(`${root}/`)) return { dest, src };
-  return { dest, symlink: target };
+  if (posix.isAbsolute(target)) return { dest, src };
+  normalizeDest(dest); // the layer's own check: no "..", no empty component
+  return { dest, src, candidate: target };
+}
+
+/** A line read: a layer input, or a link that is kept only if keepLinksInside says so. */
+type Line = LayerInput | { dest: string; src: string; candidate: string };
+
+/**
+ * Keeps a candidate link (linkOrFile) only when, resolved as the kernel would in the app tree being layered (`dest`'s
+ * first directory, with every link of the layer: src/layer/kept-link.ts), it stays inside that tree; the others are
+ * read as files. A link read as a file changes what the links through it resolve to, so this runs until nothing
+ * changes.
+ */
+function keepLinksInside(lines: Line[]): LayerInput[] {
+  const kept = new Set<{ dest: string; src: string; candidate: string }>();
+  const links = new Map<string, string>();
+  for (const l of lines) {
+    if ("candidate" in l) {
+      kept.add(l);
+      links.set(normalizeDest(l.dest), l.candidate);
+    } else if (l.symlink !== undefined) links.set(normalizeDest(l.dest), l.symlink);
+  }
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const l of kept) {
+      const [root, ...link] = normalizeDest(l.dest).split("/");
+      const view: TreeView = { node: (parts) => nodeAt(links, [root, ...parts].join("/")) };
+      if (link.length && judgeKeptLink(view, link, l.candidate, absoluteUnder(`/${root}`)).ok) continue;
+      kept.delete(l);
+      links.delete(normalizeDest(l.dest));
+      changed = true;
+    }
+  }
+  return lines.map((l) => (!("candidate" in l) ? l : kept.has(l) ? { dest: l.dest, symlink: l.candidate } : { dest: l.dest, src: l.src }));
+}
+
+/** What the layer holds at `path` as far as links go: a link, else a directory (a file ends a chain there too). */
+function nodeAt(links: Map<string, string>, path: string): Node {
+  const target = links.get(path);
+  return target === undefined ? { type: "dir" } : { type: "symlink", target };
 }
 
 /**
@@ -31,7 +68,7 @@ function linkOrFile(dest: string, src: string): LayerInput {
  * link: linkOrFile).
  */
 export function readFileList(paths: string[]): LayerInput[] {
-  const inputs: LayerInput[] = [];
+  const inputs: Line[] = [];
   for (const p of paths) {
     const text = readFileSync(p, "utf8");
     text.split("\n").forEach((line, i) => {
@@ -50,7 +87,7 @@ export function readFileList(paths: string[]): LayerInput[] {
       }
     });
   }
-  return inputs;
+  return keepLinksInside(inputs);
 }
 
 export async function layer(a: CommandArgs<typeof LAYER>, io: CliIo): Promise<void> {
