@@ -17,7 +17,6 @@ import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
 import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launcher/config";
 import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
-import { isMainThread } from "node:worker_threads";
 import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/launcher/package-links";
 import { runfile, runfilesDir } from "../src/launcher/runfiles";
 
@@ -50,7 +49,7 @@ export { followPackageLinksUrl } from "../src/launcher/package-links";
 
 try {
   installPackageLinkResolution();
-  if (isMainThread) installEsmPackageLinkResolution(__filename);
+  installEsmPackageLinkResolution(__filename);
   const env = preload(process.env);
   if (env) {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];

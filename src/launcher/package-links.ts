@@ -151,8 +151,9 @@ export async function resolve(specifier, context, next) {
 
 /**
  * Makes `import` follow rules_js's package links as `require` does (installPackageLinkResolution), when Node preserves
- * symlinks and the program is an ES module (isEsmEntry: a CommonJS entry starts no hooks thread). `preload` is the
- * path of the module that exports followPackageLinksUrl (the launchers' preload, tools/preload.ts).
+ * symlinks and the program is an ES module (isEsmEntry: a CommonJS entry starts no hooks thread), from the main thread
+ * only (Node loads the preload again on the hooks thread). `preload` is the path of the module that exports
+ * followPackageLinksUrl (the launchers' preload, tools/preload.ts).
  */
 export function installEsmPackageLinkResolution(
   preload: string,
@@ -160,5 +161,8 @@ export function installEsmPackageLinkResolution(
   execArgv: readonly string[] = process.execArgv,
 ): void {
   if (!execArgv.includes("--preserve-symlinks") || !entry || !isEsmEntry(entry)) return;
+  // Loaded here, not at the top: loading node:worker_threads costs every launch ~2 ms, a CommonJS one included.
+  const threads: typeof import("node:worker_threads") = require("node:worker_threads");
+  if (!threads.isMainThread) return;
   Module.register(`data:text/javascript,${encodeURIComponent(HOOK_SOURCE)}`, { data: { preload } });
 }
