@@ -1,6 +1,6 @@
 /**
  * rules_js's package links under `--preserve-symlinks` (package-links.ts): a pnpm-style tree like the one rules_js puts
- * in a launcher's runfiles — `node_modules/a` → `.store/a@1/node_modules/a`, whose dependency `b` is a relative link
+ * in a launcher's runfiles — `node_modules/a` → `.aspect_rules_js/a@1/node_modules/a`, whose dependency `b` is a relative link
  * beside it, and `c` an absolute link as the runfiles tree makes them — resolved by a real Node with the hook bundled
  * as the preload is (esbuild), and without it (the failure users saw: `Cannot find module 'b'`).
  */
@@ -26,12 +26,15 @@ function write(path: string, text: string): void {
 beforeAll(() => {
   // The store: a@1 requires b (a link beside it) and c (an absolute link, as the runfiles tree has); b@1 requires a
   // again (the one module, not a second copy).
-  write(join(nm, ".store/a@1/node_modules/a/index.js"), 'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n');
-  write(join(nm, ".store/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
-  write(join(nm, ".store/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
-  symlinkSync("../../b@1/node_modules/b", join(nm, ".store/a@1/node_modules/b"));
-  symlinkSync("../../a@1/node_modules/a", join(nm, ".store/b@1/node_modules/a"));
-  symlinkSync(".store/a@1/node_modules/a", join(nm, "a"));
+  write(
+    join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"),
+    'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n',
+  );
+  write(join(nm, ".aspect_rules_js/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
+  write(join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
+  symlinkSync("../../b@1/node_modules/b", join(nm, ".aspect_rules_js/a@1/node_modules/b"));
+  symlinkSync("../../a@1/node_modules/a", join(nm, ".aspect_rules_js/b@1/node_modules/a"));
+  symlinkSync(".aspect_rules_js/a@1/node_modules/a", join(nm, "a"));
   // c: outside the runfiles tree, reached by an absolute link that must be kept (as runfiles entries are).
   write(join(tmp, "outside/c/index.js"), "exports.where = __filename;\n");
   symlinkSync(join(tmp, "outside/c"), join(nm, "c"));
@@ -41,14 +44,14 @@ beforeAll(() => {
   );
   // ES modules: e@1 (`"type": "module"`, an `exports` `import` condition only, top-level await) imports f, a CommonJS
   // package beside it in the store.
-  write(join(nm, ".store/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":{".":{"import":"./index.js"}}}\n');
+  write(join(nm, ".aspect_rules_js/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":{".":{"import":"./index.js"}}}\n');
   write(
-    join(nm, ".store/e@1/node_modules/e/index.js"),
+    join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
     'import { where as f } from "f";\nawait Promise.resolve();\nexport const where = import.meta.filename;\nexport { f };\n',
   );
-  write(join(nm, ".store/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
-  symlinkSync("../../f@1/node_modules/f", join(nm, ".store/e@1/node_modules/f"));
-  symlinkSync(".store/e@1/node_modules/e", join(nm, "e"));
+  write(join(nm, ".aspect_rules_js/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
+  symlinkSync("../../f@1/node_modules/f", join(nm, ".aspect_rules_js/e@1/node_modules/f"));
+  symlinkSync(".aspect_rules_js/e@1/node_modules/e", join(nm, "e"));
   write(join(root, "main.mjs"), 'import { where, f } from "e";\nconsole.log(JSON.stringify({ e: where, f }));\n');
   // The launchers' preload itself (tools/preload.ts), bundled as the rules bundle it.
   buildSync({
@@ -77,8 +80,8 @@ describe("require under --preserve-symlinks in a rules_js tree", () => {
     const r = run(true);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
-      a: join(nm, ".store/a@1/node_modules/a/index.js"),
-      b: join(nm, ".store/b@1/node_modules/b/index.js"),
+      a: join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"),
+      b: join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
       c: join(nm, "c/index.js"),
       again: true,
     });
@@ -96,9 +99,25 @@ describe("import under --preserve-symlinks in a rules_js tree (an ES module entr
     const r = run(true, "main.mjs");
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
-      e: join(nm, ".store/e@1/node_modules/e/index.js"),
-      f: join(nm, ".store/f@1/node_modules/f/index.js"),
+      e: join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
+      f: join(nm, ".aspect_rules_js/f@1/node_modules/f/index.js"),
     });
+  });
+});
+
+describe("the hooks thread starts only for an app tree with rules_js packages", () => {
+  test("the same links under another store name are not followed: no node_modules/.aspect_rules_js, no hook", () => {
+    const other = join(tmp, "other", "_main");
+    write(join(other, "node_modules/.store/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":"./index.js"}\n');
+    write(join(other, "node_modules/.store/e@1/node_modules/e/index.js"), 'export { where } from "f";\n');
+    write(join(other, "node_modules/.store/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
+    symlinkSync("../../f@1/node_modules/f", join(other, "node_modules/.store/e@1/node_modules/f"));
+    symlinkSync(".store/e@1/node_modules/e", join(other, "node_modules/e"));
+    write(join(other, "main.mjs"), 'import { where } from "e";\nconsole.log(where);\n');
+    const args = ["--preserve-symlinks", "--preserve-symlinks-main", "--require", hook, join(other, "main.mjs")];
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: other });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("Cannot find package 'f'");
   });
 });
 
@@ -121,15 +140,17 @@ describe("isEsmEntry: whether the preload starts the hooks thread", () => {
 describe("followPackageLinks", () => {
   test("followPackageLinksUrl: a file URL through the links; other URLs and unchanged paths as given", () => {
     const url = pathToFileURL(join(nm, "a/index.js")).href;
-    expect(followPackageLinksUrl(url)).toBe(pathToFileURL(join(nm, ".store/a@1/node_modules/a/index.js")).href);
+    expect(followPackageLinksUrl(url)).toBe(pathToFileURL(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js")).href);
     expect(followPackageLinksUrl("node:fs")).toBe("node:fs");
     const main = pathToFileURL(join(root, "main.js")).href;
     expect(followPackageLinksUrl(main)).toBe(main);
   });
 
   test("resolves relative links after node_modules only; keeps absolute ones and paths without node_modules", () => {
-    expect(followPackageLinks(join(nm, "a/index.js"))).toBe(join(nm, ".store/a@1/node_modules/a/index.js"));
-    expect(followPackageLinks(join(nm, ".store/a@1/node_modules/b/index.js"))).toBe(join(nm, ".store/b@1/node_modules/b/index.js"));
+    expect(followPackageLinks(join(nm, "a/index.js"))).toBe(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"));
+    expect(followPackageLinks(join(nm, ".aspect_rules_js/a@1/node_modules/b/index.js"))).toBe(
+      join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
+    );
     expect(followPackageLinks(join(nm, "c/index.js"))).toBe(join(nm, "c/index.js"));
     expect(followPackageLinks(join(root, "main.js"))).toBe(join(root, "main.js"));
   });

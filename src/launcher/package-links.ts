@@ -23,7 +23,7 @@
  * hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a thread of their own, which costs
  * each launch ~70 ms here (the thread starts, and loads the `--require`d preload again): only an ES module entry pays it.
  */
-import { lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import Module from "node:module";
 import { basename, dirname, extname, isAbsolute, join, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -149,18 +149,26 @@ export async function resolve(specifier, context, next) {
 }
 `;
 
+/** The directory of rules_js's package store in a `node_modules` tree (rules_js 1.x to 3.x). */
+export const RULES_JS_STORE = ".aspect_rules_js";
+
 /**
  * Makes `import` follow rules_js's package links as `require` does (installPackageLinkResolution), when Node preserves
- * symlinks and the program is an ES module (isEsmEntry: a CommonJS entry starts no hooks thread), from the main thread
- * only (Node loads the preload again on the hooks thread). `preload` is the path of the module that exports
- * followPackageLinksUrl (the launchers' preload, tools/preload.ts).
+ * symlinks, the program is an ES module (isEsmEntry: a CommonJS entry starts no hooks thread) and the app tree
+ * (`appRoot`, where the launchers start Node) holds rules_js packages (`node_modules/.aspect_rules_js`: an app on
+ * `npm_dependencies` packages only has no relative links to follow), from the main thread only (Node loads the
+ * preload again on the hooks thread). `preload` is the path of the module that exports followPackageLinksUrl (the
+ * launchers' preload, tools/preload.ts).
  */
 export function installEsmPackageLinkResolution(
   preload: string,
   entry: string | undefined = process.argv[1],
   execArgv: readonly string[] = process.execArgv,
+  appRoot: string = process.cwd(),
 ): void {
   if (!execArgv.includes("--preserve-symlinks") || !entry || !isEsmEntry(entry)) return;
+  // No rules_js packages in the app tree (the launchers start Node in it): no link to follow, no hooks thread to pay.
+  if (!existsSync(join(appRoot, "node_modules", RULES_JS_STORE))) return;
   // Loaded here, not at the top: loading node:worker_threads costs every launch ~2 ms, a CommonJS one included.
   const threads: typeof import("node:worker_threads") = require("node:worker_threads");
   if (!threads.isMainThread) return;
