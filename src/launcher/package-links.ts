@@ -23,7 +23,7 @@
  * hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a thread of their own, which costs
  * each launch ~70 ms here (the thread starts, and loads the `--require`d preload again): only an ES module entry pays it.
  */
-import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import Module from "node:module";
 import { basename, dirname, extname, isAbsolute, join, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -104,13 +104,10 @@ export function isEsmEntry(entry: string): boolean {
   if (ext === ".mjs") return true;
   if (ext !== ".js" && ext !== "") return false;
   for (let dir = dirname(entry); ; dir = dirname(dir)) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(join(dir, "package.json"), "utf8");
-    } catch {
-      // no package.json here: look further up
-    }
-    if (text !== undefined) {
+    const file = join(dir, "package.json");
+    // statSync without throwing first: an exception per directory cost a CommonJS launch ~0.3 ms.
+    if (statSync(file, { throwIfNoEntry: false })?.isFile()) {
+      const text = readFileSync(file, "utf8");
       try {
         const pkg: unknown = JSON.parse(text);
         return typeof pkg === "object" && pkg !== null && Reflect.get(pkg, "type") === "module";
