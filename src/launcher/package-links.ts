@@ -21,7 +21,8 @@
  *
  * ES modules: `import` does not go through `Module._findPath`, so an ES module entry gets the same rule from a resolve
  * hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a thread of their own, which costs
- * each launch ~70 ms here (the thread starts, and loads the `--require`d preload again): only an ES module entry pays it.
+ * a launch 70-150 ms here (the thread starts, and loads the `--require`d preload again): only an ES module entry whose
+ * app tree holds rules_js packages pays it.
  */
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import Module from "node:module";
