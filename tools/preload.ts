@@ -8,12 +8,16 @@
  *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer), unless the user's
  *   PIPELINE_CONTAINER_IMAGE(_URIS) name the images.
  * A failure is reported as the CLI reports one (src/cli/failure.ts) and ends the process before the script starts.
+ *
+ * An ES module entry also gets `import` following the package links, through a resolve hook registered from the main
+ * thread; Node loads this file again on the hooks thread, where the hook takes followPackageLinksUrl from it (exported
+ * for that).
  */
 import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
 import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launcher/config";
 import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
-import { installPackageLinkResolution } from "../src/launcher/package-links";
+import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/launcher/package-links";
 import { runfile, runfilesDir } from "../src/launcher/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
@@ -41,8 +45,11 @@ function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   return launchEnvironment(env, cfg.env ?? {}, images);
 }
 
+export { followPackageLinksUrl } from "../src/launcher/package-links";
+
 try {
   installPackageLinkResolution();
+  installEsmPackageLinkResolution(__filename);
   const env = preload(process.env);
   if (env) {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];

@@ -250,8 +250,15 @@ def _may_be_package_link(f, path):
     parts = path[path.rfind("node_modules/") + len("node_modules/"):].split("/")
     return len(parts) == 1 or (len(parts) == 2 and parts[0].startswith("@"))
 
-def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset()):
+def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_links = depset(), root_package_json = None):
     """Runfiles laying out the app tree under the workspace directory of the runfiles tree.
+
+    With `root_package_json` (an empty `{}`), `package.json` at the root of the runfiles tree: Node takes a `.js`
+    file's module type from the nearest package.json above it, and the runfiles tree lies under `bazel-out/`, below
+    the workspace root. Without it, the workspace root's package.json (`"type": "module"` in many projects) decided
+    for every app file that has no package.json of its own, in runfiles only: the image has nothing above `/app`. With
+    it, the search ends at the app tree's top in both places: a `"type": "module"` package.json counts where the user
+    lists it (`srcs` or `data`, e.g. `data = ["//:package.json"]`), and only there.
 
     Args:
       ctx: the rule context.
@@ -259,6 +266,7 @@ def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_
       runtime_files: list of the runtime library's Files.
       module_mappings: depset of (module_name, package path) pairs.
       bin_links: depset of `command<TAB>target` lines.
+      root_package_json: a File holding `{}`, or None.
 
     Returns:
       A runfiles object.
@@ -288,4 +296,5 @@ def app_runfiles(ctx, app_files, runtime_files, module_mappings = depset(), bin_
                 symlinks[dest] = f
     for f in runtime_files:
         symlinks[runtime_path(f)] = f
-    return ctx.runfiles(files = plain, symlinks = symlinks)
+    root = {"package.json": root_package_json} if root_package_json else {}
+    return ctx.runfiles(files = plain, symlinks = symlinks, root_symlinks = root)

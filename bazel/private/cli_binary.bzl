@@ -31,7 +31,11 @@ def _cli_binary_impl(ctx):
     # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
     runfiles = ctx.runfiles(
         files = [ctx.file._node, ctx.file._cli_loader, ctx.file._runtime],
-        transitive_files = depset(transitive = [cli_files(ctx), ctx.attr._tools_npm[DefaultInfo].files]),
+        transitive_files = depset(transitive = [
+            cli_files(ctx),
+            ctx.attr._cli_loader[DefaultInfo].default_runfiles.files,
+            ctx.attr._tools_npm[DefaultInfo].files,
+        ]),
     )
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 

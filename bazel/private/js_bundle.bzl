@@ -15,6 +15,12 @@ With `lazy_runtime`, the bundle is two files: `<out>` holds what `entry` loads s
 the modules it loads with `import()` (and what only they import), read when one of them is first needed
 (`lazy_runtime`'s module does that, src/cli/lazy-bundle.ts): start-up compiles only the first file. The target's files
 are the first file; its runfiles hold both, and an action running the first file needs the second among its inputs.
+
+The files are written to a directory named after the target (`<name>/<out>`), beside a `package.json` that says
+`"type": "commonjs"` (in the runfiles too): Node takes a `.js` file's module type from the nearest package.json above
+it, and above `bazel-out/` in the execroot is the consumer's workspace root, whose package.json says
+`"type": "module"` in an ES module project: without its own, the bundle was loaded as an ES module and failed
+(`require is not defined`).
 """
 
 def _js_bundle_impl(ctx):
@@ -32,7 +38,9 @@ def _js_bundle_impl(ctx):
         roots[d[NpmPackageInfo].root] = True
     if len(roots) > 1:
         fail("{}: `deps` must come from one node_modules tree, got {}".format(ctx.label, sorted(roots.keys())))
-    out = ctx.actions.declare_file(ctx.attr.out or ctx.label.name + ".js")
+    out = ctx.actions.declare_file(ctx.label.name + "/" + (ctx.attr.out or ctx.label.name + ".js"))
+    scope = ctx.actions.declare_file("package.json", sibling = out)
+    ctx.actions.write(scope, '{"type": "commonjs"}\n')
     if not out.basename.endswith(".js"):
         fail("{}: `out` must end with .js (the second file of a split bundle is named after it), got {}".format(ctx.label, repr(ctx.attr.out)))
     runtime = ctx.file.lazy_runtime
@@ -61,8 +69,10 @@ def _js_bundle_impl(ctx):
         progress_message = "Bundling {}".format(display_label(ctx.label)),
     )
 
-    # In its own runfiles (with its second file): a launcher that loads the bundle (`node --require`) merges them.
-    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out, lazy] if lazy else [out]))]
+    # In its own runfiles (with its second file and its package.json): a launcher that loads the bundle
+    # (`node --require`) merges them, an action that runs it has them among its inputs (tools.bzl, cli_files).
+    runfiles = ctx.runfiles(files = [out, scope] + ([lazy] if lazy else []))
+    return [DefaultInfo(files = depset([out]), runfiles = runfiles)]
 
 js_bundle = rule(
     implementation = _js_bundle_impl,

@@ -16,7 +16,7 @@ def _launch_impl(ctx):
     cfg, image_files = launch_config(ctx, mode)
     runfiles = tool_runfiles(ctx)
     preload = ctx.file._preload
-    runfiles = runfiles.merge(ctx.runfiles(files = [cfg, app.entry, preload] + image_files)).merge(app_runfiles(ctx, app.files, app.runtime, app.module_mappings, app.bin_links))
+    runfiles = runfiles.merge(ctx.runfiles(files = [cfg, app.entry, preload] + image_files)).merge(app_runfiles(ctx, app.files, app.runtime, app.module_mappings, app.bin_links, ctx.file._runfiles_package_json))
     runfiles = runfiles.merge(ctx.attr._preload[DefaultInfo].default_runfiles)
     if mode == "run":
         body = cli_exec(ctx, "bazel-run", cfg)
@@ -44,5 +44,6 @@ from the built images' digests without pushing; "local" runs with no image varia
         "app": attr.label(mandatory = True, providers = [PipelineAppInfo], doc = "The program (a `pipeline_app`)."),
         "mode": attr.string(default = "local", doc = "\"run\", \"binary\" or \"local\"."),
         "_preload": attr.label(default = "@rules_pipeline//:pipeline_preload", allow_single_file = True, cfg = "exec"),
+        "_runfiles_package_json": attr.label(default = "@rules_pipeline//bazel/private:runfiles_package.json", allow_single_file = True),
     }),
 )

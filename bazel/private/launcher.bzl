@@ -173,7 +173,13 @@ def tool_runfiles(ctx):
     Returns:
       The runfiles.
     """
-    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader], transitive_files = depset(transitive = [cli_files(ctx), ctx.attr._tools_npm[DefaultInfo].files]))
+
+    # The loader's runfiles: its package.json (js_bundle.bzl).
+    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader], transitive_files = depset(transitive = [
+        cli_files(ctx),
+        ctx.attr._cli_loader[DefaultInfo].default_runfiles.files,
+        ctx.attr._tools_npm[DefaultInfo].files,
+    ]))
 
 def cli_exec(ctx, command, cfg):
     """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments: the body of a `write_launcher`.

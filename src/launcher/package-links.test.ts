@@ -1,6 +1,6 @@
 /**
  * rules_js's package links under `--preserve-symlinks` (package-links.ts): a pnpm-style tree like the one rules_js puts
- * in a launcher's runfiles — `node_modules/a` → `.store/a@1/node_modules/a`, whose dependency `b` is a relative link
+ * in a launcher's runfiles — `node_modules/a` → `.aspect_rules_js/a@1/node_modules/a`, whose dependency `b` is a relative link
  * beside it, and `c` an absolute link as the runfiles tree makes them — resolved by a real Node with the hook bundled
  * as the preload is (esbuild), and without it (the failure users saw: `Cannot find module 'b'`).
  */
@@ -8,9 +8,10 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { buildSync } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { followPackageLinks } from "./package-links";
+import { followPackageLinks, followPackageLinksUrl, isEsmEntry } from "./package-links";
 
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), "rp-package-links-")));
 const root = join(tmp, "runfiles", "_main");
@@ -25,12 +26,15 @@ function write(path: string, text: string): void {
 beforeAll(() => {
   // The store: a@1 requires b (a link beside it) and c (an absolute link, as the runfiles tree has); b@1 requires a
   // again (the one module, not a second copy).
-  write(join(nm, ".store/a@1/node_modules/a/index.js"), 'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n');
-  write(join(nm, ".store/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
-  write(join(nm, ".store/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
-  symlinkSync("../../b@1/node_modules/b", join(nm, ".store/a@1/node_modules/b"));
-  symlinkSync("../../a@1/node_modules/a", join(nm, ".store/b@1/node_modules/a"));
-  symlinkSync(".store/a@1/node_modules/a", join(nm, "a"));
+  write(
+    join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"),
+    'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n',
+  );
+  write(join(nm, ".aspect_rules_js/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
+  write(join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
+  symlinkSync("../../b@1/node_modules/b", join(nm, ".aspect_rules_js/a@1/node_modules/b"));
+  symlinkSync("../../a@1/node_modules/a", join(nm, ".aspect_rules_js/b@1/node_modules/a"));
+  symlinkSync(".aspect_rules_js/a@1/node_modules/a", join(nm, "a"));
   // c: outside the runfiles tree, reached by an absolute link that must be kept (as runfiles entries are).
   write(join(tmp, "outside/c/index.js"), "exports.where = __filename;\n");
   symlinkSync(join(tmp, "outside/c"), join(nm, "c"));
@@ -38,8 +42,20 @@ beforeAll(() => {
     join(root, "main.js"),
     'const a = require("a"); console.log(JSON.stringify({ a: a.where, b: a.b.where, c: a.c.where, again: a.b.a() === a }));\n',
   );
+  // ES modules: e@1 (`"type": "module"`, an `exports` `import` condition only, top-level await) imports f, a CommonJS
+  // package beside it in the store.
+  write(join(nm, ".aspect_rules_js/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":{".":{"import":"./index.js"}}}\n');
+  write(
+    join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
+    'import { where as f } from "f";\nawait Promise.resolve();\nexport const where = import.meta.filename;\nexport { f };\n',
+  );
+  write(join(nm, ".aspect_rules_js/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
+  symlinkSync("../../f@1/node_modules/f", join(nm, ".aspect_rules_js/e@1/node_modules/f"));
+  symlinkSync(".aspect_rules_js/e@1/node_modules/e", join(nm, "e"));
+  write(join(root, "main.mjs"), 'import { where, f } from "e";\nconsole.log(JSON.stringify({ e: where, f }));\n');
+  // The launchers' preload itself (tools/preload.ts), bundled as the rules bundle it.
   buildSync({
-    stdin: { contents: 'require("./package-links").installPackageLinkResolution();', resolveDir: __dirname, loader: "ts" },
+    entryPoints: [join(__dirname, "../../tools/preload.ts")],
     bundle: true,
     platform: "node",
     outfile: hook,
@@ -48,8 +64,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function run(preload: boolean) {
-  const args = ["--preserve-symlinks", "--preserve-symlinks-main", ...(preload ? ["--require", hook] : []), join(root, "main.js")];
+function run(preload: boolean, entry = "main.js") {
+  const args = ["--preserve-symlinks", "--preserve-symlinks-main", ...(preload ? ["--require", hook] : []), join(root, entry)];
   return spawnSync(process.execPath, args, { encoding: "utf8", cwd: root });
 }
 
@@ -64,18 +80,77 @@ describe("require under --preserve-symlinks in a rules_js tree", () => {
     const r = run(true);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
-      a: join(nm, ".store/a@1/node_modules/a/index.js"),
-      b: join(nm, ".store/b@1/node_modules/b/index.js"),
+      a: join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"),
+      b: join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
       c: join(nm, "c/index.js"),
       again: true,
     });
   });
 });
 
+describe("import under --preserve-symlinks in a rules_js tree (an ES module entry)", () => {
+  test("without the hook, the dependency of an ESM-only package beside it in the store is not found", () => {
+    const r = run(false, "main.mjs");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("Cannot find package 'f'");
+  });
+
+  test("with the preload: the ESM-only package and the CommonJS one it imports load from their store paths", () => {
+    const r = run(true, "main.mjs");
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      e: join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
+      f: join(nm, ".aspect_rules_js/f@1/node_modules/f/index.js"),
+    });
+  });
+});
+
+describe("the hooks thread starts only for an app tree with rules_js packages", () => {
+  test("the same links under another store name are not followed: no node_modules/.aspect_rules_js, no hook", () => {
+    const other = join(tmp, "other", "_main");
+    write(join(other, "node_modules/.store/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":"./index.js"}\n');
+    write(join(other, "node_modules/.store/e@1/node_modules/e/index.js"), 'export { where } from "f";\n');
+    write(join(other, "node_modules/.store/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
+    symlinkSync("../../f@1/node_modules/f", join(other, "node_modules/.store/e@1/node_modules/f"));
+    symlinkSync(".store/e@1/node_modules/e", join(other, "node_modules/e"));
+    write(join(other, "main.mjs"), 'import { where } from "e";\nconsole.log(where);\n');
+    const args = ["--preserve-symlinks", "--preserve-symlinks-main", "--require", hook, join(other, "main.mjs")];
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: other });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("Cannot find package 'f'");
+  });
+});
+
+describe("isEsmEntry: whether the preload starts the hooks thread", () => {
+  test(".mjs and .js under a `type: module` package.json are ES modules; .cjs, and .js without one, are not", () => {
+    write(join(tmp, "esm/package.json"), '{"type":"module"}\n');
+    write(join(tmp, "esm/sub/main.js"), "");
+    write(join(tmp, "cjs/package.json"), '{"type":"commonjs"}\n');
+    write(join(tmp, "cjs/node_modules/x/package.json"), '{"type":"module"}\n');
+    expect(isEsmEntry(join(tmp, "esm/sub/main.js"))).toBe(true);
+    expect(isEsmEntry(join(tmp, "esm/sub/main.cjs"))).toBe(false);
+    expect(isEsmEntry(join(tmp, "cjs/main.mjs"))).toBe(true);
+    expect(isEsmEntry(join(tmp, "cjs/main.js"))).toBe(false);
+    expect(isEsmEntry(join(root, "main.js"))).toBe(false);
+    // not past a node_modules directory, as Node looks
+    expect(isEsmEntry(join(tmp, "cjs/node_modules/x/y/node_modules/z/main.js"))).toBe(false);
+  });
+});
+
 describe("followPackageLinks", () => {
+  test("followPackageLinksUrl: a file URL through the links; other URLs and unchanged paths as given", () => {
+    const url = pathToFileURL(join(nm, "a/index.js")).href;
+    expect(followPackageLinksUrl(url)).toBe(pathToFileURL(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js")).href);
+    expect(followPackageLinksUrl("node:fs")).toBe("node:fs");
+    const main = pathToFileURL(join(root, "main.js")).href;
+    expect(followPackageLinksUrl(main)).toBe(main);
+  });
+
   test("resolves relative links after node_modules only; keeps absolute ones and paths without node_modules", () => {
-    expect(followPackageLinks(join(nm, "a/index.js"))).toBe(join(nm, ".store/a@1/node_modules/a/index.js"));
-    expect(followPackageLinks(join(nm, ".store/a@1/node_modules/b/index.js"))).toBe(join(nm, ".store/b@1/node_modules/b/index.js"));
+    expect(followPackageLinks(join(nm, "a/index.js"))).toBe(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"));
+    expect(followPackageLinks(join(nm, ".aspect_rules_js/a@1/node_modules/b/index.js"))).toBe(
+      join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
+    );
     expect(followPackageLinks(join(nm, "c/index.js"))).toBe(join(nm, "c/index.js"));
     expect(followPackageLinks(join(root, "main.js"))).toBe(join(root, "main.js"));
   });

@@ -2,7 +2,8 @@
  * The @rules_pipeline/runtime library as the Bazel rules put it in images: one file, index.js, at
  * /app/node_modules/@rules_pipeline/runtime/. Taken from the compiled tools (dist/src/runtime/index.js beside
  * this module), or beside a bundled CLI (`runtime/index.js` in the npm package @rules_pipeline/cli, see
- * scripts/pack.js; `src/runtime/index.js` in the runfiles of `@rules_pipeline//:pipeline`); when running from
+ * scripts/pack.js; `src/runtime/index.js` beside the prebuilt bundle of the release archive, or one directory up from
+ * the bundle a checkout builds, in the runfiles of `@rules_pipeline//:pipeline` (js_bundle.bzl)); when running from
  * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile program (bazel/private/ts_transpile.js,
  * what `@rules_pipeline//:runtime_transpile` runs), so the bytes are the ones Bazel puts in images.
  */
@@ -19,7 +20,12 @@ let cached: Buffer | undefined;
 export function runtimeLibrary(): Buffer {
   if (cached) return cached;
   const js = join(__dirname, "..", "runtime", "index.js");
-  for (const candidate of [js, join(__dirname, "runtime", "index.js"), join(__dirname, "src", "runtime", "index.js")]) {
+  const besideBundle = [
+    join(__dirname, "runtime", "index.js"),
+    join(__dirname, "src", "runtime", "index.js"),
+    join(__dirname, "..", "src", "runtime", "index.js"),
+  ];
+  for (const candidate of [js, ...besideBundle]) {
     if (existsSync(candidate)) return (cached = readFileSync(candidate));
   }
   const ts = join(__dirname, "..", "runtime", "index.ts");

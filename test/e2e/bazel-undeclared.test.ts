@@ -74,7 +74,8 @@ describe("a program whose modules are named like the pipeline's targets", () => 
 
 describe("the rules' CLI bundle reads only declared inputs", () => {
   // Both files of the bundle (the second holds the commands: src/cli/lazy-bundle.ts).
-  const files = () => ["pipeline_cli.js", "pipeline_cli.lazy.js"].map((f) => join(ws, "bazel-bin/external/rules_pipeline", f));
+  const dir = () => join(ws, "bazel-bin/external/rules_pipeline/pipeline_cli");
+  const files = () => ["pipeline_cli.js", "pipeline_cli.lazy.js"].map((f) => join(dir(), f));
   const bundle = () => Buffer.concat(files().map((f) => readFileSync(f)));
 
   test("@rules_pipeline//:pipeline_cli has the same bytes with and without node_modules/{typescript,yaml} at the workspace root", async () => {

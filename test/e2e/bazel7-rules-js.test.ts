@@ -8,6 +8,7 @@
  *    js_library, a rules_ts ts_project with declarations and our ts_library on the same rules_js packages;
  *  - rules_oci on our images: `oci_image(base = ...)` on `@pipeline-host-node//image` and on `pipe_image`, `oci_push`,
  *    `oci_load` and `oci_image_index` of `pipe_image`; `oci_push` and `oci_load` of a multi-platform `_image`;
+ *  - //esm:esm, an ES module entry importing is-odd (which requires is-number beside it in rules_js's store);
  *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
  *    test starts on loopback) and an `oci_image_index` (//multi, two platforms).
  * Last, the compile worker ≡ the sandbox under rules_js dep edits (a `//:node_modules/x` dep added and removed, the
@@ -24,7 +25,7 @@ import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { peers, peersFile } from "../fixtures/peers";
 import { listLayer } from "../../src/layer/tar-read";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
-import { runPushedImage } from "../fixtures/runc";
+import { runLayoutImage, runPushedImage } from "../fixtures/runc";
 import { type BazelAnswer, diagnosticsOf, outputsOf, processSummary } from "../fixtures/worker-fuzz-bazel";
 
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "rules-js-workspace");
@@ -158,6 +159,17 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe_local"]);
     expect(r.code, failure("run //pipe:pipe_local", r)).toBe(0);
     expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true\nimage: (none)");
+  }, 600_000);
+
+  test("esm_local: an ES module entry imports a rules_js package whose dependency is beside it in the store; so does its image", async () => {
+    const r = await bazel7(ws, ["run", ...QUIET, "//esm:esm_local"]);
+    expect(r.code, failure("run //esm:esm_local", r)).toBe(0);
+    expect(r.stdout).toMatch(/^esm: odd=true image=false file=\S+\.runfiles\/_main\/esm\/main\.mjs\n$/);
+    const image = await bazel7(ws, ["build", "//esm:esm_image"]);
+    expect(image.code, failure("build //esm:esm_image", image)).toBe(0);
+    const run = runLayoutImage(join(ws, "bazel-bin", "esm", "esm_image"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe("esm: odd=true image=false file=/app/esm/main.mjs\n");
   }, 600_000);
 
   test.each([
