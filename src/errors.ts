@@ -34,22 +34,52 @@ export class OptionError extends PipelineError {
   }
 }
 
-/** Removes userinfo and sensitive query parameters from a URL meant for a message or a log line. */
-export function redactUrl(url: string | URL): string {
-  let u: URL;
+/**
+ * Query parameter names that carry a credential: tokens (`token`, `private_token`, `access_token`, `X-Amz-Security-Token`),
+ * signatures (`sig`, `X-Amz-Signature`, Azure SAS), secrets, keys, passwords, credentials, auth and sessions.
+ */
+const CREDENTIAL_PARAM = /token|sig|secret|pass|pwd|credential|key|auth|session/i;
+
+const URL_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#\\]*)([^?#]*)(\?[^#]*)?(#.*)?$/s;
+
+function credentialParam(pair: string): boolean {
+  const name = pair.split("=", 1)[0];
   try {
-    u = new URL(url.toString());
+    return CREDENTIAL_PARAM.test(decodeURIComponent(name.replace(/\+/g, " ")));
   } catch {
-    return String(url).replace(/\/\/[^/@\s]*@/, "//REDACTED@");
+    return CREDENTIAL_PARAM.test(name);
   }
-  if (u.username || u.password) {
-    u.username = "REDACTED";
-    u.password = "";
+}
+
+/**
+ * A URL without its credentials: the one function for every URL that leaves this process, in a message, a log line or
+ * an artifact. Userinfo (`user:token@`, a lone `token@`) and credential-like query parameters (CREDENTIAL_PARAM) go:
+ *  - "mark" (messages, logs): userinfo becomes `REDACTED@` and such a parameter's value `REDACTED`, so a reader sees
+ *    that one was there;
+ *  - "strip" (artifacts: the SBOM's download locations, provenance, image annotations): both are removed.
+ * Everything else is kept byte for byte (no normalisation), so a URL without credentials comes back as it was. A
+ * string that is not `scheme://...` loses any `//userinfo@` it holds.
+ */
+export function redactUrl(url: string | URL, how: "mark" | "strip" = "mark"): string {
+  const s = url.toString();
+  const m = URL_PARTS.exec(s);
+  if (!m) return s.replace(/\/\/[^/@\s]*@/g, how === "mark" ? "//REDACTED@" : "//");
+  const [, scheme, authority, path, query, fragment] = m;
+  const at = authority.lastIndexOf("@");
+  const userinfo = at < 0 ? "" : how === "mark" ? "REDACTED@" : "";
+  let q = query ?? "";
+  if (q.length > 1) {
+    const pairs = q.slice(1).split("&");
+    const kept =
+      how === "mark" ? pairs.map((p) => (credentialParam(p) ? `${p.split("=", 1)[0]}=REDACTED` : p)) : pairs.filter((p) => !credentialParam(p));
+    q = kept.length ? `?${kept.join("&")}` : "";
   }
-  for (const key of [...u.searchParams.keys()]) {
-    if (/token|signature|sig|secret|password|credential|key|auth/i.test(key)) u.searchParams.set(key, "REDACTED");
-  }
-  return u.toString();
+  return scheme + userinfo + authority.slice(at + 1) + path + q + (fragment ?? "");
+}
+
+/** Every `scheme://...` URL in free text (a child's output, a registry's body) through `redactUrl`. */
+export function redactUrlsInText(text: string, how: "mark" | "strip" = "mark"): string {
+  return text.replace(/\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s'"<>`]+/g, (u) => redactUrl(u, how));
 }
 
 /** `"value"` for messages; URLs lose their userinfo and secret query parameters. */

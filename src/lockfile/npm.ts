@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError, redactUrl, redactUrlsInText } from "../errors";
 
 export interface NpmCiOptions {
   env: NodeJS.ProcessEnv;
@@ -39,9 +39,14 @@ export function tail(text: string, lines = 15): string {
   return text.trim().split("\n").slice(-lines).join("\n");
 }
 
-/** npm's output with credentials taken out: user:password@ in URLs and .npmrc-style tokens. */
+/**
+ * npm's output with credentials taken out: URLs as `redactUrlsInText` gives them (userinfo, credential-like query
+ * parameters), scheme-less `//user:password@host` and .npmrc-style tokens.
+ */
 export function redactNpmOutput(out: string): string {
-  return out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
+  return redactUrlsInText(out)
+    .replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@")
+    .replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
 }
 
 export interface NpmRun {
