@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactUrl, redactUrlsInText } from "./errors";
+import { outsideText, PipelineError, redactUrl, redactUrlsInText } from "./errors";
 
 describe("redactUrl", () => {
   it("marks userinfo and credential-like query values in messages", () => {
@@ -25,5 +25,17 @@ describe("redactUrl", () => {
 
   it("finds every URL in free text", () => {
     expect(redactUrlsInText("GET https://u:p@h/x?token=t 404 and https://h/y")).toBe("GET https://REDACTED@h/x?token=REDACTED 404 and https://h/y");
+  });
+});
+
+describe("outsideText", () => {
+  it("shows every control character as a visible escape, keeping lines and tabs unless on one line", () => {
+    const raw = "a\u001b[2J\u001b]0;t\u0007\r\u009b2K\u007f\u202eb\nc\td";
+    expect(outsideText(raw)).toBe("a\\x1b[2J\\x1b]0;t\\x07\\x0d\\x9b2K\\x7f\\u202eb\nc\td");
+    expect(outsideText(raw, { oneLine: true })).toBe("a\\x1b[2J\\x1b]0;t\\x07 \\x9b2K\\x7f\\u202eb c d");
+  });
+
+  it("is applied to every PipelineError's message", () => {
+    expect(new PipelineError("E_NPM", "npm: \u001b[31mred\u0007").message).toBe("npm: \\x1b[31mred\\x07");
   });
 });

@@ -12,12 +12,33 @@ export class PipelineError extends Error {
   readonly code: ErrorCode;
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
+  /** `message` goes through `outsideText`: what it quotes of a child's output, a registry or a file name is safe to print. */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    super(outsideText(message), options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "PipelineError";
     this.code = code;
     this.exitCode = options?.exitCode ?? 1;
   }
+}
+
+/** C0 and C1 controls, DEL, and the Unicode line separators and bidi overrides. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from outside (a child process's output: npm, pnpm, yarn, git, runc, podman, skopeo, kubectl; a registry's
+ * answer; a file name from a repository) made safe to print, once: every control character becomes a visible escape
+ * (`\x1b`, `\u202e`), so the text can neither move the cursor, clear the screen, ring the bell, set the terminal's
+ * title or clipboard (OSC), nor rewrite or reorder a line. Line feeds and tabs stay (a tail of npm's output keeps its
+ * lines), unless `oneLine` (text quoted inside a line: a registry's) makes them and carriage returns spaces. Used by
+ * every PipelineError's message, every line the CLI prints on stderr (src/cli/io.ts) and `registryText`.
+ */
+export function outsideText(text: string, opts: { oneLine?: boolean } = {}): string {
+  return text.replace(CONTROL, (c) => {
+    if (c === "\n" || c === "\t") return opts.oneLine ? " " : c;
+    if (c === "\r" && opts.oneLine) return " ";
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
 }
 
 /**
