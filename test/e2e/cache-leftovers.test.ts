@@ -159,6 +159,20 @@ describe("pipeline pull --output", () => {
     expect(temps(dir)).toEqual([]);
     expect(readdirSync(dir)).toEqual(["out"]);
   });
+
+  it("a pull ended by SIGTERM or SIGINT mid-download removes its temporary layout and ends by that signal", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const dir = join(tmp, `pulls-${signal}`);
+      mkdirSync(dir);
+      proxy.stall.add(bigLayer());
+      const held = proxy.held();
+      const pull = spawnCli(["pull", `${proxy.host}/run/app@${app.digest}`, "--output", join(dir, "out")]);
+      await until("the pull to be mid-download", () => proxy.held() > held && temps(dir, ".out").length > 0, pull.out);
+      pull.child.kill(signal);
+      expect(await pull.exit, pull.out()).toEqual({ code: null, signal });
+      expect(readdirSync(dir)).toEqual([]);
+    }
+  });
 });
 
 describe("pipeline run and pipeline cache", () => {
@@ -294,6 +308,18 @@ describe("models", () => {
     expect(second.code, second.stderr).toBe(0);
     expect(readdirSync(dir)).toEqual(["m"]);
     expect(readFileSync(join(out, "config.json"), "utf8")).toBe("{}");
+  });
+
+  it("a model pull ended by SIGTERM mid-download removes its temporary directory", async () => {
+    const dir = join(tmp, "model-pulls-sigterm");
+    mkdirSync(dir);
+    proxy.stall.add(bigDigest);
+    const held = proxy.held();
+    const pull = spawnCli(["model", "pull", ref, "--output", join(dir, "m")]);
+    await until("the model pull to be mid-download", () => proxy.held() > held && temps(dir, ".m").length > 0, pull.out);
+    pull.child.kill("SIGTERM");
+    expect(await pull.exit, pull.out()).toEqual({ code: null, signal: "SIGTERM" });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it("a model sync removes what ended processes left in the model cache, not what a running one writes", async () => {
