@@ -15,7 +15,8 @@ platform, arch and glibc). Entries are `<cache dir>/<kind>-<key>`, the cache dir
 (a path, or `off`), else `$XDG_CACHE_HOME/rules_pipeline/repos`, else `~/.cache/rules_pipeline/repos`: `repos/` of
 the default cache root of `pipeline cache du`/`prune`, which count and remove them (kind "repos"). Not
 `$PIPELINE_CACHE_DIR`: users set it for `bazel run` (the launchers' cache), and repositories would follow it.
-Publication and restore are repo_cache.js's (atomic rename, completion marker); a cache that cannot be read or
+Publication and restore are repo_cache.js's (atomic rename, completion marker; entries read-only, and each restore
+checks the entry against the digests its store recorded, discarding a changed one); a cache that cannot be read or
 written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache. After a
 store the directory is kept under `$PIPELINE_REPO_CACHE_MAX_SIZE` (default 10GiB; 0: no limit) by removing the least
 recently used entries (repo_cache.js).
@@ -96,6 +97,8 @@ def repo_cache(rctx, node, kind, strings = [], files = [], trees = []):
 
 def repo_cache_restore(rctx, cache, names):
     """Hard-links (or, across filesystems, copies) the entry's `names` into the repository directory; True on a hit.
+
+    A changed entry (its content no longer what the store recorded) is discarded, with a warning: a miss.
 
     Args:
       rctx: the repository_ctx.
