@@ -23,6 +23,7 @@ recently used entries (repo_cache.js).
 """
 
 load(":environment.bzl", "ENV")
+load(":outside_text.bzl", "outside_text")
 
 # What every rule using the cache lists in `environ`: changing it refetches (`PIPELINE_REPO_CACHE=off` rebuilds the
 # repository without the cache). XDG_CACHE_HOME and HOME are read but not listed: they move the cache, they do not
@@ -35,7 +36,7 @@ def _hex64(s):
     return len(s) == 64 and not s.strip("0123456789abcdef")
 
 def _warn(rctx, message):
-    print("WARNING: {}: repository cache: {}".format(rctx.attr.name, message))  # buildifier: disable=print
+    print(outside_text("WARNING: {}: repository cache: {}".format(rctx.attr.name, message)))  # buildifier: disable=print
 
 def repo_cache_dir(rctx):
     """Where the entries are.
