@@ -24,7 +24,7 @@ const table: [string, string][] = [...BZL.matchAll(/^ {4}\("((?:[^"\\]|\\.)*)", 
 /** outside_text() as Starlark runs it: each pair replaced in turn. */
 function outsideTextBzl(bytes: string): string {
   let text = bytes;
-  for (const [c, escape] of table) text = text.split(c).join(escape);
+  for (const [c, shown] of table) text = text.split(c).join(shown);
   return text;
 }
 
