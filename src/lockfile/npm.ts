@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
 import { PipelineError, redactUrl, redactUrlsInText } from "../errors";
+import { untilDone } from "../process/signals";
 
 export interface NpmCiOptions {
   env: NodeJS.ProcessEnv;
@@ -61,6 +62,12 @@ export function runNpm(npm: string[], args: string[], o: { cwd: string; env: Nod
   const [cmd, ...pre] = npm;
   return new Promise<NpmRun>((resolveRun, reject) => {
     const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
+    // It ends with us: a signal nobody decides on is passed on to it, and at exit it is killed, before (exit hooks
+    // unwind last in, first out) the work directory it writes into is removed (src/process/temp.ts holdTemp).
+    const done = untilDone(
+      () => child.kill("SIGKILL"),
+      (signal) => child.kill(signal),
+    );
     let out = "";
     const collect = (c: Buffer) => {
       out += c.toString("utf8");
@@ -71,10 +78,12 @@ export function runNpm(npm: string[], args: string[], o: { cwd: string; env: Nod
     const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
     child.on("error", (e) => {
       clearTimeout(timer);
+      done();
       reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      done();
       resolveRun({ code, signal, out });
     });
   });

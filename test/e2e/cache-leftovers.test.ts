@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request as httpRequest } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -79,8 +79,11 @@ async function startStallProxy(upstream: string, partBytes = 256 * 1024): Promis
   };
 }
 
-function spawnCli(args: string[]): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+function spawnCli(
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -171,6 +174,70 @@ describe("pipeline pull --output", () => {
       pull.child.kill(signal);
       expect(await pull.exit, pull.out()).toEqual({ code: null, signal });
       expect(readdirSync(dir)).toEqual([]);
+    }
+  });
+});
+
+describe("pipeline build --lockfile", () => {
+  /** Processes whose working directory is under `dir` (npm, pnpm or yarn left running). */
+  const processesIn = (dir: string): string[] =>
+    readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
+        } catch {
+          return false;
+        }
+      });
+
+  it("a build ended by SIGINT during npm ci or SIGTERM while writing its layer leaves no work directory, entry or npm", async () => {
+    const project = join(tmp, "build-project");
+    mkdirSync(project);
+    // typescript: one package, big enough (23 MB) for its layer to take a while to write.
+    const ts = { version: "5.9.3", integrity: "sha512-jl1vZzPDinLr9eUt3J/t7V6FgNEw9QjvBPdysz9KfQDD41fQrC2Y4vKQdiaUpFT4bXlb1RHhLpp8wtm6M5TgSw==" };
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ name: "b", version: "1.0.0", main: "main.js", dependencies: { typescript: ts.version } }),
+    );
+    const lock = {
+      name: "b",
+      version: "1.0.0",
+      lockfileVersion: 3,
+      requires: true,
+      packages: {
+        "": { name: "b", version: "1.0.0", dependencies: { typescript: ts.version } },
+        "node_modules/typescript": { ...ts, resolved: `https://registry.npmjs.org/typescript/-/typescript-${ts.version}.tgz` },
+      },
+    };
+    writeFileSync(join(project, "package-lock.json"), JSON.stringify(lock));
+    writeFileSync(join(project, "main.js"), "");
+    const npmCache = join(process.env.HOME ?? tmp, ".npm"); // warm: the checkout's own typescript
+    for (const [signal, when] of [
+      ["SIGINT", "npm ci"],
+      ["SIGTERM", "layer"],
+    ] as const) {
+      const cache = join(tmp, "build-cache"); // one for both: the host-node base is built once
+      const out = join(tmp, `build-out-${signal}`);
+      const b = spawnCli(["build", "--lockfile", project, "--output", out, "--cache-dir", cache], { npm_config_cache: npmCache });
+      const work = () => (existsSync(cache) ? readdirSync(cache).filter((n) => /^npm-/.test(n)) : []);
+      const inWork = (f: RegExp) =>
+        work().some((w) => {
+          try {
+            return readdirSync(join(cache, w)).some((n) => f.test(n));
+          } catch {
+            return false; // removed meanwhile
+          }
+        });
+      // The layer is written as .node_modules.tar.gz.tmp-* in the work directory (src/layer/build.ts), then renamed.
+      await until(`the build's ${when}`, () => inWork(when === "layer" ? /^\.node_modules\.tar\.gz\.tmp-/ : /^node_modules$/), b.out);
+      b.child.kill(signal);
+      expect(await b.exit, b.out()).toEqual({ code: null, signal });
+      expect(work(), when).toEqual([]);
+      expect(temps(join(cache, "node_modules")), when).toEqual([]);
+      expect(temps(join(cache, "bases")), when).toEqual([]);
+      expect(temps(tmp, `.build-out-${signal}`), when).toEqual([]);
+      expect(processesIn(cache), when).toEqual([]);
     }
   });
 });
