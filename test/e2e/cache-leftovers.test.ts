@@ -299,6 +299,17 @@ describe("pipeline run and pipeline cache", () => {
     expect(existsSync(join(rootfs, hex))).toBe(true);
   });
 
+  it("a run ended by SIGTERM while unpacking stops as it decides (no container started, exit 130) and leaves no temporary rootfs", async () => {
+    const cache = join(tmp, "cache-run-sigterm");
+    const rootfs = join(cache, "rootfs");
+    const r = spawnCli(["run", "--image", `oci:${app.layout}`, "--cache-dir", cache, "--", "hello"]);
+    await until("the run to be unpacking", () => temps(rootfs).length > 0, r.out);
+    r.child.kill("SIGTERM");
+    expect(await r.exit, r.out()).toEqual({ code: 130, signal: null });
+    expect(r.out()).not.toContain("hello from run");
+    expect(temps(rootfs)).toEqual([]);
+  });
+
   it("cache prune --max-size 0 keeps the image a running container uses and removes the rest", async () => {
     const cache = join(tmp, "cache-run");
     // An entry no one uses, last used a week ago.
