@@ -16,6 +16,7 @@ describe("redactUrl", () => {
       ["https://u:p@reg.example/a/-/a-1.0.0.tgz?private_token=x&foo=1", "https://reg.example/a/-/a-1.0.0.tgz?foo=1"],
       ["https://h/x.tgz?access_token=1", "https://h/x.tgz"],
       ["https://h/x.tgz?token=1&sig=2&se=3&X-Amz-Credential=4&apikey=5&password=6", "https://h/x.tgz?se=3"],
+      ["https://h/x.tgz?client_secret=1&pwd=2&session_id=3&auth=4&v=5", "https://h/x.tgz?v=5"],
       ["https://reg.example/@s%2fa/-/a-1.tgz", "https://reg.example/@s%2fa/-/a-1.tgz"],
       ["https://ghcr.io", "https://ghcr.io"],
       ["git@github.com:o/r.git", "git@github.com:o/r.git"],
