@@ -89,6 +89,11 @@ describe("stampAnnotations", () => {
     });
   });
 
+  it("publishes the source URL without credentials", () => {
+    const v = parseStatus(["STABLE_SOURCE_URL https://oauth2:glpat-SeCrEt@gitlab.example/team/app.git\n"]);
+    expect(stampAnnotations(v)).toEqual({ "org.opencontainers.image.source": "https://gitlab.example/team/app.git" });
+  });
+
   it("sets only the annotations whose key is there", () => {
     expect(stampAnnotations(parseStatus(["BUILD_HOST vm\n"]))).toEqual({});
   });

@@ -9,7 +9,7 @@
  * at all: every placeholder is missing, and nothing that has none changes, so their digests stay reproducible.
  */
 import { readFileSync } from "node:fs";
-import { PipelineError } from "./errors";
+import { PipelineError, redactUrl } from "./errors";
 import { rfc3339 } from "./image/compose";
 
 export type StampValues = ReadonlyMap<string, string>;
@@ -20,7 +20,8 @@ export const PLACEHOLDER_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 /** The OCI annotations a stamped image gets, and the status key each comes from. */
 export const STAMP_ANNOTATIONS: readonly { annotation: string; key: string; transform?: (v: string) => string }[] = [
   { annotation: "org.opencontainers.image.revision", key: "STABLE_GIT_COMMIT" },
-  { annotation: "org.opencontainers.image.source", key: "STABLE_SOURCE_URL" },
+  // A clone's remote URL may hold a token (`https://x-access-token:TOKEN@github.com/...`): the published one does not.
+  { annotation: "org.opencontainers.image.source", key: "STABLE_SOURCE_URL", transform: (v) => redactUrl(v, "strip") },
   { annotation: "org.opencontainers.image.version", key: "BUILD_EMBED_LABEL" },
   { annotation: "org.opencontainers.image.created", key: "BUILD_TIMESTAMP", transform: (v) => (/^\d+$/.test(v) ? rfc3339(Number(v)) : v) },
 ];

@@ -1,6 +1,8 @@
 """npm_dependencies' install scripts: which packages have them, the `allow_install_scripts` / `ignore_install_scripts`
 checks, and `npm rebuild` of the allowed ones (native addons built from source), for npm_repo.bzl."""
 
+load(":outside_text.bzl", "outside_text")
+
 # Packages whose install scripts need not run, accepted silently: esbuild's postinstall only checks the binary its
 # optional platform package already carries; the others print a banner or probe the environment.
 HARMLESS_INSTALL_SCRIPTS = ["core-js", "core-js-pure", "es5-ext", "esbuild"]
@@ -90,16 +92,16 @@ def run_install_scripts(rctx, npm_cli, env, scripted):
     args = [str(npm_cli), "rebuild"] + names + ["--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
     result = rctx.execute(args, environment = env, quiet = True, timeout = 3600)
     if result.return_code != 0:
-        fail("npm_dependencies(name = {}): `allow_install_scripts`: `npm rebuild {} --offline` failed (exit {}). Building native addons needs python3, make, a C++ compiler and Node's headers (npm's `nodedir` config, e.g. `npm config set nodedir /usr` with /usr/include/node present):\n{}{}".format(
+        fail(outside_text("npm_dependencies(name = {}): `allow_install_scripts`: `npm rebuild {} --offline` failed (exit {}). Building native addons needs python3, make, a C++ compiler and Node's headers (npm's `nodedir` config, e.g. `npm config set nodedir /usr` with /usr/include/node present):\n{}{}".format(
             repr(rctx.attr.name),
             " ".join(names),
             result.return_code,
             result.stdout[-8000:],
             result.stderr[-8000:],
-        ))
+        )))
     for n in names:
         for path, _ in scripted[n]:
             if rctx.path(path + "/build").exists:
                 result = rctx.execute(["bash", "-c", _PRUNE_BUILD, "prune", path])
                 if result.return_code != 0:
-                    fail("npm_dependencies(name = {}): cleaning {}/build failed: {}".format(repr(rctx.attr.name), path, result.stderr))
+                    fail(outside_text("npm_dependencies(name = {}): cleaning {}/build failed: {}".format(repr(rctx.attr.name), path, result.stderr)))

@@ -5,6 +5,7 @@ what makes a build reproducible (zlib in particular). Pin one with `node_path` o
 """
 
 load(":environment.bzl", "ENV")
+load(":outside_text.bzl", "outside_text")
 
 _DOC = """Exposes a Node.js binary as `@<name>//:node` (a file target) and `@<name>//:bin/node`.
 
@@ -35,7 +36,7 @@ def _node_repo_impl(rctx):
         ))
     result = rctx.execute([str(node), "-p", "process.versions.node"])
     if result.return_code != 0:
-        fail("pipeline_node_repository: {} ({}) does not run: {}".format(str(node), source, result.stderr))
+        fail(outside_text("pipeline_node_repository: {} ({}) does not run: {}".format(str(node), source, result.stderr)))
     version = result.stdout.strip()
     major = int(version.split(".")[0])
     if major < 20:

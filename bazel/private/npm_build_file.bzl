@@ -1,6 +1,8 @@
 """The BUILD file npm_repo.bzl generates for an installed node_modules: one `npm_package` target per package (its
 files, its dependency closure, the files tsc reads of it, its `.bin` commands), the files named through npm_globs.bzl."""
 
+load(":outside_text.bzl", "outside_text")
+
 NPM_EXCLUDES = [
     "node_modules/.bin/**",
     "node_modules/.package-lock.json",
@@ -193,10 +195,10 @@ def write_globs(rctx, node, patterns):
     rctx.file(spec, json.encode({"patterns": patterns, "excludes": NPM_EXCLUDES}))
     result = rctx.execute([node, rctx.path(_NPM_GLOBS), spec, GLOBS_BZL], quiet = True, timeout = 600)
     if result.return_code != 0:
-        fail("npm_dependencies(name = {}): listing the files of node_modules failed (exit {}): {}{}".format(
+        fail(outside_text("npm_dependencies(name = {}): listing the files of node_modules failed (exit {}): {}{}".format(
             repr(rctx.attr.name),
             result.return_code,
             result.stdout,
             result.stderr,
-        ))
+        )))
     rctx.delete(spec)

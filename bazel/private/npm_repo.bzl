@@ -2,6 +2,7 @@
 
 load(":install_scripts.bzl", "HARMLESS_INSTALL_SCRIPTS", "check_install_scripts", "install_scripts_of", "package_name", "run_install_scripts")
 load(":npm_build_file.bzl", "GLOBS_BZL", "NPM_EXCLUDES", "NPM_LOCKFILE", "NPM_PACKAGE_BZL", "bin_links", "closure", "package_target", "type_surface", "write_globs")
+load(":outside_text.bzl", "outside_text")
 load(":package_managers.bzl", "LOCKFILE_NAMES", "PACKAGE_MANAGERS", "lockfile_kind", "lockfile_manager", "yarnrc_problem")
 load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_dir", "repo_cache_restore", "repo_cache_store")
 
@@ -110,7 +111,8 @@ def _cache(rctx, node, npm_cli, env, pkg_path, lock_path, manager):
     return repo_cache(rctx, node, "npm", strings = strings, files = files)
 
 def _fail(rctx, msg):
-    fail("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), msg))
+    # `msg` may quote the package manager's output: its control characters are shown, not sent to the terminal.
+    fail(outside_text("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), msg)))
 
 def _layout_workspace_files(rctx, pkg_label):
     """Places each `workspace_files` file at its path relative to `package_json`'s directory."""

@@ -15,13 +15,15 @@ platform, arch and glibc). Entries are `<cache dir>/<kind>-<key>`, the cache dir
 (a path, or `off`), else `$XDG_CACHE_HOME/rules_pipeline/repos`, else `~/.cache/rules_pipeline/repos`: `repos/` of
 the default cache root of `pipeline cache du`/`prune`, which count and remove them (kind "repos"). Not
 `$PIPELINE_CACHE_DIR`: users set it for `bazel run` (the launchers' cache), and repositories would follow it.
-Publication and restore are repo_cache.js's (atomic rename, completion marker); a cache that cannot be read or
+Publication and restore are repo_cache.js's (atomic rename, completion marker; entries read-only, and each restore
+checks the entry against the digests its store recorded, discarding a changed one); a cache that cannot be read or
 written never fails the fetch: a one-line warning, and the rule builds the repository as without a cache. After a
 store the directory is kept under `$PIPELINE_REPO_CACHE_MAX_SIZE` (default 10GiB; 0: no limit) by removing the least
 recently used entries (repo_cache.js).
 """
 
 load(":environment.bzl", "ENV")
+load(":outside_text.bzl", "outside_text")
 
 # What every rule using the cache lists in `environ`: changing it refetches (`PIPELINE_REPO_CACHE=off` rebuilds the
 # repository without the cache). XDG_CACHE_HOME and HOME are read but not listed: they move the cache, they do not
@@ -34,7 +36,7 @@ def _hex64(s):
     return len(s) == 64 and not s.strip("0123456789abcdef")
 
 def _warn(rctx, message):
-    print("WARNING: {}: repository cache: {}".format(rctx.attr.name, message))  # buildifier: disable=print
+    print(outside_text("WARNING: {}: repository cache: {}".format(rctx.attr.name, message)))  # buildifier: disable=print
 
 def repo_cache_dir(rctx):
     """Where the entries are.
@@ -96,6 +98,8 @@ def repo_cache(rctx, node, kind, strings = [], files = [], trees = []):
 
 def repo_cache_restore(rctx, cache, names):
     """Hard-links (or, across filesystems, copies) the entry's `names` into the repository directory; True on a hit.
+
+    A changed entry (its content no longer what the store recorded) is discarded, with a warning: a miss.
 
     Args:
       rctx: the repository_ctx.

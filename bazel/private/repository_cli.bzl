@@ -2,6 +2,7 @@
 `pipeline_tools_repository`) and pulling an image pinned by digest into an OCI layout."""
 
 load(":environment.bzl", "ENV")
+load(":outside_text.bzl", "outside_text")
 load(":platforms.bzl", "validate_platforms")
 
 def run_cli_in_repository(rctx, args, what):
@@ -24,7 +25,7 @@ def run_cli_in_repository(rctx, args, what):
     env = {ENV.TOOLS_NODE_MODULES: str(tools.get_child("modules")), "CI": "true"}
     result = rctx.execute([str(node), str(cli)] + args, environment = env, quiet = True, timeout = 3600)
     if result.return_code != 0:
-        fail("{} (repository @{}) failed:\n{}{}".format(what, rctx.attr.name, result.stdout, result.stderr))
+        fail(outside_text("{} (repository @{}) failed:\n{}{}".format(what, rctx.attr.name, result.stdout, result.stderr)))
     return result
 
 def layout_build():

@@ -1,5 +1,6 @@
 """pipeline_tools_repository: rules_pipeline's CLI for repository rules, and the npm packages its commands load lazily."""
 
+load(":outside_text.bzl", "outside_text")
 load(":repo_cache.bzl", "REPO_CACHE_ENVIRON", "repo_cache", "repo_cache_restore", "repo_cache_store")
 
 # What the repository holds:
@@ -95,7 +96,7 @@ def _tools_impl(rctx):
     rctx.report_progress("bundling rules_pipeline's tools")
     result = rctx.execute([str(node), str(bundler), "@bundle.params"], quiet = True, timeout = 600)
     if result.return_code != 0:
-        fail("bundling rules_pipeline's tools failed:\n" + result.stdout + result.stderr)
+        fail(outside_text("bundling rules_pipeline's tools failed:\n" + result.stdout + result.stderr))
     repo_cache_store(rctx, cache, _CACHED)
 
 pipeline_tools_repository = repository_rule(

@@ -22,7 +22,7 @@ import { readLayout } from "../layout/read";
 import { writeLayout } from "../layout/write";
 import type { Digest } from "../oci/digest";
 import { fileDigest } from "../oci/digest";
-import { tempPath } from "../process/temp";
+import { holdTemp, tempPath } from "../process/temp";
 import { buildHostNodeBase, buildHostNodeLayout, type HostNodeInputs, hostNodeInputs } from "./host-node";
 
 /** Bumped when the same inputs would give other bytes. */
@@ -65,6 +65,7 @@ export async function cachedHostNodeBase(bases: string, opts: CachedHostNodeOpti
   if (existsSync(join(dir, "index.json"))) return { dir, hit: true };
   opts.log?.(`base: building the host-node base (node ${inputs.nodeVersion}) into ${dir}`);
   const tmp = tempPath(dir);
+  const release = holdTemp(tmp);
   try {
     await buildHostNodeLayout(tmp, inputs, mtime);
     await fsp.rename(tmp, dir);
@@ -74,6 +75,7 @@ export async function cachedHostNodeBase(bases: string, opts: CachedHostNodeOpti
     if (!(code === "ENOTEMPTY" || code === "EEXIST") || !existsSync(join(dir, "index.json"))) throw e;
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
+    release();
   }
   return { dir, hit: false };
 }

@@ -1,3 +1,5 @@
+import { outsideText } from "../errors";
+
 /** What a command may touch of the outside world, passed in so tests can call commands directly. */
 export interface CliIo {
   stdout(line: string): void;
@@ -15,7 +17,8 @@ export interface CliIo {
 export function processIo(): CliIo {
   return {
     stdout: (line) => process.stdout.write(line + "\n"),
-    stderr: (line) => process.stderr.write(line + "\n"),
+    // Diagnostics quote outside text (a child's output, a registry's, a file name): never a raw control character.
+    stderr: (line) => process.stderr.write(outsideText(line) + "\n"),
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stderr.isTTY),

@@ -13,7 +13,7 @@
  */
 import { readdirSync } from "node:fs";
 import { readFlagFiles, serveWorker, type WorkRequest, type WorkResult } from "../../bazel/private/worker_protocol";
-import { PipelineError } from "../errors";
+import { outsideText, PipelineError } from "../errors";
 import { reportFailure } from "./failure";
 import { usageError } from "./args";
 import { runCli } from "./run-cli";
@@ -45,8 +45,9 @@ export function bazelAction(argv: string[]): Promise<number> | undefined {
 async function answer(req: WorkRequest): Promise<WorkResult> {
   const lines: string[] = [];
   const io: CliIo = {
-    stdout: (line) => lines.push(line),
-    stderr: (line) => lines.push(line),
+    // Bazel prints the response's output on the terminal: every line as the CLI's own stderr gets it (io.ts).
+    stdout: (line) => lines.push(outsideText(line)),
+    stderr: (line) => lines.push(outsideText(line)),
     // A copy: a command that set a variable would otherwise change the next requests' environment.
     env: { ...process.env },
     cwd: process.cwd(),

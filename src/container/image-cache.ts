@@ -20,7 +20,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Keychain } from "../registry-auth/keychain";
-import { tempPath } from "../process/temp";
+import { holdTemp, tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
@@ -148,6 +148,7 @@ async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => v
   const parent = dirname(rootfs);
   await mkdir(parent, { recursive: true });
   const tmp = tempPath(rootfs);
+  const release = holdTemp(tmp);
   try {
     await unpackLayers(img.layers, tmp, { devices: "skip", warn, limits });
     try {
@@ -164,5 +165,6 @@ async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => v
     throw e;
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    release();
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { maskSecrets, redactUrlsInText, sanitizeGitOutput, secretsOf } from "./redact";
+import { redactUrlsInText } from "../errors";
+import { maskSecrets, sanitizeGitOutput, secretsOf } from "./redact";
 
 describe("secretsOf", () => {
   it("covers the secret, its URL encoding and the Basic header value", () => {

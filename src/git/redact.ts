@@ -1,7 +1,8 @@
 /**
  * Keeping git credentials out of messages: the strings a credential could appear as, and masking of git's
- * output before it goes into an error message.
+ * output before it goes into an error message (URLs in it through errors.ts's `redactUrlsInText`).
  */
+import { redactUrlsInText } from "../errors";
 import { type GitCredential, TOKEN_USERNAME } from "./auth";
 
 const MASK = "***";
@@ -32,11 +33,6 @@ export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s) out = out.split(s).join(MASK);
   return out;
-}
-
-/** Removes userinfo from every `scheme://user:pass@` in free text (git's stderr, trace lines). */
-export function redactUrlsInText(text: string): string {
-  return text.replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/\s@'"]*@/g, "$1REDACTED@");
 }
 
 /** Git output made safe for an error message: URL userinfo redacted and the credential's secrets masked. */

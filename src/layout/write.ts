@@ -15,7 +15,7 @@ import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/image-index";
-import { tempPath } from "../process/temp";
+import { holdTemp, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 
 export interface WriteLayoutOptions {
@@ -83,6 +83,7 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
     }
   }
   const tmp = tempPath(dest);
+  const release = holdTemp(tmp);
   // A self-verifying blob checks its own digest as it streams: only its size is checked here.
   const check = new Verifier({
     expect: { digest: blob.digest, size: blob.size },
@@ -98,6 +99,8 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    release();
   }
 }
 
@@ -255,6 +258,7 @@ export function layoutBlobs(image: Image | ImageIndex): Blob[] {
 export async function writeLayout(dir: string, image: Image | ImageIndex, opts: WriteLayoutOptions = {}): Promise<void> {
   if (opts.atomic) await assertReplaceable(dir);
   const target = opts.atomic ? tempPath(dir) : dir;
+  const release = opts.atomic ? holdTemp(target) : () => undefined;
   const blobsDir = join(target, "blobs", "sha256");
   // What killed writers of this same layout left: its temporary siblings, or blobs being written into it.
   await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
@@ -271,5 +275,7 @@ export async function writeLayout(dir: string, image: Image | ImageIndex, opts: 
     if (opts.atomic) await fsp.rm(target, { recursive: true, force: true });
     if (e instanceof PipelineError) throw e;
     throw new PipelineError("E_LAYOUT_WRITE", `cannot write OCI layout ${dir}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    release();
   }
 }

@@ -7,6 +7,7 @@
  */
 import { promises as fsp, readFileSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { holdTemp } from "../process/temp";
 import { formatPlatform, hostPlatform } from "../oci/platform";
 import { platformOfImage } from "../image/image-index";
 import { PipelineError } from "../errors";
@@ -62,6 +63,7 @@ async function buildNodeModulesLayer(
 ): Promise<CachedLayer> {
   await fsp.mkdir(cacheDir, { recursive: true });
   const work = await fsp.mkdtemp(join(cacheDir, "npm-"));
+  const release = holdTemp(work);
   try {
     const started = Date.now();
     const { nodeModules, workspaceLinks, workspaceNodeModules } = await installDependencies(work, project, { env: opts.env, cacheDir });
@@ -96,6 +98,7 @@ async function buildNodeModulesLayer(
     return await storeLayer(cacheDir, key, { path, desc });
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
+    release();
   }
 }
 

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { cacheRoot, NPM_WORK_DIR } from "../cache/layout";
-import { tempPath } from "../process/temp";
+import { holdTemp, tempPath } from "../process/temp";
 import { sweepCacheDir } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
@@ -135,6 +135,7 @@ export async function storeLayer(cacheDir: string, key: string, built: CachedLay
   const dir = entryDir(cacheDir, key);
   await fsp.mkdir(join(cacheDir, "node_modules"), { recursive: true });
   const tmp = tempPath(dir);
+  const release = holdTemp(tmp);
   await fsp.mkdir(tmp);
   try {
     await fsp.rename(built.path, join(tmp, "layer.tar.gz"));
@@ -150,6 +151,7 @@ export async function storeLayer(cacheDir: string, key: string, built: CachedLay
     throw new PipelineError("E_CACHE", `cannot store the node_modules layer in ${dir}: ${(e as Error).message}`, { cause: e });
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
+    release();
   }
   return { path: join(dir, "layer.tar.gz"), desc: built.desc };
 }

@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
-import { PipelineError, redactUrl } from "../errors";
+import { PipelineError, redactUrl, redactUrlsInText } from "../errors";
+import { untilDone } from "../process/signals";
 
 export interface NpmCiOptions {
   env: NodeJS.ProcessEnv;
@@ -39,9 +40,14 @@ export function tail(text: string, lines = 15): string {
   return text.trim().split("\n").slice(-lines).join("\n");
 }
 
-/** npm's output with credentials taken out: user:password@ in URLs and .npmrc-style tokens. */
+/**
+ * npm's output with credentials taken out: URLs as `redactUrlsInText` gives them (userinfo, credential-like query
+ * parameters), scheme-less `//user:password@host` and .npmrc-style tokens.
+ */
 export function redactNpmOutput(out: string): string {
-  return out.replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@").replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
+  return redactUrlsInText(out)
+    .replace(/(\/\/)[^/@\s]+@/g, "$1REDACTED@")
+    .replace(/(_authToken|_auth|_password)=\S+/g, "$1=REDACTED");
 }
 
 export interface NpmRun {
@@ -56,6 +62,12 @@ export function runNpm(npm: string[], args: string[], o: { cwd: string; env: Nod
   const [cmd, ...pre] = npm;
   return new Promise<NpmRun>((resolveRun, reject) => {
     const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
+    // It ends with us: a signal nobody decides on is passed on to it, and at exit it is killed, before (exit hooks
+    // unwind last in, first out) the work directory it writes into is removed (src/process/temp.ts holdTemp).
+    const done = untilDone(
+      () => child.kill("SIGKILL"),
+      (signal) => child.kill(signal),
+    );
     let out = "";
     const collect = (c: Buffer) => {
       out += c.toString("utf8");
@@ -66,10 +78,12 @@ export function runNpm(npm: string[], args: string[], o: { cwd: string; env: Nod
     const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
     child.on("error", (e) => {
       clearTimeout(timer);
+      done();
       reject(new PipelineError("E_NPM", `cannot run ${cmd}: ${e.message}`, { cause: e }));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      done();
       resolveRun({ code, signal, out });
     });
   });

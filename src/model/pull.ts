@@ -7,8 +7,7 @@
 import type { Digest } from "../oci/digest";
 import { promises as fsp, readdirSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { makeTempDirSync, tempPath } from "../process/temp";
-import { sweepBeforeWrite } from "../process/temp";
+import { holdTemp, makeTempDirSync, sweepBeforeWrite, tempPath } from "../process/temp";
 import { PipelineError } from "../errors";
 import type { Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
@@ -63,11 +62,13 @@ export async function pullModel(ref: Reference, outDir: string, opts: PullModelO
   await fsp.mkdir(dirname(out), { recursive: true });
   await sweepBeforeWrite(dirname(out), { only: basename(out) });
   const tmp = makeTempDirSync(out);
+  const release = holdTemp(tmp);
   try {
     const { modelDir } = await fetchModelInto(resolved, tmp, opts.progress, opts.limits);
     await moveInto(modelDir, out, opts.replace ?? false);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
+    release();
   }
   return { digest: resolved.digest };
 }

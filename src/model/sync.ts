@@ -9,7 +9,7 @@
 import type { Digest } from "../oci/digest";
 import { mkdirSync, promises as fsp, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { makeTempDirSync } from "../process/temp";
+import { holdTemp, makeTempDirSync } from "../process/temp";
 import { sweepCacheDir } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
@@ -39,6 +39,7 @@ async function download(ref: Reference, digest: Digest, entry: string, opts: Syn
   const resolved = await resolveModel({ ...ref, tag: undefined, digest }, opts);
   mkdirSync(dirname(entry), { recursive: true });
   const tmp = makeTempDirSync(entry);
+  const release = holdTemp(tmp);
   try {
     const root = join(tmp, "unpack");
     const { modelDir, fileDigests } = await fetchModelInto(resolved, root, opts.progress, opts.limits);
@@ -56,6 +57,7 @@ async function download(ref: Reference, digest: Digest, entry: string, opts: Syn
     }
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
+    release();
   }
 }
 

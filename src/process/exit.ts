@@ -1,6 +1,8 @@
 /**
  * What must be undone when the process ends, in one place: one `exit` listener runs every registered hook
- * (synchronously, as `exit` requires), each at most once, each failure ignored (the process is ending). Users:
+ * (synchronously, as `exit` requires), each at most once, each failure ignored (the process is ending), the last
+ * registered first, as `finally` blocks unwind: inner work before what it works in (a package manager writing into a
+ * temporary directory is stopped before the directory is removed). Users:
  * the local runner's containers (src/container/cleanup.ts), the cache's held files (src/cache/use.ts), git's
  * credential dirs and process groups (src/git/auth.ts, ops.ts), and signals.ts before it re-raises a signal.
  * SIGKILL runs nothing: the sweeps that read owners (owner.ts) handle what that leaves.
@@ -11,7 +13,7 @@ let installed = false;
 
 /** Runs (and forgets) every registered hook now. */
 export function runExitHooks(): void {
-  for (const [id, fn] of [...hooks]) {
+  for (const [id, fn] of [...hooks].reverse()) {
     hooks.delete(id);
     try {
       fn();

@@ -19,12 +19,18 @@
  * A write in progress (its owner runs) is never touched. Every writer sweeps the directory it writes into when it
  * starts (one readdir, no walk); `pipeline pull --output DIR` and `pipeline model pull --output DIR` sweep DIR's own
  * temporary siblings (never anything else in a user's directory); the cache's leases are src/cache/sweep.ts's.
+ *
+ * A sweep is for what SIGKILL (or a crash) left. A process that is asked to end (SIGINT, SIGTERM, SIGHUP, or an exit
+ * while a write is in progress) removes its own temporary entries first: each writer holds its entry (`holdTemp`)
+ * while it writes, and the process lifetime hooks (exit.ts, signals.ts) remove what is held before the process ends,
+ * by the signal raised again (exit code 128 + its number), as the normal path would have.
  */
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type Owner, ownerAlive, selfOwner } from "./owner";
-import { removeTree, treeBytes } from "./tree";
+import { untilDone } from "./signals";
+import { removeTree, removeTreeSync, treeBytes } from "./tree";
 
 /** Which entries of a directory are temporary, besides our own temp names (src/cache/layout.ts's tempDirs). */
 export interface TempRules {
@@ -63,6 +69,38 @@ export function makeTempDirSync(finalPath: string, mode = 0o700): string {
   const path = tempPath(finalPath);
   mkdirSync(path, { mode });
   return path;
+}
+
+/** Temporary entries this process is writing now (holdTemp), removed if it ends before they are renamed into place. */
+const held = new Set<string>();
+let unhook: (() => void) | undefined;
+
+function removeHeldSync(): void {
+  for (const path of held) {
+    try {
+      removeTreeSync(path);
+    } catch {
+      // best effort: the process is ending; a later sweep removes what is left
+    }
+  }
+  held.clear();
+}
+
+/**
+ * Holds the temporary entry at `path` while this process writes it: should the process end first, at exit or by
+ * SIGINT/SIGTERM/SIGHUP that no command decides on, the entry is removed (recursively, synchronously) before it
+ * ends. Returns the release, to call once the entry is renamed into place or removed (in the writer's `finally`).
+ */
+export function holdTemp(path: string): () => void {
+  held.add(path);
+  unhook ??= untilDone(removeHeldSync);
+  return () => {
+    held.delete(path);
+    if (held.size === 0 && unhook) {
+      unhook();
+      unhook = undefined;
+    }
+  };
 }
 
 const CURRENT = /^\.(.+)\.tmp-(\d+)-(\d+)-[0-9a-f]{8}$/;

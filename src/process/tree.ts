@@ -5,7 +5,7 @@
  * without crossing into another file system (a mount inside, e.g. a container's overlay, is not counted): what
  * removing the tree gives back, give or take block rounding.
  */
-import { chmodSync, lstatSync, readdirSync, type Stats } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, rmSync, type Stats } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -78,5 +78,17 @@ export async function removeTree(path: string): Promise<void> {
     if (code !== "EACCES" && code !== "EPERM") throw e;
     makeWritable(path);
     await rm(path, { recursive: true, force: true, maxRetries: 2 });
+  }
+}
+
+/** removeTree, synchronously: for the process's last moments (exit hooks, a signal), where nothing async runs. */
+export function removeTreeSync(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw e;
+    makeWritable(path);
+    rmSync(path, { recursive: true, force: true });
   }
 }

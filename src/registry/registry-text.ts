@@ -7,14 +7,12 @@
  *    of `user:password` (standard and URL-safe, with and without padding), bearer tokens, identity (refresh) tokens,
  *    and their URL-encoded and JSON-escaped forms. Only the verbatim forms: a registry that holds the password can
  *    always spell it some other way, but no echo it sends back is repeated.
- *  - Terminal control: C0 and C1 controls, DEL, and the Unicode line separators and bidi overrides become visible
- *    escapes (`\x1b`, `\u202e`), so a registry can neither clear the screen nor rewrite or reorder a line; line
- *    breaks and tabs become spaces (registry text is quoted on one line).
+ *  - Terminal control: errors.ts's `outsideText`, on one line (registry text is quoted inside a line).
  * The Authenticator registers each credential when it resolves it and each token when it gets it
  * (`rememberCredential`, `rememberIssuedToken`): the set is the process's, like the token cache, and bounded.
  */
 import { type Credential, isBasic, isIdentityToken } from "../registry-auth/keychain";
-import { redactUrl } from "../errors";
+import { outsideText, redactUrl } from "../errors";
 
 export const REDACTED = "[redacted]";
 
@@ -62,21 +60,13 @@ export function rememberIssuedToken(token: string): void {
   addSecret(token);
 }
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-function escapeControl(c: string): string {
-  if (c === "\n" || c === "\t" || c === "\r") return " ";
-  const n = c.charCodeAt(0);
-  return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
-}
-
 /** `text` from a registry, safe for a message: credentials sent to registries redacted, control characters escaped. */
 export function registryText(text: string): string {
   if (forms.size && !pattern) {
     const alternatives = [...forms].sort((a, b) => b.length - a.length).map((f) => f.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&"));
     pattern = new RegExp(alternatives.join("|"), "g");
   }
-  return (pattern ? text.replace(pattern, REDACTED) : text).replace(CONTROL, escapeControl);
+  return outsideText(pattern ? text.replace(pattern, REDACTED) : text, { oneLine: true });
 }
 
 /** A URL a registry chose (a redirect's, a Location, a Link): `redactUrl`, then `registryText`. */

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { npmPackages, packageJsonPath } from "./npm-packages";
+import { parseDigest } from "../oci/digest";
+import { buildSbom } from "./spdx";
 
 const root = mkdtempSync(join(tmpdir(), "npm-packages-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -114,5 +116,30 @@ describe("npm packages of an image", () => {
         message: expect.stringContaining(`npm lockfiles ${one} and ${two}: two lockfiles for the node_modules tree in`),
       }),
     );
+  });
+
+  it("publishes no credential of a lockfile's resolved URLs in the SBOM (userinfo, credential-like query parameters)", () => {
+    const names = ["a", "b", "c", "d"];
+    const jsons = names.map((n) => file(`creds/node_modules/${n}/package.json`, { name: n, version: "1.0.0" }));
+    const lock = file("creds/package-lock.json", {
+      lockfileVersion: 3,
+      packages: {
+        "node_modules/a": { version: "1.0.0", resolved: "https://ci-user:npm_SeCrEt1@npm.example/a/-/a-1.0.0.tgz" },
+        "node_modules/b": { version: "1.0.0", resolved: "https://gitlab.example/api/v4/packages/npm/b/-/b-1.0.0.tgz?private_token=SeCrEt2" },
+        "node_modules/c": { version: "1.0.0", resolved: "https://blob.example/c-1.0.0.tgz?sv=2022&sig=SeCrEt3&access_token=SeCrEt4" },
+        "node_modules/d": { version: "1.0.0", resolved: "https://ghp_SeCrEt5@npm.example/d/-/d-1.0.0.tgz" },
+      },
+    });
+    const digest = parseDigest(`sha256:${"a".repeat(64)}`, "test");
+    const sbom = buildSbom({ name: "//app:image", imageDigest: digest, created: 0, packages: npmPackages(jsons, [lock]) }).toString();
+    expect(sbom).not.toMatch(/SeCrEt|ci-user/);
+    const locations = (JSON.parse(sbom) as { packages: { downloadLocation: string }[] }).packages.map((p) => p.downloadLocation);
+    expect(locations).toEqual([
+      "NOASSERTION",
+      "https://npm.example/a/-/a-1.0.0.tgz",
+      "https://gitlab.example/api/v4/packages/npm/b/-/b-1.0.0.tgz",
+      "https://blob.example/c-1.0.0.tgz?sv=2022",
+      "https://npm.example/d/-/d-1.0.0.tgz",
+    ]);
   });
 });

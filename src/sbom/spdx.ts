@@ -4,6 +4,7 @@
  * (epoch 0 when unstamped), documentNamespace derived from a hash of the content, no host paths or clock.
  */
 import { createHash } from "node:crypto";
+import { redactUrl } from "../errors";
 import type { Digest } from "../oci/digest";
 import { unpinned } from "../oci/reference";
 import { VERSION } from "../version";
@@ -79,9 +80,12 @@ function spdxId(prefix: string, text: string): string {
   return `SPDXRef-${prefix}-${text.replace(/[^A-Za-z0-9.-]+/g, "-").replace(/^-+|-+$/g, "")}`;
 }
 
-/** A download location SPDX accepts (an http(s) URL), else NOASSERTION. */
+/**
+ * A download location SPDX accepts (an http(s) URL), else NOASSERTION; without the credentials a lockfile's `resolved`
+ * may hold (`user:token@`, `?private_token=`: redactUrl's "strip"), since the document is published with the image.
+ */
 function downloadLocation(resolved: string | undefined): string {
-  return resolved && /^https?:\/\/[^\s]+$/.test(resolved) ? resolved : NOASSERTION;
+  return resolved && /^https?:\/\/[^\s]+$/.test(resolved) ? redactUrl(resolved, "strip") : NOASSERTION;
 }
 
 function sortedUnique(packages: NpmPackage[]): NpmPackage[] {

@@ -31,6 +31,20 @@ describe("provenanceFor", () => {
     });
   });
 
+  test("the source's URL loses its credentials", () => {
+    const p = provenanceFor({
+      ...input,
+      annotations: [
+        {
+          "org.opencontainers.image.revision": "ab".repeat(20),
+          "org.opencontainers.image.source": "https://x-access-token:ghs_SeCrEt@github.com/org/app?token=SeCrEt2",
+        },
+      ],
+    });
+    expect(JSON.stringify(p)).not.toContain("SeCrEt");
+    expect(p.buildDefinition.resolvedDependencies[0].uri).toBe("git+https://github.com/org/app");
+  });
+
   test("lockfiles: one entry per name and digest, in name order, after the base and source", () => {
     const a = parseDigest("sha256:" + "0a".repeat(32), "a");
     const b = parseDigest("sha256:" + "0b".repeat(32), "b");

@@ -7,7 +7,7 @@
  * `cosign verify-attestation --type slsaprovenance1 --key` accepts it.
  */
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
-import { PipelineError } from "../errors";
+import { PipelineError, redactUrl } from "../errors";
 import { type Digest, fileDigest, isDigest } from "../oci/digest";
 import { unpinned } from "../oci/reference";
 import { digestSet } from "./dsse";
@@ -86,7 +86,9 @@ export function provenanceFor(input: ProvenanceInput): ProvenancePredicate {
     const commit = a["org.opencontainers.image.revision"];
     if (commit && /^[0-9a-f]{40}$/.test(commit)) {
       const source = a["org.opencontainers.image.source"];
-      deps.set(`source ${commit}`, { ...(source ? { uri: `git+${source}` } : {}), name: "source", digest: { gitCommit: commit } });
+      // An image annotated before sources were stripped (or by another tool) may still carry a token in its URL.
+      const uri = source ? `git+${redactUrl(source, "strip")}` : undefined;
+      deps.set(`source ${commit}`, { ...(uri ? { uri } : {}), name: "source", digest: { gitCommit: commit } });
     }
   }
   return {

@@ -80,7 +80,11 @@ const npmRuns = (w: Ws) =>
     .split("\n")
     .filter((l) => /^(ci|rebuild)\b/.test(l));
 
-/** Every path under `dir` with its type and content digest, the output base's and workspace's paths as placeholders. */
+/**
+ * Every path under `dir` with its type, mode and content digest, the output base's and workspace's paths as
+ * placeholders. The write bits are left out: a repository stored in or restored from the cache is read-only
+ * (bazel/private/repo_cache.js), one fetched without it is not; the layers (0644/0755) and every action see the same.
+ */
 function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
   const neutral = (s: string) => s.split(ob).join("<output base>").split(join(tmp, w.name)).join("<workspace>");
   const out: string[] = [];
@@ -94,7 +98,7 @@ function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
         walk(r);
       } else {
         const text = neutral(readFileSync(join(dir, r), "latin1"));
-        out.push(`${r} ${(st.mode & 0o777).toString(8)} ${createHash("sha256").update(text, "latin1").digest("hex")}`);
+        out.push(`${r} ${(st.mode & 0o555).toString(8)} ${createHash("sha256").update(text, "latin1").digest("hex")}`);
       }
     }
   };
@@ -200,7 +204,7 @@ describe("the repository cache across output bases", () => {
     const filled = entries();
     expect(filled.map((e) => e.replace(/-[0-9a-f]{64}$/, ""))).toEqual(["npm", "npm", "npm", "tools"]);
     for (const e of filled) {
-      expect(readdirSync(join(cache, e)).sort()).toEqual(["entry.json", "tree"]);
+      expect(readdirSync(join(cache, e)).sort()).toEqual(["content.json", "entry.json", "tree"]);
       expect(JSON.parse(readFileSync(join(cache, e, "entry.json"), "utf8")).key).toBe(e.split("-")[1]);
     }
 

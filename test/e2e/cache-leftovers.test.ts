@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request as httpRequest } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -79,8 +79,11 @@ async function startStallProxy(upstream: string, partBytes = 256 * 1024): Promis
   };
 }
 
-function spawnCli(args: string[]): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+function spawnCli(
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -159,6 +162,84 @@ describe("pipeline pull --output", () => {
     expect(temps(dir)).toEqual([]);
     expect(readdirSync(dir)).toEqual(["out"]);
   });
+
+  it("a pull ended by SIGTERM or SIGINT mid-download removes its temporary layout and ends by that signal", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const dir = join(tmp, `pulls-${signal}`);
+      mkdirSync(dir);
+      proxy.stall.add(bigLayer());
+      const held = proxy.held();
+      const pull = spawnCli(["pull", `${proxy.host}/run/app@${app.digest}`, "--output", join(dir, "out")]);
+      await until("the pull to be mid-download", () => proxy.held() > held && temps(dir, ".out").length > 0, pull.out);
+      pull.child.kill(signal);
+      expect(await pull.exit, pull.out()).toEqual({ code: null, signal });
+      expect(readdirSync(dir)).toEqual([]);
+    }
+  });
+});
+
+describe("pipeline build --lockfile", () => {
+  /** Processes whose working directory is under `dir` (npm, pnpm or yarn left running). */
+  const processesIn = (dir: string): string[] =>
+    readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
+        } catch {
+          return false;
+        }
+      });
+
+  it("a build ended by SIGINT during npm ci or SIGTERM while writing its layer leaves no work directory, entry or npm", async () => {
+    const project = join(tmp, "build-project");
+    mkdirSync(project);
+    // typescript: one package, big enough (23 MB) for its layer to take a while to write.
+    const ts = { version: "5.9.3", integrity: "sha512-jl1vZzPDinLr9eUt3J/t7V6FgNEw9QjvBPdysz9KfQDD41fQrC2Y4vKQdiaUpFT4bXlb1RHhLpp8wtm6M5TgSw==" };
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ name: "b", version: "1.0.0", main: "main.js", dependencies: { typescript: ts.version } }),
+    );
+    const lock = {
+      name: "b",
+      version: "1.0.0",
+      lockfileVersion: 3,
+      requires: true,
+      packages: {
+        "": { name: "b", version: "1.0.0", dependencies: { typescript: ts.version } },
+        "node_modules/typescript": { ...ts, resolved: `https://registry.npmjs.org/typescript/-/typescript-${ts.version}.tgz` },
+      },
+    };
+    writeFileSync(join(project, "package-lock.json"), JSON.stringify(lock));
+    writeFileSync(join(project, "main.js"), "");
+    const npmCache = join(process.env.HOME ?? tmp, ".npm"); // warm: the checkout's own typescript
+    for (const [signal, when] of [
+      ["SIGINT", "npm ci"],
+      ["SIGTERM", "layer"],
+    ] as const) {
+      const cache = join(tmp, "build-cache"); // one for both: the host-node base is built once
+      const out = join(tmp, `build-out-${signal}`);
+      const b = spawnCli(["build", "--lockfile", project, "--output", out, "--cache-dir", cache], { npm_config_cache: npmCache });
+      const work = () => (existsSync(cache) ? readdirSync(cache).filter((n) => /^npm-/.test(n)) : []);
+      const inWork = (f: RegExp) =>
+        work().some((w) => {
+          try {
+            return readdirSync(join(cache, w)).some((n) => f.test(n));
+          } catch {
+            return false; // removed meanwhile
+          }
+        });
+      // The layer is written as .node_modules.tar.gz.tmp-* in the work directory (src/layer/build.ts), then renamed.
+      await until(`the build's ${when}`, () => inWork(when === "layer" ? /^\.node_modules\.tar\.gz\.tmp-/ : /^node_modules$/), b.out);
+      b.child.kill(signal);
+      expect(await b.exit, b.out()).toEqual({ code: null, signal });
+      expect(work(), when).toEqual([]);
+      expect(temps(join(cache, "node_modules")), when).toEqual([]);
+      expect(temps(join(cache, "bases")), when).toEqual([]);
+      expect(temps(tmp, `.build-out-${signal}`), when).toEqual([]);
+      expect(processesIn(cache), when).toEqual([]);
+    }
+  });
 });
 
 describe("pipeline run and pipeline cache", () => {
@@ -216,6 +297,17 @@ describe("pipeline run and pipeline cache", () => {
     const hex = app.digest.slice("sha256:".length);
     expect(existsSync(join(images, hex, "index.json"))).toBe(true); // entries stay without --older-than/--max-size
     expect(existsSync(join(rootfs, hex))).toBe(true);
+  });
+
+  it("a run ended by SIGTERM while unpacking stops as it decides (no container started, exit 130) and leaves no temporary rootfs", async () => {
+    const cache = join(tmp, "cache-run-sigterm");
+    const rootfs = join(cache, "rootfs");
+    const r = spawnCli(["run", "--image", `oci:${app.layout}`, "--cache-dir", cache, "--", "hello"]);
+    await until("the run to be unpacking", () => temps(rootfs).length > 0, r.out);
+    r.child.kill("SIGTERM");
+    expect(await r.exit, r.out()).toEqual({ code: 130, signal: null });
+    expect(r.out()).not.toContain("hello from run");
+    expect(temps(rootfs)).toEqual([]);
   });
 
   it("cache prune --max-size 0 keeps the image a running container uses and removes the rest", async () => {
@@ -294,6 +386,18 @@ describe("models", () => {
     expect(second.code, second.stderr).toBe(0);
     expect(readdirSync(dir)).toEqual(["m"]);
     expect(readFileSync(join(out, "config.json"), "utf8")).toBe("{}");
+  });
+
+  it("a model pull ended by SIGTERM mid-download removes its temporary directory", async () => {
+    const dir = join(tmp, "model-pulls-sigterm");
+    mkdirSync(dir);
+    proxy.stall.add(bigDigest);
+    const held = proxy.held();
+    const pull = spawnCli(["model", "pull", ref, "--output", join(dir, "m")]);
+    await until("the model pull to be mid-download", () => proxy.held() > held && temps(dir, ".m").length > 0, pull.out);
+    pull.child.kill("SIGTERM");
+    expect(await pull.exit, pull.out()).toEqual({ code: null, signal: "SIGTERM" });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it("a model sync removes what ended processes left in the model cache, not what a running one writes", async () => {

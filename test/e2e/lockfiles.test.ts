@@ -48,6 +48,8 @@ function captureIo(e: NodeJS.ProcessEnv): CliIo & { out: string[]; err: string[]
 }
 
 const V6 = "lockfileVersion: '6.0'\n\ndependencies:\n  ms:\n    specifier: 2.1.3\n    version: 2.1.3\n";
+/** yarn 1 quotes this URL in its error as it is: ESC ] 0 ; ... BEL would set the terminal's title. */
+const ESCAPES_LOCK = '# yarn lockfile v1\n\n\nms@2.1.3:\n  version "2.1.3"\n  resolved "http://127.0.0.1:9/ms\\u001b]0;pwned\\u0007-2.1.3.tgz"\n';
 const BERRY_V4 = '__metadata:\n  version: 4\n  cacheKey: 7\n\n"ms@npm:2.1.3":\n  version: 2.1.3\n';
 
 function workspaceFiles(kind: string, extra: string[]): string[] {
@@ -114,6 +116,7 @@ beforeAll(async () => {
   for (const k of KINDS) extra += npmDeps(`${k.kind}_deps`, k.kind, k.lock, workspaceFiles(k.kind, k.extra));
   extra += scriptRepos();
   extra += npmDeps("old_pnpm", "old", "pnpm-lock.yaml") + npmDeps("old_berry", "oldberry", "yarn.lock") + npmDeps("bad_name", "old", "deps.lock");
+  extra += npmDeps("escapes", "escapes", "yarn.lock");
   ws = makeConsumerWorkspace(tmp, extra);
   for (const k of KINDS) {
     cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
@@ -132,6 +135,7 @@ beforeAll(async () => {
     ["old", "pnpm-lock.yaml", V6],
     ["old", "deps.lock", V6],
     ["oldberry", "yarn.lock", BERRY_V4],
+    ["escapes", "yarn.lock", ESCAPES_LOCK],
   ]) {
     mkdirSync(join(ws, dir), { recursive: true });
     writeFileSync(join(ws, dir, file), text);
@@ -189,6 +193,16 @@ describe("npm_dependencies (Bazel 4.2.3) reads the lockfile the file name says",
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`npm_dependencies(name = "${repo}"): ${want}`);
     }
+  });
+});
+
+describe("npm_dependencies (Bazel 4.2.3): the package manager's output", () => {
+  test("reaches the terminal with its control characters shown, not sent (outside_text.bzl)", async () => {
+    const r = await bazel(ws, ["query", "--noshow_progress", "@escapes//:all"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('npm_dependencies(name = "escapes"): `yarn-classic install');
+    expect(r.stderr).toContain("ms\\x1b]0;pwned\\x07-2.1.3.tgz");
+    expect(r.stderr).not.toMatch(/\u001b\]|\u0007/);
   });
 });
 

@@ -166,6 +166,25 @@ describe("the CLI's persistent worker (layer, image)", () => {
     }
   });
 
+  test("what Bazel prints of a request shows control characters from outside as escapes, one-shot and in the worker", async () => {
+    // A file name is text from outside: this one would set the terminal's title (ESC ] ... BEL) if printed as it is.
+    const name = "\u001b]0;pwned\u0007.files";
+    const shown = "\\x1b]0;pwned\\x07.files";
+    const once = await oneShot("escapes", layerArgs("escapes", name));
+    expect(once.code).toBe(70);
+    expect(once.stderr).toContain(shown);
+    expect(once.stderr).not.toMatch(/\u001b|\u0007/);
+    const w = startWorker();
+    try {
+      const r = await w.request(layerArgs("escapes-w", name), [], 1);
+      expect(r.exitCode).toBe(70);
+      expect(r.output).toContain(shown);
+      expect(r.output).not.toMatch(/\u001b|\u0007/);
+    } finally {
+      w.stop();
+    }
+  });
+
   test("one-shot: an unreadable flag file is an E_BAD_INPUT naming it", async () => {
     const r = await execProgram(process.execPath, [cli, "@no-such.flags"], { cwd: tmp });
     expect(r.code).toBe(1);

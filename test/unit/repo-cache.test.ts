@@ -233,7 +233,7 @@ describe("repo_cache.js", () => {
     expect(run("restore", entry, join(tmp, "s1"), "node_modules").code).toBe(2);
     expect(run("store", entry, src, "node_modules", "BUILD.bazel")).toEqual({ code: 0, out: "", err: "" });
     expect(readdirSync(cache)).toEqual([`npm-${"a".repeat(64)}`]);
-    expect(readdirSync(entry).sort()).toEqual(["entry.json", "tree"]);
+    expect(readdirSync(entry).sort()).toEqual(["content.json", "entry.json", "tree"]);
     const dest = join(tmp, "d1");
     mkdirSync(dest);
     writeFileSync(join(dest, "package-lock.json"), "{}"); // what the rule wrote first stays
@@ -268,10 +268,72 @@ describe("repo_cache.js", () => {
         ).toEqual([]); // no work directory left
         const linked = ino(join(dest, "node_modules/a/bin/cli")) === ino(join(entry, "tree/node_modules/a/bin/cli"));
         expect(linked, where).toBe(sameFs);
-        expect(statSync(join(dest, "node_modules/a/bin/cli")).mode & 0o777, where).toBe(0o755);
+        expect(statSync(join(dest, "node_modules/a/bin/cli")).mode & 0o777, where).toBe(0o555); // read-only, as stored
       } finally {
         if (cacheDir.startsWith("/dev/shm/")) rmSync(cacheDir, { recursive: true, force: true });
       }
+    }
+  });
+
+  test("an entry is read-only through a restore, and one changed after its store is discarded and fetched again", () => {
+    const cache = join(tmp, "tamper");
+    const entry = join(cache, `npm-${"d".repeat(64)}`);
+    const clean = plant(join(tmp, "tamper-clean"));
+    const stored = plant(join(tmp, "tamper-src"));
+    expect(run("store", entry, stored, "node_modules", "BUILD.bazel")).toEqual({ code: 0, out: "", err: "" });
+    // Every file of the entry, of the repository it was stored from and of a restored one is read-only.
+    const a = mkdtempSync(join(tmp, "tamper-a-"));
+    expect(run("restore", entry, a, "node_modules", "BUILD.bazel").code).toBe(0);
+    for (const f of ["node_modules/a/index.js", "BUILD.bazel"]) {
+      for (const p of [join(entry, "tree", f), join(stored, f), join(a, f)]) expect(statSync(p).mode & 0o222, p).toBe(0);
+    }
+    // So a write through a restored repository fails for its owner (a user's Bazel: here `nobody` stores, restores
+    // and writes), and the entry keeps its bytes.
+    const home = join(tmp, "tamper-nobody");
+    mkdirSync(home);
+    chmodSync(tmp, 0o711);
+    plant(join(home, "src"));
+    spawnSync("chown", ["-R", "65534:65534", home]);
+    const asNobody = (script: string) =>
+      spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script], { encoding: "utf8" });
+    const nobodyEntry = join(home, "cache", `npm-${"d".repeat(64)}`);
+    const helper = `${process.execPath} ${HELPER}`;
+    const setUp = asNobody(
+      `mkdir ${home}/a && ${helper} store ${nobodyEntry} ${home}/src node_modules && ${helper} restore ${nobodyEntry} ${home}/a node_modules`,
+    );
+    expect(setUp.status, setUp.stderr).toBe(0);
+    const write = asNobody(`echo tampered > ${home}/a/node_modules/a/index.js`);
+    expect(write.stderr).toContain("Permission denied");
+    expect(readFileSync(join(nobodyEntry, "tree/node_modules/a/index.js"), "utf8")).toBe("x");
+    // Root writes through the hard link all the same (a genrule, a debugging edit): the entry's file changes with it.
+    writeFileSync(join(a, "node_modules/a/index.js"), "tampered");
+    expect(readFileSync(join(entry, "tree/node_modules/a/index.js"), "utf8")).toBe("tampered");
+    // The next fetch finds the change, discards the entry (the rule then builds and stores it again) and says so.
+    const b = mkdtempSync(join(tmp, "tamper-b-"));
+    expect(run("restore", entry, b, "node_modules", "BUILD.bazel")).toEqual({
+      code: 3,
+      out: "",
+      err: `discarded ${entry}: tree/node_modules/a/index.js changed (its content) since it was stored`,
+    });
+    expect(readdirSync(b)).toEqual([]);
+    expect(existsSync(entry)).toBe(false);
+    expect(readdirSync(cache)).toEqual([]);
+    expect(run("store", entry, plant(join(tmp, "tamper-refetch")), "node_modules", "BUILD.bazel").code).toBe(0);
+    expect(run("restore", entry, b, "node_modules", "BUILD.bazel").code).toBe(0);
+    expect(keyOf(b)).toBe(keyOf(clean)); // what a clean fetch gives
+    expect(readFileSync(join(b, "node_modules/a/index.js"), "utf8")).toBe("x");
+    // A mode changed (made writable again), a file added or removed: discarded the same way.
+    const cases: [string, (tree: string) => void, string][] = [
+      ["mode", (t) => chmodSync(join(t, "node_modules/a/bin/cli"), 0o755), "tree/node_modules/a/bin/cli changed (its mode (555 -> 755))"],
+      ["added", (t) => writeFileSync(join(t, "node_modules/a/extra.js"), ""), "tree/node_modules/a/extra.js was added"],
+      ["missing", (t) => rmSync(join(t, "BUILD.bazel")), "tree/BUILD.bazel is missing"],
+    ];
+    for (const [what, change, diff] of cases) {
+      expect(run("store", entry, plant(join(tmp, `tamper-${what}`)), "node_modules", "BUILD.bazel").code, what).toBe(0);
+      change(join(entry, "tree"));
+      const r = run("restore", entry, mkdtempSync(join(tmp, "tamper-c-")), "node_modules", "BUILD.bazel");
+      expect(r, what).toEqual({ code: 3, out: "", err: `discarded ${entry}: ${diff} since it was stored` });
+      expect(existsSync(entry), what).toBe(false);
     }
   });
 
