@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard } from "../fixtures/bazel";
 import { writeEsmWorkspace } from "../fixtures/esm-workspace";
+import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-typescript-"));
 const ws = join(tmp, "ws");
@@ -54,6 +55,14 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const edited = await bazel(ws, ["run", "//app:app_local"]);
     expect(edited.code, edited.stderr.slice(-3000)).toBe(0);
     expect(edited.stdout).toContain("esm: 43 from an ES module");
+  }, 900_000);
+
+  test('its image runs the ES module pipeline under runc (/app/package.json says "type": "module")', async () => {
+    const r = await bazel(ws, ["build", "//app:app_image"]);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const img = runLayoutImage(join(ws, "bazel-bin", "app", "app_image"));
+    expect(img.code, img.stderr).toBe(0);
+    expect(img.stdout).toContain("esm: 43 from an ES module");
   }, 900_000);
 
   test("sandboxed compiles give the same bytes as the worker's", async () => {

@@ -3,7 +3,8 @@
  * consumer as test/e2e/bazel-typescript.test.ts (test/fixtures/esm-workspace.ts), its compiler named by
  * `pipeline.config(typescript = ...)` and its npm repositories by `pipeline.npm(...)`. The library and the pipeline
  * compile to ES modules with TypeScript 7 (its native compiler in the chroot), the per-target TypeScript 6 to
- * CommonJS, sandboxed and in the worker alike, and `_local` runs the pipeline and sees an edit of the library.
+ * CommonJS, sandboxed and in the worker alike; `_local` runs the pipeline and sees an edit of the library, and its
+ * image runs it under runc.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { discard, QUIET } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { writeEsmWorkspace } from "../fixtures/esm-workspace";
+import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-typescript-"));
 const ws = join(tmp, "ws");
@@ -51,5 +53,13 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", ()
     const edited = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//app:app_local"]);
     expect(edited.code, failure("run //app:app_local after the edit", edited)).toBe(0);
     expect(edited.stdout).toContain("esm: 43 from an ES module");
+  });
+
+  test("its image runs the ES module pipeline under runc", async () => {
+    const r = await bazel7(ws, ["build", "--noenable_workspace", "//app:app_image"]);
+    expect(r.code, failure("build //app:app_image", r)).toBe(0);
+    const img = runLayoutImage(join(ws, "bazel-bin", "app", "app_image"));
+    expect(img.code, img.stderr).toBe(0);
+    expect(img.stdout).toContain("esm: 43 from an ES module");
   });
 });
