@@ -17,28 +17,11 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, un
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { leaseName, parseLeaseName, PRUNE_LOCK, stampName, stateDir } from "./names";
-import { onExit } from "../process/exit";
 import { type Owner, ownerAlive, selfOwner } from "../process/owner";
+import { holdTemp } from "../process/temp";
 
-const held = new Set<string>();
-let _exitHook: (() => void) | undefined;
-
-function releaseAllSync(): void {
-  for (const p of held) {
-    try {
-      unlinkSync(p);
-    } catch {
-      // gone already
-    }
-  }
-  held.clear();
-  _exitHook = undefined; // exit.ts forgets a hook once it ran
-}
-
-function holdUntilExit(path: string): void {
-  held.add(path);
-  _exitHook ??= onExit(releaseAllSync);
-}
+/** The leases this process has written; each is kept until it ends (process/temp.ts holdTemp removes it then). */
+const leases = new Set<string>();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -79,11 +62,12 @@ export interface UseOptions {
 /** Declares that this process uses entry `name` of `dir` from now until it exits (see above). */
 export async function useEntry(dir: string, name: string, opts: UseOptions = {}): Promise<void> {
   const lease = join(stateDir(dir), leaseName(name));
-  if (!held.has(lease)) {
+  if (!leases.has(lease)) {
     try {
       mkdirSync(stateDir(dir), { recursive: true });
       writeFileSync(lease, "");
-      holdUntilExit(lease);
+      holdTemp(lease);
+      leases.add(lease);
     } catch {
       // A directory this process cannot write to: it cannot prune it either, and reading goes on as before.
     }
@@ -148,9 +132,10 @@ export async function lockForPrune(dir: string, waitMs = 600_000): Promise<() =>
       } finally {
         closeSync(fd);
       }
-      holdUntilExit(path);
+      // Removed at exit, or before a signal nobody decides on ends the process, unless released first.
+      const release = holdTemp(path);
       return () => {
-        held.delete(path);
+        release();
         try {
           unlinkSync(path);
         } catch {

@@ -7,7 +7,8 @@
  *    password; a second push (a new digest behind `:latest`) and `--apply` roll out and the old pod goes.
  *  - the launch-script path: `bazel run //examples/hello:hello` with PIPELINE_TARGET=kubernetes (the documented
  *    switch, examples/hello/main.ts): pushed, then the pod runs `registry/repo@sha256:…`, its output streams back
- *    in order, the exit code passes through (0 and 2), Ctrl-C deletes the Job.
+ *    in order, the exit code passes through (0 and 2), Ctrl-C deletes the Job; the same for an ES module pipeline
+ *    (`module: nodenext` with the rules' default compiler, a `"type": "module"` package.json).
  * One registry for everything: HTTPS with a self-signed certificate (the CLI trusts it through
  * NODE_EXTRA_CA_CERTS, containerd through hosts.toml's `ca`, oras in the pod through its image's CA bundle) and a
  * password; the pull Secret is made from the same credential. The registry and the git server listen on the host's
@@ -258,6 +259,53 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
       expect(r.stderr).toMatch(/the container exited with code 2/);
     },
     10 * 60_000,
+  );
+
+  test(
+    'an ES module pipeline (`module: nodenext`, a "type": "module" package.json) runs as a Job the same way',
+    async () => {
+      const pkg = join(ws, "esmjob");
+      mkdirSync(pkg, { recursive: true });
+      writeFileSync(join(pkg, "package.json"), '{"type": "module"}\n');
+      writeFileSync(join(pkg, "tsconfig.json"), '{"compilerOptions": {"module": "nodenext", "moduleResolution": "nodenext"}}\n');
+      writeFileSync(
+        join(pkg, "main.ts"),
+        `import { containerImageUri, launchTarget, runOnKubernetes } from "@rules_pipeline/runtime";
+
+const argv = process.argv.slice(2);
+if (launchTarget() === "kubernetes") {
+  console.log(\`container image: \${containerImageUri()} (on Kubernetes)\`);
+  process.exitCode = await runOnKubernetes({ args: argv, cpu: "250m", memory: "256Mi", namespace: process.env.HELLO_NAMESPACE });
+} else {
+  console.log(\`esm in the pod: \${import.meta.url} \${argv.join(",")}\`);
+}
+`,
+      );
+      writeFileSync(
+        join(pkg, "BUILD.bazel"),
+        `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+
+pipeline(
+    name = "esmjob",
+    base = "@pipeline-host-node//image",
+    entry = "main.ts",
+    srcs = ["package.json"],
+    tsconfig = "tsconfig.json",
+    registry = "localhost:5000",
+    repository = "examples/esmjob",
+)
+`,
+      );
+      const r = await bazel(
+        ws,
+        ["run", ...QUIET, "//esmjob:esmjob", "--", "a", "b"],
+        clientEnv({ PIPELINE_REPOSITORY: `${reg.host}/examples/esmjob`, PIPELINE_TARGET: "kubernetes", HELLO_NAMESPACE: NS }),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^container image: \S+\/examples\/esmjob@sha256:[a-f0-9]{64} \(on Kubernetes\)$/m);
+      expect(r.stdout).toContain("esm in the pod: file:///app/esmjob/main.js a,b\n");
+    },
+    15 * 60_000,
   );
 
   test(
