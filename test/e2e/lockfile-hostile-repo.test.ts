@@ -28,7 +28,11 @@ import { type GitServer, startGitServer } from "../fixtures/git-server";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-hostile-repo-"));
 const marks = join(tmp, "marks");
 const cacheDir = join(tmp, "cache");
-const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(tmp, "home") };
+// Each side its own package-manager caches (yarn 1's is /usr/local/share/.cache/yarn for root, whatever HOME says):
+// a clone prepared while writing the lockfiles must not spare a build its preparation.
+const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(tmp, "home"), YARN_CACHE_FOLDER: join(tmp, "yarn-cache") };
+const genEnv: NodeJS.ProcessEnv = { ...env, HOME: join(tmp, "gen-home"), YARN_CACHE_FOLDER: join(tmp, "gen-yarn-cache") };
+const bazelEnv = { YARN_CACHE_FOLDER: join(tmp, "bazel-yarn-cache") };
 delete env.SOURCE_DATE_EPOCH;
 let server: GitServer;
 let evilUrl = "";
@@ -50,7 +54,15 @@ function makeEvilRepo(root: string): void {
   const scripts = { preinstall: touch("preinstall"), prepare: touch("prepare"), prepack: touch("prepack"), postinstall: touch("postinstall") };
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "evil", version: "1.0.0", main: "index.js", scripts }, null, 2));
   writeFileSync(join(work, "index.js"), "module.exports = 'evil';\n");
-  const gitEnv = { ...process.env, HOME: tmp, GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" };
+  const gitEnv = {
+    ...process.env,
+    HOME: tmp,
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@t",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@t",
+  };
   const git = (args: string[], cwd = work) => execFileSync("git", args, { cwd, env: gitEnv, stdio: "pipe" });
   git(["init", "--quiet", "--initial-branch=main"]);
   git(["add", "-A"]);
@@ -62,7 +74,13 @@ function makeEvilRepo(root: string): void {
 async function lockfileOf(manager: "npm" | "pnpm" | "yarn-classic" | "yarn-berry", dir: string): Promise<{ name: string; text: string }> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }));
-  const runEnv = { ...env, YARN_ENABLE_TELEMETRY: "0", YARN_NODE_LINKER: "node-modules", YARN_ENABLE_IMMUTABLE_INSTALLS: "false", YARN_IGNORE_PATH: "1" };
+  const runEnv = {
+    ...genEnv,
+    YARN_ENABLE_TELEMETRY: "0",
+    YARN_NODE_LINKER: "node-modules",
+    YARN_ENABLE_IMMUTABLE_INSTALLS: "false",
+    YARN_IGNORE_PATH: "1",
+  };
   let args: string[];
   let name: string;
   if (manager === "npm") [args, name] = [["npm", "install", "--package-lock-only", "--ignore-scripts"], "package-lock.json"];
@@ -100,7 +118,7 @@ function evilProject(name: string, manager: string, files: Record<string, string
 
 beforeAll(async () => {
   mkdirSync(marks, { recursive: true });
-  mkdirSync(env.HOME as string, { recursive: true });
+  for (const e of [env, genEnv]) mkdirSync(e.HOME as string, { recursive: true });
   const root = join(tmp, "git");
   mkdirSync(root);
   makeEvilRepo(root);
@@ -125,11 +143,11 @@ describe("pipeline build --lockfile: dependencies prepared from source", () => {
     const project = evilProject(`git-${manager}`, manager);
     const asked = server.requests.length;
     const e = await pipelineErrorOf(build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", manager) }, captureIo(env)));
+    expect(readdirSync(marks)).toEqual([]);
     expect(e.code).toBe("E_BAD_INPUT");
     expect(e.message).toContain(`${join(project, "yarn.lock")}: a dependency is prepared from source`);
     expect(e.message).toMatch(new RegExp(`  evil \\((evil@)?git\\+${server.baseUrl.replace(/[.]/g, "\\.")}/evil\\.git#`));
     expect(e.message).toContain('add "evil" to --allow-install-scripts');
-    expect(readdirSync(marks)).toEqual([]);
     expect(server.requests.slice(asked)).toEqual([]); // not even cloned
   });
 
@@ -146,8 +164,8 @@ describe("pipeline build --lockfile: dependencies prepared from source", () => {
     const io = captureIo(env);
     const output = join(tmp, "out", manager);
     const r = await build({ lockfile: project, "cache-dir": cacheDir, output, "ignore-install-scripts": ["evil"] }, io);
-    expect(r.exitCode, io.err.join("\n")).toBe(0);
     expect(readdirSync(marks)).toEqual([]);
+    expect(r.exitCode, io.err.join("\n")).toBe(0);
   });
 });
 
@@ -176,9 +194,9 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     const project = plainProject("plugins", { "yarn.lock": BERRY_EMPTY, ".yarnrc.yml": yarnrc });
     const io = captureIo(env);
     const r = await build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", "plugins") }, io);
+    expect(readdirSync(marks)).toEqual([]);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     expect(io.err.join("\n")).toContain(`warning: ${join(project, ".yarnrc.yml")}: plugins ignored: not among the settings`);
-    expect(readdirSync(marks)).toEqual([]);
   });
 
   test("pnpm: `pnpmfile=` and `global-pnpmfile=` naming pnpm-workspace.yaml (a polyglot) are dropped, never loaded", async () => {
@@ -189,11 +207,11 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     });
     const io = captureIo(env);
     const r = await build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", "pnpmfile") }, io);
+    expect(readdirSync(marks)).toEqual([]);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     const err = io.err.join("\n");
     for (const key of ["pnpmfile", "global-pnpmfile"]) expect(err).toContain(`warning: ${join(project, ".npmrc")}: ${key} ignored`);
     expect(err).toContain(`warning: ${join(project, "pnpm-workspace.yaml")}: x ignored`);
-    expect(readdirSync(marks)).toEqual([]);
   });
 
   test("npm: `.npmrc` cache, logs-dir, prefix, tmp move none of npm's writes; nested secrets' files are not in /app", async () => {
@@ -234,7 +252,7 @@ describe("npm_dependencies on Bazel 4.2.3", () => {
     let extra = "";
     for (const [name, r] of Object.entries(repos)) {
       const lock = r.manager === "pnpm" ? "pnpm-lock.yaml" : "yarn.lock";
-      const configs = r.manager === "pnpm" ? [".npmrc", "pnpm-workspace.yaml"] : [];
+      const configs = r.manager === "pnpm" ? [".npmrc", "pnpm-workspace.yaml", ".pnpmfile.cjs"] : [];
       extra += `npm_dependencies(name = "${name}", package_json = "//${name}:package.json", lockfile = "//${name}:${lock}", workspace_files = ${JSON.stringify(configs.map((c) => `//${name}:${c}`))})\n`;
     }
     ws = makeConsumerWorkspace(join(tmp, "bazel"), extra);
@@ -246,31 +264,36 @@ describe("npm_dependencies on Bazel 4.2.3", () => {
         writeFileSync(join(dir, "pnpm-lock.yaml"), PNPM_EMPTY);
         writeFileSync(join(dir, "pnpm-workspace.yaml"), `${POLYGLOT("x")}packages: ["packages/*"]\n`);
         writeFileSync(join(dir, ".npmrc"), "pnpmfile=pnpm-workspace.yaml\n");
+        // pnpm's default hook file, listed: placed in the repository, never loaded (--ignore-pnpmfile).
+        writeFileSync(join(dir, ".pnpmfile.cjs"), `require("fs").writeFileSync(${JSON.stringify(join(marks, "pnpmfile.cjs"))}, "ran");\n`);
       } else {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }));
         writeFileSync(join(dir, "yarn.lock"), lockfiles[r.manager].text);
       }
-      writeFileSync(join(dir, "BUILD.bazel"), `exports_files(["package.json", "yarn.lock", "pnpm-lock.yaml", "pnpm-workspace.yaml", ".npmrc"])\n`);
+      writeFileSync(
+        join(dir, "BUILD.bazel"),
+        `exports_files(["package.json", "yarn.lock", "pnpm-lock.yaml", "pnpm-workspace.yaml", ".npmrc", ".pnpmfile.cjs"])\n`,
+      );
     }
   });
 
   test.each(["yarn_git", "berry_git"])("%s: a git dependency fails the fetch naming it, before yarn clones it", async (name) => {
     const asked = server.requests.length;
-    const r = await bazel(ws, ["query", "--noshow_progress", `@${name}//:all`]);
+    const r = await bazel(ws, ["query", "--noshow_progress", `@${name}//:all`], bazelEnv);
+    expect(readdirSync(marks)).toEqual([]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`npm_dependencies(name = "${name}"): //${name}:yarn.lock: a dependency is prepared from source`);
     expect(r.stderr).toMatch(/ {2}evil \((evil@)?git\+http:/);
     expect(r.stderr).toContain('add "evil" to `allow_install_scripts`');
-    expect(readdirSync(marks)).toEqual([]);
     expect(server.requests.slice(asked)).toEqual([]);
   });
 
-  test("pnpm: the `.npmrc` pnpmfile naming the polyglot pnpm-workspace.yaml is dropped with a DEBUG line, never loaded", async () => {
-    const r = await bazel(ws, ["query", "--noshow_progress", "@pnpm_hooks//:all"]);
+  test("pnpm: `.npmrc`'s pnpmfile (a polyglot pnpm-workspace.yaml) is dropped with a DEBUG line; no hook file is loaded", async () => {
+    const r = await bazel(ws, ["query", "--noshow_progress", "@pnpm_hooks//:all"], bazelEnv);
+    expect(readdirSync(marks)).toEqual([]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("//pnpm_hooks:.npmrc: pnpmfile ignored");
     expect(r.stderr).toContain("//pnpm_hooks:pnpm-workspace.yaml: x ignored");
-    expect(readdirSync(marks)).toEqual([]);
   });
 });
