@@ -17,8 +17,8 @@
  *    allow-list of keys (registries, scopes, credentials, TLS, proxies, timeouts, peer and hoisting settings); the
  *    package manager sees a copy holding those keys only, written into its scratch directory. Every other key is
  *    dropped with a line naming the file and the key: those that load code (`plugins`, `yarnPath`, `yarn-path`,
- *    `pnpmfile`, `global-pnpmfile`, `node-options`, `script-shell`, `git`, `node-gyp`, `injectEnvironmentFiles`...), move
- *    writes (`cache`, `logs-dir`, `prefix`, `store-dir`, `cacheFolder`, `globalFolder`, `tmp`, `userconfig`...) and
+ *    `pnpmfile`, `global-pnpmfile`, `node-options`, `script-shell`, `git`, `node-gyp`, `injectEnvironmentFiles`...),
+ *    move writes (`cache`, `logs-dir`, `prefix`, `store-dir`, `cacheFolder`, `globalFolder`, `tmp`, `userconfig`...) and
  *    whatever is not known to be neither. `${VAR}` (expanded from the build host's environment by every package
  *    manager) is kept only in credentials (`_authToken`, `_auth`, `_password`, `username`, `npmAuthToken`,
  *    `npmAuthIdent`); anywhere else the key is dropped, so a repository cannot copy the environment into a URL.
@@ -87,7 +87,7 @@ const PNPM_WORKSPACE_KEYS = new Set(["packages", "catalog", "catalogs"]);
 /** An error whose message names the file and what is wrong in it: E_BAD_INPUT in the CLI, a failed fetch in Bazel. */
 class GuardError extends Error {}
 
-const NOT_ALLOWED = 'not among the settings a repository may give the package manager (docs/npm.md, "What a repository can do")';
+const NOT_ALLOWED = 'not among the keys a repository may set (docs/npm.md, "What a repository you build can do")';
 
 /**
  * `.npmrc` (ini: `key=value`, `key[]=value`, `;`/`#` comments, `[section]`s) or yarn 1's `.yarnrc` (`key value`,

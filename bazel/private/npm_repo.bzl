@@ -44,6 +44,13 @@ source against the Node in use, with the headers of npm's `nodedir` config); of 
 built `build/Release/*.node` files are kept. Any other package with install scripts (`hasInstallScript` in the
 lockfile, a `preinstall`/`install`/`postinstall` script, or a `binding.gyp`) fails the fetch with an error naming it,
 unless it is listed in `ignore_install_scripts` or is one of the known-harmless """ + ", ".join(HARMLESS_INSTALL_SCRIPTS) + """.
+
+The repository is not trusted (docs/npm.md, "What a repository you build can do"): a `yarn.lock` dependency that yarn
+prepares from source, running its scripts whatever the flags say (git, `github:`, a git host's archive, `exec:`),
+fails the fetch naming it unless it is in `allow_install_scripts`; the package-manager configuration files listed
+in `workspace_files` beside `package_json` (`.npmrc`, `.yarnrc`, `.yarnrc.yml`, `pnpm-workspace.yaml`) are read
+through an allow-list of keys (registries, scopes, credentials, TLS, hoisting), every other key (`plugins`,
+`pnpmfile`, `cache`...) left out with a DEBUG line naming the file and the key.
 """
 
 def _check_in_package(rctx, attr_name, label):
@@ -142,8 +149,19 @@ def _layout_workspace_files(rctx, pkg_label):
     return configs
 
 def _guard(rctx, node, manager, lock_label, configs):
-    """npm_guard.js: fails on a dependency yarn would prepare from source (running its scripts) that is not in
-    `allow_install_scripts`; writes the allowed keys of the configuration files `configs`, printing the keys left out."""
+    """Runs npm_guard.js before any install.
+
+    It fails on a dependency yarn would prepare from source (running its scripts) that is not in
+    `allow_install_scripts`, and writes the allowed keys of the configuration files `configs` into the repository; the
+    keys left out are printed (a DEBUG line naming the file and the key).
+
+    Args:
+      rctx: the repository context.
+      node: the Node binary.
+      manager: the package manager (package_managers.bzl).
+      lock_label: `lockfile`.
+      configs: [[label, path]] of the configuration files beside `package_json` (_layout_workspace_files).
+    """
     args = [node, rctx.path(_NPM_GUARD), manager, rctx.path(lock_label), str(lock_label), "."]
     for name in rctx.attr.allow_install_scripts:
         args.extend(["--allow", name])
@@ -153,7 +171,7 @@ def _guard(rctx, node, manager, lock_label, configs):
     if result.return_code != 0:
         _fail(rctx, result.stderr + result.stdout)
     if result.stdout:
-        print("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), result.stdout.strip()))
+        print("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), result.stdout.strip()))  # buildifier: disable=print
 
 # A yarn berry project's `.yarnrc.yml` beside package.json must be listed in `workspace_files`; Yarn then reads it
 # (registries, scopes, hoisting limits...), but `yarnPath` (the pinned Yarn runs: YARN_IGNORE_PATH) and `enableScripts`
@@ -351,7 +369,8 @@ and its dependencies."""),
 scripts run at fetch time, offline (`npm rebuild <names> --offline`): native addons are compiled from source by
 node-gyp against the Node in use (the machine needs python3, make, a C++ compiler and Node's headers through npm's
 `nodedir` config). Their built `build/Release/*.node` files are kept, the other build byproducts dropped. The build
-is as reproducible as the compiler makes it."""),
+is as reproducible as the compiler makes it. A `yarn.lock` dependency yarn prepares from source (a git clone, whose
+scripts yarn runs) must be listed here too, or the fetch fails naming it."""),
         "ignore_install_scripts": attr.string_list(doc = """Packages whose install scripts are known not to be needed:
 installed without running them, and without the error an unlisted package with install scripts gives."""),
     },

@@ -196,7 +196,7 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     const r = await build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", "plugins") }, io);
     expect(readdirSync(marks)).toEqual([]);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
-    expect(io.err.join("\n")).toContain(`warning: ${join(project, ".yarnrc.yml")}: plugins ignored: not among the settings`);
+    expect(io.err.join("\n")).toContain(`warning: ${join(project, ".yarnrc.yml")}: plugins ignored: not among the keys`);
   });
 
   test("pnpm: `pnpmfile=` and `global-pnpmfile=` naming pnpm-workspace.yaml (a polyglot) are dropped, never loaded", async () => {
