@@ -1,8 +1,8 @@
 /**
  * `npm ci --ignore-scripts --omit=dev` in a scratch directory holding only package.json, the lockfile and the
- * allowed keys of the project's .npmrc (registry settings; install.ts writes it). Install scripts are not run: they execute arbitrary code on the
- * build host and make node_modules depend on it; packages that need them (native addons) belong in a
- * Bazel build. npm runs on the same node as this process when npm is a JavaScript file (the usual install).
+ * allowed keys of the project's .npmrc (registry settings; install.ts writes it). Install scripts are not run: they
+ * execute arbitrary code on the build host and make node_modules depend on it; packages that need them (native
+ * addons) belong in a Bazel build. npm runs on the same node as this process when npm is a JavaScript file (the usual install).
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
