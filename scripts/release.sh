@@ -101,7 +101,7 @@ done
     --bundle tools/bundle-loader.ts "$stage/prebuilt/pipeline_loader.js" "${external[@]}" \
     --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
     "${modules[@]}" \
-    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/worker_protocol.js
+    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/worker_protocol.js --input bazel/private/npm_guard.js
   node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js src/runtime/index.ts \
     "$stage/prebuilt/runtime/index.js" "$stage/prebuilt/runtime/index.d.ts"
 )

@@ -45,6 +45,13 @@ source against the Node in use, with the headers of npm's `nodedir` config); of 
 built `build/Release/*.node` files are kept. Any other package with install scripts (`hasInstallScript` in the
 lockfile, a `preinstall`/`install`/`postinstall` script, or a `binding.gyp`) fails the fetch with an error naming it,
 unless it is listed in `ignore_install_scripts` or is one of the known-harmless """ + ", ".join(HARMLESS_INSTALL_SCRIPTS) + """.
+
+The repository is not trusted (docs/npm.md, "What a repository you build can do"): a `yarn.lock` dependency that yarn
+prepares from source, running its scripts whatever the flags say (git, `github:`, a git host's archive, `exec:`),
+fails the fetch naming it unless it is in `allow_install_scripts`; the package-manager configuration files listed
+in `workspace_files` beside `package_json` (`.npmrc`, `.yarnrc`, `.yarnrc.yml`, `pnpm-workspace.yaml`) are read
+through an allow-list of keys (registries, scopes, credentials, TLS, hoisting), every other key (`plugins`,
+`pnpmfile`, `cache`...) left out with a DEBUG line naming the file and the key.
 """
 
 def _check_in_package(rctx, attr_name, label):
@@ -73,7 +80,14 @@ def _check_in_package(rctx, attr_name, label):
 # The files of this rule whose text shapes the repository (the generated BUILD file, the pruning): in the cache key.
 _NPM_TREE = Label("//bazel/private:npm_tree.js")
 
-_RULE_SOURCES = [Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:install_scripts.bzl"), Label("//bazel/private:npm_build_file.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
+# What a repository may tell its package manager (its dependencies' sources, its configuration's keys): run before any
+# install, the same file `pipeline build --lockfile` imports.
+_NPM_GUARD = Label("//bazel/private:npm_guard.js")
+
+# The package-manager configuration files npm_guard.js filters (its CONFIG_NAMES: test/unit/npm-guard.test.ts).
+_CONFIG_NAMES = [".npmrc", ".yarnrc", ".yarnrc.yml", "pnpm-workspace.yaml"]
+
+_RULE_SOURCES = [_NPM_GUARD, Label("//bazel/private:npm_repo.bzl"), Label("//bazel/private:install_scripts.bzl"), Label("//bazel/private:npm_build_file.bzl"), Label("//bazel/private:npm_globs.js"), _NPM_TREE, Label("//bazel/private:package_managers.bzl"), Label("//bazel/private:repo_cache.bzl"), Label("//bazel/private:repo_cache.js")]
 
 # What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry. With pnpm and yarn, also
 # the npm-format lockfile written from the installed tree for the SBOM (NPM_LOCKFILE; with npm, the fetch writes it
@@ -115,7 +129,14 @@ def _fail(rctx, msg):
     fail(outside_text("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), msg)))
 
 def _layout_workspace_files(rctx, pkg_label):
-    """Places each `workspace_files` file at its path relative to `package_json`'s directory."""
+    """Places each `workspace_files` file at its path relative to `package_json`'s directory.
+
+    The package-manager configuration files beside `package_json` are not placed: _guard writes what of them may be read.
+
+    Returns:
+      [[label, path]] of those configuration files.
+    """
+    configs = []
     for f in rctx.attr.workspace_files:
         if f.workspace_name != pkg_label.workspace_name:
             _fail(rctx, "`workspace_files` entry {} is not in the repository of `package_json` {}".format(str(f), str(pkg_label)))
@@ -123,7 +144,36 @@ def _layout_workspace_files(rctx, pkg_label):
         prefix = (pkg_label.package + "/") if pkg_label.package else ""
         if not full.startswith(prefix) or full[len(prefix):] in ("package.json", rctx.attr.lockfile.name):
             _fail(rctx, "`workspace_files` entry {} is not a file below {}'s directory (or is that package.json or the lockfile itself)".format(str(f), str(pkg_label)))
-        rctx.symlink(rctx.path(f), full[len(prefix):])
+        if full[len(prefix):] in _CONFIG_NAMES:
+            configs.append([str(f), str(rctx.path(f))])
+        else:
+            rctx.symlink(rctx.path(f), full[len(prefix):])
+    return configs
+
+def _guard(rctx, node, manager, lock_label, configs):
+    """Runs npm_guard.js before any install.
+
+    It fails on a dependency yarn would prepare from source (running its scripts) that is not in
+    `allow_install_scripts`, and writes the allowed keys of the configuration files `configs` into the repository; the
+    keys left out are printed (a DEBUG line naming the file and the key).
+
+    Args:
+      rctx: the repository context.
+      node: the Node binary.
+      manager: the package manager (package_managers.bzl).
+      lock_label: `lockfile`.
+      configs: [[label, path]] of the configuration files beside `package_json` (_layout_workspace_files).
+    """
+    args = [node, rctx.path(_NPM_GUARD), manager, rctx.path(lock_label), str(lock_label), "."]
+    for name in rctx.attr.allow_install_scripts:
+        args.extend(["--allow", name])
+    for label, path in configs:
+        args.extend(["--config", "{}={}".format(label, path)])
+    result = rctx.execute(args, quiet = True, timeout = 120)
+    if result.return_code != 0:
+        _fail(rctx, result.stderr + result.stdout)
+    if result.stdout:
+        print("npm_dependencies(name = {}): {}".format(repr(rctx.attr.name), result.stdout.strip()))  # buildifier: disable=print
 
 # A yarn berry project's `.yarnrc.yml` beside package.json must be listed in `workspace_files`; Yarn then reads it
 # (registries, scopes, hoisting limits...), but `yarnPath` (the pinned Yarn runs: YARN_IGNORE_PATH) and `enableScripts`
@@ -166,7 +216,7 @@ def _install(rctx, manager, node, npm_cli, env, lock_label):
             args.append("--omit=dev")
     elif manager == "pnpm":
         # node-linker=hoisted: a flat node_modules as npm makes it (see _DOC, "pnpm").
-        args = [str(node), str(_download_tool(rctx, manager)), "install", "--frozen-lockfile", "--ignore-scripts", "--config.node-linker=hoisted", "--config.package-import-method=copy", "--config.manage-package-manager-versions=false", "--reporter=append-only"]
+        args = [str(node), str(_download_tool(rctx, manager)), "install", "--frozen-lockfile", "--ignore-scripts", "--ignore-pnpmfile", "--config.node-linker=hoisted", "--config.package-import-method=copy", "--config.manage-package-manager-versions=false", "--reporter=append-only"]
         if rctx.attr.omit_dev:
             args.append("--prod")
     elif manager == "yarn-classic":
@@ -223,13 +273,14 @@ def _npm_repo_impl(rctx):
             ", ".join(sorted(LOCKFILE_NAMES.keys())),
         ))
     rctx.symlink(rctx.path(pkg_label), "package.json")
-    _layout_workspace_files(rctx, pkg_label)
+    configs = _layout_workspace_files(rctx, pkg_label)
     lock_text = rctx.read(rctx.path(lock_label))
     manager, problem = lockfile_manager(kind, lock_text)
     if problem:
         _fail(rctx, "`lockfile` {}: {}".format(str(lock_label), problem))
     if manager == "yarn-berry":
         _check_yarnrc(rctx, pkg_label, lock_label)
+    _guard(rctx, node, manager, lock_label, configs)
     lock_packages = {}
     if kind == "npm":
         rctx.file(NPM_LOCKFILE, lock_text)
@@ -320,7 +371,8 @@ and its dependencies."""),
 scripts run at fetch time, offline (`npm rebuild <names> --offline`): native addons are compiled from source by
 node-gyp against the Node in use (the machine needs python3, make, a C++ compiler and Node's headers through npm's
 `nodedir` config). Their built `build/Release/*.node` files are kept, the other build byproducts dropped. The build
-is as reproducible as the compiler makes it."""),
+is as reproducible as the compiler makes it. A `yarn.lock` dependency yarn prepares from source (a git clone, whose
+scripts yarn runs) must be listed here too, or the fetch fails naming it."""),
         "ignore_install_scripts": attr.string_list(doc = """Packages whose install scripts are known not to be needed:
 installed without running them, and without the error an unlisted package with install scripts gives."""),
     },

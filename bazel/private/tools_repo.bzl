@@ -31,6 +31,9 @@ filegroup(
 
 _CLI_FILES = ["pipeline_cli.js", "pipeline_cli.lazy.js"]
 
+# The plain JavaScript files of bazel/private/ the CLI imports (the worker protocol, npm_guard.js), bundled into it.
+_SHARED_JS = ["worker_protocol.js", "npm_guard.js"]
+
 # The modules' files, one per lazily loaded package.
 _MODULE_FILES = ["modules/{}/index.js".format(pkg) for pkg in _LAZY_PACKAGES]
 
@@ -62,18 +65,19 @@ def _tools_impl(rctx):
     bundler = rctx.path(Label("@rules_pipeline//bazel/private:esbuild_bundle.js"))
     rule_sources = [Label("@rules_pipeline//bazel/private:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl", "repo_cache.js"]]
 
-    # Bundled into the CLI (src/cli/worker.ts imports it): linked below, keyed with the sources.
-    worker_protocol = rctx.path(Label("@rules_pipeline//bazel/private:worker_protocol.js"))
+    # Bundled into the CLI (src/cli/worker.ts and src/lockfile/install.ts import them): linked below, keyed with the sources.
+    shared = {f: rctx.path(Label("@rules_pipeline//bazel/private:" + f)) for f in _SHARED_JS}
     lockfiles = [Label("@rules_pipeline//bazel/npm_tools:" + f) for f in ["package.json", "package-lock.json"]]
     files = [["tsconfig.json", root.get_child("tsconfig.json")], ["esbuild_bundle.js", bundler]]
     files.extend([["bazel/{}/{}".format(label.package.split("/")[-1], label.name), rctx.path(label)] for label in rule_sources + lockfiles])
-    files.append(["bazel/private/worker_protocol.js", worker_protocol])
+    files.extend([["bazel/private/" + f, path] for f, path in shared.items()])
 
     # The sources and the npm tree linked into this directory, so that the bundles' path comments are the same
     # wherever the checkout and the output base are (the CLI is an input of every action: its bytes are cache keys).
     for name in ["src", "tools", "tsconfig.json"]:
         rctx.symlink(root.get_child(name), name)
-    rctx.symlink(worker_protocol, "bazel/private/worker_protocol.js")
+    for f, path in shared.items():
+        rctx.symlink(path, "bazel/private/" + f)
     rctx.symlink(npm, "npm")
     args = [str(npm) + "/esbuild/lib/main.js", "npm"]
     for out, entry in _BUNDLES.items():
@@ -84,7 +88,9 @@ def _tools_impl(rctx):
         entry = "entries/{}.js".format(pkg.replace("/", "__"))
         rctx.file(entry, "module.exports = require({});\n".format(json.encode(pkg)))
         args.extend(["--bundle", entry, "modules/{}/index.js".format(pkg)])
-    args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm", "--input", "bazel/private/worker_protocol.js"])
+    args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm"])
+    for f in _SHARED_JS:
+        args.extend(["--input", "bazel/private/" + f])
     rctx.file("bundle.params", "\n".join(args) + "\n")
 
     # Keyed by every byte bundled: the sources, the tools' lockfile (the npm tree esbuild and the bundled packages

@@ -66,8 +66,9 @@ async function buildNodeModulesLayer(
   const release = holdTemp(work);
   try {
     const started = Date.now();
-    const { nodeModules, workspaceLinks, workspaceNodeModules } = await installDependencies(work, project, { env: opts.env, cacheDir });
     const policy = opts.installScripts ?? { allow: [], ignore: [] };
+    const installOpts = { env: opts.env, cacheDir, allowScripts: policy.allow, log: opts.log };
+    const { nodeModules, workspaceLinks, workspaceNodeModules } = await installDependencies(work, project, installOpts);
     if (nodeModules) {
       const { installed, scripted } = scriptedPackages(work, project.kind === "npm" ? project.packages : installedPackages(work));
       checkInstallScripts(scripted, installed, policy, project.lockfilePath);

@@ -5,15 +5,27 @@ import { IgnoreRules } from "./ignore";
 const rules = (text: string) => new IgnoreRules(text.split("\n"), ".dockerignore");
 
 describe("IgnoreRules (.dockerignore subset)", () => {
-  it("always leaves out node_modules and .git anywhere, and the top-level .npmrc and .yarnrc.yml", () => {
+  it("always leaves out node_modules and .git anywhere, and .npmrc, .yarnrc and .yarnrc.yml at any depth", () => {
     const r = rules("");
     expect(r.excludes("node_modules/ms/index.js")).toBe(true);
     expect(r.excludes("lib/node_modules/x.js")).toBe(true);
     expect(r.excludes(".git/HEAD")).toBe(true);
-    expect(r.excludes(".npmrc")).toBe(true);
-    expect(r.excludes("config/.npmrc")).toBe(false);
-    expect(r.excludes(".yarnrc.yml")).toBe(true);
+    for (const f of [".npmrc", ".yarnrc", ".yarnrc.yml"]) {
+      expect(r.excludes(f)).toBe(true);
+      expect(r.excludes(`config/${f}`)).toBe(true);
+      expect(r.excludes(`packages/lib/deep/${f}`)).toBe(true);
+    }
+    expect(r.excludes("config/npmrc")).toBe(false);
     expect(r.excludes("main.js")).toBe(false);
+  });
+
+  it("a secrets' file is included only when a ! line names it, wildcards never re-include one", () => {
+    const r = rules("!config/.npmrc\n!**/.yarnrc\n!*/.yarnrc.yml\n!.npmr?");
+    expect(r.excludes("config/.npmrc")).toBe(false);
+    expect(r.excludes("other/.npmrc")).toBe(true);
+    expect(r.excludes(".npmrc")).toBe(true);
+    expect(r.excludes("a/.yarnrc")).toBe(true);
+    expect(r.excludes("a/.yarnrc.yml")).toBe(true);
   });
 
   it("*, ?, ** and [...] match like Docker's; a matched directory takes everything under it", () => {

@@ -1,6 +1,8 @@
 /**
  * Which project files go into the code layer of a `--lockfile` build. Always left out: `node_modules/` and
- * `.git/` (anywhere), `.npmrc` and `.yarnrc.yml` (they often hold registry tokens). Then the project's `.dockerignore`, with
+ * `.git/` (anywhere), and package-manager configuration, which often holds registry tokens: `.npmrc`, `.yarnrc` and
+ * `.yarnrc.yml` at any depth, unless a `.dockerignore` line `!path/to/.npmrc` names that file itself (no wildcard).
+ * Then the project's `.dockerignore`, with
  * Docker's rules: one pattern per line, `#` comments, a leading `/` ignored, `*` and `?` within one path
  * component, `**` across components, `[...]` classes, `\` escapes, `!` re-includes; the last matching line
  * wins, and a pattern that matches a directory matches everything under it.
@@ -11,7 +13,7 @@ import { PipelineError } from "../errors";
 
 const ALWAYS_EXCLUDED_NAMES = new Set(["node_modules", ".git"]);
 // Package manager configuration, which often holds registry tokens (.npmrc's `_authToken`, .yarnrc.yml's `npmAuthToken`).
-const ALWAYS_EXCLUDED_FILES = new Set([".npmrc", ".yarnrc.yml"]);
+const SECRET_FILES = new Set([".npmrc", ".yarnrc", ".yarnrc.yml"]);
 
 interface Rule {
   re: RegExp;
@@ -50,6 +52,8 @@ export function compilePattern(pattern: string, where: string): RegExp {
 export class IgnoreRules {
   private readonly rules: Rule[];
   readonly hasNegations: boolean;
+  /** Paths a `!` line names literally: the only way a secrets' file (SECRET_FILES) is included. */
+  private readonly named = new Set<string>();
 
   constructor(lines: string[], where: string) {
     this.rules = [];
@@ -64,6 +68,7 @@ export class IgnoreRules {
         .replace(/\/\.(?=\/|$)/g, "")
         .replace(/^\.\//, "");
       if (line === "" || line === ".") continue;
+      if (negate && !/[*?[\\]/.test(line)) this.named.add(line);
       this.rules.push({ re: compilePattern(line, `${where} line ${n + 1}`), negate, source: raw });
     }
     this.hasNegations = this.rules.some((r) => r.negate);
@@ -85,7 +90,7 @@ export class IgnoreRules {
   excludes(rel: string): boolean {
     const parts = rel.split("/");
     if (parts.some((p) => ALWAYS_EXCLUDED_NAMES.has(p))) return true;
-    if (parts.length === 1 && ALWAYS_EXCLUDED_FILES.has(rel)) return true;
+    if (SECRET_FILES.has(parts[parts.length - 1]) && !this.named.has(rel)) return true;
     const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
     let excluded = false;
     for (const rule of this.rules) {

@@ -3,16 +3,19 @@
  * (package-managers.ts): `npm ci` (npm.ts), or the pinned pnpm (`--frozen-lockfile`, `node-linker=hoisted`: the flat
  * node_modules npm makes), yarn classic (`--frozen-lockfile`) or Yarn 4 (`--immutable`, `nodeLinker: node-modules`),
  * always without install scripts and without devDependencies. The scratch directory gets package.json, the lockfile,
- * .npmrc and the manifests (workspace package.json files, pnpm-workspace.yaml, a berry project's .yarnrc.yml), nothing
- * else.
+ * the manifests (workspace package.json files) and the allowed keys of the project's package-manager configuration
+ * (.npmrc, yarn 1's .yarnrc, Yarn 4's .yarnrc.yml, pnpm-workspace.yaml), nothing else. Before anything runs, a yarn
+ * lockfile's dependencies that yarn would prepare from source (git: yarn runs their scripts, scripts off or not) are
+ * refused unless allowed to run scripts (bazel/private/npm_guard.js, which npm_dependencies runs too).
  *
  * Workspace packages: the package manager links `node_modules/@acme/lib` to `packages/lib`. Such a link is taken out
  * of the tree and returned as a symlink for the layer (`/app/node_modules/@acme/lib -> ../../packages/lib`), which the
  * code layer's `/app/packages/lib` satisfies: the image holds the tree a developer's node resolves in, and editing the
  * workspace package changes the code layer only.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
+import { CONFIG_FILES, CONFIG_NAMES, filterConfig, GuardError, sourceProblem } from "../../bazel/private/npm_guard";
 import { PipelineError } from "../errors";
 import { npmCi, redactNpmOutput, runNpm, tail } from "./npm";
 import { ensureTool, PACKAGE_MANAGERS } from "./package-managers";
@@ -23,6 +26,10 @@ export interface InstallOptions {
   /** Where the pinned tools are kept (`<cacheDir>/tools`). */
   cacheDir: string;
   timeoutMs?: number;
+  /** The install-script allow-list (`--allow-install-scripts`): these packages may be prepared from source. */
+  allowScripts?: readonly string[];
+  /** Where the configuration keys left out are reported. */
+  log?: (line: string) => void;
 }
 
 export interface Installed {
@@ -47,6 +54,7 @@ async function runManager(work: string, project: Project, opts: InstallOptions):
       "install",
       "--frozen-lockfile",
       "--ignore-scripts",
+      "--ignore-pnpmfile",
       "--prod",
       "--config.node-linker=hoisted",
       "--config.package-import-method=copy",
@@ -115,6 +123,34 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
   return { workspaceLinks: links, workspaceNodeModules: nested };
 }
 
+/**
+ * Refuses a lockfile whose dependencies would be prepared from source (unless allowed), then writes into `work` the
+ * allowed keys of each configuration file the package manager reads, reporting each key left out (npm_guard.js).
+ */
+function guardProject(work: string, project: Project, opts: InstallOptions): void {
+  const lock = readFileSync(project.lockfilePath, "utf8");
+  const problem = sourceProblem(project.manager, lock, project.lockfilePath, opts.allowScripts ?? [], "--allow-install-scripts");
+  if (problem) throw new PipelineError("E_BAD_INPUT", problem);
+  for (const name of CONFIG_FILES[project.manager]) {
+    const src = join(project.dir, name);
+    let text: string;
+    try {
+      text = readFileSync(src, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new PipelineError("E_BAD_INPUT", `${src}: cannot read it (${(e as Error).message})`);
+    }
+    let kept: ReturnType<typeof filterConfig>;
+    try {
+      kept = filterConfig(name, text, src);
+    } catch (e) {
+      throw e instanceof GuardError ? new PipelineError("E_BAD_INPUT", e.message) : e;
+    }
+    for (const d of kept.dropped) opts.log?.(`warning: ${d.file}: ${d.key} ignored: ${d.why}`);
+    if (kept.text) writeFileSync(join(work, name), kept.text, { mode: 0o600 });
+  }
+}
+
 /** Installs `project`'s dependencies into `work`. */
 export async function installDependencies(work: string, project: Project, opts: InstallOptions): Promise<Installed> {
   // The local packages `file:`/`link:`/`portal:` dependencies name (local-deps.ts) where they are in the project, and
@@ -128,15 +164,16 @@ export async function installDependencies(work: string, project: Project, opts: 
     writeFileSync(join(work, f.rel), f.bytes, { mode: f.mode });
   }
   for (const m of project.manifests) {
+    if (CONFIG_NAMES.includes(m.rel)) continue; // guardProject writes what of it may be read
     mkdirSync(dirname(join(work, m.rel)), { recursive: true });
     copyFileSync(m.src, join(work, m.rel));
   }
+  guardProject(work, project, opts);
   let nodeModules: string | undefined;
   if (project.manager === "npm") nodeModules = await npmCi(work, project, { env: opts.env, timeoutMs: opts.timeoutMs });
   else {
     copyFileSync(project.packageJsonPath, join(work, "package.json"));
     copyFileSync(project.lockfilePath, join(work, basename(project.lockfilePath)));
-    if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(work, ".npmrc"));
     await runManager(work, project, opts);
     nodeModules = existsSync(join(work, "node_modules")) ? join(work, "node_modules") : undefined;
   }

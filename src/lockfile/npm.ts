@@ -1,8 +1,8 @@
 /**
  * `npm ci --ignore-scripts --omit=dev` in a scratch directory holding only package.json, the lockfile and the
- * project's .npmrc (registry settings). Install scripts are not run: they execute arbitrary code on the
- * build host and make node_modules depend on it; packages that need them (native addons) belong in a
- * Bazel build. npm runs on the same node as this process when npm is a JavaScript file (the usual install).
+ * allowed keys of the project's .npmrc (registry settings; install.ts writes it). Install scripts are not run: they
+ * execute arbitrary code on the build host and make node_modules depend on it; packages that need them (native
+ * addons) belong in a Bazel build. npm runs on the same node as this process when npm is a JavaScript file (the usual install).
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, realpathSync, statSync } from "node:fs";
@@ -90,7 +90,7 @@ export function runNpm(npm: string[], args: string[], o: { cwd: string; env: Nod
 }
 
 /**
- * Runs npm ci in `workDir` (which receives copies of the project's package.json, lockfile and .npmrc) and
+ * Runs npm ci in `workDir` (which receives copies of the project's package.json and lockfile) and
  * returns the path of the node_modules it made.
  */
 export async function npmCi(
@@ -100,7 +100,6 @@ export async function npmCi(
 ): Promise<string | undefined> {
   copyFileSync(project.packageJsonPath, join(workDir, "package.json"));
   copyFileSync(project.lockfilePath, join(workDir, basename(project.lockfilePath)));
-  if (existsSync(join(project.dir, ".npmrc"))) copyFileSync(join(project.dir, ".npmrc"), join(workDir, ".npmrc"));
   const env: NodeJS.ProcessEnv = { ...opts.env, npm_config_update_notifier: "false" };
   const timeoutMs = opts.timeoutMs ?? 600_000;
   const args = ["ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"];
