@@ -298,7 +298,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         arguments = [ctx.file._tsc_worker.path, args],
         inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, compiler.types_node]),
         # Tools are part of a worker's key: a new compiler or runner starts new workers.
-        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol, ctx.file._tsc_compilers], transitive = [compiler.typescript]),
+        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol, ctx.file._tsc_compilers, ctx.file._tsc_tree], transitive = [compiler.typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),
@@ -352,6 +352,7 @@ TS_ATTRS = dict({
     "_default_typescript": attr.label(default = "@rules_pipeline//bazel/private:default_typescript", cfg = "exec"),
     "_tsconfig_defaults": attr.label(default = "@rules_pipeline//bazel/private:tsconfig_defaults.json", allow_single_file = True),
     "_tsc_compilers": attr.label(default = "@rules_pipeline//bazel/private:tsc_compilers.js", allow_single_file = True, cfg = "exec"),
+    "_tsc_tree": attr.label(default = "@rules_pipeline//bazel/private:tsc_tree.js", allow_single_file = True, cfg = "exec"),
     "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended, after the rules' defaults: `target` ES2022, `module` commonjs, `lib` ES2022 without the DOM, `esModuleInterop`, `skipLibCheck`, `strict`). Its `module`/`moduleResolution` (e.g. `nodenext` for ES modules) and `lib` (`[\"ES2022\", \"DOM\"]` adds the DOM) win; the rules own where files are and what is emitted (docs/typescript.md). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any."),
     "_default_tsconfig": attr.label(default = "@rules_pipeline//bazel/private:default_tsconfig", allow_files = True),
     "_runtime_types": attr.label(default = "@rules_pipeline//:runtime_types", allow_single_file = True, cfg = "exec"),

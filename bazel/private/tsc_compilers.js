@@ -8,9 +8,10 @@
  *   `@typescript/typescript-<platform>-<arch>` installed beside it as its optional dependency. Any other version, or
  *   a directory that is not the typescript package, is an error naming the version, the label and the range.
  * - A native compile (`compileNative`) runs `tsc -p CONFIG --outDir TMP` and copies the declared outputs (and only
- *   those) from TMP, as the in-process compile writes only them. It runs in a private tree (`compileTree`): in a
- *   worker one holding the request's inputs alone (links to them), so that it sees what a sandboxed one-shot compile
- *   sees and answers the same; in both modes with the compile's `node_modules` (`nodeModulesAt`). It keeps no state between requests: TypeScript 7's one-shot compile of a target is about as
+ *   those) from TMP, as the in-process compile writes only them. It runs in a tree of links: in a worker the
+ *   target's own, kept between requests and made to hold each request's inputs alone (`syncTree`), so that it sees
+ *   what a sandboxed one-shot compile sees and answers the same; one-shot, links to the working directory's entries;
+ *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). It keeps no state between requests: TypeScript 7's one-shot compile of a target is about as
  *   fast as 5.9's incremental worker (bench P10).
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
@@ -21,6 +22,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
+const { linkNodeModules, syncTree, workerTree } = require("./tsc_tree.js");
 
 const SUPPORTED = "TypeScript 5.0 to 7.x";
 
@@ -196,6 +198,7 @@ function nodeModulesAt(roots, dirExists) {
     entries() {
       const names = new Set();
       for (const a of abs) {
+        /** @type {string[]} */
         let list = [];
         try {
           list = fs.readdirSync(a);
@@ -207,71 +210,6 @@ function nodeModulesAt(roots, dirExists) {
       return [...names].sort();
     },
   };
-}
-
-/**
- * Where a native compile runs: a tree under `root` that stands for the working directory `here` (a worker: the
- * request's inputs alone, `mirrorInputs`; one-shot: links to the entries of `here`, already a sandbox or the
- * execroot), with the compile's `node_modules` (see nodeModulesAt) as relative links into the deps' trees.
- * @param {string} here @param {Map<string, string> | undefined} inputs @param {string[]} roots @param {string} root
- */
-function compileTree(here, inputs, roots, root) {
-  fs.mkdirSync(root, { recursive: true });
-  if (inputs) mirrorInputs(inputs, here, root);
-  else for (const entry of fs.readdirSync(here)) fs.symlinkSync(path.join(here, entry), path.join(root, entry));
-  if (!roots.length || fs.existsSync(path.join(root, "node_modules"))) return;
-  const top = path.join(root, "node_modules");
-  if (roots.length === 1) {
-    fs.symlinkSync(path.normalize(roots[0]), top);
-    return;
-  }
-  fs.mkdirSync(top);
-  const link = (/** @type {string} */ name, /** @type {string} */ from) => {
-    if (!fs.existsSync(path.join(top, name)) && fs.existsSync(path.join(root, from, name))) {
-      fs.mkdirSync(path.dirname(path.join(top, name)), { recursive: true });
-      fs.symlinkSync(path.relative(path.dirname(path.join(top, name)), path.join(root, from, name)), path.join(top, name));
-    }
-  };
-  for (const r of roots) {
-    let names = [];
-    try {
-      names = fs.readdirSync(path.join(root, r));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      if (!n.startsWith("@")) link(n, r);
-      else for (const m of fs.readdirSync(path.join(root, r, n))) link(path.join(n, m), r);
-    }
-  }
-}
-
-/**
- * A private tree under `root` that holds links to the request's inputs only (absolute path → digest), each at its
- * path relative to `base`; an input that is itself a relative symlink (rules_js's package links) is copied as that
- * link, as Bazel's sandbox does.
- * @param {Map<string, string>} inputs @param {string} base @param {string} root
- */
-function mirrorInputs(inputs, base, root) {
-  const made = new Set();
-  for (const abs of inputs.keys()) {
-    const rel = path.relative(base, abs);
-    if (rel.startsWith("..") || path.isAbsolute(rel)) continue;
-    const at = path.join(root, rel);
-    const dir = path.dirname(at);
-    if (!made.has(dir)) {
-      fs.mkdirSync(dir, { recursive: true });
-      made.add(dir);
-    }
-    let target = abs;
-    try {
-      const text = fs.readlinkSync(abs);
-      if (!path.isAbsolute(text)) target = text;
-    } catch {
-      // Not a link: link to the file itself.
-    }
-    fs.symlinkSync(target, at);
-  }
 }
 
 /** A new temporary directory: under the system's, else (a sandbox that does not let us write there) beside `near`. */
@@ -299,8 +237,19 @@ function compileNative(compiler, o, inputs) {
   const outDir = path.resolve(path.dirname(project), config.compilerOptions.outDir);
   const tmp = tempDir(path.dirname(path.resolve(o.expect[0] ?? project)));
   try {
-    const cwd = path.join(tmp, "root");
-    compileTree(here, inputs, o.nodeModules, cwd);
+    // The tree it runs in: a worker's own for the target, made to hold this request's inputs; one-shot, links to the
+    // entries of the working directory (already a sandbox, or the execroot). Either with the compile's node_modules.
+    let cwd = path.join(tmp, "root");
+    if (inputs) {
+      const tree = workerTree(project);
+      syncTree(tree, inputs, here);
+      tree.nodeModules = linkNodeModules(tree.root, o.nodeModules, tree.nodeModules);
+      cwd = tree.root;
+    } else {
+      fs.mkdirSync(cwd);
+      for (const entry of fs.readdirSync(here)) fs.symlinkSync(path.join(here, entry), path.join(cwd, entry));
+      linkNodeModules(cwd, o.nodeModules, undefined);
+    }
     const out = path.join(tmp, "out");
     const tscArgs = ["-p", path.join(cwd, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
     const read = (/** @type {string} */ p) => {
