@@ -4,18 +4,18 @@
  * "@npm//:node_modules/typescript")`, with typescript 7.0.2 and its native package in its lockfile; and P10's peer
  * with the same compiler, the native `tsc` run by hand on a copy of the plain npm project.
  *
- * TypeScript 7 comes from the checkout's test/compilers/node_modules (scripts/install-deps.sh installs it there), packed
+ * TypeScript 7 comes from the checkout's test/compilers/node_modules (scripts/install-deps.sh installs it), packed
  * into `file:` tarballs beside the generated ones (as npm-tree.ts packs @types/node), so that the workspace's `npm ci`
  * needs no network. Its lockfile is the fixture's plus `typescript` and every `@typescript/typescript-<platform>`
  * entry as npm wrote them in test/compilers/package-lock.json (this machine's one packed, the others skipped by npm as
  * `optional` with another `os`/`cpu`). The 5.9 workspace, the peers of P9 and their lockfile are unchanged.
  *
  * A bug of the rules' compile makes its tsconfig set `noImplicitAny: false`: the generated tsconfig's `paths["*"]`
- * (bazel/private/ts_compile_action.bzl) lists `<npm root>/*` before `<npm root>/@types/*`, and under TypeScript 6.x/7.x's
- * resolution (bundler, derived from commonjs) the first candidate that resolves wins, so an untyped package (`main`
- * JS only) typed by an `@types/<name>` companion in the deps resolves to its JS: error TS7016 under `noImplicitAny`
- * (5.9's node10 resolution tries every candidate for declarations first). The library then sees `any` for the three
- * untyped packages it imports (their @types, ~6 small files each, unread); everything else compiles as on 5.9.
+ * (bazel/private/ts_compile_action.bzl) lists `<npm root>/*` before `<npm root>/@types/*`, and under TypeScript
+ * 6.x/7.x's resolution (bundler, derived from commonjs) the first candidate that resolves wins, so an untyped
+ * package (`main` JS only) typed by an `@types/<name>` companion in the deps resolves to its JS: error TS7016 under
+ * `noImplicitAny` (5.9's node10 resolution tries every candidate for declarations first). The library then sees `any`
+ * for the three untyped packages it imports (their @types, ~6 small files each, unread); the rest compiles as on 5.9.
  *
  * The workspace installs the native addon without its install script (`ignore_install_scripts`): only `//x:etl` is
  * built here, which does not load it, and its compile (node-gyp, about a minute) would be the most of this fixture's
@@ -86,7 +86,7 @@ function writeTs7Lockfile(m: Mono, dir: string): void {
 }
 
 export interface MonoTs7 {
-  /** The fixture with its workspace replaced by the TypeScript 7 one (the same sources, registry and change counter). */
+  /** The fixture with the TypeScript 7 workspace as its `ws` (the same sources, registry and change counter). */
   m: Mono;
   /** Its cold `bazel run //x:etl_push` (the rules' repositories from rules_pipeline's repository cache). */
   cold: { ms: number; processes: string };
@@ -107,7 +107,7 @@ export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
       typescript: "@npm//:node_modules/typescript",
       ignoreInstallScripts: addon ? [addon.name] : [],
     });
-    // Workaround (see the header): untyped imports are `any` instead of an error, since the compile cannot find their @types.
+    // The workaround (see the header): untyped imports are `any`, not an error, as the compile misses their @types.
     const tsconfig = JSON.parse(readFileSync(join(ws, "tsconfig.json"), "utf8")) as { compilerOptions: Record<string, unknown> };
     writeFileSync(
       join(ws, "tsconfig.json"),
@@ -135,7 +135,7 @@ export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
 
 let peer: Promise<string> | undefined;
 
-/** A copy of the hand-run tsc peer (`from`, compiled once by 5.9) with the TypeScript 7 tsconfig, compiled once by 7. */
+/** A copy of the hand-run tsc peer (`from`) with the TypeScript 7 tsconfig, compiled once by 7. */
 export function peerTs7(m: Mono, from: string): Promise<string> {
   peer ??= (async () => {
     const dir = join(m.dir, "peer-tsc7");
@@ -170,7 +170,7 @@ export async function tsCompileOfLib(m59: Mono, m7: Mono, n: number): Promise<{ 
   return { ts59: stat(s59), ts7: stat(s7) };
 }
 
-/** One-line change in the TypeScript 7 peer, then the native tsc (incremental) and the program; checks what it printed. */
+/** One-line change in the TypeScript 7 peer, then the native tsc (incremental) and the program; checks its output. */
 export async function tsc7AndRun(m: Mono, dir: string): Promise<{ ms: number; parts: Record<string, number> }> {
   const expected = changeLibrary(dir, m.src, m.next());
   let out = "";
