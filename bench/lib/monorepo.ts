@@ -188,19 +188,30 @@ function write(root: string, rel: string, text: string): void {
   writeFileSync(join(root, rel), text);
 }
 
+/** What a workspace may set beside the defaults (the TypeScript 7 sides of P9/P10: bench/lib/monorepo-ts7.ts). */
+export interface WorkspaceOptions {
+  /** `pipeline_dependencies(typescript = ...)`: the compiler every target uses. */
+  typescript?: string;
+  /** npm_dependencies' `ignore_install_scripts`: packages installed without their install scripts. */
+  ignoreInstallScripts?: string[];
+}
+
 /**
  * A consumer workspace's root (WORKSPACE mode): rules_pipeline from `repoRoot`, a workspace-wide tsconfig.json, and
  * `@npm` from the root package.json + lockfile (which the caller writes, with tsconfig.json).
  */
-export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = []): void {
-  const scripts = allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "";
+export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = [], o: WorkspaceOptions = {}): void {
+  const scripts =
+    (allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "") +
+    (o.ignoreInstallScripts?.length ? `, ignore_install_scripts = ${JSON.stringify(o.ignoreInstallScripts)}` : "");
+  const typescript = o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "";
   write(
     ws,
     "WORKSPACE",
     `workspace(name = "${name}")
 local_repository(name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
 load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
-pipeline_dependencies(tsconfig = "//:tsconfig.json")
+pipeline_dependencies(tsconfig = "//:tsconfig.json"${typescript})
 load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
 base_images()
 npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
@@ -233,9 +244,17 @@ use_repo(pipeline, "npm", "pipeline-host-node")
 }
 
 /** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
-export function writeBazelWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+export function writeBazelWorkspace(
+  ws: string,
+  repoRoot: string,
+  registry: string,
+  src: MonorepoSources,
+  tree: NpmTree,
+  o: WorkspaceOptions = {},
+): void {
   const { real } = src;
-  writeWorkspaceRoot(ws, repoRoot, "mono", real.nativeAddon ? [real.nativeAddon.name] : []);
+  const allowed = real.nativeAddon && !o.ignoreInstallScripts?.includes(real.nativeAddon.name) ? [real.nativeAddon.name] : [];
+  writeWorkspaceRoot(ws, repoRoot, "mono", allowed, o);
   write(ws, "tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n");
   cpSync(tree.packageJson, join(ws, "package.json"));
   cpSync(tree.lockfile, join(ws, "package-lock.json"));

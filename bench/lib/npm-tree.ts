@@ -183,7 +183,7 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
 }
 
 /** A tarball as npm pack makes one (`package/...`), deterministic; returns [path, integrity]. */
-function pack(stage: string, out: string): string {
+export function pack(stage: string, out: string): string {
   const tar = spawnSync(
     "tar",
     ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--mode=u+rw,go+r,go-w", "-cf", "-", "-C", stage, "package"],
