@@ -11,8 +11,9 @@
  *   those) from TMP, as the in-process compile writes only them. It runs in a tree of links: in a worker the
  *   target's own, kept between requests and made to hold each request's inputs alone (`syncTree`), so that it sees
  *   what a sandboxed one-shot compile sees and answers the same; one-shot, links to the working directory's entries;
- *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). It keeps no state between requests: TypeScript 7's one-shot compile of a target is about as
- *   fast as 5.9's incremental worker (bench P10).
+ *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). The compiler itself keeps no
+ *   state between requests (a program per target is 5.x's and 6.x's way; TypeScript 7's whole compile of a target is
+ *   about what 5.9's incremental one costs: bench/README.md, P10-tscompile-ts7); only the tree does (tsc_tree.js).
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
  *   (`exports is not defined in ES module scope`).

@@ -10,13 +10,6 @@
  * entry as npm wrote them in test/compilers/package-lock.json (this machine's one packed, the others skipped by npm as
  * `optional` with another `os`/`cpu`). The 5.9 workspace, the peers of P9 and their lockfile are unchanged.
  *
- * A bug of the rules' compile makes its tsconfig set `noImplicitAny: false`: the generated tsconfig's `paths["*"]`
- * (bazel/private/ts_compile_action.bzl) lists `<npm root>/*` before `<npm root>/@types/*`, and under TypeScript
- * 6.x/7.x's resolution (bundler, derived from commonjs) the first candidate that resolves wins, so an untyped
- * package (`main` JS only) typed by an `@types/<name>` companion in the deps resolves to its JS: error TS7016 under
- * `noImplicitAny` (5.9's node10 resolution tries every candidate for declarations first). The library then sees `any`
- * for the three untyped packages it imports (their @types, ~6 small files each, unread); the rest compiles as on 5.9.
- *
  * The workspace installs the native addon without its install script (`ignore_install_scripts`): only `//x:etl` is
  * built here, which does not load it, and its compile (node-gyp, about a minute) would be the most of this fixture's
  * cold build.
@@ -107,12 +100,6 @@ export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
       typescript: "@npm//:node_modules/typescript",
       ignoreInstallScripts: addon ? [addon.name] : [],
     });
-    // The workaround (see the header): untyped imports are `any`, not an error, as the compile misses their @types.
-    const tsconfig = JSON.parse(readFileSync(join(ws, "tsconfig.json"), "utf8")) as { compilerOptions: Record<string, unknown> };
-    writeFileSync(
-      join(ws, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { ...tsconfig.compilerOptions, noImplicitAny: false } }, null, 2) + "\n",
-    );
     ctx.defer(() => expunge(ws));
     const cold = await bazelOk(ws, ["run", ...PROFILED, "//x:etl_push"]);
     const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
