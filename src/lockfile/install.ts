@@ -13,7 +13,18 @@
  * code layer's `/app/packages/lib` satisfies: the image holds the tree a developer's node resolves in, and editing the
  * workspace package changes the code layer only.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { CONFIG_FILES, CONFIG_NAMES, filterConfig, GuardError, sourceProblem } from "../../bazel/private/npm_guard";
 import { PipelineError } from "../errors";
