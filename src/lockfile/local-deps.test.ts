@@ -98,6 +98,14 @@ describe("localDependencies", () => {
     expect(npm({ "vendor/x/node_modules/y": {} })).toEqual([]);
     expect(pipelineErrorOfSync(() => npm({ "../outside/node_modules/y": {} })).message).toContain('package "../outside/node_modules/y"');
     expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:../x.tgz" } })).message).toContain('"../x.tgz" leads outside');
+    // Unless the lockfile pins the tarball's bytes (npm checks `integrity`): then what is installed is the lockfile's.
+    expect(npm({ "node_modules/x": { resolved: "file:/srv/tarballs/x-1.0.0.tgz", integrity: "sha512-AAAA" } })).toEqual([]);
+    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:/home/u/.docker", integrity: "sha512-AAAA" } })).message).toContain(
+      '"/home/u/.docker" leads outside',
+    );
+    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:/srv/x.tgz", integrity: "md5-AAAA" } })).message).toContain(
+      '"/srv/x.tgz" leads outside',
+    );
     const text = (lockfileRel: string, body: string) =>
       localDependencies(
         inputs({

@@ -141,7 +141,14 @@ export function localDependencies(i: LocalDependencyInputs): string[] {
       const base = key.split(/(?:^|\/)node_modules\//)[0]; // where a key's node_modules tree is: "" for the root's
       if (base !== "") paths.push(base);
       if (typeof resolved.resolved === "string" && (resolved.link === true || resolved.resolved.startsWith("file:"))) {
-        paths.push(resolved.resolved.replace(/^file:/, ""));
+        const path = resolved.resolved.replace(/^file:/, "");
+        // A tarball whose bytes the lockfile pins (`integrity`, which npm checks) may be anywhere: what is installed
+        // is then the lockfile's, and tells nothing of the host (a host file with an unknown hash fails the check).
+        const pinned =
+          resolved.link !== true &&
+          /\.(tgz|tar\.gz|tar)$/.test(path) &&
+          /^sha(256|384|512)-/.test(String((info as { integrity?: unknown }).integrity));
+        if (!pinned) paths.push(path);
       }
       for (const p of paths) {
         const r = resolve("", p);
