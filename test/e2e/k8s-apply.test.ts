@@ -252,7 +252,7 @@ describe("deploy --apply", () => {
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_K8S_UNREACHABLE");
     expect(e.message).toMatch(
-      new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url}/ \\(context "fake"\\): ECONNREFUSED$`),
+      new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url} \\(context "fake"\\): ECONNREFUSED$`),
     );
   });
 });
