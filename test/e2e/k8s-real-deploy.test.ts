@@ -182,7 +182,7 @@ describe("pipeline deploy --apply on a real cluster", () => {
     const e = await pipelineErrorOf(apply(spec, {}, { KUBECONFIG: kubeconfig }));
     expect(e.code).toBe("E_K8S_API");
     expect(e.message).toMatch(
-      /^apply Deployment deployed\/forbidden: the API server at https:\/\/127\.0\.0\.1:\d+\/ \(context "limited"\) answered 403 Forbidden — the kubeconfig's user lacks permission \(RBAC\): deployments\.apps "forbidden" is forbidden: User "system:serviceaccount:deployed:limited" cannot patch resource "deployments" in API group "apps" in the namespace "deployed"$/,
+      /^apply Deployment deployed\/forbidden: the API server at https:\/\/127\.0\.0\.1:\d+ \(context "limited"\) answered 403 Forbidden — the kubeconfig's user lacks permission \(RBAC\): deployments\.apps "forbidden" is forbidden: User "system:serviceaccount:deployed:limited" cannot patch resource "deployments" in API group "apps" in the namespace "deployed"$/,
     );
     const { stdout } = await cluster.kubectl(["get", "deployments,services", "-n", NS, "-o", "name"]);
     expect(stdout).not.toMatch(/forbidden/);

@@ -226,7 +226,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const e = await pipelineErrorOf(runK8s(writeSpec("nowhere"), ["hello"], { namespace: "nope" }).result);
     expect(e.code).toBe("E_K8S_NOT_FOUND");
     expect(e.message).toMatch(
-      /^create jobs "nowhere-[0-9a-z]{5}" in namespace "nope": the API server at https:\/\/127\.0\.0\.1:\d+\/ \(context "rules-pipeline"\) answered 404 Not Found: namespaces "nope" not found$/,
+      /^create jobs "nowhere-[0-9a-z]{5}" in namespace "nope": the API server at https:\/\/127\.0\.0\.1:\d+ \(context "rules-pipeline"\) answered 404 Not Found: namespaces "nope" not found$/,
     );
   });
 
@@ -240,7 +240,7 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const other = await pipelineErrorOf(run({ ...args, namespace: "other" } as RunKubernetesArgs, io().io));
     expect(other.code).toBe("E_K8S_FORBIDDEN");
     expect(other.message).toMatch(
-      /^create jobs "limited-[0-9a-z]{5}" in namespace "other": the API server at https:\/\/127\.0\.0\.1:\d+\/ \(context "runner"\) answered 403 Forbidden — the kubeconfig's user may not create jobs in namespace "other" \(RBAC\): jobs\.batch is forbidden: User "system:serviceaccount:restricted-runs:runner" cannot create resource "jobs" in API group "batch" in the namespace "other"$/,
+      /^create jobs "limited-[0-9a-z]{5}" in namespace "other": the API server at https:\/\/127\.0\.0\.1:\d+ \(context "runner"\) answered 403 Forbidden — the kubeconfig's user may not create jobs in namespace "other" \(RBAC\): jobs\.batch is forbidden: User "system:serviceaccount:restricted-runs:runner" cannot create resource "jobs" in API group "batch" in the namespace "other"$/,
     );
     const c = io();
     const logs = await pipelineErrorOf(run({ ...args, namespace: NS } as RunKubernetesArgs, c.io));

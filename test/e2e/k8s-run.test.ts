@@ -105,7 +105,7 @@ describe("pipeline run --on kubernetes", () => {
     const e = await pipelineErrorOf(runK8s({}, makeIo()));
     expect(e.code).toBe("E_K8S_UNREACHABLE");
     expect(e.message).toBe(
-      `create jobs "${e.message.match(/"(train-[0-9a-z]{5})"/)![1]}" in namespace "ml": cannot reach the Kubernetes API at ${url}/ (context "fake"): ECONNREFUSED`,
+      `create jobs "${e.message.match(/"(train-[0-9a-z]{5})"/)![1]}" in namespace "ml": cannot reach the Kubernetes API at ${url} (context "fake"): ECONNREFUSED`,
     );
   });
 
