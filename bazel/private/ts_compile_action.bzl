@@ -131,12 +131,12 @@ def _typescript_target(ctx):
         chosen = getattr(ctx.attr, "_default_typescript", None)
     return chosen if chosen != None else ctx.attr._typescript
 
-def _typescript_dir(target, attr_name):
-    """The execroot path of the `typescript` package directory among `target`'s files.
+def _typescript_dir(target, files, attr_name):
+    """The execroot path of the `typescript` package directory among `files`, `target`'s files and runfiles.
 
     An `npm_dependencies` package has `.../node_modules/typescript/package.json` among its files; a rules_js
     `node_modules/typescript` target is the link (a directory) itself, with the package store in its runfiles."""
-    files = depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files]).to_list()
+    files = files.to_list()
     for f in files:
         if f.path.endswith("/node_modules/typescript/package.json"):
             return f.dirname
@@ -159,10 +159,11 @@ def compiler_files(ctx):
     types_node = ctx.attr._types_node[NpmPackageInfo] if NpmPackageInfo in ctx.attr._types_node else None
     target = _typescript_target(ctx)
     attr_name = "typescript" if getattr(ctx.attr, "typescript", None) != None else "_typescript"
+    typescript = depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files])
     return struct(
-        typescript_dir = _typescript_dir(target, attr_name),
+        typescript_dir = _typescript_dir(target, typescript, attr_name),
         typescript_label = str(target.label),
-        typescript = depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files]),
+        typescript = typescript,
         pinned = target.label == ctx.attr._typescript.label,
         types_node = types_node.types if types_node else ctx.attr._types_node[DefaultInfo].files,
         tools_root = types_node.root if types_node else _node_modules_root(_pick(ctx.attr._types_node, "/package.json", "_types_node")),
