@@ -8,7 +8,9 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * npm test`, scripts/lib/test-report.js). Only the order of the run depends on it, never a result.
  */
 const DURATIONS_FILE = join(__dirname, "test", "durations.json");
-const durations: Record<string, number> = existsSync(DURATIONS_FILE) ? JSON.parse(readFileSync(DURATIONS_FILE, "utf8")) : {};
+const durations: Record<string, number> = existsSync(DURATIONS_FILE)
+  ? JSON.parse(readFileSync(DURATIONS_FILE, "utf8"))
+  : {};
 
 /** A file's expected seconds: its recorded duration, or, for a file the record does not know yet, more than any. */
 export function expectedSeconds(file: string): number {

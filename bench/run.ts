@@ -86,7 +86,8 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), "rp-bench-"));
-  const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const log = (line: string) =>
+    process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
   const cleanups: (() => Promise<void> | void)[] = [];
   const reps = args.reps ?? (args.smoke ? 1 : 7);
   const ctx: Ctx = {
@@ -103,8 +104,12 @@ async function main(): Promise<number> {
   const loadBefore = load();
   // Node 20 reads NODE_EXTRA_CA_CERTS at start, building its whole CA store: every Node process pays for it (here
   // `node -e 0` ~55 ms with it, ~20 ms without), the peers written in Go do not.
-  const caNote = process.env.NODE_EXTRA_CA_CERTS ? "; NODE_EXTRA_CA_CERTS set (each Node process loads its CA store at start)" : "";
-  log(`${args.smoke ? "smoke" : "full"} run in ${work}; load average ${loadBefore}; ${cpus().length} CPUs; node ${process.version}${caNote}`);
+  const caNote = process.env.NODE_EXTRA_CA_CERTS
+    ? "; NODE_EXTRA_CA_CERTS set (each Node process loads its CA store at start)"
+    : "";
+  log(
+    `${args.smoke ? "smoke" : "full"} run in ${work}; load average ${loadBefore}; ${cpus().length} CPUs; node ${process.version}${caNote}`,
+  );
   buildCli();
   log(`the CLI users run: ${CLI} (one bundle, scripts/pack.js)`);
   let interrupted = false;
@@ -175,7 +180,9 @@ async function main(): Promise<number> {
   } else if (rows.length) {
     const all = mergeResults(join(BENCH_DIR, "results.json"), rows);
     writeFileSync(join(BENCH_DIR, "results.json"), JSON.stringify({ rows: all }, null, 2) + "\n");
-    const what = args.only ? `Last run, --only ${[...args.only].join(",")} (the other rows are from earlier runs)` : "Last full run";
+    const what = args.only
+      ? `Last run, --only ${[...args.only].join(",")} (the other rows are from earlier runs)`
+      : "Last full run";
     const stamp = `${what}: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${cpus().length} CPUs, node ${process.version}${caNote}, ${secs} s, load average ${loadBefore} before and ${loadAfter} after (1/5/15 min). Rows carry their own time and load in the notes.`;
     rewriteReadme(join(BENCH_DIR, "README.md"), `${stamp}\n\n${markdownTable(all)}\n${notesList(all)}\n`);
     log(`wrote bench/README.md and bench/results.json (${secs} s)`);

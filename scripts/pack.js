@@ -34,7 +34,12 @@ const ROOT = path.resolve(__dirname, "..");
 
 /** @param {string} cmd @param {string[]} args @param {string} [cwd] */
 function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd: cwd ?? ROOT, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 1 << 28 });
+  const r = spawnSync(cmd, args, {
+    cwd: cwd ?? ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${r.status}\n${r.stdout}`);
   return r.stdout;
@@ -60,7 +65,14 @@ function buildCli(stage) {
     bundler,
     path.join(ROOT, "node_modules", "esbuild", "lib", "main.js"),
     "node_modules",
-    ...["--bundle", "tools/pipeline.ts", main, "--lazy", path.join(stage, "pipeline-main.lazy.js"), "src/cli/lazy-bundle.ts"],
+    ...[
+      "--bundle",
+      "tools/pipeline.ts",
+      main,
+      "--lazy",
+      path.join(stage, "pipeline-main.lazy.js"),
+      "src/cli/lazy-bundle.ts",
+    ],
     // Only the lockfile build compiles the runtime library from TypeScript sources, which a bundle never has.
     ...["@aws-sdk/*", "@kubernetes/client-node", "typescript"].flatMap((e) => ["--external", e]),
     ...["--bundle", "tools/pipeline-loader.ts", path.join(stage, "pipeline.js")],
@@ -120,16 +132,20 @@ function main() {
         `scripts/pack.js: unexpected argument ${JSON.stringify(argv[i])} (usage: pack.js cli [--bundle-deps] [--out DIR] | pack.js runtime [--out DIR])`,
       );
   }
-  if (name !== "cli" && name !== "runtime") throw new Error(`scripts/pack.js: unknown package ${JSON.stringify(name)} (expected cli or runtime)`);
+  if (name !== "cli" && name !== "runtime")
+    throw new Error(`scripts/pack.js: unknown package ${JSON.stringify(name)} (expected cli or runtime)`);
   const src = path.join(ROOT, "packages", name);
   const manifest = JSON.parse(readFileSync(path.join(src, "package.json"), "utf8"));
   const version = sourceVersion();
   if (manifest.version !== version) {
-    throw new Error(`scripts/pack.js: packages/${name}/package.json has version ${manifest.version} but src/version.ts has ${version}`);
+    throw new Error(
+      `scripts/pack.js: packages/${name}/package.json has version ${manifest.version} but src/version.ts has ${version}`,
+    );
   }
   const stage = mkdtempSync(path.join(tmpdir(), `rp-pack-${name}-`));
   try {
-    for (const f of ["package.json", "README.md"]) if (existsSync(path.join(src, f))) copyFileSync(path.join(src, f), path.join(stage, f));
+    for (const f of ["package.json", "README.md"])
+      if (existsSync(path.join(src, f))) copyFileSync(path.join(src, f), path.join(stage, f));
     BUILDERS[name](stage);
     if (bundle) bundleDependencies(stage);
     const packed = path.join(stage, ".packed");

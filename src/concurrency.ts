@@ -4,7 +4,11 @@
  * Runs `fn` over `items` with at most `limit` calls in flight. After the first failure no new call starts; the
  * ones in flight are awaited (so nothing keeps writing after this returns), then the first error is thrown.
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {

@@ -25,7 +25,9 @@ describe("redactUrl", () => {
   });
 
   it("finds every URL in free text", () => {
-    expect(redactUrlsInText("GET https://u:p@h/x?token=t 404 and https://h/y")).toBe("GET https://REDACTED@h/x?token=REDACTED 404 and https://h/y");
+    expect(redactUrlsInText("GET https://u:p@h/x?token=t 404 and https://h/y")).toBe(
+      "GET https://REDACTED@h/x?token=REDACTED 404 and https://h/y",
+    );
   });
 });
 

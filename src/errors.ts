@@ -92,7 +92,9 @@ export function redactUrl(url: string | URL, how: "mark" | "strip" = "mark"): st
   if (q.length > 1) {
     const pairs = q.slice(1).split("&");
     const kept =
-      how === "mark" ? pairs.map((p) => (credentialParam(p) ? `${p.split("=", 1)[0]}=REDACTED` : p)) : pairs.filter((p) => !credentialParam(p));
+      how === "mark"
+        ? pairs.map((p) => (credentialParam(p) ? `${p.split("=", 1)[0]}=REDACTED` : p))
+        : pairs.filter((p) => !credentialParam(p));
     q = kept.length ? `?${kept.join("&")}` : "";
   }
   return scheme + userinfo + authority.slice(at + 1) + path + q + (fragment ?? "");
@@ -105,7 +107,8 @@ export function redactUrlsInText(text: string, how: "mark" | "strip" = "mark"): 
 
 /** `"value"` for messages; URLs lose their userinfo and secret query parameters. */
 export function quoteValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? redactUrl(value) : value);
+  if (typeof value === "string")
+    return JSON.stringify(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? redactUrl(value) : value);
   if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "a list";
   if (value !== null && typeof value === "object") return "an object";

@@ -16,13 +16,19 @@ export function readJsonFile(path: string, what: string, opts: { object?: boolea
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   try {
     const v = JSON.parse(text) as unknown;
     if (opts.object && (!v || typeof v !== "object" || Array.isArray(v))) throw new Error("not a JSON object");
     return v;
   } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `${what} ${path}: not ${opts.object ? "a valid JSON object" : "valid JSON"} (${(e as Error).message})`);
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${what} ${path}: not ${opts.object ? "a valid JSON object" : "valid JSON"} (${(e as Error).message})`,
+    );
   }
 }

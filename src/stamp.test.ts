@@ -3,7 +3,15 @@ import { scratchDir } from "../test/fixtures/scratch";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PipelineError } from "./errors";
-import { describeSkip, expand, expandDict, hasPlaceholder, parseStatus, readStatusFiles, stampAnnotations } from "./stamp";
+import {
+  describeSkip,
+  expand,
+  expandDict,
+  hasPlaceholder,
+  parseStatus,
+  readStatusFiles,
+  stampAnnotations,
+} from "./stamp";
 
 const STABLE = "BUILD_EMBED_LABEL v1.2.3\nBUILD_HOST vm\nSTABLE_GIT_COMMIT abc123\nSTABLE_MSG hello world\n";
 const VOLATILE = "BUILD_TIMESTAMP 1700000000\n";
@@ -28,7 +36,9 @@ describe("parseStatus", () => {
     expect(readStatusFiles([join(dir, "stable-status.txt")], "--stamp-file").get("BUILD_EMBED_LABEL")).toBe("v1.2.3");
     const missing = join(dir, "nope.txt");
     expect(() => readStatusFiles([missing], "--stamp-file")).toThrow(PipelineError);
-    expect(() => readStatusFiles([missing], "--stamp-file")).toThrow(`--stamp-file ${missing}: cannot read the workspace status file (ENOENT)`);
+    expect(() => readStatusFiles([missing], "--stamp-file")).toThrow(
+      `--stamp-file ${missing}: cannot read the workspace status file (ENOENT)`,
+    );
   });
 });
 
@@ -37,12 +47,18 @@ describe("expand", () => {
 
   it("replaces every placeholder with its key's value", () => {
     expect(expand("{BUILD_EMBED_LABEL}", values)).toEqual({ ok: true, value: "v1.2.3" });
-    expect(expand("git-{STABLE_GIT_COMMIT}-{BUILD_EMBED_LABEL}", values)).toEqual({ ok: true, value: "git-abc123-v1.2.3" });
+    expect(expand("git-{STABLE_GIT_COMMIT}-{BUILD_EMBED_LABEL}", values)).toEqual({
+      ok: true,
+      value: "git-abc123-v1.2.3",
+    });
     expect(expand("latest", values)).toEqual({ ok: true, value: "latest" });
   });
 
   it("reports every missing key once and expands nothing half-way", () => {
-    expect(expand("{NOPE}-{STABLE_GIT_COMMIT}-{NOPE}-{ALSO}", values)).toEqual({ ok: false, missing: ["NOPE", "ALSO"] });
+    expect(expand("{NOPE}-{STABLE_GIT_COMMIT}-{NOPE}-{ALSO}", values)).toEqual({
+      ok: false,
+      missing: ["NOPE", "ALSO"],
+    });
   });
 
   it("unstamped: every placeholder is missing, plain strings pass unchanged", () => {

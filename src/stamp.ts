@@ -23,7 +23,11 @@ export const STAMP_ANNOTATIONS: readonly { annotation: string; key: string; tran
   // A clone's remote URL may hold a token (`https://x-access-token:TOKEN@github.com/...`): the published one does not.
   { annotation: "org.opencontainers.image.source", key: "STABLE_SOURCE_URL", transform: (v) => redactUrl(v, "strip") },
   { annotation: "org.opencontainers.image.version", key: "BUILD_EMBED_LABEL" },
-  { annotation: "org.opencontainers.image.created", key: "BUILD_TIMESTAMP", transform: (v) => (/^\d+$/.test(v) ? rfc3339(Number(v)) : v) },
+  {
+    annotation: "org.opencontainers.image.created",
+    key: "BUILD_TIMESTAMP",
+    transform: (v) => (/^\d+$/.test(v) ? rfc3339(Number(v)) : v),
+  },
 ];
 
 /** Parses status file texts (`KEY VALUE` lines; a later file wins for a key both set). */

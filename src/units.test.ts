@@ -13,7 +13,9 @@ describe("units", () => {
     for (const bad of ["7", "d", "-1d", "7 days", ""]) {
       const e = pipelineErrorOfSync(() => parseDuration(bad, "--older-than"));
       expect(e.code).toBe("E_USAGE");
-      expect(e.message).toContain(`--older-than: expected a duration like 90s, 30m, 12h, 7d or 2w, got ${JSON.stringify(bad)}`);
+      expect(e.message).toContain(
+        `--older-than: expected a duration like 90s, 30m, 12h, 7d or 2w, got ${JSON.stringify(bad)}`,
+      );
     }
   });
 
@@ -27,7 +29,9 @@ describe("units", () => {
     for (const bad of ["", "GiB", "-1G", "5 parsecs", "1e9"]) {
       const e = pipelineErrorOfSync(() => parseSize(bad, "--max-size"));
       expect(e.code).toBe("E_USAGE");
-      expect(e.message).toContain(`--max-size: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(bad)}`);
+      expect(e.message).toContain(
+        `--max-size: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(bad)}`,
+      );
     }
   });
 

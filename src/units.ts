@@ -10,7 +10,12 @@ const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_00
 /** Milliseconds of a duration like `7d`. */
 export function parseDuration(s: string, flag: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/.exec(s);
-  if (!m) throw new PipelineError("E_USAGE", `${flag}: expected a duration like 90s, 30m, 12h, 7d or 2w, got ${JSON.stringify(s)}`, { exitCode: 2 });
+  if (!m)
+    throw new PipelineError(
+      "E_USAGE",
+      `${flag}: expected a duration like 90s, 30m, 12h, 7d or 2w, got ${JSON.stringify(s)}`,
+      { exitCode: 2 },
+    );
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
 }
 
@@ -36,7 +41,11 @@ export function parseSize(s: string, flag: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
   const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
   if (!m || unit === undefined) {
-    throw new PipelineError("E_USAGE", `${flag}: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(s)}`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `${flag}: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(s)}`,
+      { exitCode: 2 },
+    );
   }
   return Math.floor(Number(m[1]) * unit);
 }

@@ -142,8 +142,14 @@ function declaredInputsOnly(declared, nodePath) {
         const real = realpath(r.path);
         if (declared(real)) return undefined;
         if (isBarePackage(args.path)) {
-          const d = await build.resolve(args.path, { kind: args.kind, resolveDir: nodePath, namespace: args.namespace, pluginData: INNER });
-          if (!d.errors.length && d.namespace === "file" && d.path && declared(realpath(d.path))) return { path: d.path, sideEffects: d.sideEffects };
+          const d = await build.resolve(args.path, {
+            kind: args.kind,
+            resolveDir: nodePath,
+            namespace: args.namespace,
+            pluginData: INNER,
+          });
+          if (!d.errors.length && d.namespace === "file" && d.path && declared(realpath(d.path)))
+            return { path: d.path, sideEffects: d.sideEffects };
         }
         const from = args.importer ? path.relative(process.cwd(), args.importer) : "the entry point";
         return { errors: [{ text: notDeclared(from, args.path, real) }] };
@@ -184,7 +190,12 @@ async function buildSplit(esbuild, options, lazyOut, runtime, declared) {
       build.onResolve({ filter: /.*/ }, async (args) => {
         // pluginData: a resolution a plugin asked for (this one's, or declaredInputsOnly's), not an import.
         if (args.kind !== "dynamic-import" || args.pluginData !== undefined) return undefined;
-        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SPLIT });
+        const r = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: SPLIT,
+        });
         if (r.errors.length || r.external || r.namespace !== "file") return undefined;
         lazy.add(key(r.path));
         return { path: key(r.path), namespace: "rp-lazy" };
@@ -213,19 +224,34 @@ async function buildSplit(esbuild, options, lazyOut, runtime, declared) {
   /** @type {Set<string>} */
   const core = new Set();
   const first = await checkedBuild(esbuild, { ...options, write: false, plugins: [cut, ...options.plugins] }, declared);
-  for (const input of Object.keys(first.metafile.inputs)) if (!input.includes(":")) core.add(key(path.resolve(cwd, input)));
+  for (const input of Object.keys(first.metafile.inputs))
+    if (!input.includes(":")) core.add(key(path.resolve(cwd, input)));
   if (!core.has(key(path.resolve(runtime))))
-    throw new Error(`esbuild_bundle.js: --lazy: ${options.entryPoints[0]} does not import the runtime module ${runtime}`);
-  await checkedBuild(esbuild, { ...options, entryPoints: ["rp-split:entry"], plugins: [cut, ...options.plugins] }, declared);
+    throw new Error(
+      `esbuild_bundle.js: --lazy: ${options.entryPoints[0]} does not import the runtime module ${runtime}`,
+    );
+  await checkedBuild(
+    esbuild,
+    { ...options, entryPoints: ["rp-split:entry"], plugins: [cut, ...options.plugins] },
+    declared,
+  );
 
   /** @type {import("esbuild").Plugin} */
   const fromCore = {
     name: "split-lazy",
     setup(build) {
-      build.onResolve({ filter: /^rp-split:(lazy|table)$/ }, (args) => ({ path: args.path.slice(9), namespace: "rp-split" }));
+      build.onResolve({ filter: /^rp-split:(lazy|table)$/ }, (args) => ({
+        path: args.path.slice(9),
+        namespace: "rp-split",
+      }));
       build.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData !== undefined || args.namespace === "rp-split") return undefined;
-        const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SPLIT });
+        const r = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: SPLIT,
+        });
         if (r.errors.length || r.external || r.namespace !== "file" || !core.has(key(r.path))) return undefined;
         return { path: key(r.path), namespace: "rp-core" };
       });
@@ -234,7 +260,10 @@ async function buildSplit(esbuild, options, lazyOut, runtime, declared) {
         resolveDir: cwd,
         loader: "js",
       }));
-      build.onLoad({ filter: /^table$/, namespace: "rp-split" }, () => ({ contents: "module.exports = {};\n", loader: "js" }));
+      build.onLoad({ filter: /^table$/, namespace: "rp-split" }, () => ({
+        contents: "module.exports = {};\n",
+        loader: "js",
+      }));
       build.onLoad({ filter: /^lazy$/, namespace: "rp-split" }, () => ({
         contents: [
           'const table = require("rp-split:table");',
@@ -254,7 +283,11 @@ async function buildSplit(esbuild, options, lazyOut, runtime, declared) {
       }));
     },
   };
-  await checkedBuild(esbuild, { ...options, entryPoints: ["rp-split:lazy"], outfile: lazyOut, plugins: [fromCore, ...options.plugins] }, declared);
+  await checkedBuild(
+    esbuild,
+    { ...options, entryPoints: ["rp-split:lazy"], outfile: lazyOut, plugins: [fromCore, ...options.plugins] },
+    declared,
+  );
 }
 
 async function main() {
@@ -285,7 +318,9 @@ async function main() {
         keepNames: true,
         plugins: [declaredInputsOnly(declared, nodePath)],
       };
-      return b.lazy ? buildSplit(esbuild, options, b.lazy.out, b.lazy.runtime, declared) : checkedBuild(esbuild, options, declared);
+      return b.lazy
+        ? buildSplit(esbuild, options, b.lazy.out, b.lazy.runtime, declared)
+        : checkedBuild(esbuild, options, declared);
     }),
   );
   // esbuild has printed its own errors (logLevel "warning"); an undeclared input found in the metafile is printed here.

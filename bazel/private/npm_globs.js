@@ -112,7 +112,8 @@ function matches(files, pattern) {
   if (!dir) return files.filter(test);
   const out = [];
   const prefix = `${dir}/`;
-  for (let i = lowerBound(files, prefix); i < files.length && files[i].startsWith(prefix); i++) if (test(files[i])) out.push(files[i]);
+  for (let i = lowerBound(files, prefix); i < files.length && files[i].startsWith(prefix); i++)
+    if (test(files[i])) out.push(files[i]);
   return out;
 }
 

@@ -111,10 +111,17 @@ function filterIni(text, file, yarnrc) {
     let key = (m?.[1] ?? line).replace(/\[\]$/, "");
     if (yarnrc && /^"[^"\\]*"$/.test(key)) key = key.slice(1, -1);
     const value = m?.[2] ?? "";
-    const allowed = !inSection && !key.includes("${") && (NPMRC_KEYS.has(key) || SCOPED_REGISTRY.test(key) || REGISTRY_CREDENTIAL.test(key));
+    const allowed =
+      !inSection &&
+      !key.includes("${") &&
+      (NPMRC_KEYS.has(key) || SCOPED_REGISTRY.test(key) || REGISTRY_CREDENTIAL.test(key));
     if (!allowed) dropped.push({ file, key, why: inSection ? "inside a section" : NOT_ALLOWED });
     else if (/\$\{/.test(value) && !NPMRC_SECRETS.test(key)) {
-      dropped.push({ file, key, why: "its value has a ${...}: environment variables are expanded in credentials only" });
+      dropped.push({
+        file,
+        key,
+        why: "its value has a ${...}: environment variables are expanded in credentials only",
+      });
     } else kept.push(line);
   }
   return { text: kept.length ? `${kept.join("\n")}\n` : "", dropped };
@@ -132,7 +139,8 @@ function filterYaml(text, file, allowed, secrets) {
   for (const [i, line] of text.split(/\r?\n/).entries()) {
     if (/^(\s|#|$)/.test(line)) {
       if (blocks.length) blocks[blocks.length - 1].lines.push(line);
-      else if (/^\s+\S/.test(line) && !/^\s+#/.test(line)) throw new GuardError(`${file} line ${i + 1}: indented before any key`);
+      else if (/^\s+\S/.test(line) && !/^\s+#/.test(line))
+        throw new GuardError(`${file} line ${i + 1}: indented before any key`);
       continue;
     }
     const m = /^([A-Za-z][A-Za-z0-9_-]*)\s*:(\s|$)/.exec(line);
@@ -148,7 +156,11 @@ function filterYaml(text, file, allowed, secrets) {
   for (const b of blocks) {
     if (!allowed.has(b.key)) dropped.push({ file, key: b.key, why: NOT_ALLOWED });
     else if (b.lines.some((l) => /\$\{/.test(l) && !secrets?.test(l))) {
-      dropped.push({ file, key: b.key, why: "a value in it has a ${...}: environment variables are expanded in credentials only" });
+      dropped.push({
+        file,
+        key: b.key,
+        why: "a value in it has a ${...}: environment variables are expanded in credentials only",
+      });
     } else kept.push(...b.lines);
   }
   return { text: kept.length ? `${kept.join("\n").replace(/\s+$/, "")}\n` : "", dropped };
@@ -192,7 +204,8 @@ function isPlainTarball(url) {
  * @returns {boolean}
  */
 function classicRangeOk(range) {
-  if (range.startsWith("npm:")) return classicRangeOk(range.slice(range.lastIndexOf("@") > 4 ? range.lastIndexOf("@") + 1 : 4));
+  if (range.startsWith("npm:"))
+    return classicRangeOk(range.slice(range.lastIndexOf("@") > 4 ? range.lastIndexOf("@") + 1 : 4));
   if (/^(file|link):/.test(range)) return !/\.git(#|$)/.test(range);
   if (/^https?:\/\//.test(range)) return isPlainTarball(range);
   return !/[:/]/.test(range); // `user/repo` is GitHub, `x:` another protocol

@@ -57,7 +57,12 @@ function key(spec) {
   add(
     "node",
     "",
-    JSON.stringify({ versions: process.versions, platform: process.platform, arch: process.arch, glibc: header.glibcVersionRuntime ?? "" }),
+    JSON.stringify({
+      versions: process.versions,
+      platform: process.platform,
+      arch: process.arch,
+      glibc: header.glibcVersionRuntime ?? "",
+    }),
   );
   for (const [name, value] of spec.strings ?? []) add("string", name, String(value));
   for (const [name, file] of spec.files ?? []) add("file", name, fs.readFileSync(file));
@@ -92,10 +97,14 @@ function selfStart() {
 }
 
 const tempSibling = (entry) =>
-  path.join(path.dirname(entry), `.${path.basename(entry)}.tmp-${process.pid}-${selfStart()}-${randomBytes(4).toString("hex")}`);
+  path.join(
+    path.dirname(entry),
+    `.${path.basename(entry)}.tmp-${process.pid}-${selfStart()}-${randomBytes(4).toString("hex")}`,
+  );
 
 function checkEntryPath(entry) {
-  if (!path.isAbsolute(entry) || !ENTRY_NAME.test(path.basename(entry))) throw new Error(`not a cache entry path: ${JSON.stringify(entry)}`);
+  if (!path.isAbsolute(entry) || !ENTRY_NAME.test(path.basename(entry)))
+    throw new Error(`not a cache entry path: ${JSON.stringify(entry)}`);
 }
 
 /** "" when `entry` is whole, else why not. */
@@ -112,7 +121,8 @@ function wholeness(entry) {
 }
 
 const names = (list) => {
-  for (const n of list) if (!n || n.includes("/") || n === "." || n === "..") throw new Error(`not a plain name: ${JSON.stringify(n)}`);
+  for (const n of list)
+    if (!n || n.includes("/") || n === "." || n === "..") throw new Error(`not a plain name: ${JSON.stringify(n)}`);
   return list;
 };
 
@@ -148,7 +158,12 @@ function changed(entry) {
     if (!(rel in now)) return `tree/${rel} is missing`;
     if (now[rel] !== recorded[rel]) {
       const [was, is] = [recorded[rel].split(" "), now[rel].split(" ")];
-      const what = was[0] !== is[0] ? "its type" : was[0] === "file" && was[1] !== is[1] ? `its mode (${was[1]} -> ${is[1]})` : "its content";
+      const what =
+        was[0] !== is[0]
+          ? "its type"
+          : was[0] === "file" && was[1] !== is[1]
+            ? `its mode (${was[1]} -> ${is[1]})`
+            : "its content";
       return `tree/${rel} changed (${what})`;
     }
   }
@@ -231,11 +246,18 @@ function checkRelocatable(src, list) {
       const t = String(target);
       const resolved = path.resolve(path.dirname(path.join(top, rel)), t);
       if (path.isAbsolute(t) || !(resolved === src || resolved.startsWith(src + path.sep))) {
-        throw new Error(`${path.join(n, rel)} is a symlink to ${JSON.stringify(t)}, outside the repository: not cached`);
+        throw new Error(
+          `${path.join(n, rel)} is a symlink to ${JSON.stringify(t)}, outside the repository: not cached`,
+        );
       }
     };
     if (fs.lstatSync(top).isDirectory()) walk(top, "", check);
-    else check("", fs.lstatSync(top).isSymbolicLink() ? "link" : "file", fs.lstatSync(top).isSymbolicLink() ? fs.readlinkSync(top) : "");
+    else
+      check(
+        "",
+        fs.lstatSync(top).isSymbolicLink() ? "link" : "file",
+        fs.lstatSync(top).isSymbolicLink() ? fs.readlinkSync(top) : "",
+      );
   }
 }
 
@@ -258,7 +280,10 @@ function store(entry, src, list) {
     fs.writeFileSync(path.join(temp, CONTENT), `${JSON.stringify(contentOf(path.join(temp, "tree"), true))}\n`);
     const [kind, k] = path.basename(entry).split("-");
     const bytes = treeBytes(path.join(temp, "tree"));
-    fs.writeFileSync(path.join(temp, MARKER), `${JSON.stringify({ format: FORMAT, kind, key: k, names: list, bytes })}\n`);
+    fs.writeFileSync(
+      path.join(temp, MARKER),
+      `${JSON.stringify({ format: FORMAT, kind, key: k, names: list, bytes })}\n`,
+    );
     try {
       fs.renameSync(temp, entry);
     } catch (e) {
@@ -285,7 +310,8 @@ function parseSize(s, name) {
   for (const u of ["k", "m", "g", "t"]) units[`${u}ib`] = units[u];
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
   const unit = m ? units[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new Error(`${name}: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(s)}`);
+  if (!m || unit === undefined)
+    throw new Error(`${name}: expected a size like 500MB, 20GiB or 1048576 (bytes), got ${JSON.stringify(s)}`);
   return Math.floor(Number(m[1]) * unit);
 }
 

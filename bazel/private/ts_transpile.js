@@ -35,7 +35,11 @@ function main(argv) {
   });
   const problems = [...(js.diagnostics ?? []), ...(dts.diagnostics ?? [])];
   if (problems.length) {
-    const host = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+    const host = {
+      getCanonicalFileName: (/** @type {string} */ f) => f,
+      getCurrentDirectory: () => process.cwd(),
+      getNewLine: () => "\n",
+    };
     process.stderr.write(ts.formatDiagnostics(problems, host));
     return 1;
   }

@@ -260,21 +260,31 @@ function compileNative(compiler, o, inputs) {
         return undefined;
       }
     };
-    const sources = config.files.map((/** @type {string} */ f) => path.relative(here, path.resolve(path.dirname(project), f)));
+    const sources = config.files.map((/** @type {string} */ f) =>
+      path.relative(here, path.resolve(path.dirname(project), f)),
+    );
     if (moduleFormatProblem({ module: undefined, sources, read, label: o.label, tsconfig: o.tsconfig })) {
       // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
-      const shown = spawnSync(compiler.native, [...tscArgs, "--showConfig"], { cwd, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+      const shown = spawnSync(compiler.native, [...tscArgs, "--showConfig"], {
+        cwd,
+        encoding: "utf8",
+        maxBuffer: 64 * 2 ** 20,
+      });
       let module;
       try {
         module = String(JSON.parse(shown.stdout).compilerOptions.module ?? "").toLowerCase() || undefined;
       } catch {
         module = undefined; // The compile below reports the config's errors.
       }
-      const problem = module === undefined ? "" : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
+      const problem =
+        module === undefined
+          ? ""
+          : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
       if (problem) return { code: 1, output: problem };
     }
     const run = spawnSync(compiler.native, tscArgs, { cwd, encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
-    if (run.error) return { code: 1, output: `tsc_worker: ${o.label}: running ${compiler.native}: ${run.error.message}\n` };
+    if (run.error)
+      return { code: 1, output: `tsc_worker: ${o.label}: running ${compiler.native}: ${run.error.message}\n` };
     let output = "";
     // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree.
     const said = `${run.stdout}${run.stderr}`.split(`${cwd}${path.sep}`).join("");

@@ -43,8 +43,17 @@ function parseArgs(argv) {
 function loadCommonJs(/** @type {string} */ file) {
   const text = fs.readFileSync(file, "utf8");
   const module = { exports: {} };
-  new Function("exports", "require", "module", "__filename", "__dirname", text)(module.exports, require, module, file, path.dirname(file));
-  return { exports: /** @type {any} */ (module.exports), sha256: crypto.createHash("sha256").update(text).digest("hex") };
+  new Function("exports", "require", "module", "__filename", "__dirname", text)(
+    module.exports,
+    require,
+    module,
+    file,
+    path.dirname(file),
+  );
+  return {
+    exports: /** @type {any} */ (module.exports),
+    sha256: crypto.createHash("sha256").update(text).digest("hex"),
+  };
 }
 
 function main() {
@@ -79,11 +88,20 @@ function main() {
   const fileExists = host.fileExists.bind(host);
   host.fileExists = (/** @type {string} */ f) => f === root || fileExists(f);
   const original = host.getSourceFile.bind(host);
-  host.getSourceFile = (/** @type {string} */ fileName, /** @type {any} */ languageVersion, /** @type {any} */ onError) => {
+  host.getSourceFile = (
+    /** @type {string} */ fileName,
+    /** @type {any} */ languageVersion,
+    /** @type {any} */ onError,
+  ) => {
     if (fileName === root) return ts.createSourceFile(root, "export {};\n", languageVersion);
     const sourceFile = original(fileName, languageVersion, onError);
     if (sourceFile) {
-      parsed.set(path.relative(process.cwd(), path.resolve(fileName)), { text: sourceFile.text, sourceFile, languageVersion, options });
+      parsed.set(path.relative(process.cwd(), path.resolve(fileName)), {
+        text: sourceFile.text,
+        sourceFile,
+        languageVersion,
+        options,
+      });
     }
     return sourceFile;
   };

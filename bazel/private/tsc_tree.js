@@ -32,7 +32,10 @@ function linkNodeModules(root, roots, made) {
   const link = (/** @type {string} */ name, /** @type {string} */ from) => {
     if (!fs.existsSync(path.join(top, name)) && fs.existsSync(path.join(root, from, name))) {
       fs.mkdirSync(path.dirname(path.join(top, name)), { recursive: true });
-      fs.symlinkSync(path.relative(path.dirname(path.join(top, name)), path.join(root, from, name)), path.join(top, name));
+      fs.symlinkSync(
+        path.relative(path.dirname(path.join(top, name)), path.join(root, from, name)),
+        path.join(top, name),
+      );
     }
   };
   for (const r of roots) {
@@ -104,7 +107,8 @@ function sweepTrees() {
     try {
       process.kill(pid, 0);
     } catch (e) {
-      if (/** @type {NodeJS.ErrnoException} */ (e).code === "ESRCH") fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+      if (/** @type {NodeJS.ErrnoException} */ (e).code === "ESRCH")
+        fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
     }
   }
 }

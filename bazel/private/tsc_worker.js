@@ -135,7 +135,15 @@ const fromSnapshot = { compiler: false, files: 0 };
 function parseKey(options, languageVersion) {
   const v = typeof languageVersion === "object" && languageVersion !== null ? languageVersion : { languageVersion };
   const parse = [v.languageVersion, v.impliedNodeFormat, v.jsDocParsingMode];
-  return JSON.stringify([parse, options.target, options.module, options.moduleResolution, options.moduleDetection, options.jsx, options.allowJs]);
+  return JSON.stringify([
+    parse,
+    options.target,
+    options.module,
+    options.moduleResolution,
+    options.moduleDetection,
+    options.jsx,
+    options.allowJs,
+  ]);
 }
 
 /**
@@ -156,7 +164,9 @@ function loadTypescript(p, inputs) {
     sharedSources.clear();
   }
   const snapshot = inputs ? undefined : preloaded();
-  const sameAsSnapshot = snapshot && require("node:crypto").createHash("sha256").update(fs.readFileSync(abs)).digest("hex") === snapshot.sha256;
+  const sameAsSnapshot =
+    snapshot &&
+    require("node:crypto").createHash("sha256").update(fs.readFileSync(abs)).digest("hex") === snapshot.sha256;
   const ts = sameAsSnapshot ? snapshot.ts : require(abs);
   fromSnapshot.compiler ||= Boolean(sameAsSnapshot);
   tsModules.set(abs, { id, ts });
@@ -165,7 +175,11 @@ function loadTypescript(p, inputs) {
 
 /** tsc's lines for `diagnostics`, and a hint under each import that cannot be found. */
 function formatDiagnostics(ts, diagnostics, /** @type {Options} */ o) {
-  const host = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+  const host = {
+    getCanonicalFileName: (/** @type {string} */ f) => f,
+    getCurrentDirectory: () => process.cwd(),
+    getNewLine: () => "\n",
+  };
   let out = "";
   for (const d of diagnostics) {
     out += ts.formatDiagnostic(d, host);
@@ -336,8 +350,10 @@ function compile(argv, inputs) {
     states.set(projectAbs, state);
   }
   const view = inputs ? inputView(inputs) : undefined;
-  const visible = (/** @type {string} */ f) => !view || throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true;
-  const visibleDir = (/** @type {string} */ d) => !view || throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true;
+  const visible = (/** @type {string} */ f) =>
+    !view || throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true;
+  const visibleDir = (/** @type {string} */ d) =>
+    !view || throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true;
   /** The input digest of a file, also when it is read through a symlink input. */
   const digestOf = (/** @type {string} */ p) => {
     const abs = real.path(p);
@@ -348,12 +364,16 @@ function compile(argv, inputs) {
   const sys = {
     ...ts.sys,
     fileExists: (/** @type {string} */ f) => visible(real.path(f)) && ts.sys.fileExists(real.path(f)),
-    readFile: (/** @type {string} */ f, /** @type {string=} */ enc) => (visible(real.path(f)) ? ts.sys.readFile(real.path(f), enc) : undefined),
-    directoryExists: (/** @type {string} */ d) => real.isRoot(d) || (visibleDir(real.path(d)) && ts.sys.directoryExists(real.path(d))),
+    readFile: (/** @type {string} */ f, /** @type {string=} */ enc) =>
+      visible(real.path(f)) ? ts.sys.readFile(real.path(f), enc) : undefined,
+    directoryExists: (/** @type {string} */ d) =>
+      real.isRoot(d) || (visibleDir(real.path(d)) && ts.sys.directoryExists(real.path(d))),
     getDirectories: (/** @type {string} */ d) =>
       real.isRoot(d)
         ? real.entries()
-        : ts.sys.getDirectories(real.path(d)).filter((/** @type {string} */ c) => visibleDir(path.join(real.path(d), c))),
+        : ts.sys
+            .getDirectories(real.path(d))
+            .filter((/** @type {string} */ c) => visibleDir(path.join(real.path(d), c))),
     readDirectory: (/** @type {any[]} */ ...a) => ts.sys.readDirectory(...a).filter(visible),
   };
   const diagnosticsOfConfig = [];
@@ -371,7 +391,13 @@ function compile(argv, inputs) {
   const options = parsed.options;
   const sources = parsed.fileNames.map((/** @type {string} */ f) => path.relative(process.cwd(), f));
   const module = options.module === undefined ? "commonjs" : String(ts.ModuleKind[options.module]).toLowerCase();
-  const formatProblem = moduleFormatProblem({ module, sources, read: (p) => sys.readFile(p), label: o.label, tsconfig: o.tsconfig });
+  const formatProblem = moduleFormatProblem({
+    module,
+    sources,
+    read: (p) => sys.readFile(p),
+    label: o.label,
+    tsconfig: o.tsconfig,
+  });
   if (formatProblem) return { code: 1, output: formatProblem };
   const host = ts.createCompilerHost(options, true);
   // As `tsc` itself parses (TypeScript ≥ 5.3: executeCommandLine's hosts): JSDoc only where a type error can depend
@@ -397,7 +423,11 @@ function compile(argv, inputs) {
       /** @type {any} */ shouldCreate,
     ) => {
       const hit = shouldCreate ? undefined : snapshot.parsed.get(path.relative(process.cwd(), path.resolve(fileName)));
-      if (hit && parseKey(hit.options, hit.languageVersion) === parseKey(options, languageVersion) && host.readFile(fileName) === hit.text) {
+      if (
+        hit &&
+        parseKey(hit.options, hit.languageVersion) === parseKey(options, languageVersion) &&
+        host.readFile(fileName) === hit.text
+      ) {
         fromSnapshot.files++;
         return hit.sourceFile;
       }
@@ -471,7 +501,12 @@ function compile(argv, inputs) {
       diagnostics.push(...emitted.diagnostics);
     }
   } else {
-    const program = ts.createProgram({ rootNames: parsed.fileNames, options, host, projectReferences: parsed.projectReferences });
+    const program = ts.createProgram({
+      rootNames: parsed.fileNames,
+      options,
+      host,
+      projectReferences: parsed.projectReferences,
+    });
     diagnostics = [...ts.getPreEmitDiagnostics(program)];
     if (!diagnostics.some((d) => d.category === ts.DiagnosticCategory.Error)) {
       diagnostics.push(...program.emit(undefined, writeFile).diagnostics);
@@ -516,19 +551,31 @@ function runWorker() {
  * @param {string} blob @param {string[]} argv @returns {{ code: number } | { refused: string }}
  */
 function compileFromSnapshot(blob, argv) {
-  const child = require("node:child_process").spawnSync(process.execPath, [...process.execArgv, "--snapshot-blob", blob, __filename, ...argv], {
-    stdio: ["ignore", "inherit", "pipe"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
+  const child = require("node:child_process").spawnSync(
+    process.execPath,
+    [...process.execArgv, "--snapshot-blob", blob, __filename, ...argv],
+    {
+      stdio: ["ignore", "inherit", "pipe"],
+      maxBuffer: 256 * 1024 * 1024,
+    },
+  );
   const stderr = child.stderr ? child.stderr.toString("utf8") : "";
   // Node's snapshot loader: exit 14 for another Node binary or other V8 flags, an assertion (SIGABRT) for a broken blob.
-  const refused = (child.status === 14 && stderr.includes("startup snapshot")) || (child.signal === "SIGABRT" && stderr.includes("Snapshot"));
+  const refused =
+    (child.status === 14 && stderr.includes("startup snapshot")) ||
+    (child.signal === "SIGABRT" && stderr.includes("Snapshot"));
   if (refused || child.error) {
-    const why = child.error?.message ?? stderr.split("\n").find((l) => /snapshot|Assertion failed/.test(l)) ?? stderr.trim().split("\n")[0];
+    const why =
+      child.error?.message ??
+      stderr.split("\n").find((l) => /snapshot|Assertion failed/.test(l)) ??
+      stderr.trim().split("\n")[0];
     return { refused: `tsc_worker: compiling without the compiler snapshot ${blob}: ${why.trim()}\n` };
   }
   process.stderr.write(stderr);
-  if (child.signal) process.stderr.write(`tsc_worker: the compile (from the compiler snapshot ${blob}) was stopped by ${child.signal}\n`);
+  if (child.signal)
+    process.stderr.write(
+      `tsc_worker: the compile (from the compiler snapshot ${blob}) was stopped by ${child.signal}\n`,
+    );
   return { code: child.status ?? 1 };
 }
 

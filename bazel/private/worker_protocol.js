@@ -141,7 +141,11 @@ function serveWorker(name, handle) {
         respond(await successor.send(frame));
       } catch (e) {
         respond(
-          encodeResponse(1, `${name}: the worker of the replaced ${program} failed: ${e instanceof Error ? e.message : String(e)}\n`, req.requestId),
+          encodeResponse(
+            1,
+            `${name}: the worker of the replaced ${program} failed: ${e instanceof Error ? e.message : String(e)}\n`,
+            req.requestId,
+          ),
         );
       }
       return;
@@ -225,7 +229,9 @@ function programIdentity(program) {
  * @param {string} program @returns {Successor}
  */
 function startSuccessor(program) {
-  const child = spawn(process.execPath, [...process.execArgv, program, "--persistent_worker"], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...process.execArgv, program, "--persistent_worker"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   /** @type {{ resolve: (frame: Buffer) => void, reject: (e: Error) => void }[]} */
   const waiting = [];
   /** @type {Error | undefined} */

@@ -52,7 +52,11 @@ export function parseAquery(text: string): ActionInputs[] {
   return (j.actions ?? []).map((a) => {
     const ids = new Set<number>();
     for (const d of a.inputDepSetIds ?? []) for (const x of expand(d)) ids.add(x);
-    return { mnemonic: a.mnemonic, owner: targets.get(a.targetId) ?? "?", inputs: [...ids].map((x) => pathOf(artifacts.get(x)!)).sort() };
+    return {
+      mnemonic: a.mnemonic,
+      owner: targets.get(a.targetId) ?? "?",
+      inputs: [...ids].map((x) => pathOf(artifacts.get(x)!)).sort(),
+    };
   });
 }
 
@@ -82,7 +86,9 @@ export function rulesNpmOffenders(actions: ActionInputs[]): string[] {
   return appActions(actions)
     .filter((a) => !RUNFILES_ONLY.has(a.mnemonic))
     .flatMap((a) =>
-      a.inputs.filter((p) => RULES_NPM.test(p) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p))).map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
+      a.inputs
+        .filter((p) => RULES_NPM.test(p) && !(a.mnemonic === "TsCompile" && TSC_ALLOWED.test(p)))
+        .map((p) => `${a.mnemonic} ${a.owner}: ${p}`),
     );
 }
 
@@ -135,7 +141,13 @@ interface TraceEvent {
   tid: number;
 }
 
-const SPAWN_PARTS = ["sandbox.createFileSystem", "subprocess.run", "sandbox.delete", "sandbox.copyOutputs", "worker.working"];
+const SPAWN_PARTS = [
+  "sandbox.createFileSystem",
+  "subprocess.run",
+  "sandbox.delete",
+  "sandbox.copyOutputs",
+  "worker.working",
+];
 
 /** Phases, the diff check, each executed action (with its sandbox parts) and the critical path of a --profile trace. */
 export function summarizeProfile(text: string): ProfileSummary {
@@ -174,7 +186,12 @@ export function summarizeProfile(text: string): ProfileSummary {
     const name = e.name.slice("//external:".length);
     const [from, to] = [ms(e.ts - t0), ms(e.ts + (e.dur ?? 0) - t0)];
     const r = repos.get(name) ?? { name, ms: 0, startMs: from, endMs: to };
-    repos.set(name, { name, ms: r.ms + ms(e.dur ?? 0), startMs: Math.min(r.startMs, from), endMs: Math.max(r.endMs, to) });
+    repos.set(name, {
+      name,
+      ms: r.ms + ms(e.dur ?? 0),
+      startMs: Math.min(r.startMs, from),
+      endMs: Math.max(r.endMs, to),
+    });
   }
   const repositories = [...repos.values()].sort((a, b) => b.ms - a.ms);
   return { buildMs: ms(end - t0), phases, diffMs: diff?.dur ? ms(diff.dur) : 0, actions, criticalPath, repositories };
@@ -196,9 +213,13 @@ export function describeProfile(p: ProfileSummary): string {
       const how = parts.length ? parts.join(" + ") : "no subprocess: persistent worker or in-process";
       return `${a.name} ${f(a.ms)} (${how})`;
     });
-  const fetched = p.repositories.filter((r) => r.ms >= 100).map((r) => `@${r.name} ${f(r.ms)} (${f(r.startMs)}-${f(r.endMs)})`);
+  const fetched = p.repositories
+    .filter((r) => r.ms >= 100)
+    .map((r) => `@${r.name} ${f(r.ms)} (${f(r.startMs)}-${f(r.endMs)})`);
   return (
-    (fetched.length ? `repository rules (run time, restarts summed; from-to after the launch): ${fetched.join(", ")}; ` : "") +
+    (fetched.length
+      ? `repository rules (run time, restarts summed; from-to after the launch): ${fetched.join(", ")}; `
+      : "") +
     `build part ${f(p.buildMs)}: launch ${f(phase("launch"))}, checking files for changes ${f(p.diffMs)}, ` +
     `analysis ${f(phase("Load and analyze dependencies"))}, execution ${f(phase("Build artifacts"))}: ${acts.join("; ") || "no action ran"}`
   );

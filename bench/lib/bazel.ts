@@ -18,7 +18,10 @@ export function bazel(ws: string, args: string[], env: NodeJS.ProcessEnv = bazel
 
 export async function bazelOk(ws: string, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
   const r = await bazel(ws, args, env);
-  if (r.code !== 0) throw new Error(`bazel ${args.join(" ")} in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `bazel ${args.join(" ")} in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`,
+    );
   return r;
 }
 

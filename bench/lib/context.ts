@@ -37,7 +37,12 @@ export const cliEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CI: "true" });
 export function buildCli(): void {
   const packJs = resolve(__dirname, "..", "..", "..", "..", "scripts", "pack.js");
   const pack: unknown = require(packJs);
-  if (typeof pack !== "object" || pack === null || !("buildCliWithRuntime" in pack) || typeof pack.buildCliWithRuntime !== "function") {
+  if (
+    typeof pack !== "object" ||
+    pack === null ||
+    !("buildCliWithRuntime" in pack) ||
+    typeof pack.buildCliWithRuntime !== "function"
+  ) {
     throw new Error(`${packJs} does not export buildCliWithRuntime(stage)`);
   }
   rmSync(dirname(CLI), { recursive: true, force: true });
@@ -60,7 +65,9 @@ export function row(r: Row): Row {
  * A timed row stamped like row(): ours against a peer (medians and spread), met when ours / peer ≤ `limit`;
  * informational (target "—") without one.
  */
-export function versus(r: Pick<Row, "id" | "key" | "what" | "notes"> & { ours: Stat; peer: Stat; limit?: number }): Row {
+export function versus(
+  r: Pick<Row, "id" | "key" | "what" | "notes"> & { ours: Stat; peer: Stat; limit?: number },
+): Row {
   const ratio = r.ours.median / r.peer.median;
   const { limit, ...rest } = r;
   return row({

@@ -22,7 +22,10 @@ let found: { crane?: Crane; why: string } | undefined;
 /** crane, fetched on first use; `why` says why not when it cannot be had. */
 export function findCrane(log: (line: string) => void): { crane?: Crane; why: string } {
   if (found) return found;
-  const r = spawnSync("bash", [join(REPO_ROOT, "scripts", "sid-tools.sh"), "setup"], { encoding: "utf8", timeout: 10 * 60_000 });
+  const r = spawnSync("bash", [join(REPO_ROOT, "scripts", "sid-tools.sh"), "setup"], {
+    encoding: "utf8",
+    timeout: 10 * 60_000,
+  });
   const bin = join(r.stdout.trim(), "crane");
   if (r.status !== 0 || !existsSync(bin)) {
     const why = `crane (Debian sid) could not be had: scripts/sid-tools.sh setup exited ${r.status}: ${(r.stderr || r.error?.message || "").trim().split("\n").slice(-3).join(" ")}`;

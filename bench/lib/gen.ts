@@ -373,12 +373,25 @@ export function generateNodeModules(root: string, o: NodeModulesOptions): TreeSt
     };
     const base = name;
     put(root, `${base}/package.json`, JSON.stringify(pj, null, 2) + "\n", stats);
-    if (r.chance(0.8)) put(root, `${base}/LICENSE`, MIT.replace("YEAR", String(2010 + r.int(15))).replace("AUTHOR", r.pick(t.vocab)), stats);
-    if (r.chance(0.7)) put(root, `${base}/README.md`, t.markdown(Math.round(r.lognormal(medianSmall * 1.5, 0.8))), stats);
+    if (r.chance(0.8))
+      put(
+        root,
+        `${base}/LICENSE`,
+        MIT.replace("YEAR", String(2010 + r.int(15))).replace("AUTHOR", r.pick(t.vocab)),
+        stats,
+      );
+    if (r.chance(0.7))
+      put(root, `${base}/README.md`, t.markdown(Math.round(r.lognormal(medianSmall * 1.5, 0.8))), stats);
     put(root, `${base}/index.js`, t.js(Math.round(r.lognormal(medianSmall / 3, 0.8))), stats);
     const n = Math.round(r.lognormal(12, 0.9));
     const sub = r.pick(["lib", "dist", "src", "build", "cjs", "esm"]);
-    const subdirs = [sub, sub, sub, `${sub}/${r.pick(t.vocab).toLowerCase()}`, `${sub}/${r.pick(t.vocab).toLowerCase()}`];
+    const subdirs = [
+      sub,
+      sub,
+      sub,
+      `${sub}/${r.pick(t.vocab).toLowerCase()}`,
+      `${sub}/${r.pick(t.vocab).toLowerCase()}`,
+    ];
     for (let i = 0; i < n && stats.files < smallFiles; i++) {
       const dir = r.pick(subdirs);
       const size = Math.min(256 * 1024, Math.round(r.lognormal(medianSmall, 1.0)));
@@ -405,7 +418,12 @@ export function generateApp(root: string, seed: number, files: number): TreeStat
   const stats: TreeStats = { files: 0, bytes: 0 };
   put(root, "main.js", `"use strict";\nconst version = "v1";\nconsole.log("app", version);\n` + t.js(2000), stats);
   for (let i = 1; i < files - 1; i++)
-    put(root, `lib/${String(i).padStart(3, "0")}-${r.pick(t.vocab)}.js`, t.js(Math.round(r.lognormal(3000, 0.7))), stats);
+    put(
+      root,
+      `lib/${String(i).padStart(3, "0")}-${r.pick(t.vocab)}.js`,
+      t.js(Math.round(r.lognormal(3000, 0.7))),
+      stats,
+    );
   put(root, "data/settings.json", JSON.stringify({ seed, items: t.vocab.slice(0, 100) }, null, 2), stats);
   return stats;
 }
@@ -414,17 +432,36 @@ export function generateApp(root: string, seed: number, files: number): TreeStat
  * A base image's root file system: shared libraries and binaries (part random), docs and config text. `libDir` is
  * where the libraries go (usr/lib/aarch64-linux-gnu for an arm64 base); the default keeps the amd64 base as it was.
  */
-export function generateRootfs(root: string, seed: number, bytes: number, libDir = "usr/lib/x86_64-linux-gnu"): TreeStats {
+export function generateRootfs(
+  root: string,
+  seed: number,
+  bytes: number,
+  libDir = "usr/lib/x86_64-linux-gnu",
+): TreeStats {
   const r = new Rng(seed);
   const t = new TextGen(r);
   const stats: TreeStats = { files: 0, bytes: 0 };
-  const dirs = [libDir, "usr/bin", "usr/sbin", "usr/share/doc", "usr/share/locale", "etc", "usr/lib/python3/dist-packages"];
+  const dirs = [
+    libDir,
+    "usr/bin",
+    "usr/sbin",
+    "usr/share/doc",
+    "usr/share/locale",
+    "etc",
+    "usr/lib/python3/dist-packages",
+  ];
   while (stats.bytes < bytes) {
     const dir = r.pick(dirs);
     const left = bytes - stats.bytes;
     if (dir === libDir || dir.endsWith("bin")) {
       const size = Math.min(left, Math.round(r.lognormal(120e3, 1.4)));
-      put(root, `${dir}/${r.pick(t.vocab).toLowerCase()}${dir.endsWith("bin") ? "" : ".so." + r.int(9)}`, t.binary(Math.max(1, size)), stats, 0o755);
+      put(
+        root,
+        `${dir}/${r.pick(t.vocab).toLowerCase()}${dir.endsWith("bin") ? "" : ".so." + r.int(9)}`,
+        t.binary(Math.max(1, size)),
+        stats,
+        0o755,
+      );
     } else {
       const size = Math.min(left, Math.round(r.lognormal(4e3, 1.0)));
       const name = `${dir}/${r.pick(t.vocab).toLowerCase()}/${r.pick(t.vocab).toLowerCase()}${dir.includes("python") ? ".py" : ""}`;

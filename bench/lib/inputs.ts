@@ -63,7 +63,11 @@ export class Inputs {
   /** Generates the trees and builds the base image (an OCI layout, ref name "latest"). */
   async prepare(log: (s: string) => void): Promise<void> {
     let t = Date.now();
-    this.nmStats = generateNodeModules(this.nmDir, { seed: this.seed, files: this.sizes.nmFiles, bytes: this.sizes.nmBytes });
+    this.nmStats = generateNodeModules(this.nmDir, {
+      seed: this.seed,
+      files: this.sizes.nmFiles,
+      bytes: this.sizes.nmBytes,
+    });
     this.appStats = generateApp(this.appDir, this.seed + 1, this.sizes.appFiles);
     log(
       `generated node_modules (${this.nmStats.files} files, ${mb(this.nmStats.bytes)}) and app (${this.appStats.files} files) in ${Date.now() - t} ms`,
@@ -97,9 +101,17 @@ export class Inputs {
       ["rest", rest],
     ] as const) {
       const p = join(this.work, "layers", `base${suffix}-${name}.tar.gz`);
-      layers.push({ layer: layerFromDescriptor(p, await buildLayer([{ dest: "/", src }], p)), createdBy: `bench base: ${name}` });
+      layers.push({
+        layer: layerFromDescriptor(p, await buildLayer([{ dest: "/", src }], p)),
+        createdBy: `bench base: ${name}`,
+      });
     }
-    const image = composeImage({ layers, env: { PATH: "/usr/local/bin:/usr/bin:/bin" }, cmd: ["sh"], ...(platform ?? {}) });
+    const image = composeImage({
+      layers,
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin" },
+      cmd: ["sh"],
+      ...(platform ?? {}),
+    });
     return { image, rawBytes: a.bytes + b.bytes };
   }
 
@@ -211,11 +223,19 @@ export class Inputs {
       const appLayer = await this.appLayer("multi-platform", this.appDir);
       const amd64Base = this.base();
       const arm64Base = await this.arm64BaseImage(log);
-      const index = composeIndex([this.onBase(amd64Base, nmLayer, appLayer), this.onBase(arm64Base, nmLayer, appLayer)]);
+      const index = composeIndex([
+        this.onBase(amd64Base, nmLayer, appLayer),
+        this.onBase(arm64Base, nmLayer, appLayer),
+      ]);
       const layoutDir = join(this.work, "images", "multi-platform");
       mkdirSync(join(this.work, "images"), { recursive: true });
       await writeLayout(layoutDir, index, { refName: "latest" });
-      return { layoutDir, index, shared: [nmLayer, appLayer], baseLayers: [[...amd64Base.layers], [...arm64Base.layers]] };
+      return {
+        layoutDir,
+        index,
+        shared: [nmLayer, appLayer],
+        baseLayers: [[...amd64Base.layers], [...arm64Base.layers]],
+      };
     })();
     return this.multi;
   }

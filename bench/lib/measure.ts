@@ -61,7 +61,12 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
   }
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(cmd, args, {
+      cwd: o.cwd,
+      env: o.env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     running.add(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -103,7 +108,8 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
 /** Runs and throws (with its output) unless it exits 0. */
 export async function runOk(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   const r = await run(cmd, args, o);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
   return r;
 }
 
@@ -127,7 +133,12 @@ export function stat(samples: number[]): Stat {
  * Runs `a` and `b` `reps` times each, interleaved (ABBA order, so drift and caches favour neither), after
  * `warmup` unmeasured rounds. Each function returns its measured value.
  */
-export async function sideBySide(reps: number, warmup: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: Stat; b: Stat }> {
+export async function sideBySide(
+  reps: number,
+  warmup: number,
+  a: () => Promise<number>,
+  b: () => Promise<number>,
+): Promise<{ a: Stat; b: Stat }> {
   for (let i = 0; i < warmup; i++) {
     await a();
     await b();

@@ -30,7 +30,9 @@ async function bazel7Ok(m: Mono, ws: string, args: string[]): Promise<{ ms: numb
   const r = await bazel7(ws, args, { mounts: [m.dir], hostNpmCache: true });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.code !== 0)
-    throw new Error(`Bazel 7.7.1 \`bazel ${args.join(" ")}\` in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`);
+    throw new Error(
+      `Bazel 7.7.1 \`bazel ${args.join(" ")}\` in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`,
+    );
   return { ms, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -54,7 +54,10 @@ export async function writeRulesJsWorkspace(m: Mono, ws: string): Promise<void> 
   writeFileSync(join(ws, "WORKSPACE.bzlmod"), "");
   writePnpmLock(m.tree.packageJson, m.tree.lockfile, join(ws, "pnpm-lock.yaml"));
   const pkg = JSON.parse(readFileSync(join(ws, "package.json"), "utf8"));
-  writeFileSync(join(ws, "package.json"), `${JSON.stringify({ ...pkg, pnpm: { onlyBuiltDependencies: [] } }, null, 2)}\n`);
+  writeFileSync(
+    join(ws, "package.json"),
+    `${JSON.stringify({ ...pkg, pnpm: { onlyBuiltDependencies: [] } }, null, 2)}\n`,
+  );
   writeFileSync(
     join(ws, "MODULE.bazel"),
     `module(name = "mono_rules_js")
@@ -82,7 +85,8 @@ exports_files(["tsconfig.json", "package.json"])
 npm_link_all_packages(name = "node_modules")
 `,
   );
-  for (const pkgDir of ["util", "lib"]) rewrite(join(ws, pkgDir, "BUILD.bazel"), (t) => t.replaceAll('"@npm//:node_modules/', '"//:node_modules/'));
+  for (const pkgDir of ["util", "lib"])
+    rewrite(join(ws, pkgDir, "BUILD.bazel"), (t) => t.replaceAll('"@npm//:node_modules/', '"//:node_modules/'));
   rewrite(join(ws, "x", "BUILD.bazel"), (t) => t.replace(/\npipeline\(\n {4}name = "report",[\s\S]*$/, "\n"));
   await peers("setup.sh", [ws]);
 }

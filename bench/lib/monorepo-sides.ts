@@ -19,7 +19,13 @@ import { startRegistry, type RunningRegistry } from "../../test/fixtures/registr
 import { bazelOk, expunge, QUIET, REPO_ROOT } from "./bazel";
 import { check, CLI, cliEnv, type Ctx } from "./context";
 import { runOk } from "./measure";
-import { changeLibrary, monorepoSources, type MonorepoSources, writeBazelWorkspace, writePeerProject } from "./monorepo";
+import {
+  changeLibrary,
+  monorepoSources,
+  type MonorepoSources,
+  writeBazelWorkspace,
+  writePeerProject,
+} from "./monorepo";
 import { generateNpmTree, type NpmTree } from "./npm-tree";
 import { addRealPackages, lockfileInstallScriptFlags } from "./real-npm";
 import { type Podman, podmanWithBase } from "./podman";
@@ -114,13 +120,23 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
       ["//x:report_local", "report"],
     ]) {
       const r = await bazelOk(ws, ["run", ...QUIET, target]);
-      check(r.stdout.includes(`${name} computed 60`), `monorepo: ${target} prints what the library computed (${r.stdout.trim().slice(0, 200)})`);
+      check(
+        r.stdout.includes(`${name} computed 60`),
+        `monorepo: ${target} prints what the library computed (${r.stdout.trim().slice(0, 200)})`,
+      );
     }
     const outputBase = (await bazelOk(ws, ["info", "output_base"])).stdout.trim();
     const base = join(dir, "host-node-base");
-    cpSync(realpathSync(join(outputBase, "external", "pipeline-host-node", "image")), base, { recursive: true, dereference: true });
+    cpSync(realpathSync(join(outputBase, "external", "pipeline-host-node", "image")), base, {
+      recursive: true,
+      dereference: true,
+    });
     const baseRef = `${reg.host}/mono/host-node:latest`;
-    await runOk(process.execPath, [CLI, "push", base, "--repository", `${reg.host}/mono/host-node`, "--tag", "latest"], { env: cliEnv() });
+    await runOk(
+      process.execPath,
+      [CLI, "push", base, "--repository", `${reg.host}/mono/host-node`, "--tag", "latest"],
+      { env: cliEnv() },
+    );
     let counter = 0;
     return { dir, ws, rules, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes }, next: () => ++counter };
   })();
@@ -130,15 +146,24 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
 let peersMade: Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> | undefined;
 
 /** The peers' plain npm projects (npm ci once, from the warm cache; node_modules copied), each compiled once with tsc. */
-export function peerProjects(ctx: Ctx, m: Mono): Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> {
+export function peerProjects(
+  ctx: Ctx,
+  m: Mono,
+): Promise<{ podman: string; lockfile: string; tsc: string; npmCiMs: number }> {
   peersMade ??= (async () => {
     const first = join(m.dir, "peer-podman");
     mkdirSync(first, { recursive: true });
     writePeerProject(first, m.src, m.tree, PODMAN_BASE_REF);
     const npm = await runOk("npm", NPM_CI, { cwd: first });
-    const out = { podman: first, lockfile: join(m.dir, "peer-lockfile"), tsc: join(m.dir, "peer-tsc"), npmCiMs: npm.ms };
+    const out = {
+      podman: first,
+      lockfile: join(m.dir, "peer-lockfile"),
+      tsc: join(m.dir, "peer-tsc"),
+      npmCiMs: npm.ms,
+    };
     for (const d of [out.lockfile, out.tsc]) cpSync(first, d, { recursive: true, verbatimSymlinks: true });
-    for (const d of [out.podman, out.lockfile, out.tsc]) await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
+    for (const d of [out.podman, out.lockfile, out.tsc])
+      await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
     ctx.log(`monorepo: peer projects ready (npm ci ${Math.round(npm.ms)} ms)`);
     return out;
   })();
@@ -183,7 +208,11 @@ export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): P
 }
 
 /** One-line change, then `bazel run //x:etl_local`; checks the program printed the changed value. */
-export async function bazelLocal(m: Mono, flags: string[] = [], quiet = QUIET): Promise<{ ms: number; stderr: string }> {
+export async function bazelLocal(
+  m: Mono,
+  flags: string[] = [],
+  quiet = QUIET,
+): Promise<{ ms: number; stderr: string }> {
   const expected = changeLibrary(m.ws, m.src, m.next());
   const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_local"]);
   check(
@@ -209,9 +238,19 @@ export async function podmanPush(m: Mono, p: Podman, dir: string): Promise<Pushe
   const digestFile = join(m.dir, "podman-digest");
   const t = await timed(async (step) => {
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
-    await step("podman build", () => p.ok(["build", "--network", "none", "--pull=never", "-q", "-t", PODMAN_IMAGE, "."], { cwd: dir }));
+    await step("podman build", () =>
+      p.ok(["build", "--network", "none", "--pull=never", "-q", "-t", PODMAN_IMAGE, "."], { cwd: dir }),
+    );
     await step("podman push", () =>
-      p.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, PODMAN_IMAGE, `docker://${m.reg.host}/mono/etl-podman:latest`]),
+      p.ok([
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--digestfile",
+        digestFile,
+        PODMAN_IMAGE,
+        `docker://${m.reg.host}/mono/etl-podman:latest`,
+      ]),
     );
   });
   return { ...t, digest: readFileSync(digestFile, "utf8").trim() };
@@ -228,8 +267,26 @@ export async function podmanRunCheck(p: Podman, dir: string): Promise<void> {
 }
 
 /** `pipeline build --lockfile` of the project in `dir` (the native addon built from source, as Bazel's route builds it). */
-export function lockfileBuild(ctx: Ctx, m: Mono, dir: string, out: string, base: string, cache: string): ReturnType<typeof runOk> {
-  const args = ["build", "--lockfile", ".", "--output", out, "--base", base, "--cache-dir", cache, ...lockfileInstallScriptFlags(m.src.real)];
+export function lockfileBuild(
+  ctx: Ctx,
+  m: Mono,
+  dir: string,
+  out: string,
+  base: string,
+  cache: string,
+): ReturnType<typeof runOk> {
+  const args = [
+    "build",
+    "--lockfile",
+    ".",
+    "--output",
+    out,
+    "--base",
+    base,
+    "--cache-dir",
+    cache,
+    ...lockfileInstallScriptFlags(m.src.real),
+  ];
   return runOk(process.execPath, [ctx.cli, ...args], { cwd: dir, env: cliEnv() });
 }
 
@@ -243,9 +300,13 @@ export async function lockfilePush(ctx: Ctx, m: Mono, dir: string): Promise<Push
     await step("tsc", () => runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: dir }));
     await step("pipeline build", () => lockfileBuild(ctx, m, dir, out, `oci:${m.base}`, cache));
     await step("pipeline push", async () => {
-      const push = await runOk(process.execPath, [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"], {
-        env: cliEnv(),
-      });
+      const push = await runOk(
+        process.execPath,
+        [ctx.cli, "push", out, "--repository", `${m.reg.host}/mono/etl-lockfile`, "--tag", "latest"],
+        {
+          env: cliEnv(),
+        },
+      );
       digest = /@(sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
     });
   });

@@ -54,7 +54,10 @@ interface Lock {
 function writeTs7Lockfile(m: Mono, dir: string): void {
   const compilers = JSON.parse(readFileSync(join(COMPILERS, "package-lock.json"), "utf8")) as Lock;
   const tsEntry = compilers.packages["node_modules/typescript7"];
-  check(tsEntry?.version === "7.0.2" && existsSync(TSC7), `TypeScript 7.0.2 and ${TS7_NATIVE} are in ${COMPILERS} (scripts/install-deps.sh)`);
+  check(
+    tsEntry?.version === "7.0.2" && existsSync(TSC7),
+    `TypeScript 7.0.2 and ${TS7_NATIVE} are in ${COMPILERS} (scripts/install-deps.sh)`,
+  );
   const lock = JSON.parse(readFileSync(m.tree.lockfile, "utf8")) as Lock;
   const pkg = JSON.parse(readFileSync(m.tree.packageJson, "utf8")) as { devDependencies?: Record<string, string> };
   const packed = (name: string, from: string) => {
@@ -73,8 +76,13 @@ function writeTs7Lockfile(m: Mono, dir: string): void {
   const root = lock.packages[""] as { devDependencies?: Record<string, string> };
   (root.devDependencies ??= {}).typescript = "7.0.2";
   (pkg.devDependencies ??= {}).typescript = "7.0.2";
-  const sorted = Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ ...lock, packages: Object.fromEntries(sorted) }, null, 2) + "\n");
+  const sorted = Object.entries(lock.packages).sort(([a], [b]) =>
+    a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0,
+  );
+  writeFileSync(
+    join(dir, "package-lock.json"),
+    JSON.stringify({ ...lock, packages: Object.fromEntries(sorted) }, null, 2) + "\n",
+  );
   writeFileSync(join(dir, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 }
 
@@ -106,7 +114,9 @@ export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
     pushedDigest(cold.stdout, `${m.reg.host}/mono/etl`);
     ctx.log(`monorepo (TypeScript 7): cold build + push in ${Math.round(cold.ms)} ms (${processes})`);
     // The compile of //lib reads the workspace's typescript 7 and its native package, not the rules' 5.9.
-    const q = parseAquery((await bazelOk(ws, ["aquery", "--output=jsonproto", "mnemonic(TsCompile, //lib:lib)"])).stdout);
+    const q = parseAquery(
+      (await bazelOk(ws, ["aquery", "--output=jsonproto", "mnemonic(TsCompile, //lib:lib)"])).stdout,
+    );
     const inputs = q.flatMap((a) => a.inputs);
     check(
       inputs.some((p) => p.startsWith(`external/npm/node_modules/${TS7_NATIVE}/lib/tsc`)) &&
@@ -143,8 +153,13 @@ export async function tsCompileOfLib(m59: Mono, m7: Mono, n: number): Promise<{ 
   const one = async (mono: Mono, i: number) => {
     const file = join(mono.dir, `tscompile-${mono === m7 ? "7" : "59"}-${i}.profile.json`);
     await bazelLocal(mono, [`--profile=${file}`], PROFILED);
-    const lib = summarizeProfile(readFileSync(file, "utf8")).actions.filter((a) => /TypeScript.*\/\/lib:lib\b/.test(a.name));
-    check(lib.length === 1, `TsCompile of //lib ran once in the profiled run (${lib.map((a) => a.name).join(", ") || "none"})`);
+    const lib = summarizeProfile(readFileSync(file, "utf8")).actions.filter((a) =>
+      /TypeScript.*\/\/lib:lib\b/.test(a.name),
+    );
+    check(
+      lib.length === 1,
+      `TsCompile of //lib ran once in the profiled run (${lib.map((a) => a.name).join(", ") || "none"})`,
+    );
     return lib[0].ms;
   };
   const s59: number[] = [];

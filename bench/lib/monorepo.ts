@@ -32,7 +32,13 @@ const ident = (s: string) => s.replace(/[^a-zA-Z]/g, "").toLowerCase() || "item"
 const pad = (i: number) => String(i).padStart(2, "0");
 
 /** One library module: records, a class, scoring and labelling functions, some helpers. */
-function libModule(i: number, word: string, t: TextGen, r: Rng, imports: { npm?: { name: string; exportName: string }; earlier?: number }): string {
+function libModule(
+  i: number,
+  word: string,
+  t: TextGen,
+  r: Rng,
+  imports: { npm?: { name: string; exportName: string }; earlier?: number },
+): string {
   const n = pad(i);
   const lines: string[] = [];
   if (imports.npm) lines.push(`import { ${imports.npm.exportName} } from ${JSON.stringify(imports.npm.name)};`);
@@ -115,7 +121,9 @@ function utilSource(real: RealPackages): string {
     `import { nanoid } from "nanoid";`,
     ...(dateFns ? [`import { formatISO } from "date-fns";`] : []),
     "",
-    "/** `value`, bold on a terminal, with the length of a fresh id" + (dateFns ? " and the epoch's date" : "") + ". */",
+    "/** `value`, bold on a terminal, with the length of a fresh id" +
+      (dateFns ? " and the epoch's date" : "") +
+      ". */",
     "export function stamp(value: string): string {",
     `  return chalk.bold(value) + "#" + nanoid(8).length${dateFns ? ` + "@" + formatISO(new Date(0), { representation: "date" }).slice(0, 4)` : ""};`,
     "}",
@@ -125,7 +133,8 @@ function utilSource(real: RealPackages): string {
 
 /** x/report.ts: the library by package name, and the native addon when there is one. */
 function reportSource(real: RealPackages): string {
-  if (!real.nativeAddon) return `import { compute } from "@acme/lib";\n\nconsole.log("report computed " + compute(20));\n`;
+  if (!real.nativeAddon)
+    return `import { compute } from "@acme/lib";\n\nconsole.log("report computed " + compute(20));\n`;
   return [
     `import Database from ${JSON.stringify(real.nativeAddon.name)};`,
     `import { compute } from "@acme/lib";`,
@@ -167,7 +176,8 @@ export function monorepoSources(seed: number, libFiles: number, tree: NpmTree, r
     "",
   ].join("\n");
   if (libFiles < 2) throw new Error("monorepoSources: at least 2 library files");
-  files["x/etl.ts"] = `import { compute, describeAll } from "../lib";\n\nconsole.log("etl computed " + compute(20) + ", " + describeAll("row"));\n`;
+  files["x/etl.ts"] =
+    `import { compute, describeAll } from "../lib";\n\nconsole.log("etl computed " + compute(20) + ", " + describeAll("row"));\n`;
   files["x/report.ts"] = reportSource(real);
   files["util/index.ts"] = utilSource(real);
   return { files, changed: `lib/${modName(1)}.ts`, libFiles, real };
@@ -178,7 +188,8 @@ export function changeLibrary(root: string, src: MonorepoSources, n: number): nu
   const p = join(root, src.changed);
   const before = readFileSync(p, "utf8");
   const after = before.replace(/const delta = \d+;/, `const delta = ${n};`);
-  if (after === before && !before.includes(`const delta = ${n};`)) throw new Error(`changeLibrary: no "const delta" line in ${p}`);
+  if (after === before && !before.includes(`const delta = ${n};`))
+    throw new Error(`changeLibrary: no "const delta" line in ${p}`);
   writeFileSync(p, after);
   return 60 + n;
 }
@@ -200,7 +211,13 @@ export interface WorkspaceOptions {
  * A consumer workspace's root (WORKSPACE mode): rules_pipeline from `repoRoot`, a workspace-wide tsconfig.json, and
  * `@npm` from the root package.json + lockfile (which the caller writes, with tsconfig.json).
  */
-export function writeWorkspaceRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = [], o: WorkspaceOptions = {}): void {
+export function writeWorkspaceRoot(
+  ws: string,
+  repoRoot: string,
+  name: string,
+  allowInstallScripts: string[] = [],
+  o: WorkspaceOptions = {},
+): void {
   const scripts =
     (allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "") +
     (o.ignoreInstallScripts?.length ? `, ignore_install_scripts = ${JSON.stringify(o.ignoreInstallScripts)}` : "");
@@ -253,9 +270,14 @@ export function writeBazelWorkspace(
   o: WorkspaceOptions = {},
 ): void {
   const { real } = src;
-  const allowed = real.nativeAddon && !o.ignoreInstallScripts?.includes(real.nativeAddon.name) ? [real.nativeAddon.name] : [];
+  const allowed =
+    real.nativeAddon && !o.ignoreInstallScripts?.includes(real.nativeAddon.name) ? [real.nativeAddon.name] : [];
   writeWorkspaceRoot(ws, repoRoot, "mono", allowed, o);
-  write(ws, "tsconfig.json", JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n");
+  write(
+    ws,
+    "tsconfig.json",
+    JSON.stringify({ compilerOptions: { strict: true, noUnusedLocals: true } }, null, 2) + "\n",
+  );
   cpSync(tree.packageJson, join(ws, "package.json"));
   cpSync(tree.lockfile, join(ws, "package-lock.json"));
   const npm = (names: string[]) => names.map((n) => `        "@npm//:node_modules/${n}",`).join("\n");
@@ -272,8 +294,14 @@ ${deps}
 )
 `;
   write(ws, "util/BUILD.bazel", library("util", npm([...real.esmOnly, ...(real.typed ? [real.typed] : [])])));
-  write(ws, "lib/BUILD.bazel", library("lib", `        "//util",\n${npm(tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]))}`));
-  const addon = real.nativeAddon ? `, "@npm//:node_modules/${real.nativeAddon.name}", "@npm//:node_modules/${real.nativeAddon.types}"` : "";
+  write(
+    ws,
+    "lib/BUILD.bazel",
+    library("lib", `        "//util",\n${npm(tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]))}`),
+  );
+  const addon = real.nativeAddon
+    ? `, "@npm//:node_modules/${real.nativeAddon.name}", "@npm//:node_modules/${real.nativeAddon.types}"`
+    : "";
   const pipeline = (name: string) => `pipeline(
     name = "${name}",
     entry = "${name}.ts",
@@ -283,7 +311,11 @@ ${deps}
     base = "@pipeline-host-node//image",
 )
 `;
-  write(ws, "x/BUILD.bazel", `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}\n${pipeline("report")}`);
+  write(
+    ws,
+    "x/BUILD.bazel",
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}\n${pipeline("report")}`,
+  );
   for (const [rel, text] of Object.entries(src.files)) write(ws, rel, text);
 }
 
@@ -292,7 +324,13 @@ ${deps}
  * `pipeline` extension's npm repository with the same install scripts allowed), WORKSPACE.bzlmod empty so that the
  * WORKSPACE file is not read, and no .bazelversion (scripts/bazel7.sh runs 7.7.1 whatever it says).
  */
-export function writeBzlmodWorkspace(ws: string, repoRoot: string, registry: string, src: MonorepoSources, tree: NpmTree): void {
+export function writeBzlmodWorkspace(
+  ws: string,
+  repoRoot: string,
+  registry: string,
+  src: MonorepoSources,
+  tree: NpmTree,
+): void {
   writeBazelWorkspace(ws, repoRoot, registry, src, tree);
   writeModuleRoot(ws, repoRoot, "mono", src.real.nativeAddon ? [src.real.nativeAddon.name] : []);
   rmSync(join(ws, ".bazelversion"), { force: true });

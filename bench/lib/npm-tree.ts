@@ -67,7 +67,16 @@ export function declarations(t: TextGen, r: Rng, prefix: string, size: number): 
   const type = () =>
     names.length && r.chance(0.3)
       ? r.pick(names.filter((n) => /^[A-Z]/.test(n))) || "string"
-      : r.pick(["string", "number", "boolean", "unknown", "string[]", "Record<string, unknown>", "Promise<void>", "number | undefined"]);
+      : r.pick([
+          "string",
+          "number",
+          "boolean",
+          "unknown",
+          "string[]",
+          "Record<string, unknown>",
+          "Promise<void>",
+          "number | undefined",
+        ]);
   const field = () => `${ident(r.pick(t.vocab)).toLowerCase() || "x"}${r.chance(0.3) ? "?" : ""}: ${type()};`;
   let n = 0;
   while (n < size) {
@@ -79,7 +88,8 @@ export function declarations(t: TextGen, r: Rng, prefix: string, size: number): 
       : "";
     const k = r.int(5);
     let d: string;
-    if (k === 0) d = `export interface ${fresh()} {\n${Array.from({ length: 1 + r.int(8) }, () => "    " + field()).join("\n")}\n}`;
+    if (k === 0)
+      d = `export interface ${fresh()} {\n${Array.from({ length: 1 + r.int(8) }, () => "    " + field()).join("\n")}\n}`;
     else if (k === 1)
       d = `export type ${fresh()} = ${Array.from({ length: 1 + r.int(4) }, () => (r.chance(0.5) ? JSON.stringify(ident(r.pick(t.vocab))) : type())).join(" | ")};`;
     else if (k === 2)
@@ -143,7 +153,10 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
     for (let i = 0; i < subs; i++) {
       const m = `${ident(r.pick(t.vocab)).toLowerCase() || "m"}${i}`;
       modules.push(m);
-      put(`${i % 3 === 2 ? "ts5.0/" : ""}${m}.d.ts`, declarations(t, r, `${prefix}${i}`, Math.round(r.lognormal(1200, 0.9))));
+      put(
+        `${i % 3 === 2 ? "ts5.0/" : ""}${m}.d.ts`,
+        declarations(t, r, `${prefix}${i}`, Math.round(r.lognormal(1200, 0.9))),
+      );
     }
     const top = modules.filter((_, i) => i % 3 !== 2);
     put(
@@ -186,7 +199,19 @@ function writePackage(p: Planned, t: TextGen, r: Rng): { files: number; bytes: n
 export function pack(stage: string, out: string): string {
   const tar = spawnSync(
     "tar",
-    ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--mode=u+rw,go+r,go-w", "-cf", "-", "-C", stage, "package"],
+    [
+      "--sort=name",
+      "--mtime=@0",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "--mode=u+rw,go+r,go-w",
+      "-cf",
+      "-",
+      "-C",
+      stage,
+      "package",
+    ],
     { maxBuffer: 1 << 30 },
   );
   if (tar.status !== 0) throw new Error(`tar of ${stage} failed: ${tar.stderr}`);
@@ -239,19 +264,29 @@ export function platformPackages(tarballs: string, stageRoot: string, seed: numb
   const name = "fastbuild";
   const version = `0.${10 + r.int(20)}.${r.int(10)}`;
   const host = `@${name}/${process.platform}-${process.arch}`;
-  const matches = (os: string[], cpu?: string[]) => os.includes(process.platform) && (!cpu || cpu.includes(process.arch));
+  const matches = (os: string[], cpu?: string[]) =>
+    os.includes(process.platform) && (!cpu || cpu.includes(process.arch));
   const pairs = PLATFORMS.some(([os, cpu]) => os === process.platform && cpu === process.arch)
     ? PLATFORMS
     : [...PLATFORMS, [process.platform, process.arch] as [string, string]];
   const platforms: PlatformPackages["platforms"] = [
-    ...pairs.map(([os, cpu]) => ({ name: `@${name}/${os}-${cpu}`, os: [os], cpu: [cpu], installed: matches([os], [cpu]) })),
+    ...pairs.map(([os, cpu]) => ({
+      name: `@${name}/${os}-${cpu}`,
+      os: [os],
+      cpu: [cpu],
+      installed: matches([os], [cpu]),
+    })),
     { name: `@${name}/watch-darwin`, os: ["darwin"], installed: matches(["darwin"]) },
   ];
   const lockPackages: PlatformPackages["lockPackages"] = {};
   const files: Record<string, number> = {};
   let bytes = 0;
   /** Writes and packs one package; returns [tarball, integrity]. */
-  const stagePackage = (pkgName: string, content: Record<string, string>, executable: string[] = []): [string, string] => {
+  const stagePackage = (
+    pkgName: string,
+    content: Record<string, string>,
+    executable: string[] = [],
+  ): [string, string] => {
     const stage = join(stageRoot, pkgName.replace("/", "__"));
     let n = 0;
     for (const [rel, text] of Object.entries(content)) {
@@ -301,7 +336,9 @@ export function platformPackages(tarballs: string, stageRoot: string, seed: numb
       engines: { node: ">=18" },
     };
   }
-  const optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, version]).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const optionalDependencies = Object.fromEntries(
+    platforms.map((p) => [p.name, version]).sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
   const main = `"use strict";
 // The native half is the optional dependency of this platform: npm installs that one and skips the others.
 const platformPackage = "@${name}/" + process.platform + "-" + process.arch;
@@ -356,7 +393,16 @@ exports.describe = function () {
     optionalDependencies,
   };
   const hostPlatform = `${process.platform}-${process.arch}`;
-  return { name, version, platforms, host, describes: `${name} ${version} on ${hostPlatform} (${host} ${version})`, lockPackages, files, bytes };
+  return {
+    name,
+    version,
+    platforms,
+    host,
+    describes: `${name} ${version} on ${hostPlatform} (${host} ${version})`,
+    lockPackages,
+    files,
+    bytes,
+  };
 }
 
 /** `@types/node` and what it depends on, from the checkout's node_modules (real declarations). */
@@ -396,7 +442,13 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
       if (a.length >= 3 && !taken.has(name) && !name.startsWith("@types/")) return (taken.add(name), name);
     }
   };
-  const add = (name: string, kind: NpmPackage["kind"], files: number, path = `node_modules/${name}`, version?: string): Planned => {
+  const add = (
+    name: string,
+    kind: NpmPackage["kind"],
+    files: number,
+    path = `node_modules/${name}`,
+    version?: string,
+  ): Planned => {
     const p: Planned = {
       name,
       version: version ?? `${1 + r.int(9)}.${r.int(30)}.${r.int(20)}`,
@@ -416,11 +468,19 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
   for (let i = 0; i < o.direct; i++) {
     const typed = i % 2 === 0;
     // Untyped ones unscoped: their companion is then plainly `@types/<name>`.
-    const p = add(newName(typed && r.chance(0.5)), typed ? "typed" : "untyped", Math.round(Math.min(400, r.lognormal(typed ? 60 : 15, 0.6))));
+    const p = add(
+      newName(typed && r.chance(0.5)),
+      typed ? "typed" : "untyped",
+      Math.round(Math.min(400, r.lognormal(typed ? 60 : 15, 0.6))),
+    );
     total += p.files;
     if (typed) direct.push({ name: p.name, exportName: p.exportName });
     else {
-      const types = add(`@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`, "types", Math.round(Math.min(60, r.lognormal(6, 0.7))));
+      const types = add(
+        `@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`,
+        "types",
+        Math.round(Math.min(60, r.lognormal(6, 0.7))),
+      );
       total += types.files;
       types.exportName = p.exportName;
       direct.push({ name: p.name, exportName: p.exportName, types: types.name });
@@ -429,10 +489,18 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
   while (total < o.files) {
     const roll = r.float();
     const kind = roll < 0.2 ? "typed" : "untyped";
-    const p = add(newName(r.chance(0.15)), kind, Math.max(4, Math.round(Math.min(600, r.lognormal(kind === "typed" ? 30 : 12, 1.0)))));
+    const p = add(
+      newName(r.chance(0.15)),
+      kind,
+      Math.max(4, Math.round(Math.min(600, r.lognormal(kind === "typed" ? 30 : 12, 1.0)))),
+    );
     total += p.files;
     if (kind === "untyped" && r.chance(0.12))
-      total += add(`@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`, "types", Math.max(2, Math.round(r.lognormal(5, 0.7)))).files;
+      total += add(
+        `@types/${p.name.replace(/^@([^/]+)\//, "$1__")}`,
+        "types",
+        Math.max(2, Math.round(r.lognormal(5, 0.7))),
+      ).files;
   }
   // Dependencies only on packages planned later: a DAG, so requires never cycle.
   const code = plan.filter((p) => p.kind !== "types");
@@ -447,7 +515,12 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     const parent = code[r.int(code.length)];
     const depName = Object.keys(parent.deps)[0];
     const top = depName && plan.find((p) => p.path === `node_modules/${depName}`);
-    if (!top || parent.path.includes("/node_modules/", 1) || plan.some((p) => p.path === `${parent.path}/node_modules/${depName}`)) continue;
+    if (
+      !top ||
+      parent.path.includes("/node_modules/", 1) ||
+      plan.some((p) => p.path === `${parent.path}/node_modules/${depName}`)
+    )
+      continue;
     const major = Number(top.version.split(".")[0]) + 1 + r.int(3);
     const nested = add(
       depName,
@@ -545,7 +618,12 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     lockfileVersion: 3,
     requires: true,
     packages: {
-      "": { name: rootPkg.name, version: rootPkg.version, dependencies: rootPkg.dependencies, devDependencies: rootPkg.devDependencies },
+      "": {
+        name: rootPkg.name,
+        version: rootPkg.version,
+        dependencies: rootPkg.dependencies,
+        devDependencies: rootPkg.devDependencies,
+      },
       ...sorted(lockPackages),
     },
   };
@@ -553,7 +631,10 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
   const lockfile = join(dir, "package-lock.json");
   writeFileSync(packageJson, JSON.stringify(rootPkg, null, 2) + "\n");
   writeFileSync(lockfile, JSON.stringify(lock, null, 2) + "\n");
-  const platformPlanned: NpmPackage[] = [platform.name, ...platform.platforms.filter((p) => p.installed).map((p) => p.name)].map((name) => {
+  const platformPlanned: NpmPackage[] = [
+    platform.name,
+    ...platform.platforms.filter((p) => p.installed).map((p) => p.name),
+  ].map((name) => {
     const entry = platform.lockPackages[`node_modules/${name}`];
     return {
       name,
@@ -566,7 +647,16 @@ export function generateNpmTree(dir: string, o: { seed: number; files: number; d
     };
   });
   const packages = [...plan.map(({ stage: _stage, ...p }) => p), ...hostPlanned, ...platformPlanned];
-  return { dir, packageJson, lockfile, packages, direct, platform, files: packages.reduce((n, p) => n + p.files, 0), bytes };
+  return {
+    dir,
+    packageJson,
+    lockfile,
+    packages,
+    direct,
+    platform,
+    files: packages.reduce((n, p) => n + p.files, 0),
+    bytes,
+  };
 }
 
 function sorted<T>(o: Record<string, T>): Record<string, T> {

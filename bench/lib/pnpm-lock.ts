@@ -63,8 +63,13 @@ const flow = (o: Record<string, string | string[]>) =>
 export function writePnpmLock(packageJson: string, lockfile: string, out: string): void {
   const lock = JSON.parse(readFileSync(lockfile, "utf8")) as NpmLock;
   if (lock.lockfileVersion < 2)
-    throw new Error(`${lockfile}: lockfileVersion ${lock.lockfileVersion}: a v2 or v3 lockfile has the packages map this reads`);
-  const pkg = JSON.parse(readFileSync(packageJson, "utf8")) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    throw new Error(
+      `${lockfile}: lockfileVersion ${lock.lockfileVersion}: a v2 or v3 lockfile has the packages map this reads`,
+    );
+  const pkg = JSON.parse(readFileSync(packageJson, "utf8")) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
   const { packages } = lock;
   const keyOf = (path: string) => {
     const e = packages[path];
@@ -109,7 +114,8 @@ export function writePnpmLock(packageJson: string, lockfile: string, out: string
     if (!names.length) return "";
     const lines = names.map((n) => {
       const at = resolveFrom(packages, "", n);
-      if (!at) throw new Error(`${lockfile}: the root's ${field} name ${n}, which is not installed at node_modules/${n}`);
+      if (!at)
+        throw new Error(`${lockfile}: the root's ${field} name ${n}, which is not installed at node_modules/${n}`);
       return `      ${q(n)}:\n        specifier: ${q(pkg[field]![n])}\n        version: ${q(packages[at].version ?? "")}\n`;
     });
     return `    ${field}:\n${lines.join("")}`;

@@ -30,7 +30,10 @@ export function containerTool(dir: string, driver: Driver, tool: "podman" | "bui
   mkdirSync(root, { recursive: true });
   mkdirSync(runroot, { recursive: true });
   const conf = join(dir, "containers.conf");
-  writeFileSync(conf, `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n`);
+  writeFileSync(
+    conf,
+    `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n`,
+  );
   const storage = join(dir, "storage.conf");
   writeFileSync(storage, `[storage]\ndriver = "${driver}"\ngraphroot = "${root}"\nrunroot = "${runroot}"\n`);
   const env = { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage };
@@ -40,7 +43,10 @@ export function containerTool(dir: string, driver: Driver, tool: "podman" | "bui
     run: (args, o = {}) => run(tool, [...global, ...args], { cwd: o.cwd, env }),
     ok: async (args, o = {}) => {
       const r = await p.run(args, o);
-      if (r.code !== 0) throw new Error(`${tool} ${args.join(" ")} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+      if (r.code !== 0)
+        throw new Error(
+          `${tool} ${args.join(" ")} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`,
+        );
       return r;
     },
     remove: () => {
@@ -63,7 +69,8 @@ export function containerTool(dir: string, driver: Driver, tool: "podman" | "bui
  * be pulled into it, else vfs (which copies every layer's whole file system, so it is slower; the row says which).
  */
 export async function podmanWithBase(dir: string, layout: string, ref: string): Promise<Podman> {
-  if (!have("podman")) throw new Error("podman is not installed (apt-get install podman): the podman peer cannot run here");
+  if (!have("podman"))
+    throw new Error("podman is not installed (apt-get install podman): the podman peer cannot run here");
   let lastError = "";
   for (const driver of ["overlay", "vfs"] as const) {
     const p = containerTool(join(dir, driver), driver);

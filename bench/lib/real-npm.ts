@@ -13,7 +13,10 @@ import { join } from "node:path";
 import { REPO_ROOT } from "./bazel";
 import type { NpmTree } from "./npm-tree";
 
-type LockEntry = Record<string, unknown> & { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+type LockEntry = Record<string, unknown> & {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+};
 interface Lock {
   packages: Record<string, LockEntry>;
 }
@@ -86,7 +89,9 @@ export function addRealPackages(tree: NpmTree, full: boolean): RealPackages {
       (root[field] ??= {})[n] = range(n);
     }
   }
-  lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)));
+  lock.packages = Object.fromEntries(
+    Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)),
+  );
   writeFileSync(tree.lockfile, JSON.stringify(lock, null, 2) + "\n");
   writeFileSync(tree.packageJson, JSON.stringify(pkg, null, 2) + "\n");
   return {

@@ -22,7 +22,10 @@ export async function requestCount(reg: RunningRegistry): Promise<number> {
 }
 
 export function cliPush(ctx: Ctx, layout: string, target: string, tag = "latest") {
-  return runOk(process.execPath, [ctx.cli, "push", layout, "--repository", target, "--tag", tag], { env: cliEnv(), cpu: true });
+  return runOk(process.execPath, [ctx.cli, "push", layout, "--repository", target, "--tag", tag], {
+    env: cliEnv(),
+    cpu: true,
+  });
 }
 
 export function cliPull(ctx: Ctx, ref: string, dir: string, o: { cpu?: boolean } = {}) {
@@ -31,13 +34,29 @@ export function cliPull(ctx: Ctx, ref: string, dir: string, o: { cpu?: boolean }
 
 /** `skopeo copy docker://REF oci:DIR:latest`. */
 export function skopeoPull(ctx: Ctx, ref: string, dir: string) {
-  return runOk("skopeo", ["--policy", ctx.policy, "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:latest`]);
+  return runOk("skopeo", [
+    "--policy",
+    ctx.policy,
+    "copy",
+    "--quiet",
+    "--src-tls-verify=false",
+    `docker://${ref}`,
+    `oci:${dir}:latest`,
+  ]);
 }
 
 export function skopeoPush(ctx: Ctx, layout: string, target: string, tag = "latest") {
   return runOk(
     "skopeo",
-    ["--policy", ctx.policy, "copy", "--quiet", "--dest-tls-verify=false", `oci:${layout}:latest`, `docker://${target}:${tag}`],
+    [
+      "--policy",
+      ctx.policy,
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${layout}:latest`,
+      `docker://${target}:${tag}`,
+    ],
     {
       cpu: true,
     },
@@ -48,7 +67,16 @@ export function skopeoPush(ctx: Ctx, layout: string, target: string, tag = "late
 export function skopeoPushAll(ctx: Ctx, layout: string, target: string, tag = "latest") {
   return runOk(
     "skopeo",
-    ["--policy", ctx.policy, "copy", "--all", "--quiet", "--dest-tls-verify=false", `oci:${layout}:latest`, `docker://${target}:${tag}`],
+    [
+      "--policy",
+      ctx.policy,
+      "copy",
+      "--all",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${layout}:latest`,
+      `docker://${target}:${tag}`,
+    ],
     { cpu: true },
   );
 }
@@ -64,7 +92,10 @@ export function describeRequests(reg: RunningRegistry, from: number): string {
 }
 
 /** Requests a no-op push by `push` adds to the access log, and their kinds. */
-export async function countRequests(reg: RunningRegistry, push: () => Promise<unknown>): Promise<{ n: number; kinds: string; writes: string[] }> {
+export async function countRequests(
+  reg: RunningRegistry,
+  push: () => Promise<unknown>,
+): Promise<{ n: number; kinds: string; writes: string[] }> {
   const n0 = await requestCount(reg);
   await push();
   const n1 = await requestCount(reg);
@@ -117,7 +148,9 @@ export class CpuTally {
       .map((side) => {
         const m = this.median(side)!;
         const client = `${fmtInt(Math.round(m.client))} ms`;
-        return m.registry === undefined ? `${side}: ${client}` : `${side}: client ${client} + registry ${fmtInt(Math.round(m.registry))} ms`;
+        return m.registry === undefined
+          ? `${side}: ${client}`
+          : `${side}: client ${client} + registry ${fmtInt(Math.round(m.registry))} ms`;
       })
       .join("; ");
   }

@@ -57,7 +57,8 @@ const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** `judged` false (smoke runs on tiny inputs): the result column says so instead of met/missed. */
 export function markdownTable(rows: Row[], judged = true): string {
-  const head = "| # | measure | ours: median (min–max) | peer: median (min–max) | ratio | target | result |\n|---|---|---|---|---|---|---|\n";
+  const head =
+    "| # | measure | ours: median (min–max) | peer: median (min–max) | ratio | target | result |\n|---|---|---|---|---|---|---|\n";
   return (
     head +
     rows
@@ -108,6 +109,7 @@ export function rewriteReadme(path: string, generated: string): void {
   const block = `${START}\n${generated.trim()}\n${END}`;
   const i = text.indexOf(START);
   const j = text.indexOf(END);
-  const out = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + END.length) : text.trimEnd() + "\n\n" + block + "\n";
+  const out =
+    i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + END.length) : text.trimEnd() + "\n\n" + block + "\n";
   writeFileSync(path, out);
 }

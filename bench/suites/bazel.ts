@@ -24,10 +24,17 @@ function workspaceA(ctx: Ctx): string {
   return shared;
 }
 
-async function buildHello(ws: string, flags: string[] = []): Promise<{ digest: string; ms: number; processes: string }> {
+async function buildHello(
+  ws: string,
+  flags: string[] = [],
+): Promise<{ digest: string; ms: number; processes: string }> {
   const r = await bazelOk(ws, ["build", ...flags, "//examples/hello:hello_image"]);
   const processes = /INFO: (\d+ process[^\n]*)/.exec(r.stderr)?.[1] ?? "?";
-  return { digest: readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim(), ms: r.ms, processes };
+  return {
+    digest: readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8").trim(),
+    ms: r.ms,
+    processes,
+  };
 }
 
 /** The repositories whose rules cost most of a cold build (the npm cis, bundling the tools, the host-node base). */
@@ -56,7 +63,8 @@ export async function p5(ctx: Ctx): Promise<Row[]> {
     const overrides: string[] = [];
     if (ctx.smoke) {
       const external = join((await bazelOk(a, ["info", "output_base"])).stdout.trim(), "external");
-      for (const r of SLOW_REPOSITORIES) if (existsSync(join(external, r))) overrides.push(`--override_repository=${r}=${join(external, r)}`);
+      for (const r of SLOW_REPOSITORIES)
+        if (existsSync(join(external, r))) overrides.push(`--override_repository=${r}=${join(external, r)}`);
     }
     const second = await buildHello(b, [...flags, ...overrides]);
     check(/^sha256:[0-9a-f]{64}$/.test(first.digest), `P5: a digest (${first.digest})`);
@@ -90,7 +98,8 @@ export async function p5(ctx: Ctx): Promise<Row[]> {
 export async function p6(ctx: Ctx): Promise<Row[]> {
   const ws = workspaceA(ctx);
   const inProcess = { ...process.env, PIPELINE_IN_CONTAINER: "1" };
-  const runTarget = (t: string, env?: NodeJS.ProcessEnv) => bazelOk(ws, ["run", ...QUIET, `//examples/hello:${t}`], env);
+  const runTarget = (t: string, env?: NodeJS.ProcessEnv) =>
+    bazelOk(ws, ["run", ...QUIET, `//examples/hello:${t}`], env);
   // Warm: builds what each needs (the image for _binary), then measure no-op runs.
   const bin = await runTarget("hello_binary", inProcess);
   const loc = await runTarget("hello_local", inProcess);
@@ -191,7 +200,10 @@ export async function p8(ctx: Ctx): Promise<Row[]> {
       img.layers.slice(0, base.layers.length).every((l, j) => l.digest === base.layers[j].digest),
       "P8: the image starts with the base's layers",
     );
-    const own = img.layers.slice(base.layers.length).reduce((s, l) => s + l.size, 0) + img.configBytes.length + img.manifestBytes.length;
+    const own =
+      img.layers.slice(base.layers.length).reduce((s, l) => s + l.size, 0) +
+      img.configBytes.length +
+      img.manifestBytes.length;
     const linked = statSync(join(dir, "blobs", "sha256", base.layers[0].digest.slice(7))).nlink > 1;
     measure(own, linked);
   }

@@ -22,7 +22,17 @@ import { BAZEL, bazelEnv, bazelOk, QUIET } from "../lib/bazel";
 import { describeProfile, summarizeProfile } from "../lib/bazel-actions";
 import { check, cliEnv, type Ctx, versus } from "../lib/context";
 import { runOk } from "../lib/measure";
-import { lockfileBuild, type Mono, monorepo, NPM_CI, podmanFor, PROFILED, pushedDigest, timed, TSC } from "../lib/monorepo-sides";
+import {
+  lockfileBuild,
+  type Mono,
+  monorepo,
+  NPM_CI,
+  podmanFor,
+  PROFILED,
+  pushedDigest,
+  timed,
+  TSC,
+} from "../lib/monorepo-sides";
 import { writePeerProject, writeWorkspaceRoot } from "../lib/monorepo";
 import { makeRelease, run } from "../../test/fixtures/release";
 import { containerTool, type Driver, have } from "../lib/podman";
@@ -39,10 +49,19 @@ interface Cold {
 let serial = 0;
 
 /** `bazel run //x:etl_push` in `ws` with a new output base (its own server; no bazel-* symlinks, so the fixture's stay). */
-async function bazelCold(m: Mono, ws: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Cold & { stderr: string }> {
+async function bazelCold(
+  m: Mono,
+  ws: string,
+  extra: string[] = [],
+  env?: NodeJS.ProcessEnv,
+): Promise<Cold & { stderr: string }> {
   const ob = join(m.dir, `cold-output-base-${++serial}`);
   try {
-    const r = await bazelOk(ws, [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"], env);
+    const r = await bazelOk(
+      ws,
+      [`--output_base=${ob}`, "run", ...PROFILED, "--symlink_prefix=/", ...extra, "//x:etl_push"],
+      env,
+    );
     return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
   } finally {
     spawnSync(BAZEL, [`--output_base=${ob}`, "clean", "--expunge"], { cwd: ws, stdio: "ignore", timeout: 120_000 });
@@ -95,9 +114,19 @@ async function containerCold(m: Mono, tool: "podman" | "buildah", driver: Driver
   try {
     const t = await timed(async (step) => {
       await npmCiAndTsc(dir, step);
-      await step(`${tool} build`, () => c.ok(["build", "--tls-verify=false", "--network", "none", "-q", "-t", image, "."], { cwd: dir }));
+      await step(`${tool} build`, () =>
+        c.ok(["build", "--tls-verify=false", "--network", "none", "-q", "-t", image, "."], { cwd: dir }),
+      );
       await step(`${tool} push`, () =>
-        c.ok(["push", "-q", "--tls-verify=false", "--digestfile", digestFile, image, `docker://${m.reg.host}/mono/etl-${tool}-cold:latest`]),
+        c.ok([
+          "push",
+          "-q",
+          "--tls-verify=false",
+          "--digestfile",
+          digestFile,
+          image,
+          `docker://${m.reg.host}/mono/etl-${tool}-cold:latest`,
+        ]),
       );
     });
     return { ...t, digest: readFileSync(digestFile, "utf8").trim() };
@@ -118,7 +147,15 @@ async function lockfileCold(ctx: Ctx, m: Mono): Promise<Cold> {
       await step("pipeline push", async () => {
         const push = await runOk(
           process.execPath,
-          [ctx.cli, "push", join(dir, ".out"), "--repository", `${m.reg.host}/mono/etl-lockfile-cold`, "--tag", "latest"],
+          [
+            ctx.cli,
+            "push",
+            join(dir, ".out"),
+            "--repository",
+            `${m.reg.host}/mono/etl-lockfile-cold`,
+            "--tag",
+            "latest",
+          ],
           { env: cliEnv() },
         );
         digest = /@(sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
@@ -132,16 +169,22 @@ async function lockfileCold(ctx: Ctx, m: Mono): Promise<Cold> {
 }
 
 export async function p13(ctx: Ctx): Promise<Row[]> {
-  if (!have("buildah")) throw new Error("buildah is not installed (scripts/install-deps.sh installs it): P13's peer cannot run");
+  if (!have("buildah"))
+    throw new Error("buildah is not installed (scripts/install-deps.sh installs it): P13's peer cannot run");
   const m = await monorepo(ctx);
   const driver = (await podmanFor(ctx, m)).driver;
   const peers: { name: string; label: string; run: () => Promise<Cold> }[] = [
     {
       name: "podman",
-      label: "`npm ci` + tsc + `podman build` (FROM the base in the registry; COPY node_modules; COPY dist) + `podman push`",
+      label:
+        "`npm ci` + tsc + `podman build` (FROM the base in the registry; COPY node_modules; COPY dist) + `podman push`",
       run: () => containerCold(m, "podman", driver),
     },
-    { name: "buildah", label: "the same with `buildah build` + `buildah push`", run: () => containerCold(m, "buildah", driver) },
+    {
+      name: "buildah",
+      label: "the same with `buildah build` + `buildah push`",
+      run: () => containerCold(m, "buildah", driver),
+    },
     {
       name: "lockfile",
       label: "`npm ci` + tsc + `pipeline build --lockfile` (empty --cache-dir) + `pipeline push`",
@@ -160,7 +203,10 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   const reps = ctx.smoke ? 1 : 3;
   // What the fixture's workspace pushes of the sources as they are now (P9 and P10 changed them): every cold build
   // must push it.
-  const expected = pushedDigest((await bazelOk(m.ws, ["run", ...QUIET, "//x:etl_push"])).stdout, `${m.reg.host}/mono/etl`);
+  const expected = pushedDigest(
+    (await bazelOk(m.ws, ["run", ...QUIET, "//x:etl_push"])).stdout,
+    `${m.reg.host}/mono/etl`,
+  );
   const release = releaseWorkspace(m);
   const off = () => bazelEnv({ PIPELINE_REPO_CACHE: "off" });
   // The issue's route: the release archive, the repository cache off (bazel/private/repo_cache.bzl), so npm ci of
@@ -171,7 +217,9 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   const ours = side("ours", () => bazelCold(m, release, [], cacheOff ? off() : undefined));
   // The checkout's rules (tools built from source) with the repository cache warm, as a second clone on a machine
   // gets them; in full runs also with it off.
-  const checkout = ctx.smoke ? [] : [side("checkout", () => bazelCold(m, m.ws)), side("checkout-uncached", () => bazelCold(m, m.ws, [], off()))];
+  const checkout = ctx.smoke
+    ? []
+    : [side("checkout", () => bazelCold(m, m.ws)), side("checkout-uncached", () => bazelCold(m, m.ws, [], off()))];
   const [o, ...rest] = await rounds(reps, 0, [ours, ...checkout, ...peers.map((x) => side(x.name, x.run))]);
   const [c, u] = rest.splice(0, checkout.length);
   const p = rest;
@@ -197,7 +245,16 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   const info = (key: string, label: string, stat: typeof o | undefined, notes: string) =>
     stat === undefined
       ? []
-      : [versus({ id: "P13", key, what: `informational: ${label} vs ${peers[buildah].label}`, ours: stat, peer: p[buildah], notes })];
+      : [
+          versus({
+            id: "P13",
+            key,
+            what: `informational: ${label} vs ${peers[buildah].label}`,
+            ours: stat,
+            peer: p[buildah],
+            notes,
+          }),
+        ];
   const rows = peers.map((peer, i) =>
     versus({
       id: "P13",

@@ -35,7 +35,18 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
     rmSync(oursOut, { force: true });
     const r = await runOk(
       process.execPath,
-      [ctx.cli, "layer", "--out", oursOut, "--descriptor", `${oursOut}.json`, "--name", "node_modules", "--files", list],
+      [
+        ctx.cli,
+        "layer",
+        "--out",
+        oursOut,
+        "--descriptor",
+        `${oursOut}.json`,
+        "--name",
+        "node_modules",
+        "--files",
+        list,
+      ],
       {
         rss: true,
         env: { ...process.env, CI: "true" },
@@ -55,7 +66,12 @@ export async function p4(ctx: Ctx): Promise<Row[]> {
   const t = await sideBySide(ctx.slowReps, 1, ours, peer);
   // pigz on both cores: the parallel peer (our layers are deflated in parallel blocks too, src/layer/gzip.ts).
   const pigz = HAVE_PIGZ
-    ? await sideBySide(ctx.slowReps, 1, ours, async () => (await runOk("bash", ["-c", tarCmd.replace("gzip -6", "pigz -p2 -6")])).ms)
+    ? await sideBySide(
+        ctx.slowReps,
+        1,
+        ours,
+        async () => (await runOk("bash", ["-c", tarCmd.replace("gzip -6", "pigz -p2 -6")])).ms,
+      )
     : undefined;
   const oursSize = statSync(oursOut).size;
   const peerSize = statSync(peerOut).size;

@@ -50,7 +50,9 @@ const repsOf = (ctx: Ctx) => (ctx.smoke ? 1 : Math.max(5, ctx.slowReps));
 /** One more change with --profile: where a run's time goes, for the notes. */
 async function profiled(m: Mono, name: string, target: string): Promise<string> {
   const file = join(m.dir, `${name}.profile.json`);
-  const r = await (target === "//x:etl_push" ? bazelPush(m, [`--profile=${file}`], PROFILED) : bazelLocal(m, [`--profile=${file}`], PROFILED));
+  const r = await (target === "//x:etl_push"
+    ? bazelPush(m, [`--profile=${file}`], PROFILED)
+    : bazelLocal(m, [`--profile=${file}`], PROFILED));
   const processes = /INFO: (\d+ process[^\n]*)/.exec(r.stderr)?.[1]?.replace(/\.$/, "") ?? "?";
   const p = summarizeProfile(readFileSync(file, "utf8"));
   return `profiled run (${Math.round(r.ms)} ms wall, ${processes}): ${describeProfile(p)}; the rest (${Math.round(r.ms - p.buildMs)} ms) is the client and the launched program`;
@@ -93,14 +95,24 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     podmanError = (e as Error).message.split("\n")[0];
     ctx.log(`P9: podman peer unavailable: ${podmanError}`);
   }
-  const digests: Record<string, string[]> = { ours: [], ours7: [], oursJs: [], oursTs7: [], local: [], workerLocal: [], podman: [], lockfile: [] };
-  const parts: Record<string, Parts> = { podman: new Parts(), lockfile: new Parts() };
-  const side = (key: string, f: () => Promise<{ ms: number; digest: string; parts?: Record<string, number> }>) => async () => {
-    const r = await f();
-    digests[key].push(r.digest);
-    parts[key]?.add(r.parts);
-    return r.ms;
+  const digests: Record<string, string[]> = {
+    ours: [],
+    ours7: [],
+    oursJs: [],
+    oursTs7: [],
+    local: [],
+    workerLocal: [],
+    podman: [],
+    lockfile: [],
   };
+  const parts: Record<string, Parts> = { podman: new Parts(), lockfile: new Parts() };
+  const side =
+    (key: string, f: () => Promise<{ ms: number; digest: string; parts?: Record<string, number> }>) => async () => {
+      const r = await f();
+      digests[key].push(r.digest);
+      parts[key]?.add(r.parts);
+      return r.ms;
+    };
   const sides = [
     side("ours", () => bazelPush(m)),
     side("local", () => bazelPush(m, ["--spawn_strategy=local"])),
@@ -150,7 +162,8 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       target: "—",
     }),
   ];
-  const what7 = (peer: string) => what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` on Bazel 7.7.1 with bzlmod");
+  const what7 = (peer: string) =>
+    what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` on Bazel 7.7.1 with bzlmod");
   const notes7 = `README's MODULE.bazel (local_path_override); through scripts/bazel7.sh's chroot, whose own cost is in every sample (\`bazel info server_pid\` through it: ${Math.round(m7.wrapperMs)} ms); its cold build + push: ${Math.round(m7.cold.ms)} ms (${m7.cold.processes})`;
   rows.push(
     row({
@@ -165,7 +178,10 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     }),
   );
   const whatJs = (peer: string) =>
-    what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` in a rules_js + pnpm workspace on Bazel 7.7.1 with bzlmod");
+    what(peer).replace(
+      "warm `bazel run //x:etl_push`",
+      "warm `bazel run //x:etl_push` in a rules_js + pnpm workspace on Bazel 7.7.1 with bzlmod",
+    );
   const notesJs = `the same sources with shared/peers' rules_js 3.4.1: npm_translate_lock of a pnpm v9 lockfile holding the npm lockfile's packages (bench/lib/pnpm-lock.ts), npm_link_all_packages, ts_library and pipeline deps on //:node_modules/x; through scripts/bazel7.sh's chroot as the bzlmod row; its cold build + push: ${Math.round(mjs.cold.ms)} ms (${mjs.cold.processes})`;
   rows.push(
     row({
@@ -193,8 +209,12 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
         met: side.median / pod.median <= limit,
         notes,
       });
-    const samePodman = "incremental `tsc`, `podman build` with its layer cache, `podman push` (the 4.2.3 row's podman samples)";
-    const whatTs7 = what(samePodman).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` with TypeScript 7.0.2");
+    const samePodman =
+      "incremental `tsc`, `podman build` with its layer cache, `podman push` (the 4.2.3 row's podman samples)";
+    const whatTs7 = what(samePodman).replace(
+      "warm `bazel run //x:etl_push`",
+      "warm `bazel run //x:etl_push` with TypeScript 7.0.2",
+    );
     const notesTs7 = `a second Bazel 4.2.3 workspace, the same sources, \`pipeline_dependencies(typescript = "@npm//:node_modules/typescript")\`, typescript 7.0.2 and its native package in its lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc one-shot; the 5.9 workspace in the same rounds: ${fmtMs(ours)}; its cold build + push (the rules' repositories from rules_pipeline's repository cache): ${Math.round(mt.cold.ms)} ms (${mt.cold.processes})`;
     rows.push(
       podmanRow("P9-ts7-podman", whatTs7, oursTs7, notesTs7, 0.12),
@@ -202,7 +222,9 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       podmanRow("P9-bazel7-podman", what7(samePodman), ours7, notes7),
       podmanRow(
         "P9-podman",
-        what("incremental `tsc`, `podman build` (FROM the host-node base; COPY node_modules; COPY dist) with its layer cache, `podman push`"),
+        what(
+          "incremental `tsc`, `podman build` (FROM the host-node base; COPY node_modules; COPY dist) with its layer cache, `podman push`",
+        ),
         ours,
         `medians of the steps: ${parts.podman.describe()}; podman with ${podman!.driver} storage of its own, runc, the base loaded from the layout Bazel built; the COPY node_modules layer (${fmtInt(m.tree.files)} files) comes from podman's cache, only dist/ is a new layer; the podman-built image ran and printed the changed value`,
       ),
@@ -328,10 +350,15 @@ export async function p11(ctx: Ctx): Promise<Row[]> {
     `P11: aquery lists the app's actions (${app.map((a) => a.mnemonic).join(", ")})`,
   );
   const offenders = rulesNpmOffenders(all);
-  const compilerFiles = Math.max(0, ...app.filter((a) => a.mnemonic === "TsCompile").map((a) => a.inputs.filter((p) => TSC_ALLOWED.test(p)).length));
+  const compilerFiles = Math.max(
+    0,
+    ...app.filter((a) => a.mnemonic === "TsCompile").map((a) => a.inputs.filter((p) => TSC_ALLOWED.test(p)).length),
+  );
   const rulesNpm = Math.max(0, ...own.map((a) => a.inputs.filter((p) => RULES_NPM.test(p)).length));
   // Build actions first (largest first), then the launchers' runfiles plumbing; mnemonics without inputs in the notes.
-  const stats = inputsByMnemonic(app).sort((a, b) => Number(RUNFILES_ONLY.has(a.mnemonic)) - Number(RUNFILES_ONLY.has(b.mnemonic)) || b.max - a.max);
+  const stats = inputsByMnemonic(app).sort(
+    (a, b) => Number(RUNFILES_ONLY.has(a.mnemonic)) - Number(RUNFILES_ONLY.has(b.mnemonic)) || b.max - a.max,
+  );
   const rows: Row[] = stats
     .filter((s) => s.max > 0)
     .map((s) =>

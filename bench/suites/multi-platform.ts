@@ -33,7 +33,8 @@ import { fmtMB, fmtMs, type Row } from "../lib/report";
 function uploadsByDigest(reg: RunningRegistry, from = 0): Map<string, number> {
   const out = new Map<string, number>();
   for (const q of reg.requests().slice(from)) {
-    if (q.status !== 201 || (q.method !== "PUT" && q.method !== "POST") || !q.path.includes("/blobs/uploads/")) continue;
+    if (q.status !== 201 || (q.method !== "PUT" && q.method !== "POST") || !q.path.includes("/blobs/uploads/"))
+      continue;
     const d = new URL(q.path, "http://registry").searchParams.get("digest");
     if (d) out.set(d, (out.get(d) ?? 0) + 1);
   }
@@ -47,10 +48,16 @@ function uploadsByDigest(reg: RunningRegistry, from = 0): Map<string, number> {
  */
 async function checkIndexServed(reg: RunningRegistry, repo: string, built: BuiltIndex, what: string): Promise<string> {
   const raw = async (ref: string) =>
-    Buffer.from((await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}${ref}`])).stdout, "utf8");
+    Buffer.from(
+      (await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}${ref}`])).stdout,
+      "utf8",
+    );
   const served = await raw(":latest");
   const digest = sha256(served);
-  check(digest === built.index.digest, `${what}: the tag names ${digest}, not the layout's index ${built.index.digest}`);
+  check(
+    digest === built.index.digest,
+    `${what}: the tag names ${digest}, not the layout's index ${built.index.digest}`,
+  );
   for (const image of built.index.images) {
     const m = await raw(`@${image.digest}`);
     check(
@@ -64,7 +71,8 @@ async function checkIndexServed(reg: RunningRegistry, repo: string, built: Built
 /** The distinct blobs (configs and layers) of an index's images, digest → size. */
 function indexBlobs(built: BuiltIndex): Map<string, number> {
   const out = new Map<string, number>();
-  for (const image of built.index.images) for (const d of [image.manifest.config, ...image.manifest.layers]) out.set(d.digest, d.size);
+  for (const image of built.index.images)
+    for (const d of [image.manifest.config, ...image.manifest.layers]) out.set(d.digest, d.size);
   return out;
 }
 
@@ -72,7 +80,9 @@ function indexSummary(built: BuiltIndex): { total: number; text: string; platfor
   const blobs = indexBlobs(built);
   const sum = (ls: { size: number }[]) => ls.reduce((n, l) => n + l.size, 0);
   const total =
-    [...blobs.values()].reduce((n, s) => n + s, 0) + built.index.images.reduce((n, i) => n + i.manifestBytes.length, 0) + built.index.bytes.length;
+    [...blobs.values()].reduce((n, s) => n + s, 0) +
+    built.index.images.reduce((n, i) => n + i.manifestBytes.length, 0) +
+    built.index.bytes.length;
   const platforms = built.index.images.map((i) => formatPlatform(platformOfImage(i))).join(" + ");
   const text =
     `${platforms}: ${blobs.size} distinct blobs, ${fmtMB(total)} with manifests and index; base layers ${built.baseLayers.map((ls) => fmtMB(sum(ls))).join(" (amd64) + ")} (arm64), ` +
@@ -104,7 +114,13 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
   const seen = Object.fromEntries(
     sides.map((s) => [
       s,
-      { digests: new Set<string>(), sharedUploads: [] as number[], uploads: [] as number[], requests: [] as number[], kinds: "" },
+      {
+        digests: new Set<string>(),
+        sharedUploads: [] as number[],
+        uploads: [] as number[],
+        requests: [] as number[],
+        kinds: "",
+      },
     ]),
   );
   const cpu = new CpuTally();
@@ -114,18 +130,28 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
       const r = await cpu.measure(side, reg, () => pushWith(ctx, side, crane, built.layoutDir, target));
       // Outside the timing, the registry still up: what was uploaded (the access log, read before skopeo inspect
       // adds its own requests to it), then what the registry serves.
-      if (side === "ours") check(r.stdout.trim() === `${target}@${index.digest}`, `P12: our push prints the index digest (${r.stdout.trim()})`);
+      if (side === "ours")
+        check(
+          r.stdout.trim() === `${target}@${index.digest}`,
+          `P12: our push prints the index digest (${r.stdout.trim()})`,
+        );
       seen[side].requests.push(await requestCount(reg));
       seen[side].kinds = describeRequests(reg, 0);
       const up = uploadsByDigest(reg);
       const missing = [...blobs.keys()].filter((d) => !up.has(d));
-      check(missing.length === 0, `P12 (${side}): every blob uploaded to the fresh registry (missing ${missing.join(", ")})`);
+      check(
+        missing.length === 0,
+        `P12 (${side}): every blob uploaded to the fresh registry (missing ${missing.join(", ")})`,
+      );
       const extra = [...up.keys()].filter((d) => !blobs.has(d));
       check(extra.length === 0, `P12 (${side}): no blob uploaded that the index does not name (${extra.join(", ")})`);
       const uploads = [...up.values()].reduce((n, k) => n + k, 0);
       if (side === "ours") {
         const twice = [...up].filter(([, n]) => n !== 1).map(([d, n]) => `${d} ${n}×`);
-        check(twice.length === 0, `P12: ours uploads each of the ${blobs.size} blobs once, the shared layers too (${twice.join(", ")})`);
+        check(
+          twice.length === 0,
+          `P12: ours uploads each of the ${blobs.size} blobs once, the shared layers too (${twice.join(", ")})`,
+        );
       }
       seen[side].uploads.push(uploads);
       seen[side].sharedUploads.push(Math.max(...sharedDigests.map((d) => up.get(d) ?? 0)));
@@ -145,10 +171,12 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
   }
   const s = indexSummary(built);
   const sharedOnce = (xs: number[]) => (xs.every((n) => n === 1) ? "once" : `up to ${Math.max(...xs)} times`);
-  const range = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}-${Math.max(...xs)}`);
+  const range = (xs: number[]) =>
+    Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}-${Math.max(...xs)}`;
   const what = (peer: string) =>
     `cold push of a 2-platform image index (${s.platforms}, ${fmtMB(s.total)}, ${blobs.size} distinct blobs) to a fresh registry: CLI vs ${peer}`;
-  const peerNotes = (p: Side) => `${p} ${range(seen[p].uploads)} (the shared layers ${sharedOnce(seen[p].sharedUploads)})`;
+  const peerNotes = (p: Side) =>
+    `${p} ${range(seen[p].uploads)} (the shared layers ${sharedOnce(seen[p].sharedUploads)})`;
   const requests = (p: Side) => `${p} ${range(seen[p].requests)} (${seen[p].kinds})`;
   const rows = [
     versus({
@@ -177,7 +205,12 @@ export async function p12(ctx: Ctx): Promise<Row[]> {
         notes: `crane ${crane!.version}, pushing the layout's one index as it is; measured in the rounds of the row above, checked as it says`,
       }),
     );
-  else rows.push(row(craneSkipped({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 1.0" }, why)));
+  else
+    rows.push(
+      row(
+        craneSkipped({ id: "P12", key: "P12-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 1.0" }, why),
+      ),
+    );
   rows.push(
     ...cpuRow(
       {
@@ -218,16 +251,24 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
         const c = await countRequests(reg, async () => {
           const r = await pushWith(ctx, side, crane, built.layoutDir, target);
           if (side === "ours")
-            check(r.stdout.trim() === `${target}@${index.digest}`, `P14: our no-op push prints the index digest (${r.stdout.trim()})`);
+            check(
+              r.stdout.trim() === `${target}@${index.digest}`,
+              `P14: our no-op push prints the index digest (${r.stdout.trim()})`,
+            );
         });
-        if (side === "ours") check(c.writes.length === 0, `P14: our no-op push writes nothing (${c.writes.join(", ")})`);
+        if (side === "ours")
+          check(c.writes.length === 0, `P14: our no-op push writes nothing (${c.writes.join(", ")})`);
         (counts[side] ??= []).push(c.n);
         kinds[side] = c.kinds;
       }
     }
     const node = () => run(process.execPath, ["-e", "0"]).then((r) => r.ms);
     const timed = (side: Side) => () => pushWith(ctx, side, crane, built.layoutDir, target).then((r) => r.ms);
-    const [tOurs, tNode, tSkopeo, tCrane] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [timed("ours"), node, ...sides.slice(1).map(timed)]);
+    const [tOurs, tNode, tSkopeo, tCrane] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [
+      timed("ours"),
+      node,
+      ...sides.slice(1).map(timed),
+    ]);
     await checkIndexServed(reg, repo, built, "P14 (after the no-op pushes)");
     const q = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, stat(v).median]));
     const blobs = indexBlobs(built).size;
@@ -258,7 +299,16 @@ export async function p14(ctx: Ctx): Promise<Row[]> {
             notes: `crane ${crane.version}: ${kinds.crane}`,
           })
         : row(
-            craneSkipped({ id: "P14", key: "P14-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours}`, target: "≤ crane's" }, why),
+            craneSkipped(
+              {
+                id: "P14",
+                key: "P14-requests-crane",
+                what: `${what}, ours vs crane push`,
+                ours: `${q.ours}`,
+                target: "≤ crane's",
+              },
+              why,
+            ),
           ),
       versus({
         id: "P14",

@@ -38,14 +38,29 @@ function writeProject(dir: string, name: string): void {
   const options = { ...RULES_COMPILER_OPTIONS, lib: ["es2022"] };
   const files = Array.from({ length: 5 }, (_, i) => `src/m${i}.ts`);
   writeFileSync(join(dir, name, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files, include: [] }));
-  const args = ["--typescript", "node_modules/typescript/lib/typescript.js", "--project", `${name}/tsconfig.json`, "--label", `//${name}`];
-  for (const f of files) args.push("--expect", `${name}/out/${f.replace(/\.ts$/, ".js")}`, "--expect", `${name}/out/${f.replace(/\.ts$/, ".d.ts")}`);
+  const args = [
+    "--typescript",
+    "node_modules/typescript/lib/typescript.js",
+    "--project",
+    `${name}/tsconfig.json`,
+    "--label",
+    `//${name}`,
+  ];
+  for (const f of files)
+    args.push(
+      "--expect",
+      `${name}/out/${f.replace(/\.ts$/, ".js")}`,
+      "--expect",
+      `${name}/out/${f.replace(/\.ts$/, ".d.ts")}`,
+    );
   if (name === "snapshot") args.push("--snapshot", "tsc.blob");
   writeFileSync(join(dir, `${name}.args`), `${args.join("\n")}\n`);
 }
 
 const emitted = (dir: string) =>
-  Object.fromEntries(readdirSync(join(dir, "out", "src")).map((f) => [f, readFileSync(join(dir, "out", "src", f), "utf8")]));
+  Object.fromEntries(
+    readdirSync(join(dir, "out", "src")).map((f) => [f, readFileSync(join(dir, "out", "src", f), "utf8")]),
+  );
 
 export async function p17(ctx: Ctx): Promise<Row[]> {
   const dir = join(ctx.work, "p17");
@@ -64,7 +79,8 @@ export async function p17(ctx: Ctx): Promise<Row[]> {
   );
   check(made.status === 0, `P17: making the snapshot: ${made.stderr}`);
   // A compile that says it ran without the snapshot fails the row.
-  const side = (args: string[]) => nodeSide("P17", args, { cwd: dir, env: ENV }, (stderr) => !stderr.includes("compiler snapshot"));
+  const side = (args: string[]) =>
+    nodeSide("P17", args, { cwd: dir, env: ENV }, (stderr) => !stderr.includes("compiler snapshot"));
   const plain = side([join(PRIVATE, "tsc_worker.js"), "@plain.args"]);
   const snapshot = side([join(PRIVATE, "tsc_worker.js"), "@snapshot.args"]);
   const tsc = side(["node_modules/typescript/lib/tsc.js", "-p", "tsc/tsconfig.json"]);
@@ -101,6 +117,12 @@ export async function p17(ctx: Ctx): Promise<Row[]> {
       plain.cpu,
       `${wall}; the snapshot's second Node start included`,
     ),
-    cpuRow("P17-tsc", "one-shot TsCompile of the same library, CPU: from the compiler snapshot vs `tsc -p`", snapshot.cpu, tsc.cpu, wall),
+    cpuRow(
+      "P17-tsc",
+      "one-shot TsCompile of the same library, CPU: from the compiler snapshot vs `tsc -p`",
+      snapshot.cpu,
+      tsc.cpu,
+      wall,
+    ),
   ];
 }

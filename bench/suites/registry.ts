@@ -12,7 +12,17 @@ import { imageBytes } from "../lib/inputs";
 import { rounds } from "../lib/rounds";
 import { type RunResult, run, runOk, sideBySide, stat } from "../lib/measure";
 import { startCountingProxy } from "../lib/proxy";
-import { CpuTally, cliPull, cliPush, countRequests, cpuRow, opensslPass, skopeoPull, skopeoPush, withRegistry } from "../lib/registry-sides";
+import {
+  CpuTally,
+  cliPull,
+  cliPush,
+  countRequests,
+  cpuRow,
+  opensslPass,
+  skopeoPull,
+  skopeoPush,
+  withRegistry,
+} from "../lib/registry-sides";
 import { fmtInt, fmtMB, fmtMs, type Row } from "../lib/report";
 
 /** P1: after a one-line app change, bytes on the wire / (app layer + config + manifest). */
@@ -23,16 +33,25 @@ export async function p1(ctx: Ctx): Promise<Row[]> {
       const v1 = await ctx.inputs.image("p1-v1");
       const first = await pushImage(v1.image, { registry: proxy.host, repository: "bench/p1" });
       const firstBytes = proxy.bodyBytes();
-      check(first.uploaded.length === v1.image.layers.length + 1, `P1: first push uploads every blob (${first.uploaded.length})`);
+      check(
+        first.uploaded.length === v1.image.layers.length + 1,
+        `P1: first push uploads every blob (${first.uploaded.length})`,
+      );
       proxy.reset();
       const v2 = await ctx.inputs.image("p1-v2", ctx.inputs.changedApp("v2"));
-      check(v2.nmLayer.digest === v1.nmLayer.digest && v2.appLayer.digest !== v1.appLayer.digest, "P1: only the app layer changes");
+      check(
+        v2.nmLayer.digest === v1.nmLayer.digest && v2.appLayer.digest !== v1.appLayer.digest,
+        "P1: only the app layer changes",
+      );
       const second = await pushImage(v2.image, { registry: proxy.host, repository: "bench/p1" });
       const wire = proxy.bodyBytes();
       const own = v2.appLayer.size + v2.image.configBytes.length + v2.image.manifestBytes.length;
       const reported = second.uploaded.reduce((n, u) => n + u.size, 0) + v2.image.manifestBytes.length;
       check(reported === wire, `P1: the client's report (${reported} B) matches the wire (${wire} B)`);
-      check(wire <= own, `P1: bytes uploaded after a one-line change (${wire}) ≤ app layer + config + manifest (${own})`);
+      check(
+        wire <= own,
+        `P1: bytes uploaded after a one-line change (${wire}) ≤ app layer + config + manifest (${own})`,
+      );
       const byMethod = new Map<string, number>();
       for (const q of proxy.requests) byMethod.set(q.method, (byMethod.get(q.method) ?? 0) + 1);
       return [
@@ -125,7 +144,13 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
       rows.push(
         row(
           craneSkipped(
-            { id: "P2", key: "P2-requests-crane", what: `${what}, ours vs crane push`, ours: `${q.ours.median}`, target: "≤ crane's" },
+            {
+              id: "P2",
+              key: "P2-requests-crane",
+              what: `${what}, ours vs crane push`,
+              ours: `${q.ours.median}`,
+              target: "≤ crane's",
+            },
             why,
           ),
         ),
@@ -144,9 +169,18 @@ export async function p2(ctx: Ctx): Promise<Row[]> {
       }),
     );
     if (crane) {
-      const [o, c] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [ours, () => cranePush(crane, img.layoutDir, target).then((r) => r.ms)]);
+      const [o, c] = await rounds(ctx.reps, ctx.smoke ? 0 : 1, [
+        ours,
+        () => cranePush(crane, img.layoutDir, target).then((r) => r.ms),
+      ]);
       rows.push(
-        versus({ id: "P2", key: "P2-wall-crane", what: "informational: no-op push wall time, `pipeline push` CLI vs crane push", ours: o, peer: c }),
+        versus({
+          id: "P2",
+          key: "P2-wall-crane",
+          what: "informational: no-op push wall time, `pipeline push` CLI vs crane push",
+          ours: o,
+          peer: c,
+        }),
       );
     }
     return rows;
@@ -162,7 +196,12 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
     return withRegistry(async (reg) => {
       const r = await cpu.measure(who, reg, () => push(`${reg.host}/bench/p3`));
       if (ctx.smoke || check_) {
-        const m = await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/bench/p3:latest`]);
+        const m = await runOk("skopeo", [
+          "inspect",
+          "--raw",
+          "--tls-verify=false",
+          `docker://${reg.host}/bench/p3:latest`,
+        ]);
         check(
           m.stdout.trim() === img.image.manifestBytes.toString("utf8"),
           `P3: the registry serves the manifest ${who === "ours" ? "we" : who} pushed`,
@@ -177,7 +216,11 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
   if (crane) await fresh((t) => cranePush(crane, img.layoutDir, t), true, "crane");
   // The floor of the client's CPU: one SHA-256 pass over what the push sends, in the same rounds.
   const openssl = async () => (await cpu.measure("openssl", undefined, () => opensslPass(img.layoutDir))).ms;
-  const sides = [ours, skopeo, ...(crane ? [() => fresh((t) => cranePush(crane, img.layoutDir, t), false, "crane")] : [])];
+  const sides = [
+    ours,
+    skopeo,
+    ...(crane ? [() => fresh((t) => cranePush(crane, img.layoutDir, t), false, "crane")] : []),
+  ];
   const [a, b, third] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, [...sides, openssl]);
   const c = crane ? third : undefined;
   const what = (peer: string) =>
@@ -195,7 +238,9 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
           limit: 0.8,
           notes: `crane ${crane!.version}; the registry serves the manifest crane pushed (checked once)`,
         })
-      : row(craneSkipped({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 0.8" }, why)),
+      : row(
+          craneSkipped({ id: "P3", key: "P3-crane", what: what("crane push"), ours: fmtMs(a), target: "≤ 0.8" }, why),
+        ),
     ...cpuRow(
       {
         id: "P3",
@@ -235,7 +280,8 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
       rmSync(peerDir, { recursive: true, force: true });
       return (await skopeoPull(ctx, `${ref}:latest`, peerDir)).ms;
     };
-    const peerDigest = () => JSON.parse(readFileSync(join(peerDir, "index.json"), "utf8")).manifests[0].digest as string;
+    const peerDigest = () =>
+      JSON.parse(readFileSync(join(peerDir, "index.json"), "utf8")).manifests[0].digest as string;
     const t = await sideBySide(ctx.slowReps, ctx.smoke ? 0 : 1, () => oursPull(ref, base.digest), skopeo);
     check(readLayout(oursDir).digest === base.digest, "P7: our pull writes the pushed image");
     check(peerDigest() === base.digest, "P7: skopeo's pull has the same digest");
@@ -254,7 +300,8 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
     ];
     const img = await ctx.inputs.image("p3");
     const what = `pull of the ${fmtMB(imageBytes(img.image))} image (${img.image.layers.length} layers) into an OCI layout: CLI vs \`crane pull --format oci\``;
-    if (!crane) return [...rows, row(craneSkipped({ id: "P7", key: "P7-crane", what, ours: "—", target: "≤ 0.8" }, why))];
+    if (!crane)
+      return [...rows, row(craneSkipped({ id: "P7", key: "P7-crane", what, ours: "—", target: "≤ 0.8" }, why))];
     const full = `${reg.host}/bench/image`;
     await pushImage(img.image, { registry: reg.host, repository: "bench/image", tags: ["latest"] });
     const cranePulled = async () => {
@@ -274,10 +321,20 @@ export async function p7(ctx: Ctx): Promise<Row[]> {
         limit: 0.8,
         notes: `crane ${crane.version}; layer sizes ${img.image.layers.map((l) => fmtMB(l.size)).join(" + ")}; both layouts name the pushed digest`,
       }),
-      ...cpuRow({ id: "P7", what: `pull of the ${fmtMB(imageBytes(img.image))} image`, peer: "crane", peerLabel: "crane pull", limit: 1.2 }, cpu, {
-        side: "crane",
-        stat: c,
-      }),
+      ...cpuRow(
+        {
+          id: "P7",
+          what: `pull of the ${fmtMB(imageBytes(img.image))} image`,
+          peer: "crane",
+          peerLabel: "crane pull",
+          limit: 1.2,
+        },
+        cpu,
+        {
+          side: "crane",
+          stat: c,
+        },
+      ),
     );
     return rows;
   });

@@ -24,7 +24,17 @@ function buildLoader(cliDir: string): string {
       join(ROOT, "bazel", "private", "esbuild_bundle.js"),
       join(ROOT, "node_modules", "esbuild", "lib", "main.js"),
       "node_modules",
-      ...["--bundle", "tools/bundle-loader.ts", out, "--input-dir", "src", "--input-dir", "tools", "--input-dir", "node_modules"],
+      ...[
+        "--bundle",
+        "tools/bundle-loader.ts",
+        out,
+        "--input-dir",
+        "src",
+        "--input-dir",
+        "tools",
+        "--input-dir",
+        "node_modules",
+      ],
     ],
     { cwd: ROOT, encoding: "utf8" },
   );
@@ -39,8 +49,18 @@ export async function p16(ctx: Ctx): Promise<Row[]> {
   const side = (args: string[]) => nodeSide("P16", args, { env });
   const node = side(["-e", "0"]);
   const ours = [
-    { key: "version", what: "start-up: `pipeline --version` (npm package) vs `node -e 0`", limit: true, ...side([ctx.cli, "--version"]) },
-    { key: "help", what: "start-up: `pipeline --help` (npm package) vs `node -e 0`", limit: true, ...side([ctx.cli, "--help"]) },
+    {
+      key: "version",
+      what: "start-up: `pipeline --version` (npm package) vs `node -e 0`",
+      limit: true,
+      ...side([ctx.cli, "--version"]),
+    },
+    {
+      key: "help",
+      what: "start-up: `pipeline --help` (npm package) vs `node -e 0`",
+      limit: true,
+      ...side([ctx.cli, "--help"]),
+    },
     {
       key: "launcher",
       what: "start-up: the launchers' `node pipeline_loader.js pipeline_cli.js --version` vs `node -e 0`",
@@ -58,7 +78,10 @@ export async function p16(ctx: Ctx): Promise<Row[]> {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   return ours.map((o, i) => {
     const over = stats[i].median - nodeStat.median;
-    const cpu = o.cpu.length && node.cpu.length ? `; CPU ${mean(o.cpu).toFixed(0)} ms vs ${mean(node.cpu).toFixed(0)} ms (means, /usr/bin/time)` : "";
+    const cpu =
+      o.cpu.length && node.cpu.length
+        ? `; CPU ${mean(o.cpu).toFixed(0)} ms vs ${mean(node.cpu).toFixed(0)} ms (means, /usr/bin/time)`
+        : "";
     return row({
       id: "P16",
       key: `P16-${o.key}`,

@@ -42,7 +42,11 @@ for (const run of runs) {
   skipped += r.numPendingTests;
   for (const t of r.testResults ?? []) {
     const name = String(t.name).replace(`${process.cwd()}/`, "");
-    const project = name.startsWith("test/e2e/k8s-real-") ? "e2e-cluster" : name.startsWith("test/e2e/") ? "e2e" : "unit";
+    const project = name.startsWith("test/e2e/k8s-real-")
+      ? "e2e-cluster"
+      : name.startsWith("test/e2e/")
+        ? "e2e"
+        : "unit";
     files.push({ project, name, seconds: (t.endTime - t.startTime) / 1000, status: t.status });
   }
 }
@@ -51,12 +55,17 @@ const total = Date.now() / 1000 - t0 || 0;
 console.log(`\n== where the time went (${Math.round(total)} s in all; a report, not an assertion)`);
 console.log(" from    to  secs  step");
 for (const p of phases) {
-  console.log(`${secs(p.start)} ${secs(p.end)} ${secs(p.end - p.start)}  ${p.name}${p.rc === "0" ? "" : ` (exit ${p.rc})`}`);
+  console.log(
+    `${secs(p.start)} ${secs(p.end)} ${secs(p.end - p.start)}  ${p.name}${p.rc === "0" ? "" : ` (exit ${p.rc})`}`,
+  );
 }
 const slowest = files.sort((a, b) => b.seconds - a.seconds).slice(0, 15);
 if (slowest.length) {
   console.log("the 15 slowest files:");
-  for (const f of slowest) console.log(`${secs(f.seconds)} s  ${f.project.padEnd(11)} ${f.name}${f.status === "passed" ? "" : ` (${f.status})`}`);
+  for (const f of slowest)
+    console.log(
+      `${secs(f.seconds)} s  ${f.project.padEnd(11)} ${f.name}${f.status === "passed" ? "" : ` (${f.status})`}`,
+    );
 }
 // CPU time: the machine's over the run (/proc/stat's first line at its start and end, scripts/test.sh), and each file's
 // (test/fixtures/cpu-per-file.ts: a cgroup per file, what it started included), which its neighbours' load does not
@@ -83,8 +92,11 @@ if (fs.existsSync(cpuFile)) {
       return { seconds: Number(seconds), name };
     });
   const sum = rows.reduce((a, r) => a + r.seconds, 0);
-  console.log(`the 15 files using the most CPU (core-s; ${rows.length} files measured, ${Math.round(sum)} core-s in all):`);
-  for (const r of rows.sort((a, b) => b.seconds - a.seconds).slice(0, 15)) console.log(`${secs(r.seconds)} core-s  ${r.name}`);
+  console.log(
+    `the 15 files using the most CPU (core-s; ${rows.length} files measured, ${Math.round(sum)} core-s in all):`,
+  );
+  for (const r of rows.sort((a, b) => b.seconds - a.seconds).slice(0, 15))
+    console.log(`${secs(r.seconds)} core-s  ${r.name}`);
 } else {
   console.log("no CPU time per file (it needs a writable cgroup v1 cpuacct hierarchy: scripts/test.sh)");
 }

@@ -32,7 +32,10 @@ describe("extractFile", () => {
   });
 
   test("symlinks are followed, relative and absolute", async () => {
-    const img = await imageOf([file("/opt/node/bin/node", "real"), { dest: "/usr/local/bin/node", symlink: "../../../opt/node/bin/node" }]);
+    const img = await imageOf([
+      file("/opt/node/bin/node", "real"),
+      { dest: "/usr/local/bin/node", symlink: "../../../opt/node/bin/node" },
+    ]);
     const out = join(tmp, "b");
     await extractFile(img, "usr/local/bin/node", out);
     expect(readFileSync(out, "utf8")).toBe("real");
@@ -40,12 +43,16 @@ describe("extractFile", () => {
 
   test("a whiteout in a later layer hides the file below it", async () => {
     const img = await imageOf([file("/usr/local/bin/node", "gone")], [file("/usr/local/bin/.wh.node", "")]);
-    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "c"))).rejects.toThrow(/has no \/usr\/local\/bin\/node/);
+    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "c"))).rejects.toThrow(
+      /has no \/usr\/local\/bin\/node/,
+    );
   });
 
   test("an image without node is a clear error", async () => {
     const img = await imageOf([file("/bin/sh", "sh")]);
-    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "d"))).rejects.toThrow(/has no \/usr\/local\/bin\/node/);
+    await expect(extractFile(img, "/usr/local/bin/node", join(tmp, "d"))).rejects.toThrow(
+      /has no \/usr\/local\/bin\/node/,
+    );
   });
 });
 
@@ -80,7 +87,10 @@ test("base add-node --platform: each platform's base plus that platform's node, 
   const nodeDir = join(tmp, "node-index");
   await writeLayout(
     baseDir,
-    composeIndex([await forArch("amd64", [file("/lib/libc.so", "libc-amd64")]), await forArch("arm64", [file("/lib/libc.so", "libc-arm64")])]),
+    composeIndex([
+      await forArch("amd64", [file("/lib/libc.so", "libc-amd64")]),
+      await forArch("arm64", [file("/lib/libc.so", "libc-arm64")]),
+    ]),
   );
   await writeLayout(
     nodeDir,
@@ -91,7 +101,14 @@ test("base add-node --platform: each platform's base plus that platform's node, 
   );
   const out = join(tmp, "added-index");
   const lines: string[] = [];
-  const io = { stdout: (l: string) => lines.push(l), stderr: () => undefined, env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  const io = {
+    stdout: (l: string) => lines.push(l),
+    stderr: () => undefined,
+    env: {},
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
   await addNode({ base: baseDir, node: nodeDir, output: out, platform: ["linux/amd64,linux/arm64"] }, io);
   const idx = readLayoutIndex(out)!;
   expect(lines).toEqual([idx.digest]);

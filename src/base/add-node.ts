@@ -58,17 +58,31 @@ export async function extractFile(image: Image, path: string, dest: string, hops
       // Name the layer: a malformed archive or compression is the image's fault, not ours.
       const err = e as NodeJS.ErrnoException;
       if (e instanceof PipelineError) {
-        throw e.code === "E_TAR_READ" ? new PipelineError(e.code, `layer ${layer.digest} of the Node image: ${e.message}`, { cause: e }) : e;
+        throw e.code === "E_TAR_READ"
+          ? new PipelineError(e.code, `layer ${layer.digest} of the Node image: ${e.message}`, { cause: e })
+          : e;
       }
       if (err.code?.startsWith("Z_")) {
-        throw new PipelineError("E_TAR_READ", `layer ${layer.digest} of the Node image: not a valid gzip stream (${err.message})`, { cause: e });
+        throw new PipelineError(
+          "E_TAR_READ",
+          `layer ${layer.digest} of the Node image: not a valid gzip stream (${err.message})`,
+          { cause: e },
+        );
       }
-      throw new PipelineError("E_BASE", `cannot extract /${want} from layer ${layer.digest} to ${dest}: ${err.code ?? err.message}`, { cause: e });
+      throw new PipelineError(
+        "E_BASE",
+        `cannot extract /${want} from layer ${layer.digest} to ${dest}: ${err.code ?? err.message}`,
+        { cause: e },
+      );
     }
     if (found?.type === "file") return;
     if (found?.type === "symlink" || found?.type === "link") {
-      if (hops >= MAX_SYMLINK_HOPS) throw new PipelineError("E_BASE", `/${want}: more than ${MAX_SYMLINK_HOPS} symlinks`);
-      const target = found.type === "link" || found.linkname.startsWith("/") ? found.linkname : posix.join(posix.dirname(want), found.linkname);
+      if (hops >= MAX_SYMLINK_HOPS)
+        throw new PipelineError("E_BASE", `/${want}: more than ${MAX_SYMLINK_HOPS} symlinks`);
+      const target =
+        found.type === "link" || found.linkname.startsWith("/")
+          ? found.linkname
+          : posix.join(posix.dirname(want), found.linkname);
       return extractFile(image, target, dest, hops + 1);
     }
     if (found) throw new PipelineError("E_BASE", `/${want} in the Node image is a ${found.type}, not a file`);
@@ -96,12 +110,17 @@ export async function addNodeToBase(
     const nodeFile = join(work, "node");
     await extractFile(nodeImage, NODE_IN_IMAGE, nodeFile);
     const layerPath = join(work, "node.tar.gz");
-    const desc = await buildLayer([{ dest: "/" + NODE_IN_IMAGE, src: nodeFile, mode: 0o755 }], layerPath, { mtime: opts.mtime ?? 0 });
+    const desc = await buildLayer([{ dest: "/" + NODE_IN_IMAGE, src: nodeFile, mode: 0o755 }], layerPath, {
+      mtime: opts.mtime ?? 0,
+    });
     const image = composeImage({
       base,
       baseName: opts.baseName,
       layers: [
-        { layer: layerFromDescriptor(layerPath, desc), createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}` },
+        {
+          layer: layerFromDescriptor(layerPath, desc),
+          createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}`,
+        },
       ],
       env: withLocalBin(base.config.config?.Env),
       labels: { "rules_pipeline.node.from": opts.nodeName ?? nodeImage.digest },

@@ -4,7 +4,17 @@
  * built again. A copy of /usr/bin/true stands in for node (an ELF binary with shared libraries, quick to gzip).
  */
 import { createHash } from "node:crypto";
-import { appendFileSync, chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -54,7 +64,13 @@ describe("the host-node base cache", () => {
     const a = await writeHostNodeBase(join(root, "d"), bases, { nodePath: other, mtime: 0 });
     const b = await writeHostNodeBase(join(root, "e"), bases, { nodePath: node, mtime: 86_400 });
     expect(readdirSync(bases)).toHaveLength(before + 2);
-    expect(new Set([a.digest, b.digest, (await writeHostNodeBase(join(root, "f"), undefined, { nodePath: node, mtime: 0 })).digest]).size).toBe(3);
+    expect(
+      new Set([
+        a.digest,
+        b.digest,
+        (await writeHostNodeBase(join(root, "f"), undefined, { nodePath: node, mtime: 0 })).digest,
+      ]).size,
+    ).toBe(3);
   });
 
   it("the key follows every file's content and mode, every link's target and the inline files", async () => {
@@ -95,13 +111,21 @@ describe("the host-node base cache", () => {
   it("a damaged entry is built again, and the output is right", async () => {
     const { dir } = await cachedHostNodeBase(bases, { nodePath: node, mtime: 0 });
     const blobs = join(dir, "blobs", "sha256");
-    const biggest = readdirSync(blobs).sort((x, y) => readFileSync(join(blobs, y)).length - readFileSync(join(blobs, x)).length)[0];
+    const biggest = readdirSync(blobs).sort(
+      (x, y) => readFileSync(join(blobs, y)).length - readFileSync(join(blobs, x)).length,
+    )[0];
     truncateSync(join(blobs, biggest), 10);
     const logged: string[] = [];
-    const again = await writeHostNodeBase(join(root, "g"), bases, { nodePath: node, mtime: 0, log: (l) => logged.push(l) });
+    const again = await writeHostNodeBase(join(root, "g"), bases, {
+      nodePath: node,
+      mtime: 0,
+      log: (l) => logged.push(l),
+    });
     expect(logged.join("\n")).toContain("failed its check");
     expect(files(join(root, "g"))).toEqual(files(join(root, "a")));
-    expect(again.digest).toBe((await writeHostNodeBase(join(root, "h"), undefined, { nodePath: node, mtime: 0 })).digest);
+    expect(again.digest).toBe(
+      (await writeHostNodeBase(join(root, "h"), undefined, { nodePath: node, mtime: 0 })).digest,
+    );
     expect(readFileSync(join(blobs, biggest)).length).toBeGreaterThan(10);
   });
 });

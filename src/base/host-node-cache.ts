@@ -38,7 +38,11 @@ export async function hostNodeKey(inputs: HostNodeInputs, mtime: number): Promis
     for (const f of list) {
       // A file's own mode counts where the entry sets none (the layer then keeps its x bits).
       const mode = f.mode ?? (f.src ? (await fsp.stat(f.src)).mode & 0o7777 : null);
-      const content = f.content ? `sha256:${createHash("sha256").update(f.content).digest("hex")}` : f.src ? await fileDigest(f.src) : null;
+      const content = f.content
+        ? `sha256:${createHash("sha256").update(f.content).digest("hex")}`
+        : f.src
+          ? await fileDigest(f.src)
+          : null;
       files.push([layer, f.dest, mode, f.uid ?? 0, f.gid ?? 0, f.dir ? "dir" : (f.symlink ?? null), content]);
     }
   }
@@ -55,7 +59,10 @@ export interface CachedHostNodeOptions {
 }
 
 /** The cache entry of the host-node base for these inputs, built into `bases` first when it is not there. */
-export async function cachedHostNodeBase(bases: string, opts: CachedHostNodeOptions = {}): Promise<{ dir: string; hit: boolean }> {
+export async function cachedHostNodeBase(
+  bases: string,
+  opts: CachedHostNodeOptions = {},
+): Promise<{ dir: string; hit: boolean }> {
   const inputs = await hostNodeInputs(opts.nodePath);
   const mtime = resolveMtime(opts.mtime);
   const name = `host-node-${await hostNodeKey(inputs, mtime)}`;
@@ -84,7 +91,11 @@ export async function cachedHostNodeBase(bases: string, opts: CachedHostNodeOpti
  * `pipeline base host-node --output DIR`: the layout written to `outDir` (atomically), from the cache in `bases`
  * (or, with `bases` undefined, built without reading or writing any cache).
  */
-export async function writeHostNodeBase(outDir: string, bases: string | undefined, opts: CachedHostNodeOptions = {}): Promise<{ digest: Digest }> {
+export async function writeHostNodeBase(
+  outDir: string,
+  bases: string | undefined,
+  opts: CachedHostNodeOptions = {},
+): Promise<{ digest: Digest }> {
   if (bases === undefined) return buildHostNodeBase(outDir, opts);
   for (let attempt = 0; ; attempt++) {
     const { dir } = await cachedHostNodeBase(bases, opts);

@@ -33,9 +33,11 @@ describe("parseLdd", () => {
   });
 
   it("reads musl ldd output and statically linked binaries", () => {
-    expect(parseLdd("\t/lib/ld-musl-x86_64.so.1 (0x7f1c5a5d4000)\n\tlibc.musl-x86_64.so.1 => /lib/ld-musl-x86_64.so.1 (0x7f1c5a5d4000)\n")).toEqual([
-      "/lib/ld-musl-x86_64.so.1",
-    ]);
+    expect(
+      parseLdd(
+        "\t/lib/ld-musl-x86_64.so.1 (0x7f1c5a5d4000)\n\tlibc.musl-x86_64.so.1 => /lib/ld-musl-x86_64.so.1 (0x7f1c5a5d4000)\n",
+      ),
+    ).toEqual(["/lib/ld-musl-x86_64.so.1"]);
     expect(parseLdd("\tstatically linked\n")).toEqual([]);
   });
 
@@ -67,7 +69,10 @@ describe("hostPathInputs", () => {
     expect(await hostPathInputs("/lib/x86_64-linux-gnu/libstdc++.so.6", root)).toEqual([
       { dest: "/lib", symlink: "usr/lib" },
       { dest: "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", symlink: "libstdc++.so.6.0.30" },
-      { dest: "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30", src: join(root, "usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30") },
+      {
+        dest: "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30",
+        src: join(root, "usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30"),
+      },
     ]);
     // ".." components resolve lexically once the symlinks before them are followed
     expect(await hostPathInputs("/usr/lib/x86_64-linux-gnu/../x86_64-linux-gnu/ld.so", root)).toEqual([

@@ -50,7 +50,8 @@ export function parseLdd(output: string): string[] {
     if (t === "") continue;
     const arrow = /^(\S+)\s+=>\s+(.*)$/.exec(t);
     if (arrow) {
-      if (/^not found/.test(arrow[2])) throw baseError(`ldd: shared library ${arrow[1]} of the node binary is not found on this host`);
+      if (/^not found/.test(arrow[2]))
+        throw baseError(`ldd: shared library ${arrow[1]} of the node binary is not found on this host`);
       const m = /^(\/\S+)\s+\(0x[0-9a-fA-F]+\)$/.exec(arrow[2]) ?? /^(\/\S+)$/.exec(arrow[2]);
       if (m) paths.push(m[1]);
       continue;
@@ -122,7 +123,8 @@ export async function lddLibraries(binary: string): Promise<string[]> {
     const err = e as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     const text = `${err.stdout ?? ""}${err.stderr ?? ""}`;
     if (/not a dynamic executable|statically linked/.test(text)) return [];
-    if (err.code === "ENOENT") throw baseError("ldd is not installed: it is needed to find the node binary's shared libraries", e);
+    if (err.code === "ENOENT")
+      throw baseError("ldd is not installed: it is needed to find the node binary's shared libraries", e);
     throw baseError(`ldd ${binary} failed: ${text.trim() || err.message}`, e);
   }
   return parseLdd(stdout);
@@ -177,7 +179,11 @@ export async function buildHostNodeBase(outDir: string, opts: HostNodeBaseOption
 }
 
 /** Builds the layout of `inputs` into `outDir` (atomically: a partial layout is never there). */
-export async function buildHostNodeLayout(outDir: string, inputs: HostNodeInputs, mtime: number): Promise<{ digest: Digest }> {
+export async function buildHostNodeLayout(
+  outDir: string,
+  inputs: HostNodeInputs,
+  mtime: number,
+): Promise<{ digest: Digest }> {
   const { platform, nodeVersion } = inputs;
   const work = join(dirname(outDir), `.${basename(outDir)}.work-${process.pid}-${Math.random().toString(36).slice(2)}`);
   await fsp.mkdir(work, { recursive: true });
@@ -193,12 +199,19 @@ export async function buildHostNodeLayout(outDir: string, inputs: HostNodeInputs
     const [systemLayer, nodeLayer] = built.map(([p, d]) => layerFromDescriptor(p, d));
     const image = composeImage({
       layers: [
-        { layer: systemLayer, createdBy: "rules_pipeline host-node base: shared libraries, /etc, /tmp, /root, /home/node from the build host" },
+        {
+          layer: systemLayer,
+          createdBy:
+            "rules_pipeline host-node base: shared libraries, /etc, /tmp, /root, /home/node from the build host",
+        },
         { layer: nodeLayer, createdBy: `rules_pipeline host-node base: node ${nodeVersion} at ${HOST_NODE_PATH}` },
       ],
       env: { PATH: DEFAULT_PATH_ENV.slice("PATH=".length) },
       cmd: ["node"],
-      labels: { "org.opencontainers.image.description": HOST_NODE_DESCRIPTION, "rules_pipeline.node.version": nodeVersion },
+      labels: {
+        "org.opencontainers.image.description": HOST_NODE_DESCRIPTION,
+        "rules_pipeline.node.version": nodeVersion,
+      },
       created: mtime,
       os: platform.os,
       architecture: platform.architecture,

@@ -14,9 +14,15 @@ const NOW = 1_800_000_000_000;
 const hex = (c: string) => c.repeat(64);
 
 describe("planPrune", () => {
-  const c = (path: string, bytes: number, daysAgo: number, inUse = false): Candidate => ({ path, bytes, lastUse: NOW - daysAgo * DAY, inUse });
+  const c = (path: string, bytes: number, daysAgo: number, inUse = false): Candidate => ({
+    path,
+    bytes,
+    lastUse: NOW - daysAgo * DAY,
+    inUse,
+  });
   const cands = [c("a", 100, 10), c("b", 300, 1), c("c", 50, 20, true), c("d", 200, 5), c("e", 250, 5)];
-  const plan = (o: { olderThanMs?: number; maxBytes?: number }) => planPrune(cands, { ...o, now: NOW }).map((p) => `${p.entry.path}:${p.reason}`);
+  const plan = (o: { olderThanMs?: number; maxBytes?: number }) =>
+    planPrune(cands, { ...o, now: NOW }).map((p) => `${p.entry.path}:${p.reason}`);
 
   it("removes nothing without limits", () => {
     expect(plan({})).toEqual([]);
@@ -125,7 +131,10 @@ describe("pruneCache", () => {
     const run = join(runsDir(root), "rp-x-1-0badc0de");
     mkdirSync(run, { recursive: true });
     expect(spawnSync("mkfifo", ["-m", "600", join(run, "config.json")]).status).toBe(0);
-    writeFileSync(join(run, "mounts.json"), JSON.stringify({ mounts: [{ source: join(e.model, "model"), destination: "/m" }] }));
+    writeFileSync(
+      join(run, "mounts.json"),
+      JSON.stringify({ mounts: [{ source: join(e.model, "model"), destination: "/m" }] }),
+    );
     const r = await pruneCache(root, { maxBytes: 0 });
     expect(r.inUse.map((x) => x.path)).toContain(e.model);
     expect(existsSync(e.model)).toBe(true);

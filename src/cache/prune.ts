@@ -42,17 +42,23 @@ export interface Candidate {
 export type PruneReason = "leftover" | "age" | "size";
 
 /** Which candidates go and why (pure): age first, then least recently used (larger first on a tie) down to maxBytes. */
-export function planPrune<C extends Candidate>(cands: readonly C[], opts: PruneOptions): { entry: C; reason: PruneReason }[] {
+export function planPrune<C extends Candidate>(
+  cands: readonly C[],
+  opts: PruneOptions,
+): { entry: C; reason: PruneReason }[] {
   const now = opts.now ?? Date.now();
   const out: { entry: C; reason: PruneReason }[] = [];
   const left: C[] = [];
   for (const c of cands) {
-    if (!c.inUse && opts.olderThanMs !== undefined && now - c.lastUse > opts.olderThanMs) out.push({ entry: c, reason: "age" });
+    if (!c.inUse && opts.olderThanMs !== undefined && now - c.lastUse > opts.olderThanMs)
+      out.push({ entry: c, reason: "age" });
     else left.push(c);
   }
   if (opts.maxBytes !== undefined) {
     let total = left.reduce((sum, c) => sum + c.bytes, 0);
-    const lru = left.filter((c) => !c.inUse).sort((a, b) => a.lastUse - b.lastUse || b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
+    const lru = left
+      .filter((c) => !c.inUse)
+      .sort((a, b) => a.lastUse - b.lastUse || b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
     for (const c of lru) {
       if (total <= opts.maxBytes) break;
       out.push({ entry: c, reason: "size" });
@@ -87,7 +93,8 @@ export function referencedPaths(root: string): string[] {
   try {
     for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
       const opts = line.split(" ")[3] ?? "";
-      for (const o of opts.split(",")) if (o.startsWith("lowerdir=")) refs.push(...o.slice(9).split(":").map(unescapeMount));
+      for (const o of opts.split(","))
+        if (o.startsWith("lowerdir=")) refs.push(...o.slice(9).split(":").map(unescapeMount));
     }
   } catch {
     // not Linux
@@ -107,7 +114,8 @@ export function referencedPaths(root: string): string[] {
       try {
         if (!lstatSync(path).isFile()) continue;
         const record = JSON.parse(readFileSync(path, "utf8")) as { mounts?: { source?: string }[] };
-        for (const m of record.mounts ?? []) if (typeof m.source === "string" && m.source.startsWith("/")) refs.push(m.source);
+        for (const m of record.mounts ?? [])
+          if (typeof m.source === "string" && m.source.startsWith("/")) refs.push(m.source);
         break;
       } catch {
         // absent (a run being set up: its lease covers it) or unreadable
@@ -152,7 +160,8 @@ function removeOrphanStamps(dir: string, leased: Map<string, number[]> = new Map
   }
   for (const n of names) {
     const entry = parseStampName(n);
-    if (entry !== undefined && !leased.has(entry) && !existsSync(join(dir, entry))) rmSync(join(state, n), { force: true });
+    if (entry !== undefined && !leased.has(entry) && !existsSync(join(dir, entry)))
+      rmSync(join(state, n), { force: true });
   }
 }
 
@@ -181,7 +190,8 @@ export async function pruneCache(rootDir: string, opts: PruneOptions = {}): Prom
   const unlock: (() => void)[] = [];
   try {
     // One directory after the other, in one order: two prunes cannot hold one lock each and wait for the other.
-    if (!dryRun) for (const d of dirs.filter((x) => found.some((f) => f.d === x))) unlock.push(await lockForPrune(d.dir));
+    if (!dryRun)
+      for (const d of dirs.filter((x) => found.some((f) => f.d === x))) unlock.push(await lockForPrune(d.dir));
     const leases = new Map(dirs.map((d) => [d.dir, leasedEntries(d.dir)]));
     const refs = referencedPaths(root);
     const cands: PruneEntry[] = found.map(({ d, name, path, bytes }) => {
@@ -196,7 +206,13 @@ export async function pruneCache(rootDir: string, opts: PruneOptions = {}): Prom
     if (!dryRun) for (const d of dirs) removeOrphanStamps(d.dir, leases.get(d.dir));
     const gone = new Set(plan.map((p) => p.entry.path));
     const kept = cands.filter((c) => !gone.has(c.path));
-    return { root, dryRun, removed, inUse: kept.filter((c) => c.inUse), keptBytes: kept.reduce((sum, c) => sum + c.bytes, 0) };
+    return {
+      root,
+      dryRun,
+      removed,
+      inUse: kept.filter((c) => c.inUse),
+      keptBytes: kept.reduce((sum, c) => sum + c.bytes, 0),
+    };
   } finally {
     for (const release of unlock) release();
   }

@@ -56,9 +56,17 @@ describe("temporary names", () => {
   it("recognises the names of earlier versions", () => {
     expect(parseTempName(".out.tmp-123-1700000000000")).toEqual({ for: "out", owner: { pid: 123 }, scheme: "legacy" });
     expect(parseTempName(".tmp-123-0badc0de")).toEqual({ for: "", owner: { pid: 123 }, scheme: "legacy" });
-    expect(parseTempName(`${"a".repeat(64)}.tmp-77-k3j4h5g6`)).toEqual({ for: "a".repeat(64), owner: { pid: 77 }, scheme: "legacy" });
+    expect(parseTempName(`${"a".repeat(64)}.tmp-77-k3j4h5g6`)).toEqual({
+      for: "a".repeat(64),
+      owner: { pid: 77 },
+      scheme: "legacy",
+    });
     expect(parseTempName(".m.old-9-1700000000000")).toEqual({ for: "m", owner: { pid: 9 }, scheme: "legacy" });
-    expect(parseTempName(".host-node-x.work-9-abc")).toEqual({ for: "host-node-x", owner: { pid: 9 }, scheme: "legacy" });
+    expect(parseTempName(".host-node-x.work-9-abc")).toEqual({
+      for: "host-node-x",
+      owner: { pid: 9 },
+      scheme: "legacy",
+    });
     expect(parseTempName("abc.tmp-AbC12z")).toEqual({ for: "abc", scheme: "legacy" });
     expect(parseTempName(".m.tmp-AbC12z")).toEqual({ for: "m", scheme: "legacy" });
     for (const n of ["a".repeat(64), "out", "prune.lock", `abc.use-1-2`, "abc.used", "tmp-1-2", ".cache-state"])
@@ -112,7 +120,12 @@ describe("sweepTemps", () => {
     const npmOld = plant("npm-AbC123", LEGACY_MAX_AGE_MS + 60_000);
     const npmNew = plant("npm-XyZ789");
     await sweepTemps(tmp, { owned: /^(\d+)-\d+$/, ownerless: /^npm-[A-Za-z0-9]{6}$/ });
-    expect([existsSync(build), existsSync(running), existsSync(npmOld), existsSync(npmNew)]).toEqual([false, true, false, true]);
+    expect([existsSync(build), existsSync(running), existsSync(npmOld), existsSync(npmNew)]).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ]);
   });
 
   it("removes read-only trees (as unpacked images have)", async () => {

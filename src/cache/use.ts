@@ -13,7 +13,18 @@
  * its lease before prune read them (the entry is kept) or waits for the prune to end (and then sees the entry
  * gone, and fetches it again). A lease or a lock whose owner is gone counts for nothing (owner.ts).
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { leaseName, parseLeaseName, PRUNE_LOCK, stampName, stateDir } from "./names";

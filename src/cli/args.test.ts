@@ -1,5 +1,14 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
-import { type Args, type CliSpec, type CommandArgs, type CommandDef, type CommandInput, defineCommand, runSpec, UsageError } from "./args";
+import {
+  type Args,
+  type CliSpec,
+  type CommandArgs,
+  type CommandDef,
+  type CommandInput,
+  defineCommand,
+  runSpec,
+  UsageError,
+} from "./args";
 import type * as specs from "./command-specs";
 import type { push } from "./commands/push";
 import { COMMANDS } from "./main";
@@ -34,7 +43,12 @@ function spec(): { cli: CliSpec; got: Args[]; out: string[] } {
         run,
       },
       { command: "model push <dir> [name]", describe: "Push a model", positionals: { dir: {} }, run },
-      { command: "model pull <kind> <refs..>", describe: "Pull models", positionals: { kind: { choices: ["a", "b"] } }, run },
+      {
+        command: "model pull <kind> <refs..>",
+        describe: "Pull models",
+        positionals: { kind: { choices: ["a", "b"] } },
+        run,
+      },
       { command: "run", describe: false, options: { config: { type: "string", demandOption: true } }, run },
     ],
   };
@@ -54,7 +68,24 @@ describe("runSpec", () => {
   test("options by name and camelCase, defaults, repeatable options, numbers, switches and --no-", async () => {
     const { cli, got, out } = spec();
     const io = { stdout: (l: string) => out.push(l) };
-    await runSpec(cli, ["push", "dir", "--repository", "r", "--tag", "a", "--tag=b", "--metadata-out", "m.json", "--retries", "5", "--insecure"], io);
+    await runSpec(
+      cli,
+      [
+        "push",
+        "dir",
+        "--repository",
+        "r",
+        "--tag",
+        "a",
+        "--tag=b",
+        "--metadata-out",
+        "m.json",
+        "--retries",
+        "5",
+        "--insecure",
+      ],
+      io,
+    );
     expect(got[0]).toMatchObject({
       _: ["push"],
       "--": [],
@@ -91,7 +122,9 @@ describe("runSpec", () => {
       ["d", "n", undefined, undefined],
       [undefined, undefined, "a", ["r1", "r2"]],
     ]);
-    expect(await usage(runSpec(cli, ["model", "pull", "c", "r"], io))).toBe('model pull <kind>: expected one of "a", "b", got "c"');
+    expect(await usage(runSpec(cli, ["model", "pull", "c", "r"], io))).toBe(
+      'model pull <kind>: expected one of "a", "b", got "c"',
+    );
     expect(await usage(runSpec(cli, ["model", "pull", "a"], io))).toBe("model pull: missing argument <refs>");
   });
 
@@ -202,9 +235,13 @@ describe("defineCommand: a handler's argument type is its declaration's", () => 
       // @ts-expect-error --retries is a number, not a string
       a.retries.toUpperCase;
     });
-    await runSpec({ name: "tool", describe: "", groups: {}, commands: [cmd] }, ["model", "push", "a", "--repository", "r", "--metadata-out", "m"], {
-      stdout: () => undefined,
-    });
+    await runSpec(
+      { name: "tool", describe: "", groups: {}, commands: [cmd] },
+      ["model", "push", "a", "--repository", "r", "--metadata-out", "m"],
+      {
+        stdout: () => undefined,
+      },
+    );
     expect(got).toEqual(["m", 3, "a", undefined]);
     // The pipeline table's handlers take their declaration's type: push's argument is CommandArgs<typeof PUSH>.
     expectTypeOf<Parameters<typeof push>[0]>().toEqualTypeOf<CommandArgs<typeof specs.PUSH>>();

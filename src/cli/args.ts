@@ -78,10 +78,17 @@ type PositionalArg<D extends CommandDef, W extends string> = W extends `${"<" | 
     : W extends `[${infer N}]`
       ? { [K in N]?: PositionalValue<D, K> }
       : unknown;
-type PositionalArgs<D extends CommandDef, Ws extends string[]> = Ws extends [infer W extends string, ...infer Rest extends string[]]
+type PositionalArgs<D extends CommandDef, Ws extends string[]> = Ws extends [
+  infer W extends string,
+  ...infer Rest extends string[],
+]
   ? PositionalArg<D, W> & PositionalArgs<D, Rest>
   : unknown;
-type OptionValue<O> = O extends { type: "boolean" } ? boolean : O extends { type: "number" } ? number : ChoiceOf<O, string>;
+type OptionValue<O> = O extends { type: "boolean" }
+  ? boolean
+  : O extends { type: "number" }
+    ? number
+    : ChoiceOf<O, string>;
 type OptionArg<O> = O extends { array: true } ? OptionValue<O>[] : OptionValue<O>;
 type Always<O> = O extends { demandOption: true } ? true : O extends { default: unknown } ? true : false;
 type OptionArgs<Os> = { -readonly [K in keyof Os as Always<Os[K]> extends true ? K : never]: OptionArg<Os[K]> } & {
@@ -107,7 +114,10 @@ type Optional<T, K extends PropertyKey> = Flat<Omit<T, K> & Partial<Pick<T, Extr
  * A table entry: `def` (declared `as const`) and the handler, whose argument type comes from `def`, so a flag
  * renamed in one and not the other is a type error.
  */
-export function defineCommand<const D extends CommandDef, IO>(def: D, run: (args: CommandArgs<D>, io: IO) => CommandResult): CommandSpec<IO> {
+export function defineCommand<const D extends CommandDef, IO>(
+  def: D,
+  run: (args: CommandArgs<D>, io: IO) => CommandResult,
+): CommandSpec<IO> {
   // The one unchecked step: the parser builds the arguments from this same `def` (parseCommandArgs), so they
   // have the type CommandArgs<D> describes; args.test.ts checks the parser against it.
   return { ...def, run: (args, io) => run(args as CommandArgs<D>, io) };
@@ -145,7 +155,8 @@ export function parseCommand(command: string): Parsed {
   for (const part of command.trim().split(/\s+/)) {
     const m = /^([<[])([A-Za-z][\w-]*)(\.\.)?[>\]]$/.exec(part);
     if (m) positionals.push({ name: m[2], required: m[1] === "<", variadic: Boolean(m[3]) });
-    else if (positionals.length) throw new Error(`command ${JSON.stringify(command)}: word ${JSON.stringify(part)} after a positional`);
+    else if (positionals.length)
+      throw new Error(`command ${JSON.stringify(command)}: word ${JSON.stringify(part)} after a positional`);
     else words.push(part);
   }
   return { words, positionals };
@@ -162,7 +173,8 @@ function findCommand<IO>(spec: CliSpec<IO>, argv: string[]): { cmd: CommandSpec<
   let best: { cmd: CommandSpec<IO>; parsed: Parsed } | undefined;
   for (const cmd of spec.commands) {
     const parsed = parseCommand(cmd.command);
-    if (parsed.words.every((w, i) => argv[i] === w) && (!best || parsed.words.length > best.parsed.words.length)) best = { cmd, parsed };
+    if (parsed.words.every((w, i) => argv[i] === w) && (!best || parsed.words.length > best.parsed.words.length))
+      best = { cmd, parsed };
   }
   return best;
 }
@@ -206,14 +218,18 @@ export async function runSpec<IO extends HelpIo>(spec: CliSpec<IO>, argv: string
     io.stdout(helpIndex(spec, prefix));
     return 0;
   }
-  if (argv.length > g) throw new UsageError(`expected a command before ${JSON.stringify(argv[g])}${g ? ` (${group} has: ${names.join(", ")})` : ""}`);
+  if (argv.length > g)
+    throw new UsageError(
+      `expected a command before ${JSON.stringify(argv[g])}${g ? ` (${group} has: ${names.join(", ")})` : ""}`,
+    );
   throw new UsageError(`${g ? `${group}: ` : ""}name a command (${names.join(", ")})`);
 }
 
 function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string[]): Args {
   const specs = cmd.options ?? {};
   const options: Record<string, { type: "string" | "boolean"; multiple: boolean }> = {};
-  for (const [name, o] of Object.entries(specs)) options[name] = { type: o.type === "boolean" ? "boolean" : "string", multiple: Boolean(o.array) };
+  for (const [name, o] of Object.entries(specs))
+    options[name] = { type: o.type === "boolean" ? "boolean" : "string", multiple: Boolean(o.array) };
   const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
@@ -251,7 +267,9 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
       }
       value = o.type === "number" ? toNumber(t.rawName, t.value) : t.value;
       if (o.choices && !o.choices.includes(t.value)) {
-        throw new UsageError(`${t.rawName}: expected one of ${o.choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(t.value)}`);
+        throw new UsageError(
+          `${t.rawName}: expected one of ${o.choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(t.value)}`,
+        );
       }
     }
     if (o.array) values[name] = [...((values[name] as unknown[] | undefined) ?? []), value];
@@ -285,7 +303,9 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
 
   const missing = Object.entries(specs).filter(([name, o]) => o.demandOption && values[name] === undefined);
   if (missing.length) {
-    throw new UsageError(`${label}: missing required option${missing.length > 1 ? "s" : ""} ${missing.map(([n]) => `--${n}`).join(", ")}`);
+    throw new UsageError(
+      `${label}: missing required option${missing.length > 1 ? "s" : ""} ${missing.map(([n]) => `--${n}`).join(", ")}`,
+    );
   }
   for (const [name, o] of Object.entries(specs)) {
     const v = values[name] ?? (Array.isArray(o.default) ? [...o.default] : o.default);
@@ -297,7 +317,8 @@ function parseCommandArgs<IO>(cmd: CommandSpec<IO>, parsed: Parsed, argv: string
 
 function toNumber(flag: string, s: string): number {
   const n = Number(s);
-  if (s.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got ${JSON.stringify(s)}`);
+  if (s.trim() === "" || !Number.isFinite(n))
+    throw new UsageError(`${flag}: expected a number, got ${JSON.stringify(s)}`);
   return n;
 }
 
@@ -350,7 +371,11 @@ function helpCommand<IO>(spec: CliSpec<IO>, cmd: CommandSpec<IO>): string {
       ...table(
         positionals.map((p) => {
           const ps = cmd.positionals?.[p.name];
-          const notes = [ps?.describe, ps?.choices && `[choices: ${ps.choices.join(", ")}]`, p.required && "[required]"];
+          const notes = [
+            ps?.describe,
+            ps?.choices && `[choices: ${ps.choices.join(", ")}]`,
+            p.required && "[required]",
+          ];
           return [p.name, notes.filter(Boolean).join(" ")];
         }),
       ),

@@ -24,9 +24,13 @@ export const AUTH_OPTIONS = {
 /** The keychain a command uses for `registry`: explicit flags first, then the default chain (built on first use). */
 export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Promise<Keychain> {
   if (a.password !== undefined) {
-    throw new PipelineError("E_USAGE", "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin", {
-      exitCode: 2,
-    });
+    throw new PipelineError(
+      "E_USAGE",
+      "--password is not accepted (it would show in `ps` and shell history): pipe it to --password-stdin",
+      {
+        exitCode: 2,
+      },
+    );
   }
   // Remembered for the command: every client it opens (an index's platforms, SBOM and signature referrers)
   // shares one answer per registry and repository, so a credential helper runs once.
@@ -37,6 +41,9 @@ export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Pr
   }
   const password = (await io.readStdin()).replace(/\r?\n$/, "");
   if (!password) throw new PipelineError("E_USAGE", "--password-stdin: standard input was empty", { exitCode: 2 });
-  const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([import("../registry-auth/keychain"), import("../registry-auth/static")]);
+  const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([
+    import("../registry-auth/keychain"),
+    import("../registry-auth/static"),
+  ]);
   return chainKeychains(explicitKeychain(registry, { username: a.username, password }), chain);
 }

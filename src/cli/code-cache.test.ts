@@ -19,7 +19,9 @@ describe("code cache files", () => {
     const damaged = Buffer.from(file);
     damaged[damaged.length - 10] ^= 1;
     expect(decodeCodeCache(damaged, bundle)).toEqual({ problem: "damaged (checksum mismatch)" });
-    expect(decodeCodeCache(file.subarray(0, file.length - 1), bundle)).toEqual({ problem: "damaged (checksum mismatch)" });
+    expect(decodeCodeCache(file.subarray(0, file.length - 1), bundle)).toEqual({
+      problem: "damaged (checksum mismatch)",
+    });
     expect(decodeCodeCache(file.subarray(0, 100), bundle)).toEqual({ problem: "not a code cache file" });
     expect(decodeCodeCache(Buffer.from("x".repeat(500)), bundle)).toEqual({ problem: "not a code cache file" });
   });

@@ -24,7 +24,16 @@
  *     `require()`): a vm.Script would need an experimental loader for them.
  * `pipeline cache du` counts the files (kind `code-cache`), `pipeline cache prune` removes them by age or size.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
@@ -55,10 +64,13 @@ export function encodeCodeCache(bundleHex: string, data: Buffer): Buffer {
 
 /** V8's data from a cache file's bytes, or why they are not usable for the bundle whose sha256 is `bundleHex`. */
 export function decodeCodeCache(file: Buffer, bundleHex: string): { data: Buffer } | { problem: string } {
-  if (file.length <= HEADER_BYTES || file.toString("latin1", 0, MAGIC.length) !== MAGIC) return { problem: "not a code cache file" };
-  if (file.toString("latin1", MAGIC.length, MAGIC.length + 64) !== bundleHex) return { problem: "made for another bundle" };
+  if (file.length <= HEADER_BYTES || file.toString("latin1", 0, MAGIC.length) !== MAGIC)
+    return { problem: "not a code cache file" };
+  if (file.toString("latin1", MAGIC.length, MAGIC.length + 64) !== bundleHex)
+    return { problem: "made for another bundle" };
   const data = file.subarray(HEADER_BYTES);
-  if (file.toString("latin1", MAGIC.length + 64, HEADER_BYTES) !== hex(data)) return { problem: "damaged (checksum mismatch)" };
+  if (file.toString("latin1", MAGIC.length + 64, HEADER_BYTES) !== hex(data))
+    return { problem: "damaged (checksum mismatch)" };
   return { data };
 }
 
@@ -121,7 +133,8 @@ function markUsed(path: string): void {
 function keepNewest(dir: string): void {
   const files: { path: string; mtime: number }[] = [];
   try {
-    for (const n of readdirSync(dir)) if (CODE_CACHE_ENTRY.test(n)) files.push({ path: join(dir, n), mtime: statSync(join(dir, n)).mtimeMs });
+    for (const n of readdirSync(dir))
+      if (CODE_CACHE_ENTRY.test(n)) files.push({ path: join(dir, n), mtime: statSync(join(dir, n)).mtimeMs });
   } catch {
     return; // one removed meanwhile: the next writer trims
   }
@@ -141,8 +154,14 @@ const wrap = (source: string) => `(function (exports, require, module, __filenam
  * Loads the CommonJS file `bundle` as `require(bundle)` would, with the code cache (see above), and returns its
  * `module.exports`. `argv` is the command line's arguments (`-v` turns the debug lines on).
  */
-export function loadBundle(bundle: string, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): unknown {
-  const debug = takeDebug(argv).debug ? (line: string) => process.stderr.write(`debug: code cache: ${line}\n`) : undefined;
+export function loadBundle(
+  bundle: string,
+  env: NodeJS.ProcessEnv = process.env,
+  argv: string[] = process.argv.slice(2),
+): unknown {
+  const debug = takeDebug(argv).debug
+    ? (line: string) => process.stderr.write(`debug: code cache: ${line}\n`)
+    : undefined;
   const bytes = readFileSync(bundle);
   // A shebang line is not JavaScript inside the wrapper: a comment keeps the line.
   const text = bytes.toString("utf8");
@@ -163,8 +182,12 @@ export function loadBundle(bundle: string, env: NodeJS.ProcessEnv = process.env,
     } else debug?.(`miss ${file}: ${r.problem}`);
   }
   const script = new Script(wrap(source), { filename: bundle, cachedData });
-  if (cachedData) debug?.(script.cachedDataRejected ? `miss ${file}: rejected by V8 (another Node or other V8 flags)` : `hit ${file}`);
-  if (file && lastUse !== undefined && !script.cachedDataRejected && Date.now() - lastUse > USE_STAMP_MS) markUsed(file);
+  if (cachedData)
+    debug?.(
+      script.cachedDataRejected ? `miss ${file}: rejected by V8 (another Node or other V8 flags)` : `hit ${file}`,
+    );
+  if (file && lastUse !== undefined && !script.cachedDataRejected && Date.now() - lastUse > USE_STAMP_MS)
+    markUsed(file);
   if (file && (!cachedData || script.cachedDataRejected)) {
     const path = file;
     // After the command ran: the functions it compiled are in the cache too.

@@ -6,7 +6,13 @@
  */
 import type { CommandDef, OptionSpec } from "./args";
 import { AUTH_OPTIONS } from "./auth-flags";
-import { DEPLOY_OPTIONS, READ_LIMIT_OPTIONS, RUN_OPTIONS, TRANSFER_RATE_OPTION, UNPACK_LIMIT_OPTIONS } from "./deploy-options";
+import {
+  DEPLOY_OPTIONS,
+  READ_LIMIT_OPTIONS,
+  RUN_OPTIONS,
+  TRANSFER_RATE_OPTION,
+  UNPACK_LIMIT_OPTIONS,
+} from "./deploy-options";
 import { RUN_KUBERNETES_OPTIONS } from "./run-kubernetes-options";
 
 const str = { type: "string" } as const satisfies OptionSpec;
@@ -29,14 +35,24 @@ const SIGN_OPTIONS = {
     describe:
       "cosign private key (cosign generate-key-pair): sign the pushed image, cosign 3's form (a Sigstore bundle referrer); password from $COSIGN_PASSWORD or --sign-password-file",
   },
-  "sign-password-file": { ...str, describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)" },
-  provenance: { ...bool, describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer" },
-  "sign-legacy": { ...bool, describe: "with --sign-key: also cosign's legacy sha256-<hex>.sig tag form, for verifiers older than cosign 3" },
+  "sign-password-file": {
+    ...str,
+    describe: "file whose first line is the --sign-key password (else $COSIGN_PASSWORD)",
+  },
+  provenance: {
+    ...bool,
+    describe: "with --sign-key: also attach a signed SLSA provenance v1 attestation (in-toto, DSSE) as a referrer",
+  },
+  "sign-legacy": {
+    ...bool,
+    describe: "with --sign-key: also cosign's legacy sha256-<hex>.sig tag form, for verifiers older than cosign 3",
+  },
 } as const;
 
 const CACHE_DIR = {
   ...str,
-  describe: "cache root (default $PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline)",
+  describe:
+    "cache root (default $PIPELINE_CACHE_DIR, else $XDG_CACHE_HOME/rules_pipeline, else ~/.cache/rules_pipeline)",
 } as const;
 
 export const PUSH = {
@@ -47,15 +63,26 @@ export const PUSH = {
     repository: { ...str, demandOption: true, describe: "HOST/REPOSITORY to push to" },
     tag: { ...strs, describe: "tag to push" },
     "metadata-out": { ...str, describe: "write the pushed image's metadata as JSON here" },
-    sbom: { ...str, describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)" },
+    sbom: {
+      ...str,
+      describe: "SPDX JSON file attached to the pushed image as an OCI referrer (artifactType application/spdx+json)",
+    },
     ...SIGN_OPTIONS,
     "provenance-lockfile": {
       ...strs,
-      describe: "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)",
+      describe:
+        "with --provenance: a lockfile the image was built from (package-lock.json); its sha256 is a resolved dependency (repeatable)",
     },
     insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
-    json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference" },
-    platform: { ...strs, describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all" },
+    json: {
+      ...bool,
+      describe:
+        "print one JSON object (reference, digest, bytes, blobs, tags, uploaded, platforms) instead of the reference",
+    },
+    platform: {
+      ...strs,
+      describe: "of a multi-platform layout, push only these (os/arch[/variant], comma list or repeated); default all",
+    },
     ...AUTH_OPTIONS,
   },
 } as const satisfies CommandDef;
@@ -67,11 +94,21 @@ export const PULL = {
   options: {
     output: { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" },
     platform: { ...str, describe: "os/arch[/variant] picked from an index (default: this machine's)" },
-    platforms: { ...strs, describe: "keep these platforms of an index (os/arch[/variant], comma list or repeated): the layout holds an index" },
+    platforms: {
+      ...strs,
+      describe:
+        "keep these platforms of an index (os/arch[/variant], comma list or repeated): the layout holds an index",
+    },
     "all-platforms": { ...bool, describe: "keep every platform of an index: the layout holds the whole index" },
-    "source-annotation": { ...bool, describe: "record the source reference in index.json (for cross-repository mounts)" },
+    "source-annotation": {
+      ...bool,
+      describe: "record the source reference in index.json (for cross-repository mounts)",
+    },
     insecure: bool,
-    json: { ...bool, describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference" },
+    json: {
+      ...bool,
+      describe: "print one JSON object (reference, digest, bytes, blobs, output) instead of the reference",
+    },
     ...TRANSFER_RATE_OPTION,
     ...AUTH_OPTIONS,
   },
@@ -91,7 +128,11 @@ export const INSPECT = {
 export const SBOM = {
   command: "sbom <reference>",
   describe: "Print the SPDX SBOM attached to an image (HOST/REPO:TAG or @DIGEST via referrers, or oci:DIR)",
-  options: { json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" }, insecure: bool, ...AUTH_OPTIONS },
+  options: {
+    json: { ...bool, describe: "print the SPDX JSON document itself instead of a table" },
+    insecure: bool,
+    ...AUTH_OPTIONS,
+  },
 } as const satisfies CommandDef;
 
 export const VERIFY = {
@@ -100,7 +141,10 @@ export const VERIFY = {
   positionals: { reference: { describe: "HOST/REPO[:TAG][@DIGEST]" } },
   options: {
     key: { ...str, demandOption: true, describe: "PEM public key (cosign.pub)" },
-    provenance: { ...bool, describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)" },
+    provenance: {
+      ...bool,
+      describe: "also verify the SLSA provenance v1 attestation (its subject must be the image's digest)",
+    },
     json: { ...bool, describe: "print the verified digest and statement as JSON" },
     insecure: bool,
     ...TRANSFER_RATE_OPTION,
@@ -127,7 +171,8 @@ export const REGISTRY_SERVE = {
     "body-timeout-seconds": { ...str, describe: "cut off a client that makes no progress this long (default 30)" },
     "min-body-rate": {
       ...str,
-      describe: "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)",
+      describe:
+        "cut off a request body arriving slower than this many bytes/s over --body-timeout-seconds (default 1024)",
     },
   },
 } as const satisfies CommandDef;
@@ -137,14 +182,19 @@ export const CREDENTIALS_ADD = {
   describe: "Add or replace a credential",
   positionals: {
     service: { choices: DOCKER_OR_GIT },
-    url: { describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]" },
+    url: {
+      describe: "docker: HOST[/REPO-PREFIX]; git: https://host/path/, ssh://[user@]host/path or user@host[:path]",
+    },
   },
   options: {
     file: { ...str, describe: "user (line 1) and password (line 2); git also: a token line or an SSH private key" },
     "env-user": { ...str, describe: "variable holding the user name" },
     "env-password": { ...str, describe: "variable holding the password" },
     "env-token": { ...str, describe: "git: variable holding a token" },
-    "aws-secret": { ...str, describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}" },
+    "aws-secret": {
+      ...str,
+      describe: "AWS Secrets Manager secret id: JSON {username,password}, {token} or {private_key}",
+    },
     "aws-region": str,
     "aws-profile": str,
   },
@@ -187,7 +237,10 @@ export const BASE_ADD_NODE = {
     base: { ...str, demandOption: true, describe: "OCI layout of the base" },
     node: { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" },
     output: { ...str, demandOption: true },
-    platform: { ...strs, describe: "build an index: these platforms (os/arch[/variant]) of both multi-platform layouts" },
+    platform: {
+      ...strs,
+      describe: "build an index: these platforms (os/arch[/variant]) of both multi-platform layouts",
+    },
   },
 } as const satisfies CommandDef;
 
@@ -198,12 +251,29 @@ export const BUILD = {
   describe: "Build an image from a package.json + package-lock.json project, without Bazel",
   options: {
     lockfile: { ...str, demandOption: true, describe: "project directory (package.json + package-lock.json)" },
-    output: { ...str, demandOption: true, describe: "OCI layout directory to write (replaced atomically; manifest named latest)" },
-    base: { ...str, describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)" },
+    output: {
+      ...str,
+      demandOption: true,
+      describe: "OCI layout directory to write (replaced atomically; manifest named latest)",
+    },
+    base: {
+      ...str,
+      describe: "oci:DIR[:NAME], a layout directory, or HOST/REPO:TAG (default: the host-node base, cached)",
+    },
     entry: { ...str, describe: "entry script relative to the project (default: package.json main)" },
-    "cache-dir": { ...str, describe: "cache directory (default lockfile/ in the cache root: $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)" },
-    "allow-install-scripts": { ...strs, describe: "a package whose install scripts run (native addons, built from source offline); repeatable" },
-    "ignore-install-scripts": { ...strs, describe: "a package whose install scripts are not needed (installed, never run); repeatable" },
+    "cache-dir": {
+      ...str,
+      describe:
+        "cache directory (default lockfile/ in the cache root: $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
+    },
+    "allow-install-scripts": {
+      ...strs,
+      describe: "a package whose install scripts run (native addons, built from source offline); repeatable",
+    },
+    "ignore-install-scripts": {
+      ...strs,
+      describe: "a package whose install scripts are not needed (installed, never run); repeatable",
+    },
     insecure: bool,
     ...AUTH_OPTIONS,
   },
@@ -270,7 +340,10 @@ export const CACHE_PRUNE = {
   options: {
     "cache-dir": CACHE_DIR,
     "older-than": { ...str, describe: "also remove entries not used for this long (e.g. 7d, 12h)" },
-    "max-size": { ...str, describe: "then remove the least recently used entries until the rest fits (e.g. 20GiB, 500MB)" },
+    "max-size": {
+      ...str,
+      describe: "then remove the least recently used entries until the rest fits (e.g. 20GiB, 500MB)",
+    },
     "dry-run": { ...bool, describe: "list what would be removed and its size; remove nothing" },
     json: { ...bool, describe: "print JSON" },
   },
@@ -298,11 +371,18 @@ export const IMAGE = {
     "out-digest": { ...str, demandOption: true },
     "ref-name": str,
     "stamp-file": { ...strs, default: [] },
-    platform: { ...strs, describe: "build an index: one image per platform (os/arch[/variant]) on that platform's base" },
+    platform: {
+      ...strs,
+      describe: "build an index: one image per platform (os/arch[/variant]) on that platform's base",
+    },
     "sbom-out": str,
     "sbom-name": str,
     "sbom-packages": str,
-    "sbom-lockfile": { ...strs, default: [], describe: "npm lockfile of the node_modules tree beside it (repeatable); the SBOM reads no other" },
+    "sbom-lockfile": {
+      ...strs,
+      default: [],
+      describe: "npm lockfile of the node_modules tree beside it (repeatable); the SBOM reads no other",
+    },
   },
 } as const satisfies CommandDef;
 

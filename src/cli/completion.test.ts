@@ -22,7 +22,14 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 async function script(shell: string): Promise<string> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  const io: CliIo = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env: {},
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
   expect(await runCli(["completion", shell], io), err.join("\n")).toBe(0);
   const file = join(tmp, `pipeline.${shell}`);
   writeFileSync(file, out.join("\n") + "\n");
@@ -30,23 +37,33 @@ async function script(shell: string): Promise<string> {
 }
 
 function sh(shell: string, program: string): string {
-  const r = spawnSync(shell, shell === "zsh" ? ["-f", "-c", program] : ["--norc", "--noprofile", "-c", program], { encoding: "utf8", cwd: tmp });
+  const r = spawnSync(shell, shell === "zsh" ? ["-f", "-c", program] : ["--norc", "--noprofile", "-c", program], {
+    encoding: "utf8",
+    cwd: tmp,
+  });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 }
 
 test("completion <shell> accepts bash and zsh only, and names the choices otherwise", async () => {
   const err: string[] = [];
-  const io: CliIo = { stdout: () => undefined, stderr: (l) => err.push(l), env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  const io: CliIo = {
+    stdout: () => undefined,
+    stderr: (l) => err.push(l),
+    env: {},
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
   expect(await runCli(["completion", "fish"], io)).toBe(2);
   expect(err.join("\n")).toContain('expected one of "bash", "zsh", got "fish"');
 });
 
 test("a table word a shell would expand is refused, not written into the script", () => {
   const run = async () => undefined;
-  expect(() => completionScript("bash", [{ command: "x", describe: "x", options: { "a$(b)": { type: "boolean" } }, run }], "0")).toThrow(
-    /"--a\$\(b\)"|"a\$\(b\)"/,
-  );
+  expect(() =>
+    completionScript("bash", [{ command: "x", describe: "x", options: { "a$(b)": { type: "boolean" } }, run }], "0"),
+  ).toThrow(/"--a\$\(b\)"|"a\$\(b\)"/);
 });
 
 describe("bash", () => {
@@ -65,13 +82,18 @@ describe("bash", () => {
   test.each(cases)("%j → %s", async (words, expected) => {
     const file = await script("bash");
     const quoted = words.map((w) => `'${w}'`).join(" ");
-    const out = sh("bash", `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _pipeline; echo "\${COMPREPLY[*]}"`);
+    const out = sh(
+      "bash",
+      `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _pipeline; echo "\${COMPREPLY[*]}"`,
+    );
     expect(out.trim()).toBe(expected);
   });
 
   test("complete -p shows the function registered for pipeline", async () => {
     const file = await script("bash");
-    expect(sh("bash", `source '${file}'; complete -p pipeline`).trim()).toBe("complete -o default -F _pipeline pipeline");
+    expect(sh("bash", `source '${file}'; complete -p pipeline`).trim()).toBe(
+      "complete -o default -F _pipeline pipeline",
+    );
   });
 
   test("every listed command and every flag not hidden comes from the table", async () => {
@@ -97,7 +119,10 @@ describe("zsh", () => {
   });
 
   test.each([
-    [["pipeline", ""], "push pull inspect sbom verify registry credentials base build verify-image run deploy model cache completion"],
+    [
+      ["pipeline", ""],
+      "push pull inspect sbom verify registry credentials base build verify-image run deploy model cache completion",
+    ],
     [["pipeline", "model", ""], "push pull"],
     [
       ["pipeline", "push", "--"],
@@ -109,7 +134,10 @@ describe("zsh", () => {
     const file = await script("zsh");
     const quoted = words.map((w) => `'${w}'`).join(" ");
     const last = words[words.length - 1];
-    const out = sh("zsh", `${stubs}; source '${file}' >/dev/null; words=(${quoted}); CURRENT=${words.length}; PREFIX='${last}'; _pipeline`);
+    const out = sh(
+      "zsh",
+      `${stubs}; source '${file}' >/dev/null; words=(${quoted}); CURRENT=${words.length}; PREFIX='${last}'; _pipeline`,
+    );
     expect(out.trim()).toBe(expected);
   });
 });

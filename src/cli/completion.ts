@@ -16,7 +16,8 @@ export type Shell = (typeof SHELLS)[number];
 const SAFE = /^[A-Za-z0-9_./:=-]+$/;
 
 function safe(word: string, what: string): string {
-  if (!SAFE.test(word)) throw new Error(`completion: ${what} ${JSON.stringify(word)} has characters a completion script cannot carry`);
+  if (!SAFE.test(word))
+    throw new Error(`completion: ${what} ${JSON.stringify(word)} has characters a completion script cannot carry`);
   return word;
 }
 
@@ -63,7 +64,13 @@ function caseArms(map: Map<string, string[]>): string[] {
 }
 
 function lookups(t: Tables): string[] {
-  const fn = (name: string, map: Map<string, string[]>) => [`${name}() {`, '  case "$1" in', ...caseArms(map), "  esac", "}"];
+  const fn = (name: string, map: Map<string, string[]>) => [
+    `${name}() {`,
+    '  case "$1" in',
+    ...caseArms(map),
+    "  esac",
+    "}",
+  ];
   return [...fn("_pipeline_words", t.words), ...fn("_pipeline_flags", t.flags), ...fn("_pipeline_choices", t.choices)];
 }
 

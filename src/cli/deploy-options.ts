@@ -23,10 +23,17 @@ export const READ_LIMIT_OPTIONS = {
   },
   "max-layer-ratio": {
     type: "string",
-    describe: "most a layer, or an image's layers together, may expand over their compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)",
+    describe:
+      "most a layer, or an image's layers together, may expand over their compressed size (default 100, $PIPELINE_MAX_LAYER_RATIO)",
   },
-  "max-layer-entries": { type: "string", describe: "most tar entries in one layer (default 200000, $PIPELINE_MAX_LAYER_ENTRIES)" },
-  "max-image-entries": { type: "string", describe: "most tar entries in an image's layers together (default 300000, $PIPELINE_MAX_IMAGE_ENTRIES)" },
+  "max-layer-entries": {
+    type: "string",
+    describe: "most tar entries in one layer (default 200000, $PIPELINE_MAX_LAYER_ENTRIES)",
+  },
+  "max-image-entries": {
+    type: "string",
+    describe: "most tar entries in an image's layers together (default 300000, $PIPELINE_MAX_IMAGE_ENTRIES)",
+  },
   ...TRANSFER_RATE_OPTION,
 } as const satisfies Record<Exclude<keyof LimitFlags, "min-free-space">, OptionSpec>;
 
@@ -45,8 +52,15 @@ export const RUN_OPTIONS = {
     describe:
       "PEM public key (cosign.pub): run only an image whose signature verifies with it, pinned to the verified digest (default $PIPELINE_REQUIRE_SIGNATURE)",
   },
-  image: { type: "string", describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image" },
-  env: { type: "string", array: true, describe: "K=V added to the environment (K alone: this shell's value) (repeatable)" },
+  image: {
+    type: "string",
+    describe: "image to run: HOST/REPO@sha256:..., oci:DIR[@sha256:...]; with a spec, replaces the spec's image",
+  },
+  env: {
+    type: "string",
+    array: true,
+    describe: "K=V added to the environment (K alone: this shell's value) (repeatable)",
+  },
   mount: { type: "string", array: true, describe: "SRC:DST[:ro|:rw] bind mount, SRC on this machine (repeatable)" },
   "allow-host-path": {
     type: "string",
@@ -58,7 +72,11 @@ export const RUN_OPTIONS = {
   entrypoint: { type: "string", describe: "--image: program replacing the image's entrypoint (ARGS follow it)" },
   // No `default:` on the local-only flags: `--on kubernetes` refuses them when given (run-kubernetes.ts).
   replicas: { type: "number", describe: "--image: containers to run at once (default 1)" },
-  network: { type: "string", choices: ["host", "none"], describe: "host (default): the host's network (ports are the host's); none: loopback only" },
+  network: {
+    type: "string",
+    choices: ["host", "none"],
+    describe: "host (default): the host's network (ports are the host's); none: loopback only",
+  },
   runtime: {
     type: "string",
     choices: ["auto", "runc", "podman", "docker"],
@@ -68,20 +86,41 @@ export const RUN_OPTIONS = {
   "stop-timeout": { type: "number", describe: "seconds between SIGTERM and SIGKILL when stopping (default 5)" },
   "cache-dir": {
     type: "string",
-    describe: "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
+    describe:
+      "cache of images, root filesystems and checkouts (default $PIPELINE_CACHE_DIR, else ~/.cache/rules_pipeline)",
   },
   rootfs: { type: "string", choices: ["auto", "overlay", "copy"], hidden: true },
-  insecure: { type: "boolean", default: false, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+  insecure: {
+    type: "boolean",
+    default: false,
+    describe: "allow plain HTTP / unverified TLS to a non-loopback registry",
+  },
   ...UNPACK_LIMIT_OPTIONS,
 } as const satisfies Record<string, OptionSpec>;
 
 export const DEPLOY_OPTIONS = {
   render: { type: "boolean", default: false, describe: "print the Kubernetes manifests (Secrets without data)" },
   image: { type: "string", describe: "HOST/REPO@sha256:... (or :TAG, resolved) replacing the spec's image" },
-  apply: { type: "boolean", default: false, describe: "apply the manifests to the cluster (server-side apply) and wait for the rollout" },
-  job: { type: "boolean", default: false, describe: "a pipeline run: render a Job (runs to completion once) instead of a Deployment + Service" },
-  namespace: { type: "string", describe: 'namespace of every object (default: the kubeconfig context\'s, else "default")' },
-  output: { type: "string", default: "yaml", choices: ["yaml", "json"], describe: "--render format: multi-document YAML or a JSON List" },
+  apply: {
+    type: "boolean",
+    default: false,
+    describe: "apply the manifests to the cluster (server-side apply) and wait for the rollout",
+  },
+  job: {
+    type: "boolean",
+    default: false,
+    describe: "a pipeline run: render a Job (runs to completion once) instead of a Deployment + Service",
+  },
+  namespace: {
+    type: "string",
+    describe: 'namespace of every object (default: the kubeconfig context\'s, else "default")',
+  },
+  output: {
+    type: "string",
+    default: "yaml",
+    choices: ["yaml", "json"],
+    describe: "--render format: multi-document YAML or a JSON List",
+  },
   kubeconfig: { type: "string", describe: "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)" },
   context: { type: "string", describe: "kubeconfig context (default: the current context)" },
   timeout: { type: "number", default: 300, describe: "--apply: seconds to wait for the rollout or the Job" },
@@ -96,16 +135,26 @@ export const DEPLOY_OPTIONS = {
   "with-secrets": {
     type: "boolean",
     default: false,
-    describe: "--render: include the Secrets, filled from the local secrets --apply uses (otherwise they are only named)",
+    describe:
+      "--render: include the Secrets, filled from the local secrets --apply uses (otherwise they are only named)",
   },
-  "secrets-only": { type: "boolean", default: false, describe: "only the Secrets: print them filled (--render) or create them (--apply)" },
+  "secrets-only": {
+    type: "boolean",
+    default: false,
+    describe: "only the Secrets: print them filled (--render) or create them (--apply)",
+  },
   offline: {
     type: "boolean",
     default: false,
-    describe: "no network requests: a tag or branch in the spec fails with E_OFFLINE (automatic when everything is pinned)",
+    describe:
+      "no network requests: a tag or branch in the spec fails with E_OFFLINE (automatic when everything is pinned)",
   },
   platform: { type: "string", default: "linux/amd64", describe: "platform picked when the image tag names an index" },
-  insecure: { type: "boolean", default: false, describe: "plain HTTP to a non-loopback registry while resolving the image tag" },
+  insecure: {
+    type: "boolean",
+    default: false,
+    describe: "plain HTTP to a non-loopback registry while resolving the image tag",
+  },
   "require-signature": {
     type: "string",
     describe:

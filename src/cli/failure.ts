@@ -17,7 +17,11 @@ export const EXIT_INTERNAL = 70;
 /** The stack of `e` and of each `cause` below it. */
 function causeChain(e: unknown): string[] {
   const lines: string[] = [];
-  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 10; c = (c as { cause?: unknown }).cause, depth++) {
+  for (
+    let c: unknown = e, depth = 0;
+    c !== undefined && c !== null && depth < 10;
+    c = (c as { cause?: unknown }).cause, depth++
+  ) {
     lines.push(`${depth ? "caused by: " : ""}${c instanceof Error ? (c.stack ?? String(c)) : String(c)}`);
   }
   return lines;
@@ -48,6 +52,8 @@ export function reportFailure(e: unknown, io: CliIo, debug: boolean): number {
   }
   const err = e as Error;
   io.stderr(`internal error: ${err?.stack ? err.stack : String(e)}`);
-  io.stderr(`This is a bug in rules_pipeline ${VERSION} (node ${process.versions.node}): please report it with the command you ran.`);
+  io.stderr(
+    `This is a bug in rules_pipeline ${VERSION} (node ${process.versions.node}): please report it with the command you ran.`,
+  );
   return EXIT_INTERNAL;
 }

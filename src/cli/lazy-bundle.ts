@@ -32,7 +32,8 @@ export const lazyBundleFile = (bundle: string): string => `${bundle.replace(/\.j
 
 /** The second file's table of modules, from what it exports: a function of the first file's table. */
 function openLazy(init: unknown, file: string, bundle: string): Table {
-  if (typeof init !== "function" || !core) throw new Error(`${file} is not the second file of ${bundle} (or ${bundle} was not built with it)`);
+  if (typeof init !== "function" || !core)
+    throw new Error(`${file} is not the second file of ${bundle} (or ${bundle} was not built with it)`);
   return init(core);
 }
 

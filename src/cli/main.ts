@@ -30,13 +30,25 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   defineCommand(spec.REGISTRY_SERVE, async (a, io) => {
     const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
     await registryServe(
-      { root: a.root, host: a.host, port: parsePort(a.port), user: a.user, passwordFile: a["password-file"], log: a.log, ...parseLimitFlags(a) },
+      {
+        root: a.root,
+        host: a.host,
+        port: parsePort(a.port),
+        user: a.user,
+        passwordFile: a["password-file"],
+        log: a.log,
+        ...parseLimitFlags(a),
+      },
       { stdout: io.stdout, stderr: io.stderr },
     );
   }),
   defineCommand(spec.CREDENTIALS_ADD, async (a, io) => (await import("./commands/credentials")).credentialsAdd(a, io)),
-  defineCommand(spec.CREDENTIALS_LIST, async (a, io) => (await import("./commands/credentials")).credentialsList(a, io)),
-  defineCommand(spec.CREDENTIALS_REMOVE, async (a, io) => (await import("./commands/credentials")).credentialsRemove(a, io)),
+  defineCommand(spec.CREDENTIALS_LIST, async (a, io) =>
+    (await import("./commands/credentials")).credentialsList(a, io),
+  ),
+  defineCommand(spec.CREDENTIALS_REMOVE, async (a, io) =>
+    (await import("./commands/credentials")).credentialsRemove(a, io),
+  ),
   defineCommand(spec.CREDENTIALS_TEST, async (a, io) => {
     const { credentialsTest } = await import("./commands/credentials");
     const { defaultKeychain } = await import("../registry-auth/default");
@@ -47,7 +59,9 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   defineCommand(spec.BASE_ADD_NODE, async (a, io) => (await import("./commands/base")).addNode(a, io)),
   // Internal commands, run by the Bazel rules.
   defineCommand(spec.BUILD, async (a, io) => (await import("./commands/build")).build(a, io)),
-  defineCommand(spec.VERIFY_IMAGE, async (a, io) => (await import("./commands/verify-image")).verifyImageCommand(a, io)),
+  defineCommand(spec.VERIFY_IMAGE, async (a, io) =>
+    (await import("./commands/verify-image")).verifyImageCommand(a, io),
+  ),
   defineCommand(spec.RUN, async (a, io) => (await import("./commands/run")).run(a, io)),
   defineCommand(spec.DEPLOY, async (a, io) => (await import("./commands/deploy")).deploy(a, io)),
   defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model")).modelPush(a, io)),

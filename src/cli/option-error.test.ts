@@ -22,7 +22,14 @@ describe("options of library calls", () => {
 
   test("the CLI reports it as a usage error naming the flag (exit 2)", async () => {
     const err: string[] = [];
-    const io: CliIo = { stdout: () => undefined, stderr: (l) => err.push(l), env: {}, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+    const io: CliIo = {
+      stdout: () => undefined,
+      stderr: (l) => err.push(l),
+      env: {},
+      cwd: process.cwd(),
+      isTTY: false,
+      readStdin: async () => "",
+    };
     expect(await runCli(["load"], io)).toBe(EXIT_USAGE);
     expect(err[0]).toBe('error[E_USAGE]: --max-wait-seconds: expected a whole number, got "soon"');
   });

@@ -74,7 +74,9 @@ describe("progress lines: one word order, <what>: <state>", () => {
     mkdirSync(model);
     writeFileSync(join(model, "weights.bin"), "w".repeat(2000));
     lines.push(...(await stderrOf(["model", "push", model, `${reg.address}/progress/model:v1`])));
-    lines.push(...(await stderrOf(["model", "pull", `${reg.address}/progress/model:v1`, "--output", join(tmp, "model-out")])));
+    lines.push(
+      ...(await stderrOf(["model", "pull", `${reg.address}/progress/model:v1`, "--output", join(tmp, "model-out")])),
+    );
     // Each kind of line is there: uploaded, already there, downloaded, the push summary.
     for (const kind of [/: uploaded /, /: already in /, /: downloaded /, /^image \S+: pushed \(tagged v1/])
       expect(
@@ -98,7 +100,9 @@ describe("progress lines: one word order, <what>: <state>", () => {
       skipped: 2,
       mounted: 1,
       platforms: ["linux/amd64"],
-      manifests: [{ platform: "linux/amd64", digest: sha256("worker linux/amd64"), reference: "localhost:5000/a@sha256:4567" }],
+      manifests: [
+        { platform: "linux/amd64", digest: sha256("worker linux/amd64"), reference: "localhost:5000/a@sha256:4567" },
+      ],
       dropped: ["linux/arm64/v8"],
     });
     const lines = text.split("\n");

@@ -12,7 +12,14 @@ import { VERSION } from "../version";
 function io(env: NodeJS.ProcessEnv = {}, stdin = "") {
   const out: string[] = [];
   const err: string[] = [];
-  const cli: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => stdin };
+  const cli: CliIo = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => stdin,
+  };
   return { cli, out, err };
 }
 
@@ -47,7 +54,10 @@ describe("the CLI's error boundary", () => {
       [["psuh", "x"], /unknown command "psuh" \(did you mean "push"\?\)/],
       [["model", "pul", "x"], /unknown command "model pul" \(did you mean "model pull"\?\)/],
       [["inspect", "oci:/x", "--insecur"], /unknown option --insecur for "inspect" \(did you mean --insecure\?\)/],
-      [["push", "oci:/x", "--repository", "h/r", "--tags", "v1"], /unknown option --tags for "push" \(did you mean --tag\?\)/],
+      [
+        ["push", "oci:/x", "--repository", "h/r", "--tags", "v1"],
+        /unknown option --tags for "push" \(did you mean --tag\?\)/,
+      ],
     ];
     for (const [argv, re] of cases) {
       const t = io();
@@ -81,7 +91,9 @@ describe("the CLI's error boundary", () => {
     expect(usage.err.join("\n")).not.toContain("docs/errors.md");
     // Every code's anchor is a heading of the generated catalogue (GitHub's anchor: the heading, lower-cased).
     const headings = new Set(
-      [...readFileSync(join(REPO_ROOT, "docs", "errors.md"), "utf8").matchAll(/^### (E_[A-Z0-9_]+)$/gm)].map((m) => m[1].toLowerCase()),
+      [...readFileSync(join(REPO_ROOT, "docs", "errors.md"), "utf8").matchAll(/^### (E_[A-Z0-9_]+)$/gm)].map((m) =>
+        m[1].toLowerCase(),
+      ),
     );
     const codes = Object.keys(ERROR_CODES) as ErrorCode[];
     expect(codes.length).toBeGreaterThan(100);
@@ -118,21 +130,37 @@ describe("the CLI's error boundary", () => {
 
   test("--password is refused (argv is visible to everyone); --username needs --password-stdin", async () => {
     let t = io();
-    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password", "hunter2"], t.cli)).toBe(EXIT_USAGE);
+    expect(
+      await runCli(
+        ["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password", "hunter2"],
+        t.cli,
+      ),
+    ).toBe(EXIT_USAGE);
     expect(t.err.join("\n")).toContain("--password is not accepted");
     expect(t.err.join("\n")).not.toContain("hunter2");
     t = io();
-    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u"], t.cli)).toBe(EXIT_USAGE);
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u"], t.cli)).toBe(
+      EXIT_USAGE,
+    );
     expect(t.err.join("\n")).toContain("--username and --password-stdin go together");
     t = io({}, "");
-    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], t.cli)).toBe(EXIT_USAGE);
+    expect(
+      await runCli(
+        ["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"],
+        t.cli,
+      ),
+    ).toBe(EXIT_USAGE);
     expect(t.err.join("\n")).toContain("standard input was empty");
   });
 
   test("a bad --platform names the flag and value", async () => {
     const t = io();
-    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--platform", "amd64"], t.cli)).toBe(EXIT_ERROR);
-    expect(t.err.join("\n")).toContain('--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "amd64"');
+    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--platform", "amd64"], t.cli)).toBe(
+      EXIT_ERROR,
+    );
+    expect(t.err.join("\n")).toContain(
+      '--platform: expected os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8), got "amd64"',
+    );
   });
 });
 
@@ -141,7 +169,10 @@ describe("an unexpected failure (a bug) is exit 70", () => {
     const t = io();
     const bug = new TypeError("cannot read properties of undefined (reading 'x')");
     t.cli.readStdin = () => Promise.reject(bug);
-    const code = await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], t.cli);
+    const code = await runCli(
+      ["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"],
+      t.cli,
+    );
     expect(code).toBe(70); // sysexits.h EX_SOFTWARE, as the CLI's header documents: the number itself, not the constant
     expect(EXIT_INTERNAL).toBe(70);
     expect(t.err[0]).toMatch(/^internal error: TypeError: cannot read properties of undefined \(reading 'x'\)\n\s+at /);
@@ -149,7 +180,12 @@ describe("an unexpected failure (a bug) is exit 70", () => {
     // A thrown non-Error value is reported the same way.
     const u = io();
     u.cli.readStdin = () => Promise.reject("a string, not an Error");
-    expect(await runCli(["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"], u.cli)).toBe(70);
+    expect(
+      await runCli(
+        ["pull", "localhost:5000/a/b:t", "--output", "/tmp/x", "--username", "u", "--password-stdin"],
+        u.cli,
+      ),
+    ).toBe(70);
     expect(u.err[0]).toBe("internal error: a string, not an Error");
   });
 });

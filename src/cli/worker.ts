@@ -33,7 +33,10 @@ export function bazelAction(argv: string[]): Promise<number> | undefined {
     try {
       args = readFlagFiles(argv);
     } catch (e) {
-      const problem = new PipelineError("E_BAD_INPUT", `cannot read the flag file ${JSON.stringify(argv[0].slice(1))}: ${(e as Error).message}`);
+      const problem = new PipelineError(
+        "E_BAD_INPUT",
+        `cannot read the flag file ${JSON.stringify(argv[0].slice(1))}: ${(e as Error).message}`,
+      );
       return Promise.resolve(reportFailure(problem, processIo(), false));
     }
     return runCli(args);
@@ -52,7 +55,8 @@ async function answer(req: WorkRequest): Promise<WorkResult> {
     env: { ...process.env },
     cwd: process.cwd(),
     isTTY: false,
-    readStdin: () => Promise.reject(usageError("standard input is the worker protocol's: no command may read it in a worker")),
+    readStdin: () =>
+      Promise.reject(usageError("standard input is the worker protocol's: no command may read it in a worker")),
   };
   const command = req.args.find((a) => !a.startsWith("-"));
   const code =
@@ -75,7 +79,9 @@ async function answer(req: WorkRequest): Promise<WorkResult> {
  */
 async function workerStats(): Promise<string> {
   await new Promise((settled) => setTimeout(settled, 50));
-  const listeners = ["SIGINT", "SIGTERM", "SIGHUP", "exit", "uncaughtException", "unhandledRejection"].map((e) => process.listenerCount(e));
+  const listeners = ["SIGINT", "SIGTERM", "SIGHUP", "exit", "uncaughtException", "unhandledRejection"].map((e) =>
+    process.listenerCount(e),
+  );
   return [
     `pipeline worker ${process.pid}: listeners ${listeners.join(",")}`,
     `fds ${readdirSync("/proc/self/fd").length}`,

@@ -21,11 +21,17 @@ describe("localRunSettings", () => {
     );
     expect(s.cgroup).toEqual({ memoryBytes: 2 * 2 ** 30, cpus: 0.25 });
     expect(s.user).toEqual({ uid: 1000, gid: 1000 });
-    expect(s.ignored).toEqual(["resources.memory.request", "securityContext (restricted: seccomp and dropped capabilities)"]);
+    expect(s.ignored).toEqual([
+      "resources.memory.request",
+      "securityContext (restricted: seccomp and dropped capabilities)",
+    ]);
   });
 
   it("host runs (no container) honour none of it", () => {
-    const s = localRunSettings(parseDeploymentSpec(`${IMG}resources: {memory: 1Gi}\nsecurityContext: {runAsUser: 7}\n`, "s.yaml"), false);
+    const s = localRunSettings(
+      parseDeploymentSpec(`${IMG}resources: {memory: 1Gi}\nsecurityContext: {runAsUser: 7}\n`, "s.yaml"),
+      false,
+    );
     expect(s.cgroup).toBeUndefined();
     expect(s.ignored).toContain("resources.memory (no container)");
     expect(s.ignored).toContain("securityContext.runAsUser (no container)");

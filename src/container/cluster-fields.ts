@@ -29,7 +29,8 @@ export function localRunSettings(spec: DeploymentSpec, inContainer: boolean): Lo
   if (r.cpu?.limit) cgroup.cpus = parseQuantity(r.cpu.limit);
   if (r.memory?.request) ignored.push("resources.memory.request");
   if (r.cpu?.request) ignored.push("resources.cpu.request");
-  if (r.instanceType) ignored.push(`resources.instanceType (its node affinity and cpu request${machine?.gpu ? " and GPUs" : ""})`);
+  if (r.instanceType)
+    ignored.push(`resources.instanceType (its node affinity and cpu request${machine?.gpu ? " and GPUs" : ""})`);
   if (r.gpu) ignored.push("resources.gpu");
   if (spec.probes) ignored.push("probes");
   if (spec.job) ignored.push("job");

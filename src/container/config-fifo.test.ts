@@ -14,14 +14,19 @@ function reader(path: string): { done: Promise<Buffer>; exited: () => boolean } 
   const chunks: Buffer[] = [];
   let gone = false;
   c.stdout.on("data", (d: Buffer) => chunks.push(d));
-  return { done: new Promise((resolve) => c.on("close", () => ((gone = true), resolve(Buffer.concat(chunks))))), exited: () => gone };
+  return {
+    done: new Promise((resolve) => c.on("close", () => ((gone = true), resolve(Buffer.concat(chunks))))),
+    exited: () => gone,
+  };
 }
 
 describe("config FIFO", () => {
   it("delivers a config larger than a pipe's buffer to the reader, and the FIFO stays empty (mode 0600)", async () => {
     const path = join(tmp, "a.json");
     await makeConfigFifo(path);
-    const bytes = Buffer.from(JSON.stringify({ env: Array.from({ length: 5000 }, (_, i) => `V${i}=${"x".repeat(40)}`) }));
+    const bytes = Buffer.from(
+      JSON.stringify({ env: Array.from({ length: 5000 }, (_, i) => `V${i}=${"x".repeat(40)}`) }),
+    );
     expect(bytes.length).toBeGreaterThan(128 * 1024);
     const r = reader(path);
     expect(await feedConfigFifo(path, bytes, r.exited)).toBe(true);

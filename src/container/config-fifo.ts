@@ -16,7 +16,13 @@ import { PipelineError } from "../errors";
 export function makeConfigFifo(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile("mkfifo", ["-m", "600", "--", path], { encoding: "utf8" }, (err, _out, stderr) => {
-      if (err) reject(new PipelineError("E_RUNTIME", `cannot make the FIFO for runc's config at ${path}: ${(stderr || err.message).trim()}`));
+      if (err)
+        reject(
+          new PipelineError(
+            "E_RUNTIME",
+            `cannot make the FIFO for runc's config at ${path}: ${(stderr || err.message).trim()}`,
+          ),
+        );
       else resolve();
     });
   });

@@ -127,12 +127,18 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   if (!Number.isInteger(replicas) || replicas < 1)
     throw new PipelineError("E_BAD_INPUT", `replicas must be a positive integer, got ${JSON.stringify(replicas)}`);
   const network = opts.network ?? "host";
-  if (network !== "host" && network !== "none") throw new OptionError("network", `expected host or none, got ${JSON.stringify(network)}`);
+  if (network !== "host" && network !== "none")
+    throw new OptionError("network", `expected host or none, got ${JSON.stringify(network)}`);
   const mounts = opts.mounts ?? [];
   mounts.forEach((m, i) => {
     checkMount(m, `mount ${i + 1} (${m.source}:${m.destination})`);
   });
-  const proc = processSpec(image.config, image.rootfs, { command: opts.command, args: opts.args, env: opts.env, workingDir: opts.workingDir });
+  const proc = processSpec(image.config, image.rootfs, {
+    command: opts.command,
+    args: opts.args,
+    env: opts.env,
+    workingDir: opts.workingDir,
+  });
   if (opts.user) proc.user = { ...opts.user };
   // The image's own variables and the defaults are public; every value the caller gave is treated as a secret.
   const publicEnv = new Set(proc.env.map((e) => e.split("=", 1)[0]).filter((n) => !Object.hasOwn(opts.env ?? {}, n)));
@@ -178,7 +184,12 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
       };
       const r =
         runtime === "runc"
-          ? await runWithRunc({ ...common, lowerRootfs: image.rootfs, rootfsMode: opts.rootfs, runcRoot: opts.runcRoot })
+          ? await runWithRunc({
+              ...common,
+              lowerRootfs: image.rootfs,
+              rootfsMode: opts.rootfs,
+              runcRoot: opts.runcRoot,
+            })
           : await runWithEngine({
               ...common,
               engine: runtime,

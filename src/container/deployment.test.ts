@@ -33,7 +33,11 @@ function resolved(over: Partial<DeploymentSpec>): ResolvedDeployment {
 
 describe("runDeployment refuses mount paths before doing anything", () => {
   const opts = { cacheDir: join(tmp, "cache"), env: { HOME: tmp } };
-  const repos = (mountPath: string) => ({ dataset: "d", mountPath, repositories: [{ url: "http://127.0.0.1:1/a.git", name: "a" }] });
+  const repos = (mountPath: string) => ({
+    dataset: "d",
+    mountPath,
+    repositories: [{ url: "http://127.0.0.1:1/a.git", name: "a" }],
+  });
   const cases: [string, ResolvedDeployment, { destination: string }[], string][] = [
     [
       "a model under /proc",
@@ -41,7 +45,12 @@ describe("runDeployment refuses mount paths before doing anything", () => {
       [],
       'models[0].path: cannot mount on or under /proc (the container runtime provides it) (got "/proc/m")',
     ],
-    ["repositories at /", resolved({ repositories: repos("/") }), [], `repositories.mountPath: cannot mount over the container's root "/" (got "/")`],
+    [
+      "repositories at /",
+      resolved({ repositories: repos("/") }),
+      [],
+      `repositories.mountPath: cannot mount over the container's root "/" (got "/")`,
+    ],
     [
       "repositories with a ':'",
       resolved({ repositories: repos("/x:y") }),
@@ -58,7 +67,10 @@ describe("runDeployment refuses mount paths before doing anything", () => {
   for (const [name, r, extra, message] of cases) {
     it(name, async () => {
       const e = await pipelineErrorOf(
-        runDeployment(r, { ...opts, extraMounts: extra.map((m) => ({ source: tmp, destination: m.destination, readonly: true })) }),
+        runDeployment(r, {
+          ...opts,
+          extraMounts: extra.map((m) => ({ source: tmp, destination: m.destination, readonly: true })),
+        }),
       );
       expect(e.code, e.message).toBe("E_BAD_MOUNT");
       expect(e.message).toBe(message);

@@ -48,7 +48,8 @@ import { checkoutCode, syncRepositories } from "./repositories";
 
 export const CODE_MOUNT_ROOT = "/opt/pipeline/code";
 
-export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command" | "args" | "env" | "workingDir" | "mounts" | "replicas" | "name"> {
+export interface RunDeploymentOptions
+  extends Omit<ContainerRunOptions, "command" | "args" | "env" | "workingDir" | "mounts" | "replicas" | "name"> {
   keychain?: Keychain;
   insecure?: boolean;
   progress?: ProgressSink;
@@ -71,7 +72,10 @@ export interface RunDeploymentOptions extends Omit<ContainerRunOptions, "command
   allowHostPaths?: string[];
 }
 
-export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeploymentOptions = {}): Promise<{ exitCode: number }> {
+export async function runDeployment(
+  resolved: ResolvedDeployment,
+  opts: RunDeploymentOptions = {},
+): Promise<{ exitCode: number }> {
   const spec = resolved.spec;
   const env = opts.env ?? process.env;
   const cacheDir = cacheRoot(env, opts.cacheDir);
@@ -112,7 +116,11 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   if (spec.repositories) {
     const checkouts = await syncRepositories(spec.repositories, { cacheDir, env, log, warn });
     for (const c of checkouts)
-      mounts.push({ source: c.dir, destination: `${spec.repositories.mountPath.replace(/\/+$/, "")}/${c.name}`, readonly: true });
+      mounts.push({
+        source: c.dir,
+        destination: `${spec.repositories.mountPath.replace(/\/+$/, "")}/${c.name}`,
+        readonly: true,
+      });
   }
   let codeHostDirs: string[] = [];
   const code = spec.code;
@@ -120,7 +128,9 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     // The one host-path rule (deploy/path-checks.ts): under the spec's directory or a root allowed by hand.
     const base = opts.baseDir ?? process.cwd();
     const allowed = allowedHostRoots(base, opts.allowHostPaths ?? [], env);
-    codeHostDirs = code.codePaths.map((p, i) => checkedHostFolder(isAbsolute(p) ? p : resolve(base, p), `code.codePaths[${i}]`, allowed));
+    codeHostDirs = code.codePaths.map((p, i) =>
+      checkedHostFolder(isAbsolute(p) ? p : resolve(base, p), `code.codePaths[${i}]`, allowed),
+    );
   } else if (code.kind === "GitRepoCommit" || code.kind === "GitRepoBranch") {
     const commit = code.kind === "GitRepoCommit" ? code.commit : resolved.commit;
     if (!commit)
@@ -143,7 +153,13 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
         "E_RUN_UNSUPPORTED",
         `interpreter LockfileProject: only npm's package-lock.json is supported, got ${JSON.stringify(interp.lockfile)}`,
       );
-    image = await buildFromLockfile(join(codeHostDirs[0], posix.dirname(interp.lockfile)), { cacheDir, env, log, keychain, insecure: opts.insecure });
+    image = await buildFromLockfile(join(codeHostDirs[0], posix.dirname(interp.lockfile)), {
+      cacheDir,
+      env,
+      log,
+      keychain,
+      insecure: opts.insecure,
+    });
     codeHostDirs = [];
   }
   const specEnv: Record<string, string> = {};
@@ -157,9 +173,13 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
   const network = opts.network ?? "host";
   if (spec.ports.length) {
     if (network === "host") {
-      log(`ports ${spec.ports.join(", ")}: the containers use the host's network, so these are the host's ports (no port mapping)`);
+      log(
+        `ports ${spec.ports.join(", ")}: the containers use the host's network, so these are the host's ports (no port mapping)`,
+      );
       if (replicas > 1)
-        warn(`${replicas} replicas share the host's network: only one can listen on port ${spec.ports[0]} unless the program uses SO_REUSEPORT`);
+        warn(
+          `${replicas} replicas share the host's network: only one can listen on port ${spec.ports[0]} unless the program uses SO_REUSEPORT`,
+        );
     } else warn(`ports ${spec.ports.join(", ")}: with --network none nothing outside the container can reach them`);
   }
 
@@ -174,7 +194,9 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
         ...specEnv,
         ...(codeHostDirs.length ? { NODE_PATH: [...codeHostDirs, specEnv.NODE_PATH].filter(Boolean).join(":") } : {}),
         ...(spec.models.length ? { PIPELINE_MODELS: JSON.stringify(models) } : {}),
-        ...(spec.repositories ? { PIPELINE_REPOSITORIES: `${datasetsDir(cacheDir)}/${spec.repositories.dataset}` } : {}),
+        ...(spec.repositories
+          ? { PIPELINE_REPOSITORIES: `${datasetsDir(cacheDir)}/${spec.repositories.dataset}` }
+          : {}),
       },
       cwd: spec.workingDir ?? codeHostDirs[0] ?? opts.baseDir ?? process.cwd(),
       replicas,
@@ -186,8 +208,13 @@ export async function runDeployment(resolved: ResolvedDeployment, opts: RunDeplo
     });
   }
 
-  const codeMounts = codeHostDirs.map((source, i) => ({ source, destination: `${CODE_MOUNT_ROOT}/${i}`, readonly: true }));
-  if (codeMounts.length) specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
+  const codeMounts = codeHostDirs.map((source, i) => ({
+    source,
+    destination: `${CODE_MOUNT_ROOT}/${i}`,
+    readonly: true,
+  }));
+  if (codeMounts.length)
+    specEnv.NODE_PATH = [...codeMounts.map((m) => m.destination), specEnv.NODE_PATH].filter(Boolean).join(":");
   try {
     const prepared = await prepareImage(image!, {
       cacheDir,
@@ -248,6 +275,8 @@ async function buildFromLockfile(
     keychainFor: async () => o.keychain,
     insecure: o.insecure,
   });
-  o.log(`project ${projectDir}: built from its lockfile as ${result.digest} (node_modules ${result.nodeModules.cached ? "cached" : "installed"})`);
+  o.log(
+    `project ${projectDir}: built from its lockfile as ${result.digest} (node_modules ${result.nodeModules.cached ? "cached" : "installed"})`,
+  );
   return `oci:${output}@${result.digest}`;
 }

@@ -75,7 +75,9 @@ describe("engineRunArgs", () => {
     expect(args.slice(0, 4)).toEqual(["run", "--rm", "--name", "rp-x-1-abcdef12"]);
     expect(args).toContain("--unsetenv-all");
     expect(args.join(" ")).toContain("--tmpfs /home/node:rw,nosuid,nodev,mode=700,U");
-    expect(args.join(" ")).toContain("--env-file /runs/x/env --env SECRET --mount type=bind,source=/data,destination=/d,readonly");
+    expect(args.join(" ")).toContain(
+      "--env-file /runs/x/env --env SECRET --mount type=bind,source=/data,destination=/d,readonly",
+    );
     expect(args.slice(-6)).toEqual(["--entrypoint", '["node"]', "--rootfs", "/runs/x/rootfs", "/app/main.js", "a"]);
     expect(args.join(" ")).not.toContain("s3cret");
     expect(args.join(" ")).toContain("--log-driver none");
@@ -103,18 +105,28 @@ describe("engineRunArgs", () => {
     expect(() => engineRunArgs(spec({ root: { rootfs: "/runs/x/rootfs:O" } }), { byName: {}, fileLines: [] })).toThrow(
       /has a ':' in its last component/,
     );
-    expect(() => engineRunArgs(spec({ engine: "docker" }), { byName: {}, fileLines: [] })).toThrow(/docker cannot run a root filesystem directory/);
+    expect(() => engineRunArgs(spec({ engine: "docker" }), { byName: {}, fileLines: [] })).toThrow(
+      /docker cannot run a root filesystem directory/,
+    );
   });
   it("refuses a mount path with a comma, naming the mount", () => {
-    expect(() => engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), { byName: {}, fileLines: [] })).toThrow(
-      /mount \/a,b:\/d/,
-    );
+    expect(() =>
+      engineRunArgs(spec({ mounts: [{ source: "/a,b", destination: "/d", readonly: false }] }), {
+        byName: {},
+        fileLines: [],
+      }),
+    ).toThrow(/mount \/a,b:\/d/);
   });
 });
 
 describe("podman's directories", () => {
   it("keeps everything under the cache, and a runroot of at most 50 characters", () => {
-    expect(podmanDirs("/c")).toEqual({ root: "/c/podman/root", runroot: "/c/podman/run", tmpdir: "/c/podman/tmp", networks: "/c/podman/networks" });
+    expect(podmanDirs("/c")).toEqual({
+      root: "/c/podman/root",
+      runroot: "/c/podman/run",
+      tmpdir: "/c/podman/tmp",
+      networks: "/c/podman/networks",
+    });
     const long = `/home/someone/${"x".repeat(40)}/cache`;
     const d = podmanDirs(long, { XDG_RUNTIME_DIR: "/run/user/1000" });
     expect(d.root).toBe(`${long}/podman/root`);

@@ -122,7 +122,10 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   if (c.engine === "podman") args.push("--unsetenv-all", "--http-proxy=false", "--log-driver", "none");
   args.push("--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777");
   if (c.homeTmpfs && p.home !== "/" && p.home !== "/tmp") {
-    args.push("--tmpfs", c.engine === "podman" ? `${p.home}:rw,nosuid,nodev,mode=700,U` : `${p.home}:rw,nosuid,nodev,mode=1777`);
+    args.push(
+      "--tmpfs",
+      c.engine === "podman" ? `${p.home}:rw,nosuid,nodev,mode=700,U` : `${p.home}:rw,nosuid,nodev,mode=1777`,
+    );
   }
   for (const [name, value] of Object.entries(c.ulimits)) args.push("--ulimit", `${name}=${value}`);
   if (c.cgroup?.memoryBytes) args.push("--memory", `${c.cgroup.memoryBytes}b`);
@@ -138,10 +141,16 @@ export function engineRunArgs(c: EngineContainerSpec, env: SplitEnv): string[] {
   args.push("--entrypoint", c.engine === "podman" ? JSON.stringify([p.args[0]]) : p.args[0]);
   if ("rootfs" in c.root) {
     if (c.engine !== "podman")
-      throw new PipelineError("E_RUNTIME", `${c.engine} cannot run a root filesystem directory (${c.root.rootfs}); it needs an image`);
+      throw new PipelineError(
+        "E_RUNTIME",
+        `${c.engine} cannot run a root filesystem directory (${c.root.rootfs}); it needs an image`,
+      );
     // podman reads a trailing ":O" as its own overlay option; our run directories never end so.
     if (/:[^/]*$/.test(c.root.rootfs))
-      throw new PipelineError("E_ROOTFS", `podman --rootfs: the path ${JSON.stringify(c.root.rootfs)} has a ':' in its last component`);
+      throw new PipelineError(
+        "E_ROOTFS",
+        `podman --rootfs: the path ${JSON.stringify(c.root.rootfs)} has a ':' in its last component`,
+      );
     args.push("--rootfs", c.root.rootfs, ...p.args.slice(1));
   } else args.push(c.root.image, ...p.args.slice(1));
   return args;

@@ -39,7 +39,8 @@ export async function chooseRuntime(want: RuntimeChoice = "auto"): Promise<Runti
   }
   if (want !== "auto") {
     const r = await probe(want);
-    if (!r.ok) throw new PipelineError("E_RUNTIME", `--runtime ${want}: \`${PROBES[want].join(" ")}\` failed: ${r.detail}`);
+    if (!r.ok)
+      throw new PipelineError("E_RUNTIME", `--runtime ${want}: \`${PROBES[want].join(" ")}\` failed: ${r.detail}`);
     return want;
   }
   const tried: string[] = [];
@@ -48,5 +49,8 @@ export async function chooseRuntime(want: RuntimeChoice = "auto"): Promise<Runti
     if (r.ok) return name;
     tried.push(`${name}: ${r.detail}`);
   }
-  throw new PipelineError("E_RUNTIME", `no container runtime works here (install runc, podman or docker):\n  ${tried.join("\n  ")}`);
+  throw new PipelineError(
+    "E_RUNTIME",
+    `no container runtime works here (install runc, podman or docker):\n  ${tried.join("\n  ")}`,
+  );
 }

@@ -63,7 +63,18 @@ export function podmanDirs(cacheDir: string, env: NodeJS.ProcessEnv = process.en
 /** The arguments every podman call of the runner starts with (see the comment at the top). */
 export function podmanGlobalArgs(cacheDir: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const d = podmanDirs(cacheDir, env);
-  const args = ["--root", d.root, "--runroot", d.runroot, "--tmpdir", d.tmpdir, "--network-config-dir", d.networks, "--events-backend", "none"];
+  const args = [
+    "--root",
+    d.root,
+    "--runroot",
+    d.runroot,
+    "--tmpdir",
+    d.tmpdir,
+    "--network-config-dir",
+    d.networks,
+    "--events-backend",
+    "none",
+  ];
   if (onPath("runc", env)) args.push("--runtime", "runc", "--runtime-flag", `root=${join(d.runroot, "runc")}`);
   return args;
 }
@@ -91,7 +102,11 @@ export function engineExec(
       { encoding: "utf8", maxBuffer: 16 << 20, cwd: opts.cwd, timeout: opts.timeoutMs ?? 0, env: opts.env },
       (err, stdout, stderr) => {
         const c = err ? (err as NodeJS.ErrnoException).code : 0;
-        done({ code: typeof c === "number" ? c : err ? 127 : 0, stdout, stderr: stderr || (err && typeof c !== "number" ? err.message : "") });
+        done({
+          code: typeof c === "number" ? c : err ? 127 : 0,
+          stdout,
+          stderr: stderr || (err && typeof c !== "number" ? err.message : ""),
+        });
       },
     );
     if (opts.input && child.stdin) opts.input.pipe(child.stdin);

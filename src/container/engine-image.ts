@@ -36,13 +36,18 @@ export function dockerImageName(digest: Digest): string {
 }
 
 /** docker's id of the image made from `src.rootfs`, importing it first when the daemon does not have it. */
-export async function importIntoDocker(src: EngineImageSource, log: (line: string) => void = () => undefined): Promise<string> {
+export async function importIntoDocker(
+  src: EngineImageSource,
+  log: (line: string) => void = () => undefined,
+): Promise<string> {
   const name = dockerImageName(src.digest);
   const have = await engineExec("docker", ["image", "inspect", "--format", "{{.Id}}", name]);
   if (have.code === 0 && have.stdout.trim()) return have.stdout.trim().split("\n")[0];
 
   log(`image ${src.digest}: importing its unpacked root filesystem into docker`);
-  const tar = spawn("tar", ["--numeric-owner", "-C", src.rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const tar = spawn("tar", ["--numeric-owner", "-C", src.rootfs, "-cf", "-", "."], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let tarErr = "";
   tar.stderr.on("data", (d) => (tarErr += d));
   const tarDone = new Promise<number>((resolve) => tar.on("close", (code) => resolve(code ?? 1)));
@@ -58,6 +63,9 @@ export async function importIntoDocker(src: EngineImageSource, log: (line: strin
   const made = await engineExec("docker", ["image", "inspect", "--format", "{{.Id}}", name]);
   const id = made.stdout.trim().split("\n")[0];
   if (made.code !== 0 || !id)
-    throw new PipelineError("E_RUNTIME", `docker imported ${name} but cannot find it: ${lastLine(made.stderr) || `exit code ${made.code}`}`);
+    throw new PipelineError(
+      "E_RUNTIME",
+      `docker imported ${name} but cannot find it: ${lastLine(made.stderr) || `exit code ${made.code}`}`,
+    );
   return id;
 }

@@ -68,7 +68,10 @@ export async function createEnvSecrets(global: string[], secrets: readonly EnvSe
       );
     }
     const env = { ...process.env, [VALUE_VAR]: s.value };
-    const r = await engineExec("podman", [...global, "secret", "create", "--env", s.name, VALUE_VAR], { env, timeoutMs: 60_000 });
+    const r = await engineExec("podman", [...global, "secret", "create", "--env", s.name, VALUE_VAR], {
+      env,
+      timeoutMs: 60_000,
+    });
     if (r.code !== 0)
       throw new PipelineError(
         "E_RUNTIME",

@@ -175,7 +175,9 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
       });
     });
     try {
-      return { exitCode: o.engine === "docker" ? await dockerExitCode(child, closed, o.id, () => exited) : await closed };
+      return {
+        exitCode: o.engine === "docker" ? await dockerExitCode(child, closed, o.id, () => exited) : await closed,
+      };
     } finally {
       exited = true;
       unwire();
@@ -200,7 +202,12 @@ export async function runWithEngine(o: EngineRunOptions): Promise<{ exitCode: nu
  * `docker wait` still gives the container's own code (the client's status is the answer only when the container
  * cannot be asked).
  */
-async function dockerExitCode(child: ChildProcess, closed: Promise<number>, id: string, runEnded: () => boolean): Promise<number> {
+async function dockerExitCode(
+  child: ChildProcess,
+  closed: Promise<number>,
+  id: string,
+  runEnded: () => boolean,
+): Promise<number> {
   const waited = (async (): Promise<number | undefined> => {
     while (!runEnded()) {
       const r = await engineExec("docker", ["wait", id]);

@@ -58,13 +58,21 @@ describe("checkedHostFolder / allowedHostRoots", () => {
       }
     })();
     expect(e?.code).toBe("E_HOST_PATH");
-    expect(e?.message).toContain(`code.codePaths[1]: host path "${join(specDir, "etc-link")}" (really "/etc") is outside the allowed host folders`);
+    expect(e?.message).toContain(
+      `code.codePaths[1]: host path "${join(specDir, "etc-link")}" (really "/etc") is outside the allowed host folders`,
+    );
   });
   it("takes more roots from the flag and $PIPELINE_ALLOW_HOST_PATHS (absolute paths only)", () => {
     const other = join(tmp, "elsewhere");
     expect(() => checkedHostFolder(other, "f", allowed)).toThrow(/outside/);
     expect(checkedHostFolder(other, "f", allowedHostRoots(specDir, [other], {}))).toBe(other);
-    expect(checkedHostFolder(other, "f", allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: `/nonexistent:${other}` }))).toBe(other);
+    expect(
+      checkedHostFolder(
+        other,
+        "f",
+        allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: `/nonexistent:${other}` }),
+      ),
+    ).toBe(other);
     expect(() => allowedHostRoots(specDir, [], { PIPELINE_ALLOW_HOST_PATHS: "relative/dir" })).toThrow(
       /expected absolute paths separated by ':', got "relative\/dir"/,
     );
@@ -96,14 +104,19 @@ describe("runDeployment refuses codePaths outside the allowed folders before doi
     expect(e.code, e.message).toBe("E_HOST_PATH");
     expect(e.message).toMatch(/^code\.codePaths\[1\]: host path "\/etc" is outside the allowed host folders/);
     // Allowed by hand, the check passes and the run goes on to the image (loopback port 1 refuses the pull).
-    const pulled = await pipelineErrorOf(runDeployment(resolved(["app", "/etc"]), { ...opts, allowHostPaths: ["/etc"] }));
+    const pulled = await pipelineErrorOf(
+      runDeployment(resolved(["app", "/etc"]), { ...opts, allowHostPaths: ["/etc"] }),
+    );
     expect(pulled.code).toBe("E_REGISTRY_UNREACHABLE");
   });
 });
 
 describe("pipeline run SPEC: the same rule, and --allow-host-path", () => {
   const specPath = join(specDir, "spec.yaml");
-  writeFileSync(specPath, `image: 127.0.0.1:1/team/app@${D}\ncode: {type: ServerAvailableFolder, codePaths: [${join(specDir, "app")}, /etc]}\n`);
+  writeFileSync(
+    specPath,
+    `image: 127.0.0.1:1/team/app@${D}\ncode: {type: ServerAvailableFolder, codePaths: [${join(specDir, "app")}, /etc]}\n`,
+  );
   const io = (env: NodeJS.ProcessEnv = {}): CliIo => ({
     stdout: () => undefined,
     stderr: () => undefined,
@@ -117,7 +130,11 @@ describe("pipeline run SPEC: the same rule, and --allow-host-path", () => {
     const e = await pipelineErrorOf(run(args, io()));
     expect(e.code, e.message).toBe("E_HOST_PATH");
     expect(e.message).toContain(`code.codePaths[1]: host path "/etc" is outside the allowed host folders (${specDir})`);
-    expect((await pipelineErrorOf(run({ ...args, "allow-host-path": ["/etc"] }, io()))).code).toBe("E_REGISTRY_UNREACHABLE");
-    expect((await pipelineErrorOf(run(args, io({ PIPELINE_ALLOW_HOST_PATHS: "/etc" })))).code).toBe("E_REGISTRY_UNREACHABLE");
+    expect((await pipelineErrorOf(run({ ...args, "allow-host-path": ["/etc"] }, io()))).code).toBe(
+      "E_REGISTRY_UNREACHABLE",
+    );
+    expect((await pipelineErrorOf(run(args, io({ PIPELINE_ALLOW_HOST_PATHS: "/etc" })))).code).toBe(
+      "E_REGISTRY_UNREACHABLE",
+    );
   });
 });

@@ -21,13 +21,21 @@ function real(path: string): string | undefined {
 }
 
 /** The allowed roots (real paths; roots that do not exist allow nothing). */
-export function allowedHostRoots(baseDir: string | undefined, flags: readonly string[], env: NodeJS.ProcessEnv): string[] {
+export function allowedHostRoots(
+  baseDir: string | undefined,
+  flags: readonly string[],
+  env: NodeJS.ProcessEnv,
+): string[] {
   const fromEnv = (env[ALLOW_HOST_PATHS_ENV] ?? "").split(":").filter(Boolean);
   for (const p of fromEnv) {
     if (!isAbsolute(p))
-      throw new PipelineError("E_USAGE", `$${ALLOW_HOST_PATHS_ENV}: expected absolute paths separated by ':', got ${JSON.stringify(p)}`, {
-        exitCode: 2,
-      });
+      throw new PipelineError(
+        "E_USAGE",
+        `$${ALLOW_HOST_PATHS_ENV}: expected absolute paths separated by ':', got ${JSON.stringify(p)}`,
+        {
+          exitCode: 2,
+        },
+      );
   }
   const all = [...(baseDir ? [baseDir] : []), ...flags.map((f) => resolve(f)), ...fromEnv];
   return all.map(real).filter((p): p is string => p !== undefined);
@@ -36,7 +44,8 @@ export function allowedHostRoots(baseDir: string | undefined, flags: readonly st
 /** The real path of host folder `path` (named `field` in errors), or E_HOST_PATH when the rule refuses it. */
 export function checkedHostFolder(path: string, field: string, allowed: readonly string[]): string {
   const r = real(path);
-  if (r === undefined) throw new PipelineError("E_BAD_MOUNT", `${field}: host path ${JSON.stringify(path)} does not exist`);
+  if (r === undefined)
+    throw new PipelineError("E_BAD_MOUNT", `${field}: host path ${JSON.stringify(path)} does not exist`);
   const problem = hostFolderProblem(r, allowed);
   if (problem)
     throw new PipelineError(

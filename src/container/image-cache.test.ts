@@ -19,7 +19,10 @@ describe("parseOciImage", () => {
 
   test.each([
     ["oci:", /^image: expected oci:DIR or oci:DIR@sha256:<64 lowercase hex> \(no directory given\), got "oci:"$/],
-    ["oci:/srv/img@sha256:abc", /^image: digest must be "sha256:<64 lowercase hex>" \(got "sha256:abc"\), got "oci:\/srv\/img@sha256:abc"$/],
+    [
+      "oci:/srv/img@sha256:abc",
+      /^image: digest must be "sha256:<64 lowercase hex>" \(got "sha256:abc"\), got "oci:\/srv\/img@sha256:abc"$/,
+    ],
     ["oci:/srv/a\nb", /control character/],
   ])("%j is refused (E_BAD_REFERENCE)", (input, message) => {
     const e = pipelineErrorOfSync(() => parseOciImage(input));

@@ -110,7 +110,9 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
     if (!digest) {
       digest = await resolveDigest(ref, { keychain: opts.keychain, insecure: opts.insecure });
       pulled = true;
-      opts.warn?.(`image ${formatReference(ref)} is a tag; running ${formatReference({ ...ref, tag: undefined, digest })}`);
+      opts.warn?.(
+        `image ${formatReference(ref)} is a tag; running ${formatReference({ ...ref, tag: undefined, digest })}`,
+      );
     }
     layoutDir = join(imagesDir(opts.cacheDir), digestHex(digest));
     await useEntry(imagesDir(opts.cacheDir), digestHex(digest));
@@ -144,7 +146,12 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
   return { source: image, digest: img.digest, config: img.config, rootfs, layoutDir, pulled, unpacked };
 }
 
-async function unpackInto(img: Image, rootfs: string, warn?: (line: string) => void, limits?: LayerLimits): Promise<void> {
+async function unpackInto(
+  img: Image,
+  rootfs: string,
+  warn?: (line: string) => void,
+  limits?: LayerLimits,
+): Promise<void> {
   const parent = dirname(rootfs);
   await mkdir(parent, { recursive: true });
   const tmp = tempPath(rootfs);

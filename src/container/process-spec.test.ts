@@ -44,10 +44,14 @@ describe("processSpec", () => {
   });
 
   it("inContainer() is true in every container of the local runner (`pipeline run --image`), not only runInContainer's", () => {
-    const env = Object.fromEntries(processSpec(cfg({ Cmd: ["x"] }), root, {}).env.map((e) => e.split(/=(.*)/s).slice(0, 2)));
+    const env = Object.fromEntries(
+      processSpec(cfg({ Cmd: ["x"] }), root, {}).env.map((e) => e.split(/=(.*)/s).slice(0, 2)),
+    );
     expect(inContainer(env)).toBe(true);
     // The caller's value stays (a test of the launch script's other branch can still turn it off).
-    expect(processSpec(cfg({ Cmd: ["x"] }), root, { env: { PIPELINE_IN_CONTAINER: "0" } }).env).toContain("PIPELINE_IN_CONTAINER=0");
+    expect(processSpec(cfg({ Cmd: ["x"] }), root, { env: { PIPELINE_IN_CONTAINER: "0" } }).env).toContain(
+      "PIPELINE_IN_CONTAINER=0",
+    );
   });
 });
 

@@ -39,7 +39,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** Checks an environment variable name; `what` names where it came from (a flag, a spec field). */
 export function checkEnvName(name: string, what: string): void {
-  if (!ENV_NAME.test(name)) throw new PipelineError("E_BAD_ENV", `${what}: invalid environment variable name ${JSON.stringify(name)}`);
+  if (!ENV_NAME.test(name))
+    throw new PipelineError("E_BAD_ENV", `${what}: invalid environment variable name ${JSON.stringify(name)}`);
 }
 
 export function processSpec(config: ImageConfig, rootfs: string, o: ProcessOverrides): ProcessSpec {
@@ -48,11 +49,17 @@ export function processSpec(config: ImageConfig, rootfs: string, o: ProcessOverr
   const cmd = o.args ?? (o.command ? [] : (c.Cmd ?? []));
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) {
-    throw new PipelineError("E_RUN_NO_COMMAND", "nothing to run: the image has no Entrypoint or Cmd and no command or arguments were given");
+    throw new PipelineError(
+      "E_RUN_NO_COMMAND",
+      "nothing to run: the image has no Entrypoint or Cmd and no command or arguments were given",
+    );
   }
   const cwd = o.workingDir || c.WorkingDir || "/";
   if (!posix.isAbsolute(cwd))
-    throw new PipelineError("E_BAD_WORKDIR", `working directory must be an absolute path in the container, got ${JSON.stringify(cwd)}`);
+    throw new PipelineError(
+      "E_BAD_WORKDIR",
+      `working directory must be an absolute path in the container, got ${JSON.stringify(cwd)}`,
+    );
   const user = resolveUser(rootfs, c.User ?? "");
   const env = mergeEnv(c.Env ?? [], o.env ?? {});
   const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));

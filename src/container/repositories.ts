@@ -68,18 +68,26 @@ export function withoutSecrets(env: NodeJS.ProcessEnv | undefined): NodeJS.Proce
 
 export async function syncRepositories(spec: RepositoriesSpec, opts: CheckoutOptions): Promise<Checkout[]> {
   if (!NAME_RE.test(spec.dataset) || spec.dataset === "." || spec.dataset === "..") {
-    throw new PipelineError("E_SPEC", `repositories.dataset: expected [A-Za-z0-9._-]+, got ${JSON.stringify(spec.dataset)}`);
+    throw new PipelineError(
+      "E_SPEC",
+      `repositories.dataset: expected [A-Za-z0-9._-]+, got ${JSON.stringify(spec.dataset)}`,
+    );
   }
   const base = join(datasetsDir(opts.cacheDir), spec.dataset);
   await mkdir(base, { recursive: true, mode: 0o700 });
   const out: Checkout[] = [];
   for (const [i, r] of spec.repositories.entries()) {
     if (!NAME_RE.test(r.name) || r.name === "." || r.name === "..") {
-      throw new PipelineError("E_SPEC", `repositories.repositories[${i}].name: expected [A-Za-z0-9._-]+, got ${JSON.stringify(r.name)}`);
+      throw new PipelineError(
+        "E_SPEC",
+        `repositories.repositories[${i}].name: expected [A-Za-z0-9._-]+, got ${JSON.stringify(r.name)}`,
+      );
     }
     const credential = credentialOf(r, opts.env);
     const ref = r.ref ?? "HEAD";
-    const commit = COMMIT_RE.test(ref) ? ref : await lsRemote(r.url, ref, { credential, env: withoutSecrets(opts.env) });
+    const commit = COMMIT_RE.test(ref)
+      ? ref
+      : await lsRemote(r.url, ref, { credential, env: withoutSecrets(opts.env) });
     const dir = join(base, r.name);
     opts.log?.(`repository ${r.name}: ${redactUrl(r.url)} at ${commit}`);
     await checkoutAt(r.url, commit, dir, credential, opts.env);

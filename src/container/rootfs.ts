@@ -26,8 +26,15 @@ export interface WritableRoot {
 function exec(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, _out, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? Number((err as NodeJS.ErrnoException).code) : 127) : 0;
-      resolve({ code, stderr: stderr || (err && typeof (err as NodeJS.ErrnoException).code === "string" ? err.message : "") });
+      const code = err
+        ? typeof (err as NodeJS.ErrnoException).code === "number"
+          ? Number((err as NodeJS.ErrnoException).code)
+          : 127
+        : 0;
+      resolve({
+        code,
+        stderr: stderr || (err && typeof (err as NodeJS.ErrnoException).code === "string" ? err.message : ""),
+      });
     });
   });
 }
@@ -40,10 +47,22 @@ export async function writableRoot(lower: string, runDir: string, mode: RootfsMo
   if (mode !== "copy" && overlayable) {
     const upper = join(runDir, "upper");
     const work = join(runDir, "work");
-    await Promise.all([mkdir(path, { recursive: true }), mkdir(upper, { recursive: true }), mkdir(work, { recursive: true })]);
-    const r = await exec("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, path]);
+    await Promise.all([
+      mkdir(path, { recursive: true }),
+      mkdir(upper, { recursive: true }),
+      mkdir(work, { recursive: true }),
+    ]);
+    const r = await exec("mount", [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      path,
+    ]);
     if (r.code === 0) return { path, kind: "overlay", releaseSync: () => unmountSync(path) };
-    if (mode === "overlay") throw new PipelineError("E_ROOTFS", `cannot mount an overlay root at ${path}: ${r.stderr.trim()}`);
+    if (mode === "overlay")
+      throw new PipelineError("E_ROOTFS", `cannot mount an overlay root at ${path}: ${r.stderr.trim()}`);
     await Promise.all([
       rm(path, { recursive: true, force: true }),
       rm(upper, { recursive: true, force: true }),
@@ -56,6 +75,7 @@ export async function writableRoot(lower: string, runDir: string, mode: RootfsMo
     );
   }
   const r = await exec("cp", ["-a", "--reflink=auto", "--", lower, path]);
-  if (r.code !== 0) throw new PipelineError("E_ROOTFS", `cannot copy the image's root filesystem to ${path}: ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new PipelineError("E_ROOTFS", `cannot copy the image's root filesystem to ${path}: ${r.stderr.trim()}`);
   return { path, kind: "copy", releaseSync: () => undefined };
 }

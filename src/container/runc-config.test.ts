@@ -9,7 +9,13 @@ describe("runcConfig", () => {
     expect(none.process.rlimits).toBeUndefined();
     expect(none.process.terminal).toBe(false);
     expect(none.root).toEqual({ path: "/r", readonly: false });
-    expect(none.linux.namespaces.map((n: { type: string }) => n.type)).toEqual(["pid", "ipc", "uts", "mount", "network"]);
+    expect(none.linux.namespaces.map((n: { type: string }) => n.type)).toEqual([
+      "pid",
+      "ipc",
+      "uts",
+      "mount",
+      "network",
+    ]);
     const host = runcConfig({
       process: proc,
       rootPath: "/r",
@@ -19,13 +25,32 @@ describe("runcConfig", () => {
       homeTmpfs: true,
     }) as any;
     expect(host.linux.namespaces.map((n: { type: string }) => n.type)).not.toContain("network");
-    expect(host.mounts).toContainEqual({ destination: "/data", type: "bind", source: "/src", options: ["rbind", "ro"] });
-    expect(host.mounts).toContainEqual({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] });
-    expect(host.mounts.find((m: { destination: string }) => m.destination === "/home/node").options).toContain("uid=1000");
+    expect(host.mounts).toContainEqual({
+      destination: "/data",
+      type: "bind",
+      source: "/src",
+      options: ["rbind", "ro"],
+    });
+    expect(host.mounts).toContainEqual({
+      destination: "/tmp",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "mode=1777"],
+    });
+    expect(host.mounts.find((m: { destination: string }) => m.destination === "/home/node").options).toContain(
+      "uid=1000",
+    );
   });
 
   it("maps the caller to root in a user namespace when not root", () => {
-    const c = runcConfig({ process: proc, rootPath: "/r", hostname: "h", network: "none", mounts: [], rootless: { uid: 1234, gid: 99 } }) as any;
+    const c = runcConfig({
+      process: proc,
+      rootPath: "/r",
+      hostname: "h",
+      network: "none",
+      mounts: [],
+      rootless: { uid: 1234, gid: 99 },
+    }) as any;
     expect(c.linux.namespaces.map((n: { type: string }) => n.type)).toContain("user");
     expect(c.linux.uidMappings).toEqual([{ containerID: 0, hostID: 1234, size: 1 }]);
     expect(c.linux.resources).toBeUndefined();
@@ -62,9 +87,13 @@ describe("runcConfig: cgroup limits (the spec's resources)", () => {
 
 describe("checkMount", () => {
   it("refuses relative, reserved and missing paths, naming them", () => {
-    expect(() => checkMount({ source: "/", destination: "data", readonly: true }, "--mount x")).toThrow(/--mount x: .*"data"/);
+    expect(() => checkMount({ source: "/", destination: "data", readonly: true }, "--mount x")).toThrow(
+      /--mount x: .*"data"/,
+    );
     expect(() => checkMount({ source: "/", destination: "/proc/", readonly: true }, "m")).toThrow(/"\/proc\/"/);
-    expect(() => checkMount({ source: "/no/such/dir", destination: "/d", readonly: true }, "m")).toThrow(/"\/no\/such\/dir"/);
+    expect(() => checkMount({ source: "/no/such/dir", destination: "/d", readonly: true }, "m")).toThrow(
+      /"\/no\/such\/dir"/,
+    );
     expect(() => checkMount({ source: "/", destination: "/d", readonly: true }, "m")).not.toThrow();
   });
 });

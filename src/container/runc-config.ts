@@ -85,22 +85,37 @@ const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 export function checkMount(m: BindMount, what: string): void {
   // The one mount-path rule of specs, `run --mount` and `deploy --render` (src/deploy/path-checks.ts).
   const problem = mountPathProblem(m.destination);
-  if (problem) throw new PipelineError("E_BAD_MOUNT", `${what}: the container path ${problem} (got ${JSON.stringify(m.destination)})`);
-  if (!existsSync(m.source)) throw new PipelineError("E_BAD_MOUNT", `${what}: host path ${JSON.stringify(m.source)} does not exist`);
+  if (problem)
+    throw new PipelineError(
+      "E_BAD_MOUNT",
+      `${what}: the container path ${problem} (got ${JSON.stringify(m.destination)})`,
+    );
+  if (!existsSync(m.source))
+    throw new PipelineError("E_BAD_MOUNT", `${what}: host path ${JSON.stringify(m.source)} does not exist`);
 }
 
 export function runcConfig(i: RuncConfigInput): Record<string, unknown> {
   const caps = i.rootless ? CAPS.filter((c) => c !== "CAP_MKNOD") : CAPS;
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
     {
       destination: "/dev/pts",
       type: "devpts",
       source: "devpts",
       options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", ...(i.rootless ? [] : ["gid=5"])],
     },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     i.rootless
       ? { destination: "/sys", type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
@@ -121,7 +136,12 @@ export function runcConfig(i: RuncConfigInput): Record<string, unknown> {
     }
   }
   for (const m of i.mounts) {
-    mounts.push({ destination: m.destination, type: "bind", source: m.source, options: ["rbind", m.readonly ? "ro" : "rw"] });
+    mounts.push({
+      destination: m.destination,
+      type: "bind",
+      source: m.source,
+      options: ["rbind", m.readonly ? "ro" : "rw"],
+    });
   }
   const namespaces: { type: string }[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   if (i.network !== "host") namespaces.push({ type: "network" });
@@ -137,7 +157,8 @@ export function runcConfig(i: RuncConfigInput): Record<string, unknown> {
   } else {
     const resources: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
     if (i.cgroup?.memoryBytes) resources.memory = { limit: i.cgroup.memoryBytes };
-    if (i.cgroup?.cpus) resources.cpu = { quota: Math.max(1000, Math.round(i.cgroup.cpus * CPU_PERIOD)), period: CPU_PERIOD };
+    if (i.cgroup?.cpus)
+      resources.cpu = { quota: Math.max(1000, Math.round(i.cgroup.cpus * CPU_PERIOD)), period: CPU_PERIOD };
     linux.resources = resources;
   }
   return {

@@ -96,7 +96,10 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
     writeMountsRecord(runDir, o.mounts);
     if (o.signal?.aborted || o.kill?.aborted) return { exitCode: 130 };
     started = true;
-    const child = spawn(runc, runcArgs(o, "run", "--bundle", runDir, o.id), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(runc, runcArgs(o, "run", "--bundle", runDir, o.id), {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     let runcExited = false;
     child.on("exit", () => (runcExited = true));
     // config-fifo.ts: the config (env values) goes through the FIFO, never onto the disk. A failed feed shows
@@ -104,7 +107,10 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
     feedConfigFifo(configPath, Buffer.from(JSON.stringify(config, null, 1)), () => runcExited).catch(() => undefined);
     child.stdout.pipe(o.stdout as NodeJS.WritableStream, { end: false });
     child.stderr.pipe(o.stderr as NodeJS.WritableStream, { end: false });
-    const unwire = terminateOnRunAbort(o, (sig) => void runcExec(runc, runcArgs(o, "kill", "--all", o.id, sig.slice("SIG".length))));
+    const unwire = terminateOnRunAbort(
+      o,
+      (sig) => void runcExec(runc, runcArgs(o, "kill", "--all", o.id, sig.slice("SIG".length))),
+    );
     try {
       const exitCode = await new Promise<number>((resolve, reject) => {
         child.on("error", (e) => reject(new PipelineError("E_RUNTIME", `cannot start ${runc}: ${e.message}`)));

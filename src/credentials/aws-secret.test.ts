@@ -90,7 +90,9 @@ describe("aws-secret sources", () => {
     const req = sm.requests[sm.requests.length - 1];
     expect(req.target).toBe("secretsmanager.GetSecretValue");
     expect(req.body).toEqual({ SecretId: "ci/ghcr" });
-    expect(String(req.headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDUNITTEST\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/);
+    expect(String(req.headers.authorization)).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDUNITTEST\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/,
+    );
   });
 
   it("uses the entry's region over AWS_REGION, and AWS_ENDPOINT_URL when there is no service-specific endpoint", async () => {
@@ -114,10 +116,14 @@ describe("aws-secret sources", () => {
   });
 
   it("explains a secret that is not JSON or lacks the fields, without showing it", async () => {
-    expect((await failure(readSecret(entry("docker", "ci/not-json"), { env }))).message).toContain("the secret is not JSON");
+    expect((await failure(readSecret(entry("docker", "ci/not-json"), { env }))).message).toContain(
+      "the secret is not JSON",
+    );
     const err = await failure(readSecret(entry("docker", "ci/wrong-keys"), { env }));
     expect(err.message).toContain('must hold "username" and "password" as non-empty strings; its keys: "user", "pass"');
-    expect((await failure(readSecret(entry("docker", "ci/deploy-key"), { env }))).message).toContain('its keys: "private_key"');
+    expect((await failure(readSecret(entry("docker", "ci/deploy-key"), { env }))).message).toContain(
+      'its keys: "private_key"',
+    );
   });
 
   it("says when there is no region", async () => {
@@ -129,12 +135,17 @@ describe("aws-secret sources", () => {
 
   it("answers through the keychain and gitCredential", async () => {
     const configPath = join(tmp, "credentials.json");
-    saveCredentialsConfig(configPath, { version: 1, credentials: [entry("docker", "ci/ghcr"), entry("git", "ci/github-token")] });
+    saveCredentialsConfig(configPath, {
+      version: 1,
+      credentials: [entry("docker", "ci/ghcr"), entry("git", "ci/github-token")],
+    });
     const e = { ...env, PIPELINE_CREDENTIALS_FILE: configPath };
     expect(await pipelineCredentialsKeychain({ env: e }).resolve("registry.example.com", "team/app")).toEqual({
       credential: { username: "robot", password: PASSWORD },
       source: 'rules_pipeline credential "docker registry.example.com" from AWS secret ci/ghcr',
     });
-    expect((await gitCredential("https://git.example.com/team/repo.git", { env: e }))?.secret).toEqual({ token: TOKEN });
+    expect((await gitCredential("https://git.example.com/team/repo.git", { env: e }))?.secret).toEqual({
+      token: TOKEN,
+    });
   });
 });

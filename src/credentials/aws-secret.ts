@@ -57,7 +57,8 @@ function awsErrorMessage(e: unknown, source: AwsSecretSource, region: string | u
     case "CredentialsProviderError":
       return `no AWS credentials to read secret ${id} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or give the entry a profile): ${err.message ?? ""}`.trim();
   }
-  if (/region is missing/i.test(err?.message ?? "")) return `no AWS region to read secret ${id}: set AWS_REGION or give the entry a region`;
+  if (/region is missing/i.test(err?.message ?? ""))
+    return `no AWS region to read secret ${id}: set AWS_REGION or give the entry a region`;
   const status = err?.$metadata?.httpStatusCode;
   return `reading AWS secret ${id}${inRegion} failed (${name}${status ? `, HTTP ${status}` : ""}): ${err?.message ?? String(e)}`;
 }
@@ -72,7 +73,10 @@ export async function getAwsSecretString(
   try {
     sdk = await loadSecretsManager();
   } catch (e) {
-    throw fail(`aws-secret sources need the npm package ${SDK} (npm install ${SDK}): ${(e as Error).message.split("\n")[0]}`, e);
+    throw fail(
+      `aws-secret sources need the npm package ${SDK} (npm install ${SDK}): ${(e as Error).message.split("\n")[0]}`,
+      e,
+    );
   }
   const env = opts.env;
   const region = source.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined);
@@ -80,7 +84,11 @@ export async function getAwsSecretString(
   const profile = source.profile ?? (env.AWS_PROFILE || undefined);
   const credentials =
     !profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined }
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          sessionToken: env.AWS_SESSION_TOKEN || undefined,
+        }
       : undefined;
   const client = new sdk.SecretsManagerClient({
     ...(region ? { region } : {}),

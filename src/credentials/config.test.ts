@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
@@ -42,7 +52,10 @@ function loadError(content: unknown): PipelineError {
 }
 
 const fileSource = { type: "file", path: "/creds/ghcr" };
-const entry = (over: Record<string, unknown>) => ({ version: 1, credentials: [{ service: "docker", url: "ghcr.io", source: fileSource, ...over }] });
+const entry = (over: Record<string, unknown>) => ({
+  version: 1,
+  credentials: [{ service: "docker", url: "ghcr.io", source: fileSource, ...over }],
+});
 const withSource = (source: unknown, service = "docker") => ({
   version: 1,
   credentials: [{ service, url: service === "git" ? "https://github.com/" : "ghcr.io", source }],
@@ -50,9 +63,15 @@ const withSource = (source: unknown, service = "docker") => ({
 
 describe("credentialsConfigPath", () => {
   it("uses $PIPELINE_CREDENTIALS_FILE, else $XDG_CONFIG_HOME, else ~/.config", () => {
-    expect(credentialsConfigPath({ env: { PIPELINE_CREDENTIALS_FILE: "/x/c.json", XDG_CONFIG_HOME: "/xdg" }, home: "/h" })).toBe("/x/c.json");
-    expect(credentialsConfigPath({ env: { XDG_CONFIG_HOME: "/xdg" }, home: "/h" })).toBe("/xdg/rules_pipeline/credentials.json");
-    expect(credentialsConfigPath({ env: { XDG_CONFIG_HOME: "relative" }, home: "/h" })).toBe("/h/.config/rules_pipeline/credentials.json");
+    expect(
+      credentialsConfigPath({ env: { PIPELINE_CREDENTIALS_FILE: "/x/c.json", XDG_CONFIG_HOME: "/xdg" }, home: "/h" }),
+    ).toBe("/x/c.json");
+    expect(credentialsConfigPath({ env: { XDG_CONFIG_HOME: "/xdg" }, home: "/h" })).toBe(
+      "/xdg/rules_pipeline/credentials.json",
+    );
+    expect(credentialsConfigPath({ env: { XDG_CONFIG_HOME: "relative" }, home: "/h" })).toBe(
+      "/h/.config/rules_pipeline/credentials.json",
+    );
     expect(credentialsConfigPath({ env: {}, home: "/h" })).toBe("/h/.config/rules_pipeline/credentials.json");
     expect(credentialsConfigPath({ path: "/p.json", env: { PIPELINE_CREDENTIALS_FILE: "/x" } })).toBe("/p.json");
   });
@@ -69,9 +88,17 @@ describe("loadCredentialsConfig", () => {
       version: 1,
       credentials: [
         { service: "docker", url: "ghcr.io/org/", source: { type: "file", path: "~/.creds/ghcr" } },
-        { service: "docker", url: "localhost:5000", source: { type: "env", username: "REG_USER", password: "REG_PASS" } },
+        {
+          service: "docker",
+          url: "localhost:5000",
+          source: { type: "env", username: "REG_USER", password: "REG_PASS" },
+        },
         { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GITHUB_TOKEN" } },
-        { service: "git", url: "git@github.com", source: { type: "aws-secret", secretId: "ci/deploy-key", region: "eu-west-1", profile: "ci" } },
+        {
+          service: "git",
+          url: "git@github.com",
+          source: { type: "aws-secret", secretId: "ci/deploy-key", region: "eu-west-1", profile: "ci" },
+        },
       ],
     };
     const path = writeConfig(config);
@@ -95,14 +122,39 @@ describe("loadCredentialsConfig", () => {
       '"ftp://host/x"',
     ],
     ["unknown source type", withSource({ type: "vault", path: "x" }), "credentials[0].source.type", '"vault"'],
-    ["relative file path", withSource({ type: "file", path: "creds/ghcr" }), "credentials[0].source.path", '"creds/ghcr"'],
+    [
+      "relative file path",
+      withSource({ type: "file", path: "creds/ghcr" }),
+      "credentials[0].source.path",
+      '"creds/ghcr"',
+    ],
     ["file path not a string", withSource({ type: "file", path: 7 }), "credentials[0].source.path", "7"],
-    ["env variable name invalid", withSource({ type: "env", username: "REG USER", password: "P" }), "credentials[0].source.username", '"REG USER"'],
+    [
+      "env variable name invalid",
+      withSource({ type: "env", username: "REG USER", password: "P" }),
+      "credentials[0].source.username",
+      '"REG USER"',
+    ],
     ["env password missing", withSource({ type: "env", username: "U" }), "credentials[0].source.password", "nothing"],
-    ["env token and user", withSource({ type: "env", token: "T", username: "U", password: "P" }, "git"), "credentials[0].source", "not both"],
-    ["env token for docker", withSource({ type: "env", token: "T" }), "credentials[0].source.token", "need a user name"],
+    [
+      "env token and user",
+      withSource({ type: "env", token: "T", username: "U", password: "P" }, "git"),
+      "credentials[0].source",
+      "not both",
+    ],
+    [
+      "env token for docker",
+      withSource({ type: "env", token: "T" }),
+      "credentials[0].source.token",
+      "need a user name",
+    ],
     ["aws secret id missing", withSource({ type: "aws-secret" }), "credentials[0].source.secretId", "nothing"],
-    ["aws region malformed", withSource({ type: "aws-secret", secretId: "x", region: "Europe" }), "credentials[0].source.region", '"Europe"'],
+    [
+      "aws region malformed",
+      withSource({ type: "aws-secret", secretId: "x", region: "Europe" }),
+      "credentials[0].source.region",
+      '"Europe"',
+    ],
     [
       "second entry bad",
       { version: 1, credentials: [entry({}).credentials[0], { service: "docker", url: "", source: fileSource }] },
@@ -111,7 +163,10 @@ describe("loadCredentialsConfig", () => {
     ],
     [
       "duplicate URL after normalization",
-      { version: 1, credentials: [entry({}).credentials[0], { service: "docker", url: "GHCR.io/", source: fileSource }] },
+      {
+        version: 1,
+        credentials: [entry({}).credentials[0], { service: "docker", url: "GHCR.io/", source: fileSource }],
+      },
       "credentials[1].url",
       "credentials[0].url",
     ],
@@ -140,7 +195,10 @@ describe("loadCredentialsConfig", () => {
 });
 
 describe("saveCredentialsConfig", () => {
-  const config: CredentialsConfig = { version: 1, credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: "/c" } }] };
+  const config: CredentialsConfig = {
+    version: 1,
+    credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: "/c" } }],
+  };
 
   it("writes mode 0600 into a new 0700 directory, leaving no temp file", () => {
     const path = join(tmp, "save", "nested", "credentials.json");
@@ -157,7 +215,11 @@ describe("saveCredentialsConfig", () => {
     const before = statSync(path).ino;
     const oldText = readFileSync(path, "utf8");
     const reader = openSync(path, "r");
-    const updated = addCredential(config, { service: "git", url: "git@github.com", source: { type: "file", path: "/k" } }).config;
+    const updated = addCredential(config, {
+      service: "git",
+      url: "git@github.com",
+      source: { type: "file", path: "/k" },
+    }).config;
     saveCredentialsConfig(path, updated);
     expect(readFileSync(reader, "utf8")).toBe(oldText);
     closeSync(reader);
@@ -255,7 +317,11 @@ describe("add, remove, match", () => {
 
   it("validates what it adds", () => {
     expect(() =>
-      addCredential(emptyConfig(), { service: "docker", url: "ghcr.io", source: { type: "env", username: "A B", password: "P" } }),
+      addCredential(emptyConfig(), {
+        service: "docker",
+        url: "ghcr.io",
+        source: { type: "env", username: "A B", password: "P" },
+      }),
     ).toThrow(/source\.username: expected an environment variable name .*"A B"/);
   });
 });

@@ -13,7 +13,17 @@
  *
  * The longest matching URL prefix wins (see url.ts). The file is written atomically with mode 0600.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -87,7 +97,8 @@ export function credentialsConfigPath(opts: CredentialsPathOptions = {}): string
   const env = opts.env ?? process.env;
   if (env.PIPELINE_CREDENTIALS_FILE) return env.PIPELINE_CREDENTIALS_FILE;
   // The XDG spec says to ignore a relative XDG_CONFIG_HOME.
-  if (env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME)) return join(env.XDG_CONFIG_HOME, "rules_pipeline", "credentials.json");
+  if (env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME))
+    return join(env.XDG_CONFIG_HOME, "rules_pipeline", "credentials.json");
   return join(opts.home ?? homedir(), ".config", "rules_pipeline", "credentials.json");
 }
 
@@ -100,7 +111,10 @@ export function expandHome(path: string, home: string = homedir()): string {
 
 /** `credentials file FILE: credentials[2].source.path: expected ..., got "x"` (no file part when file is ""). */
 function configError(file: string, where: string, message: string): PipelineError {
-  return new PipelineError(CONFIG_ERROR, `${file ? `credentials file ${file}: ` : ""}${where}${where ? ": " : ""}${message}`);
+  return new PipelineError(
+    CONFIG_ERROR,
+    `${file ? `credentials file ${file}: ` : ""}${where}${where ? ": " : ""}${message}`,
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -136,7 +150,13 @@ function validateSource(file: string, where: string, service: CredentialService,
       onlyKeys(file, where, v, ["type", "path"]);
       return {
         type: "file",
-        path: requireString(file, `${where}.path`, v.path, 'an absolute path or one starting with "~/"', (s) => isAbsolute(s) || s.startsWith("~/")),
+        path: requireString(
+          file,
+          `${where}.path`,
+          v.path,
+          'an absolute path or one starting with "~/"',
+          (s) => isAbsolute(s) || s.startsWith("~/"),
+        ),
       };
     case "env":
       onlyKeys(file, where, v, ["type", "username", "password", "token"]);
@@ -145,11 +165,16 @@ function validateSource(file: string, where: string, service: CredentialService,
           throw configError(file, where, 'give either "token" or "username" and "password", not both');
         }
         if (service === "docker") {
-          throw configError(file, `${where}.token`, 'docker registries need a user name: use "username" and "password" (the token as the password)');
+          throw configError(
+            file,
+            `${where}.token`,
+            'docker registries need a user name: use "username" and "password" (the token as the password)',
+          );
         }
         return { type: "env", token: requireString(file, `${where}.token`, v.token, envName, (s) => ENV_NAME.test(s)) };
       }
-      if (v.username === undefined && v.password === undefined) throw configError(file, where, 'expected "username" and "password", or "token"');
+      if (v.username === undefined && v.password === undefined)
+        throw configError(file, where, 'expected "username" and "password", or "token"');
       return {
         type: "env",
         username: requireString(file, `${where}.username`, v.username, envName, (s) => ENV_NAME.test(s)),
@@ -159,12 +184,18 @@ function validateSource(file: string, where: string, service: CredentialService,
       onlyKeys(file, where, v, ["type", "secretId", "region", "profile"]);
       const out: AwsSecretSource = {
         type: "aws-secret",
-        secretId: requireString(file, `${where}.secretId`, v.secretId, "a secret name or ARN", (s) => SECRET_ID.test(s)),
+        secretId: requireString(file, `${where}.secretId`, v.secretId, "a secret name or ARN", (s) =>
+          SECRET_ID.test(s),
+        ),
       };
       if (v.region !== undefined)
-        out.region = requireString(file, `${where}.region`, v.region, 'an AWS region like "eu-west-1"', (s) => REGION.test(s));
+        out.region = requireString(file, `${where}.region`, v.region, 'an AWS region like "eu-west-1"', (s) =>
+          REGION.test(s),
+        );
       if (v.profile !== undefined)
-        out.profile = requireString(file, `${where}.profile`, v.profile, "an AWS profile name", (s) => /^[A-Za-z0-9_.+@-]+$/.test(s));
+        out.profile = requireString(file, `${where}.profile`, v.profile, "an AWS profile name", (s) =>
+          /^[A-Za-z0-9_.+@-]+$/.test(s),
+        );
       return out;
     }
     default:
@@ -174,13 +205,15 @@ function validateSource(file: string, where: string, service: CredentialService,
 
 /** Validates one entry; `where` is e.g. `credentials[2]`. Throws E_CREDENTIALS_CONFIG naming file, field and value. */
 export function validateEntry(file: string, where: string, v: unknown): CredentialEntry {
-  if (!isObject(v)) throw configError(file, where, `expected an object with "service", "url" and "source", got ${shown(v)}`);
+  if (!isObject(v))
+    throw configError(file, where, `expected an object with "service", "url" and "source", got ${shown(v)}`);
   onlyKeys(file, where, v, ["service", "url", "source"]);
   if (typeof v.service !== "string" || !(SERVICES as readonly string[]).includes(v.service)) {
     throw configError(file, `${where}.service`, `expected "docker" or "git", got ${shown(v.service)}`);
   }
   const service = v.service as CredentialService;
-  if (typeof v.url !== "string" || !v.url) throw configError(file, `${where}.url`, `expected a non-empty string, got ${shown(v.url)}`);
+  if (typeof v.url !== "string" || !v.url)
+    throw configError(file, `${where}.url`, `expected a non-empty string, got ${shown(v.url)}`);
   try {
     normalizeUrl(service, v.url, `${where}.url`);
   } catch (e) {
@@ -192,7 +225,8 @@ export function validateEntry(file: string, where: string, v: unknown): Credenti
 
 /** Validates a parsed credentials file. */
 export function validateConfig(file: string, parsed: unknown): CredentialsConfig {
-  if (!isObject(parsed)) throw configError(file, "", `expected a JSON object {"version": 1, "credentials": [...]}, got ${shown(parsed)}`);
+  if (!isObject(parsed))
+    throw configError(file, "", `expected a JSON object {"version": 1, "credentials": [...]}, got ${shown(parsed)}`);
   onlyKeys(file, "", parsed, ["version", "credentials"]);
   if (parsed.version !== 1) throw configError(file, "version", `expected 1, got ${shown(parsed.version)}`);
   const list = parsed.credentials ?? [];
@@ -222,7 +256,10 @@ export function loadCredentialsConfig(opts: CredentialsPathOptions = {}): Loaded
     text = readFileSync(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { path, exists: false, config: emptyConfig() };
-    throw new PipelineError(CONFIG_ERROR, `cannot read credentials file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PipelineError(
+      CONFIG_ERROR,
+      `cannot read credentials file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   let parsed: unknown;
   try {
@@ -259,7 +296,10 @@ export function saveCredentialsConfig(path: string, config: CredentialsConfig): 
     } catch {
       /* already renamed or gone */
     }
-    throw new PipelineError(CONFIG_ERROR, `cannot write credentials file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PipelineError(
+      CONFIG_ERROR,
+      `cannot write credentials file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -271,7 +311,10 @@ function sameUrl(a: CredentialEntry, service: CredentialService, url: Normalized
  * The config with `entry` added, replacing an entry for the same service and (normalized) URL.
  * `replaced` is the entry it replaced.
  */
-export function addCredential(config: CredentialsConfig, entry: CredentialEntry): { config: CredentialsConfig; replaced?: CredentialEntry } {
+export function addCredential(
+  config: CredentialsConfig,
+  entry: CredentialEntry,
+): { config: CredentialsConfig; replaced?: CredentialEntry } {
   const valid = validateEntry("", "credential", entry);
   const key = normalizeUrl(valid.service, valid.url);
   const index = config.credentials.findIndex((e) => sameUrl(e, valid.service, key));
@@ -290,11 +333,18 @@ export function removeCredential(
   const key = normalizeUrl(service, url);
   const index = config.credentials.findIndex((e) => sameUrl(e, service, key));
   if (index < 0) return { config };
-  return { config: { version: 1, credentials: config.credentials.filter((_, i) => i !== index) }, removed: config.credentials[index] };
+  return {
+    config: { version: 1, credentials: config.credentials.filter((_, i) => i !== index) },
+    removed: config.credentials[index],
+  };
 }
 
 /** The entry whose URL is the longest prefix of `url` for `service`, or undefined. */
-export function matchCredential(config: CredentialsConfig, service: CredentialService, url: string): CredentialEntry | undefined {
+export function matchCredential(
+  config: CredentialsConfig,
+  service: CredentialService,
+  url: string,
+): CredentialEntry | undefined {
   const target = normalizeUrl(service, url);
   let best: { entry: CredentialEntry; score: number } | undefined;
   for (const entry of config.credentials) {

@@ -17,7 +17,10 @@ export interface MatchedGitCredential {
 }
 
 /** The git entry whose URL is the longest prefix of `url` (https://, ssh://, git@host:path), with its secret. */
-export async function gitCredential(url: string, opts: PipelineCredentialsOptions = {}): Promise<MatchedGitCredential | undefined> {
+export async function gitCredential(
+  url: string,
+  opts: PipelineCredentialsOptions = {},
+): Promise<MatchedGitCredential | undefined> {
   const { config } = loadCredentialsConfig(opts);
   const entry = matchCredential(config, "git", url);
   if (!entry) return undefined;

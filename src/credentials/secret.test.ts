@@ -42,8 +42,16 @@ function secretFile(name: string, content: string, mode = 0o600): string {
   return path;
 }
 
-const fileEntry = (service: "docker" | "git", url: string, path: string): CredentialEntry => ({ service, url, source: { type: "file", path } });
-const opts = (env: Record<string, string | undefined> = {}) => ({ env, home, onWarning: (m: string) => warnings.push(m) });
+const fileEntry = (service: "docker" | "git", url: string, path: string): CredentialEntry => ({
+  service,
+  url,
+  source: { type: "file", path },
+});
+const opts = (env: Record<string, string | undefined> = {}) => ({
+  env,
+  home,
+  onWarning: (m: string) => warnings.push(m),
+});
 
 async function failure(p: Promise<unknown>): Promise<PipelineError> {
   const e = await pipelineErrorOf(p);
@@ -69,7 +77,9 @@ describe("file sources", () => {
   });
 
   it("reads a one-line token and an SSH private key for git", async () => {
-    expect((await readSecret(fileEntry("git", "https://github.com/", secretFile("tok", `${TOKEN}\n`)), opts())).secret).toEqual({ token: TOKEN });
+    expect(
+      (await readSecret(fileEntry("git", "https://github.com/", secretFile("tok", `${TOKEN}\n`)), opts())).secret,
+    ).toEqual({ token: TOKEN });
     const { privateKey } = generateKeyPairSync("ed25519", {
       privateKeyEncoding: { type: "pkcs8", format: "pem" },
       publicKeyEncoding: { type: "spki", format: "pem" },
@@ -81,27 +91,41 @@ describe("file sources", () => {
   });
 
   it("refuses a private key, a token line or three lines for docker, without quoting the file", async () => {
-    const key = secretFile("key-for-docker", `-----BEGIN OPENSSH PRIVATE KEY-----\n${TOKEN}\n-----END OPENSSH PRIVATE KEY-----\n`);
-    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", key), opts()))).message).toContain("holds a private key");
+    const key = secretFile(
+      "key-for-docker",
+      `-----BEGIN OPENSSH PRIVATE KEY-----\n${TOKEN}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    );
+    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", key), opts()))).message).toContain(
+      "holds a private key",
+    );
     const one = secretFile("one-line", `${TOKEN}\n`);
     expect((await failure(readSecret(fileEntry("docker", "ghcr.io", one), opts()))).message).toMatch(
       /user name on line 1 and the password on line 2; found 1 line/,
     );
     const three = secretFile("three", `${USER}\n${PASSWORD}\n${TOKEN}\n`);
-    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", three), opts()))).message).toContain("found 3 line(s)");
+    expect((await failure(readSecret(fileEntry("docker", "ghcr.io", three), opts()))).message).toContain(
+      "found 3 line(s)",
+    );
   });
 
   it("names a missing file", async () => {
     const err = await failure(readSecret(fileEntry("docker", "ghcr.io", join(tmp, "nope")), opts()));
     expect(err.code).toBe("E_CREDENTIAL_SOURCE");
-    expect(err.message).toBe(`rules_pipeline credential "docker ghcr.io" from file ${join(tmp, "nope")}: file ${join(tmp, "nope")} does not exist`);
+    expect(err.message).toBe(
+      `rules_pipeline credential "docker ghcr.io" from file ${join(tmp, "nope")}: file ${join(tmp, "nope")} does not exist`,
+    );
   });
 
   it("warns (through the callback) when group or others can read the file, and still reads it", async () => {
     const before = warnings.length;
     const loose = secretFile("loose", `${USER}\n${PASSWORD}\n`, 0o644);
-    expect((await readSecret(fileEntry("docker", "ghcr.io", loose), opts())).secret).toEqual({ username: USER, password: PASSWORD });
-    expect(warnings.slice(before)).toEqual([`credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`]);
+    expect((await readSecret(fileEntry("docker", "ghcr.io", loose), opts())).secret).toEqual({
+      username: USER,
+      password: PASSWORD,
+    });
+    expect(warnings.slice(before)).toEqual([
+      `credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`,
+    ]);
     const tight = secretFile("tight", `${USER}\n${PASSWORD}\n`, 0o600);
     await readSecret(fileEntry("docker", "ghcr.io", tight), opts());
     const groupOnly = secretFile("group", `${USER}\n${PASSWORD}\n`, 0o640);
@@ -118,7 +142,11 @@ describe("env sources", () => {
     url: "localhost:5000",
     source: { type: "env", username: "REG_USER", password: "REG_PASS" },
   };
-  const tokenEntry: CredentialEntry = { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GH_TOKEN" } };
+  const tokenEntry: CredentialEntry = {
+    service: "git",
+    url: "https://github.com/org/",
+    source: { type: "env", token: "GH_TOKEN" },
+  };
 
   it("reads the named variables from the given environment", async () => {
     expect(await readSecret(userEntry, opts({ REG_USER: USER, REG_PASS: PASSWORD }))).toEqual({
@@ -132,8 +160,12 @@ describe("env sources", () => {
   });
 
   it("names an unset or empty variable", async () => {
-    expect((await failure(readSecret(userEntry, opts({ REG_USER: USER })))).message).toContain("environment variable REG_PASS is not set");
-    expect((await failure(readSecret(tokenEntry, opts({ GH_TOKEN: "" })))).message).toContain("environment variable GH_TOKEN is not set");
+    expect((await failure(readSecret(userEntry, opts({ REG_USER: USER })))).message).toContain(
+      "environment variable REG_PASS is not set",
+    );
+    expect((await failure(readSecret(tokenEntry, opts({ GH_TOKEN: "" })))).message).toContain(
+      "environment variable GH_TOKEN is not set",
+    );
   });
 });
 
@@ -146,12 +178,19 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
     saveCredentialsConfig(configPath, {
       version: 1,
       credentials: [
-        { service: "docker", url: "ghcr.io", source: { type: "file", path: secretFile("ghcr-host", `host-user\nhost-pass-not-secret\n`) } },
+        {
+          service: "docker",
+          url: "ghcr.io",
+          source: { type: "file", path: secretFile("ghcr-host", `host-user\nhost-pass-not-secret\n`) },
+        },
         { service: "docker", url: "ghcr.io/org/", source: { type: "env", username: "ORG_USER", password: "ORG_PASS" } },
         {
           service: "docker",
           url: "ghcr.io/keyfile",
-          source: { type: "file", path: secretFile("ghcr-key", "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n") },
+          source: {
+            type: "file",
+            path: secretFile("ghcr-key", "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n"),
+          },
         },
         { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GH_TOKEN" } },
       ],
@@ -164,7 +203,10 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
       credential: { username: USER, password: PASSWORD },
       source: 'rules_pipeline credential "docker ghcr.io/org/" from env $ORG_USER/$ORG_PASS',
     });
-    expect((await k.resolve("ghcr.io", "organization/app"))?.credential).toEqual({ username: "host-user", password: "host-pass-not-secret" });
+    expect((await k.resolve("ghcr.io", "organization/app"))?.credential).toEqual({
+      username: "host-user",
+      password: "host-pass-not-secret",
+    });
     expect((await k.resolve("ghcr.io"))?.source).toContain('"docker ghcr.io"');
     expect(await k.resolve("quay.io", "org/app")).toBeUndefined();
     expect(k.describe()).toBe(`rules_pipeline credentials ${configPath}`);
@@ -173,16 +215,28 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
   it("warns once per keychain about a loose credential file", async () => {
     const loose = secretFile("loose-keychain", `${USER}\n${PASSWORD}\n`, 0o644);
     const path = join(tmp, "cfg-loose", "credentials.json");
-    saveCredentialsConfig(path, { version: 1, credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: loose } }] });
+    saveCredentialsConfig(path, {
+      version: 1,
+      credentials: [{ service: "docker", url: "ghcr.io", source: { type: "file", path: loose } }],
+    });
     const seen: string[] = [];
-    const k = pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: path }, home, onWarning: (m) => seen.push(m) });
+    const k = pipelineCredentialsKeychain({
+      env: { PIPELINE_CREDENTIALS_FILE: path },
+      home,
+      onWarning: (m) => seen.push(m),
+    });
     await k.resolve("ghcr.io", "a");
     await k.resolve("ghcr.io", "b");
-    expect(seen).toEqual([`credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`]);
+    expect(seen).toEqual([
+      `credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`,
+    ]);
   });
 
   it("chains: a later keychain answers when this one has nothing", async () => {
-    const fallback = { resolve: async () => ({ credential: { username: "f", password: "f" }, source: "fallback" }), describe: () => "fallback" };
+    const fallback = {
+      resolve: async () => ({ credential: { username: "f", password: "f" }, source: "fallback" }),
+      describe: () => "fallback",
+    };
     const chain = chainKeychains(pipelineCredentialsKeychain({ env, home }), fallback);
     expect((await chain.resolve("quay.io", "x"))?.source).toBe("fallback");
     expect((await chain.resolve("ghcr.io", "org/x"))?.source).toContain("ghcr.io/org/");
@@ -190,18 +244,22 @@ describe("pipelineCredentialsKeychain and gitCredential", () => {
 
   it("has nothing to say when the file is missing, and throws when it is malformed", async () => {
     expect(
-      await pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: join(tmp, "none.json") }, home }).resolve("ghcr.io"),
+      await pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: join(tmp, "none.json") }, home }).resolve(
+        "ghcr.io",
+      ),
     ).toBeUndefined();
     const bad = join(tmp, "bad.json");
     writeFileSync(bad, '{"version": 3}');
-    await expect(pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: bad }, home }).resolve("ghcr.io")).rejects.toThrow(
-      /version: expected 1, got 3/,
-    );
+    await expect(
+      pipelineCredentialsKeychain({ env: { PIPELINE_CREDENTIALS_FILE: bad }, home }).resolve("ghcr.io"),
+    ).rejects.toThrow(/version: expected 1, got 3/);
   });
 
   it("refuses a key where a registry needs a password", async () => {
     const err = await failure(pipelineCredentialsKeychain({ env, home }).resolve("ghcr.io", "keyfile/app"));
-    expect(err.message).toContain("the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)");
+    expect(err.message).toContain(
+      "the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)",
+    );
   });
 
   it("finds git credentials by URL", async () => {

@@ -64,7 +64,9 @@ export function describeSource(source: CredentialSource): string {
     case "env":
       return "token" in source ? `env $${source.token}` : `env $${source.username}/$${source.password}`;
     case "aws-secret": {
-      const extra = [source.region && `region ${source.region}`, source.profile && `profile ${source.profile}`].filter(Boolean);
+      const extra = [source.region && `region ${source.region}`, source.profile && `profile ${source.profile}`].filter(
+        Boolean,
+      );
       return `AWS secret ${source.secretId}${extra.length ? ` (${extra.join(", ")})` : ""}`;
     }
   }
@@ -83,7 +85,11 @@ export function looseModeWarning(path: string, mode: number): string | undefined
 }
 
 function fail(entry: CredentialEntry, message: string, cause?: unknown): PipelineError {
-  return new PipelineError(SOURCE_ERROR, `${describeEntry(entry)}: ${message}`, cause !== undefined ? { cause } : undefined);
+  return new PipelineError(
+    SOURCE_ERROR,
+    `${describeEntry(entry)}: ${message}`,
+    cause !== undefined ? { cause } : undefined,
+  );
 }
 
 function readCredentialFile(entry: CredentialEntry, path: string, opts: SecretOptions): CredentialSecret {
@@ -92,18 +98,25 @@ function readCredentialFile(entry: CredentialEntry, path: string, opts: SecretOp
   try {
     const st = statSync(real);
     if (!st.isFile()) throw fail(entry, "not a regular file");
-    if (st.size > MAX_FILE_BYTES) throw fail(entry, `larger than ${MAX_FILE_BYTES} bytes; expected a user name and a password, or a key`);
+    if (st.size > MAX_FILE_BYTES)
+      throw fail(entry, `larger than ${MAX_FILE_BYTES} bytes; expected a user name and a password, or a key`);
     const warning = looseModeWarning(real, st.mode);
     if (warning) opts.onWarning?.(warning);
     text = readFileSync(real, "utf8");
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw fail(entry, code === "ENOENT" ? `file ${real} does not exist` : `cannot read ${real}: ${code ?? (e as Error).message}`);
+    throw fail(
+      entry,
+      code === "ENOENT" ? `file ${real} does not exist` : `cannot read ${real}: ${code ?? (e as Error).message}`,
+    );
   }
   if (PRIVATE_KEY.test(text)) {
     if (entry.service !== "git")
-      throw fail(entry, "the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)");
+      throw fail(
+        entry,
+        "the file holds a private key; docker credentials are a user name (line 1) and a password (line 2)",
+      );
     return { privateKey: text.endsWith("\n") ? text : text + "\n" };
   }
   const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
@@ -136,7 +149,10 @@ export function secretFromJson(entry: CredentialEntry, text: string): Credential
         (entry.service === "git" ? ', {"token": ...} or {"private_key": ...}' : ""),
     );
   }
-  const o = (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {}) as Record<string, unknown>;
+  const o = (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {}) as Record<
+    string,
+    unknown
+  >;
   const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
   const keys =
     Object.keys(o)
@@ -145,7 +161,8 @@ export function secretFromJson(entry: CredentialEntry, text: string): Credential
   if (entry.service === "git") {
     const key = str("private_key");
     if (key) {
-      if (!PRIVATE_KEY.test(key)) throw fail(entry, '"private_key" does not hold a "-----BEGIN ... PRIVATE KEY-----" block');
+      if (!PRIVATE_KEY.test(key))
+        throw fail(entry, '"private_key" does not hold a "-----BEGIN ... PRIVATE KEY-----" block');
       return { privateKey: key.endsWith("\n") ? key : key + "\n" };
     }
     const token = str("token");
@@ -154,7 +171,8 @@ export function secretFromJson(entry: CredentialEntry, text: string): Credential
   const username = str("username");
   const password = str("password");
   if (username && password) return { username, password };
-  const expected = entry.service === "git" ? '"username" and "password", "token", or "private_key"' : '"username" and "password"';
+  const expected =
+    entry.service === "git" ? '"username" and "password", "token", or "private_key"' : '"username" and "password"';
   throw fail(entry, `the secret's JSON must hold ${expected} as non-empty strings; its keys: ${keys}`);
 }
 
@@ -176,7 +194,10 @@ export async function readSecret(entry: CredentialEntry, opts: SecretOptions = {
       break;
     case "aws-secret": {
       const { getAwsSecretString } = await import("./aws-secret");
-      secret = secretFromJson(entry, await getAwsSecretString(source, { ...opts, env }, (m, cause) => fail(entry, m, cause)));
+      secret = secretFromJson(
+        entry,
+        await getAwsSecretString(source, { ...opts, env }, (m, cause) => fail(entry, m, cause)),
+      );
       break;
     }
   }

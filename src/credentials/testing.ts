@@ -126,7 +126,8 @@ export function filesLeaking(
       const p = join(d, name);
       const st = opts.symlinks === "skip" ? lstatSync(p) : statSync(p);
       if (st.isDirectory()) walk(p);
-      else if (st.isFile() && !except.includes(p) && leaksIn(readFileSync(p, "latin1"), secrets, users).length) out.push(p);
+      else if (st.isFile() && !except.includes(p) && leaksIn(readFileSync(p, "latin1"), secrets, users).length)
+        out.push(p);
     }
   };
   walk(dir);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
 import { normalizeDockerUrl, normalizeGitUrl, prefixScore, urlKey } from "./url";
 
-const key = (service: "docker" | "git", url: string) => urlKey(service === "docker" ? normalizeDockerUrl(url) : normalizeGitUrl(url));
+const key = (service: "docker" | "git", url: string) =>
+  urlKey(service === "docker" ? normalizeDockerUrl(url) : normalizeGitUrl(url));
 
 describe("normalizeDockerUrl", () => {
   it("lowercases the host, drops scheme and trailing slashes, folds Docker Hub aliases", () => {
@@ -10,7 +11,13 @@ describe("normalizeDockerUrl", () => {
     expect(key("docker", "https://ghcr.io/org/")).toBe("docker://ghcr.io/org");
     expect(key("docker", "ghcr.io/org//")).toBe("docker://ghcr.io/org");
     expect(key("docker", "localhost:5000/a/b")).toBe("docker://localhost:5000/a/b");
-    for (const hub of ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "Docker.IO"]) {
+    for (const hub of [
+      "docker.io",
+      "index.docker.io",
+      "registry-1.docker.io",
+      "registry.hub.docker.com",
+      "Docker.IO",
+    ]) {
       expect(key("docker", `${hub}/library/`)).toBe("docker://index.docker.io/library");
     }
   });
@@ -38,10 +45,25 @@ describe("normalizeGitUrl", () => {
       user: undefined,
       segments: ["org", "repo"],
     });
-    expect(normalizeGitUrl("git@github.com:org/repo.git")).toEqual({ scheme: "ssh", host: "github.com", user: "git", segments: ["org", "repo"] });
+    expect(normalizeGitUrl("git@github.com:org/repo.git")).toEqual({
+      scheme: "ssh",
+      host: "github.com",
+      user: "git",
+      segments: ["org", "repo"],
+    });
     expect(normalizeGitUrl("git@github.com")).toEqual({ scheme: "ssh", host: "github.com", user: "git", segments: [] });
-    expect(normalizeGitUrl("ssh://git@Host:22/srv/")).toEqual({ scheme: "ssh", host: "host", user: "git", segments: ["srv"] });
-    expect(normalizeGitUrl("ssh://git@host:2222/srv")).toEqual({ scheme: "ssh", host: "host:2222", user: "git", segments: ["srv"] });
+    expect(normalizeGitUrl("ssh://git@Host:22/srv/")).toEqual({
+      scheme: "ssh",
+      host: "host",
+      user: "git",
+      segments: ["srv"],
+    });
+    expect(normalizeGitUrl("ssh://git@host:2222/srv")).toEqual({
+      scheme: "ssh",
+      host: "host:2222",
+      user: "git",
+      segments: ["srv"],
+    });
     expect(normalizeGitUrl("git+ssh://git@host/x").scheme).toBe("ssh");
     expect(key("git", "git@github.com:org/repo")).toBe(key("git", "ssh://git@github.com/org/repo.git"));
   });
@@ -77,8 +99,12 @@ describe("prefixScore", () => {
   });
 
   it("scores longer prefixes higher, and a named user over none", () => {
-    expect(prefixScore(d("ghcr.io/org/team"), d("ghcr.io/org/team/app"))!).toBeGreaterThan(prefixScore(d("ghcr.io/org"), d("ghcr.io/org/team/app"))!);
-    expect(prefixScore(g("ssh://git@host/"), g("git@host:x/y"))!).toBeGreaterThan(prefixScore(g("ssh://host/"), g("git@host:x/y"))!);
+    expect(prefixScore(d("ghcr.io/org/team"), d("ghcr.io/org/team/app"))!).toBeGreaterThan(
+      prefixScore(d("ghcr.io/org"), d("ghcr.io/org/team/app"))!,
+    );
+    expect(prefixScore(g("ssh://git@host/"), g("git@host:x/y"))!).toBeGreaterThan(
+      prefixScore(g("ssh://host/"), g("git@host:x/y"))!,
+    );
     expect(prefixScore(g("ssh://deploy@host/"), g("git@host:x/y"))).toBeUndefined();
   });
 

@@ -59,7 +59,8 @@ function gitSegments(path: string): string[] {
 
 /** `git@github.com:org/repo.git` → {scheme:"ssh", host:"github.com", user:"git", segments:["org","repo"]}. */
 export function normalizeGitUrl(url: string, what = "url"): NormalizedUrl {
-  const expected = 'a git server or repository URL like "https://github.com/org/", "ssh://git@host/" or "git@github.com"';
+  const expected =
+    'a git server or repository URL like "https://github.com/org/", "ssh://git@host/" or "git@github.com"';
   const s = url.trim();
   if (!s || /\s/.test(s)) throw bad(what, url, expected);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {

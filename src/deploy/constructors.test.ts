@@ -32,12 +32,30 @@ describe("constructors give the types' shapes", () => {
       repository: "registry.example.com/team/pipeline",
       tag: "latest",
     });
-    expect(ContainerAtTag("localhost:5000/a", "v1.2")).toEqual({ kind: "ContainerAtTag", repository: "localhost:5000/a", tag: "v1.2" });
-    expect(ContainerAtTag("node", "20")).toEqual({ kind: "ContainerAtTag", repository: "index.docker.io/library/node", tag: "20" });
-    expect(ContainerAtDigest("ghcr.io/org/app", D)).toEqual({ kind: "ContainerAtDigest", repository: "ghcr.io/org/app", digest: D });
-    expect(ServerAvailableInterpreter("/usr/bin/node")).toEqual({ kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" });
+    expect(ContainerAtTag("localhost:5000/a", "v1.2")).toEqual({
+      kind: "ContainerAtTag",
+      repository: "localhost:5000/a",
+      tag: "v1.2",
+    });
+    expect(ContainerAtTag("node", "20")).toEqual({
+      kind: "ContainerAtTag",
+      repository: "index.docker.io/library/node",
+      tag: "20",
+    });
+    expect(ContainerAtDigest("ghcr.io/org/app", D)).toEqual({
+      kind: "ContainerAtDigest",
+      repository: "ghcr.io/org/app",
+      digest: D,
+    });
+    expect(ServerAvailableInterpreter("/usr/bin/node")).toEqual({
+      kind: "ServerAvailableInterpreter",
+      nodePath: "/usr/bin/node",
+    });
     expect(LockfileProject()).toEqual({ kind: "LockfileProject", lockfile: "package-lock.json" });
-    expect(LockfileProject("./app/package-lock.json")).toEqual({ kind: "LockfileProject", lockfile: "app/package-lock.json" });
+    expect(LockfileProject("./app/package-lock.json")).toEqual({
+      kind: "LockfileProject",
+      lockfile: "app/package-lock.json",
+    });
   });
 
   it("code", () => {
@@ -51,9 +69,16 @@ describe("constructors give the types' shapes", () => {
       repoUrl: "git@github.com:org/app.git",
       branch: "release/1.x",
     });
-    expect(GitRepoCommit("ssh://git@h/x.git", C40)).toEqual({ kind: "GitRepoCommit", repoUrl: "ssh://git@h/x.git", commit: C40 });
+    expect(GitRepoCommit("ssh://git@h/x.git", C40)).toEqual({
+      kind: "GitRepoCommit",
+      repoUrl: "ssh://git@h/x.git",
+      commit: C40,
+    });
     expect(GitRepoCommit("https://h/x.git", "f".repeat(64)).kind).toBe("GitRepoCommit");
-    expect(ServerAvailableFolder(["/srv/app", "/srv/lib"])).toEqual({ kind: "ServerAvailableFolder", codePaths: ["/srv/app", "/srv/lib"] });
+    expect(ServerAvailableFolder(["/srv/app", "/srv/lib"])).toEqual({
+      kind: "ServerAvailableFolder",
+      codePaths: ["/srv/app", "/srv/lib"],
+    });
     expect(NoCode()).toEqual({ kind: "None" });
   });
 });
@@ -75,13 +100,21 @@ describe("bad arguments name the constructor, the argument and the value", () =>
       () => ContainerAtTag("https://x.io/a"),
       /^ContainerAtTag: repository: expected HOST\/REPOSITORY.* \(got "https:\/\/x.io\/a"\)$/,
     ],
-    ["ContainerAtTag bad tag", () => ContainerAtTag("x.io/a", "v 1"), /^ContainerAtTag: tag: expected a tag .* \(got "v 1"\)$/],
+    [
+      "ContainerAtTag bad tag",
+      () => ContainerAtTag("x.io/a", "v 1"),
+      /^ContainerAtTag: tag: expected a tag .* \(got "v 1"\)$/,
+    ],
     [
       "ContainerAtDigest short digest",
       () => ContainerAtDigest("x.io/a", "sha256:abc"),
       /^ContainerAtDigest: digest: expected a digest .* \(got "sha256:abc"\)$/,
     ],
-    ["ContainerAtDigest uppercase digest", () => ContainerAtDigest("x.io/a", D.toUpperCase()), /ContainerAtDigest: digest: .*got "SHA256:AB/],
+    [
+      "ContainerAtDigest uppercase digest",
+      () => ContainerAtDigest("x.io/a", D.toUpperCase()),
+      /ContainerAtDigest: digest: .*got "SHA256:AB/,
+    ],
     [
       "ServerAvailableInterpreter relative",
       () => ServerAvailableInterpreter("node"),
@@ -97,7 +130,11 @@ describe("bad arguments name the constructor, the argument and the value", () =>
       () => LockfileProject("a/../../package-lock.json"),
       /leaves the code deployment's root \(got "a\/..\/..\/package-lock.json"\)$/,
     ],
-    ["GitRepoBranch empty url", () => GitRepoBranch(""), 'GitRepoBranch: repoUrl: expected a git URL, got an empty string (got "")'],
+    [
+      "GitRepoBranch empty url",
+      () => GitRepoBranch(""),
+      'GitRepoBranch: repoUrl: expected a git URL, got an empty string (got "")',
+    ],
     [
       "GitRepoBranch option-like url",
       () => GitRepoBranch("--upload-pack=x"),

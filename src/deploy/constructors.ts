@@ -134,7 +134,12 @@ export function ContainerAtTag(repository: string, tag = "latest"): InterpreterD
 /** `digest` as a Digest: the constructors take it from code and specs, as a string, and check it here once. */
 function needDigest(ctor: string, digest: unknown): Digest {
   if (typeof digest === "string" && isDigest(digest)) return digest;
-  throw argError(ctor, "digest", digest, typeof digest === "string" ? (digestProblem(digest) ?? "") : "expected a string");
+  throw argError(
+    ctor,
+    "digest",
+    digest,
+    typeof digest === "string" ? (digestProblem(digest) ?? "") : "expected a string",
+  );
 }
 
 export function ContainerAtDigest(repository: string, digest: string): InterpreterDeployment {
@@ -211,7 +216,8 @@ export function codePathsProblem(paths: readonly string[]): [number | undefined,
 }
 
 export function ServerAvailableFolder(codePaths: string[]): CodeDeployment {
-  if (!Array.isArray(codePaths)) throw argError("ServerAvailableFolder", "codePaths", codePaths, "expected a list of absolute paths");
+  if (!Array.isArray(codePaths))
+    throw argError("ServerAvailableFolder", "codePaths", codePaths, "expected a list of absolute paths");
   codePaths.forEach((p, i) => {
     if (typeof p !== "string") throw argError("ServerAvailableFolder", `codePaths[${i}]`, p, "expected a string");
   });

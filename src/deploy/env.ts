@@ -9,7 +9,8 @@ import type { DeploymentSpec, EnvVar } from "./types";
 
 export function deploymentEnv(spec: Pick<DeploymentSpec, "env" | "ports">): EnvVar[] {
   const env = [...spec.env];
-  if (spec.ports.length && !env.some((e) => e.name === "PORT")) env.push({ name: "PORT", value: String(spec.ports[0]) });
+  if (spec.ports.length && !env.some((e) => e.name === "PORT"))
+    env.push({ name: "PORT", value: String(spec.ports[0]) });
   return env;
 }
 

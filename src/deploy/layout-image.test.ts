@@ -31,7 +31,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the --image grammar: HOST/REPO forms and oci:DIR[@sha256:...]", () => {
   it("oci:DIR and oci:DIR@DIGEST become ContainerInLayout with an absolute directory", () => {
-    expect(containerFromReference("oci:/srv/app_image")).toEqual({ kind: "ContainerInLayout", layout: "/srv/app_image" });
+    expect(containerFromReference("oci:/srv/app_image")).toEqual({
+      kind: "ContainerInLayout",
+      layout: "/srv/app_image",
+    });
     expect(containerFromReference(`oci:out/app_image@${D}`, "--image", "/work")).toEqual({
       kind: "ContainerInLayout",
       layout: "/work/out/app_image",
@@ -39,13 +42,20 @@ describe("the --image grammar: HOST/REPO forms and oci:DIR[@sha256:...]", () => 
     });
     // An '@' that does not start a digest is part of the directory's name.
     expect(containerFromReference("oci:/srv/a@b/img")).toEqual({ kind: "ContainerInLayout", layout: "/srv/a@b/img" });
-    expect(containerFromReference(`x.io/a/b@${D}`)).toEqual({ kind: "ContainerAtDigest", repository: "x.io/a/b", digest: D });
+    expect(containerFromReference(`x.io/a/b@${D}`)).toEqual({
+      kind: "ContainerAtDigest",
+      repository: "x.io/a/b",
+      digest: D,
+    });
   });
 
   test.each([
     ["oci:", /^--image: expected oci:DIR or oci:DIR@sha256:<64 lowercase hex> \(no directory given\), got "oci:"$/],
     [`oci:@${D}`, /no directory given/],
-    ["oci:/srv/img@sha256:abc", /^--image: digest must be "sha256:<64 lowercase hex>" \(got "sha256:abc"\), got "oci:\/srv\/img@sha256:abc"$/],
+    [
+      "oci:/srv/img@sha256:abc",
+      /^--image: digest must be "sha256:<64 lowercase hex>" \(got "sha256:abc"\), got "oci:\/srv\/img@sha256:abc"$/,
+    ],
     [`oci:/srv/img@SHA256:${"a".repeat(64)}`, /digest must be/],
     [`oci:/srv/img@sha512:${"a".repeat(128)}`, /digest must be "sha256:/],
     ["oci:/srv/a\nb", /control character/],

@@ -37,7 +37,8 @@ function badReference(what: string, input: string, problem: string): PipelineErr
 
 /** `oci:DIR[@sha256:...]` → the absolute directory and the digest; E_BAD_REFERENCE naming `what` and the input. */
 export function parseLayoutReference(input: string, what = "image", cwd = process.cwd()): LayoutImage {
-  if (!isLayoutReference(input)) throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR}`);
+  if (!isLayoutReference(input))
+    throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR}`);
   let dir = input.slice(LAYOUT_PREFIX.length);
   let digest: Digest | undefined;
   const at = dir.lastIndexOf("@");
@@ -45,11 +46,14 @@ export function parseLayoutReference(input: string, what = "image", cwd = proces
   if (at >= 0 && /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:/i.test(dir.slice(at + 1))) {
     const given = dir.slice(at + 1);
     dir = dir.slice(0, at);
-    if (!isDigest(given)) throw badReference(what, input, `digest must be "${SHA256_DIGEST_GRAMMAR}" (got ${JSON.stringify(given)})`);
+    if (!isDigest(given))
+      throw badReference(what, input, `digest must be "${SHA256_DIGEST_GRAMMAR}" (got ${JSON.stringify(given)})`);
     digest = given;
   }
-  if (!dir) throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR} (no directory given)`);
-  if (/[\u0000-\u001f\u007f]/.test(dir)) throw badReference(what, input, "the layout directory contains a control character");
+  if (!dir)
+    throw badReference(what, input, `expected oci:DIR or oci:DIR@${SHA256_DIGEST_GRAMMAR} (no directory given)`);
+  if (/[\u0000-\u001f\u007f]/.test(dir))
+    throw badReference(what, input, "the layout directory contains a control character");
   return digest ? { dir: resolve(cwd, dir), digest } : { dir: resolve(cwd, dir) };
 }
 
@@ -66,14 +70,18 @@ function listedDigests(dir: string): string[] {
   } catch (e) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: cannot read index.json: ${(e as Error).message}`);
   }
-  const manifests = index !== null && typeof index === "object" && Array.isArray(index.manifests) ? (index.manifests as unknown[]) : [];
+  const manifests =
+    index !== null && typeof index === "object" && Array.isArray(index.manifests) ? (index.manifests as unknown[]) : [];
   return manifests
     .map((m) => (m !== null && typeof m === "object" ? (m as { digest?: unknown }).digest : undefined))
     .filter((d): d is string => typeof d === "string");
 }
 
 /** The manifest digest `l` runs (see the module comment); `what` names the flag or field in messages. */
-export function pinLayoutImage(l: LayoutImage, opts: { what?: string; platform?: { os: string; architecture: string } } = {}): Digest {
+export function pinLayoutImage(
+  l: LayoutImage,
+  opts: { what?: string; platform?: { os: string; architecture: string } } = {},
+): Digest {
   const platform = opts.platform && { os: opts.platform.os, architecture: opts.platform.architecture };
   if (!l.digest) return readLayout(l.dir, { platform }).digest;
   const listed = listedDigests(l.dir);

@@ -69,20 +69,26 @@ export interface ResolveOptions {
 export const OFFLINE_ERROR = "E_OFFLINE";
 
 /** Every reference of `spec` that would need the network to pin, as `FILE:LINE: field: value ...` lines. */
-export function networkReferences(spec: DeploymentSpec, locate: (path: string) => string | undefined = (p) => specFieldLocation(spec, p)): string[] {
+export function networkReferences(
+  spec: DeploymentSpec,
+  locate: (path: string) => string | undefined = (p) => specFieldLocation(spec, p),
+): string[] {
   const at = (path: string) => `${locate(path) ?? "(spec)"}: ${path}`;
   const out: string[] = [];
   const it = spec.interpreter;
   if (it.kind === "ContainerAtTag") {
     const field = locate("image") ? "image" : locate("interpreter.tag") ? "interpreter.tag" : "interpreter";
-    out.push(`${at(field)}: ${JSON.stringify(`${it.repository}:${it.tag}`)} is a tag; pin it by digest (HOST/REPO@sha256:...)`);
+    out.push(
+      `${at(field)}: ${JSON.stringify(`${it.repository}:${it.tag}`)} is a tag; pin it by digest (HOST/REPO@sha256:...)`,
+    );
   }
   if (spec.code.kind === "GitRepoBranch")
     out.push(
       `${at(locate("code.branch") ? "code.branch" : "code")}: branch ${JSON.stringify(spec.code.branch)} of ${JSON.stringify(redactUrl(spec.code.repoUrl))} needs git ls-remote; pin it with GitRepoCommit`,
     );
   spec.models.forEach((m, i) => {
-    if (!parseReference(m.id, `models[${i}].id`).digest) out.push(`${at(`models[${i}].id`)}: ${JSON.stringify(m.id)} is a tag; pin it by digest`);
+    if (!parseReference(m.id, `models[${i}].id`).digest)
+      out.push(`${at(`models[${i}].id`)}: ${JSON.stringify(m.id)} is a tag; pin it by digest`);
   });
   return out;
 }
@@ -90,14 +96,21 @@ export function networkReferences(spec: DeploymentSpec, locate: (path: string) =
 const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 
 /** The keychain for the spec's registries: `containerRegistry`'s credential first for the image's registry, then the chain. */
-export function specKeychain(spec: DeploymentSpec, opts: Pick<ResolveOptions, "keychain" | "env" | "home" | "warn">): Keychain {
+export function specKeychain(
+  spec: DeploymentSpec,
+  opts: Pick<ResolveOptions, "keychain" | "env" | "home" | "warn">,
+): Keychain {
   const keychain = opts.keychain ?? defaultKeychain({ env: opts.env, home: opts.home, warn: opts.warn });
   const { interpreter } = spec;
-  if (!spec.containerRegistry || (interpreter.kind !== "ContainerAtTag" && interpreter.kind !== "ContainerAtDigest")) return keychain;
+  if (!spec.containerRegistry || (interpreter.kind !== "ContainerAtTag" && interpreter.kind !== "ContainerAtDigest"))
+    return keychain;
   const registry = parseReference(interpreter.repository, "image").registry;
   const lookup: SecretLookupOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME };
   const { username, password } = resolveRegistrySecret(spec.containerRegistry, lookup);
-  return chainKeychains(explicitKeychain(registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`), keychain);
+  return chainKeychains(
+    explicitKeychain(registry, { username, password }, `containerRegistry "${spec.containerRegistry}"`),
+    keychain,
+  );
 }
 
 /** The numeric user of an image config's `User` ("1000", "1000:1000"); undefined for names and root. */
@@ -114,7 +127,13 @@ async function pinImage(
 ): Promise<{ digest: Digest; warning: string; user?: number }> {
   const ref = parseReference(`${interpreter.repository}:${interpreter.tag}`, "image");
   const platform = opts.platform ?? DEFAULT_PLATFORM;
-  const found = await inspect(ref, { keychain, insecure: opts.insecure, platform, retry: opts.retry, scheme: opts.scheme });
+  const found = await inspect(ref, {
+    keychain,
+    insecure: opts.insecure,
+    platform,
+    retry: opts.retry,
+    scheme: opts.scheme,
+  });
   const via = found.index ? ` (the ${formatPlatform(platform)} entry of index ${found.index.digest})` : "";
   return {
     digest: found.digest,
@@ -123,11 +142,18 @@ async function pinImage(
   };
 }
 
-async function pinBranch(code: CodeDeployment & { kind: "GitRepoBranch" }, opts: ResolveOptions): Promise<{ commit: string; warning: string }> {
+async function pinBranch(
+  code: CodeDeployment & { kind: "GitRepoBranch" },
+  opts: ResolveOptions,
+): Promise<{ commit: string; warning: string }> {
   const git: GitOpOptions = { ...opts.gitOptions, env: opts.gitOptions?.env ?? opts.env };
   let credential = git.credential;
   if (!credential) {
-    const credOpts: PipelineCredentialsOptions = { env: opts.env, home: opts.home ?? opts.env?.HOME, onWarning: opts.warn };
+    const credOpts: PipelineCredentialsOptions = {
+      env: opts.env,
+      home: opts.home ?? opts.env?.HOME,
+      onWarning: opts.warn,
+    };
     credential = (await gitCredential(code.repoUrl, credOpts))?.secret;
   }
   const commit = await lsRemote(code.repoUrl, code.branch, { ...git, credential });
@@ -148,7 +174,12 @@ async function pinModels(
     spec.models.map(async (m) => {
       const ref = parseReference(m.id, "models[].id");
       if (ref.digest) return m;
-      const digest = await resolveDigest(ref, { keychain: keychain(), insecure: opts.insecure, retry: opts.retry, scheme: opts.scheme });
+      const digest = await resolveDigest(ref, {
+        keychain: keychain(),
+        insecure: opts.insecure,
+        retry: opts.retry,
+        scheme: opts.scheme,
+      });
       const pinned = formatReference({ ...ref, tag: undefined, digest });
       warnings.push(`tags are not deterministic: model ${m.id} resolved to ${pinned}, every replica gets that digest`);
       return { ...m, id: pinned };
@@ -162,7 +193,8 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
   const { interpreter, code } = spec;
   if (opts.offline) {
     const needs = networkReferences(spec, opts.locate);
-    if (needs.length) throw new PipelineError(OFFLINE_ERROR, `--offline: these references need the network:\n${needs.join("\n")}`);
+    if (needs.length)
+      throw new PipelineError(OFFLINE_ERROR, `--offline: these references need the network:\n${needs.join("\n")}`);
   }
   const warnings: string[] = [];
   const warn = (line: string) => {
@@ -196,7 +228,8 @@ export async function resolveDeployment(spec: DeploymentSpec, opts: ResolveOptio
     pinned.interpreter = { ...interpreter, digest: layoutDigest };
     out.image = formatLayoutReference({ dir: interpreter.layout, digest: layoutDigest });
   }
-  if (pinned.interpreter.kind === "ContainerAtDigest") out.image = `${pinned.interpreter.repository}@${pinned.interpreter.digest}`;
+  if (pinned.interpreter.kind === "ContainerAtDigest")
+    out.image = `${pinned.interpreter.repository}@${pinned.interpreter.digest}`;
   if (code.kind === "GitRepoBranch" && branch) {
     pinned.code = GitRepoCommit(code.repoUrl, branch.commit);
     warn(branch.warning);

@@ -17,7 +17,9 @@ describe("resolveNamedSecret", () => {
   it("looks in the environment first, then the secrets directory", () => {
     writeFileSync(join(dir, "git-bot"), "from-file\n");
     expect(resolveNamedSecret("git-bot", { env: { PIPELINE_SECRETS_DIR: dir } })).toBe("from-file");
-    expect(resolveNamedSecret("git-bot", { env: { PIPELINE_SECRETS_DIR: dir, PIPELINE_SECRET_GIT_BOT: "from-env" } })).toBe("from-env");
+    expect(
+      resolveNamedSecret("git-bot", { env: { PIPELINE_SECRETS_DIR: dir, PIPELINE_SECRET_GIT_BOT: "from-env" } }),
+    ).toBe("from-env");
   });
 
   it("finds the directory from XDG_CONFIG_HOME or the home directory", () => {
@@ -33,8 +35,12 @@ describe("resolveNamedSecret", () => {
 
   it("an empty secret and a bad name are refused", () => {
     writeFileSync(join(dir, "empty"), "\n");
-    expect(pipelineErrorOfSync(() => resolveNamedSecret("empty", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_EMPTY");
-    expect(pipelineErrorOfSync(() => resolveNamedSecret("../etc/passwd", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe("E_SECRET_NAME");
+    expect(pipelineErrorOfSync(() => resolveNamedSecret("empty", { env: { PIPELINE_SECRETS_DIR: dir } })).code).toBe(
+      "E_SECRET_EMPTY",
+    );
+    expect(
+      pipelineErrorOfSync(() => resolveNamedSecret("../etc/passwd", { env: { PIPELINE_SECRETS_DIR: dir } })).code,
+    ).toBe("E_SECRET_NAME");
   });
 
   it("a secret that cannot be read (a directory) is E_SECRET_READ naming the file and the reason", () => {

@@ -32,7 +32,10 @@ export function secretsDir(opts: SecretLookupOptions = {}): string {
 /** The value of the named secret; E_SECRET_NOT_FOUND says where it was looked for. */
 export function resolveNamedSecret(name: string, opts: SecretLookupOptions = {}): string {
   if (!SECRET_NAME.test(name)) {
-    throw new PipelineError("E_SECRET_NAME", `secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`);
+    throw new PipelineError(
+      "E_SECRET_NAME",
+      `secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`,
+    );
   }
   const env = opts.env ?? process.env;
   const fromEnv = env[secretEnvName(name)];
@@ -44,9 +47,15 @@ export function resolveNamedSecret(name: string, opts: SecretLookupOptions = {})
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
-      throw new PipelineError("E_SECRET_NOT_FOUND", `secret ${JSON.stringify(name)} not found: set ${secretEnvName(name)} or create ${file}`);
+      throw new PipelineError(
+        "E_SECRET_NOT_FOUND",
+        `secret ${JSON.stringify(name)} not found: set ${secretEnvName(name)} or create ${file}`,
+      );
     }
-    throw new PipelineError("E_SECRET_READ", `secret ${JSON.stringify(name)}: cannot read ${file} (${code ?? String(e)})`);
+    throw new PipelineError(
+      "E_SECRET_READ",
+      `secret ${JSON.stringify(name)}: cannot read ${file} (${code ?? String(e)})`,
+    );
   }
   const value = text.replace(/\r?\n$/, "");
   if (value === "") throw new PipelineError("E_SECRET_EMPTY", `secret ${JSON.stringify(name)} in ${file} is empty`);
@@ -65,7 +74,10 @@ export interface RegistrySecret {
 export function resolveRegistrySecret(name: string, opts: SecretLookupOptions = {}): RegistrySecret {
   const value = resolveNamedSecret(name, opts);
   const bad = () =>
-    new PipelineError("E_SECRET_FORMAT", `secret ${JSON.stringify(name)}: expected JSON {"username","password"} or two lines (user, password)`);
+    new PipelineError(
+      "E_SECRET_FORMAT",
+      `secret ${JSON.stringify(name)}: expected JSON {"username","password"} or two lines (user, password)`,
+    );
   if (value.trimStart().startsWith("{")) {
     let parsed: unknown;
     try {

@@ -20,7 +20,10 @@ initImages: {git: "mirror.example.com/git@sha256:${"a".repeat(64)}"}
 `,
       FILE,
     );
-    expect(spec.probes).toEqual({ readiness: { kind: "http", path: "/ready", port: 8080, periodSeconds: 5 }, liveness: false });
+    expect(spec.probes).toEqual({
+      readiness: { kind: "http", path: "/ready", port: 8080, periodSeconds: 5 },
+      liveness: false,
+    });
     expect(spec.resources).toEqual({
       replicas: 3,
       instanceType: "A100-80Gx2",
@@ -62,7 +65,14 @@ const BAD: BadSpecCase[] = [
     got: '"g5.xlarge"',
     problem: /unknown machine type; known: C3, C4/,
   },
-  { name: "bad cpu quantity", text: `${IMG}resources: {cpu: two}\n`, path: "resources.cpu", line: 2, got: '"two"', problem: /Kubernetes quantity/ },
+  {
+    name: "bad cpu quantity",
+    text: `${IMG}resources: {cpu: two}\n`,
+    path: "resources.cpu",
+    line: 2,
+    got: '"two"',
+    problem: /Kubernetes quantity/,
+  },
   {
     name: "zero memory",
     text: `${IMG}resources:\n  memory: {limit: 0}\n`,
@@ -71,7 +81,14 @@ const BAD: BadSpecCase[] = [
     got: "0",
     problem: /positive Kubernetes quantity/,
   },
-  { name: "negative gpu", text: `${IMG}resources: {gpu: -1}\n`, path: "resources.gpu", line: 2, got: "-1", problem: /number of GPUs/ },
+  {
+    name: "negative gpu",
+    text: `${IMG}resources: {gpu: -1}\n`,
+    path: "resources.gpu",
+    line: 2,
+    got: "-1",
+    problem: /number of GPUs/,
+  },
   {
     name: "probe with http and tcp",
     text: `${IMG}port: 80\nprobes:\n  readiness: {http: /, tcp: 80}\n`,

@@ -28,7 +28,12 @@ export function resourcesOf(r: CheckedClusterFields["resources"]): ResourcesSpec
   return out;
 }
 
-function probeOf(p: CheckedProbe | false, path: string, ports: number[], cx: SpecContext): ProbeSpec | false | undefined {
+function probeOf(
+  p: CheckedProbe | false,
+  path: string,
+  ports: number[],
+  cx: SpecContext,
+): ProbeSpec | false | undefined {
   if (p === false) return false;
   const timing: ProbeTiming = {};
   for (const k of TIMING) {

@@ -6,7 +6,18 @@
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./constructors";
 import { pinnedDigest } from "../oci/reference";
-import { bool, type Fields, type Infer, int, obj, type Shape, str, type V, viewAt, withSchema } from "../schema/validators";
+import {
+  bool,
+  type Fields,
+  type Infer,
+  int,
+  obj,
+  type Shape,
+  str,
+  type V,
+  viewAt,
+  withSchema,
+} from "../schema/validators";
 
 const MAX_REPLICAS = 10_000;
 /** A Kubernetes quantity as people write it: 2, 0.5, 500m, 4Gi, 1.5G. */
@@ -35,7 +46,10 @@ export const quantity: V<string> = withSchema<string>(
 
 /** `cpu: 2` or `cpu: {request: 1, limit: 2}`. */
 function requestLimit(what: string): V<{ request?: string; limit?: string } | string> {
-  const pair = obj({ request: { v: quantity }, limit: { v: quantity } }, `a quantity or a mapping {request, limit} (${what})`);
+  const pair = obj(
+    { request: { v: quantity }, limit: { v: quantity } },
+    `a quantity or a mapping {request, limit} (${what})`,
+  );
   return withSchema(
     (node, path, cx) => {
       const n = cx.view(node);
@@ -46,7 +60,10 @@ function requestLimit(what: string): V<{ request?: string; limit?: string } | st
         cx.report(path, n.line, "expected request, limit or both", "an empty mapping");
         return undefined;
       }
-      return { ...(c.request !== undefined ? { request: c.request } : {}), ...(c.limit !== undefined ? { limit: c.limit } : {}) };
+      return {
+        ...(c.request !== undefined ? { request: c.request } : {}),
+        ...(c.limit !== undefined ? { limit: c.limit } : {}),
+      };
     },
     { oneOf: [quantity.schema, pair.schema] },
   );
@@ -82,7 +99,12 @@ export const probe: V<CheckedProbe | false> = withSchema<CheckedProbe | false>(
     if (!c) return undefined;
     const has = (k: string) => c.__keys.includes(k);
     if (has("http") === has("tcp")) {
-      cx.report(path, n.line, 'give exactly one of "http" (a path) or "tcp" (a port)', has("http") ? "both" : "neither");
+      cx.report(
+        path,
+        n.line,
+        'give exactly one of "http" (a path) or "tcp" (a port)',
+        has("http") ? "both" : "neither",
+      );
       return undefined;
     }
     if (has("tcp") && has("port")) {
@@ -99,7 +121,10 @@ function pvcNameProblem(s: string): string | undefined {
 }
 
 function pinnedImageProblem(s: string): string | undefined {
-  return imageReferenceProblem(s) ?? (pinnedDigest(s) ? undefined : "expected an image by digest (HOST/REPO[:TAG]@sha256:...)");
+  return (
+    imageReferenceProblem(s) ??
+    (pinnedDigest(s) ? undefined : "expected an image by digest (HOST/REPO[:TAG]@sha256:...)")
+  );
 }
 
 const uid = int(0, 2147483647, "a numeric user or group id");
@@ -109,11 +134,17 @@ export const CLUSTER_FIELDS = {
     v: obj(
       {
         replicas: { v: int(1, MAX_REPLICAS, `a positive integer (1-${MAX_REPLICAS})`), doc: "default 1" },
-        instanceType: { v: str(instanceTypeProblem), doc: "a Gradient machine name (docs/deployments.md, Instance types)" },
+        instanceType: {
+          v: str(instanceTypeProblem),
+          doc: "a Gradient machine name (docs/deployments.md, Instance types)",
+        },
         machineType: { v: str(instanceTypeProblem), doc: "the newer name of instanceType" },
         cpu: { v: requestLimit("cores"), doc: "cores: a scalar is the request (no limit); or {request, limit}" },
         memory: { v: requestLimit("bytes, e.g. 4Gi"), doc: "a scalar is both request and limit; or {request, limit}" },
-        gpu: { v: int(0, 64, "a number of GPUs (0-64)"), doc: "nvidia.com/gpu limit, with a toleration for the nvidia.com/gpu taint" },
+        gpu: {
+          v: int(0, 64, "a number of GPUs (0-64)"),
+          doc: "nvidia.com/gpu limit, with a toleration for the nvidia.com/gpu taint",
+        },
       },
       "a mapping",
       { not: { required: ["instanceType", "machineType"] } },
@@ -137,7 +168,10 @@ export const CLUSTER_FIELDS = {
   job: {
     v: obj(
       {
-        ttlSecondsAfterFinished: { v: int(0, 31_536_000, "a whole number of seconds (0-31536000)"), doc: "default 86400" },
+        ttlSecondsAfterFinished: {
+          v: int(0, 31_536_000, "a whole number of seconds (0-31536000)"),
+          doc: "default 86400",
+        },
         activeDeadlineSeconds: { v: seconds(31_536_000), doc: "default 604800" },
       },
       "a mapping {ttlSecondsAfterFinished, activeDeadlineSeconds}",

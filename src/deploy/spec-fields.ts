@@ -16,7 +16,19 @@ import {
   repositoryProblem,
   tagProblem,
 } from "./constructors";
-import { type Fields, type Infer, int, type JsonSchema, list, obj, str, tagged, type V, viewAt, withSchema } from "../schema/validators";
+import {
+  type Fields,
+  type Infer,
+  int,
+  type JsonSchema,
+  list,
+  obj,
+  str,
+  tagged,
+  type V,
+  viewAt,
+  withSchema,
+} from "../schema/validators";
 import type { SecretRef } from "./types";
 
 export const SECRET_PREFIX = "SECRET:";
@@ -39,7 +51,9 @@ function envNameProblem(s: string): string | undefined {
 }
 
 function dirNameProblem(s: string): string | undefined {
-  return DIR_NAME.test(s) && s !== "." && s !== ".." ? undefined : "expected a directory name of letters, digits, '.', '_', '-' (not '.' or '..')";
+  return DIR_NAME.test(s) && s !== "." && s !== ".."
+    ? undefined
+    : "expected a directory name of letters, digits, '.', '_', '-' (not '.' or '..')";
 }
 
 function nonEmpty(s: string): string | undefined {
@@ -87,22 +101,36 @@ const port = int(1, 65535, "a port number (an integer 1-65535)");
 
 export const INTERPRETER_TYPES = {
   ContainerAtTag: { repository: { v: str(repositoryProblem), required: true }, tag: { v: str(tagProblem) } },
-  ContainerAtDigest: { repository: { v: str(repositoryProblem), required: true }, digest: { v: str(digestProblem), required: true } },
+  ContainerAtDigest: {
+    repository: { v: str(repositoryProblem), required: true },
+    digest: { v: str(digestProblem), required: true },
+  },
   ServerAvailableInterpreter: { nodePath: { v: str(absolutePathProblem), required: true } },
   LockfileProject: { lockfile: { v: str(relativePathProblem) } },
 } satisfies Record<string, Fields>;
 
 export const CODE_TYPES = {
   GitRepoBranch: { repoUrl: { v: str(gitUrlProblem), required: true }, branch: { v: str(branchProblem) } },
-  GitRepoCommit: { repoUrl: { v: str(gitUrlProblem), required: true }, commit: { v: str(commitProblem), required: true } },
+  GitRepoCommit: {
+    repoUrl: { v: str(gitUrlProblem), required: true },
+    commit: { v: str(commitProblem), required: true },
+  },
   ServerAvailableFolder: {
-    codePaths: { v: list(str(absolutePathProblem), { nonEmpty: "expected at least one path (the first is the working directory)" }), required: true },
+    codePaths: {
+      v: list(str(absolutePathProblem), {
+        nonEmpty: "expected at least one path (the first is the working directory)",
+      }),
+      required: true,
+    },
   },
   None: {},
 } satisfies Record<string, Fields>;
 
 const envVar = obj(
-  { name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true }, value: { v: str(), required: true } },
+  {
+    name: { v: str(envNameProblem, { pattern: ENV_NAME.source }), required: true },
+    value: { v: str(), required: true },
+  },
   "a mapping {name, value}",
 );
 
@@ -126,11 +154,20 @@ const gitRepository = obj(
 );
 
 export const SPEC_FIELDS = {
-  name: { v: str(dnsLabelProblem, { pattern: DNS_LABEL.source }), doc: "DNS-1123 label; default: the image repository's last path part" },
-  image: { v: str(imageReferenceProblem), doc: "HOST/REPOSITORY:TAG (resolved to a digest once per run) or HOST/REPOSITORY@sha256:..." },
+  name: {
+    v: str(dnsLabelProblem, { pattern: DNS_LABEL.source }),
+    doc: "DNS-1123 label; default: the image repository's last path part",
+  },
+  image: {
+    v: str(imageReferenceProblem),
+    doc: "HOST/REPOSITORY:TAG (resolved to a digest once per run) or HOST/REPOSITORY@sha256:...",
+  },
   interpreter: { v: tagged(INTERPRETER_TYPES), doc: "instead of image: what the code runs with" },
   code: { v: tagged(CODE_TYPES), doc: "what code is added (default: none)" },
-  containerRegistry: { v: str(secretNameProblem, { pattern: SECRET_NAME.source }), doc: "name of the registry credential used to pull the image" },
+  containerRegistry: {
+    v: str(secretNameProblem, { pattern: SECRET_NAME.source }),
+    doc: "name of the registry credential used to pull the image",
+  },
   command: {
     v: list(str(nonEmpty), { nonEmpty: "expected at least one element (the program to run)" }),
     doc: "replaces the image's entrypoint and cmd",
@@ -143,8 +180,15 @@ export const SPEC_FIELDS = {
   models: { v: list(model), doc: "model artifacts; path defaults to /opt/models" },
   repositories: {
     v: obj({
-      dataset: { v: str(dirNameProblem, { pattern: DIR_NAME.source }), required: true, doc: "where clones are kept between runs" },
-      mountPath: { v: str(mountPathProblem), doc: "where the repositories are mounted, each at mountPath/name; default /opt/repos" },
+      dataset: {
+        v: str(dirNameProblem, { pattern: DIR_NAME.source }),
+        required: true,
+        doc: "where clones are kept between runs",
+      },
+      mountPath: {
+        v: str(mountPathProblem),
+        doc: "where the repositories are mounted, each at mountPath/name; default /opt/repos",
+      },
       repositories: { v: list(gitRepository, { nonEmpty: "expected at least one repository" }), required: true },
     }),
   },

@@ -2,7 +2,18 @@
  * The YAML layer of the schema validators (src/schema/validators.ts): a SchemaContext over YAML nodes (the `yaml`
  * package's AST), so every problem in a deployment spec can name the YAML path, the line and the value as written.
  */
-import { type Document, isAlias, isMap, isNode, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Pair,
+} from "yaml";
 import { quoteValue } from "../errors";
 import { SchemaContext, truncate, type View } from "../schema/validators";
 
@@ -54,7 +65,13 @@ export class SpecContext extends SchemaContext {
       };
     }
     if (isSeq(n)) return { kind: "list", line, items: n.items };
-    if (isScalar(n)) return { kind: "scalar", line, value: n.value, source: n.range ? this.text.slice(n.range[0], n.range[1]).trim() : undefined };
+    if (isScalar(n))
+      return {
+        kind: "scalar",
+        line,
+        value: n.value,
+        source: n.range ? this.text.slice(n.range[0], n.range[1]).trim() : undefined,
+      };
     return { kind: "other", line };
   }
 

@@ -12,15 +12,23 @@ describe("the checked spec's type is the schema's", () => {
   it("gives each field the type its validator returns", () => {
     expectTypeOf<CheckedSpec["port"]>().toEqualTypeOf<number | undefined>();
     expectTypeOf<CheckedSpec["command"]>().toEqualTypeOf<string[] | undefined>();
-    expectTypeOf<NonNullable<CheckedSpec["repositories"]>["repositories"][number]["password"]>().toEqualTypeOf<SecretRef | undefined>();
+    expectTypeOf<NonNullable<CheckedSpec["repositories"]>["repositories"][number]["password"]>().toEqualTypeOf<
+      SecretRef | undefined
+    >();
     expectTypeOf<NonNullable<CheckedClusterFields["resources"]>["gpu"]>().toEqualTypeOf<number | undefined>();
     // A tagged field is the union of its variants: `type` narrows it.
-    expectTypeOf<Extract<NonNullable<CheckedSpec["interpreter"]>, { type: "ContainerAtDigest" }>["digest"]>().toEqualTypeOf<string>();
-    expectTypeOf<NonNullable<CheckedSpec["code"]>["type"]>().toEqualTypeOf<"GitRepoBranch" | "GitRepoCommit" | "ServerAvailableFolder" | "None">();
+    expectTypeOf<
+      Extract<NonNullable<CheckedSpec["interpreter"]>, { type: "ContainerAtDigest" }>["digest"]
+    >().toEqualTypeOf<string>();
+    expectTypeOf<NonNullable<CheckedSpec["code"]>["type"]>().toEqualTypeOf<
+      "GitRepoBranch" | "GitRepoCommit" | "ServerAvailableFolder" | "None"
+    >();
   });
 
   it("has a DeploymentSpec field of the same name for each schema field (image and port are read into interpreter and ports)", () => {
-    expectTypeOf<Exclude<keyof CheckedSpec, keyof DeploymentSpec | "image" | "port" | "__valid" | "__keys">>().toEqualTypeOf<never>();
+    expectTypeOf<
+      Exclude<keyof CheckedSpec, keyof DeploymentSpec | "image" | "port" | "__valid" | "__keys">
+    >().toEqualTypeOf<never>();
   });
 
   it("refuses a field the schema does not declare", () => {

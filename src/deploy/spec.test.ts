@@ -39,7 +39,14 @@ const EXAMPLE_SPEC: DeploymentSpec = {
   repositories: {
     dataset: "repo-cache",
     mountPath: "/opt/repos",
-    repositories: [{ url: "https://git.example.com/org/private.git", name: "private", username: "bot", password: { secret: "git-bot" } }],
+    repositories: [
+      {
+        url: "https://git.example.com/org/private.git",
+        name: "private",
+        username: "bot",
+        password: { secret: "git-bot" },
+      },
+    ],
   },
   resources: { replicas: 2, instanceType: "C4" },
 };
@@ -62,7 +69,14 @@ describe("good specs", () => {
         models: [{ id: `registry.example.com/models/resnet@${D2}` }],
         repositories: {
           dataset: "repo-cache",
-          repositories: [{ url: "https://git.example.com/org/private.git", name: "private", username: "bot", password: "SECRET:git-bot" }],
+          repositories: [
+            {
+              url: "https://git.example.com/org/private.git",
+              name: "private",
+              username: "bot",
+              password: "SECRET:git-bot",
+            },
+          ],
         },
         resources: { replicas: 2, machineType: "C4" },
       },
@@ -77,7 +91,11 @@ describe("good specs", () => {
       "image: registry.example.com/team/my_pipeline.v2\nmodels: [{id: x.io/m:1}]\nrepositories: {dataset: d, repositories: [{url: 'https://g.io/a.git', name: a, ref: v1.2}]}\n",
       FILE,
     );
-    expect(spec.interpreter).toEqual({ kind: "ContainerAtTag", repository: "registry.example.com/team/my_pipeline.v2", tag: "latest" });
+    expect(spec.interpreter).toEqual({
+      kind: "ContainerAtTag",
+      repository: "registry.example.com/team/my_pipeline.v2",
+      tag: "latest",
+    });
     expect(spec.name).toBe("my-pipeline-v2");
     expect(spec.models).toEqual([{ id: "x.io/m:1", path: "/opt/models" }]);
     expect(spec.repositories).toEqual({
@@ -102,7 +120,9 @@ describe("good specs", () => {
 
   it("an image with a tag and a digest uses the digest and warns about the tag", () => {
     const warnings: string[] = [];
-    const spec = parseDeploymentSpec(`image: localhost:5000/a/b:v1@${D}\nname: b\n`, FILE, { warn: (l) => warnings.push(l) });
+    const spec = parseDeploymentSpec(`image: localhost:5000/a/b:v1@${D}\nname: b\n`, FILE, {
+      warn: (l) => warnings.push(l),
+    });
     expect(spec.interpreter).toEqual({ kind: "ContainerAtDigest", repository: "localhost:5000/a/b", digest: D });
     expect(warnings).toEqual([expect.stringContaining('the tag "v1" is ignored')]);
   });
@@ -155,7 +175,10 @@ describe("good specs", () => {
   });
 
   it("code: {type: None} is the default", () => {
-    const spec = parseDeploymentSpec("name: n\ninterpreter: {type: ServerAvailableInterpreter, nodePath: /usr/bin/node}\ncode: {type: None}\n", FILE);
+    const spec = parseDeploymentSpec(
+      "name: n\ninterpreter: {type: ServerAvailableInterpreter, nodePath: /usr/bin/node}\ncode: {type: None}\n",
+      FILE,
+    );
     expect(spec.code).toEqual({ kind: "None" });
   });
 
@@ -164,9 +187,11 @@ describe("good specs", () => {
     expect(nameOf(`image: x.io/team/${"a".repeat(70)}:v1\n`)).toBe("a".repeat(63));
     expect(nameOf(`image: x.io/team/${"a".repeat(62)}-bcd:v1\n`)).toBe("a".repeat(62)); // cut at 63 leaves a '-': dropped
     expect(nameOf("image: x.io/team/my_app.v2:v1\n")).toBe("my-app-v2");
-    expect(nameOf(`interpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: 'https://g.io/org/${"b".repeat(80)}.git'}\n`)).toBe(
-      "b".repeat(63),
-    );
+    expect(
+      nameOf(
+        `interpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: 'https://g.io/org/${"b".repeat(80)}.git'}\n`,
+      ),
+    ).toBe("b".repeat(63));
   });
 
   it("a name of 63 characters, a DNS label's most, is accepted", () => {
@@ -195,7 +220,13 @@ const BAD: BadSpecCase[] = [
     line: 2,
     problem: /unknown field \(did you mean "command"\?\)/,
   },
-  { name: "unknown nested field", text: `${IMG}resources:\n  replica: 2\n`, path: "resources.replica", line: 3, problem: /did you mean "replicas"/ },
+  {
+    name: "unknown nested field",
+    text: `${IMG}resources:\n  replica: 2\n`,
+    path: "resources.replica",
+    line: 3,
+    problem: /did you mean "replicas"/,
+  },
   {
     name: "wrong type: command as a string",
     text: `${IMG}command: node serve.js\n`,
@@ -204,7 +235,14 @@ const BAD: BadSpecCase[] = [
     got: '"node serve.js"',
     problem: /expected a list/,
   },
-  { name: "wrong type: port as a string", text: `${IMG}port: "8080"\n`, path: "port", line: 2, got: '"8080"', problem: /expected a port number/ },
+  {
+    name: "wrong type: port as a string",
+    text: `${IMG}port: "8080"\n`,
+    path: "port",
+    line: 2,
+    got: '"8080"',
+    problem: /expected a port number/,
+  },
   {
     name: "wrong type: env value as a number",
     text: `${IMG}env:\n  - name: A\n    value: 1.50\n`,
@@ -258,7 +296,14 @@ const BAD: BadSpecCase[] = [
     line: 2,
     problem: /either "image" or "interpreter", not both/,
   },
-  { name: "port out of range", text: `${IMG}ports: [80, 65536]\n`, path: "ports[1]", line: 2, got: "65536", problem: /1-65535/ },
+  {
+    name: "port out of range",
+    text: `${IMG}ports: [80, 65536]\n`,
+    path: "ports[1]",
+    line: 2,
+    got: "65536",
+    problem: /1-65535/,
+  },
   { name: "port zero", text: `${IMG}port: 0\n`, path: "port", line: 2, got: "0", problem: /1-65535/ },
   {
     name: "duplicate port",
@@ -356,7 +401,14 @@ const BAD: BadSpecCase[] = [
     got: '"registry.example.com/Team/App:v1"',
     problem: /lowercase/,
   },
-  { name: "bad image digest", text: "image: x.io/a@sha256:1234\n", path: "image", line: 1, got: '"x.io/a@sha256:1234"', problem: /digest must be/ },
+  {
+    name: "bad image digest",
+    text: "image: x.io/a@sha256:1234\n",
+    path: "image",
+    line: 1,
+    got: '"x.io/a@sha256:1234"',
+    problem: /digest must be/,
+  },
   { name: "bad name", text: `${IMG}name: My_App\n`, path: "name", line: 2, got: '"My_App"', problem: /DNS-1123 label/ },
   {
     name: "unknown interpreter type",
@@ -389,7 +441,14 @@ const BAD: BadSpecCase[] = [
     got: `"${"a".repeat(64)}"`,
     problem: /at most 63 characters/,
   },
-  { name: "name ending in '-'", text: `${IMG}name: app-\n`, path: "name", line: 2, got: '"app-"', problem: /DNS-1123 label/ },
+  {
+    name: "name ending in '-'",
+    text: `${IMG}name: app-\n`,
+    path: "name",
+    line: 2,
+    got: '"app-"',
+    problem: /DNS-1123 label/,
+  },
   {
     name: "short commit",
     text: `${IMG}code: {type: GitRepoCommit, repoUrl: 'https://g.io/a.git', commit: abc123}\n`,
@@ -444,7 +503,13 @@ const BAD: BadSpecCase[] = [
     got: "an alias to an undefined anchor (*nope)",
     problem: /expected a mapping \{name, value\}/,
   },
-  { name: "unknown YAML tag", text: `${IMG}port: !port 80\n`, path: "", line: 2, problem: /YAML problem: Unresolved tag: !port/ },
+  {
+    name: "unknown YAML tag",
+    text: `${IMG}port: !port 80\n`,
+    path: "",
+    line: 2,
+    problem: /YAML problem: Unresolved tag: !port/,
+  },
   {
     name: "a key that is not a string",
     text: `${IMG}? [a, b]\n: 1\n`,
@@ -461,13 +526,53 @@ const BAD: BadSpecCase[] = [
     got: "a plaintext value",
     problem: /the prefix is upper-case/,
   },
-  { name: "top level is a list", text: "- image: x.io/a:1\n", path: "", line: 1, got: "a list", problem: /expected a mapping of deployment fields/ },
-  { name: "YAML syntax error", text: `${IMG}command: [node\nport: 1\n`, path: "", line: 3, problem: /YAML syntax error/ },
-  { name: "duplicate key", text: `${IMG}port: 1\nport: 2\n`, path: "", line: 3, problem: /YAML syntax error: Map keys must be unique/ },
-  { name: "multiple documents", text: `${IMG}---\n${IMG}`, path: "", line: 2, got: "2 documents", problem: /multiple YAML documents/ },
+  {
+    name: "top level is a list",
+    text: "- image: x.io/a:1\n",
+    path: "",
+    line: 1,
+    got: "a list",
+    problem: /expected a mapping of deployment fields/,
+  },
+  {
+    name: "YAML syntax error",
+    text: `${IMG}command: [node\nport: 1\n`,
+    path: "",
+    line: 3,
+    problem: /YAML syntax error/,
+  },
+  {
+    name: "duplicate key",
+    text: `${IMG}port: 1\nport: 2\n`,
+    path: "",
+    line: 3,
+    problem: /YAML syntax error: Map keys must be unique/,
+  },
+  {
+    name: "multiple documents",
+    text: `${IMG}---\n${IMG}`,
+    path: "",
+    line: 2,
+    got: "2 documents",
+    problem: /multiple YAML documents/,
+  },
   { name: "empty document", text: "# nothing here\n", path: "", line: undefined, problem: /empty document/ },
-  { name: "empty value", text: `${IMG}workingDir:\n`, path: "workingDir", line: 2, got: "an empty value", problem: /expected a string/ },
-  { name: "empty command", text: `${IMG}command: []\n`, path: "command", line: 2, got: "an empty list", problem: /at least one element/ },
+  {
+    name: "empty value",
+    text: `${IMG}workingDir:\n`,
+    path: "workingDir",
+    line: 2,
+    got: "an empty value",
+    problem: /expected a string/,
+  },
+  {
+    name: "empty command",
+    text: `${IMG}command: []\n`,
+    path: "command",
+    line: 2,
+    got: "an empty list",
+    problem: /at least one element/,
+  },
 ];
 
 describe("bad specs: each error names the file, line, YAML path and value", () => {
@@ -505,14 +610,23 @@ describe("error reporting", () => {
     const err = specError(
       `image: x.io/a:1\nrepositories: {dataset: d, repositories: [{url: 'https://g.io/a.git', name: a, password: ${secret}, pasword: x}]}\n`,
     );
-    expect(err.issues.map((i) => i.path)).toEqual(["repositories.repositories[0].password", "repositories.repositories[0].pasword"]);
+    expect(err.issues.map((i) => i.path)).toEqual([
+      "repositories.repositories[0].password",
+      "repositories.repositories[0].pasword",
+    ]);
     expect(err.message).not.toContain(secret);
     expect(JSON.stringify(err.issues)).not.toContain(secret);
   });
 
   it("names without an image must be given", () => {
     const err = specError("interpreter: {type: ServerAvailableInterpreter, nodePath: /usr/bin/node}\n");
-    expect(err.issues).toEqual([expect.objectContaining({ path: "name", line: 1, problem: expect.stringMatching(/missing required field "name"/) })]);
+    expect(err.issues).toEqual([
+      expect.objectContaining({
+        path: "name",
+        line: 1,
+        problem: expect.stringMatching(/missing required field "name"/),
+      }),
+    ]);
   });
 });
 
@@ -526,7 +640,9 @@ describe("loadDeploymentSpec", () => {
     expect(loadDeploymentSpec(yamlPath)).toEqual(EXAMPLE_SPEC);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, '{\n  "image": "x.io/a:1",\n  "port": "80"\n}\n');
-    expect(() => loadDeploymentSpec(bad)).toThrow(`${bad}:3: port: expected a port number (an integer 1-65535) (got "80")`);
+    expect(() => loadDeploymentSpec(bad)).toThrow(
+      `${bad}:3: port: expected a port number (an integer 1-65535) (got "80")`,
+    );
   });
 
   it("a missing file is E_SPEC naming it", () => {
@@ -572,11 +688,8 @@ describe("JSON Schema export", () => {
     expect(new RegExp(schema.properties.name.pattern).test("My_App")).toBe(false);
     expect(schema.properties.ports.items).toEqual({ type: "integer", minimum: 1, maximum: 65535 });
     expect(schema.properties.resources.not).toEqual({ required: ["instanceType", "machineType"] });
-    expect(schema.properties.code.oneOf.map((v: { properties: { type: { const: string } } }) => v.properties.type.const)).toEqual([
-      "GitRepoBranch",
-      "GitRepoCommit",
-      "ServerAvailableFolder",
-      "None",
-    ]);
+    expect(
+      schema.properties.code.oneOf.map((v: { properties: { type: { const: string } } }) => v.properties.type.const),
+    ).toEqual(["GitRepoBranch", "GitRepoCommit", "ServerAvailableFolder", "None"]);
   });
 });

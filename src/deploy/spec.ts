@@ -35,7 +35,15 @@ import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { type CheckedSpec, DEPLOYMENT_SPEC } from "./spec-fields";
 import { SpecError, type SpecIssue } from "../schema/validators";
 import { SpecContext } from "./spec-schema";
-import type { CodeDeployment, DeploymentSpec, EnvVar, GitRepositorySpec, InterpreterDeployment, ModelSpec, RepositoriesSpec } from "./types";
+import type {
+  CodeDeployment,
+  DeploymentSpec,
+  EnvVar,
+  GitRepositorySpec,
+  InterpreterDeployment,
+  ModelSpec,
+  RepositoriesSpec,
+} from "./types";
 
 export { SpecError, SPEC_ERROR } from "../schema/validators";
 export type { JsonSchema, SpecIssue } from "../schema/validators";
@@ -105,12 +113,16 @@ export function loadDeploymentSpec(path: string, opts: ParseSpecOptions = {}): D
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new PipelineError("E_SPEC", `${path}: not a file`);
-    if (st.size > MAX_SPEC_BYTES) throw new PipelineError("E_SPEC", `${path}: a deployment spec is at most 1 MiB (got ${st.size} bytes)`);
+    if (st.size > MAX_SPEC_BYTES)
+      throw new PipelineError("E_SPEC", `${path}: a deployment spec is at most 1 MiB (got ${st.size} bytes)`);
     text = readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
-    throw new PipelineError("E_SPEC", `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : (code ?? String(e))})`);
+    throw new PipelineError(
+      "E_SPEC",
+      `${path}: cannot read the deployment spec (${code === "ENOENT" ? "no such file" : (code ?? String(e))})`,
+    );
   }
   return parseDeploymentSpec(text, path, opts);
 }
@@ -185,7 +197,8 @@ function interpreterOf(c: CheckedSpec, cx: SpecContext, opts: ParseSpecOptions):
   }
   if (c.image !== undefined) {
     const ref = parseReference(c.image);
-    if (ref.digest && ref.tag) opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
+    if (ref.digest && ref.tag)
+      opts.warn?.(`image ${c.image}: has both a tag and a digest; the digest is used, the tag "${ref.tag}" is ignored`);
     return containerFromReference(c.image);
   }
   const i: Interpreter | undefined = c.interpreter;
@@ -274,7 +287,12 @@ function duplicates<T extends string | number>(
     const j = first.get(v);
     if (j === undefined) first.set(v, i);
     else
-      cx.report(pathOf(i), cx.where(pathOf(i)), `${problem} (already at ${listPath}[${j}])`, typeof v === "string" ? JSON.stringify(v) : String(v));
+      cx.report(
+        pathOf(i),
+        cx.where(pathOf(i)),
+        `${problem} (already at ${listPath}[${j}])`,
+        typeof v === "string" ? JSON.stringify(v) : String(v),
+      );
   });
 }
 

@@ -15,7 +15,8 @@ beforeAll(async () => {
 });
 afterAll(async () => reg.cleanup());
 
-const errorCode = (body: Buffer): string => (JSON.parse(body.toString()) as { errors: { code: string }[] }).errors[0].code;
+const errorCode = (body: Buffer): string =>
+  (JSON.parse(body.toString()) as { errors: { code: string }[] }).errors[0].code;
 
 async function startSession(repo: string): Promise<string> {
   const res = await request(addr, "POST", `/v2/${repo}/blobs/uploads/`);
@@ -120,7 +121,10 @@ describe("uploads", () => {
     const bytes = randomBytes(300_000);
     const [a, b, c] = [bytes.subarray(0, 100_000), bytes.subarray(100_000, 250_000), bytes.subarray(250_000)];
     let loc = await startSession("b/chunks");
-    let res = await request(addr, "PATCH", loc, { body: a, headers: { "Content-Range": "0-99999", "Content-Type": "application/octet-stream" } });
+    let res = await request(addr, "PATCH", loc, {
+      body: a,
+      headers: { "Content-Range": "0-99999", "Content-Type": "application/octet-stream" },
+    });
     expect(res.status).toBe(202);
     expect(res.headers.range).toBe("0-99999");
     loc = res.headers.location as string;
@@ -135,7 +139,10 @@ describe("uploads", () => {
     expect(status.status).toBe(204);
     expect(status.headers.range).toBe("0-249999");
     expect(status.headers["docker-upload-uuid"]).toBeTruthy();
-    res = await request(addr, "PUT", `${loc}?digest=${sha256(bytes)}`, { body: c, headers: { "Content-Range": "250000-299999" } });
+    res = await request(addr, "PUT", `${loc}?digest=${sha256(bytes)}`, {
+      body: c,
+      headers: { "Content-Range": "250000-299999" },
+    });
     expect(res.status).toBe(201);
     expect((await request(addr, "GET", `/v2/b/chunks/blobs/${sha256(bytes)}`)).body.equals(bytes)).toBe(true);
     expect((await request(addr, "GET", loc)).status).toBe(404); // session closed
@@ -192,7 +199,11 @@ describe("uploads", () => {
     const first = randomBytes(100);
     await request(addr, "PATCH", loc, { body: first });
     // Announce 100 kB, send 5 kB, then drop the connection.
-    const req = httpRequest(new URL(loc, `http://${addr}`), { method: "PATCH", headers: { "Content-Length": 100_000 }, agent: false });
+    const req = httpRequest(new URL(loc, `http://${addr}`), {
+      method: "PATCH",
+      headers: { "Content-Length": 100_000 },
+      agent: false,
+    });
     req.on("error", () => undefined);
     req.write(randomBytes(5000));
     await new Promise((r) => setTimeout(r, 100));
@@ -209,7 +220,10 @@ describe("uploads", () => {
       blobs.map(async (bytes) => {
         const loc = await startSession("b/concurrent");
         const mid = 123_456;
-        const r1 = await request(addr, "PATCH", loc, { body: bytes.subarray(0, mid), headers: { "Content-Range": `0-${mid - 1}` } });
+        const r1 = await request(addr, "PATCH", loc, {
+          body: bytes.subarray(0, mid),
+          headers: { "Content-Range": `0-${mid - 1}` },
+        });
         return request(addr, "PUT", `${r1.headers.location}?digest=${sha256(bytes)}`, { body: bytes.subarray(mid) });
       }),
     );

@@ -27,7 +27,10 @@ function blobCreated(name: string, digest: Digest): Record<string, string> {
 }
 
 /** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; undefined for none or for what we ignore. */
-function parseRangeHeader(value: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+function parseRangeHeader(
+  value: string | undefined,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | undefined {
   if (!value) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
   if (!m || (m[1] === "" && m[2] === "")) return undefined; // multi-range or malformed: serve the whole blob
@@ -104,7 +107,11 @@ function chunkOf(ctx: Ctx): Chunk {
   if (header !== undefined) {
     range = parseContentRange(header);
     if (!range) {
-      throw new RegistryError(416, "BLOB_UPLOAD_INVALID", `Content-Range ${JSON.stringify(header)} is not "<start>-<end>"`);
+      throw new RegistryError(
+        416,
+        "BLOB_UPLOAD_INVALID",
+        `Content-Range ${JSON.stringify(header)} is not "<start>-<end>"`,
+      );
     }
   }
   const cl = req.headers["content-length"];
@@ -124,7 +131,8 @@ export async function startUpload(ctx: Ctx, name: string): Promise<void> {
     const digest = validateDigest(mount, "mount digest");
     const from = url.searchParams.get("from");
     const here = (await storage.repoBlobSize(name, digest)) !== undefined;
-    const there = !here && from !== null && isValidName(from) && (await storage.repoBlobSize(from, digest)) !== undefined;
+    const there =
+      !here && from !== null && isValidName(from) && (await storage.repoBlobSize(from, digest)) !== undefined;
     if (here || there) {
       if (there) await storage.linkBlob(name, digest);
       discardBody(ctx.req);

@@ -41,7 +41,10 @@ async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boo
 const sessionDirs = (reg: TempRegistry): Promise<string[]> => readdir(join(reg.root, "uploads"));
 
 /** A 429 TOOMANYREQUESTS whose Retry-After is from 1 to `maxSeconds`. */
-function expectRetryLater(r: { status: number; headers: Record<string, unknown>; body: Buffer }, maxSeconds: number): void {
+function expectRetryLater(
+  r: { status: number; headers: Record<string, unknown>; body: Buffer },
+  maxSeconds: number,
+): void {
   expect(r.status).toBe(429);
   expect(codes(r.body)).toEqual(["TOOMANYREQUESTS"]);
   expect(Number(r.headers["retry-after"])).toBeGreaterThanOrEqual(1);
@@ -50,7 +53,10 @@ function expectRetryLater(r: { status: number; headers: Record<string, unknown>;
 
 /** A raw connection that sends `head` (and `body`), then goes quiet; records what it receives and when it closes. */
 function stalledClient(address: string, head: string, body = Buffer.alloc(0)) {
-  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(":")),
+    Number(address.slice(address.lastIndexOf(":") + 1)),
+  ];
   const socket: Socket = connect(port, host);
   let received = "";
   socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
@@ -63,7 +69,8 @@ function stalledClient(address: string, head: string, body = Buffer.alloc(0)) {
 }
 
 /** Resolves true when `p` settles within `ms`. */
-const within = (p: Promise<unknown>, ms: number): Promise<boolean> => Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
 
 describe("upload sessions are bounded", () => {
   it("beyond maxUploads open sessions, POST answers 429 TOOMANYREQUESTS; directories stay bounded", async () => {
@@ -77,7 +84,9 @@ describe("upload sessions are bounded", () => {
     expect((await sessionDirs(reg)).length).toBe(5);
     // Finishing a session frees its slot.
     const bytes = randomBytes(100);
-    const done = await request(reg.address, "PUT", `${answers[0].headers.location as string}?digest=${sha256(bytes)}`, { body: bytes });
+    const done = await request(reg.address, "PUT", `${answers[0].headers.location as string}?digest=${sha256(bytes)}`, {
+      body: bytes,
+    });
     expect(done.status).toBe(201);
     expect((await request(reg.address, "POST", "/v2/abandon/blobs/uploads/")).status).toBe(202);
   });
@@ -93,7 +102,9 @@ describe("upload sessions are bounded", () => {
 
   it("idle sessions are swept while serving (directories removed, 404 after); an active one survives", async () => {
     const reg = await temp({ uploadIdleMs: 1500 });
-    const posts = await Promise.all(Array.from({ length: 30 }, () => request(reg.address, "POST", "/v2/idle/blobs/uploads/")));
+    const posts = await Promise.all(
+      Array.from({ length: 30 }, () => request(reg.address, "POST", "/v2/idle/blobs/uploads/")),
+    );
     const locs = posts.map((p) => p.headers.location as string);
     expect((await sessionDirs(reg)).length).toBe(30);
     const live = locs[0];
@@ -123,13 +134,16 @@ describe("one client cannot take every upload session", () => {
   it("1000 anonymous POSTs from one address take maxUploadsPerClient sessions, with a bounded Retry-After; another address still pushes", async () => {
     const reg = await temp({ maxUploadsPerClient: 5 });
     const answers = [];
-    for (let i = 0; i < 1000; i += 50) answers.push(...(await Promise.all(Array.from({ length: 50 }, () => post(reg, "127.0.0.1")))));
+    for (let i = 0; i < 1000; i += 50)
+      answers.push(...(await Promise.all(Array.from({ length: 50 }, () => post(reg, "127.0.0.1")))));
     expect(answers.filter((r) => r.status === 202)).toHaveLength(5);
     const refused = answers.filter((r) => r.status !== 202);
     expect(refused).toHaveLength(995);
     // Seconds until the oldest of this client's sessions expires: within the 5 min idle limit, never an hour.
     for (const r of refused) expectRetryLater(r, 300);
-    expect(refused[0].body.toString()).toContain("too many open upload sessions of address 127.0.0.1 (5, the limit per client is 5)");
+    expect(refused[0].body.toString()).toContain(
+      "too many open upload sessions of address 127.0.0.1 (5, the limit per client is 5)",
+    );
     expect((await sessionDirs(reg)).length).toBe(5);
     // Another client is not locked out: a whole blob upload from 127.0.0.2.
     const bytes = randomBytes(100);
@@ -146,7 +160,8 @@ describe("one client cannot take every upload session", () => {
     const auth = { user: "alice", password: "s3cret" };
     const reg = await temp({ auth, maxUploadsPerClient: 3 });
     const statuses = [];
-    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]) statuses.push((await post(reg, from, auth)).status);
+    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"])
+      statuses.push((await post(reg, from, auth)).status);
     expect(statuses).toEqual([202, 202, 202, 429]);
     expect((await post(reg, "127.0.0.5", auth)).body.toString()).toContain("upload sessions of user alice");
   });
@@ -154,7 +169,8 @@ describe("one client cannot take every upload session", () => {
   it("the global cap still holds across clients, and a session's Retry-After never exceeds the idle limit", async () => {
     const reg = await temp({ maxUploads: 3, maxUploadsPerClient: 2, uploadIdleMs: 20_000 });
     const statuses = [];
-    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]) statuses.push((await post(reg, from)).status);
+    for (const from of ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"])
+      statuses.push((await post(reg, from)).status);
     expect(statuses).toEqual([202, 202, 202, 429]);
     expectRetryLater(await post(reg, "127.0.0.5"), 20);
   });
@@ -167,9 +183,13 @@ describe("our client against a full registry", () => {
   it("a Retry-After beyond the client's bound fails the push at once: E_REGISTRY_BUSY naming the registry and the wait", async () => {
     const reg = await temp({ maxUploadsPerClient: 1 }); // idle limit 5 min: Retry-After ~300 s, beyond the 60 s we wait
     expect((await request(reg.address, "POST", "/v2/app/blobs/uploads/")).status).toBe(202);
-    const err = await pushImage(image(), { registry: reg.address, repository: "app", tags: ["v1"] }, opts).catch((e: unknown) => e);
+    const err = await pushImage(image(), { registry: reg.address, repository: "app", tags: ["v1"] }, opts).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: "E_REGISTRY_BUSY" });
-    expect((err as Error).message).toMatch(new RegExp(`registry ${reg.address} answered HTTP 429 and asks to retry after \\d+ s`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`registry ${reg.address} answered HTTP 429 and asks to retry after \\d+ s`),
+    );
   });
 
   it("a Retry-After within the bound is waited for: the abandoned session is swept and the push goes through", async () => {
@@ -177,7 +197,11 @@ describe("our client against a full registry", () => {
     const reg = await temp({ maxUploadsPerClient: 1, uploadIdleMs: 1500, log: (l) => lines.push(l) });
     expect((await request(reg.address, "POST", "/v2/app/blobs/uploads/")).status).toBe(202);
     const img = image();
-    const pushed = await pushImage(img, { registry: reg.address, repository: "app", tags: ["v1"] }, { ...opts, retry: { retries: 8 } });
+    const pushed = await pushImage(
+      img,
+      { registry: reg.address, repository: "app", tags: ["v1"] },
+      { ...opts, retry: { retries: 8 } },
+    );
     expect(pushed.digest).toBe(img.digest);
     expect(lines.filter((l) => l.startsWith("POST /v2/app/blobs/uploads/ 429")).length).toBeGreaterThan(0);
   });
@@ -223,7 +247,9 @@ describe("stalled requests", () => {
     const c = stalledClient(reg.address, `GET /v2/big/blobs/${digest} HTTP/1.1\r\nHost: x\r\n\r\n`);
     c.socket.removeAllListeners("data");
     c.socket.pause(); // reads nothing beyond what the kernel buffers
-    const aborted = await eventually(async () => lines.some((l) => l.startsWith("GET /v2/big/blobs/") && l.endsWith("(aborted)")));
+    const aborted = await eventually(async () =>
+      lines.some((l) => l.startsWith("GET /v2/big/blobs/") && l.endsWith("(aborted)")),
+    );
     expect(aborted).toBe(true);
     c.socket.resume();
     expect(await within(c.closed, 5000)).toBe(true);
@@ -234,7 +260,11 @@ describe("stalled requests", () => {
     const loc = (await request(reg.address, "POST", "/v2/closing/blobs/uploads/")).headers.location as string;
     const id = loc.split("/").pop()!.split("?")[0];
     const data = join(reg.root, "uploads", id, "data");
-    const c = stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`, randomBytes(30_000));
+    const c = stalledClient(
+      reg.address,
+      `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`,
+      randomBytes(30_000),
+    );
     expect(await eventually(async () => (await stat(data).catch(() => undefined))?.size === 30_000)).toBe(true);
     await reg.close();
     // Before, close() resolved when the socket closed and the truncate came later: the chunk's 30,000 bytes were still there.
@@ -265,7 +295,10 @@ describe("stalled requests", () => {
     const reg = await temp({ bodyTimeoutMs: 300 });
     const loc = (await request(reg.address, "POST", "/v2/steady/blobs/uploads/")).headers.location as string;
     const parts = Array.from({ length: 8 }, () => randomBytes(500));
-    const c = stalledClient(reg.address, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n`);
+    const c = stalledClient(
+      reg.address,
+      `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n`,
+    );
     for (const p of parts) {
       await sleep(100); // total 800 ms, each gap under the timeout
       c.socket.write(p);

@@ -53,7 +53,9 @@ export function resolveLimits(given: Partial<RegistryLimits> = {}): RegistryLimi
     const v = given[key];
     if (v === undefined) continue;
     if (!Number.isSafeInteger(v) || v <= 0) {
-      throw new PipelineError("E_USAGE", `${key}: expected a positive integer, got ${JSON.stringify(v)}`, { exitCode: 2 });
+      throw new PipelineError("E_USAGE", `${key}: expected a positive integer, got ${JSON.stringify(v)}`, {
+        exitCode: 2,
+      });
     }
     out[key] = v;
   }

@@ -21,13 +21,18 @@ type Errors = { errors: { code: string; message: string; detail?: unknown }[] };
 const errors = (body: Buffer): Errors["errors"] => (JSON.parse(body.toString()) as Errors).errors;
 
 function put(repo: string, ref: string, body: Buffer | string, contentType?: string) {
-  return request(addr, "PUT", `/v2/${repo}/manifests/${ref}`, { body, headers: contentType === undefined ? {} : { "Content-Type": contentType } });
+  return request(addr, "PUT", `/v2/${repo}/manifests/${ref}`, {
+    body,
+    headers: contentType === undefined ? {} : { "Content-Type": contentType },
+  });
 }
 
 const CRLF_TYPE = `${MediaType.OCI_MANIFEST}\r\nX-Injected: 1`;
 
 /** A valid image manifest's fields, with blobs pushed to `repo`. */
-async function imageDoc(repo: string): Promise<Record<string, unknown> & { config: Record<string, unknown>; layers: Record<string, unknown>[] }> {
+async function imageDoc(
+  repo: string,
+): Promise<Record<string, unknown> & { config: Record<string, unknown>; layers: Record<string, unknown>[] }> {
   const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
   const layer = randomBytes(64);
   await pushBlob(addr, repo, config);
@@ -41,7 +46,12 @@ async function imageDoc(repo: string): Promise<Record<string, unknown> & { confi
 }
 
 /** Expects 400 MANIFEST_INVALID whose message holds every `parts`, and that nothing was stored under `tag`. */
-async function expectInvalid(res: Awaited<ReturnType<typeof put>>, repo: string, tag: string, ...parts: string[]): Promise<void> {
+async function expectInvalid(
+  res: Awaited<ReturnType<typeof put>>,
+  repo: string,
+  tag: string,
+  ...parts: string[]
+): Promise<void> {
   expect(res.status, res.body.toString()).toBe(400);
   const [e] = errors(res.body);
   expect(e.code).toBe("MANIFEST_INVALID");
@@ -55,17 +65,30 @@ describe("manifest validation at PUT", () => {
     const doc = await imageDoc("v/crlf");
     const body = JSON.stringify({ ...doc, mediaType: CRLF_TYPE });
     for (const contentType of [undefined, "application/json", ""]) {
-      await expectInvalid(await put("v/crlf", "t", body, contentType), "v/crlf", "t", "mediaType", JSON.stringify(CRLF_TYPE));
+      await expectInvalid(
+        await put("v/crlf", "t", body, contentType),
+        "v/crlf",
+        "t",
+        "mediaType",
+        JSON.stringify(CRLF_TYPE),
+      );
     }
   });
 
   it("a Content-Type outside the media-type grammar is refused", async () => {
     const doc = await imageDoc("v/ctype");
     for (const ct of ["application/vnd oci", "application/", "nothing", `${MediaType.OCI_MANIFEST}"`]) {
-      await expectInvalid(await put("v/ctype", "t", JSON.stringify({ ...doc, mediaType: undefined }), ct), "v/ctype", "t", "Content-Type");
+      await expectInvalid(
+        await put("v/ctype", "t", JSON.stringify({ ...doc, mediaType: undefined }), ct),
+        "v/ctype",
+        "t",
+        "Content-Type",
+      );
     }
     // Parameters after the type are fine.
-    expect((await put("v/ctype", "ok", JSON.stringify(doc), `${MediaType.OCI_MANIFEST}; charset=utf-8`)).status).toBe(201);
+    expect((await put("v/ctype", "ok", JSON.stringify(doc), `${MediaType.OCI_MANIFEST}; charset=utf-8`)).status).toBe(
+      201,
+    );
   });
 
   it("descriptors need a media type in the grammar, a sha256 digest and a size", async () => {
@@ -81,7 +104,13 @@ describe("manifest validation at PUT", () => {
       [{ ...doc, schemaVersion: 1 }, "schemaVersion", "1"],
     ];
     for (const [bad, field, value] of cases) {
-      await expectInvalid(await put("v/desc", "t", JSON.stringify(bad), MediaType.OCI_MANIFEST), "v/desc", "t", field, value);
+      await expectInvalid(
+        await put("v/desc", "t", JSON.stringify(bad), MediaType.OCI_MANIFEST),
+        "v/desc",
+        "t",
+        field,
+        value,
+      );
     }
     expect((await put("v/desc", "t", JSON.stringify(doc), MediaType.OCI_MANIFEST)).status).toBe(201);
   });
@@ -89,8 +118,18 @@ describe("manifest validation at PUT", () => {
   it("index entries are checked the same way", async () => {
     const a = await pushImage(addr, "v/index", "a", [randomBytes(20)]);
     const index = (mediaType: string) =>
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [{ mediaType, digest: a.digest, size: a.manifest.length }] });
-    await expectInvalid(await put("v/index", "all", index("x\r\ny"), MediaType.OCI_INDEX), "v/index", "all", "manifests[0].mediaType", '"x\\r\\ny"');
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_INDEX,
+        manifests: [{ mediaType, digest: a.digest, size: a.manifest.length }],
+      });
+    await expectInvalid(
+      await put("v/index", "all", index("x\r\ny"), MediaType.OCI_INDEX),
+      "v/index",
+      "all",
+      "manifests[0].mediaType",
+      '"x\\r\\ny"',
+    );
     expect((await put("v/index", "all", index(MediaType.OCI_MANIFEST), MediaType.OCI_INDEX)).status).toBe(201);
   });
 
@@ -107,14 +146,33 @@ describe("manifest validation at PUT", () => {
       history: [{ v1Compatibility: "{}" }],
     };
     const body = JSON.stringify(schema1);
-    await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+prettyjws"), "v/schema1", "t", "schema 1");
-    await expectInvalid(await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+json"), "v/schema1", "t", "schema 1");
+    await expectInvalid(
+      await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+prettyjws"),
+      "v/schema1",
+      "t",
+      "schema 1",
+    );
+    await expectInvalid(
+      await put("v/schema1", "t", body, "application/vnd.docker.distribution.manifest.v1+json"),
+      "v/schema1",
+      "t",
+      "schema 1",
+    );
     for (const contentType of [undefined, "application/json", "application/vnd.example.thing+json"]) {
       await expectInvalid(await put("v/schema1", "t", body, contentType), "v/schema1", "t", "schemaVersion", "1");
     }
-    await expectInvalid(await put("v/schema1", "t", JSON.stringify({ ...schema1, schemaVersion: "2" })), "v/schema1", "t", "schemaVersion", '"2"');
+    await expectInvalid(
+      await put("v/schema1", "t", JSON.stringify({ ...schema1, schemaVersion: "2" })),
+      "v/schema1",
+      "t",
+      "schemaVersion",
+      '"2"',
+    );
     // A JSON document of another kind without a schemaVersion is still stored as it is.
-    expect((await put("v/schema1", "other", JSON.stringify({ hello: "world" }), "application/vnd.example.thing+json")).status).toBe(201);
+    expect(
+      (await put("v/schema1", "other", JSON.stringify({ hello: "world" }), "application/vnd.example.thing+json"))
+        .status,
+    ).toBe(201);
   });
 
   it("a subject naming a manifest that does not exist is accepted (spec: MUST), answered with OCI-Subject and listed", async () => {
@@ -138,7 +196,13 @@ describe("manifest validation at PUT", () => {
 
   it("a manifest of another kind still needs a valid media type", async () => {
     const bad = JSON.stringify({ mediaType: "text/plain\r\nSet-Cookie: x", hello: "world" });
-    await expectInvalid(await put("v/other", "t", bad), "v/other", "t", "mediaType", JSON.stringify("text/plain\r\nSet-Cookie: x"));
+    await expectInvalid(
+      await put("v/other", "t", bad),
+      "v/other",
+      "t",
+      "mediaType",
+      JSON.stringify("text/plain\r\nSet-Cookie: x"),
+    );
   });
 });
 
@@ -146,7 +210,15 @@ describe("GET/HEAD of manifests never answer 500", () => {
   it("a manifest an older registry stored with a CR/LF media type answers a clean 404, and can be deleted", async () => {
     const img = await pushImage(addr, "v/old", "t", [randomBytes(30)]);
     // What the registry stored before media types were checked at PUT.
-    const revision = join(reg.root, "repositories", "v", "old", "_manifests", "revisions", img.digest.slice("sha256:".length));
+    const revision = join(
+      reg.root,
+      "repositories",
+      "v",
+      "old",
+      "_manifests",
+      "revisions",
+      img.digest.slice("sha256:".length),
+    );
     await writeFile(revision, JSON.stringify({ mediaType: CRLF_TYPE }));
     for (const method of ["GET", "HEAD"]) {
       for (const ref of ["t", img.digest]) {

@@ -31,7 +31,10 @@ const GENERIC_TYPES = new Set(["", "application/json", "application/octet-stream
 type Kind = "image" | "index" | "other";
 
 /** Docker's deprecated schema 1 media types. */
-const SCHEMA1_TYPES = new Set(["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"]);
+const SCHEMA1_TYPES = new Set([
+  "application/vnd.docker.distribution.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v1+prettyjws",
+]);
 
 function show(value: unknown): string {
   return value === undefined ? "nothing" : JSON.stringify(value);
@@ -39,7 +42,10 @@ function show(value: unknown): string {
 
 /** 400 MANIFEST_INVALID: `field: expected ..., got <value as JSON>`. */
 function invalid(field: string, expected: string, value: unknown, detail?: Record<string, unknown>): RegistryError {
-  return new RegistryError(400, "MANIFEST_INVALID", `${field}: expected ${expected}, got ${show(value)}`, { field, ...detail });
+  return new RegistryError(400, "MANIFEST_INVALID", `${field}: expected ${expected}, got ${show(value)}`, {
+    field,
+    ...detail,
+  });
 }
 
 function mediaTypeField(value: unknown, field: string, required: boolean): string | undefined {
@@ -61,20 +67,27 @@ function descriptors(value: unknown, field: string): Descriptor[] {
 /** Decides the media type to store and answer with: Content-Type, else the body's mediaType, else the shape. */
 function mediaTypeOf(contentType: string | undefined, doc: Record<string, unknown>): { mediaType: string; kind: Kind } {
   const header = (contentType ?? "").split(";")[0].trim();
-  if (!GENERIC_TYPES.has(header) && !isMediaType(header)) throw invalid("Content-Type", MEDIA_TYPE_GRAMMAR, contentType);
+  if (!GENERIC_TYPES.has(header) && !isMediaType(header))
+    throw invalid("Content-Type", MEDIA_TYPE_GRAMMAR, contentType);
   const body = mediaTypeField(doc.mediaType, "mediaType", false);
   mediaTypeField(doc.artifactType, "artifactType", false);
   if (!GENERIC_TYPES.has(header) && body !== undefined && body !== header) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `Content-Type ${JSON.stringify(header)} does not match mediaType ${JSON.stringify(body)}`, {
-      contentType: header,
-      mediaType: body,
-    });
+    throw new RegistryError(
+      400,
+      "MANIFEST_INVALID",
+      `Content-Type ${JSON.stringify(header)} does not match mediaType ${JSON.stringify(body)}`,
+      {
+        contentType: header,
+        mediaType: body,
+      },
+    );
   }
   const looksIndex = Array.isArray(doc.manifests);
   const looksImage = doc.config !== undefined || doc.layers !== undefined;
   const mediaType = !GENERIC_TYPES.has(header)
     ? header
-    : (body ?? (looksIndex ? MediaType.OCI_INDEX : looksImage ? MediaType.OCI_MANIFEST : header || "application/octet-stream"));
+    : (body ??
+      (looksIndex ? MediaType.OCI_INDEX : looksImage ? MediaType.OCI_MANIFEST : header || "application/octet-stream"));
   const kind: Kind = INDEX_MEDIA_TYPES.includes(mediaType)
     ? "index"
     : MANIFEST_MEDIA_TYPES.includes(mediaType)
@@ -88,7 +101,12 @@ function mediaTypeOf(contentType: string | undefined, doc: Record<string, unknow
 }
 
 /** Validates a pushed manifest (see the module doc) and returns the media type to store. */
-export async function checkManifest(storage: Storage, name: string, bytes: Buffer, contentType: string | undefined): Promise<string> {
+export async function checkManifest(
+  storage: Storage,
+  name: string,
+  bytes: Buffer,
+  contentType: string | undefined,
+): Promise<string> {
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString("utf8"));
@@ -120,13 +138,22 @@ export async function checkManifest(storage: Storage, name: string, bytes: Buffe
       if (d.urls && d.urls.length > 0) continue; // foreign layer: not stored here
       const size = await storage.repoBlobSize(name, d.digest);
       if (size === undefined) {
-        missing.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `blob ${d.digest} is unknown to repository ${name}`, detail: { digest: d.digest } });
-      } else if (size !== d.size) {
-        throw new RegistryError(400, "MANIFEST_INVALID", `blob ${d.digest} has ${size} bytes, the manifest says ${d.size}`, {
-          digest: d.digest,
-          size,
-          declared: d.size,
+        missing.push({
+          code: "MANIFEST_BLOB_UNKNOWN",
+          message: `blob ${d.digest} is unknown to repository ${name}`,
+          detail: { digest: d.digest },
         });
+      } else if (size !== d.size) {
+        throw new RegistryError(
+          400,
+          "MANIFEST_INVALID",
+          `blob ${d.digest} has ${size} bytes, the manifest says ${d.size}`,
+          {
+            digest: d.digest,
+            size,
+            declared: d.size,
+          },
+        );
       }
     }
   } else {

@@ -111,7 +111,12 @@ describe("manifests", () => {
       JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaType.OCI_INDEX,
-        manifests: digests.map((d) => ({ mediaType: MediaType.OCI_MANIFEST, digest: d, size: 1, platform: { architecture: "amd64", os: "linux" } })),
+        manifests: digests.map((d) => ({
+          mediaType: MediaType.OCI_MANIFEST,
+          digest: d,
+          size: 1,
+          platform: { architecture: "amd64", os: "linux" },
+        })),
       });
     const missing = await put("x/multi", "all", index([a.digest, sha256("nope")]), MediaType.OCI_INDEX);
     expect(missing.status).toBe(400);
@@ -146,12 +151,17 @@ describe("manifests", () => {
   });
 
   it("concurrent pushes of different images to the same repository both succeed", async () => {
-    const pushes = await Promise.all(["a", "b", "c", "d"].map((tag) => pushImage(addr, "x/race", tag, [randomBytes(100_000), randomBytes(1000)])));
+    const pushes = await Promise.all(
+      ["a", "b", "c", "d"].map((tag) => pushImage(addr, "x/race", tag, [randomBytes(100_000), randomBytes(1000)])),
+    );
     for (const [i, tag] of ["a", "b", "c", "d"].entries()) {
       const got = await request(addr, "GET", `/v2/x/race/manifests/${tag}`);
       expect(got.headers["docker-content-digest"]).toBe(pushes[i].digest);
     }
-    expect((await request(addr, "GET", "/v2/x/race/tags/list")).json()).toEqual({ name: "x/race", tags: ["a", "b", "c", "d"] });
+    expect((await request(addr, "GET", "/v2/x/race/tags/list")).json()).toEqual({
+      name: "x/race",
+      tags: ["a", "b", "c", "d"],
+    });
   });
 });
 
@@ -200,7 +210,10 @@ describe("tags and catalog", () => {
 
   it("paginate() follows the spec for n and last", () => {
     const p = new URLSearchParams("n=3&last=b");
-    expect(paginate(["a", "b", "c", "d", "e", "f"], p, "/x")).toEqual({ page: ["c", "d", "e"], link: '</x?n=3&last=e>; rel="next"' });
+    expect(paginate(["a", "b", "c", "d", "e", "f"], p, "/x")).toEqual({
+      page: ["c", "d", "e"],
+      link: '</x?n=3&last=e>; rel="next"',
+    });
     expect(paginate(["a"], new URLSearchParams("n=5"), "/x")).toEqual({ page: ["a"] });
   });
 });

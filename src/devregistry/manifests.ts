@@ -18,7 +18,9 @@ import { sendBody, sendEmpty, sendJson } from "./responses";
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 function manifestUnknown(name: string, reference: string): RegistryError {
-  return new RegistryError(404, "MANIFEST_UNKNOWN", `manifest ${reference} is unknown to repository ${name}`, { reference });
+  return new RegistryError(404, "MANIFEST_UNKNOWN", `manifest ${reference} is unknown to repository ${name}`, {
+    reference,
+  });
 }
 
 /** Splits a reference into a digest or a tag; `forWrite` decides how a malformed one is answered. */
@@ -27,7 +29,12 @@ function parseReference(reference: string, forWrite: boolean, name: string): { d
   if (isTag(reference)) return { tag: reference };
   if (reference.includes(":")) validateDigest(reference);
   if (forWrite) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `invalid tag ${JSON.stringify(reference)}: expected ${TAG_GRAMMAR}`, { tag: reference });
+    throw new RegistryError(
+      400,
+      "MANIFEST_INVALID",
+      `invalid tag ${JSON.stringify(reference)}: expected ${TAG_GRAMMAR}`,
+      { tag: reference },
+    );
   }
   throw manifestUnknown(name, reference);
 }
@@ -40,7 +47,10 @@ export async function putManifest(ctx: Ctx, name: string, reference: string): Pr
   ctx.bytesIn = bytes.length;
   const digest = sha256(bytes);
   if (ref.digest && ref.digest !== digest) {
-    throw new RegistryError(400, "DIGEST_INVALID", `manifest has digest ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
+    throw new RegistryError(400, "DIGEST_INVALID", `manifest has digest ${digest}, not ${ref.digest}`, {
+      expected: ref.digest,
+      actual: digest,
+    });
   }
   const mediaType = await checkManifest(storage, name, bytes, req.headers["content-type"]);
   const subject = subjectOf(bytes);
@@ -76,7 +86,9 @@ export async function getManifest(ctx: Ctx, name: string, reference: string): Pr
 /** DELETE /v2/<name>/manifests/<digest> removes the manifest and its tags; by tag, just the tag (202). */
 export async function deleteManifest(ctx: Ctx, name: string, reference: string): Promise<void> {
   const ref = parseReference(reference, false, name);
-  const ok = ref.digest ? await ctx.storage.deleteManifest(name, ref.digest) : await ctx.storage.deleteTag(name, ref.tag!);
+  const ok = ref.digest
+    ? await ctx.storage.deleteManifest(name, ref.digest)
+    : await ctx.storage.deleteTag(name, ref.tag!);
   if (!ok) throw manifestUnknown(name, reference);
   sendEmpty(ctx.res, 202);
 }

@@ -25,5 +25,7 @@ export function validateName(name: string): string {
 export function validateDigest(digest: string | null | undefined, what = "digest"): Digest {
   if (typeof digest === "string" && isDigest(digest)) return digest;
   const why = isAnyDigest(digest) ? "only sha256 digests are supported" : `expected ${SHA256_DIGEST_GRAMMAR}`;
-  throw new RegistryError(400, "DIGEST_INVALID", `invalid ${what} ${JSON.stringify(digest ?? "")}: ${why}`, { digest: digest ?? "" });
+  throw new RegistryError(400, "DIGEST_INVALID", `invalid ${what} ${JSON.stringify(digest ?? "")}: ${why}`, {
+    digest: digest ?? "",
+  });
 }

@@ -10,11 +10,15 @@ export function paginate(items: string[], params: URLSearchParams, path: string)
   const nParam = params.get("n");
   let rest = last !== null && last !== "" ? items.filter((t) => t > last) : items;
   if (nParam === null || nParam === "") return { page: rest };
-  if (!/^\d+$/.test(nParam)) throw new RegistryError(400, "UNSUPPORTED", `n must be a non-negative integer, got ${JSON.stringify(nParam)}`);
+  if (!/^\d+$/.test(nParam))
+    throw new RegistryError(400, "UNSUPPORTED", `n must be a non-negative integer, got ${JSON.stringify(nParam)}`);
   const n = Number(nParam);
   if (n === 0) return { page: [] };
   const page = rest.slice(0, n);
   rest = rest.slice(n);
   if (rest.length === 0) return { page };
-  return { page, link: `<${path}${path.includes("?") ? "&" : "?"}n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"` };
+  return {
+    page,
+    link: `<${path}${path.includes("?") ? "&" : "?"}n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`,
+  };
 }

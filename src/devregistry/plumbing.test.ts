@@ -30,7 +30,8 @@ describe("request plumbing", () => {
 
   it("repository names follow the spec's grammar", () => {
     for (const ok of ["a", "a/b", "a-b", "a--b", "a__b", "a.b", "0/1"]) expect(isValidName(ok), ok).toBe(true);
-    for (const bad of ["A", "a/", "/a", "a___b", "a..b", "a/.b", "a:b", "", "a".repeat(201)]) expect(isValidName(bad), bad).toBe(false);
+    for (const bad of ["A", "a/", "/a", "a___b", "a..b", "a/.b", "a:b", "", "a".repeat(201)])
+      expect(isValidName(bad), bad).toBe(false);
   });
 
   it("validateDigest: sha256 only, DIGEST_INVALID otherwise", () => {
@@ -43,7 +44,9 @@ describe("request plumbing", () => {
   });
 
   it("errorBody is the spec's shape", () => {
-    const err = new RegistryError(404, "BLOB_UNKNOWN", "nope", { digest: "d" }, {}, [{ code: "BLOB_UNKNOWN", message: "two" }]);
+    const err = new RegistryError(404, "BLOB_UNKNOWN", "nope", { digest: "d" }, {}, [
+      { code: "BLOB_UNKNOWN", message: "two" },
+    ]);
     expect(JSON.parse(errorBody(err).toString())).toEqual({
       errors: [
         { code: "BLOB_UNKNOWN", message: "nope", detail: { digest: "d" } },

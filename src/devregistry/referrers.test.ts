@@ -66,7 +66,9 @@ describe("dev registry referrers pages (referrersPageSize)", () => {
     expect(first.status).toBe(200);
     expect(first.headers["oci-filters-applied"]).toBe("artifactType");
     expect(first.json<Page>().manifests.map((m) => m.digest)).toEqual(spdx.slice(0, 2));
-    expect(first.headers.link).toBe(`</v2/r/paged/referrers/${subject}?${q}&n=2&last=${encodeURIComponent(spdx[1])}>; rel="next"`);
+    expect(first.headers.link).toBe(
+      `</v2/r/paged/referrers/${subject}?${q}&n=2&last=${encodeURIComponent(spdx[1])}>; rel="next"`,
+    );
     const next = /^<([^>]+)>/.exec(String(first.headers.link))![1];
     const second = await request(reg.address, "GET", next);
     expect(second.json<Page>().manifests.map((m) => m.digest)).toEqual(spdx.slice(2, 4));
@@ -106,7 +108,9 @@ describe("dev registry referrers pages (referrersPageSize)", () => {
   it("referrersPageSize must be a positive integer", async () => {
     for (const bad of [0, -1, 1.5]) {
       // Refused before the storage directory is touched.
-      await expect(startDevRegistry({ root: join(tmpdir(), "devregistry-never-created"), port: 0, referrersPageSize: bad })).rejects.toMatchObject({
+      await expect(
+        startDevRegistry({ root: join(tmpdir(), "devregistry-never-created"), port: 0, referrersPageSize: bad }),
+      ).rejects.toMatchObject({
         code: "E_USAGE",
         message: `referrersPageSize: expected a positive integer, got ${bad}`,
       });

@@ -39,16 +39,31 @@ export function subjectOf(bytes: Buffer): Digest | undefined {
   if (doc.subject === undefined) return undefined;
   const digest = (doc.subject as { digest?: unknown } | null)?.digest;
   if (typeof digest !== "string" || !isDigest(digest)) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`, {
-      field: "subject.digest",
-    });
+    throw new RegistryError(
+      400,
+      "MANIFEST_INVALID",
+      `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`,
+      {
+        field: "subject.digest",
+      },
+    );
   }
   return digest;
 }
 
 /** Records a stored manifest as a referrer of `subject`. */
-export async function recordReferrer(storage: Storage, name: string, subject: Digest, bytes: Buffer, mediaType: string): Promise<void> {
-  const doc = JSON.parse(bytes.toString("utf8")) as { artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
+export async function recordReferrer(
+  storage: Storage,
+  name: string,
+  subject: Digest,
+  bytes: Buffer,
+  mediaType: string,
+): Promise<void> {
+  const doc = JSON.parse(bytes.toString("utf8")) as {
+    artifactType?: string;
+    config?: { mediaType?: string };
+    annotations?: Record<string, string>;
+  };
   const digest = sha256(bytes);
   const desc: ReferrerDescriptor = { mediaType, digest, size: bytes.length };
   // The spec: artifactType, else (for an image manifest) the config's media type.
@@ -80,7 +95,9 @@ export async function listReferrers(ctx: Ctx, name: string, subjectParam: string
     if (!isDigest(digest) || (last !== undefined && digest <= last)) continue;
     let desc: ReferrerDescriptor;
     try {
-      desc = JSON.parse(await fsp.readFile(join(referrersDir(ctx.storage, name, subject), f), "utf8")) as ReferrerDescriptor;
+      desc = JSON.parse(
+        await fsp.readFile(join(referrersDir(ctx.storage, name, subject), f), "utf8"),
+      ) as ReferrerDescriptor;
     } catch {
       continue; // a damaged record: skipped rather than failing the whole list
     }

@@ -6,7 +6,11 @@ import { RegistryError } from "./registry-error";
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) {
-    throw new RegistryError(413, "SIZE_INVALID", `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+    throw new RegistryError(
+      413,
+      "SIZE_INVALID",
+      `request body of ${declared} bytes exceeds the limit of ${limit} bytes`,
+    );
   }
   const chunks: Buffer[] = [];
   let total = 0;

@@ -79,7 +79,10 @@ describe("registryServe", () => {
   it("a missing password file: E_PASSWORD_FILE naming the flag and path", async () => {
     const missing = join(dir, "does-not-exist");
     const e = await failure(
-      registryServe({ root: join(dir, "r4"), port: 0, user: "ci", passwordFile: missing }, { stdout: () => {}, stderr: () => {} }),
+      registryServe(
+        { root: join(dir, "r4"), port: 0, user: "ci", passwordFile: missing },
+        { stdout: () => {}, stderr: () => {} },
+      ),
     );
     expect(e.code).toBe("E_PASSWORD_FILE");
     expect(e.message).toContain("--password-file");
@@ -88,15 +91,21 @@ describe("registryServe", () => {
 
   it("--user without --password-file (and the reverse) is a usage error", async () => {
     const io = { stdout: () => {}, stderr: () => {} };
-    expect((await failure(registryServe({ root: join(dir, "r5"), user: "ci" }, io))).message).toContain("--password-file");
-    expect((await failure(registryServe({ root: join(dir, "r5"), passwordFile: "x" }, io))).message).toContain("--user");
+    expect((await failure(registryServe({ root: join(dir, "r5"), user: "ci" }, io))).message).toContain(
+      "--password-file",
+    );
+    expect((await failure(registryServe({ root: join(dir, "r5"), passwordFile: "x" }, io))).message).toContain(
+      "--user",
+    );
   });
 
   it("a port in use: E_ADDR_IN_USE and nothing printed", async () => {
     const busy = await tempRegistry();
     try {
       const stdout: string[] = [];
-      const e = await failure(registryServe({ root: join(dir, "r6"), port: busy.port }, { stdout: (l) => stdout.push(l), stderr: () => {} }));
+      const e = await failure(
+        registryServe({ root: join(dir, "r6"), port: busy.port }, { stdout: (l) => stdout.push(l), stderr: () => {} }),
+      );
       expect(e.code).toBe("E_ADDR_IN_USE");
       expect(e.message).toContain(`127.0.0.1:${busy.port}`);
       expect(stdout).toEqual([]);
@@ -112,7 +121,9 @@ describe("registryServe", () => {
     expect((await request(address, "POST", "/v2/a/blobs/uploads/")).status).toBe(429);
     s.ac.abort();
     await s.done;
-    const e = await failure(registryServe({ root: join(dir, "r8"), port: 0, bodyTimeoutMs: 0 }, { stdout: () => {}, stderr: () => {} }));
+    const e = await failure(
+      registryServe({ root: join(dir, "r8"), port: 0, bodyTimeoutMs: 0 }, { stdout: () => {}, stderr: () => {} }),
+    );
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe("bodyTimeoutMs: expected a positive integer, got 0");
   });
@@ -126,7 +137,13 @@ describe("registryServe", () => {
       "body-timeout-seconds": "5",
       "min-body-rate": "4096",
     };
-    expect(parseLimitFlags(flags)).toEqual({ maxUploads: 50, maxUploadsPerClient: 7, uploadIdleMs: 600_000, bodyTimeoutMs: 5000, minBodyRate: 4096 });
+    expect(parseLimitFlags(flags)).toEqual({
+      maxUploads: 50,
+      maxUploadsPerClient: 7,
+      uploadIdleMs: 600_000,
+      bodyTimeoutMs: 5000,
+      minBodyRate: 4096,
+    });
     for (const bad of ["0", "-1", "1.5", "", "ten"]) {
       expect(() => parseLimitFlags({ "body-timeout-seconds": bad })).toThrow(
         `--body-timeout-seconds: expected a positive integer, got ${JSON.stringify(bad)}`,
@@ -134,7 +151,9 @@ describe("registryServe", () => {
       expect(() => parseLimitFlags({ "max-uploads-per-client": bad })).toThrow(
         `--max-uploads-per-client: expected a positive integer, got ${JSON.stringify(bad)}`,
       );
-      expect(() => parseLimitFlags({ "min-body-rate": bad })).toThrow(`--min-body-rate: expected a positive integer, got ${JSON.stringify(bad)}`);
+      expect(() => parseLimitFlags({ "min-body-rate": bad })).toThrow(
+        `--min-body-rate: expected a positive integer, got ${JSON.stringify(bad)}`,
+      );
     }
   });
 

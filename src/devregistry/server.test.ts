@@ -173,13 +173,20 @@ describe("startup errors and persistence", () => {
     cleanups.push(() => reg.close());
     const get = await request(reg.address, "GET", "/v2/keep/me/manifests/v1");
     expect(get.body.equals(img.manifest)).toBe(true);
-    expect((await request(reg.address, "GET", `/v2/keep/me/blobs/${sha256(img.layers[0])}`)).body.equals(img.layers[0])).toBe(true);
-    expect((await request(reg.address, "GET", "/v2/keep/me/tags/list")).json()).toEqual({ name: "keep/me", tags: ["v1"] });
+    expect(
+      (await request(reg.address, "GET", `/v2/keep/me/blobs/${sha256(img.layers[0])}`)).body.equals(img.layers[0]),
+    ).toBe(true);
+    expect((await request(reg.address, "GET", "/v2/keep/me/tags/list")).json()).toEqual({
+      name: "keep/me",
+      tags: ["v1"],
+    });
     expect((await request(reg.address, "GET", loc)).headers.range).toBe("0-5999");
     const done = await request(reg.address, "PUT", `${loc}?digest=${sha256(bytes)}`, { body: bytes.subarray(6000) });
     expect(done.status).toBe(201);
     expect((await readFile(join(root, "blobs", "sha256", sha256(bytes).slice(7)))).equals(bytes)).toBe(true);
-    expect(await readFile(join(root, "repositories", "keep", "me", "_manifests", "tags", "v1"), "utf8")).toBe(img.digest);
+    expect(await readFile(join(root, "repositories", "keep", "me", "_manifests", "tags", "v1"), "utf8")).toBe(
+      img.digest,
+    );
   });
 
   it("close() ends idle keep-alive connections promptly", async () => {

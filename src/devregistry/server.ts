@@ -66,7 +66,10 @@ const ROUTES: Route[] = [
   { re: /^\/v2\/_catalog$/, methods: { GET: catalog } },
   { re: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: listTags } },
   { re: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
-  { re: /^\/v2\/(.+)\/manifests\/([^/]+)$/, methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest } },
+  {
+    re: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  },
   { re: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
   {
     re: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
@@ -131,7 +134,9 @@ function cutOff(req: IncomingMessage, res: ServerResponse, deps: Deps, why: Stal
   res.setHeader("Connection", "close");
   const err =
     why.kind === "stall"
-      ? new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, { timeoutMs })
+      ? new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, {
+          timeoutMs,
+        })
       : new RegistryError(
           408,
           "UNKNOWN",
@@ -154,7 +159,16 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
   }
   // Upload sessions are capped per client: the user when auth is on (every request past it is that user's), else the address.
   const client = deps.auth ? `user ${deps.auth.user}` : `address ${req.socket.remoteAddress ?? "unknown"}`;
-  const ctx: Ctx = { req, res, url, client, storage: deps.storage, uploads: deps.uploads, bytesIn: 0, referrersPageSize: deps.referrersPageSize };
+  const ctx: Ctx = {
+    req,
+    res,
+    url,
+    client,
+    storage: deps.storage,
+    uploads: deps.uploads,
+    bytesIn: 0,
+    referrersPageSize: deps.referrersPageSize,
+  };
   let internal: string | undefined;
   if (deps.log) {
     const log = deps.log;
@@ -169,7 +183,9 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
     });
   }
   res.setHeader(API_VERSION_HEADER, API_VERSION);
-  watchStalls(req, res, { timeoutMs: deps.bodyTimeoutMs, minBodyRate: deps.minBodyRate }, (why) => cutOff(req, res, deps, why));
+  watchStalls(req, res, { timeoutMs: deps.bodyTimeoutMs, minBodyRate: deps.minBodyRate }, (why) =>
+    cutOff(req, res, deps, why),
+  );
   const run = async (): Promise<void> => {
     if (deps.auth && !basicAuthOk(req.headers.authorization, deps.auth.user, deps.auth.password)) throw unauthorized();
     await dispatch(ctx);
@@ -212,12 +228,20 @@ async function listen(server: Server, host: string, port: number): Promise<void>
   }).catch((e: NodeJS.ErrnoException) => {
     const where = formatAddress(host, port);
     if (e.code === "EADDRINUSE") {
-      throw new PipelineError("E_ADDR_IN_USE", `--port ${port}: ${where} is already in use (pass --port 0 to pick a free port)`, { cause: e });
+      throw new PipelineError(
+        "E_ADDR_IN_USE",
+        `--port ${port}: ${where} is already in use (pass --port 0 to pick a free port)`,
+        { cause: e },
+      );
     }
     if (e.code === "EACCES") {
       throw new PipelineError("E_ADDR_ACCESS", `--port ${port}: not permitted to listen on ${where}`, { cause: e });
     }
-    throw new PipelineError("E_LISTEN", `--host ${host} --port ${port}: cannot listen on ${where} (${e.code ?? e.message})`, { cause: e });
+    throw new PipelineError(
+      "E_LISTEN",
+      `--host ${host} --port ${port}: cannot listen on ${where} (${e.code ?? e.message})`,
+      { cause: e },
+    );
   });
 }
 
@@ -226,14 +250,22 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? 5000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`, { exitCode: 2 });
+    throw new PipelineError("E_USAGE", `--port: expected an integer from 0 to 65535, got ${String(opts.port)}`, {
+      exitCode: 2,
+    });
   }
   if (opts.auth && (!opts.auth.user || opts.auth.user.includes(":") || !opts.auth.password)) {
-    throw new PipelineError("E_USAGE", '--user: expected a non-empty user name without ":" and a non-empty password', { exitCode: 2 });
+    throw new PipelineError("E_USAGE", '--user: expected a non-empty user name without ":" and a non-empty password', {
+      exitCode: 2,
+    });
   }
   const pageSize = opts.referrersPageSize;
   if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize <= 0)) {
-    throw new PipelineError("E_USAGE", `referrersPageSize: expected a positive integer, got ${JSON.stringify(pageSize)}`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `referrersPageSize: expected a positive integer, got ${JSON.stringify(pageSize)}`,
+      { exitCode: 2 },
+    );
   }
   const limits = resolveLimits(opts);
   const root = resolve(opts.root);
@@ -249,8 +281,9 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
     referrersPageSize: pageSize,
     inFlight: new Set(),
   };
-  const server = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) }, (req, res) =>
-    handleRequest(req, res, deps),
+  const server = createServer(
+    { connectionsCheckingInterval: Math.min(30_000, Math.max(5, Math.floor(limits.bodyTimeoutMs / 4))) },
+    (req, res) => handleRequest(req, res, deps),
   );
   server.requestTimeout = 0; // big layers over slow links must not be cut off: stalls and body rates are watched instead
   server.headersTimeout = limits.bodyTimeoutMs;
@@ -260,7 +293,9 @@ export async function startDevRegistry(opts: DevRegistryOptions): Promise<DevReg
   });
   await listen(server, host, port);
   const sweeper = setInterval(() => {
-    uploads.sweep().catch((e: unknown) => opts.log?.(`sweeping idle upload sessions failed: ${(e as Error).message ?? String(e)}`));
+    uploads
+      .sweep()
+      .catch((e: unknown) => opts.log?.(`sweeping idle upload sessions failed: ${(e as Error).message ?? String(e)}`));
   }, sweepIntervalMs(limits.uploadIdleMs));
   sweeper.unref();
   const actualPort = (server.address() as AddressInfo).port;

@@ -25,7 +25,12 @@ export interface StallLimits {
 /** Why a request was cut off, for its 408. */
 export type StallReason = { kind: "stall" } | { kind: "slow"; bytes: number; ms: number };
 
-export function watchStalls(req: IncomingMessage, res: ServerResponse, limits: StallLimits, onStall: (why: StallReason) => void): void {
+export function watchStalls(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limits: StallLimits,
+  onStall: (why: StallReason) => void,
+): void {
   const { timeoutMs, minBodyRate } = limits;
   const socket = req.socket;
   const progress = (): string => `${socket.bytesRead}/${socket.bytesWritten}/${socket.writableLength}`;

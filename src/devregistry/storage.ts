@@ -50,13 +50,18 @@ export class Storage {
   static async open(root: string): Promise<Storage> {
     const s = new Storage(root);
     try {
-      for (const d of ["blobs/sha256", "repositories", "uploads", "tmp"]) await fsp.mkdir(join(root, d), { recursive: true });
+      for (const d of ["blobs/sha256", "repositories", "uploads", "tmp"])
+        await fsp.mkdir(join(root, d), { recursive: true });
       const probe = s.tmpPath();
       await fsp.writeFile(probe, "probe");
       await fsp.unlink(probe);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new PipelineError("E_REGISTRY_ROOT", `--root ${JSON.stringify(root)}: not a writable directory (${err.message})`, { cause: e });
+      throw new PipelineError(
+        "E_REGISTRY_ROOT",
+        `--root ${JSON.stringify(root)}: not a writable directory (${err.message})`,
+        { cause: e },
+      );
     }
     await s.sweepTmp();
     return s;
@@ -288,7 +293,8 @@ export class Storage {
         out.push(prefix);
       }
       for (const e of entries) {
-        if (e.isDirectory() && !e.name.startsWith("_")) await walk(join(dir, e.name), prefix ? `${prefix}/${e.name}` : e.name);
+        if (e.isDirectory() && !e.name.startsWith("_"))
+          await walk(join(dir, e.name), prefix ? `${prefix}/${e.name}` : e.name);
       }
     };
     await walk(join(this.root, "repositories"), "");

@@ -29,11 +29,20 @@ export interface RequestOptions {
 }
 
 /** One HTTP request on a fresh connection to `address` (`host:port`). */
-export function request(address: string, method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> {
+export function request(
+  address: string,
+  method: string,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<TestResponse> {
   const url = new URL(path, `http://${address}`);
   const headers: Record<string, string | number> = { ...opts.headers };
-  if (opts.auth) headers.Authorization = "Basic " + Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString("base64");
-  if ((typeof opts.body === "string" || Buffer.isBuffer(opts.body)) && !Object.keys(headers).some((h) => /^content-length$/i.test(h))) {
+  if (opts.auth)
+    headers.Authorization = "Basic " + Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString("base64");
+  if (
+    (typeof opts.body === "string" || Buffer.isBuffer(opts.body)) &&
+    !Object.keys(headers).some((h) => /^content-length$/i.test(h))
+  ) {
     headers["Content-Length"] = Buffer.byteLength(opts.body);
   }
   return new Promise((resolve, reject) => {
@@ -43,7 +52,12 @@ export function request(address: string, method: string, path: string, opts: Req
       res.on("error", reject);
       res.on("end", () => {
         const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString("utf8")) as T });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          json: <T>() => JSON.parse(body.toString("utf8")) as T,
+        });
       });
     });
     req.on("error", reject);
@@ -72,7 +86,12 @@ export async function tempRegistry(opts: Partial<DevRegistryOptions> = {}): Prom
 }
 
 /** Pushes a blob with a monolithic POST; returns its digest. Throws unless the registry answers 201. */
-export async function pushBlob(address: string, repo: string, bytes: Buffer, auth?: RequestOptions["auth"]): Promise<string> {
+export async function pushBlob(
+  address: string,
+  repo: string,
+  bytes: Buffer,
+  auth?: RequestOptions["auth"],
+): Promise<string> {
   const digest = sha256(bytes);
   const res = await request(address, "POST", `/v2/${repo}/blobs/uploads/?digest=${digest}`, { body: bytes, auth });
   if (res.status !== 201) throw new Error(`push blob ${digest} to ${repo}: HTTP ${res.status} ${res.body.toString()}`);
@@ -107,7 +126,11 @@ export async function pushImage(
   auth?: RequestOptions["auth"],
 ): Promise<PushedImage> {
   const config = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map((l) => sha256(l)) } }),
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: layers.map((l) => sha256(l)) },
+    }),
   );
   for (const b of [config, ...layers]) await pushBlob(address, repo, b, auth);
   const manifest = imageManifest(config, layers);
@@ -116,6 +139,7 @@ export async function pushImage(
     headers: { "Content-Type": MediaType.OCI_MANIFEST },
     auth,
   });
-  if (res.status !== 201) throw new Error(`push manifest ${repo}:${reference}: HTTP ${res.status} ${res.body.toString()}`);
+  if (res.status !== 201)
+    throw new Error(`push manifest ${repo}:${reference}: HTTP ${res.status} ${res.body.toString()}`);
   return { digest: sha256(manifest), manifest, config, layers };
 }

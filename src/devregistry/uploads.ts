@@ -45,7 +45,8 @@ export interface Chunk {
   onBytes?: (n: number) => void;
 }
 
-export interface UploadsOptions extends Partial<Pick<RegistryLimits, "maxUploads" | "maxUploadsPerClient" | "uploadIdleMs">> {
+export interface UploadsOptions
+  extends Partial<Pick<RegistryLimits, "maxUploads" | "maxUploadsPerClient" | "uploadIdleMs">> {
   /** The clock (tests). */
   now?: () => number;
 }
@@ -136,15 +137,22 @@ export class Uploads {
    */
   async create(repo: string, client?: string): Promise<UploadSession> {
     const full = (): boolean =>
-      this.sessions.size >= this.maxUploads || (client !== undefined && this.sessionsOf(client).length >= this.maxPerClient);
+      this.sessions.size >= this.maxUploads ||
+      (client !== undefined && this.sessionsOf(client).length >= this.maxPerClient);
     if (full()) {
       await this.sweep();
       if (this.sessions.size >= this.maxUploads)
-        throw this.tooMany([...this.sessions.values()], `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads})`);
+        throw this.tooMany(
+          [...this.sessions.values()],
+          `too many open upload sessions (${this.sessions.size}, the limit is ${this.maxUploads})`,
+        );
       if (client !== undefined) {
         const mine = this.sessionsOf(client);
         if (mine.length >= this.maxPerClient)
-          throw this.tooMany(mine, `too many open upload sessions of ${client} (${mine.length}, the limit per client is ${this.maxPerClient})`);
+          throw this.tooMany(
+            mine,
+            `too many open upload sessions of ${client} (${mine.length}, the limit per client is ${this.maxPerClient})`,
+          );
       }
     }
     const id = randomUUID();
@@ -154,7 +162,10 @@ export class Uploads {
       const dir = this.dir(id);
       await fsp.mkdir(dir, { recursive: true });
       await fsp.writeFile(join(dir, "data"), "");
-      await this.storage.writeAtomic(join(dir, "info.json"), JSON.stringify({ repo, started: new Date().toISOString() }));
+      await this.storage.writeAtomic(
+        join(dir, "info.json"),
+        JSON.stringify({ repo, started: new Date().toISOString() }),
+      );
     } catch (e) {
       await this.remove(id);
       throw e;
@@ -192,9 +203,14 @@ export class Uploads {
 
   /** The session `id` of `repo`; 404 BLOB_UPLOAD_UNKNOWN when there is none. */
   async get(repo: string, id: string): Promise<UploadSession> {
-    const unknown = new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", `upload ${JSON.stringify(id)} is unknown to repository ${repo}`, {
-      upload: id,
-    });
+    const unknown = new RegistryError(
+      404,
+      "BLOB_UPLOAD_UNKNOWN",
+      `upload ${JSON.stringify(id)} is unknown to repository ${repo}`,
+      {
+        upload: id,
+      },
+    );
     if (!UUID_RE.test(id) || !this.sessions.has(id)) throw unknown;
     this.touch(id);
     try {
@@ -260,7 +276,9 @@ export class Uploads {
     try {
       await pipeline(chunk.body, meter, out);
       if (range && received() !== range.end - range.start + 1) {
-        throw rangeError(`Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${received()}`);
+        throw rangeError(
+          `Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes, got ${received()}`,
+        );
       }
       if (contentLength !== undefined && received() !== contentLength) {
         throw rangeError(`Content-Length ${contentLength} announced, the body ended after ${received()} bytes`);

@@ -16,10 +16,11 @@ export const ENVIRONMENT_SECTIONS = [
   { title: "Development and tests", variables: DEVELOPMENT_VARIABLES, starlark: false },
 ] as const;
 
-export const ENVIRONMENT_VARIABLES = { ...USER_VARIABLES, ...INTERNAL_VARIABLES, ...DEVELOPMENT_VARIABLES } satisfies Record<
-  `PIPELINE_${string}`,
-  EnvVarDoc
->;
+export const ENVIRONMENT_VARIABLES = {
+  ...USER_VARIABLES,
+  ...INTERNAL_VARIABLES,
+  ...DEVELOPMENT_VARIABLES,
+} satisfies Record<`PIPELINE_${string}`, EnvVarDoc>;
 
 export type EnvironmentVariable = keyof typeof ENVIRONMENT_VARIABLES;
 

@@ -30,7 +30,8 @@ export const DEVELOPMENT_VARIABLES = {
     setBy: "`scripts/test.sh`, developers",
     readBy: "`scripts/bazel7.sh`",
     format: "JVM options separated by spaces",
-    meaning: "The Bazel 7 server's `--host_jvm_args` (`npm test` sets a JIT and GC for short-lived servers; empty: none).",
+    meaning:
+      "The Bazel 7 server's `--host_jvm_args` (`npm test` sets a JIT and GC for short-lived servers; empty: none).",
   },
   PIPELINE_BAZEL_CDS_DIR: {
     setBy: "developers",
@@ -143,8 +144,10 @@ export const DEVELOPMENT_VARIABLES = {
   },
   PIPELINE_UPDATE_GENERATED: {
     setBy: "developers",
-    readBy: "the tests of generated files (`test/unit/grammar-bzl.test.ts`, `test/unit/error-codes.test.ts`, `test/unit/environment.test.ts`)",
+    readBy:
+      "the tests of generated files (`test/unit/grammar-bzl.test.ts`, `test/unit/error-codes.test.ts`, `test/unit/environment.test.ts`)",
     format: "1, or unset",
-    meaning: "Regenerates a generated file (grammar.bzl, environment.bzl, docs/errors.md, docs/environment.md) instead of failing on it.",
+    meaning:
+      "Regenerates a generated file (grammar.bzl, environment.bzl, docs/errors.md, docs/environment.md) instead of failing on it.",
   },
 } satisfies Record<`PIPELINE_${string}`, EnvVarDoc>;

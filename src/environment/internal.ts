@@ -49,13 +49,16 @@ export const INTERNAL_VARIABLES = {
     meaning: "The directory of the npm packages the CLI loads lazily (the AWS SDK, the Kubernetes client).",
   },
   PIPELINE_BUNDLE_CODE_CACHE: {
-    setBy: "the CLI's loaders (`tools/pipeline-loader.ts`, the npm package's `pipeline`; `tools/bundle-loader.ts`, the launchers')",
+    setBy:
+      "the CLI's loaders (`tools/pipeline-loader.ts`, the npm package's `pipeline`; `tools/bundle-loader.ts`, the launchers')",
     readBy: "`src/cli/lazy-bundle.ts` (then removed from the environment)",
     format: "1, or unset",
-    meaning: "Load the CLI bundle's second file (the commands) with the V8 code cache; build actions run the bundle without it.",
+    meaning:
+      "Load the CLI bundle's second file (the commands) with the V8 code cache; build actions run the bundle without it.",
   },
   PIPELINE_CONTAINER_IMAGE: {
-    setBy: "the `_binary` and NAME launchers' preload (`tools/preload.ts`, through `src/runtime/index.ts`'s `imageEnvironment`)",
+    setBy:
+      "the `_binary` and NAME launchers' preload (`tools/preload.ts`, through `src/runtime/index.ts`'s `imageEnvironment`)",
     readBy: "launch scripts through `src/runtime/index.ts` (`containerImage()`)",
     format: "an image reference HOST/REPOSITORY@sha256:... (`_binary`: the configured reference)",
     meaning: "The pipeline's main image.",
@@ -73,7 +76,8 @@ export const INTERNAL_VARIABLES = {
     meaning: "Where the built (not pushed) images are, for `_binary` runs.",
   },
   PIPELINE_IN_CONTAINER: {
-    setBy: "the local runner (`src/container/process-spec.ts`), the Kubernetes runner (`src/k8s/run-job.ts`), runInContainer",
+    setBy:
+      "the local runner (`src/container/process-spec.ts`), the Kubernetes runner (`src/k8s/run-job.ts`), runInContainer",
     readBy: "launch scripts through `src/runtime/index.ts` (`inContainer()`)",
     format: "1, or unset",
     meaning: "The launch script is running inside its own container: it does the work instead of starting a container.",
@@ -103,7 +107,8 @@ export const INTERNAL_VARIABLES = {
     meaning: "The heap above which the persistent tsc worker evicts its least recently used targets.",
   },
   PIPELINE_TSC_WORKER_STATS: {
-    setBy: "tests, in the environment of `tsc_worker.js` run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
+    setBy:
+      "tests, in the environment of `tsc_worker.js` run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
     readBy: "`bazel/private/tsc_worker.js`",
     format: "1, or unset",
     meaning:

@@ -6,7 +6,8 @@ export const USER_VARIABLES = {
     setBy: "users, in the shell of `bazel run //pkg:NAME` or `NAME_push` (`scripts/demo.sh` too)",
     readBy: "`src/launcher/config.ts` (`pushTarget`)",
     format: "HOST/REPOSITORY, no tag or digest (e.g. localhost:5000/team/app)",
-    meaning: "Pushes every image of the pipeline there instead of the BUILD file's registry/repository; `--repository` wins.",
+    meaning:
+      "Pushes every image of the pipeline there instead of the BUILD file's registry/repository; `--repository` wins.",
   },
   PIPELINE_TARGET: {
     setBy: "users, in the shell of `bazel run //pkg:NAME`",
@@ -16,7 +17,8 @@ export const USER_VARIABLES = {
   },
   PIPELINE_CACHE_DIR: {
     setBy: "users",
-    readBy: "`src/cache/layout.ts` (the CLI and the launchers); `bazel/private/repo_cache.bzl` documents why repositories do not follow it",
+    readBy:
+      "`src/cache/layout.ts` (the CLI and the launchers); `bazel/private/repo_cache.bzl` documents why repositories do not follow it",
     format: "a directory path",
     meaning:
       "The local cache root (images, root filesystems, models, the CLI's code cache); default $XDG_CACHE_HOME/rules_pipeline or ~/.cache/rules_pipeline.",
@@ -49,7 +51,8 @@ export const USER_VARIABLES = {
     setBy: "users",
     readBy: "`src/container/host-folders.ts`",
     format: "absolute paths separated by ':'",
-    meaning: "Host folders a spec's ServerAvailableFolder may name, besides the spec's own directory (like --allow-host-path).",
+    meaning:
+      "Host folders a spec's ServerAvailableFolder may name, besides the spec's own directory (like --allow-host-path).",
   },
   PIPELINE_REQUIRE_SIGNATURE: {
     setBy: "users",
@@ -79,7 +82,8 @@ export const USER_VARIABLES = {
     setBy: "users",
     readBy: "`src/layer/limits.ts`",
     format: "a rate such as 64KiB/s; 0 turns the check off",
-    meaning: "The slowest a registry may send or take a blob (default 1KiB/s over the window), like --min-transfer-rate.",
+    meaning:
+      "The slowest a registry may send or take a blob (default 1KiB/s over the window), like --min-transfer-rate.",
   },
   PIPELINE_TRANSFER_RATE_WINDOW: {
     setBy: "users",
@@ -145,7 +149,8 @@ export const USER_VARIABLES = {
     setBy: "users, with `--repo_env` (`scripts/test.sh` sets one per test run)",
     readBy: "`bazel/private/repo_cache.bzl`",
     format: "an absolute directory path, or off",
-    meaning: "The repository cache `npm_repo.bzl` and `tools_repo.bzl` share across output bases; off rebuilds each time.",
+    meaning:
+      "The repository cache `npm_repo.bzl` and `tools_repo.bzl` share across output bases; off rebuilds each time.",
   },
   PIPELINE_REPO_CACHE_MAX_SIZE: {
     setBy: "users, with `--repo_env`",

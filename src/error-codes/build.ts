@@ -16,7 +16,8 @@ export const BUILD_ERRORS = {
     meaning:
       "A descriptor in a manifest, an index or a layout's index.json has no valid size (a non-negative integer) or media type (type/subtype), or a `urls` that is not a list of strings.",
     next: "The image was written wrong: rebuild or re-push it with a conforming tool; the message names the descriptor and the value.",
-    example: 'manifest sha256:... of localhost:5000/team/app:v1: layers[0].size: expected a size in bytes (a non-negative integer), got "12"',
+    example:
+      'manifest sha256:... of localhost:5000/team/app:v1: layers[0].size: expected a size in bytes (a non-negative integer), got "12"',
   },
   E_BAD_REFERENCE: {
     meaning: "An image reference (HOST/REPOSITORY[:TAG][@DIGEST]) or a repository override does not parse.",
@@ -161,7 +162,8 @@ export const BUILD_ERRORS = {
   E_NPM_NETWORK: {
     meaning: "`npm ci` could not reach the npm registry.",
     next: "Restore network access to the registry or warm the npm cache first.",
-    example: "npm ci could not reach the npm registry (https://registry.npmjs.org/): a --lockfile build needs it, or a warm npm cache.",
+    example:
+      "npm ci could not reach the npm registry (https://registry.npmjs.org/): a --lockfile build needs it, or a warm npm cache.",
   },
   E_INSTALL_SCRIPTS: {
     meaning: "A package named to run its install scripts is not one the lockfile installs.",
@@ -172,12 +174,14 @@ export const BUILD_ERRORS = {
     meaning:
       "A lockfile's kind or version is not one rules_pipeline installs (pnpm-lock.yaml v9, yarn.lock classic or berry, package-lock.json v2/v3).",
     next: "Regenerate the lockfile with a supported package manager version, or name a supported lockfile.",
-    example: "pnpm-lock.yaml: lockfileVersion '6.0' is not supported: regenerate it with pnpm 9 (lockfileVersion '9.0')",
+    example:
+      "pnpm-lock.yaml: lockfileVersion '6.0' is not supported: regenerate it with pnpm 9 (lockfileVersion '9.0')",
   },
   E_INTEGRITY: {
     meaning: "A package manager downloaded to install a lockfile does not have the integrity rules_pipeline pins.",
     next: "Check the npm registry or proxy in use (it served other bytes); clear the tools cache (lockfile/tools) and retry.",
-    example: "https://registry.npmjs.org/pnpm/-/pnpm-9.15.9.tgz: integrity sha512-… is not the pinned sha512-…; not using it",
+    example:
+      "https://registry.npmjs.org/pnpm/-/pnpm-9.15.9.tgz: integrity sha512-… is not the pinned sha512-…; not using it",
   },
   E_RUNTIME_LIB: {
     meaning: "The runtime library (@rules_pipeline/runtime) cannot be provided to a lockfile build.",

@@ -18,7 +18,10 @@ export const ERROR_SECTIONS = [
   { title: "Deployments, secrets, models, git and Kubernetes", codes: DEPLOY_ERRORS },
 ] as const;
 
-export const ERROR_CODES = { ...BUILD_ERRORS, ...REGISTRY_ERRORS, ...RUN_ERRORS, ...DEPLOY_ERRORS } satisfies Record<`E_${string}`, ErrorDoc>;
+export const ERROR_CODES = { ...BUILD_ERRORS, ...REGISTRY_ERRORS, ...RUN_ERRORS, ...DEPLOY_ERRORS } satisfies Record<
+  `E_${string}`,
+  ErrorDoc
+>;
 
 /** A stable error code: one of the catalogue's. */
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,7 +25,8 @@ export const DEPLOY_ERRORS = {
   E_SECRET_NOT_FOUND: {
     meaning: "A secret the spec names (SECRET:name) is neither in the environment nor in the secrets directory.",
     next: "Set the variable or create the file the message names.",
-    example: 'secret "git-bot" not found: set PIPELINE_SECRET_GIT_BOT or create ~/.config/rules_pipeline/secrets/git-bot',
+    example:
+      'secret "git-bot" not found: set PIPELINE_SECRET_GIT_BOT or create ~/.config/rules_pipeline/secrets/git-bot',
   },
   E_SECRET_READ: {
     meaning: "A secret's file cannot be read.",
@@ -115,7 +116,8 @@ export const DEPLOY_ERRORS = {
   E_K8S_FORBIDDEN: {
     meaning: "RBAC forbids the kubeconfig's user the operation (403).",
     next: "Ask for the verb on the resource and namespace named.",
-    example: 'create jobs in namespace "prod": 403 Forbidden — the kubeconfig\'s user may not create jobs in namespace "prod" (RBAC)',
+    example:
+      'create jobs in namespace "prod": 403 Forbidden — the kubeconfig\'s user may not create jobs in namespace "prod" (RBAC)',
   },
   E_K8S_NOT_FOUND: {
     meaning: "A Kubernetes object the command needs does not exist (404).",
@@ -125,7 +127,8 @@ export const DEPLOY_ERRORS = {
   E_K8S_NAME: {
     meaning: "A name is not a valid Kubernetes object name.",
     next: "Use a lower-case DNS label.",
-    example: "name: Kubernetes needs a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters), got \"My_App\"",
+    example:
+      "name: Kubernetes needs a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters), got \"My_App\"",
   },
   E_K8S_NAMESPACE: {
     meaning: "The namespace is not a lower-case DNS label.",
@@ -145,7 +148,8 @@ export const DEPLOY_ERRORS = {
   E_K8S_UNRESOLVED: {
     meaning: "The manifests would name an image by tag (or a branch): Kubernetes needs them pinned.",
     next: "Let `pipeline deploy` resolve the spec (it needs the registry), or pin the image by digest.",
-    example: 'image: "r.example.com/team/app:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first',
+    example:
+      'image: "r.example.com/team/app:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first',
   },
   E_K8S_RUN_OPTION: {
     meaning: "A flag of `pipeline run --on kubernetes` has a bad value (exit code 2).",

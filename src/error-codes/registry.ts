@@ -8,9 +8,11 @@ export const REGISTRY_ERRORS = {
     example: "push app: registry localhost:5000 answered HTTP 500 (PUT /v2/app/manifests/v1)",
   },
   E_REGISTRY_UNREACHABLE: {
-    meaning: "The registry cannot be reached (connection refused, DNS, TLS), or a connection to it ended before its answer did.",
+    meaning:
+      "The registry cannot be reached (connection refused, DNS, TLS), or a connection to it ended before its answer did.",
     next: "Check the registry's address and that it is up; for a plain-HTTP registry, mark it insecure.",
-    example: "push app: registry localhost:5000 is unreachable (HEAD http://localhost:5000/v2/: ECONNREFUSED after 3 attempts)",
+    example:
+      "push app: registry localhost:5000 is unreachable (HEAD http://localhost:5000/v2/: ECONNREFUSED after 3 attempts)",
   },
   E_REGISTRY_BUSY: {
     meaning: "The registry asked to retry later than the client is willing to wait.",
@@ -21,17 +23,20 @@ export const REGISTRY_ERRORS = {
   E_REGISTRY_TOO_SLOW: {
     meaning: "A transfer from or to the registry ran below the minimum transfer rate.",
     next: "Lower the limit with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off), or fix the link.",
-    example: "pull base: registry r.example.com sent it at 2 KB/s (40960 bytes in 20.0 s of reading), below the minimum transfer rate of 10 KB/s",
+    example:
+      "pull base: registry r.example.com sent it at 2 KB/s (40960 bytes in 20.0 s of reading), below the minimum transfer rate of 10 KB/s",
   },
   E_UNAUTHORIZED: {
     meaning: "The registry refused the credentials sent, or wants some and none were found (401).",
     next: "Log in (docker login, a credential helper, `pipeline credentials`) for the registry named; the message says which credential was used.",
-    example: "push app: registry r.example.com refused access to repository team/app (401 Unauthorized); credentials: none",
+    example:
+      "push app: registry r.example.com refused access to repository team/app (401 Unauthorized); credentials: none",
   },
   E_DENIED: {
     meaning: "The registry accepted the credentials but denies the operation (403).",
     next: "Ask for push or pull rights on the repository named, or use another credential.",
-    example: "push app: registry r.example.com denied access to repository team/app (403 Forbidden: DENIED); credentials: docker config",
+    example:
+      "push app: registry r.example.com denied access to repository team/app (403 Forbidden: DENIED); credentials: docker config",
   },
   E_NOT_FOUND: {
     meaning: "The registry has no such repository, tag, manifest or blob (404).",
@@ -47,7 +52,8 @@ export const REGISTRY_ERRORS = {
   E_TOO_MANY_PAGES: {
     meaning: "A registry's referrers listing names more pages than the client reads.",
     next: "Prune the image's referrers (old signatures, SBOMs) or report the registry's behaviour.",
-    example: 'referrers of sha256:...: registry r.example.com names more than 100 pages of referrers (Link: rel="next")',
+    example:
+      'referrers of sha256:...: registry r.example.com names more than 100 pages of referrers (Link: rel="next")',
   },
   E_BLOB_READ: {
     meaning: "Content to upload cannot be read from disk.",
@@ -67,7 +73,8 @@ export const REGISTRY_ERRORS = {
   E_CRED_HELPER: {
     meaning: "A docker credential helper failed, is missing, or answered something unreadable.",
     next: "Install the helper named (docker-credential-NAME on PATH) or fix its configuration.",
-    example: "credential helper docker-credential-ecr-login (for 123.dkr.ecr.eu-west-1.amazonaws.com): not found on PATH",
+    example:
+      "credential helper docker-credential-ecr-login (for 123.dkr.ecr.eu-west-1.amazonaws.com): not found on PATH",
   },
   E_CREDENTIALS_CONFIG: {
     meaning: "rules_pipeline's own credentials file is malformed.",
@@ -82,7 +89,8 @@ export const REGISTRY_ERRORS = {
   E_CREDENTIAL_NOT_FOUND: {
     meaning: "`pipeline credentials test` found no credential for the registry or git server.",
     next: "Add one (docker login, a credential helper, or rules_pipeline's credentials file); the message lists where it looked.",
-    example: "no docker credential for r.example.com; looked in docker config ~/.docker/config.json, containers auth.json",
+    example:
+      "no docker credential for r.example.com; looked in docker config ~/.docker/config.json, containers auth.json",
   },
   E_CREDENTIAL_REJECTED: {
     meaning: "`pipeline credentials test` found a credential, and the registry or git server rejected it.",
@@ -102,7 +110,8 @@ export const REGISTRY_ERRORS = {
   E_SIGNING: {
     meaning: "The image was pushed but attaching its signature, provenance or SBOM failed.",
     next: "Fix the cause in the message and push again; the image itself is in the registry.",
-    example: "signature step: r.example.com/team/app@sha256:... is pushed, but attaching its signature failed (E_DENIED)",
+    example:
+      "signature step: r.example.com/team/app@sha256:... is pushed, but attaching its signature failed (E_DENIED)",
   },
   E_SIGNATURE: {
     meaning: "A signature does not verify, is malformed, or none was found where one is required.",
@@ -112,7 +121,8 @@ export const REGISTRY_ERRORS = {
   E_NO_SBOM: {
     meaning: "The image has no SBOM attached as a referrer.",
     next: "Push the image with the rules (they attach the SPDX SBOM) or attach one.",
-    example: "r.example.com/team/app:v1: no SBOM (an application/spdx+json referrer of sha256:...) found; looked at referrers API",
+    example:
+      "r.example.com/team/app:v1: no SBOM (an application/spdx+json referrer of sha256:...) found; looked at referrers API",
   },
   E_BAD_SBOM: {
     meaning: "The SBOM attached to the image is not valid JSON.",

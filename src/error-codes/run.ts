@@ -34,7 +34,8 @@ export const RUN_ERRORS = {
     example: "PIPELINE_RUNFILES_DIR is not set: run this target with `bazel run` or its launcher",
   },
   E_BAD_IMAGE_URIS: {
-    meaning: "The image variables the launcher hands to the launch script ($PIPELINE_CONTAINER_IMAGE_URIS) are malformed.",
+    meaning:
+      "The image variables the launcher hands to the launch script ($PIPELINE_CONTAINER_IMAGE_URIS) are malformed.",
     next: "Do not set these variables by hand; run the target through Bazel.",
     example: 'PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "[]"',
   },
@@ -51,7 +52,8 @@ export const RUN_ERRORS = {
   E_IMAGE_NOT_PUSHED: {
     meaning: "A launch script asked to run an image on a cluster, but the image was built and not pushed.",
     next: "Run `bazel run //pkg:NAME`, which pushes the image first.",
-    example: 'image "app" was built but not pushed (`:NAME_binary`): a cluster cannot pull it; run `bazel run //pkg:NAME`, which pushes it first',
+    example:
+      'image "app" was built but not pushed (`:NAME_binary`): a cluster cannot pull it; run `bazel run //pkg:NAME`, which pushes it first',
   },
   E_RUN_CONTAINER: {
     meaning: "runInContainer cannot start the `pipeline run` it runs the image with.",
@@ -87,7 +89,8 @@ export const RUN_ERRORS = {
   E_RUNTIME: {
     meaning: "No container engine works here (runc, podman, docker), or the one chosen failed.",
     next: "Install runc or podman (docker or podman for `_load`), or pick one with --runtime / --loader.",
-    example: "no image loader works here (install docker or podman):\n  docker: not found on PATH\n  podman: not found on PATH",
+    example:
+      "no image loader works here (install docker or podman):\n  docker: not found on PATH\n  podman: not found on PATH",
   },
   E_ROOTFS: {
     meaning: "The container's root file system cannot be prepared (unpacking or an overlay mount failed).",

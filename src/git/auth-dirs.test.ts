@@ -1,5 +1,15 @@
 import { spawn } from "node:child_process";
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,7 +45,11 @@ describe("createAuthDir", () => {
     const base = mkdtempSync(join(root, "create-"));
     const dir = await createAuthDir(base);
     expect(basename(dir)).toMatch(new RegExp(`^\\.git-auth\\.tmp-${process.pid}-${ownStart()}-[0-9a-f]{8}$`));
-    expect(parseTempName(basename(dir))).toEqual({ for: "git-auth", owner: { pid: process.pid, start: Number(ownStart()) }, scheme: "current" });
+    expect(parseTempName(basename(dir))).toEqual({
+      for: "git-auth",
+      owner: { pid: process.pid, start: Number(ownStart()) },
+      scheme: "current",
+    });
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(ownerAlive(process.pid, Number(ownStart()))).toBe(true);
     expect(ownerAlive(process.pid, 1)).toBe(false); // same pid, another start time: another process
@@ -57,7 +71,10 @@ describe("sweepStaleAuthDirs", () => {
       stdio: "ignore",
       env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: stale },
     });
-    const unrelated = spawn("sleep", ["60"], { stdio: "ignore", env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: `${stale}-other` } });
+    const unrelated = spawn("sleep", ["60"], {
+      stdio: "ignore",
+      env: { PATH: process.env.PATH, [AUTH_DIR_ENV]: `${stale}-other` },
+    });
     await new Promise((r) => setTimeout(r, 200));
     const reused = join(base, `.git-auth.tmp-${process.pid}-1-0badc0de`); // our pid, another start time
     mkdirSync(reused);
@@ -77,7 +94,9 @@ describe("sweepStaleAuthDirs", () => {
     expect(running(unrelated.pid!)).toBe(true);
     unrelated.kill();
     expect(readFileSync(kept).every((b) => b === 0)).toBe(true);
-    expect(readdirSync(base).sort()).toEqual([basename(mine), "git-auth-not-ours", `.layout.tmp-${DEAD_PID}-123-0badc0de`].sort());
+    expect(readdirSync(base).sort()).toEqual(
+      [basename(mine), "git-auth-not-ours", `.layout.tmp-${DEAD_PID}-123-0badc0de`].sort(),
+    );
     rmSync(kept);
   });
 

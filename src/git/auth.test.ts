@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { buildSync } from "esbuild";
@@ -27,7 +37,13 @@ beforeEach(() => {
 
 /** A minimal environment with an isolated HOME and no system git config. */
 function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), GIT_CONFIG_NOSYSTEM: "1", ...extra };
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, ".config"),
+    GIT_CONFIG_NOSYSTEM: "1",
+    ...extra,
+  };
 }
 
 function mode(path: string): number {
@@ -42,7 +58,11 @@ function expectNoSecretIn(env: NodeJS.ProcessEnv, cred: GitCredential): void {
 }
 
 /** `git credential fill` runs the configured helpers exactly as a fetch would. */
-function credentialFill(env: NodeJS.ProcessEnv, protocol: string, host: string): { stdout: string; status: number | null; stderr: string } {
+function credentialFill(
+  env: NodeJS.ProcessEnv,
+  protocol: string,
+  host: string,
+): { stdout: string; status: number | null; stderr: string } {
   try {
     const stdout = execFileSync("git", ["credential", "fill"], {
       env,
@@ -125,20 +145,28 @@ describe("withGitAuth over HTTP(S)", () => {
 
   it("a credential whose answer would not fit one pipe record is E_GIT_CREDENTIAL, before anything is written", async () => {
     const long = { username: "alice", password: "p".repeat(4096) };
-    const e = await withGitAuth("https://git.example.com/r.git", long, async () => "ran", { baseEnv: baseEnv(), tmpDir: tmp }).catch(
-      (x: unknown) => x,
-    );
+    const e = await withGitAuth("https://git.example.com/r.git", long, async () => "ran", {
+      baseEnv: baseEnv(),
+      tmpDir: tmp,
+    }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(PipelineError);
     expect((e as PipelineError).code).toBe("E_GIT_CREDENTIAL");
-    expect((e as PipelineError).message).toContain("https://git.example.com/r.git: the user name and password are too long");
+    expect((e as PipelineError).message).toContain(
+      "https://git.example.com/r.git: the user name and password are too long",
+    );
     expect((e as PipelineError).message).not.toContain("pppp");
     expect(readdirSync(tmp)).toEqual([]);
     const fits = { username: "alice", password: "p".repeat(4096 - "username=alice\npassword=\n".length - 1) };
     const answered = async (c: GitCredential) =>
-      withGitAuth("https://git.example.com/r.git", c, async (env) => credentialFill(env, "https", "git.example.com").stdout, {
-        baseEnv: baseEnv(),
-        tmpDir: tmp,
-      });
+      withGitAuth(
+        "https://git.example.com/r.git",
+        c,
+        async (env) => credentialFill(env, "https", "git.example.com").stdout,
+        {
+          baseEnv: baseEnv(),
+          tmpDir: tmp,
+        },
+      );
     expect(await answered(fits)).toContain(`password=${fits.password}\n`);
     expect(fits.username.length + fits.password.length).toBe(4075); // docs/deployments.md
     const token = await withGitAuth("https://git.example.com/r.git", { token: "t".repeat(4062) }, async () => "ran", {
@@ -171,7 +199,11 @@ describe("withGitAuth over HTTP(S)", () => {
   it("the user's own credential helpers are neither asked nor told to store", async () => {
     const log = join(home, "user-helper.log");
     const userHelper = join(home, "user-helper.sh");
-    writeFileSync(userHelper, `#!/bin/sh\necho "$1" >> '${log}'\ncat >> '${log}'\necho username=wrong\necho password=wrong\n`, { mode: 0o755 });
+    writeFileSync(
+      userHelper,
+      `#!/bin/sh\necho "$1" >> '${log}'\ncat >> '${log}'\necho username=wrong\necho password=wrong\n`,
+      { mode: 0o755 },
+    );
     writeFileSync(
       join(home, ".gitconfig"),
       `[credential]\n\thelper = ${userHelper}\n[credential "https://git.example.com"]\n\thelper = ${userHelper}\n`,
@@ -210,7 +242,9 @@ describe("withGitAuth over HTTP(S)", () => {
         expect(env.GIT_CONFIG_KEY_0).toBe("http.extraHeader");
         expect(env.GIT_CONFIG_KEY_1).toBe("credential.helper");
         expect(env.GIT_CONFIG_VALUE_1).toBe("");
-        const helpers = execFileSync("git", ["config", "--get-all", "credential.helper"], { env, encoding: "utf8" }).trim().split("\n");
+        const helpers = execFileSync("git", ["config", "--get-all", "credential.helper"], { env, encoding: "utf8" })
+          .trim()
+          .split("\n");
         expect(helpers.at(-1)).toMatch(/^!'.*credential-helper'$/);
         const fill = credentialFill(env, "https", "git.example.com");
         expect(fill.stdout).toContain(`password=${PASSWORD}`);
@@ -256,7 +290,10 @@ describe("withGitAuth over HTTP(S)", () => {
 
   it("without a credential: the caller's environment plus GIT_TERMINAL_PROMPT=0, nothing written", async () => {
     const base = baseEnv({ GIT_ASKPASS: "/usr/bin/some-askpass" });
-    const env = await withGitAuth("https://git.example.com/r.git", undefined, async (e) => e, { baseEnv: base, tmpDir: tmp });
+    const env = await withGitAuth("https://git.example.com/r.git", undefined, async (e) => e, {
+      baseEnv: base,
+      tmpDir: tmp,
+    });
     expect(env).toEqual({ ...base, GIT_TERMINAL_PROMPT: "0" });
     expect(readdirSync(tmp)).toEqual([]);
   });
@@ -292,7 +329,11 @@ describe("withGitAuth over HTTP(S)", () => {
 describe("withGitAuth over SSH", () => {
   const cred = { privateKey: KEY };
 
-  for (const url of ["git@github.com:org/repo.git", "ssh://git@git.example.com:2222/org/repo.git", "git+ssh://git.example.com/org/repo.git"]) {
+  for (const url of [
+    "git@github.com:org/repo.git",
+    "ssh://git@git.example.com:2222/org/repo.git",
+    "git+ssh://git.example.com/org/repo.git",
+  ]) {
     it(`writes the key to a 0600 file and sets GIT_SSH_COMMAND (${url})`, async () => {
       let keyPath = "";
       await withGitAuth(
@@ -300,7 +341,10 @@ describe("withGitAuth over SSH", () => {
         cred,
         async (env) => {
           expectNoSecretIn(env, cred);
-          const m = /^ssh -i '([^']+)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new$/.exec(env.GIT_SSH_COMMAND ?? "");
+          const m =
+            /^ssh -i '([^']+)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new$/.exec(
+              env.GIT_SSH_COMMAND ?? "",
+            );
           expect(m, env.GIT_SSH_COMMAND).not.toBeNull();
           keyPath = m![1];
           expect(resolve(keyPath, "../..")).toBe(tmp);
@@ -324,7 +368,9 @@ describe("withGitAuth over SSH", () => {
       "ssh://git.example.com/r.git",
       cred,
       async (env) => {
-        expect(env.GIT_SSH_COMMAND).toMatch(/ -o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=\/etc\/pipeline\/known_hosts'$/);
+        expect(env.GIT_SSH_COMMAND).toMatch(
+          / -o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=\/etc\/pipeline\/known_hosts'$/,
+        );
       },
       { baseEnv: baseEnv(), tmpDir: tmp, strictHostKeyChecking: "yes", knownHostsFile: "/etc/pipeline/known_hosts" },
     );
@@ -336,7 +382,11 @@ describe("withGitAuth over SSH", () => {
       cred,
       async (env) => {
         // `ssh -G` prints the effective configuration without connecting.
-        const out = execFileSync("sh", ["-c", `${env.GIT_SSH_COMMAND} -G github.com`], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        const out = execFileSync("sh", ["-c", `${env.GIT_SSH_COMMAND} -G github.com`], {
+          env,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         expect(out).toMatch(/^identitiesonly yes$/m);
         expect(out).toMatch(/^batchmode yes$/m);
         expect(out).toMatch(/^stricthostkeychecking accept-new$/m);
@@ -351,7 +401,14 @@ describe("cleanup when the process is interrupted", () => {
   it("SIGINT while fn runs removes the private dir and the process still dies of SIGINT", async () => {
     const dir = mkdtempSync(join(root, "sigint-"));
     const bundle = join(dir, "auth.js");
-    buildSync({ entryPoints: [join(__dirname, "auth.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "silent" });
+    buildSync({
+      entryPoints: [join(__dirname, "auth.ts")],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      outfile: bundle,
+      logLevel: "silent",
+    });
     const authTmp = join(dir, "tmp");
     mkdirSync(authTmp);
     const script = `

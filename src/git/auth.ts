@@ -101,7 +101,10 @@ function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
   const kind = gitUrlKind(url);
   const what = "privateKey" in cred ? "an SSH private key" : "token" in cred ? "a token" : "a user name and password";
   if (kind === "other") {
-    throw new PipelineError("E_GIT_CREDENTIAL", `git URL ${redactUrl(url)} is neither HTTP(S) nor SSH; it cannot take ${what}`);
+    throw new PipelineError(
+      "E_GIT_CREDENTIAL",
+      `git URL ${redactUrl(url)} is neither HTTP(S) nor SSH; it cannot take ${what}`,
+    );
   }
   if ((kind === "ssh") !== "privateKey" in cred) {
     throw new PipelineError(
@@ -123,7 +126,10 @@ function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
     if (typeof value !== "string" || value === "")
       throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} is empty`);
     if (name !== "privateKey" && /[\0\r\n]/.test(value)) {
-      throw new PipelineError("E_GIT_CREDENTIAL", `git credential for ${redactUrl(url)}: ${name} contains a line break or NUL`);
+      throw new PipelineError(
+        "E_GIT_CREDENTIAL",
+        `git credential for ${redactUrl(url)}: ${name} contains a line break or NUL`,
+      );
     }
   }
   if (kind === "http" && Buffer.byteLength(httpAnswer(cred as BasicLike)) >= RECORD_BYTES) {
@@ -138,7 +144,9 @@ function checkCredential(url: string, cred: GitCredential): "http" | "ssh" {
 
 /** What the helper tells git. */
 function httpAnswer(cred: BasicLike): string {
-  return "token" in cred ? `username=${TOKEN_USERNAME}\npassword=${cred.token}\n` : `username=${cred.username}\npassword=${cred.password}\n`;
+  return "token" in cred
+    ? `username=${TOKEN_USERNAME}\npassword=${cred.token}\n`
+    : `username=${cred.username}\npassword=${cred.password}\n`;
 }
 
 /** Writes the helper, starts serving the credential FIFO beside it; returns the server's stop. */
@@ -182,7 +190,12 @@ export function helperScript(protocol: string, host: string, secretPath: string)
   ].join("\n");
 }
 
-async function prepareSsh(dir: string, privateKey: string, env: NodeJS.ProcessEnv, opts: GitAuthOptions): Promise<void> {
+async function prepareSsh(
+  dir: string,
+  privateKey: string,
+  env: NodeJS.ProcessEnv,
+  opts: GitAuthOptions,
+): Promise<void> {
   const keyPath = join(dir, KEY_NAME);
   let key = privateKey.replace(/\r\n/g, "\n");
   if (!key.endsWith("\n")) key += "\n"; // OpenSSH rejects a key without the final newline ("invalid format")
@@ -194,7 +207,10 @@ async function prepareSsh(dir: string, privateKey: string, env: NodeJS.ProcessEn
 }
 
 /** The `GIT_SSH_COMMAND` for a key file. */
-export function sshCommand(keyPath: string, opts: Pick<GitAuthOptions, "strictHostKeyChecking" | "knownHostsFile"> = {}): string {
+export function sshCommand(
+  keyPath: string,
+  opts: Pick<GitAuthOptions, "strictHostKeyChecking" | "knownHostsFile"> = {},
+): string {
   const parts = ["ssh", "-i", shQuote(keyPath), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"];
   parts.push("-o", `StrictHostKeyChecking=${opts.strictHostKeyChecking ?? "accept-new"}`);
   if (opts.knownHostsFile) parts.push("-o", shQuote(`UserKnownHostsFile=${opts.knownHostsFile}`));

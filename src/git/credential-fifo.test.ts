@@ -21,7 +21,11 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A fresh dir with the helper and its FIFO, served. */
-async function served(): Promise<{ helper: string; fifo: string; server: Awaited<ReturnType<typeof serveCredentialFifo>> }> {
+async function served(): Promise<{
+  helper: string;
+  fifo: string;
+  server: Awaited<ReturnType<typeof serveCredentialFifo>>;
+}> {
   const dir = join(root, `d${n++}`);
   execFileSync("mkdir", ["-m", "700", dir]);
   const fifo = join(dir, "credential");
@@ -32,12 +36,15 @@ async function served(): Promise<{ helper: string; fifo: string; server: Awaited
 
 function ask(helper: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(helper, ["get"], { encoding: "utf8" }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    const child = execFile(helper, ["get"], { encoding: "utf8" }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
     child.stdin!.end(REQUEST);
   });
 }
 
-const exited = (c: ChildProcess) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on("exit", r)));
+const exited = (c: ChildProcess) =>
+  new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on("exit", r)));
 
 describe("serveCredentialFifo", () => {
   it("is a 0600 FIFO that answers every call once and whole: sequential, concurrent, from a blocked event loop", async () => {
@@ -45,7 +52,8 @@ describe("serveCredentialFifo", () => {
     try {
       expect(lstatSync(fifo).isFIFO()).toBe(true);
       expect(statSync(fifo).mode & 0o777).toBe(0o600);
-      for (let i = 0; i < 3; i++) expect(execFileSync(helper, ["get"], { input: REQUEST, encoding: "utf8" })).toBe(ANSWER);
+      for (let i = 0; i < 3; i++)
+        expect(execFileSync(helper, ["get"], { input: REQUEST, encoding: "utf8" })).toBe(ANSWER);
       const answers = await Promise.all(Array.from({ length: 8 }, () => ask(helper)));
       expect(answers).toEqual(Array(8).fill(ANSWER));
       // The worker counts a record after write(2) returns, and a reader may have it before that: wait for the count

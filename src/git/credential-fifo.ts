@@ -76,7 +76,13 @@ export interface CredentialFifo {
 function mkfifo(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile("mkfifo", ["-m", "600", "--", path], { encoding: "utf8" }, (err, _out, stderr) => {
-      if (err) reject(new PipelineError("E_GIT_CREDENTIAL", `cannot make the credential FIFO ${path}: ${(stderr || err.message).trim()}`));
+      if (err)
+        reject(
+          new PipelineError(
+            "E_GIT_CREDENTIAL",
+            `cannot make the credential FIFO ${path}: ${(stderr || err.message).trim()}`,
+          ),
+        );
       else resolve();
     });
   });

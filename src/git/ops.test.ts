@@ -108,7 +108,9 @@ describe("cloneAt / fetchCheckout (local repository)", () => {
 
   it("falls back to fetching all branches from servers that refuse unadvertised commits (protocol v0)", async () => {
     const dir = join(root, "clone-v0");
-    const v0 = { env: { ...env, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "protocol.version", GIT_CONFIG_VALUE_0: "0" } };
+    const v0 = {
+      env: { ...env, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "protocol.version", GIT_CONFIG_VALUE_0: "0" },
+    };
     await cloneAt(url, c.first, dir, v0);
     expect(git(["rev-parse", "HEAD"], dir)).toBe(c.first);
   });
@@ -142,7 +144,9 @@ describe("cloneAt / fetchCheckout (local repository)", () => {
     writeFileSync(join(dir, "x"), "");
     expect((await caught(cloneAt(url, c.main, dir, { env }))).message).toMatch(/not empty/);
     expect(readdirSync(dir)).toEqual(["x"]); // left as it was
-    expect((await caught(cloneAt(url, c.main.slice(0, 12), join(root, "short"), { env }))).message).toMatch(/not a full commit id/);
+    expect((await caught(cloneAt(url, c.main.slice(0, 12), join(root, "short"), { env }))).message).toMatch(
+      /not a full commit id/,
+    );
   });
 });
 
@@ -198,7 +202,10 @@ describe("credentials and failures (fake git)", () => {
   const authCases: [string, string][] = [
     ["https", "fatal: Authentication failed for 'https://git.example.com/org/private.git/'\n"],
     ["https", "fatal: could not read Username for 'https://git.example.com': terminal prompts disabled\n"],
-    ["https", "remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://git.example.com/org/private.git/'\n"],
+    [
+      "https",
+      "remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://git.example.com/org/private.git/'\n",
+    ],
     ["ssh", "git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.\n"],
   ];
   for (const [kind, stderr] of authCases) {
@@ -207,7 +214,9 @@ describe("credentials and failures (fake git)", () => {
       const git = fakeGit(dir, { stderr, exit: 128 });
       const target = kind === "ssh" ? "git@github.com:org/private.git" : https;
       const credential: GitCredential =
-        kind === "ssh" ? { privateKey: "-----BEGIN KEY-----\nKEYMATERIALKEYMATERIAL\n-----END KEY-----" } : { username: "alice", password: PASSWORD };
+        kind === "ssh"
+          ? { privateKey: "-----BEGIN KEY-----\nKEYMATERIALKEYMATERIAL\n-----END KEY-----" }
+          : { username: "alice", password: PASSWORD };
       const e = await caught(lsRemote(target, "main", { env, credential, git, tmpDir: root }));
       expect(e.code).toBe("E_GIT_AUTH");
       expect(e.message).toContain(`git authentication to ${target} failed: the server rejected the credential`);
@@ -221,7 +230,9 @@ describe("credentials and failures (fake git)", () => {
     const b64 = Buffer.from(`alice:${PASSWORD}`).toString("base64");
     const stderr = `fatal: unable to access 'https://alice:${PASSWORD}@git.example.com/org/private.git/': Could not resolve host\ndebug: Authorization: Basic ${b64}\nechoed ${PASSWORD}\n`;
     const git = fakeGit(join(root, "fake-other"), { stderr, exit: 128 });
-    const e = await caught(lsRemote(https, "main", { env, credential: { username: "alice", password: PASSWORD }, git, tmpDir: root }));
+    const e = await caught(
+      lsRemote(https, "main", { env, credential: { username: "alice", password: PASSWORD }, git, tmpDir: root }),
+    );
     expect(e.code).toBe("E_GIT");
     expect(e.message).toContain("git ls-remote https://git.example.com/org/private.git failed (exit code 128):");
     expect(e.message).toContain("https://REDACTED@git.example.com/org/private.git/");
@@ -279,12 +290,22 @@ describe("credentials and failures (fake git)", () => {
   it("aborting the caller's signal kills git's group and fails with E_GIT", async () => {
     const { git, pidFile } = stallingGit("fake-abort");
     const ac = new AbortController();
-    const p = caught(lsRemote(https, "main", { env, git, signal: ac.signal, credential: { username: "alice", password: PASSWORD }, tmpDir: root }));
+    const p = caught(
+      lsRemote(https, "main", {
+        env,
+        git,
+        signal: ac.signal,
+        credential: { username: "alice", password: PASSWORD },
+        tmpDir: root,
+      }),
+    );
     const pid = await childPid(pidFile);
     ac.abort();
     const e = await p;
     expect(e.code).toBe("E_GIT");
-    expect(e.message).toBe("git ls-remote https://git.example.com/org/private.git was stopped (the operation was aborted)");
+    expect(e.message).toBe(
+      "git ls-remote https://git.example.com/org/private.git was stopped (the operation was aborted)",
+    );
     for (let i = 0; i < 20 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
     expect(running(pid)).toBe(false);
   });
@@ -292,7 +313,14 @@ describe("credentials and failures (fake git)", () => {
   it("SIGINT to a process running git reaches git's group, and the process still dies of SIGINT", async () => {
     const { git, pidFile } = stallingGit("fake-sigint");
     const bundle = join(root, "ops-bundle.js");
-    buildSync({ entryPoints: [join(__dirname, "ops.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "silent" });
+    buildSync({
+      entryPoints: [join(__dirname, "ops.ts")],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      outfile: bundle,
+      logLevel: "silent",
+    });
     const script = `require(${JSON.stringify(bundle)}).lsRemote(${JSON.stringify(https)}, "main", { git: ${JSON.stringify(git)} }).catch(() => {});`;
     const child = spawn(process.execPath, ["-e", script], { stdio: "ignore", env });
     const pid = await childPid(pidFile);

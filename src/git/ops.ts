@@ -39,7 +39,14 @@ export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
 const LS_REMOTE_TIMEOUT_MS = 2 * 60_000;
 const FETCH_TIMEOUT_MS = 10 * 60_000;
 // Repository overrides a caller's environment may carry (e.g. when run from a git hook); they would redirect `-C dir`.
-const REPO_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_NAMESPACE"];
+const REPO_ENV = [
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_INDEX_FILE",
+  "GIT_OBJECT_DIRECTORY",
+  "GIT_COMMON_DIR",
+  "GIT_NAMESPACE",
+];
 
 /**
  * Resolves `ref` on the remote to a commit id: a branch name (`main` → `refs/heads/main`), a full ref
@@ -52,7 +59,13 @@ export async function lsRemote(url: string, ref: string, opts: GitOpOptions = {}
   const out = await withGitAuth(
     url,
     opts.credential,
-    (env) => runRemote(["ls-remote", "--", url, full, `${full}^{}`], { url, opts, env, timeoutMs: opts.timeoutMs ?? LS_REMOTE_TIMEOUT_MS }),
+    (env) =>
+      runRemote(["ls-remote", "--", url, full, `${full}^{}`], {
+        url,
+        opts,
+        env,
+        timeoutMs: opts.timeoutMs ?? LS_REMOTE_TIMEOUT_MS,
+      }),
     authOptions(opts),
   );
   const refs = new Map<string, string>();
@@ -63,7 +76,10 @@ export async function lsRemote(url: string, ref: string, opts: GitOpOptions = {}
   const sha = refs.get(`${full}^{}`) ?? refs.get(full);
   if (!sha) {
     const what = full.startsWith("refs/heads/") ? `branch "${full.slice("refs/heads/".length)}"` : `ref "${full}"`;
-    throw new PipelineError("E_GIT_REF_NOT_FOUND", `${what} not found in ${redactUrl(url)} (git ls-remote listed no ${full})`);
+    throw new PipelineError(
+      "E_GIT_REF_NOT_FOUND",
+      `${what} not found in ${redactUrl(url)} (git ls-remote listed no ${full})`,
+    );
   }
   return sha;
 }
@@ -79,7 +95,8 @@ export async function cloneAt(url: string, commit: string, dir: string, opts: Gi
   checkCommit(commit);
   let existed = true;
   try {
-    if ((await readdir(dir)).length > 0) throw new PipelineError("E_GIT", `cannot clone ${redactUrl(url)} into ${dir}: the directory is not empty`);
+    if ((await readdir(dir)).length > 0)
+      throw new PipelineError("E_GIT", `cannot clone ${redactUrl(url)} into ${dir}: the directory is not empty`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     existed = false;
@@ -102,7 +119,11 @@ export async function cloneAt(url: string, commit: string, dir: string, opts: Gi
  * it is already there, then checks it out detached. Local changes that the checkout would overwrite make git
  * fail (E_GIT); they are never discarded.
  */
-export async function fetchCheckout(dir: string, commit: string, opts: GitOpOptions & { url?: string } = {}): Promise<void> {
+export async function fetchCheckout(
+  dir: string,
+  commit: string,
+  opts: GitOpOptions & { url?: string } = {},
+): Promise<void> {
   checkCommit(commit);
   const env = localEnv(opts);
   if (!(await hasCommit(dir, commit, opts, env))) {
@@ -114,7 +135,13 @@ export async function fetchCheckout(dir: string, commit: string, opts: GitOpOpti
   await checkout(dir, commit, opts);
 }
 
-async function fetchCommit(dir: string, remote: string, url: string, commit: string, opts: GitOpOptions): Promise<void> {
+async function fetchCommit(
+  dir: string,
+  remote: string,
+  url: string,
+  commit: string,
+  opts: GitOpOptions,
+): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? FETCH_TIMEOUT_MS;
   await withGitAuth(
     url,
@@ -128,9 +155,15 @@ async function fetchCommit(dir: string, remote: string, url: string, commit: str
         // Protocol v0/v1 servers without uploadpack.allowReachableSHA1InWant only serve advertised tips.
         if (!(e instanceof PipelineError && e.code === "E_GIT" && UNADVERTISED_RE.test(e.message))) throw e;
       }
-      const shallow = (await runLocal(["-C", dir, "rev-parse", "--is-shallow-repository"], { opts, env })).stdout.trim() === "true";
+      const shallow =
+        (await runLocal(["-C", dir, "rev-parse", "--is-shallow-repository"], { opts, env })).stdout.trim() === "true";
       const refspecs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
-      await runRemote([...base, ...(shallow ? ["--unshallow"] : []), "--", remote, ...refspecs], { url, opts, env, timeoutMs });
+      await runRemote([...base, ...(shallow ? ["--unshallow"] : []), "--", remote, ...refspecs], {
+        url,
+        opts,
+        env,
+        timeoutMs,
+      });
     },
     authOptions(opts),
   );
@@ -142,28 +175,47 @@ async function fetchCommit(dir: string, remote: string, url: string, commit: str
 const UNADVERTISED_RE = /unadvertised object|not our ref|couldn't find remote ref/i;
 
 async function checkout(dir: string, commit: string, opts: GitOpOptions): Promise<void> {
-  await runLocal(["-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, "--"], { opts, env: localEnv(opts) });
+  await runLocal(["-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, "--"], {
+    opts,
+    env: localEnv(opts),
+  });
 }
 
 async function hasCommit(dir: string, commit: string, opts: GitOpOptions, env: NodeJS.ProcessEnv): Promise<boolean> {
-  const r = await execGit(opts.git ?? "git", ["-C", dir, "cat-file", "-e", `${commit}^{commit}`], { env, timeoutMs: 60_000, signal: opts.signal });
+  const r = await execGit(opts.git ?? "git", ["-C", dir, "cat-file", "-e", `${commit}^{commit}`], {
+    env,
+    timeoutMs: 60_000,
+    signal: opts.signal,
+  });
   return r.code === 0;
 }
 
 function checkCommit(commit: string): void {
-  if (!COMMIT_RE.test(commit)) throw new PipelineError("E_GIT", `not a full commit id (40 or 64 lowercase hex digits): "${commit}"`);
+  if (!COMMIT_RE.test(commit))
+    throw new PipelineError("E_GIT", `not a full commit id (40 or 64 lowercase hex digits): "${commit}"`);
 }
 
 function checkRefName(ref: string): void {
   // A subset of git check-ref-format, enough to keep ref names from being read as options or patterns.
   if (ref === "HEAD") return;
-  if (!/^refs\/[^\s~^:?*[\\\0]+$/.test(ref) || ref.includes("..") || ref.includes("//") || ref.endsWith("/") || ref.endsWith(".lock")) {
+  if (
+    !/^refs\/[^\s~^:?*[\\\0]+$/.test(ref) ||
+    ref.includes("..") ||
+    ref.includes("//") ||
+    ref.endsWith("/") ||
+    ref.endsWith(".lock")
+  ) {
     throw new PipelineError("E_GIT", `not a valid git ref name: "${ref}"`);
   }
 }
 
 function authOptions(opts: GitOpOptions): GitAuthOptions {
-  return { baseEnv: localEnv(opts), strictHostKeyChecking: opts.strictHostKeyChecking, knownHostsFile: opts.knownHostsFile, tmpDir: opts.tmpDir };
+  return {
+    baseEnv: localEnv(opts),
+    strictHostKeyChecking: opts.strictHostKeyChecking,
+    knownHostsFile: opts.knownHostsFile,
+    tmpDir: opts.tmpDir,
+  };
 }
 
 function localEnv(opts: GitOpOptions): NodeJS.ProcessEnv {
@@ -195,14 +247,23 @@ function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
 }
 
 /** Runs git in a process group of its own, collecting its output; never rejects. */
-function execGit(git: string, args: string[], o: { env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal }): Promise<GitResult> {
+function execGit(
+  git: string,
+  args: string[],
+  o: { env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal },
+): Promise<GitResult> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
     let timedOut = false;
     let spawnError: Error | undefined;
-    const child = spawn(git, args, { env: o.env, detached: true, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
+    const child = spawn(git, args, {
+      env: o.env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      windowsHide: true,
+    });
     const pgid = child.pid;
     const kill = () => pgid !== undefined && killGroup(pgid);
     const done = pgid === undefined ? () => undefined : untilDone(kill, (sig) => killGroup(pgid, sig));
@@ -248,13 +309,20 @@ function execGit(git: string, args: string[], o: { env: NodeJS.ProcessEnv; timeo
 
 /** Runs a git command that needs no remote; failures are E_GIT with git's stderr. */
 async function runLocal(args: string[], o: { opts: GitOpOptions; env: NodeJS.ProcessEnv }): Promise<GitResult> {
-  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.opts.timeoutMs ?? FETCH_TIMEOUT_MS, signal: o.opts.signal });
+  const r = await execGit(o.opts.git ?? "git", args, {
+    env: o.env,
+    timeoutMs: o.opts.timeoutMs ?? FETCH_TIMEOUT_MS,
+    signal: o.opts.signal,
+  });
   if (r.code !== 0) throw gitFailure(args, r, undefined, o.opts.credential);
   return r;
 }
 
 /** Runs a git command against `url`; failures are E_GIT_AUTH when the server wants a credential, else E_GIT. */
-async function runRemote(args: string[], o: { url: string; opts: GitOpOptions; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<GitResult> {
+async function runRemote(
+  args: string[],
+  o: { url: string; opts: GitOpOptions; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<GitResult> {
   const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.timeoutMs, signal: o.opts.signal });
   if (r.code !== 0) throw gitFailure(args, r, o.url, o.opts.credential);
   return r;
@@ -275,16 +343,28 @@ const AUTH_RE = new RegExp(
 );
 
 /** The PipelineError for a failed git command; exported for tests. */
-export function gitFailure(args: readonly string[], r: GitResult, url: string | undefined, cred: GitCredential | undefined): PipelineError {
+export function gitFailure(
+  args: readonly string[],
+  r: GitResult,
+  url: string | undefined,
+  cred: GitCredential | undefined,
+): PipelineError {
   const sub = args[args[0] === "-C" ? 2 : 0] ?? "git";
   const where = url ? ` ${redactUrl(url)}` : "";
   const detail = sanitizeGitOutput(r.stderr.trim() || r.stdout.trim(), cred);
-  if (r.spawnError) return new PipelineError("E_GIT", `could not run git: ${sanitizeGitOutput(r.spawnError.message, cred)}`);
-  if (r.timedOut) return new PipelineError("E_GIT", `git ${sub}${where} timed out and was killed${detail ? `: ${detail}` : ""}`);
+  if (r.spawnError)
+    return new PipelineError("E_GIT", `could not run git: ${sanitizeGitOutput(r.spawnError.message, cred)}`);
+  if (r.timedOut)
+    return new PipelineError("E_GIT", `git ${sub}${where} timed out and was killed${detail ? `: ${detail}` : ""}`);
   if (r.aborted) return new PipelineError("E_GIT", `git ${sub}${where} was stopped (the operation was aborted)`);
   if (url && AUTH_RE.test(r.stderr)) {
-    const reason = cred ? `the server rejected the credential (${describeCredential(cred)})` : "the server requires a credential and none was given";
-    return new PipelineError("E_GIT_AUTH", `git authentication to ${redactUrl(url)} failed: ${reason}${detail ? `\ngit: ${detail}` : ""}`);
+    const reason = cred
+      ? `the server rejected the credential (${describeCredential(cred)})`
+      : "the server requires a credential and none was given";
+    return new PipelineError(
+      "E_GIT_AUTH",
+      `git authentication to ${redactUrl(url)} failed: ${reason}${detail ? `\ngit: ${detail}` : ""}`,
+    );
   }
   const how = r.code !== null ? `exit code ${r.code}` : `signal ${r.signal}`;
   return new PipelineError("E_GIT", `git ${sub}${where} failed (${how})${detail ? `:\n${detail}` : ""}`);

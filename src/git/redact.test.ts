@@ -13,7 +13,8 @@ describe("secretsOf", () => {
   });
 
   it("covers a private key and each of its body lines, not the armour", () => {
-    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAAAAAA\nBBBBBBBBBBBBBBBBBBBB\nCC\n-----END OPENSSH PRIVATE KEY-----\n";
+    const key =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAAAAAA\nBBBBBBBBBBBBBBBBBBBB\nCC\n-----END OPENSSH PRIVATE KEY-----\n";
     const s = secretsOf({ privateKey: key });
     expect(s).toContain("AAAAAAAAAAAAAAAAAAAAAAAA");
     expect(s).toContain("BBBBBBBBBBBBBBBBBBBB");
@@ -34,7 +35,10 @@ describe("masking", () => {
   });
 
   it("sanitizeGitOutput does both", () => {
-    const out = sanitizeGitOutput("https://alice:hunter22@h/r: hunter22 rejected", { username: "alice", password: "hunter22" });
+    const out = sanitizeGitOutput("https://alice:hunter22@h/r: hunter22 rejected", {
+      username: "alice",
+      password: "hunter22",
+    });
     expect(out).toBe("https://REDACTED@h/r: *** rejected");
   });
 });

@@ -23,7 +23,8 @@ export function secretsOf(cred: GitCredential | undefined): string[] {
   else if ("token" in cred) basic(TOKEN_USERNAME, cred.token);
   else {
     out.add(cred.privateKey.trim());
-    for (const line of cred.privateKey.split(/\r?\n/)) if (line.trim().length >= 16 && !line.startsWith("-----")) out.add(line.trim());
+    for (const line of cred.privateKey.split(/\r?\n/))
+      if (line.trim().length >= 16 && !line.startsWith("-----")) out.add(line.trim());
   }
   return [...out].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
 }

@@ -26,7 +26,10 @@ describe("credentialTarget", () => {
   it("is the protocol and host (port as written) git's credential protocol sends", () => {
     expect(credentialTarget("https://github.com/org/repo.git")).toEqual({ protocol: "https", host: "github.com" });
     expect(credentialTarget("http://127.0.0.1:8080/r.git")).toEqual({ protocol: "http", host: "127.0.0.1:8080" });
-    expect(credentialTarget("https://git.example.com:443/r?x=1")).toEqual({ protocol: "https", host: "git.example.com:443" });
+    expect(credentialTarget("https://git.example.com:443/r?x=1")).toEqual({
+      protocol: "https",
+      host: "git.example.com:443",
+    });
     expect(credentialTarget("https://git.example.com")).toEqual({ protocol: "https", host: "git.example.com" });
   });
 });

@@ -90,21 +90,26 @@ function checkEntrypoint(config: ImageConfig): Outcome {
   const ep = config.config?.Entrypoint ?? [];
   const cmd = config.config?.Cmd ?? [];
   const shown = JSON.stringify(ep).replace(/","/g, '", "');
-  if (ep.length === 0) return miss(`no entrypoint (Cmd is ${JSON.stringify(cmd)}): expected ["node", "/app/<entry>.js"]`);
+  if (ep.length === 0)
+    return miss(`no entrypoint (Cmd is ${JSON.stringify(cmd)}): expected ["node", "/app/<entry>.js"]`);
   if (ep[0] !== "node") return miss(`entrypoint is ${shown}: it must start with "node" (found on PATH)`);
   const script = entryScript(ep);
   if (script === undefined) return miss(`entrypoint is ${shown}: no script after "node"`);
-  if (ep[ep.length - 1] !== script) return miss(`entrypoint is ${shown}: the script must be the last element, so that container arguments go to it`);
+  if (ep[ep.length - 1] !== script)
+    return miss(`entrypoint is ${shown}: the script must be the last element, so that container arguments go to it`);
   if (!script.startsWith(`${APP_DIR}/`) || !/\.(c|m)?js$/.test(script))
     return miss(`entrypoint is ${shown}: the script must be a .js/.mjs/.cjs file under ${APP_DIR}/`);
   if (cmd.length > 0)
-    return miss(`entrypoint is ${shown} but Cmd is ${JSON.stringify(cmd)}: Cmd must be empty (it would be passed to the script as arguments)`);
+    return miss(
+      `entrypoint is ${shown} but Cmd is ${JSON.stringify(cmd)}: Cmd must be empty (it would be passed to the script as arguments)`,
+    );
   return ok(`entrypoint is ${shown}`);
 }
 
 function checkWorkingDir(config: ImageConfig, index: FileIndex): Outcome {
   const wd = config.config?.WorkingDir ?? "";
-  if (wd.replace(/\/+$/, "") !== APP_DIR) return miss(`working directory is ${JSON.stringify(wd)}, expected "${APP_DIR}"`);
+  if (wd.replace(/\/+$/, "") !== APP_DIR)
+    return miss(`working directory is ${JSON.stringify(wd)}, expected "${APP_DIR}"`);
   const r = index.resolve(APP_DIR);
   if (!r.ok) return miss(describeFailure(r, `working directory ${APP_DIR}`));
   if (r.entry.type !== "dir") return miss(`working directory ${APP_DIR} is a ${r.entry.type}, not a directory`);
@@ -119,7 +124,9 @@ function checkEntryScript(config: ImageConfig, index: FileIndex, user: ImageUser
   if (!r.ok) return miss(describeFailure(r, `entry script ${script}`));
   if (r.entry.type !== "file") return miss(`entry script ${script} is a ${r.entry.type}, not a regular file`);
   if (user && !permits(user, r.entry, 4))
-    return miss(`entry script ${script} is not readable by uid ${user.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`);
+    return miss(
+      `entry script ${script} is not readable by uid ${user.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`,
+    );
   return ok(`entry script ${script} is a regular file (${r.entry.size} bytes)`);
 }
 
@@ -136,7 +143,11 @@ interface NodeFound {
  * The `node` a PATH search finds, as runc's and execvp's do: the first regular file named node that the user
  * may execute; else the reasons each candidate was passed over.
  */
-function findNode(config: ImageConfig, index: FileIndex, user: ImageUser | undefined): { found?: NodeFound; problems: string[] } {
+function findNode(
+  config: ImageConfig,
+  index: FileIndex,
+  user: ImageUser | undefined,
+): { found?: NodeFound; problems: string[] } {
   const problems: string[] = [];
   const runner = user ?? { uid: 0, gid: 0 };
   for (const dir of pathDirs(config)) {
@@ -149,7 +160,9 @@ function findNode(config: ImageConfig, index: FileIndex, user: ImageUser | undef
     const where = r.path === path ? path : `${path} -> ${r.path}`;
     if (r.entry.type !== "file") problems.push(`${where} is a ${r.entry.type}, not a regular file`);
     else if (!permits(runner, r.entry, 1)) {
-      problems.push(`${where} is not executable by uid ${runner.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`);
+      problems.push(
+        `${where} is not executable by uid ${runner.uid} (mode ${octal(r.entry.mode)}, owner ${r.entry.uid}:${r.entry.gid})`,
+      );
     } else return { found: { path, resolved: r }, problems };
   }
   return { problems };
@@ -171,9 +184,12 @@ function checkNodePlatform(config: ImageConfig, index: FileIndex, user: ImageUse
   if (found?.resolved.entry.type !== "file") return miss("no node binary to look at (see C6)");
   const head = found.resolved.entry.head;
   const where = found.resolved.path;
-  if (!head || head.length < 20) return miss(`${where} is too short to be a node binary (${found.resolved.entry.size} bytes)`);
+  if (!head || head.length < 20)
+    return miss(`${where} is too short to be a node binary (${found.resolved.entry.size} bytes)`);
   if (head.subarray(0, 2).toString("latin1") === "#!") {
-    return ok(`${where} is a script (${JSON.stringify(head.toString("latin1").split("\n")[0])}); its interpreter is not checked`);
+    return ok(
+      `${where} is a script (${JSON.stringify(head.toString("latin1").split("\n")[0])}); its interpreter is not checked`,
+    );
   }
   let platform;
   try {
@@ -182,7 +198,9 @@ function checkNodePlatform(config: ImageConfig, index: FileIndex, user: ImageUse
     return miss((e as Error).message);
   }
   if (platform.os !== config.os || platform.architecture !== config.architecture) {
-    return miss(`${where} is a ${platform.os}/${platform.architecture} executable but the image is ${config.os}/${config.architecture}`);
+    return miss(
+      `${where} is a ${platform.os}/${platform.architecture} executable but the image is ${config.os}/${config.architecture}`,
+    );
   }
   return ok(`${where} is a ${platform.os}/${platform.architecture} ELF executable`);
 }
@@ -216,7 +234,10 @@ function checkHome(config: ImageConfig, index: FileIndex, user: ImageUser | unde
 function checkRuntime(index: FileIndex): Outcome {
   const r = index.resolve(RUNTIME_DIR);
   if (!r.ok || r.entry.type !== "dir")
-    return { status: "warn", message: `no ${RUNTIME_DIR}: launch scripts that import @rules_pipeline/runtime will fail` };
+    return {
+      status: "warn",
+      message: `no ${RUNTIME_DIR}: launch scripts that import @rules_pipeline/runtime will fail`,
+    };
   const main = [`${RUNTIME_DIR}/index.js`, `${RUNTIME_DIR}/package.json`].find((p) => {
     const f = index.resolve(p);
     return f.ok && f.entry.type === "file";
@@ -227,7 +248,8 @@ function checkRuntime(index: FileIndex): Outcome {
 
 function checkTmp(index: FileIndex, user: ImageUser | undefined): Outcome {
   const r = index.resolve("/tmp");
-  if (!r.ok || r.entry.type !== "dir") return { status: "warn", message: "no /tmp directory: os.tmpdir() and many packages expect one" };
+  if (!r.ok || r.entry.type !== "dir")
+    return { status: "warn", message: "no /tmp directory: os.tmpdir() and many packages expect one" };
   if (!permits(user ?? { uid: 0, gid: 0 }, r.entry, 2 | 1, true)) {
     return { status: "warn", message: `/tmp is not writable by uid ${user?.uid ?? 0} (mode ${octal(r.entry.mode)})` };
   }
@@ -240,7 +262,10 @@ function checkNonRoot(config: ImageConfig, user: ImageUser | undefined): Outcome
   const raw = config.config?.User;
   if (user.uid === 0) {
     const shown = raw ? `user ${JSON.stringify(raw)} is root (uid 0)` : "no user set: the container runs as root";
-    return { status: "warn", message: `${shown}; set a non-root user (pipeline(user = "1000:1000") or a name in the image's /etc/passwd)` };
+    return {
+      status: "warn",
+      message: `${shown}; set a non-root user (pipeline(user = "1000:1000") or a name in the image's /etc/passwd)`,
+    };
   }
   return ok(`runs as uid ${user.uid}`);
 }
@@ -250,7 +275,9 @@ export function checkContract(config: ImageConfig, index: FileIndex): CheckResul
   const userRes = resolveImageUser(config.config?.User, passwdOf(index, "/etc/passwd"), passwdOf(index, "/etc/group"));
   const user = userRes.ok ? userRes.user : undefined;
   const userOutcome: Outcome = userRes.ok
-    ? ok(`user ${config.config?.User ? JSON.stringify(config.config.User) : "(none: root)"} is uid ${user!.uid} gid ${user!.gid}`)
+    ? ok(
+        `user ${config.config?.User ? JSON.stringify(config.config.User) : "(none: root)"} is uid ${user!.uid} gid ${user!.gid}`,
+      )
     : miss(userRes.problem);
   const pathEnv = envOf(config).get("PATH");
   const outcomes: Record<string, () => Outcome> = {
@@ -258,7 +285,8 @@ export function checkContract(config: ImageConfig, index: FileIndex): CheckResul
     C2: () => checkEntrypoint(config),
     C3: () => checkWorkingDir(config, index),
     C4: () => checkEntryScript(config, index, user),
-    C5: () => (pathEnv ? ok(`PATH=${pathEnv}`) : miss(`no PATH in the image's Env: runtimes differ in what they use instead`)),
+    C5: () =>
+      pathEnv ? ok(`PATH=${pathEnv}`) : miss(`no PATH in the image's Env: runtimes differ in what they use instead`),
     C6: () => checkNode(config, index, user),
     C7: () => checkNodePlatform(config, index, user),
     C8: () => userOutcome,

@@ -30,7 +30,11 @@ describe("FileIndex", () => {
       { name: "file", data: "y" },
     ]);
     const r = idx.resolve("/../../bin/node");
-    expect(r).toMatchObject({ ok: true, path: "/opt/real/node", via: ["/bin/node -> ../usr/lib/real/node", "/usr/lib -> /opt"] });
+    expect(r).toMatchObject({
+      ok: true,
+      path: "/opt/real/node",
+      via: ["/bin/node -> ../usr/lib/real/node", "/usr/lib -> /opt"],
+    });
     expect(idx.resolve("/loop/a")).toMatchObject({ ok: false, reason: "loop" });
     expect(idx.resolve("/file/x")).toMatchObject({ ok: false, reason: "not-dir", at: "/file" });
     expect(idx.resolve("/bin/node", true)).toMatchObject({ ok: true, path: "/bin/node", entry: { type: "symlink" } });
@@ -65,7 +69,9 @@ describe("FileIndex", () => {
     );
     expect(idx.get("usr/bin/node")?.head?.toString("latin1")).toBe("\x7fELF");
     expect(idx.get("bin")?.type).toBe("symlink");
-    await expect(indexOf([{ name: "a/.wh..." }])).rejects.toThrow('layer 1: entry "a/.wh...": whiteout of ".." is not allowed');
+    await expect(indexOf([{ name: "a/.wh..." }])).rejects.toThrow(
+      'layer 1: entry "a/.wh...": whiteout of ".." is not allowed',
+    );
     await expect(
       indexOf([
         { name: "r", type: "2", linkname: "/" },

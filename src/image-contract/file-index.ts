@@ -14,7 +14,17 @@
 import { PipelineError } from "../errors";
 import type { ExpansionMeter } from "../layer/limits";
 import { type ReadTarOptions, readTarEntries, type TarReadEntry } from "../layer/tar-read";
-import { judgeSymlink, keyOf, type Node, planEntry, type RealDir, resolveDir, resolveHardLink, type TreeView, walk } from "../layer/safety";
+import {
+  judgeSymlink,
+  keyOf,
+  type Node,
+  planEntry,
+  type RealDir,
+  resolveDir,
+  resolveHardLink,
+  type TreeView,
+  walk,
+} from "../layer/safety";
 import type { Readable } from "node:stream";
 
 export type IndexType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";
@@ -86,7 +96,11 @@ export class FileIndex implements TreeView {
   node(parts: readonly string[]): Node | undefined {
     const e = this.entries.get(parts.join("/"));
     if (!e) return undefined;
-    return e.type === "dir" ? { type: "dir" } : e.type === "symlink" ? { type: "symlink", target: e.linkname ?? "" } : { type: "other" };
+    return e.type === "dir"
+      ? { type: "dir" }
+      : e.type === "symlink"
+        ? { type: "symlink", target: e.linkname ?? "" }
+        : { type: "other" };
   }
 
   /** Puts `entry` at `path` (its parent already there), listed among its parent's children. */
@@ -125,7 +139,8 @@ export class FileIndex implements TreeView {
     const entry: IndexEntry = { type: e.type as IndexType, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
     if (e.type === "symlink") entry.linkname = e.linkname;
     const capture = this.opts.capture?.includes(path) ?? false;
-    if (e.type !== "symlink" && !(e.type === "file" && (capture || this.opts.wantHead?.(path)))) return this.shared(entry);
+    if (e.type !== "symlink" && !(e.type === "file" && (capture || this.opts.wantHead?.(path))))
+      return this.shared(entry);
     if (e.type === "file") {
       const headBytes = this.opts.headBytes ?? 64;
       const chunks: Buffer[] = [];
@@ -160,12 +175,17 @@ export class FileIndex implements TreeView {
    * the layers below only; what the same layer adds stays, whatever the order of its entries. `meter` counts
    * the entries against the limits (src/layer/limits.ts).
    */
-  async addLayer(tar: Readable | AsyncIterable<Buffer>, label: string, meter?: Pick<ExpansionMeter, "entry">): Promise<void> {
+  async addLayer(
+    tar: Readable | AsyncIterable<Buffer>,
+    label: string,
+    meter?: Pick<ExpansionMeter, "entry">,
+  ): Promise<void> {
     /** Paths this layer wrote, and their ancestors. */
     const touched = new Set<string>();
     for await (const e of readTarEntries(tar, this.opts.tar)) {
       meter?.entry();
-      const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)}: ${why}`);
+      const fail = (why: string) =>
+        new PipelineError("E_LAYER_UNSAFE", `${label}: entry ${JSON.stringify(e.path)}: ${why}`);
       const plan = planEntry(e.path, e.type, fail);
       if (plan.kind === "root" || plan.kind === "ignored") continue;
       if (plan.kind === "opaque" || plan.kind === "whiteout") {
@@ -173,7 +193,8 @@ export class FileIndex implements TreeView {
         if (dir === undefined) continue;
         if (plan.kind === "opaque") this.removeTree(keyOf(dir), true, touched);
         else if (!touched.has(keyOf(dir, plan.name))) this.removeTree(keyOf(dir, plan.name), false);
-        else if (this.entries.get(keyOf(dir, plan.name))?.type === "dir") this.removeTree(keyOf(dir, plan.name), true, touched);
+        else if (this.entries.get(keyOf(dir, plan.name))?.type === "dir")
+          this.removeTree(keyOf(dir, plan.name), true, touched);
         continue;
       }
       if (e.type === "fifo" || e.type === "char" || e.type === "block") continue; // the runner skips them
@@ -204,7 +225,8 @@ export class FileIndex implements TreeView {
   resolve(path: string, noFollowLast = false): Resolution {
     const w = walk(this, splitPath(path), { aboveRoot: "stay", followLast: !noFollowLast });
     const via = w.via.map((h) => `/${h.at.join("/")} -> ${h.target}`);
-    if (!w.ok) return { ok: false, reason: w.reason === "above-root" ? "missing" : w.reason, at: `/${w.at.join("/")}`, via };
+    if (!w.ok)
+      return { ok: false, reason: w.reason === "above-root" ? "missing" : w.reason, at: `/${w.at.join("/")}`, via };
     const final = w.parts.join("/");
     return { ok: true, path: `/${final}`, entry: this.entries.get(final)!, via };
   }

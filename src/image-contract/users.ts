@@ -44,10 +44,16 @@ export function parseGroup(text: string): { name: string; gid: number }[] {
 }
 
 /** `user` is the config's User; passwd/group the image's files (undefined when the image has none). */
-export function resolveImageUser(user: string | undefined, passwd: string | undefined, group: string | undefined): UserResolution {
+export function resolveImageUser(
+  user: string | undefined,
+  passwd: string | undefined,
+  group: string | undefined,
+): UserResolution {
   const users = passwd === undefined ? [] : parsePasswd(passwd);
   const raw = user ?? "";
-  const [u, g] = raw.includes(":") ? [raw.slice(0, raw.indexOf(":")), raw.slice(raw.indexOf(":") + 1)] : [raw, undefined];
+  const [u, g] = raw.includes(":")
+    ? [raw.slice(0, raw.indexOf(":")), raw.slice(raw.indexOf(":") + 1)]
+    : [raw, undefined];
   let resolved: ImageUser;
   if (u === "") {
     const root = users.find((e) => e.uid === 0);
@@ -55,7 +61,9 @@ export function resolveImageUser(user: string | undefined, passwd: string | unde
   } else if (/^\d+$/.test(u)) {
     const found = users.find((e) => e.uid === Number(u));
     // runc: a uid not in /etc/passwd runs with gid 0 and no home
-    resolved = found ? { uid: found.uid, gid: found.gid, home: found.home, name: found.name } : { uid: Number(u), gid: 0 };
+    resolved = found
+      ? { uid: found.uid, gid: found.gid, home: found.home, name: found.name }
+      : { uid: Number(u), gid: 0 };
   } else {
     const found = users.find((e) => e.name === u);
     if (!found) {
@@ -73,7 +81,8 @@ export function resolveImageUser(user: string | undefined, passwd: string | unde
     if (/^\d+$/.test(g)) resolved.gid = Number(g);
     else {
       const grp = (group === undefined ? [] : parseGroup(group)).find((e) => e.name === g);
-      if (!grp) return { ok: false, problem: `User ${JSON.stringify(raw)}: no group ${JSON.stringify(g)} in /etc/group` };
+      if (!grp)
+        return { ok: false, problem: `User ${JSON.stringify(raw)}: no group ${JSON.stringify(g)} in /etc/group` };
       resolved.gid = grp.gid;
     }
   }
@@ -81,7 +90,12 @@ export function resolveImageUser(user: string | undefined, passwd: string | unde
 }
 
 /** Whether `user` may do `bits` (4 read, 2 write, 1 execute) on an entry with this mode and owner. Root may do anything but execute a file with no x bit. */
-export function permits(user: { uid: number; gid: number }, entry: { mode: number; uid: number; gid: number }, bits: number, isDir = false): boolean {
+export function permits(
+  user: { uid: number; gid: number },
+  entry: { mode: number; uid: number; gid: number },
+  bits: number,
+  isDir = false,
+): boolean {
   if (user.uid === 0) return bits !== 1 || isDir || (entry.mode & 0o111) !== 0;
   if (entry.uid === user.uid) return ((entry.mode >> 6) & bits) === bits;
   if (entry.gid === user.gid) return ((entry.mode >> 3) & bits) === bits;

@@ -26,7 +26,10 @@ export interface VerifyReport {
 
 /** The layer's uncompressed tar, its compressed bytes checked against the layer's digest at the end. */
 async function* layerTar(layer: Layer, label: string, meter: ExpansionMeter): AsyncGenerator<Buffer> {
-  const checked = new VerifyStream({ expect: { digest: layer.digest, size: layer.size }, fail: (p) => layerProblem(label, p) });
+  const checked = new VerifyStream({
+    expect: { digest: layer.digest, size: layer.size },
+    fail: (p) => layerProblem(label, p),
+  });
   const src = layer.open();
   src.on("error", (e) => checked.destroy(e));
   yield* decompressed(src.pipe(checked) as AsyncIterable<Buffer>, label, meter);

@@ -4,14 +4,29 @@ import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { composeImage } from "./compose";
 
-const layer = (s: string) => ({ layer: { ...bufferBlob(Buffer.from(s), MediaType.OCI_LAYER), diffId: sha256(s) }, createdBy: s });
+const layer = (s: string) => ({
+  layer: { ...bufferBlob(Buffer.from(s), MediaType.OCI_LAYER), diffId: sha256(s) },
+  createdBy: s,
+});
 
 describe("composeImage", () => {
-  const base = composeImage({ layers: [layer("base")], cmd: ["node"], env: { PATH: "/usr/bin", LANG: "C" }, labels: { from: "base" } });
+  const base = composeImage({
+    layers: [layer("base")],
+    cmd: ["node"],
+    env: { PATH: "/usr/bin", LANG: "C" },
+    labels: { from: "base" },
+  });
 
   test("keeps base layers first and as they are, resets Cmd when it sets an entrypoint", () => {
-    const img = composeImage({ base, layers: [layer("deps"), layer("app")], entrypoint: ["node", "/app/main.js"], workdir: "/app" });
-    expect(img.manifest.layers.map((l) => l.digest)).toEqual([...base.layers, ...img.layers.slice(1)].map((l) => l.digest));
+    const img = composeImage({
+      base,
+      layers: [layer("deps"), layer("app")],
+      entrypoint: ["node", "/app/main.js"],
+      workdir: "/app",
+    });
+    expect(img.manifest.layers.map((l) => l.digest)).toEqual(
+      [...base.layers, ...img.layers.slice(1)].map((l) => l.digest),
+    );
     expect(img.config.rootfs?.diff_ids).toEqual([sha256("base"), sha256("deps"), sha256("app")]);
     expect(img.config.config?.Cmd).toEqual([]);
     expect(img.config.config?.Entrypoint).toEqual(["node", "/app/main.js"]);
@@ -39,10 +54,18 @@ describe("composeImage", () => {
 
   test("volumes, user and ports are added to the base's config; a relative volume is refused", () => {
     const withVol = composeImage({ base, layers: [], volumes: ["/data"], exposedPorts: ["8080"] });
-    const img = composeImage({ base: withVol, layers: [], volumes: ["/cache"], user: "1000:1000", exposedPorts: ["53/udp"] });
+    const img = composeImage({
+      base: withVol,
+      layers: [],
+      volumes: ["/cache"],
+      user: "1000:1000",
+      exposedPorts: ["53/udp"],
+    });
     expect(img.config.config?.Volumes).toEqual({ "/data": {}, "/cache": {} });
     expect(img.config.config?.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
     expect(img.config.config?.User).toBe("1000:1000");
-    expect(() => composeImage({ layers: [], volumes: ["data"] })).toThrow(/volumes: expected an absolute path, got "data"/);
+    expect(() => composeImage({ layers: [], volumes: ["data"] })).toThrow(
+      /volumes: expected an absolute path, got "data"/,
+    );
   });
 });

@@ -49,7 +49,8 @@ export function rfc3339(seconds: number): string {
 function mergeEnv(base: string[] | null | undefined, add: Record<string, string>): string[] {
   const out = [...(base ?? [])];
   for (const key of Object.keys(add).sort()) {
-    if (!key || key.includes("=")) throw new PipelineError("E_BAD_ENV", `env: invalid variable name ${JSON.stringify(key)}`);
+    if (!key || key.includes("="))
+      throw new PipelineError("E_BAD_ENV", `env: invalid variable name ${JSON.stringify(key)}`);
     const entry = `${key}=${add[key]}`;
     const i = out.findIndex((e) => e.split("=", 1)[0] === key);
     if (i >= 0) out[i] = entry;
@@ -100,7 +101,9 @@ export function composeImage(opts: ComposeOptions): Image {
     created,
     architecture: baseConfig?.architecture ?? opts.architecture ?? "amd64",
     os: baseConfig?.os ?? opts.os ?? "linux",
-    ...((baseConfig ? baseConfig.variant : opts.variant) ? { variant: baseConfig ? baseConfig.variant : opts.variant } : {}),
+    ...((baseConfig ? baseConfig.variant : opts.variant)
+      ? { variant: baseConfig ? baseConfig.variant : opts.variant }
+      : {}),
     config: containerConfig,
     rootfs: {
       type: "layers",

@@ -19,7 +19,12 @@ describe("composeIndex", () => {
   test("one entry per image, with its config's platform, in order", () => {
     const idx = composeIndex([amd64, arm64]);
     expect(idx.index.manifests).toEqual([
-      { mediaType: amd64.mediaType, digest: amd64.digest, size: amd64.manifestBytes.length, platform: { architecture: "amd64", os: "linux" } },
+      {
+        mediaType: amd64.mediaType,
+        digest: amd64.digest,
+        size: amd64.manifestBytes.length,
+        platform: { architecture: "amd64", os: "linux" },
+      },
       {
         mediaType: arm64.mediaType,
         digest: arm64.digest,
@@ -43,7 +48,12 @@ describe("index layouts", () => {
     await writeLayout(dir, idx, { refName: "latest", atomic: true });
     const top = JSON.parse(readFileSync(join(dir, "index.json"), "utf8"));
     expect(top.manifests).toEqual([
-      { mediaType: idx.mediaType, digest: idx.digest, size: idx.bytes.length, annotations: { "org.opencontainers.image.ref.name": "latest" } },
+      {
+        mediaType: idx.mediaType,
+        digest: idx.digest,
+        size: idx.bytes.length,
+        annotations: { "org.opencontainers.image.ref.name": "latest" },
+      },
     ]);
     const back = readLayoutIndex(dir)!;
     expect(back.bytes.equals(idx.bytes)).toBe(true);
@@ -56,7 +66,9 @@ describe("index layouts", () => {
       err = e as PipelineError;
     }
     expect(err?.code).toBe("E_PLATFORM");
-    expect(err?.message).toBe(`OCI layout ${dir}: no manifest for linux/s390x in index ${idx.digest} (has: linux/amd64, linux/arm64/v8)`);
+    expect(err?.message).toBe(
+      `OCI layout ${dir}: no manifest for linux/s390x in index ${idx.digest} (has: linux/amd64, linux/arm64/v8)`,
+    );
     // A single image is not an index.
     await writeLayout(join(tmp, "one"), amd64);
     expect(readLayoutIndex(join(tmp, "one"))).toBeUndefined();
@@ -67,7 +79,9 @@ describe("index layouts", () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir);
     writeFileSync(join(dir, "keep.txt"), "x");
-    await expect(writeLayout(dir, composeIndex([amd64, arm64]), { atomic: true })).rejects.toThrow(/refusing to replace/);
+    await expect(writeLayout(dir, composeIndex([amd64, arm64]), { atomic: true })).rejects.toThrow(
+      /refusing to replace/,
+    );
     expect(readFileSync(join(dir, "keep.txt"), "utf8")).toBe("x");
   });
 });

@@ -41,9 +41,18 @@ export function composeIndex(images: readonly Image[], annotations?: Record<stri
     const platform = platformOfImage(img);
     const name = formatPlatform(platform);
     const other = seen.get(name);
-    if (other) throw new PipelineError("E_PLATFORM", `images ${other} and ${img.digest} are both for ${name}: an index lists one image per platform`);
+    if (other)
+      throw new PipelineError(
+        "E_PLATFORM",
+        `images ${other} and ${img.digest} are both for ${name}: an index lists one image per platform`,
+      );
     seen.set(name, img.digest);
-    return { mediaType: img.mediaType, digest: img.digest, size: img.manifestBytes.length, ...(platform ? { platform } : {}) };
+    return {
+      mediaType: img.mediaType,
+      digest: img.digest,
+      size: img.manifestBytes.length,
+      ...(platform ? { platform } : {}),
+    };
   });
   const index: Index = {
     schemaVersion: 2,

@@ -19,7 +19,11 @@ describe("k8s-checks: each rule reports a broken object", () => {
   const cases: [string, (objects: Obj[]) => void, RegExp][] = [
     ["a long name", (o) => (o[0].metadata.name = "x".repeat(254)), /name .* is not a DNS-1123 subdomain/],
     ["a Service name with a dot", (o) => (o[1].metadata.name = "infer.ence"), /is not a DNS-1035 label/],
-    ["a label value with a slash", (o) => (o[0].metadata.labels["app.kubernetes.io/version"] = "v1/2"), /is not a valid label value/],
+    [
+      "a label value with a slash",
+      (o) => (o[0].metadata.labels["app.kubernetes.io/version"] = "v1/2"),
+      /is not a valid label value/,
+    ],
     [
       "a label value of 64 characters",
       (o) => (o[0].spec.template.metadata.labels["app.kubernetes.io/version"] = "a".repeat(64)),
@@ -30,9 +34,21 @@ describe("k8s-checks: each rule reports a broken object", () => {
       (o) => (o[0].spec.selector.matchLabels["app.kubernetes.io/name"] = "other"),
       /does not match the template's labels/,
     ],
-    ["a Service selector matching no pod", (o) => (o[1].spec.selector = { app: "none" }), /matches no rendered pod template/],
-    ["a port name like p-8080 is fine, p--8080 is not", (o) => (o[1].spec.ports[0].name = "p--8080"), /is not an IANA service name/],
-    ["a port name longer than 15", (o) => (o[1].spec.ports[0].name = "http-metrics-port"), /is not an IANA service name/],
+    [
+      "a Service selector matching no pod",
+      (o) => (o[1].spec.selector = { app: "none" }),
+      /matches no rendered pod template/,
+    ],
+    [
+      "a port name like p-8080 is fine, p--8080 is not",
+      (o) => (o[1].spec.ports[0].name = "p--8080"),
+      /is not an IANA service name/,
+    ],
+    [
+      "a port name longer than 15",
+      (o) => (o[1].spec.ports[0].name = "http-metrics-port"),
+      /is not an IANA service name/,
+    ],
     [
       "a mount of an undeclared volume",
       (o) => o[0].spec.template.spec.containers[0].volumeMounts.push({ name: "ghost", mountPath: "/g" }),
@@ -48,7 +64,11 @@ describe("k8s-checks: each rule reports a broken object", () => {
       (o) => (o[0].spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation = true),
       /allowPrivilegeEscalation must be false/,
     ],
-    ["root under restricted", (o) => (o[0].spec.template.spec.securityContext.runAsUser = 0), /runAsNonRoot must be true and runAsUser non-zero/],
+    [
+      "root under restricted",
+      (o) => (o[0].spec.template.spec.securityContext.runAsUser = 0),
+      /runAsNonRoot must be true and runAsUser non-zero/,
+    ],
     [
       "a memory limit below its request",
       (o) => (o[0].spec.template.spec.containers[0].resources.limits.memory = "1Gi"),

@@ -34,7 +34,10 @@ export interface K8sClient {
 }
 
 export function makeClient(loaded: LoadedKubeconfig): K8sClient {
-  return { api: KubernetesObjectApi.makeApiClient(loaded.kc), where: `${redactUrl(loaded.server)} (context ${JSON.stringify(loaded.context)})` };
+  return {
+    api: KubernetesObjectApi.makeApiClient(loaded.kc),
+    where: `${redactUrl(loaded.server)} (context ${JSON.stringify(loaded.context)})`,
+  };
 }
 
 const REASONS: Record<number, string> = {
@@ -54,7 +57,13 @@ const HINTS: Record<number, string> = {
 };
 
 /** A PipelineError for a failed API call; `sensitive` values are scrubbed from anything quoted. */
-export function apiError(action: string, o: KubernetesObject, e: unknown, client: K8sClient, sensitive: readonly string[]): PipelineError {
+export function apiError(
+  action: string,
+  o: KubernetesObject,
+  e: unknown,
+  client: K8sClient,
+  sensitive: readonly string[],
+): PipelineError {
   const what = `${action} ${describeObject(o)}`;
   const err = e as { code?: unknown; body?: unknown; message?: unknown; name?: unknown };
   if (typeof err.code === "number") {
@@ -82,11 +91,17 @@ export function apiError(action: string, o: KubernetesObject, e: unknown, client
   }
   const message = typeof err.message === "string" ? err.message : String(e);
   if (/Unrecognized API version and kind/.test(message)) {
-    return new PipelineError("E_K8S_API", `${what}: the API server at ${client.where} does not serve ${o.apiVersion} ${o.kind}`);
+    return new PipelineError(
+      "E_K8S_API",
+      `${what}: the API server at ${client.where} does not serve ${o.apiVersion} ${o.kind}`,
+    );
   }
   const sysCode = (e as { code?: unknown; errno?: unknown }).code ?? (e as { errno?: unknown }).errno;
   const reason = typeof sysCode === "string" ? sysCode : scrub(message, sensitive).replace(/\s+/g, " ").slice(0, 200);
-  return new PipelineError("E_K8S_UNREACHABLE", `${what}: cannot reach the Kubernetes API at ${client.where}: ${reason}`);
+  return new PipelineError(
+    "E_K8S_UNREACHABLE",
+    `${what}: cannot reach the Kubernetes API at ${client.where}: ${reason}`,
+  );
 }
 
 /** Applies `objects` in order; stops at the first failure. */
@@ -100,7 +115,14 @@ export async function applyObjects(
     let res: KubernetesObject;
     try {
       // The client fills a missing namespace and apiVersion into the object it is given: hand it a copy.
-      res = await client.api.patch(structuredClone(o), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      res = await client.api.patch(
+        structuredClone(o),
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     } catch (e) {
       throw apiError("apply", o, e, client, opts.sensitive ?? []);
     }

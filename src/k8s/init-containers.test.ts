@@ -24,7 +24,11 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "k8s-init-"));
   priv = createTestRepo(join(tmp, "srv"), "private");
   pub = createTestRepo(join(tmp, "srv"), "public");
-  server = await startGitServer({ root: join(tmp, "srv"), users: { "deploy-bot": TOKEN }, publicRepos: ["public.git"] });
+  server = await startGitServer({
+    root: join(tmp, "srv"),
+    users: { "deploy-bot": TOKEN },
+    publicRepos: ["public.git"],
+  });
 });
 afterAll(async () => {
   await server?.stop();
@@ -48,7 +52,8 @@ function runLikeKubelet(c: V1Container, secrets: Record<string, string>): Promis
   });
 }
 
-const passwordSecretObject = (c: V1Container): string => c.env!.find((e) => e.name === "RP_GIT_PASSWORD")!.valueFrom!.secretKeyRef!.name!;
+const passwordSecretObject = (c: V1Container): string =>
+  c.env!.find((e) => e.name === "RP_GIT_PASSWORD")!.valueFrom!.secretKeyRef!.name!;
 
 const files = (dir: string) =>
   Object.fromEntries(
@@ -77,7 +82,9 @@ describe("git clone init container", () => {
     expect(files(dest)).toEqual(priv.files.dev);
     expect(r.out).toContain(priv.commits.dev);
     expect(leaksIn(r.out, [TOKEN], ["deploy-bot"])).toEqual([]);
-    expect(server.requests.some((q) => q.path.startsWith("/private.git") && q.authenticated && q.user === "deploy-bot")).toBe(true);
+    expect(
+      server.requests.some((q) => q.path.startsWith("/private.git") && q.authenticated && q.user === "deploy-bot"),
+    ).toBe(true);
   });
 
   it("fetches a commit id, and reruns cleanly over a previous clone", async () => {
@@ -133,7 +140,8 @@ describe("git clone init container", () => {
     });
     c.env = [...c.env!, { name: "HOME", value: "/tmp" }];
     // An emptyDir: root-owned, world-writable; the script runs as 65532 like the rendered pod.
-    const wrap = 'mount -t tmpfs -o mode=1777 none "$RP_GIT_DEST" && setpriv --reuid=65532 --regid=65532 --clear-groups -- "$@"';
+    const wrap =
+      'mount -t tmpfs -o mode=1777 none "$RP_GIT_DEST" && setpriv --reuid=65532 --regid=65532 --clear-groups -- "$@"';
     const r = await runLikeKubelet(
       { ...c, command: ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", wrap, "wrap", ...c.command!] },
       { [passwordSecretObject(c)]: TOKEN },

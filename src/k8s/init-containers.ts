@@ -44,7 +44,8 @@ export const GIT_CLONE_SCRIPT = [
 ].join("\n");
 
 /** A git credential helper that answers `get` from RP_GIT_USERNAME / RP_GIT_PASSWORD (no values inline). */
-export const GIT_CREDENTIAL_HELPER = '!f() { test "$1" = get || exit 0; echo "username=$RP_GIT_USERNAME"; echo "password=$RP_GIT_PASSWORD"; }; f';
+export const GIT_CREDENTIAL_HELPER =
+  '!f() { test "$1" = get || exit 0; echo "username=$RP_GIT_USERNAME"; echo "password=$RP_GIT_PASSWORD"; }; f';
 
 export interface GitCloneInput {
   /** Container name (a DNS label). */
@@ -72,7 +73,10 @@ export function gitCloneContainer(image: string, g: GitCloneInput): V1Container 
     env.push(
       // Any user name works with a token on the common hosts; "git" is used when the spec names none.
       { name: "RP_GIT_USERNAME", value: g.username ?? "git" },
-      { name: "RP_GIT_PASSWORD", valueFrom: { secretKeyRef: { name: namedSecretObjectName(g.passwordSecret), key: SECRET_KEY } } },
+      {
+        name: "RP_GIT_PASSWORD",
+        valueFrom: { secretKeyRef: { name: namedSecretObjectName(g.passwordSecret), key: SECRET_KEY } },
+      },
     );
     config.push(["credential.helper", GIT_CREDENTIAL_HELPER]);
   }
@@ -128,7 +132,12 @@ export function modelPullContainer(image: string, m: ModelPullInput): V1Containe
     mounts.push({ name: m.registryConfigVolume, mountPath: REGISTRY_CONFIG_DIR, readOnly: true });
   }
   const marker = m.cached ? modelMarker(m.id) : undefined;
-  const common = { name: m.name, image, imagePullPolicy: "IfNotPresent", terminationMessagePolicy: "FallbackToLogsOnError" };
+  const common = {
+    name: m.name,
+    image,
+    imagePullPolicy: "IfNotPresent",
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
   if (!marker) return { ...common, command: ["oras"], args, volumeMounts: mounts };
   const env: V1EnvVar[] = [
     { name: "RP_MODEL_ID", value: m.id },

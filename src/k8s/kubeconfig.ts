@@ -30,18 +30,23 @@ export interface LoadedKubeconfig {
 
 function kubeconfigFiles(opts: KubeconfigOptions): string[] {
   if (opts.kubeconfig) {
-    if (!existsSync(opts.kubeconfig)) throw new PipelineError("E_KUBECONFIG", `--kubeconfig: ${opts.kubeconfig} does not exist`);
+    if (!existsSync(opts.kubeconfig))
+      throw new PipelineError("E_KUBECONFIG", `--kubeconfig: ${opts.kubeconfig} does not exist`);
     return [opts.kubeconfig];
   }
   const list = (opts.env.KUBECONFIG ?? "").split(delimiter).filter(Boolean);
   if (list.length) {
     const found = list.filter((f) => existsSync(f));
-    if (!found.length) throw new PipelineError("E_KUBECONFIG", `KUBECONFIG names ${list.join(", ")}, and none of them exists`);
+    if (!found.length)
+      throw new PipelineError("E_KUBECONFIG", `KUBECONFIG names ${list.join(", ")}, and none of them exists`);
     return found;
   }
   const file = join(opts.home ?? opts.env.HOME ?? homedir(), ".kube", "config");
   if (!existsSync(file)) {
-    throw new PipelineError("E_KUBECONFIG", `no kubeconfig: ${file} does not exist (set KUBECONFIG or pass --kubeconfig)`);
+    throw new PipelineError(
+      "E_KUBECONFIG",
+      `no kubeconfig: ${file} does not exist (set KUBECONFIG or pass --kubeconfig)`,
+    );
   }
   return [file];
 }

@@ -19,7 +19,10 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), "model-cache-"));
   mkdirSync(join(tmp, "bin"));
   // oras pull REF -o DIR: appends REF to the log, writes DIR/weights; fails when $FAIL is set.
-  writeFileSync(join(tmp, "bin", "oras"), `#!/bin/sh\necho "$2" >> "${tmp}/pulls"\n[ -z "\${FAIL:-}" ] || exit 3\necho w > "$4/weights"\n`);
+  writeFileSync(
+    join(tmp, "bin", "oras"),
+    `#!/bin/sh\necho "$2" >> "${tmp}/pulls"\n[ -z "\${FAIL:-}" ] || exit 3\necho w > "$4/weights"\n`,
+  );
   chmodSync(join(tmp, "bin", "oras"), 0o755);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,7 +31,10 @@ function start(id: string, dir: string, env: Record<string, string> = {}) {
   const c = modelPullContainer("oras-image", { name: "model-0", id, path: dir, mounts: [], cached: true });
   const containerEnv = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value!]));
   const [cmd, ...args] = [...c.command!, ...(c.args ?? [])];
-  return spawnSync(cmd, args, { env: { PATH: `${join(tmp, "bin")}:/usr/bin:/bin`, ...containerEnv, ...env }, encoding: "utf8" });
+  return spawnSync(cmd, args, {
+    env: { PATH: `${join(tmp, "bin")}:/usr/bin:/bin`, ...containerEnv, ...env },
+    encoding: "utf8",
+  });
 }
 
 const pulls = () => readFileSync(join(tmp, "pulls"), "utf8").trim().split("\n");
@@ -61,7 +67,13 @@ describe("model cache init container", () => {
   it("without a cache (or a model by tag) the container is a plain oras pull", () => {
     const plain = modelPullContainer("oras-image", { name: "m", id: `r.io/m@${D1}`, path: "/opt/models", mounts: [] });
     expect(plain.command).toEqual(["oras"]);
-    const byTag = modelPullContainer("oras-image", { name: "m", id: "r.io/m:v1", path: "/opt/models", mounts: [], cached: true });
+    const byTag = modelPullContainer("oras-image", {
+      name: "m",
+      id: "r.io/m:v1",
+      path: "/opt/models",
+      mounts: [],
+      cached: true,
+    });
     expect(byTag.command).toEqual(["oras"]);
   });
 

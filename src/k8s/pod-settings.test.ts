@@ -11,7 +11,12 @@ describe("runAsUser: the spec's, else the image's numeric non-root user, else 65
     expect(user({ imageUser: 1000 })).toBe(1000);
     expect(user({ imageUser: 0 })).toBe(65532);
     expect(user({ imageUser: 1000, spec: { ...minimalService.spec, securityContext: { runAsUser: 42 } } })).toBe(42);
-    expect(podSecurityContext({ ...minimalService, spec: { ...minimalService.spec, securityContext: { restricted: false } } })).toBeUndefined();
+    expect(
+      podSecurityContext({
+        ...minimalService,
+        spec: { ...minimalService.spec, securityContext: { restricted: false } },
+      }),
+    ).toBeUndefined();
   });
   it("runAsGroup: the spec's, else the user's id (never left to the image's group); fsGroup: the spec's, else that group", () => {
     const ctx = (securityContext: NonNullable<typeof minimalService.spec.securityContext>, imageUser?: number) =>
@@ -57,13 +62,17 @@ describe("resources and scheduling", () => {
       requests: { cpu: "16", memory: "60Gi" },
       limits: { memory: "60Gi", "nvidia.com/gpu": "2" },
     });
-    expect(containerResources({ replicas: 1, instanceType: "V100-32Gx2", gpu: 1, cpu: { request: "2", limit: "4" } })).toEqual({
+    expect(
+      containerResources({ replicas: 1, instanceType: "V100-32Gx2", gpu: 1, cpu: { request: "2", limit: "4" } }),
+    ).toEqual({
       requests: { cpu: "2", memory: "60Gi" },
       limits: { cpu: "4", memory: "60Gi", "nvidia.com/gpu": "1" },
     });
     expect(containerResources({ replicas: 1 })).toBeUndefined();
     expect(scheduling({ replicas: 1, instanceType: "C5" }).tolerations).toBeUndefined();
-    expect(scheduling({ replicas: 1, gpu: 1 })).toEqual({ tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] });
+    expect(scheduling({ replicas: 1, gpu: 1 })).toEqual({
+      tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+    });
     expect(scheduling({ replicas: 1, instanceType: "C5", gpu: 0 }).affinity).toBeDefined();
   });
 

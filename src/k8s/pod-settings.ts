@@ -59,28 +59,39 @@ export function scheduling(r: ResourcesSpec): { affinity?: V1Affinity; toleratio
     out.affinity = {
       nodeAffinity: {
         preferredDuringSchedulingIgnoredDuringExecution: [
-          { weight: 100, preference: { matchExpressions: [{ key: INSTANCE_TYPE_LABEL, operator: "In", values: [r.instanceType] }] } },
+          {
+            weight: 100,
+            preference: { matchExpressions: [{ key: INSTANCE_TYPE_LABEL, operator: "In", values: [r.instanceType] }] },
+          },
         ],
       },
     };
   }
-  if (containerResources(r)?.limits?.[GPU_RESOURCE]) out.tolerations = [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }];
+  if (containerResources(r)?.limits?.[GPU_RESOURCE])
+    out.tolerations = [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }];
   return out;
 }
 
 function probe(p: ProbeSpec): V1Probe {
-  const out: V1Probe = p.kind === "http" ? { httpGet: { path: p.path, port: p.port } } : { tcpSocket: { port: p.port } };
-  for (const k of ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"] as const) if (p[k] !== undefined) out[k] = p[k];
+  const out: V1Probe =
+    p.kind === "http" ? { httpGet: { path: p.path, port: p.port } } : { tcpSocket: { port: p.port } };
+  for (const k of ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"] as const)
+    if (p[k] !== undefined) out[k] = p[k];
   return out;
 }
 
 /** Readiness and liveness probes; defaults only for long-running pods (`withDefaults`). */
-export function probes(s: Pick<DeploymentSpec, "probes" | "ports">, withDefaults: boolean): Pick<V1Container, "readinessProbe" | "livenessProbe"> {
+export function probes(
+  s: Pick<DeploymentSpec, "probes" | "ports">,
+  withDefaults: boolean,
+): Pick<V1Container, "readinessProbe" | "livenessProbe"> {
   const out: Pick<V1Container, "readinessProbe" | "livenessProbe"> = {};
   const port = s.ports[0];
-  const readiness = s.probes?.readiness ?? (withDefaults && port ? ({ kind: "tcp", port, periodSeconds: 10 } as const) : false);
+  const readiness =
+    s.probes?.readiness ?? (withDefaults && port ? ({ kind: "tcp", port, periodSeconds: 10 } as const) : false);
   const liveness =
-    s.probes?.liveness ?? (withDefaults && port ? ({ kind: "tcp", port, initialDelaySeconds: 10, periodSeconds: 20 } as const) : false);
+    s.probes?.liveness ??
+    (withDefaults && port ? ({ kind: "tcp", port, initialDelaySeconds: 10, periodSeconds: 20 } as const) : false);
   if (readiness) out.readinessProbe = probe(readiness);
   if (liveness) out.livenessProbe = probe(liveness);
   return out;

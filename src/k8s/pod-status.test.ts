@@ -4,7 +4,12 @@ import { podSituation } from "./pod-status";
 // Statuses shaped as the kubelet reports them (the real-cluster tests see them too: test/e2e/k8s-real-deploy.test.ts).
 const crashingInit = {
   name: "clone-0",
-  state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container=clone-0 pod=web-abc_ns(uid)" } },
+  state: {
+    waiting: {
+      reason: "CrashLoopBackOff",
+      message: "back-off 10s restarting failed container=clone-0 pod=web-abc_ns(uid)",
+    },
+  },
   lastState: { terminated: { exitCode: 128, reason: "Error" } },
 };
 
@@ -13,7 +18,10 @@ describe("podSituation", () => {
     const pod = {
       status: {
         phase: "Pending",
-        initContainerStatuses: [{ name: "model-0", state: { terminated: { exitCode: 0, reason: "Completed" } } }, crashingInit],
+        initContainerStatuses: [
+          { name: "model-0", state: { terminated: { exitCode: 0, reason: "Completed" } } },
+          crashingInit,
+        ],
         containerStatuses: [{ name: "web", state: { waiting: { reason: "PodInitializing" } } }],
       },
     };
@@ -27,15 +35,21 @@ describe("podSituation", () => {
     const pod = {
       status: {
         phase: "Failed",
-        initContainerStatuses: [{ name: "code", state: { terminated: { exitCode: 137, reason: "OOMKilled", message: "out of memory" } } }],
+        initContainerStatuses: [
+          { name: "code", state: { terminated: { exitCode: 137, reason: "OOMKilled", message: "out of memory" } } },
+        ],
       },
     };
-    expect(podSituation(pod).text).toBe("Failed (init container code: failed with exit code 137, OOMKilled: out of memory)");
+    expect(podSituation(pod).text).toBe(
+      "Failed (init container code: failed with exit code 137, OOMKilled: out of memory)",
+    );
     // Any exit code but 0 is a failure, the most common one (1) included; 0 is an init container that is done.
     const exited = (exitCode: number) => ({
       status: {
         phase: "Pending",
-        initContainerStatuses: [{ name: "clone-0", state: { terminated: { exitCode, reason: exitCode ? "Error" : "Completed" } } }],
+        initContainerStatuses: [
+          { name: "clone-0", state: { terminated: { exitCode, reason: exitCode ? "Error" : "Completed" } } },
+        ],
       },
     });
     expect(podSituation(exited(1)).text).toBe("Pending (init container clone-0: failed with exit code 1)");
@@ -47,9 +61,11 @@ describe("podSituation", () => {
       status: { phase: "Pending", initContainerStatuses: [{ name: "model-0", state: { running: {} }, ...extra }] },
     });
     expect(podSituation(running({})).text).toBe("Pending (init container model-0: running)");
-    expect(podSituation(running({ restartCount: 2, lastState: { terminated: { exitCode: 1, message: "oras: not found\n" } } })).text).toBe(
-      "Pending (init container model-0: running after 2 restart(s) (last exit code 1: oras: not found))",
-    );
+    expect(
+      podSituation(
+        running({ restartCount: 2, lastState: { terminated: { exitCode: 1, message: "oras: not found\n" } } }),
+      ).text,
+    ).toBe("Pending (init container model-0: running after 2 restart(s) (last exit code 1: oras: not found))");
   });
 
   it("a run's own container only, by name; a fatal reason says so", () => {
@@ -62,7 +78,10 @@ describe("podSituation", () => {
         ],
       },
     };
-    expect(podSituation(pod, "main")).toEqual({ text: "Pending (InvalidImageName: couldn't parse image name)", fatal: true });
+    expect(podSituation(pod, "main")).toEqual({
+      text: "Pending (InvalidImageName: couldn't parse image name)",
+      fatal: true,
+    });
     expect(podSituation(pod).text).toBe("Pending (container sidecar: ImagePullBackOff)");
   });
 
@@ -70,18 +89,29 @@ describe("podSituation", () => {
     const unscheduled = {
       status: {
         phase: "Pending",
-        conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available" }],
+        conditions: [
+          { type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available" },
+        ],
       },
     };
     expect(podSituation(unscheduled).text).toBe("Pending (Unschedulable: 0/1 nodes are available)");
     const unready = {
       status: {
         phase: "Running",
-        conditions: [{ type: "Ready", status: "False", reason: "ContainersNotReady", message: "containers with unready status: [web]" }],
+        conditions: [
+          {
+            type: "Ready",
+            status: "False",
+            reason: "ContainersNotReady",
+            message: "containers with unready status: [web]",
+          },
+        ],
         containerStatuses: [{ name: "web", state: { running: {} } }],
       },
     };
-    expect(podSituation(unready).text).toBe("Running, not ready (ContainersNotReady: containers with unready status: [web])");
+    expect(podSituation(unready).text).toBe(
+      "Running, not ready (ContainersNotReady: containers with unready status: [web])",
+    );
     expect(podSituation({ status: { phase: "Running" } }).text).toBe("Running");
     expect(podSituation(undefined).text).toBe("no pod created yet");
   });

@@ -48,7 +48,8 @@ function containerProblem(c: ContainerStatus, init: boolean): { text: string; re
   }
   if (!init) return undefined;
   const terminated = c.state?.terminated;
-  if (terminated && terminated.exitCode !== 0) return { text: `failed with ${terminatedText(terminated)}`, reason: terminated.reason ?? "Error" };
+  if (terminated && terminated.exitCode !== 0)
+    return { text: `failed with ${terminatedText(terminated)}`, reason: terminated.reason ?? "Error" };
   // Still at work (a big model, a slow clone), or trying again after a crash.
   if (c.state?.running) {
     const last = c.lastState?.terminated;
@@ -70,7 +71,9 @@ export function podSituation(pod: Pod | undefined, main?: string): { text: strin
     const p = containerProblem(c, true);
     if (p) return { text: `${phase} (init container ${c.name}: ${p.text})`, fatal: FATAL_WAITING.has(p.reason) };
   }
-  const containers: ContainerStatus[] = (pod.status?.containerStatuses ?? []).filter((c: ContainerStatus) => main === undefined || c.name === main);
+  const containers: ContainerStatus[] = (pod.status?.containerStatuses ?? []).filter(
+    (c: ContainerStatus) => main === undefined || c.name === main,
+  );
   for (const c of containers) {
     const p = containerProblem(c, false);
     const named = containers.length > 1 ? `container ${c.name}: ` : "";
@@ -78,11 +81,17 @@ export function podSituation(pod: Pod | undefined, main?: string): { text: strin
   }
   const scheduled = (pod.status?.conditions ?? []).find((c: { type?: string }) => c.type === "PodScheduled");
   if (scheduled && scheduled.status === "False") {
-    return { text: `${phase} (${scheduled.reason ?? "not scheduled"}${scheduled.message ? `: ${scheduled.message}` : ""})`, fatal: false };
+    return {
+      text: `${phase} (${scheduled.reason ?? "not scheduled"}${scheduled.message ? `: ${scheduled.message}` : ""})`,
+      fatal: false,
+    };
   }
   const ready = (pod.status?.conditions ?? []).find((c: { type?: string }) => c.type === "Ready");
   if (phase === "Running" && ready && ready.status === "False") {
-    return { text: `${phase}, not ready (${ready.reason ?? "not ready"}${ready.message ? `: ${ready.message}` : ""})`, fatal: false };
+    return {
+      text: `${phase}, not ready (${ready.reason ?? "not ready"}${ready.message ? `: ${ready.message}` : ""})`,
+      fatal: false,
+    };
   }
   return { text: phase, fatal: false };
 }

@@ -56,7 +56,10 @@ export function pinnedImage(r: ResolvedDeployment): string {
     );
   }
   if (!image) {
-    throw new PipelineError("E_K8S_UNSUPPORTED", `interpreter: the Kubernetes runner needs a container image, got ${it.kind}`);
+    throw new PipelineError(
+      "E_K8S_UNSUPPORTED",
+      `interpreter: the Kubernetes runner needs a container image, got ${it.kind}`,
+    );
   }
   const ref = parseReference(image, "image");
   if (!ref.digest) {
@@ -100,7 +103,10 @@ function checkMountPath(path: string, field: string): string {
 
 function checkSecretName(name: string, field: string): string {
   if (!SECRET_NAME.test(name)) {
-    throw new PipelineError("E_K8S_SPEC", `${field}: secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`);
+    throw new PipelineError(
+      "E_K8S_SPEC",
+      `${field}: secret name ${JSON.stringify(name)} is not valid (letters, digits, '.', '_', '-')`,
+    );
   }
   return name;
 }
@@ -161,7 +167,10 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     mountFields.push("repositories.mountPath");
     s.repositories.repositories.forEach((g, i) => {
       if (!/^[A-Za-z0-9._-]+$/.test(g.name) || g.name === "." || g.name === "..") {
-        throw new PipelineError("E_K8S_SPEC", `repositories.repositories[${i}].name: expected [A-Za-z0-9._-]+, got ${JSON.stringify(g.name)}`);
+        throw new PipelineError(
+          "E_K8S_SPEC",
+          `repositories.repositories[${i}].name: expected [A-Za-z0-9._-]+, got ${JSON.stringify(g.name)}`,
+        );
       }
       if (g.password) secretNames.add(checkSecretName(g.password.secret, `repositories.repositories[${i}].password`));
       init.push(
@@ -224,7 +233,10 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
     if (registryVolume && s.containerRegistry) {
       volumes.push({
         name: registryVolume,
-        secret: { secretName: registrySecretObjectName(s.containerRegistry), items: [{ key: ".dockerconfigjson", path: "config.json" }] },
+        secret: {
+          secretName: registrySecretObjectName(s.containerRegistry),
+          items: [{ key: ".dockerconfigjson", path: "config.json" }],
+        },
       });
     }
   }
@@ -278,7 +290,8 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
   Object.assign(pod, scheduling(s.resources));
 
   const secrets: V1Secret[] = [...secretNames].sort().map((n) => namedSecretPlaceholder(n, opts.namespace, s.name));
-  if (s.containerRegistry) secrets.push(registrySecretPlaceholder(s.containerRegistry, registryHosts(image), opts.namespace, s.name));
+  if (s.containerRegistry)
+    secrets.push(registrySecretPlaceholder(s.containerRegistry, registryHosts(image), opts.namespace, s.name));
   secrets.sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
   return { pod, secrets };
 }

@@ -45,7 +45,11 @@ export function manifestsFor<T extends KubernetesObject>(
   const isPlaceholder = (o: T): o is T & V1Secret => isPlaceholderSecret(o);
   const placeholders: V1Secret[] = objects.filter(isPlaceholder);
   if (mode === "reference") {
-    return { objects: objects.filter((o) => !isPlaceholderSecret(o)), sensitive: [], comment: requiredSecretsComment(placeholders, spec) };
+    return {
+      objects: objects.filter((o) => !isPlaceholderSecret(o)),
+      sensitive: [],
+      comment: requiredSecretsComment(placeholders, spec),
+    };
   }
   const filled = fillSecrets(mode === "only" ? objects.filter((o) => isPlaceholderSecret(o)) : objects, lookup);
   return { objects: filled.objects, sensitive: filled.sensitive, comment: "" };

@@ -73,8 +73,12 @@ describe("render golden files (what --render prints)", () => {
   it("the placeholders --apply fills are what the API server rejects as manifests (the check can fail)", () => {
     const rendered = renderDeployment(fullExample, { namespace: "ml" });
     const problems = apiServerProblems(rendered);
-    expect(problems).toContain("Secret rp-registry-example-registry: a Secret without data (a placeholder) cannot be applied as a manifest");
-    expect(problems).toContain("Secret rp-registry-example-registry: type kubernetes.io/dockerconfigjson requires data[.dockerconfigjson]");
+    expect(problems).toContain(
+      "Secret rp-registry-example-registry: a Secret without data (a placeholder) cannot be applied as a manifest",
+    );
+    expect(problems).toContain(
+      "Secret rp-registry-example-registry: type kubernetes.io/dockerconfigjson requires data[.dockerconfigjson]",
+    );
   });
 });
 
@@ -91,14 +95,19 @@ describe("render: schema validation can fail", () => {
 
 describe("render: what it refuses", () => {
   /** `image: null` for a deployment the resolver has not pinned. */
-  const withSpec = (over: Partial<ResolvedDeployment["spec"]>, image: string | null = minimalService.image!): ResolvedDeployment => ({
+  const withSpec = (
+    over: Partial<ResolvedDeployment["spec"]>,
+    image: string | null = minimalService.image!,
+  ): ResolvedDeployment => ({
     ...minimalService,
     image: image ?? undefined,
     spec: { ...minimalService.spec, ...over },
   });
 
   it("a tag-only image (resolve first)", async () => {
-    const e = await pipelineErrorOf(Promise.resolve().then(() => renderDeployment(withSpec({}, null), { namespace: "ml" })));
+    const e = await pipelineErrorOf(
+      Promise.resolve().then(() => renderDeployment(withSpec({}, null), { namespace: "ml" })),
+    );
     expect(e.code).toBe("E_K8S_UNRESOLVED");
     expect(e.message).toBe(
       'image: "registry.example.com/team/hello:v1" is a tag; Kubernetes manifests need the image by digest — resolve the spec first (pipeline deploy resolves tags when it can reach the registry)',
@@ -106,35 +115,50 @@ describe("render: what it refuses", () => {
     const e2 = await pipelineErrorOf(
       Promise.resolve().then(() => renderJob(withSpec({}, "registry.example.com/team/hello:v1"), { namespace: "ml" })),
     );
-    expect(e2.message).toBe('image: "registry.example.com/team/hello:v1" has no digest; resolve the spec first so every replica runs the same bytes');
+    expect(e2.message).toBe(
+      'image: "registry.example.com/team/hello:v1" has no digest; resolve the spec first so every replica runs the same bytes',
+    );
   });
 
   it("an unpinned branch, a local folder, a local interpreter", async () => {
     const branch = await pipelineErrorOf(
       Promise.resolve().then(() =>
-        renderDeployment(withSpec({ code: { kind: "GitRepoBranch", repoUrl: "https://git.example.com/a.git", branch: "main" } }), {
-          namespace: "ml",
-        }),
+        renderDeployment(
+          withSpec({ code: { kind: "GitRepoBranch", repoUrl: "https://git.example.com/a.git", branch: "main" } }),
+          {
+            namespace: "ml",
+          },
+        ),
       ),
     );
-    expect(branch.message).toBe('code: branch "main" of "https://git.example.com/a.git" is not pinned to a commit; resolve the spec first');
+    expect(branch.message).toBe(
+      'code: branch "main" of "https://git.example.com/a.git" is not pinned to a commit; resolve the spec first',
+    );
     const folder = await pipelineErrorOf(
       Promise.resolve().then(() =>
-        renderDeployment(withSpec({ code: { kind: "ServerAvailableFolder", codePaths: ["/srv/app"] } }), { namespace: "ml" }),
+        renderDeployment(withSpec({ code: { kind: "ServerAvailableFolder", codePaths: ["/srv/app"] } }), {
+          namespace: "ml",
+        }),
       ),
     );
     expect(folder.code).toBe("E_K8S_UNSUPPORTED");
     expect(folder.message).toMatch(/^code: folders on this machine \(\/srv\/app\) do not exist on a cluster/);
     const node = await pipelineErrorOf(
       Promise.resolve().then(() =>
-        renderDeployment(withSpec({ interpreter: { kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" } }, null), { namespace: "ml" }),
+        renderDeployment(
+          withSpec({ interpreter: { kind: "ServerAvailableInterpreter", nodePath: "/usr/bin/node" } }, null),
+          { namespace: "ml" },
+        ),
       ),
     );
-    expect(node.message).toBe("interpreter: the Kubernetes runner needs a container image, got ServerAvailableInterpreter");
+    expect(node.message).toBe(
+      "interpreter: the Kubernetes runner needs a container image, got ServerAvailableInterpreter",
+    );
   });
 
   it("names Kubernetes cannot hold, and clashing mount paths", async () => {
-    const render = (r: ResolvedDeployment, ns = "ml") => pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: ns })));
+    const render = (r: ResolvedDeployment, ns = "ml") =>
+      pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: ns })));
     expect((await render(withSpec({ name: "Hello_World" }))).message).toBe(
       `name: Kubernetes needs a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters), got "Hello_World"`,
     );
@@ -145,18 +169,29 @@ describe("render: what it refuses", () => {
     const clash = await render(
       withSpec({
         models: [{ id: "registry.example.com/m:1", path: "/opt/repos" }],
-        repositories: { dataset: "d", mountPath: "/opt/repos", repositories: [{ url: "https://git.example.com/a.git", name: "a" }] },
+        repositories: {
+          dataset: "d",
+          mountPath: "/opt/repos",
+          repositories: [{ url: "https://git.example.com/a.git", name: "a" }],
+        },
       }),
     );
-    expect(clash.message).toBe('mount path "/opt/repos" is used by both repositories.mountPath and models[0].path; give them different paths');
+    expect(clash.message).toBe(
+      'mount path "/opt/repos" is used by both repositories.mountPath and models[0].path; give them different paths',
+    );
     expect((await render(withSpec({ env: [{ name: "X", value: "SECRET:bad name" }] }))).message).toBe(
       `env[0].value: secret name "bad name" is not valid (letters, digits, '.', '_', '-')`,
     );
   });
 
   it("mount paths the spec parser refuses, in a deployment built in code (the same check, path-checks.ts)", async () => {
-    const render = (r: ResolvedDeployment) => pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: "ml" })));
-    const repos = (mountPath: string) => ({ dataset: "d", mountPath, repositories: [{ url: "https://git.example.com/a.git", name: "a" }] });
+    const render = (r: ResolvedDeployment) =>
+      pipelineErrorOf(Promise.resolve().then(() => renderDeployment(r, { namespace: "ml" })));
+    const repos = (mountPath: string) => ({
+      dataset: "d",
+      mountPath,
+      repositories: [{ url: "https://git.example.com/a.git", name: "a" }],
+    });
     const cases: [ResolvedDeployment, string][] = [
       [
         withSpec({ models: [{ id: "registry.example.com/m:1", path: "/proc/m" }] }),
@@ -166,7 +201,10 @@ describe("render: what it refuses", () => {
         withSpec({ models: [{ id: "registry.example.com/m:1", path: "/x:y" }] }),
         `models[0].path: must not contain ':' (container runtimes separate mount fields with it) (got "/x:y")`,
       ],
-      [withSpec({ repositories: repos("/") }), `repositories.mountPath: cannot mount over the container's root "/" (got "/")`],
+      [
+        withSpec({ repositories: repos("/") }),
+        `repositories.mountPath: cannot mount over the container's root "/" (got "/")`,
+      ],
       [
         withSpec({ repositories: repos("/dev/x") }),
         'repositories.mountPath: cannot mount on or under /dev (the container runtime provides it) (got "/dev/x")',
@@ -196,7 +234,10 @@ describe("render: what it refuses", () => {
   it("the same resolved spec gives the same Job name; a new digest gives a new one", () => {
     const a = renderJob(pipelineJob, { namespace: "ml" }).at(-1)!;
     const b = renderJob(JSON.parse(JSON.stringify(pipelineJob)), { namespace: "ml" }).at(-1)!;
-    const c = renderJob({ ...pipelineJob, image: `registry.example.com/ml/train@sha256:${"0".repeat(64)}` }, { namespace: "ml" }).at(-1)!;
+    const c = renderJob(
+      { ...pipelineJob, image: `registry.example.com/ml/train@sha256:${"0".repeat(64)}` },
+      { namespace: "ml" },
+    ).at(-1)!;
     expect(a.metadata!.name).toBe(b.metadata!.name);
     expect(c.metadata!.name).not.toBe(a.metadata!.name);
     expect(a.metadata!.name).toMatch(/^train-[0-9a-f]{8}$/);

@@ -22,7 +22,15 @@
  * is recorded as an annotation; a shared PVC cache would need ReadWriteMany storage and locking, so it is
  * not used). Objects are plain data with a fixed key order, so the YAML output is deterministic.
  */
-import type { KubernetesObject, V1Deployment, V1Job, V1JobSpec, V1ObjectMeta, V1Secret, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Job,
+  V1JobSpec,
+  V1ObjectMeta,
+  V1Secret,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
@@ -56,13 +64,17 @@ function annotations(r: ResolvedDeployment): Record<string, string> | undefined 
 }
 
 function checkReplicas(n: number): number {
-  if (!Number.isInteger(n) || n < 1) throw new PipelineError("E_K8S_SPEC", `resources.replicas: expected an integer >= 1, got ${JSON.stringify(n)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new PipelineError("E_K8S_SPEC", `resources.replicas: expected an integer >= 1, got ${JSON.stringify(n)}`);
   return n;
 }
 
 function checkNamespace(ns: string): string {
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
-    throw new PipelineError("E_K8S_NAMESPACE", `--namespace: expected a lower-case DNS label, got ${JSON.stringify(ns)}`);
+    throw new PipelineError(
+      "E_K8S_NAMESPACE",
+      `--namespace: expected a lower-case DNS label, got ${JSON.stringify(ns)}`,
+    );
   }
   return ns;
 }
@@ -74,7 +86,12 @@ export function renderDeployment(r: ResolvedDeployment, opts: RenderOptions): Re
   const replicas = checkReplicas(r.spec.resources.replicas);
   const { pod, secrets } = renderPod(r, opts, "defaults");
   const version = versionOf(r, pod.containers[0].image ?? "");
-  const meta = { name, namespace, labels: objectLabels(name, version), ...(annotations(r) ? { annotations: annotations(r) } : {}) };
+  const meta = {
+    name,
+    namespace,
+    labels: objectLabels(name, version),
+    ...(annotations(r) ? { annotations: annotations(r) } : {}),
+  };
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -112,7 +129,11 @@ export function renderJob(r: ResolvedDeployment, opts: RenderOptions): RenderedO
  * The Job of a resolved deployment and the placeholder Secrets its pod refers to: what `--job` renders, and what
  * `pipeline run --on kubernetes` starts from (run-job.ts, with `withProbes: "none"`).
  */
-export function jobOf(r: ResolvedDeployment, opts: RenderOptions, withProbes: Exclude<PodProbes, "defaults">): { job: V1Job; secrets: V1Secret[] } {
+export function jobOf(
+  r: ResolvedDeployment,
+  opts: RenderOptions,
+  withProbes: Exclude<PodProbes, "defaults">,
+): { job: V1Job; secrets: V1Secret[] } {
   const base = validateObjectName(r.spec.name, 54);
   const namespace = checkNamespace(opts.namespace);
   const replicas = checkReplicas(r.spec.resources.replicas);
@@ -120,13 +141,22 @@ export function jobOf(r: ResolvedDeployment, opts: RenderOptions, withProbes: Ex
   pod.restartPolicy = "Never";
   const version = versionOf(r, pod.containers[0].image ?? "");
   const template = { metadata: templateMeta(base, version, secrets), spec: pod };
-  const immutable: V1JobSpec = { completions: replicas, ...(replicas > 1 ? { completionMode: "Indexed" } : {}), template };
+  const immutable: V1JobSpec = {
+    completions: replicas,
+    ...(replicas > 1 ? { completionMode: "Indexed" } : {}),
+    template,
+  };
   // The name covers every field a Job cannot change (template, completions, completionMode).
   const name = `${base}-${contentHash(immutable)}`;
   const job: V1Job = {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: { name, namespace, labels: objectLabels(base, version), ...(annotations(r) ? { annotations: annotations(r) } : {}) },
+    metadata: {
+      name,
+      namespace,
+      labels: objectLabels(base, version),
+      ...(annotations(r) ? { annotations: annotations(r) } : {}),
+    },
     spec: {
       backoffLimit: 0,
       parallelism: replicas,

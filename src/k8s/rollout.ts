@@ -23,7 +23,10 @@ export interface WaitOptions {
 
 type State = { done: true } | { done: false; failed?: string; status: string };
 
-function condition(conds: { type: string; status: string; reason?: string; message?: string }[] | undefined, type: string) {
+function condition(
+  conds: { type: string; status: string; reason?: string; message?: string }[] | undefined,
+  type: string,
+) {
   return (conds ?? []).find((c) => c.type === type && c.status === "True");
 }
 
@@ -31,13 +34,22 @@ export function deploymentState(d: V1Deployment, generation?: number): State {
   const st = d.status ?? {};
   const want = d.spec?.replicas ?? 1;
   const gen = generation ?? d.metadata?.generation ?? 0;
-  if ((st.observedGeneration ?? -1) < gen) return { done: false, status: "waiting for the controller to observe the new spec" };
-  const deadline = (st.conditions ?? []).find((c) => c.type === "Progressing" && c.reason === "ProgressDeadlineExceeded");
-  if (deadline) return { done: false, failed: `progress deadline exceeded${deadline.message ? `: ${deadline.message}` : ""}`, status: "" };
+  if ((st.observedGeneration ?? -1) < gen)
+    return { done: false, status: "waiting for the controller to observe the new spec" };
+  const deadline = (st.conditions ?? []).find(
+    (c) => c.type === "Progressing" && c.reason === "ProgressDeadlineExceeded",
+  );
+  if (deadline)
+    return {
+      done: false,
+      failed: `progress deadline exceeded${deadline.message ? `: ${deadline.message}` : ""}`,
+      status: "",
+    };
   const updated = st.updatedReplicas ?? 0;
   const available = st.availableReplicas ?? 0;
   if (updated < want) return { done: false, status: `${updated} of ${want} new replicas updated` };
-  if ((st.replicas ?? 0) > updated) return { done: false, status: `${(st.replicas ?? 0) - updated} old replicas pending termination` };
+  if ((st.replicas ?? 0) > updated)
+    return { done: false, status: `${(st.replicas ?? 0) - updated} old replicas pending termination` };
   if (available < updated) return { done: false, status: `${available} of ${updated} updated replicas available` };
   return { done: true };
 }
@@ -47,10 +59,18 @@ export function jobState(j: V1Job): State {
   const completions = j.spec?.completions ?? 1;
   const failedCond = condition(st.conditions, "Failed");
   if (failedCond)
-    return { done: false, failed: `${failedCond.reason ?? "Failed"}${failedCond.message ? `: ${failedCond.message}` : ""}`, status: "" };
-  if ((st.failed ?? 0) > (j.spec?.backoffLimit ?? 6)) return { done: false, failed: `${st.failed} pod(s) failed`, status: "" };
+    return {
+      done: false,
+      failed: `${failedCond.reason ?? "Failed"}${failedCond.message ? `: ${failedCond.message}` : ""}`,
+      status: "",
+    };
+  if ((st.failed ?? 0) > (j.spec?.backoffLimit ?? 6))
+    return { done: false, failed: `${st.failed} pod(s) failed`, status: "" };
   if (condition(st.conditions, "Complete") || (st.succeeded ?? 0) >= completions) return { done: true };
-  return { done: false, status: `${st.succeeded ?? 0} of ${completions} pods succeeded, ${st.active ?? 0} running, ${st.failed ?? 0} failed` };
+  return {
+    done: false,
+    status: `${st.succeeded ?? 0} of ${completions} pods succeeded, ${st.active ?? 0} running, ${st.failed ?? 0} failed`,
+  };
 }
 
 /** `pod NAME: PHASE (why)` for each pod of `current` (by its selector) that is neither ready nor done; [] when they cannot be read. */
@@ -97,7 +117,10 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
         kind: o.kind,
         metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace! },
       });
-      state = o.kind === "Deployment" ? deploymentState(current as V1Deployment, applied.generation) : jobState(current as V1Job);
+      state =
+        o.kind === "Deployment"
+          ? deploymentState(current as V1Deployment, applied.generation)
+          : jobState(current as V1Job);
     } catch (e) {
       if (!transient(e)) throw apiError("read", o, e, client, []);
       last = apiError("read", o, e, client, []).message;
@@ -107,7 +130,10 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
       return;
     }
     if (state?.failed) {
-      throw new PipelineError(o.kind === "Job" ? "E_K8S_JOB_FAILED" : "E_K8S_ROLLOUT_FAILED", `${what} failed: ${state.failed}`);
+      throw new PipelineError(
+        o.kind === "Job" ? "E_K8S_JOB_FAILED" : "E_K8S_ROLLOUT_FAILED",
+        `${what} failed: ${state.failed}`,
+      );
     }
     if (state && state.status !== last) {
       last = state.status;
@@ -125,7 +151,11 @@ export async function waitForObject(client: K8sClient, applied: ApplyResult, opt
 }
 
 /** Waits for every applied Deployment and Job, in order. */
-export async function waitForRollout(client: K8sClient, applied: readonly ApplyResult[], opts: WaitOptions): Promise<void> {
+export async function waitForRollout(
+  client: K8sClient,
+  applied: readonly ApplyResult[],
+  opts: WaitOptions,
+): Promise<void> {
   const start = Date.now();
   for (const a of applied) {
     await waitForObject(client, a, { ...opts, timeoutMs: Math.max(0, opts.timeoutMs - (Date.now() - start)) });

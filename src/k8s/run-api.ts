@@ -43,7 +43,11 @@ export class KubeHttp {
     const opts: RequestOptions = { method, headers: { Accept: "application/json" } };
     await this.loaded.kc.applyToHTTPSOptions(opts);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    if (payload) Object.assign(opts.headers as Record<string, unknown>, { "Content-Type": "application/json", "Content-Length": payload.length });
+    if (payload)
+      Object.assign(opts.headers as Record<string, unknown>, {
+        "Content-Type": "application/json",
+        "Content-Length": payload.length,
+      });
     const send = url.protocol === "http:" ? httpRequest : httpsRequest;
     if (url.protocol === "http:") delete opts.agent; // an https.Agent cannot carry plain HTTP
     return new Promise<IncomingMessage>((resolve, reject) => {
@@ -51,7 +55,10 @@ export class KubeHttp {
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (signal?.aborted) return reject(new PipelineError("E_ABORTED", "aborted"));
         reject(
-          new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: cannot reach the Kubernetes API at ${this.where}: ${e.code ?? e.message}`),
+          new PipelineError(
+            "E_K8S_UNREACHABLE",
+            `${describeCall(call)}: cannot reach the Kubernetes API at ${this.where}: ${e.code ?? e.message}`,
+          ),
         );
       });
       req.end(payload);
@@ -80,9 +87,15 @@ export class KubeHttp {
   }
 
   /** A streamed GET (pod logs): resolves once the answer's status is 2xx, with the body still flowing. */
-  async stream(path: string, call: Call, query: Record<string, string | undefined>, signal?: AbortSignal): Promise<IncomingMessage> {
+  async stream(
+    path: string,
+    call: Call,
+    query: Record<string, string | undefined>,
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
     const res = await this.open("GET", path, query, undefined, call, signal);
-    if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, await readAll(res, call, this.where), call, this.where);
+    if ((res.statusCode ?? 0) >= 300)
+      throw statusError(res.statusCode ?? 0, await readAll(res, call, this.where), call, this.where);
     return res;
   }
 }
@@ -93,7 +106,12 @@ function readAll(res: IncomingMessage, call: Call, where: string): Promise<strin
     res.on("data", (c: Buffer) => chunks.push(c));
     res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     res.on("error", () =>
-      reject(new PipelineError("E_K8S_UNREACHABLE", `${describeCall(call)}: the connection to ${where} broke while reading the answer`)),
+      reject(
+        new PipelineError(
+          "E_K8S_UNREACHABLE",
+          `${describeCall(call)}: the connection to ${where} broke while reading the answer`,
+        ),
+      ),
     );
   });
 }
@@ -119,7 +137,10 @@ function statusError(status: number, text: string, call: Call, where: string): P
     );
   }
   if (status === 401)
-    return new PipelineError("E_K8S_API", `${head} Unauthorized — the kubeconfig's credentials were rejected${message ? `: ${message}` : ""}`);
+    return new PipelineError(
+      "E_K8S_API",
+      `${head} Unauthorized — the kubeconfig's credentials were rejected${message ? `: ${message}` : ""}`,
+    );
   if (status === 404) return new PipelineError("E_K8S_NOT_FOUND", `${head} Not Found${message ? `: ${message}` : ""}`);
   return new PipelineError("E_K8S_API", `${head}${message ? `: ${message}` : ""}`);
 }

@@ -14,7 +14,8 @@ const resolved = (spec: DeploymentSpec): ResolvedDeployment => ({ spec, image: I
 const specOf = (extra: string) => parseDeploymentSpec(`name: train\nimage: ${IMAGE}\n${extra}`, "train.yaml");
 
 /** The Job `pipeline deploy SPEC --job` renders. */
-const rendered = (spec: DeploymentSpec) => renderJob(resolved(spec), { namespace: "ml" }).find((o): o is V1Job => o.kind === "Job")!;
+const rendered = (spec: DeploymentSpec) =>
+  renderJob(resolved(spec), { namespace: "ml" }).find((o): o is V1Job => o.kind === "Job")!;
 /** The Job `pipeline run --on kubernetes SPEC` creates (run-kubernetes.ts: runSpec, then runJob). */
 const ran = (spec: DeploymentSpec, flags: RunOverrides = {}, serviceAccount?: string) =>
   runJob({ name: "train-abcde", namespace: "ml", deployment: resolved(runSpec(spec, flags)), serviceAccount });
@@ -32,7 +33,11 @@ function podSettings(job: V1Job) {
     imagePullSecrets: pod.imagePullSecrets,
     initContainers: pod.initContainers,
     restartPolicy: pod.restartPolicy,
-    job: { backoffLimit: job.spec!.backoffLimit, ttl: job.spec!.ttlSecondsAfterFinished, deadline: job.spec!.activeDeadlineSeconds },
+    job: {
+      backoffLimit: job.spec!.backoffLimit,
+      ttl: job.spec!.ttlSecondsAfterFinished,
+      deadline: job.spec!.activeDeadlineSeconds,
+    },
   };
 }
 
@@ -40,7 +45,12 @@ const GPU_MACHINE = "containerRegistry: ci-registry\nresources: {machineType: A1
 const A100_AFFINITY = {
   nodeAffinity: {
     preferredDuringSchedulingIgnoredDuringExecution: [
-      { weight: 100, preference: { matchExpressions: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100"] }] } },
+      {
+        weight: 100,
+        preference: {
+          matchExpressions: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100"] }],
+        },
+      },
     ],
   },
 };
@@ -54,7 +64,12 @@ describe("the run's Job and the rendered Job have the same pod settings", () => 
     expect(run).toMatchObject({
       resources: { requests: { cpu: "4", memory: "16Gi" }, limits: { memory: "16Gi", "nvidia.com/gpu": "1" } },
       containerSecurityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
       tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
       affinity: A100_AFFINITY,
       imagePullSecrets: [{ name: "rp-registry-ci-registry" }],
@@ -90,23 +105,34 @@ describe("the run's Job and the rendered Job have the same pod settings", () => 
     expect(podSettings(fromFlags({ cpu: "2", memory: "4Gi", runAsUser: 1000, ttlSecondsAfterFinished: 60 }))).toEqual(
       podSettings(
         rendered(
-          specOf("resources: {cpu: {request: 2, limit: 2}, memory: 4Gi}\nsecurityContext: {runAsUser: 1000}\njob: {ttlSecondsAfterFinished: 60}\n"),
+          specOf(
+            "resources: {cpu: {request: 2, limit: 2}, memory: 4Gi}\nsecurityContext: {runAsUser: 1000}\njob: {ttlSecondsAfterFinished: 60}\n",
+          ),
         ),
       ),
     );
     // A flag replaces the spec's value; --no-restricted drops the spec's user too (no securityContext at all).
     const spec = specOf(`${GPU_MACHINE}securityContext: {runAsUser: 1000}\n`);
     expect(podSettings(ran(spec, { machineType: "C5", cpu: "1", restricted: false }))).toMatchObject({
-      resources: { requests: { cpu: "1", memory: "16Gi" }, limits: { cpu: "1", memory: "16Gi", "nvidia.com/gpu": "1" } },
+      resources: {
+        requests: { cpu: "1", memory: "16Gi" },
+        limits: { cpu: "1", memory: "16Gi", "nvidia.com/gpu": "1" },
+      },
       securityContext: undefined,
-      affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ preference: { matchExpressions: [{ values: ["C5"] }] } }] } },
+      affinity: {
+        nodeAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [{ preference: { matchExpressions: [{ values: ["C5"] }] } }],
+        },
+      },
     });
   });
 });
 
 describe("what makes it a run", () => {
   it("a name of its own, the run label, the main container, PIPELINE_IN_CONTAINER, the service account; no probes", () => {
-    const spec = specOf("port: 8080\nprobes: {liveness: {tcp: 8080}}\nenv: [{name: MODE, value: slow}, {name: TOKEN, value: 'SECRET:api_token'}]\n");
+    const spec = specOf(
+      "port: 8080\nprobes: {liveness: {tcp: 8080}}\nenv: [{name: MODE, value: slow}, {name: TOKEN, value: 'SECRET:api_token'}]\n",
+    );
     expect(rendered(spec).spec!.template.spec!.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 8080 } });
     const job = ran(spec, { env: { MODE: "fast", EXTRA: "1" }, args: ["--epochs", "2"] }, "trainer");
     expect(job.metadata).toMatchObject({
@@ -123,7 +149,10 @@ describe("what makes it a run", () => {
     expect(main.readinessProbe).toBeUndefined();
     expect(main.env).toEqual([
       { name: "MODE", value: "fast" },
-      { name: "TOKEN", valueFrom: { secretKeyRef: { name: expect.stringMatching(/^rp-secret-api-token-[0-9a-f]{8}$/), key: "value" } } },
+      {
+        name: "TOKEN",
+        valueFrom: { secretKeyRef: { name: expect.stringMatching(/^rp-secret-api-token-[0-9a-f]{8}$/), key: "value" } },
+      },
       { name: "EXTRA", value: "1" },
       { name: "PIPELINE_IN_CONTAINER", value: "1" },
       { name: "PORT", value: "8080" },
@@ -148,7 +177,10 @@ describe("what makes it a run", () => {
       [{ runAsUser: 0 }, "--run-as-user: expected a non-root user id (an integer >= 1), got 0"],
       [{ ttlSecondsAfterFinished: -1 }, "--ttl-seconds: expected whole seconds >= 0, got -1"],
       [{ machineType: "g5.xlarge" }, /^--machine-type: unknown machine type; known: C3, C4, .*, got "g5\.xlarge"$/],
-      [{ restricted: false, runAsUser: 1000 }, /^--run-as-user: a pod that is not restricted .* runs as the image's user, got 1000$/],
+      [
+        { restricted: false, runAsUser: 1000 },
+        /^--run-as-user: a pod that is not restricted .* runs as the image's user, got 1000$/,
+      ],
     ] as const) {
       const err = pipelineErrorOfSync(() => runSpec(spec, flags));
       expect(err.code).toBe("E_K8S_RUN_OPTION");
@@ -156,8 +188,8 @@ describe("what makes it a run", () => {
       if (typeof message === "string") expect(err.message).toBe(message);
       else expect(err.message).toMatch(message);
     }
-    expect(pipelineErrorOfSync(() => runSpec(specOf("securityContext: {restricted: false}\n"), { runAsUser: 1000 })).message).toMatch(
-      /^--run-as-user: a pod that is not restricted/,
-    );
+    expect(
+      pipelineErrorOfSync(() => runSpec(specOf("securityContext: {restricted: false}\n"), { runAsUser: 1000 })).message,
+    ).toMatch(/^--run-as-user: a pod that is not restricted/);
   });
 });

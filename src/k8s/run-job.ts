@@ -75,7 +75,9 @@ const FLAGS: Record<keyof RunOverrides, string> = {
 };
 
 function bad(key: keyof RunOverrides, problem: string, got: unknown): PipelineError {
-  return new PipelineError("E_K8S_RUN_OPTION", `${FLAGS[key]}: ${problem}, got ${JSON.stringify(got)}`, { exitCode: 2 });
+  return new PipelineError("E_K8S_RUN_OPTION", `${FLAGS[key]}: ${problem}, got ${JSON.stringify(got)}`, {
+    exitCode: 2,
+  });
 }
 
 const positiveQuantity = (q: string) => (parseQuantity(q) ?? 0) > 0;
@@ -94,18 +96,30 @@ export function runName(base: string): string {
 }
 
 /** `BASE-xxxxx`: runName(BASE) and a random suffix, so runs never collide. */
-export function runJobName(base: string, random: () => string = () => randomBytes(4).toString("hex").slice(0, 5)): string {
+export function runJobName(
+  base: string,
+  random: () => string = () => randomBytes(4).toString("hex").slice(0, 5),
+): string {
   return `${runName(base)}-${random()}`;
 }
 
 /** The spec of a run given only an image (`--image REF`): nothing but the image, named runName(name). */
 export function imageSpec(name: string, interpreter: InterpreterDeployment): DeploymentSpec {
-  return { name: runName(name), interpreter, code: { kind: "None" }, ports: [], env: [], models: [], resources: { replicas: 1 } };
+  return {
+    name: runName(name),
+    interpreter,
+    code: { kind: "None" },
+    ports: [],
+    env: [],
+    models: [],
+    resources: { replicas: 1 },
+  };
 }
 
 /** `spec` with the run's overrides and `PIPELINE_IN_CONTAINER=1` (in the pod, the launch script does the work). */
 export function runSpec(spec: DeploymentSpec, o: RunOverrides = {}): DeploymentSpec {
-  if (o.cpu !== undefined && !positiveQuantity(o.cpu)) throw bad("cpu", 'expected a Kubernetes CPU quantity such as "2" or "500m"', o.cpu);
+  if (o.cpu !== undefined && !positiveQuantity(o.cpu))
+    throw bad("cpu", 'expected a Kubernetes CPU quantity such as "2" or "500m"', o.cpu);
   if (o.memory !== undefined && !positiveQuantity(o.memory))
     throw bad("memory", 'expected a Kubernetes memory quantity such as "4Gi" or "512Mi"', o.memory);
   if (o.gpu !== undefined && !wholeAtLeast(o.gpu, 0)) throw bad("gpu", "expected a whole number of GPUs >= 0", o.gpu);
@@ -141,9 +155,14 @@ export function runSpec(spec: DeploymentSpec, o: RunOverrides = {}): DeploymentS
   if (o.machineType !== undefined) out.resources.instanceType = o.machineType;
   if (o.restricted === false) out.securityContext = { restricted: false };
   else if (o.restricted || o.runAsUser !== undefined) {
-    out.securityContext = { ...spec.securityContext, restricted: true, ...(o.runAsUser !== undefined ? { runAsUser: o.runAsUser } : {}) };
+    out.securityContext = {
+      ...spec.securityContext,
+      restricted: true,
+      ...(o.runAsUser !== undefined ? { runAsUser: o.runAsUser } : {}),
+    };
   }
-  if (o.ttlSecondsAfterFinished !== undefined) out.job = { ...spec.job, ttlSecondsAfterFinished: o.ttlSecondsAfterFinished };
+  if (o.ttlSecondsAfterFinished !== undefined)
+    out.job = { ...spec.job, ttlSecondsAfterFinished: o.ttlSecondsAfterFinished };
   return out;
 }
 

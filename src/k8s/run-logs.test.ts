@@ -52,7 +52,8 @@ describe("log timestamps", () => {
 
   it("keeps only the newest second's lines to recognise (a long log does not grow the cursor)", () => {
     const cursor = new LogCursor();
-    const at = (ms: number, text: string) => splitStamped(`${new Date(Date.UTC(2026, 10, 23, 14) + ms).toISOString()} ${text}`);
+    const at = (ms: number, text: string) =>
+      splitStamped(`${new Date(Date.UTC(2026, 10, 23, 14) + ms).toISOString()} ${text}`);
     for (let i = 0; i < 5000; i++) {
       const l = at(i * 250, `line ${i}`);
       expect(cursor.accept(l.stamp, l.text)).toBe(true);

@@ -32,11 +32,20 @@ async function server(waiting: string, deleteStatus: number): Promise<{ api: Kub
     if (req.method === "POST") return send(201, {});
     if (req.method === "DELETE") {
       deletes++;
-      return send(deleteStatus, { kind: "Status", status: "Failure", message: "jobs.batch is forbidden", reason: "Forbidden", code: deleteStatus });
+      return send(deleteStatus, {
+        kind: "Status",
+        status: "Failure",
+        message: "jobs.batch is forbidden",
+        reason: "Forbidden",
+        code: deleteStatus,
+      });
     }
     const pod = {
       metadata: { name: "p", creationTimestamp: "2026-11-24T00:00:00Z" },
-      status: { phase: "Pending", containerStatuses: [{ name: RUN_CONTAINER, state: { waiting: { reason: waiting } } }] },
+      status: {
+        phase: "Pending",
+        containerStatuses: [{ name: RUN_CONTAINER, state: { waiting: { reason: waiting } } }],
+      },
     };
     return send(200, { items: [pod] });
   });
@@ -55,7 +64,9 @@ describe("runOnCluster: deleting the Job", () => {
   it("a run that failed keeps its own error when the delete is refused too; the refusal is logged", async () => {
     const { api, deletes } = await server("InvalidImageName", 403);
     const log: string[] = [];
-    const e = await pipelineErrorOf(runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }));
+    const e = await pipelineErrorOf(
+      runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }),
+    );
     expect(e.message).toContain("InvalidImageName");
     expect(deletes()).toBe(1);
     expect(log.some((l) => l.startsWith("Job ml/run-x: could not be deleted:"))).toBe(true);
@@ -64,7 +75,9 @@ describe("runOnCluster: deleting the Job", () => {
   it("a Job the server says is gone already (404) is not an error: the run's own error stands", async () => {
     const { api } = await server("InvalidImageName", 404);
     const log: string[] = [];
-    const e = await pipelineErrorOf(runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }));
+    const e = await pipelineErrorOf(
+      runOnCluster({ api, job, timeoutMs: 5000, intervalMs: 10, onLine: () => {}, log: (l) => log.push(l) }),
+    );
     expect(e).toBeInstanceOf(PipelineError);
     expect(e.message).toContain("InvalidImageName");
     expect(log).toContain("Job ml/run-x: already deleted");

@@ -54,7 +54,9 @@ function mainStatus(pod: Pod): Pod | undefined {
 
 function started(pod: Pod | undefined): boolean {
   const st = mainStatus(pod ?? {})?.state;
-  return Boolean(pod && (st?.running || st?.terminated || ["Running", "Succeeded", "Failed"].includes(pod.status?.phase)));
+  return Boolean(
+    pod && (st?.running || st?.terminated || ["Running", "Succeeded", "Failed"].includes(pod.status?.phase)),
+  );
 }
 
 export async function runOnCluster(o: RunOnClusterOptions): Promise<{ exitCode: number; pod: string }> {
@@ -101,7 +103,11 @@ async function findPod(o: RunOnClusterOptions, ns: string, name: string): Promis
   );
   const items: Pod[] = list.items ?? [];
   // backoffLimit 0: one pod; should the controller have made another, the newest counts.
-  return items.sort((a, b) => String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? ""))).at(-1);
+  return items
+    .sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? "")),
+    )
+    .at(-1);
 }
 
 async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise<{ exitCode: number; pod: string }> {
@@ -160,6 +166,7 @@ async function follow(o: RunOnClusterOptions, ns: string, name: string): Promise
       await sleep(interval, o.signal);
       if (o.signal?.aborted) throw aborted();
     }
-    if (how === "broken") o.log(`pod ${podName}: the log stream broke; resuming from ${cursor.sinceTime ?? "the start"}`);
+    if (how === "broken")
+      o.log(`pod ${podName}: the log stream broke; resuming from ${cursor.sinceTime ?? "the start"}`);
   }
 }

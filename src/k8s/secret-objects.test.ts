@@ -21,7 +21,11 @@ describe("Secret objects", () => {
   });
 
   it("fills placeholders from local secrets and lists every sensitive form", () => {
-    const env = { PIPELINE_SECRET_HUB: `robot\n${PASSWORD}`, PIPELINE_SECRET_API: TOKEN, PIPELINE_SECRETS_DIR: "/nonexistent" };
+    const env = {
+      PIPELINE_SECRET_HUB: `robot\n${PASSWORD}`,
+      PIPELINE_SECRET_API: TOKEN,
+      PIPELINE_SECRETS_DIR: "/nonexistent",
+    };
     const objects = [
       namedSecretPlaceholder("api", "ml", "app"),
       registrySecretPlaceholder("hub", ["https://index.docker.io/v1/"], "ml", "app"),
@@ -30,9 +34,17 @@ describe("Secret objects", () => {
     const { objects: filled, sensitive } = fillSecrets(objects, { env });
     expect(objects[0]).not.toHaveProperty("data"); // the rendered objects are not changed
     expect(Buffer.from((filled[0] as { data: Record<string, string> }).data.value, "base64").toString()).toBe(TOKEN);
-    const config = JSON.parse(Buffer.from((filled[1] as { data: Record<string, string> }).data[".dockerconfigjson"], "base64").toString());
+    const config = JSON.parse(
+      Buffer.from((filled[1] as { data: Record<string, string> }).data[".dockerconfigjson"], "base64").toString(),
+    );
     expect(config).toEqual({
-      auths: { "https://index.docker.io/v1/": { username: "robot", password: PASSWORD, auth: Buffer.from(`robot:${PASSWORD}`).toString("base64") } },
+      auths: {
+        "https://index.docker.io/v1/": {
+          username: "robot",
+          password: PASSWORD,
+          auth: Buffer.from(`robot:${PASSWORD}`).toString("base64"),
+        },
+      },
     });
     expect(filled[2]).toBe(objects[2]);
     const message = `bad ${PASSWORD} ${encodeURIComponent(PASSWORD)} ${Buffer.from(`robot:${PASSWORD}`).toString("base64")} ${TOKEN} ${(filled[1] as { data: Record<string, string> }).data[".dockerconfigjson"]}`;
@@ -42,7 +54,9 @@ describe("Secret objects", () => {
 
   it("a missing local secret names the secret", async () => {
     const e = await pipelineErrorOf(
-      Promise.resolve().then(() => fillSecrets([namedSecretPlaceholder("api", "ml", "app")], { env: { PIPELINE_SECRETS_DIR: "/nonexistent" } })),
+      Promise.resolve().then(() =>
+        fillSecrets([namedSecretPlaceholder("api", "ml", "app")], { env: { PIPELINE_SECRETS_DIR: "/nonexistent" } }),
+      ),
     );
     expect(e.code).toBe("E_SECRET_NOT_FOUND");
     expect(e.message).toBe('secret "api" not found: set PIPELINE_SECRET_API or create /nonexistent/api');

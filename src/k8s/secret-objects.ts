@@ -41,7 +41,9 @@ export function requiredSecrets(placeholders: readonly V1Secret[]): RequiredSecr
       name: s.metadata?.name ?? "",
       type: s.type ?? "Opaque",
       keys: registry ? [".dockerconfigjson"] : [SECRET_KEY],
-      from: registry ? `containerRegistry ${a[REGISTRY_ANNOTATION]} (hosts ${a[REGISTRY_HOSTS_ANNOTATION]})` : `secret ${a[SECRET_ANNOTATION]}`,
+      from: registry
+        ? `containerRegistry ${a[REGISTRY_ANNOTATION]} (hosts ${a[REGISTRY_HOSTS_ANNOTATION]})`
+        : `secret ${a[SECRET_ANNOTATION]}`,
     };
   });
 }
@@ -73,7 +75,12 @@ export function registryHosts(image: string): string[] {
   return [dockerConfigKey(parseReference(image, "image").registry)];
 }
 
-export function registrySecretPlaceholder(credential: string, hosts: string[], namespace: string, app: string): V1Secret {
+export function registrySecretPlaceholder(
+  credential: string,
+  hosts: string[],
+  namespace: string,
+  app: string,
+): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -81,14 +88,21 @@ export function registrySecretPlaceholder(credential: string, hosts: string[], n
       name: registrySecretObjectName(credential),
       namespace,
       labels: objectLabels(app),
-      annotations: { [REGISTRY_ANNOTATION]: credential, [REGISTRY_HOSTS_ANNOTATION]: hosts.join(","), [FILL_ANNOTATION]: FILL_NOTE },
+      annotations: {
+        [REGISTRY_ANNOTATION]: credential,
+        [REGISTRY_HOSTS_ANNOTATION]: hosts.join(","),
+        [FILL_ANNOTATION]: FILL_NOTE,
+      },
     },
     type: "kubernetes.io/dockerconfigjson",
   };
 }
 
 /** Whether an object is a placeholder Secret that {@link fillSecrets} fills. */
-export function isPlaceholderSecret(o: { kind?: string; metadata?: { annotations?: Record<string, string> } }): boolean {
+export function isPlaceholderSecret(o: {
+  kind?: string;
+  metadata?: { annotations?: Record<string, string> };
+}): boolean {
   const a = o.kind === "Secret" ? (o.metadata?.annotations ?? {}) : {};
   return SECRET_ANNOTATION in a || REGISTRY_ANNOTATION in a;
 }

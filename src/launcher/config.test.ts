@@ -37,7 +37,14 @@ const GOOD = {
   repository: "team/app",
   tags: ["v1", "{BUILD_SCM_REVISION}"],
   insecure: false,
-  images: [{ name: "default", layout: "ws/app/hello_image", digestFile: "ws/app/hello_image.digest", sbomFile: "ws/app/hello.spdx.json" }],
+  images: [
+    {
+      name: "default",
+      layout: "ws/app/hello_image",
+      digestFile: "ws/app/hello_image.digest",
+      sbomFile: "ws/app/hello.spdx.json",
+    },
+  ],
   env: { LOG_LEVEL: "debug" },
   entry: "ws/app/main.js",
   stampFiles: ["ws/bazel-out/stable-status.txt", "ws/bazel-out/volatile-status.txt"],
@@ -64,7 +71,13 @@ describe("readLaunchConfig", () => {
   });
 
   test("a `_local` target's config (no images, no optional field) is accepted", () => {
-    const { entry: _e, stampFiles: _s, lockfiles: _l, signKey: _k, ...local } = { ...GOOD, mode: "local", images: [], tags: [] };
+    const {
+      entry: _e,
+      stampFiles: _s,
+      lockfiles: _l,
+      signKey: _k,
+      ...local
+    } = { ...GOOD, mode: "local", images: [], tags: [] };
     expect(readLaunchConfig(configFile(local))).toEqual(local);
   });
 
@@ -76,12 +89,24 @@ describe("readLaunchConfig", () => {
       { ...GOOD, stamp_files: [] },
       'stamp_files: unknown field (did you mean "stampFiles"?); known fields: label, mode, workspace, registry, repository, tags, insecure, images, env, entry, preload, stampFiles, lockfiles, signKey',
     ],
-    ["a string of the wrong type", { ...GOOD, registry: 5000 }, 'registry: expected a string (quote it: "5000") (got 5000)'],
-    ["a mode it does not know", { ...GOOD, mode: "deploy" }, 'mode: expected one of "push", "run", "binary", "local" (got "deploy")'],
+    [
+      "a string of the wrong type",
+      { ...GOOD, registry: 5000 },
+      'registry: expected a string (quote it: "5000") (got 5000)',
+    ],
+    [
+      "a mode it does not know",
+      { ...GOOD, mode: "deploy" },
+      'mode: expected one of "push", "run", "binary", "local" (got "deploy")',
+    ],
     ["a boolean written as a string", { ...GOOD, insecure: "false" }, 'insecure: expected true or false (got "false")'],
     ["a list that is not one", { ...GOOD, tags: "v1" }, 'tags: expected a list (got "v1")'],
     ["a list item of the wrong type", { ...GOOD, tags: ["v1", null] }, "tags[1]: expected a string (got null)"],
-    ["an environment value that is not a string", { ...GOOD, env: { PORT: 8080 } }, 'env.PORT: expected a string (quote it: "8080") (got 8080)'],
+    [
+      "an environment value that is not a string",
+      { ...GOOD, env: { PORT: 8080 } },
+      'env.PORT: expected a string (quote it: "8080") (got 8080)',
+    ],
     [
       "an image without its digest file",
       { ...GOOD, images: [{ name: "default", layout: "ws/app/hello_image" }] },
@@ -97,7 +122,11 @@ describe("readLaunchConfig", () => {
       { ...GOOD, signKey: "/home/me/.ssh/id" },
       `signKey: expected a runfiles-relative path (<repository>/<path>, no empty, '.' or '..' segment) (got "/home/me/.ssh/id")`,
     ],
-    ["a lockfile without its path", { ...GOOD, lockfiles: [{ name: "//:package-lock.json" }] }, 'lockfiles[0].path: missing required field "path"'],
+    [
+      "a lockfile without its path",
+      { ...GOOD, lockfiles: [{ name: "//:package-lock.json" }] },
+      'lockfiles[0].path: missing required field "path"',
+    ],
   ])("%s: E_LAUNCH_CONFIG naming the file, the field and the value", (_what, value, message) => {
     const path = configFile(value);
     const e = pipelineErrorOfSync(() => readLaunchConfig(path));

@@ -7,7 +7,11 @@ import { bool, checkJson, choice, dict, type Infer, list, obj, str } from "../sc
 
 /** A path relative to the runfiles root as bazel/private/tools.bzl `rlocation` writes it: `<repository>/<path>`. */
 function runfilesPathProblem(s: string): string | undefined {
-  const ok = s !== "" && !s.startsWith("/") && !s.includes("\0") && s.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
+  const ok =
+    s !== "" &&
+    !s.startsWith("/") &&
+    !s.includes("\0") &&
+    s.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
   return ok ? undefined : "expected a runfiles-relative path (<repository>/<path>, no empty, '.' or '..' segment)";
 }
 const runfilesPath = str(runfilesPathProblem);
@@ -47,10 +51,18 @@ const LAUNCH_CONFIG = obj(
       doc: "the workspace status files (stable, then volatile): set only when built with stamping, for `{KEY}` in `tags`",
     },
     lockfiles: {
-      v: list(obj({ name: { v: str(), required: true }, path: { v: runfilesPath, required: true } }, "a mapping {name, path}")),
+      v: list(
+        obj(
+          { name: { v: str(), required: true }, path: { v: runfilesPath, required: true } },
+          "a mapping {name, path}",
+        ),
+      ),
       doc: "the lockfiles the images were built from (for the provenance): a label each and its path",
     },
-    signKey: { v: runfilesPath, doc: "the `sign_key` attribute's cosign private key (a source file, linked in the runfiles)" },
+    signKey: {
+      v: runfilesPath,
+      doc: "the `sign_key` attribute's cosign private key (a source file, linked in the runfiles)",
+    },
   },
   "a mapping of launch settings (label, mode, images, ...)",
 );
@@ -87,10 +99,16 @@ export function pushTarget(
   if (chosen) {
     const what = override ? "--repository" : ENV_REPOSITORY_OVERRIDE;
     if (!chosen.includes("/")) {
-      throw new PipelineError("E_BAD_REFERENCE", `${what}: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got ${JSON.stringify(chosen)}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${what}: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got ${JSON.stringify(chosen)}`,
+      );
     }
     if (chosen.includes("@") || /:[^/]*$/.test(chosen.slice(chosen.indexOf("/")))) {
-      throw new PipelineError("E_BAD_REFERENCE", `${what}: should not contain a tag or digest, got ${JSON.stringify(chosen)}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${what}: should not contain a tag or digest, got ${JSON.stringify(chosen)}`,
+      );
     }
     const ref = parseReference(chosen, what);
     return { registry: ref.registry, repository: ref.repository };

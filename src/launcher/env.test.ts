@@ -23,7 +23,10 @@ describe("containerImageEnv", () => {
 
 describe("launchEnvironment", () => {
   test("the caller's environment wins over the BUILD file's env", () => {
-    expect(launchEnvironment({ A: "caller" }, { A: "build", B: "build" }, undefined)).toMatchObject({ A: "caller", B: "build" });
+    expect(launchEnvironment({ A: "caller" }, { A: "build", B: "build" }, undefined)).toMatchObject({
+      A: "caller",
+      B: "build",
+    });
   });
   test("without images (:NAME_local) no image variable survives, the caller's included", () => {
     const env = {
@@ -35,8 +38,16 @@ describe("launchEnvironment", () => {
     expect(launchEnvironment(env, {}, undefined)).toEqual({});
   });
   test("with images, only theirs: a stale layouts variable of the caller is gone when the images were pushed", () => {
-    const env = launchEnvironment({ PIPELINE_CONTAINER_IMAGE_LAYOUTS: '{"default":"/old"}', PATH: "/bin" }, {}, { uris: { default: REF } });
-    expect(env).toEqual({ PATH: "/bin", PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF }) });
+    const env = launchEnvironment(
+      { PIPELINE_CONTAINER_IMAGE_LAYOUTS: '{"default":"/old"}', PATH: "/bin" },
+      {},
+      { uris: { default: REF } },
+    );
+    expect(env).toEqual({
+      PATH: "/bin",
+      PIPELINE_CONTAINER_IMAGE: REF,
+      PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF }),
+    });
     const built = launchEnvironment({}, {}, { uris: { default: REF }, layouts: { default: "/rf/img" } });
     expect(built.PIPELINE_CONTAINER_IMAGE_LAYOUTS).toBe('{"default":"/rf/img"}');
   });
@@ -49,13 +60,20 @@ describe("launchEnvironment", () => {
 describe("userImages", () => {
   test("a user-provided image is validated", () => {
     expect(userImages({})).toBeUndefined();
-    expect(userImages({ PIPELINE_CONTAINER_IMAGE: "localhost:5000/a/b:t" })).toEqual({ default: "localhost:5000/a/b:t" });
+    expect(userImages({ PIPELINE_CONTAINER_IMAGE: "localhost:5000/a/b:t" })).toEqual({
+      default: "localhost:5000/a/b:t",
+    });
     expect(() => userImages({ PIPELINE_CONTAINER_IMAGE: "Not A Ref" })).toThrow(/PIPELINE_CONTAINER_IMAGE: /);
   });
   test("PIPELINE_CONTAINER_IMAGE_URIS names every image; PIPELINE_CONTAINER_IMAGE, when set, is the default one", () => {
     const uris = JSON.stringify({ cuda: "localhost:5000/a/cuda:t", default: "localhost:5000/a/b:uris" });
-    expect(userImages({ PIPELINE_CONTAINER_IMAGE_URIS: uris })).toEqual({ cuda: "localhost:5000/a/cuda:t", default: "localhost:5000/a/b:uris" });
-    expect(userImages({ PIPELINE_CONTAINER_IMAGE_URIS: uris, PIPELINE_CONTAINER_IMAGE: "localhost:5000/a/b:single" })).toEqual({
+    expect(userImages({ PIPELINE_CONTAINER_IMAGE_URIS: uris })).toEqual({
+      cuda: "localhost:5000/a/cuda:t",
+      default: "localhost:5000/a/b:uris",
+    });
+    expect(
+      userImages({ PIPELINE_CONTAINER_IMAGE_URIS: uris, PIPELINE_CONTAINER_IMAGE: "localhost:5000/a/b:single" }),
+    ).toEqual({
       cuda: "localhost:5000/a/cuda:t",
       default: "localhost:5000/a/b:single",
     });
@@ -69,9 +87,15 @@ describe("userImages", () => {
     ["the map", { PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF, cuda: REF }) }],
     [
       "both, the single one different",
-      { PIPELINE_CONTAINER_IMAGE: REF.replace("a/b", "c/d"), PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF }) },
+      {
+        PIPELINE_CONTAINER_IMAGE: REF.replace("a/b", "c/d"),
+        PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF }),
+      },
     ],
-    ["a map without default and the single one", { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF }) }],
+    [
+      "a map without default and the single one",
+      { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF }) },
+    ],
     ["an empty map", { PIPELINE_CONTAINER_IMAGE_URIS: "{}" }],
     ["not JSON", { PIPELINE_CONTAINER_IMAGE_URIS: "default=localhost:5000/a/b" }],
     ["a JSON array", { PIPELINE_CONTAINER_IMAGE_URIS: '["localhost:5000/a/b"]' }],
@@ -95,6 +119,10 @@ describe("userImages", () => {
   test("the bad inputs of the table fail with E_BAD_IMAGE_URIS naming the variable", () => {
     const codes = table.map(([, env]) => outcome(() => userImages(env))).filter((o) => "code" in o);
     expect(codes.length).toBe(5);
-    for (const o of codes) expect(o).toMatchObject({ code: "E_BAD_IMAGE_URIS", message: expect.stringMatching(/^PIPELINE_CONTAINER_IMAGE_URIS/) });
+    for (const o of codes)
+      expect(o).toMatchObject({
+        code: "E_BAD_IMAGE_URIS",
+        message: expect.stringMatching(/^PIPELINE_CONTAINER_IMAGE_URIS/),
+      });
   });
 });

@@ -31,7 +31,10 @@ beforeAll(() => {
     'exports.b = require("b"); exports.c = require("c"); exports.where = __filename;\n',
   );
   write(join(nm, ".aspect_rules_js/a@1/node_modules/a/package.json"), '{"name":"a","main":"index.js"}\n');
-  write(join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"), 'exports.where = __filename; exports.a = () => require("a");\n');
+  write(
+    join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
+    'exports.where = __filename; exports.a = () => require("a");\n',
+  );
   symlinkSync("../../b@1/node_modules/b", join(nm, ".aspect_rules_js/a@1/node_modules/b"));
   symlinkSync("../../a@1/node_modules/a", join(nm, ".aspect_rules_js/b@1/node_modules/a"));
   symlinkSync(".aspect_rules_js/a@1/node_modules/a", join(nm, "a"));
@@ -44,7 +47,10 @@ beforeAll(() => {
   );
   // ES modules: e@1 (`"type": "module"`, an `exports` `import` condition only, top-level await) imports f, a CommonJS
   // package beside it in the store.
-  write(join(nm, ".aspect_rules_js/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":{".":{"import":"./index.js"}}}\n');
+  write(
+    join(nm, ".aspect_rules_js/e@1/node_modules/e/package.json"),
+    '{"name":"e","type":"module","exports":{".":{"import":"./index.js"}}}\n',
+  );
   write(
     join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
     'import { where as f } from "f";\nawait Promise.resolve();\nexport const where = import.meta.filename;\nexport { f };\n',
@@ -65,7 +71,12 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(preload: boolean, entry = "main.js") {
-  const args = ["--preserve-symlinks", "--preserve-symlinks-main", ...(preload ? ["--require", hook] : []), join(root, entry)];
+  const args = [
+    "--preserve-symlinks",
+    "--preserve-symlinks-main",
+    ...(preload ? ["--require", hook] : []),
+    join(root, entry),
+  ];
   return spawnSync(process.execPath, args, { encoding: "utf8", cwd: root });
 }
 
@@ -108,7 +119,10 @@ describe("import under --preserve-symlinks in a rules_js tree (an ES module entr
 describe("the hooks thread starts only for an app tree with rules_js packages", () => {
   test("the same links under another store name are not followed: no node_modules/.aspect_rules_js, no hook", () => {
     const other = join(tmp, "other", "_main");
-    write(join(other, "node_modules/.store/e@1/node_modules/e/package.json"), '{"name":"e","type":"module","exports":"./index.js"}\n');
+    write(
+      join(other, "node_modules/.store/e@1/node_modules/e/package.json"),
+      '{"name":"e","type":"module","exports":"./index.js"}\n',
+    );
     write(join(other, "node_modules/.store/e@1/node_modules/e/index.js"), 'export { where } from "f";\n');
     write(join(other, "node_modules/.store/f@1/node_modules/f/index.js"), "exports.where = __filename;\n");
     symlinkSync("../../f@1/node_modules/f", join(other, "node_modules/.store/e@1/node_modules/f"));
@@ -140,7 +154,9 @@ describe("isEsmEntry: whether the preload starts the hooks thread", () => {
 describe("followPackageLinks", () => {
   test("followPackageLinksUrl: a file URL through the links; other URLs and unchanged paths as given", () => {
     const url = pathToFileURL(join(nm, "a/index.js")).href;
-    expect(followPackageLinksUrl(url)).toBe(pathToFileURL(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js")).href);
+    expect(followPackageLinksUrl(url)).toBe(
+      pathToFileURL(join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js")).href,
+    );
     expect(followPackageLinksUrl("node:fs")).toBe("node:fs");
     const main = pathToFileURL(join(root, "main.js")).href;
     expect(followPackageLinksUrl(main)).toBe(main);

@@ -15,7 +15,11 @@ export type Selection = { platforms: string[]; dropped: string[]; images: Image[
   | { kind: "index"; index: ImageIndex }
 );
 
-export function selectPlatforms(dir: string, content: Image | LayoutIndex, want: readonly Platform[] | undefined): Selection {
+export function selectPlatforms(
+  dir: string,
+  content: Image | LayoutIndex,
+  want: readonly Platform[] | undefined,
+): Selection {
   if (!isLayoutIndex(content)) {
     const own = platformOfImage(content);
     if (want?.length && !want.some((w) => platformMatches(own, w))) {
@@ -29,10 +33,14 @@ export function selectPlatforms(dir: string, content: Image | LayoutIndex, want:
   const entries = content.manifests.map((m) => m.descriptor);
   let chosen: Set<Descriptor> = new Set(entries);
   if (want?.length) {
-    chosen = new Set(want.map((w) => pickPlatform(entries, w, { name: `OCI layout ${dir}`, indexDigest: content.digest })));
+    chosen = new Set(
+      want.map((w) => pickPlatform(entries, w, { name: `OCI layout ${dir}`, indexDigest: content.digest })),
+    );
   }
   const kept = content.manifests.filter((m) => chosen.has(m.descriptor));
-  const dropped = content.manifests.filter((m) => !chosen.has(m.descriptor)).map((m) => formatPlatform(m.descriptor.platform));
+  const dropped = content.manifests
+    .filter((m) => !chosen.has(m.descriptor))
+    .map((m) => formatPlatform(m.descriptor.platform));
   let bytes = content.bytes;
   let index: Index = content.index;
   if (dropped.length) {

@@ -34,7 +34,9 @@ async function tagsOf(repository: string): Promise<Record<string, string>> {
   const list = (await request(reg.address, "GET", `/v2/${repository}/tags/list`)).json<{ tags: string[] }>().tags;
   const out: Record<string, string> = {};
   for (const tag of list)
-    out[tag] = String((await request(reg.address, "HEAD", `/v2/${repository}/manifests/${tag}`)).headers["docker-content-digest"]);
+    out[tag] = String(
+      (await request(reg.address, "HEAD", `/v2/${repository}/manifests/${tag}`)).headers["docker-content-digest"],
+    );
   return out;
 }
 

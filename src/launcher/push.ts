@@ -101,9 +101,19 @@ export async function pushLayouts(
   const main = images.find((i) => i.name === "default") ?? images[0];
   const pushed: Record<string, PushedImage> = {};
   for (const img of images) {
-    const target1 = { registry: target.registry, repository: target.repository, tags: tagsFor(img.name, tags, img === main) };
+    const target1 = {
+      registry: target.registry,
+      repository: target.repository,
+      tags: tagsFor(img.name, tags, img === main),
+    };
     const sel = selectPlatforms(img.layoutDir, readLayoutContent(img.layoutDir), opts.platforms);
-    const common = { keychain: opts.keychain, insecure: opts.insecure, progress: opts.progress, log: opts.log, mountFrom: mountSources(sel.images) };
+    const common = {
+      keychain: opts.keychain,
+      insecure: opts.insecure,
+      progress: opts.progress,
+      log: opts.log,
+      mountFrom: mountSources(sel.images),
+    };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;
     // its referrer manifest waits for the image.
@@ -126,7 +136,9 @@ export async function pushLayouts(
       skipped: result.skipped.length,
       mounted: result.mounted.length,
       platforms: sel.platforms,
-      ...(result.manifests ? { manifests: result.manifests.map(({ platform, digest, reference }) => ({ platform, digest, reference })) } : {}),
+      ...(result.manifests
+        ? { manifests: result.manifests.map(({ platform, digest, reference }) => ({ platform, digest, reference })) }
+        : {}),
       dropped: sel.dropped,
     };
     const subject: Descriptor =
@@ -135,7 +147,11 @@ export async function pushLayouts(
         : { mediaType: sel.image.mediaType, digest: sel.image.digest, size: sel.image.manifestBytes.length };
     if (sbom && sbomAttach) {
       const attached = await sbomAttach.attachSbom(target, subject, sbom, attachOpts, sbomBlobs);
-      pushed[img.name].sbom = { digest: attached.digest, via: attached.via, ...(attached.tag ? { tag: attached.tag } : {}) };
+      pushed[img.name].sbom = {
+        digest: attached.digest,
+        via: attached.via,
+        ...(attached.tag ? { tag: attached.tag } : {}),
+      };
     }
     if (opts.signingKey) {
       const { attachSignedStatement, signImage } = await import("../sign/attach");
@@ -144,9 +160,13 @@ export async function pushLayouts(
           return await attach();
         } catch (e) {
           const why = e instanceof PipelineError ? `${e.code}: ${e.message}` : (e as Error).message;
-          throw new PipelineError("E_SIGNING", `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`, {
-            cause: e,
-          });
+          throw new PipelineError(
+            "E_SIGNING",
+            `${what} step: ${result.reference} is pushed, but attaching its ${what} failed (${why})`,
+            {
+              cause: e,
+            },
+          );
         }
       };
       const referrer = ({ digest, via, tag }: { digest: Digest; via: "referrers" | "tag"; tag?: string }) => ({
@@ -158,7 +178,9 @@ export async function pushLayouts(
       pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
       if (opts.legacySignature) {
         const { attachLegacySignature } = await import("../sign/legacy");
-        pushed[img.name].legacySignature = await step("legacy signature", () => attachLegacySignature(target, subject.digest, key, attachOpts));
+        pushed[img.name].legacySignature = await step("legacy signature", () =>
+          attachLegacySignature(target, subject.digest, key, attachOpts),
+        );
       }
       if (opts.provenance) {
         const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
@@ -172,7 +194,9 @@ export async function pushLayouts(
           invocation: opts.provenance.invocation,
         });
         pushed[img.name].provenance = referrer(
-          await step("provenance", () => attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts)),
+          await step("provenance", () =>
+            attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts),
+          ),
         );
       }
     }
@@ -186,11 +210,15 @@ export function readSbomFile(path: string): Buffer {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new PipelineError("E_BAD_INPUT", `--sbom ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `--sbom ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   try {
     const doc = JSON.parse(bytes.toString("utf8")) as { spdxVersion?: unknown };
-    if (typeof doc?.spdxVersion !== "string") throw new Error(`no "spdxVersion" field, got ${JSON.stringify(doc?.spdxVersion) ?? "nothing"}`);
+    if (typeof doc?.spdxVersion !== "string")
+      throw new Error(`no "spdxVersion" field, got ${JSON.stringify(doc?.spdxVersion) ?? "nothing"}`);
   } catch (e) {
     throw new PipelineError("E_BAD_INPUT", `--sbom ${path}: not an SPDX JSON document (${(e as Error).message})`);
   }
@@ -206,15 +234,24 @@ export function uriMap(meta: PushMetadata): Record<string, string> {
 }
 
 export function summary(p: PushedImage): string {
-  const parts = [...(p.tags.length ? [`tagged ${p.tags.join(", ")}`] : []), `${p.uploaded.blobs} blob(s) uploaded`, `${p.skipped} already present`];
+  const parts = [
+    ...(p.tags.length ? [`tagged ${p.tags.join(", ")}`] : []),
+    `${p.uploaded.blobs} blob(s) uploaded`,
+    `${p.skipped} already present`,
+  ];
   if (p.mounted) parts.push(`${p.mounted} mounted`);
-  if (p.sbom) parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
+  if (p.sbom)
+    parts.push(`SBOM ${p.sbom.digest} attached${p.sbom.tag ? ` (fallback tag ${p.sbom.tag})` : " (referrers API)"}`);
   if (p.signature)
-    parts.push(`signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`);
+    parts.push(
+      `signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`,
+    );
   if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
   if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
-  const lines = p.dropped.map((d) => `platform ${d} of ${name ? p.name : "the image"}: not pushed (--platform named ${p.platforms.join(", ")})`);
+  const lines = p.dropped.map(
+    (d) => `platform ${d} of ${name ? p.name : "the image"}: not pushed (--platform named ${p.platforms.join(", ")})`,
+  );
   const what = p.manifests ? `index of ${p.platforms.join(", ")} ` : "image ";
   return [`${what}${name}${p.reference}: pushed (${parts.join(", ")})`, ...lines].join("\n");
 }

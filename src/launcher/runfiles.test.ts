@@ -19,7 +19,9 @@ function tree(name: string, mapping?: string): string {
 describe("runfile", () => {
   test("without _repo_mapping (Bazel 4-6): the path as it is", () => {
     const dir = tree("plain");
-    expect(runfile(dir, "rules_pipeline_npm/node_modules/x/index.js")).toBe(join(dir, "rules_pipeline_npm/node_modules/x/index.js"));
+    expect(runfile(dir, "rules_pipeline_npm/node_modules/x/index.js")).toBe(
+      join(dir, "rules_pipeline_npm/node_modules/x/index.js"),
+    );
     expect(runfile(dir, "acme_pipelines")).toBe(join(dir, "acme_pipelines"));
   });
 
@@ -39,7 +41,9 @@ describe("runfile", () => {
     expect(runfile(dir, "acme_pipelines")).toBe(join(dir, "_main"));
     expect(runfile(dir, "rules_pipeline/tools/preload.js")).toBe(join(dir, "rules_pipeline+/tools/preload.js"));
     // Only other repositories see it: the first of their mappings.
-    expect(runfile(dir, "rules_pipeline_npm/node_modules")).toBe(join(dir, "rules_pipeline++pipeline+rules_pipeline_npm/node_modules"));
+    expect(runfile(dir, "rules_pipeline_npm/node_modules")).toBe(
+      join(dir, "rules_pipeline++pipeline+rules_pipeline_npm/node_modules"),
+    );
     // A name the file does not list (already canonical) is taken as it is.
     expect(runfile(dir, "_main/x.js")).toBe(join(dir, "_main/x.js"));
     expect(repoMapping(dir).get("rules_pipeline")).toBe("rules_pipeline+");
@@ -88,7 +92,8 @@ describe("the launchers' bash lookup agrees with runfile()", () => {
     "no _repo_mapping": undefined,
     "Bazel 8's, the main repository first":
       ",acme_pipelines,_main\n,rules_pipeline,rules_pipeline+\nrules_pipeline+,rules_pipeline_npm,rp+npm\nother+,rules_pipeline_npm,else+\n",
-    "the main repository's line after another's": "other+,rules_pipeline,wrong+\n,rules_pipeline,rules_pipeline+\nother+,rules_pipeline,wrong2+\n",
+    "the main repository's line after another's":
+      "other+,rules_pipeline,wrong+\n,rules_pipeline,rules_pipeline+\nother+,rules_pipeline,wrong2+\n",
     "malformed and empty lines, no newline at the end": "garbage\n,a\n,b,c,d\n\n,z,\nother+,z,zz\n,x,y",
   };
   for (const [name, mapping] of Object.entries(cases)) {

@@ -12,7 +12,11 @@ import { PipelineError } from "../errors";
 /** The runfiles root of the running launcher. */
 export function runfilesDir(env: NodeJS.ProcessEnv = process.env): string {
   const dir = env.PIPELINE_RUNFILES_DIR || env.RUNFILES_DIR;
-  if (!dir) throw new PipelineError("E_RUNFILES", "PIPELINE_RUNFILES_DIR is not set: run this target with `bazel run` or its launcher");
+  if (!dir)
+    throw new PipelineError(
+      "E_RUNFILES",
+      "PIPELINE_RUNFILES_DIR is not set: run this target with `bazel run` or its launcher",
+    );
   return dir;
 }
 

@@ -18,5 +18,9 @@ export function fileLayer(
   path: string,
   desc: { digest: Digest; size: number; mediaType: string; diffId: Digest; annotations?: Record<string, string> },
 ): Layer {
-  return { ...fileBlob(path, desc.digest, desc.size, desc.mediaType), diffId: desc.diffId, annotations: desc.annotations };
+  return {
+    ...fileBlob(path, desc.digest, desc.size, desc.mediaType),
+    diffId: desc.diffId,
+    annotations: desc.annotations,
+  };
 }

@@ -131,7 +131,12 @@ describe("buildLayer", () => {
     const h = createHash("sha256");
     for await (const c of layer.open()) h.update(c as Buffer);
     expect("sha256:" + h.digest("hex")).toBe(desc.digest);
-    expect([layer.diffId, layer.size, layer.mediaType, layer.path]).toEqual([desc.diffId, desc.size, desc.mediaType, join(root, "l.tgz")]);
+    expect([layer.diffId, layer.size, layer.mediaType, layer.path]).toEqual([
+      desc.diffId,
+      desc.size,
+      desc.mediaType,
+      join(root, "l.tgz"),
+    ]);
   });
 
   it("writes the same bytes with 1, 2 or 4 blocks deflated at once, run after run; the blob gunzips to the tar", async () => {
@@ -140,7 +145,9 @@ describe("buildLayer", () => {
     const src = join(root, "src");
     mkdirSync(src);
     for (let i = 0; i < 12; i++) {
-      const text = Buffer.from(`export const line${i} = ${JSON.stringify("some module text ".repeat(8))};\n`.repeat(600));
+      const text = Buffer.from(
+        `export const line${i} = ${JSON.stringify("some module text ".repeat(8))};\n`.repeat(600),
+      );
       writeFileSync(join(src, `m${i}.js`), i % 3 === 0 ? Buffer.concat([text, randomBytes(20000)]) : text);
     }
     const digests = new Set<string>();
@@ -176,7 +183,9 @@ describe("buildLayer", () => {
       mediaType: MediaType.OCI_LAYER,
       annotations: { "org.example": "1" },
     });
-    await expect(buildLayer([], join(root, "z"), { mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" })).rejects.toThrow(/not supported/);
+    await expect(
+      buildLayer([], join(root, "z"), { mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" }),
+    ).rejects.toThrow(/not supported/);
     await expect(buildLayer([], join(root, "z"), { level: 11 })).rejects.toThrow(/gzip level/);
   });
 
@@ -394,7 +403,9 @@ describe("buildLayer", () => {
     ];
     for (const [input, re] of cases) await expect(buildLayer([input], join(root, "l.tgz"))).rejects.toThrow(re);
     symlinkSync(join(root, "nowhere"), join(root, "dangling"));
-    await expect(buildLayer([{ dest: "a", src: join(root, "dangling") }], join(root, "l.tgz"))).rejects.toThrow(/dangling/);
+    await expect(buildLayer([{ dest: "a", src: join(root, "dangling") }], join(root, "l.tgz"))).rejects.toThrow(
+      /dangling/,
+    );
   });
 
   it("gives owners to explicit entries and sticky/odd modes to explicit directories", async () => {
@@ -459,7 +470,10 @@ describe("buildLayer", () => {
     chmodSync(join(src, "d", "z".repeat(130)), 0o644);
     chmodSync(join(src, "d"), 0o755);
     chmodSync(join(src, "d", "sub"), 0o755);
-    await buildLayer([{ dest: "d", src: join(src, "d") }], join(root, "l.tar"), { mediaType: MediaType.OCI_LAYER, mtime: 123456789 });
+    await buildLayer([{ dest: "d", src: join(src, "d") }], join(root, "l.tar"), {
+      mediaType: MediaType.OCI_LAYER,
+      mtime: 123456789,
+    });
     const gnu = execFileSync("tar", [
       "--format=posix",
       "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",

@@ -150,7 +150,8 @@ function checkMode(mode: number | undefined, dest: string): number | undefined {
 
 function checkId(id: number | undefined, what: string, dest: string): number {
   if (id === undefined) return 0;
-  if (!Number.isSafeInteger(id) || id < 0) throw inputError(`layer input ${JSON.stringify(dest)}: ${what} must be a non-negative integer, got ${id}`);
+  if (!Number.isSafeInteger(id) || id < 0)
+    throw inputError(`layer input ${JSON.stringify(dest)}: ${what} must be a non-negative integer, got ${id}`);
   return id;
 }
 
@@ -175,25 +176,53 @@ function statSource(src: string, dest: string, within?: string): Stats {
 /** Expands one input into collected entries. */
 function expandInput(input: LayerInput, out: Collected[]): void {
   const path = normalizeDest(input.dest);
-  const given = [input.src !== undefined, input.content !== undefined, input.symlink !== undefined, input.dir === true].filter(Boolean).length;
+  const given = [
+    input.src !== undefined,
+    input.content !== undefined,
+    input.symlink !== undefined,
+    input.dir === true,
+  ].filter(Boolean).length;
   if (given !== 1) {
-    throw inputError(`layer input ${JSON.stringify(input.dest)}: give exactly one of src, content, symlink or dir: true`);
+    throw inputError(
+      `layer input ${JSON.stringify(input.dest)}: give exactly one of src, content, symlink or dir: true`,
+    );
   }
   const mode = checkMode(input.mode, input.dest);
   const uid = checkId(input.uid, "uid", input.dest);
   const gid = checkId(input.gid, "gid", input.dest);
-  if (path === "" && input.src === undefined) throw destError(input.dest, "only a directory src can be placed at the root");
+  if (path === "" && input.src === undefined)
+    throw destError(input.dest, "only a directory src can be placed at the root");
 
   if (input.content !== undefined) {
-    if (!Buffer.isBuffer(input.content)) throw inputError(`layer input ${JSON.stringify(input.dest)}: content must be a Buffer`);
-    out.push({ path, type: "file", mode: mode ?? 0o644, uid, gid, size: input.content.length, content: input.content, origin: "in-memory content" });
+    if (!Buffer.isBuffer(input.content))
+      throw inputError(`layer input ${JSON.stringify(input.dest)}: content must be a Buffer`);
+    out.push({
+      path,
+      type: "file",
+      mode: mode ?? 0o644,
+      uid,
+      gid,
+      size: input.content.length,
+      content: input.content,
+      origin: "in-memory content",
+    });
     return;
   }
   if (input.symlink !== undefined) {
     if (typeof input.symlink !== "string" || input.symlink === "" || input.symlink.includes("\0")) {
-      throw inputError(`layer input ${JSON.stringify(input.dest)}: invalid symlink target ${JSON.stringify(input.symlink)}`);
+      throw inputError(
+        `layer input ${JSON.stringify(input.dest)}: invalid symlink target ${JSON.stringify(input.symlink)}`,
+      );
     }
-    out.push({ path, type: "symlink", mode: mode ?? 0o777, uid, gid, linkname: input.symlink, origin: `symlink to ${input.symlink}` });
+    out.push({
+      path,
+      type: "symlink",
+      mode: mode ?? 0o777,
+      uid,
+      gid,
+      linkname: input.symlink,
+      origin: `symlink to ${input.symlink}`,
+    });
     return;
   }
   if (input.dir) {
@@ -201,7 +230,8 @@ function expandInput(input: LayerInput, out: Collected[]): void {
     return;
   }
   const src = input.src!;
-  if (typeof src !== "string" || src === "") throw inputError(`layer input ${JSON.stringify(input.dest)}: src must be a non-empty path`);
+  if (typeof src !== "string" || src === "")
+    throw inputError(`layer input ${JSON.stringify(input.dest)}: src must be a non-empty path`);
   const { within } = input;
   const st = statSource(src, input.dest, within);
   if (st.isFile()) {
@@ -220,21 +250,36 @@ function expandInput(input: LayerInput, out: Collected[]): void {
     });
     return;
   }
-  if (!st.isDirectory()) throw inputError(`layer input ${JSON.stringify(input.dest)}: source ${src} is neither a regular file nor a directory`);
+  if (!st.isDirectory())
+    throw inputError(
+      `layer input ${JSON.stringify(input.dest)}: source ${src} is neither a regular file nor a directory`,
+    );
   if (input.mode !== undefined) {
-    throw inputError(`layer input ${JSON.stringify(input.dest)}: mode cannot be given for a directory src (${src}); its files keep 0755/0644`);
+    throw inputError(
+      `layer input ${JSON.stringify(input.dest)}: mode cannot be given for a directory src (${src}); its files keep 0755/0644`,
+    );
   }
   if (path !== "") out.push({ path, type: "dir", mode: 0o755, uid, gid, origin: `src ${src}`, implicit: true });
   walkDir(src, path, [`${st.dev}:${st.ino}`], out, input.dest, within);
 }
 
 /** Recursively collects a directory's content, following symlinks (like `find -L`); refuses symlink loops. */
-function walkDir(dir: string, destDir: string, ancestors: string[], out: Collected[], inputDest: string, within?: string): void {
+function walkDir(
+  dir: string,
+  destDir: string,
+  ancestors: string[],
+  out: Collected[],
+  inputDest: string,
+  within?: string,
+): void {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw inputError(`layer input ${JSON.stringify(inputDest)}: cannot read directory ${dir}: ${(e as Error).message}`, e);
+    throw inputError(
+      `layer input ${JSON.stringify(inputDest)}: cannot read directory ${dir}: ${(e as Error).message}`,
+      e,
+    );
   }
   for (const name of names) {
     const dest = destDir === "" ? name : `${destDir}/${name}`;
@@ -259,7 +304,9 @@ function walkDir(dir: string, destDir: string, ancestors: string[], out: Collect
     } else if (st.isDirectory()) {
       const id = `${st.dev}:${st.ino}`;
       if (ancestors.includes(id)) {
-        throw inputError(`layer input ${JSON.stringify(inputDest)}: ${src} leads back to one of its own parent directories (symlink loop)`);
+        throw inputError(
+          `layer input ${JSON.stringify(inputDest)}: ${src} leads back to one of its own parent directories (symlink loop)`,
+        );
       }
       out.push({ path: dest, type: "dir", mode: 0o755, uid: 0, gid: 0, origin: `src ${src}`, implicit: true });
       ancestors.push(id);
@@ -281,7 +328,10 @@ async function sameContent(a: Collected, b: Collected): Promise<boolean> {
 }
 
 function conflict(path: string, a: Collected, b: Collected, why: string): PipelineError {
-  return new PipelineError("E_LAYER_CONFLICT", `layer destination ${JSON.stringify(path)} is given twice ${why}: ${a.origin} and ${b.origin}`);
+  return new PipelineError(
+    "E_LAYER_CONFLICT",
+    `layer destination ${JSON.stringify(path)} is given twice ${why}: ${a.origin} and ${b.origin}`,
+  );
 }
 
 /** Merges a duplicate into `kept`, or throws naming both sources. */
@@ -291,7 +341,8 @@ async function merge(kept: Collected, dup: Collected): Promise<Collected> {
   if (kept.type === "dir") {
     if (kept.implicit) return dup;
     if (dup.implicit) return kept;
-    if (kept.mode !== dup.mode || kept.uid !== dup.uid || kept.gid !== dup.gid) throw conflict(path, kept, dup, "with different modes or owners");
+    if (kept.mode !== dup.mode || kept.uid !== dup.uid || kept.gid !== dup.gid)
+      throw conflict(path, kept, dup, "with different modes or owners");
     return kept;
   }
   if (kept.type === "symlink") {
@@ -299,7 +350,8 @@ async function merge(kept: Collected, dup: Collected): Promise<Collected> {
   } else if (!(await sameContent(kept, dup))) {
     throw conflict(path, kept, dup, "with different content");
   }
-  if (kept.mode !== dup.mode) throw conflict(path, kept, dup, `with different modes (${kept.mode.toString(8)} and ${dup.mode.toString(8)})`);
+  if (kept.mode !== dup.mode)
+    throw conflict(path, kept, dup, `with different modes (${kept.mode.toString(8)} and ${dup.mode.toString(8)})`);
   if (kept.uid !== dup.uid || kept.gid !== dup.gid) throw conflict(path, kept, dup, "with different owners");
   return kept;
 }
@@ -345,7 +397,15 @@ export async function collectEntries(files: readonly LayerInput[]): Promise<TarE
         }
         break; // its own parents are (or will be) handled from it
       }
-      byPath.set(p, { path: p, type: "dir", mode: 0o755, uid: 0, gid: 0, origin: `parent directory of ${c.path}`, implicit: true });
+      byPath.set(p, {
+        path: p,
+        type: "dir",
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        origin: `parent directory of ${c.path}`,
+        implicit: true,
+      });
     }
   }
   const keyed = [...byPath.values()].map((c) => ({ c, key: Buffer.from(c.path, "utf8") }));
@@ -370,10 +430,15 @@ function cmp(a: string, b: string): number {
 }
 
 /** Writes `files` as a layer blob at `outPath` (atomically: temp file + rename) and describes it. */
-export async function buildLayer(files: readonly LayerInput[], outPath: string, opts: BuildLayerOptions = {}): Promise<LayerDescriptor> {
+export async function buildLayer(
+  files: readonly LayerInput[],
+  outPath: string,
+  opts: BuildLayerOptions = {},
+): Promise<LayerDescriptor> {
   const mtime = resolveMtime(opts.mtime);
   const level = opts.level ?? 6;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new PipelineError("E_LAYER_INPUT", `gzip level must be an integer 0-9, got ${level}`);
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    throw new PipelineError("E_LAYER_INPUT", `gzip level must be an integer 0-9, got ${level}`);
   const mediaType = opts.mediaType ?? MediaType.OCI_LAYER_GZIP;
   const compress = !UNCOMPRESSED_TYPES.has(mediaType);
   if (compress && !GZIP_TYPES.has(mediaType)) {

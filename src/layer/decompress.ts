@@ -12,7 +12,11 @@ import type { ExpansionMeter } from "./limits";
  * Each uncompressed chunk is counted on `meter` (limits.ts) before it is passed on, with the compressed bytes read
  * so far, so a decompression bomb is refused while it expands, not after.
  */
-export async function* decompressed(src: AsyncIterable<Buffer>, label: string, meter?: ExpansionMeter): AsyncGenerator<Buffer> {
+export async function* decompressed(
+  src: AsyncIterable<Buffer>,
+  label: string,
+  meter?: ExpansionMeter,
+): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   let done = false;
@@ -58,7 +62,10 @@ export async function* decompressed(src: AsyncIterable<Buffer>, label: string, m
     return;
   }
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) {
-    throw new PipelineError("E_TAR_READ", `layer ${label}: zstd-compressed layers are not supported; use gzip or an uncompressed tar`);
+    throw new PipelineError(
+      "E_TAR_READ",
+      `layer ${label}: zstd-compressed layers are not supported; use gzip or an uncompressed tar`,
+    );
   }
   for await (const chunk of all()) {
     meter?.add(chunk.length);

@@ -14,7 +14,9 @@ import { GZIP_BLOCK, gzipHeader, ParallelGzip } from "./gzip";
 
 /** 3,000 bytes that do not compress, the same for the same `i`. */
 function noise(i: number): Buffer {
-  return Buffer.concat(Array.from({ length: 94 }, (_, k) => createHash("sha256").update(`${i}.${k}`).digest()).slice(0, 94)).subarray(0, 3000);
+  return Buffer.concat(
+    Array.from({ length: 94 }, (_, k) => createHash("sha256").update(`${i}.${k}`).digest()).slice(0, 94),
+  ).subarray(0, 3000);
 }
 
 /** Text-like bytes (a JavaScript-ish module repeated with variations) and incompressible bytes, interleaved. */
@@ -23,7 +25,9 @@ function sample(n: number, seed = 1): Buffer {
   let len = 0;
   for (let i = 0; len < n; i++) {
     const p =
-      i % 5 === 4 ? noise(seed * 100000 + i) : Buffer.from(`export function f${seed}_${i}(x) { return x * ${i} + "${"abc".repeat(i % 13)}"; }\n`);
+      i % 5 === 4
+        ? noise(seed * 100000 + i)
+        : Buffer.from(`export function f${seed}_${i}(x) { return x * ${i} + "${"abc".repeat(i % 13)}"; }\n`);
     parts.push(p);
     len += p.length;
   }
@@ -138,7 +142,9 @@ describe("ParallelGzip", () => {
   });
 
   it("refuses a bad level or concurrency, naming the value", () => {
-    expect(() => new ParallelGzip({ level: 10 })).toThrow(expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 10") }));
+    expect(() => new ParallelGzip({ level: 10 })).toThrow(
+      expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 10") }),
+    );
     expect(() => new ParallelGzip({ level: 6, concurrency: 0 })).toThrow(
       expect.objectContaining({ code: "E_GZIP", message: expect.stringContaining("got 0") }),
     );

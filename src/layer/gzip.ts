@@ -130,7 +130,11 @@ export class ParallelGzip extends Transform {
   }
 
   private start(block: Buffer, last: boolean): void {
-    const options: ZlibOptions = { level: this.level, finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH, chunkSize: 64 * 1024 };
+    const options: ZlibOptions = {
+      level: this.level,
+      finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
+      chunkSize: 64 * 1024,
+    };
     if (this.tail) options.dictionary = this.tail;
     this.tail = block.subarray(Math.max(0, block.length - WINDOW));
     const job = deflateBlock(block, options);

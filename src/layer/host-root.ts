@@ -157,10 +157,15 @@ export function openFileInside(root: string, path: string): number {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== "ELOOP") throw e;
-    throw new PipelineError("E_BAD_INPUT", `${path} became a symlink after it was listed as a file of ${root}: not read`, { cause: e });
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `${path} became a symlink after it was listed as a file of ${root}: not read`,
+      { cause: e },
+    );
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new PipelineError("E_BAD_INPUT", `${path} is not a regular file (it changed after it was listed)`);
+    if (!fstatSync(fd).isFile())
+      throw new PipelineError("E_BAD_INPUT", `${path} is not a regular file (it changed after it was listed)`);
     if (process.platform === "linux") {
       const opened = readlinkSync(`/proc/self/fd/${fd}`);
       if (!opened.startsWith(`${root}/`)) {

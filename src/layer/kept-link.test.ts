@@ -13,10 +13,14 @@ import type { Node, TreeView } from "./safety";
 
 /** A tree of links (path -> target); every other path is a directory. */
 function tree(links: Record<string, string>): TreeView {
-  return { node: (parts): Node => (parts.join("/") in links ? { type: "symlink", target: links[parts.join("/")] } : { type: "dir" }) };
+  return {
+    node: (parts): Node =>
+      parts.join("/") in links ? { type: "symlink", target: links[parts.join("/")] } : { type: "dir" },
+  };
 }
 
-const judge = (links: Record<string, string>, at: string, abs = ABSOLUTE_LEAVES) => judgeKeptLink(tree(links), at.split("/"), links[at], abs);
+const judge = (links: Record<string, string>, at: string, abs = ABSOLUTE_LEAVES) =>
+  judgeKeptLink(tree(links), at.split("/"), links[at], abs);
 
 describe("judgeKeptLink in a layer's tree", () => {
   it("keeps a link whose chain stays inside, and says where it leads", () => {
@@ -28,11 +32,17 @@ describe("judgeKeptLink in a layer's tree", () => {
     // Lexically x is b/etc/passwd and a is z: both "inside". The kernel: b/c/a -> z, then .. .. climbs above the root.
     const links = { x: "b/c/a/../../etc/passwd", "b/c/a": "../../z" };
     expect(judge(links, "b/c/a")).toEqual({ ok: true, parts: ["z"] });
-    expect(judge(links, "x")).toEqual({ ok: false, why: 'leads outside the tree (through the link b/c/a -> "../../z")' });
+    expect(judge(links, "x")).toEqual({
+      ok: false,
+      why: 'leads outside the tree (through the link b/c/a -> "../../z")',
+    });
   });
 
   it("refuses a chain whose second link climbs out, and a link to a link that leaves", () => {
-    expect(judge({ a: "b", b: "../etc" }, "a")).toMatchObject({ ok: false, why: expect.stringContaining('through the link b -> "../etc"') });
+    expect(judge({ a: "b", b: "../etc" }, "a")).toMatchObject({
+      ok: false,
+      why: expect.stringContaining('through the link b -> "../etc"'),
+    });
     expect(judge({ "d/a": "../b/c", b: "d/../.." }, "d/a").ok).toBe(false);
   });
 
@@ -48,7 +58,10 @@ describe("judgeKeptLink in a layer's tree", () => {
   });
 
   it("refuses loops and chains longer than 40 links (ELOOP), and an empty target", () => {
-    expect(judge({ a: "b", b: "a" }, "a")).toEqual({ ok: false, why: "meets more than 40 symlinks on its way (a loop?)" });
+    expect(judge({ a: "b", b: "a" }, "a")).toEqual({
+      ok: false,
+      why: "meets more than 40 symlinks on its way (a loop?)",
+    });
     const long: Record<string, string> = {};
     for (let i = 0; i < 41; i++) long[`l${i}`] = `l${i + 1}`;
     expect(judge(long, "l0").ok).toBe(false);
@@ -59,7 +72,10 @@ describe("judgeKeptLink in a layer's tree", () => {
 
   it("a dangling link inside is kept (what is missing leads nowhere else)", () => {
     const none: TreeView = { node: () => undefined };
-    expect(judgeKeptLink(none, ["d", "l"], "../missing/x", ABSOLUTE_LEAVES)).toEqual({ ok: true, parts: ["missing", "x"] });
+    expect(judgeKeptLink(none, ["d", "l"], "../missing/x", ABSOLUTE_LEAVES)).toEqual({
+      ok: true,
+      parts: ["missing", "x"],
+    });
     expect(judgeKeptLink(none, ["d", "l"], "../../x", ABSOLUTE_LEAVES).ok).toBe(false);
   });
 });
@@ -83,11 +99,14 @@ describe("judgeKeptLink on disk agrees with the kernel", () => {
     ["inside", true],
     ["escape", false],
     ["absolute", true],
-  ])("%s: inside %s, as the kernel's realpath(3) says (not Node's realpathSync, which reads `..` after a link lexically)", (name, inside) => {
-    const real = realpathSync.native(join(root, name));
-    expect(!relative(root, real).startsWith("..")).toBe(inside);
-    const r = judgeKeptLink(view, [name], readlinkSync(join(root, name)), absoluteUnder(root));
-    expect(r.ok).toBe(inside);
-    if (r.ok) expect(join(root, ...r.parts)).toBe(real);
-  });
+  ])(
+    "%s: inside %s, as the kernel's realpath(3) says (not Node's realpathSync, which reads `..` after a link lexically)",
+    (name, inside) => {
+      const real = realpathSync.native(join(root, name));
+      expect(!relative(root, real).startsWith("..")).toBe(inside);
+      const r = judgeKeptLink(view, [name], readlinkSync(join(root, name)), absoluteUnder(root));
+      expect(r.ok).toBe(inside);
+      if (r.ok) expect(join(root, ...r.parts)).toBe(real);
+    },
+  );
 });

@@ -58,7 +58,13 @@ const OUTSIDE = "/..";
  * Judges the symlink at `link` (its components inside the tree, each but the last a directory there) with `target`,
  * in the tree `view`; `tree` names the tree in the reasons ("the project").
  */
-export function judgeKeptLink(view: TreeView, link: readonly string[], target: string, absolute: AbsoluteMap, tree = "the tree"): KeptLink {
+export function judgeKeptLink(
+  view: TreeView,
+  link: readonly string[],
+  target: string,
+  absolute: AbsoluteMap,
+  tree = "the tree",
+): KeptLink {
   if (target === "") return { ok: false, why: "has an empty target" };
   if (target.includes("\0")) return { ok: false, why: "has a NUL byte in its target" };
   const mapped = (t: string): string => {
@@ -80,7 +86,8 @@ export function judgeKeptLink(view: TreeView, link: readonly string[], target: s
   const w = walk(inTree, link, { aboveRoot: "refuse", followLast: true, create: () => {} });
   if (w.ok) return { ok: true, parts: w.parts };
   const last = w.via[w.via.length - 1]?.at.join("/");
-  const hop = last === undefined || last === key ? "" : ` (through the link ${last} -> ${JSON.stringify(written.get(last))})`;
+  const hop =
+    last === undefined || last === key ? "" : ` (through the link ${last} -> ${JSON.stringify(written.get(last))})`;
   switch (w.reason) {
     case "above-root":
       return { ok: false, why: `leads outside ${tree}${hop}` };

@@ -160,7 +160,10 @@ describe("ExpansionBudget", () => {
   it("checks the free space before a layer and every DISK_CHECK_INTERVAL bytes of it (E_NO_SPACE)", () => {
     let free = 10 * GiB;
     let asked = 0;
-    const budget = new ExpansionBudget({ ...DEFAULT_LIMITS, minFreeSpace: GiB }, { path: "/somewhere", free: () => (asked++, free) });
+    const budget = new ExpansionBudget(
+      { ...DEFAULT_LIMITS, minFreeSpace: GiB },
+      { path: "/somewhere", free: () => (asked++, free) },
+    );
     const m = budget.layer("layer A");
     expect(asked).toBe(1);
     m.add(DISK_CHECK_INTERVAL - 1);
@@ -179,7 +182,9 @@ describe("ExpansionBudget", () => {
 
   it("ensureFreeSpace measures the real file system", () => {
     ensureFreeSpace("/", 0, { ...DEFAULT_LIMITS, minFreeSpace: 0 }, "x");
-    const e = pipelineErrorOfSync(() => ensureFreeSpace("/", 0, { ...DEFAULT_LIMITS, minFreeSpace: 2 ** 52 }, "model m: writing f"));
+    const e = pipelineErrorOfSync(() =>
+      ensureFreeSpace("/", 0, { ...DEFAULT_LIMITS, minFreeSpace: 2 ** 52 }, "model m: writing f"),
+    );
     expect(e.code).toBe("E_NO_SPACE");
     expect(e.message).toMatch(/^model m: writing f into \/ would leave less than 4096 TiB free \(.* free now\)/);
   });

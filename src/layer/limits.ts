@@ -118,7 +118,8 @@ function usage(message: string): PipelineError {
 
 function parseRatio(text: string, what: string): number {
   const n = Number(text.trim());
-  if (!/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(text) || !(n >= 1)) throw usage(`${what}: expected a number >= 1, got ${JSON.stringify(text)}`);
+  if (!/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(text) || !(n >= 1))
+    throw usage(`${what}: expected a number >= 1, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -147,14 +148,21 @@ const PARSERS = { size: parseSize, ratio: parseRatio, count: parseCount, rate: p
  * The limits in force: each from its flag (`flags`, keyed like LayerLimits; a string or, for a ratio, a number),
  * else its environment variable, else the default. A bad value is E_USAGE naming the flag or variable.
  */
-export function resolveLimits(flags: Partial<Record<keyof LayerLimits, string | number | undefined>> = {}, env: NodeJS.ProcessEnv = {}): LayerLimits {
+export function resolveLimits(
+  flags: Partial<Record<keyof LayerLimits, string | number | undefined>> = {},
+  env: NodeJS.ProcessEnv = {},
+): LayerLimits {
   const out = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(LIMIT_KNOBS) as (keyof LayerLimits)[]) {
     const knob = LIMIT_KNOBS[key];
     const flag = flags[key];
     const fromEnv = env[knob.env];
     const [value, what] =
-      flag !== undefined ? [String(flag), knob.flag ?? key] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, `$${knob.env}`] : [undefined, ""];
+      flag !== undefined
+        ? [String(flag), knob.flag ?? key]
+        : fromEnv !== undefined && fromEnv !== ""
+          ? [fromEnv, `$${knob.env}`]
+          : [undefined, ""];
     if (value === undefined) continue;
     out[key] = PARSERS[knob.kind](value, what);
   }
@@ -171,7 +179,13 @@ export function freeBytes(path: string): number {
  * Throws E_NO_SPACE unless writing `bytes` more into `dir` leaves limits.minFreeSpace free. `what` says what is
  * written ("layer sha256:...: unpacking it"); `free` is for tests.
  */
-export function ensureFreeSpace(dir: string, bytes: number, limits: LayerLimits, what: string, free: (path: string) => number = freeBytes): void {
+export function ensureFreeSpace(
+  dir: string,
+  bytes: number,
+  limits: LayerLimits,
+  what: string,
+  free: (path: string) => number = freeBytes,
+): void {
   const available = free(dir);
   if (available - bytes >= limits.minFreeSpace) return;
   if (limits.minFreeSpace === 0) {
@@ -199,7 +213,11 @@ export interface LimitFlags {
 
 /** resolveLimits from a command's flags and environment. */
 export function limitsFromFlags(a: LimitFlags, env: NodeJS.ProcessEnv): LayerLimits {
-  const flags = { maxUnpackedSize: a["max-unpacked-size"], maxLayerRatio: a["max-layer-ratio"], minFreeSpace: a["min-free-space"] };
+  const flags = {
+    maxUnpackedSize: a["max-unpacked-size"],
+    maxLayerRatio: a["max-layer-ratio"],
+    minFreeSpace: a["min-free-space"],
+  };
   const entries = { maxLayerEntries: a["max-layer-entries"], maxImageEntries: a["max-image-entries"] };
   return resolveLimits({ ...flags, ...entries, minTransferRate: a["min-transfer-rate"] }, env);
 }
@@ -232,7 +250,8 @@ export class ExpansionBudget {
 
   /** Free space for the next DISK_CHECK_INTERVAL bytes, when unpacking. */
   private checkDisk(layer: string): void {
-    if (this.disk) ensureFreeSpace(this.disk.path, DISK_CHECK_INTERVAL, this.limits, `${layer}: unpacking it`, this.disk.free);
+    if (this.disk)
+      ensureFreeSpace(this.disk.path, DISK_CHECK_INTERVAL, this.limits, `${layer}: unpacking it`, this.disk.free);
   }
 
   /** Starts a layer: checks the free space, and returns its meter. `layer` begins its errors ("layer sha256:..."). */
@@ -251,7 +270,8 @@ export class ExpansionBudget {
     return {
       entry: () => {
         if (++entries > maxLayerEntries) throw tooMany("holds", maxLayerEntries, "maxLayerEntries");
-        if (++this.entries > maxImageEntries) throw tooMany("the image's layers hold", maxImageEntries, "maxImageEntries");
+        if (++this.entries > maxImageEntries)
+          throw tooMany("the image's layers hold", maxImageEntries, "maxImageEntries");
       },
       add: (bytes, compressedSoFar) => {
         out += bytes;

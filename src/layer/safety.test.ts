@@ -30,7 +30,11 @@ afterAll(() => {
 let seq = 0;
 
 type Blob = { digest: Digest; diffId: Digest; open: () => Readable };
-const blobOf = (bytes: Buffer, tar: Buffer): Blob => ({ digest: sha256(bytes), diffId: sha256(tar), open: () => Readable.from([bytes]) });
+const blobOf = (bytes: Buffer, tar: Buffer): Blob => ({
+  digest: sha256(bytes),
+  diffId: sha256(tar),
+  open: () => Readable.from([bytes]),
+});
 
 /** "path type[ -> target]" for every path under `root`, sorted; files and directories with their permission bits. */
 function hostTree(root: string, rel = ""): string[] {
@@ -72,7 +76,10 @@ async function bothVerdicts(blobs: Blob[], canary?: string): Promise<{ unpacker:
     utimesSync(join(d, canary), CANARY_MTIME, CANARY_MTIME);
   }
   const root = join(d, "root");
-  const unpacker = await unpackLayers(blobs, root, { devices: "skip" }).then(() => ({ ok: true as const, tree: hostTree(root) }), verdictOf);
+  const unpacker = await unpackLayers(blobs, root, { devices: "skip" }).then(
+    () => ({ ok: true as const, tree: hostTree(root) }),
+    verdictOf,
+  );
   const image = { layers: blobs } as unknown as Image;
   const index = await indexImage(image, "img").then((i) => ({ ok: true as const, tree: indexTree(i) }), verdictOf);
   if (canary) {
@@ -83,8 +90,11 @@ async function bothVerdicts(blobs: Blob[], canary?: string): Promise<{ unpacker:
 }
 
 function expectSame(v: { unpacker: Verdict; index: Verdict }): void {
-  const strip = (x: Verdict) => (x.ok ? x : { ok: false, code: x.code, entry: x.code === "E_LAYER_UNSAFE" ? x.entry : "" });
-  expect(strip(v.index), `unpacker: ${JSON.stringify(v.unpacker)}\nindex: ${JSON.stringify(v.index)}`).toEqual(strip(v.unpacker));
+  const strip = (x: Verdict) =>
+    x.ok ? x : { ok: false, code: x.code, entry: x.code === "E_LAYER_UNSAFE" ? x.entry : "" };
+  expect(strip(v.index), `unpacker: ${JSON.stringify(v.unpacker)}\nindex: ${JSON.stringify(v.index)}`).toEqual(
+    strip(v.unpacker),
+  );
 }
 
 describe("the unpacker and verify-image agree on the hostile corpus", () => {
@@ -150,7 +160,14 @@ const STACKS: StackCase[] = [
       ],
       [{ name: "lib/.wh.x" }, { name: "share/.wh..wh..opq" }, { name: "share/z", data: "z" }],
     ],
-    tree: ["lib symlink -> usr/lib", "share symlink -> /usr/share", "usr dir 755", "usr/lib dir 755", "usr/share dir 755", "usr/share/z file 644"],
+    tree: [
+      "lib symlink -> usr/lib",
+      "share symlink -> /usr/share",
+      "usr dir 755",
+      "usr/lib dir 755",
+      "usr/share dir 755",
+      "usr/share/z file 644",
+    ],
   },
   {
     name: "entry order inside a layer: a file after a directory's children replaces them",
@@ -284,25 +301,42 @@ describe("the pieces", () => {
     expect(planEntry("a/.wh..wh.plnk", "file", fail)).toEqual({ kind: "ignored" });
     expect(planEntry("/", "dir", fail)).toEqual({ kind: "root" });
     expect(planEntry("a/b/", "dir", fail)).toEqual({ kind: "entry", parent: ["a"], name: "b" });
-    for (const bad of [".wh.", ".wh..", ".wh...", "x/../y"]) expect(() => planEntry(bad, "file", fail)).toThrow(PipelineError);
+    for (const bad of [".wh.", ".wh..", ".wh...", "x/../y"])
+      expect(() => planEntry(bad, "file", fail)).toThrow(PipelineError);
     expect(() => planEntry("./", "symlink", fail)).toThrow("cannot replace the root directory");
   });
 
   it("walk: '..' at the root stays there for the container's view, is refused for unpacking", () => {
     const view = {
       node: (p: readonly string[]) =>
-        p.join("/") === "up" ? { type: "symlink" as const, target: "../../x" } : p.join("/") === "x" ? { type: "dir" as const } : undefined,
+        p.join("/") === "up"
+          ? { type: "symlink" as const, target: "../../x" }
+          : p.join("/") === "x"
+            ? { type: "dir" as const }
+            : undefined,
     };
-    expect(walk(view, ["up"], { aboveRoot: "stay" })).toMatchObject({ ok: true, parts: ["x"], via: [{ at: ["up"], target: "../../x" }] });
+    expect(walk(view, ["up"], { aboveRoot: "stay" })).toMatchObject({
+      ok: true,
+      parts: ["x"],
+      via: [{ at: ["up"], target: "../../x" }],
+    });
     expect(walk(view, ["up"], { aboveRoot: "refuse" })).toMatchObject({ ok: false, reason: "above-root" });
-    expect(walk(view, ["up"], { aboveRoot: "refuse", followLast: false })).toMatchObject({ ok: true, parts: ["up"], node: { type: "symlink" } });
+    expect(walk(view, ["up"], { aboveRoot: "refuse", followLast: false })).toMatchObject({
+      ok: true,
+      parts: ["up"],
+      node: { type: "symlink" },
+    });
   });
 });
 
 describe("planEntry: path components", () => {
   const fail = (why: string) => new PipelineError("E_LAYER_UNSAFE", why);
   it("takes components of up to NAME_MAX bytes and refuses longer ones, counting bytes, not characters", () => {
-    expect(planEntry(`a/${"n".repeat(NAME_MAX)}`, "file", fail)).toEqual({ kind: "entry", parent: ["a"], name: "n".repeat(NAME_MAX) });
+    expect(planEntry(`a/${"n".repeat(NAME_MAX)}`, "file", fail)).toEqual({
+      kind: "entry",
+      parent: ["a"],
+      name: "n".repeat(NAME_MAX),
+    });
     expect(() => planEntry(`${"n".repeat(NAME_MAX + 1)}/b`, "file", fail)).toThrow(
       `has a component of 256 bytes; file systems take at most 255 (NAME_MAX)`,
     );

@@ -88,7 +88,8 @@ export function planEntry(path: string, type: TarEntryType, fail: Fail): EntryPl
   if (name.startsWith(WHITEOUT + WHITEOUT)) return { kind: "ignored" };
   if (name.startsWith(WHITEOUT)) {
     const target = name.slice(WHITEOUT.length);
-    if (target === "" || target === "." || target === "..") throw fail(`whiteout of ${JSON.stringify(target)} is not allowed`);
+    if (target === "" || target === "." || target === "..")
+      throw fail(`whiteout of ${JSON.stringify(target)} is not allowed`);
     return { kind: "whiteout", parent, name: target };
   }
   return { kind: "entry", parent, name };
@@ -177,7 +178,12 @@ export function walk(view: TreeView, parts: readonly string[], opts: WalkOptions
  * undefined when something is missing). Throws `fail(why)` when a link leads above the root, a component is not a
  * directory, or links loop.
  */
-export function resolveDir(view: TreeView, parts: readonly string[], create: WalkOptions["create"], fail: Fail): RealDir | undefined {
+export function resolveDir(
+  view: TreeView,
+  parts: readonly string[],
+  create: WalkOptions["create"],
+  fail: Fail,
+): RealDir | undefined {
   const w = walk(view, parts, { aboveRoot: "refuse", create });
   if (w.ok) {
     if (w.node.type !== "dir") throw fail(`${JSON.stringify(w.parts.join("/"))} on its path is not a directory`);
@@ -206,7 +212,12 @@ export function judgeSymlink(dir: RealDir, target: string, fail: Fail): void {
  * directory, its name there, and what it is. Throws `fail(why)` when it is not an existing non-directory, or is a
  * symlink that would lead outside the root from `destDir`.
  */
-export function resolveHardLink(view: TreeView, linkname: string, destDir: RealDir, fail: Fail): { dir: RealDir; name: string; node: Node } {
+export function resolveHardLink(
+  view: TreeView,
+  linkname: string,
+  destDir: RealDir,
+  fail: Fail,
+): { dir: RealDir; name: string; node: Node } {
   const parts = entryParts(linkname);
   if (parts === null) throw fail(`hard link to ${JSON.stringify(linkname)} has a ".." component`);
   if (parts.length === 0) throw fail("hard link to the root directory");
@@ -216,7 +227,9 @@ export function resolveHardLink(view: TreeView, linkname: string, destDir: RealD
   if (!dir || !node) throw fail(`hard link target ${JSON.stringify(linkname)} does not exist`);
   if (node.type === "dir") throw fail(`hard link target ${JSON.stringify(linkname)} is a directory`);
   if (node.type === "symlink" && !linkStaysInside(destDir, node.target)) {
-    throw fail(`hard link target ${JSON.stringify(linkname)} is a symlink to ${JSON.stringify(node.target)}, which leads outside the root from here`);
+    throw fail(
+      `hard link target ${JSON.stringify(linkname)} is a symlink to ${JSON.stringify(node.target)}, which leads outside the root from here`,
+    );
   }
   return { dir, name, node };
 }

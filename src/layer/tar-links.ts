@@ -12,7 +12,15 @@
 import { sha256 } from "../oci/digest";
 
 /** What this module reads of an archive entry (tar.ts's TarEntry has these fields; tar.ts imports this module). */
-type TarEntry = { type: string; path: string; mode: number; uid?: number; gid?: number; size?: number; content?: Buffer };
+type TarEntry = {
+  type: string;
+  path: string;
+  mode: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  content?: Buffer;
+};
 
 /** Files larger than this are always written in full (a candidate is read into memory whole). */
 export const MAX_LINKED = 32 << 20;

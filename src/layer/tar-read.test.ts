@@ -74,7 +74,8 @@ describe("readTarEntries", () => {
     }
     // skipping bodies
     const paths: string[] = [];
-    for await (const e of readTarEntries(Readable.from([tar]))) paths.push(`${e.path} ${e.size} ${e.mode.toString(8)} ${e.linkname}`);
+    for await (const e of readTarEntries(Readable.from([tar])))
+      paths.push(`${e.path} ${e.size} ${e.mode.toString(8)} ${e.linkname}`);
     expect(paths).toEqual(["a/ 0 755 ", `a/${"n".repeat(150)} 4 644 `, "a/f 1500 600 ", "a/l 0 777 f"]);
   });
 
@@ -110,7 +111,9 @@ describe("readTarEntries", () => {
     const tar = await tarOf([{ path: "f", type: "file", mode: 0o644, content: Buffer.from("x") }]);
     writeFileSync(join(root, "l.tar"), tar);
     writeFileSync(join(root, "l.tgz"), gzipSync(tar));
-    const want = [{ path: "f", type: "file", mode: 0o644, size: 1, linkname: "", mtime: 0, uid: 0, gid: 0, uname: "", gname: "" }];
+    const want = [
+      { path: "f", type: "file", mode: 0o644, size: 1, linkname: "", mtime: 0, uid: 0, gid: 0, uname: "", gname: "" },
+    ];
     expect(await listLayer(join(root, "l.tar"))).toEqual(want);
     expect(await listLayer(join(root, "l.tgz"))).toEqual(want);
     writeFileSync(join(root, "cut.tgz"), gzipSync(tar).subarray(0, 30));
@@ -210,20 +213,44 @@ async function paths(tar: Buffer, opts = {}): Promise<string[]> {
 
 describe("readTarEntries: metadata caps (PAX and long-name floods)", () => {
   it("caps the extended headers of one entry together, not just each one", async () => {
-    const two = Buffer.concat([ext("x", paxRecord("k1", "a".repeat(600))), ext("x", paxRecord("k2", "b".repeat(600))), file("f"), END]);
-    expect((await readError(two, { maxMetaSize: 1000 })).message).toMatch(/extended headers of one entry total more than 1000 bytes/);
-    const longName = Buffer.concat([ext("L", "n".repeat(700)), ext("x", paxRecord("k", "v".repeat(400))), file("f"), END]);
+    const two = Buffer.concat([
+      ext("x", paxRecord("k1", "a".repeat(600))),
+      ext("x", paxRecord("k2", "b".repeat(600))),
+      file("f"),
+      END,
+    ]);
+    expect((await readError(two, { maxMetaSize: 1000 })).message).toMatch(
+      /extended headers of one entry total more than 1000 bytes/,
+    );
+    const longName = Buffer.concat([
+      ext("L", "n".repeat(700)),
+      ext("x", paxRecord("k", "v".repeat(400))),
+      file("f"),
+      END,
+    ]);
     expect((await readError(longName, { maxMetaSize: 1000 })).message).toMatch(/one entry total more than 1000 bytes/);
     // The same headers, one per entry: fine.
-    const spread = Buffer.concat([ext("x", paxRecord("k1", "a".repeat(600))), file("f"), ext("x", paxRecord("k2", "b".repeat(600))), file("g"), END]);
+    const spread = Buffer.concat([
+      ext("x", paxRecord("k1", "a".repeat(600))),
+      file("f"),
+      ext("x", paxRecord("k2", "b".repeat(600))),
+      file("g"),
+      END,
+    ]);
     expect(await paths(spread, { maxMetaSize: 1000 })).toEqual(["f", "g"]);
   });
 
   it("caps the global records kept (their count too: each costs 32 bytes more), and still applies small ones", async () => {
     const g = (i: number) => ext("g", paxRecord(`key${i}`, "v".repeat(10_000)));
     const many = Buffer.concat([...Array.from({ length: 8 }, (_, i) => g(i)), file("f"), END]);
-    expect((await readError(many)).message).toMatch(/global PAX records would hold \d+ bytes, over the 65536-byte limit/);
-    const tiny = Buffer.concat([ext("g", Buffer.concat(Array.from({ length: 3000 }, (_, i) => paxRecord(`k${i}`, "")))), file("f"), END]);
+    expect((await readError(many)).message).toMatch(
+      /global PAX records would hold \d+ bytes, over the 65536-byte limit/,
+    );
+    const tiny = Buffer.concat([
+      ext("g", Buffer.concat(Array.from({ length: 3000 }, (_, i) => paxRecord(`k${i}`, "")))),
+      file("f"),
+      END,
+    ]);
     expect((await readError(tiny)).message).toMatch(/global PAX records/);
     // One key set again and again holds one record: fine. And it applies to every entry after it.
     const same = Buffer.concat([
@@ -239,11 +266,15 @@ describe("readTarEntries: metadata caps (PAX and long-name floods)", () => {
   });
 
   it("caps the extended-header data of the whole archive, naming the limit and $PIPELINE_MAX_TAR_METADATA", async () => {
-    const entries = Array.from({ length: 40 }, (_, i) => Buffer.concat([ext("x", paxRecord("comment", "c".repeat(1000))), file(`f${i}`)]));
+    const entries = Array.from({ length: 40 }, (_, i) =>
+      Buffer.concat([ext("x", paxRecord("comment", "c".repeat(1000))), file(`f${i}`)]),
+    );
     const tar = Buffer.concat([...entries, END]);
     expect(await paths(tar, { maxArchiveMeta: 40 * 1024 })).toHaveLength(40);
     const e = await readError(tar, { maxArchiveMeta: 20 * 1024 });
-    expect(e.message).toMatch(/extended headers total more than 20(\.0)? KiB, the limit per layer \(raise it with \$PIPELINE_MAX_TAR_METADATA\)/);
+    expect(e.message).toMatch(
+      /extended headers total more than 20(\.0)? KiB, the limit per layer \(raise it with \$PIPELINE_MAX_TAR_METADATA\)/,
+    );
   });
 
   it("refuses paths and link targets longer than 4096 bytes", async () => {
@@ -252,7 +283,9 @@ describe("readTarEntries: metadata caps (PAX and long-name floods)", () => {
     expect(e1.message).toMatch(/entry path of 4097 bytes is longer than 4096 bytes/);
     const e2 = await readError(Buffer.concat([ext("K", long), ustarHeader("2", "l", 0), END]));
     expect(e2.message).toMatch(/entry "l": link target of 4097 bytes is longer than 4096 bytes/);
-    expect(await paths(Buffer.concat([ext("x", paxRecord("path", long.slice(1))), file("f"), END]))).toEqual([long.slice(1)]);
+    expect(await paths(Buffer.concat([ext("x", paxRecord("path", long.slice(1))), file("f"), END]))).toEqual([
+      long.slice(1),
+    ]);
   });
 
   it("stops the issue's bomb shapes (1 MiB headers by the hundred) at their first offending header", async () => {

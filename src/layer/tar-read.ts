@@ -121,7 +121,8 @@ class ByteReader {
  */
 function utf8Name(b: Buffer, what: string, at: number): string {
   const s = b.toString("utf8");
-  if (!isUtf8(b)) throw bad(at, `${what} ${JSON.stringify(s)} is not valid UTF-8 (names are unpacked byte for byte or not at all)`);
+  if (!isUtf8(b))
+    throw bad(at, `${what} ${JSON.stringify(s)} is not valid UTF-8 (names are unpacked byte for byte or not at all)`);
   return s;
 }
 
@@ -189,7 +190,8 @@ export function parsePax(data: Buffer, at: number): Record<string, string> {
     const lenText = data.toString("latin1", i, sp);
     if (!/^[1-9][0-9]*$/.test(lenText)) throw bad(at, "malformed PAX record length");
     const len = Number(lenText);
-    if (i + len > data.length || len < sp - i + 3) throw bad(at, `PAX record length ${len} runs past the extended header`);
+    if (i + len > data.length || len < sp - i + 3)
+      throw bad(at, `PAX record length ${len} runs past the extended header`);
     const rec = data.subarray(sp + 1, i + len);
     if (rec[rec.length - 1] !== 0x0a) throw bad(at, "PAX record does not end with a newline");
     const eq = rec.indexOf(0x3d);
@@ -228,7 +230,10 @@ const TYPES: Record<string, TarEntryType> = {
  * next entry is requested; abandoned data is skipped. Throws PipelineError (E_TAR_READ) on anything
  * malformed, including a missing end-of-archive marker.
  */
-export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, opts: ReadTarOptions = {}): AsyncGenerator<TarReadEntry> {
+export async function* readTarEntries(
+  input: Readable | AsyncIterable<Buffer>,
+  opts: ReadTarOptions = {},
+): AsyncGenerator<TarReadEntry> {
   const maxMeta = opts.maxMetaSize ?? 1 << 20;
   const maxGlobal = opts.maxGlobalMeta ?? 64 << 10;
   const maxArchiveMeta = opts.maxArchiveMeta ?? DEFAULT_LIMITS.maxTarMetadata;
@@ -259,7 +264,10 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
       if (size > maxMeta) throw bad(at, `extended header of ${size} bytes exceeds the ${maxMeta}-byte limit`);
       if (flag !== "g" && entryMeta + size > maxMeta) {
-        throw bad(at, `extended headers of one entry total more than ${maxMeta} bytes (${entryMeta + size} so far), over the per-entry limit`);
+        throw bad(
+          at,
+          `extended headers of one entry total more than ${maxMeta} bytes (${entryMeta + size} so far), over the per-entry limit`,
+        );
       }
       if (archiveMeta + size > maxArchiveMeta) {
         throw bad(
@@ -279,7 +287,8 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
         global = { ...global, ...parsePax(data, at) };
         let kept = 0;
         for (const [k, v] of Object.entries(global)) kept += k.length + v.length + RECORD_OVERHEAD;
-        if (kept > maxGlobal) throw bad(at, `global PAX records would hold ${kept} bytes, over the ${maxGlobal}-byte limit`);
+        if (kept > maxGlobal)
+          throw bad(at, `global PAX records would hold ${kept} bytes, over the ${maxGlobal}-byte limit`);
       } else {
         const s = utf8Name(cstr(data, 0, data.length), flag === "L" ? "entry path" : "link target", at);
         if (flag === "L") longName = s;
@@ -305,14 +314,22 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     if (path === "") throw bad(at, "entry has an empty path");
     if (path.includes("\0")) throw bad(at, "entry path contains a NUL byte");
     if (Buffer.byteLength(path) > maxPath)
-      throw bad(at, `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`);
+      throw bad(
+        at,
+        `entry path of ${Buffer.byteLength(path)} bytes is longer than ${maxPath} bytes (${JSON.stringify(path.slice(0, 64))}...)`,
+      );
     const isLink = type === "symlink" || type === "link";
     const linkname = isLink ? (pax.linkpath ?? longLink ?? utf8Name(cstr(h, 157, 100), "link target", at)) : "";
     if (Buffer.byteLength(linkname) > maxPath)
-      throw bad(at, `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`);
+      throw bad(
+        at,
+        `entry ${JSON.stringify(path)}: link target of ${Buffer.byteLength(linkname)} bytes is longer than ${maxPath} bytes`,
+      );
     const dataSize = pax.size !== undefined ? paxInt(pax.size, "size", at) : size;
-    if (type !== "file" && dataSize !== 0) throw bad(at, `${type} entry ${JSON.stringify(path)} claims ${dataSize} bytes of data`);
-    if ((type === "symlink" || type === "link") && linkname === "") throw bad(at, `${type} entry ${JSON.stringify(path)} has no target`);
+    if (type !== "file" && dataSize !== 0)
+      throw bad(at, `${type} entry ${JSON.stringify(path)} claims ${dataSize} bytes of data`);
+    if ((type === "symlink" || type === "link") && linkname === "")
+      throw bad(at, `${type} entry ${JSON.stringify(path)} has no target`);
 
     const header: TarHeader = {
       path,
@@ -340,7 +357,11 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     const body = (async function* () {
       while (remaining > 0) {
         const chunk = await r.some(remaining);
-        if (chunk === null) throw bad(r.pos, `archive is truncated inside ${JSON.stringify(path)} (${remaining} of ${dataSize} bytes missing)`);
+        if (chunk === null)
+          throw bad(
+            r.pos,
+            `archive is truncated inside ${JSON.stringify(path)} (${remaining} of ${dataSize} bytes missing)`,
+          );
         remaining -= chunk.length;
         yield chunk;
       }
@@ -349,7 +370,11 @@ export async function* readTarEntries(input: Readable | AsyncIterable<Buffer>, o
     // Skip what the consumer left unread, then the padding.
     while (remaining > 0) {
       const chunk = await r.some(remaining);
-      if (chunk === null) throw bad(r.pos, `archive is truncated inside ${JSON.stringify(path)} (${remaining} of ${dataSize} bytes missing)`);
+      if (chunk === null)
+        throw bad(
+          r.pos,
+          `archive is truncated inside ${JSON.stringify(path)} (${remaining} of ${dataSize} bytes missing)`,
+        );
       remaining -= chunk.length;
     }
     const pad = (BLOCK - (dataSize % BLOCK)) % BLOCK;
@@ -376,7 +401,10 @@ export async function openLayerTar(path: string): Promise<Readable> {
   return raw;
 }
 
-export type LayerListing = Pick<TarHeader, "path" | "type" | "mode" | "size" | "linkname" | "mtime" | "uid" | "gid" | "uname" | "gname">;
+export type LayerListing = Pick<
+  TarHeader,
+  "path" | "type" | "mode" | "size" | "linkname" | "mtime" | "uid" | "gid" | "uname" | "gname"
+>;
 
 /** Lists a layer blob (gzip or plain tar), reading every entry's data to check the archive is whole. */
 export async function listLayer(path: string, opts: ReadTarOptions = {}): Promise<LayerListing[]> {
@@ -387,7 +415,8 @@ export async function listLayer(path: string, opts: ReadTarOptions = {}): Promis
     for await (const e of readTarEntries(stream, opts)) {
       let n = 0;
       for await (const chunk of e.body) n += chunk.length;
-      if (n !== e.size) throw bad(e.offset, `entry ${JSON.stringify(e.path)} has ${n} bytes of data, header says ${e.size}`);
+      if (n !== e.size)
+        throw bad(e.offset, `entry ${JSON.stringify(e.path)} has ${n} bytes of data, header says ${e.size}`);
       const { path: p, type, mode, size, linkname, mtime, uid, gid, uname, gname } = e;
       out.push({ path: p, type, mode, size, linkname, mtime, uid, gid, uname, gname });
     }

@@ -138,7 +138,9 @@ describe("tarStream", () => {
     const copies = join(root, "copies");
     mkdirSync(copies);
     for (const name of ["a", "b", "c"]) writeFileSync(join(copies, name), big);
-    const fromCopies = entries.map((e) => (e.type === "file" && e.path.endsWith(".node") ? { ...e, source: join(copies, e.path.slice(-6, -5)) } : e));
+    const fromCopies = entries.map((e) =>
+      e.type === "file" && e.path.endsWith(".node") ? { ...e, source: join(copies, e.path.slice(-6, -5)) } : e,
+    );
     expect((await collect(tarStream(fromCopies, { mtime: 0, linkDuplicates: true }))).equals(gnu)).toBe(true);
     // Another mode is another file; without the option every file is written in full
     const other = entries.map((e) => (e.path === "d/c.node" ? { ...e, mode: 0o755 } : e));
@@ -159,7 +161,9 @@ describe("tarStream", () => {
     const entries = makeTree(root);
     const out = join(root, "out.tar");
     writeFileSync(out, await collect(tarStream(entries, { mtime: 86400 })));
-    const listing = execFileSync("tar", ["--numeric-owner", "-tvf", out], { env: { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" } }).toString();
+    const listing = execFileSync("tar", ["--numeric-owner", "-tvf", out], {
+      env: { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" },
+    }).toString();
     const lines = listing.trim().split("\n");
     expect(lines).toHaveLength(entries.length);
     expect(lines[0]).toMatch(/^drwxr-xr-x 0\/0 +0 1970-01-02 00:00 d\/$/);
@@ -182,7 +186,9 @@ describe("tarStream", () => {
   });
 
   it("has a byte-exact ustar header for a small file", async () => {
-    const tar = await collect(tarStream([{ path: "a/b.txt", type: "file", mode: 0o755, content: Buffer.from("hi") }], { mtime: 0o1234 }));
+    const tar = await collect(
+      tarStream([{ path: "a/b.txt", type: "file", mode: 0o755, content: Buffer.from("hi") }], { mtime: 0o1234 }),
+    );
     expect(tar.length).toBe(512 + 512 + 1024);
     const h = tar.subarray(0, 512);
     const field = (off: number, len: number) => h.subarray(off, off + len).toString("latin1");
@@ -270,7 +276,9 @@ describe("tarStream", () => {
 
   it("pads content to 512 bytes and ends with exactly two zero blocks", async () => {
     for (const n of [0, 1, 511, 512, 513, 1 << 20, (1 << 20) + 7]) {
-      const tar = await collect(tarStream([{ path: "f", type: "file", mode: 0o644, content: Buffer.alloc(n, 7) }], { mtime: 0 }));
+      const tar = await collect(
+        tarStream([{ path: "f", type: "file", mode: 0o644, content: Buffer.alloc(n, 7) }], { mtime: 0 }),
+      );
       const data = Math.ceil(n / 512) * 512;
       expect(tar.length).toBe(512 + data + 1024);
       expect(tar.subarray(tar.length - 1024).equals(Buffer.alloc(1024))).toBe(true);
@@ -310,7 +318,13 @@ describe("tarStream", () => {
       const fd = openSync(f, "w");
       ftruncateSync(fd, big ? (1 << 20) + 1 : 100);
       closeSync(fd);
-      entries.push({ path: `f${String(i).padStart(3, "0")}`, type: "file", mode: 0o644, source: f, size: big ? (1 << 20) + 1 : 100 });
+      entries.push({
+        path: `f${String(i).padStart(3, "0")}`,
+        type: "file",
+        mode: 0o644,
+        source: f,
+        size: big ? (1 << 20) + 1 : 100,
+      });
     }
     const names: string[] = [];
     let bytes = 0;
@@ -327,25 +341,31 @@ describe("tarStream", () => {
     const f = join(root, "f");
     writeFileSync(f, "abc");
     utimesSync(f, 1, 1);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 10 }], { mtime: 0 }))).rejects.toThrow(
-      /shorter than expected/,
-    );
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: join(root, "nope"), size: 1 }], { mtime: 0 }))).rejects.toThrow(
-      /cannot open/,
-    );
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 5 << 20 }], { mtime: 0 }))).rejects.toBeInstanceOf(
-      PipelineError,
-    );
+    await expect(
+      collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 10 }], { mtime: 0 })),
+    ).rejects.toThrow(/shorter than expected/);
+    await expect(
+      collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: join(root, "nope"), size: 1 }], { mtime: 0 })),
+    ).rejects.toThrow(/cannot open/);
+    await expect(
+      collect(tarStream([{ path: "f", type: "file", mode: 0o644, source: f, size: 5 << 20 }], { mtime: 0 })),
+    ).rejects.toBeInstanceOf(PipelineError);
   });
 
   it("rejects invalid entries and mtimes", async () => {
     expect(() => tarStream([], { mtime: -1 })).toThrow(PipelineError);
     expect(() => tarStream([], { mtime: 1.5 })).toThrow(/non-negative integer/);
-    await expect(collect(tarStream([{ path: "a\0b", type: "dir", mode: 0o755 }], { mtime: 0 }))).rejects.toThrow(/invalid entry path/);
-    await expect(collect(tarStream([{ path: "l", type: "symlink", mode: 0o777 }], { mtime: 0 }))).rejects.toThrow(/invalid target/);
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o10000, content: Buffer.alloc(0) }], { mtime: 0 }))).rejects.toThrow(
-      /invalid mode/,
+    await expect(collect(tarStream([{ path: "a\0b", type: "dir", mode: 0o755 }], { mtime: 0 }))).rejects.toThrow(
+      /invalid entry path/,
     );
-    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644 }], { mtime: 0 }))).rejects.toThrow(/neither source nor content/);
+    await expect(collect(tarStream([{ path: "l", type: "symlink", mode: 0o777 }], { mtime: 0 }))).rejects.toThrow(
+      /invalid target/,
+    );
+    await expect(
+      collect(tarStream([{ path: "f", type: "file", mode: 0o10000, content: Buffer.alloc(0) }], { mtime: 0 })),
+    ).rejects.toThrow(/invalid mode/);
+    await expect(collect(tarStream([{ path: "f", type: "file", mode: 0o644 }], { mtime: 0 }))).rejects.toThrow(
+      /neither source nor content/,
+    );
   });
 });

@@ -67,7 +67,8 @@ function tarError(message: string, cause?: unknown): PipelineError {
 
 function writeOctal(buf: Buffer, off: number, len: number, value: number, what: string): void {
   const s = value.toString(8).padStart(len - 1, "0");
-  if (s.length > len - 1 || value < 0 || !Number.isInteger(value)) throw tarError(`tar: ${what} ${value} does not fit its header field`);
+  if (s.length > len - 1 || value < 0 || !Number.isInteger(value))
+    throw tarError(`tar: ${what} ${value} does not fit its header field`);
   buf.write(s, off, "ascii");
   buf[off + len - 1] = 0;
 }
@@ -152,11 +153,15 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
     case "hardlink":
       typeflag = entry.type === "symlink" ? "2" : "1";
       if (typeof entry.linkname !== "string" || entry.linkname === "" || entry.linkname.includes("\0")) {
-        throw tarError(`tar: ${entry.type} ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`);
+        throw tarError(
+          `tar: ${entry.type} ${JSON.stringify(entry.path)} has an invalid target ${JSON.stringify(entry.linkname)}`,
+        );
       }
       break;
     default:
-      throw tarError(`tar: entry ${JSON.stringify(entry.path)} has unknown type ${JSON.stringify((entry as TarEntry).type)}`);
+      throw tarError(
+        `tar: entry ${JSON.stringify(entry.path)} has unknown type ${JSON.stringify((entry as TarEntry).type)}`,
+      );
   }
   if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) {
     throw tarError(`tar: entry ${JSON.stringify(entry.path)} has invalid mode ${entry.mode}`);
@@ -164,7 +169,8 @@ function prepare(entry: TarEntry, size: number, mtime: number): Buffer[] {
   const uid = entry.uid ?? 0;
   const gid = entry.gid ?? 0;
   const name = Buffer.from(path, "utf8");
-  const linkname = entry.type === "symlink" || entry.type === "hardlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
+  const linkname =
+    entry.type === "symlink" || entry.type === "hardlink" ? Buffer.from(entry.linkname!, "utf8") : undefined;
 
   const records: Buffer[] = [];
   if (name.length > 100 || !isAscii(name)) records.push(paxRecord("path", path));
@@ -211,7 +217,15 @@ function openSource(source: string, within: string | undefined): number {
 }
 
 /** Reads exactly `len` bytes of the file at `pos` into `buf` at `off` (`size`: the whole file's, for the message). */
-function readExactly(fd: number, source: string, buf: Buffer, off: number, len: number, pos: number, size: number): void {
+function readExactly(
+  fd: number,
+  source: string,
+  buf: Buffer,
+  off: number,
+  len: number,
+  pos: number,
+  size: number,
+): void {
   for (let done = 0; done < len; ) {
     let n: number;
     try {
@@ -219,7 +233,10 @@ function readExactly(fd: number, source: string, buf: Buffer, off: number, len: 
     } catch (e) {
       throw tarError(`tar: cannot read ${source}: ${(e as Error).message}`, e);
     }
-    if (n === 0) throw tarError(`tar: ${source} is shorter than expected (${pos + done} of ${size} bytes): did it change while the layer was built?`);
+    if (n === 0)
+      throw tarError(
+        `tar: ${source} is shorter than expected (${pos + done} of ${size} bytes): did it change while the layer was built?`,
+      );
     done += n;
   }
 }
@@ -274,7 +291,11 @@ class Output {
  * that CPU is taken from the deflate threads. GNU tar reads the same way. The page cache serves most reads (Bazel
  * has just written or hashed these files), and the deflate of earlier blocks goes on in the thread pool meanwhile.
  */
-function* generateTar(entries: Iterable<TarEntry>, mtime: number, links: DuplicateFiles | undefined): Generator<Buffer> {
+function* generateTar(
+  entries: Iterable<TarEntry>,
+  mtime: number,
+  links: DuplicateFiles | undefined,
+): Generator<Buffer> {
   const out = new Output();
   const putFile = function* (entry: TarEntry, content: Buffer): Generator<Buffer> {
     const first = links?.firstWith(entry, content);
@@ -294,12 +315,15 @@ function* generateTar(entries: Iterable<TarEntry>, mtime: number, links: Duplica
     }
     if (entry.content !== undefined) {
       if (entry.size !== undefined && entry.size !== entry.content.length) {
-        throw tarError(`tar: entry ${JSON.stringify(entry.path)} has size ${entry.size} but ${entry.content.length} bytes of content`);
+        throw tarError(
+          `tar: entry ${JSON.stringify(entry.path)} has size ${entry.size} but ${entry.content.length} bytes of content`,
+        );
       }
       yield* putFile(entry, entry.content);
       continue;
     }
-    if (typeof entry.source !== "string") throw tarError(`tar: file entry ${JSON.stringify(entry.path)} has neither source nor content`);
+    if (typeof entry.source !== "string")
+      throw tarError(`tar: file entry ${JSON.stringify(entry.path)} has neither source nor content`);
     if (entry.size !== undefined && (!Number.isSafeInteger(entry.size) || entry.size < 0)) {
       throw tarError(`tar: entry ${JSON.stringify(entry.path)} has invalid size ${entry.size}`);
     }

@@ -37,7 +37,9 @@ describe("unpackLayers limits", () => {
     const dir = tmp();
     const bomb = zeroBomb(join(dir, "bomb.tar.gz"), 768 * MiB);
     const root = join(dir, "root");
-    const e = await pipelineErrorOf(unpackLayers([{ digest: bomb.digest, diffId: bomb.diffId, open: () => createReadStream(bomb.path) }], root));
+    const e = await pipelineErrorOf(
+      unpackLayers([{ digest: bomb.digest, diffId: bomb.diffId, open: () => createReadStream(bomb.path) }], root),
+    );
     expect(e.code).toBe("E_LAYER_TOO_LARGE");
     expect(e.message).toContain(`layer ${bomb.digest}: expands more than 100 times its compressed size`);
     expect(e.message).toContain("--max-layer-ratio or $PIPELINE_MAX_LAYER_RATIO");

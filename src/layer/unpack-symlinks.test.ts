@@ -8,7 +8,18 @@
  * judged where its directory really is (deeper than its archive path: allowed); a hard link to an absolute symlink
  * is kept. (The relative variants, which climb out, are in test/corpus/raw-tar.ts.)
  */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -33,7 +44,12 @@ function layer(entries: RawEntry[]): { digest: Digest; diffId: Digest; open: () 
 }
 
 /** A temp dir holding `root` (not created) and `canary` with the given subdirectories, each 0755 at CANARY_MTIME. */
-function setup(subdirs: string[] = ["sub"]): { d: string; root: string; canary: string; snapshot: () => Record<string, string> } {
+function setup(subdirs: string[] = ["sub"]): {
+  d: string;
+  root: string;
+  canary: string;
+  snapshot: () => Record<string, string>;
+} {
   const d = mkdtempSync(join(tmpdir(), "unpack-symlinks-"));
   dirs.push(d);
   const canary = join(d, "canary");
@@ -138,7 +154,14 @@ describe("unpackLayers and symlinks that replace directories", () => {
     symlinkSync(canary, join(root, "a"));
     const before = snapshot();
     await unpackLayers(
-      [layer([{ name: "a/sub/", type: "5", mode: 0o777 }, { name: "a/new", data: "n" }, { name: "a/.wh.f" }, { name: "a/.wh..wh..opq" }])],
+      [
+        layer([
+          { name: "a/sub/", type: "5", mode: 0o777 },
+          { name: "a/new", data: "n" },
+          { name: "a/.wh.f" },
+          { name: "a/.wh..wh..opq" },
+        ]),
+      ],
       root,
     );
     expect(snapshot()).toEqual(before);
@@ -170,7 +193,12 @@ describe("unpackLayers and symlinks that replace directories", () => {
     await unpackLayers(
       [
         layer([{ name: "a/f", data: "mine" }]),
-        layer([{ name: "a", type: "2", linkname: canary }, { name: "a/.wh.f" }, { name: "a/.wh.sub" }, { name: "a/.wh..wh..opq" }]),
+        layer([
+          { name: "a", type: "2", linkname: canary },
+          { name: "a/.wh.f" },
+          { name: "a/.wh.sub" },
+          { name: "a/.wh..wh..opq" },
+        ]),
       ],
       root,
     );

@@ -111,7 +111,13 @@ describe("unpackLayers", () => {
     );
     const root = join(d, "root");
     const stats = await unpackLayers([layerFromDescriptor(join(d, "layer.tar.gz"), desc)], root);
-    expect(tree(root)).toEqual(["app/", "app/latest -> main.js", "app/main.js console.log(1)\n", "app/run.sh #!/bin/sh\n", "tmp/"]);
+    expect(tree(root)).toEqual([
+      "app/",
+      "app/latest -> main.js",
+      "app/main.js console.log(1)\n",
+      "app/run.sh #!/bin/sh\n",
+      "tmp/",
+    ]);
     expect(statSync(join(root, "app/run.sh")).mode & 0o7777).toBe(0o755);
     expect(statSync(join(root, "app/main.js")).mode & 0o7777).toBe(0o644);
     expect(statSync(join(root, "tmp")).mode & 0o7777).toBe(0o1777);
@@ -136,7 +142,15 @@ describe("unpackLayers", () => {
       ],
       root,
     );
-    expect(tree(root)).toEqual(["bin -> /usr/bin", "lib -> usr/lib", "usr/", "usr/bin/", "usr/bin/tool t", "usr/lib/", "usr/lib/libx.so so"]);
+    expect(tree(root)).toEqual([
+      "bin -> /usr/bin",
+      "lib -> usr/lib",
+      "usr/",
+      "usr/bin/",
+      "usr/bin/tool t",
+      "usr/lib/",
+      "usr/lib/libx.so so",
+    ]);
   });
 
   for (const h of HOSTILE_LAYERS) {
@@ -155,7 +169,10 @@ describe("unpackLayers", () => {
         if (h.mustNotExist) expect(existsSync(join(d, h.mustNotExist))).toBe(false);
         if (h.canary) {
           const st = statSync(join(d, h.canary));
-          expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({ mode: "755", mtime: CANARY_MTIME });
+          expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({
+            mode: "755",
+            mtime: CANARY_MTIME,
+          });
         }
         rmSync(join(d, "root"), { recursive: true, force: true });
         if (h.compressed) break; // already compressed
@@ -241,7 +258,10 @@ describe("unpackLayers", () => {
     ]);
     const stats = await unpackLayers([l], root, { devices: "skip", warn: (w) => warnings.push(w) });
     expect(tree(root)).toEqual(["ok ok"]);
-    expect(warnings).toEqual([`layer ${l.digest}: skipped FIFO "pipe"`, `layer ${l.digest}: skipped character device 1:3 "dev/null"`]);
+    expect(warnings).toEqual([
+      `layer ${l.digest}: skipped FIFO "pipe"`,
+      `layer ${l.digest}: skipped character device 1:3 "dev/null"`,
+    ]);
     expect(stats.skipped).toBe(2);
   });
 
@@ -308,7 +328,9 @@ describe("unpackLayers", () => {
     const d = tmp();
     const good = layer([{ name: "f", data: "x" }]);
     let err = await refused(unpackLayers([{ ...good, digest: sha256("other") }], join(d, "a")), "E_DIGEST_MISMATCH");
-    expect(err.message).toBe(`layer ${sha256("other")}: its bytes have digest ${good.digest}, expected ${sha256("other")}`);
+    expect(err.message).toBe(
+      `layer ${sha256("other")}: its bytes have digest ${good.digest}, expected ${sha256("other")}`,
+    );
     err = await refused(unpackLayers([{ ...good, diffId: sha256("other") }], join(d, "b")), "E_DIGEST_MISMATCH");
     expect(err.message).toContain(`expected diff_id ${sha256("other")}`);
     const blobs = join(d, "blobs", "sha256");
@@ -326,7 +348,10 @@ describe("unpackLayers", () => {
 
   it("refuses zstd and says so", async () => {
     const blob = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]);
-    const err = await refused(unpackLayers([{ digest: sha256(blob), open: () => Readable.from([blob]) }], join(tmp(), "root")), "E_TAR_READ");
+    const err = await refused(
+      unpackLayers([{ digest: sha256(blob), open: () => Readable.from([blob]) }], join(tmp(), "root")),
+      "E_TAR_READ",
+    );
     expect(err.message).toContain("zstd");
   });
 

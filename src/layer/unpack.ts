@@ -91,7 +91,11 @@ async function* reading(src: Readable, label: string): AsyncGenerator<Buffer> {
     yield* src;
   } catch (e) {
     if (e instanceof PipelineError) throw e;
-    throw new PipelineError("E_UNPACK", `layer ${label}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new PipelineError(
+      "E_UNPACK",
+      `layer ${label}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -121,7 +125,11 @@ class Unpacker {
   }
 
   /** The directory at archive path `parts`, resolved inside the root (see safety.ts); missing ones made when `create`. */
-  private resolveDir(parts: readonly string[], create: boolean, fail: (why: string) => PipelineError): RealDir | undefined {
+  private resolveDir(
+    parts: readonly string[],
+    create: boolean,
+    fail: (why: string) => PipelineError,
+  ): RealDir | undefined {
     const make = (dir: RealDir, name: string) => this.record(dir, name, this.root.mkdir(dir, name), 0o755);
     return resolveDir(this.root, parts, create ? make : undefined, fail);
   }
@@ -129,7 +137,8 @@ class Unpacker {
   private touch(layer: LayerState, dir: RealDir, name: string): void {
     layer.written.add(keyOf(dir, name));
     layer.touched.add(keyOf(dir, name));
-    for (let i = dir.length; i > 0 && !layer.touched.has(keyOf(dir.slice(0, i))); i--) layer.touched.add(keyOf(dir.slice(0, i)));
+    for (let i = dir.length; i > 0 && !layer.touched.has(keyOf(dir.slice(0, i))); i--)
+      layer.touched.add(keyOf(dir.slice(0, i)));
   }
 
   /** Removes what the layers below left in `dir` (opaque whiteout), keeping what this layer wrote. */
@@ -143,7 +152,12 @@ class Unpacker {
     }
   }
 
-  private whiteout(layer: LayerState, parent: string[], name: string | undefined, fail: (why: string) => PipelineError): void {
+  private whiteout(
+    layer: LayerState,
+    parent: string[],
+    name: string | undefined,
+    fail: (why: string) => PipelineError,
+  ): void {
     this.stats.whiteouts++;
     const dir = this.resolveDir(parent, false, fail);
     if (dir === undefined) return;
@@ -186,7 +200,8 @@ class Unpacker {
     }
     if (e.type === "char" || e.type === "block") {
       const what = `${e.type === "char" ? "character" : "block"} device ${e.devmajor}:${e.devminor}`;
-      if (this.opts.devices !== "skip") throw fail(`is a ${what}; device files are not unpacked (devices: "skip" skips them)`);
+      if (this.opts.devices !== "skip")
+        throw fail(`is a ${what}; device files are not unpacked (devices: "skip" skips them)`);
       this.opts.warn?.(`layer ${layer.label}: skipped ${what} ${JSON.stringify(e.path)}`);
       this.stats.skipped++;
       return;
@@ -246,7 +261,11 @@ class Unpacker {
 function describe(src: UnpackSource): { label: string; digest?: Digest; diffId?: Digest; open: () => Readable } {
   if (typeof src === "string") {
     const named = `sha256:${DIGEST_IN_PATH.exec(src)?.[1]}`;
-    return { label: src, digest: isDigest(named) ? named : undefined, open: () => createReadStream(src, { highWaterMark: 1 << 20 }) };
+    return {
+      label: src,
+      digest: isDigest(named) ? named : undefined,
+      open: () => createReadStream(src, { highWaterMark: 1 << 20 }),
+    };
   }
   return { label: src.digest, digest: src.digest, diffId: src.diffId, open: () => src.open() };
 }
@@ -258,7 +277,10 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
   const blobCheck = new Verifier({
     expect: { digest: checked ? digest : undefined },
     fail: (p) =>
-      new PipelineError("E_DIGEST_MISMATCH", `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`),
+      new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `layer ${label}: its bytes have digest ${p.kind === "digest" ? p.actual : "?"}, expected ${digest}`,
+      ),
   });
   const tarCheck = new Verifier({
     expect: { digest: checked ? diffId : undefined },
@@ -296,7 +318,11 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
     }
     const err = e as NodeJS.ErrnoException;
     const what = current ? `entry ${JSON.stringify(current)}: ` : "";
-    throw new PipelineError("E_UNPACK", `layer ${label}: ${what}cannot unpack into ${u.rootDir}: ${err.code ?? err.message}`, { cause: e });
+    throw new PipelineError(
+      "E_UNPACK",
+      `layer ${label}: ${what}cannot unpack into ${u.rootDir}: ${err.code ?? err.message}`,
+      { cause: e },
+    );
   } finally {
     // Close the generators (and the gunzip stream inside) before the source.
     await tar?.return(undefined).catch(() => undefined);
@@ -310,15 +336,23 @@ async function unpackOne(u: Unpacker, src: UnpackSource, opts: UnpackOptions, bu
  * Unpacks `layers` (bottom first) into `rootDir`, created if missing. See the file comment for what is refused
  * and how whiteouts, links and special files are handled.
  */
-export async function unpackLayers(layers: readonly UnpackSource[], rootDir: string, opts: UnpackOptions = {}): Promise<UnpackStats> {
+export async function unpackLayers(
+  layers: readonly UnpackSource[],
+  rootDir: string,
+  opts: UnpackOptions = {},
+): Promise<UnpackStats> {
   let root: string;
   try {
     mkdirSync(rootDir, { recursive: true, mode: 0o755 });
     root = realpathSync(rootDir);
   } catch (e) {
-    throw new PipelineError("E_UNPACK", `cannot create the root directory ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      cause: e,
-    });
+    throw new PipelineError(
+      "E_UNPACK",
+      `cannot create the root directory ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   const u = new Unpacker(root, rootDir, opts);
   const budget = new ExpansionBudget(opts.limits ?? DEFAULT_LIMITS, { path: root });
@@ -326,9 +360,13 @@ export async function unpackLayers(layers: readonly UnpackSource[], rootDir: str
   try {
     u.finish();
   } catch (e) {
-    throw new PipelineError("E_UNPACK", `cannot set directory modes in ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      cause: e,
-    });
+    throw new PipelineError(
+      "E_UNPACK",
+      `cannot set directory modes in ${rootDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   return u.stats;
 }

@@ -31,7 +31,10 @@ describe("within", () => {
       source: join(root, "nm", "pkg", "bin", "cli.js"),
       within: root,
     });
-    const desc = await buildLayer([{ dest: "app/node_modules", src: join(root, "nm"), within: root }], join(tmp, "in.tar.gz"));
+    const desc = await buildLayer(
+      [{ dest: "app/node_modules", src: join(root, "nm"), within: root }],
+      join(tmp, "in.tar.gz"),
+    );
     expect((await listLayer(join(tmp, "in.tar.gz"))).map((e) => e.path)).toContain("app/node_modules/.bin/cli");
     expect(desc.size).toBeGreaterThan(0);
   });

@@ -14,7 +14,13 @@ import { PipelineError } from "../errors";
 import { type Digest, digestHex, sha256 } from "../oci/digest";
 import { isObject, parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
 import { diffIdsOf, parseImageConfig } from "../oci/image-config";
-import { ANNOTATION_REF_NAME, type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from "../oci/types";
+import {
+  ANNOTATION_REF_NAME,
+  type Descriptor,
+  type Index,
+  INDEX_MEDIA_TYPES,
+  MANIFEST_MEDIA_TYPES,
+} from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
@@ -36,13 +42,19 @@ export function readLayoutFile(file: string, max: number, what: string): Buffer 
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new PipelineError("E_LAYOUT", `${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new PipelineError("E_LAYOUT", `${what}: ${file} is not a regular file`);
     if (st.size > max)
-      throw new PipelineError("E_LAYOUT", `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`);
+      throw new PipelineError(
+        "E_LAYOUT",
+        `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`,
+      );
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {
@@ -75,7 +87,10 @@ export function readBlobVerified(dir: string, desc: Descriptor, max = MAX_LAYOUT
   if (!existsSync(p)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} is missing`);
   const bytes = readLayoutFile(p, max, `OCI layout ${dir}: blob ${desc.digest}`);
   if (sha256(bytes) !== desc.digest) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: blob ${desc.digest} does not match its digest (corrupt layout)`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `OCI layout ${dir}: blob ${desc.digest} does not match its digest (corrupt layout)`,
+    );
   }
   return bytes;
 }
@@ -85,24 +100,36 @@ export function readBlobVerified(dir: string, desc: Descriptor, max = MAX_LAYOUT
  * E_BAD_DIGEST naming the entry when a digest is not one.
  */
 export function readIndexJson(dir: string): Index {
-  const index = parseIndexDescriptors(readJson<unknown>(join(dir, "index.json"), `OCI layout ${dir}`), `OCI layout ${dir}: index.json`);
-  if (!index || index.manifests.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
+  const index = parseIndexDescriptors(
+    readJson<unknown>(join(dir, "index.json"), `OCI layout ${dir}`),
+    `OCI layout ${dir}: index.json`,
+  );
+  if (!index || index.manifests.length === 0)
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists no manifests`);
   return index;
 }
 
 /** The index.json entry named `refName`, or the only one. */
 function layoutEntry(dir: string, refName?: string): Descriptor {
   if (!existsSync(join(dir, "oci-layout"))) {
-    const kind = existsSync(dir) ? (statSync(dir).isDirectory() ? "no oci-layout file" : "not a directory") : "no such directory";
+    const kind = existsSync(dir)
+      ? statSync(dir).isDirectory()
+        ? "no oci-layout file"
+        : "not a directory"
+      : "no such directory";
     throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (${kind})`);
   }
   let candidates = readIndexJson(dir).manifests;
   if (refName) {
     candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === refName);
-    if (candidates.length === 0) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(refName)}`);
+    if (candidates.length === 0)
+      throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: no manifest named ${JSON.stringify(refName)}`);
   }
   if (candidates.length > 1) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index.json lists ${candidates.length} manifests; name one with a ref name`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `OCI layout ${dir}: index.json lists ${candidates.length} manifests; name one with a ref name`,
+    );
   }
   return candidates[0];
 }
@@ -142,7 +169,9 @@ export function readLayoutIndex(dir: string, opts: { refName?: string } = {}): L
  */
 export function readLayoutContent(dir: string, opts: { refName?: string } = {}): LayoutIndex | Image {
   const entry = layoutEntry(dir, opts.refName);
-  return INDEX_MEDIA_TYPES.includes(entry.mediaType) ? readIndexAt(dir, entry) : readManifestAt(dir, entry, hostPlatform());
+  return INDEX_MEDIA_TYPES.includes(entry.mediaType)
+    ? readIndexAt(dir, entry)
+    : readManifestAt(dir, entry, hostPlatform());
 }
 
 /** Whether what a layout holds is a multi-platform index (else one image). */
@@ -157,12 +186,19 @@ export function layoutImages(x: LayoutIndex | Image): Image[] {
 
 function readIndexAt(dir: string, entry: Descriptor): LayoutIndex {
   const bytes = readBlobVerified(dir, entry);
-  const index = parseIndexDescriptors(parseBlob(dir, bytes, "index", entry.digest), `OCI layout ${dir}: index ${entry.digest}`);
+  const index = parseIndexDescriptors(
+    parseBlob(dir, bytes, "index", entry.digest),
+    `OCI layout ${dir}: index ${entry.digest}`,
+  );
   if (!index || index.manifests.length === 0) {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest} lists no manifests`);
   }
   const manifests = index.manifests.map((d) => {
-    if (!d.platform) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} has no platform`);
+    if (!d.platform)
+      throw new PipelineError(
+        "E_LAYOUT",
+        `OCI layout ${dir}: index ${entry.digest}: entry ${d.digest} has no platform`,
+      );
     if (INDEX_MEDIA_TYPES.includes(d.mediaType))
       throw new PipelineError(
         "E_LAYOUT",
@@ -181,14 +217,18 @@ function parseBlob(dir: string, bytes: Buffer, what: string, digest: Digest): Re
   } catch {
     throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not valid JSON`); // JSON.parse's message quotes the text
   }
-  if (!isObject(parsed)) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
+  if (!isObject(parsed))
+    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: ${what} ${digest} is not a JSON object`);
   return parsed;
 }
 
 function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Image {
   const bytes = readBlobVerified(dir, desc);
   if (INDEX_MEDIA_TYPES.includes(desc.mediaType)) {
-    const nested = parseIndexDescriptors(parseBlob(dir, bytes, "index", desc.digest), `OCI layout ${dir}: index ${desc.digest}`);
+    const nested = parseIndexDescriptors(
+      parseBlob(dir, bytes, "index", desc.digest),
+      `OCI layout ${dir}: index ${desc.digest}`,
+    );
     if (!nested) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: index ${desc.digest} has no "manifests" list`);
     const match = pickPlatform(nested.manifests, platform, { name: `OCI layout ${dir}`, indexDigest: desc.digest });
     return readManifestAt(dir, match, platform);
@@ -196,15 +236,25 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
   const parsed = parseBlob(dir, bytes, "manifest", desc.digest);
   const mediaType = parsed.mediaType ?? desc.mediaType;
   if (typeof mediaType !== "string" || !MANIFEST_MEDIA_TYPES.includes(mediaType)) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `OCI layout ${dir}: unsupported manifest media type ${JSON.stringify(mediaType)}`,
+    );
   }
   const manifest = parseManifestDescriptors(parsed, `OCI layout ${dir}: manifest ${desc.digest}`);
   if (!manifest) {
-    throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`);
+    throw new PipelineError(
+      "E_LAYOUT",
+      `OCI layout ${dir}: manifest ${desc.digest} is not an image manifest (no config or layers)`,
+    );
   }
   const configBytes = readBlobVerified(dir, manifest.config, MAX_LAYOUT_CONFIG_BYTES);
   const configWhere = `OCI layout ${dir}: config ${manifest.config.digest}`;
-  const config = parseImageConfig(parseBlob(dir, configBytes, "config", manifest.config.digest), configWhere, "E_LAYOUT");
+  const config = parseImageConfig(
+    parseBlob(dir, configBytes, "config", manifest.config.digest),
+    configWhere,
+    "E_LAYOUT",
+  );
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== manifest.layers.length) {
     throw new PipelineError(
@@ -220,10 +270,21 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
     } catch {
       throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is missing`);
     }
-    if (!st.isFile()) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is not a regular file`);
+    if (!st.isFile())
+      throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is not a regular file`);
     const size = st.size;
-    if (size !== l.size) throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} has ${size} bytes, manifest says ${l.size}`);
-    return fileLayer(p, { digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i], annotations: l.annotations });
+    if (size !== l.size)
+      throw new PipelineError(
+        "E_LAYOUT",
+        `OCI layout ${dir}: layer blob ${l.digest} has ${size} bytes, manifest says ${l.size}`,
+      );
+    return fileLayer(p, {
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId: diffIds[i],
+      annotations: l.annotations,
+    });
   });
   return {
     manifestBytes: bytes,
@@ -232,7 +293,12 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
     mediaType,
     configBytes,
     config,
-    configBlob: fileBlob(blobPath(dir, manifest.config.digest), manifest.config.digest, manifest.config.size, manifest.config.mediaType),
+    configBlob: fileBlob(
+      blobPath(dir, manifest.config.digest),
+      manifest.config.digest,
+      manifest.config.size,
+      manifest.config.mediaType,
+    ),
     layers,
   };
 }

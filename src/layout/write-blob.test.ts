@@ -11,7 +11,11 @@ import { Verifier } from "../oci/verifying-stream";
 import { pour, selfVerifyingBlob, writeBlob } from "./write";
 
 /** A blob streaming `bytes` in `chunk`-sized pieces, counting how often it was opened. */
-function chunked(bytes: Buffer, chunk = 64 * 1024, claimed = { digest: sha256(bytes), size: bytes.length }): Blob & { opened: number } {
+function chunked(
+  bytes: Buffer,
+  chunk = 64 * 1024,
+  claimed = { digest: sha256(bytes), size: bytes.length },
+): Blob & { opened: number } {
   const blob = {
     ...claimed,
     mediaType: MediaType.OCI_LAYER_GZIP,
@@ -51,10 +55,14 @@ describe("writeBlob", () => {
     const d = dir();
     const bytes = randomBytes(3 * 1024 * 1024);
     const other = randomBytes(bytes.length);
-    await expect(writeBlob(d, chunked(other, 65536, { digest: sha256(bytes), size: bytes.length }))).rejects.toMatchObject({
+    await expect(
+      writeBlob(d, chunked(other, 65536, { digest: sha256(bytes), size: bytes.length })),
+    ).rejects.toMatchObject({
       code: "E_DIGEST_MISMATCH",
     });
-    await expect(writeBlob(d, chunked(bytes, 65536, { digest: sha256(bytes), size: bytes.length + 1 }))).rejects.toMatchObject({
+    await expect(
+      writeBlob(d, chunked(bytes, 65536, { digest: sha256(bytes), size: bytes.length + 1 })),
+    ).rejects.toMatchObject({
       code: "E_DIGEST_MISMATCH",
     });
     expect(readdirSync(d)).toEqual([]);
@@ -175,12 +183,16 @@ describe("pour (writeBlob's reading loop)", () => {
 
     const src2 = big();
     const long = recorder(() => 0);
-    await expect(pour(src2, new Verifier({ expect: { size: 3 * MiB } }), long.write)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(pour(src2, new Verifier({ expect: { size: 3 * MiB } }), long.write)).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     expect(src2.destroyed).toBe(true);
 
     const src3 = new Readable({ read() {} });
     src3.push(Buffer.alloc(1000));
     setTimeout(() => src3.destroy(), 5);
-    await expect(pour(src3, new Verifier(), recorder(() => 0).write)).rejects.toMatchObject({ code: "ERR_STREAM_PREMATURE_CLOSE" });
+    await expect(pour(src3, new Verifier(), recorder(() => 0).write)).rejects.toMatchObject({
+      code: "ERR_STREAM_PREMATURE_CLOSE",
+    });
   });
 });

@@ -12,7 +12,11 @@ import { writeLayout } from "./write";
 function tinyImage(text: string) {
   const bytes = Buffer.from(text);
   const layer = { ...bufferBlob(bytes, MediaType.OCI_LAYER), diffId: sha256(bytes) };
-  return composeImage({ layers: [{ layer, createdBy: "test" }], entrypoint: ["node", "/app/main.js"], workdir: "/app" });
+  return composeImage({
+    layers: [{ layer, createdBy: "test" }],
+    entrypoint: ["node", "/app/main.js"],
+    workdir: "/app",
+  });
 }
 
 describe("writeLayout", () => {
@@ -38,15 +42,23 @@ describe("writeLayout", () => {
     const precious = join(parent, "precious");
     mkdirSync(precious);
     writeFileSync(join(precious, "notes.txt"), "keep me");
-    await expect(writeLayout(precious, tinyImage("x"), { atomic: true })).rejects.toThrow(/refusing to replace .*precious/);
+    await expect(writeLayout(precious, tinyImage("x"), { atomic: true })).rejects.toThrow(
+      /refusing to replace .*precious/,
+    );
     expect(readFileSync(join(precious, "notes.txt"), "utf8")).toBe("keep me");
   });
 
   test("a blob whose content does not match its digest is rejected and nothing is left under its name", async () => {
     const dir = join(scratchDir("rp-layout-"), "out");
     const img = tinyImage("real");
-    const liar = { ...img.layers[0], open: () => bufferBlob(Buffer.from("fake"), MediaType.OCI_LAYER).open(), path: undefined };
-    await expect(writeLayout(dir, { ...img, layers: [liar] }, { atomic: true })).rejects.toThrow(/does not match|E_DIGEST_MISMATCH|digest/);
+    const liar = {
+      ...img.layers[0],
+      open: () => bufferBlob(Buffer.from("fake"), MediaType.OCI_LAYER).open(),
+      path: undefined,
+    };
+    await expect(writeLayout(dir, { ...img, layers: [liar] }, { atomic: true })).rejects.toThrow(
+      /does not match|E_DIGEST_MISMATCH|digest/,
+    );
     expect(() => readdirSync(dir)).toThrow();
   });
 });

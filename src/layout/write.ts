@@ -236,7 +236,10 @@ async function assertReplaceable(dir: string): Promise<void> {
     return; // absent
   }
   if (entries.length > 0 && !entries.includes("oci-layout")) {
-    throw new PipelineError("E_LAYOUT_WRITE", `refusing to replace ${dir}: it is a non-empty directory that is not an OCI layout`);
+    throw new PipelineError(
+      "E_LAYOUT_WRITE",
+      `refusing to replace ${dir}: it is a non-empty directory that is not an OCI layout`,
+    );
   }
 }
 
@@ -246,7 +249,9 @@ async function assertReplaceable(dir: string): Promise<void> {
  */
 export function layoutBlobs(image: Image | ImageIndex): Blob[] {
   const one = (i: Image): Blob[] => [i.configBlob, ...i.layers, bufferBlob(i.manifestBytes, i.mediaType)];
-  const all = isImageIndex(image) ? [...image.images.flatMap(one), bufferBlob(image.bytes, image.mediaType)] : one(image);
+  const all = isImageIndex(image)
+    ? [...image.images.flatMap(one), bufferBlob(image.bytes, image.mediaType)]
+    : one(image);
   const seen = new Set<string>();
   return all.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
 }
@@ -255,7 +260,11 @@ export function layoutBlobs(image: Image | ImageIndex): Blob[] {
  * Writes an image, or a multi-platform index and its images (index.json then names the index, as skopeo's
  * `copy --all` and rules_oci write it), as an OCI layout.
  */
-export async function writeLayout(dir: string, image: Image | ImageIndex, opts: WriteLayoutOptions = {}): Promise<void> {
+export async function writeLayout(
+  dir: string,
+  image: Image | ImageIndex,
+  opts: WriteLayoutOptions = {},
+): Promise<void> {
   if (opts.atomic) await assertReplaceable(dir);
   const target = opts.atomic ? tempPath(dir) : dir;
   const release = opts.atomic ? holdTemp(target) : () => undefined;
@@ -264,7 +273,9 @@ export async function writeLayout(dir: string, image: Image | ImageIndex, opts: 
   await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
   try {
     await fsp.mkdir(blobsDir, { recursive: true });
-    await forEachLimited(layoutBlobs(image), opts.concurrency ?? 4, (b) => writeBlob(blobsDir, b, opts.hardlink ?? true));
+    await forEachLimited(layoutBlobs(image), opts.concurrency ?? 4, (b) =>
+      writeBlob(blobsDir, b, opts.hardlink ?? true),
+    );
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
     await fsp.writeFile(join(target, "index.json"), JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {

@@ -31,7 +31,10 @@ export interface LoadBaseOptions {
 
 async function hostNodeBase(opts: LoadBaseOptions): Promise<BaseImage> {
   const { dir } = await cachedHostNodeBase(join(opts.cacheDir, "bases"), { mtime: opts.mtime, log: opts.log });
-  return { image: readLayout(dir, { refName: "latest" }), describe: `host-node base (node ${process.version}, cached at ${dir})` };
+  return {
+    image: readLayout(dir, { refName: "latest" }),
+    describe: `host-node base (node ${process.version}, cached at ${dir})`,
+  };
 }
 
 export async function loadBase(spec: string | undefined, opts: LoadBaseOptions): Promise<BaseImage> {

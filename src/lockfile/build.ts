@@ -18,7 +18,13 @@ import { writeLayout } from "../layout/write";
 import { type Digest, sha256 } from "../oci/digest";
 import { loadBase } from "./base";
 import { type CachedLayer, defaultCacheDir, lookupLayer, nodeModulesKey, storeLayer } from "./cache";
-import { checkInstallScripts, type InstallScriptPolicy, installedPackages, runInstallScripts, scriptedPackages } from "./install-scripts";
+import {
+  checkInstallScripts,
+  type InstallScriptPolicy,
+  installedPackages,
+  runInstallScripts,
+  scriptedPackages,
+} from "./install-scripts";
 import { installDependencies } from "./install";
 import { npmCommand } from "./npm";
 import { PACKAGE_MANAGERS } from "./package-managers";
@@ -70,11 +76,16 @@ async function buildNodeModulesLayer(
     const installOpts = { env: opts.env, cacheDir, allowScripts: policy.allow, log: opts.log };
     const { nodeModules, workspaceLinks, workspaceNodeModules } = await installDependencies(work, project, installOpts);
     if (nodeModules) {
-      const { installed, scripted } = scriptedPackages(work, project.kind === "npm" ? project.packages : installedPackages(work));
+      const { installed, scripted } = scriptedPackages(
+        work,
+        project.kind === "npm" ? project.packages : installedPackages(work),
+      );
       checkInstallScripts(scripted, installed, policy, project.lockfilePath);
       const rebuilt = await runInstallScripts(work, npmCommand(opts.env), scripted, policy.allow, opts.env);
-      if (rebuilt.length) opts.log(`node_modules layer: built ${rebuilt.join(", ")} from source (npm rebuild --offline)`);
-    } else if (policy.allow.length || policy.ignore.length) checkInstallScripts([], new Set(), policy, project.lockfilePath);
+      if (rebuilt.length)
+        opts.log(`node_modules layer: built ${rebuilt.join(", ")} from source (npm rebuild --offline)`);
+    } else if (policy.allow.length || policy.ignore.length)
+      checkInstallScripts([], new Set(), policy, project.lockfilePath);
     // pnpm's state file holds the install's time and the host's store path: not for the image (npm_build_file.bzl
     // leaves it out too), and it made two clean builds of a pnpm project differ.
     if (nodeModules) await fsp.rm(join(nodeModules, ".modules.yaml"), { force: true });
@@ -107,10 +118,19 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const project = readLockfileProject(opts.projectDir, opts.entry);
   const cacheDir = opts.cacheDir ?? defaultCacheDir(opts.env);
   const mtime = resolveMtime(undefined, opts.env);
-  const base = await loadBase(opts.base, { cacheDir, mtime, keychainFor: opts.keychainFor, insecure: opts.insecure, log: opts.log });
+  const base = await loadBase(opts.base, {
+    cacheDir,
+    mtime,
+    keychainFor: opts.keychainFor,
+    insecure: opts.insecure,
+    log: opts.log,
+  });
   const cfg = base.image.config;
   if (cfg.os !== "linux")
-    throw new PipelineError("E_BAD_INPUT", `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`);
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `--base ${opts.base}: the base is a ${cfg.os}/${cfg.architecture} image; images run linux`,
+    );
   const platform = formatPlatform(platformOfImage(base.image));
   const hostArch = hostPlatform().architecture;
   if (cfg.architecture !== hostArch || process.platform !== "linux") {
@@ -129,7 +149,8 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
     runtime,
     mtime,
     installScripts: opts.installScripts,
-    manager: project.manager === "npm" ? undefined : `${project.manager} ${PACKAGE_MANAGERS[project.manager].integrity}`,
+    manager:
+      project.manager === "npm" ? undefined : `${project.manager} ${PACKAGE_MANAGERS[project.manager].integrity}`,
     manifests: project.manifests.map((m) => ({ rel: m.rel, bytes: readFileSync(m.src) })),
     localPackages: project.installTree.files,
     links: project.installTree.links,
@@ -138,12 +159,16 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   const cached = nodeModules !== undefined;
   if (nodeModules) opts.log(`node_modules layer: cached (lockfile ${lockfileSha256})`);
   else {
-    const how = project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`;
+    const how =
+      project.manager === "npm" ? "npm ci" : `${project.manager} ${PACKAGE_MANAGERS[project.manager].version} install`;
     opts.log(`node_modules layer: running ${how} (lockfile ${lockfileSha256})`);
     nodeModules = await buildNodeModulesLayer(project, cacheDir, key, runtime, mtime, opts);
   }
 
-  const work = join(dirname(opts.output), `.${basename(opts.output)}.work-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const work = join(
+    dirname(opts.output),
+    `.${basename(opts.output)}.work-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
   await fsp.mkdir(work, { recursive: true });
   try {
     const codePath = join(work, "app.tar.gz");
@@ -161,7 +186,10 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
           layer: layerFromDescriptor(nodeModules.path, nodeModules.desc),
           createdBy: `rules_pipeline: node_modules layer (${project.manager}, ${basename(project.lockfilePath)} ${lockfileSha256})`,
         },
-        { layer: layerFromDescriptor(codePath, codeDesc), createdBy: `rules_pipeline: app layer (${project.files.length} files)` },
+        {
+          layer: layerFromDescriptor(codePath, codeDesc),
+          createdBy: `rules_pipeline: app layer (${project.files.length} files)`,
+        },
       ],
       entrypoint,
       cmd: [],

@@ -12,7 +12,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe("lookupLayer", () => {
   test("hands back what storeLayer kept; a descriptor.json whose diffId is no digest is removed with a warning", async () => {
     const cacheDir = join(tmp, "cache");
-    const desc = await buildLayer([{ dest: "node_modules/a.js", content: Buffer.from("a") }], join(tmp, "l.tgz"), { mtime: 0 });
+    const desc = await buildLayer([{ dest: "node_modules/a.js", content: Buffer.from("a") }], join(tmp, "l.tgz"), {
+      mtime: 0,
+    });
     const stored = await storeLayer(cacheDir, "k", { path: join(tmp, "l.tgz"), desc });
     const warnings: string[] = [];
     expect((await lookupLayer(cacheDir, "k", (l) => warnings.push(l)))?.desc).toEqual(desc);
@@ -22,7 +24,9 @@ describe("lookupLayer", () => {
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), diffId: "sha256:../../x" }));
     expect(await lookupLayer(cacheDir, "k", (l) => warnings.push(l))).toBeUndefined();
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain(`${file}: diffId: expected a digest sha256:<64 lowercase hex> (got "sha256:../../x")`);
+    expect(warnings[0]).toContain(
+      `${file}: diffId: expected a digest sha256:<64 lowercase hex> (got "sha256:../../x")`,
+    );
     expect(warnings[0]).toContain("rebuilding it");
     expect(existsSync(join(stored.path, ".."))).toBe(false);
   });

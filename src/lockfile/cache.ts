@@ -100,9 +100,16 @@ function entryDir(cacheDir: string, key: string): string {
 }
 
 /** The cached layer for `key`, verified; undefined when absent. A corrupt entry is removed (and reported). */
-export async function lookupLayer(cacheDir: string, key: string, warn: (line: string) => void): Promise<CachedLayer | undefined> {
+export async function lookupLayer(
+  cacheDir: string,
+  key: string,
+  warn: (line: string) => void,
+): Promise<CachedLayer | undefined> {
   const dir = entryDir(cacheDir, key);
-  await Promise.all([sweepCacheDir(cacheDir, { ownerless: NPM_WORK_DIR }), sweepCacheDir(join(cacheDir, "node_modules"))]);
+  await Promise.all([
+    sweepCacheDir(cacheDir, { ownerless: NPM_WORK_DIR }),
+    sweepCacheDir(join(cacheDir, "node_modules")),
+  ]);
   await useEntry(join(cacheDir, "node_modules"), key);
   let doc: unknown;
   try {
@@ -148,7 +155,9 @@ export async function storeLayer(cacheDir: string, key: string, built: CachedLay
       // Another build stored the same key meanwhile: same inputs, same bytes; use theirs.
     }
   } catch (e) {
-    throw new PipelineError("E_CACHE", `cannot store the node_modules layer in ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new PipelineError("E_CACHE", `cannot store the node_modules layer in ${dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
     release();

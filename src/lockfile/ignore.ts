@@ -36,11 +36,16 @@ export function compilePattern(pattern: string, where: string): RegExp {
     } else if (c === "?") re += "[^/]";
     else if (c === "\\") {
       i++;
-      if (i >= pattern.length) throw new PipelineError("E_BAD_INPUT", `${where}: pattern ${JSON.stringify(pattern)} ends with a lone backslash`);
+      if (i >= pattern.length)
+        throw new PipelineError(
+          "E_BAD_INPUT",
+          `${where}: pattern ${JSON.stringify(pattern)} ends with a lone backslash`,
+        );
       re += pattern[i].replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     } else if (c === "[") {
       const end = pattern.indexOf("]", i + 2);
-      if (end < 0) throw new PipelineError("E_BAD_INPUT", `${where}: pattern ${JSON.stringify(pattern)} has an unclosed [`);
+      if (end < 0)
+        throw new PipelineError("E_BAD_INPUT", `${where}: pattern ${JSON.stringify(pattern)} has an unclosed [`);
       const body = pattern.slice(i + 1, end).replace(/\\/g, "\\\\");
       re += `[${body.startsWith("!") ? `^${body.slice(1)}` : body}]`;
       i = end;

@@ -63,7 +63,9 @@ describe("install scripts in a --lockfile build", () => {
       { name: "banner", path: "/x/banner", why: "postinstall" },
     ];
     const installed = new Set(["addon", "esbuild", "banner"]);
-    const e = pipelineErrorOfSync(() => checkInstallScripts(scripted, installed, { allow: [], ignore: [] }, "/p/package-lock.json"));
+    const e = pipelineErrorOfSync(() =>
+      checkInstallScripts(scripted, installed, { allow: [], ignore: [] }, "/p/package-lock.json"),
+    );
     expect(e.code).toBe("E_INSTALL_SCRIPTS");
     expect(e.message).toContain("packages of /p/package-lock.json have install scripts");
     expect(e.message).toContain("  addon (a binding.gyp)");
@@ -75,11 +77,12 @@ describe("install scripts in a --lockfile build", () => {
 
   it("a name that is not installed, or in both lists, is an error naming the flag and the value", () => {
     const installed = new Set(["addon"]);
-    expect(pipelineErrorOfSync(() => checkInstallScripts([], installed, { allow: ["adon"], ignore: [] }, "l")).message).toBe(
-      '--allow-install-scripts "adon": not a package l installs',
-    );
-    expect(pipelineErrorOfSync(() => checkInstallScripts([], installed, { allow: ["addon"], ignore: ["addon"] }, "l")).message).toContain(
-      '"addon" is in both --allow-install-scripts and --ignore-install-scripts',
-    );
+    expect(
+      pipelineErrorOfSync(() => checkInstallScripts([], installed, { allow: ["adon"], ignore: [] }, "l")).message,
+    ).toBe('--allow-install-scripts "adon": not a package l installs');
+    expect(
+      pipelineErrorOfSync(() => checkInstallScripts([], installed, { allow: ["addon"], ignore: ["addon"] }, "l"))
+        .message,
+    ).toContain('"addon" is in both --allow-install-scripts and --ignore-install-scripts');
   });
 });

@@ -126,7 +126,11 @@ export function checkInstallScripts(
     ["--ignore-install-scripts", policy.ignore],
   ] as const) {
     for (const n of listed) {
-      if (!installed.has(n)) throw new PipelineError("E_INSTALL_SCRIPTS", `${flag} ${JSON.stringify(n)}: not a package ${lockfile} installs`);
+      if (!installed.has(n))
+        throw new PipelineError(
+          "E_INSTALL_SCRIPTS",
+          `${flag} ${JSON.stringify(n)}: not a package ${lockfile} installs`,
+        );
     }
   }
   const both = policy.ignore.filter((n) => policy.allow.includes(n));
@@ -183,7 +187,15 @@ export async function runInstallScripts(
 ): Promise<string[]> {
   const names = allow.filter((n) => scripted.some((s) => s.name === n));
   if (!names.length) return [];
-  const args = ["rebuild", ...names, "--offline", "--foreground-scripts", "--no-audit", "--no-fund", "--loglevel=error"];
+  const args = [
+    "rebuild",
+    ...names,
+    "--offline",
+    "--foreground-scripts",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+  ];
   // prebuild-install and node-pre-gyp would try to download a prebuilt binary first: go straight to node-gyp.
   const childEnv = { ...env, npm_config_build_from_source: "true", npm_config_update_notifier: "false" };
   // Bounded: a compiler can print a lot.

@@ -52,7 +52,10 @@ export interface Installed {
   workspaceNodeModules: string[];
 }
 
-type Project = Pick<LockfileProject, "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests" | "installTree">;
+type Project = Pick<
+  LockfileProject,
+  "dir" | "packageJsonPath" | "lockfilePath" | "manager" | "manifests" | "installTree"
+>;
 
 async function runManager(work: string, project: Project, opts: InstallOptions): Promise<void> {
   const manager = project.manager;
@@ -73,7 +76,15 @@ async function runManager(work: string, project: Project, opts: InstallOptions):
       "--reporter=append-only",
     ];
   } else if (manager === "yarn-classic") {
-    args = ["install", "--frozen-lockfile", "--ignore-scripts", "--production", "--non-interactive", "--no-progress", "--ignore-engines"];
+    args = [
+      "install",
+      "--frozen-lockfile",
+      "--ignore-scripts",
+      "--production",
+      "--non-interactive",
+      "--no-progress",
+      "--ignore-engines",
+    ];
   } else {
     Object.assign(env, {
       // The pinned Yarn runs, not the one a .yarnrc.yml's `yarnPath` names (npm_repo.bzl does the same).
@@ -140,7 +151,13 @@ function takeWorkspaceLinks(work: string): Pick<Installed, "workspaceLinks" | "w
  */
 function guardProject(work: string, project: Project, opts: InstallOptions): void {
   const lock = readFileSync(project.lockfilePath, "utf8");
-  const problem = sourceProblem(project.manager, lock, project.lockfilePath, opts.allowScripts ?? [], "--allow-install-scripts");
+  const problem = sourceProblem(
+    project.manager,
+    lock,
+    project.lockfilePath,
+    opts.allowScripts ?? [],
+    "--allow-install-scripts",
+  );
   if (problem) throw new PipelineError("E_BAD_INPUT", problem);
   for (const name of CONFIG_FILES[project.manager]) {
     const src = join(project.dir, name);

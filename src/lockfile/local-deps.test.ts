@@ -28,7 +28,8 @@ function inputs(over: Partial<LocalDependencyInputs>): LocalDependencyInputs {
     ...over,
   };
 }
-const deps = (d: Record<string, string>, rel = "package.json") => inputs({ manifests: [{ rel, json: { dependencies: d } }] });
+const deps = (d: Record<string, string>, rel = "package.json") =>
+  inputs({ manifests: [{ rel, json: { dependencies: d } }] });
 
 describe("localPath", () => {
   it.each([
@@ -78,7 +79,9 @@ describe("localDependencies", () => {
       { resolutions: { b: "link:../outside" } },
       { pnpm: { overrides: { b: "../outside" } } },
     ]) {
-      expect(pipelineErrorOfSync(() => localDependencies(inputs({ manifests: [{ rel: "package.json", json }] }))).message).toContain('"b"');
+      expect(
+        pipelineErrorOfSync(() => localDependencies(inputs({ manifests: [{ rel: "package.json", json }] }))).message,
+      ).toContain('"b"');
     }
   });
 
@@ -87,25 +90,38 @@ describe("localDependencies", () => {
       localDependencies(inputs({ manifests: [{ rel: "package.json", json: { workspaces: ["packages/*", "../*"] } }] })),
     );
     expect(e.message).toContain(`${join(root, "package.json")}: workspace pattern "../*" leads outside the project`);
-    const p = pipelineErrorOfSync(() => localDependencies(inputs({ pnpmWorkspace: "packages:\n  - 'packages/*'\n  - '/abs/*'\n" })));
+    const p = pipelineErrorOfSync(() =>
+      localDependencies(inputs({ pnpmWorkspace: "packages:\n  - 'packages/*'\n  - '/abs/*'\n" })),
+    );
     expect(p.message).toContain(`${join(root, "pnpm-workspace.yaml")}: workspace pattern "/abs/*"`);
   });
 
   it("checks the lockfile's local paths: npm's link targets and file: tarballs, pnpm's and yarn's file:/link:/portal:", () => {
     const npm = (packages: Record<string, unknown>) => localDependencies(inputs({ npmLock: { packages } }));
     expect(npm({ "": {}, "vendor/x": {}, "node_modules/x": { resolved: "vendor/x", link: true } })).toEqual([]);
-    expect(pipelineErrorOfSync(() => npm({ "../outside": {} })).message).toContain('package-lock.json: package "../outside"');
+    expect(pipelineErrorOfSync(() => npm({ "../outside": {} })).message).toContain(
+      'package-lock.json: package "../outside"',
+    );
     expect(npm({ "vendor/x/node_modules/y": {} })).toEqual([]);
-    expect(pipelineErrorOfSync(() => npm({ "../outside/node_modules/y": {} })).message).toContain('package "../outside/node_modules/y"');
-    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:../x.tgz" } })).message).toContain('"../x.tgz" leads outside');
+    expect(pipelineErrorOfSync(() => npm({ "../outside/node_modules/y": {} })).message).toContain(
+      'package "../outside/node_modules/y"',
+    );
+    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:../x.tgz" } })).message).toContain(
+      '"../x.tgz" leads outside',
+    );
     // Unless the lockfile pins the tarball's bytes (npm checks `integrity`): then what is installed is the lockfile's.
-    expect(npm({ "node_modules/x": { resolved: "file:/srv/tarballs/x-1.0.0.tgz", integrity: "sha512-AAAA" } })).toEqual([]);
-    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:/home/u/.docker", integrity: "sha512-AAAA" } })).message).toContain(
-      '"/home/u/.docker" leads outside',
+    expect(npm({ "node_modules/x": { resolved: "file:/srv/tarballs/x-1.0.0.tgz", integrity: "sha512-AAAA" } })).toEqual(
+      [],
     );
-    expect(pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:/srv/x.tgz", integrity: "md5-AAAA" } })).message).toContain(
-      '"/srv/x.tgz" leads outside',
-    );
+    expect(
+      pipelineErrorOfSync(() =>
+        npm({ "node_modules/x": { resolved: "file:/home/u/.docker", integrity: "sha512-AAAA" } }),
+      ).message,
+    ).toContain('"/home/u/.docker" leads outside');
+    expect(
+      pipelineErrorOfSync(() => npm({ "node_modules/x": { resolved: "file:/srv/x.tgz", integrity: "md5-AAAA" } }))
+        .message,
+    ).toContain('"/srv/x.tgz" leads outside');
     const text = (lockfileRel: string, body: string) =>
       localDependencies(
         inputs({
@@ -117,10 +133,17 @@ describe("localDependencies", () => {
           ],
         }),
       );
-    expect(text("pnpm-lock.yaml", "      x:\n        specifier: link:../../vendor/x\n        version: link:../../vendor/x\n")).toEqual([]);
+    expect(
+      text(
+        "pnpm-lock.yaml",
+        "      x:\n        specifier: link:../../vendor/x\n        version: link:../../vendor/x\n",
+      ),
+    ).toEqual([]);
     expect(pipelineErrorOfSync(() => text("pnpm-lock.yaml", "    version: link:../../../outside\n")).message).toContain(
       'pnpm-lock.yaml: "link:../../../outside"',
     );
-    expect(pipelineErrorOfSync(() => text("yarn.lock", '"x@portal:../outside::locator=p%40workspace%3A.":\n')).message).toContain("yarn.lock");
+    expect(
+      pipelineErrorOfSync(() => text("yarn.lock", '"x@portal:../outside::locator=p%40workspace%3A.":\n')).message,
+    ).toContain("yarn.lock");
   });
 });

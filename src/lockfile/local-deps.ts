@@ -72,7 +72,11 @@ function declared(json: Record<string, unknown>): [string, string][] {
 /** The workspace patterns of package.json's `workspaces` (array or {packages}) and of pnpm-workspace.yaml. */
 function workspacePatterns(root: Record<string, unknown> | undefined, pnpmWorkspace: string | undefined): string[] {
   const ws = root?.workspaces;
-  const list = Array.isArray(ws) ? ws : ws && typeof ws === "object" ? (ws as { packages?: unknown }).packages : undefined;
+  const list = Array.isArray(ws)
+    ? ws
+    : ws && typeof ws === "object"
+      ? (ws as { packages?: unknown }).packages
+      : undefined;
   const out = Array.isArray(list) ? list.filter((p): p is string => typeof p === "string") : [];
   for (const m of (pnpmWorkspace ?? "").matchAll(/^\s*-\s*(['"]?)(.+?)\1\s*(#.*)?$/gm)) out.push(m[2]);
   return out;
@@ -127,7 +131,10 @@ export function localDependencies(i: LocalDependencyInputs): string[] {
   for (const pattern of workspacePatterns(rootJson, i.pnpmWorkspace)) {
     const p = posix.normalize(pattern.replace(/^!/, ""));
     if (p.startsWith("/") || p.startsWith("~") || p === ".." || p.startsWith("../")) {
-      const file = rootJson && JSON.stringify(rootJson.workspaces ?? "").includes(JSON.stringify(pattern)) ? "package.json" : "pnpm-workspace.yaml";
+      const file =
+        rootJson && JSON.stringify(rootJson.workspaces ?? "").includes(JSON.stringify(pattern))
+          ? "package.json"
+          : "pnpm-workspace.yaml";
       throw refuse(file, `workspace pattern ${JSON.stringify(pattern)}`, "leads outside the project");
     }
   }
@@ -165,7 +172,9 @@ export function localDependencies(i: LocalDependencyInputs): string[] {
       if (/^[a-z+]+:\/\//.test(spec)) continue;
       const locator = m[2] === undefined ? undefined : /@workspace:(.*)$/.exec(decoded(m[2]))?.[1];
       const bases = locator === undefined ? workspaces : [locator === "." ? "" : locator];
-      const results = bases.map((b) => resolve(b, spec.startsWith("//") ? spec.replace(/^\/\/(localhost)?/, "") : spec));
+      const results = bases.map((b) =>
+        resolve(b, spec.startsWith("//") ? spec.replace(/^\/\/(localhost)?/, "") : spec),
+      );
       if (!results.some((r) => r.parts)) throw refuse(i.lockfileRel, JSON.stringify(m[0]), results[0].why);
     }
   }

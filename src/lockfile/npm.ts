@@ -16,7 +16,8 @@ export interface NpmCiOptions {
   timeoutMs?: number;
 }
 
-const NETWORK_CODES = /\b(ENOTFOUND|ECONNREFUSED|ECONNRESET|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT)\b/;
+const NETWORK_CODES =
+  /\b(ENOTFOUND|ECONNREFUSED|ECONNRESET|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT)\b/;
 
 /** The npm command: [node, npm-cli.js] when npm on PATH is a script node can run, else [npm]. */
 export function npmCommand(env: NodeJS.ProcessEnv): string[] {
@@ -32,7 +33,10 @@ export function npmCommand(env: NodeJS.ProcessEnv): string[] {
     }
     return /\.(c|m)?js$/.test(real) ? [process.execPath, real] : [candidate];
   }
-  throw new PipelineError("E_NPM", "npm is not on PATH: a --lockfile build runs `npm ci` to install the project's dependencies");
+  throw new PipelineError(
+    "E_NPM",
+    "npm is not on PATH: a --lockfile build runs `npm ci` to install the project's dependencies",
+  );
 }
 
 /** The last `lines` lines of a command's output. */
@@ -58,7 +62,11 @@ export interface NpmRun {
 }
 
 /** Runs npm (`npmCommand()`'s words) with `args` in `cwd`; killed after `timeoutMs`. */
-export function runNpm(npm: string[], args: string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; keep?: number }): Promise<NpmRun> {
+export function runNpm(
+  npm: string[],
+  args: string[],
+  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; keep?: number },
+): Promise<NpmRun> {
   const [cmd, ...pre] = npm;
   return new Promise<NpmRun>((resolveRun, reject) => {
     const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
@@ -109,7 +117,11 @@ export async function npmCi(
     return existsSync(nm) ? nm : undefined; // a project without dependencies
   }
   const out = redactNpmOutput(result.out);
-  if (result.signal) throw new PipelineError("E_NPM", `npm ci was killed (${result.signal}) after ${Math.round(timeoutMs / 1000)} s:\n${tail(out)}`);
+  if (result.signal)
+    throw new PipelineError(
+      "E_NPM",
+      `npm ci was killed (${result.signal}) after ${Math.round(timeoutMs / 1000)} s:\n${tail(out)}`,
+    );
   const registry = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
   if (NETWORK_CODES.test(out)) {
     throw new PipelineError(

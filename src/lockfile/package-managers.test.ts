@@ -35,7 +35,8 @@ function errorOf(f: () => unknown): PipelineError {
   throw new Error("expected a PipelineError");
 }
 
-const fixture = (kind: string, name: string) => readFileSync(join(REPO_ROOT, "test", "fixtures", "lockfiles", kind, name), "utf8");
+const fixture = (kind: string, name: string) =>
+  readFileSync(join(REPO_ROOT, "test", "fixtures", "lockfiles", kind, name), "utf8");
 
 describe("lockfileKind and lockfileManager", () => {
   test("the kind is the file name", () => {
@@ -62,19 +63,29 @@ describe("lockfileKind and lockfileManager", () => {
     expect(e.message).toContain('lockfileVersion "5.4" is not supported');
     e = errorOf(() => lockfileManager("pnpm", "importers: {}\n", "/p/pnpm-lock.yaml"));
     expect(e.message).toContain("/p/pnpm-lock.yaml: no lockfileVersion found");
-    e = errorOf(() => lockfileManager("yarn", '__metadata:\n  version: 4\n  cacheKey: 7\n\n"ms@npm:2.1.3":\n  version: 2.1.3\n', "/p/yarn.lock"));
+    e = errorOf(() =>
+      lockfileManager(
+        "yarn",
+        '__metadata:\n  version: 4\n  cacheKey: 7\n\n"ms@npm:2.1.3":\n  version: 2.1.3\n',
+        "/p/yarn.lock",
+      ),
+    );
     expect(e.code).toBe("E_LOCKFILE_VERSION");
     expect(e.message).toContain('/p/yarn.lock: yarn berry __metadata version "4" is not supported (supported: 8');
     e = errorOf(() => lockfileManager("yarn", "ms@2.1.3:\n  version 2.1.3\n", "/p/yarn.lock"));
     expect(e.message).toContain("/p/yarn.lock: neither a yarn classic lockfile");
     e = errorOf(() => lockfileManager("npm", JSON.stringify({ lockfileVersion: 1 }), "/p/package-lock.json"));
-    expect(e.message).toBe("/p/package-lock.json: lockfileVersion 1 is not supported (need 2 or 3, written by npm 7 or later)");
+    expect(e.message).toBe(
+      "/p/package-lock.json: lockfileVersion 1 is not supported (need 2 or 3, written by npm 7 or later)",
+    );
   });
 });
 
 describe("a yarn berry project's .yarnrc.yml", () => {
   test("nodeLinker node-modules (or none) is honoured; pnp and pnpm name the file, the field and the value", () => {
-    expect(() => checkYarnrc("nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n", "/p/.yarnrc.yml")).not.toThrow();
+    expect(() =>
+      checkYarnrc("nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n", "/p/.yarnrc.yml"),
+    ).not.toThrow();
     expect(() => checkYarnrc('nodeLinker: "node-modules" # hoisted\n', "/p/.yarnrc.yml")).not.toThrow();
     expect(() => checkYarnrc("npmRegistryServer: https://registry.example\n", "/p/.yarnrc.yml")).not.toThrow();
     for (const [text, value] of [
@@ -83,7 +94,9 @@ describe("a yarn berry project's .yarnrc.yml", () => {
     ]) {
       const e = errorOf(() => checkYarnrc(text, "/p/.yarnrc.yml"));
       expect(e.code).toBe("E_BAD_INPUT");
-      expect(e.message).toMatch(new RegExp(`^/p/\\.yarnrc\\.yml: nodeLinker "${value}" is not supported \\(supported: node-modules\\)`));
+      expect(e.message).toMatch(
+        new RegExp(`^/p/\\.yarnrc\\.yml: nodeLinker "${value}" is not supported \\(supported: node-modules\\)`),
+      );
     }
   });
 
@@ -110,9 +123,11 @@ describe("the pins", () => {
   test("are package_managers.bzl's (the Bazel rule and the CLI install with the same tools)", () => {
     const bzl = readFileSync(join(REPO_ROOT, "bazel", "private", "package_managers.bzl"), "utf8");
     const pins = Object.fromEntries(
-      [...bzl.matchAll(/"([a-z-]+)": struct\(\s*version = "([^"]+)",\s*url = "([^"]+)",\s*integrity = "([^"]+)",\s*bin = "([^"]+)",\s*\)/g)].map(
-        (m) => [m[1], { version: m[2], url: m[3], integrity: m[4], bin: m[5] }],
-      ),
+      [
+        ...bzl.matchAll(
+          /"([a-z-]+)": struct\(\s*version = "([^"]+)",\s*url = "([^"]+)",\s*integrity = "([^"]+)",\s*bin = "([^"]+)",\s*\)/g,
+        ),
+      ].map((m) => [m[1], { version: m[2], url: m[3], integrity: m[4], bin: m[5] }]),
     );
     expect(pins).toEqual(PACKAGE_MANAGERS);
     const names = Object.fromEntries(
@@ -138,7 +153,9 @@ describe("the pins", () => {
     const cache = join(tmp, "cache");
     await expect(ensureTool("pnpm", cache, fake)).rejects.toMatchObject({
       code: "E_INTEGRITY",
-      message: expect.stringContaining(`integrity ${integrityOf(Buffer.from("not pnpm"), PACKAGE_MANAGERS.pnpm.integrity)} is not the pinned`),
+      message: expect.stringContaining(
+        `integrity ${integrityOf(Buffer.from("not pnpm"), PACKAGE_MANAGERS.pnpm.integrity)} is not the pinned`,
+      ),
     });
     expect(() => readFileSync(join(cache, "tools", "pnpm-9.15.9", "bin", "pnpm.cjs"))).toThrow();
   });
@@ -147,12 +164,22 @@ describe("the pins", () => {
 describe("installedPackages", () => {
   test("every package of a node_modules tree, scoped and nested, not links nor dot directories", () => {
     const root = join(tmp, "tree");
-    for (const p of ["node_modules/a", "node_modules/@s/b", "node_modules/a/node_modules/c", "node_modules/.pnpm/d", "packages/lib"]) {
+    for (const p of [
+      "node_modules/a",
+      "node_modules/@s/b",
+      "node_modules/a/node_modules/c",
+      "node_modules/.pnpm/d",
+      "packages/lib",
+    ]) {
       mkdirSync(join(root, p), { recursive: true });
       writeFileSync(join(root, p, "package.json"), "{}");
     }
     mkdirSync(join(root, "node_modules", "a", "lib"));
     symlinkSync("../packages/lib", join(root, "node_modules", "lib"));
-    expect(Object.keys(installedPackages(root)).sort()).toEqual(["node_modules/@s/b", "node_modules/a", "node_modules/a/node_modules/c"]);
+    expect(Object.keys(installedPackages(root)).sort()).toEqual([
+      "node_modules/@s/b",
+      "node_modules/a",
+      "node_modules/a/node_modules/c",
+    ]);
   });
 });

@@ -92,15 +92,20 @@ export function lockfileManager(kind: LockfileKind, text: string, path: string):
     } catch (e) {
       throw new PipelineError("E_BAD_INPUT", `${path}: not valid JSON (${(e as Error).message})`);
     }
-    const version = lock && typeof lock === "object" ? (lock as { lockfileVersion?: unknown }).lockfileVersion : undefined;
+    const version =
+      lock && typeof lock === "object" ? (lock as { lockfileVersion?: unknown }).lockfileVersion : undefined;
     if (typeof version !== "number" || version < 2) {
-      throw unsupported(path, `lockfileVersion ${JSON.stringify(version)} is not supported (need 2 or 3, written by npm 7 or later)`);
+      throw unsupported(
+        path,
+        `lockfileVersion ${JSON.stringify(version)} is not supported (need 2 or 3, written by npm 7 or later)`,
+      );
     }
     return "npm";
   }
   if (kind === "pnpm") {
     const v = yamlScalar(text, "lockfileVersion");
-    if (v === undefined) throw unsupported(path, "no lockfileVersion found (supported: '9.0', written by pnpm 9 and 10)");
+    if (v === undefined)
+      throw unsupported(path, "no lockfileVersion found (supported: '9.0', written by pnpm 9 and 10)");
     if (!v.startsWith("9.")) {
       throw unsupported(
         path,
@@ -149,7 +154,11 @@ export function integrityOf(bytes: Buffer, integrity: string): string {
  * integrity first when absent. The download goes to a temporary directory renamed into place: a crash leaves no half
  * tool behind.
  */
-export async function ensureTool(manager: Exclude<PackageManager, "npm">, cacheDir: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+export async function ensureTool(
+  manager: Exclude<PackageManager, "npm">,
+  cacheDir: string,
+  fetchImpl: typeof fetch = fetch,
+): Promise<string> {
   const pin = PACKAGE_MANAGERS[manager];
   const dir = join(cacheDir, "tools", `${manager}-${pin.version}`);
   const entry = join(dir, pin.bin);
@@ -160,18 +169,25 @@ export async function ensureTool(manager: Exclude<PackageManager, "npm">, cacheD
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     bytes = Buffer.from(await res.arrayBuffer());
   } catch (e) {
-    throw new PipelineError("E_NPM_NETWORK", `downloading ${manager} ${pin.version} from ${redactUrl(pin.url)} failed: ${(e as Error).message}`);
+    throw new PipelineError(
+      "E_NPM_NETWORK",
+      `downloading ${manager} ${pin.version} from ${redactUrl(pin.url)} failed: ${(e as Error).message}`,
+    );
   }
   const got = integrityOf(bytes, pin.integrity);
   if (got !== pin.integrity) {
-    throw new PipelineError("E_INTEGRITY", `${redactUrl(pin.url)}: integrity ${got} is not the pinned ${pin.integrity}; not using it`);
+    throw new PipelineError(
+      "E_INTEGRITY",
+      `${redactUrl(pin.url)}: integrity ${got} is not the pinned ${pin.integrity}; not using it`,
+    );
   }
   await fsp.mkdir(join(cacheDir, "tools"), { recursive: true });
   const tmp = await fsp.mkdtemp(join(cacheDir, "tools", `.${manager}-`));
   try {
     await fsp.writeFile(join(tmp, "package.tgz"), bytes);
     const r = spawnSync("tar", ["xzf", "package.tgz", "--strip-components=1"], { cwd: tmp, encoding: "utf8" });
-    if (r.status !== 0) throw new PipelineError("E_NPM", `unpacking ${manager} ${pin.version}: tar exited ${r.status}: ${r.stderr}`);
+    if (r.status !== 0)
+      throw new PipelineError("E_NPM", `unpacking ${manager} ${pin.version}: tar exited ${r.status}: ${r.stderr}`);
     await fsp.rm(join(tmp, "package.tgz"));
     await fsp.rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e; // another build put it there first

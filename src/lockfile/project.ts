@@ -21,7 +21,13 @@ import { HostRoot, openFileInside } from "../layer/host-root";
 import { absoluteUnder, judgeKeptLink } from "../layer/kept-link";
 import { IgnoreRules } from "./ignore";
 import { localDependencies } from "./local-deps";
-import { checkYarnrc, LOCKFILE_NAMES, type LockfileKind, lockfileManager, type PackageManager } from "./package-managers";
+import {
+  checkYarnrc,
+  LOCKFILE_NAMES,
+  type LockfileKind,
+  lockfileManager,
+  type PackageManager,
+} from "./package-managers";
 
 export interface LockfileProject {
   dir: string;
@@ -94,7 +100,10 @@ function readOrFail(path: string, what: string): Buffer | undefined {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    if (code === "ELOOP") throw bad(`${what} ${path}: a symlink (${JSON.stringify(readlinkSync(path))}); it must be a regular file of the project`);
+    if (code === "ELOOP")
+      throw bad(
+        `${what} ${path}: a symlink (${JSON.stringify(readlinkSync(path))}); it must be a regular file of the project`,
+      );
     throw bad(`${what} ${path}: cannot read it (${code ?? (e as Error).message})`);
   }
   try {
@@ -165,9 +174,15 @@ export function listProjectTree(
         }
         const dir = childRel.split("/").slice(0, -1);
         const to = kept.parts.join("/");
-        links.push({ rel: childRel, target: target.startsWith("/") ? posix.relative(dir.join("/") || ".", to) || "." : target, to });
+        links.push({
+          rel: childRel,
+          target: target.startsWith("/") ? posix.relative(dir.join("/") || ".", to) || "." : target,
+          to,
+        });
       } else {
-        throw bad(`--lockfile project: ${src} is neither a file, a directory nor a symlink (exclude it in .dockerignore)`);
+        throw bad(
+          `--lockfile project: ${src} is neither a file, a directory nor a symlink (exclude it in .dockerignore)`,
+        );
       }
     }
   };
@@ -212,7 +227,8 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   const main = typeof pkg.main === "string" && pkg.main !== "" ? pkg.main : undefined;
   const rawEntry = entryArg ?? main;
   const entrySource = entryArg !== undefined ? "--entry" : `${packageJsonPath} "main"`;
-  if (rawEntry === undefined) throw bad(`--lockfile ${dirArg}: no entry script: pass --entry FILE or set "main" in ${packageJsonPath}`);
+  if (rawEntry === undefined)
+    throw bad(`--lockfile ${dirArg}: no entry script: pass --entry FILE or set "main" in ${packageJsonPath}`);
   const entry = posix.normalize(rawEntry.replace(/^\.\//, ""));
   if (entry.startsWith("/") || entry === ".." || entry.startsWith("../") || !/\.(c|m)?js$/.test(entry)) {
     throw bad(`${entrySource}: expected a .js/.mjs/.cjs file inside the project, got ${JSON.stringify(rawEntry)}`);
@@ -229,10 +245,15 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   const packages: Record<string, { hasInstallScript?: unknown }> = {};
   if (lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages)) {
     for (const [path, info] of Object.entries(lock.packages)) {
-      packages[path] = info && typeof info === "object" ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript } : {};
+      packages[path] =
+        info && typeof info === "object"
+          ? { hasInstallScript: (info as { hasInstallScript?: unknown }).hasInstallScript }
+          : {};
     }
   }
-  const manifests = files.filter((f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml");
+  const manifests = files.filter(
+    (f) => (f.rel.endsWith("/package.json") && f.rel !== "package.json") || f.rel === "pnpm-workspace.yaml",
+  );
   // A yarn berry project's .yarnrc.yml: Yarn reads it (registries, scopes, hoisting), once checked (checkYarnrc); the
   // code layer never holds it (ignore.ts: it may hold a registry token).
   const yarnrcPath = join(dir, ".yarnrc.yml");
@@ -246,9 +267,13 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
     dir,
     manifests: [
       { rel: "package.json", json: pkg },
-      ...files.filter((f) => f.rel.endsWith("/package.json")).map((f) => ({ rel: f.rel, json: jsonOrUndefined(f.src) })),
+      ...files
+        .filter((f) => f.rel.endsWith("/package.json"))
+        .map((f) => ({ rel: f.rel, json: jsonOrUndefined(f.src) })),
     ],
-    pnpmWorkspace: files.some((f) => f.rel === "pnpm-workspace.yaml") ? readFileSync(join(root, "pnpm-workspace.yaml"), "utf8") : undefined,
+    pnpmWorkspace: files.some((f) => f.rel === "pnpm-workspace.yaml")
+      ? readFileSync(join(root, "pnpm-workspace.yaml"), "utf8")
+      : undefined,
     lockfileRel: basename(lockfilePath),
     lockfile,
     npmLock: lock,
@@ -260,10 +285,27 @@ export function readLockfileProject(dirArg: string, entryArg?: string): Lockfile
   }
   const local = readLocalPackages(root, dir, locals);
   const needed = [...locals, ...files.filter((f) => f.rel.endsWith("/package.json")).map((f) => posix.dirname(f.rel))];
-  const toPackages = links.filter((l) => !/^\.[^/]*$/.test(l.rel) && needed.some((d) => d === l.to || d.startsWith(`${l.to}/`)));
+  const toPackages = links.filter(
+    (l) => !/^\.[^/]*$/.test(l.rel) && needed.some((d) => d === l.to || d.startsWith(`${l.to}/`)),
+  );
   const byRel = new Map([...toPackages, ...local.links].map((l) => [l.rel, l]));
   const installTree = { files: local.files, links: [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : 1)) };
-  return { dir, root, packageJsonPath, packageJson, lockfilePath, lockfile, kind, manager, manifests, packages, entry, files, links, installTree };
+  return {
+    dir,
+    root,
+    packageJsonPath,
+    packageJson,
+    lockfilePath,
+    lockfile,
+    kind,
+    manager,
+    manifests,
+    packages,
+    entry,
+    files,
+    links,
+    installTree,
+  };
 }
 
 /** A workspace package.json's content, or undefined when it is not a JSON object (the package manager says why). */

@@ -33,7 +33,10 @@ export function runtimeLibrary(): Buffer {
   const transpiler = join(__dirname, "..", "..", "bazel", "private", "ts_transpile.js");
   if (existsSync(ts)) {
     if (!existsSync(transpiler))
-      throw new PipelineError("E_RUNTIME_LIB", `the runtime library is only available as ${ts}, and ${transpiler} is missing`);
+      throw new PipelineError(
+        "E_RUNTIME_LIB",
+        `the runtime library is only available as ${ts}, and ${transpiler} is missing`,
+      );
     return (cached = transpileRuntime(ts, transpiler));
   }
   throw new PipelineError(
@@ -59,8 +62,14 @@ function transpileRuntime(ts: string, transpiler: string): Buffer {
   const dir = mkdtempSync(join(tmpdir(), "rp-runtime-lib-"));
   try {
     const out = join(dir, "index.js");
-    const r = spawnSync(process.execPath, [transpiler, compiler, ts, out, join(dir, "index.d.ts")], { encoding: "utf8" });
-    if (r.status !== 0) throw new PipelineError("E_RUNTIME_LIB", `compiling ${ts} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim()}`);
+    const r = spawnSync(process.execPath, [transpiler, compiler, ts, out, join(dir, "index.d.ts")], {
+      encoding: "utf8",
+    });
+    if (r.status !== 0)
+      throw new PipelineError(
+        "E_RUNTIME_LIB",
+        `compiling ${ts} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim()}`,
+      );
     return readFileSync(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });

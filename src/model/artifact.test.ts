@@ -59,7 +59,10 @@ describe("planModel", () => {
   });
 
   it("accepts the ORAS 1.0 style (artifact type as the config media type)", () => {
-    const m = manifest([tree], { artifactType: undefined, config: { ...EMPTY_CONFIG, mediaType: MODEL_ARTIFACT_TYPE } });
+    const m = manifest([tree], {
+      artifactType: undefined,
+      config: { ...EMPTY_CONFIG, mediaType: MODEL_ARTIFACT_TYPE },
+    });
     expect(planModel(m, "m").files).toEqual([]);
   });
 
@@ -80,7 +83,9 @@ describe("planModel", () => {
   });
 
   it.each([["../model"], ["/model"], ["a/b"], ["."]])("refuses the tree title %j", (title) => {
-    const e = pipelineErrorOfSync(() => planModel(manifest([{ ...tree, annotations: { ...tree.annotations, [ANNOTATION_TITLE]: title } }]), "m"));
+    const e = pipelineErrorOfSync(() =>
+      planModel(manifest([{ ...tree, annotations: { ...tree.annotations, [ANNOTATION_TITLE]: title } }]), "m"),
+    );
     expect(e.code).toBe("E_MODEL_UNSAFE");
   });
 
@@ -92,11 +97,23 @@ describe("planModel", () => {
       [manifest([tree, { ...file("x"), annotations: {} }]), "has no org.opencontainers.image.title"],
       [manifest([tree, file("model/a", "1"), file("model/a", "2")]), "two layers are titled"],
       [manifest([tree, file("model/a"), file("model/a/b")]), "lies under the file layer"],
-      [manifest([tree, { ...file("model/a"), digest: "md5:00" }]), 'layers[1].digest: expected a digest "sha256:<64 hex>", got "md5:00"'],
-      [manifest([tree, { ...file("model/a"), size: -1 }]), "layers[1].size: expected a size in bytes (a non-negative integer), got -1"],
-      [manifest([tree, { ...file("model/a"), size: "12" }]), 'layers[1].size: expected a size in bytes (a non-negative integer), got "12"'],
+      [
+        manifest([tree, { ...file("model/a"), digest: "md5:00" }]),
+        'layers[1].digest: expected a digest "sha256:<64 hex>", got "md5:00"',
+      ],
+      [
+        manifest([tree, { ...file("model/a"), size: -1 }]),
+        "layers[1].size: expected a size in bytes (a non-negative integer), got -1",
+      ],
+      [
+        manifest([tree, { ...file("model/a"), size: "12" }]),
+        'layers[1].size: expected a size in bytes (a non-negative integer), got "12"',
+      ],
       // src/oci/descriptor.ts's media type check, as for every descriptor: one with CR/LF is not a media type.
-      [manifest([tree, { ...file("model/a"), mediaType: "text/plain\r\nX: y" }]), "layers[1].mediaType: expected a media type"],
+      [
+        manifest([tree, { ...file("model/a"), mediaType: "text/plain\r\nX: y" }]),
+        "layers[1].mediaType: expected a media type",
+      ],
       ["[]", "not a JSON object"],
     ];
     for (const [m, why] of cases) {

@@ -120,10 +120,14 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
   );
   const trees = layers.filter((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
   if (trees.length !== 1)
-    throw bad(where, `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`);
+    throw bad(
+      where,
+      `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`,
+    );
   const tree = trees[0];
   const rootTitle = tree.annotations?.[ANNOTATION_TITLE];
-  if (typeof rootTitle !== "string" || rootTitle === "") throw bad(where, `the directory layer ${tree.digest} has no ${ANNOTATION_TITLE}`);
+  if (typeof rootTitle !== "string" || rootTitle === "")
+    throw bad(where, `the directory layer ${tree.digest} has no ${ANNOTATION_TITLE}`);
   if (checkRelativePath(rootTitle, where, rootTitle).length !== 1)
     throw unsafe(where, rootTitle, "the directory layer's title must be a single name");
   const diff = tree.annotations?.[ANNOTATION_ORAS_DIGEST];
@@ -132,9 +136,11 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
   for (const l of layers) {
     if (l === tree) continue;
     const title = l.annotations?.[ANNOTATION_TITLE];
-    if (typeof title !== "string" || title === "") throw bad(where, `layer ${l.digest} has no ${ANNOTATION_TITLE}: cannot tell where it goes`);
+    if (typeof title !== "string" || title === "")
+      throw bad(where, `layer ${l.digest} has no ${ANNOTATION_TITLE}: cannot tell where it goes`);
     checkRelativePath(title, where, title);
-    if (!title.startsWith(`${rootTitle}/`)) throw unsafe(where, title, `it is not under the model directory ${JSON.stringify(rootTitle + "/")}`);
+    if (!title.startsWith(`${rootTitle}/`))
+      throw unsafe(where, title, `it is not under the model directory ${JSON.stringify(rootTitle + "/")}`);
     const path = title.slice(rootTitle.length + 1);
     if (seen.has(path)) throw bad(where, `two layers are titled ${JSON.stringify(title)}`);
     seen.add(path);
@@ -146,7 +152,10 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       if (seen.has(parent))
-        throw bad(where, `layer ${JSON.stringify(`${rootTitle}/${f.path}`)} lies under the file layer ${JSON.stringify(`${rootTitle}/${parent}`)}`);
+        throw bad(
+          where,
+          `layer ${JSON.stringify(`${rootTitle}/${f.path}`)} lies under the file layer ${JSON.stringify(`${rootTitle}/${parent}`)}`,
+        );
     }
   }
   return { tree, rootTitle, treeDiffId: diff && isDigest(diff) ? diff : undefined, files };

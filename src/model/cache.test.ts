@@ -14,7 +14,9 @@ afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 describe("defaultModelCacheDir", () => {
   it("uses XDG_CACHE_HOME when absolute, else ~/.cache", () => {
     expect(defaultModelCacheDir({ XDG_CACHE_HOME: "/x/cache" }, "/home/u")).toBe("/x/cache/rules_pipeline/models");
-    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "relative" }, "/home/u")).toBe("/home/u/.cache/rules_pipeline/models");
+    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "relative" }, "/home/u")).toBe(
+      "/home/u/.cache/rules_pipeline/models",
+    );
     expect(defaultModelCacheDir({}, "/home/u")).toBe("/home/u/.cache/rules_pipeline/models");
   });
 });
@@ -60,7 +62,11 @@ describe("checkEntry", () => {
     ["a removed file", (m: string) => rmSync(join(m, "d", "a.txt")), "d/a.txt is missing"],
     ["an added file", (m: string) => writeFileSync(join(m, "new"), ""), "new was added"],
     ["a changed mode", (m: string) => chmodSync(join(m, "d", "a.txt"), 0o600), "d/a.txt has mode 600"],
-    ["a retargeted link", (m: string) => (rmSync(join(m, "l")), symlinkSync("w.bin", join(m, "l"))), 'l links to "w.bin"'],
+    [
+      "a retargeted link",
+      (m: string) => (rmSync(join(m, "l")), symlinkSync("w.bin", join(m, "l"))),
+      'l links to "w.bin"',
+    ],
   ])("notices %s", async (_what, damage, why) => {
     const entry = await makeEntry();
     damage(join(entry, "model"));

@@ -31,7 +31,10 @@ export interface CacheMarker {
 }
 
 /** `$XDG_CACHE_HOME/rules_pipeline/models`, else `~/.cache/rules_pipeline/models`. */
-export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env, home: string = env.HOME || homedir()): string {
+export function defaultModelCacheDir(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = env.HOME || homedir(),
+): string {
   const xdg = env.XDG_CACHE_HOME;
   return join(xdg?.startsWith("/") ? xdg : join(home, ".cache"), "rules_pipeline", "models");
 }
@@ -41,7 +44,10 @@ export function entryDir(cacheDir: string, digest: Digest): string {
 }
 
 /** Every entry under `dir`, sorted by path; file digests are computed unless `known` has them (or `hash` is false). */
-export async function listTree(dir: string, opts: { hash: boolean; known?: Map<string, Digest> }): Promise<ListedEntry[]> {
+export async function listTree(
+  dir: string,
+  opts: { hash: boolean; known?: Map<string, Digest> },
+): Promise<ListedEntry[]> {
   const out: ListedEntry[] = [];
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host)) {
@@ -60,23 +66,31 @@ export async function listTree(dir: string, opts: { hash: boolean; known?: Map<s
   walk(dir, "");
   out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
   if (opts.hash) {
-    for (const e of out) if (e.type === "file") e.sha256 = opts.known?.get(e.path) ?? (await fileDigest(join(dir, e.path)));
+    for (const e of out)
+      if (e.type === "file") e.sha256 = opts.known?.get(e.path) ?? (await fileDigest(join(dir, e.path)));
   }
   return out;
 }
 
 /** The first difference between what the marker recorded and what is on disk, or undefined when they agree. */
-export function listingDifference(recorded: readonly ListedEntry[], actual: readonly ListedEntry[], compareContent: boolean): string | undefined {
+export function listingDifference(
+  recorded: readonly ListedEntry[],
+  actual: readonly ListedEntry[],
+  compareContent: boolean,
+): string | undefined {
   const have = new Map(actual.map((e) => [e.path, e]));
   for (const r of recorded) {
     const a = have.get(r.path);
     if (!a) return `${r.path} is missing`;
     have.delete(r.path);
     if (a.type !== r.type) return `${r.path} is a ${a.type}, was a ${r.type}`;
-    if (a.type !== "symlink" && a.mode !== r.mode) return `${r.path} has mode ${a.mode.toString(8)}, was ${r.mode.toString(8)}`;
+    if (a.type !== "symlink" && a.mode !== r.mode)
+      return `${r.path} has mode ${a.mode.toString(8)}, was ${r.mode.toString(8)}`;
     if (a.size !== r.size) return `${r.path} has ${a.size} bytes, was ${r.size}`;
-    if (a.linkname !== r.linkname) return `${r.path} links to ${JSON.stringify(a.linkname)}, was ${JSON.stringify(r.linkname)}`;
-    if (compareContent && r.type === "file" && a.sha256 !== r.sha256) return `${r.path} has content ${a.sha256}, was ${r.sha256}`;
+    if (a.linkname !== r.linkname)
+      return `${r.path} links to ${JSON.stringify(a.linkname)}, was ${JSON.stringify(r.linkname)}`;
+    if (compareContent && r.type === "file" && a.sha256 !== r.sha256)
+      return `${r.path} has content ${a.sha256}, was ${r.sha256}`;
   }
   const extra = [...have.keys()];
   return extra.length ? `${extra[0]} was added` : undefined;
@@ -90,13 +104,17 @@ export async function checkEntry(entry: string, digest: Digest, content: boolean
   // Read from disk: each field is checked below (the digest by comparing it with the one asked for).
   let marker: { [K in keyof CacheMarker]?: unknown } | null;
   try {
-    marker = JSON.parse(readFileSync(join(entry, MARKER_FILE), "utf8")) as { [K in keyof CacheMarker]?: unknown } | null;
+    marker = JSON.parse(readFileSync(join(entry, MARKER_FILE), "utf8")) as
+      | { [K in keyof CacheMarker]?: unknown }
+      | null;
   } catch (e) {
     return `no readable ${MARKER_FILE} (${(e as NodeJS.ErrnoException).code ?? "not JSON"})`;
   }
-  if (marker?.version !== 1 || marker.digest !== digest || !Array.isArray(marker.entries)) return `${MARKER_FILE} does not describe ${digest}`;
+  if (marker?.version !== 1 || marker.digest !== digest || !Array.isArray(marker.entries))
+    return `${MARKER_FILE} does not describe ${digest}`;
   try {
-    if (sha256(readFileSync(join(entry, MANIFEST_FILE))) !== digest) return `${MANIFEST_FILE} does not have digest ${digest}`;
+    if (sha256(readFileSync(join(entry, MANIFEST_FILE))) !== digest)
+      return `${MANIFEST_FILE} does not have digest ${digest}`;
     const actual = await listTree(join(entry, MODEL_DIR), { hash: content });
     return listingDifference(marker.entries, actual, content);
   } catch (e) {

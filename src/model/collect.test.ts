@@ -68,7 +68,9 @@ describe("collectModel", () => {
   it("refuses links that leave the directory to a directory or nowhere, special files, and non-directories", () => {
     mkdirSync(join(tmp, "m"));
     symlinkSync(tmp, join(tmp, "m", "up"));
-    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "m"))).message).toMatch(/symlink "up" -> .* not a regular file/);
+    expect(pipelineErrorOfSync(() => collectModel(join(tmp, "m"))).message).toMatch(
+      /symlink "up" -> .* not a regular file/,
+    );
     rmSync(join(tmp, "m", "up"));
     symlinkSync("../nothing", join(tmp, "m", "dangling"));
     expect(pipelineErrorOfSync(() => collectModel(join(tmp, "m"))).message).toContain("dangling");

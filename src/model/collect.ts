@@ -42,7 +42,11 @@ export interface CollectedModel {
 }
 
 function inputError(dir: string, message: string, cause?: unknown): PipelineError {
-  return new PipelineError("E_MODEL_INPUT", `model directory ${dir}: ${message}`, cause !== undefined ? { cause } : undefined);
+  return new PipelineError(
+    "E_MODEL_INPUT",
+    `model directory ${dir}: ${message}`,
+    cause !== undefined ? { cause } : undefined,
+  );
 }
 
 function byPath(a: { path: string }, b: { path: string }): number {
@@ -74,7 +78,8 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
     for (const name of names) {
       const host = join(hostDir, name);
       const path = rel ? `${rel}/${name}` : name;
-      if (name.includes("\\")) throw inputError(dir, `${JSON.stringify(path)}: a backslash in a file name is not portable`);
+      if (name.includes("\\"))
+        throw inputError(dir, `${JSON.stringify(path)}: a backslash in a file name is not portable`);
       const st = lstatSync(host);
       if (st.isDirectory()) {
         tree.push({ path, type: "dir" });
@@ -91,7 +96,10 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
         try {
           real = statSync(host);
         } catch {
-          throw inputError(dir, `symlink ${JSON.stringify(path)} -> ${JSON.stringify(target)} leads outside the directory to nothing (dangling)`);
+          throw inputError(
+            dir,
+            `symlink ${JSON.stringify(path)} -> ${JSON.stringify(target)} leads outside the directory to nothing (dangling)`,
+          );
         }
         if (!real.isFile()) {
           throw inputError(
@@ -101,7 +109,10 @@ export function collectModel(dir: string, threshold = DEFAULT_FILE_LAYER_THRESHO
         }
         addFile(path, host, real);
       } else {
-        throw inputError(dir, `${JSON.stringify(path)} is not a regular file, directory or symlink (sockets, FIFOs and devices are not stored)`);
+        throw inputError(
+          dir,
+          `${JSON.stringify(path)} is not a regular file, directory or symlink (sockets, FIFOs and devices are not stored)`,
+        );
       }
     }
   };

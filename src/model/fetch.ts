@@ -6,7 +6,15 @@
  * The caller renames the directory into place when this returns, and throws it away when it throws.
  */
 import type { Digest } from "../oci/digest";
-import { constants as fsc, lstatSync, mkdirSync, promises as fsp, readdirSync, readlinkSync, realpathSync } from "node:fs";
+import {
+  constants as fsc,
+  lstatSync,
+  mkdirSync,
+  promises as fsp,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+} from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -63,7 +71,13 @@ export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<
 }
 
 /** A blob streamed from the registry (verified by the client) with progress reported. */
-function openBlob(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): Readable {
+function openBlob(
+  client: RegistryClient,
+  repository: string,
+  desc: Descriptor,
+  label: string,
+  progress: ProgressSink,
+): Readable {
   progress.blobStart(desc.digest, desc.size, label);
   const src = client.openBlob(repository, desc.digest, desc.size);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
@@ -116,7 +130,8 @@ function checkTree(root: string, rootTitle: string, where: string): void {
         .join(", ")}`,
     );
   const st = top.length ? lstatSync(join(root, rootTitle)) : undefined;
-  if (!st?.isDirectory()) throw unsafe(where, `the directory layer does not hold a directory ${JSON.stringify(rootTitle)}`);
+  if (!st?.isDirectory())
+    throw unsafe(where, `the directory layer does not hold a directory ${JSON.stringify(rootTitle)}`);
   const view = new HostRoot(realpathSync.native(join(root, rootTitle)));
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host)) {
@@ -126,14 +141,23 @@ function checkTree(root: string, rootTitle: string, where: string): void {
       if (s.isSymbolicLink()) {
         const target = readlinkSync(p);
         if (!judgeKeptLink(view, path.split("/"), target, ABSOLUTE_LEAVES).ok)
-          throw unsafe(where, `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`);
+          throw unsafe(
+            where,
+            `symlink ${JSON.stringify(`${rootTitle}/${path}`)} -> ${JSON.stringify(target)} leads outside the model directory`,
+          );
       } else if (s.isDirectory()) walk(p, path);
     }
   };
   walk(join(root, rootTitle), "");
 }
 
-async function writeFileLayer(r: ResolvedModel, modelDir: string, f: FileLayerPlan, where: string, progress: ProgressSink): Promise<string> {
+async function writeFileLayer(
+  r: ResolvedModel,
+  modelDir: string,
+  f: FileLayerPlan,
+  where: string,
+  progress: ProgressSink,
+): Promise<string> {
   const parts = f.path.split("/");
   const title = `${r.plan.rootTitle}/${f.path}`;
   const dest = join(realDirUnder(modelDir, parts.slice(0, -1), where, title), parts[parts.length - 1]);
@@ -143,11 +167,17 @@ async function writeFileLayer(r: ResolvedModel, modelDir: string, f: FileLayerPl
     fh = await fsp.open(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST")
-      throw new PipelineError("E_MODEL_ARTIFACT", `${where}: layer ${JSON.stringify(title)}: the directory layer already has that path`);
+      throw new PipelineError(
+        "E_MODEL_ARTIFACT",
+        `${where}: layer ${JSON.stringify(title)}: the directory layer already has that path`,
+      );
     throw e;
   }
   // The stream owns the handle from here and closes it, also on error.
-  await pipeline(openBlob(r.client, r.ref.repository, f.desc, title, progress), fh.createWriteStream({ highWaterMark: 1 << 20 }));
+  await pipeline(
+    openBlob(r.client, r.ref.repository, f.desc, title, progress),
+    fh.createWriteStream({ highWaterMark: 1 << 20 }),
+  );
   await fsp.lutimes(dest, 0, 0);
   return dest;
 }
@@ -171,10 +201,21 @@ export async function fetchModelInto(
   const tree = r.plan.tree;
   mkdirSync(root, { recursive: true });
   const fileBytes = r.plan.files.reduce((n, f) => n + f.desc.size, 0);
-  ensureFreeSpace(root, fileBytes, limits, `${where}: writing its ${r.plan.files.length} file layer(s) (${formatSize(fileBytes)})`);
+  ensureFreeSpace(
+    root,
+    fileBytes,
+    limits,
+    `${where}: writing its ${r.plan.files.length} file layer(s) (${formatSize(fileBytes)})`,
+  );
   try {
     await unpackLayers(
-      [{ digest: tree.digest, diffId: r.plan.treeDiffId, open: () => openBlob(r.client, r.ref.repository, tree, "directory layer", progress) }],
+      [
+        {
+          digest: tree.digest,
+          diffId: r.plan.treeDiffId,
+          open: () => openBlob(r.client, r.ref.repository, tree, "directory layer", progress),
+        },
+      ],
       root,
       { limits },
     );
@@ -209,7 +250,10 @@ export async function fetchModelInto(
     for (const f of rest) {
       fits(f);
       const parts = f.path.split("/");
-      const dest = join(realDirUnder(modelDir, parts.slice(0, -1), where, `${r.plan.rootTitle}/${f.path}`), parts[parts.length - 1]);
+      const dest = join(
+        realDirUnder(modelDir, parts.slice(0, -1), where, `${r.plan.rootTitle}/${f.path}`),
+        parts[parts.length - 1],
+      );
       await fsp.copyFile(written, dest, fsc.COPYFILE_EXCL);
       await fsp.lutimes(dest, 0, 0);
     }

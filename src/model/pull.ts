@@ -31,7 +31,10 @@ function entriesOf(dir: string): string[] | undefined {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    throw new PipelineError("E_MODEL_OUTPUT", `model output ${dir}: ${code === "ENOTDIR" ? "exists and is not a directory" : (e as Error).message}`);
+    throw new PipelineError(
+      "E_MODEL_OUTPUT",
+      `model output ${dir}: ${code === "ENOTDIR" ? "exists and is not a directory" : (e as Error).message}`,
+    );
   }
 }
 
@@ -44,7 +47,10 @@ async function moveInto(src: string, dest: string, replace: boolean): Promise<vo
     return fsp.rename(src, dest);
   }
   if (!replace)
-    throw new PipelineError("E_MODEL_OUTPUT", `model output ${dest} is a non-empty directory; remove it, pick another, or replace it (--force)`);
+    throw new PipelineError(
+      "E_MODEL_OUTPUT",
+      `model output ${dest} is a non-empty directory; remove it, pick another, or replace it (--force)`,
+    );
   const old = tempPath(dest);
   await fsp.rename(dest, old);
   await fsp.rename(src, dest);
@@ -56,7 +62,10 @@ export async function pullModel(ref: Reference, outDir: string, opts: PullModelO
   const out = resolve(outDir);
   const existing = entriesOf(out);
   if (existing?.length && !opts.replace) {
-    throw new PipelineError("E_MODEL_OUTPUT", `model output ${outDir} is a non-empty directory; remove it, pick another, or replace it (--force)`);
+    throw new PipelineError(
+      "E_MODEL_OUTPUT",
+      `model output ${outDir} is a non-empty directory; remove it, pick another, or replace it (--force)`,
+    );
   }
   const resolved = await resolveModel(ref, opts);
   await fsp.mkdir(dirname(out), { recursive: true });

@@ -60,10 +60,21 @@ function treeInputs(collected: CollectedModel): LayerInput[] {
 }
 
 /** Builds the artifact of `dir` (the tree layer is written into `workDir`). Same directory, same digest. */
-export async function buildModel(dir: string, workDir: string, threshold = DEFAULT_FILE_LAYER_THRESHOLD): Promise<BuiltModel> {
+export async function buildModel(
+  dir: string,
+  workDir: string,
+  threshold = DEFAULT_FILE_LAYER_THRESHOLD,
+): Promise<BuiltModel> {
   const collected = collectModel(dir, threshold);
-  const treeDesc = await buildLayer(treeInputs(collected), join(workDir, "tree.tar.gz"), { mtime: 0, mediaType: MediaType.OCI_LAYER_GZIP });
-  treeDesc.annotations = { [ANNOTATION_ORAS_DIGEST]: treeDesc.diffId, [ANNOTATION_ORAS_UNPACK]: "true", [ANNOTATION_TITLE]: MODEL_ROOT_TITLE };
+  const treeDesc = await buildLayer(treeInputs(collected), join(workDir, "tree.tar.gz"), {
+    mtime: 0,
+    mediaType: MediaType.OCI_LAYER_GZIP,
+  });
+  treeDesc.annotations = {
+    [ANNOTATION_ORAS_DIGEST]: treeDesc.diffId,
+    [ANNOTATION_ORAS_UNPACK]: "true",
+    [ANNOTATION_TITLE]: MODEL_ROOT_TITLE,
+  };
   const tree = layerFromDescriptor(join(workDir, "tree.tar.gz"), treeDesc);
   const files: Layer[] = new Array(collected.bigFiles.length);
   await forEachLimited(collected.bigFiles, 2, async (f, i) => {
@@ -98,7 +109,11 @@ function asImage(built: BuiltModel): Image {
 }
 
 /** Pushes the directory `dir` as a model artifact to `ref` (its tag, if any, and `opts.tags` are set). */
-export async function pushModel(dir: string, ref: Reference, opts: PushModelOptions): Promise<{ digest: Digest; reference: string }> {
+export async function pushModel(
+  dir: string,
+  ref: Reference,
+  opts: PushModelOptions,
+): Promise<{ digest: Digest; reference: string }> {
   if (ref.digest) {
     throw new PipelineError(
       "E_BAD_REFERENCE",

@@ -18,7 +18,16 @@ import type { Keychain } from "../registry-auth/keychain";
 import { resolveDigest } from "../registry/pull";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
-import { type CacheMarker, checkEntry, defaultModelCacheDir, entryDir, listTree, MANIFEST_FILE, MARKER_FILE, MODEL_DIR } from "./cache";
+import {
+  type CacheMarker,
+  checkEntry,
+  defaultModelCacheDir,
+  entryDir,
+  listTree,
+  MANIFEST_FILE,
+  MARKER_FILE,
+  MODEL_DIR,
+} from "./cache";
 import { fetchModelInto, resolveModel } from "./fetch";
 
 export interface SyncModelOptions {
@@ -46,14 +55,19 @@ async function download(ref: Reference, digest: Digest, entry: string, opts: Syn
     await fsp.rename(modelDir, join(tmp, MODEL_DIR));
     await fsp.rm(root, { recursive: true, force: true });
     writeFileSync(join(tmp, MANIFEST_FILE), resolved.manifestBytes);
-    const marker: CacheMarker = { version: 1, digest, entries: await listTree(join(tmp, MODEL_DIR), { hash: true, known: fileDigests }) };
+    const marker: CacheMarker = {
+      version: 1,
+      digest,
+      entries: await listTree(join(tmp, MODEL_DIR), { hash: true, known: fileDigests }),
+    };
     writeFileSync(join(tmp, MARKER_FILE), JSON.stringify(marker));
     try {
       await fsp.rename(tmp, entry);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // Another sync put the same digest in place first: use it if it is whole.
-      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || (await checkEntry(entry, digest, false)) !== undefined) throw e;
+      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || (await checkEntry(entry, digest, false)) !== undefined)
+        throw e;
     }
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });

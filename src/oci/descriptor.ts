@@ -26,7 +26,8 @@ export interface DescriptorProblem {
 /** The first thing wrong with `d` as a descriptor (digest, size, media type, urls), or undefined. */
 export function descriptorProblem(d: unknown): DescriptorProblem | undefined {
   if (!isObject(d)) return { field: "", expected: "a descriptor (a JSON object)", value: d };
-  if (typeof d.digest !== "string" || !isDigest(d.digest)) return { field: "digest", expected: `a digest "sha256:<64 hex>"`, value: d.digest };
+  if (typeof d.digest !== "string" || !isDigest(d.digest))
+    return { field: "digest", expected: `a digest "sha256:<64 hex>"`, value: d.digest };
   if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) {
     return { field: "size", expected: "a size in bytes (a non-negative integer)", value: d.size };
   }
@@ -51,7 +52,11 @@ function defaultFail(p: DescriptorProblem, where: string): Error {
 }
 
 /** `d` as a Descriptor once its digest, size and media type are checked; `fail` builds the error (default above). */
-export function parseDescriptor(d: unknown, where: string, fail: (p: DescriptorProblem, where: string) => Error = defaultFail): Descriptor {
+export function parseDescriptor(
+  d: unknown,
+  where: string,
+  fail: (p: DescriptorProblem, where: string) => Error = defaultFail,
+): Descriptor {
   const problem = descriptorProblem(d);
   if (problem) throw fail(problem, where);
   // Checked above: digest, size, mediaType and urls; the optional rest (annotations, platform) is read where used.

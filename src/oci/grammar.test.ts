@@ -5,7 +5,14 @@ import { MediaType } from "./types";
 
 describe("the OCI grammars", () => {
   it("media types: RFC 6838 type/subtype restricted names, nothing a header could not carry", () => {
-    for (const ok of [...Object.values(MediaType), "text/plain", "application/vnd.a+json", "A/B", "x/y!#$&^_.+-", `a/${"b".repeat(127)}`]) {
+    for (const ok of [
+      ...Object.values(MediaType),
+      "text/plain",
+      "application/vnd.a+json",
+      "A/B",
+      "x/y!#$&^_.+-",
+      `a/${"b".repeat(127)}`,
+    ]) {
       expect(isMediaType(ok), ok).toBe(true);
     }
     const bad = [
@@ -33,7 +40,13 @@ describe("the OCI grammars", () => {
   it("digests: sha256 for storage, any algorithm for telling unsupported from malformed", () => {
     const d = "sha256:" + "0a".repeat(32);
     expect(isDigest(d)).toBe(true);
-    for (const bad of ["sha256:" + "A".repeat(64), "sha256:" + "a".repeat(63), "sha512:" + "a".repeat(128), d + "\n", ""]) {
+    for (const bad of [
+      "sha256:" + "A".repeat(64),
+      "sha256:" + "a".repeat(63),
+      "sha512:" + "a".repeat(128),
+      d + "\n",
+      "",
+    ]) {
       expect(isDigest(bad), JSON.stringify(bad)).toBe(false);
     }
     for (const bad of ["sha256:" + "a".repeat(63), undefined, 42]) {

@@ -45,7 +45,9 @@ const DOCKER_CONFIG = {
     StopSignal: "SIGTERM",
   },
   rootfs: { type: "layers", diff_ids: [D1, D2], extra: 1 },
-  history: [{ created: "2024-01-02T03:04:05Z", created_by: "/bin/sh -c #(nop) ADD", empty_layer: false, author: "someone" }],
+  history: [
+    { created: "2024-01-02T03:04:05Z", created_by: "/bin/sh -c #(nop) ADD", empty_layer: false, author: "someone" },
+  ],
 };
 /** What a JSON value received says, as messages quote it: JSON-quoted, cut at 80 characters. */
 const got = (s: string) => {
@@ -92,7 +94,11 @@ describe("parseImageConfig: each bad field named with the value received", () =>
       `expected a digest sha256:<64 lowercase hex> (got ${got(`sha512:${"a".repeat(128)}`)})`,
     ],
     ["rootfs.diff_ids[0]", { rootfs: { diff_ids: [7] } }, 'expected a string (quote it: "7") (got 7)'],
-    ["rootfs.diff_ids[2]", { rootfs: { diff_ids: [D1, D2, long] } }, `expected a digest sha256:<64 lowercase hex> (got ${got(long)})`],
+    [
+      "rootfs.diff_ids[2]",
+      { rootfs: { diff_ids: [D1, D2, long] } },
+      `expected a digest sha256:<64 lowercase hex> (got ${got(long)})`,
+    ],
     ["rootfs.diff_ids", { rootfs: { diff_ids: D1 } }, `expected a list (got "${D1}")`],
     ["rootfs.type", { rootfs: { type: "tarball", diff_ids: [] } }, 'expected one of "layers" (got "tarball")'],
     ["rootfs", { rootfs: [D1] }, "expected a mapping (got a list)"],
@@ -123,8 +129,12 @@ describe("parseImageConfig: each bad field named with the value received", () =>
   });
 
   test("a config that is no object, and every problem of one config, one per line", () => {
-    expect(pipelineErrorOfSync(() => parseImageConfig([], WHERE, "E_LAYOUT")).message).toBe(`${WHERE}: expected a JSON object (got a list)`);
-    const e = pipelineErrorOfSync(() => parseImageConfig({ os: 1, rootfs: { diff_ids: ["x", D1, "y"] } }, WHERE, "E_REGISTRY"));
+    expect(pipelineErrorOfSync(() => parseImageConfig([], WHERE, "E_LAYOUT")).message).toBe(
+      `${WHERE}: expected a JSON object (got a list)`,
+    );
+    const e = pipelineErrorOfSync(() =>
+      parseImageConfig({ os: 1, rootfs: { diff_ids: ["x", D1, "y"] } }, WHERE, "E_REGISTRY"),
+    );
     expect(e.message.split("\n")).toEqual([
       `${WHERE}: os: expected a string (quote it: "1") (got 1)`,
       `${WHERE}: rootfs.diff_ids[0]: expected a digest sha256:<64 lowercase hex> (got "x")`,
@@ -139,12 +149,26 @@ describe("a base image's config through a layout", () => {
 
   test("read as it is: the bytes untouched, the fields the next image builds on kept", async () => {
     const tar = Buffer.from("a tar, for the digests");
-    const layer = { digest: sha256(tar), diffId: sha256(tar), size: tar.length, mediaType: MediaType.OCI_LAYER, open: () => Readable.from([tar]) };
+    const layer = {
+      digest: sha256(tar),
+      diffId: sha256(tar),
+      size: tar.length,
+      mediaType: MediaType.OCI_LAYER,
+      open: () => Readable.from([tar]),
+    };
     const built = composeImage({ layers: [{ layer, createdBy: "x" }], os: "linux", architecture: "amd64" });
     // The same image with a config written by someone else: other key order and spacing, unknown fields, nulls.
-    const theirs = { ...DOCKER_CONFIG, architecture: "amd64", variant: undefined, rootfs: { type: "layers", diff_ids: [layer.diffId] } };
+    const theirs = {
+      ...DOCKER_CONFIG,
+      architecture: "amd64",
+      variant: undefined,
+      rootfs: { type: "layers", diff_ids: [layer.diffId] },
+    };
     const configBytes = Buffer.from(JSON.stringify(theirs, null, 3));
-    const manifest = { ...built.manifest, config: { mediaType: MediaType.DOCKER_CONFIG, digest: sha256(configBytes), size: configBytes.length } };
+    const manifest = {
+      ...built.manifest,
+      config: { mediaType: MediaType.DOCKER_CONFIG, digest: sha256(configBytes), size: configBytes.length },
+    };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const config = parseImageConfig(JSON.parse(configBytes.toString()), "test", "E_LAYOUT");
     const configBlob = bufferBlob(configBytes, MediaType.DOCKER_CONFIG);
@@ -156,7 +180,11 @@ describe("a base image's config through a layout", () => {
     expect(back.config).toEqual(JSON.parse(configBytes.toString()));
     expect(back.layers[0].diffId).toBe(layer.diffId);
     const next = composeImage({ base: back, layers: [], os: "linux", architecture: "amd64" });
-    expect(next.config.config).toMatchObject({ Healthcheck: DOCKER_CONFIG.config.Healthcheck, OnBuild: null, ArgsEscaped: true });
+    expect(next.config.config).toMatchObject({
+      Healthcheck: DOCKER_CONFIG.config.Healthcheck,
+      OnBuild: null,
+      ArgsEscaped: true,
+    });
     expect(next.config.history?.[0]).toMatchObject({ author: "someone" });
     expect(diffIdsOf(next.config)).toEqual([layer.diffId]);
   });

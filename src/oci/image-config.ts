@@ -58,7 +58,9 @@ const IMAGE_CONFIG = obj(
     os: { v: str() },
     variant: { v: str() },
     config: { v: nullable(CONTAINER_CONFIG) },
-    rootfs: { v: obj({ type: { v: choice(["layers"]) }, diff_ids: { v: nullable(list(digest)) } }, "a mapping", {}, OPEN) },
+    rootfs: {
+      v: obj({ type: { v: choice(["layers"]) }, diff_ids: { v: nullable(list(digest)) } }, "a mapping", {}, OPEN),
+    },
     history: { v: nullable(list(HISTORY_ENTRY)) },
   },
   "a JSON object",

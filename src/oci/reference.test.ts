@@ -1,5 +1,12 @@
 import { describe, expect, test } from "vitest";
-import { formatReference, isLoopbackRegistry, parseReference, pinnedDigest, unpinned, validateRepository } from "./reference";
+import {
+  formatReference,
+  isLoopbackRegistry,
+  parseReference,
+  pinnedDigest,
+  unpinned,
+  validateRepository,
+} from "./reference";
 
 const D = "sha256:" + "a".repeat(64);
 
@@ -31,7 +38,9 @@ describe("parseReference", () => {
   });
 
   test("a repository with a tag or digest is refused with the value quoted", () => {
-    expect(() => validateRepository("team/app:v1", "repository")).toThrow('repository: should not contain a tag or digest, got "team/app:v1"');
+    expect(() => validateRepository("team/app:v1", "repository")).toThrow(
+      'repository: should not contain a tag or digest, got "team/app:v1"',
+    );
     expect(() => validateRepository(`team/app@${D}`)).toThrow(/should not contain a tag or digest/);
   });
 

@@ -8,7 +8,8 @@ export const DOCKER_HUB = "index.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
 /** A registry host: DNS labels or a bracketed IPv6 literal, then an optional port. */
-export const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+export const HOST_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
 export interface Reference {
   /** Registry host as written (`localhost:5000`, `ghcr.io`); Docker Hub is `index.docker.io`. */
@@ -33,7 +34,8 @@ export function normalizeRegistry(host: string): string {
 export function isLoopbackRegistry(host: string): boolean {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*))(?::\d+)?$/.exec(host);
   if (!m) return false;
-  if (m[1] !== undefined) return isIP(m[1]) === 6 && !m[1].includes("%") && new URL(`http://[${m[1]}]/`).hostname === "[::1]";
+  if (m[1] !== undefined)
+    return isIP(m[1]) === 6 && !m[1].includes("%") && new URL(`http://[${m[1]}]/`).hostname === "[::1]";
   const name = m[2];
   if (name.toLowerCase() === "localhost") return true;
   return isIP(name) === 4 && name.startsWith("127.");
@@ -52,7 +54,10 @@ export function validateRegistry(registry: string, what = "registry"): string {
 /** Validates a repository path with no tag or digest. */
 export function validateRepository(repository: string, what = "repository"): string {
   if (repository.includes("@") || /:[^/]*$/.test(repository)) {
-    throw new PipelineError("E_BAD_REFERENCE", `${what}: should not contain a tag or digest, got ${JSON.stringify(repository)}`);
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `${what}: should not contain a tag or digest, got ${JSON.stringify(repository)}`,
+    );
   }
   const parts = repository.split("/");
   if (!repository || parts.some((p) => !REPOSITORY_COMPONENT_RE.test(p))) {
@@ -78,9 +83,13 @@ export function validateTag(tag: string, what = "tag"): string {
  */
 export function parseReference(input: string, what = "reference"): Reference {
   const s = input.trim();
-  if (!s || /\s/.test(s)) throw new PipelineError("E_BAD_REFERENCE", `${what}: invalid image reference ${JSON.stringify(input)}`);
+  if (!s || /\s/.test(s))
+    throw new PipelineError("E_BAD_REFERENCE", `${what}: invalid image reference ${JSON.stringify(input)}`);
   if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(s)) {
-    throw new PipelineError("E_BAD_REFERENCE", `${what}: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got ${JSON.stringify(input)}`);
+    throw new PipelineError(
+      "E_BAD_REFERENCE",
+      `${what}: expected HOST/REPOSITORY[:TAG][@DIGEST] without a scheme, got ${JSON.stringify(input)}`,
+    );
   }
   let rest = s;
   let digest: Digest | undefined;
@@ -89,7 +98,10 @@ export function parseReference(input: string, what = "reference"): Reference {
     const d = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!isDigest(d)) {
-      throw new PipelineError("E_BAD_REFERENCE", `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(d)} in ${JSON.stringify(input)}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${what}: digest must be "sha256:<64 hex>", got ${JSON.stringify(d)} in ${JSON.stringify(input)}`,
+      );
     }
     digest = d;
   }

@@ -9,7 +9,10 @@ const chunks = [Buffer.from("alpha-"), Buffer.from("beta-"), Buffer.from("gamma"
 const whole = Buffer.concat(chunks);
 
 /** Runs `chunks` through a VerifyStream; returns what reached the consumer and the error, if any. */
-async function run(opts: VerifyStreamOptions, input: Buffer[] = chunks): Promise<{ got: Buffer; error?: Error; progress: number[] }> {
+async function run(
+  opts: VerifyStreamOptions,
+  input: Buffer[] = chunks,
+): Promise<{ got: Buffer; error?: Error; progress: number[] }> {
   const got: Buffer[] = [];
   const progress: number[] = [];
   const sink = new Writable({
@@ -19,9 +22,11 @@ async function run(opts: VerifyStreamOptions, input: Buffer[] = chunks): Promise
     },
   });
   let error: Error | undefined;
-  await pipeline(Readable.from(input), new VerifyStream({ ...opts, onBytes: (n) => progress.push(n) }), sink).catch((e: Error) => {
-    error = e;
-  });
+  await pipeline(Readable.from(input), new VerifyStream({ ...opts, onBytes: (n) => progress.push(n) }), sink).catch(
+    (e: Error) => {
+      error = e;
+    },
+  );
   return { got: Buffer.concat(got), error, progress };
 }
 
@@ -111,11 +116,18 @@ describe("VerifyStream.feed", () => {
 
   test("a wrong digest or a short source errors instead of ending; too many bytes error at the chunk that crosses the size", async () => {
     const wrong = await fed({ expect: { digest: sha256("other"), size: whole.length }, label: "blob X" });
-    expect([wrong.ended, wrong.error?.message]).toEqual([false, `blob X: content has digest ${sha256(whole)}, expected ${sha256("other")}`]);
+    expect([wrong.ended, wrong.error?.message]).toEqual([
+      false,
+      `blob X: content has digest ${sha256(whole)}, expected ${sha256("other")}`,
+    ]);
     const short = await fed({ expect: { size: whole.length + 1 } });
     expect([short.ended, (short.error as PipelineError)?.code]).toEqual([false, "E_DIGEST_MISMATCH"]);
     const long = await fed({ expect: { size: 8 } });
-    expect([long.ended, long.got.length, long.error?.message]).toEqual([false, 6, "content: content is longer than the 8 bytes expected"]);
+    expect([long.ended, long.got.length, long.error?.message]).toEqual([
+      false,
+      6,
+      "content: content is longer than the 8 bytes expected",
+    ]);
   });
 
   test("a reader that falls behind pauses the source (backpressure), which goes on once it reads again", async () => {
@@ -157,7 +169,12 @@ describe("Verifier and verified()", () => {
 
   test("a Verifier continued by several streams hashes and counts their bytes as one content (an upload's chunks)", async () => {
     const v = new Verifier();
-    for (const c of chunks) await pipeline(Readable.from([c]), new VerifyStream({ verifier: v }), new Writable({ write: (_c, _e, cb) => cb() }));
+    for (const c of chunks)
+      await pipeline(
+        Readable.from([c]),
+        new VerifyStream({ verifier: v }),
+        new Writable({ write: (_c, _e, cb) => cb() }),
+      );
     expect(v.bytes).toBe(whole.length);
     expect(v.digest()).toBe(sha256(whole));
   });

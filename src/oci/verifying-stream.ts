@@ -43,11 +43,20 @@ function defaultFail(label: string): (p: VerifyProblem) => Error {
   return (p) => {
     switch (p.kind) {
       case "too-long":
-        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content is longer than the ${p.expectedSize} bytes expected`);
+        return new PipelineError(
+          "E_DIGEST_MISMATCH",
+          `${label}: content is longer than the ${p.expectedSize} bytes expected`,
+        );
       case "digest":
-        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content has digest ${p.actual}, expected ${p.expected}`);
+        return new PipelineError(
+          "E_DIGEST_MISMATCH",
+          `${label}: content has digest ${p.actual}, expected ${p.expected}`,
+        );
       case "size":
-        return new PipelineError("E_DIGEST_MISMATCH", `${label}: content has ${p.bytes} bytes, expected ${p.expectedSize}`);
+        return new PipelineError(
+          "E_DIGEST_MISMATCH",
+          `${label}: content has ${p.bytes} bytes, expected ${p.expectedSize}`,
+        );
     }
   };
 }
@@ -75,7 +84,8 @@ export class Verifier {
   update(chunk: Buffer): void {
     this.bytes += chunk.length;
     const size = this.opts.expect?.size;
-    if (knownSize(size) && this.bytes > size) throw this.fail({ kind: "too-long", expectedSize: size, bytes: this.bytes });
+    if (knownSize(size) && this.bytes > size)
+      throw this.fail({ kind: "too-long", expectedSize: size, bytes: this.bytes });
     this.hash?.update(chunk);
   }
 

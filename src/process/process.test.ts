@@ -30,11 +30,16 @@ describe("owner: one rule for 'is it alive'", () => {
     // this test writes only once sh has become sleep: had it ended sooner, sh could have reaped it itself (seen under
     // load). From then on the child's becoming a zombie is a certainty, not a race, so the wait has no time limit of
     // its own (the test's time-out is the bound).
-    const parent = spawn("sh", ["-c", "head -c 1 <&3 >/dev/null & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore", "pipe"] });
+    const parent = spawn("sh", ["-c", "head -c 1 <&3 >/dev/null & echo $!; exec sleep 60"], {
+      stdio: ["ignore", "pipe", "ignore", "pipe"],
+    });
     try {
       const [, out, , release] = parent.stdio;
-      if (!(out instanceof Readable) || !(release instanceof Writable)) throw new Error("the parent's fd 1 and fd 3 are not pipes");
-      const zombie = Number(await new Promise<string>((res) => out.once("data", (d: Buffer) => res(d.toString().trim()))));
+      if (!(out instanceof Readable) || !(release instanceof Writable))
+        throw new Error("the parent's fd 1 and fd 3 are not pipes");
+      const zombie = Number(
+        await new Promise<string>((res) => out.once("data", (d: Buffer) => res(d.toString().trim()))),
+      );
       const comm = () => {
         try {
           return readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim();
@@ -57,7 +62,10 @@ describe("owner: one rule for 'is it alive'", () => {
 });
 
 /** Runs `body` in a child node process with src/process/*.ts bundled in; resolves to its exit and output. */
-async function child(body: string, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+async function child(
+  body: string,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   const dir = mkdtempSync(join(root, "child-"));
   const bundle = join(dir, "process.js");
   buildSync({
@@ -77,14 +85,19 @@ async function child(body: string, signal: NodeJS.Signals): Promise<{ code: numb
       if (out.includes("ready\n")) res();
     }),
   );
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.on("exit", (code, s) => res({ code, signal: s })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    proc.on("exit", (code, s) => res({ code, signal: s })),
+  );
   proc.kill(signal);
   return { ...(await exit), out };
 }
 
 describe("signals: the hub", () => {
   test("with only observers, the exit hooks run and the process still dies of the signal", async () => {
-    const r = await child(`p.untilDone(() => process.stdout.write("cleaned\\n"), (s) => process.stdout.write("saw " + s + "\\n"))`, "SIGTERM");
+    const r = await child(
+      `p.untilDone(() => process.stdout.write("cleaned\\n"), (s) => process.stdout.write("saw " + s + "\\n"))`,
+      "SIGTERM",
+    );
     expect(r.signal).toBe("SIGTERM");
     expect(r.out).toContain("saw SIGTERM\ncleaned\n");
   });

@@ -15,7 +15,8 @@ export function scrubFileSync(path: string): void {
     const st = fstatSync(fd);
     if (!st.isFile()) return;
     const zeros = Buffer.alloc(Math.min(st.size, 1 << 20));
-    for (let off = 0; off < st.size; off += zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, st.size - off), off);
+    for (let off = 0; off < st.size; off += zeros.length)
+      writeSync(fd, zeros, 0, Math.min(zeros.length, st.size - off), off);
     fsyncSync(fd);
   } catch {
     // absent, a symlink, or not ours: nothing to scrub

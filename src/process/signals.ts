@@ -78,7 +78,10 @@ export function signalExitCode(signal: NodeJS.Signals | null, fallback = 1): num
  * also before a signal nobody decides on ends the process; `onSignal` hears the signal first. Returns one
  * function that unregisters both (call it when the work is done and cleaned up).
  */
-export function untilDone(atExit: () => void, onSignal: (signal: NodeJS.Signals) => void = () => undefined): () => void {
+export function untilDone(
+  atExit: () => void,
+  onSignal: (signal: NodeJS.Signals) => void = () => undefined,
+): () => void {
   const offExit = onExit(atExit);
   const offSignal = onTermination(onSignal, { observer: true });
   return () => {

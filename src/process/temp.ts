@@ -142,7 +142,12 @@ function classify(name: string, opts: SweepOptions): TempName | undefined {
   const t = parseTempName(name);
   if (t) return t;
   const m = opts.owned?.exec(name);
-  if (m) return { for: opts.only ?? "", owner: { pid: Number(m[1]), start: m[2] === undefined ? undefined : Number(m[2]) }, scheme: "legacy" };
+  if (m)
+    return {
+      for: opts.only ?? "",
+      owner: { pid: Number(m[1]), start: m[2] === undefined ? undefined : Number(m[2]) },
+      scheme: "legacy",
+    };
   if (opts.ownerless?.test(name)) return { for: "", scheme: "legacy" };
   return undefined;
 }

@@ -28,7 +28,9 @@ function authFile(content: unknown): { path: string; env: Record<string, string>
 
 describe("authJsonPaths", () => {
   it("uses REGISTRY_AUTH_FILE alone, else XDG_RUNTIME_DIR then XDG_CONFIG_HOME or ~/.config", () => {
-    expect(authJsonPaths({ env: { REGISTRY_AUTH_FILE: "/a.json", XDG_RUNTIME_DIR: "/run/user/1" }, home: "/h" })).toEqual(["/a.json"]);
+    expect(
+      authJsonPaths({ env: { REGISTRY_AUTH_FILE: "/a.json", XDG_RUNTIME_DIR: "/run/user/1" }, home: "/h" }),
+    ).toEqual(["/a.json"]);
     expect(authJsonPaths({ env: { XDG_RUNTIME_DIR: "/run/user/1" }, home: "/h" })).toEqual([
       "/run/user/1/containers/auth.json",
       "/h/.config/containers/auth.json",
@@ -44,7 +46,12 @@ describe("normalizeAuthJsonKey and authJsonCandidates", () => {
     expect(normalizeAuthJsonKey("https://quay.io/v1/")).toBe("quay.io");
     expect(normalizeAuthJsonKey("docker.io/library/")).toBe("index.docker.io/library");
     expect(normalizeAuthJsonKey("Registry-1.Docker.io")).toBe("index.docker.io");
-    expect(authJsonCandidates("quay.io", "team/app/x")).toEqual(["quay.io/team/app/x", "quay.io/team/app", "quay.io/team", "quay.io"]);
+    expect(authJsonCandidates("quay.io", "team/app/x")).toEqual([
+      "quay.io/team/app/x",
+      "quay.io/team/app",
+      "quay.io/team",
+      "quay.io",
+    ]);
     expect(authJsonCandidates("docker.io")).toEqual(["index.docker.io"]);
   });
 });
@@ -80,9 +87,14 @@ describe("authJsonKeychain", () => {
   });
 
   it("matches Docker Hub aliases and scheme-prefixed keys", async () => {
-    const { env } = authFile({ auths: { "docker.io/library": { auth: b64("lib:1") }, "https://index.docker.io/v1/": { auth: b64("hub:2") } } });
+    const { env } = authFile({
+      auths: { "docker.io/library": { auth: b64("lib:1") }, "https://index.docker.io/v1/": { auth: b64("hub:2") } },
+    });
     const k = authJsonKeychain({ env });
-    expect((await k.resolve("registry-1.docker.io", "library/busybox"))?.credential).toEqual({ username: "lib", password: "1" });
+    expect((await k.resolve("registry-1.docker.io", "library/busybox"))?.credential).toEqual({
+      username: "lib",
+      password: "1",
+    });
     expect((await k.resolve("docker.io", "me/app"))?.credential).toEqual({ username: "hub", password: "2" });
   });
 
@@ -95,16 +107,27 @@ describe("authJsonKeychain", () => {
     });
     const k = authJsonKeychain({ env: { XDG_RUNTIME_DIR: run }, home });
     expect((await k.resolve("a.io"))?.credential).toEqual({ username: "run", password: "1" });
-    expect(await k.resolve("b.io")).toEqual({ credential: { username: "cfg", password: "3" }, source: `auth.json ${cfg} auths["b.io"]` });
+    expect(await k.resolve("b.io")).toEqual({
+      credential: { username: "cfg", password: "3" },
+      source: `auth.json ${cfg} auths["b.io"]`,
+    });
     // Without XDG_RUNTIME_DIR only the home file is read.
-    expect((await authJsonKeychain({ env: {}, home }).resolve("a.io"))?.credential).toEqual({ username: "cfg", password: "2" });
+    expect((await authJsonKeychain({ env: {}, home }).resolve("a.io"))?.credential).toEqual({
+      username: "cfg",
+      password: "2",
+    });
   });
 
   it("asks credHelpers[host] in auth.json before its auths", async () => {
     const bin = mkdtempSync(join(tmp, "bin-"));
     const h = writeCredHelper(bin, "podhelper", { answer: { Username: "pod", Secret: "s3cr3t" } });
-    const { path } = authFile({ credHelpers: { "quay.io": "podhelper" }, auths: { "quay.io": { auth: b64("auths:x") } } });
-    const got = await authJsonKeychain({ env: { REGISTRY_AUTH_FILE: path, PATH: `${bin}:${process.env.PATH}` } }).resolve("quay.io", "a/b");
+    const { path } = authFile({
+      credHelpers: { "quay.io": "podhelper" },
+      auths: { "quay.io": { auth: b64("auths:x") } },
+    });
+    const got = await authJsonKeychain({
+      env: { REGISTRY_AUTH_FILE: path, PATH: `${bin}:${process.env.PATH}` },
+    }).resolve("quay.io", "a/b");
     expect(got).toEqual({
       credential: { username: "pod", password: "s3cr3t" },
       source: `credHelpers["quay.io"] → docker-credential-podhelper (auth.json ${path})`,
@@ -128,7 +151,9 @@ describe("authJsonKeychain", () => {
       .catch((e) => e);
     expect(e2.code).toBe("E_AUTH_JSON");
     expect(e2.message).toContain(`auth.json ${bad.path} auths["quay.io"]`);
-    expect(await authJsonKeychain({ env: { REGISTRY_AUTH_FILE: join(tmp, "absent.json") } }).resolve("quay.io")).toBeUndefined();
+    expect(
+      await authJsonKeychain({ env: { REGISTRY_AUTH_FILE: join(tmp, "absent.json") } }).resolve("quay.io"),
+    ).toBeUndefined();
   });
 
   it("warns once when the file is readable by others", async () => {
@@ -138,6 +163,8 @@ describe("authJsonKeychain", () => {
     const k = authJsonKeychain({ env, warn: (l) => warnings.push(l) });
     await k.resolve("quay.io");
     await k.resolve("quay.io");
-    expect(warnings).toEqual([`auth.json ${path} holds credentials but is readable by group/others (mode 640); run chmod 600 ${path}`]);
+    expect(warnings).toEqual([
+      `auth.json ${path} holds credentials but is readable by group/others (mode 640); run chmod 600 ${path}`,
+    ]);
   });
 });

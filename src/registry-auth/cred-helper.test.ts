@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { writeCredHelper } from "../../test/fixtures/cred-helpers";
-import { credentialHelperKeychain, findHelper, getFromHelper, helperServerUrl, helperSource, searchPath } from "./cred-helper";
+import {
+  credentialHelperKeychain,
+  findHelper,
+  getFromHelper,
+  helperServerUrl,
+  helperSource,
+  searchPath,
+} from "./cred-helper";
 
 let tmp: string;
 beforeAll(() => {
@@ -47,9 +54,13 @@ describe("helperServerUrl", () => {
 
 describe("helperSource", () => {
   it("reads like the setting, the executable, then the file", () => {
-    expect(helperSource("gh", { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" })).toBe(
-      'credHelpers["ghcr.io"] → docker-credential-gh (docker config /c/config.json)',
-    );
+    expect(
+      helperSource("gh", {
+        registry: "ghcr.io",
+        setting: 'credHelpers["ghcr.io"]',
+        file: "docker config /c/config.json",
+      }),
+    ).toBe('credHelpers["ghcr.io"] → docker-credential-gh (docker config /c/config.json)');
     expect(helperSource("desktop", { registry: "x", setting: "credsStore", file: "docker config /c" })).toBe(
       "credsStore → docker-credential-desktop (docker config /c)",
     );
@@ -75,8 +86,14 @@ describe("getFromHelper", () => {
   it("returns the helper's user name and secret, having sent the server URL on stdin (no newline)", async () => {
     const { dir, env } = bin();
     const h = writeCredHelper(dir, "good", { answer: { Username: "alice", Secret: SECRET } });
-    expect(await getFromHelper("good", { registry: "ghcr.io" }, { env })).toEqual({ username: "alice", password: SECRET });
-    expect(await getFromHelper("good", { registry: "registry-1.docker.io" }, { env })).toEqual({ username: "alice", password: SECRET });
+    expect(await getFromHelper("good", { registry: "ghcr.io" }, { env })).toEqual({
+      username: "alice",
+      password: SECRET,
+    });
+    expect(await getFromHelper("good", { registry: "registry-1.docker.io" }, { env })).toEqual({
+      username: "alice",
+      password: SECRET,
+    });
     expect(h.calls()).toEqual(["ghcr.io", "https://index.docker.io/v1/"]);
   });
 
@@ -91,14 +108,21 @@ describe("getFromHelper", () => {
     writeCredHelper(dir, "none", { notFound: true });
     writeCredHelper(dir, "none2", { fail: { stderr: "credentials not found in native keychain", code: 3 } });
     writeCredHelper(dir, "empty", { raw: '{"ServerURL":"x","Username":"","Secret":""}' });
-    for (const name of ["none", "none2", "empty"]) expect(await getFromHelper(name, { registry: "quay.io" }, { env })).toBeUndefined();
+    for (const name of ["none", "none2", "empty"])
+      expect(await getFromHelper(name, { registry: "quay.io" }, { env })).toBeUndefined();
   });
 
   it("reports another failure with the helper's stderr (truncated), the registry and the setting, never stdout", async () => {
     const { dir, env } = bin();
-    writeCredHelper(dir, "broken", { fail: { stderr: `keyring is locked\n${"x".repeat(1000)}`, stdout: `{"Secret":"${SECRET}"}`, code: 4 } });
+    writeCredHelper(dir, "broken", {
+      fail: { stderr: `keyring is locked\n${"x".repeat(1000)}`, stdout: `{"Secret":"${SECRET}"}`, code: 4 },
+    });
     const e = await caught(
-      getFromHelper("broken", { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" }, { env }),
+      getFromHelper(
+        "broken",
+        { registry: "ghcr.io", setting: 'credHelpers["ghcr.io"]', file: "docker config /c/config.json" },
+        { env },
+      ),
     );
     expect(e.code).toBe("E_CRED_HELPER");
     expect(e.message).toContain("docker-credential-broken");
@@ -154,12 +178,16 @@ describe("getFromHelper", () => {
     const path = join(dir, "docker-credential-suicide");
     writeFileSync(path, "#!/bin/bash\ncat >/dev/null\nkill -9 $$\n");
     chmodSync(path, 0o755);
-    const e = await caught(getFromHelper("suicide", { registry: "ghcr.io" }, { env: { PATH: `${dir}:${process.env.PATH}` } }));
+    const e = await caught(
+      getFromHelper("suicide", { registry: "ghcr.io" }, { env: { PATH: `${dir}:${process.env.PATH}` } }),
+    );
     expect(e.message).toContain("killed by SIGKILL");
   });
 
   it("refuses helper names that are paths", async () => {
-    const e = await caught(getFromHelper("../../bin/sh", { registry: "ghcr.io", setting: "credsStore" }, { env: { PATH: "/usr/bin" } }));
+    const e = await caught(
+      getFromHelper("../../bin/sh", { registry: "ghcr.io", setting: "credsStore" }, { env: { PATH: "/usr/bin" } }),
+    );
     expect(e.code).toBe("E_CRED_HELPER");
     expect(e.message).toContain("invalid credential helper name");
   });
@@ -167,12 +195,17 @@ describe("getFromHelper", () => {
   it("passes the environment given (and HOME from opts.home) to the helper", async () => {
     const { dir, env } = bin();
     const path = join(dir, "docker-credential-envy");
-    writeFileSync(path, '#!/bin/bash\ncat >/dev/null\nprintf \'{"Username":"%s","Secret":"%s"}\' "$HOME" "${MARK:-unset}"\n');
+    writeFileSync(
+      path,
+      '#!/bin/bash\ncat >/dev/null\nprintf \'{"Username":"%s","Secret":"%s"}\' "$HOME" "${MARK:-unset}"\n',
+    );
     chmodSync(path, 0o755);
-    expect(await getFromHelper("envy", { registry: "r.io" }, { env: { ...env, MARK: "m1" }, home: "/home/h" })).toEqual({
-      username: "/home/h",
-      password: "m1",
-    });
+    expect(await getFromHelper("envy", { registry: "r.io" }, { env: { ...env, MARK: "m1" }, home: "/home/h" })).toEqual(
+      {
+        username: "/home/h",
+        password: "m1",
+      },
+    );
   });
 });
 
@@ -181,7 +214,10 @@ describe("credentialHelperKeychain", () => {
     const { dir, env } = bin();
     writeCredHelper(dir, "all", { answer: { Username: "u", Secret: SECRET } });
     const k = credentialHelperKeychain("all", { env });
-    expect(await k.resolve("r.example.com")).toEqual({ credential: { username: "u", password: SECRET }, source: "docker-credential-all" });
+    expect(await k.resolve("r.example.com")).toEqual({
+      credential: { username: "u", password: SECRET },
+      source: "docker-credential-all",
+    });
     expect(k.describe()).toBe("credential helper docker-credential-all");
   });
 });

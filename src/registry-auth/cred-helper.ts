@@ -63,7 +63,11 @@ export function helperSource(name: string, ctx: HelperContext): string {
 }
 
 function where(name: string, ctx: HelperContext): string {
-  const setting = ctx.setting ? `, from ${ctx.setting}${ctx.file ? ` in ${ctx.file}` : ""}` : ctx.file ? `, from ${ctx.file}` : "";
+  const setting = ctx.setting
+    ? `, from ${ctx.setting}${ctx.file ? ` in ${ctx.file}` : ""}`
+    : ctx.file
+      ? `, from ${ctx.file}`
+      : "";
   return `credential helper ${helperExecutable(name)} (for registry ${ctx.registry}${setting})`;
 }
 
@@ -101,7 +105,12 @@ interface HelperRun {
   overflow: boolean;
 }
 
-function run(file: string, input: string, env: Record<string, string | undefined>, timeoutMs: number): Promise<HelperRun> {
+function run(
+  file: string,
+  input: string,
+  env: Record<string, string | undefined>,
+  timeoutMs: number,
+): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, ["get"], { env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -171,7 +180,10 @@ function parseAnswer(name: string, ctx: HelperContext, stdout: Buffer): Credenti
     throw helperError(name, ctx, "answered malformed JSON (expected an object with Username and Secret; not shown)");
   }
   const { Username: username, Secret: secret } = body as { Username?: unknown; Secret?: unknown };
-  if ((username !== undefined && typeof username !== "string") || (secret !== undefined && typeof secret !== "string")) {
+  if (
+    (username !== undefined && typeof username !== "string") ||
+    (secret !== undefined && typeof secret !== "string")
+  ) {
     throw helperError(name, ctx, "answered malformed JSON (Username and Secret must be strings; not shown)");
   }
   if (!secret) return undefined; // nothing stored: same as "credentials not found"
@@ -184,7 +196,11 @@ function parseAnswer(name: string, ctx: HelperContext, stdout: Buffer): Credenti
  * Runs `docker-credential-NAME get` for a registry host. Returns undefined when the helper has no
  * credential for it; throws E_CRED_HELPER when the helper is missing, fails, hangs or answers nonsense.
  */
-export async function getFromHelper(name: string, ctx: HelperContext, opts: CredentialHelperOptions = {}): Promise<Credential | undefined> {
+export async function getFromHelper(
+  name: string,
+  ctx: HelperContext,
+  opts: CredentialHelperOptions = {},
+): Promise<Credential | undefined> {
   if (!NAME_RE.test(name)) {
     throw new PipelineError(
       "E_CRED_HELPER",
@@ -218,7 +234,9 @@ export async function getFromHelper(name: string, ctx: HelperContext, opts: Cred
     if (NOT_FOUND_RE.test(result.stderr) || NOT_FOUND_RE.test(result.stdout.toString("utf8"))) return undefined;
     const status = result.signal ? `was killed by ${result.signal}` : `failed (exit ${result.code})`;
     const msg = clipStderr(result.stderr);
-    const stdoutNote = result.stdout.length ? `; its stdout (${result.stdout.length} bytes) is not shown as it may hold secrets` : "";
+    const stdoutNote = result.stdout.length
+      ? `; its stdout (${result.stdout.length} bytes) is not shown as it may hold secrets`
+      : "";
     throw helperError(name, ctx, `${status}${msg ? `: ${msg}` : " with nothing on stderr"}${stdoutNote}`);
   }
   return parseAnswer(name, ctx, result.stdout);

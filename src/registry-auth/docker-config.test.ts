@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { writeCredHelper } from "../../test/fixtures/cred-helpers";
-import { dockerConfigKeychain, dockerConfigPath, permissionWarning, readAuthFile, registryOfAuthKey } from "./docker-config";
+import {
+  dockerConfigKeychain,
+  dockerConfigPath,
+  permissionWarning,
+  readAuthFile,
+  registryOfAuthKey,
+} from "./docker-config";
 
 let tmp: string;
 beforeAll(() => {
@@ -65,7 +71,10 @@ describe("dockerConfigKeychain", () => {
 
   it("prefers an exact key over a normalized one", async () => {
     const dir = configDir({ auths: { "https://ghcr.io": { auth: b64("a:1") }, "ghcr.io": { auth: b64("b:2") } } });
-    expect((await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } }).resolve("ghcr.io"))?.credential).toEqual({ username: "b", password: "2" });
+    expect((await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } }).resolve("ghcr.io"))?.credential).toEqual({
+      username: "b",
+      password: "2",
+    });
   });
 
   it("resolves every Docker Hub alias to the same entry", async () => {
@@ -77,7 +86,11 @@ describe("dockerConfigKeychain", () => {
   });
 
   it("returns an identity token when present", async () => {
-    const dir = configDir({ auths: { "myreg.azurecr.io": { auth: b64("00000000-0000-0000-0000-000000000000:"), identitytoken: "refresh-me" } } });
+    const dir = configDir({
+      auths: {
+        "myreg.azurecr.io": { auth: b64("00000000-0000-0000-0000-000000000000:"), identitytoken: "refresh-me" },
+      },
+    });
     const got = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } }).resolve("myreg.azurecr.io");
     expect(got?.credential).toEqual({ identityToken: "refresh-me", username: undefined });
   });
@@ -112,7 +125,9 @@ describe("dockerConfigKeychain", () => {
   it("rejects a non-object auths and an undecodable auth", async () => {
     const k1 = dockerConfigKeychain({ env: { DOCKER_CONFIG: configDir({ auths: [] }) } });
     expect((await k1.resolve("x.io").catch((e) => e)).code).toBe("E_DOCKER_CONFIG");
-    const k2 = dockerConfigKeychain({ env: { DOCKER_CONFIG: configDir({ auths: { "x.io": { auth: b64("no-colon-here") } } }) } });
+    const k2 = dockerConfigKeychain({
+      env: { DOCKER_CONFIG: configDir({ auths: { "x.io": { auth: b64("no-colon-here") } } }) },
+    });
     const err = await k2.resolve("x.io").catch((e) => e);
     expect(err.code).toBe("E_DOCKER_CONFIG");
     expect(err.message).toContain('auths["x.io"]');
@@ -122,7 +137,10 @@ describe("dockerConfigKeychain", () => {
   it("reads ~/.docker/config.json when DOCKER_CONFIG is unset", async () => {
     const home = mkdtempSync(join(tmp, "home-"));
     mkdirSync(join(home, ".docker"));
-    writeFileSync(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "r.io": { username: "u", password: "p" } } }));
+    writeFileSync(
+      join(home, ".docker", "config.json"),
+      JSON.stringify({ auths: { "r.io": { username: "u", password: "p" } } }),
+    );
     expect((await dockerConfigKeychain({ env: {}, home }).resolve("r.io"))?.source).toBe(
       `docker config ${join(home, ".docker", "config.json")} auths["r.io"]`,
     );
@@ -167,7 +185,10 @@ describe("dockerConfigKeychain with credential helpers", () => {
     writeCredHelper(binDir, "empty", { notFound: true });
     const d1 = configDir({ credsStore: "empty", auths: { "a.io": { auth: b64("u:from-auths") } } });
     const got = await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: d1 } }).resolve("a.io");
-    expect(got).toEqual({ credential: { username: "u", password: "from-auths" }, source: `docker config ${join(d1, "config.json")} auths["a.io"]` });
+    expect(got).toEqual({
+      credential: { username: "u", password: "from-auths" },
+      source: `docker config ${join(d1, "config.json")} auths["a.io"]`,
+    });
     const d2 = configDir({ credHelpers: { "a.io": "empty" }, auths: { "a.io": { auth: b64("u:from-auths") } } });
     expect(await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: d2 } }).resolve("a.io")).toBeUndefined();
   });
@@ -184,14 +205,18 @@ describe("dockerConfigKeychain with credential helpers", () => {
       }
     }
     const store = writeCredHelper(binDir, "hubstore", { answer: { Username: "whale", Secret: SECRET } });
-    await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "hubstore" }) } }).resolve("docker.io");
+    await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "hubstore" }) } }).resolve(
+      "docker.io",
+    );
     expect(new Set([...hub.calls(), ...store.calls()])).toEqual(new Set(["https://index.docker.io/v1/"]));
   });
 
   it("returns an identity token from a helper answering Username <token>", async () => {
     const { dir: binDir, env } = bin();
     writeCredHelper(binDir, "acr", { answer: { Username: "<token>", Secret: SECRET } });
-    const got = await dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "acr" }) } }).resolve("x.azurecr.io");
+    const got = await dockerConfigKeychain({
+      env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "acr" }) },
+    }).resolve("x.azurecr.io");
     expect(got?.credential).toEqual({ identityToken: SECRET });
   });
 
@@ -220,7 +245,10 @@ describe("dockerConfigKeychain with credential helpers", () => {
   it("times out a hanging credsStore helper", async () => {
     const { dir: binDir, env } = bin();
     writeCredHelper(binDir, "stuck", { hang: { seconds: 30 } });
-    const k = dockerConfigKeychain({ env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "stuck" }) }, helperTimeoutMs: 200 });
+    const k = dockerConfigKeychain({
+      env: { ...env, DOCKER_CONFIG: configDir({ credsStore: "stuck" }) },
+      helperTimeoutMs: 200,
+    });
     const err = await k.resolve("ghcr.io").catch((e) => e);
     expect(err.code).toBe("E_CRED_HELPER");
     expect(err.message).toContain("docker-credential-stuck");
@@ -228,7 +256,11 @@ describe("dockerConfigKeychain with credential helpers", () => {
   });
 
   it("rejects ill-typed credHelpers and credsStore naming the file", async () => {
-    for (const content of [{ credHelpers: ["gh"] }, { credHelpers: { "ghcr.io": 3 } }, { credsStore: { name: "desktop" } }]) {
+    for (const content of [
+      { credHelpers: ["gh"] },
+      { credHelpers: { "ghcr.io": 3 } },
+      { credsStore: { name: "desktop" } },
+    ]) {
       const dir = configDir(content);
       const err = await dockerConfigKeychain({ env: { DOCKER_CONFIG: dir } })
         .resolve("ghcr.io")
@@ -248,13 +280,17 @@ describe("permission warnings", () => {
     const k = dockerConfigKeychain({ env: { DOCKER_CONFIG: dir }, warn: (l) => warnings.push(l) });
     await k.resolve("r.io");
     await k.resolve("other.io");
-    expect(warnings).toEqual([`docker config ${path} holds credentials but is readable by group/others (mode 644); run chmod 600 ${path}`]);
+    expect(warnings).toEqual([
+      `docker config ${path} holds credentials but is readable by group/others (mode 644); run chmod 600 ${path}`,
+    ]);
     expect(warnings[0]).not.toContain(b64("u:p"));
 
     chmodSync(path, 0o600);
     expect(permissionWarning(readAuthFile(path, "docker config", "E_DOCKER_CONFIG")!)).toBeUndefined();
     const placeholders = configDir({ auths: { "r.io": {} }, credsStore: "x" });
     chmodSync(join(placeholders, "config.json"), 0o644);
-    expect(permissionWarning(readAuthFile(join(placeholders, "config.json"), "docker config", "E_DOCKER_CONFIG")!)).toBeUndefined();
+    expect(
+      permissionWarning(readAuthFile(join(placeholders, "config.json"), "docker config", "E_DOCKER_CONFIG")!),
+    ).toBeUndefined();
   });
 });

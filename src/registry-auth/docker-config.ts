@@ -87,7 +87,10 @@ export function readAuthFile(path: string, kind: string, code: ErrorCode): AuthF
   } catch (e) {
     // V8's message quotes the text around the error, which may hold a secret: keep only the position.
     const pos = /position (\d+)/.exec((e as Error).message);
-    throw new PipelineError(code, `${label} is not valid JSON${pos ? ` (at position ${pos[1]})` : ""}; fix or remove it`);
+    throw new PipelineError(
+      code,
+      `${label} is not valid JSON${pos ? ` (at position ${pos[1]})` : ""}; fix or remove it`,
+    );
   }
   if (!isObject(parsed)) throw new PipelineError(code, `${label}: expected a JSON object`);
   const { auths, credHelpers, credsStore } = parsed;
@@ -98,7 +101,10 @@ export function readAuthFile(path: string, kind: string, code: ErrorCode): AuthF
     if (!isObject(credHelpers)) throw new PipelineError(code, `${label}: "credHelpers" must be an object`);
     for (const [key, value] of Object.entries(credHelpers)) {
       if (typeof value !== "string" || !value) {
-        throw new PipelineError(code, `${label}: credHelpers[${JSON.stringify(key)}] must be a helper name such as "gcloud"`);
+        throw new PipelineError(
+          code,
+          `${label}: credHelpers[${JSON.stringify(key)}] must be a helper name such as "gcloud"`,
+        );
       }
     }
   }
@@ -118,7 +124,9 @@ export function readAuthFile(path: string, kind: string, code: ErrorCode): AuthF
 function hasSecret(entry: AuthEntry): boolean {
   return (
     isObject(entry) &&
-    ["auth", "password", "identitytoken"].some((k) => typeof entry[k as keyof AuthEntry] === "string" && entry[k as keyof AuthEntry])
+    ["auth", "password", "identitytoken"].some(
+      (k) => typeof entry[k as keyof AuthEntry] === "string" && entry[k as keyof AuthEntry],
+    )
   );
 }
 

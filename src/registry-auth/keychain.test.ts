@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { anonymousKeychain } from "./anonymous";
 import { defaultKeychain } from "./default";
-import { ANONYMOUS, chainKeychains, isAnonymous, isBasic, isIdentityToken, type Keychain, resolveCredential } from "./keychain";
+import {
+  ANONYMOUS,
+  chainKeychains,
+  isAnonymous,
+  isBasic,
+  isIdentityToken,
+  type Keychain,
+  resolveCredential,
+} from "./keychain";
 
 function fixed(name: string, hosts: Record<string, string>): Keychain & { calls: string[] } {
   const calls: string[] = [];
@@ -9,7 +17,9 @@ function fixed(name: string, hosts: Record<string, string>): Keychain & { calls:
     calls,
     async resolve(registry) {
       calls.push(registry);
-      return hosts[registry] ? { credential: { username: name, password: hosts[registry] }, source: `${name}[${registry}]` } : undefined;
+      return hosts[registry]
+        ? { credential: { username: name, password: hosts[registry] }, source: `${name}[${registry}]` }
+        : undefined;
     },
     describe: () => name,
   };

@@ -95,7 +95,11 @@ export function memoKeychain(keychain: Keychain): Keychain {
  * Resolves a registry's credential through a keychain, falling back to anonymous with a source that says
  * where it looked (the text error messages show for a 401).
  */
-export async function resolveCredential(keychain: Keychain, registry: string, repository?: string): Promise<ResolvedCredential> {
+export async function resolveCredential(
+  keychain: Keychain,
+  registry: string,
+  repository?: string,
+): Promise<ResolvedCredential> {
   const found = await keychain.resolve(registry, repository);
   if (found) return found;
   return { credential: ANONYMOUS, source: `no credentials found; looked in ${keychain.describe()}` };

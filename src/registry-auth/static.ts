@@ -2,7 +2,11 @@
 import { normalizeRegistry } from "../oci/reference";
 import type { BasicCredential, Keychain, ResolvedCredential } from "./keychain";
 
-export function explicitKeychain(registry: string, credential: BasicCredential, source = "--username/--password-stdin"): Keychain {
+export function explicitKeychain(
+  registry: string,
+  credential: BasicCredential,
+  source = "--username/--password-stdin",
+): Keychain {
   const host = normalizeRegistry(registry);
   return {
     async resolve(reg: string): Promise<ResolvedCredential | undefined> {

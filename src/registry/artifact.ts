@@ -27,7 +27,11 @@ export interface Artifact {
 /** The referrer manifest's bytes and its descriptor (for the fallback index). */
 export function artifactManifest(artifact: Artifact, subject: Descriptor): { bytes: Buffer; descriptor: Descriptor } {
   const { artifactType } = artifact;
-  const layer: Descriptor = { mediaType: artifact.layerMediaType ?? artifactType, digest: sha256(artifact.bytes), size: artifact.bytes.length };
+  const layer: Descriptor = {
+    mediaType: artifact.layerMediaType ?? artifactType,
+    digest: sha256(artifact.bytes),
+    size: artifact.bytes.length,
+  };
   if (artifact.layerAnnotations) layer.annotations = artifact.layerAnnotations;
   const manifest: Manifest & { subject: Descriptor } = {
     schemaVersion: 2,
@@ -39,7 +43,12 @@ export function artifactManifest(artifact: Artifact, subject: Descriptor): { byt
     ...(artifact.annotations ? { annotations: artifact.annotations } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
-  const descriptor: Descriptor = { mediaType: MediaType.OCI_MANIFEST, digest: sha256(bytes), size: bytes.length, artifactType };
+  const descriptor: Descriptor = {
+    mediaType: MediaType.OCI_MANIFEST,
+    digest: sha256(bytes),
+    size: bytes.length,
+    artifactType,
+  };
   if (artifact.annotations) descriptor.annotations = artifact.annotations;
   return { bytes, descriptor };
 }
@@ -68,7 +77,11 @@ export interface PreparedArtifact {
  * pushes the referrer manifest once the image is there. A failure is attachArtifact's to report (no unhandled
  * rejection when the image push fails first and it is never called).
  */
-export function prepareArtifact(target: { registry: string; repository: string }, artifact: Artifact, opts: AttachOptions = {}): PreparedArtifact {
+export function prepareArtifact(
+  target: { registry: string; repository: string },
+  artifact: Artifact,
+  opts: AttachOptions = {},
+): PreparedArtifact {
   const client = new RegistryClient(target.registry, {
     keychain: opts.keychain,
     insecure: opts.insecure,
@@ -81,7 +94,8 @@ export function prepareArtifact(target: { registry: string; repository: string }
     const layer = bufferBlob(artifact.bytes, artifact.layerMediaType ?? artifact.artifactType);
     await Promise.all(
       [bufferBlob(EMPTY_JSON, MediaType.OCI_EMPTY), layer].map(async (blob) => {
-        if (!(await client.blobExists(target.repository, blob.digest))) await uploadBlob(client, target.repository, blob);
+        if (!(await client.blobExists(target.repository, blob.digest)))
+          await uploadBlob(client, target.repository, blob);
       }),
     );
   })();

@@ -19,7 +19,10 @@ const DIGEST = sha256("x");
 
 const serve = useFakeServers();
 
-function keychainOf(credential: { username: string; password: string } | { identityToken: string } | undefined, source = "unit keychain"): Keychain {
+function keychainOf(
+  credential: { username: string; password: string } | { identityToken: string } | undefined,
+  source = "unit keychain",
+): Keychain {
   return {
     resolve: async () => (credential ? { credential, source } : undefined),
     describe: () => "the unit keychain",
@@ -42,7 +45,10 @@ async function bearerSetup(opts: TokenServerOptions = {}) {
     let ok: boolean;
     if (req.method === "POST") {
       const form = new URLSearchParams(req.body.toString());
-      ok = form.get("grant_type") === "refresh_token" && form.get("refresh_token") === REFRESH && form.get("service") === "svc";
+      ok =
+        form.get("grant_type") === "refresh_token" &&
+        form.get("refresh_token") === REFRESH &&
+        form.get("service") === "svc";
       scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
     } else {
       const auth = req.headers.authorization;
@@ -50,10 +56,15 @@ async function bearerSetup(opts: TokenServerOptions = {}) {
       scopes = url.searchParams.getAll("scope");
     }
     if (!ok || opts.reject)
-      return void res.writeHead(401, { "Content-Type": "application/json" }).end('{"details":"incorrect username or password"}');
+      return void res
+        .writeHead(401, { "Content-Type": "application/json" })
+        .end('{"details":"incorrect username or password"}');
     const token = `tok-${++n}-${req.headers.authorization ? "user" : req.method === "POST" ? "refresh" : "anon"}`;
     issued.set(token, scopes);
-    const body = req.method === "POST" ? { access_token: token, expires_in: opts.expiresIn ?? 300 } : { token, expires_in: opts.expiresIn ?? 300 };
+    const body =
+      req.method === "POST"
+        ? { access_token: token, expires_in: opts.expiresIn ?? 300 }
+        : { token, expires_in: opts.expiresIn ?? 300 };
     res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
   }, "localhost");
   const registry = await serve((req, res) => {
@@ -87,7 +98,10 @@ function answerRegistry(req: FakeRequest, res: ServerResponse): void {
 describe("Bearer token flow", () => {
   it("asks the realm for a token with service and scope, sending Basic credentials, then caches it", async () => {
     const { tokens, registry } = await bearerSetup();
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     expect(await client.blobExists("team/app", DIGEST)).toBeUndefined();
     expect(await client.blobExists("team/app", DIGEST)).toBeUndefined();
     await client.ping();
@@ -96,7 +110,9 @@ describe("Bearer token flow", () => {
     expect(first.pathname).toBe("/token");
     expect(first.searchParams.get("service")).toBe("svc");
     expect(first.searchParams.getAll("scope")).toEqual(["repository:team/app:pull"]);
-    expect(tokens.requests[0].headers.authorization).toBe("Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
+    expect(tokens.requests[0].headers.authorization).toBe(
+      "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"),
+    );
     // Registry: anonymous 401 once, then the token up front.
     expect(registry.requests.map((r) => r.headers.authorization ?? "none")).toEqual([
       "none",
@@ -108,7 +124,11 @@ describe("Bearer token flow", () => {
 
   it("asks pull,push for a push client and adds the source repository's pull scope for a mount", async () => {
     const { tokens, registry, issued } = await bearerSetup();
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, access: "push" });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+      access: "push",
+    });
     expect(await mountBlob(client, "team/app", DIGEST, "team/base")).toEqual({ mounted: true });
     expect([...issued.values()].at(-1)).toEqual(["repository:team/app:pull,push", "repository:team/base:pull"]);
     const blob = bufferBlob(Buffer.from("x"), "application/octet-stream");
@@ -143,7 +163,10 @@ describe("Bearer token flow", () => {
 
   it("fetches a new token when the cached one expires", async () => {
     const { tokens, registry } = await bearerSetup({ expiresIn: 1 });
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     await client.blobExists("team/app", DIGEST);
     await client.blobExists("team/app", DIGEST);
     expect(tokens.requests).toHaveLength(1);
@@ -154,7 +177,10 @@ describe("Bearer token flow", () => {
 
   it("shares one token request among concurrent requests", async () => {
     const { tokens, registry } = await bearerSetup();
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     await Promise.all(Array.from({ length: 5 }, () => client.blobExists("team/app", DIGEST)));
     expect(tokens.requests).toHaveLength(1);
   });
@@ -174,9 +200,15 @@ describe("Bearer token flow", () => {
 
   it("refuses to send credentials to a plain-HTTP token realm on another (non-loopback) host", async () => {
     const registry = await serve(
-      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/token",service="s"' }).end(),
+      (_req, res) =>
+        void res
+          .writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/token",service="s"' })
+          .end(),
     );
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     const err = await client.ping().catch((e) => e);
     expect(err.code).toBe("E_INSECURE_AUTH");
     expect(err.message).toContain("auth.example.invalid");
@@ -197,7 +229,10 @@ describe("the token cache: shared by every client in the process, keyed by regis
   function tokenRegistry(issued: Set<string>, realm: () => string, service: () => string = () => "svc") {
     return serve((req, res) => {
       const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
-      if (!issued.has(token)) return void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${realm()}",service="${service()}"` }).end();
+      if (!issued.has(token))
+        return void res
+          .writeHead(401, { "WWW-Authenticate": `Bearer realm="${realm()}",service="${service()}"` })
+          .end();
       answerRegistry(req, res);
     });
   }
@@ -216,7 +251,16 @@ describe("the token cache: shared by every client in the process, keyed by regis
       "GET", // anonymous: not the unit user's token
       "POST", // the identity token's exchange: neither of the others
     ]);
-    expect(tokensSent(registry)).toEqual(["none", "Bearer t-1", "none", "Bearer t-1", "none", "Bearer t-2", "none", "Bearer t-3"]);
+    expect(tokensSent(registry)).toEqual([
+      "none",
+      "Bearer t-1",
+      "none",
+      "Bearer t-1",
+      "none",
+      "Bearer t-2",
+      "none",
+      "Bearer t-3",
+    ]);
   });
 
   it("two registries sharing one token service never get each other's token", async () => {
@@ -242,7 +286,8 @@ describe("the token cache: shared by every client in the process, keyed by regis
       () => realm,
       () => service,
     );
-    const pull = () => new RegistryClient(registry.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
+    const pull = () =>
+      new RegistryClient(registry.host, { keychain: user(), retry: FAST }).blobExists("team/app", DIGEST);
     await pull();
     realm = `${second.url}/token`;
     await pull();
@@ -250,7 +295,14 @@ describe("the token cache: shared by every client in the process, keyed by regis
     await pull();
     expect(first.requests).toHaveLength(1);
     expect(second.requests.map((r) => new URL(r.url, "http://x").searchParams.get("service"))).toEqual(["svc", "svc2"]);
-    expect(tokensSent(registry)).toEqual(["none", "Bearer first-1", "none", "Bearer second-1", "none", "Bearer second-2"]);
+    expect(tokensSent(registry)).toEqual([
+      "none",
+      "Bearer first-1",
+      "none",
+      "Bearer second-1",
+      "none",
+      "Bearer second-2",
+    ]);
   });
 });
 
@@ -266,7 +318,10 @@ describe("scopes", () => {
   it("adds a scope the challenge asks for beyond what the request needed (insufficient_scope)", async () => {
     const { tokens, registry } = await bearerSetup();
     // The fake's challenge names repository:team/app:pull; ask for another repository so it is extra.
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     await client.blobExists("team/other", DIGEST);
     expect(new URL(tokens.requests[0].url, "http://x").searchParams.getAll("scope")).toEqual([
       "repository:team/other:pull",
@@ -279,31 +334,47 @@ describe("Basic flow", () => {
   it("answers a Basic challenge once, then sends credentials up front", async () => {
     const header = "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
     const registry = await serve((req, res) => {
-      if (req.headers.authorization !== header) return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end();
+      if (req.headers.authorization !== header)
+        return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end();
       answerRegistry(req, res);
     });
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+    });
     await client.ping();
     await client.blobExists("a/b", DIGEST);
-    expect(registry.requests.map((r) => (r.headers.authorization ? "basic" : "none"))).toEqual(["none", "basic", "basic"]);
+    expect(registry.requests.map((r) => (r.headers.authorization ? "basic" : "none"))).toEqual([
+      "none",
+      "basic",
+      "basic",
+    ]);
   });
 
   it("never sends Authorization to an upload Location on another host", async () => {
     const other = await serve((req, res) => answerRegistry(req, res), "localhost");
     const header = "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
     const registry = await serve((req, res) => {
-      if (req.headers.authorization !== header) return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end();
+      if (req.headers.authorization !== header)
+        return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end();
       if (req.method === "POST") return void res.writeHead(202, { Location: `${other.url}/upload/9` }).end();
       answerRegistry(req, res);
     });
-    const client = new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, access: "push" });
+    const client = new RegistryClient(registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+      access: "push",
+    });
     await uploadBlob(client, "a/b", bufferBlob(Buffer.from("x"), "application/octet-stream"));
     expect(other.requests).toHaveLength(1);
     expect(other.requests[0].headers.authorization).toBeUndefined();
   });
 
   it("refuses Basic over plain HTTP to a non-loopback host unless insecure", async () => {
-    const res = { headers: { "www-authenticate": 'Basic realm="r"' }, url: new URL("http://registry.example.com/v2/") } as unknown as HttpResponse;
+    const res = {
+      headers: { "www-authenticate": 'Basic realm="r"' },
+      url: new URL("http://registry.example.com/v2/"),
+    } as unknown as HttpResponse;
     const ctx = { registry: "registry.example.com", operation: "ping" };
     const make = (insecure: boolean) =>
       new Authenticator("registry.example.com", {
@@ -315,7 +386,9 @@ describe("Basic flow", () => {
       .challenge(res, [], undefined, ctx)
       .catch((e) => e);
     expect(err.code).toBe("E_INSECURE_AUTH");
-    expect(await make(true).challenge(res, [], undefined, ctx)).toBe("Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
+    expect(await make(true).challenge(res, [], undefined, ctx)).toBe(
+      "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64"),
+    );
     // Loopback plain HTTP is fine.
     const local = { ...res, url: new URL("http://localhost:5000/v2/") } as HttpResponse;
     expect(await make(false).challenge(local, [], undefined, ctx)).toMatch(/^Basic /);
@@ -337,9 +410,15 @@ describe("Basic flow", () => {
       insecure: false,
       transport: new HttpTransport(FAST),
     });
-    const basic = { headers: { "www-authenticate": 'Basic realm="r"' }, url: new URL("http://localhost:1/v2/") } as unknown as HttpResponse;
+    const basic = {
+      headers: { "www-authenticate": 'Basic realm="r"' },
+      url: new URL("http://localhost:1/v2/"),
+    } as unknown as HttpResponse;
     expect((await a.challenge(basic, [], undefined, ctx).catch((e) => e)).code).toBe("E_UNAUTHORIZED");
-    const neg = { headers: { "www-authenticate": "Negotiate" }, url: new URL("http://localhost:1/v2/") } as unknown as HttpResponse;
+    const neg = {
+      headers: { "www-authenticate": "Negotiate" },
+      url: new URL("http://localhost:1/v2/"),
+    } as unknown as HttpResponse;
     const err = await a.challenge(neg, [], undefined, ctx).catch((e) => e);
     expect(err.message).toContain("unsupported authentication scheme negotiate");
   });
@@ -359,34 +438,63 @@ describe("no secret ever reaches an error message or a log line", () => {
     };
     // Basic registry rejecting the password.
     const basicReg = await serve(
-      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"nope"}]}'),
+      (_req, res) =>
+        void res
+          .writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' })
+          .end('{"errors":[{"code":"UNAUTHORIZED","message":"nope"}]}'),
     );
     await collect(
-      new RegistryClient(basicReg.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST),
+      new RegistryClient(basicReg.host, {
+        keychain: keychainOf({ username: USER, password: PASSWORD }),
+        retry: FAST,
+        log,
+      }).blobExists("a/b", DIGEST),
     );
     // Token service rejecting password and refresh token; registry rejecting a valid token.
     const { registry } = await bearerSetup({ reject: true });
-    await collect(new RegistryClient(registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).ping());
-    await collect(new RegistryClient(registry.host, { keychain: keychainOf({ identityToken: REFRESH }), retry: FAST, log }).ping());
+    await collect(
+      new RegistryClient(registry.host, {
+        keychain: keychainOf({ username: USER, password: PASSWORD }),
+        retry: FAST,
+        log,
+      }).ping(),
+    );
+    await collect(
+      new RegistryClient(registry.host, { keychain: keychainOf({ identityToken: REFRESH }), retry: FAST, log }).ping(),
+    );
     const ok = await bearerSetup();
     const picky = await serve((req, res) => {
       if (!req.headers.authorization)
-        return void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${ok.tokens.url}/token",service="svc"` }).end();
+        return void res
+          .writeHead(401, { "WWW-Authenticate": `Bearer realm="${ok.tokens.url}/token",service="svc"` })
+          .end();
       res.writeHead(401).end(); // refuses even good tokens
     });
     await collect(
-      new RegistryClient(picky.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists("a/b", DIGEST),
+      new RegistryClient(picky.host, {
+        keychain: keychainOf({ username: USER, password: PASSWORD }),
+        retry: FAST,
+        log,
+      }).blobExists("a/b", DIGEST),
     );
     // Successful flows log too.
-    await new RegistryClient(ok.registry.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).blobExists(
-      "team/app",
-      DIGEST,
-    );
+    await new RegistryClient(ok.registry.host, {
+      keychain: keychainOf({ username: USER, password: PASSWORD }),
+      retry: FAST,
+      log,
+    }).blobExists("team/app", DIGEST);
     // Insecure refusal.
     const insecureReg = await serve(
-      (_req, res) => void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/t"' }).end(),
+      (_req, res) =>
+        void res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/t"' }).end(),
     );
-    await collect(new RegistryClient(insecureReg.host, { keychain: keychainOf({ username: USER, password: PASSWORD }), retry: FAST, log }).ping());
+    await collect(
+      new RegistryClient(insecureReg.host, {
+        keychain: keychainOf({ username: USER, password: PASSWORD }),
+        retry: FAST,
+        log,
+      }).ping(),
+    );
 
     expect(texts.length).toBeGreaterThan(10);
     const secrets = [PASSWORD, REFRESH, Buffer.from(`${USER}:${PASSWORD}`).toString("base64"), "tok-1", "tok-2"];

@@ -12,7 +12,13 @@
 import { createHash } from "node:crypto";
 import { PipelineError } from "../errors";
 import { isLoopbackRegistry } from "../oci/reference";
-import { isBasic, isIdentityToken, type Keychain, type ResolvedCredential, resolveCredential } from "../registry-auth/keychain";
+import {
+  isBasic,
+  isIdentityToken,
+  type Keychain,
+  type ResolvedCredential,
+  resolveCredential,
+} from "../registry-auth/keychain";
 import { type Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
 import { type ErrorContext, responseError, unauthorizedError } from "./errors";
 import { registryText, registryUrl, rememberCredential, rememberIssuedToken } from "./registry-text";
@@ -101,7 +107,12 @@ export class Authenticator {
    * After a 401 to a request that carried `sent` (or nothing): learns the challenge and returns the header
    * to retry with. Throws E_UNAUTHORIZED when there is nothing better to retry with.
    */
-  async challenge(res: HttpResponse, scopes: readonly string[], sent: string | undefined, ctx: ErrorContext): Promise<string> {
+  async challenge(
+    res: HttpResponse,
+    scopes: readonly string[],
+    sent: string | undefined,
+    ctx: ErrorContext,
+  ): Promise<string> {
     const challenges = parseWwwAuthenticate(res.headers["www-authenticate"]);
     const chosen = pickChallenge(challenges);
     if (!chosen) {
@@ -120,14 +131,22 @@ export class Authenticator {
     }
     if (chosen.scheme === "basic") {
       if (sent?.startsWith("Basic "))
-        throw unauthorizedError({ ...ctx, credentialSource: await this.source(ctx.repository) }, "credentials rejected");
+        throw unauthorizedError(
+          { ...ctx, credentialSource: await this.source(ctx.repository) },
+          "credentials rejected",
+        );
       this.scheme = "basic";
       return this.basicHeader(res.url, ctx);
     }
     return this.answerBearer(chosen, scopes, sent, ctx);
   }
 
-  private async answerBearer(chosen: Challenge, scopes: readonly string[], sent: string | undefined, ctx: ErrorContext): Promise<string> {
+  private async answerBearer(
+    chosen: Challenge,
+    scopes: readonly string[],
+    sent: string | undefined,
+    ctx: ErrorContext,
+  ): Promise<string> {
     this.scheme = "bearer";
     this.bearer = { realm: chosen.params.realm, service: chosen.params.service };
     // The challenge may name a scope we did not ask for (e.g. insufficient_scope): ask for both.
@@ -144,7 +163,9 @@ export class Authenticator {
     if (!isBasic(credential)) {
       throw unauthorizedError(
         { ...ctx, credentialSource: source },
-        isIdentityToken(credential) ? "the registry wants a user name and password, not an identity token" : "authentication required",
+        isIdentityToken(credential)
+          ? "the registry wants a user name and password, not an identity token"
+          : "authentication required",
       );
     }
     this.assertSafeToSend(url, ctx, source);
@@ -202,12 +223,20 @@ export class Authenticator {
       );
     }
     const { credential, source } = await this.resolve(ctx.repository);
-    const tokenCtx: ErrorContext = { ...ctx, operation: `${ctx.operation} (token from ${realm.host})`, credentialSource: source };
+    const tokenCtx: ErrorContext = {
+      ...ctx,
+      operation: `${ctx.operation} (token from ${realm.host})`,
+      credentialSource: source,
+    };
     const transportCtx = { registry: realm.host, operation: tokenCtx.operation };
     let res: HttpResponse;
     if (isIdentityToken(credential)) {
       this.assertSafeToSend(realm, ctx, source);
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: credential.identityToken, client_id: "rules_pipeline" });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credential.identityToken,
+        client_id: "rules_pipeline",
+      });
       if (bearer.service) form.set("service", bearer.service);
       if (scopes.length) form.set("scope", scopes.join(" "));
       res = await this.opts.transport.request(
@@ -227,9 +256,13 @@ export class Authenticator {
       const headers: Record<string, string> = {};
       if (isBasic(credential)) {
         this.assertSafeToSend(url, ctx, source);
-        headers.Authorization = "Basic " + Buffer.from(`${credential.username}:${credential.password}`).toString("base64");
+        headers.Authorization =
+          "Basic " + Buffer.from(`${credential.username}:${credential.password}`).toString("base64");
       }
-      res = await this.opts.transport.request({ method: "GET", url, headers, insecureTls: this.opts.insecure }, transportCtx);
+      res = await this.opts.transport.request(
+        { method: "GET", url, headers, insecureTls: this.opts.insecure },
+        transportCtx,
+      );
     }
     if (res.status === 401) {
       await res.discard();
@@ -241,24 +274,33 @@ export class Authenticator {
     try {
       body = JSON.parse(text) as TokenResponse;
     } catch {
-      throw new PipelineError("E_REGISTRY", `${tokenCtx.operation}: the token service answered something that is not JSON`);
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${tokenCtx.operation}: the token service answered something that is not JSON`,
+      );
     }
     const token = typeof body.token === "string" && body.token ? body.token : body.access_token;
     if (typeof token !== "string" || !token) {
       throw new PipelineError("E_REGISTRY", `${tokenCtx.operation}: the token service answered no token`);
     }
     rememberIssuedToken(token);
-    const lifetimeS = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    const lifetimeS =
+      typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     const lifetimeMs = lifetimeS * 1000;
     this.opts.log?.(`token for ${scopes.join(" ") || "(no scope)"} from ${realm.host}: valid ${lifetimeS} s`);
-    return { header: `Bearer ${token}`, expiresAt: this.now() + Math.max(lifetimeMs - EXPIRY_SLACK_MS, lifetimeMs / 2) };
+    return {
+      header: `Bearer ${token}`,
+      expiresAt: this.now() + Math.max(lifetimeMs - EXPIRY_SLACK_MS, lifetimeMs / 2),
+    };
   }
 }
 
 /** `type:name:actions` (the name may itself hold colons, e.g. a registry port). */
 function parseScope(s: string): { resource: string; actions: string[] } {
   const last = s.lastIndexOf(":");
-  return last > 0 ? { resource: s.slice(0, last), actions: s.slice(last + 1).split(",") } : { resource: s, actions: [] };
+  return last > 0
+    ? { resource: s.slice(0, last), actions: s.slice(last + 1).split(",") }
+    : { resource: s, actions: [] };
 }
 
 /** True when some scope in `have` grants every action `scope` asks on the same resource. */

@@ -43,7 +43,10 @@ function blobOf(req: IncomingMessage, ...blobs: Buffer[]): Buffer | undefined {
 /** Answers a blob as a registry does: 200, Content-Length, the bytes. */
 const plain: Handler = (req, res) => {
   const b = blobOf(req, big, small);
-  if (!b) return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+  if (!b)
+    return void res
+      .writeHead(404, { "Content-Type": "application/json" })
+      .end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
   res.writeHead(200, { "Content-Length": String(b.length), "Content-Type": "application/octet-stream" }).end(b);
 };
 
@@ -52,7 +55,12 @@ function client(registry: string, o: ConstructorParameters<typeof RegistryClient
 }
 
 /** Fetches `digest` (of `size` bytes) into a list of copies; returns the bytes and whether the body bypassed node:http. */
-async function fetchAll(c: RegistryClient, digest: Digest, size: number, wait?: number): Promise<{ bytes: Buffer; direct: boolean }> {
+async function fetchAll(
+  c: RegistryClient,
+  digest: Digest,
+  size: number,
+  wait?: number,
+): Promise<{ bytes: Buffer; direct: boolean }> {
   const chunks: Buffer[] = [];
   const f = c.fetchBlob("app", digest, size);
   if (wait) await new Promise((r) => setTimeout(r, wait));
@@ -113,7 +121,11 @@ describe("a blob read into a synchronous consumer", () => {
   });
 
   it("over TLS", async () => {
-    const got = await fetchAll(client(await serve(plain, tls), { scheme: "https", insecure: true }), sha256(big), big.length);
+    const got = await fetchAll(
+      client(await serve(plain, tls), { scheme: "https", insecure: true }),
+      sha256(big),
+      big.length,
+    );
     expect(got.direct).toBe(true);
     expect(got.bytes.equals(big)).toBe(true);
   });
@@ -153,7 +165,12 @@ describe("a blob read into a synchronous consumer", () => {
       if (req.headers.authorization !== `Basic ${Buffer.from("u:p").toString("base64")}`) {
         return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"', "Content-Length": "0" }).end();
       }
-      res.writeHead(307, { Location: `http://${storage.replace("127.0.0.1", "localhost")}${req.url}`, "Content-Length": "0" }).end();
+      res
+        .writeHead(307, {
+          Location: `http://${storage.replace("127.0.0.1", "localhost")}${req.url}`,
+          "Content-Length": "0",
+        })
+        .end();
     });
     const c = client(registry, { keychain: explicitKeychain(registry, { username: "u", password: "p" }) });
     const got = await fetchAll(c, sha256(big), big.length);
@@ -166,7 +183,9 @@ describe("a blob read into a synchronous consumer", () => {
 describe("a blob that is not what its descriptor says, or does not come whole", () => {
   it("other bytes of the same size: E_DIGEST_MISMATCH naming both digests", async () => {
     const other = randomBytes(big.length);
-    const registry = await serve((_req, res) => void res.writeHead(200, { "Content-Length": String(other.length) }).end(other));
+    const registry = await serve(
+      (_req, res) => void res.writeHead(200, { "Content-Length": String(other.length) }).end(other),
+    );
     const err = await fetchAll(client(registry), sha256(big), big.length).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
     expect((err as Error).message).toContain(sha256(big));
@@ -175,7 +194,9 @@ describe("a blob that is not what its descriptor says, or does not come whole", 
 
   it("a Content-Length other than the descriptor's is read through node:http and refused, naming both sizes", async () => {
     const longer = Buffer.concat([big, Buffer.from("more")]);
-    const registry = await serve((_req, res) => void res.writeHead(200, { "Content-Length": String(longer.length) }).end(longer));
+    const registry = await serve(
+      (_req, res) => void res.writeHead(200, { "Content-Length": String(longer.length) }).end(longer),
+    );
     const err = await fetchAll(client(registry), sha256(big), big.length).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
     expect((err as Error).message).toContain(`declares ${big.length} bytes`);
@@ -205,7 +226,8 @@ describe("a blob that is not what its descriptor says, or does not come whole", 
       })
       .catch((e: unknown) => e);
     expect((err as Error).message).toBe("disk full");
-    for (const until = Date.now() + 2000; sockets.size > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 2000; sockets.size > 0 && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 10));
     expect(sockets.size).toBe(0);
   });
 
@@ -213,7 +235,8 @@ describe("a blob that is not what its descriptor says, or does not come whole", 
     const f = client(await serve(plain)).fetchBlob("app", sha256(big), big.length);
     await new Promise((r) => setTimeout(r, 100));
     f.abort();
-    for (const until = Date.now() + 2000; sockets.size > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 2000; sockets.size > 0 && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 10));
     expect(sockets.size).toBe(0);
     await expect(f.into(() => {})).rejects.toMatchObject({ code: "E_REGISTRY" });
   });

@@ -109,7 +109,10 @@ export class BlobFetch implements Connector {
     const https = url.protocol === "https:";
     const port = Number(url.port) || (https ? 443 : 80);
     // A read into `buffer` is handed on before the next read may overwrite it: onRead copies or consumes it at once.
-    const onread: OnReadOpts = { buffer, callback: (n, buf) => this.onRead(socket, n, Buffer.from(buf.buffer, buf.byteOffset, n)) };
+    const onread: OnReadOpts = {
+      buffer,
+      callback: (n, buf) => this.onRead(socket, n, Buffer.from(buf.buffer, buf.byteOffset, n)),
+    };
     // node:tls takes `onread` as node:net does; @types/node does not list it (blob-fetch.test.ts reads over TLS).
     const tlsOptions: tls.ConnectionOptions & { onread: OnReadOpts } = {
       host,
@@ -119,7 +122,9 @@ export class BlobFetch implements Connector {
       ALPNProtocols: ["http/1.1"],
       onread,
     };
-    const socket: Socket = https ? (require("node:tls") as typeof tls).connect(tlsOptions) : netConnect({ host, port, onread });
+    const socket: Socket = https
+      ? (require("node:tls") as typeof tls).connect(tlsOptions)
+      : netConnect({ host, port, onread });
     this.sockets.add(socket);
     socket.on("error", (e) => {
       this.socketError ??= e;
@@ -134,7 +139,12 @@ export class BlobFetch implements Connector {
   responded(res: IncomingMessage): void {
     const socket = res.socket as Socket | null;
     if (this.settled || !socket || !this.sockets.has(socket)) return;
-    if (res.statusCode !== 200 || res.headers["transfer-encoding"] !== undefined || res.headers["content-length"] !== String(this.o.size)) return;
+    if (
+      res.statusCode !== 200 ||
+      res.headers["transfer-encoding"] !== undefined ||
+      res.headers["content-length"] !== String(this.o.size)
+    )
+      return;
     // node:http will see the connection close before the body's end: an 'aborted' error nobody else listens for.
     res.on("error", () => {});
     this.direct = { socket, res };
@@ -149,7 +159,11 @@ export class BlobFetch implements Connector {
     // One rate check for both kinds of body: time counts once the consumer is there, but not the consumer's own.
     this.stopWatch = watchRate(
       this.o.rate,
-      () => ({ bytes: this.received, waiting: this.consumer !== undefined && !this.settled, consumerMs: this.consumerMs }),
+      () => ({
+        bytes: this.received,
+        waiting: this.consumer !== undefined && !this.settled,
+        consumerMs: this.consumerMs,
+      }),
       (m) => this.fail(tooSlowError(`${this.o.operation}: registry ${this.o.registry}`, this.o.rate, m)),
     );
     if (this.direct?.res !== res.body) {
@@ -264,7 +278,9 @@ export class BlobFetch implements Connector {
 
   /** The connection ended before the body did. */
   private cutShort(): PipelineError {
-    const why = this.socketError ? ` (${(this.socketError as NodeJS.ErrnoException).code ?? this.socketError.message})` : "";
+    const why = this.socketError
+      ? ` (${(this.socketError as NodeJS.ErrnoException).code ?? this.socketError.message})`
+      : "";
     return new PipelineError(
       "E_REGISTRY_UNREACHABLE",
       `${this.o.operation}: the connection to registry ${this.o.registry} ended after ${this.received} of ${this.o.size} bytes${why}`,

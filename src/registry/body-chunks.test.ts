@@ -21,7 +21,8 @@ function file(name: string, bytes: Buffer): string {
 async function drain(c: FileChunks) {
   const out: { bytes: Buffer; memory: ArrayBufferLike }[] = [];
   try {
-    for (let chunk = await c.next(); chunk !== undefined; chunk = await c.next()) out.push({ bytes: Buffer.from(chunk), memory: chunk.buffer });
+    for (let chunk = await c.next(); chunk !== undefined; chunk = await c.next())
+      out.push({ bytes: Buffer.from(chunk), memory: chunk.buffer });
   } finally {
     c.close();
   }
@@ -34,7 +35,9 @@ describe("FileChunks", () => {
     const path = file("three.bin", bytes);
     const seen: [number, number][] = [];
     const { out } = await drain(
-      new FileChunks(path, 100, bytes.length, "three", { each: (chunk, offset) => void seen.push([offset, chunk.length]) }),
+      new FileChunks(path, 100, bytes.length, "three", {
+        each: (chunk, offset) => void seen.push([offset, chunk.length]),
+      }),
     );
     expect(Buffer.concat(out.map((o) => o.bytes)).equals(bytes.subarray(100))).toBe(true);
     expect(seen).toEqual([
@@ -73,19 +76,26 @@ describe("FileChunks", () => {
     const path = file("sized.bin", randomBytes(3000));
     const seen: number[] = [];
     for (const fileSize of [2999, 3001]) {
-      const c = new FileChunks(path, 0, Math.min(fileSize, 3000), "blob sha256:abc (sized.bin)", { fileSize, each: (c) => void seen.push(c.length) });
+      const c = new FileChunks(path, 0, Math.min(fileSize, 3000), "blob sha256:abc (sized.bin)", {
+        fileSize,
+        each: (c) => void seen.push(c.length),
+      });
       await expect(drain(c)).rejects.toMatchObject({
         code: "E_DIGEST_MISMATCH",
         message: `blob sha256:abc (sized.bin): the file has 3000 bytes, its descriptor says ${fileSize}`,
       });
     }
     expect(seen).toEqual([]);
-    expect((await drain(new FileChunks(path, 0, 3000, "right", { fileSize: 3000 }))).out.map((o) => o.bytes.length)).toEqual([3000]);
+    expect(
+      (await drain(new FileChunks(path, 0, 3000, "right", { fileSize: 3000 }))).out.map((o) => o.bytes.length),
+    ).toEqual([3000]);
   });
 
   it("an empty range ends at once; a missing file fails on the first read", async () => {
     const path = file("empty.bin", Buffer.alloc(0));
     expect((await drain(new FileChunks(path, 0, 0, "empty"))).out).toEqual([]);
-    await expect(drain(new FileChunks(join(tmp, "absent.bin"), 0, 10, "absent"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(drain(new FileChunks(join(tmp, "absent.bin"), 0, 10, "absent"))).rejects.toMatchObject({
+      code: "ENOENT",
+    });
   });
 });

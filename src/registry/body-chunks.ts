@@ -118,7 +118,10 @@ export class FileChunks implements ChunkSource {
     const size = want === undefined ? want : (await fh.stat()).size;
     if (size !== want) {
       await fh.close();
-      throw new PipelineError("E_DIGEST_MISMATCH", `${this.what}: the file has ${size} bytes, its descriptor says ${want}`);
+      throw new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `${this.what}: the file has ${size} bytes, its descriptor says ${want}`,
+      );
     }
     return fh;
   }
@@ -132,7 +135,10 @@ export class FileChunks implements ChunkSource {
     this.turn ^= 1;
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, this.end - this.pos), this.pos);
     if (bytesRead === 0) {
-      throw new PipelineError("E_DIGEST_MISMATCH", `${this.what}: content ended at byte ${this.pos}, expected ${this.end}`);
+      throw new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `${this.what}: content ended at byte ${this.pos}, expected ${this.end}`,
+      );
     }
     const offset = this.pos;
     this.pos += bytesRead;

@@ -4,17 +4,25 @@ import { parseWwwAuthenticate, pickChallenge } from "./challenge";
 describe("parseWwwAuthenticate", () => {
   it("parses a Docker Hub style Bearer challenge with commas inside quotes", () => {
     expect(
-      parseWwwAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"'),
+      parseWwwAuthenticate(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
+      ),
     ).toEqual([
       {
         scheme: "bearer",
-        params: { realm: "https://auth.docker.io/token", service: "registry.docker.io", scope: "repository:samalba/my-app:pull,push" },
+        params: {
+          realm: "https://auth.docker.io/token",
+          service: "registry.docker.io",
+          scope: "repository:samalba/my-app:pull,push",
+        },
       },
     ]);
   });
 
   it("parses Basic with a realm", () => {
-    expect(parseWwwAuthenticate('Basic realm="Registry Realm"')).toEqual([{ scheme: "basic", params: { realm: "Registry Realm" } }]);
+    expect(parseWwwAuthenticate('Basic realm="Registry Realm"')).toEqual([
+      { scheme: "basic", params: { realm: "Registry Realm" } },
+    ]);
   });
 
   it("is case-insensitive in scheme and parameter names, keeps value case", () => {
@@ -24,7 +32,9 @@ describe("parseWwwAuthenticate", () => {
   });
 
   it("splits several challenges in one header", () => {
-    const c = parseWwwAuthenticate('Basic realm="basic realm", Bearer realm="https://t.example/token",service="svc", Negotiate');
+    const c = parseWwwAuthenticate(
+      'Basic realm="basic realm", Bearer realm="https://t.example/token",service="svc", Negotiate',
+    );
     expect(c.map((x) => x.scheme)).toEqual(["basic", "bearer", "negotiate"]);
     expect(c[0].params).toEqual({ realm: "basic realm" });
     expect(c[1].params).toEqual({ realm: "https://t.example/token", service: "svc" });

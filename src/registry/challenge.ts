@@ -113,5 +113,7 @@ export function parseWwwAuthenticate(header: string | readonly string[] | undefi
 
 /** The challenge a registry client should answer: Bearer first, then Basic; undefined if neither. */
 export function pickChallenge(challenges: readonly Challenge[]): Challenge | undefined {
-  return challenges.find((c) => c.scheme === "bearer" && c.params.realm) ?? challenges.find((c) => c.scheme === "basic");
+  return (
+    challenges.find((c) => c.scheme === "bearer" && c.params.realm) ?? challenges.find((c) => c.scheme === "basic")
+  );
 }

@@ -10,9 +10,12 @@ import { MANIFEST_ACCEPT, nextLink, RegistryClient } from "./client";
 
 const FAST = { retries: 0, baseDelayMs: 1, timeoutMs: 5000 };
 const serve = useFakeServers();
-const client = (host: string, opts = {}) => new RegistryClient(host, { keychain: anonymousKeychain, retry: FAST, ...opts });
+const client = (host: string, opts = {}) =>
+  new RegistryClient(host, { keychain: anonymousKeychain, retry: FAST, ...opts });
 
-const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: {}, layers: [] }));
+const manifest = Buffer.from(
+  JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: {}, layers: [] }),
+);
 const digest = sha256(manifest);
 
 describe("scheme", () => {
@@ -53,12 +56,20 @@ describe("scheme", () => {
 describe("manifests", () => {
   it("GETs with an Accept for OCI and Docker manifests and indexes, and checks the digest", async () => {
     const s = await serve(
-      (_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest }).end(manifest),
+      (_req, res) =>
+        void res
+          .writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest })
+          .end(manifest),
     );
     const got = await client(s.host).getManifest("a/b", digest);
     expect(got).toEqual({ bytes: manifest, mediaType: MediaType.OCI_MANIFEST, digest });
     const accept = String(s.requests[0].headers.accept);
-    for (const t of [MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST])
+    for (const t of [
+      MediaType.OCI_MANIFEST,
+      MediaType.DOCKER_MANIFEST,
+      MediaType.OCI_INDEX,
+      MediaType.DOCKER_MANIFEST_LIST,
+    ])
       expect(accept).toContain(t);
     expect(accept).toBe(MANIFEST_ACCEPT);
   });
@@ -71,10 +82,14 @@ describe("manifests", () => {
   it("rejects a manifest whose bytes do not match the digest asked for or the one announced", async () => {
     const s = await serve((req, res) => {
       if (req.url.endsWith("/latest"))
-        return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": sha256("other") }).end(manifest);
+        return void res
+          .writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": sha256("other") })
+          .end(manifest);
       res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST }).end(manifest);
     });
-    await expect(client(s.host).getManifest("a/b", sha256("other"))).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(client(s.host).getManifest("a/b", sha256("other"))).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     await expect(client(s.host).getManifest("a/b", "latest")).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
   });
 
@@ -82,10 +97,18 @@ describe("manifests", () => {
     const s = await serve((req, res) => {
       if (req.url.endsWith("/missing")) return void res.writeHead(404).end();
       res
-        .writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST, "Docker-Content-Digest": digest, "Content-Length": String(manifest.length) })
+        .writeHead(200, {
+          "Content-Type": MediaType.OCI_MANIFEST,
+          "Docker-Content-Digest": digest,
+          "Content-Length": String(manifest.length),
+        })
         .end();
     });
-    expect(await client(s.host).headManifest("a/b", "v1")).toEqual({ digest, mediaType: MediaType.OCI_MANIFEST, size: manifest.length });
+    expect(await client(s.host).headManifest("a/b", "v1")).toEqual({
+      digest,
+      mediaType: MediaType.OCI_MANIFEST,
+      size: manifest.length,
+    });
     expect(await client(s.host).headManifest("a/b", "missing")).toBeUndefined();
     expect(s.requests[0].method).toBe("HEAD");
   });
@@ -103,12 +126,16 @@ describe("manifests", () => {
     const s = await serve((req, res) => {
       if (req.method === "PUT") return void ((stored = true), res.writeHead(201).end());
       if (req.method === "HEAD" && stored && req.url.endsWith(digest))
-        return void res.writeHead(200, { "Docker-Content-Digest": digest, "Content-Type": MediaType.OCI_MANIFEST }).end();
+        return void res
+          .writeHead(200, { "Docker-Content-Digest": digest, "Content-Type": MediaType.OCI_MANIFEST })
+          .end();
       res.writeHead(404).end();
     });
     expect(await client(s.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).toBe(digest);
     const s2 = await serve((req, res) => void res.writeHead(req.method === "PUT" ? 201 : 404).end());
-    await expect(client(s2.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).rejects.toMatchObject({ code: "E_REGISTRY" });
+    await expect(client(s2.host).putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)).rejects.toMatchObject({
+      code: "E_REGISTRY",
+    });
   });
 
   it("refuses a PUT answer whose Docker-Content-Digest is not the digest of the bytes sent", async () => {
@@ -118,7 +145,9 @@ describe("manifests", () => {
       .putManifest("a/b", "v1", manifest, MediaType.OCI_MANIFEST)
       .catch((e) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
-    expect(err.message).toBe(`push manifest v1 to ${s.host}/a/b: the stored manifest from ${s.host}/a/b has digest ${other}, expected ${digest}`);
+    expect(err.message).toBe(
+      `push manifest v1 to ${s.host}/a/b: the stored manifest from ${s.host}/a/b has digest ${other}, expected ${digest}`,
+    );
   });
 
   it("refuses a PUT answer without Docker-Content-Digest when the HEAD by digest names another digest", async () => {
@@ -138,9 +167,12 @@ describe("manifests", () => {
 
   it("maps spec error codes to stable error codes", async () => {
     const s = await serve((req, res) => {
-      const body = (code: string) => JSON.stringify({ errors: [{ code, message: code.toLowerCase().replace("_", " ") }] });
-      if (req.url.includes("unknown")) return void res.writeHead(404, { "Content-Type": "application/json" }).end(body("MANIFEST_UNKNOWN"));
-      if (req.url.includes("denied")) return void res.writeHead(403, { "Content-Type": "application/json" }).end(body("DENIED"));
+      const body = (code: string) =>
+        JSON.stringify({ errors: [{ code, message: code.toLowerCase().replace("_", " ") }] });
+      if (req.url.includes("unknown"))
+        return void res.writeHead(404, { "Content-Type": "application/json" }).end(body("MANIFEST_UNKNOWN"));
+      if (req.url.includes("denied"))
+        return void res.writeHead(403, { "Content-Type": "application/json" }).end(body("DENIED"));
       res.writeHead(400, { "Content-Type": "application/json" }).end(body("MANIFEST_INVALID"));
     });
     const c = client(s.host);
@@ -161,7 +193,10 @@ describe("manifests", () => {
 describe("blobs", () => {
   it("HEAD gives the size or undefined", async () => {
     const s = await serve(
-      (req, res) => void (req.url.endsWith("0".repeat(64)) ? res.writeHead(404).end() : res.writeHead(200, { "Content-Length": "42" }).end()),
+      (req, res) =>
+        void (req.url.endsWith("0".repeat(64))
+          ? res.writeHead(404).end()
+          : res.writeHead(200, { "Content-Length": "42" }).end()),
     );
     expect(await client(s.host).blobExists("a/b", sha256("x"))).toEqual({ size: 42 });
     expect(await client(s.host).blobExists("a/b", parseDigest("sha256:" + "0".repeat(64), "test"))).toBeUndefined();
@@ -170,8 +205,12 @@ describe("blobs", () => {
   it("streams a blob and verifies size and digest", async () => {
     const content = Buffer.from("hello blob");
     const s = await serve((_req, res) => void res.writeHead(200).end(content));
-    expect((await client(s.host).getBlob("a/b", { digest: sha256(content), size: content.length })).equals(content)).toBe(true);
-    await expect(client(s.host).getBlob("a/b", { digest: sha256("something else"), size: content.length })).rejects.toMatchObject({
+    expect(
+      (await client(s.host).getBlob("a/b", { digest: sha256(content), size: content.length })).equals(content),
+    ).toBe(true);
+    await expect(
+      client(s.host).getBlob("a/b", { digest: sha256("something else"), size: content.length }),
+    ).rejects.toMatchObject({
       code: "E_DIGEST_MISMATCH",
     });
     const short = client(s.host).openBlob("a/b", sha256(content), 5);
@@ -189,7 +228,9 @@ describe("blobs", () => {
           .writeHead(404, { "Content-Type": "application/json" })
           .end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'),
     );
-    await expect(client(s.host).getBlob("a/b", { digest: sha256("x"), size: 1 })).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    await expect(client(s.host).getBlob("a/b", { digest: sha256("x"), size: 1 })).rejects.toMatchObject({
+      code: "E_NOT_FOUND",
+    });
   });
 });
 
@@ -211,7 +252,9 @@ describe("tags", () => {
   it("refuses a next page on another host", async () => {
     const s = await serve(
       (_req, res) =>
-        void res.writeHead(200, { Link: '<http://registry.invalid/v2/a/b/tags/list?last=t1>; rel="next"' }).end('{"name":"a/b","tags":["t1"]}'),
+        void res
+          .writeHead(200, { Link: '<http://registry.invalid/v2/a/b/tags/list?last=t1>; rel="next"' })
+          .end('{"name":"a/b","tags":["t1"]}'),
     );
     await expect(client(s.host).listTags("a/b")).rejects.toMatchObject({
       code: "E_REGISTRY",

@@ -14,7 +14,15 @@ import { lazyDefaultKeychain } from "../registry-auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
 import { BlobFetch } from "./blob-fetch";
-import { type BodySource, type Connector, type HttpResponse, HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
+import {
+  type BodySource,
+  type Connector,
+  type HttpResponse,
+  HttpTransport,
+  type Logger,
+  type RetryOptions,
+  sameAuthority,
+} from "./http";
 import { registryUrl } from "./registry-text";
 import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
 
@@ -203,7 +211,9 @@ export class RegistryClient {
       verify.on("close", () => res.body.destroy());
       verify.feed(res.body);
       const rate = this.transport.rate;
-      watchTransferRate(res.body, rate, (m) => verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)));
+      watchTransferRate(res.body, rate, (m) =>
+        verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)),
+      );
     })().catch((e) => verify.destroy(e));
     return verify;
   }
@@ -220,7 +230,13 @@ export class RegistryClient {
       size,
       verifier: new Verifier({ expect: { digest, size }, fail: (p) => blobProblem(ctx, p) }),
       request: async (connection) => {
-        const res = await this.send({ method: "GET", path: `/v2/${repository}/blobs/${digest}`, repository, operation, connection });
+        const res = await this.send({
+          method: "GET",
+          path: `/v2/${repository}/blobs/${digest}`,
+          repository,
+          operation,
+          connection,
+        });
         if (res.status !== 200) throw await this.fail(res, repository, operation);
         return res;
       },
@@ -265,9 +281,11 @@ export class RegistryClient {
     const bytes = await res.buffer(MAX_MANIFEST_BYTES);
     const digest = sha256(bytes);
     const ctx = this.context(repository, operation);
-    if (reference.startsWith("sha256:") && digest !== reference) throw digestMismatchError(ctx, reference, digest, "manifest");
+    if (reference.startsWith("sha256:") && digest !== reference)
+      throw digestMismatchError(ctx, reference, digest, "manifest");
     const claimed = res.header("docker-content-digest");
-    if (claimed?.startsWith("sha256:") && claimed !== digest) throw digestMismatchError(ctx, claimed, digest, "manifest");
+    if (claimed?.startsWith("sha256:") && claimed !== digest)
+      throw digestMismatchError(ctx, claimed, digest, "manifest");
     let mediaType = contentType(res);
     if (![...MANIFEST_MEDIA_TYPES, ...INDEX_MEDIA_TYPES].includes(mediaType)) {
       try {
@@ -284,7 +302,10 @@ export class RegistryClient {
    * undefined for none or another algorithm, which a caller needing one gets by GET and hashing), or undefined
    * when absent.
    */
-  async headManifest(repository: string, reference: string): Promise<{ digest?: Digest; mediaType: string; size: number } | undefined> {
+  async headManifest(
+    repository: string,
+    reference: string,
+  ): Promise<{ digest?: Digest; mediaType: string; size: number } | undefined> {
     const operation = `check manifest ${reference} in ${this.registry}/${repository}`;
     const res = await this.send({
       method: "HEAD",
@@ -297,7 +318,11 @@ export class RegistryClient {
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw await this.fail(res, repository, operation);
     const digest = res.header("docker-content-digest");
-    return { digest: digest && isDigest(digest) ? digest : undefined, mediaType: contentType(res), size: Number(res.header("content-length") ?? -1) };
+    return {
+      digest: digest && isDigest(digest) ? digest : undefined,
+      mediaType: contentType(res),
+      size: Number(res.header("content-length") ?? -1),
+    };
   }
 
   /**
@@ -316,16 +341,21 @@ export class RegistryClient {
       body: bytes,
       operation,
     });
-    if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await this.fail(res, repository, operation);
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202)
+      throw await this.fail(res, repository, operation);
     await res.discard();
     const claimed = res.header("docker-content-digest");
     if (claimed) {
-      if (claimed !== digest) throw digestMismatchError(this.context(repository, operation), digest, claimed, "the stored manifest");
+      if (claimed !== digest)
+        throw digestMismatchError(this.context(repository, operation), digest, claimed, "the stored manifest");
       return digest;
     }
     const check = await this.headManifest(repository, digest);
     if (!check || (check.digest && check.digest !== digest)) {
-      throw new PipelineError("E_REGISTRY", `${operation}: the registry accepted the manifest but does not serve ${digest}`);
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${operation}: the registry accepted the manifest but does not serve ${digest}`,
+      );
     }
     return digest;
   }

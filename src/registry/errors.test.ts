@@ -37,7 +37,10 @@ describe("parseErrorBody", () => {
 
 describe("responseError", () => {
   it("401 → E_UNAUTHORIZED naming registry, repository, operation and credential source", async () => {
-    const e = await responseError(response(401, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'), ctx);
+    const e = await responseError(
+      response(401, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'),
+      ctx,
+    );
     expect(e).toBeInstanceOf(RegistryError);
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toBe(
@@ -50,7 +53,9 @@ describe("responseError", () => {
     expect((await responseError(response(404, '{"errors":[{"code":"NAME_UNKNOWN"}]}'), ctx)).code).toBe("E_NOT_FOUND");
     expect((await responseError(response(404, '{"errors":[{"code":"BLOB_UNKNOWN"}]}'), ctx)).code).toBe("E_NOT_FOUND");
     expect((await responseError(response(404, ""), ctx)).code).toBe("E_NOT_FOUND");
-    expect((await responseError(response(404, '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}'), ctx)).code).toBe("E_REGISTRY");
+    expect((await responseError(response(404, '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}'), ctx)).code).toBe(
+      "E_REGISTRY",
+    );
   });
 
   it("anything else → E_REGISTRY with status, spec codes and a redacted URL", async () => {
@@ -72,6 +77,8 @@ describe("responseError", () => {
 
   it("quotes short plain-text bodies but not HTML pages", async () => {
     expect((await responseError(response(502, "upstream timed out"), ctx)).message).toContain("(upstream timed out)");
-    expect((await responseError(response(502, "<html><body>Bad Gateway</body></html>"), ctx)).message).not.toContain("<html>");
+    expect((await responseError(response(502, "<html><body>Bad Gateway</body></html>"), ctx)).message).not.toContain(
+      "<html>",
+    );
   });
 });

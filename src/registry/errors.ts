@@ -39,7 +39,10 @@ export function parseErrorBody(text: string): RegistryErrorEntry[] {
     const parsed = JSON.parse(text) as { errors?: unknown };
     if (!parsed || !Array.isArray(parsed.errors)) return [];
     return parsed.errors
-      .filter((e): e is Record<string, unknown> => !!e && typeof e === "object" && typeof (e as { code?: unknown }).code === "string")
+      .filter(
+        (e): e is Record<string, unknown> =>
+          !!e && typeof e === "object" && typeof (e as { code?: unknown }).code === "string",
+      )
       .map((e) => ({
         code: registryText(String(e.code)),
         message: typeof e.message === "string" ? registryText(e.message) : undefined,
@@ -59,7 +62,11 @@ function where(ctx: ErrorContext): string {
   return ctx.repository ? `${ctx.registry}/${ctx.repository}` : ctx.registry;
 }
 
-export function unauthorizedError(ctx: ErrorContext, why: string, entries: readonly RegistryErrorEntry[] = []): RegistryError {
+export function unauthorizedError(
+  ctx: ErrorContext,
+  why: string,
+  entries: readonly RegistryErrorEntry[] = [],
+): RegistryError {
   return new RegistryError(
     "E_UNAUTHORIZED",
     `${ctx.operation}: registry ${ctx.registry} refused access to ${ctx.repository ? `repository ${ctx.repository}` : "the registry"}` +
@@ -107,7 +114,12 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
     );
   }
   if (res.status === 404 && (entries.length === 0 || entries.some((e) => NOT_FOUND_CODES.has(e.code)))) {
-    return new RegistryError("E_NOT_FOUND", `${ctx.operation}: not found in ${where(ctx)} (404${codes ? `: ${codes}` : ""}; ${url})`, 404, entries);
+    return new RegistryError(
+      "E_NOT_FOUND",
+      `${ctx.operation}: not found in ${where(ctx)} (404${codes ? `: ${codes}` : ""}; ${url})`,
+      404,
+      entries,
+    );
   }
   const detail = codes || (text && !text.trimStart().startsWith("<") ? clip(registryText(text)) : "");
   return new RegistryError(
@@ -119,5 +131,8 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
 }
 
 export function digestMismatchError(ctx: ErrorContext, expected: string, actual: string, what: string): PipelineError {
-  return new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: ${what} from ${where(ctx)} has digest ${actual}, expected ${expected}`);
+  return new PipelineError(
+    "E_DIGEST_MISMATCH",
+    `${ctx.operation}: ${what} from ${where(ctx)} has digest ${actual}, expected ${expected}`,
+  );
 }

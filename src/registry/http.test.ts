@@ -5,7 +5,14 @@ import { type AddressInfo, createServer } from "node:net";
 import { PipelineError } from "../errors";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import type { ChunkSource } from "./body-chunks";
-import { backoffDelay, HttpTransport, isRetryableError, isRetryableStatus, parseRetryAfter, sameAuthority } from "./http";
+import {
+  backoffDelay,
+  HttpTransport,
+  isRetryableError,
+  isRetryableStatus,
+  parseRetryAfter,
+  sameAuthority,
+} from "./http";
 
 const ctx = { registry: "test-registry", operation: "test op" };
 const serve = useFakeServers();
@@ -93,7 +100,10 @@ describe("HttpTransport", () => {
 
   it("returns the last 5xx once retries are spent", async () => {
     const s = await serve((_req, res) => void res.writeHead(502).end("bad gateway"));
-    const res = await new HttpTransport({ retries: 2, baseDelayMs: 1 }).request({ method: "GET", url: new URL(s.url) }, ctx);
+    const res = await new HttpTransport({ retries: 2, baseDelayMs: 1 }).request(
+      { method: "GET", url: new URL(s.url) },
+      ctx,
+    );
     expect(res.status).toBe(502);
     expect(s.requests).toHaveLength(3);
   });
@@ -108,8 +118,13 @@ describe("HttpTransport", () => {
 
   it("honours a Retry-After within maxRetryAfterMs", async () => {
     let n = 0;
-    const s = await serve((_req, res) => void (++n === 1 ? res.writeHead(429, { "Retry-After": "1" }).end() : res.writeHead(200).end()));
-    const res = await new HttpTransport({ retries: 1, baseDelayMs: 1, maxRetryAfterMs: 5000 }).request({ method: "GET", url: new URL(s.url) }, ctx);
+    const s = await serve(
+      (_req, res) => void (++n === 1 ? res.writeHead(429, { "Retry-After": "1" }).end() : res.writeHead(200).end()),
+    );
+    const res = await new HttpTransport({ retries: 1, baseDelayMs: 1, maxRetryAfterMs: 5000 }).request(
+      { method: "GET", url: new URL(s.url) },
+      ctx,
+    );
     expect(res.status).toBe(200);
     expect(s.requests).toHaveLength(2);
   });
@@ -140,7 +155,10 @@ describe("HttpTransport", () => {
       res.writeHead(200).end("ok");
     });
     const logs: string[] = [];
-    const res = await new HttpTransport({ retries: 2, baseDelayMs: 1 }, (l) => logs.push(l)).request({ method: "GET", url: new URL(s.url) }, ctx);
+    const res = await new HttpTransport({ retries: 2, baseDelayMs: 1 }, (l) => logs.push(l)).request(
+      { method: "GET", url: new URL(s.url) },
+      ctx,
+    );
     expect(await res.text()).toBe("ok");
     expect(logs.some((l) => /ECONNRESET|socket hang up/.test(l))).toBe(true);
   });
@@ -148,7 +166,9 @@ describe("HttpTransport", () => {
   it("turns a refused connection into E_REGISTRY_UNREACHABLE naming registry, operation and errno", async () => {
     const port = await closedPort();
     const t = new HttpTransport({ retries: 2, baseDelayMs: 1 });
-    const err = await t.request({ method: "GET", url: new URL(`http://127.0.0.1:${port}/v2/?token=abc`) }, ctx).catch((e) => e);
+    const err = await t
+      .request({ method: "GET", url: new URL(`http://127.0.0.1:${port}/v2/?token=abc`) }, ctx)
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PipelineError);
     expect(err.code).toBe("E_REGISTRY_UNREACHABLE");
     expect(err.message).toContain("test-registry");
@@ -211,7 +231,10 @@ describe("HttpTransport", () => {
       };
     };
     const total = pieces.reduce((n, p) => n + p.length, 0);
-    const res = await new HttpTransport({ retries: 0 }).request({ method: "PUT", url: new URL(s.url), body, contentLength: total }, ctx);
+    const res = await new HttpTransport({ retries: 0 }).request(
+      { method: "PUT", url: new URL(s.url), body, contentLength: total },
+      ctx,
+    );
     expect(res.status).toBe(201);
     expect((await res.buffer(total)).equals(Buffer.concat(pieces))).toBe(true);
     expect(opened).toEqual([{ closed: true, i: 4 }]);
@@ -272,7 +295,11 @@ describe("HttpTransport", () => {
     });
     const t = new HttpTransport({ retries: 0 });
     const body = () => Readable.from([Buffer.from("12345")]);
-    expect(await (await t.request({ method: "PUT", url: new URL(`${s.url}/307`), body, contentLength: 5 }, ctx)).text()).toBe("PUT 5");
-    expect(await (await t.request({ method: "PUT", url: new URL(`${s.url}/303`), body, contentLength: 5 }, ctx)).text()).toBe("GET 0");
+    expect(
+      await (await t.request({ method: "PUT", url: new URL(`${s.url}/307`), body, contentLength: 5 }, ctx)).text(),
+    ).toBe("PUT 5");
+    expect(
+      await (await t.request({ method: "PUT", url: new URL(`${s.url}/303`), body, contentLength: 5 }, ctx)).text(),
+    ).toBe("GET 0");
   });
 });

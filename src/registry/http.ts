@@ -134,7 +134,12 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 }
 
 /** Full-jitter exponential backoff: random in [base*2^attempt / 2, base*2^attempt], capped. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** attempt);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
@@ -149,8 +154,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
   // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
   // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
-  if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0") res.resume();
-  const tooSlow = (m: { bytes: number; ms: number }) => res.destroy(tooSlowError(`${method} ${registryUrl(url)}: the registry`, rate, m));
+  if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0")
+    res.resume();
+  const tooSlow = (m: { bytes: number; ms: number }) =>
+    res.destroy(tooSlowError(`${method} ${registryUrl(url)}: the registry`, rate, m));
   // Read in flowing mode ('data'), not with an async iterator: the rate watcher counts only time the body flows.
   const buffer = (limit = 4 * 1024 * 1024): Promise<Buffer> =>
     new Promise<Buffer>((resolve, reject) => {
@@ -336,7 +343,9 @@ export class HttpTransport {
         res = await this.followRedirects(req);
       } catch (e) {
         if (e instanceof BodyError) {
-          throw new PipelineError("E_BLOB_READ", `${ctx.operation}: cannot read the content to send: ${e.message}`, { cause: e.inner });
+          throw new PipelineError("E_BLOB_READ", `${ctx.operation}: cannot read the content to send: ${e.message}`, {
+            cause: e.inner,
+          });
         }
         if (!isRetryableError(e)) {
           if (e instanceof PipelineError) throw e;
@@ -345,7 +354,9 @@ export class HttpTransport {
         lastError = e;
         if (attempt + 1 < maxAttempts) {
           const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-          this.log(`${req.method} ${registryUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+          this.log(
+            `${req.method} ${registryUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
+          );
           await sleep(delay);
         }
         continue;
@@ -361,7 +372,9 @@ export class HttpTransport {
         );
       }
       const delay = retryAfter ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-      this.log(`${req.method} ${registryUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+      this.log(
+        `${req.method} ${registryUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
+      );
       await res.discard();
       await sleep(delay);
     }
@@ -384,11 +397,18 @@ export class HttpTransport {
     const headers: Record<string, string> = { "User-Agent": this.userAgent, ...(req.headers ?? {}) };
     if (req.contentLength !== undefined) headers["Content-Length"] = String(req.contentLength);
     else if (Buffer.isBuffer(body)) headers["Content-Length"] = String(body.length);
-    else if (body === undefined && (method === "PUT" || method === "POST" || method === "PATCH")) headers["Content-Length"] = "0";
+    else if (body === undefined && (method === "PUT" || method === "POST" || method === "PATCH"))
+      headers["Content-Length"] = "0";
     const origin = req.url;
     for (let hop = 0; ; hop++) {
       const started = Date.now();
-      const raw = await sendOnce({ ...req, method, body }, url, headers, this.retry.timeoutMs, this.rate.headersTimeoutMs);
+      const raw = await sendOnce(
+        { ...req, method, body },
+        url,
+        headers,
+        this.retry.timeoutMs,
+        this.rate.headersTimeoutMs,
+      );
       const res = makeResponse(raw, url, method, this.rate);
       this.log(`${method} ${registryUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
       if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
@@ -396,7 +416,10 @@ export class HttpTransport {
       if (!location) return res;
       if (hop >= MAX_REDIRECTS) {
         await res.discard();
-        throw new PipelineError("E_REGISTRY", `${req.method} ${registryUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`);
+        throw new PipelineError(
+          "E_REGISTRY",
+          `${req.method} ${registryUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`,
+        );
       }
       await res.discard();
       const next = new URL(location, url);

@@ -99,7 +99,10 @@ describe("progress off a terminal, and rate/ETA on one", () => {
       expect(lines).toEqual([]);
       lp.blobDone(A, "uploaded");
       lp.skip(B, "already present");
-      expect(lines).toEqual([`layer 1/2 ${A.slice(7, 19)}: uploaded 3.0 MiB in 1.5s`, `${B.slice(7, 19)}: already present`]);
+      expect(lines).toEqual([
+        `layer 1/2 ${A.slice(7, 19)}: uploaded 3.0 MiB in 1.5s`,
+        `${B.slice(7, 19)}: already present`,
+      ]);
       for (const l of lines) expect(l).not.toMatch(/\x1b/);
     }
   });

@@ -85,7 +85,13 @@ export class TtyProgress implements ProgressSink {
   }
 
   blobStart(digest: Digest, size: number, label?: string): void {
-    this.active.set(digest, { label: label ?? short(digest), size, bytes: 0, started: this.now(), named: label !== undefined });
+    this.active.set(digest, {
+      label: label ?? short(digest),
+      size,
+      bytes: 0,
+      started: this.now(),
+      named: label !== undefined,
+    });
     this.draw([]);
   }
 
@@ -178,12 +184,18 @@ export class LineProgress implements ProgressSink {
 }
 
 /** Whether `stream` is a terminal that takes cursor codes: a TTY, not in CI, not `TERM=dumb`. */
-export function isFancyTerminal(stream: Pick<TerminalStream, "isTTY">, env: Record<string, string | undefined>): boolean {
+export function isFancyTerminal(
+  stream: Pick<TerminalStream, "isTTY">,
+  env: Record<string, string | undefined>,
+): boolean {
   return Boolean(stream.isTTY) && !env.CI && env.TERM !== "dumb";
 }
 
 /** The TTY renderer when `stream` is a fancy terminal (see isFancyTerminal); silent otherwise. */
-export function progressForTerminal(stream: TerminalStream = process.stderr, env: Record<string, string | undefined> = process.env): ProgressSink {
+export function progressForTerminal(
+  stream: TerminalStream = process.stderr,
+  env: Record<string, string | undefined> = process.env,
+): ProgressSink {
   return isFancyTerminal(stream, env) ? new TtyProgress(stream) : silentProgress;
 }
 

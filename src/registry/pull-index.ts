@@ -42,7 +42,12 @@ export async function pullIndexToLayout(
     const image = await pullImage({ ...ref, tag: undefined, digest: fetched.digest }, opts, client, fetched);
     if (platforms !== "all") {
       const own = platformOfImage(image);
-      const entry = { mediaType: image.mediaType, digest: image.digest, size: image.manifestBytes.length, ...(own ? { platform: own } : {}) };
+      const entry = {
+        mediaType: image.mediaType,
+        digest: image.digest,
+        size: image.manifestBytes.length,
+        ...(own ? { platform: own } : {}),
+      };
       for (const p of platforms) pickPlatform([entry], p, { name });
     }
     content = image;
@@ -53,14 +58,20 @@ export async function pullIndexToLayout(
     } catch {
       throw new PipelineError("E_REGISTRY", `index of ${name} is not valid JSON`);
     }
-    const index: Index = parseIndexDescriptors(parsed, `index ${fetched.digest} of ${name}`) ?? { schemaVersion: 2, manifests: [] };
-    const images = index.manifests.filter((d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown");
+    const index: Index = parseIndexDescriptors(parsed, `index ${fetched.digest} of ${name}`) ?? {
+      schemaVersion: 2,
+      manifests: [],
+    };
+    const images = index.manifests.filter(
+      (d) => MANIFEST_MEDIA_TYPES.includes(d.mediaType) && d.platform && d.platform.os !== "unknown",
+    );
     let kept: Descriptor[] = images;
     if (platforms !== "all") {
       const chosen = new Set(platforms.map((p) => pickPlatform(images, p, { name, indexDigest: fetched.digest })));
       kept = images.filter((d) => chosen.has(d));
     }
-    if (kept.length === 0) throw new PipelineError("E_PLATFORM", `${name}: index ${fetched.digest} lists no image manifest with a platform`);
+    if (kept.length === 0)
+      throw new PipelineError("E_PLATFORM", `${name}: index ${fetched.digest} lists no image manifest with a platform`);
     // Each platform's manifest and config, several at once (their layers stream later, into the layout).
     const pulled: Image[] = new Array(kept.length);
     await forEachLimited(kept, 4, async (d, i) => {

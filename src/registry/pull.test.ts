@@ -54,7 +54,11 @@ beforeAll(async () => {
     platform: { os: "linux", architecture },
   });
   index = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DOCKER_MANIFEST_LIST, manifests: [entry(arm64, "arm64"), entry(amd64, "amd64")] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.DOCKER_MANIFEST_LIST,
+      manifests: [entry(arm64, "arm64"), entry(amd64, "amd64")],
+    }),
   );
   const manifests = new Map<string, { bytes: Buffer; type: string }>([
     ["multi", { bytes: index, type: MediaType.DOCKER_MANIFEST_LIST }],
@@ -70,17 +74,26 @@ beforeAll(async () => {
     if (kind === "manifests" && req.method === "GET") manifestGets.push(ref);
     if (m && req.method === "GET" && (ref === amd64.digest || ref === arm64.digest)) {
       platformGets.max = Math.max(platformGets.max, ++platformGets.now);
-      for (const until = Date.now() + 2000; platformGets.now < platformGets.hold && platformGets.max < platformGets.hold && Date.now() < until; )
+      for (
+        const until = Date.now() + 2000;
+        platformGets.now < platformGets.hold && platformGets.max < platformGets.hold && Date.now() < until;
+      )
         await new Promise((r) => setTimeout(r, 5));
       platformGets.now--;
     }
     if (m) {
-      const headers = { "Content-Type": m.type, "Docker-Content-Digest": sha256(m.bytes), "Content-Length": String(m.bytes.length) };
+      const headers = {
+        "Content-Type": m.type,
+        "Docker-Content-Digest": sha256(m.bytes),
+        "Content-Length": String(m.bytes.length),
+      };
       return void res.writeHead(200, headers).end(req.method === "HEAD" ? undefined : m.bytes);
     }
     const b = kind === "blobs" ? blobs.get(ref) : undefined;
     if (b) return void res.writeHead(200).end(b);
-    res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
+    res
+      .writeHead(404, { "Content-Type": "application/json" })
+      .end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
   });
 });
 afterAll(async () => {
@@ -118,14 +131,18 @@ describe("pullImage", () => {
     const img = await pullImage(parseReference(`${server.host}/r/p:multi`), opts);
     expect(img.digest).toBe(amd64.digest);
     expect(img.layers.map((l) => l.diffId)).toEqual(amd64.layers.map((l) => l.diffId));
-    const arm = await pullImage(parseReference(`${server.host}/r/p:multi`), { ...opts, platform: { os: "linux", architecture: "arm64" } });
+    const arm = await pullImage(parseReference(`${server.host}/r/p:multi`), {
+      ...opts,
+      platform: { os: "linux", architecture: "arm64" },
+    });
     expect(arm.digest).toBe(arm64.digest);
   });
 
   it("says which platforms an index has when the wanted one is missing", async () => {
-    const err = await pullImage(parseReference(`${server.host}/r/p:multi`), { ...opts, platform: { os: "windows", architecture: "amd64" } }).catch(
-      (e) => e,
-    );
+    const err = await pullImage(parseReference(`${server.host}/r/p:multi`), {
+      ...opts,
+      platform: { os: "windows", architecture: "amd64" },
+    }).catch((e) => e);
     expect(err.code).toBe("E_PLATFORM");
     expect(err.message).toContain("linux/arm64, linux/amd64");
   });
@@ -146,11 +163,14 @@ describe("pullImage", () => {
     const back = readLayout(dir, { refName: "single" });
     expect(back.digest).toBe(amd64.digest);
     expect(readdirSync(join(dir, "blobs", "sha256"))).toHaveLength(4);
-    for (const l of amd64.layers) expect(events).toEqual(expect.arrayContaining([`start ${l.digest}`, `downloaded ${l.digest}`]));
+    for (const l of amd64.layers)
+      expect(events).toEqual(expect.arrayContaining([`start ${l.digest}`, `downloaded ${l.digest}`]));
   });
 
   it("a missing tag is E_NOT_FOUND", async () => {
-    await expect(pullImage(parseReference(`${server.host}/r/p:nope`), opts)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    await expect(pullImage(parseReference(`${server.host}/r/p:nope`), opts)).rejects.toMatchObject({
+      code: "E_NOT_FOUND",
+    });
   });
 });
 
@@ -159,7 +179,9 @@ describe("resolveDigest and inspect", () => {
     expect(await resolveDigest(parseReference(`${server.host}/r/p:multi`), opts)).toBe(sha256(index));
     expect(await resolveDigest(parseReference(`${server.host}/r/p:single`), opts)).toBe(amd64.digest);
     expect(await resolveDigest(parseReference(`${server.host}/r/p@${amd64.digest}`), opts)).toBe(amd64.digest);
-    await expect(resolveDigest(parseReference(`${server.host}/r/p:nope`), opts)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    await expect(resolveDigest(parseReference(`${server.host}/r/p:nope`), opts)).rejects.toMatchObject({
+      code: "E_NOT_FOUND",
+    });
   });
 
   it("inspect gives manifest and config, and the index it went through", async () => {
@@ -200,12 +222,15 @@ describe("pullToLayout's early layer requests", () => {
       if (ref === early.configBlob.digest) {
         // Hold the config's answer until the image's layers were asked for (at most 2 s).
         const layerGets = () => srv.requests.filter((q) => early.layers.some((l) => q.url.endsWith(l.digest))).length;
-        for (const until = Date.now() + 2000; layerGets() < early.layers.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+        for (const until = Date.now() + 2000; layerGets() < early.layers.length && Date.now() < until; )
+          await new Promise((r) => setTimeout(r, 5));
         layersWhileConfigHeld = layerGets();
       }
       const b = kind === "blobs" ? blobs.get(ref) : undefined;
       if (!b)
-        return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+        return void res
+          .writeHead(404, { "Content-Type": "application/json" })
+          .end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
       res.writeHead(200, { "Content-Length": String(b.length) }).end(b);
     });
   });
@@ -227,7 +252,8 @@ describe("pullToLayout's early layer requests", () => {
   const socketsLeftBy = async (pull: () => Promise<unknown>) => {
     const before = openSockets();
     await pull();
-    for (const until = Date.now() + 2000; openSockets() > before && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 2000; openSockets() > before && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 10));
     return openSockets() - before;
   };
 
@@ -242,7 +268,9 @@ describe("pullToLayout's early layer requests", () => {
     const out = join(dir, "no-config");
     let err: PipelineError | undefined;
     expect(
-      await socketsLeftBy(async () => (err = await pullToLayout(parseReference(`${srv.host}/r/p:no-config`), out, opts).catch((e) => e))),
+      await socketsLeftBy(
+        async () => (err = await pullToLayout(parseReference(`${srv.host}/r/p:no-config`), out, opts).catch((e) => e)),
+      ),
     ).toBeLessThanOrEqual(0);
     expect(err?.code).toBe("E_NOT_FOUND");
     expect(err?.message).toContain(noConfig.configBlob.digest);
@@ -253,7 +281,9 @@ describe("pullToLayout's early layer requests", () => {
     const out = join(dir, "no-layer");
     let err: PipelineError | undefined;
     expect(
-      await socketsLeftBy(async () => (err = await pullToLayout(parseReference(`${srv.host}/r/p:no-layer`), out, opts).catch((e) => e))),
+      await socketsLeftBy(
+        async () => (err = await pullToLayout(parseReference(`${srv.host}/r/p:no-layer`), out, opts).catch((e) => e)),
+      ),
     ).toBeLessThanOrEqual(0);
     expect(err?.code).toBe("E_NOT_FOUND");
     expect(err?.message).toContain(noLayer.layers[1].digest);
@@ -263,7 +293,9 @@ describe("pullToLayout's early layer requests", () => {
 
 describe("a config's descriptor size (issue #41)", () => {
   // A registry serving a config other than its declared size: the real one cannot be made to, so a fake.
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -276,7 +308,8 @@ describe("a config's descriptor size (issue #41)", () => {
   let s: FakeServer;
   beforeAll(async () => {
     s = await startFakeServer(async (req, res) => {
-      if (req.url.includes("/manifests/")) return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST }).end(manifest);
+      if (req.url.includes("/manifests/"))
+        return void res.writeHead(200, { "Content-Type": MediaType.OCI_MANIFEST }).end(manifest);
       res.writeHead(200, { "Content-Type": "application/octet-stream" });
       if (req.url.includes("/r/short/")) return void res.end(config.subarray(0, 10));
       // Endless: 64 KiB chunks for as long as the client reads.
@@ -307,6 +340,8 @@ describe("a config's descriptor size (issue #41)", () => {
   it("a short config names both sizes", async () => {
     const err = await inspect(parseReference(`${s.host}/r/short:v1`), opts).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_DIGEST_MISMATCH" });
-    expect((err as Error).message).toContain(`the descriptor declares ${config.length} bytes and the registry sent 10 bytes`);
+    expect((err as Error).message).toContain(
+      `the descriptor declares ${config.length} bytes and the registry sent 10 bytes`,
+    );
   });
 });

@@ -12,7 +12,14 @@ import { formatReference, type Reference } from "../oci/reference";
 import type { Digest } from "../oci/digest";
 import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
 import { diffIdsOf, parseImageConfig } from "../oci/image-config";
-import { type Descriptor, type ImageConfig, INDEX_MEDIA_TYPES, type Manifest, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
+import {
+  type Descriptor,
+  type ImageConfig,
+  INDEX_MEDIA_TYPES,
+  type Manifest,
+  MANIFEST_MEDIA_TYPES,
+  type Platform,
+} from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
 import type { Layer } from "../layer/layer";
@@ -83,23 +90,41 @@ function parseJson(bytes: Buffer, what: string): unknown {
 }
 
 /** `first`: what `ref` names, when the caller has fetched it already (it is not asked for again). */
-async function resolveManifest(ref: Reference, opts: PullOptions, client = pullClient(ref, opts), first?: FetchedManifest): Promise<Resolved> {
+async function resolveManifest(
+  ref: Reference,
+  opts: PullOptions,
+  client = pullClient(ref, opts),
+  first?: FetchedManifest,
+): Promise<Resolved> {
   const name = formatReference(ref);
   let fetched = first ?? (await client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest"));
   let index: Resolved["index"];
   if (INDEX_MEDIA_TYPES.includes(fetched.mediaType)) {
     const want = opts.platform ?? hostPlatform();
-    const entries = parseIndexDescriptors(parseJson(fetched.bytes, `index of ${name}`), `index ${fetched.digest} of ${name}`)?.manifests ?? [];
-    const match = pickPlatform(entries, want, { name, indexDigest: fetched.digest }, (m) => MANIFEST_MEDIA_TYPES.includes(m.mediaType));
+    const entries =
+      parseIndexDescriptors(parseJson(fetched.bytes, `index of ${name}`), `index ${fetched.digest} of ${name}`)
+        ?.manifests ?? [];
+    const match = pickPlatform(entries, want, { name, indexDigest: fetched.digest }, (m) =>
+      MANIFEST_MEDIA_TYPES.includes(m.mediaType),
+    );
     index = { digest: fetched.digest, mediaType: fetched.mediaType };
     fetched = await client.getManifest(ref.repository, match.digest);
   }
   if (!MANIFEST_MEDIA_TYPES.includes(fetched.mediaType)) {
-    throw new PipelineError("E_REGISTRY", `${name}: unsupported manifest media type ${JSON.stringify(fetched.mediaType)}`);
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${name}: unsupported manifest media type ${JSON.stringify(fetched.mediaType)}`,
+    );
   }
-  const manifest = parseManifestDescriptors(parseJson(fetched.bytes, `manifest of ${name}`), `manifest ${fetched.digest} of ${name}`);
+  const manifest = parseManifestDescriptors(
+    parseJson(fetched.bytes, `manifest of ${name}`),
+    `manifest ${fetched.digest} of ${name}`,
+  );
   if (!manifest) {
-    throw new PipelineError("E_REGISTRY", `${name}: manifest ${fetched.digest} is not an image manifest (no config or layers)`);
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${name}: manifest ${fetched.digest} is not an image manifest (no config or layers)`,
+    );
   }
   return { client, bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType, manifest, index };
 }
@@ -107,11 +132,24 @@ async function resolveManifest(ref: Reference, opts: PullOptions, client = pullC
 async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer; config: ImageConfig }> {
   const bytes = await r.client.getBlob(ref.repository, r.manifest.config);
   const name = formatReference(ref);
-  return { bytes, config: parseImageConfig(parseJson(bytes, `config of ${name}`), `config ${r.manifest.config.digest} of ${name}`, "E_REGISTRY") };
+  return {
+    bytes,
+    config: parseImageConfig(
+      parseJson(bytes, `config of ${name}`),
+      `config ${r.manifest.config.digest} of ${name}`,
+      "E_REGISTRY",
+    ),
+  };
 }
 
 /** Starts streaming a layer from the registry, reporting progress; the stream checks its own digest and size. */
-function openRemote(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): Readable {
+function openRemote(
+  client: RegistryClient,
+  repository: string,
+  desc: Descriptor,
+  label: string,
+  progress: ProgressSink,
+): Readable {
   progress.blobStart(desc.digest, desc.size, label);
   const src = client.openBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
   src.once("end", () => progress.blobDone(desc.digest, "downloaded"));
@@ -119,7 +157,13 @@ function openRemote(client: RegistryClient, repository: string, desc: Descriptor
 }
 
 /** Starts downloading a layer for a file (BlobFetch.into), reporting progress as openRemote does. */
-function fetchRemote(client: RegistryClient, repository: string, desc: Descriptor, label: string, progress: ProgressSink): BlobFetch {
+function fetchRemote(
+  client: RegistryClient,
+  repository: string,
+  desc: Descriptor,
+  label: string,
+  progress: ProgressSink,
+): BlobFetch {
   progress.blobStart(desc.digest, desc.size, label);
   return client.fetchBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
 }
@@ -157,7 +201,12 @@ const EARLY_LAYERS = 4;
  * session for `ref`'s registry (pullClient), to share among several pulls; `first`: the manifest `ref` names, when
  * the caller has it already.
  */
-export async function pullImage(ref: Reference, opts: PullOptions = {}, client?: RegistryClient, first?: FetchedManifest): Promise<Image> {
+export async function pullImage(
+  ref: Reference,
+  opts: PullOptions = {},
+  client?: RegistryClient,
+  first?: FetchedManifest,
+): Promise<Image> {
   return imageOf(await resolveManifest(ref, opts, client, first), ref, opts);
 }
 
@@ -172,11 +221,15 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
   const n = r.manifest.layers.length;
   const label = (i: number) => `layer ${i + 1}/${n}`;
   const download = (l: Descriptor, i: number) => () => fetchRemote(r.client, ref.repository, l, label(i), progress);
-  if (early) for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, download(l, i));
+  if (early)
+    for (const [i, l] of r.manifest.layers.slice(0, EARLY_LAYERS).entries()) early.start(l.digest, download(l, i));
   const { bytes: configBytes, config } = await fetchConfig(r, ref);
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== n) {
-    throw new PipelineError("E_REGISTRY", `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`);
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`,
+    );
   }
   const layers = r.manifest.layers.map((l, i) => {
     const layer = selfVerifyingBlob<Layer>({
@@ -208,10 +261,21 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
  * Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. Once the
  * manifest says the image fits on the disk, the config and the first layers are requested at once.
  */
-export async function pullToLayout(ref: Reference, dir: string, opts: PullOptions = {}): Promise<{ digest: Digest; refName?: string }> {
+export async function pullToLayout(
+  ref: Reference,
+  dir: string,
+  opts: PullOptions = {},
+): Promise<{ digest: Digest; refName?: string }> {
   const r = await resolveManifest(ref, opts);
   const { config, layers } = r.manifest;
-  ensureFits(dir, [config, ...layers, { digest: r.digest, size: r.bytes.length }], new Set(layers.map((l) => l.digest)).size, "", ref, opts);
+  ensureFits(
+    dir,
+    [config, ...layers, { digest: r.digest, size: r.bytes.length }],
+    new Set(layers.map((l) => l.digest)).size,
+    "",
+    ref,
+    opts,
+  );
   const early = new EarlyFetches();
   try {
     const image = await imageOf(r, ref, opts, early);
@@ -245,7 +309,12 @@ function ensureFits(
   const sizes = new Map(blobs.map((b) => [b.digest, b.size]));
   const bytes = [...sizes.values()].reduce((n, size) => n + size, 0);
   const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
-  ensureFreeSpace(existingAncestor(dirname(resolve(dir))), bytes, opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 }, what);
+  ensureFreeSpace(
+    existingAncestor(dirname(resolve(dir))),
+    bytes,
+    opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 },
+    what,
+  );
 }
 
 /** `dir` or its nearest ancestor that exists (the file system the layout will be written to). */
@@ -259,7 +328,11 @@ export async function resolveDigest(ref: Reference, opts: PullOptions = {}): Pro
   const client = pullClient(ref, opts);
   const reference = ref.digest ?? ref.tag ?? "latest";
   const head = await client.headManifest(ref.repository, reference);
-  if (!head) throw new PipelineError("E_NOT_FOUND", `${formatReference(ref)}: manifest not found in ${ref.registry}/${ref.repository}`);
+  if (!head)
+    throw new PipelineError(
+      "E_NOT_FOUND",
+      `${formatReference(ref)}: manifest not found in ${ref.registry}/${ref.repository}`,
+    );
   if (ref.digest) {
     if (head.digest && head.digest !== ref.digest) {
       throw new PipelineError("E_DIGEST_MISMATCH", `${formatReference(ref)}: registry says ${head.digest}`);

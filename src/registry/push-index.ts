@@ -78,7 +78,11 @@ export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushO
       await putManifest(client, repository, image.digest, image, opts.log);
     });
     const confirmed = await putManifest(client, repository, digest, index, opts.log);
-    if (confirmed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `push ${registry}/${repository}@${digest}: registry stored ${confirmed}`);
+    if (confirmed !== digest)
+      throw new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `push ${registry}/${repository}@${digest}: registry stored ${confirmed}`,
+      );
   }
   await forEachLimited(
     tags.filter((t) => !current.has(t)),

@@ -32,7 +32,8 @@ async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: num
     const url = new URL(req.url, "http://x");
     if (req.method === "HEAD") {
       const last = url.pathname.split("/").pop()!;
-      const manifest = present.has(last) && url.pathname.includes("/manifests/") ? { "Docker-Content-Digest": last } : {};
+      const manifest =
+        present.has(last) && url.pathname.includes("/manifests/") ? { "Docker-Content-Digest": last } : {};
       return void res.writeHead(present.has(last) ? 200 : 404, manifest).end();
     }
     if (req.method === "POST") return void res.writeHead(202, { Location: `/up/${++n}` }).end();
@@ -49,7 +50,9 @@ async function fake(opts: { present?: string[]; failBlob?: string; delayMs?: num
       await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
       inflight--;
       if (digest === opts.failBlob)
-        return void res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
+        return void res
+          .writeHead(400, { "Content-Type": "application/json" })
+          .end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"nope"}]}');
       present.add(digest);
       return void res.writeHead(201, { "Docker-Content-Digest": digest }).end();
     }
@@ -71,11 +74,17 @@ describe("pushImage", () => {
       blobDone: (d, how) => events.push(`${how} ${d}`),
       skip: (d) => events.push(`skip ${d}`),
     };
-    const r = await pushImage(image, { registry: s.host, repository: "team/app", tags: ["v1", "latest"] }, { ...opts, progress });
+    const r = await pushImage(
+      image,
+      { registry: s.host, repository: "team/app", tags: ["v1", "latest"] },
+      { ...opts, progress },
+    );
     expect(r.digest).toBe(image.digest);
     expect(r.reference).toBe(`${s.host}/team/app@${image.digest}`);
     expect(r.skipped).toEqual([image.layers[1].digest]);
-    expect(r.uploaded.map((u) => u.digest).sort()).toEqual([image.layers[0].digest, image.layers[2].digest, image.configBlob.digest].sort());
+    expect(r.uploaded.map((u) => u.digest).sort()).toEqual(
+      [image.layers[0].digest, image.layers[2].digest, image.configBlob.digest].sort(),
+    );
     expect(r.uploaded.find((u) => u.digest === image.layers[0].digest)?.size).toBe(image.layers[0].size);
     // First the manifest checks (the tags, then the digest: none there), then the blobs, then the PUTs.
     const manifestHeads = s.requests.filter((q) => q.method === "HEAD" && q.url.includes("/manifests/"));
@@ -89,7 +98,9 @@ describe("pushImage", () => {
       "/v2/team/app/manifests/v1",
       "/v2/team/app/manifests/latest",
     ]);
-    expect(manifestPuts.every((q) => q.body.equals(image.manifestBytes) && q.headers["content-type"] === image.mediaType)).toBe(true);
+    expect(
+      manifestPuts.every((q) => q.body.equals(image.manifestBytes) && q.headers["content-type"] === image.mediaType),
+    ).toBe(true);
     // Every blob request came before the first manifest PUT.
     const firstManifest = s.requests.findIndex((q) => q.method === "PUT" && q.url.includes("/manifests/"));
     expect(s.requests.slice(firstManifest).every((q) => q.url.includes("/manifests/"))).toBe(true);
@@ -177,7 +188,10 @@ describe("pushImage", () => {
       const r = await pushImage(image, { registry: s.host, repository: "r", tags: ["t"] }, opts);
       expect(r.skipped).toHaveLength(2);
       expect(s.requests.filter((q) => q.method === "HEAD" && q.url.includes("/blobs/"))).toHaveLength(2);
-      expect(s.requests.filter((q) => q.method === "PUT").map((q) => q.url)).toEqual([`/v2/r/manifests/${image.digest}`, "/v2/r/manifests/t"]);
+      expect(s.requests.filter((q) => q.method === "PUT").map((q) => q.url)).toEqual([
+        `/v2/r/manifests/${image.digest}`,
+        "/v2/r/manifests/t",
+      ]);
     }
   });
 
@@ -187,7 +201,8 @@ describe("pushImage", () => {
       let refused = 0;
       const s = await startFakeServer((req, res) => {
         if (req.method === "HEAD") return void res.writeHead(200).end(); // every blob is there
-        if (req.method === "PUT" && refused++ < refusals) return void res.writeHead(400, { "Content-Type": "application/json" }).end(unknown);
+        if (req.method === "PUT" && refused++ < refusals)
+          return void res.writeHead(400, { "Content-Type": "application/json" }).end(unknown);
         res.writeHead(201, { "Docker-Content-Digest": sha256(req.body) }).end();
       });
       servers.push(s);
@@ -206,7 +221,9 @@ describe("pushImage", () => {
     ]);
 
     const bad = await registry(3);
-    const err = await pushImage(image, { registry: bad.host, repository: "r", tags: ["t"] }, { ...opts, retry }).catch((e) => e);
+    const err = await pushImage(image, { registry: bad.host, repository: "r", tags: ["t"] }, { ...opts, retry }).catch(
+      (e) => e,
+    );
     expect(err.code).toBe("E_REGISTRY");
     expect(err.message).toContain("MANIFEST_BLOB_UNKNOWN");
     expect(bad.requests.filter((q) => q.method === "PUT")).toHaveLength(3);
@@ -215,11 +232,17 @@ describe("pushImage", () => {
 
   it("refuses an image whose digest does not match its manifest bytes, and bad targets", async () => {
     const image = randomImage({ layers: 1 });
-    await expect(pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts)).rejects.toMatchObject({
+    await expect(
+      pushImage({ ...image, digest: sha256("other") }, { registry: "localhost:1", repository: "r" }, opts),
+    ).rejects.toMatchObject({
       code: "E_DIGEST_MISMATCH",
     });
-    await expect(pushImage(image, { registry: "localhost:1", repository: "R/Upper" }, opts)).rejects.toMatchObject({ code: "E_BAD_REFERENCE" });
-    await expect(pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts)).rejects.toMatchObject({
+    await expect(pushImage(image, { registry: "localhost:1", repository: "R/Upper" }, opts)).rejects.toMatchObject({
+      code: "E_BAD_REFERENCE",
+    });
+    await expect(
+      pushImage(image, { registry: "localhost:1", repository: "r", tags: ["bad tag"] }, opts),
+    ).rejects.toMatchObject({
       code: "E_BAD_REFERENCE",
     });
   });
@@ -232,12 +255,19 @@ function layerOf(size: number): Layer {
 
 /** An image of these layers for a platform (its own config and manifest). */
 function imageOf(layers: Layer[], architecture = "amd64", variant?: string): Image {
-  return composeImage({ layers: layers.map((layer, i) => ({ layer, createdBy: `layer ${i}` })), os: "linux", architecture, variant });
+  return composeImage({
+    layers: layers.map((layer, i) => ({ layer, createdBy: `layer ${i}` })),
+    os: "linux",
+    architecture,
+    variant,
+  });
 }
 
 /** The blob digests the fake's uploads completed, in order. */
 function uploadOrder(s: FakeServer): string[] {
-  return s.requests.filter((q) => q.method === "PUT" && q.url.startsWith("/up/")).map((q) => new URL(q.url, "http://x").searchParams.get("digest")!);
+  return s.requests
+    .filter((q) => q.method === "PUT" && q.url.startsWith("/up/"))
+    .map((q) => new URL(q.url, "http://x").searchParams.get("digest")!);
 }
 
 describe("blob order", () => {
@@ -274,14 +304,18 @@ describe("pushIndex", () => {
     const puts = s.requests.filter((q) => q.method === "PUT").map((q) => q.url);
     const manifests = puts.filter((u) => u.includes("/manifests/"));
     expect(puts.slice(0, distinct.length).every((u) => u.startsWith("/up/"))).toBe(true);
-    expect(manifests.slice(0, 2).sort()).toEqual([`/v2/r/manifests/${amd64.digest}`, `/v2/r/manifests/${arm64.digest}`].sort());
+    expect(manifests.slice(0, 2).sort()).toEqual(
+      [`/v2/r/manifests/${amd64.digest}`, `/v2/r/manifests/${arm64.digest}`].sort(),
+    );
     expect(manifests.slice(2)).toEqual([`/v2/r/manifests/${idx.digest}`, "/v2/r/manifests/v1"]);
   });
 
   it("a platform the repository has already: its manifest is asked once, none of its own blobs is checked or sent", async () => {
     const s = await fake({ present: [amd64.digest, ...blobs(amd64)] });
     const r = await pushIndex(idx, { registry: s.host, repository: "r" }, opts);
-    expect(uploadOrder(s).sort()).toEqual([arm64.layers[0].digest, arm64.layers[2].digest, arm64.configBlob.digest].sort());
+    expect(uploadOrder(s).sort()).toEqual(
+      [arm64.layers[0].digest, arm64.layers[2].digest, arm64.configBlob.digest].sort(),
+    );
     const asked = s.requests.filter((q) => q.method === "HEAD").map((q) => q.url.split("/").pop());
     expect(asked).not.toContain(amd64.layers[0].digest);
     expect(asked).not.toContain(amd64.configBlob.digest);

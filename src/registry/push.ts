@@ -93,13 +93,21 @@ export function pushClient(registry: string, opts: PushOptions): RegistryClient 
  * The target's registry, repository and tags, each checked against the reference grammar, and the digest of the
  * manifest (or index) bytes to push, which must be the one the image claims (E_DIGEST_MISMATCH naming `what`).
  */
-export function checkedPush(target: PushTarget, bytes: Buffer, claimed: Digest, what: string): Required<PushTarget> & { digest: Digest } {
+export function checkedPush(
+  target: PushTarget,
+  bytes: Buffer,
+  claimed: Digest,
+  what: string,
+): Required<PushTarget> & { digest: Digest } {
   const registry = validateRegistry(target.registry, "push target registry");
   const repository = validateRepository(target.repository, "push target repository");
   const tags = (target.tags ?? []).map((t) => validateTag(t, "push tag"));
   const digest = sha256(bytes);
   if (digest !== claimed) {
-    throw new PipelineError("E_DIGEST_MISMATCH", `${what} to push: its bytes have digest ${digest}, the ${what} says ${claimed}`);
+    throw new PipelineError(
+      "E_DIGEST_MISMATCH",
+      `${what} to push: its bytes have digest ${digest}, the ${what} says ${claimed}`,
+    );
   }
   return { registry, repository, tags, digest };
 }
@@ -107,7 +115,14 @@ export function checkedPush(target: PushTarget, bytes: Buffer, claimed: Digest, 
 export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
   const { registry, repository, tags, digest } = checkedPush(target, image.manifestBytes, image.digest, "image");
   const client = pushClient(registry, opts);
-  const result: PushResult = { digest, reference: `${registry}/${repository}@${digest}`, tags, uploaded: [], skipped: [], mounted: [] };
+  const result: PushResult = {
+    digest,
+    reference: `${registry}/${repository}@${digest}`,
+    tags,
+    uploaded: [],
+    skipped: [],
+    mounted: [],
+  };
 
   const current = await tagsNaming(client, repository, tags, digest);
   const blobs = blobsOf([{ image, prefix: "" }]);
@@ -131,7 +146,12 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
  * The tags that name `digest` already. One such tag proves the manifest (and so every blob it names: registries
  * check that on PUT) is in the repository; when there is none, the caller asks by digest.
  */
-export async function tagsNaming(client: RegistryClient, repository: string, tags: readonly string[], digest: Digest): Promise<Set<string>> {
+export async function tagsNaming(
+  client: RegistryClient,
+  repository: string,
+  tags: readonly string[],
+  digest: Digest,
+): Promise<Set<string>> {
   const current = new Set<string>();
   await forEachLimited(tags, 4, async (tag) => {
     if (await hasManifest(client, repository, tag, digest)) current.add(tag);
@@ -140,7 +160,12 @@ export async function tagsNaming(client: RegistryClient, repository: string, tag
 }
 
 /** Reports `blobs` as present: a manifest naming them is in the repository already. */
-export function skipAll(blobs: readonly Labeled[], target: { registry: string; repository: string }, opts: PushOptions, result: PushResult): void {
+export function skipAll(
+  blobs: readonly Labeled[],
+  target: { registry: string; repository: string },
+  opts: PushOptions,
+  result: PushResult,
+): void {
   const progress = opts.progress ?? silentProgress;
   for (const { blob, label } of blobs) {
     result.skipped.push(blob.digest);
@@ -206,7 +231,10 @@ export async function putTag(
 ): Promise<void> {
   const confirmed = await putManifest(client, repository, tag, image, log);
   if (confirmed !== digest)
-    throw new PipelineError("E_DIGEST_MISMATCH", `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`);
+    throw new PipelineError(
+      "E_DIGEST_MISMATCH",
+      `push ${client.registry}/${repository}:${tag}: registry stored ${confirmed}, expected ${digest}`,
+    );
 }
 
 /**
@@ -214,7 +242,12 @@ export async function putTag(
  * Only a Docker-Content-Digest header saying so counts: a registry that answers HEAD without one, or refuses
  * it (401, 403, an odd 4xx), gets the full push, whose errors name the problem.
  */
-export async function hasManifest(client: RegistryClient, repository: string, reference: string, digest = reference): Promise<boolean> {
+export async function hasManifest(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  digest = reference,
+): Promise<boolean> {
   try {
     return (await client.headManifest(repository, reference))?.digest === digest;
   } catch (e) {

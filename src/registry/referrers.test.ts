@@ -12,7 +12,8 @@ const FAST = { retries: 0, baseDelayMs: 1, timeoutMs: 5000 };
 const SPDX = "application/spdx+json";
 const EMPTY = Buffer.from("{}");
 const serve = useFakeServers();
-const client = (host: string, access: "pull" | "push" = "pull") => new RegistryClient(host, { keychain: anonymousKeychain, retry: FAST, access });
+const client = (host: string, access: "pull" | "push" = "pull") =>
+  new RegistryClient(host, { keychain: anonymousKeychain, retry: FAST, access });
 
 // A dev registry that answers the referrers API two descriptors a page, and one that answers one a page; each
 // logs its requests (path only), so a test counts the pages read.
@@ -35,7 +36,13 @@ async function subjectIn(address: string, repo: string): Promise<Descriptor> {
 }
 
 /** Pushes `n` referrers of `subject` with `artifactType` through the referrers API; their digests, sorted. */
-async function pushReferrers(address: string, repo: string, subject: Descriptor, n: number, artifactType: string): Promise<string[]> {
+async function pushReferrers(
+  address: string,
+  repo: string,
+  subject: Descriptor,
+  n: number,
+  artifactType: string,
+): Promise<string[]> {
   const c = client(address, "push");
   await pushBlob(address, repo, EMPTY);
   const empty = { mediaType: MediaType.OCI_EMPTY, digest: sha256(EMPTY), size: EMPTY.length };
@@ -65,7 +72,8 @@ async function pushReferrers(address: string, repo: string, subject: Descriptor,
   return digests.sort();
 }
 
-const pagesRead = (repo: string, subject: string) => log.filter((l) => l.startsWith(`GET /v2/${repo}/referrers/${subject} 200 `)).length;
+const pagesRead = (repo: string, subject: string) =>
+  log.filter((l) => l.startsWith(`GET /v2/${repo}/referrers/${subject} 200 `)).length;
 
 describe('referrers API pagination (Link: rel="next")', () => {
   it("follows every page on the same registry and merges their manifests, the artifactType filter kept on each page", async () => {
@@ -74,7 +82,9 @@ describe('referrers API pagination (Link: rel="next")', () => {
     const other = await pushReferrers(paged.address, "team/paged", subject, 2, "application/example");
 
     let before = pagesRead("team/paged", subject.digest);
-    const filtered = await listReferrers(client(paged.address), "team/paged", subject.digest, { artifactTypes: [SPDX] });
+    const filtered = await listReferrers(client(paged.address), "team/paged", subject.digest, {
+      artifactTypes: [SPDX],
+    });
     expect(filtered.via).toBe("referrers");
     expect(filtered.manifests.map((m) => m.digest)).toEqual(spdx);
     // 5 referrers of the type, 2 a page: 3 pages, every one filtered by the registry (none of the other type).
@@ -91,12 +101,16 @@ describe('referrers API pagination (Link: rel="next")', () => {
     const subject = await subjectIn(single.address, "team/many");
     const digests = await pushReferrers(single.address, "team/many", subject, MAX_REFERRER_PAGES, SPDX);
     expect(
-      (await listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] })).manifests.map((m) => m.digest),
+      (
+        await listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] })
+      ).manifests.map((m) => m.digest),
     ).toEqual(digests);
 
     await pushReferrers(single.address, "team/many", subject, 1, SPDX);
     const before = pagesRead("team/many", subject.digest);
-    await expect(listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] })).rejects.toMatchObject({
+    await expect(
+      listReferrers(client(single.address), "team/many", subject.digest, { artifactTypes: [SPDX] }),
+    ).rejects.toMatchObject({
       code: "E_TOO_MANY_PAGES",
       message: expect.stringContaining(
         `list referrers of ${subject.digest} in ${single.address}/team/many: registry ${single.address} names more than ${MAX_REFERRER_PAGES} pages of referrers`,
@@ -106,12 +120,16 @@ describe('referrers API pagination (Link: rel="next")', () => {
   });
 
   it("refuses a next page on another host, without asking it", async () => {
-    const elsewhere = await serve((_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_INDEX }).end('{"manifests":[]}'));
+    const elsewhere = await serve(
+      (_req, res) => void res.writeHead(200, { "Content-Type": MediaType.OCI_INDEX }).end('{"manifests":[]}'),
+    );
     const subject = parseDigest("sha256:" + "a".repeat(64), "subject");
     const first = {
       schemaVersion: 2,
       mediaType: MediaType.OCI_INDEX,
-      manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: "sha256:" + "b".repeat(64), size: 10, artifactType: SPDX }],
+      manifests: [
+        { mediaType: MediaType.OCI_MANIFEST, digest: "sha256:" + "b".repeat(64), size: 10, artifactType: SPDX },
+      ],
     };
     const s = await serve(
       (_req, res) =>
@@ -125,7 +143,9 @@ describe('referrers API pagination (Link: rel="next")', () => {
     await expect(listReferrers(client(s.host), "a/b", subject, { artifactTypes: [SPDX] })).rejects.toMatchObject({
       code: "E_REGISTRY",
       message: expect.stringMatching(
-        new RegExp(`named a next page on another host or scheme \\(http://localhost:${elsewhere.port}/v2/a/b/referrers/.*\\); refusing to follow it`),
+        new RegExp(
+          `named a next page on another host or scheme \\(http://localhost:${elsewhere.port}/v2/a/b/referrers/.*\\); refusing to follow it`,
+        ),
       ),
     });
     expect(s.requests).toHaveLength(1);
@@ -137,10 +157,15 @@ describe('referrers API pagination (Link: rel="next")', () => {
     const s = await serve((req, res) => {
       if (!req.url.includes("page=2")) {
         return void res
-          .writeHead(200, { "Content-Type": MediaType.OCI_INDEX, Link: `</v2/a/b/referrers/${subject}?page=2>; rel="next"` })
+          .writeHead(200, {
+            "Content-Type": MediaType.OCI_INDEX,
+            Link: `</v2/a/b/referrers/${subject}?page=2>; rel="next"`,
+          })
           .end('{"manifests":[]}');
       }
-      res.writeHead(500, { "Content-Type": "application/json" }).end('{"errors":[{"code":"UNKNOWN","message":"boom"}]}');
+      res
+        .writeHead(500, { "Content-Type": "application/json" })
+        .end('{"errors":[{"code":"UNKNOWN","message":"boom"}]}');
     });
     await expect(listReferrers(client(s.host), "a/b", subject)).rejects.toMatchObject({
       code: "E_REGISTRY",
@@ -148,7 +173,10 @@ describe('referrers API pagination (Link: rel="next")', () => {
         `list referrers of ${subject} in ${s.host}/a/b (page 2): registry ${s.host} answered HTTP 500 (UNKNOWN: boom)`,
       ),
     });
-    expect(s.requests.map((r) => r.url)).toEqual([`/v2/a/b/referrers/${subject}`, `/v2/a/b/referrers/${subject}?page=2`]);
+    expect(s.requests.map((r) => r.url)).toEqual([
+      `/v2/a/b/referrers/${subject}`,
+      `/v2/a/b/referrers/${subject}?page=2`,
+    ]);
   });
 
   it("filters every page by artifact type and keeps only the newest `keep` (a registry ignoring ?artifactType= too)", async () => {
@@ -167,9 +195,14 @@ describe('referrers API pagination (Link: rel="next")', () => {
       const p = Number(/page=(\d+)/.exec(req.url)?.[1] ?? 1);
       const headers: Record<string, string> = { "Content-Type": MediaType.OCI_INDEX };
       if (p < 10) headers.Link = `</v2/a/b/referrers/${subject}?page=${p + 1}>; rel="next"`;
-      res.writeHead(200, headers).end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: page(p) }));
+      res
+        .writeHead(200, headers)
+        .end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: page(p) }));
     });
-    const got = await listReferrers(client(s.host), "a/b", subject, { artifactTypes: [BUNDLE, MediaType.OCI_EMPTY], keep: 32 });
+    const got = await listReferrers(client(s.host), "a/b", subject, {
+      artifactTypes: [BUNDLE, MediaType.OCI_EMPTY],
+      keep: 32,
+    });
     const wanted = Array.from({ length: 10 }, (_, p) => page(p + 1))
       .flat()
       .filter((m) => m.artifactType === BUNDLE);

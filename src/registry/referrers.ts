@@ -69,10 +69,12 @@ export async function putReferrer(
     body: bytes,
     operation,
   });
-  if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await client.fail(res, repository, operation);
+  if (res.status !== 201 && res.status !== 200 && res.status !== 202)
+    throw await client.fail(res, repository, operation);
   await res.discard();
   const claimed = res.header("docker-content-digest");
-  if (claimed && claimed !== digest) throw new PipelineError("E_DIGEST_MISMATCH", `${operation}: the registry stored ${claimed}`);
+  if (claimed && claimed !== digest)
+    throw new PipelineError("E_DIGEST_MISMATCH", `${operation}: the registry stored ${claimed}`);
   if (res.header("oci-subject")) return { digest, via: "referrers" };
 
   const tag = referrersTag(subject);
@@ -89,7 +91,10 @@ export async function putReferrer(
     if (index.annotations) next.annotations = index.annotations;
     const out = Buffer.from(JSON.stringify(next));
     if (out.length > MAX_INDEX_BYTES)
-      throw new PipelineError("E_REGISTRY", `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`);
+      throw new PipelineError(
+        "E_REGISTRY",
+        `${operation}: the fallback index ${tag} would exceed ${MAX_INDEX_BYTES} bytes`,
+      );
     return client.putManifest(repository, tag, out, MediaType.OCI_INDEX);
   };
   try {

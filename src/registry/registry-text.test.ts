@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { base64Forms, REDACTED, registryText, registryUrl, rememberCredential, rememberIssuedToken } from "./registry-text";
+import {
+  base64Forms,
+  REDACTED,
+  registryText,
+  registryUrl,
+  rememberCredential,
+  rememberIssuedToken,
+} from "./registry-text";
 
 describe("registryText", () => {
   it("redacts every spelling of a Basic credential, an identity token and a bearer token once remembered", () => {
@@ -7,11 +14,20 @@ describe("registryText", () => {
     rememberCredential({ username: "u", password });
     rememberCredential({ identityToken: "refresh-tok-123&x" });
     rememberIssuedToken("bearer-tok-456");
-    const forms = [password, encodeURIComponent(password), JSON.stringify(password).slice(1, -1), ...base64Forms(`u:${password}`)];
+    const forms = [
+      password,
+      encodeURIComponent(password),
+      JSON.stringify(password).slice(1, -1),
+      ...base64Forms(`u:${password}`),
+    ];
     expect(new Set(base64Forms(`u:${password}`)).size).toBe(4);
     for (const form of forms) expect(registryText(`echo ${form} end`)).toBe(`echo ${REDACTED} end`);
-    expect(registryText("refresh_token=refresh-tok-123%26x&t=bearer-tok-456")).toBe(`refresh_token=${REDACTED}&t=${REDACTED}`);
-    expect(registryUrl("https://r.example/v2/x/bearer-tok-456?state=1")).toBe(`https://r.example/v2/x/${REDACTED}?state=1`);
+    expect(registryText("refresh_token=refresh-tok-123%26x&t=bearer-tok-456")).toBe(
+      `refresh_token=${REDACTED}&t=${REDACTED}`,
+    );
+    expect(registryUrl("https://r.example/v2/x/bearer-tok-456?state=1")).toBe(
+      `https://r.example/v2/x/${REDACTED}?state=1`,
+    );
   });
 
   it("shows C0, DEL, C1, line separators and bidi overrides as escapes; line breaks and tabs as spaces", () => {

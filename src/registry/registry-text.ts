@@ -63,7 +63,9 @@ export function rememberIssuedToken(token: string): void {
 /** `text` from a registry, safe for a message: credentials sent to registries redacted, control characters escaped. */
 export function registryText(text: string): string {
   if (forms.size && !pattern) {
-    const alternatives = [...forms].sort((a, b) => b.length - a.length).map((f) => f.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&"));
+    const alternatives = [...forms]
+      .sort((a, b) => b.length - a.length)
+      .map((f) => f.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&"));
     pattern = new RegExp(alternatives.join("|"), "g");
   }
   return outsideText(pattern ? text.replace(pattern, REDACTED) : text, { oneLine: true });

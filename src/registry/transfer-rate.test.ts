@@ -59,15 +59,23 @@ function dripRaw(socket: Socket, text: string, everyMs: number): void {
 const HEADERS_DRIPPED = sha256("headers dripped");
 
 /** What the server drips besides blobs: every kind of response the client reads whole (`dripped`). */
-const JSON_BODY = Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"tags":[],"token":"x"}`);
+const JSON_BODY = Buffer.from(
+  `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"tags":[],"token":"x"}`,
+);
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     const url = req.url ?? "";
     const everyMs = Number(/drip=(\d+)/.exec(req.headers["user-agent"] ?? "")?.[1] ?? 400);
-    if (url.startsWith("/v2/app/manifests/headers")) return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
+    if (url.startsWith("/v2/app/manifests/headers"))
+      return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
     if (url.startsWith("/v2/auth/") && !req.headers.authorization) {
-      res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${registry}/token",service="t"`, "Content-Length": "0" }).end();
+      res
+        .writeHead(401, {
+          "WWW-Authenticate": `Bearer realm="http://${registry}/token",service="t"`,
+          "Content-Length": "0",
+        })
+        .end();
       return;
     }
     if (url.startsWith("/v2/missing/")) {
@@ -75,11 +83,15 @@ beforeAll(async () => {
       return drip(res, JSON_BODY, everyMs);
     }
     if (/^\/(token|v2\/app\/(manifests|tags|referrers)\/)/.test(url)) {
-      res.writeHead(200, { "Content-Type": "application/vnd.oci.image.index.v1+json", "Content-Length": String(JSON_BODY.length) });
+      res.writeHead(200, {
+        "Content-Type": "application/vnd.oci.image.index.v1+json",
+        "Content-Length": String(JSON_BODY.length),
+      });
       return drip(res, JSON_BODY, everyMs);
     }
     const digest = decodeURIComponent((req.url ?? "").split("/blobs/")[1] ?? "");
-    if (digest === HEADERS_DRIPPED) return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
+    if (digest === HEADERS_DRIPPED)
+      return dripRaw(req.socket, `HTTP/1.1 200 OK\r\nX-Slow: ${"a".repeat(1000)}\r\n\r\n`, everyMs);
     const blob = blobs.get(digest);
     if (!blob) {
       res.writeHead(404).end();
@@ -104,7 +116,10 @@ afterAll(async () => {
 });
 
 /** A client whose User-Agent tells the server how fast to drip (ms per byte). */
-function client(transfer: Omit<TransferRate, "headersTimeoutMs"> & Partial<TransferRate>, dripMs = 400): RegistryClient {
+function client(
+  transfer: Omit<TransferRate, "headersTimeoutMs"> & Partial<TransferRate>,
+  dripMs = 400,
+): RegistryClient {
   return new RegistryClient(registry, {
     keychain: anonymousKeychain,
     retry: { retries: 0 },
@@ -114,7 +129,12 @@ function client(transfer: Omit<TransferRate, "headersTimeoutMs"> & Partial<Trans
 }
 
 /** Reads a blob whole; the consumer waits `stallMs` after every `every` bytes. */
-async function read(c: RegistryClient, digest: Digest, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
+async function read(
+  c: RegistryClient,
+  digest: Digest,
+  size: number,
+  stall?: { every: number; ms: number },
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   let next = stall?.every ?? Infinity;
@@ -134,7 +154,12 @@ async function read(c: RegistryClient, digest: Digest, size: number, stall?: { e
 }
 
 /** Reads a blob as a layout's file is written (fetchBlob: the body bypasses node:http); the consumer blocks `stallMs` after every `every` bytes. */
-async function readInto(c: RegistryClient, digest: Digest, size: number, stall?: { every: number; ms: number }): Promise<Buffer> {
+async function readInto(
+  c: RegistryClient,
+  digest: Digest,
+  size: number,
+  stall?: { every: number; ms: number },
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   let next = stall?.every ?? Infinity;
@@ -153,7 +178,9 @@ async function readInto(c: RegistryClient, digest: Digest, size: number, stall?:
 
 describe("minimum transfer rate of a blob read into a file (blob-fetch.ts)", () => {
   it("cuts a registry that drips a byte at a time, naming the blob, the registry and the rate", async () => {
-    const err = await readInto(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch((e: unknown) => e);
+    const err = await readInto(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
     const message = (err as Error).message;
     expect(message).toContain(sha256(small));
@@ -179,7 +206,9 @@ describe("minimum transfer rate of a blob read into a file (blob-fetch.ts)", () 
 
 describe("minimum transfer rate of a blob download", () => {
   it("cuts a registry that drips a byte at a time, naming the blob, the registry and the rate", async () => {
-    const err = await read(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch((e: unknown) => e);
+    const err = await read(client({ minBytesPerSecond: 1024, windowMs: 1500 }), sha256(small), small.length).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
     const message = (err as Error).message;
     expect(message).toContain(sha256(small));
@@ -227,7 +256,9 @@ describe("one rule for every response: bodies read whole and headers (issue #41)
       .getManifest("app", "headers")
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
-    expect((err as Error).message).toContain("/v2/app/manifests/headers: the registry did not finish sending the response headers within 0.5 s");
+    expect((err as Error).message).toContain(
+      "/v2/app/manifests/headers: the registry did not finish sending the response headers within 0.5 s",
+    );
     expect((err as Error).message).toContain("$PIPELINE_RESPONSE_HEADERS_TIMEOUT");
   });
 

@@ -30,7 +30,11 @@ export interface TransferRate {
 export function transferRateOf(
   limits: Pick<LayerLimits, "minTransferRate" | "transferRateWindow" | "responseHeadersTimeout"> = DEFAULT_LIMITS,
 ): TransferRate {
-  return { minBytesPerSecond: limits.minTransferRate, windowMs: limits.transferRateWindow, headersTimeoutMs: limits.responseHeadersTimeout };
+  return {
+    minBytesPerSecond: limits.minTransferRate,
+    windowMs: limits.transferRateWindow,
+    headersTimeoutMs: limits.responseHeadersTimeout,
+  };
 }
 
 /** What was measured when a transfer was too slow. */
@@ -131,7 +135,11 @@ export function formatRate(bytes: number, ms: number): string {
  * E_REGISTRY_TOO_SLOW for a response read slower than `rate`: `what` names it (`get blob sha256:… from HOST/REPO:
  * registry HOST`, `GET URL: the registry`), then the rate seen and how to lower the minimum.
  */
-export function tooSlowError(what: string, rate: Pick<TransferRate, "minBytesPerSecond">, m: SlowTransfer): PipelineError {
+export function tooSlowError(
+  what: string,
+  rate: Pick<TransferRate, "minBytesPerSecond">,
+  m: SlowTransfer,
+): PipelineError {
   return new PipelineError(
     "E_REGISTRY_TOO_SLOW",
     `${what} sent it at ${formatRate(m.bytes, m.ms)} (${m.bytes} bytes in ${(m.ms / 1000).toFixed(1)} s of reading), ` +

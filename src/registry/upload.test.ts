@@ -81,7 +81,10 @@ async function uploadRegistry(hook: Hook = () => undefined) {
     }
     const id = url.pathname.split("/")[2];
     const session = sessions.get(id);
-    if (!session) return void res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
+    if (!session)
+      return void res
+        .writeHead(404, { "Content-Type": "application/json" })
+        .end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
     const injected = hook(req, session);
     if (injected === "half") {
       session.data.push(req.body.subarray(0, req.body.length >> 1));
@@ -97,7 +100,8 @@ async function uploadRegistry(hook: Hook = () => undefined) {
     if (req.method === "GET") return answer(204, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
     if (req.method === "PATCH") {
       const start = Number(/^(\d+)-/.exec(String(req.headers["content-range"]))?.[1]);
-      if (start !== session.offset) return answer(416, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
+      if (start !== session.offset)
+        return answer(416, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
       session.data.push(req.body);
       session.offset += req.body.length;
       return answer(202, { Location: next(session.offset), Range: `0-${session.offset - 1}` });
@@ -108,7 +112,11 @@ async function uploadRegistry(hook: Hook = () => undefined) {
       const digest = url.searchParams.get("digest")!;
       sessions.delete(id);
       if (sha256(all) !== digest)
-        return answer(400, { "Content-Type": "application/json" }, '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
+        return answer(
+          400,
+          { "Content-Type": "application/json" },
+          '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}',
+        );
       stored.set(digest, all);
       return answer(201, { "Docker-Content-Digest": digest });
     }
@@ -133,7 +141,11 @@ describe("BlobCursor", () => {
     const bytes = randomBytes(10_000);
     const blob = piecewise(bytes, 777);
     const c = new BlobCursor(blob);
-    const parts = [await readAll(c.range(0, 3000)), await readAll(c.range(3000, 6000)), await readAll(c.range(6000, 10_000))];
+    const parts = [
+      await readAll(c.range(0, 3000)),
+      await readAll(c.range(3000, 6000)),
+      await readAll(c.range(6000, 10_000)),
+    ];
     expect(Buffer.concat(parts).equals(bytes)).toBe(true);
     expect(blob.opens).toBe(1);
     expect(c.digest()).toBe(blob.digest);
@@ -218,7 +230,12 @@ describe("uploadBlob", () => {
     expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
     const patches = server.requests.filter((r) => r.method === "PATCH");
     expect(patches.map((p) => p.headers["content-range"])).toEqual(["0-2999", "3000-5999", "6000-8999", "9000-9999"]);
-    expect(patches.map((p) => new URL(p.url, "http://x").searchParams.get("_state"))).toEqual(["s0", "s3000", "s6000", "s9000"]);
+    expect(patches.map((p) => new URL(p.url, "http://x").searchParams.get("_state"))).toEqual([
+      "s0",
+      "s3000",
+      "s6000",
+      "s9000",
+    ]);
     const put = server.requests.at(-1)!;
     expect(put.method).toBe("PUT");
     expect(put.body.length).toBe(0);
@@ -234,7 +251,11 @@ describe("uploadBlob", () => {
     const blob = fileBlob(path, sha256(bytes), size, "application/octet-stream");
     await uploadBlob(client, "r", blob);
     expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
-    expect(server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim())).toEqual(["POST", `PATCH 0-${size - 1}`, "PUT"]);
+    expect(server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim())).toEqual([
+      "POST",
+      `PATCH 0-${size - 1}`,
+      "PUT",
+    ]);
     expect(server.requests.at(-1)!.body.length).toBe(0);
   });
 
@@ -288,7 +309,16 @@ describe("uploadBlob", () => {
     await uploadBlob(client, "r", blob, { chunkThreshold: 1, chunkSize: 3000 });
     expect(sha256(stored.get(blob.digest)!)).toBe(blob.digest);
     const trail = server.requests.map((r) => `${r.method} ${r.headers["content-range"] ?? ""}`.trim());
-    expect(trail).toEqual(["POST", "PATCH 0-2999", "PATCH 3000-5999", "PATCH 3000-5999", "GET", "PATCH 4500-7499", "PATCH 7500-9999", "PUT"]);
+    expect(trail).toEqual([
+      "POST",
+      "PATCH 0-2999",
+      "PATCH 3000-5999",
+      "PATCH 3000-5999",
+      "GET",
+      "PATCH 4500-7499",
+      "PATCH 7500-9999",
+      "PUT",
+    ]);
     expect(blob.opens).toBe(3); // first pass, the retried chunk, the resume at 4500
   });
 
@@ -328,7 +358,12 @@ describe("uploadBlob", () => {
         lost = true;
         return "lost";
       }
-      if (lost && req.method === "PATCH" && new URL(req.url, "http://x").searchParams.get("_state") !== `s${session.offset}`) return 404;
+      if (
+        lost &&
+        req.method === "PATCH" &&
+        new URL(req.url, "http://x").searchParams.get("_state") !== `s${session.offset}`
+      )
+        return 404;
       return undefined;
     });
     const blob = piecewise(randomBytes(9000));
@@ -363,7 +398,17 @@ describe("uploadBlob", () => {
 
     const bad = await uploadRegistry(refusing(3));
     await expect(uploadBlob(bad.client, "r", blob)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
-    expect(bad.server.requests.map((r) => r.method)).toEqual(["POST", "PUT", "HEAD", "POST", "PUT", "HEAD", "POST", "PUT", "HEAD"]);
+    expect(bad.server.requests.map((r) => r.method)).toEqual([
+      "POST",
+      "PUT",
+      "HEAD",
+      "POST",
+      "PUT",
+      "HEAD",
+      "POST",
+      "PUT",
+      "HEAD",
+    ]);
   });
 
   it("does not restart for other 4xx answers", async () => {
@@ -377,7 +422,9 @@ describe("uploadBlob", () => {
     const good = randomBytes(2000);
     const liar: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([randomBytes(2000)]) };
     await expect(uploadBlob(client, "r", liar)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
-    await expect(uploadBlob(client, "r", liar, { chunkThreshold: 1, chunkSize: 700 })).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(uploadBlob(client, "r", liar, { chunkThreshold: 1, chunkSize: 700 })).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
     const longer: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([good, Buffer.from("extra")]) };
     await expect(uploadBlob(client, "r", longer)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
   });
@@ -385,7 +432,10 @@ describe("uploadBlob", () => {
   it("never lets a registry that does not check digests receive the whole of wrong content", async () => {
     const { server, client } = await uploadRegistry((req) => (req.method === "PUT" ? 201 : undefined)); // trusts anything
     const good = randomBytes(50_000);
-    const liar: Blob = { ...bufferBlob(good, "x"), open: () => Readable.from([randomBytes(25_000), randomBytes(25_000)]) };
+    const liar: Blob = {
+      ...bufferBlob(good, "x"),
+      open: () => Readable.from([randomBytes(25_000), randomBytes(25_000)]),
+    };
     await expect(uploadBlob(client, "r", liar)).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
     await new Promise((r) => setTimeout(r, 50));
     expect(server.requests.filter((q) => q.method === "PUT")).toEqual([]);
@@ -468,7 +518,9 @@ describe("mountBlob", () => {
     if (miss.mounted) throw new Error("unreachable");
     await uploadBlob(client, "r", blob, { session: miss.session });
     expect(server.requests.map((r) => r.method)).toEqual(["POST", "PUT"]);
-    expect(server.requests[0].url).toBe(`/v2/r/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=other%2Frepo`);
+    expect(server.requests[0].url).toBe(
+      `/v2/r/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=other%2Frepo`,
+    );
     expect(stored.has(blob.digest)).toBe(true);
     expect(await mountBlob(client, "r2", blob.digest, "r")).toEqual({ mounted: true });
   });

@@ -41,7 +41,11 @@ const OCTET = "application/octet-stream";
 
 function location(res: HttpResponse, operation: string): URL {
   const loc = res.header("location");
-  if (!loc) throw new PipelineError("E_REGISTRY", `${operation}: the registry answered ${res.status} without a Location header`);
+  if (!loc)
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${operation}: the registry answered ${res.status} without a Location header`,
+    );
   return new URL(loc, res.url);
 }
 
@@ -61,7 +65,12 @@ export async function startUpload(client: RegistryClient, repository: string, di
 }
 
 /** Asks the registry to link `digest` from repository `from` into `repository`. */
-export async function mountBlob(client: RegistryClient, repository: string, digest: Digest, from: string): Promise<MountResult> {
+export async function mountBlob(
+  client: RegistryClient,
+  repository: string,
+  digest: Digest,
+  from: string,
+): Promise<MountResult> {
   const operation = `mount blob ${digest} from ${from} into ${client.registry}/${repository}`;
   const q = new URLSearchParams({ mount: digest, from });
   const res = await client.send({
@@ -74,7 +83,8 @@ export async function mountBlob(client: RegistryClient, repository: string, dige
   await res.discard();
   if (res.status === 201) {
     const claimed = res.header("docker-content-digest");
-    if (claimed && claimed !== digest) throw digestMismatchError(client.context(repository, operation), digest, claimed, "the mounted blob");
+    if (claimed && claimed !== digest)
+      throw digestMismatchError(client.context(repository, operation), digest, claimed, "the mounted blob");
     return { mounted: true };
   }
   if (res.status === 202) return { mounted: false, session: location(res, operation) };
@@ -87,7 +97,12 @@ export async function mountBlob(client: RegistryClient, repository: string, dige
  * is restarted: once, or as many times as the transport retries if that is more. Before each restart a HEAD
  * asks whether an earlier attempt already completed the upload.
  */
-export async function uploadBlob(client: RegistryClient, repository: string, blob: Blob, opts: UploadOptions = {}): Promise<void> {
+export async function uploadBlob(
+  client: RegistryClient,
+  repository: string,
+  blob: Blob,
+  opts: UploadOptions = {},
+): Promise<void> {
   const threshold = opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
   const rounds = Math.max(2, client.transport.retry.retries + 1);
   let chunkSize = opts.chunkSize;
@@ -96,7 +111,8 @@ export async function uploadBlob(client: RegistryClient, repository: string, blo
     const session = given ?? (await startUpload(client, repository, blob.digest));
     given = undefined;
     try {
-      if (blob.size >= threshold && blob.size > 0) await uploadChunked(client, repository, blob, session, { ...opts, chunkSize });
+      if (blob.size >= threshold && blob.size > 0)
+        await uploadChunked(client, repository, blob, session, { ...opts, chunkSize });
       else await uploadMonolithic(client, repository, blob, session, opts);
       return;
     } catch (e) {
@@ -107,7 +123,8 @@ export async function uploadBlob(client: RegistryClient, repository: string, blo
         continue;
       }
       // 404 on a session URL is a lost session whatever its body says (it may not have arrived whole).
-      const restart = e instanceof RegistryError && (e.hasCode(...RESTART_CODES) || e.status === 416 || e.status === 404);
+      const restart =
+        e instanceof RegistryError && (e.hasCode(...RESTART_CODES) || e.status === 416 || e.status === 404);
       if (!restart) throw e;
       if (await client.blobExists(repository, blob.digest)) return;
       if (round + 1 >= rounds) throw e;
@@ -115,14 +132,28 @@ export async function uploadBlob(client: RegistryClient, repository: string, blo
   }
 }
 
-async function finish(client: RegistryClient, repository: string, blob: Blob, res: HttpResponse, operation: string): Promise<void> {
-  if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await client.fail(res, repository, operation);
+async function finish(
+  client: RegistryClient,
+  repository: string,
+  blob: Blob,
+  res: HttpResponse,
+  operation: string,
+): Promise<void> {
+  if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+    throw await client.fail(res, repository, operation);
   await res.discard();
   const claimed = res.header("docker-content-digest");
-  if (claimed && claimed !== blob.digest) throw digestMismatchError(client.context(repository, operation), blob.digest, claimed, "the uploaded blob");
+  if (claimed && claimed !== blob.digest)
+    throw digestMismatchError(client.context(repository, operation), blob.digest, claimed, "the uploaded blob");
 }
 
-async function uploadMonolithic(client: RegistryClient, repository: string, blob: Blob, session: URL, opts: UploadOptions): Promise<void> {
+async function uploadMonolithic(
+  client: RegistryClient,
+  repository: string,
+  blob: Blob,
+  session: URL,
+  opts: UploadOptions,
+): Promise<void> {
   const operation = `upload blob ${blob.digest} to ${client.registry}/${repository}`;
   const ctx = client.context(repository, operation);
   const res = await client.send({
@@ -131,7 +162,9 @@ async function uploadMonolithic(client: RegistryClient, repository: string, blob
     repository,
     headers: { "Content-Type": OCTET },
     body: () =>
-      blob.path ? checkedFile(blob, blob.path, ctx, opts.onProgress) : pipeline(blob.open(), localCheck(blob, ctx, opts.onProgress), () => {}),
+      blob.path
+        ? checkedFile(blob, blob.path, ctx, opts.onProgress)
+        : pipeline(blob.open(), localCheck(blob, ctx, opts.onProgress), () => {}),
     contentLength: blob.size,
     operation,
   });
@@ -153,7 +186,13 @@ function checkedFile(blob: Blob, path: string, ctx: ErrorContext, onProgress?: (
   return new FileChunks(path, 0, blob.size, `blob ${blob.digest} (${path})`, { each, fileSize: blob.size });
 }
 
-async function uploadChunked(client: RegistryClient, repository: string, blob: Blob, session: URL, opts: UploadOptions): Promise<void> {
+async function uploadChunked(
+  client: RegistryClient,
+  repository: string,
+  blob: Blob,
+  session: URL,
+  opts: UploadOptions,
+): Promise<void> {
   const operation = `upload blob ${blob.digest} to ${client.registry}/${repository} by PATCH`;
   const chunkSize = Math.max(1, opts.chunkSize ?? Number.POSITIVE_INFINITY);
   const cursor = new BlobCursor(blob);
@@ -187,7 +226,8 @@ async function uploadChunked(client: RegistryClient, repository: string, blob: B
       offset = range !== undefined ? range + 1 : end;
     }
     const local = cursor.digest();
-    if (local && local !== blob.digest) throw digestMismatchError(client.context(repository, operation), blob.digest, local, "the local content");
+    if (local && local !== blob.digest)
+      throw digestMismatchError(client.context(repository, operation), blob.digest, local, "the local content");
     const res = await client.send({ method: "PUT", url: withDigest(url, blob.digest), repository, operation });
     await finish(client, repository, blob, res, operation);
   } finally {
@@ -196,7 +236,12 @@ async function uploadChunked(client: RegistryClient, repository: string, blob: B
 }
 
 /** GET <location>: where an upload stands (`Range: 0-<last byte>`). */
-async function uploadStatus(client: RegistryClient, repository: string, url: URL, operation: string): Promise<{ url: URL; offset: number }> {
+async function uploadStatus(
+  client: RegistryClient,
+  repository: string,
+  url: URL,
+  operation: string,
+): Promise<{ url: URL; offset: number }> {
   const res = await client.send({ method: "GET", url, repository, operation: `${operation} (status)` });
   if (res.status !== 204 && res.status !== 200) throw await client.fail(res, repository, operation);
   await res.discard();
@@ -223,7 +268,10 @@ function localCheckOptions(blob: Blob, ctx: ErrorContext): VerifyOptions {
     expect: { digest: blob.digest, size: blob.size },
     fail: (p) =>
       p.kind === "too-long"
-        ? new PipelineError("E_DIGEST_MISMATCH", `${ctx.operation}: the content is longer than the ${blob.size} bytes its descriptor says`)
+        ? new PipelineError(
+            "E_DIGEST_MISMATCH",
+            `${ctx.operation}: the content is longer than the ${blob.size} bytes its descriptor says`,
+          )
         : digestMismatchError(ctx, blob.digest, `${p.actual} (${p.bytes} bytes)`, "the local content"),
   };
 }
@@ -285,7 +333,10 @@ export class BlobCursor {
       if (!buf) {
         const r = await this.iter!.next();
         if (r.done)
-          throw new PipelineError("E_DIGEST_MISMATCH", `blob ${this.blob.digest}: content ended at byte ${this.pos}, expected ${this.blob.size}`);
+          throw new PipelineError(
+            "E_DIGEST_MISMATCH",
+            `blob ${this.blob.digest}: content ended at byte ${this.pos}, expected ${this.blob.size}`,
+          );
         buf = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
       }
       if (this.pos < start) {

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { containerImageUri, containerImageUris, hasContainerImage, inContainer, runInContainer, runInContainerCommand } from "./index";
+import {
+  containerImageUri,
+  containerImageUris,
+  hasContainerImage,
+  inContainer,
+  runInContainer,
+  runInContainerCommand,
+} from "./index";
 
 const REF = "localhost:5000/examples/hello@sha256:" + "b".repeat(64);
 
@@ -22,14 +29,22 @@ describe("@rules_pipeline/runtime", () => {
     const env = { PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ default: REF, cuda: REF + "0" }) };
     expect(containerImageUris(env)).toEqual({ default: REF, cuda: REF + "0" });
     expect(containerImageUri("cuda", env)).toBe(REF + "0");
-    expect(() => containerImageUri("tpu", env)).toThrow(/no container image named "tpu"; this run has: "default", "cuda"/);
+    expect(() => containerImageUri("tpu", env)).toThrow(
+      /no container image named "tpu"; this run has: "default", "cuda"/,
+    );
   });
 
   test('PIPELINE_CONTAINER_IMAGE, when set, is the default image, over PIPELINE_CONTAINER_IMAGE_URIS["default"] (as for the launchers)', () => {
-    const both = { PIPELINE_CONTAINER_IMAGE: REF + "1", PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0", default: REF }) };
+    const both = {
+      PIPELINE_CONTAINER_IMAGE: REF + "1",
+      PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0", default: REF }),
+    };
     expect(containerImageUri("default", both)).toBe(REF + "1");
     expect(containerImageUris(both)).toEqual({ cuda: REF + "0", default: REF + "1" });
-    const noDefault = { PIPELINE_CONTAINER_IMAGE: REF + "1", PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0" }) };
+    const noDefault = {
+      PIPELINE_CONTAINER_IMAGE: REF + "1",
+      PIPELINE_CONTAINER_IMAGE_URIS: JSON.stringify({ cuda: REF + "0" }),
+    };
     expect(containerImageUris(noDefault)).toEqual({ cuda: REF + "0", default: REF + "1" });
   });
 
@@ -75,7 +90,10 @@ describe("@rules_pipeline/runtime", () => {
     ]);
     expect(c.env.PIPELINE_TOOLS_NODE_MODULES).toBe("/r/npm/node_modules");
     // With the launchers' loader, the same command line runs through it (the V8 code cache).
-    const loaded = runInContainerCommand({ processEnv: { ...env, PIPELINE_CLI_LOADER: "/r/tools/loader.js" }, args: ["1"] });
+    const loaded = runInContainerCommand({
+      processEnv: { ...env, PIPELINE_CLI_LOADER: "/r/tools/loader.js" },
+      args: ["1"],
+    });
     expect(loaded.command).toBe("/r/node");
     expect(loaded.args.slice(0, 4)).toEqual(["/r/tools/loader.js", "/r/tools/pipeline.js", "run", "--image"]);
   });
@@ -89,7 +107,10 @@ describe("@rules_pipeline/runtime", () => {
   });
 
   test("a built but unpushed image (:NAME_binary) runs from its OCI layout, pinned to the same digest", () => {
-    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
+    const env = {
+      PIPELINE_CONTAINER_IMAGE: REF,
+      PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }),
+    };
     const c = runInContainerCommand({ processEnv: env });
     expect(c.command).toBe("pipeline");
     expect(c.args.slice(0, 3)).toEqual(["run", "--image", "oci:/r/img@sha256:" + "b".repeat(64)]);
@@ -97,8 +118,15 @@ describe("@rules_pipeline/runtime", () => {
 
   test("an explicit image (containerImageUri() of another name, or any reference) is run as given", () => {
     const other = "localhost:5000/other@sha256:" + "c".repeat(64);
-    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
-    expect(runInContainerCommand({ processEnv: env, image: other }).args.slice(0, 3)).toEqual(["run", "--image", other]);
+    const env = {
+      PIPELINE_CONTAINER_IMAGE: REF,
+      PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }),
+    };
+    expect(runInContainerCommand({ processEnv: env, image: other }).args.slice(0, 3)).toEqual([
+      "run",
+      "--image",
+      other,
+    ]);
     // The run's own image, named explicitly, still runs from its layout under :NAME_binary.
     expect(runInContainerCommand({ processEnv: env, image: REF }).args[2]).toBe("oci:/r/img@sha256:" + "b".repeat(64));
   });
@@ -116,7 +144,10 @@ describe("@rules_pipeline/runtime", () => {
     const dir = mkdtempSync(join(tmpdir(), "rp-runtime-"));
     try {
       const cli = join(dir, "cli.js");
-      writeFileSync(cli, "const a = process.argv.slice(2); process.exit(a[0] === 'run' && a.at(-1) === 'last' ? 7 : 1);\n");
+      writeFileSync(
+        cli,
+        "const a = process.argv.slice(2); process.exit(a[0] === 'run' && a.at(-1) === 'last' ? 7 : 1);\n",
+      );
       const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CLI_NODE: process.execPath, PIPELINE_CLI: cli };
       expect(await runInContainer({ processEnv: env, args: ["last"] })).toBe(7);
       expect(await runInContainer({ processEnv: env, args: ["other"] })).toBe(1);

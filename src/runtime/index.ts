@@ -58,10 +58,16 @@ export function containerImageUris(env: Env = process.env): Readonly<Record<stri
     try {
       parsed = JSON.parse(raw);
     } catch {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${got}`);
+      throw new ContainerImageError(
+        "E_BAD_IMAGE_URIS",
+        `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object, got ${got}`,
+      );
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new ContainerImageError("E_BAD_IMAGE_URIS", `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${got}`);
+      throw new ContainerImageError(
+        "E_BAD_IMAGE_URIS",
+        `${ENV_CONTAINER_IMAGE_URIS}: expected a JSON object of image name to reference, got ${got}`,
+      );
     }
     for (const [name, uri] of Object.entries(parsed)) {
       if (typeof uri !== "string" || !uri) {
@@ -79,7 +85,10 @@ export function containerImageUris(env: Env = process.env): Readonly<Record<stri
 }
 
 /** The image variables for these images (name → reference; the main one is `default`, else the first name sorted). */
-export function containerImageEnv(uris: Readonly<Record<string, string>>, layouts?: Readonly<Record<string, string>>): Record<string, string> {
+export function containerImageEnv(
+  uris: Readonly<Record<string, string>>,
+  layouts?: Readonly<Record<string, string>>,
+): Record<string, string> {
   const names = Object.keys(uris);
   if (names.length === 0) return {};
   const main = uris[DEFAULT_IMAGE] ?? uris[[...names].sort()[0]];
@@ -112,7 +121,11 @@ export function containerImageLayouts(env: Env = process.env): Readonly<Record<s
 }
 
 /** Every variable that names an image, which a launch without images removes. */
-export const IMAGE_VARIABLES: readonly string[] = [ENV_CONTAINER_IMAGE, ENV_CONTAINER_IMAGE_URIS, ENV_CONTAINER_IMAGE_LAYOUTS];
+export const IMAGE_VARIABLES: readonly string[] = [
+  ENV_CONTAINER_IMAGE,
+  ENV_CONTAINER_IMAGE_URIS,
+  ENV_CONTAINER_IMAGE_LAYOUTS,
+];
 
 /** True when the script runs with a container image (`bazel run :NAME` or `:NAME_binary`), false under `:NAME_local`. */
 export function hasContainerImage(name: string = DEFAULT_IMAGE, env: Env = process.env): boolean {
@@ -182,7 +195,8 @@ export function runInContainerCommand(opts: RunInContainerOptions = {}): { comma
   let image = opts.image ?? containerImageUri(name, env);
   const dir = containerImageLayouts(env)[name];
   // Built but not pushed: run the local layout; its digest is the one in the reference.
-  if (dir && (!opts.image || opts.image === containerImageUris(env)[name])) image = `oci:${dir}@${image.slice(image.lastIndexOf("@") + 1)}`;
+  if (dir && (!opts.image || opts.image === containerImageUris(env)[name]))
+    image = `oci:${dir}@${image.slice(image.lastIndexOf("@") + 1)}`;
   const args = ["run", "--image", image];
   for (const [k, v] of Object.entries({ ...opts.env, [ENV_IN_CONTAINER]: "1" })) args.push("--env", `${k}=${v}`);
   for (const m of opts.mounts ?? []) args.push("--mount", `${m.source}:${m.destination}${m.readonly ? ":ro" : ""}`);
@@ -207,7 +221,10 @@ export async function runInContainer(opts: RunInContainerOptions = {}): Promise<
  * Runs the CLI command line, forwarding SIGINT/SIGTERM to it; resolves to its exit code. (This package is one
  * self-contained file with no imports of ours, so it does not use src/process/signals.ts; the CLI it starts does.)
  */
-function spawnCli({ command, args, env }: { command: string; args: string[]; env: Env }, code: RuntimeErrorCode): Promise<number> {
+function spawnCli(
+  { command, args, env }: { command: string; args: string[]; env: Env },
+  code: RuntimeErrorCode,
+): Promise<number> {
   // Loaded here so the module stays cheap to import where containers are never started.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawn } = require("node:child_process") as typeof import("node:child_process");
@@ -290,7 +307,11 @@ export interface RunOnKubernetesOptions {
 }
 
 /** The `pipeline run --on kubernetes ...` command line runOnKubernetes starts (exported for tests). */
-export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { command: string; args: string[]; env: Env } {
+export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): {
+  command: string;
+  args: string[];
+  env: Env;
+} {
   const env: Env = { ...(opts.processEnv ?? process.env) };
   const name = opts.name ?? DEFAULT_IMAGE;
   if (!opts.image) {
@@ -302,7 +323,10 @@ export function runOnKubernetesCommand(opts: RunOnKubernetesOptions = {}): { com
     }
   }
   if (opts.machineType !== undefined && opts.instanceType !== undefined) {
-    throw new ContainerImageError("E_BAD_OPTION", 'runOnKubernetes: give "instanceType" or its newer name "machineType", not both');
+    throw new ContainerImageError(
+      "E_BAD_OPTION",
+      'runOnKubernetes: give "instanceType" or its newer name "machineType", not both',
+    );
   }
   const image = opts.image ?? containerImageUri(name, env);
   const args = ["run", "--on", "kubernetes", "--image", image];
@@ -356,7 +380,10 @@ export function launchTarget(env: Env = process.env): LaunchTarget {
   const raw = env[ENV_TARGET];
   if (raw === undefined || raw === "") return hasContainerImage(DEFAULT_IMAGE, env) ? "container" : "inprocess";
   if (!(TARGETS as readonly string[]).includes(raw)) {
-    throw new ContainerImageError("E_BAD_TARGET", `${ENV_TARGET}: expected one of ${TARGETS.join(", ")}, got ${JSON.stringify(raw)}`);
+    throw new ContainerImageError(
+      "E_BAD_TARGET",
+      `${ENV_TARGET}: expected one of ${TARGETS.join(", ")}, got ${JSON.stringify(raw)}`,
+    );
   }
   const target = raw as LaunchTarget;
   if (target !== "inprocess" && !hasContainerImage(DEFAULT_IMAGE, env)) {

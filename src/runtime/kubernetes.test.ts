@@ -9,7 +9,9 @@ describe("launchTarget (PIPELINE_TARGET)", () => {
     expect(launchTarget({})).toBe("inprocess");
     expect(launchTarget({ PIPELINE_CONTAINER_IMAGE: REF })).toBe("container");
     expect(launchTarget({ PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_TARGET: "" })).toBe("container");
-    expect(launchTarget({ PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_TARGET: "kubernetes", PIPELINE_IN_CONTAINER: "1" })).toBe("inprocess");
+    expect(
+      launchTarget({ PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_TARGET: "kubernetes", PIPELINE_IN_CONTAINER: "1" }),
+    ).toBe("inprocess");
   });
 
   test("set: honoured; a bad value or a target needing an image without one names the variable and the value", () => {
@@ -73,7 +75,8 @@ describe("runOnKubernetes", () => {
 
   test("machineType (or the spec's older name instanceType, not both) and restricted, as the spec names them", () => {
     const processEnv = { PIPELINE_CONTAINER_IMAGE: REF };
-    const flags = (o: Parameters<typeof runOnKubernetesCommand>[0]) => runOnKubernetesCommand({ processEnv, ...o }).args.slice(5, -1);
+    const flags = (o: Parameters<typeof runOnKubernetesCommand>[0]) =>
+      runOnKubernetesCommand({ processEnv, ...o }).args.slice(5, -1);
     expect(flags({ machineType: "A100", restricted: false })).toEqual(["--machine-type", "A100", "--no-restricted"]);
     expect(flags({ instanceType: "C5", restricted: true })).toEqual(["--machine-type", "C5", "--restricted"]);
     expect(flags({})).toEqual([]);
@@ -84,15 +87,19 @@ describe("runOnKubernetes", () => {
 
   test("image `name` of a multi-image pipeline; an unpushed image (:NAME_binary) is refused before anything starts", async () => {
     const uris = JSON.stringify({ default: REF, cuda: CUDA });
-    expect(runOnKubernetesCommand({ processEnv: { PIPELINE_CONTAINER_IMAGE_URIS: uris }, name: "cuda", gpu: 1 }).args.slice(0, 5)).toEqual([
-      "run",
-      "--on",
-      "kubernetes",
-      "--image",
-      CUDA,
-    ]);
-    const env = { PIPELINE_CONTAINER_IMAGE: REF, PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }) };
-    await expect(runOnKubernetes({ processEnv: env })).rejects.toThrow(/was built but not pushed \(`:NAME_binary`\): a cluster cannot pull it/);
+    expect(
+      runOnKubernetesCommand({ processEnv: { PIPELINE_CONTAINER_IMAGE_URIS: uris }, name: "cuda", gpu: 1 }).args.slice(
+        0,
+        5,
+      ),
+    ).toEqual(["run", "--on", "kubernetes", "--image", CUDA]);
+    const env = {
+      PIPELINE_CONTAINER_IMAGE: REF,
+      PIPELINE_CONTAINER_IMAGE_LAYOUTS: JSON.stringify({ default: "/r/img" }),
+    };
+    await expect(runOnKubernetes({ processEnv: env })).rejects.toThrow(
+      /was built but not pushed \(`:NAME_binary`\): a cluster cannot pull it/,
+    );
     await expect(runOnKubernetes({ processEnv: {} })).rejects.toThrow(/PIPELINE_CONTAINER_IMAGE is not set/);
   });
 });

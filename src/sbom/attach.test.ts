@@ -14,11 +14,16 @@ beforeAll(async () => {
 });
 afterAll(async () => reg.cleanup());
 
-const sbom = (n: number) => Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3", name: `doc ${n}`, packages: [] }, null, 2) + "\n");
+const sbom = (n: number) =>
+  Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3", name: `doc ${n}`, packages: [] }, null, 2) + "\n");
 
 describe("SBOM as an OCI referrer (dev registry: referrers API)", () => {
   it("builds an OCI 1.1 artifact manifest: artifactType, empty config, the document as its one layer, subject", () => {
-    const subject = { mediaType: MediaType.OCI_MANIFEST, digest: parseDigest("sha256:" + "c".repeat(64), "test"), size: 123 };
+    const subject = {
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: parseDigest("sha256:" + "c".repeat(64), "test"),
+      size: 123,
+    };
     const { bytes, descriptor } = sbomManifest(sbom(0), subject);
     const m = JSON.parse(bytes.toString()) as Record<string, unknown>;
     expect(m.artifactType).toBe(SPDX_MEDIA_TYPE);
@@ -40,18 +45,32 @@ describe("SBOM as an OCI referrer (dev registry: referrers API)", () => {
     expect(attached.via).toBe("referrers");
     expect(attached.tag).toBeUndefined();
     // Attaching again changes nothing.
-    expect((await attachSbom({ registry: reg.address, repository: "team/app" }, subject, doc)).digest).toBe(attached.digest);
+    expect((await attachSbom({ registry: reg.address, repository: "team/app" }, subject, doc)).digest).toBe(
+      attached.digest,
+    );
 
-    const list = await request(reg.address, "GET", `/v2/team/app/referrers/${img.digest}?artifactType=${encodeURIComponent(SPDX_MEDIA_TYPE)}`);
+    const list = await request(
+      reg.address,
+      "GET",
+      `/v2/team/app/referrers/${img.digest}?artifactType=${encodeURIComponent(SPDX_MEDIA_TYPE)}`,
+    );
     expect(list.status).toBe(200);
     expect(list.headers["content-type"]).toBe(MediaType.OCI_INDEX);
     expect(list.headers["oci-filters-applied"]).toBe("artifactType");
     const index = list.json<{ manifests: { digest: string; artifactType: string }[] }>();
-    expect(index.manifests).toEqual([expect.objectContaining({ digest: attached.digest, artifactType: SPDX_MEDIA_TYPE })]);
-    const other = await request(reg.address, "GET", `/v2/team/app/referrers/${img.digest}?artifactType=application%2Fexample`);
+    expect(index.manifests).toEqual([
+      expect.objectContaining({ digest: attached.digest, artifactType: SPDX_MEDIA_TYPE }),
+    ]);
+    const other = await request(
+      reg.address,
+      "GET",
+      `/v2/team/app/referrers/${img.digest}?artifactType=application%2Fexample`,
+    );
     expect(other.json<{ manifests: unknown[] }>().manifests).toEqual([]);
     // No fallback tag was written.
-    expect((await request(reg.address, "GET", `/v2/team/app/manifests/${img.digest.replace(":", "-")}`)).status).toBe(404);
+    expect((await request(reg.address, "GET", `/v2/team/app/manifests/${img.digest.replace(":", "-")}`)).status).toBe(
+      404,
+    );
 
     for (const ref of [`${reg.address}/team/app:v1`, `${reg.address}/team/app@${img.digest}`]) {
       const found = await findRemoteSbom(parseReference(ref));

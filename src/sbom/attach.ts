@@ -17,7 +17,11 @@ import { SPDX_MEDIA_TYPE } from "./spdx";
 export const SBOM_TITLE = "sbom.spdx.json";
 
 function sbomArtifact(sbom: Buffer): Artifact {
-  return { artifactType: SPDX_MEDIA_TYPE, bytes: sbom, layerAnnotations: { "org.opencontainers.image.title": SBOM_TITLE } };
+  return {
+    artifactType: SPDX_MEDIA_TYPE,
+    bytes: sbom,
+    layerAnnotations: { "org.opencontainers.image.title": SBOM_TITLE },
+  };
 }
 
 /** The referrer manifest's bytes and its descriptor (for the fallback index). */
@@ -26,7 +30,11 @@ export function sbomManifest(sbom: Buffer, subject: Descriptor): { bytes: Buffer
 }
 
 /** Starts uploading the SBOM and the empty config (when missing), before the image is there (prepareArtifact). */
-export function prepareSbom(target: { registry: string; repository: string }, sbom: Buffer, opts: AttachOptions = {}): PreparedArtifact {
+export function prepareSbom(
+  target: { registry: string; repository: string },
+  sbom: Buffer,
+  opts: AttachOptions = {},
+): PreparedArtifact {
   return prepareArtifact(target, sbomArtifact(sbom), opts);
 }
 

@@ -29,7 +29,10 @@ export interface FoundSbom {
 }
 
 function noSbom(what: string, subject: Digest, looked: string): PipelineError {
-  return new PipelineError("E_NO_SBOM", `${what}: no SBOM (an ${SPDX_MEDIA_TYPE} referrer of ${subject}) found; looked at ${looked}`);
+  return new PipelineError(
+    "E_NO_SBOM",
+    `${what}: no SBOM (an ${SPDX_MEDIA_TYPE} referrer of ${subject}) found; looked at ${looked}`,
+  );
 }
 
 function spdxLayer(manifest: Manifest, where: string): Descriptor {
@@ -43,10 +46,14 @@ function parseManifest(bytes: Buffer, where: string): Manifest {
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not JSON (${registryText((e as Error).message)})`);
+    throw new PipelineError(
+      "E_REGISTRY",
+      `${where}: the SBOM manifest is not JSON (${registryText((e as Error).message)})`,
+    );
   }
   const manifest = parseManifestDescriptors(doc, `${where}: the SBOM manifest`);
-  if (!manifest) throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not an image manifest (no config or layers)`);
+  if (!manifest)
+    throw new PipelineError("E_REGISTRY", `${where}: the SBOM manifest is not an image manifest (no config or layers)`);
   return manifest;
 }
 
@@ -54,13 +61,22 @@ export async function findRemoteSbom(
   ref: Reference,
   opts: { keychain?: Keychain; insecure?: boolean; log?: Logger; scheme?: "http" | "https" } = {},
 ): Promise<FoundSbom> {
-  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, scheme: opts.scheme });
+  const client = new RegistryClient(ref.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    log: opts.log,
+    scheme: opts.scheme,
+  });
   const shown = `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
   const subject = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
   const found = await listReferrers(client, ref.repository, subject, { artifactTypes: [SPDX_MEDIA_TYPE] });
   const desc = found.manifests[found.manifests.length - 1];
   if (!desc) {
-    throw noSbom(shown, subject, `the referrers API and the fallback tag ${referrersTag(subject)} of ${ref.registry}/${ref.repository}`);
+    throw noSbom(
+      shown,
+      subject,
+      `the referrers API and the fallback tag ${referrersTag(subject)} of ${ref.registry}/${ref.repository}`,
+    );
   }
   const where = `${ref.registry}/${ref.repository}@${desc.digest}`;
   const manifest = parseManifest((await client.getManifest(ref.repository, desc.digest)).bytes, where);
@@ -74,9 +90,17 @@ export function findLayoutSbom(dir: string, refName?: string): FoundSbom {
   const index = readIndexJson(dir);
   for (const desc of [...index.manifests].reverse()) {
     if (desc.artifactType !== SPDX_MEDIA_TYPE) continue;
-    const manifest: Manifest & { subject?: Descriptor } = parseManifest(readBlobVerified(dir, desc), `oci:${dir}@${desc.digest}`);
+    const manifest: Manifest & { subject?: Descriptor } = parseManifest(
+      readBlobVerified(dir, desc),
+      `oci:${dir}@${desc.digest}`,
+    );
     if (manifest.subject?.digest !== image.digest) continue;
-    return { bytes: readBlobVerified(dir, spdxLayer(manifest, `oci:${dir}`)), subject: image.digest, via: "layout", source: desc.digest };
+    return {
+      bytes: readBlobVerified(dir, spdxLayer(manifest, `oci:${dir}`)),
+      subject: image.digest,
+      via: "layout",
+      source: desc.digest,
+    };
   }
   const beside = `${dir.replace(/\/+$/, "")}.spdx.json`;
   if (existsSync(beside)) return { bytes: readFileSync(beside), subject: image.digest, via: "file", source: beside };

@@ -48,7 +48,9 @@ function lockfilesByRoot(lockfiles: readonly string[]): Map<string, Record<strin
     }
     const lock = readJsonFile(file, "npm lockfile", { object: true });
     const packages =
-      lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages) ? (lock.packages as Record<string, LockEntry>) : {};
+      lock.packages && typeof lock.packages === "object" && !Array.isArray(lock.packages)
+        ? (lock.packages as Record<string, LockEntry>)
+        : {};
     byRoot.set(root, packages);
     from.set(root, file);
   }

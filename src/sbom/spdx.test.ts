@@ -30,7 +30,13 @@ const input = {
   created: 0,
   base: { name: "127.0.0.1:5000/team/node-base@" + BASE, digest: BASE },
   packages: [
-    { name: "zod", version: "3.22.4", license: "MIT", integrity: SHA512, resolved: "https://registry.npmjs.org/zod/-/zod-3.22.4.tgz" },
+    {
+      name: "zod",
+      version: "3.22.4",
+      license: "MIT",
+      integrity: SHA512,
+      resolved: "https://registry.npmjs.org/zod/-/zod-3.22.4.tgz",
+    },
     { name: "@aws-sdk/client-s3", version: "3.0.0", license: "Apache-2.0" },
     { name: "zod", version: "3.22.4", license: "MIT" }, // a nested copy of the same version: one package
   ],
@@ -92,7 +98,9 @@ describe("SPDX 2.3 document", () => {
     const doc = JSON.parse(plain.toString()) as Doc & { name: string };
     expect(doc.name).toBe("//app:svc_image");
     expect(doc.packages[0].name).toBe("//app:svc_image");
-    expect(doc.documentNamespace).toMatch(/^https:\/\/rules-pipeline\.invalid\/spdx\/%2F%2Fapp%3Asvc_image-[0-9a-f]{64}$/);
+    expect(doc.documentNamespace).toMatch(
+      /^https:\/\/rules-pipeline\.invalid\/spdx\/%2F%2Fapp%3Asvc_image-[0-9a-f]{64}$/,
+    );
     // Another repository's label, or a name that is no label, is kept as it is.
     expect(mainRepoLabel("@other//app:svc_image")).toBe("@other//app:svc_image");
     expect(mainRepoLabel("@@other~//app:svc_image")).toBe("@@other~//app:svc_image");

@@ -141,7 +141,13 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
       licenseConcluded: NOASSERTION,
       licenseDeclared: NOASSERTION,
       copyrightText: NOASSERTION,
-      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: ociPurl(input.base.digest, input.base.name) }],
+      externalRefs: [
+        {
+          referenceCategory: "PACKAGE-MANAGER",
+          referenceType: "purl",
+          referenceLocator: ociPurl(input.base.digest, input.base.name),
+        },
+      ],
     });
     relationships.push({ spdxElementId: imageId, relationshipType: "DESCENDANT_OF", relatedSpdxElement: baseId });
   }
@@ -162,7 +168,9 @@ export function sbomDocument(input: SbomInput): Record<string, unknown> {
       licenseConcluded: NOASSERTION,
       licenseDeclared: licenseOf(p.license),
       copyrightText: NOASSERTION,
-      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: npmPurl(p.name, p.version) }],
+      externalRefs: [
+        { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: npmPurl(p.name, p.version) },
+      ],
     });
     relationships.push({ spdxElementId: imageId, relationshipType: "CONTAINS", relatedSpdxElement: id });
   }

@@ -104,7 +104,10 @@ export type V<T> = ((node: unknown, path: string, cx: SchemaContext) => T | unde
 /** The type of what a validator accepts: `Infer<typeof imageConfig>`. */
 export type Infer<X> = X extends V<infer T> ? T : never;
 
-export function withSchema<T>(fn: (node: unknown, path: string, cx: SchemaContext) => T | undefined, schema: JsonSchema): V<T> {
+export function withSchema<T>(
+  fn: (node: unknown, path: string, cx: SchemaContext) => T | undefined,
+  schema: JsonSchema,
+): V<T> {
   return Object.assign(fn, { schema });
 }
 
@@ -122,7 +125,9 @@ export function str(check?: (s: string) => string | undefined, schema: JsonSchem
       const n = viewAt(cx, node, path);
       if (n.kind !== "scalar" || typeof n.value !== "string") {
         const hint =
-          n.kind === "scalar" && (typeof n.value === "number" || typeof n.value === "boolean") ? ` (quote it: "${cx.describe(node)}")` : "";
+          n.kind === "scalar" && (typeof n.value === "number" || typeof n.value === "boolean")
+            ? ` (quote it: "${cx.describe(node)}")`
+            : "";
         cx.report(path, n.line, `expected a string${hint}`, cx.describe(node));
         return undefined;
       }
@@ -142,7 +147,13 @@ export function int(min: number, max: number, what = "an integer"): V<number> {
   return withSchema(
     (node, path, cx) => {
       const n = viewAt(cx, node, path);
-      if (n.kind !== "scalar" || typeof n.value !== "number" || !Number.isInteger(n.value) || n.value < min || n.value > max) {
+      if (
+        n.kind !== "scalar" ||
+        typeof n.value !== "number" ||
+        !Number.isInteger(n.value) ||
+        n.value < min ||
+        n.value > max
+      ) {
         cx.report(path, n.line, `expected ${what}`, cx.describe(node));
         return undefined;
       }
@@ -166,7 +177,9 @@ export const bool: V<boolean> = withSchema<boolean>(
 /** One of `values` (a string). */
 export function choice<const T extends string>(values: readonly T[]): V<T> {
   const is = (s: string): s is T => values.some((v) => v === s);
-  const check = str((s) => (is(s) ? undefined : `expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`), { enum: values });
+  const check = str((s) => (is(s) ? undefined : `expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`), {
+    enum: values,
+  });
   return withSchema<T>((node, path, cx) => {
     const s = check(node, path, cx);
     return s !== undefined && is(s) ? s : undefined;
@@ -215,7 +228,8 @@ export type Shape<F extends Fields> = {
 
 function objectSchema(fields: Fields): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
-  for (const [k, f] of Object.entries(fields)) properties[k] = f.doc ? { ...f.v.schema, description: f.doc } : f.v.schema;
+  for (const [k, f] of Object.entries(fields))
+    properties[k] = f.doc ? { ...f.v.schema, description: f.doc } : f.v.schema;
   const required = Object.keys(fields).filter((k) => fields[k].required);
   return { type: "object", properties, ...(required.length ? { required } : {}), additionalProperties: false };
 }
@@ -282,7 +296,11 @@ export function obj<const F extends Fields>(
         }
         if (!field) {
           const near = closest(key, Object.keys(fields));
-          cx.report(p, keyLine, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; known fields: ${Object.keys(fields).join(", ")}`);
+          cx.report(
+            p,
+            keyLine,
+            `unknown field${near ? ` (did you mean "${near}"?)` : ""}; known fields: ${Object.keys(fields).join(", ")}`,
+          );
           valid = false;
           continue;
         }
@@ -345,7 +363,9 @@ export function tagged<const Vs extends Record<string, Fields>>(variants: Vs): V
     {
       type: "object",
       required: ["type"],
-      oneOf: names.map((n) => objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] })),
+      oneOf: names.map((n) =>
+        objectSchema({ type: { v: str(undefined, { const: n }), required: true }, ...variants[n] }),
+      ),
     },
   );
 }

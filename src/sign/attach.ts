@@ -22,7 +22,12 @@ export async function attachSignedStatement(
 ): Promise<AttachResult> {
   const envelope = signEnvelope(statementFor(subject.digest, predicateType, predicate), key.privateKey);
   const bundle = Buffer.from(JSON.stringify(makeBundle(envelope, keyHint(key.publicKey))));
-  return attachArtifact(target, subject, { artifactType: BUNDLE_MEDIA_TYPE, bytes: bundle, annotations: bundleAnnotations(predicateType) }, opts);
+  return attachArtifact(
+    target,
+    subject,
+    { artifactType: BUNDLE_MEDIA_TYPE, bytes: bundle, annotations: bundleAnnotations(predicateType) },
+    opts,
+  );
 }
 
 /** cosign 3's image signature. */

@@ -34,7 +34,10 @@ export function parseBundle(bytes: Buffer, where: string): Bundle {
     throw new PipelineError("E_SIGNATURE", `${where}: not JSON (${registryText((e as Error).message)})`);
   }
   if (typeof doc?.mediaType !== "string" || !doc.mediaType.startsWith("application/vnd.dev.sigstore.bundle")) {
-    throw new PipelineError("E_SIGNATURE", `${where}: not a Sigstore bundle (mediaType ${JSON.stringify(doc?.mediaType)})`);
+    throw new PipelineError(
+      "E_SIGNATURE",
+      `${where}: not a Sigstore bundle (mediaType ${JSON.stringify(doc?.mediaType)})`,
+    );
   }
   return doc;
 }

@@ -26,10 +26,16 @@ function readSmall(path: string, what: string): string {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new PipelineError("E_SIGNING_KEY", `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   if (bytes.length > MAX_KEY_FILE)
-    throw new PipelineError("E_SIGNING_KEY", `${what} ${path}: ${bytes.length} bytes, more than a key file holds (${MAX_KEY_FILE})`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${what} ${path}: ${bytes.length} bytes, more than a key file holds (${MAX_KEY_FILE})`,
+    );
   return bytes.toString("utf8");
 }
 
@@ -92,10 +98,18 @@ export function readSigningKey(path: string, password: string): SigningKey {
   const where = `signing key ${path}`;
   const doc = parseEncrypted(readSmall(path, "signing key"), where);
   const { N, r, p } = doc.kdf.params;
-  const key = scryptSync(Buffer.from(password, "utf8"), Buffer.from(doc.kdf.salt, "base64"), 32, { N, r, p, maxmem: 2 * MAX_SCRYPT_MEMORY });
+  const key = scryptSync(Buffer.from(password, "utf8"), Buffer.from(doc.kdf.salt, "base64"), 32, {
+    N,
+    r,
+    p,
+    maxmem: 2 * MAX_SCRYPT_MEMORY,
+  });
   const nonce = Buffer.from(doc.cipher.nonce, "base64");
   if (nonce.length !== nacl.secretbox.nonceLength)
-    throw new PipelineError("E_SIGNING_KEY", `${where}: the nonce has ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`);
+    throw new PipelineError(
+      "E_SIGNING_KEY",
+      `${where}: the nonce has ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`,
+    );
   const plain = nacl.secretbox.open(Buffer.from(doc.ciphertext, "base64"), nonce, key);
   key.fill(0);
   if (!plain)

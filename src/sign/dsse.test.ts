@@ -25,6 +25,8 @@ describe("DSSE", () => {
       ...env,
       payload: Buffer.from(JSON.stringify(statementFor(otherDigest, "https://example.com/p", {}))).toString("base64"),
     };
-    expect(openEnvelope(forged, key.publicKey)).toEqual({ failure: "none of its 1 signature(s) verifies with the key" });
+    expect(openEnvelope(forged, key.publicKey)).toEqual({
+      failure: "none of its 1 signature(s) verifies with the key",
+    });
   });
 });

@@ -36,13 +36,22 @@ export function digestSet(digest: Digest): Record<string, string> {
 
 /** A statement about one image (by its manifest digest `sha256:<hex>`). */
 export function statementFor(digest: Digest, predicateType: string, predicate: unknown, name?: string): Statement {
-  return { _type: IN_TOTO_STATEMENT_V1, subject: [{ ...(name ? { name } : {}), digest: digestSet(digest) }], predicateType, predicate };
+  return {
+    _type: IN_TOTO_STATEMENT_V1,
+    subject: [{ ...(name ? { name } : {}), digest: digestSet(digest) }],
+    predicateType,
+    predicate,
+  };
 }
 
 export function signEnvelope(statement: Statement, privateKey: KeyObject): Envelope {
   const body = Buffer.from(JSON.stringify(statement));
   const sig = sign("sha256", pae(IN_TOTO_PAYLOAD_TYPE, body), privateKey);
-  return { payload: body.toString("base64"), payloadType: IN_TOTO_PAYLOAD_TYPE, signatures: [{ sig: sig.toString("base64") }] };
+  return {
+    payload: body.toString("base64"),
+    payloadType: IN_TOTO_PAYLOAD_TYPE,
+    signatures: [{ sig: sig.toString("base64") }],
+  };
 }
 
 /**
@@ -57,7 +66,11 @@ export function openEnvelope(
   budget: VerifyBudget = new VerifyBudget("envelope"),
   where = "the DSSE envelope",
 ): { statement: Statement } | { failure: string } {
-  if (typeof envelope?.payload !== "string" || typeof envelope.payloadType !== "string" || !Array.isArray(envelope.signatures)) {
+  if (
+    typeof envelope?.payload !== "string" ||
+    typeof envelope.payloadType !== "string" ||
+    !Array.isArray(envelope.signatures)
+  ) {
     return { failure: "the DSSE envelope lacks payload, payloadType or signatures" };
   }
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
@@ -69,7 +82,9 @@ export function openEnvelope(
   }
   const body = Buffer.from(envelope.payload, "base64");
   const signed = pae(envelope.payloadType, body);
-  const sigs = new Set(envelope.signatures.flatMap((s) => (typeof s?.sig === "string" && s.sig.length > 0 ? [s.sig] : [])));
+  const sigs = new Set(
+    envelope.signatures.flatMap((s) => (typeof s?.sig === "string" && s.sig.length > 0 ? [s.sig] : [])),
+  );
   let ok = false;
   for (const sig of sigs) {
     budget.spendSignature(signed.length, where);

@@ -29,7 +29,11 @@ export function legacySignatureTag(digest: Digest): string {
 export function simpleSigningPayload(repository: string, digest: Digest): Buffer {
   return Buffer.from(
     JSON.stringify({
-      critical: { identity: { "docker-reference": repository }, image: { "docker-manifest-digest": digest }, type: SIMPLE_SIGNING_TYPE },
+      critical: {
+        identity: { "docker-reference": repository },
+        image: { "docker-manifest-digest": digest },
+        type: SIMPLE_SIGNING_TYPE,
+      },
       optional: null,
     }),
   );
@@ -57,7 +61,8 @@ export async function verifyLegacySignature(
   try {
     fetched = await client.getManifest(repository, tag);
   } catch (e) {
-    if (e instanceof RegistryError && e.code === "E_NOT_FOUND") return { failure: `no legacy signature tag ${tag}`, absent: true };
+    if (e instanceof RegistryError && e.code === "E_NOT_FOUND")
+      return { failure: `no legacy signature tag ${tag}`, absent: true };
     throw e;
   }
   budget.spendBytes(fetched.bytes.length, tag);
@@ -65,7 +70,9 @@ export async function verifyLegacySignature(
   try {
     manifest = parseManifestDescriptors(JSON.parse(fetched.bytes.toString("utf8")), tag);
   } catch (e) {
-    return { failure: `${tag}: the manifest is not JSON or names a bad digest (${registryText((e as Error).message)})` };
+    return {
+      failure: `${tag}: the manifest is not JSON or names a bad digest (${registryText((e as Error).message)})`,
+    };
   }
   // Newest first: cosign appends a signature as the manifest's last layer, so after re-signing or a key rotation the
   // one that verifies is at the end; the oldest beyond MAX_LEGACY_LAYERS are not looked at.
@@ -84,19 +91,26 @@ export async function verifyLegacySignature(
       if (layer.size <= MAX_PAYLOAD_BYTES) budget.spendBytes(layer.size, `${tag} layer ${layer.digest}`);
       const payload = await client.getBlob(repository, layer, MAX_PAYLOAD_BYTES);
       budget.spendSignature(payload.length, `${tag} layer ${layer.digest}`);
-      if (!verify("sha256", payload, publicKey, Buffer.from(sig, "base64"))) throw new Error("its signature does not verify with the key");
-      const doc = JSON.parse(payload.toString("utf8")) as { critical?: { image?: { "docker-manifest-digest"?: unknown }; type?: unknown } };
+      if (!verify("sha256", payload, publicKey, Buffer.from(sig, "base64")))
+        throw new Error("its signature does not verify with the key");
+      const doc = JSON.parse(payload.toString("utf8")) as {
+        critical?: { image?: { "docker-manifest-digest"?: unknown }; type?: unknown };
+      };
       const named = doc?.critical?.image?.["docker-manifest-digest"];
       if (named !== digest) throw new Error(`the signed payload names ${JSON.stringify(named)}, not ${digest}`);
       if (doc.critical?.type !== SIMPLE_SIGNING_TYPE)
-        throw new Error(`the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`);
+        throw new Error(
+          `the signed payload's type is ${JSON.stringify(doc.critical?.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}`,
+        );
       return { manifest: fetched.digest, payload: doc };
     } catch (e) {
       if (e instanceof BudgetSpent) throw e;
       failures.push(`layer ${layer.digest}: ${registryText((e as Error).message)}`);
     }
   }
-  return { failure: `${tag} (${fetched.digest}): ${failures.length ? failures.join("; ") : "no simple-signing layer"}` };
+  return {
+    failure: `${tag} (${fetched.digest}): ${failures.length ? failures.join("; ") : "no simple-signing layer"}`,
+  };
 }
 
 /** cosign's config of a signature manifest: fixed fields, the layers' digests as diff_ids. */
@@ -120,7 +134,12 @@ export async function attachLegacySignature(
   key: SigningKey,
   opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
 ): Promise<{ tag: string; digest: Digest }> {
-  const client = new RegistryClient(target.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, access: "push" });
+  const client = new RegistryClient(target.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    log: opts.log,
+    access: "push",
+  });
   const { repository } = target;
   const tag = legacySignatureTag(digest);
   const payload = simpleSigningPayload(`${client.registry}/${repository}`, digest);
@@ -149,6 +168,11 @@ export async function attachLegacySignature(
     config: { mediaType: MediaType.OCI_CONFIG, size: config.length, digest: sha256(config) },
     layers,
   };
-  const pushed = await client.putManifest(repository, tag, Buffer.from(JSON.stringify(manifest)), MediaType.OCI_MANIFEST);
+  const pushed = await client.putManifest(
+    repository,
+    tag,
+    Buffer.from(JSON.stringify(manifest)),
+    MediaType.OCI_MANIFEST,
+  );
   return { tag, digest: pushed };
 }

@@ -30,7 +30,11 @@ export function requiredKey(
   env: NodeJS.ProcessEnv,
   spec?: { file: string; requireSignature?: string },
 ): string | undefined {
-  return flag || env[REQUIRE_SIGNATURE_ENV] || (spec?.requireSignature ? resolve(dirname(spec.file), spec.requireSignature) : undefined);
+  return (
+    flag ||
+    env[REQUIRE_SIGNATURE_ENV] ||
+    (spec?.requireSignature ? resolve(dirname(spec.file), spec.requireSignature) : undefined)
+  );
 }
 
 /**
@@ -41,7 +45,13 @@ export async function requireSignedDeployment(
   deployment: ResolvedDeployment,
   flag: string | undefined,
   spec: { file: string; requireSignature?: string } | undefined,
-  opts: { env: NodeJS.ProcessEnv; insecure?: boolean; stderr: (line: string) => void; debug?: (line: string) => void; warn?: (line: string) => void },
+  opts: {
+    env: NodeJS.ProcessEnv;
+    insecure?: boolean;
+    stderr: (line: string) => void;
+    debug?: (line: string) => void;
+    warn?: (line: string) => void;
+  },
 ): Promise<void> {
   const key = requiredKey(flag, opts.env, spec);
   if (!key) return;
@@ -54,7 +64,12 @@ export async function requireSignedDeployment(
   }
   const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
   const transfer = transferRateOf(resolveLimits({}, opts.env));
-  const v = await requireSignature(deployment.image, key, { keychain, insecure: opts.insecure, log: opts.debug, transfer });
+  const v = await requireSignature(deployment.image, key, {
+    keychain,
+    insecure: opts.insecure,
+    log: opts.debug,
+    transfer,
+  });
   opts.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${key}`);
 }
 
@@ -72,7 +87,12 @@ export async function requireSignature(
     );
   }
   const ref = parseReference(image, "image");
-  const client = new RegistryClient(ref.registry, { keychain: opts.keychain, insecure: opts.insecure, log: opts.log, transfer: opts.transfer });
+  const client = new RegistryClient(ref.registry, {
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    log: opts.log,
+    transfer: opts.transfer,
+  });
   const digest = ref.digest ?? (await client.getManifest(ref.repository, ref.tag ?? "latest")).digest;
   const v = await verifyStatement(client, ref.repository, digest, publicKey);
   return { pinned: `${ref.registry}/${ref.repository}@${digest}`, digest, signature: v.referrer };

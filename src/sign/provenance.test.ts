@@ -7,7 +7,12 @@ import { lockfileDigests, provenanceFor } from "./provenance";
 import { parseDigest } from "../oci/digest";
 
 describe("provenanceFor", () => {
-  const input = { registry: "r.example", repository: "team/app", tags: ["v1"], platforms: ["linux/amd64", "linux/arm64"] };
+  const input = {
+    registry: "r.example",
+    repository: "team/app",
+    tags: ["v1"],
+    platforms: ["linux/amd64", "linux/arm64"],
+  };
 
   test("one base and one commit across platforms; malformed annotations are left out, not trusted", () => {
     const base = "sha256:" + "aa".repeat(32);
@@ -80,6 +85,8 @@ describe("provenanceFor", () => {
   });
 
   test("the same input states the same (no timestamps)", () => {
-    expect(JSON.stringify(provenanceFor({ ...input, annotations: [] }))).toBe(JSON.stringify(provenanceFor({ ...input, annotations: [] })));
+    expect(JSON.stringify(provenanceFor({ ...input, annotations: [] }))).toBe(
+      JSON.stringify(provenanceFor({ ...input, annotations: [] })),
+    );
   });
 });

@@ -48,14 +48,19 @@ export interface ProvenanceInput {
 }
 
 /** The sha256 of each lockfile (streamed: a lockfile may be large); E_BAD_INPUT naming one that cannot be read. */
-export async function lockfileDigests(lockfiles: { name: string; file: string }[]): Promise<{ name: string; digest: Digest }[]> {
+export async function lockfileDigests(
+  lockfiles: { name: string; file: string }[],
+): Promise<{ name: string; digest: Digest }[]> {
   const out: { name: string; digest: Digest }[] = [];
   for (const l of lockfiles) {
     let digest: Digest;
     try {
       digest = await fileDigest(l.file);
     } catch (e) {
-      throw new PipelineError("E_BAD_INPUT", `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new PipelineError(
+        "E_BAD_INPUT",
+        `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
     out.push({ name: l.name, digest });
   }
@@ -65,7 +70,10 @@ export async function lockfileDigests(lockfiles: { name: string; file: string }[
 /** One resolved dependency per lockfile, by name (a lockfile named twice with one digest is one entry). */
 function lockfileDeps(lockfiles: { name: string; digest: Digest }[]): ResourceDescriptor[] {
   const byName = new Map(
-    lockfiles.map((l) => [`${l.name} ${l.digest}`, { name: l.name, digest: digestSet(l.digest), annotations: { role: "lockfile" } }]),
+    lockfiles.map((l) => [
+      `${l.name} ${l.digest}`,
+      { name: l.name, digest: digestSet(l.digest), annotations: { role: "lockfile" } },
+    ]),
   );
   return [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
 }

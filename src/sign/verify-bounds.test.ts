@@ -38,7 +38,10 @@ async function subjectIn(repo: string): Promise<Descriptor> {
 
 /** Attaches a bundle whose envelope carries `signatures` (the statement itself names `subject`). */
 async function attachBundle(repo: string, subject: Descriptor, signatures: Envelope["signatures"]): Promise<void> {
-  const envelope = { ...signEnvelope(statementFor(subject.digest, COSIGN_SIGN_PREDICATE, {}), key.privateKey), signatures };
+  const envelope = {
+    ...signEnvelope(statementFor(subject.digest, COSIGN_SIGN_PREDICATE, {}), key.privateKey),
+    signatures,
+  };
   const bytes = Buffer.from(JSON.stringify(makeBundle(envelope, keyHint(key.publicKey))));
   await attachArtifact(
     { registry: reg.address, repository: repo },
@@ -88,7 +91,10 @@ describe("the bytes budget", () => {
     const budget = new VerifyBudget("host/app@sha256:x", { signatures: 100, bytes: 1024 });
     budget.spendBytes(1000, "bundle a");
     expect(() => budget.spendBytes(100, "bundle b")).toThrow(
-      expect.objectContaining({ code: "E_SIGNATURE", message: expect.stringContaining("verification stopped at bundle b: reading and hashing") }),
+      expect.objectContaining({
+        code: "E_SIGNATURE",
+        message: expect.stringContaining("verification stopped at bundle b: reading and hashing"),
+      }),
     );
   });
 });
@@ -110,7 +116,9 @@ describe("verifyStatement against a registry serving junk", () => {
     for (let i = 0; i < bundles; i++) await attachBundle("junk/many", subject, junk(MAX_ENVELOPE_SIGNATURES));
     const err = await verifyStatement(client(), "junk/many", subject.digest, key.publicKey).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_SIGNATURE" });
-    expect((err as Error).message).toContain(`more than ${MAX_VERIFY_SIGNATURES} signatures checked, the most one verification checks`);
+    expect((err as Error).message).toContain(
+      `more than ${MAX_VERIFY_SIGNATURES} signatures checked, the most one verification checks`,
+    );
   });
 });
 
@@ -134,7 +142,12 @@ describe("legacy .sig signatures", () => {
       config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length },
       layers: [...Array.from({ length: 32 }, () => layer(other)), layer(key)],
     };
-    await client().putManifest(repo, legacySignatureTag(subject.digest), Buffer.from(JSON.stringify(manifest)), MediaType.OCI_MANIFEST);
+    await client().putManifest(
+      repo,
+      legacySignatureTag(subject.digest),
+      Buffer.from(JSON.stringify(manifest)),
+      MediaType.OCI_MANIFEST,
+    );
     const v = await verifyStatement(client(), repo, subject.digest, key.publicKey);
     expect(v.via).toBe("legacy-tag");
   });

@@ -50,7 +50,10 @@ export async function verifyStatement(
   const image = `${client.registry}/${repository}@${digest}`;
   const budget = new VerifyBudget(image);
   // Filtered page by page and only the newest MAX_BUNDLES kept: a listing of any length costs one page of memory.
-  const listed = await listReferrers(client, repository, digest, { artifactTypes: [BUNDLE_MEDIA_TYPE, MediaType.OCI_EMPTY], keep: MAX_BUNDLES });
+  const listed = await listReferrers(client, repository, digest, {
+    artifactTypes: [BUNDLE_MEDIA_TYPE, MediaType.OCI_EMPTY],
+    keep: MAX_BUNDLES,
+  });
   const candidates = [...listed.manifests].reverse();
   const failures: string[] = [];
   for (const desc of candidates) {
@@ -99,7 +102,9 @@ export async function verifyStatement(
       continue;
     }
     if (!statementCovers(statement, digest)) {
-      failures.push(`${where}: the signed statement names ${JSON.stringify(statement.subject.map((s) => s?.digest))}, not ${digest}`);
+      failures.push(
+        `${where}: the signed statement names ${JSON.stringify(statement.subject.map((s) => s?.digest))}, not ${digest}`,
+      );
       continue;
     }
     return { digest, referrer: desc.digest, statement, via: listed.via };
@@ -107,14 +112,18 @@ export async function verifyStatement(
   let legacyAbsent = true;
   if (predicateType === COSIGN_SIGN_PREDICATE) {
     const legacy = await verifyLegacySignature(client, repository, digest, publicKey, budget);
-    if ("manifest" in legacy) return { digest, referrer: legacy.manifest, simpleSigning: legacy.payload, via: "legacy-tag" };
+    if ("manifest" in legacy)
+      return { digest, referrer: legacy.manifest, simpleSigning: legacy.payload, via: "legacy-tag" };
     if (!legacy.absent) {
       failures.push(`legacy signature ${legacy.failure}`);
       legacyAbsent = false;
     }
   }
   const looked = listed.via === "tag" ? `the fallback tag ${referrersTag(digest)}` : "the referrers API";
-  const legacyNote = predicateType === COSIGN_SIGN_PREDICATE && legacyAbsent ? `, no legacy ${legacySignatureTag(digest)} tag` : "";
-  const detail = failures.length ? failures.join("; ") : `no ${what} found (no ${BUNDLE_MEDIA_TYPE} referrer in ${looked}${legacyNote})`;
+  const legacyNote =
+    predicateType === COSIGN_SIGN_PREDICATE && legacyAbsent ? `, no legacy ${legacySignatureTag(digest)} tag` : "";
+  const detail = failures.length
+    ? failures.join("; ")
+    : `no ${what} found (no ${BUNDLE_MEDIA_TYPE} referrer in ${looked}${legacyNote})`;
   throw new PipelineError("E_SIGNATURE", `${image}: the ${what} does not verify with the key: ${detail}`);
 }

@@ -44,7 +44,10 @@ export function resolveRepoTags(tags: readonly string[], defaults: readonly stri
     }
     const ref = parseReference(t, what);
     if (!ref.tag || ref.digest) {
-      throw new PipelineError("E_BAD_REFERENCE", `${what}: expected REGISTRY/REPOSITORY:TAG (a tag, no digest), got ${JSON.stringify(t)}`);
+      throw new PipelineError(
+        "E_BAD_REFERENCE",
+        `${what}: expected REGISTRY/REPOSITORY:TAG (a tag, no digest), got ${JSON.stringify(t)}`,
+      );
     }
     out.push(t);
   }
@@ -52,7 +55,10 @@ export function resolveRepoTags(tags: readonly string[], defaults: readonly stri
 }
 
 /** The archive's images with their tags: the main image gets `repoTags`, the others `<tag>-<name>`. */
-export function taggedImages(images: readonly { name: string; image: Image }[], repoTags: readonly string[]): ArchiveImage[] {
+export function taggedImages(
+  images: readonly { name: string; image: Image }[],
+  repoTags: readonly string[],
+): ArchiveImage[] {
   const main = images.find((i) => i.name === "default") ?? images[0];
   return images.map((i) => {
     const byRepo = repoTags.map((r) => {
@@ -97,12 +103,18 @@ export async function chooseLoader(want: string, env: NodeJS.ProcessEnv): Promis
   }
   throw new PipelineError(
     "E_RUNTIME",
-    want === "auto" ? `no image loader works here (install docker or podman):\n  ${tried.join("\n  ")}` : `--loader ${want}: ${tried[0]}`,
+    want === "auto"
+      ? `no image loader works here (install docker or podman):\n  ${tried.join("\n  ")}`
+      : `--loader ${want}: ${tried[0]}`,
   );
 }
 
 /** Streams the archive of `images` into `<loader> load`; resolves to the loader's stdout. */
-export async function loadImages(loader: Loader, images: readonly ArchiveImage[], env: NodeJS.ProcessEnv): Promise<string> {
+export async function loadImages(
+  loader: Loader,
+  images: readonly ArchiveImage[],
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
   const source = dockerArchiveStream(images);
   const child = spawn(loader, ["load"], { stdio: ["pipe", "pipe", "pipe"], env });
   let stdout = "";

@@ -22,7 +22,9 @@ beforeAll(async () => {
   await writeLayout(join(tmp, "a"), randomImage({ layers: 2, dir: join(tmp, "blobs-a") }), { refName: "latest" });
   a = readLayout(join(tmp, "a"));
   const extra = randomImage({ layers: 1, dir: join(tmp, "blobs-b") }).layers[0];
-  await writeLayout(join(tmp, "b"), composeImage({ base: a, layers: [{ layer: extra, createdBy: "test" }] }), { refName: "latest" });
+  await writeLayout(join(tmp, "b"), composeImage({ base: a, layers: [{ layer: extra, createdBy: "test" }] }), {
+    refName: "latest",
+  });
   b = readLayout(join(tmp, "b"));
 });
 
@@ -33,7 +35,15 @@ async function entries(file: string) {
   for await (const e of readTarEntries(createReadStream(file))) {
     const chunks: Buffer[] = [];
     for await (const c of e.body) chunks.push(c);
-    out.push({ path: e.path, type: e.type, mode: e.mode, mtime: e.mtime, uid: e.uid, gid: e.gid, data: Buffer.concat(chunks) });
+    out.push({
+      path: e.path,
+      type: e.type,
+      mode: e.mode,
+      mtime: e.mtime,
+      uid: e.uid,
+      gid: e.gid,
+      data: Buffer.concat(chunks),
+    });
   }
   return out;
 }
@@ -90,23 +100,29 @@ describe("docker archive writer", () => {
   });
 
   it("fails with a PipelineError when a layer file is gone, leaving no file behind", async () => {
-    const broken = { ...b, layers: [...b.layers.slice(0, -1), { ...b.layers[b.layers.length - 1], path: join(tmp, "missing") }] };
+    const broken = {
+      ...b,
+      layers: [...b.layers.slice(0, -1), { ...b.layers[b.layers.length - 1], path: join(tmp, "missing") }],
+    };
     const out = join(tmp, "broken.tar");
-    await expect(writeDockerArchive(out, [{ image: broken as Image, repoTags: ["localhost/b:1"] }])).rejects.toMatchObject({ name: "PipelineError" });
+    await expect(
+      writeDockerArchive(out, [{ image: broken as Image, repoTags: ["localhost/b:1"] }]),
+    ).rejects.toMatchObject({ name: "PipelineError" });
     expect(readdirSync(tmp).filter((n) => n.startsWith("broken.tar"))).toEqual([]);
   });
 });
 
 describe("repo tags", () => {
   it("takes REGISTRY/REPOSITORY:TAG as given and puts a bare TAG on the default repository", () => {
-    expect(resolveRepoTags(["dev", "ghcr.io/o/r:1", "dev"], ["localhost:5000/examples/hello:latest"], "--tag")).toEqual([
-      "localhost:5000/examples/hello:dev",
-      "ghcr.io/o/r:1",
-    ]);
+    expect(resolveRepoTags(["dev", "ghcr.io/o/r:1", "dev"], ["localhost:5000/examples/hello:latest"], "--tag")).toEqual(
+      ["localhost:5000/examples/hello:dev", "ghcr.io/o/r:1"],
+    );
   });
 
   it("rejects a reference without a tag, with a digest, or a bare tag with no default, naming the flag", () => {
-    expect(() => resolveRepoTags(["localhost:5000/x"], [], "--tag")).toThrow(/--tag: expected REGISTRY\/REPOSITORY:TAG.*localhost:5000\/x/);
+    expect(() => resolveRepoTags(["localhost:5000/x"], [], "--tag")).toThrow(
+      /--tag: expected REGISTRY\/REPOSITORY:TAG.*localhost:5000\/x/,
+    );
     expect(() => resolveRepoTags([`localhost:5000/x:1@sha256:${"a".repeat(64)}`], [], "--tag")).toThrow(/--tag/);
     expect(() => resolveRepoTags(["dev"], [], "--default-tag")).toThrow(/--default-tag: "dev" is a bare tag/);
     expect(() => resolveRepoTags(["bad tag!"], ["localhost/x:1"], "--tag")).toThrow(/--tag/);

@@ -55,15 +55,30 @@ export function archiveEntries(images: readonly ArchiveImage[]): TarEntry[] {
     if (!image.configBlob.digest.startsWith("sha256:")) {
       throw new PipelineError("E_LAYOUT", `docker archive: config ${image.configBlob.digest} is not a sha256 digest`);
     }
-    blobs.set(blobName(image.configBlob.digest), { path: blobName(image.configBlob.digest), type: "file", mode: 0o644, content: image.configBytes });
+    blobs.set(blobName(image.configBlob.digest), {
+      path: blobName(image.configBlob.digest),
+      type: "file",
+      mode: 0o644,
+      content: image.configBytes,
+    });
     for (const l of image.layers) {
-      if (!l.digest.startsWith("sha256:")) throw new PipelineError("E_LAYOUT", `docker archive: layer ${l.digest} is not a sha256 digest`);
+      if (!l.digest.startsWith("sha256:"))
+        throw new PipelineError("E_LAYOUT", `docker archive: layer ${l.digest} is not a sha256 digest`);
       if (!l.path) throw new PipelineError("E_LAYOUT", `docker archive: layer ${l.digest} is not a file on disk`);
-      blobs.set(blobName(l.digest), { path: blobName(l.digest), type: "file", mode: 0o644, source: l.path, size: l.size });
+      blobs.set(blobName(l.digest), {
+        path: blobName(l.digest),
+        type: "file",
+        mode: 0o644,
+        source: l.path,
+        size: l.size,
+      });
     }
   }
   const manifest = Buffer.from(JSON.stringify(archiveManifest(images)) + "\n", "utf8");
-  const files = [...blobs.values(), { path: "manifest.json", type: "file", mode: 0o644, content: manifest } satisfies TarEntry];
+  const files = [
+    ...blobs.values(),
+    { path: "manifest.json", type: "file", mode: 0o644, content: manifest } satisfies TarEntry,
+  ];
   const dirs: TarEntry[] = [
     { path: "blobs/", type: "dir", mode: 0o755 },
     { path: "blobs/sha256/", type: "dir", mode: 0o755 },

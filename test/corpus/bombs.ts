@@ -15,7 +15,8 @@ const BLOCK = 512;
 /** A ustar header block (type, name, declared size), checksum included. */
 export function ustarHeader(type: string, name: string, size: number): Buffer {
   const h = Buffer.alloc(BLOCK);
-  const octal = (off: number, len: number, v: number) => h.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "latin1");
+  const octal = (off: number, len: number, v: number) =>
+    h.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "latin1");
   h.write(name, 0, 100, "utf8");
   octal(100, 8, type === "5" ? 0o755 : 0o644);
   octal(108, 8, 0);
@@ -112,7 +113,8 @@ export function paxBomb(path: string, opts: PaxBombOptions = {}): Bomb {
     // Keys of equal length so every record is exactly `size` bytes: k0000001, comment_ (ignored), path=0001aaa...
     const key = opts.paths ? `path=${String(i).padStart(4, "0")}` : opts.keys === "same" ? "comment_=" : `k${id}=`;
     const head = Buffer.concat([ustarHeader(kind, "PaxHeader", size), Buffer.from(`${size} ${key}`)]);
-    if (head.length - BLOCK !== prefixLen) throw new Error(`bombs.ts: record prefix is ${head.length - BLOCK} bytes, not ${prefixLen}`);
+    if (head.length - BLOCK !== prefixLen)
+      throw new Error(`bombs.ts: record prefix is ${head.length - BLOCK} bytes, not ${prefixLen}`);
     parts.push(part([head]), { ...bulkPart });
     if (entryEach) parts.push(part([ustarHeader("0", `f${id}`, 0)]));
   }

@@ -40,7 +40,12 @@ export function privilegedImage(base: Image, dir: string): Image {
   const blob = gzipSync(tar, { level: 1 });
   const path = join(dir, "privileged.tar.gz");
   writeFileSync(path, blob);
-  const layer = layerFromDescriptor(path, { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(blob), size: blob.length, diffId: sha256(tar) });
+  const layer = layerFromDescriptor(path, {
+    mediaType: MediaType.OCI_LAYER_GZIP,
+    digest: sha256(blob),
+    size: blob.length,
+    diffId: sha256(tar),
+  });
   return composeImage({
     base,
     layers: [{ layer, createdBy: "privileged entries" }],

@@ -312,7 +312,11 @@ export const HOSTILE_LAYERS: HostileLayer[] = [
   },
   {
     name: "a whiteout whose directory is a symlink loop",
-    tar: rawTar([{ name: "a", type: "2", linkname: "b" }, { name: "b", type: "2", linkname: "a" }, { name: "a/.wh.x" }]),
+    tar: rawTar([
+      { name: "a", type: "2", linkname: "b" },
+      { name: "b", type: "2", linkname: "a" },
+      { name: "a/.wh.x" },
+    ]),
     code: "E_LAYER_UNSAFE",
     mentions: ['"a/.wh.x"', "symlinks"],
   },

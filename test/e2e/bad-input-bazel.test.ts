@@ -30,7 +30,12 @@ const DIGEST = "sha256:" + "a".repeat(64);
 
 /** `pipeline(...)` with good defaults and `attrs` (Starlark source) on top. */
 function pipelineCall(name: string, attrs: Record<string, string> = {}): string {
-  const all: Record<string, string> = { entry: '"main.ts"', registry: '"localhost:5000"', repository: '"team/app"', ...attrs };
+  const all: Record<string, string> = {
+    entry: '"main.ts"',
+    registry: '"localhost:5000"',
+    repository: '"team/app"',
+    ...attrs,
+  };
   return `pipeline(\n    name = "${name}",\n${Object.entries(all)
     .map(([k, v]) => `    ${k} = ${v},`)
     .join("\n")}\n)\n`;
@@ -40,7 +45,10 @@ function writePackage(pkg: string, build: string, files: Record<string, string> 
   const dir = join(ws, pkg);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "BUILD.bazel"), LOAD + build);
-  writeFileSync(join(dir, "main.ts"), 'import { hasContainerImage } from "@rules_pipeline/runtime";\nconsole.log(hasContainerImage());\n');
+  writeFileSync(
+    join(dir, "main.ts"),
+    'import { hasContainerImage } from "@rules_pipeline/runtime";\nconsole.log(hasContainerImage());\n',
+  );
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
 }
 
@@ -131,7 +139,9 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     );
   });
   test("6 tags_to_push entry with a colon", async () => {
-    expect(await buildFails("//bad/rules:tag_colon_push")).toContain('`tags_to_push` entry "v1:latest" is not a valid tag');
+    expect(await buildFails("//bad/rules:tag_colon_push")).toContain(
+      '`tags_to_push` entry "v1:latest" is not a valid tag',
+    );
   });
   test("7 base that is a plain file", async () => {
     expect(await buildFails("//bad/rules:base_file_image")).toContain(
@@ -144,7 +154,9 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     expect(out).toContain("//bad/rules:base_unknown_image");
   });
   test("9 entry that is not a .ts or .js file", async () => {
-    expect(await buildFails("//bad/rules:entry_txt_local")).toContain('//bad/rules:entry_txt: `entry` must be a .ts or .js file, got "notes.txt"');
+    expect(await buildFails("//bad/rules:entry_txt_local")).toContain(
+      '//bad/rules:entry_txt: `entry` must be a .ts or .js file, got "notes.txt"',
+    );
   });
   test("10 entry from another package", async () => {
     expect(await buildFails("//bad/rules:entry_elsewhere_local")).toContain(
@@ -152,7 +164,9 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     );
   });
   test("11 env key with =", async () => {
-    expect(await buildFails("//bad/rules:env_key_image")).toContain('//bad/rules:env_key_image: `env` key "A=B" is not a valid variable name');
+    expect(await buildFails("//bad/rules:env_key_image")).toContain(
+      '//bad/rules:env_key_image: `env` key "A=B" is not a valid variable name',
+    );
   });
   test("12 a type error in a srcs file: tsc's message with file, line and code", async () => {
     expect(await buildFails("//bad/rules:ts_error_local")).toMatch(
@@ -160,7 +174,9 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     );
   });
   test("13 two images with the same name", async () => {
-    expect(await buildFails("//bad/rules:dup_names_push")).toContain('//bad/rules:dup_names_push: `images`: two images are named "default"');
+    expect(await buildFails("//bad/rules:dup_names_push")).toContain(
+      '//bad/rules:dup_names_push: `images`: two images are named "default"',
+    );
   });
   test("18 a repository component starting with - (passed analysis and failed at bazel run before grammar.bzl)", async () => {
     expect(await buildFails("//bad/rules:repo_dash_push")).toContain(
@@ -173,11 +189,19 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     );
   });
   test("20 what the CLI accepts passes analysis: an IPv6 registry, a repository with every separator", async () => {
-    const r = await bazel(ws, ["build", "--nobuild", "--noshow_progress", "//bad/rules:grammar_edges_push", "//bad/rules:grammar_edges"]);
+    const r = await bazel(ws, [
+      "build",
+      "--nobuild",
+      "--noshow_progress",
+      "//bad/rules:grammar_edges_push",
+      "//bad/rules:grammar_edges",
+    ]);
     expect(r.code, r.stderr).toBe(0);
   });
   test("14 env value that is not a string", async () => {
-    expect(await buildFails("//bad/env_type:env_type_local")).toContain('pipeline env_type: `env` values must be strings; "N" is 1');
+    expect(await buildFails("//bad/env_type:env_type_local")).toContain(
+      'pipeline env_type: `env` values must be strings; "N" is 1',
+    );
   });
   test("15 base and bases both set", async () => {
     expect(await buildFails("//bad/both_bases:both_local")).toContain(
@@ -190,6 +214,8 @@ describe("bad BUILD attributes fail the build naming the attribute and the value
     );
   });
   test("17 entry that is a list", async () => {
-    expect(await buildFails("//bad/entry_list:entry_list_local")).toContain('pipeline entry_list: `entry` must be a file name, got ["main.ts"]');
+    expect(await buildFails("//bad/entry_list:entry_list_local")).toContain(
+      'pipeline entry_list: `entry` must be a file name, got ["main.ts"]',
+    );
   });
 });

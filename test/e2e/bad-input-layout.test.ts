@@ -41,7 +41,12 @@ async function layout(name: string, bytes: Buffer) {
     mediaType: MediaType.OCI_LAYER,
     open: () => Readable.from([bytes]),
   };
-  const image = composeImage({ layers: [{ layer, createdBy: "x" }], entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" });
+  const image = composeImage({
+    layers: [{ layer, createdBy: "x" }],
+    entrypoint: ["/bin/true"],
+    os: "linux",
+    architecture: "amd64",
+  });
   const dir = join(tmp, name);
   await writeLayout(dir, image, { refName: "latest" });
   return { dir, image };
@@ -52,11 +57,17 @@ function editConfig(dir: string, image: Image, edit: (config: Record<string, unk
   const config = JSON.parse(image.configBytes.toString());
   edit(config);
   const configBytes = Buffer.from(JSON.stringify(config));
-  const manifest = { ...image.manifest, config: { ...image.manifest.config, digest: sha256(configBytes), size: configBytes.length } };
+  const manifest = {
+    ...image.manifest,
+    config: { ...image.manifest.config, digest: sha256(configBytes), size: configBytes.length },
+  };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   writeFileSync(blobPath(dir, sha256(configBytes)), configBytes);
   writeFileSync(blobPath(dir, sha256(manifestBytes)), manifestBytes);
-  const index = { schemaVersion: 2, manifests: [{ mediaType: image.mediaType, digest: sha256(manifestBytes), size: manifestBytes.length }] };
+  const index = {
+    schemaVersion: 2,
+    manifests: [{ mediaType: image.mediaType, digest: sha256(manifestBytes), size: manifestBytes.length }],
+  };
   writeFileSync(join(dir, "index.json"), JSON.stringify(index));
   return sha256(configBytes);
 }
@@ -139,7 +150,10 @@ describe("hostile names", () => {
   });
 
   test("6 names that are not UTF-8: refused, not collapsed into one file", async () => {
-    const two = Buffer.concat([rawTar([{ name: "badX1", data: "1" }], { end: false }), rawTar([{ name: "badY1", data: "2" }])]);
+    const two = Buffer.concat([
+      rawTar([{ name: "badX1", data: "1" }], { end: false }),
+      rawTar([{ name: "badY1", data: "2" }]),
+    ]);
     two[3] = 0xff; // badX1 -> bad\xff1
     two[512 + 512 + 3] = 0xfe; // badY1 -> bad\xfe1 (each one-byte file is a header and one block)
     const fix = (b: Buffer, at: number) => {

@@ -24,7 +24,12 @@ import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 const USER = "carol";
 const SECRET = "reg-" + Math.random().toString(36).slice(2) + "-Pw";
 const WRONG = "wrong-" + Math.random().toString(36).slice(2);
-const LEAKS = [SECRET, WRONG, Buffer.from(`${USER}:${SECRET}`).toString("base64"), Buffer.from(`${USER}:${WRONG}`).toString("base64")];
+const LEAKS = [
+  SECRET,
+  WRONG,
+  Buffer.from(`${USER}:${SECRET}`).toString("base64"),
+  Buffer.from(`${USER}:${WRONG}`).toString("base64"),
+];
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bad-registry-"));
 let reg: RunningRegistry;
@@ -93,7 +98,9 @@ describe("the real registry's answers to bad input", () => {
     const corrupt = join(tmp, "corrupt");
     await writeLayout(corrupt, randomImage({ layers: 1 }));
     const index = JSON.parse(readFileSync(join(corrupt, "index.json"), "utf8"));
-    const manifest = JSON.parse(readFileSync(join(corrupt, "blobs", "sha256", index.manifests[0].digest.slice(7)), "utf8"));
+    const manifest = JSON.parse(
+      readFileSync(join(corrupt, "blobs", "sha256", index.manifests[0].digest.slice(7)), "utf8"),
+    );
     const layerDigest: string = manifest.layers[0].digest;
     const blob = join(corrupt, "blobs", "sha256", layerDigest.slice(7));
     const bytes = readFileSync(blob);
@@ -102,7 +109,13 @@ describe("the real registry's answers to bad input", () => {
     const r = await cli(["push", corrupt, "--repository", `${reg.host}/bad/corrupt`, ...AUTH]);
     expectFailure(r, "E_DIGEST_MISMATCH", [layerDigest]);
     // The registry holds nothing under the digest it was promised.
-    const pulled = await cli(["pull", `${reg.host}/bad/corrupt@${index.manifests[0].digest}`, "--output", join(tmp, "out5"), ...AUTH]);
+    const pulled = await cli([
+      "pull",
+      `${reg.host}/bad/corrupt@${index.manifests[0].digest}`,
+      "--output",
+      join(tmp, "out5"),
+      ...AUTH,
+    ]);
     expect(pulled.exit).toBe(1);
   });
   test("the pushed reference still pulls (the registry was healthy throughout)", async () => {

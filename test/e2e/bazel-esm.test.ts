@@ -46,7 +46,11 @@ beforeAll(async () => {
   writeFileSync(
     join(ws, "esm/BUILD.bazel"),
     `${LOAD}exports_files(["package.json", "package-lock.json", "vendor/esm-tla-1.0.0.tgz", "vendor/cjs-math-1.0.0.tgz"])\n` +
-      PIPELINE("esm", "main.js", 'srcs = ["lib.js", "package.json"], deps = ["@esmnpm//:node_modules/esm-tla", "@esmnpm//:node_modules/cjs-math"]'),
+      PIPELINE(
+        "esm",
+        "main.js",
+        'srcs = ["lib.js", "package.json"], deps = ["@esmnpm//:node_modules/esm-tla", "@esmnpm//:node_modules/cjs-math"]',
+      ),
   );
   writeFileSync(join(ws, "package.json"), '{ "private": true, "type": "module" }\n');
   writeFileSync(
@@ -54,7 +58,10 @@ beforeAll(async () => {
     'exports_files(["package.json"])\nfilegroup(name = "shared", srcs = ["shared.txt"], visibility = ["//visibility:public"])\n',
   );
   writeFileSync(join(ws, "shared.txt"), "shared\n");
-  cpSync(join(ws, "esm"), join(ws, "rootesm"), { recursive: true, filter: (f) => !f.endsWith("package.json") && !f.endsWith("BUILD.bazel") });
+  cpSync(join(ws, "esm"), join(ws, "rootesm"), {
+    recursive: true,
+    filter: (f) => !f.endsWith("package.json") && !f.endsWith("BUILD.bazel"),
+  });
   writeFileSync(
     join(ws, "rootesm/BUILD.bazel"),
     LOAD +
@@ -75,7 +82,10 @@ beforeAll(async () => {
     'const { hasContainerImage } = require("@rules_pipeline/runtime");\nconsole.log(`cjs: ${typeof module} ${hasContainerImage()}`);\n',
   );
   writeFileSync(join(ws, "cjs/BUILD.bazel"), LOAD + PIPELINE("cjs", "main.js", 'data = ["//:shared"]'));
-  writeFileSync(join(ws, "examples/BUILD.bazel"), `exports_files(["package.json", "package-lock.json"])\n${LOAD}${PIPELINE("mjs", "mjs.mjs", "")}`);
+  writeFileSync(
+    join(ws, "examples/BUILD.bazel"),
+    `exports_files(["package.json", "package-lock.json"])\n${LOAD}${PIPELINE("mjs", "mjs.mjs", "")}`,
+  );
 });
 
 afterAll(async () => {
@@ -118,7 +128,12 @@ describe("ES module pipelines on Bazel 4.2.3", () => {
     expect(r.code, r.stderr).toBe(0);
     const esm = runLayoutImage(join(ws, "bazel-bin/esm/esm_image"), ["1"]);
     expect(esm.code, esm.stderr).toBe(0);
-    expect(esm.stdout.split("\n")).toEqual([...WORK(false, "1"), "url=file:///app/esm/main.js", "dirname=/app/esm filename=/app/esm/main.js", ""]);
+    expect(esm.stdout.split("\n")).toEqual([
+      ...WORK(false, "1"),
+      "url=file:///app/esm/main.js",
+      "dirname=/app/esm filename=/app/esm/main.js",
+      "",
+    ]);
     const root = runLayoutImage(join(ws, "bazel-bin/rootesm/rootesm_image"));
     expect(root.code, root.stderr).toBe(0);
     expect(root.stdout).toContain("dirname=/app/rootesm filename=/app/rootesm/main.js");
@@ -128,7 +143,9 @@ describe("ES module pipelines on Bazel 4.2.3", () => {
   });
 
   test("_binary: the ESM launch script awaits runInContainer() of the built image (runc)", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//esm:esm_binary", "--", "2"], { PIPELINE_REPOSITORY: `${reg.host}/esm/binary` });
+    const r = await bazel(ws, ["run", ...QUIET, "//esm:esm_binary", "--", "2"], {
+      PIPELINE_REPOSITORY: `${reg.host}/esm/binary`,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^container image: ${reg.host}/esm/binary@sha256:[0-9a-f]{64} true\n`));
     expect(r.stdout).toContain(`${WORK(true, "2")[0]}\n`);
@@ -136,7 +153,9 @@ describe("ES module pipelines on Bazel 4.2.3", () => {
   });
 
   test("NAME: pushes to the registry, then the ESM launch script runs the pushed image", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//esm:esm", "--", "3"], { PIPELINE_REPOSITORY: `${reg.host}/esm/pushed` });
+    const r = await bazel(ws, ["run", ...QUIET, "//esm:esm", "--", "3"], {
+      PIPELINE_REPOSITORY: `${reg.host}/esm/pushed`,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^container image: ${reg.host}/esm/pushed@sha256:[0-9a-f]{64} true\n`));
     expect(r.stdout).toContain(`${WORK(true, "3")[0]}\n`);

@@ -31,7 +31,9 @@ ts_library(
 `,
   );
   writeFileSync(join(shared, "index.ts"), "export const answer: number = 42;\n");
-  ws = makeConsumerWorkspace(tmp, `local_repository(name = "shared_ts", path = ${JSON.stringify(shared)})\n`, { diskCache: false });
+  ws = makeConsumerWorkspace(tmp, `local_repository(name = "shared_ts", path = ${JSON.stringify(shared)})\n`, {
+    diskCache: false,
+  });
 });
 
 afterAll(() => {

@@ -37,7 +37,10 @@ beforeAll(async () => {
   const hostNode = readLayout(baseDir);
   baseDigest = (await pushImage(hostNode, { registry: reg.host, repository: "bases/node" })).digest;
   // A stand-in for NVIDIA's CUDA runtime image (which cannot be pulled here): the host's libraries, but no node.
-  cudaStandIn = composeImage({ layers: [{ layer: hostNode.layers[0], createdBy: "libraries only" }], env: { PATH: "/usr/bin:/bin" } });
+  cudaStandIn = composeImage({
+    layers: [{ layer: hostNode.layers[0], createdBy: "libraries only" }],
+    env: { PATH: "/usr/bin:/bin" },
+  });
   const cudaDigest = (await pushImage(cudaStandIn, { registry: reg.host, repository: "nvidia/cuda" })).digest;
   ws = makeConsumerWorkspace(
     join(tmp, "a"),
@@ -94,17 +97,27 @@ describe("pipeline features", () => {
     expect(Object.keys(m.images).sort()).toEqual(["default", "host"]);
     const image = readLayout(join(ws, "bazel-bin/examples/multi/multi_image"));
     expect(image.manifest.annotations?.["org.opencontainers.image.base.digest"]).toBe(baseDigest);
-    expect(image.manifest.annotations?.["org.opencontainers.image.base.name"]).toBe(`${reg.host}/bases/node@${baseDigest}`);
+    expect(image.manifest.annotations?.["org.opencontainers.image.base.name"]).toBe(
+      `${reg.host}/bases/node@${baseDigest}`,
+    );
     const outputBase = (await bazel(ws, ["info", "output_base"])).stdout.trim();
     const base = readLayout(join(outputBase, "external/local-base/image"));
-    expect(image.manifest.layers.slice(0, base.layers.length).map((l) => l.digest)).toEqual(base.layers.map((l) => l.digest));
+    expect(image.manifest.layers.slice(0, base.layers.length).map((l) => l.digest)).toEqual(
+      base.layers.map((l) => l.digest),
+    );
     expect(m.images.default.mounted).toBe(base.layers.length);
     // Disk: the layout hard-links the base's blobs (the image action runs unsandboxed for that) instead of copying.
     for (const layer of base.layers) {
-      const inLayout = join(ws, "bazel-bin/examples/multi/multi_image/blobs/sha256", layer.digest.slice("sha256:".length));
+      const inLayout = join(
+        ws,
+        "bazel-bin/examples/multi/multi_image/blobs/sha256",
+        layer.digest.slice("sha256:".length),
+      );
       expect(statSync(inLayout).ino, layer.digest).toBe(statSync(layer.path!).ino);
     }
-    const mounts = reg.requests().filter((q) => q.method === "POST" && q.path.includes("/examples/multi/blobs/uploads/?mount="));
+    const mounts = reg
+      .requests()
+      .filter((q) => q.method === "POST" && q.path.includes("/examples/multi/blobs/uploads/?mount="));
     expect(mounts.length).toBeGreaterThanOrEqual(base.layers.length);
   });
 
@@ -113,7 +126,8 @@ describe("pipeline features", () => {
     expect(r.code, r.stderr).toBe(0);
     const uris = JSON.parse(/uris (.*)/.exec(r.stdout)![1]);
     expect(Object.keys(uris).sort()).toEqual(["default", "host"]);
-    for (const uri of Object.values(uris)) expect(uri).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/multi@sha256:[a-f0-9]{64}$`));
+    for (const uri of Object.values(uris))
+      expect(uri).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/multi@sha256:[a-f0-9]{64}$`));
   });
 
   test("a PIPELINE_CONTAINER_IMAGE set by the user is used as is and nothing is pushed", async () => {

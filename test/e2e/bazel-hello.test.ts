@@ -13,7 +13,10 @@ import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtu
 import { runPushedImage } from "../fixtures/runc";
 
 function skopeoDigest(ref: string, env: Record<string, string> = {}): string {
-  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8", env: { ...process.env, ...env } });
+  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`skopeo inspect ${ref}: ${r.stderr}`);
   return "sha256:" + require("node:crypto").createHash("sha256").update(r.stdout).digest("hex");
 }
@@ -42,9 +45,13 @@ describe("examples/hello from a consumer workspace", () => {
     expect(r.code, r.stderr).toBe(0);
     const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
     expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
-    const inspect = spawnSync("skopeo", ["inspect", "--raw", "oci:" + join(ws, "bazel-bin/examples/hello/hello_image") + ":latest"], {
-      encoding: "utf8",
-    });
+    const inspect = spawnSync(
+      "skopeo",
+      ["inspect", "--raw", "oci:" + join(ws, "bazel-bin/examples/hello/hello_image") + ":latest"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(inspect.status, inspect.stderr).toBe(0);
     const manifest = JSON.parse(inspect.stdout);
     expect("sha256:" + require("node:crypto").createHash("sha256").update(inspect.stdout).digest("hex")).toBe(digest);
@@ -90,17 +97,26 @@ oci_push_like = rule(
       `load("//ocilike:defs.bzl", "oci_push_like")\n${original}\noci_push_like(name = "oci_push_like", image = ":hello_image", repository = "x")\n`,
     );
     try {
-      const r = await bazel(ws, ["build", `--disk_cache=${diskCache}`, "//examples/hello:oci_push_like", "//examples/hello:hello_image_digest"]);
+      const r = await bazel(ws, [
+        "build",
+        `--disk_cache=${diskCache}`,
+        "//examples/hello:oci_push_like",
+        "//examples/hello:hello_image_digest",
+      ]);
       expect(r.code, r.stderr).toBe(0);
     } finally {
       writeFileSync(build, original);
     }
     const index = JSON.parse(readFileSync(join(ws, "bazel-bin/examples/hello/oci_push_like.index.json"), "utf8"));
-    expect(index.manifests[0].digest).toBe(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8"));
+    expect(index.manifests[0].digest).toBe(
+      readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8"),
+    );
   });
 
   test("hello_local runs the launch script with no image variables, even if the caller had some", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"], { PIPELINE_CONTAINER_IMAGE: "" });
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"], {
+      PIPELINE_CONTAINER_IMAGE: "",
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("HELLO FROM A PIPELINE");
     expect(r.stdout).toContain("no container image: running in-process");
@@ -110,7 +126,9 @@ oci_push_like = rule(
   test("hello_binary runs the built image in a local container and pushes nothing", async () => {
     const digest = readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8");
     const before = reg.requests().length;
-    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_binary"], { PIPELINE_REPOSITORY: `${reg.host}/binary/only` });
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_binary"], {
+      PIPELINE_REPOSITORY: `${reg.host}/binary/only`,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`container image: ${reg.host}/binary/only@${digest}`);
     // The launch script ran the built layout in a local container (runc): the work happened inside.
@@ -143,7 +161,9 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
     expect(r.stdout).toContain("nested: inside");
     // Written by the nested `pipeline run` (the `_binary` launcher itself runs the script, not the CLI): the loader
     // ran it. Without the loader, this root has no code-cache/.
-    expect(readdirSync(join(nested, "code-cache"))).toEqual([expect.stringMatching(/^pipeline-[0-9a-f]{16}-node.*\.v8$/)]);
+    expect(readdirSync(join(nested, "code-cache"))).toEqual([
+      expect.stringMatching(/^pipeline-[0-9a-f]{16}-node.*\.v8$/),
+    ]);
   });
 
   test("hello pushes, then the launch script runs the pushed URI (same digest as skopeo reads) in a local container", async () => {
@@ -209,18 +229,38 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
     const meta1 = join(tmp, "meta-before.json");
     const meta2 = join(tmp, "meta-after.json");
     const target = `${reg.host}/incremental/hello`;
-    let r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta1]);
+    let r = await bazel(ws, [
+      "run",
+      ...QUIET,
+      "//examples/hello:hello_push",
+      "--",
+      "--repository",
+      target,
+      "--metadata-out",
+      meta1,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const greeting = join(ws, "examples/hello/greeting.ts");
     writeFileSync(greeting, readFileSync(greeting, "utf8").replace("toUpperCase()", 'toUpperCase() + "!"'));
-    r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--repository", target, "--metadata-out", meta2]);
+    r = await bazel(ws, [
+      "run",
+      ...QUIET,
+      "//examples/hello:hello_push",
+      "--",
+      "--repository",
+      target,
+      "--metadata-out",
+      meta2,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const before = JSON.parse(readFileSync(meta1, "utf8"));
     const after = JSON.parse(readFileSync(meta2, "utf8"));
     expect(after.digest).not.toBe(before.digest);
     expect(after.uploaded.blobs).toBe(2); // the app layer and the config
     expect(after.skipped).toBe(before.uploaded.blobs + before.skipped - 2);
-    const blobPuts = reg.requests().filter((q) => q.method === "PUT" && q.path.includes("/incremental/hello/blobs/uploads/"));
+    const blobPuts = reg
+      .requests()
+      .filter((q) => q.method === "PUT" && q.path.includes("/incremental/hello/blobs/uploads/"));
     // Besides the image's blobs, each push attaches its SBOM as a referrer: the first uploads the document and the
     // empty config, the second only its new document (it names the new image digest).
     expect(before.sbom?.digest).toBeTruthy();
@@ -240,9 +280,13 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
       });
       expect(r.code, r.stderr).toBe(0);
       const ref = r.stdout.trim().split("\n").pop()!;
-      const skopeoAuth = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `alice:${secret}`, `docker://${ref}`], {
-        encoding: "utf8",
-      });
+      const skopeoAuth = spawnSync(
+        "skopeo",
+        ["inspect", "--raw", "--tls-verify=false", "--creds", `alice:${secret}`, `docker://${ref}`],
+        {
+          encoding: "utf8",
+        },
+      );
       expect(skopeoAuth.status, skopeoAuth.stderr).toBe(0);
 
       const bad = mkdtempSync(join(tmp, "docker-bad-"));
@@ -269,7 +313,10 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
     const cacheLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("debug: code cache: "));
     const runs = [];
     for (const extra of [{}, {}, { PIPELINE_CODE_CACHE: "off" }]) {
-      const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--debug"], { ...env, ...extra });
+      const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push", "--", "--debug"], {
+        ...env,
+        ...extra,
+      });
       expect(r.code, r.stderr).toBe(0);
       runs.push({ ref: r.stdout.trim().split("\n").pop(), cache: cacheLines(r.stderr) });
     }
@@ -284,7 +331,9 @@ pipeline(name = "nested", entry = "main.ts", base = "@pipeline-host-node//image"
   });
 
   test("an unreachable registry fails with the registry named and nothing reported as pushed", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: "127.0.0.1:1/nowhere/hello" });
+    const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], {
+      PIPELINE_REPOSITORY: "127.0.0.1:1/nowhere/hello",
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("127.0.0.1:1");
     expect(r.stderr).toMatch(/E_REGISTRY_UNREACHABLE/);
@@ -309,7 +358,9 @@ pipeline(name = "typeerror", entry = "broken.ts", registry = "localhost:5000", r
     expect(r.stderr).toContain('`repository` attribute should not contain digest or tag. got: "team/app:v1"');
     r = await bazel(ws, ["build", "//examples/bad:schemed_push"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('`registry` should be a host[:port] without scheme or path. got: "https://localhost:5000"');
+    expect(r.stderr).toContain(
+      '`registry` should be a host[:port] without scheme or path. got: "https://localhost:5000"',
+    );
     r = await bazel(ws, ["build", "//examples/bad:noentry_local"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("missing.ts");

@@ -63,7 +63,10 @@ pipeline(
 )
 `,
   );
-  writeFileSync(join(tmp, "storage.conf"), `[storage]\ndriver = "overlay"\ngraphroot = "${tmp}/store/root"\nrunroot = "${tmp}/store/run"\n`);
+  writeFileSync(
+    join(tmp, "storage.conf"),
+    `[storage]\ndriver = "overlay"\ngraphroot = "${tmp}/store/root"\nrunroot = "${tmp}/store/run"\n`,
+  );
   writeFileSync(
     join(tmp, "containers.conf"),
     `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\nevents_logger = "none"\n`,
@@ -88,7 +91,12 @@ describe("hello_load", () => {
   let configId = "";
 
   test("output group tarball is a docker archive that podman (own store) loads and runs", async () => {
-    const r = await bazel(ws, ["build", "--output_groups=tarball", "//examples/hello:hello_load", "//examples/hello:hello_image"]);
+    const r = await bazel(ws, [
+      "build",
+      "--output_groups=tarball",
+      "//examples/hello:hello_load",
+      "//examples/hello:hello_image",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const tarball = join(ws, "bazel-bin/examples/hello/hello_load.tar");
     const manifest = await archiveManifest(tarball);
@@ -133,7 +141,18 @@ describe("hello_load", () => {
 
     const t = await bazel(
       ws,
-      ["run", ...QUIET, "//examples/hello:hello_load", "--", "--loader", "podman", "--tag", "e2e", "--tag", "example.com/other:v1"],
+      [
+        "run",
+        ...QUIET,
+        "//examples/hello:hello_load",
+        "--",
+        "--loader",
+        "podman",
+        "--tag",
+        "e2e",
+        "--tag",
+        "example.com/other:v1",
+      ],
       env,
     );
     expect(t.code, t.stderr).toBe(0);
@@ -141,7 +160,11 @@ describe("hello_load", () => {
     expect(await imageId("localhost:5000/examples/hello:e2e")).toBe(configId);
     expect(await imageId("example.com/other:v1")).toBe(configId);
 
-    const bad = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--loader", "podman", "--tag", "localhost:5000/x"], env);
+    const bad = await bazel(
+      ws,
+      ["run", ...QUIET, "//examples/hello:hello_load", "--", "--loader", "podman", "--tag", "localhost:5000/x"],
+      env,
+    );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/--tag: expected REGISTRY\/REPOSITORY:TAG/);
   });
@@ -156,7 +179,9 @@ describe("hello_load", () => {
     );
     const r = await bazel(ws, ["build", "//examples/hello:bad_load"]).finally(() => writeFileSync(build, original));
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('`repo_tags` entry should be REGISTRY/REPOSITORY:TAG (a tag, no digest). got: "localhost:5000/x"');
+    expect(r.stderr).toContain(
+      '`repo_tags` entry should be REGISTRY/REPOSITORY:TAG (a tag, no digest). got: "localhost:5000/x"',
+    );
   });
 
   test("with `bases`, NAME_load's archive holds every image: the main one as TAG, image N as TAG-N", async () => {
@@ -164,7 +189,10 @@ describe("hello_load", () => {
     expect(r.code, r.stderr).toBe(0);
     const tarball = join(ws, "bazel-bin/examples/multi/multi_load.tar");
     const manifest = await archiveManifest(tarball);
-    expect(manifest.map((m) => m.RepoTags)).toEqual([["localhost:5000/examples/multi:latest"], ["localhost:5000/examples/multi:latest-alt"]]);
+    expect(manifest.map((m) => m.RepoTags)).toEqual([
+      ["localhost:5000/examples/multi:latest"],
+      ["localhost:5000/examples/multi:latest-alt"],
+    ]);
     const load = await podman("load", "-i", tarball);
     expect(load.code, load.stderr).toBe(0);
     for (const tag of ["localhost:5000/examples/multi:latest", "localhost:5000/examples/multi:latest-alt"]) {
@@ -174,29 +202,36 @@ describe("hello_load", () => {
     }
   });
 
-  test.skipIf(!onPath("docker"))("--loader auto: podman when no docker daemon answers, docker (the CLI, on a Docker API) when one does", async () => {
-    expect(configId).not.toBe("");
-    const none = { ...env, DOCKER_HOST: `unix://${join(tmp, "no-daemon.sock")}` };
-    const p = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "auto-podman"], none);
-    expect(p.code, p.stderr).toBe(0);
-    expect(await imageId("localhost:5000/examples/hello:auto-podman")).toBe(configId);
+  test.skipIf(!onPath("docker"))(
+    "--loader auto: podman when no docker daemon answers, docker (the CLI, on a Docker API) when one does",
+    async () => {
+      expect(configId).not.toBe("");
+      const none = { ...env, DOCKER_HOST: `unix://${join(tmp, "no-daemon.sock")}` };
+      const p = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "auto-podman"], none);
+      expect(p.code, p.stderr).toBe(0);
+      expect(await imageId("localhost:5000/examples/hello:auto-podman")).toBe(configId);
 
-    const sock = join(tmp, "docker.sock");
-    service = spawn("podman", [...dockerStore(), "system", "service", "--time=0", `unix://${sock}`], {
-      stdio: "ignore",
-      env: { ...process.env, CONTAINERS_CONF: env.CONTAINERS_CONF },
-    });
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
-    const docker = { ...env, DOCKER_HOST: `unix://${sock}` };
-    const d = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "via-docker"], docker);
-    expect(d.code, d.stderr).toBe(0);
-    expect(d.stdout.trim()).toBe("localhost:5000/examples/hello:via-docker");
-    // In the daemon's store, not in the podman store CONTAINERS_STORAGE_CONF names.
-    const inspect = await execProgram("docker", ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/examples/hello:via-docker"], {
-      env: { ...process.env, ...docker },
-    });
-    expect(inspect.code, inspect.stderr).toBe(0);
-    expect(inspect.stdout.trim().replace(/^sha256:/, "")).toBe(configId);
-    expect(await imageId("localhost:5000/examples/hello:via-docker")).toBeUndefined();
-  });
+      const sock = join(tmp, "docker.sock");
+      service = spawn("podman", [...dockerStore(), "system", "service", "--time=0", `unix://${sock}`], {
+        stdio: "ignore",
+        env: { ...process.env, CONTAINERS_CONF: env.CONTAINERS_CONF },
+      });
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+      const docker = { ...env, DOCKER_HOST: `unix://${sock}` };
+      const d = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_load", "--", "--tag", "via-docker"], docker);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout.trim()).toBe("localhost:5000/examples/hello:via-docker");
+      // In the daemon's store, not in the podman store CONTAINERS_STORAGE_CONF names.
+      const inspect = await execProgram(
+        "docker",
+        ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/examples/hello:via-docker"],
+        {
+          env: { ...process.env, ...docker },
+        },
+      );
+      expect(inspect.code, inspect.stderr).toBe(0);
+      expect(inspect.stdout.trim().replace(/^sha256:/, "")).toBe(configId);
+      expect(await imageId("localhost:5000/examples/hello:via-docker")).toBeUndefined();
+    },
+  );
 });

@@ -93,7 +93,12 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       const dir = join(ws, `bazel-bin/pipelines/${pkg}/${name}_image.layers`);
       return [...(await listLayer(join(dir, "node_modules.tar.gz"))), ...(await listLayer(join(dir, "app.tar.gz")))];
     };
-    const r = await bazel(ws, ["build", ...QUIET, "//pipelines/etl:etl_image", "//pipelines/deep/er/report:report_image"]);
+    const r = await bazel(ws, [
+      "build",
+      ...QUIET,
+      "//pipelines/etl:etl_image",
+      "//pipelines/deep/er/report:report_image",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     for (const [pkg, name] of [
       ["etl", "etl"],
@@ -108,13 +113,20 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       for (const f of ["app/lib/index.js", "app/lib/util.js", "app/lib/bonus.json", `app/pipelines/${pkg}/main.js`]) {
         expect(byPath.get(f)?.mode, f).toBe(0o644);
       }
-      expect(entries.filter((e) => /\.d\.[cm]?ts$/.test(e.path) || e.path.includes("node_modules/@types/")).map((e) => e.path)).toEqual([]);
+      expect(
+        entries
+          .filter((e) => /\.d\.[cm]?ts$/.test(e.path) || e.path.includes("node_modules/@types/"))
+          .map((e) => e.path),
+      ).toEqual([]);
       expect(byPath.get("app/node_modules/lodash/sum.js")?.type).toBe("file");
     }
 
     // include_declarations = True puts them back
     const build = readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8");
-    write("pipelines/etl/BUILD.bazel", build.replace('entry = "main.ts",', 'entry = "main.ts",\n    include_declarations = True,'));
+    write(
+      "pipelines/etl/BUILD.bazel",
+      build.replace('entry = "main.ts",', 'entry = "main.ts",\n    include_declarations = True,'),
+    );
     try {
       const b = await bazel(ws, ["build", ...QUIET, "//pipelines/etl:etl_image"]);
       expect(b.code, b.stderr).toBe(0);
@@ -127,7 +139,11 @@ describe("a monorepo: //lib shared by two pipelines", () => {
   });
 
   test("no build action of the pipelines reads the rules' own npm tree (only the compiler and Node's types)", async () => {
-    const r = await bazel(ws, ["aquery", "--output=jsonproto", "deps(//pipelines/etl:etl_image) + deps(//pipelines/etl:etl_local)"]);
+    const r = await bazel(ws, [
+      "aquery",
+      "--output=jsonproto",
+      "deps(//pipelines/etl:etl_image) + deps(//pipelines/etl:etl_local)",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     // The same policy as bench P11 (bench/lib/bazel-actions.ts): the rules' own tool actions are built once and are
     // not the app's; the launchers' runfiles plumbing reads nothing; TsCompile may read the compiler and Node's types.
@@ -138,7 +154,12 @@ describe("a monorepo: //lib shared by two pipelines", () => {
 
   test("the tsc worker and one-shot tsc give byte-identical outputs and the same image digest", async () => {
     const target = "//pipelines/etl:etl_image";
-    const outs = ["bazel-bin/lib/index.js", "bazel-bin/lib/index.d.ts", "bazel-bin/lib/util.js", "bazel-bin/pipelines/etl/main.js"];
+    const outs = [
+      "bazel-bin/lib/index.js",
+      "bazel-bin/lib/index.d.ts",
+      "bazel-bin/lib/util.js",
+      "bazel-bin/pipelines/etl/main.js",
+    ];
     expect((await bazel(ws, ["clean"])).code).toBe(0);
     const worker = await bazel(ws, ["build", target]);
     expect(worker.code, worker.stderr).toBe(0);
@@ -183,8 +204,11 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8")) as {
       packages: Record<string, { optional?: boolean; os?: string[] }>;
     };
-    for (const p of fastbuild.platforms) expect(lock.packages[`node_modules/${p.name}`], p.name).toMatchObject({ optional: true, os: p.os });
-    expect(readdirSync(join(repo, "node_modules", `@${fastbuild.name}`)).sort()).toEqual(installed.map((n) => n.split("/")[1]).sort());
+    for (const p of fastbuild.platforms)
+      expect(lock.packages[`node_modules/${p.name}`], p.name).toMatchObject({ optional: true, os: p.os });
+    expect(readdirSync(join(repo, "node_modules", `@${fastbuild.name}`)).sort()).toEqual(
+      installed.map((n) => n.split("/")[1]).sort(),
+    );
     // The generated BUILD globs the installed one (its own target, and in fastbuild's closure), never the others.
     const build = readFileSync(join(repo, "BUILD.bazel"), "utf8");
     expect(build).toContain(`name = "node_modules/${fastbuild.host}",`);
@@ -232,18 +256,26 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     write("pipelines/etl/extra.ts", `import { z } from "zod";\nexport const schema = z.string();\n`);
     write(
       "pipelines/etl/BUILD.bazel",
-      readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('entry = "main.ts",', 'entry = "main.ts",\n    srcs = ["extra.ts"],'),
+      readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace(
+        'entry = "main.ts",',
+        'entry = "main.ts",\n    srcs = ["extra.ts"],',
+      ),
     );
     try {
       const r = await bazel(ws, ["build", "//pipelines/etl:etl_local"]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/pipelines\/etl\/extra\.ts\(1,19\): error TS2307/);
       // The target the user declared (not the macro's internal etl_app), and the repository name the user wrote.
-      expect(r.stderr).toContain('hint: //pipelines/etl:etl does not depend on "zod". Add "@npm//:node_modules/zod" to its deps');
+      expect(r.stderr).toContain(
+        'hint: //pipelines/etl:etl does not depend on "zod". Add "@npm//:node_modules/zod" to its deps',
+      );
       expect(r.stderr).toContain("Compiling TypeScript //pipelines/etl:etl failed");
     } finally {
       rmSync(join(ws, "pipelines/etl/extra.ts"));
-      write("pipelines/etl/BUILD.bazel", readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('\n    srcs = ["extra.ts"],', ""));
+      write(
+        "pipelines/etl/BUILD.bazel",
+        readFileSync(join(ws, "pipelines/etl/BUILD.bazel"), "utf8").replace('\n    srcs = ["extra.ts"],', ""),
+      );
     }
   });
 });

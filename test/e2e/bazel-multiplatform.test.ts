@@ -29,7 +29,9 @@ let reg: RunningRegistry;
 let ws: string;
 let base: ImageIndex;
 
-async function skopeoRaw(ref: string): Promise<{ mediaType?: string; manifests?: { digest: string; platform?: { architecture: string } }[] }> {
+async function skopeoRaw(
+  ref: string,
+): Promise<{ mediaType?: string; manifests?: { digest: string; platform?: { architecture: string } }[] }> {
   const { stdout } = await run("skopeo", ["inspect", "--tls-verify=false", "--raw", ref], { timeout: 120_000 });
   return JSON.parse(stdout);
 }
@@ -113,7 +115,10 @@ describe("pipeline(platforms = [...])", () => {
     expect(built).toBeDefined();
     indexDigest = readFileSync(join(ws, "bazel-bin/app/mp_image.digest"), "utf8").trim();
     expect(built.digest).toBe(indexDigest);
-    expect(built.manifests.map((m) => `${m.descriptor.platform!.os}/${m.descriptor.platform!.architecture}`)).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(built.manifests.map((m) => `${m.descriptor.platform!.os}/${m.descriptor.platform!.architecture}`)).toEqual([
+      "linux/amd64",
+      "linux/arm64",
+    ]);
     const [amd, arm] = built.manifests.map((m) => m.image);
     expect(amd.config.architecture).toBe("amd64");
     expect(arm.config.architecture).toBe("arm64");
@@ -151,7 +156,16 @@ describe("pipeline(platforms = [...])", () => {
   });
 
   it("_push -- --platform linux/amd64 pushes that platform alone and says it dropped arm64", async () => {
-    const r = await bazel(ws, ["run", ...QUIET, "//app:mp_push", "--", "--platform", "linux/amd64", "--repository", `${reg.host}/e2e/mp-amd64`]);
+    const r = await bazel(ws, [
+      "run",
+      ...QUIET,
+      "//app:mp_push",
+      "--",
+      "--platform",
+      "linux/amd64",
+      "--repository",
+      `${reg.host}/e2e/mp-amd64`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("platform linux/arm64/v8 of the image: not pushed (--platform named linux/amd64)");
     const raw = await skopeoRaw(`docker://${reg.host}/e2e/mp-amd64:v1`);
@@ -178,7 +192,9 @@ describe("pipeline(platforms = [...])", () => {
   it("a bad platforms entry fails naming the attribute and the value (pipeline, pipeline_base_image)", async () => {
     const r = await bazel(ws, ["build", "--nobuild", "//bad:all"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('pipeline bad: `platforms` entry should be os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8"). got: "arm64"');
+    expect(r.stderr).toContain(
+      'pipeline bad: `platforms` entry should be os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8"). got: "arm64"',
+    );
     const b = await bazel(ws, ["build", "--nobuild", "@bad_base//image"]);
     expect(b.code).not.toBe(0);
     expect(b.stderr).toContain(

@@ -148,7 +148,9 @@ describe("npm packages with install scripts (native addons)", () => {
     setWorkspace('    allow_install_scripts = ["better-sqlite"],\n');
     const r = await bazel(ws, ["build", "//native:sq_local"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('`allow_install_scripts` entry "better-sqlite" is not a package of //native:package-lock.json');
+    expect(r.stderr).toContain(
+      '`allow_install_scripts` entry "better-sqlite" is not a package of //native:package-lock.json',
+    );
   });
 
   test("listed: built from source at fetch time, and new Database(':memory:') works in _local", async () => {

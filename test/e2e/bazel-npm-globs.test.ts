@@ -27,12 +27,23 @@ function weirdPackage(dir: string): void {
   const src = join(dir, "weird-src");
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, "package.json"), JSON.stringify({ name: "weird", version: "1.0.0", main: "index.js" }));
-  for (const f of ["index.js", "\u00fcn\u00ef.js", "with space.js"]) writeFileSync(join(src, f), "module.exports = 1;\n");
-  const tgz = join(dir, execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: src, encoding: "utf8" }).trim());
+  for (const f of ["index.js", "\u00fcn\u00ef.js", "with space.js"])
+    writeFileSync(join(src, f), "module.exports = 1;\n");
+  const tgz = join(
+    dir,
+    execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: src, encoding: "utf8" }).trim(),
+  );
   const pkg = join(dir, "weird");
   mkdirSync(pkg);
-  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "c", version: "1.0.0", dependencies: { weird: `file:${tgz}` } }));
-  execFileSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: pkg });
+  writeFileSync(
+    join(pkg, "package.json"),
+    JSON.stringify({ name: "c", version: "1.0.0", dependencies: { weird: `file:${tgz}` } }),
+  );
+  execFileSync(
+    "npm",
+    ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+    { cwd: pkg },
+  );
   const lock = JSON.parse(readFileSync(join(pkg, "package-lock.json"), "utf8"));
   lock.packages["node_modules/weird"].resolved = `file:${tgz}`; // npm writes it relative to the project
   writeFileSync(join(pkg, "package-lock.json"), JSON.stringify(lock, null, 2));
@@ -56,7 +67,12 @@ afterAll(() => {
  * `bazel query --output=build` of `pattern`'s rules of `kind`: each rule's name -> the lists `attrs` as written out
  * (string literals read with their escapes, so a name with a quote stays one entry), `prefix` taken off each label.
  */
-async function ruleLists(pattern: string, kind: string, attrs: string[], prefix = ""): Promise<Map<string, Record<string, string[]>>> {
+async function ruleLists(
+  pattern: string,
+  kind: string,
+  attrs: string[],
+  prefix = "",
+): Promise<Map<string, Record<string, string[]>>> {
   const r = await bazel(ws, ["query", "--noshow_progress", "--output=build", pattern]);
   expect(r.code, r.stderr).toBe(0);
   const out = new Map<string, Record<string, string[]>>();
@@ -64,8 +80,8 @@ async function ruleLists(pattern: string, kind: string, attrs: string[], prefix 
     const name = /\n\s*name = "([^"]+)"/.exec(block)?.[1];
     if (!name) continue;
     const list = (attr: string) =>
-      [...(new RegExp(`\\n\\s*${attr} = \\[([^\\]]*)\\]`).exec(block)?.[1] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) =>
-        m[1].replace(prefix, ""),
+      [...(new RegExp(`\\n\\s*${attr} = \\[([^\\]]*)\\]`).exec(block)?.[1] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(
+        (m) => m[1].replace(prefix, ""),
       );
     out.set(name, Object.fromEntries(attrs.map((a) => [a, list(a)])));
   }
@@ -96,18 +112,25 @@ describe("npm_dependencies names the files glob() would give", () => {
       symlinkSync(join(external, repo, "package-lock.json"), join(oracle, "package-lock.json"));
       const withGlobs = generated
         .replace('load(":npm_globs.bzl", "GLOBS")', "")
-        .replace(/npm_files\(GLOBS, (\[[^\]]*\])\)/g, (_, list) => `glob(${list}, exclude = ${JSON.stringify(EXCLUDES)}, allow_empty = True)`);
+        .replace(
+          /npm_files\(GLOBS, (\[[^\]]*\])\)/g,
+          (_, list) => `glob(${list}, exclude = ${JSON.stringify(EXCLUDES)}, allow_empty = True)`,
+        );
       writeFileSync(join(oracle, "BUILD.bazel"), withGlobs, "latin1");
       const named = await npmRules(`@${repo}//:all`, `@${repo}//:`);
       const globbed = await npmRules(`//oracle_${repo}:all`, `//oracle_${repo}:`);
-      expect(named.size).toBeGreaterThan({ rules_pipeline_npm: 2, rules_pipeline_tools_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0);
+      expect(named.size).toBeGreaterThan(
+        { rules_pipeline_npm: 2, rules_pipeline_tools_npm: 100, npm: 2, weird_npm: 1 }[repo] ?? 0,
+      );
       expect([...named.keys()].sort()).toEqual([...globbed.keys()].sort());
       let files = 0;
       for (const [name, lists] of named) {
         expect(lists, `${repo} ${name}`).toEqual(globbed.get(name));
         files += lists.srcs.length;
       }
-      expect(files).toBeGreaterThan({ rules_pipeline_npm: 100, rules_pipeline_tools_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0);
+      expect(files).toBeGreaterThan(
+        { rules_pipeline_npm: 100, rules_pipeline_tools_npm: 5000, npm: 10, weird_npm: 7 }[repo] ?? 0,
+      );
     }
     const weird = (await npmRules("@weird_npm//:all", "@weird_npm//:")).get("node_modules/weird")?.srcs ?? [];
     expect(weird).toContain("node_modules/weird/with space.js");
@@ -159,7 +182,9 @@ describe("npm_dependencies names the files glob() would give", () => {
       "node_modules/c/linked/**",
     ];
     writeFileSync(join(pkg, "spec.json"), JSON.stringify({ patterns, excludes: EXCLUDES }));
-    execFileSync(process.execPath, [join(REPO_ROOT, "bazel", "private", "npm_globs.js"), "spec.json", "globs.bzl"], { cwd: pkg });
+    execFileSync(process.execPath, [join(REPO_ROOT, "bazel", "private", "npm_globs.js"), "spec.json", "globs.bzl"], {
+      cwd: pkg,
+    });
     writeFileSync(
       join(pkg, "BUILD.bazel"),
       ['load(":globs.bzl", "GLOBS")', ""]

@@ -67,7 +67,10 @@ function workspace(name: string, repoCache: string): Ws {
   const bin = join(tmp, name, "bin");
   const log = join(tmp, name, "npm.log");
   mkdirSync(bin);
-  writeFileSync(join(bin, "npm"), `#!/bin/bash\nprintf '%s\\n' "$*" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(REAL_NPM)} "$@"\n`);
+  writeFileSync(
+    join(bin, "npm"),
+    `#!/bin/bash\nprintf '%s\\n' "$*" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(REAL_NPM)} "$@"\n`,
+  );
   chmodSync(join(bin, "npm"), 0o755);
   writeFileSync(log, "");
   const w = { name, ws, log, env: { PATH: `${bin}:${process.env.PATH}`, PIPELINE_REPO_CACHE: repoCache } };
@@ -138,7 +141,8 @@ function expectNpmFetchOverlaps(profile: string): void {
   const fetched = summarizeProfile(readFileSync(profile, "utf8")).repositories;
   const fetch = (name: string) => {
     const r = fetched.find((x) => x.name === name);
-    if (!r) throw new Error(`@${name} was not fetched in this build; fetched: ${fetched.map((x) => x.name).join(", ")}`);
+    if (!r)
+      throw new Error(`@${name} was not fetched in this build; fetched: ${fetched.map((x) => x.name).join(", ")}`);
     return r;
   };
   const npm = fetch("npm");
@@ -255,7 +259,9 @@ describe("the repository cache across output bases", () => {
     rmSync(join(entry, "tree/node_modules/lodash"), { recursive: true });
     writeFileSync(c.log, "");
     const stderr = await build(c, ["sync", "--only=npm"], true);
-    expect(stderr).toMatch(/npm: repository cache: ignored \S+: no readable entry\.json \(ENOENT\); building without it/);
+    expect(stderr).toMatch(
+      /npm: repository cache: ignored \S+: no readable entry\.json \(ENOENT\); building without it/,
+    );
     await build(c);
     expect(npmRuns(c)).toEqual(["ci --ignore-scripts --no-audit --no-fund --loglevel=error"]);
     expect(tree(external(c, "npm"), c)).toEqual(tree(external(a, "npm"), a));
@@ -336,7 +342,8 @@ describe("the repository cache across output bases", () => {
     for (const x of filled) utimesSync(join(cache7, x), old, old);
     await run7(e, ["build", ...WORKSPACE_MODE_FLAGS, TARGET]);
     expect(readdirSync(cache7).sort()).toEqual(filled);
-    for (const x of filled) expect(statSync(join(cache7, x)).mtimeMs, `${x} was not restored`).toBeGreaterThan(old.getTime() + 86_400_000);
+    for (const x of filled)
+      expect(statSync(join(cache7, x)).mtimeMs, `${x} was not restored`).toBeGreaterThan(old.getTime() + 86_400_000);
     const [obD, obE] = [
       await run7(d, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
       await run7(e, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]),
@@ -345,8 +352,14 @@ describe("the repository cache across output bases", () => {
       const ref = tree(join(obD, "external", repo), d, obD);
       expect(ref.length).toBeGreaterThan(5);
       expect(tree(join(obE, "external", repo), e, obE), `@${repo}: Bazel 7, warm cache`).toEqual(ref);
-      expect(filesLinkedToCache(join(obE, "external", repo), cache7), `@${repo}: Bazel 7, warm cache, hard links`).toBeGreaterThan(0);
-      expect(filesLinkedToCache(join(obD, "external", repo), cache7), `@${repo}: Bazel 7, cold cache (stored by hard links)`).toBeGreaterThan(0);
+      expect(
+        filesLinkedToCache(join(obE, "external", repo), cache7),
+        `@${repo}: Bazel 7, warm cache, hard links`,
+      ).toBeGreaterThan(0);
+      expect(
+        filesLinkedToCache(join(obD, "external", repo), cache7),
+        `@${repo}: Bazel 7, cold cache (stored by hard links)`,
+      ).toBeGreaterThan(0);
     }
     expect(digest(e)).toBe(digest(d));
   });

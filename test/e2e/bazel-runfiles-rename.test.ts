@@ -51,7 +51,10 @@ beforeAll(() => {
   writeFileSync(join(shared, "msg.txt"), "hello from another repository\n");
   ws = makeConsumerWorkspace(tmp, `local_repository(name = "shared_data", path = ${JSON.stringify(shared)})\n`);
   const wsFile = join(ws, "WORKSPACE");
-  writeFileSync(wsFile, readFileSync(wsFile, "utf8").replace('workspace(name = "consumer")', 'workspace(name = "acme_pipelines")'));
+  writeFileSync(
+    wsFile,
+    readFileSync(wsFile, "utf8").replace('workspace(name = "consumer")', 'workspace(name = "acme_pipelines")'),
+  );
   mkdirSync(join(ws, "rename"));
   writeFileSync(
     join(ws, "rename", "main.js"),
@@ -128,9 +131,18 @@ function bazel8Copy(target: string, dest: string): string {
  * Runs a launcher (under `wrapper`, a command line the launcher's path is appended to) without blocking the event loop
  * (vitest's RPC times out on long synchronous calls).
  */
-function runLauncher(exe: string, wrapper: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runLauncher(
+  exe: string,
+  wrapper: string[] = [],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env };
-  for (const k of ["RUNFILES_DIR", "PIPELINE_RUNFILES_DIR", "PIPELINE_CONTAINER_IMAGE", "PIPELINE_CONTAINER_IMAGE_URIS", "PIPELINE_REPOSITORY"])
+  for (const k of [
+    "RUNFILES_DIR",
+    "PIPELINE_RUNFILES_DIR",
+    "PIPELINE_CONTAINER_IMAGE",
+    "PIPELINE_CONTAINER_IMAGE_URIS",
+    "PIPELINE_REPOSITORY",
+  ])
     delete env[k];
   return new Promise((resolve, reject) => {
     const [file, ...args] = [...wrapper, exe];
@@ -169,7 +181,15 @@ describe("a launcher in a runfiles tree with Bazel 8's names (simulated)", () =>
     const exe = bazel8Copy("app_local", join(tmp, "copy-strace"));
     const trace = join(tmp, "launcher.strace");
     // Without RUNFILES_DIR: the launcher finds its runfiles beside itself, as under `bazel run`.
-    const run = await runLauncher(exe, ["strace", "-f", "-qq", "-o", trace, "-e", "trace=execve,clone,clone3,fork,vfork"]);
+    const run = await runLauncher(exe, [
+      "strace",
+      "-f",
+      "-qq",
+      "-o",
+      trace,
+      "-e",
+      "trace=execve,clone,clone3,fork,vfork",
+    ]);
     expect(run.status, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toContain("sum: 6");
     // Lines are "PID syscall(...) = result"; the launcher's process ends by exec'ing Node (rl resolves every path).

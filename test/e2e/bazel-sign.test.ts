@@ -10,7 +10,18 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -46,7 +57,10 @@ async function bazelIn(args: string[], env: Record<string, string | undefined> =
 }
 
 /** `bazel run //examples/hello:hello_push -- ARGS`; the pushed `HOST/REPO@sha256:…` is the last stdout line. */
-async function signedPush(args: string[], env: Record<string, string | undefined>): Promise<{ r: BazelResult; ref: string }> {
+async function signedPush(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ r: BazelResult; ref: string }> {
   const r = await bazelIn(["run", ...QUIET, `--disk_cache=${DISK_CACHE}`, PUSH, "--", ...args], env);
   return { r, ref: r.stdout.trim().split("\n").pop() ?? "" };
 }
@@ -62,7 +76,10 @@ beforeAll(async () => {
   writeFileSync(join(ws, "keys", "BUILD.bazel"), 'exports_files(["cosign.key"])\n');
   const build = join(ws, "examples", "hello", "BUILD.bazel");
   const original = readFileSync(build, "utf8");
-  const signed = original.replace('repository = "examples/hello",', 'repository = "examples/hello",\n    sign_key = "//keys:cosign.key",');
+  const signed = original.replace(
+    'repository = "examples/hello",',
+    'repository = "examples/hello",\n    sign_key = "//keys:cosign.key",',
+  );
   expect(signed).not.toBe(original);
   writeFileSync(build, signed);
 }, 600_000);
@@ -79,13 +96,18 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
   test("NAME_push signs and attests; cosign verify and verify-attestation accept it, oras discover lists SBOM, signature and provenance", async () => {
     const repo = `${reg.host}/signed/hello`;
     const meta = join(tmp, "meta.json");
-    const p = await signedPush(["--repository", repo, "--tag", "v1", "--metadata-out", meta], { PIPELINE_SIGN_PASSWORD_FILE: PASSWORD_FILE });
+    const p = await signedPush(["--repository", repo, "--tag", "v1", "--metadata-out", meta], {
+      PIPELINE_SIGN_PASSWORD_FILE: PASSWORD_FILE,
+    });
     expect(p.r.code, p.r.stderr).toBe(0);
     ref = p.ref;
     const digest = ref.split("@")[1];
     expect(ref).toBe(`${repo}@${digest}`);
     expect(p.r.stderr).not.toContain("warning:");
-    const metadata = JSON.parse(readFileSync(meta, "utf8")) as Record<"sbom" | "signature" | "provenance", { digest: string }>;
+    const metadata = JSON.parse(readFileSync(meta, "utf8")) as Record<
+      "sbom" | "signature" | "provenance",
+      { digest: string }
+    >;
 
     const v = await cosign.verify(ref, join(KEYS, "cosign.pub"));
     expect(v.code, v.stderr).toBe(0);
@@ -98,11 +120,16 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(predicate.buildDefinition.externalParameters.invocation).toEqual({ bazelTarget: PUSH, tags: ["v1"] });
     // Resolved dependencies: the base image's digest (from the image's annotation) and the npm lockfile the image's
     // packages were installed from (npm_dependencies' copy of //examples:package-lock.json). Unstamped: no commit.
-    const manifest = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" })) as {
+    const manifest = JSON.parse(
+      execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" }),
+    ) as {
       annotations: Record<string, string>;
     };
     expect(predicate.buildDefinition.resolvedDependencies).toEqual([
-      expect.objectContaining({ name: "base image", digest: { sha256: manifest.annotations["org.opencontainers.image.base.digest"].slice(7) } }),
+      expect.objectContaining({
+        name: "base image",
+        digest: { sha256: manifest.annotations["org.opencontainers.image.base.digest"].slice(7) },
+      }),
       {
         name: "@npm//:package-lock.json",
         digest: {
@@ -131,11 +158,14 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     // The signature referrer deleted: pipeline verify refuses. cosign 3.1.1's `verify` takes any bundle the key signed
     // over the digest as a signature, the provenance attestation included (its output says type slsa.dev/provenance/v1);
     // with that one deleted too, it refuses.
-    const del = (digest: string) => fetch(`http://${reg.host}/v2/signed/hello/manifests/${digest}`, { method: "DELETE" });
+    const del = (digest: string) =>
+      fetch(`http://${reg.host}/v2/signed/hello/manifests/${digest}`, { method: "DELETE" });
     expect((await del(metadata.signature.digest)).status).toBe(202);
     const mine = await runCli(["verify", ref, "--key", join(KEYS, "cosign.pub")]);
     expect(mine.code).toBe(1);
-    expect(mine.stderr).toContain(`error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: bundle ${metadata.signature.digest}:`);
+    expect(mine.stderr).toContain(
+      `error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: bundle ${metadata.signature.digest}:`,
+    );
     const lenient = await cosign.verify(ref, join(KEYS, "cosign.pub"));
     expect(lenient.code, lenient.stderr).toBe(0);
     expect(JSON.parse(lenient.stdout)[0].critical.type).toBe("https://slsa.dev/provenance/v1");
@@ -150,9 +180,20 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
     expect(r.code, r.stderr).toBe(0);
     const source = realpathSync(join(ws, "keys", "cosign.key"));
     for (const target of ["hello_push", "hello"]) {
-      const cfg = JSON.parse(readFileSync(join(ws, "bazel-bin", "examples", "hello", `${target}.launch.json`), "utf8")) as { signKey?: string };
+      const cfg = JSON.parse(
+        readFileSync(join(ws, "bazel-bin", "examples", "hello", `${target}.launch.json`), "utf8"),
+      ) as { signKey?: string };
       expect(cfg.signKey).toBe("consumer/keys/cosign.key");
-      const linked = join(ws, "bazel-bin", "examples", "hello", `${target}.sh.runfiles`, "consumer", "keys", "cosign.key");
+      const linked = join(
+        ws,
+        "bazel-bin",
+        "examples",
+        "hello",
+        `${target}.sh.runfiles`,
+        "consumer",
+        "keys",
+        "cosign.key",
+      );
       expect(lstatSync(linked).isSymbolicLink(), linked).toBe(true);
       expect(realpathSync(linked)).toBe(source);
     }
@@ -165,7 +206,11 @@ describe("pipeline(sign_key = ...) with Bazel 4.2.3", () => {
         `inputs("${pattern}", deps(//examples/hello:hello_push) + deps(//examples/hello:hello))`,
       ]);
       expect(q.code, q.stderr).toBe(0);
-      return [...new Set(((JSON.parse(q.stdout || "{}") as { actions?: { mnemonic: string }[] }).actions ?? []).map((x) => x.mnemonic))];
+      return [
+        ...new Set(
+          ((JSON.parse(q.stdout || "{}") as { actions?: { mnemonic: string }[] }).actions ?? []).map((x) => x.mnemonic),
+        ),
+      ];
     };
     expect(await readers(".*keys/cosign\\.key")).toEqual(["Middleman"]);
     expect(await readers(".*examples/hello/main\\.ts")).toContain("TsCompile");

@@ -84,7 +84,9 @@ describe("image config attributes", () => {
   test("user, exposed_ports, volumes and workdir show up in the image config", async () => {
     const r = await bazel(ws, ["build", "//examples/attrs:attrs_image"]);
     expect(r.code, r.stderr).toBe(0);
-    const config = JSON.parse(skopeo(["inspect", "--config", `oci:${join(ws, "bazel-bin/examples/attrs/attrs_image")}:latest`])).config;
+    const config = JSON.parse(
+      skopeo(["inspect", "--config", `oci:${join(ws, "bazel-bin/examples/attrs/attrs_image")}:latest`]),
+    ).config;
     expect(config.User).toBe("node");
     expect(config.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
     expect(config.Volumes).toEqual({ "/data": {}, "/cache": {} });
@@ -98,7 +100,9 @@ describe("image config attributes", () => {
     expect(r.stderr).toContain('`exposed_ports` entry "http" is not a port');
     expect(r.stderr).toContain('`volumes` must be an absolute path (like "/data"), got "data"');
     expect(r.stderr).toContain('`workdir` must be an absolute path (like "/data"), got "srv"');
-    expect(r.stderr).toContain('`user` must be USER or USER:GROUP, each a name or a numeric id (e.g. "1000:1000", "node"), got "a:b:c"');
+    expect(r.stderr).toContain(
+      '`user` must be USER or USER:GROUP, each a name or a numeric id (e.g. "1000:1000", "node"), got "a:b:c"',
+    );
     expect(r.stderr).toContain('`tags_to_push` entry "v-{oops": "{" at offset 2 is not closed');
     expect(r.stderr).toContain('`labels` value of "x": "{1X}" is not a placeholder');
   });
@@ -111,7 +115,11 @@ describe("stamping", () => {
     expect(r.code, r.stderr).toBe(0);
     const unstamped = digestOf();
 
-    r = await bazel(ws, ["run", ...QUIET, "--stamp", `--workspace_status_command=${statusScript}`, "//examples/hello:hello_push"], env);
+    r = await bazel(
+      ws,
+      ["run", ...QUIET, "--stamp", `--workspace_status_command=${statusScript}`, "//examples/hello:hello_push"],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     const stamped = digestOf();
     expect(stamped).not.toBe(unstamped);
@@ -121,18 +129,24 @@ describe("stamping", () => {
     // The SBOM referrer's fallback tag (docker-registry 2.8 has no referrers API) is named for the pushed digest.
     const fallbackTag = (digest: string) => digest.replace("sha256:", "sha256-");
     expect(tags.sort()).toEqual(["git-abc123", fallbackTag(stamped), "stable", "v1.2.3"]);
-    const manifest = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/examples/hello:v1.2.3`]));
+    const manifest = JSON.parse(
+      skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/examples/hello:v1.2.3`]),
+    );
     expect(manifest.annotations).toMatchObject({
       "org.opencontainers.image.revision": "abc123",
       "org.opencontainers.image.version": "v1.2.3",
     });
     expect(manifest.annotations["org.opencontainers.image.created"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(manifest.annotations["org.opencontainers.image.source"]).toBeUndefined(); // no STABLE_SOURCE_URL in the status
-    const config = JSON.parse(skopeo(["inspect", "--config", "--tls-verify=false", `docker://${reg.host}/examples/hello:git-abc123`]));
+    const config = JSON.parse(
+      skopeo(["inspect", "--config", "--tls-verify=false", `docker://${reg.host}/examples/hello:git-abc123`]),
+    );
     expect(config.config.Labels.commit).toBe("abc123");
 
     // Unstamped again: the same digest as before the stamped build, and the templated tags are skipped, named.
-    r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: `${reg.host}/examples/unstamped` });
+    r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], {
+      PIPELINE_REPOSITORY: `${reg.host}/examples/unstamped`,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(digestOf()).toBe(unstamped);
     expect(r.stdout.trim().split("\n").pop()).toBe(`${reg.host}/examples/unstamped@${unstamped}`);
@@ -140,11 +154,14 @@ describe("stamping", () => {
       'skipping tag "{BUILD_EMBED_LABEL}": not stamped (build with --stamp and a --workspace_status_command that sets {BUILD_EMBED_LABEL})',
     );
     expect(r.stderr).toContain('skipping tag "git-{STABLE_GIT_COMMIT}": not stamped');
-    expect(JSON.parse(skopeo(["list-tags", "--tls-verify=false", `docker://${reg.host}/examples/unstamped`])).Tags.sort()).toEqual([
-      fallbackTag(unstamped),
-      "stable",
-    ]);
-    const plain = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/examples/unstamped:stable`]));
-    expect(Object.keys(plain.annotations ?? {}).filter((k) => !k.startsWith("org.opencontainers.image.base."))).toEqual([]);
+    expect(
+      JSON.parse(skopeo(["list-tags", "--tls-verify=false", `docker://${reg.host}/examples/unstamped`])).Tags.sort(),
+    ).toEqual([fallbackTag(unstamped), "stable"]);
+    const plain = JSON.parse(
+      skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/examples/unstamped:stable`]),
+    );
+    expect(Object.keys(plain.annotations ?? {}).filter((k) => !k.startsWith("org.opencontainers.image.base."))).toEqual(
+      [],
+    );
   });
 });

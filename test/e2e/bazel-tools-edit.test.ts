@@ -21,11 +21,23 @@ let ws: string;
 
 beforeAll(() => {
   // What a checkout has, without its node_modules, Bazel's symlinks, tests and benchmarks.
-  for (const entry of ["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "package.json", "tsconfig.json", "bazel", "src", "tools"]) {
+  for (const entry of [
+    "BUILD.bazel",
+    "WORKSPACE",
+    "MODULE.bazel",
+    "package.json",
+    "tsconfig.json",
+    "bazel",
+    "src",
+    "tools",
+  ]) {
     cpSync(join(REPO_ROOT, entry), join(rules, entry), { recursive: true });
   }
   ws = makeConsumerWorkspace(join(tmp, "consumer"), "", { diskCache: false });
-  const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8").replace(JSON.stringify(REPO_ROOT), JSON.stringify(rules));
+  const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8").replace(
+    JSON.stringify(REPO_ROOT),
+    JSON.stringify(rules),
+  );
   writeFileSync(join(ws, "WORKSPACE"), workspace);
 });
 
@@ -34,7 +46,8 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const version = (): string => /export const VERSION = "([^"]+)"/.exec(readFileSync(join(rules, "src", "version.ts"), "utf8"))?.[1] ?? "";
+const version = (): string =>
+  /export const VERSION = "([^"]+)"/.exec(readFileSync(join(rules, "src", "version.ts"), "utf8"))?.[1] ?? "";
 
 describe("the rules' tools in a checkout", () => {
   test("an edit of src/ takes effect on the next bazel run, without a refetch", async () => {
@@ -50,7 +63,9 @@ describe("the rules' tools in a checkout", () => {
   });
 
   test("the CLI's runfiles are a handful of files; the lazily loaded packages load from them", async () => {
-    const manifest = readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles_manifest"), "utf8").trim().split("\n");
+    const manifest = readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles_manifest"), "utf8")
+      .trim()
+      .split("\n");
     // (two of them the `{"type": "commonjs"}` package.json beside the CLI's bundle and beside its loader: js_bundle.bzl)
     expect(manifest.length).toBeLessThan(22);
     expect(manifest.filter((l) => l.includes("/node_modules/"))).toEqual([]);
@@ -73,11 +88,15 @@ describe("the rules' tools in a checkout", () => {
   });
 
   test("no tsc program over the rules' own sources: the runtime library is transpiled from its one file and the compiler", async () => {
-    const r = await bazel(ws, ["aquery", "--output=text", "mnemonic('TsCompile|TsTranspile', deps(//examples/hello:hello_local))"]);
+    const r = await bazel(ws, [
+      "aquery",
+      "--output=text",
+      "mnemonic('TsCompile|TsTranspile', deps(//examples/hello:hello_local))",
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const rulesActions = [...r.stdout.matchAll(/^action '(Compiling|Transpiling) TypeScript (@rules_pipeline\/\/\S+)'/gm)].map(
-      (m) => `${m[1]} TypeScript ${m[2]}`,
-    );
+    const rulesActions = [
+      ...r.stdout.matchAll(/^action '(Compiling|Transpiling) TypeScript (@rules_pipeline\/\/\S+)'/gm),
+    ].map((m) => `${m[1]} TypeScript ${m[2]}`);
     expect(rulesActions).toEqual(["Transpiling TypeScript @rules_pipeline//:runtime_transpile"]);
     // Its inputs: the source, the compiler's one file, the transpiler and Node (no @types, no tsconfig).
     const transpile = r.stdout.split(/\n(?=action ')/).find((a) => a.startsWith("action 'Transpiling"));

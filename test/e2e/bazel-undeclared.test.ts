@@ -45,7 +45,8 @@ pipeline(
 )
 `,
   );
-  for (const m of ["etl", "etl_local", "etl_binary"]) write(`clash/${m}.ts`, `export const name: string = "module ${m}";\n`);
+  for (const m of ["etl", "etl_local", "etl_binary"])
+    write(`clash/${m}.ts`, `export const name: string = "module ${m}";\n`);
   write(
     "clash/main.ts",
     `import { name as a } from "./etl";

@@ -37,7 +37,10 @@ const password = randomBytes(12).toString("hex");
 const runnerCache = join(tmp, "runner-cache");
 /** podman's store and settings for NAME_load (own store, runc: see ENVIRONMENT.md); skopeo reads the store on the host. */
 const podmanDir = join(tmp, "podman");
-const podmanEnv = { CONTAINERS_STORAGE_CONF: join(podmanDir, "storage.conf"), CONTAINERS_CONF: join(podmanDir, "containers.conf") };
+const podmanEnv = {
+  CONTAINERS_STORAGE_CONF: join(podmanDir, "storage.conf"),
+  CONTAINERS_CONF: join(podmanDir, "containers.conf"),
+};
 const LOAD_TAG = "localhost:5000/hello:b7"; // examples/hello as package `hello`: repository = "hello"
 /** scripts/release.sh's output, inside the workspace (no BUILD file: not a package). */
 const releaseDir = join(ws, "release");
@@ -62,15 +65,23 @@ function readmeSnippet(firstLine: string): string {
 function moduleBazel(): string {
   const snippet = readmeSnippet("MODULE.bazel");
   const archive = /archive_override\([\s\S]*?\n\)\n/;
-  if (!archive.test(snippet)) throw new Error("README's MODULE.bazel snippet has no archive_override(...) block to replace");
-  return snippet.replace(archive, `local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`);
+  if (!archive.test(snippet))
+    throw new Error("README's MODULE.bazel snippet has no archive_override(...) block to replace");
+  return snippet.replace(
+    archive,
+    `local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`,
+  );
 }
 
 function workspaceFile(): string {
   const snippet = readmeSnippet("WORKSPACE");
   const http = /^http_archive\(name = "rules_pipeline".*\n/m;
-  if (!http.test(snippet)) throw new Error('README\'s WORKSPACE snippet has no http_archive(name = "rules_pipeline", ...) line to replace');
-  return `workspace(name = "consumer")\n` + snippet.replace(http, `local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`);
+  if (!http.test(snippet))
+    throw new Error('README\'s WORKSPACE snippet has no http_archive(name = "rules_pipeline", ...) line to replace');
+  return (
+    `workspace(name = "consumer")\n` +
+    snippet.replace(http, `local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`)
+  );
 }
 
 /** examples/hello as package `hello` on the workspace's own base layout, and as `hostnode` on @pipeline-host-node. */
@@ -94,7 +105,10 @@ async function makeWorkspace(): Promise<void> {
   }
   const made = await runCli(["base", "host-node", "--output", join(ws, "base", "image"), "--node", process.execPath]);
   if (made.code !== 0) throw new Error(`pipeline base host-node exited ${made.code}:\n${made.stderr}`);
-  writeFileSync(join(ws, "base", "BUILD.bazel"), 'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n');
+  writeFileSync(
+    join(ws, "base", "BUILD.bazel"),
+    'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n',
+  );
 }
 
 /** The names a MODULE.bazel's `use_repo(pipeline, ...)` lists, sorted (buildozer may reorder them). */
@@ -136,7 +150,10 @@ beforeAll(async () => {
   await makeWorkspace();
   mkdirSync(runnerCache);
   mkdirSync(podmanDir);
-  writeFileSync(podmanEnv.CONTAINERS_STORAGE_CONF, `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/root"\nrunroot = "${podmanDir}/run"\n`);
+  writeFileSync(
+    podmanEnv.CONTAINERS_STORAGE_CONF,
+    `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/root"\nrunroot = "${podmanDir}/run"\n`,
+  );
   writeFileSync(
     podmanEnv.CONTAINERS_CONF,
     `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\nevents_logger = "none"\n`,
@@ -166,7 +183,8 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     const r = await bazel(ws, ["build", remoteCache, "//hello:hello_image"]);
     // scripts/test.sh's class archive (scripts/bazel-cds.sh), when the run has one: the server maps it.
     const archive4 = /-XX:SharedArchiveFile=(\S+)/.exec(process.env.JAVA_TOOL_OPTIONS ?? "")?.[1];
-    const maps4 = archive4 && existsSync(archive4) ? serverMaps((await bazel(ws, ["info", "server_pid"])).stdout) : undefined;
+    const maps4 =
+      archive4 && existsSync(archive4) ? serverMaps((await bazel(ws, ["info", "server_pid"])).stdout) : undefined;
     shutdown(ws); // one Bazel server at a time on this 2-core machine
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     if (maps4 !== undefined) expect(maps4, `the Bazel 4.2.3 server's mappings name ${archive4}`).toContain(archive4);
@@ -183,7 +201,9 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     // Its own layers' bytes are pinned (test/fixtures/pinned-image.ts), so on 7.7.1 as on 4.2.3 (the same digest).
     expect(ownLayers(join(ws, "bazel-bin", "hello", "hello_image"))).toEqual(pinnedHelloLayers("hello"));
     // The host-node base was built too, from the chroot's Node and libraries.
-    expect(readFileSync(join(ws, "bazel-bin", "hostnode", "hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(readFileSync(join(ws, "bazel-bin", "hostnode", "hello_image.digest"), "utf8")).toMatch(
+      /^sha256:[a-f0-9]{64}$/,
+    );
   });
 
   test("bzlmod: hello_local runs the launch script in-process", async () => {
@@ -205,14 +225,20 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
 
   test("bzlmod: hello_push pushes to a registry that checks credentials; the registry holds the same digest", async () => {
     const repo = `${reg.host}/bazel7/hello`;
-    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_push", "--", "--repository", repo, "--tag", "b7"], {
-      env: { DOCKER_CONFIG: dockerConfig },
-      mounts: [dockerConfig],
-    });
+    const r = await bazel7(
+      ws,
+      ["run", "--noenable_workspace", ...QUIET, "//hello:hello_push", "--", "--repository", repo, "--tag", "b7"],
+      {
+        env: { DOCKER_CONFIG: dockerConfig },
+        mounts: [dockerConfig],
+      },
+    );
     expect(r.code, failure("run //hello:hello_push", r)).toBe(0);
     expect(r.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
     expect(r.stdout + r.stderr).not.toContain(password);
-    expect(skopeoDigest(`docker://${repo}:b7`, ["--tls-verify=false", "--authfile", join(dockerConfig, "config.json")])).toBe(digest4);
+    expect(
+      skopeoDigest(`docker://${repo}:b7`, ["--tls-verify=false", "--authfile", join(dockerConfig, "config.json")]),
+    ).toBe(digest4);
     expect(
       reg.requests().some((q) => q.status === 401),
       "the registry never asked for credentials",
@@ -236,15 +262,21 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   });
 
   test("bzlmod: `bazel run hello_load -- --loader podman` loads the image into a podman store with the chroot's podman", async () => {
-    const r = await bazel7(ws, ["run", "--noenable_workspace", ...QUIET, "//hello:hello_load", "--", "--loader", "podman", "--tag", "b7"], {
-      env: podmanEnv,
-      mounts: [podmanDir],
-    });
+    const r = await bazel7(
+      ws,
+      ["run", "--noenable_workspace", ...QUIET, "//hello:hello_load", "--", "--loader", "podman", "--tag", "b7"],
+      {
+        env: podmanEnv,
+        mounts: [podmanDir],
+      },
+    );
     expect(r.code, failure("run //hello:hello_load", r)).toBe(0);
     expect(r.stdout.trim().split("\n")).toEqual([LOAD_TAG]);
     // The store holds the config of the image Bazel 4.2.3 built, as skopeo (an independent client, on the host) reads
     // it. Not the host's podman: sid's podman 5 marked the store for netavark, which bookworm's podman 4.3 lacks.
-    const manifest = JSON.parse(readFileSync(join(ws, "bazel-bin", "hello", "hello_image", "blobs", "sha256", digest4.slice(7)), "utf8"));
+    const manifest = JSON.parse(
+      readFileSync(join(ws, "bazel-bin", "hello", "hello_image", "blobs", "sha256", digest4.slice(7)), "utf8"),
+    );
     const config = spawnSync("skopeo", ["inspect", "--config", "--raw", `containers-storage:${LOAD_TAG}`], {
       encoding: "utf8",
       env: { ...process.env, ...podmanEnv },
@@ -339,17 +371,28 @@ describe("a remote cache shared by two checkouts", () => {
     ]);
     expect(push.code, failure(`run ${flags.join(" ")} //hello:hello_push`, push)).toBe(0);
     expect(push.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
-    const run = await bazel7(ws2, ["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello", "--", "7"], {
-      env: { ...env, PIPELINE_REPOSITORY: repo },
-      mounts: [dockerConfig, runnerCache],
-    });
+    const run = await bazel7(
+      ws2,
+      ["run", "--noenable_workspace", remoteCache, ...flags, ...QUIET, "//hello:hello", "--", "7"],
+      {
+        env: { ...env, PIPELINE_REPOSITORY: repo },
+        mounts: [dockerConfig, runnerCache],
+      },
+    );
     expect(run.code, failure(`run ${flags.join(" ")} //hello:hello`, run)).toBe(0);
     expect(run.stdout).toContain(`container image: ${repo}@${digest4}`);
     expect(run.stdout).toContain('args: ["7"] sum: 7');
   }
 
   test("Bazel 7.7.1, --remote_download_minimal: the second checkout's build //... is a remote cache hit for every action and downloads nothing; `_push` and `bazel run hello` fetch the layout and work", async () => {
-    const r = await in2(["build", "--noenable_workspace", remoteCache, "--remote_download_minimal", `--execution_log_json_file=${execLog}`, "//..."]);
+    const r = await in2([
+      "build",
+      "--noenable_workspace",
+      remoteCache,
+      "--remote_download_minimal",
+      `--execution_log_json_file=${execLog}`,
+      "//...",
+    ]);
     expect(r.code, failure("build --remote_download_minimal //... in the second checkout", r)).toBe(0);
     const spawns = loggedSpawns(readFileSync(execLog, "utf8"));
     expect(spawns.length).toBeGreaterThan(5);

@@ -38,7 +38,12 @@ let pulled: { digest: string; layers: string[] };
 
 /** A JSON file of an OCI layout (index.json, or the blob of a digest). */
 function layoutJson(dir: string, digest?: string) {
-  return JSON.parse(readFileSync(digest ? join(dir, "blobs", "sha256", digest.slice("sha256:".length)) : join(dir, "index.json"), "utf8"));
+  return JSON.parse(
+    readFileSync(
+      digest ? join(dir, "blobs", "sha256", digest.slice("sha256:".length)) : join(dir, "index.json"),
+      "utf8",
+    ),
+  );
 }
 
 /** The layer digests of the one image of an OCI layout. */
@@ -60,7 +65,10 @@ function tarEntry(tarball: string, name: string): string {
 
 /** What the test registry serves for `repo:tag`: the digest it names the manifest or index by. */
 async function registryDigest(repo: string, tag: string): Promise<string | null> {
-  const r = await fetch(`http://${reg.host}/v2/${repo}/manifests/${tag}`, { method: "HEAD", headers: { Accept: MANIFEST_TYPES.join(", ") } });
+  const r = await fetch(`http://${reg.host}/v2/${repo}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: { Accept: MANIFEST_TYPES.join(", ") },
+  });
   expect(r.status, `HEAD ${repo}:${tag}`).toBe(200);
   return r.headers.get("docker-content-digest");
 }
@@ -75,9 +83,13 @@ beforeAll(async () => {
   const base = join(tmp, "pulled-base");
   const mk = spawnSync("python3", [peersFile("lib", "mkbase.py"), base], { encoding: "utf8" });
   if (mk.status !== 0) throw new Error(`mkbase.py: ${mk.stderr}`);
-  const copy = spawnSync("skopeo", ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`], {
-    encoding: "utf8",
-  });
+  const copy = spawnSync(
+    "skopeo",
+    ["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `oci:${base}`, `docker://${reg.host}/base:1`],
+    {
+      encoding: "utf8",
+    },
+  );
   if (copy.status !== 0) throw new Error(`skopeo copy: ${copy.stderr}`);
   pulled = { digest: layoutJson(base).manifests[0].digest, layers: layoutLayers(base) };
 
@@ -113,9 +125,15 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     // --keep_going: every failure shows in one run.
     const r = await bazel7(ws, ["build", "--keep_going", "//..."]);
     const out = r.stdout + r.stderr;
-    expect.soft(out, "(a) an import of a rules_js linked package (lodash + @types/lodash) does not resolve").not.toMatch(/error TS2307/);
-    expect.soft(out, "(b) the ts_project's .d.ts (OutputGroupInfo types) is not among the compile's inputs").not.toMatch(/error TS7016/);
-    expect.soft(out, "(c) a base image repository's `image` is not one directory").not.toContain("must produce a single file");
+    expect
+      .soft(out, "(a) an import of a rules_js linked package (lodash + @types/lodash) does not resolve")
+      .not.toMatch(/error TS2307/);
+    expect
+      .soft(out, "(b) the ts_project's .d.ts (OutputGroupInfo types) is not among the compile's inputs")
+      .not.toMatch(/error TS7016/);
+    expect
+      .soft(out, "(c) a base image repository's `image` is not one directory")
+      .not.toContain("must produce a single file");
     expect(r.code, failure("build --keep_going //...", r)).toBe(0);
 
     const pipe = layers("pipe/pipe_image");
@@ -147,18 +165,23 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const multiDir = join(ws, "bazel-bin", "multi", "multi_image");
     const multiDigest = readFileSync(join(ws, "bazel-bin", "multi", "multi_image.digest"), "utf8").trim();
     const multi = layoutJson(multiDir, multiDigest);
-    expect(multi.manifests.map((m: { platform: { os: string; architecture: string } }) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
-      "linux/amd64",
-      "linux/arm64",
-    ]);
-    const multiLoaded = JSON.parse(tarEntry(join(ws, "bazel-bin", "multi", "multi_oci_load", "tarball.tar"), "index.json"));
+    expect(
+      multi.manifests.map(
+        (m: { platform: { os: string; architecture: string } }) => `${m.platform.os}/${m.platform.architecture}`,
+      ),
+    ).toEqual(["linux/amd64", "linux/arm64"]);
+    const multiLoaded = JSON.parse(
+      tarEntry(join(ws, "bazel-bin", "multi", "multi_oci_load", "tarball.tar"), "index.json"),
+    );
     expect(multiLoaded.manifests.map((m: { digest: string }) => m.digest)).toEqual([multiDigest]);
   }, 900_000);
 
   test("pipe_local runs what main.ts computed with lodash, @acme/lib, the js_library, the ts_project and the ts_library", async () => {
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe_local"]);
     expect(r.code, failure("run //pipe:pipe_local", r)).toBe(0);
-    expect(r.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true\nimage: (none)");
+    expect(r.stdout).toContain(
+      "hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true\nimage: (none)",
+    );
   }, 600_000);
 
   test("esm_local: an ES module entry imports a rules_js package whose dependency is beside it in the store; so does its image", async () => {
@@ -180,7 +203,16 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     async (name, digestFile) => {
       const built = readFileSync(join(ws, "bazel-bin", digestFile), "utf8").trim();
       const ours = `${reg.host}/ours/${name}`;
-      const r = await bazel7(ws, ["run", ...QUIET, `//${name}:${name}_push`, "--", "--repository", ours, "--tag", "latest"]);
+      const r = await bazel7(ws, [
+        "run",
+        ...QUIET,
+        `//${name}:${name}_push`,
+        "--",
+        "--repository",
+        ours,
+        "--tag",
+        "latest",
+      ]);
       expect(r.code, failure(`run //${name}:${name}_push`, r)).toBe(0);
       expect(r.stdout.trim().split("\n").pop()).toBe(`${ours}@${built}`);
       const theirs = await bazel7(ws, [
@@ -209,14 +241,19 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     // In the image: /app/node_modules holds lodash and the workspace package, /app the js_library's and ts_project's .js.
     const run = runPushedImage(`${repo}@${built}`);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toContain("hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true");
+    expect(run.stdout).toContain(
+      "hello a pipeline from ts_project; pairs=[[1,2],[3,4],[5]] sum=5; ACME! twice=42 odd=true",
+    );
     // rules_js's package links stay links in the layer (pnpm's layout, as rules_js makes it): is-odd finds is-number
     // beside it in the store, and no package is copied once per link to it.
     const layout = join(ws, "bazel-bin", "pipe", "pipe_image");
     const entries = (
-      await Promise.all(layers("pipe/pipe_image").map((d) => listLayer(join(layout, "blobs", "sha256", d.slice("sha256:".length)))))
+      await Promise.all(
+        layers("pipe/pipe_image").map((d) => listLayer(join(layout, "blobs", "sha256", d.slice("sha256:".length)))),
+      )
     ).flat();
-    const at = (path: string) => entries.filter((e) => e.path.replace(/\/$/, "") === path).map((e) => [e.type, e.linkname ?? ""]);
+    const at = (path: string) =>
+      entries.filter((e) => e.path.replace(/\/$/, "") === path).map((e) => [e.type, e.linkname ?? ""]);
     expect(at("app/node_modules/is-odd")).toEqual([["symlink", ".aspect_rules_js/is-odd@3.0.1/node_modules/is-odd"]]);
     expect(at("app/node_modules/.aspect_rules_js/is-odd@3.0.1/node_modules/is-number")).toEqual([
       ["symlink", "../../is-number@6.0.0/node_modules/is-number"],
@@ -234,7 +271,12 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     // launchers lost the race in 3 of 4 tries here.
     const bin = join(ws, "bazel-bin");
     for (let round = 1; round <= 3; round++) {
-      for (const f of ["node_modules/lodash", "node_modules/@types/lodash", "node_modules/@acme/lib", "pipe/pipe_local.sh.runfiles_manifest"]) {
+      for (const f of [
+        "node_modules/lodash",
+        "node_modules/@types/lodash",
+        "node_modules/@acme/lib",
+        "pipe/pipe_local.sh.runfiles_manifest",
+      ]) {
         rmSync(join(bin, f), { force: true });
       }
       const r = await bazel7(ws, ["build", ...QUIET, "//pipe:pipe_local"]);
@@ -252,7 +294,10 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const bin = join(ws, "bazel-bin");
     const build = async (extra: string[]): Promise<[BazelAnswer, string]> => {
       const r = await bazel7(ws, ["build", "--keep_going", "--color=no", "--curses=no", ...extra, ...targets]);
-      return [{ code: r.code, diagnostics: diagnosticsOf(r.stderr), outputs: outputsOf(bin, ["pipe", "lib"]) }, processSummary(r.stderr)];
+      return [
+        { code: r.code, diagnostics: diagnosticsOf(r.stderr), outputs: outputsOf(bin, ["pipe", "lib"]) },
+        processSummary(r.stderr),
+      ];
     };
     const edit = (rel: string, from: string, to: string) => {
       const text = readFileSync(join(ws, rel), "utf8");
@@ -260,9 +305,18 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
       writeFileSync(join(ws, rel), text.replace(from, to));
     };
     const TS_IMPORT = 'import { version } from "typescript";\nexport const tsVersion: string = version;\n';
-    const TS_DEP = ['"//:node_modules/lodash",', '"//:node_modules/lodash",\n        "//:node_modules/typescript",'] as const;
-    const GREETING = ["): Greeting {\n  const parts", "): Greeting & { readonly size: number } {\n  const parts"] as const;
-    const SIZE = ['return { text: parts.join(" ") };', 'return { text: parts.join(" "), size: parts.length };'] as const;
+    const TS_DEP = [
+      '"//:node_modules/lodash",',
+      '"//:node_modules/lodash",\n        "//:node_modules/typescript",',
+    ] as const;
+    const GREETING = [
+      "): Greeting {\n  const parts",
+      "): Greeting & { readonly size: number } {\n  const parts",
+    ] as const;
+    const SIZE = [
+      'return { text: parts.join(" ") };',
+      'return { text: parts.join(" "), size: parts.length };',
+    ] as const;
     const SHOUT = ["shout(text: string): string;", "shout(text: string): number;"] as const;
     const steps: [string, () => void, RegExp | null][] = [
       ["as built", () => undefined, null],
@@ -272,7 +326,11 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
         /TS2307: Cannot find module 'typescript'/,
       ],
       ["add //:node_modules/typescript", () => edit("pipe/BUILD.bazel", ...TS_DEP), null],
-      ["remove it again", () => edit("pipe/BUILD.bazel", TS_DEP[1], TS_DEP[0]), /TS2307: Cannot find module 'typescript'/],
+      [
+        "remove it again",
+        () => edit("pipe/BUILD.bazel", TS_DEP[1], TS_DEP[0]),
+        /TS2307: Cannot find module 'typescript'/,
+      ],
       [
         "drop that import; import `whisper`, which @acme/lib does not export",
         () => (
@@ -285,7 +343,11 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
       [
         "the pnpm workspace package gains it",
         () => (
-          edit("packages/lib/index.d.ts", SHOUT[0], `${SHOUT[0]}\nexport declare function whisper(text: string): string;`),
+          edit(
+            "packages/lib/index.d.ts",
+            SHOUT[0],
+            `${SHOUT[0]}\nexport declare function whisper(text: string): string;`,
+          ),
           edit("packages/lib/index.js", "\n", "\nexports.whisper = (text) => text.toLowerCase();\n")
         ),
         null,
@@ -297,7 +359,11 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
       ],
       [
         "greet.ts back; @acme/lib's shout returns a number: its @ts-expect-error is unused",
-        () => (edit("ts/greet.ts", GREETING[1], GREETING[0]), edit("ts/greet.ts", SIZE[1], SIZE[0]), edit("packages/lib/index.d.ts", ...SHOUT)),
+        () => (
+          edit("ts/greet.ts", GREETING[1], GREETING[0]),
+          edit("ts/greet.ts", SIZE[1], SIZE[0]),
+          edit("packages/lib/index.d.ts", ...SHOUT)
+        ),
         /TS2578: Unused '@ts-expect-error' directive/,
       ],
       ["shout's type fixed", () => edit("packages/lib/index.d.ts", SHOUT[1], SHOUT[0]), null],
@@ -311,7 +377,9 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
         const [worker, workerProcesses] = await build([]);
         for (const f of Object.keys(worker.outputs)) rmSync(join(bin, f));
         const [sandbox, sandboxProcesses] = await build(["--strategy=TsCompile=sandboxed"]);
-        process.stderr.write(`rules_js differential: ${what}: exit ${worker.code}; ${workerProcesses} | ${sandboxProcesses}\n`);
+        process.stderr.write(
+          `rules_js differential: ${what}: exit ${worker.code}; ${workerProcesses} | ${sandboxProcesses}\n`,
+        );
         expect({ what, ...worker }).toEqual({ what, ...sandbox });
         expect(worker.code === 0, `${what}: ${worker.diagnostics.join("\n")}`).toBe(error === null);
         if (error) expect(worker.diagnostics.join("\n"), what).toMatch(error);
@@ -320,9 +388,17 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
         expect(sandboxProcesses, `${what}: the sandboxed build used no worker`).not.toMatch(/\bworker\b/);
       }
     } finally {
-      for (const f of ["pipe/main.ts", "pipe/BUILD.bazel", "packages/lib/index.d.ts", "packages/lib/index.js", "ts/greet.ts"])
+      for (const f of [
+        "pipe/main.ts",
+        "pipe/BUILD.bazel",
+        "packages/lib/index.d.ts",
+        "packages/lib/index.js",
+        "ts/greet.ts",
+      ])
         cpSync(join(FIXTURE, f), join(ws, f));
-      process.stderr.write(`rules_js differential: ${steps.length} steps in ${Math.round((Date.now() - started) / 1000)} s\n`);
+      process.stderr.write(
+        `rules_js differential: ${steps.length} steps in ${Math.round((Date.now() - started) / 1000)} s\n`,
+      );
     }
     // Not vacuous: the default strategy compiled in the worker (a failed spawn is left out of Bazel's summary).
     expect(workerSteps).toBeGreaterThanOrEqual(3);

@@ -40,7 +40,13 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", ()
     expect(main).toContain('import pLimit from "p-limit";');
     expect(main).toContain("await limit(");
     expect(bin("app/six.js")).toContain('require("node:path")');
-    const sandboxed = await bazel7(ws, ["build", "--noenable_workspace", "--strategy=TsCompile=sandboxed", "//lib", "//app:app_app"]);
+    const sandboxed = await bazel7(ws, [
+      "build",
+      "--noenable_workspace",
+      "--strategy=TsCompile=sandboxed",
+      "//lib",
+      "//app:app_app",
+    ]);
     expect(sandboxed.code, failure("build, sandboxed", sandboxed)).toBe(0);
     expect(bin("app/main.js")).toBe(main);
   });

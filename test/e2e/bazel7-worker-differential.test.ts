@@ -23,7 +23,8 @@ const mounts = [tmp];
 
 beforeAll(() => ensureBazel7());
 afterAll(async () => {
-  for (const ob of Object.values(outputBases)) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });
+  for (const ob of Object.values(outputBases))
+    await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -11,7 +11,11 @@ import { REPO_ROOT } from "../fixtures/bazel";
 test("npm run bench -- --smoke passes", async () => {
   // Without the test run's shared --disk_cache (test/fixtures/bazel.ts): the bench measures builds.
   const { PIPELINE_TEST_DISK_CACHE: _, ...env } = process.env;
-  const child = spawn("npm", ["run", "--silent", "bench", "--", "--smoke"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("npm", ["run", "--silent", "bench", "--", "--smoke"], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const out: Buffer[] = [];
   const err: string[] = [];
   child.stdout.on("data", (d: Buffer) => out.push(d));

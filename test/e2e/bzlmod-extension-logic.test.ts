@@ -34,7 +34,8 @@ const read = (path: string) => readFileSync(join(REPO_ROOT, path), "utf8");
 /** The names a `use_repo(proxy, "a", "b", ...)` call lists, for every call in `text`. */
 function useRepoNames(text: string): string[] {
   const names: string[] = [];
-  for (const m of text.matchAll(/use_repo\(\s*\w+\s*,([^)]*)\)/g)) names.push(...[...m[1].matchAll(/"([^"]+)"/g)].map((n) => n[1]));
+  for (const m of text.matchAll(/use_repo\(\s*\w+\s*,([^)]*)\)/g))
+    names.push(...[...m[1].matchAll(/"([^"]+)"/g)].map((n) => n[1]));
   return names;
 }
 
@@ -62,7 +63,10 @@ function starlarkCode(text: string): string {
 function readmeModuleSnippet(): string {
   const blocks = [...read("README.md").matchAll(/```starlark\n([\s\S]*?)```/g)].map((m) => m[1]);
   const snippet = blocks.find((b) => b.includes('use_extension("@rules_pipeline//bazel:extensions.bzl"'));
-  if (!snippet) throw new Error('README.md has no ```starlark block with use_extension("@rules_pipeline//bazel:extensions.bzl", ...)');
+  if (!snippet)
+    throw new Error(
+      'README.md has no ```starlark block with use_extension("@rules_pipeline//bazel:extensions.bzl", ...)',
+    );
   return snippet;
 }
 
@@ -81,7 +85,9 @@ const ws = join(tmp, "ws");
 let results: Record<string, Outcome>;
 const readmeNpm = npmTagNames(readmeModuleSnippet());
 const moduleText = starlarkCode(read("MODULE.bazel"));
-const moduleDevProxies = [...moduleText.matchAll(/(\w+) = use_extension\([^)]*dev_dependency = True/g)].map((m) => m[1]);
+const moduleDevProxies = [...moduleText.matchAll(/(\w+) = use_extension\([^)]*dev_dependency = True/g)].map(
+  (m) => m[1],
+);
 const moduleDevNpm = calls(moduleText, new RegExp(`^(${moduleDevProxies.join("|") || "$^"})\\.npm$`));
 
 beforeAll(async () => {
@@ -137,7 +143,11 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     // The same @npm as WORKSPACE's npm_dependencies(name = "npm", ...): the examples build alike under both.
     const workspaceNpm = calls(read("WORKSPACE"), /^npm_dependencies$/).find((c) => c.name === "npm");
     expect(workspaceNpm).toBeDefined();
-    expect(moduleDevNpm[0]).toEqual({ name: "npm", package_json: workspaceNpm?.package_json, lockfile: workspaceNpm?.lockfile });
+    expect(moduleDevNpm[0]).toEqual({
+      name: "npm",
+      package_json: workspaceNpm?.package_json,
+      lockfile: workspaceNpm?.lockfile,
+    });
     expect(wanted).toContain("npm");
     const o = results.this_repo;
     expect(o.error).toBeNull();
@@ -149,7 +159,14 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     expect([...(o.direct ?? []), ...(o.direct_dev ?? [])].sort()).toEqual([...wanted].sort());
     expect(o.direct_dev).toEqual(["npm"]);
     // The rules' own labels (@rules_pipeline_config//:tsconfig, @rules_pipeline_node//..., ...) all resolve.
-    expect(o.direct).toEqual(expect.arrayContaining(["rules_pipeline_config", "rules_pipeline_node", "rules_pipeline_npm", "rules_pipeline_tools"]));
+    expect(o.direct).toEqual(
+      expect.arrayContaining([
+        "rules_pipeline_config",
+        "rules_pipeline_node",
+        "rules_pipeline_npm",
+        "rules_pipeline_tools",
+      ]),
+    );
   });
 
   test("the same npm name in the root and another module: the root module's wins, with a warning", () => {
@@ -178,23 +195,31 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
       /pipeline\.npm\(name = "rules_pipeline_npm"\) in module consumer: `name` "rules_pipeline_npm" is reserved/,
     );
     expect(results.reserved_public.error).toMatch(/`name` "pipeline-host-node" is reserved/);
-    expect(results.reserved_prefix_non_root.error).toMatch(/in module lib_a@1\.0\.0: `name` "pipeline-deps" is reserved/);
+    expect(results.reserved_prefix_non_root.error).toMatch(
+      /in module lib_a@1\.0\.0: `name` "pipeline-deps" is reserved/,
+    );
     // Every name the extension creates for itself is reserved: a user's tag can never collide with one.
-    for (const name of names(results.readme).filter((n) => n !== "npm")) expect(name).toMatch(/^(rules_pipeline_|pipeline-)/);
+    for (const name of names(results.readme).filter((n) => n !== "npm"))
+      expect(name).toMatch(/^(rules_pipeline_|pipeline-)/);
   });
 
   test("config is root-only: another module's config is ignored with a warning", () => {
     const o = results.config_root_only;
     expect(o.error).toBeNull();
     expect(repo(o, "rules_pipeline_node")?.attrs).toEqual({ node: "//tools:node" });
-    expect(repo(o, "rules_pipeline_config")?.attrs).toEqual({ tsconfig: "//:tsconfig.json", typescript: "//:node_modules/typescript" });
+    expect(repo(o, "rules_pipeline_config")?.attrs).toEqual({
+      tsconfig: "//:tsconfig.json",
+      typescript: "//:node_modules/typescript",
+    });
     expect(repo(o, "pipeline-worker-base")?.attrs.mirror).toBe("mirror.example:5000");
     expect(o.warnings.join("\n")).toMatch(/config\(\.\.\.\) in module lib_a@1\.0\.0 is ignored/);
     const only = results.config_non_root_only;
     expect(repo(only, "rules_pipeline_node")?.attrs).toEqual({});
     expect(only.warnings).toHaveLength(1);
     expect(results.config_twice.error).toMatch(/appears 2 times in the root module consumer/);
-    expect(results.config_bad_mirror.error).toMatch(/base_mirror = "\/srv\/mirror"\): `base_mirror` must be a registry host/);
+    expect(results.config_bad_mirror.error).toMatch(
+      /base_mirror = "\/srv\/mirror"\): `base_mirror` must be a registry host/,
+    );
   });
 
   test("no absolute host path in what would be locked, even with PIPELINE_NODE set", () => {
@@ -222,7 +247,9 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
 
   test("extension_metadata only where the API has it; reproducible only from Bazel 7.1", () => {
     expect(results.readme.metadata).toMatchObject({ reproducible: true, root_module_direct_dev_deps: [] });
-    expect(results.readme.metadata?.root_module_direct_deps).toEqual(expect.arrayContaining(["npm", "pipeline-host-node"]));
+    expect(results.readme.metadata?.root_module_direct_deps).toEqual(
+      expect.arrayContaining(["npm", "pipeline-host-node"]),
+    );
     expect(results.bazel_7_0.metadata).not.toHaveProperty("reproducible");
     expect(results.bazel_7_0.metadata?.root_module_direct_deps).toContain("npm");
     // Bazel 6.0 cannot tell dev tags apart: no lists (Bazel accepts both unset), and no `reproducible` (which it would reject).

@@ -7,7 +7,17 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type IncomingMessage, request as httpRequest } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -44,22 +54,25 @@ async function startStallProxy(upstream: string, partBytes = 256 * 1024): Promis
   let held = 0;
   const stall = new Set<string>();
   const server = createServer((req, res) => {
-    const up = httpRequest({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (ur: IncomingMessage) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      const digest = /\/blobs\/(sha256:[a-f0-9]{64})/.exec(req.url ?? "")?.[1];
-      if (req.method !== "GET" || ur.statusCode !== 200 || !digest || !stall.has(digest)) return void ur.pipe(res);
-      let sent = 0;
-      ur.on("data", (chunk: Buffer) => {
-        if (sent >= partBytes) return;
-        const piece = chunk.subarray(0, partBytes - sent);
-        sent += piece.length;
-        res.write(piece);
-        if (sent >= partBytes) {
-          held++;
-          ur.destroy();
-        }
-      });
-    });
+    const up = httpRequest(
+      { host, port: Number(port), method: req.method, path: req.url, headers: req.headers },
+      (ur: IncomingMessage) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        const digest = /\/blobs\/(sha256:[a-f0-9]{64})/.exec(req.url ?? "")?.[1];
+        if (req.method !== "GET" || ur.statusCode !== 200 || !digest || !stall.has(digest)) return void ur.pipe(res);
+        let sent = 0;
+        ur.on("data", (chunk: Buffer) => {
+          if (sent >= partBytes) return;
+          const piece = chunk.subarray(0, partBytes - sent);
+          sent += piece.length;
+          res.write(piece);
+          if (sent >= partBytes) {
+            held++;
+            ur.destroy();
+          }
+        });
+      },
+    );
     up.on("error", () => res.destroy());
     req.pipe(up);
   });
@@ -83,7 +96,10 @@ function spawnCli(
   args: string[],
   extraEnv: NodeJS.ProcessEnv = {},
 ): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...env, ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.add(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -111,7 +127,8 @@ async function killed(c: ReturnType<typeof spawnCli>): Promise<void> {
 }
 
 /** Temporary entries in `dir` (every naming scheme there has been has `.tmp-` in it). */
-const temps = (dir: string, name = ""): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.includes(`${name}.tmp-`)) : []);
+const temps = (dir: string, name = ""): string[] =>
+  existsSync(dir) ? readdirSync(dir).filter((n) => n.includes(`${name}.tmp-`)) : [];
 
 function bigLayer(): string {
   return [...app.image.layers].sort((a, b) => b.size - a.size)[0].digest;
@@ -195,7 +212,10 @@ describe("pipeline build --lockfile", () => {
     const project = join(tmp, "build-project");
     mkdirSync(project);
     // typescript: one package, big enough (23 MB) for its layer to take a while to write.
-    const ts = { version: "5.9.3", integrity: "sha512-jl1vZzPDinLr9eUt3J/t7V6FgNEw9QjvBPdysz9KfQDD41fQrC2Y4vKQdiaUpFT4bXlb1RHhLpp8wtm6M5TgSw==" };
+    const ts = {
+      version: "5.9.3",
+      integrity: "sha512-jl1vZzPDinLr9eUt3J/t7V6FgNEw9QjvBPdysz9KfQDD41fQrC2Y4vKQdiaUpFT4bXlb1RHhLpp8wtm6M5TgSw==",
+    };
     writeFileSync(
       join(project, "package.json"),
       JSON.stringify({ name: "b", version: "1.0.0", main: "main.js", dependencies: { typescript: ts.version } }),
@@ -207,7 +227,10 @@ describe("pipeline build --lockfile", () => {
       requires: true,
       packages: {
         "": { name: "b", version: "1.0.0", dependencies: { typescript: ts.version } },
-        "node_modules/typescript": { ...ts, resolved: `https://registry.npmjs.org/typescript/-/typescript-${ts.version}.tgz` },
+        "node_modules/typescript": {
+          ...ts,
+          resolved: `https://registry.npmjs.org/typescript/-/typescript-${ts.version}.tgz`,
+        },
       },
     };
     writeFileSync(join(project, "package-lock.json"), JSON.stringify(lock));
@@ -219,7 +242,9 @@ describe("pipeline build --lockfile", () => {
     ] as const) {
       const cache = join(tmp, "build-cache"); // one for both: the host-node base is built once
       const out = join(tmp, `build-out-${signal}`);
-      const b = spawnCli(["build", "--lockfile", project, "--output", out, "--cache-dir", cache], { npm_config_cache: npmCache });
+      const b = spawnCli(["build", "--lockfile", project, "--output", out, "--cache-dir", cache], {
+        npm_config_cache: npmCache,
+      });
       const work = () => (existsSync(cache) ? readdirSync(cache).filter((n) => /^npm-/.test(n)) : []);
       const inWork = (f: RegExp) =>
         work().some((w) => {
@@ -230,7 +255,11 @@ describe("pipeline build --lockfile", () => {
           }
         });
       // The layer is written as .node_modules.tar.gz.tmp-* in the work directory (src/layer/build.ts), then renamed.
-      await until(`the build's ${when}`, () => inWork(when === "layer" ? /^\.node_modules\.tar\.gz\.tmp-/ : /^node_modules$/), b.out);
+      await until(
+        `the build's ${when}`,
+        () => inWork(when === "layer" ? /^\.node_modules\.tar\.gz\.tmp-/ : /^node_modules$/),
+        b.out,
+      );
       b.child.kill(signal);
       expect(await b.exit, b.out()).toEqual({ code: null, signal });
       expect(work(), when).toEqual([]);
@@ -275,7 +304,9 @@ describe("pipeline run and pipeline cache", () => {
     const du = JSON.parse((await runCli(["cache", "du", "--cache-dir", cache, "--json"], { env })).stdout);
     expect(du.kinds.temp).toMatchObject({ entries: 2, stale: 1 });
     expect(du.kinds.temp.bytes).toBeGreaterThan(256 * 1024);
-    expect(du.total).toBe(Object.values(du.kinds as Record<string, { bytes: number }>).reduce((sum, k) => sum + k.bytes, 0));
+    expect(du.total).toBe(
+      Object.values(du.kinds as Record<string, { bytes: number }>).reduce((sum, k) => sum + k.bytes, 0),
+    );
 
     proxy.stall.clear();
     const next = await runCli(["run", "--image", ref, "--cache-dir", cache, "--", "hello"], { env });
@@ -319,7 +350,17 @@ describe("pipeline run and pipeline cache", () => {
     const weekAgo = new Date(Date.now() - 7 * 86_400_000);
     utimesSync(unused, weekAgo, weekAgo);
 
-    const sleeper = spawnCli(["run", "--image", `${proxy.host}/run/app@${app.digest}`, "--cache-dir", cache, "--stop-timeout", "1", "--", "sleep"]);
+    const sleeper = spawnCli([
+      "run",
+      "--image",
+      `${proxy.host}/run/app@${app.digest}`,
+      "--cache-dir",
+      cache,
+      "--stop-timeout",
+      "1",
+      "--",
+      "sleep",
+    ]);
     try {
       await pruneWhileRunning(sleeper);
     } finally {
@@ -342,15 +383,21 @@ describe("pipeline run and pipeline cache", () => {
     const unused = join(cache, "rootfs", "e".repeat(64));
     await until("the container to be ready", () => sleeper.out().includes("ready"), sleeper.out);
 
-    const aged = await runCli(["cache", "prune", "--cache-dir", cache, "--older-than", "3d", "--dry-run", "--json"], { env });
+    const aged = await runCli(["cache", "prune", "--cache-dir", cache, "--older-than", "3d", "--dry-run", "--json"], {
+      env,
+    });
     const plan = JSON.parse(aged.stdout);
-    expect(plan.removed.map((e: { path: string; reason: string; bytes: number }) => [e.path, e.reason, e.bytes])).toEqual([[unused, "age", 4096]]);
+    expect(
+      plan.removed.map((e: { path: string; reason: string; bytes: number }) => [e.path, e.reason, e.bytes]),
+    ).toEqual([[unused, "age", 4096]]);
     expect(existsSync(unused)).toBe(true);
 
     const prune = await runCli(["cache", "prune", "--cache-dir", cache, "--max-size", "0"], { env });
     expect(prune.code, prune.stderr).toBe(0);
     expect(prune.stdout).toContain(`removed rootfs rootfs/${"e".repeat(64)} (4.0 KiB): least recently used`);
-    expect(prune.stdout).toMatch(new RegExp(`kept rootfs rootfs/${hex} \\(.*\\): in use \\(pid ${sleeper.child.pid}\\)`));
+    expect(prune.stdout).toMatch(
+      new RegExp(`kept rootfs rootfs/${hex} \\(.*\\): in use \\(pid ${sleeper.child.pid}\\)`),
+    );
     expect(prune.stdout).toMatch(new RegExp(`kept images images/${hex} \\(.*\\): in use`));
     expect(existsSync(unused)).toBe(false);
     expect(existsSync(join(cache, "rootfs", hex, "app", "main.js"))).toBe(true);
@@ -378,7 +425,11 @@ describe("models", () => {
     proxy.stall.add(bigDigest);
     const held = proxy.held();
     const first = spawnCli(["model", "pull", ref, "--output", out]);
-    await until("the model pull to be mid-download", () => proxy.held() > held && temps(dir, ".m").length > 0, first.out);
+    await until(
+      "the model pull to be mid-download",
+      () => proxy.held() > held && temps(dir, ".m").length > 0,
+      first.out,
+    );
     await killed(first);
     expect(temps(dir, ".m")).toHaveLength(1);
     proxy.stall.clear();
@@ -394,7 +445,11 @@ describe("models", () => {
     proxy.stall.add(bigDigest);
     const held = proxy.held();
     const pull = spawnCli(["model", "pull", ref, "--output", join(dir, "m")]);
-    await until("the model pull to be mid-download", () => proxy.held() > held && temps(dir, ".m").length > 0, pull.out);
+    await until(
+      "the model pull to be mid-download",
+      () => proxy.held() > held && temps(dir, ".m").length > 0,
+      pull.out,
+    );
     pull.child.kill("SIGTERM");
     expect(await pull.exit, pull.out()).toEqual({ code: null, signal: "SIGTERM" });
     expect(readdirSync(dir)).toEqual([]);

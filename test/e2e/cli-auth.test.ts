@@ -23,7 +23,14 @@ afterAll(async () => {
 
 function io(env: NodeJS.ProcessEnv, stdin: string) {
   const lines: string[] = [];
-  const cli: CliIo = { stdout: (l) => lines.push(l), stderr: (l) => lines.push(l), env, cwd: tmp, isTTY: false, readStdin: async () => stdin };
+  const cli: CliIo = {
+    stdout: (l) => lines.push(l),
+    stderr: (l) => lines.push(l),
+    env,
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => stdin,
+  };
   return { cli, lines };
 }
 
@@ -46,15 +53,20 @@ test("--username/--password-stdin beats a wrong docker config, and the secret sh
   expect(t.lines.join("\n")).toContain("E_UNAUTHORIZED");
 
   t = io(env, secret + "\n");
-  expect(await runCli(["push", layout, "--repository", `${reg.host}/cli/auth`, "--tag", "v1", "--username", "bob", "--password-stdin"], t.cli)).toBe(
-    0,
-  );
+  expect(
+    await runCli(
+      ["push", layout, "--repository", `${reg.host}/cli/auth`, "--tag", "v1", "--username", "bob", "--password-stdin"],
+      t.cli,
+    ),
+  ).toBe(0);
   const ref = t.lines[t.lines.length - 1];
   expect(ref).toMatch(/@sha256:[a-f0-9]{64}$/);
 
   const out = join(tmp, "pulled");
   const p = io(env, secret);
-  expect(await runCli(["pull", `${reg.host}/cli/auth:v1`, "--output", out, "--username", "bob", "--password-stdin"], p.cli)).toBe(0);
+  expect(
+    await runCli(["pull", `${reg.host}/cli/auth:v1`, "--output", out, "--username", "bob", "--password-stdin"], p.cli),
+  ).toBe(0);
   expect(p.lines.join("\n")).toContain(ref.split("@")[1]);
 
   const b64 = Buffer.from(`bob:${secret}`).toString("base64");

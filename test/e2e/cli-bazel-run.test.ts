@@ -32,7 +32,9 @@ test("bazel run @rules_pipeline//:pipeline -- --version prints the version", asy
   expect(r.code, r.stderr).toBe(0);
   expect(r.stdout).toMatch(new RegExp(`^pipeline ${VERSION.replace(/\./g, "\\.")} `));
   // The runtime library `pipeline build --lockfile` puts into images sits beside the bundle in the runfiles.
-  expect(existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles/rules_pipeline/src/runtime/index.js"))).toBe(true);
+  expect(
+    existsSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles/rules_pipeline/src/runtime/index.js")),
+  ).toBe(true);
 });
 
 test("bazel run @rules_pipeline//:pipeline runs the CLI's commands from the V8 code cache: written by the first run, used by the next", async () => {
@@ -50,7 +52,10 @@ test("bazel run @rules_pipeline//:pipeline runs the CLI's commands from the V8 c
   const files = readdirSync(join(cacheDir, "code-cache"));
   expect(files).toHaveLength(1);
   const path = join(cacheDir, "code-cache", files[0]);
-  expect(lines).toEqual([[`debug: code cache: miss ${path}: none yet`, `debug: code cache: written ${path}`], [`debug: code cache: hit ${path}`]]);
+  expect(lines).toEqual([
+    [`debug: code cache: miss ${path}: none yet`, `debug: code cache: written ${path}`],
+    [`debug: code cache: hit ${path}`],
+  ]);
 });
 
 test("bazel run @rules_pipeline//:pipeline -- inspect oci:RELATIVE reads the layout beside the caller", async () => {

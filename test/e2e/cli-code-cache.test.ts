@@ -15,7 +15,16 @@
  * No timing here: bench/ (P2, P14) measures what the cache saves.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Script } from "node:vm";
@@ -53,7 +62,13 @@ afterAll(async () => {
 
 /** Runs the CLI from outside the checkout with its cache root at `cacheDir`. */
 function cli(cacheDir: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const env = { PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "true", PIPELINE_CACHE_DIR: cacheDir, ...extraEnv };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: join(tmp, "home"),
+    CI: "true",
+    PIPELINE_CACHE_DIR: cacheDir,
+    ...extraEnv,
+  };
   return execProgram(process.execPath, [join(cliDir, "pipeline.js"), ...args], { env, cwd: tmp });
 }
 
@@ -103,7 +118,10 @@ describe("the packaged CLI's code cache", () => {
     const c = join(tmp, "c1");
     const first = await cli(c, ["-v", ...push()]);
     expect(first.code, first.stderr).toBe(0);
-    expect(cacheLines(first)).toEqual([`debug: code cache: miss ${cacheFile(c)}: none yet`, `debug: code cache: written ${cacheFile(c)}`]);
+    expect(cacheLines(first)).toEqual([
+      `debug: code cache: miss ${cacheFile(c)}: none yet`,
+      `debug: code cache: written ${cacheFile(c)}`,
+    ]);
     expect(readdirSync(join(c, "code-cache"))).toEqual([codeCacheFileName(bundleHex)]);
     const second = await cli(c, ["-v", ...push()]);
     expect(cacheLines(second)).toEqual([`debug: code cache: hit ${cacheFile(c)}`]);
@@ -112,17 +130,23 @@ describe("the packaged CLI's code cache", () => {
     expect(readdirSync(tmp)).not.toContain("c1-off");
     expect(outputs(second)).toEqual(outputs(off));
     expect(first.stdout).toBe(second.stdout); // the first push uploaded the image, the others found it there
-    expect(second.stdout.trim()).toMatch(new RegExp(`^${reg!.host.replace(/\./g, "\\.")}/code-cache/p@sha256:[0-9a-f]{64}$`));
+    expect(second.stdout.trim()).toMatch(
+      new RegExp(`^${reg!.host.replace(/\./g, "\\.")}/code-cache/p@sha256:[0-9a-f]{64}$`),
+    );
     // Without -v, nothing about the cache; a failure and a usage error come out the same with and without it.
-    for (const args of [push(), ["push", join(tmp, "no-such-layout"), "--repository", `${reg!.host}/x`], ["push", "--no-such-flag"]]) {
+    for (const args of [
+      push(),
+      ["push", join(tmp, "no-such-layout"), "--repository", `${reg!.host}/x`],
+      ["push", "--no-such-flag"],
+    ]) {
       const hit = await cli(c, args);
       expect(hit.stderr).not.toContain("code cache");
       expect(outputs(hit)).toEqual(outputs(await cli(c, args, { PIPELINE_CODE_CACHE: "off" })));
     }
     // The failing runs were hits too: the file is the one the first run wrote.
-    expect(cacheLines(await cli(c, ["-v", "push", join(tmp, "no-such-layout"), "--repository", `${reg!.host}/x`]))).toEqual([
-      `debug: code cache: hit ${cacheFile(c)}`,
-    ]);
+    expect(
+      cacheLines(await cli(c, ["-v", "push", join(tmp, "no-such-layout"), "--repository", `${reg!.host}/x`])),
+    ).toEqual([`debug: code cache: hit ${cacheFile(c)}`]);
   });
 
   it("ignores and replaces a damaged, truncated or foreign file, and one V8 rejects", async () => {
@@ -137,13 +161,20 @@ describe("the packaged CLI's code cache", () => {
       ["damaged", damaged, "damaged (checksum mismatch)"],
       ["truncated", good.subarray(0, good.length >> 1), "damaged (checksum mismatch)"],
       ["a header only", good.subarray(0, 100), "not a code cache file"],
-      ["another bundle's", encodeCodeCache(sha256("another bundle").slice(7), good.subarray(136)), "made for another bundle"],
+      [
+        "another bundle's",
+        encodeCodeCache(sha256("another bundle").slice(7), good.subarray(136)),
+        "made for another bundle",
+      ],
     ];
     for (const [what, bytes, problem] of cases) {
       writeFileSync(cacheFile(c), bytes);
       const r = await cli(c, ["-v", ...push()]);
       expect(r.code, `${what}: ${r.stderr}`).toBe(0);
-      expect(cacheLines(r), what).toEqual([`debug: code cache: miss ${cacheFile(c)}: ${problem}`, `debug: code cache: written ${cacheFile(c)}`]);
+      expect(cacheLines(r), what).toEqual([
+        `debug: code cache: miss ${cacheFile(c)}: ${problem}`,
+        `debug: code cache: written ${cacheFile(c)}`,
+      ]);
       expect(cacheLines(await cli(c, ["-v", ...push()])), what).toEqual([`debug: code cache: hit ${cacheFile(c)}`]);
     }
     writeFileSync(cacheFile(c), encodeCodeCache(bundleHex, otherSource));
@@ -165,7 +196,9 @@ describe("the packaged CLI's code cache", () => {
       `debug: code cache: miss ${cacheFile(c)}: unreadable (ENOTDIR)`,
       `debug: code cache: not written (ENOTDIR): ${cacheFile(c)}`,
     ]);
-    expect(outputs(r)).toEqual(outputs(await cli(join(tmp, "c3-off"), ["-v", ...push()], { PIPELINE_CODE_CACHE: "off" })));
+    expect(outputs(r)).toEqual(
+      outputs(await cli(join(tmp, "c3-off"), ["-v", ...push()], { PIPELINE_CODE_CACHE: "off" })),
+    );
   });
 
   it("a hit renews its file's mtime (at most once an hour), so prune --older-than keeps a file in use", async () => {
@@ -206,7 +239,9 @@ describe("the packaged CLI's code cache", () => {
     expect((await cli(c, push())).code).toBe(0);
     const left = readdirSync(dir).sort();
     // Ours, the newest old ones, and what is not ours.
-    expect(left).toEqual([codeCacheFileName(bundleHex), ...old.slice(old.length - (CODE_CACHE_KEEP - 1)), "not-a-cache-file"].sort());
+    expect(left).toEqual(
+      [codeCacheFileName(bundleHex), ...old.slice(old.length - (CODE_CACHE_KEEP - 1)), "not-a-cache-file"].sort(),
+    );
     const du = await cli(c, ["cache", "du", "--json"]);
     const usage = JSON.parse(du.stdout) as { kinds: Record<string, { bytes: number; entries?: number }> };
     expect(usage.kinds["code-cache"].entries).toBe(CODE_CACHE_KEEP);

@@ -32,7 +32,13 @@ const ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
 let reg: RunningRegistry | undefined;
 
 async function pack(name: "cli" | "runtime", ...flags: string[]): Promise<string> {
-  const r = await execProgram(process.execPath, [join(REPO_ROOT, "scripts", "pack.js"), name, ...flags, "--out", join(tmp, "dist")]);
+  const r = await execProgram(process.execPath, [
+    join(REPO_ROOT, "scripts", "pack.js"),
+    name,
+    ...flags,
+    "--out",
+    join(tmp, "dist"),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   const tgz = r.stdout.trim().split("\n").pop()!;
   expect(existsSync(tgz), tgz).toBe(true);
@@ -59,7 +65,11 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
   await npm(["install", "-g", "--prefix", prefix, tgz], tmp);
   const bin = join(prefix, "bin", "pipeline");
   // The lazily loaded SDKs were installed as the package's dependencies (normal node resolution finds them).
-  expect(existsSync(join(prefix, "lib", "node_modules", "@rules_pipeline", "cli", "node_modules", "@kubernetes", "client-node"))).toBe(true);
+  expect(
+    existsSync(
+      join(prefix, "lib", "node_modules", "@rules_pipeline", "cli", "node_modules", "@kubernetes", "client-node"),
+    ),
+  ).toBe(true);
 
   const version = await execProgram(bin, ["--version"], { env: ENV, cwd: tmp });
   expect(version.code, version.stderr).toBe(0);
@@ -67,18 +77,27 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
 
   const layout = join(tmp, "layout");
   await writeLayout(layout, randomImage({ layers: 2 }));
-  const push = await execProgram(bin, ["push", layout, "--repository", `${reg!.host}/installed/cli`, "--tag", "v1"], { env: ENV, cwd: tmp });
+  const push = await execProgram(bin, ["push", layout, "--repository", `${reg!.host}/installed/cli`, "--tag", "v1"], {
+    env: ENV,
+    cwd: tmp,
+  });
   expect(push.code, push.stderr).toBe(0);
   const ref = push.stdout.trim().split("\n").pop()!;
   expect(ref).toMatch(new RegExp(`^${reg!.host.replace(/\./g, "\\.")}/installed/cli@sha256:[0-9a-f]{64}$`));
-  const raw = execFileSync("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${reg!.host}/installed/cli:v1`], {
-    timeout: 120_000,
-  });
+  const raw = execFileSync(
+    "/usr/bin/skopeo",
+    ["inspect", "--tls-verify=false", "--raw", `docker://${reg!.host}/installed/cli:v1`],
+    {
+      timeout: 120_000,
+    },
+  );
   expect(`${reg!.host}/installed/cli@${sha256(raw)}`).toBe(ref);
   // The push loaded the bundle's commands through the loader, which left its V8 code cache in HOME's cache root for
   // the next command (`--version` loads none of them).
   const hit = await execProgram(bin, ["-v", "completion", "bash"], { env: ENV, cwd: tmp });
-  expect(hit.stderr).toMatch(new RegExp(`^debug: code cache: hit ${tmp.replace(/[.]/g, "\\.")}/\\.cache/rules_pipeline/code-cache/pipeline-`));
+  expect(hit.stderr).toMatch(
+    new RegExp(`^debug: code cache: hit ${tmp.replace(/[.]/g, "\\.")}/\\.cache/rules_pipeline/code-cache/pipeline-`),
+  );
 
   // A lockfile build (no dependencies, the random image as base) carries @rules_pipeline/runtime in its app layer.
   const project = join(tmp, "lock-project");
@@ -86,10 +105,20 @@ test("the packed CLI installed in a temp prefix prints its version, pushes to a 
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", main: "main.js" }));
   writeFileSync(
     join(project, "package-lock.json"),
-    JSON.stringify({ name: "p", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "p", version: "1.0.0" } } }),
+    JSON.stringify({
+      name: "p",
+      version: "1.0.0",
+      lockfileVersion: 3,
+      requires: true,
+      packages: { "": { name: "p", version: "1.0.0" } },
+    }),
   );
   writeFileSync(join(project, "main.js"), "console.log(1);\n");
-  const built = await execProgram(bin, ["build", "--lockfile", "lock-project", "--output", "built", "--base", "oci:layout"], { env: ENV, cwd: tmp });
+  const built = await execProgram(
+    bin,
+    ["build", "--lockfile", "lock-project", "--output", "built", "--base", "oci:layout"],
+    { env: ENV, cwd: tmp },
+  );
   expect(built.code, built.stderr).toBe(0);
   const image = readLayout(join(tmp, "built"));
   const files = image.manifest.layers.flatMap((l) =>
@@ -115,11 +144,17 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
   const tgz = await pack("runtime");
   const project = join(tmp, "project");
   mkdirSync(project);
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "launch-project", version: "1.0.0", private: true }));
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "launch-project", version: "1.0.0", private: true }),
+  );
   await npm(["install", tgz], project);
   writeFileSync(
     join(project, "tsconfig.json"),
-    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "commonjs", target: "ES2022", types: [] }, files: ["launch.ts"] }),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: "commonjs", target: "ES2022", types: [] },
+      files: ["launch.ts"],
+    }),
   );
   const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
   const check = (source: string) => {
@@ -138,7 +173,9 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
   );
   expect(good.code, good.stdout + good.stderr).toBe(0);
   // The types are real: a wrong use is an error naming the package's declaration.
-  const bad = await check('import { containerImageUri } from "@rules_pipeline/runtime";\nexport const n: number = containerImageUri();\n');
+  const bad = await check(
+    'import { containerImageUri } from "@rules_pipeline/runtime";\nexport const n: number = containerImageUri();\n',
+  );
   expect(bad.code).not.toBe(0);
   expect(bad.stdout).toMatch(/Type 'string' is not assignable to type 'number'/);
   // Its error codes are the catalogue's runtime codes (RuntimeErrorCode): a misspelled one does not compile.

@@ -41,7 +41,16 @@ interface Built {
 /** A copy of this checkout (the CLI's sources editable) and a consumer workspace loading it (examples/hello is built). */
 function makeWorkspace(tmp: string): { ws: string; rules: string } {
   const rules = join(tmp, "rules_pipeline");
-  for (const entry of ["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "package.json", "tsconfig.json", "bazel", "src", "tools"]) {
+  for (const entry of [
+    "BUILD.bazel",
+    "WORKSPACE",
+    "MODULE.bazel",
+    "package.json",
+    "tsconfig.json",
+    "bazel",
+    "src",
+    "tools",
+  ]) {
     cpSync(join(REPO_ROOT, entry), join(rules, entry), { recursive: true });
   }
   const ws = makeConsumerWorkspace(tmp, "", { diskCache: false });
@@ -89,7 +98,8 @@ function suite(
     expect(r.code, `${name} ${side}: ${r.stderr.slice(-4000)}`).toBe(0);
     const bin = join(ob, BIN);
     const outputs: Record<string, string> = {};
-    for (const f of ["app.tar.gz", "app.json", "node_modules.tar.gz", "node_modules.json"]) outputs[f] = sha(join(bin, "hello_image.layers", f));
+    for (const f of ["app.tar.gz", "app.json", "node_modules.tar.gz", "node_modules.json"])
+      outputs[f] = sha(join(bin, "hello_image.layers", f));
     outputs["index.json"] = sha(join(bin, "hello_image", "index.json"));
     return {
       digest: readFileSync(join(bin, "hello_image.digest"), "utf8"),
@@ -98,7 +108,9 @@ function suite(
       runners: loggedSpawns(readFileSync(log, "utf8"))
         .filter((s) => s.mnemonic === "PipelineLayer" || s.mnemonic === "PipelineImage")
         .map((s) => `${s.mnemonic} ${s.runner}`),
-      created: [...r.stderr.matchAll(/Created new (?:non-)?sandboxed (\w+) worker/g)].map((m) => m[1]).filter((m) => m.startsWith("Pipeline")),
+      created: [...r.stderr.matchAll(/Created new (?:non-)?sandboxed (\w+) worker/g)]
+        .map((m) => m[1])
+        .filter((m) => m.startsWith("Pipeline")),
     };
   }
 
@@ -112,7 +124,9 @@ function suite(
     });
 
     test("after every edit: same layers, SBOM and digest both ways; worker runner on one side only; new workers only for a new CLI", async () => {
-      const version = /export const VERSION = "([^"]+)"/.exec(readFileSync(join(rules, "src", "version.ts"), "utf8"))![1];
+      const version = /export const VERSION = "([^"]+)"/.exec(
+        readFileSync(join(rules, "src", "version.ts"), "utf8"),
+      )![1];
       const hello = join(ws, "examples", "hello");
       const steps: [string, () => void][] = [
         ["first build", () => undefined],
@@ -136,8 +150,14 @@ function suite(
           },
         ],
         ["the dep's source edited", () => edit(join(ws, "examples", "lib", "index.ts"), '"!"', '"?"')],
-        ["env attribute changed", () => edit(join(hello, "BUILD.bazel"), '"GREETING_STYLE": "shout"', '"GREETING_STYLE": "quiet"')],
-        ["the CLI's source edited", () => edit(join(rules, "src", "version.ts"), `"${version}"`, `"${version}-edited"`)],
+        [
+          "env attribute changed",
+          () => edit(join(hello, "BUILD.bazel"), '"GREETING_STYLE": "shout"', '"GREETING_STYLE": "quiet"'),
+        ],
+        [
+          "the CLI's source edited",
+          () => edit(join(rules, "src", "version.ts"), `"${version}"`, `"${version}-edited"`),
+        ],
         ["app source edited again", () => edit(join(hello, "greeting.ts"), "/* edited */", "/* edited twice */")],
       ];
       const cliEdit = steps.length - 2;
@@ -156,7 +176,11 @@ function suite(
         last = w.digest;
         lastSbom = w.sbom;
         final = w;
-        expect({ digest: w.digest, outputs: w.outputs, sbom: w.sbom }, what).toEqual({ digest: o.digest, outputs: o.outputs, sbom: o.sbom });
+        expect({ digest: w.digest, outputs: w.outputs, sbom: w.sbom }, what).toEqual({
+          digest: o.digest,
+          outputs: o.outputs,
+          sbom: o.sbom,
+        });
         // Every spawn of the two mnemonics ran in a worker on one side, in none on the other; the image ran each time.
         expect(w.runners.filter((r) => r.startsWith("PipelineImage")).length, what).toBe(1);
         expect(
@@ -172,15 +196,21 @@ function suite(
         // 4.2.3: the old worker answers its first request with the new file one-shot and exits, worker_protocol.js).
         if (i === 0) expect(new Set(w.created), what).toEqual(new Set(["PipelineLayer", "PipelineImage"]));
         else if (i < cliEdit) expect(w.created, what).toEqual([]);
-        else if (i === cliEdit && newToolsNewWorkers) expect(new Set(w.created), what).toEqual(new Set(["PipelineLayer", "PipelineImage"]));
-        if (i === 1 || i === 3 || i === cliEdit + 1) expect(w.runners.sort(), what).toEqual(["PipelineImage worker", "PipelineLayer worker"]);
+        else if (i === cliEdit && newToolsNewWorkers)
+          expect(new Set(w.created), what).toEqual(new Set(["PipelineLayer", "PipelineImage"]));
+        if (i === 1 || i === 3 || i === cliEdit + 1)
+          expect(w.runners.sort(), what).toEqual(["PipelineImage worker", "PipelineLayer worker"]);
         // From the CLI's edit on, what the workers answer is the new code's: the SBOM names the edited version.
         const creators = JSON.parse(w.sbom).creationInfo.creators;
         expect(creators, what).toContain(`Tool: rules_pipeline-${i >= cliEdit ? `${version}-edited` : version}`);
       }
       // The last state once more, from a clean output tree, one-shot.
       const clean = await build("oneShot", true);
-      expect({ digest: clean.digest, outputs: clean.outputs, sbom: clean.sbom }).toEqual({ digest: last, outputs: final?.outputs, sbom: lastSbom });
+      expect({ digest: clean.digest, outputs: clean.outputs, sbom: clean.sbom }).toEqual({
+        digest: last,
+        outputs: final?.outputs,
+        sbom: lastSbom,
+      });
     });
   });
 }
@@ -209,7 +239,11 @@ suite(
   "Bazel 7.7.1",
   true,
   () => ensureBazel7(),
-  (ws, startup, args) => bazel7(ws, [...startup, ...args, ...(args[0] === "shutdown" ? [] : WORKSPACE_MODE_FLAGS)], { mounts, hostNpmCache: true }),
+  (ws, startup, args) =>
+    bazel7(ws, [...startup, ...args, ...(args[0] === "shutdown" ? [] : WORKSPACE_MODE_FLAGS)], {
+      mounts,
+      hostNpmCache: true,
+    }),
   tmp7,
   async (ws, obs) => {
     for (const ob of obs) await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });

@@ -51,26 +51,42 @@ function setup(name: string, pw: { pipeline: Pw; helper: Pw; auths: Pw; authJson
     writeCredHelper(bin, "chain", { answer: { Username: USER, Secret: pw.helper } });
     docker.credHelpers = { [reg.host]: "chain" };
   }
-  if (pw.auths !== undefined) docker.auths = { [reg.host]: { auth: Buffer.from(`${USER}:${pw.auths}`).toString("base64") } };
+  if (pw.auths !== undefined)
+    docker.auths = { [reg.host]: { auth: Buffer.from(`${USER}:${pw.auths}`).toString("base64") } };
   writeFileSync(join(home, ".docker", "config.json"), JSON.stringify(docker), { mode: 0o600 });
   if (pw.authJson !== undefined) {
     mkdirSync(join(home, "run", "containers"), { recursive: true });
     const auth = Buffer.from(`${USER}:${pw.authJson}`).toString("base64");
-    writeFileSync(join(home, "run", "containers", "auth.json"), JSON.stringify({ auths: { [reg.host]: { auth } } }), { mode: 0o600 });
+    writeFileSync(join(home, "run", "containers", "auth.json"), JSON.stringify({ auths: { [reg.host]: { auth } } }), {
+      mode: 0o600,
+    });
   }
   if (pw.pipeline !== undefined) {
     writeFileSync(join(home, "registry-secret"), `${USER}\n${pw.pipeline}\n`, { mode: 0o600 });
     const file = join(home, ".config", "rules_pipeline", "credentials.json");
     mkdirSync(join(home, ".config", "rules_pipeline"), { recursive: true });
-    const credentials = [{ service: "docker", url: `${reg.host}/chain/`, source: { type: "file", path: join(home, "registry-secret") } }];
+    const credentials = [
+      { service: "docker", url: `${reg.host}/chain/`, source: { type: "file", path: join(home, "registry-secret") } },
+    ];
     writeFileSync(file, JSON.stringify({ version: 1, credentials }), { mode: 0o600 });
   }
   return env;
 }
 
-async function cli(argv: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<{ code: number; text: string; last: string }> {
+async function cli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  stdin = "",
+): Promise<{ code: number; text: string; last: string }> {
   const lines: string[] = [];
-  const io: CliIo = { stdout: (l) => lines.push(l), stderr: (l) => lines.push(l), env, cwd: tmp, isTTY: false, readStdin: async () => stdin };
+  const io: CliIo = {
+    stdout: (l) => lines.push(l),
+    stderr: (l) => lines.push(l),
+    env,
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => stdin,
+  };
   const code = await runCli(argv, io);
   captured.push(...lines);
   return { code, text: lines.join("\n"), last: lines[lines.length - 1] ?? "" };
@@ -78,14 +94,23 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<
 
 async function pushAndPull(env: NodeJS.ProcessEnv, repo: string, extra: string[] = [], stdin = "") {
   const push = await cli(["push", layout, "--repository", `${reg.host}/${repo}`, "--tag", "t", ...extra], env, stdin);
-  const pull = await cli(["pull", `${reg.host}/${repo}:t`, "--output", join(tmp, repo.replace(/\//g, "_")), ...extra], env, stdin);
+  const pull = await cli(
+    ["pull", `${reg.host}/${repo}:t`, "--output", join(tmp, repo.replace(/\//g, "_")), ...extra],
+    env,
+    stdin,
+  );
   return { push, pull };
 }
 
 describe("the credential chain, first match wins", () => {
   test("1. --username/--password-stdin beats every other source", async () => {
     const env = setup("explicit", { pipeline: wrong, helper: wrong, auths: wrong, authJson: wrong });
-    const { push, pull } = await pushAndPull(env, "chain/explicit", ["--username", USER, "--password-stdin"], secret + "\n");
+    const { push, pull } = await pushAndPull(
+      env,
+      "chain/explicit",
+      ["--username", USER, "--password-stdin"],
+      secret + "\n",
+    );
     expect(push.code, push.text).toBe(0);
     expect(pull.code, pull.text).toBe(0);
   });
@@ -130,7 +155,9 @@ describe("the credential chain, first match wins", () => {
       setup("none", { pipeline: undefined, helper: undefined, auths: undefined, authJson: undefined }),
     );
     expect(r.code).toBe(1);
-    expect(r.text).toMatch(/no credentials found; looked in rules_pipeline credentials .*, docker config .*, auth\.json /);
+    expect(r.text).toMatch(
+      /no credentials found; looked in rules_pipeline credentials .*, docker config .*, auth\.json /,
+    );
   });
 
   test("leak audit: neither password nor its base64 forms appear in any output or in any file but the sources", () => {

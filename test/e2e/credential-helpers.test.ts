@@ -94,7 +94,11 @@ describe("docker credential helpers against a registry with htpasswd", () => {
   });
 
   it("pushes with credsStore when no credHelpers entry matches", async () => {
-    const { bin, env } = setup("store", { credsStore: "e2e-store", credHelpers: { "other.example.com": "e2e-missing" }, auths: { [reg.host]: {} } });
+    const { bin, env } = setup("store", {
+      credsStore: "e2e-store",
+      credHelpers: { "other.example.com": "e2e-missing" },
+      auths: { [reg.host]: {} },
+    });
     const helper = writeCredHelper(bin, "e2e-store", { answer: { Username: USER, Secret: PASSWORD } });
     written.add(helper.path);
     const image = randomImage({ layers: 1 });
@@ -113,7 +117,9 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     written.add(helper.path);
     const layout = join(tmp, "two-platform");
     await writeTwoPlatformLayout(layout, join(tmp, "two-platform-blobs"));
-    const r = await runCli(["push", layout, "--repository", `${reg.host}/e2e/two-platform`, "--tag", "v1"], { env: { ...process.env, ...env } });
+    const r = await runCli(["push", layout, "--repository", `${reg.host}/e2e/two-platform`, "--tag", "v1"], {
+      env: { ...process.env, ...env },
+    });
     messages.push(r.stdout, r.stderr);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${reg.host}/e2e/two-platform@sha256:`);
@@ -122,7 +128,10 @@ describe("docker credential helpers against a registry with htpasswd", () => {
   });
 
   it("a helper answering a wrong password is E_UNAUTHORIZED naming the helper, never the secret", async () => {
-    const { configDir, bin, env } = setup("wrong", { credHelpers: { [reg.host]: "e2e-wrong" }, credsStore: "e2e-good" });
+    const { configDir, bin, env } = setup("wrong", {
+      credHelpers: { [reg.host]: "e2e-wrong" },
+      credsStore: "e2e-good",
+    });
     written.add(writeCredHelper(bin, "e2e-wrong", { answer: { Username: USER, Secret: WRONG } }).path);
     const e = await caught(
       pushImage(
@@ -133,12 +142,16 @@ describe("docker credential helpers against a registry with htpasswd", () => {
     );
     messages.push(e.message, String(e.stack));
     expect(e.code).toBe("E_UNAUTHORIZED");
-    expect(e.message).toContain(`credHelpers["${reg.host}"] → docker-credential-e2e-wrong (docker config ${join(configDir, "config.json")})`);
+    expect(e.message).toContain(
+      `credHelpers["${reg.host}"] → docker-credential-e2e-wrong (docker config ${join(configDir, "config.json")})`,
+    );
   });
 
   it("a failing helper is E_CRED_HELPER naming it, with its stderr and not its stdout", async () => {
     const { bin, env } = setup("failing", { credHelpers: { [reg.host]: "e2e-failing" } });
-    written.add(writeCredHelper(bin, "e2e-failing", { fail: { stderr: "vault sealed", stdout: PASSWORD, code: 2 } }).path);
+    written.add(
+      writeCredHelper(bin, "e2e-failing", { fail: { stderr: "vault sealed", stdout: PASSWORD, code: 2 } }).path,
+    );
     const e = await caught(
       pushImage(
         randomImage({ layers: 1 }),
@@ -169,21 +182,29 @@ describe("docker credential helpers against a registry with htpasswd", () => {
 describe("auth.json written by skopeo login", () => {
   it("pushes with the auth.json skopeo login wrote (REGISTRY_AUTH_FILE), scoped to a repository", async () => {
     const authFile = join(tmp, "containers", "auth.json");
-    execFileSync(SKOPEO, ["login", "--tls-verify=false", "--authfile", authFile, "-u", USER, "--password-stdin", reg.host], {
-      input: PASSWORD,
-      timeout: 60_000,
-    });
+    execFileSync(
+      SKOPEO,
+      ["login", "--tls-verify=false", "--authfile", authFile, "-u", USER, "--password-stdin", reg.host],
+      {
+        input: PASSWORD,
+        timeout: 60_000,
+      },
+    );
     // Narrow the entry to a namespace (a form auth.json allows): it must still match e2e/podman.
     const content = JSON.parse(readFileSync(authFile, "utf8")) as { auths: Record<string, unknown> };
     expect(Object.keys(content.auths)).toEqual([reg.host]);
-    writeFileSync(authFile, JSON.stringify({ auths: { [`${reg.host}/e2e`]: content.auths[reg.host] } }), { mode: 0o600 });
+    writeFileSync(authFile, JSON.stringify({ auths: { [`${reg.host}/e2e`]: content.auths[reg.host] } }), {
+      mode: 0o600,
+    });
 
     const keychain = authJsonKeychain({ env: { REGISTRY_AUTH_FILE: authFile } });
     const image = randomImage({ layers: 1 });
     const result = await pushImage(image, { registry: reg.host, repository: "e2e/podman", tags: ["v1"] }, { keychain });
     expect(skopeoRawDigest(result.reference, ["--authfile", authFile])).toBe(image.digest);
 
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "elsewhere/app" }, { keychain }));
+    const e = await caught(
+      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "elsewhere/app" }, { keychain }),
+    );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain(`no credentials found; looked in auth.json ${authFile}`);
   });

@@ -11,7 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../../src/errors";
 import { pipelineCredentialsKeychain } from "../../src/registry-auth/credentials-file";
-import { errorText, filesLeaking, leaksIn, startFakeSecretsManager, type FakeSecretsManager } from "../../src/credentials/testing";
+import {
+  errorText,
+  filesLeaking,
+  leaksIn,
+  startFakeSecretsManager,
+  type FakeSecretsManager,
+} from "../../src/credentials/testing";
 import { credentialsAdd, credentialsList, credentialsTest } from "../../src/cli/commands/credentials";
 import type { CliIo } from "../../src/cli/io";
 import { pushImage } from "../../src/registry/push";
@@ -42,7 +48,12 @@ function makeIo(configName: string, extraEnv: Record<string, string> = {}): CliI
       output.push(l);
     },
     stderr: (l) => output.push(l),
-    env: { PATH: process.env.PATH, HOME: home, PIPELINE_CREDENTIALS_FILE: join(tmp, "config", configName), ...extraEnv },
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      PIPELINE_CREDENTIALS_FILE: join(tmp, "config", configName),
+      ...extraEnv,
+    },
     cwd: tmp,
     isTTY: false,
     readStdin: async () => "",
@@ -109,7 +120,10 @@ describe("credentials against a real registry with htpasswd", () => {
     const io = makeIo("wrong.json");
     const file = secretFile("registry-wrong", `${USER}\n${WRONG}\n`);
     await credentialsAdd({ service: "docker", url: `${reg.host}/e2e/`, file }, io);
-    const err = await failure(credentialsTest({ service: "docker", url: `${reg.host}/e2e/app` }, io, { retry: FAST_RETRY }), "E_CREDENTIAL_REJECTED");
+    const err = await failure(
+      credentialsTest({ service: "docker", url: `${reg.host}/e2e/app` }, io, { retry: FAST_RETRY }),
+      "E_CREDENTIAL_REJECTED",
+    );
     const source = `rules_pipeline credential "docker ${reg.host}/e2e/" from file ${file}`;
     expect(err.message).toBe(`registry ${reg.host} rejected ${source} for ${reg.host}/e2e/app (401 Unauthorized)`);
     expect(io.out[io.out.length - 1]).toBe(`rejected: registry ${reg.host} refused ${source} (401 Unauthorized)`);
@@ -117,7 +131,10 @@ describe("credentials against a real registry with htpasswd", () => {
 
   it("pushes with an env source scoped to a repository prefix, and names where it looked outside it", async () => {
     const io = makeIo("env.json", { REG_USER: USER, REG_PASS: PASSWORD });
-    await credentialsAdd({ service: "docker", url: `${reg.host}/e2e/`, "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
+    await credentialsAdd(
+      { service: "docker", url: `${reg.host}/e2e/`, "env-user": "REG_USER", "env-password": "REG_PASS" },
+      io,
+    );
     await credentialsList({}, io);
     expect(io.out).toEqual([
       "SERVICE  URL" + " ".repeat(reg.host.length + 5 - 3 + 2) + "SOURCE",
@@ -126,7 +143,11 @@ describe("credentials against a real registry with htpasswd", () => {
 
     const keychain = pipelineCredentialsKeychain({ env: io.env, home });
     const image = randomImage({ layers: 2, layerSize: 4096 });
-    const result = await pushImage(image, { registry: reg.host, repository: "e2e/env", tags: ["v1"] }, { keychain, retry: FAST_RETRY });
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/env", tags: ["v1"] },
+      { keychain, retry: FAST_RETRY },
+    );
     expect(result.digest).toBe(image.digest);
     // An independent client reads it back (credentials given to skopeo directly).
     const raw = execFileSync("skopeo", [
@@ -140,10 +161,16 @@ describe("credentials against a real registry with htpasswd", () => {
     expect(JSON.parse(raw.toString()).config.digest).toBe(image.configBlob.digest);
 
     const err = await failure(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "other/app" }, { keychain, retry: FAST_RETRY }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "other/app" },
+        { keychain, retry: FAST_RETRY },
+      ),
       "E_UNAUTHORIZED",
     );
-    expect(err.message).toContain(`no credentials found; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`);
+    expect(err.message).toContain(
+      `no credentials found; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`,
+    );
   });
 
   it("credentials test and push with an AWS Secrets Manager source", async () => {
@@ -167,8 +194,13 @@ describe("credentials against a real registry with htpasswd", () => {
     expect(result.digest).toBe(image.digest);
 
     await credentialsAdd({ service: "docker", url: `${reg.host}/e2e/missing`, "aws-secret": "ci/absent" }, io);
-    const err = await failure(credentialsTest({ service: "docker", url: `${reg.host}/e2e/missing/app` }, io), "E_CREDENTIAL_SOURCE");
-    expect(err.message).toContain('AWS Secrets Manager has no secret "ci/absent" in region us-east-1 (ResourceNotFoundException)');
+    const err = await failure(
+      credentialsTest({ service: "docker", url: `${reg.host}/e2e/missing/app` }, io),
+      "E_CREDENTIAL_SOURCE",
+    );
+    expect(err.message).toContain(
+      'AWS Secrets Manager has no secret "ci/absent" in region us-east-1 (ResourceNotFoundException)',
+    );
   });
 
   it("leak audit: no output, error or file but the secret files holds a password in any form", () => {

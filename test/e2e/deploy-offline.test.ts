@@ -91,11 +91,15 @@ describe.skipIf(!canUnshare())("deploy --render in a network namespace with no i
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("E_OFFLINE");
-    expect(r.stderr).toContain(`${file}:2: image: "registry.example.com/ml/train:v3" is a tag; pin it by digest (HOST/REPO@sha256:...)`);
+    expect(r.stderr).toContain(
+      `${file}:2: image: "registry.example.com/ml/train:v3" is a tag; pin it by digest (HOST/REPO@sha256:...)`,
+    );
     expect(r.stderr).toContain(
       `${file}:4: code.branch: branch "main" of "https://git.example.com/ml/train.git" needs git ls-remote; pin it with GitRepoCommit`,
     );
-    expect(r.stderr).toContain(`${file}:9: models[0].id: "registry.example.com/models/resnet:v2" is a tag; pin it by digest`);
+    expect(r.stderr).toContain(
+      `${file}:9: models[0].id: "registry.example.com/models/resnet:v2" is a tag; pin it by digest`,
+    );
     const online = await offlineCli(["deploy", file, "--render"]);
     expect(online.code).not.toBe(0);
     expect(online.stderr).not.toContain("E_OFFLINE");

@@ -56,7 +56,10 @@ function forPlatform(base: Image, architecture: string): Image {
   const config = { ...base.config, architecture, os: "linux" };
   const configBytes = Buffer.from(JSON.stringify(config));
   const configBlob = bufferBlob(configBytes, MediaType.OCI_CONFIG);
-  const manifest = { ...base.manifest, config: { mediaType: MediaType.OCI_CONFIG, digest: configBlob.digest, size: configBlob.size } };
+  const manifest = {
+    ...base.manifest,
+    config: { mediaType: MediaType.OCI_CONFIG, digest: configBlob.digest, size: configBlob.size },
+  };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return { ...base, config, configBytes, configBlob, manifest, manifestBytes, digest: sha256(manifestBytes) };
 }
@@ -137,7 +140,9 @@ beforeAll(async () => {
   git = await startGitServer({ root, users: { [GIT_USER]: GIT_PASSWORD } });
   repoUrl = git.repoUrl("app");
 
-  const dockerConfig = writeDockerConfig(mkdtempSync(join(tmp, "docker-")), { [reg.host]: { username: REG_USER, password: REG_PASSWORD } });
+  const dockerConfig = writeDockerConfig(mkdtempSync(join(tmp, "docker-")), {
+    [reg.host]: { username: REG_USER, password: REG_PASSWORD },
+  });
   chmodSync(join(dockerConfig, "config.json"), 0o600); // no "readable by others" warning in the warnings compared below
   const credentialsFile = join(tmp, "credentials.json");
   writeFileSync(
@@ -145,7 +150,11 @@ beforeAll(async () => {
     JSON.stringify({
       version: 1,
       credentials: [
-        { service: "git", url: `${git.baseUrl}/`, source: { type: "env", username: "DEPLOY_GIT_USER", password: "DEPLOY_GIT_PASSWORD" } },
+        {
+          service: "git",
+          url: `${git.baseUrl}/`,
+          source: { type: "env", username: "DEPLOY_GIT_USER", password: "DEPLOY_GIT_PASSWORD" },
+        },
       ],
     }),
     { mode: 0o600 },
@@ -172,7 +181,9 @@ afterAll(async () => {
 describe("tags and branches are pinned, with a warning", () => {
   it("an index tag resolves to the linux/amd64 entry (as skopeo sees it), a branch to its commit", async () => {
     const o = opts();
-    const s = spec(`image: ${reg.host}/team/pipeline:multi\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: dev}\n`);
+    const s = spec(
+      `image: ${reg.host}/team/pipeline:multi\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: dev}\n`,
+    );
     const resolved = await resolveDeployment(s, o);
     const repository = `${reg.host}/team/pipeline`;
     expect(resolved.image).toBe(`${repository}@${amd64.digest}`);
@@ -230,25 +241,40 @@ describe("tags and branches are pinned, with a warning", () => {
 
   it("warnings from credential sources are reported and returned too", async () => {
     const o = opts();
-    const loose = writeDockerConfig(mkdtempSync(join(tmp, "docker-loose-")), { [reg.host]: { username: REG_USER, password: REG_PASSWORD } });
+    const loose = writeDockerConfig(mkdtempSync(join(tmp, "docker-loose-")), {
+      [reg.host]: { username: REG_USER, password: REG_PASSWORD },
+    });
     chmodSync(join(loose, "config.json"), 0o644);
-    const resolved = await resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), { ...o, env: { ...env, DOCKER_CONFIG: loose } });
-    expect(resolved.warnings).toEqual([expect.stringMatching(/readable by group\/others/), expect.stringMatching(/^tags are not deterministic/)]);
+    const resolved = await resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), {
+      ...o,
+      env: { ...env, DOCKER_CONFIG: loose },
+    });
+    expect(resolved.warnings).toEqual([
+      expect.stringMatching(/readable by group\/others/),
+      expect.stringMatching(/^tags are not deterministic/),
+    ]);
     expect(o.lines).toEqual(resolved.warnings);
   });
 
   it("containerRegistry names the registry credential; without it the anonymous request is refused", async () => {
     const noCreds = dockerConfigKeychain({ path: join(tmp, "absent", "config.json") });
     const s = spec(`image: ${reg.host}/team/pipeline:single\ncontainerRegistry: team-registry\n`);
-    const withSecret = { ...env, PIPELINE_SECRET_TEAM_REGISTRY: JSON.stringify({ username: REG_USER, password: REG_PASSWORD }) };
+    const withSecret = {
+      ...env,
+      PIPELINE_SECRET_TEAM_REGISTRY: JSON.stringify({ username: REG_USER, password: REG_PASSWORD }),
+    };
     const resolved = await resolveDeployment(s, opts({ keychain: noCreds, env: withSecret }));
     expect(resolved.image).toBe(`${reg.host}/team/pipeline@${single.digest}`);
 
-    const missing = await caught(resolveDeployment(s, opts({ keychain: noCreds, env: { ...env, PIPELINE_SECRETS_DIR: join(tmp, "no-secrets") } })));
+    const missing = await caught(
+      resolveDeployment(s, opts({ keychain: noCreds, env: { ...env, PIPELINE_SECRETS_DIR: join(tmp, "no-secrets") } })),
+    );
     expect(missing.code).toBe("E_SECRET_NOT_FOUND");
     expect(missing.message).toContain('secret "team-registry" not found: set PIPELINE_SECRET_TEAM_REGISTRY');
 
-    const anonymous = await caught(resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), opts({ keychain: noCreds })));
+    const anonymous = await caught(
+      resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), opts({ keychain: noCreds })),
+    );
     expect(anonymous.code).toBe("E_UNAUTHORIZED");
   });
 });
@@ -259,7 +285,9 @@ describe("pinned inputs are used as they are", () => {
     const o = opts();
     const commit = repo.commits.first;
     const resolved = await resolveDeployment(
-      spec(`image: ${reg.host}/team/pipeline@${single.digest}\ncode: {type: GitRepoCommit, repoUrl: '${repoUrl}', commit: ${commit}}\n`),
+      spec(
+        `image: ${reg.host}/team/pipeline@${single.digest}\ncode: {type: GitRepoCommit, repoUrl: '${repoUrl}', commit: ${commit}}\n`,
+      ),
       o,
     );
     expect(resolved).toMatchObject({ image: `${reg.host}/team/pipeline@${single.digest}`, commit, warnings: [] });
@@ -284,7 +312,10 @@ describe("failures name what was asked for", () => {
 
   it("an index without the wanted platform lists the ones it has", async () => {
     const e = await caught(
-      resolveDeployment(spec(`image: ${reg.host}/team/pipeline:multi\n`), opts({ platform: { os: "windows", architecture: "amd64" } })),
+      resolveDeployment(
+        spec(`image: ${reg.host}/team/pipeline:multi\n`),
+        opts({ platform: { os: "windows", architecture: "amd64" } }),
+      ),
     );
     expect(e.code).toBe("E_PLATFORM");
     expect(e.message).toContain("has: linux/arm64, linux/amd64");
@@ -293,7 +324,9 @@ describe("failures name what was asked for", () => {
   it("a branch that does not exist", async () => {
     const e = await caught(
       resolveDeployment(
-        spec(`name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: nope}\n`),
+        spec(
+          `name: x\ninterpreter: {type: LockfileProject}\ncode: {type: GitRepoBranch, repoUrl: '${repoUrl}', branch: nope}\n`,
+        ),
         opts(),
       ),
     );
@@ -314,7 +347,9 @@ describe("failures name what was asked for", () => {
 
   it("a rejected registry password and a rejected git password never appear in a message", async () => {
     const wrong = explicitKeychain(reg.host, { username: REG_USER, password: `wrong-${REG_PASSWORD}` });
-    const e1 = await caught(resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), opts({ keychain: wrong })));
+    const e1 = await caught(
+      resolveDeployment(spec(`image: ${reg.host}/team/pipeline:single\n`), opts({ keychain: wrong })),
+    );
     expect(e1.code).toBe("E_UNAUTHORIZED");
     expect(e1.message).not.toContain(REG_PASSWORD);
     const e2 = await caught(

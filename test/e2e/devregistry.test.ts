@@ -50,7 +50,8 @@ async function skopeoFails(...args: string[]): Promise<string> {
 /** Blob file name -> bytes of an OCI layout. */
 function layoutBlobs(dir: string): Map<string, Buffer> {
   const blobs = new Map<string, Buffer>();
-  for (const name of readdirSync(join(dir, "blobs", "sha256"))) blobs.set(name, readFileSync(join(dir, "blobs", "sha256", name)));
+  for (const name of readdirSync(join(dir, "blobs", "sha256")))
+    blobs.set(name, readFileSync(join(dir, "blobs", "sha256", name)));
   return blobs;
 }
 
@@ -112,7 +113,10 @@ describe("dev registry with skopeo and our client", () => {
     expect(info.Digest).toBe(sourceDigest);
     expect(info.RepoTags).toEqual(["t"]);
     expect(info.Layers).toHaveLength(2);
-    const raw = await run("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", ref("test/img:t")], { env, encoding: "buffer" });
+    const raw = await run("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--raw", ref("test/img:t")], {
+      env,
+      encoding: "buffer",
+    });
     expect(sha256(raw.stdout)).toBe(sourceDigest);
 
     const out = join(tmp, "pulled");
@@ -126,7 +130,15 @@ describe("dev registry with skopeo and our client", () => {
 
   it("skopeo copies to another repository (mounting blobs) and converts to Docker schema 2", async () => {
     await skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", ref("test/img:t"), ref("test/copy:c"));
-    await skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "v2s2", ref("test/img:t"), ref("test/docker:d"));
+    await skopeo(
+      "copy",
+      "--src-tls-verify=false",
+      "--dest-tls-verify=false",
+      "--format",
+      "v2s2",
+      ref("test/img:t"),
+      ref("test/docker:d"),
+    );
     const copy = JSON.parse(await skopeo("inspect", "--tls-verify=false", ref("test/copy:c"))) as { Digest: string };
     expect(copy.Digest).toBe(sourceDigest);
     const docker = await request(reg.address, "GET", "/v2/test/docker/manifests/d");
@@ -201,11 +213,20 @@ describe("dev registry with Basic auth", () => {
     const creds = `${user}:${password}`;
     const none = await skopeoFails("copy", "--dest-tls-verify=false", `oci:${source}:t`, ref("secure/img:t"));
     expect(none).toMatch(/401|unauthorized|authentication required/i);
-    const wrong = await skopeoFails("copy", "--dest-tls-verify=false", "--dest-creds", `${user}:nope`, `oci:${source}:t`, ref("secure/img:t"));
+    const wrong = await skopeoFails(
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      `${user}:nope`,
+      `oci:${source}:t`,
+      ref("secure/img:t"),
+    );
     expect(wrong).toMatch(/401|unauthorized|authentication required/i);
 
     await skopeo("copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${source}:t`, ref("secure/img:t"));
-    const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", "--creds", creds, ref("secure/img:t"))) as { Digest: string };
+    const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", "--creds", creds, ref("secure/img:t"))) as {
+      Digest: string;
+    };
     expect(info.Digest).toBe(sourceDigest);
     const out = join(tmp, "pulled-auth");
     await skopeo("copy", "--src-tls-verify=false", "--src-creds", creds, ref("secure/img:t"), `oci:${out}:t`);
@@ -214,10 +235,16 @@ describe("dev registry with Basic auth", () => {
   });
 
   it("our client authenticates from a docker config.json", async () => {
-    const configDir = writeDockerConfig(mkdtempSync(join(tmp, "docker-config-")), { [reg.address]: { username: user, password } });
+    const configDir = writeDockerConfig(mkdtempSync(join(tmp, "docker-config-")), {
+      [reg.address]: { username: user, password },
+    });
     const keychain = dockerConfigKeychain({ path: join(configDir, "config.json") });
     const image = randomImage({ layers: 1 });
-    const result = await pushImage(image, { registry: reg.address, repository: "secure/own", tags: ["v1"] }, { keychain });
+    const result = await pushImage(
+      image,
+      { registry: reg.address, repository: "secure/own", tags: ["v1"] },
+      { keychain },
+    );
     expect(result.digest).toBe(image.digest);
     const layout = join(tmp, "own-auth-pulled");
     await pullToLayout(parseReference(`${reg.address}/secure/own:v1`), layout, { keychain });
@@ -254,7 +281,9 @@ describe("dev registry under abandoned and stalled clients", () => {
   });
 
   it("abandoned sessions stay bounded and are swept; then skopeo pushes while stalled clients are cut off", async () => {
-    const answers = await Promise.all(Array.from({ length: 40 }, () => request(reg.address, "POST", "/v2/junk/blobs/uploads/")));
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () => request(reg.address, "POST", "/v2/junk/blobs/uploads/")),
+    );
     expect(answers.filter((a) => a.status === 202)).toHaveLength(8);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(32);
     expect(sessions()).toHaveLength(8);
@@ -266,7 +295,9 @@ describe("dev registry under abandoned and stalled clients", () => {
     const stalled = [
       stall(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nonly this`),
       ...Array.from({ length: 5 }, (_, i) =>
-        stall(`PUT /v2/stall/manifests/t${i} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.OCI_MANIFEST}\r\nContent-Length: 900\r\n\r\n{`),
+        stall(
+          `PUT /v2/stall/manifests/t${i} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.OCI_MANIFEST}\r\nContent-Length: 900\r\n\r\n{`,
+        ),
       ),
       ...Array.from({ length: 5 }, () => stall("GET /v2/ HTTP/1.1\r\nHost: x\r\n")),
     ];
@@ -283,7 +314,10 @@ describe("dev registry under abandoned and stalled clients", () => {
     await pushImage(image, { registry: reg.address, repository: "abuse/own", tags: ["v1"] }, { keychain });
     const manifest = JSON.parse(image.manifestBytes.toString()) as Record<string, unknown>;
     const bad = Buffer.from(JSON.stringify({ ...manifest, mediaType: `${MediaType.OCI_MANIFEST}\r\nX-Injected: 1` }));
-    const put = await request(reg.address, "PUT", "/v2/abuse/own/manifests/bad", { body: bad, headers: { "Content-Type": "application/json" } });
+    const put = await request(reg.address, "PUT", "/v2/abuse/own/manifests/bad", {
+      body: bad,
+      headers: { "Content-Type": "application/json" },
+    });
     expect(put.status).toBe(400);
     const err = (put.json() as { errors: { code: string; message: string }[] }).errors[0];
     expect(err.code).toBe("MANIFEST_INVALID");

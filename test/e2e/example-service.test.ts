@@ -72,12 +72,24 @@ afterAll(async () => {
 
 describe("examples/service: a spec with a port, env, a model artifact and a private repository, run locally", () => {
   test("the service answers on its port with what the deployment gave it, and stops cleanly on Ctrl-C", async () => {
-    const push = await bazel(ws, ["run", ...QUIET, "//examples/service:service_push", "--", "--repository", `${reg.host}/examples/service`]);
+    const push = await bazel(ws, [
+      "run",
+      ...QUIET,
+      "//examples/service:service_push",
+      "--",
+      "--repository",
+      `${reg.host}/examples/service`,
+    ]);
     expect(push.code, push.stderr).toBe(0);
     const image = push.stdout.trim().split("\n").pop()!;
     expect(image).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/service@sha256:[a-f0-9]{64}$`));
 
-    const model = await runCli(["model", "push", join(REPO_ROOT, "examples/service/model"), `${reg.host}/examples/service-model:v1`]);
+    const model = await runCli([
+      "model",
+      "push",
+      join(REPO_ROOT, "examples/service/model"),
+      `${reg.host}/examples/service-model:v1`,
+    ]);
     expect(model.code, model.stderr).toBe(0);
 
     // The example's own spec, pointed at this test's registry, git server and a free port.
@@ -91,7 +103,10 @@ describe("examples/service: a spec with a port, env, a model artifact and a priv
 
     const cache = join(tmp, "cache");
     const env = { ...process.env, PIPELINE_CACHE_DIR: cache, PIPELINE_SECRET_EXAMPLE_GIT: secret };
-    const child = spawn(process.execPath, [await pipelineCli(), "run", specPath, "--image", image], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [await pipelineCli(), "run", specPath, "--image", image], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout!.on("data", (d) => (out += d));
@@ -139,6 +154,8 @@ describe("examples/service: a spec with a port, env, a model artifact and a priv
     const docs = parseAllDocuments(asDocumented.stdout).map((d) => d.toJS());
     expect(docs.map((d) => d.kind)).toEqual(["Deployment", "Service"]);
     expect(apiServerProblems(docs)).toEqual([]);
-    expect(asDocumented.stdout).toMatch(/^# {3}rp-secret-example-git \(type Opaque, key value\) from secret example-git$/m);
+    expect(asDocumented.stdout).toMatch(
+      /^# {3}rp-secret-example-git \(type Opaque, key value\) from secret example-git$/m,
+    );
   });
 });

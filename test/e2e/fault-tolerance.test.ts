@@ -45,10 +45,19 @@ function run(
   opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    execFile(file, args, { env: opts.env ?? process.env, timeout: opts.timeout ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      file,
+      args,
+      { env: opts.env ?? process.env, timeout: opts.timeout ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -75,7 +84,10 @@ function layerOf(name: string, bytes: Buffer): Layer {
 }
 
 function imageOf(layers: Layer[], label: string): Image {
-  return composeImage({ layers: layers.map((layer, i) => ({ layer, createdBy: `layer ${i}` })), labels: { "test.push": label } });
+  return composeImage({
+    layers: layers.map((layer, i) => ({ layer, createdBy: `layer ${i}` })),
+    labels: { "test.push": label },
+  });
 }
 
 function totals(proxy: FaultProxy): string {
@@ -106,7 +118,11 @@ let built: Promise<string> | undefined;
 function buildCli(): Promise<string> {
   built ??= (async () => {
     const out = join(tmp, "cli");
-    const tsc = await run("npx", ["tsc", "-p", join(ROOT, "tsconfig.json"), "--outDir", out, "--declaration", "false"], { timeout: 300_000 });
+    const tsc = await run(
+      "npx",
+      ["tsc", "-p", join(ROOT, "tsconfig.json"), "--outDir", out, "--declaration", "false"],
+      { timeout: 300_000 },
+    );
     const cli = join(out, "tools", "pipeline.js");
     if (!existsSync(cli)) throw new Error(`tsc did not build the CLI (${tsc.code}):\n${tsc.stdout}${tsc.stderr}`);
     return cli;
@@ -141,7 +157,11 @@ describe("pushes through a faulty network", () => {
   afterAll(async () => {
     await Promise.all(proxies.map((p) => p.stop()));
   });
-  const proxyWith = async (seed: number, rates: FaultRates, extra: Partial<Parameters<typeof startFaultProxy>[0]> = {}) => {
+  const proxyWith = async (
+    seed: number,
+    rates: FaultRates,
+    extra: Partial<Parameters<typeof startFaultProxy>[0]> = {},
+  ) => {
     const p = await startFaultProxy({ upstream: reg.host, seed, rates, ...extra });
     proxies.push(p);
     return p;
@@ -175,7 +195,13 @@ describe("pushes through a faulty network", () => {
       const result = await pushImage(
         image,
         { registry: proxy.host, repository, tags: [`t${i}`] },
-        { keychain: anonymousKeychain, retry: FAST, chunkThreshold: 64 * 1024, chunkSize: 40 * 1024, log: (l) => logs.push(l) },
+        {
+          keychain: anonymousKeychain,
+          retry: FAST,
+          chunkThreshold: 64 * 1024,
+          chunkSize: 40 * 1024,
+          log: (l) => logs.push(l),
+        },
       ).catch((e) => dumpAndThrow(e, logs, proxy));
       expect(result.digest).toBe(image.digest);
       slowest = Math.max(slowest, Date.now() - t0);
@@ -187,7 +213,8 @@ describe("pushes through a faulty network", () => {
       expect(await skopeoDigest(p.ref)).toBe(p.digest);
     });
     // A sample of tags too.
-    for (const i of [0, 37, 99]) expect(await skopeoDigest(`${reg.host}/faults/app-${i % 3}:t${i}`)).toBe(pushed[i].digest);
+    for (const i of [0, 37, 99])
+      expect(await skopeoDigest(`${reg.host}/faults/app-${i % 3}:t${i}`)).toBe(pushed[i].digest);
 
     const retries = logs.filter((l) => /retrying in/.test(l)).length;
     const chunkedPatches = proxy.log.filter((e) => e.method === "PATCH").length;
@@ -222,7 +249,8 @@ describe("pushes through a faulty network", () => {
           if (method === "PUT" && path.includes("/blobs/uploads/") && once("put-blob")) return "dropResponse";
           if (method === "PUT" && path.includes("/manifests/sha256:") && once("put-manifest")) return "errorAfter";
           if (method === "POST" && once("post")) return "errorBefore";
-          if (method === "PUT" && path.includes("/manifests/") && !path.includes("sha256:") && once("put-tag")) return "tooMany";
+          if (method === "PUT" && path.includes("/manifests/") && !path.includes("sha256:") && once("put-tag"))
+            return "tooMany";
           return undefined;
         },
       },
@@ -230,7 +258,10 @@ describe("pushes through a faulty network", () => {
     const logs: string[] = [];
     const started = Date.now();
     for (let i = 0; i < 4; i++) {
-      const image = imageOf([layerOf("a.bin", randomBytes(4096)), layerOf("big.bin", randomBytes(80 * 1024))], `defaults ${i}`);
+      const image = imageOf(
+        [layerOf("a.bin", randomBytes(4096)), layerOf("big.bin", randomBytes(80 * 1024))],
+        `defaults ${i}`,
+      );
       const result = await pushImage(
         image,
         { registry: proxy.host, repository: "faults/defaults", tags: [`d${i}`] },
@@ -241,7 +272,8 @@ describe("pushes through a faulty network", () => {
     }
     const retries = logs.filter((l) => /retrying in/.test(l)).length;
     console.log(`default retry settings: 4 pushes in ${Date.now() - started} ms: ${totals(proxy)}; ${retries} retries`);
-    for (const kind of ["dropRequest", "dropResponse", "errorBefore", "errorAfter"] as const) expect(proxy.counters[kind]).toBeGreaterThan(0);
+    for (const kind of ["dropRequest", "dropResponse", "errorBefore", "errorAfter"] as const)
+      expect(proxy.counters[kind]).toBeGreaterThan(0);
     expect(proxy.counters.tooMany).toBe(2);
     // After each 429 the same request came back no sooner than Retry-After (1 s) later.
     const log = proxy.log;
@@ -257,7 +289,12 @@ describe("pushes through a faulty network", () => {
     // Through the faulty proxy, and straight to the registry (more rounds: distribution 2.8 rewrites a repository's
     // blob link in place, so a manifest PUT racing another push of the same blob is sometimes told
     // MANIFEST_BLOB_UNKNOWN; the push retries that).
-    const proxy = await proxyWith(4242, { dropRequest: 0.05, dropResponse: 0.05, errorBefore: 0.025, errorAfter: 0.025 });
+    const proxy = await proxyWith(4242, {
+      dropRequest: 0.05,
+      dropResponse: 0.05,
+      errorBefore: 0.025,
+      errorAfter: 0.025,
+    });
     const logs: string[] = [];
     const started = Date.now();
     const pairs = async (registry: string, rounds: number, repository: string) => {
@@ -265,19 +302,29 @@ describe("pushes through a faulty network", () => {
         pushImage(
           image,
           { registry, repository, tags: [tag] },
-          { keychain: anonymousKeychain, retry: FAST, chunkThreshold: 64 * 1024, chunkSize: 40 * 1024, log: (l) => logs.push(l) },
+          {
+            keychain: anonymousKeychain,
+            retry: FAST,
+            chunkThreshold: 64 * 1024,
+            chunkSize: 40 * 1024,
+            log: (l) => logs.push(l),
+          },
         ).catch((e) => dumpAndThrow(e, logs, proxy));
       const checks: [string, string[]][] = [];
       for (let round = 0; round < rounds; round++) {
         // The images share a layer none has pushed yet: sessions upload the same blob at once.
         const shared = layerOf("shared.bin", randomBytes(96 * 1024));
-        const mk = (name: string) => imageOf([shared, layerOf(`${name}.bin`, randomBytes(8 * 1024))], `${name} ${round}`);
+        const mk = (name: string) =>
+          imageOf([shared, layerOf(`${name}.bin`, randomBytes(8 * 1024))], `${name} ${round}`);
         const [a, b, c, d] = [mk("a"), mk("b"), mk("c"), mk("d")];
         const [ra, rb] = await Promise.all([push(a, `a${round}`), push(b, `b${round}`)]);
         const [rc, rd] = await Promise.all([push(c, `same${round}`), push(d, `same${round}`)]);
         expect([ra.digest, rb.digest, rc.digest, rd.digest]).toEqual([a.digest, b.digest, c.digest, d.digest]);
         for (const img of [a, b, c, d]) checks.push([`${reg.host}/${repository}@${img.digest}`, [img.digest]]);
-        checks.push([`${reg.host}/${repository}:a${round}`, [a.digest]], [`${reg.host}/${repository}:b${round}`, [b.digest]]);
+        checks.push(
+          [`${reg.host}/${repository}:a${round}`, [a.digest]],
+          [`${reg.host}/${repository}:b${round}`, [b.digest]],
+        );
         checks.push([`${reg.host}/${repository}:same${round}`, [c.digest, d.digest]]);
       }
       await forEachLimited(checks, 4, async ([ref, digests]) => {
@@ -330,7 +377,10 @@ describe("a CLI push killed with SIGKILL mid-upload", () => {
     // Bigger than what loopback socket buffers hold (a few MiB each side), or the bytes a killed client already
     // handed to its kernel would still reach the registry whole. Over the CLI's 16 MiB chunk threshold, too.
     const big = layerOf("big.bin", randomBytes(32 * 1024 * 1024));
-    const image = imageOf([layerOf("small.bin", randomBytes(2048)), big, layerOf("other.bin", randomBytes(4096))], "killed");
+    const image = imageOf(
+      [layerOf("small.bin", randomBytes(2048)), big, layerOf("other.bin", randomBytes(4096))],
+      "killed",
+    );
     await writeLayout(layout, image);
     const repository = `${proxy.host}/faults/killed`;
     const direct = new RegistryClient(reg.host, { keychain: anonymousKeychain });
@@ -415,7 +465,9 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
 
   /** `pipeline pull REFERENCE --output OUTPUT [FLAGS...]` */
   async function pullCli(reference: string, output: string, ...flags: string[]) {
-    return run(process.execPath, [await buildCli(), "pull", reference, "--output", output, ...flags], { env: cliEnv() });
+    return run(process.execPath, [await buildCli(), "pull", reference, "--output", output, ...flags], {
+      env: cliEnv(),
+    });
   }
 
   const tiny = imageOf([layerOf("tiny.bin", randomBytes(1024))], "tiny");
@@ -430,10 +482,26 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
   const bigIndex = composeIndex([forPlatform(big, "amd64"), forPlatform(big, "arm64", "v8")]);
 
   beforeAll(async () => {
-    await pushImage(tiny, { registry: reg.host, repository: "faults/disk", tags: ["tiny"] }, { keychain: anonymousKeychain });
-    await pushImage(small, { registry: reg.host, repository: "faults/disk", tags: ["small"] }, { keychain: anonymousKeychain });
-    await pushImage(big, { registry: reg.host, repository: "faults/disk", tags: ["big"] }, { keychain: anonymousKeychain });
-    await pushIndex(bigIndex, { registry: reg.host, repository: "faults/disk", tags: ["big-index"] }, { keychain: anonymousKeychain });
+    await pushImage(
+      tiny,
+      { registry: reg.host, repository: "faults/disk", tags: ["tiny"] },
+      { keychain: anonymousKeychain },
+    );
+    await pushImage(
+      small,
+      { registry: reg.host, repository: "faults/disk", tags: ["small"] },
+      { keychain: anonymousKeychain },
+    );
+    await pushImage(
+      big,
+      { registry: reg.host, repository: "faults/disk", tags: ["big"] },
+      { keychain: anonymousKeychain },
+    );
+    await pushIndex(
+      bigIndex,
+      { registry: reg.host, repository: "faults/disk", tags: ["big-index"] },
+      { keychain: anonymousKeychain },
+    );
   });
 
   it("an unwritable parent directory is a PipelineError naming the path (CLI: exit 1), and leaves nothing behind", async (ctx) => {
@@ -538,7 +606,10 @@ describe("writing an OCI layout onto a read-only or full filesystem", () => {
           return new Readable({
             read() {
               if (sent >= 64 * 1024) {
-                const err = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28 });
+                const err = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+                  code: "ENOSPC",
+                  errno: -28,
+                });
                 this.destroy(err);
                 return;
               }

@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { PipelineError } from "../../src/errors";
@@ -152,10 +161,14 @@ describe("git over smart HTTP with Basic auth", () => {
   it("a wrong password is E_GIT_AUTH at once, naming the URL, never the password", async () => {
     const before = server.requests.length;
     const started = Date.now();
-    const e = await caught(lsRemote(url, "main", opts({ credential: { username: USER, password: `wrong-${PASSWORD}` } })));
+    const e = await caught(
+      lsRemote(url, "main", opts({ credential: { username: USER, password: `wrong-${PASSWORD}` } })),
+    );
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(e.code).toBe("E_GIT_AUTH");
-    expect(e.message).toContain(`git authentication to ${url} failed: the server rejected the credential (password for user "alice")`);
+    expect(e.message).toContain(
+      `git authentication to ${url} failed: the server rejected the credential (password for user "alice")`,
+    );
     const attempts = server.requests.slice(before);
     expect(attempts.length).toBeLessThanOrEqual(3);
     expect(attempts.every((r) => r.status === 401)).toBe(true);
@@ -194,7 +207,11 @@ describe("git over smart HTTP with Basic auth", () => {
     const before = files(userHome).map((f) => [f, readFileSync(f, "utf8")]);
     const userEnv = { ...env, HOME: userHome, XDG_CONFIG_HOME: join(userHome, ".config") };
     const dir = join(root, "clone-user-home");
-    await cloneAt(url, repo.commits.dev, dir, { env: userEnv, tmpDir: authTmp, credential: { username: USER, password: PASSWORD } });
+    await cloneAt(url, repo.commits.dev, dir, {
+      env: userEnv,
+      tmpDir: authTmp,
+      credential: { username: USER, password: PASSWORD },
+    });
     expect(headOf(dir)).toBe(repo.commits.dev);
     expect(existsSync(log)).toBe(false);
     expect(files(userHome).map((f) => [f, readFileSync(f, "utf8")])).toEqual(before); // no ~/.git-credentials
@@ -248,14 +265,24 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     const path = join(root, `${name}.yaml`);
     const image = `127.0.0.1:9/none@sha256:${"0".repeat(64)}`; // never reached: the repositories come first
     const repo = `{url: ${repoUrl}, name: r, ref: main, username: ${user}, password: "SECRET:git-bot"}`;
-    writeFileSync(path, [`image: ${image}`, "repositories:", `  dataset: ${name}`, "  repositories:", `    - ${repo}`, ""].join("\n"));
+    writeFileSync(
+      path,
+      [`image: ${image}`, "repositories:", `  dataset: ${name}`, "  repositories:", `    - ${repo}`, ""].join("\n"),
+    );
     return path;
   }
 
   it("leaves no credential on disk, only the dir and a running git; the next start kills that git and removes the dir", async () => {
     const cliTmp = join(root, "cli-tmp"); // the CLI's TMPDIR: where its credential dirs go
     mkdirSync(cliTmp);
-    const cliEnv = { PATH: process.env.PATH, HOME: home, CI: "1", TMPDIR: cliTmp, PIPELINE_SECRET_GIT_BOT: PASSWORD, GIT_CONFIG_NOSYSTEM: "1" };
+    const cliEnv = {
+      PATH: process.env.PATH,
+      HOME: home,
+      CI: "1",
+      TMPDIR: cliTmp,
+      PIPELINE_SECRET_GIT_BOT: PASSWORD,
+      GIT_CONFIG_NOSYSTEM: "1",
+    };
     const cache = join(root, "cli-cache");
     const cli = await pipelineCli();
     const runner = spawn(process.execPath, [cli, "run", specFile("stalled", stallUrl, "bot"), "--cache-dir", cache], {
@@ -282,7 +309,8 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     expect(readdirSync(dir).sort()).toEqual(["credential", "credential-helper"]);
     for (const f of files(dir)) {
       if (!lstatSync(f).isFile()) continue; // a FIFO is not opened: reading it would wait for a writer
-      for (const secret of SECRETS) expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
+      for (const secret of SECRETS)
+        expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
     }
     expect(lstatSync(join(dir, "credential")).isFIFO()).toBe(true);
     const orphans = processesMentioning(stallUrl).filter((p) => p.state !== "Z");
@@ -293,7 +321,8 @@ describe("a runner killed (SIGKILL) during a git operation (issue #9)", () => {
     captured.push(next.stdout, next.stderr);
     expect(next.stderr).toContain("repository r:"); // it got past the repositories (and fails later on the image)
     expect(readdirSync(cliTmp)).toEqual([]);
-    for (let i = 0; i < 50 && processesMentioning(stallUrl).some((p) => p.state !== "Z"); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && processesMentioning(stallUrl).some((p) => p.state !== "Z"); i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(processesMentioning(stallUrl).filter((p) => p.state !== "Z")).toEqual([]);
   });
 });
@@ -308,8 +337,10 @@ describe("leak audit", () => {
     expect(traceText).toMatch(/credential-helper\S* get/); // git ran the one-shot helper (and logged its argv)
     expect(traceText).toMatch(/ls-remote/);
     for (const secret of SECRETS) {
-      for (const text of captured) expect(text.includes(secret), `captured output holds ${secret.slice(0, 6)}…`).toBe(false);
-      for (const f of onDisk) expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
+      for (const text of captured)
+        expect(text.includes(secret), `captured output holds ${secret.slice(0, 6)}…`).toBe(false);
+      for (const f of onDisk)
+        expect(readFileSync(f).includes(secret), `${relative(root, f)} holds ${secret.slice(0, 6)}…`).toBe(false);
       expect(Object.values(process.env).some((v) => v?.includes(secret))).toBe(false);
     }
     // No private dir left, nothing written to HOME (no ~/.git-credentials, no global config).

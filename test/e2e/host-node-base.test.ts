@@ -114,7 +114,12 @@ describe("host Node base image", () => {
       const r = runIn(["node", "-e", script], { uid: 1000, gid: 1000, home: "/home/node" });
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout);
-      expect(out).toMatchObject({ user: "node", uid: 1000, home: "/home/node", path: DEFAULT_PATH_ENV.slice("PATH=".length) });
+      expect(out).toMatchObject({
+        user: "node",
+        uid: 1000,
+        home: "/home/node",
+        path: DEFAULT_PATH_ENV.slice("PATH=".length),
+      });
       let hostHasCerts = true;
       try {
         statSync("/etc/ssl/certs/ca-certificates.crt");

@@ -12,7 +12,18 @@
  * nothing is asserted on time (the CPU seen is in the report of issue #41's work).
  */
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -114,8 +125,16 @@ function attacks(): [string, RawEntry[][], boolean?][] {
       [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/etc/", type: "5", mode: 0o777 }]],
       true,
     ],
-    ["a whiteout through a link", [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/.wh.sub", data: "" }]], true],
-    ["an opaque whiteout through a link", [[{ name: "l", type: "2", linkname: canary + "/sub" }], [{ name: "l/.wh..wh..opq", data: "" }]], true],
+    [
+      "a whiteout through a link",
+      [[{ name: "l", type: "2", linkname: canary }], [{ name: "l/.wh.sub", data: "" }]],
+      true,
+    ],
+    [
+      "an opaque whiteout through a link",
+      [[{ name: "l", type: "2", linkname: canary + "/sub" }], [{ name: "l/.wh..wh..opq", data: "" }]],
+      true,
+    ],
     [
       "a hard link to a canary file",
       [
@@ -127,7 +146,11 @@ function attacks(): [string, RawEntry[][], boolean?][] {
     ],
     [
       "a hard link through a link, then written",
-      [[{ name: "l", type: "2", linkname: canary }], [{ name: "h", type: "1", linkname: "l/etc/conf" }], [{ name: "h", data: "pwned\n" }]],
+      [
+        [{ name: "l", type: "2", linkname: canary }],
+        [{ name: "h", type: "1", linkname: "l/etc/conf" }],
+        [{ name: "h", data: "pwned\n" }],
+      ],
     ],
     [
       "a climbing chain: r -> /, then r/x/y/out -> ../../<canary>",
@@ -189,7 +212,12 @@ function layout(dir: string, layers: Buffer[]): void {
     JSON.stringify({
       schemaVersion: 2,
       manifests: [
-        { mediaType: MediaType.OCI_MANIFEST, digest: md, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "latest" } },
+        {
+          mediaType: MediaType.OCI_MANIFEST,
+          digest: md,
+          size: manifest.length,
+          annotations: { "org.opencontainers.image.ref.name": "latest" },
+        },
       ],
     }),
   );
@@ -209,7 +237,13 @@ async function pushModel(repo: string, tag: string, layers: Buffer[]): Promise<s
     await uploadBlob(client, repo, bufferBlob(bytes, MediaType.OCI_LAYER_GZIP));
     descs.push({ mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations });
   }
-  const m = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: descs };
+  const m = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    artifactType: MODEL_ARTIFACT_TYPE,
+    config: EMPTY_CONFIG,
+    layers: descs,
+  };
   await client.putManifest(repo, tag, Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
   return `${reg.host}/${repo}:${tag}`;
 }
@@ -302,29 +336,47 @@ describe("a hostile registry (issue #41): every answer bounded, whatever it serv
   const pub = join(tmp, "hostile-cosign.pub");
   const measured = measuredCli(tmp);
   // Short windows so the dripped cases end quickly; the bounds themselves are what is tested, not their defaults.
-  const quick = { PIPELINE_TRANSFER_RATE_WINDOW: "1s", PIPELINE_RESPONSE_HEADERS_TIMEOUT: "2s", PIPELINE_CACHE_DIR: cache };
+  const quick = {
+    PIPELINE_TRANSFER_RATE_WINDOW: "1s",
+    PIPELINE_RESPONSE_HEADERS_TIMEOUT: "2s",
+    PIPELINE_CACHE_DIR: cache,
+  };
   beforeAll(async () => {
     hostile = await startHostileRegistry({ pages: 100, junkSignatures: 22_000 });
-    writeFileSync(pub, generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }));
+    writeFileSync(
+      pub,
+      generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }),
+    );
   });
   afterAll(async () => {
     await hostile?.stop();
   });
 
   test("verify: 100 pages of referrers and 32 bundles of 22k junk signatures: E_SIGNATURE naming the cap, under 300 MB", async () => {
-    const r = await measured(["verify", `${hostile.host}/h/junk@${hostile.junkDigest}`, "--key", pub], undefined, quick);
+    const r = await measured(
+      ["verify", `${hostile.host}/h/junk@${hostile.junkDigest}`, "--key", pub],
+      undefined,
+      quick,
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("error[E_SIGNATURE]");
-    expect(r.stderr).toContain("the DSSE envelope carries 22000 signatures, more than the 16 one envelope may carry; none was checked");
+    expect(r.stderr).toContain(
+      "the DSSE envelope carries 22000 signatures, more than the 16 one envelope may carry; none was checked",
+    );
     expect(hostile.pagesServed()).toBe(100);
     expect(r.maxRssMiB).toBeLessThan(300);
-    console.log(`verify against the hostile registry: ${r.maxRssMiB.toFixed(0)} MiB peak RSS, ${r.cpuSeconds.toFixed(1)} s CPU`);
+    console.log(
+      `verify against the hostile registry: ${r.maxRssMiB.toFixed(0)} MiB peak RSS, ${r.cpuSeconds.toFixed(1)} s CPU`,
+    );
   });
 
   test("run --require-signature against the same: E_SIGNATURE before anything runs", async () => {
-    const r = await runCli(["run", "--image", `${hostile.host}/h/junk@${hostile.junkDigest}`, "--require-signature", pub], {
-      env: { ...env(), ...quick },
-    });
+    const r = await runCli(
+      ["run", "--image", `${hostile.host}/h/junk@${hostile.junkDigest}`, "--require-signature", pub],
+      {
+        env: { ...env(), ...quick },
+      },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("error[E_SIGNATURE]");
     expect(r.stderr).toContain("more than the 16 one envelope may carry");
@@ -342,11 +394,17 @@ describe("a hostile registry (issue #41): every answer bounded, whatever it serv
     const r = await runCli(["verify", `${hostile.host}/h/headers:v1`, "--key", pub], { env: { ...env(), ...quick } });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("error[E_REGISTRY_TOO_SLOW]");
-    expect(r.stderr).toContain("/v2/h/headers/manifests/v1: the registry did not finish sending the response headers within 2 s");
+    expect(r.stderr).toContain(
+      "/v2/h/headers/manifests/v1: the registry did not finish sending the response headers within 2 s",
+    );
   });
 
   test("a config declared 1 KiB and served endlessly: cut at its size, E_DIGEST_MISMATCH naming declared and received", async () => {
-    const r = await measured(["pull", `${hostile.host}/h/config:v1`, "--output", join(tmp, "endless-config")], undefined, quick);
+    const r = await measured(
+      ["pull", `${hostile.host}/h/config:v1`, "--output", join(tmp, "endless-config")],
+      undefined,
+      quick,
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("error[E_DIGEST_MISMATCH]");
     expect(r.stderr).toContain("the descriptor declares 1024 bytes and the registry sent more");

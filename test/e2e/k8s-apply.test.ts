@@ -109,9 +109,17 @@ beforeAll(async () => {
   tls = selfSignedCert();
   mkdirSync(join(tmp, "secrets"));
   registry = await tempRegistry({ auth: { user: REG_USER, password: REG_PASSWORD } });
-  digest = (await pushImage(registry.address, "ml/inference", "v1", [Buffer.from("layer")], { user: REG_USER, password: REG_PASSWORD })).digest;
+  digest = (
+    await pushImage(registry.address, "ml/inference", "v1", [Buffer.from("layer")], {
+      user: REG_USER,
+      password: REG_PASSWORD,
+    })
+  ).digest;
   // The model's tag is pinned too (with the containerRegistry credential, same registry).
-  await pushImage(registry.address, "models/resnet", "v2", [Buffer.from("weights")], { user: REG_USER, password: REG_PASSWORD });
+  await pushImage(registry.address, "models/resnet", "v2", [Buffer.from("weights")], {
+    user: REG_USER,
+    password: REG_PASSWORD,
+  });
   writeSpec("spec.yaml");
 });
 
@@ -160,8 +168,12 @@ describe("deploy --render", () => {
     expect(deployment.metadata.namespace).toBe("default");
     expect(deployment.spec.template.spec.containers[0].image).toBe(`${registry.address}/ml/inference@${digest}`);
     // The model's init container pulls the digest its tag named at render time, not the moving tag.
-    const pull = deployment.spec.template.spec.initContainers.find((c: { name: string }) => c.name.startsWith("model-"));
-    expect(pull.args[1]).toMatch(new RegExp(`^${registry.address.replace(/\./g, "\\.")}/models/resnet@sha256:[0-9a-f]{64}$`));
+    const pull = deployment.spec.template.spec.initContainers.find((c: { name: string }) =>
+      c.name.startsWith("model-"),
+    );
+    expect(pull.args[1]).toMatch(
+      new RegExp(`^${registry.address.replace(/\./g, "\\.")}/models/resnet@sha256:[0-9a-f]{64}$`),
+    );
     expect(io.err.join("\n")).toMatch(/tags are not deterministic/);
   });
 
@@ -208,9 +220,9 @@ describe("deploy --render --with-secrets / --secrets-only", () => {
     expect((await pipelineErrorOf(run({ apply: true, "with-secrets": true }, makeIo()))).message).toBe(
       "--with-secrets is for --render (--apply always creates the Secrets)",
     );
-    expect((await pipelineErrorOf(run({ render: true, "git-image": "mirror.example.com/git:2.45" }, makeIo()))).message).toBe(
-      '--git-image: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got "mirror.example.com/git:2.45"',
-    );
+    expect(
+      (await pipelineErrorOf(run({ render: true, "git-image": "mirror.example.com/git:2.45" }, makeIo()))).message,
+    ).toBe('--git-image: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got "mirror.example.com/git:2.45"');
     const e = await pipelineErrorOf(run({ render: true, offline: true }, makeIo()));
     expect(e.code).toBe("E_OFFLINE");
     expect(e.message.split("\n")).toEqual([
@@ -228,7 +240,11 @@ describe("deploy --apply", () => {
     const a = await freshApi();
     const config = JSON.stringify({
       auths: {
-        [registry.address]: { username: REG_USER, password: REG_PASSWORD, auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64") },
+        [registry.address]: {
+          username: REG_USER,
+          password: REG_PASSWORD,
+          auth: Buffer.from(`${REG_USER}:${REG_PASSWORD}`).toString("base64"),
+        },
       },
     });
     a.failApply.set("Secret/rp-registry-ci-registry", {
@@ -252,7 +268,9 @@ describe("deploy --apply", () => {
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_K8S_UNREACHABLE");
     expect(e.message).toMatch(
-      new RegExp(`^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url} \\(context "fake"\\): ECONNREFUSED$`),
+      new RegExp(
+        `^apply Secret ml/rp-registry-ci-registry: cannot reach the Kubernetes API at ${api.url} \\(context "fake"\\): ECONNREFUSED$`,
+      ),
     );
   });
 });
@@ -274,7 +292,10 @@ describe("deploy: bad input", () => {
     const io = makeIo();
     await run({ apply: true }, io);
     expect(io.out).toContain("Deployment ml/inference rolled out");
-    writeFileSync(join(tmp, "kubeconfig"), readFileSync(join(tmp, "kubeconfig"), "utf8").replace(", insecure-skip-tls-verify: true", ""));
+    writeFileSync(
+      join(tmp, "kubeconfig"),
+      readFileSync(join(tmp, "kubeconfig"), "utf8").replace(", insecure-skip-tls-verify: true", ""),
+    );
     const e = await pipelineErrorOf(run({ apply: true }, makeIo()));
     expect(e.code).toBe("E_KUBECONFIG");
     expect(e.message).toBe(
@@ -287,7 +308,9 @@ describe("deploy: bad input", () => {
     expect(e1.code).toBe("E_KUBECONFIG");
     expect(e1.message).toBe(`KUBECONFIG names ${join(tmp, "nope.yaml")}, and none of them exists`);
     const e2 = await pipelineErrorOf(run({ apply: true }, makeIo({ env: { KUBECONFIG: "" } })));
-    expect(e2.message).toBe(`no kubeconfig: ${join(tmp, "home", ".kube", "config")} does not exist (set KUBECONFIG or pass --kubeconfig)`);
+    expect(e2.message).toBe(
+      `no kubeconfig: ${join(tmp, "home", ".kube", "config")} does not exist (set KUBECONFIG or pass --kubeconfig)`,
+    );
   });
 
   it("a kubeconfig that does not parse is named without quoting its contents", async () => {
@@ -308,7 +331,9 @@ describe("deploy: bad input", () => {
   });
 
   it("neither or both of --render/--apply is a usage error", async () => {
-    expect((await pipelineErrorOf(run({}, makeIo()))).message).toBe("deploy: pass exactly one of --render or --apply (got neither)");
+    expect((await pipelineErrorOf(run({}, makeIo()))).message).toBe(
+      "deploy: pass exactly one of --render or --apply (got neither)",
+    );
     expect((await pipelineErrorOf(run({ render: true, apply: true }, makeIo()))).code).toBe("E_USAGE");
   });
 });

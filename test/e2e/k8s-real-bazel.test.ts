@@ -75,7 +75,9 @@ async function pods(ns: string, selector: string): Promise<Pod[]> {
 
 /** The registry's access-log lines (`"GET PATH HTTP/2.0" 200 SIZE "" "AGENT"`) of GETs of a path starting with `prefix` answered 200, from a client whose user agent starts with `agent`. */
 function served(prefix: string, agent: string): string[] {
-  return reg.accessLog().filter((l) => l.includes(`"GET ${prefix}`) && / 200 \d+ "[^"]*" "/.test(l) && l.includes(`"${agent}`));
+  return reg
+    .accessLog()
+    .filter((l) => l.includes(`"GET ${prefix}`) && / 200 \d+ "[^"]*" "/.test(l) && l.includes(`"${agent}`));
 }
 
 beforeAll(async () => {
@@ -91,7 +93,12 @@ beforeAll(async () => {
   writeDockerConfig(dockerConfig, { [reg.host]: { username: USER, password: PASSWORD } });
   repo = createTestRepo(join(tmp, "git"), "private");
   git = await startGitServer({ root: join(tmp, "git"), users: { bot: GIT_SECRET }, host: cluster.gateway });
-  mirrors = await pushInitImages(join(tmp, "mirrors"), reg, explicitKeychain(reg.host, { username: USER, password: PASSWORD }), started.caPem);
+  mirrors = await pushInitImages(
+    join(tmp, "mirrors"),
+    reg,
+    explicitKeychain(reg.host, { username: USER, password: PASSWORD }),
+    started.caPem,
+  );
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
@@ -122,7 +129,9 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
   }
 
   async function apply(specPath: string): Promise<string> {
-    const r = await runCli(["deploy", specPath, "--apply", "--namespace", NS, "--timeout", "180"], { env: clientEnv() });
+    const r = await runCli(["deploy", specPath, "--apply", "--namespace", NS, "--timeout", "180"], {
+      env: clientEnv(),
+    });
     if (r.code !== 0) {
       // What the pods went through, for the failure message.
       const text = (args: string[]) =>
@@ -136,7 +145,9 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
         for (const c of ["clone-0", "model-0", "service"])
           logs += `${pod.metadata.name} ${c}:\n${await text(["logs", "-n", NS, pod.metadata.name, "-c", c, "--tail=20"])}\n`;
       }
-      expect.fail(`deploy --apply exited ${r.code}:\n${r.stdout}\n${r.stderr}\n--- kubectl logs:\n${logs}\n--- kubectl describe pods:\n${described}`);
+      expect.fail(
+        `deploy --apply exited ${r.code}:\n${r.stdout}\n${r.stderr}\n--- kubectl logs:\n${logs}\n--- kubectl describe pods:\n${described}`,
+      );
     }
     expect(r.stdout + r.stderr).not.toContain(GIT_SECRET);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
@@ -155,9 +166,12 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
       // The README's walk-through: the image (by digest, and as :latest), then the model.
       const first = await pushService();
       expect(first).toMatch(new RegExp(`^${reg.host.replace(/\./g, "\\.")}/examples/service@sha256:[a-f0-9]{64}$`));
-      const model = await runCli(["model", "push", join(REPO_ROOT, "examples/service/model"), `${reg.host}/examples/service-model:v1`], {
-        env: clientEnv(),
-      });
+      const model = await runCli(
+        ["model", "push", join(REPO_ROOT, "examples/service/model"), `${reg.host}/examples/service-model:v1`],
+        {
+          env: clientEnv(),
+        },
+      );
       expect(model.code, model.stderr).toBe(0);
 
       // The example's own spec, pointed at this test's registry and git server, with the pull credential and the
@@ -201,7 +215,13 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
 
       // A new image behind :latest (the BUILD file's env changed), applied again: the new pod serves, the old one goes.
       const build = join(ws, "examples/service/BUILD.bazel");
-      writeFileSync(build, readFileSync(build, "utf8").replace('"SERVICE_NAME": "example-service"', '"SERVICE_NAME": "example-service-v2"'));
+      writeFileSync(
+        build,
+        readFileSync(build, "utf8").replace(
+          '"SERVICE_NAME": "example-service"',
+          '"SERVICE_NAME": "example-service-v2"',
+        ),
+      );
       const second = await pushService();
       expect(second).not.toBe(first);
       expect(await apply(specPath)).toMatch(new RegExp(`Deployment ${NS}/service.* rolled out`));
@@ -209,7 +229,11 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
       const [next, ...others] = await pods(NS, "app.kubernetes.io/name=service");
       expect(others).toEqual([]);
       expect(next.spec.containers[0].image).toBe(second);
-      expect(await status(next)).toMatchObject({ service: "example-service-v2", modelVersion: "v1", repoReadme: "# private" });
+      expect(await status(next)).toMatchObject({
+        service: "example-service-v2",
+        modelVersion: "v1",
+        repoReadme: "# private",
+      });
     },
     20 * 60_000,
   );
@@ -218,7 +242,12 @@ describe("examples/service: pipeline deploy --apply on a real cluster", () => {
 describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a real cluster", () => {
   const NS = "hello-launch";
   const hello = (args: string[]) => ["run", ...QUIET, "//examples/hello:hello", "--", ...args];
-  const env = () => clientEnv({ PIPELINE_REPOSITORY: `${reg.host}/examples/hello`, PIPELINE_TARGET: "kubernetes", HELLO_NAMESPACE: NS });
+  const env = () =>
+    clientEnv({
+      PIPELINE_REPOSITORY: `${reg.host}/examples/hello`,
+      PIPELINE_TARGET: "kubernetes",
+      HELLO_NAMESPACE: NS,
+    });
 
   beforeAll(async () => {
     // The launch script names only the image (runOnKubernetes()): the pull Secret, made from the same credential by
@@ -228,7 +257,15 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
     writeFileSync(secrets, stringify({ name: "hello", image: mirrors.git, containerRegistry: "test-registry" }));
     const r = await runCli(["deploy", secrets, "--secrets-only", "--apply", "--namespace", NS], { env: clientEnv() });
     expect(r.code, r.stderr).toBe(0);
-    await cluster!.kubectl(["patch", "serviceaccount", "default", "-n", NS, "-p", '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}']);
+    await cluster!.kubectl([
+      "patch",
+      "serviceaccount",
+      "default",
+      "-n",
+      NS,
+      "-p",
+      '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}',
+    ]);
   });
 
   test(
@@ -267,7 +304,10 @@ describe("examples/hello's launch script with PIPELINE_TARGET=kubernetes on a re
       const pkg = join(ws, "esmjob");
       mkdirSync(pkg, { recursive: true });
       writeFileSync(join(pkg, "package.json"), '{"type": "module"}\n');
-      writeFileSync(join(pkg, "tsconfig.json"), '{"compilerOptions": {"module": "nodenext", "moduleResolution": "nodenext"}}\n');
+      writeFileSync(
+        join(pkg, "tsconfig.json"),
+        '{"compilerOptions": {"module": "nodenext", "moduleResolution": "nodenext"}}\n',
+      );
       writeFileSync(
         join(pkg, "main.ts"),
         `import { containerImageUri, launchTarget, runOnKubernetes } from "@rules_pipeline/runtime";
@@ -299,7 +339,11 @@ pipeline(
       const r = await bazel(
         ws,
         ["run", ...QUIET, "//esmjob:esmjob", "--", "a", "b"],
-        clientEnv({ PIPELINE_REPOSITORY: `${reg.host}/examples/esmjob`, PIPELINE_TARGET: "kubernetes", HELLO_NAMESPACE: NS }),
+        clientEnv({
+          PIPELINE_REPOSITORY: `${reg.host}/examples/esmjob`,
+          PIPELINE_TARGET: "kubernetes",
+          HELLO_NAMESPACE: NS,
+        }),
       );
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^container image: \S+\/examples\/esmjob@sha256:[a-f0-9]{64} \(on Kubernetes\)$/m);
@@ -315,7 +359,12 @@ pipeline(
       await cluster!.kubectl(["cordon", NODE]);
       try {
         // Its own process group, signalled as a terminal's Ctrl-C signals the foreground group.
-        const child = spawn(BAZEL, hello(["4"]), { cwd: ws, env: { ...process.env, ...env() }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(BAZEL, hello(["4"]), {
+          cwd: ws,
+          env: { ...process.env, ...env() },
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         let stderr = "";
         const exit = new Promise<number | null>((r) => child.on("close", r));
         const job = await new Promise<string>((resolve, reject) => {

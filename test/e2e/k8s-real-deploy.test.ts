@@ -107,7 +107,9 @@ describe("pipeline deploy --apply on a real cluster", () => {
     expect(Buffer.from(token.data.value, "base64").toString()).toBe("tok-123");
     const pull = await json(["get", "secret", "rp-registry-test-registry", "-n", ns]);
     expect(pull.type).toBe("kubernetes.io/dockerconfigjson");
-    expect(JSON.parse(Buffer.from(pull.data[".dockerconfigjson"], "base64").toString()).auths[reg.host].password).toBe(PASSWORD);
+    expect(JSON.parse(Buffer.from(pull.data[".dockerconfigjson"], "base64").toString()).auths[reg.host].password).toBe(
+      PASSWORD,
+    );
   });
 
   it("--apply: every object server-side applied by the rules_pipeline field manager, the rollout waited for until the pod is ready", async () => {
@@ -123,25 +125,36 @@ describe("pipeline deploy --apply on a real cluster", () => {
       "Deployment deployed/steady rolled out",
     ]);
     // On a terminal, the progress the real controllers reported, then ready.
-    expect(c.err.some((l) => /^Deployment deployed\/steady: (waiting for the controller|\d+ of 1 )/.test(l))).toBe(true);
+    expect(c.err.some((l) => /^Deployment deployed\/steady: (waiting for the controller|\d+ of 1 )/.test(l))).toBe(
+      true,
+    );
     expect(c.err).toContain("Deployment deployed/steady: ready");
     const d = await json(["get", "deployment", "steady", "-n", NS]);
     expect(`${d.status.readyReplicas}/${d.spec.template.spec.containers[0].image}`).toBe(`1/${app.ref}`);
-    expect(d.metadata.managedFields.map((f: { manager: string; operation: string }) => `${f.manager} ${f.operation}`)).toContain(
-      "rules_pipeline Apply",
-    );
+    expect(
+      d.metadata.managedFields.map((f: { manager: string; operation: string }) => `${f.manager} ${f.operation}`),
+    ).toContain("rules_pipeline Apply");
   });
 
   it("a field another manager applied is taken over (force), as the docs promise", async () => {
     const label = "app.kubernetes.io/name";
-    const other = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "steady", namespace: NS, labels: { [label]: "someone-else" } } };
-    await cluster.kubectl(["apply", "--server-side", "--field-manager", "other-tool", "--force-conflicts", "-f", "-"], JSON.stringify(other));
+    const other = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "steady", namespace: NS, labels: { [label]: "someone-else" } },
+    };
+    await cluster.kubectl(
+      ["apply", "--server-side", "--field-manager", "other-tool", "--force-conflicts", "-f", "-"],
+      JSON.stringify(other),
+    );
     expect((await json(["get", "deployment", "steady", "-n", NS])).metadata.labels[label]).toBe("someone-else");
     await apply(join(tmp, "steady.yaml"));
     const d = await json(["get", "deployment", "steady", "-n", NS]);
     expect(d.metadata.labels[label]).toBe("steady");
     // The other manager no longer owns the label.
-    const owners = d.metadata.managedFields.filter((f: { fieldsV1?: unknown }) => JSON.stringify(f.fieldsV1 ?? {}).includes(`f:${label}`));
+    const owners = d.metadata.managedFields.filter((f: { fieldsV1?: unknown }) =>
+      JSON.stringify(f.fieldsV1 ?? {}).includes(`f:${label}`),
+    );
     expect(owners.map((f: { manager: string }) => f.manager)).toEqual(["rules_pipeline"]);
   });
 
@@ -171,13 +184,31 @@ describe("pipeline deploy --apply on a real cluster", () => {
     expect(c.err.filter((l) => !l.startsWith("warning: "))).toEqual([]);
     const e = await pipelineErrorOf(apply(writeSpec("fails", 'args: [echo, "3"]\n'), more));
     expect(e.code).toBe("E_K8S_JOB_FAILED");
-    expect(e.message).toMatch(/^Job batch\/fails-[0-9a-f]{8} failed: BackoffLimitExceeded: Job has reached the specified backoff limit$/);
+    expect(e.message).toMatch(
+      /^Job batch\/fails-[0-9a-f]{8} failed: BackoffLimitExceeded: Job has reached the specified backoff limit$/,
+    );
   });
 
   it("403 from the real RBAC: a ServiceAccount that may apply Secrets but not Deployments; nothing after the Deployment is applied", async () => {
     const kubeconfig = await cluster.serviceAccountKubeconfig(NS, "limited", join(tmp, "limited-kubeconfig"));
-    await cluster.kubectl(["create", "role", "secrets-only", "-n", NS, "--verb=get,create,patch", "--resource=secrets"]);
-    await cluster.kubectl(["create", "rolebinding", "limited-secrets", "-n", NS, "--role=secrets-only", `--serviceaccount=${NS}:limited`]);
+    await cluster.kubectl([
+      "create",
+      "role",
+      "secrets-only",
+      "-n",
+      NS,
+      "--verb=get,create,patch",
+      "--resource=secrets",
+    ]);
+    await cluster.kubectl([
+      "create",
+      "rolebinding",
+      "limited-secrets",
+      "-n",
+      NS,
+      "--role=secrets-only",
+      `--serviceaccount=${NS}:limited`,
+    ]);
     const spec = writeSpec("forbidden", "port: 8080\n");
     const e = await pipelineErrorOf(apply(spec, {}, { KUBECONFIG: kubeconfig }));
     expect(e.code).toBe("E_K8S_API");
@@ -196,7 +227,9 @@ describe("pipeline deploy --apply on a real cluster", () => {
     const e = await pipelineErrorOf(apply(spec, { timeout: 25 }));
     expect(e.code).toBe("E_K8S_ROLLOUT_TIMEOUT");
     const [head, ...pods] = e.message.split("\n");
-    expect(head).toBe("Deployment deployed/bad-git was not ready within 25s (--timeout); last status: 0 of 1 updated replicas available");
+    expect(head).toBe(
+      "Deployment deployed/bad-git was not ready within 25s (--timeout); last status: 0 of 1 updated replicas available",
+    );
     expect(pods).toHaveLength(1);
     // Right after a try the container is reported terminated; between tries the kubelet backs off (CrashLoopBackOff);
     // during a try it runs again. Whichever the deadline meets, the line names the exit code and git's own words
@@ -212,9 +245,11 @@ describe("pipeline deploy --apply on a real cluster", () => {
     // reports ProgressDeadlineExceeded, the next --apply fails at once instead of waiting for --timeout.
     await cluster.kubectl(["patch", "deployment", "bad-git", "-n", NS, "-p", '{"spec":{"progressDeadlineSeconds":1}}']);
     const reason = async () =>
-      ((await json(["get", "deployment", "bad-git", "-n", NS])).status.conditions ?? []).find((c: { type: string }) => c.type === "Progressing")
-        ?.reason;
-    for (let i = 0; i < 120 && (await reason()) !== "ProgressDeadlineExceeded"; i++) await new Promise((r) => setTimeout(r, 500));
+      ((await json(["get", "deployment", "bad-git", "-n", NS])).status.conditions ?? []).find(
+        (c: { type: string }) => c.type === "Progressing",
+      )?.reason;
+    for (let i = 0; i < 120 && (await reason()) !== "ProgressDeadlineExceeded"; i++)
+      await new Promise((r) => setTimeout(r, 500));
     const started = Date.now();
     const failed = await pipelineErrorOf(apply(spec, { timeout: 60 }));
     expect(failed.code).toBe("E_K8S_ROLLOUT_FAILED");
@@ -229,7 +264,9 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
   it("the first pod pulls the model into the cache, the next pod finds it there and makes no request for it; another model gets its own directory", async () => {
     // Storage without a provisioner: a local PersistentVolume under the cluster's DIR on the one node, a
     // StorageClass that binds when a pod is scheduled (WaitForFirstConsumer), the claim the spec names.
-    const node = (await cluster.kubectl(["get", "nodes", "-o", "jsonpath={.items[0].metadata.labels.kubernetes\\.io/hostname}"])).stdout;
+    const node = (
+      await cluster.kubectl(["get", "nodes", "-o", "jsonpath={.items[0].metadata.labels.kubernetes\\.io/hostname}"])
+    ).stdout;
     const volume = join(cluster.dir, "volumes", "model-cache");
     mkdirSync(volume, { recursive: true });
     const storage = [
@@ -250,7 +287,11 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
           storageClassName: "local",
           local: { path: volume },
           nodeAffinity: {
-            required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] },
+            required: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] },
+              ],
+            },
           },
         },
       },
@@ -258,16 +299,24 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
         apiVersion: "v1",
         kind: "PersistentVolumeClaim",
         metadata: { name: "model-cache", namespace: NS },
-        spec: { accessModes: ["ReadWriteOnce"], storageClassName: "local", resources: { requests: { storage: "1Gi" } } },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: "local",
+          resources: { requests: { storage: "1Gi" } },
+        },
       },
     ];
     await cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: storage }));
 
     const model = ioFor();
-    await modelPush({ dir: join(REPO_ROOT, "examples/service/model"), reference: `${reg.host}/models/cached:v1`, insecure: true }, model.io);
+    await modelPush(
+      { dir: join(REPO_ROOT, "examples/service/model"), reference: `${reg.host}/models/cached:v1`, insecure: true },
+      model.io,
+    );
     const modelId = model.out.at(-1)!;
     const hex = modelId.split("@sha256:")[1];
-    const modelRequests = () => reg.accessLog().filter((l) => l.includes('"GET /v2/models/cached/') && l.includes('"oras/'));
+    const modelRequests = () =>
+      reg.accessLog().filter((l) => l.includes('"GET /v2/models/cached/') && l.includes('"oras/'));
     const spec = (roll: string, id = modelId) =>
       writeSpec(
         "cached",
@@ -279,7 +328,8 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
       }[];
       return pods.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
     };
-    const logs = async (pod: string, container: string) => (await cluster.kubectl(["logs", "-n", NS, pod, "-c", container])).stdout.trim();
+    const logs = async (pod: string, container: string) =>
+      (await cluster.kubectl(["logs", "-n", NS, pod, "-c", container])).stdout.trim();
 
     await apply(spec("1"));
     expect((await json(["get", "pvc", "model-cache", "-n", NS])).status.phase).toBe("Bound");

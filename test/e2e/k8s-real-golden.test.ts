@@ -45,7 +45,14 @@ afterAll(async () => {
 
 describe("golden renders on a real API server", () => {
   it("there are golden files to check", () => {
-    expect(goldens).toEqual(expect.arrayContaining(["example-service.yaml", "full-example.yaml", "minimal-service.yaml", "pipeline-job.yaml"]));
+    expect(goldens).toEqual(
+      expect.arrayContaining([
+        "example-service.yaml",
+        "full-example.yaml",
+        "minimal-service.yaml",
+        "pipeline-job.yaml",
+      ]),
+    );
   });
 
   it.each(goldens)("%s: kubectl apply --dry-run=server accepts every object", async (file) => {

@@ -40,7 +40,10 @@ let cluster: Cluster;
 let app: RunnerApp;
 
 function ioFor() {
-  return captureIo(tmp, { KUBECONFIG: cluster.kubeconfig, PIPELINE_SECRET_TEST_REGISTRY: JSON.stringify({ username: USER, password: PASSWORD }) });
+  return captureIo(tmp, {
+    KUBECONFIG: cluster.kubeconfig,
+    PIPELINE_SECRET_TEST_REGISTRY: JSON.stringify({ username: USER, password: PASSWORD }),
+  });
 }
 
 function writeSpec(name: string, extra = ""): string {
@@ -52,7 +55,16 @@ function writeSpec(name: string, extra = ""): string {
 function runK8s(spec: string, args: string[], more: Partial<RunKubernetesArgs> = {}) {
   const c = ioFor();
   const result = run(
-    { on: "kubernetes", spec, namespace: NS, timeout: 120, "poll-interval": 500, insecure: true, "--": args, ...more } as RunKubernetesArgs,
+    {
+      on: "kubernetes",
+      spec,
+      namespace: NS,
+      timeout: 120,
+      "poll-interval": 500,
+      insecure: true,
+      "--": args,
+      ...more,
+    } as RunKubernetesArgs,
     c.io,
   );
   return { ...c, result };
@@ -102,7 +114,9 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     expect({ exitCode, out }).toEqual({ exitCode: 0, out: ["uid=65532 gid=65532"] });
     expect(err.join("\n")).toMatch(/Job restricted-runs\/ids-[0-9a-z]{5}: deleted/);
     // containerd fetched the manifest by digest from the registry, with the credential (no 401 left unanswered).
-    const manifestGets = reg.requests().filter((r) => r.method === "GET" && r.path === `/v2/run/app/manifests/${app.digest}`);
+    const manifestGets = reg
+      .requests()
+      .filter((r) => r.method === "GET" && r.path === `/v2/run/app/manifests/${app.digest}`);
     expect(manifestGets.map((r) => r.status)).toContain(200);
   });
 
@@ -181,10 +195,17 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
       "gpu-train",
       "containerRegistry: test-registry\nport: 9090\nprobes: {liveness: {tcp: 9090}}\nresources: {machineType: A100-80Gx2}\n",
     );
-    const { result, err } = runK8s(specPath, ["--epochs", "2"], { timeout: 5, "keep-job": true, "service-account": "trainer", env: ["MODE=fast"] });
+    const { result, err } = runK8s(specPath, ["--epochs", "2"], {
+      timeout: 5,
+      "keep-job": true,
+      "service-account": "trainer",
+      env: ["MODE=fast"],
+    });
     const e = await pipelineErrorOf(result);
     expect(e.code).toBe("E_K8S_POD_TIMEOUT");
-    expect(e.message).toMatch(/phase Pending \(Unschedulable: 0\/1 nodes are available: .*Insufficient (cpu|memory|nvidia\.com\/gpu)/);
+    expect(e.message).toMatch(
+      /phase Pending \(Unschedulable: 0\/1 nodes are available: .*Insufficient (cpu|memory|nvidia\.com\/gpu)/,
+    );
     const name = /Job restricted-runs\/(gpu-train-[^\s:]+): created/.exec(err.join("\n"))![1];
     const job = JSON.parse((await cluster.kubectl(["get", "job", name, "-n", NS, "-o", "json"])).stdout) as V1Job;
     await cluster.kubectl(["delete", "job", name, "-n", NS]);
@@ -198,17 +219,25 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
       { name: "PORT", value: "9090" },
     ]);
     // The same spec rendered by `pipeline deploy SPEC --job`: the same pod settings; the run leaves the probe out.
-    const rendered = renderJob(await resolveDeployment(loadDeploymentSpec(specPath), { env: ioFor().io.env, warn: () => {}, insecure: true }), {
-      namespace: NS,
-    }).find((o) => o.kind === "Job") as V1Job;
+    const rendered = renderJob(
+      await resolveDeployment(loadDeploymentSpec(specPath), { env: ioFor().io.env, warn: () => {}, insecure: true }),
+      {
+        namespace: NS,
+      },
+    ).find((o) => o.kind === "Job") as V1Job;
     const renderedPod = rendered.spec!.template.spec!;
-    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets"] as const) expect(pod[k], k).toEqual(renderedPod[k]);
+    for (const k of ["securityContext", "tolerations", "affinity", "imagePullSecrets"] as const)
+      expect(pod[k], k).toEqual(renderedPod[k]);
     expect(pod.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
-    expect(pod.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0].preference.matchExpressions).toEqual([
-      { key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100-80Gx2"] },
-    ]);
-    for (const k of ["resources", "securityContext", "ports"] as const) expect(pod.containers[0][k], k).toEqual(renderedPod.containers[0][k]);
-    expect(pod.containers[0].resources).toEqual({ requests: { cpu: "24", memory: "180Gi" }, limits: { memory: "180Gi", "nvidia.com/gpu": "2" } });
+    expect(
+      pod.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0].preference.matchExpressions,
+    ).toEqual([{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["A100-80Gx2"] }]);
+    for (const k of ["resources", "securityContext", "ports"] as const)
+      expect(pod.containers[0][k], k).toEqual(renderedPod.containers[0][k]);
+    expect(pod.containers[0].resources).toEqual({
+      requests: { cpu: "24", memory: "180Gi" },
+      limits: { memory: "180Gi", "nvidia.com/gpu": "2" },
+    });
     expect(renderedPod.containers[0].livenessProbe).toEqual({ tcpSocket: { port: 9090 } });
     expect(pod.containers[0].livenessProbe).toBeUndefined();
   });
@@ -219,7 +248,9 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     await cluster.kubectl(["create", "quota", "none", "-n", ns, "--hard=pods=0"]);
     const e = await pipelineErrorOf(runK8s(writeSpec("quota"), ["hello"], { timeout: 5, namespace: ns }).result);
     expect(e.code).toBe("E_K8S_POD_TIMEOUT");
-    expect(e.message).toMatch(/^Job no-pods\/quota-[0-9a-z]{5}'s pod did not start within 5s \(--timeout\): the Job controller created no pod$/);
+    expect(e.message).toMatch(
+      /^Job no-pods\/quota-[0-9a-z]{5}'s pod did not start within 5s \(--timeout\): the Job controller created no pod$/,
+    );
   });
 
   it("404: a namespace the cluster does not have", async () => {
@@ -232,11 +263,34 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
 
   it("403 from the real RBAC: a ServiceAccount's token may run Jobs here but not elsewhere, nor read pod logs; the Job is still deleted", async () => {
     const kubeconfig = await cluster.serviceAccountKubeconfig(NS, "runner", join(tmp, "runner-kubeconfig"));
-    await cluster.kubectl(["create", "role", "jobs-no-logs", "-n", NS, "--verb=create,get,list,delete", "--resource=jobs,pods"]);
-    await cluster.kubectl(["create", "rolebinding", "runner-jobs", "-n", NS, "--role=jobs-no-logs", `--serviceaccount=${NS}:runner`]);
+    await cluster.kubectl([
+      "create",
+      "role",
+      "jobs-no-logs",
+      "-n",
+      NS,
+      "--verb=create,get,list,delete",
+      "--resource=jobs,pods",
+    ]);
+    await cluster.kubectl([
+      "create",
+      "rolebinding",
+      "runner-jobs",
+      "-n",
+      NS,
+      "--role=jobs-no-logs",
+      `--serviceaccount=${NS}:runner`,
+    ]);
     const spec = writeSpec("limited", "containerRegistry: test-registry\n");
     const io = () => captureIo(tmp, { KUBECONFIG: kubeconfig });
-    const args = { on: "kubernetes", spec, timeout: 120, "poll-interval": 500, insecure: true, "--": ["hello"] } as RunKubernetesArgs;
+    const args = {
+      on: "kubernetes",
+      spec,
+      timeout: 120,
+      "poll-interval": 500,
+      insecure: true,
+      "--": ["hello"],
+    } as RunKubernetesArgs;
     const other = await pipelineErrorOf(run({ ...args, namespace: "other" } as RunKubernetesArgs, io().io));
     expect(other.code).toBe("E_K8S_FORBIDDEN");
     expect(other.message).toMatch(
@@ -252,9 +306,14 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
   });
 
   it("SPEC with models or repositories points to deploy --apply --job (a run follows no init containers)", async () => {
-    const spec = writeSpec("m", `models:\n  - {id: "${reg.host}/models/x@sha256:${"b".repeat(64)}", path: /opt/models}\n`);
+    const spec = writeSpec(
+      "m",
+      `models:\n  - {id: "${reg.host}/models/x@sha256:${"b".repeat(64)}", path: /opt/models}\n`,
+    );
     const e = await pipelineErrorOf(runK8s(spec, []).result);
-    expect(e.message).toBe(`${spec}: models need init containers, which --on kubernetes does not run: use \`pipeline deploy ${spec} --apply --job\``);
+    expect(e.message).toBe(
+      `${spec}: models need init containers, which --on kubernetes does not run: use \`pipeline deploy ${spec} --apply --job\``,
+    );
   });
 });
 
@@ -266,7 +325,15 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
     // (the ServiceAccount admission adds its imagePullSecrets to the pod), made from the same credential.
     await cluster.restrictedNamespace(NS2);
     await deploy({ spec: join(tmp, "secrets.yaml"), apply: true, "secrets-only": true, namespace: NS2 }, ioFor().io);
-    await cluster.kubectl(["patch", "serviceaccount", "default", "-n", NS2, "-p", '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}']);
+    await cluster.kubectl([
+      "patch",
+      "serviceaccount",
+      "default",
+      "-n",
+      NS2,
+      "-p",
+      '{"imagePullSecrets":[{"name":"rp-registry-test-registry"}]}',
+    ]);
   });
 
   async function launchEnv(): Promise<NodeJS.ProcessEnv> {
@@ -281,14 +348,31 @@ describe("from a launch script: runOnKubernetes() on a real cluster", () => {
   }
 
   it("resolves to the container's exit code", async () => {
-    const code = await runOnKubernetes({ args: ["echo", "5", "x"], memory: "256Mi", namespace: NS2, processEnv: await launchEnv() });
+    const code = await runOnKubernetes({
+      args: ["echo", "5", "x"],
+      memory: "256Mi",
+      namespace: NS2,
+      processEnv: await launchEnv(),
+    });
     expect(code).toBe(5);
   });
 
   it("Ctrl-C deletes the running Job and exits 130", async () => {
     const child = spawn(
       process.execPath,
-      [await pipelineCli(), "run", "--on", "kubernetes", "--image", app.ref, "--namespace", NS2, "--keep-job", "--", "sleep"],
+      [
+        await pipelineCli(),
+        "run",
+        "--on",
+        "kubernetes",
+        "--image",
+        app.ref,
+        "--namespace",
+        NS2,
+        "--keep-job",
+        "--",
+        "sleep",
+      ],
       {
         env: await launchEnv(),
       },

@@ -11,7 +11,14 @@ import { join } from "node:path";
 import { run } from "../../src/cli/commands/run";
 import type { RunKubernetesArgs } from "../../src/cli/commands/run-kubernetes";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { type FakeKubeApi, selfSignedCert, startFakeKubeApi, fakeKubeconfig, type KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
+import {
+  type FakeKubeApi,
+  selfSignedCert,
+  startFakeKubeApi,
+  fakeKubeconfig,
+  type KubeTestIo,
+  kubeTestIo,
+} from "../fixtures/kube-api";
 
 const KUBE_TOKEN = "kube-Bearer-T0ken-77aa";
 const IMAGE = `registry.example.com/ml/train@sha256:${"a".repeat(64)}`;
@@ -88,7 +95,10 @@ describe("pipeline run --on kubernetes", () => {
   // such names before any Job is made; the fake reports it to show a fatal reason ends the wait at once.
   it("an invalid image name fails at once, without waiting for the timeout", async () => {
     await freshApi();
-    api.jobs.script = { pending: [{ waiting: { reason: "InvalidImageName", message: "couldn't parse image name" } }], stuck: true };
+    api.jobs.script = {
+      pending: [{ waiting: { reason: "InvalidImageName", message: "couldn't parse image name" } }],
+      stuck: true,
+    };
     const started = Date.now();
     const e = await pipelineErrorOf(runK8s({ timeout: 30 }, makeIo()));
     expect(e.code).toBe("E_K8S_POD_FAILED");

@@ -53,7 +53,12 @@ async function layoutOf(bomb: Bomb, dir: string): Promise<string> {
     path: bomb.path,
     open: () => createReadStream(bomb.path),
   };
-  const image = composeImage({ layers: [{ layer, createdBy: "bomb" }], entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" });
+  const image = composeImage({
+    layers: [{ layer, createdBy: "bomb" }],
+    entrypoint: ["/bin/true"],
+    os: "linux",
+    architecture: "amd64",
+  });
   await writeLayout(dir, image, { refName: "latest" });
   return dir;
 }
@@ -100,7 +105,10 @@ describe("the decompression bomb (6 GiB of zeros)", () => {
   it("run, default settings: E_LAYER_TOO_LARGE before 1 GiB is written, naming the layer, limit and flag", async () => {
     const cacheDir = join(tmp, "cache-zero");
     let most = 0;
-    const r = await cli(["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir], () => (most = Math.max(most, bytesUnder(cacheDir))));
+    const r = await cli(
+      ["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir],
+      () => (most = Math.max(most, bytesUnder(cacheDir))),
+    );
     expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
     expect(r.stderr).toContain(zero.digest);
     expect(r.stderr).toContain("--max-layer-ratio");
@@ -126,7 +134,17 @@ describe("the decompression bomb (6 GiB of zeros)", () => {
     const cacheDir = join(tmp, "cache-zero-raised");
     let most = 0;
     const r = await cli(
-      ["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir, "--max-layer-ratio", "5000", "--max-unpacked-size", "300MiB"],
+      [
+        "run",
+        "--image",
+        `oci:${zeroLayout}`,
+        "--cache-dir",
+        cacheDir,
+        "--max-layer-ratio",
+        "5000",
+        "--max-unpacked-size",
+        "300MiB",
+      ],
       () => (most = Math.max(most, bytesUnder(cacheDir))),
     );
     expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
@@ -146,7 +164,15 @@ describe("the decompression bomb (6 GiB of zeros)", () => {
 
   it("a free-space reserve larger than the disk: E_NO_SPACE before anything is written", async () => {
     const cacheDir = join(tmp, "cache-reserve");
-    const r = await cli(["run", "--image", `oci:${zeroLayout}`, "--cache-dir", cacheDir, "--min-free-space", "1000TiB"]);
+    const r = await cli([
+      "run",
+      "--image",
+      `oci:${zeroLayout}`,
+      "--cache-dir",
+      cacheDir,
+      "--min-free-space",
+      "1000TiB",
+    ]);
     expect(r.stderr).toContain("error[E_NO_SPACE]");
     expect(r.stderr).toContain(zero.digest);
     expect(r.stderr).toContain("--min-free-space");
@@ -155,7 +181,15 @@ describe("the decompression bomb (6 GiB of zeros)", () => {
   });
 
   it("a bad limit value is a usage error naming the flag and the value", async () => {
-    const r = await cli(["run", "--image", `oci:${zeroLayout}`, "--cache-dir", join(tmp, "cache-bad"), "--max-unpacked-size", "lots"]);
+    const r = await cli([
+      "run",
+      "--image",
+      `oci:${zeroLayout}`,
+      "--cache-dir",
+      join(tmp, "cache-bad"),
+      "--max-unpacked-size",
+      "lots",
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--max-unpacked-size");
     expect(r.stderr).toContain('"lots"');
@@ -189,7 +223,11 @@ describe("model pull", () => {
   }
 
   function treeDesc(d: { digest: Digest; size: number; diffId: string }): Descriptor {
-    const annotations = { "io.deis.oras.content.digest": d.diffId, "io.deis.oras.content.unpack": "true", [ORAS_TITLE]: "model" };
+    const annotations = {
+      "io.deis.oras.content.digest": d.diffId,
+      "io.deis.oras.content.unpack": "true",
+      [ORAS_TITLE]: "model",
+    };
     return { mediaType: MediaType.OCI_LAYER_GZIP, digest: d.digest, size: d.size, annotations };
   }
 
@@ -198,7 +236,10 @@ describe("model pull", () => {
     const ref = await putModel("models/bomb", [{ bytes: readFileSync(bomb.path), desc: treeDesc(bomb) }]);
     const parent = join(tmp, "model-out");
     let most = 0;
-    const r = await cli(["model", "pull", ref, "--output", join(parent, "m")], () => (most = Math.max(most, bytesUnder(parent))));
+    const r = await cli(
+      ["model", "pull", ref, "--output", join(parent, "m")],
+      () => (most = Math.max(most, bytesUnder(parent))),
+    );
     expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
     expect(r.stderr).toContain(`model ${reg.host}/models/bomb@sha256:`);
     expect(r.stderr).toContain(`directory layer ${bomb.digest}`);
@@ -213,7 +254,18 @@ describe("model pull", () => {
     const image = randomImage({ layers: 2 });
     const pushed = await pushImage(image, { registry: reg.host, repository: "images/big", tags: ["v1"] });
     for (const [args, env] of [
-      [["run", "--image", pushed.reference, "--cache-dir", join(tmp, "cache-reserve-pull"), "--min-free-space", "1000TiB"], {}],
+      [
+        [
+          "run",
+          "--image",
+          pushed.reference,
+          "--cache-dir",
+          join(tmp, "cache-reserve-pull"),
+          "--min-free-space",
+          "1000TiB",
+        ],
+        {},
+      ],
       [["pull", pushed.reference, "--output", join(tmp, "pulled-big")], { PIPELINE_MIN_FREE_SPACE: "1000TiB" }],
     ] as const) {
       const at = await mark(reg);
@@ -235,7 +287,12 @@ describe("model pull", () => {
     const weights = Buffer.alloc(4096, 7);
     const file = {
       bytes: weights,
-      desc: { mediaType: "application/octet-stream", digest: sha256(weights), size: weights.length, annotations: { [ORAS_TITLE]: "model/w.bin" } },
+      desc: {
+        mediaType: "application/octet-stream",
+        digest: sha256(weights),
+        size: weights.length,
+        annotations: { [ORAS_TITLE]: "model/w.bin" },
+      },
     };
     const ref = await putModel("models/big", [{ bytes: readFileSync(path), desc: treeDesc(d) }, file]);
     const at = await mark(reg);

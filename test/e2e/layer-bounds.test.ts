@@ -40,7 +40,9 @@ async function layoutOf(blobs: Bomb[], dir: string): Promise<string> {
     };
     return { layer, createdBy: "hostile" };
   });
-  await writeLayout(dir, composeImage({ layers, entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" }), { refName: "latest" });
+  await writeLayout(dir, composeImage({ layers, entrypoint: ["/bin/true"], os: "linux", architecture: "amd64" }), {
+    refName: "latest",
+  });
   return dir;
 }
 
@@ -57,14 +59,19 @@ afterAll(() => {
 describe("a bomb split across layers (10 x 127 MiB of zeros)", () => {
   let layout: string;
   beforeAll(async () => {
-    const bombs = Array.from({ length: 10 }, (_, i) => zeroBomb(join(tmp, `split-${i}.tar.gz`), 127 * MiB, `zeros-${i}`));
+    const bombs = Array.from({ length: 10 }, (_, i) =>
+      zeroBomb(join(tmp, `split-${i}.tar.gz`), 127 * MiB, `zeros-${i}`),
+    );
     layout = await layoutOf(bombs, join(tmp, "split-layout"));
   });
 
   it("run: E_LAYER_TOO_LARGE by the image's ratio before 1 GiB is written, nothing left in the cache", async () => {
     const cacheDir = join(tmp, "cache-split");
     let most = 0;
-    const r = await cli(["run", "--image", `oci:${layout}`, "--cache-dir", cacheDir], () => (most = Math.max(most, bytesUnder(cacheDir))));
+    const r = await cli(
+      ["run", "--image", `oci:${layout}`, "--cache-dir", cacheDir],
+      () => (most = Math.max(most, bytesUnder(cacheDir))),
+    );
     expect(r.stderr).toContain("error[E_LAYER_TOO_LARGE]");
     expect(r.stderr).toContain("the image's layers expand more than 100 times");
     expect(r.stderr).toContain("--max-layer-ratio");
@@ -120,7 +127,9 @@ describe("entry floods", () => {
     expect(r.stderr).toContain("holds more than 1000 entries");
     expect(r.code).toBe(1);
     expect(leftovers(cacheDir)).toEqual([]);
-    const i = await cli(["run", "--image", `oci:${small}`, "--cache-dir", cacheDir], undefined, { PIPELINE_MAX_IMAGE_ENTRIES: "30000" });
+    const i = await cli(["run", "--image", `oci:${small}`, "--cache-dir", cacheDir], undefined, {
+      PIPELINE_MAX_IMAGE_ENTRIES: "30000",
+    });
     expect(i.stderr).toContain("error[E_LAYER_TOO_LARGE]");
     expect(i.stderr).toContain("the image's layers hold more than 30000 entries");
     expect(i.stderr).toContain("--max-image-entries or $PIPELINE_MAX_IMAGE_ENTRIES");

@@ -9,7 +9,17 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,9 +43,15 @@ const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env)
 
 /** podman on the runner's store for `cache`. */
 const podman = (cache: string, ...args: string[]) => exec("podman", [...podmanGlobalArgs(cache), ...args]);
-const names = async (cache: string) => (await podman(cache, "ps", "--all", "--format", "{{.Names}}")).stdout.split("\n").filter(Boolean);
+const names = async (cache: string) =>
+  (await podman(cache, "ps", "--all", "--format", "{{.Names}}")).stdout.split("\n").filter(Boolean);
 const capture = (extraEnv: Record<string, string> = {}) => captureIo(tmp, extraEnv);
-const cliEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1", ...extra });
+const cliEnv = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH,
+  HOME: join(tmp, "home"),
+  CI: "1",
+  ...extra,
+});
 
 /** Spawns the real CLI and resolves once its stdout has said "ready". */
 async function startUntilReady(
@@ -62,8 +78,13 @@ async function startUntilReady(
 }
 
 beforeAll(async () => {
-  const version = await exec("podman", ["--version"]).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
-  if (version.code !== 0) throw new Error(`podman is not installed or does not run (scripts/install-deps.sh installs it): ${version.stderr}`);
+  const version = await exec("podman", ["--version"]).catch((e: Error) => ({
+    code: -1,
+    stdout: "",
+    stderr: e.message,
+  }));
+  if (version.code !== 0)
+    throw new Error(`podman is not installed or does not run (scripts/install-deps.sh installs it): ${version.stderr}`);
   if (onPath("iptables")) firewallBefore = (await exec("iptables-save", [])).stdout;
   defaultStore = existsSync(DEFAULT_STORE_IMAGES) ? String(statSync(DEFAULT_STORE_IMAGES).mtimeMs) : undefined;
   tmp = mkdtempSync(join(tmpdir(), "rp-e2e-podman-"));
@@ -87,7 +108,10 @@ afterAll(async () => {
 describe("pipeline run --runtime podman", () => {
   it("prints the output, returns the exit code, runs the runner's unpacked rootfs (no image in podman's store), and reuses it", async () => {
     const c = capture();
-    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "7", "a b", "c"] }, c.io);
+    const r = await run(
+      { image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "7", "a b", "c"] },
+      c.io,
+    );
     expect(r.exitCode, c.err.join("\n")).toBe(7);
     expect(c.out).toEqual(["args=a b,c", "FOO=undefined cwd=/app home=/root"]);
     expect(c.err).toContain("to stderr");
@@ -97,7 +121,9 @@ describe("pipeline run --runtime podman", () => {
 
     const started = Date.now();
     const c2 = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "0"] }, c2.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "0"] }, c2.io)).exitCode,
+    ).toBe(0);
     const ms = Date.now() - started;
     expect(
       c2.err.some((l) => /pulling|unpacking|importing/.test(l)),
@@ -108,7 +134,9 @@ describe("pipeline run --runtime podman", () => {
     expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
     expect(existsSync(join(cacheDir, "podman", "load"))).toBe(false); // nothing is loaded into podman any more
     // The user's default store was not touched (nor created).
-    expect(existsSync(DEFAULT_STORE_IMAGES) ? String(statSync(DEFAULT_STORE_IMAGES).mtimeMs) : undefined).toBe(defaultStore);
+    expect(existsSync(DEFAULT_STORE_IMAGES) ? String(statSync(DEFAULT_STORE_IMAGES).mtimeMs) : undefined).toBe(
+      defaultStore,
+    );
   });
 
   it("honours --env (exactly the image's env plus ours; multi-line and engine-named values too) and --workdir", async () => {
@@ -135,7 +163,14 @@ describe("pipeline run --runtime podman", () => {
       "container=undefined", // podman's own default is unset: the env is the runc path's
     ]);
     const w = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", workdir: "/tmp", "--": ["echo", "0"] }, w.io)).exitCode).toBe(0);
+    expect(
+      (
+        await run(
+          { image: app.ref, "cache-dir": cacheDir, runtime: "podman", workdir: "/tmp", "--": ["echo", "0"] },
+          w.io,
+        )
+      ).exitCode,
+    ).toBe(0);
     expect(w.out).toContain("FOO=undefined cwd=/tmp home=/root");
   });
 
@@ -145,25 +180,45 @@ describe("pipeline run --runtime podman", () => {
     writeFileSync(join(data, "in.txt"), "from the host");
     const ro = capture();
     expect(
-      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io)).exitCode,
+      (
+        await run(
+          { image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: [`${data}:/data:ro`], "--": ["write"] },
+          ro.io,
+        )
+      ).exitCode,
     ).toBe(0);
     expect(ro.out).toEqual(["read=from the host", "write=EROFS"]);
     expect(existsSync(join(data, "out.txt"))).toBe(false);
     const rw = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: ["data:/data"], "--": ["write"] }, rw.io)).exitCode).toBe(0);
+    expect(
+      (
+        await run(
+          { image: app.ref, "cache-dir": cacheDir, runtime: "podman", mount: ["data:/data"], "--": ["write"] },
+          rw.io,
+        )
+      ).exitCode,
+    ).toBe(0);
     expect(rw.out).toEqual(["read=from the host", "write=ok"]);
     expect(readFileSync(join(data, "out.txt"), "utf8")).toBe("written");
   });
 
   it("uses the host's network or none (never a bridge), and runs replicas with their own hostnames", async () => {
     const none = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", network: "none", "--": ["net"] }, none.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", network: "none", "--": ["net"] }, none.io))
+        .exitCode,
+    ).toBe(0);
     expect(none.out).toEqual(["interfaces=lo"]);
     const host = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["net"] }, host.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["net"] }, host.io)).exitCode,
+    ).toBe(0);
     expect(host.out).toEqual([`interfaces=${Object.keys(networkInterfaces()).sort().join(",")}`]);
     const c = capture();
-    const r = await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", replicas: 2, name: "multi", "--": ["hello"] }, c.io);
+    const r = await run(
+      { image: app.ref, "cache-dir": cacheDir, runtime: "podman", replicas: 2, name: "multi", "--": ["hello"] },
+      c.io,
+    );
     expect(r.exitCode, c.err.join("\n")).toBe(0);
     expect([...c.out].sort()).toEqual(["[0] hello from multi-0", "[1] hello from multi-1"]);
     expect(c.err.filter((l) => /^image \S+: unpacking /.test(l))).toEqual([]);
@@ -197,18 +252,27 @@ describe("pipeline run --runtime podman", () => {
     const alive = `rp-other-${process.pid}-0badc0de`;
     const rootfs = join(cacheDir, "rootfs", app.digest.slice(7));
     for (const name of [stale, alive])
-      expect((await podman(cacheDir, "create", "--name", name, "--network", "none", "--rootfs", `${rootfs}:O`, "/bin/true")).code).toBe(0);
+      expect(
+        (await podman(cacheDir, "create", "--name", name, "--network", "none", "--rootfs", `${rootfs}:O`, "/bin/true"))
+          .code,
+      ).toBe(0);
     // The env secrets a killed runner left (engine-secrets.ts) go with its containers.
     for (const name of [stale, alive])
       expect(
         (
-          await execProgram("podman", [...podmanGlobalArgs(cacheDir), "secret", "create", "--env", `${name}.env0`, "V"], {
-            env: { ...process.env, V: "v" },
-          })
+          await execProgram(
+            "podman",
+            [...podmanGlobalArgs(cacheDir), "secret", "create", "--env", `${name}.env0`, "V"],
+            {
+              env: { ...process.env, V: "v" },
+            },
+          )
         ).code,
       ).toBe(0);
     const c = capture();
-    expect((await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["hello"] }, c.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["hello"] }, c.io)).exitCode,
+    ).toBe(0);
     expect(await names(cacheDir)).toEqual([alive]); // its owner (this process) is alive: not ours to remove
     expect((await podman(cacheDir, "secret", "ls", "--format", "{{.Name}}")).stdout.trim()).toBe(`${alive}.env0`);
     await podman(cacheDir, "rm", "--force", alive);
@@ -267,11 +331,14 @@ describe("Ctrl-C and runtime choice, through the real CLI", () => {
     const podmanPath = (await exec("sh", ["-c", "command -v podman"])).stdout.trim();
     symlinkSync(podmanPath, join(bin, "podman"));
     // What the runner itself needs for the container's writable root (rootfs.ts), as under runc.
-    for (const tool of ["mount", "umount", "cp"]) symlinkSync((await exec("sh", ["-c", `command -v ${tool}`])).stdout.trim(), join(bin, tool));
+    for (const tool of ["mount", "umount", "cp"])
+      symlinkSync((await exec("sh", ["-c", `command -v ${tool}`])).stdout.trim(), join(bin, tool));
     const path = bin;
     expect(onPath("runc", { PATH: path })).toBe(false);
     const cache = join(tmp, "cache-auto");
-    const r = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--", "hello"], { env: cliEnv({ PATH: path }) });
+    const r = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--", "hello"], {
+      env: cliEnv({ PATH: path }),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe("hello from run");
     expect(existsSync(join(cache, "podman", "root"))).toBe(true);
@@ -337,14 +404,19 @@ function secretForms(secret: string): string[] {
 
 /** Every file under `dirs` holding the secret in any of its forms, as "path: form". */
 function leaks(dirs: string[], secret: string): string[] {
-  return dirs.flatMap((d) => secretForms(secret).flatMap((f) => filesContaining(d, f).map((p) => `${p}: ${f.slice(0, 8)}…`)));
+  return dirs.flatMap((d) =>
+    secretForms(secret).flatMap((f) => filesContaining(d, f).map((p) => `${p}: ${f.slice(0, 8)}…`)),
+  );
 }
 
 describe("no secret outlives the container (issue #9)", () => {
   const secret = `env-s3cret-${randomBytes(12).toString("hex")}`;
   const specWithSecret = (name: string) => {
     const specPath = join(tmp, `${name}.yaml`);
-    writeFileSync(specPath, [`image: ${app.ref}`, "args: [env, X]", 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"));
+    writeFileSync(
+      specPath,
+      [`image: ${app.ref}`, "args: [env, X]", 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"),
+    );
     return specPath;
   };
 
@@ -374,7 +446,9 @@ describe("pipeline run --runtime docker, against podman's Docker API", () => {
     const sock = join(dockerStore, "docker.sock");
     mkdirSync(dockerStore, { recursive: true });
     dockerHost = `unix://${sock}`;
-    service = spawn("podman", [...podmanGlobalArgs(dockerStore), "system", "service", "--time=0", dockerHost], { stdio: "ignore" });
+    service = spawn("podman", [...podmanGlobalArgs(dockerStore), "system", "service", "--time=0", dockerHost], {
+      stdio: "ignore",
+    });
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
   });
   afterAll(async () => {
@@ -384,33 +458,85 @@ describe("pipeline run --runtime docker, against podman's Docker API", () => {
     await new Promise((r) => service!.once("close", r));
   });
 
-  it.skipIf(!hasDocker)("runs with output, exit code, env, a read-only mount and replicas (docker CLI installed)", async () => {
-    const data = join(tmp, "data-docker");
-    mkdirSync(data, { recursive: true });
-    writeFileSync(join(data, "in.txt"), "docker host file");
-    const env = cliEnv({ DOCKER_HOST: dockerHost });
-    const cache = join(tmp, "cache-docker");
-    const a = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--env", "FOO=dock", "--", "echo", "5", "x"], {
-      env,
-    });
-    expect(a.code, a.stderr).toBe(5);
-    expect(a.stdout).toBe("args=x\nFOO=dock cwd=/app home=/root\n");
-    expect(a.stderr).toContain("to stderr");
-    const b = await runCli(["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--mount", `${data}:/data:ro`, "--", "write"], {
-      env,
-    });
-    expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toBe("read=docker host file\nwrite=EROFS\n");
-    expect(b.stderr).not.toContain("importing");
-    const c = await runCli(
-      ["run", "--image", app.ref, "--cache-dir", cache, "--runtime", "docker", "--replicas", "2", "--name", "dm", "--", "hello"],
-      { env },
-    );
-    expect(c.code, c.stderr).toBe(0);
-    expect(c.stdout.trim().split("\n").sort()).toEqual(["[0] hello from dm-0", "[1] hello from dm-1"]);
-    const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
-    expect(left.stdout.trim()).toBe("");
-  });
+  it.skipIf(!hasDocker)(
+    "runs with output, exit code, env, a read-only mount and replicas (docker CLI installed)",
+    async () => {
+      const data = join(tmp, "data-docker");
+      mkdirSync(data, { recursive: true });
+      writeFileSync(join(data, "in.txt"), "docker host file");
+      const env = cliEnv({ DOCKER_HOST: dockerHost });
+      const cache = join(tmp, "cache-docker");
+      const a = await runCli(
+        [
+          "run",
+          "--image",
+          app.ref,
+          "--cache-dir",
+          cache,
+          "--runtime",
+          "docker",
+          "--env",
+          "FOO=dock",
+          "--",
+          "echo",
+          "5",
+          "x",
+        ],
+        {
+          env,
+        },
+      );
+      expect(a.code, a.stderr).toBe(5);
+      expect(a.stdout).toBe("args=x\nFOO=dock cwd=/app home=/root\n");
+      expect(a.stderr).toContain("to stderr");
+      const b = await runCli(
+        [
+          "run",
+          "--image",
+          app.ref,
+          "--cache-dir",
+          cache,
+          "--runtime",
+          "docker",
+          "--mount",
+          `${data}:/data:ro`,
+          "--",
+          "write",
+        ],
+        {
+          env,
+        },
+      );
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toBe("read=docker host file\nwrite=EROFS\n");
+      expect(b.stderr).not.toContain("importing");
+      const c = await runCli(
+        [
+          "run",
+          "--image",
+          app.ref,
+          "--cache-dir",
+          cache,
+          "--runtime",
+          "docker",
+          "--replicas",
+          "2",
+          "--name",
+          "dm",
+          "--",
+          "hello",
+        ],
+        { env },
+      );
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.stdout.trim().split("\n").sort()).toEqual(["[0] hello from dm-0", "[1] hello from dm-1"]);
+      const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], {
+        ...process.env,
+        DOCKER_HOST: dockerHost,
+      });
+      expect(left.stdout.trim()).toBe("");
+    },
+  );
 
   it.skipIf(!hasDocker)(
     "SECRET:name env: the container is removed and nothing of the runner's keeps the value (the daemon's store is the daemon's)",
@@ -436,7 +562,10 @@ describe("pipeline run --runtime docker, against podman's Docker API", () => {
       expect(r.stderr).not.toContain(secret);
       expect(leaks([cache, join(tmp, "home")], secret)).toEqual([]);
       expect(readdirSync(join(cache, "runs"))).toEqual([]);
-      const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], { ...process.env, DOCKER_HOST: dockerHost });
+      const left = await exec("docker", ["ps", "--all", "--format", "{{.Names}}"], {
+        ...process.env,
+        DOCKER_HOST: dockerHost,
+      });
       expect(left.stdout.trim()).toBe("");
     },
   );

@@ -28,7 +28,10 @@ afterAll(async () => {
 
 function spec(name: string, program: string, extra: string[]): string {
   const path = join(tmp, `${name}.yaml`);
-  writeFileSync(path, [`image: ${appRef}`, `name: ${name}`, `command: [node, -e, ${JSON.stringify(program)}]`, ...extra, ""].join("\n"));
+  writeFileSync(
+    path,
+    [`image: ${appRef}`, `name: ${name}`, `command: [node, -e, ${JSON.stringify(program)}]`, ...extra, ""].join("\n"),
+  );
   return path;
 }
 
@@ -38,7 +41,10 @@ describe.skipIf(process.getuid?.() !== 0)("pipeline run SPEC: resources and secu
   it("resources.memory is a cgroup limit: past it the program is killed; without it the same program runs", async () => {
     const cache = join(tmp, "cache");
     const limited = captureIo(tmp);
-    const r = await run({ spec: spec("limited", ALLOCATE, ["resources: {memory: 128Mi}"]), "cache-dir": cache, runtime: "runc" }, limited.io);
+    const r = await run(
+      { spec: spec("limited", ALLOCATE, ["resources: {memory: 128Mi}"]), "cache-dir": cache, runtime: "runc" },
+      limited.io,
+    );
     expect(limited.out).not.toContain("allocated 419430400");
     expect(r.exitCode).toBe(137); // SIGKILL from the OOM killer
     const free = captureIo(tmp);

@@ -7,7 +7,16 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -64,7 +73,10 @@ describe("pipeline run --image", () => {
     const flag = await runCli(["run", "--image", `oci:${appLayout}`, "--cache-dir", "c1", "--", "echo", "3"], { cwd });
     expect(flag.code, flag.stderr).toBe(3);
     expect(readdirSync(join(cwd, "c1", "rootfs")).some((n) => /^[a-f0-9]{64}$/.test(n))).toBe(true);
-    const env = await runCli(["run", "--image", `oci:${appLayout}`, "--", "echo", "4"], { cwd, env: { ...process.env, PIPELINE_CACHE_DIR: "./c2" } });
+    const env = await runCli(["run", "--image", `oci:${appLayout}`, "--", "echo", "4"], {
+      cwd,
+      env: { ...process.env, PIPELINE_CACHE_DIR: "./c2" },
+    });
     expect(env.code, env.stderr).toBe(4);
     expect(existsSync(join(cwd, "c2", "rootfs"))).toBe(true);
   });
@@ -93,7 +105,10 @@ describe("pipeline run --image", () => {
 
   it("honours --env and --workdir", async () => {
     const c = capture({ FROM_SHELL: "shell-value" });
-    const r = await run({ image: appRef, "cache-dir": cacheDir, env: ["FOO=bar=baz"], workdir: "/tmp", "--": ["echo", "0"] }, c.io);
+    const r = await run(
+      { image: appRef, "cache-dir": cacheDir, env: ["FOO=bar=baz"], workdir: "/tmp", "--": ["echo", "0"] },
+      c.io,
+    );
     expect(r.exitCode, c.err.join("\n")).toBe(0);
     expect(c.out).toContain("FOO=bar=baz cwd=/tmp home=/root");
     const bad = capture();
@@ -107,11 +122,16 @@ describe("pipeline run --image", () => {
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, "in.txt"), "from the host");
     const ro = capture();
-    expect((await run({ image: appRef, "cache-dir": cacheDir, mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: appRef, "cache-dir": cacheDir, mount: [`${data}:/data:ro`], "--": ["write"] }, ro.io))
+        .exitCode,
+    ).toBe(0);
     expect(ro.out).toEqual(["read=from the host", "write=EROFS"]);
     expect(existsSync(join(data, "out.txt"))).toBe(false);
     const rw = capture();
-    expect((await run({ image: appRef, "cache-dir": cacheDir, mount: ["data:/data"], "--": ["write"] }, rw.io)).exitCode).toBe(0);
+    expect(
+      (await run({ image: appRef, "cache-dir": cacheDir, mount: ["data:/data"], "--": ["write"] }, rw.io)).exitCode,
+    ).toBe(0);
     expect(rw.out).toEqual(["read=from the host", "write=ok"]);
     expect(readFileSync(join(data, "out.txt"), "utf8")).toBe("written");
   });
@@ -125,12 +145,24 @@ describe("pipeline run --image", () => {
 
   it("runs an unpushed image from an OCI layout (oci:DIR and oci:DIR@digest)", async () => {
     const c = capture();
-    expect((await run({ image: `oci:${appLayout}`, "cache-dir": join(tmp, "cache-oci"), "--": ["echo", "3", "x"] }, c.io)).exitCode).toBe(3);
+    expect(
+      (await run({ image: `oci:${appLayout}`, "cache-dir": join(tmp, "cache-oci"), "--": ["echo", "3", "x"] }, c.io))
+        .exitCode,
+    ).toBe(3);
     expect(c.out).toContain("args=x");
     const d = capture();
-    expect((await run({ image: `oci:${appLayout}@${appDigest}`, "cache-dir": join(tmp, "cache-oci"), "--": ["hello"] }, d.io)).exitCode).toBe(0);
+    expect(
+      (
+        await run(
+          { image: `oci:${appLayout}@${appDigest}`, "cache-dir": join(tmp, "cache-oci"), "--": ["hello"] },
+          d.io,
+        )
+      ).exitCode,
+    ).toBe(0);
     const other = `sha256:${"0".repeat(64)}`;
-    const wrong = await pipelineErrorOf(run({ image: `oci:${appLayout}@${other}`, "cache-dir": join(tmp, "cache-oci") }, capture().io));
+    const wrong = await pipelineErrorOf(
+      run({ image: `oci:${appLayout}@${other}`, "cache-dir": join(tmp, "cache-oci") }, capture().io),
+    );
     expect(wrong.code).toBe("E_DIGEST_MISMATCH");
     expect(wrong.message).toBe(`--image oci:${appLayout}@${other}: the layout holds ${appDigest}, not ${other}`);
   });
@@ -158,16 +190,27 @@ describe("pipeline run --image", () => {
     }
     expect(readdirSync(join(cache, "rootfs"))).toEqual([]);
     expect(readdirSync(join(cache, "images"))).toEqual([]);
-    expect(existsSync(join(cache, "escaped.txt")) || existsSync(join(cache, "rootfs", "escaped.txt")) || existsSync("/tmp/escaped.txt")).toBe(false);
+    expect(
+      existsSync(join(cache, "escaped.txt")) ||
+        existsSync(join(cache, "rootfs", "escaped.txt")) ||
+        existsSync("/tmp/escaped.txt"),
+    ).toBe(false);
   });
 });
 
 describe("runtimes and leftovers", () => {
   it("says which forced runtime does not work here", async () => {
     // Through the real CLI, so the probes see this environment: no podman on PATH, a docker daemon that is not there.
-    const env = { PATH: "/nonexistent", HOME: join(tmp, "home"), CI: "1", DOCKER_HOST: `unix://${join(tmp, "no-docker.sock")}` };
+    const env = {
+      PATH: "/nonexistent",
+      HOME: join(tmp, "home"),
+      CI: "1",
+      DOCKER_HOST: `unix://${join(tmp, "no-docker.sock")}`,
+    };
     for (const runtime of ["podman", "docker"]) {
-      const r = await runCli(["run", "--image", appRef, "--cache-dir", cacheDir, "--runtime", runtime, "--", "hello"], { env });
+      const r = await runCli(["run", "--image", appRef, "--cache-dir", cacheDir, "--runtime", runtime, "--", "hello"], {
+        env,
+      });
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(`error[E_RUNTIME]: --runtime ${runtime}:`);
     }
@@ -194,10 +237,14 @@ describe("runtimes and leftovers", () => {
 describe("Ctrl-C", () => {
   it("stops the container, deletes it and removes its bundle when `pipeline run` gets SIGINT", async () => {
     const cli = await pipelineCli(); // the real CLI, bundled: the signal reaches `pipeline run` itself
-    const child = spawn(process.execPath, [cli, "run", "--image", appRef, "--cache-dir", cacheDir, "--stop-timeout", "1", "--", "sleep"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1" },
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, "run", "--image", appRef, "--cache-dir", cacheDir, "--stop-timeout", "1", "--", "sleep"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1" },
+      },
+    );
     let out = "";
     let err = "";
     child.stderr.on("data", (d) => (err += d));
@@ -270,7 +317,8 @@ describe("pipeline run SPEC", () => {
           const dir = join(cache, "runs", id);
           if (bundles.includes(dir) || !existsSync(join(dir, "config.json"))) continue;
           bundles.push(dir);
-          for (const n of readdirSync(dir).filter((x) => x !== "rootfs")) hitsInBundles.push(...filesContaining(join(dir, n), secret));
+          for (const n of readdirSync(dir).filter((x) => x !== "rootfs"))
+            hitsInBundles.push(...filesContaining(join(dir, n), secret));
         }
       },
     };
@@ -307,7 +355,12 @@ describe("pipeline run SPEC", () => {
     const program = "console.log('X=' + process.env.X); console.log('ready'); setTimeout(() => {}, 1000)";
     writeFileSync(
       specPath,
-      [`image: ${appRef}`, `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:app-key"}]', ""].join("\n"),
+      [
+        `image: ${appRef}`,
+        `command: [node, -e, ${JSON.stringify(program)}]`,
+        'env: [{name: X, value: "SECRET:app-key"}]',
+        "",
+      ].join("\n"),
     );
     const cache = join(tmp, "cache-env-secret");
     const seen: { fifo: boolean; size: number; hits: string[] }[] = [];
@@ -348,15 +401,23 @@ describe("pipeline run SPEC", () => {
     );
     const cache = join(tmp, "cache-oci-spec");
     const c = capture();
-    expect((await run({ spec: specPath, image: `oci:${appLayout}`, "cache-dir": cache }, c.io)).exitCode, c.err.join("\n")).toBe(4);
+    expect(
+      (await run({ spec: specPath, image: `oci:${appLayout}`, "cache-dir": cache }, c.io)).exitCode,
+      c.err.join("\n"),
+    ).toBe(4);
     expect(c.out).toEqual(["args=from-spec", "FOO=spec-env cwd=/app home=/root"]);
     // Relative to the command's directory (capture() runs in tmp, where the layout is), pinned by digest, -- ARGS.
     const relative = `oci:${appLayout.slice(tmp.length + 1)}@${appDigest}`;
     const d = capture();
-    expect((await run({ spec: specPath, image: relative, "cache-dir": cache, "--": ["hello"] }, d.io)).exitCode, d.err.join("\n")).toBe(0);
+    expect(
+      (await run({ spec: specPath, image: relative, "cache-dir": cache, "--": ["hello"] }, d.io)).exitCode,
+      d.err.join("\n"),
+    ).toBe(0);
     expect(d.out).toEqual(["hello from oci-spec"]);
     const other = `sha256:${"0".repeat(64)}`;
-    const wrong = await pipelineErrorOf(run({ spec: specPath, image: `oci:${appLayout}@${other}`, "cache-dir": cache }, capture().io));
+    const wrong = await pipelineErrorOf(
+      run({ spec: specPath, image: `oci:${appLayout}@${other}`, "cache-dir": cache }, capture().io),
+    );
     expect(wrong.code).toBe("E_DIGEST_MISMATCH");
     expect(wrong.message).toBe(`--image oci:${appLayout}@${other}: the layout holds ${appDigest}, not ${other}`);
     expect(readdirSync(join(cache, "runs"))).toEqual([]);
@@ -402,7 +463,10 @@ describe("pipeline run SPEC", () => {
     const saved = process.env.PIPELINE_SECRET_X;
     process.env.PIPELINE_SECRET_X = "not-for-children";
     try {
-      expect((await run({ spec: specPath, "cache-dir": join(tmp, "cache-host") }, c.io)).exitCode, c.err.join("\n")).toBe(5);
+      expect(
+        (await run({ spec: specPath, "cache-dir": join(tmp, "cache-host") }, c.io)).exitCode,
+        c.err.join("\n"),
+      ).toBe(5);
     } finally {
       if (saved === undefined) delete process.env.PIPELINE_SECRET_X;
       else process.env.PIPELINE_SECRET_X = saved;

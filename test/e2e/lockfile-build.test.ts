@@ -69,7 +69,16 @@ function writeProject(dir: string, msVersion: string): void {
 function captureIo(env: NodeJS.ProcessEnv): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    out,
+    err,
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 let tmp: string;
@@ -124,7 +133,14 @@ describe("pipeline build --lockfile", () => {
     expect(nm.some((p) => p.includes("stale"))).toBe(false);
     const code = await layerPaths(outA, 3);
     expect(code.filter((p) => !p.endsWith("/")).sort()).toEqual(
-      ["app/.dockerignore", "app/build/keep.js", "app/lib/util.js", "app/main.js", "app/package-lock.json", "app/package.json"].sort(),
+      [
+        "app/.dockerignore",
+        "app/build/keep.js",
+        "app/lib/util.js",
+        "app/main.js",
+        "app/package-lock.json",
+        "app/package.json",
+      ].sort(),
     );
   });
 
@@ -153,7 +169,12 @@ describe("pipeline build --lockfile", () => {
     for (const f of ["main.js", "package.json", "lib/util.js"]) utimesSync(join(copy, f), 1_600_000_000, 1_600_000_000);
     const io = captureIo(env);
     const r = await build(
-      { lockfile: copy, output: join(tmp, "out-copy"), "cache-dir": join(tmp, "cache-b"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` },
+      {
+        lockfile: copy,
+        output: join(tmp, "out-copy"),
+        "cache-dir": join(tmp, "cache-b"),
+        base: `oci:${join(cacheA, "bases")}/${baseDirName()}`,
+      },
       io,
     );
     expect(io.err.join("\n")).toContain("node_modules layer: running npm ci");
@@ -206,16 +227,27 @@ describe("pipeline build --lockfile", () => {
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     // The same image `pipeline build --lockfile` makes, run from /app with the spec's args.
     expect(io.err.join("\n")).toContain(`project ${projectA}: built from its lockfile as ${digestA}`);
-    expect(io.out.map((l) => JSON.parse(l))).toEqual([{ ms: 172_800_000, args: ["from-spec"], image: false, cwd: "/app" }]);
+    expect(io.out.map((l) => JSON.parse(l))).toEqual([
+      { ms: 172_800_000, args: ["from-spec"], image: false, cwd: "/app" },
+    ]);
     expect(readdirSync(join(cache, "lockfile-builds"))).toEqual([]); // the build's layout is removed after the run
   });
 
   it("--base from a registry: the same layers, the base recorded by digest", async () => {
     const baseLayout = join(cacheA, "bases", baseDirName());
-    const base = await pushImage(readLayout(baseLayout), { registry: reg.host, repository: "bases/host-node", tags: ["20"] });
+    const base = await pushImage(readLayout(baseLayout), {
+      registry: reg.host,
+      repository: "bases/host-node",
+      tags: ["20"],
+    });
     const io = captureIo({ ...env, PATH: "/nonexistent" }); // cached node_modules: npm is not needed
     const r = await build(
-      { lockfile: projectA, output: join(tmp, "out-remote-base"), "cache-dir": cacheA, base: `${reg.host}/bases/host-node:20` },
+      {
+        lockfile: projectA,
+        output: join(tmp, "out-remote-base"),
+        "cache-dir": cacheA,
+        base: `${reg.host}/bases/host-node:20`,
+      },
       io,
     );
     const img = readLayout(join(tmp, "out-remote-base"));
@@ -231,13 +263,19 @@ describe("pipeline build --lockfile", () => {
     const empty = join(tmp, "empty-project");
     mkdirSync(empty, { recursive: true });
     writeFileSync(join(empty, "package.json"), "{}");
-    let e = await pipelineErrorOf(build({ lockfile: empty, output: join(tmp, "x"), "cache-dir": cacheA }, captureIo(env)));
+    let e = await pipelineErrorOf(
+      build({ lockfile: empty, output: join(tmp, "x"), "cache-dir": cacheA }, captureIo(env)),
+    );
     expect(e.message).toContain(
       `--lockfile ${empty}: no lockfile in ${empty} (looked for npm-shrinkwrap.json, package-lock.json, pnpm-lock.yaml, yarn.lock)`,
     );
-    e = await pipelineErrorOf(build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "nope.js" }, captureIo(env)));
+    e = await pipelineErrorOf(
+      build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "nope.js" }, captureIo(env)),
+    );
     expect(e.message).toMatch(/^--entry: entry script "nope.js" is not among the project's files/);
-    e = await pipelineErrorOf(build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "debug.log" }, captureIo(env)));
+    e = await pipelineErrorOf(
+      build({ lockfile: projectA, output: join(tmp, "x"), "cache-dir": cacheA, entry: "debug.log" }, captureIo(env)),
+    );
     expect(e.message).toContain('got "debug.log"');
 
     const offline = join(tmp, "offline");
@@ -252,7 +290,12 @@ describe("pipeline build --lockfile", () => {
     };
     e = await pipelineErrorOf(
       build(
-        { lockfile: offline, output: join(tmp, "x"), "cache-dir": join(tmp, "cache-offline"), base: `oci:${join(cacheA, "bases")}/${baseDirName()}` },
+        {
+          lockfile: offline,
+          output: join(tmp, "x"),
+          "cache-dir": join(tmp, "cache-offline"),
+          base: `oci:${join(cacheA, "bases")}/${baseDirName()}`,
+        },
         captureIo(offEnv),
       ),
     );

@@ -21,7 +21,14 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-lockfile-esm-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function quietIo(env: NodeJS.ProcessEnv, out: string[] = [], err: string[] = []): CliIo {
-  const io: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  const io: CliIo = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
   return io;
 }
 
@@ -36,12 +43,16 @@ it("builds a `type: module` project whose image runs its ES module entry", async
   const project = join(tmp, "project");
   const fixture = join(REPO_ROOT, "test/fixtures/esm-packages");
   for (const f of ["main.js", "lib.js"]) cpSync(join(fixture, "app", f), join(project, f));
-  for (const p of ["esm-tla", "cjs-math"]) cpSync(join(fixture, "src", p), join(project, "packages", p), { recursive: true });
+  for (const p of ["esm-tla", "cjs-math"])
+    cpSync(join(fixture, "src", p), join(project, "packages", p), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(fixture, "app/package.json"), "utf8"));
   pkg.workspaces = ["packages/*"];
   pkg.dependencies = { "cjs-math": "1.0.0", "esm-tla": "1.0.0" };
   writeFileSync(join(project, "package.json"), JSON.stringify(pkg, null, 2));
-  const lock = spawnSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--offline"], { cwd: project, encoding: "utf8" });
+  const lock = spawnSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--offline"], {
+    cwd: project,
+    encoding: "utf8",
+  });
   expect(lock.status, lock.stderr).toBe(0);
   const env = { ...process.env, npm_config_cache: join(tmp, "npm-cache") };
   await build({ lockfile: project, output: out, "cache-dir": join(tmp, "cache") }, quietIo(env));
@@ -54,7 +65,10 @@ it("the same image runs under podman (`pipeline run --runtime podman`)", async (
   const lines: string[] = [];
   const err: string[] = [];
   const io = quietIo({ ...process.env }, lines, err);
-  const r = await run({ image: `oci:${out}`, "cache-dir": join(tmp, "run-cache"), runtime: "podman", "--": ["x", "y"] }, io);
+  const r = await run(
+    { image: `oci:${out}`, "cache-dir": join(tmp, "run-cache"), runtime: "podman", "--": ["x", "y"] },
+    io,
+  );
   expect(r.exitCode, err.join("\n")).toBe(0);
   expect(lines).toEqual(WANT.map((l) => l.replace("in container: false", "in container: true")));
 }, 300_000);

@@ -31,7 +31,11 @@ const cacheDir = join(tmp, "cache");
 // Each side its own package-manager caches (yarn 1's is /usr/local/share/.cache/yarn for root, whatever HOME says):
 // a clone prepared while writing the lockfiles must not spare a build its preparation.
 const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(tmp, "home"), YARN_CACHE_FOLDER: join(tmp, "yarn-cache") };
-const genEnv: NodeJS.ProcessEnv = { ...env, HOME: join(tmp, "gen-home"), YARN_CACHE_FOLDER: join(tmp, "gen-yarn-cache") };
+const genEnv: NodeJS.ProcessEnv = {
+  ...env,
+  HOME: join(tmp, "gen-home"),
+  YARN_CACHE_FOLDER: join(tmp, "gen-yarn-cache"),
+};
 const bazelEnv = { YARN_CACHE_FOLDER: join(tmp, "bazel-yarn-cache") };
 delete env.SOURCE_DATE_EPOCH;
 let server: GitServer;
@@ -43,7 +47,16 @@ const lockfiles: Record<string, { name: string; text: string }> = {};
 function captureIo(e: NodeJS.ProcessEnv): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: e, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    out,
+    err,
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env: e,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 /** The bare repository `evil.git` under `root`: a package whose every script touches a marker. */
@@ -51,8 +64,16 @@ function makeEvilRepo(root: string): void {
   const work = join(tmp, "evil-work");
   mkdirSync(work, { recursive: true });
   const touch = (s: string) => `touch ${join(marks, s)}`;
-  const scripts = { preinstall: touch("preinstall"), prepare: touch("prepare"), prepack: touch("prepack"), postinstall: touch("postinstall") };
-  writeFileSync(join(work, "package.json"), JSON.stringify({ name: "evil", version: "1.0.0", main: "index.js", scripts }, null, 2));
+  const scripts = {
+    preinstall: touch("preinstall"),
+    prepare: touch("prepare"),
+    prepack: touch("prepack"),
+    postinstall: touch("postinstall"),
+  };
+  writeFileSync(
+    join(work, "package.json"),
+    JSON.stringify({ name: "evil", version: "1.0.0", main: "index.js", scripts }, null, 2),
+  );
   writeFileSync(join(work, "index.js"), "module.exports = 'evil';\n");
   const gitEnv = {
     ...process.env,
@@ -71,9 +92,15 @@ function makeEvilRepo(root: string): void {
 }
 
 /** Runs the pinned `manager` (or npm) in `dir` to write its lockfile for package.json; scripts it runs are forgotten. */
-async function lockfileOf(manager: "npm" | "pnpm" | "yarn-classic" | "yarn-berry", dir: string): Promise<{ name: string; text: string }> {
+async function lockfileOf(
+  manager: "npm" | "pnpm" | "yarn-classic" | "yarn-berry",
+  dir: string,
+): Promise<{ name: string; text: string }> {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }),
+  );
   const runEnv = {
     ...genEnv,
     YARN_ENABLE_TELEMETRY: "0",
@@ -83,11 +110,14 @@ async function lockfileOf(manager: "npm" | "pnpm" | "yarn-classic" | "yarn-berry
   };
   let args: string[];
   let name: string;
-  if (manager === "npm") [args, name] = [["npm", "install", "--package-lock-only", "--ignore-scripts"], "package-lock.json"];
+  if (manager === "npm")
+    [args, name] = [["npm", "install", "--package-lock-only", "--ignore-scripts"], "package-lock.json"];
   else {
     const tool = await ensureTool(manager, cacheDir);
-    if (manager === "pnpm") [args, name] = [[process.execPath, tool, "install", "--lockfile-only", "--ignore-scripts"], "pnpm-lock.yaml"];
-    else if (manager === "yarn-classic") [args, name] = [[process.execPath, tool, "install", "--ignore-scripts", "--non-interactive"], "yarn.lock"];
+    if (manager === "pnpm")
+      [args, name] = [[process.execPath, tool, "install", "--lockfile-only", "--ignore-scripts"], "pnpm-lock.yaml"];
+    else if (manager === "yarn-classic")
+      [args, name] = [[process.execPath, tool, "install", "--ignore-scripts", "--non-interactive"], "yarn.lock"];
     else {
       writeFileSync(join(dir, "yarn.lock"), "");
       [args, name] = [[process.execPath, tool, "install", "--mode=skip-build"], "yarn.lock"];
@@ -124,7 +154,8 @@ beforeAll(async () => {
   makeEvilRepo(root);
   server = await startGitServer({ root, users: {}, publicRepos: ["evil.git"] });
   evilUrl = `git+${server.repoUrl("evil")}`;
-  for (const m of ["yarn-classic", "yarn-berry", "pnpm", "npm"] as const) lockfiles[m] = await lockfileOf(m, join(tmp, "gen", m));
+  for (const m of ["yarn-classic", "yarn-berry", "pnpm", "npm"] as const)
+    lockfiles[m] = await lockfileOf(m, join(tmp, "gen", m));
 }, 180_000);
 
 beforeEach(() => {
@@ -139,22 +170,37 @@ afterAll(async () => {
 });
 
 describe("pipeline build --lockfile: dependencies prepared from source", () => {
-  test.each(["yarn-classic", "yarn-berry"])("%s: a git dependency is refused before yarn clones it; its scripts never run", async (manager) => {
-    const project = evilProject(`git-${manager}`, manager);
-    const asked = server.requests.length;
-    const e = await pipelineErrorOf(build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", manager) }, captureIo(env)));
-    expect(readdirSync(marks)).toEqual([]);
-    expect(e.code).toBe("E_BAD_INPUT");
-    expect(e.message).toContain(`${join(project, "yarn.lock")}: a dependency is prepared from source`);
-    expect(e.message).toMatch(new RegExp(`  evil \\((evil@)?git\\+${server.baseUrl.replace(/[.]/g, "\\.")}/evil\\.git#`));
-    expect(e.message).toContain('add "evil" to --allow-install-scripts');
-    expect(server.requests.slice(asked)).toEqual([]); // not even cloned
-  });
+  test.each(["yarn-classic", "yarn-berry"])(
+    "%s: a git dependency is refused before yarn clones it; its scripts never run",
+    async (manager) => {
+      const project = evilProject(`git-${manager}`, manager);
+      const asked = server.requests.length;
+      const e = await pipelineErrorOf(
+        build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", manager) }, captureIo(env)),
+      );
+      expect(readdirSync(marks)).toEqual([]);
+      expect(e.code).toBe("E_BAD_INPUT");
+      expect(e.message).toContain(`${join(project, "yarn.lock")}: a dependency is prepared from source`);
+      expect(e.message).toMatch(
+        new RegExp(`  evil \\((evil@)?git\\+${server.baseUrl.replace(/[.]/g, "\\.")}/evil\\.git#`),
+      );
+      expect(e.message).toContain('add "evil" to --allow-install-scripts');
+      expect(server.requests.slice(asked)).toEqual([]); // not even cloned
+    },
+  );
 
   test("yarn-classic with --allow-install-scripts evil: the build goes on (its scripts run, as allowed)", async () => {
     const project = evilProject("git-allowed", "yarn-classic");
     const io = captureIo(env);
-    const r = await build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", "allowed"), "allow-install-scripts": ["evil"] }, io);
+    const r = await build(
+      {
+        lockfile: project,
+        "cache-dir": cacheDir,
+        output: join(tmp, "out", "allowed"),
+        "allow-install-scripts": ["evil"],
+      },
+      io,
+    );
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     expect(readdirSync(marks).length).toBeGreaterThan(0);
   });
@@ -183,10 +229,12 @@ function plainProject(name: string, files: Record<string, string>): string {
 }
 
 /** A line that is YAML (`key: <a plain string>`) and JavaScript (a label, then a call writing the marker `required`). */
-const POLYGLOT = (key: string) => `${key}: 0 || require("fs").writeFileSync(${JSON.stringify(join(marks, "required"))}, "ran")\n`;
+const POLYGLOT = (key: string) =>
+  `${key}: 0 || require("fs").writeFileSync(${JSON.stringify(join(marks, "required"))}, "ran")\n`;
 const BERRY_EMPTY =
   '__metadata:\n  version: 8\n  cacheKey: 10c0\n\n"app@workspace:.":\n  version: 0.0.0-use.local\n  resolution: "app@workspace:."\n  languageName: unknown\n  linkType: soft\n';
-const PNPM_EMPTY = "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\nimporters:\n\n  .: {}\n";
+const PNPM_EMPTY =
+  "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\nimporters:\n\n  .: {}\n";
 
 describe("pipeline build --lockfile: the repository's package-manager configuration, through an allow-list", () => {
   test("Yarn 4: `plugins:` naming the repository's .yarnrc.yml (a polyglot) is dropped with a warning, never loaded", async () => {
@@ -196,7 +244,9 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     const r = await build({ lockfile: project, "cache-dir": cacheDir, output: join(tmp, "out", "plugins") }, io);
     expect(readdirSync(marks)).toEqual([]);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
-    expect(io.err.join("\n")).toContain(`warning: ${join(project, ".yarnrc.yml")}: plugins ignored: not among the keys`);
+    expect(io.err.join("\n")).toContain(
+      `warning: ${join(project, ".yarnrc.yml")}: plugins ignored: not among the keys`,
+    );
   });
 
   test("pnpm: `pnpmfile=` and `global-pnpmfile=` naming pnpm-workspace.yaml (a polyglot) are dropped, never loaded", async () => {
@@ -210,13 +260,20 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     expect(readdirSync(marks)).toEqual([]);
     expect(r.exitCode, io.err.join("\n")).toBe(0);
     const err = io.err.join("\n");
-    for (const key of ["pnpmfile", "global-pnpmfile"]) expect(err).toContain(`warning: ${join(project, ".npmrc")}: ${key} ignored`);
+    for (const key of ["pnpmfile", "global-pnpmfile"])
+      expect(err).toContain(`warning: ${join(project, ".npmrc")}: ${key} ignored`);
     expect(err).toContain(`warning: ${join(project, "pnpm-workspace.yaml")}: x ignored`);
   });
 
   test("npm: `.npmrc` cache, logs-dir, prefix, tmp move none of npm's writes; nested secrets' files are not in /app", async () => {
     const moved = join(tmp, "moved");
-    const lock = { name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "app", version: "1.0.0" } } };
+    const lock = {
+      name: "app",
+      version: "1.0.0",
+      lockfileVersion: 3,
+      requires: true,
+      packages: { "": { name: "app", version: "1.0.0" } },
+    };
     const npmrc = ["cache", "logs-dir", "prefix", "tmp", "store-dir"].map((k) => `${k}=${join(moved, k)}`).join("\n");
     const project = plainProject("npmrc", {
       "package-lock.json": JSON.stringify(lock),
@@ -237,7 +294,8 @@ describe("pipeline build --lockfile: the repository's package-manager configurat
     const paths = app.map((e) => e.path);
     expect(paths).toContain("app/main.js");
     expect(paths).toContain("app/config/keep/.npmrc");
-    for (const f of [".npmrc", "config/.npmrc", "packages/x/.yarnrc", "deep/a/b/.yarnrc.yml"]) expect(paths).not.toContain(`app/${f}`);
+    for (const f of [".npmrc", "config/.npmrc", "packages/x/.yarnrc", "deep/a/b/.yarnrc.yml"])
+      expect(paths).not.toContain(`app/${f}`);
   });
 });
 
@@ -265,10 +323,16 @@ describe("npm_dependencies on Bazel 4.2.3", () => {
         writeFileSync(join(dir, "pnpm-workspace.yaml"), `${POLYGLOT("x")}packages: ["packages/*"]\n`);
         writeFileSync(join(dir, ".npmrc"), "pnpmfile=pnpm-workspace.yaml\n");
         // pnpm's default hook file, listed: placed in the repository, never loaded (--ignore-pnpmfile).
-        writeFileSync(join(dir, ".pnpmfile.cjs"), `require("fs").writeFileSync(${JSON.stringify(join(marks, "pnpmfile.cjs"))}, "ran");\n`);
+        writeFileSync(
+          join(dir, ".pnpmfile.cjs"),
+          `require("fs").writeFileSync(${JSON.stringify(join(marks, "pnpmfile.cjs"))}, "ran");\n`,
+        );
       } else {
         mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }));
+        writeFileSync(
+          join(dir, "package.json"),
+          JSON.stringify({ name: "app", version: "1.0.0", dependencies: { evil: evilUrl } }),
+        );
         writeFileSync(join(dir, "yarn.lock"), lockfiles[r.manager].text);
       }
       writeFileSync(
@@ -278,16 +342,21 @@ describe("npm_dependencies on Bazel 4.2.3", () => {
     }
   });
 
-  test.each(["yarn_git", "berry_git"])("%s: a git dependency fails the fetch naming it, before yarn clones it", async (name) => {
-    const asked = server.requests.length;
-    const r = await bazel(ws, ["query", "--noshow_progress", `@${name}//:all`], bazelEnv);
-    expect(readdirSync(marks)).toEqual([]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`npm_dependencies(name = "${name}"): //${name}:yarn.lock: a dependency is prepared from source`);
-    expect(r.stderr).toMatch(/ {2}evil \((evil@)?git\+http:/);
-    expect(r.stderr).toContain('add "evil" to `allow_install_scripts`');
-    expect(server.requests.slice(asked)).toEqual([]);
-  });
+  test.each(["yarn_git", "berry_git"])(
+    "%s: a git dependency fails the fetch naming it, before yarn clones it",
+    async (name) => {
+      const asked = server.requests.length;
+      const r = await bazel(ws, ["query", "--noshow_progress", `@${name}//:all`], bazelEnv);
+      expect(readdirSync(marks)).toEqual([]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(
+        `npm_dependencies(name = "${name}"): //${name}:yarn.lock: a dependency is prepared from source`,
+      );
+      expect(r.stderr).toMatch(/ {2}evil \((evil@)?git\+http:/);
+      expect(r.stderr).toContain('add "evil" to `allow_install_scripts`');
+      expect(server.requests.slice(asked)).toEqual([]);
+    },
+  );
 
   test("pnpm: `.npmrc`'s pnpmfile (a polyglot pnpm-workspace.yaml) is dropped with a DEBUG line; no hook file is loaded", async () => {
     const r = await bazel(ws, ["query", "--noshow_progress", "@pnpm_hooks//:all"], bazelEnv);

@@ -10,7 +10,16 @@
  * key covers a linked package's content (an edit rebuilds it; the cached build equals a clean one).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,14 +37,25 @@ let env: NodeJS.ProcessEnv;
 
 function io(): CliIo & { err: string[] } {
   const err: string[] = [];
-  return { err, stdout: () => {}, stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    err,
+    stdout: () => {},
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 /** A project with a main.js; `pkg` merged into its package.json; `lock` its package-lock.json (default: made by npm). */
 function project(name: string, pkg: Record<string, unknown> = {}, files: Record<string, string> = {}): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", main: "main.js", ...pkg }, null, 2));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name, version: "1.0.0", main: "main.js", ...pkg }, null, 2),
+  );
   writeFileSync(join(dir, "main.js"), 'console.log("hi");\n');
   for (const [rel, text] of Object.entries(files)) {
     mkdirSync(join(dir, rel, ".."), { recursive: true });
@@ -45,12 +65,19 @@ function project(name: string, pkg: Record<string, unknown> = {}, files: Record<
 }
 
 function npmLock(dir: string): void {
-  execFileSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, env, stdio: "pipe" });
+  execFileSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], {
+    cwd: dir,
+    env,
+    stdio: "pipe",
+  });
 }
 
 /** A hand-written package-lock.json (for what npm itself would not lock from the project). */
 function writeLock(dir: string, packages: Record<string, unknown>): void {
-  writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: "x", lockfileVersion: 3, requires: true, packages }));
+  writeFileSync(
+    join(dir, "package-lock.json"),
+    JSON.stringify({ name: "x", lockfileVersion: 3, requires: true, packages }),
+  );
 }
 
 /** Every entry of every layer of the image at `out` above the base: path -> type, link target, content. */
@@ -61,7 +88,11 @@ async function appLayers(out: string): Promise<Map<string, { type: string; linkn
     for await (const e of readTarEntries(await openLayerTar(blobPath(out, l.digest)))) {
       const chunks: Buffer[] = [];
       for await (const c of e.body) chunks.push(c);
-      m.set(e.path.replace(/\/$/, ""), { type: e.type, linkname: e.linkname, text: Buffer.concat(chunks).toString("utf8") });
+      m.set(e.path.replace(/\/$/, ""), {
+        type: e.type,
+        linkname: e.linkname,
+        text: Buffer.concat(chunks).toString("utf8"),
+      });
     }
   }
   return m;
@@ -118,7 +149,9 @@ describe("project symlinks (item 3)", () => {
     // package.json and the lockfile are read as regular files only.
     const lock = project("lock-link");
     symlinkSync(join(tmp, "plain", "package-lock.json"), join(lock, "package-lock.json"));
-    expect(await refused(lock)).toMatch(`${join(lock, "package-lock.json")}: a symlink (${JSON.stringify(join(tmp, "plain", "package-lock.json"))})`);
+    expect(await refused(lock)).toMatch(
+      `${join(lock, "package-lock.json")}: a symlink (${JSON.stringify(join(tmp, "plain", "package-lock.json"))})`,
+    );
   });
 
   it("judges a link by its whole chain: a `..` after a link climbs from where the link led", async () => {
@@ -192,7 +225,9 @@ describe("local dependencies (item 4)", () => {
       "../../../../.docker": { name: "x", version: "1.0.0" },
       "node_modules/x": { resolved: "../../../../.docker", link: true },
     });
-    expect(await refused(dir)).toMatch(`${join(dir, "package.json")}: dependency "x": "file:../../../../.docker" leads outside the project`);
+    expect(await refused(dir)).toMatch(
+      `${join(dir, "package.json")}: dependency "x": "file:../../../../.docker" leads outside the project`,
+    );
   });
 
   it("refuses a sibling directory, a link: in a workspace, a workspace pattern out of the project", async () => {
@@ -208,11 +243,15 @@ describe("local dependencies (item 4)", () => {
       { "packages/a/package.json": JSON.stringify({ name: "a", dependencies: { s: "link:../../../sibling" } }) },
     );
     writeLock(ws, { "": {} });
-    expect(await refused(ws)).toMatch(`${join(ws, "packages/a/package.json")}: dependency "s": "link:../../../sibling"`);
+    expect(await refused(ws)).toMatch(
+      `${join(ws, "packages/a/package.json")}: dependency "s": "link:../../../sibling"`,
+    );
 
     const pat = project("ws-pattern", { workspaces: ["../*"] });
     writeLock(pat, { "": {} });
-    expect(await refused(pat)).toMatch(`${join(pat, "package.json")}: workspace pattern "../*" leads outside the project`);
+    expect(await refused(pat)).toMatch(
+      `${join(pat, "package.json")}: workspace pattern "../*" leads outside the project`,
+    );
   });
 
   it("installs file: dependencies inside the project with the real npm: a directory (linked) and a tarball", async () => {
@@ -226,7 +265,11 @@ describe("local dependencies (item 4)", () => {
         "y/index.js": "module.exports = 'y1';\n",
       },
     );
-    execFileSync("npm", ["pack", "--pack-destination", join(dir, "vendor")], { cwd: join(dir, "y"), env, stdio: "pipe" });
+    execFileSync("npm", ["pack", "--pack-destination", join(dir, "vendor")], {
+      cwd: join(dir, "y"),
+      env,
+      stdio: "pipe",
+    });
     rmSync(join(dir, "y"), { recursive: true });
     npmLock(dir);
     const out = join(tmp, "out-file-in");
@@ -247,18 +290,29 @@ describe("local dependencies (item 4)", () => {
         "vendor/x/index.js": "module.exports = 'v1';\n",
       },
     );
-    execFileSync("npx", ["-y", "pnpm@9.15.9", "install", "--lockfile-only", "--ignore-scripts"], { cwd: dir, env, stdio: "pipe" });
+    execFileSync("npx", ["-y", "pnpm@9.15.9", "install", "--lockfile-only", "--ignore-scripts"], {
+      cwd: dir,
+      env,
+      stdio: "pipe",
+    });
     const v1 = await build({ lockfile: dir, output: join(tmp, "out-pnpm-1"), "cache-dir": cache }, io());
-    expect((await appLayers(join(tmp, "out-pnpm-1"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v1';\n" });
+    expect((await appLayers(join(tmp, "out-pnpm-1"))).get("app/node_modules/x/index.js")).toMatchObject({
+      text: "module.exports = 'v1';\n",
+    });
 
     writeFileSync(join(dir, "vendor", "x", "index.js"), "module.exports = 'v2';\n");
     const v2 = await build({ lockfile: dir, output: join(tmp, "out-pnpm-2"), "cache-dir": cache }, io());
     expect(v2.result.nodeModules.cached).toBe(false);
-    expect((await appLayers(join(tmp, "out-pnpm-2"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v2';\n" });
+    expect((await appLayers(join(tmp, "out-pnpm-2"))).get("app/node_modules/x/index.js")).toMatchObject({
+      text: "module.exports = 'v2';\n",
+    });
     expect(v2.result.digest).not.toBe(v1.result.digest);
 
     // Same inputs, same digest as a build with a fresh cache; and the same again from the cache.
-    const clean = await build({ lockfile: dir, output: join(tmp, "out-pnpm-clean"), "cache-dir": join(tmp, "cache-clean") }, io());
+    const clean = await build(
+      { lockfile: dir, output: join(tmp, "out-pnpm-clean"), "cache-dir": join(tmp, "cache-clean") },
+      io(),
+    );
     expect(clean.result.digest).toBe(v2.result.digest);
     const again = await build({ lockfile: dir, output: join(tmp, "out-pnpm-3"), "cache-dir": cache }, io());
     expect(again.result.nodeModules.cached).toBe(true);
@@ -274,19 +328,28 @@ describe("local dependencies (item 4)", () => {
         "vendor/x/index.js": "module.exports = 'v1';\n",
       },
     );
-    execFileSync("npx", ["-y", "yarn@1.22.22", "install", "--ignore-scripts", "--no-progress"], { cwd: dir, env, stdio: "pipe" });
+    execFileSync("npx", ["-y", "yarn@1.22.22", "install", "--ignore-scripts", "--no-progress"], {
+      cwd: dir,
+      env,
+      stdio: "pipe",
+    });
     await build({ lockfile: dir, output: join(tmp, "out-yarn-1"), "cache-dir": cache }, io());
-    expect((await appLayers(join(tmp, "out-yarn-1"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v1';\n" });
+    expect((await appLayers(join(tmp, "out-yarn-1"))).get("app/node_modules/x/index.js")).toMatchObject({
+      text: "module.exports = 'v1';\n",
+    });
     writeFileSync(join(dir, "vendor", "x", "index.js"), "module.exports = 'v2';\n");
     const v2 = await build({ lockfile: dir, output: join(tmp, "out-yarn-2"), "cache-dir": cache }, io());
     expect(v2.result.nodeModules.cached).toBe(false);
-    expect((await appLayers(join(tmp, "out-yarn-2"))).get("app/node_modules/x/index.js")).toMatchObject({ text: "module.exports = 'v2';\n" });
+    expect((await appLayers(join(tmp, "out-yarn-2"))).get("app/node_modules/x/index.js")).toMatchObject({
+      text: "module.exports = 'v2';\n",
+    });
   }, 240_000);
 });
 
 describe("the canary", () => {
   it("is where it was, and in no image", () => {
     expect(readFileSync(join(home, ".docker", "config.json"), "utf8")).toContain(CANARY);
-    for (const out of ["out-plain", "out-in-links", "out-file-in", "out-pnpm-2"]) expect(allBlobsText(join(tmp, out))).not.toContain(CANARY);
+    for (const out of ["out-plain", "out-in-links", "out-file-in", "out-pnpm-2"])
+      expect(allBlobsText(join(tmp, out))).not.toContain(CANARY);
   });
 });

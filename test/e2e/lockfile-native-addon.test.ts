@@ -31,7 +31,16 @@ let base: string;
 function io(): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    out,
+    err,
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 beforeAll(() => {
@@ -68,7 +77,10 @@ describe("pipeline build --lockfile, packages with install scripts", () => {
 
   it("a listed name that is not a package names the flag and the value", async () => {
     const e = await pipelineErrorOf(
-      build(args(join(tmp, "x"), { "allow-install-scripts": ["fs-ext"], "ignore-install-scripts": ["no-such-pkg"] }), io()),
+      build(
+        args(join(tmp, "x"), { "allow-install-scripts": ["fs-ext"], "ignore-install-scripts": ["no-such-pkg"] }),
+        io(),
+      ),
     );
     expect(e.code).toBe("E_INSTALL_SCRIPTS");
     expect(e.message).toContain('--ignore-install-scripts "no-such-pkg"');

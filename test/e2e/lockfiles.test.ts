@@ -44,12 +44,22 @@ delete env.SOURCE_DATE_EPOCH;
 function captureIo(e: NodeJS.ProcessEnv): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: e, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    out,
+    err,
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env: e,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 const V6 = "lockfileVersion: '6.0'\n\ndependencies:\n  ms:\n    specifier: 2.1.3\n    version: 2.1.3\n";
 /** yarn 1 quotes this URL in its error as it is: ESC ] 0 ; ... BEL would set the terminal's title. */
-const ESCAPES_LOCK = '# yarn lockfile v1\n\n\nms@2.1.3:\n  version "2.1.3"\n  resolved "http://127.0.0.1:9/ms\\u001b]0;pwned\\u0007-2.1.3.tgz"\n';
+const ESCAPES_LOCK =
+  '# yarn lockfile v1\n\n\nms@2.1.3:\n  version "2.1.3"\n  resolved "http://127.0.0.1:9/ms\\u001b]0;pwned\\u0007-2.1.3.tgz"\n';
 const BERRY_V4 = '__metadata:\n  version: 4\n  cacheKey: 7\n\n"ms@npm:2.1.3":\n  version: 2.1.3\n';
 
 function workspaceFiles(kind: string, extra: string[]): string[] {
@@ -77,7 +87,13 @@ const scriptRepos = () =>
       ', omit_dev = True, allow_install_scripts = ["scripted"]',
     ),
   ).join("") +
-  npmDeps("scripts_pnpm_dev", "scripts_pnpm", "pnpm-lock.yaml", [SCRIPTED[0].replace("X", "pnpm")], ', ignore_install_scripts = ["scripted"]') +
+  npmDeps(
+    "scripts_pnpm_dev",
+    "scripts_pnpm",
+    "pnpm-lock.yaml",
+    [SCRIPTED[0].replace("X", "pnpm")],
+    ', ignore_install_scripts = ["scripted"]',
+  ) +
   npmDeps("scripts_yarn_unlisted", "scripts_yarn", "yarn.lock", [SCRIPTED[0].replace("X", "yarn")]) +
   YARNRC.map(([dir, , listed]) =>
     npmDeps(
@@ -88,7 +104,13 @@ const scriptRepos = () =>
       ', ignore_install_scripts = ["scripted"]',
     ),
   ).join("") +
-  npmDeps("yarnrc_unlisted", "yarnrc_pnp", "yarn.lock", [SCRIPTED[0].replace("scripts_X", "yarnrc_pnp")], ', ignore_install_scripts = ["scripted"]');
+  npmDeps(
+    "yarnrc_unlisted",
+    "yarnrc_pnp",
+    "yarn.lock",
+    [SCRIPTED[0].replace("scripts_X", "yarnrc_pnp")],
+    ', ignore_install_scripts = ["scripted"]',
+  );
 
 /** Copies of scripts/berry with a .yarnrc.yml (directory, its text, listed in `workspace_files`). */
 const YARNRC: [string, string, boolean][] = [
@@ -115,7 +137,10 @@ beforeAll(async () => {
   let extra = "";
   for (const k of KINDS) extra += npmDeps(`${k.kind}_deps`, k.kind, k.lock, workspaceFiles(k.kind, k.extra));
   extra += scriptRepos();
-  extra += npmDeps("old_pnpm", "old", "pnpm-lock.yaml") + npmDeps("old_berry", "oldberry", "yarn.lock") + npmDeps("bad_name", "old", "deps.lock");
+  extra +=
+    npmDeps("old_pnpm", "old", "pnpm-lock.yaml") +
+    npmDeps("old_berry", "oldberry", "yarn.lock") +
+    npmDeps("bad_name", "old", "deps.lock");
   extra += npmDeps("escapes", "escapes", "yarn.lock");
   ws = makeConsumerWorkspace(tmp, extra);
   for (const k of KINDS) {
@@ -129,7 +154,10 @@ beforeAll(async () => {
   }
   for (const k of SCRIPT_KINDS) {
     cpSync(join(FIXTURES, "scripts", k), join(ws, `scripts_${k}`), { recursive: true });
-    writeFileSync(join(ws, `scripts_${k}`, "BUILD.bazel"), appBuild(`scripts_${k}`, `scripts_${k}`, ["ms", "scripted"]));
+    writeFileSync(
+      join(ws, `scripts_${k}`, "BUILD.bazel"),
+      appBuild(`scripts_${k}`, `scripts_${k}`, ["ms", "scripted"]),
+    );
   }
   for (const [dir, file, text] of [
     ["old", "pnpm-lock.yaml", V6],
@@ -139,7 +167,10 @@ beforeAll(async () => {
   ]) {
     mkdirSync(join(ws, dir), { recursive: true });
     writeFileSync(join(ws, dir, file), text);
-    writeFileSync(join(ws, dir, "package.json"), JSON.stringify({ name: "old", version: "1.0.0", dependencies: { ms: "2.1.3" } }));
+    writeFileSync(
+      join(ws, dir, "package.json"),
+      JSON.stringify({ name: "old", version: "1.0.0", dependencies: { ms: "2.1.3" } }),
+    );
     writeFileSync(join(ws, dir, "BUILD.bazel"), 'exports_files(glob(["**"]))\n');
   }
 });
@@ -186,8 +217,14 @@ describe("npm_dependencies (Bazel 4.2.3) reads the lockfile the file name says",
   test("an unsupported version or lockfile name fails the fetch naming the file and what was found", async () => {
     for (const [repo, want] of [
       ["old_pnpm", `\`lockfile\` //old:pnpm-lock.yaml: lockfileVersion "6.0" is not supported (supported: '9.0'`],
-      ["old_berry", `\`lockfile\` //oldberry:yarn.lock: yarn berry \`__metadata\` version "4" is not supported (supported: 8`],
-      ["bad_name", `\`lockfile\` //old:deps.lock: the file name says which package manager wrote it, and "deps.lock" is none of`],
+      [
+        "old_berry",
+        `\`lockfile\` //oldberry:yarn.lock: yarn berry \`__metadata\` version "4" is not supported (supported: 8`,
+      ],
+      [
+        "bad_name",
+        `\`lockfile\` //old:deps.lock: the file name says which package manager wrote it, and "deps.lock" is none of`,
+      ],
     ]) {
       const r = await bazel(ws, ["query", "--noshow_progress", `@${repo}//:all`]);
       expect(r.code).not.toBe(0);
@@ -207,16 +244,19 @@ describe("npm_dependencies (Bazel 4.2.3): the package manager's output", () => {
 });
 
 describe("npm_dependencies (Bazel 4.2.3): omit_dev and install scripts with pnpm and yarn lockfiles", () => {
-  test.each(SCRIPT_KINDS)("%s: allow_install_scripts runs `scripted`'s install script; omit_dev leaves @types/ms out", async (kind) => {
-    const r = await ok(["run", ...QUIET, `//scripts_${kind}:app_local`, "--", kind]);
-    expect(r.stdout.trim()).toBe(`${kind}: ms 2m, built by its install script`);
-    const q = await ok(["query", "--noshow_progress", `@scripts_${kind}//:all`]);
-    expect(q.stdout).toContain(`@scripts_${kind}//:node_modules/scripted\n`);
-    expect(q.stdout).not.toContain("@types/ms");
-    const external = join((await ok(["info", "output_base"])).stdout.trim(), "external");
-    expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "ms", "index.js"))).toBe(true);
-    expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "@types", "ms"))).toBe(false);
-  });
+  test.each(SCRIPT_KINDS)(
+    "%s: allow_install_scripts runs `scripted`'s install script; omit_dev leaves @types/ms out",
+    async (kind) => {
+      const r = await ok(["run", ...QUIET, `//scripts_${kind}:app_local`, "--", kind]);
+      expect(r.stdout.trim()).toBe(`${kind}: ms 2m, built by its install script`);
+      const q = await ok(["query", "--noshow_progress", `@scripts_${kind}//:all`]);
+      expect(q.stdout).toContain(`@scripts_${kind}//:node_modules/scripted\n`);
+      expect(q.stdout).not.toContain("@types/ms");
+      const external = join((await ok(["info", "output_base"])).stdout.trim(), "external");
+      expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "ms", "index.js"))).toBe(true);
+      expect(existsSync(join(external, `scripts_${kind}`, "node_modules", "@types", "ms"))).toBe(false);
+    },
+  );
 
   test("without omit_dev the devDependency is there; ignore_install_scripts installs `scripted` unbuilt; unlisted, the fetch fails naming it", async () => {
     const q = await ok(["query", "--noshow_progress", "@scripts_pnpm_dev//:all"]);
@@ -226,7 +266,9 @@ describe("npm_dependencies (Bazel 4.2.3): omit_dev and install scripts with pnpm
     expect(existsSync(join(external, "scripts_pnpm_dev", "node_modules", "scripted", "built.js"))).toBe(false);
     const r = await bazel(ws, ["query", "--noshow_progress", "@scripts_yarn_unlisted//:all"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('npm_dependencies(name = "scripts_yarn_unlisted"): package of //scripts_yarn:yarn.lock has install scripts');
+    expect(r.stderr).toContain(
+      'npm_dependencies(name = "scripts_yarn_unlisted"): package of //scripts_yarn:yarn.lock has install scripts',
+    );
     expect(r.stderr).toContain('scripted (node_modules/scripted: install script "node build.js")');
   });
 });
@@ -255,27 +297,33 @@ describe("npm_dependencies (Bazel 4.2.3) reads a berry project's .yarnrc.yml", (
 describe("pipeline build --lockfile with each lockfile", () => {
   const cacheDir = join(tmp, "cli-cache");
 
-  test.each(KINDS.map((k) => k.kind))("%s: the image runs; @acme/lib is a link to the code layer's packages/lib", async (kind) => {
-    const project = join(tmp, "cli", kind);
-    cpSync(join(FIXTURES, kind), project, { recursive: true });
-    const output = join(tmp, "cli-out", kind);
-    const io = captureIo(env);
-    const r = await build({ lockfile: project, entry: "main.js", "cache-dir": cacheDir, output }, io);
-    expect(r.exitCode, io.err.join("\n")).toBe(0);
-    const run = runLayoutImage(output, [kind]);
-    expect(run.stdout.trim(), run.stderr).toBe(OUTPUT(kind));
-    const img = readLayout(output);
-    const layers = await Promise.all(img.manifest.layers.slice(-2).map((l) => listLayer(blobPath(output, l.digest))));
-    const link = layers[0].find((e) => e.path === "app/node_modules/@acme/lib");
-    expect(link).toMatchObject({ type: "symlink", linkname: "../../packages/lib" });
-    expect(layers[1].map((e) => e.path)).toContain("app/packages/lib/index.js");
-    expect(layers[0].map((e) => e.path)).toContain("app/node_modules/lodash/sum.js");
-  });
+  test.each(KINDS.map((k) => k.kind))(
+    "%s: the image runs; @acme/lib is a link to the code layer's packages/lib",
+    async (kind) => {
+      const project = join(tmp, "cli", kind);
+      cpSync(join(FIXTURES, kind), project, { recursive: true });
+      const output = join(tmp, "cli-out", kind);
+      const io = captureIo(env);
+      const r = await build({ lockfile: project, entry: "main.js", "cache-dir": cacheDir, output }, io);
+      expect(r.exitCode, io.err.join("\n")).toBe(0);
+      const run = runLayoutImage(output, [kind]);
+      expect(run.stdout.trim(), run.stderr).toBe(OUTPUT(kind));
+      const img = readLayout(output);
+      const layers = await Promise.all(img.manifest.layers.slice(-2).map((l) => listLayer(blobPath(output, l.digest))));
+      const link = layers[0].find((e) => e.path === "app/node_modules/@acme/lib");
+      expect(link).toMatchObject({ type: "symlink", linkname: "../../packages/lib" });
+      expect(layers[1].map((e) => e.path)).toContain("app/packages/lib/index.js");
+      expect(layers[0].map((e) => e.path)).toContain("app/node_modules/lodash/sum.js");
+    },
+  );
 
   test("berry: Yarn reads the project's .yarnrc.yml (nmHoistingLimits: workspaces keeps lodash in packages/lib), not its yarnPath", async () => {
     const project = join(tmp, "cli", "berry-yarnrc");
     cpSync(join(FIXTURES, "berry"), project, { recursive: true });
-    writeFileSync(join(project, ".yarnrc.yml"), "nodeLinker: node-modules\nnmHoistingLimits: workspaces\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n");
+    writeFileSync(
+      join(project, ".yarnrc.yml"),
+      "nodeLinker: node-modules\nnmHoistingLimits: workspaces\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\n",
+    );
     const output = join(tmp, "cli-out", "berry-yarnrc");
     const io = captureIo(env);
     const r = await build({ lockfile: project, entry: "main.js", "cache-dir": cacheDir, output }, io);
@@ -283,7 +331,9 @@ describe("pipeline build --lockfile with each lockfile", () => {
     const run = runLayoutImage(output, ["yarnrc"]);
     expect(run.stdout.trim(), run.stderr).toBe(OUTPUT("yarnrc"));
     const img = readLayout(output);
-    const paths = (await Promise.all(img.manifest.layers.map((l) => listLayer(blobPath(output, l.digest))))).flat().map((e) => e.path);
+    const paths = (await Promise.all(img.manifest.layers.map((l) => listLayer(blobPath(output, l.digest)))))
+      .flat()
+      .map((e) => e.path);
     expect(paths).toContain("app/packages/lib/node_modules/lodash/sum.js");
     expect(paths).not.toContain("app/node_modules/lodash/sum.js");
     expect(paths).not.toContain("app/.yarnrc.yml"); // like .npmrc, it may hold a registry token
@@ -329,9 +379,13 @@ use_repo(pipeline, "npm", "pipeline-host-node")
     writeFileSync(join(ws7, "BUILD.bazel"), appBuild("bzlmod", "npm"));
     // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
     // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
-    const jks = spawnSync("python3", [peersFile("lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")], {
-      encoding: "utf8",
-    });
+    const jks = spawnSync(
+      "python3",
+      [peersFile("lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(jks.status, jks.stderr).toBe(0);
     writeFileSync(
       join(ws7, ".bazelrc"),

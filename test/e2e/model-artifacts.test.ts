@@ -49,10 +49,14 @@ const run = promisify(execFile);
 const keychain = anonymousKeychain;
 
 async function skopeoRaw(ref: string, creds?: string): Promise<Buffer> {
-  const { stdout } = await run("skopeo", ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`], {
-    encoding: "buffer",
-    timeout: 120_000,
-  });
+  const { stdout } = await run(
+    "skopeo",
+    ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`],
+    {
+      encoding: "buffer",
+      timeout: 120_000,
+    },
+  );
   return stdout;
 }
 
@@ -103,8 +107,10 @@ function makeModel(dir: string, config = '{"hidden_size": 64}\n'): string {
   return dir;
 }
 
-const blobGets = (rs: { method: string; path: string }[]) => rs.filter((r) => r.method === "GET" && r.path.includes("/blobs/"));
-const uploads = (rs: { method: string; path: string }[]) => rs.filter((r) => r.method === "POST" && r.path.includes("/blobs/uploads/"));
+const blobGets = (rs: { method: string; path: string }[]) =>
+  rs.filter((r) => r.method === "GET" && r.path.includes("/blobs/"));
+const uploads = (rs: { method: string; path: string }[]) =>
+  rs.filter((r) => r.method === "POST" && r.path.includes("/blobs/uploads/"));
 
 let tmp: string;
 let reg: RunningRegistry;
@@ -261,7 +267,10 @@ describe("sync", () => {
   it("two syncs of the same model at once both get the one whole entry", async () => {
     const fresh = join(tmp, "cache-concurrent");
     const id = `${reg.host}/models/demo@${digest}`;
-    const [a, b] = await Promise.all([syncModel(id, { keychain, cacheDir: fresh }), syncModel(id, { keychain, cacheDir: fresh })]);
+    const [a, b] = await Promise.all([
+      syncModel(id, { keychain, cacheDir: fresh }),
+      syncModel(id, { keychain, cacheDir: fresh }),
+    ]);
     expect(a).toEqual(b);
     expect(treeOf(a.dir)).toEqual(normalized(treeOf(src)));
     expect(readdirSync(join(fresh, "sha256"))).toEqual([digest.slice(7)]);
@@ -296,7 +305,11 @@ describe("sync", () => {
 });
 
 describe("hostile and corrupted artifacts", () => {
-  async function putArtifact(repo: string, layers: { bytes: Buffer; desc: Descriptor }[], tag: string): Promise<string> {
+  async function putArtifact(
+    repo: string,
+    layers: { bytes: Buffer; desc: Descriptor }[],
+    tag: string,
+  ): Promise<string> {
     const client = new RegistryClient(reg.host, { keychain, access: "push" });
     for (const b of [{ bytes: EMPTY_CONFIG_BYTES, desc: EMPTY_CONFIG }, ...layers])
       await uploadBlob(client, repo, bufferBlob(b.bytes, b.desc.mediaType));
@@ -313,32 +326,39 @@ describe("hostile and corrupted artifacts", () => {
   async function treeLayer(inputs: Parameters<typeof buildLayer>[0]): Promise<{ bytes: Buffer; desc: Descriptor }> {
     const path = join(mkdtempSync(join(tmp, "layer-")), "t.tgz");
     const d = await buildLayer(inputs, path, { mtime: 0 });
-    const annotations = { "io.deis.oras.content.digest": d.diffId, "io.deis.oras.content.unpack": "true", "org.opencontainers.image.title": "model" };
+    const annotations = {
+      "io.deis.oras.content.digest": d.diffId,
+      "io.deis.oras.content.unpack": "true",
+      "org.opencontainers.image.title": "model",
+    };
     return { bytes: readFileSync(path), desc: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations } };
   }
 
-  it.each([["../escaped"], ["/tmp/absolute-title"], ["model/../../escaped"]])("refuses the title %j before writing anything", async (title) => {
-    const tree = await treeLayer([{ dest: "model", dir: true }]);
-    const payload = Buffer.from("payload");
-    const file = {
-      bytes: payload,
-      desc: {
-        mediaType: "application/octet-stream",
-        digest: sha256(payload),
-        size: payload.length,
-        annotations: { "org.opencontainers.image.title": title },
-      },
-    };
-    await putArtifact("models/hostile", [tree, file], "t");
-    const out = join(tmp, "hostile-out", "model");
-    const at = await mark(reg);
-    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:t`), out, { keychain }));
-    expect(e.code).toBe("E_MODEL_UNSAFE");
-    expect(e.message).toContain(JSON.stringify(title));
-    expect(blobGets(await requestsSince(reg, at))).toEqual([]);
-    expect(existsSync(join(tmp, "hostile-out"))).toBe(false);
-    expect(existsSync("/tmp/absolute-title")).toBe(false);
-  });
+  it.each([["../escaped"], ["/tmp/absolute-title"], ["model/../../escaped"]])(
+    "refuses the title %j before writing anything",
+    async (title) => {
+      const tree = await treeLayer([{ dest: "model", dir: true }]);
+      const payload = Buffer.from("payload");
+      const file = {
+        bytes: payload,
+        desc: {
+          mediaType: "application/octet-stream",
+          digest: sha256(payload),
+          size: payload.length,
+          annotations: { "org.opencontainers.image.title": title },
+        },
+      };
+      await putArtifact("models/hostile", [tree, file], "t");
+      const out = join(tmp, "hostile-out", "model");
+      const at = await mark(reg);
+      const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:t`), out, { keychain }));
+      expect(e.code).toBe("E_MODEL_UNSAFE");
+      expect(e.message).toContain(JSON.stringify(title));
+      expect(blobGets(await requestsSince(reg, at))).toEqual([]);
+      expect(existsSync(join(tmp, "hostile-out"))).toBe(false);
+      expect(existsSync("/tmp/absolute-title")).toBe(false);
+    },
+  );
 
   it("refuses a tree whose symlink leads out, and never writes a file layer through it", async () => {
     const target = mkdtempSync(join(tmp, "victim-"));
@@ -357,7 +377,9 @@ describe("hostile and corrupted artifacts", () => {
       },
     };
     await putArtifact("models/hostile", [tree, file], "link");
-    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:link`), join(tmp, "link-out"), { keychain }));
+    const e = await caught(
+      pullModel(parseReference(`${reg.host}/models/hostile:link`), join(tmp, "link-out"), { keychain }),
+    );
     expect(e.code).toBe("E_MODEL_UNSAFE");
     expect(e.message).toContain("leads outside the model directory");
     expect(readdirSync(target)).toEqual([]);
@@ -384,14 +406,24 @@ describe("hostile and corrupted artifacts", () => {
     };
     await putArtifact(
       "models/hostile",
-      [{ bytes, desc: { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations } }],
+      [
+        {
+          bytes,
+          desc: { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(bytes), size: bytes.length, annotations },
+        },
+      ],
       "late-link",
     );
-    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:late-link`), join(tmp, "late-link-out"), { keychain }));
+    const e = await caught(
+      pullModel(parseReference(`${reg.host}/models/hostile:late-link`), join(tmp, "late-link-out"), { keychain }),
+    );
     expect(e.code).toBe("E_MODEL_UNSAFE");
     expect(e.message).toContain("leads outside the model directory");
     const st = lstatSync(join(canary, "sub"));
-    expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({ mode: "755", mtime: 1_234_567_890 });
+    expect({ mode: (st.mode & 0o7777).toString(8), mtime: st.mtimeMs / 1000 }).toEqual({
+      mode: "755",
+      mtime: 1_234_567_890,
+    });
     expect(existsSync(join(tmp, "late-link-out"))).toBe(false);
   });
 
@@ -401,7 +433,9 @@ describe("hostile and corrupted artifacts", () => {
       { dest: "elsewhere/x", content: Buffer.from("x") },
     ]);
     await putArtifact("models/hostile", [tree], "outside");
-    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile:outside`), join(tmp, "outside-out"), { keychain }));
+    const e = await caught(
+      pullModel(parseReference(`${reg.host}/models/hostile:outside`), join(tmp, "outside-out"), { keychain }),
+    );
     expect(e.code).toBe("E_MODEL_UNSAFE");
     expect(e.message).toContain('entries outside "model/": "elsewhere"');
     expect(existsSync(join(tmp, "outside-out"))).toBe(false);
@@ -423,7 +457,9 @@ describe("hostile and corrupted artifacts", () => {
     expect(e.code).toBe("E_DIGEST_MISMATCH");
     expect(existsSync(out)).toBe(false);
     const cacheDir = join(tmp, "corrupt-cache");
-    expect((await caught(syncModel(`${reg.host}/models/corrupt@${d}`, { keychain, cacheDir }))).code).toBe("E_DIGEST_MISMATCH");
+    expect((await caught(syncModel(`${reg.host}/models/corrupt@${d}`, { keychain, cacheDir }))).code).toBe(
+      "E_DIGEST_MISMATCH",
+    );
     expect(readdirSync(join(cacheDir, "sha256"))).toEqual([]);
   });
 
@@ -440,7 +476,9 @@ describe("hostile and corrupted artifacts", () => {
       layers: [{ mediaType: "application/json", digest: sha256(json), size: json.length }],
     };
     await client.putManifest("models/other", "v1", Buffer.from(JSON.stringify(m)), MediaType.OCI_MANIFEST);
-    const e = await caught(pullModel(parseReference(`${reg.host}/models/other:v1`), join(tmp, "other-out"), { keychain }));
+    const e = await caught(
+      pullModel(parseReference(`${reg.host}/models/other:v1`), join(tmp, "other-out"), { keychain }),
+    );
     expect(e.code).toBe("E_MODEL_ARTIFACT");
     expect(e.message).toContain('"application/vnd.example.other"');
     expect(existsSync(join(tmp, "other-out"))).toBe(false);
@@ -478,7 +516,14 @@ describe("htpasswd registry through the CLI handlers", () => {
 
     const push = io(secret + "\n");
     await modelPush(
-      { dir: src, reference: `${authReg.host}/private/model:v1`, tag: ["stable"], insecure: false, username: "alice", "password-stdin": true },
+      {
+        dir: src,
+        reference: `${authReg.host}/private/model:v1`,
+        tag: ["stable"],
+        insecure: false,
+        username: "alice",
+        "password-stdin": true,
+      },
       push.cli,
     );
     expect(push.out).toEqual([`${authReg.host}/private/model@${digest}`]);
@@ -487,7 +532,13 @@ describe("htpasswd registry through the CLI handlers", () => {
     const pull = io(secret);
     const out = join(tmp, "cli-pulled");
     await modelPull(
-      { reference: `${authReg.host}/private/model:stable`, output: out, insecure: false, username: "alice", "password-stdin": true },
+      {
+        reference: `${authReg.host}/private/model:stable`,
+        output: out,
+        insecure: false,
+        username: "alice",
+        "password-stdin": true,
+      },
       pull.cli,
     );
     expect(pull.out).toEqual([`${authReg.host}/private/model@${digest}`]);

@@ -25,7 +25,9 @@ let reg: RunningRegistry;
 let idx: ImageIndex;
 const layout = join(tmp, "layout");
 
-async function skopeoRaw(ref: string): Promise<{ mediaType?: string; manifests?: { digest: string; platform?: { architecture: string } }[] }> {
+async function skopeoRaw(
+  ref: string,
+): Promise<{ mediaType?: string; manifests?: { digest: string; platform?: { architecture: string } }[] }> {
   const { stdout } = await run("skopeo", ["inspect", "--tls-verify=false", "--raw", ref], { timeout: 120_000 });
   return JSON.parse(stdout);
 }
@@ -58,9 +60,13 @@ describe("push of a multi-platform layout", () => {
     expect(raw.manifests!.map((m) => m.platform!.architecture)).toEqual(["amd64", "arm64"]);
     // Each manifest is there, by digest.
     for (const i of idx.images)
-      expect((await skopeoRaw(`docker://${reg.host}/team/multi@${i.digest}`)).mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+      expect((await skopeoRaw(`docker://${reg.host}/team/multi@${i.digest}`)).mediaType).toBe(
+        "application/vnd.oci.image.manifest.v1+json",
+      );
     // Again: the tag names the index already; nothing is uploaded.
-    const again = JSON.parse((await runCli(["push", layout, "--repository", `${reg.host}/team/multi`, "--tag", "v1", "--json"])).stdout);
+    const again = JSON.parse(
+      (await runCli(["push", layout, "--repository", `${reg.host}/team/multi`, "--tag", "v1", "--json"])).stdout,
+    );
     expect(again.digest).toBe(idx.digest);
     expect(again.uploaded.blobs).toBe(0);
   });
@@ -101,11 +107,16 @@ describe("push of a multi-platform layout", () => {
     expect(out.uploaded.blobs).toBe(1);
     expect(out.skipped).toBe(3);
     const sent = reg.requests().slice(before);
-    const of = (method: string, what: string) => sent.filter((q) => q.method === method && q.path.includes(what)).map((q) => q.path.split("/").pop());
-    expect(of("HEAD", "/blobs/").sort()).toEqual([...arm64.layers.map((l) => l.digest), arm64.configBlob.digest].sort());
+    const of = (method: string, what: string) =>
+      sent.filter((q) => q.method === method && q.path.includes(what)).map((q) => q.path.split("/").pop());
+    expect(of("HEAD", "/blobs/").sort()).toEqual(
+      [...arm64.layers.map((l) => l.digest), arm64.configBlob.digest].sort(),
+    );
     expect(sent.some((q) => q.path.includes(amd64.configBlob.digest))).toBe(false);
     expect(of("PUT", "/manifests/")).toEqual([arm64.digest, idx.digest, "v2"]);
-    expect((await skopeoRaw(`docker://${repo}:v2`)).manifests!.map((m) => m.digest)).toEqual(idx.images.map((i) => i.digest));
+    expect((await skopeoRaw(`docker://${repo}:v2`)).manifests!.map((m) => m.digest)).toEqual(
+      idx.images.map((i) => i.digest),
+    );
   });
 
   it("a platform the layout lacks is E_PLATFORM listing the platforms it has; a bad one E_BAD_PLATFORM", async () => {
@@ -144,8 +155,14 @@ describe("pull of a multi-platform image", () => {
     expect(top.manifests[0].mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect((await skopeoRaw(`oci:${out}:v1`)).manifests!.length).toBe(2);
     // skopeo copies it on, whole, from our layout.
-    await run("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${out}:v1`, `docker://${reg.host}/team/copied:v1`], { timeout: 120_000 });
-    expect((await skopeoRaw(`docker://${reg.host}/team/copied:v1`)).manifests!.map((m) => m.digest)).toEqual(idx.images.map((i) => i.digest));
+    await run(
+      "skopeo",
+      ["copy", "--all", "--dest-tls-verify=false", `oci:${out}:v1`, `docker://${reg.host}/team/copied:v1`],
+      { timeout: 120_000 },
+    );
+    expect((await skopeoRaw(`docker://${reg.host}/team/copied:v1`)).manifests!.map((m) => m.digest)).toEqual(
+      idx.images.map((i) => i.digest),
+    );
     // Readers of one image pick this machine's platform from it.
     expect(readLayout(out).digest).toBe(idx.images[0].digest);
     expect(readLayout(out, { platform: { os: "linux", architecture: "arm64" } }).digest).toBe(idx.images[1].digest);
@@ -162,7 +179,14 @@ describe("pull of a multi-platform image", () => {
     expect(d.code, d.stderr).toBe(0);
     expect(JSON.parse(d.stdout).digest).toBe(idx.images[0].digest);
     expect(readLayoutIndex(one)).toBeUndefined();
-    const bad = await runCli(["pull", `${reg.host}/team/multi:v1`, "--output", join(tmp, "x"), "--platforms", "linux/ppc64le"]);
+    const bad = await runCli([
+      "pull",
+      `${reg.host}/team/multi:v1`,
+      "--output",
+      join(tmp, "x"),
+      "--platforms",
+      "linux/ppc64le",
+    ]);
     expect(bad.stderr).toContain("error[E_PLATFORM]");
     expect(bad.stderr).toContain("(has: linux/amd64, linux/arm64/v8)");
   });

@@ -15,7 +15,13 @@ import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "../../src/registry/pull";
-import { startFakeServer, startRegistry, writeDockerConfig, type RunningRegistry, type FakeServer } from "../fixtures/registry";
+import {
+  startFakeServer,
+  startRegistry,
+  writeDockerConfig,
+  type RunningRegistry,
+  type FakeServer,
+} from "../fixtures/registry";
 import { randomImage } from "../fixtures/random-image";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
 
@@ -27,7 +33,11 @@ function skopeo(args: string[]): string {
 }
 
 /** Reads each layer of `image` from `repository` as a layout's file is written (fetchBlob); says whether each body bypassed node:http. */
-async function fetchLayers(client: RegistryClient, repository: string, image: ReturnType<typeof randomImage>): Promise<boolean[]> {
+async function fetchLayers(
+  client: RegistryClient,
+  repository: string,
+  image: ReturnType<typeof randomImage>,
+): Promise<boolean[]> {
   const direct: boolean[] = [];
   for (const l of image.layers) {
     const chunks: Buffer[] = [];
@@ -41,9 +51,13 @@ async function fetchLayers(client: RegistryClient, repository: string, image: Re
 
 /** The raw manifest skopeo fetches, and its digest. */
 function skopeoRawDigest(ref: string, creds?: string): string {
-  const raw = execFileSync(SKOPEO, ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`], {
-    timeout: 120_000,
-  });
+  const raw = execFileSync(
+    SKOPEO,
+    ["inspect", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--raw", `docker://${ref}`],
+    {
+      timeout: 120_000,
+    },
+  );
   return sha256(raw);
 }
 
@@ -69,10 +83,16 @@ describe("real registry, anonymous", () => {
 
   it("pushes a random 3-layer image that skopeo reads back with the same digest", async () => {
     const image = randomImage({ layers: 3, layerSize: 8192 });
-    const result = await pushImage(image, { registry: reg.host, repository: "e2e/anon", tags: ["v1", "latest"] }, { keychain: keychain() });
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/anon", tags: ["v1", "latest"] },
+      { keychain: keychain() },
+    );
     expect(result.digest).toBe(image.digest);
     expect(result.reference).toBe(`${reg.host}/e2e/anon@${image.digest}`);
-    expect(result.uploaded.map((u) => u.digest).sort()).toEqual([image.configBlob.digest, ...image.layers.map((l) => l.digest)].sort());
+    expect(result.uploaded.map((u) => u.digest).sort()).toEqual(
+      [image.configBlob.digest, ...image.layers.map((l) => l.digest)].sort(),
+    );
     expect(result.skipped).toEqual([]);
     expect(result.tags).toEqual(["v1", "latest"]);
 
@@ -86,11 +106,9 @@ describe("real registry, anonymous", () => {
 
     // The manifest went up by digest, then under each tag; blobs were POSTed then PUT monolithically.
     const reqs = reg.requests();
-    expect(reqs.filter((r) => r.method === "PUT" && r.path.startsWith("/v2/e2e/anon/manifests/")).map((r) => r.path)).toEqual([
-      `/v2/e2e/anon/manifests/${image.digest}`,
-      "/v2/e2e/anon/manifests/v1",
-      "/v2/e2e/anon/manifests/latest",
-    ]);
+    expect(
+      reqs.filter((r) => r.method === "PUT" && r.path.startsWith("/v2/e2e/anon/manifests/")).map((r) => r.path),
+    ).toEqual([`/v2/e2e/anon/manifests/${image.digest}`, "/v2/e2e/anon/manifests/v1", "/v2/e2e/anon/manifests/latest"]);
     expect(reqs.filter((r) => r.method === "PATCH")).toEqual([]);
   });
 
@@ -99,7 +117,11 @@ describe("real registry, anonymous", () => {
     await pushImage(image, { registry: reg.host, repository: "e2e/again" }, { keychain: keychain() });
     await new Promise((r) => setTimeout(r, 100)); // let the access log catch up
     const before = reg.requests().length;
-    const again = await pushImage(image, { registry: reg.host, repository: "e2e/again", tags: ["t"] }, { keychain: keychain() });
+    const again = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/again", tags: ["t"] },
+      { keychain: keychain() },
+    );
     expect(again.uploaded).toEqual([]);
     expect(again.mounted).toEqual([]);
     expect(again.skipped.sort()).toEqual([image.configBlob.digest, ...image.layers.map((l) => l.digest)].sort());
@@ -236,12 +258,19 @@ describe("real registry, anonymous", () => {
   it("reads the registry's blob bodies past node:http (blob-fetch.ts), the bytes it stored", async () => {
     const image = randomImage({ layers: 2, layerSize: 3_000_000 });
     await pushImage(image, { registry: reg.host, repository: "e2e/direct", tags: ["v1"] }, { keychain: keychain() });
-    expect(await fetchLayers(new RegistryClient(reg.host, { keychain: keychain() }), "e2e/direct", image)).toEqual([true, true]);
+    expect(await fetchLayers(new RegistryClient(reg.host, { keychain: keychain() }), "e2e/direct", image)).toEqual([
+      true,
+      true,
+    ]);
   });
 
   it("lists tags", async () => {
     const image = randomImage({ layers: 1 });
-    await pushImage(image, { registry: reg.host, repository: "e2e/tags", tags: ["a", "b", "c"] }, { keychain: keychain() });
+    await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/tags", tags: ["a", "b", "c"] },
+      { keychain: keychain() },
+    );
     const tags = await new RegistryClient(reg.host, { keychain: keychain() }).listTags("e2e/tags");
     expect(tags.sort()).toEqual(["a", "b", "c"]);
   });
@@ -274,7 +303,11 @@ describe("real registry with htpasswd Basic auth", () => {
   it("pushes with credentials from DOCKER_CONFIG config.json; skopeo reads it back", async () => {
     const image = randomImage({ layers: 3 });
     const keychain = dockerConfigKeychain({ env: { DOCKER_CONFIG: configDir } });
-    const result = await pushImage(image, { registry: reg.host, repository: "e2e/private", tags: ["v1"] }, { keychain });
+    const result = await pushImage(
+      image,
+      { registry: reg.host, repository: "e2e/private", tags: ["v1"] },
+      { keychain },
+    );
     expect(result.uploaded).toHaveLength(4);
     const creds = `${user}:${password}`;
     expect(skopeoRawDigest(result.reference, creds)).toBe(image.digest);
@@ -286,7 +319,11 @@ describe("real registry with htpasswd Basic auth", () => {
     await pullToLayout(parseReference(`${reg.host}/e2e/private:v1`), dir, { keychain });
     expect(readLayout(dir).digest).toBe(image.digest);
     // After the registry's 401 and the answer with credentials, the body is still read past node:http.
-    expect(await fetchLayers(new RegistryClient(reg.host, { keychain }), "e2e/private", image)).toEqual([true, true, true]);
+    expect(await fetchLayers(new RegistryClient(reg.host, { keychain }), "e2e/private", image)).toEqual([
+      true,
+      true,
+      true,
+    ]);
   });
 
   it("a wrong password is E_UNAUTHORIZED naming the credential source, never the secret", async () => {
@@ -362,7 +399,8 @@ describe("in-process fake servers (what a real registry will not do on demand)",
     return s;
   };
   const staticKeychain = (host: string, username: string, password: string) => ({
-    resolve: async (registry: string) => (registry === host ? { credential: { username, password }, source: "test keychain" } : undefined),
+    resolve: async (registry: string) =>
+      registry === host ? { credential: { username, password }, source: "test keychain" } : undefined,
     describe: () => "test keychain",
   });
 
@@ -419,7 +457,11 @@ describe("in-process fake servers (what a real registry will not do on demand)",
   it("gives up after the configured retries with the status and registry in the error", async () => {
     const fake = await fakePushRegistry({ putBlob: () => 500 });
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: fake.host, repository: "r" }, { retry: { retries: 2, baseDelayMs: 1 } }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: fake.host, repository: "r" },
+        { retry: { retries: 2, baseDelayMs: 1 } },
+      ),
     );
     expect(e.code).toBe("E_REGISTRY");
     expect(e.message).toContain("HTTP 500");
@@ -443,7 +485,8 @@ describe("in-process fake servers (what a real registry will not do on demand)",
     const digest = sha256(content);
     const storage = await start((_req, res) => void res.writeHead(200).end(content), "localhost");
     const reg = await start((req, res) => {
-      if (!req.headers.authorization) return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="fake"' }).end();
+      if (!req.headers.authorization)
+        return void res.writeHead(401, { "WWW-Authenticate": 'Basic realm="fake"' }).end();
       res.writeHead(307, { Location: `${storage.url}/storage/${digest.slice(7)}?X-Amz-Signature=sekrit` }).end();
     });
     const client = new RegistryClient(reg.host, { keychain: staticKeychain(reg.host, "bob", "hunter2") });
@@ -457,7 +500,13 @@ describe("in-process fake servers (what a real registry will not do on demand)",
 
   it("rejects a push whose manifest PUT answers another Docker-Content-Digest", async () => {
     const fake = await fakePushRegistry({ manifestDigest: () => "sha256:" + "0".repeat(64) });
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: fake.host, repository: "r", tags: ["t"] }, { retry: FAST_RETRY }));
+    const e = await caught(
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: fake.host, repository: "r", tags: ["t"] },
+        { retry: FAST_RETRY },
+      ),
+    );
     expect(e.code).toBe("E_DIGEST_MISMATCH");
     expect(e.message).toContain("sha256:" + "0".repeat(64));
     // Nothing after the failed PUT by digest: no tag was written.
@@ -466,9 +515,12 @@ describe("in-process fake servers (what a real registry will not do on demand)",
 
   it("rejects a manifest or blob whose bytes do not match the digest asked for", async () => {
     const image = randomImage({ layers: 1 });
-    const tampered = Buffer.from(image.manifestBytes.toString("utf8").replace('"schemaVersion":2', '"schemaVersion": 2'));
+    const tampered = Buffer.from(
+      image.manifestBytes.toString("utf8").replace('"schemaVersion":2', '"schemaVersion": 2'),
+    );
     const fake = await start((req, res) => {
-      if (req.url.includes("/manifests/")) return void res.writeHead(200, { "Content-Type": image.mediaType }).end(tampered);
+      if (req.url.includes("/manifests/"))
+        return void res.writeHead(200, { "Content-Type": image.mediaType }).end(tampered);
       res.writeHead(200).end(Buffer.from("not the layer"));
     });
     const e = await caught(pullImage(parseReference(`${fake.host}/r@${image.digest}`), { retry: FAST_RETRY }));

@@ -115,14 +115,24 @@ describe("real registry with token auth", () => {
     let result!: Awaited<ReturnType<typeof pushImage>>;
     const registryBefore = reg.requests().length;
     const asked = await tokenRequestsDuring(async () => {
-      result = await pushImage(image, { registry: reg.host, repository: "team/a", tags: ["v1"] }, { keychain: keychainOf(aliceDir), log });
+      result = await pushImage(
+        image,
+        { registry: reg.host, repository: "team/a", tags: ["v1"] },
+        { keychain: keychainOf(aliceDir), log },
+      );
     });
     expect(result.digest).toBe(image.digest);
     expect(result.uploaded.map((u) => u.digest).sort()).toEqual(blobsOf(image));
 
     // One token for the whole push, although it made many registry requests; alice got what she asked.
     expect(asked).toHaveLength(1);
-    expect(asked[0]).toMatchObject({ method: "GET", grantType: "basic", account: ALICE, scopes: ["repository:team/a:pull,push"], status: 200 });
+    expect(asked[0]).toMatchObject({
+      method: "GET",
+      grantType: "basic",
+      account: ALICE,
+      scopes: ["repository:team/a:pull,push"],
+      status: 200,
+    });
     expect(asked[0].granted).toEqual([{ type: "repository", name: "team/a", actions: ["pull", "push"] }]);
     expect(
       reg
@@ -139,13 +149,18 @@ describe("real registry with token auth", () => {
 
     // skopeo, with the same password (its own token flow) and with a token of ours.
     expect(await skopeoDigest(result.reference, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
-    expect(await skopeoDigest(`${reg.host}/team/a:v1`, ["--registry-token", reg.tokens.issueToken(ALICE, ["repository:team/a:pull"])])).toBe(
-      image.digest,
-    );
+    expect(
+      await skopeoDigest(`${reg.host}/team/a:v1`, [
+        "--registry-token",
+        reg.tokens.issueToken(ALICE, ["repository:team/a:pull"]),
+      ]),
+    ).toBe(image.digest);
 
     // And back through our pull.
     const dir = join(tmp, "team-a-pulled");
-    expect(await pullToLayout(parseReference(`${reg.host}/team/a:v1`), dir, { keychain: keychainOf(aliceDir), log })).toEqual({
+    expect(
+      await pullToLayout(parseReference(`${reg.host}/team/a:v1`), dir, { keychain: keychainOf(aliceDir), log }),
+    ).toEqual({
       digest: image.digest,
       refName: "v1",
     });
@@ -156,7 +171,11 @@ describe("real registry with token auth", () => {
     reg.tokens.keyHint = "x5c";
     try {
       const image = randomImage({ layers: 1 });
-      const result = await pushImage(image, { registry: reg.host, repository: "team/x5c" }, { keychain: keychainOf(aliceDir), log });
+      const result = await pushImage(
+        image,
+        { registry: reg.host, repository: "team/x5c" },
+        { keychain: keychainOf(aliceDir), log },
+      );
       expect(reg.tokens.decode(reg.tokens.issued.at(-1)!).header.x5c).toHaveLength(1);
       expect(await skopeoDigest(result.reference, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
     } finally {
@@ -167,7 +186,11 @@ describe("real registry with token auth", () => {
   it("pulls a public repository anonymously with an anonymous token", async () => {
     const image = randomImage({ layers: 2 });
     const publisherDir = config("publisher", { username: PUBLISHER, password: PUBLISHER_PASSWORD });
-    await pushImage(image, { registry: reg.host, repository: "public/base", tags: ["v1"] }, { keychain: keychainOf(publisherDir), log });
+    await pushImage(
+      image,
+      { registry: reg.host, repository: "public/base", tags: ["v1"] },
+      { keychain: keychainOf(publisherDir), log },
+    );
 
     const dir = join(tmp, "public-pulled");
     const asked = await tokenRequestsDuring(() =>
@@ -183,7 +206,11 @@ describe("real registry with token auth", () => {
 
   it("refuses an anonymous push, naming registry, repository, operation and where it looked for credentials", async () => {
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/anon" }, { keychain: keychainOf(emptyDir), log }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "public/anon" },
+        { keychain: keychainOf(emptyDir), log },
+      ),
     );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain(`registry ${reg.host}`);
@@ -194,25 +221,41 @@ describe("real registry with token auth", () => {
     const last = reg.tokens.requests.at(-1)!;
     expect(last).toMatchObject({ grantType: "anonymous", scopes: ["repository:public/anon:pull,push"] });
     expect(last.granted).toEqual([{ type: "repository", name: "public/anon", actions: ["pull"] }]);
-    expect(reg.requests().filter((r) => r.path.startsWith("/v2/public/anon/") && r.status < 300 && r.method !== "HEAD")).toEqual([]);
+    expect(
+      reg.requests().filter((r) => r.path.startsWith("/v2/public/anon/") && r.status < 300 && r.method !== "HEAD"),
+    ).toEqual([]);
   });
 
   it("refuses alice's push to a repository she may only pull, naming it and her config.json entry", async () => {
     const e = await caught(
-      pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "public/by-alice" }, { keychain: keychainOf(aliceDir), log }),
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "public/by-alice" },
+        { keychain: keychainOf(aliceDir), log },
+      ),
     );
     expect(["E_UNAUTHORIZED", "E_DENIED"]).toContain(e.code);
     expect(e.message).toContain(reg.host);
     expect(e.message).toContain("public/by-alice");
     expect(e.message).toContain(`docker config ${join(aliceDir, "config.json")} auths[${JSON.stringify(reg.host)}]`);
     const last = reg.tokens.requests.at(-1)!;
-    expect(last).toMatchObject({ grantType: "basic", account: ALICE, scopes: ["repository:public/by-alice:pull,push"] });
+    expect(last).toMatchObject({
+      grantType: "basic",
+      account: ALICE,
+      scopes: ["repository:public/by-alice:pull,push"],
+    });
     expect(last.granted).toEqual([{ type: "repository", name: "public/by-alice", actions: ["pull"] }]);
   });
 
   it("a wrong password is refused by the token service: E_UNAUTHORIZED naming the source, never the secret", async () => {
     const dir = config("wrong", { username: ALICE, password: WRONG_PASSWORD });
-    const e = await caught(pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "team/a" }, { keychain: keychainOf(dir), log }));
+    const e = await caught(
+      pushImage(
+        randomImage({ layers: 1 }),
+        { registry: reg.host, repository: "team/a" },
+        { keychain: keychainOf(dir), log },
+      ),
+    );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain("token service rejected the credentials");
     expect(e.message).toContain(`docker config ${join(dir, "config.json")} auths[${JSON.stringify(reg.host)}]`);
@@ -241,9 +284,14 @@ describe("real registry with token auth", () => {
     ]);
     const mounts = reg
       .requests()
-      .filter((r) => r.method === "POST" && r.path.startsWith("/v2/team/b/blobs/uploads/?") && r.path.includes("from=team%2Fsrc"));
+      .filter(
+        (r) =>
+          r.method === "POST" && r.path.startsWith("/v2/team/b/blobs/uploads/?") && r.path.includes("from=team%2Fsrc"),
+      );
     expect(mounts.map((m) => m.status)).toEqual(blobsOf(image).map(() => 201));
-    expect(await skopeoDigest(`${reg.host}/team/b:mounted`, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(image.digest);
+    expect(await skopeoDigest(`${reg.host}/team/b:mounted`, ["--creds", `${ALICE}:${ALICE_PASSWORD}`])).toBe(
+      image.digest,
+    );
   });
 
   it("caches tokens for their lifetime: a second push asks for no new token for the same scope", async () => {
@@ -251,15 +299,28 @@ describe("real registry with token auth", () => {
     await pushImage(randomImage({ layers: 1 }), { registry: reg.host, repository: "team/cache" }, { keychain, log });
     let second!: Awaited<ReturnType<typeof pushImage>>;
     const asked = await tokenRequestsDuring(async () => {
-      second = await pushImage(randomImage({ layers: 2 }), { registry: reg.host, repository: "team/cache" }, { keychain, log });
+      second = await pushImage(
+        randomImage({ layers: 2 }),
+        { registry: reg.host, repository: "team/cache" },
+        { keychain, log },
+      );
     });
     expect(asked).toEqual([]);
     expect(second.uploaded).toHaveLength(3);
     // A token never serves another credential: the same scope set without credentials asks anew (and gets nothing).
     const anonymous = await tokenRequestsDuring(() =>
-      caught(new RegistryClient(reg.host, { keychain: keychainOf(emptyDir), log, access: "push" }).blobExists("team/cache", sha256("x"))),
+      caught(
+        new RegistryClient(reg.host, { keychain: keychainOf(emptyDir), log, access: "push" }).blobExists(
+          "team/cache",
+          sha256("x"),
+        ),
+      ),
     );
-    expect(anonymous.map((r) => [r.grantType, r.scopes, r.granted])).toContainEqual(["anonymous", ["repository:team/cache:pull,push"], []]);
+    expect(anonymous.map((r) => [r.grantType, r.scopes, r.granted])).toContainEqual([
+      "anonymous",
+      ["repository:team/cache:pull,push"],
+      [],
+    ]);
     // One client, many requests: still one token per scope set.
     const client = new RegistryClient(reg.host, { keychain, log, access: "push" });
     const again = await tokenRequestsDuring(async () => {
@@ -310,7 +371,11 @@ describe("real registry with token auth", () => {
     const image = randomImage({ layers: 2 });
     let result!: Awaited<ReturnType<typeof pushImage>>;
     const asked = await tokenRequestsDuring(async () => {
-      result = await pushImage(image, { registry: reg.host, repository: "team/idt", tags: ["v1"] }, { keychain: keychainOf(dir), log });
+      result = await pushImage(
+        image,
+        { registry: reg.host, repository: "team/idt", tags: ["v1"] },
+        { keychain: keychainOf(dir), log },
+      );
     });
     expect(asked.map((r) => [r.method, r.grantType, r.account, r.clientId, r.status])).toEqual([
       ["POST", "refresh_token", ALICE, "rules_pipeline", 200],
@@ -322,7 +387,9 @@ describe("real registry with token auth", () => {
 
     // A refresh token the service does not know is E_UNAUTHORIZED naming the entry.
     const bogusDir = config("bogus-identity", { identitytoken: `rt-${"x".repeat(32)}-revoked` });
-    const e = await caught(pullImage(parseReference(`${reg.host}/team/idt:v1`), { keychain: keychainOf(bogusDir), log }));
+    const e = await caught(
+      pullImage(parseReference(`${reg.host}/team/idt:v1`), { keychain: keychainOf(bogusDir), log }),
+    );
     expect(e.code).toBe("E_UNAUTHORIZED");
     expect(e.message).toContain(`docker config ${join(bogusDir, "config.json")} auths[${JSON.stringify(reg.host)}]`);
     expect(e.message).not.toContain("revoked");
@@ -347,7 +414,8 @@ describe("real registry with token auth", () => {
     expect(errors.length).toBeGreaterThanOrEqual(4);
 
     const texts = [...logs, ...errors.flatMap((e) => [e.message, String(e.stack)])];
-    for (const t of texts) for (const s of secrets) expect(t.includes(s), `a secret in: ${t.slice(0, 200)}`).toBe(false);
+    for (const t of texts)
+      for (const s of secrets) expect(t.includes(s), `a secret in: ${t.slice(0, 200)}`).toBe(false);
 
     // Files: this test's temp dir (pulled layouts, configs), the registry's (log, storage) and the token server's.
     const files: string[] = [];

@@ -11,7 +11,17 @@
  * (test/e2e/bazel-undeclared.test.ts).
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -29,7 +39,9 @@ let snippets = "";
 
 /** The WORKSPACE snippet the script printed: from `load(...http.bzl...)` to the closing `)` of http_archive. */
 function workspaceSnippet(): string {
-  const m = snippets.match(/load\("@bazel_tools\/\/tools\/build_defs\/repo:http\.bzl", "http_archive"\)\n\nhttp_archive\([\s\S]*?\n\)\n/);
+  const m = snippets.match(
+    /load\("@bazel_tools\/\/tools\/build_defs\/repo:http\.bzl", "http_archive"\)\n\nhttp_archive\([\s\S]*?\n\)\n/,
+  );
   if (!m) throw new Error(`release.sh printed no http_archive snippet:\n${snippets}`);
   return m[0];
 }
@@ -57,9 +69,13 @@ beforeAll(() => {
   snippets = makeRelease(clone, join(tmp, "dist"));
   mkdirSync(join(ws, "examples"), { recursive: true });
   cpSync(join(REPO_ROOT, "examples", "hello"), join(ws, "examples", "hello"), { recursive: true });
-  for (const f of ["package.json", "package-lock.json", "BUILD.bazel"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, "examples", f));
+  for (const f of ["package.json", "package-lock.json", "BUILD.bazel"])
+    cpSync(join(REPO_ROOT, "examples", f), join(ws, "examples", f));
   writeFileSync(join(ws, "BUILD.bazel"), "");
-  writeFileSync(join(ws, ".bazelrc"), `build --nosandbox_debug\nbuild --incompatible_strict_action_env\ncommon --repository_cache=${repoCache}\n`);
+  writeFileSync(
+    join(ws, ".bazelrc"),
+    `build --nosandbox_debug\nbuild --incompatible_strict_action_env\ncommon --repository_cache=${repoCache}\n`,
+  );
   writeFileSync(join(ws, ".bazelversion"), "4\n");
 });
 
@@ -78,7 +94,9 @@ describe("the release archive (scripts/release.sh)", () => {
     expect(readFileSync(`${archive}.sha256`, "utf8")).toBe(`${sha256}  ${NAME}.tar.gz\n`);
     expect(snippets).toContain(`sha256 = "${sha256}"`);
     expect(snippets).toContain(`integrity = "sha256-${Buffer.from(sha256, "hex").toString("base64")}"`);
-    expect(snippets).toMatch(new RegExp(`archive_override\\(\\n    module_name = "rules_pipeline",[\\s\\S]*strip_prefix = "${NAME}"`));
+    expect(snippets).toMatch(
+      new RegExp(`archive_override\\(\\n    module_name = "rules_pipeline",[\\s\\S]*strip_prefix = "${NAME}"`),
+    );
 
     const entries = run("tar", ["tzf", archive], tmp).split("\n").filter(Boolean);
     expect(entries.every((e) => e.startsWith(`${NAME}/`))).toBe(true);
@@ -105,7 +123,9 @@ describe("the release archive (scripts/release.sh)", () => {
     ]) {
       expect(paths, needed).toContain(needed);
     }
-    const dev = paths.filter((p) => /^(test|bench|examples|scripts|packages|\.ci)\/|\.test\.ts$|^\.bazelrc$|^vitest\.config\.ts$/.test(p));
+    const dev = paths.filter((p) =>
+      /^(test|bench|examples|scripts|packages|\.ci)\/|\.test\.ts$|^\.bazelrc$|^vitest\.config\.ts$/.test(p),
+    );
     expect(dev).toEqual([]);
   });
 
@@ -115,7 +135,9 @@ describe("the release archive (scripts/release.sh)", () => {
     writeConsumer(snippet);
     const image = await bazel(ws, ["build", "//examples/hello:hello_image"]);
     expect(image.code, image.stderr).toBe(0);
-    expect(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8")).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(readFileSync(join(ws, "bazel-bin/examples/hello/hello_image.digest"), "utf8")).toMatch(
+      /^sha256:[a-f0-9]{64}$/,
+    );
     // The archive's prebuilt tools give the image's own layers a checkout gives (pinned: test/fixtures/pinned-image.ts).
     expect(ownLayers(join(ws, "bazel-bin/examples/hello/hello_image"))).toEqual(pinnedHelloLayers("examples/hello"));
     const r = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_local", "--", "1", "2"]);
@@ -131,9 +153,12 @@ describe("the release archive (scripts/release.sh)", () => {
     const targets = "deps(//examples/hello:hello_image) union deps(//examples/hello:hello_local)";
     const aquery = await bazel(ws, ["aquery", "--output=jsonproto", targets]);
     expect(aquery.code, aquery.stderr).toBe(0);
-    const graph: { actions?: { mnemonic: string; targetId: number }[]; targets?: { id: number; label: string }[] } = JSON.parse(aquery.stdout);
+    const graph: { actions?: { mnemonic: string; targetId: number }[]; targets?: { id: number; label: string }[] } =
+      JSON.parse(aquery.stdout);
     const labels = new Map((graph.targets ?? []).map((t) => [t.id, t.label]));
-    const ours = (graph.actions ?? []).map((a) => `${a.mnemonic} ${labels.get(a.targetId)}`).filter((a) => /^\S+ @rules_pipeline\/\//.test(a));
+    const ours = (graph.actions ?? [])
+      .map((a) => `${a.mnemonic} ${labels.get(a.targetId)}`)
+      .filter((a) => /^\S+ @rules_pipeline\/\//.test(a));
     // Nor the compiler snapshot's (TsSnapshot), which only `--@rules_pipeline//bazel:tsc_snapshot` asks for.
     expect(ours.filter((a) => /^(JsBundle|TsTranspile|TsSnapshot) /.test(a))).toEqual([]);
     expect((graph.actions ?? []).length).toBeGreaterThan(0);

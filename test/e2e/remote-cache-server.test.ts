@@ -56,7 +56,9 @@ describe("scripts/remote-cache.sh", () => {
   });
 
   test("a bad PORT is refused, naming it; setup again only checks", () => {
-    const bad = spawnSync("bash", [join(REPO_ROOT, "scripts", "remote-cache.sh"), "serve", join(tmp, "other"), "80x"], { encoding: "utf8" });
+    const bad = spawnSync("bash", [join(REPO_ROOT, "scripts", "remote-cache.sh"), "serve", join(tmp, "other"), "80x"], {
+      encoding: "utf8",
+    });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("PORT must be a number from 1 to 65535, got: 80x");
     const again = spawnSync("bash", [join(REPO_ROOT, "scripts", "remote-cache.sh"), "setup"], { encoding: "utf8" });
@@ -65,7 +67,8 @@ describe("scripts/remote-cache.sh", () => {
   });
 
   test("stops on SIGTERM, worker included", async () => {
-    const pgrep = (...args: string[]) => spawnSync("pgrep", args, { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+    const pgrep = (...args: string[]) =>
+      spawnSync("pgrep", args, { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
     const masters = pgrep("-f", `nginx: master process .* -p ${dir} `);
     expect(masters).toHaveLength(1);
     const all = [...masters, ...pgrep("-P", masters[0])];

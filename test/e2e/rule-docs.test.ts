@@ -24,7 +24,10 @@ function section(anchor: string): string {
 
 /** Attribute, argument and field rows: `| <a id="ANCHOR"></a>NAME | DESCRIPTION | …`. */
 function rows(text: string): { name: string; description: string }[] {
-  return [...text.matchAll(/^\| <a id="[^"]*"><\/a>(\S+) \|([^|]*)\|/gm)].map((m) => ({ name: m[1], description: m[2].trim() }));
+  return [...text.matchAll(/^\| <a id="[^"]*"><\/a>(\S+) \|([^|]*)\|/gm)].map((m) => ({
+    name: m[1],
+    description: m[2].trim(),
+  }));
 }
 const names = (text: string) => rows(text).map((r) => r.name);
 
@@ -65,13 +68,26 @@ describe("docs/rules.md (stardoc)", () => {
 
   test("npm_dependencies lists allow_install_scripts, with its doc built by concatenation", () => {
     const rule = section("npm_dependencies");
-    expect(names(rule)).toEqual(expect.arrayContaining(["package_json", "lockfile", "allow_install_scripts", "ignore_install_scripts"]));
+    expect(names(rule)).toEqual(
+      expect.arrayContaining(["package_json", "lockfile", "allow_install_scripts", "ignore_install_scripts"]),
+    );
     expect(rule).toMatch(/known-harmless core-js, [a-z0-9, -]*esbuild\./);
   });
 
   test("the pipeline macro's arguments and the bzlmod extension's npm tag", () => {
     expect(names(section("pipeline"))).toEqual(
-      expect.arrayContaining(["name", "entry", "registry", "repository", "deps", "base", "bases", "tags_to_push", "platforms", "kwargs"]),
+      expect.arrayContaining([
+        "name",
+        "entry",
+        "registry",
+        "repository",
+        "deps",
+        "base",
+        "bases",
+        "tags_to_push",
+        "platforms",
+        "kwargs",
+      ]),
     );
     const ext = md.slice(md.indexOf("\n# bazel/extensions.bzl\n"));
     expect(ext).toContain("pipeline.npm");

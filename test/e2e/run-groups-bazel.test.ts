@@ -53,7 +53,13 @@ test("stop_bazel_servers stops the run's servers, removes their output bases and
 
   const sweep = spawnSync(
     "bash",
-    ["-c", `source ${JSON.stringify(join(REPO_ROOT, "scripts/lib/run-groups.sh"))}; stop_bazel_servers "$1" "$2"`, "sweep", started, root],
+    [
+      "-c",
+      `source ${JSON.stringify(join(REPO_ROOT, "scripts/lib/run-groups.sh"))}; stop_bazel_servers "$1" "$2"`,
+      "sweep",
+      started,
+      root,
+    ],
     { encoding: "utf8", timeout: 60_000 },
   );
   expect(sweep.status, sweep.stderr).toBe(0);

@@ -28,7 +28,10 @@ let app: RunnerApp;
 
 beforeAll(async () => {
   mkdirSync(wrappers);
-  writeFileSync(join(wrappers, "runc"), `#!/bin/sh\nexec ${JSON.stringify(realRunc())} --root ${JSON.stringify(runcRoot)} "$@"\n`);
+  writeFileSync(
+    join(wrappers, "runc"),
+    `#!/bin/sh\nexec ${JSON.stringify(realRunc())} --root ${JSON.stringify(runcRoot)} "$@"\n`,
+  );
   chmodSync(join(wrappers, "runc"), 0o755);
   reg = await startRegistry();
   app = await buildRunnerApp(tmp, reg);
@@ -57,10 +60,25 @@ describe("a SIGKILLed `pipeline run` under runc", () => {
     const program = "console.log('ready'); setInterval(() => {}, 1000)";
     writeFileSync(
       specPath,
-      [`image: ${app.ref}`, "name: sigkill", `command: [node, -e, ${JSON.stringify(program)}]`, 'env: [{name: X, value: "SECRET:k"}]', ""].join("\n"),
+      [
+        `image: ${app.ref}`,
+        "name: sigkill",
+        `command: [node, -e, ${JSON.stringify(program)}]`,
+        'env: [{name: X, value: "SECRET:k"}]',
+        "",
+      ].join("\n"),
     );
-    const env = { PATH: `${wrappers}:${process.env.PATH}`, HOME: join(tmp, "home"), CI: "1", PIPELINE_CACHE_DIR: cache, PIPELINE_SECRET_K: secret };
-    const child = spawn(process.execPath, [await pipelineCli(), "run", specPath, "--runtime", "runc"], { stdio: ["ignore", "pipe", "pipe"], env });
+    const env = {
+      PATH: `${wrappers}:${process.env.PATH}`,
+      HOME: join(tmp, "home"),
+      CI: "1",
+      PIPELINE_CACHE_DIR: cache,
+      PIPELINE_SECRET_K: secret,
+    };
+    const child = spawn(process.execPath, [await pipelineCli(), "run", specPath, "--runtime", "runc"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env,
+    });
     let out = "";
     child.stderr.on("data", (d) => (out += d));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("close", (_c, sig) => resolve(sig)));

@@ -39,7 +39,13 @@ const JUDGED = {
   owned: { mode: "644", uid: 0, type: "file" },
 };
 
-const env = () => ({ PATH: process.env.PATH, HOME: join(tmp, "home"), CI: "1", PIPELINE_CACHE_DIR: cache, DOCKER_HOST: dockerHost });
+const env = () => ({
+  PATH: process.env.PATH,
+  HOME: join(tmp, "home"),
+  CI: "1",
+  PIPELINE_CACHE_DIR: cache,
+  DOCKER_HOST: dockerHost,
+});
 
 async function probe(runtime: string): Promise<unknown> {
   const r = await runCli(["run", "--image", `oci:${layout}`, "--runtime", runtime], { env: env() });
@@ -55,7 +61,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const store of [cache, dockerStore]) {
-    if (existsSync(join(store, "podman"))) await execProgram("podman", [...podmanGlobalArgs(store), "rm", "--all", "--force", "--time", "0"]);
+    if (existsSync(join(store, "podman")))
+      await execProgram("podman", [...podmanGlobalArgs(store), "rm", "--all", "--force", "--time", "0"]);
   }
   if (service) {
     service.kill("SIGTERM");
@@ -82,10 +89,16 @@ describe("a setuid-root node, a device and tar owners in an image with User 1000
     expect(images.stdout.trim()).toBe("");
   });
 
-  it.skipIf(!onPath("docker"))("docker (podman's Docker API): the same, from an image imported from the judged rootfs", async () => {
-    mkdirSync(dockerStore, { recursive: true });
-    service = spawn("podman", [...podmanGlobalArgs(dockerStore), "system", "service", "--time=0", dockerHost], { stdio: "ignore" });
-    for (let i = 0; i < 100 && !existsSync(join(dockerStore, "docker.sock")); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await probe("docker")).toEqual(JUDGED);
-  });
+  it.skipIf(!onPath("docker"))(
+    "docker (podman's Docker API): the same, from an image imported from the judged rootfs",
+    async () => {
+      mkdirSync(dockerStore, { recursive: true });
+      service = spawn("podman", [...podmanGlobalArgs(dockerStore), "system", "service", "--time=0", dockerHost], {
+        stdio: "ignore",
+      });
+      for (let i = 0; i < 100 && !existsSync(join(dockerStore, "docker.sock")); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await probe("docker")).toEqual(JUDGED);
+    },
+  );
 });

@@ -90,10 +90,14 @@ describe("SBOM", () => {
     expect(lodash.licenseDeclared).toBe("MIT");
     expect(lodash.externalRefs![0].referenceLocator).toBe(`pkg:npm/lodash@${lodash.versionInfo}`);
     const [algo, b64] = lock.packages["node_modules/lodash"].integrity.split("-");
-    expect(lodash.checksums).toEqual([{ algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") }]);
+    expect(lodash.checksums).toEqual([
+      { algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") },
+    ]);
     // @types/lodash is a dep, but only the compiler reads it: not in the image (include_declarations), not in its SBOM.
     expect(doc.packages.find((p) => p.name === "@types/lodash")).toBeUndefined();
-    const manifest = JSON.parse(await skopeo(["inspect", "--raw", `oci:${join(ws, "bazel-bin/examples/hello/hello_image")}:latest`]));
+    const manifest = JSON.parse(
+      await skopeo(["inspect", "--raw", `oci:${join(ws, "bazel-bin/examples/hello/hello_image")}:latest`]),
+    );
     const baseDigest = manifest.annotations["org.opencontainers.image.base.digest"];
     expect(baseDigest).toMatch(/^sha256:/);
     expect(doc.packages.find((p) => p.versionInfo === baseDigest)).toBeDefined();
@@ -128,16 +132,22 @@ describe("SBOM", () => {
     expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect(index.manifests).toHaveLength(1);
     expect(index.manifests[0].artifactType).toBe("application/spdx+json");
-    const referrer = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}@${index.manifests[0].digest}`]));
+    const referrer = JSON.parse(
+      await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}@${index.manifests[0].digest}`]),
+    );
     expect(referrer.artifactType).toBe("application/spdx+json");
     expect(referrer.subject.digest).toBe(digest);
     expect(referrer.config.mediaType).toBe("application/vnd.oci.empty.v1+json");
-    expect(referrer.layers).toEqual([expect.objectContaining({ mediaType: "application/spdx+json", digest: sha256(sbom), size: sbom.length })]);
+    expect(referrer.layers).toEqual([
+      expect.objectContaining({ mediaType: "application/spdx+json", digest: sha256(sbom), size: sbom.length }),
+    ]);
 
     // Pushing again changes nothing: still one referrer in the fallback index.
     const again = await bazel(ws, ["run", ...QUIET, "//examples/hello:hello_push"], { PIPELINE_REPOSITORY: repo });
     expect(again.code, again.stderr).toBe(0);
-    expect(JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}:${fallback}`])).manifests).toHaveLength(1);
+    expect(
+      JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${repo}:${fallback}`])).manifests,
+    ).toHaveLength(1);
 
     const table = await runCli(["sbom", `${repo}@${digest}`]);
     expect(table.code, table.stderr).toBe(0);
@@ -177,16 +187,35 @@ describe("SBOM", () => {
 
   test("pipeline push --sbom FILE attaches a file; a file that is not SPDX JSON is E_BAD_INPUT naming it", async () => {
     const layout = join(ws, "bazel-bin/examples/hello/hello_image");
-    let r = await runCli(["push", layout, "--repository", `${reg.host}/examples/withsbom`, "--tag", "v1", "--sbom", sbomPath(), "--json"]);
+    let r = await runCli([
+      "push",
+      layout,
+      "--repository",
+      `${reg.host}/examples/withsbom`,
+      "--tag",
+      "v1",
+      "--sbom",
+      sbomPath(),
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).sbom).toMatchObject({ via: "tag", tag: `sha256-${digestOf().slice(7)}` });
     r = await runCli(["sbom", `${reg.host}/examples/withsbom:v1`, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(readFileSync(sbomPath()).toString());
 
-    r = await runCli(["push", layout, "--repository", `${reg.host}/examples/badsbom`, "--sbom", join(ws, "examples/hello/main.ts")]);
+    r = await runCli([
+      "push",
+      layout,
+      "--repository",
+      `${reg.host}/examples/badsbom`,
+      "--sbom",
+      join(ws, "examples/hello/main.ts"),
+    ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_BAD_INPUT]: --sbom ${join(ws, "examples/hello/main.ts")}: not an SPDX JSON document`);
+    expect(r.stderr).toContain(
+      `error[E_BAD_INPUT]: --sbom ${join(ws, "examples/hello/main.ts")}: not an SPDX JSON document`,
+    );
     // The file is read before anything goes up: the image did not reach the repository.
     r = await runCli(["inspect", `${reg.host}/examples/badsbom@${digestOf()}`]);
     expect(r.code, r.stdout).not.toBe(0);
@@ -199,7 +228,11 @@ describe("SBOM", () => {
   });
 
   test("the npm lockfile is an input of the image action and of no compile or layer action (aquery)", async () => {
-    const r = await bazel(ws, ["aquery", "--output=text", 'mnemonic("PipelineImage|PipelineLayer|TsCompile", deps(//examples/hello:hello_image))']);
+    const r = await bazel(ws, [
+      "aquery",
+      "--output=text",
+      'mnemonic("PipelineImage|PipelineLayer|TsCompile", deps(//examples/hello:hello_image))',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const actions = aqueryInputs(r.stdout);
     const lockfile = "external/npm/package-lock.json";
@@ -210,11 +243,15 @@ describe("SBOM", () => {
     // tree is in the node_modules layer, an input of its own.
     const npmInputs = image[0].inputs.filter((p) => p.startsWith("external/npm/node_modules/"));
     expect(npmInputs).toContain("external/npm/node_modules/lodash/package.json");
-    expect(npmInputs.filter((p) => !/^external\/npm\/node_modules\/(?:@[^/]+\/)?[^/]+\/package\.json$/.test(p))).toEqual([]);
+    expect(
+      npmInputs.filter((p) => !/^external\/npm\/node_modules\/(?:@[^/]+\/)?[^/]+\/package\.json$/.test(p)),
+    ).toEqual([]);
     // npm's own record of the tree is no input of anything (the SBOM must not depend on the machine's npm config).
     expect(actions.flatMap((a) => a.inputs).filter((p) => p.endsWith("/.package-lock.json"))).toEqual([]);
     const others = actions.filter((a) => a.mnemonic !== "PipelineImage");
-    expect(others.map((a) => a.mnemonic).sort()).toEqual(expect.arrayContaining(["PipelineLayer", "PipelineLayer", "TsCompile"]));
+    expect(others.map((a) => a.mnemonic).sort()).toEqual(
+      expect.arrayContaining(["PipelineLayer", "PipelineLayer", "TsCompile"]),
+    );
     expect(others.filter((a) => a.inputs.includes(lockfile)).map((a) => a.mnemonic)).toEqual([]);
   });
 
@@ -241,7 +278,9 @@ pipeline(name = "vialib", entry = "main.ts", deps = ["//lib"], base = "@pipeline
     const r = await bazel(ws, ["build", "//vialib:vialib_sbom"]);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(readFileSync(join(ws, "bazel-bin/vialib/vialib_image.spdx.json"), "utf8")) as Spdx;
-    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as { packages: Record<string, { integrity: string }> };
+    const lock = JSON.parse(readFileSync(join(ws, "examples/package-lock.json"), "utf8")) as {
+      packages: Record<string, { integrity: string }>;
+    };
     const [algo, b64] = lock.packages["node_modules/lodash"].integrity.split("-");
     expect(doc.packages.find((p) => p.name === "lodash")!.checksums).toEqual([
       { algorithm: algo.toUpperCase(), checksumValue: Buffer.from(b64, "base64").toString("hex") },
@@ -258,7 +297,9 @@ pipeline(name = "vialib", entry = "main.ts", deps = ["//lib"], base = "@pipeline
     // What a user's lockfile looks like once written by an npm that records registry URLs: same version and
     // integrity, so `npm ci` installs the same bytes; only the lockfile knows the difference.
     const lockPath = join(ws, "examples/package-lock.json");
-    const lock = JSON.parse(readFileSync(lockPath, "utf8")) as { packages: Record<string, { version: string; resolved?: string }> };
+    const lock = JSON.parse(readFileSync(lockPath, "utf8")) as {
+      packages: Record<string, { version: string; resolved?: string }>;
+    };
     const entry = lock.packages["node_modules/lodash"];
     const url = `https://registry.npmjs.org/lodash/-/lodash-${entry.version}.tgz`;
     entry.resolved = url;
@@ -268,7 +309,9 @@ pipeline(name = "vialib", entry = "main.ts", deps = ["//lib"], base = "@pipeline
     expect(r.code, r.stderr).toBe(0);
     const after = JSON.parse(readFileSync(sbomPath(), "utf8")) as Spdx;
     expect(after.packages.find((p) => p.name === "lodash")!.downloadLocation).toBe(url);
-    expect(after.packages.find((p) => p.name === "lodash")!.checksums).toEqual(before.packages.find((p) => p.name === "lodash")!.checksums);
+    expect(after.packages.find((p) => p.name === "lodash")!.checksums).toEqual(
+      before.packages.find((p) => p.name === "lodash")!.checksums,
+    );
     // The image is the same: the lockfile reached the SBOM, not the layers.
     expect(digestOf()).toBe(digest);
   });

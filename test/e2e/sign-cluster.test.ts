@@ -20,7 +20,14 @@ import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { cosignIn } from "../fixtures/cosign";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { type FakeKubeApi, fakeKubeconfig, selfSignedCert, startFakeKubeApi, type KubeTestIo, kubeTestIo } from "../fixtures/kube-api";
+import {
+  type FakeKubeApi,
+  fakeKubeconfig,
+  selfSignedCert,
+  startFakeKubeApi,
+  type KubeTestIo,
+  kubeTestIo,
+} from "../fixtures/kube-api";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
@@ -43,7 +50,13 @@ async function pushed(name: string, sign: boolean): Promise<string> {
   const dir = join(tmp, name);
   const image = randomImage({ layers: 1, layerSize: 256 });
   await writeLayout(dir, image);
-  const args = ["push", dir, "--repository", `${reg.host}/cluster/${name}`, ...(sign ? ["--sign-key", join(tmp, "keys", "cosign.key")] : [])];
+  const args = [
+    "push",
+    dir,
+    "--repository",
+    `${reg.host}/cluster/${name}`,
+    ...(sign ? ["--sign-key", join(tmp, "keys", "cosign.key")] : []),
+  ];
   const r = await runCli(args, { env: { ...process.env, COSIGN_PASSWORD: PASSWORD } });
   if (r.code !== 0) throw new Error(`push ${name}: ${r.stderr}`);
   return `${reg.host}/cluster/${name}@${image.digest}`;
@@ -104,7 +117,9 @@ describe("run --on kubernetes --require-signature", () => {
     expect(res.exitCode).toBe(0);
     expect(io.out).toEqual(["signed and running"]);
     expect(io.err[0]).toMatch(
-      new RegExp(`^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: verifies with ${pub()}$`),
+      new RegExp(
+        `^signature sha256:[0-9a-f]{64} of ${signed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: verifies with ${pub()}$`,
+      ),
     );
     expect(api.jobs.created[0].spec.template.spec.containers[0].image).toBe(signed);
   });
@@ -140,12 +155,23 @@ describe("deploy --apply --require-signature", () => {
   test("an unsigned image (flag, or the spec's requireSignature) is refused before anything is applied", async () => {
     await freshApi();
     let e = await pipelineErrorOf(
-      deploy({ spec: writeSpec(unsigned), apply: true, "require-signature": pub(), "poll-interval": 10, timeout: 5 }, makeIo()),
+      deploy(
+        { spec: writeSpec(unsigned), apply: true, "require-signature": pub(), "poll-interval": 10, timeout: 5 },
+        makeIo(),
+      ),
     );
     expect(e.code).toBe("E_SIGNATURE");
     expect(e.message).toContain(`${unsigned}: the signature does not verify with the key: no signature found`);
     e = await pipelineErrorOf(
-      deploy({ spec: writeSpec(signed, "requireSignature: other/cosign.pub\n"), apply: true, "poll-interval": 10, timeout: 5 }, makeIo()),
+      deploy(
+        {
+          spec: writeSpec(signed, "requireSignature: other/cosign.pub\n"),
+          apply: true,
+          "poll-interval": 10,
+          timeout: 5,
+        },
+        makeIo(),
+      ),
     );
     expect(e.code).toBe("E_SIGNATURE");
     expect(e.message).toContain(`${signed}: the signature does not verify with the key: bundle sha256:`);
@@ -160,7 +186,9 @@ describe("deploy --apply --require-signature", () => {
     await freshApi();
     const io = makeIo({ PIPELINE_REQUIRE_SIGNATURE: pub() });
     await deploy({ spec: writeSpec(signed), apply: true, "poll-interval": 10, timeout: 5 }, io);
-    expect(io.err.some((l) => l.startsWith("signature sha256:") && l.endsWith(`of ${signed}: verifies with ${pub()}`))).toBe(true);
+    expect(
+      io.err.some((l) => l.startsWith("signature sha256:") && l.endsWith(`of ${signed}: verifies with ${pub()}`)),
+    ).toBe(true);
     expect(io.out).toContain("Deployment ml/inference rolled out");
     expect([...api.objects.keys()].some((k) => k.startsWith("Deployment/"))).toBe(true);
   });

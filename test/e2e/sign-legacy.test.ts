@@ -24,7 +24,10 @@ const pub = () => join(tmp, "keys", "cosign.pub");
 const otherPub = () => join(tmp, "other", "cosign.pub");
 
 /** A fresh random image pushed (with these extra push flags) to REPO; returns `HOST/REPO@DIGEST` and the JSON output. */
-async function pushed(repo: string, flags: string[] = []): Promise<{ ref: string; out: Record<string, { digest: string }> }> {
+async function pushed(
+  repo: string,
+  flags: string[] = [],
+): Promise<{ ref: string; out: Record<string, { digest: string }> }> {
   const dir = mkdtempSync(join(tmp, "layout-"));
   const image = randomImage({ layers: 1, layerSize: 256 });
   await writeLayout(dir, image);
@@ -32,7 +35,10 @@ async function pushed(repo: string, flags: string[] = []): Promise<{ ref: string
     env: { ...process.env, COSIGN_PASSWORD: PASSWORD },
   });
   if (r.code !== 0) throw new Error(`push: ${r.stderr}`);
-  return { ref: `${reg.host}/${repo}@${image.digest}`, out: JSON.parse(r.stdout) as Record<string, { digest: string }> };
+  return {
+    ref: `${reg.host}/${repo}@${image.digest}`,
+    out: JSON.parse(r.stdout) as Record<string, { digest: string }>,
+  };
 }
 
 const legacySign = (ref: string) =>
@@ -71,7 +77,10 @@ test("cosign 3.1.1's own legacy signature: pipeline verify accepts it (via legac
 
   const v = await runCli(["verify", ref, "--key", pub(), "--json"]);
   expect(v.code, v.stderr).toBe(0);
-  const out = JSON.parse(v.stdout) as { via: string; simpleSigning: { critical: { image: Record<string, string>; type: string } } };
+  const out = JSON.parse(v.stdout) as {
+    via: string;
+    simpleSigning: { critical: { image: Record<string, string>; type: string } };
+  };
   expect(out.via).toBe("legacy-tag");
   expect(out.simpleSigning.critical).toMatchObject({
     image: { "docker-manifest-digest": ref.split("@")[1] },
@@ -82,23 +91,37 @@ test("cosign 3.1.1's own legacy signature: pipeline verify accepts it (via legac
 
   const w = await runCli(["verify", ref, "--key", otherPub()]);
   expect(w.code).toBe(1);
-  expect(w.stderr).toContain(`error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: legacy signature ${sigTag} (sha256:`);
+  expect(w.stderr).toContain(
+    `error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: legacy signature ${sigTag} (sha256:`,
+  );
   expect(w.stderr).toContain("its signature does not verify with the key");
   // cosign agrees.
-  const c = await cosign.run(["verify", "--key", otherPub(), "--insecure-ignore-tlog", "--new-bundle-format=false", "--allow-http-registry", ref]);
+  const c = await cosign.run([
+    "verify",
+    "--key",
+    otherPub(),
+    "--insecure-ignore-tlog",
+    "--new-bundle-format=false",
+    "--allow-http-registry",
+    ref,
+  ]);
   expect(c.code).not.toBe(0);
 }, 120_000);
 
 test("push --sign-legacy: with the bundle referrer deleted, the legacy tag still verifies, for verify and run --require-signature's check", async () => {
   const { ref, out } = await pushed("legacy/ours", ["--sign-key", key(), "--sign-legacy"]);
-  expect((await fetch(`http://${reg.host}/v2/legacy/ours/manifests/${out.signature.digest}`, { method: "DELETE" })).status).toBe(202);
+  expect(
+    (await fetch(`http://${reg.host}/v2/legacy/ours/manifests/${out.signature.digest}`, { method: "DELETE" })).status,
+  ).toBe(202);
   const v = await runCli(["verify", ref, "--key", pub(), "--json"]);
   expect(v.code, v.stderr).toBe(0);
   expect(JSON.parse(v.stdout)).toMatchObject({ via: "legacy-tag", signature: out.legacySignature.digest });
   // The same check guards `pipeline run`: a layout image is not needed to show it refuses another key first.
   const r = await runCli(["run", "--image", ref, "--require-signature", otherPub(), "--cache-dir", join(tmp, "cache")]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toContain(`error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: bundle ${out.signature.digest}:`);
+  expect(r.stderr).toContain(
+    `error[E_SIGNATURE]: ${ref}: the signature does not verify with the key: bundle ${out.signature.digest}:`,
+  );
   expect(r.stderr).toContain("legacy signature sha256-");
 }, 120_000);
 
@@ -109,7 +132,9 @@ test("a legacy signature of another image copied to this image's .sig tag is ref
   const aTag = `${a.ref.split("@")[1].replace(":", "-")}.sig`;
   const bTag = `${b.ref.split("@")[1].replace(":", "-")}.sig`;
   const accept = "application/vnd.oci.image.manifest.v1+json";
-  const manifest = await (await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${aTag}`, { headers: { Accept: accept } })).text();
+  const manifest = await (
+    await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${aTag}`, { headers: { Accept: accept } })
+  ).text();
   const put = await fetch(`http://${reg.host}/v2/legacy/moved/manifests/${bTag}`, {
     method: "PUT",
     headers: { "Content-Type": accept },
@@ -119,6 +144,14 @@ test("a legacy signature of another image copied to this image's .sig tag is ref
   const v = await runCli(["verify", b.ref, "--key", pub()]);
   expect(v.code).toBe(1);
   expect(v.stderr).toContain(`the signed payload names "${a.ref.split("@")[1]}", not ${b.ref.split("@")[1]}`);
-  const c = await cosign.run(["verify", "--key", pub(), "--insecure-ignore-tlog", "--new-bundle-format=false", "--allow-http-registry", b.ref]);
+  const c = await cosign.run([
+    "verify",
+    "--key",
+    pub(),
+    "--insecure-ignore-tlog",
+    "--new-bundle-format=false",
+    "--allow-http-registry",
+    b.ref,
+  ]);
   expect(c.code).not.toBe(0);
 }, 120_000);

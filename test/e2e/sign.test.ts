@@ -85,7 +85,10 @@ describe.each([
   test("cosign verify --key accepts the signature, pipeline verify too; neither key nor password is printed", async () => {
     const { dir, image } = await layoutOf(`signed-${via}`);
     const repo = `${host()}/sign/app`;
-    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    const r = await runCli(
+      ["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"],
+      { env: pushEnv() },
+    );
     expect(r.stderr).toContain("signature sha256:");
     expect(r.code).toBe(0);
     expectNoSecrets(r);
@@ -138,7 +141,10 @@ test("a multi-platform image: the index is signed, and cosign verifies the index
   const dir = join(tmp, "two-platforms");
   const idx = await writeTwoPlatformLayout(dir, join(tmp, "two-platforms-blobs"));
   const repo = `${reg.host}/sign/multi`;
-  const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+  const r = await runCli(
+    ["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"],
+    { env: pushEnv() },
+  );
   expect(r.code, r.stderr).toBe(0);
   expect((JSON.parse(r.stdout) as { digest: string }).digest).toBe(idx.digest);
   const c = await cosignVerify(`${repo}:v1`);
@@ -151,7 +157,10 @@ test("a multi-platform image: the index is signed, and cosign verifies the index
 test("--sign-legacy: cosign verify --new-bundle-format=false accepts the sha256-<hex>.sig tag form (and refuses without it)", async () => {
   const plain = await layoutOf("legacy-none");
   const repo = `${reg.host}/sign/legacy`;
-  expect((await runCli(["push", plain.dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() })).code).toBe(0);
+  expect(
+    (await runCli(["push", plain.dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() }))
+      .code,
+  ).toBe(0);
   const legacyVerify = (digest: string) =>
     cosign([
       "verify",
@@ -165,7 +174,10 @@ test("--sign-legacy: cosign verify --new-bundle-format=false accepts the sha256-
   expect((await legacyVerify(plain.image.digest)).code).not.toBe(0);
 
   const { dir, image } = await layoutOf("legacy");
-  const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--sign-legacy", "--json"], { env: pushEnv() });
+  const r = await runCli(
+    ["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--sign-legacy", "--json"],
+    { env: pushEnv() },
+  );
   expect(r.code, r.stderr).toBe(0);
   expect(JSON.parse(r.stdout)).toMatchObject({ legacySignature: { tag: `${image.digest.replace(":", "-")}.sig` } });
   const c = await legacyVerify(image.digest);
@@ -213,7 +225,9 @@ test("bazel-push (what NAME_push runs): --sign-key / $PIPELINE_SIGN_KEY at run t
   expect(r.stderr).toContain(
     "error[E_USAGE]: //app:app_push: --provenance and --sign-legacy need a key: --sign-key, $PIPELINE_SIGN_KEY or the sign_key attribute",
   );
-  r = await runCli(["bazel-push", "--config", config, "--provenance"], { env: { ...env, PIPELINE_SIGN_KEY: join(tmp, "cosign.key") } });
+  r = await runCli(["bazel-push", "--config", config, "--provenance"], {
+    env: { ...env, PIPELINE_SIGN_KEY: join(tmp, "cosign.key") },
+  });
   expect(r.code, r.stderr).toBe(0);
   expectNoSecrets(r);
   const repo = `${reg.host}/${repository}`;
@@ -230,7 +244,9 @@ describe("rejected signatures (docker-registry 2.8)", () => {
   test("a deleted signature: cosign and pipeline verify both refuse, naming the digest", async () => {
     const { dir, image } = await layoutOf("deleted");
     const repo = `${reg.host}/sign/deleted`;
-    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--json"], { env: pushEnv() });
+    const r = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key"), "--json"], {
+      env: pushEnv(),
+    });
     expect(r.code, r.stderr).toBe(0);
     const sig = (JSON.parse(r.stdout) as { signature: { digest: string } }).signature.digest;
     expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
@@ -239,11 +255,15 @@ describe("rejected signatures (docker-registry 2.8)", () => {
     expect((await cosignVerify(`${repo}@${image.digest}`)).code).not.toBe(0);
     const v = await runCli(["verify", `${repo}@${image.digest}`, "--key", join(tmp, "cosign.pub")]);
     expect(v.code).toBe(1);
-    expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${image.digest}: the signature does not verify with the key: bundle ${sig}:`);
+    expect(v.stderr).toContain(
+      `error[E_SIGNATURE]: ${repo}@${image.digest}: the signature does not verify with the key: bundle ${sig}:`,
+    );
 
     // Signing again: the fallback index still names the deleted manifest, which distribution refuses in a new
     // index (MANIFEST_BLOB_UNKNOWN) until it is dropped.
-    const again = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
+    const again = await runCli(["push", dir, "--repository", repo, "--sign-key", join(tmp, "cosign.key")], {
+      env: pushEnv(),
+    });
     expect(again.code, again.stderr).toBe(0);
     expect((await cosignVerify(`${repo}@${image.digest}`)).code).toBe(0);
   }, 120_000);
@@ -252,15 +272,20 @@ describe("rejected signatures (docker-registry 2.8)", () => {
     const a = await layoutOf("retag-a");
     const b = await layoutOf("retag-b");
     const repo = `${reg.host}/sign/retag`;
-    const r = await runCli(["push", a.dir, "--repository", repo, "--tag", "prod", "--sign-key", join(tmp, "cosign.key"), "--json"], {
-      env: pushEnv(),
-    });
+    const r = await runCli(
+      ["push", a.dir, "--repository", repo, "--tag", "prod", "--sign-key", join(tmp, "cosign.key"), "--json"],
+      {
+        env: pushEnv(),
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect((await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")])).code).toBe(0);
     expect((await runCli(["push", b.dir, "--repository", repo, "--tag", "prod"])).code).toBe(0);
     expect((await cosignVerify(`${repo}:prod`)).code).not.toBe(0);
     let v = await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")]);
-    expect(v.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${b.image.digest}: the signature does not verify with the key: no signature found`);
+    expect(v.stderr).toContain(
+      `error[E_SIGNATURE]: ${repo}@${b.image.digest}: the signature does not verify with the key: no signature found`,
+    );
 
     // A's bundle (its statement names A's digest) attached to B: the envelope verifies, the subject does not match.
     const sigManifest = JSON.parse(
@@ -275,31 +300,43 @@ describe("rejected signatures (docker-registry 2.8)", () => {
         { encoding: "utf8" },
       ),
     ) as { layers: { digest: string }[] };
-    const bundle = Buffer.from(await (await fetch(`http://${reg.host}/v2/sign/retag/blobs/${sigManifest.layers[0].digest}`)).arrayBuffer());
+    const bundle = Buffer.from(
+      await (await fetch(`http://${reg.host}/v2/sign/retag/blobs/${sigManifest.layers[0].digest}`)).arrayBuffer(),
+    );
     await attachArtifact(
       { registry: reg.host, repository: "sign/retag" },
       { mediaType: b.image.mediaType, digest: b.image.digest, size: b.image.manifestBytes.length },
       {
         artifactType: BUNDLE_MEDIA_TYPE,
         bytes: bundle,
-        annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" },
+        annotations: {
+          "dev.sigstore.bundle.content": "dsse-envelope",
+          "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1",
+        },
       },
     );
     expect((await cosignVerify(`${repo}@${b.image.digest}`)).code).not.toBe(0);
     v = await runCli(["verify", `${repo}:prod`, "--key", join(tmp, "cosign.pub")]);
     expect(v.code).toBe(1);
-    expect(v.stderr).toContain(`the signed statement names [{"sha256":"${a.image.digest.slice(7)}"}], not ${b.image.digest}`);
+    expect(v.stderr).toContain(
+      `the signed statement names [{"sha256":"${a.image.digest.slice(7)}"}], not ${b.image.digest}`,
+    );
   }, 120_000);
 });
 
 describe("signing errors", () => {
   test("a wrong password fails before anything is pushed, naming the key file and not the password", async () => {
     const { dir } = await layoutOf("wrong-password");
-    const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/wrongpw`, "--sign-key", join(tmp, "cosign.key")], {
-      env: pushEnv({ COSIGN_PASSWORD: "not it" }),
-    });
+    const r = await runCli(
+      ["push", dir, "--repository", `${reg.host}/sign/wrongpw`, "--sign-key", join(tmp, "cosign.key")],
+      {
+        env: pushEnv({ COSIGN_PASSWORD: "not it" }),
+      },
+    );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_SIGNING_KEY]: signing key ${join(tmp, "cosign.key")}: cannot decrypt it (wrong password`);
+    expect(r.stderr).toContain(
+      `error[E_SIGNING_KEY]: signing key ${join(tmp, "cosign.key")}: cannot decrypt it (wrong password`,
+    );
     expect(r.stderr).not.toContain("not it");
     const tags = await fetch(`http://${reg.host}/v2/sign/wrongpw/tags/list`);
     expect(tags.status).toBe(404);
@@ -311,13 +348,28 @@ describe("signing errors", () => {
     writeFileSync(file, PASSWORD + "\n", { mode: 0o600 });
     const env = { ...process.env };
     delete env.COSIGN_PASSWORD;
-    let r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key")], { env });
+    let r = await runCli(
+      ["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key")],
+      { env },
+    );
     expect(r.stderr).toContain(
       "error[E_SIGNING_KEY]: the signing key's password is needed: set COSIGN_PASSWORD, or name a file holding it with --sign-password-file FILE or $PIPELINE_SIGN_PASSWORD_FILE",
     );
-    r = await runCli(["push", dir, "--repository", `${reg.host}/sign/pwfile`, "--sign-key", join(tmp, "cosign.key"), "--sign-password-file", file], {
-      env,
-    });
+    r = await runCli(
+      [
+        "push",
+        dir,
+        "--repository",
+        `${reg.host}/sign/pwfile`,
+        "--sign-key",
+        join(tmp, "cosign.key"),
+        "--sign-password-file",
+        file,
+      ],
+      {
+        env,
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     expectNoSecrets(r);
     expect((await cosignVerify(r.stdout.trim())).code).toBe(0);
@@ -328,13 +380,24 @@ describe("signing errors", () => {
     const { dir, image } = await layoutOf("sign-fails");
     const repo = `${reg.host}/sign/fails`;
     const junk = await layoutOf("junk");
-    expect((await runCli(["push", junk.dir, "--repository", repo, "--tag", image.digest.replace(":", "-")])).code).toBe(0);
-    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key")], { env: pushEnv() });
+    expect((await runCli(["push", junk.dir, "--repository", repo, "--tag", image.digest.replace(":", "-")])).code).toBe(
+      0,
+    );
+    const r = await runCli(["push", dir, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key")], {
+      env: pushEnv(),
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
       `error[E_SIGNING]: signature step: ${repo}@${image.digest} is pushed, but attaching its signature failed (E_REGISTRY:`,
     );
-    expect((await fetch(`http://${reg.host}/v2/sign/fails/manifests/v1`, { method: "HEAD", headers: { Accept: image.mediaType } })).status).toBe(200);
+    expect(
+      (
+        await fetch(`http://${reg.host}/v2/sign/fails/manifests/v1`, {
+          method: "HEAD",
+          headers: { Accept: image.mediaType },
+        })
+      ).status,
+    ).toBe(200);
   }, 60_000);
 });
 
@@ -467,7 +530,9 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     );
     expect(r.code, r.stderr).toBe(0);
     const att = (JSON.parse(r.stdout) as { provenance: { digest: string } }).provenance.digest;
-    expect((await fetch(`http://${reg.host}/v2/sign/prov-deleted/manifests/${att}`, { method: "DELETE" })).status).toBe(202);
+    expect((await fetch(`http://${reg.host}/v2/sign/prov-deleted/manifests/${att}`, { method: "DELETE" })).status).toBe(
+      202,
+    );
     const c = await cosign([
       "verify-attestation",
       "--key",
@@ -492,7 +557,10 @@ describe("SLSA provenance (pipeline push --provenance)", () => {
     const r = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error[E_USAGE]: --provenance needs --sign-key");
-    const lock = await runCli(["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance-lockfile", "package-lock.json"], { cwd: tmp });
+    const lock = await runCli(
+      ["push", dir, "--repository", `${reg.host}/sign/nokey`, "--provenance-lockfile", "package-lock.json"],
+      { cwd: tmp },
+    );
     expect(lock.code).toBe(2);
     expect(lock.stderr).toContain("error[E_USAGE]: --provenance-lockfile goes with --provenance");
     // A lockfile that cannot be read fails before anything is pushed.
@@ -525,18 +593,41 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
   }, 300_000);
 
   test("refuses the unsigned image before anything runs, then runs it once signed (flag, and $PIPELINE_REQUIRE_SIGNATURE)", async () => {
-    let r = await runCli(["run", "--image", `${reg.host}/run/app:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    let r = await runCli([
+      "run",
+      "--image",
+      `${reg.host}/run/app:v1`,
+      "--require-signature",
+      pub(),
+      "--cache-dir",
+      cache(),
+      "--",
+      "hello",
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
       `error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: no signature found`,
     );
     expect(r.stdout).not.toContain("hello from");
 
-    const signed = await runCli(["push", app.layout, "--repository", `${reg.host}/run/app`, "--sign-key", join(tmp, "cosign.key")], {
-      env: pushEnv(),
-    });
+    const signed = await runCli(
+      ["push", app.layout, "--repository", `${reg.host}/run/app`, "--sign-key", join(tmp, "cosign.key")],
+      {
+        env: pushEnv(),
+      },
+    );
     expect(signed.code, signed.stderr).toBe(0);
-    r = await runCli(["run", "--image", `${reg.host}/run/app:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    r = await runCli([
+      "run",
+      "--image",
+      `${reg.host}/run/app:v1`,
+      "--require-signature",
+      pub(),
+      "--cache-dir",
+      cache(),
+      "--",
+      "hello",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`of ${reg.host}/run/app@${app.digest}: verifies with ${pub()}`);
     expect(r.stdout).toContain("hello from");
@@ -544,24 +635,35 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
       env: { ...process.env, PIPELINE_REQUIRE_SIGNATURE: join(tmp, "other", "cosign.pub") },
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: bundle sha256:`);
+    expect(r.stderr).toContain(
+      `error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: bundle sha256:`,
+    );
     expect(r.stdout).not.toContain("hello from");
   }, 300_000);
 
   test("refuses a tampered signature: a signed bundle whose statement was edited", async () => {
     const repo = `${reg.host}/run/tampered`;
-    const pushed = await runCli(["push", app.layout, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"], {
-      env: pushEnv(),
-    });
+    const pushed = await runCli(
+      ["push", app.layout, "--repository", repo, "--tag", "v1", "--sign-key", join(tmp, "cosign.key"), "--json"],
+      {
+        env: pushEnv(),
+      },
+    );
     expect(pushed.code, pushed.stderr).toBe(0);
     const sig = (JSON.parse(pushed.stdout) as { signature: { digest: string } }).signature.digest;
     const manifest = (await (
-      await fetch(`http://${reg.host}/v2/run/tampered/manifests/${sig}`, { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } })
+      await fetch(`http://${reg.host}/v2/run/tampered/manifests/${sig}`, {
+        headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+      })
     ).json()) as { layers: { digest: string }[] };
-    const bundle = (await (await fetch(`http://${reg.host}/v2/run/tampered/blobs/${manifest.layers[0].digest}`)).json()) as {
+    const bundle = (await (
+      await fetch(`http://${reg.host}/v2/run/tampered/blobs/${manifest.layers[0].digest}`)
+    ).json()) as {
       dsseEnvelope: { payload: string };
     };
-    const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8")) as { predicate: Record<string, unknown> };
+    const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8")) as {
+      predicate: Record<string, unknown>;
+    };
     statement.predicate = { note: "edited after signing" };
     bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString("base64");
     // Only the edited bundle is left: the genuine one is deleted.
@@ -570,27 +672,57 @@ describe("pipeline run --require-signature (runc, docker-registry 2.8)", () => {
     await attachArtifact({ registry: reg.host, repository: "run/tampered" }, subject, {
       artifactType: BUNDLE_MEDIA_TYPE,
       bytes: Buffer.from(JSON.stringify(bundle)),
-      annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" },
+      annotations: {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1",
+      },
     });
     expect((await cosignVerify(`${repo}@${app.digest}`)).code).not.toBe(0);
-    const r = await runCli(["run", "--image", `${repo}:v1`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    const r = await runCli([
+      "run",
+      "--image",
+      `${repo}:v1`,
+      "--require-signature",
+      pub(),
+      "--cache-dir",
+      cache(),
+      "--",
+      "hello",
+    ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${repo}@${app.digest}: the signature does not verify with the key: bundle sha256:`);
+    expect(r.stderr).toContain(
+      `error[E_SIGNATURE]: ${repo}@${app.digest}: the signature does not verify with the key: bundle sha256:`,
+    );
     expect(r.stderr).toContain("none of its 1 signature(s) verifies with the key");
     expect(r.stdout).not.toContain("hello from");
   }, 300_000);
 
   test("a spec's requireSignature (relative to the spec file) is the policy of `pipeline run SPEC`", async () => {
     mkdirSync(join(tmp, "spec-dir"), { recursive: true });
-    writeFileSync(join(tmp, "spec-dir", "spec.yaml"), `image: ${reg.host}/run/app@${app.digest}\nrequireSignature: ../other/cosign.pub\n`);
+    writeFileSync(
+      join(tmp, "spec-dir", "spec.yaml"),
+      `image: ${reg.host}/run/app@${app.digest}\nrequireSignature: ../other/cosign.pub\n`,
+    );
     const r = await runCli(["run", join(tmp, "spec-dir", "spec.yaml"), "--cache-dir", cache(), "--", "hello"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: `); // signed by the earlier test with our key, or not at all
+    expect(r.stderr).toContain(
+      `error[E_SIGNATURE]: ${reg.host}/run/app@${app.digest}: the signature does not verify with the key: `,
+    ); // signed by the earlier test with our key, or not at all
     expect(r.stdout).not.toContain("hello from");
   }, 120_000);
 
   test("refuses an image from a local layout (no signature to verify); --on kubernetes: sign-cluster.test.ts", async () => {
-    const r = await runCli(["run", "--image", `oci:${app.layout}`, "--require-signature", pub(), "--cache-dir", cache(), "--", "hello"]);
+    const r = await runCli([
+      "run",
+      "--image",
+      `oci:${app.layout}`,
+      "--require-signature",
+      pub(),
+      "--cache-dir",
+      cache(),
+      "--",
+      "hello",
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
       `error[E_SIGNATURE]: oci:${app.layout}: a signature is required (--require-signature ${pub()}) and an image in a local layout has none to verify`,

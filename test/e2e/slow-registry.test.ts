@@ -75,7 +75,10 @@ describe("pull from a registry that drips a layer", () => {
   });
 
   it("a bad rate is a usage error naming the flag", async () => {
-    const r = await runCli(["pull", `${proxy.host}/slow/app:v1`, "--output", join(tmp, "bad"), "--min-transfer-rate", "fast"], { env: cliEnv({}) });
+    const r = await runCli(
+      ["pull", `${proxy.host}/slow/app:v1`, "--output", join(tmp, "bad"), "--min-transfer-rate", "fast"],
+      { env: cliEnv({}) },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--min-transfer-rate: expected a size like 500MB, 20GiB or 1048576 (bytes), got "fast"');
   });

@@ -48,21 +48,33 @@ const push = (name: string, over: Record<string, string>, contains: string[]): C
 
 const CASES: Case[] = [
   push("registry_empty", { registry: '""' }, ["//bad:registry_empty: `registry` must be set"]),
-  push("registry_scheme", { registry: '"https://ghcr.io"' }, ['`registry` should be a host[:port] without scheme or path. got: "https://ghcr.io"']),
-  push("registry_path", { registry: '"localhost:5000/v2"' }, ['`registry` should be a host[:port] without scheme or path. got: "localhost:5000/v2"']),
+  push("registry_scheme", { registry: '"https://ghcr.io"' }, [
+    '`registry` should be a host[:port] without scheme or path. got: "https://ghcr.io"',
+  ]),
+  push("registry_path", { registry: '"localhost:5000/v2"' }, [
+    '`registry` should be a host[:port] without scheme or path. got: "localhost:5000/v2"',
+  ]),
   push("repository_empty", { repository: '""' }, ["//bad:repository_empty: `repository` must be set"]),
-  push("repository_tag", { repository: '"team/app:v1"' }, ['`repository` attribute should not contain digest or tag. got: "team/app:v1"']),
+  push("repository_tag", { repository: '"team/app:v1"' }, [
+    '`repository` attribute should not contain digest or tag. got: "team/app:v1"',
+  ]),
   push("repository_digest", { repository: q(`team/app@${DIGEST}`) }, [
     `\`repository\` attribute should not contain digest or tag. got: "team/app@${DIGEST}"`,
   ]),
-  push("repository_upper", { repository: '"Team/App"' }, ['`repository` must be lowercase path components separated by "/". got: "Team/App"']),
-  push("repository_slashes", { repository: '"team//app"' }, ['`repository` must be lowercase path components separated by "/". got: "team//app"']),
+  push("repository_upper", { repository: '"Team/App"' }, [
+    '`repository` must be lowercase path components separated by "/". got: "Team/App"',
+  ]),
+  push("repository_slashes", { repository: '"team//app"' }, [
+    '`repository` must be lowercase path components separated by "/". got: "team//app"',
+  ]),
   push("tag_colon", { tags_to_push: '["v1:latest"]' }, ['`tags_to_push` entry "v1:latest" is not a valid tag']),
   push("tag_slash", { tags_to_push: '["a/b"]' }, ['`tags_to_push` entry "a/b" is not a valid tag']),
   push("images_same_name", { images: '{":img": "default", ":img2": "default"}' }, [
     '//bad:images_same_name: `images`: two images are named "default"',
   ]),
-  push("images_not_image", { images: '{":not_image": "default"}' }, ["`images`: //bad:not_image is not a pipeline_image"]),
+  push("images_not_image", { images: '{":not_image": "default"}' }, [
+    "`images`: //bad:not_image is not a pipeline_image",
+  ]),
   push("sign_key_generated", { sign_key: '":gen_key"' }, [
     "//bad:sign_key_generated: `sign_key` must be a source file (a generated key would be an action output",
     "got: //bad:gen_key",
@@ -70,7 +82,8 @@ const CASES: Case[] = [
   {
     name: "launch_binary_sign_key",
     rule: "pipeline_launch",
-    attrs: 'app = ":app", mode = "binary", images = {":img": "default"}, registry = "ghcr.io", repository = "a/b", sign_key = "cosign.key"',
+    attrs:
+      'app = ":app", mode = "binary", images = {":img": "default"}, registry = "ghcr.io", repository = "a/b", sign_key = "cosign.key"',
     contains: [
       '//bad:launch_binary_sign_key: `sign_key` applies to the targets that push (NAME_push and NAME), not mode "binary". got: //bad:cosign.key',
     ],
@@ -185,7 +198,9 @@ beforeAll(() => {
   writeFileSync(join(coverage, "WORKSPACE"), "");
   writeFileSync(
     join(coverage, "BUILD.bazel"),
-    ["coverage_report_generator", "lcov_merger"].map((n) => `filegroup(name = "${n}", srcs = [], visibility = ["//visibility:public"])\n`).join(""),
+    ["coverage_report_generator", "lcov_merger"]
+      .map((n) => `filegroup(name = "${n}", srcs = [], visibility = ["//visibility:public"])\n`)
+      .join(""),
   );
   appendFileSync(join(ws, ".bazelrc"), `build --override_repository=remote_coverage_tools=${coverage}\n`);
   // A key made by an action (sign_key_generated), and a source one: the files are never read by the analysis.
@@ -239,7 +254,12 @@ afterAll(() => {
 
 describe("attribute validation, by Starlark analysis tests", () => {
   test(`${CASES.length} bad attributes each fail analysis naming the attribute and the value; the same rules analyse with good ones`, async () => {
-    const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//bad:all", "//good:all"], {}, STARTUP);
+    const r = await bazel(
+      ws,
+      ["build", "--nobuild", "--keep_going", "--noshow_progress", "//bad:all", "//good:all"],
+      {},
+      STARTUP,
+    );
     const out = r.stdout + r.stderr;
     expect(r.code, out).toBe(0);
     // Every case's test, and the fakes of bad/ (4, and gen_key) and good/ (4) with good/'s 5 rule targets: none went missing.
@@ -247,10 +267,17 @@ describe("attribute validation, by Starlark analysis tests", () => {
   });
 
   test("the harness fails when a target analyses fine, or fails with another message", async () => {
-    const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//harness:all"], {}, STARTUP);
+    const r = await bazel(
+      ws,
+      ["build", "--nobuild", "--keep_going", "--noshow_progress", "//harness:all"],
+      {},
+      STARTUP,
+    );
     const out = r.stdout + r.stderr;
     expect(r.code, out).not.toBe(0);
-    expect(out).toContain('//harness:fine_test: expected the analysis of //harness:fine to fail with ["anything"], but it succeeded');
+    expect(out).toContain(
+      '//harness:fine_test: expected the analysis of //harness:fine to fail with ["anything"], but it succeeded',
+    );
     expect(out).toContain(
       '//harness:wrong_message_test: the analysis of //harness:bad failed, but no message contains "a message nobody writes"; got:',
     );

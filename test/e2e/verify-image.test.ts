@@ -72,7 +72,13 @@ const APP: LayerInput[] = [
 function rawLayer(entries: RawEntry[]): Layer {
   const tar = rawTar(entries);
   const blob = gz(tar);
-  return { digest: sha256(blob), size: blob.length, mediaType: MediaType.OCI_LAYER_GZIP, diffId: sha256(tar), open: () => Readable.from([blob]) };
+  return {
+    digest: sha256(blob),
+    size: blob.length,
+    mediaType: MediaType.OCI_LAYER_GZIP,
+    diffId: sha256(tar),
+    open: () => Readable.from([blob]),
+  };
 }
 
 let tmp: string;
@@ -108,7 +114,16 @@ async function makeImage(spec: Spec = {}): Promise<{ image: Image; dir: string }
 function captureIo(env: NodeJS.ProcessEnv = process.env): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: process.cwd(), isTTY: false, readStdin: async () => "" };
+  return {
+    out,
+    err,
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: process.cwd(),
+    isTTY: false,
+    readStdin: async () => "",
+  };
 }
 
 async function verify(args: VerifyImageArgs, env?: NodeJS.ProcessEnv) {
@@ -116,7 +131,12 @@ async function verify(args: VerifyImageArgs, env?: NodeJS.ProcessEnv) {
   const r = await verifyImageCommand(args, io);
   const lines = io.out.slice(1, -1);
   // The crafted images run as root, so each has C12's warning: `notOk` leaves it out (the tests below check it).
-  return { exitCode: r.exitCode, lines, out: io.out, notOk: lines.filter((l) => !l.startsWith("ok ") && !l.startsWith("warn C12 ")) };
+  return {
+    exitCode: r.exitCode,
+    lines,
+    out: io.out,
+    notOk: lines.filter((l) => !l.startsWith("ok ") && !l.startsWith("warn C12 ")),
+  };
 }
 
 async function verifyCrafted(spec: Spec) {
@@ -156,14 +176,19 @@ describe("verify-image on oci:DIR", () => {
 
   it("no node anywhere on PATH", async () => {
     const r = await verifyCrafted({ node: [] });
-    expect(r.notOk).toEqual([`MISS C6 node not found on PATH (${PATH_ENV.split(":").join(", ")})`, "MISS C7 no node binary to look at (see C6)"]);
+    expect(r.notOk).toEqual([
+      `MISS C6 node not found on PATH (${PATH_ENV.split(":").join(", ")})`,
+      "MISS C7 no node binary to look at (see C6)",
+    ]);
     expect(r.exitCode).toBe(1);
     expect(r.out[r.out.length - 1]).toBe("image contract: 2 requirements missed");
   });
 
   it("node not executable", async () => {
     const r = await verifyCrafted({ node: [{ dest: "usr/local/bin/node", content: elfHeader(X86_64), mode: 0o644 }] });
-    expect(r.notOk[0]).toBe("MISS C6 no executable node on PATH: /usr/local/bin/node is not executable by uid 0 (mode 0644, owner 0:0)");
+    expect(r.notOk[0]).toBe(
+      "MISS C6 no executable node on PATH: /usr/local/bin/node is not executable by uid 0 (mode 0644, owner 0:0)",
+    );
     expect(r.exitCode).toBe(1);
   });
 
@@ -242,7 +267,9 @@ describe("verify-image on oci:DIR", () => {
       expect(e.code).toBe("E_LAYER_UNSAFE");
       expect(e.message).toContain(`layer 4/4 (${image.layers[3].digest}): ${words}`);
       // The runner's unpack (src/container/image-cache.ts) refuses the same entry for the same reason.
-      const u = await pipelineErrorOf(unpackLayers(image.layers, join(tmp, `unpack-${++counter}`), { devices: "skip" }));
+      const u = await pipelineErrorOf(
+        unpackLayers(image.layers, join(tmp, `unpack-${++counter}`), { devices: "skip" }),
+      );
       expect(u.code).toBe("E_LAYER_UNSAFE");
       expect(u.message).toContain(`layer ${image.layers[3].digest}: ${words}`);
     }
@@ -279,8 +306,13 @@ describe("verify-image on oci:DIR", () => {
   });
 
   it("HOME not writable by the image's user; HOME from Env that does not exist", async () => {
-    let r = await verifyCrafted({ system: [...SYSTEM.slice(0, 4), { dest: "home/node", dir: true, mode: 0o755 }], config: { user: "node" } });
-    expect(r.notOk).toEqual(["MISS C9 HOME /home/node (/etc/passwd entry of node) is not writable by uid 1000 gid 1000 (mode 0755, owner 0:0)"]);
+    let r = await verifyCrafted({
+      system: [...SYSTEM.slice(0, 4), { dest: "home/node", dir: true, mode: 0o755 }],
+      config: { user: "node" },
+    });
+    expect(r.notOk).toEqual([
+      "MISS C9 HOME /home/node (/etc/passwd entry of node) is not writable by uid 1000 gid 1000 (mode 0755, owner 0:0)",
+    ]);
 
     r = await verifyCrafted({ config: { user: "node", env: { PATH: PATH_ENV, HOME: "/data/home" } } });
     expect(r.notOk).toEqual(["MISS C9 HOME /data/home (HOME in the image's Env): /data does not exist"]);
@@ -316,7 +348,10 @@ describe("verify-image on oci:DIR", () => {
 
   it("an unknown user", async () => {
     const r = await verifyCrafted({ config: { user: "ghost" } });
-    expect(r.notOk).toEqual(['MISS C8 User "ghost": no user "ghost" in /etc/passwd', "MISS C9 the image's user cannot be resolved (see C8)"]);
+    expect(r.notOk).toEqual([
+      'MISS C8 User "ghost": no user "ghost" in /etc/passwd',
+      "MISS C9 the image's user cannot be resolved (see C8)",
+    ]);
   });
 
   it("a root user only warns (C12); a non-root user from /etc/passwd passes every check", async () => {
@@ -347,8 +382,16 @@ describe("verify-image on oci:DIR", () => {
     const r = await verifyImageCommand({ reference: `oci:${dir}:latest`, json: true }, io);
     expect(r.exitCode).toBe(1);
     const doc = JSON.parse(io.out.join("\n"));
-    expect(doc).toMatchObject({ reference: `oci:${dir}:latest`, digest: image.digest, platform: "linux/amd64", ok: false });
-    expect(doc.results.find((x: { id: string }) => x.id === "C6")).toMatchObject({ severity: "required", status: "miss" });
+    expect(doc).toMatchObject({
+      reference: `oci:${dir}:latest`,
+      digest: image.digest,
+      platform: "linux/amd64",
+      ok: false,
+    });
+    expect(doc.results.find((x: { id: string }) => x.id === "C6")).toMatchObject({
+      severity: "required",
+      status: "miss",
+    });
     expect(doc.results).toHaveLength(12);
   });
 
@@ -369,11 +412,21 @@ describe("verify-image through a registry with Basic auth", () => {
   let dockerConfig: string;
   beforeAll(async () => {
     reg = await startRegistry({ htpasswd: { user: "verifier", password: "s3cret-verify" } });
-    dockerConfig = writeDockerConfig(mkdtempSync(join(tmp, "docker-")), { [reg.host]: { username: "verifier", password: "s3cret-verify" } });
+    dockerConfig = writeDockerConfig(mkdtempSync(join(tmp, "docker-")), {
+      [reg.host]: { username: "verifier", password: "s3cret-verify" },
+    });
     const keychainEnv = { ...process.env, DOCKER_CONFIG: dockerConfig };
     const keychain = dockerConfigKeychain({ env: keychainEnv });
-    await pushImage((await makeImage({})).image, { registry: reg.host, repository: "verify/good", tags: ["v1"] }, { keychain });
-    await pushImage((await makeImage({ app: [APP[1]] })).image, { registry: reg.host, repository: "verify/bad", tags: ["v1"] }, { keychain });
+    await pushImage(
+      (await makeImage({})).image,
+      { registry: reg.host, repository: "verify/good", tags: ["v1"] },
+      { keychain },
+    );
+    await pushImage(
+      (await makeImage({ app: [APP[1]] })).image,
+      { registry: reg.host, repository: "verify/bad", tags: ["v1"] },
+      { keychain },
+    );
   });
   afterAll(async () => {
     await reg?.stop();

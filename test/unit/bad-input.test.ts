@@ -71,7 +71,11 @@ import type { FakeRequest, FakeServer } from "../fixtures/registry";
 
 const SECRET = "Sup3r-S3cret-Value-9x";
 const USER = "robot";
-const LEAK_FORMS = [SECRET, Buffer.from(SECRET).toString("base64"), Buffer.from(`${USER}:${SECRET}`).toString("base64")];
+const LEAK_FORMS = [
+  SECRET,
+  Buffer.from(SECRET).toString("base64"),
+  Buffer.from(`${USER}:${SECRET}`).toString("base64"),
+];
 
 let tmp: string;
 let home: string;
@@ -137,7 +141,11 @@ function expectFailure(r: Run, want: Expected): void {
   for (const form of LEAK_FORMS) expect(ctx).not.toContain(form);
 }
 
-async function fails(argv: string[], want: Expected, opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<Run> {
+async function fails(
+  argv: string[],
+  want: Expected,
+  opts: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<Run> {
   const r = await cli(argv, opts);
   expectFailure(r, want);
   return r;
@@ -155,12 +163,18 @@ interface FakeImage {
   blobs: Map<string, Buffer>;
 }
 
-function fakeImage(patch: { config?: object | Buffer; manifest?: (m: Record<string, unknown>) => unknown } = {}): FakeImage {
+function fakeImage(
+  patch: { config?: object | Buffer; manifest?: (m: Record<string, unknown>) => unknown } = {},
+): FakeImage {
   const tar = rawTar([{ name: "hello.txt", data: "hello\n" }]);
   const layer = gz(tar);
   const config = Buffer.isBuffer(patch.config)
     ? patch.config
-    : Buffer.from(JSON.stringify(patch.config ?? { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }));
+    : Buffer.from(
+        JSON.stringify(
+          patch.config ?? { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } },
+        ),
+      );
   let m: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: MediaType.OCI_MANIFEST,
@@ -204,7 +218,9 @@ function registryFor(img: FakeImage, override?: (req: FakeRequest, res: ServerRe
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length }).end(bytes);
       return;
     }
-    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ code: "BLOB_UNKNOWN", message: "blob unknown" }] }));
+    res
+      .writeHead(404, { "content-type": "application/json" })
+      .end(JSON.stringify({ errors: [{ code: "BLOB_UNKNOWN", message: "blob unknown" }] }));
   };
 }
 
@@ -215,7 +231,12 @@ const wantsBasic: Handler = (_req, res) => {
 };
 
 /** Streams `total` bytes (respecting backpressure) until the client goes away; `sent()` says how many left. */
-function endless(res: ServerResponse, status: number, headers: Record<string, string | number>, total: number): () => number {
+function endless(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | number>,
+  total: number,
+): () => number {
   let sent = 0;
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   res.writeHead(status, { ...headers, "content-length": total });
@@ -263,7 +284,11 @@ describe("CLI flags and references", () => {
   });
   it("6 --repository with a digest", async () => {
     const ref = `localhost:5000/team/app@${sha256("x")}`;
-    await fails(["push", dir(), "--repository", ref], { exit: 1, code: "E_BAD_REFERENCE", has: ["--repository", JSON.stringify(ref)] });
+    await fails(["push", dir(), "--repository", ref], {
+      exit: 1,
+      code: "E_BAD_REFERENCE",
+      has: ["--repository", JSON.stringify(ref)],
+    });
   });
   it("7 --repository with uppercase", async () => {
     await fails(["push", dir(), "--repository", "localhost:5000/Team/app"], {
@@ -329,11 +354,14 @@ describe("CLI flags and references", () => {
     );
   });
   it("16 registry serve --user with a colon", async () => {
-    await fails(["registry", "serve", "--root", dir(), "--port", "0", "--user", "a:b", "--password-file", "/nonexistent"], {
-      exit: 2,
-      code: "E_USAGE",
-      has: ['--user "a:b": expected a non-empty name without ":"'],
-    });
+    await fails(
+      ["registry", "serve", "--root", dir(), "--port", "0", "--user", "a:b", "--password-file", "/nonexistent"],
+      {
+        exit: 2,
+        code: "E_USAGE",
+        has: ['--user "a:b": expected a non-empty name without ":"'],
+      },
+    );
   });
   it("17 registry serve --password-file that does not exist", async () => {
     const missing = join(tmp, "no-such-password-file");
@@ -403,11 +431,14 @@ describe("internal commands run by the rules", () => {
   it("21 image: a config that is not JSON", async () => {
     const d = dir();
     writeFileSync(join(d, "config.json"), "{ not json");
-    await fails(["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")], {
-      exit: 1,
-      code: "E_BAD_INPUT",
-      has: [`--config ${join(d, "config.json")}: not valid JSON`],
-    });
+    await fails(
+      ["image", "--config", join(d, "config.json"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")],
+      {
+        exit: 1,
+        code: "E_BAD_INPUT",
+        has: [`--config ${join(d, "config.json")}: not valid JSON`],
+      },
+    );
   });
   it("22 image: --layer without a descriptor", async () => {
     const d = dir();
@@ -427,8 +458,22 @@ describe("internal commands run by the rules", () => {
       }),
     );
     await fails(
-      ["image", "--config", join(d, "config.json"), "--layer", join(d, "app.tgz"), "--out-layout", join(d, "out"), "--out-digest", join(d, "digest")],
-      { exit: 1, code: "E_BAD_INPUT", has: [`--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(join(d, "app.tgz"))}`] },
+      [
+        "image",
+        "--config",
+        join(d, "config.json"),
+        "--layer",
+        join(d, "app.tgz"),
+        "--out-layout",
+        join(d, "out"),
+        "--out-digest",
+        join(d, "digest"),
+      ],
+      {
+        exit: 1,
+        code: "E_BAD_INPUT",
+        has: [`--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(join(d, "app.tgz"))}`],
+      },
     );
   });
   it("23 image: SOURCE_DATE_EPOCH that is not a number", async () => {
@@ -480,18 +525,32 @@ describe("docker config.json", () => {
   it("26 auth is not base64 (the value is a secret: not shown)", async () => {
     const reg = await fake(wantsBasic);
     const d = dir("docker");
-    writeFileSync(join(d, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: `!!${SECRET}!!` } } }), { mode: 0o600 });
+    writeFileSync(join(d, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: `!!${SECRET}!!` } } }), {
+      mode: 0o600,
+    });
     const r = await cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { env: { DOCKER_CONFIG: d } });
-    expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: [`auths["${reg.host}"]: "auth" must be base64 of "username:password"`] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DOCKER_CONFIG",
+      has: [`auths["${reg.host}"]: "auth" must be base64 of "username:password"`],
+    });
   });
   it("27 auth without a colon (not shown either)", async () => {
     const reg = await fake(wantsBasic);
     const d = dir("docker");
-    writeFileSync(join(d, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(SECRET).toString("base64") } } }), {
-      mode: 0o600,
-    });
+    writeFileSync(
+      join(d, "config.json"),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(SECRET).toString("base64") } } }),
+      {
+        mode: 0o600,
+      },
+    );
     const r = await cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { env: { DOCKER_CONFIG: d } });
-    expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: [`auths["${reg.host}"]: "auth" must be base64 of "username:password"`] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DOCKER_CONFIG",
+      has: [`auths["${reg.host}"]: "auth" must be base64 of "username:password"`],
+    });
   });
   it("28 credHelpers is a string", async () => {
     const r = await pullWithDockerConfig({ credHelpers: "gcloud" });
@@ -499,11 +558,19 @@ describe("docker config.json", () => {
   });
   it("29 a credHelpers value is a number", async () => {
     const r = await pullWithDockerConfig({ credHelpers: { "ghcr.io": 7 } });
-    expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: ['credHelpers["ghcr.io"] must be a helper name such as "gcloud"'] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DOCKER_CONFIG",
+      has: ['credHelpers["ghcr.io"] must be a helper name such as "gcloud"'],
+    });
   });
   it("30 credsStore is a number", async () => {
     const r = await pullWithDockerConfig({ credsStore: 1 });
-    expectFailure(r, { exit: 1, code: "E_DOCKER_CONFIG", has: ['"credsStore" must be a helper name such as "desktop"'] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DOCKER_CONFIG",
+      has: ['"credsStore" must be a helper name such as "desktop"'],
+    });
   });
   it("31 an auths entry is a string", async () => {
     const reg = await fake(wantsBasic);
@@ -519,7 +586,9 @@ async function pullWithHelper(name: string, bin: string): Promise<Run> {
   const reg = await fake(wantsBasic);
   const d = dir("docker");
   writeFileSync(join(d, "config.json"), JSON.stringify({ credHelpers: { [reg.host]: name } }), { mode: 0o600 });
-  return cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], { env: { DOCKER_CONFIG: d, PATH: `${bin}:${process.env.PATH}` } });
+  return cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")], {
+    env: { DOCKER_CONFIG: d, PATH: `${bin}:${process.env.PATH}` },
+  });
 }
 
 describe("credential helpers", () => {
@@ -536,7 +605,11 @@ describe("credential helpers", () => {
     const bin = dir("bin");
     writeCredHelper(bin, "empty", { raw: JSON.stringify({ Username: USER }) });
     const r = await pullWithHelper("empty", bin);
-    expectFailure(r, { exit: 1, code: "E_UNAUTHORIZED", has: ["401 Unauthorized", "credentials: no credentials found; looked in"] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_UNAUTHORIZED",
+      has: ["401 Unauthorized", "credentials: no credentials found; looked in"],
+    });
   });
   it("34 answers a Secret without a Username", async () => {
     const bin = dir("bin");
@@ -561,11 +634,19 @@ describe("credential helpers", () => {
   it("36 answers a Secret that is not a string", async () => {
     const bin = dir("bin");
     writeCredHelper(bin, "numeric", { raw: JSON.stringify({ Username: USER, Secret: 12345 }) });
-    expectFailure(await pullWithHelper("numeric", bin), { exit: 1, code: "E_CRED_HELPER", has: ["Username and Secret must be strings"] });
+    expectFailure(await pullWithHelper("numeric", bin), {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ["Username and Secret must be strings"],
+    });
   });
   it("37 a helper name with a slash", async () => {
     const r = await pullWithHelper("../../bin/sh", dir("bin"));
-    expectFailure(r, { exit: 1, code: "E_CRED_HELPER", has: ['invalid credential helper name "../../bin/sh"', "credHelpers["] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_CRED_HELPER",
+      has: ['invalid credential helper name "../../bin/sh"', "credHelpers["],
+    });
   });
   it("38 a helper that is not on PATH", async () => {
     const bin = dir("bin");
@@ -599,7 +680,13 @@ describe("rules_pipeline credentials.json", () => {
     const reg = await fake(wantsBasic);
     const d = dir("creds");
     const file = join(d, "credentials.json");
-    writeFileSync(file, JSON.stringify({ version: 1, credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: d } }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: d } }],
+      }),
+    );
     await fails(
       ["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")],
       { exit: 1, code: "E_CREDENTIAL_SOURCE", has: [`"docker ${reg.host}" from file ${d}: not a regular file`] },
@@ -614,7 +701,10 @@ describe("rules_pipeline credentials.json", () => {
     const file = join(d, "credentials.json");
     writeFileSync(
       file,
-      JSON.stringify({ version: 1, credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: secretFile } }] }),
+      JSON.stringify({
+        version: 1,
+        credentials: [{ service: "docker", url: reg.host, source: { type: "file", path: secretFile } }],
+      }),
     );
     const r = await fails(
       ["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out")],
@@ -657,7 +747,11 @@ describe("hostile registry responses", () => {
         return true;
       }),
     );
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_DIGEST_MISMATCH", has: [`has digest ${img.digest}, expected ${lie}`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_DIGEST_MISMATCH",
+      has: [`has digest ${img.digest}, expected ${lie}`],
+    });
   });
   it("45 a config blob whose bytes do not match its digest", async () => {
     const img = fakeImage();
@@ -667,7 +761,11 @@ describe("hostile registry responses", () => {
     forged[forged.length - 2] ^= 1;
     img.blobs.set(configDigest, forged);
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_DIGEST_MISMATCH", has: [`get blob ${configDigest}`, `expected ${configDigest}`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_DIGEST_MISMATCH",
+      has: [`get blob ${configDigest}`, `expected ${configDigest}`],
+    });
   });
   it("45b a config blob longer than its descriptor declares: cut there, naming the declared size", async () => {
     const img = fakeImage();
@@ -677,7 +775,10 @@ describe("hostile registry responses", () => {
     expectFailure((await pull(reg)).r, {
       exit: 1,
       code: "E_DIGEST_MISMATCH",
-      has: [`get blob ${configDigest}`, `the descriptor declares ${img.config.length} bytes and the registry sent more`],
+      has: [
+        `get blob ${configDigest}`,
+        `the descriptor declares ${img.config.length} bytes and the registry sent more`,
+      ],
     });
   });
   it("46 a layer blob whose bytes do not match: nothing is left at --output", async () => {
@@ -686,7 +787,11 @@ describe("hostile registry responses", () => {
     img.blobs.set(layerDigest, gz(rawTar([{ name: "evil.txt", data: "evil" }])));
     const reg = await fake(registryFor(img));
     const { r, out } = await pull(reg);
-    expectFailure(r, { exit: 1, code: "E_DIGEST_MISMATCH", has: [`get blob ${layerDigest}`, `expected ${layerDigest}`] });
+    expectFailure(r, {
+      exit: 1,
+      code: "E_DIGEST_MISMATCH",
+      has: [`get blob ${layerDigest}`, `expected ${layerDigest}`],
+    });
     expect(existsSync(out)).toBe(false);
   });
   it("47 a 100 MB error body is not buffered (at most 64 KiB is read)", async () => {
@@ -717,7 +822,11 @@ describe("hostile registry responses", () => {
   it("49 a manifest that is not JSON", async () => {
     const img = fakeImage({ manifest: () => "{ this is not json" });
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`manifest of ${reg.host}/team/app:v1 is not valid JSON`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`manifest of ${reg.host}/team/app:v1 is not valid JSON`],
+    });
   });
   it("50 a manifest with a media type that is not an image's", async () => {
     const img = fakeImage({ manifest: (m) => ({ ...m, mediaType: "application/vnd.example.thing+json" }) });
@@ -741,21 +850,34 @@ describe("hostile registry responses", () => {
   it("52 a config that is not JSON", async () => {
     const img = fakeImage({ config: Buffer.from("<html>not a config</html>") });
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`config of ${reg.host}/team/app:v1 is not valid JSON`] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`config of ${reg.host}/team/app:v1 is not valid JSON`],
+    });
   });
   it("53 a config whose diff_ids do not match the layers", async () => {
     const img = fakeImage({ config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } } });
     const reg = await fake(registryFor(img));
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["config lists 0 diff_ids but the manifest has 1 layers"] });
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: ["config lists 0 diff_ids but the manifest has 1 layers"],
+    });
   });
   it("85 a config whose diff_id is not a digest", async () => {
     const bad = "sha256:../../etc/passwd";
-    const img = fakeImage({ config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bad] } } });
+    const img = fakeImage({
+      config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bad] } },
+    });
     const reg = await fake(registryFor(img));
     expectFailure((await pull(reg)).r, {
       exit: 1,
       code: "E_REGISTRY",
-      has: [`config ${sha256(img.config)} of ${reg.host}/team/app:v1: rootfs.diff_ids[0]: expected a digest`, JSON.stringify(bad)],
+      has: [
+        `config ${sha256(img.config)} of ${reg.host}/team/app:v1: rootfs.diff_ids[0]: expected a digest`,
+        JSON.stringify(bad),
+      ],
     });
   });
   it("54 an index without the platform asked for", async () => {
@@ -765,7 +887,12 @@ describe("hostile registry responses", () => {
         schemaVersion: 2,
         mediaType: MediaType.OCI_INDEX,
         manifests: [
-          { mediaType: MediaType.OCI_MANIFEST, digest: img.digest, size: img.manifest.length, platform: { os: "linux", architecture: "arm64" } },
+          {
+            mediaType: MediaType.OCI_MANIFEST,
+            digest: img.digest,
+            size: img.manifest.length,
+            platform: { os: "linux", architecture: "arm64" },
+          },
         ],
       }),
     );
@@ -803,7 +930,10 @@ describe("hostile registry responses", () => {
       }),
     );
     const d = dir("pull");
-    const r = await cli(["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out"), "--username", USER, "--password-stdin"], { stdin: SECRET });
+    const r = await cli(
+      ["pull", `${reg.host}/team/app:v1`, "--output", join(d, "out"), "--username", USER, "--password-stdin"],
+      { stdin: SECRET },
+    );
     expect(r.exit, r.text).toBe(0);
     expect(storage.requests.length).toBe(1);
     expect(storage.requests[0].headers.authorization).toBeUndefined();
@@ -818,7 +948,9 @@ describe("hostile registry responses", () => {
     });
   });
   it("57 a 401 Bearer challenge without a realm", async () => {
-    const reg = await fake((_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer service="registry"' }).end());
+    const reg = await fake(
+      (_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer service="registry"' }).end(),
+    );
     expectFailure((await pull(reg)).r, {
       exit: 1,
       code: "E_UNAUTHORIZED",
@@ -826,12 +958,19 @@ describe("hostile registry responses", () => {
     });
   });
   it("58 a 401 whose Bearer realm is not a URL", async () => {
-    const reg = await fake((_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url",service="r"' }).end());
-    expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: [`registry ${reg.host} sent an invalid token realm "not a url"`] });
+    const reg = await fake(
+      (_req, res) => void res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url",service="r"' }).end(),
+    );
+    expectFailure((await pull(reg)).r, {
+      exit: 1,
+      code: "E_REGISTRY",
+      has: [`registry ${reg.host} sent an invalid token realm "not a url"`],
+    });
   });
   it("59 a token endpoint answering garbage", async () => {
     const reg = await fake((req, res, self) => {
-      if (req.url.startsWith("/token")) return void res.writeHead(200, { "content-type": "text/html" }).end("<html>login page</html>");
+      if (req.url.startsWith("/token"))
+        return void res.writeHead(200, { "content-type": "text/html" }).end("<html>login page</html>");
       res.writeHead(401, { "www-authenticate": `Bearer realm="${self.url}/token",service="fake"` }).end();
     });
     expectFailure((await pull(reg)).r, {
@@ -842,7 +981,8 @@ describe("hostile registry responses", () => {
   });
   it("60 a token endpoint answering JSON without a token", async () => {
     const reg = await fake((req, res, self) => {
-      if (req.url.startsWith("/token")) return void res.writeHead(200, { "content-type": "application/json" }).end('{"details":"none"}');
+      if (req.url.startsWith("/token"))
+        return void res.writeHead(200, { "content-type": "application/json" }).end('{"details":"none"}');
       res.writeHead(401, { "www-authenticate": `Bearer realm="${self.url}/token",service="fake"` }).end();
     });
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["the token service answered no token"] });
@@ -850,7 +990,9 @@ describe("hostile registry responses", () => {
   it("83 a manifest whose layer digest is a path: refused before any blob is asked for", async () => {
     // The dev registry refuses to store such a manifest (src/devregistry/manifest-check.ts): only a fake serves one.
     const bad = "sha256:../../../../etc/passwd";
-    const img = fakeImage({ manifest: (m) => ({ ...m, layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }] }) });
+    const img = fakeImage({
+      manifest: (m) => ({ ...m, layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }] }),
+    });
     const reg = await fake(registryFor(img));
     expectFailure((await pull(reg)).r, {
       exit: 1,
@@ -860,7 +1002,10 @@ describe("hostile registry responses", () => {
   });
   it("88 a manifest whose layer size is a string: refused before any blob is asked for (src/oci/descriptor.ts)", async () => {
     const img = fakeImage({
-      manifest: (m) => ({ ...m, layers: Array.isArray(m.layers) ? m.layers.map((l) => ({ ...l, size: String(l.size) })) : [] }),
+      manifest: (m) => ({
+        ...m,
+        layers: Array.isArray(m.layers) ? m.layers.map((l) => ({ ...l, size: String(l.size) })) : [],
+      }),
     });
     const reg = await fake(registryFor(img));
     expectFailure((await pull(reg)).r, {
@@ -870,7 +1015,9 @@ describe("hostile registry responses", () => {
     });
   });
   it("61 a redirect loop", async () => {
-    const reg = await fake((_req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end());
+    const reg = await fake(
+      (_req, res, self) => void res.writeHead(302, { location: `${self.url}/v2/loop?n=${Math.random()}` }).end(),
+    );
     expectFailure((await pull(reg)).r, { exit: 1, code: "E_REGISTRY", has: ["more than 10 redirects", reg.host] });
   });
 });
@@ -895,7 +1042,9 @@ function rawLayout(parts: { manifest: Buffer; blobs: Buffer[]; index?: string; o
 /** A layout whose only image has one layer: `tar`, gzipped here unless `compressed`. */
 function layoutWithLayer(tar: Buffer, compressed = false): string {
   const layer = compressed ? tar : gz(tar);
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -914,13 +1063,17 @@ describe("hostile layers through the CLI (tar-read, via `base add-node`)", () =>
     if (Buffer.isBuffer(nodeLayerTar)) node = layoutWithLayer(nodeLayerTar);
     else {
       // A layer blob that is not a valid gzip stream, under its true digest.
-      const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256("x")] } }));
+      const config = Buffer.from(
+        JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256("x")] } }),
+      );
       const manifest = Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
           mediaType: MediaType.OCI_MANIFEST,
           config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length },
-          layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(nodeLayerTar.raw), size: nodeLayerTar.raw.length }],
+          layers: [
+            { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(nodeLayerTar.raw), size: nodeLayerTar.raw.length },
+          ],
         }),
       );
       node = rawLayout({ manifest, blobs: [config, nodeLayerTar.raw] });
@@ -940,7 +1093,11 @@ describe("hostile layers through the CLI (tar-read, via `base add-node`)", () =>
   });
   it("64 a layer that claims gzip but is not", async () => {
     const raw = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(100, 0xff)]);
-    expectFailure(await addNode({ raw }), { exit: 1, code: "E_TAR_READ", has: [sha256(raw), "not a valid gzip stream"] });
+    expectFailure(await addNode({ raw }), {
+      exit: 1,
+      code: "E_TAR_READ",
+      has: [sha256(raw), "not a valid gzip stream"],
+    });
   });
   it("65 an unknown entry type", async () => {
     expectFailure(await addNode(rawTar([{ name: "usr/local/bin/node", type: "Q" }])), {
@@ -976,7 +1133,11 @@ describe("launch config and environment", () => {
     const l = launchConfig(GOOD_CFG);
     await fails(
       ["bazel-push", "--config", l.config],
-      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: should not contain a tag or digest, got "localhost:5000/team/app:v2"'] },
+      {
+        exit: 1,
+        code: "E_BAD_REFERENCE",
+        has: ['PIPELINE_REPOSITORY: should not contain a tag or digest, got "localhost:5000/team/app:v2"'],
+      },
       { env: { ...l.env, PIPELINE_REPOSITORY: "localhost:5000/team/app:v2" } },
     );
   });
@@ -984,7 +1145,11 @@ describe("launch config and environment", () => {
     const l = launchConfig(GOOD_CFG);
     await fails(
       ["bazel-push", "--config", l.config],
-      { exit: 1, code: "E_BAD_REFERENCE", has: ['PIPELINE_REPOSITORY: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "teamapp"'] },
+      {
+        exit: 1,
+        code: "E_BAD_REFERENCE",
+        has: ['PIPELINE_REPOSITORY: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got "teamapp"'],
+      },
       { env: { ...l.env, PIPELINE_REPOSITORY: "teamapp" } },
     );
   });
@@ -1034,7 +1199,11 @@ describe("launch config and environment", () => {
     const l = launchConfig(GOOD_CFG);
     await fails(
       ["bazel-run", "--config", l.config],
-      { exit: 1, code: "E_BAD_IMAGE_URIS", has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'] },
+      {
+        exit: 1,
+        code: "E_BAD_IMAGE_URIS",
+        has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object, got "default=localhost:5000/a/b"'],
+      },
       { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: "default=localhost:5000/a/b" } },
     );
   });
@@ -1045,7 +1214,9 @@ describe("launch config and environment", () => {
       {
         exit: 1,
         code: "E_BAD_IMAGE_URIS",
-        has: ['PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object of image name to reference, got "[\\"localhost:5000/a/b\\"]"'],
+        has: [
+          'PIPELINE_CONTAINER_IMAGE_URIS: expected a JSON object of image name to reference, got "[\\"localhost:5000/a/b\\"]"',
+        ],
       },
       { env: { ...l.env, PIPELINE_CONTAINER_IMAGE_URIS: '["localhost:5000/a/b"]' } },
     );
@@ -1088,26 +1259,46 @@ describe("OCI layouts", () => {
   });
   it("76 index.json that is not JSON", async () => {
     const d = rawLayout({ ...good(), index: "{ broken" });
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`${join(d, "index.json")} is not valid JSON`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`${join(d, "index.json")} is not valid JSON`],
+    });
   });
   it("77 a manifest blob that is missing", async () => {
     const d = rawLayout(good());
     rmSync(join(d, "blobs", "sha256", img.digest.slice(7)));
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: blob ${img.digest} is missing`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: blob ${img.digest} is missing`],
+    });
   });
   it("78 a manifest blob that is corrupt", async () => {
     const d = rawLayout(good());
     writeFileSync(join(d, "blobs", "sha256", img.digest.slice(7)), "corrupted");
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: blob ${img.digest} does not match its digest`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: blob ${img.digest} does not match its digest`],
+    });
   });
   it("79 a manifest blob that is not JSON (under its true digest)", async () => {
     const manifest = Buffer.from("not json at all");
     const d = rawLayout({ manifest, blobs: [] });
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not valid JSON`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: manifest ${sha256(manifest)} is not valid JSON`],
+    });
   });
   it("80 a config whose diff_ids do not match the layers", async () => {
     const config = Buffer.from(
-      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256("a"), sha256("b")] } }),
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [sha256("a"), sha256("b")] },
+      }),
     );
     const manifest = Buffer.from(
       JSON.stringify({
@@ -1124,11 +1315,19 @@ describe("OCI layouts", () => {
   });
   it("81 index.json that is JSON null", async () => {
     const d = rawLayout({ ...good(), index: "null" });
-    await fails(["inspect", `oci:${d}`], { exit: 1, code: "E_LAYOUT", has: [`OCI layout ${d}: index.json lists no manifests`] });
+    await fails(["inspect", `oci:${d}`], {
+      exit: 1,
+      code: "E_LAYOUT",
+      has: [`OCI layout ${d}: index.json lists no manifests`],
+    });
   });
   it("82 a manifest without layers", async () => {
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: JSON.parse(img.manifest.toString()).config }),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_MANIFEST,
+        config: JSON.parse(img.manifest.toString()).config,
+      }),
     );
     const d = rawLayout({ manifest, blobs: [img.config] });
     await fails(["push", d, "--repository", "127.0.0.1:1/a/b"], {
@@ -1141,7 +1340,10 @@ describe("OCI layouts", () => {
   it("84 a manifest whose layer digest is a path: refused before any path is made of it", async () => {
     const bad = "sha256:../../../../etc/passwd";
     const manifest = Buffer.from(
-      JSON.stringify({ ...JSON.parse(img.manifest.toString()), layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }] }),
+      JSON.stringify({
+        ...JSON.parse(img.manifest.toString()),
+        layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: bad, size: 1 }],
+      }),
     );
     const d = rawLayout({ manifest, blobs: [img.config] });
     await fails(["inspect", `oci:${d}`], {
@@ -1177,7 +1379,11 @@ describe("OCI layouts", () => {
   };
   it("86 a config whose diff_id is not a digest", async () => {
     const bad = `sha256:${"A".repeat(64)}`;
-    const { d, digest } = withConfig({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bad] } });
+    const { d, digest } = withConfig({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: [bad] },
+    });
     await fails(["inspect", `oci:${d}`], {
       exit: 1,
       code: "E_LAYOUT",
@@ -1185,7 +1391,12 @@ describe("OCI layouts", () => {
     });
   });
   it("87 a config whose Env is a string", async () => {
-    const { d, digest } = withConfig({ architecture: "amd64", os: "linux", config: { Env: "PATH=/bin" }, rootfs: { diff_ids: [sha256("x")] } });
+    const { d, digest } = withConfig({
+      architecture: "amd64",
+      os: "linux",
+      config: { Env: "PATH=/bin" },
+      rootfs: { diff_ids: [sha256("x")] },
+    });
     await fails(["inspect", `oci:${d}`], {
       exit: 1,
       code: "E_LAYOUT",

@@ -29,9 +29,18 @@ test("packages, snapshots and the importer of a tree with a nested copy, a file:
       lockfileVersion: 3,
       packages: {
         "": { name: "root", dependencies: { a: "^1.0.0", "@s/c": "2.0.0" }, devDependencies: { "@types/a": "^1.0.0" } },
-        "node_modules/a": { version: "1.2.0", resolved: "file:/t/a-1.2.0.tgz", integrity: sri("A"), dependencies: { b: "^2.0.0" } },
+        "node_modules/a": {
+          version: "1.2.0",
+          resolved: "file:/t/a-1.2.0.tgz",
+          integrity: sri("A"),
+          dependencies: { b: "^2.0.0" },
+        },
         "node_modules/a/node_modules/b": { version: "2.1.0", resolved: "file:/t/b-2.1.0.tgz", integrity: sri("B") },
-        "node_modules/b": { version: "1.0.0", resolved: "https://registry.npmjs.org/b/-/b-1.0.0.tgz", integrity: sri("C") },
+        "node_modules/b": {
+          version: "1.0.0",
+          resolved: "https://registry.npmjs.org/b/-/b-1.0.0.tgz",
+          integrity: sri("C"),
+        },
         "node_modules/@s/c": {
           version: "2.0.0",
           resolved: "https://registry.npmjs.org/@s/c/-/c-2.0.0.tgz",
@@ -66,7 +75,15 @@ test("packages, snapshots and the importer of a tree with a nested copy, a file:
     devDependencies: { "@types/a": { specifier: "^1.0.0", version: "1.0.3" } },
   });
   expect(Object.keys(out.packages).sort()).toEqual(
-    ["@s/c-darwin-arm64@2.0.0", "@s/c-linux-x64@2.0.0", "@s/c@2.0.0", "@types/a@1.0.3", "a@1.2.0", "b@1.0.0", "b@2.1.0"].sort(),
+    [
+      "@s/c-darwin-arm64@2.0.0",
+      "@s/c-linux-x64@2.0.0",
+      "@s/c@2.0.0",
+      "@types/a@1.0.3",
+      "a@1.2.0",
+      "b@1.0.0",
+      "b@2.1.0",
+    ].sort(),
   );
   expect(out.packages["a@1.2.0"]).toEqual({ resolution: { integrity: sri("A"), tarball: "file:/t/a-1.2.0.tgz" } });
   // A registry package: integrity only (rules_js makes the URL from its registry).
@@ -85,7 +102,10 @@ test("packages, snapshots and the importer of a tree with a nested copy, a file:
 test("a dependency no node_modules above holds is an error naming the lockfile, the path and the name", () => {
   expect(() =>
     convert(
-      { lockfileVersion: 3, packages: { "": {}, "node_modules/a": { version: "1.0.0", integrity: sri("A"), dependencies: { gone: "1" } } } },
+      {
+        lockfileVersion: 3,
+        packages: { "": {}, "node_modules/a": { version: "1.0.0", integrity: sri("A"), dependencies: { gone: "1" } } },
+      },
       { dependencies: { a: "1.0.0" } },
     ),
   ).toThrow(/package-lock\.json: node_modules\/a depends on gone, which no node_modules above it holds/);

@@ -18,23 +18,40 @@ const BUILDIFIER = process.env.BUILDIFIER || join(ROOT, "node_modules", ".bin", 
 const PATTERNS = ["*.bzl", "BUILD", "BUILD.bazel", "WORKSPACE", "WORKSPACE.bazel", "MODULE.bazel"];
 
 function starlarkFiles(): string[] {
-  const r = spawnSync("git", ["ls-files", "-z", "--", ...PATTERNS.flatMap((p) => [p, `**/${p}`])], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync("git", ["ls-files", "-z", "--", ...PATTERNS.flatMap((p) => [p, `**/${p}`])], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`git ls-files failed: ${r.stderr}`);
   return [...new Set(r.stdout.split("\0").filter(Boolean))].sort();
 }
 
 const missing = !existsSync(BUILDIFIER);
-if (missing) console.warn(`buildifier check skipped: no binary at ${BUILDIFIER} (run npm ci, or set BUILDIFIER=/path/to/buildifier)`);
+if (missing)
+  console.warn(
+    `buildifier check skipped: no binary at ${BUILDIFIER} (run npm ci, or set BUILDIFIER=/path/to/buildifier)`,
+  );
 
 describe.skipIf(missing)("buildifier", () => {
   test("--mode=check --lint=warn reports nothing for the repository's Starlark files", () => {
     const files = starlarkFiles();
     // The files this check is about must be among them (a broken pattern would make the test vacuous).
-    expect(files).toEqual(expect.arrayContaining(["BUILD.bazel", "WORKSPACE", "MODULE.bazel", "bazel/pipeline.bzl", "examples/hello/BUILD.bazel"]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "BUILD.bazel",
+        "WORKSPACE",
+        "MODULE.bazel",
+        "bazel/pipeline.bzl",
+        "examples/hello/BUILD.bazel",
+      ]),
+    );
     const r = spawnSync(BUILDIFIER, ["--mode=check", "--lint=warn", ...files], { cwd: ROOT, encoding: "utf8" });
     expect(r.error).toBeUndefined();
     const report = `${r.stdout}${r.stderr}`.trim();
-    expect(report, `buildifier reported (fix with buildifier --mode=fix, or by hand for lint warnings):\n${report}`).toBe("");
+    expect(
+      report,
+      `buildifier reported (fix with buildifier --mode=fix, or by hand for lint warnings):\n${report}`,
+    ).toBe("");
     expect(r.status, report).toBe(0);
   });
 });

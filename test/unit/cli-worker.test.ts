@@ -131,7 +131,10 @@ describe("the CLI's persistent worker (layer, image)", () => {
     const w = new WorkerProcess(copy, tmp, { PIPELINE_CLI_WORKER_STATS: "1" });
     // The stats line each answer ends with names the process that answered.
     const answeredBy = (r: { output: string }) => /^pipeline worker (\d+):/m.exec(r.output)?.[1];
-    const quiet = (r: { exitCode: number; output: string; requestId: number }) => ({ ...r, output: r.output.replace(/^pipeline worker .*\n/m, "") });
+    const quiet = (r: { exitCode: number; output: string; requestId: number }) => ({
+      ...r,
+      output: r.output.replace(/^pipeline worker .*\n/m, ""),
+    });
     let exited = false;
     w.onExit(() => {
       exited = true;
@@ -142,7 +145,8 @@ describe("the CLI's persistent worker (layer, image)", () => {
       expect(first.exitCode, first.output).toBe(0);
       const firstPid = answeredBy(first);
       expect(firstPid).toBeDefined();
-      const sbomVersion = (f: string) => JSON.parse(read(f).toString()).creationInfo.creators.find((c: string) => c.startsWith("Tool: "));
+      const sbomVersion = (f: string) =>
+        JSON.parse(read(f).toString()).creationInfo.creators.find((c: string) => c.startsWith("Tool: "));
       const before = sbomVersion("r-image1.spdx.json");
       // A rebuilt CLI: another file at the same path (Bazel replaces outputs), whose SBOM names another version.
       rmSync(copy);

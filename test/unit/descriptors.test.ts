@@ -49,15 +49,25 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("every reader of descriptors refuses the same ones (src/oci/descriptor.ts)", () => {
   test.each(BAD)("a layer with a bad %s: %j", async (field, layer) => {
-    const image = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { ...good, mediaType: MediaType.OCI_CONFIG }, layers: [layer] };
+    const image = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { ...good, mediaType: MediaType.OCI_CONFIG },
+      layers: [layer],
+    };
     expect(await message(() => parseManifestDescriptors(image, "m"))).toContain(`m: layers[0].${field}: expected`);
 
     const storage = await Storage.open(join(tmp, "registry"));
-    expect(await message(() => checkManifest(storage, "team/app", Buffer.from(JSON.stringify(image)), MediaType.OCI_MANIFEST))).toContain(
-      `layers[0].${field}: expected`,
-    );
+    expect(
+      await message(() =>
+        checkManifest(storage, "team/app", Buffer.from(JSON.stringify(image)), MediaType.OCI_MANIFEST),
+      ),
+    ).toContain(`layers[0].${field}: expected`);
 
-    const tree = { ...good, annotations: { "org.opencontainers.image.title": "model", "io.deis.oras.content.unpack": "true" } };
+    const tree = {
+      ...good,
+      annotations: { "org.opencontainers.image.title": "model", "io.deis.oras.content.unpack": "true" },
+    };
     const model = { schemaVersion: 2, artifactType: MODEL_ARTIFACT_TYPE, config: EMPTY_CONFIG, layers: [tree, layer] };
     expect(await message(() => planModel(model, "m"))).toContain(`m: layers[1].${field}: expected`);
   });
@@ -74,6 +84,10 @@ describe("one mechanism each", () => {
   });
 
   test("only src/layout/ tells a layout's index from its image: callers take readLayoutContent", () => {
-    expect(code.filter((f) => !f.startsWith("src/layout/") && /\breadLayoutIndex\(/.test(readFileSync(join(REPO_ROOT, f), "utf8")))).toEqual([]);
+    expect(
+      code.filter(
+        (f) => !f.startsWith("src/layout/") && /\breadLayoutIndex\(/.test(readFileSync(join(REPO_ROOT, f), "utf8")),
+      ),
+    ).toEqual([]);
   });
 });

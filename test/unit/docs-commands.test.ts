@@ -74,7 +74,8 @@ function commandOf(args: string[]) {
   let best: { spec: (typeof COMMANDS)[number]; words: number } | undefined;
   for (const spec of COMMANDS) {
     const { words } = parseCommand(spec.command);
-    if (words.every((w, i) => args[i] === w) && (!best || words.length > best.words)) best = { spec, words: words.length };
+    if (words.every((w, i) => args[i] === w) && (!best || words.length > best.words))
+      best = { spec, words: words.length };
   }
   return best;
 }
@@ -89,9 +90,15 @@ const shown = DOCS.flatMap(shownCommands);
 
 describe("the docs' commands run as written", () => {
   test("every `npm run X` is a script of package.json", () => {
-    const scripts = Object.keys((JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts);
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> })
+        .scripts,
+    );
     const named = DOCS.flatMap((doc) =>
-      [...readFileSync(join(REPO_ROOT, doc), "utf8").matchAll(/\bnpm run ([\w:.-]+)/g)].map((m) => ({ doc, script: m[1] })),
+      [...readFileSync(join(REPO_ROOT, doc), "utf8").matchAll(/\bnpm run ([\w:.-]+)/g)].map((m) => ({
+        doc,
+        script: m[1],
+      })),
     );
     expect(named.some((n) => n.script === "test:quick")).toBe(true);
     expect(named.filter((n) => !scripts.includes(n.script)).map((n) => `${n.doc}: npm run ${n.script}`)).toEqual([]);
@@ -116,7 +123,9 @@ describe("the docs' commands run as written", () => {
       const accepted = new Set(Object.keys(found.spec.options ?? {}).flatMap((o) => [`--${o}`, `--no-${o}`]));
       for (const flag of flagsOf(s.text)) {
         if (!accepted.has(flag) && !GLOBAL_FLAGS.has(flag))
-          wrong.push(`${s.doc}:${s.line}: ${flag} is not an option of "pipeline ${parseCommand(found.spec.command).words.join(" ")}": ${s.text}`);
+          wrong.push(
+            `${s.doc}:${s.line}: ${flag} is not an option of "pipeline ${parseCommand(found.spec.command).words.join(" ")}": ${s.text}`,
+          );
       }
     }
     expect(wrong).toEqual([]);
@@ -124,7 +133,10 @@ describe("the docs' commands run as written", () => {
 
   test("README's CLI table has a row for every command --help lists", () => {
     const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## The `pipeline` CLI"), readme.indexOf("\n## ", readme.indexOf("## The `pipeline` CLI") + 5));
+    const section = readme.slice(
+      readme.indexOf("## The `pipeline` CLI"),
+      readme.indexOf("\n## ", readme.indexOf("## The `pipeline` CLI") + 5),
+    );
     const rows = [...section.matchAll(/^\| `(pipeline [^`]+)`(?: \/ `(pipeline [^`]+)`)? \|/gm)].flatMap((m) =>
       [m[1], m[2]].filter((x) => x !== undefined),
     );

@@ -46,10 +46,14 @@ describe("the scripts the docs name", () => {
   });
 
   test("are executable when the docs call them directly (the sourced libraries of scripts/lib/ and `node x.js` aside)", () => {
-    const direct = paths.filter((p) => !p.interpreted && !p.path.startsWith("scripts/lib/") && statSync(join(REPO_ROOT, p.path)).isFile());
+    const direct = paths.filter(
+      (p) => !p.interpreted && !p.path.startsWith("scripts/lib/") && statSync(join(REPO_ROOT, p.path)).isFile(),
+    );
     expect(direct.some((p) => p.path === "scripts/k8s-cluster.sh")).toBe(true);
     expect(
-      direct.filter((p) => /\.(sh|js)$/.test(p.path) && !p.path.endsWith(".js") && !executable(p.path)).map((p) => `${p.doc}: ${p.path}`),
+      direct
+        .filter((p) => /\.(sh|js)$/.test(p.path) && !p.path.endsWith(".js") && !executable(p.path))
+        .map((p) => `${p.doc}: ${p.path}`),
     ).toEqual([]);
   });
 

@@ -58,7 +58,13 @@ function renderDoc(): string {
     "Starlark takes the names from `bazel/private/environment.bzl`; both files come from `src/environment/`.",
   ];
   for (const s of ENVIRONMENT_SECTIONS) {
-    out.push("", `## ${s.title}`, "", "| Variable | Set by | Read by | Format | What it does |", "| --- | --- | --- | --- | --- |");
+    out.push(
+      "",
+      `## ${s.title}`,
+      "",
+      "| Variable | Set by | Read by | Format | What it does |",
+      "| --- | --- | --- | --- | --- |",
+    );
     for (const [name, v] of Object.entries(s.variables)) {
       out.push(`| \`${name}\` | ${cell(v.setBy)} | ${cell(v.readBy)} | ${cell(v.format)} | ${cell(v.meaning)} |`);
     }
@@ -68,9 +74,10 @@ function renderDoc(): string {
 
 function checkGenerated(path: string, want: string): void {
   if (process.env.PIPELINE_UPDATE_GENERATED) writeFileSync(join(REPO_ROOT, path), want);
-  expect(readFileSync(join(REPO_ROOT, path), "utf8"), `${path} is stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)`).toBe(
-    want,
-  );
+  expect(
+    readFileSync(join(REPO_ROOT, path), "utf8"),
+    `${path} is stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)`,
+  ).toBe(want);
 }
 
 describe("the environment contract", () => {
@@ -99,7 +106,9 @@ describe("the environment contract", () => {
     expect(all.length, "a variable in two parts").toBe(new Set(all).size);
     for (const [name, v] of Object.entries(ENVIRONMENT_VARIABLES)) {
       expect(name).toMatch(/^PIPELINE_[A-Z0-9_]+(<NAME>)?$/);
-      const paths = [...`${v.setBy} ${v.readBy}`.matchAll(/`((?:src|tools|bazel|scripts|test)\/[^`\s']*)/g)].map((m) => m[1]);
+      const paths = [...`${v.setBy} ${v.readBy}`.matchAll(/`((?:src|tools|bazel|scripts|test)\/[^`\s']*)/g)].map(
+        (m) => m[1],
+      );
       expect(
         paths.filter((p) => !existsSync(join(REPO_ROOT, p))),
         `${name}: paths that do not exist`,
@@ -111,7 +120,9 @@ describe("the environment contract", () => {
     const spelled: string[] = [];
     for (const file of sourceFiles(["bazel"], [".bzl"]).filter((f) => f !== BZL)) {
       // Docstrings, comments and attributes' doc= strings may name variables for readers; code takes them from ENV.
-      const code = readFileSync(join(REPO_ROOT, file), "utf8").replace(/"""[\s\S]*?"""/g, (doc) => doc.replace(/[^\n]/g, ""));
+      const code = readFileSync(join(REPO_ROOT, file), "utf8").replace(/"""[\s\S]*?"""/g, (doc) =>
+        doc.replace(/[^\n]/g, ""),
+      );
       code.split("\n").forEach((line, i) => {
         const text = line.replace(/#.*/, "");
         if (!/\bdoc = /.test(text) && NAME.test(text)) spelled.push(`${file}:${i + 1}: ${text.trim()}`);

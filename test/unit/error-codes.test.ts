@@ -34,7 +34,18 @@ function render(): string {
   for (const s of ERROR_SECTIONS) {
     out.push("", `## ${s.title}`);
     for (const [code, doc] of Object.entries(s.codes)) {
-      out.push("", `### ${code}`, "", doc.meaning, "", `What to do: ${doc.next}`, "", "```", `error[${code}]: ${doc.example}`, "```");
+      out.push(
+        "",
+        `### ${code}`,
+        "",
+        doc.meaning,
+        "",
+        `What to do: ${doc.next}`,
+        "",
+        "```",
+        `error[${code}]: ${doc.example}`,
+        "```",
+      );
     }
   }
   return `${out.join("\n")}\n`;
@@ -45,7 +56,9 @@ describe("the error catalogue", () => {
   const used = namesUsed(CODE, files);
 
   test("lists every code used in src/, tools/ and bazel/", () => {
-    const missing = [...used].filter(([code]) => !Object.hasOwn(ERROR_CODES, code)).map(([code, file]) => `${code} (${file})`);
+    const missing = [...used]
+      .filter(([code]) => !Object.hasOwn(ERROR_CODES, code))
+      .map(([code, file]) => `${code} (${file})`);
     expect(missing, "codes missing from src/error-codes/ (add an entry to the part they belong to)").toEqual([]);
     expect(used.size).toBeGreaterThan(100);
   });
@@ -69,6 +82,9 @@ describe("the error catalogue", () => {
   test("docs/errors.md is generated from it", () => {
     const want = render();
     if (process.env.PIPELINE_UPDATE_GENERATED) writeFileSync(DOC, want);
-    expect(readFileSync(DOC, "utf8"), "stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)").toBe(want);
+    expect(
+      readFileSync(DOC, "utf8"),
+      "stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)",
+    ).toBe(want);
   });
 });

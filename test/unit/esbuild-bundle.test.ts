@@ -22,13 +22,19 @@ function write(rel: string, text: string): void {
   writeFileSync(join(root, rel), text);
 }
 
-write("bin/entry.js", `let opt;\ntry {\n  opt = require("optional-dep");\n} catch {}\nmodule.exports = { util: require("./util"), opt };\n`);
+write(
+  "bin/entry.js",
+  `let opt;\ntry {\n  opt = require("optional-dep");\n} catch {}\nmodule.exports = { util: require("./util"), opt };\n`,
+);
 write("bin/util.js", `module.exports = "util";\n`);
 // A relative request out of the inputs (checked from the metafile, not by the resolve callback, which sees only bare ones).
 write("bin/entry-relative.js", `module.exports = require("../node_modules/optional-dep/index.js");\n`);
 write("bin/lazy.ts", `const name: string = "lazy-dep";\nexport const load = () => import(name);\n`);
 // Like a consumer's `npm install` at the workspace root: present in the execroot, never an input.
-write("node_modules/optional-dep/package.json", JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }));
+write(
+  "node_modules/optional-dep/package.json",
+  JSON.stringify({ name: "optional-dep", version: "1.0.0", main: "index.js" }),
+);
 write("node_modules/optional-dep/index.js", `module.exports = "UNDECLARED PACKAGE CONTENT";\n`);
 mkdirSync(join(root, "declared/node_modules"), { recursive: true });
 // A package in both trees: the workspace root's copy is met first by esbuild's upward walk (as `yaml` is in the rules'
@@ -45,10 +51,19 @@ for (const [dir, text] of [
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs the bundler from `root` (the execroot) with a params file, as the JsBundle action does. */
-function bundle(extra: string[], entry = "bin/entry.js", global: string[] = []): { status: number | null; stderr: string; out: string } {
+function bundle(
+  extra: string[],
+  entry = "bin/entry.js",
+  global: string[] = [],
+): { status: number | null; stderr: string; out: string } {
   const out = join("bin", `out-${Math.random().toString(36).slice(2)}.js`);
   const params = join(root, `${out}.params`);
-  writeFileSync(params, [ESBUILD, "declared/node_modules", "--bundle", entry, out, ...extra, "--input", "bin/util.js", ...global].join("\n") + "\n");
+  writeFileSync(
+    params,
+    [ESBUILD, "declared/node_modules", "--bundle", entry, out, ...extra, "--input", "bin/util.js", ...global].join(
+      "\n",
+    ) + "\n",
+  );
   const r = spawnSync(process.execPath, [BUNDLER, `@${params}`], { cwd: root, encoding: "utf8" });
   let text = "";
   try {
@@ -95,7 +110,12 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
 
   test("a package declared and also present in an undeclared node_modules above the importer: the declared copy is bundled", () => {
     const r = bundle(
-      ["--input", "declared/node_modules/shared-dep/package.json", "--input", "declared/node_modules/shared-dep/index.js"],
+      [
+        "--input",
+        "declared/node_modules/shared-dep/package.json",
+        "--input",
+        "declared/node_modules/shared-dep/index.js",
+      ],
       "bin/entry-shared.js",
     );
     expect(r.status, r.stderr).toBe(0);
@@ -106,7 +126,9 @@ describe("esbuild_bundle.js bundles only declared inputs", () => {
   test("a package only in the undeclared node_modules is still refused when the declared tree lacks it", () => {
     const r = bundle([], "bin/entry-shared.js");
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`"shared-dep" resolves to ${join(root, "node_modules/shared-dep/index.js")}, which is not a declared input`);
+    expect(r.stderr).toContain(
+      `"shared-dep" resolves to ${join(root, "node_modules/shared-dep/index.js")}, which is not a declared input`,
+    );
   });
 
   test("--input-dir declares every file under it", () => {

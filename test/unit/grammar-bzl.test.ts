@@ -79,6 +79,9 @@ describe("bazel/private/grammar.bzl", () => {
   test("is what src/oci/grammar-dfa.ts generates", () => {
     const want = render();
     if (process.env.PIPELINE_UPDATE_GENERATED) writeFileSync(FILE, want);
-    expect(readFileSync(FILE, "utf8"), "stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)").toBe(want);
+    expect(
+      readFileSync(FILE, "utf8"),
+      "stale: regenerate with PIPELINE_UPDATE_GENERATED=1 (see this test's header)",
+    ).toBe(want);
   });
 });

@@ -47,7 +47,10 @@ async function swapped(env: Record<string, string>): Promise<Outcome> {
   const script = `source scripts/lib/node-ca.sh && node_ca_on_first_use && printf '%s\\n%s\\n' "\${NODE_OPTIONS-}" "\${NODE_EXTRA_CA_CERTS-}" && node -e '
 require("https").get(process.argv[1], (r) => { r.setEncoding("utf8"); r.on("data", (d) => console.log(d)); }).on("error", (e) => console.log(e.code));' ${JSON.stringify(url)}`;
   const { PATH, HOME } = process.env;
-  const child = spawn("bash", ["-c", script], { cwd: ROOT, env: { PATH, HOME, SSL_CERT_DIR: join(tmp, "empty-dir"), ...env } });
+  const child = spawn("bash", ["-c", script], {
+    cwd: ROOT,
+    env: { PATH, HOME, SSL_CERT_DIR: join(tmp, "empty-dir"), ...env },
+  });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
@@ -70,7 +73,11 @@ describe("node-ca.sh: the CA store read on first use", () => {
   });
 
   test("anything else is left as it was: another file, no SSL_CERT_FILE, --use-bundled-ca chosen", async () => {
-    expect(await swapped({ NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: other })).toEqual({ nodeOptions: "", extraCaCerts: ca, fetched: "ok" });
+    expect(await swapped({ NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: other })).toEqual({
+      nodeOptions: "",
+      extraCaCerts: ca,
+      fetched: "ok",
+    });
     expect(await swapped({ NODE_EXTRA_CA_CERTS: ca })).toEqual({ nodeOptions: "", extraCaCerts: ca, fetched: "ok" });
     expect(await swapped({ NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca, NODE_OPTIONS: "--use-bundled-ca" })).toEqual({
       nodeOptions: "--use-bundled-ca",

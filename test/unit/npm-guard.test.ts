@@ -8,7 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CONFIG_NAMES, filterConfig, GuardError, preparedFromSource, sourceProblem } from "../../bazel/private/npm_guard";
+import {
+  CONFIG_NAMES,
+  filterConfig,
+  GuardError,
+  preparedFromSource,
+  sourceProblem,
+} from "../../bazel/private/npm_guard";
 
 const GUARD = join(__dirname, "..", "..", "bazel", "private", "npm_guard.js");
 const REPO = join(__dirname, "..", "..");
@@ -23,7 +29,10 @@ const berry = (resolutions: string[]) =>
 describe("preparedFromSource: yarn 1", () => {
   it("accepts the registry, npm: aliases, tarballs and files", () => {
     const text = classic([
-      ["ms@^2.1.1, ms@2.1.3", "https://registry.yarnpkg.com/ms/-/ms-2.1.3.tgz#574c8138ce1d2b5861f0b44579dbadd60c6615b2"],
+      [
+        "ms@^2.1.1, ms@2.1.3",
+        "https://registry.yarnpkg.com/ms/-/ms-2.1.3.tgz#574c8138ce1d2b5861f0b44579dbadd60c6615b2",
+      ],
       ['"@types/ms@>= 2 < 3"', "https://registry.yarnpkg.com/@types/ms/-/ms-2.1.0.tgz"],
       ['"alias@npm:ms@^2.1.3"', "https://registry.yarnpkg.com/ms/-/ms-2.1.3.tgz"],
       ['"scripted@file:vendor/scripted-1.0.0.tgz"', "file:vendor/scripted-1.0.0.tgz#6d0e98"],
@@ -97,7 +106,9 @@ describe("preparedFromSource: Yarn 4", () => {
       `f@patch:f@git%2Bhttps%3A//example.com/f.git%23commit%3D${sha}#~/.yarn/patches/f.patch::version=1.0.0`,
       `g@ssh://git@example.com/g.git#commit=${sha}`,
     ];
-    expect(preparedFromSource("yarn-berry", berry(refused))).toEqual(refused.map((r) => ({ name: r.slice(0, r.indexOf("@")), resolution: r })));
+    expect(preparedFromSource("yarn-berry", berry(refused))).toEqual(
+      refused.map((r) => ({ name: r.slice(0, r.indexOf("@")), resolution: r })),
+    );
   });
 
   it("npm and pnpm lockfiles are not read", () => {
@@ -201,8 +212,17 @@ describe("filterConfig: an allow-list of keys", () => {
       "",
     ].join("\n");
     const { text: kept, dropped } = filterConfig(".yarnrc.yml", text, "/p/.yarnrc.yml");
-    expect(kept).toBe("nodeLinker: node-modules\nnpmScopes:\n  acme:\n    npmAuthToken: ${ACME_TOKEN}\n    npmRegistryServer: https://s.example\n");
-    expect(dropped.map((d) => d.key)).toEqual(["plugins", "yarnPath", "cacheFolder", "globalFolder", "injectEnvironmentFiles", "npmRegistryServer"]);
+    expect(kept).toBe(
+      "nodeLinker: node-modules\nnpmScopes:\n  acme:\n    npmAuthToken: ${ACME_TOKEN}\n    npmRegistryServer: https://s.example\n",
+    );
+    expect(dropped.map((d) => d.key)).toEqual([
+      "plugins",
+      "yarnPath",
+      "cacheFolder",
+      "globalFolder",
+      "injectEnvironmentFiles",
+      "npmRegistryServer",
+    ]);
   });
 
   it("pnpm-workspace.yaml keeps packages and catalogs", () => {
@@ -213,7 +233,13 @@ describe("filterConfig: an allow-list of keys", () => {
   });
 
   it("YAML this reader cannot split into top-level keys is refused naming the file and the line", () => {
-    for (const text of ['"plugins": [x]\n', "<<: *a\n", "---\nnpmRegistryServer: x\n", "{plugins: [x]}\n", "  plugins: [x]\n"]) {
+    for (const text of [
+      '"plugins": [x]\n',
+      "<<: *a\n",
+      "---\nnpmRegistryServer: x\n",
+      "{plugins: [x]}\n",
+      "  plugins: [x]\n",
+    ]) {
       expect(() => filterConfig(".yarnrc.yml", text, "/p/.yarnrc.yml")).toThrow(GuardError);
       expect(() => filterConfig(".yarnrc.yml", text, "/p/.yarnrc.yml")).toThrow(/^\/p\/\.yarnrc\.yml line \d+:/);
     }
@@ -235,7 +261,15 @@ describe("the command line npm_repo.bzl runs", () => {
     writeFileSync(join(tmp, "pnpm-lock.yaml"), "lockfileVersion: '9.0'\n");
     const ok = spawnSync(
       process.execPath,
-      [GUARD, "pnpm", join(tmp, "pnpm-lock.yaml"), "//:pnpm-lock.yaml", out, "--config", `//:.npmrc=${join(tmp, ".npmrc")}`],
+      [
+        GUARD,
+        "pnpm",
+        join(tmp, "pnpm-lock.yaml"),
+        "//:pnpm-lock.yaml",
+        out,
+        "--config",
+        `//:.npmrc=${join(tmp, ".npmrc")}`,
+      ],
       {
         encoding: "utf8",
       },
@@ -245,13 +279,19 @@ describe("the command line npm_repo.bzl runs", () => {
     expect(readFileSync(join(out, ".npmrc"), "utf8")).toBe("registry=https://r.example/\n");
 
     writeFileSync(join(tmp, "yarn.lock"), berry(["evil@git+http://127.0.0.1:1/evil.git#commit=abc"]));
-    const bad = spawnSync(process.execPath, [GUARD, "yarn-berry", join(tmp, "yarn.lock"), "//:yarn.lock", out], { encoding: "utf8" });
+    const bad = spawnSync(process.execPath, [GUARD, "yarn-berry", join(tmp, "yarn.lock"), "//:yarn.lock", out], {
+      encoding: "utf8",
+    });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("//:yarn.lock: a dependency is prepared from source");
     expect(bad.stderr).toContain('add "evil" to `allow_install_scripts`');
-    const allowed = spawnSync(process.execPath, [GUARD, "yarn-berry", join(tmp, "yarn.lock"), "//:yarn.lock", out, "--allow", "evil"], {
-      encoding: "utf8",
-    });
+    const allowed = spawnSync(
+      process.execPath,
+      [GUARD, "yarn-berry", join(tmp, "yarn.lock"), "//:yarn.lock", out, "--allow", "evil"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(allowed.status).toBe(0);
     expect(existsSync(join(out, ".yarnrc.yml"))).toBe(false);
   });

@@ -12,14 +12,15 @@ const BZL = readFileSync(join(__dirname, "..", "..", "bazel", "private", "outsid
 
 /** A Starlark string literal's value, one character per byte (octal and backslash escapes only: Bazel 4 has no others). */
 function starlark(literal: string): string {
-  return literal.replace(/\\([0-7]{3}|\\)/g, (_, e: string) => (e === "\\" ? "\\" : String.fromCharCode(Number.parseInt(e, 8))));
+  return literal.replace(/\\([0-7]{3}|\\)/g, (_, e: string) =>
+    e === "\\" ? "\\" : String.fromCharCode(Number.parseInt(e, 8)),
+  );
 }
 
 /** `_ESCAPES`: [what, escape] in the file's order. */
-const table: [string, string][] = [...BZL.matchAll(/^ {4}\("((?:[^"\\]|\\.)*)", "((?:[^"\\]|\\.)*)"\),$/gm)].map((m) => [
-  starlark(m[1]),
-  starlark(m[2]),
-]);
+const table: [string, string][] = [...BZL.matchAll(/^ {4}\("((?:[^"\\]|\\.)*)", "((?:[^"\\]|\\.)*)"\),$/gm)].map(
+  (m) => [starlark(m[1]), starlark(m[2])],
+);
 
 /** outside_text() as Starlark runs it: each pair replaced in turn. */
 function outsideTextBzl(bytes: string): string {
@@ -39,7 +40,8 @@ describe("outside_text.bzl", () => {
       if (outsideText(c) !== c) escaped.push(c);
     }
     expect(table).toHaveLength(escaped.length);
-    for (const c of escaped) expect(outsideTextBzl(asBazelReadsIt(c)), `U+${c.codePointAt(0)?.toString(16)}`).toBe(outsideText(c));
+    for (const c of escaped)
+      expect(outsideTextBzl(asBazelReadsIt(c)), `U+${c.codePointAt(0)?.toString(16)}`).toBe(outsideText(c));
     const sample = "npm error a\u001b]0;pwned\u0007\u001b[2J\u009b2K\u202eevil\r\nnext\tline: é ü €";
     expect(outsideTextBzl(asBazelReadsIt(sample))).toBe(asBazelReadsIt(outsideText(sample)));
   });

@@ -10,7 +10,10 @@ import { describe, expect, test } from "vitest";
 const ROOT = join(__dirname, "..", "..");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const readme = read("README.md");
-const usingIt = readme.slice(readme.indexOf("\n## Quick start (bzlmod)\n"), readme.indexOf("\n## In a rules_js + rules_oci workspace\n"));
+const usingIt = readme.slice(
+  readme.indexOf("\n## Quick start (bzlmod)\n"),
+  readme.indexOf("\n## In a rules_js + rules_oci workspace\n"),
+);
 /** The section's prose with line breaks as spaces. */
 const prose = usingIt.replace(/\s+/g, " ");
 
@@ -35,9 +38,12 @@ describe("README's quick start", () => {
   });
 
   // Skipped where there is no Debian Bazel (the file is what the claim is about).
-  test.skipIf(!existsSync("/etc/bazel/bazelrc"))("Debian's /etc/bazel/bazelrc turns on --sandbox_debug for every workspace", () => {
-    expect(prose).toContain("ships `/etc/bazel/bazelrc` with `build --sandbox_debug`");
-    expect(prose).toContain("Add `build --nosandbox_debug`");
-    expect(readFileSync("/etc/bazel/bazelrc", "utf8")).toMatch(/^build --sandbox_debug$/m);
-  });
+  test.skipIf(!existsSync("/etc/bazel/bazelrc"))(
+    "Debian's /etc/bazel/bazelrc turns on --sandbox_debug for every workspace",
+    () => {
+      expect(prose).toContain("ships `/etc/bazel/bazelrc` with `build --sandbox_debug`");
+      expect(prose).toContain("Add `build --nosandbox_debug`");
+      expect(readFileSync("/etc/bazel/bazelrc", "utf8")).toMatch(/^build --sandbox_debug$/m);
+    },
+  );
 });

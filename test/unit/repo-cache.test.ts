@@ -116,9 +116,13 @@ describe("repo_cache.js", () => {
     expect(runWith(limit, "store", entry("c"), repo("c", 100), "node_modules").code).toBe(0);
     expect(readdirSync(cache).sort()).toEqual([".npm-x.tmp-1-1-00000000", name("a"), name("c")]);
     // The entry just stored stays even when it alone is over the limit; 0 means no limit.
-    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "50KiB" }, "store", entry("d"), repo("d", 100), "node_modules").code).toBe(0);
+    expect(
+      runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "50KiB" }, "store", entry("d"), repo("d", 100), "node_modules").code,
+    ).toBe(0);
     expect(entries()).toEqual([name("d")]);
-    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "0" }, "store", entry("e"), repo("e", 100), "node_modules").code).toBe(0);
+    expect(
+      runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "0" }, "store", entry("e"), repo("e", 100), "node_modules").code,
+    ).toBe(0);
     expect(entries()).toEqual([name("d"), name("e")]);
     // An entry whose marker has no size (an earlier version's) is counted.
     const marker = join(entry("d"), "entry.json");
@@ -126,7 +130,9 @@ describe("repo_cache.js", () => {
     expect(bytes).toBe(100 * 1024);
     writeFileSync(marker, JSON.stringify(old));
     utimesSync(entry("d"), new Date(1_000_000), new Date(1_000_000));
-    expect(runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "150KiB" }, "store", entry("f"), repo("f", 10), "node_modules").code).toBe(0);
+    expect(
+      runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "150KiB" }, "store", entry("f"), repo("f", 10), "node_modules").code,
+    ).toBe(0);
     expect(entries()).toEqual([name("e"), name("f")]);
   });
 
@@ -140,10 +146,14 @@ describe("repo_cache.js", () => {
     writeFileSync(join(src, "node_modules", "f"), "r".repeat(100 * 1024));
     const store = (i: number) =>
       new Promise<{ code: number | null; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [HELPER, "store", join(cache, `npm-${i.toString(16).padStart(64, "0")}`), src, "node_modules"], {
-          env: limit,
-          stdio: ["ignore", "ignore", "pipe"],
-        });
+        const child = spawn(
+          process.execPath,
+          [HELPER, "store", join(cache, `npm-${i.toString(16).padStart(64, "0")}`), src, "node_modules"],
+          {
+            env: limit,
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
         let err = "";
         child.stderr.on("data", (d) => {
           err += d;
@@ -174,9 +184,17 @@ describe("repo_cache.js", () => {
     expect(nest.status).toBe(0);
     try {
       const entry = join(cache, `npm-${"2".repeat(64)}`);
-      const r = runWith({ PIPELINE_REPO_CACHE_MAX_SIZE: "1KiB" }, "store", entry, plant(join(tmp, "unmeasured-src")), "node_modules");
+      const r = runWith(
+        { PIPELINE_REPO_CACHE_MAX_SIZE: "1KiB" },
+        "store",
+        entry,
+        plant(join(tmp, "unmeasured-src")),
+        "node_modules",
+      );
       expect(r.code).toBe(4);
-      expect(r.err).toMatch(/^stored; removing older entries to keep under PIPELINE_REPO_CACHE_MAX_SIZE failed: ENAMETOOLONG/);
+      expect(r.err).toMatch(
+        /^stored; removing older entries to keep under PIPELINE_REPO_CACHE_MAX_SIZE failed: ENAMETOOLONG/,
+      );
       expect(run("restore", entry, mkdtempSync(join(tmp, "unmeasured-dest-")), "node_modules").code).toBe(0);
     } finally {
       spawnSync("rm", ["-rf", cache]); // GNU rm walks a tree deeper than PATH_MAX; fs.rmSync would not
@@ -191,9 +209,13 @@ describe("repo_cache.js", () => {
     mkdirSync(dest);
     // A read-only bind mount of the cache in a mount namespace of its own (root may write anything else).
     const script = `mount --bind ${cache} ${cache} && mount -o remount,bind,ro ${cache} && exec "$@"`;
-    const r = spawnSync("unshare", ["-m", "sh", "-c", script, "sh", process.execPath, HELPER, "restore", entry, dest, "node_modules"], {
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      "unshare",
+      ["-m", "sh", "-c", script, "sh", process.execPath, HELPER, "restore", entry, dest, "node_modules"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect({ code: r.status, err: r.stderr.trim() }).toEqual({ code: 0, err: "" });
     expect(readFileSync(join(dest, "node_modules/a/index.js"), "utf8")).toBe("x");
   });
@@ -207,7 +229,11 @@ describe("repo_cache.js", () => {
       plant(join(tmp, "bad-max-src")),
       "node_modules",
     );
-    expect(r).toEqual({ code: 1, out: "", err: 'PIPELINE_REPO_CACHE_MAX_SIZE: expected a size like 500MB, 20GiB or 1048576 (bytes), got "lots"' });
+    expect(r).toEqual({
+      code: 1,
+      out: "",
+      err: 'PIPELINE_REPO_CACHE_MAX_SIZE: expected a size like 500MB, 20GiB or 1048576 (bytes), got "lots"',
+    });
     expect(existsSync(cache)).toBe(false);
   });
 
@@ -221,7 +247,23 @@ describe("repo_cache.js", () => {
         return (e as Error).message;
       }
     };
-    for (const s of ["0", "1048576", "500MB", "20GiB", "1.5G", "10gib", " 3 k ", "2TB", "7b", "1.25MiB", "lots", "", "5 GiBs", "-1", "1e6"]) {
+    for (const s of [
+      "0",
+      "1048576",
+      "500MB",
+      "20GiB",
+      "1.5G",
+      "10gib",
+      " 3 k ",
+      "2TB",
+      "7b",
+      "1.25MiB",
+      "lots",
+      "",
+      "5 GiBs",
+      "-1",
+      "1e6",
+    ]) {
       expect(outcome(helper.parseSize, s), s).toEqual(outcome(parseSize, s));
     }
   });
@@ -258,9 +300,16 @@ describe("repo_cache.js", () => {
         const entry = join(cacheDir, `npm-${"b".repeat(64)}`);
         expect(run("store", entry, src, "node_modules", "BUILD.bazel").code, where).toBe(0);
         const sameFs = where === "same filesystem" && statSync(tmp).dev === statSync(cacheDir).dev;
-        expect(ino(join(entry, "tree/node_modules/a/bin/cli")) === ino(join(src, "node_modules/a/bin/cli")), `${where}: stored`).toBe(sameFs);
+        expect(
+          ino(join(entry, "tree/node_modules/a/bin/cli")) === ino(join(src, "node_modules/a/bin/cli")),
+          `${where}: stored`,
+        ).toBe(sameFs);
         const dest = mkdtempSync(join(tmp, "link-dest-"));
-        expect(run("restore", entry, dest, "node_modules", "BUILD.bazel"), where).toEqual({ code: 0, out: "", err: "" });
+        expect(run("restore", entry, dest, "node_modules", "BUILD.bazel"), where).toEqual({
+          code: 0,
+          out: "",
+          err: "",
+        });
         expect(keyOf(dest), where).toBe(keyOf(src));
         expect(
           readdirSync(dest).filter((n) => n.startsWith(".")),
@@ -285,7 +334,8 @@ describe("repo_cache.js", () => {
     const a = mkdtempSync(join(tmp, "tamper-a-"));
     expect(run("restore", entry, a, "node_modules", "BUILD.bazel").code).toBe(0);
     for (const f of ["node_modules/a/index.js", "BUILD.bazel"]) {
-      for (const p of [join(entry, "tree", f), join(stored, f), join(a, f)]) expect(statSync(p).mode & 0o222, p).toBe(0);
+      for (const p of [join(entry, "tree", f), join(stored, f), join(a, f)])
+        expect(statSync(p).mode & 0o222, p).toBe(0);
     }
     // So a write through a restored repository fails for its owner (a user's Bazel: here `nobody` stores, restores
     // and writes), and the entry keeps its bytes.
@@ -295,7 +345,9 @@ describe("repo_cache.js", () => {
     plant(join(home, "src"));
     spawnSync("chown", ["-R", "65534:65534", home]);
     const asNobody = (script: string) =>
-      spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script], { encoding: "utf8" });
+      spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script], {
+        encoding: "utf8",
+      });
     const nobodyEntry = join(home, "cache", `npm-${"d".repeat(64)}`);
     const helper = `${process.execPath} ${HELPER}`;
     const setUp = asNobody(
@@ -324,7 +376,11 @@ describe("repo_cache.js", () => {
     expect(readFileSync(join(b, "node_modules/a/index.js"), "utf8")).toBe("x");
     // A mode changed (made writable again), a file added or removed: discarded the same way.
     const cases: [string, (tree: string) => void, string][] = [
-      ["mode", (t) => chmodSync(join(t, "node_modules/a/bin/cli"), 0o755), "tree/node_modules/a/bin/cli changed (its mode (555 -> 755))"],
+      [
+        "mode",
+        (t) => chmodSync(join(t, "node_modules/a/bin/cli"), 0o755),
+        "tree/node_modules/a/bin/cli changed (its mode (555 -> 755))",
+      ],
       ["added", (t) => writeFileSync(join(t, "node_modules/a/extra.js"), ""), "tree/node_modules/a/extra.js was added"],
       ["missing", (t) => rmSync(join(t, "BUILD.bazel")), "tree/BUILD.bazel is missing"],
     ];
@@ -347,7 +403,10 @@ describe("repo_cache.js", () => {
     expect(r.code).toBe(3);
     expect(r.err).toBe(`ignored ${entry}: no readable entry.json (ENOENT)`);
     expect(readdirSync(dest)).toEqual([]);
-    writeFileSync(join(entry, "entry.json"), JSON.stringify({ format: "rules_pipeline repo cache 1", kind: "npm", key: "c".repeat(64) }));
+    writeFileSync(
+      join(entry, "entry.json"),
+      JSON.stringify({ format: "rules_pipeline repo cache 1", kind: "npm", key: "c".repeat(64) }),
+    );
     expect(run("restore", entry, dest, "node_modules").err).toBe(`ignored ${entry}: entry.json is not this entry's`);
     expect(run("store", entry, plant(join(tmp, "s2")), "node_modules").code).toBe(0);
     expect(readdirSync(cache)).toEqual([`npm-${"b".repeat(64)}`]);
@@ -357,7 +416,11 @@ describe("repo_cache.js", () => {
 
   test("only <dir>/<kind>-<64 hex> is an entry, and a symlink out of the tree is not stored", () => {
     const src = plant(join(tmp, "s3"));
-    for (const bad of [join(tmp, "c3", "npm-../../x"), join(tmp, "c3", `npm-${"A".repeat(64)}`), `c3/npm-${"a".repeat(64)}`]) {
+    for (const bad of [
+      join(tmp, "c3", "npm-../../x"),
+      join(tmp, "c3", `npm-${"A".repeat(64)}`),
+      `c3/npm-${"a".repeat(64)}`,
+    ]) {
       const r = run("store", bad, src, "node_modules");
       expect(r.code).toBe(1);
       expect(r.err).toBe(`not a cache entry path: ${JSON.stringify(bad)}`);
@@ -377,14 +440,22 @@ describe("repo_cache.js", () => {
     mkdirSync(join(big, "node_modules"), { recursive: true });
     for (let i = 0; i < 4000; i++) writeFileSync(join(big, "node_modules", `f${i}`), "y".repeat(100));
     const entry = join(cache, `npm-${"d".repeat(64)}`);
-    const child = spawn(process.execPath, [HELPER, "store", entry, big, "node_modules"], { stdio: "ignore", detached: true });
+    const child = spawn(process.execPath, [HELPER, "store", entry, big, "node_modules"], {
+      stdio: "ignore",
+      detached: true,
+    });
     // Killed (the whole group: cp too) once its temporary directory exists.
-    for (let i = 0; i < 400 && !(existsSync(cache) && readdirSync(cache).length > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && !(existsSync(cache) && readdirSync(cache).length > 0); i++)
+      await new Promise((r) => setTimeout(r, 5));
     process.kill(-(child.pid ?? 0), "SIGKILL");
     await new Promise((r) => child.on("exit", r));
     const left = readdirSync(cache);
     expect(left).toHaveLength(1);
-    expect(parseTempName(left[0])).toMatchObject({ for: `npm-${"d".repeat(64)}`, owner: { pid: child.pid }, scheme: "current" });
+    expect(parseTempName(left[0])).toMatchObject({
+      for: `npm-${"d".repeat(64)}`,
+      owner: { pid: child.pid },
+      scheme: "current",
+    });
     expect(run("restore", entry, join(tmp, "s4"), "node_modules").code).toBe(2); // never seen as an entry
 
     expect(run("store", join(cache, `tools-${"e".repeat(64)}`), plant(join(tmp, "s5")), "node_modules").code).toBe(0);

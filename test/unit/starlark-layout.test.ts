@@ -34,7 +34,9 @@ describe("Starlark layout", () => {
   test("each file under bazel/private declares at most one rule", () => {
     const files = readdirSync(PRIVATE).filter((f) => f.endsWith(".bzl"));
     expect(files.length).toBeGreaterThan(20);
-    const crowded = files.map((f) => ({ file: f, rules: declaredRules(readFileSync(join(PRIVATE, f), "utf8")) })).filter((x) => x.rules.length > 1);
+    const crowded = files
+      .map((f) => ({ file: f, rules: declaredRules(readFileSync(join(PRIVATE, f), "utf8")) }))
+      .filter((x) => x.rules.length > 1);
     expect(crowded, `files declaring more than one rule: ${JSON.stringify(crowded)}`).toEqual([]);
   });
 

@@ -35,7 +35,8 @@ describe("the order of the test run", () => {
   test("test/durations.json names only files that exist", () => {
     const file = join(ROOT, "test", "durations.json");
     expect(existsSync(file)).toBe(true);
-    for (const name of Object.keys(JSON.parse(readFileSync(file, "utf8")))) expect(existsSync(join(ROOT, name)), name).toBe(true);
+    for (const name of Object.keys(JSON.parse(readFileSync(file, "utf8"))))
+      expect(existsSync(join(ROOT, name)), name).toBe(true);
   });
 
   test("longest first, a file with no recorded time before all, the real-cluster files last", () => {
@@ -94,7 +95,14 @@ test("burn", async () => {
     const out = join(dir, "cpu.tsv");
     const r = spawnSync(
       process.execPath,
-      [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", join(dir, "vitest.config.mjs"), "--root", dir],
+      [
+        join(ROOT, "node_modules", "vitest", "vitest.mjs"),
+        "run",
+        "--config",
+        join(dir, "vitest.config.mjs"),
+        "--root",
+        dir,
+      ],
       {
         env: { ...process.env, PIPELINE_TEST_CPU_CGROUP: group, PIPELINE_TEST_CPU_OUT: out },
         encoding: "utf8",

@@ -50,7 +50,9 @@ describe("ts_transpile.js (the runtime library's TsTranspile action)", () => {
       rootDir: join(ROOT, "src", "runtime"),
     };
     const program = ts.createProgram([src], options);
-    expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
+    expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual(
+      [],
+    );
     const emitted = new Map<string, string>();
     program.emit(undefined, (file, text) => emitted.set(file.slice(options.outDir!.length + 1), text));
     expect([...emitted.keys()].sort()).toEqual(["index.d.ts", "index.js"]);
@@ -63,13 +65,18 @@ describe("ts_transpile.js (the runtime library's TsTranspile action)", () => {
     writeFileSync(src, `export const fine = 1;\nexport const doubled = [1].map((v) => v * 2);\n`);
     const out = transpile(src);
     expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/untyped\.ts\(2,14\): error TS9010: Variable must have an explicit type annotation with --isolatedDeclarations/);
+    expect(out.stderr).toMatch(
+      /untyped\.ts\(2,14\): error TS9010: Variable must have an explicit type annotation with --isolatedDeclarations/,
+    );
     expect(() => out.js()).toThrow(/ENOENT/);
   });
 
   test("no type-check: a type error in a well-declared file is transpiled as written (CI type-checks the runtime)", () => {
     const src = join(tmp, "typed.ts");
-    writeFileSync(src, `export const n: number = 1;\nconst s: string = n as unknown as string;\nexport function f(): string {\n  return s;\n}\n`);
+    writeFileSync(
+      src,
+      `export const n: number = 1;\nconst s: string = n as unknown as string;\nexport function f(): string {\n  return s;\n}\n`,
+    );
     const out = transpile(src);
     expect(out.code, out.stderr).toBe(0);
     expect(out.dts()).toBe("export declare const n: number;\nexport declare function f(): string;\n");

@@ -51,7 +51,9 @@ function project(name: string, typescript: string, files: Record<string, string>
     writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(user));
     extendsList.push("../../tsconfig.json");
   }
-  const sources = Object.keys(files).filter((f) => /\.[mc]?ts$/.test(f) && !f.endsWith(".d.ts") && !f.startsWith("external/"));
+  const sources = Object.keys(files).filter(
+    (f) => /\.[mc]?ts$/.test(f) && !f.endsWith(".d.ts") && !f.startsWith("external/"),
+  );
   writeFileSync(
     join(dir, "out", "pkg", "app.tsconfig.json"),
     JSON.stringify({
@@ -81,8 +83,19 @@ function project(name: string, typescript: string, files: Record<string, string>
         .replace(/\.mts$/, ".mjs")
         .replace(/\.cts$/, ".cjs")}`,
   );
-  const args = ["--typescript", typescript, "--typescript-label=@npm//:node_modules/typescript", "--project", "out/pkg/app.tsconfig.json"];
-  args.push("--label", "//pkg:app", ...(user ? ["--tsconfig", "tsconfig.json"] : []), ...outs.flatMap((o) => ["--expect", o]));
+  const args = [
+    "--typescript",
+    typescript,
+    "--typescript-label=@npm//:node_modules/typescript",
+    "--project",
+    "out/pkg/app.tsconfig.json",
+  ];
+  args.push(
+    "--label",
+    "//pkg:app",
+    ...(user ? ["--tsconfig", "tsconfig.json"] : []),
+    ...outs.flatMap((o) => ["--expect", o]),
+  );
   return { dir, args };
 }
 
@@ -106,7 +119,10 @@ describe("the rules' config on each supported TypeScript major", () => {
   const cjs: Record<string, string> = {};
   for (const [major, typescript] of Object.entries(MAJORS)) {
     test(`${major}: CommonJS by default, paths without baseUrl; from 5.9 on, the same bytes as 5.9`, async () => {
-      const p = project(`cjs-${major}`, typescript, { "pkg/main.ts": CJS_MAIN, "pkg/other.ts": "export const y = 1;\n" });
+      const p = project(`cjs-${major}`, typescript, {
+        "pkg/main.ts": CJS_MAIN,
+        "pkg/other.ts": "export const y = 1;\n",
+      });
       const r = await oneShot(WORKER, p.dir, p.args);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -118,7 +134,11 @@ describe("the rules' config on each supported TypeScript major", () => {
 
     test(`${major}: a "type": "module" package with the user's nodenext compiles to ES modules (top-level await, import.meta)`, async () => {
       const user = { compilerOptions: { module: "nodenext", moduleResolution: "nodenext" } };
-      const files = { "pkg/package.json": '{"type": "module"}', "pkg/main.ts": ESM_MAIN, "pkg/other.ts": "export const y = 2;\n" };
+      const files = {
+        "pkg/package.json": '{"type": "module"}',
+        "pkg/main.ts": ESM_MAIN,
+        "pkg/other.ts": "export const y = 2;\n",
+      };
       const p = project(`esm-${major}`, typescript, files, user);
       const r = await oneShot(WORKER, p.dir, p.args);
       expect(r.stderr).toBe("");
@@ -131,7 +151,11 @@ describe("the rules' config on each supported TypeScript major", () => {
     });
 
     test(`${major}: a "type": "module" package compiled to CommonJS is refused, naming its package.json and the option`, async () => {
-      const files = { "pkg/package.json": '{"type": "module"}', "pkg/main.ts": CJS_MAIN, "pkg/other.ts": "export const y = 1;\n" };
+      const files = {
+        "pkg/package.json": '{"type": "module"}',
+        "pkg/main.ts": CJS_MAIN,
+        "pkg/other.ts": "export const y = 1;\n",
+      };
       const p = project(`esm-as-cjs-${major}`, typescript, files, { compilerOptions: { strict: true } });
       const r = await oneShot(WORKER, p.dir, p.args);
       expect(r.code).toBe(1);
@@ -147,7 +171,10 @@ describe("the rules' config on each supported TypeScript major", () => {
       const exportsOnly = {
         name: "exonly",
         type: "module",
-        exports: { ".": { types: "./dist/types.d.ts", import: "./dist/index.js" }, "./sub": { types: "./dist/sub.d.ts", import: "./dist/sub.js" } },
+        exports: {
+          ".": { types: "./dist/types.d.ts", import: "./dist/index.js" },
+          "./sub": { types: "./dist/sub.d.ts", import: "./dist/sub.js" },
+        },
       };
       const files = {
         "pkg/package.json": '{"type": "module"}',
@@ -183,7 +210,9 @@ describe("the rules' config on each supported TypeScript major", () => {
   });
 
   test("7.0 in a worker: answers as one-shot, seeing only the request's inputs (a file on disk that is no input is absent)", async () => {
-    const p = project("worker-7", MAJORS["7.0"], { "pkg/main.ts": 'import { z } from "./stray";\nexport const a: number = z;\n' });
+    const p = project("worker-7", MAJORS["7.0"], {
+      "pkg/main.ts": 'import { z } from "./stray";\nexport const a: number = z;\n',
+    });
     // On disk, as other targets' files are in the execroot, but an input of the second request only.
     writeFileSync(join(p.dir, "pkg", "stray.ts"), "export const z = 1;\n");
     const w = new WorkerProcess(WORKER, p.dir);
@@ -210,19 +239,25 @@ describe("a typescript package the rules cannot compile with", () => {
     return dir;
   };
   const compile = (typescript: string) => {
-    const p = project(`bad-${typescript.length}-${Math.random()}`, typescript, { "pkg/main.ts": "export const a = 1;\n" });
+    const p = project(`bad-${typescript.length}-${Math.random()}`, typescript, {
+      "pkg/main.ts": "export const a = 1;\n",
+    });
     return oneShot(WORKER, p.dir, p.args);
   };
 
   test("an unsupported version: refused naming the version, the label and the supported range", async () => {
     const r = await compile(fakePackage("ts4", { name: "typescript", version: "4.9.5" }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("@npm//:node_modules/typescript is TypeScript 4.9.5, which is not supported (supported: TypeScript 5.0 to 7.x)");
+    expect(r.stderr).toContain(
+      "@npm//:node_modules/typescript is TypeScript 4.9.5, which is not supported (supported: TypeScript 5.0 to 7.x)",
+    );
   });
 
   test("another package under the label: refused naming what its package.json says", async () => {
     const r = await compile(fakePackage("other", { name: "left-pad", version: "1.3.0" }));
-    expect(r.stderr).toContain('@npm//:node_modules/typescript is not the typescript package: its package.json names "left-pad"');
+    expect(r.stderr).toContain(
+      '@npm//:node_modules/typescript is not the typescript package: its package.json names "left-pad"',
+    );
   });
 
   test("TypeScript 7 without its native compiler's package (a lockfile made on another platform): refused naming the package", async () => {

@@ -10,7 +10,17 @@
  *   runs without it, with the same result.
  * Real Bazel runs the flag in test/e2e/bazel7-worker-differential.test.ts.
  */
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -36,7 +46,8 @@ async function node(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 
 beforeAll(async () => {
   // @types/node and its dependency, copied: one of its files is edited after the snapshot is made.
-  for (const pkg of ["@types/node", "undici-types"]) cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "tree", pkg), { recursive: true });
+  for (const pkg of ["@types/node", "undici-types"])
+    cpSync(join(REPO_ROOT, "node_modules", pkg), join(tmp, "tree", pkg), { recursive: true });
   for (const dir of [MADE, RUN]) {
     mkdirSync(join(dir, "node_modules", "@types"), { recursive: true });
     symlinkSync(join(REPO_ROOT, "node_modules", "typescript"), join(dir, "node_modules", "typescript"));
@@ -65,12 +76,18 @@ async function compile(name: string, source: string, opts: { snapshot?: string; 
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "src", "main.ts"), source);
   const options = RULES_COMPILER_OPTIONS;
-  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files: ["src/main.ts"], include: [] }));
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({ compilerOptions: options, files: ["src/main.ts"], include: [] }),
+  );
   const args = ["--typescript", TYPESCRIPT, "--project", `${name}/tsconfig.json`, "--label", `//${name}`];
   args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
   if (opts.snapshot) args.push("--snapshot", opts.snapshot);
   writeFileSync(join(RUN, `${name}.args`), `${args.join("\n")}\n`);
-  const r = await node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], { PIPELINE_TSC_WORKER_STATS: "1", ...opts.env });
+  const r = await node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], {
+    PIPELINE_TSC_WORKER_STATS: "1",
+    ...opts.env,
+  });
   const out = join(dir, "out", "src");
   const files = Object.fromEntries(
     (() => {
@@ -111,7 +128,9 @@ test("with the snapshot: the same bytes and diagnostics, the compiler and the pa
     expect(taken?.[1]).toBe(taken?.[2]);
     expect(plain.stderr).not.toContain("compiler snapshot");
   }
-  expect((await compile("fast", GOOD, { snapshot: BLOB })).files["main.d.ts"]).toContain("export declare const b: Buffer");
+  expect((await compile("fast", GOOD, { snapshot: BLOB })).files["main.d.ts"]).toContain(
+    "export declare const b: Buffer",
+  );
 }, 60_000);
 
 test("a file changed since the snapshot was made is parsed again", async () => {

@@ -24,11 +24,14 @@ describe("tsc_worker.js under any sequence of edits", () => {
           seed,
           steps,
           (step) => {
-            if (step % 25 === 0) process.stderr.write(`tsc-worker-fuzz: TypeScript ${name}, seed ${seed}, step ${step} of ${steps}\n`);
+            if (step % 25 === 0)
+              process.stderr.write(`tsc-worker-fuzz: TypeScript ${name}, seed ${seed}, step ${step} of ${steps}\n`);
           },
           compiler,
         );
-        expect(d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox }).toBeUndefined();
+        expect(
+          d && { seed, step: d.step, lastEdits: d.edits.slice(-4), worker: d.worker, sandbox: d.sandbox },
+        ).toBeUndefined();
       },
       60_000 + steps * 30_000,
     );

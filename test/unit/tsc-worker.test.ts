@@ -3,7 +3,17 @@
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -38,7 +48,15 @@ function project(name: string, files: Record<string, string>): { dir: string; ar
     }),
   );
   const outs = ts.flatMap((f) => [`out/${f.replace(/\.ts$/, ".js")}`, `out/${f.replace(/\.ts$/, ".d.ts")}`]);
-  const args = ["--typescript", TYPESCRIPT, "--project", "tsconfig.json", "--label", "//test:lib", ...outs.flatMap((o) => ["--expect", o])];
+  const args = [
+    "--typescript",
+    TYPESCRIPT,
+    "--project",
+    "tsconfig.json",
+    "--label",
+    "//test:lib",
+    ...outs.flatMap((o) => ["--expect", o]),
+  ];
   return { dir, args, outs };
 }
 
@@ -47,7 +65,10 @@ const oneShot = (dir: string, args: string[]) => runOneShot(WORKER, dir, args);
 /** A worker process in `dir`, spoken to over the real protocol (test/fixtures/worker-protocol.ts). */
 function startWorker(dir: string, env: Record<string, string> = {}) {
   const w = new WorkerProcess(WORKER, dir, env);
-  return { request: (args: string[], inputs: string[], id: number) => w.request(args, inputs, id), stop: () => w.stop() };
+  return {
+    request: (args: string[], inputs: string[], id: number) => w.request(args, inputs, id),
+    stop: () => w.stop(),
+  };
 }
 
 /** TypeScript's lib files, absolute: inputs of every request (the worker treats anything else as absent). */
@@ -59,7 +80,8 @@ function tsLibs(): string[] {
 }
 
 const LIB = "export function double(n: number): number {\n  return n * 2;\n}\n";
-const MAIN = 'import data from "./data.json";\nimport { double } from "./lib";\nexport const answer = double(data.half);\n';
+const MAIN =
+  'import data from "./data.json";\nimport { double } from "./lib";\nexport const answer = double(data.half);\n';
 
 describe("tsc_worker.js", () => {
   test("one-shot: writes exactly the declared outputs (not the .json tsc would copy), and fails on a type error with tsc's line", async () => {
@@ -68,7 +90,9 @@ describe("tsc_worker.js", () => {
     expect(ok.code, ok.stderr).toBe(0);
     for (const o of p.outs) expect(existsSync(join(p.dir, o)), o).toBe(true);
     expect(existsSync(join(p.dir, "out", "data.json"))).toBe(false);
-    expect(readFileSync(join(p.dir, "out", "main.js"), "utf8")).toContain("(0, lib_1.double)(data_json_1.default.half)");
+    expect(readFileSync(join(p.dir, "out", "main.js"), "utf8")).toContain(
+      "(0, lib_1.double)(data_json_1.default.half)",
+    );
     writeFileSync(join(p.dir, "src", "lib.ts"), LIB.replace("n * 2", "`${n}` * 2"));
     const bad = await oneShot(p.dir, p.args);
     expect(bad.code).toBe(1);
@@ -80,13 +104,18 @@ describe("tsc_worker.js", () => {
     const r = await oneShot(p.dir, [...p.args, "--npm-repo", "npm_deps"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/src\/main\.ts\(1,19\): error TS2307/);
-    expect(r.stderr).toContain('hint: //test:lib does not depend on "zod". Add "@npm_deps//:node_modules/zod" to its deps');
+    expect(r.stderr).toContain(
+      'hint: //test:lib does not depend on "zod". Add "@npm_deps//:node_modules/zod" to its deps',
+    );
   });
 
   test("an untyped package: a hint naming its @types package or how to declare it, and no absolute path", async () => {
     const p = project("untyped", { "main.ts": 'import { ms } from "ms";\nexport const s = ms;\n' });
     mkdirSync(join(p.dir, "node_modules", "ms"), { recursive: true });
-    writeFileSync(join(p.dir, "node_modules", "ms", "package.json"), JSON.stringify({ name: "ms", version: "2.1.3", main: "index.js" }));
+    writeFileSync(
+      join(p.dir, "node_modules", "ms", "package.json"),
+      JSON.stringify({ name: "ms", version: "2.1.3", main: "index.js" }),
+    );
     writeFileSync(join(p.dir, "node_modules", "ms", "index.js"), "exports.ms = 1;\n");
     const r = await oneShot(p.dir, [...p.args, "--npm-repo", "npm"]);
     expect(r.code).toBe(1);
@@ -101,7 +130,9 @@ describe("tsc_worker.js", () => {
   });
 
   test("the rules' defaults (tsconfig_defaults.json, extended first): the lib is ES2022 without the DOM (a pipeline runs on Node); the user's tsconfig, extended after them, wins", async () => {
-    const p = project("lib", { "main.ts": "export const title: string = document.title;\nexport const n: number = [1, 2].at(-1) ?? 0;\n" });
+    const p = project("lib", {
+      "main.ts": "export const title: string = document.title;\nexport const n: number = [1, 2].at(-1) ?? 0;\n",
+    });
     const config = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
     const defaults = join(REPO_ROOT, "bazel", "private", "tsconfig_defaults.json");
     writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify({ ...config, extends: [defaults] }));
@@ -139,9 +170,14 @@ describe("tsc_worker.js", () => {
       expect(readFileSync(join(p.dir, "out", "lib.js"), "utf8")).toBe(firstOut["out/lib.js"]);
 
       // The same sources one-shot: identical bytes.
-      const copy = project("worker-copy", { "lib.ts": LIB, "main.ts": MAIN.replace("answer", "reply"), "data.json": '{ "half": 21 }' });
+      const copy = project("worker-copy", {
+        "lib.ts": LIB,
+        "main.ts": MAIN.replace("answer", "reply"),
+        "data.json": '{ "half": 21 }',
+      });
       expect((await oneShot(copy.dir, copy.args)).code).toBe(0);
-      for (const o of p.outs) expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
+      for (const o of p.outs)
+        expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
 
       // A file on disk that is not an input of the request is absent, as in the sandbox.
       const third = await w.request(p.args, ["tsconfig.json", "src/lib.ts", "src/main.ts", ...all], 9);
@@ -181,7 +217,8 @@ describe("tsc_worker.js", () => {
       expect((await w.request(args, inputs, 3)).exitCode).toBe(0);
       const copy = project("replaced-compiler-copy", { "lib.ts": LIB });
       expect((await oneShot(copy.dir, copy.args)).code).toBe(0);
-      for (const o of p.outs) expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
+      for (const o of p.outs)
+        expect(readFileSync(join(p.dir, o), "utf8"), o).toBe(readFileSync(join(copy.dir, o), "utf8"));
     } finally {
       w.stop();
     }
@@ -191,7 +228,11 @@ describe("tsc_worker.js", () => {
     const p = project("missing-output", { "lib.ts": LIB });
     const w = startWorker(p.dir);
     try {
-      const r = await w.request([...p.args, "--expect", "out/never.js"], ["tsconfig.json", "src/lib.ts", ...tsLibs()], 1);
+      const r = await w.request(
+        [...p.args, "--expect", "out/never.js"],
+        ["tsconfig.json", "src/lib.ts", ...tsLibs()],
+        1,
+      );
       expect(r.exitCode).toBe(1);
       expect(r.output).toContain("error: //test:lib: the compiler produced no out/never.js");
     } finally {
@@ -209,25 +250,44 @@ describe("tsc_worker.js", () => {
     writeFileSync(join(store, "half.d.ts"), "export declare function half(n: number): number;\n");
     symlinkSync(".aspect_rules_js/dec@1.0.0/node_modules/dec", join(p.dir, "node_modules", "dec"));
     const tsconfig = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
-    tsconfig.compilerOptions = { ...tsconfig.compilerOptions, baseUrl: ".", paths: { "*": ["node_modules/*"] }, preserveSymlinks: true };
+    tsconfig.compilerOptions = {
+      ...tsconfig.compilerOptions,
+      baseUrl: ".",
+      paths: { "*": ["node_modules/*"] },
+      preserveSymlinks: true,
+    };
     writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify(tsconfig));
-    const storeFiles = ["package.json", "half.js", "half.d.ts"].map((f) => `node_modules/.aspect_rules_js/dec@1.0.0/node_modules/dec/${f}`);
+    const storeFiles = ["package.json", "half.js", "half.d.ts"].map(
+      (f) => `node_modules/.aspect_rules_js/dec@1.0.0/node_modules/dec/${f}`,
+    );
     const args = [...p.args, "--npm-link", "//:node_modules"];
     const w = startWorker(p.dir);
     try {
-      const ok = await w.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()], 1);
+      const ok = await w.request(
+        args,
+        ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()],
+        1,
+      );
       expect(ok, ok.output).toMatchObject({ exitCode: 0 });
       expect(readFileSync(join(p.dir, "out", "main.d.ts"), "utf8")).toContain("export declare const h: number;");
       // Without the link among the inputs, the package is absent (the sandbox would not hold it either).
       const noLink = await w.request(args, ["tsconfig.json", "src/main.ts", ...storeFiles, ...tsLibs()], 2);
       expect(noLink.exitCode).toBe(1);
       expect(noLink.output).toMatch(/src\/main\.ts\(1,22\): error TS2307: Cannot find module 'dec\/half'/);
-      expect(noLink.output).toContain('hint: //test:lib does not depend on "dec". Add "//:node_modules/dec" to its deps');
+      expect(noLink.output).toContain(
+        'hint: //test:lib does not depend on "dec". Add "//:node_modules/dec" to its deps',
+      );
       // Nor does the link lead to a store file that is not an input (the declarations here).
-      const noTypes = await w.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles.slice(0, 2), ...tsLibs()], 3);
+      const noTypes = await w.request(
+        args,
+        ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles.slice(0, 2), ...tsLibs()],
+        3,
+      );
       expect(noTypes.exitCode).toBe(1);
       expect(noTypes.output).toMatch(/error TS7016: Could not find a declaration file for module 'dec\/half'/);
-      expect(noTypes.output).toContain('hint: "dec" has no types of its own. Add "//:node_modules/@types/dec" to the deps of //test:lib');
+      expect(noTypes.output).toContain(
+        'hint: "dec" has no types of its own. Add "//:node_modules/@types/dec" to the deps of //test:lib',
+      );
     } finally {
       w.stop();
     }
@@ -241,7 +301,11 @@ describe("tsc_worker.js", () => {
     symlinkSync(".aspect_rules_js/dec@1.0.0/node_modules/dec", join(box, "node_modules", "dec"));
     const sandboxed = startWorker(box);
     try {
-      const ok = await sandboxed.request(args, ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()], 1);
+      const ok = await sandboxed.request(
+        args,
+        ["tsconfig.json", "src/main.ts", "node_modules/dec", ...storeFiles, ...tsLibs()],
+        1,
+      );
       expect(ok, ok.output).toMatchObject({ exitCode: 0 });
       expect(readFileSync(join(box, "out", "main.d.ts"), "utf8")).toContain("export declare const h: number;");
     } finally {
@@ -264,12 +328,29 @@ describe("tsc_worker.js", () => {
           writeFileSync(
             join(dir, `tsconfig-${i}.json`),
             JSON.stringify({
-              compilerOptions: { target: "ES2022", lib: ["es5"], module: "commonjs", strict: true, rootDir: "src", outDir: `out-${i}`, types: [] },
+              compilerOptions: {
+                target: "ES2022",
+                lib: ["es5"],
+                module: "commonjs",
+                strict: true,
+                rootDir: "src",
+                outDir: `out-${i}`,
+                types: [],
+              },
               files: ["src/lib.ts"],
             }),
           );
           const r = await w.request(
-            ["--typescript", TYPESCRIPT, "--project", `tsconfig-${i}.json`, "--label", `//t:${i}`, "--expect", `out-${i}/lib.js`],
+            [
+              "--typescript",
+              TYPESCRIPT,
+              "--project",
+              `tsconfig-${i}.json`,
+              "--label",
+              `//t:${i}`,
+              "--expect",
+              `out-${i}/lib.js`,
+            ],
             [`tsconfig-${i}.json`, "src/lib.ts", ...libs],
             i + 1,
           );

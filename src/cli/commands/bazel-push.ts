@@ -23,7 +23,9 @@ export const ENV_METADATA_OUT = "PIPELINE_METADATA_OUT";
 export const ENV_SIGN_KEY = "PIPELINE_SIGN_KEY";
 
 /** The signing flags (push and bazel-push declare the same ones); a caller may leave the switches out. */
-export type SignFlags = Partial<Pick<CommandArgs<typeof BAZEL_PUSH>, "sign-key" | "sign-password-file" | "provenance" | "sign-legacy">>;
+export type SignFlags = Partial<
+  Pick<CommandArgs<typeof BAZEL_PUSH>, "sign-key" | "sign-password-file" | "provenance" | "sign-legacy">
+>;
 
 export async function pushFromConfig(
   configPath: string,
@@ -45,7 +47,9 @@ export async function pushFromConfig(
   // Opened before anything is pushed: a wrong password pushes nothing.
   const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
   const { lockfileDigests } = await import("../../sign/provenance");
-  const lockfiles = signingKey ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) }))) : [];
+  const lockfiles = signingKey
+    ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) })))
+    : [];
   const target = pushTarget(cfg, overrides.repository, io.env);
   // `{KEY}` in tags_to_push: expanded from the stamp; a tag with a key the stamp lacks (or any key, unstamped) is skipped.
   const stamp = cfg.stampFiles?.length
@@ -62,7 +66,11 @@ export async function pushFromConfig(
   }
   const tags = [...stamped, ...(overrides.tags ?? []).map((t) => validateTag(t, "--tag"))];
   const meta = await pushLayouts(
-    cfg.images.map((i) => ({ name: i.name, layoutDir: runfile(dir, i.layout), sbomFile: i.sbomFile ? runfile(dir, i.sbomFile) : undefined })),
+    cfg.images.map((i) => ({
+      name: i.name,
+      layoutDir: runfile(dir, i.layout),
+      sbomFile: i.sbomFile ? runfile(dir, i.sbomFile) : undefined,
+    })),
     target,
     [...new Set(tags)],
     {
@@ -73,7 +81,9 @@ export async function pushFromConfig(
       platforms: parsePlatformList(overrides.platforms, "--platform"),
       signingKey,
       legacySignature: sign["sign-legacy"],
-      ...(signingKey ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } } : {}),
+      ...(signingKey
+        ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } }
+        : {}),
     },
   );
   for (const img of Object.values(meta.images)) io.stderr(summary(img));
@@ -81,7 +91,13 @@ export async function pushFromConfig(
 }
 
 export async function bazelPush(a: CommandArgs<typeof BAZEL_PUSH>, io: CliIo): Promise<void> {
-  const meta = await pushFromConfig(a.config, io, { repository: a.repository, tags: a.tag, auth: a, platforms: a.platform, sign: a });
+  const meta = await pushFromConfig(a.config, io, {
+    repository: a.repository,
+    tags: a.tag,
+    auth: a,
+    platforms: a.platform,
+    sign: a,
+  });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
 }

@@ -31,11 +31,15 @@ export async function bazelRun(a: CommandArgs<typeof BAZEL_RUN>, io: CliIo): Pro
   // `_binary`'s).
   const env = launchEnvironment(io.env, cfg.env ?? {}, { uris });
   const preload = cfg.preload ? ["--require", runfile(dir, cfg.preload)] : [];
-  const child = spawn(process.execPath, ["--preserve-symlinks", "--preserve-symlinks-main", ...preload, runfile(dir, cfg.entry), ...args], {
-    cwd: runfile(dir, cfg.workspace),
-    env,
-    stdio: "inherit",
-  });
+  const child = spawn(
+    process.execPath,
+    ["--preserve-symlinks", "--preserve-symlinks-main", ...preload, runfile(dir, cfg.entry), ...args],
+    {
+      cwd: runfile(dir, cfg.workspace),
+      env,
+      stdio: "inherit",
+    },
+  );
   const stopForwarding = forwardTermination(child);
   try {
     const code = await new Promise<number>((resolve, reject) => {

@@ -22,8 +22,13 @@ function baseArg(base: string | undefined, cwd: string): string | undefined {
 
 export async function build(a: BuildArgs, io: CliIo): Promise<{ exitCode: number; result: LockfileBuildResult }> {
   if (!a.lockfile)
-    throw new PipelineError("E_USAGE", "pipeline build needs --lockfile DIR (a directory with package.json and package-lock.json)", { exitCode: 2 });
-  if (!a.output) throw new PipelineError("E_USAGE", "pipeline build needs --output DIR (the OCI layout to write)", { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      "pipeline build needs --lockfile DIR (a directory with package.json and package-lock.json)",
+      { exitCode: 2 },
+    );
+  if (!a.output)
+    throw new PipelineError("E_USAGE", "pipeline build needs --output DIR (the OCI layout to write)", { exitCode: 2 });
   const result = await buildLockfileImage({
     projectDir: resolve(io.cwd, a.lockfile),
     output: resolve(io.cwd, a.output),

@@ -23,7 +23,8 @@ export async function cacheDu(a: CacheDuArgs, io: CliIo): Promise<void> {
   for (const kind of USAGE_KINDS) {
     const k = usage.kinds[kind];
     let note = "";
-    if (kind === "temp") note = `  (${k.entries} entr${k.entries === 1 ? "y" : "ies"}, ${k.stale} left by ended processes)`;
+    if (kind === "temp")
+      note = `  (${k.entries} entr${k.entries === 1 ? "y" : "ies"}, ${k.stale} left by ended processes)`;
     else if (k.entries !== undefined) note = `  (${k.entries} entr${k.entries === 1 ? "y" : "ies"})`;
     io.stdout(`  ${kind.padEnd(16)}${formatBytes(k.bytes).padStart(10)}${note}`);
   }
@@ -50,14 +51,21 @@ export async function cachePrune(a: CachePruneArgs, io: CliIo): Promise<void> {
   const olderThanMs = a["older-than"] !== undefined ? parseDuration(a["older-than"], "--older-than") : undefined;
   const maxBytes = a["max-size"] !== undefined ? parseSize(a["max-size"], "--max-size") : undefined;
   const now = Date.now();
-  const r = await pruneCache(cacheRoot(io.env, a["cache-dir"]), { olderThanMs, maxBytes, dryRun: a["dry-run"] ?? false, now });
+  const r = await pruneCache(cacheRoot(io.env, a["cache-dir"]), {
+    olderThanMs,
+    maxBytes,
+    dryRun: a["dry-run"] ?? false,
+    now,
+  });
   const freed = r.removed.reduce((sum, e) => sum + e.bytes, 0);
   if (a.json) return io.stdout(JSON.stringify({ ...r, freedBytes: freed }, null, 2));
   const rel = (p: string) => relative(r.root, p);
   const verb = r.dryRun ? "would remove" : "removed";
   for (const e of r.removed) io.stdout(`${verb} ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): ${why(e, now)}`);
   for (const e of r.inUse)
-    io.stdout(`kept ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): in use${e.pids?.length ? ` (pid ${e.pids.join(", ")})` : ""}`);
+    io.stdout(
+      `kept ${e.kind} ${rel(e.path)} (${formatBytes(e.bytes)}): in use${e.pids?.length ? ` (pid ${e.pids.join(", ")})` : ""}`,
+    );
   const n = r.removed.length;
   io.stdout(
     `${r.dryRun ? "would free" : "freed"} ${formatBytes(freed)} (${n} entr${n === 1 ? "y" : "ies"}) in ${r.root}; ${formatBytes(r.keptBytes)} of entries kept`,

@@ -93,10 +93,19 @@ describe("credentials add / list / remove", () => {
     const path = io.env.PIPELINE_CREDENTIALS_FILE!;
     const file = secretFile("ghcr", `${USER}\n${PASSWORD}\n`);
     await credentialsAdd({ service: "docker", url: "ghcr.io/org/", file: "secrets/ghcr" }, io);
-    await credentialsAdd({ service: "docker", url: "localhost:5000", "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
+    await credentialsAdd(
+      { service: "docker", url: "localhost:5000", "env-user": "REG_USER", "env-password": "REG_PASS" },
+      io,
+    );
     await credentialsAdd({ service: "git", url: "https://github.com/org/", "env-token": "GITHUB_TOKEN" }, io);
     await credentialsAdd(
-      { service: "git", url: "git@github.com", "aws-secret": "ci/deploy-key", "aws-region": "eu-west-1", "aws-profile": "ci" },
+      {
+        service: "git",
+        url: "git@github.com",
+        "aws-secret": "ci/deploy-key",
+        "aws-region": "eu-west-1",
+        "aws-profile": "ci",
+      },
       io,
     );
     expect(io.err).toEqual([
@@ -113,9 +122,17 @@ describe("credentials add / list / remove", () => {
       version: 1,
       credentials: [
         { service: "docker", url: "ghcr.io/org/", source: { type: "file", path: file } },
-        { service: "docker", url: "localhost:5000", source: { type: "env", username: "REG_USER", password: "REG_PASS" } },
+        {
+          service: "docker",
+          url: "localhost:5000",
+          source: { type: "env", username: "REG_USER", password: "REG_PASS" },
+        },
         { service: "git", url: "https://github.com/org/", source: { type: "env", token: "GITHUB_TOKEN" } },
-        { service: "git", url: "git@github.com", source: { type: "aws-secret", secretId: "ci/deploy-key", region: "eu-west-1", profile: "ci" } },
+        {
+          service: "git",
+          url: "git@github.com",
+          source: { type: "aws-secret", secretId: "ci/deploy-key", region: "eu-west-1", profile: "ci" },
+        },
       ],
     });
 
@@ -151,7 +168,9 @@ describe("credentials add / list / remove", () => {
     const io = makeIo({}, "warn.json");
     const loose = secretFile("loose", `${USER}\n${PASSWORD}\n`, 0o644);
     await credentialsAdd({ service: "docker", url: "ghcr.io", file: loose }, io);
-    expect(io.err[0]).toBe(`warning: credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`);
+    expect(io.err[0]).toBe(
+      `warning: credential file ${loose} is accessible to group or others (mode 0644); run: chmod 600 ${loose}`,
+    );
     await credentialsAdd({ service: "docker", url: "quay.io", file: "~/later" }, io);
     expect(io.err[2]).toBe(`warning: credential file ${join(home, "later")} does not exist yet`);
   });
@@ -172,8 +191,14 @@ describe("credentials add / list / remove", () => {
       [{ service: "docker", url: "ghcr.io" }, /give exactly one source/],
       [{ service: "docker", url: "ghcr.io", file: "/f", "env-token": "T" }, /got --file and --env-token/],
       [{ service: "docker", url: "ghcr.io", "env-user": "U" }, /--env-user and --env-password go together/],
-      [{ service: "docker", url: "ghcr.io", file: "/f", "aws-region": "eu-west-1" }, /--aws-region and --aws-profile go with --aws-secret/],
-      [{ service: "docker", url: "ghcr.io", "env-token": "T" }, /--env-token is for git; docker registries need a user name/],
+      [
+        { service: "docker", url: "ghcr.io", file: "/f", "aws-region": "eu-west-1" },
+        /--aws-region and --aws-profile go with --aws-secret/,
+      ],
+      [
+        { service: "docker", url: "ghcr.io", "env-token": "T" },
+        /--env-token is for git; docker registries need a user name/,
+      ],
       [
         { service: "git", url: "git@github.com", "aws-secret": "x", "aws-region": "Europe" },
         /^credential.source.region: expected an AWS region like "eu-west-1", got "Europe"$/,
@@ -196,8 +221,13 @@ describe("credentials add / list / remove", () => {
   it("fails to remove an entry that is not there, listing what is", async () => {
     const io = makeIo({}, "remove.json");
     await credentialsAdd({ service: "docker", url: "ghcr.io/org/", file: "/x" }, io);
-    const err = await failure(credentialsRemove({ service: "docker", url: "ghcr.io/org/app" }, io), "E_CREDENTIAL_NOT_FOUND");
-    expect(err.message).toBe(`no docker credential for "ghcr.io/org/app" in ${io.env.PIPELINE_CREDENTIALS_FILE} (docker entries: "ghcr.io/org/")`);
+    const err = await failure(
+      credentialsRemove({ service: "docker", url: "ghcr.io/org/app" }, io),
+      "E_CREDENTIAL_NOT_FOUND",
+    );
+    expect(err.message).toBe(
+      `no docker credential for "ghcr.io/org/app" in ${io.env.PIPELINE_CREDENTIALS_FILE} (docker entries: "ghcr.io/org/")`,
+    );
   });
 });
 
@@ -226,13 +256,18 @@ describe("credentials test docker (dev registry with Basic auth)", () => {
 
   it("throws E_CREDENTIAL_REJECTED with a wrong password", async () => {
     const io = makeIo({ REG_USER: USER, REG_PASS: WRONG }, "test-wrong.json");
-    await credentialsAdd({ service: "docker", url: `${reg.address}/team`, "env-user": "REG_USER", "env-password": "REG_PASS" }, io);
+    await credentialsAdd(
+      { service: "docker", url: `${reg.address}/team`, "env-user": "REG_USER", "env-password": "REG_PASS" },
+      io,
+    );
     const err = await failure(
       credentialsTest({ service: "docker", url: `${reg.address}/team/app` }, io, { retry: FAST_RETRY }),
       "E_CREDENTIAL_REJECTED",
     );
     const source = `rules_pipeline credential "docker ${reg.address}/team" from env $REG_USER/$REG_PASS`;
-    expect(err.message).toBe(`registry ${reg.address} rejected ${source} for ${reg.address}/team/app (401 Unauthorized)`);
+    expect(err.message).toBe(
+      `registry ${reg.address} rejected ${source} for ${reg.address}/team/app (401 Unauthorized)`,
+    );
     expect(io.out).toEqual([
       `credential for ${reg.address}/team/app: ${source}`,
       `rejected: registry ${reg.address} refused ${source} (401 Unauthorized)`,
@@ -247,16 +282,28 @@ describe("credentials test docker (dev registry with Basic auth)", () => {
     );
     secretFiles.push(join(dockerDir, "config.json"));
     const io = makeIo({}, "chain.json"); // no rules_pipeline entry: docker config answers
-    const keychain = chainKeychains(pipelineCredentialsKeychain({ env: io.env, home }), dockerConfigKeychain({ env: { DOCKER_CONFIG: dockerDir } }));
+    const keychain = chainKeychains(
+      pipelineCredentialsKeychain({ env: io.env, home }),
+      dockerConfigKeychain({ env: { DOCKER_CONFIG: dockerDir } }),
+    );
     await credentialsTest({ service: "docker", url: reg.address }, io, { keychain, retry: FAST_RETRY });
     const source = `docker config ${join(dockerDir, "config.json")} auths[${JSON.stringify(reg.address)}]`;
-    expect(io.out).toEqual([`credential for ${reg.address}: ${source}`, "GET /v2/: authenticated", `ok: registry ${reg.address} accepted ${source}`]);
+    expect(io.out).toEqual([
+      `credential for ${reg.address}: ${source}`,
+      "GET /v2/: authenticated",
+      `ok: registry ${reg.address} accepted ${source}`,
+    ]);
   });
 
   it("says when no source has a credential", async () => {
     const io = makeIo({}, "none.json");
-    const err = await failure(credentialsTest({ service: "docker", url: `${reg.address}/x` }, io), "E_CREDENTIAL_NOT_FOUND");
-    expect(err.message).toBe(`no docker credential for ${reg.address}/x; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`);
+    const err = await failure(
+      credentialsTest({ service: "docker", url: `${reg.address}/x` }, io),
+      "E_CREDENTIAL_NOT_FOUND",
+    );
+    expect(err.message).toBe(
+      `no docker credential for ${reg.address}/x; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`,
+    );
   });
 
   it("says when a registry never asked for the credential", async () => {
@@ -277,7 +324,10 @@ describe("credentials test docker (dev registry with Basic auth)", () => {
 });
 
 /** A git smart-HTTP server that advertises one ref to clients sending the right Basic credentials. */
-async function fakeGitServer(user: string, password: string): Promise<{ url: string; stop(): Promise<void>; auths: string[] }> {
+async function fakeGitServer(
+  user: string,
+  password: string,
+): Promise<{ url: string; stop(): Promise<void>; auths: string[] }> {
   const sha = "0123456789abcdef0123456789abcdef01234567";
   const pkt = (s: string) => (s.length + 4).toString(16).padStart(4, "0") + s;
   const auths: string[] = [];
@@ -324,10 +374,17 @@ describe("credentials test git (git ls-remote against a smart-HTTP server)", () 
 
   it("accepts the right token through src/git/auth.ts", async () => {
     const io = makeIo({ GIT_TOKEN }, "git-ok.json");
-    await credentialsAdd({ service: "git", url: git.url.replace(/\/org\/repo\.git$/, "/org/"), "env-token": "GIT_TOKEN" }, io);
+    await credentialsAdd(
+      { service: "git", url: git.url.replace(/\/org\/repo\.git$/, "/org/"), "env-token": "GIT_TOKEN" },
+      io,
+    );
     await credentialsTest({ service: "git", url: git.url }, io);
     const source = `rules_pipeline credential "git ${git.url.replace(/\/org\/repo\.git$/, "/org/")}" from env $GIT_TOKEN`;
-    expect(io.out).toEqual([`credential for ${git.url}: ${source}`, "git ls-remote: 2 ref(s)", `ok: ${git.url} accepted ${source}`]);
+    expect(io.out).toEqual([
+      `credential for ${git.url}: ${source}`,
+      "git ls-remote: 2 ref(s)",
+      `ok: ${git.url} accepted ${source}`,
+    ]);
   });
 
   it("reports a wrong token as rejected, with git's message cleaned", async () => {
@@ -354,14 +411,24 @@ describe("credentials test git (git ls-remote against a smart-HTTP server)", () 
       });
     };
     const found = { secret: { token: GIT_TOKEN }, description: "a test credential" };
-    await credentialsTest({ service: "git", url: git.url }, io, { withGitAuth: stub, gitCredential: async () => found });
+    await credentialsTest({ service: "git", url: git.url }, io, {
+      withGitAuth: stub,
+      gitCredential: async () => found,
+    });
     expect(calls).toEqual([{ url: git.url, cred: { token: GIT_TOKEN } }]);
-    expect(io.out).toEqual([`credential for ${git.url}: a test credential`, "git ls-remote: 2 ref(s)", `ok: ${git.url} accepted a test credential`]);
+    expect(io.out).toEqual([
+      `credential for ${git.url}: a test credential`,
+      "git ls-remote: 2 ref(s)",
+      `ok: ${git.url} accepted a test credential`,
+    ]);
   });
 
   it("says when there is no git credential", async () => {
     const io = makeIo({}, "git-none.json");
-    const err = await failure(credentialsTest({ service: "git", url: "https://git.example.com/x.git" }, io), "E_CREDENTIAL_NOT_FOUND");
+    const err = await failure(
+      credentialsTest({ service: "git", url: "https://git.example.com/x.git" }, io),
+      "E_CREDENTIAL_NOT_FOUND",
+    );
     expect(err.message).toBe(
       `no git credential for https://git.example.com/x.git; looked in rules_pipeline credentials ${io.env.PIPELINE_CREDENTIALS_FILE}`,
     );

@@ -35,7 +35,8 @@ export const REJECTED = "E_CREDENTIAL_REJECTED";
 export const NOT_FOUND = "E_CREDENTIAL_NOT_FOUND";
 
 function service(value: string): CredentialService {
-  if (!(SERVICES as readonly string[]).includes(value)) throw usage(`service: expected "docker" or "git", got ${JSON.stringify(value)}`);
+  if (!(SERVICES as readonly string[]).includes(value))
+    throw usage(`service: expected "docker" or "git", got ${JSON.stringify(value)}`);
   return value as CredentialService;
 }
 
@@ -68,7 +69,9 @@ function sourceOf(a: CredentialsAddArgs, io: CliIo): CredentialSource {
   }
   if (a["env-token"] !== undefined) {
     if (a.service === "docker")
-      throw usage("--env-token is for git; docker registries need a user name: use --env-user and --env-password (the token as the password)");
+      throw usage(
+        "--env-token is for git; docker registries need a user name: use --env-user and --env-password (the token as the password)",
+      );
     return { type: "env", token: a["env-token"] };
   }
   if (a["env-user"] !== undefined || a["env-password"] !== undefined) {
@@ -86,7 +89,9 @@ function sourceNotes(source: CredentialSource, opts: PipelineCredentialsOptions)
   const env = opts.env ?? process.env;
   if (source.type === "env") {
     const names = "token" in source ? [source.token] : [source.username, source.password];
-    return names.filter((n) => !env[n]).map((n) => `environment variable ${n} is not set here; it must be where the credential is used`);
+    return names
+      .filter((n) => !env[n])
+      .map((n) => `environment variable ${n} is not set here; it must be where the credential is used`);
   }
   if (source.type === "file") {
     const path = source.path.startsWith("~/") ? resolvePath(opts.home ?? homedir(), source.path.slice(2)) : source.path;
@@ -122,7 +127,10 @@ export async function credentialsList(a: CommandInput<typeof CREDENTIALS_LIST>, 
     io.stderr(`no credentials in ${path}${exists ? "" : " (the file does not exist)"}`);
     return;
   }
-  const rows = [["SERVICE", "URL", "SOURCE"], ...config.credentials.map((e) => [e.service, e.url, describeSource(e.source)])];
+  const rows = [
+    ["SERVICE", "URL", "SOURCE"],
+    ...config.credentials.map((e) => [e.service, e.url, describeSource(e.source)]),
+  ];
   const widths = [0, 1].map((c) => Math.max(...rows.map((r) => r[c].length)));
   for (const r of rows) io.stdout(`${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`);
 }
@@ -167,7 +175,11 @@ export interface CredentialsTestDeps {
 }
 
 /** `credentials test SERVICE URL [--insecure]`: resolves the credential and makes an authenticated request. */
-export async function credentialsTest(a: CommandInput<typeof CREDENTIALS_TEST>, io: CliIo, deps: CredentialsTestDeps = {}): Promise<void> {
+export async function credentialsTest(
+  a: CommandInput<typeof CREDENTIALS_TEST>,
+  io: CliIo,
+  deps: CredentialsTestDeps = {},
+): Promise<void> {
   const svc = service(a.service);
   if (svc === "docker") await testDocker(a.url, a.insecure ?? false, io, deps);
   else await testGit(a.url, io, deps);
@@ -203,24 +215,33 @@ async function testDocker(url: string, insecure: boolean, io: CliIo, deps: Crede
   const client = new RegistryClient(registry, { keychain: memo, insecure, retry: deps.retry });
   const refused = (e: unknown): never => {
     if (e instanceof RegistryError && (e.status === 401 || e.status === 403)) {
-      const why = e.status === 401 ? "401 Unauthorized" : `403 Forbidden${e.entries.length ? `: ${e.entries.map((x) => x.code).join(", ")}` : ""}`;
+      const why =
+        e.status === 401
+          ? "401 Unauthorized"
+          : `403 Forbidden${e.entries.length ? `: ${e.entries.map((x) => x.code).join(", ")}` : ""}`;
       io.stdout(`rejected: registry ${registry} refused ${found.source} (${why})`);
       throw rejected(`registry ${registry} rejected ${found.source} for ${where} (${why})`, e);
     }
     throw e;
   };
 
-  const ping = await client.send({ method: "GET", path: "/v2/", repository, operation: `GET /v2/ on ${registry}` }).catch(refused);
+  const ping = await client
+    .send({ method: "GET", path: "/v2/", repository, operation: `GET /v2/ on ${registry}` })
+    .catch(refused);
   if (ping.status !== 200) refused(await client.fail(ping, repository, `GET /v2/ on ${registry}`));
   await ping.discard();
   io.stdout(`GET /v2/: ${used ? "authenticated" : "answered without asking for credentials"}`);
 
   if (repository) {
     const operation = `list tags of ${where}`;
-    const res = await client.send({ method: "GET", path: `/v2/${repository}/tags/list?n=1`, repository, operation }).catch(refused);
+    const res = await client
+      .send({ method: "GET", path: `/v2/${repository}/tags/list?n=1`, repository, operation })
+      .catch(refused);
     if (res.status === 404) {
       const codes = parseErrorBody(await res.text(64 * 1024).catch(() => "")).map((e) => e.code);
-      io.stdout(`tags of ${repository}: accepted (the repository does not exist yet${codes.length ? `: ${codes.join(", ")}` : ""})`);
+      io.stdout(
+        `tags of ${repository}: accepted (the repository does not exist yet${codes.length ? `: ${codes.join(", ")}` : ""})`,
+      );
     } else if (res.status === 200) {
       await res.discard();
       io.stdout(`tags of ${repository}: accepted`);
@@ -284,7 +305,9 @@ async function testGit(url: string, io: CliIo, deps: CredentialsTestDeps): Promi
   io.stdout(`credential for ${redactUrl(url)}: ${found.description}`);
   const withGitAuth: WithGitAuth = deps.withGitAuth ?? (await import("../../git/auth")).withGitAuth;
   const { sanitizeGitOutput } = await import("../../git/redact");
-  const run = await withGitAuth(url, found.secret, (env) => runGit(deps.git ?? "git", ["ls-remote", "--", url], env), { baseEnv: io.env });
+  const run = await withGitAuth(url, found.secret, (env) => runGit(deps.git ?? "git", ["ls-remote", "--", url], env), {
+    baseEnv: io.env,
+  });
   if (run.code === 0) {
     io.stdout(`git ls-remote: ${run.refs} ref(s)`);
     io.stdout(`ok: ${redactUrl(url)} accepted ${found.description}`);

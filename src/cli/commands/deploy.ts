@@ -24,7 +24,11 @@ export type DeployArgs = CommandInput<typeof DEPLOY>;
 
 function mode(a: DeployArgs): "render" | "apply" {
   if (Boolean(a.render) === Boolean(a.apply)) {
-    throw new PipelineError("E_USAGE", `deploy: pass exactly one of --render or --apply (got ${a.render ? "both" : "neither"})`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `deploy: pass exactly one of --render or --apply (got ${a.render ? "both" : "neither"})`,
+      { exitCode: 2 },
+    );
   }
   return a.render ? "render" : "apply";
 }
@@ -32,11 +36,17 @@ function mode(a: DeployArgs): "render" | "apply" {
 export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const what = mode(a);
   if (a["with-secrets"] && what === "apply") {
-    throw new PipelineError("E_USAGE", "--with-secrets is for --render (--apply always creates the Secrets)", { exitCode: 2 });
+    throw new PipelineError("E_USAGE", "--with-secrets is for --render (--apply always creates the Secrets)", {
+      exitCode: 2,
+    });
   }
   const timeout = a.timeout ?? 300;
   if (!(timeout > 0))
-    throw new PipelineError("E_USAGE", `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `--timeout: expected a number of seconds > 0, got ${JSON.stringify(a.timeout)}`,
+      { exitCode: 2 },
+    );
   const [
     { loadDeploymentSpec, specFieldLocation },
     { resolveDeployment },
@@ -54,7 +64,8 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   ]);
   const format = parseFormat(a.output ?? "yaml");
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
-  if (a.image) spec.interpreter = (await import("../../deploy/constructors")).containerFromReference(a.image, "--image");
+  if (a.image)
+    spec.interpreter = (await import("../../deploy/constructors")).containerFromReference(a.image, "--image");
   // Reading the kubeconfig first makes a bad --context fail before any registry request.
   const loaded =
     what === "apply"
@@ -67,7 +78,9 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const resolved = await resolveDeployment(spec, {
     env: io.env,
     offline: a.offline,
-    locate: a.image ? (path) => (path === "image" || path.startsWith("interpreter") ? "--image" : specFieldLocation(spec, path)) : undefined,
+    locate: a.image
+      ? (path) => (path === "image" || path.startsWith("interpreter") ? "--image" : specFieldLocation(spec, path))
+      : undefined,
     insecure: a.insecure,
     platform: parsePlatform(a.platform ?? "linux/amd64", "--platform"),
     warn: (line) => io.stderr(`warning: ${line}`),
@@ -75,16 +88,29 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   for (const flag of ["git-image", "oras-image"] as const) {
     const v = a[flag];
     if (v !== undefined && !pinnedDigest(v)) {
-      throw new PipelineError("E_USAGE", `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`, {
-        exitCode: 2,
-      });
+      throw new PipelineError(
+        "E_USAGE",
+        `--${flag}: expected an image by digest (HOST/REPO[:TAG]@sha256:...), got ${JSON.stringify(v)}`,
+        {
+          exitCode: 2,
+        },
+      );
     }
   }
-  const opts = { namespace: a.namespace ?? loaded?.namespace ?? "default", gitImage: a["git-image"], orasImage: a["oras-image"] };
+  const opts = {
+    namespace: a.namespace ?? loaded?.namespace ?? "default",
+    gitImage: a["git-image"],
+    orasImage: a["oras-image"],
+  };
   const objects = (a.job ? renderJob : renderDeployment)(resolved, opts);
   const lookup = { env: io.env, home: io.env.HOME };
   if (what === "render") {
-    const out = manifestsFor(objects, a["secrets-only"] ? "only" : a["with-secrets"] ? "fill" : "reference", lookup, a.spec);
+    const out = manifestsFor(
+      objects,
+      a["secrets-only"] ? "only" : a["with-secrets"] ? "fill" : "reference",
+      lookup,
+      a.spec,
+    );
     const text = formatManifests(out.objects, format);
     io.stdout(((format === "yaml" ? out.comment : "") + text).replace(/\n$/, ""));
     return;

@@ -50,7 +50,11 @@ describe("readImageRuleConfig", () => {
       { ...GOOD, exposedPorts: ["8080/tcp", 8081] },
       'exposedPorts[1]: expected a string (quote it: "8081") (got 8081)',
     ],
-    ["a mapping value of the wrong type", { ...GOOD, env: { PORT: 8080 } }, 'env.PORT: expected a string (quote it: "8080") (got 8080)'],
+    [
+      "a mapping value of the wrong type",
+      { ...GOOD, env: { PORT: 8080 } },
+      'env.PORT: expected a string (quote it: "8080") (got 8080)',
+    ],
     [
       "an unknown field",
       { ...GOOD, workDir: "/srv" },

@@ -17,8 +17,18 @@ async function image(settings: object): Promise<{ code: number; stderr: string[]
   const config = join(tmp, "config.json");
   writeFileSync(config, JSON.stringify(settings));
   const stderr: string[] = [];
-  const io: CliIo = { stdout: () => {}, stderr: (l) => stderr.push(l), env: {}, cwd: tmp, isTTY: false, readStdin: async () => "" };
-  const code = await runCli(["image", "--config", config, "--out-layout", join(tmp, "out"), "--out-digest", join(tmp, "digest")], io);
+  const io: CliIo = {
+    stdout: () => {},
+    stderr: (l) => stderr.push(l),
+    env: {},
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
+  const code = await runCli(
+    ["image", "--config", config, "--out-layout", join(tmp, "out"), "--out-digest", join(tmp, "digest")],
+    io,
+  );
   return { code, stderr };
 }
 
@@ -26,7 +36,9 @@ test("an unknown setting is refused, naming it (the old rule's workingDir)", asy
   const r = await image({ entrypoint: ["node", "/app/main.js"], workingDir: "/srv", exposedPorts: ["8080"] });
   expect(r.code).toBe(1);
   expect(r.stderr.join("\n")).toContain(
-    "error[E_BAD_INPUT]: --config " + join(tmp, "config.json") + ': workingDir: unknown field (did you mean "workdir"?)',
+    "error[E_BAD_INPUT]: --config " +
+      join(tmp, "config.json") +
+      ': workingDir: unknown field (did you mean "workdir"?)',
   );
 });
 

@@ -63,7 +63,11 @@ export function readImageRuleConfig(path: string): ImageRuleConfig {
 export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === "") return 0;
-  if (!/^\d+$/.test(raw)) throw new PipelineError("E_BAD_INPUT", `SOURCE_DATE_EPOCH must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw))
+    throw new PipelineError(
+      "E_BAD_INPUT",
+      `SOURCE_DATE_EPOCH must be a non-negative integer, got ${JSON.stringify(raw)}`,
+    );
   return Number(raw);
 }
 
@@ -72,7 +76,10 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
   const layers = a.layer.map((spec) => {
     const i = spec.lastIndexOf(":");
     if (i <= 0 || i === spec.length - 1)
-      throw new PipelineError("E_BAD_INPUT", `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`);
+      throw new PipelineError(
+        "E_BAD_INPUT",
+        `--layer: expected LAYER.tar.gz:DESCRIPTOR.json, got ${JSON.stringify(spec)}`,
+      );
     const [tgz, descPath] = [spec.slice(0, i), spec.slice(i + 1)];
     const desc = readJsonFile(descPath, "--layer descriptor") as LayerDescriptor & { name: string; files: number };
     return { layer: fileLayer(tgz, desc), createdBy: `rules_pipeline: ${desc.name} layer (${desc.files} files)` };
@@ -81,7 +88,10 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
   const status = stampFiles.length ? readStatusFiles(stampFiles, "--stamp-file") : undefined;
   const labels = expandDict(cfg.labels ?? {}, status);
   const annotations = expandDict(cfg.annotations ?? {}, status);
-  for (const [kind, s] of [...labels.skipped.map((s) => ["label", s] as const), ...annotations.skipped.map((s) => ["annotation", s] as const)]) {
+  for (const [kind, s] of [
+    ...labels.skipped.map((s) => ["label", s] as const),
+    ...annotations.skipped.map((s) => ["annotation", s] as const),
+  ]) {
     io.stderr(describeSkip(`${kind} ${s.key} =`, s, status !== undefined));
   }
   const composeFor = (base: Image | undefined, platform?: Platform) =>
@@ -114,7 +124,12 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
   writeSbom(a, img.digest, a.base ? readLayout(a.base).digest : undefined, io);
 }
 
-function writeSbom(a: SbomFlags & { base?: string; "ref-name"?: string }, imageDigest: Digest, baseDigest: Digest | undefined, io: CliIo): void {
+function writeSbom(
+  a: SbomFlags & { base?: string; "ref-name"?: string },
+  imageDigest: Digest,
+  baseDigest: Digest | undefined,
+  io: CliIo,
+): void {
   if (!a["sbom-out"]) return;
   const packageFiles = a["sbom-packages"]
     ? readFileSync(a["sbom-packages"], "utf8")

@@ -11,8 +11,17 @@ import type { INSPECT } from "../command-specs";
 export async function inspect(a: CommandArgs<typeof INSPECT>, io: CliIo): Promise<void> {
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
-    const img = readLayout(m[1], { refName: m[2], platform: a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform() });
-    io.stdout(JSON.stringify({ digest: img.digest, mediaType: img.mediaType, manifest: img.manifest, config: img.config }, null, 2));
+    const img = readLayout(m[1], {
+      refName: m[2],
+      platform: a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform(),
+    });
+    io.stdout(
+      JSON.stringify(
+        { digest: img.digest, mediaType: img.mediaType, manifest: img.manifest, config: img.config },
+        null,
+        2,
+      ),
+    );
     return;
   }
   const ref = parseReference(a.reference, "reference");

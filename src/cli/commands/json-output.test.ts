@@ -61,7 +61,9 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
   expect(first.code, first.stderr.join("\n")).toBe(0);
   expect(first.stdout).toHaveLength(1);
   // The summary on stderr names the tags it pushed, not only the digest.
-  expect(first.stderr.join("\n")).toMatch(new RegExp(`^image ${repo}@${image.digest}: pushed \\(tagged v1, 3 blob\\(s\\) uploaded`, "m"));
+  expect(first.stderr.join("\n")).toMatch(
+    new RegExp(`^image ${repo}@${image.digest}: pushed \\(tagged v1, 3 blob\\(s\\) uploaded`, "m"),
+  );
   expect(JSON.parse(first.stdout[0])).toEqual({
     reference: `${repo}@${image.digest}`,
     digest: image.digest,
@@ -77,7 +79,13 @@ test("push --json prints one JSON object: reference, digest, bytes, blobs, tags 
   });
   // Again: the image's size is the same, nothing is uploaded.
   const again = JSON.parse((await cli(["push", layout, "--repository", repo, "--json"])).stdout[0]);
-  expect(again).toMatchObject({ digest: image.digest, bytes: expectedBytes(), blobs: 3, uploaded: { blobs: 0, bytes: 0 }, skipped: 3 });
+  expect(again).toMatchObject({
+    digest: image.digest,
+    bytes: expectedBytes(),
+    blobs: 3,
+    uploaded: { blobs: 0, bytes: 0 },
+    skipped: 3,
+  });
   // --metadata-out says "uploaded" as --json does: {blobs, bytes}, not a bare count beside an uploadedBytes.
   const meta = join(tmp, "meta.json");
   const third = await cli(["push", layout, "--repository", `${repo}-meta`, "--json", "--metadata-out", meta]);
@@ -111,11 +119,15 @@ test("-v logs one line per registry request on stderr (push and pull); without i
   const push = await cli(["push", "-v", layout, "--repository", repo]);
   expect(push.code, push.stderr.join("\n")).toBe(0);
   expect(push.stderr).toContainEqual(
-    expect.stringMatching(new RegExp(`^debug: PUT http://${reg.address}/v2/json/debug/manifests/${image.digest} -> 201 `)),
+    expect.stringMatching(
+      new RegExp(`^debug: PUT http://${reg.address}/v2/json/debug/manifests/${image.digest} -> 201 `),
+    ),
   );
   const pull = await cli(["pull", `${repo}@${image.digest}`, "--output", join(tmp, "pulled-debug"), "--debug"]);
   expect(pull.code, pull.stderr.join("\n")).toBe(0);
-  expect(pull.stderr).toContainEqual(expect.stringMatching(/^debug: GET http:\/\/.*\/blobs\/sha256:[0-9a-f]{64} -> 200 /));
+  expect(pull.stderr).toContainEqual(
+    expect.stringMatching(/^debug: GET http:\/\/.*\/blobs\/sha256:[0-9a-f]{64} -> 200 /),
+  );
   const quiet = await cli(["push", layout, "--repository", repo]);
   expect(quiet.stderr.filter((l) => l.startsWith("debug:"))).toEqual([]);
 });

@@ -69,5 +69,7 @@ test("link lines: a link is judged with the whole chain of the layer's links, as
 test("a malformed line names the file, the line and the forms it takes", () => {
   const list = join(tmp, "bad.txt");
   writeFileSync(list, "app/x\tsrc\tlinks\n");
-  expect(() => readFileList([list])).toThrow(/bad\.txt:1: expected .*"dest<TAB>src<TAB>link", got "app\/x\\tsrc\\tlinks"/);
+  expect(() => readFileList([list])).toThrow(
+    /bad\.txt:1: expected .*"dest<TAB>src<TAB>link", got "app\/x\\tsrc\\tlinks"/,
+  );
 });

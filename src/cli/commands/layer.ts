@@ -52,7 +52,9 @@ function keepLinksInside(lines: Line[]): LayerInput[] {
       changed = true;
     }
   }
-  return lines.map((l) => (!("candidate" in l) ? l : kept.has(l) ? { dest: l.dest, symlink: l.candidate } : { dest: l.dest, src: l.src }));
+  return lines.map((l) =>
+    !("candidate" in l) ? l : kept.has(l) ? { dest: l.dest, symlink: l.candidate } : { dest: l.dest, src: l.src },
+  );
 }
 
 /** What the layer holds at `path` as far as links go: a link, else a directory (a file ends a chain there too). */
@@ -75,8 +77,10 @@ export function readFileList(paths: string[]): LayerInput[] {
       if (!line) return;
       const fields = line.split("\t");
       if (fields.length === 2 && fields[0] && fields[1]) inputs.push({ dest: fields[0], src: fields[1] });
-      else if (fields.length === 3 && fields[0] && fields[1] === "symlink" && fields[2]) inputs.push({ dest: fields[0], symlink: fields[2] });
-      else if (fields.length === 3 && fields[0] && fields[1] && fields[2] === "link") inputs.push(linkOrFile(fields[0], fields[1]));
+      else if (fields.length === 3 && fields[0] && fields[1] === "symlink" && fields[2])
+        inputs.push({ dest: fields[0], symlink: fields[2] });
+      else if (fields.length === 3 && fields[0] && fields[1] && fields[2] === "link")
+        inputs.push(linkOrFile(fields[0], fields[1]));
       else if (fields.length === 4 && fields[0] && fields[1] && fields[2] === "mode" && /^0[0-7]{3}$/.test(fields[3])) {
         inputs.push({ dest: fields[0], src: fields[1], mode: parseInt(fields[3], 8) });
       } else {

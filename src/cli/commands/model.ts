@@ -21,9 +21,13 @@ function progressOf(io: CliIo) {
 export async function modelPush(a: CommandInput<typeof MODEL_PUSH>, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "model push: reference");
   if (ref.digest)
-    throw new PipelineError("E_USAGE", `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`, {
-      exitCode: 2,
-    });
+    throw new PipelineError(
+      "E_USAGE",
+      `model push: reference ${JSON.stringify(a.reference)} has a digest; give HOST/REPOSITORY[:TAG]`,
+      {
+        exitCode: 2,
+      },
+    );
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   const result = await pushModel(a.dir, ref, {
     keychain: await keychainFor(a, ref.registry, io),

@@ -19,7 +19,14 @@ const MODEL = `127.0.0.1:1/models/m@${D}`;
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-mount-paths-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const io: CliIo = { stdout: () => undefined, stderr: () => undefined, env: { HOME: tmp }, cwd: tmp, isTTY: false, readStdin: async () => "" };
+const io: CliIo = {
+  stdout: () => undefined,
+  stderr: () => undefined,
+  env: { HOME: tmp },
+  cwd: tmp,
+  isTTY: false,
+  readStdin: async () => "",
+};
 
 /** A container path, and what the message says about it. */
 const BAD: [string, RegExp][] = [
@@ -50,7 +57,9 @@ const FIELDS: [string, (p: string) => string][] = [
 ];
 
 describe("run and deploy --render refuse the same mount paths, while reading the spec", () => {
-  const cases = FIELDS.flatMap(([field, text]) => BAD.map(([path, problem]) => [field, JSON.stringify(path), text(path), path, problem] as const));
+  const cases = FIELDS.flatMap(([field, text]) =>
+    BAD.map(([path, problem]) => [field, JSON.stringify(path), text(path), path, problem] as const),
+  );
   test.each(cases)("%s: %s", async (field, _, text, path, problem) => {
     const spec = join(tmp, `spec-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(spec, text);
@@ -58,7 +67,9 @@ describe("run and deploy --render refuse the same mount paths, while reading the
     const rendered = await pipelineErrorOf(deploy({ spec, render: true }, io));
     for (const e of [ran, rendered]) {
       expect(e.code, e.message).toBe("E_SPEC");
-      expect(e.message).toMatch(new RegExp(`^${spec.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:2: ${field.replace(/[.[\]]/g, "\\$&")}: `));
+      expect(e.message).toMatch(
+        new RegExp(`^${spec.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:2: ${field.replace(/[.[\]]/g, "\\$&")}: `),
+      );
       expect(e.message).toMatch(problem);
       expect(e.message.endsWith(` (got ${JSON.stringify(path)})`)).toBe(true);
     }

@@ -21,20 +21,42 @@ import type { PULL } from "../command-specs";
 export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void> {
   const ref = parseReference(a.reference, "reference");
   const several = a["all-platforms"] || (a.platforms?.length ?? 0) > 0;
-  const given = [a.platform && "--platform", a["all-platforms"] && "--all-platforms", a.platforms?.length && "--platforms"].filter(Boolean);
+  const given = [
+    a.platform && "--platform",
+    a["all-platforms"] && "--all-platforms",
+    a.platforms?.length && "--platforms",
+  ].filter(Boolean);
   if (given.length > 1)
-    throw new PipelineError("E_USAGE", `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`, { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      `pull: give one of --platform, --platforms and --all-platforms, got ${given.join(" and ")}`,
+      { exitCode: 2 },
+    );
   // The free-space reserve of the cache (1 GiB by default) holds only when $PIPELINE_MIN_FREE_SPACE asks for one:
   // the layout goes where the user said, and must fit. The transfer rate (--min-transfer-rate) holds for every blob.
   const { resolveLimits } = await import("../../layer/limits");
-  const flags = { minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0, minTransferRate: a["min-transfer-rate"] };
+  const flags = {
+    minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0,
+    minTransferRate: a["min-transfer-rate"],
+  };
   const limits = resolveLimits(flags, io.env);
-  const opts = { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, progress: progressFor(io), log: io.debug, limits };
+  const opts = {
+    keychain: await keychainFor(a, ref.registry, io),
+    insecure: a.insecure,
+    progress: progressFor(io),
+    log: io.debug,
+    limits,
+  };
   let digest: Digest;
   let platforms: string[];
   if (several) {
     const { pullIndexToLayout } = await import("../../registry/pull-index");
-    const r = await pullIndexToLayout(ref, a.output, a["all-platforms"] ? "all" : parsePlatformList(a.platforms, "--platforms"), opts);
+    const r = await pullIndexToLayout(
+      ref,
+      a.output,
+      a["all-platforms"] ? "all" : parsePlatformList(a.platforms, "--platforms"),
+      opts,
+    );
     digest = r.digest;
     platforms = r.platforms;
   } else {

@@ -54,29 +54,46 @@ export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void
   const target = pushTarget({ registry: "", repository: "", label: "push" }, a.repository, {});
   const tags = (a.tag ?? []).map((t) => validateTag(t, "--tag"));
   if (a.provenance && !a["sign-key"])
-    throw new PipelineError("E_USAGE", "--provenance needs --sign-key: the provenance is attached as a signed attestation", { exitCode: 2 });
-  if (a["sign-legacy"] && !a["sign-key"]) throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
+    throw new PipelineError(
+      "E_USAGE",
+      "--provenance needs --sign-key: the provenance is attached as a signed attestation",
+      { exitCode: 2 },
+    );
+  if (a["sign-legacy"] && !a["sign-key"])
+    throw new PipelineError("E_USAGE", "--sign-legacy needs --sign-key", { exitCode: 2 });
   if (a["provenance-lockfile"]?.length && !a.provenance)
     throw new PipelineError("E_USAGE", "--provenance-lockfile goes with --provenance", { exitCode: 2 });
   // Signing's modules (tweetnacl among them) load only when asked for: a plain push starts as fast as it can.
   const lockfileArgs = a["provenance-lockfile"] ?? [];
   const lockfiles = lockfileArgs.length
-    ? await (await import("../../sign/provenance")).lockfileDigests(lockfileArgs.map((file) => ({ name: file, file: resolve(io.cwd, file) })))
+    ? await (await import("../../sign/provenance")).lockfileDigests(
+        lockfileArgs.map((file) => ({ name: file, file: resolve(io.cwd, file) })),
+      )
     : [];
   // The key is opened before anything is pushed: a wrong password fails here, not after the upload.
   const signingKey = a["sign-key"] ? await openSigningKey(a["sign-key"], io.env, a["sign-password-file"]) : undefined;
-  const meta = await pushLayouts([{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }], target, tags, {
-    keychain: await keychainFor(a, target.registry, io),
-    insecure: a.insecure,
-    progress: progressFor(io),
-    log: io.debug,
-    platforms: parsePlatformList(a.platform, "--platform"),
-    signingKey,
-    legacySignature: a["sign-legacy"],
-    ...(a.provenance
-      ? { provenance: { invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] }, lockfiles } }
-      : {}),
-  });
+  const meta = await pushLayouts(
+    [{ name: "default", layoutDir: layoutDirOf(a.source), sbomFile: a.sbom }],
+    target,
+    tags,
+    {
+      keychain: await keychainFor(a, target.registry, io),
+      insecure: a.insecure,
+      progress: progressFor(io),
+      log: io.debug,
+      platforms: parsePlatformList(a.platform, "--platform"),
+      signingKey,
+      legacySignature: a["sign-legacy"],
+      ...(a.provenance
+        ? {
+            provenance: {
+              invocation: { command: "pipeline push", repository: a.repository, tags, platforms: a.platform ?? [] },
+              lockfiles,
+            },
+          }
+        : {}),
+    },
+  );
   writeMetadata(a["metadata-out"], meta);
   io.stderr(summary(meta));
   if (a.json) {

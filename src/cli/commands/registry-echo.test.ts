@@ -47,7 +47,10 @@ const server = http.createServer((req, res) => {
     return send(res, 200, { "Content-Type": "application/json" }, JSON.stringify({ token: TOKEN, expires_in: 300 }));
   }
   const wanted = mode.scheme === "basic" ? `Basic ${B64}` : `Bearer ${TOKEN}`;
-  const challenge = mode.scheme === "basic" ? 'Basic realm="hostile"' : `Bearer realm="http://127.0.0.1:${port}/token",service="hostile"`;
+  const challenge =
+    mode.scheme === "basic"
+      ? 'Basic realm="hostile"'
+      : `Bearer realm="http://127.0.0.1:${port}/token",service="hostile"`;
   if (auth !== wanted) return send(res, 401, { "WWW-Authenticate": challenge }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
   const json = { "Content-Type": "application/json" };
   switch (mode.echo) {
@@ -61,9 +64,19 @@ const server = http.createServer((req, res) => {
         JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: `rejected ${echoOf(auth)}` }] }),
       );
     case "400-code":
-      return send(res, 400, json, JSON.stringify({ errors: [{ code: `DENIED ${echoOf(auth)}`, message: "bad request" }] }));
+      return send(
+        res,
+        400,
+        json,
+        JSON.stringify({ errors: [{ code: `DENIED ${echoOf(auth)}`, message: "bad request" }] }),
+      );
     case "escapes":
-      return send(res, 400, json, JSON.stringify({ errors: [{ code: "\u001b[31mDENIED\u009b2K", message: `${ESCAPES}\u0007\u007f` }] }));
+      return send(
+        res,
+        400,
+        json,
+        JSON.stringify({ errors: [{ code: "\u001b[31mDENIED\u009b2K", message: `${ESCAPES}\u0007\u007f` }] }),
+      );
   }
 });
 
@@ -94,7 +107,11 @@ async function cli(argv: string[]): Promise<{ code: number; out: string }> {
 /** The same failure through each command that prints one: inspect, inspect --json, pull --json. */
 async function everyForm(): Promise<string[]> {
   const ref = `127.0.0.1:${port}/team/app:v1`;
-  const runs = [await cli(["inspect", ref]), await cli(["inspect", "--json", ref]), await cli(["pull", "--json", ref, "--output", join(tmp, "out")])];
+  const runs = [
+    await cli(["inspect", ref]),
+    await cli(["inspect", "--json", ref]),
+    await cli(["pull", "--json", ref, "--output", join(tmp, "out")]),
+  ];
   for (const r of runs) expect(r.code, r.out).toBe(1);
   return runs.map((r) => r.out);
 }

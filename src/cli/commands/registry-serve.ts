@@ -37,7 +37,8 @@ export interface RegistryServeIo {
 
 /** `--port` as typed: an integer from 0 to 65535 (0 picks a free port). */
 export function parsePort(raw: string): number {
-  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw usage(`--port: expected a port number 0-65535, got ${JSON.stringify(raw)}`);
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535)
+    throw usage(`--port: expected a port number 0-65535, got ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
@@ -56,7 +57,8 @@ export function parseLimitFlags(flags: LimitFlags): Partial<RegistryLimits> {
   const positive = (flag: keyof LimitFlags): number | undefined => {
     const raw = flags[flag];
     if (raw === undefined) return undefined;
-    if (!/^\d{1,9}$/.test(raw) || Number(raw) === 0) throw usage(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) === 0)
+      throw usage(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
     return Number(raw);
   };
   const seconds = (flag: keyof LimitFlags): number | undefined => {
@@ -78,12 +80,17 @@ async function readPassword(file: string): Promise<string> {
     text = await readFile(file, "utf8");
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new PipelineError("E_PASSWORD_FILE", `--password-file ${JSON.stringify(file)}: cannot read it (${err.code ?? err.message})`, {
-      cause: e,
-    });
+    throw new PipelineError(
+      "E_PASSWORD_FILE",
+      `--password-file ${JSON.stringify(file)}: cannot read it (${err.code ?? err.message})`,
+      {
+        cause: e,
+      },
+    );
   }
   const password = text.replace(/\r?\n$/, "");
-  if (!password) throw new PipelineError("E_PASSWORD_FILE", `--password-file ${JSON.stringify(file)}: the file is empty`);
+  if (!password)
+    throw new PipelineError("E_PASSWORD_FILE", `--password-file ${JSON.stringify(file)}: the file is empty`);
   return password;
 }
 
@@ -114,7 +121,9 @@ export async function registryServe(opts: RegistryServeOptions, io: RegistryServ
     throw usage(`--user ${JSON.stringify(opts.user)}: expected a non-empty name without ":"`);
   }
   const auth =
-    opts.user !== undefined && opts.passwordFile !== undefined ? { user: opts.user, password: await readPassword(opts.passwordFile) } : undefined;
+    opts.user !== undefined && opts.passwordFile !== undefined
+      ? { user: opts.user, password: await readPassword(opts.passwordFile) }
+      : undefined;
   const registry = await startDevRegistry({
     root: opts.root,
     host: opts.host,

@@ -69,13 +69,18 @@ export function checkTarget(a: RunKubernetesArgs): void {
   } else {
     const bad = KUBERNETES_ONLY.filter(given);
     if (bad.length)
-      throw usage(`${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "go" : "goes"} with --on kubernetes (got --on ${a.on ?? "local"})`);
+      throw usage(
+        `${bad.map((b) => `--${b}`).join(", ")} ${bad.length > 1 ? "go" : "goes"} with --on kubernetes (got --on ${a.on ?? "local"})`,
+      );
   }
 }
 
 export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ exitCode: number }> {
   checkTarget(a);
-  if (!a.spec && !a.image) throw usage("pipeline run --on kubernetes: name a deployment spec file, or an image with --image HOST/REPO@sha256:...");
+  if (!a.spec && !a.image)
+    throw usage(
+      "pipeline run --on kubernetes: name a deployment spec file, or an image with --image HOST/REPO@sha256:...",
+    );
   const timeout = a.timeout ?? 300;
   if (!(timeout > 0)) throw usage(`--timeout: expected seconds > 0, got ${JSON.stringify(a.timeout)}`);
   const overrides: RunOverrides = {
@@ -104,11 +109,18 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   let deployment: ResolvedDeployment;
   let specFile: { file: string; requireSignature?: string } | undefined;
   if (a.spec) {
-    const [{ loadDeploymentSpec }, { resolveDeployment }] = await Promise.all([import("../../deploy/spec"), import("../../deploy/resolve")]);
+    const [{ loadDeploymentSpec }, { resolveDeployment }] = await Promise.all([
+      import("../../deploy/spec"),
+      import("../../deploy/resolve"),
+    ]);
     const specPath = resolvePath(io.cwd, a.spec);
     const spec = loadDeploymentSpec(specPath, { warn });
     if (a.image) spec.interpreter = containerFromReference(a.image, "--image", io.cwd);
-    const extras = [spec.code.kind !== "None" && "code", spec.models.length && "models", spec.repositories && "repositories"].filter(Boolean);
+    const extras = [
+      spec.code.kind !== "None" && "code",
+      spec.models.length && "models",
+      spec.repositories && "repositories",
+    ].filter(Boolean);
     if (extras.length) {
       throw usage(
         `${specPath}: ${extras.join(", ")} need init containers, which --on kubernetes does not run: use \`pipeline deploy ${a.spec} --apply --job\``,
@@ -133,7 +145,9 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
         `--image ${a.image}: an OCI layout on this machine cannot be pulled by a cluster: push it (bazel run //pkg:NAME_push) and pass HOST/REPO@sha256:...`,
       );
     if (interp.kind !== "ContainerAtDigest")
-      throw usage(`--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`);
+      throw usage(
+        `--image ${a.image}: --on kubernetes needs the image by digest (HOST/REPO@sha256:...), so the pod runs exactly the pushed bytes`,
+      );
     const spec = imageSpec(a.name ?? interp.repository.split("/").pop()!, interp);
     deployment = { spec: runSpec(spec, overrides), image: `${interp.repository}@${interp.digest}`, warnings: [] };
   }
@@ -145,9 +159,17 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     debug: io.debug,
     warn,
   });
-  const job = runJob({ name: runJobName(a.name ?? deployment.spec.name), namespace, deployment, serviceAccount: a["service-account"] });
+  const job = runJob({
+    name: runJobName(a.name ?? deployment.spec.name),
+    namespace,
+    deployment,
+    serviceAccount: a["service-account"],
+  });
   const jobName = job.metadata!.name!;
-  const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([import("../../deploy/env"), import("../../k8s/names")]);
+  const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([
+    import("../../deploy/env"),
+    import("../../k8s/names"),
+  ]);
   const fromSecrets = deployment.spec.env.filter((e) => envSecretName(e.value) !== undefined);
   if (fromSecrets.length) {
     const objects = [...new Set(fromSecrets.map((e) => namedSecretObjectName(envSecretName(e.value)!)))];
@@ -156,7 +178,10 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     );
   }
 
-  const [{ KubeHttp }, { runOnCluster }] = await Promise.all([import("../../k8s/run-api"), import("../../k8s/run-on-cluster")]);
+  const [{ KubeHttp }, { runOnCluster }] = await Promise.all([
+    import("../../k8s/run-api"),
+    import("../../k8s/run-on-cluster"),
+  ]);
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (stop.signal.aborted) return;

@@ -9,7 +9,14 @@ import { deploy } from "./deploy";
 import { parseEnvFlags, parseMountFlags, run } from "./run";
 import type { CliIo } from "../io";
 
-const io: CliIo = { stdout: () => undefined, stderr: () => undefined, env: {}, cwd: "/work", isTTY: false, readStdin: async () => "" };
+const io: CliIo = {
+  stdout: () => undefined,
+  stderr: () => undefined,
+  env: {},
+  cwd: "/work",
+  isTTY: false,
+  readStdin: async () => "",
+};
 
 describe("pipeline run flags", () => {
   it("--env: NAME=VALUE (value may hold '='), NAME takes this shell's value", () => {
@@ -41,7 +48,9 @@ describe("pipeline run flags", () => {
     ] as const) {
       const e = pipelineErrorOfSync(() => parseMountFlags([flag], "/w"));
       expect(e.code).toBe("E_USAGE");
-      expect(e.message).toMatch(new RegExp(`^--mount ${flag.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: container path: `));
+      expect(e.message).toMatch(
+        new RegExp(`^--mount ${flag.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: container path: `),
+      );
       expect(e.message).toMatch(problem);
     }
   });
@@ -73,7 +82,11 @@ describe("--image oci:DIR[@sha256:...] with a spec takes the forms it takes with
 
   it("a digest the layout does not hold: E_DIGEST_MISMATCH naming both, with or without a spec", async () => {
     const expected = `--image oci:${layout}@${OTHER}: the layout holds ${digest}, not ${OTHER}`;
-    for (const args of [{ spec, image: `oci:${layout}@${OTHER}` }, { spec, image: `oci:app_image@${OTHER}` }, { image: `oci:app_image@${OTHER}` }]) {
+    for (const args of [
+      { spec, image: `oci:${layout}@${OTHER}` },
+      { spec, image: `oci:app_image@${OTHER}` },
+      { image: `oci:app_image@${OTHER}` },
+    ]) {
       const e = await pipelineErrorOf(run({ ...args, "cache-dir": join(tmp, "cache") }, here));
       expect(e.code, e.message).toBe("E_DIGEST_MISMATCH");
       expect(e.message).toBe(expected);

@@ -52,11 +52,15 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   onKubernetes.checkTarget(a);
   if (!a.spec && !a.image) throw usage("pipeline run: name a deployment spec file, or an image with --image REF");
   if (a.spec && (a.workdir || a.entrypoint || (a.replicas ?? 1) !== 1))
-    throw usage("--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)");
+    throw usage(
+      "--workdir, --entrypoint and --replicas go with --image (a spec says workingDir, command and resources.replicas)",
+    );
   const replicas = a.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1) throw usage(`--replicas: expected a positive integer, got ${JSON.stringify(a.replicas)}`);
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw usage(`--replicas: expected a positive integer, got ${JSON.stringify(a.replicas)}`);
   const stopTimeout = a["stop-timeout"] ?? 5;
-  if (!(stopTimeout >= 0)) throw usage(`--stop-timeout: expected seconds >= 0, got ${JSON.stringify(a["stop-timeout"])}`);
+  if (!(stopTimeout >= 0))
+    throw usage(`--stop-timeout: expected seconds >= 0, got ${JSON.stringify(a["stop-timeout"])}`);
   const extraEnv = parseEnvFlags(a.env ?? [], io.env);
   const mounts = parseMountFlags(a.mount ?? [], io.cwd);
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
@@ -67,7 +71,12 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
     const transfer = (await import("../../registry/transfer-rate")).transferRateOf(limits);
-    const v = await policy.requireSignature(image, signatureKey, { keychain, insecure: a.insecure, log: io.debug, transfer });
+    const v = await policy.requireSignature(image, signatureKey, {
+      keychain,
+      insecure: a.insecure,
+      log: io.debug,
+      transfer,
+    });
     io.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${signatureKey}`);
     return v.pinned;
   };
@@ -108,9 +117,14 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       const interp = await imageFlag(a.image, io.cwd);
       const { runContainer } = await import("../../container/container");
       const { formatLayoutReference } = await import("../../deploy/layout-image");
-      const image = interp.kind === "ContainerInLayout" ? formatLayoutReference({ dir: interp.layout, digest: interp.digest }) : a.image;
+      const image =
+        interp.kind === "ContainerInLayout"
+          ? formatLayoutReference({ dir: interp.layout, digest: interp.digest })
+          : a.image;
       const registry =
-        interp.kind === "ContainerInLayout" ? undefined : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+        interp.kind === "ContainerInLayout"
+          ? undefined
+          : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
       const keychain = registry ? await keychainFor(a, registry, io) : undefined;
       return await runContainer({
         ...common,
@@ -137,10 +151,17 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     // --image with a spec: the spec runs that image (e.g. the one `bazel run //pkg:NAME_push` just pushed).
     if (a.image) spec.interpreter = await imageFlag(a.image, io.cwd);
     const image =
-      spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest" ? spec.interpreter.repository : undefined;
-    const keychain = image ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io) : undefined;
+      spec.interpreter.kind === "ContainerAtTag" || spec.interpreter.kind === "ContainerAtDigest"
+        ? spec.interpreter.repository
+        : undefined;
+    const keychain = image
+      ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io)
+      : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
-    signatureKey = policy.requiredKey(a["require-signature"], io.env, { file: specPath, requireSignature: spec.requireSignature });
+    signatureKey = policy.requiredKey(a["require-signature"], io.env, {
+      file: specPath,
+      requireSignature: spec.requireSignature,
+    });
     if (signatureKey) {
       const pinned = resolved.spec.interpreter;
       if (pinned.kind === "ContainerAtDigest") await verified(`${pinned.repository}@${pinned.digest}`, keychain);

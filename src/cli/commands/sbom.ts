@@ -42,7 +42,11 @@ export async function sbom(a: CommandArgs<typeof SBOM>, io: CliIo): Promise<void
     found = findLayoutSbom(m[1], m[2]);
   } else {
     const ref = parseReference(a.reference, "reference");
-    found = await findRemoteSbom(ref, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, log: io.debug });
+    found = await findRemoteSbom(ref, {
+      keychain: await keychainFor(a, ref.registry, io),
+      insecure: a.insecure,
+      log: io.debug,
+    });
   }
   if (a.json) {
     io.stdout(found.bytes.toString("utf8").replace(/\n$/, ""));
@@ -52,9 +56,14 @@ export async function sbom(a: CommandArgs<typeof SBOM>, io: CliIo): Promise<void
   try {
     doc = JSON.parse(found.bytes.toString("utf8")) as typeof doc;
   } catch (e) {
-    throw new PipelineError("E_BAD_SBOM", `${a.reference}: the SBOM ${found.source} is not JSON (${registryText((e as Error).message)})`);
+    throw new PipelineError(
+      "E_BAD_SBOM",
+      `${a.reference}: the SBOM ${found.source} is not JSON (${registryText((e as Error).message)})`,
+    );
   }
   const via = { referrers: "referrers API", tag: "fallback tag", layout: "layout index.json", file: "file" }[found.via];
-  io.stdout(`SBOM of ${a.reference} (${found.subject}), ${doc.packages?.length ?? 0} package(s), from ${via} ${found.source}`);
+  io.stdout(
+    `SBOM of ${a.reference} (${found.subject}), ${doc.packages?.length ?? 0} package(s), from ${via} ${found.source}`,
+  );
   for (const line of sbomTable(doc)) io.stdout(line);
 }

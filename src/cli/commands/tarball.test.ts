@@ -18,7 +18,14 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 async function cli(argv: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd: tmp, isTTY: false, readStdin: async () => "" };
+  const io: CliIo = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    cwd: tmp,
+    isTTY: false,
+    readStdin: async () => "",
+  };
   const exit = await runCli(argv, io);
   return { exit, out, err, text: [...out, ...err].join("\n") };
 }
@@ -32,17 +39,37 @@ describe("pipeline tarball / pipeline load", () => {
   });
 
   it.each([
-    [["tarball", "--image", layout, "--out", "x.tar"], 1, "E_BAD_INPUT", `--image: expected NAME=LAYOUT_DIR, got ${JSON.stringify(layout)}`],
-    [["tarball", "--image", `a=${layout}`, "--image", `a=${layout}`, "--out", "x.tar"], 1, "E_BAD_INPUT", '--image: two images are named "a"'],
+    [
+      ["tarball", "--image", layout, "--out", "x.tar"],
+      1,
+      "E_BAD_INPUT",
+      `--image: expected NAME=LAYOUT_DIR, got ${JSON.stringify(layout)}`,
+    ],
+    [
+      ["tarball", "--image", `a=${layout}`, "--image", `a=${layout}`, "--out", "x.tar"],
+      1,
+      "E_BAD_INPUT",
+      '--image: two images are named "a"',
+    ],
     [
       ["tarball", "--image", `default=${layout}`, "--tag", "localhost:5000/x/y", "--out", "x.tar"],
       1,
       "E_BAD_REFERENCE",
       '--tag: expected REGISTRY/REPOSITORY:TAG (a tag, no digest), got "localhost:5000/x/y"',
     ],
-    [["tarball", "--image", "default=/nonexistent", "--out", "x.tar"], 1, "E_LAYOUT", "/nonexistent is not an OCI image layout"],
+    [
+      ["tarball", "--image", "default=/nonexistent", "--out", "x.tar"],
+      1,
+      "E_LAYOUT",
+      "/nonexistent is not an OCI image layout",
+    ],
     [["load", "--image", `default=${layout}`], 2, "E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG"],
-    [["load", "--image", `default=${layout}`, "--default-tag", "localhost/x:1", "--loader", "containerd"], 2, undefined, "containerd"],
+    [
+      ["load", "--image", `default=${layout}`, "--default-tag", "localhost/x:1", "--loader", "containerd"],
+      2,
+      undefined,
+      "containerd",
+    ],
   ] as const)("%j fails naming the flag and the value", async (argv, exit, code, text) => {
     const r = await cli([...argv]);
     expect(r.exit, r.text).toBe(exit);
@@ -52,9 +79,12 @@ describe("pipeline tarball / pipeline load", () => {
   });
 
   it("load with --loader podman and no podman on PATH fails with E_RUNTIME naming the loader", async () => {
-    const r = await cli(["load", "--image", `default=${layout}`, "--default-tag", "localhost/x:1", "--loader", "podman"], {
-      PATH: join(tmp, "empty"),
-    });
+    const r = await cli(
+      ["load", "--image", `default=${layout}`, "--default-tag", "localhost/x:1", "--loader", "podman"],
+      {
+        PATH: join(tmp, "empty"),
+      },
+    );
     expect(r.exit, r.text).toBe(1);
     expect(r.err[0]).toMatch(/^error\[E_RUNTIME\]: --loader podman: `podman --version` failed/);
   });

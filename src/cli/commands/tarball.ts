@@ -12,11 +12,13 @@ import type { LOAD, TARBALL } from "../command-specs";
 
 /** `--image NAME=LAYOUT` values, read; names must be unique. */
 function readImages(specs: readonly string[]) {
-  if (specs.length === 0) throw new PipelineError("E_USAGE", "--image: at least one NAME=LAYOUT is required", { exitCode: 2 });
+  if (specs.length === 0)
+    throw new PipelineError("E_USAGE", "--image: at least one NAME=LAYOUT is required", { exitCode: 2 });
   const seen = new Set<string>();
   return specs.map((spec) => {
     const eq = spec.indexOf("=");
-    if (eq <= 0 || eq === spec.length - 1) throw new PipelineError("E_BAD_INPUT", `--image: expected NAME=LAYOUT_DIR, got ${JSON.stringify(spec)}`);
+    if (eq <= 0 || eq === spec.length - 1)
+      throw new PipelineError("E_BAD_INPUT", `--image: expected NAME=LAYOUT_DIR, got ${JSON.stringify(spec)}`);
     const name = spec.slice(0, eq);
     if (seen.has(name)) throw new PipelineError("E_BAD_INPUT", `--image: two images are named ${JSON.stringify(name)}`);
     seen.add(name);
@@ -32,7 +34,10 @@ export async function tarball(a: CommandArgs<typeof TARBALL>, _io: CliIo): Promi
 export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void> {
   const defaults = resolveRepoTags(a["default-tag"], [], "--default-tag");
   const tags = a.tag && a.tag.length > 0 ? resolveRepoTags(a.tag, defaults, "--tag") : defaults;
-  if (tags.length === 0) throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", { exitCode: 2 });
+  if (tags.length === 0)
+    throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", {
+      exitCode: 2,
+    });
   const images = taggedImages(readImages(a.image), tags);
   const loader = await chooseLoader(a.loader, io.env);
   const out = await loadImages(loader, images, io.env);

@@ -24,11 +24,19 @@ async function openImage(a: VerifyImageArgs, io: CliIo, limits: LayerLimits): Pr
     return { image: readLayout(m[1], { refName: m[2], platform }), name: a.reference };
   }
   const ref = parseReference(a.reference, "reference");
-  const image = await pullImage(ref, { keychain: await keychainFor(a, ref.registry, io), insecure: a.insecure, platform, limits });
+  const image = await pullImage(ref, {
+    keychain: await keychainFor(a, ref.registry, io),
+    insecure: a.insecure,
+    platform,
+    limits,
+  });
   return { image, name: formatReference(ref) };
 }
 
-export async function verifyImageCommand(a: VerifyImageArgs, io: CliIo): Promise<{ exitCode: number; report: VerifyReport }> {
+export async function verifyImageCommand(
+  a: VerifyImageArgs,
+  io: CliIo,
+): Promise<{ exitCode: number; report: VerifyReport }> {
   const limits = limitsFromFlags(a, io.env);
   const { image, name } = await openImage(a, io, limits);
   const report = await verifyImage(image, name, limits);

@@ -34,9 +34,22 @@ export async function verify(a: CommandArgs<typeof VERIFY>, io: CliIo): Promise<
     ? await verifyStatement(client, ref.repository, digest, publicKey, { predicateType: SLSA_PROVENANCE_V1 })
     : undefined;
   if (a.json) {
-    const att = provenance ? { provenance: { attestation: provenance.referrer, predicate: provenance.statement?.predicate } } : {};
-    const signed = signature.statement ? { statement: signature.statement } : { simpleSigning: signature.simpleSigning };
-    io.stdout(JSON.stringify({ reference: image, digest, signature: signature.referrer, via: signature.via, ...signed, ...att }));
+    const att = provenance
+      ? { provenance: { attestation: provenance.referrer, predicate: provenance.statement?.predicate } }
+      : {};
+    const signed = signature.statement
+      ? { statement: signature.statement }
+      : { simpleSigning: signature.simpleSigning };
+    io.stdout(
+      JSON.stringify({
+        reference: image,
+        digest,
+        signature: signature.referrer,
+        via: signature.via,
+        ...signed,
+        ...att,
+      }),
+    );
     return;
   }
   io.stderr(

@@ -51,7 +51,13 @@ export const fullExample: ResolvedDeployment = {
       dataset: "training-repos",
       mountPath: "/opt/repos",
       repositories: [
-        { url: "https://git.example.com/ml/configs.git", name: "configs", ref: "main", username: "deploy-bot", password: { secret: "GIT_TOKEN" } },
+        {
+          url: "https://git.example.com/ml/configs.git",
+          name: "configs",
+          ref: "main",
+          username: "deploy-bot",
+          password: { secret: "GIT_TOKEN" },
+        },
         { url: "https://github.com/example/public-data.git", name: "public-data" },
       ],
     },
@@ -83,7 +89,12 @@ export const pipelineJob: ResolvedDeployment = {
     env: [{ name: "WANDB_MODE", value: "offline" }],
     models: [{ id: `registry.example.com/models/resnet50@${MODEL_DIGEST}`, path: "/opt/models" }],
     ports: [9100],
-    resources: { replicas: 2, instanceType: "A100-80Gx2", cpu: { request: "16", limit: "24" }, memory: { request: "160Gi", limit: "160Gi" } },
+    resources: {
+      replicas: 2,
+      instanceType: "A100-80Gx2",
+      cpu: { request: "16", limit: "24" },
+      memory: { request: "160Gi", limit: "160Gi" },
+    },
     probes: { liveness: { kind: "http", path: "/metrics", port: 9100, periodSeconds: 30 } },
     securityContext: { runAsUser: 1000 },
     job: { ttlSecondsAfterFinished: 3600 },
