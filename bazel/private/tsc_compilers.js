@@ -7,13 +7,16 @@
  *   DIR/lib/typescript.js (tsc_worker.js); 7.x through its native `tsc`, the per-platform package
  *   `@typescript/typescript-<platform>-<arch>` installed beside it as its optional dependency. Any other version, or
  *   a directory that is not the typescript package, is an error naming the version, the label and the range.
- * - A native compile (`compileNative`) runs `tsc -p CONFIG --outDir TMP` and copies the declared outputs (and only
- *   those) from TMP, as the in-process compile writes only them. It runs in a tree of links: in a worker the
+ * - A native compile (`compileNative`) runs `tsc -p CONFIG --outDir OUT` and copies the declared outputs (and only
+ *   those) from OUT, as the in-process compile writes only them. It runs in a tree of links: in a worker the
  *   target's own, kept between requests and made to hold each request's inputs alone (`syncTree`), so that it sees
  *   what a sandboxed one-shot compile sees and answers the same; one-shot, links to the working directory's entries;
- *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). The compiler itself keeps no
- *   state between requests (a program per target is 5.x's and 6.x's way; TypeScript 7's whole compile of a target is
- *   about what 5.9's incremental one costs: bench/README.md, P10-tscompile-ts7); only the tree does (tsc_tree.js).
+ *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). One-shot, OUT is temporary and
+ *   the compile starts from nothing. In a worker the compiler keeps its state as 5.x's and 6.x's program per target
+ *   does, through what TypeScript 7 ships for it: `tsc --incremental`, whose `.tsbuildinfo` and OUT stay beside the
+ *   target's tree (tsc_tree.js); a run that did not end with tsc's own answer (a signal, a missing output) drops
+ *   them. Whole compiles of a 30-module library took 3.4x the 5.9 worker's incremental one (bench/README.md,
+ *   P10-tscompile-ts7); the worker differential and fuzzer check that this state never changes an answer.
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
  *   (`exports is not defined in ES module scope`).
@@ -213,6 +216,24 @@ function nodeModulesAt(roots, dirExists) {
   };
 }
 
+/** Files TypeScript reads as part of a program (sources, declarations, JavaScript), never a package.json or config. */
+const PROGRAM_FILE = /\.(?:[cm]?[tj]sx?)$/;
+
+/**
+ * Whether a request's `inputs` (path → digest) differ from the last one's (`before`) only in the contents of program
+ * files: the same paths, every digest known, and every changed one a program file's.
+ * @param {Map<string, string> | undefined} before @param {Map<string, string>} inputs
+ */
+function onlyProgramFilesChanged(before, inputs) {
+  if (!before || before.size !== inputs.size) return false;
+  for (const [p, digest] of inputs) {
+    const was = before.get(p);
+    if (was === undefined || !digest) return false;
+    if (was !== digest && !PROGRAM_FILE.test(p)) return false;
+  }
+  return true;
+}
+
 /** A new temporary directory: under the system's, else (a sandbox that does not let us write there) beside `near`. */
 function tempDir(/** @type {string} */ near) {
   try {
@@ -241,18 +262,31 @@ function compileNative(compiler, o, inputs) {
     // The tree it runs in: a worker's own for the target, made to hold this request's inputs; one-shot, links to the
     // entries of the working directory (already a sandbox, or the execroot). Either with the compile's node_modules.
     let cwd = path.join(tmp, "root");
+    let out = path.join(tmp, "out");
+    /** The worker's incremental state, dropped unless tsc answered. */
+    let state = "";
+    /** @type {string[]} */
+    const incremental = [];
     if (inputs) {
       const tree = workerTree(project);
       syncTree(tree, inputs, here);
       tree.nodeModules = linkNodeModules(tree.root, o.nodeModules, tree.nodeModules);
       cwd = tree.root;
+      state = tree.state;
+      // tsc --incremental rechecks changed files, but does not look again for an import it could not resolve, nor
+      // resolve again when a package.json or a config changed (the worker differential's "add dep" steps): only
+      // changed contents of program files keep the state.
+      if (!onlyProgramFilesChanged(tree.inputs, inputs)) fs.rmSync(state, { recursive: true, force: true });
+      tree.inputs = new Map(inputs);
+      out = path.join(state, "out");
+      incremental.push("--incremental", "--tsBuildInfoFile", path.join(state, "tsbuildinfo"));
     } else {
       fs.mkdirSync(cwd);
       for (const entry of fs.readdirSync(here)) fs.symlinkSync(path.join(here, entry), path.join(cwd, entry));
       linkNodeModules(cwd, o.nodeModules, undefined);
     }
-    const out = path.join(tmp, "out");
     const tscArgs = ["-p", path.join(cwd, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
+    const dropState = () => state && fs.rmSync(state, { recursive: true, force: true });
     const read = (/** @type {string} */ p) => {
       try {
         return fs.readFileSync(path.join(cwd, p), "utf8");
@@ -282,12 +316,21 @@ function compileNative(compiler, o, inputs) {
           : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
       if (problem) return { code: 1, output: problem };
     }
-    const run = spawnSync(compiler.native, tscArgs, { cwd, encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
+    const run = spawnSync(compiler.native, [...tscArgs, ...incremental], {
+      cwd,
+      encoding: "utf8",
+      maxBuffer: 256 * 2 ** 20,
+    });
+    // tsc's own answers: 0, 1 (errors, nothing emitted), 2 (errors, outputs emitted). Anything else may have left a
+    // half-written .tsbuildinfo.
+    if (run.error || run.signal || ![0, 1, 2].includes(run.status ?? -1)) dropState();
     if (run.error)
       return { code: 1, output: `tsc_worker: ${o.label}: running ${compiler.native}: ${run.error.message}\n` };
     let output = "";
-    // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree.
-    const said = `${run.stdout}${run.stderr}`.split(`${cwd}${path.sep}`).join("");
+    // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree, and
+    // no execroot or sandbox either (tsc follows links: a package's file is named by its real path there).
+    let said = `${run.stdout}${run.stderr}`;
+    for (const dir of new Set([cwd, here, fs.realpathSync(here)])) said = said.split(`${dir}${path.sep}`).join("");
     for (const line of said.split("\n")) {
       if (!line) continue;
       output += `${line}\n`;
@@ -302,6 +345,7 @@ function compileNative(compiler, o, inputs) {
       const abs = path.resolve(p);
       const made = path.join(out, path.relative(outDir, abs));
       if (!fs.existsSync(made)) {
+        dropState();
         output += `error: ${o.label}: the compiler produced no ${path.relative(here, abs)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
         return { code: 1, output };
       }

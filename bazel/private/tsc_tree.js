@@ -60,7 +60,11 @@ function linkNodeModules(root, roots, made) {
  * of 3,100 inputs, bench P10-tscompile-ts7). Least recently used first, at most MAX_TREES; all under one directory of
  * this process (`rules_pipeline-tsc-<pid>-…` in the system's temporary directory), removed when it exits or is
  * signalled, and by the next worker when it was killed outright.
- * @type {Map<string, { root: string, links: Map<string, string>, nodeModules: string | undefined }>}
+ * Beside each tree, its compiler's state (`state`: the outDir and the `.tsbuildinfo` of `tsc --incremental`), kept
+ * and dropped with it, and the last request's inputs (`inputs`, path → digest) that state was made from.
+ * @typedef {{ root: string, state: string, links: Map<string, string>, nodeModules: string | undefined,
+ *   inputs: Map<string, string> | undefined }} Tree
+ * @type {Map<string, Tree>}
  */
 const trees = new Map();
 const MAX_TREES = 32;
@@ -89,12 +93,14 @@ function workerTree(/** @type {string} */ project) {
       });
     }
   }
-  tree = { root: path.join(treesDir, String(++treeCount)), links: new Map(), nodeModules: undefined };
+  const root = path.join(treesDir, String(++treeCount));
+  tree = { root, state: `${root}.state`, links: new Map(), nodeModules: undefined, inputs: undefined };
   trees.set(project, tree);
   while (trees.size > MAX_TREES) {
-    const [oldest, old] = /** @type {[string, { root: string }]} */ (trees.entries().next().value);
+    const [oldest, old] = /** @type {[string, { root: string, state: string }]} */ (trees.entries().next().value);
     trees.delete(oldest);
     fs.rmSync(old.root, { recursive: true, force: true });
+    fs.rmSync(old.state, { recursive: true, force: true });
   }
   return tree;
 }

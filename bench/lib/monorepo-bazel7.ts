@@ -12,7 +12,10 @@ import { bazel7, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
 import { QUIET } from "./bazel";
 import { check, type Ctx } from "./context";
 import { stat } from "./measure";
-import { changeLibrary, writeBzlmodWorkspace } from "./monorepo";
+import { parseAquery } from "./bazel-actions";
+import { changeLibrary, type WorkspaceOptions, writeBzlmodWorkspace } from "./monorepo";
+import { compilesWithTs7, optionsTs7, treeTs7 } from "./monorepo-ts7";
+import type { NpmTree } from "./npm-tree";
 import { type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
 
 export interface Mono7 {
@@ -37,28 +40,57 @@ async function bazel7Ok(m: Mono, ws: string, args: string[]): Promise<{ ms: numb
 }
 
 let shared: Promise<Mono7> | undefined;
+let sharedTs7: Promise<Mono7> | undefined;
 
 /** The Bazel 7.7.1 workspace of `m`, cold-built and pushed once. */
 export function monorepo7(ctx: Ctx, m: Mono): Promise<Mono7> {
-  shared ??= (async () => {
-    await ensureBazel7();
-    const ws = join(m.dir, "ws7");
-    writeBzlmodWorkspace(ws, m.rules, m.reg.host, m.src, m.tree);
-    ctx.defer(() => shutdown7(ws, { expunge: true }));
-    const cold = await bazel7Ok(m, ws, ["run", ...PROFILED, "//x:etl_push"]);
-    const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
-    pushedDigest(cold.stdout, `${m.reg.host}/mono/etl`);
-    ctx.log(`monorepo (Bazel 7.7.1, bzlmod): cold build + push in ${Math.round(cold.ms)} ms (${processes})`);
-    const r = await bazel7Ok(m, ws, ["run", ...QUIET, "//x:etl_local"]);
-    check(
-      r.stdout.includes("etl computed 60"),
-      `monorepo (Bazel 7.7.1): //x:etl_local prints what the library computed (${r.stdout.trim().slice(0, 200)})`,
-    );
-    const wrapper: number[] = [];
-    for (let i = 0; i < 3; i++) wrapper.push((await bazel7Ok(m, ws, ["info", "server_pid"])).ms);
-    return { ws, cold: { ms: cold.ms, processes }, wrapperMs: stat(wrapper).median };
-  })();
+  shared ??= make(ctx, m, "ws7", "Bazel 7.7.1, bzlmod", m.tree);
   return shared;
+}
+
+/**
+ * Its TypeScript 7 twin (issue #60 item 5): `pipeline.config(typescript = "@npm//:node_modules/typescript")` and the
+ * lockfile of bench/lib/monorepo-ts7.ts, cold-built and pushed once; checked to compile //lib with 7.0.2.
+ */
+export function monorepo7Ts7(ctx: Ctx, m: Mono): Promise<Mono7> {
+  sharedTs7 ??= (async () => {
+    const m7 = await make(ctx, m, "ws7-ts7", "Bazel 7.7.1, bzlmod, TypeScript 7", treeTs7(m), optionsTs7(m));
+    const q = parseAquery(
+      (await bazel7Ok(m, m7.ws, ["aquery", "--output=jsonproto", "mnemonic(TsCompile, //lib:lib)"])).stdout,
+    );
+    check(
+      compilesWithTs7(q.flatMap((a) => a.inputs)),
+      "monorepo (Bazel 7.7.1, TypeScript 7): //lib's TsCompile runs @npm's typescript 7, not the rules' 5.9",
+    );
+    return m7;
+  })();
+  return sharedTs7;
+}
+
+async function make(
+  ctx: Ctx,
+  m: Mono,
+  name: string,
+  title: string,
+  tree: NpmTree,
+  o: WorkspaceOptions = {},
+): Promise<Mono7> {
+  await ensureBazel7();
+  const ws = join(m.dir, name);
+  writeBzlmodWorkspace(ws, m.rules, m.reg.host, m.src, tree, o);
+  ctx.defer(() => shutdown7(ws, { expunge: true }));
+  const cold = await bazel7Ok(m, ws, ["run", ...PROFILED, "//x:etl_push"]);
+  const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
+  pushedDigest(cold.stdout, `${m.reg.host}/mono/etl`);
+  ctx.log(`monorepo (${title}): cold build + push in ${Math.round(cold.ms)} ms (${processes})`);
+  const r = await bazel7Ok(m, ws, ["run", ...QUIET, "//x:etl_local"]);
+  check(
+    r.stdout.includes("etl computed 60"),
+    `monorepo (${title}): //x:etl_local prints what the library computed (${r.stdout.trim().slice(0, 200)})`,
+  );
+  const wrapper: number[] = [];
+  for (let i = 0; i < 3; i++) wrapper.push((await bazel7Ok(m, ws, ["info", "server_pid"])).ms);
+  return { ws, cold: { ms: cold.ms, processes }, wrapperMs: stat(wrapper).median };
 }
 
 /** One-line change in the 7.7.1 workspace, then `bazel run //x:etl_push` there. */

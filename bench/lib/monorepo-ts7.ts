@@ -2,7 +2,8 @@
  * The monorepo benchmarks' TypeScript 7 sides (issue #60 item 5): the fixture's sources as a second Bazel 4.2.3
  * workspace whose compiler is the workspace's choice, `pipeline_dependencies(typescript =
  * "@npm//:node_modules/typescript")`, with typescript 7.0.2 and its native package in its lockfile; and P10's peer
- * with the same compiler, the native `tsc` run by hand on a copy of the plain npm project.
+ * with the same compiler, the native `tsc` run by hand on a copy of the plain npm project. The Bazel 7.7.1 twin of the
+ * workspace (`pipeline.config(typescript = ...)`) is bench/lib/monorepo-bazel7.ts monorepo7Ts7, on the same lockfile.
  *
  * TypeScript 7 comes from the checkout's test/compilers/node_modules (scripts/install-deps.sh installs it), packed
  * into `file:` tarballs beside the generated ones (as npm-tree.ts packs @types/node), so that the workspace's `npm ci`
@@ -20,9 +21,9 @@ import { parseAquery, summarizeProfile } from "./bazel-actions";
 import { bazelOk, expunge, REPO_ROOT } from "./bazel";
 import { check, type Ctx } from "./context";
 import { runOk, stat, type Stat } from "./measure";
-import { changeLibrary, PEER_TSCONFIG, writeBazelWorkspace } from "./monorepo";
+import { changeLibrary, PEER_TSCONFIG, type WorkspaceOptions, writeBazelWorkspace } from "./monorepo";
 import { bazelLocal, type Mono, PROFILED, pushedDigest, timed } from "./monorepo-sides";
-import { pack } from "./npm-tree";
+import { type NpmTree, pack } from "./npm-tree";
 
 const COMPILERS = join(REPO_ROOT, "test", "compilers");
 /** The typescript 7 package (installed as `typescript7`, an npm alias: its package.json says "typescript"). */
@@ -94,20 +95,38 @@ export interface MonoTs7 {
 }
 
 let shared: Promise<MonoTs7> | undefined;
+let ts7Tree: NpmTree | undefined;
+
+/** The fixture's npm tree with typescript 7.0.2 in its lockfile (written once, in `m.dir/ts7`). */
+export function treeTs7(m: Mono): NpmTree {
+  if (!ts7Tree) {
+    const dir = join(m.dir, "ts7");
+    mkdirSync(dir, { recursive: true });
+    writeTs7Lockfile(m, dir);
+    ts7Tree = { ...m.tree, packageJson: join(dir, "package.json"), lockfile: join(dir, "package-lock.json") };
+  }
+  return ts7Tree;
+}
+
+/** The TypeScript 7 workspaces' options: the compiler from `@npm`, the native addon without its install script. */
+export function optionsTs7(m: Mono): WorkspaceOptions {
+  const addon = m.src.real.nativeAddon;
+  return { typescript: "@npm//:node_modules/typescript", ignoreInstallScripts: addon ? [addon.name] : [] };
+}
+
+/** Whether a TsCompile action's inputs are @npm's typescript 7 (its native package), not the rules' 5.9. */
+export function compilesWithTs7(inputs: string[]): boolean {
+  return (
+    inputs.some((p) => new RegExp(`^external/[^/]*npm/node_modules/${TS7_NATIVE}/lib/tsc$`).test(p)) &&
+    !inputs.some((p) => /rules_pipeline_npm\/node_modules\/typescript\//.test(p))
+  );
+}
 
 /** The TypeScript 7 workspace of `m`: written, cold-built and pushed once; checked to compile //lib with 7.0.2. */
 export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
   shared ??= (async () => {
-    const dir = join(m.dir, "ts7");
-    mkdirSync(dir, { recursive: true });
-    writeTs7Lockfile(m, dir);
-    const ws = join(dir, "ws");
-    const tree = { ...m.tree, packageJson: join(dir, "package.json"), lockfile: join(dir, "package-lock.json") };
-    const addon = m.src.real.nativeAddon;
-    writeBazelWorkspace(ws, m.rules, m.reg.host, m.src, tree, {
-      typescript: "@npm//:node_modules/typescript",
-      ignoreInstallScripts: addon ? [addon.name] : [],
-    });
+    const ws = join(m.dir, "ts7", "ws");
+    writeBazelWorkspace(ws, m.rules, m.reg.host, m.src, treeTs7(m), optionsTs7(m));
     ctx.defer(() => expunge(ws));
     const cold = await bazelOk(ws, ["run", ...PROFILED, "//x:etl_push"]);
     const processes = /INFO: (\d+ process[^\n]*)/.exec(cold.stderr)?.[1] ?? "?";
@@ -117,10 +136,8 @@ export function monorepoTs7(ctx: Ctx, m: Mono): Promise<MonoTs7> {
     const q = parseAquery(
       (await bazelOk(ws, ["aquery", "--output=jsonproto", "mnemonic(TsCompile, //lib:lib)"])).stdout,
     );
-    const inputs = q.flatMap((a) => a.inputs);
     check(
-      inputs.some((p) => p.startsWith(`external/npm/node_modules/${TS7_NATIVE}/lib/tsc`)) &&
-        !inputs.some((p) => /rules_pipeline_npm\/node_modules\/typescript\//.test(p)),
+      compilesWithTs7(q.flatMap((a) => a.inputs)),
       `monorepo (TypeScript 7): //lib's TsCompile runs @npm's typescript 7 (${TS7_NATIVE}), not the rules' 5.9`,
     );
     const mono = { ...m, ws };
@@ -146,7 +163,7 @@ export function peerTs7(m: Mono, from: string): Promise<string> {
 
 /**
  * TsCompile of //lib after a one-line change, from `bazel run --profile` of `//x:etl_local`: `n` runs in each of the
- * 5.9 workspace (the in-process worker) and the TypeScript 7 one (the worker runs the native tsc one-shot),
+ * 5.9 workspace (the in-process worker) and the TypeScript 7 one (the worker runs the native tsc, incremental),
  * alternating. Milliseconds of the action (Bazel's "action processing" span) per side.
  */
 export async function tsCompileOfLib(m59: Mono, m7: Mono, n: number): Promise<{ ts59: Stat; ts7: Stat }> {

@@ -243,8 +243,17 @@ npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:
  * writeWorkspaceRoot's bzlmod twin, for Bazel 7: README's MODULE.bazel with rules_pipeline by local_path_override from
  * `repoRoot`, the `pipeline` extension's npm repository and tsconfig; WORKSPACE.bzlmod empty keeps WORKSPACE out of it.
  */
-export function writeModuleRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = []): void {
-  const scripts = allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "";
+export function writeModuleRoot(
+  ws: string,
+  repoRoot: string,
+  name: string,
+  allowInstallScripts: string[] = [],
+  o: WorkspaceOptions = {},
+): void {
+  const scripts =
+    (allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "") +
+    (o.ignoreInstallScripts?.length ? `, ignore_install_scripts = ${JSON.stringify(o.ignoreInstallScripts)}` : "");
+  const typescript = o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "";
   write(
     ws,
     "MODULE.bazel",
@@ -253,7 +262,7 @@ bazel_dep(name = "rules_pipeline", version = "0.1.0")
 local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
 pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
 pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
-pipeline.config(tsconfig = "//:tsconfig.json")
+pipeline.config(tsconfig = "//:tsconfig.json"${typescript})
 use_repo(pipeline, "npm", "pipeline-host-node")
 `,
   );
@@ -330,9 +339,11 @@ export function writeBzlmodWorkspace(
   registry: string,
   src: MonorepoSources,
   tree: NpmTree,
+  o: WorkspaceOptions = {},
 ): void {
-  writeBazelWorkspace(ws, repoRoot, registry, src, tree);
-  writeModuleRoot(ws, repoRoot, "mono", src.real.nativeAddon ? [src.real.nativeAddon.name] : []);
+  writeBazelWorkspace(ws, repoRoot, registry, src, tree, o);
+  const addon = src.real.nativeAddon?.name;
+  writeModuleRoot(ws, repoRoot, "mono", addon && !o.ignoreInstallScripts?.includes(addon) ? [addon] : [], o);
   rmSync(join(ws, ".bazelversion"), { force: true });
 }
 

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { bazelOk } from "../lib/bazel";
+import { bazelOk, QUIET } from "../lib/bazel";
 import {
   appActions,
   describeProfile,
@@ -36,7 +36,7 @@ import {
   PROFILED,
   tscAndRun,
 } from "../lib/monorepo-sides";
-import { bazel7Local, bazel7Push, monorepo7 } from "../lib/monorepo-bazel7";
+import { bazel7Local, bazel7Push, monorepo7, monorepo7Ts7 } from "../lib/monorepo-bazel7";
 import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
 import { monorepoTs7, peerTs7, tsc7AndRun, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
@@ -86,6 +86,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   const m7 = await monorepo7(ctx, m);
   const mjs = await monorepoRulesJs(ctx, m);
   const mt = await monorepoTs7(ctx, m);
+  const m7t = await monorepo7Ts7(ctx, m);
   const peers = await peerProjects(ctx, m);
   let podman: Podman | undefined;
   let podmanError = "";
@@ -100,6 +101,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     ours7: [],
     oursJs: [],
     oursTs7: [],
+    oursTs7b7: [],
     local: [],
     workerLocal: [],
     podman: [],
@@ -121,10 +123,15 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     side("ours7", () => bazel7Push(m, m7)),
     side("oursJs", () => rulesJsPush(m, mjs)),
     side("oursTs7", () => bazelPush(mt.m)),
+    side("oursTs7b7", () => bazel7Push(m, m7t)),
     ...(podman ? [side("podman", () => podmanPush(m, podman!, peers.podman))] : []),
   ];
   const warmup = ctx.smoke ? 0 : 1;
-  const [ours, local, workerLocal, lockfile, ours7, oursJs, oursTs7, pod] = await rounds(repsOf(ctx), warmup, sides);
+  const [ours, local, workerLocal, lockfile, ours7, oursJs, oursTs7, oursTs7b7, pod] = await rounds(
+    repsOf(ctx),
+    warmup,
+    sides,
+  );
   if (warmup) for (const p of Object.values(parts)) p.dropFirst();
   for (const [k, v] of Object.entries(digests)) if (v.length) allNew(v, `P9 ${k}`);
   if (podman) await podmanRunCheck(podman, peers.podman);
@@ -215,9 +222,12 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       "warm `bazel run //x:etl_push`",
       "warm `bazel run //x:etl_push` with TypeScript 7.0.2",
     );
-    const notesTs7 = `a second Bazel 4.2.3 workspace, the same sources, \`pipeline_dependencies(typescript = "@npm//:node_modules/typescript")\`, typescript 7.0.2 and its native package in its lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc one-shot; the 5.9 workspace in the same rounds: ${fmtMs(ours)}; its cold build + push (the rules' repositories from rules_pipeline's repository cache): ${Math.round(mt.cold.ms)} ms (${mt.cold.processes})`;
+    const notesTs7 = `a second Bazel 4.2.3 workspace, the same sources, \`pipeline_dependencies(typescript = "@npm//:node_modules/typescript")\`, typescript 7.0.2 and its native package in its lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc \`--incremental\` from the target's kept .tsbuildinfo; the 5.9 workspace in the same rounds: ${fmtMs(ours)}; its cold build + push (the rules' repositories from rules_pipeline's repository cache): ${Math.round(mt.cold.ms)} ms (${mt.cold.processes})`;
+    const whatTs7b7 = what7(samePodman).replace("with bzlmod", "with bzlmod and TypeScript 7.0.2");
+    const notesTs7b7 = `the Bazel 7.7.1 workspace's twin with \`pipeline.config(typescript = "@npm//:node_modules/typescript")\` and the TypeScript 7 lockfile (bench/lib/monorepo-bazel7.ts monorepo7Ts7); the 5.9 one in the same rounds: ${fmtMs(ours7)}; its cold build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
     rows.push(
       podmanRow("P9-ts7-podman", whatTs7, oursTs7, notesTs7, 0.12),
+      podmanRow("P9-ts7-bazel7-podman", whatTs7b7, oursTs7b7, notesTs7b7, 0.12),
       podmanRow("P9-rules-js-podman", whatJs(samePodman), oursJs, notesJs),
       podmanRow("P9-bazel7-podman", what7(samePodman), ours7, notes7),
       podmanRow(
@@ -262,12 +272,13 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const m7 = await monorepo7(ctx, m);
   const mt = await monorepoTs7(ctx, m);
+  const m7t = await monorepo7Ts7(ctx, m);
   const peers = await peerProjects(ctx, m);
   const peer7Dir = await peerTs7(m, peers.tsc);
   const warmup = ctx.smoke ? 0 : 1;
   const parts = new Parts();
   const parts7 = new Parts();
-  const [ours, peer, ours7, oursTs7, peerTs7Stat] = await rounds(repsOf(ctx), warmup, [
+  const [ours, peer, ours7, oursTs7, peerTs7Stat, oursTs7b7] = await rounds(repsOf(ctx), warmup, [
     async () => (await bazelLocal(m)).ms,
     async () => {
       const r = await tscAndRun(m, peers.tsc);
@@ -281,11 +292,18 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       parts7.add(r.parts);
       return r.ms;
     },
+    async () => (await bazel7Local(m, m7t)).ms,
   ]);
   if (warmup) for (const p of [parts, parts7]) p.dropFirst();
   // TsCompile of //lib alone, 5.9 in its worker against 7 run one-shot by the worker, from profiled runs (alternating).
   const tsc = await tsCompileOfLib(m, mt.m, ctx.smoke ? 1 : 5);
   const where = await profiled(m, "p10", "//x:etl_local");
+  // The floor under the TypeScript 7 rows: the same warm `bazel run //x:etl_local` with nothing changed (Bazel's
+  // client and server, the up-to-date check, the program's run), no compile at all.
+  const floorMs: number[] = [];
+  for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
+    floorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, "//x:etl_local"])).ms);
+  const floor = stat(floorMs);
   // For scale: Node's own start, which the program's run includes.
   const nodeMs: number[] = [];
   for (let i = 0; i < 3; i++) nodeMs.push((await runOk(process.execPath, ["-e", "0"])).ms);
@@ -326,8 +344,29 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
     }),
     row({
       id: "P10",
+      key: "P10-ts7-bazel7",
+      what: "the same change with TypeScript 7.0.2 → warm `bazel run //x:etl_local` on Bazel 7.7.1 with bzlmod vs the same hand-run native `tsc` 7.0.2 + `node dist/x/etl.js`",
+      ours: fmtMs(oursTs7b7),
+      peer: fmtMs(peerTs7Stat),
+      ratio: oursTs7b7.median / peerTs7Stat.median,
+      target: "≤ 0.4",
+      met: oursTs7b7.median / peerTs7Stat.median <= 0.4,
+      notes: `in the same rounds as the 4.2.3 rows (4.2.3 with TypeScript 7: ${fmtMs(oursTs7)}); the workspace of P9-ts7-bazel7-podman; through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7t.wrapperMs)} ms, in every sample)`,
+    }),
+    row({
+      id: "P10",
+      key: "P10-ts7-floor",
+      what: "informational: the floor under P10-ts7 — warm `bazel run //x:etl_local` of the TypeScript 7 workspace (Bazel 4.2.3) with nothing changed, vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+      ours: fmtMs(floor),
+      peer: fmtMs(peerTs7Stat),
+      ratio: floor.median / peerTs7Stat.median,
+      target: "—",
+      notes: `${floor.n} runs after the rounds: Bazel's client and server, the up-to-date check and the program's run, no compile; a ratio above 0.4 here means P10-ts7's target cannot be met by any compile`,
+    }),
+    row({
+      id: "P10",
       key: "P10-tscompile-ts7",
-      what: `TsCompile of //lib (${m.src.libFiles} modules) after the one-line change, from \`bazel run --profile\` of \`//x:etl_local\`: TypeScript 7.0.2 (the worker runs the native tsc one-shot in a tree of the request's inputs) vs 5.9 in the persistent worker (incremental program)`,
+      what: `TsCompile of //lib (${m.src.libFiles} modules) after the one-line change, from \`bazel run --profile\` of \`//x:etl_local\`: TypeScript 7.0.2 (the worker runs the native tsc, \`--incremental\` from the target's kept .tsbuildinfo, in a tree of the request's inputs) vs 5.9 in the persistent worker (incremental program)`,
       ours: fmtMs(tsc.ts7),
       peer: fmtMs(tsc.ts59),
       ratio: tsc.ts7.median / tsc.ts59.median,

@@ -8,7 +8,7 @@
  * CommonJS is refused naming its package.json; and a package that is not a supported typescript is refused naming the
  * version, the label and the range.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -225,6 +225,39 @@ describe("the rules' config on each supported TypeScript major", () => {
       expect(found.output).toBe("");
       expect(found.exitCode).toBe(0);
       expect(readFileSync(join(p.dir, "out", "pkg", "main.js"), "utf8")).toContain('require("./stray")');
+    } finally {
+      w.stop();
+    }
+  });
+});
+
+describe("TypeScript 7's incremental state in a worker", () => {
+  test("a changed source compiles from the kept .tsbuildinfo (an unchanged module is not emitted again); an added input starts over", async () => {
+    const p = project("worker-7-incremental", MAJORS["7.0"], {
+      "pkg/main.ts": 'import { y } from "./other";\nexport const a: number = y;\n',
+      "pkg/other.ts": "export const y = 1;\n",
+    });
+    const temp = join(tmp, "worker-7-incremental-tmp");
+    mkdirSync(temp);
+    const w = new WorkerProcess(WORKER, p.dir, { TMPDIR: temp });
+    // The kept output of the module that never changes, in the worker's state beside its tree for the target.
+    const kept = () => {
+      const [trees] = readdirSync(temp).filter((n) => n.startsWith(`rules_pipeline-tsc-${w.pid}-`));
+      return statSync(join(temp, trees, "1.state", "out", "pkg", "other.js")).mtimeMs;
+    };
+    try {
+      const inputs = ["out/pkg/app.tsconfig.json", "pkg/main.ts", "pkg/other.ts", "out/lib/index.d.ts", DEFAULTS];
+      expect((await w.request(p.args, inputs)).exitCode).toBe(0);
+      const first = kept();
+      writeFileSync(join(p.dir, "pkg", "main.ts"), 'import { y } from "./other";\nexport const a: number = y + 1;\n');
+      const changed = await w.request(p.args, inputs);
+      expect([changed.exitCode, changed.output]).toEqual([0, ""]);
+      expect(readFileSync(join(p.dir, "out", "pkg", "main.js"), "utf8")).toContain("other_1.y + 1");
+      expect(readFileSync(join(p.dir, "out", "pkg", "other.js"), "utf8")).toContain("exports.y = 1");
+      expect(kept()).toBe(first);
+      writeFileSync(join(p.dir, "pkg", "extra.d.ts"), "export {};\n");
+      expect((await w.request(p.args, [...inputs, "pkg/extra.d.ts"])).exitCode).toBe(0);
+      expect(kept()).not.toBe(first);
     } finally {
       w.stop();
     }
