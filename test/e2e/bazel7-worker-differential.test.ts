@@ -17,7 +17,7 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-worker-diff-"));
 const ws = join(tmp, "ws");
 const outputBases = { worker: join(tmp, "ob-worker"), sandbox: join(tmp, "ob-sandbox") };
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) + 1 : 19;
-const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 30;
+const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 15;
 // The temp dir (output bases) and npm's cache (the fixture's tarballs, added on the host) are seen inside the chroot.
 const mounts = [tmp];
 

@@ -18,8 +18,11 @@ import { differentialSuite } from "../fixtures/worker-fuzz-bazel";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
 const ws = join(tmp, "ws");
 const outputBases = { worker: join(tmp, "ob-worker"), sandbox: join(tmp, "ob-sandbox") };
+// 15 random steps through each Bazel (two seeds, with the reported sequences): what Bazel adds (the request's inputs
+// and digests, the sandbox, the worker's lifetime) is checked there; the compiler's answers after many more edits are
+// test/unit/tsc-worker-fuzz.test.ts's (60 steps on 5.9 and on 7.0.2, in-process, at a tenth of the cost per step).
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) : 18;
-const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 30;
+const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 15;
 
 afterAll(() => {
   for (const ob of Object.values(outputBases)) discard(ws, [`--output_base=${ob}`]);
