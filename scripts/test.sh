@@ -170,6 +170,9 @@ echo "== typecheck" >&2
 # tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
 # product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
 phase typecheck in_group npx tsc -p tsconfig.test.json
+# The JavaScript the rules run inside users' builds (bazel/private/*.js, checkJs): a program of its own, as in
+# `npm run typecheck`.
+phase "typecheck: bazel/private" in_group npx tsc -p bazel/private/tsconfig.json
 
 echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
 phase lint in_group npx biome ci .

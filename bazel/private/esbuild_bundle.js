@@ -94,7 +94,7 @@ class UndeclaredInput extends Error {}
 /**
  * esbuild.build with the metafile, failing when any file it read is not a declared input: the requests
  * declaredInputsOnly does not see (relative and absolute ones) are checked here, by importer.
- * @param {any} esbuild @param {import("esbuild").BuildOptions} options @param {(real: string) => boolean} declared
+ * @param {typeof import("esbuild")} esbuild @param {import("esbuild").BuildOptions} options @param {(real: string) => boolean} declared
  */
 async function checkedBuild(esbuild, options, declared) {
   const result = await esbuild.build({ ...options, metafile: true });
@@ -170,7 +170,7 @@ function declaredInputsOnly(declared, nodePath) {
  *     `core` (the table).
  * KEYs are paths relative to the working directory, as esbuild's path comments are: the same bytes wherever the
  * checkout or the output base is.
- * @param {any} esbuild the esbuild module
+ * @param {typeof import("esbuild")} esbuild the esbuild module
  * @param {import("esbuild").BuildOptions & { outfile: string, entryPoints: string[], plugins: import("esbuild").Plugin[] }} options
  * @param {string} lazyOut
  * @param {string} runtime
@@ -296,9 +296,11 @@ async function main() {
   const dirs = o.inputDirs.map((d) => realpath(d) + path.sep);
   const declared = (/** @type {string} */ real) => files.has(real) || dirs.some((d) => real.startsWith(d));
   const nodePath = path.resolve(o.nodePath);
+  /** @type {typeof import("esbuild")} the pinned esbuild of the tools' lockfile (bazel/npm_tools), loaded from its path */
   const esbuild = require(path.resolve(o.esbuildMain));
   const results = await Promise.allSettled(
     o.bundles.map((b) => {
+      /** @type {import("esbuild").BuildOptions & { outfile: string, entryPoints: string[], plugins: import("esbuild").Plugin[] }} */
       const options = {
         entryPoints: [b.entry],
         outfile: b.out,

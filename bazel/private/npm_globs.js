@@ -1,3 +1,4 @@
+// @ts-check
 "use strict";
 /**
  * The fetch-time side of npm_repo.bzl's file lists, run by the Node the rules use. No dependencies: it runs before
@@ -22,17 +23,20 @@ const fs = require("node:fs");
 
 /** Latin-1 strings throughout: one char per byte of a name, as Bazel decodes paths and BUILD files. */
 const L1 = "latin1";
-const bytes = (s) => Buffer.from(s, L1);
+const bytes = (/** @type {string} */ s) => Buffer.from(s, L1);
 
-/** Every file under `dir` (a relative Latin-1 path). */
+/** Every file under `dir` (a relative Latin-1 path). @param {string} dir @returns {string[]} */
 function listFiles(dir) {
+  /** @type {string[]} */
   const out = [];
+  /** @type {(rel: string, chain: Set<string>) => void} */
   const walk = (rel, chain) => {
     let names;
     try {
       names = fs.readdirSync(bytes(rel), { encoding: L1 });
     } catch (e) {
-      if (e.code === "ENOENT" || e.code === "ENOTDIR") return;
+      const code = /** @type {NodeJS.ErrnoException} */ (e).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
       throw e;
     }
     for (const name of names) {
@@ -41,7 +45,8 @@ function listFiles(dir) {
       try {
         st = fs.statSync(bytes(p)); // follows symlinks, as glob does
       } catch (e) {
-        if (e.code === "ENOENT" || e.code === "ELOOP") continue; // dangling: glob leaves it out
+        const code = /** @type {NodeJS.ErrnoException} */ (e).code;
+        if (code === "ENOENT" || code === "ELOOP") continue; // dangling: glob leaves it out
         throw e;
       }
       if (st.isDirectory()) {
@@ -55,7 +60,10 @@ function listFiles(dir) {
   return out;
 }
 
-/** One segment of a pattern (`*.d.ts`, `lib`) as a test of one path segment. */
+/**
+ * One segment of a pattern (`*.d.ts`, `lib`) as a test of one path segment.
+ * @param {string} seg @returns {(s: string) => boolean}
+ */
 function segmentTest(seg) {
   if (!seg.includes("*")) return (s) => s === seg;
   const re = new RegExp(
@@ -68,21 +76,25 @@ function segmentTest(seg) {
   return (s) => re.test(s);
 }
 
-/** A glob pattern as a test of a path's segments: `**` matches zero or more segments. */
+/**
+ * A glob pattern as a test of a path's segments: `**` matches zero or more segments.
+ * @param {string} pattern @returns {(file: string) => boolean}
+ */
 function patternTest(pattern) {
   const segs = pattern.split("/").map((s) => (s === "**" ? null : segmentTest(s)));
+  /** @type {(i: number, path: string[], j: number) => boolean} */
   const match = (i, path, j) => {
     if (i === segs.length) return j === path.length;
     if (segs[i] === null) {
       for (let k = j; k <= path.length; k++) if (match(i + 1, path, k)) return true;
       return false;
     }
-    return j < path.length && segs[i](path[j]) && match(i + 1, path, j + 1);
+    return j < path.length && /** @type {(s: string) => boolean} */ (segs[i])(path[j]) && match(i + 1, path, j + 1);
   };
   return (file) => match(0, file.split("/"), 0);
 }
 
-/** The literal directory a pattern starts with (`node_modules/a` of `node_modules/a/**\/*.d.ts`). */
+/** The literal directory a pattern starts with (`node_modules/a` of `node_modules/a/**\/*.d.ts`). @param {string} pattern */
 function literalDir(pattern) {
   const segs = pattern.split("/");
   const lit = [];
@@ -93,7 +105,7 @@ function literalDir(pattern) {
   return lit.join("/");
 }
 
-/** Index of the first entry of sorted `files` that is >= `key`. */
+/** Index of the first entry of sorted `files` that is >= `key`. @param {string[]} files @param {string} key */
 function lowerBound(files, key) {
   let lo = 0;
   let hi = files.length;
@@ -105,11 +117,15 @@ function lowerBound(files, key) {
   return lo;
 }
 
-/** The files of `files` (sorted) that `pattern` matches: only those under its literal directory are tested. */
+/**
+ * The files of `files` (sorted) that `pattern` matches: only those under its literal directory are tested.
+ * @param {string[]} files @param {string} pattern
+ */
 function matches(files, pattern) {
   const test = patternTest(pattern);
   const dir = literalDir(pattern);
   if (!dir) return files.filter(test);
+  /** @type {string[]} */
   const out = [];
   const prefix = `${dir}/`;
   for (let i = lowerBound(files, prefix); i < files.length && files[i].startsWith(prefix); i++)
@@ -118,15 +134,17 @@ function matches(files, pattern) {
 }
 
 /** A Starlark string literal of a Latin-1 string: quotes and backslashes escaped, control characters in octal. */
-function starlarkString(s) {
+function starlarkString(/** @type {string} */ s) {
   return `"${s.replace(/[\\"]/g, "\\$&").replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`)}"`;
 }
 
+/** @param {string[]} argv @returns {number} the exit code */
 function main(argv) {
   if (argv.length !== 2) {
     process.stderr.write("usage: npm_globs.js SPEC OUT\n");
     return 64;
   }
+  /** @type {{ patterns: string[], excludes: string[] }} */
   const spec = JSON.parse(fs.readFileSync(argv[0], "utf8"));
   const patterns = [...new Set(spec.patterns)];
   const roots = [...new Set(patterns.map((p) => p.split("/")[0]))];
@@ -151,7 +169,7 @@ if (require.main === module) {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`npm_globs.js: ${e.message}\n`);
+    process.stderr.write(`npm_globs.js: ${/** @type {Error} */ (e).message}\n`);
     process.exitCode = 1;
   }
 }

@@ -1,3 +1,4 @@
+// @ts-check
 "use strict";
 /**
  * The installed tree, as npm_repo.bzl needs it after a package manager ran (npm, pnpm with node-linker=hoisted, yarn
@@ -17,13 +18,21 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const [lockfile, out] = process.argv.slice(2);
+
+/**
+ * @typedef {{ integrity?: string, resolved?: string }} LockEntry
+ * @typedef {{ version: string | undefined, dependencies: object, optionalDependencies: object, peerDependencies: object,
+ *   integrity?: string, resolved?: string, workspace?: string, link?: boolean }} Package
+ */
 const root = fs.realpathSync.native(".");
 
 /** Replaces each link to a workspace directory by a copy; returns {install path: workspace dir}. */
 function materializeWorkspaces() {
+  /** @type {Record<string, string>} */
   const found = {};
   const nm = "node_modules";
   if (!fs.existsSync(nm)) return found;
+  /** @type {string[]} */
   const entries = [];
   for (const name of fs.readdirSync(nm)) {
     if (name.startsWith(".")) continue;
@@ -49,7 +58,8 @@ function materializeWorkspaces() {
 }
 
 /** name@version -> {integrity, resolved} from a pnpm v9 or yarn classic lockfile (empty for others). */
-function lockEntries(text) {
+function lockEntries(/** @type {string} */ text) {
+  /** @type {Record<string, LockEntry>} */
   const map = {};
   if (/^lockfileVersion:/m.test(text)) {
     // pnpm: `  name@version:` then `    resolution: {integrity: sha512-..., tarball: ...}` under `packages:`.
@@ -78,11 +88,13 @@ function lockEntries(text) {
 
 const workspaces = materializeWorkspaces();
 const entries = lockEntries(fs.readFileSync(lockfile, "utf8"));
+/** @type {Record<string, Package>} */
 const packages = {};
+/** @type {(o: unknown) => object} */
 const pick = (o) => (o && typeof o === "object" && !Array.isArray(o) ? o : {});
 
 /** Records every package under `dir` (a node_modules directory) and, recursively, their own node_modules. */
-function walk(dir) {
+function walk(/** @type {string} */ dir) {
   let names;
   try {
     names = fs.readdirSync(dir).sort();

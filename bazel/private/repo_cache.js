@@ -1,3 +1,4 @@
+// @ts-check
 "use strict";
 /**
  * The file side of bazel/private/repo_cache.bzl (the repository-rule cache), run by the Node the rules use. No
@@ -44,14 +45,26 @@ const ENTRY_NAME = /^[a-z]+-[0-9a-f]{64}$/;
 const MARKER = "entry.json";
 const CONTENT = "content.json";
 
+/**
+ * @typedef {{ kind: unknown, strings?: [string, unknown][], files?: [string, string][], trees?: [string, string][] }} KeySpec
+ * What `key` hashes (the JSON of `repo_cache.js key JSON`, written by repo_cache.bzl).
+ * @typedef {(rel: string, kind: string, bytes: Buffer | string) => void} Visit
+ * What `walk` calls for each entry: "dir" (bytes ""), "file" or "xfile" (its bytes), "link" (its target).
+ */
+
+/** The cache key of what `spec` names and of this Node. @param {KeySpec} spec */
 function key(spec) {
   const h = createHash("sha256");
+  /** @type {Visit} */
   const add = (tag, name, bytes) => {
     h.update(`${tag} ${JSON.stringify(name)} ${bytes.length}\n`);
     h.update(bytes);
     h.update("\n");
   };
-  const header = process.report?.getReport?.().header ?? {};
+  /** @type {{ glibcVersionRuntime?: string }} */
+  const header =
+    /** @type {{ header?: { glibcVersionRuntime?: string } } | undefined} */ (process.report?.getReport?.())?.header ??
+    {};
   add("format", "", FORMAT);
   add("kind", "", String(spec.kind));
   add(
@@ -70,7 +83,10 @@ function key(spec) {
   return h.digest("hex");
 }
 
-/** Every entry under `dir`, in a fixed order: directories, files (their executable bit in the tag) and symlinks. */
+/**
+ * Every entry under `dir`, in a fixed order: directories, files (their executable bit in the tag) and symlinks.
+ * @param {string} dir @param {string} rel @param {Visit} visit
+ */
 function walk(dir, rel, visit) {
   for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
     const r = rel ? `${rel}/${name}` : name;
@@ -96,30 +112,35 @@ function selfStart() {
   }
 }
 
-const tempSibling = (entry) =>
+const tempSibling = (/** @type {string} */ entry) =>
   path.join(
     path.dirname(entry),
     `.${path.basename(entry)}.tmp-${process.pid}-${selfStart()}-${randomBytes(4).toString("hex")}`,
   );
 
-function checkEntryPath(entry) {
+function checkEntryPath(/** @type {string} */ entry) {
   if (!path.isAbsolute(entry) || !ENTRY_NAME.test(path.basename(entry)))
     throw new Error(`not a cache entry path: ${JSON.stringify(entry)}`);
 }
 
-/** "" when `entry` is whole, else why not. */
+/** "" when `entry` is whole, else why not. @param {string} entry */
 function wholeness(entry) {
   const name = path.basename(entry);
   let marker;
   try {
     marker = JSON.parse(fs.readFileSync(path.join(entry, MARKER), "utf8"));
   } catch (e) {
-    return `no readable ${MARKER} (${e.code ?? e.message})`;
+    return `no readable ${MARKER} (${errorCode(e)})`;
   }
   if (marker?.format !== FORMAT || `${marker.kind}-${marker.key}` !== name) return `${MARKER} is not this entry's`;
   return "";
 }
 
+/** The code of a system error, else its message. @param {unknown} e */
+const errorCode = (e) =>
+  /** @type {NodeJS.ErrnoException} */ (e).code ?? /** @type {NodeJS.ErrnoException} */ (e).message;
+
+/** @type {(list: string[]) => string[]} */
 const names = (list) => {
   for (const n of list)
     if (!n || n.includes("/") || n === "." || n === "..") throw new Error(`not a plain name: ${JSON.stringify(n)}`);
@@ -130,7 +151,8 @@ const names = (list) => {
  * What a tree holds, by relative path: "dir", "link TARGET", or "file MODE SHA256" (MODE: the permission bits, octal).
  * `seal`: each file's write bits are removed first (directories stay writable: a restore makes its own).
  */
-function contentOf(tree, seal = false) {
+function contentOf(/** @type {string} */ tree, seal = false) {
+  /** @type {Record<string, string>} */
   const out = {};
   walk(tree, "", (rel, kind, bytes) => {
     if (kind === "dir") out[rel] = "dir";
@@ -145,13 +167,14 @@ function contentOf(tree, seal = false) {
   return out;
 }
 
-/** "" when ENTRY/tree holds what the store recorded, else the first difference. */
+/** "" when ENTRY/tree holds what the store recorded, else the first difference. @param {string} entry */
 function changed(entry) {
+  /** @type {Record<string, string>} */
   let recorded;
   try {
     recorded = JSON.parse(fs.readFileSync(path.join(entry, CONTENT), "utf8"));
   } catch (e) {
-    return `no readable ${CONTENT} (${e.code ?? e.message})`;
+    return `no readable ${CONTENT} (${errorCode(e)})`;
   }
   const now = contentOf(path.join(entry, "tree"));
   for (const rel of Object.keys(recorded).sort()) {
@@ -172,7 +195,7 @@ function changed(entry) {
 }
 
 /** Renames `entry` to a temporary sibling, then removes it: a restore running beside sees it whole or not at all. */
-function discard(entry) {
+function discard(/** @type {string} */ entry) {
   const doomed = tempSibling(entry);
   try {
     fs.renameSync(entry, doomed);
@@ -183,7 +206,7 @@ function discard(entry) {
 }
 
 /** Hard-links `sources` (files, symlinks, whole trees) into the empty directory `dir`, or copies them where a link cannot be made. */
-function copyTree(sources, dir) {
+function copyTree(/** @type {string[]} */ sources, /** @type {string} */ dir) {
   try {
     execFileSync("cp", ["-al", ...sources, dir + "/"], { stdio: ["ignore", "ignore", "ignore"] });
   } catch {
@@ -193,6 +216,7 @@ function copyTree(sources, dir) {
   }
 }
 
+/** `restore ENTRY DEST NAME...` (the header): its exit code. @param {string} entry @param {string} dest @param {string[]} list */
 function restore(entry, dest, list) {
   checkEntryPath(entry);
   if (!fs.existsSync(entry)) return 2;
@@ -238,9 +262,10 @@ function restore(entry, dest, list) {
 }
 
 /** Refuses a tree with symlinks that point out of it (absolute, or through ..): they would not mean the same elsewhere. */
-function checkRelocatable(src, list) {
+function checkRelocatable(/** @type {string} */ src, /** @type {string[]} */ list) {
   for (const n of list) {
     const top = path.join(src, n);
+    /** @type {Visit} */
     const check = (rel, kind, target) => {
       if (kind !== "link") return;
       const t = String(target);
@@ -261,6 +286,7 @@ function checkRelocatable(src, list) {
   }
 }
 
+/** `store ENTRY SRC NAME...` (the header): its exit code. @param {string} entry @param {string} src @param {string[]} list */
 function store(entry, src, list) {
   checkEntryPath(entry);
   if (fs.existsSync(entry) && !wholeness(entry)) return 0; // another fetch was first
@@ -287,7 +313,8 @@ function store(entry, src, list) {
     try {
       fs.renameSync(temp, entry);
     } catch (e) {
-      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+      const code = /** @type {NodeJS.ErrnoException} */ (e).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
       if (!wholeness(entry)) return 0; // published meanwhile
       // A half entry (no marker: written by hand, or by an older version): set aside, removed, replaced.
       const doomed = tempSibling(entry);
@@ -305,7 +332,8 @@ function store(entry, src, list) {
  * Bytes of a size like `20GiB`: src/units.ts's parseSize (decimal prefixes powers of 1000, binary ones and a bare
  * letter of 1024, bare bytes), which this file cannot import; test/unit/repo-cache.test.ts checks they agree.
  */
-function parseSize(s, name) {
+function parseSize(/** @type {string} */ s, /** @type {string} */ name) {
+  /** @type {Record<string, number>} */
   const units = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
   for (const u of ["k", "m", "g", "t"]) units[`${u}ib`] = units[u];
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
@@ -316,7 +344,7 @@ function parseSize(s, name) {
 }
 
 /** Apparent size of what a directory holds (files' sizes, symlinks' target lengths), as `pipeline cache du` counts. */
-function treeBytes(dir) {
+function treeBytes(/** @type {string} */ dir) {
   let bytes = 0;
   for (const name of fs.readdirSync(dir)) {
     const p = path.join(dir, name);
@@ -330,7 +358,7 @@ function treeBytes(dir) {
  * An entry's size: from its marker when the store wrote it there, else counted; null when the entry went while it was
  * read (another output base's store evicted it: eviction renames an entry away, then removes it).
  */
-function entryBytes(entry) {
+function entryBytes(/** @type {string} */ entry) {
   try {
     const marker = JSON.parse(fs.readFileSync(path.join(entry, MARKER), "utf8"));
     if (Number.isSafeInteger(marker?.bytes) && marker.bytes >= 0) return marker.bytes;
@@ -340,7 +368,7 @@ function entryBytes(entry) {
   try {
     return treeBytes(entry);
   } catch (e) {
-    if (e.code === "ENOENT" && !fs.existsSync(entry)) return null;
+    if (/** @type {NodeJS.ErrnoException} */ (e).code === "ENOENT" && !fs.existsSync(entry)) return null;
     throw e;
   }
 }
@@ -350,9 +378,10 @@ function entryBytes(entry) {
  * bytes. Only `<kind>-<64 hex>` directories count; temporary siblings are `pipeline cache prune`'s. An entry goes by
  * a rename to a temporary sibling first, so a restore reading it either copies it whole or fails (and builds).
  */
-function evict(kept, max) {
+function evict(/** @type {string} */ kept, /** @type {number} */ max) {
   if (max <= 0) return;
   const dir = path.dirname(kept);
+  /** @type {{ p: string, used: number, bytes: number }[]} */
   const others = [];
   // `kept` may be gone already: a store running beside this one, with a smaller bound, evicted it. Then there is
   // nothing of ours to keep, and the others are still brought under this store's bound.
@@ -385,6 +414,7 @@ function evict(kept, max) {
   }
 }
 
+/** @param {string[]} argv @returns {number} the exit code */
 function main(argv) {
   const [command, ...rest] = argv;
   try {
@@ -401,7 +431,8 @@ function main(argv) {
         evict(rest[0], max);
       } catch (e) {
         // The entry is published: say so, rather than the rule's "not stored".
-        process.stderr.write(`stored; removing older entries to keep under ${name} failed: ${e.message}\n`);
+        const message = /** @type {Error} */ (e).message;
+        process.stderr.write(`stored; removing older entries to keep under ${name} failed: ${message}\n`);
         return 4;
       }
       return code;
@@ -409,7 +440,9 @@ function main(argv) {
     process.stderr.write("usage: repo_cache.js key JSON | restore ENTRY DEST NAME... | store ENTRY SRC NAME...\n");
     return 64;
   } catch (e) {
-    process.stderr.write(`${e.stderr ? String(e.stderr).trim() || e.message : e.message}\n`);
+    // An Error, and from execFileSync one with what cp said (`stderr`).
+    const { stderr, message } = /** @type {Error & { stderr?: Buffer }} */ (e);
+    process.stderr.write(`${stderr ? String(stderr).trim() || message : message}\n`);
     return 1;
   }
 }

@@ -19,8 +19,8 @@ TSC_ATTRS = {
     "_typescript": attr.label(default = "@rules_pipeline//bazel/private:typescript", cfg = "exec"),
     "_types_node": attr.label(default = "@rules_pipeline//bazel/private:types_node", cfg = "exec"),
     "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private:tsc_worker.js", allow_single_file = True, cfg = "exec"),
-    # What tsc_worker.js requires beside it: the worker protocol.
-    "_worker_protocol": attr.label(default = "@rules_pipeline//bazel/private:worker_protocol.js", allow_single_file = True, cfg = "exec"),
+    # tsc_worker.js and every file it requires beside it (bazel/private/BUILD.bazel): the action's tools.
+    "_tsc_runner": attr.label(default = "@rules_pipeline//bazel/private:tsc_runner", cfg = "exec"),
     # The compiler snapshot when `--@rules_pipeline//bazel:tsc_snapshot` is set, else nothing. In the target
     # configuration, where the flag is what the user set; the snapshot's own action runs the exec configuration's Node.
     "_tsc_snapshot": attr.label(default = "@rules_pipeline//bazel/private:tsc_snapshot"),

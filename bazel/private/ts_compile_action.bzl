@@ -2,7 +2,7 @@
 
 What the action reads, and nothing else: the target's sources, its `ts_library` deps' declarations, the type surface
 of npm packages (package.json files and .d.ts, `NpmPackageInfo.types`), the typescript package and Node's types, and
-the tsc runner (`tsc_worker.js` and the `worker_protocol.js` it requires). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
+the tsc runner (`tsc_worker.js` and the files it requires beside it: `tsc_runner`). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
 keeps an incremental program per target; both write exactly the declared outputs, byte for byte the same.
 """
 
@@ -299,7 +299,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         arguments = [ctx.file._tsc_worker.path, args],
         inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, compiler.types_node]),
         # Tools are part of a worker's key: a new compiler or runner starts new workers.
-        tools = depset([ctx.file._tsc_worker, ctx.file._worker_protocol, ctx.file._tsc_compilers, ctx.file._tsc_tree], transitive = [compiler.typescript]),
+        tools = depset([ctx.file._tsc_worker] + ctx.files._tsc_runner, transitive = [compiler.typescript]),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),
@@ -352,8 +352,6 @@ TS_ATTRS = dict({
     "typescript": attr.label(cfg = "exec", doc = "The `typescript` npm package this target compiles with, e.g. `\"@npm//:node_modules/typescript\"` (`npm_dependencies`) or rules_js's `\"//:node_modules/typescript\"`: TypeScript 5.0 to 7.x (7.x runs its native compiler, the package's `@typescript/typescript-<os>-<arch>` dependency). Default: the workspace-wide one given to `pipeline_dependencies(typescript = ...)` / `pipeline.config(typescript = ...)`, else the rules' pinned 5.9. See docs/typescript.md."),
     "_default_typescript": attr.label(default = "@rules_pipeline//bazel/private:default_typescript", cfg = "exec"),
     "_tsconfig_defaults": attr.label(default = "@rules_pipeline//bazel/private:tsconfig_defaults.json", allow_single_file = True),
-    "_tsc_compilers": attr.label(default = "@rules_pipeline//bazel/private:tsc_compilers.js", allow_single_file = True, cfg = "exec"),
-    "_tsc_tree": attr.label(default = "@rules_pipeline//bazel/private:tsc_tree.js", allow_single_file = True, cfg = "exec"),
     "tsconfig": attr.label(allow_single_file = [".json"], doc = "A tsconfig.json whose compilerOptions apply (extended, after the rules' defaults: `target` ES2022, `module` commonjs, `lib` ES2022 without the DOM, `esModuleInterop`, `skipLibCheck`, `strict`). Its `module`/`moduleResolution` (e.g. `nodenext` for ES modules) and `lib` (`[\"ES2022\", \"DOM\"]` adds the DOM) win; the rules own where files are and what is emitted (docs/typescript.md). Default: the workspace-wide one given to `pipeline_dependencies(tsconfig = ...)`, if any."),
     "_default_tsconfig": attr.label(default = "@rules_pipeline//bazel/private:default_tsconfig", allow_files = True),
     "_runtime_types": attr.label(default = "@rules_pipeline//:runtime_types", allow_single_file = True, cfg = "exec"),

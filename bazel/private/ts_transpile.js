@@ -14,6 +14,7 @@
 "use strict";
 const fs = require("node:fs");
 
+/** @param {string[]} argv */
 function main(argv) {
   if (argv.length !== 4) throw new Error("usage: ts_transpile.js TYPESCRIPT_JS SRC OUT_JS OUT_DTS");
   const [typescript, src, outJs, outDts] = argv;

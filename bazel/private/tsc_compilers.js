@@ -125,29 +125,43 @@ function importHint(code, message, o) {
 const NOT_ESM = new Set(["commonjs", "amd", "umd", "system", "none"]);
 
 /**
- * The error for sources that Node will load as ES modules (the nearest package.json says `"type": "module"`) but that
- * are compiled to CommonJS (`module` is `commonjs`...), or "". `.mts`/`.cts` files say their format themselves.
+ * The first of `sources` that Node will load as an ES module because of its package.json (the nearest one says
+ * `"type": "module"`), with that package.json, or undefined. `.mts`/`.cts` files say their format themselves. Whether
+ * `moduleFormatProblem` can have anything to say, before the effective `module` is known (compileNative asks the
+ * native compiler for it only then).
+ * @param {string[]} sources the root files, relative to the working directory
+ * @param {(p: string) => string | undefined} read a package.json's text if the compile can see it
+ * @returns {{ src: string, packageJson: string } | undefined}
+ */
+function esModuleSource(sources, read) {
+  for (const src of sources) {
+    if (!/\.tsx?$/.test(src) || src.endsWith(".d.ts")) continue;
+    const pkg = nearestPackageJson(path.dirname(src), read);
+    if (pkg?.type === "module") return { src, packageJson: pkg.path };
+  }
+  return undefined;
+}
+
+/**
+ * The error for sources that Node will load as ES modules (`esModuleSource`) but that are compiled to CommonJS
+ * (`module` is `commonjs`...), or "".
  * @param {object} a
- * @param {string | undefined} a.module the effective `module` option, lower case (undefined: not known yet)
+ * @param {string} a.module the effective `module` option, lower case
  * @param {string[]} a.sources the root files, relative to the working directory
  * @param {(p: string) => string | undefined} a.read a package.json's text if the compile can see it
  * @param {string} a.label @param {string} a.tsconfig the user's tsconfig, or ""
  */
 function moduleFormatProblem({ module, sources, read, label, tsconfig }) {
-  for (const src of sources) {
-    if (!/\.tsx?$/.test(src) || src.endsWith(".d.ts")) continue;
-    const pkg = nearestPackageJson(path.dirname(src), read);
-    if (pkg?.type !== "module") continue;
-    if (module !== undefined && !NOT_ESM.has(module)) return "";
-    const where = tsconfig ? `in ${tsconfig}` : `(the rules' default; ${label} names no tsconfig)`;
-    return (
-      `error: ${label}: ${pkg.path} says "type": "module", so Node loads the JavaScript of ${src} as an ES module, ` +
-      `but it is compiled to CommonJS ("module": ${JSON.stringify(module ?? "commonjs")} ${where}), which fails at ` +
-      `run time. Set "module": "nodenext" (ES modules as Node runs them) in ${tsconfig || "the target's tsconfig"}, ` +
-      `or name the file .cts to keep it CommonJS (docs/typescript.md)\n`
-    );
-  }
-  return "";
+  if (!NOT_ESM.has(module)) return "";
+  const esm = esModuleSource(sources, read);
+  if (!esm) return "";
+  const where = tsconfig ? `in ${tsconfig}` : `(the rules' default; ${label} names no tsconfig)`;
+  return (
+    `error: ${label}: ${esm.packageJson} says "type": "module", so Node loads the JavaScript of ${esm.src} as an ES ` +
+    `module, but it is compiled to CommonJS ("module": ${JSON.stringify(module)} ${where}), which fails at run ` +
+    `time. Set "module": "nodenext" (ES modules as Node runs them) in ${tsconfig || "the target's tsconfig"}, or ` +
+    `name the file .cts to keep it CommonJS (docs/typescript.md)\n`
+  );
 }
 
 /** The nearest package.json at or above `dir` (relative, up to the working directory) that `read` can see. */
@@ -297,7 +311,7 @@ function compileNative(compiler, o, inputs) {
     const sources = config.files.map((/** @type {string} */ f) =>
       path.relative(here, path.resolve(path.dirname(project), f)),
     );
-    if (moduleFormatProblem({ module: undefined, sources, read, label: o.label, tsconfig: o.tsconfig })) {
+    if (esModuleSource(sources, read)) {
       // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
       const shown = spawnSync(compiler.native, [...tscArgs, "--showConfig"], {
         cwd,
@@ -360,4 +374,12 @@ function compileNative(compiler, o, inputs) {
   }
 }
 
-module.exports = { compilerAt, compileNative, importHint, moduleFormatProblem, nodeModulesAt, SUPPORTED };
+module.exports = {
+  compilerAt,
+  compileNative,
+  esModuleSource,
+  importHint,
+  moduleFormatProblem,
+  nodeModulesAt,
+  SUPPORTED,
+};

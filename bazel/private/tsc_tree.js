@@ -8,6 +8,7 @@
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { readLink } = require("./tsc_inputs.js");
 
 /**
  * The compile's `node_modules` in the tree at `root` (see nodeModulesAt): one root, a relative link to it; several, a
@@ -119,23 +120,14 @@ function sweepTrees() {
   }
 }
 
-/** What the tree's link for an input points to, by path and digest: a relative symlink's text, else the input. */
-/** @type {Map<string, string>} */
-const linkTexts = new Map();
-function linkText(/** @type {string} */ abs, /** @type {string} */ digest) {
-  const key = `${abs}\0${digest}`;
-  let text = linkTexts.get(key);
-  if (text === undefined) {
-    text = abs;
-    try {
-      const t = fs.readlinkSync(abs);
-      if (!path.isAbsolute(t)) text = t;
-    } catch {
-      // Not a link: link to the file itself.
-    }
-    linkTexts.set(key, text);
-  }
-  return text;
+/**
+ * What the tree's link for an input points to: a relative symlink's text, else the input (read once per path and
+ * digest: tsc_inputs.js readLink, the input view's cache too).
+ * @param {string} abs @param {string} digest
+ */
+function linkText(abs, digest) {
+  const text = readLink(abs, digest);
+  return text && !path.isAbsolute(text) ? text : abs;
 }
 
 /**

@@ -15,8 +15,8 @@
  * - A worker whose program was replaced on disk (a rebuilt CLI or runner) is stale. Bazel 7 starts a new worker for
  *   new tools (they are part of the worker key); Bazel 4.2.3 keeps handing requests to the running worker (seen in
  *   test/e2e/cli-worker-differential.test.ts). So before each request the loop compares the program file
- *   (`process.argv[1]`: its inode, size and times, and those of its second file `X.lazy.js` if it has one) with what
- *   it was at start; once it changed, it starts a worker of the file now on disk (`node PROGRAM --persistent_worker`,
+ *   (`process.argv[1]`: its inode, size and times, and those of its second file `X.lazy.js` if it has one, and of
+ *   the `companions` it names: the modules tsc_worker.js requires beside it) with what it was at start; once it changed, it starts a worker of the file now on disk (`node PROGRAM --persistent_worker`,
  *   its successor) and hands it every request from then on, frame for frame, its answers going back to Bazel
  *   unchanged. So no answer ever comes from old code, and a request
  *   keeps everything a worker request has (its inputs and their digests: tsc_worker.js shows the compiler those
@@ -120,11 +120,14 @@ function encodeResponse(exitCode, output, requestId) {
  * resolves). Cancel requests are not answered: the rules do not declare `supports-worker-cancellation`.
  * @param {string} name the program, for the message of a handler that throws
  * @param {(request: WorkRequest) => WorkResult | Promise<WorkResult>} handle
+ * @param {string[]} [companions] the program's other files, whose replacement makes it stale as its own does (the
+ *   modules tsc_worker.js requires beside it)
  * @returns {Promise<void>}
  */
-function serveWorker(name, handle) {
+function serveWorker(name, handle, companions = []) {
   const program = process.argv[1];
-  const started = programIdentity(program);
+  const identity = () => [programIdentity(program), ...companions.map(fileIdentity)].join(" ");
+  const started = identity();
   let stale = false;
   const respond = process.stdout.write.bind(process.stdout);
   // Only responses on stdout: a stray write would corrupt the stream Bazel reads.
@@ -134,7 +137,7 @@ function serveWorker(name, handle) {
   /** @type {Successor | undefined} */
   let successor;
   const answer = async (/** @type {WorkRequest} */ req, /** @type {Buffer} */ frame) => {
-    stale ||= programIdentity(program) !== started;
+    stale ||= identity() !== started;
     if (stale) {
       successor ??= startSuccessor(program);
       try {

@@ -224,6 +224,34 @@ describe("tsc_worker.js", () => {
     }
   });
 
+  test("worker: a runner module beside tsc_worker.js replaced on disk answers through its new code (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
+    const p = project("replaced-runner", { "lib.ts": LIB });
+    // A copy of the runner's files, so that one of them can be replaced while its worker lives.
+    const runner = join(p.dir, "runner");
+    mkdirSync(runner);
+    const privateDir = dirname(WORKER);
+    for (const f of readdirSync(privateDir).filter((n) => n.endsWith(".js")))
+      copyFileSync(join(privateDir, f), join(runner, f));
+    const w = new WorkerProcess(join(runner, "tsc_worker.js"), p.dir);
+    const inputs = ["tsconfig.json", "src/lib.ts", ...tsLibs()];
+    try {
+      const first = await w.request(p.args, inputs, 1);
+      expect(first.exitCode, first.output).toBe(0);
+      expect(first.output).not.toContain("the replaced tsc_compile.js answered");
+      // Not tsc_worker.js itself (worker_protocol.js has always watched it) but a module it requires.
+      const compileJs = join(runner, "tsc_compile.js");
+      writeFileSync(
+        compileJs,
+        `${readFileSync(compileJs, "utf8")}\nmodule.exports.compile = () => ({ code: 0, output: "the replaced tsc_compile.js answered\\n" });\n`,
+      );
+      const second = await w.request(p.args, inputs, 2);
+      expect(second.exitCode, second.output).toBe(0);
+      expect(second.output).toContain("the replaced tsc_compile.js answered");
+    } finally {
+      w.stop();
+    }
+  });
+
   test("worker: a declared output the compiler did not write fails the action, naming it", async () => {
     const p = project("missing-output", { "lib.ts": LIB });
     const w = startWorker(p.dir);
