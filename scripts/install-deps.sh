@@ -26,7 +26,11 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# A node_modules that is a link (a git worktree sharing another checkout's packages) is that checkout's to install:
+# npm ci would empty it through the link.
+if [[ -L node_modules ]]; then
+  echo "install-deps: node_modules is a link ($(readlink node_modules)): not installing through it" >&2
+elif [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install-deps: npm ci" >&2
   # npm ci refuses a lockfile out of step with package.json (one written where some platform's optional binaries,
   # rollup's, were not resolved is the usual case). CI fails then: a fresh clone must install exactly the lockfile.
@@ -49,7 +53,9 @@ fi
 
 # The other TypeScript majors the tests compile with (test/compilers: 6.x, and 7.x with its native compiler for this
 # platform), in a package of their own: their `tsc` commands would take the root's node_modules/.bin/tsc.
-if [[ ! -d test/compilers/node_modules || test/compilers/package-lock.json -nt test/compilers/node_modules/.package-lock.json ]]; then
+if [[ -L test/compilers/node_modules ]]; then
+  echo "install-deps: test/compilers/node_modules is a link: not installing through it" >&2
+elif [[ ! -d test/compilers/node_modules || test/compilers/package-lock.json -nt test/compilers/node_modules/.package-lock.json ]]; then
   echo "install-deps: npm ci (test/compilers)" >&2
   npm ci --prefix test/compilers --no-audit --no-fund --loglevel=error
 fi
