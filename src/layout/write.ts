@@ -278,7 +278,11 @@ export async function writeLayout(
     await fsp.mkdir(blobsDir, { recursive: true });
     // A shallow base's layers are not written: their descriptors and sources go to the record beside index.json.
     const blobs = layoutBlobs(image);
-    const remote = blobs.flatMap((b) => remoteEntryOf(b) ?? []);
+    // Every image's entry (platforms sharing a layer each name their own source), unless the layout holds the blob.
+    const held = new Set(blobs.filter((b) => !remoteSourcesOf(b)).map((b) => b.digest));
+    const remote = (isImageIndex(image) ? image.images : [image])
+      .flatMap((i) => i.layers.flatMap((l) => remoteEntryOf(l) ?? []))
+      .filter((e) => !held.has(e.digest));
     await forEachLimited(
       blobs.filter((b) => !remoteSourcesOf(b)),
       opts.concurrency ?? 4,

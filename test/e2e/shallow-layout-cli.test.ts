@@ -12,11 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepareImage } from "../../src/container/image-cache";
+import { composeIndex } from "../../src/image/image-index";
 import { readLayout } from "../../src/layout/read";
 import { readRemoteBlobs } from "../../src/layout/remote";
 import { digestHex } from "../../src/oci/digest";
 import { pushImage } from "../../src/registry/push";
+import { pushIndex } from "../../src/registry/push-index";
 import { runCli } from "../fixtures/cli";
+import { relabel } from "../fixtures/multi-platform";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
@@ -88,6 +91,33 @@ describe("shallow layouts", () => {
     expect(r.stdout + r.stderr).not.toContain("E_BASE_LAYER_MISSING");
     expect(r.stdout).toContain("node");
     expect(layerRequests(a, from, "GET")).toHaveLength(3);
+  });
+
+  it("a multi-platform base: pull --shallow --all-platforms records each platform's layers; its push streams them", async () => {
+    const idx = composeIndex([base, relabel(base, "arm64", "v8")]);
+    await pushIndex(idx, { registry: a.host, repository: "bases/multi" });
+    const dir = join(tmp, "multi");
+    const r = await runCli([
+      "pull",
+      `${a.host}/bases/multi@${idx.digest}`,
+      "--output",
+      dir,
+      "--shallow",
+      "--all-platforms",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(join(dir, "blobs/sha256"))).toHaveLength(5); // the index, two manifests, two configs
+    const record = readRemoteBlobs(dir);
+    expect([...record.keys()].sort()).toEqual(base.layers.map((l) => l.digest).sort());
+    // The platforms share the layers: each entry names both platforms' manifests.
+    const sources = idx.images.map((i) => `${a.host}/bases/multi@${i.digest}`);
+    for (const e of record.values()) expect(e.sources).toEqual(sources);
+
+    const fromA = a.requests().length;
+    const p = await runCli(["push", dir, "--repository", `${b.host}/multi`]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(lastLine(p.stdout)).toBe(`${b.host}/multi@${idx.digest}`);
+    expect(layerRequests(a, fromA, "GET")).toHaveLength(3); // each shared layer streamed once
   });
 
   it("with the base's registry down, the push fails naming layer, base and where; no manifest is put", async () => {
