@@ -35,8 +35,9 @@ registry, keeping repository and digest, so the digest check still holds.""",
 `"eager"` (default): every layer, downloaded at fetch time. `"shallow"`: the index, manifest(s) and config(s) only;
 `image/pipeline-remote-blobs.json` records each layer's descriptor and where it is (`registry/repository@digest`).
 An image built on a shallow base has the same digest, holds none of the base's layers and carries that record on;
-its `_push` mounts them (same registry) or streams them registry to registry. Consumers that need the bytes (`_load`,
-`_binary`, `pipeline run --image`, rules_oci's rules) do not fetch them yet: use `"eager"` for those."""),
+its `_push` mounts them (same registry) or streams them registry to registry, and `_binary` and
+`pipeline run --image oci:DIR` fetch them when they run. `_load` and rules_oci's rules, which read every blob from the
+directory, do not fetch them yet: use `"eager"` for those."""),
         "_kind": attr.string(default = "pipeline_base_image"),
     },
     environ = PULL_ENVIRON,

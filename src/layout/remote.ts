@@ -9,7 +9,7 @@
  * pinned by digest: its registry and repository serve the blob, the digest names the base in errors). The file travels
  * with the layout (a Bazel tree artifact copies it), and tools that do not know it see an ordinary layout whose layer
  * blobs are absent. A layer read from such a layout is a Blob without a path whose open() fails naming the layer and
- * its sources; src/registry/remote-blobs.ts gives it bytes from the registry (push, load, run). A layout written from
+ * its sources; src/registry/remote-blobs.ts gives it bytes from the registry (push, run, verify-image). A layout written from
  * an image with such layers (writeLayout) carries their entries on, so `NAME_image` on a shallow base is shallow too.
  */
 import { existsSync, rmSync, writeFileSync } from "node:fs";
@@ -57,7 +57,8 @@ export function remoteBlob<T extends object>(desc: RemoteBlob, extra: T): Blob &
       r.destroy(
         new PipelineError(
           "E_BASE_LAYER_MISSING",
-          `layer ${desc.digest} is not in this layout (a shallow base): it is in ${where}; this command does not fetch it`,
+          `layer ${desc.digest} is not in this layout (a shallow base): it is in ${where}; this command does not ` +
+            `fetch it (build on the base with layer_handling = "eager" for it)`,
         ),
       ),
     );

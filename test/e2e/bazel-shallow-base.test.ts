@@ -6,7 +6,7 @@
  * differential). `_push` to another repository of the same registry downloads and uploads none of the base's layers
  * (it mounts them: the registry's access log counts the requests); the pushed image pulls whole, by that digest. A
  * base whose repository lost its layers fails the push naming the layer, the base and where it was looked for, and
- * puts no manifest or tag.
+ * puts no manifest or tag. `_load`'s docker archive, not done yet on a shallow base, fails saying so.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -145,6 +145,14 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     const pulled = readLayout(out, { refName: "v1" });
     expect(pulled.digest).toBe(shallowDigest);
     for (const d of baseLayers) expect(existsSync(join(out, "blobs/sha256", digestHex(d)))).toBe(true);
+  });
+
+  it("_load (a docker archive: not yet on a shallow base) fails naming the layer, the base and the way out", async () => {
+    const r = await bazel(ws, ["build", "--output_groups=tarball", "//app:shallow_load"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("E_BASE_LAYER_MISSING");
+    expect(r.stderr).toContain('layer_handling = "eager"');
+    expect(r.stderr).toContain(`is not in the layout (a shallow base): it is in ${reg.host}/bases/rand@${baseDigest}`);
   });
 
   it("a base layer no source has fails the push naming layer, base and where; nothing is tagged", async () => {
