@@ -60,7 +60,7 @@ def check_digest(rctx, attr_name, digest):
 # repository rule that pulls, so that a change to them refetches.
 PULL_ENVIRON = [ENV.BASE_MIRROR, "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"]
 
-def pull_into(rctx, registry, repository, digest, out):
+def pull_into(rctx, registry, repository, digest, out, shallow = False):
     """Pulls `registry/repository@digest` into the OCI layout directory `out` (honouring `mirror`, `platform(s)`).
 
     Args:
@@ -69,6 +69,8 @@ def pull_into(rctx, registry, repository, digest, out):
       repository: the repository.
       digest: the manifest or index digest.
       out: the directory to write, relative to the repository.
+      shallow: write index, manifest(s) and config(s) only, and the record of where the layers are
+        (`pipeline-remote-blobs.json`, src/layout/remote.ts).
     """
     registry = rctx.os.environ.get(ENV.BASE_MIRROR, "") or rctx.attr.mirror or registry
     ref = "{}/{}@{}".format(registry, repository, digest)
@@ -82,4 +84,6 @@ def pull_into(rctx, registry, repository, digest, out):
         args.extend(["--platform", rctx.attr.platform])
     if rctx.attr.insecure:
         args.append("--insecure")
+    if shallow:
+        args.append("--shallow")
     run_cli_in_repository(rctx, args, "pulling {} (to pull from a mirror or pull-through cache instead, set ${} or `mirror`)".format(ref, ENV.BASE_MIRROR))

@@ -104,6 +104,11 @@ export const PULL = {
       ...bool,
       describe: "record the source reference in index.json (for cross-repository mounts)",
     },
+    shallow: {
+      ...bool,
+      describe:
+        "index, manifest(s) and config(s) only: the layout records where each layer is (pipeline-remote-blobs.json)",
+    },
     insecure: bool,
     json: {
       ...bool,

@@ -33,6 +33,8 @@ import { type Digest, digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
 import { ANNOTATION_REF_NAME, type ImageConfig, INDEX_MEDIA_TYPES } from "../oci/types";
 import { pullToLayout, resolveDigest } from "../registry/pull";
+import { RemoteLayers } from "../registry/remote-blobs";
+import { lazyDefaultKeychain } from "../registry-auth/lazy";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
 
@@ -102,7 +104,11 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
   let pulled = false;
   let fromCache = false;
   if (oci) {
-    img = readLocalLayout(oci.dir, oci.digest);
+    // A shallow base's layers (src/layout/remote.ts) stream from where the layout says, when the rootfs needs them.
+    img = new RemoteLayers({
+      keychain: opts.keychain ?? lazyDefaultKeychain({ warn: opts.warn }),
+      insecure: opts.insecure,
+    }).image(readLocalLayout(oci.dir, oci.digest));
     layoutDir = oci.dir;
   } else {
     const ref = parseReference(image, "image");

@@ -43,6 +43,13 @@ export const REGISTRY_ERRORS = {
     next: "Check the reference; push the image first if it was never pushed.",
     example: "r.example.com/team/app:v2: manifest not found in r.example.com/team/app",
   },
+  E_BASE_LAYER_MISSING: {
+    meaning:
+      'A layer of a shallow base (pipeline_base_image(layer_handling = "shallow")) is needed and could not be had: the layout holds only its descriptor, and none of the places it records (registry, repository, base digest) serves it.',
+    next: 'Check that the base\'s registry is up and its repository still holds the base (and your credentials for it), or build on a materialised base (layer_handling = "eager").',
+    example:
+      "push app: layer sha256:ab12... of base 127.0.0.1:5000/bases/node@sha256:cd34... is not in 127.0.0.1:5000/bases/node (HTTP 404); nothing was tagged",
+  },
   E_INSECURE_AUTH: {
     meaning: "Credentials would be sent over plain HTTP to a registry that is not marked insecure.",
     next: "Use HTTPS, or mark the registry insecure if you really mean it.",

@@ -9,7 +9,8 @@ import type { Image } from "../image/image";
 import { pushImage, type PushResult } from "../registry/push";
 import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
-import { selectPlatforms } from "./platforms";
+import { type Selection, selectPlatforms } from "./platforms";
+import { RemoteLayers, remoteRepositories } from "../registry/remote-blobs";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./config";
 import type { Digest } from "../oci/digest";
@@ -92,6 +93,19 @@ function mountSources(images: readonly Image[]): { registry: string; repository:
   return [...out.values()];
 }
 
+function distinct(repos: { registry: string; repository: string }[]): { registry: string; repository: string }[] {
+  return [...new Map(repos.map((r) => [`${r.registry}/${r.repository}`, r])).values()];
+}
+
+/** The selection with its shallow base's layers streaming from where they are (src/registry/remote-blobs.ts). */
+function fetchRemoteLayers(sel: Selection, opts: PushLayoutsOptions): Selection {
+  const remote = new RemoteLayers({ keychain: opts.keychain, insecure: opts.insecure, log: opts.log });
+  const images = sel.images.map((i) => remote.image(i));
+  return sel.kind === "index"
+    ? { ...sel, images, index: remote.content(sel.index) }
+    : { ...sel, images, image: remote.image(sel.image) };
+}
+
 export async function pushLayouts(
   images: { name: string; layoutDir: string; sbomFile?: string }[],
   target: Target,
@@ -106,13 +120,17 @@ export async function pushLayouts(
       repository: target.repository,
       tags: tagsFor(img.name, tags, img === main),
     };
-    const sel = selectPlatforms(img.layoutDir, readLayoutContent(img.layoutDir), opts.platforms);
+    // A shallow base's layers (src/layout/remote.ts) are mounted from, or streamed from, where the layout says.
+    const sel = fetchRemoteLayers(
+      selectPlatforms(img.layoutDir, readLayoutContent(img.layoutDir), opts.platforms),
+      opts,
+    );
     const common = {
       keychain: opts.keychain,
       insecure: opts.insecure,
       progress: opts.progress,
       log: opts.log,
-      mountFrom: mountSources(sel.images),
+      mountFrom: distinct([...mountSources(sel.images), ...remoteRepositories(sel.images)]),
     };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
     // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;

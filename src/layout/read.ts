@@ -8,7 +8,7 @@
  * Bazel hands layouts to actions as trees of symlinks into its output base. What such a link could read is
  * checked against its digest before use, and no message quotes a file's bytes.
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { type Digest, digestHex, sha256 } from "../oci/digest";
@@ -25,48 +25,10 @@ import { fileBlob, fileLayer } from "../layer/blob";
 import type { Image } from "../image/image";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import type { Platform } from "../oci/types";
-import { formatBytes } from "../units";
+import { MAX_LAYOUT_CONFIG_BYTES, MAX_LAYOUT_JSON_BYTES, readLayoutFile } from "./read-file";
+import { type RemoteBlob, readRemoteBlobs, remoteBlob } from "./remote";
 
-const MiB = 2 ** 20;
-/** index.json, manifests and indexes: the size the distribution spec asks registries to accept. */
-export const MAX_LAYOUT_JSON_BYTES = 4 * MiB;
-/** Image configs (their history can be long). */
-export const MAX_LAYOUT_CONFIG_BYTES = 16 * MiB;
-
-/**
- * The bytes of `file`, a regular file of at most `max` bytes (opened without blocking, so a FIFO cannot hang us;
- * its size checked on the open descriptor before reading). `what` names it in E_LAYOUT messages.
- */
-export function readLayoutFile(file: string, max: number, what: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw new PipelineError(
-      "E_LAYOUT",
-      `${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new PipelineError("E_LAYOUT", `${what}: ${file} is not a regular file`);
-    if (st.size > max)
-      throw new PipelineError(
-        "E_LAYOUT",
-        `${what}: ${file} is ${formatBytes(st.size)}, more than the ${formatBytes(max)} such a file may be`,
-      );
-    const buf = Buffer.alloc(st.size);
-    let n = 0;
-    while (n < buf.length) {
-      const k = readSync(fd, buf, n, buf.length - n, n);
-      if (k === 0) break;
-      n += k;
-    }
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { MAX_LAYOUT_CONFIG_BYTES, MAX_LAYOUT_JSON_BYTES, readLayoutFile } from "./read-file";
 
 export function blobPath(dir: string, digest: Digest): string {
   return join(dir, "blobs", "sha256", digestHex(digest));
@@ -262,12 +224,18 @@ function readManifestAt(dir: string, desc: Descriptor, platform: Platform): Imag
       `OCI layout ${dir}: config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`,
     );
   }
+  let remote: Map<Digest, RemoteBlob> | undefined;
   const layers = manifest.layers.map((l, i) => {
     const p = blobPath(dir, l.digest);
     let st: ReturnType<typeof statSync>;
     try {
       st = statSync(p);
     } catch {
+      // A shallow layout (src/layout/remote.ts) records where the blobs it lacks are.
+      remote ??= readRemoteBlobs(dir);
+      const r = remote.get(l.digest);
+      if (r && r.size === l.size && r.mediaType === l.mediaType)
+        return remoteBlob(r, { diffId: diffIds[i], annotations: l.annotations });
       throw new PipelineError("E_LAYOUT", `OCI layout ${dir}: layer blob ${l.digest} is missing`);
     }
     if (!st.isFile())

@@ -17,6 +17,7 @@ import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/image-index";
 import { holdTemp, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
+import { remoteEntryOf, remoteSourcesOf, writeRemoteBlobs } from "./remote";
 
 export interface WriteLayoutOptions {
   /** Names the manifest in index.json (org.opencontainers.image.ref.name), e.g. a tag. */
@@ -252,8 +253,10 @@ export function layoutBlobs(image: Image | ImageIndex): Blob[] {
   const all = isImageIndex(image)
     ? [...image.images.flatMap(one), bufferBlob(image.bytes, image.mediaType)]
     : one(image);
+  // Of blobs with the same digest, one the layout can hold (not a shallow base's, src/layout/remote.ts) is kept.
+  const local = new Set(all.filter((b) => !remoteSourcesOf(b)).map((b) => b.digest));
   const seen = new Set<string>();
-  return all.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
+  return all.filter((b) => (!local.has(b.digest) || !remoteSourcesOf(b)) && !seen.has(b.digest) && seen.add(b.digest));
 }
 
 /**
@@ -273,9 +276,19 @@ export async function writeLayout(
   await sweepBeforeWrite(opts.atomic ? dirname(dir) : blobsDir, opts.atomic ? { only: basename(dir) } : {});
   try {
     await fsp.mkdir(blobsDir, { recursive: true });
-    await forEachLimited(layoutBlobs(image), opts.concurrency ?? 4, (b) =>
-      writeBlob(blobsDir, b, opts.hardlink ?? true),
+    // A shallow base's layers are not written: their descriptors and sources go to the record beside index.json.
+    const blobs = layoutBlobs(image);
+    // Every image's entry (platforms sharing a layer each name their own source), unless the layout holds the blob.
+    const held = new Set(blobs.filter((b) => !remoteSourcesOf(b)).map((b) => b.digest));
+    const remote = (isImageIndex(image) ? image.images : [image])
+      .flatMap((i) => i.layers.flatMap((l) => remoteEntryOf(l) ?? []))
+      .filter((e) => !held.has(e.digest));
+    await forEachLimited(
+      blobs.filter((b) => !remoteSourcesOf(b)),
+      opts.concurrency ?? 4,
+      (b) => writeBlob(blobsDir, b, opts.hardlink ?? true),
     );
+    writeRemoteBlobs(target, remote);
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
     await fsp.writeFile(join(target, "index.json"), JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {

@@ -22,11 +22,12 @@ import {
 } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
-import type { Layer } from "../layer/layer";
+import type { Blob, Layer } from "../layer/layer";
 import type { Image } from "../image/image";
 import { type ImageIndex, isImageIndex } from "../image/image-index";
 import type { Keychain } from "../registry-auth/keychain";
 import { feedableBlob, layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
+import { markRemote, remoteSourcesOf } from "../layout/remote";
 import type { BlobFetch } from "./blob-fetch";
 import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
@@ -47,6 +48,11 @@ export interface PullOptions {
    * Every pull: the slowest a blob may arrive (minTransferRate, transferRateWindow; default theirs).
    */
   limits?: LayerLimits;
+  /**
+   * A shallow pull (src/layout/remote.ts): the layers are marked as had from this image (`registry/repo@digest`), so a
+   * layout written from it holds index, manifest and config only, and records where the layers are.
+   */
+  shallow?: boolean;
 }
 
 export interface InspectResult {
@@ -231,6 +237,7 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
       `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`,
     );
   }
+  const source = `${ref.registry}/${ref.repository}@${ref.digest ?? r.digest}`;
   const layers = r.manifest.layers.map((l, i) => {
     const layer = selfVerifyingBlob<Layer>({
       digest: l.digest,
@@ -240,6 +247,7 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
       annotations: l.annotations,
       open: () => openRemote(r.client, ref.repository, l, label(i), progress),
     });
+    if (opts.shallow) return markRemote(layer, [source]);
     return feedableBlob(layer, async (consumer) => {
       await (early?.take(l.digest) ?? download(l, i)()).into(consumer);
       progress.blobDone(l.digest, "downloaded");
@@ -268,17 +276,18 @@ export async function pullToLayout(
 ): Promise<{ digest: Digest; refName?: string }> {
   const r = await resolveManifest(ref, opts);
   const { config, layers } = r.manifest;
+  const written = opts.shallow ? [] : layers;
   ensureFits(
     dir,
-    [config, ...layers, { digest: r.digest, size: r.bytes.length }],
-    new Set(layers.map((l) => l.digest)).size,
+    [config, ...written, { digest: r.digest, size: r.bytes.length }],
+    new Set(written.map((l) => l.digest)).size,
     "",
     ref,
     opts,
   );
   const early = new EarlyFetches();
   try {
-    const image = await imageOf(r, ref, opts, early);
+    const image = await imageOf(r, ref, opts, opts.shallow ? undefined : early);
     await writeLayout(dir, image, { atomic: true, refName: ref.tag });
     return { digest: image.digest, refName: ref.tag };
   } finally {
@@ -292,9 +301,10 @@ export async function pullToLayout(
  */
 export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
   const images = isImageIndex(content) ? content.images : [content];
-  const layers = new Set(images.flatMap((i) => i.layers.map((l) => l.digest))).size;
+  const written = (b: Blob) => !remoteSourcesOf(b); // a shallow pull's layers are not written
+  const layers = new Set(images.flatMap((i) => i.layers.filter(written).map((l) => l.digest))).size;
   const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
-  ensureFits(dir, layoutBlobs(content), layers, platforms, ref, opts);
+  ensureFits(dir, layoutBlobs(content).filter(written), layers, platforms, ref, opts);
 }
 
 /** ensureLayoutFits for the blobs `blobs` (each distinct digest counted once), `layers` of them layers. */

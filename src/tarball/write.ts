@@ -14,6 +14,7 @@
  *  - Reproducible: entries sorted by path, mtime 0, uid/gid 0, mode 0644 (0755 for directories) through
  *    src/layer/tar.ts's writer; the same images and tags give the same bytes.
  */
+import { remoteSourcesOf } from "../layout/remote";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -64,6 +65,13 @@ export function archiveEntries(images: readonly ArchiveImage[]): TarEntry[] {
     for (const l of image.layers) {
       if (!l.digest.startsWith("sha256:"))
         throw new PipelineError("E_LAYOUT", `docker archive: layer ${l.digest} is not a sha256 digest`);
+      const remote = remoteSourcesOf(l);
+      if (!l.path && remote)
+        throw new PipelineError(
+          "E_BASE_LAYER_MISSING",
+          `docker archive: layer ${l.digest} is not in the layout (a shallow base): it is in ${remote.join(", ")}; ` +
+            `a docker archive needs the base's layers (build on the base with layer_handling = "eager")`,
+        );
       if (!l.path) throw new PipelineError("E_LAYOUT", `docker archive: layer ${l.digest} is not a file on disk`);
       blobs.set(blobName(l.digest), {
         path: blobName(l.digest),

@@ -46,6 +46,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
     progress: progressFor(io),
     log: io.debug,
     limits,
+    shallow: a.shallow,
   };
   let digest: Digest;
   let platforms: string[];

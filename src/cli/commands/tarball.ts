@@ -38,7 +38,14 @@ export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void
     throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", {
       exitCode: 2,
     });
-  const images = taggedImages(readImages(a.image), tags);
+  // A shallow base's layers (src/layout/remote.ts) stream from where the layout says, into the loader.
+  const { RemoteLayers } = await import("../../registry/remote-blobs");
+  const { keychainFor } = await import("../auth-flags");
+  const remote = new RemoteLayers({ keychain: await keychainFor({}, "", io) });
+  const images = taggedImages(
+    readImages(a.image).map((i) => ({ ...i, image: remote.image(i.image) })),
+    tags,
+  );
   const loader = await chooseLoader(a.loader, io.env);
   const out = await loadImages(loader, images, io.env);
   for (const line of out.split("\n").filter((l) => l.trim())) io.stderr(line.trim());

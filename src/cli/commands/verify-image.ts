@@ -21,7 +21,10 @@ async function openImage(a: VerifyImageArgs, io: CliIo, limits: LayerLimits): Pr
   const platform = a.platform ? parsePlatform(a.platform, "--platform") : hostPlatform();
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
-    return { image: readLayout(m[1], { refName: m[2], platform }), name: a.reference };
+    // A shallow base's layers (src/layout/remote.ts) stream from where the layout says.
+    const { RemoteLayers } = await import("../../registry/remote-blobs");
+    const remote = new RemoteLayers({ keychain: await keychainFor(a, "", io), insecure: a.insecure });
+    return { image: remote.image(readLayout(m[1], { refName: m[2], platform })), name: a.reference };
   }
   const ref = parseReference(a.reference, "reference");
   const image = await pullImage(ref, {

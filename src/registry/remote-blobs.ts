@@ -1,0 +1,130 @@
+/**
+ * Bytes for the layers a shallow layout lacks (src/layout/remote.ts): each such layer of an image is replaced by one
+ * whose open() streams it from the first of its recorded sources that holds it (a HEAD each, in order), checked
+ * against its digest and size as it flows (RegistryClient.openBlob), never written to disk here. A push uploads from
+ * that stream (registry to registry) when the target can neither skip nor mount the blob; a load or a run writes it
+ * where it writes the layout's other blobs. When no source has it, the stream fails before any byte with
+ * E_BASE_LAYER_MISSING naming the layer, the base and every place asked (a push then puts no manifest and no tag).
+ */
+import { PassThrough, type Readable } from "node:stream";
+import { PipelineError } from "../errors";
+import type { Image } from "../image/image";
+import { type ImageIndex, isImageIndex } from "../image/image-index";
+import type { Layer } from "../layer/layer";
+import { markRemote, remoteSourcesOf } from "../layout/remote";
+import { parseReference, type Reference } from "../oci/reference";
+import type { Keychain } from "../registry-auth/keychain";
+import { RegistryClient } from "./client";
+import type { Logger } from "./http";
+
+export interface RemoteFetchOptions {
+  keychain?: Keychain;
+  insecure?: boolean;
+  log?: Logger;
+  scheme?: "http" | "https";
+}
+
+/** The registries and repositories the remote layers of `images` are recorded in (mount candidates for a push). */
+export function remoteRepositories(images: readonly Image[]): { registry: string; repository: string }[] {
+  const out = new Map<string, { registry: string; repository: string }>();
+  for (const image of images)
+    for (const layer of image.layers)
+      for (const source of remoteSourcesOf(layer) ?? []) {
+        const ref = tryParse(source);
+        if (ref) out.set(`${ref.registry}/${ref.repository}`, { registry: ref.registry, repository: ref.repository });
+      }
+  return [...out.values()];
+}
+
+function tryParse(source: string): Reference | undefined {
+  try {
+    return parseReference(source, "remote blob source");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Replaces the remote layers of images (or of an index's images) with ones that stream from their sources. Local
+ * layers, and images without remote layers, are returned as they are; one fetcher serves every image it is given
+ * (one client per registry).
+ */
+export class RemoteLayers {
+  private readonly clients = new Map<string, RegistryClient>();
+  private readonly done = new WeakMap<Image, Image>();
+
+  constructor(private readonly opts: RemoteFetchOptions = {}) {}
+
+  /** Whether any layer of `content` is a shallow base's (the layout lacks it). */
+  static any(content: Image | ImageIndex): boolean {
+    const images = isImageIndex(content) ? content.images : [content];
+    return images.some((i) => i.layers.some((l) => remoteSourcesOf(l)));
+  }
+
+  content<T extends Image | ImageIndex>(x: T): T {
+    if (isImageIndex(x)) return { ...x, images: x.images.map((i) => this.image(i)) };
+    return this.image(x as Image) as T;
+  }
+
+  image(image: Image): Image {
+    const had = this.done.get(image);
+    if (had) return had;
+    const out = image.layers.some((l) => remoteSourcesOf(l))
+      ? { ...image, layers: image.layers.map((l) => this.layer(l)) }
+      : image;
+    this.done.set(image, out);
+    return out;
+  }
+
+  private layer(layer: Layer): Layer {
+    const sources = remoteSourcesOf(layer);
+    if (!sources) return layer;
+    // Still marked remote: a layout written from it records it again rather than downloading it.
+    return markRemote({ ...layer, open: () => this.open(layer, sources) }, sources);
+  }
+
+  private client(registry: string): RegistryClient {
+    let c = this.clients.get(registry);
+    if (!c) {
+      c = new RegistryClient(registry, { ...this.opts, access: "pull" });
+      this.clients.set(registry, c);
+    }
+    return c;
+  }
+
+  /** A stream of the layer's bytes from the first source that has it; E_BASE_LAYER_MISSING when none does. */
+  private open(layer: Layer, sources: readonly string[]): Readable {
+    const out = new PassThrough();
+    (async () => {
+      const asked: string[] = [];
+      for (const source of sources) {
+        const ref = tryParse(source);
+        if (!ref) {
+          asked.push(`${source} (not a reference)`);
+          continue;
+        }
+        const client = this.client(ref.registry);
+        try {
+          if (!(await client.blobExists(ref.repository, layer.digest))) {
+            asked.push(`${ref.registry}/${ref.repository} (not found)`);
+            continue;
+          }
+        } catch (e) {
+          asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
+          continue;
+        }
+        const src = client.openBlob(ref.repository, layer.digest, layer.size);
+        src.on("error", (e) => out.destroy(e));
+        src.pipe(out);
+        return;
+      }
+      out.destroy(
+        new PipelineError(
+          "E_BASE_LAYER_MISSING",
+          `layer ${layer.digest} of base ${sources.join(", ")} could not be had: asked ${asked.join("; ")}`,
+        ),
+      );
+    })().catch((e) => out.destroy(e));
+    return out;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Shallow bases (issue #61, first increment) end to end, on the real CNCF registry and Bazel 4.2.3: a small generated
+ * base (3 random layers) pushed to `bases/rand`; `pipeline_base_image(layer_handling = "shallow")` fetches its
+ * manifest and config only, and `NAME_image` on it holds none of the base's layers, records where they are
+ * (pipeline-remote-blobs.json) and has the same manifest digest as the same pipeline on the eager base (the
+ * differential). `_push` to another repository of the same registry downloads and uploads none of the base's layers
+ * (it mounts them: the registry's access log counts the requests); the pushed image pulls whole, by that digest. A
+ * base whose repository lost its layers fails the push naming the layer, the base and where it was looked for, and
+ * puts no manifest or tag. `_load`'s docker archive, not done yet on a shallow base, fails saying so.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readLayout } from "../../src/layout/read";
+import { REMOTE_BLOBS_FILE, readRemoteBlobs } from "../../src/layout/remote";
+import { type Digest, digestHex } from "../../src/oci/digest";
+import { pushImage } from "../../src/registry/push";
+import { bazel, discard, makeConsumerWorkspace, QUIET } from "../fixtures/bazel";
+import { runCli } from "../fixtures/cli";
+import { randomImage } from "../fixtures/random-image";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-shallow-"));
+let reg: RunningRegistry;
+let ws: string;
+let baseDigest: Digest;
+let baseLayers: Digest[];
+
+const lastLine = (s: string) => s.trim().split("\n").pop()!;
+/** Requests since `from` (an access-log index) that touch one of `digests`' blobs, as "METHOD path status". */
+const blobRequests = (from: number, digests: Digest[]) =>
+  reg
+    .requests()
+    .slice(from)
+    .filter((r) => digests.some((d) => r.path.includes(digestHex(d)))) // an upload's ?digest= is escaped
+    .map((r) => `${r.method} ${r.path} ${r.status}`);
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  const base = randomImage({ layers: 3, layerSize: 256 * 1024 });
+  baseDigest = base.digest;
+  baseLayers = base.layers.map((l) => l.digest);
+  await pushImage(base, { registry: reg.host, repository: "bases/rand" });
+  const spec = (name: string, handling: string) => `
+pipeline_base_image(
+    name = "${name}",
+    registry = "${reg.host}",
+    repository = "bases/rand",
+    digest = "${base.digest}",
+    layer_handling = "${handling}",
+)`;
+  ws = makeConsumerWorkspace(
+    join(tmp, "c"),
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image")
+${spec("shallow_base", "shallow")}
+${spec("eager_base", "eager")}
+${spec("bad_base", "lazy")}
+`,
+  );
+  mkdirSync(join(ws, "app"), { recursive: true });
+  writeFileSync(join(ws, "app/main.ts"), "console.log('SHALLOW');\n");
+  const pipeline = (name: string, base: string) => `pipeline(
+    name = "${name}",
+    entry = "main.ts",
+    registry = "${reg.host}",
+    repository = "e2e/${name}",
+    base = "${base}",
+    tags_to_push = ["v1"],
+)
+`;
+  writeFileSync(
+    join(ws, "app/BUILD.bazel"),
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
+${pipeline("shallow", "@shallow_base//image")}
+${pipeline("eager", "@eager_base//image")}
+${pipeline("bad", "@bad_base//image")}`,
+  );
+});
+
+afterAll(async () => {
+  if (ws) discard(ws);
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('pipeline_base_image(layer_handling = "shallow")', () => {
+  let shallowDigest: string;
+
+  it("fetching the base and building the image download none of its layers; the image holds none of them", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["build", "//app:shallow_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(blobRequests(from, baseLayers)).toEqual([]);
+    // Something was fetched from the registry: the manifest and the config.
+    expect(
+      reg
+        .requests()
+        .slice(from)
+        .some((r) => r.path === `/v2/bases/rand/manifests/${baseDigest}`),
+    ).toBe(true);
+
+    const layout = join(ws, "bazel-bin/app/shallow_image");
+    const blobs = readdirSync(join(layout, "blobs/sha256"));
+    for (const d of baseLayers) expect(blobs).not.toContain(digestHex(d));
+    const record = readRemoteBlobs(layout);
+    expect([...record.keys()].sort()).toEqual([...baseLayers].sort());
+    for (const b of record.values()) expect(b.sources).toEqual([`${reg.host}/bases/rand@${baseDigest}`]);
+    const image = readLayout(layout);
+    shallowDigest = image.digest;
+    expect(readFileSync(join(ws, "bazel-bin/app/shallow_image.digest"), "utf8").trim()).toBe(shallowDigest);
+    expect(image.layers.slice(0, 3).map((l) => l.digest)).toEqual(baseLayers);
+    expect(image.layers.slice(0, 3).every((l) => l.path === undefined)).toBe(true);
+  });
+
+  it("has the same manifest digest as the image on the eager base, which holds the layers (differential)", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["build", "//app:eager_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    // The eager base downloads each layer once: what the shallow build's count of none is measured against.
+    expect(blobRequests(from, baseLayers).filter((t) => t.startsWith("GET "))).toHaveLength(3);
+    const layout = join(ws, "bazel-bin/app/eager_image");
+    expect(readLayout(layout).digest).toBe(shallowDigest);
+    expect(existsSync(join(layout, REMOTE_BLOBS_FILE))).toBe(false);
+    for (const d of baseLayers) expect(existsSync(join(layout, "blobs/sha256", digestHex(d)))).toBe(true);
+  });
+
+  it("_push to another repository mounts the base's layers: none downloaded or uploaded; the image pulls whole", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["run", ...QUIET, "//app:shallow_push"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastLine(r.stdout)).toBe(`${reg.host}/e2e/shallow@${shallowDigest}`);
+    const touched = blobRequests(from, baseLayers);
+    expect(touched.filter((t) => t.startsWith("GET ") || t.startsWith("PATCH ") || t.startsWith("PUT "))).toEqual([]);
+    const mounts = reg
+      .requests()
+      .slice(from)
+      .filter((q) => q.method === "POST" && q.path.includes("mount=") && q.status === 201);
+    expect(mounts.length).toBe(3);
+
+    const out = join(tmp, "pulled");
+    const p = await runCli(["pull", `${reg.host}/e2e/shallow:v1`, "--output", out]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(lastLine(p.stdout)).toBe(`${reg.host}/e2e/shallow@${shallowDigest}`);
+    const pulled = readLayout(out, { refName: "v1" });
+    expect(pulled.digest).toBe(shallowDigest);
+    for (const d of baseLayers) expect(existsSync(join(out, "blobs/sha256", digestHex(d)))).toBe(true);
+  });
+
+  it("_load (a docker archive: not yet on a shallow base) fails naming the layer, the base and the way out", async () => {
+    const r = await bazel(ws, ["build", "--output_groups=tarball", "//app:shallow_load"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("E_BASE_LAYER_MISSING");
+    expect(r.stderr).toContain('layer_handling = "eager"');
+    expect(r.stderr).toContain(`is not in the layout (a shallow base): it is in ${reg.host}/bases/rand@${baseDigest}`);
+  });
+
+  it("a base layer no source has fails the push naming layer, base and where; nothing is tagged", async () => {
+    // The base's repository loses the link to its first layer (the registry's own storage: as if deleted).
+    const link = join(
+      reg.dir,
+      "data/docker/registry/v2/repositories/bases/rand/_layers/sha256",
+      digestHex(baseLayers[0]),
+    );
+    rmSync(link, { recursive: true, force: true });
+    const r = await bazel(ws, ["run", ...QUIET, "//app:shallow_push", "--", "--repository", `${reg.host}/e2e/gone`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("E_BASE_LAYER_MISSING");
+    expect(r.stderr).toContain(baseLayers[0]);
+    expect(r.stderr).toContain(`${reg.host}/bases/rand@${baseDigest}`);
+    expect(r.stderr).toContain(`asked ${reg.host}/bases/rand (not found)`);
+    const tag = await fetch(`http://${reg.host}/v2/e2e/gone/manifests/v1`, { method: "HEAD" });
+    expect(tag.status).toBe(404);
+    const byDigest = await fetch(`http://${reg.host}/v2/e2e/gone/manifests/${shallowDigest}`, { method: "HEAD" });
+    expect(byDigest.status).toBe(404);
+  });
+
+  it("a layer_handling other than eager or shallow fails naming the attribute and the value", async () => {
+    const r = await bazel(ws, ["build", "//app:bad_image"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('pipeline_base_image(name = "bad_base"): `layer_handling` must be one of');
+    expect(r.stderr).toContain('got "lazy"');
+  });
+});
