@@ -118,7 +118,7 @@ export async function pushLayouts(
     // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;
     // its referrer manifest waits for the image.
     const sbom = img.sbomFile ? readSbomFile(img.sbomFile) : undefined;
-    const sbomAttach = sbom && (await import("../sbom/attach"));
+    const sbomAttach = sbom && (await import("../sbom/attach.js"));
     const sbomBlobs = sbom && sbomAttach ? sbomAttach.prepareSbom(target, sbom, attachOpts) : undefined;
     const result: PushResult & { manifests?: { platform: string; digest: Digest; reference: string }[] } =
       sel.kind === "index" ? await pushIndex(sel.index, target1, common) : await pushImage(sel.image, target1, common);
@@ -154,7 +154,7 @@ export async function pushLayouts(
       };
     }
     if (opts.signingKey) {
-      const { attachSignedStatement, signImage } = await import("../sign/attach");
+      const { attachSignedStatement, signImage } = await import("../sign/attach.js");
       const step = async <T>(what: string, attach: () => Promise<T>): Promise<T> => {
         try {
           return await attach();
@@ -177,13 +177,13 @@ export async function pushLayouts(
       const key = opts.signingKey;
       pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
       if (opts.legacySignature) {
-        const { attachLegacySignature } = await import("../sign/legacy");
+        const { attachLegacySignature } = await import("../sign/legacy.js");
         pushed[img.name].legacySignature = await step("legacy signature", () =>
           attachLegacySignature(target, subject.digest, key, attachOpts),
         );
       }
       if (opts.provenance) {
-        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
+        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance.js");
         const predicate = provenanceFor({
           lockfiles: opts.provenance.lockfiles,
           registry: target.registry,

@@ -43,10 +43,10 @@ export async function pushFromConfig(
       { exitCode: 2 },
     );
   }
-  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
+  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
   // Opened before anything is pushed: a wrong password pushes nothing.
   const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
-  const { lockfileDigests } = await import("../../sign/provenance");
+  const { lockfileDigests } = await import("../../sign/provenance.js");
   const lockfiles = signingKey
     ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) })))
     : [];

@@ -34,7 +34,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
     );
   // The free-space reserve of the cache (1 GiB by default) holds only when $PIPELINE_MIN_FREE_SPACE asks for one:
   // the layout goes where the user said, and must fit. The transfer rate (--min-transfer-rate) holds for every blob.
-  const { resolveLimits } = await import("../../layer/limits");
+  const { resolveLimits } = await import("../../layer/limits.js");
   const flags = {
     minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0,
     minTransferRate: a["min-transfer-rate"],
@@ -50,7 +50,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   let digest: Digest;
   let platforms: string[];
   if (several) {
-    const { pullIndexToLayout } = await import("../../registry/pull-index");
+    const { pullIndexToLayout } = await import("../../registry/pull-index.js");
     const r = await pullIndexToLayout(
       ref,
       a.output,
