@@ -226,7 +226,6 @@ function spawnCli(
   code: RuntimeErrorCode,
 ): Promise<number> {
   // Loaded here so the module stays cheap to import where containers are never started.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawn } = require("node:child_process") as typeof import("node:child_process");
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: env as NodeJS.ProcessEnv, stdio: "inherit" });
