@@ -1,7 +1,7 @@
 /** The Blob and Layer interfaces: content-addressed bytes that can be opened (again) as a stream. */
 import type { Readable } from "node:stream";
-import type { Digest } from "../oci/digest";
-import type { Descriptor } from "../oci/types";
+import type { Digest } from "./digest";
+import type { Descriptor } from "./types";
 
 export interface Blob {
   /** sha256 of the bytes `open()` yields. */
