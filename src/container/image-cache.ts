@@ -24,7 +24,7 @@ import { holdTemp, tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { layoutImages, readIndexJson, readLayout, readLayoutContent } from "../layout/read";

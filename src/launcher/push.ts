@@ -5,7 +5,7 @@ import type { Keychain } from "../registry-auth/keychain";
 import { parseReference } from "../oci/reference";
 import { readLayoutContent } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { pushImage, type PushResult } from "../registry/push";
 import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";

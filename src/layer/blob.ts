@@ -2,7 +2,7 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { type Digest, sha256 } from "../oci/digest";
-import type { Blob, Layer } from "./layer";
+import type { Blob, Layer } from "../oci/model";
 
 export function bufferBlob(bytes: Buffer, mediaType: string): Blob {
   const digest = sha256(bytes);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
-import type { Blob } from "../layer/layer";
+import type { Blob } from "../oci/model";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { Verifier } from "../oci/verifying-stream";

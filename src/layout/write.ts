@@ -10,11 +10,9 @@ import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
 import { Verifier } from "../oci/verifying-stream";
 import { ANNOTATION_REF_NAME, type Descriptor, type Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
-import type { Blob, BlobFeed } from "../layer/layer";
+import { type Blob, type BlobFeed, type Image, type ImageIndex, isImageIndex } from "../oci/model";
 import { bufferBlob } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
-import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/image-index";
 import { holdTemp, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 

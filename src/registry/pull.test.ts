@@ -11,7 +11,7 @@ import { anonymousKeychain } from "../registry-auth/anonymous";
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { inspect, pullImage, pullToLayout, resolveDigest } from "./pull";
 import { pullIndexToLayout } from "./pull-index";
 import type { ProgressSink } from "./progress";

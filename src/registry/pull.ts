@@ -22,9 +22,7 @@ import {
 } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import { bufferBlob } from "../layer/blob";
-import type { Layer } from "../layer/layer";
-import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/image-index";
+import { type Layer, type Image, type ImageIndex, isImageIndex } from "../oci/model";
 import type { Keychain } from "../registry-auth/keychain";
 import { feedableBlob, layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
 import type { BlobFetch } from "./blob-fetch";

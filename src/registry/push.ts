@@ -8,9 +8,8 @@
 import { PipelineError } from "../errors";
 import { type Digest, sha256 } from "../oci/digest";
 import { normalizeRegistry, validateRegistry, validateRepository, validateTag } from "../oci/reference";
-import type { Blob } from "../layer/layer";
+import type { Blob, Image } from "../oci/model";
 import { forEachLimited } from "../concurrency";
-import type { Image } from "../image/image";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";

@@ -18,7 +18,7 @@ import { tagsFor } from "../image/tags";
 import { parseReference, validateTag } from "../oci/reference";
 import { lastLine } from "../lines";
 import { type ArchiveImage, dockerArchiveStream } from "./write";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 
 export type Loader = "docker" | "podman";
 export const LOADERS = ["auto", "docker", "podman"] as const;

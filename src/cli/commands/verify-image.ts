@@ -2,7 +2,7 @@
  * `pipeline verify-image REF|oci:DIR[:NAME]`: checks an image against the image contract (docs/image-contract.md)
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
-import type { Image } from "../../image/image";
+import type { Image } from "../../oci/model";
 import { type LayerLimits, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
