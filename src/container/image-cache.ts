@@ -32,7 +32,8 @@ import { type LayoutImage, isLayoutReference, parseLayoutReference } from "../de
 import { type Digest, digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
 import { ANNOTATION_REF_NAME, type ImageConfig, INDEX_MEDIA_TYPES } from "../oci/types";
-import { pullToLayout, resolveDigest } from "../registry/pull";
+import { resolveDigest } from "../registry/pull";
+import { pullToLayout } from "../transfer/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
 

@@ -6,12 +6,12 @@
  */
 import type { Digest } from "../../oci/digest";
 import { PipelineError } from "../../errors";
-import { imageSize } from "../../launcher/push";
+import { imageSize } from "../../transfer/push";
 import { layoutImages, readLayout, readLayoutContent } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platform";
 import { formatReference, parseReference } from "../../oci/reference";
-import { pullToLayout } from "../../registry/pull";
+import { pullToLayout } from "../../transfer/pull";
 import { progressFor } from "../../registry/progress";
 import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
@@ -50,7 +50,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   let digest: Digest;
   let platforms: string[];
   if (several) {
-    const { pullIndexToLayout } = await import("../../registry/pull-index.js");
+    const { pullIndexToLayout } = await import("../../transfer/pull.js");
     const r = await pullIndexToLayout(
       ref,
       a.output,

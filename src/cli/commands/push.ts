@@ -9,8 +9,8 @@
  * `--provenance` adds a signed SLSA provenance v1 attestation (`cosign verify-attestation --type slsaprovenance1`).
  */
 import { PipelineError } from "../../errors";
-import { pushTarget } from "../../launcher/config";
-import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../launcher/push";
+import { pushTarget } from "../../transfer/target";
+import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../transfer/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";

@@ -11,7 +11,7 @@ import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { selectPlatforms } from "./platforms";
 import type { ProgressSink } from "../registry/progress";
-import type { Target } from "./config";
+import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
 import type { SigningKey } from "../sign/cosign-key";

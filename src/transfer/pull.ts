@@ -1,21 +1,28 @@
 /**
- * Pulls a multi-platform image whole (or the platforms asked for) into an OCI layout whose index.json names the
+ * Pulls into an OCI layout: a registry's image (`pullToLayout`) or multi-platform image (`pullIndexToLayout`), from
+ * src/registry/ (the source: blobs that feed a consumer) to src/layout/ (the sink), once the manifests' sizes say
+ * it fits on the disk (`ensureLayoutFits`: E_NO_SPACE before any layer is downloaded).
+ *
+ * A multi-platform image is pulled whole (or the platforms asked for) into an OCI layout whose index.json names the
  * index: each platform's image is fetched by digest, then the index, and the layout is written atomically by the
  * one layout writer, once the manifests' sizes say it fits (E_NO_SPACE before any layer is downloaded otherwise, as
  * for a single image). One registry session serves the index and every platform. A reference naming a single image
  * gives a layout of that image.
  */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { PipelineError } from "../errors";
+import { DEFAULT_LIMITS, ensureFreeSpace, formatSize } from "../layer/limits";
 import { formatReference, type Reference } from "../oci/reference";
 import { formatPlatform, pickPlatform } from "../oci/platform";
 import { type Descriptor, type Index, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, type Platform } from "../oci/types";
 import { platformOfImage } from "../image/image-index";
-import type { ImageIndex, Image } from "../oci/model";
+import { type Image, type ImageIndex, isImageIndex } from "../oci/model";
 import { type Digest, sha256 } from "../oci/digest";
 import { parseIndexDescriptors } from "../oci/descriptor";
-import { writeLayout } from "../layout/write";
+import { layoutBlobs, writeLayout } from "../layout/write";
 import { forEachLimited } from "../concurrency";
-import { ensureLayoutFits, pullClient, pullImage, type PullOptions } from "./pull";
+import { pullClient, pullImage, type PullOptions, resolveImage } from "../registry/pull";
 
 export interface PullIndexResult {
   /** The index's digest (the image's, when the reference names a single image). */
@@ -93,4 +100,69 @@ export async function pullIndexToLayout(
     digest: i.digest,
   }));
   return { digest: content.digest, refName: ref.tag, platforms: manifests.map((m) => m.platform), manifests };
+}
+
+/**
+ * Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. Once the
+ * manifest says the image fits on the disk, the config and the first layers are requested at once.
+ */
+export async function pullToLayout(
+  ref: Reference,
+  dir: string,
+  opts: PullOptions = {},
+): Promise<{ digest: Digest; refName?: string }> {
+  const resolved = await resolveImage(ref, opts);
+  const { config, layers } = resolved.manifest;
+  ensureFits(
+    dir,
+    [config, ...layers, { digest: resolved.digest, size: resolved.manifestSize }],
+    new Set(layers.map((l) => l.digest)).size,
+    "",
+    ref,
+    opts,
+  );
+  try {
+    const image = await resolved.image(true);
+    await writeLayout(dir, image, { atomic: true, refName: ref.tag });
+    return { digest: image.digest, refName: ref.tag };
+  } finally {
+    resolved.close();
+  }
+}
+
+/**
+ * The manifests say how much is coming: refuses (E_NO_SPACE) before a blob is downloaded when writing every distinct
+ * blob of `content` (an image, or an index's images and the index) into `dir` would eat into the free-space reserve.
+ */
+export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
+  const images = isImageIndex(content) ? content.images : [content];
+  const layers = new Set(images.flatMap((i) => i.layers.map((l) => l.digest))).size;
+  const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
+  ensureFits(dir, layoutBlobs(content), layers, platforms, ref, opts);
+}
+
+/** ensureLayoutFits for the blobs `blobs` (each distinct digest counted once), `layers` of them layers. */
+function ensureFits(
+  dir: string,
+  blobs: readonly { digest: Digest; size: number }[],
+  layers: number,
+  platforms: string,
+  ref: Reference,
+  opts: PullOptions,
+): void {
+  const sizes = new Map(blobs.map((b) => [b.digest, b.size]));
+  const bytes = [...sizes.values()].reduce((n, size) => n + size, 0);
+  const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
+  ensureFreeSpace(
+    existingAncestor(dirname(resolve(dir))),
+    bytes,
+    opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 },
+    what,
+  );
+}
+
+/** `dir` or its nearest ancestor that exists (the file system the layout will be written to). */
+function existingAncestor(dir: string): string {
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
