@@ -15,7 +15,6 @@ if (toolsModules) {
   delete process.env.PIPELINE_TOOLS_NODE_MODULES;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const { runCli } = require("../src/cli/run-cli") as typeof import("../src/cli/run-cli");
 const { bazelAction } = require("../src/cli/worker") as typeof import("../src/cli/worker");
 

@@ -15,7 +15,8 @@
  */
 import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
-import { pushTarget, readDigestFile, readLaunchConfig } from "../src/launcher/config";
+import { readDigestFile, readLaunchConfig } from "../src/launcher/config";
+import { pushTarget } from "../src/transfer/target";
 import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
 import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/launcher/package-links";
 import { runfile, runfilesDir } from "../src/launcher/runfiles";

@@ -2,10 +2,9 @@
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildLayer, layerFromDescriptor, type LayerDescriptor } from "../../src/layer/build";
-import type { Layer } from "../../src/layer/layer";
+import type { Layer, Image, ImageIndex } from "../../src/oci/model";
 import { composeImage } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
-import { composeIndex, type ImageIndex } from "../../src/image/image-index";
+import { composeIndex } from "../../src/image/image-index";
 import { readLayout } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { generateApp, generateNodeModules, generateRootfs, type TreeStats } from "./gen";

@@ -71,10 +71,10 @@ test("addNodeToBase keeps the base's layers and config, adds node as the top lay
 });
 
 test("base add-node --platform: each platform's base plus that platform's node, under one index", async () => {
-  const { addNode } = await import("../cli/commands/base");
-  const { composeIndex } = await import("../image/image-index");
-  const { writeLayout } = await import("../layout/write");
-  const { readLayoutIndex } = await import("../layout/read");
+  const { addNode } = await import("../cli/commands/base.js");
+  const { composeIndex } = await import("../image/image-index.js");
+  const { writeLayout } = await import("../layout/write.js");
+  const { readLayoutIndex } = await import("../layout/read.js");
   const forArch = async (architecture: string, files: LayerInput[]) => {
     const p = join(tmp, `p${n++}.tar.gz`);
     return composeImage({

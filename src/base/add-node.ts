@@ -10,9 +10,8 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { PipelineError } from "../errors";
 import { composeImage } from "../image/compose";
-import type { Image } from "../image/image";
+import type { Image, Layer } from "../oci/model";
 import { buildLayer, layerFromDescriptor } from "../layer/build";
-import type { Layer } from "../layer/layer";
 import { readTarEntries } from "../layer/tar-read";
 import { writeLayout } from "../layout/write";
 

@@ -17,6 +17,7 @@ import { buildLayer, type LayerDescriptor, layerFromDescriptor, type LayerInput,
 import type { Platform } from "../oci/types";
 import { elfPlatform } from "../elf";
 import { writeLayout } from "../layout/write";
+import { targetExists } from "../fs-exists";
 
 const execFileP = promisify(execFile);
 
@@ -105,15 +106,6 @@ export async function hostPathInputs(absPath: string, root = "/", depth = 0): Pr
   return out;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Shared libraries the binary needs, as `ldd` lists them. */
 export async function lddLibraries(binary: string): Promise<string[]> {
   let stdout: string;
@@ -161,7 +153,7 @@ export async function hostNodeInputs(nodePath?: string): Promise<HostNodeInputs>
   });
   const system: LayerInput[] = [];
   for (const lib of await lddLibraries(path)) system.push(...(await hostPathInputs(lib)));
-  if (await exists(CA_BUNDLE)) system.push(...(await hostPathInputs(CA_BUNDLE)));
+  if (await targetExists(CA_BUNDLE)) system.push(...(await hostPathInputs(CA_BUNDLE)));
   system.push(
     { dest: "/etc/passwd", content: Buffer.from(PASSWD) },
     { dest: "/etc/group", content: Buffer.from(GROUP) },

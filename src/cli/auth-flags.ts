@@ -42,8 +42,8 @@ export async function keychainFor(a: AuthFlags, registry: string, io: CliIo): Pr
   const password = (await io.readStdin()).replace(/\r?\n$/, "");
   if (!password) throw new PipelineError("E_USAGE", "--password-stdin: standard input was empty", { exitCode: 2 });
   const [{ chainKeychains }, { explicitKeychain }] = await Promise.all([
-    import("../registry-auth/keychain"),
-    import("../registry-auth/static"),
+    import("../registry-auth/keychain.js"),
+    import("../registry-auth/static.js"),
   ]);
   return chainKeychains(explicitKeychain(registry, { username: a.username, password }), chain);
 }

@@ -89,7 +89,6 @@ function readCodeCache(path: string, bundleHex: string): { data: Buffer; mtimeMs
 /** Writes the cache file atomically and keeps at most CODE_CACHE_KEEP of them; returns an error message or undefined. */
 function writeCodeCache(path: string, bytes: Buffer): string | undefined {
   // Loaded only when writing: a hit never pays for them.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { listTemps, tempPath } = require("../process/temp") as typeof import("../process/temp");
   const dir = dirname(path);
   try {

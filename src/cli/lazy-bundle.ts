@@ -41,7 +41,6 @@ function openLazy(init: unknown, file: string, bundle: string): Table {
 export function lazyModule(bundle: string, key: string): unknown {
   const file = lazyBundleFile(bundle);
   // Loaded only here: start-up never pays for node:vm and node:crypto.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const modules = (lazy ??= openLazy(
     withCodeCache ? (require("./code-cache") as typeof import("./code-cache")).loadBundle(file) : require(file),
     file,

@@ -22,13 +22,13 @@ import type { CliIo } from "./io";
 export { UsageError };
 
 export const COMMANDS: CommandSpec<CliIo>[] = [
-  defineCommand(spec.PUSH, async (a, io) => (await import("./commands/push")).push(a, io)),
-  defineCommand(spec.PULL, async (a, io) => (await import("./commands/pull")).pull(a, io)),
-  defineCommand(spec.INSPECT, async (a, io) => (await import("./commands/inspect")).inspect(a, io)),
-  defineCommand(spec.SBOM, async (a, io) => (await import("./commands/sbom")).sbom(a, io)),
-  defineCommand(spec.VERIFY, async (a, io) => (await import("./commands/verify")).verify(a, io)),
+  defineCommand(spec.PUSH, async (a, io) => (await import("./commands/push.js")).push(a, io)),
+  defineCommand(spec.PULL, async (a, io) => (await import("./commands/pull.js")).pull(a, io)),
+  defineCommand(spec.INSPECT, async (a, io) => (await import("./commands/inspect.js")).inspect(a, io)),
+  defineCommand(spec.SBOM, async (a, io) => (await import("./commands/sbom.js")).sbom(a, io)),
+  defineCommand(spec.VERIFY, async (a, io) => (await import("./commands/verify.js")).verify(a, io)),
   defineCommand(spec.REGISTRY_SERVE, async (a, io) => {
-    const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve");
+    const { parseLimitFlags, parsePort, registryServe } = await import("./commands/registry-serve.js");
     await registryServe(
       {
         root: a.root,
@@ -42,42 +42,44 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
       { stdout: io.stdout, stderr: io.stderr },
     );
   }),
-  defineCommand(spec.CREDENTIALS_ADD, async (a, io) => (await import("./commands/credentials")).credentialsAdd(a, io)),
+  defineCommand(spec.CREDENTIALS_ADD, async (a, io) =>
+    (await import("./commands/credentials.js")).credentialsAdd(a, io),
+  ),
   defineCommand(spec.CREDENTIALS_LIST, async (a, io) =>
-    (await import("./commands/credentials")).credentialsList(a, io),
+    (await import("./commands/credentials.js")).credentialsList(a, io),
   ),
   defineCommand(spec.CREDENTIALS_REMOVE, async (a, io) =>
-    (await import("./commands/credentials")).credentialsRemove(a, io),
+    (await import("./commands/credentials.js")).credentialsRemove(a, io),
   ),
   defineCommand(spec.CREDENTIALS_TEST, async (a, io) => {
-    const { credentialsTest } = await import("./commands/credentials");
-    const { defaultKeychain } = await import("../registry-auth/default");
+    const { credentialsTest } = await import("./commands/credentials.js");
+    const { defaultKeychain } = await import("../registry-auth/default.js");
     const keychain = defaultKeychain({ env: io.env, warn: (line) => io.stderr(`warning: ${line}`) });
     return credentialsTest(a, io, { keychain });
   }),
-  defineCommand(spec.BASE_HOST_NODE, async (a, io) => (await import("./commands/base")).hostNode(a, io)),
-  defineCommand(spec.BASE_ADD_NODE, async (a, io) => (await import("./commands/base")).addNode(a, io)),
+  defineCommand(spec.BASE_HOST_NODE, async (a, io) => (await import("./commands/base.js")).hostNode(a, io)),
+  defineCommand(spec.BASE_ADD_NODE, async (a, io) => (await import("./commands/base.js")).addNode(a, io)),
   // Internal commands, run by the Bazel rules.
-  defineCommand(spec.BUILD, async (a, io) => (await import("./commands/build")).build(a, io)),
+  defineCommand(spec.BUILD, async (a, io) => (await import("./commands/build.js")).build(a, io)),
   defineCommand(spec.VERIFY_IMAGE, async (a, io) =>
-    (await import("./commands/verify-image")).verifyImageCommand(a, io),
+    (await import("./commands/verify-image.js")).verifyImageCommand(a, io),
   ),
-  defineCommand(spec.RUN, async (a, io) => (await import("./commands/run")).run(a, io)),
-  defineCommand(spec.DEPLOY, async (a, io) => (await import("./commands/deploy")).deploy(a, io)),
-  defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model")).modelPush(a, io)),
-  defineCommand(spec.MODEL_PULL, async (a, io) => (await import("./commands/model")).modelPull(a, io)),
-  defineCommand(spec.CACHE_DU, async (a, io) => (await import("./commands/cache")).cacheDu(a, io)),
-  defineCommand(spec.CACHE_PRUNE, async (a, io) => (await import("./commands/cache")).cachePrune(a, io)),
-  defineCommand(spec.LAYER, async (a, io) => (await import("./commands/layer")).layer(a, io)),
-  defineCommand(spec.IMAGE, async (a, io) => (await import("./commands/image")).image(a, io)),
-  defineCommand(spec.TARBALL, async (a, io) => (await import("./commands/tarball")).tarball(a, io)),
-  defineCommand(spec.LOAD, async (a, io) => (await import("./commands/tarball")).load(a, io)),
+  defineCommand(spec.RUN, async (a, io) => (await import("./commands/run.js")).run(a, io)),
+  defineCommand(spec.DEPLOY, async (a, io) => (await import("./commands/deploy.js")).deploy(a, io)),
+  defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model.js")).modelPush(a, io)),
+  defineCommand(spec.MODEL_PULL, async (a, io) => (await import("./commands/model.js")).modelPull(a, io)),
+  defineCommand(spec.CACHE_DU, async (a, io) => (await import("./commands/cache.js")).cacheDu(a, io)),
+  defineCommand(spec.CACHE_PRUNE, async (a, io) => (await import("./commands/cache.js")).cachePrune(a, io)),
+  defineCommand(spec.LAYER, async (a, io) => (await import("./commands/layer.js")).layer(a, io)),
+  defineCommand(spec.IMAGE, async (a, io) => (await import("./commands/image.js")).image(a, io)),
+  defineCommand(spec.TARBALL, async (a, io) => (await import("./commands/tarball.js")).tarball(a, io)),
+  defineCommand(spec.LOAD, async (a, io) => (await import("./commands/tarball.js")).load(a, io)),
   defineCommand(spec.COMPLETION, async (a, io) => {
-    const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion"), import("../version")]);
+    const [{ completionScript }, { VERSION }] = await Promise.all([import("./completion.js"), import("../version.js")]);
     io.stdout(completionScript(a.shell, COMMANDS, VERSION));
   }),
-  defineCommand(spec.BAZEL_PUSH, async (a, io) => (await import("./commands/bazel-push")).bazelPush(a, io)),
-  defineCommand(spec.BAZEL_RUN, async (a, io) => (await import("./commands/bazel-run")).bazelRun(a, io)),
+  defineCommand(spec.BAZEL_PUSH, async (a, io) => (await import("./commands/bazel-push.js")).bazelPush(a, io)),
+  defineCommand(spec.BAZEL_RUN, async (a, io) => (await import("./commands/bazel-run.js")).bazelRun(a, io)),
 ];
 
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
 import { type TempRegistry, tempRegistry } from "../devregistry/testing";
-import { summary } from "../launcher/push";
+import { summary } from "../transfer/push";
 import { writeLayout } from "../layout/write";
 import { runCli } from "./run-cli";
 import type { CliIo } from "./io";

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scrubFileSync } from "../process/scrub";
-import { reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
+import { selfOwner } from "../process/owner";
+import { containerName, nameOwner, ownerGone, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 
 let root: string;
 beforeAll(() => {
@@ -51,5 +52,36 @@ describe("reapStaleRunDirs", () => {
     expect(await reapStaleRunDirs(runs)).toEqual([`rp-x-${deadPid()}-0badc0de`]);
     for (const l of links) expect(readFileSync(l).every((b) => b === 0)).toBe(true);
     scrubRunDirSync(dir); // already gone: no error
+  });
+});
+
+describe("container names carry their owner (pid + start time)", () => {
+  it("names this process with its pid and start time, and reads them back", () => {
+    const { pid, start } = selfOwner();
+    const name = containerName("job");
+    expect(name).toMatch(new RegExp(`^rp-job-${pid}-${start}-[0-9a-f]{8}$`));
+    expect(nameOwner(name)).toEqual({ pid, start });
+    expect(nameOwner(`${name}-2`)).toEqual({ pid, start }); // a replica
+    expect(ownerGone(name)).toBe(false);
+  });
+
+  it("treats a reused pid (alive, another start time) as dead, and an earlier runner's name by its pid alone", () => {
+    const { pid, start } = selfOwner();
+    expect(start).toBeGreaterThan(0); // Linux: /proc gives the start time, else the test proves nothing
+    expect(ownerGone(`rp-job-${pid}-${start + 1}-0badc0de`)).toBe(true);
+    expect(ownerGone(`rp-job-${pid}-${start + 1}-0badc0de-1`)).toBe(true);
+    expect(ownerGone(`rp-job-${deadPid()}-${start}-0badc0de`)).toBe(true);
+    expect(nameOwner(`rp-job-${pid}-0badc0de`)).toEqual({ pid });
+    expect(ownerGone(`rp-job-${pid}-0badc0de`)).toBe(false);
+    expect(ownerGone("someone-elses")).toBe(false);
+  });
+
+  it("reaps a run directory whose pid was reused by a process started at another time", async () => {
+    const { pid, start } = selfOwner();
+    const runs = join(root, "runs-reused");
+    const reused = `rp-x-${pid}-${start + 1}-0badc0de`;
+    const live = `rp-x-${pid}-${start}-0badc0de`;
+    for (const n of [reused, live]) mkdirSync(join(runs, n), { recursive: true });
+    expect(await reapStaleRunDirs(runs)).toEqual([reused]);
   });
 });

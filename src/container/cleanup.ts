@@ -6,7 +6,9 @@
  * normal path cleans up.
  *
  * What survives even that (SIGKILL of the runner, a crash of the machine) is found by `reapStale` at the next
- * run: containers and bundles are named `<name>-<pid>-<8 hex>`, and those whose owner pid is gone are deleted.
+ * run: containers and bundles are named `rp-<name>-<pid>-<start>-<8 hex>` (`containerName`), and those whose owner no
+ * longer runs (src/process/owner.ts's rule: the pid and its start time, so a reused pid does not keep them) are
+ * deleted.
  *
  * runc's config.json is a FIFO (config-fifo.ts) and holds nothing. Files that held environment values (an
  * engine's env file; a regular config.json of an older runner) are overwritten with zeros
@@ -14,10 +16,11 @@
  * values do not stay in the file system's free blocks.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { pidAlive } from "../process/owner";
+import { ownerAlive, selfOwner } from "../process/owner";
 import { scrubFileSync } from "../process/scrub";
 import { untilDone } from "../process/signals";
 import { releaseConfigFifoSync } from "./config-fifo";
@@ -30,12 +33,29 @@ export function onExitCleanup(fn: () => void): () => void {
   return untilDone(fn);
 }
 
-const OWNED_RE = /-(\d+)-[0-9a-f]{8}(?:-\d+)?$/;
+/** `...-<pid>-<start>-<8 hex>[-<replica>]`: the owner's pid and start time (src/process/owner.ts). */
+const OWNED_RE = /-(\d+)-(\d+)-[0-9a-f]{8}(?:-\d+)?$/;
+/** An earlier runner's names, `...-<pid>-<8 hex>[-<replica>]`: the pid alone. */
+const LEGACY_OWNED_RE = /-(\d+)-[0-9a-f]{8}(?:-\d+)?$/;
 
-/** The owner pid encoded in a container id or run directory name, when it is one of ours. */
-export function ownerPid(id: string): number | undefined {
+/** A new container's (or run directory's) name: `rp-<name>-<pid>-<start>-<8 hex>`, this process its owner. */
+export function containerName(name: string): string {
+  const { pid, start } = selfOwner();
+  return `rp-${name}-${pid}-${start}-${randomBytes(4).toString("hex")}`;
+}
+
+/** The owner encoded in a container id or run directory name, when it is one of ours (start: none in old names). */
+export function nameOwner(id: string): { pid: number; start?: number } | undefined {
   const m = OWNED_RE.exec(id);
-  return m ? Number(m[1]) : undefined;
+  if (m) return { pid: Number(m[1]), start: Number(m[2]) };
+  const legacy = LEGACY_OWNED_RE.exec(id);
+  return legacy ? { pid: Number(legacy[1]) } : undefined;
+}
+
+/** Whether `id` is one of ours whose owner no longer runs (the pid, and the start time when the name has one). */
+export function ownerGone(id: string): boolean {
+  const owner = nameOwner(id);
+  return owner !== undefined && !ownerAlive(owner.pid, owner.start);
 }
 
 /** Unmounts `path` if it is a mount point (lazily when busy); never throws. */
@@ -53,7 +73,7 @@ export function scrubRunDirSync(runDir: string): void {
 }
 
 /**
- * Removes run directories (`runs/<name>-<pid>-<hex>`) whose owner pid is gone, unmounting an overlay root left
+ * Removes run directories (`runs/rp-<name>-<pid>-<start>-<hex>`) whose owner is gone, unmounting an overlay root left
  * mounted in one first. Returns the names removed.
  */
 export async function reapStaleRunDirs(runsDir: string): Promise<string[]> {
@@ -71,8 +91,7 @@ export async function reapStaleRunDirs(runsDir: string): Promise<string[]> {
     // not Linux
   }
   for (const name of entries) {
-    const pid = ownerPid(name);
-    if (pid === undefined || pidAlive(pid)) continue;
+    if (!ownerGone(name)) continue;
     const rootfs = join(runsDir, name, "rootfs");
     if (mounts.includes(` ${rootfs} `)) unmountSync(rootfs);
     // A runc the killed runner started but never fed its config (config-fifo.ts) is still waiting on the FIFO.

@@ -14,9 +14,9 @@
  *               containers end (0 when all succeed)
  *   signal      abort = stop: SIGTERM, then SIGKILL after stopTimeoutMs; kill = SIGKILL at once
  *
- * Containers are named `rp-<name>-<pid>-<8 hex>[-<replica>]` (unique, and stale ones can be told apart).
+ * Containers are named `rp-<name>-<pid>-<start>-<8 hex>[-<replica>]` (unique, and stale ones can be told apart by
+ * their owner's pid and start time: cleanup.ts).
  */
-import { randomBytes } from "node:crypto";
 import { lstatSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ import { prefixedLines } from "../lines";
 import { cacheRoot, runsDir } from "./paths";
 import { processSpec } from "./process-spec";
 import { type BindMount, type CgroupLimits, checkMount } from "./runc-config";
-import { reapStaleRunDirs } from "./cleanup";
+import { containerName, reapStaleRunDirs } from "./cleanup";
 import { reapStale, runWithRunc } from "./runc";
 import type { RootfsMode } from "./rootfs";
 import { chooseRuntime, type RuntimeChoice } from "./engine-choice";
@@ -158,7 +158,7 @@ export async function runPrepared(image: PreparedImage, opts: ContainerRunOption
   // from it once, for all replicas (engine-image.ts).
   const dockerImage = runtime === "docker" ? await importIntoDocker(image, opts.log) : undefined;
   const name = sanitizeName(opts.name);
-  const base = `rp-${name}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const base = containerName(name);
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   let first = 0;

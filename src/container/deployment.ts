@@ -264,7 +264,7 @@ async function buildFromLockfile(
   projectDir: string,
   o: { cacheDir: string; env: NodeJS.ProcessEnv; log: (line: string) => void; keychain: Keychain; insecure?: boolean },
 ): Promise<string> {
-  const { buildLockfileImage } = await import("../lockfile/build");
+  const { buildLockfileImage } = await import("../lockfile/build.js");
   const output = join(o.cacheDir, "lockfile-builds", `${process.pid}-${Date.now()}`);
   const result = await buildLockfileImage({
     projectDir,

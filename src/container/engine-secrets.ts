@@ -25,8 +25,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { PipelineError } from "../errors";
-import { ownerPid } from "./cleanup";
-import { pidAlive } from "../process/owner";
+import { ownerGone } from "./cleanup";
 import { engineExec } from "./engine-cli";
 import { lastLine } from "../lines";
 
@@ -100,8 +99,7 @@ export async function reapStaleEnvSecrets(global: string[]): Promise<string[]> {
     .map((s) => s.trim())
     .filter((name) => {
       const owner = secretOwner(name);
-      const pid = owner === undefined ? undefined : ownerPid(owner);
-      return pid !== undefined && !pidAlive(pid);
+      return owner !== undefined && ownerGone(owner);
     });
   await removeEnvSecrets(global, stale);
   return stale;

@@ -16,7 +16,7 @@
  *  - The caller's env values: podman secrets (engine-secrets.ts), created before the container, removed after it.
  *  - Cleanup on every path: `rm --force` of the container (normally already gone with --rm), its secrets
  *    removed, the run directory (the env file, overwritten first) removed; a synchronous copy runs at process
- *    exit (cleanup.ts). `reapStaleEngine` removes containers named `rp-...-<pid>-<hex>` whose runner pid is gone
+ *    exit (cleanup.ts). `reapStaleEngine` removes containers named `rp-...-<pid>-<start>-<hex>` whose runner is gone
  *    (docker: only on a local daemon), and then their secrets.
  *
  * What is guaranteed about values (no secret outlives the container):
@@ -33,8 +33,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
-import { onExitCleanup, ownerPid, scrubRunDirSync } from "./cleanup";
-import { pidAlive } from "../process/owner";
+import { onExitCleanup, ownerGone, scrubRunDirSync } from "./cleanup";
 import { exitStatus, onRunAbort } from "../process/signals";
 import { engineExec, type EngineName, engineGlobalArgs } from "./engine-cli";
 import { engineRunArgs, splitEnv } from "./engine-args";
@@ -248,7 +247,7 @@ function localDocker(env: NodeJS.ProcessEnv): boolean {
   return !host || host.startsWith("unix://") || host.startsWith("npipe://");
 }
 
-/** Removes the engine's containers named `rp-...-<pid>-<hex>` whose runner pid is gone. Best effort. */
+/** Removes the engine's containers named `rp-...-<pid>-<start>-<hex>` whose runner is gone (cleanup.ts). Best effort. */
 export async function reapStaleEngine(engine: EngineName, cacheDir: string): Promise<string[]> {
   if (engine === "docker" && !localDocker(process.env)) return [];
   const global = engineGlobalArgs(engine, cacheDir);
@@ -256,8 +255,7 @@ export async function reapStaleEngine(engine: EngineName, cacheDir: string): Pro
   if (list.code !== 0) return [];
   const reaped: string[] = [];
   for (const name of list.stdout.split("\n").map((s) => s.trim())) {
-    const pid = ownerPid(name);
-    if (!name.startsWith("rp-") || pid === undefined || pidAlive(pid)) continue;
+    if (!name.startsWith("rp-") || !ownerGone(name)) continue;
     await engineExec(engine, [...global, ...forceRemoveArgs(engine, name)], { timeoutMs: 60_000 });
     reaped.push(name);
   }

@@ -24,7 +24,7 @@ import { holdTemp, tempPath } from "../process/temp";
 import { sweepCache } from "../cache/sweep";
 import { useEntry } from "../cache/use";
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import type { LayerLimits } from "../layer/limits";
 import { unpackLayers } from "../layer/unpack";
 import { layoutImages, readIndexJson, readLayout, readLayoutContent } from "../layout/read";
@@ -32,9 +32,10 @@ import { type LayoutImage, isLayoutReference, parseLayoutReference } from "../de
 import { type Digest, digestHex } from "../oci/digest";
 import { formatReference, parseReference } from "../oci/reference";
 import { ANNOTATION_REF_NAME, type ImageConfig, INDEX_MEDIA_TYPES } from "../oci/types";
-import { pullToLayout, resolveDigest } from "../registry/pull";
-import { RemoteLayers } from "../registry/remote-blobs";
+import { resolveDigest } from "../registry/pull";
+import { RemoteLayers } from "../transfer/remote-blobs";
 import { lazyDefaultKeychain } from "../registry-auth/lazy";
+import { pullToLayout } from "../transfer/pull";
 import type { ProgressSink } from "../registry/progress";
 import { imagesDir, rootfsDir } from "./paths";
 

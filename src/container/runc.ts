@@ -21,8 +21,7 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { feedConfigFifo, makeConfigFifo } from "./config-fifo";
 import { writeMountsRecord } from "./mounts-record";
-import { onExitCleanup, ownerPid, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
-import { pidAlive } from "../process/owner";
+import { onExitCleanup, ownerGone, reapStaleRunDirs, scrubRunDirSync } from "./cleanup";
 import { exitStatus, terminateOnRunAbort } from "../process/signals";
 import { type BindMount, type CgroupLimits, runcConfig } from "./runc-config";
 import type { ProcessSpec } from "./process-spec";
@@ -130,8 +129,9 @@ export async function runWithRunc(o: RuncRunOptions): Promise<{ exitCode: number
 }
 
 /**
- * Removes what runs whose runner died left behind: runc containers and run directories named `...-<pid>-<hex>`
- * whose pid no longer exists (unmounting their overlay first). Quiet and best effort.
+ * Removes what runs whose runner died left behind: runc containers and run directories named
+ * `...-<pid>-<start>-<hex>` whose owner no longer runs (cleanup.ts; unmounting their overlay first). Quiet and best
+ * effort.
  */
 export async function reapStale(runsDir: string, opts: { runcRoot?: string; runc?: string } = {}): Promise<string[]> {
   const runc = opts.runc ?? "runc";
@@ -140,8 +140,7 @@ export async function reapStale(runsDir: string, opts: { runcRoot?: string; runc
   if (list.code === 0 && list.stdout.trim() && list.stdout.trim() !== "null") {
     try {
       for (const c of JSON.parse(list.stdout) as { id: string }[]) {
-        const pid = ownerPid(c.id);
-        if (pid !== undefined && !pidAlive(pid) && c.id.startsWith("rp-")) {
+        if (ownerGone(c.id) && c.id.startsWith("rp-")) {
           await runcExec(runc, runcArgs(opts, "delete", "--force", c.id));
           reaped.push(c.id);
         }

@@ -193,7 +193,7 @@ export async function readSecret(entry: CredentialEntry, opts: SecretOptions = {
           : { username: readEnv(entry, env, source.username), password: readEnv(entry, env, source.password) };
       break;
     case "aws-secret": {
-      const { getAwsSecretString } = await import("./aws-secret");
+      const { getAwsSecretString } = await import("./aws-secret.js");
       secret = secretFromJson(
         entry,
         await getAwsSecretString(source, { ...opts, env }, (m, cause) => fail(entry, m, cause)),

@@ -33,7 +33,7 @@ import {
 } from "./constructors";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { type CheckedSpec, DEPLOYMENT_SPEC } from "./spec-fields";
-import { SpecError, type SpecIssue } from "../schema/validators";
+import { SchemaError, type SpecIssue } from "../schema/validators";
 import { SpecContext } from "./spec-schema";
 import type {
   CodeDeployment,
@@ -45,9 +45,17 @@ import type {
   RepositoriesSpec,
 } from "./types";
 
-export { SpecError, SPEC_ERROR } from "../schema/validators";
 export type { JsonSchema, SpecIssue } from "../schema/validators";
 export { deploymentSpecJsonSchema } from "./spec-fields";
+
+export const SPEC_ERROR = "E_SPEC";
+
+/** A deployment spec refused (E_SPEC), with every problem found, one per line; `issues` keeps them structured. */
+export class SpecError extends SchemaError {
+  constructor(file: string, issues: SpecIssue[]) {
+    super(file, issues, SPEC_ERROR);
+  }
+}
 
 export const DEFAULT_MODEL_PATH = "/opt/models";
 export const DEFAULT_REPOS_MOUNT = "/opt/repos";

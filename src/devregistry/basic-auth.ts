@@ -3,7 +3,7 @@
  * first, so lengths never leak), and the 401 challenge that asks for them.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 
 export const REALM = "pipeline-dev-registry";
 
@@ -26,8 +26,8 @@ export function basicAuthOk(authorization: string | undefined, user: string, pas
   return userOk && passOk;
 }
 
-export function unauthorized(): RegistryError {
-  return new RegistryError(401, "UNAUTHORIZED", "authentication required", undefined, {
+export function unauthorized(): ErrorAnswer {
+  return new ErrorAnswer(401, "UNAUTHORIZED", "authentication required", undefined, {
     "WWW-Authenticate": `Basic realm="${REALM}"`,
   });
 }

@@ -4,14 +4,14 @@ import { pipeline } from "node:stream/promises";
 import type { Digest } from "../oci/digest";
 import type { Ctx } from "./context";
 import { isValidName, validateDigest } from "./names";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import { discardBody, hasBody } from "./request-body";
 import { sendEmpty } from "./responses";
 import { parseContentRange, uploadRange } from "./upload-range";
 import type { Chunk, UploadSession } from "./uploads";
 
-function blobUnknown(name: string, digest: Digest): RegistryError {
-  return new RegistryError(404, "BLOB_UNKNOWN", `blob ${digest} is unknown to repository ${name}`, { digest });
+function blobUnknown(name: string, digest: Digest): ErrorAnswer {
+  return new ErrorAnswer(404, "BLOB_UNKNOWN", `blob ${digest} is unknown to repository ${name}`, { digest });
 }
 
 function sessionHeaders(s: UploadSession): Record<string, string> {
@@ -65,7 +65,7 @@ export async function getBlob(ctx: Ctx, name: string, ref: string): Promise<void
     res.setHeader("Accept-Ranges", "bytes");
     res.setHeader("Cache-Control", "max-age=31536000");
     if (range === "unsatisfiable") {
-      throw new RegistryError(
+      throw new ErrorAnswer(
         416,
         "BLOB_UNKNOWN",
         `range ${req.headers.range} is outside blob ${digest} of ${size} bytes`,
@@ -107,7 +107,7 @@ function chunkOf(ctx: Ctx): Chunk {
   if (header !== undefined) {
     range = parseContentRange(header);
     if (!range) {
-      throw new RegistryError(
+      throw new ErrorAnswer(
         416,
         "BLOB_UPLOAD_INVALID",
         `Content-Range ${JSON.stringify(header)} is not "<start>-<end>"`,

@@ -22,7 +22,7 @@
 import { parseDescriptor, problemField } from "../oci/descriptor";
 import { isMediaType, MEDIA_TYPE_GRAMMAR } from "../oci/grammar";
 import { type Descriptor, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from "../oci/types";
-import { type ErrorEntry, RegistryError } from "./registry-error";
+import { type ErrorEntry, ErrorAnswer } from "./error-answer";
 import type { Storage } from "./storage";
 
 /** Content-Types that say nothing about the manifest: the body's mediaType (or its shape) decides. */
@@ -41,8 +41,8 @@ function show(value: unknown): string {
 }
 
 /** 400 MANIFEST_INVALID: `field: expected ..., got <value as JSON>`. */
-function invalid(field: string, expected: string, value: unknown, detail?: Record<string, unknown>): RegistryError {
-  return new RegistryError(400, "MANIFEST_INVALID", `${field}: expected ${expected}, got ${show(value)}`, {
+function invalid(field: string, expected: string, value: unknown, detail?: Record<string, unknown>): ErrorAnswer {
+  return new ErrorAnswer(400, "MANIFEST_INVALID", `${field}: expected ${expected}, got ${show(value)}`, {
     field,
     ...detail,
   });
@@ -72,7 +72,7 @@ function mediaTypeOf(contentType: string | undefined, doc: Record<string, unknow
   const body = mediaTypeField(doc.mediaType, "mediaType", false);
   mediaTypeField(doc.artifactType, "artifactType", false);
   if (!GENERIC_TYPES.has(header) && body !== undefined && body !== header) {
-    throw new RegistryError(
+    throw new ErrorAnswer(
       400,
       "MANIFEST_INVALID",
       `Content-Type ${JSON.stringify(header)} does not match mediaType ${JSON.stringify(body)}`,
@@ -111,15 +111,15 @@ export async function checkManifest(
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `manifest is not valid JSON: ${(e as Error).message}`);
+    throw new ErrorAnswer(400, "MANIFEST_INVALID", `manifest is not valid JSON: ${(e as Error).message}`);
   }
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new RegistryError(400, "MANIFEST_INVALID", "manifest must be a JSON object");
+    throw new ErrorAnswer(400, "MANIFEST_INVALID", "manifest must be a JSON object");
   }
   const obj = doc as Record<string, unknown>;
   const { mediaType, kind } = mediaTypeOf(contentType, obj);
   if (SCHEMA1_TYPES.has(mediaType)) {
-    throw new RegistryError(
+    throw new ErrorAnswer(
       400,
       "MANIFEST_INVALID",
       `Docker schema 1 manifests (${mediaType}) are not accepted: push a schemaVersion 2 manifest (OCI or Docker v2)`,
@@ -144,7 +144,7 @@ export async function checkManifest(
           detail: { digest: d.digest },
         });
       } else if (size !== d.size) {
-        throw new RegistryError(
+        throw new ErrorAnswer(
           400,
           "MANIFEST_INVALID",
           `blob ${d.digest} has ${size} bytes, the manifest says ${d.size}`,
@@ -169,7 +169,7 @@ export async function checkManifest(
   }
   if (missing.length > 0) {
     const [first, ...more] = missing;
-    throw new RegistryError(400, "MANIFEST_BLOB_UNKNOWN", first.message, first.detail, {}, more);
+    throw new ErrorAnswer(400, "MANIFEST_BLOB_UNKNOWN", first.message, first.detail, {}, more);
   }
   return mediaType;
 }

@@ -8,7 +8,7 @@ import { isMediaType, isTag, TAG_GRAMMAR } from "../oci/grammar";
 import type { Ctx } from "./context";
 import { checkManifest } from "./manifest-check";
 import { validateDigest } from "./names";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import { paginate } from "./paginate";
 import { recordReferrer, subjectOf } from "./referrers";
 import { readBody } from "./request-body";
@@ -17,8 +17,8 @@ import { sendBody, sendEmpty, sendJson } from "./responses";
 /** Manifests up to 4 MiB are accepted, the size the spec asks registries to support. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-function manifestUnknown(name: string, reference: string): RegistryError {
-  return new RegistryError(404, "MANIFEST_UNKNOWN", `manifest ${reference} is unknown to repository ${name}`, {
+function manifestUnknown(name: string, reference: string): ErrorAnswer {
+  return new ErrorAnswer(404, "MANIFEST_UNKNOWN", `manifest ${reference} is unknown to repository ${name}`, {
     reference,
   });
 }
@@ -29,7 +29,7 @@ function parseReference(reference: string, forWrite: boolean, name: string): { d
   if (isTag(reference)) return { tag: reference };
   if (reference.includes(":")) validateDigest(reference);
   if (forWrite) {
-    throw new RegistryError(
+    throw new ErrorAnswer(
       400,
       "MANIFEST_INVALID",
       `invalid tag ${JSON.stringify(reference)}: expected ${TAG_GRAMMAR}`,
@@ -47,7 +47,7 @@ export async function putManifest(ctx: Ctx, name: string, reference: string): Pr
   ctx.bytesIn = bytes.length;
   const digest = sha256(bytes);
   if (ref.digest && ref.digest !== digest) {
-    throw new RegistryError(400, "DIGEST_INVALID", `manifest has digest ${digest}, not ${ref.digest}`, {
+    throw new ErrorAnswer(400, "DIGEST_INVALID", `manifest has digest ${digest}, not ${ref.digest}`, {
       expected: ref.digest,
       actual: digest,
     });
@@ -69,7 +69,7 @@ export async function getManifest(ctx: Ctx, name: string, reference: string): Pr
   const m = await ctx.storage.getManifest(name, reference);
   if (!m) throw manifestUnknown(name, reference);
   if (!isMediaType(m.mediaType)) {
-    throw new RegistryError(
+    throw new ErrorAnswer(
       404,
       "MANIFEST_UNKNOWN",
       `manifest ${m.digest} in repository ${name} was stored with an invalid media type ${JSON.stringify(m.mediaType)}; delete it and push it again`,
@@ -96,7 +96,7 @@ export async function deleteManifest(ctx: Ctx, name: string, reference: string):
 /** GET /v2/<name>/tags/list (sorted; `n`/`last` pagination with a Link header). */
 export async function listTags(ctx: Ctx, name: string): Promise<void> {
   const tags = await ctx.storage.listTags(name);
-  if (!tags) throw new RegistryError(404, "NAME_UNKNOWN", `repository ${name} is not known to this registry`, { name });
+  if (!tags) throw new ErrorAnswer(404, "NAME_UNKNOWN", `repository ${name} is not known to this registry`, { name });
   const { page, link } = paginate(tags, ctx.url.searchParams, `/v2/${name}/tags/list`);
   sendJson(ctx.res, ctx.req, 200, { name, tags: page }, link ? { Link: link } : {});
 }

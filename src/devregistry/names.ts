@@ -5,7 +5,7 @@
  */
 import { type Digest, isDigest } from "../oci/digest";
 import { isAnyDigest, REPOSITORY_RE, SHA256_DIGEST_GRAMMAR } from "../oci/grammar";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 
 /** Clients cap `host[:port]/name` at 255 characters; this leaves room for a host. */
 export const MAX_NAME_LENGTH = 200;
@@ -16,7 +16,7 @@ export function isValidName(name: string): boolean {
 
 export function validateName(name: string): string {
   if (!isValidName(name)) {
-    throw new RegistryError(400, "NAME_INVALID", `invalid repository name ${JSON.stringify(name)}`, { name });
+    throw new ErrorAnswer(400, "NAME_INVALID", `invalid repository name ${JSON.stringify(name)}`, { name });
   }
   return name;
 }
@@ -25,7 +25,7 @@ export function validateName(name: string): string {
 export function validateDigest(digest: string | null | undefined, what = "digest"): Digest {
   if (typeof digest === "string" && isDigest(digest)) return digest;
   const why = isAnyDigest(digest) ? "only sha256 digests are supported" : `expected ${SHA256_DIGEST_GRAMMAR}`;
-  throw new RegistryError(400, "DIGEST_INVALID", `invalid ${what} ${JSON.stringify(digest ?? "")}: ${why}`, {
+  throw new ErrorAnswer(400, "DIGEST_INVALID", `invalid ${what} ${JSON.stringify(digest ?? "")}: ${why}`, {
     digest: digest ?? "",
   });
 }

@@ -1,5 +1,5 @@
 /** `n`/`last` pagination of a sorted listing (tags, the catalog, referrers), with the `Link` header naming the next page. */
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 
 /**
  * Applies `n` and `last` to a sorted list; `link` is set when more items follow the page. `path` may carry a query
@@ -11,7 +11,7 @@ export function paginate(items: string[], params: URLSearchParams, path: string)
   let rest = last !== null && last !== "" ? items.filter((t) => t > last) : items;
   if (nParam === null || nParam === "") return { page: rest };
   if (!/^\d+$/.test(nParam))
-    throw new RegistryError(400, "UNSUPPORTED", `n must be a non-negative integer, got ${JSON.stringify(nParam)}`);
+    throw new ErrorAnswer(400, "UNSUPPORTED", `n must be a non-negative integer, got ${JSON.stringify(nParam)}`);
   const n = Number(nParam);
   if (n === 0) return { page: [] };
   const page = rest.slice(0, n);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { basicAuthOk } from "./basic-auth";
 import { isValidName, validateDigest } from "./names";
-import { errorBody, RegistryError } from "./registry-error";
+import { errorBody, ErrorAnswer } from "./error-answer";
 import { parseContentRange, uploadRange } from "./upload-range";
 
 describe("request plumbing", () => {
@@ -37,14 +37,14 @@ describe("request plumbing", () => {
   it("validateDigest: sha256 only, DIGEST_INVALID otherwise", () => {
     expect(validateDigest("sha256:" + "a".repeat(64))).toBe("sha256:" + "a".repeat(64));
     for (const bad of [null, "", "sha256:abc", "sha512:" + "a".repeat(128), "SHA256:" + "a".repeat(64)]) {
-      expect(() => validateDigest(bad)).toThrow(RegistryError);
+      expect(() => validateDigest(bad)).toThrow(ErrorAnswer);
     }
     expect(() => validateDigest("sha512:" + "a".repeat(128))).toThrow(/only sha256 digests are supported/);
     expect(() => validateDigest("nope")).toThrow(/expected sha256:<64 lowercase hex>/);
   });
 
   it("errorBody is the spec's shape", () => {
-    const err = new RegistryError(404, "BLOB_UNKNOWN", "nope", { digest: "d" }, {}, [
+    const err = new ErrorAnswer(404, "BLOB_UNKNOWN", "nope", { digest: "d" }, {}, [
       { code: "BLOB_UNKNOWN", message: "two" },
     ]);
     expect(JSON.parse(errorBody(err).toString())).toEqual({

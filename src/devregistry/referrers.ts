@@ -14,7 +14,7 @@ import { MediaType } from "../oci/types";
 import type { Ctx } from "./context";
 import { validateDigest } from "./names";
 import { paginate } from "./paginate";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import { sendJson } from "./responses";
 import type { Storage } from "./storage";
 
@@ -39,7 +39,7 @@ export function subjectOf(bytes: Buffer): Digest | undefined {
   if (doc.subject === undefined) return undefined;
   const digest = (doc.subject as { digest?: unknown } | null)?.digest;
   if (typeof digest !== "string" || !isDigest(digest)) {
-    throw new RegistryError(
+    throw new ErrorAnswer(
       400,
       "MANIFEST_INVALID",
       `subject.digest: expected a sha256 digest, got ${JSON.stringify(digest) ?? "nothing"}`,

@@ -1,23 +1,19 @@
 /** Reading request bodies the handlers do not stream: a whole small body with a size limit, or none at all. */
 import type { IncomingMessage } from "node:http";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 
 /** Reads a whole (small) request body, answering 413 beyond `limit` bytes. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) {
-    throw new RegistryError(
-      413,
-      "SIZE_INVALID",
-      `request body of ${declared} bytes exceeds the limit of ${limit} bytes`,
-    );
+    throw new ErrorAnswer(413, "SIZE_INVALID", `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
   }
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) {
-      throw new RegistryError(413, "SIZE_INVALID", `request body exceeds the limit of ${limit} bytes`);
+      throw new ErrorAnswer(413, "SIZE_INVALID", `request body exceeds the limit of ${limit} bytes`);
     }
     chunks.push(chunk);
   }

@@ -1,9 +1,9 @@
 /**
- * Writing answers: a complete body (HEAD gets the headers only), JSON, an empty 2xx, or a RegistryError in
+ * Writing answers: a complete body (HEAD gets the headers only), JSON, an empty 2xx, or a ErrorAnswer in
  * the spec's error shape; and the API version header every answer carries.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { errorBody, type RegistryError } from "./registry-error";
+import { errorBody, type ErrorAnswer } from "./error-answer";
 
 export const API_VERSION_HEADER = "Docker-Distribution-API-Version";
 export const API_VERSION = "registry/2.0";
@@ -40,6 +40,6 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-export function sendError(res: ServerResponse, req: IncomingMessage, err: RegistryError): void {
+export function sendError(res: ServerResponse, req: IncomingMessage, err: ErrorAnswer): void {
   sendBody(res, req, err.status, errorBody(err), { "Content-Type": "application/json", ...err.headers });
 }

@@ -16,7 +16,7 @@ import { type RegistryLimits, resolveLimits, sweepIntervalMs } from "./limits";
 import { catalog, deleteManifest, getManifest, listTags, putManifest } from "./manifests";
 import { validateName } from "./names";
 import { listReferrers } from "./referrers";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from "./responses";
 import { type StallReason, watchStalls } from "./stall-watchdog";
 import { Storage } from "./storage";
@@ -82,7 +82,7 @@ function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new RegistryError(400, "UNSUPPORTED", `malformed path segment ${JSON.stringify(segment)}`);
+    throw new ErrorAnswer(400, "UNSUPPORTED", `malformed path segment ${JSON.stringify(segment)}`);
   }
 }
 
@@ -95,7 +95,7 @@ async function dispatch(ctx: Ctx): Promise<void> {
     // HEAD works wherever GET does (the senders omit the body for HEAD).
     const handler = route.methods[method] ?? (method === "HEAD" ? route.methods.GET : undefined);
     if (!handler) {
-      throw new RegistryError(405, "UNSUPPORTED", `${ctx.req.method} is not supported on ${path}`, undefined, {
+      throw new ErrorAnswer(405, "UNSUPPORTED", `${ctx.req.method} is not supported on ${path}`, undefined, {
         Allow: Object.keys(route.methods).join(", "),
       });
     }
@@ -103,7 +103,7 @@ async function dispatch(ctx: Ctx): Promise<void> {
     if (params.length > 0) validateName(params[0]);
     return handler(ctx, ...params);
   }
-  throw new RegistryError(404, "UNSUPPORTED", `no such endpoint: ${ctx.req.method} ${path}`);
+  throw new ErrorAnswer(404, "UNSUPPORTED", `no such endpoint: ${ctx.req.method} ${path}`);
 }
 
 interface Deps {
@@ -134,10 +134,10 @@ function cutOff(req: IncomingMessage, res: ServerResponse, deps: Deps, why: Stal
   res.setHeader("Connection", "close");
   const err =
     why.kind === "stall"
-      ? new RegistryError(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, {
+      ? new ErrorAnswer(408, "UNKNOWN", `request timed out: the client sent or read nothing for ${timeoutMs} ms`, {
           timeoutMs,
         })
-      : new RegistryError(
+      : new ErrorAnswer(
           408,
           "UNKNOWN",
           `request timed out: the body arrived at ${Math.floor((why.bytes * 1000) / why.ms)} bytes/s (${why.bytes} bytes in ${why.ms} ms), ` +
@@ -195,8 +195,8 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
       res.destroy();
       return;
     }
-    let err: RegistryError;
-    if (e instanceof RegistryError) {
+    let err: ErrorAnswer;
+    if (e instanceof ErrorAnswer) {
       err = e;
     } else {
       const code = (e as NodeJS.ErrnoException).code;
@@ -205,7 +205,7 @@ function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): v
         return;
       }
       internal = (e as Error).message ?? String(e);
-      err = new RegistryError(500, "UNKNOWN", `internal error: ${internal}`);
+      err = new ErrorAnswer(500, "UNKNOWN", `internal error: ${internal}`);
     }
     sendError(res, req, err);
   });

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { PipelineError } from "../errors";
 import { type Digest, digestHex, isDigest, sha256 } from "../oci/digest";
 import { TAG_RE } from "../oci/grammar";
+import { targetExists } from "../fs-exists";
 
 export interface StoredManifest {
   digest: Digest;
@@ -32,15 +33,6 @@ const hex = digestHex;
 function isNotFound(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   return code === "ENOENT" || code === "ENOTDIR";
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fsp.access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class Storage {
@@ -135,7 +127,7 @@ export class Storage {
    */
   async commitBlob(file: string, digest: Digest): Promise<void> {
     const dest = this.blobPath(digest);
-    if (await exists(dest)) {
+    if (await targetExists(dest)) {
       await fsp.rm(file, { force: true });
       return;
     }
@@ -151,7 +143,7 @@ export class Storage {
   /** Makes a stored blob visible in `repo`. */
   async linkBlob(repo: string, digest: Digest): Promise<void> {
     const link = this.linkPath(repo, digest);
-    if (!(await exists(link))) await this.writeAtomic(link, digest);
+    if (!(await targetExists(link))) await this.writeAtomic(link, digest);
   }
 
   async unlinkBlob(repo: string, digest: Digest): Promise<boolean> {
@@ -166,7 +158,7 @@ export class Storage {
 
   /** Size of a blob visible in `repo` (linked there and stored), or undefined. */
   async repoBlobSize(repo: string, digest: Digest): Promise<number | undefined> {
-    if (!(await exists(this.linkPath(repo, digest)))) return undefined;
+    if (!(await targetExists(this.linkPath(repo, digest)))) return undefined;
     return this.blobSize(digest);
   }
 
@@ -262,7 +254,7 @@ export class Storage {
   /** A repository exists once something was pushed or mounted into it. */
   async repoExists(repo: string): Promise<boolean> {
     const dir = this.repoDir(repo);
-    return (await exists(join(dir, "_manifests"))) || (await exists(join(dir, "_layers")));
+    return (await targetExists(join(dir, "_manifests"))) || (await targetExists(join(dir, "_layers")));
   }
 
   /** Sorted tags of `repo`, or undefined when the repository does not exist. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../oci/digest";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import { Storage } from "./storage";
 import { Uploads } from "./uploads";
 
@@ -67,8 +67,8 @@ describe("Uploads", () => {
     const up = await Uploads.open(storage);
     const s = await up.create("r");
     const err = await up.finish("r", s.id, sha256("x"), body(Buffer.from("y"))).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RegistryError);
-    expect((err as RegistryError).code).toBe("DIGEST_INVALID");
+    expect(err).toBeInstanceOf(ErrorAnswer);
+    expect((err as ErrorAnswer).code).toBe("DIGEST_INVALID");
     expect(await storage.blobSize(sha256("x"))).toBeUndefined();
     expect(await storage.blobSize(sha256("y"))).toBeUndefined();
     await expect(up.get("r", s.id)).rejects.toMatchObject({ code: "BLOB_UPLOAD_UNKNOWN" });
@@ -106,12 +106,12 @@ describe("Uploads", () => {
     for (let i = 0; i < 3; i++) await up.create("r");
     clock = 4000;
     const err = await up.create("r").catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toBeInstanceOf(ErrorAnswer);
     expect(err).toMatchObject({ status: 429, code: "TOOMANYREQUESTS", headers: { "Retry-After": "6" } });
     // Abandoning sessions forever never holds more than the limit.
     for (let i = 0; i < 100; i++) {
       clock += 3000;
-      await up.create("r").catch((e: unknown) => expect((e as RegistryError).code).toBe("TOOMANYREQUESTS"));
+      await up.create("r").catch((e: unknown) => expect((e as ErrorAnswer).code).toBe("TOOMANYREQUESTS"));
       expect(up.openCount).toBeLessThanOrEqual(3);
       expect((await readdir(join(root, "uploads"))).length).toBeLessThanOrEqual(3);
     }

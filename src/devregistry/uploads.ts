@@ -23,7 +23,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DEFAULT_LIMITS, type RegistryLimits } from "./limits";
-import { RegistryError } from "./registry-error";
+import { ErrorAnswer } from "./error-answer";
 import type { Storage } from "./storage";
 import { uploadRange } from "./upload-range";
 
@@ -177,12 +177,12 @@ export class Uploads {
    * 429 for a full set of `sessions`, with Retry-After: the seconds until the oldest of them is idle long enough to
    * be swept, at least 1 and at most uploadIdleMs (a session touched since only moves that later).
    */
-  private tooMany(sessions: OpenSession[], what: string): RegistryError {
+  private tooMany(sessions: OpenSession[], what: string): ErrorAnswer {
     let oldest = Infinity;
     for (const s of sessions) oldest = Math.min(oldest, s.touched);
     const bound = Math.max(1, Math.ceil(this.idleMs / 1000));
     const retryAfter = Math.min(bound, Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)));
-    return new RegistryError(
+    return new ErrorAnswer(
       429,
       "TOOMANYREQUESTS",
       `${what}: finish or cancel some, or retry in ${retryAfter} s (idle sessions expire after ${bound} s)`,
@@ -203,7 +203,7 @@ export class Uploads {
 
   /** The session `id` of `repo`; 404 BLOB_UPLOAD_UNKNOWN when there is none. */
   async get(repo: string, id: string): Promise<UploadSession> {
-    const unknown = new RegistryError(
+    const unknown = new ErrorAnswer(
       404,
       "BLOB_UPLOAD_UNKNOWN",
       `upload ${JSON.stringify(id)} is unknown to repository ${repo}`,
@@ -219,7 +219,7 @@ export class Uploads {
       const st = await fsp.stat(this.dataPath(id));
       return { id, repo, size: st.size };
     } catch (e) {
-      if (e instanceof RegistryError) throw e;
+      if (e instanceof ErrorAnswer) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR" || e instanceof SyntaxError) throw unknown;
       throw e;
@@ -233,8 +233,8 @@ export class Uploads {
 
   private async appendLocked(s: UploadSession, chunk: Chunk): Promise<UploadSession> {
     const { range, contentLength } = chunk;
-    const rangeError = (why: string): RegistryError =>
-      new RegistryError(
+    const rangeError = (why: string): ErrorAnswer =>
+      new ErrorAnswer(
         416,
         "BLOB_UPLOAD_INVALID",
         `upload ${s.id}: ${why}`,
@@ -310,7 +310,7 @@ export class Uploads {
       const actual = (state?.bytes === s.size ? state.digest() : undefined) ?? (await fileDigest(this.dataPath(id)));
       if (actual !== digest) {
         await this.remove(id);
-        throw new RegistryError(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
+        throw new ErrorAnswer(400, "DIGEST_INVALID", `upload ${id}: content has digest ${actual}, not ${digest}`, {
           expected: digest,
           actual,
           size: s.size,

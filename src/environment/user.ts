@@ -4,7 +4,7 @@ import type { EnvVarDoc } from "./entry";
 export const USER_VARIABLES = {
   PIPELINE_REPOSITORY: {
     setBy: "users, in the shell of `bazel run //pkg:NAME` or `NAME_push` (`scripts/demo.sh` too)",
-    readBy: "`src/launcher/config.ts` (`pushTarget`)",
+    readBy: "`src/transfer/target.ts` (`pushTarget`)",
     format: "HOST/REPOSITORY, no tag or digest (e.g. localhost:5000/team/app)",
     meaning:
       "Pushes every image of the pipeline there instead of the BUILD file's registry/repository; `--repository` wins.",

@@ -6,9 +6,8 @@
  */
 import { PipelineError } from "../errors";
 import type { Digest } from "../oci/digest";
-import type { Image } from "../image/image";
+import type { Image, Layer } from "../oci/model";
 import { decompressed } from "../layer/decompress";
-import type { Layer } from "../layer/layer";
 import { DEFAULT_LIMITS, ExpansionBudget, type ExpansionMeter, type LayerLimits } from "../layer/limits";
 import { type VerifyProblem, VerifyStream } from "../oci/verifying-stream";
 import { type CheckResult, checkContract, INDEX_OPTIONS } from "./contract";

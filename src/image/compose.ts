@@ -2,10 +2,9 @@
 import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { diffIdsOf } from "../oci/image-config";
-import { descriptorOf, type Layer } from "../layer/layer";
+import { descriptorOf, type Layer, type Image } from "../oci/model";
 import { bufferBlob } from "../layer/blob";
 import { type ContainerConfig, type HistoryEntry, type ImageConfig, type Manifest, MediaType } from "../oci/types";
-import type { Image } from "./image";
 
 export const ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name";
 export const ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest";

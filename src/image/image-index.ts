@@ -1,27 +1,12 @@
 /**
- * A multi-platform image: an OCI image index and the image of each platform it lists. Pure: composing one reads
- * nothing but the images it is given.
+ * A multi-platform image composed: the OCI image index of images (`ImageIndex`, src/oci/model.ts) and each image's
+ * platform. Pure: composing one reads nothing but the images it is given.
  */
 import { PipelineError } from "../errors";
-import { type Digest, sha256 } from "../oci/digest";
+import { sha256 } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { type Descriptor, type Index, MediaType, type Platform } from "../oci/types";
-import type { Image } from "./image";
-
-export interface ImageIndex {
-  /** The index's exact bytes: its digest is the multi-platform image's digest. */
-  readonly bytes: Buffer;
-  readonly index: Index;
-  /** sha256 of bytes. */
-  readonly digest: Digest;
-  readonly mediaType: string;
-  /** The image of each entry of `index.manifests`, in the same order. */
-  readonly images: readonly Image[];
-}
-
-export function isImageIndex(x: Image | ImageIndex): x is ImageIndex {
-  return Array.isArray((x as ImageIndex).images);
-}
+import type { Image, ImageIndex } from "../oci/model";
 
 /** The platform an image's config declares (os, architecture, variant); none when it names no os or architecture. */
 export function platformOfImage(image: Image): Platform | undefined {

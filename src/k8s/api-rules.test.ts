@@ -8,7 +8,7 @@ import { fullExample, pipelineJob } from "../../test/golden/k8s/specs";
 import { manifestsFor } from "./render-output";
 import { renderDeployment, renderJob } from "./render";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 const copy = <T>(o: T): T => JSON.parse(JSON.stringify(o));
 
 function deploymentSet(): Obj[] {

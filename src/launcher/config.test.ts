@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
-import { type LaunchConfig, pushTarget, readLaunchConfig } from "./config";
+import { pushTarget } from "../transfer/target";
+import { type LaunchConfig, readLaunchConfig } from "./config";
 
 const cfg = { registry: "localhost:5000", repository: "examples/hello", label: "//examples/hello:hello" };
 

@@ -2,7 +2,6 @@
 import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
 import { type Digest, parseDigest } from "../oci/digest";
-import { parseReference, validateRegistry, validateRepository } from "../oci/reference";
 import { bool, checkJson, choice, dict, type Infer, list, obj, str } from "../schema/validators";
 
 /** A path relative to the runfiles root as bazel/private/tools.bzl `rlocation` writes it: `<repository>/<path>`. */
@@ -69,9 +68,6 @@ const LAUNCH_CONFIG = obj(
 export type LaunchConfig = Infer<typeof LAUNCH_CONFIG>;
 export type LaunchImage = Infer<typeof LAUNCH_IMAGE>;
 
-/** Overrides registry/repository for every target of a pipeline: `HOST/REPO`. */
-export const ENV_REPOSITORY_OVERRIDE = "PIPELINE_REPOSITORY";
-
 /** The launch config at `path`, validated: E_LAUNCH_CONFIG naming the file, the field and the value otherwise. */
 export function readLaunchConfig(path: string): LaunchConfig {
   let value: unknown;
@@ -81,41 +77,6 @@ export function readLaunchConfig(path: string): LaunchConfig {
     throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
   }
   return checkJson(value, `launch config ${path} (malformed: rebuild the target)`, LAUNCH_CONFIG, "E_LAUNCH_CONFIG");
-}
-
-export interface Target {
-  registry: string;
-  repository: string;
-}
-
-/** `--repository HOST/REPO` beats `$PIPELINE_REPOSITORY`, which beats the BUILD file's registry/repository. */
-export function pushTarget(
-  cfg: Pick<LaunchConfig, "registry" | "repository" | "label">,
-  override?: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Target {
-  const fromEnv = env[ENV_REPOSITORY_OVERRIDE];
-  const chosen = override || fromEnv;
-  if (chosen) {
-    const what = override ? "--repository" : ENV_REPOSITORY_OVERRIDE;
-    if (!chosen.includes("/")) {
-      throw new PipelineError(
-        "E_BAD_REFERENCE",
-        `${what}: expected HOST/REPOSITORY (e.g. localhost:5000/team/app), got ${JSON.stringify(chosen)}`,
-      );
-    }
-    if (chosen.includes("@") || /:[^/]*$/.test(chosen.slice(chosen.indexOf("/")))) {
-      throw new PipelineError(
-        "E_BAD_REFERENCE",
-        `${what}: should not contain a tag or digest, got ${JSON.stringify(chosen)}`,
-      );
-    }
-    const ref = parseReference(chosen, what);
-    return { registry: ref.registry, repository: ref.repository };
-  }
-  validateRegistry(cfg.registry, `${cfg.label}: registry`);
-  validateRepository(cfg.repository, `${cfg.label}: repository`);
-  return { registry: cfg.registry, repository: cfg.repository };
 }
 
 export function readDigestFile(path: string): Digest {

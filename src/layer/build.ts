@@ -19,7 +19,7 @@ import { MediaType } from "../oci/types";
 import { fileLayer } from "./blob";
 import { ParallelGzip } from "./gzip";
 import { followInside } from "./host-root";
-import type { Layer } from "./layer";
+import type { Layer } from "../oci/model";
 import { type TarEntry, tarStream } from "./tar";
 
 export interface LayerInput {

@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { CANARY_MTIME, gz, HOSTILE_LAYERS, rawTar, type RawEntry } from "../../test/corpus/raw-tar";
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { type Digest, sha256 } from "../oci/digest";
 import { indexImage } from "../image-contract/verify-image";
 import type { FileIndex } from "../image-contract/file-index";

@@ -39,7 +39,7 @@ import { SHA256_HEX } from "../oci/grammar";
 import { Verifier, verified } from "../oci/verifying-stream";
 import { decompressed } from "./decompress";
 import { type DirId, HostRoot } from "./host-root";
-import type { Layer } from "./layer";
+import type { Layer } from "../oci/model";
 import { judgeSymlink, keyOf, planEntry, type RealDir, resolveDir, resolveHardLink } from "./safety";
 import { DEFAULT_LIMITS, ExpansionBudget, type LayerLimits } from "./limits";
 import { readTarEntries, type TarReadEntry } from "./tar-read";

@@ -22,7 +22,7 @@ import {
   MANIFEST_MEDIA_TYPES,
 } from "../oci/types";
 import { fileBlob, fileLayer } from "../layer/blob";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { hostPlatform, pickPlatform } from "../oci/platform";
 import type { Platform } from "../oci/types";
 import { MAX_LAYOUT_CONFIG_BYTES, MAX_LAYOUT_JSON_BYTES, readLayoutFile } from "./read-file";

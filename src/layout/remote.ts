@@ -18,7 +18,7 @@ import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { isDigest, type Digest } from "../oci/digest";
 import type { Descriptor } from "../oci/types";
-import type { Blob } from "../layer/layer";
+import type { Blob } from "../oci/model";
 import { MAX_LAYOUT_JSON_BYTES, readLayoutFile } from "./read-file";
 
 export const REMOTE_BLOBS_FILE = "pipeline-remote-blobs.json";

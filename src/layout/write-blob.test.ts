@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
-import type { Blob } from "../layer/layer";
+import type { Blob } from "../oci/model";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { Verifier } from "../oci/verifying-stream";
-import { pour, selfVerifyingBlob, writeBlob } from "./write";
+import { selfVerifyingBlob } from "../layer/blob";
+import { pour, writeBlob } from "./write";
 
 /** A blob streaming `bytes` in `chunk`-sized pieces, counting how often it was opened. */
 function chunked(

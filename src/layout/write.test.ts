@@ -66,7 +66,7 @@ describe("writeLayout", () => {
 describe("writeLayout with blobs behind symlinks (as in Bazel's sandbox)", () => {
   test("blobs are regular files (hard links to the real file), never symlinks", async () => {
     const { symlinkSync, lstatSync, statSync } = await import("node:fs");
-    const { fileLayer } = await import("../layer/blob");
+    const { fileLayer } = await import("../layer/blob.js");
     const parent = scratchDir("rp-layout-");
     const bytes = Buffer.from("layer behind a symlink");
     writeFileSync(join(parent, "real.tar"), bytes);

@@ -10,11 +10,9 @@ import { PipelineError } from "../errors";
 import { digestHex } from "../oci/digest";
 import { Verifier } from "../oci/verifying-stream";
 import { ANNOTATION_REF_NAME, type Descriptor, type Index, MediaType, OCI_LAYOUT_FILE } from "../oci/types";
-import type { Blob, BlobFeed } from "../layer/layer";
-import { bufferBlob } from "../layer/blob";
+import { type Blob, type BlobFeed, type Image, type ImageIndex, isImageIndex } from "../oci/model";
+import { bufferBlob, feedOf, isSelfVerifying } from "../layer/blob";
 import { forEachLimited } from "../concurrency";
-import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/image-index";
 import { holdTemp, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 import { remoteEntryOf, remoteSourcesOf, writeRemoteBlobs } from "./remote";
@@ -32,30 +30,6 @@ export interface WriteLayoutOptions {
   hardlink?: boolean;
   /** How many blobs to write at once. */
   concurrency?: number;
-}
-
-const selfVerifying = new WeakSet<Blob>();
-
-/**
- * Marks a blob whose open() stream checks its own bytes, as RegistryClient.openBlob does: it fails before its
- * end when digest or size are wrong. writeBlob then does not hash the bytes a second time. The mark is on this
- * object only: a copy with another open() (`{ ...blob, open }`) is hashed as usual.
- */
-export function selfVerifyingBlob<T extends Blob>(blob: T): T {
-  selfVerifying.add(blob);
-  return blob;
-}
-
-const feeds = new WeakMap<Blob, BlobFeed>();
-
-/**
- * Marks a blob whose bytes can also be handed to a synchronous consumer (`feed`), without a fresh buffer per chunk as
- * open()'s stream needs: a registry's layer (src/registry/blob-fetch.ts). writeBlob then writes it so. The same bytes
- * as open(); like selfVerifyingBlob's, the mark is on this object only (a copy with another open() streams).
- */
-export function feedableBlob<T extends Blob>(blob: T, feed: BlobFeed): T {
-  feeds.set(blob, feed);
-  return blob;
 }
 
 /** Bytes gathered before one write(v) call: a 100 MB layer is ~100 writes, not one per 64 KiB socket read. */
@@ -88,10 +62,10 @@ export async function writeBlob(blobsDir: string, blob: Blob, hardlink = true): 
   // A self-verifying blob checks its own digest as it streams: only its size is checked here.
   const check = new Verifier({
     expect: { digest: blob.digest, size: blob.size },
-    hash: !selfVerifying.has(blob),
+    hash: !isSelfVerifying(blob),
     label: `blob ${blob.digest}`,
   });
-  const feed = feeds.get(blob);
+  const feed = feedOf(blob);
   try {
     if (feed) await feedToFile(feed, tmp, check);
     else await copyToFile(() => blob.open(), tmp, check);

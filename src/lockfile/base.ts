@@ -7,7 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { cachedHostNodeBase } from "../base/host-node-cache";
 import type { Keychain } from "../registry-auth/keychain";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { readLayout } from "../layout/read";
 import { sourceOfLayout } from "../layout/source";
 import { formatReference, parseReference } from "../oci/reference";

@@ -29,6 +29,7 @@ import {
   MODEL_DIR,
 } from "./cache";
 import { fetchModelInto, resolveModel } from "./fetch";
+import { entryExists } from "../fs-exists";
 
 export interface SyncModelOptions {
   keychain: Keychain;
@@ -95,7 +96,7 @@ export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ d
   await useEntry(dirname(entry), basename(entry));
   const problem = await checkEntry(entry, digest, opts.verifyContent ?? false);
   if (problem === undefined) return { digest, dir: join(entry, MODEL_DIR) };
-  if (await exists(entry)) {
+  if (await entryExists(entry)) {
     opts.warn?.(`model cache entry ${entry} is not whole (${problem}); fetching it again`);
     await fsp.rm(entry, { recursive: true, force: true });
   }
@@ -110,13 +111,4 @@ export async function syncModel(id: string, opts: SyncModelOptions): Promise<{ d
     );
   }
   return { digest, dir: join(entry, MODEL_DIR) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fsp.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -10,7 +10,7 @@ export function lazyDefaultKeychain(opts: DefaultKeychainOptions = {}): Keychain
   let chain: Promise<Keychain> | undefined;
   let loaded: Keychain | undefined;
   const load = () =>
-    (chain ??= import("./default").then((m) => {
+    (chain ??= import("./default.js").then((m) => {
       loaded = m.defaultKeychain(opts);
       return loaded;
     }));

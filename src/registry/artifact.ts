@@ -90,7 +90,7 @@ export function prepareArtifact(
     access: "push",
   });
   const blobs = (async () => {
-    const { uploadBlob } = await import("./upload");
+    const { uploadBlob } = await import("./upload.js");
     const layer = bufferBlob(artifact.bytes, artifact.layerMediaType ?? artifact.artifactType);
     await Promise.all(
       [bufferBlob(EMPTY_JSON, MediaType.OCI_EMPTY), layer].map(async (blob) => {

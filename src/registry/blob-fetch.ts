@@ -21,7 +21,7 @@ import { connect as netConnect, isIP, type OnReadOpts, type Socket } from "node:
 import type * as tls from "node:tls";
 import { performance } from "node:perf_hooks";
 import { PipelineError } from "../errors";
-import type { BlobConsumer } from "../layer/layer";
+import type { BlobConsumer } from "../oci/model";
 import type { Verifier } from "../oci/verifying-stream";
 import type { Connector, HttpResponse } from "./http";
 import { type TransferRate, tooSlowError, watchRate } from "./transfer-rate";

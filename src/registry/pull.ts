@@ -1,13 +1,11 @@
 /**
  * Pulls images from a registry: resolves a tag or digest (choosing a platform in an index), fetches the
  * config, and returns an Image whose layers stream from the registry on open() (digest-checked as they
- * flow). pullToLayout writes the image as an OCI layout, atomically.
+ * flow) and feed a consumer (BlobFeed). Where the blobs go is the caller's: src/transfer/pull.ts writes a layout.
  */
 import type { Readable } from "node:stream";
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { PipelineError } from "../errors";
-import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from "../layer/limits";
+import type { LayerLimits } from "../layer/limits";
 import { formatReference, type Reference } from "../oci/reference";
 import type { Digest } from "../oci/digest";
 import { parseIndexDescriptors, parseManifestDescriptors } from "../oci/descriptor";
@@ -21,13 +19,9 @@ import {
   type Platform,
 } from "../oci/types";
 import { hostPlatform, pickPlatform } from "../oci/platform";
-import { bufferBlob } from "../layer/blob";
-import type { Blob, Layer } from "../layer/layer";
-import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/image-index";
+import { bufferBlob, feedableBlob, selfVerifyingBlob } from "../layer/blob";
+import type { Image, Layer } from "../oci/model";
 import type { Keychain } from "../registry-auth/keychain";
-import { feedableBlob, layoutBlobs, selfVerifyingBlob, writeLayout } from "../layout/write";
-import { markRemote, remoteSourcesOf } from "../layout/remote";
 import type { BlobFetch } from "./blob-fetch";
 import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
@@ -44,15 +38,11 @@ export interface PullOptions {
   log?: Logger;
   scheme?: "http" | "https";
   /**
-   * pullToLayout: the free space to leave (minFreeSpace, src/layer/limits.ts; default none: the image must fit).
+   * Pulls to a layout (src/transfer/pull.ts): the free space to leave (minFreeSpace, src/layer/limits.ts; default none:
+   * the image must fit).
    * Every pull: the slowest a blob may arrive (minTransferRate, transferRateWindow; default theirs).
    */
   limits?: LayerLimits;
-  /**
-   * A shallow pull (src/layout/remote.ts): the layers are marked as had from this image (`registry/repo@digest`), so a
-   * layout written from it holds index, manifest and config only, and records where the layers are.
-   */
-  shallow?: boolean;
 }
 
 export interface InspectResult {
@@ -175,7 +165,7 @@ function fetchRemote(
 }
 
 /**
- * Layer downloads started before their writer asks (pullToLayout: the first layers' requests go out beside the
+ * Layer downloads started before their writer asks (ResolvedImage.image(true): the first layers' requests go out beside the
  * config's, so a pull pays the registry's round trip once, not twice). Each is handed out once (take); close() stops
  * what was never taken. A download nobody takes yet is paused once its first read is set aside (blob-fetch.ts: the
  * transfer-rate check does not count that time); one that fails before it is taken keeps its error for its writer.
@@ -199,7 +189,7 @@ class EarlyFetches {
   }
 }
 
-/** How many layers pullToLayout requests before the config arrives: as many as writeLayout writes at once. */
+/** How many layers ResolvedImage.image(true) requests before the config arrives: as many as a layout writes at once. */
 const EARLY_LAYERS = 4;
 
 /**
@@ -237,7 +227,6 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
       `${formatReference(ref)}: config lists ${diffIds.length} diff_ids but the manifest has ${n} layers`,
     );
   }
-  const source = `${ref.registry}/${ref.repository}@${ref.digest ?? r.digest}`;
   const layers = r.manifest.layers.map((l, i) => {
     const layer = selfVerifyingBlob<Layer>({
       digest: l.digest,
@@ -247,7 +236,6 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
       annotations: l.annotations,
       open: () => openRemote(r.client, ref.repository, l, label(i), progress),
     });
-    if (opts.shallow) return markRemote(layer, [source]);
     return feedableBlob(layer, async (consumer) => {
       await (early?.take(l.digest) ?? download(l, i)()).into(consumer);
       progress.blobDone(l.digest, "downloaded");
@@ -265,72 +253,32 @@ async function imageOf(r: Resolved, ref: Reference, opts: PullOptions, early?: E
   };
 }
 
-/**
- * Pulls into an OCI layout at `dir` (replaced atomically); the manifest is named by the tag, if any. Once the
- * manifest says the image fits on the disk, the config and the first layers are requested at once.
- */
-export async function pullToLayout(
-  ref: Reference,
-  dir: string,
-  opts: PullOptions = {},
-): Promise<{ digest: Digest; refName?: string }> {
+/** What a reference names, resolved to one image manifest: its config and layers not fetched yet. */
+export interface ResolvedImage {
+  readonly digest: Digest;
+  readonly manifest: Manifest;
+  /** The manifest's size in bytes. */
+  readonly manifestSize: number;
+  /**
+   * The Image (pullImage's): the config fetched now, layers streamed on open() or fed. `startLayers`: the first
+   * layers' downloads start before the config's, for a consumer that takes every layer at once (a layout), so a pull
+   * pays the registry's round trip once, not twice; close() then stops what was never taken.
+   */
+  image(startLayers?: boolean): Promise<Image>;
+  close(): void;
+}
+
+/** Resolves `ref` to an image manifest (choosing the platform in an index); nothing else is fetched yet. */
+export async function resolveImage(ref: Reference, opts: PullOptions = {}): Promise<ResolvedImage> {
   const r = await resolveManifest(ref, opts);
-  const { config, layers } = r.manifest;
-  const written = opts.shallow ? [] : layers;
-  ensureFits(
-    dir,
-    [config, ...written, { digest: r.digest, size: r.bytes.length }],
-    new Set(written.map((l) => l.digest)).size,
-    "",
-    ref,
-    opts,
-  );
   const early = new EarlyFetches();
-  try {
-    const image = await imageOf(r, ref, opts, opts.shallow ? undefined : early);
-    await writeLayout(dir, image, { atomic: true, refName: ref.tag });
-    return { digest: image.digest, refName: ref.tag };
-  } finally {
-    early.close();
-  }
-}
-
-/**
- * The manifests say how much is coming: refuses (E_NO_SPACE) before a blob is downloaded when writing every distinct
- * blob of `content` (an image, or an index's images and the index) into `dir` would eat into the free-space reserve.
- */
-export function ensureLayoutFits(dir: string, content: Image | ImageIndex, ref: Reference, opts: PullOptions): void {
-  const images = isImageIndex(content) ? content.images : [content];
-  const written = (b: Blob) => !remoteSourcesOf(b); // a shallow pull's layers are not written
-  const layers = new Set(images.flatMap((i) => i.layers.filter(written).map((l) => l.digest))).size;
-  const platforms = isImageIndex(content) ? ` of ${images.length} platform(s)` : "";
-  ensureFits(dir, layoutBlobs(content).filter(written), layers, platforms, ref, opts);
-}
-
-/** ensureLayoutFits for the blobs `blobs` (each distinct digest counted once), `layers` of them layers. */
-function ensureFits(
-  dir: string,
-  blobs: readonly { digest: Digest; size: number }[],
-  layers: number,
-  platforms: string,
-  ref: Reference,
-  opts: PullOptions,
-): void {
-  const sizes = new Map(blobs.map((b) => [b.digest, b.size]));
-  const bytes = [...sizes.values()].reduce((n, size) => n + size, 0);
-  const what = `${formatReference(ref)}: downloading its ${layers} layer(s)${platforms} (${formatSize(bytes)})`;
-  ensureFreeSpace(
-    existingAncestor(dirname(resolve(dir))),
-    bytes,
-    opts.limits ?? { ...DEFAULT_LIMITS, minFreeSpace: 0 },
-    what,
-  );
-}
-
-/** `dir` or its nearest ancestor that exists (the file system the layout will be written to). */
-function existingAncestor(dir: string): string {
-  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
+  return {
+    digest: r.digest,
+    manifest: r.manifest,
+    manifestSize: r.bytes.length,
+    image: (startLayers = false) => imageOf(r, ref, opts, startLayers ? early : undefined),
+    close: () => early.close(),
+  };
 }
 
 /** The digest a reference points at now (an index's own digest for a multi-platform tag). */

@@ -9,8 +9,8 @@ import { PipelineError } from "../errors";
 import type { Digest } from "../oci/digest";
 import { formatPlatform } from "../oci/platform";
 import { forEachLimited } from "../concurrency";
-import type { Image } from "../image/image";
-import { type ImageIndex, platformOfImage } from "../image/image-index";
+import type { Image, ImageIndex } from "../oci/model";
+import { platformOfImage } from "../image/image-index";
 import {
   blobsOf,
   checkedPush,

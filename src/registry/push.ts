@@ -8,9 +8,8 @@
 import { PipelineError } from "../errors";
 import { type Digest, sha256 } from "../oci/digest";
 import { normalizeRegistry, validateRegistry, validateRepository, validateTag } from "../oci/reference";
-import type { Blob } from "../layer/layer";
+import type { Blob, Image } from "../oci/model";
 import { forEachLimited } from "../concurrency";
-import type { Image } from "../image/image";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
@@ -192,7 +191,7 @@ export async function pushBlobs(
     .map((c) => validateRepository(c.repository, "mount candidate repository"));
   await forEachLimited(blobs, opts.concurrency ?? 4, async ({ blob, label }) => {
     if (await client.blobExists(repository, blob.digest)) return skipAll([{ blob, label }], target, opts, result);
-    const { mountBlob, uploadBlob } = await import("./upload"); // loaded only when a blob must go up
+    const { mountBlob, uploadBlob } = await import("./upload.js"); // loaded only when a blob must go up
     let session: URL | undefined;
     for (const from of mountCandidates) {
       const m = await mountBlob(client, repository, blob.digest, from);

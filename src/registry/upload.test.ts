@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { sha256 } from "../oci/digest";
 import { bufferBlob, fileBlob } from "../layer/blob";
-import type { Blob } from "../layer/layer";
+import type { Blob } from "../oci/model";
 import { startFakeServer, type FakeRequest, type FakeServer } from "../../test/fixtures/registry";
 import { anonymousKeychain } from "../registry-auth/anonymous";
 import { RegistryClient } from "./client";

@@ -10,7 +10,7 @@
  */
 import { pipeline, Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import type { Blob } from "../layer/layer";
+import type { Blob } from "../oci/model";
 import type { Digest } from "../oci/digest";
 import { Verifier, type VerifyOptions, VerifyStream } from "../oci/verifying-stream";
 import { type ChunkSource, FileChunks } from "./body-chunks";

@@ -12,8 +12,6 @@
 import { closest } from "../closest";
 import { type ErrorCode, PipelineError, quoteValue } from "../errors";
 
-export const SPEC_ERROR = "E_SPEC";
-
 /** One problem: where (the path, e.g. `repositories[0].password`, and the 1-based line when known) and what. */
 export interface SpecIssue {
   path: string;
@@ -23,12 +21,16 @@ export interface SpecIssue {
   got?: string;
 }
 
-/** E_SPEC (or the code given) with every problem found, one per line; `issues` keeps them structured. */
-export class SpecError extends PipelineError {
+/**
+ * A value that failed its schema, with every problem found, one per line; `issues` keeps them structured. The code
+ * says whose file it was: E_SPEC for a deployment spec (`SpecError`, src/deploy/spec.ts), E_LAUNCH_CONFIG for a launch
+ * config, E_BAD_INPUT, E_CACHE, ... for the others `checkJson` reads.
+ */
+export class SchemaError extends PipelineError {
   constructor(
     readonly file: string,
     readonly issues: SpecIssue[],
-    code: ErrorCode = SPEC_ERROR,
+    code: ErrorCode,
   ) {
     super(code, issues.map((i) => formatIssue(file, i)).join("\n"));
   }
@@ -419,11 +421,11 @@ class JsonContext extends SchemaContext {
 
 /**
  * `value` (already parsed JSON: a file our own rules wrote) checked against `v`; `file` names it in messages.
- * Throws SpecError with `code` listing every problem (`FILE: PATH: problem (got VALUE)`).
+ * Throws SchemaError with `code` listing every problem (`FILE: PATH: problem (got VALUE)`).
  */
 export function checkJson<T>(value: unknown, file: string, v: V<T>, code: ErrorCode): T {
   const cx = new JsonContext();
   const checked = v(value, "", cx);
-  if (cx.issues.length || checked === undefined) throw new SpecError(file, cx.issues, code);
+  if (cx.issues.length || checked === undefined) throw new SchemaError(file, cx.issues, code);
   return checked;
 }

@@ -158,7 +158,7 @@ export async function attachLegacySignature(
   }
   layers = [...layers, layer];
   const config = signatureConfig(layers);
-  const { uploadBlob } = await import("../registry/upload");
+  const { uploadBlob } = await import("../registry/upload.js");
   for (const blob of [bufferBlob(payload, SIMPLE_SIGNING_MEDIA_TYPE), bufferBlob(config, MediaType.OCI_CONFIG)]) {
     if (!(await client.blobExists(repository, blob.digest))) await uploadBlob(client, repository, blob);
   }

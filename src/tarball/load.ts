@@ -5,7 +5,7 @@
  * Choices:
  *  - Tags: `registry/repository:tag` as given, or a bare `tag` put on the default tags' repository. The main image
  *    ("default", else the first) gets the tags; every other image of a multi-image pipeline gets `<tag>-<name>`,
- *    as `NAME_push` tags them (src/launcher/push.ts).
+ *    as `NAME_push` tags them (src/transfer/push.ts).
  *  - Loader "auto" asks docker first (`docker version` must reach a daemon: someone who runs one means it), then
  *    podman (`podman --version`). The loader runs with the caller's environment, so `DOCKER_HOST` picks the daemon
  *    and `CONTAINERS_STORAGE_CONF` / `CONTAINERS_CONF` podman's store and settings.
@@ -18,7 +18,7 @@ import { tagsFor } from "../image/tags";
 import { parseReference, validateTag } from "../oci/reference";
 import { lastLine } from "../lines";
 import { type ArchiveImage, dockerArchiveStream } from "./write";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 
 export type Loader = "docker" | "podman";
 export const LOADERS = ["auto", "docker", "podman"] as const;

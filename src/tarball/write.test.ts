@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
 import { composeImage } from "../image/compose";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { readTarEntries } from "../layer/tar-read";
 import { readLayout } from "../layout/read";
 import { writeLayout } from "../layout/write";

@@ -20,7 +20,7 @@ import { rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { type Digest, digestHex } from "../oci/digest";
 import { tarStream, type TarEntry } from "../layer/tar";
 

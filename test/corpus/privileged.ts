@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { composeImage } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { layerFromDescriptor } from "../../src/layer/build";
 import { sha256 } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/types";

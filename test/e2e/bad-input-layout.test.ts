@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { composeImage } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { blobPath } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
 import { type Digest, sha256 } from "../../src/oci/digest";

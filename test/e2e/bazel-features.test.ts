@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildHostNodeBase } from "../../src/base/host-node";
 import { composeImage } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { listLayer } from "../../src/layer/tar-read";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";

@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { bufferBlob } from "../../src/layer/blob";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { sha256 } from "../../src/oci/digest";
 import { type Index, MediaType } from "../../src/oci/types";
 import { RegistryClient } from "../../src/registry/client";

@@ -24,7 +24,7 @@ import { readLayout } from "../../src/layout/read";
 import { sha256 } from "../../src/oci/digest";
 import { parseReference } from "../../src/oci/reference";
 import { MediaType } from "../../src/oci/types";
-import { pullToLayout } from "../../src/registry/pull";
+import { pullToLayout } from "../../src/transfer/pull";
 import { pushImage } from "../../src/registry/push";
 import { randomImage } from "../fixtures/random-image";
 import { writeDockerConfig } from "../fixtures/registry";

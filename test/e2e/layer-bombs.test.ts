@@ -18,7 +18,7 @@ import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { composeImage } from "../../src/image/compose";
 import { bufferBlob } from "../../src/layer/blob";
 import { buildLayer } from "../../src/layer/build";
-import type { Layer } from "../../src/layer/layer";
+import type { Layer } from "../../src/oci/model";
 import { writeLayout } from "../../src/layout/write";
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES } from "../../src/model/artifact";
 import { MODEL_ARTIFACT_TYPE } from "../../src/model";

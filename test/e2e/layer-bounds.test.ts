@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { composeImage } from "../../src/image/compose";
-import type { Layer } from "../../src/layer/layer";
+import type { Layer } from "../../src/oci/model";
 import { writeLayout } from "../../src/layout/write";
 import { MediaType } from "../../src/oci/types";
 import { type Bomb, zeroBomb } from "../corpus/bombs";

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/commands/run";
 import type { CliIo } from "../../src/cli/io";
 import { composeImage } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { pushImage } from "../../src/registry/push";
 import { rawTar } from "../corpus/raw-tar";
 import { filesContaining, mountsUnder, rawLayer, runcIds } from "../fixtures/runner";

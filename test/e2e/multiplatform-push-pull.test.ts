@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ImageIndex } from "../../src/image/image-index";
+import type { ImageIndex } from "../../src/oci/model";
 import { readLayout, readLayoutIndex } from "../../src/layout/read";
 import { readLocalLayout } from "../../src/container/image-cache";
 import type { Index } from "../../src/oci/types";

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseReference } from "../../src/oci/reference";
-import { pullToLayout } from "../../src/registry/pull";
+import { pullToLayout } from "../../src/transfer/pull";
 import { pushImage } from "../../src/registry/push";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";

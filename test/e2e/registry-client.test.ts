@@ -14,7 +14,8 @@ import { readLayout } from "../../src/layout/read";
 import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import { RegistryClient } from "../../src/registry/client";
 import { pushImage } from "../../src/registry/push";
-import { inspect, pullImage, pullToLayout, resolveDigest } from "../../src/registry/pull";
+import { inspect, pullImage, resolveDigest } from "../../src/registry/pull";
+import { pullToLayout } from "../../src/transfer/pull";
 import {
   startFakeServer,
   startRegistry,

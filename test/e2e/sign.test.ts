@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type TempRegistry, tempRegistry } from "../../src/devregistry/testing";
-import type { Image } from "../../src/image/image";
+import type { Image } from "../../src/oci/model";
 import { writeLayout } from "../../src/layout/write";
 import { attachArtifact } from "../../src/registry/artifact";
 import { sha256 } from "../../src/oci/digest";

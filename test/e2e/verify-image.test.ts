@@ -16,9 +16,8 @@ import { verifyImageCommand, type VerifyImageArgs } from "../../src/cli/commands
 import { dockerConfigKeychain } from "../../src/registry-auth/docker-config";
 import type { CliIo } from "../../src/cli/io";
 import { composeImage, type ComposeOptions } from "../../src/image/compose";
-import type { Image } from "../../src/image/image";
+import type { Image, Layer } from "../../src/oci/model";
 import { buildLayer, type LayerInput, layerFromDescriptor } from "../../src/layer/build";
-import type { Layer } from "../../src/layer/layer";
 import { unpackLayers } from "../../src/layer/unpack";
 import { blobPath } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { checkManifest } from "../../src/devregistry/manifest-check";
-import { RegistryError } from "../../src/devregistry/registry-error";
+import { ErrorAnswer } from "../../src/devregistry/error-answer";
 import { Storage } from "../../src/devregistry/storage";
 import { PipelineError } from "../../src/errors";
 import { EMPTY_CONFIG, MODEL_ARTIFACT_TYPE, planModel } from "../../src/model/artifact";
@@ -38,7 +38,7 @@ async function message(f: () => unknown): Promise<string> {
   try {
     await f();
   } catch (e) {
-    if (e instanceof PipelineError || e instanceof RegistryError) return e.message;
+    if (e instanceof PipelineError || e instanceof ErrorAnswer) return e.message;
     throw e;
   }
   return "";

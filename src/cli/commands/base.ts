@@ -20,10 +20,10 @@ export async function hostNode(a: CommandArgs<typeof BASE_HOST_NODE>, io: CliIo)
  * under one index.
  */
 export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo): Promise<void> {
-  const { addNodeToBase } = await import("../../base/add-node");
-  const { readLayout } = await import("../../layout/read");
-  const { sourceOfLayout } = await import("../../layout/source");
-  const { parsePlatformList } = await import("../../oci/platform");
+  const { addNodeToBase } = await import("../../base/add-node.js");
+  const { readLayout } = await import("../../layout/read.js");
+  const { sourceOfLayout } = await import("../../layout/source.js");
+  const { parsePlatformList } = await import("../../oci/platform.js");
   const names = { baseName: sourceOfLayout(a.base), nodeName: sourceOfLayout(a.node) };
   const platforms = parsePlatformList(a.platform, "--platform");
   if (!platforms.length) {
@@ -32,8 +32,8 @@ export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo):
     return;
   }
   const { rm } = await import("node:fs/promises");
-  const { composeIndex } = await import("../../image/image-index");
-  const { writeLayout } = await import("../../layout/write");
+  const { composeIndex } = await import("../../image/image-index.js");
+  const { writeLayout } = await import("../../layout/write.js");
   const parts = platforms.map((_, i) => `${a.output}.platform-${i}`);
   try {
     for (const [i, platform] of platforms.entries()) {

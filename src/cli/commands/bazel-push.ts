@@ -7,9 +7,10 @@
  * logs `bazel run`'s environment in java.log, but shows variables named like *PASS* as `__private_value_removed__`).
  */
 import { PipelineError } from "../../errors";
-import { pushTarget, readLaunchConfig } from "../../launcher/config";
+import { readLaunchConfig } from "../../launcher/config";
+import { pushTarget } from "../../transfer/target";
 import { runfile, runfilesDir } from "../../launcher/runfiles";
-import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../launcher/push";
+import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../transfer/push";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
@@ -43,10 +44,10 @@ export async function pushFromConfig(
       { exitCode: 2 },
     );
   }
-  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
+  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
   // Opened before anything is pushed: a wrong password pushes nothing.
   const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
-  const { lockfileDigests } = await import("../../sign/provenance");
+  const { lockfileDigests } = await import("../../sign/provenance.js");
   const lockfiles = signingKey
     ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) })))
     : [];

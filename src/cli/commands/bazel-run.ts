@@ -9,7 +9,7 @@ import { forwardTermination, signalExitCode } from "../../process/signals";
 import { readLaunchConfig } from "../../launcher/config";
 import { launchEnvironment, userImages } from "../../launcher/env";
 import { runfile, runfilesDir } from "../../launcher/runfiles";
-import { uriMap } from "../../launcher/push";
+import { uriMap } from "../../transfer/push";
 import type { CliIo } from "../io";
 import { pushFromConfig } from "./bazel-push";
 import type { CommandArgs } from "../args";

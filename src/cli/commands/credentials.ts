@@ -303,8 +303,8 @@ async function testGit(url: string, io: CliIo, deps: CredentialsTestDeps): Promi
       `no git credential for ${redactUrl(url)}; looked in rules_pipeline credentials ${loadCredentialsConfig(opts).path}`,
     );
   io.stdout(`credential for ${redactUrl(url)}: ${found.description}`);
-  const withGitAuth: WithGitAuth = deps.withGitAuth ?? (await import("../../git/auth")).withGitAuth;
-  const { sanitizeGitOutput } = await import("../../git/redact");
+  const withGitAuth: WithGitAuth = deps.withGitAuth ?? (await import("../../git/auth.js")).withGitAuth;
+  const { sanitizeGitOutput } = await import("../../git/redact.js");
   const run = await withGitAuth(url, found.secret, (env) => runGit(deps.git ?? "git", ["ls-remote", "--", url], env), {
     baseEnv: io.env,
   });

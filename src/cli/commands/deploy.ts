@@ -55,21 +55,21 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     { describeObject, renderDeployment, renderJob },
     { manifestsFor },
   ] = await Promise.all([
-    import("../../deploy/spec"),
-    import("../../deploy/resolve"),
-    import("../../oci/platform"),
-    import("../../k8s/manifest"),
-    import("../../k8s/render"),
-    import("../../k8s/render-output"),
+    import("../../deploy/spec.js"),
+    import("../../deploy/resolve.js"),
+    import("../../oci/platform.js"),
+    import("../../k8s/manifest.js"),
+    import("../../k8s/render.js"),
+    import("../../k8s/render-output.js"),
   ]);
   const format = parseFormat(a.output ?? "yaml");
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
   if (a.image)
-    spec.interpreter = (await import("../../deploy/constructors")).containerFromReference(a.image, "--image");
+    spec.interpreter = (await import("../../deploy/constructors.js")).containerFromReference(a.image, "--image");
   // Reading the kubeconfig first makes a bad --context fail before any registry request.
   const loaded =
     what === "apply"
-      ? (await import("../../k8s/kubeconfig")).loadKubeconfig({
+      ? (await import("../../k8s/kubeconfig.js")).loadKubeconfig({
           env: io.env,
           kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig),
           context: a.context,
@@ -119,7 +119,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   // --secrets-only run nothing).
   const specPath = resolvePath(io.cwd, a.spec);
   if (!a["secrets-only"]) {
-    await (await import("../../sign/policy")).requireSignedDeployment(
+    await (await import("../../sign/policy.js")).requireSignedDeployment(
       resolved,
       a["require-signature"],
       { file: specPath, requireSignature: spec.requireSignature },
@@ -133,9 +133,9 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     );
   }
   const [{ fillSecrets }, { applyObjects, makeClient }, { waitForRollout }] = await Promise.all([
-    import("../../k8s/secret-objects"),
-    import("../../k8s/apply"),
-    import("../../k8s/rollout"),
+    import("../../k8s/secret-objects.js"),
+    import("../../k8s/apply.js"),
+    import("../../k8s/rollout.js"),
   ]);
   const filled = a["secrets-only"] ? manifestsFor(objects, "only", lookup) : fillSecrets(objects, lookup);
   const client = makeClient(loaded!);

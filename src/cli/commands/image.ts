@@ -16,7 +16,7 @@ import { isLayoutIndex, readLayout, readLayoutContent } from "../../layout/read"
 import { writeLayout } from "../../layout/write";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
-import type { Image } from "../../image/image";
+import type { Image } from "../../oci/model";
 import { composeIndex, platformOfImage } from "../../image/image-index";
 import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
 import type { Platform } from "../../oci/types";

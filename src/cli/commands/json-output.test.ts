@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { randomImage } from "../../../test/fixtures/random-image";
 import { type TempRegistry, tempRegistry } from "../../devregistry/testing";
 import { writeLayout } from "../../layout/write";
-import type { Image } from "../../image/image";
+import type { Image } from "../../oci/model";
 import { runCli } from "../run-cli";
 import type { CliIo } from "../io";
 

@@ -6,12 +6,12 @@
  */
 import type { Digest } from "../../oci/digest";
 import { PipelineError } from "../../errors";
-import { imageSize } from "../../launcher/push";
+import { imageSize } from "../../transfer/push";
 import { layoutImages, readLayout, readLayoutContent } from "../../layout/read";
 import { recordLayoutSource } from "../../layout/source";
 import { hostPlatform, parsePlatform, parsePlatformList } from "../../oci/platform";
 import { formatReference, parseReference } from "../../oci/reference";
-import { pullToLayout } from "../../registry/pull";
+import { pullToLayout } from "../../transfer/pull";
 import { progressFor } from "../../registry/progress";
 import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
@@ -34,7 +34,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
     );
   // The free-space reserve of the cache (1 GiB by default) holds only when $PIPELINE_MIN_FREE_SPACE asks for one:
   // the layout goes where the user said, and must fit. The transfer rate (--min-transfer-rate) holds for every blob.
-  const { resolveLimits } = await import("../../layer/limits");
+  const { resolveLimits } = await import("../../layer/limits.js");
   const flags = {
     minFreeSpace: io.env.PIPELINE_MIN_FREE_SPACE ? undefined : 0,
     minTransferRate: a["min-transfer-rate"],
@@ -51,7 +51,7 @@ export async function pull(a: CommandArgs<typeof PULL>, io: CliIo): Promise<void
   let digest: Digest;
   let platforms: string[];
   if (several) {
-    const { pullIndexToLayout } = await import("../../registry/pull-index");
+    const { pullIndexToLayout } = await import("../../transfer/pull.js");
     const r = await pullIndexToLayout(
       ref,
       a.output,

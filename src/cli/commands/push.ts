@@ -9,8 +9,8 @@
  * `--provenance` adds a signed SLSA provenance v1 attestation (`cosign verify-attestation --type slsaprovenance1`).
  */
 import { PipelineError } from "../../errors";
-import { pushTarget } from "../../launcher/config";
-import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../launcher/push";
+import { pushTarget } from "../../transfer/target";
+import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../transfer/push";
 import { progressFor } from "../../registry/progress";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
@@ -21,7 +21,7 @@ import type { CommandArgs } from "../args";
 import type { PUSH } from "../command-specs";
 
 async function openSigningKey(file: string, env: NodeJS.ProcessEnv, passwordFile: string | undefined) {
-  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key");
+  const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
   return readSigningKey(file, signingPassword(env, passwordFile));
 }
 
@@ -66,7 +66,7 @@ export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void
   // Signing's modules (tweetnacl among them) load only when asked for: a plain push starts as fast as it can.
   const lockfileArgs = a["provenance-lockfile"] ?? [];
   const lockfiles = lockfileArgs.length
-    ? await (await import("../../sign/provenance")).lockfileDigests(
+    ? await (await import("../../sign/provenance.js")).lockfileDigests(
         lockfileArgs.map((file) => ({ name: file, file: resolve(io.cwd, file) })),
       )
     : [];

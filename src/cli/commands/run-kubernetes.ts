@@ -96,22 +96,22 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     runAsUser: a["run-as-user"],
     ttlSecondsAfterFinished: a["ttl-seconds"],
   };
-  const loaded = (await import("../../k8s/kubeconfig")).loadKubeconfig({
+  const loaded = (await import("../../k8s/kubeconfig.js")).loadKubeconfig({
     env: io.env,
     kubeconfig: a.kubeconfig && resolvePath(io.cwd, a.kubeconfig),
     context: a.context,
   });
   const namespace = a.namespace ?? loaded.namespace ?? "default";
-  const { imageSpec, runJob, runJobName, runSpec } = await import("../../k8s/run-job");
-  const { containerFromReference } = await import("../../deploy/constructors");
+  const { imageSpec, runJob, runJobName, runSpec } = await import("../../k8s/run-job.js");
+  const { containerFromReference } = await import("../../deploy/constructors.js");
   const warn = (line: string) => io.stderr(`warning: ${line}`);
 
   let deployment: ResolvedDeployment;
   let specFile: { file: string; requireSignature?: string } | undefined;
   if (a.spec) {
     const [{ loadDeploymentSpec }, { resolveDeployment }] = await Promise.all([
-      import("../../deploy/spec"),
-      import("../../deploy/resolve"),
+      import("../../deploy/spec.js"),
+      import("../../deploy/resolve.js"),
     ]);
     const specPath = resolvePath(io.cwd, a.spec);
     const spec = loadDeploymentSpec(specPath, { warn });
@@ -152,7 +152,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     deployment = { spec: runSpec(spec, overrides), image: `${interp.repository}@${interp.digest}`, warnings: [] };
   }
   // Before any request to the cluster: the image's signature, when a key is required.
-  await (await import("../../sign/policy")).requireSignedDeployment(deployment, a["require-signature"], specFile, {
+  await (await import("../../sign/policy.js")).requireSignedDeployment(deployment, a["require-signature"], specFile, {
     env: io.env,
     insecure: a.insecure,
     stderr: io.stderr,
@@ -167,8 +167,8 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   });
   const jobName = job.metadata!.name!;
   const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([
-    import("../../deploy/env"),
-    import("../../k8s/names"),
+    import("../../deploy/env.js"),
+    import("../../k8s/names.js"),
   ]);
   const fromSecrets = deployment.spec.env.filter((e) => envSecretName(e.value) !== undefined);
   if (fromSecrets.length) {
@@ -179,8 +179,8 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
   }
 
   const [{ KubeHttp }, { runOnCluster }] = await Promise.all([
-    import("../../k8s/run-api"),
-    import("../../k8s/run-on-cluster"),
+    import("../../k8s/run-api.js"),
+    import("../../k8s/run-on-cluster.js"),
   ]);
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {

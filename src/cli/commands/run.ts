@@ -38,16 +38,16 @@ export { RUN_OPTIONS } from "../deploy-options";
  * (or checked against) the layout's image here, so both paths say the same about a wrong digest.
  */
 async function imageFlag(ref: string, cwd: string): Promise<InterpreterDeployment> {
-  const { containerFromReference } = await import("../../deploy/constructors");
+  const { containerFromReference } = await import("../../deploy/constructors.js");
   const interp = containerFromReference(ref, "--image", cwd);
   if (interp.kind !== "ContainerInLayout") return interp;
-  const { pinLayoutImage } = await import("../../deploy/layout-image");
+  const { pinLayoutImage } = await import("../../deploy/layout-image.js");
   return { ...interp, digest: pinLayoutImage({ dir: interp.layout, digest: interp.digest }, { what: "--image" }) };
 }
 
 export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> {
   // `--on kubernetes`: a Job on a cluster (run-kubernetes.ts); its flags are refused here without it.
-  const onKubernetes = await import("./run-kubernetes");
+  const onKubernetes = await import("./run-kubernetes.js");
   if ((a as { on?: string }).on === "kubernetes") return onKubernetes.runKubernetes(a, io);
   onKubernetes.checkTarget(a);
   if (!a.spec && !a.image) throw usage("pipeline run: name a deployment spec file, or an image with --image REF");
@@ -64,13 +64,13 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const extraEnv = parseEnvFlags(a.env ?? [], io.env);
   const mounts = parseMountFlags(a.mount ?? [], io.cwd);
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
-  const limits = (await import("../../layer/limits")).limitsFromFlags(a, io.env);
-  const policy = await import("../../sign/policy");
+  const limits = (await import("../../layer/limits.js")).limitsFromFlags(a, io.env);
+  const policy = await import("../../sign/policy.js");
   let signatureKey = policy.requiredKey(a["require-signature"], io.env);
   // Before anything runs: the image's signature must verify; what runs is the digest that was verified.
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
-    const transfer = (await import("../../registry/transfer-rate")).transferRateOf(limits);
+    const transfer = (await import("../../registry/transfer-rate.js")).transferRateOf(limits);
     const v = await policy.requireSignature(image, signatureKey, {
       keychain,
       insecure: a.insecure,
@@ -81,10 +81,10 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     return v.pinned;
   };
 
-  const { lineWriter } = await import("../../lines");
-  const { cacheRoot } = await import("../../container/paths");
-  const { keychainFor } = await import("../auth-flags");
-  const { progressFor } = await import("../../registry/progress");
+  const { lineWriter } = await import("../../lines.js");
+  const { cacheRoot } = await import("../../container/paths.js");
+  const { keychainFor } = await import("../auth-flags.js");
+  const { progressFor } = await import("../../registry/progress.js");
   const stdout = lineWriter(io.stdout);
   const stderr = lineWriter(io.stderr);
   const stop = new AbortController();
@@ -115,8 +115,8 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   try {
     if (a.image && !a.spec) {
       const interp = await imageFlag(a.image, io.cwd);
-      const { runContainer } = await import("../../container/container");
-      const { formatLayoutReference } = await import("../../deploy/layout-image");
+      const { runContainer } = await import("../../container/container.js");
+      const { formatLayoutReference } = await import("../../deploy/layout-image.js");
       const image =
         interp.kind === "ContainerInLayout"
           ? formatLayoutReference({ dir: interp.layout, digest: interp.digest })
@@ -124,7 +124,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       const registry =
         interp.kind === "ContainerInLayout"
           ? undefined
-          : (await import("../../oci/reference")).parseReference(a.image, "--image").registry;
+          : (await import("../../oci/reference.js")).parseReference(a.image, "--image").registry;
       const keychain = registry ? await keychainFor(a, registry, io) : undefined;
       return await runContainer({
         ...common,
@@ -141,9 +141,9 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     }
     const { dirname } = await import("node:path");
     const [{ loadDeploymentSpec }, { resolveDeployment }, { runDeployment }] = await Promise.all([
-      import("../../deploy/spec"),
-      import("../../deploy/resolve"),
-      import("../../container/deployment"),
+      import("../../deploy/spec.js"),
+      import("../../deploy/resolve.js"),
+      import("../../container/deployment.js"),
     ]);
     const specPath = resolve(io.cwd, a.spec!);
     const spec = loadDeploymentSpec(specPath, { warn: common.warn });
@@ -155,7 +155,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
         ? spec.interpreter.repository
         : undefined;
     const keychain = image
-      ? await keychainFor(a, (await import("../../oci/reference")).parseReference(image, "image").registry, io)
+      ? await keychainFor(a, (await import("../../oci/reference.js")).parseReference(image, "image").registry, io)
       : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
     signatureKey = policy.requiredKey(a["require-signature"], io.env, {

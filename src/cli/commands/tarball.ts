@@ -39,8 +39,8 @@ export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void
       exitCode: 2,
     });
   // A shallow base's layers (src/layout/remote.ts) stream from where the layout says, into the loader.
-  const { RemoteLayers } = await import("../../registry/remote-blobs");
-  const { keychainFor } = await import("../auth-flags");
+  const { RemoteLayers } = await import("../../transfer/remote-blobs.js");
+  const { keychainFor } = await import("../auth-flags.js");
   const remote = new RemoteLayers({ keychain: await keychainFor({}, "", io) });
   const images = taggedImages(
     readImages(a.image).map((i) => ({ ...i, image: remote.image(i.image) })),

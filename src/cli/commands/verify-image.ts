@@ -2,7 +2,7 @@
  * `pipeline verify-image REF|oci:DIR[:NAME]`: checks an image against the image contract (docs/image-contract.md)
  * without running it. One line per requirement; exit 0 when every required one is met, 1 otherwise.
  */
-import type { Image } from "../../image/image";
+import type { Image } from "../../oci/model";
 import { type LayerLimits, limitsFromFlags } from "../../layer/limits";
 import { readLayout } from "../../layout/read";
 import { formatReference, parseReference } from "../../oci/reference";
@@ -22,7 +22,7 @@ async function openImage(a: VerifyImageArgs, io: CliIo, limits: LayerLimits): Pr
   if (a.reference.startsWith("oci:")) {
     const m = /^oci:(.*?)(?::([^/:]+))?$/.exec(a.reference)!;
     // A shallow base's layers (src/layout/remote.ts) stream from where the layout says.
-    const { RemoteLayers } = await import("../../registry/remote-blobs");
+    const { RemoteLayers } = await import("../../transfer/remote-blobs.js");
     const remote = new RemoteLayers({ keychain: await keychainFor(a, "", io), insecure: a.insecure });
     return { image: remote.image(readLayout(m[1], { refName: m[2], platform })), name: a.reference };
   }

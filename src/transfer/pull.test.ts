@@ -11,10 +11,10 @@ import { anonymousKeychain } from "../registry-auth/anonymous";
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { startFakeServer, type FakeServer } from "../../test/fixtures/registry";
 import { randomImage } from "../../test/fixtures/random-image";
-import type { Image } from "../image/image";
-import { inspect, pullImage, pullToLayout, resolveDigest } from "./pull";
-import { pullIndexToLayout } from "./pull-index";
-import type { ProgressSink } from "./progress";
+import type { Image } from "../oci/model";
+import { inspect, pullImage, resolveDigest } from "../registry/pull";
+import { pullIndexToLayout, pullToLayout } from "./pull";
+import type { ProgressSink } from "../registry/progress";
 
 /** Every blob of `images` (configs and layers) by digest: what a fake registry serves. */
 async function blobsOf(images: Image[]): Promise<Map<string, Buffer>> {

@@ -1,10 +1,10 @@
 /**
- * The distribution spec's error answer: `RegistryError` carries the HTTP status, the spec's code, a message
+ * The distribution spec's error answer: `ErrorAnswer` carries the HTTP status, the spec's code, a message
  * and optional detail and headers; `errorBody` renders `{"errors":[{code,message,detail}]}`. Depends on
  * nothing, so every other dev-registry module can throw it.
  */
 
-export type ErrorCode =
+export type ErrorAnswerCode =
   | "BLOB_UNKNOWN"
   | "BLOB_UPLOAD_INVALID"
   | "BLOB_UPLOAD_UNKNOWN"
@@ -24,16 +24,16 @@ export type ErrorCode =
   | "UNKNOWN";
 
 export interface ErrorEntry {
-  code: ErrorCode;
+  code: ErrorAnswerCode;
   message: string;
   detail?: unknown;
 }
 
 /** An error answered to the client as `{"errors":[{code,message,detail}]}` with `status`. */
-export class RegistryError extends Error {
+export class ErrorAnswer extends Error {
   constructor(
     readonly status: number,
-    readonly code: ErrorCode,
+    readonly code: ErrorAnswerCode,
     message: string,
     readonly detail?: unknown,
     readonly headers: Record<string, string> = {},
@@ -41,11 +41,11 @@ export class RegistryError extends Error {
     readonly more: ErrorEntry[] = [],
   ) {
     super(message);
-    this.name = "RegistryError";
+    this.name = "ErrorAnswer";
   }
 }
 
-export function errorBody(err: RegistryError): Buffer {
+export function errorBody(err: ErrorAnswer): Buffer {
   const first: ErrorEntry = { code: err.code, message: err.message };
   if (err.detail !== undefined) first.detail = err.detail;
   return Buffer.from(JSON.stringify({ errors: [first, ...err.more] }));

@@ -5,14 +5,14 @@ import type { Keychain } from "../registry-auth/keychain";
 import { parseReference } from "../oci/reference";
 import { readLayoutContent } from "../layout/read";
 import { ANNOTATION_BASE_NAME } from "../image/compose";
-import type { Image } from "../image/image";
+import type { Image } from "../oci/model";
 import { pushImage, type PushResult } from "../registry/push";
 import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { type Selection, selectPlatforms } from "./platforms";
-import { RemoteLayers, remoteRepositories } from "../registry/remote-blobs";
+import { RemoteLayers, remoteRepositories } from "./remote-blobs";
 import type { ProgressSink } from "../registry/progress";
-import type { Target } from "./config";
+import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
 import type { SigningKey } from "../sign/cosign-key";
@@ -136,7 +136,7 @@ export async function pushLayouts(
     // The SBOM is read before anything goes up (a bad file pushes nothing), and its blobs go up beside the image's;
     // its referrer manifest waits for the image.
     const sbom = img.sbomFile ? readSbomFile(img.sbomFile) : undefined;
-    const sbomAttach = sbom && (await import("../sbom/attach"));
+    const sbomAttach = sbom && (await import("../sbom/attach.js"));
     const sbomBlobs = sbom && sbomAttach ? sbomAttach.prepareSbom(target, sbom, attachOpts) : undefined;
     const result: PushResult & { manifests?: { platform: string; digest: Digest; reference: string }[] } =
       sel.kind === "index" ? await pushIndex(sel.index, target1, common) : await pushImage(sel.image, target1, common);
@@ -172,7 +172,7 @@ export async function pushLayouts(
       };
     }
     if (opts.signingKey) {
-      const { attachSignedStatement, signImage } = await import("../sign/attach");
+      const { attachSignedStatement, signImage } = await import("../sign/attach.js");
       const step = async <T>(what: string, attach: () => Promise<T>): Promise<T> => {
         try {
           return await attach();
@@ -195,13 +195,13 @@ export async function pushLayouts(
       const key = opts.signingKey;
       pushed[img.name].signature = referrer(await step("signature", () => signImage(target, subject, key, attachOpts)));
       if (opts.legacySignature) {
-        const { attachLegacySignature } = await import("../sign/legacy");
+        const { attachLegacySignature } = await import("../sign/legacy.js");
         pushed[img.name].legacySignature = await step("legacy signature", () =>
           attachLegacySignature(target, subject.digest, key, attachOpts),
         );
       }
       if (opts.provenance) {
-        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance");
+        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance.js");
         const predicate = provenanceFor({
           lockfiles: opts.provenance.lockfiles,
           registry: target.registry,

@@ -8,14 +8,12 @@
  */
 import { PassThrough, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
-import { type ImageIndex, isImageIndex } from "../image/image-index";
-import type { Layer } from "../layer/layer";
+import { type Image, type ImageIndex, isImageIndex, type Layer } from "../oci/model";
 import { markRemote, remoteSourcesOf } from "../layout/remote";
 import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
-import { RegistryClient } from "./client";
-import type { Logger } from "./http";
+import { RegistryClient } from "../registry/client";
+import type { Logger } from "../registry/http";
 
 export interface RemoteFetchOptions {
   keychain?: Keychain;

@@ -3,8 +3,8 @@
  * lacks is E_PLATFORM listing what it has; the others are reported as dropped, never left out silently.
  */
 import { PipelineError } from "../errors";
-import type { Image } from "../image/image";
-import { type ImageIndex, platformOfImage } from "../image/image-index";
+import type { Image, ImageIndex } from "../oci/model";
+import { platformOfImage } from "../image/image-index";
 import { isLayoutIndex, type LayoutIndex } from "../layout/read";
 import { formatPlatform, pickPlatform, platformMatches } from "../oci/platform";
 import type { Descriptor, Index, Platform } from "../oci/types";
