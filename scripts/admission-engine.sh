@@ -81,8 +81,14 @@ certs() {
   chmod 600 "$d/server-key.pem"
 }
 
-free_port() {
-  node -e 'const s = require("net").createServer().listen(0, process.argv[1], () => { console.log(s.address().port); s.close(); })' "$GATEWAY"
+# The webhook serves on 8443 and its probes on 8080 whatever it is told: policy-controller v0.13.1 hands knative its
+# options before parsing --secure-port, and knative reads WEBHOOK_PORT only when no port is set.
+PORT=8443
+ports_free() {
+  local p
+  for p in 8443 8080; do
+    if ss -Hltn "sport = :$p" | grep -q .; then die "port $p is in use: the policy-controller webhook needs it"; fi
+  done
 }
 
 up() {
@@ -93,12 +99,12 @@ up() {
   k() { "$kubectl" --kubeconfig "$kubeconfig" --cache-dir "$d/kubectl-cache" "$@"; }
   mkdir -p "$d/logs"
   certs "$d/certs"
-  port="$(free_port)"
+  ports_free
+  port=$PORT
   step "installing the policy-controller on the cluster (namespace $NAMESPACE, webhook on $GATEWAY:$port)"
   {
-    cat "$ROOT/config/100-namespace.yaml" "$ROOT/config/300-clusterimagepolicy.yaml" "$ROOT/config/300-trustroot.yaml"
-    for f in config-observability config-logging config-leader-election config-image-policies config-sigstore-keys \
-      config-policy-controller; do
+    for f in 100-namespace 300-clusterimagepolicy 300-trustroot config-observability config-logging \
+      config-leader-election config-image-policies config-sigstore-keys config-policy-controller; do
       printf '\n---\n'
       cat "$ROOT/config/$f.yaml"
     done
@@ -118,17 +124,19 @@ metadata: {name: webhook, namespace: $NAMESPACE}
 subsets: [{addresses: [{ip: $GATEWAY}], ports: [{name: https, port: $port}]}]
 EOF
   } >"$d/install.yaml"
-  k apply --server-side -f "$d/install.yaml" >>"$d/logs/install.log" 2>&1 || { tail -20 "$d/logs/install.log" >&2; die "install failed"; }
+  k apply --server-side --force-conflicts -f "$d/install.yaml" >>"$d/logs/install.log" 2>&1 || { tail -20 "$d/logs/install.log" >&2; die "install failed"; }
+  # The configurations (they hold an empty webhook-certs Secret), then that Secret with our certificates.
+  k apply --server-side --force-conflicts -f "$ROOT/config/500-webhook-configuration.yaml" \
+    -f "$ROOT/config/501-policy-webhook-configurations.yaml" >>"$d/logs/install.log" 2>&1 ||
+    { tail -20 "$d/logs/install.log" >&2; die "webhook configurations failed"; }
   k -n "$NAMESPACE" create secret generic webhook-certs --from-file="$d/certs/ca-cert.pem" \
-    --from-file="$d/certs/server-cert.pem" --from-file="$d/certs/server-key.pem" >>"$d/logs/install.log" 2>&1 ||
-    die "creating the webhook's certificate secret failed (see $d/logs/install.log)"
-  k apply --server-side -f "$ROOT/config/500-webhook-configuration.yaml" -f "$ROOT/config/501-policy-webhook-configurations.yaml" \
-    >>"$d/logs/install.log" 2>&1 || { tail -20 "$d/logs/install.log" >&2; die "webhook configurations failed"; }
+    --from-file="$d/certs/server-cert.pem" --from-file="$d/certs/server-key.pem" --dry-run=client -o yaml |
+    k apply --server-side --force-conflicts -f - >>"$d/logs/install.log" 2>&1 ||
+    die "the webhook's certificate secret failed (see $d/logs/install.log)"
   step "starting the webhook"
   env -i PATH="$PATH" HOME="$d" KUBECONFIG="$kubeconfig" SYSTEM_NAMESPACE="$NAMESPACE" CONFIG_LOGGING_NAME=config-logging \
     METRICS_DOMAIN=sigstore.dev/policy WEBHOOK_NAME=webhook KUBERNETES_MIN_VERSION=1.21.0 POD_NAME=policy-webhook-host \
-    PROFILING_PORT=0 METRICS_PROMETHEUS_PORT=0 \
-    setsid "$ROOT/bin/policy-webhook" --disable-tuf --secure-port "$port" >"$d/logs/policy-webhook.log" 2>&1 &
+    setsid "$ROOT/bin/policy-webhook" --disable-tuf >"$d/logs/policy-webhook.log" 2>&1 &
   echo $! >"$d/policy-webhook.pid"
   # Ready when the webhook has put its CA into the validating configuration (knative's reconciler) and serves TLS.
   local i ca
