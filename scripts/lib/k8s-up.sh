@@ -150,6 +150,8 @@ EOF
 
   step "kube-apiserver on 127.0.0.1:$API_PORT"
   local pki="$D/pki"
+  # --enable-aggregator-routing: the API server calls a webhook Service at its endpoints, not its ClusterIP (there is
+  # no kube-proxy here): the admission engine runs on this host (scripts/admission-engine.sh up).
   start apiserver "$ROOT/bin/k8s-server" apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --secure-port "$API_PORT" --advertise-address "$NODE_IP" --cert-dir "$pki/apiserver-generated" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" --client-ca-file "$pki/ca.crt" \
@@ -158,7 +160,7 @@ EOF
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction,PodSecurity \
     --kubelet-client-certificate "$pki/apiserver-kubelet.crt" --kubelet-client-key "$pki/apiserver-kubelet.key" \
     --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
-    --allow-privileged=true --profiling=false
+    --allow-privileged=true --profiling=false --enable-aggregator-routing=true
   wait_for apiserver 90 kubectl_as "$D/kubeconfig.admin" get --raw /readyz
 
   step "containerd ($sock)"

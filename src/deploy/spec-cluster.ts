@@ -1,6 +1,6 @@
 /**
  * Builds the cluster fields of a DeploymentSpec (resources, probes, securityContext, job, modelCache,
- * initImages) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
+ * initImages, admission) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
  * needs a port, a machine type sets cpu/memory/gpu unless they are given.
  */
 import type { CheckedClusterFields, CheckedProbe } from "./spec-fields-cluster";
@@ -85,4 +85,5 @@ export function addClusterFields(spec: DeploymentSpec, c: CheckedClusterFields, 
   if (c.job) spec.job = { ...c.job };
   if (c.modelCache !== undefined) spec.modelCache = c.modelCache;
   if (c.initImages) spec.initImages = { ...c.initImages };
+  if (c.admission) spec.admission = { engine: c.admission.engine };
 }

@@ -1,6 +1,6 @@
 /**
  * The spec fields that matter on a cluster: `resources` (replicas, machine type, cpu, memory, gpu), `probes`,
- * `securityContext`, `job`, `modelCache`, `initImages`. Checks only; defaults and cross-field rules are in
+ * `securityContext`, `job`, `modelCache`, `initImages`, `admission`. Checks only; defaults and cross-field rules are in
  * spec-cluster.ts.
  */
 import { instanceTypeProblem } from "./instance-types";
@@ -8,6 +8,7 @@ import { imageReferenceProblem } from "./constructors";
 import { pinnedDigest } from "../oci/reference";
 import {
   bool,
+  choice,
   type Fields,
   type Infer,
   int,
@@ -127,6 +128,9 @@ function pinnedImageProblem(s: string): string | undefined {
   );
 }
 
+/** The admission engines whose policy `pipeline deploy` renders (src/k8s/admission.ts). */
+export const ADMISSION_ENGINES = ["sigstore", "kyverno"] as const;
+
 const uid = int(0, 2147483647, "a numeric user or group id");
 
 export const CLUSTER_FIELDS = {
@@ -182,6 +186,19 @@ export const CLUSTER_FIELDS = {
   initImages: {
     v: obj({ git: { v: str(pinnedImageProblem) }, oras: { v: str(pinnedImageProblem) } }, "a mapping {git, oras}"),
     doc: "init-container images by digest (mirrors); --git-image / --oras-image override",
+  },
+  admission: {
+    v: obj(
+      {
+        engine: {
+          v: choice(ADMISSION_ENGINES),
+          required: true,
+          doc: "sigstore: a ClusterImagePolicy (policy-controller); kyverno: a ClusterPolicy with verifyImages",
+        },
+      },
+      "a mapping {engine: sigstore | kyverno}",
+    ),
+    doc: "render the cluster's admission policy beside the workload: this image's repository, signed with requireSignature's key, with our SLSA provenance",
   },
 } satisfies Fields;
 

@@ -188,6 +188,14 @@ function build(c: CheckedSpec, cx: SpecContext, file: string, opts: ParseSpecOpt
   if (c.args !== undefined) spec.args = c.args;
   if (c.workingDir !== undefined) spec.workingDir = c.workingDir;
   if (c.requireSignature !== undefined) spec.requireSignature = c.requireSignature;
+  if (spec.admission && spec.requireSignature === undefined) {
+    cx.report(
+      "admission",
+      cx.where("admission"),
+      'an admission policy needs "requireSignature" (the public key it admits images signed with)',
+    );
+    return undefined;
+  }
   if (repositories) spec.repositories = repositories;
   return spec;
 }

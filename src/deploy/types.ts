@@ -122,6 +122,11 @@ export interface InitImagesSpec {
   oras?: string;
 }
 
+/** `admission:`: the cluster's admission engine, whose policy is rendered beside the workload (src/k8s/admission.ts). */
+export interface AdmissionSpec {
+  engine: "sigstore" | "kyverno";
+}
+
 /** A validated deployment spec (the Gradient model). Every default is filled in. */
 export interface DeploymentSpec {
   /** Deployment name (Kubernetes object names, container names); default: last path part of the image repository. */
@@ -151,6 +156,8 @@ export interface DeploymentSpec {
   initImages?: InitImagesSpec;
   /** A PEM public key file (relative to the spec's directory): only an image whose signature verifies with it runs. */
   requireSignature?: string;
+  /** The admission policy to render beside the workload; needs requireSignature (the key the policy carries). */
+  admission?: AdmissionSpec;
 }
 
 /** Where a value came from in the spec file, for error messages. */

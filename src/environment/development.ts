@@ -63,6 +63,12 @@ export const DEVELOPMENT_VARIABLES = {
     format: "a directory path",
     meaning: "Where the Kubernetes server binaries and the test cluster's state are.",
   },
+  PIPELINE_ADMISSION_ROOT: {
+    setBy: "developers, tests",
+    readBy: "`scripts/admission-engine.sh`",
+    format: "a directory path",
+    meaning: "Where the admission engine (sigstore policy-controller) built from Go modules is kept.",
+  },
   PIPELINE_K8S_BUILD_STATUS: {
     setBy: "`scripts/test.sh`",
     readBy: "`test/fixtures/`",

@@ -113,6 +113,13 @@ export const DEPLOY_ERRORS = {
     next: "Read the API server's message quoted; refresh the kubeconfig's credentials for a 401.",
     example: "GET pods in default: 401 Unauthorized — the kubeconfig's credentials were rejected",
   },
+  E_K8S_ADMISSION: {
+    meaning:
+      "An admission webhook of the cluster (sigstore policy-controller, Kyverno) refused an object: the image is not signed with the policy's key or lacks its provenance.",
+    next: "Sign the image and attach its provenance (pipeline push --sign), or check the policy named and its key.",
+    example:
+      'apply Deployment default/app: the cluster\'s admission webhook "policy.sigstore.dev" refused it (policy rules-pipeline-app): validation failed: ... no signatures found',
+  },
   E_K8S_FORBIDDEN: {
     meaning: "RBAC forbids the kubeconfig's user the operation (403).",
     next: "Ask for the verb on the resource and namespace named.",

@@ -81,6 +81,15 @@ export function apiError(
     else if (typeof body === "string") detail = body;
     // Scrub before shortening, so no secret is cut into a piece the scrubber would not recognise.
     detail = scrub(detail, sensitive).replace(/\s+/g, " ").trim();
+    const denial = admissionDenial(detail);
+    if (denial) {
+      return new PipelineError(
+        "E_K8S_ADMISSION",
+        `${what}: the cluster's admission webhook ${JSON.stringify(denial.webhook)} refused it` +
+          (denial.policy ? ` (policy ${denial.policy})` : "") +
+          `: ${denial.reason.length > 700 ? `${denial.reason.slice(0, 700)}...` : denial.reason}`,
+      );
+    }
     if (detail.length > 500) detail = `${detail.slice(0, 500)}...`;
     return new PipelineError(
       "E_K8S_API",
@@ -102,6 +111,21 @@ export function apiError(
     "E_K8S_UNREACHABLE",
     `${what}: cannot reach the Kubernetes API at ${client.where}: ${reason}`,
   );
+}
+
+/**
+ * An admission webhook's refusal as the API server words it (`admission webhook "NAME" denied the request: ...`), with
+ * the policy named when the engine says which one: sigstore policy-controller (`failed policy: NAME: ...`) or Kyverno
+ * (`... blocked due to the following policies NAME: RULE: ...`).
+ */
+export function admissionDenial(message: string): { webhook: string; policy?: string; reason: string } | undefined {
+  const m = /admission webhook "([^"]+)" denied the request:?\s*(.*)$/s.exec(message);
+  if (!m) return undefined;
+  const reason = m[2].trim();
+  const policy =
+    /failed policy: ([a-z0-9][-a-z0-9.]*):/.exec(reason)?.[1] ??
+    /blocked due to the following policies:? ([a-z0-9][-a-z0-9.]*):/.exec(reason)?.[1];
+  return { webhook: m[1], ...(policy ? { policy } : {}), reason: reason || "(no reason given)" };
 }
 
 /** Applies `objects` in order; stops at the first failure. */

@@ -16,6 +16,7 @@ import { RegistryError } from "../registry/errors";
 import { registryText } from "../registry/registry-text";
 import { BudgetSpent, VerifyBudget } from "./budget";
 import type { SigningKey } from "./cosign-key";
+import { signEnvelope, statementFor } from "./dsse";
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
 export const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
@@ -134,6 +135,52 @@ export async function attachLegacySignature(
   key: SigningKey,
   opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
 ): Promise<{ tag: string; digest: Digest }> {
+  return appendLegacyLayer(target, legacySignatureTag(digest), opts, (registry) => {
+    const payload = simpleSigningPayload(`${registry}/${target.repository}`, digest);
+    return {
+      payload,
+      mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
+      annotations: { [SIGNATURE_ANNOTATION]: sign("sha256", payload, key.privateKey).toString("base64") },
+    };
+  });
+}
+
+export const DSSE_ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
+
+/** The tag of an image's legacy attestations: `sha256:<hex>` → `sha256-<hex>.att`. */
+export function legacyAttestationTag(digest: Digest): string {
+  return `${digest.replace(":", "-")}.att`;
+}
+
+/**
+ * cosign's legacy attestation form (`cosign attest --new-bundle-format=false`), which verifiers of key-signed images
+ * such as sigstore policy-controller v0.13.1 read (its bundle support is for keyless authorities only): the tag
+ * `sha256-<hex>.att` holds an image manifest whose layers are DSSE envelopes (the in-toto statement naming the
+ * image's digest, signed with the key), each annotated with its predicate type and an empty cosign signature.
+ */
+export async function attachLegacyAttestation(
+  target: { registry: string; repository: string },
+  digest: Digest,
+  key: SigningKey,
+  predicateType: string,
+  predicate: unknown,
+  opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
+): Promise<{ tag: string; digest: Digest }> {
+  const envelope = signEnvelope(statementFor(digest, predicateType, predicate), key.privateKey);
+  return appendLegacyLayer(target, legacyAttestationTag(digest), opts, () => ({
+    payload: Buffer.from(JSON.stringify(envelope)),
+    mediaType: DSSE_ENVELOPE_MEDIA_TYPE,
+    annotations: { [SIGNATURE_ANNOTATION]: "", predicateType },
+  }));
+}
+
+/** Adds one layer to the manifest at `tag` (made when absent): what is already there stays. */
+async function appendLegacyLayer(
+  target: { registry: string; repository: string },
+  tag: string,
+  opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void },
+  make: (registry: string) => { payload: Buffer; mediaType: string; annotations: Record<string, string> },
+): Promise<{ tag: string; digest: Digest }> {
   const client = new RegistryClient(target.registry, {
     keychain: opts.keychain,
     insecure: opts.insecure,
@@ -141,14 +188,8 @@ export async function attachLegacySignature(
     access: "push",
   });
   const { repository } = target;
-  const tag = legacySignatureTag(digest);
-  const payload = simpleSigningPayload(`${client.registry}/${repository}`, digest);
-  const layer: Descriptor = {
-    mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
-    size: payload.length,
-    digest: sha256(payload),
-    annotations: { [SIGNATURE_ANNOTATION]: sign("sha256", payload, key.privateKey).toString("base64") },
-  };
+  const { payload, mediaType, annotations } = make(client.registry);
+  const layer: Descriptor = { mediaType, size: payload.length, digest: sha256(payload), annotations };
   let layers: Descriptor[] = [];
   try {
     const current = JSON.parse((await client.getManifest(repository, tag)).bytes.toString("utf8")) as unknown;
@@ -159,7 +200,7 @@ export async function attachLegacySignature(
   layers = [...layers, layer];
   const config = signatureConfig(layers);
   const { uploadBlob } = await import("../registry/upload.js");
-  for (const blob of [bufferBlob(payload, SIMPLE_SIGNING_MEDIA_TYPE), bufferBlob(config, MediaType.OCI_CONFIG)]) {
+  for (const blob of [bufferBlob(payload, mediaType), bufferBlob(config, MediaType.OCI_CONFIG)]) {
     if (!(await client.blobExists(repository, blob.digest))) await uploadBlob(client, repository, blob);
   }
   const manifest: Manifest = {

@@ -51,6 +51,8 @@ export interface PushedImage {
   provenance?: { digest: Digest; via: "referrers" | "tag"; tag?: string };
   /** The legacy signature manifest (cosign's `sha256-<hex>.sig` tag), when asked for. */
   legacySignature?: { digest: Digest; tag: string };
+  /** With --sign-legacy and --provenance: the provenance in cosign's legacy `.att` tag too. */
+  legacyProvenance?: { digest: Digest; tag: string };
 }
 
 export interface PushMetadata extends PushedImage {
@@ -216,6 +218,13 @@ export async function pushLayouts(
             attachSignedStatement(target, subject, key, SLSA_PROVENANCE_V1, predicate, attachOpts),
           ),
         );
+        if (opts.legacySignature) {
+          // The legacy `.att` form too: what key-based verifiers without bundle support read (policy-controller).
+          const { attachLegacyAttestation } = await import("../sign/legacy.js");
+          pushed[img.name].legacyProvenance = await step("legacy provenance", () =>
+            attachLegacyAttestation(target, subject.digest, key, SLSA_PROVENANCE_V1, predicate, attachOpts),
+          );
+        }
       }
     }
   }
@@ -265,6 +274,7 @@ export function summary(p: PushedImage): string {
       `signature ${p.signature.digest} attached${p.signature.tag ? ` (fallback tag ${p.signature.tag})` : " (referrers API)"}`,
     );
   if (p.legacySignature) parts.push(`legacy signature at tag ${p.legacySignature.tag}`);
+  if (p.legacyProvenance) parts.push(`legacy provenance at tag ${p.legacyProvenance.tag}`);
   if (p.provenance) parts.push(`SLSA provenance ${p.provenance.digest} attached`);
   const name = p.name === "default" ? "" : p.name + " ";
   const lines = p.dropped.map(

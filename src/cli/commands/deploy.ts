@@ -9,8 +9,10 @@
  *    from the local named secrets, applies every object with server-side apply, then waits for the
  *    Deployment's rollout (or the Job's completion) up to --timeout seconds, with progress on a terminal.
  * Both first load the spec and resolve it (tag → digest, branch → commit), so every replica runs the same bytes.
+ * With `admission: {engine}` in the spec, both also emit the cluster's admission policy first (src/k8s/admission.ts).
  */
 import { resolve as resolvePath } from "node:path";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { PipelineError } from "../../errors";
 import { pinnedDigest } from "../../oci/reference";
 import { type CliIo, showProgress } from "../io";
@@ -102,7 +104,13 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     gitImage: a["git-image"],
     orasImage: a["oras-image"],
   };
-  const objects = (a.job ? renderJob : renderDeployment)(resolved, opts);
+  const workload = (a.job ? renderJob : renderDeployment)(resolved, opts);
+  // The admission policy (cluster-scoped) comes first: --apply puts it in place before the workload it admits.
+  const policy =
+    resolved.spec.admission && !a["secrets-only"]
+      ? await (await import("../../k8s/admission.js")).admissionPolicyOf(resolved, resolvePath(io.cwd, a.spec))
+      : undefined;
+  const objects: KubernetesObject[] = policy ? [policy, ...workload] : workload;
   const lookup = { env: io.env, home: io.env.HOME };
   if (what === "render") {
     const out = manifestsFor(
