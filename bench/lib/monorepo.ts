@@ -207,6 +207,17 @@ export interface WorkspaceOptions {
   ignoreInstallScripts?: string[];
 }
 
+/** The extra Starlark arguments of the npm repository (`scripts`) and of the rules' configuration (`typescript`). */
+function rootArgs(allowInstallScripts: string[], o: WorkspaceOptions): { scripts: string; typescript: string } {
+  const list = (attr: string, names: string[] | undefined) =>
+    names?.length ? `, ${attr} = ${JSON.stringify(names)}` : "";
+  return {
+    scripts:
+      list("allow_install_scripts", allowInstallScripts) + list("ignore_install_scripts", o.ignoreInstallScripts),
+    typescript: o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "",
+  };
+}
+
 /**
  * A consumer workspace's root (WORKSPACE mode): rules_pipeline from `repoRoot`, a workspace-wide tsconfig.json, and
  * `@npm` from the root package.json + lockfile (which the caller writes, with tsconfig.json).
@@ -218,10 +229,7 @@ export function writeWorkspaceRoot(
   allowInstallScripts: string[] = [],
   o: WorkspaceOptions = {},
 ): void {
-  const scripts =
-    (allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "") +
-    (o.ignoreInstallScripts?.length ? `, ignore_install_scripts = ${JSON.stringify(o.ignoreInstallScripts)}` : "");
-  const typescript = o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "";
+  const { scripts, typescript } = rootArgs(allowInstallScripts, o);
   write(
     ws,
     "WORKSPACE",
@@ -250,10 +258,7 @@ export function writeModuleRoot(
   allowInstallScripts: string[] = [],
   o: WorkspaceOptions = {},
 ): void {
-  const scripts =
-    (allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "") +
-    (o.ignoreInstallScripts?.length ? `, ignore_install_scripts = ${JSON.stringify(o.ignoreInstallScripts)}` : "");
-  const typescript = o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "";
+  const { scripts, typescript } = rootArgs(allowInstallScripts, o);
   write(
     ws,
     "MODULE.bazel",
