@@ -96,7 +96,7 @@ describe("a SIGKILLed `pipeline run` under runc", () => {
     expect(await exited).toBe("SIGKILL");
 
     const [runDir] = readdirSync(join(cache, "runs"));
-    expect(runDir).toMatch(/^rp-sigkill-\d+-[0-9a-f]{8}$/);
+    expect(runDir).toMatch(/^rp-sigkill-\d+-\d+-[0-9a-f]{8}$/); // rp-<name>-<pid>-<start>-<8 hex>
     expect(filesContaining(cache, secret)).toEqual([]);
     expect(filesContaining(cache, Buffer.from(secret).toString("base64").slice(0, -4))).toEqual([]);
     expect(lstatSync(join(cache, "runs", runDir, "config.json")).isFIFO()).toBe(true);
