@@ -279,6 +279,7 @@ function compileNative(compiler, o, inputs) {
     let out = path.join(tmp, "out");
     /** The worker's incremental state, dropped unless tsc answered. */
     let state = "";
+    const dropState = () => state && fs.rmSync(state, { recursive: true, force: true });
     /** @type {string[]} */
     const incremental = [];
     if (inputs) {
@@ -290,7 +291,7 @@ function compileNative(compiler, o, inputs) {
       // tsc --incremental rechecks changed files, but does not look again for an import it could not resolve, nor
       // resolve again when a package.json or a config changed (the worker differential's "add dep" steps): only
       // changed contents of program files keep the state.
-      if (!onlyProgramFilesChanged(tree.inputs, inputs)) fs.rmSync(state, { recursive: true, force: true });
+      if (!onlyProgramFilesChanged(tree.inputs, inputs)) dropState();
       tree.inputs = new Map(inputs);
       out = path.join(state, "out");
       incremental.push("--incremental", "--tsBuildInfoFile", path.join(state, "tsbuildinfo"));
@@ -300,7 +301,6 @@ function compileNative(compiler, o, inputs) {
       linkNodeModules(cwd, o.nodeModules, undefined);
     }
     const tscArgs = ["-p", path.join(cwd, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
-    const dropState = () => state && fs.rmSync(state, { recursive: true, force: true });
     const read = (/** @type {string} */ p) => {
       try {
         return fs.readFileSync(path.join(cwd, p), "utf8");
