@@ -2,7 +2,7 @@
  * Loaded with `node --require` before a pipeline's launch script by every launcher (`_local`, `_binary`, and NAME
  * through `pipeline bazel-run`): makes `require` follow rules_js's package links (src/launcher/package-links.ts), then,
  * for `_local` and `_binary`, sets the launch script's environment from the launch config
- * (src/launcher/env.ts launchEnvironment; `pipeline bazel-run` has set it already for NAME):
+ * (src/launch/env.ts launchEnvironment; `pipeline bazel-run` has set it already for NAME):
  * - local: no image variables at all;
  * - binary: the built images' references (configured registry/repository or $PIPELINE_REPOSITORY + digest) and
  *   their OCI layouts (PIPELINE_CONTAINER_IMAGE_LAYOUTS, for runInContainer), unless the user's
@@ -15,11 +15,11 @@
  */
 import { reportFailure } from "../src/cli/failure";
 import { processIo } from "../src/cli/io";
-import { readDigestFile, readLaunchConfig } from "../src/launcher/config";
+import { readDigestFile, readLaunchConfig } from "../src/launch/config";
 import { pushTarget } from "../src/transfer/target";
-import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launcher/env";
+import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launch/env";
 import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/launcher/package-links";
-import { runfile, runfilesDir } from "../src/launcher/runfiles";
+import { runfile, runfilesDir } from "../src/launch/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   const path = env[ENV_LAUNCH_CONFIG];

@@ -37,7 +37,7 @@ def stable_repo_name(canonical):
     """The name of a repository in the app tree: the same under Bazel 4 to 9.
 
     Bazel 6 names a module's repository `foo~1.2.3`, 7 `foo~`, 8 `foo+`; an extension's repository
-    `foo~1.2.3~ext~bar`, `foo~~ext~bar`, `foo++ext+bar`. Mirrored by `stableRepoName` in src/launcher/runfiles.ts.
+    `foo~1.2.3~ext~bar`, `foo~~ext~bar`, `foo++ext+bar`. Mirrored by `stableRepoName` in src/launch/runfiles.ts.
 
     Args:
       canonical: the canonical repository name (`File.owner.workspace_name`, or the first part of `../x/...`).

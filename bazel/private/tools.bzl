@@ -160,7 +160,7 @@ def runfiles_root_snippet():
     `rl VAR <repo>/<path>` sets VAR to the absolute path. When the tree has a `_repo_mapping` file (Bazel 7+: lines
     `source_canonical,target_apparent,target_canonical`), `<repo>` is looked up there by its apparent name (the main
     repository's mapping first); a name it does not list, or no file (Bazel 4-6), leaves the path as it is. The same
-    lookup as src/launcher/runfiles.ts. No subshell and no other program runs before the launcher execs Node (it
+    lookup as src/launch/runfiles.ts. No subshell and no other program runs before the launcher execs Node (it
     resolves about ten paths on every start; test/e2e/bazel-runfiles-rename.test.ts checks it under strace): the
     file is read by bash's `read`, once per repository name, and VAR is set by `printf -v`.
     """

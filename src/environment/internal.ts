@@ -7,14 +7,14 @@ import type { EnvVarDoc } from "./entry";
 export const INTERNAL_VARIABLES = {
   PIPELINE_RUNFILES_DIR: {
     setBy: "every launcher (`bazel/private/launcher.bzl`, `write_launcher`)",
-    readBy: "`src/launcher/runfiles.ts`",
+    readBy: "`src/launch/runfiles.ts`",
     format: "an absolute directory path (the target's runfiles)",
     meaning: "Where the launcher's runfiles are, so Node finds the built files whatever the working directory.",
   },
   PIPELINE_LAUNCH_CONFIG: {
     setBy: "the `_local`, `_binary` and NAME launchers (`bazel/private/launch.bzl`)",
-    readBy: "`tools/preload.ts` (through `src/launcher/env.ts`)",
-    format: "a file path (the launch config JSON, `src/launcher/config.ts` checks it)",
+    readBy: "`tools/preload.ts` (through `src/launch/env.ts`)",
+    format: "a file path (the launch config JSON, `src/launch/config.ts` checks it)",
     meaning: "The launch config the preload reads to set the image variables; removed before the launch script runs.",
   },
   PIPELINE_CLI_NODE: {
@@ -65,7 +65,7 @@ export const INTERNAL_VARIABLES = {
   },
   PIPELINE_CONTAINER_IMAGE_URIS: {
     setBy: "the `_binary` and NAME launchers' preload (`tools/preload.ts`)",
-    readBy: "launch scripts through `src/runtime/index.ts`; `src/launcher/env.ts` checks it",
+    readBy: "launch scripts through `src/runtime/index.ts`; `src/launch/env.ts` checks it",
     format: 'a JSON object: image name -> reference ({"default": "HOST/REPO@sha256:..."})',
     meaning: "Every image of the pipeline by name (`bases`), the main one as default.",
   },

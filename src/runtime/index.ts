@@ -21,7 +21,7 @@ export const DEFAULT_IMAGE = "default";
 
 /**
  * The codes this library throws. It is a standalone file (no imports), so they are listed here; each is one of the
- * error catalogue's (src/error-codes/), which src/launcher/env.ts checks at compile time by handing them to PipelineError.
+ * error catalogue's (src/error-codes/), which src/launch/env.ts checks at compile time by handing them to PipelineError.
  */
 export type RuntimeErrorCode =
   | "E_BAD_IMAGE_URIS"
@@ -47,7 +47,7 @@ type Env = Record<string, string | undefined>;
  * Every image the launch script was given, by name (`default` for the main one). Empty when there is none.
  * `PIPELINE_CONTAINER_IMAGE`, when set, is the `default` one (it wins over the map's); a malformed map throws
  * ContainerImageError E_BAD_IMAGE_URIS naming the variable and the value. The launchers read the user's variables
- * with this same function (src/launcher/env.ts), then check each reference's grammar.
+ * with this same function (src/launch/env.ts), then check each reference's grammar.
  */
 export function containerImageUris(env: Env = process.env): Readonly<Record<string, string>> {
   const out: Record<string, string> = {};

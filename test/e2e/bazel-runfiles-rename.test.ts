@@ -3,7 +3,7 @@
  * their WORKSPACE names; Bazel 8 names them `_main`, `rules_pipeline+`, `rules_pipeline++pipeline+rules_pipeline_npm`
  * and writes a `_repo_mapping` file in the runfiles root. A `_local` and a `_binary` launcher built in a workspace
  * named `acme_pipelines` are run from a copy of their runfiles tree renamed to Bazel 8's names, with the
- * `_repo_mapping` Bazel 8 would write: the bash launcher (`rl`) and the TypeScript side (src/launcher/runfiles.ts) find
+ * `_repo_mapping` Bazel 8 would write: the bash launcher (`rl`) and the TypeScript side (src/launch/runfiles.ts) find
  * every file through it. The app tree (`external/<stable name>` in the runfiles and in the image) does not change.
  * Bazel 8 itself cannot run here: this is a simulation of its runfiles layout, not of its analysis.
  */
@@ -216,7 +216,7 @@ describe("a launcher in a runfiles tree with Bazel 8's names (simulated)", () =>
 });
 
 describe("stable repository names (bazel/private/app_layout.bzl)", () => {
-  test("stable_repo_name maps Bazel 4-9 canonical names as src/launcher/runfiles.ts does", async () => {
+  test("stable_repo_name maps Bazel 4-9 canonical names as src/launch/runfiles.ts does", async () => {
     const r = await bazel(ws, ["build", "//rename:names"]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(ws, "bazel-bin", "rename", "names.json"), "utf8"))).toEqual(STABLE_NAMES);

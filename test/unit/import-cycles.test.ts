@@ -2,7 +2,9 @@
  * The import graph of src/ has no cycles: static, type-only and dynamic (`await import(...)`) imports all count,
  * since a cycle of any kind means two modules that cannot be understood (or moved) one without the other. The same
  * holds one level up: no two folders of src/ import each other, directly or through other folders (a folder is
- * read as one unit; a file at the top of src/ is a unit of its own).
+ * read as one unit; a file at the top of src/ is a unit of its own). And a few folders keep out of others altogether
+ * (FORBIDDEN below): the registry client speaks the protocol and writes no layout; the CLI's commands read the
+ * launch contract (src/launch/), never the launchers' own machinery (src/launcher/).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
@@ -93,6 +95,38 @@ function witnesses(graph: Map<string, string[]>, units: string[]): string[] {
   );
 }
 
+/** Folder → folders none of its files may import, directly or through the folders it imports. */
+const FORBIDDEN: Record<string, string[]> = {
+  registry: ["layout", "launcher", "transfer", "cli"],
+  cli: ["launcher"],
+  transfer: ["launcher", "cli"],
+  launch: ["launcher", "cli"],
+};
+
+/** Each forbidden folder `from` reaches in the folder graph, with the first file import on the way. */
+function forbiddenReaches(graph: Map<string, string[]>, rules: Record<string, string[]>): string[] {
+  const units = unitGraph(graph);
+  const out: string[] = [];
+  for (const [from, banned] of Object.entries(rules)) {
+    const seen = new Set<string>([from]);
+    const queue = [from];
+    while (queue.length) {
+      const u = queue.shift()!;
+      for (const v of units.get(u) ?? []) {
+        if (seen.has(v)) continue;
+        seen.add(v);
+        queue.push(v);
+      }
+    }
+    for (const b of banned) {
+      if (!seen.has(b)) continue;
+      const direct = witnesses(graph, [from, b]).filter((w) => w.startsWith(`${from}/`));
+      out.push(`${from} reaches ${b}${direct.length ? `: ${direct.join(", ")}` : " (through other folders)"}`);
+    }
+  }
+  return out;
+}
+
 describe("import graph of src/", () => {
   test("the detector finds static, type-only and dynamic cycles (it can fail)", () => {
     const g = new Map<string, string[]>();
@@ -139,5 +173,26 @@ describe("import graph of src/", () => {
     const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, "utf8"))]));
     const found = cycles(unitGraph(graph)).map((units) => ({ folders: units, imports: witnesses(graph, units) }));
     expect(found, "folders of src/ that import each other, directly or through others").toEqual([]);
+  });
+
+  test("a forbidden folder is found, directly or through another (it can fail)", () => {
+    const f = (p: string) => join(SRC, p);
+    const g = new Map<string, string[]>([
+      [f("cli/a.ts"), [f("launch/b.ts")]],
+      [f("launch/b.ts"), [f("launcher/c.ts")]],
+      [f("launcher/c.ts"), []],
+      [f("registry/d.ts"), [f("layout/e.ts")]],
+      [f("layout/e.ts"), []],
+    ]);
+    expect(forbiddenReaches(g, { cli: ["launcher"], registry: ["layout"], launch: ["cli"] })).toEqual([
+      "cli reaches launcher (through other folders)",
+      "registry reaches layout: registry/d.ts -> layout/e.ts",
+    ]);
+  });
+
+  test("no folder reaches one it keeps out of (the registry client no layout, the CLI not the launchers' machinery)", () => {
+    const files = sourceFiles(SRC);
+    const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, "utf8"))]));
+    expect(forbiddenReaches(graph, FORBIDDEN)).toEqual([]);
   });
 });

@@ -7,9 +7,9 @@
  * logs `bazel run`'s environment in java.log, but shows variables named like *PASS* as `__private_value_removed__`).
  */
 import { PipelineError } from "../../errors";
-import { readLaunchConfig } from "../../launcher/config";
+import { readLaunchConfig } from "../../launch/config";
 import { pushTarget } from "../../transfer/target";
-import { runfile, runfilesDir } from "../../launcher/runfiles";
+import { runfile, runfilesDir } from "../../launch/runfiles";
 import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../transfer/push";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";

@@ -6,9 +6,9 @@
 import { spawn } from "node:child_process";
 import { PipelineError } from "../../errors";
 import { forwardTermination, signalExitCode } from "../../process/signals";
-import { readLaunchConfig } from "../../launcher/config";
-import { launchEnvironment, userImages } from "../../launcher/env";
-import { runfile, runfilesDir } from "../../launcher/runfiles";
+import { readLaunchConfig } from "../../launch/config";
+import { launchEnvironment, userImages } from "../../launch/env";
+import { runfile, runfilesDir } from "../../launch/runfiles";
 import { uriMap } from "../../transfer/push";
 import type { CliIo } from "../io";
 import { pushFromConfig } from "./bazel-push";
