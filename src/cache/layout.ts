@@ -52,6 +52,8 @@ export const lockfileBuildsDir = (root: string) => join(root, "lockfile-builds")
 export const reposDir = (root: string) => join(root, "repos");
 export const codeCacheDir = (root: string) => join(root, "code-cache");
 export const basesDir = (root: string) => join(root, "bases");
+/** Layers of shallow bases fetched for a sink that needs files (src/transfer/cached-layers.ts), by digest. */
+export const blobsDir = (root: string) => join(root, "blobs");
 /** Entry names in a bases directory (src/base/host-node-cache.ts). */
 export const HOST_NODE_ENTRY = /^host-node-[a-f0-9]{64}$/;
 
@@ -64,6 +66,7 @@ export const CODE_CACHE_KEEP = 8;
 export const USAGE_KINDS = [
   "images",
   "rootfs",
+  "blobs",
   "models",
   "lockfile",
   "lockfile-builds",
@@ -83,6 +86,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
   return {
     images: [imagesDir(root)],
     rootfs: [rootfsDir(root)],
+    blobs: [blobsDir(root)],
     models: [modelsDir(root)],
     lockfile: [lockfileDir(root)],
     "lockfile-builds": [lockfileBuildsDir(root)],
@@ -96,7 +100,7 @@ export function usageDirs(root: string): Record<Exclude<UsageKind, "temp">, stri
   };
 }
 
-export type EntryKind = "images" | "rootfs" | "models" | "lockfile" | "bases" | "repos" | "code-cache";
+export type EntryKind = "images" | "rootfs" | "blobs" | "models" | "lockfile" | "bases" | "repos" | "code-cache";
 
 export interface EntryDir {
   kind: EntryKind;
@@ -118,6 +122,7 @@ export function entryDirs(root: string): EntryDir[] {
     { kind: "bases", dir: basesDir(root), entry: HOST_NODE_ENTRY },
     { kind: "repos", dir: reposDir(root), entry: /^[a-z]+-[a-f0-9]{64}$/ },
     { kind: "code-cache", dir: codeCacheDir(root), entry: CODE_CACHE_ENTRY },
+    { kind: "blobs", dir: blobsDir(root), entry: HEX64 },
   ];
 }
 

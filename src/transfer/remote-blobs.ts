@@ -74,7 +74,8 @@ export class RemoteLayers {
     return out;
   }
 
-  private layer(layer: Layer): Layer {
+  /** The layer itself when local; else one whose open() streams it from its sources (still marked remote). */
+  layer(layer: Layer): Layer {
     const sources = remoteSourcesOf(layer);
     if (!sources) return layer;
     // Still marked remote: a layout written from it records it again rather than downloading it.

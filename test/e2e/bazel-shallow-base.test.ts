@@ -6,7 +6,9 @@
  * differential). `_push` to another repository of the same registry downloads and uploads none of the base's layers
  * (it mounts them: the registry's access log counts the requests); the pushed image pulls whole, by that digest. A
  * base whose repository lost its layers fails the push naming the layer, the base and where it was looked for, and
- * puts no manifest or tag. `_load`'s docker archive, not done yet on a shallow base, fails saying so.
+ * puts no manifest or tag. `bazel run _load` fetches the base's layers into the cache on first need (once: the next
+ * load asks the registry for none) and podman loads the image; the `tarball` output group, a build action that never
+ * fetches, fails saying so.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +19,8 @@ import { REMOTE_BLOBS_FILE, readRemoteBlobs } from "../../src/layout/remote";
 import { type Digest, digestHex } from "../../src/oci/digest";
 import { pushImage } from "../../src/registry/push";
 import { bazel, discard, makeConsumerWorkspace, QUIET } from "../fixtures/bazel";
-import { runCli } from "../fixtures/cli";
+
+import { execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 
@@ -147,12 +150,50 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     for (const d of baseLayers) expect(existsSync(join(out, "blobs/sha256", digestHex(d)))).toBe(true);
   });
 
-  it("_load (a docker archive: not yet on a shallow base) fails naming the layer, the base and the way out", async () => {
+  it("the tarball output group (a build action: it never fetches) fails naming the layer, the base and the way out", async () => {
     const r = await bazel(ws, ["build", "--output_groups=tarball", "//app:shallow_load"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("E_BASE_LAYER_MISSING");
     expect(r.stderr).toContain('layer_handling = "eager"');
     expect(r.stderr).toContain(`is not in the layout (a shallow base): it is in ${reg.host}/bases/rand@${baseDigest}`);
+  });
+
+  it("bazel run _load fetches the base's layers into the cache on first need, then loads; the next load fetches none", async () => {
+    // podman with a store of its own (vfs: no mounts to undo), and a cache of the test's own.
+    const store = join(tmp, "podman");
+    mkdirSync(store, { recursive: true });
+    writeFileSync(
+      join(store, "storage.conf"),
+      `[storage]\ndriver = "vfs"\ngraphroot = "${store}/root"\nrunroot = "${store}/run"\n`,
+    );
+    const env = { CONTAINERS_STORAGE_CONF: join(store, "storage.conf"), PIPELINE_CACHE_DIR: join(tmp, "cache") };
+    const tag = `${reg.host}/e2e/shallow:loaded`;
+    const load = () =>
+      bazel(ws, ["run", ...QUIET, "//app:shallow_load", "--", "--loader", "podman", "--tag", tag], env);
+    try {
+      const from = reg.requests().length;
+      const r = await load();
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastLine(r.stdout)).toBe(tag);
+      // Each base layer downloaded once, by digest, from the base's repository, into the cache.
+      expect(blobRequests(from, baseLayers)).toEqual(
+        baseLayers.flatMap((d) => [`HEAD /v2/bases/rand/blobs/${d} 200`, `GET /v2/bases/rand/blobs/${d} 200`]),
+      );
+      for (const d of baseLayers) expect(existsSync(join(tmp, "cache/blobs", digestHex(d)))).toBe(true);
+      const shallow = readLayout(join(ws, "bazel-bin/app/shallow_image"));
+      const id = await execProgram("podman", ["image", "inspect", "--format", "{{.Id}}", tag], {
+        env: { ...process.env, ...env },
+      });
+      expect(id.code, id.stderr).toBe(0);
+      expect(`sha256:${id.stdout.trim()}`).toBe(shallow.configBlob.digest);
+
+      const again = reg.requests().length;
+      const r2 = await load();
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(blobRequests(again, baseLayers)).toEqual([]);
+    } finally {
+      await execProgram("podman", ["rmi", "--all", "--force"], { env: { ...process.env, ...env } });
+    }
   });
 
   it("a base layer no source has fails the push naming layer, base and where; nothing is tagged", async () => {

@@ -38,12 +38,21 @@ export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void
     throw new PipelineError("E_USAGE", "--tag: give at least one REGISTRY/REPOSITORY:TAG to load the image as", {
       exitCode: 2,
     });
-  // A shallow base's layers (src/layout/remote.ts) stream from where the layout says, into the loader.
-  const { RemoteLayers } = await import("../../transfer/remote-blobs.js");
-  const { keychainFor } = await import("../auth-flags.js");
-  const remote = new RemoteLayers({ keychain: await keychainFor({}, "", io) });
+  // A shallow base's layers (src/layout/remote.ts): fetched into the cache on first need, from where the layout says
+  // (the build action of `tarball` never fetches: it fails naming the layer and the way out).
+  const named = readImages(a.image);
+  const [{ withCachedLayers }, { keychainFor }, { cacheRoot }, { progressFor }] = await Promise.all([
+    import("../../transfer/cached-layers.js"),
+    import("../auth-flags.js"),
+    import("../../cache/layout.js"),
+    import("../../registry/progress.js"),
+  ]);
+  const cached = await withCachedLayers(
+    named.map((i) => i.image),
+    { cacheDir: cacheRoot(io.env), keychain: await keychainFor({}, "", io), progress: progressFor(io) },
+  );
   const images = taggedImages(
-    readImages(a.image).map((i) => ({ ...i, image: remote.image(i.image) })),
+    named.map((i, k) => ({ ...i, image: cached[k] })),
     tags,
   );
   const loader = await chooseLoader(a.loader, io.env);
