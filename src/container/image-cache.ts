@@ -109,6 +109,7 @@ export async function prepareImage(image: string, opts: PrepareImageOptions): Pr
     img = new RemoteLayers({
       keychain: opts.keychain ?? lazyDefaultKeychain({ warn: opts.warn }),
       insecure: opts.insecure,
+      progress: opts.progress,
     }).image(readLocalLayout(oci.dir, oci.digest));
     layoutDir = oci.dir;
   } else {

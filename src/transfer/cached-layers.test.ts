@@ -9,6 +9,7 @@ import { markRemote } from "../layout/remote";
 import { digestHex } from "../oci/digest";
 import type { Image } from "../oci/model";
 import { PipelineError } from "../errors";
+import type { ProgressSink } from "../registry/progress";
 import { withCachedLayers } from "./cached-layers";
 
 // A real registry (the dev registry, in-process on a loopback port) holds the base's layers; the image's own layers
@@ -43,7 +44,16 @@ describe("withCachedLayers: a shallow base's layers fetched once into the cache,
   it("fetches each missing layer into blobs/<hex>, byte for byte; the next call needs no registry at all", async () => {
     const cache = join(tmp, "c1");
     const image = shallow();
-    const [out] = await withCachedLayers([image], opts(cache));
+    const seen: string[] = [];
+    const progress: ProgressSink = {
+      blobStart: (d) => seen.push(`start ${d}`),
+      blobProgress: () => undefined,
+      blobDone: (d, outcome) => seen.push(`${outcome} ${d}`),
+      skip: (d, reason) => seen.push(`skip ${d} ${reason}`),
+    };
+    const [out] = await withCachedLayers([image], { ...opts(cache), progress });
+    const [l0, l1] = base.layers.map((l) => l.digest);
+    expect(seen).toEqual([`start ${l0}`, `downloaded ${l0}`, `start ${l1}`, `downloaded ${l1}`]);
     for (const [k, l] of base.layers.slice(0, 2).entries()) {
       expect(out.layers[k].path).toBe(join(cache, "blobs", digestHex(l.digest)));
       expect(readFileSync(out.layers[k].path!)).toEqual(readFileSync(l.path!));
@@ -54,7 +64,9 @@ describe("withCachedLayers: a shallow base's layers fetched once into the cache,
 
     // With the registry unreachable (a port nothing listens on), the cache alone answers.
     const gone = markRemote({ ...base.layers[0], path: undefined }, [`127.0.0.1:1/bases/b@sha256:${"e".repeat(64)}`]);
-    const [again] = await withCachedLayers([{ ...image, layers: [gone] }], opts(cache));
+    seen.length = 0;
+    const [again] = await withCachedLayers([{ ...image, layers: [gone] }], { ...opts(cache), progress });
+    expect(seen).toEqual([`skip ${l0} in the cache`]);
     expect(readFileSync(again.layers[0].path!)).toEqual(readFileSync(base.layers[0].path!));
   });
 

@@ -26,7 +26,6 @@ import { RemoteLayers, type RemoteFetchOptions } from "./remote-blobs";
 export interface CachedLayersOptions extends RemoteFetchOptions {
   /** The cache root (src/cache/layout.ts cacheRoot). */
   cacheDir: string;
-  progress?: ProgressSink;
 }
 
 /**
@@ -84,16 +83,9 @@ async function cacheLayer(layer: Layer, dir: string, progress: ProgressSink | un
   const tmp = tempPath(path);
   const release = holdTemp(tmp);
   try {
-    progress?.blobStart(layer.digest, layer.size, "base layer");
-    let moved = 0;
-    const src = layer.open();
-    src.on("data", (chunk: Buffer) => {
-      moved += chunk.length;
-      progress?.blobProgress(layer.digest, moved);
-    });
-    await pipeline(src, createWriteStream(tmp, { mode: 0o444 }));
+    // RemoteLayers shows the download (opts.progress).
+    await pipeline(layer.open(), createWriteStream(tmp, { mode: 0o444 }));
     await rename(tmp, path);
-    progress?.blobDone(layer.digest, "downloaded", "base layer");
   } catch (e) {
     await rm(tmp, { force: true });
     if (e instanceof PipelineError) throw e;

@@ -14,12 +14,15 @@ import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
+import type { ProgressSink } from "../registry/progress";
 
 export interface RemoteFetchOptions {
   keychain?: Keychain;
   insecure?: boolean;
   log?: Logger;
   scheme?: "http" | "https";
+  /** Where a download is shown (a run, a load); a push leaves it out: it shows the same blob's upload. */
+  progress?: ProgressSink;
 }
 
 /** The registries and repositories the remote layers of `images` are recorded in (mount candidates for a push). */
@@ -114,6 +117,13 @@ export class RemoteLayers {
         }
         const src = client.openBlob(ref.repository, layer.digest, layer.size);
         src.on("error", (e) => out.destroy(e));
+        const progress = this.opts.progress;
+        if (progress) {
+          let moved = 0;
+          progress.blobStart(layer.digest, layer.size, "base layer");
+          src.on("data", (chunk: Buffer) => progress.blobProgress(layer.digest, (moved += chunk.length)));
+          src.on("end", () => progress.blobDone(layer.digest, "downloaded", "base layer"));
+        }
         src.pipe(out);
         return;
       }
