@@ -18,6 +18,7 @@ import { readRemoteBlobs } from "../../src/layout/remote";
 import { digestHex } from "../../src/oci/digest";
 import { pushImage } from "../../src/registry/push";
 import { pushIndex } from "../../src/registry/push-index";
+import { silentProgress } from "../../src/registry/progress";
 import { runCli } from "../fixtures/cli";
 import { relabel } from "../fixtures/multi-platform";
 import { randomImage } from "../fixtures/random-image";
@@ -78,10 +79,17 @@ describe("shallow layouts", () => {
 
   it("the runner's image cache fetches the missing layers on demand (run --image oci:DIR, _binary)", async () => {
     const from = a.requests().length;
-    const prepared = await prepareImage(`oci:${layout}`, { cacheDir: join(tmp, "cache") });
+    const downloaded: string[] = [];
+    const progress = {
+      ...silentProgress,
+      blobDone: (d: string, outcome: string) => downloaded.push(`${outcome} ${d}`),
+    };
+    const prepared = await prepareImage(`oci:${layout}`, { cacheDir: join(tmp, "cache"), progress });
     expect(prepared.digest).toBe(base.digest);
     for (let i = 0; i < 3; i++) expect(readFileSync(join(prepared.rootfs, `layer-${i}.bin`)).length).toBe(128 * 1024);
     expect(layerRequests(a, from, "GET")).toHaveLength(3);
+    // Each download is shown, as a pull's are.
+    expect(downloaded.sort()).toEqual(base.layers.map((l) => `downloaded ${l.digest}`).sort());
   });
 
   it("verify-image oci:DIR reads the missing layers from the registry", async () => {
