@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildSync } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { followPackageLinks, followPackageLinksUrl, isEsmEntry } from "./package-links";
+import { followPackageLinks, followPackageLinksUrl } from "./package-links";
 
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), "rp-package-links-")));
 const root = join(tmp, "runfiles", "_main");
@@ -59,6 +59,11 @@ beforeAll(() => {
   symlinkSync("../../f@1/node_modules/f", join(nm, ".aspect_rules_js/e@1/node_modules/f"));
   symlinkSync(".aspect_rules_js/e@1/node_modules/e", join(nm, "e"));
   write(join(root, "main.mjs"), 'import { where, f } from "e";\nconsole.log(JSON.stringify({ e: where, f }));\n');
+  // A CommonJS entry loading packages with import(): the CommonJS a (whose b sits beside it) and the ESM-only e.
+  write(
+    join(root, "dynamic.cjs"),
+    'Promise.all([import("a"), import("e")]).then(([a, e]) => console.log(JSON.stringify({ a: a.default.where, b: a.default.b.where, e: e.where, f: e.f })));\n',
+  );
   // The launchers' preload itself (tools/preload.ts), bundled as the rules bundle it.
   buildSync({
     entryPoints: [join(__dirname, "../../tools/preload.ts")],
@@ -116,6 +121,19 @@ describe("import under --preserve-symlinks in a rules_js tree (an ES module entr
   });
 });
 
+describe("import() from a CommonJS entry in a rules_js tree", () => {
+  test("with the preload: both packages load from their store paths, their dependencies found beside them", () => {
+    const r = run(true, "dynamic.cjs");
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      a: join(nm, ".aspect_rules_js/a@1/node_modules/a/index.js"),
+      b: join(nm, ".aspect_rules_js/b@1/node_modules/b/index.js"),
+      e: join(nm, ".aspect_rules_js/e@1/node_modules/e/index.js"),
+      f: join(nm, ".aspect_rules_js/f@1/node_modules/f/index.js"),
+    });
+  });
+});
+
 describe("the hooks thread starts only for an app tree with rules_js packages", () => {
   test("the same links under another store name are not followed: no node_modules/.aspect_rules_js, no hook", () => {
     const other = join(tmp, "other", "_main");
@@ -132,22 +150,6 @@ describe("the hooks thread starts only for an app tree with rules_js packages", 
     const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: other });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("Cannot find package 'f'");
-  });
-});
-
-describe("isEsmEntry: whether the preload starts the hooks thread", () => {
-  test(".mjs and .js under a `type: module` package.json are ES modules; .cjs, and .js without one, are not", () => {
-    write(join(tmp, "esm/package.json"), '{"type":"module"}\n');
-    write(join(tmp, "esm/sub/main.js"), "");
-    write(join(tmp, "cjs/package.json"), '{"type":"commonjs"}\n');
-    write(join(tmp, "cjs/node_modules/x/package.json"), '{"type":"module"}\n');
-    expect(isEsmEntry(join(tmp, "esm/sub/main.js"))).toBe(true);
-    expect(isEsmEntry(join(tmp, "esm/sub/main.cjs"))).toBe(false);
-    expect(isEsmEntry(join(tmp, "cjs/main.mjs"))).toBe(true);
-    expect(isEsmEntry(join(tmp, "cjs/main.js"))).toBe(false);
-    expect(isEsmEntry(join(root, "main.js"))).toBe(false);
-    // not past a node_modules directory, as Node looks
-    expect(isEsmEntry(join(tmp, "cjs/node_modules/x/y/node_modules/z/main.js"))).toBe(false);
   });
 });
 

@@ -19,14 +19,15 @@
  * Image layers need none of this: Node runs there without `--preserve-symlinks`, and the layer keeps rules_js's links as
  * symlinks (bazel/private/app_layout.bzl).
  *
- * ES modules: `import` does not go through `Module._findPath`, so an ES module entry gets the same rule from a resolve
- * hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a thread of their own, which costs
- * a launch 70-150 ms here (the thread starts, and loads the `--require`d preload again): only an ES module entry whose
- * app tree holds rules_js packages pays it.
+ * ES modules: `import` (and `import()`, from a CommonJS module too) does not go through `Module._findPath`, so the
+ * same rule comes from a resolve hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a
+ * thread of their own, which costs a launch 70-150 ms here (the thread starts, and loads the `--require`d preload
+ * again): only an app tree that holds rules_js packages pays it. A CommonJS entry pays it too: whether it will call
+ * `import()` cannot be known at start, and without the hook an ESM-only package's dependencies are not found.
  */
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import Module from "node:module";
-import { basename, dirname, extname, isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** Symlinks followed per path before giving up (a loop among relative links): the path is then left as it was. */
@@ -96,30 +97,6 @@ export function installPackageLinkResolution(execArgv: readonly string[] = proce
   Reflect.set(Module, "_findPath", findPath);
 }
 
-/**
- * Whether Node runs `entry` as an ES module: `.mjs`, or `.js` (or no extension) under a nearest package.json with
- * `"type": "module"` (looked for as Node does: from the file's directory up, not past a `node_modules` directory).
- */
-export function isEsmEntry(entry: string): boolean {
-  const ext = extname(entry);
-  if (ext === ".mjs") return true;
-  if (ext !== ".js" && ext !== "") return false;
-  for (let dir = dirname(entry); ; dir = dirname(dir)) {
-    const file = join(dir, "package.json");
-    // statSync without throwing first: an exception per directory cost a CommonJS launch ~0.3 ms.
-    if (statSync(file, { throwIfNoEntry: false })?.isFile()) {
-      const text = readFileSync(file, "utf8");
-      try {
-        const pkg: unknown = JSON.parse(text);
-        return typeof pkg === "object" && pkg !== null && Reflect.get(pkg, "type") === "module";
-      } catch {
-        return false; // Node reports the bad package.json itself
-      }
-    }
-    if (basename(dir) === "node_modules" || dirname(dir) === dir) return false;
-  }
-}
-
 /** followPackageLinks for a resolved module URL (the ESM hook's answer): other schemes and unchanged paths as given. */
 export function followPackageLinksUrl(url: string, cache: Map<string, string> = new Map()): string {
   if (!url.startsWith("file:")) return url;
@@ -152,7 +129,7 @@ export const RULES_JS_STORE = ".aspect_rules_js";
 
 /**
  * Makes `import` follow rules_js's package links as `require` does (installPackageLinkResolution), when Node preserves
- * symlinks, the program is an ES module (isEsmEntry: a CommonJS entry starts no hooks thread) and the app tree
+ * symlinks and the app tree
  * (`appRoot`, where the launchers start Node) holds rules_js packages (`node_modules/.aspect_rules_js`: an app on
  * `npm_dependencies` packages only has no relative links to follow), from the main thread only (Node loads the
  * preload again on the hooks thread). `preload` is the path of the module that exports followPackageLinksUrl (the
@@ -160,11 +137,10 @@ export const RULES_JS_STORE = ".aspect_rules_js";
  */
 export function installEsmPackageLinkResolution(
   preload: string,
-  entry: string | undefined = process.argv[1],
   execArgv: readonly string[] = process.execArgv,
   appRoot: string = process.cwd(),
 ): void {
-  if (!execArgv.includes("--preserve-symlinks") || !entry || !isEsmEntry(entry)) return;
+  if (!execArgv.includes("--preserve-symlinks")) return;
   // No rules_js packages in the app tree (the launchers start Node in it): no link to follow, no hooks thread to pay.
   if (!existsSync(join(appRoot, "node_modules", RULES_JS_STORE))) return;
   // Loaded here, not at the top: loading node:worker_threads costs every launch ~2 ms, a CommonJS one included.

@@ -1,7 +1,7 @@
 /**
  * ES modules at run time (docs/typescript.md, "ES modules at run time"), on real Bazel 4.2.3: pipelines whose code is
  * JavaScript ES modules run in `_local`, `_binary` (the built image under runc), NAME (pushed to a loopback registry,
- * then the launch script runs the pushed image) and in the image itself.
+ * then the launch script runs the pushed image) and in the image itself, under runc and under podman.
  * - `esm`: `"type": "module"` from its own package.json (in `srcs`), a `.js` entry with top-level await, import.meta,
  *   named imports of `@rules_pipeline/runtime`, an ESM-only npm package with top-level await (`esm-tla`, which
  *   `require()` cannot load) and a CommonJS one imported from ESM (`cjs-math`): test/fixtures/esm-packages/app, its
@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { runCli } from "../fixtures/cli";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runLayoutImage } from "../fixtures/runc";
 
@@ -140,6 +141,27 @@ describe("ES module pipelines on Bazel 4.2.3", () => {
     const mjs = runLayoutImage(join(ws, "bazel-bin/examples/mjs_image"));
     expect(mjs.code, mjs.stderr).toBe(0);
     expect(mjs.stdout).toBe("mjs: /app/examples/mjs.mjs false\n");
+  });
+
+  test("the Bazel-built ESM image runs under podman too (`pipeline run --runtime podman`)", async () => {
+    const r = await runCli([
+      "run",
+      "--image",
+      `oci:${join(ws, "bazel-bin/esm/esm_image")}`,
+      "--cache-dir",
+      join(tmp, "run-cache"),
+      "--runtime",
+      "podman",
+      "--",
+      "4",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split("\n")).toEqual([
+      ...WORK(true, "4"),
+      "url=file:///app/esm/main.js",
+      "dirname=/app/esm filename=/app/esm/main.js",
+      "",
+    ]);
   });
 
   test("_binary: the ESM launch script awaits runInContainer() of the built image (runc)", async () => {

@@ -8,7 +8,8 @@
  *    js_library, a rules_ts ts_project with declarations and our ts_library on the same rules_js packages;
  *  - rules_oci on our images: `oci_image(base = ...)` on `@pipeline-host-node//image` and on `pipe_image`, `oci_push`,
  *    `oci_load` and `oci_image_index` of `pipe_image`; `oci_push` and `oci_load` of a multi-platform `_image`;
- *  - //esm:esm, an ES module entry importing is-odd (which requires is-number beside it in rules_js's store);
+ *  - //esm:esm, an ES module entry importing is-odd (which requires is-number beside it in rules_js's store), and
+ *    //esm:cjsimport, a CommonJS entry loading it with import();
  *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
  *    test starts on loopback) and an `oci_image_index` (//multi, two platforms).
  * Last, the compile worker ≡ the sandbox under rules_js dep edits (a `//:node_modules/x` dep added and removed, the
@@ -193,6 +194,12 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     const run = runLayoutImage(join(ws, "bazel-bin", "esm", "esm_image"));
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe("esm: odd=true image=false file=/app/esm/main.mjs\n");
+  }, 600_000);
+
+  test("a CommonJS entry's import() of a rules_js package resolves through the launchers' ES module hook", async () => {
+    const r = await bazel7(ws, ["run", ...QUIET, "//esm:cjsimport_local"]);
+    expect(r.code, failure("run //esm:cjsimport_local", r)).toBe(0);
+    expect(r.stdout).toBe("cjs import(): odd=true type=function\n");
   }, 600_000);
 
   test.each([
