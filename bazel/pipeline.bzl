@@ -24,6 +24,7 @@ load("//bazel/private:node_on_base_repo.bzl", _pipeline_node_on_base = "pipeline
 load("//bazel/private:pipeline_macro.bzl", _pipeline = "pipeline")
 load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
 load("//bazel/private:push.bzl", _pipeline_push = "pipeline_push")
+load("//bazel/private:repository_cli.bzl", "LAYER_HANDLING")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 
@@ -46,7 +47,7 @@ pipeline_node_on_base = _pipeline_node_on_base
 WORKER_BASE = _WORKER_BASE
 WORKER_CUDA = _WORKER_CUDA
 
-def base_images(mirror = None):
+def base_images(mirror = None, layer_handling = "eager"):
     """Declares the base images pipelines build on:
 
     - `@pipeline-worker-base//image`: Node 20 (Debian bookworm slim), pinned by digest, pulled on first use.
@@ -56,5 +57,9 @@ def base_images(mirror = None):
     Args:
       mirror: a registry host serving the same repositories (e.g. a pull-through cache); `$PIPELINE_BASE_MIRROR`
         overrides it at fetch time.
+      layer_handling: `"eager"` (default) or `"shallow"` for the worker bases: shallow fetches their manifests and
+        configs only (the CUDA base's gigabytes of layers stay in the registry; see `pipeline_base_image`).
     """
-    declare_base_images(mirror = mirror or "", skip = native.existing_rules())
+    if layer_handling not in LAYER_HANDLING:
+        fail("base_images(layer_handling = {}): `layer_handling` must be one of {}".format(repr(layer_handling), ", ".join([repr(v) for v in LAYER_HANDLING])))
+    declare_base_images(mirror = mirror or "", skip = native.existing_rules(), layer_handling = layer_handling)

@@ -1,18 +1,10 @@
 """pipeline_base_image: a base image pulled from a registry, pinned by digest, as an OCI layout."""
 
-load(":repository_cli.bzl", "PULL_ENVIRON", "check_digest", "layout_build", "pull_into")
-
-_LAYER_HANDLING = ["eager", "shallow"]
+load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "pull_into")
 
 def _pull_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
-    if rctx.attr.layer_handling not in _LAYER_HANDLING:
-        fail("pipeline_base_image(name = {}): `layer_handling` must be one of {}, got {}".format(
-            repr(rctx.attr.name),
-            ", ".join([repr(v) for v in _LAYER_HANDLING]),
-            repr(rctx.attr.layer_handling),
-        ))
-    shallow = rctx.attr.layer_handling == "shallow"
+    shallow = check_layer_handling(rctx)
     pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "image", shallow = shallow)
     rctx.file("image/BUILD.bazel", layout_build())
     rctx.file("BUILD.bazel", "")
@@ -31,13 +23,7 @@ registry, keeping repository and digest, so the digest check still holds.""",
         "platforms": attr.string_list(doc = "Instead of `platform`: keep a multi-platform index of these platforms (`os/arch[/variant]`), the base of `pipeline(platforms = ...)`."),
         "mirror": attr.string(doc = "A registry host to pull from instead of `registry`."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
-        "layer_handling": attr.string(default = "eager", doc = """What the repository holds of the base, as rules_img's `pull(layer_handling = ...)`.
-`"eager"` (default): every layer, downloaded at fetch time. `"shallow"`: the index, manifest(s) and config(s) only;
-`image/pipeline-remote-blobs.json` records each layer's descriptor and where it is (`registry/repository@digest`).
-An image built on a shallow base has the same digest, holds none of the base's layers and carries that record on;
-its `_push` mounts them (same registry) or streams them registry to registry, and `_binary` and
-`pipeline run --image oci:DIR` fetch them when they run. `_load` and rules_oci's rules, which read every blob from the
-directory, do not fetch them yet: use `"eager"` for those."""),
+        "layer_handling": attr.string(default = "eager", doc = LAYER_HANDLING_DOC),
         "_kind": attr.string(default = "pipeline_base_image"),
     },
     environ = PULL_ENVIRON,

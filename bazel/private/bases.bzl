@@ -13,7 +13,7 @@ WORKER_CUDA = struct(registry = "index.docker.io", repository = "nvidia/cuda", d
 # The repositories `base_images()` and the bzlmod extension declare, in this order.
 BASE_IMAGE_REPOS = ["pipeline-worker-base", "pipeline-worker-cuda", "pipeline-host-node"]
 
-def base_image_specs(mirror = ""):
+def base_image_specs(mirror = "", layer_handling = "eager"):
     """What `declare_base_images` declares, as data: a list of struct(rule, name, attrs).
 
     The bzlmod extension's logic (extension_logic.bzl) returns these so that its tests see exactly the repositories
@@ -21,6 +21,7 @@ def base_image_specs(mirror = ""):
 
     Args:
       mirror: registry host[:port] to pull the base images from instead of their own registries ("" for none).
+      layer_handling: "eager" or "shallow" for the worker bases (the CUDA base's layers; node is always read whole).
 
     Returns:
       A list of struct(rule = "pipeline_base_image" | "pipeline_node_on_base" | "pipeline_host_node_base",
@@ -32,6 +33,7 @@ def base_image_specs(mirror = ""):
             "repository": WORKER_BASE.repository,
             "digest": WORKER_BASE.digest,
             "mirror": mirror,
+            "layer_handling": layer_handling,
         }),
         struct(rule = "pipeline_node_on_base", name = "pipeline-worker-cuda", attrs = {
             "registry": WORKER_CUDA.registry,
@@ -41,6 +43,7 @@ def base_image_specs(mirror = ""):
             "node_repository": WORKER_BASE.repository,
             "node_digest": WORKER_BASE.digest,
             "mirror": mirror,
+            "layer_handling": layer_handling,
         }),
         struct(rule = "pipeline_host_node_base", name = "pipeline-host-node", attrs = {}),
     ]
@@ -51,13 +54,14 @@ BASE_IMAGE_RULES = {
     "pipeline_node_on_base": pipeline_node_on_base,
 }
 
-def declare_base_images(mirror = "", skip = {}):
+def declare_base_images(mirror = "", skip = {}, layer_handling = "eager"):
     """Declares @pipeline-worker-base, @pipeline-worker-cuda and @pipeline-host-node, except names in `skip`.
 
     Args:
       mirror: registry host[:port] to pull the base images from instead of their own registries ("" for none).
       skip: repository names (a dict or list) not to declare.
+      layer_handling: "eager" or "shallow" for the worker bases (see `pipeline_base_image`).
     """
-    for spec in base_image_specs(mirror):
+    for spec in base_image_specs(mirror, layer_handling):
         if spec.name not in skip:
             BASE_IMAGE_RULES[spec.rule](name = spec.name, **spec.attrs)

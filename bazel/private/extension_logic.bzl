@@ -19,6 +19,7 @@ Rules (issue #12, defect 6):
 """
 
 load(":bases.bzl", "BASE_IMAGE_REPOS", "base_image_specs")
+load(":repository_cli.bzl", "LAYER_HANDLING")
 
 # Attributes of the `npm` tag, forwarded as they are to `npm_dependencies` (bazel/private/npm_repo.bzl): adding an
 # attribute to npm_dependencies is one line here.
@@ -38,6 +39,7 @@ CONFIG_TAG_ATTRS = {
     "tsconfig": attr.label(doc = "tsconfig.json every TypeScript target extends unless it sets its own `tsconfig`."),
     "typescript": attr.label(doc = "The `typescript` package every TypeScript target compiles with unless it sets its own `typescript` (e.g. `@npm//:node_modules/typescript`; TypeScript 5.0 to 7.x). Default: the rules' pinned 5.9."),
     "base_mirror": attr.string(doc = "Registry host[:port] to pull the worker bases from (or `--repo_env=PIPELINE_BASE_MIRROR=`)."),
+    "base_layer_handling": attr.string(default = "eager", doc = "`\"eager\"` or `\"shallow\"` for the worker bases (`pipeline_base_image`'s `layer_handling`): shallow fetches their manifests and configs only."),
 }
 
 # The repositories the extension creates for rules_pipeline itself. Users reach them through rules_pipeline's rules;
@@ -91,6 +93,9 @@ def _config(module_ctx, warnings):
         mirror = getattr(chosen, "base_mirror", "") or ""
         if "/" in mirror or " " in mirror:
             return None, "rules_pipeline: pipeline.config(base_mirror = {}): `base_mirror` must be a registry host[:port] such as \"mirror.example.com:5000\".".format(repr(mirror))
+        handling = getattr(chosen, "base_layer_handling", "eager") or "eager"
+        if handling not in LAYER_HANDLING:
+            return None, "rules_pipeline: pipeline.config(base_layer_handling = {}): `base_layer_handling` must be one of {}.".format(repr(handling), ", ".join([repr(v) for v in LAYER_HANDLING]))
     return chosen, None
 
 def _npm_repos(module_ctx, warnings):
@@ -158,6 +163,7 @@ def plan(module_ctx):
     tsconfig = getattr(config, "tsconfig", None) if config else None
     typescript = getattr(config, "typescript", None) if config else None
     mirror = (getattr(config, "base_mirror", "") or "") if config else ""
+    handling = (getattr(config, "base_layer_handling", "eager") or "eager") if config else "eager"
 
     repos = [
         struct(rule = "pipeline_config_repository", name = "rules_pipeline_config", attrs = {
@@ -178,7 +184,7 @@ def plan(module_ctx):
         }),
         struct(rule = "pipeline_tools_repository", name = "rules_pipeline_tools", attrs = {}),
     ]
-    repos.extend(base_image_specs(mirror))
+    repos.extend(base_image_specs(mirror, handling))
     for entry in npm:
         # `apparent_name`: the repository's `name` will be canonical; hints show the name the tag gave.
         repos.append(struct(rule = "npm_dependencies", name = entry.name, attrs = dict(entry.attrs, apparent_name = entry.name)))

@@ -1,11 +1,13 @@
 """pipeline_node_on_base: a base image pinned by digest plus Node taken from a Node image, as an OCI layout."""
 
-load(":repository_cli.bzl", "PULL_ENVIRON", "check_digest", "layout_build", "pull_into", "run_cli_in_repository")
+load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "pull_into", "run_cli_in_repository")
 
 def _node_on_base_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
     check_digest(rctx, "node_digest", rctx.attr.node_digest)
-    pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "_base")
+
+    # Shallow: the base's layers (a CUDA runtime's gigabytes) stay where they are; node is read from the Node image.
+    pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "_base", shallow = check_layer_handling(rctx))
     pull_into(rctx, rctx.attr.node_registry, rctx.attr.node_repository, rctx.attr.node_digest, "_node")
     rctx.report_progress("adding node to " + rctx.attr.repository)
     platform_args = []
@@ -33,6 +35,7 @@ glibc and libstdc++.""",
         "platforms": attr.string_list(doc = "Instead of `platform`: a multi-platform index of these platforms (`os/arch[/variant]`), each platform's base plus that platform's node."),
         "mirror": attr.string(doc = "A registry host to pull both images from instead of their registries."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
+        "layer_handling": attr.string(default = "eager", doc = "Of the base (the Node image is always read whole: node is taken out of it). " + LAYER_HANDLING_DOC),
         "_kind": attr.string(default = "pipeline_node_on_base"),
     },
     environ = PULL_ENVIRON,

@@ -60,6 +60,35 @@ def check_digest(rctx, attr_name, digest):
 # repository rule that pulls, so that a change to them refetches.
 PULL_ENVIRON = [ENV.BASE_MIRROR, "DOCKER_CONFIG", "HOME", "REGISTRY_AUTH_FILE"]
 
+# The values of `layer_handling` (rules_img's attribute name and meaning).
+LAYER_HANDLING = ["eager", "shallow"]
+
+LAYER_HANDLING_DOC = """What the repository holds of the base, as rules_img's `pull(layer_handling = ...)`.
+`"eager"` (default): every layer, downloaded at fetch time. `"shallow"`: the index, manifest(s) and config(s) only;
+`image/pipeline-remote-blobs.json` records each layer's descriptor and where it is (`registry/repository@digest`).
+An image built on a shallow base has the same digest, holds none of the base's layers and carries that record on;
+its `_push` mounts them (same registry) or streams them registry to registry, and `_binary`, `bazel run :NAME_load` and
+`pipeline run --image oci:DIR` fetch them when they need them. The `tarball` output group of `_load` and rules_oci's
+rules, which read every blob from the directory, do not fetch them: use `"eager"` for those."""
+
+def check_layer_handling(rctx):
+    """Fails naming the repository and the value unless `layer_handling` is one of LAYER_HANDLING.
+
+    Args:
+      rctx: the repository context (attributes `layer_handling`, `_kind`).
+
+    Returns:
+      True for "shallow".
+    """
+    if rctx.attr.layer_handling not in LAYER_HANDLING:
+        fail("{}(name = {}): `layer_handling` must be one of {}, got {}".format(
+            rctx.attr._kind,
+            repr(rctx.attr.name),
+            ", ".join([repr(v) for v in LAYER_HANDLING]),
+            repr(rctx.attr.layer_handling),
+        ))
+    return rctx.attr.layer_handling == "shallow"
+
 def pull_into(rctx, registry, repository, digest, out, shallow = False):
     """Pulls `registry/repository@digest` into the OCI layout directory `out` (honouring `mirror`, `platform(s)`).
 

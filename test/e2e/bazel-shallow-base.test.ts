@@ -11,9 +11,12 @@
  * fetches, fails saying so.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { composeImage } from "../../src/image/compose";
+import { buildLayer, layerFromDescriptor } from "../../src/layer/build";
 import { readLayout } from "../../src/layout/read";
 import { REMOTE_BLOBS_FILE, readRemoteBlobs } from "../../src/layout/remote";
 import { type Digest, digestHex } from "../../src/oci/digest";
@@ -45,6 +48,25 @@ beforeAll(async () => {
   baseDigest = base.digest;
   baseLayers = base.layers.map((l) => l.digest);
   await pushImage(base, { registry: reg.host, repository: "bases/rand" });
+  // A stand-in for the Node image pipeline_node_on_base takes /usr/local/bin/node from (the worker-cuda rule).
+  writeFileSync(join(tmp, "node-bin"), randomBytes(8192));
+  const nodeTar = join(tmp, "node.tar.gz");
+  const desc = await buildLayer([{ dest: "/usr/local/bin/node", src: join(tmp, "node-bin"), mode: 0o755 }], nodeTar, {
+    mtime: 0,
+  });
+  const nodeImage = composeImage({ layers: [{ layer: layerFromDescriptor(nodeTar, desc), createdBy: "node" }] });
+  const nodeDigest = (await pushImage(nodeImage, { registry: reg.host, repository: "bases/node" })).digest;
+  const cuda = (name: string, handling: string) => `
+pipeline_node_on_base(
+    name = "${name}",
+    registry = "${reg.host}",
+    repository = "bases/rand",
+    digest = "${base.digest}",
+    node_registry = "${reg.host}",
+    node_repository = "bases/node",
+    node_digest = "${nodeDigest}",
+    layer_handling = "${handling}",
+)`;
   const spec = (name: string, handling: string) => `
 pipeline_base_image(
     name = "${name}",
@@ -55,8 +77,10 @@ pipeline_base_image(
 )`;
   ws = makeConsumerWorkspace(
     join(tmp, "c"),
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image")
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image", "pipeline_node_on_base")
 ${spec("shallow_base", "shallow")}
+${cuda("shallow_cuda", "shallow")}
+${cuda("eager_cuda", "eager")}
 ${spec("eager_base", "eager")}
 ${spec("bad_base", "lazy")}
 `,
@@ -77,7 +101,9 @@ ${spec("bad_base", "lazy")}
     `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
 ${pipeline("shallow", "@shallow_base//image")}
 ${pipeline("eager", "@eager_base//image")}
-${pipeline("bad", "@bad_base//image")}`,
+${pipeline("bad", "@bad_base//image")}
+${pipeline("gpu_shallow", "@shallow_cuda//image")}
+${pipeline("gpu_eager", "@eager_cuda//image")}`,
   );
 });
 
@@ -126,6 +152,22 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     expect(readLayout(layout).digest).toBe(shallowDigest);
     expect(existsSync(join(layout, REMOTE_BLOBS_FILE))).toBe(false);
     for (const d of baseLayers) expect(existsSync(join(layout, "blobs/sha256", digestHex(d)))).toBe(true);
+  });
+
+  it("pipeline_node_on_base (the worker-cuda rule) on a shallow base: node added, no base layer downloaded, the eager twin's digest", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["build", "//app:gpu_shallow_image"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(blobRequests(from, baseLayers)).toEqual([]);
+    const layout = join(ws, "bazel-bin/app/gpu_shallow_image");
+    const image = readLayout(layout);
+    expect(image.layers.slice(0, 3).map((l) => l.digest)).toEqual(baseLayers);
+    expect(image.layers.slice(0, 3).every((l) => l.path === undefined)).toBe(true);
+    expect(readdirSync(join(layout, "blobs/sha256"))).toContain(digestHex(image.layers[3].digest)); // node's layer
+    expect([...readRemoteBlobs(layout).keys()].sort()).toEqual([...baseLayers].sort());
+    const eager = await bazel(ws, ["build", "//app:gpu_eager_image"]);
+    expect(eager.code, eager.stderr).toBe(0);
+    expect(readLayout(join(ws, "bazel-bin/app/gpu_eager_image")).digest).toBe(image.digest);
   });
 
   it("_push to another repository mounts the base's layers: none downloaded or uploaded; the image pulls whole", async () => {

@@ -222,6 +222,16 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     );
   });
 
+  test("base_layer_handling reaches both worker bases (eager unless the root says shallow); another value fails", () => {
+    for (const name of ["pipeline-worker-base", "pipeline-worker-cuda"]) {
+      expect(repo(results.readme, name)?.attrs.layer_handling, name).toBe("eager");
+      expect(repo(results.config_shallow_bases, name)?.attrs.layer_handling, name).toBe("shallow");
+    }
+    expect(results.config_bad_layer_handling.error).toMatch(
+      /pipeline\.config\(base_layer_handling = "lazy"\): `base_layer_handling` must be one of "eager", "shallow"/,
+    );
+  });
+
   test("no absolute host path in what would be locked, even with PIPELINE_NODE set", () => {
     const offenders: string[] = [];
     for (const [scenario, o] of Object.entries(results)) {
