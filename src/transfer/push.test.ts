@@ -7,6 +7,7 @@ import { anonymousKeychain } from "../registry-auth/anonymous";
 import { type TempRegistry, tempRegistry, request } from "../devregistry/testing";
 import { writeLayout } from "../layout/write";
 import { silentProgress } from "../registry/progress";
+import { composeImage } from "../image/compose";
 import { tagsFor } from "../image/tags";
 import { pushLayouts } from "./push";
 
@@ -75,6 +76,31 @@ describe('pushLayouts: the main image is the one named "default"', () => {
     });
     expect(meta.name).toBe("zeta");
     expect(await tagsOf("team/other")).toEqual({ v2: digests.zeta, "v2-cuda": digests.cuda });
+  });
+});
+
+describe("pushLayouts: images that share layers (a pipeline's `bases`) upload each blob once", () => {
+  it("the second image's shared layers are found in the registry, not uploaded again", async () => {
+    const shared = randomImage({ layers: 2, layerSize: 64, dir: join(dir, "blobs-shared") });
+    const own = randomImage({ layers: 1, layerSize: 64, dir: join(dir, "blobs-own") });
+    await writeLayout(join(dir, "first"), shared);
+    await writeLayout(
+      join(dir, "second"),
+      composeImage({ base: shared, layers: [{ layer: own.layers[0], createdBy: "own" }] }),
+    );
+    const meta = await pushLayouts(
+      [
+        { name: "default", layoutDir: join(dir, "first") },
+        { name: "alt", layoutDir: join(dir, "second") },
+      ],
+      { registry: reg.address, repository: "team/shared" },
+      ["v1"],
+      { keychain: anonymousKeychain, insecure: false, progress: silentProgress },
+    );
+    // The first image: its config and 2 layers. The second: only what the first did not put there.
+    expect(meta.images.default.uploaded.blobs).toBe(3);
+    expect(meta.images.alt.uploaded.blobs).toBe(2); // its own layer and its config (the manifest differs)
+    expect(meta.images.alt.skipped).toBe(2);
   });
 });
 
