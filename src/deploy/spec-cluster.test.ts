@@ -35,6 +35,17 @@ initImages: {git: "mirror.example.com/git@sha256:${"a".repeat(64)}"}
     expect(spec.job).toEqual({ ttlSecondsAfterFinished: 60, activeDeadlineSeconds: 3600 });
     expect(spec.modelCache).toBe("shared-models");
     expect(spec.initImages).toEqual({ git: `mirror.example.com/git@sha256:${"a".repeat(64)}` });
+    // Absent: the init container (the renderer's default); no field is made up.
+    expect(spec.modelDelivery).toBeUndefined();
+  });
+
+  it("modelDelivery: imageVolume or initContainer, kept as given", () => {
+    for (const d of ["imageVolume", "initContainer"] as const) {
+      expect(parseDeploymentSpec(`${IMG}modelDelivery: ${d}\n`, FILE).modelDelivery).toBe(d);
+    }
+    // initContainer keeps working with a cache.
+    const cached = parseDeploymentSpec(`${IMG}modelDelivery: initContainer\nmodelCache: m\n`, FILE);
+    expect(cached.modelCache).toBe("m");
   });
 
   it("a scalar memory is request and limit; a scalar cpu is a request; tcp probes; restricted: false", () => {
@@ -150,6 +161,22 @@ const BAD: BadSpecCase[] = [
     line: 2,
     got: '"My_Cache"',
     problem: /PersistentVolumeClaim/,
+  },
+  {
+    name: "model delivery not a known one",
+    text: `${IMG}modelDelivery: imagevolume\n`,
+    path: "modelDelivery",
+    line: 2,
+    got: '"imagevolume"',
+    problem: /initContainer.*imageVolume/,
+  },
+  {
+    name: "imageVolume with modelCache: both fields named",
+    text: `${IMG}modelCache: shared-models\nmodelDelivery: imageVolume\n`,
+    path: "modelDelivery",
+    line: 3,
+    got: '"imageVolume"',
+    problem: /^imageVolume does not go with modelCache: .*drop modelCache/,
   },
   {
     name: "init image by tag",

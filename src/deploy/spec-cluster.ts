@@ -1,6 +1,6 @@
 /**
  * Builds the cluster fields of a DeploymentSpec (resources, probes, securityContext, job, modelCache,
- * initImages, admission) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
+ * modelDelivery, initImages, admission) from their checked values (spec-fields-cluster.ts), with the cross-field rules: an http probe
  * needs a port, a machine type sets cpu/memory/gpu unless they are given.
  */
 import type { CheckedClusterFields, CheckedProbe } from "./spec-fields-cluster";
@@ -84,6 +84,17 @@ export function addClusterFields(spec: DeploymentSpec, c: CheckedClusterFields, 
   }
   if (c.job) spec.job = { ...c.job };
   if (c.modelCache !== undefined) spec.modelCache = c.modelCache;
+  if (c.modelDelivery !== undefined) spec.modelDelivery = c.modelDelivery;
+  if (spec.modelDelivery === "imageVolume" && spec.modelCache !== undefined) {
+    // An image volume is the node runtime's own cache (pulled once per node, shared by its pods): a PVC beside it
+    // would hold nothing, and silently dropping either field would hide a choice the user made.
+    cx.report(
+      "modelDelivery",
+      cx.where("modelDelivery"),
+      "imageVolume does not go with modelCache: an image volume is cached by the node's runtime, so there is nothing for the PersistentVolumeClaim to keep; drop modelCache (or use modelDelivery: initContainer)",
+      '"imageVolume"',
+    );
+  }
   if (c.initImages) spec.initImages = { ...c.initImages };
   if (c.admission) spec.admission = { engine: c.admission.engine };
 }

@@ -1,6 +1,6 @@
 /**
  * The spec fields that matter on a cluster: `resources` (replicas, machine type, cpu, memory, gpu), `probes`,
- * `securityContext`, `job`, `modelCache`, `initImages`, `admission`. Checks only; defaults and cross-field rules are in
+ * `securityContext`, `job`, `modelCache`, `modelDelivery`, `initImages`, `admission`. Checks only; defaults and cross-field rules are in
  * spec-cluster.ts.
  */
 import { instanceTypeProblem } from "./instance-types";
@@ -128,6 +128,9 @@ function pinnedImageProblem(s: string): string | undefined {
   );
 }
 
+/** How models reach the pod (src/k8s/model-volumes.ts): an init container copying them, or image volumes. */
+export const MODEL_DELIVERIES = ["initContainer", "imageVolume"] as const;
+
 /** The admission engines whose policy `pipeline deploy` renders (src/k8s/admission.ts). */
 export const ADMISSION_ENGINES = ["sigstore", "kyverno"] as const;
 
@@ -183,6 +186,10 @@ export const CLUSTER_FIELDS = {
     doc: "Kubernetes Job settings (pipeline deploy --job)",
   },
   modelCache: { v: str(pvcNameProblem), doc: "PersistentVolumeClaim keeping downloaded models across pod restarts" },
+  modelDelivery: {
+    v: choice(MODEL_DELIVERIES),
+    doc: "initContainer (default): oras copies each model into the pod; imageVolume: each model is an image volume (Kubernetes 1.35+)",
+  },
   initImages: {
     v: obj({ git: { v: str(pinnedImageProblem) }, oras: { v: str(pinnedImageProblem) } }, "a mapping {git, oras}"),
     doc: "init-container images by digest (mirrors); --git-image / --oras-image override",

@@ -153,6 +153,8 @@ export interface DeploymentSpec {
   job?: JobSpec;
   /** Name of a PersistentVolumeClaim that keeps downloaded models across pod restarts. */
   modelCache?: string;
+  /** How models reach the pod: `initContainer` (absent: the default) or `imageVolume` (src/k8s/model-volumes.ts). */
+  modelDelivery?: "initContainer" | "imageVolume";
   initImages?: InitImagesSpec;
   /** A PEM public key file (relative to the spec's directory): only an image whose signature verifies with it runs. */
   requireSignature?: string;
