@@ -1,6 +1,6 @@
 /**
- * The pod a deployment runs: main container, init containers, volumes, pull secret, node selector, and the
- * placeholder Secrets it refers to. Shared by the Deployment and the Job renderers.
+ * The pod a deployment runs: main container, init containers, volumes (models as image volumes: model-volumes.ts),
+ * pull secret, node selector, and the placeholder Secrets it refers to. Shared by the Deployment and the Job renderers.
  */
 import type { V1Container, V1EnvVar, V1PodSpec, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
@@ -12,6 +12,7 @@ import { MODEL_ROOT_TITLE } from "../model/artifact";
 import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";
+import { modelImageVolumes } from "./model-volumes";
 import { namedSecretObjectName, registrySecretObjectName, SECRET_KEY } from "./names";
 import { deploymentEnv } from "../deploy/env";
 import { containerResources, containerSecurityContext, podSecurityContext, probes, scheduling } from "./pod-settings";
@@ -191,7 +192,12 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
   s.models.forEach((m, i) => {
     checkMountPath(m.path, `models[${i}].path`);
   });
-  if (s.models.length) {
+  const imageVolumes = s.modelDelivery === "imageVolume" && s.models.length ? modelImageVolumes(s.models) : undefined;
+  if (imageVolumes) {
+    volumes.push(...imageVolumes.volumes);
+    mounts.push(...imageVolumes.mounts);
+    mountFields.push(...imageVolumes.fields);
+  } else if (s.models.length) {
     const paths = [...new Set(s.models.map((m) => m.path))];
     const cache = s.modelCache;
     const mountOf = (p: string): V1VolumeMount =>
@@ -291,7 +297,15 @@ export function renderPod(r: ResolvedDeployment, opts: PodOptions, withProbes: P
 
   const secrets: V1Secret[] = [...secretNames].sort().map((n) => namedSecretPlaceholder(n, opts.namespace, s.name));
   if (s.containerRegistry)
-    secrets.push(registrySecretPlaceholder(s.containerRegistry, registryHosts(image), opts.namespace, s.name));
+    secrets.push(
+      registrySecretPlaceholder(
+        s.containerRegistry,
+        // The kubelet pulls model volumes with the pod's pull secret: it must name their registries too.
+        [...new Set([...registryHosts(image), ...(imageVolumes?.hosts ?? [])])],
+        opts.namespace,
+        s.name,
+      ),
+    );
   secrets.sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
   return { pod, secrets };
 }
