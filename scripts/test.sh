@@ -155,6 +155,11 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # lower priority than the tests, but not the lowest, so that on a new machine it ends before the pool does.
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 10 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
+  # The admission engine those files run as the cluster's webhook (test/e2e/k8s-real-admission.test.ts): sigstore
+  # policy-controller's webhook from its Go module, cached the same way (scripts/admission-engine.sh build; ~4
+  # CPU-minutes cold), waited for through $PIPELINE_ADMISSION_BUILD_STATUS.
+  export PIPELINE_ADMISSION_BUILD_STATUS="$report/admission-build.status"
+  background "set-up: admission engine" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build
   # The Bazel 4 servers of the run (~40) map one class-data-sharing archive of Bazel's server classes instead of each
   # loading them (scripts/bazel-cds.sh: -0.85 s of wall and -1.6 s of CPU per new server, measured): made once per
   # machine (~7 s) in the background, ready before typecheck ends; a server that finds none starts without it. Bazel 7

@@ -75,6 +75,13 @@ export const DEVELOPMENT_VARIABLES = {
     format: "a file path",
     meaning: "The status file of the background build of the Kubernetes binaries, which cluster tests wait for.",
   },
+  PIPELINE_ADMISSION_BUILD_STATUS: {
+    setBy: "`scripts/test.sh`",
+    readBy: "`test/e2e/k8s-real-admission.test.ts`",
+    format: "a file path",
+    meaning:
+      "The status file of the background build of the admission engine (sigstore policy-controller), which the admission test on the cluster waits for.",
+  },
   PIPELINE_PEERS_DIR: {
     setBy: "developers",
     readBy: "`scripts/test.sh`, `test/e2e/bazel7-rules-js.test.ts`",

@@ -1,0 +1,299 @@
+/**
+ * `admission: {engine: sigstore}` on a real cluster (scripts/k8s-cluster.sh) whose admission webhook is the real
+ * sigstore policy-controller v0.13.1 (scripts/admission-engine.sh, built from its Go module): the ClusterImagePolicy
+ * that `pipeline deploy --apply` renders admits our image signed with the spec's key and carrying our SLSA provenance
+ * (pushed with `pipeline push --sign-key --provenance --sign-legacy`), and the cluster itself, not our client,
+ * refuses: an unsigned image of the repository, one signed with another key, and a tag moved to an unsigned digest
+ * after the policy was applied. The refusals are shown with `kubectl run --dry-run=server` (the API server calls the
+ * webhooks on a dry run; nothing of ours checks anything there), and one through `pipeline deploy --apply` of a spec
+ * without `requireSignature` (so the client verifies nothing): the API server's denial as one E_K8S_ADMISSION error.
+ *
+ * One plain-HTTP registry without a password on the host's address on the pods' bridge (10.244.77.1, a private
+ * address): containerd reaches it through hosts.toml, the webhook (go-containerregistry falls back to HTTP for
+ * private addresses) and our client with `insecure`. The engine only looks at namespaces labelled
+ * policy.sigstore.dev/include=true.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
+import { push } from "../../src/cli/commands/push";
+import { writeLayout } from "../../src/layout/write";
+import type { Digest } from "../../src/oci/digest";
+import { readSigningKey } from "../../src/sign/cosign-key";
+import { attachLegacyAttestation, attachLegacySignature, legacyAttestationTag } from "../../src/sign/legacy";
+import { SLSA_PROVENANCE_V1 } from "../../src/sign/provenance";
+import { cosignIn } from "../fixtures/cosign";
+import { pipelineErrorOf } from "../fixtures/errors";
+import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { randomImage } from "../fixtures/random-image";
+import { type RunningRegistry, startRegistry } from "../fixtures/registry";
+import { REPO_ROOT } from "../fixtures/repo";
+import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
+
+const exec = promisify(execFile);
+const ENGINE = join(REPO_ROOT, "scripts", "admission-engine.sh");
+const PASSWORD = `admission ${Math.random().toString(36).slice(2)}`;
+const NS = "admitted";
+const POLICY = "rules-pipeline-app";
+
+let tmp: string;
+let cluster: Cluster;
+let reg: RunningRegistry;
+let app: RunnerApp;
+let engineDir: string;
+let engineUp = false;
+/** HOST/adm/app: the repository the policy admits. */
+let repo: string;
+
+const ioFor = () => captureIo(tmp, { KUBECONFIG: cluster.kubeconfig, COSIGN_PASSWORD: PASSWORD });
+
+/** Pushes the layout `source` to repo:TAG, signed with keys `sign` (legacy form and provenance too); returns the digest. */
+async function pushTo(source: string, tag: string, sign?: "keys" | "other"): Promise<Digest> {
+  const c = ioFor();
+  const signing = sign
+    ? { "sign-key": join(tmp, sign, "cosign.key"), provenance: true, "sign-legacy": true }
+    : { provenance: false, "sign-legacy": false };
+  await push(
+    { source, repository: repo, tag: [tag], insecure: true, json: true, ...signing } as Parameters<typeof push>[0],
+    c.io,
+  );
+  return (JSON.parse(c.out.join("\n")) as { digest: Digest }).digest;
+}
+
+/** A small random image (never run: the refusals happen before any pull) pushed to repo:TAG. */
+async function pushRandom(tag: string, sign?: "keys" | "other"): Promise<Digest> {
+  const dir = mkdtempSync(join(tmp, "layout-"));
+  await writeLayout(dir, randomImage({ layers: 1, layerSize: 256 }));
+  return pushTo(dir, tag, sign);
+}
+
+/** `kubectl run IMAGE --dry-run=server`: the API server runs admission (the webhooks included) and stores nothing. */
+async function kubectlRun(image: string): Promise<{ ok: boolean; out: string }> {
+  try {
+    const r = await cluster.kubectl([
+      "run",
+      "probe",
+      "-n",
+      NS,
+      `--image=${image}`,
+      "--restart=Never",
+      "--dry-run=server",
+    ]);
+    return { ok: true, out: r.stdout + r.stderr };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    return { ok: false, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
+  }
+}
+
+/** policy-controller's denial of a pod whose image is repo@DIGEST, as kubectl prints it. */
+function refusal(digest: string, why: string): string {
+  const image = `${repo}@${digest}`;
+  return (
+    'Error from server (BadRequest): admission webhook "policy.sigstore.dev" denied the request: validation failed: ' +
+    `failed policy: ${POLICY}: spec.containers[0].image\n${image} attestation key validation failed for authority ` +
+    `rules-pipeline-key for ${image}: no matching attestations:${why}\n`
+  );
+}
+
+/**
+ * The engine's build (cached; ~4 CPU-minutes cold): scripts/test.sh starts it in the background and names its status
+ * file in $PIPELINE_ADMISSION_BUILD_STATUS (its exit code, written when it ends); run by hand, the build runs here
+ * (at once when cached).
+ */
+async function engineBuilt(): Promise<void> {
+  const status = process.env.PIPELINE_ADMISSION_BUILD_STATUS;
+  if (!status) {
+    await exec("bash", [ENGINE, "build"], { maxBuffer: 64 << 20 });
+    return;
+  }
+  while (!existsSync(status)) await new Promise((r) => setTimeout(r, 2000));
+  const rc = readFileSync(status, "utf8").trim();
+  if (rc !== "0") {
+    const log = existsSync(`${status}.log`)
+      ? readFileSync(`${status}.log`, "utf8").trimEnd().split("\n").slice(-30)
+      : [];
+    throw new Error(
+      `scripts/admission-engine.sh build failed with ${rc}; last lines of ${status}.log:\n${log.join("\n")}`,
+    );
+  }
+}
+
+function writeSpec(name: string, extra: string): string {
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(file, `name: ${name}\n${extra}`);
+  return file;
+}
+
+async function apply(spec: string, more: Partial<DeployArgs> = {}) {
+  const c = ioFor();
+  await deploy({ spec, apply: true, namespace: NS, timeout: 120, "poll-interval": 500, insecure: true, ...more }, c.io);
+  return c;
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "k8s-real-admission-"));
+  const cosign = cosignIn(tmp, PASSWORD);
+  const keys = Promise.all([cosign.generateKeyPair(join(tmp, "keys")), cosign.generateKeyPair(join(tmp, "other"))]);
+  const built = engineBuilt();
+  cluster = await startCluster();
+  reg = await startRegistry({ addr: cluster.gateway });
+  mkdirSync(join(cluster.certsDir, reg.host), { recursive: true });
+  writeFileSync(
+    join(cluster.certsDir, reg.host, "hosts.toml"),
+    `server = "http://${reg.host}"\n[host."http://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n`,
+  );
+  repo = `${reg.host}/adm/app`;
+  mkdirSync(join(tmp, "app"));
+  app = await buildRunnerApp(join(tmp, "app"), reg, undefined, true);
+  await Promise.all([keys, built]);
+  engineDir = join(tmp, "engine");
+  engineUp = true;
+  await exec("bash", [ENGINE, "up", cluster.kubeconfig, engineDir], { maxBuffer: 16 << 20 });
+  await cluster.kubectl(["create", "namespace", NS]);
+  await cluster.kubectl(["label", "namespace", NS, "policy.sigstore.dev/include=true"]);
+}, BUILD_WAIT_MS);
+
+afterAll(async () => {
+  try {
+    if (engineUp) await exec("bash", [ENGINE, "down", engineDir]);
+    if (cluster) {
+      await cluster.down();
+      expect(cluster.leftovers()).toEqual([]);
+    }
+  } finally {
+    await reg?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+describe("the sigstore admission policy on a real cluster", () => {
+  it("our image, signed with the spec's key and carrying our SLSA provenance, is admitted and its pod runs (deploy --apply emits the policy first)", async () => {
+    const digest = await pushTo(app.layout, "v1", "keys");
+    expect(digest).toBe(app.digest);
+    const spec = writeSpec(
+      "app",
+      `image: ${repo}:v1\nargs: [sleep]\nrequireSignature: keys/cosign.pub\nadmission: {engine: sigstore}\n`,
+    );
+    // Found by this test: `deploy --apply` applies the policy and the Deployment right after it, and the engine may not
+    // have loaded the new policy yet ("validation failed: no matching policies"). Until --apply waits for the engine,
+    // the policy is applied first (rendered, by kubectl) and the test waits for the engine's config map to hold it.
+    const rendered = ioFor();
+    await deploy({ spec, render: true, namespace: NS, insecure: true }, rendered.io);
+    const policyDoc = rendered.out
+      .join("\n")
+      .split(/^---$/m)
+      .find((d) => d.includes("kind: ClusterImagePolicy"))!;
+    await cluster.kubectl(["apply", "-f", "-"], policyDoc);
+    for (let i = 0; i < 120; i++) {
+      const cm = await cluster.kubectl([
+        "get",
+        "configmap",
+        "config-image-policies",
+        "-n",
+        "cosign-system",
+        "-o",
+        "json",
+      ]);
+      if (cm.stdout.includes(POLICY)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const c = await apply(spec);
+    expect(c.out).toEqual([
+      `ClusterImagePolicy ${POLICY} serverside-applied`,
+      `Deployment ${NS}/app serverside-applied`,
+      `Deployment ${NS}/app rolled out`,
+    ]);
+    const policy = JSON.parse((await cluster.kubectl(["get", "clusterimagepolicy", POLICY, "-o", "json"])).stdout);
+    expect(policy.spec.images).toEqual([{ glob: `${repo}:*` }, { glob: `${repo}@*` }]);
+    const pods = JSON.parse(
+      (await cluster.kubectl(["get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=app", "-o", "json"])).stdout,
+    ).items as { status: { phase: string; containerStatuses: { imageID: string; ready: boolean }[] } }[];
+    expect(pods.map((p) => `${p.status.phase} ${p.status.containerStatuses[0].ready}`)).toEqual(["Running true"]);
+    expect(pods[0].status.containerStatuses[0].imageID).toContain(digest);
+    // The same image created by kubectl, by tag and by digest, is admitted too: the policy is the cluster's.
+    expect(await kubectlRun(`${repo}:v1`)).toEqual({
+      ok: true,
+      out: expect.stringContaining("created (server dry run)"),
+    });
+    expect((await kubectlRun(`${repo}@${digest}`)).ok).toBe(true);
+  });
+
+  it("an unsigned image of the repository is refused at admission: by kubectl, and through deploy --apply as E_K8S_ADMISSION naming the policy", async () => {
+    const digest = await pushRandom("unsigned");
+    const r = await kubectlRun(`${repo}@${digest}`);
+    expect(r.ok).toBe(false);
+    expect(r.out).toBe(refusal(digest, " "));
+    // A spec without requireSignature: our client verifies nothing, the API server's denial is what fails the apply.
+    const e = await pipelineErrorOf(apply(writeSpec("stray", `image: ${repo}@${digest}\nargs: [sleep]\n`)));
+    expect(e.code).toBe("E_K8S_ADMISSION");
+    expect(e.message).toMatch(
+      new RegExp(
+        `^apply Deployment ${NS}/stray: the cluster's admission webhook "policy\\.sigstore\\.dev" refused it \\(policy ${POLICY}\\): validation failed: failed policy: ${POLICY}: `,
+      ),
+    );
+    expect(e.message).toMatch(/no matching attestations:$/);
+    expect((await cluster.kubectl(["get", "deployments", "-n", NS, "-o", "name"])).stdout.trim()).toBe(
+      "deployment.apps/app",
+    );
+  });
+
+  it("an image signed (with provenance) by another key is refused at admission", async () => {
+    const digest = await pushRandom("other", "other");
+    const r = await kubectlRun(`${repo}@${digest}`);
+    expect(r.ok).toBe(false);
+    // The attestation is there, signed, but not with the policy's key.
+    expect(r.out).toBe(refusal(digest, " accepted signatures do not match threshold, Found: 0, Expected 1"));
+  });
+
+  it("a tag moved to an unsigned digest after the policy was applied is refused; the signed digest still is admitted", async () => {
+    expect((await kubectlRun(`${repo}:v1`)).ok).toBe(true);
+    const moved = await pushRandom("v1");
+    const r = await kubectlRun(`${repo}:v1`);
+    expect(r.ok).toBe(false);
+    // The engine resolves the tag to the digest it now names, and that digest has no attestation.
+    expect(r.out).toBe(refusal(moved, " ").replace(`\n${repo}@${moved} `, `\n${repo}:v1@${moved} `));
+    expect((await kubectlRun(`${repo}@${app.digest}`)).ok).toBe(true);
+  });
+
+  it("a signed image whose provenance names another builder, or is another image's provenance, is refused at admission", async () => {
+    const key = readSigningKey(join(tmp, "keys", "cosign.key"), PASSWORD);
+    const target = { registry: reg.host, repository: "adm/app" };
+    // Signed with the policy's key (legacy signature and attestation), but the provenance's builder is not ours.
+    const foreign = await pushRandom("foreign-builder");
+    await attachLegacySignature(target, foreign, key, { insecure: true });
+    const predicate = {
+      buildDefinition: { buildType: "https://example.com/build/v1", externalParameters: {} },
+      runDetails: { builder: { id: "https://example.com/another-builder" } },
+    };
+    await attachLegacyAttestation(target, foreign, key, SLSA_PROVENANCE_V1, predicate, {
+      insecure: true,
+    });
+    const byBuilder = await kubectlRun(`${repo}@${foreign}`);
+    expect(byBuilder.ok).toBe(false);
+    expect(byBuilder.out).toMatch(/denied the request: validation failed: failed policy: rules-pipeline-app: /);
+    expect(byBuilder.out).toMatch(/another-builder/);
+
+    // Signed with the policy's key, its `.att` a copy of our app's (signed, our builder, but the app's digest).
+    const copied = await pushRandom("copied-provenance");
+    await attachLegacySignature(target, copied, key, { insecure: true });
+    const accept = "application/vnd.oci.image.manifest.v1+json";
+    const from = await fetch(`http://${reg.host}/v2/adm/app/manifests/${legacyAttestationTag(app.digest)}`, {
+      headers: { accept },
+    });
+    expect(from.status).toBe(200);
+    const put = await fetch(`http://${reg.host}/v2/adm/app/manifests/${legacyAttestationTag(copied)}`, {
+      method: "PUT",
+      headers: { "content-type": accept },
+      body: Buffer.from(await from.arrayBuffer()),
+    });
+    expect(put.status).toBe(201);
+    const byDigest = await kubectlRun(`${repo}@${copied}`);
+    expect(byDigest.ok).toBe(false);
+    expect(byDigest.out).toMatch(/denied the request: validation failed: failed policy: rules-pipeline-app: /);
+  });
+});
