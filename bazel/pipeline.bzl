@@ -24,7 +24,7 @@ load("//bazel/private:node_on_base_repo.bzl", _pipeline_node_on_base = "pipeline
 load("//bazel/private:pipeline_macro.bzl", _pipeline = "pipeline")
 load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
 load("//bazel/private:push.bzl", _pipeline_push = "pipeline_push")
-load("//bazel/private:repository_cli.bzl", "LAYER_HANDLING")
+load("//bazel/private:repository_cli.bzl", "layer_handling_problem")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 
@@ -60,6 +60,7 @@ def base_images(mirror = None, layer_handling = "eager"):
       layer_handling: `"eager"` (default) or `"shallow"` for the worker bases: shallow fetches their manifests and
         configs only (the CUDA base's gigabytes of layers stay in the registry; see `pipeline_base_image`).
     """
-    if layer_handling not in LAYER_HANDLING:
-        fail("base_images(layer_handling = {}): `layer_handling` must be one of {}".format(repr(layer_handling), ", ".join([repr(v) for v in LAYER_HANDLING])))
+    problem = layer_handling_problem("base_images(layer_handling = {})".format(repr(layer_handling)), "layer_handling", layer_handling)
+    if problem:
+        fail(problem)
     declare_base_images(mirror = mirror or "", skip = native.existing_rules(), layer_handling = layer_handling)

@@ -19,7 +19,7 @@ Rules (issue #12, defect 6):
 """
 
 load(":bases.bzl", "BASE_IMAGE_REPOS", "base_image_specs")
-load(":repository_cli.bzl", "LAYER_HANDLING")
+load(":repository_cli.bzl", "layer_handling_problem")
 
 # Attributes of the `npm` tag, forwarded as they are to `npm_dependencies` (bazel/private/npm_repo.bzl): adding an
 # attribute to npm_dependencies is one line here.
@@ -94,8 +94,9 @@ def _config(module_ctx, warnings):
         if "/" in mirror or " " in mirror:
             return None, "rules_pipeline: pipeline.config(base_mirror = {}): `base_mirror` must be a registry host[:port] such as \"mirror.example.com:5000\".".format(repr(mirror))
         handling = getattr(chosen, "base_layer_handling", "eager") or "eager"
-        if handling not in LAYER_HANDLING:
-            return None, "rules_pipeline: pipeline.config(base_layer_handling = {}): `base_layer_handling` must be one of {}.".format(repr(handling), ", ".join([repr(v) for v in LAYER_HANDLING]))
+        problem = layer_handling_problem("rules_pipeline: pipeline.config(base_layer_handling = {})".format(repr(handling)), "base_layer_handling", handling)
+        if problem:
+            return None, problem + "."
     return chosen, None
 
 def _npm_repos(module_ctx, warnings):

@@ -71,6 +71,21 @@ its `_push` mounts them (same registry) or streams them registry to registry, an
 `pipeline run --image oci:DIR` fetch them when they need them. The `tarball` output group of `_load` and rules_oci's
 rules, which read every blob from the directory, do not fetch them: use `"eager"` for those."""
 
+def layer_handling_problem(where, attr_name, value):
+    """The message for a `layer_handling` value that is not one of LAYER_HANDLING, or None for a good one.
+
+    Args:
+      where: what was called, for the message (`pipeline_base_image(name = "x")`).
+      attr_name: the attribute's name there.
+      value: the value given.
+
+    Returns:
+      None, or the message naming `where`, the attribute, the values allowed and the value given.
+    """
+    if value in LAYER_HANDLING:
+        return None
+    return "{}: `{}` must be one of {}, got {}".format(where, attr_name, ", ".join([repr(v) for v in LAYER_HANDLING]), repr(value))
+
 def check_layer_handling(rctx):
     """Fails naming the repository and the value unless `layer_handling` is one of LAYER_HANDLING.
 
@@ -80,13 +95,9 @@ def check_layer_handling(rctx):
     Returns:
       True for "shallow".
     """
-    if rctx.attr.layer_handling not in LAYER_HANDLING:
-        fail("{}(name = {}): `layer_handling` must be one of {}, got {}".format(
-            rctx.attr._kind,
-            repr(rctx.attr.name),
-            ", ".join([repr(v) for v in LAYER_HANDLING]),
-            repr(rctx.attr.layer_handling),
-        ))
+    problem = layer_handling_problem("{}(name = {})".format(rctx.attr._kind, repr(rctx.attr.name)), "layer_handling", rctx.attr.layer_handling)
+    if problem:
+        fail(problem)
     return rctx.attr.layer_handling == "shallow"
 
 def pull_into(rctx, registry, repository, digest, out, shallow = False):

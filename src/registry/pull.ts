@@ -139,7 +139,7 @@ async function fetchConfig(r: Resolved, ref: Reference): Promise<{ bytes: Buffer
 }
 
 /** Starts streaming a layer from the registry, reporting progress; the stream checks its own digest and size. */
-function openRemote(
+export function openRemote(
   client: RegistryClient,
   repository: string,
   desc: Descriptor,

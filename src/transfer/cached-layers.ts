@@ -7,9 +7,8 @@
  * request; the next load of the same base downloads nothing. Entries are leased while used and pruned like the
  * cache's others (`pipeline cache du/prune`, kind "blobs").
  */
-import { existsSync, statSync } from "node:fs";
+import { createWriteStream, statSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { join } from "node:path";
 import { blobsDir } from "../cache/layout";
@@ -33,7 +32,7 @@ export interface CachedLayersOptions extends RemoteFetchOptions {
  * remote layers are returned as they are. One layer shared by several images is fetched once.
  */
 export async function withCachedLayers(images: readonly Image[], opts: CachedLayersOptions): Promise<Image[]> {
-  if (!images.some((i) => i.layers.some((l) => remoteSourcesOf(l)))) return [...images];
+  if (!images.some((i) => RemoteLayers.any(i))) return [...images];
   const dir = blobsDir(opts.cacheDir);
   await mkdir(dir, { recursive: true });
   const remote = new RemoteLayers(opts);
@@ -48,7 +47,7 @@ export async function withCachedLayers(images: readonly Image[], opts: CachedLay
   };
   const out: Image[] = [];
   for (const image of images) {
-    if (!image.layers.some((l) => remoteSourcesOf(l))) {
+    if (!RemoteLayers.any(image)) {
       out.push(image);
       continue;
     }
@@ -71,9 +70,9 @@ async function cacheLayer(layer: Layer, dir: string, progress: ProgressSink | un
       diffId: layer.diffId,
       annotations: layer.annotations,
     });
-  if (existsSync(path)) {
-    const size = statSync(path).size;
-    if (size === layer.size) {
+  const had = statSync(path, { throwIfNoEntry: false });
+  if (had) {
+    if (had.size === layer.size) {
       progress?.skip(layer.digest, "in the cache", "base layer");
       return file();
     }

@@ -14,7 +14,8 @@ import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
-import type { ProgressSink } from "../registry/progress";
+import { type ProgressSink, silentProgress } from "../registry/progress";
+import { openRemote } from "../registry/pull";
 
 export interface RemoteFetchOptions {
   keychain?: Keychain;
@@ -115,15 +116,8 @@ export class RemoteLayers {
           asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
           continue;
         }
-        const src = client.openBlob(ref.repository, layer.digest, layer.size);
+        const src = openRemote(client, ref.repository, layer, "base layer", this.opts.progress ?? silentProgress);
         src.on("error", (e) => out.destroy(e));
-        const progress = this.opts.progress;
-        if (progress) {
-          let moved = 0;
-          progress.blobStart(layer.digest, layer.size, "base layer");
-          src.on("data", (chunk: Buffer) => progress.blobProgress(layer.digest, (moved += chunk.length)));
-          src.on("end", () => progress.blobDone(layer.digest, "downloaded", "base layer"));
-        }
         src.pipe(out);
         return;
       }
