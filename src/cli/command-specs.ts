@@ -317,7 +317,15 @@ export const MODEL_PUSH = {
   command: "model push <dir> <reference>",
   describe: "Push a model directory as an OCI artifact; prints HOST/REPO@sha256:...",
   positionals: { dir: { describe: "directory holding the model" }, reference: { describe: "HOST/REPO[:TAG]" } },
-  options: { tag: { ...strs, describe: "extra tag" }, insecure: bool, ...AUTH_OPTIONS },
+  options: {
+    tag: { ...strs, describe: "extra tag" },
+    platform: {
+      ...str,
+      describe: "os/arch[/variant] of the nodes that mount it as an image volume (default linux/amd64)",
+    },
+    insecure: bool,
+    ...AUTH_OPTIONS,
+  },
 } as const satisfies CommandDef;
 
 export const MODEL_PULL = {

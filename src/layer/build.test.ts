@@ -115,6 +115,28 @@ describe("buildLayer", () => {
     expect(desc.size).toBe(readFileSync(join(root, "l.tgz")).length);
   });
 
+  it("`under` writes only that directory and what is in it (no parents above), and refuses an input outside it", async () => {
+    const root = tmp();
+    await buildLayer([{ dest: "m/.blobs/ab/data", content: Buffer.from("w") }], join(root, "u.tgz"), {
+      under: "m/.blobs/ab",
+      level: 0,
+    });
+    const list = await listLayer(join(root, "u.tgz"));
+    expect(list.map((e) => `${e.type} ${e.path}`)).toEqual(["dir m/.blobs/ab/", "file m/.blobs/ab/data"]);
+    const e = await errorOf(
+      buildLayer(
+        [
+          { dest: "m/.blobs/ab/data", content: Buffer.from("w") },
+          { dest: "m/other", content: Buffer.from("x") },
+        ],
+        join(root, "v.tgz"),
+        { under: "m/.blobs/ab" },
+      ),
+    );
+    expect(e.code).toBe("E_LAYER_INPUT");
+    expect(e.message).toBe('layer entry "m/other" is outside "m/.blobs/ab", the only directory this layer writes');
+  });
+
   it("diffId is the sha256 of the gunzipped blob and digest the sha256 of the blob; the gzip header has no mtime and OS 3", async () => {
     const root = tmp();
     const desc = await buildLayer([{ dest: "f", content: Buffer.from("x".repeat(10000)) }], join(root, "l.tgz"));

@@ -65,6 +65,11 @@ export interface BuildLayerOptions {
   /** Default application/vnd.oci.image.layer.v1.tar+gzip. A plain `...tar` media type writes the tar uncompressed. */
   mediaType?: string;
   annotations?: Record<string, string>;
+  /**
+   * Writes only this directory and what is under it: the parent directories above it are left out (a layer that
+   * extends a directory another layer makes; `oras pull` unpacks a layer only inside its title's directory).
+   */
+  under?: string;
 }
 
 const UNCOMPRESSED_TYPES = new Set<string>([MediaType.OCI_LAYER, "application/vnd.docker.image.rootfs.diff.tar"]);
@@ -447,7 +452,16 @@ export async function buildLayer(
       `layer media type ${JSON.stringify(mediaType)} is not supported: use a gzip or uncompressed tar layer type`,
     );
   }
-  const entries = await collectEntries(files);
+  const all = await collectEntries(files);
+  const under = opts.under === undefined ? undefined : normalizeDest(opts.under);
+  const inside = (path: string) => under === undefined || path === under || path.startsWith(`${under}/`);
+  const outside = all.find((e) => !inside(e.path) && !under!.startsWith(`${e.path}/`));
+  if (outside)
+    throw new PipelineError(
+      "E_LAYER_INPUT",
+      `layer entry ${JSON.stringify(outside.path)} is outside ${JSON.stringify(under)}, the only directory this layer writes`,
+    );
+  const entries = all.filter((e) => inside(e.path));
 
   await fsp.mkdir(dirname(outPath), { recursive: true });
   const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);

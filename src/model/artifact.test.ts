@@ -7,6 +7,7 @@ import {
   ANNOTATION_TITLE,
   EMPTY_CONFIG,
   MODEL_ARTIFACT_TYPE,
+  modelConfigBytes,
   modelManifestBytes,
   planModel,
 } from "./artifact";
@@ -38,14 +39,35 @@ function manifest(layers: unknown[], extra: Record<string, unknown> = {}) {
   };
 }
 
+const HEX = "ab".repeat(32);
+const blob = (hex = HEX, title = `model/.blobs/${hex}`): Descriptor => ({
+  mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+  digest: D(hex),
+  size: 7,
+  annotations: {
+    [ANNOTATION_TITLE]: title,
+    [ANNOTATION_ORAS_UNPACK]: "true",
+    [ANNOTATION_ORAS_DIGEST]: D(`tar-${hex}`),
+  },
+});
+
 describe("modelManifestBytes", () => {
-  it("writes the OCI 1.1 artifact shape with the empty config, sorted annotations and no timestamp", () => {
-    const bytes = modelManifestBytes(tree, [file("model/w.bin")]);
+  it("writes the OCI 1.1 artifact shape: the image config containerd needs, sorted annotations, no timestamp", () => {
+    const config = modelConfigBytes({ os: "linux", architecture: "amd64" }, [D("tar"), D(`tar-${HEX}`)]);
+    expect(config.toString()).toBe(
+      `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["${D("tar")}","${D(`tar-${HEX}`)}"]}}`,
+    );
+    const cfg: Descriptor = {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: sha256(config),
+      size: config.length,
+    };
+    const bytes = modelManifestBytes(cfg, tree, [blob()]);
     expect(bytes.toString()).toBe(
       `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"${MODEL_ARTIFACT_TYPE}",` +
-        `"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},` +
+        `"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"${sha256(config)}","size":${config.length}},` +
         `"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"${D("tree")}","size":10,"annotations":{"${ANNOTATION_ORAS_DIGEST}":"${D("tar")}","${ANNOTATION_ORAS_UNPACK}":"true","${ANNOTATION_TITLE}":"model"}},` +
-        `{"mediaType":"application/octet-stream","digest":"${D("model/w.bin")}","size":5,"annotations":{"${ANNOTATION_TITLE}":"model/w.bin"}}]}`,
+        `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"${D(HEX)}","size":7,"annotations":{"${ANNOTATION_ORAS_DIGEST}":"${D(`tar-${HEX}`)}","${ANNOTATION_ORAS_UNPACK}":"true","${ANNOTATION_TITLE}":"model/.blobs/${HEX}"}}]}`,
     );
   });
 });
@@ -56,6 +78,20 @@ describe("planModel", () => {
     expect(plan.rootTitle).toBe("model");
     expect(plan.treeDiffId).toBe(D("tar"));
     expect(plan.files.map((f) => f.path)).toEqual(["a/w.bin", "b.bin"]);
+  });
+
+  it("plans the image-volume form's blob layers by their hex, and refuses any other directory layer", () => {
+    const plan = planModel(manifest([tree, blob(), blob("cd".repeat(32))]), "m");
+    expect(plan.files).toEqual([]);
+    expect(plan.blobs.map((b) => [b.hex, b.diffId])).toEqual([
+      [HEX, D(`tar-${HEX}`)],
+      ["cd".repeat(32), D(`tar-${"cd".repeat(32)}`)],
+    ]);
+    for (const title of ["model/sub", "model/.blobs/xyz", `model/.blobs/${HEX}/data`, `model/other/${HEX}`]) {
+      const e = pipelineErrorOfSync(() => planModel(manifest([tree, blob(HEX, title)]), "model R"));
+      expect(e.code).toBe("E_MODEL_ARTIFACT");
+      expect(e.message).toContain(`layer ${JSON.stringify(title)} is a directory layer`);
+    }
   });
 
   it("accepts the ORAS 1.0 style (artifact type as the config media type)", () => {
@@ -92,8 +128,8 @@ describe("planModel", () => {
   it("refuses other artifacts, a missing or second tree layer, untitled and duplicate layers, bad descriptors", () => {
     const cases: [unknown, string][] = [
       [manifest([tree], { artifactType: "application/vnd.cncf.helm.config.v1+json" }), "not a model artifact"],
-      [manifest([file("model/a")]), "exactly one layer"],
-      [manifest([tree, { ...tree, digest: D("t2") }]), "found 2"],
+      [manifest([file("model/a")]), "found none"],
+      [manifest([tree, { ...tree, digest: D("t2") }]), 'layer "model" is a directory layer'],
       [manifest([tree, { ...file("x"), annotations: {} }]), "has no org.opencontainers.image.title"],
       [manifest([tree, file("model/a", "1"), file("model/a", "2")]), "two layers are titled"],
       [manifest([tree, file("model/a"), file("model/a/b")]), "lies under the file layer"],

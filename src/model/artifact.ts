@@ -5,7 +5,7 @@
 import { PipelineError } from "../errors";
 import { parseDescriptor, problemField } from "../oci/descriptor";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
-import { type Descriptor, type Manifest, MediaType } from "../oci/types";
+import { type Descriptor, type Manifest, MediaType, type Platform } from "../oci/types";
 
 /** `artifactType` of a model manifest (OCI image-spec 1.1). */
 export const MODEL_ARTIFACT_TYPE = "application/vnd.rules-pipeline.model.v1";
@@ -20,6 +20,15 @@ export const ANNOTATION_ORAS_DIGEST = "io.deis.oras.content.digest";
 /** ORAS: "true" makes `oras pull` unpack the (tar+gzip) layer into a directory named by its title. */
 export const ANNOTATION_ORAS_UNPACK = "io.deis.oras.content.unpack";
 
+/**
+ * The directory (under the model's root) holding big files in the image-volume form: `.blobs/<sha256 hex>/data`,
+ * each a layer of its own that `oras pull` unpacks into its titled directory and containerd into the rootfs; the
+ * file's path in the tree is a relative symlink to it.
+ */
+export const MODEL_BLOBS_DIR = ".blobs";
+/** The name of a big file inside its blob directory. */
+export const MODEL_BLOB_FILE = "data";
+
 /** The OCI empty descriptor's content: `{}`. */
 export const EMPTY_CONFIG_BYTES = Buffer.from("{}");
 export const EMPTY_CONFIG: Descriptor = { mediaType: MediaType.OCI_EMPTY, digest: sha256(EMPTY_CONFIG_BYTES), size: 2 };
@@ -31,6 +40,15 @@ export interface FileLayerPlan {
   desc: Descriptor;
 }
 
+/** A big file of the image-volume form: a tar layer holding only `<root>/.blobs/<hex>/data`. */
+export interface BlobLayerPlan {
+  /** The sha256 hex naming the blob directory (the file's content digest). */
+  hex: string;
+  desc: Descriptor;
+  /** Digest of the layer's uncompressed tar, when the manifest gives one (checked while unpacking). */
+  diffId?: Digest;
+}
+
 /** What a validated model manifest says to write. */
 export interface ModelPlan {
   /** The tar+gzip layer holding the directory tree (every entry under `<rootTitle>/`). */
@@ -39,7 +57,10 @@ export interface ModelPlan {
   rootTitle: string;
   /** Digest of the tree's uncompressed tar, when the manifest gives one (checked while unpacking). */
   treeDiffId?: Digest;
+  /** Big files as raw layers (the first form, still pulled). */
   files: FileLayerPlan[];
+  /** Big files as blob-directory tar layers (the image-volume form). */
+  blobs: BlobLayerPlan[];
 }
 
 function descriptor(d: Descriptor): Descriptor {
@@ -55,18 +76,42 @@ function descriptor(d: Descriptor): Descriptor {
 }
 
 /**
- * The manifest of a model: OCI image manifest with `artifactType`, the empty config, the tree layer first and
- * then the file layers in the given order. Fixed key order, sorted annotations: same layers, same bytes.
+ * The config of the image-volume form: an OCI image config naming a platform and the layers' diff_ids, which is
+ * what containerd needs to unpack an image volume (it matches the config's platform against the node's and builds
+ * the snapshot from the diff_ids). Fixed key order: same layers and platform, same bytes.
  */
-export function modelManifestBytes(tree: Descriptor, files: readonly Descriptor[]): Buffer {
+export function modelConfigBytes(platform: Platform, diffIds: readonly Digest[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      rootfs: { type: "layers", diff_ids: diffIds },
+    }),
+  );
+}
+
+/**
+ * The manifest of a model: OCI image manifest with `artifactType`, the given config (modelConfigBytes'), the tree
+ * layer first and then the blob layers in the given order. Fixed key order, sorted annotations: same layers, same
+ * bytes.
+ */
+export function modelManifestBytes(config: Descriptor, tree: Descriptor, blobs: readonly Descriptor[]): Buffer {
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OCI_MANIFEST,
     artifactType: MODEL_ARTIFACT_TYPE,
-    config: descriptor(EMPTY_CONFIG),
-    layers: [descriptor(tree), ...files.map(descriptor)],
+    config: descriptor(config),
+    layers: [descriptor(tree), ...blobs.map(descriptor)],
   };
   return Buffer.from(JSON.stringify(manifest));
+}
+
+const BLOB_PATH = new RegExp(`^${MODEL_BLOBS_DIR.replace(".", "\\.")}/([0-9a-f]{64})$`);
+
+/** The title of a big file's blob layer: `<root>/.blobs/<hex>`. */
+export function blobTitle(hex: string): string {
+  return `${MODEL_ROOT_TITLE}/${MODEL_BLOBS_DIR}/${hex}`;
 }
 
 function unsafe(where: string, title: unknown, why: string): PipelineError {
@@ -118,13 +163,10 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
       bad(where, `${problemField(at, p)}: expected ${p.expected}, got ${JSON.stringify(p.value) ?? "nothing"}`),
     ),
   );
-  const trees = layers.filter((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
-  if (trees.length !== 1)
-    throw bad(
-      where,
-      `expected exactly one layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found ${trees.length}`,
-    );
-  const tree = trees[0];
+  // The directory tree is the first layer annotated for unpacking; further ones may only be blob directories under it.
+  const tree = layers.find((l) => l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true");
+  if (!tree)
+    throw bad(where, `expected a layer annotated ${ANNOTATION_ORAS_UNPACK}="true" (the directory tree), found none`);
   const rootTitle = tree.annotations?.[ANNOTATION_TITLE];
   if (typeof rootTitle !== "string" || rootTitle === "")
     throw bad(where, `the directory layer ${tree.digest} has no ${ANNOTATION_TITLE}`);
@@ -133,18 +175,31 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
   const diff = tree.annotations?.[ANNOTATION_ORAS_DIGEST];
   const seen = new Set<string>();
   const files: FileLayerPlan[] = [];
+  const blobs: BlobLayerPlan[] = [];
   for (const l of layers) {
     if (l === tree) continue;
     const title = l.annotations?.[ANNOTATION_TITLE];
     if (typeof title !== "string" || title === "")
       throw bad(where, `layer ${l.digest} has no ${ANNOTATION_TITLE}: cannot tell where it goes`);
     checkRelativePath(title, where, title);
+    if (title === rootTitle && l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true")
+      throw bad(where, `layer ${JSON.stringify(title)} is a directory layer given twice (the tree is ${tree.digest})`);
     if (!title.startsWith(`${rootTitle}/`))
       throw unsafe(where, title, `it is not under the model directory ${JSON.stringify(rootTitle + "/")}`);
     const path = title.slice(rootTitle.length + 1);
     if (seen.has(path)) throw bad(where, `two layers are titled ${JSON.stringify(title)}`);
     seen.add(path);
-    files.push({ path, desc: l });
+    if (l.annotations?.[ANNOTATION_ORAS_UNPACK] === "true") {
+      // A blob directory (the image-volume form): only `.blobs/<hex>`, unpacked by the safe unpacker.
+      const m = BLOB_PATH.exec(path);
+      if (!m)
+        throw bad(
+          where,
+          `layer ${JSON.stringify(title)} is a directory layer; besides ${JSON.stringify(rootTitle)} only ${JSON.stringify(`${rootTitle}/${MODEL_BLOBS_DIR}/<sha256 hex>`)} may be one`,
+        );
+      const d = l.annotations[ANNOTATION_ORAS_DIGEST];
+      blobs.push({ hex: m[1], desc: l, diffId: d && isDigest(d) ? d : undefined });
+    } else files.push({ path, desc: l });
   }
   // A file below another file's path cannot be written: refuse it up front.
   for (const f of files) {
@@ -158,5 +213,5 @@ export function planModel(manifest: unknown, where: string): ModelPlan {
         );
     }
   }
-  return { tree, rootTitle, treeDiffId: diff && isDigest(diff) ? diff : undefined, files };
+  return { tree, rootTitle, treeDiffId: diff && isDigest(diff) ? diff : undefined, files, blobs };
 }

@@ -28,7 +28,14 @@ import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
 import { transferRateOf } from "../registry/transfer-rate";
 import { type ProgressSink, silentProgress } from "../registry/progress";
-import { type FileLayerPlan, type ModelPlan, planModel } from "./artifact";
+import {
+  type BlobLayerPlan,
+  type FileLayerPlan,
+  MODEL_BLOB_FILE,
+  MODEL_BLOBS_DIR,
+  type ModelPlan,
+  planModel,
+} from "./artifact";
 import { HostRoot } from "../layer/host-root";
 import { ABSOLUTE_LEAVES, judgeKeptLink } from "../layer/kept-link";
 
@@ -182,6 +189,67 @@ async function writeFileLayer(
   return dest;
 }
 
+/** The names in `dir`, which must be exactly `expected` (a blob layer's one path), else E_MODEL_UNSAFE. */
+function only(dir: string, expected: string, where: string, title: string): string {
+  const names = readdirSync(dir);
+  if (names.length !== 1 || names[0] !== expected)
+    throw unsafe(
+      where,
+      `blob layer ${JSON.stringify(title)} holds ${JSON.stringify(names.slice(0, 3))} where only ${JSON.stringify(expected)} may be`,
+    );
+  return join(dir, expected);
+}
+
+/**
+ * Unpacks a blob layer (the image-volume form) into a staging directory of its own, checks that it holds exactly
+ * `<root>/.blobs/<hex>/data`, a regular file, and moves `<hex>` into the model's `.blobs` (a real directory; never
+ * over anything already there), so a blob layer can add its one file and nothing else.
+ */
+async function writeBlobLayer(
+  r: ResolvedModel,
+  root: string,
+  modelDir: string,
+  b: BlobLayerPlan,
+  where: string,
+  progress: ProgressSink,
+  limits: LayerLimits,
+): Promise<void> {
+  const title = `${r.plan.rootTitle}/${MODEL_BLOBS_DIR}/${b.hex}`;
+  const staging = join(root, `.blob-${b.hex}`);
+  try {
+    await unpackLayers(
+      [
+        {
+          digest: b.desc.digest,
+          diffId: b.diffId,
+          open: () => openBlob(r.client, r.ref.repository, b.desc, title, progress),
+        },
+      ],
+      staging,
+      { limits },
+    );
+  } catch (e) {
+    if (e instanceof PipelineError && (e.code === "E_LAYER_TOO_LARGE" || e.code === "E_NO_SPACE"))
+      throw new PipelineError(e.code, `${where}: blob layer ${JSON.stringify(title)}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  const blobs = only(only(staging, r.plan.rootTitle, where, title), MODEL_BLOBS_DIR, where, title);
+  const dir = only(blobs, b.hex, where, title);
+  const file = only(dir, MODEL_BLOB_FILE, where, title);
+  if (!lstatSync(dir).isDirectory() || !lstatSync(file).isFile())
+    throw unsafe(where, `blob layer ${JSON.stringify(title)}: ${MODEL_BLOB_FILE} is not a regular file in a directory`);
+  const into = realDirUnder(modelDir, [MODEL_BLOBS_DIR], where, title);
+  try {
+    mkdirSync(join(into, b.hex), { mode: 0o755 }); // EEXIST: the tree (or another layer) has that path already
+    await fsp.rename(dir, join(into, b.hex));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      throw new PipelineError("E_MODEL_ARTIFACT", `${where}: layer ${JSON.stringify(title)}: that path exists already`);
+    throw e;
+  }
+  await fsp.rm(staging, { recursive: true, force: true });
+}
+
 /**
  * Writes the model into `root/<rootTitle>` (`root` must be a fresh, empty directory) and returns that path and,
  * for each file written from a file layer, its digest (by path inside the model).
@@ -200,12 +268,13 @@ export async function fetchModelInto(
   const where = `model ${formatReference({ ...r.ref, tag: undefined, digest: r.digest })}`;
   const tree = r.plan.tree;
   mkdirSync(root, { recursive: true });
-  const fileBytes = r.plan.files.reduce((n, f) => n + f.desc.size, 0);
+  const big = [...r.plan.files, ...r.plan.blobs];
+  const fileBytes = big.reduce((n, f) => n + f.desc.size, 0);
   ensureFreeSpace(
     root,
     fileBytes,
     limits,
-    `${where}: writing its ${r.plan.files.length} file layer(s) (${formatSize(fileBytes)})`,
+    `${where}: writing its ${big.length} file layer(s) (${formatSize(fileBytes)})`,
   );
   try {
     await unpackLayers(
@@ -258,5 +327,6 @@ export async function fetchModelInto(
       await fsp.lutimes(dest, 0, 0);
     }
   });
+  await forEachLimited(r.plan.blobs, 3, (b) => writeBlobLayer(r, root, modelDir, b, where, progress, limits));
   return { modelDir, fileDigests: new Map(r.plan.files.map((f) => [f.path, f.desc.digest])) };
 }

@@ -5,8 +5,8 @@
  * sweeps the ones killed pulls into the same directory left (never anything else beside it).
  */
 import type { Digest } from "../oci/digest";
-import { promises as fsp, readdirSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { constants as fsc, promises as fsp, readdirSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { holdTemp, makeTempDirSync, sweepBeforeWrite, tempPath } from "../process/temp";
 import { PipelineError } from "../errors";
 import type { Reference } from "../oci/reference";
@@ -14,6 +14,12 @@ import type { Keychain } from "../registry-auth/keychain";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
 import { fetchModelInto, resolveModel } from "./fetch";
+import { MODEL_BLOB_FILE, MODEL_BLOBS_DIR } from "./artifact";
+
+/** A link the image-volume form writes for a big file: `(../)*.blobs/<hex>/data`. */
+const BLOB_LINK = new RegExp(
+  `^((?:\\.\\./)*)${MODEL_BLOBS_DIR.replace(".", "\\.")}/([0-9a-f]{64})/${MODEL_BLOB_FILE}$`,
+);
 
 export interface PullModelOptions {
   keychain: Keychain;
@@ -57,6 +63,41 @@ async function moveInto(src: string, dest: string, replace: boolean): Promise<vo
   await fsp.rm(old, { recursive: true, force: true });
 }
 
+/**
+ * Puts each big file of the image-volume form back at its path: the tree's links to `.blobs/<hex>/data` (which a
+ * mounted image volume keeps, so that a blob is stored once) become the files, and `.blobs` goes, so a pull gives
+ * back the directory that was pushed. The first path of a blob gets the file itself, further ones copies.
+ */
+async function materializeBlobs(modelDir: string): Promise<void> {
+  const blobs = join(modelDir, MODEL_BLOBS_DIR);
+  if (!(await fsp.lstat(blobs).catch(() => undefined))?.isDirectory()) return;
+  const placed = new Map<string, string>();
+  const walk = async (rel: string): Promise<void> => {
+    for (const d of await fsp.readdir(join(modelDir, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${d.name}` : d.name;
+      if (path === MODEL_BLOBS_DIR) continue;
+      if (d.isDirectory()) await walk(path);
+      else if (d.isSymbolicLink()) {
+        const depth = path.split("/").length - 1;
+        const m = BLOB_LINK.exec(await fsp.readlink(join(modelDir, path)));
+        if (!m || m[1].length !== 3 * depth) continue;
+        const first = placed.get(m[2]);
+        const host = join(modelDir, path);
+        if (first) {
+          await fsp.rm(host);
+          await fsp.copyFile(first, host, fsc.COPYFILE_EXCL);
+        } else {
+          await fsp.rename(join(blobs, m[2], MODEL_BLOB_FILE), host);
+          placed.set(m[2], host);
+        }
+        await fsp.lutimes(host, 0, 0);
+      }
+    }
+  };
+  await walk("");
+  await fsp.rm(blobs, { recursive: true, force: true });
+}
+
 /** Pulls the model `ref` names into `outDir` (absent, empty, or replaced with `replace`). */
 export async function pullModel(ref: Reference, outDir: string, opts: PullModelOptions): Promise<{ digest: Digest }> {
   const out = resolve(outDir);
@@ -74,6 +115,7 @@ export async function pullModel(ref: Reference, outDir: string, opts: PullModelO
   const release = holdTemp(tmp);
   try {
     const { modelDir } = await fetchModelInto(resolved, tmp, opts.progress, opts.limits);
+    await materializeBlobs(modelDir);
     await moveInto(modelDir, out, opts.replace ?? false);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  * proxy that stops forwarding a chosen blob) puts the killed command reliably in the middle of its download.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -410,12 +410,15 @@ describe("models", () => {
   beforeAll(async () => {
     const src = join(tmp, "model-src");
     mkdirSync(src);
-    const big = randomBytes(8 * 1024 * 1024);
-    bigDigest = "sha256:" + createHash("sha256").update(big).digest("hex");
-    writeFileSync(join(src, "weights.bin"), big);
+    writeFileSync(join(src, "weights.bin"), randomBytes(8 * 1024 * 1024));
     writeFileSync(join(src, "config.json"), "{}");
     const pushed = await pushModel(src, parseReference(`${reg.host}/models/m:v1`), { keychain: anonymousKeychain });
     ref = `${proxy.host}/models/m@${pushed.digest}`;
+    // The big file's layer (the second: src/model/index.ts) is the one the proxy stalls.
+    const res = await fetch(`http://${reg.host}/v2/models/m/manifests/${pushed.digest}`, {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    bigDigest = ((await res.json()) as { layers: { digest: string }[] }).layers[1].digest;
   });
 
   it("a model pull killed mid-download leaves .OUT.tmp-*; the next model pull into OUT removes it", async () => {

@@ -44,6 +44,7 @@ import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { mark, requestsSince } from "../fixtures/registry-log";
 import { pipelineErrorOf as caught } from "../fixtures/errors";
 import { gz, rawTar } from "../corpus/raw-tar";
+import { sidTools } from "../fixtures/sid-tools";
 
 const run = promisify(execFile);
 const keychain = anonymousKeychain;
@@ -92,6 +93,25 @@ function normalized(tree: Record<string, string>): Record<string, string> {
 
 const BIG = randomBytes(20 * 1024 * 1024);
 const SHARD = randomBytes(2 * 1024 * 1024 + 7);
+const hexOf = (b: Buffer) => sha256(b).slice(7);
+
+/**
+ * What a synced (mounted) model holds, as containerd and `oras pull` lay the artifact out: each big file a link to
+ * `.blobs/<its sha256 hex>/data`, stored once; written out here from the source's listing, not from the code.
+ */
+function asMounted(tree: Record<string, string>): Record<string, string> {
+  const out = { ...tree };
+  for (const [path, bytes] of [
+    ["weights/model.safetensors", BIG],
+    ["weights/shard-2.bin", SHARD],
+  ] as const) {
+    out[path] = `link ../.blobs/${hexOf(bytes)}/data`;
+    out[".blobs"] = "dir 755";
+    out[`.blobs/${hexOf(bytes)}`] = "dir 755";
+    out[`.blobs/${hexOf(bytes)}/data`] = `file 644 ${hexOf(bytes)}`;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
 
 function makeModel(dir: string, config = '{"hidden_size": 64}\n'): string {
   mkdirSync(join(dir, "tokenizer", "deeper"), { recursive: true });
@@ -128,7 +148,7 @@ afterAll(async () => {
 });
 
 describe("push and pull", () => {
-  it("pushes an OCI 1.1 artifact that skopeo reads with the same digest, big files as their own layers", async () => {
+  it("pushes an OCI 1.1 artifact that skopeo reads with the same digest, big files as their own layers, mountable by containerd", async () => {
     const result = await pushModel(src, parseReference(`${reg.host}/models/demo:v1`), { keychain });
     digest = result.digest;
     expect(result.reference).toBe(`${reg.host}/models/demo@${digest}`);
@@ -137,17 +157,32 @@ describe("push and pull", () => {
     const m = JSON.parse(raw.toString()) as Manifest;
     expect(m.mediaType).toBe(MediaType.OCI_MANIFEST);
     expect(m.artifactType).toBe(MODEL_ARTIFACT_TYPE);
-    expect(m.config).toEqual({ mediaType: "application/vnd.oci.empty.v1+json", digest: sha256("{}"), size: 2 });
     expect(m.annotations).toBeUndefined();
+    // Big files: one layer each, in their blob directory, sorted by content digest.
+    const blobs = [hexOf(BIG), hexOf(SHARD)].sort();
     expect(m.layers.map((l) => l.annotations?.["org.opencontainers.image.title"])).toEqual([
       "model",
-      "model/weights/model.safetensors",
-      "model/weights/shard-2.bin",
+      ...blobs.map((h) => `model/.blobs/${h}`),
     ]);
-    expect(m.layers[0].mediaType).toBe(MediaType.OCI_LAYER_GZIP);
-    expect(m.layers[0].annotations?.["io.deis.oras.content.unpack"]).toBe("true");
-    expect(m.layers[1]).toMatchObject({ digest: sha256(BIG), size: BIG.length, mediaType: "application/octet-stream" });
-    expect(m.layers[2]).toMatchObject({ digest: sha256(SHARD), size: SHARD.length });
+    for (const l of m.layers) {
+      expect(l.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+      expect(l.annotations?.["io.deis.oras.content.unpack"]).toBe("true");
+    }
+    // The config containerd unpacks an image volume by: a platform and the layers' diff_ids, in order.
+    const res = await fetch(`http://${reg.host}/v2/models/demo/blobs/${m.config.digest}`);
+    const config = Buffer.from(await res.arrayBuffer());
+    expect(m.config).toEqual({ mediaType: MediaType.OCI_CONFIG, digest: sha256(config), size: config.length });
+    expect(JSON.parse(config.toString())).toEqual({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: m.layers.map((l) => l.annotations?.["io.deis.oras.content.digest"]) },
+    });
+    // A blob layer holds its directory and the file, nothing above it (`oras pull` unpacks it into its title).
+    const blob = m.layers.find((l) => l.annotations?.["org.opencontainers.image.title"]?.endsWith(hexOf(BIG)))!;
+    const gz = Buffer.from(await (await fetch(`http://${reg.host}/v2/models/demo/blobs/${blob.digest}`)).arrayBuffer());
+    writeFileSync(join(tmp, "blob.tar.gz"), gz);
+    const { stdout } = await run("tar", ["-tzf", join(tmp, "blob.tar.gz")], { encoding: "utf8" });
+    expect(stdout.trim().split("\n")).toEqual([`model/.blobs/${hexOf(BIG)}/`, `model/.blobs/${hexOf(BIG)}/data`]);
   });
 
   it("stores the tree as oras stores a directory: entries under model/, owners 0, mtime 0, content digest annotated", async () => {
@@ -163,6 +198,7 @@ describe("push and pull", () => {
     const names = lines.map((l) => l.split(/\s+/).slice(5).join(" "));
     expect(names).toEqual([
       "model/",
+      "model/.blobs/",
       "model/config.json",
       "model/empty-dir/",
       "model/run.sh",
@@ -172,6 +208,8 @@ describe("push and pull", () => {
       "model/tokenizer/vocab.txt",
       "model/vocab.txt -> tokenizer/vocab.txt",
       "model/weights/",
+      `model/weights/model.safetensors -> ../.blobs/${hexOf(BIG)}/data`,
+      `model/weights/shard-2.bin -> ../.blobs/${hexOf(SHARD)}/data`,
     ]);
     for (const l of lines) {
       expect(l).toMatch(/^\S+ 0\/0 +\d+ 1970-01-01 00:00:00 /);
@@ -191,6 +229,33 @@ describe("push and pull", () => {
     writeFileSync(join(out, "stray"), "x");
     await pullModel(parseReference(`${reg.host}/models/demo@${digest}`), out, { keychain, replace: true });
     expect(treeOf(out)).toEqual(normalized(treeOf(src)));
+  });
+
+  it("Debian's oras pulls it as the init container does: the mounted layout, the same files through the links", async () => {
+    const out = join(tmp, "oras-out");
+    await run(sidTools().oras, ["pull", "--plain-http", `${reg.host}/models/demo@${digest}`, "-o", out], {
+      timeout: 120_000,
+    });
+    expect(readdirSync(out)).toEqual(["model"]);
+    expect(treeOf(join(out, "model"))).toEqual(asMounted(normalized(treeOf(src))));
+  });
+
+  it("--platform names the nodes' platform in the config (another digest; the layers are the same)", async () => {
+    const arm = await buildModel(src, mkdtempSync(join(tmp, "work-")), {
+      platform: { os: "linux", architecture: "arm64", variant: "v8" },
+    });
+    expect(arm.digest).not.toBe(digest);
+    expect(JSON.parse(arm.configBytes.toString())).toMatchObject({ architecture: "arm64", os: "linux", variant: "v8" });
+    const m = JSON.parse((await skopeoRaw(`${reg.host}/models/demo@${digest}`)).toString()) as Manifest;
+    expect(arm.layers.map((l) => l.digest)).toEqual(m.layers.map((l) => l.digest));
+  });
+
+  it("refuses a model directory with a top-level .blobs (the name the artifact keeps big files under)", async () => {
+    const dir = join(tmp, "reserved");
+    mkdirSync(join(dir, ".blobs"), { recursive: true });
+    const e = await caught(buildModel(dir, mkdtempSync(join(tmp, "work-"))));
+    expect(e.code).toBe("E_MODEL_INPUT");
+    expect(e.message).toContain(`model directory ${dir}: ".blobs"`);
   });
 
   it("gives the same digest again, from a copy at another path with other times and modes, and re-pushes upload nothing", async () => {
@@ -217,14 +282,14 @@ describe("push and pull", () => {
     }
   });
 
-  it("a new version uploads only what changed (the tree), not the unchanged weights", async () => {
+  it("a new version uploads only what changed (the tree and the config naming its diff_id), not the unchanged weights", async () => {
     const v2 = join(tmp, "v2");
     await run("cp", ["-a", src, v2]);
     writeFileSync(join(v2, "config.json"), '{"hidden_size": 128}\n');
     const at = await mark(reg);
     const r = await pushModel(v2, parseReference(`${reg.host}/models/demo:v2`), { keychain });
     expect(r.digest).not.toBe(digest);
-    expect(uploads(await requestsSince(reg, at))).toHaveLength(1);
+    expect(uploads(await requestsSince(reg, at))).toHaveLength(2);
   });
 });
 
@@ -241,7 +306,7 @@ describe("sync", () => {
     const first = await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l) });
     expect(first.digest).toBe(digest);
     expect(first.dir).toBe(join(cacheDir, "sha256", digest.slice(7), "model"));
-    expect(treeOf(first.dir)).toEqual(normalized(treeOf(src)));
+    expect(treeOf(first.dir)).toEqual(asMounted(normalized(treeOf(src))));
     expect(blobGets(await requestsSince(reg, at)).length).toBeGreaterThanOrEqual(3);
     expect(warnings).toEqual([]);
 
@@ -272,7 +337,7 @@ describe("sync", () => {
       syncModel(id, { keychain, cacheDir: fresh }),
     ]);
     expect(a).toEqual(b);
-    expect(treeOf(a.dir)).toEqual(normalized(treeOf(src)));
+    expect(treeOf(a.dir)).toEqual(asMounted(normalized(treeOf(src))));
     expect(readdirSync(join(fresh, "sha256"))).toEqual([digest.slice(7)]);
   });
 
@@ -290,7 +355,7 @@ describe("sync", () => {
       const r = await syncModel(id, { keychain, cacheDir, warn: (l) => warnings.push(l) });
       expect(warnings.join("\n")).toContain("is not whole");
       expect(blobGets(await requestsSince(reg, at)).length).toBeGreaterThanOrEqual(3);
-      expect(treeOf(r.dir)).toEqual(normalized(treeOf(src)));
+      expect(treeOf(r.dir)).toEqual(asMounted(normalized(treeOf(src))));
     }
     // Same size, other bytes: caught when asked to re-hash.
     const w = join(entry, "model", "config.json");
@@ -359,6 +424,66 @@ describe("hostile and corrupted artifacts", () => {
       expect(existsSync("/tmp/absolute-title")).toBe(false);
     },
   );
+
+  it("still pulls the first form (big files as raw application/octet-stream layers, the empty config)", async () => {
+    const tree = await treeLayer([
+      { dest: "model/sub", dir: true },
+      { dest: "model/config.json", content: Buffer.from("{}") },
+    ]);
+    const file = {
+      bytes: SHARD,
+      desc: {
+        mediaType: "application/octet-stream",
+        digest: sha256(SHARD),
+        size: SHARD.length,
+        annotations: { "org.opencontainers.image.title": "model/sub/shard.bin" },
+      },
+    };
+    const d = await putArtifact("models/first-form", [tree, file], "t");
+    const out = join(tmp, "first-form-out");
+    await pullModel(parseReference(`${reg.host}/models/first-form@${d}`), out, { keychain });
+    expect(treeOf(out)).toEqual({
+      "config.json": `file 644 ${sha256("{}").slice(7)}`,
+      sub: "dir 755",
+      "sub/shard.bin": `file 644 ${hexOf(SHARD)}`,
+    });
+  });
+
+  it("a blob layer that holds more than its one file is refused, and nothing is left", async () => {
+    const hex = hexOf(SHARD);
+    const tree = await treeLayer([
+      { dest: "model/config.json", content: Buffer.from("{}") },
+      { dest: "model/w.bin", symlink: `.blobs/${hex}/data` },
+    ]);
+    const path = join(mkdtempSync(join(tmp, "layer-")), "b.tgz");
+    const b = await buildLayer(
+      [
+        { dest: `model/.blobs/${hex}/data`, content: SHARD },
+        { dest: `model/.blobs/${hex}/extra`, content: Buffer.from("x") },
+      ],
+      path,
+      { mtime: 0, under: `model/.blobs/${hex}` },
+    );
+    const blob = {
+      bytes: readFileSync(path),
+      desc: {
+        mediaType: b.mediaType,
+        digest: b.digest,
+        size: b.size,
+        annotations: {
+          "io.deis.oras.content.digest": b.diffId,
+          "io.deis.oras.content.unpack": "true",
+          "org.opencontainers.image.title": `model/.blobs/${hex}`,
+        },
+      },
+    };
+    const d = await putArtifact("models/hostile-blob", [tree, blob], "t");
+    const out = join(tmp, "hostile-blob-out");
+    const e = await caught(pullModel(parseReference(`${reg.host}/models/hostile-blob@${d}`), out, { keychain }));
+    expect(e.code).toBe("E_MODEL_UNSAFE");
+    expect(e.message).toContain(`blob layer "model/.blobs/${hex}" holds ["data","extra"]`);
+    expect(existsSync(out)).toBe(false);
+  });
 
   it("refuses a tree whose symlink leads out, and never writes a file layer through it", async () => {
     const target = mkdtempSync(join(tmp, "victim-"));
@@ -447,7 +572,8 @@ describe("hostile and corrupted artifacts", () => {
     const weights = randomBytes(3 * 1024 * 1024);
     writeFileSync(join(dir, "w.bin"), weights);
     const { digest: d } = await pushModel(dir, parseReference(`${reg.host}/models/corrupt:v1`), { keychain });
-    const hex = sha256(weights).slice(7);
+    const m = JSON.parse((await skopeoRaw(`${reg.host}/models/corrupt@${d}`)).toString()) as Manifest;
+    const hex = m.layers[1].digest.slice(7);
     const data = join(reg.dir, "data", "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");
     const bytes = readFileSync(data);
     bytes[12345] ^= 0xff;
@@ -548,6 +674,6 @@ describe("htpasswd registry through the CLI handlers", () => {
     const cacheDir = join(tmp, "auth-cache");
     const auth = explicitKeychain(authReg.host, { username: "alice", password: secret });
     const synced = await syncModel(`${authReg.host}/private/model@${digest}`, { keychain: auth, cacheDir });
-    expect(treeOf(synced.dir)).toEqual(normalized(treeOf(src)));
+    expect(treeOf(synced.dir)).toEqual(asMounted(normalized(treeOf(src))));
   });
 });

@@ -4,6 +4,7 @@
  */
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
+import { parsePlatform } from "../../oci/platform";
 import { progressFor } from "../../registry/progress";
 import { limitsFromFlags } from "../../layer/limits";
 import { pullModel } from "../../model/pull";
@@ -34,6 +35,7 @@ export async function modelPush(a: CommandInput<typeof MODEL_PUSH>, io: CliIo): 
     insecure: a.insecure,
     progress: progressOf(io),
     tags,
+    ...(a.platform ? { platform: parsePlatform(a.platform, "--platform") } : {}),
   });
   io.stdout(result.reference);
 }
