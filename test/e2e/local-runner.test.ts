@@ -25,6 +25,10 @@ import type { CliIo } from "../../src/cli/io";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/oci/model";
 import { pushImage } from "../../src/registry/push";
+import { pushModel } from "../../src/model/push";
+import { parseReference } from "../../src/oci/reference";
+import { anonymousKeychain } from "../../src/registry-auth/anonymous";
+import { sha256 } from "../../src/oci/digest";
 import { rawTar } from "../corpus/raw-tar";
 import { filesContaining, mountsUnder, rawLayer, runcIds } from "../fixtures/runner";
 import { pipelineCli, runCli } from "../fixtures/cli";
@@ -421,6 +425,37 @@ describe("pipeline run SPEC", () => {
     expect(wrong.code).toBe("E_DIGEST_MISMATCH");
     expect(wrong.message).toBe(`--image oci:${appLayout}@${other}: the layout holds ${appDigest}, not ${other}`);
     expect(readdirSync(join(cache, "runs"))).toEqual([]);
+  });
+
+  it("modelDelivery: imageVolume runs as on the cluster: the model read-only at its path, big files linked to .blobs (issue #62 item 4)", async () => {
+    const src = join(tmp, "model-src");
+    mkdirSync(join(src, "sub"), { recursive: true });
+    const weights = randomBytes(1536 * 1024);
+    writeFileSync(join(src, "sub", "weights.bin"), weights);
+    writeFileSync(join(src, "config.json"), "{}");
+    const model = await pushModel(src, parseReference(`${reg.host}/run/model:v1`), { keychain: anonymousKeychain });
+    const specPath = join(tmp, "spec-model.yaml");
+    writeFileSync(
+      specPath,
+      [
+        `image: ${appRef}`,
+        "name: model-spec",
+        "args: [model, /opt/models, config.json, sub/weights.bin]",
+        "modelDelivery: imageVolume",
+        `models: [{id: "${model.reference}", path: /opt/models}]`,
+        "",
+      ].join("\n"),
+    );
+    const c = capture();
+    expect((await run({ spec: specPath, "cache-dir": cacheDir }, c.io)).exitCode, c.err.join("\n")).toBe(0);
+    const hex = (b: Buffer | string) => sha256(b).slice(7);
+    // The layout containerd mounts and oras pulls (src/model/index.ts), read-only.
+    expect(c.out).toEqual([
+      `config.json ${hex("{}")}`,
+      `sub/weights.bin -> ../.blobs/${hex(weights)}/data ${hex(weights)}`,
+      "write=EROFS",
+    ]);
+    expect(c.err.join("\n")).not.toContain("modelDelivery");
   });
 
   it("names the secret, never a value, when it is missing", async () => {
