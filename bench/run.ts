@@ -9,7 +9,7 @@
  *                                      they work, asserts no timing, writes nothing
  *   --keep                             keep the work directory (printed) for inspection
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildCli, CLI, type Ctx, writePolicy } from "./lib/context";
@@ -58,6 +58,31 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/**
+ * The CPU time so far of the test file's cgroup (scripts/test.sh's per-file report, test/fixtures/cpu-per-file.ts)
+ * when the bench runs inside one (bench-smoke), for the log: where a smoke run's core-seconds go. Else nothing.
+ */
+function cgroupCpu(): () => string {
+  const root = process.env.PIPELINE_TEST_CPU_CGROUP;
+  if (!root) return () => "";
+  try {
+    const line = readFileSync("/proc/self/cgroup", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[1]?.split(",").includes("cpuacct"));
+    const file = join(root.slice(0, root.lastIndexOf("/")), line?.split(":")[2] ?? "/", "cpuacct.usage");
+    if (!file.startsWith(`${root}/`)) return () => "";
+    return () => {
+      try {
+        return ` cpu ${(Number(readFileSync(file, "utf8")) / 1e9).toFixed(0).padStart(4)}s`;
+      } catch {
+        return "";
+      }
+    };
+  } catch {
+    return () => "";
+  }
+}
+
 type Bench = (ctx: Ctx) => Promise<Row[]>;
 /** In this order: the layer build first (least disturbed), Bazel last. */
 const BENCHES: [string, Bench, string][] = [
@@ -86,8 +111,9 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), "rp-bench-"));
+  const cpu = cgroupCpu();
   const log = (line: string) =>
-    process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+    process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s${cpu()}] ${line}\n`);
   const cleanups: (() => Promise<void> | void)[] = [];
   const reps = args.reps ?? (args.smoke ? 1 : 7);
   const ctx: Ctx = {

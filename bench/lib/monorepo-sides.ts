@@ -29,6 +29,7 @@ import {
 import { generateNpmTree, type NpmTree } from "./npm-tree";
 import { addRealPackages, lockfileInstallScriptFlags } from "./real-npm";
 import { type Podman, podmanWithBase } from "./podman";
+import { treeTs7 } from "./ts7-lockfile";
 
 export interface MonoSizes {
   npmFiles: number;
@@ -56,7 +57,15 @@ export interface Mono {
   cold: { ms: number; processes: string };
   /** A number not used for any change yet. */
   next(): number;
+  /**
+   * The package prefix of the sides' sources and targets in `ws`: "" (//lib, //x:etl_push), or "ts7/" for the
+   * TypeScript 7 copy (//ts7/lib, //ts7/x:etl_push; bench/lib/monorepo-ts7.ts).
+   */
+  pkg: string;
 }
+
+/** `//PKGx:etl_push` and the like: `target` ("x:etl_push") in `m`'s package prefix. */
+export const label = (m: Pick<Mono, "pkg">, target: string): string => `//${m.pkg}${target}`;
 
 export const PODMAN_BASE_REF = "localhost/host-node:latest";
 const PODMAN_IMAGE = "localhost/mono/etl:latest";
@@ -103,7 +112,9 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
     const src = monorepoSources(20240612, sizes.libFiles, tree, real);
     const ws = join(dir, "ws");
     const rules = snapshotRules(join(dir, "rules_pipeline"));
-    writeBazelWorkspace(ws, rules, reg.host, src, tree);
+    // The lockfile with TypeScript 7 and its copy of the sources in ts7/: the TypeScript 7 sides' targets
+    // (monorepo-ts7.ts), built by this workspace's server.
+    writeBazelWorkspace(ws, rules, reg.host, src, treeTs7(join(dir, "ts7-npm"), tree), { ts7Package: true });
     ctx.defer(() => expunge(ws));
     ctx.log(
       `monorepo: ${tree.files} npm files in ${tree.packages.length} packages (${(tree.bytes / 1e6).toFixed(1)} MB generated) and ${real.paths.length} real ones, ${sizes.libFiles} library files, in ${Date.now() - t} ms`,
@@ -138,7 +149,19 @@ export function monorepo(ctx: Ctx): Promise<Mono> {
       { env: cliEnv() },
     );
     let counter = 0;
-    return { dir, ws, rules, src, tree, reg, base, baseRef, cold: { ms: cold.ms, processes }, next: () => ++counter };
+    return {
+      dir,
+      ws,
+      rules,
+      src,
+      tree,
+      reg,
+      base,
+      baseRef,
+      cold: { ms: cold.ms, processes },
+      next: () => ++counter,
+      pkg: "",
+    };
   })();
   return shared;
 }
@@ -161,9 +184,13 @@ export function peerProjects(
       tsc: join(m.dir, "peer-tsc"),
       npmCiMs: npm.ms,
     };
+    // Smoke runs compile once and copy dist/ with its .tsbuildinfo (its paths are relative: each copy's next tsc is
+    // as incremental); full runs compile each copy.
+    if (ctx.smoke) await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: first });
     for (const d of [out.lockfile, out.tsc]) cpSync(first, d, { recursive: true, verbatimSymlinks: true });
-    for (const d of [out.podman, out.lockfile, out.tsc])
-      await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
+    if (!ctx.smoke)
+      for (const d of [out.podman, out.lockfile, out.tsc])
+        await runOk(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: d });
     ctx.log(`monorepo: peer projects ready (npm ci ${Math.round(npm.ms)} ms)`);
     return out;
   })();
@@ -202,8 +229,8 @@ export function pushedDigest(stdout: string, repository: string): string {
 
 /** One-line change, then `bazel run //x:etl_push` with `flags` (e.g. a strategy). */
 export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): Promise<Pushed & { stderr: string }> {
-  changeLibrary(m.ws, m.src, m.next());
-  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_push"]);
+  changeLibrary(join(m.ws, m.pkg), m.src, m.next());
+  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, label(m, "x:etl_push")]);
   return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
 }
 
@@ -213,8 +240,8 @@ export async function bazelLocal(
   flags: string[] = [],
   quiet = QUIET,
 ): Promise<{ ms: number; stderr: string }> {
-  const expected = changeLibrary(m.ws, m.src, m.next());
-  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, "//x:etl_local"]);
+  const expected = changeLibrary(join(m.ws, m.pkg), m.src, m.next());
+  const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, label(m, "x:etl_local")]);
   check(
     r.stdout.includes(`etl computed ${expected},`),
     `P10: etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`,

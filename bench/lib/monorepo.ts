@@ -17,6 +17,10 @@ import { dirname, join } from "node:path";
 import { Rng, TextGen } from "./gen";
 import type { NpmTree } from "./npm-tree";
 import type { RealPackages } from "./real-npm";
+import { TS7_LABEL } from "./ts7-lockfile";
+
+/** The package of the TypeScript 7 copy of the sources (WorkspaceOptions.ts7Package). */
+export const TS7_PKG = "ts7";
 
 export interface MonorepoSources {
   /** Project-relative path → content (util/*.ts, lib/*.ts, x/*.ts). */
@@ -199,22 +203,19 @@ function write(root: string, rel: string, text: string): void {
   writeFileSync(join(root, rel), text);
 }
 
-/** What a workspace may set beside the defaults (the TypeScript 7 sides of P9/P10: bench/lib/monorepo-ts7.ts). */
+/** What a workspace may hold beside the defaults (the TypeScript 7 sides of P9/P10: bench/lib/monorepo-ts7.ts). */
 export interface WorkspaceOptions {
-  /** `pipeline_dependencies(typescript = ...)`: the compiler every target uses. */
-  typescript?: string;
-  /** npm_dependencies' `ignore_install_scripts`: packages installed without their install scripts. */
-  ignoreInstallScripts?: string[];
+  /**
+   * A second copy of the sources in `ts7/` (`//ts7/util`, `//ts7/lib`, `//ts7/x:etl`) whose targets compile with
+   * TypeScript 7, their own `typescript` attribute naming it (TS7_LABEL): the tree given must have it in its lockfile.
+   */
+  ts7Package?: boolean;
 }
 
-/** The extra Starlark arguments of the npm repository (`scripts`) and of the rules' configuration (`typescript`). */
-function rootArgs(allowInstallScripts: string[], o: WorkspaceOptions): { scripts: string; typescript: string } {
-  const list = (attr: string, names: string[] | undefined) =>
-    names?.length ? `, ${attr} = ${JSON.stringify(names)}` : "";
+/** The extra Starlark arguments of the npm repository (`scripts`). */
+function rootArgs(allowInstallScripts: string[]): { scripts: string } {
   return {
-    scripts:
-      list("allow_install_scripts", allowInstallScripts) + list("ignore_install_scripts", o.ignoreInstallScripts),
-    typescript: o.typescript ? `, typescript = ${JSON.stringify(o.typescript)}` : "",
+    scripts: allowInstallScripts.length ? `, allow_install_scripts = ${JSON.stringify(allowInstallScripts)}` : "",
   };
 }
 
@@ -227,16 +228,15 @@ export function writeWorkspaceRoot(
   repoRoot: string,
   name: string,
   allowInstallScripts: string[] = [],
-  o: WorkspaceOptions = {},
 ): void {
-  const { scripts, typescript } = rootArgs(allowInstallScripts, o);
+  const { scripts } = rootArgs(allowInstallScripts);
   write(
     ws,
     "WORKSPACE",
     `workspace(name = "${name}")
 local_repository(name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
 load("@rules_pipeline//bazel:repositories.bzl", "npm_dependencies", "pipeline_dependencies")
-pipeline_dependencies(tsconfig = "//:tsconfig.json"${typescript})
+pipeline_dependencies(tsconfig = "//:tsconfig.json")
 load("@rules_pipeline//bazel:pipeline.bzl", "base_images")
 base_images()
 npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
@@ -251,14 +251,8 @@ npm_dependencies(name = "npm", package_json = "//:package.json", lockfile = "//:
  * writeWorkspaceRoot's bzlmod twin, for Bazel 7: README's MODULE.bazel with rules_pipeline by local_path_override from
  * `repoRoot`, the `pipeline` extension's npm repository and tsconfig; WORKSPACE.bzlmod empty keeps WORKSPACE out of it.
  */
-export function writeModuleRoot(
-  ws: string,
-  repoRoot: string,
-  name: string,
-  allowInstallScripts: string[] = [],
-  o: WorkspaceOptions = {},
-): void {
-  const { scripts, typescript } = rootArgs(allowInstallScripts, o);
+export function writeModuleRoot(ws: string, repoRoot: string, name: string, allowInstallScripts: string[] = []): void {
+  const { scripts } = rootArgs(allowInstallScripts);
   write(
     ws,
     "MODULE.bazel",
@@ -267,14 +261,18 @@ bazel_dep(name = "rules_pipeline", version = "0.1.0")
 local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(repoRoot)})
 pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
 pipeline.npm(name = "npm", package_json = "//:package.json", lockfile = "//:package-lock.json"${scripts})
-pipeline.config(tsconfig = "//:tsconfig.json"${typescript})
+pipeline.config(tsconfig = "//:tsconfig.json")
 use_repo(pipeline, "npm", "pipeline-host-node")
 `,
   );
   write(ws, "WORKSPACE.bzlmod", "");
 }
 
-/** The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`. */
+/**
+ * The Bazel workspace: rules_pipeline from `repoRoot`, the npm tree, the pipelines pushing to `registry`; with
+ * `o.ts7Package`, also the TypeScript 7 copy of //util, //lib and //x:etl in `ts7/` (one workspace and server for
+ * both compilers: the copy's targets differ from the others only in their `typescript`).
+ */
 export function writeBazelWorkspace(
   ws: string,
   repoRoot: string,
@@ -284,9 +282,7 @@ export function writeBazelWorkspace(
   o: WorkspaceOptions = {},
 ): void {
   const { real } = src;
-  const allowed =
-    real.nativeAddon && !o.ignoreInstallScripts?.includes(real.nativeAddon.name) ? [real.nativeAddon.name] : [];
-  writeWorkspaceRoot(ws, repoRoot, "mono", allowed, o);
+  writeWorkspaceRoot(ws, repoRoot, "mono", real.nativeAddon ? [real.nativeAddon.name] : []);
   write(
     ws,
     "tsconfig.json",
@@ -294,6 +290,25 @@ export function writeBazelWorkspace(
   );
   cpSync(tree.packageJson, join(ws, "package.json"));
   cpSync(tree.lockfile, join(ws, "package-lock.json"));
+  writePackages(ws, "", registry, src, tree);
+  if (o.ts7Package) writePackages(ws, `${TS7_PKG}/`, registry, src, tree, TS7_LABEL);
+}
+
+/**
+ * //PREFIXutil, //PREFIXlib and //PREFIXx (the sources and their BUILD files) under `ws/PREFIX`; with `typescript`,
+ * every target compiles with it and //PREFIXx holds `etl` only (the report pipeline and its addon are not measured
+ * with another compiler).
+ */
+function writePackages(
+  ws: string,
+  prefix: string,
+  registry: string,
+  src: MonorepoSources,
+  tree: NpmTree,
+  typescript?: string,
+): void {
+  const { real } = src;
+  const ts = typescript ? `\n    typescript = "${typescript}",` : "";
   const npm = (names: string[]) => names.map((n) => `        "@npm//:node_modules/${n}",`).join("\n");
   const library = (name: string, deps: string) => `load("@rules_pipeline//bazel:pipeline.bzl", "ts_library")
 
@@ -303,15 +318,19 @@ ts_library(
     deps = [
 ${deps}
     ],
-    module_name = "@acme/${name}",
+    module_name = "@acme/${name}",${ts}
     visibility = ["//visibility:public"],
 )
 `;
-  write(ws, "util/BUILD.bazel", library("util", npm([...real.esmOnly, ...(real.typed ? [real.typed] : [])])));
+  const root = join(ws, prefix);
+  write(root, "util/BUILD.bazel", library("util", npm([...real.esmOnly, ...(real.typed ? [real.typed] : [])])));
   write(
-    ws,
+    root,
     "lib/BUILD.bazel",
-    library("lib", `        "//util",\n${npm(tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]))}`),
+    library(
+      "lib",
+      `        "//${prefix}util",\n${npm(tree.direct.flatMap((d) => [d.name, ...(d.types ? [d.types] : [])]))}`,
+    ),
   );
   const addon = real.nativeAddon
     ? `, "@npm//:node_modules/${real.nativeAddon.name}", "@npm//:node_modules/${real.nativeAddon.types}"`
@@ -319,18 +338,19 @@ ${deps}
   const pipeline = (name: string) => `pipeline(
     name = "${name}",
     entry = "${name}.ts",
-    deps = ["//lib"${name === "report" ? addon : ""}],
+    deps = ["//${prefix}lib"${name === "report" ? addon : ""}],${ts}
     registry = "${registry}",
     repository = "mono/${name}",
     base = "@pipeline-host-node//image",
 )
 `;
   write(
-    ws,
+    root,
     "x/BUILD.bazel",
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}\n${pipeline("report")}`,
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n\n${pipeline("etl")}${typescript ? "" : `\n${pipeline("report")}`}`,
   );
-  for (const [rel, text] of Object.entries(src.files)) write(ws, rel, text);
+  for (const [rel, text] of Object.entries(src.files))
+    if (!typescript || !rel.startsWith("x/") || rel === "x/etl.ts") write(root, rel, text);
 }
 
 /**
@@ -348,7 +368,7 @@ export function writeBzlmodWorkspace(
 ): void {
   writeBazelWorkspace(ws, repoRoot, registry, src, tree, o);
   const addon = src.real.nativeAddon?.name;
-  writeModuleRoot(ws, repoRoot, "mono", addon && !o.ignoreInstallScripts?.includes(addon) ? [addon] : [], o);
+  writeModuleRoot(ws, repoRoot, "mono", addon ? [addon] : []);
   rmSync(join(ws, ".bazelversion"), { force: true });
 }
 

@@ -68,6 +68,15 @@ export async function p5(ctx: Ctx): Promise<Row[]> {
     }
     const second = await buildHello(b, [...flags, ...overrides]);
     check(/^sha256:[0-9a-f]{64}$/.test(first.digest), `P5: a digest (${first.digest})`);
+    // Smoke: the second build's actions all came from the first's cache (what README says the smoke variant checks:
+    // keys free of paths), none ran; the first ran them.
+    if (ctx.smoke)
+      check(
+        /cache hit/.test(second.processes) &&
+          !/sandbox|worker|local/.test(second.processes) &&
+          /sandbox|worker|local/.test(first.processes),
+        `P5: the first build ran its actions (${first.processes}), the second took all of them from the cache (${second.processes})`,
+      );
     const same = first.digest === second.digest;
     check(same, `P5: clean builds in different directories give the same digest (${first.digest} vs ${second.digest})`);
     return [

@@ -33,7 +33,7 @@ import {
   timed,
   TSC,
 } from "../lib/monorepo-sides";
-import { writePeerProject, writeWorkspaceRoot } from "../lib/monorepo";
+import { TS7_PKG, writePeerProject, writeWorkspaceRoot } from "../lib/monorepo";
 import { makeRelease, run } from "../../test/fixtures/release";
 import { containerTool, type Driver, have } from "../lib/podman";
 import type { Row } from "../lib/report";
@@ -85,7 +85,12 @@ function releaseWorkspace(m: Mono): string {
   run("tar", ["-xzf", join(dist, name!), "-C", rules, "--strip-components=1"], m.dir);
   check(existsSync(join(rules, "prebuilt")), "P13: the release archive holds the prebuilt tools (prebuilt/)");
   const ws = join(m.dir, "release-ws");
-  cpSync(m.ws, ws, { recursive: true, filter: (src) => !/^bazel-/.test(src.slice(m.ws.length + 1)) });
+  // Without the TypeScript 7 copy and its lockfile (monorepo-ts7.ts): the user's workspace of the issue, the npm
+  // packages the peers install.
+  const skip = new RegExp(`^(bazel-|${TS7_PKG}(/|$))`);
+  cpSync(m.ws, ws, { recursive: true, filter: (src) => !skip.test(src.slice(m.ws.length + 1)) });
+  cpSync(m.tree.packageJson, join(ws, "package.json"));
+  cpSync(m.tree.lockfile, join(ws, "package-lock.json"));
   const addon = m.src.real.nativeAddon;
   writeWorkspaceRoot(ws, rules, "mono", addon ? [addon.name] : []);
   return ws;

@@ -26,6 +26,7 @@ import { check, type Ctx, row } from "../lib/context";
 import {
   bazelLocal,
   bazelPush,
+  label,
   lockfilePush,
   type Mono,
   monorepo,
@@ -222,9 +223,9 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       "warm `bazel run //x:etl_push`",
       "warm `bazel run //x:etl_push` with TypeScript 7.0.2",
     );
-    const notesTs7 = `a second Bazel 4.2.3 workspace, the same sources, \`pipeline_dependencies(typescript = "@npm//:node_modules/typescript")\`, typescript 7.0.2 and its native package in its lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc \`--incremental\` from the target's kept .tsbuildinfo; the 5.9 workspace in the same rounds: ${fmtMs(ours)}; its cold build + push (the rules' repositories from rules_pipeline's repository cache): ${Math.round(mt.cold.ms)} ms (${mt.cold.processes})`;
+    const notesTs7 = `the same sources in the same Bazel 4.2.3 workspace and server, as //ts7/util, //ts7/lib and //ts7/x:etl whose targets set \`typescript = "@npm//:node_modules/typescript"\`, typescript 7.0.2 and its native package in the workspace's lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc \`--incremental\` from the target's kept .tsbuildinfo; the 5.9 targets in the same rounds: ${fmtMs(ours)}; their first build + push (the workspace's repositories already fetched): ${Math.round(mt.first.ms)} ms (${mt.first.processes})`;
     const whatTs7b7 = what7(samePodman).replace("with bzlmod", "with bzlmod and TypeScript 7.0.2");
-    const notesTs7b7 = `the Bazel 7.7.1 workspace's twin with \`pipeline.config(typescript = "@npm//:node_modules/typescript")\` and the TypeScript 7 lockfile (bench/lib/monorepo-bazel7.ts monorepo7Ts7); the 5.9 one in the same rounds: ${fmtMs(ours7)}; its cold build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
+    const notesTs7b7 = `the TypeScript 7 targets (//ts7/...) of the Bazel 7.7.1 workspace, as in the 4.2.3 row; the 5.9 ones in the same rounds: ${fmtMs(ours7)}; their first build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
     rows.push(
       podmanRow("P9-ts7-podman", whatTs7, oursTs7, notesTs7, 0.12),
       podmanRow("P9-ts7-bazel7-podman", whatTs7b7, oursTs7b7, notesTs7b7, 0.12),
@@ -302,7 +303,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   // client and server, the up-to-date check, the program's run), no compile at all.
   const floorMs: number[] = [];
   for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
-    floorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, "//x:etl_local"])).ms);
+    floorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_local")])).ms);
   const floor = stat(floorMs);
   // For scale: Node's own start, which the program's run includes.
   const nodeMs: number[] = [];
@@ -340,7 +341,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: oursTs7.median / peerTs7Stat.median,
       target: "≤ 0.4",
       met: oursTs7.median / peerTs7Stat.median <= 0.4,
-      notes: `in the same rounds as the 5.9 rows (5.9: ours ${fmtMs(ours)}, peer ${fmtMs(peer)}); ours: the TypeScript 7 workspace of P9-ts7-podman; peer: ${parts7.describe()}, the native binary run directly (test/compilers' typescript 7.0.2; \`npx tsc\` adds Node's start for its launcher), the peers' tsconfig without \`baseUrl\` and \`moduleResolution: "node"\` (TypeScript 7 refuses both), incremental (dist/.tsbuildinfo)`,
+      notes: `in the same rounds as the 5.9 rows (5.9: ours ${fmtMs(ours)}, peer ${fmtMs(peer)}); ours: the TypeScript 7 targets of P9-ts7-podman (`, //ts7/x:etl_local`); peer: ${parts7.describe()}, the native binary run directly (test/compilers' typescript 7.0.2; \`npx tsc\` adds Node's start for its launcher), the peers' tsconfig without \`baseUrl\` and \`moduleResolution: "node"\` (TypeScript 7 refuses both), incremental (dist/.tsbuildinfo)`,
     }),
     row({
       id: "P10",
@@ -351,12 +352,12 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: oursTs7b7.median / peerTs7Stat.median,
       target: "≤ 0.4",
       met: oursTs7b7.median / peerTs7Stat.median <= 0.4,
-      notes: `in the same rounds as the 4.2.3 rows (4.2.3 with TypeScript 7: ${fmtMs(oursTs7)}); the workspace of P9-ts7-bazel7-podman; through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7t.wrapperMs)} ms, in every sample)`,
+      notes: `in the same rounds as the 4.2.3 rows (4.2.3 with TypeScript 7: ${fmtMs(oursTs7)}); the TypeScript 7 targets of P9-ts7-bazel7-podman; through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7t.wrapperMs)} ms, in every sample)`,
     }),
     row({
       id: "P10",
       key: "P10-ts7-floor",
-      what: "informational: the floor under P10-ts7 — warm `bazel run //x:etl_local` of the TypeScript 7 workspace (Bazel 4.2.3) with nothing changed, vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+      what: "informational: the floor under P10-ts7 — warm `bazel run //ts7/x:etl_local` (the TypeScript 7 targets, Bazel 4.2.3) with nothing changed, vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
       ours: fmtMs(floor),
       peer: fmtMs(peerTs7Stat),
       ratio: floor.median / peerTs7Stat.median,
@@ -372,7 +373,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: tsc.ts7.median / tsc.ts59.median,
       target: "≤ 1.0",
       met: tsc.ts7.median / tsc.ts59.median <= 1,
-      notes: `${tsc.ts7.n} profiled runs per workspace, alternating, after the rounds; Bazel's span of the action (the worker's request included)`,
+      notes: `${tsc.ts7.n} profiled runs per compiler (//lib:lib and //ts7/lib:lib of the same workspace), alternating, after the rounds; Bazel's span of the action (the worker's request included)`,
     }),
   ];
 }

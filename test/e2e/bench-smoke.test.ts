@@ -2,7 +2,8 @@
  * The benchmarks still run: `npm run bench -- --smoke` runs every benchmark once on tiny inputs (real Bazel, podman,
  * buildah, skopeo, crane, registries) and checks what each one checks of its results; no timing is asserted. It is an
  * e2e file so that it takes its turn in the test run's pool beside the others. The bench's progress goes to stderr as
- * it runs and its table to stdout.
+ * it runs, each line with this file's CPU time so far (where its core-seconds go: docs/development.md, "Benchmarks"),
+ * and its table to stdout.
  */
 import { spawn } from "node:child_process";
 import { expect, test } from "vitest";
