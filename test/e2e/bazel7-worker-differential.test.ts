@@ -15,16 +15,17 @@ import { differentialSuite, SANDBOXED_FROM_SNAPSHOT } from "../fixtures/worker-f
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-worker-diff-"));
 const ws = join(tmp, "ws");
-const outputBases = { worker: join(tmp, "ob-worker"), sandbox: join(tmp, "ob-sandbox") };
-const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) + 1 : 19;
-const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 15;
+const outputBase = join(tmp, "ob");
+// Another seed that makes every kind of edit the reported sequences do not, here in 12 edits (as
+// worker-differential.test.ts says).
+const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) + 1 : 1095792;
+const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 13;
 // The temp dir (output bases) and npm's cache (the fixture's tarballs, added on the host) are seen inside the chroot.
 const mounts = [tmp];
 
 beforeAll(() => ensureBazel7());
 afterAll(async () => {
-  for (const ob of Object.values(outputBases))
-    await bazel7(ws, [`--output_base=${ob}`, "shutdown"], { mounts, hostNpmCache: true });
+  await bazel7(ws, [`--output_base=${outputBase}`, "shutdown"], { mounts, hostNpmCache: true });
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -32,7 +33,7 @@ differentialSuite(
   "Bazel 7.7.1 (bzlmod)",
   (dir, startup, args) => bazel7(dir, [...startup, ...args], { mounts, hostNpmCache: true }),
   ws,
-  outputBases,
+  outputBase,
   seed,
   steps,
   SANDBOXED_FROM_SNAPSHOT,

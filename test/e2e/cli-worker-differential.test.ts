@@ -1,8 +1,10 @@
 /**
  * The CLI's persistent workers (PipelineLayer, PipelineImage: src/cli/worker.ts) ≡ one-shot runs, through real Bazel
  * 4.2.3 and 7.7.1 (WORKSPACE mode). A small consumer workspace (examples/hello) loads a copy of this checkout, so the
- * CLI's sources can be edited; it is built after every step in two output bases: Bazel's default strategy (the
- * workers) and `--strategy=PipelineLayer=sandboxed --strategy=PipelineImage=local` (one-shot, `node … @FLAGFILE`).
+ * CLI's sources can be edited; it is built after every step twice by one Bazel server: Bazel's default strategy (the
+ * workers) and `--strategy=PipelineLayer=sandboxed --strategy=PipelineImage=local` (one-shot, `node … @FLAGFILE`) in an
+ * output directory of its own (`--platform_suffix`: its actions have other outputs, so it never reads an answer the
+ * workers gave from the action cache; a second server and output base cost more than the builds).
  * Steps: the first build; an app source edited; a ts_library dep added; its source edited; the `env` attribute
  * changed; the CLI's own source edited (its version, which the SBOM names); the app source edited again. After each:
  * the same layer files, SBOM and image digest on both sides, a digest (at the CLI's edit: an SBOM) that moved, every
@@ -12,7 +14,7 @@
  * against a clean one-shot build.
  */
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -21,8 +23,16 @@ import { bazel7, ensureBazel7, WORKSPACE_MODE_FLAGS } from "../fixtures/bazel7";
 import { loggedSpawns } from "../fixtures/remote-cache";
 
 const TARGET = "//examples/hello:hello_image";
-const BIN = "execroot/consumer/bazel-out/k8-fastbuild/bin/examples/hello";
-const ONE_SHOT = ["--strategy=PipelineLayer=sandboxed", "--strategy=PipelineImage=local"];
+const ONE_SHOT = ["--strategy=PipelineLayer=sandboxed", "--strategy=PipelineImage=local", "--platform_suffix=one-shot"];
+/** Where a side's build puts examples/hello's outputs (`--platform_suffix` names 4.2.3's `k8-fastbuildone-shot`). */
+function helloBin(ob: string, side: "worker" | "oneShot"): string {
+  const out = join(ob, "execroot", "consumer", "bazel-out");
+  const dir =
+    side === "worker"
+      ? "k8-fastbuild"
+      : readdirSync(out).find((d) => d.startsWith("k8-fastbuild") && d.endsWith("one-shot"));
+  return join(out, dir ?? "k8-fastbuild-one-shot", "bin", "examples", "hello");
+}
 
 /** Runs Bazel with startup options (`--output_base=…`) and command arguments. */
 type Runner = (ws: string, startup: string[], args: string[]) => Promise<BazelResult>;
@@ -81,10 +91,9 @@ function suite(
 ) {
   let ws = "";
   let rules = "";
-  const bases = { worker: join(tmp, "ob-worker"), oneShot: join(tmp, "ob-one-shot") };
+  const ob = join(tmp, "ob");
 
-  async function build(side: keyof typeof bases, clean = false): Promise<Built> {
-    const ob = bases[side];
+  async function build(side: "worker" | "oneShot", clean = false): Promise<Built> {
     const startup = [`--output_base=${ob}`];
     if (clean) expect((await run(ws, startup, ["clean"])).code).toBe(0);
     const log = join(tmp, `exec-${side}.json`);
@@ -96,7 +105,7 @@ function suite(
       ...(side === "oneShot" ? ONE_SHOT : []),
     ]);
     expect(r.code, `${name} ${side}: ${r.stderr.slice(-4000)}`).toBe(0);
-    const bin = join(ob, BIN);
+    const bin = helloBin(ob, side);
     const outputs: Record<string, string> = {};
     for (const f of ["app.tar.gz", "app.json", "node_modules.tar.gz", "node_modules.json"])
       outputs[f] = sha(join(bin, "hello_image.layers", f));
@@ -120,7 +129,7 @@ function suite(
       await setUp();
     });
     afterAll(async () => {
-      if (ws) await cleanUp(ws, Object.values(bases));
+      if (ws) await cleanUp(ws, [ob]);
     });
 
     test("after every edit: same layers, SBOM and digest both ways; worker runner on one side only; new workers only for a new CLI", async () => {
