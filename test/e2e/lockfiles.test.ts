@@ -71,7 +71,6 @@ function npmDeps(name: string, pkg: string, lock: string, files: string[] = [], 
  * test/fixtures/lockfiles/scripts/<kind>: ms, `scripted` (a vendored tarball whose install script writes the built.js
  * its index requires; source in scripts/scripted) and the devDependency @types/ms. Each kind with `omit_dev` and
  * `allow_install_scripts`; pnpm also without them (`ignore_install_scripts`), yarn classic with no list (the error).
- * The berry one also has a .yarnrc.yml in `workspace_files` (BERRY_YARNRC).
  */
 const SCRIPT_KINDS = ["pnpm", "yarn", "berry"];
 const SCRIPTED = ["//scripts_X:vendor/scripted-1.0.0.tgz"];
@@ -81,7 +80,7 @@ const scriptRepos = () =>
       `scripts_${k}`,
       `scripts_${k}`,
       k === "pnpm" ? "pnpm-lock.yaml" : "yarn.lock",
-      [...SCRIPTED.map((f) => f.replace("X", k)), ...(k === "berry" ? ["//scripts_berry:.yarnrc.yml"] : [])],
+      SCRIPTED.map((f) => f.replace("X", k)),
       ', omit_dev = True, allow_install_scripts = ["scripted"]',
     ),
   ).join("") +
@@ -93,13 +92,15 @@ const scriptRepos = () =>
     ', ignore_install_scripts = ["scripted"]',
   ) +
   npmDeps("scripts_yarn_unlisted", "scripts_yarn", "yarn.lock", [SCRIPTED[0].replace("X", "yarn")]) +
-  npmDeps(
-    "yarnrc_pnp",
-    "yarnrc_pnp",
-    "yarn.lock",
-    [SCRIPTED[0].replace("scripts_X", "yarnrc_pnp"), "//yarnrc_pnp:.yarnrc.yml"],
-    ', ignore_install_scripts = ["scripted"]',
-  ) +
+  YARNRC.map(([dir, , listed]) =>
+    npmDeps(
+      dir,
+      dir,
+      "yarn.lock",
+      [SCRIPTED[0].replace("scripts_X", dir), ...(listed ? [`//${dir}:.yarnrc.yml`] : [])],
+      ', ignore_install_scripts = ["scripted"]',
+    ),
+  ).join("") +
   npmDeps(
     "yarnrc_unlisted",
     "yarnrc_pnp",
@@ -108,8 +109,11 @@ const scriptRepos = () =>
     ', ignore_install_scripts = ["scripted"]',
   );
 
-/** scripts_berry's .yarnrc.yml: Yarn reads it, but its yarnPath (a file that is not there) is not what runs. */
-const BERRY_YARNRC = "nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\nenableTelemetry: false\n";
+/** Copies of scripts/berry with a .yarnrc.yml (directory, its text, listed in `workspace_files`). */
+const YARNRC: [string, string, boolean][] = [
+  ["yarnrc_ok", "nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\nenableTelemetry: false\n", true],
+  ["yarnrc_pnp", "nodeLinker: pnp # Plug'n'Play\n", true],
+];
 
 /** The package's BUILD file: exports its files and declares `app` (main.js) with `packages` from repository `deps`. */
 function appBuild(name: string, deps: string, packages = ["ms", "@acme/lib"]): string {
@@ -140,10 +144,11 @@ beforeAll(async () => {
     cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
     writeFileSync(join(ws, k.kind, "BUILD.bazel"), appBuild(k.kind, `${k.kind}_deps`));
   }
-  // A copy of scripts/berry whose .yarnrc.yml asks for Plug'n'Play (refused).
-  cpSync(join(FIXTURES, "scripts", "berry"), join(ws, "yarnrc_pnp"), { recursive: true });
-  writeFileSync(join(ws, "yarnrc_pnp", ".yarnrc.yml"), "nodeLinker: pnp # Plug'n'Play\n");
-  writeFileSync(join(ws, "yarnrc_pnp", "BUILD.bazel"), 'exports_files(glob(["**"]))\n');
+  for (const [dir, yarnrc] of YARNRC) {
+    cpSync(join(FIXTURES, "scripts", "berry"), join(ws, dir), { recursive: true });
+    writeFileSync(join(ws, dir, ".yarnrc.yml"), yarnrc);
+    writeFileSync(join(ws, dir, "BUILD.bazel"), 'exports_files(glob(["**"]))\n');
+  }
   for (const k of SCRIPT_KINDS) {
     cpSync(join(FIXTURES, "scripts", k), join(ws, `scripts_${k}`), { recursive: true });
     writeFileSync(
@@ -151,7 +156,6 @@ beforeAll(async () => {
       appBuild(`scripts_${k}`, `scripts_${k}`, ["ms", "scripted"]),
     );
   }
-  writeFileSync(join(ws, "scripts_berry", ".yarnrc.yml"), BERRY_YARNRC);
   for (const [dir, file, text] of [
     ["old", "pnpm-lock.yaml", V6],
     ["old", "deps.lock", V6],
@@ -267,9 +271,8 @@ describe("npm_dependencies (Bazel 4.2.3): omit_dev and install scripts with pnpm
 
 describe("npm_dependencies (Bazel 4.2.3) reads a berry project's .yarnrc.yml", () => {
   test("listed in workspace_files: Yarn reads it, the pinned Yarn runs (its yarnPath ignored); nodeLinker pnp, or a .yarnrc.yml not listed, fails the fetch naming the file, the field and the value", async () => {
-    // scripts_berry's .yarnrc.yml (BERRY_YARNRC) names a yarnPath that is not there: the fetch works all the same.
-    const q = await ok(["query", "--noshow_progress", "@scripts_berry//:all"]);
-    expect(q.stdout).toContain("@scripts_berry//:node_modules/ms\n");
+    const q = await ok(["query", "--noshow_progress", "@yarnrc_ok//:all"]);
+    expect(q.stdout).toContain("@yarnrc_ok//:node_modules/ms\n");
     for (const [repo, want] of [
       [
         "yarnrc_pnp",
