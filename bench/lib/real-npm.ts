@@ -3,7 +3,7 @@
  * (chalk 5 and nanoid 5, loaded through `require` as Node ≥ 20.19 allows), a large typed package (date-fns 4, ~2,500
  * declaration files) and a native addon (better-sqlite3, compiled from source by node-gyp at install time: no prebuilt
  * binary can be downloaded here). Their lockfile entries come from bench/fixtures/real-npm (the others) and
- * test/fixtures/native-addon (better-sqlite3 and its closure, the lockfile test/e2e/bazel-native-addon.test.ts uses),
+ * test/fixtures/native-addon (better-sqlite3 and its closure; the e2e tests build the smaller fs-ext instead),
  * so installs resolve the same versions from the npm registry, or from npm's cache when it holds them.
  *
  * Smoke runs take the two ESM-only packages only (small, no compile); full runs take all four.

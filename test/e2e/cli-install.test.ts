@@ -153,15 +153,12 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
     join(project, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { strict: true, noEmit: true, module: "commonjs", target: "ES2022", types: [] },
-      files: ["launch.ts"],
+      files: ["good.ts", "bad.ts", "typo.ts"],
     }),
   );
-  const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
-  const check = (source: string) => {
-    writeFileSync(join(project, "launch.ts"), source);
-    return execProgram(process.execPath, [tsc, "-p", join(project, "tsconfig.json")], { cwd: project, env: ENV });
-  };
-  const good = await check(
+  // One tsc run over three files: good.ts must have no diagnostic, the two misuses theirs.
+  writeFileSync(
+    join(project, "good.ts"),
     [
       'import { containerImageUri, containerImageUris, hasContainerImage, ContainerImageError } from "@rules_pipeline/runtime";',
       "const uri: string | undefined = hasContainerImage() ? containerImageUri() : undefined;",
@@ -171,17 +168,29 @@ test("@rules_pipeline/runtime packs, installs into a fresh project, and a launch
       "",
     ].join("\n"),
   );
-  expect(good.code, good.stdout + good.stderr).toBe(0);
   // The types are real: a wrong use is an error naming the package's declaration.
-  const bad = await check(
+  writeFileSync(
+    join(project, "bad.ts"),
     'import { containerImageUri } from "@rules_pipeline/runtime";\nexport const n: number = containerImageUri();\n',
   );
-  expect(bad.code).not.toBe(0);
-  expect(bad.stdout).toMatch(/Type 'string' is not assignable to type 'number'/);
   // Its error codes are the catalogue's runtime codes (RuntimeErrorCode): a misspelled one does not compile.
-  const typo = await check(
+  writeFileSync(
+    join(project, "typo.ts"),
     'import { ContainerImageError } from "@rules_pipeline/runtime";\nexport const e = new ContainerImageError("E_NO_CONTAINER_IMAGES", "x");\n',
   );
-  expect(typo.code).not.toBe(0);
-  expect(typo.stdout).toContain('"E_NO_CONTAINER_IMAGES"');
+  const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
+  const check = await execProgram(process.execPath, [tsc, "-p", join(project, "tsconfig.json")], {
+    cwd: project,
+    env: ENV,
+  });
+  expect(check.code).not.toBe(0);
+  const diagnostics = check.stdout.split("\n").filter((l) => /^\S+\.ts\(\d+,\d+\): error/.test(l));
+  expect(
+    diagnostics.filter((l) => l.startsWith("good.ts")),
+    check.stdout,
+  ).toEqual([]);
+  expect(diagnostics.filter((l) => l.startsWith("bad.ts")).join("\n")).toMatch(
+    /Type 'string' is not assignable to type 'number'/,
+  );
+  expect(diagnostics.filter((l) => l.startsWith("typo.ts")).join("\n")).toContain('"E_NO_CONTAINER_IMAGES"');
 });

@@ -8,23 +8,21 @@
  *   and its SBOM has the integrity pnpm-lock.yaml gives; an edit of a workspace package's file refetches;
  * - `pipeline build --lockfile`: the image runs under runc, the workspace package a link to the code layer's copy;
  * - an unsupported lockfile version (pnpm v6, yarn berry metadata 4) and an unknown lockfile name: clear errors naming
- *   the file and the version found, in both routes;
- * - Bazel 7.7.1 with bzlmod: `pipeline.npm(lockfile = "//:pnpm-lock.yaml", workspace_files = [...])`.
+ *   the file and the version found, in both routes.
+ * The pnpm project under Bazel 7.7.1 with bzlmod (`pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = [...])`)
+ * runs in test/e2e/bazel7-typescript.test.ts's workspace: one Bazel 7 server for both.
  * The npm registry must be reachable (or the package managers' caches warm).
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build } from "../../src/cli/commands/build";
 import type { CliIo } from "../../src/cli/io";
 import { listLayer } from "../../src/layer/tar-read";
 import { blobPath, readLayout } from "../../src/layout/read";
 import { bazel, type BazelResult, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
-import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { peersFile } from "../fixtures/peers";
 import { runLayoutImage } from "../fixtures/runc";
 
 const FIXTURES = join(REPO_ROOT, "test", "fixtures", "lockfiles");
@@ -37,7 +35,6 @@ const KINDS = [
 const OUTPUT = (who: string, lib = "lib sum") => `${who}: ms 2m, ${lib} 42`;
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-lockfiles-"));
 let ws = "";
-const ws7 = join(tmp, "ws7");
 const env: NodeJS.ProcessEnv = { ...process.env };
 delete env.SOURCE_DATE_EPOCH;
 
@@ -175,9 +172,8 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
+afterAll(() => {
   if (ws) discard(ws);
-  await shutdown7(ws7, { expunge: true }).catch(() => undefined);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -355,51 +351,5 @@ describe("pipeline build --lockfile with each lockfile", () => {
     rmSync(join(project, "pnpm-lock.yaml"));
     e = await pipelineErrorOf(build(args, captureIo(env)));
     expect(e.message).toContain(`${join(project, "yarn.lock")}: yarn berry __metadata version "4" is not supported`);
-  });
-});
-
-describe("Bazel 7.7.1, bzlmod", () => {
-  test("pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = ...): ms and @acme/lib run in _local", async () => {
-    await ensureBazel7();
-    cpSync(join(FIXTURES, "pnpm"), ws7, { recursive: true });
-    writeFileSync(
-      join(ws7, "MODULE.bazel"),
-      `bazel_dep(name = "rules_pipeline", version = "0.1.0")
-local_path_override(module_name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})
-pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
-pipeline.npm(
-    name = "npm",
-    package_json = "//:package.json",
-    lockfile = "//:pnpm-lock.yaml",
-    workspace_files = ["//:pnpm-workspace.yaml", "//:packages/lib/package.json", "//:packages/lib/index.js"],
-)
-use_repo(pipeline, "npm", "pipeline-host-node")
-`,
-    );
-    writeFileSync(join(ws7, "BUILD.bazel"), appBuild("bzlmod", "npm"));
-    // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
-    // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
-    const jks = spawnSync(
-      "python3",
-      [peersFile("lib", "mkjks.py"), "/etc/ssl/certs/ca-certificates.crt", join(ws7, "cacerts.jks")],
-      {
-        encoding: "utf8",
-      },
-    );
-    expect(jks.status, jks.stderr).toBe(0);
-    writeFileSync(
-      join(ws7, ".bazelrc"),
-      [
-        "build --nosandbox_debug",
-        "build --incompatible_strict_action_env",
-        `startup --host_jvm_args=-Djavax.net.ssl.trustStore=${join(ws7, "cacerts.jks")}`,
-        "startup --host_jvm_args=-Djavax.net.ssl.trustStorePassword=changeit",
-        "startup --host_jvm_args=-Djavax.net.ssl.trustStoreType=JKS",
-        "",
-      ].join("\n"),
-    );
-    const r = await bazel7(ws7, ["run", ...QUIET, "//:app_local", "--", "bzlmod"]);
-    expect(r.code, failure("run //:app_local", r)).toBe(0);
-    expect(r.stdout.trim()).toBe(OUTPUT("bzlmod"));
   });
 });
