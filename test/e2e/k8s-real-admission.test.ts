@@ -166,6 +166,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
+    // The policies first, while the engine runs: it holds a finalizer on each and serves the CRD's conversion webhook,
+    // so with the engine stopped neither the policies nor their CRD could be deleted.
+    if (engineUp) await cluster.kubectl(["delete", "clusterimagepolicies", "--all", "--timeout=60s"]);
     if (engineUp) await exec("bash", [ENGINE, "down", engineDir]);
     // This file changes cluster-wide state: the engine's admission webhook configurations (failurePolicy Fail, for
     // namespaces labelled policy.sigstore.dev/include=true), its CRDs and their ClusterImagePolicies, its namespace
