@@ -76,7 +76,10 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 600_000,
           // One cluster per machine (the kubelet owns the host's /kubepods cgroups): scripts/test.sh runs these files
-          // one at a time (--no-file-parallelism; vitest takes that setting for a whole run, not per project).
+          // one at a time (--no-file-parallelism; vitest takes that setting for a whole run, not per project), all on
+          // one cluster that this set-up starts before the first and stops after the last (only when one of these
+          // files is to run); each file gives back what it changed (test/fixtures/k8s-cluster.ts clusterForFile).
+          globalSetup: [join(__dirname, "test", "fixtures", "k8s-cluster-setup.ts")],
         },
       },
     ],

@@ -197,8 +197,9 @@ status=0
 if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
   phase unit in_group vitest tests --project unit --maxWorkers=2 --minWorkers=1 "$@" || status=$?
 else
-  # The real-cluster files, one at a time, beside the pool below (they mostly wait for pods; they wait for the
-  # Kubernetes build first). Their output is printed when both are done.
+  # The real-cluster files, one at a time, beside the pool below (they mostly wait for pods), on one cluster that their
+  # project's global set-up starts once the Kubernetes build is done and stops after the last of them
+  # (test/fixtures/k8s-cluster-setup.ts). Their output is printed when both are done.
   set -m # a process group of its own, so that cleanup() stops all of it
   (phase "e2e (cluster)" vitest e2e-cluster --project e2e-cluster --no-file-parallelism "$@") >"$report/cluster.log" 2>&1 &
   cluster=$!

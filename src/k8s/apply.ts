@@ -20,6 +20,7 @@ import { FIELD_MANAGER } from "./names";
 import { describeObject } from "./render";
 import { scrub } from "./secret-objects";
 import type { LoadedKubeconfig } from "./kubeconfig";
+import { type AdmissionWait, needsEngine, waitForPolicyLoaded } from "./admission-ready";
 
 export interface ApplyResult {
   object: KubernetesObject;
@@ -128,11 +129,15 @@ export function admissionDenial(message: string): { webhook: string; policy?: st
   return { webhook: m[1], ...(policy ? { policy } : {}), reason: reason || "(no reason given)" };
 }
 
-/** Applies `objects` in order; stops at the first failure. */
+/**
+ * Applies `objects` in order; stops at the first failure. After an admission policy whose engine reports when it has
+ * loaded it (sigstore's ClusterImagePolicy), waits for that before the next object (admission-ready.ts): the workload
+ * after it would otherwise race the engine.
+ */
 export async function applyObjects(
   client: K8sClient,
   objects: readonly KubernetesObject[],
-  opts: { sensitive?: readonly string[]; onApplied?: (o: KubernetesObject) => void } = {},
+  opts: { sensitive?: readonly string[]; onApplied?: (o: KubernetesObject) => void; admission?: AdmissionWait } = {},
 ): Promise<ApplyResult[]> {
   const out: ApplyResult[] = [];
   for (const o of objects) {
@@ -152,6 +157,8 @@ export async function applyObjects(
     }
     out.push({ object: o, generation: res?.metadata?.generation });
     opts.onApplied?.(o);
+    if (needsEngine(o))
+      await waitForPolicyLoaded(client, o, res?.metadata?.generation, { ...opts.admission, sensitive: opts.sensitive });
   }
   return out;
 }

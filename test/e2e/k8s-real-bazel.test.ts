@@ -19,14 +19,14 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
 import { createTestRepo, type GitServer, startGitServer, type TestRepo } from "../fixtures/git-server";
 import { pushInitImages } from "../fixtures/init-images";
-import { BUILD_WAIT_MS, type Cluster, startCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, clusterForFile, type FileCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
 import { type RunningRegistry, writeDockerConfig } from "../fixtures/registry";
 
 const USER = "k8s-bazel";
@@ -35,7 +35,7 @@ const GIT_SECRET = `git-${randomBytes(12).toString("hex")}`;
 const NODE = "rules-pipeline"; // scripts/k8s-cluster.sh NODE
 
 let tmp: string;
-let cluster: Cluster | undefined;
+let cluster: FileCluster | undefined;
 let reg: RunningRegistry;
 let git: GitServer;
 let repo: TestRepo;
@@ -84,7 +84,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "k8s-real-bazel-"));
   mkdirSync(join(tmp, "home"));
   ws = makeConsumerWorkspace(join(tmp, "consumer"));
-  cluster = await startCluster();
+  cluster = await clusterForFile(inject("k8sCluster"));
   const started = await startClusterRegistry(cluster, tmp, { user: USER, password: PASSWORD });
   reg = started.reg;
   caPath = started.caPath;
@@ -104,10 +104,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (ws) discard(ws);
   try {
-    if (cluster) {
-      await cluster.down();
-      expect(cluster.leftovers()).toEqual([]);
-    }
+    // Its namespaces and its registry's hosts.toml.
+    if (cluster) expect(await cluster.release()).toEqual([]);
   } finally {
     await git?.stop();
     await reg?.stop();

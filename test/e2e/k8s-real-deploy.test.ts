@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
@@ -21,7 +21,7 @@ import { modelPush } from "../../src/cli/commands/model";
 import { REPO_ROOT } from "../fixtures/repo";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { pushInitImages } from "../fixtures/init-images";
-import { BUILD_WAIT_MS, type Cluster, startCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, clusterForFile, type FileCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
 import { type RunningRegistry, writeDockerConfig } from "../fixtures/registry";
 import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
 
@@ -30,7 +30,7 @@ const PASSWORD = `Deploy-Pull-${randomBytes(6).toString("hex")}`;
 const NS = "deployed";
 
 let tmp: string;
-let cluster: Cluster;
+let cluster: FileCluster;
 let reg: RunningRegistry;
 let app: RunnerApp;
 let mirrors: { git: string; oras: string };
@@ -61,7 +61,7 @@ async function json(args: string[]) {
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "k8s-real-deploy-"));
-  cluster = await startCluster();
+  cluster = await clusterForFile(inject("k8sCluster"));
   const started = await startClusterRegistry(cluster, tmp, { user: USER, password: PASSWORD });
   reg = started.reg;
   const keychain = explicitKeychain(reg.host, { username: USER, password: PASSWORD });
@@ -76,10 +76,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    if (cluster) {
-      await cluster.down();
-      expect(cluster.leftovers()).toEqual([]);
-    }
+    // Its namespaces, the local PersistentVolume (cluster-scoped) and its directory under volumes/, its hosts.toml.
+    if (cluster) expect(await cluster.release()).toEqual([]);
   } finally {
     await reg?.stop();
     rmSync(tmp, { recursive: true, force: true });

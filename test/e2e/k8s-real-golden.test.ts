@@ -4,12 +4,12 @@
  * `kubectl apply --dry-run=server` runs the server's validation, defaulting and admission (PodSecurity included)
  * without storing anything. The cluster is real; no fake server here.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../fixtures/repo";
-import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, clusterForFile, type FileCluster } from "../fixtures/k8s-cluster";
 
 const GOLDEN = join(REPO_ROOT, "test", "golden", "k8s");
 const goldens = readdirSync(GOLDEN)
@@ -29,18 +29,17 @@ function objectsOf(file: string): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
-let cluster: Cluster;
+let cluster: FileCluster;
 
 beforeAll(async () => {
-  cluster = await startCluster();
+  cluster = await clusterForFile(inject("k8sCluster"));
   const namespaces = new Set(goldens.flatMap((f) => objectsOf(f).map((o) => o.metadata.namespace ?? "default")));
   for (const ns of namespaces) if (ns !== "default") await cluster.kubectl(["create", "namespace", ns]);
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
-  if (!cluster) return;
-  await cluster.down();
-  expect(cluster.leftovers()).toEqual([]);
+  // The golden namespaces go; dry runs stored nothing else.
+  if (cluster) expect(await cluster.release()).toEqual([]);
 });
 
 describe("golden renders on a real API server", () => {

@@ -10,7 +10,7 @@
  * launch-script path, runOnKubernetes(), and Ctrl-C on the CLI as its own process. No fake server here
  * (`pipeline deploy` on a real cluster: k8s-real-deploy.test.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +26,7 @@ import { renderJob } from "../../src/k8s/render";
 import { runOnKubernetes } from "../../src/runtime";
 import { pipelineCli } from "../fixtures/cli";
 import { pipelineErrorOf } from "../fixtures/errors";
-import { BUILD_WAIT_MS, type Cluster, startCluster } from "../fixtures/k8s-cluster";
+import { BUILD_WAIT_MS, clusterForFile, type FileCluster } from "../fixtures/k8s-cluster";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
 
@@ -36,7 +36,7 @@ const NS = "restricted-runs";
 
 let tmp: string;
 let reg: RunningRegistry;
-let cluster: Cluster;
+let cluster: FileCluster;
 let app: RunnerApp;
 
 function ioFor() {
@@ -75,7 +75,7 @@ beforeAll(async () => {
   mkdirSync(join(tmp, "app"));
   reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD } });
   app = await buildRunnerApp(join(tmp, "app"), reg, explicitKeychain(reg.host, { username: USER, password: PASSWORD }));
-  cluster = await startCluster();
+  cluster = await clusterForFile(inject("k8sCluster"));
   // containerd talks plain HTTP to a loopback registry only when its hosts.toml says so.
   mkdirSync(join(cluster.certsDir, reg.host), { recursive: true });
   writeFileSync(
@@ -89,10 +89,8 @@ beforeAll(async () => {
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
-  if (cluster) {
-    await cluster.down();
-    expect(cluster.leftovers()).toEqual([]);
-  }
+  // Its namespaces go (the ResourceQuota, RBAC and ServiceAccounts it made are in them), and its hosts.toml.
+  if (cluster) expect(await cluster.release()).toEqual([]);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
