@@ -6,16 +6,18 @@ const node = (kubelet: string, runtime: string, name = "n1"): NodeVersions => ({
 
 describe("imageVolumeVerdict: what a node's kubelet and runtime versions say", () => {
   it.each([
-    ["v1.36.3", "containerd://2.1.9", true], // the test cluster's (test/e2e/k8s-real-deploy.test.ts mounts one)
+    ["v1.36.3", "containerd://2.2.1", true],
     ["v1.35.0", "cri-o://1.35.1", true],
+    ["v1.36.3", "containerd://2.1.9", false], // the test cluster's: it ignores the subPath (test/e2e/k8s-real-deploy.test.ts)
+    ["v1.36.0", "cri-o://1.32.0", false],
     ["v1.36.0", "containerd://2.0.5", false],
     ["v1.36.0", "containerd://1.7.27", false],
     ["v1.36.0", "cri-o://1.30.4", false],
     ["v1.36.0", "docker://28.0.1", false],
-    ["v1.30.9", "containerd://2.1.9", false],
-    ["v1.33.2", "containerd://2.1.9", "unknown"], // beta, off by default: the gate is not visible from the API
+    ["v1.30.9", "containerd://2.2.0", false],
+    ["v1.33.2", "containerd://2.2.0", "unknown"], // beta, off by default: the gate is not visible from the API
     ["v1.36.0", "remote://1.0", "unknown"],
-    ["", "containerd://2.1.9", "unknown"],
+    ["", "containerd://2.2.0", "unknown"],
   ])("kubelet %j, runtime %j: %j", (kubelet, runtime, ok) => {
     expect(imageVolumeVerdict(node(kubelet, runtime)).ok).toBe(ok);
   });
@@ -34,11 +36,11 @@ describe("checkImageVolumeNodes", () => {
     );
     expect(e.code).toBe("E_K8S_UNSUPPORTED");
     expect(e.message).toBe(
-      'modelDelivery: imageVolume needs nodes that mount image volumes, and none of https://k8s:6443 (context "c")\'s can: node a: runtime containerd://1.7.27 mounts no image volumes (containerd ≥ 2.1); node b: kubelet v1.30.1 has no image volumes (Kubernetes ≥ 1.31); use modelDelivery: initContainer',
+      'modelDelivery: imageVolume needs nodes that mount image volumes, and none of https://k8s:6443 (context "c")\'s can: node a: runtime containerd://1.7.27 mounts no image volumes (containerd ≥ 2.2); node b: kubelet v1.30.1 has no image volumes (Kubernetes ≥ 1.31); use modelDelivery: initContainer',
     );
     checkImageVolumeNodes(
       [
-        node("v1.36.0", "containerd://2.1.0", "ok"),
+        node("v1.36.0", "containerd://2.2.0", "ok"),
         node("v1.36.0", "docker://28.0.1", "old"),
         node("v1.34.0", "containerd://2.2.0", "gate"),
       ],
@@ -47,8 +49,8 @@ describe("checkImageVolumeNodes", () => {
       (l) => warned.push(l),
     );
     expect(warned).toEqual([
-      "modelDelivery: node old: runtime docker://28.0.1 (cri-dockerd) mounts no image volumes; a pod placed there cannot start",
-      "modelDelivery: node gate: kubelet v1.34.0 mounts image volumes only with the ImageVolume feature gate on (on by default from 1.35); a pod placed there may not start",
+      "modelDelivery: node old: runtime docker://28.0.1 (cri-dockerd) mounts no image volumes; a pod placed there would not get the model at its path",
+      "modelDelivery: node gate: kubelet v1.34.0 mounts image volumes only with the ImageVolume feature gate on (on by default from 1.35); a pod placed there may not get the model at its path",
     ]);
   });
 

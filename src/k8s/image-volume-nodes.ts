@@ -4,10 +4,12 @@
  *  - kubelet: the `ImageVolume` feature gate is on by default from 1.35 (beta but off in 1.33-1.34, alpha in
  *    1.31-1.32, absent before): ≥ 1.35 supports it, 1.31-1.34 only with the gate (not visible from the API: a
  *    warning), older not at all;
- *  - runtime: containerd ≥ 2.1 (its CRI mounts image volumes from 2.1.0), CRI-O ≥ 1.31; Docker (cri-dockerd) does
- *    not; another runtime: a warning.
+ *  - runtime: containerd ≥ 2.2, CRI-O ≥ 1.33 — the model is mounted with `subPath: model` (its directory in the
+ *    artifact), which the runtime applies: containerd 2.1 mounts image volumes but silently ignores the subPath
+ *    (seen on the test cluster's containerd 2.1.9: the pod saw `<path>/model/...`; containerd #11578 added it in
+ *    2.2, CRI-O in 1.33); Docker (cri-dockerd) mounts none; another runtime: a warning.
  * A node that cannot is named in a warning; when no node can, `--apply` stops with E_K8S_UNSUPPORTED before applying
- * anything (a pod would wait forever in ContainerCreating). A kubeconfig that may not list nodes (RBAC) gets a warning
+ * anything (its pod would wait in ContainerCreating, or see the model under `model/` where the runtime ignores the subPath). A kubeconfig that may not list nodes (RBAC) gets a warning
  * and the apply goes on: the kubelet's own event then says what is wrong.
  * The default delivery stays `initContainer` whatever the cluster supports: a spec renders the same manifests for
  * every cluster (GitOps), and `--render` never asks one.
@@ -38,10 +40,16 @@ export function imageVolumeVerdict(n: NodeVersions): Verdict {
   const [runtime, version = ""] = n.runtime.split("://");
   const r = minor(version);
   if (runtime === "docker") return { ok: false, why: `runtime ${n.runtime} (cri-dockerd) mounts no image volumes` };
-  if (runtime === "containerd" && r && !atLeast(r, 2, 1))
-    return { ok: false, why: `runtime ${n.runtime} mounts no image volumes (containerd ≥ 2.1)` };
-  if (runtime === "cri-o" && r && !atLeast(r, 1, 31))
-    return { ok: false, why: `runtime ${n.runtime} mounts no image volumes (CRI-O ≥ 1.31)` };
+  if (runtime === "containerd" && r && !atLeast(r, 2, 2))
+    return {
+      ok: false,
+      why: `runtime ${n.runtime} ${atLeast(r, 2, 1) ? "ignores an image volume's subPath" : "mounts no image volumes"} (containerd ≥ 2.2)`,
+    };
+  if (runtime === "cri-o" && r && !atLeast(r, 1, 33))
+    return {
+      ok: false,
+      why: `runtime ${n.runtime} ${atLeast(r, 1, 31) ? "ignores an image volume's subPath" : "mounts no image volumes"} (CRI-O ≥ 1.33)`,
+    };
   if (!((runtime === "containerd" || runtime === "cri-o") && r))
     return { ok: "unknown", why: `runtime ${JSON.stringify(n.runtime)} is not one this tool knows` };
   if (!atLeast(k, 1, 35))
@@ -95,5 +103,7 @@ export function checkImageVolumeNodes(
     );
   for (const { n, v } of verdicts)
     if (v.ok !== true)
-      warn(`${field}: node ${n.name}: ${v.why}; a pod placed there ${v.ok === false ? "cannot" : "may not"} start`);
+      warn(
+        `${field}: node ${n.name}: ${v.why}; a pod placed there ${v.ok === false ? "would not" : "may not"} get the model at its path`,
+      );
 }

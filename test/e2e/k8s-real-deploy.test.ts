@@ -4,7 +4,8 @@
  * waited for by the real controllers, `--secrets-only`, `--job` in another context (complete, failed), a
  * ServiceAccount with too little RBAC (403), a rollout whose git init container keeps failing (the timeout names it
  * and git's error; then the controller's ProgressDeadlineExceeded), GitOps (`--render | kubectl apply`), and `modelCache:` on a PersistentVolumeClaim bound to a
- * local PersistentVolume: the first pod pulls the model, the next finds it in the cache.
+ * local PersistentVolume: the first pod pulls the model, the next finds it in the cache; `modelDelivery: imageVolume`:
+ * containerd mounts the model as an image volume, read by the pod through its links, with no init container.
  * One registry: HTTPS with a self-signed certificate (containerd trusts it through hosts.toml's `ca`, oras in the
  * pod through its image's CA bundle) and a password, on the host's address on the pods' bridge so the kubelet and
  * the pods reach it; the pull Secret is made from the same credential.
@@ -18,6 +19,7 @@ import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
 import { modelPush } from "../../src/cli/commands/model";
+import { sha256 } from "../../src/oci/digest";
 import { REPO_ROOT } from "../fixtures/repo";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { pushInitImages } from "../fixtures/init-images";
@@ -364,5 +366,76 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
     expect(await logs(third, "cached")).toBe("/opt/models: VERSION,tokenizer.json\nready");
     expect(modelRequests().length).toBeGreaterThan(pulled);
     expect(readdirSync(join(volume, "opt-models")).length).toBe(2);
+  });
+});
+
+describe("models as image volumes on a real cluster (containerd 2.1.9, kubelet 1.36)", () => {
+  it("containerd mounts the pushed model as an image volume, read byte for byte and read-only with no init container; --apply refuses this node, whose containerd ignores the volume's subPath", async () => {
+    const dir = join(tmp, "model-volume");
+    mkdirSync(join(dir, "sub"), { recursive: true });
+    const weights = randomBytes(1536 * 1024);
+    writeFileSync(join(dir, "sub", "weights.bin"), weights);
+    writeFileSync(join(dir, "config.json"), "{}");
+    const pushed = ioFor();
+    await modelPush({ dir, reference: `${reg.host}/models/volume:v1`, insecure: true }, pushed.io);
+    const id = pushed.out.at(-1)!;
+    const spec = writeSpec(
+      "volume",
+      `args: [model, /opt/models, config.json, sub/weights.bin]\nenv: [{name: STAY, value: "1"}]\nmodelDelivery: imageVolume\nmodels: [{id: "${id}", path: /opt/models}]\n`,
+    );
+    // --apply reads the node's versions first: containerd 2.1 would mount the image's root, not its model/ directory.
+    const node = (await cluster.kubectl(["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])).stdout;
+    const e = await pipelineErrorOf(apply(spec));
+    expect(e.code).toBe("E_K8S_UNSUPPORTED");
+    expect(e.message).toMatch(
+      new RegExp(
+        `node ${node}: runtime containerd://2\\.1\\.\\d+\\S* ignores an image volume's subPath \\(containerd ≥ 2\\.2\\)`,
+      ),
+    );
+    expect((await cluster.kubectl(["get", "deployments", "-n", NS, "-o", "name"])).stdout).not.toContain("volume");
+
+    // What this containerd does mount: the rendered Deployment (GitOps), with the mount of the image's root instead of
+    // its subPath and the program reading under model/ — our config and tar layers, pulled with the pod's secret.
+    await apply(spec, { "secrets-only": true });
+    const c = ioFor();
+    await deploy({ spec, render: true, namespace: NS, insecure: true }, c.io);
+    interface PodSpec {
+      initContainers?: unknown[];
+      volumes: { name: string; image?: unknown }[];
+      containers: { args: string[]; volumeMounts: { name: string; subPath?: string }[] }[];
+    }
+    const docs = c.out
+      .join("\n")
+      .split(/^---$/m)
+      .map((d) => parse(d) as { kind?: string; spec?: { template: { spec: PodSpec } } } | null)
+      .filter((d) => d !== null);
+    const pod = docs.find((d) => d.kind === "Deployment")!.spec!.template.spec;
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.volumes.filter((v) => v.image)).toEqual([
+      { name: "model-0", image: { reference: id, pullPolicy: "IfNotPresent" } },
+    ]);
+    const mount = pod.containers[0].volumeMounts.find((m) => m.name === "model-0")!;
+    expect(mount).toEqual({ name: "model-0", mountPath: "/opt/models", subPath: "model", readOnly: true });
+    delete mount.subPath;
+    pod.containers[0].args = ["model", "/opt/models/model", "config.json", "sub/weights.bin"];
+    await cluster.kubectl(["apply", "-f", "-"], docs.map((d) => stringify(d)).join("---\n"));
+    await cluster.kubectl(["rollout", "status", "deployment/volume", "-n", NS, "--timeout=120s"]);
+    const [name] = (
+      (await json(["get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=volume"])).items as {
+        metadata: { name: string; deletionTimestamp?: string };
+      }[]
+    )
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .map((p) => p.metadata.name);
+    const hex = (b: Buffer | string) => sha256(b).slice(7);
+    const logs = (await cluster.kubectl(["logs", "-n", NS, name, "-c", "volume"])).stdout.trim();
+    // The same lines as the local runner's (test/e2e/local-runner.test.ts), one directory down.
+    expect(logs.split("\n")).toEqual([
+      `config.json ${hex("{}")}`,
+      `sub/weights.bin -> ../.blobs/${hex(weights)}/data ${hex(weights)}`,
+      "write=EROFS",
+      "ready",
+    ]);
+    await cluster.kubectl(["delete", "deployment", "volume", "-n", NS, "--wait=false"]);
   });
 });

@@ -148,7 +148,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const filled = a["secrets-only"] ? manifestsFor(objects, "only", lookup) : fillSecrets(objects, lookup);
   const client = makeClient(loaded!);
   if (!a["secrets-only"] && resolved.spec.modelDelivery === "imageVolume" && resolved.spec.models.length) {
-    // Before anything is applied: nodes that cannot mount image volumes would leave the pod in ContainerCreating.
+    // Before anything is applied: nodes that cannot mount image volumes would leave the pod without its model at its path.
     const { checkImageVolumeNodes, nodeVersions } = await import("../../k8s/image-volume-nodes.js");
     checkImageVolumeNodes(await nodeVersions(client), client.where, "modelDelivery", (line) =>
       io.stderr(`warning: ${line}`),
