@@ -7,7 +7,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { bazel, makeConsumerWorkspace, QUIET, discard, TEST_DISK_CACHE } from "../fixtures/bazel";
 import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -22,7 +22,12 @@ function skopeoDigest(ref: string, env: Record<string, string> = {}): string {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-hello-"));
-const diskCache = join(tmp, "disk-cache");
+/**
+ * The run's shared --disk_cache when there is one (scripts/test.sh), else the file's own: the first build takes the
+ * actions other files' workspaces already ran for the same inputs, and the second checkout must find every action of
+ * its build there, whichever directory ran it first.
+ */
+const diskCache = TEST_DISK_CACHE ?? join(tmp, "disk-cache");
 let reg: RunningRegistry;
 let ws: string;
 let ws2: string | undefined;

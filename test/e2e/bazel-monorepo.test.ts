@@ -7,7 +7,7 @@
  * in the persistent worker, the rest sandboxed), a real registry, and runc.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -15,7 +15,7 @@ import { parseAquery, rulesNpmOffenders, TSC_ALLOWED } from "../../bench/lib/baz
 import { writeWorkspaceRoot } from "../../bench/lib/monorepo";
 import { type LayerListing, listLayer } from "../../src/layer/tar-read";
 import type { PlatformPackages } from "../../bench/lib/npm-tree";
-import { bazel, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
+import { bazel, QUIET, REPO_ROOT, discard, TEST_DISK_CACHE } from "../fixtures/bazel";
 import { LIB_UTIL, writeMonorepo } from "../fixtures/monorepo";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -32,8 +32,15 @@ function write(rel: string, text: string): void {
 
 function makeWorkspace(registry: string): void {
   writeWorkspaceRoot(ws, REPO_ROOT, "mono");
+  // The run's shared --disk_cache (test/fixtures/bazel.ts): the rules' tool actions and what other files built for the
+  // same inputs are taken from it. The test whose subject is how the compiles run (worker against one-shot) turns it
+  // off for its builds (NO_DISK_CACHE).
+  if (TEST_DISK_CACHE) appendFileSync(join(ws, ".bazelrc"), `build --disk_cache=${TEST_DISK_CACHE}\n`);
   fastbuild = writeMonorepo(ws, tmp, registry);
 }
+
+/** An empty --disk_cache: none, whatever the .bazelrc says, so that every action of the build runs here. */
+const NO_DISK_CACHE = "--disk_cache=";
 
 beforeAll(async () => {
   reg = await startRegistry();
@@ -161,7 +168,7 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       "bazel-bin/pipelines/etl/main.js",
     ];
     expect((await bazel(ws, ["clean"])).code).toBe(0);
-    const worker = await bazel(ws, ["build", target]);
+    const worker = await bazel(ws, ["build", NO_DISK_CACHE, target]);
     expect(worker.code, worker.stderr).toBe(0);
     expect(worker.stderr).toMatch(/\bworker\b/);
     const before = Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]));
@@ -170,6 +177,7 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     // Every action one-shot: the compiles, and the CLI's layer and image actions (workers of their own since issue #23).
     const oneShot = await bazel(ws, [
       "build",
+      NO_DISK_CACHE,
       "--strategy=TsCompile=sandboxed",
       "--strategy=PipelineLayer=sandboxed",
       "--strategy=PipelineImage=local",

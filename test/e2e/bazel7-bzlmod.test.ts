@@ -2,8 +2,9 @@
  * Real Bazel 7.7.1 (scripts/bazel7.sh: Debian sid's bazel-bootstrap in a cached chroot) on a consumer whose
  * MODULE.bazel is README's snippet verbatim, with `local_path_override` of this checkout instead of the archive, and
  * whose WORKSPACE is README's WORKSPACE snippet with `local_repository`. The image must be byte-identical (same
- * manifest digest) whoever builds it: Bazel 4.2.3 in WORKSPACE mode on the host, 7.7.1 under bzlmod, 7.7.1 in
- * WORKSPACE mode, and 7.7.1 under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
+ * manifest digest) whoever builds it: Bazel 4.2.3 in WORKSPACE mode on the host, 7.7.1 under bzlmod, and from
+ * scripts/release.sh's archive (which a user installs: its tools prebuilt) 7.7.1 under bzlmod, in WORKSPACE mode
+ * (README's http_archive) and under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
  * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
  * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
@@ -12,7 +13,18 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -44,8 +56,14 @@ const podmanEnv = {
 const LOAD_TAG = "localhost:5000/hello:b7"; // examples/hello as package `hello`: repository = "hello"
 /** scripts/release.sh's output, inside the workspace (no BUILD file: not a package). */
 const releaseDir = join(ws, "release");
-/** npm's @bazel/buildozer binary, for the buildozer stub's extension (`bazel mod tidy` runs buildozer). */
-const BUILDOZER = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "buildozer-linux_amd64");
+/** What scripts/release.sh printed (the archive_override test makes the archive; the WORKSPACE-mode test uses it too). */
+let releaseSnippets = "";
+/**
+ * npm's @bazel/buildozer binary, for the buildozer stub's extension (`bazel mod tidy` runs buildozer), copied where the
+ * chroot's Bazel server sees it: a checkout's node_modules may be a symlink to a directory that is not mounted there.
+ */
+const BUILDOZER_NPM = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "buildozer-linux_amd64");
+const BUILDOZER = join(releaseDir, "buildozer");
 let reg: RunningRegistry;
 let digest4 = "";
 /** A real remote cache on 127.0.0.1 (nginx WebDAV, scripts/remote-cache.sh); `ws`'s first builds fill it. */
@@ -73,14 +91,22 @@ function moduleBazel(): string {
   );
 }
 
-function workspaceFile(): string {
+/**
+ * README's WORKSPACE snippet, its `http_archive(name = "rules_pipeline", ...)` line replaced by a `local_repository` of
+ * this checkout, or by `archive` (release.sh's printed `load(...)` and `http_archive(...)`, in place of README's load
+ * and line).
+ */
+function workspaceFile(archive?: string): string {
   const snippet = readmeSnippet("WORKSPACE");
   const http = /^http_archive\(name = "rules_pipeline".*\n/m;
   if (!http.test(snippet))
     throw new Error('README\'s WORKSPACE snippet has no http_archive(name = "rules_pipeline", ...) line to replace');
+  const load = /^load\("@bazel_tools\/\/tools\/build_defs\/repo:http\.bzl", "http_archive"\)\n/m;
   return (
     `workspace(name = "consumer")\n` +
-    snippet.replace(http, `local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`)
+    (archive
+      ? snippet.replace(load, "").replace(http, archive)
+      : snippet.replace(http, `local_repository(name = "rules_pipeline", path = ${JSON.stringify(REPO_ROOT)})\n`))
   );
 }
 
@@ -109,6 +135,13 @@ async function makeWorkspace(): Promise<void> {
     join(ws, "base", "BUILD.bazel"),
     'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n',
   );
+}
+
+/** README's MODULE.bazel snippet with the archive_override scripts/release.sh printed (releaseSnippets: its archive). */
+function archiveModule(): string {
+  const override = /archive_override\(\n {4}module_name = "rules_pipeline",[\s\S]*?\n\)\n/.exec(releaseSnippets)?.[0];
+  expect(override, releaseSnippets).toContain(`"file://${releaseDir}/${RELEASE_NAME}.tar.gz"`);
+  return readmeSnippet("MODULE.bazel").replace(/archive_override\([\s\S]*?\n\)\n/, override!);
 }
 
 /** The names a MODULE.bazel's `use_repo(pipeline, ...)` lists, sorted (buildozer may reorder them). */
@@ -287,10 +320,10 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
 
   test("bzlmod: archive_override of scripts/release.sh's archive (file:// URL) builds the same digest; `bazel mod tidy` restores a removed use_repo", async () => {
     // The archive goes inside the workspace: the Bazel server that fetches it sees only what its first run mounted.
-    const snippets = makeRelease(join(tmp, "release-clone"), releaseDir);
-    const override = /archive_override\(\n {4}module_name = "rules_pipeline",[\s\S]*?\n\)\n/.exec(snippets)?.[0];
-    expect(override, snippets).toContain(`"file://${releaseDir}/${RELEASE_NAME}.tar.gz"`);
-    const module = readmeSnippet("MODULE.bazel").replace(/archive_override\([\s\S]*?\n\)\n/, override!);
+    releaseSnippets = makeRelease(join(tmp, "release-clone"), releaseDir);
+    copyFileSync(BUILDOZER_NPM, BUILDOZER);
+    chmodSync(BUILDOZER, 0o755);
+    const module = archiveModule();
     const full = /^use_repo\(pipeline, .*\)$/m.exec(module)?.[0] ?? "";
     expect(full).toContain('"pipeline-worker-base"');
     const moduleFile = join(ws, "MODULE.bazel");
@@ -312,20 +345,44 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     }
   });
 
-  test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace) gives the same digest", async () => {
-    await build7(WORKSPACE_MODE_FLAGS, "WORKSPACE mode");
-    expect(builtDigest()).toBe(digest4);
+  test("WORKSPACE mode on 7 (--noenable_bzlmod --enable_workspace): README's WORKSPACE snippet with release.sh's http_archive of the archive gives the same digest", async () => {
+    // The archive the test above made: its prebuilt tools, so no @rules_pipeline_tools_npm `npm ci` and no bundling
+    // in this mode's repositories (the checkout's own build in WORKSPACE mode on 7.7.1: bazel-repo-cache, native-addon).
+    const http =
+      /load\("@bazel_tools\/\/tools\/build_defs\/repo:http\.bzl", "http_archive"\)\n\nhttp_archive\([\s\S]*?\n\)\n/.exec(
+        releaseSnippets,
+      )?.[0];
+    expect(http, releaseSnippets).toContain(`"file://${releaseDir}/${RELEASE_NAME}.tar.gz"`);
+    const workspace = join(ws, "WORKSPACE");
+    writeFileSync(workspace, workspaceFile(http!));
+    try {
+      const r = await bazel7(ws, ["build", ...WORKSPACE_MODE_FLAGS, "//hello:hello_image"]);
+      expect(r.code, failure("build WORKSPACE mode //hello:hello_image", r)).toBe(0);
+      expect(builtDigest()).toBe(digest4);
+      const info = await bazel7(ws, ["info", ...WORKSPACE_MODE_FLAGS, "output_base"]);
+      expect(info.code, failure("info output_base", info)).toBe(0);
+      const external = join(info.stdout.trim(), "external", "rules_pipeline");
+      expect(existsSync(join(external, "bazel", "pipeline.bzl")), external).toBe(true);
+      expect(existsSync(join(external, "test"))).toBe(false);
+    } finally {
+      writeFileSync(workspace, workspaceFile());
+    }
   });
 
-  test("7.7.1's explicit --incompatible_* list (Bazel 8, 9 and 10's defaults and more): same digest; examples/service analyses; an empty glob fails", async () => {
+  test("7.7.1's explicit --incompatible_* list (Bazel 8, 9 and 10's defaults and more), on the archive_override snippet: same digest; examples/service analyses; an empty glob fails", async () => {
+    // From the release archive, as a Bazel 8 user installs it: its prebuilt tools (no @rules_pipeline_tools_npm `npm
+    // ci`, no bundling, under these flags' new repository names). The checkout under Bazel 8's defaults as flags:
+    // test/e2e/bazel-incompatible.test.ts and bazel-monorepo.test.ts (4.2.3).
     const flags = INCOMPATIBLE_FLAGS["7.7.1"];
-    await build7(flags, "its --incompatible_* list");
-    expect(builtDigest()).toBe(digest4);
-    // For this test only: examples/service, and a package that must fail, so the flags cannot pass by being ignored.
-    cpSync(join(REPO_ROOT, "examples", "service"), join(ws, "service"), { recursive: true });
-    mkdirSync(join(ws, "sanity"));
-    writeFileSync(join(ws, "sanity", "BUILD.bazel"), 'filegroup(name = "empty", srcs = glob(["none/*"]))\n');
+    const moduleFile = join(ws, "MODULE.bazel");
+    writeFileSync(moduleFile, archiveModule());
     try {
+      await build7(flags, "its --incompatible_* list, archive_override");
+      expect(builtDigest()).toBe(digest4);
+      // For this test only: examples/service, and a package that must fail, so the flags cannot pass by being ignored.
+      cpSync(join(REPO_ROOT, "examples", "service"), join(ws, "service"), { recursive: true });
+      mkdirSync(join(ws, "sanity"));
+      writeFileSync(join(ws, "sanity", "BUILD.bazel"), 'filegroup(name = "empty", srcs = glob(["none/*"]))\n');
       const service = await bazel7(ws, ["build", "--nobuild", ...flags, "//service/..."]);
       expect(service.code, failure("build --nobuild //service/...", service)).toBe(0);
       expect(service.stderr).toMatch(/Analyzed \d+ targets/);
@@ -334,6 +391,7 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
       expect(sanity.stderr).toContain("allow_empty");
     } finally {
       for (const pkg of ["service", "sanity"]) rmSync(join(ws, pkg), { recursive: true, force: true });
+      writeFileSync(moduleFile, moduleBazel());
     }
   });
 });
