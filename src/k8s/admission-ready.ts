@@ -14,7 +14,7 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
-import { apiError, type K8sClient } from "./apply";
+import { apiError, type K8sClient } from "./api-client";
 import { describeObject } from "./render";
 
 export interface AdmissionWait {

@@ -15,7 +15,7 @@
  * every cluster (GitOps), and `--render` never asks one.
  */
 import { PipelineError } from "../errors";
-import type { K8sClient } from "./apply";
+import type { K8sClient } from "./api-client";
 
 export interface NodeVersions {
   name: string;

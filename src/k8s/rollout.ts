@@ -11,7 +11,8 @@
  */
 import type { V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
-import { apiError, type ApplyResult, type K8sClient } from "./apply";
+import { apiError, type K8sClient } from "./api-client";
+import type { ApplyResult } from "./apply";
 import { podSituation } from "./pod-status";
 import { describeObject } from "./render";
 
