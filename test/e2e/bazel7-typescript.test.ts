@@ -10,6 +10,7 @@
  * `pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = [...])`, pnpm v9 with a workspace package, installed by
  * the pinned pnpm that Bazel's downloader fetches from the npm registry.
  */
+import { appBuild } from "../fixtures/lockfile-app";
 import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,20 +42,7 @@ pipeline.npm(
 use_repo(pipeline, "pnpm_deps")
 `,
   );
-  writeFileSync(
-    join(ws, "pnpm", "BUILD.bazel"),
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-exports_files(glob(["**"]))
-pipeline(
-    name = "app",
-    entry = "main.js",
-    base = "@pipeline-host-node//image",
-    registry = "localhost:5000",
-    repository = "lockfiles/bzlmod",
-    deps = ["@pnpm_deps//:node_modules/ms", "@pnpm_deps//:node_modules/@acme/lib"],
-)
-`,
-  );
+  writeFileSync(join(ws, "pnpm", "BUILD.bazel"), appBuild("bzlmod", "pnpm_deps"));
   // Bazel's JVM downloads pnpm (rctx.download): make it trust the machine's CA bundle, which may hold a TLS proxy's
   // CA, as shared/peers does for rules_js's downloads (its lib/mkjks.py: a JKS trust store without a JDK).
   const jks = spawnSync(

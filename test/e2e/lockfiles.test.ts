@@ -13,6 +13,7 @@
  * runs in test/e2e/bazel7-typescript.test.ts's workspace: one Bazel 7 server for both.
  * The npm registry must be reachable (or the package managers' caches warm).
  */
+import { appBuild } from "../fixtures/lockfile-app";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,21 +115,6 @@ const YARNRC: [string, string, boolean][] = [
   ["yarnrc_ok", "nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.1.1.cjs\nenableTelemetry: false\n", true],
   ["yarnrc_pnp", "nodeLinker: pnp # Plug'n'Play\n", true],
 ];
-
-/** The package's BUILD file: exports its files and declares `app` (main.js) with `packages` from repository `deps`. */
-function appBuild(name: string, deps: string, packages = ["ms", "@acme/lib"]): string {
-  return `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")
-exports_files(glob(["**"]))
-pipeline(
-    name = "app",
-    entry = "main.js",
-    base = "@pipeline-host-node//image",
-    registry = "localhost:5000",
-    repository = "lockfiles/${name}",
-    deps = ${JSON.stringify(packages.map((p) => `@${deps}//:node_modules/${p}`))},
-)
-`;
-}
 
 beforeAll(async () => {
   let extra = "";
