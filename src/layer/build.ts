@@ -11,6 +11,7 @@
  */
 import { createWriteStream, promises as fsp, lstatSync, readdirSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import type { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PipelineError } from "../errors";
 import { type Digest, fileDigest, sha256 } from "../oci/digest";
@@ -434,12 +435,19 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Writes `files` as a layer blob at `outPath` (atomically: temp file + rename) and describes it. */
-export async function buildLayer(
-  files: readonly LayerInput[],
-  outPath: string,
-  opts: BuildLayerOptions = {},
-): Promise<LayerDescriptor> {
+/** A layer's entries and how to write them (prepareLayer's: inputs checked, entries collected). */
+export interface PreparedLayer {
+  entries: TarEntry[];
+  mtime: number;
+  level: number;
+  mediaType: string;
+  compress: boolean;
+  gzipConcurrency?: number;
+  linkDuplicates?: boolean;
+}
+
+/** Checks the options and collects the entries of a layer (nothing is written). */
+export async function prepareLayer(files: readonly LayerInput[], opts: BuildLayerOptions = {}): Promise<PreparedLayer> {
   const mtime = resolveMtime(opts.mtime);
   const level = opts.level ?? 6;
   if (!Number.isInteger(level) || level < 0 || level > 9)
@@ -461,31 +469,62 @@ export async function buildLayer(
       "E_LAYER_INPUT",
       `layer entry ${JSON.stringify(outside.path)} is outside ${JSON.stringify(under)}, the only directory this layer writes`,
     );
-  const entries = all.filter((e) => inside(e.path));
+  return {
+    entries: all.filter((e) => inside(e.path)),
+    mtime,
+    level,
+    mediaType,
+    compress,
+    gzipConcurrency: opts.gzipConcurrency,
+    linkDuplicates: opts.linkDuplicates,
+  };
+}
 
+/** The stages that make a prepared layer's bytes: the tar, `tarTap` (a hash of the uncompressed tar), then gzip. */
+export function layerStages(p: PreparedLayer, tarTap: Transform): (Readable | Transform)[] {
+  const tar = tarStream(p.entries, { mtime: p.mtime, linkDuplicates: p.linkDuplicates });
+  return p.compress
+    ? [tar, tarTap, new ParallelGzip({ level: p.level, concurrency: p.gzipConcurrency })]
+    : [tar, tarTap];
+}
+
+/** Writes `files` as a layer blob at `outPath` (atomically: temp file + rename) and describes it. */
+export async function buildLayer(
+  files: readonly LayerInput[],
+  outPath: string,
+  opts: BuildLayerOptions = {},
+): Promise<LayerDescriptor> {
+  const p = await prepareLayer(files, opts);
   await fsp.mkdir(dirname(outPath), { recursive: true });
   const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const tarHash = new VerifyStream();
   const blobHash = new VerifyStream();
   try {
     const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
-    if (compress) {
-      const gzip = new ParallelGzip({ level, concurrency: opts.gzipConcurrency });
-      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, gzip, blobHash, out);
-    } else {
-      await pipeline(tarStream(entries, { mtime, linkDuplicates: opts.linkDuplicates }), tarHash, out);
-    }
+    await pipeline([...layerStages(p, tarHash), ...(p.compress ? [blobHash] : []), out]);
     await fsp.rename(tmp, outPath);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     if (e instanceof PipelineError) throw e;
     throw new PipelineError("E_LAYER_WRITE", `cannot write layer ${outPath}: ${(e as Error).message}`, { cause: e });
   }
-  const diffId = tarHash.digest();
-  const desc: LayerDescriptor = compress
-    ? { digest: blobHash.digest(), size: blobHash.bytes, diffId, mediaType }
-    : { digest: diffId, size: tarHash.bytes, diffId, mediaType };
-  if (opts.annotations && Object.keys(opts.annotations).length) desc.annotations = { ...opts.annotations };
+  return describe(p, tarHash, p.compress ? blobHash : tarHash, opts.annotations);
+}
+
+/** The descriptor of a layer whose tar went through `tarHash` and whose blob through `blobHash`. */
+export function describe(
+  p: PreparedLayer,
+  tarHash: VerifyStream,
+  blobHash: VerifyStream,
+  annotations?: Record<string, string>,
+): LayerDescriptor {
+  const desc: LayerDescriptor = {
+    digest: blobHash.digest(),
+    size: blobHash.bytes,
+    diffId: tarHash.digest(),
+    mediaType: p.mediaType,
+  };
+  if (annotations && Object.keys(annotations).length) desc.annotations = { ...annotations };
   return desc;
 }
 

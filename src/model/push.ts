@@ -13,6 +13,7 @@ import { formatReference, type Reference } from "../oci/reference";
 import { type Descriptor, type Manifest, MediaType, type Platform } from "../oci/types";
 import { bufferBlob } from "../layer/blob";
 import { buildLayer, type LayerInput, layerFromDescriptor } from "../layer/build";
+import { streamedLayer } from "../layer/streamed";
 import type { Layer, Image } from "../oci/model";
 import type { Keychain } from "../registry-auth/keychain";
 import { forEachLimited } from "../concurrency";
@@ -53,7 +54,7 @@ export interface PushModelOptions extends BuildModelOptions {
   tags?: string[];
 }
 
-/** The layers, config, manifest and digest of a model directory, built under `workDir` (nothing is pushed). */
+/** The layers, config, manifest and digest of a model directory, the tree layer written under `workDir`, the blob layers made again when read (nothing is pushed). */
 export interface BuiltModel {
   manifestBytes: Buffer;
   configBytes: Buffer;
@@ -81,7 +82,7 @@ function treeInputs(collected: CollectedModel, blobOf: ReadonlyMap<string, strin
 }
 
 /**
- * Builds the artifact of `dir` (layers are written into `workDir`). Same directory and platform, same digest. Each
+ * Builds the artifact of `dir` (its tree layer is written into `workDir`). Same directory and platform, same digest. Each
  * distinct big file becomes one blob layer (`model/.blobs/<sha256 hex>/data`, gzip level 0: weights do not
  * compress, and the bytes then cost no CPU), so an unchanged weight file is the same layer in every version.
  */
@@ -116,22 +117,25 @@ export async function buildModel(dir: string, workDir: string, opts: BuildModelO
     if (!firstOf.has(hexes[i])) firstOf.set(hexes[i], f.source);
   });
   const distinct = [...firstOf].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Each blob layer is made again when pushed (src/layer/streamed.ts), not copied to disk: a model's weights can be
+  // as big as the free space.
   const blobs: Layer[] = new Array(distinct.length);
   await forEachLimited(distinct, 2, async ([hex, source], i) => {
     const title = blobTitle(hex);
-    const out = join(workDir, `blob-${hex}.tar.gz`);
-    const desc = await buildLayer([{ dest: `${title}/${MODEL_BLOB_FILE}`, src: source, mode: 0o644 }], out, {
+    const layer = await streamedLayer([{ dest: `${title}/${MODEL_BLOB_FILE}`, src: source, mode: 0o644 }], {
       mtime: 0,
       level: 0,
       under: title,
       mediaType: MediaType.OCI_LAYER_GZIP,
     });
-    desc.annotations = {
-      [ANNOTATION_ORAS_DIGEST]: desc.diffId,
-      [ANNOTATION_ORAS_UNPACK]: "true",
-      [ANNOTATION_TITLE]: title,
+    blobs[i] = {
+      ...layer,
+      annotations: {
+        [ANNOTATION_ORAS_DIGEST]: layer.diffId,
+        [ANNOTATION_ORAS_UNPACK]: "true",
+        [ANNOTATION_TITLE]: title,
+      },
     };
-    blobs[i] = layerFromDescriptor(out, desc);
   });
   const configBytes = modelConfigBytes(platform, [treeDesc.diffId, ...blobs.map((b) => b.diffId)]);
   const config: Descriptor = { mediaType: MediaType.OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length };
