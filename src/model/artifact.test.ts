@@ -6,6 +6,8 @@ import {
   ANNOTATION_ORAS_UNPACK,
   ANNOTATION_TITLE,
   EMPTY_CONFIG,
+  blobLink,
+  blobOfLink,
   MODEL_ARTIFACT_TYPE,
   modelConfigBytes,
   modelManifestBytes,
@@ -69,6 +71,16 @@ describe("modelManifestBytes", () => {
         `"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"${D("tree")}","size":10,"annotations":{"${ANNOTATION_ORAS_DIGEST}":"${D("tar")}","${ANNOTATION_ORAS_UNPACK}":"true","${ANNOTATION_TITLE}":"model"}},` +
         `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"${D(HEX)}","size":7,"annotations":{"${ANNOTATION_ORAS_DIGEST}":"${D(`tar-${HEX}`)}","${ANNOTATION_ORAS_UNPACK}":"true","${ANNOTATION_TITLE}":"model/.blobs/${HEX}"}}]}`,
     );
+  });
+});
+
+describe("blobLink / blobOfLink: the one grammar of a big file's link", () => {
+  it("reads back what it writes, from the path's depth only", () => {
+    expect(blobLink("w.bin", HEX)).toBe(`.blobs/${HEX}/data`);
+    expect(blobLink("a/b/w.bin", HEX)).toBe(`../../.blobs/${HEX}/data`);
+    expect(blobOfLink("a/b/w.bin", blobLink("a/b/w.bin", HEX))).toBe(HEX);
+    expect(blobOfLink("a/w.bin", blobLink("a/b/w.bin", HEX))).toBeUndefined();
+    expect(blobOfLink("w.bin", `.blobs/${HEX}/other`)).toBeUndefined();
   });
 });
 

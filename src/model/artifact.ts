@@ -110,8 +110,23 @@ export function modelManifestBytes(config: Descriptor, tree: Descriptor, blobs: 
 const BLOB_PATH = new RegExp(`^${MODEL_BLOBS_DIR.replace(".", "\\.")}/([0-9a-f]{64})$`);
 
 /** The title of a big file's blob layer: `<root>/.blobs/<hex>`. */
-export function blobTitle(hex: string): string {
-  return `${MODEL_ROOT_TITLE}/${MODEL_BLOBS_DIR}/${hex}`;
+export function blobTitle(hex: string, root = MODEL_ROOT_TITLE): string {
+  return `${root}/${MODEL_BLOBS_DIR}/${hex}`;
+}
+
+/** The link the tree holds at `path` for a big file: relative, so that it resolves wherever the model is mounted. */
+export function blobLink(path: string, hex: string): string {
+  return `${"../".repeat(path.split("/").length - 1)}${MODEL_BLOBS_DIR}/${hex}/${MODEL_BLOB_FILE}`;
+}
+
+const BLOB_LINK = new RegExp(
+  `^((?:\\.\\./)*)${MODEL_BLOBS_DIR.replace(".", "\\.")}/([0-9a-f]{64})/${MODEL_BLOB_FILE}$`,
+);
+
+/** The hex of the blob a link at `path` names as blobLink writes it (from that depth), else undefined. */
+export function blobOfLink(path: string, target: string): string | undefined {
+  const m = BLOB_LINK.exec(target);
+  return m && m[1].length === 3 * (path.split("/").length - 1) ? m[2] : undefined;
 }
 
 function unsafe(where: string, title: unknown, why: string): PipelineError {

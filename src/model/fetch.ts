@@ -30,6 +30,7 @@ import { transferRateOf } from "../registry/transfer-rate";
 import { type ProgressSink, silentProgress } from "../registry/progress";
 import {
   type BlobLayerPlan,
+  blobTitle,
   type FileLayerPlan,
   MODEL_BLOB_FILE,
   MODEL_BLOBS_DIR,
@@ -214,7 +215,7 @@ async function writeBlobLayer(
   progress: ProgressSink,
   limits: LayerLimits,
 ): Promise<void> {
-  const title = `${r.plan.rootTitle}/${MODEL_BLOBS_DIR}/${b.hex}`;
+  const title = blobTitle(b.hex, r.plan.rootTitle);
   const staging = join(root, `.blob-${b.hex}`);
   try {
     await unpackLayers(

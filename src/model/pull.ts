@@ -14,12 +14,7 @@ import type { Keychain } from "../registry-auth/keychain";
 import type { LayerLimits } from "../layer/limits";
 import type { ProgressSink } from "../registry/progress";
 import { fetchModelInto, resolveModel } from "./fetch";
-import { MODEL_BLOB_FILE, MODEL_BLOBS_DIR } from "./artifact";
-
-/** A link the image-volume form writes for a big file: `(../)*.blobs/<hex>/data`. */
-const BLOB_LINK = new RegExp(
-  `^((?:\\.\\./)*)${MODEL_BLOBS_DIR.replace(".", "\\.")}/([0-9a-f]{64})/${MODEL_BLOB_FILE}$`,
-);
+import { blobOfLink, MODEL_BLOB_FILE, MODEL_BLOBS_DIR } from "./artifact";
 
 export interface PullModelOptions {
   keychain: Keychain;
@@ -78,17 +73,16 @@ async function materializeBlobs(modelDir: string): Promise<void> {
       if (path === MODEL_BLOBS_DIR) continue;
       if (d.isDirectory()) await walk(path);
       else if (d.isSymbolicLink()) {
-        const depth = path.split("/").length - 1;
-        const m = BLOB_LINK.exec(await fsp.readlink(join(modelDir, path)));
-        if (!m || m[1].length !== 3 * depth) continue;
-        const first = placed.get(m[2]);
+        const hex = blobOfLink(path, await fsp.readlink(join(modelDir, path)));
+        if (!hex) continue;
+        const first = placed.get(hex);
         const host = join(modelDir, path);
         if (first) {
           await fsp.rm(host);
           await fsp.copyFile(first, host, fsc.COPYFILE_EXCL);
         } else {
-          await fsp.rename(join(blobs, m[2], MODEL_BLOB_FILE), host);
-          placed.set(m[2], host);
+          await fsp.rename(join(blobs, hex, MODEL_BLOB_FILE), host);
+          placed.set(hex, host);
         }
         await fsp.lutimes(host, 0, 0);
       }

@@ -23,6 +23,7 @@ import {
   ANNOTATION_ORAS_DIGEST,
   ANNOTATION_ORAS_UNPACK,
   ANNOTATION_TITLE,
+  blobLink,
   blobTitle,
   MODEL_BLOB_FILE,
   MODEL_BLOBS_DIR,
@@ -60,12 +61,6 @@ export interface BuiltModel {
   configBytes: Buffer;
   digest: Digest;
   layers: Layer[];
-}
-
-/** `path`'s link to its blob: relative, so that it resolves wherever the model directory is mounted. */
-function blobLink(path: string, hex: string): string {
-  const depth = path.split("/").length - 1;
-  return `${"../".repeat(depth)}${MODEL_BLOBS_DIR}/${hex}/${MODEL_BLOB_FILE}`;
 }
 
 function treeInputs(collected: CollectedModel, blobOf: ReadonlyMap<string, string>): LayerInput[] {

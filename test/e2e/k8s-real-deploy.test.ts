@@ -19,13 +19,12 @@ import { parse, stringify } from "yaml";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { type DeployArgs, deploy } from "../../src/cli/commands/deploy";
 import { modelPush } from "../../src/cli/commands/model";
-import { sha256 } from "../../src/oci/digest";
 import { REPO_ROOT } from "../fixtures/repo";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { pushInitImages } from "../fixtures/init-images";
 import { BUILD_WAIT_MS, clusterForFile, type FileCluster, startClusterRegistry } from "../fixtures/k8s-cluster";
 import { type RunningRegistry, writeDockerConfig } from "../fixtures/registry";
-import { buildRunnerApp, captureIo, type RunnerApp } from "../fixtures/runner-app";
+import { buildRunnerApp, captureIo, type RunnerApp, writeVolumeModel } from "../fixtures/runner-app";
 
 const USER = "k8s-deployer";
 const PASSWORD = `Deploy-Pull-${randomBytes(6).toString("hex")}`;
@@ -372,16 +371,13 @@ describe("modelCache on a real cluster: a PersistentVolumeClaim bound to a local
 describe("models as image volumes on a real cluster (containerd 2.1.9, kubelet 1.36)", () => {
   it("containerd mounts the pushed model as an image volume, read byte for byte and read-only with no init container; --apply refuses this node, whose containerd ignores the volume's subPath", async () => {
     const dir = join(tmp, "model-volume");
-    mkdirSync(join(dir, "sub"), { recursive: true });
-    const weights = randomBytes(1536 * 1024);
-    writeFileSync(join(dir, "sub", "weights.bin"), weights);
-    writeFileSync(join(dir, "config.json"), "{}");
+    const model = writeVolumeModel(dir, "/opt/models/model");
     const pushed = ioFor();
     await modelPush({ dir, reference: `${reg.host}/models/volume:v1`, insecure: true }, pushed.io);
     const id = pushed.out.at(-1)!;
     const spec = writeSpec(
       "volume",
-      `args: [model, /opt/models, config.json, sub/weights.bin]\nenv: [{name: STAY, value: "1"}]\nmodelDelivery: imageVolume\nmodels: [{id: "${id}", path: /opt/models}]\n`,
+      `args: ${JSON.stringify(["model", "/opt/models", ...model.args.slice(2)])}\nenv: [{name: STAY, value: "1"}]\nmodelDelivery: imageVolume\nmodels: [{id: "${id}", path: /opt/models}]\n`,
     );
     // --apply reads the node's versions first: containerd 2.1 would mount the image's root, not its model/ directory.
     const node = (await cluster.kubectl(["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])).stdout;
@@ -417,7 +413,7 @@ describe("models as image volumes on a real cluster (containerd 2.1.9, kubelet 1
     const mount = pod.containers[0].volumeMounts.find((m) => m.name === "model-0")!;
     expect(mount).toEqual({ name: "model-0", mountPath: "/opt/models", subPath: "model", readOnly: true });
     delete mount.subPath;
-    pod.containers[0].args = ["model", "/opt/models/model", "config.json", "sub/weights.bin"];
+    pod.containers[0].args = model.args;
     await cluster.kubectl(["apply", "-f", "-"], docs.map((d) => stringify(d)).join("---\n"));
     await cluster.kubectl(["rollout", "status", "deployment/volume", "-n", NS, "--timeout=120s"]);
     const [name] = (
@@ -427,15 +423,9 @@ describe("models as image volumes on a real cluster (containerd 2.1.9, kubelet 1
     )
       .filter((p) => !p.metadata.deletionTimestamp)
       .map((p) => p.metadata.name);
-    const hex = (b: Buffer | string) => sha256(b).slice(7);
     const logs = (await cluster.kubectl(["logs", "-n", NS, name, "-c", "volume"])).stdout.trim();
     // The same lines as the local runner's (test/e2e/local-runner.test.ts), one directory down.
-    expect(logs.split("\n")).toEqual([
-      `config.json ${hex("{}")}`,
-      `sub/weights.bin -> ../.blobs/${hex(weights)}/data ${hex(weights)}`,
-      "write=EROFS",
-      "ready",
-    ]);
+    expect(logs.split("\n")).toEqual([...model.lines, "ready"]);
     await cluster.kubectl(["delete", "deployment", "volume", "-n", NS, "--wait=false"]);
   });
 });
