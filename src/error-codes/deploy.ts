@@ -115,8 +115,8 @@ export const DEPLOY_ERRORS = {
   },
   E_K8S_ADMISSION: {
     meaning:
-      "An admission webhook of the cluster (sigstore policy-controller, Kyverno) refused an object: the image is not signed with the policy's key or lacks its provenance.",
-    next: "Sign the image and attach its provenance (pipeline push --sign), or check the policy named and its key.",
+      "An admission webhook of the cluster (sigstore policy-controller, Kyverno) refused an object: the image is not signed with the policy's key or lacks its provenance; or, at --apply, the engine never loaded the policy just applied (it reported an error, or did not mark it Ready in time), so the workload was not applied.",
+    next: "Sign the image and attach its provenance (pipeline push --sign), or check the policy named and its key; for a policy not loaded, check that the engine runs on the cluster and read its status message quoted.",
     example:
       'apply Deployment default/app: the cluster\'s admission webhook "policy.sigstore.dev" refused it (policy rules-pipeline-app): validation failed: ... no signatures found',
   },
