@@ -6,7 +6,7 @@
  * registry said (its body, its error entries, the URL that answered) goes through registryText first.
  */
 import { type ErrorCode, PipelineError } from "../errors";
-import type { HttpResponse } from "./http";
+import { ERROR_BODY_LIMIT, type HttpResponse } from "./http";
 import { registryText, registryUrl } from "./registry-text";
 
 /** One entry of the distribution spec's error body `{"errors":[{"code","message","detail"}]}`. */
@@ -95,7 +95,7 @@ export class RegistryError extends PipelineError {
 export async function responseError(res: HttpResponse, ctx: ErrorContext): Promise<RegistryError> {
   let text = "";
   try {
-    text = await res.text(64 * 1024);
+    text = await res.text(ERROR_BODY_LIMIT);
   } catch (e) {
     // A body too slow to read is the registry's fault and says so (the rate seen); otherwise the status says enough.
     if (e instanceof PipelineError && e.code === "E_REGISTRY_TOO_SLOW") throw e;

@@ -163,6 +163,42 @@ describe("HttpTransport", () => {
     expect(logs.some((l) => /ECONNRESET|socket hang up/.test(l))).toBe(true);
   });
 
+  it("retries an error answer whose body the network cut off, so its error codes reach the caller", async () => {
+    // What a proxy dropping the connection mid-answer does (test/fixtures/fault-proxy.ts, dropResponse): the status
+    // line and headers of a 400 MANIFEST_BLOB_UNKNOWN arrive, its body does not; without the codes, the push's retry
+    // of that answer cannot tell it from a bad manifest.
+    const body = JSON.stringify({ errors: [{ code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown" }] });
+    let n = 0;
+    const s = await serve((_req, res) => {
+      res.writeHead(400, { "Content-Type": "application/json", "Content-Length": String(body.length) });
+      if (++n === 1) {
+        res.write(body.slice(0, 10));
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      res.end(body);
+    });
+    const logs: string[] = [];
+    const t = new HttpTransport({ retries: 2, baseDelayMs: 1 }, (l) => logs.push(l));
+    const res = await t.request(
+      { method: "PUT", url: new URL(`${s.url}/v2/a/manifests/x`), body: Buffer.from("{}") },
+      ctx,
+    );
+    expect(res.status).toBe(400);
+    expect(JSON.parse(await res.text())).toEqual(JSON.parse(body));
+    expect(await res.text()).toBe(body); // read once, kept
+    expect(s.requests).toHaveLength(2);
+    expect(logs.join("\n")).toMatch(/HTTP 400 whose body was cut off .*retrying/);
+    // Once retries are spent, the cut answer is returned; reading its body fails (responseError then names the status).
+    n = 0;
+    const once = await new HttpTransport({ retries: 0, baseDelayMs: 1 }).request(
+      { method: "GET", url: new URL(`${s.url}/v2/a/manifests/y`) },
+      ctx,
+    );
+    expect(once.status).toBe(400);
+    await expect(once.text()).rejects.toThrow();
+  });
+
   it("turns a refused connection into E_REGISTRY_UNREACHABLE naming registry, operation and errno", async () => {
     const port = await closedPort();
     const t = new HttpTransport({ retries: 2, baseDelayMs: 1 });

@@ -151,6 +151,38 @@ function errnoOf(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** How much of an error answer's body is read (its error codes): responseError reads no more. */
+export const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * An error answer (4xx, or a 5xx once retries are spent) with its body read at once, up to ERROR_BODY_LIMIT bytes:
+ * the body carries the registry's error codes (MANIFEST_BLOB_UNKNOWN, which a push retries; DENIED, NAME_UNKNOWN), so
+ * one the network cut off is `cut` — retried like any dropped connection instead of reaching the caller without
+ * them. A body too large or too slow is kept as its PipelineError, which buffer() and text() throw, as before.
+ */
+async function readErrorAnswer(res: HttpResponse): Promise<HttpResponse | { cut: unknown; res: HttpResponse }> {
+  let bytes: Buffer = Buffer.alloc(0);
+  let failure: unknown;
+  try {
+    bytes = await res.buffer(ERROR_BODY_LIMIT);
+  } catch (e) {
+    failure = e;
+  }
+  const buffer = async (limit = ERROR_BODY_LIMIT): Promise<Buffer> => {
+    if (failure !== undefined) throw failure;
+    if (bytes.length > limit)
+      throw new PipelineError("E_REGISTRY", `response from ${registryUrl(res.url)} is larger than ${limit} bytes`);
+    return bytes;
+  };
+  const read: HttpResponse = {
+    ...res,
+    buffer,
+    text: async (limit) => (await buffer(limit)).toString("utf8"),
+    async discard() {},
+  };
+  return failure !== undefined && !(failure instanceof PipelineError) ? { cut: failure, res: read } : read;
+}
+
 function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
   // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
   // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
@@ -361,7 +393,18 @@ export class HttpTransport {
         }
         continue;
       }
-      if (!isRetryableStatus(res.status) || attempt + 1 >= maxAttempts) return res;
+      if (!isRetryableStatus(res.status) || attempt + 1 >= maxAttempts) {
+        if (res.status < 400) return res;
+        const answer = await readErrorAnswer(res);
+        if (!("cut" in answer) || attempt + 1 >= maxAttempts) return "cut" in answer ? answer.res : answer;
+        lastError = answer.cut;
+        const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
+        this.log(
+          `${req.method} ${registryUrl(res.url)}: HTTP ${res.status} whose body was cut off (${errnoOf(answer.cut)}); retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
+        );
+        await sleep(delay);
+        continue;
+      }
       const retryAfter = parseRetryAfter(res.header("retry-after"));
       if (retryAfter !== undefined && retryAfter > this.retry.maxRetryAfterMs) {
         await res.discard();
