@@ -97,17 +97,27 @@ background() {
 
 phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may ask sudo for a password
 
-# The repository cache (bazel/private/repo_cache.bzl) of this run only: the first test to fetch a repository runs
-# npm ci / esbuild for real (a native addon is compiled, as its test says), the next ones restore it, and nothing
-# accumulates in ~/.cache/rules_pipeline/repos from run to run. test/fixtures/bazel7.ts passes it into the chroot.
-# It lives inside Bazel 7's output user root, which scripts/bazel7.sh bind-mounts into the chroot as one mount: an
-# entry is restored there as hard links, as on the host, where a cache mounted of its own would be copied (EXDEV;
-# ~130 MB for the rules' npm tree). Removed at exit.
+# The repository cache (bazel/private/repo_cache.bzl) the test runs share, as a user's builds share theirs: kept
+# between runs, so a warm run restores the consumer workspaces' npm trees and the rules' tools instead of running npm ci
+# and esbuild again (a CI-like run, 2026-11-28: 99 npm ci runs in repository rules, 343 of its 2,607 busy core-s). An
+# entry's key is everything its fetch reads (the lockfile, npm's version and configuration, the rules' own sources:
+# repo_cache.bzl), so an edit to the rules or a fixture makes a new entry; the cache's answer equals a fetch without it
+# (test/e2e/bazel-repo-cache.test.ts, which uses caches of its own, as do the files whose subject is what a fetch runs:
+# bazel-native-addon's compile at fetch time). Entries unused longest go first past PIPELINE_REPO_CACHE_MAX_SIZE (6 GiB
+# here). It lives inside Bazel 7's output user root, which scripts/bazel7.sh bind-mounts into the chroot as one mount:
+# an entry is restored there as hard links, as on the host, where a cache mounted of its own would be copied (EXDEV;
+# ~130 MB for the rules' npm tree). PIPELINE_TEST_REPO_CACHE=run gives the run a cache of its own, removed at exit
+# (every repository fetched for real once per run); PIPELINE_REPO_CACHE set beforehand is used as it is.
 if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
   mkdir -p "$bazel7_output_root"
-  PIPELINE_REPO_CACHE="$(mktemp -d "$bazel7_output_root/test-run-repo-cache.XXXXXX")"
-  export PIPELINE_REPO_CACHE
-  run_repo_cache="$PIPELINE_REPO_CACHE"
+  if [[ "${PIPELINE_TEST_REPO_CACHE:-}" == run ]]; then
+    PIPELINE_REPO_CACHE="$(mktemp -d "$bazel7_output_root/test-run-repo-cache.XXXXXX")"
+    run_repo_cache="$PIPELINE_REPO_CACHE"
+  else
+    PIPELINE_REPO_CACHE="$bazel7_output_root/test-repo-cache"
+    mkdir -p "$PIPELINE_REPO_CACHE"
+  fi
+  export PIPELINE_REPO_CACHE PIPELINE_REPO_CACHE_MAX_SIZE="${PIPELINE_REPO_CACHE_MAX_SIZE:-6GiB}"
 fi
 
 # One --disk_cache for the consumer workspaces of this run's e2e files (test/fixtures/bazel.ts: TEST_DISK_CACHE; files

@@ -374,12 +374,22 @@ describe("repo_cache.js", () => {
     expect(run("restore", entry, b, "node_modules", "BUILD.bazel").code).toBe(0);
     expect(keyOf(b)).toBe(keyOf(clean)); // what a clean fetch gives
     expect(readFileSync(join(b, "node_modules/a/index.js"), "utf8")).toBe("x");
-    // A mode changed (made writable again), a file added or removed: discarded the same way.
+    // Made writable again with its bytes unchanged (`chmod -R u+w` over an output base, to delete it, reaches the
+    // entry through the hard links): sealed again and served, not refetched.
+    expect(run("store", entry, plant(join(tmp, "tamper-writable")), "node_modules", "BUILD.bazel").code).toBe(0);
+    spawnSync("chmod", ["-R", "u+w", join(entry, "tree")]);
+    expect(statSync(join(entry, "tree/node_modules/a/bin/cli")).mode & 0o777).toBe(0o755);
+    const sealed = mkdtempSync(join(tmp, "tamper-sealed-"));
+    expect(run("restore", entry, sealed, "node_modules", "BUILD.bazel")).toEqual({ code: 0, out: "", err: "" });
+    expect(keyOf(sealed)).toBe(keyOf(clean));
+    for (const p of [join(entry, "tree/node_modules/a/bin/cli"), join(sealed, "node_modules/a/bin/cli")])
+      expect(statSync(p).mode & 0o777, p).toBe(0o555);
+    // Another mode (the executable bit gone), a file added or removed: discarded the same way as changed bytes.
     const cases: [string, (tree: string) => void, string][] = [
       [
         "mode",
-        (t) => chmodSync(join(t, "node_modules/a/bin/cli"), 0o755),
-        "tree/node_modules/a/bin/cli changed (its mode (555 -> 755))",
+        (t) => chmodSync(join(t, "node_modules/a/bin/cli"), 0o444),
+        "tree/node_modules/a/bin/cli changed (its mode (555 -> 444))",
       ],
       ["added", (t) => writeFileSync(join(t, "node_modules/a/extra.js"), ""), "tree/node_modules/a/extra.js was added"],
       ["missing", (t) => rmSync(join(t, "BUILD.bazel")), "tree/BUILD.bazel is missing"],
