@@ -120,10 +120,20 @@ if [[ -z "${PIPELINE_REPO_CACHE:-}" ]]; then
   export PIPELINE_REPO_CACHE PIPELINE_REPO_CACHE_MAX_SIZE="${PIPELINE_REPO_CACHE_MAX_SIZE:-6GiB}"
 fi
 
-# One --disk_cache for the consumer workspaces of this run's e2e files (test/fixtures/bazel.ts: TEST_DISK_CACHE; files
-# whose subject is how actions run opt out), so the rules' tool actions and the examples' actions run once per run.
-# test/e2e/bench-smoke.test.ts runs the bench without it: the bench measures builds.
-export PIPELINE_TEST_DISK_CACHE="$report/disk-cache"
+# One --disk_cache for the consumer workspaces of the e2e files (test/fixtures/bazel.ts: TEST_DISK_CACHE; files whose
+# subject is how actions run opt out), kept from run to run as a developer's is, so the rules' tool actions and the
+# examples' actions run once, and again only when their inputs change (an action key is its command line and the
+# digests of its inputs: the rules' sources among them). test/e2e/bench-smoke.test.ts runs the bench without it: the
+# bench measures builds. Bazel 4.2.3 never prunes a disk cache: entries not written for 7 days go at the start of a
+# run, and the whole cache when it still holds more than 4 GiB. PIPELINE_TEST_DISK_CACHE set beforehand is used as is.
+if [[ -z "${PIPELINE_TEST_DISK_CACHE:-}" ]]; then
+  PIPELINE_TEST_DISK_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/rules_pipeline/test-disk-cache"
+  if [[ -d "$PIPELINE_TEST_DISK_CACHE" ]]; then
+    find "$PIPELINE_TEST_DISK_CACHE" -type f -mmin +$((7 * 24 * 60)) -delete 2>/dev/null || true
+    if (($(du -sk "$PIPELINE_TEST_DISK_CACHE" | cut -f1) > 4 * 1024 * 1024)); then rm -rf "$PIPELINE_TEST_DISK_CACHE"; fi
+  fi
+fi
+export PIPELINE_TEST_DISK_CACHE
 mkdir -p "$PIPELINE_TEST_DISK_CACHE"
 
 # The consumer workspaces whose Bazel servers outlive a test file (test/fixtures/workspace-pool.ts): the e2e files

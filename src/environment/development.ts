@@ -122,7 +122,15 @@ export const DEVELOPMENT_VARIABLES = {
     setBy: "`scripts/test.sh`",
     readBy: "`test/fixtures/`",
     format: "a directory path",
-    meaning: "The Bazel disk cache the e2e tests share in one run.",
+    meaning:
+      "The Bazel disk cache the e2e tests share, kept between runs (default `~/.cache/rules_pipeline/test-disk-cache`; entries unwritten for 7 days go, and all of it past 4 GiB).",
+  },
+  PIPELINE_TEST_REPO_CACHE: {
+    setBy: "developers",
+    readBy: "`scripts/test.sh`",
+    format: "run, or unset",
+    meaning:
+      "`run` gives the test run a repository cache of its own, removed at its end; unset, the runs share one kept between them (`test-repo-cache` in Bazel 7's output user root).",
   },
   PIPELINE_TEST_WORKSPACE_POOL: {
     setBy: "`scripts/test.sh`",
