@@ -86,6 +86,16 @@ export class RemoteLayers {
     return markRemote({ ...layer, open: () => this.open(layer, sources) }, sources);
   }
 
+  /**
+   * The layer with its bytes from its sources and no longer marked remote: a layout written from it holds it (the
+   * bytes checked again as they are written, src/layout/write.ts writeBlob). A local layer is returned as it is.
+   */
+  fetched(layer: Layer): Layer {
+    const sources = remoteSourcesOf(layer);
+    if (!sources) return layer;
+    return { ...layer, path: undefined, open: () => this.open(layer, sources) };
+  }
+
   private client(registry: string): RegistryClient {
     let c = this.clients.get(registry);
     if (!c) {
