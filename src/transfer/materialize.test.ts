@@ -4,9 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
+import { composeImage } from "../image/compose";
+import { composeIndex } from "../image/image-index";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { pushBlob, type TempRegistry, tempRegistry } from "../devregistry/testing";
-import { readLayout } from "../layout/read";
+import { readLayout, readLayoutIndex } from "../layout/read";
 import { markRemote, REMOTE_BLOBS_FILE } from "../layout/remote";
 import { writeLayout } from "../layout/write";
 import type { Image } from "../oci/model";
@@ -61,6 +63,30 @@ describe("materializeLayout: a shallow layout written whole", () => {
     expect(full.manifestBytes).toEqual(shallow.manifestBytes);
     for (const l of full.layers) expect(l.path).toBeDefined();
     expect(blobs).toHaveLength(base.layers.length + 2); // the layers, the config, the manifest
+  });
+
+  it("a multi-platform layout (an index): each platform's layers, a shared one fetched once; the index unchanged", async () => {
+    const source = `${reg.address}/bases/b@sha256:${"e".repeat(64)}`;
+    const layers = base.layers.map((l) => ({
+      layer: markRemote({ ...l, path: undefined }, [source]),
+      createdBy: "base",
+    }));
+    const index = composeIndex(
+      ["amd64", "arm64"].map((architecture) => composeImage({ layers, os: "linux", architecture })),
+    );
+    const src = join(tmp, "index");
+    await writeLayout(src, index);
+    const out = join(tmp, "index-full");
+    const started: string[] = [];
+    const progress = { blobStart: (d: string) => started.push(d), blobProgress() {}, blobDone() {}, skip() {} };
+    const done = await materializeLayout(src, out, { ...opts, progress });
+    expect(done).toEqual({ digest: index.digest, fetched: base.layers.map((l) => l.digest).sort() });
+    expect(started.sort()).toEqual(base.layers.map((l) => l.digest).sort()); // each download once, for both platforms
+    expect(readFileSync(join(out, "index.json"))).toEqual(readFileSync(join(src, "index.json")));
+    const read = readLayoutIndex(out)!;
+    expect(read.bytes).toEqual(index.bytes);
+    for (const m of read.manifests) for (const l of m.image.layers) expect(sha(l.path!)).toBe(l.digest);
+    expect(existsSync(join(out, REMOTE_BLOBS_FILE))).toBe(false);
   });
 
   it("a layout that lacks nothing is copied without a request", async () => {
