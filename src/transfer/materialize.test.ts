@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { pushBlob, type TempRegistry, tempRegistry } from "../devregistry/testin
 import { readLayout, readLayoutIndex } from "../layout/read";
 import { markRemote, REMOTE_BLOBS_FILE } from "../layout/remote";
 import { writeLayout } from "../layout/write";
+import { digestHex } from "../oci/digest";
 import type { Image } from "../oci/model";
 import { anonymousKeychain } from "../registry-auth/anonymous";
 import { materializeLayout } from "./materialize";
@@ -94,7 +95,12 @@ describe("materializeLayout: a shallow layout written whole", () => {
     const out = join(tmp, "full-again");
     const done = await materializeLayout(src, out, { ...opts, keychain: undefined, insecure: false });
     expect(done.fetched).toEqual([]);
-    expect(readdirSync(join(out, "blobs/sha256")).sort()).toEqual(readdirSync(join(src, "blobs/sha256")).sort());
+    const blobs = readdirSync(join(src, "blobs/sha256")).sort();
+    expect(readdirSync(join(out, "blobs/sha256")).sort()).toEqual(blobs);
+    // Layers and config hard-linked, not copied (the same file system); the manifest is written from its bytes.
+    const image = readLayout(src);
+    for (const b of [...image.layers.map((l) => l.digest), image.configBlob.digest].map(digestHex))
+      expect(statSync(join(out, "blobs/sha256", b)).ino).toBe(statSync(join(src, "blobs/sha256", b)).ino);
   });
 
   it("bytes that do not match the digest fail E_DIGEST_MISMATCH; no output is left", async () => {
