@@ -174,8 +174,14 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     const from = reg.requests().length;
     const r = await bazel(ws, ["build", "//app:shallow_image_full"]);
     expect(r.code, r.stderr).toBe(0);
+    // The shallow image's base layers, each once.
     const gets = blobRequests(from, baseLayers).filter((t) => t.startsWith("GET "));
     expect(gets.sort()).toEqual(baseLayers.map((d) => `GET /v2/bases/rand/blobs/${d} 200`).sort());
+    // The eager image's _full, apart (two pipelines of one package with one entry conflict in one build): no request.
+    const beforeEager = reg.requests().length;
+    const e = await bazel(ws, ["build", "//app:eager_image_full"]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(reg.requests().length).toBe(beforeEager);
     const shallow = join(ws, "bazel-bin/app/shallow_image");
     const full = join(ws, "bazel-bin/app/shallow_image_full");
     expect(readFileSync(join(full, "index.json"))).toEqual(readFileSync(join(shallow, "index.json")));
@@ -188,6 +194,10 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     const blobs = readdirSync(join(full, "blobs/sha256")).sort();
     expect(blobs).toEqual(readdirSync(join(eager, "blobs/sha256")).sort());
     for (const d of baseLayers) expect(blobs).toContain(digestHex(d));
+    expect(readFileSync(join(ws, "bazel-bin/app/eager_image_full/index.json"))).toEqual(
+      readFileSync(join(eager, "index.json")),
+    );
+    expect(readdirSync(join(ws, "bazel-bin/app/eager_image_full/blobs/sha256")).sort()).toEqual(blobs);
     for (const b of blobs)
       expect(
         createHash("sha256")
