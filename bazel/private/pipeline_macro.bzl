@@ -3,6 +3,7 @@
 load(":app.bzl", "pipeline_app")
 load(":image.bzl", "pipeline_image")
 load(":image_config.bzl", "IMAGE_CONFIG_ATTRS")
+load(":image_full.bzl", "pipeline_image_full")
 load(":launch.bzl", "pipeline_launch")
 load(":load.bzl", "pipeline_load")
 load(":platforms.bzl", "validate_platforms")
@@ -34,6 +35,8 @@ def pipeline(
     Targets (names are a contract):
       NAME_image[_<base name>]: the image (an OCI layout directory), one per base.
       NAME_image[_<base name>]_digest: its manifest digest file (`sha256:...`).
+      NAME_image[_<base name>]_full: the same layout with every blob present (a shallow base's layers fetched), for
+        rules_oci's `oci_push`/`oci_load`/`oci_image(base = ...)`; tagged `manual` (it may download the base's layers).
       NAME_sbom: the images' SPDX 2.3 SBOMs (`NAME_image[_<base name>].spdx.json`: npm packages, base image digest).
       NAME_push: pushes the images; prints `HOST/REPO@sha256:...`.
       NAME_load: `bazel run` loads the images into docker or podman as `registry/repository:latest` (image N of
@@ -133,6 +136,16 @@ def pipeline(
             **dict(image_config, **kwargs)
         )
         images[":" + target] = image_name
+
+        # `manual`: on a shallow base it downloads the base's layers, which `bazel build //...` must not do unasked.
+        pipeline_image_full(
+            name = target + "_full",
+            image = ":" + target,
+            insecure = insecure,
+            tags = manual,
+            visibility = visibility,
+            testonly = kwargs.get("testonly", False),
+        )
         native.filegroup(
             name = target + "_digest",
             srcs = [":" + target],

@@ -119,6 +119,17 @@ export const PULL = {
   },
 } as const satisfies CommandDef;
 
+export const MATERIALIZE = {
+  command: "materialize <layout>",
+  describe: "Copy an OCI layout whole: the layers a shallow one lacks fetched from where it records them (same digest)",
+  positionals: { layout: { describe: "OCI layout directory (e.g. of an image on a shallow base)" } },
+  options: {
+    output: { ...str, demandOption: true, describe: "layout directory to write (replaced atomically)" },
+    insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+    ...AUTH_OPTIONS,
+  },
+} as const satisfies CommandDef;
+
 export const INSPECT = {
   command: "inspect <reference>",
   describe: "Print an image's digest, manifest and config (HOST/REPO:TAG, or oci:DIR)",

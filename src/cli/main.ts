@@ -24,6 +24,7 @@ export { UsageError };
 export const COMMANDS: CommandSpec<CliIo>[] = [
   defineCommand(spec.PUSH, async (a, io) => (await import("./commands/push.js")).push(a, io)),
   defineCommand(spec.PULL, async (a, io) => (await import("./commands/pull.js")).pull(a, io)),
+  defineCommand(spec.MATERIALIZE, async (a, io) => (await import("./commands/materialize.js")).materialize(a, io)),
   defineCommand(spec.INSPECT, async (a, io) => (await import("./commands/inspect.js")).inspect(a, io)),
   defineCommand(spec.SBOM, async (a, io) => (await import("./commands/sbom.js")).sbom(a, io)),
   defineCommand(spec.VERIFY, async (a, io) => (await import("./commands/verify.js")).verify(a, io)),

@@ -30,6 +30,8 @@ export interface WriteLayoutOptions {
   hardlink?: boolean;
   /** How many blobs to write at once. */
   concurrency?: number;
+  /** index.json's bytes as they are (a layout copied whole keeps its own), instead of one naming the image. */
+  indexJson?: Buffer;
 }
 
 /** Bytes gathered before one write(v) call: a 100 MB layer is ~100 writes, not one per 64 KiB socket read. */
@@ -264,7 +266,7 @@ export async function writeLayout(
     );
     writeRemoteBlobs(target, remote);
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
-    await fsp.writeFile(join(target, "index.json"), JSON.stringify(layoutIndex(image, opts.refName)));
+    await fsp.writeFile(join(target, "index.json"), opts.indexJson ?? JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rename(target, dir);

@@ -8,6 +8,7 @@
  */
 import { PassThrough, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import { feedableBlob, selfVerifyingBlob } from "../layer/blob";
 import { type Image, type ImageIndex, isImageIndex, type Layer } from "../oci/model";
 import { markRemote, remoteSourcesOf } from "../layout/remote";
 import { parseReference, type Reference } from "../oci/reference";
@@ -86,6 +87,27 @@ export class RemoteLayers {
     return markRemote({ ...layer, open: () => this.open(layer, sources) }, sources);
   }
 
+  /**
+   * The layer with its bytes from its sources and no longer marked remote: a layout written from it holds it. Written
+   * to a file (src/layout/write.ts writeBlob), it is fed through one reused buffer and checked as it comes, as a pull's
+   * layers are (RegistryClient.fetchBlob); open() streams the same checked bytes. A local layer is returned as it is.
+   */
+  fetched(layer: Layer): Layer {
+    const sources = remoteSourcesOf(layer);
+    if (!sources) return layer;
+    const blob = selfVerifyingBlob({ ...layer, path: undefined, open: () => this.open(layer, sources) });
+    return feedableBlob(blob, async (consumer) => {
+      const { client, repository } = await this.find(layer, sources);
+      const progress = this.opts.progress ?? silentProgress;
+      progress.blobStart(layer.digest, layer.size, "base layer");
+      const fetch = client.fetchBlob(repository, layer.digest, layer.size, (n) =>
+        progress.blobProgress(layer.digest, n),
+      );
+      await fetch.into(consumer);
+      progress.blobDone(layer.digest, "downloaded");
+    });
+  }
+
   private client(registry: string): RegistryClient {
     let c = this.clients.get(registry);
     if (!c) {
@@ -95,39 +117,43 @@ export class RemoteLayers {
     return c;
   }
 
+  /** The first source that has the layer (a HEAD each, in order); E_BASE_LAYER_MISSING naming every one asked. */
+  private async find(
+    layer: Layer,
+    sources: readonly string[],
+  ): Promise<{ client: RegistryClient; repository: string }> {
+    const asked: string[] = [];
+    for (const source of sources) {
+      const ref = tryParse(source);
+      if (!ref) {
+        asked.push(`${source} (not a reference)`);
+        continue;
+      }
+      const client = this.client(ref.registry);
+      try {
+        if (await client.blobExists(ref.repository, layer.digest)) return { client, repository: ref.repository };
+        asked.push(`${ref.registry}/${ref.repository} (not found)`);
+      } catch (e) {
+        asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+    throw new PipelineError(
+      "E_BASE_LAYER_MISSING",
+      `layer ${layer.digest} of base ${sources.join(", ")} could not be had: asked ${asked.join("; ")}`,
+    );
+  }
+
   /** A stream of the layer's bytes from the first source that has it; E_BASE_LAYER_MISSING when none does. */
   private open(layer: Layer, sources: readonly string[]): Readable {
     const out = new PassThrough();
-    (async () => {
-      const asked: string[] = [];
-      for (const source of sources) {
-        const ref = tryParse(source);
-        if (!ref) {
-          asked.push(`${source} (not a reference)`);
-          continue;
-        }
-        const client = this.client(ref.registry);
-        try {
-          if (!(await client.blobExists(ref.repository, layer.digest))) {
-            asked.push(`${ref.registry}/${ref.repository} (not found)`);
-            continue;
-          }
-        } catch (e) {
-          asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
-          continue;
-        }
-        const src = openRemote(client, ref.repository, layer, "base layer", this.opts.progress ?? silentProgress);
+    this.find(layer, sources).then(
+      ({ client, repository }) => {
+        const src = openRemote(client, repository, layer, "base layer", this.opts.progress ?? silentProgress);
         src.on("error", (e) => out.destroy(e));
         src.pipe(out);
-        return;
-      }
-      out.destroy(
-        new PipelineError(
-          "E_BASE_LAYER_MISSING",
-          `layer ${layer.digest} of base ${sources.join(", ")} could not be had: asked ${asked.join("; ")}`,
-        ),
-      );
-    })().catch((e) => out.destroy(e));
+      },
+      (e) => out.destroy(e),
+    );
     return out;
   }
 }

@@ -11,7 +11,7 @@
  * fetches, fails saying so.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -168,6 +168,46 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     const eager = await bazel(ws, ["build", "//app:gpu_eager_image"]);
     expect(eager.code, eager.stderr).toBe(0);
     expect(readLayout(join(ws, "bazel-bin/app/gpu_eager_image")).digest).toBe(image.digest);
+  });
+
+  it("NAME_image_full: the layout whole (each base layer fetched once, verified), same bytes, the eager twin's digest", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["build", "//app:shallow_image_full"]);
+    expect(r.code, r.stderr).toBe(0);
+    // The shallow image's base layers, each once.
+    const gets = blobRequests(from, baseLayers).filter((t) => t.startsWith("GET "));
+    expect(gets.sort()).toEqual(baseLayers.map((d) => `GET /v2/bases/rand/blobs/${d} 200`).sort());
+    // The eager image's _full, apart (two pipelines of one package with one entry conflict in one build): no request.
+    const beforeEager = reg.requests().length;
+    const e = await bazel(ws, ["build", "//app:eager_image_full"]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(reg.requests().length).toBe(beforeEager);
+    const shallow = join(ws, "bazel-bin/app/shallow_image");
+    const full = join(ws, "bazel-bin/app/shallow_image_full");
+    expect(readFileSync(join(full, "index.json"))).toEqual(readFileSync(join(shallow, "index.json")));
+    const image = readLayout(full);
+    expect(image.manifestBytes).toEqual(readLayout(shallow).manifestBytes);
+    // The eager twin (built by the differential case above) holds the same image.
+    const eager = join(ws, "bazel-bin/app/eager_image");
+    expect(image.digest).toBe(readLayout(eager).digest);
+    expect(existsSync(join(full, REMOTE_BLOBS_FILE))).toBe(false);
+    const blobs = readdirSync(join(full, "blobs/sha256")).sort();
+    expect(blobs).toEqual(readdirSync(join(eager, "blobs/sha256")).sort());
+    for (const d of baseLayers) expect(blobs).toContain(digestHex(d));
+    expect(readFileSync(join(ws, "bazel-bin/app/eager_image_full/index.json"))).toEqual(
+      readFileSync(join(eager, "index.json")),
+    );
+    expect(readdirSync(join(ws, "bazel-bin/app/eager_image_full/blobs/sha256")).sort()).toEqual(blobs);
+    for (const b of blobs)
+      expect(
+        createHash("sha256")
+          .update(readFileSync(join(full, "blobs/sha256", b)))
+          .digest("hex"),
+      ).toBe(b);
+    // `manual`, like the rest of the macro's internal targets: `bazel build //...` does not fetch the base's layers.
+    const q = await bazel(ws, ["query", "attr(tags, manual, //app:shallow_image_full + //app:eager_image_full)"]);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout.trim().split("\n").sort()).toEqual(["//app:eager_image_full", "//app:shallow_image_full"]);
   });
 
   it("_push to another repository mounts the base's layers: none downloaded or uploaded; the image pulls whole", async () => {

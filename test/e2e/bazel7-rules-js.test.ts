@@ -11,7 +11,8 @@
  *  - //esm:esm, an ES module entry importing is-odd (which requires is-number beside it in rules_js's store), and
  *    //esm:cjsimport, a CommonJS entry loading it with import();
  *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
- *    test starts on loopback) and an `oci_image_index` (//multi, two platforms).
+ *    test starts on loopback) and an `oci_image_index` (//multi, two platforms); `oci_load` of `_image_full` of a
+ *    pipeline on the same pulled image as a shallow base.
  * Last, the compile worker ≡ the sandbox under rules_js dep edits (a `//:node_modules/x` dep added and removed, the
  * pnpm workspace package's types edited, a ts_project's .d.ts changed, a type error through a dep's types, fixed).
  * One workspace, one Bazel server; the server, its output base and the registry go at the end.
@@ -101,6 +102,7 @@ beforeAll(async () => {
     '"RULES_PIPELINE_PATH"': JSON.stringify(REPO_ROOT),
     PULL_IMAGE: `http://${reg.host}/base`,
     PULL_DIGEST: pulled.digest,
+    PULL_REGISTRY: reg.host,
   };
   for (const key of Object.keys(values)) if (!text.includes(key)) throw new Error(`${module} has no ${key} to replace`);
   writeFileSync(
@@ -161,6 +163,14 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     expect(loaded[0].RepoTags).toEqual(["pipe:latest"]);
     expect(loaded[0].Config).toBe(`blobs/sha256/${pipeManifest.config.digest.slice("sha256:".length)}`);
     expect(loaded[0].Layers).toHaveLength(pipe.length);
+
+    // A pipeline on a shallow base: oci_load of its _image_full (the base's layers fetched) holds every layer.
+    const full = layers("pipe/on_shallow_image_full");
+    expect(full.slice(0, -2)).toEqual(pulled.layers);
+    const fullLoaded = tarEntry(join(ws, "bazel-bin", "pipe", "on_shallow_oci_load", "tarball.tar"), "manifest.json");
+    expect(JSON.parse(fullLoaded)[0].Layers).toEqual(
+      full.map((d) => `blobs/sha256/${d.slice("sha256:".length)}.tar.gz`),
+    );
 
     // //multi: our multi-platform image on a rules_oci oci_image_index; its index, as oci_load (format oci) puts it.
     const multiDir = join(ws, "bazel-bin", "multi", "multi_image");
