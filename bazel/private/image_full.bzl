@@ -10,7 +10,8 @@ blob from it, like rules_oci's `oci_push(image = ...)`, `oci_load(image = ...)` 
 A `pipeline_image` on a shallow base (`layer_handling = "shallow"`) lacks the base's layer blobs and records where
 each is (`pipeline-remote-blobs.json`). This rule's action (`pipeline materialize`) fetches each of them from the
 recorded source, streamed and checked against its digest and size, under a temporary name renamed when whole, and
-hard-links (or copies) the rest. The index.json, manifests and configs are the image's own bytes: the same digest.
+hard-links (or copies) the layers and configs it has; index.json and the manifests are written again from their own
+bytes, unchanged: the same digest.
 No `pipeline-remote-blobs.json` is written. On an eager base
 it is the same layout, made without a request.
 
