@@ -160,7 +160,7 @@ export const ERROR_BODY_LIMIT = 64 * 1024;
  * one the network cut off is `cut` — retried like any dropped connection instead of reaching the caller without
  * them. A body too large or too slow is kept as its PipelineError, which buffer() and text() throw, as before.
  */
-async function readErrorAnswer(res: HttpResponse): Promise<HttpResponse | { cut: unknown; res: HttpResponse }> {
+async function readErrorAnswer(res: HttpResponse): Promise<{ res: HttpResponse; cut?: unknown }> {
   let bytes: Buffer = Buffer.alloc(0);
   let failure: unknown;
   try {
@@ -180,7 +180,7 @@ async function readErrorAnswer(res: HttpResponse): Promise<HttpResponse | { cut:
     text: async (limit) => (await buffer(limit)).toString("utf8"),
     async discard() {},
   };
-  return failure !== undefined && !(failure instanceof PipelineError) ? { cut: failure, res: read } : read;
+  return failure !== undefined && !(failure instanceof PipelineError) ? { res: read, cut: failure } : { res: read };
 }
 
 function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
@@ -384,25 +384,20 @@ export class HttpTransport {
           throw this.unreachable(req, ctx, e, attempt + 1);
         }
         lastError = e;
-        if (attempt + 1 < maxAttempts) {
-          const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-          this.log(
-            `${req.method} ${registryUrl(req.url)}: ${errnoOf(e)}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
-          );
-          await sleep(delay);
-        }
+        if (attempt + 1 < maxAttempts)
+          await this.pause(`${req.method} ${registryUrl(req.url)}: ${errnoOf(e)}`, attempt, maxAttempts);
         continue;
       }
       if (!isRetryableStatus(res.status) || attempt + 1 >= maxAttempts) {
         if (res.status < 400) return res;
         const answer = await readErrorAnswer(res);
-        if (!("cut" in answer) || attempt + 1 >= maxAttempts) return "cut" in answer ? answer.res : answer;
+        if (answer.cut === undefined || attempt + 1 >= maxAttempts) return answer.res;
         lastError = answer.cut;
-        const delay = backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-        this.log(
-          `${req.method} ${registryUrl(res.url)}: HTTP ${res.status} whose body was cut off (${errnoOf(answer.cut)}); retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
+        await this.pause(
+          `${req.method} ${registryUrl(res.url)}: HTTP ${res.status} whose body was cut off (${errnoOf(answer.cut)})`,
+          attempt,
+          maxAttempts,
         );
-        await sleep(delay);
         continue;
       }
       const retryAfter = parseRetryAfter(res.header("retry-after"));
@@ -414,14 +409,17 @@ export class HttpTransport {
             `(Retry-After: ${JSON.stringify(registryText(res.header("retry-after") ?? ""))}), longer than the ${Math.ceil(this.retry.maxRetryAfterMs / 1000)} s we wait; try again later`,
         );
       }
-      const delay = retryAfter ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
-      this.log(
-        `${req.method} ${registryUrl(res.url)}: HTTP ${res.status}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`,
-      );
       await res.discard();
-      await sleep(delay);
+      await this.pause(`${req.method} ${registryUrl(res.url)}: HTTP ${res.status}`, attempt, maxAttempts, retryAfter);
     }
     throw this.unreachable(req, ctx, lastError, maxAttempts);
+  }
+
+  /** Before attempt `attempt + 2` of `maxAttempts`: says why (`what`) and waits `delayMs`, else the backoff's delay. */
+  private async pause(what: string, attempt: number, maxAttempts: number, delayMs?: number): Promise<void> {
+    const delay = delayMs ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
+    this.log(`${what}; retrying in ${delay} ms (attempt ${attempt + 2}/${maxAttempts})`);
+    await sleep(delay);
   }
 
   private unreachable(req: HttpRequest, ctx: RequestContext, err: unknown, attempts: number): PipelineError {
