@@ -151,6 +151,10 @@ function errnoOf(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A body read (buffer, text) that would exceed `limit` bytes. */
+const tooLarge = (url: URL, limit: number) =>
+  new PipelineError("E_REGISTRY", `response from ${registryUrl(url)} is larger than ${limit} bytes`);
+
 /** How much of an error answer's body is read (its error codes): responseError reads no more. */
 export const ERROR_BODY_LIMIT = 64 * 1024;
 
@@ -170,8 +174,7 @@ async function readErrorAnswer(res: HttpResponse): Promise<{ res: HttpResponse; 
   }
   const buffer = async (limit = ERROR_BODY_LIMIT): Promise<Buffer> => {
     if (failure !== undefined) throw failure;
-    if (bytes.length > limit)
-      throw new PipelineError("E_REGISTRY", `response from ${registryUrl(res.url)} is larger than ${limit} bytes`);
+    if (bytes.length > limit) throw tooLarge(res.url, limit);
     return bytes;
   };
   const read: HttpResponse = {
@@ -207,7 +210,7 @@ function makeResponse(res: IncomingMessage, url: URL, method: string, rate: Tran
         n += chunk.length;
         if (n > limit) {
           res.destroy();
-          done(new PipelineError("E_REGISTRY", `response from ${registryUrl(url)} is larger than ${limit} bytes`));
+          done(tooLarge(url, limit));
           return;
         }
         chunks.push(chunk);
