@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck and lint, then the unit and e2e files in one pool of cores + 1 workers ($PIPELINE_TEST_WORKERS;
-# the longest files first, vitest.config.ts), and beside it the real-cluster files, one at a time.
+# `npm test`: the unit and e2e files in one pool of cores + 1 workers ($PIPELINE_TEST_WORKERS; the longest files first,
+# vitest.config.ts), and beside it the typecheck and lint, and the real-cluster files, one at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
 # wait for its lock), the rules_js kit's tools (its lock) and the Kubernetes binaries (the cluster files wait for its
 # status file).
 # At the end: where the time went (steps and the slowest files: a report, never an assertion) and the closing line.
-# PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick`: typecheck, lint and that).
+# PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick`: typecheck and lint first, then that).
 # Arguments are passed to vitest (a file filter: `npm test -- test/e2e/sbom.test.ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -182,7 +182,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   background "set-up: admission engine" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build
   # The Bazel 4 servers of the run (~40) map one class-data-sharing archive of Bazel's server classes instead of each
   # loading them (scripts/bazel-cds.sh: -0.85 s of wall and -1.6 s of CPU per new server, measured): made once per
-  # machine (~7 s) in the background, ready before typecheck ends; a server that finds none starts without it. Bazel 7
+  # machine (~7 s) in the background; a server that starts before it is ready starts without it. Bazel 7
   # runs in its chroot with a cleared environment and is not affected.
   if [[ -z "${JAVA_TOOL_OPTIONS:-}" ]] && command -v java >/dev/null 2>&1; then
     background "set-up: Bazel server class archive" 0 "$report/bazel-cds.status" bash scripts/bazel-cds.sh make
@@ -191,16 +191,35 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   fi
 fi
 
-echo "== typecheck" >&2
-# tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
-# product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
-phase typecheck in_group npx tsc -p tsconfig.test.json
-# The JavaScript the rules run inside users' builds (bazel/private/*.js, checkJs): a program of its own, as in
-# `npm run typecheck`.
-phase "typecheck: bazel/private" in_group npx tsc -p bazel/private/tsconfig.json
-
-echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
-phase lint in_group npx biome ci .
+# checks [in_group]: the typecheck and the format and lint check, one after the other, each in a process group of its
+# own when given `in_group`; fails if any of them failed (each runs: inside `checks || ...` set -e does not apply, so
+# every status is kept explicitly).
+checks() {
+  local rc=0
+  echo "== typecheck" >&2
+  # tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
+  # product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
+  phase typecheck "$@" npx tsc -p tsconfig.test.json || rc=1
+  # The JavaScript the rules run inside users' builds (bazel/private/*.js, checkJs): a program of its own, as in
+  # `npm run typecheck`.
+  phase "typecheck: bazel/private" "$@" npx tsc -p bazel/private/tsconfig.json || rc=1
+  echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
+  phase lint "$@" npx biome ci . || rc=1
+  return "$rc"
+}
+checks_pid=""
+if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
+  checks in_group
+else
+  # In a full run they go beside the test pool instead of before it: ~18 s of one core (tsc is single-threaded) the
+  # pool would otherwise wait for, with the other core mostly idle. Their output is printed when they end; a failure
+  # fails the run as before, only later. One process group for all of them (cleanup() stops it).
+  set -m
+  (checks || { echo "== the checks FAILED (above): the run fails" >&2; exit 1; }) >"$report/checks.log" 2>&1 &
+  checks_pid=$!
+  set +m
+  RUN_GROUPS+=("$checks_pid")
+fi
 
 # From here on, every Bazel output base a test or the bench makes must go with its temporary workspace (checked below).
 touch "$report/started"
@@ -230,6 +249,11 @@ else
   # at a time left a core idle ~7% of a run here.
   echo "== unit and e2e tests ($workers at a time; the real-cluster files run beside them, printed at the end)" >&2
   phase "unit + e2e" in_group vitest tests --project unit --project e2e --maxWorkers="$workers" --minWorkers=1 "$@" || status=$?
+  checks_status=0
+  wait "$checks_pid" || checks_status=$?
+  echo "== typecheck, format and lint (ran beside the pool; exit $checks_status)" >&2
+  cat "$report/checks.log" >&2
+  ((checks_status == 0)) || status=$checks_status
   cluster_status=0
   wait "$cluster" || cluster_status=$?
   echo "== e2e tests on a real Kubernetes cluster (ran beside the others; exit $cluster_status)" >&2

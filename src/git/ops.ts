@@ -258,15 +258,19 @@ function execGit(
     let size = 0;
     let timedOut = false;
     let spawnError: Error | undefined;
+    // The hooks go in before git starts: a signal that arrived between the spawn and their registration would end
+    // this process by its default action and leave git's group running (seen under load). Once registered, a signal
+    // waits for the event loop, by which time the group is known.
+    let pgid: number | undefined;
+    const kill = () => pgid !== undefined && killGroup(pgid);
+    const done = untilDone(kill, (sig) => pgid !== undefined && killGroup(pgid, sig));
     const child = spawn(git, args, {
       env: o.env,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       windowsHide: true,
     });
-    const pgid = child.pid;
-    const kill = () => pgid !== undefined && killGroup(pgid);
-    const done = pgid === undefined ? () => undefined : untilDone(kill, (sig) => killGroup(pgid, sig));
+    pgid = child.pid;
     const timer =
       o.timeoutMs > 0
         ? setTimeout(() => {

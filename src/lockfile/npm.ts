@@ -69,13 +69,17 @@ export function runNpm(
 ): Promise<NpmRun> {
   const [cmd, ...pre] = npm;
   return new Promise<NpmRun>((resolveRun, reject) => {
-    const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
     // It ends with us: a signal nobody decides on is passed on to it, and at exit it is killed, before (exit hooks
-    // unwind last in, first out) the work directory it writes into is removed (src/process/temp.ts holdTemp).
+    // unwind last in, first out) the work directory it writes into is removed (src/process/temp.ts holdTemp). The
+    // hooks go in before npm starts, as git's do (src/git/ops.ts execGit): a signal between the two would otherwise
+    // end this process by its default action with npm still running.
+    let started: { kill(signal: NodeJS.Signals): boolean } | undefined;
     const done = untilDone(
-      () => child.kill("SIGKILL"),
-      (signal) => child.kill(signal),
+      () => started?.kill("SIGKILL"),
+      (signal) => started?.kill(signal),
     );
+    const child = spawn(cmd, [...pre, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
+    started = child;
     let out = "";
     const collect = (c: Buffer) => {
       out += c.toString("utf8");
