@@ -19,8 +19,8 @@ export function expectedSeconds(file: string): number {
 }
 
 /**
- * scripts/test.sh runs the unit and e2e files in one pool (the machine's cores + 1 workers), so the order is
- * what decides how evenly the cores stay busy: the longest first (a new file counts as the longest), the short ones
+ * scripts/test.sh runs the e2e files in one pool (the machine's cores + 1 workers; the unit files in one worker beside
+ * it), so the order is what decides how evenly the cores stay busy: the longest first (a new file counts as the longest), the short ones
  * filling in at the end. The real-cluster files (project e2e-cluster) run in a vitest run of their own beside that
  * pool, one at a time: one cluster per machine, and they wait for the Kubernetes build that test.sh starts in the
  * background.
@@ -40,6 +40,8 @@ class LongestFirst extends BaseSequencer {
 
 /** Each file's CPU time for scripts/test.sh's report (a cgroup per file; nothing without $PIPELINE_TEST_CPU_CGROUP). */
 const CPU_PER_FILE = join(__dirname, "test", "fixtures", "cpu-per-file.ts");
+/** What a unit file must not inherit from the file before it in the same worker (below, `isolate: false`). */
+const UNIT_FILE_STATE = join(__dirname, "test", "fixtures", "unit-file-state.ts");
 
 // Three projects: `unit` (fast, beside the code; `npm run test:quick`), `e2e` (real registry, skopeo, runc, podman,
 // git, Bazel 4.2.3 and 7.7.1, the benchmarks' smoke run) and `e2e-cluster` (a real Kubernetes cluster).
@@ -52,7 +54,11 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
           environment: "node",
-          setupFiles: [CPU_PER_FILE],
+          // scripts/test.sh runs this project with --no-isolate (one worker process runs file after file: a new
+          // process and module graph per file cost ~40 of the project's ~250 core-seconds; vitest decides isolation
+          // for a whole run, not per project); test/fixtures/unit-file-state.ts resets what one file could leave for
+          // the next.
+          setupFiles: [CPU_PER_FILE, UNIT_FILE_STATE],
           testTimeout: 60_000,
         },
       },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: the unit and e2e files in one pool of cores + 1 workers ($PIPELINE_TEST_WORKERS; the longest files first,
-# vitest.config.ts), and beside it the typecheck and lint, and the real-cluster files, one at a time.
+# `npm test`: the e2e files in one pool of cores + 1 workers ($PIPELINE_TEST_WORKERS; the longest files first,
+# vitest.config.ts), and beside it the typecheck and lint, the unit files (one worker) and the real-cluster files, one
+# at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
 # wait for its lock), the rules_js kit's tools (its lock) and the Kubernetes binaries (the cluster files wait for its
 # status file).
@@ -233,8 +234,12 @@ vitest() {
 }
 
 status=0
+# The unit files run without isolation (--no-isolate: one worker process runs file after file instead of a new process
+# and module graph per file, ~40 of their ~250 core-seconds; test/fixtures/unit-file-state.ts resets what a file could
+# leave for the next). vitest decides that for a whole run, and a run whose files are not isolated runs one project
+# after the other, so the unit files are a vitest run of their own.
 if [[ -n "${PIPELINE_TEST_FAST:-}" ]]; then
-  phase unit in_group vitest tests --project unit --maxWorkers=2 --minWorkers=1 "$@" || status=$?
+  phase unit in_group vitest tests --project unit --maxWorkers=2 --minWorkers=1 --no-isolate "$@" || status=$?
 else
   # The real-cluster files, one at a time, beside the pool below (they mostly wait for pods), on one cluster that their
   # project's global set-up starts once the Kubernetes build is done and stops after the last of them
@@ -244,11 +249,22 @@ else
   cluster=$!
   set +m
   RUN_GROUPS+=("$cluster")
-  # One pool for the unit and e2e projects, the longest first, the short ones filling in: one file more than the
-  # machine has cores, because e2e files also wait (for a registry, npm, a container, a Bazel server's start) and two
-  # at a time left a core idle ~7% of a run here.
-  echo "== unit and e2e tests ($workers at a time; the real-cluster files run beside them, printed at the end)" >&2
-  phase "unit + e2e" in_group vitest tests --project unit --project e2e --maxWorkers="$workers" --minWorkers=1 "$@" || status=$?
+  # The unit files, one worker beside the pool (above: why a run of their own), printed when the pool ends.
+  set -m
+  (phase unit vitest unit --project unit --maxWorkers=1 --minWorkers=1 --no-isolate "$@") >"$report/unit.log" 2>&1 &
+  unit=$!
+  set +m
+  RUN_GROUPS+=("$unit")
+  # One pool for the e2e files, the longest first, the short ones filling in: one file more than the machine has
+  # cores, because e2e files also wait (for a registry, npm, a container, a Bazel server's start) and two at a time
+  # left a core idle ~7% of a run here.
+  echo "== e2e tests ($workers at a time; the unit files and the real-cluster files run beside them, printed at the end)" >&2
+  phase e2e in_group vitest tests --project e2e --maxWorkers="$workers" --minWorkers=1 "$@" || status=$?
+  unit_status=0
+  wait "$unit" || unit_status=$?
+  echo "== unit tests (ran beside the pool; exit $unit_status)" >&2
+  cat "$report/unit.log"
+  ((unit_status == 0)) || status=$unit_status
   checks_status=0
   wait "$checks_pid" || checks_status=$?
   echo "== typecheck, format and lint (ran beside the pool; exit $checks_status)" >&2
@@ -285,7 +301,7 @@ fi
 
 # Where the time went, then the plain closing line CI reads ("N passed, N failed" over every project that ran).
 runs=(tests)
-[[ -n "${PIPELINE_TEST_FAST:-}" ]] || runs+=(e2e-cluster)
+[[ -n "${PIPELINE_TEST_FAST:-}" ]] || runs+=(unit e2e-cluster)
 head -n 1 /proc/stat >"$report/cpu-end"
 node scripts/lib/test-report.js "$run_start" "$phases" "$report" "${runs[@]}" || true
 exit "$status"

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   base64Forms,
+  forgetCredentials,
   REDACTED,
   registryText,
   registryUrl,
@@ -51,5 +52,12 @@ describe("registryText", () => {
   it("never rewrites its own marker, however short a password is", () => {
     rememberCredential({ username: "d", password: "e" });
     expect(registryText("secret e here")).toBe(`s${REDACTED}cr${REDACTED}t ${REDACTED} h${REDACTED}r${REDACTED}`);
+  });
+
+  it("forgets every remembered form on request (the unit tests' shared worker: test/fixtures/unit-file-state.ts)", () => {
+    rememberCredential({ username: "f", password: "forget-me-42" });
+    expect(registryText("x forget-me-42")).toBe(`x ${REDACTED}`);
+    forgetCredentials();
+    expect(registryText("x forget-me-42 secret e here")).toBe("x forget-me-42 secret e here");
   });
 });

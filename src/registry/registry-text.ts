@@ -45,6 +45,16 @@ export function base64Forms(text: string): string[] {
   return [std, std.replace(/=+$/, ""), url, url.replace(/=+$/, "")];
 }
 
+/**
+ * Forgets every form registered so far. For a process that serves independent runs one after another and must not
+ * carry one run's secrets into another's messages: the unit tests, which share a worker process between files
+ * (test/fixtures/unit-file-state.ts).
+ */
+export function forgetCredentials(): void {
+  forms.clear();
+  pattern = undefined;
+}
+
 /** Registers the forms of a credential about to be sent to a registry or its token service. */
 export function rememberCredential(credential: Credential): void {
   if (isBasic(credential)) {

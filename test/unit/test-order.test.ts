@@ -1,7 +1,8 @@
 /**
- * How scripts/test.sh orders the run (docs/development.md): the unit and e2e files share one pool of
- * workers (cores + 1), the longest first by test/durations.json (a file it does not know counts as the longest), and the
- * real-cluster files form a project of their own that runs after, one at a time.
+ * How scripts/test.sh orders the run (docs/development.md): the e2e files share one pool of workers (cores + 1), the
+ * longest first by test/durations.json (a file it does not know counts as the longest); the unit files run beside it in
+ * one worker without isolation, each after test/fixtures/unit-file-state.ts; the real-cluster files form a project of
+ * their own, one at a time.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
@@ -14,10 +15,14 @@ import { moveToCgroup } from "../fixtures/cgroup";
 const ROOT = join(__dirname, "..", "..");
 const E2E = join(ROOT, "test", "e2e");
 
-function project(name: string): { include: string[]; exclude: string[] } {
+function project(name: string): { include: string[]; exclude: string[]; setupFiles: string[] } {
   for (const p of config.test?.projects ?? []) {
     if (typeof p === "object" && p !== null && "test" in p && p.test?.name === name)
-      return { include: [...(p.test.include ?? [])], exclude: [...(p.test.exclude ?? [])] };
+      return {
+        include: [...(p.test.include ?? [])],
+        exclude: [...(p.test.exclude ?? [])],
+        setupFiles: [p.test.setupFiles ?? []].flat(),
+      };
   }
   throw new Error(`vitest.config.ts has no project ${name}`);
 }
@@ -27,9 +32,17 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the order of the test run", () => {
   test("the e2e project takes every e2e file but the real-cluster ones, which e2e-cluster takes", () => {
-    expect(project("e2e")).toEqual({ include: ["test/e2e/**/*.test.ts"], exclude: ["test/e2e/k8s-real-*.test.ts"] });
+    const { include, exclude } = project("e2e");
+    expect({ include, exclude }).toEqual({
+      include: ["test/e2e/**/*.test.ts"],
+      exclude: ["test/e2e/k8s-real-*.test.ts"],
+    });
     expect(project("e2e-cluster").include).toEqual(["test/e2e/k8s-real-*.test.ts"]);
     expect(readdirSync(E2E).filter((f) => /^k8s-real-.*\.test\.ts$/.test(f)).length).toBeGreaterThan(0);
+  });
+
+  test("each unit file, in a worker shared with the files before it, starts from unit-file-state.ts's reset", () => {
+    expect(project("unit").setupFiles).toContain(join(ROOT, "test", "fixtures", "unit-file-state.ts"));
   });
 
   test("test/durations.json names only files that exist", () => {
