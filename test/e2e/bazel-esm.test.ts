@@ -17,7 +17,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { bazel, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 import { runCli } from "../fixtures/cli";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runLayoutImage } from "../fixtures/runc";
@@ -25,6 +26,7 @@ import { runLayoutImage } from "../fixtures/runc";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-esm-"));
 let reg: RunningRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 const PIPELINE = (name: string, entry: string, extra: string) =>
   `pipeline(name = "${name}", entry = "${entry}", base = "@pipeline-host-node//image", registry = "localhost:5000", ` +
@@ -38,11 +40,11 @@ const WORK = (inContainer: boolean, args: string) => [
 
 beforeAll(async () => {
   reg = await startRegistry();
-  ws = makeConsumerWorkspace(
-    join(tmp, "c"),
+  borrowed = borrowConsumerWorkspace(
     'npm_dependencies(name = "esmnpm", package_json = "//esm:package.json", lockfile = "//esm:package-lock.json", ' +
       'workspace_files = ["//esm:vendor/esm-tla-1.0.0.tgz", "//esm:vendor/cjs-math-1.0.0.tgz"])\n',
   );
+  ws = borrowed.ws;
   cpSync(join(REPO_ROOT, "test/fixtures/esm-packages/app"), join(ws, "esm"), { recursive: true });
   writeFileSync(
     join(ws, "esm/BUILD.bazel"),
@@ -90,7 +92,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

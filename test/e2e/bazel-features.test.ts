@@ -14,13 +14,15 @@ import type { Image } from "../../src/oci/model";
 import { listLayer } from "../../src/layer/tar-read";
 import { readLayout } from "../../src/layout/read";
 import { pushImage } from "../../src/registry/push";
-import { BAZEL, bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { BAZEL, bazel, QUIET } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-features-"));
 let reg: RunningRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 let baseDigest: string;
 
 const MAIN = `import { containerImageUris } from "@rules_pipeline/runtime";
@@ -42,8 +44,7 @@ beforeAll(async () => {
     env: { PATH: "/usr/bin:/bin" },
   });
   const cudaDigest = (await pushImage(cudaStandIn, { registry: reg.host, repository: "nvidia/cuda" })).digest;
-  ws = makeConsumerWorkspace(
-    join(tmp, "a"),
+  borrowed = borrowConsumerWorkspace(
     `
 load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image", "pipeline_node_on_base")
 pipeline_base_image(name = "local-base", registry = "${reg.host}", repository = "bases/node", digest = "${baseDigest}")
@@ -58,6 +59,7 @@ pipeline_node_on_base(
 )
 `,
   );
+  ws = borrowed.ws;
   mkdirSync(join(ws, "examples/multi"));
   writeFileSync(join(ws, "examples/multi/main.ts"), MAIN);
   writeFileSync(
@@ -83,7 +85,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  discard(ws);
+  borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -18,7 +18,8 @@ import type { ImageIndex } from "../../src/oci/model";
 import { readTarEntries } from "../../src/layer/tar-read";
 import { type LayoutIndex, readLayout, readLayoutIndex } from "../../src/layout/read";
 import { writeLayout } from "../../src/layout/write";
-import { bazel, makeConsumerWorkspace, QUIET, discard } from "../fixtures/bazel";
+import { bazel, QUIET } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 import { runCli } from "../fixtures/cli";
 import { relabel } from "../fixtures/multi-platform";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -28,6 +29,7 @@ const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel-mp-"));
 let reg: RunningRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 let base: ImageIndex;
 
 async function skopeoRaw(
@@ -52,8 +54,7 @@ beforeAll(async () => {
   const p = await runCli(["push", baseLayout, "--repository", `${reg.host}/bases/node`, "--tag", "20"]);
   if (p.code !== 0) throw new Error(`push base: ${p.stderr}`);
 
-  ws = makeConsumerWorkspace(
-    join(tmp, "c"),
+  borrowed = borrowConsumerWorkspace(
     `
 load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image")
 pipeline_base_image(
@@ -72,6 +73,7 @@ pipeline_base_image(
 )
 `,
   );
+  ws = borrowed.ws;
   mkdirSync(join(ws, "app"), { recursive: true });
   writeFileSync(join(ws, "app/main.ts"), "console.log(`MULTI ${process.arch}`);\n");
   writeFileSync(
@@ -99,7 +101,7 @@ pipeline(name = "bad", entry = "main.ts", registry = "localhost:5000", repositor
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -16,11 +16,13 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, discard, makeConsumerWorkspace, outputBase, REPO_ROOT } from "../fixtures/bazel";
+import { bazel, outputBase, REPO_ROOT } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const EXCLUDES = ["node_modules/.bin/**", "node_modules/.package-lock.json", "node_modules/**/.bin/**"];
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-npm-globs-"));
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 /** A package whose files have a non-ASCII and a spaced name, as a `file:` tarball an npm lockfile names. */
 function weirdPackage(dir: string): void {
@@ -51,15 +53,15 @@ function weirdPackage(dir: string): void {
 }
 
 beforeAll(() => {
-  ws = makeConsumerWorkspace(
-    tmp,
+  borrowed = borrowConsumerWorkspace(
     'npm_dependencies(name = "weird_npm", package_json = "//weird:package.json", lockfile = "//weird:package-lock.json")\n',
   );
+  ws = borrowed.ws;
   weirdPackage(ws);
 });
 
 afterAll(() => {
-  discard(ws);
+  borrowed?.release();
   execFileSync("rm", ["-rf", tmp]);
 });
 

@@ -21,7 +21,8 @@ import { readLayout } from "../../src/layout/read";
 import { REMOTE_BLOBS_FILE, readRemoteBlobs } from "../../src/layout/remote";
 import { type Digest, digestHex } from "../../src/oci/digest";
 import { pushImage } from "../../src/registry/push";
-import { bazel, discard, makeConsumerWorkspace, QUIET } from "../fixtures/bazel";
+import { bazel, QUIET } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 import { execProgram, runCli } from "../fixtures/cli";
 import { randomImage } from "../fixtures/random-image";
@@ -30,6 +31,7 @@ import { type RunningRegistry, startRegistry } from "../fixtures/registry";
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-shallow-"));
 let reg: RunningRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 let baseDigest: Digest;
 let baseLayers: Digest[];
 
@@ -75,8 +77,7 @@ pipeline_base_image(
     digest = "${base.digest}",
     layer_handling = "${handling}",
 )`;
-  ws = makeConsumerWorkspace(
-    join(tmp, "c"),
+  borrowed = borrowConsumerWorkspace(
     `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image", "pipeline_node_on_base")
 ${spec("shallow_base", "shallow")}
 ${cuda("shallow_cuda", "shallow")}
@@ -85,6 +86,7 @@ ${spec("eager_base", "eager")}
 ${spec("bad_base", "lazy")}
 `,
   );
+  ws = borrowed.ws;
   mkdirSync(join(ws, "app"), { recursive: true });
   writeFileSync(join(ws, "app/main.ts"), "console.log('SHALLOW');\n");
   const pipeline = (name: string, base: string) => `pipeline(
@@ -108,7 +110,7 @@ ${pipeline("gpu_eager", "@eager_cuda//image")}`,
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

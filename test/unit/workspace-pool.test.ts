@@ -1,7 +1,7 @@
 /**
  * test/fixtures/workspace-pool.ts without Bazel: one borrower per workspace at a time, a new slot when none is free, a
  * returned workspace put back as makeConsumerWorkspace makes it (what a file added or edited gone, Bazel's
- * convenience symlinks kept), and a lock whose holder is gone taken over while a live holder's is not.
+ * convenience symlinks kept; the WORKSPACE lines the next borrower asks for, not the last one's), and a lock whose holder is gone taken over while a live holder's is not.
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -26,8 +26,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 test("one borrower per workspace; a returned one comes back as makeConsumerWorkspace makes it", () => {
   const pool = join(tmp, "pool");
-  const a = borrowConsumerWorkspace(pool);
-  const b = borrowConsumerWorkspace(pool);
+  const a = borrowConsumerWorkspace("", pool);
+  const b = borrowConsumerWorkspace("", pool);
   expect(a.ws).toBe(join(pool, "slot-0", "ws"));
   expect(b.ws).toBe(join(pool, "slot-1", "ws"));
 
@@ -40,7 +40,7 @@ test("one borrower per workspace; a returned one comes back as makeConsumerWorks
   symlinkSync(tmp, join(a.ws, "bazel-bin"));
   a.release();
 
-  const c = borrowConsumerWorkspace(pool);
+  const c = borrowConsumerWorkspace("", pool);
   expect(c.ws).toBe(a.ws);
   expect(readFileSync(hello, "utf8")).toBe(pristine);
   expect(readFileSync(hello, "utf8")).toBe(readFileSync(join(REPO_ROOT, "examples/hello/BUILD.bazel"), "utf8"));
@@ -53,6 +53,20 @@ test("one borrower per workspace; a returned one comes back as makeConsumerWorks
   expect(existsSync(join(pool, "slot-0.lock"))).toBe(false);
 });
 
+test("a borrower's WORKSPACE lines are its own: the next borrower of the slot gets its own, not the last one's", () => {
+  const pool = join(tmp, "extra");
+  const extra = 'local_repository(name = "shared_ts", path = "/nowhere")\n';
+  const a = borrowConsumerWorkspace(extra, pool);
+  const workspace = join(a.ws, "WORKSPACE");
+  expect(readFileSync(workspace, "utf8").endsWith(`\n${extra}`)).toBe(true);
+  a.release();
+  const b = borrowConsumerWorkspace("", pool);
+  expect(b.ws).toBe(a.ws);
+  expect(readFileSync(workspace, "utf8")).not.toContain("shared_ts");
+  expect(readFileSync(workspace, "utf8")).toContain('local_repository(name = "rules_pipeline"');
+  b.release();
+});
+
 test("a lock whose holder is gone is taken over; a live holder's is not", () => {
   const pool = join(tmp, "locks");
   mkdirSync(pool);
@@ -60,9 +74,9 @@ test("a lock whose holder is gone is taken over; a live holder's is not", () => 
   const deadPid = Number(gone.stdout.trim());
   writeFileSync(join(pool, "slot-0.lock"), JSON.stringify({ pid: deadPid, start: 1 }));
   writeFileSync(join(pool, "slot-1.lock"), JSON.stringify({ pid: 1, start: processStart(1) }));
-  const taken = borrowConsumerWorkspace(pool);
+  const taken = borrowConsumerWorkspace("", pool);
   expect(taken.ws).toBe(join(pool, "slot-0", "ws"));
-  const next = borrowConsumerWorkspace(pool);
+  const next = borrowConsumerWorkspace("", pool);
   expect(next.ws).toBe(join(pool, "slot-2", "ws"));
   taken.release();
   next.release();
