@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, QUIET, discard, TEST_DISK_CACHE } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { runPushedImage } from "../fixtures/runc";
@@ -30,15 +31,17 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-hello-"));
 const diskCache = TEST_DISK_CACHE ?? join(tmp, "disk-cache");
 let reg: RunningRegistry;
 let ws: string;
+let borrowed: Borrowed | undefined;
 let ws2: string | undefined;
 
 beforeAll(async () => {
   reg = await startRegistry();
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
 });
 
 afterAll(async () => {
-  discard(ws);
+  borrowed?.release();
   if (ws2) discard(ws2);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });

@@ -13,12 +13,12 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bazel, makeConsumerWorkspace, discard } from "../fixtures/bazel";
+import { bazel } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-starlark-"));
-/** The output base inside `tmp`, so that removing `tmp` leaves nothing of this test behind. */
-const STARTUP = [`--output_base=${join(tmp, "output")}`];
 let ws: string;
+let borrowed: Borrowed | undefined;
 
 const DIGEST = "sha256:" + "a".repeat(64);
 const q = (s: string) => JSON.stringify(s); // a Starlark string literal (same escapes as JSON for these values)
@@ -192,7 +192,8 @@ function writeBuild(pkg: string, body: string): void {
 }
 
 beforeAll(() => {
-  ws = makeConsumerWorkspace(join(tmp, "a"));
+  borrowed = borrowConsumerWorkspace();
+  ws = borrowed.ws;
   const coverage = join(tmp, "remote_coverage_tools");
   mkdirSync(coverage);
   writeFileSync(join(coverage, "WORKSPACE"), "");
@@ -248,18 +249,13 @@ expect_failure_test(name = "wrong_message_test", target_under_test = ":bad", con
 });
 
 afterAll(() => {
-  if (ws) discard(ws, STARTUP);
+  borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 
 describe("attribute validation, by Starlark analysis tests", () => {
   test(`${CASES.length} bad attributes each fail analysis naming the attribute and the value; the same rules analyse with good ones`, async () => {
-    const r = await bazel(
-      ws,
-      ["build", "--nobuild", "--keep_going", "--noshow_progress", "//bad:all", "//good:all"],
-      {},
-      STARTUP,
-    );
+    const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//bad:all", "//good:all"]);
     const out = r.stdout + r.stderr;
     expect(r.code, out).toBe(0);
     // Every case's test, and the fakes of bad/ (4, and gen_key) and good/ (4) with good/'s 5 rule targets: none went missing.
@@ -267,12 +263,7 @@ describe("attribute validation, by Starlark analysis tests", () => {
   });
 
   test("the harness fails when a target analyses fine, or fails with another message", async () => {
-    const r = await bazel(
-      ws,
-      ["build", "--nobuild", "--keep_going", "--noshow_progress", "//harness:all"],
-      {},
-      STARTUP,
-    );
+    const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//harness:all"]);
     const out = r.stdout + r.stderr;
     expect(r.code, out).not.toBe(0);
     expect(out).toContain(
