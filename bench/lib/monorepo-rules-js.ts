@@ -27,7 +27,11 @@ export interface MonoRulesJs {
 }
 
 /** `bazel ARGS` on 7.7.1 in the rules_js workspace, timed; throws with the last lines on failure. */
-async function run(m: Mono, ws: string, args: string[]): Promise<{ ms: number; stdout: string; stderr: string }> {
+export async function run(
+  m: Mono,
+  ws: string,
+  args: string[],
+): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t = process.hrtime.bigint();
   // The fixture's directory (workspace, rules snapshot, the generated tarballs the lockfile names) is read inside.
   const r = await bazel7(ws, args, { mounts: [m.dir] });

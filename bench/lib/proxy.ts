@@ -1,7 +1,7 @@
 /**
  * A counting HTTP reverse proxy in front of a registry: forwards every request unchanged and records its
- * method, path and request-body bytes, so "bytes uploaded" is measured on the wire, not taken from the
- * client's own report.
+ * method, path, request-body and response-body bytes, so "bytes uploaded" (and downloaded) is measured on the wire,
+ * not taken from the client's own report.
  */
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +10,8 @@ export interface ProxiedRequest {
   method: string;
   path: string;
   bodyBytes: number;
+  /** Bytes of the answer's body, as they passed (what a GET downloaded). */
+  responseBytes: number;
   status?: number;
 }
 
@@ -25,7 +27,7 @@ export async function startCountingProxy(targetHost: string): Promise<CountingPr
   const [hostname, port] = targetHost.split(":");
   let requests: ProxiedRequest[] = [];
   const server: Server = createServer((req, res) => {
-    const rec: ProxiedRequest = { method: req.method ?? "", path: req.url ?? "", bodyBytes: 0 };
+    const rec: ProxiedRequest = { method: req.method ?? "", path: req.url ?? "", bodyBytes: 0, responseBytes: 0 };
     requests.push(rec);
     const headers = { ...req.headers, host: targetHost };
     const up = request({ hostname, port: Number(port), method: req.method, path: req.url, headers }, (upRes) => {
@@ -34,6 +36,7 @@ export async function startCountingProxy(targetHost: string): Promise<CountingPr
       const h = { ...upRes.headers };
       if (typeof h.location === "string") h.location = h.location.replace(`//${targetHost}/`, `//${self.host}/`);
       res.writeHead(upRes.statusCode ?? 502, h);
+      upRes.on("data", (c: Buffer) => (rec.responseBytes += c.length));
       upRes.pipe(res);
     });
     up.on("error", (e) => {

@@ -39,6 +39,7 @@ import {
 } from "../lib/monorepo-sides";
 import { bazel7Local, bazel7Push, monorepo7, monorepo7Ts7 } from "../lib/monorepo-bazel7";
 import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
+import { monorepoRulesImg, RULES_IMG_WHAT, rulesImgNotes, rulesImgPush } from "../lib/monorepo-rules-img";
 import { monorepoTs7, peerTs7, tsc7AndRun, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
@@ -86,6 +87,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const m7 = await monorepo7(ctx, m);
   const mjs = await monorepoRulesJs(ctx, m);
+  const mimg = await monorepoRulesImg(ctx, m);
   const mt = await monorepoTs7(ctx, m);
   const m7t = await monorepo7Ts7(ctx, m);
   const peers = await peerProjects(ctx, m);
@@ -101,6 +103,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     ours: [],
     ours7: [],
     oursJs: [],
+    rulesImg: [],
     oursTs7: [],
     oursTs7b7: [],
     local: [],
@@ -123,12 +126,13 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     side("lockfile", () => lockfilePush(ctx, m, peers.lockfile)),
     side("ours7", () => bazel7Push(m, m7)),
     side("oursJs", () => rulesJsPush(m, mjs)),
+    side("rulesImg", () => rulesImgPush(m, mimg)),
     side("oursTs7", () => bazelPush(mt.m)),
     side("oursTs7b7", () => bazel7Push(m, m7t)),
     ...(podman ? [side("podman", () => podmanPush(m, podman!, peers.podman))] : []),
   ];
   const warmup = ctx.smoke ? 0 : 1;
-  const [ours, local, workerLocal, lockfile, ours7, oursJs, oursTs7, oursTs7b7, pod] = await rounds(
+  const [ours, local, workerLocal, lockfile, ours7, oursJs, rulesImg, oursTs7, oursTs7b7, pod] = await rounds(
     repsOf(ctx),
     warmup,
     sides,
@@ -201,6 +205,16 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       ratio: oursJs.median / ours7.median,
       target: "—",
       notes: notesJs,
+    }),
+    row({
+      id: "P9",
+      key: "P9-rules-img",
+      what: RULES_IMG_WHAT,
+      ours: fmtMs(oursJs),
+      peer: fmtMs(rulesImg),
+      ratio: oursJs.median / rulesImg.median,
+      target: "—",
+      notes: rulesImgNotes(mimg),
     }),
   );
   if (pod) {
