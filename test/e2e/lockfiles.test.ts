@@ -22,7 +22,8 @@ import { build } from "../../src/cli/commands/build";
 import type { CliIo } from "../../src/cli/io";
 import { listLayer } from "../../src/layer/tar-read";
 import { blobPath, readLayout } from "../../src/layout/read";
-import { bazel, type BazelResult, discard, makeConsumerWorkspace, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { bazel, type BazelResult, QUIET, REPO_ROOT } from "../fixtures/bazel";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { runLayoutImage } from "../fixtures/runc";
 
@@ -36,6 +37,7 @@ const KINDS = [
 const OUTPUT = (who: string, lib = "lib sum") => `${who}: ms 2m, ${lib} 42`;
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-lockfiles-"));
 let ws = "";
+let borrowed: Borrowed | undefined;
 const env: NodeJS.ProcessEnv = { ...process.env };
 delete env.SOURCE_DATE_EPOCH;
 
@@ -125,7 +127,8 @@ beforeAll(async () => {
     npmDeps("old_berry", "oldberry", "yarn.lock") +
     npmDeps("bad_name", "old", "deps.lock");
   extra += npmDeps("escapes", "escapes", "yarn.lock");
-  ws = makeConsumerWorkspace(tmp, extra);
+  borrowed = borrowConsumerWorkspace(extra);
+  ws = borrowed.ws;
   for (const k of KINDS) {
     cpSync(join(FIXTURES, k.kind), join(ws, k.kind), { recursive: true });
     writeFileSync(join(ws, k.kind, "BUILD.bazel"), appBuild(k.kind, `${k.kind}_deps`));
@@ -159,7 +162,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (ws) discard(ws);
+  borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 
