@@ -4,62 +4,20 @@
  * rules_img 0.3.17 on one Bazel 7.7.1 server), and what a counting proxy saw, read as layer bytes downloaded and base
  * bytes uploaded.
  */
-import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
-import { fileBlob, fileLayer } from "../../src/layer/blob";
-import { sha256 } from "../../src/oci/digest";
-import type { Image, Layer } from "../../src/oci/model";
-import { type ImageConfig, type Manifest, MediaType } from "../../src/oci/types";
-import { tarOf } from "../../test/fixtures/random-image";
+import type { Image } from "../../src/oci/model";
+import { randomImage } from "../../test/fixtures/random-image";
 import type { ProxiedRequest } from "./proxy";
 
 /**
- * A base of `layers` layers of `layerBytes` random bytes each, blobs as files under `dir`. Random bytes do not
- * compress; gzip level 0 (stored blocks) keeps the layers valid gzip without paying for a compression that gains
- * nothing, so generating a gigabyte costs about what reading it does.
+ * A base of `layers` layers of `layerBytes` random bytes each, blobs as files under `dir` (test/fixtures/random-image.ts),
+ * stored uncompressed in gzip (level 0): random bytes do not compress, so generating a gigabyte costs about what
+ * reading it does.
  */
-export function generateBase(dir: string, layers: number, layerBytes: number, seed: string): Image {
+export function generateBase(dir: string, layers: number, layerBytes: number): Image {
   mkdirSync(dir, { recursive: true });
-  const store = (bytes: Buffer, mediaType: string) => {
-    const digest = sha256(bytes);
-    const path = join(dir, digest.slice("sha256:".length));
-    writeFileSync(path, bytes);
-    return fileBlob(path, digest, bytes.length, mediaType);
-  };
-  const ls: Layer[] = [];
-  for (let i = 0; i < layers; i++) {
-    const tar = tarOf(`gen/${seed}-${i}.bin`, randomBytes(layerBytes));
-    const blob = store(gzipSync(tar, { level: 0 }), MediaType.OCI_LAYER_GZIP);
-    ls.push(fileLayer(blob.path!, { ...blob, diffId: sha256(tar) }));
-  }
-  const config: ImageConfig = {
-    architecture: "amd64",
-    os: "linux",
-    config: { Cmd: ["/bin/sh"], Labels: { "bench.p18": seed } },
-    rootfs: { type: "layers", diff_ids: ls.map((l) => l.diffId) },
-    history: ls.map((_, i) => ({ created_by: `bench p18 generated layer ${i}` })),
-  };
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const configBlob = store(configBytes, MediaType.OCI_CONFIG);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OCI_MANIFEST,
-    config: { mediaType: MediaType.OCI_CONFIG, digest: configBlob.digest, size: configBlob.size },
-    layers: ls.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-  };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  return {
-    manifestBytes,
-    manifest,
-    digest: sha256(manifestBytes),
-    mediaType: MediaType.OCI_MANIFEST,
-    configBytes,
-    config,
-    configBlob,
-    layers: ls,
-  };
+  return randomImage({ layers, layerSize: layerBytes, dir, gzipLevel: 0 });
 }
 
 /** The targets' names: one image per side and purpose, so that each measured command starts from nothing built. */

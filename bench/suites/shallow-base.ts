@@ -43,7 +43,7 @@ export async function p18(ctx: Ctx): Promise<Row[]> {
   const dir = join(ctx.work, "p18");
   const [layers, layerBytes] = ctx.smoke ? [2, 1 << 20] : [8, 128 << 20];
   let t = Date.now();
-  const base = generateBase(join(dir, "base"), layers, layerBytes, "p18");
+  const base = generateBase(join(dir, "base"), layers, layerBytes);
   await pushImage(base, { registry: m.reg.host, repository: "p18/base" });
   const hex = new Set(base.layers.map((l) => digestHex(l.digest)));
   const baseBytes = base.layers.reduce((n, l) => n + l.size, 0);
