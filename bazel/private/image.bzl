@@ -17,7 +17,9 @@ as `oci:DIR` by skopeo, umoci and podman, and by any rule that takes an image wi
 rules_oci's `oci_push(image = ...)` and `oci_load(image = ...)`. The manifest digest (`sha256:...`) is in
 `<name>.digest`, output group `digest` (the `pipeline` macro adds a `<name>_digest` target for it); the layers in
 output group `layers`; an SPDX 2.3 SBOM (npm packages, base image digest) in `<name>.spdx.json`, output group
-`sbom` (the macro's `<name>_sbom` target). The SBOM takes the npm packages' integrity and resolved URLs from the
+`sbom` (the macro's `<name>_sbom` target); and `<name>.push/`, output group `push_layout`: the same layout without
+layer blobs (manifests, configs, and `pipeline-remote-blobs.json` recording each layer as in the Bazel remote cache, or
+in its base's registry for a shallow base), which `NAME_push` reads under `--@rules_pipeline//bazel:remote_cache`. The SBOM takes the npm packages' integrity and resolved URLs from the
 lockfiles of their `npm_dependencies` repositories (`PipelineAppInfo.npm_lockfiles`), inputs of this action only.
 
 The image contract (what a custom base or a "totally custom" image must honour):
@@ -72,6 +74,9 @@ def _image_impl(ctx):
     validate_image_config(ctx)
     app = ctx.attr.app[PipelineAppInfo]
     layout = ctx.actions.declare_directory(ctx.label.name)
+
+    # The same layout without layer blobs: what NAME_push reads under `--@rules_pipeline//bazel:remote_cache`.
+    push_layout = ctx.actions.declare_directory(ctx.label.name + ".push")
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     inputs = []
@@ -147,6 +152,7 @@ def _image_impl(ctx):
     args.add(config, format = "--config=%s")
     args.add(layout.path, format = "--out-layout=%s")
     args.add(digest, format = "--out-digest=%s")
+    args.add(push_layout.path, format = "--out-push-layout=%s")
     if ctx.attr.base:
         args.add(base_dir, format = "--base=%s")
     args.add_all(["{}:{}".format(tgz.path, desc.path) for tgz, desc in ordered], format_each = "--layer=%s")
@@ -177,7 +183,7 @@ def _image_impl(ctx):
         ctx,
         args,
         depset([config, sbom_packages] + stamp + package_jsons + [f for pair in ordered for f in pair], transitive = inputs + [lockfiles]),
-        [layout, digest, sbom],
+        [layout, digest, sbom, push_layout],
         "PipelineImage",
         "Assembling image {}".format(display_label(ctx.label)),
         # The layout hard-links the base's and the layers' blobs instead of copying them, so N images on one base
@@ -187,8 +193,8 @@ def _image_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
-        OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest]), sbom = depset([sbom])),
-        PipelineImageInfo(layout = layout, digest = digest, sbom = sbom, npm_lockfiles = lockfiles),
+        OutputGroupInfo(layers = depset([f for pair in ordered for f in pair]), digest = depset([digest]), sbom = depset([sbom]), push_layout = depset([push_layout])),
+        PipelineImageInfo(layout = layout, push_layout = push_layout, digest = digest, sbom = sbom, npm_lockfiles = lockfiles),
     ]
 
 pipeline_image = rule(

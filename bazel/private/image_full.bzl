@@ -60,7 +60,8 @@ def _impl(ctx):
     return [
         DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out, info.digest])),
         OutputGroupInfo(digest = depset([info.digest]), sbom = depset([info.sbom])),
-        PipelineImageInfo(layout = out, digest = info.digest, sbom = info.sbom, npm_lockfiles = info.npm_lockfiles),
+        # The push layout is the image's: the same manifests, the layers recorded where they are (cache or base registry).
+        PipelineImageInfo(layout = out, push_layout = getattr(info, "push_layout", None), digest = info.digest, sbom = info.sbom, npm_lockfiles = info.npm_lockfiles),
     ]
 
 pipeline_image_full = rule(

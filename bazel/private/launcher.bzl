@@ -8,7 +8,7 @@ and the preload that sets the image variables).
 load(":environment.bzl", "ENV")
 load(":grammar.bzl", "is_registry", "is_repository")
 load(":labels.bzl", "display_label")
-load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
+load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo", "StringFlagInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "placeholder_error", "stamp_files")
 load(":tools.bzl", "LAUNCHER_TOOL_ATTRS", "cli_files", "declare_launcher", "rlocation", "runfiles_root_snippet", "tools_node_modules")
 
@@ -37,11 +37,39 @@ def validate_target(label, registry, repository):
     if not is_repository(repository):
         fail("{}: `repository` components are [a-z0-9] runs joined by \".\", \"_\", \"__\" or \"-\"s, each starting and ending with a letter or digit. got: {}".format(label, repr(repository)))
 
-def _image_files(target):
+def _image_files(target, lazy):
     if PipelineImageInfo not in target:
         fail("`images`: {} is not a pipeline_image (it provides no PipelineImageInfo: an OCI layout and its digest file)".format(target.label))
     info = target[PipelineImageInfo]
-    return info.layout, info.digest, getattr(info, "sbom", None)
+    layout = info.layout
+    if lazy:
+        layout = getattr(info, "push_layout", None)
+        if not layout:
+            fail("`images`: {} has no push layout (PipelineImageInfo.push_layout), which --@rules_pipeline//bazel:remote_cache needs".format(target.label))
+    return layout, info.digest, getattr(info, "sbom", None)
+
+def remote_cache_url(label, value):
+    """`--@rules_pipeline//bazel:remote_cache`'s value, checked: "" (unset) or an http(s) URL without credentials.
+
+    Args:
+      label: the target's label, for the error message.
+      value: the flag's value.
+
+    Returns:
+      The URL, or "".
+    """
+    if not value:
+        return ""
+    scheme, sep, rest = value.partition("://")
+    authority = rest.partition("/")[0]
+    if not sep or scheme not in ("http", "https") or not authority:
+        fail("{}: --@rules_pipeline//bazel:remote_cache must be the http:// or https:// URL of the HTTP cache `--remote_cache` names (the push reads no gRPC cache). got: {}".format(label, repr(value)))
+    if "@" in authority:
+        # Not the value: it holds a password. The launch config (an action output, kept in caches) never gets one.
+        fail("{}: --@rules_pipeline//bazel:remote_cache must not carry credentials (user:password@ in {}://...): they would be written into the launch config".format(label, scheme))
+    if "?" in rest or "#" in rest or " " in value:
+        fail("{}: --@rules_pipeline//bazel:remote_cache must be a plain URL (no query, fragment or space). got: {}".format(label, repr(value)))
+    return value
 
 def _sign_key(ctx, mode):
     """The `sign_key` File, after checking it can stay out of Bazel's outputs and caches.
@@ -78,8 +106,15 @@ def launch_config(ctx, mode):
     """
     images = {}
     files = []
+
+    # `--@rules_pipeline//bazel:remote_cache` (NAME_push, and NAME: it pushes, then the launch script runs what was
+    # pushed, by reference): the push reads the layouts without layer blobs and streams each layer the registry lacks
+    # from the cache, so `bazel run` downloads no layer.
+    remote_cache = ""
+    if mode in ("push", "run"):
+        remote_cache = remote_cache_url(ctx.label, ctx.attr._remote_cache[StringFlagInfo].value)
     for target, name in ctx.attr.images.items():
-        layout, digest, sbom = _image_files(target)
+        layout, digest, sbom = _image_files(target, remote_cache != "")
         files.extend([layout, digest] + ([sbom] if sbom else []))
         if name in images:
             fail("{}: `images`: two images are named {}".format(ctx.label, repr(name)))
@@ -109,6 +144,8 @@ def launch_config(ctx, mode):
         "images": [images[n] for n in sorted(images.keys())],
         "env": ctx.attr.env,
     }
+    if remote_cache:
+        cfg["remoteCache"] = remote_cache
 
     # Stamped: the launcher reads the workspace status files from its runfiles to expand `{KEY}` in tags.
     stamp = stamp_files(ctx) if images else []
@@ -228,4 +265,9 @@ LAUNCHER_ATTRS = dict({
 provenance. Its password is read when pushing, from `$COSIGN_PASSWORD`, `$PIPELINE_SIGN_PASSWORD_FILE` or
 `-- --sign-password-file FILE`. The key is only linked into the runfiles tree, never read by an action nor copied into
 outputs or caches. `-- --sign-key FILE` and `$PIPELINE_SIGN_KEY` override it."""),
+    "_remote_cache": attr.label(
+        default = "//bazel:remote_cache",
+        providers = [StringFlagInfo],
+        doc = "`--@rules_pipeline//bazel:remote_cache`: the HTTP cache the push streams layers from (unset: the whole layout is pushed).",
+    ),
 }, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))

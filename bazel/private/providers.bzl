@@ -41,10 +41,16 @@ PipelineImageInfo = provider(
     doc = "A built image: its OCI layout directory (the target's only default output) and its digest file.",
     fields = {
         "layout": "File (a directory): the OCI image layout",
+        "push_layout": "File (a directory) or None: the same layout without layer blobs, each recorded as in the Bazel remote cache (or its base's registry): what `NAME_push` reads under `--@rules_pipeline//bazel:remote_cache`",
         "digest": "File: the manifest digest, `sha256:...`",
         "sbom": "File: the image's SPDX 2.3 JSON SBOM (`<name>.spdx.json`)",
         "npm_lockfiles": "depset of Files: the lockfiles its npm packages were installed from (for the push's provenance)",
     },
+)
+
+StringFlagInfo = provider(
+    doc = "The value of a `string_flag` build setting (string_flag.bzl).",
+    fields = {"value": "string: the flag's value, `build_setting_default` when not given"},
 )
 
 StampSettingInfo = provider(

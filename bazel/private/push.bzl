@@ -15,6 +15,11 @@ pipeline_push = rule(
     doc = """Pushes images to `registry/repository` by digest (and `tags_to_push`). Run-time overrides:
 `--repository HOST/REPO`, `--tag T` (repeatable, adds), and the `PIPELINE_REPOSITORY` environment variable.
 The last stdout line is the pushed reference `HOST/REPO@sha256:...`; `--metadata-out FILE` (or
-`$PIPELINE_METADATA_OUT`) writes reference, digest, tags and registry as JSON.""",
+`$PIPELINE_METADATA_OUT`) writes reference, digest, tags and registry as JSON.
+
+With `--@rules_pipeline//bazel:remote_cache=URL` (the HTTP cache `--remote_cache` names) it reads the images'
+layouts without their layer blobs (`pipeline_image`'s `<name>.push/`) and streams each layer the registry lacks from
+the cache's `/cas/<sha256>`, checked as it flows: `bazel run --remote_download_minimal //pkg:NAME_push` downloads no
+layer, and none at all that the registry already has. `NAME` (`pipeline_launch`, mode "run") pushes the same way.""",
     attrs = LAUNCHER_ATTRS,
 )

@@ -393,6 +393,10 @@ export const IMAGE = {
     layer: { ...strs, default: [] },
     "out-layout": { ...str, demandOption: true },
     "out-digest": { ...str, demandOption: true },
+    "out-push-layout": {
+      ...str,
+      describe: "also write the layout without its layer blobs, each recorded as in the Bazel remote cache",
+    },
     "ref-name": str,
     "stamp-file": { ...strs, default: [] },
     platform: {

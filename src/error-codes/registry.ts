@@ -50,6 +50,13 @@ export const REGISTRY_ERRORS = {
     example:
       "push app: layer sha256:ab12... of base 127.0.0.1:5000/bases/node@sha256:cd34... is not in 127.0.0.1:5000/bases/node (HTTP 404); nothing was tagged",
   },
+  E_BAZEL_CACHE: {
+    meaning:
+      "A layer the push reads from the Bazel remote cache (`--@rules_pipeline//bazel:remote_cache`: the push layout holds manifests and configs, not layers) could not be had there: the cache is unreachable, refused the request, or does not hold it; or the flag's URL is not one the push reads (an http(s) URL without credentials).",
+    next: "Give the flag the same HTTP cache as `--remote_cache`, build with that cache (so the layers are uploaded), or leave the flag unset to push from the local layout.",
+    example:
+      "push app: layer sha256:ab12... (built by Bazel, pushed from its remote cache) could not be had: asked http://cache:8080/cas/ab12... (not found)",
+  },
   E_INSECURE_AUTH: {
     meaning: "Credentials would be sent over plain HTTP to a registry that is not marked insecure.",
     next: "Use HTTPS, or mark the registry insecure if you really mean it.",

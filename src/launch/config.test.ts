@@ -88,7 +88,7 @@ describe("readLaunchConfig", () => {
     [
       "an unknown field",
       { ...GOOD, stamp_files: [] },
-      'stamp_files: unknown field (did you mean "stampFiles"?); known fields: label, mode, workspace, registry, repository, tags, insecure, images, env, entry, preload, stampFiles, lockfiles, signKey',
+      'stamp_files: unknown field (did you mean "stampFiles"?); known fields: label, mode, workspace, registry, repository, tags, insecure, images, env, entry, preload, stampFiles, lockfiles, signKey, remoteCache',
     ],
     [
       "a string of the wrong type",

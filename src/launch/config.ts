@@ -62,6 +62,10 @@ const LAUNCH_CONFIG = obj(
       v: runfilesPath,
       doc: "the `sign_key` attribute's cosign private key (a source file, linked in the runfiles)",
     },
+    remoteCache: {
+      v: str(),
+      doc: "`--@rules_pipeline//bazel:remote_cache`: the HTTP cache the push reads the layers its layouts lack from",
+    },
   },
   "a mapping of launch settings (label, mode, images, ...)",
 );

@@ -5,7 +5,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { randomImage } from "../../test/fixtures/random-image";
 import { parseDigest } from "../oci/digest";
 import { readLayout } from "./read";
-import { markRemote, REMOTE_BLOBS_FILE, readRemoteBlobs, remoteBlobsJson, remoteSourcesOf } from "./remote";
+import {
+  BAZEL_CACHE_SOURCE,
+  markRemote,
+  REMOTE_BLOBS_FILE,
+  readRemoteBlobs,
+  remoteBlobsJson,
+  remoteSourcesOf,
+  withCachedLayers,
+} from "./remote";
 import { layoutBlobs, writeLayout } from "./write";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-remote-"));
@@ -34,6 +42,21 @@ describe("shallow layouts (pipeline-remote-blobs.json)", () => {
     expect(readFileSync(join(again, REMOTE_BLOBS_FILE), "utf8")).toBe(
       readFileSync(join(dir, REMOTE_BLOBS_FILE), "utf8"),
     );
+  });
+
+  it("withCachedLayers: the push layout holds no layer, records the held ones as in the Bazel cache and a shallow base's where they were; same digest", async () => {
+    const image = randomImage({ layers: 3 });
+    const mixed = { ...image, layers: [markRemote({ ...image.layers[0] }, [SOURCE]), ...image.layers.slice(1)] };
+    const dir = join(tmp, "push");
+    await writeLayout(dir, withCachedLayers(mixed));
+    expect(readdirSync(join(dir, "blobs/sha256")).sort()).toEqual(
+      [image.digest, image.manifest.config.digest].map((d) => d.slice("sha256:".length)).sort(),
+    );
+    const back = readLayout(dir);
+    expect(back.digest).toBe(image.digest);
+    expect(back.layers.map((l) => remoteSourcesOf(l))).toEqual([[SOURCE], [BAZEL_CACHE_SOURCE], [BAZEL_CACHE_SOURCE]]);
+    // The image given is untouched: its held layers are still local.
+    expect(mixed.layers.slice(1).map((l) => remoteSourcesOf(l))).toEqual([undefined, undefined]);
   });
 
   it("the record is sorted by digest and merges sources: the same blobs give the same bytes", () => {

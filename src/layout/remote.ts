@@ -18,11 +18,31 @@ import { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { isDigest, type Digest } from "../oci/digest";
 import type { Descriptor } from "../oci/types";
-import type { Blob } from "../oci/model";
+import { type Blob, type Image, type ImageIndex, isImageIndex } from "../oci/model";
 import { MAX_LAYOUT_JSON_BYTES, readLayoutFile } from "./read-file";
 
 export const REMOTE_BLOBS_FILE = "pipeline-remote-blobs.json";
 export const REMOTE_BLOBS_MEDIA_TYPE = "application/vnd.rules-pipeline.remote-blobs.v1+json";
+
+/**
+ * The source of a layer whose bytes are in the Bazel remote cache the build uploaded its outputs to: an HTTP cache
+ * keeps every output file under `/cas/<sha256 of its bytes>`, and a layer's digest is that hash, so the push that is
+ * given the cache's URL (`--@rules_pipeline//bazel:remote_cache`, src/transfer/bazel-cache.ts) reads it there.
+ */
+export const BAZEL_CACHE_SOURCE = "bazel-remote-cache";
+
+/**
+ * `content` with every layer it holds marked remote, with the Bazel cache as its source (layers already remote keep
+ * theirs): written with writeLayout, a layout of manifests, configs and the record, and no layer blob (the image
+ * rule's `.push` layout, what a push reads under `--remote_download_minimal`). Digests are unchanged.
+ */
+export function withCachedLayers<T extends Image | ImageIndex>(content: T): T {
+  const image = (i: Image): Image => ({
+    ...i,
+    layers: i.layers.map((l) => (remoteSourcesOf(l) ? l : markRemote({ ...l }, [BAZEL_CACHE_SOURCE]))),
+  });
+  return isImageIndex(content) ? { ...content, images: content.images.map(image) } : (image(content as Image) as T);
+}
 
 /** A blob the layout does not hold: its descriptor and the references (`registry/repo@sha256:...`) that serve it. */
 export interface RemoteBlob {

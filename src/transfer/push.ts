@@ -11,6 +11,7 @@ import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { type Selection, selectPlatforms } from "./platforms";
 import { RemoteLayers, remoteRepositories } from "./remote-blobs";
+import type { BazelCache } from "./bazel-cache";
 import type { ProgressSink } from "../registry/progress";
 import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
@@ -77,6 +78,8 @@ export interface PushLayoutsOptions {
   provenance?: { invocation?: Record<string, unknown>; lockfiles?: { name: string; digest: Digest }[] };
   /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
   legacySignature?: boolean;
+  /** Reads the layers a layout records as in the Bazel remote cache (the image rule's push layout). */
+  bazelCache?: BazelCache;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -101,7 +104,12 @@ function distinct(repos: { registry: string; repository: string }[]): { registry
 
 /** The selection with its shallow base's layers streaming from where they are (src/registry/remote-blobs.ts). */
 function fetchRemoteLayers(sel: Selection, opts: PushLayoutsOptions): Selection {
-  const remote = new RemoteLayers({ keychain: opts.keychain, insecure: opts.insecure, log: opts.log });
+  const remote = new RemoteLayers({
+    keychain: opts.keychain,
+    insecure: opts.insecure,
+    log: opts.log,
+    bazelCache: opts.bazelCache,
+  });
   const images = sel.images.map((i) => remote.image(i));
   return sel.kind === "index"
     ? { ...sel, images, index: remote.content(sel.index) }

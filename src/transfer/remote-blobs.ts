@@ -5,12 +5,15 @@
  * that stream (registry to registry) when the target can neither skip nor mount the blob; a load or a run writes it
  * where it writes the layout's other blobs. When no source has it, the stream fails before any byte with
  * E_BASE_LAYER_MISSING naming the layer, the base and every place asked (a push then puts no manifest and no tag).
+ * A layer recorded with BAZEL_CACHE_SOURCE (the image rule's push layout: the layers built here) streams from the
+ * Bazel remote cache the options name (src/transfer/bazel-cache.ts); E_BAZEL_CACHE when it cannot.
  */
 import { PassThrough, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { feedableBlob, selfVerifyingBlob } from "../layer/blob";
 import { type Image, type ImageIndex, isImageIndex, type Layer } from "../oci/model";
-import { markRemote, remoteSourcesOf } from "../layout/remote";
+import { BAZEL_CACHE_SOURCE, markRemote, remoteSourcesOf } from "../layout/remote";
+import type { BazelCache } from "./bazel-cache";
 import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
@@ -25,7 +28,12 @@ export interface RemoteFetchOptions {
   scheme?: "http" | "https";
   /** Where a download is shown (a run, a load); a push leaves it out: it shows the same blob's upload. */
   progress?: ProgressSink;
+  /** The Bazel remote cache that serves the layers recorded with BAZEL_CACHE_SOURCE (a push's `remoteCache`). */
+  bazelCache?: BazelCache;
 }
+
+/** Where a remote layer was found: a registry's repository, or the Bazel remote cache. */
+type Found = { client: RegistryClient; repository: string } | { cache: BazelCache };
 
 /** The registries and repositories the remote layers of `images` are recorded in (mount candidates for a push). */
 export function remoteRepositories(images: readonly Image[]): { registry: string; repository: string }[] {
@@ -96,11 +104,14 @@ export class RemoteLayers {
     const sources = remoteSourcesOf(layer);
     if (!sources) return layer;
     const blob = selfVerifyingBlob({ ...layer, path: undefined, open: () => this.open(layer, sources) });
+    // A registry's layer is fed into its file through one buffer; the Bazel cache's streams (open()).
+    if (sources.includes(BAZEL_CACHE_SOURCE)) return blob;
     return feedableBlob(blob, async (consumer) => {
-      const { client, repository } = await this.find(layer, sources);
+      const found = await this.find(layer, sources);
+      if ("cache" in found) throw new Error("RemoteLayers.fetched(): a registry source found the Bazel cache");
       const progress = this.opts.progress ?? silentProgress;
       progress.blobStart(layer.digest, layer.size, "base layer");
-      const fetch = client.fetchBlob(repository, layer.digest, layer.size, (n) =>
+      const fetch = found.client.fetchBlob(found.repository, layer.digest, layer.size, (n) =>
         progress.blobProgress(layer.digest, n),
       );
       await fetch.into(consumer);
@@ -118,12 +129,23 @@ export class RemoteLayers {
   }
 
   /** The first source that has the layer (a HEAD each, in order); E_BASE_LAYER_MISSING naming every one asked. */
-  private async find(
-    layer: Layer,
-    sources: readonly string[],
-  ): Promise<{ client: RegistryClient; repository: string }> {
+  private async find(layer: Layer, sources: readonly string[]): Promise<Found> {
     const asked: string[] = [];
     for (const source of sources) {
+      if (source === BAZEL_CACHE_SOURCE) {
+        const cache = this.opts.bazelCache;
+        if (!cache) {
+          asked.push("the Bazel remote cache (not given: --@rules_pipeline//bazel:remote_cache)");
+          continue;
+        }
+        try {
+          if (await cache.has(layer.digest)) return { cache };
+          asked.push(`${cache.blobUrl(layer.digest)} (not found)`);
+        } catch (e) {
+          asked.push(`${cache.blobUrl(layer.digest)} (${e instanceof Error ? e.message : String(e)})`);
+        }
+        continue;
+      }
       const ref = tryParse(source);
       if (!ref) {
         asked.push(`${source} (not a reference)`);
@@ -137,9 +159,15 @@ export class RemoteLayers {
         asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
       }
     }
+    const bases = sources.filter((s) => s !== BAZEL_CACHE_SOURCE);
+    if (bases.length === 0)
+      throw new PipelineError(
+        "E_BAZEL_CACHE",
+        `layer ${layer.digest} (built by Bazel, pushed from its remote cache) could not be had: asked ${asked.join("; ")}`,
+      );
     throw new PipelineError(
       "E_BASE_LAYER_MISSING",
-      `layer ${layer.digest} of base ${sources.join(", ")} could not be had: asked ${asked.join("; ")}`,
+      `layer ${layer.digest} of base ${bases.join(", ")} could not be had: asked ${asked.join("; ")}`,
     );
   }
 
@@ -147,8 +175,12 @@ export class RemoteLayers {
   private open(layer: Layer, sources: readonly string[]): Readable {
     const out = new PassThrough();
     this.find(layer, sources).then(
-      ({ client, repository }) => {
-        const src = openRemote(client, repository, layer, "base layer", this.opts.progress ?? silentProgress);
+      (found) => {
+        const progress = this.opts.progress ?? silentProgress;
+        const src =
+          "cache" in found
+            ? cacheStream(found.cache, layer, progress)
+            : openRemote(found.client, found.repository, layer, "base layer", progress);
         src.on("error", (e) => out.destroy(e));
         src.pipe(out);
       },
@@ -156,4 +188,12 @@ export class RemoteLayers {
     );
     return out;
   }
+}
+
+/** A layer streaming from the Bazel cache, with progress as openRemote shows a registry's. */
+function cacheStream(cache: BazelCache, layer: Layer, progress: ProgressSink): Readable {
+  progress.blobStart(layer.digest, layer.size, "layer from the Bazel cache");
+  const src = cache.open(layer, (n) => progress.blobProgress(layer.digest, n));
+  src.once("end", () => progress.blobDone(layer.digest, "downloaded"));
+  return src;
 }

@@ -22,6 +22,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -466,6 +467,95 @@ describe("a remote cache shared by two checkouts", () => {
     expect(existsSync(layout), "`bazel run` of the push target did not fetch the layout it pushes").toBe(true);
   });
 
+  /** The layer digests of the image whose push layout (`hello_image.push`, no layer blobs) is at `dir`. */
+  function pushLayoutLayers(dir: string): string[] {
+    const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { manifests: { digest: string }[] };
+    const blob = (d: string) => join(dir, "blobs", "sha256", d.slice("sha256:".length));
+    const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), "utf8")) as {
+      layers: { digest: string }[];
+    };
+    const layers = manifest.layers.map((l) => l.digest);
+    expect(
+      layers.filter((d) => existsSync(blob(d))),
+      "layer blobs in the push layout",
+    ).toEqual([]);
+    return layers;
+  }
+
+  /** The layers among `layers` read from the remote cache since request `from` of its log (GET /cas/<hex>). */
+  const layersRead = (layers: string[], from: number) =>
+    cache
+      .requests()
+      .slice(from)
+      .filter((r) => r.method === "GET" && r.status === 200)
+      .map((r) => `sha256:${r.path.replace(/^\/cas\//, "")}`)
+      .filter((d) => layers.includes(d));
+
+  test("Bazel 7.7.1, --remote_download_minimal and --@rules_pipeline//bazel:remote_cache: `_push` and `bazel run hello` download no layer (the registry's missing ones stream from the cache's /cas/, none it has); a layer the cache lacks fails naming it, tagging nothing", async () => {
+    const clean = await in2(["clean"]);
+    expect(clean.code, failure("clean", clean)).toBe(0);
+    const flags = [
+      "--noenable_workspace",
+      remoteCache,
+      "--remote_download_minimal",
+      `--@rules_pipeline//bazel:remote_cache=${cache.url}`,
+    ];
+    const repo = `${reg.host}/bazel7/lazy`;
+    const lazyPush = (repository: string, tag: string) =>
+      in2(["run", ...flags, ...QUIET, "//hello:hello_push", "--", "--repository", repository, "--tag", tag]);
+    const from = cache.requests().length;
+    const first = await lazyPush(repo, "first");
+    expect(first.code, failure("the lazy push", first)).toBe(0);
+    expect(first.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
+    const bin = join(ws2, "bazel-bin", "hello");
+    expect(existsSync(join(bin, "hello_image", "index.json")), "the whole layout was downloaded").toBe(false);
+    expect(existsSync(join(bin, "hello_image.layers", "app.tar.gz")), "a layer file was downloaded").toBe(false);
+    const layers = pushLayoutLayers(join(bin, "hello_image.push"));
+    // A new repository: what it could not mount came from the cache, each layer once; the app layer at least.
+    const read = layersRead(layers, from);
+    expect(new Set(read).size, `layers read twice: ${read.join(", ")}`).toBe(read.length);
+    // The last layer is the app's (first-party code): no other repository of the registry can lend it.
+    expect(read).toContain(layers[layers.length - 1]);
+    // The registry's copy is whole: pulled and checked blob by blob.
+    const verify = await runCli(["verify-image", `${repo}@${digest4}`], { env: { DOCKER_CONFIG: dockerConfig } });
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+
+    // Again, to the same repository: it has every layer, so the cache is asked for none.
+    const again = cache.requests().length;
+    const second = await lazyPush(repo, "second");
+    expect(second.code, failure("the second lazy push", second)).toBe(0);
+    expect(layersRead(layers, again)).toEqual([]);
+    // `bazel run hello` pushes the same way, then its launch script runs the pushed image (runc in the chroot).
+    const run = await bazel7(ws2, ["run", ...flags, ...QUIET, "//hello:hello", "--", "7"], {
+      env: { ...env, PIPELINE_REPOSITORY: repo },
+      mounts: [dockerConfig, runnerCache],
+    });
+    expect(run.code, failure("the lazy `bazel run hello`", run)).toBe(0);
+    expect(run.stdout).toContain(`container image: ${repo}@${digest4}`);
+    expect(run.stdout).toContain('args: ["7"] sum: 7');
+    expect(existsSync(join(bin, "hello_image", "index.json")), "`bazel run hello` downloaded the layout").toBe(false);
+
+    // The app layer gone from the cache: a push to a new repository fails naming it and the URL asked; no tag there.
+    const appHex = layers[layers.length - 1].slice("sha256:".length);
+    const stored = join(tmp, "remote-cache", "cas", appHex);
+    const aside = `${stored}.aside`;
+    renameSync(stored, aside);
+    try {
+      const missing = await lazyPush(`${reg.host}/bazel7/lazy-missing`, "never");
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain("E_BAZEL_CACHE");
+      expect(missing.stderr).toContain(`layer sha256:${appHex}`);
+      expect(missing.stderr).toContain(`${cache.url}/cas/${appHex} (not found)`);
+    } finally {
+      renameSync(aside, stored);
+    }
+    const tagged = await runCli(["verify-image", `${reg.host}/bazel7/lazy-missing:never`], {
+      env: { DOCKER_CONFIG: dockerConfig },
+    });
+    expect(tagged.code).not.toBe(0);
+    expect(tagged.stderr).toMatch(/E_NOT_FOUND|not found/);
+  });
+
   test("Bazel 7.7.1, default build without the bytes (--remote_download_outputs=toplevel): `_push` and `bazel run hello` work", async () => {
     await pushAndRun([], "toplevel");
     // A top-level output is downloaded in this mode: the digest file of the image target built by the push.
@@ -476,8 +566,29 @@ describe("a remote cache shared by two checkouts", () => {
 
   test("Bazel 4.2.3: the second checkout's image build is a remote cache hit for every action, same digest", async () => {
     const r = await bazel(ws2, ["build", remoteCache, "//hello:hello_image"]);
+    // The lazy push on 4.2.3 too: to a new repository, its layers read from the cache's /cas/ (the app layer at least).
+    const from = cache.requests().length;
+    const repo = `${reg.host}/bazel4/lazy`;
+    const push = await bazel(
+      ws2,
+      [
+        "run",
+        remoteCache,
+        `--@rules_pipeline//bazel:remote_cache=${cache.url}`,
+        ...QUIET,
+        "//hello:hello_push",
+        "--",
+        "--repository",
+        repo,
+      ],
+      { DOCKER_CONFIG: dockerConfig },
+    );
     shutdown(ws2);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    expect(push.code, push.stderr.slice(-4000)).toBe(0);
+    expect(push.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);
+    const layers = pushLayoutLayers(join(ws2, "bazel-bin", "hello", "hello_image.push"));
+    expect(layersRead(layers, from)).toContain(layers[layers.length - 1]);
     const { total, internal = 0, ...kinds } = processSummary(r.stderr);
     expect(total - internal).toBeGreaterThan(3);
     expect(kinds).toEqual({ "remote cache hit": total - internal });

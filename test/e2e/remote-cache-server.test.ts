@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/repo";
 import { type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
+import { type Digest, parseDigest } from "../../src/oci/digest";
+import { BazelCache, bazelCacheUrl } from "../../src/transfer/bazel-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-remote-cache-"));
 const dir = join(tmp, "store");
@@ -64,6 +66,30 @@ describe("scripts/remote-cache.sh", () => {
     const again = spawnSync("bash", [join(REPO_ROOT, "scripts", "remote-cache.sh"), "setup"], { encoding: "utf8" });
     expect(again.status).toBe(0);
     expect(again.stdout.trim()).toMatch(/\/usr\/sbin\/nginx$/);
+  });
+
+  test("the push's reader (src/transfer/bazel-cache.ts): HEAD and GET /cas/<hex> by a layer's digest, checked as it flows; a missing or wrong blob fails naming it", async () => {
+    const bazelCache = new BazelCache(bazelCacheUrl(cache!.url, "test"));
+    const read = (d: Digest, size: number) =>
+      new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        bazelCache
+          .open({ mediaType: "application/octet-stream", digest: d, size })
+          .on("data", (c: Buffer) => chunks.push(c))
+          .on("error", reject)
+          .on("end", () => resolve(Buffer.concat(chunks).toString()));
+      });
+    const layer = "layer bytes";
+    const digest = parseDigest(`sha256:${sha256(layer)}`, "test");
+    expect(await bazelCache.has(digest)).toBe(false);
+    await expect(read(digest, layer.length)).rejects.toThrow(`${cache!.url}/cas/${sha256(layer)}: HTTP 404`);
+    expect((await put(`/cas/${sha256(layer)}`, layer)).status).toBe(201);
+    expect(await bazelCache.has(digest)).toBe(true);
+    expect(await read(digest, layer.length)).toBe(layer);
+    // nginx does not check that a name is its content's hash: the reader does.
+    const forged = parseDigest(`sha256:${sha256("what the name promises")}`, "test");
+    expect((await put(`/cas/${sha256("what the name promises")}`, "other bytes!!!!!!!!!!")).status).toBe(201);
+    await expect(read(forged, "what the name promises".length)).rejects.toThrow(`layer ${forged} read from`);
   });
 
   test("stops on SIGTERM, worker included", async () => {

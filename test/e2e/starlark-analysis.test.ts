@@ -262,6 +262,32 @@ describe("attribute validation, by Starlark analysis tests", () => {
     expect(out).toContain(`Analyzed ${CASES.length + 14} targets`);
   });
 
+  test("--@rules_pipeline//bazel:remote_cache: NAME_push refuses a gRPC URL and one with credentials (the value shown, or the password not), and an image without a push layout", async () => {
+    const push = (value: string) =>
+      bazel(ws, [
+        "build",
+        "--nobuild",
+        "--noshow_progress",
+        `--@rules_pipeline//bazel:remote_cache=${value}`,
+        "//good:push",
+      ]);
+    const grpc = await push("grpc://cache.example:9092");
+    expect(grpc.code).not.toBe(0);
+    expect(grpc.stderr).toContain(
+      '//good:push: --@rules_pipeline//bazel:remote_cache must be the http:// or https:// URL of the HTTP cache `--remote_cache` names (the push reads no gRPC cache). got: "grpc://cache.example:9092"',
+    );
+    const creds = await push("https://me:s3cret-pw@cache.example/prefix");
+    expect(creds.code).not.toBe(0);
+    expect(creds.stderr).toContain("//good:push: --@rules_pipeline//bazel:remote_cache must not carry credentials");
+    expect(creds.stderr).not.toContain("s3cret-pw");
+    // A good URL: the fake images of good/ provide no push layout, and the error names the image.
+    const fake = await push("http://127.0.0.1:8080/prefix");
+    expect(fake.code).not.toBe(0);
+    expect(fake.stderr).toContain(
+      "`images`: //good:img has no push layout (PipelineImageInfo.push_layout), which --@rules_pipeline//bazel:remote_cache needs",
+    );
+  });
+
   test("the harness fails when a target analyses fine, or fails with another message", async () => {
     const r = await bazel(ws, ["build", "--nobuild", "--keep_going", "--noshow_progress", "//harness:all"]);
     const out = r.stdout + r.stderr;

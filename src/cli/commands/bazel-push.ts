@@ -11,6 +11,7 @@ import { readLaunchConfig } from "../../launch/config";
 import { pushTarget } from "../../transfer/target";
 import { runfile, runfilesDir } from "../../launch/runfiles";
 import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../transfer/push";
+import { BazelCache, bazelCacheUrl } from "../../transfer/bazel-cache";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
@@ -82,6 +83,12 @@ export async function pushFromConfig(
       platforms: parsePlatformList(overrides.platforms, "--platform"),
       signingKey,
       legacySignature: sign["sign-legacy"],
+      bazelCache: cfg.remoteCache
+        ? new BazelCache(
+            bazelCacheUrl(cfg.remoteCache, `${cfg.label}: --@rules_pipeline//bazel:remote_cache`),
+            io.debug,
+          )
+        : undefined,
       ...(signingKey
         ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } }
         : {}),

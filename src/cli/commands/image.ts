@@ -14,9 +14,10 @@ import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
 import { isLayoutIndex, readLayout, readLayoutContent } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
+import { withCachedLayers } from "../../layout/remote";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
-import type { Image } from "../../oci/model";
+import type { Image, ImageIndex } from "../../oci/model";
 import { composeIndex, platformOfImage } from "../../image/image-index";
 import { formatPlatform, parsePlatformList, pickPlatform, platformMatches } from "../../oci/platform";
 import type { Platform } from "../../oci/types";
@@ -112,16 +113,30 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
   const platforms = parsePlatformList(a.platform, "--platform");
   if (platforms.length) {
     const idx = composeIndex(platformBases(a.base, platforms).map((b, i) => composeFor(b, platforms[i])));
-    await writeLayout(a["out-layout"], idx, { refName: a["ref-name"] });
+    await writeLayouts(a, idx);
     writeFileSync(a["out-digest"], idx.digest);
     // One SBOM for the index: the npm packages are the same on every platform; the base is the index it came from.
     writeSbom(a, idx.digest, a.base ? readLayoutContent(a.base).digest : undefined, io);
     return;
   }
   const img = composeFor(a.base ? readLayout(a.base) : undefined);
-  await writeLayout(a["out-layout"], img, { refName: a["ref-name"] });
+  await writeLayouts(a, img);
   writeFileSync(a["out-digest"], img.digest);
   writeSbom(a, img.digest, a.base ? readLayout(a.base).digest : undefined, io);
+}
+
+/**
+ * The image's layout, and with --out-push-layout the same without its layer blobs (manifests, configs and the record of
+ * where each layer is: the Bazel cache for the layers built here, the registry for a shallow base's): what the push
+ * target reads instead when `--@rules_pipeline//bazel:remote_cache` is set (bazel/private/launcher.bzl).
+ */
+async function writeLayouts(
+  a: Pick<CommandArgs<typeof IMAGE>, "out-layout" | "out-push-layout" | "ref-name">,
+  content: Image | ImageIndex,
+): Promise<void> {
+  await writeLayout(a["out-layout"], content, { refName: a["ref-name"] });
+  if (a["out-push-layout"])
+    await writeLayout(a["out-push-layout"], withCachedLayers(content), { refName: a["ref-name"] });
 }
 
 function writeSbom(

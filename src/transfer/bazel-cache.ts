@@ -1,0 +1,108 @@
+/**
+ * Reads layers from a Bazel HTTP remote cache's content-addressed store: Bazel uploads every output file of an action
+ * to `<cache>/cas/<sha256 of its bytes>` (bazel-remote's HTTP port, nginx WebDAV, any cache `--remote_cache=http…`
+ * takes), and a layer's digest is that hash. A push given the cache's URL (`--@rules_pipeline//bazel:remote_cache`,
+ * the launch config's `remoteCache`) streams the layers the registry lacks from there, checked against their digest
+ * and size as they flow, never written to disk: `bazel run //pkg:NAME_push --remote_download_minimal` then downloads
+ * manifests and configs, not layers (src/layout/remote.ts BAZEL_CACHE_SOURCE). gRPC caches are refused where the URL
+ * is given (bazel/private/launcher.bzl); the URL carries no credentials (Bazel's `--remote_header` and credential
+ * helpers are not read: a cache that wants them answers 401, and the error says so).
+ */
+import type { Readable } from "node:stream";
+import { PipelineError } from "../errors";
+import type { Digest } from "../oci/digest";
+import { VerifyStream } from "../oci/verifying-stream";
+import type { Descriptor } from "../oci/types";
+import { HttpTransport, type Logger } from "../registry/http";
+
+/** The cache's URL, checked: http(s), no user or password, no query or fragment; a path prefix is kept. */
+export function bazelCacheUrl(raw: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new PipelineError("E_BAZEL_CACHE", `${what}: not a URL: ${JSON.stringify(raw)}`);
+  }
+  const shown = `${url.protocol}//${url.host}${url.pathname}`;
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new PipelineError(
+      "E_BAZEL_CACHE",
+      `${what}: only an HTTP cache (http:// or https://) is read by the push, got ${JSON.stringify(shown)}`,
+    );
+  if (url.username || url.password)
+    throw new PipelineError(
+      "E_BAZEL_CACHE",
+      `${what}: the URL must not carry credentials (${shown}: user or password given)`,
+    );
+  if (url.search || url.hash)
+    throw new PipelineError(
+      "E_BAZEL_CACHE",
+      `${what}: the URL must have no query or fragment, got ${JSON.stringify(shown)}`,
+    );
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  return url;
+}
+
+export class BazelCache {
+  private readonly http: HttpTransport;
+
+  constructor(
+    readonly url: URL,
+    log?: Logger,
+  ) {
+    this.http = new HttpTransport({}, log);
+  }
+
+  /** Where `digest` is kept: `<cache>/cas/<hex>`. */
+  blobUrl(digest: Digest): URL {
+    return new URL(`cas/${digest.slice("sha256:".length)}`, this.url);
+  }
+
+  private context(digest: Digest, operation: string) {
+    return {
+      registry: `Bazel remote cache ${this.url.host}`,
+      operation: `${operation} ${digest} from ${this.blobUrl(digest)}`,
+    };
+  }
+
+  /** Whether the cache holds `digest` (HEAD): true on 200, false on 404, E_BAZEL_CACHE on any other answer. */
+  async has(digest: Digest): Promise<boolean> {
+    const res = await this.http.request({ method: "HEAD", url: this.blobUrl(digest) }, this.context(digest, "look up"));
+    await res.discard();
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw this.answered(res.status, digest);
+  }
+
+  /** The blob's bytes, checked against `desc` as they flow; the stream fails (E_BAZEL_CACHE) on any answer but 200. */
+  open(desc: Descriptor, onBytes?: (bytes: number) => void): Readable {
+    const out = new VerifyStream({
+      expect: { digest: desc.digest, size: desc.size },
+      label: `layer ${desc.digest} read from ${this.blobUrl(desc.digest)}`,
+      onBytes,
+    });
+    this.http.request({ method: "GET", url: this.blobUrl(desc.digest) }, this.context(desc.digest, "read")).then(
+      async (res) => {
+        if (res.status !== 200) {
+          await res.discard();
+          out.destroy(this.answered(res.status, desc.digest));
+          return;
+        }
+        res.body.on("error", (e) => out.destroy(e));
+        out.feed(res.body);
+      },
+      (e) => out.destroy(e),
+    );
+    return out;
+  }
+
+  private answered(status: number, digest: Digest): PipelineError {
+    const why =
+      status === 404
+        ? "it does not hold it (not uploaded: --remote_upload_local_results=false, or evicted; rebuild with the cache)"
+        : status === 401 || status === 403
+          ? "it refused the request (this push sends no credentials to the cache)"
+          : "unexpected answer";
+    return new PipelineError("E_BAZEL_CACHE", `${this.blobUrl(digest)}: HTTP ${status}: ${why}`);
+  }
+}
