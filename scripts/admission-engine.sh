@@ -52,7 +52,7 @@ build() {
   # Built inside the module's own directory (read-only in the module cache; -o writes elsewhere): its go.mod's
   # replace directives (glog, code-generator, kube-openapi) only apply to the main module. -dwarf=false -l as in
   # scripts/k8s-cluster.sh: a smaller compile for a binary that the tests run briefly.
-  logged "go build webhook" env -C "$src" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 \
+  logged "go build webhook" env -C "$src" "${GO_BUILD_ENV[@]}" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 \
     go build -trimpath "-gcflags=all=-dwarf=false -l" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$VERSION" \
     -o "$partial/bin/policy-webhook" ./cmd/webhook
   mkdir -p "$partial/config"

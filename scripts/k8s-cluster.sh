@@ -85,7 +85,7 @@ build() {
 
   t=$SECONDS
   step "building the pause image"
-  logged "go build pause" env -C "$MODULE" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath -ldflags "-s -w" -o "$partial/bin/pause" ./pause
+  logged "go build pause" env -C "$MODULE" "${GO_BUILD_ENV[@]}" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath -ldflags "-s -w" -o "$partial/bin/pause" ./pause
   pause_layout "$partial/bin/pause" "$partial/pause-oci"
 
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -98,7 +98,7 @@ build() {
   # CPU (k8s.io/api/... and client-go cold: 116 → 99 s of CPU). -l (no inlining): the whole build with an empty Go
   # cache, 441 → 356 s of CPU (-19%; -N besides gained nothing more: 362 s). The test cluster's four components use
   # ~17 s of CPU in a whole test run, so slower code costs them a few seconds where the build saves 85.
-  logged "go build k8s-server" env -C "$MODULE" GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath "-gcflags=all=-dwarf=false -l" -ldflags "$ldflags" -o "$partial/bin/k8s-server" .
+  logged "go build k8s-server" env -C "$MODULE" "${GO_BUILD_ENV[@]}" GOFLAGS="-mod=readonly -buildvcs=false" nice -n 19 go build -trimpath "-gcflags=all=-dwarf=false -l" -ldflags "$ldflags" -o "$partial/bin/k8s-server" .
   step "built in $((SECONDS - t)) s"
   logged "k8s-server runs" "$partial/bin/k8s-server" apiserver --version
 

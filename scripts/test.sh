@@ -25,6 +25,8 @@ stop_on_signals
 # (lib/node-ca.sh: ~40-50 ms of CPU less for each Node process the tests, npm and the repository rules start here).
 # shellcheck source=lib/node-ca.sh
 source scripts/lib/node-ca.sh
+# shellcheck source=lib/setup-steps.sh
+source scripts/lib/setup-steps.sh # GO_BUILD_ENV, for the kit's Go builds below
 node_ca_on_first_use
 # Each test file's CPU time (test/fixtures/cpu-per-file.ts): a cgroup v1 `cpuacct` group for the run, one per file
 # under it, so that what a file starts (Bazel servers daemonize) counts for it. Where the hierarchy is missing or not
@@ -166,7 +168,7 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # packages) into ~/.cache/peers-tools; the test runs tools.sh again, which waits on this one's lock.
   peers="${PIPELINE_PEERS_DIR:-$PWD/../shared/peers}"
   if [[ -f "$peers/tools.sh" ]]; then
-    background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" bash "$peers/tools.sh"
+    background "set-up: rules_js/rules_oci kit tools" 0 "$report/peers-tools.status" env "${GO_BUILD_ENV[@]}" bash "$peers/tools.sh"
   else
     echo "== the rules_js/rules_oci kit is not at $peers: its tests will fail; set PIPELINE_PEERS_DIR to shared/peers" >&2
   fi

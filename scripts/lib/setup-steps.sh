@@ -1,6 +1,13 @@
 # Sourced by scripts/bazel7.sh and scripts/k8s-cluster.sh: what their one-time setups share. Debian sid packages on a
 # bookworm host without installing sid, and logged steps. Callers define die() (prints a message and exits).
 
+# The Go garbage collector's settings for the set-up's cold Go builds (the compiler and linker are Go programs): GOGC=400
+# collects a quarter as often. Measured here (2026-11-28, empty build cache, client-go and its dependencies with the
+# flags of these builds): 91 → 81 CPU-s (-11%), each compile's peak RSS 0.31 → 0.43-0.53 GB; GOGC=off gained nothing
+# more. GOMEMLIMIT caps a process's heap where that would matter (the link of a large binary): the collector runs more
+# often as it comes near 6 GiB, so memory stays bounded on a machine running the tests beside the build.
+GO_BUILD_ENV=(GOGC=400 GOMEMLIMIT=6GiB)
+
 # logged_to LOG PREFIX WHAT CMD...: runs CMD with stdout+stderr appended to LOG; on failure prints LOG's last lines,
 # naming the step, and exits 1.
 logged_to() {
