@@ -8,7 +8,11 @@ _DOC = """Loads images into docker or podman, like rules_oci's `oci_load`.
 
 `bazel build --output_groups=tarball //pkg:NAME_load` writes `NAME_load.tar`, a docker archive (`manifest.json`
 with Config, RepoTags and Layers; blobs under `blobs/sha256/`) that `docker load -i` and `podman load -i` both read.
-Its layers are the layout's gzip blobs, unchanged; its bytes are reproducible.
+Its layers are the layout's gzip blobs, unchanged; its bytes are reproducible. On a shallow base
+(`layer_handling = "shallow"`) the action fetches the base's layers from the recorded registry, checked against their
+digests, into a temporary directory beside the archive (removed after) and writes them into it (it has `requires-network`; a registry's credentials are read as `pipeline push` reads
+them: `~/.docker/config.json`, or `--action_env=DOCKER_CONFIG=DIR`), and fails with `E_BASE_LAYER_MISSING` naming
+the layer, the base and where it asked when none serves it.
 
 `bazel run //pkg:NAME_load` streams the same archive into `docker load` when a docker daemon answers, else
 `podman load`, and prints each loaded `REGISTRY/REPOSITORY:TAG`. Arguments:
@@ -92,6 +96,8 @@ def _impl(ctx):
         [tarball],
         "PipelineTarball",
         "Writing docker archive of {}".format(display_label(ctx.label)),
+        # On a shallow base, the base's layers come from its registry into the archive (pipeline_image_full's way).
+        execution_requirements = {"requires-network": "1"},
     )
 
     exe = declare_launcher(ctx)

@@ -7,9 +7,10 @@
  * (it mounts them: the registry's access log counts the requests); the pushed image pulls whole, by that digest. A
  * base whose repository lost its layers fails the push naming the layer, the base and where it was looked for, and
  * puts no manifest or tag. `bazel run _load` fetches the base's layers into the cache on first need (once: the next
- * load asks the registry for none) and podman loads the image; the `tarball` output group, a build action that never
- * fetches, fails saying so.
+ * load asks the registry for none) and podman loads the image; the `tarball` output group fetches them from the
+ * registry into the archive (the same blobs as the eager twin's).
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -34,6 +35,8 @@ let ws: string;
 let borrowed: Borrowed | undefined;
 let baseDigest: Digest;
 let baseLayers: Digest[];
+/** The layers of the host-node base (a Node that runs), pushed to `bases/hostnode`. */
+let hostLayers: Digest[];
 
 const lastLine = (s: string) => s.trim().split("\n").pop()!;
 /** Requests since `from` (an access-log index) that touch one of `digests`' blobs, as "METHOD path status". */
@@ -69,12 +72,19 @@ pipeline_node_on_base(
     node_digest = "${nodeDigest}",
     layer_handling = "${handling}",
 )`;
-  const spec = (name: string, handling: string) => `
+  // A base with a Node that runs (the host's, with its shared libraries: src/base/host-node.ts), for the run below.
+  const hostBase = join(tmp, "host-node");
+  const made = await runCli(["base", "host-node", "--output", hostBase]);
+  if (made.code !== 0) throw new Error(`pipeline base host-node: ${made.stderr}`);
+  const hostImage = readLayout(hostBase);
+  hostLayers = hostImage.layers.map((l) => l.digest);
+  const hostDigest = (await pushImage(hostImage, { registry: reg.host, repository: "bases/hostnode" })).digest;
+  const spec = (name: string, handling: string, repository = "bases/rand", digest: string = base.digest) => `
 pipeline_base_image(
     name = "${name}",
     registry = "${reg.host}",
-    repository = "bases/rand",
-    digest = "${base.digest}",
+    repository = "${repository}",
+    digest = "${digest}",
     layer_handling = "${handling}",
 )`;
   borrowed = borrowConsumerWorkspace(
@@ -84,6 +94,7 @@ ${cuda("shallow_cuda", "shallow")}
 ${cuda("eager_cuda", "eager")}
 ${spec("eager_base", "eager")}
 ${spec("bad_base", "lazy")}
+${spec("node_shallow", "shallow", "bases/hostnode", hostDigest)}
 `,
   );
   ws = borrowed.ws;
@@ -105,7 +116,8 @@ ${pipeline("shallow", "@shallow_base//image")}
 ${pipeline("eager", "@eager_base//image")}
 ${pipeline("bad", "@bad_base//image")}
 ${pipeline("gpu_shallow", "@shallow_cuda//image")}
-${pipeline("gpu_eager", "@eager_cuda//image")}`,
+${pipeline("gpu_eager", "@eager_cuda//image")}
+${pipeline("runs", "@node_shallow//image")}`,
   );
 });
 
@@ -234,12 +246,49 @@ describe('pipeline_base_image(layer_handling = "shallow")', () => {
     for (const d of baseLayers) expect(existsSync(join(out, "blobs/sha256", digestHex(d)))).toBe(true);
   });
 
-  it("the tarball output group (a build action: it never fetches) fails naming the layer, the base and the way out", async () => {
+  it("on a shallow base with a Node that runs: `_push` to another repository neither downloads nor uploads a base layer, and the pushed image runs (runc)", async () => {
+    const from = reg.requests().length;
+    const r = await bazel(ws, ["run", ...QUIET, "//app:runs_push"]);
+    expect(r.code, r.stderr).toBe(0);
+    const ref = lastLine(r.stdout);
+    expect(ref).toMatch(new RegExp(`^${reg.host}/e2e/runs@sha256:[0-9a-f]{64}$`));
+    expect(blobRequests(from, hostLayers).filter((t) => /^(GET|PATCH|PUT) /.test(t))).toEqual([]);
+    expect(existsSync(join(ws, "bazel-bin/app/runs_image", REMOTE_BLOBS_FILE))).toBe(true);
+    const run = await runCli(["run", "--image", ref, "--cache-dir", join(tmp, "run-cache")]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("SHALLOW");
+  });
+
+  it("the tarball output group fetches the base's layers from its registry into the archive: the same blobs as the eager twin's", async () => {
+    const from = reg.requests().length;
     const r = await bazel(ws, ["build", "--output_groups=tarball", "//app:shallow_load"]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("E_BASE_LAYER_MISSING");
-    expect(r.stderr).toContain('layer_handling = "eager"');
-    expect(r.stderr).toContain(`is not in the layout (a shallow base): it is in ${reg.host}/bases/rand@${baseDigest}`);
+    expect(r.code, r.stderr).toBe(0);
+    // Each base layer read once from the base's repository.
+    const gets = blobRequests(from, baseLayers).filter((t) => t.startsWith("GET "));
+    expect(gets.sort()).toEqual(baseLayers.map((d) => `GET /v2/bases/rand/blobs/${d} 200`).sort());
+    // The eager twin's archive, apart (two pipelines of one package with one entry conflict in one build).
+    const e = await bazel(ws, ["build", "--output_groups=tarball", "//app:eager_load"]);
+    expect(e.code, e.stderr).toBe(0);
+    const tar = (...args: string[]) => {
+      const t = spawnSync("tar", args, { maxBuffer: 256 * 1024 * 1024 });
+      expect(t.status, t.stderr.toString()).toBe(0);
+      return t.stdout;
+    };
+    const blobsOf = (name: string) =>
+      tar("-tf", join(ws, `bazel-bin/app/${name}_load.tar`))
+        .toString()
+        .split("\n")
+        .filter((l) => /^blobs\/sha256\/[0-9a-f]{64}$/.test(l))
+        .sort();
+    const shallowBlobs = blobsOf("shallow");
+    expect(shallowBlobs).toEqual(blobsOf("eager"));
+    // Each base layer is in the archive, and its bytes hash to its name.
+    for (const d of baseLayers) {
+      const member = `blobs/sha256/${digestHex(d)}`;
+      expect(shallowBlobs).toContain(member);
+      const bytes = tar("-xOf", join(ws, "bazel-bin/app/shallow_load.tar"), member);
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(digestHex(d));
+    }
   });
 
   it("bazel run _load fetches the base's layers into the cache on first need, then loads; the next load fetches none", async () => {

@@ -3,7 +3,8 @@
  * `use_repo_rule` with `layer_handling = "shallow"` and `"eager"` on the same small generated base in a real registry.
  * Building the shallow image GETs none of the base's layers and its output holds none of them; its manifest digest
  * equals the eager image's (the differential on 7.7.1; test/e2e/bazel-shallow-base.test.ts is the same on 4.2.3);
- * `_push` to another repository of the same registry mounts each base layer (no GET, PATCH or PUT of one).
+ * `_push` to another repository of the same registry mounts each base layer (no GET, PATCH or PUT of one); and on a
+ * shallow base with a Node that runs (the host-node base, pushed to the registry), the pushed image runs (runc).
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { readRemoteBlobs } from "../../src/layout/remote";
 import { digestHex } from "../../src/oci/digest";
 import { pushImage } from "../../src/registry/push";
 import { makeConsumerWorkspace, REPO_ROOT } from "../fixtures/bazel";
+import { runCli } from "../fixtures/cli";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { randomImage } from "../fixtures/random-image";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -33,9 +35,14 @@ it("shallow base under bzlmod: no layer downloaded or held, same digest as eager
   reg = await startRegistry();
   const base = randomImage({ layers: 3, layerSize: 256 * 1024 });
   await pushImage(base, { registry: reg.host, repository: "bases/rand" });
-  const spec = (name: string, handling: string) =>
-    `pipeline_base_image(name = "${name}", registry = "${reg!.host}", repository = "bases/rand", ` +
-    `digest = "${base.digest}", layer_handling = "${handling}")\n`;
+  // A base with a Node that runs (the host's and its shared libraries), for the run at the end.
+  const made = await runCli(["base", "host-node", "--output", join(tmp, "host-node")]);
+  expect(made.code, made.stderr).toBe(0);
+  const hostImage = readLayout(join(tmp, "host-node"));
+  const hostDigest = (await pushImage(hostImage, { registry: reg.host, repository: "bases/hostnode" })).digest;
+  const spec = (name: string, handling: string, repository = "bases/rand", digest: string = base.digest) =>
+    `pipeline_base_image(name = "${name}", registry = "${reg!.host}", repository = "${repository}", ` +
+    `digest = "${digest}", layer_handling = "${handling}")\n`;
   ws = makeConsumerWorkspace(join(tmp, "c"));
   writeFileSync(join(ws, "WORKSPACE"), "");
   writeFileSync(
@@ -46,7 +53,7 @@ pipeline = use_extension("@rules_pipeline//bazel:extensions.bzl", "pipeline")
 pipeline.npm(name = "npm", package_json = "//examples:package.json", lockfile = "//examples:package-lock.json")
 use_repo(pipeline, "npm", "pipeline-host-node", "pipeline-worker-base", "pipeline-worker-cuda")
 pipeline_base_image = use_repo_rule("@rules_pipeline//bazel:pipeline.bzl", "pipeline_base_image")
-${spec("shallow_base", "shallow")}${spec("eager_base", "eager")}`,
+${spec("shallow_base", "shallow")}${spec("eager_base", "eager")}${spec("node_shallow", "shallow", "bases/hostnode", hostDigest)}`,
   );
   mkdirSync(join(ws, "app"), { recursive: true });
   writeFileSync(join(ws, "app/main.ts"), "console.log('SHALLOW');\n");
@@ -54,7 +61,7 @@ ${spec("shallow_base", "shallow")}${spec("eager_base", "eager")}`,
     `pipeline(name = "${name}", entry = "main.ts", registry = "${reg!.host}", repository = "e2e/${name}", base = "${b}")\n`;
   writeFileSync(
     join(ws, "app/BUILD.bazel"),
-    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n${pipeline("shallow", "@shallow_base//image")}${pipeline("eager", "@eager_base//image")}`,
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline")\n${pipeline("shallow", "@shallow_base//image")}${pipeline("eager", "@eager_base//image")}${pipeline("runs", "@node_shallow//image")}`,
   );
   const hex = base.layers.map((l) => digestHex(l.digest));
   const touching = (from: number) =>
@@ -80,4 +87,20 @@ ${spec("shallow_base", "shallow")}${spec("eager_base", "eager")}`,
   expect(p.code, failure("run //app:shallow_push", p)).toBe(0);
   expect(touching(from).filter((q) => ["GET", "PATCH", "PUT"].includes(q.method))).toEqual([]);
   expect(touching(from).filter((q) => q.method === "POST" && q.status === 201)).toHaveLength(3);
+
+  // On a shallow base with a Node that runs: the push neither downloads nor uploads a base layer; the image runs.
+  const hostHex = hostImage.layers.map((l) => digestHex(l.digest));
+  from = reg.requests().length;
+  const q = await bazel7(ws, ["run", "//app:runs_push"]);
+  expect(q.code, failure("run //app:runs_push", q)).toBe(0);
+  const moved = reg
+    .requests()
+    .slice(from)
+    .filter((x) => hostHex.some((h) => x.path.includes(h)) && ["GET", "PATCH", "PUT"].includes(x.method));
+  expect(moved).toEqual([]);
+  const ref = q.stdout.trim().split("\n").pop() ?? "";
+  expect(ref).toMatch(new RegExp(`^${reg.host}/e2e/runs@sha256:[0-9a-f]{64}$`));
+  const run = await runCli(["run", "--image", ref, "--cache-dir", join(tmp, "run-cache")]);
+  expect(run.code, run.stderr).toBe(0);
+  expect(run.stdout).toContain("SHALLOW");
 });

@@ -1,5 +1,6 @@
 /**
- * `pipeline tarball` (the NAME_load rule's build action: a docker archive file) and `pipeline load` (what
+ * `pipeline tarball` (the NAME_load rule's build action: a docker archive file; a shallow base's layers streamed
+ * from its registry into it) and `pipeline load` (what
  * `bazel run //pkg:NAME_load` runs: the same archive streamed into docker or podman).
  */
 import { PipelineError } from "../../errors";
@@ -26,9 +27,42 @@ function readImages(specs: readonly string[]) {
   });
 }
 
-export async function tarball(a: CommandArgs<typeof TARBALL>, _io: CliIo): Promise<void> {
+export async function tarball(a: CommandArgs<typeof TARBALL>, io: CliIo): Promise<void> {
   const tags = resolveRepoTags(a.tag, [], "--tag");
-  await writeDockerArchive(a.out, taggedImages(readImages(a.image), tags));
+  const named = readImages(a.image);
+  const { RemoteLayers } = await import("../../transfer/remote-blobs.js");
+  if (!named.some((i) => RemoteLayers.any(i.image))) {
+    await writeDockerArchive(a.out, taggedImages(named, tags));
+    return;
+  }
+  // A shallow base's layers (src/layout/remote.ts), for the archive that holds them: fetched from where the layout
+  // says, checked against their digests, into a temporary sibling of the archive (the action's own directory;
+  // removed after, or if this process dies) that serves as their cache, as `pipeline load`'s cache does. The rule's
+  // action has `requires-network`; credentials are read as `pipeline push` reads them.
+  const [{ withCachedLayers }, { keychainFor }, { holdTemp, makeTempDirSync }, { rm }] = await Promise.all([
+    import("../../transfer/cached-layers.js"),
+    import("../auth-flags.js"),
+    import("../../process/temp.js"),
+    import("node:fs/promises"),
+  ]);
+  const dir = makeTempDirSync(`${a.out}.layers`);
+  const release = holdTemp(dir);
+  try {
+    const cached = await withCachedLayers(
+      named.map((i) => i.image),
+      { cacheDir: dir, keychain: await keychainFor({}, "", io) },
+    );
+    await writeDockerArchive(
+      a.out,
+      taggedImages(
+        named.map((i, k) => ({ ...i, image: cached[k] })),
+        tags,
+      ),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    release();
+  }
 }
 
 export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void> {
@@ -39,7 +73,7 @@ export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void
       exitCode: 2,
     });
   // A shallow base's layers (src/layout/remote.ts): fetched into the cache on first need, from where the layout says
-  // (the build action of `tarball` never fetches: it fails naming the layer and the way out).
+  // (the next load asks the registry for none; the build action of `tarball` streams them, as it writes a file).
   const named = readImages(a.image);
   const [{ withCachedLayers }, { keychainFor }, { cacheRoot }, { progressFor }] = await Promise.all([
     import("../../transfer/cached-layers.js"),
