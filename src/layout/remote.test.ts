@@ -12,7 +12,7 @@ import {
   readRemoteBlobs,
   remoteBlobsJson,
   remoteSourcesOf,
-  withCachedLayers,
+  withLayersInBazelCache,
 } from "./remote";
 import { layoutBlobs, writeLayout } from "./write";
 
@@ -44,11 +44,11 @@ describe("shallow layouts (pipeline-remote-blobs.json)", () => {
     );
   });
 
-  it("withCachedLayers: the push layout holds no layer, records the held ones as in the Bazel cache and a shallow base's where they were; same digest", async () => {
+  it("withLayersInBazelCache: the push layout holds no layer, records the held ones as in the Bazel cache and a shallow base's where they were; same digest", async () => {
     const image = randomImage({ layers: 3 });
     const mixed = { ...image, layers: [markRemote({ ...image.layers[0] }, [SOURCE]), ...image.layers.slice(1)] };
     const dir = join(tmp, "push");
-    await writeLayout(dir, withCachedLayers(mixed));
+    await writeLayout(dir, withLayersInBazelCache(mixed));
     expect(readdirSync(join(dir, "blobs/sha256")).sort()).toEqual(
       [image.digest, image.manifest.config.digest].map((d) => d.slice("sha256:".length)).sort(),
     );

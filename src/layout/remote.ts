@@ -36,7 +36,7 @@ export const BAZEL_CACHE_SOURCE = "bazel-remote-cache";
  * theirs): written with writeLayout, a layout of manifests, configs and the record, and no layer blob (the image
  * rule's `.push` layout, what a push reads under `--remote_download_minimal`). Digests are unchanged.
  */
-export function withCachedLayers<T extends Image | ImageIndex>(content: T): T {
+export function withLayersInBazelCache<T extends Image | ImageIndex>(content: T): T {
   const image = (i: Image): Image => ({
     ...i,
     layers: i.layers.map((l) => (remoteSourcesOf(l) ? l : markRemote({ ...l }, [BAZEL_CACHE_SOURCE]))),

@@ -14,7 +14,7 @@ import { fileLayer } from "../../layer/blob";
 import type { LayerDescriptor } from "../../layer/build";
 import { isLayoutIndex, readLayout, readLayoutContent } from "../../layout/read";
 import { writeLayout } from "../../layout/write";
-import { withCachedLayers } from "../../layout/remote";
+import { withLayersInBazelCache } from "../../layout/remote";
 import { sourceOfLayout } from "../../layout/source";
 import { describeSkip, expandDict, readStatusFiles, stampAnnotations } from "../../stamp";
 import type { Image, ImageIndex } from "../../oci/model";
@@ -136,7 +136,7 @@ async function writeLayouts(
 ): Promise<void> {
   await writeLayout(a["out-layout"], content, { refName: a["ref-name"] });
   if (a["out-push-layout"])
-    await writeLayout(a["out-push-layout"], withCachedLayers(content), { refName: a["ref-name"] });
+    await writeLayout(a["out-push-layout"], withLayersInBazelCache(content), { refName: a["ref-name"] });
 }
 
 function writeSbom(

@@ -1,6 +1,6 @@
 /**
- * `pipeline tarball` (the NAME_load rule's build action: a docker archive file; a shallow base's layers streamed
- * from its registry into it) and `pipeline load` (what
+ * `pipeline tarball` (the NAME_load rule's build action: a docker archive file; a shallow base's layers fetched
+ * from its registry into a temporary directory first) and `pipeline load` (what
  * `bazel run //pkg:NAME_load` runs: the same archive streamed into docker or podman).
  */
 import { PipelineError } from "../../errors";
@@ -73,7 +73,7 @@ export async function load(a: CommandArgs<typeof LOAD>, io: CliIo): Promise<void
       exitCode: 2,
     });
   // A shallow base's layers (src/layout/remote.ts): fetched into the cache on first need, from where the layout says
-  // (the next load asks the registry for none; the build action of `tarball` streams them, as it writes a file).
+  // (the next load asks the registry for none; the build action of `tarball` fetches them into a directory of its own).
   const named = readImages(a.image);
   const [{ withCachedLayers }, { keychainFor }, { cacheRoot }, { progressFor }] = await Promise.all([
     import("../../transfer/cached-layers.js"),
