@@ -65,6 +65,17 @@ export const RUN_ERRORS = {
     next: "Check that the CLI is installed beside the runtime library (the launchers set it up; library users install it).",
     example: "cannot start `pipeline run`: spawn pipeline ENOENT",
   },
+  E_MAP_STORE: {
+    meaning:
+      "The object store of a map (an S3-compatible bucket, or a directory) cannot be read or written: it does not exist, does not answer, or refused the credential.",
+    next: "Check the bucket, endpoint and region named in the message, and the AWS credential the chain gives (AWS_PROFILE, AWS_ACCESS_KEY_ID).",
+    example: "s3://maps/runs/: the bucket refused the credential (HTTP 403 SignatureDoesNotMatch)",
+  },
+  E_MAP_STORE_TOO_LARGE: {
+    meaning: "An object read from a map's store is larger than the bound the reader holds in memory.",
+    next: "Raise the bound named in the message (--max-item-size), or pass large inputs by reference (a key or a URL) instead of by value.",
+    example: "s3://maps/runs/blobs/sha256/3f2a…: 80000000 bytes, above the limit of 67108864",
+  },
   E_RUN_HOST: {
     meaning: "A process on the host (ServerAvailableInterpreter) cannot be started.",
     next: "Check the nodePath of the spec.",
