@@ -16,8 +16,8 @@
  *    with a V8 code cache in the user's cache directory (src/cli/code-cache.ts). `yaml` and `tweetnacl` are bundled;
  *    `@aws-sdk/*` and `@kubernetes/client-node` stay external `dependencies` of the package (loaded lazily by the
  *    commands that use them, found by normal node resolution from the installed package).
- *    The compiled runtime library goes beside it (runtime/index.js), for `pipeline build --lockfile`.
- *  - runtime: src/runtime/index.ts compiled by tsc to CommonJS index.js + index.d.ts.
+ *    The compiled runtime library goes beside it (runtime/index.js and the map worker's files), for `pipeline build --lockfile`.
+ *  - runtime: src/runtime/*.ts (tests aside) transpiled to CommonJS: index.js + index.d.ts, the map worker's files.
  *  - cli --bundle-deps: the dependencies go inside the tarball (`bundleDependencies`, at the versions of the root
  *    package-lock.json), for machines where `npm install -g` cannot reach the npm registry (`--offline` works: npm
  *    ignores a tarball's npm-shrinkwrap.json on `install -g` and would fetch the dependencies' packuments). About
@@ -26,7 +26,16 @@
  */
 "use strict";
 const { spawnSync } = require("node:child_process");
-const { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require("node:fs");
+const {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} = require("node:fs");
 const { tmpdir } = require("node:os");
 const path = require("node:path");
 
@@ -86,7 +95,8 @@ function buildCliWithRuntime(stage) {
   buildCli(stage);
   // `pipeline build --lockfile` puts the runtime library into images: src/lockfile/runtime-lib.ts finds it here.
   buildRuntime(path.join(stage, "runtime"));
-  rmSync(path.join(stage, "runtime", "index.d.ts"));
+  for (const f of readdirSync(path.join(stage, "runtime")))
+    if (f.endsWith(".d.ts")) rmSync(path.join(stage, "runtime", f));
 }
 
 /**
@@ -98,9 +108,12 @@ function buildRuntime(stage) {
   run(process.execPath, [
     path.join(ROOT, "bazel", "private", "ts_transpile.js"),
     path.join(ROOT, "node_modules", "typescript", "lib", "typescript.js"),
-    path.join(ROOT, "src", "runtime", "index.ts"),
-    path.join(stage, "index.js"),
-    path.join(stage, "index.d.ts"),
+    ...readdirSync(path.join(ROOT, "src", "runtime"))
+      .filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"))
+      .flatMap((n) => {
+        const stem = n.slice(0, -".ts".length);
+        return [path.join(ROOT, "src", "runtime", n), path.join(stage, `${stem}.js`), path.join(stage, `${stem}.d.ts`)];
+      }),
   ]);
 }
 

@@ -102,9 +102,17 @@ done
     --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
     "${modules[@]}" \
     --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/worker_protocol.js --input bazel/private/npm_guard.js
-  node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js src/runtime/index.ts \
-    "$stage/prebuilt/runtime/index.js" "$stage/prebuilt/runtime/index.d.ts"
+  # Every file of the runtime library (index.ts, the map worker's), one run for all (BUILD.bazel transpiles each).
+  runtime_args=()
+  for src in src/runtime/*.ts; do
+    [[ "$src" == *.test.ts ]] && continue
+    stem="$(basename "$src" .ts)"
+    runtime_args+=("$src" "$stage/prebuilt/runtime/$stem.js" "$stage/prebuilt/runtime/$stem.d.ts")
+  done
+  node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js "${runtime_args[@]}"
 )
+runtime_files=()
+for f in "$stage/prebuilt/runtime/"*; do runtime_files+=(--add-file="$f"); done
 
 # tar.umask pins the modes (0644/0755) whatever the local umask; gzip -n leaves out the name and time stamp. Added
 # files get the commit's time too (git archive --add-file: the last --prefix before each names its directory).
@@ -113,7 +121,7 @@ git -c tar.umask=0022 archive --format=tar \
   --add-file="$stage/prebuilt/pipeline_cli.js" --add-file="$stage/prebuilt/pipeline_cli.lazy.js" \
   --add-file="$stage/prebuilt/pipeline_loader.js" --add-file="$stage/prebuilt/pipeline_preload.js" \
   --prefix="$name/prebuilt/src/runtime/" \
-  --add-file="$stage/prebuilt/runtime/index.js" --add-file="$stage/prebuilt/runtime/index.d.ts" \
+  "${runtime_files[@]}" \
   "${module_files[@]}" \
   --prefix="$name/" "$commit" | gzip -n -9 > "$archive.tmp"
 mv "$archive.tmp" "$archive"

@@ -53,6 +53,6 @@ pipeline_app = rule(
         "deps": attr.label_list(allow_files = True, doc = "`ts_library` targets, npm packages (`@npm//:node_modules/x`), rules_js targets or any target: their files and runfiles are part of the program."),
         "data": attr.label_list(allow_files = True, doc = "Files the program reads at run time."),
         "display_name": attr.string(doc = "The name messages show for this target (the compile progress message, the compiler's hints) instead of its own, in the same package: the `pipeline` macro sets it to the pipeline's name, so that `etl_app` is shown as `//pkg:etl`, the target the user declared."),
-        "_runtime_js": attr.label(default = "@rules_pipeline//:runtime_js", cfg = "exec"),
+        "_runtime_js": attr.label(default = "@rules_pipeline//:runtime_files", cfg = "exec"),
     }, **TS_ATTRS),
 )

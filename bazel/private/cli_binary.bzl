@@ -28,9 +28,9 @@ def _cli_binary_impl(ctx):
         "",
     ]), is_executable = True)
 
-    # The runtime library at src/runtime/index.js beside the bundle, for `pipeline build --lockfile`.
+    # The runtime library's files at src/runtime/ beside the bundle, for `pipeline build --lockfile`.
     runfiles = ctx.runfiles(
-        files = [ctx.file._node, ctx.file._cli_loader, ctx.file._runtime],
+        files = [ctx.file._node, ctx.file._cli_loader] + ctx.files._runtime,
         transitive_files = depset(transitive = [
             cli_files(ctx),
             ctx.attr._cli_loader[DefaultInfo].default_runfiles.files,
@@ -45,6 +45,6 @@ pipeline_cli_binary = rule(
     doc = """The `pipeline` CLI (`@rules_pipeline//:pipeline`): `bazel run @rules_pipeline//:pipeline -- push DIR
 --repository HOST/REPO`. Relative paths in arguments are relative to the directory `bazel run` was started from.""",
     attrs = dict(LAUNCHER_TOOL_ATTRS, **{
-        "_runtime": attr.label(default = "@rules_pipeline//:runtime_js", allow_single_file = True, cfg = "exec"),
+        "_runtime": attr.label(default = "@rules_pipeline//:runtime_files", cfg = "exec"),
     }),
 )

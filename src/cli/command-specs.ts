@@ -308,6 +308,68 @@ export const VERIFY_IMAGE = {
   },
 } as const satisfies CommandDef;
 
+// One task over many items (docs/scale-out.md): the CLI of runMap (src/runtime/index.ts).
+export const MAP = {
+  command: "map",
+  describe:
+    "Map a task (an exported function of the pipeline's code) over the items of a JSON-lines file, in threads here, in containers or on Kubernetes; line i of the output is item i's result",
+  options: {
+    task: {
+      ...str,
+      demandOption: true,
+      describe: "FILE#EXPORT: the module (.js, .cjs, .mjs) and the function called with each item",
+    },
+    items: {
+      ...str,
+      demandOption: true,
+      describe: "FILE.jsonl (or - for stdin): one JSON value per line, line i being item i",
+    },
+    out: { ...str, describe: "FILE.jsonl the results are written to (atomically, at the end; default stdout)" },
+    on: {
+      type: "string",
+      choices: ["inprocess", "container", "kubernetes"],
+      describe:
+        "where the task runs (default as launchTarget(): $PIPELINE_TARGET, else container with --image, else inprocess)",
+    },
+    image: {
+      ...str,
+      describe: "the pipeline's image (HOST/REPO@sha256:… or oci:DIR): results are keyed by its digest",
+    },
+    parallelism: {
+      type: "number",
+      describe: "indexes run at once (default: this machine's cores for inprocess, 4 for container)",
+    },
+    retries: {
+      type: "number",
+      describe: "attempts after the first for an index whose task threw, timed out or crashed (default 2)",
+    },
+    timeout: {
+      ...str,
+      describe: "per item, e.g. 30s or 5m: a task past it is stopped and reported like a throw (default: none)",
+    },
+    "chunk-size": { type: "number", describe: "items per index (default: about four indexes per parallel slot)" },
+    artifacts: {
+      ...str,
+      describe:
+        "where items and results are stored: a directory, or s3://BUCKET/PREFIX (default: the cache's maps/ directory)",
+    },
+    "max-item-size": { ...str, describe: "the largest item or result, e.g. 64MiB (the default)" },
+    json: { ...bool, describe: "progress as JSON events, one per line on stderr" },
+    "cache-dir": CACHE_DIR,
+    runtime: {
+      type: "string",
+      choices: ["auto", "runc", "podman", "docker"],
+      describe: "--on container: the container runtime (default auto: runc, else podman, else docker)",
+    },
+    insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
+    ...AUTH_OPTIONS,
+    // runMap's: lines as {"json": V} or {"bytes": "<base64>"} both ways; where task paths start; the task threads' Node options.
+    envelope: { ...bool, hidden: true },
+    "app-root": { ...str, hidden: true },
+    "node-option": { ...strs, hidden: true },
+  },
+} as const satisfies CommandDef;
+
 // Everything after `--` replaces the image's Cmd (or the spec's args).
 export const RUN = {
   command: "run [spec]",

@@ -66,6 +66,7 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
     (await import("./commands/verify-image.js")).verifyImageCommand(a, io),
   ),
   defineCommand(spec.RUN, async (a, io) => (await import("./commands/run.js")).run(a, io)),
+  defineCommand(spec.MAP, async (a, io) => (await import("./commands/map.js")).map(a, io)),
   defineCommand(spec.DEPLOY, async (a, io) => (await import("./commands/deploy.js")).deploy(a, io)),
   defineCommand(spec.MODEL_PUSH, async (a, io) => (await import("./commands/model.js")).modelPush(a, io)),
   defineCommand(spec.MODEL_PULL, async (a, io) => (await import("./commands/model.js")).modelPull(a, io)),

@@ -82,6 +82,31 @@ export const INTERNAL_VARIABLES = {
     format: "1, or unset",
     meaning: "The launch script is running inside its own container: it does the work instead of starting a container.",
   },
+  PIPELINE_MAP_STORE: {
+    setBy: "`pipeline map` for the map worker it starts in a container or an Indexed Job's pod (`src/map/`)",
+    readBy: "the map worker inside the image (`src/runtime/map-worker.ts`)",
+    format: "an absolute directory (mounted into the container), or s3://BUCKET/PREFIX",
+    meaning: "Where a map's items, plan and results are stored.",
+  },
+  PIPELINE_MAP_PLAN: {
+    setBy: "`pipeline map` (`src/map/`)",
+    readBy: "the map worker (`src/runtime/map-worker.ts`)",
+    format: "a sha256 hex digest: the plan's blob in the store",
+    meaning: "The map's plan: the task, the items and how they are cut into indexes.",
+  },
+  PIPELINE_MAP_INDEX: {
+    setBy:
+      "`pipeline map` for containers (`src/map/`); on Kubernetes the Job controller sets JOB_COMPLETION_INDEX instead",
+    readBy: "the map worker (`src/runtime/map-worker.ts`)",
+    format: "a whole number from 0",
+    meaning: "Which index (chunk of items) of the plan this worker runs.",
+  },
+  PIPELINE_MAP_APP_ROOT: {
+    setBy: "whoever runs the map worker outside an image (tests)",
+    readBy: "the map worker (`src/runtime/map-worker.ts`)",
+    format: "an absolute directory",
+    meaning: "Where the task modules' paths start; default: the app root the worker's file sits in (`/app` in images).",
+  },
   PIPELINE_MODELS: {
     setBy: "the local runner for host runs (`src/container/deployment.ts`)",
     readBy: "the user's program",

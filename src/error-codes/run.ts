@@ -65,6 +65,30 @@ export const RUN_ERRORS = {
     next: "Check that the CLI is installed beside the runtime library (the launchers set it up; library users install it).",
     example: "cannot start `pipeline run`: spawn pipeline ENOENT",
   },
+  E_MAP_TASK: {
+    meaning:
+      "An item of a map failed for good: its task threw, timed out or crashed on every attempt (--retries). The message names the item's index and line, the task's error and the last lines of its log.",
+    next: "Fix the task or the item; the items whose results were stored are not run again when you run the map again.",
+    example:
+      'task pkg/score.js#score: item 17 (line 18 of items.jsonl) failed after 3 attempts: score: "abc" is not a number',
+  },
+  E_MAP_ITEM: {
+    meaning:
+      "An item or a result of a map cannot be stored: an items line is not JSON (or too long), or the task returned something that is not a JSON value or bytes (a function, a BigInt, a cycle, a Date).",
+    next: "Fix the line or the value named in the message: items and results are JSON values or byte buffers.",
+    example: 'items.jsonl:4: not JSON (Unexpected token \'x\', "x" is not valid JSON): "x"',
+  },
+  E_MAP_TASK_NOT_FOUND: {
+    meaning:
+      "A map's task is not part of the pipeline's code: the module is missing, does not load, or has no such exported function.",
+    next: "Name a module of the pipeline (--task FILE#EXPORT, or runMap's task.module) and a function it exports.",
+    example: 'task pkg/score.js#scor: the module exports no "scor"',
+  },
+  E_MAP_TARGET: {
+    meaning: "A map was asked to run on a target this version cannot map on.",
+    next: "Use one of the targets the message names.",
+    example: "--on kubernetes: this version maps on the inprocess target only",
+  },
   E_MAP_STORE: {
     meaning:
       "The object store of a map (an S3-compatible bucket, or a directory) cannot be read or written: it does not exist, does not answer, or refused the credential.",

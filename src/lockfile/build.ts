@@ -29,7 +29,7 @@ import { installDependencies } from "./install";
 import { npmCommand } from "./npm";
 import { PACKAGE_MANAGERS } from "./package-managers";
 import { readLockfileProject } from "./project";
-import { RUNTIME_LAYER_PATH, runtimeLibrary } from "./runtime-lib";
+import { RUNTIME_LAYER_DIR, type RuntimeFile, runtimeFiles } from "./runtime-lib";
 
 export interface LockfileBuildOptions {
   /** Project directory (package.json + package-lock.json). */
@@ -63,7 +63,7 @@ async function buildNodeModulesLayer(
   project: ReturnType<typeof readLockfileProject>,
   cacheDir: string,
   key: string,
-  runtime: Buffer,
+  runtime: readonly RuntimeFile[],
   mtime: number,
   opts: LockfileBuildOptions,
 ): Promise<CachedLayer> {
@@ -101,7 +101,7 @@ async function buildNodeModulesLayer(
           () => false,
         )
       : false;
-    if (!own) inputs.push({ dest: RUNTIME_LAYER_PATH, content: runtime });
+    if (!own) for (const f of runtime) inputs.push({ dest: `${RUNTIME_LAYER_DIR}/${f.name}`, content: f.content });
     const path = join(work, "node_modules.tar.gz");
     const desc = await buildLayer(inputs, path, { mtime, linkDuplicates: true });
     opts.log(
@@ -140,7 +140,7 @@ export async function buildLockfileImage(opts: LockfileBuildOptions): Promise<Lo
   }
 
   const lockfileSha256 = sha256(project.lockfile);
-  const runtime = runtimeLibrary();
+  const runtime = runtimeFiles();
   const key = nodeModulesKey({
     lockfile: project.lockfile,
     packageJson: project.packageJson,

@@ -34,8 +34,8 @@ export interface NodeModulesKeyInputs {
   nodeVersion: string;
   /** The image's os/arch[/variant]. */
   platform: string;
-  /** Bytes of the runtime library added to the layer. */
-  runtime: Buffer;
+  /** The runtime library's files added to the layer. */
+  runtime: readonly { name: string; content: Buffer }[];
   /** Entry mtime of the layer (SOURCE_DATE_EPOCH). */
   mtime: number;
   /** Which install scripts ran: a rebuilt addon is in the layer, an ignored one is not. */
@@ -60,7 +60,7 @@ export function nodeModulesKey(i: NodeModulesKeyInputs): string {
       packageJson: hex(i.packageJson),
       node: i.nodeVersion,
       platform: i.platform,
-      runtime: hex(i.runtime),
+      runtime: hex(i.runtime.map((f) => `${f.name}\0${hex(f.content)}`).join("\n")),
       mtime: i.mtime,
       // Absent when nothing is listed, so the keys of builds without install scripts stay as they were.
       ...(i.installScripts?.allow.length || i.installScripts?.ignore.length

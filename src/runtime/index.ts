@@ -28,6 +28,7 @@ export type RuntimeErrorCode =
   | "E_BAD_OPTION"
   | "E_BAD_TARGET"
   | "E_IMAGE_NOT_PUSHED"
+  | "E_MAP_TASK"
   | "E_NO_CONTAINER_IMAGE"
   | "E_RUN_CONTAINER"
   | "E_RUN_KUBERNETES";
@@ -392,4 +393,133 @@ export function launchTarget(env: Env = process.env): LaunchTarget {
     );
   }
   return target;
+}
+
+/** A map's task: an exported function of a module of the pipeline (part of its image), called with each item. */
+export interface MapTaskRef {
+  /** The module: `new URL("./score.js", import.meta.url)`, a file: URL string, or a path (`require.resolve("./score")`). */
+  module: URL | string;
+  export: string;
+}
+
+export interface RunMapOptions {
+  /** Where the task runs (default: launchTarget()). */
+  on?: LaunchTarget;
+  /** The image the task runs in, and what results are keyed by (default: image `name` of this run, if any). */
+  image?: string;
+  name?: string;
+  /** Items (indexes) at once, attempts after the first of a failing index (default 2), items per index. */
+  parallelism?: number;
+  retries?: number;
+  chunkSize?: number;
+  /** Per item, e.g. "30s": a task past it is stopped and reported like a throw. */
+  timeout?: string;
+  /** Where items and results are stored: a directory or s3://BUCKET/PREFIX (default: the cache's maps/). */
+  artifacts?: string;
+  /** The largest item or result, e.g. "64MiB". */
+  maxItemSize?: string;
+  /** Where task modules' paths start: the app root (default: the one this library sits in, `/app` in images). */
+  appRoot?: string;
+  processEnv?: Env;
+}
+
+/**
+ * Runs `task` on every item (JSON values or byte buffers) where `on` says, with `pipeline map`; resolves to the
+ * results in item order. Results are stored (opts.artifacts) keyed by the image, the task and the item: a call
+ * repeated with the same ones runs only what is missing. A failure rejects with a ContainerImageError whose code and
+ * message are the CLI's (E_MAP_TASK: the item's index, its error and last log lines).
+ *
+ *   const scores = await runMap({ module: new URL("./score.js", import.meta.url), export: "score" }, files);
+ */
+export async function runMap<R = unknown>(
+  task: MapTaskRef,
+  items: readonly unknown[],
+  opts: RunMapOptions = {},
+): Promise<R[]> {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const path = require("node:path") as typeof import("node:path");
+  const { fileURLToPath } = require("node:url") as typeof import("node:url");
+  const env: Env = { ...(opts.processEnv ?? process.env) };
+  const file =
+    task.module instanceof URL || task.module.startsWith("file:")
+      ? fileURLToPath(task.module)
+      : path.resolve(task.module);
+  const on = opts.on ?? launchTarget(env);
+  const name = opts.name ?? DEFAULT_IMAGE;
+  let image = opts.image ?? (hasContainerImage(name, env) ? containerImageUri(name, env) : undefined);
+  // Built but not pushed (`:NAME_binary`): the containers run the local layout; its digest is the reference's.
+  const layout = containerImageLayouts(env)[name];
+  if (image && layout && on !== "kubernetes" && image === containerImageUris(env)[name])
+    image = `oci:${layout}@${image.slice(image.lastIndexOf("@") + 1)}`;
+  const dir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "rules_pipeline-map-"));
+  try {
+    const lines = items.map((v) =>
+      JSON.stringify(v instanceof Uint8Array ? { bytes: Buffer.from(v).toString("base64") } : { json: v }),
+    );
+    fs.writeFileSync(path.join(dir, "items.jsonl"), lines.length ? `${lines.join("\n")}\n` : "");
+    const args = ["map", "--envelope", "--task", `${file}#${task.export}`, "--items", path.join(dir, "items.jsonl")];
+    args.push(
+      "--out",
+      path.join(dir, "out.jsonl"),
+      "--on",
+      on,
+      "--app-root",
+      opts.appRoot ?? path.resolve(__dirname, "..", "..", ".."),
+    );
+    if (on === "inprocess") for (const o of process.execArgv) args.push(`--node-option=${o}`);
+    const flags: [string, string | number | undefined][] = [
+      ["--image", image],
+      ["--parallelism", opts.parallelism],
+      ["--retries", opts.retries],
+      ["--chunk-size", opts.chunkSize],
+      ["--timeout", opts.timeout],
+      ["--artifacts", opts.artifacts],
+      ["--max-item-size", opts.maxItemSize],
+    ];
+    for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
+    const failure = await spawnCliCapturing(cliCommand(args, env));
+    if (failure) throw new ContainerImageError(failure.code, failure.message);
+    const out = fs.readFileSync(path.join(dir, "out.jsonl"), "utf8").split("\n").filter(Boolean);
+    return out.map((l) => {
+      const v = JSON.parse(l) as { json?: R; bytes?: string };
+      return (typeof v.bytes === "string" ? Buffer.from(v.bytes, "base64") : v.json) as R;
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the CLI with its stderr passed on and read: undefined on success, else its `error[CODE]: message`. */
+function spawnCliCapturing(cmd: {
+  command: string;
+  args: string[];
+  env: Env;
+}): Promise<{ code: RuntimeErrorCode; message: string } | undefined> {
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.command, cmd.args, {
+      env: cmd.env as NodeJS.ProcessEnv,
+      stdio: ["ignore", "inherit", "pipe"],
+    });
+    let tail = "";
+    child.stderr.on("data", (c: Buffer) => {
+      process.stderr.write(c);
+      tail = (tail + c.toString("utf8")).slice(-64 * 1024);
+    });
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+    const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, forward(s)] as const);
+    for (const [s, h] of handlers) process.on(s, h);
+    child.on("error", (e) =>
+      reject(new ContainerImageError("E_MAP_TASK", `cannot start \`${cmd.command} map\`: ${e.message}`)),
+    );
+    child.on("close", (code) => {
+      for (const [s, h] of handlers) process.off(s, h);
+      if (code === 0) return resolve(undefined);
+      const m = /error\[(E_[A-Z_]+)\]: ([\s\S]*)$/.exec(tail);
+      resolve({
+        code: (m?.[1] ?? "E_MAP_TASK") as RuntimeErrorCode,
+        message: m ? m[2].trimEnd() : `pipeline map exited with code ${code}`,
+      });
+    });
+  });
 }

@@ -1,0 +1,189 @@
+/**
+ * `pipeline map`: one task over the items of a JSON-lines file (docs/scale-out.md, src/map/).
+ *
+ *   pipeline map --task FILE#EXPORT --items FILE.jsonl [--out FILE.jsonl] [--on inprocess|container|kubernetes]
+ *                [--image REF] [--parallelism N] [--retries N] [--timeout 30s] [--chunk-size N]
+ *                [--artifacts DIR|s3://BUCKET/PREFIX] [--max-item-size 64MiB] [--json]
+ *
+ * Line i of --out (or stdout) is item i's result. Results are kept in the store under (code, task, item), the code
+ * being the image's digest (--image) or, without an image, the task module's own digest: a map run again with the
+ * same ones reads them back instead of running. Ctrl-C / SIGTERM stop every running task (threads, containers, the
+ * Job) before the command returns; --out is written only when every result is there.
+ */
+import { once } from "node:events";
+import { createReadStream, createWriteStream, promises as fs } from "node:fs";
+import { availableParallelism } from "node:os";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { PipelineError } from "../../errors";
+import { onTermination } from "../../process/signals";
+import { holdTemp, tempPath } from "../../process/temp";
+import { sha256Hex } from "../../runtime/map-codec";
+import type { MapTarget } from "../../map/target";
+import type { Keychain } from "../../registry-auth/keychain";
+import type { ObjectStore } from "../../runtime/object-store";
+import { type CommandArgs, usageError as usage } from "../args";
+import type { MAP } from "../command-specs";
+import { type CliIo, showProgress } from "../io";
+
+export type MapArgs = CommandArgs<typeof MAP>;
+
+const DEFAULT_MAX_ITEM = 64 * 1024 * 1024;
+
+/**
+ * `FILE#EXPORT`: the module's file on this machine (absolute), its path from the app root, and the export. The file must
+ * exist here for `inprocess` (it runs here); for `container` it is looked for in the image (container.ts check).
+ */
+async function parseTask(raw: string, cwd: string, appRoot: string, mustExist: boolean) {
+  const hash = raw.lastIndexOf("#");
+  const name = hash > 0 ? raw.slice(hash + 1) : "";
+  if (hash <= 0 || !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name))
+    throw usage(
+      `--task: expected FILE#EXPORT (a module and the name of an exported function), got ${JSON.stringify(raw)}`,
+    );
+  const file = resolve(cwd, raw.slice(0, hash));
+  if (mustExist && !(await fs.stat(file).catch(() => undefined))?.isFile())
+    throw new PipelineError("E_MAP_TASK_NOT_FOUND", `--task: ${file}: no such module file`);
+  const module = relative(appRoot, file);
+  if (module.startsWith(`..${sep}`) || module === ".." || isAbsolute(module))
+    throw new PipelineError(
+      "E_MAP_TASK_NOT_FOUND",
+      `--task: ${file} is outside the pipeline's app root ${appRoot}: a task must be part of the pipeline's code (its image)`,
+    );
+  return { file, module: module.split(sep).join("/"), export: name };
+}
+
+/** The digest results are keyed by: the image's (`…@sha256:…`), else the module file's own. */
+async function codeOf(image: string | undefined, file: string): Promise<string> {
+  if (image) {
+    const m = /@(sha256:[0-9a-f]{64})$/.exec(image);
+    if (!m)
+      throw usage(
+        `--image: expected a reference by digest (HOST/REPO@sha256:… or oci:DIR@sha256:…), got ${JSON.stringify(image)}`,
+      );
+    return `image:${m[1]}`;
+  }
+  return `file:sha256:${sha256Hex(await fs.readFile(file))}`;
+}
+
+function whole(flag: string, v: number | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min)
+    throw usage(`--${flag}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export async function map(a: MapArgs, io: CliIo): Promise<void> {
+  const on = a.on ?? io.env.PIPELINE_TARGET ?? (a.image ? "container" : "inprocess");
+  if (on !== "inprocess" && on !== "container")
+    throw new PipelineError(
+      "E_MAP_TARGET",
+      `--on ${on}: this version maps on the inprocess and container targets (kubernetes: issue #73); use one of those`,
+    );
+  if (on === "container" && !a.image)
+    throw usage("--on container: name the pipeline's image with --image (HOST/REPO@sha256:… or oci:DIR@sha256:…)");
+  const appRoot = resolve(io.cwd, a["app-root"] ?? ".");
+  const task = await parseTask(a.task, io.cwd, appRoot, on === "inprocess");
+  const parallelism = whole("parallelism", a.parallelism, availableParallelism(), 1);
+  const retries = whole("retries", a.retries, 2, 0);
+  const chunkSize = whole("chunk-size", a["chunk-size"], 0, 1);
+  const { parseDuration, parseSize } = await import("../../units.js");
+  const timeoutMs = a.timeout ? parseDuration(a.timeout, "--timeout") : 0;
+  const maxValueBytes = a["max-item-size"] ? parseSize(a["max-item-size"], "--max-item-size") : DEFAULT_MAX_ITEM;
+  if (maxValueBytes < 1)
+    throw usage(`--max-item-size: expected at least 1 byte, got ${JSON.stringify(a["max-item-size"])}`);
+  const code = await codeOf(a.image, task.file);
+  const store = await openStoreFlag(a, io);
+  const items =
+    a.items === "-"
+      ? Readable.from([Buffer.from(await io.readStdin())])
+      : createReadStream(resolve(io.cwd, a.items)).on("error", () => {});
+  if (a.items !== "-") {
+    const st = await fs.stat(resolve(io.cwd, a.items)).catch(() => undefined);
+    if (!st || st.isDirectory())
+      throw new PipelineError("E_MAP_ITEM", `--items: ${resolve(io.cwd, a.items)}: no such file`);
+  }
+
+  const { runMap } = await import("../../map/run-map.js");
+  const { MapCounter } = await import("../../map/progress.js");
+  const stop = new AbortController();
+  const offSignals = onTermination((sig) => {
+    io.stderr(`${sig}: stopping the map's tasks`);
+    stop.abort();
+  });
+  const outFile = a.out ? resolve(io.cwd, a.out) : undefined;
+  const tmp = outFile ? tempPath(outFile) : undefined;
+  const release = tmp ? holdTemp(tmp) : () => {};
+  const file = tmp ? createWriteStream(tmp, { flags: "wx", mode: 0o644 }) : undefined;
+  const closed = file ? once(file, "close") : undefined;
+  try {
+    await runMap({
+      store,
+      target: await targetOf(on, a, io, task.file),
+      task: { module: task.module, export: task.export },
+      code,
+      items,
+      itemsWhat: a.items === "-" ? "stdin" : a.items,
+      format: a.envelope ? "envelope" : "json",
+      out: (line) => (file ? file.write(`${line}\n`) : io.stdout(line)),
+      parallelism,
+      retries,
+      timeoutMs,
+      chunkSize,
+      maxValueBytes,
+      progress: (total) => new MapCounter(total, a.json ? "json" : showProgress(io) ? "terminal" : "lines", io.stderr),
+      signal: stop.signal,
+    });
+    if (file && outFile && tmp) {
+      file.end();
+      await closed;
+      await fs.rename(tmp, outFile);
+    }
+  } finally {
+    offSignals();
+    if (file && !file.closed) {
+      file.destroy();
+      await closed?.catch(() => {});
+    }
+    if (tmp) await fs.rm(tmp, { force: true }).catch(() => {});
+    release();
+  }
+}
+
+async function openStoreFlag(a: MapArgs, io: CliIo): Promise<ObjectStore> {
+  const { openStore } = await import("../../runtime/map-store.js");
+  const raw = a.artifacts;
+  if (raw?.startsWith("s3://")) return openStore(raw, io.env, "--artifacts");
+  const { cacheRoot } = await import("../../cache/layout.js");
+  return openStore(raw ? resolve(io.cwd, raw) : join(cacheRoot(io.env, a["cache-dir"]), "maps"), io.env, "--artifacts");
+}
+
+/** The target `on` names, made from the command's flags. */
+async function targetOf(on: "inprocess" | "container", a: MapArgs, io: CliIo, file: string): Promise<MapTarget> {
+  if (on === "inprocess") {
+    const { inProcessTarget } = await import("../../map/inprocess.js");
+    return inProcessTarget({ file, execArgv: a["node-option"], output: (t) => io.stderr(t.replace(/\n$/, "")) });
+  }
+  const image = a.image!;
+  const { containerTarget } = await import("../../map/container.js");
+  const { cacheRoot } = await import("../../cache/layout.js");
+  const { limitsFromFlags } = await import("../../layer/limits.js");
+  const { isLayoutReference } = await import("../../deploy/layout-image.js");
+  let keychain: Keychain | undefined;
+  if (!isLayoutReference(image)) {
+    const { parseReference } = await import("../../oci/reference.js");
+    const { keychainFor } = await import("../auth-flags.js");
+    keychain = await keychainFor(a, parseReference(image, "--image").registry, io);
+  }
+  return containerTarget({
+    image,
+    keychain,
+    insecure: a.insecure,
+    cacheDir: cacheRoot(io.env, a["cache-dir"]),
+    limits: limitsFromFlags({}, io.env),
+    runtime: a.runtime,
+    output: (line) => io.stderr(line),
+    log: (line) => io.stderr(line),
+    warn: (line) => io.stderr(`warning: ${line}`),
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The `container` target of a map: each index a local container of the pipeline's image (src/container/: runc,
+ * podman or docker, as `pipeline run`), running the map worker the rules put into every image
+ * (`/app/node_modules/@rules_pipeline/runtime/map-worker.js`), `parallelism` at a time under the local schedule's
+ * Indexed Job meaning (schedule.ts). The store is a directory of this machine mounted into each container at
+ * CONTAINER_STORE, so the containers and this process read and write the same objects.
+ *
+ * The worker says which item it starts and finishes on stdout (map-worker.ts EVENT_PREFIX): the progress, and which
+ * item a failed attempt was on; its exit code says whether another attempt may change that (42: it never will).
+ */
+import { join } from "node:path";
+import type { Writable } from "node:stream";
+import { PipelineError } from "../errors";
+import { targetExists } from "../fs-exists";
+import type { PreparedImage } from "../container/image-cache";
+import type { Keychain } from "../registry-auth/keychain";
+import type { LayerLimits } from "../layer/limits";
+import { lineWriter } from "../lines";
+import { type ChunkEvent, EVENT_PREFIX, EXIT_NOT_RETRIABLE, failureKey, type ItemFailure } from "../runtime/map-chunk";
+import { DirStore } from "../runtime/map-store-dir";
+import type { MapRun, MapTarget, TargetFailure } from "./target";
+import { schedule } from "./schedule";
+
+/** Where the store is mounted in each container. */
+export const CONTAINER_STORE = "/pipeline-map-store";
+/** The map worker in every image the rules (and `pipeline build --lockfile`) build. */
+export const WORKER_IN_IMAGE = "/app/node_modules/@rules_pipeline/runtime/map-worker.js";
+const TAIL_LINES = 20;
+
+export interface ContainerTargetOptions {
+  /** The image: HOST/REPO@sha256:… or oci:DIR@sha256:… */
+  image: string;
+  keychain?: Keychain;
+  insecure?: boolean;
+  cacheDir: string;
+  limits?: LayerLimits;
+  runtime?: "auto" | "runc" | "podman" | "docker";
+  /** Where the task's output (the containers' stderr) goes. */
+  output: (line: string) => void;
+  log: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+export function containerTarget(o: ContainerTargetOptions): MapTarget {
+  let prepared: PreparedImage | undefined;
+  const prepare = async () =>
+    (prepared ??= await (await import("../container/image-cache.js")).prepareImage(o.image, {
+      cacheDir: o.cacheDir,
+      keychain: o.keychain,
+      insecure: o.insecure,
+      log: o.log,
+      warn: o.warn,
+      limits: o.limits,
+    }));
+  return {
+    name: "container",
+    async check(run: MapRun): Promise<void> {
+      if (!(run.store instanceof DirStore))
+        throw new PipelineError(
+          "E_MAP_TARGET",
+          `--on container: the store must be a directory of this machine, got ${run.store.where}`,
+        );
+      const image = await prepare();
+      // Checked in the image's root filesystem, before any container starts: what the map will run.
+      if (!(await targetExists(join(image.rootfs, "app", ...run.plan.task.module.split("/")))))
+        throw new PipelineError(
+          "E_MAP_TASK_NOT_FOUND",
+          `${run.what}: the image ${o.image} has no /app/${run.plan.task.module}: a task must be a module of the pipeline (its srcs or deps)`,
+        );
+      if (!(await targetExists(join(image.rootfs, ...WORKER_IN_IMAGE.split("/").filter(Boolean)))))
+        throw new PipelineError(
+          "E_MAP_TARGET",
+          `the image ${o.image} has no map worker (${WORKER_IN_IMAGE}): it was built by an older rules_pipeline; rebuild it`,
+        );
+    },
+    async run(run: MapRun): Promise<TargetFailure | undefined> {
+      const { runPrepared } = await import("../container/container.js");
+      const image = await prepare();
+      const store = run.store as DirStore;
+      const failures = new Map<number, TargetFailure>();
+      const failed = await schedule({
+        indexes: run.plan.chunks.length,
+        parallelism: run.parallelism,
+        retries: run.retries,
+        signal: run.signal,
+        onRetry: (index, attempt, message) => run.progress.retry(index, attempt, message),
+        attempt: async (index, attempt, signal) => {
+          let current: number | undefined;
+          const tail: string[] = [];
+          const stdout = lineWriter((line) => {
+            if (!line.startsWith(EVENT_PREFIX)) return o.output(line);
+            const e = JSON.parse(line.slice(EVENT_PREFIX.length)) as ChunkEvent;
+            current = e.kind === "start" ? e.index : undefined;
+            run.progress.item(e);
+          });
+          const stderr = lineWriter((line) => {
+            tail.push(line);
+            if (tail.length > TAIL_LINES) tail.shift();
+            o.output(line);
+          });
+          const { exitCode } = await runPrepared(image, {
+            command: ["node", WORKER_IN_IMAGE],
+            env: {
+              PIPELINE_MAP_STORE: CONTAINER_STORE,
+              PIPELINE_MAP_PLAN: run.planHex,
+              PIPELINE_MAP_INDEX: String(index),
+            },
+            mounts: [{ source: store.root, destination: CONTAINER_STORE, readonly: false }],
+            runtime: o.runtime,
+            name: `map-${index}-${attempt}`,
+            stdout: stdout as Writable,
+            stderr: stderr as Writable,
+            signal,
+            cacheDir: o.cacheDir,
+            log: o.log,
+            warn: o.warn,
+          });
+          await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
+          if (exitCode === 0) return { ok: true };
+          const failure = current === undefined ? undefined : await readFailure(run, current);
+          if (failure) run.progress.failed(failure);
+          const message = failure?.message ?? `the map worker exited with code ${exitCode}`;
+          failures.set(index, { attempts: attempt + 1, failure, log: [...tail], message });
+          return { ok: false, retry: exitCode !== EXIT_NOT_RETRIABLE, message };
+        },
+      });
+      if (!failed) return undefined;
+      return {
+        ...(failures.get(failed.index) ?? { failure: undefined, log: [], message: failed.message }),
+        attempts: failed.attempts,
+      };
+    },
+  };
+}
+
+/** The failure record the worker stored for item `index`, if it could. */
+async function readFailure(run: MapRun, index: number): Promise<ItemFailure | undefined> {
+  const bytes = await run.store.get(failureKey(run.planHex, index), 1024 * 1024);
+  if (!bytes) return undefined;
+  let r: unknown;
+  try {
+    r = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  // Written by the worker in the image (map-chunk.ts); what is used of it is checked.
+  if (typeof r !== "object" || r === null) return undefined;
+  const { message, kind, retry, stack } = r as Record<string, unknown>;
+  if (typeof message !== "string" || typeof kind !== "string") return undefined;
+  const kinds: readonly ItemFailure["kind"][] = ["threw", "timeout", "crashed", "unserialisable", "bad-item", "load"];
+  const known = kinds.find((k) => k === kind);
+  if (!known) return undefined;
+  return {
+    index,
+    item: "",
+    kind: known,
+    message,
+    retry: retry === true,
+    ...(typeof stack === "string" ? { stack } : {}),
+  };
+}
