@@ -100,6 +100,11 @@ export const RUN_ERRORS = {
     next: "Raise the bound named in the message (--max-item-size), or pass large inputs by reference (a key or a URL) instead of by value.",
     example: "s3://maps/runs/blobs/sha256/3f2a…: 80000000 bytes, above the limit of 67108864",
   },
+  E_RUN_MAP: {
+    meaning: "runMap cannot start the `pipeline map` it runs the map with, or it ended without saying why.",
+    next: "Check that the CLI is installed beside the runtime library (the launchers set it up; library users install it).",
+    example: "cannot start `pipeline map`: spawn pipeline ENOENT",
+  },
   E_RUN_HOST: {
     meaning: "A process on the host (ServerAvailableInterpreter) cannot be started.",
     next: "Check the nodePath of the spec.",

@@ -117,6 +117,7 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
           });
           await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
           if (exitCode === 0) return { ok: true };
+          if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
           const failure = current === undefined ? undefined : await readFailure(run, current);
           if (failure) run.progress.failed(failure);
           const message = failure?.message ?? `the map worker exited with code ${exitCode}`;

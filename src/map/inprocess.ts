@@ -95,6 +95,7 @@ export function inProcessTarget(o: InProcessOptions): MapTarget {
                 event: (e) => run.progress.item(e),
               });
               if (!failure) return { ok: true };
+              if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
               failures.set(index, { failure, log: lane.tail.take() });
               run.progress.failed(failure);
               return { ok: false, retry: failure.retry, message: failure.message };

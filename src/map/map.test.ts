@@ -194,6 +194,71 @@ describe("pipeline map --on inprocess", () => {
     expect(calls()).toBe(0);
   });
 
+  it("--json: one JSON event per line on stderr (item-start, item-done, finish), results alone on stdout", async () => {
+    const r = await pipeline([
+      "--task",
+      "score.js#score",
+      "--items",
+      items("json.jsonl", [{ n: 5 }, { n: 6 }]),
+      "--json",
+      "--artifacts",
+      join(dir, "json-store"),
+    ]);
+    expect(r.code).toBe(0);
+    const events = r.stderr.split("\n").map((l) => JSON.parse(l) as { event: string; index?: number });
+    expect(
+      events
+        .filter((e) => e.event === "item-done")
+        .map((e) => e.index)
+        .sort(),
+    ).toEqual([0, 1]);
+    expect(events.at(-1)).toMatchObject({ event: "finish", ok: true, done: 2, total: 2, reused: 0 });
+    expect(r.stdout.map((l) => JSON.parse(l))).toEqual([
+      { n: 5, square: 25 },
+      { n: 6, square: 36 },
+    ]);
+  });
+
+  it("SIGINT stops the running tasks and the command (exit 130), leaving --out unwritten", async () => {
+    const { spawn } = await import("node:child_process");
+    const { pipelineCli } = await import("../../test/fixtures/cli");
+    const child = spawn(
+      process.execPath,
+      [
+        await pipelineCli(),
+        "map",
+        "--task",
+        "score.js#score",
+        "--items",
+        items("sigint.jsonl", [
+          { n: 1, spin: true },
+          { n: 2, spin: true },
+        ]),
+        "--out",
+        "sigint-out.jsonl",
+        "--parallelism",
+        "2",
+      ],
+      {
+        cwd: dir,
+        env: { ...process.env, PIPELINE_CACHE_DIR: join(dir, "cache") },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const closed = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
+    // Both tasks running (their busy loops never end by themselves): the CLI has started them by then.
+    await new Promise((r) => setTimeout(r, 3000));
+    child.kill("SIGINT");
+    const code = await closed;
+    expect(err).toContain("SIGINT: stopping the map's tasks");
+    expect(code).toBe(130);
+    expect(readdirSync(dir).filter((f) => f.includes("sigint-out"))).toEqual([]);
+  });
+
   it("byte buffers go both ways in the envelope form (runMap's), and a bytes result prints as {bytes} in plain JSON lines", async () => {
     const lines = [
       { bytes: Buffer.from("abc").toString("base64") },

@@ -12,7 +12,8 @@ export class MapCounter implements MapProgress {
   private done = 0;
   private reused = 0;
   private running = 0;
-  private failures = 0;
+  /** Items whose last attempt failed (one that succeeds on a retry leaves the set). */
+  private readonly failing = new Set<number>();
   private retries = 0;
   private lastTenth = 0;
   private lastDraw = 0;
@@ -34,6 +35,7 @@ export class MapCounter implements MapProgress {
     if (e.kind === "start") this.running++;
     else {
       this.done++;
+      this.failing.delete(e.index);
       if (e.reused) this.reused++;
       else this.running = Math.max(0, this.running - 1);
     }
@@ -52,7 +54,7 @@ export class MapCounter implements MapProgress {
   }
 
   failed(f: ItemFailure): void {
-    this.failures++;
+    this.failing.add(f.index);
     this.running = Math.max(0, this.running - 1);
     this.say({ event: "item-failed", ...f }, `map: item ${f.index} failed (${f.kind}): ${f.message}`);
   }
@@ -60,7 +62,7 @@ export class MapCounter implements MapProgress {
   /** The closing line. */
   finish(ok: boolean): void {
     if (this.mode === "terminal") this.draw("\r\x1b[K");
-    const line = `map: ${this.done}/${this.total} done (${this.reused} reused from the store), ${this.failures} failed, ${this.retries} retries`;
+    const line = `map: ${this.done}/${this.total} done (${this.reused} reused from the store), ${this.failing.size} failed, ${this.retries} retries`;
     if (this.mode === "json")
       this.err(
         JSON.stringify({
@@ -69,7 +71,7 @@ export class MapCounter implements MapProgress {
           done: this.done,
           total: this.total,
           reused: this.reused,
-          failed: this.failures,
+          failed: this.failing.size,
           retries: this.retries,
         }),
       );
@@ -91,7 +93,7 @@ export class MapCounter implements MapProgress {
       if (!force && now - this.lastDraw < 100 && this.done < this.total) return;
       this.lastDraw = now;
       this.draw(
-        `\r\x1b[Kmap ${this.done}/${this.total} done, ${this.running} running, ${this.failures} failed, ${this.retries} retries`,
+        `\r\x1b[Kmap ${this.done}/${this.total} done, ${this.running} running, ${this.failing.size} failed, ${this.retries} retries`,
       );
     } else if (this.mode === "lines" && this.total > 0) {
       const tenth = Math.floor((this.done * 10) / this.total);

@@ -99,7 +99,12 @@ export async function runMap(o: RunMapOptions): Promise<MapSummary> {
     progress.finish(!failed);
     if (failed) {
       const f = failed.failure;
-      const item = f ? `item ${f.index} (line ${f.index + 1} of ${o.itemsWhat})` : "an index";
+      // runMap's items are an array: its index says it all; a file's get their line too.
+      const item = !f
+        ? "an index"
+        : o.format === "envelope"
+          ? `item ${f.index}`
+          : `item ${f.index} (line ${f.index + 1} of ${o.itemsWhat})`;
       const tries = failed.attempts === 1 ? "1 attempt" : `${failed.attempts} attempts`;
       const log = failed.log.length ? `\nlast lines of its log:\n${failed.log.map((l) => `  ${l}`).join("\n")}` : "";
       throw new PipelineError(

@@ -28,7 +28,7 @@ export type RuntimeErrorCode =
   | "E_BAD_OPTION"
   | "E_BAD_TARGET"
   | "E_IMAGE_NOT_PUSHED"
-  | "E_MAP_TASK"
+  | "E_RUN_MAP"
   | "E_NO_CONTAINER_IMAGE"
   | "E_RUN_CONTAINER"
   | "E_RUN_KUBERNETES";
@@ -395,6 +395,19 @@ export function launchTarget(env: Env = process.env): LaunchTarget {
   return target;
 }
 
+/**
+ * runMap's failure: `pipeline map`'s own, its code one of the error catalogue's (docs/errors.md: E_MAP_TASK,
+ * E_MAP_ITEM, E_MAP_TASK_NOT_FOUND, E_MAP_STORE, …), its message the CLI's.
+ */
+export class MapError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "MapError";
+    this.code = code;
+  }
+}
+
 /** A map's task: an exported function of a module of the pipeline (part of its image), called with each item. */
 export interface MapTaskRef {
   /** The module: `new URL("./score.js", import.meta.url)`, a file: URL string, or a path (`require.resolve("./score")`). */
@@ -427,7 +440,7 @@ export interface RunMapOptions {
  * Runs `task` on every item (JSON values or byte buffers) where `on` says, with `pipeline map`; resolves to the
  * results in item order. Results are stored (opts.artifacts) keyed by the image, the task and the item: a call
  * repeated with the same ones runs only what is missing. A failure rejects with a ContainerImageError whose code and
- * message are the CLI's (E_MAP_TASK: the item's index, its error and last log lines).
+ * message are the CLI's: a MapError (E_MAP_TASK: the item's index, its error and last log lines).
  *
  *   const scores = await runMap({ module: new URL("./score.js", import.meta.url), export: "score" }, files);
  */
@@ -478,7 +491,7 @@ export async function runMap<R = unknown>(
     ];
     for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
     const failure = await spawnCliCapturing(cliCommand(args, env));
-    if (failure) throw new ContainerImageError(failure.code, failure.message);
+    if (failure) throw new MapError(failure.code, failure.message);
     const out = fs.readFileSync(path.join(dir, "out.jsonl"), "utf8").split("\n").filter(Boolean);
     return out.map((l) => {
       const v = JSON.parse(l) as { json?: R; bytes?: string };
@@ -494,7 +507,7 @@ function spawnCliCapturing(cmd: {
   command: string;
   args: string[];
   env: Env;
-}): Promise<{ code: RuntimeErrorCode; message: string } | undefined> {
+}): Promise<{ code: string; message: string } | undefined> {
   const { spawn } = require("node:child_process") as typeof import("node:child_process");
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.command, cmd.args, {
@@ -510,16 +523,16 @@ function spawnCliCapturing(cmd: {
     const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, forward(s)] as const);
     for (const [s, h] of handlers) process.on(s, h);
     child.on("error", (e) =>
-      reject(new ContainerImageError("E_MAP_TASK", `cannot start \`${cmd.command} map\`: ${e.message}`)),
+      reject(new ContainerImageError("E_RUN_MAP", `cannot start \`${cmd.command} map\`: ${e.message}`)),
     );
     child.on("close", (code) => {
       for (const [s, h] of handlers) process.off(s, h);
       if (code === 0) return resolve(undefined);
-      const m = /error\[(E_[A-Z_]+)\]: ([\s\S]*)$/.exec(tail);
-      resolve({
-        code: (m?.[1] ?? "E_MAP_TASK") as RuntimeErrorCode,
-        message: m ? m[2].trimEnd() : `pipeline map exited with code ${code}`,
-      });
+      // The CLI's error boundary prints `error[CODE]: message` then a `see docs/errors.md#…` line.
+      const m = /error\[(E_[A-Z0-9_]+)\]: ([\s\S]*?)\s*(?:\nsee docs\/errors\.md#\S*\s*)?$/.exec(tail);
+      resolve(
+        m ? { code: m[1], message: m[2] } : { code: "E_RUN_MAP", message: `pipeline map exited with code ${code}` },
+      );
     });
   });
 }

@@ -177,11 +177,11 @@ export class TaskThread {
     return outcome;
   }
 
-  /** Ends the thread. */
+  /** Ends the thread; a call in progress resolves as `crashed` (stopped). */
   async stop(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
-    this.pending = undefined;
+    this.settle({ kind: "crashed", message: "stopped" });
     if (w) await w.terminate();
   }
 }

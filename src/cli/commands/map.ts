@@ -12,7 +12,7 @@
  */
 import { once } from "node:events";
 import { createReadStream, createWriteStream, promises as fs } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, constants } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../../errors";
@@ -107,8 +107,10 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
   const { runMap } = await import("../../map/run-map.js");
   const { MapCounter } = await import("../../map/progress.js");
   const stop = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
   const offSignals = onTermination((sig) => {
     io.stderr(`${sig}: stopping the map's tasks`);
+    stoppedBy ??= sig;
     stop.abort();
   });
   const outFile = a.out ? resolve(io.cwd, a.out) : undefined;
@@ -139,6 +141,17 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
       await closed;
       await fs.rename(tmp, outFile);
     }
+  } catch (e) {
+    // Stopped by a signal: the exit code says which (130 for SIGINT, 143 for SIGTERM, as a shell's).
+    if (stoppedBy && e instanceof PipelineError && e.code === "E_ABORTED")
+      throw new PipelineError(
+        "E_ABORTED",
+        `${stoppedBy}: the map was stopped; the results stored so far stay (the next run does only the rest)`,
+        {
+          exitCode: 128 + (constants.signals[stoppedBy] ?? 15),
+        },
+      );
+    throw e;
   } finally {
     offSignals();
     if (file && !file.closed) {
