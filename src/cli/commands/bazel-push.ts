@@ -47,7 +47,14 @@ export async function pushFromConfig(
   }
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
   // Opened before anything is pushed: a wrong password pushes nothing.
-  const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
+  const keyWhat = sign["sign-key"]
+    ? "--sign-key (signing key)"
+    : io.env[ENV_SIGN_KEY]
+      ? `$${ENV_SIGN_KEY} (signing key)`
+      : `${cfg.label}: sign_key (signing key)`;
+  const signingKey = keyPath
+    ? await readSigningKey(keyPath, await signingPassword(io.env, sign["sign-password-file"]), keyWhat)
+    : undefined;
   const { lockfileDigests } = await import("../../sign/provenance.js");
   const lockfiles = signingKey
     ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) })))

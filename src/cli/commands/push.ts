@@ -22,7 +22,7 @@ import type { PUSH } from "../command-specs";
 
 async function openSigningKey(file: string, env: NodeJS.ProcessEnv, passwordFile: string | undefined) {
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
-  return readSigningKey(file, signingPassword(env, passwordFile));
+  return readSigningKey(file, await signingPassword(env, passwordFile), "--sign-key (signing key)");
 }
 
 export function layoutDirOf(source: string): string {
