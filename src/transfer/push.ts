@@ -13,6 +13,7 @@ import { type Selection, selectPlatforms } from "./platforms";
 import { RemoteLayers, remoteRepositories } from "./remote-blobs";
 import type { BazelCache } from "./bazel-cache";
 import type { ProgressSink } from "../registry/progress";
+import type { TransferRate } from "../registry/transfer-rate";
 import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
@@ -80,6 +81,8 @@ export interface PushLayoutsOptions {
   legacySignature?: boolean;
   /** Reads the layers a layout records as in the Bazel remote cache (the image rule's push layout). */
   bazelCache?: BazelCache;
+  /** How slow a registry's answers may be, as the cache's (resolveLimits: $PIPELINE_MIN_TRANSFER_RATE). */
+  transfer?: TransferRate;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -109,6 +112,7 @@ function fetchRemoteLayers(sel: Selection, opts: PushLayoutsOptions): Selection 
     insecure: opts.insecure,
     log: opts.log,
     bazelCache: opts.bazelCache,
+    transfer: opts.transfer,
   });
   const images = sel.images.map((i) => remote.image(i));
   return sel.kind === "index"
@@ -140,6 +144,7 @@ export async function pushLayouts(
       insecure: opts.insecure,
       progress: opts.progress,
       log: opts.log,
+      transfer: opts.transfer,
       mountFrom: distinct([...mountSources(sel.images), ...remoteRepositories(sel.images)]),
     };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
