@@ -22,6 +22,8 @@ export interface NamedFile {
   bound: number;
   /** The error code of the errors (the kind's: E_SIGNING_KEY for keys). */
   code: ErrorCode;
+  /** The error when there is no such file (default: `code`'s, saying so). */
+  missing?: () => Error;
 }
 
 /** `a character device`, `a FIFO`: what a path that is not a regular file is, for messages. */
@@ -38,8 +40,9 @@ function fail(spec: NamedFile, path: string, why: string): PipelineError {
   return new PipelineError(spec.code, `${spec.what}: ${path}: ${why}`);
 }
 
-function openError(spec: NamedFile, path: string, e: unknown): PipelineError {
+function openError(spec: NamedFile, path: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" && spec.missing) return spec.missing();
   return fail(
     spec,
     path,

@@ -1,6 +1,7 @@
 /** Pushes OCI layouts to one repository and describes the result: shared by `push`, `bazel-push` and `bazel-run`. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 import type { Keychain } from "../registry-auth/keychain";
 import { parseReference } from "../oci/reference";
 import { readLayoutContent } from "../layout/read";
@@ -246,15 +247,8 @@ export async function pushLayouts(
 
 /** An SBOM file to attach: readable, and a JSON document (E_BAD_INPUT naming the file otherwise). */
 export function readSbomFile(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new PipelineError(
-      "E_BAD_INPUT",
-      `--sbom ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  // The one reader of files a flag names (src/named-file.ts): a regular file of at most 64 MiB.
+  const bytes = readNamedFileSync(path, { what: "--sbom", bound: 64 * 1024 * 1024, code: "E_BAD_INPUT" });
   try {
     const doc = JSON.parse(bytes.toString("utf8")) as { spdxVersion?: unknown };
     if (typeof doc?.spdxVersion !== "string")
