@@ -22,6 +22,7 @@ import { untilDone } from "../process/signals";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
 import { COMMIT_RE } from "../oci/grammar";
+import { resolveLimits } from "../layer/limits";
 
 export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
   /** The credential for the remote; without one git uses the user's own configuration. */
@@ -218,6 +219,23 @@ function authOptions(opts: GitOpOptions): GitAuthOptions {
   };
 }
 
+/**
+ * A git server is a server we read from, held to the registry's minimum transfer rate ($PIPELINE_MIN_TRANSFER_RATE
+ * over $PIPELINE_TRANSFER_RATE_WINDOW) through git's own rule for HTTP(S), which is the same one (curl aborts a
+ * transfer slower than GIT_HTTP_LOW_SPEED_LIMIT bytes/s for GIT_HTTP_LOW_SPEED_TIME seconds); the timeouts bound the
+ * rest. An environment that sets git's own limit keeps it.
+ */
+export function lowSpeedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.GIT_HTTP_LOW_SPEED_LIMIT !== undefined || env.GIT_HTTP_LOW_SPEED_TIME !== undefined) return env;
+  const limits = resolveLimits({}, env);
+  if (!(limits.minTransferRate > 0)) return env;
+  return {
+    ...env,
+    GIT_HTTP_LOW_SPEED_LIMIT: String(Math.ceil(limits.minTransferRate)),
+    GIT_HTTP_LOW_SPEED_TIME: String(Math.max(1, Math.ceil(limits.transferRateWindow / 1000))),
+  };
+}
+
 function localEnv(opts: GitOpOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), GIT_TERMINAL_PROMPT: "0" };
   for (const k of REPO_ENV) delete env[k];
@@ -327,7 +345,11 @@ async function runRemote(
   args: string[],
   o: { url: string; opts: GitOpOptions; env: NodeJS.ProcessEnv; timeoutMs: number },
 ): Promise<GitResult> {
-  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.timeoutMs, signal: o.opts.signal });
+  const r = await execGit(o.opts.git ?? "git", args, {
+    env: lowSpeedEnv(o.env),
+    timeoutMs: o.timeoutMs,
+    signal: o.opts.signal,
+  });
   if (r.code !== 0) throw gitFailure(args, r, o.url, o.opts.credential);
   return r;
 }
