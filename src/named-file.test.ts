@@ -70,7 +70,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 }
 
 describe("every key and password file the CLI reads goes through it", () => {
-  it("deploy --render: a spec's requireSignature naming /dev/zero or a FIFO (relative to the spec) is refused at once", async () => {
+  it("deploy --render and run SPEC: a spec's requireSignature naming /dev/zero or a FIFO (relative to the spec) is refused at once", async () => {
     for (const [key, shown] of [
       ["/dev/zero", "/dev/zero: a character device"],
       ["key.fifo", `${fifo}: a FIFO (named pipe)`],
@@ -80,6 +80,12 @@ describe("every key and password file the CLI reads goes through it", () => {
       const r = await cli(["deploy", spec, "--render", "--offline"]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(
+        `error[E_SIGNING_KEY]: ${spec}: requireSignature (public key): ${shown}, not a regular file`,
+      );
+      // `pipeline run SPEC` reads it before any registry is asked about the spec's image.
+      const run = await cli(["run", spec]);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toContain(
         `error[E_SIGNING_KEY]: ${spec}: requireSignature (public key): ${shown}, not a regular file`,
       );
     }

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitCredential } from "./auth";
-import { cloneAt, fetchCheckout, type GitOpOptions, lowSpeedEnv, lsRemote } from "./ops";
+import { lowSpeedEnv } from "./low-speed";
+import { cloneAt, fetchCheckout, type GitOpOptions, lsRemote } from "./ops";
 import { secretsOf } from "./redact";
 import { pipelineErrorOf as caught } from "../../test/fixtures/errors";
 

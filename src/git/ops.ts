@@ -22,7 +22,7 @@ import { untilDone } from "../process/signals";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
 import { COMMIT_RE } from "../oci/grammar";
-import { resolveLimits } from "../layer/limits";
+import { lowSpeedEnv } from "./low-speed";
 
 export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
   /** The credential for the remote; without one git uses the user's own configuration. */
@@ -216,23 +216,6 @@ function authOptions(opts: GitOpOptions): GitAuthOptions {
     strictHostKeyChecking: opts.strictHostKeyChecking,
     knownHostsFile: opts.knownHostsFile,
     tmpDir: opts.tmpDir,
-  };
-}
-
-/**
- * A git server is a server we read from, held to the registry's minimum transfer rate ($PIPELINE_MIN_TRANSFER_RATE
- * over $PIPELINE_TRANSFER_RATE_WINDOW) through git's own rule for HTTP(S), which is the same one (curl aborts a
- * transfer slower than GIT_HTTP_LOW_SPEED_LIMIT bytes/s for GIT_HTTP_LOW_SPEED_TIME seconds); the timeouts bound the
- * rest. An environment that sets git's own limit keeps it.
- */
-export function lowSpeedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (env.GIT_HTTP_LOW_SPEED_LIMIT !== undefined || env.GIT_HTTP_LOW_SPEED_TIME !== undefined) return env;
-  const limits = resolveLimits({}, env);
-  if (!(limits.minTransferRate > 0)) return env;
-  return {
-    ...env,
-    GIT_HTTP_LOW_SPEED_LIMIT: String(Math.ceil(limits.minTransferRate)),
-    GIT_HTTP_LOW_SPEED_TIME: String(Math.max(1, Math.ceil(limits.transferRateWindow / 1000))),
   };
 }
 
