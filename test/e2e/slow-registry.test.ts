@@ -246,7 +246,7 @@ describe("push from a Bazel remote cache that drips a layer (issue #72)", () => 
     expect(r.stderr).toMatch(/ at [0-9.]+ B\/s /);
   });
 
-  it("a registry giving up on the upload (408, with retries) ends the push: its error, exit 1, no cache response left open", async () => {
+  it("a registry giving up on the upload (408, with retries) ends the push: its error, exit 1, no cache response holding the process", async () => {
     const proxy = await givingUp(reg.port);
     try {
       // The rate check off: only the registry's answer can end this push.
