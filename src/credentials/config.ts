@@ -13,21 +13,12 @@
  *
  * The longest matching URL prefix wins (see url.ts). The file is written atomically with mode 0600.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-  chmodSync,
-} from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, chmodSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 import { type CredentialService, type NormalizedUrl, normalizeUrl, prefixScore, SERVICES, urlKey } from "./url";
 
 export interface FileSource {
@@ -248,18 +239,24 @@ export function validateConfig(file: string, parsed: unknown): CredentialsConfig
   return { version: 1, credentials };
 }
 
+/** No credentials file: an empty config, not an error. */
+class NoCredentialsFile extends Error {}
+
 /** Reads and validates the credentials file; a missing file is an empty config. */
 export function loadCredentialsConfig(opts: CredentialsPathOptions = {}): LoadedCredentials {
   const path = credentialsConfigPath(opts);
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    // The one reader of files the environment or a flag names (src/named-file.ts): a regular file of at most 4 MiB.
+    text = readNamedFileSync(path, {
+      what: "credentials file",
+      bound: 4 * 1024 * 1024,
+      code: CONFIG_ERROR,
+      missing: () => new NoCredentialsFile(),
+    }).toString("utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { path, exists: false, config: emptyConfig() };
-    throw new PipelineError(
-      CONFIG_ERROR,
-      `cannot read credentials file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    if (e instanceof NoCredentialsFile) return { path, exists: false, config: emptyConfig() };
+    throw e;
   }
   let parsed: unknown;
   try {

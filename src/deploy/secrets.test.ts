@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,7 +48,14 @@ describe("resolveNamedSecret", () => {
     mkdirSync(join(dir, "a-dir"));
     const err = pipelineErrorOfSync(() => resolveNamedSecret("a-dir", { env: { PIPELINE_SECRETS_DIR: dir } }));
     expect(err.code).toBe("E_SECRET_READ");
-    expect(err.message).toBe(`secret "a-dir": cannot read ${join(dir, "a-dir")} (EISDIR)`);
+    expect(err.message).toBe(`secret "a-dir": ${join(dir, "a-dir")}: a directory, not a regular file`);
+  });
+
+  it("a secret that is a FIFO is refused without blocking, by the one reader of named files (issue #72)", () => {
+    execFileSync("mkfifo", [join(dir, "a-fifo")]);
+    const err = pipelineErrorOfSync(() => resolveNamedSecret("a-fifo", { env: { PIPELINE_SECRETS_DIR: dir } }));
+    expect(err.code).toBe("E_SECRET_READ");
+    expect(err.message).toBe(`secret "a-fifo": ${join(dir, "a-fifo")}: a FIFO (named pipe), not a regular file`);
   });
 });
 

@@ -6,10 +6,10 @@
  *      else ~/.config/rules_pipeline/secrets (one trailing newline is dropped).
  * Values are returned to the caller and never printed; errors name the secret, never its value.
  */
-import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 
 export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
@@ -41,22 +41,17 @@ export function resolveNamedSecret(name: string, opts: SecretLookupOptions = {})
   const fromEnv = env[secretEnvName(name)];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   const file = join(secretsDir(opts), name);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
-      throw new PipelineError(
+  // A regular file of at most 1 MiB (a Kubernetes Secret's own bound), read by the one reader (src/named-file.ts).
+  const text = readNamedFileSync(file, {
+    what: `secret ${JSON.stringify(name)}`,
+    bound: 1024 * 1024,
+    code: "E_SECRET_READ",
+    missing: () =>
+      new PipelineError(
         "E_SECRET_NOT_FOUND",
         `secret ${JSON.stringify(name)} not found: set ${secretEnvName(name)} or create ${file}`,
-      );
-    }
-    throw new PipelineError(
-      "E_SECRET_READ",
-      `secret ${JSON.stringify(name)}: cannot read ${file} (${code ?? String(e)})`,
-    );
-  }
+      ),
+  }).toString("utf8");
   const value = text.replace(/\r?\n$/, "");
   if (value === "") throw new PipelineError("E_SECRET_EMPTY", `secret ${JSON.stringify(name)} in ${file} is empty`);
   return value;

@@ -655,7 +655,7 @@ describe("loadDeploymentSpec", () => {
     }
     expect(err).toBeInstanceOf(PipelineError);
     expect((err as PipelineError).code).toBe("E_SPEC");
-    expect((err as PipelineError).message).toBe(`${missing}: cannot read the deployment spec (no such file)`);
+    expect((err as PipelineError).message).toBe(`deployment spec: ${missing}: no such file`);
   });
 });
 

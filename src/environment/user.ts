@@ -83,7 +83,7 @@ export const USER_VARIABLES = {
     readBy: "`src/layer/limits.ts`",
     format: "a rate such as 64KiB/s; 0 turns the check off",
     meaning:
-      "The slowest a registry may send or take a blob (default 1KiB/s over the window), like --min-transfer-rate.",
+      "The slowest a registry (or the Bazel remote cache a push reads layers from) may send or take a blob (default 1KiB/s over the window), like --min-transfer-rate; pushes read it too.",
   },
   PIPELINE_TRANSFER_RATE_WINDOW: {
     setBy: "users",

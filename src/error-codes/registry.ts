@@ -21,7 +21,8 @@ export const REGISTRY_ERRORS = {
       'push app: registry r.example.com answered HTTP 429 and asks to retry after 600 s (Retry-After: "600"), longer than the 60 s we wait; try again later',
   },
   E_REGISTRY_TOO_SLOW: {
-    meaning: "A transfer from or to the registry ran below the minimum transfer rate.",
+    meaning:
+      "A transfer from or to a server we read from (a registry, a redirect target, a Bazel HTTP remote cache) ran below the minimum transfer rate, or its answer's headers came too late.",
     next: "Lower the limit with --min-transfer-rate or $PIPELINE_MIN_TRANSFER_RATE (0 turns it off), or fix the link.",
     example:
       "pull base: registry r.example.com sent it at 2 KB/s (40960 bytes in 20.0 s of reading), below the minimum transfer rate of 10 KB/s",

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitCredential } from "./auth";
+import { lowSpeedEnv } from "./low-speed";
 import { cloneAt, fetchCheckout, type GitOpOptions, lsRemote } from "./ops";
 import { secretsOf } from "./redact";
 import { pipelineErrorOf as caught } from "../../test/fixtures/errors";
@@ -333,5 +334,21 @@ describe("credentials and failures (fake git)", () => {
 
   it("leaves no private dir behind", () => {
     expect(readdirSync(root).filter((n) => n.includes("git-auth"))).toEqual([]);
+  });
+});
+
+describe("lowSpeedEnv: a git server is held to the minimum transfer rate (issue #72)", () => {
+  it("gives git the rate and window of $PIPELINE_MIN_TRANSFER_RATE (default 1 KiB/s over 30 s), unless git's own limit is set", () => {
+    expect(lowSpeedEnv({ HOME: "/h" })).toEqual({
+      HOME: "/h",
+      GIT_HTTP_LOW_SPEED_LIMIT: "1024",
+      GIT_HTTP_LOW_SPEED_TIME: "30",
+    });
+    expect(lowSpeedEnv({ PIPELINE_MIN_TRANSFER_RATE: "64KiB/s", PIPELINE_TRANSFER_RATE_WINDOW: "10s" })).toMatchObject({
+      GIT_HTTP_LOW_SPEED_LIMIT: "65536",
+      GIT_HTTP_LOW_SPEED_TIME: "10",
+    });
+    expect(lowSpeedEnv({ PIPELINE_MIN_TRANSFER_RATE: "0" })).toEqual({ PIPELINE_MIN_TRANSFER_RATE: "0" });
+    expect(lowSpeedEnv({ GIT_HTTP_LOW_SPEED_LIMIT: "1" })).toEqual({ GIT_HTTP_LOW_SPEED_LIMIT: "1" });
   });
 });

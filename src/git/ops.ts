@@ -22,6 +22,7 @@ import { untilDone } from "../process/signals";
 import { sanitizeGitOutput } from "./redact";
 import { assertSafeGitUrl } from "./url";
 import { COMMIT_RE } from "../oci/grammar";
+import { lowSpeedEnv } from "./low-speed";
 
 export interface GitOpOptions extends Omit<GitAuthOptions, "baseEnv"> {
   /** The credential for the remote; without one git uses the user's own configuration. */
@@ -327,7 +328,11 @@ async function runRemote(
   args: string[],
   o: { url: string; opts: GitOpOptions; env: NodeJS.ProcessEnv; timeoutMs: number },
 ): Promise<GitResult> {
-  const r = await execGit(o.opts.git ?? "git", args, { env: o.env, timeoutMs: o.timeoutMs, signal: o.opts.signal });
+  const r = await execGit(o.opts.git ?? "git", args, {
+    env: lowSpeedEnv(o.env),
+    timeoutMs: o.timeoutMs,
+    signal: o.opts.signal,
+  });
   if (r.code !== 0) throw gitFailure(args, r, o.url, o.opts.credential);
   return r;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { customResourceProblems, loadCrdSchema } from "../../test/fixtures/crd-schema";
-import { pipelineErrorOfSync } from "../../test/fixtures/errors";
+import { pipelineErrorOf, pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { parseDeploymentSpec } from "../deploy/spec";
 import type { ResolvedDeployment } from "../deploy/types";
 import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../sign/provenance";
@@ -98,7 +98,7 @@ describe("admission policies", () => {
     ]);
   });
 
-  it("admissionPolicyOf reads requireSignature's key relative to the spec and names a bad one", () => {
+  it("admissionPolicyOf reads requireSignature's key relative to the spec and names a bad one", async () => {
     writeFileSync(join(dir, "cosign.pub"), PEM);
     writeFileSync(join(dir, "bad.pub"), "not a key\n");
     const specFile = join(dir, "deploy.yaml");
@@ -107,14 +107,14 @@ describe("admission policies", () => {
       image: IMAGE,
       warnings: [],
     });
-    const p = admissionPolicyOf(resolved("cosign.pub"), specFile) as ClusterImagePolicy;
+    const p = (await admissionPolicyOf(resolved("cosign.pub"), specFile)) as ClusterImagePolicy;
     expect(p.spec.authorities[0].key.data).toBe(PEM);
-    const e = pipelineErrorOfSync(() => admissionPolicyOf(resolved("bad.pub"), specFile));
+    const e = await pipelineErrorOf(admissionPolicyOf(resolved("bad.pub"), specFile));
     expect(e.message).toContain(
       `${specFile}: requireSignature: public key ${join(dir, "bad.pub")}: not a PEM public key`,
     );
     const layout: ResolvedDeployment = { ...resolved("cosign.pub"), image: `oci:/tmp/x@${DIGEST}` };
-    expect(pipelineErrorOfSync(() => admissionPolicyOf(layout, specFile)).message).toContain(
+    expect((await pipelineErrorOf(admissionPolicyOf(layout, specFile))).message).toContain(
       "admission: the policy names an image in a registry",
     );
   });

@@ -203,7 +203,7 @@ export function renderAdmissionPolicy(a: AdmissionInput): AdmissionPolicy {
  * The policy of a resolved deployment whose spec has `admission` (and, checked by the spec, `requireSignature`): the
  * key is read from requireSignature's file (relative to the spec), the image must be in a registry.
  */
-export function admissionPolicyOf(r: ResolvedDeployment, specFile: string): AdmissionPolicy | undefined {
+export async function admissionPolicyOf(r: ResolvedDeployment, specFile: string): Promise<AdmissionPolicy | undefined> {
   const { admission, requireSignature } = r.spec;
   if (!admission) return undefined;
   if (!requireSignature) {
@@ -218,7 +218,7 @@ export function admissionPolicyOf(r: ResolvedDeployment, specFile: string): Admi
   const keyFile = resolve(dirname(specFile), requireSignature);
   let pem: string;
   try {
-    pem = readPublicKey(keyFile).export({ type: "spki", format: "pem" }).toString();
+    pem = (await readPublicKey(keyFile, "public key")).export({ type: "spki", format: "pem" }).toString();
   } catch (e) {
     if (!(e instanceof PipelineError)) throw e;
     throw new PipelineError(e.code, `${specFile}: requireSignature: ${e.message}`);

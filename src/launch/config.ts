@@ -1,6 +1,7 @@
 /** The launch config the Bazel launchers hand to Node: what to run, which images, where to push them. */
 import { readFileSync } from "node:fs";
 import { PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 import { type Digest, parseDigest } from "../oci/digest";
 import { bool, checkJson, choice, dict, type Infer, list, obj, str } from "../schema/validators";
 
@@ -74,9 +75,11 @@ export type LaunchImage = Infer<typeof LAUNCH_IMAGE>;
 
 /** The launch config at `path`, validated: E_LAUNCH_CONFIG naming the file, the field and the value otherwise. */
 export function readLaunchConfig(path: string): LaunchConfig {
+  // The one reader of files a flag names (src/named-file.ts): a regular file of at most 4 MiB.
+  const bytes = readNamedFileSync(path, { what: "launch config", bound: 4 * 1024 * 1024, code: "E_LAUNCH_CONFIG" });
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw new PipelineError("E_LAUNCH_CONFIG", `cannot read launch config ${path}: ${(e as Error).message}`);
   }

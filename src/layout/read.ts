@@ -71,8 +71,8 @@ export function readIndexJson(dir: string): Index {
   return index;
 }
 
-/** The index.json entry named `refName`, or the only one. */
-function layoutEntry(dir: string, refName?: string): Descriptor {
+/** E_LAYOUT unless `dir` has an oci-layout file. */
+function assertLayout(dir: string): void {
   if (!existsSync(join(dir, "oci-layout"))) {
     const kind = existsSync(dir)
       ? statSync(dir).isDirectory()
@@ -81,6 +81,11 @@ function layoutEntry(dir: string, refName?: string): Descriptor {
       : "no such directory";
     throw new PipelineError("E_LAYOUT", `${dir} is not an OCI image layout (${kind})`);
   }
+}
+
+/** The index.json entry named `refName`, or the only one. */
+function layoutEntry(dir: string, refName?: string): Descriptor {
+  assertLayout(dir);
   let candidates = readIndexJson(dir).manifests;
   if (refName) {
     candidates = candidates.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] === refName);
@@ -134,6 +139,19 @@ export function readLayoutContent(dir: string, opts: { refName?: string } = {}):
   return INDEX_MEDIA_TYPES.includes(entry.mediaType)
     ? readIndexAt(dir, entry)
     : readManifestAt(dir, entry, hostPlatform());
+}
+
+/**
+ * Reads every entry of the layout's index.json back, as a later command would (indexes, manifests, configs, the
+ * layer files' sizes, a shallow layout's record): what a layout just written must pass before it replaces another
+ * (writeLayout's `atomic`). Entries that are neither an image nor an index (artifacts) are left to their readers.
+ */
+export function readLayoutWhole(dir: string): void {
+  assertLayout(dir);
+  for (const entry of readIndexJson(dir).manifests) {
+    if (INDEX_MEDIA_TYPES.includes(entry.mediaType)) readIndexAt(dir, entry);
+    else if (MANIFEST_MEDIA_TYPES.includes(entry.mediaType)) readManifestAt(dir, entry, hostPlatform());
+  }
 }
 
 /** Whether what a layout holds is a multi-platform index (else one image). */

@@ -48,6 +48,23 @@ describe("writeLayout", () => {
     expect(readFileSync(join(precious, "notes.txt"), "utf8")).toBe("keep me");
   });
 
+  test("atomic mode reads the new layout back before it replaces the old one: one that does not read back leaves the old one whole (issue #72)", async () => {
+    const parent = scratchDir("rp-layout-");
+    const layout = join(parent, "layout");
+    const good = tinyImage("good");
+    await writeLayout(layout, good, { atomic: true });
+    // A manifest with no layer while its config lists one diff_id: written fine, refused by every later read.
+    const bad = tinyImage("bad");
+    const manifestBytes = Buffer.from(JSON.stringify({ ...bad.manifest, layers: [] }));
+    const unreadable = { ...bad, manifestBytes, digest: sha256(manifestBytes), layers: [] };
+    const e = await writeLayout(layout, unreadable, { atomic: true }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: "E_LAYOUT" });
+    expect((e as Error).message).toContain(`OCI layout ${layout}: the layout written for it does not read back`);
+    expect((e as Error).message).toContain("config lists 1 diff_ids but the manifest has 0 layers");
+    expect(readLayout(layout).digest).toBe(good.digest);
+    expect(readdirSync(parent)).toEqual(["layout"]);
+  });
+
   test("a blob whose content does not match its digest is rejected and nothing is left under its name", async () => {
     const dir = join(scratchDir("rp-layout-"), "out");
     const img = tinyImage("real");

@@ -16,6 +16,7 @@ import { forEachLimited } from "../concurrency";
 import { holdTemp, tempPath } from "../process/temp";
 import { sweepBeforeWrite } from "../process/temp";
 import { remoteEntryOf, remoteSourcesOf, writeRemoteBlobs } from "./remote";
+import { readLayoutWhole } from "./read";
 
 export interface WriteLayoutOptions {
   /** Names the manifest in index.json (org.opencontainers.image.ref.name), e.g. a tag. */
@@ -23,7 +24,8 @@ export interface WriteLayoutOptions {
   /**
    * Write into a temporary sibling directory and rename it into place at the end, so that a failure
    * never leaves a layout a later run would trust. `dir` may be absent, empty, or an OCI layout (replaced);
-   * any other non-empty directory is refused rather than deleted.
+   * any other non-empty directory is refused rather than deleted. The new layout is read back whole in its
+   * temporary directory first (readLayoutWhole): one a later command could not read never replaces `dir`.
    */
   atomic?: boolean;
   /** Hard-link blobs that already sit in a file (same filesystem) instead of copying them. Default true. */
@@ -235,6 +237,19 @@ export function layoutBlobs(image: Image | ImageIndex): Blob[] {
   return all.filter((b) => (!local.has(b.digest) || !remoteSourcesOf(b)) && !seen.has(b.digest) && seen.add(b.digest));
 }
 
+/** E_LAYOUT naming `dir` (left as it was) unless the layout written at `target` reads back whole. */
+function readBack(target: string, dir: string): void {
+  try {
+    readLayoutWhole(target);
+  } catch (e) {
+    if (!(e instanceof PipelineError)) throw e;
+    throw new PipelineError(
+      e.code,
+      `OCI layout ${dir}: the layout written for it does not read back, so it did not replace ${dir}: ${e.message}`,
+    );
+  }
+}
+
 /**
  * Writes an image, or a multi-platform index and its images (index.json then names the index, as skopeo's
  * `copy --all` and rules_oci write it), as an OCI layout.
@@ -268,6 +283,7 @@ export async function writeLayout(
     await fsp.writeFile(join(target, "oci-layout"), JSON.stringify(OCI_LAYOUT_FILE));
     await fsp.writeFile(join(target, "index.json"), opts.indexJson ?? JSON.stringify(layoutIndex(image, opts.refName)));
     if (opts.atomic) {
+      readBack(target, dir);
       await fsp.rm(dir, { recursive: true, force: true });
       await fsp.rename(target, dir);
     }

@@ -70,16 +70,44 @@ export function parseDescriptor(
  */
 export function parseManifestDescriptors(doc: unknown, where: string): Manifest | undefined {
   if (!isObject(doc) || !isObject(doc.config) || !Array.isArray(doc.layers)) return undefined;
-  parseDescriptor(doc.config, `${where}: config`);
-  for (const [i, l] of doc.layers.entries()) parseDescriptor(l, `${where}: layers[${i}]`);
+  const sizes = new OneSizePerDigest(where);
+  sizes.add(parseDescriptor(doc.config, `${where}: config`), "config");
+  for (const [i, l] of doc.layers.entries()) sizes.add(parseDescriptor(l, `${where}: layers[${i}]`), `layers[${i}]`);
   if (doc.subject !== undefined) parseDescriptor(doc.subject, `${where}: subject`);
   return doc as unknown as Manifest;
+}
+
+/**
+ * One content has one size: a manifest (or index) naming one digest with two sizes names content that cannot exist,
+ * and whichever size a reader trusts, the other entry fails later, after something was written (issue #72: a shallow
+ * pull wrote such a manifest into a layout no command could read, over a good one). E_DIGEST_MISMATCH, as a pull
+ * that downloads the blob finds it.
+ */
+class OneSizePerDigest {
+  private readonly seen = new Map<string, { size: number; field: string }>();
+
+  constructor(private readonly where: string) {}
+
+  add(d: Descriptor, field: string): void {
+    const had = this.seen.get(d.digest);
+    if (!had) {
+      this.seen.set(d.digest, { size: d.size, field });
+      return;
+    }
+    if (had.size !== d.size)
+      throw new PipelineError(
+        "E_DIGEST_MISMATCH",
+        `${this.where}: ${field}: ${d.digest} is listed with size ${d.size}, and with size ${had.size} at ${had.field}: one content cannot have two sizes`,
+      );
+  }
 }
 
 /** Parsed JSON as an Index once its entries (and subject) are checked descriptors; undefined when it has no `manifests` list. */
 export function parseIndexDescriptors(doc: unknown, where: string): Index | undefined {
   if (!isObject(doc) || !Array.isArray(doc.manifests)) return undefined;
-  for (const [i, d] of doc.manifests.entries()) parseDescriptor(d, `${where}: manifests[${i}]`);
+  const sizes = new OneSizePerDigest(where);
+  for (const [i, d] of doc.manifests.entries())
+    sizes.add(parseDescriptor(d, `${where}: manifests[${i}]`), `manifests[${i}]`);
   if (doc.subject !== undefined) parseDescriptor(doc.subject, `${where}: subject`);
   return doc as unknown as Index;
 }

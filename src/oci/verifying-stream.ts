@@ -149,7 +149,8 @@ export class VerifyStream extends Transform {
    * Reads `src` straight into this stream's readable side, without a pipe into its writable side: each of a registry
    * response's chunks (64 KiB each, ~2,400 per 158 MB) then passes one stream layer instead of two. The same checks;
    * the end of `src` ends this stream (the check runs before its 'end'), and `src` is paused while this stream's reader
-   * is behind. Not with holdLast (that is for bodies being sent). `src`'s errors are the caller's to forward.
+   * is behind; `src` is destroyed with this stream (a reader that gives up closes the response it was reading, issue
+   * #72). Not with holdLast (that is for bodies being sent). `src`'s errors are the caller's to forward.
    */
   feed(src: Readable): void {
     if (this.streamOpts.holdLast) throw new Error("VerifyStream.feed(): holdLast is for streams written to");
@@ -170,6 +171,11 @@ export class VerifyStream extends Transform {
   _read(size: number): void {
     this.source?.resume();
     super._read(size);
+  }
+
+  _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (this.source && !this.source.destroyed) this.source.destroy();
+    super._destroy(err, cb);
   }
 
   _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -9,10 +9,11 @@
  *
  * The file parsing here is shared with auth.json (podman, skopeo), which uses the same format.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { type ErrorCode, PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 import { normalizeRegistry } from "../oci/reference";
 import { type CredentialHelperOptions, getFromHelper, helperSource } from "./cred-helper";
 import type { Credential, Keychain, ResolvedCredential } from "./keychain";
@@ -70,15 +71,28 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Reads and checks a docker-format credentials file (`auths`, `credHelpers`, `credsStore`); undefined when it
  * does not exist. Errors (code `code`) name the file and never quote its content.
  */
+/** A credentials file that is not there: no credentials from it, not an error. */
+class NoSuchFile extends Error {}
+
+/** The most a credentials file may hold: a few hundred registries' entries fit in far less. */
+const MAX_AUTH_FILE_BYTES = 4 * 1024 * 1024;
+
 export function readAuthFile(path: string, kind: string, code: ErrorCode): AuthFile | undefined {
   const label = `${kind} ${path}`;
   let text: string;
   let mode: number;
   try {
-    text = readFileSync(path, "utf8");
+    // The one reader of files the environment or a flag names (src/named-file.ts): a regular file of at most 4 MiB.
+    text = readNamedFileSync(path, {
+      what: kind,
+      bound: MAX_AUTH_FILE_BYTES,
+      code,
+      missing: () => new NoSuchFile(path),
+    }).toString("utf8");
     mode = statSync(path).mode & 0o777;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (e instanceof NoSuchFile || (e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (e instanceof PipelineError) throw e;
     throw new PipelineError(code, `cannot read ${label}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let parsed: unknown;

@@ -24,7 +24,7 @@ import {
   sameAuthority,
 } from "./http";
 import { registryUrl } from "./registry-text";
-import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
+import { type TransferRate, transferRateOf } from "./transfer-rate";
 
 export interface ClientOptions {
   /** Where credentials come from (default: docker config.json). */
@@ -207,13 +207,7 @@ export class RegistryClient {
     (async () => {
       const res = await this.send({ method: "GET", path: `/v2/${repository}/blobs/${digest}`, repository, operation });
       if (res.status !== 200) throw await this.fail(res, repository, operation);
-      res.body.on("error", (e) => verify.destroy(e));
-      verify.on("close", () => res.body.destroy());
-      verify.feed(res.body);
-      const rate = this.transport.rate;
-      watchTransferRate(res.body, rate, (m) =>
-        verify.destroy(tooSlowError(`${operation}: registry ${this.registry}`, rate, m)),
-      );
+      this.transport.feed(verify, res, `${operation}: registry ${this.registry}`);
     })().catch((e) => verify.destroy(e));
     return verify;
   }

@@ -7,6 +7,13 @@
  * `TransferRate.headersTimeoutMs` of the request being sent (a registry trickling them a byte at a time is cut off,
  * E_REGISTRY_TOO_SLOW), and a body read here (buffer, text, discard: manifests, indexes, referrer listings, tag lists,
  * token responses, error bodies) is held to the same minimum transfer rate as a streamed blob (transfer-rate.ts).
+ *
+ * The same holds for every server this transport reads, which we do not run either (a registry, a redirect target, a
+ * Bazel HTTP cache: src/transfer/bazel-cache.ts): a streamed body is read through HttpTransport.feed (the rate, the
+ * descriptor's size as its total bound, destroyed with its reader), a discarded one is drained to a bound, and a
+ * request whose answer came and went while its body was still being sent is destroyed with that body's stream, so an
+ * attempt that failed or was retried leaves nothing open behind it (issue #72: a push whose upload a registry answered
+ * 408 kept the Bazel cache responses it was streaming from open, and the process running, after its error).
  */
 import * as http from "node:http";
 import type * as https from "node:https";
@@ -14,6 +21,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
+import type { VerifyStream } from "../oci/verifying-stream";
 import { type ChunkSource, isReadable, pump } from "./body-chunks";
 import { registryText, registryUrl } from "./registry-text";
 import { type TransferRate, tooSlowError, transferRateOf, watchTransferRate } from "./transfer-rate";
@@ -158,6 +166,9 @@ const tooLarge = (url: URL, limit: number) =>
 /** How much of an error answer's body is read (its error codes): responseError reads no more. */
 export const ERROR_BODY_LIMIT = 64 * 1024;
 
+/** The most of a body discard() drains to keep its connection; a longer one is destroyed instead. */
+export const DISCARD_LIMIT = 1024 * 1024;
+
 /**
  * An error answer (4xx, or a 5xx once retries are spent) with its body read at once, up to ERROR_BODY_LIMIT bytes:
  * the body carries the registry's error codes (MANIFEST_BLOB_UNKNOWN, which a push retries; DENIED, NAME_UNKNOWN), so
@@ -186,13 +197,19 @@ async function readErrorAnswer(res: HttpResponse): Promise<{ res: HttpResponse; 
   return failure !== undefined && !(failure instanceof PipelineError) ? { res: read, cut: failure } : { res: read };
 }
 
-function makeResponse(res: IncomingMessage, url: URL, method: string, rate: TransferRate): HttpResponse {
+function makeResponse(
+  res: IncomingMessage,
+  url: URL,
+  method: string,
+  rate: TransferRate,
+  server: string,
+): HttpResponse {
   // A body that is empty by definition is drained now, so the keep-alive socket goes back to the agent (which
   // unrefs it) even when the caller never reads it; otherwise every HEAD would pin a socket and the process.
   if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || res.headers["content-length"] === "0")
     res.resume();
   const tooSlow = (m: { bytes: number; ms: number }) =>
-    res.destroy(tooSlowError(`${method} ${registryUrl(url)}: the registry`, rate, m));
+    res.destroy(tooSlowError(`${method} ${registryUrl(url)}: ${server}`, rate, m));
   // Read in flowing mode ('data'), not with an async iterator: the rate watcher counts only time the body flows.
   const buffer = (limit = 4 * 1024 * 1024): Promise<Buffer> =>
     new Promise<Buffer>((resolve, reject) => {
@@ -238,7 +255,12 @@ function makeResponse(res: IncomingMessage, url: URL, method: string, rate: Tran
       // fires, so the socket is neither returned to the agent nor disarmed, and holds the process for its timeout.
       if (res.readableEnded || res.destroyed) return;
       const stop = watchTransferRate(res, rate, tooSlow);
-      res.resume();
+      // A total bound too: a server sending an endless body fast is cut off (the connection is not worth keeping).
+      let drained = 0;
+      res.on("data", (chunk: Buffer) => {
+        drained += chunk.length;
+        if (drained > DISCARD_LIMIT) res.destroy();
+      });
       await new Promise<void>((resolve) => {
         res.once("end", resolve);
         res.once("error", () => resolve());
@@ -278,6 +300,11 @@ function sendOnce(
       connection?.responded(res);
       // The timeout is the socket's: disarm it once this exchange is over, before the socket is reused.
       res.once("end", () => r.setTimeout(0));
+      // An answer that came and went while the body was still going (a registry giving up on a slow upload: 408) ends
+      // the exchange: the request is destroyed, and with it the body's stream and what that stream reads from.
+      res.once("close", () => {
+        if (!r.writableFinished) r.destroy();
+      });
       resolve(res);
     });
     r.setTimeout(timeoutMs, () => {
@@ -355,6 +382,8 @@ export class HttpTransport {
     private readonly log: Logger = () => {},
     private readonly userAgent = "rules_pipeline",
     readonly rate: TransferRate = transferRateOf(),
+    /** Names the server in errors: `the registry`, `the Bazel remote cache`. */
+    readonly server = "the registry",
   ) {
     this.retry = {
       retries: retry.retries ?? 4,
@@ -418,6 +447,23 @@ export class HttpTransport {
     throw this.unreachable(req, ctx, lastError, maxAttempts);
   }
 
+  /**
+   * Streams a 200 answer's body into `out` (which checks it against its descriptor: the digest, and the size as the
+   * total bound) at this transport's minimum transfer rate, E_REGISTRY_TOO_SLOW naming `what` when slower; the body is
+   * destroyed with `out` (VerifyStream.feed), also when `out` was destroyed before the answer came. The one way a body
+   * we stream from a server we do not run is read (RegistryClient.openBlob, BazelCache.open).
+   */
+  feed(out: VerifyStream, res: HttpResponse, what: string): void {
+    if (out.destroyed) {
+      res.body.destroy();
+      return;
+    }
+    res.body.on("error", (e) => out.destroy(e));
+    out.feed(res.body);
+    const rate = this.rate;
+    watchTransferRate(res.body, rate, (m) => out.destroy(tooSlowError(what, rate, m)));
+  }
+
   /** Before attempt `attempt + 2` of `maxAttempts`: says why (`what`) and waits `delayMs`, else the backoff's delay. */
   private async pause(what: string, attempt: number, maxAttempts: number, delayMs?: number): Promise<void> {
     const delay = delayMs ?? backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs);
@@ -453,7 +499,7 @@ export class HttpTransport {
         this.retry.timeoutMs,
         this.rate.headersTimeoutMs,
       );
-      const res = makeResponse(raw, url, method, this.rate);
+      const res = makeResponse(raw, url, method, this.rate, this.server);
       this.log(`${method} ${registryUrl(url)} -> ${res.status} (${Date.now() - started} ms)`);
       if (req.followRedirects === false || !REDIRECTS.has(res.status)) return res;
       const location = res.header("location");

@@ -15,6 +15,7 @@ import { RegistryClient } from "./client";
 import { RegistryError } from "./errors";
 import { backoffDelay, type Logger, type RetryOptions } from "./http";
 import { silentProgress, type ProgressSink } from "./progress";
+import type { TransferRate } from "./transfer-rate";
 
 export interface PushTarget {
   registry: string;
@@ -36,6 +37,8 @@ export interface PushOptions {
   chunkSize?: number;
   log?: Logger;
   scheme?: "http" | "https";
+  /** How slow the registry's answers may be (default: the limits' defaults; a push's CLI reads the environment's). */
+  transfer?: TransferRate;
 }
 
 export interface PushResult {
@@ -84,6 +87,7 @@ export function pushClient(registry: string, opts: PushOptions): RegistryClient 
     retry: opts.retry,
     log: opts.log,
     scheme: opts.scheme,
+    transfer: opts.transfer,
     access: "push",
   });
 }

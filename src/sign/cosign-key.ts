@@ -7,9 +7,9 @@
  * the secretbox. Only ECDSA P-256 keys are accepted (cosign's default); errors name the file, never the password.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, scryptSync } from "node:crypto";
-import { readFileSync } from "node:fs";
 import nacl from "tweetnacl";
 import { PipelineError } from "../errors";
+import { readNamedFile } from "../named-file";
 
 const PEM_TYPES = ["ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"];
 /** scrypt's memory is 128·N·r bytes: at most 256 MiB (cosign's own keys use N=65536, r=8: 64 MiB). */
@@ -21,22 +21,12 @@ export interface SigningKey {
   publicKey: KeyObject;
 }
 
-function readSmall(path: string, what: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new PipelineError(
-      "E_SIGNING_KEY",
-      `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-  if (bytes.length > MAX_KEY_FILE)
-    throw new PipelineError(
-      "E_SIGNING_KEY",
-      `${what} ${path}: ${bytes.length} bytes, more than a key file holds (${MAX_KEY_FILE})`,
-    );
-  return bytes.toString("utf8");
+/**
+ * A key or password file, read through the one bounded reader (src/named-file.ts): a regular file of at most
+ * MAX_KEY_FILE bytes, or E_SIGNING_KEY naming `what` (the flag or field), the path and what it is instead.
+ */
+async function readSmall(path: string, what: string): Promise<string> {
+  return (await readNamedFile(path, { what, bound: MAX_KEY_FILE, code: "E_SIGNING_KEY" })).toString("utf8");
 }
 
 function assertP256(key: KeyObject, where: string): void {
@@ -93,10 +83,17 @@ function parseEncrypted(text: string, where: string): EncryptedKey {
   return doc;
 }
 
-/** Decrypts a cosign private key file with `password`. A wrong password is E_SIGNING_KEY naming the file. */
-export function readSigningKey(path: string, password: string): SigningKey {
-  const where = `signing key ${path}`;
-  const doc = parseEncrypted(readSmall(path, "signing key"), where);
+/**
+ * Decrypts a cosign private key file with `password`. A wrong password is E_SIGNING_KEY naming the file; `what` names
+ * the flag or field that named it (`--sign-key (signing key)`).
+ */
+export async function readSigningKey(path: string, password: string, what = "signing key"): Promise<SigningKey> {
+  return decryptSigningKey(await readSmall(path, what), password, `signing key ${path}`);
+}
+
+/** A cosign private key's text decrypted with `password`; `where` names it in errors. */
+export function decryptSigningKey(text: string, password: string, where: string): SigningKey {
+  const doc = parseEncrypted(text, where);
   const { N, r, p } = doc.kdf.params;
   const key = scryptSync(Buffer.from(password, "utf8"), Buffer.from(doc.kdf.salt, "base64"), 32, {
     N,
@@ -129,12 +126,13 @@ export function readSigningKey(path: string, password: string): SigningKey {
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
-/** A PEM public key (cosign.pub); ECDSA P-256 only. */
-export function readPublicKey(path: string): KeyObject {
+/** A PEM public key (cosign.pub); ECDSA P-256 only. `what` names the flag or field that named it (`--key (public key)`). */
+export async function readPublicKey(path: string, what = "public key"): Promise<KeyObject> {
   const where = `public key ${path}`;
+  const text = await readSmall(path, what);
   let key: KeyObject;
   try {
-    key = createPublicKey(readSmall(path, "public key"));
+    key = createPublicKey(text);
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     throw new PipelineError("E_SIGNING_KEY", `${where}: not a PEM public key (${(e as Error).message})`);
@@ -158,9 +156,10 @@ export const ENV_SIGN_PASSWORD_FILE = "PIPELINE_SIGN_PASSWORD_FILE";
  * `$PIPELINE_SIGN_PASSWORD_FILE`, else `$COSIGN_PASSWORD` as cosign reads it (set, even empty). Never from the
  * command line.
  */
-export function signingPassword(env: NodeJS.ProcessEnv, passwordFile: string | undefined): string {
+export async function signingPassword(env: NodeJS.ProcessEnv, passwordFile: string | undefined): Promise<string> {
   const file = passwordFile || env[ENV_SIGN_PASSWORD_FILE];
-  if (file) return readSmall(file, "password file").replace(/\r?\n[\s\S]*$/, "");
+  const what = passwordFile ? "--sign-password-file" : `$${ENV_SIGN_PASSWORD_FILE}`;
+  if (file) return (await readSmall(file, `${what} (password file)`)).replace(/\r?\n[\s\S]*$/, "");
   if (env.COSIGN_PASSWORD !== undefined) return env.COSIGN_PASSWORD;
   throw new PipelineError(
     "E_SIGNING_KEY",

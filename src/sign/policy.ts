@@ -30,11 +30,37 @@ export function requiredKey(
   env: NodeJS.ProcessEnv,
   spec?: { file: string; requireSignature?: string },
 ): string | undefined {
-  return (
-    flag ||
-    env[REQUIRE_SIGNATURE_ENV] ||
-    (spec?.requireSignature ? resolve(dirname(spec.file), spec.requireSignature) : undefined)
-  );
+  return requiredKeyOf(flag, env, spec)?.path;
+}
+
+/** The key the policy asks for (requiredKey), and what named it, for errors: `--require-signature (public key)`. */
+export interface RequiredKey {
+  path: string;
+  what: string;
+}
+
+export function requiredKeyOf(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  spec?: { file: string; requireSignature?: string },
+): RequiredKey | undefined {
+  if (flag) return { path: flag, what: "--require-signature (public key)" };
+  const fromEnv = env[REQUIRE_SIGNATURE_ENV];
+  if (fromEnv) return { path: fromEnv, what: `$${REQUIRE_SIGNATURE_ENV} (public key)` };
+  if (spec?.requireSignature)
+    return {
+      path: resolve(dirname(spec.file), spec.requireSignature),
+      what: `${spec.file}: requireSignature (public key)`,
+    };
+  return undefined;
+}
+
+/**
+ * Reads the key the policy asks for, if any, before the command does anything else (a spec's key path, like a flag's,
+ * is opened, checked to be a regular file and read to a bound: src/named-file.ts); E_SIGNING_KEY naming it otherwise.
+ */
+export async function checkRequiredKey(key: RequiredKey | undefined): Promise<void> {
+  if (key) await readPublicKey(key.path, key.what);
 }
 
 /**
@@ -53,8 +79,9 @@ export async function requireSignedDeployment(
     warn?: (line: string) => void;
   },
 ): Promise<void> {
-  const key = requiredKey(flag, opts.env, spec);
-  if (!key) return;
+  const required = requiredKeyOf(flag, opts.env, spec);
+  if (!required) return;
+  const key = required.path;
   if (!deployment.image) {
     const where = spec?.file ?? "--image";
     throw new PipelineError(
@@ -64,7 +91,7 @@ export async function requireSignedDeployment(
   }
   const keychain = specKeychain(deployment.spec, { env: opts.env, warn: opts.warn ?? opts.stderr });
   const transfer = transferRateOf(resolveLimits({}, opts.env));
-  const v = await requireSignature(deployment.image, key, {
+  const v = await requireSignature(deployment.image, required, {
     keychain,
     insecure: opts.insecure,
     log: opts.debug,
@@ -76,10 +103,11 @@ export async function requireSignedDeployment(
 /** Verifies `image` (`HOST/REPO[:TAG][@DIGEST]`) with the key at `keyPath`; returns `HOST/REPO@DIGEST`. */
 export async function requireSignature(
   image: string,
-  keyPath: string,
+  key: string | RequiredKey,
   opts: { keychain?: Keychain; insecure?: boolean; log?: (line: string) => void; transfer?: TransferRate },
 ): Promise<{ pinned: string; digest: Digest; signature: string }> {
-  const publicKey = readPublicKey(keyPath);
+  const { path: keyPath, what } = typeof key === "string" ? { path: key, what: "public key" } : key;
+  const publicKey = await readPublicKey(keyPath, what);
   if (image.startsWith("oci:")) {
     throw new PipelineError(
       "E_SIGNATURE",

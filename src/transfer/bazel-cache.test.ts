@@ -1,10 +1,15 @@
 /**
  * The cache URL's checks. Reading blobs from a real cache (nginx's WebDAV, what `--remote_cache=http://…` speaks) is in
  * test/e2e/remote-cache-server.test.ts, and a push from it under `--remote_download_minimal` in
- * test/e2e/bazel7-bzlmod.test.ts.
+ * test/e2e/bazel7-bzlmod.test.ts. A cache that trickles is an in-process server here (the real nginx cannot be made
+ * to): held to the minimum transfer rate, and its response destroyed with the stream that reads it (issue #72); the
+ * CLI's push from such a cache is in test/e2e/slow-registry.test.ts.
  */
-import { describe, expect, it } from "vitest";
-import { parseDigest } from "../oci/digest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDigest, sha256 } from "../oci/digest";
+import { MediaType } from "../oci/types";
 import { BazelCache, bazelCacheUrl } from "./bazel-cache";
 
 const WHAT = "//pkg:app_push: --@rules_pipeline//bazel:remote_cache";
@@ -34,5 +39,63 @@ describe("bazelCacheUrl", () => {
     expect(message).toContain(`${WHAT}: the URL must not carry credentials (https://cache.example/x`);
     expect(message).not.toContain("s3cret");
     expect(() => bazelCacheUrl("http://cache.example/?k=v", WHAT)).toThrow("the URL must have no query or fragment");
+  });
+});
+
+describe("BazelCache.open from a cache that trickles", () => {
+  const blob = Buffer.alloc(4096, 7);
+  const desc = { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256(blob), size: blob.length };
+  let server: Server;
+  let url: URL;
+  /** Resolves when the server sees its response closed (by the client or its end). */
+  let closed: Promise<void>;
+  /** Called once a request's answer has begun. */
+  let answered: () => void = () => undefined;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      closed = new Promise((r) => res.once("close", () => r()));
+      res.writeHead(200, { "Content-Length": String(blob.length) });
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i < blob.length) res.write(blob.subarray(i, ++i));
+      }, 50);
+      res.once("close", () => clearInterval(timer));
+      answered();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = bazelCacheUrl(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, "test");
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const requested = () =>
+    new Promise<void>((r) => {
+      answered = r;
+    });
+
+  it("is held to the minimum transfer rate: E_REGISTRY_TOO_SLOW naming the cache and the layer", async () => {
+    const cache = new BazelCache(url, undefined, { minBytesPerSecond: 1024, windowMs: 200, headersTimeoutMs: 0 });
+    const err = await new Promise<Error>((resolve) => cache.open(desc).on("error", resolve).resume());
+    expect(err).toMatchObject({ code: "E_REGISTRY_TOO_SLOW" });
+    expect(err.message).toContain(
+      `read ${desc.digest} from ${cache.blobUrl(desc.digest)}: Bazel remote cache 127.0.0.1:`,
+    );
+    await closed;
+  });
+
+  it("its response is destroyed with the stream reading it, even when the stream gave up before the answer came", async () => {
+    const cache = new BazelCache(url, undefined, { minBytesPerSecond: 0, windowMs: 0, headersTimeoutMs: 0 });
+    const reading = requested();
+    const s = cache.open(desc);
+    s.resume();
+    await reading;
+    await new Promise((r) => setTimeout(r, 100)); // a few bytes flow
+    s.destroy();
+    await closed; // before, the response stayed open, trickling, for as long as the server went on
+    const early = cache.open(desc);
+    early.destroy(); // before the request is even sent
+    await requested();
+    await closed;
   });
 });

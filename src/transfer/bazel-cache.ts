@@ -7,6 +7,12 @@
  * manifests and configs, not layers (src/layout/remote.ts BAZEL_CACHE_SOURCE). gRPC caches are refused where the URL
  * is given (bazel/private/launcher.bzl); the URL carries no credentials (Bazel's `--remote_header` and credential
  * helpers are not read: a cache that wants them answers 401, and the error says so).
+ *
+ * The cache is a server we do not run (or a proxy in front of it), held to the registry's rules (issue #72): its
+ * answers' headers within the headers' deadline, a layer's body at the minimum transfer rate (--min-transfer-rate,
+ * $PIPELINE_MIN_TRANSFER_RATE; E_REGISTRY_TOO_SLOW naming the cache and the layer), at most the layer's size, and
+ * destroyed with the push's stream that reads it (HttpTransport.feed): a push whose upload fails or is retried leaves
+ * no cache response open behind it.
  */
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
@@ -14,6 +20,7 @@ import type { Digest } from "../oci/digest";
 import { VerifyStream } from "../oci/verifying-stream";
 import type { Descriptor } from "../oci/types";
 import { HttpTransport, type Logger } from "../registry/http";
+import { type TransferRate, transferRateOf } from "../registry/transfer-rate";
 
 /** The cache's URL, checked: http(s), no user or password, no query or fragment; a path prefix is kept. */
 export function bazelCacheUrl(raw: string, what: string): URL {
@@ -46,11 +53,13 @@ export function bazelCacheUrl(raw: string, what: string): URL {
 export class BazelCache {
   private readonly http: HttpTransport;
 
+  /** `rate`: the push's (resolveLimits: --min-transfer-rate, $PIPELINE_MIN_TRANSFER_RATE), as a registry's. */
   constructor(
     readonly url: URL,
     log?: Logger,
+    rate: TransferRate = transferRateOf(),
   ) {
-    this.http = new HttpTransport({}, log);
+    this.http = new HttpTransport({}, log, undefined, rate, "the Bazel remote cache");
   }
 
   /** Where `digest` is kept: `<cache>/cas/<hex>`. */
@@ -81,15 +90,15 @@ export class BazelCache {
       label: `layer ${desc.digest} read from ${this.blobUrl(desc.digest)}`,
       onBytes,
     });
-    this.http.request({ method: "GET", url: this.blobUrl(desc.digest) }, this.context(desc.digest, "read")).then(
+    const ctx = this.context(desc.digest, "read");
+    this.http.request({ method: "GET", url: this.blobUrl(desc.digest) }, ctx).then(
       async (res) => {
         if (res.status !== 200) {
           await res.discard();
           out.destroy(this.answered(res.status, desc.digest));
           return;
         }
-        res.body.on("error", (e) => out.destroy(e));
-        out.feed(res.body);
+        this.http.feed(out, res, `${ctx.operation}: ${ctx.registry}`);
       },
       (e) => out.destroy(e),
     );

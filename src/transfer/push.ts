@@ -1,6 +1,7 @@
 /** Pushes OCI layouts to one repository and describes the result: shared by `push`, `bazel-push` and `bazel-run`. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { PipelineError } from "../errors";
+import { readNamedFileSync } from "../named-file";
 import type { Keychain } from "../registry-auth/keychain";
 import { parseReference } from "../oci/reference";
 import { readLayoutContent } from "../layout/read";
@@ -13,6 +14,7 @@ import { type Selection, selectPlatforms } from "./platforms";
 import { RemoteLayers, remoteRepositories } from "./remote-blobs";
 import type { BazelCache } from "./bazel-cache";
 import type { ProgressSink } from "../registry/progress";
+import type { TransferRate } from "../registry/transfer-rate";
 import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
@@ -80,6 +82,8 @@ export interface PushLayoutsOptions {
   legacySignature?: boolean;
   /** Reads the layers a layout records as in the Bazel remote cache (the image rule's push layout). */
   bazelCache?: BazelCache;
+  /** How slow a registry's answers may be, as the cache's (resolveLimits: $PIPELINE_MIN_TRANSFER_RATE). */
+  transfer?: TransferRate;
 }
 
 /** Where the blobs of `image` may be mounted from: the repository its base was pulled from, if recorded. */
@@ -109,6 +113,7 @@ function fetchRemoteLayers(sel: Selection, opts: PushLayoutsOptions): Selection 
     insecure: opts.insecure,
     log: opts.log,
     bazelCache: opts.bazelCache,
+    transfer: opts.transfer,
   });
   const images = sel.images.map((i) => remote.image(i));
   return sel.kind === "index"
@@ -140,6 +145,7 @@ export async function pushLayouts(
       insecure: opts.insecure,
       progress: opts.progress,
       log: opts.log,
+      transfer: opts.transfer,
       mountFrom: distinct([...mountSources(sel.images), ...remoteRepositories(sel.images)]),
     };
     const attachOpts = { keychain: opts.keychain, insecure: opts.insecure, log: opts.log };
@@ -241,15 +247,8 @@ export async function pushLayouts(
 
 /** An SBOM file to attach: readable, and a JSON document (E_BAD_INPUT naming the file otherwise). */
 export function readSbomFile(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new PipelineError(
-      "E_BAD_INPUT",
-      `--sbom ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  // The one reader of files a flag names (src/named-file.ts): a regular file of at most 64 MiB.
+  const bytes = readNamedFileSync(path, { what: "--sbom", bound: 64 * 1024 * 1024, code: "E_BAD_INPUT" });
   try {
     const doc = JSON.parse(bytes.toString("utf8")) as { spdxVersion?: unknown };
     if (typeof doc?.spdxVersion !== "string")

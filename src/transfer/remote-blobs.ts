@@ -18,6 +18,7 @@ import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
+import type { TransferRate } from "../registry/transfer-rate";
 import { type ProgressSink, silentProgress } from "../registry/progress";
 import { openRemote } from "../registry/pull";
 
@@ -30,6 +31,8 @@ export interface RemoteFetchOptions {
   progress?: ProgressSink;
   /** The Bazel remote cache that serves the layers recorded with BAZEL_CACHE_SOURCE (a push's `remoteCache`). */
   bazelCache?: BazelCache;
+  /** How slow the registries' answers may be (the push's or the run's limits). */
+  transfer?: TransferRate;
 }
 
 /** Where a remote layer was found: a registry's repository, or the Bazel remote cache. */
@@ -171,17 +174,22 @@ export class RemoteLayers {
     );
   }
 
-  /** A stream of the layer's bytes from the first source that has it; E_BASE_LAYER_MISSING when none does. */
+  /**
+   * A stream of the layer's bytes from the first source that has it; E_BASE_LAYER_MISSING when none does. The source's
+   * stream (and the response it reads) is destroyed with this one: an upload that fails or is retried closes it.
+   */
   private open(layer: Layer, sources: readonly string[]): Readable {
     const out = new PassThrough();
     this.find(layer, sources).then(
       (found) => {
+        if (out.destroyed) return;
         const progress = this.opts.progress ?? silentProgress;
         const src =
           "cache" in found
             ? cacheStream(found.cache, layer, progress)
             : openRemote(found.client, found.repository, layer, "base layer", progress);
         src.on("error", (e) => out.destroy(e));
+        out.once("close", () => src.destroy());
         src.pipe(out);
       },
       (e) => out.destroy(e),

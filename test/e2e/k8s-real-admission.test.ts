@@ -273,7 +273,7 @@ describe("the sigstore admission policy on a real cluster", () => {
   });
 
   it("a signed image whose provenance names another builder, or is another image's provenance, is refused at admission", async () => {
-    const key = readSigningKey(join(tmp, "keys", "cosign.key"), PASSWORD);
+    const key = await readSigningKey(join(tmp, "keys", "cosign.key"), PASSWORD);
     const target = { registry: reg.host, repository: "adm/app" };
     // Signed with the policy's key (legacy signature and attestation), but the provenance's builder is not ours.
     const foreign = await pushRandom("foreign-builder");

@@ -128,6 +128,29 @@ describe("shallow layouts", () => {
     expect(layerRequests(a, fromA, "GET")).toHaveLength(3); // each shared layer streamed once
   });
 
+  it("a manifest naming one layer with two sizes is refused before anything is written, shallow or not: the good layout at --output survives (issue #72)", async () => {
+    const good = join(tmp, "good");
+    const first = await runCli(["pull", `${a.host}/bases/x@${base.digest}`, "--output", good, "--shallow"]);
+    expect(first.code, first.stderr).toBe(0);
+    const [l0, l1] = base.manifest.layers;
+    const twoSizes = { ...base.manifest, layers: [l0, l1, { ...l0, size: l0.size + 1 }] };
+    const put = await fetch(`http://${a.host}/v2/bases/x/manifests/two-sizes`, {
+      method: "PUT",
+      headers: { "Content-Type": base.mediaType },
+      body: JSON.stringify(twoSizes),
+    });
+    expect(put.status, await put.text()).toBe(201); // the real registry takes it: it checks that each blob exists
+    for (const shallow of [["--shallow"], []]) {
+      const r = await runCli(["pull", `${a.host}/bases/x:two-sizes`, "--output", good, ...shallow]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain("error[E_DIGEST_MISMATCH]");
+      expect(r.stderr).toContain(
+        `layers[2]: ${l0.digest} is listed with size ${l0.size + 1}, and with size ${l0.size} at layers[0]`,
+      );
+      expect(readLayout(good).digest).toBe(base.digest);
+    }
+  });
+
   it("with the base's registry down, the push fails naming layer, base and where; no manifest is put", async () => {
     await a.stop();
     const r = await runCli(["push", layout, "--repository", `${b.host}/other`, "--tag", "v1"]);

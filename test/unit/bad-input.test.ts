@@ -672,7 +672,7 @@ describe("rules_pipeline credentials.json", () => {
     const d = dir("creds");
     await fails(
       ["credentials", "list"],
-      { exit: 1, code: "E_CREDENTIALS_CONFIG", has: [`cannot read credentials file ${d}: EISDIR`] },
+      { exit: 1, code: "E_CREDENTIALS_CONFIG", has: [`credentials file: ${d}: a directory, not a regular file`] },
       { env: { PIPELINE_CREDENTIALS_FILE: d } },
     );
   });

@@ -16,6 +16,8 @@ import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressFor } from "../../registry/progress";
+import { transferRateOf } from "../../registry/transfer-rate";
+import { resolveLimits } from "../../layer/limits";
 import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import type { CommandArgs } from "../args";
@@ -47,7 +49,14 @@ export async function pushFromConfig(
   }
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
   // Opened before anything is pushed: a wrong password pushes nothing.
-  const signingKey = keyPath ? readSigningKey(keyPath, signingPassword(io.env, sign["sign-password-file"])) : undefined;
+  const keyWhat = sign["sign-key"]
+    ? "--sign-key (signing key)"
+    : io.env[ENV_SIGN_KEY]
+      ? `$${ENV_SIGN_KEY} (signing key)`
+      : `${cfg.label}: sign_key (signing key)`;
+  const signingKey = keyPath
+    ? await readSigningKey(keyPath, await signingPassword(io.env, sign["sign-password-file"]), keyWhat)
+    : undefined;
   const { lockfileDigests } = await import("../../sign/provenance.js");
   const lockfiles = signingKey
     ? await lockfileDigests((cfg.lockfiles ?? []).map((l) => ({ name: l.name, file: runfile(dir, l.path) })))
@@ -67,6 +76,8 @@ export async function pushFromConfig(
     else stamped.push(validateTag(e.value, `${cfg.label}: tags_to_push entry ${JSON.stringify(template)}`));
   }
   const tags = [...stamped, ...(overrides.tags ?? []).map((t) => validateTag(t, "--tag"))];
+  // One rule for every server the push reads (the registry, the Bazel cache): $PIPELINE_MIN_TRANSFER_RATE and its window.
+  const transfer = transferRateOf(resolveLimits({}, io.env));
   const meta = await pushLayouts(
     cfg.images.map((i) => ({
       name: i.name,
@@ -83,10 +94,12 @@ export async function pushFromConfig(
       platforms: parsePlatformList(overrides.platforms, "--platform"),
       signingKey,
       legacySignature: sign["sign-legacy"],
+      transfer,
       bazelCache: cfg.remoteCache
         ? new BazelCache(
             bazelCacheUrl(cfg.remoteCache, `${cfg.label}: --@rules_pipeline//bazel:remote_cache`),
             io.debug,
+            transfer,
           )
         : undefined,
       ...(signingKey

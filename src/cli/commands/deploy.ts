@@ -68,6 +68,17 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
   if (a.image)
     spec.interpreter = (await import("../../deploy/constructors.js")).containerFromReference(a.image, "--image");
+  // The key a flag or the spec names is read before anything else (src/named-file.ts: a device or a FIFO is refused
+  // at once), whether or not this mode verifies with it (--render: the spec's, which the admission policy holds).
+  if (!a["secrets-only"]) {
+    const policy = await import("../../sign/policy.js");
+    const specKey = { file: resolvePath(io.cwd, a.spec), requireSignature: spec.requireSignature };
+    await policy.checkRequiredKey(
+      what === "apply"
+        ? policy.requiredKeyOf(a["require-signature"], io.env, specKey)
+        : policy.requiredKeyOf(undefined, {}, specKey),
+    );
+  }
   // Reading the kubeconfig first makes a bad --context fail before any registry request.
   const loaded =
     what === "apply"

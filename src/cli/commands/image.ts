@@ -4,8 +4,9 @@
  * values is expanded and the OCI revision/source/version/created annotations are added (src/stamp.ts); without
  * it a value with a placeholder is left out, so unstamped builds stay reproducible.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { PipelineError } from "../../errors";
+import { readNamedFileSync } from "../../named-file";
 import { readJsonFile } from "../../json-file";
 import type { Digest } from "../../oci/digest";
 import { checkJson, dict, type Infer, list, obj, type Shape, str } from "../../schema/validators";
@@ -147,7 +148,8 @@ function writeSbom(
 ): void {
   if (!a["sbom-out"]) return;
   const packageFiles = a["sbom-packages"]
-    ? readFileSync(a["sbom-packages"], "utf8")
+    ? readNamedFileSync(a["sbom-packages"], { what: "--sbom-packages", bound: 64 * 1024 * 1024, code: "E_BAD_INPUT" })
+        .toString("utf8")
         .split("\n")
         .filter((l) => l.trim())
     : [];

@@ -12,6 +12,8 @@ import { PipelineError } from "../../errors";
 import { pushTarget } from "../../transfer/target";
 import { type PushedImage, pushLayouts, summary, writeMetadata } from "../../transfer/push";
 import { progressFor } from "../../registry/progress";
+import { transferRateOf } from "../../registry/transfer-rate";
+import { resolveLimits } from "../../layer/limits";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { resolve } from "node:path";
@@ -22,7 +24,7 @@ import type { PUSH } from "../command-specs";
 
 async function openSigningKey(file: string, env: NodeJS.ProcessEnv, passwordFile: string | undefined) {
   const { readSigningKey, signingPassword } = await import("../../sign/cosign-key.js");
-  return readSigningKey(file, signingPassword(env, passwordFile));
+  return readSigningKey(file, await signingPassword(env, passwordFile), "--sign-key (signing key)");
 }
 
 export function layoutDirOf(source: string): string {
@@ -84,6 +86,8 @@ export async function push(a: CommandArgs<typeof PUSH>, io: CliIo): Promise<void
       platforms: parsePlatformList(a.platform, "--platform"),
       signingKey,
       legacySignature: a["sign-legacy"],
+      // The minimum transfer rate of every server the push reads ($PIPELINE_MIN_TRANSFER_RATE), as a pull's.
+      transfer: transferRateOf(resolveLimits({}, io.env)),
       ...(a.provenance
         ? {
             provenance: {

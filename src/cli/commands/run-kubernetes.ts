@@ -115,6 +115,10 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     ]);
     const specPath = resolvePath(io.cwd, a.spec);
     const spec = loadDeploymentSpec(specPath, { warn });
+    specFile = { file: specPath, requireSignature: spec.requireSignature };
+    // The key the flag or the spec names, read before anything else (src/named-file.ts).
+    const policy = await import("../../sign/policy.js");
+    await policy.checkRequiredKey(policy.requiredKeyOf(a["require-signature"], io.env, specFile));
     if (a.image) spec.interpreter = containerFromReference(a.image, "--image", io.cwd);
     const extras = [
       spec.code.kind !== "None" && "code",
@@ -137,7 +141,6 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     // Resolved before the flags are applied: resolve's messages name the spec file's lines (specFieldLocation).
     const resolved = await resolveDeployment(spec, { env: io.env, insecure: a.insecure, warn });
     deployment = { ...resolved, spec: runSpec(resolved.spec, overrides) };
-    specFile = { file: specPath, requireSignature: spec.requireSignature };
   } else {
     const interp = containerFromReference(a.image!, "--image", io.cwd);
     if (interp.kind === "ContainerInLayout")

@@ -66,7 +66,9 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
   const args = a["--"]?.length ? a["--"].map(String) : undefined;
   const limits = (await import("../../layer/limits.js")).limitsFromFlags(a, io.env);
   const policy = await import("../../sign/policy.js");
-  let signatureKey = policy.requiredKey(a["require-signature"], io.env);
+  let signatureKey = policy.requiredKeyOf(a["require-signature"], io.env);
+  // The key a flag names is read before anything else (a device or a FIFO is refused at once, src/named-file.ts).
+  await policy.checkRequiredKey(signatureKey);
   // Before anything runs: the image's signature must verify; what runs is the digest that was verified.
   const verified = async (image: string, keychain: Keychain | undefined): Promise<string> => {
     if (!signatureKey) return image;
@@ -77,7 +79,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       log: io.debug,
       transfer,
     });
-    io.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${signatureKey}`);
+    io.stderr(`signature ${v.signature} of ${v.pinned}: verifies with ${signatureKey.path}`);
     return v.pinned;
   };
 
@@ -147,6 +149,12 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
     ]);
     const specPath = resolve(io.cwd, a.spec!);
     const spec = loadDeploymentSpec(specPath, { warn: common.warn });
+    signatureKey = policy.requiredKeyOf(a["require-signature"], io.env, {
+      file: specPath,
+      requireSignature: spec.requireSignature,
+    });
+    // So is the key the spec names, before any registry is asked about its image.
+    await policy.checkRequiredKey(signatureKey);
     if (a.name) spec.name = a.name;
     // --image with a spec: the spec runs that image (e.g. the one `bazel run //pkg:NAME_push` just pushed).
     if (a.image) spec.interpreter = await imageFlag(a.image, io.cwd);
@@ -158,10 +166,6 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       ? await keychainFor(a, (await import("../../oci/reference.js")).parseReference(image, "image").registry, io)
       : undefined;
     const resolved = await resolveDeployment(spec, { keychain, insecure: a.insecure, env: io.env, warn: common.warn });
-    signatureKey = policy.requiredKey(a["require-signature"], io.env, {
-      file: specPath,
-      requireSignature: spec.requireSignature,
-    });
     if (signatureKey) {
       const pinned = resolved.spec.interpreter;
       if (pinned.kind === "ContainerAtDigest") await verified(`${pinned.repository}@${pinned.digest}`, keychain);
@@ -169,7 +173,7 @@ export async function run(a: RunArgs, io: CliIo): Promise<{ exitCode: number }> 
       else
         throw new PipelineError(
           "E_SIGNATURE",
-          `${specPath}: a signature is required (--require-signature ${signatureKey}) and the spec's interpreter is ${pinned.kind}, not an image`,
+          `${specPath}: a signature is required (--require-signature ${signatureKey.path}) and the spec's interpreter is ${pinned.kind}, not an image`,
         );
     }
     return await runDeployment(resolved, {

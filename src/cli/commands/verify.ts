@@ -17,7 +17,7 @@ import type { CommandArgs } from "../args";
 import type { VERIFY } from "../command-specs";
 
 export async function verify(a: CommandArgs<typeof VERIFY>, io: CliIo): Promise<void> {
-  const publicKey = readPublicKey(a.key);
+  const publicKey = await readPublicKey(a.key, "--key (public key)");
   const ref = parseReference(a.reference, "reference");
   // Every response is bounded in time (--min-transfer-rate, $PIPELINE_RESPONSE_HEADERS_TIMEOUT): a hostile registry cannot hold a verify.
   const transfer = transferRateOf(limitsFromFlags(a, io.env));
