@@ -28,6 +28,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
+import { NOBODY, sharedDir as makeShared, plantAs as plant } from "../fixtures/shared-tmp";
 import { oneShot, WorkerProcess } from "../fixtures/worker-protocol";
 
 const WORKER = join(REPO_ROOT, "bazel", "private", "tsc_worker.js");
@@ -36,7 +37,6 @@ const COMPILERS = join(REPO_ROOT, "test", "compilers", "node_modules");
 const TS7 = join(COMPILERS, "typescript7");
 const TS5 = join(REPO_ROOT, "node_modules", "typescript");
 const NATIVE = `@typescript/typescript-${process.platform}-${process.arch}`;
-const NOBODY = 65534;
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-tsc-shared-"));
 // Other users (65533 below) go through it, as through /tmp.
@@ -44,22 +44,7 @@ chmodSync(tmp, 0o755);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A /tmp-like directory (mode 1777) of the test's own. */
-function sharedDir(name: string): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir);
-  chmodSync(dir, 0o1777);
-  return dir;
-}
-
-/** Writes `files` under `dir`, owned by `uid` (the directories it makes too). */
-function plant(dir: string, files: Record<string, string>, uid: number): void {
-  for (const [f, text] of Object.entries(files)) {
-    const p = join(dir, f);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, text, { mode: 0o755 });
-    for (let d = p; d !== dir; d = dirname(d)) chownSync(d, uid, uid);
-  }
-}
+const sharedDir = (name: string) => makeShared(join(tmp, name));
 
 /** A target as the rules lay it out (test/unit/tsc-compilers.test.ts): `pkg/main.ts`, its config in `out/pkg/`. */
 function project(dir: string, typescript: string, main: string, user: object = {}): string[] {
