@@ -17,8 +17,9 @@
  *   (`nativeTsc`). One-shot, OUT is temporary and the compile starts from nothing. In a worker the compiler keeps its
  *   state as 5.x's and 6.x's program per target does, through what TypeScript 7 ships for it: `tsc --incremental`,
  *   whose `.tsbuildinfo` and OUT stay beside the target's tree (tsc_tree.js); a run that did not end with tsc's own
- *   answer (a signal, a missing output) drops them. Whole compiles of a 30-module library took 3.4x the 5.9 worker's incremental one (bench/README.md,
- *   P10-tscompile-ts7); the worker differential and fuzzer check that this state never changes an answer.
+ *   answer (a signal, a missing output) drops them. Whole compiles of a 30-module library took 3.4x the 5.9
+ *   worker's incremental one (bench/README.md, P10-tscompile-ts7); the worker differential and fuzzer check that
+ *   this state never changes an answer.
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
  *   (`exports is not defined in ES module scope`).
