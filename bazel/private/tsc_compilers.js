@@ -11,22 +11,24 @@
  *   those) from OUT, as the in-process compile writes only them. It runs in a tree of links: in a worker the
  *   target's own, kept between requests and made to hold each request's inputs alone (`syncTree`), so that it sees
  *   what a sandboxed one-shot compile sees and answers the same; one-shot, links to the working directory's entries;
- *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`). One-shot, OUT is temporary and
- *   the compile starts from nothing. In a worker the compiler keeps its state as 5.x's and 6.x's program per target
- *   does, through what TypeScript 7 ships for it: `tsc --incremental`, whose `.tsbuildinfo` and OUT stay beside the
- *   target's tree (tsc_tree.js); a run that did not end with tsc's own answer (a signal, a missing output) drops
- *   them. Whole compiles of a 30-module library took 3.4x the 5.9 worker's incremental one (bench/README.md,
- *   P10-tscompile-ts7); the worker differential and fuzzer check that this state never changes an answer.
+ *   in both with the compile's `node_modules` (`nodeModulesAt`, `linkNodeModules`), under the working directory,
+ *   never the system's temporary directory (tsc_tree.js), and named so that tsc sees nothing above it (HIDDEN_CWD
+ *   there). The native compiler itself comes only from the package manager's tree that holds typescript
+ *   (`nativeTsc`). One-shot, OUT is temporary and the compile starts from nothing. In a worker the compiler keeps its
+ *   state as 5.x's and 6.x's program per target does, through what TypeScript 7 ships for it: `tsc --incremental`,
+ *   whose `.tsbuildinfo` and OUT stay beside the target's tree (tsc_tree.js); a run that did not end with tsc's own
+ *   answer (a signal, a missing output) drops them. Whole compiles of a 30-module library took 3.4x the 5.9
+ *   worker's incremental one (bench/README.md, P10-tscompile-ts7); the worker differential and fuzzer check that
+ *   this state never changes an answer.
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
  *   (`exports is not defined in ES module scope`).
  */
 "use strict";
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
-const { linkNodeModules, syncTree, workerTree } = require("./tsc_tree.js");
+const { linkNodeModules, oneShotDir, runIn, syncTree, workerTree } = require("./tsc_tree.js");
 
 const SUPPORTED = "TypeScript 5.0 to 7.x";
 
@@ -66,8 +68,10 @@ function compilerAt(p, label) {
 
 /**
  * TypeScript 7's native compiler for this platform: `lib/tsc` of the package `@typescript/typescript-<os>-<arch>`,
- * found as Node would from the typescript package (beside it in the same node_modules: npm's flat tree, pnpm's and
- * rules_js's store; or under it), through the package's path as given and its real path (a rules_js link).
+ * taken only from the package manager's tree that holds the typescript package (`dependencyDirs`), through the
+ * package's path as given and its real path (a rules_js link). Never from a directory above that tree: with an
+ * output root, a sandbox base or a workspace under /tmp or /dev/shm, another user of the machine could put a `tsc`
+ * there, which every compile would run as the build's user.
  * @param {string} dir @param {string} version @param {string} label
  */
 function nativeTsc(dir, version, label) {
@@ -79,11 +83,9 @@ function nativeTsc(dir, version, label) {
     // Only the path as given.
   }
   for (const start of starts) {
-    for (let d = start; ; d = path.dirname(d)) {
-      const pkg = path.basename(d) === "node_modules" ? path.join(d, name) : path.join(d, "node_modules", name);
-      const bin = path.join(pkg, "lib", "tsc");
+    for (const nodeModules of dependencyDirs(start)) {
+      const bin = path.join(nodeModules, name, "lib", "tsc");
       if (fs.existsSync(bin)) return bin;
-      if (path.dirname(d) === d) break;
     }
   }
   throw new Error(
@@ -92,6 +94,24 @@ function nativeTsc(dir, version, label) {
       `platform: make the lockfile on a machine of this platform (or add "${name}": "${version}" to ` +
       `optionalDependencies) and do not omit optional dependencies`,
   );
+}
+
+/**
+ * Where a dependency of the package at `dir` is installed: the package's own `node_modules`, and the `node_modules`
+ * that holds the package (npm's and yarn's flat tree, `node_modules/typescript` beside `node_modules/@typescript/…`;
+ * pnpm's and rules_js's store, `.pnpm/typescript@7.0.2/node_modules/typescript` beside its dependencies' links), the
+ * first two directories Node's resolution from the package searches. Node goes on to every ancestor's `node_modules`,
+ * up to `/`; those are not the package manager's, and another user may write some of them. (An npm tree that nests
+ * typescript under another package and hoists the native package to the root is not found: the error says so.)
+ * @param {string} dir
+ */
+function dependencyDirs(dir) {
+  const dirs = [path.join(dir, "node_modules")];
+  const up = path.dirname(dir);
+  // A package installed under a scoped alias (`@x/typescript`) sits one level deeper.
+  const holder = path.basename(up).startsWith("@") ? path.dirname(up) : up;
+  if (path.basename(holder) === "node_modules") dirs.push(holder);
+  return dirs;
 }
 
 /** The package a bare import names (`@scope/pkg` or `pkg`), or undefined for a relative or absolute one. */
@@ -248,16 +268,6 @@ function onlyProgramFilesChanged(before, inputs) {
   return true;
 }
 
-/** A new temporary directory: under the system's, else (a sandbox that does not let us write there) beside `near`. */
-function tempDir(/** @type {string} */ near) {
-  try {
-    return fs.mkdtempSync(path.join(os.tmpdir(), "rules_pipeline-tsc-"));
-  } catch {
-    fs.mkdirSync(near, { recursive: true });
-    return fs.mkdtempSync(path.join(near, ".rules_pipeline-tsc-"));
-  }
-}
-
 /**
  * One compile with TypeScript 7's native tsc (see the header).
  * @param {Compiler & { native: string }} compiler
@@ -271,7 +281,7 @@ function compileNative(compiler, o, inputs) {
   const project = path.resolve(o.project);
   const config = JSON.parse(fs.readFileSync(project, "utf8"));
   const outDir = path.resolve(path.dirname(project), config.compilerOptions.outDir);
-  const tmp = tempDir(path.dirname(path.resolve(o.expect[0] ?? project)));
+  const tmp = oneShotDir();
   try {
     // The tree it runs in: a worker's own for the target, made to hold this request's inputs; one-shot, links to the
     // entries of the working directory (already a sandbox, or the execroot). Either with the compile's node_modules.
@@ -300,7 +310,9 @@ function compileNative(compiler, o, inputs) {
       for (const entry of fs.readdirSync(here)) fs.symlinkSync(path.join(here, entry), path.join(cwd, entry));
       linkNodeModules(cwd, o.nodeModules, undefined);
     }
-    const tscArgs = ["-p", path.join(cwd, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
+    // The project by its path in the tree as tsc names the tree (HIDDEN_CWD); outputs by their real paths.
+    const inTree = runIn(cwd);
+    const tscArgs = ["-p", path.join(inTree.name, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
     const read = (/** @type {string} */ p) => {
       try {
         return fs.readFileSync(path.join(cwd, p), "utf8");
@@ -314,7 +326,7 @@ function compileNative(compiler, o, inputs) {
     if (esModuleSource(sources, read)) {
       // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
       const shown = spawnSync(compiler.native, [...tscArgs, "--showConfig"], {
-        cwd,
+        ...inTree.options,
         encoding: "utf8",
         maxBuffer: 64 * 2 ** 20,
       });
@@ -331,7 +343,7 @@ function compileNative(compiler, o, inputs) {
       if (problem) return { code: 1, output: problem };
     }
     const run = spawnSync(compiler.native, [...tscArgs, ...incremental], {
-      cwd,
+      ...inTree.options,
       encoding: "utf8",
       maxBuffer: 256 * 2 ** 20,
     });
@@ -344,7 +356,8 @@ function compileNative(compiler, o, inputs) {
     // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree, and
     // no execroot or sandbox either (tsc follows links: a package's file is named by its real path there).
     let said = `${run.stdout}${run.stderr}`;
-    for (const dir of new Set([cwd, here, fs.realpathSync(here)])) said = said.split(`${dir}${path.sep}`).join("");
+    for (const dir of new Set([inTree.name, cwd, here, fs.realpathSync(here)]))
+      said = said.split(`${dir}${path.sep}`).join("");
     for (const line of said.split("\n")) {
       if (!line) continue;
       output += `${line}\n`;

@@ -5,7 +5,8 @@
  *
  * - `inputView`: the inputs, every directory above one, and where each symlink input leads.
  * - `throughLinks`: a path looked up among them as the file system would resolve it, link by link.
- * - `viewSys`: the compiler's `ts.sys` limited to the view (the whole file system without one: one-shot compiles).
+ * - `viewSys`: the compiler's `ts.sys` limited to the view (without one, for one-shot compiles, the whole file system
+ *   but the `node_modules` and `package.json` above the working directory: `aboveWorkingDirectory`).
  * - `readLink`: what a symlink input says, read once per path and digest, for this view and for TypeScript 7's trees
  *   of links (tsc_tree.js): one bounded cache for both.
  */
@@ -102,6 +103,32 @@ function throughLinks(view, p, found) {
 }
 
 /**
+ * Whether `p` is a `node_modules` (or what it holds) or a `package.json` in a directory above the working directory,
+ * which a one-shot compile does not see: TypeScript looks for packages and for the package.json that decides a file's
+ * module format up to `/`, and above the execroot or the sandbox lie the output base and whatever holds it (/tmp or
+ * /dev/shm, when the output root or the sandbox base is there: another user's), none of it an input. The worker's view
+ * holds the inputs alone; TypeScript 7's trees are hidden the same way (tsc_tree.js HIDDEN_CWD). A working
+ * directory inside a `node_modules` keeps that one.
+ */
+function aboveWorkingDirectory(/** @type {string} */ p) {
+  const cwd = process.cwd();
+  if (cwd !== aboveCache.cwd) {
+    aboveCache.cwd = cwd;
+    aboveCache.dirs = [];
+    for (let d = path.dirname(cwd); ; d = path.dirname(d)) {
+      if (!cwd.startsWith(path.join(d, "node_modules") + path.sep)) aboveCache.dirs.push(d);
+      if (path.dirname(d) === d) break;
+    }
+  }
+  const a = path.resolve(p);
+  return aboveCache.dirs.some((d) => {
+    const nm = path.join(d, "node_modules");
+    return a === nm || a.startsWith(nm + path.sep) || a === path.join(d, "package.json");
+  });
+}
+const aboveCache = { cwd: "", dirs: /** @type {string[]} */ ([]) };
+
+/**
  * The compiler's file system for one compile: `ts.sys` seeing only what `view` holds (all of it without a view), with
  * the compile's node_modules (`nodeModules`: tsc_compilers.js nodeModulesAt, given which directories exist) mapped in;
  * and `digestOf`, the input digest of a file, also when it is read through a symlink input (undefined without a view).
@@ -111,9 +138,13 @@ function throughLinks(view, p, found) {
  */
 function viewSys(ts, view, nodeModules) {
   const visible = (/** @type {string} */ f) =>
-    !view || throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true;
+    view
+      ? throughLinks(view, path.resolve(f), (p) => (view.files.has(p) ? true : undefined)) === true
+      : !aboveWorkingDirectory(f);
   const visibleDir = (/** @type {string} */ d) =>
-    !view || throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true;
+    view
+      ? throughLinks(view, path.resolve(d), (p) => (view.dirs.has(p) ? true : undefined)) === true
+      : !aboveWorkingDirectory(d);
   /** @type {(p: string) => string | undefined} */
   const digestOf = (p) => (view ? throughLinks(view, real.path(p), (q) => view.files.get(q)) : undefined);
   const real = nodeModules((d) => visibleDir(d) && ts.sys.directoryExists(d));

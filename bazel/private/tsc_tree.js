@@ -2,11 +2,12 @@
 /**
  * The trees of links TypeScript 7's native compiler runs in (tsc_compilers.js compileNative): a worker's tree per
  * target, kept between requests and made to hold each request's inputs alone, as Bazel's sandbox would (`syncTree`),
- * and the compile's `node_modules` in a tree (`linkNodeModules`, the native side of tsc_compilers.js nodeModulesAt).
+ * a one-shot compile's (`oneShotDir`), all in a directory of our own under the working directory (`ownDir`); the name
+ * tsc knows a tree by, which hides what lies above it (`HIDDEN_CWD`, `runIn`); and the compile's `node_modules` in a
+ * tree (`linkNodeModules`, the native side of tsc_compilers.js nodeModulesAt).
  */
 "use strict";
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const { readLink } = require("./tsc_inputs.js");
 
@@ -56,11 +57,36 @@ function linkNodeModules(root, roots, made) {
 }
 
 /**
+ * The directory of our own that every tree of this working directory lives in: `bazel-out/rules_pipeline-tsc` (mode
+ * 0700) under the working directory, the execroot or the sandbox, whose `bazel-out` Bazel keeps between builds (a
+ * worker's trees outlive a build; Bazel deletes the execroot's other entries when it links it again) and only this
+ * user can write. Never the system's temporary directory: other users of the machine can write there, create entries
+ * above a tree (a `node_modules`, a `package.json`) or leave entries this user cannot remove (docs/supply-chain.md).
+ */
+function ownDir() {
+  const dir = path.resolve("bazel-out", "rules_pipeline-tsc");
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) {
+    throw new Error(
+      `${dir} is not a directory of this user (uid ${uid}): it is ${st.isDirectory() ? `owned by uid ${st.uid}` : "not a directory"}`,
+    );
+  }
+  return dir;
+}
+
+/** A new directory for one one-shot compile's tree, in `ownDir()`, named after this process for `sweepTrees`. */
+function oneShotDir() {
+  return fs.mkdtempSync(path.join(ownDir(), `oneshot-${process.pid}-`));
+}
+
+/**
  * A worker's trees, one per target (its generated config), kept between requests so that a request changes only the
  * links of inputs added, removed or re-pointed (a tree made anew cost ~1 ms per input on ext4: 3.5 s for a library
  * of 3,100 inputs, bench P10-tscompile-ts7). Least recently used first, at most MAX_TREES; all under one directory of
- * this process (`rules_pipeline-tsc-<pid>-…` in the system's temporary directory), removed when it exits or is
- * signalled, and by the next worker when it was killed outright.
+ * this process (`worker-<pid>-…` in `ownDir()`), removed when it exits or is signalled, and by the next worker when
+ * it was killed outright. A `bazel clean` that removed it under a running worker starts it anew.
  * Beside each tree, its compiler's state (`state`: the outDir and the `.tsbuildinfo` of `tsc --incremental`), kept
  * and dropped with it, and the last request's inputs (`inputs`, path → digest) that state was made from.
  * @typedef {{ root: string, state: string, links: Map<string, string>, nodeModules: string | undefined,
@@ -71,8 +97,13 @@ const trees = new Map();
 const MAX_TREES = 32;
 let treesDir = "";
 let treeCount = 0;
+let removeOnExit = false;
 
 function workerTree(/** @type {string} */ project) {
+  if (treesDir && !fs.existsSync(treesDir)) {
+    trees.clear();
+    treesDir = "";
+  }
   let tree = trees.get(project);
   if (tree) {
     trees.delete(project);
@@ -80,18 +111,22 @@ function workerTree(/** @type {string} */ project) {
     return tree;
   }
   if (!treesDir) {
-    sweepTrees();
-    treesDir = fs.mkdtempSync(path.join(os.tmpdir(), `rules_pipeline-tsc-${process.pid}-`));
-    const remove = () => fs.rmSync(treesDir, { recursive: true, force: true });
-    process.on("exit", remove);
-    for (const [signal, code] of /** @type {const} */ ([
-      ["SIGTERM", 143],
-      ["SIGINT", 130],
-    ])) {
-      process.once(signal, () => {
-        remove();
-        process.exit(code);
-      });
+    const own = ownDir();
+    sweepTrees(own);
+    treesDir = fs.mkdtempSync(path.join(own, `worker-${process.pid}-`));
+    if (!removeOnExit) {
+      removeOnExit = true;
+      const remove = () => treesDir && fs.rmSync(treesDir, { recursive: true, force: true });
+      process.on("exit", remove);
+      for (const [signal, code] of /** @type {const} */ ([
+        ["SIGTERM", 143],
+        ["SIGINT", 130],
+      ])) {
+        process.once(signal, () => {
+          remove();
+          process.exit(code);
+        });
+      }
     }
   }
   const root = path.join(treesDir, String(++treeCount));
@@ -106,18 +141,55 @@ function workerTree(/** @type {string} */ project) {
   return tree;
 }
 
-/** Removes the trees of workers that are gone (killed before they could). */
-function sweepTrees() {
-  for (const name of fs.readdirSync(os.tmpdir())) {
-    const pid = Number(/^rules_pipeline-tsc-(\d+)-/.exec(name)?.[1]);
+/**
+ * Removes from `dir` the trees of processes that are gone (a worker killed before it could remove its own, a one-shot
+ * compile killed mid-way): only this user's (an entry of another uid is left alone, whatever put it there), and an
+ * entry that cannot be removed is left for later, never an error of the compile that swept.
+ */
+function sweepTrees(/** @type {string} */ dir) {
+  /** @type {string[]} */
+  let names = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const pid = Number(/^(?:worker|oneshot)-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if (/** @type {NodeJS.ErrnoException} */ (e).code === "ESRCH")
-        fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+      const st = fs.lstatSync(path.join(dir, name));
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      try {
+        process.kill(pid, 0);
+        continue;
+      } catch (e) {
+        if (/** @type {NodeJS.ErrnoException} */ (e).code !== "ESRCH") continue;
+      }
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, or not ours to remove: the next sweep tries again.
     }
   }
+}
+
+/**
+ * The name tsc is given for its working directory (the compile's tree) on Linux: tsc resolves packages and finds the
+ * package.json that decides a file's module format by walking up from a file's directory to `/`, through every
+ * directory above the tree (the execroot or sandbox, the output base, and whatever holds them: /tmp, /dev/shm, a
+ * home), where a `node_modules` or a `package.json` that is no input of the compile (another user's, planted; the
+ * workspace's own) would change its answer. Named /proc/self/cwd (tsc takes `$PWD` for its working directory when it
+ * names the same directory, as Go's os.Getwd does), the tree's files have only /proc/self, /proc and / above them,
+ * where nobody but root can put anything. Elsewhere the tree's real path is used.
+ */
+const HIDDEN_CWD = process.platform === "linux" && fs.existsSync("/proc/self/cwd") ? "/proc/self/cwd" : "";
+
+/** How tsc is run in the tree `cwd`: the name it knows the tree by (HIDDEN_CWD) and the spawn's options. */
+function runIn(/** @type {string} */ cwd) {
+  return HIDDEN_CWD
+    ? { name: HIDDEN_CWD, options: { cwd, env: { ...process.env, PWD: HIDDEN_CWD } } }
+    : { name: cwd, options: { cwd } };
 }
 
 /**
@@ -168,4 +240,4 @@ function syncTree(tree, inputs, here) {
   }
 }
 
-module.exports = { linkNodeModules, syncTree, workerTree };
+module.exports = { linkNodeModules, oneShotDir, runIn, sweepTrees, syncTree, workerTree };

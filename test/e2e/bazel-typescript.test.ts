@@ -7,14 +7,16 @@
  * TypeScript ≥ 6 knows; the root package.json says `"type": "module"`. Checked: the ts_library and the pipeline
  * compile to ES modules (top-level await, import.meta, relative `.js` imports, a module_name import, the runtime
  * library, p-limit), in the persistent worker and sandboxed alike; the TypeScript 6 target compiles to CommonJS (no
- * `"type": "module"` package.json above it); a dep edit is seen; and the errors a user meets name what to change.
+ * `"type": "module"` package.json above it); a dep edit is seen; the errors a user meets name what to change; and
+ * another user's `node_modules` and `"type": "module"` package.json in TMPDIR (test/fixtures/esm-workspace.ts
+ * writeSharedTmp) change no TypeScript 7 compile, in the worker or sandboxed.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard } from "../fixtures/bazel";
-import { writeEsmWorkspace } from "../fixtures/esm-workspace";
+import { SHARED_TMP_SIDES, writeEsmWorkspace, writeSharedTmp } from "../fixtures/esm-workspace";
 import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-typescript-"));
@@ -70,6 +72,29 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const r = await bazel(ws, ["build", "--strategy=TsCompile=sandboxed", "//lib", "//app:app_app"]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     expect({ lib: bin("lib/math.js"), main: bin("app/main.js") }).toEqual(worker);
+  }, 900_000);
+
+  test("another user's node_modules and package.json in TMPDIR: neither the worker nor the sandbox sees them", async () => {
+    const shared = join(tmp, "shared");
+    writeSharedTmp(ws, shared);
+    const outputs: string[] = [];
+    for (const side of SHARED_TMP_SIDES) {
+      const strategy = side === "worker" ? [] : ["--strategy=TsCompile=sandboxed"];
+      const r = await bazel(
+        ws,
+        ["build", "--keep_going", ...strategy, `//shared_tmp/${side}:cjs`, `//shared_tmp/${side}:undeclared`],
+        { TMPDIR: shared },
+      );
+      expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
+      expect(r.stderr).toMatch(/undeclared\.ts\(1,19\): error TS2307: Cannot find module 'planted'/);
+      expect(r.stderr).toMatch(side === "worker" ? /\d+ worker/ : /\d+ (linux-)?sandbox/);
+      const cjs = bin(`shared_tmp/${side}/cjs.js`);
+      expect(cjs).toContain("exports.x = 1;");
+      expect(cjs).not.toContain("export const");
+      outputs.push(cjs);
+    }
+    // Worker ≡ sandbox: the same bytes from the same source.
+    expect(outputs[0]).toBe(outputs[1]);
   }, 900_000);
 
   test('errors name what to change: a "type": "module" package compiled to CommonJS, a label that is no typescript', async () => {

@@ -5,7 +5,8 @@
  * compile to ES modules with TypeScript 7 (its native compiler in the chroot), the per-target TypeScript 6 to
  * CommonJS; `_local` runs the pipeline and sees an edit of the library, and its image runs it under runc. (That
  * sandboxed compiles give the worker's bytes is checked on this workspace on 4.2.3, and on 7.7.1 by
- * test/e2e/bazel7-worker-differential.test.ts and bazel7-rules-js.test.ts.)
+ * test/e2e/bazel7-worker-differential.test.ts and bazel7-rules-js.test.ts.) Another user's `node_modules` and
+ * `"type": "module"` package.json in TMPDIR change no TypeScript 7 compile, in the worker or sandboxed.
  * The same server also runs test/e2e/lockfiles.test.ts's pnpm project (test/fixtures/lockfiles/pnpm) under bzlmod:
  * `pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = [...])`, pnpm v9 with a workspace package, installed by
  * the pinned pnpm that Bazel's downloader fetches from the npm registry.
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { discard, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
-import { writeEsmWorkspace } from "../fixtures/esm-workspace";
+import { SHARED_TMP_SIDES, writeEsmWorkspace, writeSharedTmp } from "../fixtures/esm-workspace";
 import { peersFile } from "../fixtures/peers";
 import { runLayoutImage } from "../fixtures/runc";
 
@@ -97,6 +98,29 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", ()
     const img = runLayoutImage(join(ws, "bazel-bin", "app", "app_image"));
     expect(img.code, img.stderr).toBe(0);
     expect(img.stdout).toContain("esm: 43 from an ES module");
+  });
+
+  test("another user's node_modules and package.json in TMPDIR: neither the worker nor the sandbox sees them", async () => {
+    // Inside the workspace, which the chroot and the server's mount namespace already have.
+    const shared = join(ws, "shared-tmp");
+    writeSharedTmp(ws, shared);
+    const outputs: string[] = [];
+    for (const side of SHARED_TMP_SIDES) {
+      const strategy = side === "worker" ? [] : ["--strategy=TsCompile=sandboxed"];
+      const targets = [`//shared_tmp/${side}:cjs`, `//shared_tmp/${side}:undeclared`];
+      const r = await bazel7(ws, ["build", "--noenable_workspace", "--keep_going", ...strategy, ...targets], {
+        env: { TMPDIR: shared },
+      });
+      expect(r.code, failure(`build ${side}`, r)).not.toBe(0);
+      expect(r.stderr).toMatch(/undeclared\.ts\(1,19\): error TS2307: Cannot find module 'planted'/);
+      expect(r.stderr).toMatch(side === "worker" ? /\d+ worker/ : /\d+ (linux-)?sandbox/);
+      const cjs = bin(`shared_tmp/${side}/cjs.js`);
+      expect(cjs).toContain("exports.x = 1;");
+      expect(cjs).not.toContain("export const");
+      outputs.push(cjs);
+    }
+    // Worker ≡ sandbox: the same bytes from the same source.
+    expect(outputs[0]).toBe(outputs[1]);
   });
 
   test("pipeline.npm(lockfile = pnpm-lock.yaml, workspace_files = ...): ms and the pnpm workspace package @acme/lib run in _local", async () => {

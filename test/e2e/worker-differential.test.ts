@@ -7,16 +7,25 @@
  * a fixed seed of random edits (deps, imports, renames, an exported type, a package.json `types` field, a tsconfig
  * option, module_name, a type error, a declaration error, `isolatedDeclarations`). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
  * (scripts/fuzz-worker.sh). test/e2e/bazel7-worker-differential.test.ts does the same on Bazel 7.7.1 with bzlmod.
+ * Both run with another user's `node_modules` above the output base and in TMPDIR (with a package.json there).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import { bazel, discard } from "../fixtures/bazel";
+import { plantPackageAndModuleType, plantTypedPackage, sharedDir } from "../fixtures/shared-tmp";
 import { differentialSuite } from "../fixtures/worker-fuzz-bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
 const ws = join(tmp, "ws");
+// Another user's typed `node_modules/untyped` above the output base (as in /tmp, where an output root may lie): the
+// sandboxed one-shot compile does not read it, as the worker's view of the inputs does not (the reported sequences
+// import `untyped` before any dep gives it); and theirs with a `"type": "module"` package.json in TMPDIR. (Not that
+// package.json above the output base: Node and esbuild read it for the actions' own .js files, as on any machine.)
+plantTypedPackage(sharedDir(tmp), "untyped");
+const sharedTmp = sharedDir(join(tmp, "shared-tmp"));
+plantPackageAndModuleType(sharedTmp, "untyped");
 const outputBase = join(tmp, "ob");
 // What Bazel adds (the request's inputs and digests, the sandbox, the worker's lifetime) is checked here, through the
 // reported sequences and 12 random steps, whose seed makes in 11 edits every kind of edit the reported sequences do
@@ -32,4 +41,11 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-differentialSuite("Bazel 4.2.3", (dir, startup, args) => bazel(dir, args, {}, startup), ws, outputBase, seed, steps);
+differentialSuite(
+  "Bazel 4.2.3",
+  (dir, startup, args) => bazel(dir, args, { TMPDIR: sharedTmp }, startup),
+  ws,
+  outputBase,
+  seed,
+  steps,
+);

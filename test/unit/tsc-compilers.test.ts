@@ -237,13 +237,13 @@ describe("TypeScript 7's incremental state in a worker", () => {
       "pkg/main.ts": 'import { y } from "./other";\nexport const a: number = y;\n',
       "pkg/other.ts": "export const y = 1;\n",
     });
-    const temp = join(tmp, "worker-7-incremental-tmp");
-    mkdirSync(temp);
-    const w = new WorkerProcess(WORKER, p.dir, { TMPDIR: temp });
-    // The kept output of the module that never changes, in the worker's state beside its tree for the target.
+    const w = new WorkerProcess(WORKER, p.dir);
+    // The kept output of the module that never changes, in the worker's state beside its tree for the target (in the
+    // working directory's bazel-out/rules_pipeline-tsc, bazel/private/tsc_tree.js).
     const kept = () => {
-      const [trees] = readdirSync(temp).filter((n) => n.startsWith(`rules_pipeline-tsc-${w.pid}-`));
-      return statSync(join(temp, trees, "1.state", "out", "pkg", "other.js")).mtimeMs;
+      const own = join(p.dir, "bazel-out", "rules_pipeline-tsc");
+      const [trees] = readdirSync(own).filter((n) => n.startsWith(`worker-${w.pid}-`));
+      return statSync(join(own, trees, "1.state", "out", "pkg", "other.js")).mtimeMs;
     };
     try {
       const inputs = ["out/pkg/app.tsconfig.json", "pkg/main.ts", "pkg/other.ts", "out/lib/index.d.ts", DEFAULTS];
