@@ -41,8 +41,12 @@ const RETRY_CODES = new Set([
   "ERR_STREAM_PREMATURE_CLOSE",
 ]);
 
+/** One of ours: retried as a timed-out connection is; its message says which wait ran out. */
+class S3Timeout extends Error {
+  readonly code = "ETIMEDOUT";
+}
 function timeout(message: string): Error {
-  return Object.assign(new Error(message), { code: "ETIMEDOUT" });
+  return new S3Timeout(message);
 }
 
 /** One attempt: the answer once its headers are in; the connect, headers and idle timeouts armed. */
@@ -98,10 +102,11 @@ export async function requestWithRetries<T>(call: S3Call<T>): Promise<T> {
       if (e instanceof ObjectStoreError) throw e;
       if (last || !retryable(e)) {
         const err = e as { code?: string; message?: string };
-        const cause = err.code === "ECONNREFUSED" || err.code === "ETIMEDOUT" ? "the endpoint does not answer: " : "";
+        const silent = err.code === "ECONNREFUSED" || (e instanceof S3Timeout && !err.message?.startsWith("idle"));
+        const code = err.code && !(e instanceof S3Timeout) && !err.message?.includes(err.code) ? ` (${err.code})` : "";
         throw new ObjectStoreError(
           "E_MAP_STORE",
-          `${call.what}: ${cause}${err.message ?? String(e)}${err.code && !err.message?.includes(err.code) ? ` (${err.code})` : ""}` +
+          `${call.what}: ${silent ? "the endpoint does not answer: " : ""}${err.message ?? String(e)}${code}` +
             ` (${n} attempt${n === 1 ? "" : "s"})`,
         );
       }

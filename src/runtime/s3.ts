@@ -162,10 +162,11 @@ export class S3Store implements ObjectStore {
       throw fail(`${this.where} at ${this.origin}: the probe object ${PROBE_KEY} written there read back different`);
     await this.#send("HEAD", `${PROBE_KEY}.missing`, undefined, async (res) => {
       res.resume();
-      if (res.statusCode !== 404)
+      if (res.statusCode === 403)
         throw this.#error(res, "", "HEAD of a missing object", [
-          "grant s3:ListBucket on the bucket (for this prefix) so that a missing object answers 404",
+          "a missing object answered 403, not 404: grant s3:ListBucket on the bucket (for this prefix)",
         ]);
+      if (res.statusCode !== 404) throw this.#error(res, "", "HEAD of a missing object");
     });
   }
 
