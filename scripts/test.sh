@@ -3,8 +3,8 @@
 # vitest.config.ts), and beside it the typecheck and lint, the unit files (one worker) and the real-cluster files, one
 # at a time.
 # Set-up that a fresh machine lacks runs in the background from the start: the Bazel 7.7.1 chroot (the Bazel 7 tests
-# wait for its lock), the rules_js kit's tools (its lock) and the Kubernetes binaries (the cluster files wait for its
-# status file).
+# wait for its lock), the rules_js kit's tools (its lock), the Kubernetes binaries (the cluster files wait for its
+# status file) and the S3 server (the object-store files wait for its status file).
 # At the end: where the time went (steps and the slowest files: a report, never an assertion) and the closing line.
 # PIPELINE_TEST_FAST=1 runs the unit project only (`npm run test:quick`: typecheck and lint first, then that).
 # Arguments are passed to vitest (a file filter: `npm test -- test/e2e/sbom.test.ts`).
@@ -183,6 +183,11 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # CPU-minutes cold), waited for through $PIPELINE_ADMISSION_BUILD_STATUS.
   export PIPELINE_ADMISSION_BUILD_STATUS="$report/admission-build.status"
   background "set-up: admission engine" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build
+  # The S3 server of the object-store files (test/e2e/s3-store.test.ts): SeaweedFS's `weed` from its Go module, cached
+  # the same way (scripts/s3-server.sh build; ~1,000 CPU-s cold), waited for through $PIPELINE_S3_BUILD_STATUS
+  # (test/fixtures/s3-server.ts).
+  export PIPELINE_S3_BUILD_STATUS="$report/s3-build.status"
+  background "set-up: S3 server" 10 "$PIPELINE_S3_BUILD_STATUS" bash scripts/s3-server.sh build
   # The Bazel 4 servers of the run (~40) map one class-data-sharing archive of Bazel's server classes instead of each
   # loading them (scripts/bazel-cds.sh: -0.85 s of wall and -1.6 s of CPU per new server, measured): made once per
   # machine (~7 s) in the background; a server that starts before it is ready starts without it. Bazel 7

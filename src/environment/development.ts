@@ -82,6 +82,19 @@ export const DEVELOPMENT_VARIABLES = {
     meaning:
       "The status file of the background build of the admission engine (sigstore policy-controller), which the admission test on the cluster waits for.",
   },
+  PIPELINE_S3_ROOT: {
+    setBy: "developers, tests",
+    readBy: "`scripts/s3-server.sh`",
+    format: "a directory path",
+    meaning: "Where the S3 server (SeaweedFS's `weed`) built from Go modules is kept.",
+  },
+  PIPELINE_S3_BUILD_STATUS: {
+    setBy: "`scripts/test.sh`",
+    readBy: "`test/fixtures/s3-server.ts`",
+    format: "a file path",
+    meaning:
+      "The status file of the background build of the S3 server (SeaweedFS), which the object-store tests wait for.",
+  },
   PIPELINE_PEERS_DIR: {
     setBy: "developers",
     readBy: "`scripts/test.sh`, `test/e2e/bazel7-rules-js.test.ts`",

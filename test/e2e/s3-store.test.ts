@@ -1,0 +1,259 @@
+/**
+ * The S3 object store (src/runtime/s3.ts) against a real S3 server: SeaweedFS on loopback (test/fixtures/s3-server.ts),
+ * its static identities checking every request's Signature V4. Round trips of awkward sizes and keys, the bound, each
+ * refusal as one E_MAP_STORE error that names where and S3's code but never the secret, the narrow identity's scope,
+ * and the CLI side's credential chain (src/credentials/aws-chain.ts) reading a profile from temporary AWS files.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { awsChainCredentials, s3Location } from "../../src/credentials/aws-chain";
+import { ObjectStoreError, blobKey } from "../../src/runtime/object-store";
+import { type S3Credentials, S3Store, type S3StoreOptions } from "../../src/runtime/s3";
+import { EMPTY_SHA256, signV4 } from "../../src/runtime/s3-sign";
+import { S3_BUILD_WAIT_MS, type S3Server, startS3Server } from "../fixtures/s3-server";
+
+let s3: S3Server;
+const tmp = mkdtempSync(join(tmpdir(), "s3-store-test-"));
+/** Everything written to stdout and stderr while the tests run: no secret may be in it. */
+const logged: string[] = [];
+const writes = { out: process.stdout.write, err: process.stderr.write };
+
+/** What SeaweedFS could leave in /tmp (glog's files, unix sockets) when it is not told to put them in its directory. */
+const weedFiles = () => readdirSync(tmpdir()).filter((f) => /^(weed|seaweedfs)/.test(f));
+const weedFilesBefore = weedFiles();
+
+beforeAll(async () => {
+  s3 = await startS3Server();
+  for (const [stream, orig] of [
+    [process.stdout, writes.out],
+    [process.stderr, writes.err],
+  ] as const)
+    stream.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      logged.push(String(chunk));
+      return orig.call(stream, chunk, ...rest);
+    }) as typeof stream.write;
+}, S3_BUILD_WAIT_MS);
+
+afterAll(async () => {
+  process.stdout.write = writes.out;
+  process.stderr.write = writes.err;
+  const pid = s3?.pid;
+  await s3?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+  // No process of the server's group is left, nor a file of its in /tmp.
+  if (pid) expect(() => process.kill(-pid, 0)).toThrow(/ESRCH/);
+  expect(weedFiles().filter((f) => !weedFilesBefore.includes(f))).toEqual([]);
+});
+
+function store(over: Partial<S3StoreOptions> = {}): S3Store {
+  return new S3Store({ bucket: s3.bucket, prefix: "runs/all/", endpoint: s3.endpoint, credentials: s3.admin, ...over });
+}
+
+async function failure(p: Promise<unknown>): Promise<ObjectStoreError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(ObjectStoreError);
+  return e as ObjectStoreError;
+}
+
+describe("round trips", () => {
+  test("0 bytes, 1 byte and 20 MiB, under content and awkward keys; a missing key is undefined", async () => {
+    const st = store();
+    await st.check();
+    const big = randomBytes(20 << 20);
+    const objects: [string, Buffer][] = [
+      ["empty", Buffer.alloc(0)],
+      ["one", Buffer.from([0xff])],
+      [blobKey(createHash("sha256").update(big).digest("hex")), big],
+      ["odd keys/a b+c%d?e#f=g&h~ü/€ *'()!$,;:@[].bin", Buffer.from("odd")],
+    ];
+    for (const [key, body] of objects) {
+      expect(await st.has(key)).toBe(false);
+      await st.put(key, body);
+      expect(await st.has(key)).toBe(true);
+      const back = await st.get(key, 32 << 20);
+      expect(back?.length).toBe(body.length);
+      expect(back?.equals(body)).toBe(true);
+    }
+    // Written again (content-addressed: the same bytes), still the same object.
+    await st.put(objects[3][0], objects[3][1]);
+    expect((await st.get(objects[3][0], 10))?.toString()).toBe("odd");
+    expect(await st.get("results/never-written", 10)).toBeUndefined();
+    expect(await st.has("results/never-written")).toBe(false);
+  });
+
+  test("an object above the bound is refused from its Content-Length, before its body is read", async () => {
+    const st = store();
+    await st.put("large", randomBytes(20 << 20));
+    const e = await failure(st.get("large", 1 << 20));
+    expect(e.code).toBe("E_MAP_STORE_TOO_LARGE");
+    // The whole length, which only the answer's header gives (a body counted as it flows is "more than" the bound).
+    expect(e.message).toBe(`s3://maps/runs/all/large: ${20 << 20} bytes, above the limit of ${1 << 20}`);
+  });
+});
+
+describe("refusals: one E_MAP_STORE error naming where, the endpoint and S3's code", () => {
+  test("a wrong secret: SignatureDoesNotMatch, and the secret is nowhere", async () => {
+    const wrong = `wrong-${randomBytes(12).toString("hex")}`;
+    const e = await failure(store({ credentials: { ...s3.admin, secretAccessKey: wrong } }).check());
+    expect(e.code).toBe("E_MAP_STORE");
+    expect(e.message).toMatch(
+      new RegExp(
+        `^s3://maps/runs/all/ at ${s3.endpoint}: the secret access key does not match the access key id \\(HTTP 403 SignatureDoesNotMatch\\)`,
+      ),
+    );
+    for (const text of [e.message, String(e.stack), JSON.stringify(e), ...logged]) {
+      expect(text).not.toContain(wrong);
+      expect(text).not.toContain(s3.admin.secretAccessKey);
+    }
+  });
+
+  test("an unknown access key: InvalidAccessKeyId", async () => {
+    const e = await failure(store({ credentials: { accessKeyId: "AKIDNOSUCHKEY", secretAccessKey: "x" } }).check());
+    expect(e.message).toContain(
+      `s3://maps/runs/all/ at ${s3.endpoint}: the access key id is not known to this endpoint (HTTP 403 InvalidAccessKeyId)`,
+    );
+  });
+
+  test("a bucket that does not exist: NoSuchBucket", async () => {
+    const e = await failure(store({ bucket: "no-such-bucket" }).check());
+    expect(e.message).toContain(
+      `s3://no-such-bucket/runs/all/ at ${s3.endpoint}: the bucket no-such-bucket does not exist (HTTP 404 NoSuchBucket)`,
+    );
+  });
+
+  test("an endpoint nobody listens on: refused, retried a bounded number of times", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+      });
+    });
+    const e = await failure(store({ endpoint: `http://127.0.0.1:${port}` }).check());
+    expect(e.message).toBe(
+      `s3://maps/runs/all/.rules_pipeline-check at http://127.0.0.1:${port} (PUT): the endpoint does not answer: ` +
+        `connect ECONNREFUSED 127.0.0.1:${port} (4 attempts)`,
+    );
+  });
+
+  test("an endpoint that takes the connection and never answers: the headers timeout", async () => {
+    const held: Socket[] = [];
+    const silent: Server = createServer((s) => held.push(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const a = silent.address();
+    const port = typeof a === "object" && a ? a.port : 0;
+    try {
+      const st = store({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2, timeouts: { headersMs: 500 } });
+      const e = await failure(st.has("k"));
+      expect(e.message).toBe(
+        `s3://maps/runs/all/k at http://127.0.0.1:${port} (HEAD): the endpoint does not answer: no answer in 500 ms (2 attempts)`,
+      );
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});
+
+/** A signed request of our own, for what the store never does (listing, deleting): its HTTP status. */
+function raw(c: S3Credentials, method: string, path: string, query: Record<string, string> = {}): Promise<number> {
+  const url = new URL(s3.endpoint);
+  const { headers } = signV4({
+    method,
+    host: url.host,
+    path,
+    query,
+    headers: { "x-amz-content-sha256": EMPTY_SHA256 },
+    payloadHash: EMPTY_SHA256,
+    region: s3.region,
+    credentials: c,
+  });
+  const q = new URLSearchParams(query).toString();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { hostname: url.hostname, port: url.port, method, path: q ? `${path}?${q}` : path, headers },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", reject).end();
+  });
+}
+const list = (prefix: string) => ({ "list-type": "2", prefix });
+
+describe("the narrow identity (Read and Write on maps/runs/narrow/* only)", () => {
+  test("reads and writes its prefix; is refused elsewhere, and cannot list", async () => {
+    const mine = store({ prefix: s3.narrowPrefix, credentials: s3.narrow });
+    await mine.check();
+    await mine.put("results/a", Buffer.from("mine"));
+    expect((await mine.get("results/a", 10))?.toString()).toBe("mine");
+    expect(await mine.has("results/a")).toBe(true);
+    expect(await mine.has("results/b")).toBe(false);
+
+    await store().put("theirs", Buffer.from("theirs"));
+    for (const prefix of ["runs/all/", "runs/narrow-other/", "runs/", ""]) {
+      const elsewhere = store({ prefix, credentials: s3.narrow });
+      const e = await failure(elsewhere.check());
+      expect(e.message).toMatch(
+        new RegExp(
+          `^s3://maps/${prefix}\\S* at ${s3.endpoint}: the credential is not allowed to do this here \\(HTTP 403 AccessDenied\\)`,
+        ),
+      );
+    }
+    const e = await failure(store({ credentials: s3.narrow }).get("theirs", 10));
+    expect(e.message).toContain("(HTTP 403 AccessDenied)");
+    // Listing is a separate action (List), not granted; Write includes deleting.
+    expect(await raw(s3.narrow, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(403);
+    expect(await raw(s3.admin, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(200);
+    expect(await raw(s3.narrow, "DELETE", `/${s3.bucket}/${s3.narrowPrefix}results/a`)).toBe(204);
+  });
+});
+
+describe("the identity with an IAM policy (s3:GetObject, s3:PutObject on maps/runs/policy/*, s3:ListBucket there)", () => {
+  test("reads and writes its prefix, lists only it, cannot delete, is refused elsewhere", async () => {
+    const mine = store({ prefix: s3.policyPrefix, credentials: s3.policy });
+    await mine.check();
+    await mine.put("results/a", Buffer.from("mine"));
+    expect((await mine.get("results/a", 10))?.toString()).toBe("mine");
+    expect(await mine.has("results/b")).toBe(false);
+    expect(await raw(s3.policy, "GET", `/${s3.bucket}`, list(s3.policyPrefix))).toBe(200);
+    expect(await raw(s3.policy, "GET", `/${s3.bucket}`, list("runs/"))).toBe(403);
+    expect(await raw(s3.policy, "DELETE", `/${s3.bucket}/${s3.policyPrefix}results/a`)).toBe(403);
+    const e = await failure(store({ prefix: "runs/all/", credentials: s3.policy }).check());
+    expect(e.message).toContain("(HTTP 403 AccessDenied)");
+  });
+});
+
+describe("the CLI side's credential chain", () => {
+  test("a profile of a temporary AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE reaches the bucket", async () => {
+    const credentials = join(tmp, "credentials");
+    const config = join(tmp, "config");
+    writeFileSync(
+      credentials,
+      `[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = not-this-one\n\n` +
+        `[maps]\naws_access_key_id = ${s3.narrow.accessKeyId}\naws_secret_access_key = ${s3.narrow.secretAccessKey}\n`,
+      { mode: 0o600 },
+    );
+    writeFileSync(config, "[profile maps]\noutput = json\n");
+    const env = {
+      AWS_PROFILE: "maps",
+      AWS_SHARED_CREDENTIALS_FILE: credentials,
+      AWS_CONFIG_FILE: config,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+    };
+    const where = `s3://${s3.bucket}/${s3.narrowPrefix}`;
+    const got = await awsChainCredentials(where, { env });
+    expect(got.accessKeyId).toBe(s3.narrow.accessKeyId);
+    const location = s3Location(where, {}, env);
+    expect(location).toEqual({ endpoint: s3.endpoint, region: "us-east-1" });
+    await new S3Store({ bucket: s3.bucket, prefix: s3.narrowPrefix, ...location, credentials: got }).check();
+  });
+});
