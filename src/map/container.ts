@@ -2,8 +2,8 @@
  * The `container` target of a map: each index a local container of the pipeline's image (src/container/: runc,
  * podman or docker, as `pipeline run`), running the map worker the rules put into every image
  * (`/app/node_modules/@rules_pipeline/runtime/map-worker.js`), `parallelism` at a time under the local schedule's
- * Indexed Job meaning (schedule.ts). The store is a directory of this machine mounted into each container at
- * CONTAINER_STORE, so the containers and this process read and write the same objects.
+ * Indexed Job meaning (schedule.ts). A directory store is mounted into each container at CONTAINER_STORE; an S3 store
+ * is reached from the container (the host's network) with the caller's credential in its environment.
  *
  * The worker says which item it starts and finishes on stdout (map-worker.ts EVENT_PREFIX): the progress, and which
  * item a failed attempt was on; its exit code says whether another attempt may change that (42: it never will).
@@ -35,6 +35,8 @@ export interface ContainerTargetOptions {
   cacheDir: string;
   limits?: LayerLimits;
   runtime?: "auto" | "runc" | "podman" | "docker";
+  /** What a worker needs to open an S3 store (its credential, endpoint, region; treated as secrets); {} for a directory. */
+  storeEnv: Record<string, string>;
   /** Where the task's output (the containers' stderr) goes. */
   output: (line: string) => void;
   log: (line: string) => void;
@@ -55,11 +57,6 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
   return {
     name: "container",
     async check(run: MapRun): Promise<void> {
-      if (!(run.store instanceof DirStore))
-        throw new PipelineError(
-          "E_MAP_TARGET",
-          `--on container: the store must be a directory of this machine, got ${run.store.where}`,
-        );
       const image = await prepare();
       // Checked in the image's root filesystem, before any container starts: what the map will run.
       if (!(await targetExists(join(image.rootfs, "app", ...run.plan.task.module.split("/")))))
@@ -76,7 +73,8 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
     async run(run: MapRun): Promise<TargetFailure | undefined> {
       const { runPrepared } = await import("../container/container.js");
       const image = await prepare();
-      const store = run.store as DirStore;
+      // A directory store is mounted; an S3 store is reached over the network (the host's) with the caller's credential.
+      const dir = run.store instanceof DirStore ? run.store.root : undefined;
       const failures = new Map<number, TargetFailure>();
       const failed = await schedule({
         indexes: run.plan.chunks.length,
@@ -101,11 +99,12 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
           const { exitCode } = await runPrepared(image, {
             command: ["node", WORKER_IN_IMAGE],
             env: {
-              PIPELINE_MAP_STORE: CONTAINER_STORE,
+              ...o.storeEnv,
+              PIPELINE_MAP_STORE: dir ? CONTAINER_STORE : run.store.where,
               PIPELINE_MAP_PLAN: run.planHex,
               PIPELINE_MAP_INDEX: String(index),
             },
-            mounts: [{ source: store.root, destination: CONTAINER_STORE, readonly: false }],
+            mounts: dir ? [{ source: dir, destination: CONTAINER_STORE, readonly: false }] : [],
             runtime: o.runtime,
             name: `map-${index}-${attempt}`,
             stdout: stdout as Writable,

@@ -221,7 +221,7 @@ describe("pipeline map --on inprocess", () => {
 
   it("SIGINT stops the running tasks and the command (exit 130), leaving --out unwritten", async () => {
     const { spawn } = await import("node:child_process");
-    const { pipelineCli } = await import("../../test/fixtures/cli");
+    const { pipelineCli } = await import("../../test/fixtures/cli.js");
     const child = spawn(
       process.execPath,
       [

@@ -14,7 +14,7 @@ type Env = Record<string, string | undefined>;
 export async function openStore(location: string, env: Env, what = "PIPELINE_MAP_STORE"): Promise<ObjectStore> {
   if (location.startsWith("s3://")) {
     const { s3StoreAt } = await import("./map-store-s3.js");
-    return s3StoreAt(location, env);
+    return s3StoreAt(location, env, undefined, what);
   }
   if (!isAbsolute(location))
     throw new ObjectStoreError(

@@ -257,3 +257,140 @@ describe("the CLI side's credential chain", () => {
     await new S3Store({ bucket: s3.bucket, prefix: s3.narrowPrefix, ...location, credentials: got }).check();
   });
 });
+
+describe("pipeline map with its items and results in the bucket (--artifacts s3://…)", () => {
+  const calls = join(tmp, "calls");
+  const run = async (args: string[], env: NodeJS.ProcessEnv) => {
+    const { runCli } = await import("../fixtures/cli.js");
+    return runCli(["map", "--task", "task.js#double", "--items", "items.jsonl", ...args], {
+      cwd: tmp,
+      env: { ...process.env, PIPELINE_CACHE_DIR: join(tmp, "cache"), AWS_ENDPOINT_URL_S3: s3.endpoint, ...env },
+    });
+  };
+  const narrowEnv = () => ({
+    AWS_ACCESS_KEY_ID: s3.narrow.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.narrow.secretAccessKey,
+  });
+
+  test("the prefix-scoped identity runs the map; run again, every result comes from the bucket and no task runs", async () => {
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(calls, { recursive: true });
+    writeFileSync(
+      join(tmp, "task.js"),
+      `exports.double = (x) => { require("node:fs").writeFileSync(${JSON.stringify(calls)} + "/" + x + "-" + Math.random(), ""); return { x, twice: 2 * x }; };\n`,
+    );
+    writeFileSync(join(tmp, "items.jsonl"), `${Array.from({ length: 12 }, (_, i) => i).join("\n")}\n`);
+    const where = `s3://${s3.bucket}/${s3.narrowPrefix}maps/`;
+    const first = await run(["--artifacts", where, "--parallelism", "3", "--chunk-size", "2"], narrowEnv());
+    expect(first.code, first.stderr).toBe(0);
+    expect(
+      first.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(Array.from({ length: 12 }, (_, x) => ({ x, twice: 2 * x })));
+    expect(readdirSync(calls)).toHaveLength(12);
+    const again = await run(["--artifacts", where], narrowEnv());
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    expect(again.stderr).toContain("12/12 done (12 reused from the store)");
+    expect(readdirSync(calls)).toHaveLength(12);
+    // What the map stored is where the keys say, under the narrow identity's prefix.
+    const mine = store({ prefix: `${s3.narrowPrefix}maps/`, credentials: s3.narrow });
+    const item = createHash("sha256")
+      .update(Buffer.concat([Buffer.from("j"), Buffer.from("3")]))
+      .digest("hex");
+    expect(await mine.has(blobKey(item))).toBe(true);
+  });
+
+  test("a refused credential, or a prefix the identity may not write, is one E_MAP_STORE error before any task runs; the secret is not printed", async () => {
+    const before = readdirSync(calls).length;
+    const secret = `wrong-${randomBytes(8).toString("hex")}`;
+    const wrong = await run(["--artifacts", `s3://${s3.bucket}/${s3.narrowPrefix}maps/`], {
+      AWS_ACCESS_KEY_ID: s3.narrow.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secret,
+    });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain("error[E_MAP_STORE]");
+    expect(wrong.stderr).toContain("SignatureDoesNotMatch");
+    expect(wrong.stderr + wrong.stdout).not.toContain(secret);
+    const elsewhere = await run(["--artifacts", `s3://${s3.bucket}/runs/all/maps/`], narrowEnv());
+    expect(elsewhere.code).not.toBe(0);
+    expect(elsewhere.stderr).toContain("error[E_MAP_STORE]");
+    expect(elsewhere.stderr).toContain("AccessDenied");
+    expect(readdirSync(calls)).toHaveLength(before);
+  });
+});
+
+describe("pipeline map --on container with an S3 store: the containers reach the bucket with the caller's credential", () => {
+  test("an image with the task and the runtime's files maps in runc containers; the results are the bucket's", async () => {
+    const [
+      { buildHostNodeBase },
+      { readLayout },
+      { buildLayer, layerFromDescriptor },
+      { composeImage },
+      { writeLayout },
+    ] = await Promise.all([
+      import("../../src/base/host-node.js"),
+      import("../../src/layout/read.js"),
+      import("../../src/layer/build.js"),
+      import("../../src/image/compose.js"),
+      import("../../src/layout/write.js"),
+    ]);
+    const { runtimeFiles } = await import("../../src/lockfile/runtime-lib.js");
+    const dir = join(tmp, "image");
+    await buildHostNodeBase(join(dir, "base"));
+    const task = "exports.shout = (s) => s.toUpperCase() + '!';\n";
+    const files = [
+      { dest: "/app/task.js", content: Buffer.from(task) },
+      ...runtimeFiles().map((f) => ({
+        dest: `/app/node_modules/@rules_pipeline/runtime/${f.name}`,
+        content: f.content,
+      })),
+    ];
+    const desc = await buildLayer(files, join(dir, "app.tar.gz"));
+    const image = composeImage({
+      base: readLayout(join(dir, "base"), { refName: "latest" }),
+      layers: [{ layer: layerFromDescriptor(join(dir, "app.tar.gz"), desc), createdBy: "app" }],
+      entrypoint: ["node", "/app/task.js"],
+      workdir: "/app",
+    });
+    await writeLayout(join(dir, "layout"), image);
+    writeFileSync(join(tmp, "task.js"), task);
+    writeFileSync(join(tmp, "words.jsonl"), '"a"\n"bc"\n"def"\n');
+    const { runCli } = await import("../fixtures/cli.js");
+    const r = await runCli(
+      [
+        "map",
+        ...["--on", "container", "--image", `oci:${join(dir, "layout")}@${image.digest}`, "--task", "task.js#shout"],
+        ...[
+          "--items",
+          "words.jsonl",
+          "--artifacts",
+          `s3://${s3.bucket}/${s3.narrowPrefix}containers/`,
+          "--parallelism",
+          "2",
+        ],
+        ...["--chunk-size", "1"],
+      ],
+      {
+        cwd: tmp,
+        env: {
+          ...process.env,
+          PIPELINE_CACHE_DIR: join(tmp, "cache"),
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
+          AWS_ACCESS_KEY_ID: s3.narrow.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: s3.narrow.secretAccessKey,
+        },
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual(['"A!"', '"BC!"', '"DEF!"']);
+    expect(r.stderr + r.stdout).not.toContain(s3.narrow.secretAccessKey);
+    // Written by the workers in the containers: the record of item "bc" is in the bucket, under the prefix.
+    const { resultKey } = await import("../../src/runtime/map-codec.js");
+    const item = createHash("sha256").update('j"bc"').digest("hex");
+    const mine = store({ prefix: `${s3.narrowPrefix}containers/`, credentials: s3.narrow });
+    expect(await mine.has(resultKey(`image:${image.digest}`, { module: "task.js", export: "shout" }, item))).toBe(true);
+  });
+});

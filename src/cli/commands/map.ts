@@ -18,10 +18,10 @@ import { Readable } from "node:stream";
 import { PipelineError } from "../../errors";
 import { onTermination } from "../../process/signals";
 import { holdTemp, tempPath } from "../../process/temp";
-import { sha256Hex } from "../../runtime/map-codec";
+import { MapValueError, sha256Hex } from "../../runtime/map-codec";
 import type { MapTarget } from "../../map/target";
 import type { Keychain } from "../../registry-auth/keychain";
-import type { ObjectStore } from "../../runtime/object-store";
+import { type ObjectStore, ObjectStoreError } from "../../runtime/object-store";
 import { type CommandArgs, usageError as usage } from "../args";
 import type { MAP } from "../command-specs";
 import { type CliIo, showProgress } from "../io";
@@ -74,6 +74,18 @@ function whole(flag: string, v: number | undefined, dflt: number, min: number): 
 }
 
 export async function map(a: MapArgs, io: CliIo): Promise<void> {
+  try {
+    await mapCommand(a, io);
+  } catch (e) {
+    // The runtime's own errors (its files import nothing of ours) become the CLI's, with the same code and message.
+    if (e instanceof ObjectStoreError) throw new PipelineError(e.code, e.message, { cause: e });
+    if (e instanceof MapValueError)
+      throw new PipelineError("E_MAP_STORE", `the map's store: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+async function mapCommand(a: MapArgs, io: CliIo): Promise<void> {
   const on = a.on ?? io.env.PIPELINE_TARGET ?? (a.image ? "container" : "inprocess");
   if (on !== "inprocess" && on !== "container")
     throw new PipelineError(
@@ -93,7 +105,7 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
   if (maxValueBytes < 1)
     throw usage(`--max-item-size: expected at least 1 byte, got ${JSON.stringify(a["max-item-size"])}`);
   const code = await codeOf(a.image, task.file);
-  const store = await openStoreFlag(a, io);
+  const { store, workerEnv } = await openStoreFlag(a, io);
   const items =
     a.items === "-"
       ? Readable.from([Buffer.from(await io.readStdin())])
@@ -121,7 +133,7 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
   try {
     await runMap({
       store,
-      target: await targetOf(on, a, io, task.file),
+      target: await targetOf(on, a, io, task.file, workerEnv),
       task: { module: task.module, export: task.export },
       code,
       items,
@@ -163,16 +175,48 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
   }
 }
 
-async function openStoreFlag(a: MapArgs, io: CliIo): Promise<ObjectStore> {
-  const { openStore } = await import("../../runtime/map-store.js");
+/**
+ * The store --artifacts names: a directory (default the cache's maps/), or s3://BUCKET/PREFIX with the credential of
+ * the AWS chain (src/credentials/aws-chain.ts) and the endpoint and region of --s3-endpoint/--s3-region, else the
+ * environment's. Returned with the variables a worker elsewhere (a container) needs to open the same store.
+ */
+async function openStoreFlag(
+  a: MapArgs,
+  io: CliIo,
+): Promise<{ store: ObjectStore; workerEnv: Record<string, string> }> {
   const raw = a.artifacts;
-  if (raw?.startsWith("s3://")) return openStore(raw, io.env, "--artifacts");
+  if (raw?.startsWith("s3://")) {
+    const [{ awsChainCredentials, s3Location }, { parseS3Location, s3StoreAt }] = await Promise.all([
+      import("../../credentials/aws-chain.js"),
+      import("../../runtime/map-store-s3.js"),
+    ]);
+    const { bucket, prefix } = parseS3Location(raw, "--artifacts");
+    const where = `s3://${bucket}/${prefix}`;
+    const loc = s3Location(where, { endpoint: a["s3-endpoint"], region: a["s3-region"] }, io.env);
+    const creds = await awsChainCredentials(where, { env: io.env });
+    const env = { AWS_REGION: loc.region, ...(loc.endpoint ? { AWS_ENDPOINT_URL_S3: loc.endpoint } : {}) };
+    const workerEnv: Record<string, string> = {
+      ...env,
+      AWS_ACCESS_KEY_ID: creds.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      ...(creds.sessionToken ? { AWS_SESSION_TOKEN: creds.sessionToken } : {}),
+    };
+    return { store: s3StoreAt(raw, env, creds, "--artifacts"), workerEnv };
+  }
+  const { openStore } = await import("../../runtime/map-store.js");
   const { cacheRoot } = await import("../../cache/layout.js");
-  return openStore(raw ? resolve(io.cwd, raw) : join(cacheRoot(io.env, a["cache-dir"]), "maps"), io.env, "--artifacts");
+  const dir = raw ? resolve(io.cwd, raw) : join(cacheRoot(io.env, a["cache-dir"]), "maps");
+  return { store: await openStore(dir, io.env, "--artifacts"), workerEnv: {} };
 }
 
 /** The target `on` names, made from the command's flags. */
-async function targetOf(on: "inprocess" | "container", a: MapArgs, io: CliIo, file: string): Promise<MapTarget> {
+async function targetOf(
+  on: "inprocess" | "container",
+  a: MapArgs,
+  io: CliIo,
+  file: string,
+  storeEnv: Record<string, string>,
+): Promise<MapTarget> {
   if (on === "inprocess") {
     const { inProcessTarget } = await import("../../map/inprocess.js");
     return inProcessTarget({ file, execArgv: a["node-option"], output: (t) => io.stderr(t.replace(/\n$/, "")) });
@@ -195,6 +239,7 @@ async function targetOf(on: "inprocess" | "container", a: MapArgs, io: CliIo, fi
     cacheDir: cacheRoot(io.env, a["cache-dir"]),
     limits: limitsFromFlags({}, io.env),
     runtime: a.runtime,
+    storeEnv,
     output: (line) => io.stderr(line),
     log: (line) => io.stderr(line),
     warn: (line) => io.stderr(`warning: ${line}`),
