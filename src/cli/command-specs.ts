@@ -353,8 +353,14 @@ export const MAP = {
       describe:
         "where items and results are stored: a directory, or s3://BUCKET/PREFIX (default: the cache's maps/ directory)",
     },
-    "s3-endpoint": { ...str, describe: "with --artifacts s3://…: an S3-compatible server's URL (default $AWS_ENDPOINT_URL_S3, else AWS)" },
-    "s3-region": { ...str, describe: "with --artifacts s3://…: the bucket's region (default $AWS_REGION, else us-east-1 for an endpoint)" },
+    "s3-endpoint": {
+      ...str,
+      describe: "with --artifacts s3://…: an S3-compatible server's URL (default $AWS_ENDPOINT_URL_S3, else AWS)",
+    },
+    "s3-region": {
+      ...str,
+      describe: "with --artifacts s3://…: the bucket's region (default $AWS_REGION, else us-east-1 for an endpoint)",
+    },
     "max-item-size": { ...str, describe: "the largest item or result, e.g. 64MiB (the default)" },
     json: { ...bool, describe: "progress as JSON events, one per line on stderr" },
     "cache-dir": CACHE_DIR,

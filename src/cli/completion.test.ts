@@ -121,7 +121,7 @@ describe("zsh", () => {
   test.each([
     [
       ["pipeline", ""],
-      "push pull materialize inspect sbom verify registry credentials base build verify-image run deploy model cache completion",
+      "push pull materialize inspect sbom verify registry credentials base build verify-image run map deploy model cache completion",
     ],
     [["pipeline", "model", ""], "push pull"],
     [

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
-import { podmanDirs, podmanGlobalArgs } from "./engine-cli";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ownPrivateDirSync, podmanDirs, podmanGlobalArgs } from "./engine-cli";
 import { type EngineContainerSpec, engineRunArgs, splitEnv } from "./engine-args";
 
 const spec = (over: Partial<EngineContainerSpec> = {}): EngineContainerSpec => ({
@@ -133,6 +136,31 @@ describe("podman's directories", () => {
     expect(d.runroot.length).toBeLessThanOrEqual(50);
     expect(d.runroot).toMatch(/rules_pipeline-podman-[0-9a-f]{12}$/);
     expect(podmanDirs(long, { XDG_RUNTIME_DIR: "/run/user/1000" }).runroot).toBe(d.runroot);
+  });
+  it("a runroot in a shared directory must be this user's private directory: another user's, a link or an open one is refused", () => {
+    const shared = mkdtempSync(join(tmpdir(), "rp-podman-shared-"));
+    try {
+      chmodSync(shared, 0o1777);
+      const fresh = join(shared, "fresh");
+      ownPrivateDirSync(fresh);
+      expect(statSync(fresh).mode & 0o777).toBe(0o700);
+      ownPrivateDirSync(fresh); // again: still ours
+      const open = join(shared, "open");
+      mkdirSync(open, { mode: 0o755 });
+      chmodSync(open, 0o755);
+      expect(() => ownPrivateDirSync(open)).toThrow(/must be a private directory of this user .* mode 755/);
+      const link = join(shared, "link");
+      symlinkSync(fresh, link);
+      expect(() => ownPrivateDirSync(link)).toThrow(/a symbolic link/);
+      if (process.getuid?.() === 0) {
+        const theirs = join(shared, "theirs");
+        mkdirSync(theirs, { mode: 0o700 });
+        chownSync(theirs, 65534, 65534);
+        expect(() => ownPrivateDirSync(theirs)).toThrow(/of uid 65534/);
+      }
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
   it("runs runc with its state under the runroot when runc is on PATH, else podman's own runtime", () => {
     expect(podmanGlobalArgs("/c", { PATH: "/nonexistent" })).not.toContain("--runtime");

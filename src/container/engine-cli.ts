@@ -20,9 +20,10 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, lstatSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
+import { PipelineError } from "../errors";
 
 export type EngineName = "podman" | "docker";
 
@@ -49,13 +50,35 @@ export interface PodmanDirs {
   networks: string;
 }
 
+/**
+ * Makes `dir` (mode 0700) unless it exists, then checks that it is a directory (not a link) of this user that nobody
+ * else may enter: else E_RUN_CONTAINER naming it, its owner and its mode.
+ */
+export function ownPrivateDirSync(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (st.isSymbolicLink() || !st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0)
+    throw new PipelineError(
+      "E_RUN_CONTAINER",
+      `${dir}: podman's run directory must be a private directory of this user (uid ${uid}), and it is ${st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : "not a directory"} of uid ${st.uid} with mode ${(st.mode & 0o777).toString(8)}: remove it, or set XDG_RUNTIME_DIR`,
+    );
+}
+
 export function podmanDirs(cacheDir: string, env: NodeJS.ProcessEnv = process.env): PodmanDirs {
   const base = join(resolve(cacheDir), "podman");
   let runroot = join(base, "run");
   if (runroot.length > MAX_RUNROOT) {
     const hash = createHash("sha256").update(resolve(cacheDir)).digest("hex").slice(0, 12);
+    const shared = process.getuid?.() !== 0 && !env.XDG_RUNTIME_DIR;
     const parent = process.getuid?.() === 0 ? "/run" : env.XDG_RUNTIME_DIR || tmpdir();
     runroot = join(parent, `rules_pipeline-podman-${hash}`);
+    // In a directory other users may write to (/tmp), a predictable name could be theirs first: it must be ours.
+    if (shared) ownPrivateDirSync(runroot);
   }
   return { root: join(base, "root"), runroot, tmpdir: join(base, "tmp"), networks: join(base, "networks") };
 }

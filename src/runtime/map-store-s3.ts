@@ -22,7 +22,12 @@ export function parseS3Location(location: string, what: string): { bucket: strin
 }
 
 /** The store at `location`, with `credentials` (default: the environment's AWS_* keys) and the environment's endpoint and region. */
-export function s3StoreAt(location: string, env: Env, credentials?: S3Credentials, what = "PIPELINE_MAP_STORE"): S3Store {
+export function s3StoreAt(
+  location: string,
+  env: Env,
+  credentials?: S3Credentials,
+  what = "PIPELINE_MAP_STORE",
+): S3Store {
   const { bucket, prefix } = parseS3Location(location, what);
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";

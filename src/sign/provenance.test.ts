@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -77,7 +78,16 @@ describe("provenanceFor", () => {
       ]);
       await expect(lockfileDigests([{ name: "x", file: join(dir, "missing.json") }])).rejects.toMatchObject({
         code: "E_BAD_INPUT",
-        message: `lockfile ${join(dir, "missing.json")}: cannot read it (ENOENT)`,
+        message: `lockfile: ${join(dir, "missing.json")}: no such file`,
+      });
+      // A FIFO or a device named as a lockfile is refused at once (it used to block, or hash for ever).
+      execFileSync("mkfifo", [join(dir, "fifo")]);
+      await expect(lockfileDigests([{ name: "x", file: join(dir, "fifo") }])).rejects.toMatchObject({
+        code: "E_BAD_INPUT",
+        message: `lockfile: ${join(dir, "fifo")}: a FIFO (named pipe), not a regular file`,
+      });
+      await expect(lockfileDigests([{ name: "x", file: "/dev/zero" }])).rejects.toMatchObject({
+        message: "lockfile: /dev/zero: a character device, not a regular file",
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

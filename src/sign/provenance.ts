@@ -7,8 +7,8 @@
  * `cosign verify-attestation --type slsaprovenance1 --key` accepts it.
  */
 import { ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME } from "../image/compose";
-import { PipelineError, redactUrl } from "../errors";
-import { type Digest, fileDigest, isDigest } from "../oci/digest";
+import { redactUrl } from "../errors";
+import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { unpinned } from "../oci/reference";
 import { digestSet } from "./dsse";
 import { VERSION } from "../version";
@@ -48,21 +48,19 @@ export interface ProvenanceInput {
 }
 
 /** The sha256 of each lockfile (streamed: a lockfile may be large); E_BAD_INPUT naming one that cannot be read. */
+/** The largest lockfile read for provenance (a monorepo's package-lock.json is a few MB). */
+const LOCKFILE_BOUND = 256 * 1024 * 1024;
+
 export async function lockfileDigests(
   lockfiles: { name: string; file: string }[],
 ): Promise<{ name: string; digest: Digest }[]> {
+  const { readNamedFile } = await import("../named-file.js");
   const out: { name: string; digest: Digest }[] = [];
   for (const l of lockfiles) {
-    let digest: Digest;
-    try {
-      digest = await fileDigest(l.file);
-    } catch (e) {
-      throw new PipelineError(
-        "E_BAD_INPUT",
-        `lockfile ${l.file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-      );
-    }
-    out.push({ name: l.name, digest });
+    // Opened, checked to be a regular file and read to a bound first (src/named-file.ts): a FIFO or /dev/zero named
+    // as a lockfile is refused instead of blocking or hashing for ever.
+    const bytes = await readNamedFile(l.file, { what: "lockfile", bound: LOCKFILE_BOUND, code: "E_BAD_INPUT" });
+    out.push({ name: l.name, digest: sha256(bytes) });
   }
   return out;
 }
