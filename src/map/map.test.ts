@@ -253,7 +253,9 @@ describe("pipeline map --on inprocess", () => {
     // Both tasks running (their busy loops never end by themselves): the CLI has started them by then.
     await new Promise((r) => setTimeout(r, 3000));
     child.kill("SIGINT");
-    const code = await closed;
+    // Should it not stop, the test fails and the busy loops must not outlive it.
+    const watchdog = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const code = await closed.finally(() => clearTimeout(watchdog));
     expect(err).toContain("SIGINT: stopping the map's tasks");
     expect(code).toBe(130);
     expect(readdirSync(dir).filter((f) => f.includes("sigint-out"))).toEqual([]);
