@@ -19,7 +19,7 @@ import { lineWriter } from "../lines";
 import { type ChunkEvent, EVENT_PREFIX, EXIT_NOT_RETRIABLE, failureKey, type ItemFailure } from "../runtime/map-chunk";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
-import { schedule } from "./schedule";
+import { scheduleRun } from "./schedule";
 
 /** Where the store is mounted in each container. */
 export const CONTAINER_STORE = "/pipeline-map-store";
@@ -76,53 +76,46 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
       // A directory store is mounted; an S3 store is reached over the network (the host's) with the caller's credential.
       const dir = run.store instanceof DirStore ? run.store.root : undefined;
       const failures = new Map<number, TargetFailure>();
-      const failed = await schedule({
-        indexes: run.plan.chunks.length,
-        parallelism: run.parallelism,
-        retries: run.retries,
-        signal: run.signal,
-        onRetry: (index, attempt, message) => run.progress.retry(index, attempt, message),
-        attempt: async (index, attempt, signal) => {
-          let current: number | undefined;
-          const tail: string[] = [];
-          const stdout = lineWriter((line) => {
-            if (!line.startsWith(EVENT_PREFIX)) return o.output(line);
-            const e = JSON.parse(line.slice(EVENT_PREFIX.length)) as ChunkEvent;
-            current = e.kind === "start" ? e.index : undefined;
-            run.progress.item(e);
-          });
-          const stderr = lineWriter((line) => {
-            tail.push(line);
-            if (tail.length > TAIL_LINES) tail.shift();
-            o.output(line);
-          });
-          const { exitCode } = await runPrepared(image, {
-            command: ["node", WORKER_IN_IMAGE],
-            env: {
-              ...o.storeEnv,
-              PIPELINE_MAP_STORE: dir ? CONTAINER_STORE : run.store.where,
-              PIPELINE_MAP_PLAN: run.planHex,
-              PIPELINE_MAP_INDEX: String(index),
-            },
-            mounts: dir ? [{ source: dir, destination: CONTAINER_STORE, readonly: false }] : [],
-            runtime: o.runtime,
-            name: `map-${index}-${attempt}`,
-            stdout: stdout as Writable,
-            stderr: stderr as Writable,
-            signal,
-            cacheDir: o.cacheDir,
-            log: o.log,
-            warn: o.warn,
-          });
-          await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
-          if (exitCode === 0) return { ok: true };
-          if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
-          const failure = current === undefined ? undefined : await readFailure(run, current);
-          if (failure) run.progress.failed(failure);
-          const message = failure?.message ?? `the map worker exited with code ${exitCode}`;
-          failures.set(index, { attempts: attempt + 1, failure, log: [...tail], message });
-          return { ok: false, retry: exitCode !== EXIT_NOT_RETRIABLE, message };
-        },
+      const failed = await scheduleRun(run, async (index, attempt, signal) => {
+        let current: number | undefined;
+        const tail: string[] = [];
+        const stdout = lineWriter((line) => {
+          const e = line.startsWith(EVENT_PREFIX) ? chunkEvent(line.slice(EVENT_PREFIX.length)) : undefined;
+          if (!e) return o.output(line);
+          current = e.kind === "start" ? e.index : undefined;
+          run.progress.item(e);
+        });
+        const stderr = lineWriter((line) => {
+          tail.push(line);
+          if (tail.length > TAIL_LINES) tail.shift();
+          o.output(line);
+        });
+        const { exitCode } = await runPrepared(image, {
+          command: ["node", WORKER_IN_IMAGE],
+          env: {
+            ...o.storeEnv,
+            PIPELINE_MAP_STORE: dir ? CONTAINER_STORE : run.store.where,
+            PIPELINE_MAP_PLAN: run.planHex,
+            PIPELINE_MAP_INDEX: String(index),
+          },
+          mounts: dir ? [{ source: dir, destination: CONTAINER_STORE, readonly: false }] : [],
+          runtime: o.runtime,
+          name: `map-${index}-${attempt}`,
+          stdout: stdout as Writable,
+          stderr: stderr as Writable,
+          signal,
+          cacheDir: o.cacheDir,
+          log: o.log,
+          warn: o.warn,
+        });
+        await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
+        if (exitCode === 0) return { ok: true };
+        if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
+        const failure = current === undefined ? undefined : await readFailure(run, current);
+        if (failure) run.progress.failed(failure);
+        const message = failure?.message ?? `the map worker exited with code ${exitCode}`;
+        failures.set(index, { attempts: attempt + 1, failure, log: [...tail], message });
+        return { ok: false, retry: exitCode !== EXIT_NOT_RETRIABLE, message };
       });
       if (!failed) return undefined;
       return {
@@ -158,4 +151,20 @@ async function readFailure(run: MapRun, index: number): Promise<ItemFailure | un
     retry: retry === true,
     ...(typeof stack === "string" ? { stack } : {}),
   };
+}
+
+/** An event line of the worker (map-chunk.ts ChunkEvent), checked: the image is not ours, so neither is its output. */
+function chunkEvent(text: string): ChunkEvent | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const { kind, index, reused } = v as Record<string, unknown>;
+  if (typeof index !== "number" || !Number.isSafeInteger(index)) return undefined;
+  if (kind === "start") return { kind, index };
+  if (kind === "done") return { kind, index, reused: reused === true };
+  return undefined;
 }

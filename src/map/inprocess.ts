@@ -9,7 +9,7 @@ import { type ItemFailure, runChunk } from "../runtime/map-chunk";
 import { PipelineError } from "../errors";
 import { TaskLoadError, TaskThread } from "../runtime/map-thread";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
-import { schedule } from "./schedule";
+import { scheduleRun } from "./schedule";
 
 const TAIL_LINES = 20;
 
@@ -74,36 +74,29 @@ export function inProcessTarget(o: InProcessOptions): MapTarget {
       };
       const failures = new Map<number, { failure: ItemFailure; log: string[] }>();
       try {
-        const failed = await schedule({
-          indexes: run.plan.chunks.length,
-          parallelism: run.parallelism,
-          retries: run.retries,
-          signal: run.signal,
-          onRetry: (index, attempt, message) => run.progress.retry(index, attempt, message),
-          attempt: async (index, _attempt, signal) => {
-            const lane = await take();
-            lane.tail.take();
-            const stopOnAbort = () => void lane.thread.stop();
-            signal.addEventListener("abort", stopOnAbort, { once: true });
-            try {
-              const failure = await runChunk({
-                store: run.store,
-                plan: run.plan,
-                planHex: run.planHex,
-                chunk: index,
-                thread: lane.thread,
-                event: (e) => run.progress.item(e),
-              });
-              if (!failure) return { ok: true };
-              if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
-              failures.set(index, { failure, log: lane.tail.take() });
-              run.progress.failed(failure);
-              return { ok: false, retry: failure.retry, message: failure.message };
-            } finally {
-              signal.removeEventListener("abort", stopOnAbort);
-              idle.push(lane);
-            }
-          },
+        const failed = await scheduleRun(run, async (index, _attempt, signal) => {
+          const lane = await take();
+          lane.tail.take();
+          const stopOnAbort = () => void lane.thread.stop();
+          signal.addEventListener("abort", stopOnAbort, { once: true });
+          try {
+            const failure = await runChunk({
+              store: run.store,
+              plan: run.plan,
+              planHex: run.planHex,
+              chunk: index,
+              thread: lane.thread,
+              event: (e) => run.progress.item(e),
+            });
+            if (!failure) return { ok: true };
+            if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
+            failures.set(index, { failure, log: lane.tail.take() });
+            run.progress.failed(failure);
+            return { ok: false, retry: failure.retry, message: failure.message };
+          } finally {
+            signal.removeEventListener("abort", stopOnAbort);
+            idle.push(lane);
+          }
         });
         if (!failed) return undefined;
         const f = failures.get(failed.index);

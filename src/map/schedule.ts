@@ -7,6 +7,7 @@
  * (`signal`) and the failure is what the call reports. An abort of `signal` (Ctrl-C) stops everything the same way.
  */
 import { PipelineError } from "../errors";
+import type { MapRun } from "./target";
 
 /** How one attempt at an index ended. */
 export type AttemptOutcome = { ok: true } | { ok: false; retry: boolean; message: string };
@@ -72,4 +73,16 @@ export async function schedule(o: ScheduleOptions): Promise<IndexFailure | undef
   }
   if (o.signal?.aborted && !failure) throw new PipelineError("E_ABORTED", "interrupted: the map was stopped");
   return failure;
+}
+
+/** Every index of `run`'s plan under its numbers (parallelism, retries, the caller's signal), retries reported to its progress. */
+export function scheduleRun(run: MapRun, attempt: ScheduleOptions["attempt"]): Promise<IndexFailure | undefined> {
+  return schedule({
+    indexes: run.plan.chunks.length,
+    parallelism: run.parallelism,
+    retries: run.retries,
+    signal: run.signal,
+    onRetry: (index, attempt, message) => run.progress.retry(index, attempt, message),
+    attempt,
+  });
 }
