@@ -6,16 +6,20 @@
  * - an edit of src/ takes effect on the next `bazel run @rules_pipeline//:pipeline` (the JsBundle action reads the
  *   sources; nothing to refetch by hand);
  * - the CLI's runfiles are a handful of files, and the lazily loaded packages in them are what the CLI requires;
- * - no action of the rules compiles src/ beyond the runtime library (the one tsc compile whose output enters images).
+ * - no action of the rules compiles src/ beyond the runtime library (its files, transpiled one by one: the output enters images).
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, makeConsumerWorkspace, REPO_ROOT, discard } from "../fixtures/bazel";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-tools-edit-"));
+/** The runtime library's sources (src/runtime/*.ts, tests aside): each goes into images, each transpiled on its own. */
+const RUNTIME_SOURCES = readdirSync(join(REPO_ROOT, "src", "runtime")).filter(
+  (f) => f.endsWith(".ts") && !f.endsWith(".test.ts"),
+);
 const rules = join(tmp, "rules_pipeline");
 let ws: string;
 
@@ -66,8 +70,13 @@ describe("the rules' tools in a checkout", () => {
     const manifest = readFileSync(join(ws, "bazel-bin/external/rules_pipeline/pipeline.sh.runfiles_manifest"), "utf8")
       .trim()
       .split("\n");
-    // (two of them the `{"type": "commonjs"}` package.json beside the CLI's bundle and beside its loader: js_bundle.bzl)
-    expect(manifest.length).toBeLessThan(22);
+    // (two of them the `{"type": "commonjs"}` package.json beside the CLI's bundle and beside its loader: js_bundle.bzl;
+    // and the runtime library's files beside it, for `pipeline build --lockfile`, each listed twice: Bazel 4.2.3's
+    // legacy external runfiles)
+    expect(manifest.length).toBeLessThan(22 + 2 * (RUNTIME_SOURCES.length - 1));
+    expect(manifest.filter((l) => /^rules_pipeline\/src\/runtime\/[^/]+\.js /.test(l))).toHaveLength(
+      RUNTIME_SOURCES.length,
+    );
     expect(manifest.filter((l) => l.includes("/node_modules/"))).toEqual([]);
     const modules = manifest.map((l) => l.split(" ")[0]).filter((p) => /^rules_pipeline_tools\/modules\//.test(p));
     expect(modules.sort()).toEqual([
@@ -87,7 +96,7 @@ describe("the rules' tools in a checkout", () => {
     expect(probe.stdout.trim(), probe.stderr).toBe("function function");
   });
 
-  test("no tsc program over the rules' own sources: the runtime library is transpiled from its one file and the compiler", async () => {
+  test("no tsc program over the rules' own sources: each file of the runtime library is transpiled from itself and the compiler", async () => {
     const r = await bazel(ws, [
       "aquery",
       "--output=text",
@@ -97,14 +106,28 @@ describe("the rules' tools in a checkout", () => {
     const rulesActions = [
       ...r.stdout.matchAll(/^action '(Compiling|Transpiling) TypeScript (@rules_pipeline\/\/\S+)'/gm),
     ].map((m) => `${m[1]} TypeScript ${m[2]}`);
-    expect(rulesActions).toEqual(["Transpiling TypeScript @rules_pipeline//:runtime_transpile"]);
-    // Its inputs: the source, the compiler's one file, the transpiler and Node (no @types, no tsconfig).
-    const transpile = r.stdout.split(/\n(?=action ')/).find((a) => a.startsWith("action 'Transpiling"));
-    const inputs = /Inputs: \[([^\]]*)\]/.exec(transpile ?? "")?.[1].split(", ") ?? [];
-    expect(inputs.filter((i) => !i.includes("rules_pipeline_node/")).sort()).toEqual([
-      "external/rules_pipeline/bazel/private/ts_transpile.js",
-      "external/rules_pipeline/src/runtime/index.ts",
-      "external/rules_pipeline_npm/node_modules/typescript/lib/typescript.js",
-    ]);
+    const stems = RUNTIME_SOURCES.map((f) => f.slice(0, -".ts".length));
+    expect(rulesActions.sort()).toEqual(
+      stems
+        .map((stem) =>
+          stem === "index"
+            ? "Transpiling TypeScript @rules_pipeline//:runtime_transpile"
+            : `Transpiling TypeScript @rules_pipeline//:runtime_transpile_${stem.replace(/-/g, "_")}`,
+        )
+        .sort(),
+    );
+    // Each one's inputs: its source, the compiler's one file, the transpiler and Node (no @types, no tsconfig).
+    const transpiles = r.stdout.split(/\n(?=action ')/).filter((a) => a.startsWith("action 'Transpiling"));
+    expect(transpiles).toHaveLength(stems.length);
+    for (const transpile of transpiles) {
+      const inputs = /Inputs: \[([^\]]*)\]/.exec(transpile)?.[1].split(", ") ?? [];
+      const source = inputs.filter((i) => i.startsWith("external/rules_pipeline/src/"));
+      expect(source).toHaveLength(1);
+      expect(inputs.filter((i) => !i.includes("rules_pipeline_node/")).sort()).toEqual([
+        "external/rules_pipeline/bazel/private/ts_transpile.js",
+        source[0],
+        "external/rules_pipeline_npm/node_modules/typescript/lib/typescript.js",
+      ]);
+    }
   });
 });

@@ -119,17 +119,15 @@ describe("pipeline run --runtime podman", () => {
     // podman runs the directory the runner unpacked and judged (--rootfs): it never extracts the layers itself.
     expect((await podman(cacheDir, "images", "--quiet")).stdout.trim()).toBe("");
 
-    const started = Date.now();
     const c2 = capture();
     expect(
       (await run({ image: app.ref, "cache-dir": cacheDir, runtime: "podman", "--": ["echo", "0"] }, c2.io)).exitCode,
     ).toBe(0);
-    const ms = Date.now() - started;
+    // Reused, not timed (a wall-clock bound failed on a loaded machine: 5,044 ms): nothing is pulled, unpacked or imported.
     expect(
       c2.err.some((l) => /pulling|unpacking|importing/.test(l)),
       c2.err.join("\n"),
     ).toBe(false);
-    expect(ms).toBeLessThan(5000);
     expect(await names(cacheDir)).toEqual([]);
     expect(readdirSync(join(cacheDir, "runs"))).toEqual([]);
     expect(existsSync(join(cacheDir, "podman", "load"))).toBe(false); // nothing is loaded into podman any more
