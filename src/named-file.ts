@@ -60,6 +60,22 @@ function grewError(spec: NamedFile, path: string): PipelineError {
   return fail(spec, path, `more than ${spec.bound} bytes (it grew while it was read)`);
 }
 
+/**
+ * The buffer a read starts with: the file's size and one byte more (the byte that tells a file grew past what fstat
+ * said), not the kind's whole bound: a lockfile's bound is 256 MiB, and most are a few kB.
+ */
+function firstBuffer(st: Stats, spec: NamedFile): Buffer {
+  return Buffer.alloc(Math.min(st.size, spec.bound) + 1);
+}
+
+/** `buf` while it has room after `n` bytes, else a copy twice as large (at most bound + 1 bytes). */
+function room(buf: Buffer, n: number, bound: number): Buffer {
+  if (n < buf.length || buf.length > bound) return buf;
+  const next = Buffer.alloc(Math.min(bound + 1, Math.max(buf.length * 2, 64 * 1024)));
+  buf.copy(next, 0, 0, n);
+  return next;
+}
+
 // O_NONBLOCK: opening a FIFO for reading blocks until a writer comes; with it the open returns and fstat refuses it.
 const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
@@ -72,10 +88,12 @@ export async function readNamedFile(path: string, spec: NamedFile): Promise<Buff
     throw openError(spec, path, e);
   }
   try {
-    checkStat(spec, path, await fh.stat());
-    const buf = Buffer.alloc(spec.bound + 1);
+    const st = await fh.stat();
+    checkStat(spec, path, st);
+    let buf = firstBuffer(st, spec);
     let n = 0;
     for (;;) {
+      buf = room(buf, n, spec.bound);
       const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
@@ -99,10 +117,12 @@ export function readNamedFileSync(path: string, spec: NamedFile): Buffer {
     throw openError(spec, path, e);
   }
   try {
-    checkStat(spec, path, fstatSync(fd));
-    const buf = Buffer.alloc(spec.bound + 1);
+    const st = fstatSync(fd);
+    checkStat(spec, path, st);
+    let buf = firstBuffer(st, spec);
     let n = 0;
     for (;;) {
+      buf = room(buf, n, spec.bound);
       const bytesRead = readSync(fd, buf, n, buf.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
