@@ -309,6 +309,32 @@ export const VERIFY_IMAGE = {
 } as const satisfies CommandDef;
 
 // One task over many items (docs/scale-out.md): the CLI of runMap (src/runtime/index.ts).
+/** `pipeline map --on kubernetes`'s flags: `pipeline run --on kubernetes`'s, with their meaning. */
+const {
+  namespace,
+  kubeconfig,
+  context,
+  cpu,
+  memory,
+  gpu,
+  "machine-type": machineType,
+  "service-account": serviceAccount,
+  "keep-job": keepJob,
+  "poll-interval": pollInterval,
+} = RUN_KUBERNETES_OPTIONS;
+const MAP_KUBERNETES_OPTIONS = {
+  namespace,
+  kubeconfig,
+  context,
+  cpu,
+  memory,
+  gpu,
+  "machine-type": machineType,
+  "service-account": serviceAccount,
+  "keep-job": keepJob,
+  "poll-interval": pollInterval,
+};
+
 export const MAP = {
   command: "map",
   describe:
@@ -371,6 +397,11 @@ export const MAP = {
     },
     insecure: { ...bool, describe: "allow plain HTTP / unverified TLS to a non-loopback registry" },
     ...AUTH_OPTIONS,
+    ...MAP_KUBERNETES_OPTIONS,
+    "pod-timeout": {
+      type: "number",
+      describe: "--on kubernetes: seconds to wait for a pod of the map to run while none does (default 300)",
+    },
     // runMap's: lines as {"json": V} or {"bytes": "<base64>"} both ways; where task paths start; the task threads' Node options.
     envelope: { ...bool, hidden: true },
     "app-root": { ...str, hidden: true },

@@ -85,9 +85,11 @@ export const RUN_ERRORS = {
     example: 'task pkg/score.js#scor: the module exports no "scor"',
   },
   E_MAP_TARGET: {
-    meaning: "A map was asked to run on a target this version cannot map on.",
-    next: "Use one of the targets the message names.",
-    example: "--on kubernetes: this version maps on the inprocess target only",
+    meaning:
+      "A map cannot run where it was asked to: an unknown target, a store the target cannot reach (a directory for pods), more indexes than a Job takes, or an image without the map worker.",
+    next: "Do what the message names: another target, --artifacts s3://BUCKET/PREFIX, a larger --chunk-size, or a rebuilt image.",
+    example:
+      "--on kubernetes: the store /home/me/.cache/rules_pipeline/maps/ is a directory on this machine, which the pods cannot reach: give --artifacts s3://BUCKET/PREFIX",
   },
   E_MAP_STORE: {
     meaning:

@@ -21,7 +21,7 @@ const ON_ITS_WAY = new Set(["PodInitializing"]);
 type ContainerStatus = Record<string, any>;
 
 /** `exit code 128` (`, OOMKilled`, `: message` when the kubelet gives them), for a terminated state. */
-function terminatedText(t: ContainerStatus): string {
+export function terminatedText(t: ContainerStatus): string {
   const reason = t.reason && t.reason !== "Error" && t.reason !== "Completed" ? `, ${t.reason}` : "";
   // The message may be the container's last log lines (FallbackToLogsOnError): one line, at most 300 characters.
   let message = String(t.message ?? "")

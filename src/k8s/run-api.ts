@@ -16,7 +16,7 @@ import { PipelineError, redactUrl } from "../errors";
 import type { LoadedKubeconfig } from "./kubeconfig";
 
 export interface Call {
-  verb: "create" | "get" | "list" | "delete" | "watch";
+  verb: "create" | "get" | "list" | "delete" | "watch" | "patch";
   /** Plural resource, e.g. `jobs`, `pods`, `pods/log`. */
   resource: string;
   namespace: string;
@@ -37,6 +37,7 @@ export class KubeHttp {
     body: unknown,
     call: Call,
     signal?: AbortSignal,
+    contentType = "application/json",
   ): Promise<IncomingMessage> {
     const url = new URL(this.loaded.server.replace(/\/+$/, "") + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
@@ -45,7 +46,7 @@ export class KubeHttp {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload)
       Object.assign(opts.headers as Record<string, unknown>, {
-        "Content-Type": "application/json",
+        "Content-Type": contentType,
         "Content-Length": payload.length,
       });
     const send = url.protocol === "http:" ? httpRequest : httpsRequest;
@@ -71,9 +72,15 @@ export class KubeHttp {
     method: string,
     path: string,
     call: Call,
-    opts: { query?: Record<string, string | undefined>; body?: unknown; signal?: AbortSignal } = {},
+    opts: {
+      query?: Record<string, string | undefined>;
+      body?: unknown;
+      signal?: AbortSignal;
+      /** The body's type: a PATCH sends `application/merge-patch+json`. */
+      contentType?: string;
+    } = {},
   ): Promise<T> {
-    const res = await this.open(method, path, opts.query ?? {}, opts.body, call, opts.signal);
+    const res = await this.open(method, path, opts.query ?? {}, opts.body, call, opts.signal, opts.contentType);
     const text = await readAll(res, call, this.where);
     if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, text, call, this.where);
     try {

@@ -5,8 +5,8 @@
  * Indexed Job meaning (schedule.ts). A directory store is mounted into each container at CONTAINER_STORE; an S3 store
  * is reached from the container (the host's network) with the caller's credential in its environment.
  *
- * The worker says which item it starts and finishes on stdout (map-worker.ts EVENT_PREFIX): the progress, and which
- * item a failed attempt was on; its exit code says whether another attempt may change that (42: it never will).
+ * The worker says which item it starts and finishes on stdout (worker-output.ts): the progress, and which item a
+ * failed attempt was on; its exit code says whether another attempt may change that (42: it never will).
  */
 import { join } from "node:path";
 import type { Writable } from "node:stream";
@@ -16,10 +16,11 @@ import type { PreparedImage } from "../container/image-cache";
 import type { Keychain } from "../registry-auth/keychain";
 import type { LayerLimits } from "../layer/limits";
 import { lineWriter } from "../lines";
-import { type ChunkEvent, EVENT_PREFIX, EXIT_NOT_RETRIABLE, failureKey, type ItemFailure } from "../runtime/map-chunk";
+import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
 import { scheduleRun } from "./schedule";
+import { chunkEvent, readFailure } from "./worker-output";
 
 /** Where the store is mounted in each container. */
 export const CONTAINER_STORE = "/pipeline-map-store";
@@ -80,7 +81,7 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
         let current: number | undefined;
         const tail: string[] = [];
         const stdout = lineWriter((line) => {
-          const e = line.startsWith(EVENT_PREFIX) ? chunkEvent(line.slice(EVENT_PREFIX.length)) : undefined;
+          const e = chunkEvent(line);
           if (!e) return o.output(line);
           current = e.kind === "start" ? e.index : undefined;
           run.progress.item(e);
@@ -124,47 +125,4 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
       };
     },
   };
-}
-
-/** The failure record the worker stored for item `index`, if it could. */
-async function readFailure(run: MapRun, index: number): Promise<ItemFailure | undefined> {
-  const bytes = await run.store.get(failureKey(run.planHex, index), 1024 * 1024);
-  if (!bytes) return undefined;
-  let r: unknown;
-  try {
-    r = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  // Written by the worker in the image (map-chunk.ts); what is used of it is checked.
-  if (typeof r !== "object" || r === null) return undefined;
-  const { message, kind, retry, stack } = r as Record<string, unknown>;
-  if (typeof message !== "string" || typeof kind !== "string") return undefined;
-  const kinds: readonly ItemFailure["kind"][] = ["threw", "timeout", "crashed", "unserialisable", "bad-item", "load"];
-  const known = kinds.find((k) => k === kind);
-  if (!known) return undefined;
-  return {
-    index,
-    item: "",
-    kind: known,
-    message,
-    retry: retry === true,
-    ...(typeof stack === "string" ? { stack } : {}),
-  };
-}
-
-/** An event line of the worker (map-chunk.ts ChunkEvent), checked: the image is not ours, so neither is its output. */
-function chunkEvent(text: string): ChunkEvent | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== "object" || v === null) return undefined;
-  const { kind, index, reused } = v as Record<string, unknown>;
-  if (typeof index !== "number" || !Number.isSafeInteger(index)) return undefined;
-  if (kind === "start") return { kind, index };
-  if (kind === "done") return { kind, index, reused: reused === true };
-  return undefined;
 }

@@ -2,7 +2,7 @@
  * `pipeline map --on inprocess` (src/cli/commands/map.ts, src/map/): the task run in threads of this process against
  * a directory store, the same chunk runner the map worker runs inside images. Real files and threads, nothing faked.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +182,30 @@ describe("pipeline map --on inprocess", () => {
     expect(calls()).toBe(0);
   });
 
+  it("flags of the kubernetes target are refused elsewhere; --on kubernetes wants a pushed image by digest", async () => {
+    const file = items("one.jsonl", [{ n: 1 }]);
+    const k8sFlags = await pipeline(["--task", "score.js#score", "--items", file, "--namespace", "ml", "--cpu", "1"]);
+    expect(k8sFlags.code).toBe(2);
+    expect(k8sFlags.stderr).toContain("--namespace, --cpu: with --on kubernetes only (got --on inprocess)");
+    const layout = await pipeline([
+      ...["--task", "score.js#score", "--items", file, "--on", "kubernetes"],
+      ...["--image", `oci:${dir}/layout@sha256:${"a".repeat(64)}`],
+    ]);
+    expect(layout.code).toBe(2);
+    expect(layout.stderr).toContain("a cluster cannot pull an OCI layout on this machine");
+    const tag = await pipeline([
+      "--task",
+      "score.js#score",
+      "--items",
+      file,
+      "--on",
+      "kubernetes",
+      "--image",
+      "r.example/a:v1",
+    ]);
+    expect(tag.stderr).toContain("--image: expected a reference by digest");
+  });
+
   it("a missing module or export is E_MAP_TASK_NOT_FOUND naming it, before any item runs", async () => {
     resetCalls();
     const file = items("one.jsonl", [{ n: 1 }]);
@@ -250,8 +274,13 @@ describe("pipeline map --on inprocess", () => {
       err += d;
     });
     const closed = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
-    // Both tasks running (their busy loops never end by themselves): the CLI has started them by then.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Both tasks running (each writes its call to calls/ before its busy loop, which never ends by itself).
+    const spinning = () =>
+      (existsSync(join(dir, "calls")) ? readdirSync(join(dir, "calls")) : []).filter((f) =>
+        readFileSync(join(dir, "calls", f), "utf8").includes('"spin":true'),
+      ).length;
+    const before = spinning();
+    for (let i = 0; i < 600 && spinning() < before + 2; i++) await new Promise((r) => setTimeout(r, 100));
     child.kill("SIGINT");
     // Should it not stop, the test fails and the busy loops must not outlive it.
     const watchdog = setTimeout(() => child.kill("SIGKILL"), 30_000);

@@ -433,6 +433,15 @@ export interface RunMapOptions {
   maxItemSize?: string;
   /** Where task modules' paths start: the app root (default: the one this library sits in, `/app` in images). */
   appRoot?: string;
+  /** On Kubernetes: the Job's namespace and its pods' resources, as `pipeline run --on kubernetes` takes them. */
+  kubernetes?: {
+    namespace?: string;
+    cpu?: string;
+    memory?: string;
+    gpu?: number;
+    machineType?: string;
+    serviceAccount?: string;
+  };
   processEnv?: Env;
 }
 
@@ -488,6 +497,12 @@ export async function runMap<R = unknown>(
       ["--timeout", opts.timeout],
       ["--artifacts", opts.artifacts],
       ["--max-item-size", opts.maxItemSize],
+      ["--namespace", opts.kubernetes?.namespace],
+      ["--cpu", opts.kubernetes?.cpu],
+      ["--memory", opts.kubernetes?.memory],
+      ["--gpu", opts.kubernetes?.gpu],
+      ["--machine-type", opts.kubernetes?.machineType],
+      ["--service-account", opts.kubernetes?.serviceAccount],
     ];
     for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
     const failure = await spawnCliCapturing(cliCommand(args, env));

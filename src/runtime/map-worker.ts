@@ -78,6 +78,13 @@ export async function runMapWorker(
 // Run as a program (node map-worker.js), not when imported (nothing else imports this file: the CLI's bundle would
 // otherwise run it).
 if (require.main === module) {
+  // As a container's first process (PID 1) a signal without a handler is ignored: a pod being deleted (Ctrl-C on the
+  // map, a drained node) would run on through its grace period. Stop at once: what is stored stays stored.
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const)
+    process.on(signal, () => process.exit(code));
   runMapWorker(process.env).then(
     (code) => {
       process.exitCode = code;

@@ -324,45 +324,16 @@ describe("pipeline map with its items and results in the bucket (--artifacts s3:
 
 describe("pipeline map --on container with an S3 store: the containers reach the bucket with the caller's credential", () => {
   test("an image with the task and the runtime's files maps in runc containers; the results are the bucket's", async () => {
-    const [
-      { buildHostNodeBase },
-      { readLayout },
-      { buildLayer, layerFromDescriptor },
-      { composeImage },
-      { writeLayout },
-    ] = await Promise.all([
-      import("../../src/base/host-node.js"),
-      import("../../src/layout/read.js"),
-      import("../../src/layer/build.js"),
-      import("../../src/image/compose.js"),
-      import("../../src/layout/write.js"),
-    ]);
-    const { runtimeFiles } = await import("../../src/lockfile/runtime-lib.js");
-    const dir = join(tmp, "image");
-    await buildHostNodeBase(join(dir, "base"));
+    const { buildMapImage } = await import("../fixtures/map-image.js");
     const task = "exports.shout = (s) => s.toUpperCase() + '!';\n";
-    const files = [
-      { dest: "/app/task.js", content: Buffer.from(task) },
-      ...runtimeFiles().map((f) => ({
-        dest: `/app/node_modules/@rules_pipeline/runtime/${f.name}`,
-        content: f.content,
-      })),
-    ];
-    const desc = await buildLayer(files, join(dir, "app.tar.gz"));
-    const image = composeImage({
-      base: readLayout(join(dir, "base"), { refName: "latest" }),
-      layers: [{ layer: layerFromDescriptor(join(dir, "app.tar.gz"), desc), createdBy: "app" }],
-      entrypoint: ["node", "/app/task.js"],
-      workdir: "/app",
-    });
-    await writeLayout(join(dir, "layout"), image);
+    const { image, layoutRef } = await buildMapImage(join(tmp, "image"), { "task.js": task });
     writeFileSync(join(tmp, "task.js"), task);
     writeFileSync(join(tmp, "words.jsonl"), '"a"\n"bc"\n"def"\n');
     const { runCli } = await import("../fixtures/cli.js");
     const r = await runCli(
       [
         "map",
-        ...["--on", "container", "--image", `oci:${join(dir, "layout")}@${image.digest}`, "--task", "task.js#shout"],
+        ...["--on", "container", "--image", layoutRef, "--task", "task.js#shout"],
         ...[
           "--items",
           "words.jsonl",

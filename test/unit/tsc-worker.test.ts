@@ -268,6 +268,7 @@ describe("tsc_worker.js", () => {
     }
   });
 
+  // Several whole-program compiles in workers: on a loaded CI machine they took 60 s; the bound only guards a hang.
   test("worker: a symlink input (rules_js's node_modules/<pkg>) leads to the inputs under its target, as in the sandbox; a hint names the linked tree", async () => {
     // rules_js: bin/node_modules/dec is an unresolved symlink to its package store directory, whose files are inputs.
     const p = project("linked", { "main.ts": 'import { half } from "dec/half";\nexport const h: number = half(4);\n' });
@@ -339,7 +340,7 @@ describe("tsc_worker.js", () => {
     } finally {
       sandboxed.stop();
     }
-  });
+  }, 300_000);
 
   // 40 targets, 8 past the cap of 32: an unbounded worker would report 33 to 40 kept; 8 requests in a row that each
   // evict show the bound holds from one request to the next, not once (eviction runs after every request, the same

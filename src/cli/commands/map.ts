@@ -87,16 +87,22 @@ export async function map(a: MapArgs, io: CliIo): Promise<void> {
 
 async function mapCommand(a: MapArgs, io: CliIo): Promise<void> {
   const on = a.on ?? io.env.PIPELINE_TARGET ?? (a.image ? "container" : "inprocess");
-  if (on !== "inprocess" && on !== "container")
+  if (on !== "inprocess" && on !== "container" && on !== "kubernetes")
     throw new PipelineError(
       "E_MAP_TARGET",
-      `--on ${on}: this version maps on the inprocess and container targets (kubernetes: issue #73); use one of those`,
+      `${a.on ? "--on" : "PIPELINE_TARGET"}: expected inprocess, container or kubernetes, got ${JSON.stringify(on)}`,
     );
+  if (on !== "kubernetes") {
+    const given = KUBERNETES_ONLY.filter((k) => a[k] !== undefined && a[k] !== false);
+    if (given.length)
+      throw usage(`${given.map((k) => `--${k}`).join(", ")}: with --on kubernetes only (got --on ${on})`);
+  }
   if (on === "container" && !a.image)
     throw usage("--on container: name the pipeline's image with --image (HOST/REPO@sha256:… or oci:DIR@sha256:…)");
   const appRoot = resolve(io.cwd, a["app-root"] ?? ".");
   const task = await parseTask(a.task, io.cwd, appRoot, on === "inprocess");
-  const parallelism = whole("parallelism", a.parallelism, availableParallelism(), 1);
+  // A cluster's size is not this machine's: 10 pods at once unless told.
+  const parallelism = whole("parallelism", a.parallelism, on === "kubernetes" ? 10 : availableParallelism(), 1);
   const retries = whole("retries", a.retries, 2, 0);
   const chunkSize = whole("chunk-size", a["chunk-size"], 0, 1);
   const { parseDuration, parseSize } = await import("../../units.js");
@@ -209,9 +215,23 @@ async function openStoreFlag(
   return { store: await openStore(dir, io.env, "--artifacts"), workerEnv: {} };
 }
 
+/** The flags that mean something only on Kubernetes. */
+const KUBERNETES_ONLY = [
+  "namespace",
+  "kubeconfig",
+  "context",
+  "cpu",
+  "memory",
+  "gpu",
+  "machine-type",
+  "service-account",
+  "keep-job",
+  "pod-timeout",
+] as const satisfies readonly (keyof MapArgs)[];
+
 /** The target `on` names, made from the command's flags. */
 async function targetOf(
-  on: "inprocess" | "container",
+  on: "inprocess" | "container" | "kubernetes",
   a: MapArgs,
   io: CliIo,
   file: string,
@@ -221,6 +241,7 @@ async function targetOf(
     const { inProcessTarget } = await import("../../map/inprocess.js");
     return inProcessTarget({ file, execArgv: a["node-option"], output: (t) => io.stderr(t.replace(/\n$/, "")) });
   }
+  if (on === "kubernetes") return (await import("./map-kubernetes.js")).kubernetesTargetOf(a, io, storeEnv);
   const image = a.image!;
   const { containerTarget } = await import("../../map/container.js");
   const { cacheRoot } = await import("../../cache/layout.js");

@@ -1,0 +1,135 @@
+/**
+ * The Indexed Job a map runs on Kubernetes (`pipeline map --on kubernetes`, src/map/kubernetes.ts): one pod per
+ * index (a chunk of the plan's items), made by the same functions as `pipeline run --on kubernetes` (runJob: the
+ * spec's resources, machine type, GPUs, secrets, Pod Security restricted, the pull secret) and then made a map:
+ *  - `completionMode: Indexed`, `completions` = the plan's chunks, `parallelism` pods at once;
+ *  - `backoffLimitPerIndex` = the map's retries (each index has its own), `maxFailedIndexes: 0` (the first index that
+ *    fails for good fails the Job, and the Job controller stops the others: a map's answer is all results or an error);
+ *  - a `podFailurePolicy`: a disruption (eviction, preemption, a drained node: the `DisruptionTarget` condition) is
+ *    ignored and the index runs again without using a retry; the worker's exit code 42 (EXIT_NOT_RETRIABLE: the task
+ *    does not load, an item does not decode) fails the index at once;
+ *  - the container runs the map worker every image carries, told the store and the plan by its environment
+ *    (JOB_COMPLETION_INDEX, set by Kubernetes, says which chunk); the store's credential comes from a Secret of the
+ *    call's own (mapSecret: owned by the Job, so it goes when the Job goes).
+ * Kubernetes 1.33+ (backoffLimitPerIndex and podFailurePolicy's FailIndex are GA there).
+ */
+import type { V1Job, V1Secret } from "@kubernetes/client-node";
+import type { ResolvedDeployment } from "../deploy/types";
+import { PipelineError } from "../errors";
+import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
+import { ANNOTATION_PREFIX, objectLabels } from "./names";
+import { RUN_CONTAINER, runJob } from "./run-job";
+
+/** On the Job and its pods: the map's Job name (what the map lists its pods by). */
+export const MAP_LABEL = `${ANNOTATION_PREFIX}/map`;
+/** Kubernetes' own label on an Indexed Job's pods: the index. */
+export const INDEX_LABEL = "batch.kubernetes.io/job-completion-index";
+/** Kubernetes' annotation on an Indexed Job's pods: failed attempts of the index before this pod. */
+export const INDEX_FAILURES_ANNOTATION = "batch.kubernetes.io/job-index-failure-count";
+/** The most indexes (completions) a Job with backoffLimitPerIndex may have. */
+export const MAX_INDEXES = 100_000;
+
+export interface MapJobOptions {
+  name: string;
+  namespace: string;
+  /** The pods' image (by digest) and settings: a spec (runSpec applied) or imageSpec(). */
+  deployment: ResolvedDeployment;
+  /** The worker in the image, e.g. ["node", "/app/node_modules/@rules_pipeline/runtime/map-worker.js"]. */
+  command: string[];
+  indexes: number;
+  parallelism: number;
+  retries: number;
+  /** The worker's environment (the store, the plan): not secret. */
+  env: Record<string, string>;
+  /** Variables read from the call's Secret (mapSecret), by name: the store's credential. */
+  secretEnv: readonly string[];
+  serviceAccount?: string;
+  /** Created suspended: started once its Secret exists (kubernetes.ts). */
+  suspend?: boolean;
+}
+
+export function mapJob(o: MapJobOptions): V1Job {
+  if (!Number.isInteger(o.indexes) || o.indexes < 1 || o.indexes > MAX_INDEXES)
+    throw new PipelineError(
+      "E_MAP_TARGET",
+      `--on kubernetes: a map's Job has 1 to ${MAX_INDEXES} indexes, this plan has ${o.indexes}: raise --chunk-size`,
+    );
+  const job = runJob({
+    name: o.name,
+    namespace: o.namespace,
+    deployment: o.deployment,
+    serviceAccount: o.serviceAccount,
+  });
+  job.metadata!.labels = { ...job.metadata!.labels, [MAP_LABEL]: o.name };
+  const template = job.spec!.template;
+  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [MAP_LABEL]: o.name } };
+  const container = template.spec!.containers[0];
+  container.command = o.command;
+  container.args = [];
+  const names = new Set([...Object.keys(o.env), ...o.secretEnv]);
+  container.env = [
+    ...(container.env ?? []).filter((e) => !names.has(e.name)),
+    ...Object.entries(o.env).map(([name, value]) => ({ name, value })),
+    ...o.secretEnv.map((name) => ({ name, valueFrom: { secretKeyRef: { name: o.name, key: name } } })),
+  ];
+  const { backoffLimit: _, ...spec } = job.spec!;
+  job.spec = {
+    ...spec,
+    ...(o.suspend ? { suspend: true } : {}),
+    completions: o.indexes,
+    completionMode: "Indexed",
+    parallelism: Math.min(o.parallelism, o.indexes),
+    backoffLimitPerIndex: o.retries,
+    maxFailedIndexes: 0,
+    podFailurePolicy: {
+      rules: [
+        { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+        {
+          action: "FailIndex",
+          onExitCodes: { containerName: RUN_CONTAINER, operator: "In", values: [EXIT_NOT_RETRIABLE] },
+        },
+      ],
+    },
+  };
+  return job;
+}
+
+/** The Secret holding the store's credential for one map's pods, owned by its Job once the Job exists. */
+export function mapSecret(job: V1Job, values: Record<string, string>, owner?: { uid: string }): V1Secret {
+  const name = job.metadata!.name!;
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name,
+      namespace: job.metadata!.namespace,
+      labels: { ...objectLabels(name), [MAP_LABEL]: name },
+      ...(owner
+        ? { ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: owner.uid, controller: false }] }
+        : {}),
+    },
+    type: "Opaque",
+    stringData: values,
+  };
+}
+
+/**
+ * The indexes of a Job status's `completedIndexes` / `failedIndexes` ("1,3-5,7"). A value that is not this grammar
+ * (a server is not ours) is an error naming it.
+ */
+export function parseIndexes(text: string | undefined, field: string, limit: number): number[] {
+  if (!text) return [];
+  const out: number[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(part.trim());
+    const from = m ? Number(m[1]) : Number.NaN;
+    const to = m?.[2] !== undefined ? Number(m[2]) : from;
+    if (!m || to < from || to >= limit)
+      throw new PipelineError(
+        "E_K8S_API",
+        `the Job's status.${field} is not a list of indexes below ${limit}: ${JSON.stringify(text.slice(0, 200))}`,
+      );
+    for (let i = from; i <= to; i++) out.push(i);
+  }
+  return out;
+}
