@@ -309,31 +309,16 @@ export const VERIFY_IMAGE = {
 } as const satisfies CommandDef;
 
 // One task over many items (docs/scale-out.md): the CLI of runMap (src/runtime/index.ts).
-/** `pipeline map --on kubernetes`'s flags: `pipeline run --on kubernetes`'s, with their meaning. */
+/** `pipeline map --on kubernetes`'s flags: `pipeline run --on kubernetes`'s, with their meaning, but for those a map has
+ * otherwise (`--on`, `--timeout`: per item) or not at all (a map's pods are always Pod Security restricted, as user 65532). */
 const {
-  namespace,
-  kubeconfig,
-  context,
-  cpu,
-  memory,
-  gpu,
-  "machine-type": machineType,
-  "service-account": serviceAccount,
-  "keep-job": keepJob,
-  "poll-interval": pollInterval,
+  on: _on,
+  timeout: _timeout,
+  restricted: _restricted,
+  "run-as-user": _runAsUser,
+  "ttl-seconds": _ttl,
+  ...MAP_KUBERNETES_OPTIONS
 } = RUN_KUBERNETES_OPTIONS;
-const MAP_KUBERNETES_OPTIONS = {
-  namespace,
-  kubeconfig,
-  context,
-  cpu,
-  memory,
-  gpu,
-  "machine-type": machineType,
-  "service-account": serviceAccount,
-  "keep-job": keepJob,
-  "poll-interval": pollInterval,
-};
 
 export const MAP = {
   command: "map",
