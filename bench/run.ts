@@ -22,6 +22,7 @@ import { p13 } from "./suites/cold-build";
 import { p10, p11, p9 } from "./suites/monorepo";
 import { p12, p14 } from "./suites/multi-platform";
 import { p18 } from "./suites/shallow-base";
+import { p19 } from "./suites/map-kubernetes";
 import { p1, p2, p3, p7 } from "./suites/registry";
 import { p15 } from "./suites/small-image";
 import { p17 } from "./suites/one-shot-compile";
@@ -105,6 +106,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P10", p10, "monorepo: one-line library change to a local run"],
   ["P13", p13, "monorepo: cold build + push vs podman, buildah and the lockfile route"],
   ["P18", p18, "shallow base: an image on a big base by digest vs rules_img 0.3.17 and the materialised base"],
+  ["P19", p19, "map on Kubernetes: pipeline map vs a hand-written Indexed Job"],
 ];
 /** The benchmarks that use the generated trees and base image of lib/inputs.ts (the monorepo makes its own). */
 const NEEDS_INPUTS = new Set(["P1", "P2", "P3", "P4", "P7", "P8", "P12", "P14", "P15"]);
