@@ -63,6 +63,19 @@ function mapArgs(itemsFile: string, prefix: string, more: string[] = []): string
   ];
 }
 
+/** `pipeline map` as its own process (to signal it, or to act while it runs); out() is what it printed so far. */
+async function startMap(name: string, values: object[], more: string[]) {
+  const child = spawn(process.execPath, [await pipelineCli(), ...mapArgs(items(name, values), name, more)], {
+    env: env(),
+    cwd: tmp,
+  });
+  const text = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d) => (text.stdout += d));
+  child.stderr.on("data", (d) => (text.stderr += d));
+  const exit = new Promise<number | null>((r) => child.on("close", r));
+  return { child, exit, out: () => text };
+}
+
 /** A running pod (`pod/NAME`) of the Job the CLI whose stderr this reads has created (waits up to 2 minutes). */
 async function runningPod(stderr: () => string): Promise<string> {
   for (let i = 0; i < 480; i++) {
@@ -199,32 +212,20 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
 
   it("a deleted pod's index runs again and the call succeeds", async () => {
     const values = Array.from({ length: 4 }, (_, n) => ({ n, slow: 15_000 }));
-    const child = spawn(
-      process.execPath,
-      [
-        await pipelineCli(),
-        ...mapArgs(items("deleted", values), "deleted", ["--chunk-size", "1", "--parallelism", "4"]),
-      ],
-      { env: env(), cwd: tmp },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const exit = new Promise<number | null>((r) => child.on("close", r));
+    const { child, exit, out } = await startMap("deleted", values, ["--chunk-size", "1", "--parallelism", "4"]);
     try {
       // Once a pod of this call's Job runs, delete it (as a user or a drained node would).
-      const deleted = (await runningPod(() => stderr)).replace(/^pod\//, "");
+      const deleted = (await runningPod(() => out().stderr)).replace(/^pod\//, "");
       await cluster.kubectl(["delete", "pod", "-n", NS, deleted, "--wait=false"]);
-      expect(await exit, stderr).toBe(0);
+      expect(await exit, out().stderr).toBe(0);
       expect(
-        stdout
-          .trim()
+        out()
+          .stdout.trim()
           .split("\n")
           .map((l) => JSON.parse(l).n),
       ).toEqual([0, 1, 2, 3]);
       // Its index ran again, in a new pod: the Job controller created 5 pods for the 4 indexes (its events say so).
-      const job = /Job maps\/(map-score-[0-9a-z]{5}): created/.exec(stderr)![1];
+      const job = /Job maps\/(map-score-[0-9a-z]{5}): created/.exec(out().stderr)![1];
       const { stdout: events } = await cluster.kubectl([
         ...["get", "events", "-n", NS, "--field-selector", `involvedObject.kind=Job,involvedObject.name=${job}`],
         ...["-o", "jsonpath={range .items[*]}{.reason} {.message}{'\\n'}{end}"],
@@ -279,21 +280,11 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
 
   it("Ctrl-C deletes the Job and its pods, then exits 130", async () => {
     const values = Array.from({ length: 6 }, (_, n) => ({ n, slow: 60_000 }));
-    const child = spawn(
-      process.execPath,
-      [
-        await pipelineCli(),
-        ...mapArgs(items("stopped", values), "stopped", ["--chunk-size", "1", "--parallelism", "3"]),
-      ],
-      { env: env(), cwd: tmp },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    const exit = new Promise<number | null>((r) => child.on("close", r));
-    await runningPod(() => stderr).finally(() => child.kill("SIGINT"));
-    expect(await exit, stderr).toBe(130);
-    expect(stderr).toContain("SIGINT: stopping the map's tasks");
-    expect(stderr).toMatch(/Job maps\/map-score-[0-9a-z]{5}: deleted/);
+    const { child, exit, out } = await startMap("stopped", values, ["--chunk-size", "1", "--parallelism", "3"]);
+    await runningPod(() => out().stderr).finally(() => child.kill("SIGINT"));
+    expect(await exit, out().stderr).toBe(130);
+    expect(out().stderr).toContain("SIGINT: stopping the map's tasks");
+    expect(out().stderr).toMatch(/Job maps\/map-score-[0-9a-z]{5}: deleted/);
     // The call returned once its pods were gone.
     expect(await jobsLeft()).toBe("");
   });
