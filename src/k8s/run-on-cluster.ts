@@ -32,7 +32,8 @@ export interface RunOnClusterOptions {
   signal?: AbortSignal;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts (the caller then checks it). Shared by the map's Job (src/map/kubernetes.ts). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
@@ -44,7 +45,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function aborted(): PipelineError {
+/** What a run or a map ends with when Ctrl-C or SIGTERM stopped it. */
+export function aborted(): PipelineError {
   return new PipelineError("E_ABORTED", "interrupted", { exitCode: 130 });
 }
 

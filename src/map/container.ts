@@ -10,7 +10,6 @@
  */
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import { PipelineError } from "../errors";
 import { targetExists } from "../fs-exists";
 import type { PreparedImage } from "../container/image-cache";
 import type { Keychain } from "../registry-auth/keychain";
@@ -21,6 +20,7 @@ import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
 import { scheduleRun } from "./schedule";
 import { chunkEvent, readFailure } from "./worker-output";
+import { requireTaskAndWorker } from "./image-check";
 
 /** Where the store is mounted in each container. */
 export const CONTAINER_STORE = "/pipeline-map-store";
@@ -60,16 +60,12 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
     async check(run: MapRun): Promise<void> {
       const image = await prepare();
       // Checked in the image's root filesystem, before any container starts: what the map will run.
-      if (!(await targetExists(join(image.rootfs, "app", ...run.plan.task.module.split("/")))))
-        throw new PipelineError(
-          "E_MAP_TASK_NOT_FOUND",
-          `${run.what}: the image ${o.image} has no /app/${run.plan.task.module}: a task must be a module of the pipeline (its srcs or deps)`,
-        );
-      if (!(await targetExists(join(image.rootfs, ...WORKER_IN_IMAGE.split("/").filter(Boolean)))))
-        throw new PipelineError(
-          "E_MAP_TARGET",
-          `the image ${o.image} has no map worker (${WORKER_IN_IMAGE}): it was built by an older rules_pipeline; rebuild it`,
-        );
+      await requireTaskAndWorker((path) => targetExists(join(image.rootfs, ...path.split("/").filter(Boolean))), {
+        what: run.what,
+        image: o.image,
+        module: run.plan.task.module,
+        worker: WORKER_IN_IMAGE,
+      });
     },
     async run(run: MapRun): Promise<TargetFailure | undefined> {
       const { runPrepared } = await import("../container/container.js");

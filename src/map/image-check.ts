@@ -45,20 +45,34 @@ export async function checkImageHolds(module: string, what: string, o: ImageChec
     limits: o.limits,
   });
   const index = await indexImage(image, o.image, o.limits);
-  const isFile = (path: string) => {
-    const r = index.resolve(path);
-    return r.ok && r.entry.type === "file";
-  };
-  if (!isFile(`/app/${module}`))
+  await requireTaskAndWorker(
+    async (path) => {
+      const r = index.resolve(path);
+      return r.ok && r.entry.type === "file";
+    },
+    { what, image: o.image, module, worker: o.worker },
+  );
+  mkdirSync(join(o.cacheDir, "map-checks"), { recursive: true, mode: 0o700 });
+  writeFileSync(marker, "");
+}
+
+/**
+ * The two things a map needs of an image, asked through `isFile` (an absolute path in the image): the task's module
+ * under /app (else E_MAP_TASK_NOT_FOUND) and the map worker (else E_MAP_TARGET). The container target asks its
+ * unpacked root filesystem, the kubernetes target the registry's layers (above): the same checks and words for both.
+ */
+export async function requireTaskAndWorker(
+  isFile: (path: string) => Promise<boolean>,
+  o: { what: string; image: string; module: string; worker: string },
+): Promise<void> {
+  if (!(await isFile(`/app/${o.module}`)))
     throw new PipelineError(
       "E_MAP_TASK_NOT_FOUND",
-      `${what}: the image ${o.image} has no /app/${module}: a task must be a module of the pipeline (its srcs or deps)`,
+      `${o.what}: the image ${o.image} has no /app/${o.module}: a task must be a module of the pipeline (its srcs or deps)`,
     );
-  if (!isFile(o.worker))
+  if (!(await isFile(o.worker)))
     throw new PipelineError(
       "E_MAP_TARGET",
       `the image ${o.image} has no map worker (${o.worker}): it was built by an older rules_pipeline; rebuild it`,
     );
-  mkdirSync(join(o.cacheDir, "map-checks"), { recursive: true, mode: 0o700 });
-  writeFileSync(marker, "");
 }

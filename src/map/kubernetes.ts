@@ -19,6 +19,7 @@ import { INDEX_FAILURES_ANNOTATION, INDEX_LABEL, MAP_LABEL, mapJob, mapSecret, p
 import { type Pod, podSituation, terminatedText } from "../k8s/pod-status";
 import type { KubeHttp } from "../k8s/run-api";
 import { RUN_CONTAINER, runJobName } from "../k8s/run-job";
+import { aborted, sleep } from "../k8s/run-on-cluster";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
@@ -52,26 +53,11 @@ export interface KubernetesTargetOptions {
 
 type JobCondition = { type?: string; status?: string; reason?: string; message?: string };
 
-function aborted(): PipelineError {
-  return new PipelineError("E_ABORTED", "interrupted", { exitCode: 130 });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
   const ns = o.namespace;
   const jobs = `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`;
   const pods = `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
+  const secrets = `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets`;
 
   async function listPods(selector: string, signal?: AbortSignal): Promise<Pod[]> {
     const list = await o.api.json(
@@ -111,6 +97,7 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
       const what = `Job ${ns}/${name}`;
       const secret = Object.fromEntries(Object.entries(o.storeEnv).filter(([k]) => SECRET_VARS.has(k)));
       const plain = Object.fromEntries(Object.entries(o.storeEnv).filter(([k]) => !SECRET_VARS.has(k)));
+      const hasSecret = Object.keys(secret).length > 0;
       const job = mapJob({
         name,
         namespace: ns,
@@ -122,7 +109,7 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         env: { ...plain, PIPELINE_MAP_STORE: run.store.where, PIPELINE_MAP_PLAN: run.planHex },
         secretEnv: Object.keys(secret),
         serviceAccount: o.serviceAccount,
-        suspend: Object.keys(secret).length > 0,
+        suspend: hasSecret,
       });
       const created = await o.api.json<V1Job>(
         "POST",
@@ -133,12 +120,12 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
       o.log(`${what}: created (${run.plan.chunks.length} indexes, ${job.spec!.parallelism} at once)`);
       let outcome: { ok: true; value: TargetFailure | undefined } | { ok: false; error: unknown };
       try {
-        if (Object.keys(secret).length) {
+        if (hasSecret) {
           const uid = created.metadata?.uid;
           if (!uid) throw new PipelineError("E_K8S_API", `${what}: the API server's answer has no metadata.uid`);
           await o.api.json(
             "POST",
-            `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets`,
+            secrets,
             { verb: "create", resource: "secrets", namespace: ns, name },
             { body: mapSecret(job, secret, { uid }) },
           );
@@ -158,7 +145,7 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         if (keep) o.log(`${what}: kept (--keep-job): kubectl delete job -n ${ns} ${name}`);
         else await remove(name, what);
         // The credential goes now even when the Job stays (its pods are done with it).
-        if (Object.keys(secret).length) await removeSecret(name);
+        if (hasSecret) await removeObject(secrets, "secrets", name);
       } catch (e) {
         if (outcome.ok) throw e;
         o.log(`${what}: could not be deleted: ${e instanceof Error ? e.message : String(e)}`);
@@ -168,17 +155,22 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
     },
   };
 
-  async function remove(name: string, what: string): Promise<void> {
+  /** DELETEs an object of the map's; one already gone (kubectl, the TTL or garbage collector) is what was asked. */
+  async function removeObject(path: string, resource: "jobs" | "secrets", name: string, query = {}): Promise<void> {
     try {
       await o.api.json(
         "DELETE",
-        `${jobs}/${encodeURIComponent(name)}`,
-        { verb: "delete", resource: "jobs", namespace: ns, name },
-        { query: { propagationPolicy: "Background" } },
+        `${path}/${encodeURIComponent(name)}`,
+        { verb: "delete", resource, namespace: ns, name },
+        { query },
       );
     } catch (e) {
       if (!(e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND")) throw e;
     }
+  }
+
+  async function remove(name: string, what: string): Promise<void> {
+    await removeObject(jobs, "jobs", name, { propagationPolicy: "Background" });
     // Its pods end with it (SIGTERM, then the grace period): the call returns when none is left.
     const deadline = Date.now() + GONE_WAIT_MS;
     for (;;) {
@@ -188,23 +180,9 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         o.log(`${what}: deleted; ${left.length} pod(s) still stopping`);
         return;
       }
-      await new Promise((r) => setTimeout(r, Math.min(o.intervalMs, 1000)));
+      await sleep(Math.min(o.intervalMs, 1000));
     }
     o.log(`${what}: deleted`);
-  }
-
-  async function removeSecret(name: string): Promise<void> {
-    try {
-      await o.api.json("DELETE", `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}`, {
-        verb: "delete",
-        resource: "secrets",
-        namespace: ns,
-        name,
-      });
-    } catch (e) {
-      // Gone already: the garbage collector removed it with the Job.
-      if (!(e instanceof PipelineError && e.code === "E_K8S_NOT_FOUND")) throw e;
-    }
   }
 
   /** Polls the Job until it is Complete (undefined) or Failed (why); progress from its completed indexes. */

@@ -231,7 +231,7 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
         ...["-o", "jsonpath={range .items[*]}{.reason} {.message}{'\\n'}{end}"],
       ]);
       const created = events.split("\n").filter((l) => l.startsWith("SuccessfulCreate"));
-      expect(created, events).toHaveLength(5);
+      expect(created, `${events}\nthe map said:\n${out().stderr}`).toHaveLength(5);
       expect(created.join("\n")).toContain(deleted);
       expect(await jobsLeft()).toBe("");
     } finally {
