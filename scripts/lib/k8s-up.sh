@@ -209,6 +209,16 @@ EOF
   ip link add "$BRIDGE" type bridge 2>/dev/null || true
   ip addr replace "$GATEWAY/${POD_SUBNET#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  # What kube-proxy does for the one Service pods here need: the API server's ClusterIP (what pods find in
+  # KUBERNETES_SERVICE_HOST: runMap inside a pod talks to it with its ServiceAccount) led to the API server, which
+  # listens on 127.0.0.1 only. Pods on the bridge may be sent to loopback (route_localnet: a setting of the bridge,
+  # gone with it); the chain is a KUBE-* chain, which `down` removes with the jump to it.
+  echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/route_localnet"
+  iptables -t nat -N KUBE-RP-APISERVER 2>/dev/null || iptables -t nat -F KUBE-RP-APISERVER
+  iptables -t nat -A KUBE-RP-APISERVER -d "${SERVICE_RANGE%.*}.1" -p tcp --dport 443 \
+    -j DNAT --to-destination "127.0.0.1:$API_PORT"
+  iptables -t nat -C PREROUTING -i "$BRIDGE" -j KUBE-RP-APISERVER 2>/dev/null ||
+    iptables -t nat -A PREROUTING -i "$BRIDGE" -j KUBE-RP-APISERVER
   start containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$D/containerd/config.toml"
   wait_for containerd 30 "$BIN/ctr" --address "$sock" version
 

@@ -362,7 +362,7 @@ export const MAP = {
     artifacts: {
       ...str,
       describe:
-        "where items and results are stored: a directory, or s3://BUCKET/PREFIX (default: the cache's maps/ directory)",
+        "where items and results are stored: a directory, or s3://BUCKET/PREFIX (default: $PIPELINE_ARTIFACTS, else the cache's maps/ directory)",
     },
     "s3-endpoint": {
       ...str,
@@ -386,6 +386,11 @@ export const MAP = {
     "pod-timeout": {
       type: "number",
       describe: "--on kubernetes: seconds to wait for a pod of the map to run while none does (default 300)",
+    },
+    queue: {
+      ...str,
+      describe:
+        "--on kubernetes: a Kueue LocalQueue: the Job carries kueue.x-k8s.io/queue-name and starts when Kueue admits it",
     },
     // runMap's: lines as {"json": V} or {"bytes": "<base64>"} both ways; where task paths start; the task threads' Node options.
     envelope: { ...bool, hidden: true },

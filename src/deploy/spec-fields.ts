@@ -3,6 +3,8 @@
  * each value. Cross-field rules (exactly one of image/interpreter, duplicates, defaults) are in spec.ts.
  */
 import { SECRET_NAME } from "./secrets";
+import { endpointProblem, prefixProblem } from "./spec-artifacts";
+import { bucketNameProblem } from "../runtime/s3";
 import { CLUSTER_FIELDS } from "./spec-fields-cluster";
 import {
   absolutePathProblem,
@@ -153,6 +155,24 @@ const gitRepository = obj(
   "a mapping {url, name, ref, username, password}",
 );
 
+/** `artifacts` (spec-artifacts.ts: what it becomes). */
+const ARTIFACTS_FIELD = {
+  v: obj({
+    s3: {
+      v: obj({
+        bucket: { v: str(bucketNameProblem), required: true, doc: "the bucket" },
+        prefix: { v: str(prefixProblem), doc: "key prefix in the bucket (default: none)" },
+        endpoint: { v: str(endpointProblem), doc: "an S3-compatible server's URL (default: AWS)" },
+        region: { v: str((s) => (s ? undefined : "must not be empty")), doc: "default us-east-1" },
+        accessKeyId: { v: secretRef, doc: "SECRET:name of the access key id (with secretAccessKey)" },
+        secretAccessKey: { v: secretRef, doc: "SECRET:name of the secret access key (with accessKeyId)" },
+      }),
+      required: true,
+    },
+  }),
+  doc: "where the pipeline's maps keep items and results (docs/scale-out.md): {s3: {bucket, prefix, endpoint, region, accessKeyId, secretAccessKey}}",
+};
+
 export const SPEC_FIELDS = {
   name: {
     v: str(dnsLabelProblem, { pattern: DNS_LABEL.source }),
@@ -196,6 +216,7 @@ export const SPEC_FIELDS = {
     v: str(nonEmpty),
     doc: "PEM public key (cosign.pub), relative to the spec's directory: run or deploy only an image whose signature verifies with it",
   },
+  artifacts: ARTIFACTS_FIELD,
   ...CLUSTER_FIELDS,
 } satisfies Fields;
 

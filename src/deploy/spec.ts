@@ -30,6 +30,7 @@ import {
   ServerAvailableFolder,
   ServerAvailableInterpreter,
 } from "./constructors";
+import { artifactsEnv } from "./spec-artifacts";
 import { addClusterFields, resourcesOf } from "./spec-cluster";
 import { type CheckedSpec, DEPLOYMENT_SPEC } from "./spec-fields";
 import { SchemaError, type SpecIssue } from "../schema/validators";
@@ -156,6 +157,7 @@ function build(c: CheckedSpec, cx: SpecContext, file: string, opts: ParseSpecOpt
     "duplicate environment variable",
     cx,
   );
+  env.push(...artifactsEnv(c.artifacts, env, cx));
   const models = modelsOf(c.models ?? [], cx);
   const repositories = repositoriesOf(c.repositories, cx);
   const name = c.name ?? defaultName(interpreter, code);

@@ -107,6 +107,25 @@ export const INTERNAL_VARIABLES = {
     format: "an absolute directory",
     meaning: "Where the task modules' paths start; default: the app root the worker's file sits in (`/app` in images).",
   },
+  PIPELINE_MAP_JOB: {
+    setBy: "`pipeline run --on kubernetes` in its pod (`src/k8s/map-job.ts`, withMapTemplate)",
+    readBy: "runMap inside the pod (`src/runtime/map-cluster.ts`)",
+    format: "a batch/v1 Job as JSON, with a generateName",
+    meaning:
+      "The Job a map from inside the pod is made from: the run's image by digest and pod settings, the map worker as its command.",
+  },
+  PIPELINE_POD_NAME: {
+    setBy: "`pipeline run --on kubernetes` in its pod, from the downward API (`src/k8s/map-job.ts`)",
+    readBy: "runMap inside the pod (`src/runtime/map-in-image.ts`)",
+    format: "a pod name",
+    meaning: "The pod's own name: the owner (ownerReferences) of the maps' Jobs it makes.",
+  },
+  PIPELINE_POD_UID: {
+    setBy: "`pipeline run --on kubernetes` in its pod, from the downward API (`src/k8s/map-job.ts`)",
+    readBy: "runMap inside the pod (`src/runtime/map-in-image.ts`)",
+    format: "a uid",
+    meaning: "The pod's own uid, with PIPELINE_POD_NAME.",
+  },
   PIPELINE_MODELS: {
     setBy: "the local runner for host runs (`src/container/deployment.ts`)",
     readBy: "the user's program",

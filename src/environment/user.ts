@@ -10,10 +10,20 @@ export const USER_VARIABLES = {
       "Pushes every image of the pipeline there instead of the BUILD file's registry/repository; `--repository` wins.",
   },
   PIPELINE_TARGET: {
-    setBy: "users, in the shell of `bazel run //pkg:NAME`",
-    readBy: "launch scripts through `src/runtime/index.ts` (`launchTarget()`)",
-    format: "local, container or kubernetes",
-    meaning: "Where a launch script runs its pipeline.",
+    setBy:
+      "users, in the shell of `bazel run //pkg:NAME`; `pipeline run --on kubernetes` sets kubernetes in its pod unless its env does (`src/k8s/map-job.ts`)",
+    readBy:
+      "launch scripts through `src/runtime/index.ts` (`launchTarget()`); `pipeline map` (its default --on); runMap inside a pod (`src/runtime/map-in-image.ts`)",
+    format: "inprocess, container or kubernetes",
+    meaning:
+      "Where a launch script runs its pipeline, and where its maps run; inside a pod, kubernetes makes runMap's calls Indexed Jobs of the pod's cluster.",
+  },
+  PIPELINE_ARTIFACTS: {
+    setBy: "users (in the shell, or in a run's env: `pipeline run --on kubernetes --env`)",
+    readBy: "`pipeline map` (its default --artifacts) and runMap inside an image (`src/runtime/map-in-image.ts`)",
+    format: "an absolute directory, or s3://BUCKET/PREFIX",
+    meaning:
+      "Where maps keep their items and results when no --artifacts / `artifacts` option says (S3 on kubernetes).",
   },
   PIPELINE_CACHE_DIR: {
     setBy: "users",

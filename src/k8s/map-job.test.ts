@@ -4,7 +4,8 @@ import { parseDeploymentSpec } from "../deploy/spec";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { parseDigest } from "../oci/digest";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
-import { INDEX_LABEL, MAP_LABEL, MAX_INDEXES, mapJob, mapSecret, parseIndexes } from "./map-job";
+import { clusterJob, parseTemplate } from "../runtime/map-cluster";
+import { INDEX_LABEL, MAP_LABEL, MAX_INDEXES, mapJob, mapSecret, parseIndexes, withMapTemplate } from "./map-job";
 import { RUN_CONTAINER, runJob, runSpec } from "./run-job";
 
 const IMAGE = `r.example/a/score@${parseDigest(`sha256:${"c".repeat(64)}`, "DIGEST")}`;
@@ -114,4 +115,121 @@ describe("parseIndexes (status.completedIndexes, status.failedIndexes)", () => {
     }
   });
   it("the index label is Kubernetes' own", () => expect(INDEX_LABEL).toBe("batch.kubernetes.io/job-completion-index"));
+});
+
+/** The map's Job a run's pod makes from its PIPELINE_MAP_JOB (3 indexes unless told). */
+function fromRunPod(over: Partial<Parameters<typeof clusterJob>[0]>): V1Job {
+  const j = withMapTemplate(runJob({ name: "score-x1y2z", namespace: "ml", deployment }), {
+    deployment,
+    worker: WORKER,
+  });
+  const { job: template, namespace } = parseTemplate(
+    j.spec!.template.spec!.containers[0].env!.find((e) => e.name === "PIPELINE_MAP_JOB")!.value,
+  );
+  return clusterJob({
+    template,
+    namespace,
+    indexes: 3,
+    parallelism: 1,
+    retries: 0,
+    env: {},
+    ...over,
+  }) as unknown as V1Job;
+}
+
+describe("a run's pod made able to map (withMapTemplate, the runtime's clusterJob)", () => {
+  const withSecret = runSpec(
+    parseDeploymentSpec(
+      `name: score\nimage: ${IMAGE}\nenv: [{name: AWS_ACCESS_KEY_ID, value: "SECRET:s3-id"}, {name: PIPELINE_TARGET, value: inprocess}]\nresources: {cpu: 2}\n`,
+      "score.yaml",
+    ),
+  );
+  const run = () => runJob({ name: "score-x1y2z", namespace: "ml", deployment, serviceAccount: "mapper" });
+
+  it("gives the run's container the map's Job, its own name and uid, and PIPELINE_TARGET=kubernetes", () => {
+    const j = withMapTemplate(run(), { deployment, worker: WORKER });
+    const env = j.spec!.template.spec!.containers[0].env!;
+    const value = (n: string) => env.find((e) => e.name === n);
+    expect(value("PIPELINE_TARGET")?.value).toBe("kubernetes");
+    expect(value("PIPELINE_POD_NAME")?.valueFrom).toEqual({ fieldRef: { fieldPath: "metadata.name" } });
+    expect(value("PIPELINE_POD_UID")?.valueFrom).toEqual({ fieldRef: { fieldPath: "metadata.uid" } });
+    const { job: template, image, namespace } = parseTemplate(value("PIPELINE_MAP_JOB")!.value);
+    expect([image, namespace]).toEqual([IMAGE, "ml"]);
+    // The template is mapJob's for the same deployment (name aside), with none of the run's own variables.
+    const made = clusterJob(
+      {
+        template,
+        namespace,
+        owner: { name: "score-x1y2z-0-abcde", uid: "u-1" },
+        indexes: 40,
+        parallelism: 10,
+        retries: 2,
+        env: { PIPELINE_MAP_STORE: "s3://b/p/", PIPELINE_MAP_PLAN: "f".repeat(64), AWS_REGION: "eu-west-1" },
+      },
+      "abcde",
+    ) as unknown as V1Job;
+    const name = "map-score-x1y2z-abcde";
+    const expected = job({ name, secretEnv: [] });
+    expect(made.spec).toEqual(expected.spec);
+    expect(made.metadata).toEqual({
+      ...expected.metadata,
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: "score-x1y2z-0-abcde", uid: "u-1", controller: false }],
+    });
+    const mapEnv = made.spec!.template.spec!.containers[0].env!.map((e) => e.name);
+    for (const own of ["PIPELINE_MAP_JOB", "PIPELINE_POD_NAME", "PIPELINE_POD_UID", "PIPELINE_TARGET"])
+      expect(mapEnv).not.toContain(own);
+    // The map's pods run as the namespace's default ServiceAccount, not the run's (which may create Jobs).
+    expect(made.spec!.template.spec!.serviceAccountName).toBeUndefined();
+  });
+
+  it("keeps a PIPELINE_TARGET the run sets, and the spec's secrets as secretKeyRefs in the map's pods", () => {
+    const d = { spec: withSecret, image: IMAGE, warnings: [] };
+    const j = withMapTemplate(runJob({ name: "score-x1y2z", namespace: "ml", deployment: d }), {
+      deployment: d,
+      worker: WORKER,
+    });
+    const env = j.spec!.template.spec!.containers[0].env!;
+    expect(env.filter((e) => e.name === "PIPELINE_TARGET").map((e) => e.value)).toEqual(["inprocess"]);
+    const { job: template } = parseTemplate(env.find((e) => e.name === "PIPELINE_MAP_JOB")!.value);
+    const mapEnv = (template as unknown as V1Job).spec!.template.spec!.containers[0].env!;
+    expect(mapEnv.find((e) => e.name === "AWS_ACCESS_KEY_ID")?.valueFrom?.secretKeyRef?.name).toBe("rp-secret-s3-id");
+    expect((template as unknown as V1Job).spec!.template.spec!.containers[0].resources?.requests?.cpu).toBe("2");
+  });
+
+  it("clusterJob sets per-call resources (request = limit) and a GPU limit", () => {
+    const made = fromRunPod({ parallelism: 10, resources: { cpu: "500m", memory: "1Gi", gpu: 2 } });
+    const r = made.spec!.template.spec!.containers[0].resources!;
+    expect(r.requests).toMatchObject({ cpu: "500m", memory: "1Gi" });
+    expect(r.limits).toMatchObject({ cpu: "500m", memory: "1Gi", "nvidia.com/gpu": "2" });
+    expect(made.spec!.parallelism).toBe(3);
+    expect(made.metadata!.name).toMatch(/^map-score-x1y2z-[0-9a-f]{5}$/);
+  });
+
+  it("parseTemplate refuses what a pod of another version or a hand-edited variable holds, naming the variable", () => {
+    for (const bad of [undefined, "{", '{"kind":"Pod"}', JSON.stringify({ apiVersion: "batch/v1", kind: "Job" })])
+      expect(() => parseTemplate(bad)).toThrow(/PIPELINE_MAP_JOB/);
+  });
+});
+
+describe("a map's Job in a Kueue LocalQueue", () => {
+  it("carries kueue.x-k8s.io/queue-name and is created suspended (Kueue starts it)", () => {
+    const j = job({ queue: "team-a" });
+    expect(j.metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBe("team-a");
+    expect(j.spec!.suspend).toBe(true);
+    expect(job().metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBeUndefined();
+  });
+
+  it("refuses a name that is not a LocalQueue's, naming the flag and the value", () => {
+    const e = pipelineErrorOfSync(() => job({ queue: "Team A" }));
+    expect(e.code).toBe("E_MAP_TARGET");
+    expect(e.message).toBe(
+      `--queue: expected a LocalQueue name (lower-case letters, digits, '-' and '.', at most 63), got "Team A"`,
+    );
+  });
+
+  it("from inside a pod too (clusterJob)", () => {
+    const made = fromRunPod({ queue: "team-a" });
+    expect(made.metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBe("team-a");
+    expect(made.spec!.suspend).toBe(true);
+  });
 });

@@ -17,11 +17,21 @@ import type { V1Job, V1Secret } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
-import { ANNOTATION_PREFIX, objectLabels } from "./names";
-import { RUN_CONTAINER, runJob } from "./run-job";
+import {
+  ENV_MAP_JOB,
+  ENV_POD_NAME,
+  ENV_POD_UID,
+  indexesOf,
+  MAP_LABEL,
+  QUEUE_LABEL,
+  queueNameProblem,
+} from "../runtime/map-cluster";
+import { ENV_TARGET } from "../runtime";
+import { objectLabels } from "./names";
+import { RUN_CONTAINER, runJob, runName } from "./run-job";
 
 /** On the Job and its pods: the map's Job name (what the map lists its pods by). */
-export const MAP_LABEL = `${ANNOTATION_PREFIX}/map`;
+export { MAP_LABEL };
 /** Kubernetes' own label on an Indexed Job's pods: the index. */
 export const INDEX_LABEL = "batch.kubernetes.io/job-completion-index";
 /** Kubernetes' annotation on an Indexed Job's pods: failed attempts of the index before this pod. */
@@ -44,8 +54,10 @@ export interface MapJobOptions {
   /** Variables read from the call's Secret (mapSecret), by name: the store's credential. */
   secretEnv: readonly string[];
   serviceAccount?: string;
-  /** Created suspended: started once its Secret exists (kubernetes.ts). */
+  /** Created suspended: started once its Secret exists (kubernetes.ts), or by Kueue when `queue` is given. */
   suspend?: boolean;
+  /** A Kueue LocalQueue (its label on the Job; the Job is created suspended and Kueue admits it). */
+  queue?: string;
 }
 
 export function mapJob(o: MapJobOptions): V1Job {
@@ -60,7 +72,15 @@ export function mapJob(o: MapJobOptions): V1Job {
     deployment: o.deployment,
     serviceAccount: o.serviceAccount,
   });
-  job.metadata!.labels = { ...job.metadata!.labels, [MAP_LABEL]: o.name };
+  if (o.queue !== undefined) {
+    const problem = queueNameProblem(o.queue);
+    if (problem) throw new PipelineError("E_MAP_TARGET", `--queue: ${problem}, got ${JSON.stringify(o.queue)}`);
+  }
+  job.metadata!.labels = {
+    ...job.metadata!.labels,
+    [MAP_LABEL]: o.name,
+    ...(o.queue !== undefined ? { [QUEUE_LABEL]: o.queue } : {}),
+  };
   const template = job.spec!.template;
   template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [MAP_LABEL]: o.name } };
   const container = template.spec!.containers[0];
@@ -75,7 +95,7 @@ export function mapJob(o: MapJobOptions): V1Job {
   const { backoffLimit: _, ...spec } = job.spec!;
   job.spec = {
     ...spec,
-    ...(o.suspend ? { suspend: true } : {}),
+    ...(o.suspend || o.queue !== undefined ? { suspend: true } : {}),
     completions: o.indexes,
     completionMode: "Indexed",
     parallelism: Math.min(o.parallelism, o.indexes),
@@ -114,22 +134,54 @@ export function mapSecret(job: V1Job, values: Record<string, string>, owner?: { 
 }
 
 /**
+ * A run's Job made able to map from its pod (src/runtime/map-cluster.ts, docs/scale-out.md "From inside a pod"): the
+ * container gets PIPELINE_MAP_JOB, the Job `pipeline map --on kubernetes` would make for this run's image and settings
+ * (mapJob: the worker, the podFailurePolicy, the spec's secrets as secretKeyRefs) with a generateName instead of a
+ * name, which the pod's runMap names, sizes and points at its store; PIPELINE_POD_NAME and PIPELINE_POD_UID (downward
+ * API), so the pod owns the Jobs it makes; and PIPELINE_TARGET=kubernetes unless the run's env sets it. The map's pods
+ * carry none of these (a task's own runMap stays on its threads) and run as the namespace's default ServiceAccount.
+ */
+export function withMapTemplate(run: V1Job, o: { deployment: ResolvedDeployment; worker: string[] }): V1Job {
+  const meta = run.metadata!;
+  const base = runName(`map-${meta.name}`).slice(0, 40);
+  const template = mapJob({
+    name: base,
+    namespace: meta.namespace!,
+    deployment: o.deployment,
+    command: o.worker,
+    indexes: 1,
+    parallelism: 1,
+    retries: 0,
+    env: {},
+    secretEnv: [],
+  });
+  delete template.metadata!.name;
+  template.metadata!.generateName = `${base}-`;
+  const own = new Set([ENV_MAP_JOB, ENV_POD_NAME, ENV_POD_UID, ENV_TARGET]);
+  const mapContainer = template.spec!.template.spec!.containers[0];
+  mapContainer.env = (mapContainer.env ?? []).filter((e) => !own.has(e.name));
+  const container = run.spec!.template.spec!.containers[0];
+  const env = container.env ?? [];
+  container.env = [
+    ...env.filter((e) => e.name !== ENV_MAP_JOB && e.name !== ENV_POD_NAME && e.name !== ENV_POD_UID),
+    ...(env.some((e) => e.name === ENV_TARGET) ? [] : [{ name: ENV_TARGET, value: "kubernetes" }]),
+    { name: ENV_MAP_JOB, value: JSON.stringify(template) },
+    { name: ENV_POD_NAME, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    { name: ENV_POD_UID, valueFrom: { fieldRef: { fieldPath: "metadata.uid" } } },
+  ];
+  return run;
+}
+
+/**
  * The indexes of a Job status's `completedIndexes` / `failedIndexes` ("1,3-5,7"). A value that is not this grammar
  * (a server is not ours) is an error naming it.
  */
 export function parseIndexes(text: string | undefined, field: string, limit: number): number[] {
-  if (!text) return [];
-  const out: number[] = [];
-  for (const part of text.split(",")) {
-    const m = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(part.trim());
-    const from = m ? Number(m[1]) : Number.NaN;
-    const to = m?.[2] !== undefined ? Number(m[2]) : from;
-    if (!m || to < from || to >= limit)
-      throw new PipelineError(
-        "E_K8S_API",
-        `the Job's status.${field} is not a list of indexes below ${limit}: ${JSON.stringify(text.slice(0, 200))}`,
-      );
-    for (let i = from; i <= to; i++) out.push(i);
-  }
+  const out = indexesOf(text, limit);
+  if (!out)
+    throw new PipelineError(
+      "E_K8S_API",
+      `the Job's status.${field} is not a list of indexes below ${limit}: ${JSON.stringify((text ?? "").slice(0, 200))}`,
+    );
   return out;
 }

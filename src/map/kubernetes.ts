@@ -43,6 +43,8 @@ export interface KubernetesTargetOptions {
   storeEnv: Record<string, string>;
   serviceAccount?: string;
   keepJob?: boolean;
+  /** A Kueue LocalQueue (--queue): the Job waits there, suspended, until Kueue admits it. */
+  queue?: string;
   /** Longest wait for a first pod to run (and, after, for any progress while no pod runs). */
   podTimeoutMs: number;
   intervalMs: number;
@@ -110,6 +112,7 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         secretEnv: Object.keys(secret),
         serviceAccount: o.serviceAccount,
         suspend: hasSecret,
+        queue: o.queue,
       });
       const created = await o.api.json<V1Job>(
         "POST",
@@ -129,12 +132,14 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
             { verb: "create", resource: "secrets", namespace: ns, name },
             { body: mapSecret(job, secret, { uid }) },
           );
-          await o.api.json(
-            "PATCH",
-            `${jobs}/${encodeURIComponent(name)}`,
-            { verb: "patch", resource: "jobs", namespace: ns, name },
-            { body: { spec: { suspend: false } }, contentType: "application/merge-patch+json" },
-          );
+          // With a queue, Kueue starts the Job when it admits it.
+          if (o.queue === undefined)
+            await o.api.json(
+              "PATCH",
+              `${jobs}/${encodeURIComponent(name)}`,
+              { verb: "patch", resource: "jobs", namespace: ns, name },
+              { body: { spec: { suspend: false } }, contentType: "application/merge-patch+json" },
+            );
         }
         outcome = { ok: true, value: await watch(run, name) };
       } catch (e) {
@@ -229,7 +234,14 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         return undefined;
       }
       if (ended) return failureOf(run, name, job, ended);
-      if ((st.ready ?? 0) > 0 || reported.size > before) deadline = Date.now() + o.podTimeoutMs;
+      if (job.spec?.suspend && o.queue !== undefined) {
+        // Waiting in Kueue's queue is not a pod failing to start.
+        deadline = Date.now() + o.podTimeoutMs;
+        if (last !== "queued") {
+          last = "queued";
+          o.log(`Job ${ns}/${name}: waiting in Kueue's LocalQueue ${o.queue} (suspended until admitted)`);
+        }
+      } else if ((st.ready ?? 0) > 0 || reported.size > before) deadline = Date.now() + o.podTimeoutMs;
       else {
         // Nothing runs: say why (once per change), and give up past the deadline or at a cause that will not clear.
         const waiting = (await listPods(`${MAP_LABEL}=${name}`, run.signal)).filter(
@@ -280,7 +292,8 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
           before + 1,
           `pod ${ns}/${p.metadata?.name} was disrupted (${p.status?.reason ?? "evicted"})`,
         );
-      else if (exit !== EXIT_NOT_RETRIABLE && before < run.retries) run.progress.retry(index, before + 1, exitOf(p));
+      else if (exit !== EXIT_NOT_RETRIABLE && before < run.retries)
+        run.progress.retry(index, before + 1, await whyFailed(run, p));
     }
     for (const p of all.filter((p) => p.status?.phase !== "Failed" && attemptOf(p) > 0)) {
       const index = Number(p.metadata?.labels?.[INDEX_LABEL]);
@@ -317,6 +330,15 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
       log: tail,
       message: failure?.message ?? exitOf(pod),
     };
+  }
+
+  /** A failed pod's exit and why: the stored failure of the item it was on, else its log's last line. */
+  async function whyFailed(run: MapRun, p: Pod): Promise<string> {
+    const lines = await logOf(String(p.metadata?.name)).catch(() => [] as string[]);
+    const { current, tail } = lastItemOf(lines, 1);
+    const failure = current === undefined ? undefined : await readFailure(run, current);
+    const why = failure ? `item ${current}: ${failure.message}` : tail[0];
+    return why ? `${exitOf(p)}: ${why}` : exitOf(p);
   }
 
   /** `pod NS/NAME exited with exit code 1, OOMKilled`, else its situation. */

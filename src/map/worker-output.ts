@@ -4,7 +4,8 @@
  * stores for an item that failed. The image is not ours, so neither is its output: every line and record is checked,
  * and one that is not what the worker writes is treated as plain output (a line) or as absent (a record).
  */
-import { type ChunkEvent, EVENT_PREFIX, failureKey, type ItemFailure } from "../runtime/map-chunk";
+import { type ChunkEvent, EVENT_PREFIX, type ItemFailure } from "../runtime/map-chunk";
+import { readFailure as readStoredFailure } from "../runtime/map-plan";
 import type { MapRun } from "./target";
 
 /** An event line of the worker (`pipeline-map: {json}`), checked; undefined for any other line. */
@@ -24,30 +25,9 @@ export function chunkEvent(line: string): ChunkEvent | undefined {
   return undefined;
 }
 
-/** The failure record the worker stored for item `index`, if it could. */
-export async function readFailure(run: MapRun, index: number): Promise<ItemFailure | undefined> {
-  const bytes = await run.store.get(failureKey(run.planHex, index), 1024 * 1024);
-  if (!bytes) return undefined;
-  let r: unknown;
-  try {
-    r = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  if (typeof r !== "object" || r === null) return undefined;
-  const { message, kind, retry, stack } = r as Record<string, unknown>;
-  if (typeof message !== "string" || typeof kind !== "string") return undefined;
-  const kinds: readonly ItemFailure["kind"][] = ["threw", "timeout", "crashed", "unserialisable", "bad-item", "load"];
-  const known = kinds.find((k) => k === kind);
-  if (!known) return undefined;
-  return {
-    index,
-    item: "",
-    kind: known,
-    message,
-    retry: retry === true,
-    ...(typeof stack === "string" ? { stack } : {}),
-  };
+/** The failure record the worker stored for item `index` of the run, if it could (src/runtime/map-plan.ts). */
+export function readFailure(run: MapRun, index: number): Promise<ItemFailure | undefined> {
+  return readStoredFailure(run.store, run.planHex, index);
 }
 
 /** The item a worker's log shows it was on when it stopped (its last `start` without a `done`), and its last lines. */

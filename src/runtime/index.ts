@@ -8,7 +8,8 @@
  *
  *   switch (launchTarget()) { case "kubernetes": return runOnKubernetes({ args }); case "container": ...}
  *
- * Self-contained on purpose (Node built-ins only): it is copied into images and runfiles as one file.
+ * Node built-ins only. It goes into images and runfiles with the runtime's other files (the map worker's, and the map
+ * code runMap loads inside an image, map-in-image.ts): it requires them lazily, only where they run.
  */
 
 /** The pushed (or built) image reference `registry/repository@sha256:...` of the default image. */
@@ -441,6 +442,8 @@ export interface RunMapOptions {
     gpu?: number;
     machineType?: string;
     serviceAccount?: string;
+    /** A Kueue LocalQueue: the map's Job waits there until Kueue admits it (`kueue.x-k8s.io/queue-name`). */
+    queue?: string;
   };
   processEnv?: Env;
 }
@@ -466,6 +469,9 @@ export async function runMap<R = unknown>(
     task.module instanceof URL || task.module.startsWith("file:")
       ? fileURLToPath(task.module)
       : path.resolve(task.module);
+  // Inside a container or pod there is no `pipeline` CLI: the runtime's own map code runs the call (map-in-image.ts),
+  // on a Job of this cluster when the pod's PIPELINE_TARGET says kubernetes (`pipeline run --on kubernetes` sets it).
+  if (inContainer(env)) return runMapInImage<R>(file, task.export, items, opts, env);
   const on = opts.on ?? launchTarget(env);
   const name = opts.name ?? DEFAULT_IMAGE;
   let image = opts.image ?? (hasContainerImage(name, env) ? containerImageUri(name, env) : undefined);
@@ -503,6 +509,7 @@ export async function runMap<R = unknown>(
       ["--gpu", opts.kubernetes?.gpu],
       ["--machine-type", opts.kubernetes?.machineType],
       ["--service-account", opts.kubernetes?.serviceAccount],
+      ["--queue", opts.kubernetes?.queue],
     ];
     for (const [flag, v] of flags) if (v !== undefined) args.push(flag, String(v));
     const failure = await spawnCliCapturing(cliCommand(args, env));
@@ -514,6 +521,71 @@ export async function runMap<R = unknown>(
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** runMap inside an image (src/runtime/map-in-image.ts, loaded only there); Ctrl-C and SIGTERM stop the map first. */
+async function runMapInImage<R>(
+  file: string,
+  exportName: string,
+  items: readonly unknown[],
+  opts: RunMapOptions,
+  env: Env,
+): Promise<R[]> {
+  const { mapInImage } = require("./map-in-image") as typeof import("./map-in-image");
+  const { MapRunError } = require("./map-error") as typeof import("./map-error");
+  const { durationMs, sizeBytes } = require("./units") as typeof import("./units");
+  const timeoutMs = opts.timeout === undefined ? 0 : durationMs(opts.timeout);
+  const maxValueBytes = opts.maxItemSize === undefined ? 64 * 1024 * 1024 : sizeBytes(opts.maxItemSize);
+  if (timeoutMs === undefined || maxValueBytes === undefined || maxValueBytes < 1)
+    throw new MapError(
+      "E_BAD_OPTION",
+      `runMap: timeout expects a duration like 30s and maxItemSize a size like 64MiB, got ${JSON.stringify(opts.timeout)}, ${JSON.stringify(opts.maxItemSize)}`,
+    );
+  const on = opts.on ?? (env[ENV_TARGET] === "kubernetes" ? "kubernetes" : "inprocess");
+  if (on === "container")
+    throw new MapError(
+      "E_MAP_TARGET",
+      "runMap inside a container: on container is not available here (no container runtime in an image); use inprocess or kubernetes",
+    );
+  if (
+    opts.kubernetes?.machineType !== undefined ||
+    opts.kubernetes?.namespace !== undefined ||
+    opts.kubernetes?.serviceAccount !== undefined
+  )
+    throw new MapError(
+      "E_MAP_TARGET",
+      "runMap inside a pod: kubernetes.machineType, namespace and serviceAccount are the pipeline's own (its pod's); give cpu, memory or gpu",
+    );
+  const stop = new AbortController();
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => stop.abort()] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  try {
+    const values = await mapInImage({
+      on,
+      file,
+      export: exportName,
+      appRoot:
+        opts.appRoot ?? (require("node:path") as typeof import("node:path")).resolve(__dirname, "..", "..", ".."),
+      items,
+      artifacts: opts.artifacts,
+      parallelism: opts.parallelism,
+      retries: opts.retries,
+      chunkSize: opts.chunkSize,
+      timeoutMs,
+      maxValueBytes,
+      resources: opts.kubernetes,
+      queue: opts.kubernetes?.queue,
+      env,
+      signal: stop.signal,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    return values as R[];
+  } catch (e) {
+    if (e instanceof MapRunError) throw new MapError(e.code, e.message);
+    throw e;
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
   }
 }
 

@@ -28,6 +28,24 @@ exports.score = async (item) => {
 };
 `;
 
+// The pipeline's own launch script inside its pod (`pipeline run --on kubernetes`): runMap from there.
+const LAUNCH = `
+const { runMap } = require("@rules_pipeline/runtime");
+const items = Array.from({ length: 30 }, (_, n) => ({ n }));
+runMap({ module: "/app/score.js", export: "score" }, items, {
+  artifacts: process.env.MAP_ARTIFACTS,
+  chunkSize: 3,
+  parallelism: 5,
+  kubernetes: { memory: "256Mi" },
+}).then(
+  (r) => console.log("squares " + JSON.stringify(r.map((x) => x.square)) + " pods " + new Set(r.map((x) => x.pod)).size),
+  (e) => {
+    console.log("map failed: " + e.code + ": " + e.message);
+    process.exitCode = 3;
+  },
+);
+`;
+
 let tmp: string;
 let reg: RunningRegistry;
 let s3: S3Server;
@@ -112,7 +130,11 @@ beforeAll(async () => {
     `server = "http://${reg.host}"\n[host."http://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n`,
   );
   s3 = await startS3Server({ host: cluster.gateway });
-  app = await buildMapImage(join(tmp, "image"), { "score.js": TASK }, { reg, repository: "maps/score" });
+  app = await buildMapImage(
+    join(tmp, "image"),
+    { "score.js": TASK, "launch.js": LAUNCH },
+    { reg, repository: "maps/score" },
+  );
   await cluster.restrictedNamespace(NS);
 }, BUILD_WAIT_MS);
 
@@ -192,6 +214,57 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
     );
     expect(results.map((r) => r.square)).toEqual([49, 64, 81]);
     expect(await jobsLeft()).toBe("");
+  });
+
+  it("runMap inside a pod of `pipeline run --on kubernetes`: an Indexed Job of its own, with a ServiceAccount that may only create, get and delete Jobs", async () => {
+    await cluster.kubectl(["create", "serviceaccount", "inpod", "-n", NS]);
+    await cluster.kubectl([
+      ...["create", "role", "inpod-jobs", "-n", NS, "--verb=create,get,delete", "--resource=jobs"],
+    ]);
+    await cluster.kubectl([
+      ...["create", "rolebinding", "inpod-jobs", "-n", NS, "--role=inpod-jobs", `--serviceaccount=${NS}:inpod`],
+    ]);
+    await cluster.kubectl(["create", "serviceaccount", "nobody", "-n", NS]);
+    // The store's credential: Secrets the run's env names (SECRET:…), read by the pipeline's pod and the map's pods.
+    for (const [name, value] of [
+      ["rp-secret-s3-id", s3.narrow.accessKeyId],
+      ["rp-secret-s3-key", s3.narrow.secretAccessKey],
+    ])
+      await cluster.kubectl(["create", "secret", "generic", name, "-n", NS, `--from-literal=value=${value}`]);
+    const run = (serviceAccount: string, prefix = "inpod") =>
+      runCli(
+        [
+          ...["run", "--on", "kubernetes", "--image", app.ref!, "--namespace", NS, "--service-account", serviceAccount],
+          ...["--env", "AWS_ACCESS_KEY_ID=SECRET:s3-id", "--env", "AWS_SECRET_ACCESS_KEY=SECRET:s3-key"],
+          ...["--env", `AWS_ENDPOINT_URL_S3=${s3.endpoint}`],
+          ...["--env", `MAP_ARTIFACTS=s3://${s3.bucket}/${s3.narrowPrefix}${prefix}/`],
+          ...["--", "launch.js"],
+        ],
+        { env: env(), cwd: tmp },
+      );
+    const r = await run("inpod");
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const squares = Array.from({ length: 30 }, (_, n) => n * n);
+    // Ten indexes of three items, each a pod (its hostname is JOB-INDEX).
+    expect(r.stdout).toContain(`squares ${JSON.stringify(squares)} pods 10`);
+    expect(r.stdout).toMatch(
+      /map: Job maps\/map-score-[0-9a-z]{5}-[0-9a-z]{5}: created \(30 items, 10 indexes, 5 at once\)/,
+    );
+    expect(r.stdout).toContain("map: 10/10 indexes done");
+    expect(await jobsLeft()).toBe("");
+    // The same call again: every result is in the store, no Job is made.
+    const again = await run("inpod");
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(again.stdout).toContain(`squares ${JSON.stringify(squares)}`);
+    expect(again.stdout).not.toContain("map: Job");
+    // A ServiceAccount that may not create Jobs: one clear error naming the RBAC it needs, nothing made.
+    const denied = await run("nobody", "inpod-denied");
+    expect(denied.code).toBe(3);
+    expect(denied.stdout).toMatch(
+      /map failed: E_MAP_TARGET: .*the pod's ServiceAccount may not create Jobs in namespace maps .*create, get and delete on jobs/,
+    );
+    expect(await jobsLeft()).toBe("");
+    expect(r.stdout + r.stderr + denied.stdout + denied.stderr).not.toContain(s3.narrow.secretAccessKey);
   });
 
   it("a throwing item fails the call after its retries, naming the item, its error and its log", async () => {
@@ -276,6 +349,45 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
     const r = await runCli(args, { env: env(), cwd: tmp });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error\[E_MAP_TARGET\]: --on kubernetes: the store \S+ is a directory on this machine/);
+  });
+
+  it("--queue: the Job waits suspended in Kueue's LocalQueue (no pod timeout) until admitted; here the test admits it as Kueue would", async () => {
+    // No Kueue controller runs here: the test does its part of the protocol (unsuspend the Job it admits).
+    const { child, exit, out } = await startMap(
+      "queued",
+      [{ n: 2 }, { n: 3 }],
+      ["--queue", "team-a", "--pod-timeout", "10"],
+    );
+    let job = "";
+    for (let i = 0; i < 240 && !job; i++) {
+      job = /Job maps\/(map-score-[0-9a-z]{5}): waiting in Kueue's LocalQueue team-a/.exec(out().stderr)?.[1] ?? "";
+      if (!job) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(job, out().stderr).not.toBe("");
+    const { stdout } = await cluster.kubectl([
+      ...[
+        "get",
+        "job",
+        job,
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.metadata.labels.kueue\\.x-k8s\\.io/queue-name} {.spec.suspend}",
+      ],
+    ]);
+    expect(stdout).toBe("team-a true");
+    // Longer than --pod-timeout: waiting in the queue is not a pod failing to start.
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect(child.exitCode).toBeNull();
+    await cluster.kubectl(["patch", "job", job, "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}']);
+    expect(await exit, out().stderr).toBe(0);
+    expect(
+      out()
+        .stdout.trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).square),
+    ).toEqual([4, 9]);
+    expect(await jobsLeft()).toBe("");
   });
 
   it("Ctrl-C deletes the Job and its pods, then exits 130", async () => {

@@ -3,14 +3,16 @@
  * runMap, on the `inprocess` target (`:map_local`, threads of this machine) and the `container` target (`:map_binary`
  * with PIPELINE_TARGET=container: each index a runc container of the built image, running the map worker the rules
  * put into it). Both give the same results in item order; a second run reuses the stored results (the task does not
- * run again); the store is the cache's (PIPELINE_CACHE_DIR). And runMap's failure comes back as the CLI's error code.
+ * run again); the store is the cache's (PIPELINE_CACHE_DIR). Inside a container of the image (`pipeline run`), where
+ * there is no CLI, runMap runs with the runtime's own map code on the container's threads. And runMap's failure comes
+ * back as the CLI's error code.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, QUIET } from "../fixtures/bazel";
-import { pipelineCli } from "../fixtures/cli";
+import { pipelineCli, runCli } from "../fixtures/cli";
 import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-map-"));
@@ -59,6 +61,26 @@ describe("examples/map: runMap over shards, in threads and in containers of the 
     expect(again.code, again.stderr).toBe(0);
     expect(summary(again.stdout)).toBe(summary(first.stdout));
     expect(again.stderr).toContain("map: 40/40 done (40 reused from the store)");
+  });
+
+  test("inside a container of the image (`pipeline run`, no CLI there): runMap on the container's threads, the same results", async () => {
+    const built = await bazel(ws, ["build", ...QUIET, "//examples/map:map_image"], env);
+    expect(built.code, built.stderr).toBe(0);
+    const r = await runCli(
+      [
+        "run",
+        "--image",
+        `oci:${join(ws, "bazel-bin", "examples", "map", "map_image")}`,
+        "--cache-dir",
+        join(tmp, "run-cache"),
+        "--",
+        "40",
+      ],
+      { env: { ...process.env, ...env, MAP_PARALLELISM: "2" } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    // launchTarget() is inprocess in a container; runMap ran with the runtime's own map code (map-in-image.ts).
+    expect(summary(r.stdout)).toBe("scored 40 shards on inprocess: 235 words, in order: true");
   });
 
   test("runMap rejects with the CLI's code and message when a shard fails (the task's error, the item's index)", async () => {

@@ -65,6 +65,7 @@ export async function kubernetesTargetOf(a: MapArgs, io: CliIo, storeEnv: Record
     storeEnv,
     serviceAccount: a["service-account"],
     keepJob: a["keep-job"],
+    queue: a.queue,
     podTimeoutMs: podTimeout * 1000,
     intervalMs: a["poll-interval"] ?? 1000,
     checkImage: (module, what) =>

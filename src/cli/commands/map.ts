@@ -190,7 +190,7 @@ async function openStoreFlag(
   a: MapArgs,
   io: CliIo,
 ): Promise<{ store: ObjectStore; workerEnv: Record<string, string> }> {
-  const raw = a.artifacts;
+  const raw = a.artifacts ?? io.env.PIPELINE_ARTIFACTS;
   if (raw?.startsWith("s3://")) {
     const [{ awsChainCredentials, s3Location }, { parseS3Location, s3StoreAt }] = await Promise.all([
       import("../../credentials/aws-chain.js"),
@@ -227,6 +227,7 @@ const KUBERNETES_ONLY = [
   "service-account",
   "keep-job",
   "pod-timeout",
+  "queue",
 ] as const satisfies readonly (keyof MapArgs)[];
 
 /** The target `on` names, made from the command's flags. */

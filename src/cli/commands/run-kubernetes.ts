@@ -162,12 +162,20 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     debug: io.debug,
     warn,
   });
-  const job = runJob({
-    name: runJobName(a.name ?? deployment.spec.name),
-    namespace,
-    deployment,
-    serviceAccount: a["service-account"],
-  });
+  const [{ withMapTemplate }, { WORKER_IN_IMAGE }] = await Promise.all([
+    import("../../k8s/map-job.js"),
+    import("../../map/container.js"),
+  ]);
+  // The pod may map a step over an Indexed Job of its own (runMap inside the pod, docs/scale-out.md).
+  const job = withMapTemplate(
+    runJob({
+      name: runJobName(a.name ?? deployment.spec.name),
+      namespace,
+      deployment,
+      serviceAccount: a["service-account"],
+    }),
+    { deployment, worker: ["node", WORKER_IN_IMAGE] },
+  );
   const jobName = job.metadata!.name!;
   const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([
     import("../../deploy/env.js"),

@@ -1,6 +1,6 @@
-/** The local schedule's Indexed Job meaning (schedule.ts): parallelism, per-index retries, FailIndex, fail-fast, abort. */
+/** The local schedule's Indexed Job meaning (map-schedule.ts): parallelism, per-index retries, FailIndex, fail-fast, abort. */
 import { describe, expect, it } from "vitest";
-import { type AttemptOutcome, schedule } from "./schedule";
+import { type AttemptOutcome, schedule } from "./map-schedule";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
