@@ -151,14 +151,13 @@ async function main(): Promise<number> {
     void cleanup().then(() => process.exit(130));
   };
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (e) {
-        log(`cleanup: ${(e as Error).message}`);
-      }
-    }
-    cleanups.length = 0;
+    // Each one its own (a workspace's output base expunged, a server stopped): all at once, not one after the other
+    // (a dozen `bazel clean --expunge` in a row took minutes on a loaded 2-core machine).
+    const t = Date.now();
+    const done = await Promise.allSettled(cleanups.splice(0).map(async (fn) => fn()));
+    for (const d of done) if (d.status === "rejected") log(`cleanup: ${(d.reason as Error).message}`);
+    if (done.length)
+      log(`cleaned up ${done.length} workspaces and servers in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     if (!args.keep) rmSync(work, { recursive: true, force: true });
   };
   process.once("SIGINT", onSignal);

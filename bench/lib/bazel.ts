@@ -1,5 +1,5 @@
 /** Bazel consumer workspaces for the benchmarks: the test fixture's, plus the environment and cleanup they need. */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { BAZEL } from "../../test/fixtures/bazel";
 import { run, type RunResult } from "./measure";
 
@@ -29,6 +29,15 @@ export async function bazelOk(ws: string, args: string[], env?: NodeJS.ProcessEn
  * Deletes the workspace's output base and stops its server (`clean --expunge` does both). No `shutdown` after it:
  * that would make a new output base holding only its lock file, left behind in ~/.cache/bazel for every workspace.
  */
-export function expunge(ws: string): void {
-  spawnSync(BAZEL, ["clean", "--expunge"], { cwd: ws, timeout: 120_000, stdio: "ignore" });
+export function expunge(ws: string): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(BAZEL, ["clean", "--expunge"], { cwd: ws, stdio: "ignore" });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    child.on("close", done);
+    child.on("error", done);
+  });
 }

@@ -94,7 +94,7 @@ export async function p5(ctx: Ctx): Promise<Row[]> {
       }),
     ];
   } finally {
-    expunge(b);
+    await expunge(b);
   }
 }
 

@@ -21,6 +21,9 @@ import { targetExists } from "../fs-exists";
 
 const execFileP = promisify(execFile);
 
+/** The config label that records the base's Node version (`v20.20.2`). */
+export const HOST_NODE_VERSION_LABEL = "rules_pipeline.node.version";
+
 export interface HostNodeBaseOptions {
   /** The node binary to use. Default: the one running this process (process.execPath). */
   nodePath?: string;
@@ -202,7 +205,7 @@ export async function buildHostNodeLayout(
       cmd: ["node"],
       labels: {
         "org.opencontainers.image.description": HOST_NODE_DESCRIPTION,
-        "rules_pipeline.node.version": nodeVersion,
+        [HOST_NODE_VERSION_LABEL]: nodeVersion,
       },
       created: mtime,
       os: platform.os,

@@ -25,9 +25,9 @@ describe("the checked spec's type is the schema's", () => {
     >();
   });
 
-  it("has a DeploymentSpec field of the same name for each schema field (image and port are read into interpreter and ports, artifacts into env)", () => {
+  it("has a DeploymentSpec field of the same name for each schema field (image and port are read into interpreter and ports)", () => {
     expectTypeOf<
-      Exclude<keyof CheckedSpec, keyof DeploymentSpec | "image" | "port" | "artifacts" | "__valid" | "__keys">
+      Exclude<keyof CheckedSpec, keyof DeploymentSpec | "image" | "port" | "__valid" | "__keys">
     >().toEqualTypeOf<never>();
   });
 

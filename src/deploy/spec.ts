@@ -157,7 +157,8 @@ function build(c: CheckedSpec, cx: SpecContext, file: string, opts: ParseSpecOpt
     "duplicate environment variable",
     cx,
   );
-  env.push(...artifactsEnv(c.artifacts, env, cx));
+  const fromArtifacts = artifactsEnv(c.artifacts, env, cx);
+  env.push(...fromArtifacts);
   const models = modelsOf(c.models ?? [], cx);
   const repositories = repositoriesOf(c.repositories, cx);
   const name = c.name ?? defaultName(interpreter, code);
@@ -187,6 +188,8 @@ function build(c: CheckedSpec, cx: SpecContext, file: string, opts: ParseSpecOpt
     return undefined;
   }
   if (repositories) spec.repositories = repositories;
+  const artifacts = fromArtifacts.find((e) => e.name === "PIPELINE_ARTIFACTS");
+  if (artifacts) spec.artifacts = artifacts.value;
   return spec;
 }
 

@@ -160,6 +160,8 @@ export interface DeploymentSpec {
   requireSignature?: string;
   /** The admission policy to render beside the workload; needs requireSignature (the key the policy carries). */
   admission?: AdmissionSpec;
+  /** Where the pipeline's maps keep items and results (`artifacts`: s3://BUCKET/PREFIX/; also in env). */
+  artifacts?: string;
 }
 
 /** Where a value came from in the spec file, for error messages. */

@@ -1,11 +1,21 @@
 import { describe, expect, it } from "vitest";
-import type { V1Job } from "@kubernetes/client-node";
+import type { V1Job, V1Role, V1RoleBinding } from "@kubernetes/client-node";
 import { parseDeploymentSpec } from "../deploy/spec";
 import { pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { parseDigest } from "../oci/digest";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
 import { clusterJob, parseTemplate } from "../runtime/map-cluster";
-import { INDEX_LABEL, MAP_LABEL, MAX_INDEXES, mapJob, mapSecret, parseIndexes, withMapTemplate } from "./map-job";
+import {
+  INDEX_LABEL,
+  MAP_LABEL,
+  MAX_INDEXES,
+  mapJob,
+  mapSecret,
+  parseIndexes,
+  renderMappingJob,
+  withMapTemplate,
+} from "./map-job";
+import { renderJob } from "./render";
 import { RUN_CONTAINER, runJob, runSpec } from "./run-job";
 
 const IMAGE = `r.example/a/score@${parseDigest(`sha256:${"c".repeat(64)}`, "DIGEST")}`;
@@ -121,7 +131,6 @@ describe("parseIndexes (status.completedIndexes, status.failedIndexes)", () => {
 function fromRunPod(over: Partial<Parameters<typeof clusterJob>[0]>): V1Job {
   const j = withMapTemplate(runJob({ name: "score-x1y2z", namespace: "ml", deployment }), {
     deployment,
-    worker: WORKER,
   });
   const { job: template, namespace } = parseTemplate(
     j.spec!.template.spec!.containers[0].env!.find((e) => e.name === "PIPELINE_MAP_JOB")!.value,
@@ -147,7 +156,7 @@ describe("a run's pod made able to map (withMapTemplate, the runtime's clusterJo
   const run = () => runJob({ name: "score-x1y2z", namespace: "ml", deployment, serviceAccount: "mapper" });
 
   it("gives the run's container the map's Job, its own name and uid, and PIPELINE_TARGET=kubernetes", () => {
-    const j = withMapTemplate(run(), { deployment, worker: WORKER });
+    const j = withMapTemplate(run(), { deployment });
     const env = j.spec!.template.spec!.containers[0].env!;
     const value = (n: string) => env.find((e) => e.name === n);
     expect(value("PIPELINE_TARGET")?.value).toBe("kubernetes");
@@ -186,7 +195,6 @@ describe("a run's pod made able to map (withMapTemplate, the runtime's clusterJo
     const d = { spec: withSecret, image: IMAGE, warnings: [] };
     const j = withMapTemplate(runJob({ name: "score-x1y2z", namespace: "ml", deployment: d }), {
       deployment: d,
-      worker: WORKER,
     });
     const env = j.spec!.template.spec!.containers[0].env!;
     expect(env.filter((e) => e.name === "PIPELINE_TARGET").map((e) => e.value)).toEqual(["inprocess"]);
@@ -231,5 +239,46 @@ describe("a map's Job in a Kueue LocalQueue", () => {
     const made = fromRunPod({ queue: "team-a" });
     expect(made.metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBe("team-a");
     expect(made.spec!.suspend).toBe(true);
+  });
+});
+
+describe("deploy --job of a spec with artifacts (renderMappingJob)", () => {
+  const mapping = parseDeploymentSpec(
+    `name: score\nimage: ${IMAGE}\nartifacts: {s3: {bucket: acme-maps, accessKeyId: "SECRET:s3-id", secretAccessKey: "SECRET:s3-key"}}\n`,
+    "score.yaml",
+  );
+  const d = { spec: mapping, image: IMAGE, warnings: [] };
+
+  it("renders a ServiceAccount that may create, get and delete Jobs and nothing more, before the Job that runs as it", () => {
+    const objects = renderMappingJob(d, { namespace: "ml" });
+    expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual([
+      "Secret/rp-secret-s3-id",
+      "Secret/rp-secret-s3-key",
+      "ServiceAccount/score-maps",
+      "Role/score-maps",
+      "RoleBinding/score-maps",
+      expect.stringMatching(/^Job\/score-[0-9a-f]+$/),
+    ]);
+    const [role, binding, job] = objects.slice(3) as [V1Role, V1RoleBinding, V1Job];
+    expect(role.rules).toEqual([{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] }]);
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "score-maps" });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "score-maps", namespace: "ml" }]);
+    const pod = job.spec!.template.spec!;
+    expect(pod.serviceAccountName).toBe("score-maps");
+    const env = pod.containers[0].env!;
+    expect(env.find((e) => e.name === "PIPELINE_TARGET")?.value).toBe("kubernetes");
+    expect(env.find((e) => e.name === "PIPELINE_IN_CONTAINER")?.value).toBe("1");
+    expect(env.find((e) => e.name === "PIPELINE_ARTIFACTS")?.value).toBe("s3://acme-maps/");
+    const { job: template } = parseTemplate(env.find((e) => e.name === "PIPELINE_MAP_JOB")!.value);
+    const mapPod = (template as unknown as V1Job).spec!.template.spec!;
+    // The map's pods: the same credential's Secrets, the namespace's default ServiceAccount.
+    expect(mapPod.serviceAccountName).toBeUndefined();
+    expect(mapPod.containers[0].env!.find((e) => e.name === "AWS_ACCESS_KEY_ID")?.valueFrom?.secretKeyRef?.name).toBe(
+      "rp-secret-s3-id",
+    );
+  });
+
+  it("renders what renderJob does for a spec without artifacts", () => {
+    expect(renderMappingJob(deployment, { namespace: "ml" })).toEqual(renderJob(deployment, { namespace: "ml" }));
   });
 });

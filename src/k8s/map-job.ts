@@ -23,11 +23,13 @@ import {
   ENV_POD_UID,
   indexesOf,
   MAP_LABEL,
+  MAP_WORKER_IN_IMAGE,
   QUEUE_LABEL,
   queueNameProblem,
 } from "../runtime/map-cluster";
-import { ENV_TARGET } from "../runtime";
+import { ENV_IN_CONTAINER, ENV_TARGET } from "../runtime";
 import { objectLabels } from "./names";
+import { type RenderedObject, type RenderOptions, renderJob } from "./render";
 import { RUN_CONTAINER, runJob, runName } from "./run-job";
 
 /** On the Job and its pods: the map's Job name (what the map lists its pods by). */
@@ -138,17 +140,18 @@ export function mapSecret(job: V1Job, values: Record<string, string>, owner?: { 
  * container gets PIPELINE_MAP_JOB, the Job `pipeline map --on kubernetes` would make for this run's image and settings
  * (mapJob: the worker, the podFailurePolicy, the spec's secrets as secretKeyRefs) with a generateName instead of a
  * name, which the pod's runMap names, sizes and points at its store; PIPELINE_POD_NAME and PIPELINE_POD_UID (downward
- * API), so the pod owns the Jobs it makes; and PIPELINE_TARGET=kubernetes unless the run's env sets it. The map's pods
- * carry none of these (a task's own runMap stays on its threads) and run as the namespace's default ServiceAccount.
+ * API), so the pod owns the Jobs it makes; PIPELINE_TARGET=kubernetes unless the run's env sets it; and
+ * PIPELINE_IN_CONTAINER=1 (a run has it; a rendered Job gets it). The map's pods carry none of the first four (a
+ * task's own runMap stays on its threads) and run as the namespace's default ServiceAccount.
  */
-export function withMapTemplate(run: V1Job, o: { deployment: ResolvedDeployment; worker: string[] }): V1Job {
+export function withMapTemplate(run: V1Job, o: { deployment: ResolvedDeployment }): V1Job {
   const meta = run.metadata!;
   const base = runName(`map-${meta.name}`).slice(0, 40);
   const template = mapJob({
     name: base,
     namespace: meta.namespace!,
     deployment: o.deployment,
-    command: o.worker,
+    command: ["node", MAP_WORKER_IN_IMAGE],
     indexes: 1,
     parallelism: 1,
     retries: 0,
@@ -165,11 +168,45 @@ export function withMapTemplate(run: V1Job, o: { deployment: ResolvedDeployment;
   container.env = [
     ...env.filter((e) => e.name !== ENV_MAP_JOB && e.name !== ENV_POD_NAME && e.name !== ENV_POD_UID),
     ...(env.some((e) => e.name === ENV_TARGET) ? [] : [{ name: ENV_TARGET, value: "kubernetes" }]),
+    // A run has it already; a rendered Job (renderMappingJob) gets it here: runMap in the pod is in a container.
+    ...(env.some((e) => e.name === ENV_IN_CONTAINER) ? [] : [{ name: ENV_IN_CONTAINER, value: "1" }]),
     { name: ENV_MAP_JOB, value: JSON.stringify(template) },
     { name: ENV_POD_NAME, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: ENV_POD_UID, valueFrom: { fieldRef: { fieldPath: "metadata.uid" } } },
   ];
   return run;
+}
+
+/** What the ServiceAccount of a pipeline that maps from its pod may do in its namespace, and nothing more. */
+export const MAP_RBAC_RULES = [{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] }];
+
+/**
+ * `pipeline deploy SPEC --job` of a spec with `artifacts` (its pipeline maps from its pod, docs/scale-out.md): the Job
+ * renderJob renders, run as a ServiceAccount of its own (`NAME-maps`) that a Role binds to {@link MAP_RBAC_RULES},
+ * with the map's Job template (withMapTemplate). Rendered before the Job, so that --apply creates them first. A spec
+ * without `artifacts` renders what renderJob does.
+ */
+export function renderMappingJob(r: ResolvedDeployment, opts: RenderOptions): RenderedObject[] {
+  const objects = renderJob(r, opts);
+  if (r.spec.artifacts === undefined) return objects;
+  const job = objects.at(-1) as V1Job;
+  const name = `${r.spec.name}-maps`;
+  const namespace = job.metadata!.namespace!;
+  const metadata = { name, namespace, labels: objectLabels(r.spec.name) };
+  job.spec!.template.spec!.serviceAccountName = name;
+  withMapTemplate(job, { deployment: r });
+  const rbac: RenderedObject[] = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata, rules: MAP_RBAC_RULES },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name, namespace }],
+    },
+  ];
+  return [...objects.slice(0, -1), ...rbac, job];
 }
 
 /**

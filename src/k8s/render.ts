@@ -28,8 +28,11 @@ import type {
   V1Job,
   V1JobSpec,
   V1ObjectMeta,
+  V1Role,
+  V1RoleBinding,
   V1Secret,
   V1Service,
+  V1ServiceAccount,
 } from "@kubernetes/client-node";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
@@ -41,7 +44,8 @@ import { REQUIRED_SECRETS_ANNOTATION, requiredSecrets } from "./secret-objects";
 
 export type RenderOptions = PodOptions;
 
-export type RenderedObject = V1Secret | V1Deployment | V1Service | V1Job;
+/** What a deployment renders to; the ServiceAccount, Role and RoleBinding of a pipeline that maps from its pod (map-job.ts). */
+export type RenderedObject = V1Secret | V1Deployment | V1Service | V1Job | V1ServiceAccount | V1Role | V1RoleBinding;
 
 /** The version label: the tag the image was resolved from, else the digest's first 12 hex digits. */
 export function versionOf(r: ResolvedDeployment, image: string): string {

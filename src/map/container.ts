@@ -16,6 +16,7 @@ import type { Keychain } from "../registry-auth/keychain";
 import type { LayerLimits } from "../layer/limits";
 import { lineWriter } from "../lines";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
+import { MAP_WORKER_IN_IMAGE } from "../runtime/map-cluster";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
 import { scheduleRun } from "./schedule";
@@ -25,7 +26,7 @@ import { requireTaskAndWorker } from "./image-check";
 /** Where the store is mounted in each container. */
 export const CONTAINER_STORE = "/pipeline-map-store";
 /** The map worker in every image the rules (and `pipeline build --lockfile`) build. */
-export const WORKER_IN_IMAGE = "/app/node_modules/@rules_pipeline/runtime/map-worker.js";
+export const WORKER_IN_IMAGE = MAP_WORKER_IN_IMAGE;
 const TAIL_LINES = 20;
 
 export interface ContainerTargetOptions {

@@ -36,6 +36,8 @@ export function queueNameProblem(name: string): string | undefined {
 
 /** On a map's Job and its pods: the Job's name (what `pipeline map` lists the pods by). */
 export const MAP_LABEL = "rules-pipeline/map";
+/** The map worker every image carries (what a map's pods run: `node MAP_WORKER_IN_IMAGE`). */
+export const MAP_WORKER_IN_IMAGE = "/app/node_modules/@rules_pipeline/runtime/map-worker.js";
 /** The variable the map's Job template is in (a batch/v1 Job as JSON). */
 export const ENV_MAP_JOB = "PIPELINE_MAP_JOB";
 /** The pod's own name and uid (downward API), the owner of the maps it makes. */

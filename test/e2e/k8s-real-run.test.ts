@@ -211,10 +211,17 @@ describe("pipeline run --on kubernetes on a real cluster", () => {
     const pod = job.spec!.template.spec!;
     expect(pod).toMatchObject({ restartPolicy: "Never", serviceAccountName: "trainer" });
     expect(pod.containers[0]).toMatchObject({ name: "main", image: app.ref, args: ["--epochs", "2"] });
-    expect(pod.containers[0].env).toEqual([
+    // The run's env, then what lets its pod map on the cluster (src/k8s/map-job.ts withMapTemplate).
+    expect(pod.containers[0].env!.slice(0, 4)).toEqual([
       { name: "MODE", value: "fast" },
       { name: "PIPELINE_IN_CONTAINER", value: "1" },
       { name: "PORT", value: "9090" },
+      { name: "PIPELINE_TARGET", value: "kubernetes" },
+    ]);
+    expect(pod.containers[0].env!.slice(4).map((e) => e.name)).toEqual([
+      "PIPELINE_MAP_JOB",
+      "PIPELINE_POD_NAME",
+      "PIPELINE_POD_UID",
     ]);
     // The same spec rendered by `pipeline deploy SPEC --job`: the same pod settings; the run leaves the probe out.
     const rendered = renderJob(

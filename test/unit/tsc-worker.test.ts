@@ -186,7 +186,7 @@ describe("tsc_worker.js", () => {
     } finally {
       w.stop();
     }
-  });
+  }, 300_000); // several compiles through the worker: past 60 s once on this 2-core machine under a test run's load
 
   test("worker: a compiler replaced at the same path is loaded again, not answered by the old one (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
     const p = project("replaced-compiler", { "lib.ts": LIB });
@@ -222,7 +222,7 @@ describe("tsc_worker.js", () => {
     } finally {
       w.stop();
     }
-  });
+  }, 300_000);
 
   test("worker: a runner module beside tsc_worker.js replaced on disk answers through its new code (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
     const p = project("replaced-runner", { "lib.ts": LIB });

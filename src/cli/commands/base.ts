@@ -2,6 +2,7 @@
  * `pipeline base host-node --output DIR`: the host-node base image (see src/base/host-node.ts), from the cache's
  * bases/ (src/base/host-node-cache.ts) unless `--no-cache`.
  */
+import { HOST_NODE_VERSION_LABEL } from "../../base/host-node";
 import { writeHostNodeBase } from "../../base/host-node-cache";
 import { basesDir, cacheRoot } from "../../cache/layout";
 import type { CliIo } from "../io";
@@ -11,6 +12,14 @@ import type { BASE_ADD_NODE, BASE_HOST_NODE } from "../command-specs";
 export async function hostNode(a: CommandArgs<typeof BASE_HOST_NODE>, io: CliIo): Promise<void> {
   const bases = a["no-cache"] ? undefined : basesDir(cacheRoot(io.env, a["cache-dir"]));
   const { digest } = await writeHostNodeBase(a.output, bases, { nodePath: a.node, log: (line) => io.stderr(line) });
+  // A Node past its end of life gets a warning (the repository rule shows it at fetch time): the image would ship it.
+  const [{ readLayout }, { endOfLifeWarning }] = await Promise.all([
+    import("../../layout/read.js"),
+    import("../../base/node-releases.js"),
+  ]);
+  const version = readLayout(a.output, { refName: "latest" }).config.config?.Labels?.[HOST_NODE_VERSION_LABEL];
+  const warning = version ? endOfLifeWarning(version, "the host-node base image") : undefined;
+  if (warning) io.stderr(`warning: ${warning}`);
   io.stdout(digest);
 }
 

@@ -54,8 +54,9 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     { resolveDeployment },
     { parsePlatform },
     { formatManifests, parseFormat },
-    { describeObject, renderDeployment, renderJob },
+    { describeObject, renderDeployment },
     { manifestsFor },
+    { renderMappingJob },
   ] = await Promise.all([
     import("../../deploy/spec.js"),
     import("../../deploy/resolve.js"),
@@ -63,6 +64,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     import("../../k8s/manifest.js"),
     import("../../k8s/render.js"),
     import("../../k8s/render-output.js"),
+    import("../../k8s/map-job.js"),
   ]);
   const format = parseFormat(a.output ?? "yaml");
   const spec = loadDeploymentSpec(resolvePath(io.cwd, a.spec), { warn: (line) => io.stderr(`warning: ${line}`) });
@@ -115,7 +117,7 @@ export async function deploy(a: DeployArgs, io: CliIo): Promise<void> {
     gitImage: a["git-image"],
     orasImage: a["oras-image"],
   };
-  const workload = (a.job ? renderJob : renderDeployment)(resolved, opts);
+  const workload = (a.job ? renderMappingJob : renderDeployment)(resolved, opts);
   // The admission policy (cluster-scoped) comes first: --apply puts it in place before the workload it admits.
   const policy =
     resolved.spec.admission && !a["secrets-only"]

@@ -162,10 +162,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
     debug: io.debug,
     warn,
   });
-  const [{ withMapTemplate }, { WORKER_IN_IMAGE }] = await Promise.all([
-    import("../../k8s/map-job.js"),
-    import("../../map/container.js"),
-  ]);
+  const { withMapTemplate } = await import("../../k8s/map-job.js");
   // The pod may map a step over an Indexed Job of its own (runMap inside the pod, docs/scale-out.md).
   const job = withMapTemplate(
     runJob({
@@ -174,7 +171,7 @@ export async function runKubernetes(a: RunKubernetesArgs, io: CliIo): Promise<{ 
       deployment,
       serviceAccount: a["service-account"],
     }),
-    { deployment, worker: ["node", WORKER_IN_IMAGE] },
+    { deployment },
   );
   const jobName = job.metadata!.name!;
   const [{ envSecretName }, { namedSecretObjectName }] = await Promise.all([
