@@ -25,8 +25,6 @@ import { requireTaskAndWorker } from "./image-check";
 
 /** Where the store is mounted in each container. */
 export const CONTAINER_STORE = "/pipeline-map-store";
-/** The map worker in every image the rules (and `pipeline build --lockfile`) build. */
-export const WORKER_IN_IMAGE = MAP_WORKER_IN_IMAGE;
 const TAIL_LINES = 20;
 
 export interface ContainerTargetOptions {
@@ -65,7 +63,7 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
         what: run.what,
         image: o.image,
         module: run.plan.task.module,
-        worker: WORKER_IN_IMAGE,
+        worker: MAP_WORKER_IN_IMAGE,
       });
     },
     async run(run: MapRun): Promise<TargetFailure | undefined> {
@@ -89,7 +87,7 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
           o.output(line);
         });
         const { exitCode } = await runPrepared(image, {
-          command: ["node", WORKER_IN_IMAGE],
+          command: ["node", MAP_WORKER_IN_IMAGE],
           env: {
             ...o.storeEnv,
             PIPELINE_MAP_STORE: dir ? CONTAINER_STORE : run.store.where,

@@ -21,10 +21,10 @@ import type { KubeHttp } from "../k8s/run-api";
 import { RUN_CONTAINER, runJobName } from "../k8s/run-job";
 import { aborted, sleep } from "../k8s/run-on-cluster";
 import { EXIT_NOT_RETRIABLE } from "../runtime/map-chunk";
+import { MAP_WORKER_IN_IMAGE } from "../runtime/map-cluster";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
 import { lastItemOf, readFailure } from "./worker-output";
-import { WORKER_IN_IMAGE } from "./container";
 
 /** The store's variables that are secret: they go to the pods through the call's Secret, never in the Job. */
 const SECRET_VARS = new Set(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]);
@@ -104,7 +104,7 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
         name,
         namespace: ns,
         deployment: o.deployment,
-        command: ["node", WORKER_IN_IMAGE],
+        command: ["node", MAP_WORKER_IN_IMAGE],
         indexes: run.plan.chunks.length,
         parallelism: run.parallelism,
         retries: run.retries,

@@ -43,14 +43,14 @@ export async function kubernetesTargetOf(a: MapArgs, io: CliIo, storeEnv: Record
     { KubeHttp },
     { kubernetesTarget },
     { checkImageHolds },
-    { WORKER_IN_IMAGE },
+    { MAP_WORKER_IN_IMAGE },
     { cacheRoot },
     { limitsFromFlags },
   ] = await Promise.all([
     import("../../k8s/run-api.js"),
     import("../../map/kubernetes.js"),
     import("../../map/image-check.js"),
-    import("../../map/container.js"),
+    import("../../runtime/map-cluster.js"),
     import("../../cache/layout.js"),
     import("../../layer/limits.js"),
   ]);
@@ -75,7 +75,7 @@ export async function kubernetesTargetOf(a: MapArgs, io: CliIo, storeEnv: Record
         insecure: a.insecure,
         cacheDir: cacheRoot(io.env, a["cache-dir"]),
         limits: limitsFromFlags({}, io.env),
-        worker: WORKER_IN_IMAGE,
+        worker: MAP_WORKER_IN_IMAGE,
       }),
     log: (line) => io.stderr(line),
   });
