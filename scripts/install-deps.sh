@@ -2,7 +2,7 @@
 # Installs what rules_pipeline's demo and tests need on a Debian/Ubuntu machine, skipping what is present:
 #   Bazel (Debian's bazel-bootstrap 4.2 where no bazel is on PATH; machines with the network may use bazelisk),
 #   the CNCF distribution registry, skopeo, umoci, runc, podman (the runner's --runtime podman), buildah, htpasswd, zsh (the
-#   completion script's test), strace; and the npm packages (npm ci).
+#   completion script's test), strace, libatomic1; and the npm packages (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ command -v pigz >/dev/null 2>&1 || need+=(pigz) # the bench's parallel-gzip peer
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 command -v strace >/dev/null 2>&1 || need+=(strace) # a test counts the processes a launcher starts
+# Node 26's official binary needs libatomic.so.1: test/e2e/bazel-node-base.test.ts gives a base the host's copy.
+[[ -e "/usr/lib/$(uname -m)-linux-gnu/libatomic.so.1" ]] || need+=(libatomic1)
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}" >&2
   SUDO=""

@@ -178,11 +178,12 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # lower priority than the tests, but not the lowest, so that on a new machine it ends before the pool does.
   export PIPELINE_K8S_BUILD_STATUS="$report/k8s-build.status"
   background "set-up: Kubernetes binaries" 10 "$PIPELINE_K8S_BUILD_STATUS" bash scripts/k8s-cluster.sh build
-  # The admission engine those files run as the cluster's webhook (test/e2e/k8s-real-admission.test.ts): sigstore
-  # policy-controller's webhook from its Go module, cached the same way (scripts/admission-engine.sh build; ~4
-  # CPU-minutes cold), waited for through $PIPELINE_ADMISSION_BUILD_STATUS.
+  # The admission engines those files run as the cluster's webhooks (test/e2e/k8s-real-admission.test.ts): sigstore
+  # policy-controller's webhook and Kyverno's admission controller from their Go modules, cached the same way
+  # (scripts/admission-engine.sh build all; ~4 CPU-minutes and ~20 wall-minutes cold), waited for through
+  # $PIPELINE_ADMISSION_BUILD_STATUS.
   export PIPELINE_ADMISSION_BUILD_STATUS="$report/admission-build.status"
-  background "set-up: admission engine" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build
+  background "set-up: admission engines" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build all
   # The S3 server of the object-store files (test/e2e/s3-store.test.ts): SeaweedFS's `weed` from its Go module, cached
   # the same way (scripts/s3-server.sh build; ~1,000 CPU-s cold), waited for through $PIPELINE_S3_BUILD_STATUS
   # (test/fixtures/s3-server.ts).

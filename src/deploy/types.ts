@@ -124,7 +124,7 @@ export interface InitImagesSpec {
 
 /** `admission:`: the cluster's admission engine, whose policy is rendered beside the workload (src/k8s/admission.ts). */
 export interface AdmissionSpec {
-  engine: "sigstore" | "kyverno";
+  engine: "sigstore" | "kyverno" | "kyverno-legacy";
 }
 
 /** A validated deployment spec (the Gradient model). Every default is filled in. */

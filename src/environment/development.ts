@@ -67,7 +67,8 @@ export const DEVELOPMENT_VARIABLES = {
     setBy: "developers, tests",
     readBy: "`scripts/admission-engine.sh`",
     format: "a directory path",
-    meaning: "Where the admission engine (sigstore policy-controller) built from Go modules is kept.",
+    meaning:
+      "The directory under which the admission engines built from Go modules are kept (`policy-controller-VERSION/`, `kyverno-VERSION/`; default `~/.cache/rules_pipeline`).",
   },
   PIPELINE_K8S_BUILD_STATUS: {
     setBy: "`scripts/test.sh`",

@@ -1,7 +1,9 @@
 import type { KubernetesObject, KubernetesObjectApi } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { PipelineError } from "../errors";
-import { needsEngine, sigstorePolicyState, waitForPolicyLoaded } from "./admission-ready";
+import { kyvernoCelPolicyState, kyvernoLegacyPolicyState } from "./admission-kyverno";
+import { needsEngine, waitForPolicyLoaded } from "./admission-ready";
+import { sigstorePolicyState } from "./admission-sigstore";
 import type { K8sClient } from "./apply";
 
 const CIP = {
@@ -29,10 +31,42 @@ function clientAnswering(answers: object[]): K8sClient & { reads: number } {
 }
 
 describe("waiting for the admission engine to load an applied policy", () => {
-  it("waits for sigstore ClusterImagePolicies only", () => {
+  it("waits for each engine's policy (sigstore, Kyverno's ImageValidatingPolicy and ClusterPolicy), nothing else", () => {
     expect(needsEngine(CIP)).toBe(true);
-    expect(needsEngine({ ...CIP, apiVersion: "kyverno.io/v1", kind: "ClusterPolicy" })).toBe(false);
+    expect(needsEngine({ ...CIP, apiVersion: "policies.kyverno.io/v1", kind: "ImageValidatingPolicy" })).toBe(true);
+    expect(needsEngine({ ...CIP, apiVersion: "kyverno.io/v1", kind: "ClusterPolicy" })).toBe(true);
+    expect(needsEngine({ ...CIP, apiVersion: "kyverno.io/v2", kind: "ClusterPolicy" })).toBe(false);
     expect(needsEngine({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "app" } })).toBe(false);
+  });
+
+  it("Kyverno: loaded once conditionStatus.ready is true; a condition of an older generation or a compile error is not", () => {
+    const cond = (type: string, status: string, extra: object = {}) => ({ type, status, ...extra });
+    expect(kyvernoCelPolicyState({}, 1)).toEqual({ loaded: false, status: "ready is not reported" });
+    expect(
+      kyvernoCelPolicyState(
+        { status: { conditionStatus: { ready: false, conditions: [cond("WebhookConfigured", "False")] } } },
+        1,
+      ),
+    ).toEqual({ loaded: false, status: "ready is false (WebhookConfigured False)" });
+    expect(kyvernoCelPolicyState({ status: { conditionStatus: { ready: true } } }, 1)).toEqual({ loaded: true });
+    const old = {
+      status: { conditionStatus: { ready: true, conditions: [cond("Ready", "True", { observedGeneration: 1 })] } },
+    };
+    expect(kyvernoCelPolicyState(old, 2)).toMatchObject({
+      loaded: false,
+      status: expect.stringContaining("generation 2"),
+    });
+    const broken = cond("PolicyCached", "False", {
+      reason: "Failed",
+      message: "compilation error: undeclared reference",
+    });
+    expect(kyvernoCelPolicyState({ status: { conditionStatus: { ready: false, conditions: [broken] } } }, 1)).toEqual({
+      loaded: false,
+      failed: "PolicyCached: compilation error: undeclared reference",
+      status: "",
+    });
+    expect(kyvernoLegacyPolicyState({ status: { conditions: [cond("Ready", "True")] } })).toEqual({ loaded: true });
+    expect(kyvernoLegacyPolicyState({ status: "garbage" })).toEqual({ loaded: false, status: "Ready is not reported" });
   });
 
   it("loaded: the applied generation observed with Ready True (policy-controller writes its ConfigMap first)", () => {

@@ -10,11 +10,13 @@
  * succeeded) and the `Ready` condition (True once the keys and policies are inlined and the ConfigMap updated). So the
  * applied generation observed with Ready True means the webhook's configuration holds this version of the policy, in
  * whatever namespace the engine runs; Ready False at that generation is the engine refusing the policy, reported at
- * once with the engine's reason. Kyverno policies are not waited for (no engine of it runs in the tests here).
+ * once with the engine's reason. Each engine's reading of its status is its entry of admission-engines.ts.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
 import { apiError, type K8sClient } from "./api-client";
+import { engineOfPolicy } from "./admission-engines";
+import type { PolicyState } from "./admission-scope";
 import { describeObject } from "./render";
 
 export interface AdmissionWait {
@@ -24,33 +26,9 @@ export interface AdmissionWait {
   intervalMs?: number;
 }
 
-type PolicyState = { loaded: true } | { loaded: false; failed?: string; status: string };
-
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-}
-
-/** Whether the engine that owns `o` reports having loaded it; undefined for objects no engine is waited for. */
+/** Whether `o` is an admission engine's policy (admission-engines.ts), which `deploy --apply` waits for. */
 export function needsEngine(o: KubernetesObject): boolean {
-  return o.kind === "ClusterImagePolicy" && (o.apiVersion ?? "").startsWith("policy.sigstore.dev/");
-}
-
-/** A ClusterImagePolicy as read back: has the engine loaded `generation` of it? */
-export function sigstorePolicyState(
-  cip: { status?: { observedGeneration?: number; conditions?: Condition[] } },
-  generation: number,
-): PolicyState {
-  const st = cip.status ?? {};
-  if ((st.observedGeneration ?? 0) < generation)
-    return { loaded: false, status: `the engine has not reconciled generation ${generation} yet` };
-  const ready = (st.conditions ?? []).find((c) => c.type === "Ready");
-  if (ready?.status === "True") return { loaded: true };
-  const why = [ready?.reason, ready?.message].filter(Boolean).join(": ");
-  if (ready?.status === "False") return { loaded: false, failed: why || "Ready is False", status: "" };
-  return { loaded: false, status: `Ready is ${ready?.status ?? "not reported"}${why ? ` (${why})` : ""}` };
+  return engineOfPolicy(o) !== undefined;
 }
 
 /**
@@ -67,6 +45,8 @@ export async function waitForPolicyLoaded(
   const intervalMs = opts.intervalMs ?? 500;
   const deadline = Date.now() + timeoutMs;
   const what = describeObject(o);
+  const engine = engineOfPolicy(o);
+  if (!engine) return;
   let last: PolicyState = { loaded: false, status: "not read yet" };
   for (;;) {
     let read: KubernetesObject;
@@ -79,17 +59,17 @@ export async function waitForPolicyLoaded(
     } catch (e) {
       throw apiError("read", o, e, client, opts.sensitive ?? []);
     }
-    last = sigstorePolicyState(read as Parameters<typeof sigstorePolicyState>[0], generation ?? 1);
+    last = engine.loaded(read, generation ?? 1);
     if (last.loaded) return;
     if (last.failed)
       throw new PipelineError(
         "E_K8S_ADMISSION",
-        `${what}: the admission engine (sigstore policy-controller) did not load the policy: ${last.failed}`,
+        `${what}: the admission engine (${engine.title}) did not load the policy: ${last.failed}`,
       );
     if (Date.now() + intervalMs > deadline)
       throw new PipelineError(
         "E_K8S_ADMISSION",
-        `${what}: the admission engine (sigstore policy-controller) has not loaded the policy after ` +
+        `${what}: the admission engine (${engine.title}) has not loaded the policy after ` +
           `${timeoutMs / 1000} s (${last.status}); the workload was not applied. Is the engine running ` +
           `on the cluster at ${client.where}?`,
       );

@@ -13,6 +13,7 @@ import {
   admittedReferences,
   type ClusterImagePolicy,
   type KyvernoClusterPolicy,
+  type KyvernoImageValidatingPolicy,
   renderAdmissionPolicy,
 } from "./admission";
 import { admissionDenial } from "./apply";
@@ -24,10 +25,11 @@ const PEM = generateKeyPairSync("ec", { namedCurve: "P-256" })
   .toString();
 const SIGSTORE = loadCrdSchema("sigstore-clusterimagepolicy.json");
 const KYVERNO = loadCrdSchema("kyverno-clusterpolicy.json");
+const KYVERNO_IVP = loadCrdSchema("kyverno-imagevalidatingpolicy.json");
 const dir = mkdtempSync(join(tmpdir(), "admission-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function render(engine: "sigstore" | "kyverno") {
+function render(engine: "sigstore" | "kyverno" | "kyverno-legacy") {
   return renderAdmissionPolicy({ admission: { engine }, name: "app", image: IMAGE, publicKeyPem: PEM, version: "1" });
 }
 
@@ -59,8 +61,41 @@ describe("admission policies", () => {
     expect(att.policy.data).toContain(`predicateType: "${SLSA_PROVENANCE_V1}"`);
   });
 
-  it("kyverno: a ClusterPolicy with verifyImages the engine's CRD accepts, the builder as an attestation condition", () => {
-    const p = render("kyverno") as KyvernoClusterPolicy;
+  it("kyverno: an ImageValidatingPolicy the engine's CRD accepts: the key as cosign attestor, the provenance, three CEL checks", () => {
+    const p = render("kyverno") as KyvernoImageValidatingPolicy;
+    expect(customResourceProblems(p, KYVERNO_IVP)).toEqual([]);
+    expect([p.apiVersion, p.kind, p.metadata?.name]).toEqual([
+      "policies.kyverno.io/v1",
+      "ImageValidatingPolicy",
+      "rules-pipeline-app",
+    ]);
+    expect(p.spec.matchImageReferences).toEqual(admittedReferences(IMAGE).map((glob) => ({ glob })));
+    expect(p.spec.validationActions).toEqual(["Deny"]);
+    expect(p.spec.attestors).toEqual([
+      {
+        name: "key",
+        cosign: {
+          key: { data: PEM, hashAlgorithm: "sha256" },
+          ctlog: { insecureIgnoreTlog: true, insecureIgnoreSCT: true },
+        },
+      },
+    ]);
+    expect(p.spec.attestations).toEqual([{ name: "provenance", intoto: { type: SLSA_PROVENANCE_V1 } }]);
+    const [signed, attested, builder] = p.spec.validations.map((v) => v.expression);
+    // Each check applies to the images of this repository alone, in every list the resource has.
+    const ours =
+      '(image.startsWith("registry.example.com/team/app" + ":") || image.startsWith("registry.example.com/team/app" + "@"))';
+    expect(signed).toBe(
+      `images.all(kind, images[kind].all(image, !${ours} || verifyImageSignatures(image, [attestors.key]) > 0))`,
+    );
+    expect(attested).toContain("verifyAttestationSignatures(image, attestations.provenance, [attestors.key]) > 0");
+    expect(builder).toContain(
+      `extractPayload(image, attestations.provenance).predicate.runDetails.builder.id == "${BUILDER_ID}"`,
+    );
+  });
+
+  it("kyverno-legacy: a ClusterPolicy with verifyImages the engine's CRD accepts, the builder as an attestation condition", () => {
+    const p = render("kyverno-legacy") as KyvernoClusterPolicy;
     expect(customResourceProblems(p, KYVERNO)).toEqual([]);
     const [rule] = p.spec.rules;
     const [v] = rule.verifyImages;
@@ -76,7 +111,7 @@ describe("admission policies", () => {
   });
 
   it("the schema check can fail: an unknown field, a wrong type and a value outside an enum are reported", () => {
-    const p = render("kyverno") as KyvernoClusterPolicy;
+    const p = render("kyverno-legacy") as KyvernoClusterPolicy;
     const bad = structuredClone(p) as unknown as { kind: string; spec: Record<string, unknown> };
     bad.spec.rules = [
       { ...p.spec.rules[0], verifyImages: [{ ...p.spec.rules[0].verifyImages[0], failureAction: "Deny" }] },
@@ -122,7 +157,7 @@ describe("admission policies", () => {
   it("spec errors name the field and the value", () => {
     const bad = (text: string) => pipelineErrorOfSync(() => parseDeploymentSpec(`image: ${IMAGE}\n${text}`, "d.yaml"));
     expect(bad("requireSignature: k.pub\nadmission: {engine: opa}\n").message).toMatch(
-      /admission\.engine.*expected one of "sigstore", "kyverno".*opa/,
+      /admission\.engine.*expected one of "sigstore", "kyverno", "kyverno-legacy".*opa/,
     );
     expect(bad("admission: {engine: sigstore}\n").message).toContain('an admission policy needs "requireSignature"');
     expect(bad("requireSignature: k.pub\nadmission: {}\n").message).toMatch(/admission.*engine/);
@@ -147,6 +182,15 @@ describe("admission denials (the API server's words)", () => {
       'admission webhook "mutate.kyverno.svc-fail" denied the request: resource Deployment/default/app was blocked ' +
       "due to the following policies rules-pipeline-app: autogen-signed-with-slsa-provenance: 'failed to verify image'";
     expect(admissionDenial(msg)?.policy).toBe("rules-pipeline-app");
+    // Kyverno 1.19.1's ImageValidatingPolicy, as the test cluster's API server words it.
+    const ivp =
+      'admission webhook "ivpol.validate.kyverno.svc-fail-finegrained-rules-pipeline-app" denied the request: Policy ' +
+      "rules-pipeline-app failed: the image must be signed with the key of the deployment's requireSignature";
+    expect(admissionDenial(ivp)).toEqual({
+      webhook: "ivpol.validate.kyverno.svc-fail-finegrained-rules-pipeline-app",
+      policy: "rules-pipeline-app",
+      reason: ivp.slice(ivp.indexOf("Policy ")),
+    });
     expect(admissionDenial('deployments.apps "x" is forbidden: User cannot patch')).toBeUndefined();
   });
 });

@@ -12,191 +12,30 @@
  * The policy is not pinned to the digest being deployed: a rollback to an older signed build of the same repository is
  * admitted, an unsigned image or a tag moved to one is not.
  *
- *  - sigstore (sigstore/policy-controller, policy.sigstore.dev/v1beta1 ClusterImagePolicy): `images` globs
- *    `REPO:*` and `REPO@*` (policy-controller's `*` never crosses a `/`), one key authority with the attestation and a
- *    CUE policy on the statement. The engine only looks at namespaces labelled `policy.sigstore.dev/include: "true"`.
- *  - kyverno (kyverno.io/v1 ClusterPolicy): one rule matching Pods (Kyverno derives the Deployment/Job rules) with
- *    `verifyImages`: the same references, the key as attestor, the attestation with a condition on the builder id;
- *    `failureAction: Enforce` refuses the pod, `mutateDigest` pins a tag to the verified digest.
- * Validated against each engine's CRD schema in admission.test.ts.
+ * The engines are one table, ADMISSION_ENGINE_TABLE: what each renders (admission-sigstore.ts, admission-kyverno.ts)
+ * and how `deploy --apply` knows it has loaded the policy (admission-ready.ts); the spec's `admission.engine` takes
+ * exactly its keys (a name without an entry, or an entry without a name, is a type error).
  */
 import { dirname, resolve } from "node:path";
-import type { KubernetesObject } from "@kubernetes/client-node";
-import type { AdmissionSpec, ResolvedDeployment } from "../deploy/types";
+import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
-import { parseReference, pinnedDigest } from "../oci/reference";
+import { pinnedDigest } from "../oci/reference";
 import { readPublicKey } from "../sign/cosign-key";
-import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../sign/provenance";
-import { objectLabels, validateObjectName } from "./names";
+import { ADMISSION_ENGINE_TABLE, type AdmissionPolicy } from "./admission-engines";
+import type { AdmissionInput } from "./admission-scope";
 import { versionOf } from "./render";
 
-export const SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include";
-
-export interface AdmissionInput {
-  admission: AdmissionSpec;
-  /** The deployment's name: the policy is `rules-pipeline-NAME`. */
-  name: string;
-  /** The resolved image, HOST/REPO@sha256:... */
-  image: string;
-  /** The PEM public key (requireSignature's file). */
-  publicKeyPem: string;
-  /** The version label of the workload. */
-  version: string;
-}
-
-export interface ClusterImagePolicy extends KubernetesObject {
-  spec: {
-    images: { glob: string }[];
-    authorities: {
-      name: string;
-      key: { data: string; hashAlgorithm: string };
-      attestations: { name: string; predicateType: string; policy: { type: "cue"; data: string } }[];
-    }[];
-    mode: "enforce";
-  };
-}
-
-export interface KyvernoKeyAttestor {
-  entries: { keys: { publicKeys: string; rekor: { ignoreTlog: true }; ctlog: { ignoreSCT: true } } }[];
-}
-
-export interface KyvernoClusterPolicy extends KubernetesObject {
-  spec: {
-    background: false;
-    webhookTimeoutSeconds: number;
-    rules: {
-      name: string;
-      match: { any: { resources: { kinds: string[] } }[] };
-      verifyImages: {
-        imageReferences: string[];
-        failureAction: "Enforce";
-        mutateDigest: true;
-        verifyDigest: true;
-        required: true;
-        attestors: KyvernoKeyAttestor[];
-        attestations: {
-          name: string;
-          predicateType: string;
-          attestors: KyvernoKeyAttestor[];
-          conditions: { all: { key: string; operator: "Equals"; value: string; message: string }[] }[];
-        }[];
-      }[];
-    }[];
-  };
-}
-
-export type AdmissionPolicy = ClusterImagePolicy | KyvernoClusterPolicy;
-
-/** `rules-pipeline-NAME`: the policy's (cluster-scoped) name. */
-export function admissionPolicyName(name: string): string {
-  return validateObjectName(`rules-pipeline-${name}`, 253);
-}
-
-/** The image's repository as the engines name it (HOST/REPO; Docker Hub as index.docker.io/...). */
-export function admittedRepository(image: string): string {
-  const ref = parseReference(image, "image");
-  if (!ref.digest) {
-    throw new PipelineError("E_K8S_SPEC", `admission: expected the image by digest, got ${JSON.stringify(image)}`);
-  }
-  return `${ref.registry}/${ref.repository}`;
-}
-
-/** The references the policy matches: this repository by tag and by digest, nothing else. */
-export function admittedReferences(image: string): string[] {
-  const repo = admittedRepository(image);
-  return [`${repo}:*`, `${repo}@*`];
-}
-
-/** The CUE the sigstore policy applies to the verified statement. */
-export function provenanceCue(): string {
-  return [
-    `predicateType: ${JSON.stringify(SLSA_PROVENANCE_V1)}`,
-    `predicate: runDetails: builder: id: ${JSON.stringify(BUILDER_ID)}`,
-    "",
-  ].join("\n");
-}
-
-function clusterImagePolicy(a: AdmissionInput): ClusterImagePolicy {
-  return {
-    apiVersion: "policy.sigstore.dev/v1beta1",
-    kind: "ClusterImagePolicy",
-    metadata: { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) },
-    spec: {
-      images: admittedReferences(a.image).map((glob) => ({ glob })),
-      authorities: [
-        {
-          name: "rules-pipeline-key",
-          key: { data: a.publicKeyPem, hashAlgorithm: "sha256" },
-          attestations: [
-            {
-              name: "slsa-provenance",
-              predicateType: SLSA_PROVENANCE_V1,
-              policy: { type: "cue", data: provenanceCue() },
-            },
-          ],
-        },
-      ],
-      mode: "enforce",
-    },
-  };
-}
-
-function kyvernoPolicy(a: AdmissionInput): KyvernoClusterPolicy {
-  const attestor: KyvernoKeyAttestor = {
-    entries: [{ keys: { publicKeys: a.publicKeyPem, rekor: { ignoreTlog: true }, ctlog: { ignoreSCT: true } } }],
-  };
-  return {
-    apiVersion: "kyverno.io/v1",
-    kind: "ClusterPolicy",
-    metadata: { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) },
-    spec: {
-      background: false,
-      webhookTimeoutSeconds: 30,
-      rules: [
-        {
-          name: "signed-with-slsa-provenance",
-          match: { any: [{ resources: { kinds: ["Pod"] } }] },
-          verifyImages: [
-            {
-              imageReferences: admittedReferences(a.image),
-              failureAction: "Enforce",
-              mutateDigest: true,
-              verifyDigest: true,
-              required: true,
-              attestors: [attestor],
-              attestations: [
-                {
-                  name: "slsa-provenance",
-                  predicateType: SLSA_PROVENANCE_V1,
-                  attestors: [attestor],
-                  conditions: [
-                    {
-                      all: [
-                        {
-                          key: "{{ runDetails.builder.id }}",
-                          operator: "Equals",
-                          value: BUILDER_ID,
-                          message: `the SLSA provenance's builder must be ${BUILDER_ID}`,
-                        },
-                      ],
-                    },
-                  ],
-                },
-              ],
-            },
-          ],
-        },
-      ],
-    },
-  };
-}
+export { ADMISSION_ENGINE_TABLE, type AdmissionPolicy } from "./admission-engines";
+export type { ClusterImagePolicy } from "./admission-sigstore";
+export type { KyvernoClusterPolicy, KyvernoImageValidatingPolicy } from "./admission-kyverno";
+export { admissionPolicyName, admittedReferences, type AdmissionInput } from "./admission-scope";
 
 /** The policy of `a.admission.engine` for this deployment's image. */
 export function renderAdmissionPolicy(a: AdmissionInput): AdmissionPolicy {
   if (!/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/.test(a.publicKeyPem)) {
     throw new PipelineError("E_K8S_SPEC", "requireSignature: expected a PEM public key (-----BEGIN PUBLIC KEY-----)");
   }
-  return a.admission.engine === "sigstore" ? clusterImagePolicy(a) : kyvernoPolicy(a);
+  return ADMISSION_ENGINE_TABLE[a.admission.engine].render(a);
 }
 
 /**

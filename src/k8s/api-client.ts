@@ -99,8 +99,9 @@ export function apiError(
 
 /**
  * An admission webhook's refusal as the API server words it (`admission webhook "NAME" denied the request: ...`), with
- * the policy named when the engine says which one: sigstore policy-controller (`failed policy: NAME: ...`) or Kyverno
- * (`... blocked due to the following policies NAME: RULE: ...`).
+ * the policy named when the engine says which one: sigstore policy-controller (`failed policy: NAME: ...`), Kyverno's
+ * ClusterPolicy (`... blocked due to the following policies NAME: RULE: ...`) or its ImageValidatingPolicy (`Policy
+ * NAME failed: MESSAGE`).
  */
 export function admissionDenial(message: string): { webhook: string; policy?: string; reason: string } | undefined {
   const m = /admission webhook "([^"]+)" denied the request:?\s*(.*)$/s.exec(message);
@@ -108,6 +109,7 @@ export function admissionDenial(message: string): { webhook: string; policy?: st
   const reason = m[2].trim();
   const policy =
     /failed policy: ([a-z0-9][-a-z0-9.]*):/.exec(reason)?.[1] ??
-    /blocked due to the following policies:? ([a-z0-9][-a-z0-9.]*):/.exec(reason)?.[1];
+    /blocked due to the following policies:? ([a-z0-9][-a-z0-9.]*):/.exec(reason)?.[1] ??
+    /^Policy ([a-z0-9][-a-z0-9.]*) failed\b/.exec(reason)?.[1];
   return { webhook: m[1], ...(policy ? { policy } : {}), reason: reason || "(no reason given)" };
 }

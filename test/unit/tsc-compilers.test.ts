@@ -5,7 +5,8 @@
  * the rules write (tsconfig_defaults.json extended first, the user's tsconfig after it, `paths` without `baseUrl`)
  * compiles on each without an option the compiler refuses; CommonJS output is the same bytes on every major; a
  * `nodenext` project in a `"type": "module"` package becomes ES modules; a `"type": "module"` package compiled to
- * CommonJS is refused naming its package.json; and a package that is not a supported typescript is refused naming the
+ * CommonJS is refused naming its package.json; ES module code whose package.json the target does not list fails with
+ * TypeScript's TS1309 and a hint naming the package.json to list and where; and a package that is not a supported typescript is refused naming the
  * version, the label and the range.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -130,6 +131,24 @@ describe("the rules' config on each supported TypeScript major", () => {
       expect(cjs[major]).toContain('require("@acme/lib")');
       // 5.0's emit helpers differ from 5.9's; from 5.9 on, the bytes are the same.
       if (major !== "5.0") expect(cjs[major]).toBe(cjs["5.9"]);
+    });
+
+    test(`${major}: nodenext ES module code without its package.json among the inputs: TS1309 and a hint naming the package.json to list`, async () => {
+      const user = { compilerOptions: { module: "nodenext", moduleResolution: "nodenext" } };
+      const p = project(
+        `esm-unlisted-${major}`,
+        typescript,
+        { "pkg/main.ts": ESM_MAIN, "pkg/other.ts": "export const y = 2;\n" },
+        user,
+      );
+      const r = await oneShot(WORKER, p.dir, p.args);
+      expect(r.code).not.toBe(0);
+      const said = r.stderr;
+      expect(said).toMatch(/error TS1309: /);
+      expect(said).toContain(
+        '  hint: TypeScript compiles this file as CommonJS: no package.json among the inputs of //pkg:app says "type": "module" for it',
+      );
+      expect(said).toContain('data = ["//:package.json"]');
     });
 
     test(`${major}: a "type": "module" package with the user's nodenext compiles to ES modules (top-level await, import.meta)`, async () => {
