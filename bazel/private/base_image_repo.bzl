@@ -1,15 +1,13 @@
 """pipeline_base_image: a base image pulled from a registry, pinned by digest, as an OCI layout."""
 
-load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "NODE_RUNTIME_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "pull_into")
+load(":repository_cli.bzl", "LAYER_HANDLING_DOC", "NODE_RUNTIME_DOC", "PULL_ENVIRON", "check_digest", "check_layer_handling", "layout_build", "node_runtime_labels", "pull_into")
 
 def _pull_impl(rctx):
     check_digest(rctx, "digest", rctx.attr.digest)
     shallow = check_layer_handling(rctx)
     pull_into(rctx, rctx.attr.registry, rctx.attr.repository, rctx.attr.digest, "image", shallow = shallow)
 
-    # A main-repository label means the same inside this repository only as `@//...`.
-    node = ["@" + n if n.startswith("//") else n for n in rctx.attr.node]
-    rctx.file("image/BUILD.bazel", layout_build(node))
+    rctx.file("image/BUILD.bazel", layout_build(node_runtime_labels("{}(name = {}): `node`".format(rctx.attr._kind, repr(rctx.attr.name)), rctx.attr.node)))
     rctx.file("BUILD.bazel", "")
 
 pipeline_base_image = repository_rule(

@@ -47,19 +47,18 @@ def base_image_specs(mirror = "", layer_handling = "eager", node = []):
         "layer_handling": layer_handling,
     }
     if node:
-        return [
-            struct(rule = "pipeline_base_image", name = "pipeline-worker-base", attrs = dict(worker, node = node)),
-            struct(rule = "pipeline_base_image", name = "pipeline-worker-cuda", attrs = dict(cuda, node = node)),
-            struct(rule = "pipeline_host_node_base", name = "pipeline-host-node", attrs = {}),
-        ]
-    return [
-        struct(rule = "pipeline_base_image", name = "pipeline-worker-base", attrs = worker),
-        struct(rule = "pipeline_node_on_base", name = "pipeline-worker-cuda", attrs = dict(
+        # The CUDA runtime pulled as it is, with the lockfile's Node on it like the worker base.
+        cuda_spec = struct(rule = "pipeline_base_image", name = "pipeline-worker-cuda", attrs = dict(cuda, node = node))
+    else:
+        cuda_spec = struct(rule = "pipeline_node_on_base", name = "pipeline-worker-cuda", attrs = dict(
             cuda,
             node_registry = WORKER_BASE.registry,
             node_repository = WORKER_BASE.repository,
             node_digest = WORKER_BASE.digest,
-        )),
+        ))
+    return [
+        struct(rule = "pipeline_base_image", name = "pipeline-worker-base", attrs = dict(worker, node = node) if node else worker),
+        cuda_spec,
         struct(rule = "pipeline_host_node_base", name = "pipeline-host-node", attrs = {}),
     ]
 

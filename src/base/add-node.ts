@@ -135,13 +135,13 @@ export async function addNodePackageToBase(
   opts: { baseName?: string; label?: string; mtime?: number; log?: (line: string) => void } = {},
 ): Promise<{ digest: Digest }> {
   const arch = base.config.architecture;
+  const label = opts.label ?? pkg.dir;
   if (arch !== pkg.platform.architecture) {
     throw new PipelineError(
       "E_BASE",
-      `${opts.label ?? pkg.dir} is ${pkg.id}, a linux/${pkg.platform.architecture} Node, and the base ${opts.baseName ?? base.digest} is ${base.config.os ?? "?"}/${arch ?? "?"}: give the package of its architecture (${NODE_PACKAGE_NAMES.join(", ")})`,
+      `${label} is ${pkg.id}, a linux/${pkg.platform.architecture} Node, and the base ${opts.baseName ?? base.digest} is ${base.config.os ?? "?"}/${arch ?? "?"}: give the package of its architecture (${NODE_PACKAGE_NAMES.join(", ")})`,
     );
   }
-  const label = opts.label ?? pkg.dir;
   const missing = await missingLibraries(base, elfNeeded(pkg.binary, `${label}'s bin/node`));
   if (missing === undefined) {
     opts.log?.(

@@ -5,6 +5,7 @@
  */
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./constructors";
+import { ADMISSION_ENGINES } from "./types";
 import { pinnedDigest } from "../oci/reference";
 import {
   bool,
@@ -130,9 +131,6 @@ function pinnedImageProblem(s: string): string | undefined {
 
 /** How models reach the pod (src/k8s/model-volumes.ts): an init container copying them, or image volumes. */
 export const MODEL_DELIVERIES = ["initContainer", "imageVolume"] as const;
-
-/** The admission engines whose policy `pipeline deploy` renders (src/k8s/admission.ts). */
-export const ADMISSION_ENGINES = ["sigstore", "kyverno", "kyverno-legacy"] as const;
 
 const uid = int(0, 2147483647, "a numeric user or group id");
 

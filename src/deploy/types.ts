@@ -122,9 +122,15 @@ export interface InitImagesSpec {
   oras?: string;
 }
 
+/**
+ * The admission engines whose policy `pipeline deploy` renders: the values `admission.engine` takes
+ * (spec-fields-cluster.ts), and the keys of src/k8s/admission-engines.ts's table.
+ */
+export const ADMISSION_ENGINES = ["sigstore", "kyverno", "kyverno-legacy"] as const;
+
 /** `admission:`: the cluster's admission engine, whose policy is rendered beside the workload (src/k8s/admission.ts). */
 export interface AdmissionSpec {
-  engine: "sigstore" | "kyverno" | "kyverno-legacy";
+  engine: (typeof ADMISSION_ENGINES)[number];
 }
 
 /** A validated deployment spec (the Gradient model). Every default is filled in. */

@@ -1,7 +1,7 @@
 /**
  * The admission engines `pipeline deploy` renders a policy for, one entry each: the name the spec's
- * `admission.engine` takes (src/deploy/spec-fields-cluster.ts lists the same names; the Record type keeps the two
- * equal), what the policy is, how it is made, and how `deploy --apply` reads from its status that the engine has
+ * `admission.engine` takes (src/deploy/types.ts's ADMISSION_ENGINES: the Record type keeps the table's keys exactly
+ * those), what the policy is, how it is made, and how `deploy --apply` reads from its status that the engine has
  * loaded it (admission-ready.ts). A third engine is one entry here and its module.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";

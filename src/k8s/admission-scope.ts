@@ -4,6 +4,7 @@
  */
 import type { AdmissionSpec } from "../deploy/types";
 import { PipelineError } from "../errors";
+import { isObject } from "../oci/descriptor";
 import { parseReference } from "../oci/reference";
 import { validateObjectName } from "./names";
 
@@ -52,7 +53,7 @@ export interface Condition {
 }
 
 function record(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v)) : undefined;
+  return isObject(v) ? v : undefined;
 }
 
 /** `read.status.PATH...` as a record (each step a JSON object), whatever the server sent; undefined where it is not. */

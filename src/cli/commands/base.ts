@@ -55,8 +55,10 @@ export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo):
           nodeName: sourceOfLayout(node),
         })
     : await packagesFor(packages, a["node-package-label"] ?? [], baseName, io);
-  if (!platforms.length && (node || !isIndex(a.base))) {
-    const { digest } = await perPlatform(readLayout(a.base), a.output);
+  // The base read once: one image, or an index whose platforms each get their node (with --node, this machine's).
+  const content = readLayoutContent(a.base);
+  if (!platforms.length && (node || !isLayoutIndex(content))) {
+    const { digest } = await perPlatform(isLayoutIndex(content) ? readLayout(a.base) : content, a.output);
     io.stdout(digest);
     return;
   }
@@ -65,7 +67,7 @@ export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo):
   const { writeLayout } = await import("../../layout/write.js");
   const bases = platforms.length
     ? platforms.map((platform) => readLayout(a.base, { platform }))
-    : layoutImagesOf(a.base);
+    : layoutImages(content);
   const parts = bases.map((_, i) => `${a.output}.platform-${i}`);
   try {
     for (const [i, base] of bases.entries()) await perPlatform(base, parts[i], platforms[i]);
@@ -75,14 +77,6 @@ export async function addNode(a: CommandInput<typeof BASE_ADD_NODE>, io: CliIo):
   } finally {
     for (const dir of parts) await rm(dir, { recursive: true, force: true });
   }
-}
-
-function isIndex(dir: string): boolean {
-  return isLayoutIndex(readLayoutContent(dir));
-}
-
-function layoutImagesOf(dir: string): Image[] {
-  return layoutImages(readLayoutContent(dir));
 }
 
 /** Each platform's base takes the checked package of its architecture; a Node past its end of life is a warning. */
