@@ -27,6 +27,7 @@ import { p1, p2, p3, p7 } from "./suites/registry";
 import { p15 } from "./suites/small-image";
 import { p17 } from "./suites/one-shot-compile";
 import { p16 } from "./suites/startup";
+import { p20 } from "./suites/ts7-threads";
 
 const BENCH_DIR = resolve(__dirname, "..", "..");
 
@@ -105,6 +106,7 @@ const BENCHES: [string, Bench, string][] = [
   ["P9", p9, "monorepo: one-line library change to a pushed image"],
   ["P10", p10, "monorepo: one-line library change to a local run"],
   ["P13", p13, "monorepo: cold build + push vs podman, buildah and the lockfile route"],
+  ["P20", p20, "monorepo: TypeScript 7's threads, one per compile vs the compiler's own"],
   ["P18", p18, "shallow base: an image on a big base by digest vs rules_img 0.3.17 and the materialised base"],
   ["P19", p19, "map on Kubernetes: pipeline map vs a hand-written Indexed Job"],
 ];

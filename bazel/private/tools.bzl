@@ -5,6 +5,8 @@ fetch time), so no action of an app has the tools' npm tree among its inputs; la
 the CLI and, for the commands that load the AWS SDK or the Kubernetes client, those two packages as one file each.
 """
 
+load(":providers.bzl", "StringFlagInfo")
+
 # What every rule that runs the CLI in a build action needs. Every default that lives in a fetched repository goes
 # through an alias of bazel/private/BUILD.bazel, never a direct label: Bazel 4.2.3 loads the packages of all of a
 # target's dependencies before analysing any, so one direct label into @rules_pipeline_tools held up the workspace's
@@ -24,6 +26,8 @@ TSC_ATTRS = {
     # The compiler snapshot when `--@rules_pipeline//bazel:tsc_snapshot` is set, else nothing. In the target
     # configuration, where the flag is what the user set; the snapshot's own action runs the exec configuration's Node.
     "_tsc_snapshot": attr.label(default = "@rules_pipeline//bazel/private:tsc_snapshot"),
+    # `--@rules_pipeline//bazel:tsc_threads` (bazel/BUILD.bazel): TypeScript 7's threads per compile.
+    "_tsc_threads": attr.label(default = "@rules_pipeline//bazel:tsc_threads", providers = [StringFlagInfo]),
 }
 
 # Launchers (`bazel run` targets) also carry the npm packages run-time commands load lazily (bundled, one file each).

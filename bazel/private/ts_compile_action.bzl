@@ -7,7 +7,7 @@ keeps an incremental program per target; both write exactly the declared outputs
 """
 
 load(":labels.bzl", "target_display_label")
-load(":providers.bzl", "NpmPackageInfo", "TsLibraryInfo")
+load(":providers.bzl", "NpmPackageInfo", "StringFlagInfo", "TsLibraryInfo")
 load(":tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS")
 
 _TS_EXTENSIONS = ["ts", "tsx", "mts", "cts"]
@@ -294,6 +294,12 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     snapshot = ctx.files._tsc_snapshot if compiler.pinned else []
     if snapshot:
         args.add("--snapshot", snapshot[0].path)
+    threads = ctx.attr._tsc_threads[StringFlagInfo].value
+    if threads not in ("single", "compiler"):
+        fail("--@rules_pipeline//bazel:tsc_threads must be single or compiler, got {}".format(repr(threads)))
+    if threads != "single":
+        # Only when set: the default's action keys stay what they were.
+        args.add("--threads=" + threads)
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._tsc_worker.path, args],

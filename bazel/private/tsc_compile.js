@@ -25,7 +25,8 @@ const {
 
 /**
  * @typedef {{ typescript: string, typescriptLabel: string, project: string, label: string, tsconfig: string,
- *   expect: string[], npmRepos: string[], npmLinks: string[], nodeModules: string[], snapshot: string }} Options
+ *   expect: string[], npmRepos: string[], npmLinks: string[], nodeModules: string[], snapshot: string,
+ *   threads: string }} Options
  */
 
 /** @param {string[]} argv @returns {Options} */
@@ -42,6 +43,7 @@ function parseArgs(argv) {
     npmLinks: [],
     nodeModules: [],
     snapshot: "",
+    threads: "single",
   };
   for (let i = 0; i < argv.length; i++) {
     // `--flag=value` (a value that may start with "@", which Bazel would take for a flag file on a line of its own)
@@ -60,7 +62,10 @@ function parseArgs(argv) {
     else if (a === "--npm-link") o.npmLinks.push(v);
     else if (a === "--node-modules") o.nodeModules.push(v);
     else if (a === "--snapshot") o.snapshot = v;
-    else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
+    else if (a === "--threads") {
+      if (v !== "single" && v !== "compiler") throw new Error(`tsc_worker: --threads is single or compiler, got ${v}`);
+      o.threads = v;
+    } else throw new Error(`tsc_worker: unknown argument ${JSON.stringify(a)}`);
   }
   if (!o.typescript || !o.project) throw new Error("tsc_worker: --typescript and --project are required");
   return o;

@@ -17,9 +17,9 @@
  *   (`nativeTsc`). One-shot, OUT is temporary and the compile starts from nothing. In a worker the compiler keeps its
  *   state as 5.x's and 6.x's program per target does, through what TypeScript 7 ships for it: `tsc --incremental`,
  *   whose `.tsbuildinfo` and OUT stay beside the target's tree (tsc_tree.js); a run that did not end with tsc's own
- *   answer (a signal, a missing output) drops them. Whole compiles of a 30-module library took 3.4x the 5.9
- *   worker's incremental one (bench/README.md, P10-tscompile-ts7); the worker differential and fuzzer check that
- *   this state never changes an answer.
+ *   answer (a signal, a missing output) drops them (the worker differential and fuzzer check that this state
+ *   never changes an answer). tsc runs on one thread (`--singleThreaded`), the one CPU Bazel counts for the action,
+ *   unless `--threads compiler` (`--@rules_pipeline//bazel:tsc_threads=compiler`) leaves it its default.
  * - `importHint` is the line both kinds of compile add under an import that cannot be found; `moduleFormatProblem`
  *   the error for sources of a `"type": "module"` package compiled to CommonJS, which Node would refuse at run time
  *   (`exports is not defined in ES module scope`).
@@ -100,9 +100,8 @@ function nativeTsc(dir, version, label) {
  * Where a dependency of the package at `dir` is installed: the package's own `node_modules`, and the `node_modules`
  * that holds the package (npm's and yarn's flat tree, `node_modules/typescript` beside `node_modules/@typescript/…`;
  * pnpm's and rules_js's store, `.pnpm/typescript@7.0.2/node_modules/typescript` beside its dependencies' links), the
- * first two directories Node's resolution from the package searches. Node goes on to every ancestor's `node_modules`,
- * up to `/`; those are not the package manager's, and another user may write some of them. (An npm tree that nests
- * typescript under another package and hoists the native package to the root is not found: the error says so.)
+ * first two directories Node's resolution from the package searches (not the ancestors' above: another user may write
+ * some; an npm tree nesting typescript under another package, the native one hoisted, is not found: the error says so).
  * @param {string} dir
  */
 function dependencyDirs(dir) {
@@ -274,7 +273,7 @@ function onlyProgramFilesChanged(before, inputs) {
  * One compile with TypeScript 7's native tsc (see the header).
  * @param {Compiler & { native: string }} compiler
  * @param {{ project: string, label: string, expect: string[], npmRepos: string[], npmLinks: string[], nodeModules: string[],
- *   tsconfig: string }} o
+ *   tsconfig: string, threads: string }} o
  * @param {Map<string, string> | undefined} inputs a worker request's inputs (absolute path → digest), else undefined
  * @returns {{ code: number, output: string }}
  */
@@ -315,6 +314,7 @@ function compileNative(compiler, o, inputs) {
     // The project by its path in the tree as tsc names the tree (HIDDEN_CWD); outputs by their real paths.
     const inTree = runIn(cwd);
     const tscArgs = ["-p", path.join(inTree.name, path.relative(here, project)), "--outDir", out, "--pretty", "false"];
+    if (o.threads !== "compiler") tscArgs.push("--singleThreaded");
     const read = (/** @type {string} */ p) => {
       try {
         return fs.readFileSync(path.join(cwd, p), "utf8");

@@ -9,7 +9,7 @@
  *   node tsc_worker.js --persistent_worker             a worker: each request's arguments are ARGS_FILE's lines
  *
  * Arguments (one per line in ARGS_FILE): --typescript PATH/typescript.js --project TSCONFIG --label LABEL
- * [--expect OUTPUT]... [--npm-repo NAME]... [--npm-link //PKG:node_modules]... [--snapshot BLOB]
+ * [--expect OUTPUT]... [--npm-repo NAME]... [--npm-link //PKG:node_modules]... [--snapshot BLOB] [--threads single|compiler]
  *
  * What it chose:
  * - Only the declared outputs (`--expect`) are written, whatever tsc would emit besides (copied .json files...),

@@ -29,6 +29,13 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const files = [];
+/** What failed, for the lines just above the closing one: a CI log shown by its tail still names them. */
+const failures = [];
+const firstLine = (text) =>
+  String(text ?? "")
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .split("\n")
+    .find((l) => l.trim()) ?? "";
 for (const run of runs) {
   const f = `${reportDir}/${run}.json`;
   if (!fs.existsSync(f)) {
@@ -48,6 +55,10 @@ for (const run of runs) {
         ? "e2e"
         : "unit";
     files.push({ project, name, seconds: (t.endTime - t.startTime) / 1000, status: t.status });
+    const bad = (t.assertionResults ?? []).filter((a) => a.status === "failed");
+    for (const a of bad) failures.push(`${name} > ${a.fullName}: ${firstLine(a.failureMessages?.[0]).slice(0, 300)}`);
+    // A file that failed outside its tests (its set-up, an import): its own message.
+    if (t.status === "failed" && !bad.length) failures.push(`${name}: ${firstLine(t.message).slice(0, 300)}`);
   }
 }
 
@@ -112,5 +123,9 @@ if (out) {
   );
   fs.writeFileSync(out, `${JSON.stringify(sorted, null, 2)}\n`);
   console.log(`wrote each file's seconds to ${out}`);
+}
+if (failures.length) {
+  console.log(`\nfailed (${failures.length}; the run's output above has each one's whole message):`);
+  for (const f of failures) console.log(`  ${f}`);
 }
 console.log(`\n${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));

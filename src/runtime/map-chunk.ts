@@ -13,7 +13,10 @@ import { decodeValue, encodeValue, MapValueError, type MapTask, resultKey, sha25
 import type { TaskThread } from "./map-thread";
 import { blobKey, type ObjectStore } from "./object-store";
 
-/** The work of one map call, stored as a blob; the worker of index i runs `items[chunks[i][0] .. chunks[i][1])`. */
+/**
+ * The work of one map call; index i runs `items[chunks[i][0] .. chunks[i][1])`. Stored as a header and one slice per
+ * index (map-plan-blobs.ts), a worker's plan holds its own index's items alone, as chunk 0.
+ */
 export interface MapPlan {
   v: 1;
   /** What the results are keyed by besides the task and the item: `image:sha256:…` or `file:sha256:…`. */
@@ -34,9 +37,6 @@ export interface MapPlan {
 export const EXIT_NOT_RETRIABLE: number = 42;
 /** What starts the map worker's event lines on stdout (`pipeline-map: {"kind":"done","index":3,…}`). */
 export const EVENT_PREFIX: string = "pipeline-map: ";
-
-/** The bound on a plan's own size (100,000 items take ~8 MB). */
-export const MAX_PLAN_BYTES: number = 256 * 1024 * 1024;
 
 /** The key of a failure's record: what the caller reads when an index failed (the pod's log may be gone). */
 export function failureKey(planHex: string, index: number): string {
@@ -63,42 +63,6 @@ export interface ChunkOptions {
   /** The task, loaded (map-thread.ts); replaced after a timeout or crash by the thread itself. */
   thread: TaskThread;
   event?: (e: ChunkEvent) => void;
-}
-
-/** Parses and checks a stored plan; `what` names it in errors. */
-export function parsePlan(bytes: Buffer, what: string): MapPlan {
-  let p: unknown;
-  try {
-    p = JSON.parse(bytes.toString("utf8"));
-  } catch (e) {
-    throw new MapValueError(what, `not JSON (${(e as Error).message})`);
-  }
-  const plan = p as MapPlan;
-  const ok =
-    typeof p === "object" &&
-    p !== null &&
-    plan.v === 1 &&
-    typeof plan.code === "string" &&
-    typeof plan.task?.module === "string" &&
-    typeof plan.task?.export === "string" &&
-    Array.isArray(plan.items) &&
-    plan.items.every((h) => typeof h === "string" && /^[0-9a-f]{64}$/.test(h)) &&
-    Array.isArray(plan.indices) &&
-    plan.indices.length === plan.items.length &&
-    Array.isArray(plan.chunks) &&
-    plan.chunks.every(
-      (c) =>
-        Array.isArray(c) &&
-        Number.isSafeInteger(c[0]) &&
-        Number.isSafeInteger(c[1]) &&
-        0 <= c[0] &&
-        c[0] <= c[1] &&
-        c[1] <= plan.items.length,
-    ) &&
-    Number.isSafeInteger(plan.timeoutMs) &&
-    Number.isSafeInteger(plan.maxValueBytes);
-  if (!ok) throw new MapValueError(what, "not a map plan of this version");
-  return plan;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { failureKey, type ItemFailure, type MapPlan } from "./map-chunk";
 import { decodeValue, type MapTask, type MapValue, parseResultRecord, resultKey, sha256Hex } from "./map-codec";
+import { storePlan } from "./map-plan-blobs";
 import { blobKey, type ObjectStore, ObjectStoreError } from "./object-store";
 
 /** Store requests in flight at once (HEADs and GETs of records and results). */
@@ -87,12 +88,7 @@ export async function planMap(o: PlanOptions): Promise<PlannedMap> {
   };
   for (let at = 0; at < missing.length; at += chunkSize)
     plan.chunks.push([at, Math.min(at + chunkSize, missing.length)]);
-  let planHex = "";
-  if (missing.length > 0) {
-    const bytes = Buffer.from(JSON.stringify(plan));
-    planHex = sha256Hex(bytes);
-    await o.store.put(blobKey(planHex), bytes);
-  }
+  const planHex = missing.length > 0 ? await storePlan(o.store, plan) : "";
   return { plan, planHex, distinct: distinct.length, stored: stored.size };
 }
 

@@ -5,7 +5,7 @@
  *
  * Its environment says what to do:
  *   PIPELINE_MAP_STORE   the store: an absolute directory (mounted) or s3://BUCKET/PREFIX (AWS_* credentials)
- *   PIPELINE_MAP_PLAN    the plan's digest (hex): blobs/sha256/<hex> in the store
+ *   PIPELINE_MAP_PLAN    the plan's digest (hex): its header, blobs/sha256/<hex> in the store (map-plan-blobs.ts)
  *   JOB_COMPLETION_INDEX the chunk to run (Kubernetes sets it for an Indexed Job; PIPELINE_MAP_INDEX elsewhere)
  *   PIPELINE_MAP_APP_ROOT where task modules' paths start (default: the app root this file sits in)
  * It prints one `pipeline-map: {json}` line per item started and done on stdout (the caller's progress); the task's
@@ -17,10 +17,11 @@
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
 import { join, resolve } from "node:path";
-import { EVENT_PREFIX, EXIT_NOT_RETRIABLE, MAX_PLAN_BYTES, parsePlan, runChunk } from "./map-chunk";
+import { EVENT_PREFIX, EXIT_NOT_RETRIABLE, runChunk } from "./map-chunk";
+import { MapValueError } from "./map-codec";
+import { readPlanChunk } from "./map-plan-blobs";
 import { openStore } from "./map-store";
 import { TaskLoadError, TaskThread } from "./map-thread";
-import { blobKey } from "./object-store";
 
 type Env = Record<string, string | undefined>;
 
@@ -41,12 +42,15 @@ export async function runMapWorker(
   }
   const chunk = Number(rawIndex);
   const store = await openStore(location, env);
-  const bytes = await store.get(blobKey(planHex), MAX_PLAN_BYTES);
-  if (!bytes) {
-    err(`map worker: the plan sha256:${planHex} is not in the store ${store.where}`);
+  let plan: Awaited<ReturnType<typeof readPlanChunk>>;
+  try {
+    // The plan's header and this index's slice only (map-plan-blobs.ts).
+    plan = await readPlanChunk(store, planHex, chunk);
+  } catch (e) {
+    if (!(e instanceof MapValueError)) throw e;
+    err(`map worker: ${e.message}`);
     return EXIT_NOT_RETRIABLE;
   }
-  const plan = parsePlan(bytes, `plan sha256:${planHex}`);
   const appRoot = env.PIPELINE_MAP_APP_ROOT || resolve(__dirname, "..", "..", "..");
   const what = `task ${plan.task.module}#${plan.task.export}`;
   let thread: TaskThread;
@@ -62,7 +66,7 @@ export async function runMapWorker(
       store,
       plan,
       planHex,
-      chunk,
+      chunk: 0,
       thread,
       event: (e) => out(EVENT_PREFIX + JSON.stringify(e)),
     });

@@ -6,7 +6,7 @@
  * with its own `typescript` attribute. The workspace's tsconfig uses `module: nodenext` and an option only
  * TypeScript ≥ 6 knows; the root package.json says `"type": "module"`. Checked: the ts_library and the pipeline
  * compile to ES modules (top-level await, import.meta, relative `.js` imports, a module_name import, the runtime
- * library, p-limit), in the persistent worker and sandboxed alike; the TypeScript 6 target compiles to CommonJS (no
+ * library, p-limit), in the persistent worker and sandboxed alike, on one thread or the compiler's own; the TypeScript 6 target compiles to CommonJS (no
  * `"type": "module"` package.json above it); a dep edit is seen; the errors a user meets name what to change; and
  * another user's `node_modules` and `"type": "module"` package.json in TMPDIR (test/fixtures/esm-workspace.ts
  * writeSharedTmp) change no TypeScript 7 compile, in the worker or sandboxed.
@@ -29,6 +29,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+const THREADS = "--@rules_pipeline//bazel:tsc_threads=compiler";
 const bin = (rel: string) => readFileSync(join(ws, "bazel-bin", rel), "utf8");
 
 describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
@@ -47,6 +48,14 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     expect(q.code, q.stderr.slice(-2000)).toBe(0);
     expect(q.stdout).toMatch(/--typescript \\\n\s+external\/npm\/node_modules\/typescript \\\n/);
     expect(q.stdout).toMatch(/--typescript \\\n\s+external\/ts6\/node_modules\/typescript \\\n/);
+    // TypeScript 7's threads: one by default (no argument: tsc_compilers.js passes --singleThreaded), the compiler's
+    // own with --@rules_pipeline//bazel:tsc_threads=compiler; another value is refused naming the flag.
+    expect(q.stdout).not.toContain("--threads");
+    const own = await bazel(ws, ["aquery", "--include_param_files", THREADS, "mnemonic(TsCompile, //lib)"]);
+    expect(own.stdout).toContain("--threads=compiler");
+    const bad = await bazel(ws, ["aquery", "--@rules_pipeline//bazel:tsc_threads=8", "mnemonic(TsCompile, //lib)"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--@rules_pipeline//bazel:tsc_threads must be single or compiler, got "8"');
   }, 900_000);
 
   test("_local runs the ES module pipeline; an edit of the library is seen", async () => {
@@ -71,6 +80,10 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const worker = { lib: bin("lib/math.js"), main: bin("app/main.js") };
     const r = await bazel(ws, ["build", "--strategy=TsCompile=sandboxed", "//lib", "//app:app_app"]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect({ lib: bin("lib/math.js"), main: bin("app/main.js") }).toEqual(worker);
+    // And the compiler's own threads (in the worker) give the same bytes as one thread.
+    const threads = await bazel(ws, ["build", THREADS, "//lib", "//app:app_app"]);
+    expect(threads.code, threads.stderr.slice(-3000)).toBe(0);
     expect({ lib: bin("lib/math.js"), main: bin("app/main.js") }).toEqual(worker);
   }, 900_000);
 

@@ -283,6 +283,42 @@ describe("TypeScript 7's incremental state in a worker", () => {
   });
 });
 
+describe("TypeScript 7's threads (--@rules_pipeline//bazel:tsc_threads)", () => {
+  test("one thread by default (the one CPU Bazel counts for the action); `--threads=compiler` leaves tsc its own; the same output", async () => {
+    // The real typescript 7.0.2 and its native tsc, reached through a script that writes down its arguments.
+    const root = join(tmp, "ts7-threads", "node_modules");
+    cpSync(MAJORS["7.0"], join(root, "typescript"), { recursive: true });
+    const platform = `typescript-${process.platform}-${process.arch}`;
+    const real = join(COMPILERS, "@typescript", platform, "lib", "tsc");
+    const log = join(tmp, "ts7-threads", "argv.log");
+    mkdirSync(join(root, "@typescript", platform, "lib"), { recursive: true });
+    writeFileSync(
+      join(root, "@typescript", platform, "lib", "tsc"),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const outputs: string[] = [];
+    for (const threads of [[], ["--threads=compiler"]]) {
+      const p = project(`threads-${threads.length}`, join(root, "typescript"), {
+        "pkg/main.ts": CJS_MAIN,
+        "pkg/other.ts": "export const y = 2;\n",
+      });
+      const r = await oneShot(WORKER, p.dir, [...p.args, ...threads]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      outputs.push(readFileSync(join(p.dir, "out", "pkg", "main.js"), "utf8"));
+    }
+    const runs = readFileSync(log, "utf8").trim().split("\n");
+    expect(runs).toHaveLength(2);
+    expect(runs[0].split(" ")).toContain("--singleThreaded");
+    expect(runs[1].split(" ")).not.toContain("--singleThreaded");
+    expect(outputs[1]).toBe(outputs[0]);
+    const bad = project("threads-bad", join(root, "typescript"), { "pkg/main.ts": "export const a = 1;\n" });
+    const r = await oneShot(WORKER, bad.dir, [...bad.args, "--threads=8"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--threads is single or compiler, got 8");
+  });
+});
+
 describe("a typescript package the rules cannot compile with", () => {
   const fakePackage = (name: string, pkg: object) => {
     const dir = join(tmp, name, "node_modules", "typescript");
