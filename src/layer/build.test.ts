@@ -24,7 +24,8 @@ import { PipelineError } from "../errors";
 import { sha256 } from "../oci/digest";
 import { MediaType } from "../oci/types";
 import { GZIP_BLOCK } from "./gzip";
-import { buildLayer, collectEntries, type LayerInput, layerFromDescriptor, normalizeDest, resolveMtime } from "./build";
+import { buildLayer, type LayerInput, layerFromDescriptor, resolveMtime } from "./build";
+import { collectEntries, normalizeDest } from "./collect";
 import { listLayer } from "./tar-read";
 import { pipelineErrorOf as errorOf } from "../../test/fixtures/errors";
 

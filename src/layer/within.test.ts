@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { pipelineErrorOf } from "../../test/fixtures/errors";
-import { buildLayer, collectEntries } from "./build";
+import { buildLayer } from "./build";
+import { collectEntries } from "./collect";
 import { listLayer } from "./tar-read";
 
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), "rp-layer-within-")));

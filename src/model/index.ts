@@ -56,6 +56,6 @@
 export { MODEL_ARTIFACT_TYPE, MODEL_FILE_MEDIA_TYPE, MODEL_ROOT_TITLE } from "./artifact";
 export { DEFAULT_FILE_LAYER_THRESHOLD } from "./collect";
 export { defaultModelCacheDir } from "./cache";
-export { pushModel, buildModel, DEFAULT_MODEL_PLATFORM, PushModelOptions } from "./push";
-export { pullModel, PullModelOptions } from "./pull";
-export { syncModel, SyncModelOptions } from "./sync";
+export { pushModel, buildModel, DEFAULT_MODEL_PLATFORM, type PushModelOptions } from "./push";
+export { pullModel, type PullModelOptions } from "./pull";
+export { syncModel, type SyncModelOptions } from "./sync";

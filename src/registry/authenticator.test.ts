@@ -8,7 +8,8 @@ import type { FakeRequest } from "../../test/fixtures/registry";
 import { useFakeServers } from "../../test/fixtures/fake-servers";
 import { Authenticator, covers } from "./authenticator";
 import { RegistryClient } from "./client";
-import { HttpTransport, type HttpResponse } from "./http";
+import { HttpTransport } from "./http";
+import type { HttpResponse } from "./http-attempt";
 import { mountBlob, uploadBlob } from "./upload";
 
 const USER = "carol";

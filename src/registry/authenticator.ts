@@ -22,7 +22,8 @@ import {
 import { type Challenge, parseWwwAuthenticate, pickChallenge } from "./challenge";
 import { type ErrorContext, responseError, unauthorizedError } from "./errors";
 import { registryText, registryUrl, rememberCredential, rememberIssuedToken } from "./registry-text";
-import type { HttpResponse, HttpTransport, Logger } from "./http";
+import type { HttpTransport, Logger } from "./http";
+import type { HttpResponse } from "./http-attempt";
 
 /** `repository:team/app:pull,push`. */
 export function repositoryScope(repository: string, actions: string): string {

@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { PipelineError } from "../errors";
 import type { BlobConsumer } from "../oci/model";
 import type { Verifier } from "../oci/verifying-stream";
-import type { Connector, HttpResponse } from "./http";
+import type { Connector, HttpResponse } from "./http-attempt";
 import { type TransferRate, tooSlowError, watchRate } from "./transfer-rate";
 
 /** Bytes one read of a direct body may bring: a 100 MB layer is ~100 reads on loopback, not ~1,600. */

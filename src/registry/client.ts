@@ -14,15 +14,8 @@ import { lazyDefaultKeychain } from "../registry-auth/lazy";
 import { Authenticator, repositoryScope } from "./authenticator";
 import { digestMismatchError, type ErrorContext, responseError, type RegistryError } from "./errors";
 import { BlobFetch } from "./blob-fetch";
-import {
-  type BodySource,
-  type Connector,
-  type HttpResponse,
-  HttpTransport,
-  type Logger,
-  type RetryOptions,
-  sameAuthority,
-} from "./http";
+import { HttpTransport, type Logger, type RetryOptions, sameAuthority } from "./http";
+import type { BodySource, Connector, HttpResponse } from "./http-attempt";
 import { registryUrl } from "./registry-text";
 import { type TransferRate, transferRateOf } from "./transfer-rate";
 

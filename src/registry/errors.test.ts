@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
 import type { IncomingMessage } from "node:http";
-import type { HttpResponse } from "./http";
+import type { HttpResponse } from "./http-attempt";
 import { formatErrorEntries, parseErrorBody, RegistryError, responseError } from "./errors";
 
 function response(status: number, body: string, url = "http://reg.example:5000/v2/a/b/manifests/v1"): HttpResponse {

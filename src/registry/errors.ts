@@ -6,7 +6,7 @@
  * registry said (its body, its error entries, the URL that answered) goes through registryText first.
  */
 import { type ErrorCode, PipelineError } from "../errors";
-import { ERROR_BODY_LIMIT, type HttpResponse } from "./http";
+import { ERROR_BODY_LIMIT, type HttpResponse } from "./http-attempt";
 import { registryText, registryUrl } from "./registry-text";
 
 /** One entry of the distribution spec's error body `{"errors":[{"code","message","detail"}]}`. */

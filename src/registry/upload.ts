@@ -16,7 +16,7 @@ import { Verifier, type VerifyOptions, VerifyStream } from "../oci/verifying-str
 import { type ChunkSource, FileChunks } from "./body-chunks";
 import type { RegistryClient } from "./client";
 import { digestMismatchError, type ErrorContext, RegistryError } from "./errors";
-import type { HttpResponse } from "./http";
+import type { HttpResponse } from "./http-attempt";
 
 export const DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024;
 /** Bytes per PATCH once a registry refused the whole blob in one (HTTP 413). */

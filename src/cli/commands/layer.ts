@@ -2,7 +2,8 @@
 import { lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import { PipelineError } from "../../errors";
-import { buildLayer, type LayerInput, normalizeDest } from "../../layer/build";
+import { buildLayer, type LayerInput } from "../../layer/build";
+import { normalizeDest } from "../../layer/collect";
 import { absoluteUnder, judgeKeptLink } from "../../layer/kept-link";
 import type { Node, TreeView } from "../../layer/safety";
 import type { CliIo } from "../io";
