@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../src/cli/commands/build";
 import type { CliIo } from "../../src/cli/io";
 import { openLayerTar, readTarEntries } from "../../src/layer/tar-read";
+import { PACKAGE_MANAGERS } from "../../src/lockfile/package-managers";
 import { blobPath, readLayout } from "../../src/layout/read";
 import { pipelineErrorOf } from "../fixtures/errors";
 
@@ -290,11 +291,15 @@ describe("local dependencies (item 4)", () => {
         "vendor/x/index.js": "module.exports = 'v1';\n",
       },
     );
-    execFileSync("npx", ["-y", "pnpm@9.15.9", "install", "--lockfile-only", "--ignore-scripts"], {
-      cwd: dir,
-      env,
-      stdio: "pipe",
-    });
+    execFileSync(
+      "npx",
+      ["-y", `pnpm@${PACKAGE_MANAGERS.pnpm.version}`, "install", "--lockfile-only", "--ignore-scripts"],
+      {
+        cwd: dir,
+        env,
+        stdio: "pipe",
+      },
+    );
     const v1 = await build({ lockfile: dir, output: join(tmp, "out-pnpm-1"), "cache-dir": cache }, io());
     expect((await appLayers(join(tmp, "out-pnpm-1"))).get("app/node_modules/x/index.js")).toMatchObject({
       text: "module.exports = 'v1';\n",
@@ -328,11 +333,15 @@ describe("local dependencies (item 4)", () => {
         "vendor/x/index.js": "module.exports = 'v1';\n",
       },
     );
-    execFileSync("npx", ["-y", "yarn@1.22.22", "install", "--ignore-scripts", "--no-progress"], {
-      cwd: dir,
-      env,
-      stdio: "pipe",
-    });
+    execFileSync(
+      "npx",
+      ["-y", `yarn@${PACKAGE_MANAGERS["yarn-classic"].version}`, "install", "--ignore-scripts", "--no-progress"],
+      {
+        cwd: dir,
+        env,
+        stdio: "pipe",
+      },
+    );
     await build({ lockfile: dir, output: join(tmp, "out-yarn-1"), "cache-dir": cache }, io());
     expect((await appLayers(join(tmp, "out-yarn-1"))).get("app/node_modules/x/index.js")).toMatchObject({
       text: "module.exports = 'v1';\n",
