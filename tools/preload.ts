@@ -1,6 +1,6 @@
 /**
  * Loaded with `node --require` before a pipeline's launch script by every launcher (`_local`, `_binary`, and NAME
- * through `pipeline bazel-run`): makes `require` follow rules_js's package links (src/launcher/package-links.ts), then,
+ * through `pipeline bazel-run`): makes `require` follow rules_js's package links (src/preload/package-links.ts), then,
  * for `_local` and `_binary`, sets the launch script's environment from the launch config
  * (src/launch/env.ts launchEnvironment; `pipeline bazel-run` has set it already for NAME):
  * - local: no image variables at all;
@@ -18,7 +18,7 @@ import { processIo } from "../src/cli/io";
 import { readDigestFile, readLaunchConfig } from "../src/launch/config";
 import { pushTarget } from "../src/transfer/target";
 import { ENV_LAUNCH_CONFIG, type LaunchImages, launchEnvironment, userImages } from "../src/launch/env";
-import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/launcher/package-links";
+import { installEsmPackageLinkResolution, installPackageLinkResolution } from "../src/preload/package-links";
 import { runfile, runfilesDir } from "../src/launch/runfiles";
 
 function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
@@ -46,7 +46,7 @@ function preload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   return launchEnvironment(env, cfg.env ?? {}, images);
 }
 
-export { followPackageLinksUrl } from "../src/launcher/package-links";
+export { followPackageLinksUrl } from "../src/preload/package-links";
 
 try {
   installPackageLinkResolution();

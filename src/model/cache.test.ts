@@ -12,12 +12,17 @@ beforeEach(() => {
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("defaultModelCacheDir", () => {
-  it("uses XDG_CACHE_HOME when absolute, else ~/.cache", () => {
-    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "/x/cache" }, "/home/u")).toBe("/x/cache/rules_pipeline/models");
-    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "relative" }, "/home/u")).toBe(
+  it("is models/ under the cache root: $PIPELINE_CACHE_DIR, else XDG_CACHE_HOME when absolute, else ~/.cache", () => {
+    expect(defaultModelCacheDir({ PIPELINE_CACHE_DIR: "/c", XDG_CACHE_HOME: "/x/cache", HOME: "/home/u" })).toBe(
+      "/c/models",
+    );
+    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "/x/cache", HOME: "/home/u" })).toBe(
+      "/x/cache/rules_pipeline/models",
+    );
+    expect(defaultModelCacheDir({ XDG_CACHE_HOME: "relative", HOME: "/home/u" })).toBe(
       "/home/u/.cache/rules_pipeline/models",
     );
-    expect(defaultModelCacheDir({}, "/home/u")).toBe("/home/u/.cache/rules_pipeline/models");
+    expect(defaultModelCacheDir({ HOME: "/home/u" })).toBe("/home/u/.cache/rules_pipeline/models");
   });
 });
 

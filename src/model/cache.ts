@@ -7,8 +7,8 @@
  * names another digest, or whose listing no longer matches the disk is not trusted.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { cacheRoot, modelsDir } from "../cache/layout";
 import { type Digest, digestHex, fileDigest, sha256 } from "../oci/digest";
 
 export const MARKER_FILE = "complete.json";
@@ -30,13 +30,9 @@ export interface CacheMarker {
   entries: ListedEntry[];
 }
 
-/** `$XDG_CACHE_HOME/rules_pipeline/models`, else `~/.cache/rules_pipeline/models`. */
-export function defaultModelCacheDir(
-  env: NodeJS.ProcessEnv = process.env,
-  home: string = env.HOME || homedir(),
-): string {
-  const xdg = env.XDG_CACHE_HOME;
-  return join(xdg?.startsWith("/") ? xdg : join(home, ".cache"), "rules_pipeline", "models");
+/** `models/` under the cache root every other cache entry uses (src/cache/layout.ts: $PIPELINE_CACHE_DIR, ...). */
+export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return modelsDir(cacheRoot(env));
 }
 
 export function entryDir(cacheDir: string, digest: Digest): string {

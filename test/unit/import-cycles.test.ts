@@ -4,7 +4,7 @@
  * holds one level up: no two folders of src/ import each other, directly or through other folders (a folder is
  * read as one unit; a file at the top of src/ is a unit of its own). And a few folders keep out of others altogether
  * (FORBIDDEN below): the registry client speaks the protocol and writes no layout; the CLI's commands read the
- * launch contract (src/launch/), never the launchers' own machinery (src/launcher/).
+ * launch contract (src/launch/), never what the launchers preload into the user's Node (src/preload/).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
@@ -97,10 +97,10 @@ function witnesses(graph: Map<string, string[]>, units: string[]): string[] {
 
 /** Folder → folders none of its files may import, directly or through the folders it imports. */
 const FORBIDDEN: Record<string, string[]> = {
-  registry: ["layout", "launcher", "transfer", "cli"],
-  cli: ["launcher"],
-  transfer: ["launcher", "cli"],
-  launch: ["launcher", "cli"],
+  registry: ["layout", "preload", "transfer", "cli"],
+  cli: ["preload"],
+  transfer: ["preload", "cli"],
+  launch: ["preload", "cli"],
 };
 
 /** Each forbidden folder `from` reaches in the folder graph, with the first file import on the way. */
@@ -179,13 +179,13 @@ describe("import graph of src/", () => {
     const f = (p: string) => join(SRC, p);
     const g = new Map<string, string[]>([
       [f("cli/a.ts"), [f("launch/b.ts")]],
-      [f("launch/b.ts"), [f("launcher/c.ts")]],
-      [f("launcher/c.ts"), []],
+      [f("launch/b.ts"), [f("preload/c.ts")]],
+      [f("preload/c.ts"), []],
       [f("registry/d.ts"), [f("layout/e.ts")]],
       [f("layout/e.ts"), []],
     ]);
-    expect(forbiddenReaches(g, { cli: ["launcher"], registry: ["layout"], launch: ["cli"] })).toEqual([
-      "cli reaches launcher (through other folders)",
+    expect(forbiddenReaches(g, { cli: ["preload"], registry: ["layout"], launch: ["cli"] })).toEqual([
+      "cli reaches preload (through other folders)",
       "registry reaches layout: registry/d.ts -> layout/e.ts",
     ]);
   });

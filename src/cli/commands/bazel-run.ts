@@ -27,7 +27,7 @@ export async function bazelRun(a: CommandArgs<typeof BAZEL_RUN>, io: CliIo): Pro
   }
   const args = [...(a["--"] ?? []), ...(a._ ?? []).slice(1)].map(String);
   // Pushed: no layouts, runInContainer() pulls the references. The environment is complete here; the preload only makes
-  // require follow rules_js's package links (src/launcher/package-links.ts; its environment part is `_local`'s and
+  // require follow rules_js's package links (src/preload/package-links.ts; its environment part is `_local`'s and
   // `_binary`'s).
   const env = launchEnvironment(io.env, cfg.env ?? {}, { uris });
   const preload = cfg.preload ? ["--require", runfile(dir, cfg.preload)] : [];
