@@ -14,7 +14,7 @@
  *   runs/<id>        one container's bundle (config.json: a FIFO under runc, mounts.json, its writable root), removed when the container ends;
  *   datasets/<dataset>/<name>   git clones of `repositories:`, kept between runs;
  *   code/<hex>       git clones of GitRepoBranch/GitRepoCommit code deployments;
- *   models/sha256/<hex>         what src/model's syncModel caches;
+ *   models/sha256/<hex>         what src/weights's syncModel caches;
  *   lockfile/        `pipeline build --lockfile`'s cache: node_modules/<key> layers, bases/host-node-<key>;
  *   lockfile-builds/ layouts built from a lockfile for one run (removed after it);
  *   bases/host-node-<hex>  host-node base layouts keyed by what they hold (src/base/host-node-cache.ts), never

@@ -3,7 +3,7 @@
  *  - honoured: the memory limit (`resources.memory`, else the machine type's) and the CPU limit
  *    (`resources.cpu.limit`) as cgroup limits (runc as root, podman, docker), and `securityContext.runAsUser` /
  *    `runAsGroup` as the container's user; `modelDelivery` needs nothing here (models are always mounted read-only
- *    from the cache, laid out as an image volume: src/model/index.ts);
+ *    from the cache, laid out as an image volume: src/weights/index.ts);
  *  - ignored, named in one warning line: requests (nothing to schedule), GPUs, the machine type's node
  *    affinity, probes, job settings, the model cache (models are cached locally anyway), init images, and the
  *    restricted securityContext's seccomp/capabilities.

@@ -37,7 +37,7 @@ import { resolveNamedSecret } from "../deploy/secrets";
 import type { ResolvedDeployment } from "../deploy/types";
 import { PipelineError, quoteValue } from "../errors";
 import type { LayerLimits } from "../layer/limits";
-import { syncModel } from "../model";
+import { syncModel } from "../weights";
 import type { ProgressSink } from "../registry/progress";
 import { type BindMount, type ContainerRunOptions, runPrepared } from "./container";
 import { runOnHost } from "./host";

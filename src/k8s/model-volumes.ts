@@ -7,7 +7,7 @@
 import type { V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { DeploymentSpec } from "../deploy/types";
 import { PipelineError } from "../errors";
-import { MODEL_ROOT_TITLE } from "../model/artifact";
+import { MODEL_ROOT_TITLE } from "../weights/artifact";
 import { parseReference } from "../oci/reference";
 import { registryHosts } from "./secret-objects";
 

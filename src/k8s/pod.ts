@@ -8,7 +8,7 @@ import { formatLayoutReference } from "../deploy/layout-image";
 import { mountPathProblem } from "../deploy/path-checks";
 import { SECRET_NAME } from "../deploy/secrets";
 import { PipelineError, quoteValue } from "../errors";
-import { MODEL_ROOT_TITLE } from "../model/artifact";
+import { MODEL_ROOT_TITLE } from "../weights/artifact";
 import { sha256 } from "../oci/digest";
 import { parseReference } from "../oci/reference";
 import { DEFAULT_GIT_IMAGE, DEFAULT_ORAS_IMAGE, gitCloneContainer, modelPullContainer } from "./init-containers";

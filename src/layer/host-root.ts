@@ -16,7 +16,7 @@
  *
  * Assumption: nothing else modifies the root while an unpack runs (no other process, no second unpacker in the
  * same root). The checks run just before each operation; only a concurrent writer could swap a component between
- * the check and the use. Callers unpack into a fresh private directory (src/container/image-cache.ts, src/model/fetch.ts).
+ * the check and the use. Callers unpack into a fresh private directory (src/container/image-cache.ts, src/weights/fetch.ts).
  */
 import {
   type BigIntStats,

@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { anonymousKeychain } from "../../src/registry-auth/anonymous";
-import { pushModel, syncModel } from "../../src/model";
+import { pushModel, syncModel } from "../../src/weights";
 import { parseReference } from "../../src/oci/reference";
 import { pipelineCli, runCli } from "../fixtures/cli";
 import { type RunningRegistry, startRegistry } from "../fixtures/registry";
@@ -414,7 +414,7 @@ describe("models", () => {
     writeFileSync(join(src, "config.json"), "{}");
     const pushed = await pushModel(src, parseReference(`${reg.host}/models/m:v1`), { keychain: anonymousKeychain });
     ref = `${proxy.host}/models/m@${pushed.digest}`;
-    // The big file's layer (the second: src/model/index.ts) is the one the proxy stalls.
+    // The big file's layer (the second: src/weights/index.ts) is the one the proxy stalls.
     const res = await fetch(`http://${reg.host}/v2/models/m/manifests/${pushed.digest}`, {
       headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
     });

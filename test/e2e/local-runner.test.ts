@@ -25,7 +25,7 @@ import type { CliIo } from "../../src/cli/io";
 import { composeImage } from "../../src/image/compose";
 import type { Image } from "../../src/oci/model";
 import { pushImage } from "../../src/registry/push";
-import { pushModel } from "../../src/model/push";
+import { pushModel } from "../../src/weights/push";
 import { parseReference } from "../../src/oci/reference";
 import { anonymousKeychain } from "../../src/registry-auth/anonymous";
 import { rawTar } from "../corpus/raw-tar";
@@ -444,7 +444,7 @@ describe("pipeline run SPEC", () => {
     );
     const c = capture();
     expect((await run({ spec: specPath, "cache-dir": cacheDir }, c.io)).exitCode, c.err.join("\n")).toBe(0);
-    // The layout containerd mounts and oras pulls (src/model/index.ts), read-only.
+    // The layout containerd mounts and oras pulls (src/weights/index.ts), read-only.
     expect(c.out).toEqual(model.lines);
     expect(c.err.join("\n")).not.toContain("modelDelivery");
   });

@@ -1,7 +1,7 @@
 /**
  * Issue #42 item 5: descriptors are checked once, by src/oci/descriptor.ts, and everything that reads them takes that
  * check: a layout or a registry's manifest (parseManifestDescriptors), a manifest pushed to the dev registry
- * (src/devregistry/manifest-check.ts) and a model artifact (src/model/artifact.ts) refuse the same descriptors,
+ * (src/devregistry/manifest-check.ts) and a model artifact (src/weights/artifact.ts) refuse the same descriptors,
  * naming the same field. Before, the first checked only the digest, the model no media type. Also the other two
  * mechanisms of the item, kept single: the dev registry hashes uploads with src/oci/ (the Verifier and `fileDigest`),
  * and only src/layout/ tells a layout's index from its image (`readLayoutContent`, no `readLayoutIndex ?? readLayout`).
@@ -14,7 +14,7 @@ import { checkManifest } from "../../src/devregistry/manifest-check";
 import { ErrorAnswer } from "../../src/devregistry/error-answer";
 import { Storage } from "../../src/devregistry/storage";
 import { PipelineError } from "../../src/errors";
-import { EMPTY_CONFIG, MODEL_ARTIFACT_TYPE, planModel } from "../../src/model/artifact";
+import { EMPTY_CONFIG, MODEL_ARTIFACT_TYPE, planModel } from "../../src/weights/artifact";
 import { parseManifestDescriptors } from "../../src/oci/descriptor";
 import { sha256 } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/types";

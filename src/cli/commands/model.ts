@@ -1,14 +1,14 @@
 /**
  * `pipeline model push DIR REF [--tag T]...` and `pipeline model pull REF --output DIR [--force]`: model
- * directories as OCI artifacts (src/model), with the same credentials and progress as image push/pull.
+ * directories as OCI artifacts (src/weights), with the same credentials and progress as image push/pull.
  */
 import { PipelineError } from "../../errors";
 import { formatReference, parseReference, validateTag } from "../../oci/reference";
 import { parsePlatform } from "../../oci/platform";
 import { progressFor } from "../../registry/progress";
 import { limitsFromFlags } from "../../layer/limits";
-import { pullModel } from "../../model/pull";
-import { pushModel } from "../../model/push";
+import { pullModel } from "../../weights/pull";
+import { pushModel } from "../../weights/push";
 import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import type { CommandInput } from "../args";
