@@ -27,6 +27,28 @@ export const silentProgress: ProgressSink = {
   skip() {},
 };
 
+/**
+ * One blob's download reported to `progress`, the one way every reader does it (a registry's blob streamed or fetched
+ * into a file, a Bazel cache's layer, a model's file): started now, `onBytes` is the byte-count callback the
+ * registry client and the Bazel cache take, `done` reports it downloaded (`ended` calls it when a stream ends).
+ */
+export function downloadProgress(
+  progress: ProgressSink,
+  blob: { digest: Digest; size: number },
+  label: string,
+): { onBytes(bytes: number): void; done(): void; ended<T extends NodeJS.ReadableStream>(stream: T): T } {
+  progress.blobStart(blob.digest, blob.size, label);
+  const done = () => progress.blobDone(blob.digest, "downloaded");
+  return {
+    onBytes: (bytes) => progress.blobProgress(blob.digest, bytes),
+    done,
+    ended(stream) {
+      stream.once("end", done);
+      return stream;
+    },
+  };
+}
+
 /** The part of a TTY stream the renderer uses. */
 export interface TerminalStream {
   write(chunk: string): unknown;

@@ -25,7 +25,7 @@ import type { Keychain } from "../registry-auth/keychain";
 import type { BlobFetch } from "./blob-fetch";
 import { type FetchedManifest, RegistryClient } from "./client";
 import type { Logger, RetryOptions } from "./http";
-import { type ProgressSink, silentProgress } from "./progress";
+import { downloadProgress, type ProgressSink, silentProgress } from "./progress";
 import { transferRateOf } from "./transfer-rate";
 
 export interface PullOptions {
@@ -146,10 +146,8 @@ export function openRemote(
   label: string,
   progress: ProgressSink,
 ): Readable {
-  progress.blobStart(desc.digest, desc.size, label);
-  const src = client.openBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
-  src.once("end", () => progress.blobDone(desc.digest, "downloaded"));
-  return src;
+  const p = downloadProgress(progress, desc, label);
+  return p.ended(client.openBlob(repository, desc.digest, desc.size, p.onBytes));
 }
 
 /** Starts downloading a layer for a file (BlobFetch.into), reporting progress as openRemote does. */
@@ -160,8 +158,7 @@ function fetchRemote(
   label: string,
   progress: ProgressSink,
 ): BlobFetch {
-  progress.blobStart(desc.digest, desc.size, label);
-  return client.fetchBlob(repository, desc.digest, desc.size, (bytes) => progress.blobProgress(desc.digest, bytes));
+  return client.fetchBlob(repository, desc.digest, desc.size, downloadProgress(progress, desc, label).onBytes);
 }
 
 /**

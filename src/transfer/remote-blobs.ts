@@ -19,7 +19,7 @@ import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import type { TransferRate } from "../registry/transfer-rate";
-import { type ProgressSink, silentProgress } from "../registry/progress";
+import { downloadProgress, type ProgressSink, silentProgress } from "../registry/progress";
 import { openRemote } from "../registry/pull";
 
 export interface RemoteFetchOptions {
@@ -112,13 +112,9 @@ export class RemoteLayers {
     return feedableBlob(blob, async (consumer) => {
       const found = await this.find(layer, sources);
       if ("cache" in found) throw new Error("RemoteLayers.fetched(): a registry source found the Bazel cache");
-      const progress = this.opts.progress ?? silentProgress;
-      progress.blobStart(layer.digest, layer.size, "base layer");
-      const fetch = found.client.fetchBlob(found.repository, layer.digest, layer.size, (n) =>
-        progress.blobProgress(layer.digest, n),
-      );
-      await fetch.into(consumer);
-      progress.blobDone(layer.digest, "downloaded");
+      const p = downloadProgress(this.opts.progress ?? silentProgress, layer, "base layer");
+      await found.client.fetchBlob(found.repository, layer.digest, layer.size, p.onBytes).into(consumer);
+      p.done();
     });
   }
 
@@ -200,8 +196,6 @@ export class RemoteLayers {
 
 /** A layer streaming from the Bazel cache, with progress as openRemote shows a registry's. */
 function cacheStream(cache: BazelCache, layer: Layer, progress: ProgressSink): Readable {
-  progress.blobStart(layer.digest, layer.size, "layer from the Bazel cache");
-  const src = cache.open(layer, (n) => progress.blobProgress(layer.digest, n));
-  src.once("end", () => progress.blobDone(layer.digest, "downloaded"));
-  return src;
+  const p = downloadProgress(progress, layer, "layer from the Bazel cache");
+  return p.ended(cache.open(layer, p.onBytes));
 }

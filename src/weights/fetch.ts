@@ -27,7 +27,7 @@ import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from ".
 import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
 import { transferRateOf } from "../registry/transfer-rate";
-import { type ProgressSink, silentProgress } from "../registry/progress";
+import { downloadProgress, type ProgressSink, silentProgress } from "../registry/progress";
 import {
   type BlobLayerPlan,
   blobTitle,
@@ -86,15 +86,9 @@ function openBlob(
   label: string,
   progress: ProgressSink,
 ): Readable {
-  progress.blobStart(desc.digest, desc.size, label);
-  const src = client.openBlob(repository, desc.digest, desc.size);
+  const p = downloadProgress(progress, desc, label);
+  const src = p.ended(client.openBlob(repository, desc.digest, desc.size, p.onBytes));
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  let bytes = 0;
-  src.on("data", (chunk: Buffer) => {
-    bytes += chunk.length;
-    progress.blobProgress(desc.digest, bytes);
-  });
-  src.on("end", () => progress.blobDone(desc.digest, "downloaded"));
   src.on("error", (e) => out.destroy(e));
   out.on("close", () => src.destroy());
   return src.pipe(out);
