@@ -14,7 +14,7 @@ import { check, type Ctx } from "./context";
 import { stat } from "./measure";
 import { parseAquery } from "./bazel-actions";
 import { changeLibrary, TS7_PKG, writeBzlmodWorkspace } from "./monorepo";
-import { label, type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
+import { changedDigest, label, type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
 import { compilesWithTs7, treeTs7 } from "./ts7-lockfile";
 
 export interface Mono7 {
@@ -111,7 +111,7 @@ async function first(ctx: Ctx, m: Mono, m7: Mono7, title: string, wrapper: boole
 export async function bazel7Push(m: Mono, m7: Mono7): Promise<Pushed> {
   changeLibrary(join(m7.ws, m7.pkg), m.src, m.next());
   const r = await bazel7Ok(m, m7.ws, ["run", ...QUIET, label(m7, "x:etl_push")]);
-  return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`) };
+  return { ms: r.ms, digest: changedDigest(m7.ws, r.stdout, `${m.reg.host}/mono/etl`) };
 }
 
 /** One-line change in the 7.7.1 workspace, then `bazel run //x:etl_local`; checks the program printed the changed value. */

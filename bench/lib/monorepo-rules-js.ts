@@ -16,7 +16,7 @@ import { bazel7, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
 import { peers } from "../../test/fixtures/peers";
 import { check, type Ctx } from "./context";
 import { changeLibrary, writeBazelWorkspace } from "./monorepo";
-import { type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
+import { changedDigest, type Mono, PROFILED, type Pushed, pushedDigest } from "./monorepo-sides";
 import { writePnpmLock } from "./pnpm-lock";
 import { QUIET } from "./bazel";
 
@@ -123,5 +123,5 @@ export function monorepoRulesJs(ctx: Ctx, m: Mono): Promise<MonoRulesJs> {
 export async function rulesJsPush(m: Mono, w: MonoRulesJs): Promise<Pushed> {
   changeLibrary(w.ws, m.src, m.next());
   const r = await run(m, w.ws, ["run", ...QUIET, "//x:etl_push"]);
-  return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`) };
+  return { ms: r.ms, digest: changedDigest(w.ws, r.stdout, `${m.reg.host}/mono/etl`) };
 }

@@ -219,6 +219,9 @@ export interface Pushed {
   parts?: Record<string, number>;
 }
 
+/** The last digest each workspace's change pushed (changedDigest). */
+const lastPushed = new Map<string, string>();
+
 /** The digest in the last line `etl_push` printed (`REPOSITORY@sha256:…`). */
 export function pushedDigest(stdout: string, repository: string): string {
   const ref = stdout.trim().split("\n").pop() ?? "";
@@ -227,11 +230,23 @@ export function pushedDigest(stdout: string, repository: string): string {
   return digest!;
 }
 
+/**
+ * pushedDigest of a push after a one-line change in workspace `ws`, checked to differ from the one before it there
+ * (every change writes a new value): a sample that pushed the old image measured a build that missed the change.
+ */
+export function changedDigest(ws: string, stdout: string, repository: string): string {
+  const digest = pushedDigest(stdout, repository);
+  const before = lastPushed.get(`${ws} ${repository}`);
+  check(digest !== before, `a one-line change in ${ws} pushed a new image to ${repository}, not ${digest} again`);
+  lastPushed.set(`${ws} ${repository}`, digest);
+  return digest;
+}
+
 /** One-line change, then `bazel run //x:etl_push` with `flags` (e.g. a strategy). */
 export async function bazelPush(m: Mono, flags: string[] = [], quiet = QUIET): Promise<Pushed & { stderr: string }> {
   changeLibrary(join(m.ws, m.pkg), m.src, m.next());
   const r = await bazelOk(m.ws, ["run", ...quiet, ...flags, label(m, "x:etl_push")]);
-  return { ms: r.ms, digest: pushedDigest(r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
+  return { ms: r.ms, digest: changedDigest(m.ws, r.stdout, `${m.reg.host}/mono/etl`), stderr: r.stderr };
 }
 
 /** One-line change, then `bazel run //x:etl_local`; checks the program printed the changed value. */
