@@ -303,9 +303,16 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
     ctx.actions.run(
         executable = ctx.executable._node,
         arguments = [ctx.file._tsc_worker.path, args],
-        inputs = depset(inputs + ts_srcs + passthrough + snapshot, transitive = [dep_inputs, compiler.types_node]),
-        # Tools are part of a worker's key: a new compiler or runner starts new workers.
-        tools = depset([ctx.file._tsc_worker] + ctx.files._tsc_runner, transitive = [compiler.typescript]),
+        # The compiler is an input, not a tool: tools are part of a worker's key, and Bazel 7 keeps one idle worker
+        # per mnemonic on a small machine, killing another key's to start its own, so targets compiled by two
+        # compilers (5.9 and a target's own 7) started a new worker, and lost every kept program, at each switch
+        # (issue #75 item 3: P9's two speeds on 7.7.1). One worker serves every compiler: it keeps each one's state,
+        # loads a compiler whose files changed again (tsc_program_cache.js), and Bazel restarts it for a new runner.
+        inputs = depset(
+            inputs + ts_srcs + passthrough + snapshot,
+            transitive = [dep_inputs, compiler.types_node, compiler.typescript],
+        ),
+        tools = [ctx.file._tsc_worker] + ctx.files._tsc_runner,
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),

@@ -102,7 +102,9 @@ function compile(argv, inputs) {
   if (compiler.native) return compileNative({ ...compiler, native: compiler.native }, o, inputs);
   const ts = loadTypescript(/** @type {string} */ (compiler.api), inputs);
   const projectAbs = path.resolve(o.project);
-  const state = inputs ? targetState(projectAbs) : undefined;
+  const compilerAbs = path.resolve(/** @type {string} */ (compiler.api));
+  // Per target and compiler: one worker serves every compiler (ts_compile_action.bzl), and a program is its own's.
+  const state = inputs ? targetState(`${compilerAbs}\0${projectAbs}`) : undefined;
   const view = inputs ? inputView(inputs) : undefined;
   // The compile's node_modules (tsc_compilers.js nodeModulesAt): its paths lead into the deps' trees.
   const { sys, digestOf } = viewSys(ts, view, (dirExists) => nodeModulesAt(o.nodeModules, dirExists));
@@ -146,7 +148,7 @@ function compile(argv, inputs) {
   const snapshot = state ? undefined : preloaded();
   // Parsed in the snapshot: the same path, text and parse options only (the header).
   if (snapshot && snapshot.ts === ts) useSnapshot(host, options, snapshot);
-  if (state) shareSources(host, options, digestOf);
+  if (state) shareSources(host, options, digestOf, compilerAbs);
 
   const expected = new Set(o.expect.map((p) => path.resolve(p)));
   /** @type {Map<string, string>} */

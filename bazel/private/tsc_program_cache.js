@@ -56,9 +56,9 @@ function parseKey(options, languageVersion) {
 }
 
 /**
- * The compiler at `p`, loaded once per content: `inputs` (worker mode) gives its digest (Bazel lists tools among a
- * request's inputs), else its file identity (device, inode, size, times). A compiler replaced at the same path (the
- * rules' typescript upgraded while a worker lives: Bazel 4.2.3 keeps its workers when their tools change) is loaded
+ * The compiler at `p`, loaded once per content: `inputs` (worker mode) gives its digest (the compiler is an input of
+ * TsCompile, not a tool: one worker serves every compiler of a workspace), else its file identity (device, inode,
+ * size, times). A compiler replaced at the same path (the rules' typescript upgraded while a worker lives) is loaded
  * again, and every program and parsed file made by the old one is dropped.
  * @param {string} p @param {Map<string, string> | undefined} inputs
  * @returns {any}
@@ -104,15 +104,15 @@ const states = new Map();
 const MAX_STATES = 32;
 const MAX_HEAP = Number(process.env.PIPELINE_TSC_WORKER_MAX_HEAP_MB || 1536) * 1024 * 1024;
 
-/** The state of the target whose generated tsconfig is `project` (absolute), made most recently used. */
-function targetState(/** @type {string} */ project) {
-  const state = states.get(project) ?? new TargetState();
-  states.delete(project);
-  states.set(project, state);
+/** The state of the target `key` (its compiler's and generated tsconfig's absolute paths), made most recently used. */
+function targetState(/** @type {string} */ key) {
+  const state = states.get(key) ?? new TargetState();
+  states.delete(key);
+  states.set(key, state);
   return state;
 }
 
-/** Parsed source files shared by every target of this worker (lib.d.ts and @types/node are the bulk), by path. */
+/** Parsed source files shared by every target of this worker (lib.d.ts and @types/node are the bulk), by compiler and path. */
 /** @type {Map<string, { key: string, sf: any }>} */
 const sharedSources = new Map();
 
@@ -145,11 +145,13 @@ function useSnapshot(host, options, snapshot) {
 }
 
 /**
- * Makes `host` share parsed files with every compile of this worker, under their input digest (`digestOf`) and the
- * options that change parsing, and version each file by its digest (what the builder program compares).
- * @param {any} host @param {any} options @param {(p: string) => string | undefined} digestOf
+ * Makes `host` share parsed files with every compile of this worker by the same compiler (`compiler`: its
+ * typescript.js; one worker serves every compiler, and a file parsed by one is no other's), under their input digest
+ * (`digestOf`) and the options that change parsing, and version each file by its digest (what the builder program
+ * compares).
+ * @param {any} host @param {any} options @param {(p: string) => string | undefined} digestOf @param {string} compiler
  */
-function shareSources(host, options, digestOf) {
+function shareSources(host, options, digestOf, compiler) {
   /** @type {GetSourceFile} */
   const original = host.getSourceFile.bind(host);
   /** @type {GetSourceFile} */
@@ -158,13 +160,13 @@ function shareSources(host, options, digestOf) {
     const digest = digestOf(abs) ?? "";
     // What parsing depends on: the content, and the options that change how a file is parsed.
     const key = `${digest}|${parseKey(options, languageVersion)}`;
-    const hit = sharedSources.get(abs);
+    const hit = sharedSources.get(`${compiler}\0${abs}`);
     if (hit && hit.key === key && !shouldCreate) return hit.sf;
     const sf = original(fileName, languageVersion, onError, shouldCreate);
     if (sf) {
       // The builder program compares versions to find what changed: the input's digest, else the text's hash.
       sf.version = digest || require("node:crypto").createHash("sha256").update(sf.text).digest("hex");
-      sharedSources.set(abs, { key, sf });
+      sharedSources.set(`${compiler}\0${abs}`, { key, sf });
     }
     return sf;
   };

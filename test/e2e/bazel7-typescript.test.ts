@@ -13,7 +13,7 @@
  */
 import { appBuild } from "../fixtures/lockfile-app";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -71,6 +71,32 @@ afterAll(async () => {
 
 const bin = (rel: string) => readFileSync(join(ws, "bazel-bin", rel), "utf8");
 
+/** The tsc workers (tsc_worker.js --persistent_worker) of the Bazel server of workspace `dir`: their process ids. */
+function tscWorkersOf(dir: string): string[] {
+  const cmdline = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    } catch {
+      return [];
+    }
+  };
+  const parent = (pid: string) => {
+    try {
+      return /^\d+ \(.*\) \S+ (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1] ?? "";
+    } catch {
+      return "";
+    }
+  };
+  return readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      const c = cmdline(pid);
+      return c.some((a) => a.endsWith("tsc_worker.js")) && c.includes("--persistent_worker");
+    })
+    .filter((pid) => cmdline(parent(pid)).some((a) => a.includes(dir)))
+    .sort();
+}
+
 describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", () => {
   test("pipeline.config(typescript = ...): ES modules with TypeScript 7; the target's TypeScript 6 gives CommonJS", async () => {
     const r = await bazel7(ws, ["build", "--noenable_workspace", "//lib", "//app:app_app", "//app:six"]);
@@ -98,6 +124,34 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", ()
     const img = runLayoutImage(join(ws, "bazel-bin", "app", "app_image"));
     expect(img.code, img.stderr).toBe(0);
     expect(img.stdout).toContain("esm: 43 from an ES module");
+  });
+
+  test("a TypeScript 6 target and the TypeScript 7 ones share one tsc worker: switching between them starts none (issue #75)", async () => {
+    // Bazel 7 keeps one idle worker per mnemonic here and killed the other compiler's to start its own, so every switch
+    // compiled from nothing; the compiler is now an input of TsCompile, not part of the worker's key.
+    const build = async (target: string) => {
+      const r = await bazel7(ws, ["build", "--noenable_workspace", target]);
+      expect(r.code, failure(`build ${target}`, r)).toBe(0);
+      return tscWorkersOf(ws);
+    };
+    await build("//app:six");
+    // The workers the build before this test started (one, or more where compiles ran at once).
+    const pids = await build("//lib");
+    expect(pids.length).toBeGreaterThan(0);
+    for (let i = 0; i < 2; i++) {
+      writeFileSync(
+        join(ws, "app", "six.ts"),
+        `import { sep } from "node:path";\nexport const six: string = sep + "${i}";\n`,
+      );
+      expect(await build("//app:six")).toEqual(pids);
+      writeFileSync(
+        join(ws, "lib", "math.ts"),
+        `export function double(n: number): number {\n  return n * 2 + ${i};\n}\n`,
+      );
+      expect(await build("//lib")).toEqual(pids);
+    }
+    expect(bin("app/six.js")).toContain('path_1.sep + "1"');
+    expect(bin("lib/math.js")).toContain("n * 2 + 1");
   });
 
   test("another user's node_modules and package.json in TMPDIR: neither the worker nor the sandbox sees them", async () => {

@@ -283,6 +283,55 @@ describe("TypeScript 7's incremental state in a worker", () => {
   });
 });
 
+describe("one worker, every compiler (ts_compile_action.bzl: the compiler is an input, not part of the worker's key)", () => {
+  test("5.9 and 6.0 compile the same target in turn in one worker: each answers as its one-shot, keeps a program of its own, and no parsed file crosses over", async () => {
+    // The same sources and config, compiled by two compilers in turn (as two targets on two compilers share
+    // @types/node's files): a program or parsed file of one compiler given to the other would answer wrongly or crash.
+    const files = { "pkg/main.ts": CJS_MAIN, "pkg/other.ts": "export const y = 2;\n" };
+    const p = project("one-worker", MAJORS["5.9"], files);
+    const args = (major: "5.9" | "6.0") => p.args.map((a) => (a === MAJORS["5.9"] ? MAJORS[major] : a));
+    const out = () => readFileSync(join(p.dir, "out", "pkg", "main.js"), "utf8");
+    const oneShots: Record<string, string> = {};
+    for (const major of ["5.9", "6.0"] as const) {
+      const r = await oneShot(WORKER, p.dir, args(major));
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      oneShots[major] = out();
+    }
+    // What Bazel lists in a request: the target's files, the compiler's (its lib files and typescript.js), Node's types.
+    const under = (dir: string): string[] =>
+      readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .map((f) => join(dir, f))
+        .filter((f) => statSync(f).isFile());
+    const types = [...under(join(TYPES_ROOT, "node")), ...under(join(REPO_ROOT, "node_modules", "undici-types"))];
+    const compilerFiles = (major: "5.9" | "6.0") =>
+      under(join(MAJORS[major], "lib")).filter((f) => /\/lib\.[^/]*\.d\.ts$|\/typescript\.js$/.test(f));
+    const target = ["out/pkg/app.tsconfig.json", "pkg/main.ts", "pkg/other.ts", "out/lib/index.d.ts", DEFAULTS];
+    const inputs = (major: "5.9" | "6.0") => [...target, ...types, ...compilerFiles(major)];
+    const w = new WorkerProcess(WORKER, p.dir, { PIPELINE_TSC_WORKER_STATS: "1" });
+    try {
+      for (let round = 0; round < 2; round++)
+        for (const major of ["5.9", "6.0"] as const) {
+          const r = await w.request(args(major), inputs(major));
+          expect(r.exitCode, r.output).toBe(0);
+          expect(out()).toBe(oneShots[major]);
+          // Two targets' states after the first request of each: one per compiler, neither evicting the other.
+          if (round === 1) expect(r.output).toMatch(/tsc_worker: 2 targets in memory/);
+        }
+      // A type error through each compiler after both were warm: each reports it itself.
+      writeFileSync(join(p.dir, "pkg", "other.ts"), "export const y: string = 2;\n");
+      for (const major of ["5.9", "6.0"] as const) {
+        const r = await w.request(args(major), inputs(major));
+        expect(r.exitCode).toBe(1);
+        expect(r.output).toMatch(
+          /^pkg\/other\.ts\(1,14\): error TS2322: Type 'number' is not assignable to type 'string'/m,
+        );
+      }
+    } finally {
+      w.stop();
+    }
+  });
+});
+
 describe("TypeScript 7's threads (--@rules_pipeline//bazel:tsc_threads)", () => {
   test("one thread by default (the one CPU Bazel counts for the action); `--threads=compiler` leaves tsc its own; the same output", async () => {
     // The real typescript 7.0.2 and its native tsc, reached through a script that writes down its arguments.
