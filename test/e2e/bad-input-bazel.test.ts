@@ -99,8 +99,8 @@ beforeAll(() => {
   writePackage("bad/entry_list", pipelineCall("entry_list", { entry: '["main.ts"]' }));
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

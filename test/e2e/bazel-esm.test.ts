@@ -92,7 +92,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

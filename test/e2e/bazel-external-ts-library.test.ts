@@ -36,8 +36,8 @@ ts_library(
   });
 });
 
-afterAll(() => {
-  if (ws) discard(ws);
+afterAll(async () => {
+  if (ws) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

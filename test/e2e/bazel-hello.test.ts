@@ -41,8 +41,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  borrowed?.release();
-  if (ws2) discard(ws2);
+  await borrowed?.release();
+  if (ws2) await discard(ws2);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

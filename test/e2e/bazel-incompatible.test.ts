@@ -24,8 +24,8 @@ beforeAll(() => {
   writeFileSync(join(ws, "sanity", "BUILD.bazel"), 'filegroup(name = "empty", srcs = glob(["none/*"]))\n');
 });
 
-afterAll(() => {
-  if (ws) discard(ws);
+afterAll(async () => {
+  if (ws) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -75,7 +75,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await podman("rmi", "--all", "--force");
   if (service) {
     service.kill("SIGTERM");

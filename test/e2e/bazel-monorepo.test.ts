@@ -48,7 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  discard(ws);
+  await discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

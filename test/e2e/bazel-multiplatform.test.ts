@@ -101,7 +101,7 @@ pipeline(name = "bad", entry = "main.ts", registry = "localhost:5000", repositor
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

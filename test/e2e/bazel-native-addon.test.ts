@@ -77,7 +77,7 @@ afterAll(async () => {
     rmSync(join(ws, ".bazelversion"), { force: true });
     await shutdown7(ws, { expunge: true }).catch(() => undefined);
   }
-  if (ws) discard(ws);
+  if (ws) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

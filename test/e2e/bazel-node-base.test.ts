@@ -247,7 +247,7 @@ pipeline_node_base(name = "no_libatomic", base = "@pipeline-host-node//image", n
 }, 900_000);
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -60,8 +60,8 @@ beforeAll(() => {
   weirdPackage(ws);
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   execFileSync("rm", ["-rf", tmp]);
 });
 

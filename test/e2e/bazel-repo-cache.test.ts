@@ -206,7 +206,7 @@ const cleanups: (() => void)[] = [];
 
 afterAll(async () => {
   for (const ws of sevens) await shutdown7(ws, { expunge: true });
-  for (const w of all.filter((x) => !sevens.includes(x.ws))) discard(w.ws);
+  for (const w of all.filter((x) => !sevens.includes(x.ws))) await discard(w.ws);
   for (const c of cleanups) c();
   spawnSync("chmod", ["-R", "u+w", tmp]);
   rmSync(tmp, { recursive: true, force: true });

@@ -102,8 +102,8 @@ names_probe = rule(implementation = _impl, attrs = {"names": attr.string_list(),
   );
 });
 
-afterAll(() => {
-  if (ws) discard(ws);
+afterAll(async () => {
+  if (ws) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -122,7 +122,7 @@ ${pipeline("runs", "@node_shallow//image")}`,
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

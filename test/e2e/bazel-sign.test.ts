@@ -85,7 +85,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  if (ws) discard(ws, STARTUP);
+  if (ws) await discard(ws, STARTUP);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

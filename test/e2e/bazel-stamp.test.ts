@@ -75,7 +75,7 @@ pipeline(
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  if (ws) await discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -45,8 +45,8 @@ beforeAll(() => {
   writeFileSync(join(ws, "WORKSPACE"), workspace);
 });
 
-afterAll(() => {
-  if (ws) discard(ws);
+afterAll(async () => {
+  if (ws) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

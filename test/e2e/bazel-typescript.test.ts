@@ -24,8 +24,8 @@ const ws = join(tmp, "ws");
 
 beforeAll(() => writeEsmWorkspace(ws, "workspace"));
 
-afterAll(() => {
-  discard(ws);
+afterAll(async () => {
+  await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -58,7 +58,7 @@ console.log([a, b, c].join(", "));
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  if (ws) await discard(ws);
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -226,10 +226,10 @@ afterAll(async () => {
   const errors: unknown[] = [];
   // Temporary workspaces: their output bases go too (clean --expunge also stops the servers).
   await shutdown7(ws, { expunge: true }).catch((e) => errors.push(e));
-  discard(ws);
+  await discard(ws);
   if (existsSync(ws2)) {
     await shutdown7(ws2, { expunge: true }).catch((e) => errors.push(e));
-    discard(ws2);
+    await discard(ws2);
   }
   await reg?.stop();
   await cache?.stop();
@@ -247,7 +247,7 @@ describe("README's MODULE.bazel on Bazel 7.7.1", () => {
     const archive4 = /-XX:SharedArchiveFile=(\S+)/.exec(process.env.JAVA_TOOL_OPTIONS ?? "")?.[1];
     const maps4 =
       archive4 && existsSync(archive4) ? serverMaps((await bazel(ws, ["info", "server_pid"])).stdout) : undefined;
-    shutdown(ws); // one Bazel server at a time on this 2-core machine
+    await shutdown(ws); // one Bazel server at a time on this 2-core machine
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     if (maps4 !== undefined) expect(maps4, `the Bazel 4.2.3 server's mappings name ${archive4}`).toContain(archive4);
     digest4 = builtDigest();
@@ -621,7 +621,7 @@ describe("a remote cache shared by two checkouts", () => {
       ],
       { DOCKER_CONFIG: dockerConfig },
     );
-    shutdown(ws2);
+    await shutdown(ws2);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     expect(push.code, push.stderr.slice(-4000)).toBe(0);
     expect(push.stdout.trim().split("\n").pop()).toBe(`${repo}@${digest4}`);

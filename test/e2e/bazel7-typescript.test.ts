@@ -65,7 +65,7 @@ use_repo(pipeline, "pnpm_deps")
 
 afterAll(async () => {
   await shutdown7(ws, { expunge: true });
-  discard(ws);
+  await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

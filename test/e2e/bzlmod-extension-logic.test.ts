@@ -116,8 +116,8 @@ beforeAll(async () => {
   results = JSON.parse(readFileSync(join(ws, "bazel-bin", "scenarios.json"), "utf8"));
 });
 
-afterAll(() => {
-  discard(ws);
+afterAll(async () => {
+  await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -22,8 +22,8 @@ beforeAll(() => {
   ws = borrowed.ws;
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -237,7 +237,7 @@ suite(
   (ws, startup, args) => bazel(ws, args, {}, [...startup, jvmTmpArg]),
   tmp4,
   async (ws, obs) => {
-    for (const ob of obs) discard(ws, [`--output_base=${ob}`, jvmTmpArg]);
+    for (const ob of obs) await discard(ws, [`--output_base=${ob}`, jvmTmpArg]);
   },
 );
 

@@ -64,7 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await git?.stop();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });

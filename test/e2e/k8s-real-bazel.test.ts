@@ -115,7 +115,7 @@ beforeAll(async () => {
 }, BUILD_WAIT_MS);
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  if (ws) await discard(ws);
   try {
     // Its namespaces and its registry's hosts.toml.
     if (cluster) expect(await cluster.release()).toEqual([]);

@@ -164,7 +164,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  if (ws) discard(ws);
+  if (ws) await discard(ws);
   await server?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -161,8 +161,8 @@ beforeAll(async () => {
   }
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

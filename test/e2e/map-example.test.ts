@@ -24,8 +24,8 @@ beforeAll(() => {
   ws = borrowed.ws;
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

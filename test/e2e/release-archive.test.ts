@@ -79,8 +79,8 @@ beforeAll(() => {
   writeFileSync(join(ws, ".bazelversion"), "4\n");
 });
 
-afterAll(() => {
-  if (existsSync(join(ws, "WORKSPACE"))) discard(ws);
+afterAll(async () => {
+  if (existsSync(join(ws, "WORKSPACE"))) await discard(ws);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -69,7 +69,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  borrowed?.release();
+  await borrowed?.release();
   await reg?.stop();
   await dev?.cleanup();
   rmSync(tmp, { recursive: true, force: true });

@@ -248,8 +248,8 @@ expect_failure_test(name = "wrong_message_test", target_under_test = ":bad", con
   );
 });
 
-afterAll(() => {
-  borrowed?.release();
+afterAll(async () => {
+  await borrowed?.release();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -36,8 +36,8 @@ const outputBase = join(tmp, "ob");
 const seed = process.env.PIPELINE_FUZZ_SEED ? Number(process.env.PIPELINE_FUZZ_SEED) : 2044376;
 const steps = process.env.PIPELINE_FUZZ_STEPS ? Number(process.env.PIPELINE_FUZZ_STEPS) : 12;
 
-afterAll(() => {
-  discard(ws, [`--output_base=${outputBase}`]);
+afterAll(async () => {
+  await discard(ws, [`--output_base=${outputBase}`]);
   rmSync(tmp, { recursive: true, force: true });
 });
 

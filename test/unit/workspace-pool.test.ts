@@ -24,7 +24,7 @@ import { borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 const tmp = mkdtempSync(join(tmpdir(), "rp-unit-pool-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-test("one borrower per workspace; a returned one comes back as makeConsumerWorkspace makes it", () => {
+test("one borrower per workspace; a returned one comes back as makeConsumerWorkspace makes it", async () => {
   const pool = join(tmp, "pool");
   const a = borrowConsumerWorkspace("", pool);
   const b = borrowConsumerWorkspace("", pool);
@@ -38,7 +38,7 @@ test("one borrower per workspace; a returned one comes back as makeConsumerWorks
   writeFileSync(join(a.ws, "bad/rules/BUILD.bazel"), "");
   writeFileSync(join(a.ws, ".bazelrc"), "build --nothing\n");
   symlinkSync(tmp, join(a.ws, "bazel-bin"));
-  a.release();
+  await a.release();
 
   const c = borrowConsumerWorkspace("", pool);
   expect(c.ws).toBe(a.ws);
@@ -48,26 +48,26 @@ test("one borrower per workspace; a returned one comes back as makeConsumerWorks
   expect(readFileSync(join(c.ws, ".bazelrc"), "utf8")).toContain("--incompatible_strict_action_env");
   expect(readFileSync(join(c.ws, "WORKSPACE"), "utf8")).toContain('local_repository(name = "rules_pipeline"');
   expect(lstatSync(join(c.ws, "bazel-bin")).isSymbolicLink()).toBe(true);
-  b.release();
-  c.release();
+  await b.release();
+  await c.release();
   expect(existsSync(join(pool, "slot-0.lock"))).toBe(false);
 });
 
-test("a borrower's WORKSPACE lines are its own: the next borrower of the slot gets its own, not the last one's", () => {
+test("a borrower's WORKSPACE lines are its own: the next borrower of the slot gets its own, not the last one's", async () => {
   const pool = join(tmp, "extra");
   const extra = 'local_repository(name = "shared_ts", path = "/nowhere")\n';
   const a = borrowConsumerWorkspace(extra, pool);
   const workspace = join(a.ws, "WORKSPACE");
   expect(readFileSync(workspace, "utf8").endsWith(`\n${extra}`)).toBe(true);
-  a.release();
+  await a.release();
   const b = borrowConsumerWorkspace("", pool);
   expect(b.ws).toBe(a.ws);
   expect(readFileSync(workspace, "utf8")).not.toContain("shared_ts");
   expect(readFileSync(workspace, "utf8")).toContain('local_repository(name = "rules_pipeline"');
-  b.release();
+  await b.release();
 });
 
-test("a lock whose holder is gone is taken over; a live holder's is not", () => {
+test("a lock whose holder is gone is taken over; a live holder's is not", async () => {
   const pool = join(tmp, "locks");
   mkdirSync(pool);
   const gone = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });
@@ -78,7 +78,7 @@ test("a lock whose holder is gone is taken over; a live holder's is not", () => 
   expect(taken.ws).toBe(join(pool, "slot-0", "ws"));
   const next = borrowConsumerWorkspace("", pool);
   expect(next.ws).toBe(join(pool, "slot-2", "ws"));
-  taken.release();
-  next.release();
+  await taken.release();
+  await next.release();
   expect(readFileSync(join(pool, "slot-1.lock"), "utf8")).toContain('"pid":1');
 });
