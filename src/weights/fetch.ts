@@ -27,7 +27,8 @@ import { DEFAULT_LIMITS, ensureFreeSpace, formatSize, type LayerLimits } from ".
 import { unpackLayers } from "../layer/unpack";
 import { RegistryClient } from "../registry/client";
 import { transferRateOf } from "../registry/transfer-rate";
-import { downloadProgress, type ProgressSink, silentProgress } from "../registry/progress";
+import { type ProgressSink, silentProgress } from "../registry/progress";
+import { openRemote } from "../registry/pull";
 import {
   type BlobLayerPlan,
   blobTitle,
@@ -78,7 +79,7 @@ export async function resolveModel(ref: Reference, opts: FetchOptions): Promise<
   return { client, ref, digest: fetched.digest, manifestBytes: fetched.bytes, plan };
 }
 
-/** A blob streamed from the registry (verified by the client) with progress reported. */
+/** A blob streamed from the registry (verified by the client) with progress reported, as a pull streams a layer. */
 function openBlob(
   client: RegistryClient,
   repository: string,
@@ -86,8 +87,7 @@ function openBlob(
   label: string,
   progress: ProgressSink,
 ): Readable {
-  const p = downloadProgress(progress, desc, label);
-  const src = p.ended(client.openBlob(repository, desc.digest, desc.size, p.onBytes));
+  const src = openRemote(client, repository, desc, label, progress);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   src.on("error", (e) => out.destroy(e));
   out.on("close", () => src.destroy());
