@@ -198,7 +198,8 @@ export function changeLibrary(root: string, src: MonorepoSources, n: number): nu
   return 60 + n;
 }
 
-function write(root: string, rel: string, text: string): void {
+/** Writes `text` at `rel` under `root`, making its directories. */
+export function write(root: string, rel: string, text: string): void {
   mkdirSync(dirname(join(root, rel)), { recursive: true });
   writeFileSync(join(root, rel), text);
 }

@@ -10,13 +10,14 @@
  * drops TypeScript 7's incremental state when a config changed). Wall time is the ratio; the machine's busy CPU over
  * each build (/proc/stat) is in the notes. The emitted files of the two sides are checked equal.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { bazelOk } from "../lib/bazel";
 import { check, type Ctx, versus } from "../lib/context";
 import { stat } from "../lib/measure";
 import { monorepo, PROFILED } from "../lib/monorepo-sides";
 import { monorepoTs7 } from "../lib/monorepo-ts7";
+import { write } from "../lib/monorepo";
 import type { Row } from "../lib/report";
 import { rounds } from "../lib/rounds";
 import { TS7_LABEL } from "../lib/ts7-lockfile";
@@ -45,11 +46,6 @@ export function step${k}<T extends Item${k}>(items: readonly T[]): T[] {
 export const summary${k} = (items: readonly Item${k}[]): { count: number; total: number } =>
   items.reduce((acc, i) => ({ count: acc.count + 1, total: acc.total + i.n }), { count: 0, total: 0 });
 ${chained}`;
-}
-
-function write(root: string, rel: string, text: string): void {
-  mkdirSync(dirname(join(root, rel)), { recursive: true });
-  writeFileSync(join(root, rel), text);
 }
 
 /** Machine-wide busy CPU so far (all cores), in seconds: /proc/stat's first line without idle and iowait. */

@@ -31,27 +31,32 @@ interface PlanSlice {
 
 const HEX = /^[0-9a-f]{64}$/;
 
-/** Stores each index's slice, then the header naming them; resolves to the header's digest (the plan's name). */
-export async function storePlan(store: ObjectStore, plan: MapPlan): Promise<string> {
-  const slices: string[] = [];
-  for (const [from, to] of plan.chunks) {
-    const slice: PlanSlice = { items: plan.items.slice(from, to), indices: plan.indices.slice(from, to) };
-    const bytes = Buffer.from(JSON.stringify(slice));
-    const hex = sha256Hex(bytes);
-    await store.put(blobKey(hex), bytes);
-    slices.push(hex);
-  }
+/** A blob as stored: its digest (hex) and bytes. */
+export interface PlanBlob {
+  hex: string;
+  bytes: Buffer;
+}
+
+/**
+ * The blobs `plan` is stored as: one slice per index, and the header naming them (its digest is the plan's name). The
+ * caller stores the slices before the header, so that a stored header never names a missing slice.
+ */
+export function planBlobs(plan: MapPlan): { slices: PlanBlob[]; header: PlanBlob } {
+  const blob = (value: unknown): PlanBlob => {
+    const bytes = Buffer.from(JSON.stringify(value));
+    return { hex: sha256Hex(bytes), bytes };
+  };
+  const slices = plan.chunks.map(([from, to]) =>
+    blob({ items: plan.items.slice(from, to), indices: plan.indices.slice(from, to) } satisfies PlanSlice),
+  );
   const { code, task, timeoutMs, maxValueBytes } = plan;
-  const header: PlanHeader = { v: 2, code, task, timeoutMs, maxValueBytes, slices };
-  const bytes = Buffer.from(JSON.stringify(header));
-  const hex = sha256Hex(bytes);
-  await store.put(blobKey(hex), bytes);
-  return hex;
+  const header: PlanHeader = { v: 2, code, task, timeoutMs, maxValueBytes, slices: slices.map((s) => s.hex) };
+  return { slices, header: blob(header) };
 }
 
 /**
  * The plan of index `chunk` alone, as runChunk takes it (its items as the plan's one chunk, numbered 0), read from the
- * plan `planHex`. A blob that is missing, does not have its digest or is not what storePlan writes is an error naming
+ * plan `planHex`. A blob that is missing, does not have its digest or is not what planBlobs makes is an error naming
  * it; an index past the plan's is one too.
  */
 export async function readPlanChunk(store: ObjectStore, planHex: string, chunk: number): Promise<MapPlan> {

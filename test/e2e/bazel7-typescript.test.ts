@@ -17,6 +17,7 @@ import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { procStat } from "../../src/process/owner";
 import { discard, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { SHARED_TMP_SIDES, writeEsmWorkspace, writeSharedTmp } from "../fixtures/esm-workspace";
@@ -80,20 +81,13 @@ function tscWorkersOf(dir: string): string[] {
       return [];
     }
   };
-  const parent = (pid: string) => {
-    try {
-      return /^\d+ \(.*\) \S+ (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1] ?? "";
-    } catch {
-      return "";
-    }
-  };
   return readdirSync("/proc")
     .filter((pid) => /^\d+$/.test(pid))
     .filter((pid) => {
       const c = cmdline(pid);
       return c.some((a) => a.endsWith("tsc_worker.js")) && c.includes("--persistent_worker");
     })
-    .filter((pid) => cmdline(parent(pid)).some((a) => a.includes(dir)))
+    .filter((pid) => cmdline(String(procStat(Number(pid))?.ppid)).some((a) => a.includes(dir)))
     .sort();
 }
 
