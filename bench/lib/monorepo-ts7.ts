@@ -7,12 +7,13 @@
  * (bench/lib/monorepo-bazel7.ts monorepo7Ts7). And P10's peer with the same compiler: the native `tsc` run by hand
  * on a copy of the plain npm project.
  */
+import { spawn } from "node:child_process";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAquery, summarizeProfile } from "./bazel-actions";
 import { bazelOk } from "./bazel";
 import { check, type Ctx } from "./context";
-import { runOk, stat, type Stat } from "./measure";
+import { runOk, sleep, stat, type Stat } from "./measure";
 import { changeLibrary, PEER_TSCONFIG, TS7_PKG } from "./monorepo";
 import { bazelLocal, label, type Mono, PROFILED, pushedDigest, timed } from "./monorepo-sides";
 import { compilesWithTs7, TS7_NATIVE, TSC7 } from "./ts7-lockfile";
@@ -118,4 +119,75 @@ export async function tsc7AndRun(m: Mono, dir: string): Promise<{ ms: number; pa
     `P10 (TypeScript 7): the hand-compiled program runs the change (expected ${expected}, got ${out.trim().slice(0, 200)})`,
   );
   return t;
+}
+
+/** The library's own project in the TypeScript 7 peer: //util and //lib, as //lib's TsCompile sees them. */
+const LIB_PROJECT = "tsconfig.lib.json";
+
+function writeLibProject(dir: string): void {
+  const project = {
+    extends: "./tsconfig.json",
+    compilerOptions: { outDir: "dist-lib", tsBuildInfoFile: "dist-lib/.tsbuildinfo" },
+    include: ["util/**/*.ts", "lib/**/*.ts"],
+  };
+  writeFileSync(join(dir, LIB_PROJECT), JSON.stringify(project, null, 2) + "\n");
+}
+
+/**
+ * The floor under a one-shot TypeScript 7 TsCompile of //lib: the native tsc run by hand (no Bazel, no worker, no tree
+ * of links) on the peer's //util and //lib after the same one-line change, `--incremental` from its own .tsbuildinfo
+ * and `--singleThreaded`, as the worker runs it. `n` samples after one warm-up compile.
+ */
+export async function tscLibByHand(m: Mono, dir: string, n: number): Promise<Stat> {
+  writeLibProject(dir);
+  await runOk(TSC7, ["-p", LIB_PROJECT, "--singleThreaded"], { cwd: dir });
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    changeLibrary(dir, m.src, m.next());
+    samples.push((await runOk(TSC7, ["-p", LIB_PROJECT, "--singleThreaded"], { cwd: dir })).ms);
+  }
+  return stat(samples);
+}
+
+/**
+ * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, from the
+ * one-line change to its "Found N errors" line, or undefined when it did not notice the change within `waitMs` (7.0.2
+ * watches no directory within two levels of `/`: a project at /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints
+ * "no watchable ancestor"; the bench's projects are deeper). `n` changes, each given `waitMs`.
+ */
+export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: number): Promise<number[] | undefined> {
+  writeLibProject(dir);
+  const child = spawn(
+    TSC7,
+    ["-p", LIB_PROJECT, "--watch", "--singleThreaded", "--preserveWatchOutput", "--pretty", "false"],
+    {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let said = "";
+  child.stdout.on("data", (d: Buffer) => {
+    said += d.toString();
+  });
+  child.stderr.resume();
+  const ended = (from: number) => said.slice(from).match(/Found \d+ errors?\. Watching for file changes/);
+  const until = async (from: number, ms: number) => {
+    for (const t = performance.now(); performance.now() - t < ms; await sleep(5)) if (ended(from)) return true;
+    return false;
+  };
+  try {
+    if (!(await until(0, 60_000)))
+      throw new Error(`tsc --watch in ${dir}: no first compile in 60 s: ${said.slice(-500)}`);
+    const samples: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const from = said.length;
+      const t = performance.now();
+      changeLibrary(dir, m.src, m.next());
+      if (!(await until(from, waitMs))) return undefined;
+      samples.push(performance.now() - t);
+    }
+    return samples;
+  } finally {
+    child.kill("SIGKILL");
+  }
 }

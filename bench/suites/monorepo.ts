@@ -40,7 +40,7 @@ import {
 import { bazel7Local, bazel7Push, monorepo7, monorepo7Ts7 } from "../lib/monorepo-bazel7";
 import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
 import { monorepoRulesImg, RULES_IMG_WHAT, rulesImgNotes, rulesImgPush } from "../lib/monorepo-rules-img";
-import { monorepoTs7, peerTs7, tsc7AndRun, tsCompileOfLib } from "../lib/monorepo-ts7";
+import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
 import { runOk, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
@@ -312,6 +312,10 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   if (warmup) for (const p of [parts, parts7]) p.dropFirst();
   // TsCompile of //lib alone, 5.9 in its worker against 7 run one-shot by the worker, from profiled runs (alternating).
   const tsc = await tsCompileOfLib(m, mt.m, ctx.smoke ? 1 : 5);
+  // Its floor: the native tsc run by hand on the same library after the same change; and what tsc --watch would give.
+  const byHand = await tscLibByHand(m, peer7Dir, ctx.smoke ? 1 : 5);
+  const watchWait = 10_000;
+  const watched = await tscWatchLatency(m, peer7Dir, ctx.smoke ? 1 : 3, watchWait);
   const where = await profiled(m, "p10", "//x:etl_local");
   // The floor under the TypeScript 7 rows: the same warm `bazel run //x:etl_local` with nothing changed (Bazel's
   // client and server, the up-to-date check, the program's run), no compile at all.
@@ -388,6 +392,16 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       target: "≤ 1.0",
       met: tsc.ts7.median / tsc.ts59.median <= 1,
       notes: `${tsc.ts7.n} profiled runs per compiler (//lib:lib and //ts7/lib:lib of the same workspace), alternating, after the rounds; Bazel's span of the action (the worker's request included)`,
+    }),
+    row({
+      id: "P10",
+      key: "P10-tscompile-ts7-floor",
+      what: `informational: the floor under a one-shot TypeScript 7 TsCompile — the native \`tsc\` 7.0.2 run by hand (no Bazel, no worker) on the peer's //util and //lib after the same one-line change, \`--incremental\` and \`--singleThreaded\` as the worker runs it, vs 5.9's TsCompile of //lib in its worker`,
+      ours: fmtMs(byHand),
+      peer: fmtMs(tsc.ts59),
+      ratio: byHand.median / tsc.ts59.median,
+      target: "—",
+      notes: `${byHand.n} samples after the profiled runs (5.9's are P10-tscompile-ts7's); the hand-run project compiles util's sources where the action reads its .d.ts. A ratio above 1.0 means P10-tscompile-ts7's target cannot be met by any one-shot compile: only a compiler that stays resident between requests could. TypeScript 7.0.2's \`tsc --watch\` on the same project, the change written, waited ${watchWait / 1000} s per change: ${watched ? `recompiled in ${fmtMs(stat(watched))}` : "did not notice the change (7.0.2 watches no directory within two levels of /; TS_WATCH_DEBUG=1 prints 'no watchable ancestor')"}: what a compiler resident between requests could give; its API (\`typescript/unstable/sync\`) checks but does not emit`,
     }),
   ];
 }
