@@ -6,16 +6,16 @@
     use_repo(pipeline, "npm", "pipeline-host-node", "pipeline-worker-base", "pipeline-worker-cuda")
 
 Thin on purpose: the decisions (duplicate and reserved names, root-only config, what the root module imports) are
-in private/extension_logic.bzl, which Bazel 4.2.3 tests with a fake module_ctx. Bazel >= 6 itself never ran this
+in private/repositories/extension_logic.bzl, which Bazel 4.2.3 tests with a fake module_ctx. Bazel >= 6 itself never ran this
 file on the project's machines.
 """
 
-load("//bazel/private:bases.bzl", "BASE_IMAGE_RULES")
-load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
-load("//bazel/private:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS", "metadata", "plan")
-load("//bazel/private:node_repo.bzl", "pipeline_node_repository")
-load("//bazel/private:npm_repo.bzl", "npm_dependencies")
-load("//bazel/private:tools_repo.bzl", "pipeline_tools_repository")
+load("//bazel/private/npm:npm_repo.bzl", "npm_dependencies")
+load("//bazel/private/repositories:bases.bzl", "BASE_IMAGE_RULES")
+load("//bazel/private/repositories:config_repo.bzl", "pipeline_config_repository")
+load("//bazel/private/repositories:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS", "metadata", "plan")
+load("//bazel/private/repositories:node_repo.bzl", "pipeline_node_repository")
+load("//bazel/private/repositories:tools_repo.bzl", "pipeline_tools_repository")
 
 _RULES = dict(BASE_IMAGE_RULES, **{
     "npm_dependencies": npm_dependencies,

@@ -4,10 +4,10 @@
     pipeline_dependencies()
 """
 
-load("//bazel/private:config_repo.bzl", "pipeline_config_repository")
-load("//bazel/private:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
-load("//bazel/private:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
-load("//bazel/private:tools_repo.bzl", "pipeline_tools_repository")
+load("//bazel/private/npm:npm_repo.bzl", _npm_dependencies = "npm_dependencies")
+load("//bazel/private/repositories:config_repo.bzl", "pipeline_config_repository")
+load("//bazel/private/repositories:node_repo.bzl", _pipeline_node_repository = "pipeline_node_repository")
+load("//bazel/private/repositories:tools_repo.bzl", "pipeline_tools_repository")
 
 npm_dependencies = _npm_dependencies
 pipeline_node_repository = _pipeline_node_repository

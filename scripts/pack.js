@@ -64,11 +64,11 @@ function sourceVersion() {
  * `pipeline.js`, the command: a small loader (tools/pipeline-loader.ts) that runs `pipeline-main.js`, the CLI's
  * bundle, whose second file `pipeline-main.lazy.js` (the commands) it has loaded with a V8 code cache in the user's
  * cache directory (src/cli/lazy-bundle.ts, src/cli/code-cache.ts). Built by the Bazel rules' bundler
- * (bazel/private/esbuild_bundle.js, as `//:pipeline_cli`): the same split, `import()` turned into `require()`.
+ * (bazel/private/bundle/esbuild_bundle.js, as `//:pipeline_cli`): the same split, `import()` turned into `require()`.
  * @param {string} stage
  */
 function buildCli(stage) {
-  const bundler = path.join(ROOT, "bazel", "private", "esbuild_bundle.js");
+  const bundler = path.join(ROOT, "bazel", "private", "bundle", "esbuild_bundle.js");
   const main = path.join(stage, "pipeline-main.js");
   run(process.execPath, [
     bundler,
@@ -106,7 +106,7 @@ function buildCliWithRuntime(stage) {
 function buildRuntime(stage) {
   mkdirSync(stage, { recursive: true });
   run(process.execPath, [
-    path.join(ROOT, "bazel", "private", "ts_transpile.js"),
+    path.join(ROOT, "bazel", "private", "typescript", "ts_transpile.js"),
     path.join(ROOT, "node_modules", "typescript", "lib", "typescript.js"),
     ...readdirSync(path.join(ROOT, "src", "runtime"))
       .filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"))

@@ -8,7 +8,7 @@
 #                                               plus prebuilt/: the rules' own tools built from REF's sources (the
 #                                               CLI's bundle, its loader, the launchers' preload, the runtime
 #                                               library, the packages commands load lazily, one file each), which
-#                                               the rules use instead of building them (bazel/private/prebuilt.bzl,
+#                                               the rules use instead of building them (bazel/private/bundle/prebuilt.bzl,
 #                                               tools_repo.bzl): a consumer never fetches @rules_pipeline_tools_npm.
 #   dist/release/rules_pipeline-vX.Y.Z.tar.gz.sha256
 # and prints the snippets for WORKSPACE (http_archive) and MODULE.bazel (bazel_dep + archive_override).
@@ -59,7 +59,7 @@ url_base="${url_base:-file://$out}"
 
 # The tools, built from REF's files (not the working tree's) with this checkout's esbuild and TypeScript (the root
 # package-lock.json pins the versions bazel/npm_tools/package-lock.json has), as BUILD.bazel's targets and
-# bazel/private/tools_repo.bzl build them.
+# bazel/private/repositories/tools_repo.bzl build them.
 if [[ ! -f "$root/node_modules/esbuild/lib/main.js" || ! -f "$root/node_modules/typescript/lib/typescript.js" ]]; then
   echo "release.sh: $root/node_modules has no esbuild or typescript: run npm ci first (they build prebuilt/)" >&2
   exit 1
@@ -69,17 +69,17 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/tree" "$stage/prebuilt/runtime"
 git archive --format=tar "$commit" | tar -x -C "$stage/tree"
 ln -s "$root/node_modules" "$stage/tree/node_modules"
-# The commit's bazel/private/tools_repo.bzl's one-line list NAME, one string per line: the archive's tools are built
+# The commit's bazel/private/repositories/tools_repo.bzl's one-line list NAME, one string per line: the archive's tools are built
 # as that rule builds them in a checkout.
 tools_repo_list() {
-  sed -n "s/^$1 = \\[\\(.*\\)\\]\$/\\1/p" "$stage/tree/bazel/private/tools_repo.bzl" | tr ',' '\n' | tr -d '" '
+  sed -n "s/^$1 = \\[\\(.*\\)\\]\$/\\1/p" "$stage/tree/bazel/private/repositories/tools_repo.bzl" | tr ',' '\n' | tr -d '" '
 }
 # Left out of the bundles (_EXTERNAL), and the packages commands load lazily (_LAZY_PACKAGES), one file each, so that
 # the archive's @rules_pipeline_tools has every file it links.
 mapfile -t external_packages < <(tools_repo_list _EXTERNAL)
 mapfile -t lazy_packages < <(tools_repo_list _LAZY_PACKAGES)
 if ((${#external_packages[@]} == 0 || ${#lazy_packages[@]} == 0)); then
-  echo "release.sh: bazel/private/tools_repo.bzl at $commit lacks a one-line _EXTERNAL = [...] or _LAZY_PACKAGES = [...]" >&2
+  echo "release.sh: bazel/private/repositories/tools_repo.bzl at $commit lacks a one-line _EXTERNAL = [...] or _LAZY_PACKAGES = [...]" >&2
   exit 1
 fi
 external=()
@@ -96,12 +96,12 @@ for pkg in "${lazy_packages[@]}"; do
 done
 (
   cd "$stage/tree"
-  node bazel/private/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
+  node bazel/private/bundle/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
     --bundle tools/pipeline.ts "$stage/prebuilt/pipeline_cli.js" --lazy "$stage/prebuilt/pipeline_cli.lazy.js" src/cli/lazy-bundle.ts "${external[@]}" \
     --bundle tools/bundle-loader.ts "$stage/prebuilt/pipeline_loader.js" "${external[@]}" \
     --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
     "${modules[@]}" \
-    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/worker_protocol.js --input bazel/private/npm_guard.js
+    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/typescript/worker_protocol.js --input bazel/private/npm/npm_guard.js
   # Every file of the runtime library (index.ts, the map worker's), one run for all (BUILD.bazel transpiles each).
   runtime_args=()
   for src in src/runtime/*.ts; do
@@ -109,7 +109,7 @@ done
     stem="$(basename "$src" .ts)"
     runtime_args+=("$src" "$stage/prebuilt/runtime/$stem.js" "$stage/prebuilt/runtime/$stem.d.ts")
   done
-  node bazel/private/ts_transpile.js node_modules/typescript/lib/typescript.js "${runtime_args[@]}"
+  node bazel/private/typescript/ts_transpile.js node_modules/typescript/lib/typescript.js "${runtime_args[@]}"
 )
 runtime_files=()
 for f in "$stage/prebuilt/runtime/"*; do runtime_files+=(--add-file="$f"); done

@@ -7,7 +7,7 @@
 #
 # Needs root and the chroot (scripts/bazel7.sh setup: its packages include bazel-stardoc and bazel-java-tools). The
 # docs are built in a temporary module depending on this checkout (local_path_override): `starlark_doc_extract` reads
-# each public file and every .bzl file of bazel/ and bazel/private/ it loads, stardoc's renderer (a java_binary
+# each public file and every .bzl file of bazel/ and bazel/private/'s rooms it loads, stardoc's renderer (a java_binary
 # around Debian's prebuilt jar) writes markdown. Offline, as Debian's README.Debian for bazel-java-tools says: its
 # java_tools replace the repositories rules_java would download, the chroot's JDK is the runtime, and a java_toolchain
 # on that JDK replaces the default one (whose javac runtime is a downloaded remotejdk). Its Bazel server is stopped and
@@ -66,7 +66,7 @@ EOF
   echo 'default_java_toolchain(name = "local_java", java_runtime = "@rules_java//toolchains:current_java_runtime", source_version = "21", target_version = "21")'
   echo
   echo 'filegroup(name = "bzl", srcs = ['
-  (cd "$REPO" && for f in bazel/*.bzl bazel/private/*.bzl; do echo "    \"@rules_pipeline//$(dirname "$f"):$(basename "$f")\","; done)
+  (cd "$REPO" && for f in bazel/*.bzl bazel/private/*/*.bzl; do echo "    \"@rules_pipeline//$(dirname "$f"):$(basename "$f")\","; done)
   echo '])'
   for name in "${ENTRIES[@]}"; do
     echo "stardoc(name = \"$name\", input = \"@rules_pipeline//bazel:$name.bzl\", out = \"$name.md\", deps = [\":bzl\"])"

@@ -100,7 +100,7 @@ background() {
 
 phase "set-up: install-deps" bash scripts/install-deps.sh # foreground: apt may ask sudo for a password
 
-# The repository cache (bazel/private/repo_cache.bzl) the test runs share, as a user's builds share theirs: kept
+# The repository cache (bazel/private/repositories/repo_cache.bzl) the test runs share, as a user's builds share theirs: kept
 # between runs, so a warm run restores the consumer workspaces' npm trees and the rules' tools instead of running npm ci
 # and esbuild again (a CI-like run, 2026-11-28: 99 npm ci runs in repository rules, 343 of its 2,607 busy core-s). An
 # entry's key is everything its fetch reads (the lockfile, npm's version and configuration, the rules' own sources:
@@ -209,7 +209,7 @@ checks() {
   # tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
   # product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
   phase typecheck "$@" npx tsc -p tsconfig.test.json || rc=1
-  # The JavaScript the rules run inside users' builds (bazel/private/*.js, checkJs): a program of its own, as in
+  # The JavaScript the rules run inside users' builds (bazel/private/*/*.js, checkJs): a program of its own, as in
   # `npm run typecheck`.
   phase "typecheck: bazel/private" "$@" npx tsc -p bazel/private/tsconfig.json || rc=1
   echo "== format and lint (biome ci; npm run format fixes what it can)" >&2

@@ -1,5 +1,5 @@
 /**
- * How the rules' launchers run the `pipeline` CLI (bazel/private/launcher.bzl, cli_binary.bzl):
+ * How the rules' launchers run the `pipeline` CLI (bazel/private/pipeline/launcher.bzl, cli_binary.bzl):
  * `node pipeline_loader.js pipeline_cli.js <command> ...` runs the bundle and has its second file, the commands
  * (pipeline_cli.lazy.js, src/cli/lazy-bundle.ts), loaded with a V8 code cache (src/cli/code-cache.ts), as the npm
  * package's `pipeline` command does (tools/pipeline-loader.ts). The bundle then sees the command line

@@ -214,7 +214,7 @@ export async function p13(ctx: Ctx): Promise<Row[]> {
   );
   const release = releaseWorkspace(m);
   const off = () => bazelEnv({ PIPELINE_REPO_CACHE: "off" });
-  // The issue's route: the release archive, the repository cache off (bazel/private/repo_cache.bzl), so npm ci of
+  // The issue's route: the release archive, the repository cache off (bazel/private/repositories/repo_cache.bzl), so npm ci of
   // the workspace's lockfile (the native addon compiled) and of the rules' own compiler runs, nothing of ours is
   // compiled or bundled. Smoke runs (in every test run) keep the cache: the same code path with one variable less
   // (test/e2e/bazel-repo-cache.test.ts checks what it turns off), and ~10 s of the test run's CPU less.

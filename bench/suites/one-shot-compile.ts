@@ -1,6 +1,6 @@
 /**
  * P17: a one-shot TypeScript compile, as TsCompile runs where workers do not (remote execution, the sandboxed
- * strategy): bazel/private/tsc_worker.js started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`,
+ * strategy): bazel/private/typescript/tsc_worker.js started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`,
  * tsc_snapshot.js) against the same without it, and against `tsc -p` (what a ruleset running the TypeScript CLI per
  * target runs). One 5-file library using Node's types, the rules' compiler options, in alternating rounds; the same
  * working directory and relative paths as the actions. CPU time (user + system, /usr/bin/time) is the ratio; wall
@@ -16,7 +16,7 @@ import { fmtMs, type Row } from "../lib/report";
 import { RULES_COMPILER_OPTIONS } from "../../test/fixtures/rules-tsconfig";
 
 const ROOT = resolve(__dirname, "..", "..", "..", "..");
-const PRIVATE = join(ROOT, "bazel", "private");
+const PRIVATE = join(ROOT, "bazel", "private", "typescript");
 // Node's own environment: NODE_OPTIONS with V8 flags would make Node refuse the snapshot.
 const { NODE_OPTIONS: _, ...ENV } = process.env;
 

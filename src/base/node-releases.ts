@@ -1,6 +1,6 @@
 /**
  * Node's release lines and when each one ends: the one table the rules read to say that a Node is past its end of life
- * (the host-node base warns at fetch time: src/cli/commands/base.ts, bazel/private/host_node_base_repo.bzl). Taken from
+ * (the host-node base warns at fetch time: src/cli/commands/base.ts, bazel/private/repositories/host_node_base_repo.bzl). Taken from
  * the Node.js Release Working Group's schedule (github.com/nodejs/Release, schedule.json, as of 2026-07-02); when it
  * moves, this table is what changes (src/base/node-releases.test.ts keeps it ordered and complete).
  */

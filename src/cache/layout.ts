@@ -20,7 +20,7 @@
  *   bases/host-node-<hex>  host-node base layouts keyed by what they hold (src/base/host-node-cache.ts), never
  *                    written after the rename that publishes them; `pipeline base host-node` (the base repository
  *                    rule, in every new output base) copies them out;
- *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repo_cache.bzl and .js write them; `npm`,
+ *   repos/<kind>-<hex>  Bazel repository contents (bazel/private/repositories/repo_cache.bzl and .js write them; `npm`,
  *                    `tools`), never written after the rename that publishes them; a restore sets the entry's
  *                    modification time (its last use);
  *   podman/, docker/ the engines' own stores and scratch (src/container/engine-cli.ts);

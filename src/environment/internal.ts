@@ -6,44 +6,44 @@ import type { EnvVarDoc } from "./entry";
 
 export const INTERNAL_VARIABLES = {
   PIPELINE_RUNFILES_DIR: {
-    setBy: "every launcher (`bazel/private/launcher.bzl`, `write_launcher`)",
+    setBy: "every launcher (`bazel/private/pipeline/launcher.bzl`, `write_launcher`)",
     readBy: "`src/launch/runfiles.ts`",
     format: "an absolute directory path (the target's runfiles)",
     meaning: "Where the launcher's runfiles are, so Node finds the built files whatever the working directory.",
   },
   PIPELINE_LAUNCH_CONFIG: {
-    setBy: "the `_local`, `_binary` and NAME launchers (`bazel/private/launch.bzl`)",
+    setBy: "the `_local`, `_binary` and NAME launchers (`bazel/private/pipeline/launch.bzl`)",
     readBy: "`tools/preload.ts` (through `src/launch/env.ts`)",
     format: "a file path (the launch config JSON, `src/launch/config.ts` checks it)",
     meaning: "The launch config the preload reads to set the image variables; removed before the launch script runs.",
   },
   PIPELINE_CLI_NODE: {
-    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    setBy: "every launcher (`bazel/private/pipeline/launcher.bzl`)",
     readBy: "`src/runtime/index.ts` (runInContainer, runOnKubernetes), the launcher itself",
     format: "an absolute path to a node binary",
     meaning: "The Node the CLI runs with.",
   },
   PIPELINE_CLI: {
-    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    setBy: "every launcher (`bazel/private/pipeline/launcher.bzl`)",
     readBy: "`src/runtime/index.ts`, the launcher itself",
     format: "an absolute path (the CLI's bundle)",
     meaning: "The CLI a launch script's runInContainer and runOnKubernetes start.",
   },
   PIPELINE_CLI_LOADER: {
-    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    setBy: "every launcher (`bazel/private/pipeline/launcher.bzl`)",
     readBy: "`src/runtime/index.ts`, the launcher itself",
     format: "an absolute path (`tools/bundle-loader.ts`'s bundle)",
     meaning: "Runs the CLI's bundle with the V8 code cache.",
   },
   PIPELINE_CLI_NODE_MODULES: {
-    setBy: "every launcher (`bazel/private/launcher.bzl`)",
+    setBy: "every launcher (`bazel/private/pipeline/launcher.bzl`)",
     readBy: "`src/runtime/index.ts` (handed on as PIPELINE_TOOLS_NODE_MODULES)",
     format: "an absolute directory path",
     meaning: "The npm packages the CLI loads lazily, for CLIs a launch script starts.",
   },
   PIPELINE_TOOLS_NODE_MODULES: {
     setBy:
-      "the CLI launchers (`bazel/private/cli_binary.bzl`, `bazel/private/launcher.bzl`), `bazel/private/repository_cli.bzl`, `src/runtime/index.ts`",
+      "the CLI launchers (`bazel/private/pipeline/cli_binary.bzl`, `bazel/private/pipeline/launcher.bzl`), `bazel/private/repositories/repository_cli.bzl`, `src/runtime/index.ts`",
     readBy: "`tools/pipeline.ts` (then removed from the environment)",
     format: "an absolute directory path",
     meaning: "The directory of the npm packages the CLI loads lazily (the AWS SDK, the Kubernetes client).",
@@ -146,14 +146,14 @@ export const INTERNAL_VARIABLES = {
   },
   PIPELINE_TSC_WORKER_MAX_HEAP_MB: {
     setBy: "users who tune the compile worker, with `--action_env` or `--worker_extra_flag`",
-    readBy: "`bazel/private/tsc_worker.js`",
+    readBy: "`bazel/private/typescript/tsc_worker.js`",
     format: "a whole number of MB (default 1536)",
     meaning: "The heap above which the persistent tsc worker evicts its least recently used targets.",
   },
   PIPELINE_TSC_WORKER_STATS: {
     setBy:
       "tests, in the environment of `tsc_worker.js` run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
-    readBy: "`bazel/private/tsc_worker.js`",
+    readBy: "`bazel/private/typescript/tsc_worker.js`",
     format: "1, or unset",
     meaning:
       "The tsc worker reports its targets in memory and heap after each request; a one-shot compile started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`), what it took from it.",

@@ -28,7 +28,7 @@ export const USER_VARIABLES = {
   PIPELINE_CACHE_DIR: {
     setBy: "users",
     readBy:
-      "`src/cache/layout.ts` (the CLI and the launchers); `bazel/private/repo_cache.bzl` documents why repositories do not follow it",
+      "`src/cache/layout.ts` (the CLI and the launchers); `bazel/private/repositories/repo_cache.bzl` documents why repositories do not follow it",
     format: "a directory path",
     meaning:
       "The local cache root (images, root filesystems, models, the CLI's code cache); default $XDG_CACHE_HOME/rules_pipeline or ~/.cache/rules_pipeline.",
@@ -145,26 +145,26 @@ export const USER_VARIABLES = {
   },
   PIPELINE_NODE: {
     setBy: "users, with `--repo_env=PIPELINE_NODE=/path/to/node`",
-    readBy: "`bazel/private/node_repo.bzl` (at fetch time)",
+    readBy: "`bazel/private/repositories/node_repo.bzl` (at fetch time)",
     format: "an absolute path to a node binary",
     meaning: "The Node the rules' actions and launchers use when no `node` label or `node_path` is given.",
   },
   PIPELINE_BASE_MIRROR: {
     setBy: "users, with `--repo_env=PIPELINE_BASE_MIRROR=HOST[:PORT]`",
-    readBy: "`bazel/private/repository_cli.bzl` (base image repositories, at fetch time)",
+    readBy: "`bazel/private/repositories/repository_cli.bzl` (base image repositories, at fetch time)",
     format: "a registry host[:port]",
     meaning: "Pulls base images from this mirror or pull-through cache instead of their registry (like `mirror`).",
   },
   PIPELINE_REPO_CACHE: {
     setBy: "users, with `--repo_env` (`scripts/test.sh` sets one per test run)",
-    readBy: "`bazel/private/repo_cache.bzl`",
+    readBy: "`bazel/private/repositories/repo_cache.bzl`",
     format: "an absolute directory path, or off",
     meaning:
       "The repository cache `npm_repo.bzl` and `tools_repo.bzl` share across output bases; off rebuilds each time.",
   },
   PIPELINE_REPO_CACHE_MAX_SIZE: {
     setBy: "users, with `--repo_env`",
-    readBy: "`bazel/private/repo_cache.bzl`, `bazel/private/repo_cache.js`",
+    readBy: "`bazel/private/repositories/repo_cache.bzl`, `bazel/private/repositories/repo_cache.js`",
     format: "a size such as 10GiB; 0: no limit",
     meaning: "The repository cache is kept under this size by removing the least recently used entries.",
   },

@@ -10,7 +10,7 @@ export const ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name";
 export const ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest";
 
 /**
- * The image rule's settings, as bazel/private/image_config.bzl writes them (`pipeline image --config`): each of its
+ * The image rule's settings, as bazel/private/image/image_config.bzl writes them (`pipeline image --config`): each of its
  * IMAGE_CONFIG_ATTRS under its camelCase name, and os/architecture. A new attribute there is a new field here.
  */
 export interface ImageSettings {

@@ -29,7 +29,7 @@ describe("pushTarget", () => {
 const tmp = mkdtempSync(join(tmpdir(), "rp-launch-config-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** What bazel/private/launcher.bzl `launch_config` writes for a stamped, signed `pipeline_push`. */
+/** What bazel/private/pipeline/launcher.bzl `launch_config` writes for a stamped, signed `pipeline_push`. */
 const GOOD = {
   label: "//app:hello_push",
   mode: "push",

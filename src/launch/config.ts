@@ -5,7 +5,7 @@ import { readNamedFileSync } from "../named-file";
 import { type Digest, parseDigest } from "../oci/digest";
 import { bool, checkJson, choice, dict, type Infer, list, obj, str } from "../schema/validators";
 
-/** A path relative to the runfiles root as bazel/private/tools.bzl `rlocation` writes it: `<repository>/<path>`. */
+/** A path relative to the runfiles root as bazel/private/common/tools.bzl `rlocation` writes it: `<repository>/<path>`. */
 function runfilesPathProblem(s: string): string | undefined {
   const ok =
     s !== "" &&
@@ -27,7 +27,7 @@ const LAUNCH_IMAGE = obj(
 );
 
 /**
- * The launch config bazel/private/launcher.bzl `launch_config` writes (paths runfiles-relative): every field checked,
+ * The launch config bazel/private/pipeline/launcher.bzl `launch_config` writes (paths runfiles-relative): every field checked,
  * none cast, an unknown one refused.
  */
 const LAUNCH_CONFIG = obj(

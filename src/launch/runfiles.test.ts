@@ -62,11 +62,11 @@ describe("runfile", () => {
   });
 });
 
-/** The launchers' bash `rl` (runfiles_root_snippet in bazel/private/tools.bzl, as written into every launcher), run in `dir`. */
+/** The launchers' bash `rl` (runfiles_root_snippet in bazel/private/common/tools.bzl, as written into every launcher), run in `dir`. */
 function bashRunfiles(dir: string, rels: string[]): string[] {
-  const bzl = readFileSync(join(__dirname, "../../bazel/private/tools.bzl"), "utf8");
+  const bzl = readFileSync(join(__dirname, "../../bazel/private/common/tools.bzl"), "utf8");
   const snippet = /def runfiles_root_snippet\(\):[\s\S]*?return """([\s\S]*?)"""/.exec(bzl)?.[1];
-  if (!snippet) throw new Error("bazel/private/tools.bzl: no runfiles_root_snippet");
+  if (!snippet) throw new Error("bazel/private/common/tools.bzl: no runfiles_root_snippet");
   const lines = rels.map((rel) => `rl _path ${JSON.stringify(rel)}; printf '%s\\n' "$_path"`);
   const r = spawnSync("bash", ["-c", ["set -euo pipefail", snippet, ...lines].join("\n")], {
     env: { ...process.env, RUNFILES_DIR: dir },

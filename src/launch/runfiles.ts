@@ -1,6 +1,6 @@
 /**
  * Runfiles paths (`<repository>/<path>`, as the launch config and the launchers write them) made absolute, the same
- * way the bash launchers do it (bazel/private/tools.bzl, `rl`): when the runfiles tree has a `_repo_mapping` file
+ * way the bash launchers do it (bazel/private/common/tools.bzl, `rl`): when the runfiles tree has a `_repo_mapping` file
  * (Bazel 7+: lines `source_canonical,target_apparent,target_canonical`), the repository is looked up there by its
  * apparent name, the main repository's mapping (empty source) first; without one, or for a name it does not list,
  * the path is taken as it is (Bazel 4-6, or a name that is already canonical).
@@ -57,7 +57,7 @@ export function runfile(dir: string, rel: string): string {
 
 /**
  * The name of a repository in the app tree (`/app/external/<name>` in the image, `external/<name>` in `_local`'s
- * runfiles): the same under every Bazel version. Mirrors `stable_repo_name` in bazel/private/app_layout.bzl.
+ * runfiles): the same under every Bazel version. Mirrors `stable_repo_name` in bazel/private/common/app_layout.bzl.
  * - a WORKSPACE repository (no `~` or `+`): its name;
  * - a module's repository (`foo~1.2.3` in Bazel 6, `foo~` in 7, `foo+` in 8): the module name, `foo`;
  * - a module extension's repository (`foo~1.2.3~ext~bar`, `foo~~ext~bar`, `foo++ext+bar`): its last part, `bar`.

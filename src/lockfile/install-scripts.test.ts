@@ -22,8 +22,8 @@ function tree(pkgs: Record<string, { scripts?: Record<string, string>; gyp?: boo
 }
 
 describe("install scripts in a --lockfile build", () => {
-  it("the known-harmless list is npm_dependencies' (bazel/private/install_scripts.bzl): one policy for both routes", () => {
-    const bzl = readFileSync(join(__dirname, "..", "..", "bazel", "private", "install_scripts.bzl"), "utf8");
+  it("the known-harmless list is npm_dependencies' (bazel/private/npm/install_scripts.bzl): one policy for both routes", () => {
+    const bzl = readFileSync(join(__dirname, "..", "..", "bazel", "private", "npm", "install_scripts.bzl"), "utf8");
     const m = /^HARMLESS_INSTALL_SCRIPTS = (\[.*\])$/m.exec(bzl);
     expect(m).not.toBeNull();
     expect(JSON.parse(m![1])).toEqual([...HARMLESS_INSTALL_SCRIPTS]);

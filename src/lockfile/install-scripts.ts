@@ -1,6 +1,6 @@
 /**
  * Install scripts in a `--lockfile` build, with the policy `npm_dependencies` has in Bazel
- * (bazel/private/npm_repo.bzl): `npm ci --ignore-scripts` never runs them; a package that has them (a
+ * (bazel/private/npm/npm_repo.bzl): `npm ci --ignore-scripts` never runs them; a package that has them (a
  * `preinstall`/`install`/`postinstall` script, a `binding.gyp`, or `hasInstallScript` in the lockfile) fails the
  * build naming it unless it is allowed (rebuilt offline with `npm rebuild NAMES --offline`, node-gyp compiling
  * from source; only `build/Release/*.node` is kept of its build directory), ignored (installed, scripts never

@@ -1,6 +1,6 @@
 /**
  * Which package manager a lockfile needs: the kind from the file name, the version from the text (an unsupported one
- * names the file and the version found), and the pins, which must be the ones bazel/private/package_managers.bzl has.
+ * names the file and the version found), and the pins, which must be the ones bazel/private/npm/package_managers.bzl has.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -121,7 +121,7 @@ describe("a yarn berry project's .yarnrc.yml", () => {
 
 describe("the pins", () => {
   test("are package_managers.bzl's (the Bazel rule and the CLI install with the same tools)", () => {
-    const bzl = readFileSync(join(REPO_ROOT, "bazel", "private", "package_managers.bzl"), "utf8");
+    const bzl = readFileSync(join(REPO_ROOT, "bazel", "private", "npm", "package_managers.bzl"), "utf8");
     const pins = Object.fromEntries(
       [
         ...bzl.matchAll(

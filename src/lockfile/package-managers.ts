@@ -1,6 +1,6 @@
 /**
  * Which package manager a lockfile needs, and that package manager, pinned: the same table as
- * bazel/private/package_managers.bzl (package-managers.test.ts checks they agree). The kind is the lockfile's file
+ * bazel/private/npm/package_managers.bzl (package-managers.test.ts checks they agree). The kind is the lockfile's file
  * name; its version is checked before anything is installed, so an unsupported one is an error naming the file and
  * the version found. pnpm and yarn are the npm registry's tarballs, downloaded once into the cache and checked against
  * the registry's integrity before use; npm is the one on PATH.

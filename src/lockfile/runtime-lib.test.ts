@@ -14,13 +14,13 @@ test("from sources, the runtime library is what the rules' TsTranspile program w
   const sources = readdirSync(join(REPO, "src", "runtime")).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"));
   expect(files.map((f) => f.name)).toEqual(sources.map((n) => n.replace(/\.ts$/, ".js")).sort());
   expect(files.map((f) => f.name)).toContain("map-worker.js");
-  // What `@rules_pipeline//:runtime_transpile` (and its siblings) run (bazel/private/ts_transpile.bzl), run here by hand.
+  // What `@rules_pipeline//:runtime_transpile` (and its siblings) run (bazel/private/typescript/ts_transpile.bzl), run here by hand.
   const dir = mkdtempSync(join(tmpdir(), "rp-runtime-lib-test-"));
   try {
     const r = spawnSync(
       process.execPath,
       [
-        join(REPO, "bazel", "private", "ts_transpile.js"),
+        join(REPO, "bazel", "private", "typescript", "ts_transpile.js"),
         require.resolve("typescript"),
         ...files.flatMap((f) => [
           join(REPO, "src", "runtime", f.name.replace(/\.js$/, ".ts")),

@@ -4,7 +4,7 @@
  * this module), or beside a bundled CLI (`runtime/index.js` in the npm package @rules_pipeline/cli, see
  * scripts/pack.js; `src/runtime/index.js` beside the prebuilt bundle of the release archive, or one directory up from
  * the bundle a checkout builds, in the runfiles of `@rules_pipeline//:pipeline` (js_bundle.bzl)); when running from
- * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile program (bazel/private/ts_transpile.js,
+ * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile program (bazel/private/typescript/ts_transpile.js,
  * what `@rules_pipeline//:runtime_transpile` runs), so the bytes are the ones Bazel puts in images.
  */
 import { spawnSync } from "node:child_process";
@@ -41,7 +41,7 @@ export function runtimeFiles(): RuntimeFile[] {
   const sources = join(__dirname, "..", "runtime");
   const ts = join(sources, "index.ts");
   // From sources: the rules' own TsTranspile program, so that tests run the bytes an image gets from Bazel.
-  const transpiler = join(__dirname, "..", "..", "bazel", "private", "ts_transpile.js");
+  const transpiler = join(__dirname, "..", "..", "bazel", "private", "typescript", "ts_transpile.js");
   if (existsSync(ts)) {
     if (!existsSync(transpiler))
       throw new PipelineError(

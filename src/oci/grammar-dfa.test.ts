@@ -1,5 +1,5 @@
 /**
- * The automata that bazel/private/grammar.bzl is generated from accept exactly what the CLI's patterns accept:
+ * The automata that bazel/private/common/grammar.bzl is generated from accept exactly what the CLI's patterns accept:
  * every string up to 4 characters over an alphabet with one character of each class that matters (and some that
  * never may), and 200,000 seeded random strings up to 24 characters.
  */

@@ -1,6 +1,6 @@
 /**
  * The grammars Starlark must check at analysis time (registry host, repository, platform part), as deterministic
- * finite automata: data that `bazel/private/grammar.bzl` is generated from, so the rules and the CLI cannot disagree
+ * finite automata: data that `bazel/private/common/grammar.bzl` is generated from, so the rules and the CLI cannot disagree
  * on what a valid value is (a `repository = "team/-app"` that passed analysis and failed at `bazel run`).
  *
  * Each automaton is proven equal to its pattern in grammar.ts and reference.ts by exhaustive and random tests

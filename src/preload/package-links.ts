@@ -17,7 +17,7 @@
  * are, so a path stays inside the runfiles tree and the app's own files keep their runfiles paths. Every module of a
  * rules_js package then has one path: its store path, from which its dependencies resolve as pnpm's layout intends.
  * Image layers need none of this: Node runs there without `--preserve-symlinks`, and the layer keeps rules_js's links as
- * symlinks (bazel/private/app_layout.bzl).
+ * symlinks (bazel/private/common/app_layout.bzl).
  *
  * ES modules: `import` (and `import()`, from a CommonJS module too) does not go through `Module._findPath`, so the
  * same rule comes from a resolve hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a

@@ -5,7 +5,7 @@
  * the launch config's `remoteCache`) streams the layers the registry lacks from there, checked against their digest
  * and size as they flow, never written to disk: `bazel run //pkg:NAME_push --remote_download_minimal` then downloads
  * manifests and configs, not layers (src/layout/remote.ts BAZEL_CACHE_SOURCE). gRPC caches are refused where the URL
- * is given (bazel/private/launcher.bzl); the URL carries no credentials (Bazel's `--remote_header` and credential
+ * is given (bazel/private/pipeline/launcher.bzl); the URL carries no credentials (Bazel's `--remote_header` and credential
  * helpers are not read: a cache that wants them answers 401, and the error says so).
  *
  * The cache is a server we do not run (or a proxy in front of it), held to the registry's rules (issue #72): its

@@ -1,4 +1,4 @@
-"""A fake `module_ctx` for testing bazel/private/extension_logic.bzl under Bazel 4.2.3, which has no bzlmod.
+"""A fake `module_ctx` for testing bazel/private/repositories/extension_logic.bzl under Bazel 4.2.3, which has no bzlmod.
 
 It has the fields the logic reads, in the shapes Bazel documents: `modules` (each `name`, `version`, `is_root`,
 `tags.npm`, `tags.config`), `getenv`/`os.environ`, and, depending on the simulated Bazel, `is_dev_dependency`,
@@ -7,7 +7,7 @@ It has the fields the logic reads, in the shapes Bazel documents: `modules` (eac
 
 # The test reaches into the private logic on purpose (it is what it tests):
 # buildifier: disable=bzl-visibility
-load("//bazel/private:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS")
+load("//bazel/private/repositories:extension_logic.bzl", "CONFIG_TAG_ATTRS", "NPM_TAG_ATTRS")
 
 def _tag(attr_names, kwargs, dev):
     fields = {}

@@ -1,4 +1,4 @@
-"""Runs bazel/private/extension_logic.bzl over fake module_ctx scenarios and writes the results as JSON.
+"""Runs bazel/private/repositories/extension_logic.bzl over fake module_ctx scenarios and writes the results as JSON.
 
 `bzlmod_scenarios(name, readme_npm = [...], module_dev_npm = [{...}])` makes `<name>.json`: one entry per scenario with
 `error`, `warnings`, `repos` ({rule, name, attrs} with labels as strings), `direct`, `direct_dev` and `metadata`
@@ -8,7 +8,7 @@ asserts on it; the npm names of the README's and of MODULE.bazel's snippets are 
 
 # The test reaches into the private logic on purpose (it is what it tests):
 # buildifier: disable=bzl-visibility
-load("//bazel/private:extension_logic.bzl", "metadata", "plan")
+load("//bazel/private/repositories:extension_logic.bzl", "metadata", "plan")
 load(":fake_module_ctx.bzl", "fake_config", "fake_module", "fake_module_ctx", "fake_npm")
 
 def _json_scalar(value):

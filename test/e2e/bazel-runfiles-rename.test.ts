@@ -88,7 +88,7 @@ names_probe(name = "clash", check = True, names = ["foo~1.2.3", "x~~ext~foo"], t
   );
   writeFileSync(
     join(ws, "rename", "probe.bzl"),
-    `load("@rules_pipeline//bazel/private:app_layout.bzl", "check_stable_repo_names", "stable_repo_name")
+    `load("@rules_pipeline//bazel/private/common:app_layout.bzl", "check_stable_repo_names", "stable_repo_name")
 
 def _impl(ctx):
     if ctx.attr.check:
@@ -215,7 +215,7 @@ describe("a launcher in a runfiles tree with Bazel 8's names (simulated)", () =>
   });
 });
 
-describe("stable repository names (bazel/private/app_layout.bzl)", () => {
+describe("stable repository names (bazel/private/common/app_layout.bzl)", () => {
   test("stable_repo_name maps Bazel 4-9 canonical names as src/launch/runfiles.ts does", async () => {
     const r = await bazel(ws, ["build", "//rename:names"]);
     expect(r.code, r.stderr).toBe(0);

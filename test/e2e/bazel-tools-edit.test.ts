@@ -124,7 +124,7 @@ describe("the rules' tools in a checkout", () => {
       const source = inputs.filter((i) => i.startsWith("external/rules_pipeline/src/"));
       expect(source).toHaveLength(1);
       expect(inputs.filter((i) => !i.includes("rules_pipeline_node/")).sort()).toEqual([
-        "external/rules_pipeline/bazel/private/ts_transpile.js",
+        "external/rules_pipeline/bazel/private/typescript/ts_transpile.js",
         source[0],
         "external/rules_pipeline_npm/node_modules/typescript/lib/typescript.js",
       ]);

@@ -1,5 +1,5 @@
 /**
- * Issue #12's module-extension check, run by Bazel 4.2.3 (which has no bzlmod): bazel/private/extension_logic.bzl,
+ * Issue #12's module-extension check, run by Bazel 4.2.3 (which has no bzlmod): bazel/private/repositories/extension_logic.bzl,
  * the decisions of the `pipeline` extension, is evaluated over fake module_ctx scenarios (test/bzlmod/) in a temporary
  * workspace that loads this checkout as @rules_pipeline; the driver writes the results as JSON and this file asserts on
  * them: root-only config, duplicate npm names (root wins; two non-root modules with different lockfiles fail naming
@@ -108,7 +108,7 @@ beforeAll(async () => {
   writeFileSync(
     join(ws, "WORKSPACE"),
     readFileSync(join(ws, "WORKSPACE"), "utf8") +
-      `\nload("@rules_pipeline//bazel/private:node_repo.bzl", "pipeline_node_repository")\n\npipeline_node_repository(name = "labelled_node", node = "//tools:node")\n`,
+      `\nload("@rules_pipeline//bazel/private/repositories:node_repo.bzl", "pipeline_node_repository")\n\npipeline_node_repository(name = "labelled_node", node = "//tools:node")\n`,
   );
   writeFileSync(join(ws, ".bazelversion"), "4\n");
   const r = await bazel(ws, ["build", "//:scenarios"]);
@@ -285,10 +285,10 @@ describe("the pipeline module extension's logic (fake module_ctx, Bazel 4.2.3)",
   test("the npm tag forwards every attribute of npm_dependencies", () => {
     expect(repo(results.omit_dev_forwarded, "npm")?.attrs).toMatchObject({ omit_dev: true });
     // `apparent_name` is not a tag attribute: the extension sets it from the tag's `name` (checked above).
-    const ruleAttrs = declaredAttrs("bazel/private/npm_repo.bzl", "npm_dependencies = repository_rule(").filter(
+    const ruleAttrs = declaredAttrs("bazel/private/npm/npm_repo.bzl", "npm_dependencies = repository_rule(").filter(
       (a) => a !== "node" && a !== "apparent_name",
     );
-    const tagAttrs = declaredAttrs("bazel/private/extension_logic.bzl", "NPM_TAG_ATTRS = {");
+    const tagAttrs = declaredAttrs("bazel/private/repositories/extension_logic.bzl", "NPM_TAG_ATTRS = {");
     expect(ruleAttrs).toContain("lockfile");
     expect(tagAttrs.filter((a) => a !== "name").sort()).toEqual(ruleAttrs.sort());
   });

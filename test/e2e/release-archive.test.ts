@@ -108,7 +108,7 @@ describe("the release archive (scripts/release.sh)", () => {
       "package.json",
       "tsconfig.json",
       "bazel/extensions.bzl",
-      "bazel/private/extension_logic.bzl",
+      "bazel/private/repositories/extension_logic.bzl",
       "bazel/npm/package-lock.json",
       "tools/pipeline.ts",
       "src/oci/digest.ts",

@@ -13,7 +13,7 @@ load("@rules_pipeline//bazel:pipeline.bzl", "PipelineAppInfo")
 
 # A stand-in for pipeline_image provides its provider, which is private to the rules.
 # buildifier: disable=bzl-visibility
-load("@rules_pipeline//bazel/private:providers.bzl", "PipelineImageInfo")
+load("@rules_pipeline//bazel/private/common:providers.bzl", "PipelineImageInfo")
 
 _allow_analysis_failures = analysis_test_transition(settings = {"//command_line_option:allow_analysis_failures": True})
 

@@ -8,6 +8,7 @@ import { describe, expect, test } from "vitest";
 
 const ROOT = join(__dirname, "..", "..");
 const MAP = readFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), "utf8");
+const PRIVATE = join(ROOT, "bazel", "private");
 
 /** Paths written in backquotes that look like repository paths (`src/x/`, `bazel/private/y.bzl`, `tools/z.ts`). */
 function namedPaths(): string[] {
@@ -30,9 +31,17 @@ describe("docs/ARCHITECTURE.md", () => {
     expect(rows, "the names table's rows (one a folder of src/, sorted)").toEqual([...folders].sort());
   });
 
-  test("names every file of bazel/private/ (rules and the programs their actions run)", () => {
-    const files = readdirSync(join(ROOT, "bazel", "private")).filter((n) => n.endsWith(".bzl") || n.endsWith(".js"));
-    const missing = files.filter((f) => !MAP.includes(`\`${f}\``) && !MAP.includes(`\`bazel/private/${f}\``));
+  test("names every room and file of bazel/private/ (rules and the programs their actions run)", () => {
+    const rooms = readdirSync(PRIVATE).filter((n) => statSync(join(PRIVATE, n)).isDirectory());
+    expect(rooms.length).toBeGreaterThan(5);
+    const missingRooms = rooms.filter((r) => !MAP.includes(`\`bazel/private/${r}/\``));
+    expect(missingRooms, "bazel/private rooms missing from the map").toEqual([]);
+    const files = rooms.flatMap((r) =>
+      readdirSync(join(PRIVATE, r))
+        .filter((n) => n.endsWith(".bzl") || n.endsWith(".js"))
+        .map((n) => [r, n]),
+    );
+    const missing = files.filter(([r, f]) => !MAP.includes(`\`${f}\``) && !MAP.includes(`\`bazel/private/${r}/${f}\``));
     expect(missing, "bazel/private files missing from the map").toEqual([]);
   });
 
@@ -47,9 +56,10 @@ describe("docs/ARCHITECTURE.md", () => {
     expect(paths.length).toBeGreaterThan(30);
     const gone = paths.filter((p) => !existsSync(join(ROOT, p.replace(/\*\*.*$/, ""))));
     expect(gone, "paths in the map that do not exist").toEqual([]);
-    // Bare file names in the bazel/private list, too.
+    // Bare file names in the bazel/private list, too: each in one of its rooms.
+    const rooms = readdirSync(PRIVATE).filter((n) => statSync(join(PRIVATE, n)).isDirectory());
     const bare = [...MAP.matchAll(/`([a-z_]+\.(?:bzl|js))`/g)].map((m) => m[1]);
-    const goneBare = bare.filter((f) => !existsSync(join(ROOT, "bazel", "private", f)));
+    const goneBare = bare.filter((f) => !rooms.some((r) => existsSync(join(PRIVATE, r, f))));
     expect(goneBare, "bazel/private files in the map that do not exist").toEqual([]);
   });
 });

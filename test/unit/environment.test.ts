@@ -1,6 +1,6 @@
 /**
  * The environment contract (src/environment/) lists every PIPELINE_* variable, and the files generated from it are
- * current: bazel/private/environment.bzl (the names Starlark uses) and docs/environment.md. This fails when a
+ * current: bazel/private/common/environment.bzl (the names Starlark uses) and docs/environment.md. This fails when a
  * PIPELINE_* name used in the checkout is not listed, when a listed one is used nowhere, when a path the catalogue
  * names does not exist, or when a generated file is stale. To regenerate after changing the catalogue:
  *   PIPELINE_UPDATE_GENERATED=1 npx vitest run --project unit test/unit/environment.test.ts
@@ -12,7 +12,7 @@ import { ENVIRONMENT_SECTIONS, ENVIRONMENT_VARIABLES, FAMILY } from "../../src/e
 import { REPO_ROOT } from "../fixtures/repo";
 import { namesUsed, sourceFiles } from "../fixtures/source-files";
 
-const BZL = "bazel/private/environment.bzl";
+const BZL = "bazel/private/common/environment.bzl";
 const DOC = "docs/environment.md";
 const NAME = /\bPIPELINE_[A-Z0-9_]+/g;
 const PREFIX = "PIPELINE_";
@@ -55,7 +55,7 @@ function renderDoc(): string {
     `<!-- ${GENERATED} -->`,
     "",
     "Every `PIPELINE_*` variable rules_pipeline sets or reads: who sets it, who reads it, what a value looks like.",
-    "Starlark takes the names from `bazel/private/environment.bzl`; both files come from `src/environment/`.",
+    "Starlark takes the names from `bazel/private/common/environment.bzl`; both files come from `src/environment/`.",
   ];
   for (const s of ENVIRONMENT_SECTIONS) {
     out.push(

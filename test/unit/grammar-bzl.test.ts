@@ -1,5 +1,5 @@
 /**
- * bazel/private/grammar.bzl is generated from src/oci/grammar-dfa.ts (whose automata equal the CLI's patterns,
+ * bazel/private/common/grammar.bzl is generated from src/oci/grammar-dfa.ts (whose automata equal the CLI's patterns,
  * grammar-dfa.test.ts): this fails when the file is not what the tables generate. To regenerate after changing them:
  *   PIPELINE_UPDATE_GENERATED=1 npx vitest run --project unit test/unit/grammar-bzl.test.ts
  */
@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { STARLARK_GRAMMARS, transitions, type Dfa } from "../../src/oci/grammar-dfa";
 
-const FILE = join(__dirname, "..", "..", "bazel", "private", "grammar.bzl");
+const FILE = join(__dirname, "..", "..", "bazel", "private", "common", "grammar.bzl");
 
 /** Characters with the same transitions from every state share a class: the tables stay small. */
 function starlarkTable(dfa: Dfa): string {
@@ -75,7 +75,7 @@ def _accepts(dfa, s):
   return parts.join("\n");
 }
 
-describe("bazel/private/grammar.bzl", () => {
+describe("bazel/private/common/grammar.bzl", () => {
   test("is what src/oci/grammar-dfa.ts generates", () => {
     const want = render();
     if (process.env.PIPELINE_UPDATE_GENERATED) writeFileSync(FILE, want);

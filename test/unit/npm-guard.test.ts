@@ -1,5 +1,5 @@
 /**
- * bazel/private/npm_guard.js: which yarn.lock entries yarn would prepare from source (refused unless allowed), and the
+ * bazel/private/npm/npm_guard.js: which yarn.lock entries yarn would prepare from source (refused unless allowed), and the
  * allow-list of package-manager configuration keys a repository may set. The real package managers meet it in
  * test/e2e/lockfile-hostile-repo.test.ts; here, every kind of source and key, and the command line npm_repo.bzl runs.
  */
@@ -14,9 +14,9 @@ import {
   GuardError,
   preparedFromSource,
   sourceProblem,
-} from "../../bazel/private/npm_guard";
+} from "../../bazel/private/npm/npm_guard";
 
-const GUARD = join(__dirname, "..", "..", "bazel", "private", "npm_guard.js");
+const GUARD = join(__dirname, "..", "..", "bazel", "private", "npm", "npm_guard.js");
 const REPO = join(__dirname, "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "rp-npm-guard-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -246,7 +246,7 @@ describe("filterConfig: an allow-list of keys", () => {
   });
 
   it("CONFIG_NAMES is npm_repo.bzl's list", () => {
-    const bzl = readFileSync(join(REPO, "bazel/private/npm_repo.bzl"), "utf8");
+    const bzl = readFileSync(join(REPO, "bazel/private/npm/npm_repo.bzl"), "utf8");
     const m = /^_CONFIG_NAMES = (\[.*\])$/m.exec(bzl);
     expect(m && JSON.parse(m[1])).toEqual(CONFIG_NAMES);
   });

@@ -1,5 +1,5 @@
 /**
- * bazel/private/outside_text.bzl is the Starlark twin of src/errors.ts's `outsideText` (#59 item 8): its table, read
+ * bazel/private/common/outside_text.bzl is the Starlark twin of src/errors.ts's `outsideText` (#59 item 8): its table, read
  * from the file and applied as Starlark applies it (to a process's output as Bazel holds it, one character per byte),
  * gives what `outsideText` gives for every character `outsideText` escapes.
  */
@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { outsideText } from "../../src/errors";
 
-const BZL = readFileSync(join(__dirname, "..", "..", "bazel", "private", "outside_text.bzl"), "latin1");
+const BZL = readFileSync(join(__dirname, "..", "..", "bazel", "private", "common", "outside_text.bzl"), "latin1");
 
 /** A Starlark string literal's value, one character per byte (octal and backslash escapes only: Bazel 4 has no others). */
 function starlark(literal: string): string {

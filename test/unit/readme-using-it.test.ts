@@ -27,14 +27,14 @@ describe("README's quick start", () => {
     expect(build).toMatch(/^ {4}base = "@pipeline-host-node\/\/image",/m);
     // "pulled from Docker Hub (`index.docker.io`)": the registry the worker bases are pinned to.
     expect(prose).toContain("pulled from Docker Hub (`index.docker.io`)");
-    const bases = read("bazel/private/bases.bzl");
+    const bases = read("bazel/private/repositories/bases.bzl");
     expect(bases).toMatch(/^WORKER_BASE = struct\(registry = "index\.docker\.io"/m);
     expect(bases).toMatch(/^WORKER_CUDA = struct\(registry = "index\.docker\.io"/m);
     // The three ways to name a mirror exist.
-    expect(read("bazel/private/extension_logic.bzl")).toMatch(/"base_mirror": attr\.string\(/);
+    expect(read("bazel/private/repositories/extension_logic.bzl")).toMatch(/"base_mirror": attr\.string\(/);
     expect(read("bazel/pipeline.bzl")).toMatch(/^def base_images\(mirror = None\b/m);
-    expect(read("bazel/private/repository_cli.bzl")).toMatch(/PULL_ENVIRON = \[[^\]]*ENV\.BASE_MIRROR\b/);
-    expect(read("bazel/private/environment.bzl")).toMatch(/^ {4}BASE_MIRROR = "PIPELINE_BASE_MIRROR",$/m);
+    expect(read("bazel/private/repositories/repository_cli.bzl")).toMatch(/PULL_ENVIRON = \[[^\]]*ENV\.BASE_MIRROR\b/);
+    expect(read("bazel/private/common/environment.bzl")).toMatch(/^ {4}BASE_MIRROR = "PIPELINE_BASE_MIRROR",$/m);
   });
 
   // Skipped where there is no Debian Bazel (the file is what the claim is about).

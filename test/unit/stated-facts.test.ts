@@ -1,7 +1,7 @@
 /**
  * Facts the project states in more than one place, kept equal by this test rather than by a sentence (issue #76 item
  * 4): the supported TypeScript range (what the compile accepts, its error message, README, docs/typescript.md,
- * docs/ARCHITECTURE.md), the package-manager pins (bazel/private/package_managers.bzl's, which
+ * docs/ARCHITECTURE.md), the package-manager pins (bazel/private/npm/package_managers.bzl's, which
  * src/lockfile/package-managers.test.ts keeps equal to the CLI's, and the versions docs/npm.md and docs/rules.md name),
  * and the three package.json files users get (the repository's, packages/cli's and packages/runtime's: one version,
  * src/version.ts's; one Node floor, MIN_NODE_LINE; the CLI's dependencies at the ranges the repository builds with).
@@ -22,7 +22,7 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-stated-facts-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the supported TypeScript range", () => {
-  const compilers = createRequire(__filename)(join(REPO_ROOT, "bazel", "private", "tsc_compilers.js")) as {
+  const compilers = createRequire(__filename)(join(REPO_ROOT, "bazel", "private", "typescript", "tsc_compilers.js")) as {
     SUPPORTED: string;
     compilerAt(dir: string, label: string): { version: string };
   };
@@ -61,7 +61,7 @@ describe("the supported TypeScript range", () => {
 
 describe("the package-manager pins", () => {
   test("package_managers.bzl pins what the CLI pins, and docs/npm.md and docs/rules.md name those versions", () => {
-    const bzl = read("bazel/private/package_managers.bzl");
+    const bzl = read("bazel/private/npm/package_managers.bzl");
     const pinned = Object.fromEntries(
       [...bzl.matchAll(/"([a-z-]+)": struct\(\s*version = "([^"]+)"/g)].map((x) => [x[1], x[2]]),
     );

@@ -1,8 +1,8 @@
 /**
- * bazel/private/ts_transpile.js, the TsTranspile action of `@rules_pipeline//:runtime_transpile`, turns the runtime
+ * bazel/private/typescript/ts_transpile.js, the TsTranspile action of `@rules_pipeline//:runtime_transpile`, turns the runtime
  * library into `.js` and `.d.ts` file by file, with no program. Its bytes go into every image, so they must be the
  * bytes a full tsc compile of the same file gives with the options TsCompile uses for a target without a tsconfig
- * (bazel/private/ts_compile_action.bzl): otherwise every image digest would change behind the user's back. The real
+ * (bazel/private/typescript/ts_compile_action.bzl): otherwise every image digest would change behind the user's back. The real
  * compiler (the repository's dev dependency) on the real file.
  */
 import { spawnSync } from "node:child_process";
@@ -13,7 +13,7 @@ import ts from "typescript";
 import { afterAll, describe, expect, test } from "vitest";
 
 const ROOT = join(__dirname, "..", "..");
-const TRANSPILER = join(ROOT, "bazel", "private", "ts_transpile.js");
+const TRANSPILER = join(ROOT, "bazel", "private", "typescript", "ts_transpile.js");
 const TYPESCRIPT = join(ROOT, "node_modules", "typescript", "lib", "typescript.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-transpile-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

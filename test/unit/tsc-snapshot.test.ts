@@ -1,5 +1,5 @@
 /**
- * The compiler snapshot of one-shot compiles (bazel/private/tsc_snapshot.js, tsc_worker.js `--snapshot`), with the
+ * The compiler snapshot of one-shot compiles (bazel/private/typescript/tsc_snapshot.js, tsc_worker.js `--snapshot`), with the
  * checkout's TypeScript and a copy of @types/node, as the TsSnapshot and TsCompile actions run them: each in a
  * directory of its own (a sandbox), where the packages are symlinks to one tree and are named by the same relative
  * paths:
@@ -29,7 +29,7 @@ import { REPO_ROOT } from "../fixtures/repo";
 import { RULES_COMPILER_OPTIONS } from "../fixtures/rules-tsconfig";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-unit-tsc-snapshot-"));
-const PRIVATE = join(REPO_ROOT, "bazel", "private");
+const PRIVATE = join(REPO_ROOT, "bazel", "private", "typescript");
 const TYPESCRIPT = "node_modules/typescript/lib/typescript.js";
 /** Where the snapshot is made and where the compiles run: two "sandboxes" over one tree of packages. */
 const MADE = join(tmp, "made");

@@ -1,5 +1,5 @@
 /**
- * bazel/private/tsc_worker.js, the TsCompile action's program, outside Bazel: the one-shot mode, and the persistent
+ * bazel/private/typescript/tsc_worker.js, the TsCompile action's program, outside Bazel: the one-shot mode, and the persistent
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
@@ -20,7 +20,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { oneShot as runOneShot, WorkerProcess } from "../fixtures/worker-protocol";
 
-const WORKER = join(REPO_ROOT, "bazel", "private", "tsc_worker.js");
+const WORKER = join(REPO_ROOT, "bazel", "private", "typescript", "tsc_worker.js");
 const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-tsc-worker-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -134,7 +134,7 @@ describe("tsc_worker.js", () => {
       "main.ts": "export const title: string = document.title;\nexport const n: number = [1, 2].at(-1) ?? 0;\n",
     });
     const config = JSON.parse(readFileSync(join(p.dir, "tsconfig.json"), "utf8"));
-    const defaults = join(REPO_ROOT, "bazel", "private", "tsconfig_defaults.json");
+    const defaults = join(REPO_ROOT, "bazel", "private", "typescript", "tsconfig_defaults.json");
     writeFileSync(join(p.dir, "tsconfig.json"), JSON.stringify({ ...config, extends: [defaults] }));
     const r = await oneShot(p.dir, p.args);
     expect(r.code).toBe(1);

@@ -1,5 +1,5 @@
 /**
- * The image rule's --config JSON (bazel/private/image.bzl writes it) is checked field by field with the deployment
+ * The image rule's --config JSON (bazel/private/image/image.bzl writes it) is checked field by field with the deployment
  * specs' schema machinery: each kind of bad field is E_BAD_INPUT naming the file, the field and the value received.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * `pipeline image --config`: the image rule's settings file (bazel/private/image_config.bzl writes it) has exactly
+ * `pipeline image --config`: the image rule's settings file (bazel/private/image/image_config.bzl writes it) has exactly
  * ImageSettings' keys; a key this CLI does not know (a rule from another version, a misspelled field) is an error
  * naming it, not a setting silently dropped from the image.
  */

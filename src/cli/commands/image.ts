@@ -34,7 +34,7 @@ import type { IMAGE } from "../command-specs";
 type SbomFlags = Pick<CommandArgs<typeof IMAGE>, "sbom-out" | "sbom-name" | "sbom-packages" | "sbom-lockfile">;
 
 /**
- * The image config the image rule writes (bazel/private/image_config.bzl `image_config_json`, plus os and architecture
+ * The image config the image rule writes (bazel/private/image/image_config.bzl `image_config_json`, plus os and architecture
  * from image.bzl): every field checked, none cast, an unknown one refused. Its keys are ImageSettings' (checked below).
  */
 const IMAGE_RULE_FIELDS = {
@@ -129,7 +129,7 @@ export async function image(a: CommandArgs<typeof IMAGE>, io: CliIo): Promise<vo
 /**
  * The image's layout, and with --out-push-layout the same without its layer blobs (manifests, configs and the record of
  * where each layer is: the Bazel cache for the layers built here, the registry for a shallow base's): what the push
- * target reads instead when `--@rules_pipeline//bazel:remote_cache` is set (bazel/private/launcher.bzl).
+ * target reads instead when `--@rules_pipeline//bazel:remote_cache` is set (bazel/private/pipeline/launcher.bzl).
  */
 async function writeLayouts(
   a: Pick<CommandArgs<typeof IMAGE>, "out-layout" | "out-push-layout" | "ref-name">,
