@@ -12,7 +12,12 @@
  * working directory; PIPELINE_CLI_WORKER_STATS=1 adds a line measuring that after each request, for tests).
  */
 import { readdirSync } from "node:fs";
-import { readFlagFiles, serveWorker, type WorkRequest, type WorkResult } from "../../bazel/private/typescript/worker_protocol";
+import {
+  readFlagFiles,
+  serveWorker,
+  type WorkRequest,
+  type WorkResult,
+} from "../../bazel/private/typescript/worker_protocol";
 import { outsideText, PipelineError } from "../errors";
 import { reportFailure } from "./failure";
 import { usageError } from "./args";

@@ -184,9 +184,13 @@ describe("npm_dependencies names the files glob() would give", () => {
       "node_modules/c/linked/**",
     ];
     writeFileSync(join(pkg, "spec.json"), JSON.stringify({ patterns, excludes: EXCLUDES }));
-    execFileSync(process.execPath, [join(REPO_ROOT, "bazel", "private", "npm", "npm_globs.js"), "spec.json", "globs.bzl"], {
-      cwd: pkg,
-    });
+    execFileSync(
+      process.execPath,
+      [join(REPO_ROOT, "bazel", "private", "npm", "npm_globs.js"), "spec.json", "globs.bzl"],
+      {
+        cwd: pkg,
+      },
+    );
     writeFileSync(
       join(pkg, "BUILD.bazel"),
       ['load(":globs.bzl", "GLOBS")', ""]

@@ -90,7 +90,11 @@ describe("Starlark layout", () => {
   });
 
   test("each file in a room declares at most one rule", () => {
-    const files = ROOMS.flatMap((room) => filesOf(room).filter((f) => f.endsWith(".bzl")).map((f) => `${room}/${f}`));
+    const files = ROOMS.flatMap((room) =>
+      filesOf(room)
+        .filter((f) => f.endsWith(".bzl"))
+        .map((f) => `${room}/${f}`),
+    );
     expect(files.length).toBeGreaterThan(40);
     const crowded = files
       .map((f) => ({ file: f, rules: declaredRules(readFileSync(join(PRIVATE, f), "utf8")) }))

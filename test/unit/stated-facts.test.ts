@@ -22,7 +22,9 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-stated-facts-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the supported TypeScript range", () => {
-  const compilers = createRequire(__filename)(join(REPO_ROOT, "bazel", "private", "typescript", "tsc_compilers.js")) as {
+  const compilers = createRequire(__filename)(
+    join(REPO_ROOT, "bazel", "private", "typescript", "tsc_compilers.js"),
+  ) as {
     SUPPORTED: string;
     compilerAt(dir: string, label: string): { version: string };
   };
