@@ -9,36 +9,75 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDigest, sha256 } from "../oci/digest";
+import { BAZEL_CACHE_SOURCE } from "../layout/remote";
 import { MediaType } from "../oci/types";
-import { BazelCache, bazelCacheUrl } from "./bazel-cache";
+import { RegistryClient } from "../registry/client";
+import { BazelCache } from "./bazel-cache";
+import { RECORDED_SOURCES, recordedKind, remoteCacheAt, remoteCacheUrl } from "./layer-sources";
 
 const WHAT = "//pkg:app_push: --@rules_pipeline//bazel:remote_cache";
 
-describe("bazelCacheUrl", () => {
+describe("remoteCacheUrl", () => {
   it("keeps a path prefix and puts blobs under its cas/", () => {
     const digest = parseDigest(`sha256:${"ab".repeat(32)}`, "test");
-    expect(new BazelCache(bazelCacheUrl("http://127.0.0.1:8080", WHAT)).blobUrl(digest).href).toBe(
+    expect(new BazelCache(remoteCacheUrl("http://127.0.0.1:8080", WHAT)).blobUrl(digest).href).toBe(
       `http://127.0.0.1:8080/cas/${"ab".repeat(32)}`,
     );
-    expect(new BazelCache(bazelCacheUrl("https://cache.example/team", WHAT)).blobUrl(digest).href).toBe(
+    expect(new BazelCache(remoteCacheUrl("https://cache.example/team", WHAT)).blobUrl(digest).href).toBe(
       `https://cache.example/team/cas/${"ab".repeat(32)}`,
     );
   });
 
   it("refuses what the push cannot read, naming the flag and the value (never a password)", () => {
-    expect(() => bazelCacheUrl("grpc://cache.example:9092", WHAT)).toThrow(
-      `${WHAT}: only an HTTP cache (http:// or https://) is read by the push, got "grpc://cache.example:9092"`,
+    expect(() => remoteCacheUrl("grpc://cache.example:9092", WHAT)).toThrow(
+      `${WHAT}: the push reads a cache at http:// or https:// only, got "grpc://cache.example:9092"`,
     );
-    expect(() => bazelCacheUrl("cache.example", WHAT)).toThrow(`${WHAT}: not a URL: "cache.example"`);
+    expect(() => remoteCacheUrl("cache.example", WHAT)).toThrow(`${WHAT}: not a URL: "cache.example"`);
     let message = "";
     try {
-      bazelCacheUrl("https://me:s3cret@cache.example/x", WHAT);
+      remoteCacheUrl("https://me:s3cret@cache.example/x", WHAT);
     } catch (e) {
       message = (e as Error).message;
     }
     expect(message).toContain(`${WHAT}: the URL must not carry credentials (https://cache.example/x`);
     expect(message).not.toContain("s3cret");
-    expect(() => bazelCacheUrl("http://cache.example/?k=v", WHAT)).toThrow("the URL must have no query or fragment");
+    expect(() => remoteCacheUrl("http://cache.example/?k=v", WHAT)).toThrow("the URL must have no query or fragment");
+  });
+});
+
+describe("layer-sources.ts: the one table of where a layer the layout lacks is read", () => {
+  it("makes the build cache its URL's scheme names", () => {
+    expect(remoteCacheAt("http://127.0.0.1:8080/x", WHAT)).toBeInstanceOf(BazelCache);
+    expect(remoteCacheAt("https://cache.example", WHAT)).toBeInstanceOf(BazelCache);
+  });
+
+  it("sends each recorded source to its row: the build cache, else a registry's repository", async () => {
+    const digest = parseDigest(`sha256:${"cd".repeat(32)}`, "test");
+    const layer = { mediaType: MediaType.OCI_LAYER_GZIP, digest, size: 1 };
+    const clients: string[] = [];
+    const ctx = {
+      client: (registry: string) => {
+        clients.push(registry);
+        return new RegistryClient(registry);
+      },
+    };
+    const cacheKind = recordedKind(BAZEL_CACHE_SOURCE);
+    expect(cacheKind.base).toBe(false);
+    expect(cacheKind.source(BAZEL_CACHE_SOURCE, ctx)).toEqual({
+      unavailable: "the Bazel remote cache (not given: --@rules_pipeline//bazel:remote_cache)",
+    });
+    const cache = remoteCacheAt("http://127.0.0.1:1/", WHAT);
+    expect(cacheKind.source(BAZEL_CACHE_SOURCE, { ...ctx, buildCache: cache })).toBe(cache);
+    const base = `registry.example/team/base@sha256:${"ef".repeat(32)}`;
+    const baseKind = recordedKind(base);
+    expect(baseKind.base).toBe(true);
+    const source = baseKind.source(base, ctx);
+    expect("unavailable" in source ? source.unavailable : source.where(layer)).toBe("registry.example/team/base");
+    expect(clients).toEqual(["registry.example"]);
+    expect(recordedKind("not a reference").source("not a reference", ctx)).toEqual({
+      unavailable: "not a reference (not a reference)",
+    });
+    expect(RECORDED_SOURCES.at(-1)?.claims("anything")).toBe(true);
   });
 });
 
@@ -63,7 +102,7 @@ describe("BazelCache.open from a cache that trickles", () => {
       answered();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = bazelCacheUrl(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, "test");
+    url = remoteCacheUrl(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, "test");
   });
   afterAll(() => {
     server.closeAllConnections();

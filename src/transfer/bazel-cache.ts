@@ -17,40 +17,19 @@
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import type { Digest } from "../oci/digest";
+import type { BlobConsumer } from "../oci/model";
 import { VerifyStream } from "../oci/verifying-stream";
 import type { Descriptor } from "../oci/types";
 import { HttpTransport, type Logger } from "../registry/http";
+import { downloadProgress, type ProgressSink } from "../registry/progress";
 import { type TransferRate, transferRateOf } from "../registry/transfer-rate";
+import { feedFromStream, type LayerSource } from "./layer-source";
 
-/** The cache's URL, checked: http(s), no user or password, no query or fragment; a path prefix is kept. */
-export function bazelCacheUrl(raw: string, what: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new PipelineError("E_BAZEL_CACHE", `${what}: not a URL: ${JSON.stringify(raw)}`);
-  }
-  const shown = `${url.protocol}//${url.host}${url.pathname}`;
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new PipelineError(
-      "E_BAZEL_CACHE",
-      `${what}: only an HTTP cache (http:// or https://) is read by the push, got ${JSON.stringify(shown)}`,
-    );
-  if (url.username || url.password)
-    throw new PipelineError(
-      "E_BAZEL_CACHE",
-      `${what}: the URL must not carry credentials (${shown}: user or password given)`,
-    );
-  if (url.search || url.hash)
-    throw new PipelineError(
-      "E_BAZEL_CACHE",
-      `${what}: the URL must have no query or fragment, got ${JSON.stringify(shown)}`,
-    );
-  if (!url.pathname.endsWith("/")) url.pathname += "/";
-  return url;
-}
+/** What a layer from the cache is called in progress lines. */
+const LABEL = "layer from the Bazel cache";
 
-export class BazelCache {
+/** The Bazel HTTP cache as a LayerSource (layer-sources.ts makes it for an http:// or https:// URL). */
+export class BazelCache implements LayerSource {
   private readonly http: HttpTransport;
 
   /** `rate`: the push's (resolveLimits: --min-transfer-rate, $PIPELINE_MIN_TRANSFER_RATE), as a registry's. */
@@ -74,13 +53,27 @@ export class BazelCache {
     };
   }
 
-  /** Whether the cache holds `digest` (HEAD): true on 200, false on 404, E_BAZEL_CACHE on any other answer. */
-  async has(digest: Digest): Promise<boolean> {
+  where(layer: Descriptor): string {
+    return this.blobUrl(layer.digest).href;
+  }
+
+  /** Whether the cache holds the layer (HEAD): true on 200, false on 404, E_BAZEL_CACHE on any other answer. */
+  async has(layer: Descriptor): Promise<boolean> {
+    const digest = layer.digest;
     const res = await this.http.request({ method: "HEAD", url: this.blobUrl(digest) }, this.context(digest, "look up"));
     await res.discard();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
     throw this.answered(res.status, digest);
+  }
+
+  stream(layer: Descriptor, progress: ProgressSink): Readable {
+    const p = downloadProgress(progress, layer, LABEL);
+    return p.ended(this.open(layer, p.onBytes));
+  }
+
+  feed(layer: Descriptor, consumer: BlobConsumer, progress: ProgressSink): Promise<void> {
+    return feedFromStream(this.stream(layer, progress), consumer);
   }
 
   /** The blob's bytes, checked against `desc` as they flow; the stream fails (E_BAZEL_CACHE) on any answer but 200. */

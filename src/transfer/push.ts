@@ -12,7 +12,7 @@ import { tagsFor } from "../image/tags";
 import { pushIndex } from "../registry/push-index";
 import { type Selection, selectPlatforms } from "./platforms";
 import { RemoteLayers, remoteRepositories } from "./remote-blobs";
-import type { BazelCache } from "./bazel-cache";
+import type { LayerSource } from "./layer-source";
 import type { ProgressSink } from "../registry/progress";
 import type { TransferRate } from "../registry/transfer-rate";
 import type { Target } from "./target";
@@ -81,7 +81,7 @@ export interface PushLayoutsOptions {
   /** With signingKey: also cosign's legacy `sha256-<hex>.sig` tag form, for verifiers older than cosign 3. */
   legacySignature?: boolean;
   /** Reads the layers a layout records as in the Bazel remote cache (the image rule's push layout). */
-  bazelCache?: BazelCache;
+  buildCache?: LayerSource;
   /** How slow a registry's answers may be, as the cache's (resolveLimits: $PIPELINE_MIN_TRANSFER_RATE). */
   transfer?: TransferRate;
 }
@@ -112,7 +112,7 @@ function fetchRemoteLayers(sel: Selection, opts: PushLayoutsOptions): Selection 
     keychain: opts.keychain,
     insecure: opts.insecure,
     log: opts.log,
-    bazelCache: opts.bazelCache,
+    buildCache: opts.buildCache,
     transfer: opts.transfer,
   });
   const images = sel.images.map((i) => remote.image(i));

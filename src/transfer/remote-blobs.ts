@@ -6,21 +6,22 @@
  * where it writes the layout's other blobs. When no source has it, the stream fails before any byte with
  * E_BASE_LAYER_MISSING naming the layer, the base and every place asked (a push then puts no manifest and no tag).
  * A layer recorded with BAZEL_CACHE_SOURCE (the image rule's push layout: the layers built here) streams from the
- * Bazel remote cache the options name (src/transfer/bazel-cache.ts); E_BAZEL_CACHE when it cannot.
+ * build cache the options name (src/transfer/bazel-cache.ts); E_BAZEL_CACHE when it cannot. Which source a recorded
+ * string names is layer-sources.ts's table: this file only asks them, in order.
  */
 import { PassThrough, type Readable } from "node:stream";
 import { PipelineError } from "../errors";
 import { feedableBlob, selfVerifyingBlob } from "../layer/blob";
 import { type Image, type ImageIndex, isImageIndex, type Layer } from "../oci/model";
-import { BAZEL_CACHE_SOURCE, markRemote, remoteSourcesOf } from "../layout/remote";
-import type { BazelCache } from "./bazel-cache";
+import { markRemote, remoteSourcesOf } from "../layout/remote";
 import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import type { TransferRate } from "../registry/transfer-rate";
-import { downloadProgress, type ProgressSink, silentProgress } from "../registry/progress";
-import { openRemote } from "../registry/pull";
+import { type ProgressSink, silentProgress } from "../registry/progress";
+import type { LayerSource } from "./layer-source";
+import { recordedKind, type SourceContext } from "./layer-sources";
 
 export interface RemoteFetchOptions {
   keychain?: Keychain;
@@ -29,14 +30,11 @@ export interface RemoteFetchOptions {
   scheme?: "http" | "https";
   /** Where a download is shown (a run, a load); a push leaves it out: it shows the same blob's upload. */
   progress?: ProgressSink;
-  /** The Bazel remote cache that serves the layers recorded with BAZEL_CACHE_SOURCE (a push's `remoteCache`). */
-  bazelCache?: BazelCache;
+  /** The build cache that serves the layers recorded with BAZEL_CACHE_SOURCE (a push's `remoteCache`, remoteCacheAt). */
+  buildCache?: LayerSource;
   /** How slow the registries' answers may be (the push's or the run's limits). */
   transfer?: TransferRate;
 }
-
-/** Where a remote layer was found: a registry's repository, or the Bazel remote cache. */
-type Found = { client: RegistryClient; repository: string } | { cache: BazelCache };
 
 /** The registries and repositories the remote layers of `images` are recorded in (mount candidates for a push). */
 export function remoteRepositories(images: readonly Image[]): { registry: string; repository: string }[] {
@@ -107,14 +105,9 @@ export class RemoteLayers {
     const sources = remoteSourcesOf(layer);
     if (!sources) return layer;
     const blob = selfVerifyingBlob({ ...layer, path: undefined, open: () => this.open(layer, sources) });
-    // A registry's layer is fed into its file through one buffer; the Bazel cache's streams (open()).
-    if (sources.includes(BAZEL_CACHE_SOURCE)) return blob;
     return feedableBlob(blob, async (consumer) => {
       const found = await this.find(layer, sources);
-      if ("cache" in found) throw new Error("RemoteLayers.fetched(): a registry source found the Bazel cache");
-      const p = downloadProgress(this.opts.progress ?? silentProgress, layer, "base layer");
-      await found.client.fetchBlob(found.repository, layer.digest, layer.size, p.onBytes).into(consumer);
-      p.done();
+      await found.feed(layer, consumer, this.opts.progress ?? silentProgress);
     });
   }
 
@@ -128,37 +121,23 @@ export class RemoteLayers {
   }
 
   /** The first source that has the layer (a HEAD each, in order); E_BASE_LAYER_MISSING naming every one asked. */
-  private async find(layer: Layer, sources: readonly string[]): Promise<Found> {
+  private async find(layer: Layer, sources: readonly string[]): Promise<LayerSource> {
+    const ctx: SourceContext = { buildCache: this.opts.buildCache, client: (registry) => this.client(registry) };
     const asked: string[] = [];
-    for (const source of sources) {
-      if (source === BAZEL_CACHE_SOURCE) {
-        const cache = this.opts.bazelCache;
-        if (!cache) {
-          asked.push("the Bazel remote cache (not given: --@rules_pipeline//bazel:remote_cache)");
-          continue;
-        }
-        try {
-          if (await cache.has(layer.digest)) return { cache };
-          asked.push(`${cache.blobUrl(layer.digest)} (not found)`);
-        } catch (e) {
-          asked.push(`${cache.blobUrl(layer.digest)} (${e instanceof Error ? e.message : String(e)})`);
-        }
+    for (const recorded of sources) {
+      const source = recordedKind(recorded).source(recorded, ctx);
+      if ("unavailable" in source) {
+        asked.push(source.unavailable);
         continue;
       }
-      const ref = tryParse(source);
-      if (!ref) {
-        asked.push(`${source} (not a reference)`);
-        continue;
-      }
-      const client = this.client(ref.registry);
       try {
-        if (await client.blobExists(ref.repository, layer.digest)) return { client, repository: ref.repository };
-        asked.push(`${ref.registry}/${ref.repository} (not found)`);
+        if (await source.has(layer)) return source;
+        asked.push(`${source.where(layer)} (not found)`);
       } catch (e) {
-        asked.push(`${ref.registry}/${ref.repository} (${e instanceof Error ? e.message : String(e)})`);
+        asked.push(`${source.where(layer)} (${e instanceof Error ? e.message : String(e)})`);
       }
     }
-    const bases = sources.filter((s) => s !== BAZEL_CACHE_SOURCE);
+    const bases = sources.filter((s) => recordedKind(s).base);
     if (bases.length === 0)
       throw new PipelineError(
         "E_BAZEL_CACHE",
@@ -179,11 +158,7 @@ export class RemoteLayers {
     this.find(layer, sources).then(
       (found) => {
         if (out.destroyed) return;
-        const progress = this.opts.progress ?? silentProgress;
-        const src =
-          "cache" in found
-            ? cacheStream(found.cache, layer, progress)
-            : openRemote(found.client, found.repository, layer, "base layer", progress);
+        const src = found.stream(layer, this.opts.progress ?? silentProgress);
         src.on("error", (e) => out.destroy(e));
         out.once("close", () => src.destroy());
         src.pipe(out);
@@ -192,10 +167,4 @@ export class RemoteLayers {
     );
     return out;
   }
-}
-
-/** A layer streaming from the Bazel cache, with progress as openRemote shows a registry's. */
-function cacheStream(cache: BazelCache, layer: Layer, progress: ProgressSink): Readable {
-  const p = downloadProgress(progress, layer, "layer from the Bazel cache");
-  return p.ended(cache.open(layer, p.onBytes));
 }

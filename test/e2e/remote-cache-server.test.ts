@@ -12,7 +12,8 @@ import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/repo";
 import { type RunningRemoteCache, startRemoteCache } from "../fixtures/remote-cache";
 import { type Digest, parseDigest } from "../../src/oci/digest";
-import { BazelCache, bazelCacheUrl } from "../../src/transfer/bazel-cache";
+import { BazelCache } from "../../src/transfer/bazel-cache";
+import { remoteCacheUrl } from "../../src/transfer/layer-sources";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-remote-cache-"));
 const dir = join(tmp, "store");
@@ -69,7 +70,7 @@ describe("scripts/remote-cache.sh", () => {
   });
 
   test("the push's reader (src/transfer/bazel-cache.ts): HEAD and GET /cas/<hex> by a layer's digest, checked as it flows; a missing or wrong blob fails naming it", async () => {
-    const bazelCache = new BazelCache(bazelCacheUrl(cache!.url, "test"));
+    const bazelCache = new BazelCache(remoteCacheUrl(cache!.url, "test"));
     const read = (d: Digest, size: number) =>
       new Promise<string>((resolve, reject) => {
         const chunks: Buffer[] = [];
@@ -81,10 +82,10 @@ describe("scripts/remote-cache.sh", () => {
       });
     const layer = "layer bytes";
     const digest = parseDigest(`sha256:${sha256(layer)}`, "test");
-    expect(await bazelCache.has(digest)).toBe(false);
+    expect(await bazelCache.has({ mediaType: "application/octet-stream", digest, size: layer.length })).toBe(false);
     await expect(read(digest, layer.length)).rejects.toThrow(`${cache!.url}/cas/${sha256(layer)}: HTTP 404`);
     expect((await put(`/cas/${sha256(layer)}`, layer)).status).toBe(201);
-    expect(await bazelCache.has(digest)).toBe(true);
+    expect(await bazelCache.has({ mediaType: "application/octet-stream", digest, size: layer.length })).toBe(true);
     expect(await read(digest, layer.length)).toBe(layer);
     // nginx does not check that a name is its content's hash: the reader does.
     const forged = parseDigest(`sha256:${sha256("what the name promises")}`, "test");

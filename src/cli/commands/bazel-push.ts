@@ -11,7 +11,7 @@ import { readLaunchConfig } from "../../launch/config";
 import { pushTarget } from "../../transfer/target";
 import { runfile, runfilesDir } from "../../launch/runfiles";
 import { pushLayouts, type PushMetadata, summary, writeMetadata } from "../../transfer/push";
-import { BazelCache, bazelCacheUrl } from "../../transfer/bazel-cache";
+import { remoteCacheAt } from "../../transfer/layer-sources";
 import { validateTag } from "../../oci/reference";
 import { parsePlatformList } from "../../oci/platform";
 import { describeSkip, expand, readStatusFiles } from "../../stamp";
@@ -95,12 +95,8 @@ export async function pushFromConfig(
       signingKey,
       legacySignature: sign["sign-legacy"],
       transfer,
-      bazelCache: cfg.remoteCache
-        ? new BazelCache(
-            bazelCacheUrl(cfg.remoteCache, `${cfg.label}: --@rules_pipeline//bazel:remote_cache`),
-            io.debug,
-            transfer,
-          )
+      buildCache: cfg.remoteCache
+        ? remoteCacheAt(cfg.remoteCache, `${cfg.label}: --@rules_pipeline//bazel:remote_cache`, io.debug, transfer)
         : undefined,
       ...(signingKey
         ? { provenance: { invocation: { bazelTarget: cfg.label, tags: [...new Set(tags)] }, lockfiles } }
