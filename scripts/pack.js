@@ -86,7 +86,7 @@ function buildCli(stage) {
     ...["@aws-sdk/*", "@kubernetes/client-node", "typescript"].flatMap((e) => ["--external", e]),
     ...["--bundle", "tools/pipeline-loader.ts", path.join(stage, "pipeline.js")],
     ...["src", "tools", "node_modules"].flatMap((d) => ["--input-dir", d]),
-    ...["worker_protocol.js", "npm_guard.js"].flatMap((f) => ["--input", `bazel/private/${f}`]),
+    ...["typescript/worker_protocol.js", "npm/npm_guard.js"].flatMap((f) => ["--input", `bazel/private/${f}`]),
   ]);
 }
 

@@ -10,11 +10,17 @@
  *   computing its chunk from the items in its environment and printing the results; `kubectl apply`, `kubectl wait
  *   --for=condition=complete`, `kubectl logs` of every pod, `kubectl delete job --wait`: the floor a map pays anyway
  *   (pods and their start), with no store, no retries and no check.
- * Target: ours ≤ 1.2× the peer's wall time (medians of alternating rounds); items per second in the notes.
+ * - in a pod (at parallelism 10): the same map called by a pipeline already running on the cluster, Sematic's
+ *   CloudResolver shape: `pipeline run --on kubernetes` of the image's launch script, which calls runMap (its store
+ *   credential from Secrets, its ServiceAccount allowed to create, get and delete Jobs and nothing more); from the
+ *   command's start to its end (the launcher pod's start, the map's Job from inside it, the results read back there).
+ * Target: ours ≤ 1.2× the peer's wall time (medians of alternating rounds); items per second in the notes; the
+ * in-pod side against the peer informational (it pays one more pod start).
  *
  * Not in the smoke run: a machine runs one cluster, which the test run's cluster lane holds while bench-smoke runs
  * (the map's behaviour on a cluster is test/e2e/k8s-real-map.test.ts). `npm run bench -- --only P19`.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { check, CLI, cliEnv, type Ctx, row, versus } from "../lib/context";
@@ -31,6 +37,24 @@ const NS = "bench-map";
 const TASK = "exports.square = (item) => ({ n: item.n, square: item.n * item.n });\n";
 
 /** The hand-written Job's pod: its chunk of ITEMS (JSON in the environment), one result line per item. */
+/**
+ * The launch script of the in-pod side: runMap over ITEMS items from inside its pod, the results' digest printed (the
+ * bench checks it against the expected lines').
+ */
+const LAUNCH = `
+const { createHash } = require("node:crypto");
+const { runMap } = require("@rules_pipeline/runtime");
+const items = Array.from({ length: Number(process.env.ITEMS) }, (_, n) => ({ n }));
+runMap({ module: "/app/task.js", export: "square" }, items, {
+  artifacts: process.env.MAP_ARTIFACTS,
+  chunkSize: Number(process.env.CHUNK),
+  parallelism: Number(process.env.PARALLELISM),
+}).then(
+  (r) => console.log("results " + createHash("sha256").update(r.map((x) => JSON.stringify(x)).join("\\n")).digest("hex")),
+  (e) => { console.log("map failed: " + e.code + ": " + e.message); process.exitCode = 3; },
+);
+`;
+
 const PEER_SCRIPT = `
 const items = JSON.parse(process.env.ITEMS), size = Number(process.env.CHUNK), i = Number(process.env.JOB_COMPLETION_INDEX);
 for (const item of items.slice(i * size, (i + 1) * size)) console.log(JSON.stringify({ n: item.n, square: item.n * item.n }));
@@ -67,8 +91,23 @@ export async function p19(ctx: Ctx): Promise<Row[]> {
   ctx.defer(() => s3.stop());
   mkdirSync(join(dir, "app"));
   writeFileSync(join(dir, "app", "task.js"), TASK);
-  const image = await buildMapImage(join(dir, "image"), { "task.js": TASK }, { reg, repository: "bench/map" });
+  const image = await buildMapImage(
+    join(dir, "image"),
+    { "task.js": TASK, "launch.js": LAUNCH },
+    { reg, repository: "bench/map" },
+  );
   await cluster.kubectl(["create", "namespace", NS]);
+  // The in-pod side's ServiceAccount (Jobs only, as docs/scale-out.md lists) and the store's credential as Secrets.
+  await cluster.kubectl(["create", "serviceaccount", "inpod", "-n", NS]);
+  await cluster.kubectl(["create", "role", "inpod-jobs", "-n", NS, "--verb=create,get,delete", "--resource=jobs"]);
+  await cluster.kubectl([
+    ...["create", "rolebinding", "inpod-jobs", "-n", NS, "--role=inpod-jobs", `--serviceaccount=${NS}:inpod`],
+  ]);
+  for (const [name, value] of [
+    ["rp-secret-s3-id", s3.admin.accessKeyId],
+    ["rp-secret-s3-key", s3.admin.secretAccessKey],
+  ])
+    await cluster.kubectl(["create", "secret", "generic", name, "-n", NS, `--from-literal=value=${value}`]);
   const items = Array.from({ length: ITEMS }, (_, n) => ({ n }));
   writeFileSync(join(dir, "items.jsonl"), items.map((i) => `${JSON.stringify(i)}\n`).join(""));
   const expected = items.map(({ n }) => JSON.stringify({ n, square: n * n })).join("\n");
@@ -158,7 +197,29 @@ export async function p19(ctx: Ctx): Promise<Row[]> {
       check(lines.join("\n") === expected, `P19: the hand-written Job's results are not the items' squares`);
       return ms;
     };
-    const [o, p] = await rounds(ctx.slowReps, 0, [ours, peer]);
+    const expectedDigest = createHash("sha256").update(expected).digest("hex");
+    const inPod = async () => {
+      const prefix = `p19/${parallelism}/${round++}/`;
+      const r = await run(
+        process.execPath,
+        [
+          CLI,
+          ...["run", "--on", "kubernetes", "--image", image.ref!, "--namespace", NS, "--service-account", "inpod"],
+          ...["--env", "AWS_ACCESS_KEY_ID=SECRET:s3-id", "--env", "AWS_SECRET_ACCESS_KEY=SECRET:s3-key"],
+          ...["--env", `AWS_ENDPOINT_URL_S3=${s3.endpoint}`, "--env", `MAP_ARTIFACTS=s3://${s3.bucket}/${prefix}`],
+          ...["--env", `ITEMS=${ITEMS}`, "--env", `CHUNK=${chunk}`, "--env", `PARALLELISM=${parallelism}`],
+          ...["--", "launch.js"],
+        ],
+        { env, cwd: dir },
+      );
+      check(
+        r.code === 0 && r.stdout.includes(`results ${expectedDigest}`),
+        `P19: runMap in a pod exited ${r.code}: ${(r.stdout + r.stderr).slice(-2000)}`,
+      );
+      return r.ms;
+    };
+    const sides = parallelism === 10 ? [ours, peer, inPod] : [ours, peer];
+    const [o, p, i] = await rounds(ctx.slowReps, 0, sides);
     const perSecond = (ms: number) => ((ITEMS * 1000) / ms).toFixed(0);
     rows.push(
       versus({
@@ -171,6 +232,17 @@ export async function p19(ctx: Ctx): Promise<Row[]> {
         notes: `${indexes} indexes of ${chunk} items on the one-node cluster; ours ${perSecond(o.median)} items/s, the hand-written Job ${perSecond(p.median)} items/s; each round of ours under a new S3 prefix (nothing reused); the peer has no store, retries or checks, and reads its results from the pods' logs`,
       }),
     );
+    if (i)
+      rows.push(
+        versus({
+          id: "P19",
+          key: `P19-inpod-p${parallelism}`,
+          what: `informational: the same map called from inside a pod (\`pipeline run --on kubernetes\` of a launch script that calls runMap) vs the hand-written Indexed Job`,
+          ours: i,
+          peer: p,
+          notes: `in the same rounds as P19-p${parallelism} (the CLI's map there: ${Math.round(o.median)} ms); the launcher pod's start, then the map's Job made from inside it by a ServiceAccount that may only create, get and delete Jobs, the store's credential from Secrets; the pod checks nothing the CLI side does not, and prints the results' digest, which the bench compares; ${perSecond(i.median)} items/s`,
+        }),
+      );
   }
   return rows;
 }
