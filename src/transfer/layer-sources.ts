@@ -8,7 +8,7 @@
  */
 import { PipelineError } from "../errors";
 import { BAZEL_CACHE_SOURCE } from "../layout/remote";
-import { parseReference } from "../oci/reference";
+import { parseReference, type Reference } from "../oci/reference";
 import type { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import type { TransferRate } from "../registry/transfer-rate";
@@ -42,17 +42,23 @@ export const RECORDED_SOURCES: readonly RecordedSourceKind[] = [
   {
     claims: () => true,
     source: (recorded, ctx) => {
-      let ref: ReturnType<typeof parseReference>;
-      try {
-        ref = parseReference(recorded, "remote blob source");
-      } catch {
-        return { unavailable: `${recorded} (not a reference)` };
-      }
-      return new RegistrySource(ctx.client(ref.registry), ref.repository);
+      const ref = recordedReference(recorded);
+      return ref
+        ? new RegistrySource(ctx.client(ref.registry), ref.repository)
+        : { unavailable: `${recorded} (not a reference)` };
     },
     base: true,
   },
 ];
+
+/** The image reference a recorded source string is (a base's `registry/repository@sha256:…`), or undefined. */
+export function recordedReference(recorded: string): Reference | undefined {
+  try {
+    return parseReference(recorded, "remote blob source");
+  } catch {
+    return undefined;
+  }
+}
 
 /** The kind a recorded source string is. */
 export function recordedKind(recorded: string): RecordedSourceKind {

@@ -14,14 +14,13 @@ import { PipelineError } from "../errors";
 import { feedableBlob, selfVerifyingBlob } from "../layer/blob";
 import { type Image, type ImageIndex, isImageIndex, type Layer } from "../oci/model";
 import { markRemote, remoteSourcesOf } from "../layout/remote";
-import { parseReference, type Reference } from "../oci/reference";
 import type { Keychain } from "../registry-auth/keychain";
 import { RegistryClient } from "../registry/client";
 import type { Logger } from "../registry/http";
 import type { TransferRate } from "../registry/transfer-rate";
 import { type ProgressSink, silentProgress } from "../registry/progress";
 import type { LayerSource } from "./layer-source";
-import { recordedKind, type SourceContext } from "./layer-sources";
+import { recordedKind, recordedReference, type SourceContext } from "./layer-sources";
 
 export interface RemoteFetchOptions {
   keychain?: Keychain;
@@ -42,18 +41,10 @@ export function remoteRepositories(images: readonly Image[]): { registry: string
   for (const image of images)
     for (const layer of image.layers)
       for (const source of remoteSourcesOf(layer) ?? []) {
-        const ref = tryParse(source);
+        const ref = recordedReference(source);
         if (ref) out.set(`${ref.registry}/${ref.repository}`, { registry: ref.registry, repository: ref.repository });
       }
   return [...out.values()];
-}
-
-function tryParse(source: string): Reference | undefined {
-  try {
-    return parseReference(source, "remote blob source");
-  } catch {
-    return undefined;
-  }
 }
 
 /**
