@@ -20,7 +20,7 @@ import { MAP_WORKER_IN_IMAGE } from "../runtime/map-cluster";
 import { DirStore } from "../runtime/map-store-dir";
 import type { MapRun, MapTarget, TargetFailure } from "./target";
 import { scheduleRun } from "./schedule";
-import { chunkEvent, readFailure } from "./worker-output";
+import { CurrentItem, chunkEvent, readFailure } from "./worker-output";
 import { requireTaskAndWorker } from "./image-check";
 
 /** Where the store is mounted in each container. */
@@ -73,12 +73,12 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
       const dir = run.store instanceof DirStore ? run.store.root : undefined;
       const failures = new Map<number, TargetFailure>();
       const failed = await scheduleRun(run, async (index, attempt, signal) => {
-        let current: number | undefined;
+        const item = new CurrentItem();
         const tail: string[] = [];
         const stdout = lineWriter((line) => {
           const e = chunkEvent(line);
           if (!e) return o.output(line);
-          current = e.kind === "start" ? e.index : undefined;
+          item.see(e);
           run.progress.item(e);
         });
         const stderr = lineWriter((line) => {
@@ -107,6 +107,7 @@ export function containerTarget(o: ContainerTargetOptions): MapTarget {
         await Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.end(res))));
         if (exitCode === 0) return { ok: true };
         if (signal.aborted) return { ok: false, retry: false, message: "stopped" };
+        const current = item.current;
         const failure = current === undefined ? undefined : await readFailure(run, current);
         if (failure) run.progress.failed(failure);
         const message = failure?.message ?? `the map worker exited with code ${exitCode}`;

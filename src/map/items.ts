@@ -4,13 +4,15 @@
  * as `{"bytes":"<base64>"}`. `runMap` (src/runtime/index.ts) speaks the envelope form instead, where every line is
  * `{"json":VALUE}` or `{"bytes":"<base64>"}`, so byte buffers go both ways.
  *
- * Items are read as a stream, one line at a time, each stored under its digest as it comes: what is held in memory
- * is one line (at most --max-item-size) and the list of digests.
+ * Items are read as a stream, one line at a time, each handed to the ItemWriter as it comes (src/runtime/map-items.ts:
+ * small ones travel in the plan, the others are stored under their digests, several writes at once): what is held in
+ * memory is what the writer holds (its bound is stated there), one line (at most --max-item-size) and the digests.
  */
 import type { Readable } from "node:stream";
 import { PipelineError } from "../errors";
-import { encodeValue, MapValueError, type MapValue, sha256Hex } from "../runtime/map-codec";
-import { blobKey, type ObjectStore } from "../runtime/object-store";
+import { encodeValue, MapValueError, type MapValue } from "../runtime/map-codec";
+import { ItemWriter } from "../runtime/map-items";
+import type { ObjectStore } from "../runtime/object-store";
 
 export type LineFormat = "json" | "envelope";
 
@@ -72,33 +74,33 @@ export function resultLine(value: MapValue, format: LineFormat): string {
   return format === "envelope" ? JSON.stringify({ json: value }) : JSON.stringify(value);
 }
 
-/** The items stored: each one's digest (hex), in order. */
+/** The items read and handed to an ItemWriter: their digests in order, the small ones kept for the plan. */
 export async function storeItems(
   input: Readable,
   store: ObjectStore,
   o: { format: LineFormat; maxBytes: number; what: string; onItem?: (n: number) => void },
-): Promise<string[]> {
-  const digests: string[] = [];
-  const known = new Set<string>();
+): Promise<ItemWriter> {
+  const items = new ItemWriter(store);
   let line = 0;
-  for await (const text of boundedLines(input, o.maxBytes, o.what)) {
-    line++;
-    const where = `${o.what}:${line}`;
-    const value = parseItemLine(text, o.format, where);
-    let bytes: Buffer;
-    try {
-      bytes = encodeValue(value);
-    } catch (e) {
-      if (!(e instanceof MapValueError)) throw e;
-      throw new PipelineError("E_MAP_ITEM", `${where}: ${e.path.replace(/^\$/, "item")}: ${e.why}`);
+  try {
+    for await (const text of boundedLines(input, o.maxBytes, o.what)) {
+      line++;
+      const where = `${o.what}:${line}`;
+      const value = parseItemLine(text, o.format, where);
+      let bytes: Buffer;
+      try {
+        bytes = encodeValue(value);
+      } catch (e) {
+        if (!(e instanceof MapValueError)) throw e;
+        throw new PipelineError("E_MAP_ITEM", `${where}: ${e.path.replace(/^\$/, "item")}: ${e.why}`);
+      }
+      await items.add(bytes);
+      o.onItem?.(line);
     }
-    const hex = sha256Hex(bytes);
-    if (!known.has(hex)) {
-      known.add(hex);
-      if (!(await store.has(blobKey(hex)))) await store.put(blobKey(hex), bytes);
-    }
-    digests.push(hex);
-    o.onItem?.(line);
+    await items.finish();
+  } finally {
+    // A bad line or a failed write: nothing keeps writing once this returns.
+    await items.settle();
   }
-  return digests;
+  return items;
 }

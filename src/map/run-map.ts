@@ -45,12 +45,12 @@ export interface MapSummary {
 export async function runMap(o: RunMapOptions): Promise<MapSummary> {
   const what = `task ${o.task.module}#${o.task.export}`;
   await o.store.check();
-  const digests = await storeItems(o.items, o.store, {
+  const { digests, inline } = await storeItems(o.items, o.store, {
     format: o.format,
     maxBytes: o.maxValueBytes,
     what: o.itemsWhat,
   });
-  const { plan, planHex, distinct, stored } = await planMap({ ...o, digests });
+  const { plan, planHex, distinct, stored } = await planMap({ ...o, digests, inline });
   const progress = typeof o.progress === "function" ? o.progress(distinct) : o.progress;
   progress.alreadyDone(stored);
   if (planHex) {

@@ -30,14 +30,34 @@ export function readFailure(run: MapRun, index: number): Promise<ItemFailure | u
   return readStoredFailure(run.store, run.planHex, index);
 }
 
-/** The item a worker's log shows it was on when it stopped (its last `start` without a `done`), and its last lines. */
+/**
+ * The item a worker was on when it stopped: the last one it started whose `done` has not come (a `done` comes once
+ * the result is stored, which can be after the next item's `start`: map-chunk.ts writes while the task goes on).
+ */
+export class CurrentItem {
+  private readonly open: number[] = [];
+
+  see(e: ChunkEvent): void {
+    if (e.kind === "start") this.open.push(e.index);
+    else {
+      const at = this.open.lastIndexOf(e.index);
+      if (at >= 0) this.open.splice(at, 1);
+    }
+  }
+
+  get current(): number | undefined {
+    return this.open.at(-1);
+  }
+}
+
+/** The item a worker's log shows it was on when it stopped (CurrentItem), and its last lines. */
 export function lastItemOf(lines: readonly string[], tailLines: number): { current?: number; tail: string[] } {
-  let current: number | undefined;
+  const item = new CurrentItem();
   const tail: string[] = [];
   for (const line of lines) {
     const e = chunkEvent(line);
-    if (e) current = e.kind === "start" ? e.index : undefined;
+    if (e) item.see(e);
     else tail.push(line);
   }
-  return { current, tail: tail.slice(-tailLines) };
+  return { current: item.current, tail: tail.slice(-tailLines) };
 }

@@ -1,17 +1,21 @@
 /**
  * One index of a map (docs/scale-out.md): the items of one chunk of the plan, run through the task one after the
- * other, each result stored before the next item starts. What every target runs: the map worker inside an image (a
- * container, an Indexed Job's pod: map-worker.ts) and `pipeline map --on inprocess` (src/map/), so the three agree.
+ * other, while the results before are written (WRITES_IN_FLIGHT at once: the task does not wait for the store). What
+ * every target runs: the map worker inside an image (a container, an Indexed Job's pod: map-worker.ts) and `pipeline
+ * map --on inprocess` (src/map/), so the three agree.
  *
  * Written once, never twice: an item whose result record exists is skipped (an index run again after its pod was
- * deleted redoes only what was not stored), a result's blob is stored before its record, and both are
- * content-addressed or keyed by what decides them, so two attempts racing write equal objects.
+ * deleted redoes only what was not stored; the chunk's records are asked about at once, before its first item), a
+ * result's blob is stored before its record, and both are content-addressed or keyed by what decides them, so two
+ * attempts racing write equal objects. An item is `done` once its record is stored; when an item fails, the writes of
+ * the ones before it end first (they are stored, or the write's error is the chunk's).
  *
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
 import { decodeValue, encodeValue, MapValueError, type MapTask, resultKey, sha256Hex } from "./map-codec";
 import type { TaskThread } from "./map-thread";
-import { blobKey, type ObjectStore } from "./object-store";
+import { forEachLimited, InFlight } from "./in-flight";
+import { blobKey, type ObjectStore, putBlob, STORE_BYTES_IN_FLIGHT, STORE_CONCURRENCY } from "./object-store";
 
 /**
  * The work of one map call; index i runs `items[chunks[i][0] .. chunks[i][1])`. Stored as a header and one slice per
@@ -31,7 +35,12 @@ export interface MapPlan {
   timeoutMs: number;
   /** The largest item or result read or written, in bytes. */
   maxValueBytes: number;
+  /** Small items by digest, carried in the plan (map-items.ts); the others are read from the store. */
+  inline?: ReadonlyMap<string, Buffer>;
 }
+
+/** Results whose writes are in flight while the task goes on. */
+const WRITES_IN_FLIGHT = 8;
 
 /** The map worker's exit code for a failure no other attempt can change (the podFailurePolicy's FailIndex). */
 export const EXIT_NOT_RETRIABLE: number = 42;
@@ -73,41 +82,55 @@ export async function runChunk(o: ChunkOptions): Promise<ItemFailure | undefined
   const { store, plan } = o;
   const range = plan.chunks[o.chunk];
   if (!range) throw new MapValueError(`chunk ${o.chunk}`, `the plan has ${plan.chunks.length} chunks`);
-  for (let at = range[0]; at < range[1]; at++) {
-    const index = plan.indices[at];
-    const itemHex = plan.items[at];
-    const record = resultKey(plan.code, plan.task, itemHex);
-    if (await store.has(record)) {
-      o.event?.({ kind: "done", index, reused: true });
-      continue;
+  const ats = Array.from({ length: range[1] - range[0] }, (_, k) => range[0] + k);
+  const recordOf = (at: number) => resultKey(plan.code, plan.task, plan.items[at]);
+  const stored = new Set<number>();
+  await forEachLimited(ats, STORE_CONCURRENCY, async (at) => {
+    if (await store.has(recordOf(at))) stored.add(at);
+  });
+  const writes = new InFlight(WRITES_IN_FLIGHT, STORE_BYTES_IN_FLIGHT);
+  try {
+    for (const at of ats) {
+      const index = plan.indices[at];
+      if (stored.has(at)) {
+        o.event?.({ kind: "done", index, reused: true });
+        continue;
+      }
+      o.event?.({ kind: "start", index });
+      const out = await runItem(o, index, plan.items[at]);
+      if ("failure" in out) {
+        await writes.drain();
+        await store.put(failureKey(o.planHex, index), Buffer.from(JSON.stringify(out.failure)));
+        return out.failure;
+      }
+      await writes.add(out.encoded.length, async () => {
+        await putBlob(store, out.resultHex, out.encoded);
+        await store.put(
+          recordOf(at),
+          Buffer.from(JSON.stringify({ v: 1, item: plan.items[at], result: out.resultHex, size: out.encoded.length })),
+        );
+        o.event?.({ kind: "done", index, reused: false });
+      });
     }
-    o.event?.({ kind: "start", index });
-    const failure = await runItem(o, index, itemHex, record);
-    if (failure) {
-      await store.put(failureKey(o.planHex, index), Buffer.from(JSON.stringify(failure)));
-      return failure;
-    }
-    o.event?.({ kind: "done", index, reused: false });
+    await writes.drain();
+    return undefined;
+  } finally {
+    // Leaving on a store's error: nothing keeps writing once this returns.
+    await writes.settle();
   }
-  return undefined;
 }
 
+/** One item through the task: its encoded result, or why not. */
 async function runItem(
   o: ChunkOptions,
   index: number,
   itemHex: string,
-  record: string,
-): Promise<ItemFailure | undefined> {
+): Promise<{ failure: ItemFailure } | { resultHex: string; encoded: Buffer }> {
   const { store, plan } = o;
-  const fail = (kind: ItemFailure["kind"], message: string, retry: boolean, stack?: string): ItemFailure => ({
-    index,
-    item: `sha256:${itemHex}`,
-    kind,
-    message,
-    retry,
-    ...(stack ? { stack } : {}),
+  const fail = (kind: ItemFailure["kind"], message: string, retry: boolean, stack?: string) => ({
+    failure: { index, item: `sha256:${itemHex}`, kind, message, retry, ...(stack ? { stack } : {}) },
   });
-  const bytes = await store.get(blobKey(itemHex), plan.maxValueBytes + 1);
+  const bytes = plan.inline?.get(itemHex) ?? (await store.get(blobKey(itemHex), plan.maxValueBytes + 1));
   if (!bytes) return fail("bad-item", `item ${index} (sha256:${itemHex}) is not in the store ${store.where}`, false);
   if (sha256Hex(bytes) !== itemHex)
     return fail("bad-item", `item ${index}: the store's bytes do not have its digest sha256:${itemHex}`, true);
@@ -142,11 +165,5 @@ async function runItem(
       `the result is ${encoded.length} bytes, above the limit of ${plan.maxValueBytes}`,
       false,
     );
-  const resultHex = sha256Hex(encoded);
-  await store.put(blobKey(resultHex), encoded);
-  await store.put(
-    record,
-    Buffer.from(JSON.stringify({ v: 1, item: itemHex, result: resultHex, size: encoded.length })),
-  );
-  return undefined;
+  return { resultHex: sha256Hex(encoded), encoded };
 }

@@ -90,12 +90,15 @@ export interface MapTask {
   export: string;
 }
 
+/** Where the results' records are (object-store.ts `list` reads it). */
+export const RESULTS_DIR: string = "results/";
+
 /**
  * The key of the record that says which blob is `item`'s result, for `code` (the image digest the task runs in, or
  * `file:sha256:…` for a module run without an image) and `task`: a map run again with the same three finds it.
  */
 export function resultKey(code: string, task: MapTask, itemHex: string): string {
-  return `results/${sha256Hex(["rules_pipeline map result v1", code, task.module, task.export, itemHex].join("\0"))}`;
+  return `${RESULTS_DIR}${sha256Hex(["rules_pipeline map result v1", code, task.module, task.export, itemHex].join("\0"))}`;
 }
 
 /** The record stored under resultKey: the result's blob. */

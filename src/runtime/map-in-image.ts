@@ -22,21 +22,14 @@ import {
   queueNameProblem,
   type ClusterApi,
 } from "./map-cluster";
-import { encodeValue, type MapTask, type MapValue, MapValueError, sha256Hex } from "./map-codec";
+import { encodeValue, type MapTask, type MapValue, MapValueError } from "./map-codec";
 import type { ItemFailure } from "./map-chunk";
 import { MapRunError } from "./map-error";
-import {
-  failureCode,
-  failureMessage,
-  forEachLimited,
-  planMap,
-  readFailure,
-  readResults,
-  STORE_CONCURRENCY,
-} from "./map-plan";
+import { failureCode, failureMessage, planMap, readFailure, readResults } from "./map-plan";
 import { openStore } from "./map-store";
 import { checkTaskLoads, runInThreads, type ThreadsFailure } from "./map-threads";
-import { blobKey, type ObjectStore, ObjectStoreError } from "./object-store";
+import { ItemWriter } from "./map-items";
+import { type ObjectStore, ObjectStoreError } from "./object-store";
 
 type Env = Record<string, string | undefined>;
 
@@ -106,7 +99,7 @@ async function mapInImageUnchecked(o: InImageMapOptions): Promise<MapValue[]> {
     : `file:sha256:${createHash("sha256").update(readFileSync(o.file)).digest("hex")}`;
   const store = await openStore(location, o.env, "artifacts");
   await store.check();
-  const digests = await storeValues(store, o.items, o.maxValueBytes);
+  const { digests, inline } = await storeValues(store, o.items, o.maxValueBytes);
   const parallelism = o.parallelism ?? (cluster ? DEFAULT_KUBERNETES_PARALLELISM : availableParallelism());
   const retries = o.retries ?? 2;
   if (!Number.isInteger(parallelism) || parallelism < 1 || !Number.isInteger(retries) || retries < 0)
@@ -119,6 +112,7 @@ async function mapInImageUnchecked(o: InImageMapOptions): Promise<MapValue[]> {
     code,
     task,
     digests,
+    inline,
     parallelism,
     chunkSize: o.chunkSize ?? 0,
     timeoutMs: o.timeoutMs,
@@ -154,27 +148,30 @@ async function mapInImageUnchecked(o: InImageMapOptions): Promise<MapValue[]> {
   return out;
 }
 
-/** Each item stored under its digest; the digests in order. */
-async function storeValues(store: ObjectStore, items: readonly unknown[], maxBytes: number): Promise<string[]> {
-  const digests: string[] = new Array(items.length);
-  await forEachLimited(items, STORE_CONCURRENCY, async (value, i) => {
-    let bytes: Buffer;
-    try {
-      bytes = encodeValue(value);
-    } catch (e) {
-      if (!(e instanceof MapValueError)) throw e;
-      throw new MapRunError("E_MAP_ITEM", `item ${i}: ${e.path.replace(/^\$/, "item")}: ${e.why}`);
+/** The items encoded and handed to an ItemWriter (map-items.ts): their digests in order, the small ones kept. */
+async function storeValues(store: ObjectStore, items: readonly unknown[], maxBytes: number): Promise<ItemWriter> {
+  const writer = new ItemWriter(store);
+  try {
+    for (const [i, value] of items.entries()) {
+      let bytes: Buffer;
+      try {
+        bytes = encodeValue(value);
+      } catch (e) {
+        if (!(e instanceof MapValueError)) throw e;
+        throw new MapRunError("E_MAP_ITEM", `item ${i}: ${e.path.replace(/^\$/, "item")}: ${e.why}`);
+      }
+      if (bytes.length > maxBytes)
+        throw new MapRunError(
+          "E_MAP_ITEM",
+          `item ${i}: ${bytes.length} bytes, above the limit of ${maxBytes} (maxItemSize)`,
+        );
+      await writer.add(bytes);
     }
-    if (bytes.length > maxBytes)
-      throw new MapRunError(
-        "E_MAP_ITEM",
-        `item ${i}: ${bytes.length} bytes, above the limit of ${maxBytes} (maxItemSize)`,
-      );
-    const hex = sha256Hex(bytes);
-    if (!(await store.has(blobKey(hex)))) await store.put(blobKey(hex), bytes);
-    digests[i] = hex;
-  });
-  return digests;
+    await writer.finish();
+  } finally {
+    await writer.settle();
+  }
+  return writer;
 }
 
 /** The plan's indexes as an Indexed Job of this cluster; the failed index's item and its stored failure. */

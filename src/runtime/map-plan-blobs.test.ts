@@ -34,6 +34,9 @@ class Counting implements ObjectStore {
   check() {
     return this.inner.check();
   }
+  list(dir: string, limit: number) {
+    return this.inner.list(dir, limit);
+  }
   has(key: string) {
     return this.inner.has(key);
   }

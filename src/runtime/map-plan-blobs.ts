@@ -3,7 +3,8 @@
  * the task, the limits, and one digest per index) and one blob per index holding that chunk's items, each under its
  * sha256. A worker reads the header and its own slice, never the other indexes' items: at 100,000 items in 4,000
  * indexes, a pod reads ~270 kB of header and its 25 items instead of the whole ~7.5 MB plan (4,000 pods: ~1 GB of
- * GETs instead of 30 GB). Both blobs are checked against their digests before use.
+ * GETs instead of 30 GB). A slice carries its small items too (map-items.ts: base64 by digest), so their pod reads
+ * no blob per item. Both blobs, and every item, are checked against their digests before use.
  *
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
@@ -14,9 +15,13 @@ import { blobKey, type ObjectStore } from "./object-store";
 /** The bound on a plan's header and on one index's slice (a header of 100,000 indexes takes ~7 MB). */
 export const MAX_PLAN_BYTES: number = 256 * 1024 * 1024;
 
-/** The header as stored: `slices[i]` is the digest of index i's items (`PlanSlice`). */
+/**
+ * The header as stored: `slices[i]` is the digest of index i's items (`PlanSlice`). Version 3 slices may carry items
+ * (a worker of version 2 would look for them in the store and not find them, so it is told the versions differ); a
+ * version 2 plan (a caller from before) is read as one that carries none.
+ */
 interface PlanHeader {
-  v: 2;
+  v: 2 | 3;
   code: string;
   task: { module: string; export: string };
   timeoutMs: number;
@@ -27,6 +32,8 @@ interface PlanHeader {
 interface PlanSlice {
   items: string[];
   indices: number[];
+  /** Items carried here, base64 by digest; the others are blobs in the store. */
+  inline?: Record<string, string>;
 }
 
 const HEX = /^[0-9a-f]{64}$/;
@@ -46,11 +53,18 @@ export function planBlobs(plan: MapPlan): { slices: PlanBlob[]; header: PlanBlob
     const bytes = Buffer.from(JSON.stringify(value));
     return { hex: sha256Hex(bytes), bytes };
   };
-  const slices = plan.chunks.map(([from, to]) =>
-    blob({ items: plan.items.slice(from, to), indices: plan.indices.slice(from, to) } satisfies PlanSlice),
-  );
+  const slices = plan.chunks.map(([from, to]) => {
+    const items = plan.items.slice(from, to);
+    const carried = items.flatMap((d) => {
+      const bytes = plan.inline?.get(d);
+      return bytes ? [[d, bytes.toString("base64")] as const] : [];
+    });
+    const slice: PlanSlice = { items, indices: plan.indices.slice(from, to) };
+    if (carried.length) slice.inline = Object.fromEntries(carried);
+    return blob(slice);
+  });
   const { code, task, timeoutMs, maxValueBytes } = plan;
-  const header: PlanHeader = { v: 2, code, task, timeoutMs, maxValueBytes, slices: slices.map((s) => s.hex) };
+  const header: PlanHeader = { v: 3, code, task, timeoutMs, maxValueBytes, slices: slices.map((s) => s.hex) };
   return { slices, header: blob(header) };
 }
 
@@ -67,7 +81,11 @@ export async function readPlanChunk(store: ObjectStore, planHex: string, chunk: 
   const what = `index ${chunk} of the plan sha256:${planHex}`;
   const slice = parseSlice(await readBlob(store, sliceHex, `${what} (sha256:${sliceHex})`), what);
   const { code, task, timeoutMs, maxValueBytes } = header;
-  return { v: 1, code, task, timeoutMs, maxValueBytes, ...slice, chunks: [[0, slice.items.length]] };
+  const inline = new Map(
+    Object.entries(slice.inline ?? {}).map(([d, b64]) => [d, Buffer.from(b64, "base64")] as const),
+  );
+  const { items, indices } = slice;
+  return { v: 1, code, task, timeoutMs, maxValueBytes, items, indices, inline, chunks: [[0, items.length]] };
 }
 
 async function readBlob(store: ObjectStore, hex: string, what: string): Promise<Buffer> {
@@ -95,7 +113,7 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
   const h = parseJson(bytes, what);
   const task = h.task;
   if (
-    h.v === 2 &&
+    (h.v === 2 || h.v === 3) &&
     typeof h.code === "string" &&
     typeof task === "object" &&
     task !== null &&
@@ -108,7 +126,7 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
     isStringArray(h.slices, (s) => HEX.test(s))
   )
     return {
-      v: 2,
+      v: h.v,
       code: h.code,
       task: { module: task.module, export: task.export },
       timeoutMs: Number(h.timeoutMs),
@@ -118,15 +136,25 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
   throw new MapValueError(what, "not a map plan of this version (the image's runtime and the caller's differ?)");
 }
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A slice's carried items: base64 strings under digests of its own items (each item's digest is checked at use). */
+function isInline(v: unknown, items: readonly string[]): v is Record<string, string> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const own = new Set(items);
+  return Object.entries(v).every(([d, b]) => own.has(d) && typeof b === "string" && BASE64.test(b));
+}
+
 function parseSlice(bytes: Buffer, what: string): PlanSlice {
   const s = parseJson(bytes, what);
-  const { items, indices } = s;
+  const { items, indices, inline } = s;
   if (
     isStringArray(items, (h) => HEX.test(h)) &&
     Array.isArray(indices) &&
     indices.length === items.length &&
-    indices.every((i) => Number.isSafeInteger(i) && i >= 0)
+    indices.every((i) => Number.isSafeInteger(i) && i >= 0) &&
+    (inline === undefined || isInline(inline, items))
   )
-    return { items, indices: indices.map(Number) };
+    return { items, indices: indices.map(Number), ...(inline === undefined ? {} : { inline }) };
   throw new MapValueError(what, "not a slice of a map plan");
 }

@@ -7,45 +7,28 @@
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
 import { failureKey, type ItemFailure, type MapPlan } from "./map-chunk";
-import { decodeValue, type MapTask, type MapValue, parseResultRecord, resultKey, sha256Hex } from "./map-codec";
+import {
+  decodeValue,
+  type MapTask,
+  type MapValue,
+  parseResultRecord,
+  RESULTS_DIR,
+  resultKey,
+  sha256Hex,
+} from "./map-codec";
 import { planBlobs } from "./map-plan-blobs";
-import { blobKey, type ObjectStore, ObjectStoreError } from "./object-store";
-
-/** Store requests in flight at once (HEADs and GETs of records and results). */
-export const STORE_CONCURRENCY = 32;
-
-/**
- * Runs `fn` over `items` with at most `limit` calls in flight. After the first failure no new call starts; the
- * ones in flight are awaited (so nothing keeps writing after this returns), then the first error is thrown.
- */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i], i);
-      } catch (e) {
-        failure ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.error;
-}
+import { forEachLimited } from "./in-flight";
+import { blobKey, type ObjectStore, ObjectStoreError, STORE_CONCURRENCY } from "./object-store";
 
 export interface PlanOptions {
   store: ObjectStore;
   /** What results are keyed by besides task and item: `image:sha256:…` or `file:sha256:…`. */
   code: string;
   task: MapTask;
-  /** The items' digests (hex), in the caller's order (each stored already as a blob). */
+  /** The items' digests (hex), in the caller's order (each stored already as a blob, or in `inline`). */
   digests: readonly string[];
+  /** Small items by digest, carried in the plan instead of stored (map-items.ts). */
+  inline?: ReadonlyMap<string, Buffer>;
   parallelism: number;
   /** Items per index; 0: chosen (about four indexes per parallel slot). */
   chunkSize: number;
@@ -71,10 +54,22 @@ export async function planMap(o: PlanOptions): Promise<PlannedMap> {
   });
   const distinct = [...firstIndex.keys()];
   const stored = new Set<string>();
-  await forEachLimited(distinct, STORE_CONCURRENCY, async (d) => {
-    if (await o.store.has(resultKey(o.code, o.task, d))) stored.add(d);
-  });
+  // One listing of the results instead of a HEAD per item when the store holds no more than there are items (a new
+  // prefix: one request for a thousand items); key by key when it holds more, or the credential may not list.
+  const listed = distinct.length > 1 ? await o.store.list(RESULTS_DIR, distinct.length) : undefined;
+  if (listed) {
+    const have = new Set(listed);
+    for (const d of distinct) if (have.has(resultKey(o.code, o.task, d))) stored.add(d);
+  } else
+    await forEachLimited(distinct, STORE_CONCURRENCY, async (d) => {
+      if (await o.store.has(resultKey(o.code, o.task, d))) stored.add(d);
+    });
   const missing = distinct.filter((d) => !stored.has(d));
+  const inline = new Map<string, Buffer>();
+  for (const d of missing) {
+    const bytes = o.inline?.get(d);
+    if (bytes) inline.set(d, bytes);
+  }
   const chunkSize = o.chunkSize > 0 ? o.chunkSize : Math.max(1, Math.ceil(missing.length / (o.parallelism * 4)));
   const plan: MapPlan = {
     v: 1,
@@ -85,6 +80,7 @@ export async function planMap(o: PlanOptions): Promise<PlannedMap> {
     chunks: [],
     timeoutMs: o.timeoutMs,
     maxValueBytes: o.maxValueBytes,
+    inline,
   };
   for (let at = 0; at < missing.length; at += chunkSize)
     plan.chunks.push([at, Math.min(at + chunkSize, missing.length)]);

@@ -91,6 +91,19 @@ export class DirStore implements ObjectStore {
     }
   }
 
+  async list(dir: string, limit: number): Promise<string[] | undefined> {
+    let names: string[];
+    try {
+      names = (await fs.readdir(this.file(dir.replace(/\/$/, "")), { withFileTypes: true }))
+        .filter((e) => e.isFile() && !e.name.includes(".tmp-"))
+        .map((e) => e.name);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw this.failed("list", dir, e);
+    }
+    return names.length > limit ? undefined : names.map((n) => dir + n);
+  }
+
   private failed(what: string, key: string, e: unknown): ObjectStoreError {
     if (e instanceof ObjectStoreError) return e;
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;

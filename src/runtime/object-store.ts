@@ -41,6 +41,28 @@ export interface ObjectStore {
    * write-once records, so writing a key that exists already leaves an equal object.
    */
   put(key: string, body: Buffer): Promise<void>;
+  /**
+   * The keys under `dir` (a key prefix ending in "/"), when there are at most `limit` of them; undefined when there
+   * are more, or when the credential may not list (the caller then asks key by key with `has`).
+   */
+  list(dir: string, limit: number): Promise<string[] | undefined>;
+}
+
+/** Store requests in flight at once (HEADs, GETs and PUTs of items, records and results). */
+export const STORE_CONCURRENCY: number = 32;
+/** Bytes held by a store's writes in flight (besides one larger piece, which goes alone: in-flight.ts). */
+export const STORE_BYTES_IN_FLIGHT: number = 64 * 1024 * 1024;
+/**
+ * Blobs up to this size are written without asking whether they are stored: a PUT of a few kB costs what a HEAD does,
+ * and writing a content-addressed key again leaves an equal object. Larger ones are asked about first (not sent twice).
+ */
+const ASK_FIRST_BYTES = 64 * 1024;
+
+/** Stores `bytes` under their digest `hex` (blobKey); a large blob the store has already is not sent again. */
+export async function putBlob(store: ObjectStore, hex: string, bytes: Buffer): Promise<void> {
+  const key = blobKey(hex);
+  if (bytes.length > ASK_FIRST_BYTES && (await store.has(key))) return;
+  await store.put(key, bytes);
 }
 
 /** The key of a blob: `blobs/sha256/<hex>`. */

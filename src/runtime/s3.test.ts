@@ -191,6 +191,45 @@ describe("S3Store against a misbehaving server", () => {
     expect(seen).toEqual(Array(3).fill("GET /maps/runs/a%20b true"));
   });
 
+  test("a listing: the query as sent (SeaweedFS checks its signature: test/e2e/s3-store), keys unescaped, a truncated page without a token or a huge one refused", async () => {
+    const seen: string[] = [];
+    const page = (keys: string[], more: string) =>
+      `<ListBucketResult>${keys.map((k) => `<Contents><Key>${k}</Key></Contents>`).join("")}${more}</ListBucketResult>`;
+    let mode = "ok";
+    const store = await serve((req, res) => {
+      seen.push(`${req.url}`);
+      if (mode === "ok")
+        return void res
+          .writeHead(200)
+          .end(
+            req.url?.includes("continuation-token")
+              ? page(["runs/results/c"], "")
+              : page(
+                  ["runs/results/a&amp;b", "runs/other/x"],
+                  "<IsTruncated>true</IsTruncated><NextContinuationToken>t+1/=</NextContinuationToken>",
+                ),
+          );
+      if (mode === "no-token") return void res.writeHead(200).end(page([], "<IsTruncated>true</IsTruncated>"));
+      if (mode === "forbidden") return void res.writeHead(403).end("<Error><Code>AccessDenied</Code></Error>");
+      res.writeHead(200);
+      res.end(Buffer.alloc(9 << 20, 32));
+    });
+    expect(await store.list("results/", 10)).toEqual(["results/a&b", "results/c"]);
+    expect(seen).toEqual([
+      "/maps?list-type=2&prefix=runs%2Fresults%2F&max-keys=1000",
+      "/maps?list-type=2&prefix=runs%2Fresults%2F&max-keys=1000&continuation-token=t%2B1%2F%3D",
+    ]);
+    expect(await store.list("results/", 1)).toBeUndefined();
+    mode = "no-token";
+    expect(await store.list("results/", 10)).toBeUndefined();
+    mode = "forbidden";
+    expect(await store.list("results/", 10)).toBeUndefined();
+    mode = "huge";
+    await expect(store.list("results/", 10)).rejects.toThrow(
+      "s3://maps/runs/results/: a listing page is larger than 8388608 bytes",
+    );
+  });
+
   test("attempts are bounded: the last answer's S3 code is named", async () => {
     let seen = 0;
     const store = await serve((_req, res) => {

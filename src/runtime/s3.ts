@@ -10,7 +10,7 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { ObjectStoreError, type ObjectStore } from "./object-store";
-import { EMPTY_SHA256, type S3Credentials, sha256Hex, signV4, uriPath } from "./s3-sign";
+import { EMPTY_SHA256, type S3Credentials, sha256Hex, signV4, uriEncode, uriPath } from "./s3-sign";
 import { requestWithRetries, type S3Timeouts } from "./s3-http";
 
 export type { S3Credentials } from "./s3-sign";
@@ -231,14 +231,64 @@ export class S3Store implements ObjectStore {
     return this.#pathStyle ? uriPath([this.bucket, full]) : uriPath([full]);
   }
 
-  /** Sends a signed request (retried: the answer's reading too, see s3-http.ts) and reads its answer with `read`. */
+  /**
+   * ListObjectsV2 of `dir` under the prefix, a page of at most 1,000 keys at a time, up to `limit` keys; undefined past
+   * that, or when the credential may not list (403). Each page is read with a bound; keys outside `dir` are left out.
+   */
+  async list(dir: string, limit: number): Promise<string[] | undefined> {
+    const full = this.prefix + dir;
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const query: Record<string, string> = { "list-type": "2", prefix: full, "max-keys": "1000" };
+      if (token) query["continuation-token"] = token;
+      const page = await this.#request(
+        "GET",
+        this.#pathStyle ? uriPath([this.bucket]) : "/",
+        query,
+        undefined,
+        `${this.where}${dir} at ${this.origin} (LIST)`,
+        async (res) => {
+          const text = await readBounded(res, MAX_LIST_PAGE, `${this.where}${dir}: a listing page`);
+          if (res.statusCode === 403) return undefined;
+          if (res.statusCode !== 200) throw this.#error(res, text, `LIST ${dir}`);
+          return text;
+        },
+      );
+      if (page === undefined) return undefined;
+      for (const m of page.matchAll(/<Key>([^<]*)<\/Key>/g)) {
+        const key = unescapeXml(m[1]);
+        if (key.startsWith(full) && key.length > full.length) keys.push(key.slice(this.prefix.length));
+      }
+      if (keys.length > limit) return undefined;
+      const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(page);
+      token = truncated
+        ? unescapeXml(/<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(page)?.[1] ?? "")
+        : undefined;
+      if (truncated && !token) return undefined;
+    } while (token);
+    return keys;
+  }
+
+  /** Sends a signed request for `key` and reads its answer with `read` (a bad key is a rejection, as any failure). */
   async #send<T>(
     method: "GET" | "HEAD" | "PUT",
     key: string,
     body: Buffer | undefined,
     read: (res: IncomingMessage) => Promise<T>,
   ): Promise<T> {
-    const path = this.#path(key);
+    return this.#request(method, this.#path(key), {}, body, `${this.where}${key} at ${this.origin} (${method})`, read);
+  }
+
+  /** Sends a signed request (retried: the answer's reading too, see s3-http.ts) and reads its answer with `read`. */
+  async #request<T>(
+    method: "GET" | "HEAD" | "PUT",
+    path: string,
+    query: Record<string, string>,
+    body: Buffer | undefined,
+    what: string,
+    read: (res: IncomingMessage) => Promise<T>,
+  ): Promise<T> {
     const payloadHash = body ? sha256Hex(body) : EMPTY_SHA256;
     const url = this.#url;
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -250,19 +300,32 @@ export class S3Store implements ObjectStore {
         method,
         host: url.host,
         path,
+        query,
         headers,
         payloadHash,
         region: this.region,
         credentials: this.#credentials,
       });
+    // Encoded as the signature encodes it (s3-sign.ts).
+    const search = Object.entries(query)
+      .map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`)
+      .join("&");
+    const target = search ? `${path}?${search}` : path;
     return requestWithRetries({
       open: () =>
-        send({ protocol: url.protocol, hostname: url.hostname, port: url.port, method, path, headers: sign().headers }),
+        send({
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: url.port,
+          method,
+          path: target,
+          headers: sign().headers,
+        }),
       body,
       read,
       maxAttempts: this.#maxAttempts,
       timeouts: this.#timeouts,
-      what: `${this.where}${key} at ${this.origin} (${method})`,
+      what,
     });
   }
 
@@ -298,6 +361,24 @@ function unescapeXml(s: string): string {
     /&(lt|gt|quot|apos|amp);/g,
     (_, e: string) => ({ lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" })[e] ?? "",
   );
+}
+
+/** The largest listing page read (1,000 keys of up to 1,024 bytes, escaped, and their XML). */
+const MAX_LIST_PAGE = 8 * 1024 * 1024;
+
+/** A whole answer's body, at most `max` bytes (else E_MAP_STORE naming `what`: a server is not ours). */
+async function readBounded(res: IncomingMessage, max: number, what: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      res.destroy();
+      throw fail(`${what} is larger than ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
 }
 
 /** An error answer's body (small XML), at most 64 KiB of it. */

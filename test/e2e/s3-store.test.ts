@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { awsChainCredentials, s3Location } from "../../src/credentials/aws-chain";
+import { encodeValue } from "../../src/runtime/map-codec";
 import { ObjectStoreError, blobKey } from "../../src/runtime/object-store";
 import { type S3Credentials, S3Store, type S3StoreOptions } from "../../src/runtime/s3";
 import { EMPTY_SHA256, signV4 } from "../../src/runtime/s3-sign";
@@ -87,6 +88,24 @@ describe("round trips", () => {
     expect((await st.get(objects[3][0], 10))?.toString()).toBe("odd");
     expect(await st.get("results/never-written", 10)).toBeUndefined();
     expect(await st.has("results/never-written")).toBe(false);
+  });
+
+  test("list: the keys under a directory of the prefix, page after page, none outside it; undefined past the limit", async () => {
+    const st = store({ prefix: "runs/listing/" });
+    expect(await st.list("results/", 10)).toEqual([]);
+    const keys = Array.from({ length: 1203 }, (_, i) => `results/${String(i).padStart(5, "0")}`);
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, w) => {
+        for (let i = w; i < keys.length; i += 16) await st.put(keys[i], Buffer.from("r"));
+      }),
+    );
+    await st.put("results-not/x", Buffer.from("x"));
+    await st.put("odd dir/a+b ü", Buffer.from("x"));
+    await store({ prefix: "runs/listing-other/" }).put("results/y", Buffer.from("y"));
+    // Two pages of ListObjectsV2 (1,000 keys each at most): all of them, no key of a sibling directory or prefix.
+    expect((await st.list("results/", 5000))?.sort()).toEqual(keys);
+    expect(await st.list("results/", 1202)).toBeUndefined();
+    expect(await st.list("odd dir/", 5)).toEqual(["odd dir/a+b ü"]);
   });
 
   test("an object above the bound is refused from its Content-Length, before its body is read", async () => {
@@ -214,6 +233,8 @@ describe("the narrow identity (Read and Write on maps/runs/narrow/* only)", () =
     expect(await raw(s3.narrow, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(403);
     expect(await raw(s3.admin, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(200);
     expect(await raw(s3.narrow, "DELETE", `/${s3.bucket}/${s3.narrowPrefix}results/a`)).toBe(204);
+    // The store's list says "cannot list" (the caller asks key by key) rather than failing.
+    expect(await mine.list("results/", 10)).toBeUndefined();
   });
 });
 
@@ -226,6 +247,7 @@ describe("the identity with an IAM policy (s3:GetObject, s3:PutObject on maps/ru
     expect(await mine.has("results/b")).toBe(false);
     expect(await raw(s3.policy, "GET", `/${s3.bucket}`, list(s3.policyPrefix))).toBe(200);
     expect(await raw(s3.policy, "GET", `/${s3.bucket}`, list("runs/"))).toBe(403);
+    expect(await mine.list("results/", 10)).toEqual(["results/a"]);
     expect(await raw(s3.policy, "DELETE", `/${s3.bucket}/${s3.policyPrefix}results/a`)).toBe(403);
     const e = await failure(store({ prefix: "runs/all/", credentials: s3.policy }).check());
     expect(e.message).toContain("(HTTP 403 AccessDenied)");
@@ -295,12 +317,12 @@ describe("pipeline map with its items and results in the bucket (--artifacts s3:
     expect(again.stdout).toBe(first.stdout);
     expect(again.stderr).toContain("12/12 done (12 reused from the store)");
     expect(readdirSync(calls)).toHaveLength(12);
-    // What the map stored is where the keys say, under the narrow identity's prefix.
+    // What the map stored is where the keys say, under the narrow identity's prefix (which may not list: the plan
+    // asked key by key): the results; not the items, small enough to travel in the plan (src/runtime/map-items.ts).
     const mine = store({ prefix: `${s3.narrowPrefix}maps/`, credentials: s3.narrow });
-    const item = createHash("sha256")
-      .update(Buffer.concat([Buffer.from("j"), Buffer.from("3")]))
-      .digest("hex");
-    expect(await mine.has(blobKey(item))).toBe(true);
+    const blobOf = (v: unknown) => blobKey(createHash("sha256").update(encodeValue(v)).digest("hex"));
+    expect(await mine.has(blobOf({ x: 3, twice: 6 }))).toBe(true);
+    expect(await mine.has(blobOf(3))).toBe(false);
   });
 
   test("a refused credential, or a prefix the identity may not write, is one E_MAP_STORE error before any task runs; the secret is not printed", async () => {
