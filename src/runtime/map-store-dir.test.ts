@@ -35,6 +35,16 @@ describe("DirStore", () => {
     await expect(store.get("link", 100)).rejects.toMatchObject({ code: "E_MAP_STORE" });
   });
 
+  it("lists a directory's files (not its symlinks, subdirectories or half-written files), or says there are more", async () => {
+    expect(await store.list("results/", 10)).toEqual([]);
+    for (const k of ["a", "b", "c"]) await store.put(`results/${k}`, Buffer.from(k));
+    writeFileSync(join(root, "s", "results", "d.tmp-1-ab"), "half");
+    symlinkSync(join(root, "outside"), join(root, "s", "results", "e"));
+    await store.put("results/sub/f", Buffer.from("f"));
+    expect((await store.list("results/", 3))?.sort()).toEqual(["results/a", "results/b", "results/c"]);
+    expect(await store.list("results/", 2)).toBeUndefined();
+  });
+
   it("a relative root is refused", () => {
     expect(() => new DirStore("rel/dir")).toThrow(/must be absolute/);
   });

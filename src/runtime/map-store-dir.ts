@@ -91,17 +91,20 @@ export class DirStore implements ObjectStore {
     }
   }
 
+  /** Read entry by entry, and left as soon as there are more than `limit` (a cache of many maps is not read whole). */
   async list(dir: string, limit: number): Promise<string[] | undefined> {
-    let names: string[];
+    const keys: string[] = [];
     try {
-      names = (await fs.readdir(this.file(dir.replace(/\/$/, "")), { withFileTypes: true }))
-        .filter((e) => e.isFile() && !e.name.includes(".tmp-"))
-        .map((e) => e.name);
+      for await (const e of await fs.opendir(this.file(dir.replace(/\/$/, "")))) {
+        if (!e.isFile() || e.name.includes(".tmp-")) continue;
+        if (keys.length === limit) return undefined;
+        keys.push(dir + e.name);
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw this.failed("list", dir, e);
     }
-    return names.length > limit ? undefined : names.map((n) => dir + n);
+    return keys;
   }
 
   private failed(what: string, key: string, e: unknown): ObjectStoreError {
