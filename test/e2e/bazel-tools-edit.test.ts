@@ -32,6 +32,7 @@ beforeAll(() => {
     "package.json",
     "tsconfig.json",
     "bazel",
+    "bootstrap",
     "src",
     "tools",
   ]) {
