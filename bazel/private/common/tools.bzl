@@ -20,7 +20,8 @@ BUILD_TOOL_ATTRS = {
 TSC_ATTRS = {
     "_typescript": attr.label(default = "@rules_pipeline//bazel/private:typescript", cfg = "exec"),
     "_types_node": attr.label(default = "@rules_pipeline//bazel/private:types_node", cfg = "exec"),
-    # The TsCompile runner (src/tsc/, bundled into one file: `tsc_files`), the action's tool.
+    # The TsCompile runner (src/tsc/ bundled into one file, BUILD.bazel): with its package.json (`bundle_files`), the
+    # action's tools, so a new runner is a new worker key.
     "_tsc_worker": attr.label(default = "@rules_pipeline//:tsc_worker", allow_single_file = True, cfg = "exec"),
     # The compiler snapshot when `--@rules_pipeline//bazel:tsc_snapshot` is set, else nothing. In the target
     # configuration, where the flag is what the user set; the snapshot's own action runs the exec configuration's Node.

@@ -1,7 +1,7 @@
 """The compiler snapshot of one-shot TsCompile actions: TypeScript loaded, the default lib and @types/node parsed.
 
-A V8 startup snapshot made by the exec configuration's Node (src/tsc/snapshot.ts, bundled as `@rules_pipeline//:tsc_snapshot_builder`, says what it holds and
-how a compile checks it). A compile that runs one-shot (sandboxed, on remote executors, with workers off) starts from
+A V8 startup snapshot made by the exec configuration's Node (src/tsc/snapshot.ts, bundled as
+`@rules_pipeline//:tsc_snapshot_builder`, says what it holds and how a compile checks it). A compile that runs one-shot (sandboxed, on remote executors, with workers off) starts from
 it for about half the CPU (bench P17); a worker loads the compiler once and does not use it. Only with
 `--@rules_pipeline//bazel:tsc_snapshot` (bazel/BUILD.bazel): without it a first build runs none of the rules' own
 actions. Its bytes differ from run to run (V8 seeds its hashes at random), so a remote cache is what shares it; the
