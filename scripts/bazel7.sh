@@ -12,7 +12,7 @@
 # $PIPELINE_BAZEL7_MOUNTS (colon-separated host paths) are bind-mounted at the same absolute paths inside the chroot,
 # so the bazel-* symlinks Bazel writes into DIR resolve on the host too. A path under another one of them is not
 # mounted again: it is seen through that one, on the same mount, so hard links between the two work (a link across
-# two bind mounts fails with EXDEV; bazel/private/repositories/repo_cache.js then copies). No mount is ever visible outside the
+# two bind mounts fails with EXDEV; bootstrap/repo_cache.js then copies). No mount is ever visible outside the
 # namespace; the kernel removes them when its last process exits (also on SIGINT, SIGTERM or failure). The Bazel
 # server started by a run lives in that run's namespace until `bazel shutdown` (or --max_idle_secs) ends it, so two
 # runs at once never touch each other's mounts. The environment inside is empty (env -i) except PATH, HOME, TERM,

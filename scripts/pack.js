@@ -64,11 +64,11 @@ function sourceVersion() {
  * `pipeline.js`, the command: a small loader (tools/pipeline-loader.ts) that runs `pipeline-main.js`, the CLI's
  * bundle, whose second file `pipeline-main.lazy.js` (the commands) it has loaded with a V8 code cache in the user's
  * cache directory (src/cli/lazy-bundle.ts, src/cli/code-cache.ts). Built by the Bazel rules' bundler
- * (bazel/private/bundle/esbuild_bundle.js, as `//:pipeline_cli`): the same split, `import()` turned into `require()`.
+ * (bootstrap/esbuild_bundle.js, as `//:pipeline_cli`): the same split, `import()` turned into `require()`.
  * @param {string} stage
  */
 function buildCli(stage) {
-  const bundler = path.join(ROOT, "bazel", "private", "bundle", "esbuild_bundle.js");
+  const bundler = path.join(ROOT, "bootstrap", "esbuild_bundle.js");
   const main = path.join(stage, "pipeline-main.js");
   run(process.execPath, [
     bundler,
@@ -86,7 +86,8 @@ function buildCli(stage) {
     ...["@aws-sdk/*", "@kubernetes/client-node", "typescript"].flatMap((e) => ["--external", e]),
     ...["--bundle", "tools/pipeline-loader.ts", path.join(stage, "pipeline.js")],
     ...["src", "tools", "node_modules"].flatMap((d) => ["--input-dir", d]),
-    ...["typescript/worker_protocol.js", "npm/npm_guard.js"].flatMap((f) => ["--input", `bazel/private/${f}`]),
+    // The plain JavaScript the CLI imports (src/lockfile/install.ts).
+    ...["--input", "bootstrap/npm_guard.js"],
   ]);
 }
 
@@ -100,21 +101,38 @@ function buildCliWithRuntime(stage) {
 }
 
 /**
- * The runtime library as the Bazel rules build it (`@rules_pipeline//:runtime_transpile`): the same transpiler, so
- * the same bytes. @param {string} stage
+ * The runtime library as the Bazel rules build it (`@rules_pipeline//:runtime_transpile`): the same transpiler
+ * (tools/ts-transpile.ts, bundled by the same bundler as `//:ts_transpiler`), so the same bytes. @param {string} stage
  */
 function buildRuntime(stage) {
   mkdirSync(stage, { recursive: true });
-  run(process.execPath, [
-    path.join(ROOT, "bazel", "private", "typescript", "ts_transpile.js"),
-    path.join(ROOT, "node_modules", "typescript", "lib", "typescript.js"),
-    ...readdirSync(path.join(ROOT, "src", "runtime"))
-      .filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"))
-      .flatMap((n) => {
-        const stem = n.slice(0, -".ts".length);
-        return [path.join(ROOT, "src", "runtime", n), path.join(stage, `${stem}.js`), path.join(stage, `${stem}.d.ts`)];
-      }),
-  ]);
+  const tools = mkdtempSync(path.join(tmpdir(), "rp-pack-transpiler-"));
+  try {
+    const transpiler = path.join(tools, "ts_transpile.js");
+    run(process.execPath, [
+      path.join(ROOT, "bootstrap", "esbuild_bundle.js"),
+      path.join(ROOT, "node_modules", "esbuild", "lib", "main.js"),
+      "node_modules",
+      ...["--bundle", "tools/ts-transpile.ts", transpiler],
+      ...["src", "tools"].flatMap((d) => ["--input-dir", d]),
+    ]);
+    run(process.execPath, [
+      transpiler,
+      path.join(ROOT, "node_modules", "typescript", "lib", "typescript.js"),
+      ...readdirSync(path.join(ROOT, "src", "runtime"))
+        .filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts"))
+        .flatMap((n) => {
+          const stem = n.slice(0, -".ts".length);
+          return [
+            path.join(ROOT, "src", "runtime", n),
+            path.join(stage, `${stem}.js`),
+            path.join(stage, `${stem}.d.ts`),
+          ];
+        }),
+    ]);
+  } finally {
+    rmSync(tools, { recursive: true, force: true });
+  }
 }
 
 const BUILDERS = { cli: buildCliWithRuntime, runtime: buildRuntime };

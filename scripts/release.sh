@@ -6,8 +6,9 @@
 #                                               examples, benchmarks, scripts), gzip -n: byte-identical every time
 #                                               for the same commit (entries in tree order, mtime = commit time);
 #                                               plus prebuilt/: the rules' own tools built from REF's sources (the
-#                                               CLI's bundle, its loader, the launchers' preload, the runtime
-#                                               library, the packages commands load lazily, one file each), which
+#                                               CLI's bundle, its loader, the launchers' preload, the TsCompile
+#                                               runner and the compiler snapshot's builder, the runtime library,
+#                                               the packages commands load lazily, one file each), which
 #                                               the rules use instead of building them (bazel/private/bundle/prebuilt.bzl,
 #                                               tools_repo.bzl): a consumer never fetches @rules_pipeline_tools_npm.
 #   dist/release/rules_pipeline-vX.Y.Z.tar.gz.sha256
@@ -96,12 +97,15 @@ for pkg in "${lazy_packages[@]}"; do
 done
 (
   cd "$stage/tree"
-  node bazel/private/bundle/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
+  node bootstrap/esbuild_bundle.js node_modules/esbuild/lib/main.js node_modules \
     --bundle tools/pipeline.ts "$stage/prebuilt/pipeline_cli.js" --lazy "$stage/prebuilt/pipeline_cli.lazy.js" src/cli/lazy-bundle.ts "${external[@]}" \
     --bundle tools/bundle-loader.ts "$stage/prebuilt/pipeline_loader.js" "${external[@]}" \
     --bundle tools/preload.ts "$stage/prebuilt/pipeline_preload.js" "${external[@]}" \
+    --bundle tools/tsc-worker.ts "$stage/prebuilt/tsc_worker.js" \
+    --bundle tools/tsc-snapshot.ts "$stage/prebuilt/tsc_snapshot.js" \
+    --bundle tools/ts-transpile.ts "$stage/ts_transpile.js" \
     "${modules[@]}" \
-    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bazel/private/typescript/worker_protocol.js --input bazel/private/npm/npm_guard.js
+    --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bootstrap/npm_guard.js
   # Every file of the runtime library (index.ts, the map worker's), one run for all (BUILD.bazel transpiles each).
   runtime_args=()
   for src in src/runtime/*.ts; do
@@ -109,7 +113,8 @@ done
     stem="$(basename "$src" .ts)"
     runtime_args+=("$src" "$stage/prebuilt/runtime/$stem.js" "$stage/prebuilt/runtime/$stem.d.ts")
   done
-  node bazel/private/typescript/ts_transpile.js node_modules/typescript/lib/typescript.js "${runtime_args[@]}"
+  # The runtime library's transpiler (`//:ts_transpiler`), bundled above; the archive holds the library, not it.
+  node "$stage/ts_transpile.js" node_modules/typescript/lib/typescript.js "${runtime_args[@]}"
 )
 runtime_files=()
 for f in "$stage/prebuilt/runtime/"*; do runtime_files+=(--add-file="$f"); done
@@ -120,6 +125,7 @@ git -c tar.umask=0022 archive --format=tar \
   --prefix="$name/prebuilt/" \
   --add-file="$stage/prebuilt/pipeline_cli.js" --add-file="$stage/prebuilt/pipeline_cli.lazy.js" \
   --add-file="$stage/prebuilt/pipeline_loader.js" --add-file="$stage/prebuilt/pipeline_preload.js" \
+  --add-file="$stage/prebuilt/tsc_worker.js" --add-file="$stage/prebuilt/tsc_snapshot.js" \
   --prefix="$name/prebuilt/src/runtime/" \
   "${runtime_files[@]}" \
   "${module_files[@]}" \

@@ -209,9 +209,9 @@ checks() {
   # tsconfig.test.json extends tsconfig.json, includes its files and the tests, and adds noUnusedLocals: what the
   # product's own check (`npm run typecheck`) would report, it reports too, in one program (16 -> 11 s here).
   phase typecheck "$@" npx tsc -p tsconfig.test.json || rc=1
-  # The JavaScript the rules run inside users' builds (bazel/private/*/*.js, checkJs): a program of its own, as in
+  # The plain JavaScript that runs before anything is built (bootstrap/*.js, checkJs): a program of its own, as in
   # `npm run typecheck`.
-  phase "typecheck: bazel/private" "$@" npx tsc -p bazel/private/tsconfig.json || rc=1
+  phase "typecheck: bootstrap" "$@" npx tsc -p bootstrap/tsconfig.json || rc=1
   echo "== format and lint (biome ci; npm run format fixes what it can)" >&2
   phase lint "$@" npx biome ci . || rc=1
   return "$rc"

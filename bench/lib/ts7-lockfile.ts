@@ -21,7 +21,7 @@ const COMPILERS = join(REPO_ROOT, "test", "compilers");
 const TS7_PACKAGE = join(COMPILERS, "node_modules", "typescript7");
 /** This machine's native package: `@typescript/typescript-linux-x64` on the bench's machines. */
 export const TS7_NATIVE = `@typescript/typescript-${process.platform}-${process.arch}`;
-/** The native compiler, as the rules run it (bazel/private/typescript/tsc_compilers.js: `<native package>/lib/tsc`). */
+/** The native compiler, as the rules run it (src/tsc/compilers.ts: `<native package>/lib/tsc`). */
 export const TSC7 = join(COMPILERS, "node_modules", TS7_NATIVE, "lib", "tsc");
 
 interface Lock {

@@ -1,7 +1,7 @@
 /**
  * P17: a one-shot TypeScript compile, as TsCompile runs where workers do not (remote execution, the sandboxed
- * strategy): bazel/private/typescript/tsc_worker.js started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`,
- * tsc_snapshot.js) against the same without it, and against `tsc -p` (what a ruleset running the TypeScript CLI per
+ * strategy): the TsCompile runner (src/tsc/, bundled as the rules bundle it: tsc_worker.js) started from the compiler
+ * snapshot (`--@rules_pipeline//bazel:tsc_snapshot`, tsc_snapshot.js) against the same without it, and against `tsc -p` (what a ruleset running the TypeScript CLI per
  * target runs). One 5-file library using Node's types, the rules' compiler options, in alternating rounds; the same
  * working directory and relative paths as the actions. CPU time (user + system, /usr/bin/time) is the ratio; wall
  * time in the notes. The emitted files of the three are checked equal.
@@ -14,9 +14,9 @@ import { HAVE_TIME } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtMs, type Row } from "../lib/report";
 import { RULES_COMPILER_OPTIONS } from "../../test/fixtures/rules-tsconfig";
+import { tscBundle } from "../../test/fixtures/tsc-bundle";
 
 const ROOT = resolve(__dirname, "..", "..", "..", "..");
-const PRIVATE = join(ROOT, "bazel", "private", "typescript");
 // Node's own environment: NODE_OPTIONS with V8 flags would make Node refuse the snapshot.
 const { NODE_OPTIONS: _, ...ENV } = process.env;
 
@@ -34,7 +34,7 @@ function writeProject(dir: string, name: string): void {
         `  return { path: s, digest: createHash("sha256").update(s).digest("hex"), n: ${i ? `${use}.n` : use} };\n}\n`,
     );
   }
-  // `lib` as tsc_worker.js sets it when the tsconfig names none, so that `tsc -p` compiles the same.
+  // `lib` as the runner sets it when the tsconfig names none, so that `tsc -p` compiles the same.
   const options = { ...RULES_COMPILER_OPTIONS, lib: ["es2022"] };
   const files = Array.from({ length: 5 }, (_, i) => `src/m${i}.ts`);
   writeFileSync(join(dir, name, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files, include: [] }));
@@ -69,7 +69,7 @@ export async function p17(ctx: Ctx): Promise<Row[]> {
   for (const name of ["plain", "snapshot", "tsc"]) writeProject(dir, name);
   const made = spawnSync(
     process.execPath,
-    ["--snapshot-blob", "tsc.blob", "--build-snapshot", join(PRIVATE, "tsc_snapshot.js")].concat([
+    ["--snapshot-blob", "tsc.blob", "--build-snapshot", tscBundle("tsc_snapshot.js")].concat([
       "--typescript",
       "node_modules/typescript/lib/typescript.js",
       "--types-root",
@@ -81,8 +81,8 @@ export async function p17(ctx: Ctx): Promise<Row[]> {
   // A compile that says it ran without the snapshot fails the row.
   const side = (args: string[]) =>
     nodeSide("P17", args, { cwd: dir, env: ENV }, (stderr) => !stderr.includes("compiler snapshot"));
-  const plain = side([join(PRIVATE, "tsc_worker.js"), "@plain.args"]);
-  const snapshot = side([join(PRIVATE, "tsc_worker.js"), "@snapshot.args"]);
+  const plain = side([tscBundle("tsc_worker.js"), "@plain.args"]);
+  const snapshot = side([tscBundle("tsc_worker.js"), "@snapshot.args"]);
   const tsc = side(["node_modules/typescript/lib/tsc.js", "-p", "tsc/tsconfig.json"]);
   // A first run of each (unmeasured: the page cache warm for all three); smoke runs have only the measured one.
   if (!ctx.smoke)

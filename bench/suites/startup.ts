@@ -15,13 +15,13 @@ import { fmtMs, type Row } from "../lib/report";
 const ROOT = resolve(__dirname, "..", "..", "..", "..");
 const TARGET_MS = 20;
 
-/** The launchers' loader, built as `//:pipeline_loader` is (bazel/private/bundle/esbuild_bundle.js), beside the bundle. */
+/** The launchers' loader, built as `//:pipeline_loader` is (bootstrap/esbuild_bundle.js), beside the bundle. */
 function buildLoader(cliDir: string): string {
   const out = join(cliDir, "pipeline_loader.js");
   const r = spawnSync(
     process.execPath,
     [
-      join(ROOT, "bazel", "private", "bundle", "esbuild_bundle.js"),
+      join(ROOT, "bootstrap", "esbuild_bundle.js"),
       join(ROOT, "node_modules", "esbuild", "lib", "main.js"),
       "node_modules",
       ...[

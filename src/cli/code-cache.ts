@@ -20,7 +20,7 @@
  *     when written). `PIPELINE_CODE_CACHE=off` loads the bundle without reading or writing a cache.
  *   - The same semantics as `require(file)`: the file runs in CommonJS's module wrapper with its own `require`
  *     (resolving from its directory), `module`, `__filename` and `__dirname`; line numbers are unchanged.
- *     The file must not contain `import()` (bazel/private/bundle/esbuild_bundle.js turns dynamic imports into
+ *     The file must not contain `import()` (bootstrap/esbuild_bundle.js turns dynamic imports into
  *     `require()`): a vm.Script would need an experimental loader for them.
  * `pipeline cache du` counts the files (kind `code-cache`), `pipeline cache prune` removes them by age or size.
  */

@@ -1,5 +1,5 @@
 /**
- * The run-time half of the CLI's bundle in two files (bazel/private/bundle/esbuild_bundle.js, `--lazy`): the first file holds
+ * The run-time half of the CLI's bundle in two files (bootstrap/esbuild_bundle.js, `--lazy`): the first file holds
  * what start-up loads (the command table, the parser, the error boundary), the second (`<first>.lazy.js`) the
  * commands, loaded when a command first imports one of its modules. `--version`, `--help` and a usage error never
  * read it. Each module is in one of the two files only: the second takes the first's modules (`PipelineError`, the

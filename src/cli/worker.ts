@@ -1,7 +1,7 @@
 /**
  * The CLI as the rules' build actions run it (bazel/private/common/tools.bzl `run_cli_worker`: PipelineLayer, PipelineImage):
  *
- *   node pipeline_cli.js --persistent_worker   a persistent Bazel worker (proto protocol, bazel/private/typescript/worker_protocol.js):
+ *   node pipeline_cli.js --persistent_worker   a persistent Bazel worker (proto protocol, src/tsc/protocol.ts):
  *                                              each request's arguments are one CLI run's (the flag file's lines)
  *   node pipeline_cli.js @FLAGFILE             the same run one-shot (workers off, or `--strategy=PipelineLayer=sandboxed`)
  *
@@ -12,12 +12,7 @@
  * working directory; PIPELINE_CLI_WORKER_STATS=1 adds a line measuring that after each request, for tests).
  */
 import { readdirSync } from "node:fs";
-import {
-  readFlagFiles,
-  serveWorker,
-  type WorkRequest,
-  type WorkResult,
-} from "../../bazel/private/typescript/worker_protocol";
+import { readFlagFiles, serveWorker, type WorkRequest, type WorkResult } from "../tsc/protocol";
 import { outsideText, PipelineError } from "../errors";
 import { reportFailure } from "./failure";
 import { usageError } from "./args";

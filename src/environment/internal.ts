@@ -146,14 +146,14 @@ export const INTERNAL_VARIABLES = {
   },
   PIPELINE_TSC_WORKER_MAX_HEAP_MB: {
     setBy: "users who tune the compile worker, with `--action_env` or `--worker_extra_flag`",
-    readBy: "`bazel/private/typescript/tsc_worker.js`",
+    readBy: "`src/tsc/program-cache.ts` (the TsCompile runner)",
     format: "a whole number of MB (default 1536)",
     meaning: "The heap above which the persistent tsc worker evicts its least recently used targets.",
   },
   PIPELINE_TSC_WORKER_STATS: {
     setBy:
-      "tests, in the environment of `tsc_worker.js` run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
-    readBy: "`bazel/private/typescript/tsc_worker.js`",
+      "tests, in the environment of the TsCompile runner run directly (Bazel's TsCompile actions and workers get no `--action_env`)",
+    readBy: "`src/tsc/worker.ts` (the TsCompile runner)",
     format: "1, or unset",
     meaning:
       "The tsc worker reports its targets in memory and heap after each request; a one-shot compile started from the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`), what it took from it.",

@@ -164,7 +164,7 @@ export const USER_VARIABLES = {
   },
   PIPELINE_REPO_CACHE_MAX_SIZE: {
     setBy: "users, with `--repo_env`",
-    readBy: "`bazel/private/repositories/repo_cache.bzl`, `bazel/private/repositories/repo_cache.js`",
+    readBy: "`bazel/private/repositories/repo_cache.bzl`, `bootstrap/repo_cache.js`",
     format: "a size such as 10GiB; 0: no limit",
     meaning: "The repository cache is kept under this size by removing the least recently used entries.",
   },

@@ -15,7 +15,7 @@
  * (src/lockfile/project.ts and local-deps.ts: links of the project, `file:`/`link:`/`portal:` dependencies) and model
  * directories (src/weights/collect.ts, src/weights/fetch.ts). Where the tree is on the host and only the final place
  * matters, realpath(3) is the same rule (`fs.realpathSync.native`; Node's `fs.realpathSync` reads a `..` after a link
- * lexically): LayerInput.within (host-root.ts's followInside), install.ts's workspace links, bazel/private/npm/npm_tree.js.
+ * lexically): LayerInput.within (host-root.ts's followInside), install.ts's workspace links, bootstrap/npm_tree.js.
  * The unpacker (safety.ts) needs no such judgement: it resolves every path through the links already in the root each
  * time it writes.
  */

@@ -1,5 +1,5 @@
 /**
- * install.ts's guard (bazel/private/npm/npm_guard.js) refuses before any package manager is downloaded or run: the
+ * install.ts's guard (bootstrap/npm_guard.js) refuses before any package manager is downloaded or run: the
  * errors are E_BAD_INPUT naming the file. The real tools meet the guard in test/e2e/lockfile-hostile-repo.test.ts.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

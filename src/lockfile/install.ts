@@ -6,7 +6,7 @@
  * the manifests (workspace package.json files) and the allowed keys of the project's package-manager configuration
  * (.npmrc, yarn 1's .yarnrc, Yarn 4's .yarnrc.yml, pnpm-workspace.yaml), nothing else. Before anything runs, a yarn
  * lockfile's dependencies that yarn would prepare from source (git: yarn runs their scripts, scripts off or not) are
- * refused unless allowed to run scripts (bazel/private/npm/npm_guard.js, which npm_dependencies runs too).
+ * refused unless allowed to run scripts (bootstrap/npm_guard.js, which npm_dependencies runs too).
  *
  * Workspace packages: the package manager links `node_modules/@acme/lib` to `packages/lib`. Such a link is taken out
  * of the tree and returned as a symlink for the layer (`/app/node_modules/@acme/lib -> ../../packages/lib`), which the
@@ -26,7 +26,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
-import { CONFIG_FILES, CONFIG_NAMES, filterConfig, GuardError, sourceProblem } from "../../bazel/private/npm/npm_guard";
+import { CONFIG_FILES, CONFIG_NAMES, filterConfig, GuardError, sourceProblem } from "../../bootstrap/npm_guard";
 import { PipelineError } from "../errors";
 import { npmCi, redactNpmOutput, runNpm, tail } from "./npm";
 import { ensureTool, PACKAGE_MANAGERS } from "./package-managers";

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { runtimeFiles } from "./runtime-lib";
+import { tscBundle } from "../../test/fixtures/tsc-bundle";
 
 const REPO = join(__dirname, "..", "..");
 
@@ -20,7 +21,7 @@ test("from sources, the runtime library is what the rules' TsTranspile program w
     const r = spawnSync(
       process.execPath,
       [
-        join(REPO, "bazel", "private", "typescript", "ts_transpile.js"),
+        tscBundle("ts_transpile.js"),
         require.resolve("typescript"),
         ...files.flatMap((f) => [
           join(REPO, "src", "runtime", f.name.replace(/\.js$/, ".ts")),

@@ -4,14 +4,13 @@
  * this module), or beside a bundled CLI (`runtime/index.js` in the npm package @rules_pipeline/cli, see
  * scripts/pack.js; `src/runtime/index.js` beside the prebuilt bundle of the release archive, or one directory up from
  * the bundle a checkout builds, in the runfiles of `@rules_pipeline//:pipeline` (js_bundle.bzl)); when running from
- * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile program (bazel/private/typescript/ts_transpile.js,
- * what `@rules_pipeline//:runtime_transpile` runs), so the bytes are the ones Bazel puts in images.
+ * TypeScript sources (tests), transpiled on the fly by the rules' own TsTranspile code (src/tsc/transpile.ts, what
+ * `@rules_pipeline//:runtime_transpile` runs), in this process, so the bytes are the ones Bazel puts in images.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { PipelineError } from "../errors";
+import { loadCompiler, transpile } from "../tsc/transpile";
 
 /** Where the runtime library's files go in an image. */
 export const RUNTIME_LAYER_DIR = "app/node_modules/@rules_pipeline/runtime";
@@ -39,28 +38,21 @@ export function runtimeFiles(): RuntimeFile[] {
     return (cached = names.sort().map((name) => ({ name, content: readFileSync(join(dir, name)) })));
   }
   const sources = join(__dirname, "..", "runtime");
-  const ts = join(sources, "index.ts");
-  // From sources: the rules' own TsTranspile program, so that tests run the bytes an image gets from Bazel.
-  const transpiler = join(__dirname, "..", "..", "bazel", "private", "typescript", "ts_transpile.js");
-  if (existsSync(ts)) {
-    if (!existsSync(transpiler))
-      throw new PipelineError(
-        "E_RUNTIME_LIB",
-        `the runtime library is only available as ${ts}, and ${transpiler} is missing`,
-      );
+  // From sources: the rules' own TsTranspile code, so that tests run the bytes an image gets from Bazel.
+  if (existsSync(join(sources, "index.ts"))) {
     const names = readdirSync(sources).filter(
       (n) => n.endsWith(".ts") && !n.endsWith(".test.ts") && !n.endsWith(".d.ts"),
     );
-    return (cached = transpileRuntime(sources, names, transpiler).sort((a, b) => (a.name < b.name ? -1 : 1)));
+    return (cached = transpileRuntime(sources, names).sort((a, b) => (a.name < b.name ? -1 : 1)));
   }
   throw new PipelineError(
     "E_RUNTIME_LIB",
-    `the runtime library is missing: neither ${join(sources, "index.js")} nor ${ts} exists (a broken installation of rules_pipeline)`,
+    `the runtime library is missing: neither ${join(sources, "index.js")} nor ${join(sources, "index.ts")} exists (a broken installation of rules_pipeline)`,
   );
 }
 
-/** `node ts_transpile.js TYPESCRIPT_JS SRC OUT_JS OUT_DTS...` into a temporary directory: the JavaScript it wrote. */
-function transpileRuntime(sources: string, names: string[], transpiler: string): RuntimeFile[] {
+/** The JavaScript of each of `names` (TypeScript files in `sources`), as `node ts_transpile.js` writes it. */
+function transpileRuntime(sources: string, names: string[]): RuntimeFile[] {
   let compiler: string;
   try {
     compiler = require.resolve("typescript");
@@ -71,18 +63,15 @@ function transpileRuntime(sources: string, names: string[], transpiler: string):
       { cause: e },
     );
   }
-  const dir = mkdtempSync(join(tmpdir(), "rp-runtime-lib-"));
-  try {
-    const outs = names.map((n) => join(dir, n.replace(/\.ts$/, ".js")));
-    const args = names.flatMap((n, i) => [join(sources, n), outs[i], `${outs[i]}.d.ts`]);
-    const r = spawnSync(process.execPath, [transpiler, compiler, ...args], { encoding: "utf8" });
-    if (r.status !== 0)
+  const tsApi = loadCompiler(compiler);
+  return names.map((n) => {
+    const src = join(sources, n);
+    const out = transpile(tsApi, readFileSync(src, "utf8"), src);
+    if ("problems" in out)
       throw new PipelineError(
         "E_RUNTIME_LIB",
-        `compiling the runtime library in ${sources} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim()}`,
+        `compiling the runtime library in ${sources} failed: ${out.problems.trim()}`,
       );
-    return outs.map((out) => ({ name: basename(out), content: readFileSync(out) }));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return { name: n.replace(/\.ts$/, ".js"), content: Buffer.from(out.js) };
+  });
 }

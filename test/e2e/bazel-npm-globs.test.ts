@@ -1,6 +1,6 @@
 /**
  * npm_dependencies names the files of node_modules in its BUILD file (`GLOBS` of npm_globs.bzl, written at fetch time
- * by bazel/private/npm/npm_globs.js) instead of globbing them, so that Bazel checks no directory listing of the tree before
+ * by bootstrap/npm_globs.js) instead of globbing them, so that Bazel checks no directory listing of the tree before
  * each build. The claim: every target gets exactly the files glob() gave. Bazel 4.2.3's own glob is the oracle:
  * - on real trees: the rules' own npm repository (~200 packages: scoped, nested node_modules, .bin links, a platform
  *   package) and the examples' one, whose generated BUILD file is rewritten with glob(...) in place of each
@@ -184,13 +184,9 @@ describe("npm_dependencies names the files glob() would give", () => {
       "node_modules/c/linked/**",
     ];
     writeFileSync(join(pkg, "spec.json"), JSON.stringify({ patterns, excludes: EXCLUDES }));
-    execFileSync(
-      process.execPath,
-      [join(REPO_ROOT, "bazel", "private", "npm", "npm_globs.js"), "spec.json", "globs.bzl"],
-      {
-        cwd: pkg,
-      },
-    );
+    execFileSync(process.execPath, [join(REPO_ROOT, "bootstrap", "npm_globs.js"), "spec.json", "globs.bzl"], {
+      cwd: pkg,
+    });
     writeFileSync(
       join(pkg, "BUILD.bazel"),
       ['load(":globs.bzl", "GLOBS")', ""]

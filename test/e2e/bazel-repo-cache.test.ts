@@ -93,7 +93,7 @@ const npmRuns = (w: Ws) =>
 /**
  * Every path under `dir` with its type, mode and content digest, the output base's and workspace's paths as
  * placeholders. The write bits are left out: a repository stored in or restored from the cache is read-only
- * (bazel/private/repositories/repo_cache.js), one fetched without it is not; the layers (0644/0755) and every action see the same.
+ * (bootstrap/repo_cache.js), one fetched without it is not; the layers (0644/0755) and every action see the same.
  */
 function tree(dir: string, w: Ws, ob = outputBase(w.ws)): string[] {
   const neutral = (s: string) => s.split(ob).join("<output base>").split(join(tmp, w.name)).join("<workspace>");
@@ -256,7 +256,7 @@ describe("the repository cache across output bases", () => {
       expect(ref.length).toBeGreaterThan(repo === "rules_pipeline_tools" ? 5 : 50);
       expect(tree(external(b, repo), b), `@${repo}: B (cold cache) differs from A (no cache)`).toEqual(ref);
       expect(tree(external(c, repo), c), `@${repo}: C (warm cache) differs from A (no cache)`).toEqual(ref);
-      // C's files are the entry's, hard-linked (bazel/private/repositories/repo_cache.js); so are B's, from which the entry was
+      // C's files are the entry's, hard-linked (bootstrap/repo_cache.js); so are B's, from which the entry was
       // stored by hard links; A's are its own.
       expect(filesLinkedToCache(external(c, repo), inodes), `@${repo} in C`).toBeGreaterThan(0);
       expect(filesLinkedToCache(external(b, repo), inodes), `@${repo} in B`).toBeGreaterThan(0);

@@ -32,6 +32,7 @@ beforeAll(() => {
     "package.json",
     "tsconfig.json",
     "bazel",
+    "bootstrap",
     "src",
     "tools",
   ]) {
@@ -116,15 +117,20 @@ describe("the rules' tools in a checkout", () => {
         )
         .sort(),
     );
-    // Each one's inputs: its source, the compiler's one file, the transpiler and Node (no @types, no tsconfig).
+    // Each one's inputs: its source, the compiler's one file, the transpiler (src/tsc/transpile.ts bundled, with its
+    // package.json) and Node (no @types, no tsconfig).
     const transpiles = r.stdout.split(/\n(?=action ')/).filter((a) => a.startsWith("action 'Transpiling"));
     expect(transpiles).toHaveLength(stems.length);
     for (const transpile of transpiles) {
       const inputs = /Inputs: \[([^\]]*)\]/.exec(transpile)?.[1].split(", ") ?? [];
       const source = inputs.filter((i) => i.startsWith("external/rules_pipeline/src/"));
       expect(source).toHaveLength(1);
-      expect(inputs.filter((i) => !i.includes("rules_pipeline_node/")).sort()).toEqual([
-        "external/rules_pipeline/bazel/private/typescript/ts_transpile.js",
+      const transpiler = inputs.filter((i) => i.includes("/bin/external/rules_pipeline/ts_transpiler/"));
+      expect(transpiler.map((i) => i.slice(i.indexOf("/bin/") + "/bin/".length)).sort()).toEqual([
+        "external/rules_pipeline/ts_transpiler/package.json",
+        "external/rules_pipeline/ts_transpiler/ts_transpile.js",
+      ]);
+      expect(inputs.filter((i) => !i.includes("rules_pipeline_node/") && !transpiler.includes(i)).sort()).toEqual([
         source[0],
         "external/rules_pipeline_npm/node_modules/typescript/lib/typescript.js",
       ]);

@@ -58,6 +58,7 @@ function makeWorkspace(tmp: string): { ws: string; rules: string } {
     "package.json",
     "tsconfig.json",
     "bazel",
+    "bootstrap",
     "src",
     "tools",
   ]) {
@@ -79,7 +80,7 @@ const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("
 
 /**
  * `newToolsNewWorkers`: whether Bazel starts new workers when the tools change (7.7.1: they are in the worker key;
- * 4.2.3 keeps sending requests to the running ones, which then answer through the new file, worker_protocol.js).
+ * 4.2.3 keeps sending requests to the running ones, which then answer through the new file, src/tsc/protocol.ts).
  */
 function suite(
   name: string,
@@ -202,7 +203,7 @@ function suite(
         ).toEqual([]);
         expect(o.runners, what).toContain("PipelineImage local");
         // Workers start at the first build, and for the rebuilt CLI (Bazel 7: a new tool digest is a new worker key;
-        // 4.2.3: the old worker answers its first request with the new file one-shot and exits, worker_protocol.js).
+        // 4.2.3: the old worker answers its first request with the new file one-shot and exits, src/tsc/protocol.ts).
         if (i === 0) expect(new Set(w.created), what).toEqual(new Set(["PipelineLayer", "PipelineImage"]));
         else if (i < cliEdit) expect(w.created, what).toEqual([]);
         else if (i === cliEdit && newToolsNewWorkers)

@@ -1,6 +1,6 @@
 /**
- * docs/ARCHITECTURE.md, the module map, stays true: every folder of src/, every file of bazel/private/ and every
- * entry point of tools/ is named there, every path it names exists, and its table of names has one row a folder.
+ * docs/ARCHITECTURE.md, the module map, stays true: every folder of src/, every file of bazel/private/, every
+ * program of bootstrap/ and every entry point of tools/ is named there, every path it names exists, and its table of names has one row a folder.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ const PRIVATE = join(ROOT, "bazel", "private");
 /** Paths written in backquotes that look like repository paths (`src/x/`, `bazel/private/y.bzl`, `tools/z.ts`). */
 function namedPaths(): string[] {
   const out = new Set<string>();
-  for (const m of MAP.matchAll(/`((?:src|bazel|tools|test|bench|scripts|docs)\/[^`\s]*)`/g)) out.add(m[1]);
+  for (const m of MAP.matchAll(/`((?:src|bazel|bootstrap|tools|test|bench|scripts|docs)\/[^`\s]*)`/g)) out.add(m[1]);
   return [...out];
 }
 
@@ -43,6 +43,13 @@ describe("docs/ARCHITECTURE.md", () => {
     );
     const missing = files.filter(([r, f]) => !MAP.includes(`\`${f}\``) && !MAP.includes(`\`bazel/private/${r}/${f}\``));
     expect(missing, "bazel/private files missing from the map").toEqual([]);
+  });
+
+  test("names every program of bootstrap/, by its path", () => {
+    const files = readdirSync(join(ROOT, "bootstrap")).filter((n) => n.endsWith(".js"));
+    expect(files.length).toBeGreaterThan(3);
+    const missing = files.filter((f) => !MAP.includes(`\`bootstrap/${f}\``));
+    expect(missing, "bootstrap/ programs missing from the map").toEqual([]);
   });
 
   test("names every entry point of tools/", () => {

@@ -1,16 +1,16 @@
 /**
  * The `pipeline` CLI as the PipelineLayer and PipelineImage actions run it (src/cli/worker.ts), outside Bazel: the
  * real CLI bundle as a persistent worker spoken to over the real protocol (test/fixtures/worker-protocol.ts encodes
- * requests independently of bazel/private/typescript/worker_protocol.js), against the same CLI one-shot with a flag file.
+ * requests independently of src/tsc/protocol.ts), against the same CLI one-shot with a flag file.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/bazel";
 import { execProgram, pipelineCli } from "../fixtures/cli";
 import { WorkerProcess, type WorkResponse } from "../fixtures/worker-protocol";
+import { tscBundle } from "../fixtures/tsc-bundle";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-cli-worker-"));
 let cli: string;
@@ -223,10 +223,10 @@ describe("the CLI's persistent worker (layer, image)", () => {
     expect(stats[4]).toContain(`cwd ${tmp}`);
   });
 
-  test("worker_protocol.js: a stray console.log or stdout write goes to stderr, a throwing handler answers exit 1", async () => {
+  test("src/tsc/protocol.ts: a stray console.log or stdout write goes to stderr, a throwing handler answers exit 1", async () => {
     // An in-process handler (the CLI's commands write through their io, so a stray write has to be provoked).
     const script = `
-      const { serveWorker } = require(${JSON.stringify(join(REPO_ROOT, "bazel", "private", "typescript", "worker_protocol.js"))});
+      const { serveWorker } = require(${JSON.stringify(tscBundle("protocol.js"))});
       serveWorker("probe", (req) => {
         console.log("stray console.log");
         process.stdout.write("stray write\\n");

@@ -82,7 +82,7 @@ function checkGenerated(path: string, want: string): void {
 
 describe("the environment contract", () => {
   const files = [
-    ...sourceFiles(["src", "tools", "bazel", "scripts", "test", "examples", "docs", "bench", "packages"]),
+    ...sourceFiles(["src", "tools", "bazel", "bootstrap", "scripts", "test", "examples", "docs", "bench", "packages"]),
     "README.md",
     "BUILD.bazel",
     "MODULE.bazel",

@@ -1,5 +1,5 @@
 /**
- * bazel/private/bundle/esbuild_bundle.js, the program of the JsBundle action and of @rules_pipeline_tools, bundles only
+ * bootstrap/esbuild_bundle.js, the program of the JsBundle action and of @rules_pipeline_tools, bundles only
  * declared inputs (issue 18, item 5a): a require that resolves to a file outside its `--input` files and `--input-dir`
  * directories fails, naming the importer, the request and the file; `--external` keeps it a run-time require; a
  * declared file is bundled; `import()` becomes `require()` (packages loaded lazily are found through NODE_PATH); several
@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 
 const ROOT = join(__dirname, "..", "..");
-const BUNDLER = join(ROOT, "bazel", "private", "bundle", "esbuild_bundle.js");
+const BUNDLER = join(ROOT, "bootstrap", "esbuild_bundle.js");
 const ESBUILD = join(ROOT, "node_modules", "esbuild", "lib", "main.js");
 const root = realpathSync(mkdtempSync(join(tmpdir(), "rp-bundle-")));
 

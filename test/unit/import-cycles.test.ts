@@ -4,7 +4,11 @@
  * holds one level up: no two folders of src/ import each other, directly or through other folders (a folder is
  * read as one unit; a file at the top of src/ is a unit of its own). And a few folders keep out of others altogether
  * (FORBIDDEN below): the registry client speaks the protocol and writes no layout; the CLI's commands read the
- * launch contract (src/launch/), never what the launchers preload into the user's Node (src/preload/).
+ * launch contract (src/launch/), never what the launchers preload into the user's Node (src/preload/). Below src/ lies
+ * one floor only: bootstrap/, the plain JavaScript that runs before anything is built (the repository rules' programs,
+ * the bundler), which src/ may import and which imports nothing but Node's built-in modules; src/ imports nothing of
+ * bazel/ (its programs are src/'s, bundled). src/tsc/, the TypeScript actions' programs, imports nothing of src/ but
+ * itself: its bundles hold the compile and nothing of the CLI.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
@@ -194,5 +198,49 @@ describe("import graph of src/", () => {
     const files = sourceFiles(SRC);
     const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, "utf8"))]));
     expect(forbiddenReaches(graph, FORBIDDEN)).toEqual([]);
+  });
+});
+
+describe("the floors below src/", () => {
+  const ROOT = join(SRC, "..");
+  const BOOTSTRAP = join(ROOT, "bootstrap");
+
+  test("src/ imports from outside itself only bootstrap/, never bazel/", () => {
+    const outside = sourceFiles(SRC).flatMap((f) =>
+      ts
+        .preProcessFile(readFileSync(f, "utf8"), true, true)
+        .importedFiles.filter((i) => i.fileName.startsWith("."))
+        .map((i) => join(dirname(f), i.fileName))
+        .filter((p) => !p.startsWith(SRC + sep) && !p.startsWith(BOOTSTRAP + sep))
+        .map((p) => `${relative(ROOT, f)} -> ${relative(ROOT, p)}`),
+    );
+    expect(outside, "imports of src/ that reach above it").toEqual([]);
+  });
+
+  test("bootstrap/ requires only Node's built-in modules (it runs before any package is installed)", () => {
+    const programs = readdirSync(BOOTSTRAP).filter((n) => n.endsWith(".js"));
+    expect(programs).toContain("esbuild_bundle.js");
+    const requires = programs.flatMap((n) =>
+      // Its programs' own requires (a declaration's): esbuild_bundle.js also writes requires into the code it makes.
+      [
+        ...readFileSync(join(BOOTSTRAP, n), "utf8").matchAll(
+          /^(?:const|let|var)\b[^=\n]*=\s*require\(\s*"([^"]+)"\s*\)/gm,
+        ),
+      ]
+        .map((m) => m[1])
+        .filter((spec) => !spec.startsWith("node:"))
+        .map((spec) => `${n} requires ${spec}`),
+    );
+    expect(requires).toEqual([]);
+  });
+
+  test("src/tsc/ imports nothing of src/ but itself", () => {
+    const TSC = join(SRC, "tsc");
+    const reach = sourceFiles(TSC).flatMap((f) =>
+      importsOf(f, readFileSync(f, "utf8"))
+        .filter((p) => !p.startsWith(TSC + sep))
+        .map((p) => `${relative(SRC, f)} -> ${relative(SRC, p)}`),
+    );
+    expect(reach).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * bazel/private/npm/npm_guard.js: which yarn.lock entries yarn would prepare from source (refused unless allowed), and the
+ * bootstrap/npm_guard.js: which yarn.lock entries yarn would prepare from source (refused unless allowed), and the
  * allow-list of package-manager configuration keys a repository may set. The real package managers meet it in
  * test/e2e/lockfile-hostile-repo.test.ts; here, every kind of source and key, and the command line npm_repo.bzl runs.
  */
@@ -8,15 +8,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  CONFIG_NAMES,
-  filterConfig,
-  GuardError,
-  preparedFromSource,
-  sourceProblem,
-} from "../../bazel/private/npm/npm_guard";
+import { CONFIG_NAMES, filterConfig, GuardError, preparedFromSource, sourceProblem } from "../../bootstrap/npm_guard";
 
-const GUARD = join(__dirname, "..", "..", "bazel", "private", "npm", "npm_guard.js");
+const GUARD = join(__dirname, "..", "..", "bootstrap", "npm_guard.js");
 const REPO = join(__dirname, "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "rp-npm-guard-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

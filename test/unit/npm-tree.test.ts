@@ -1,5 +1,5 @@
 /**
- * bazel/private/npm/npm_tree.js judges where a node_modules link leads as the kernel does (realpath(3)), the rule of
+ * bootstrap/npm_tree.js judges where a node_modules link leads as the kernel does (realpath(3)), the rule of
  * src/layer/kept-link.ts: Node's fs.realpathSync reads a `..` after a link lexically, so a link whose chain climbs out
  * of the repository through another link was taken for a workspace package inside it, and replaced by a copy of a
  * directory it does not point at.
@@ -32,7 +32,7 @@ test("a node_modules link whose chain leaves the repository is left a link, not 
   // Lexically repo/lib/ws; the kernel: lib/c/a is repo/z, ../.. from it is tmp, so tmp/ws.
   symlinkSync("../lib/c/a/../../ws", join(repo, "node_modules", "x"));
   writeFileSync(join(repo, "yarn.lock"), "");
-  execFileSync(process.execPath, [resolve("bazel/private/npm/npm_tree.js"), "yarn.lock", "out.json"], { cwd: repo });
+  execFileSync(process.execPath, [resolve("bootstrap/npm_tree.js"), "yarn.lock", "out.json"], { cwd: repo });
   const out = JSON.parse(readFileSync(join(repo, "out.json"), "utf8"));
   expect(out.packages["node_modules/x"]).toMatchObject({ version: "2.0.0", link: true });
   expect(out.packages["node_modules/x"].workspace).toBeUndefined();

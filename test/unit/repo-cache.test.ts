@@ -1,5 +1,5 @@
 /**
- * bazel/private/repositories/repo_cache.js, the file side of the repository cache (issue #23 item 3), run as the repository rules
+ * bootstrap/repo_cache.js, the file side of the repository cache (issue #23 item 3), run as the repository rules
  * run it (node, argv), on real directories:
  * - the key is the bytes, the executable bits, the symlinks and the names of what it is given, not where they are;
  * - store then restore gives back the same tree (both hard-link on one filesystem, copy across two); an entry is whole only with its completion marker (else exit 3,
@@ -32,7 +32,7 @@ import { cacheUsage } from "../../src/cache/usage";
 import { parseTempName } from "../../src/process/temp";
 import { parseSize } from "../../src/units";
 
-const HELPER = join(__dirname, "..", "..", "bazel", "private", "repositories", "repo_cache.js");
+const HELPER = join(__dirname, "..", "..", "bootstrap", "repo_cache.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-repo-cache-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -17,7 +17,7 @@ const RULE = /^(\w+)\s*=\s*(rule|repository_rule|module_extension)\(/gm;
 const ROOMS = ["common", "flags", "repositories", "npm", "typescript", "image", "bundle", "pipeline"];
 
 /** What may lie in bazel/private/ itself, outside the rooms. */
-const TOP = ["BUILD.bazel", "tsconfig.json"];
+const TOP = ["BUILD.bazel"];
 
 /** The top-level names a Starlark file binds to `rule(...)`, `repository_rule(...)` or `module_extension(...)`. */
 function declaredRules(text: string): string[] {
@@ -58,10 +58,19 @@ describe("Starlark layout", () => {
     expect(loadedRooms(text, "image")).toEqual(["image", "common", "npm"]);
   });
 
-  test("bazel/private/ holds the rooms and nothing else but its BUILD.bazel and tsconfig.json", () => {
+  test("bazel/private/ holds the rooms and nothing else but its BUILD.bazel", () => {
     expect([...rooms()].sort()).toEqual([...ROOMS].sort());
     const loose = readdirSync(PRIVATE).filter((n) => !ROOMS.includes(n) && !TOP.includes(n));
     expect(loose, "files of bazel/private/ outside any room").toEqual([]);
+  });
+
+  test("no room holds JavaScript: what runs before anything is built is bootstrap/'s, every other program src/'s", () => {
+    const js = rooms().flatMap((r) =>
+      filesOf(r)
+        .filter((f) => /\.[cm]?js$/.test(f))
+        .map((f) => `${r}/${f}`),
+    );
+    expect(js, "JavaScript in bazel/private/").toEqual([]);
   });
 
   test("each room is a package whose BUILD.bazel opens with a header paragraph naming it", () => {

@@ -7,7 +7,6 @@
  * src/version.ts's; one Node floor, MIN_NODE_LINE; the CLI's dependencies at the ranges the repository builds with).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -15,6 +14,7 @@ import { MIN_NODE_LINE } from "../../src/base/node-releases";
 import { PACKAGE_MANAGERS } from "../../src/lockfile/package-managers";
 import { VERSION } from "../../src/version";
 import { REPO_ROOT } from "../fixtures/repo";
+import { compilerAt, SUPPORTED } from "../../src/tsc/compilers";
 
 const read = (rel: string) => readFileSync(join(REPO_ROOT, rel), "utf8");
 const json = (rel: string) => JSON.parse(read(rel)) as Record<string, unknown>;
@@ -22,12 +22,7 @@ const tmp = mkdtempSync(join(tmpdir(), "rp-stated-facts-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the supported TypeScript range", () => {
-  const compilers = createRequire(__filename)(
-    join(REPO_ROOT, "bazel", "private", "typescript", "tsc_compilers.js"),
-  ) as {
-    SUPPORTED: string;
-    compilerAt(dir: string, label: string): { version: string };
-  };
+  const compilers = { SUPPORTED, compilerAt };
   const m = /^TypeScript (\d+)\.0 to (\d+)\.x$/.exec(compilers.SUPPORTED);
 
   test("the compile accepts exactly the majors its message names", () => {

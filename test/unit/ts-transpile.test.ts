@@ -1,5 +1,5 @@
 /**
- * bazel/private/typescript/ts_transpile.js, the TsTranspile action of `@rules_pipeline//:runtime_transpile`, turns the runtime
+ * src/tsc/transpile.ts (bundled into ts_transpile.js as the rules bundle it), the TsTranspile action of `@rules_pipeline//:runtime_transpile`, turns the runtime
  * library into `.js` and `.d.ts` file by file, with no program. Its bytes go into every image, so they must be the
  * bytes a full tsc compile of the same file gives with the options TsCompile uses for a target without a tsconfig
  * (bazel/private/typescript/ts_compile_action.bzl): otherwise every image digest would change behind the user's back. The real
@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, describe, expect, test } from "vitest";
+import { tscBundle } from "../fixtures/tsc-bundle";
 
 const ROOT = join(__dirname, "..", "..");
-const TRANSPILER = join(ROOT, "bazel", "private", "typescript", "ts_transpile.js");
+const TRANSPILER = tscBundle("ts_transpile.js");
 const TYPESCRIPT = join(ROOT, "node_modules", "typescript", "lib", "typescript.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-transpile-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 /**
- * The compilers a TsCompile action runs (bazel/private/typescript/tsc_compilers.js through tsc_worker.js), outside Bazel, on the
+ * The compilers a TsCompile action runs (src/tsc/compilers.ts and native.ts through the bundled runner, tsc_worker.js), outside Bazel, on the
  * real TypeScript 5.0.4 (the floor), 5.9 (the rules' pinned one), 6.0.3 and 7.0.2 (test/compilers; 7 through its native
  * tsc): the config
  * the rules write (tsconfig_defaults.json extended first, the user's tsconfig after it, `paths` without `baseUrl`)
@@ -14,9 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
+import { tscBundle } from "../fixtures/tsc-bundle";
 import { oneShot, WorkerProcess } from "../fixtures/worker-protocol";
 
-const WORKER = join(REPO_ROOT, "bazel", "private", "typescript", "tsc_worker.js");
+const WORKER = tscBundle("tsc_worker.js");
 const DEFAULTS = join(REPO_ROOT, "bazel", "private", "typescript", "tsconfig_defaults.json");
 const COMPILERS = join(REPO_ROOT, "test", "compilers", "node_modules");
 const MAJORS = {
@@ -258,7 +259,7 @@ describe("TypeScript 7's incremental state in a worker", () => {
     });
     const w = new WorkerProcess(WORKER, p.dir);
     // The kept output of the module that never changes, in the worker's state beside its tree for the target (in the
-    // working directory's bazel-out/rules_pipeline-tsc, bazel/private/typescript/tsc_tree.js).
+    // working directory's bazel-out/rules_pipeline-tsc, src/tsc/tree.ts).
     const kept = () => {
       const own = join(p.dir, "bazel-out", "rules_pipeline-tsc");
       const [trees] = readdirSync(own).filter((n) => n.startsWith(`worker-${w.pid}-`));

@@ -1,5 +1,5 @@
 /**
- * TypeScript 7's native compiles on a machine shared with other users (bazel/private/typescript/tsc_compilers.js, tsc_tree.js),
+ * TypeScript 7's native compiles on a machine shared with other users (src/tsc/native.ts, tree.ts),
  * outside Bazel, on the real 7.0.2 (test/compilers): what another user can put in a shared directory (a /tmp-like
  * one, mode 1777, given as TMPDIR and holding the working directory, as an output root or sandbox base under /tmp
  * would) changes nothing. Their entries are owned by uid 65534 (`nobody`).
@@ -30,8 +30,9 @@ import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { NOBODY, sharedDir as makeShared, plantAs as plant } from "../fixtures/shared-tmp";
 import { oneShot, WorkerProcess } from "../fixtures/worker-protocol";
+import { tscBundle } from "../fixtures/tsc-bundle";
 
-const WORKER = join(REPO_ROOT, "bazel", "private", "typescript", "tsc_worker.js");
+const WORKER = tscBundle("tsc_worker.js");
 const DEFAULTS = join(REPO_ROOT, "bazel", "private", "typescript", "tsconfig_defaults.json");
 const COMPILERS = join(REPO_ROOT, "test", "compilers", "node_modules");
 const TS7 = join(COMPILERS, "typescript7");
@@ -120,7 +121,7 @@ describe("a TypeScript 7 compile sees nothing above its tree", () => {
   const undeclared = 'import { p } from "planted";\nexport const a: number = p;\n';
   const nodenext = { compilerOptions: { module: "nodenext", moduleResolution: "nodenext" } };
 
-  // TypeScript 5.9 one-shot too (in-process: the same rule for the one-shot view, bazel/private/typescript/tsc_inputs.js).
+  // TypeScript 5.9 one-shot too (in-process: the same rule for the one-shot view, src/tsc/inputs.ts).
   for (const mode of ["one-shot", "worker", "5.9 one-shot"] as const) {
     test(`${mode}: an import of a package that is no input is not found; a nodenext target is CommonJS`, async () => {
       const a = join(shared, `${mode}-import`);
@@ -188,7 +189,7 @@ describe("the sweep of killed workers' trees", () => {
         "--clear-groups",
         process.execPath,
         "-e",
-        `console.log(require(${JSON.stringify(join(REPO_ROOT, "bazel", "private", "typescript", "tsc_tree.js"))}).workerTree("p").root)`,
+        `console.log(require(${JSON.stringify(tscBundle("tree.js"))}).workerTree("p").root)`,
       ],
       { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: shared } },
     );

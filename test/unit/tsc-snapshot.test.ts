@@ -1,5 +1,5 @@
 /**
- * The compiler snapshot of one-shot compiles (bazel/private/typescript/tsc_snapshot.js, tsc_worker.js `--snapshot`), with the
+ * The compiler snapshot of one-shot compiles (src/tsc/snapshot.ts, the runner's `--snapshot`; both bundled as the rules bundle them), with the
  * checkout's TypeScript and a copy of @types/node, as the TsSnapshot and TsCompile actions run them: each in a
  * directory of its own (a sandbox), where the packages are symlinks to one tree and are named by the same relative
  * paths:
@@ -27,9 +27,9 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { execProgram } from "../fixtures/cli";
 import { REPO_ROOT } from "../fixtures/repo";
 import { RULES_COMPILER_OPTIONS } from "../fixtures/rules-tsconfig";
+import { tscBundle } from "../fixtures/tsc-bundle";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-unit-tsc-snapshot-"));
-const PRIVATE = join(REPO_ROOT, "bazel", "private", "typescript");
 const TYPESCRIPT = "node_modules/typescript/lib/typescript.js";
 /** Where the snapshot is made and where the compiles run: two "sandboxes" over one tree of packages. */
 const MADE = join(tmp, "made");
@@ -58,7 +58,7 @@ beforeAll(async () => {
     "--snapshot-blob",
     BLOB,
     "--build-snapshot",
-    join(PRIVATE, "tsc_snapshot.js"),
+    tscBundle("tsc_snapshot.js"),
     "--typescript",
     TYPESCRIPT,
     "--types-root",
@@ -84,7 +84,7 @@ async function compile(name: string, source: string, opts: { snapshot?: string; 
   args.push("--expect", `${name}/out/src/main.js`, "--expect", `${name}/out/src/main.d.ts`);
   if (opts.snapshot) args.push("--snapshot", opts.snapshot);
   writeFileSync(join(RUN, `${name}.args`), `${args.join("\n")}\n`);
-  const r = await node(RUN, [join(PRIVATE, "tsc_worker.js"), `@${name}.args`], {
+  const r = await node(RUN, [tscBundle("tsc_worker.js"), `@${name}.args`], {
     PIPELINE_TSC_WORKER_STATS: "1",
     ...opts.env,
   });

@@ -1,5 +1,5 @@
 /**
- * bazel/private/typescript/tsc_worker.js, the TsCompile action's program, outside Bazel: the one-shot mode, and the persistent
+ * src/tsc/worker.ts (bundled into tsc_worker.js as the rules bundle it), the TsCompile action's program, outside Bazel: the one-shot mode, and the persistent
  * worker spoken to over its real protocol (length-delimited WorkRequest/WorkResponse protobufs on stdin/stdout,
  * encoded here independently of the worker's own encoder).
  */
@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -19,8 +20,9 @@ import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
 import { oneShot as runOneShot, WorkerProcess } from "../fixtures/worker-protocol";
+import { tscBundle } from "../fixtures/tsc-bundle";
 
-const WORKER = join(REPO_ROOT, "bazel", "private", "typescript", "tsc_worker.js");
+const WORKER = tscBundle("tsc_worker.js");
 const TYPESCRIPT = join(REPO_ROOT, "node_modules", "typescript", "lib", "typescript.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-tsc-worker-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -224,29 +226,25 @@ describe("tsc_worker.js", () => {
     }
   }, 300_000);
 
-  test("worker: a runner module beside tsc_worker.js replaced on disk answers through its new code (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
+  test("worker: the runner replaced on disk answers through its new code (Bazel 4.2.3 keeps workers whose tools changed)", async () => {
     const p = project("replaced-runner", { "lib.ts": LIB });
-    // A copy of the runner's files, so that one of them can be replaced while its worker lives.
+    // A copy of the runner (one bundled file, its modules inside it), so that it can be replaced while its worker lives.
     const runner = join(p.dir, "runner");
     mkdirSync(runner);
-    const privateDir = dirname(WORKER);
-    for (const f of readdirSync(privateDir).filter((n) => n.endsWith(".js")))
-      copyFileSync(join(privateDir, f), join(runner, f));
+    copyFileSync(WORKER, join(runner, "tsc_worker.js"));
     const w = new WorkerProcess(join(runner, "tsc_worker.js"), p.dir);
     const inputs = ["tsconfig.json", "src/lib.ts", ...tsLibs()];
     try {
       const first = await w.request(p.args, inputs, 1);
       expect(first.exitCode, first.output).toBe(0);
-      expect(first.output).not.toContain("the replaced tsc_compile.js answered");
-      // Not tsc_worker.js itself (worker_protocol.js has always watched it) but a module it requires.
-      const compileJs = join(runner, "tsc_compile.js");
-      writeFileSync(
-        compileJs,
-        `${readFileSync(compileJs, "utf8")}\nmodule.exports.compile = () => ({ code: 0, output: "the replaced tsc_compile.js answered\\n" });\n`,
-      );
+      expect(first.output).not.toContain("targets in memory");
+      // A rebuild writes a new file: here one whose answers add the memory line (PIPELINE_TSC_WORKER_STATS).
+      const next = join(runner, "tsc_worker.next.js");
+      writeFileSync(next, `${readFileSync(WORKER, "utf8")}\nprocess.env.PIPELINE_TSC_WORKER_STATS = "1";\n`);
+      renameSync(next, join(runner, "tsc_worker.js"));
       const second = await w.request(p.args, inputs, 2);
       expect(second.exitCode, second.output).toBe(0);
-      expect(second.output).toContain("the replaced tsc_compile.js answered");
+      expect(second.output).toContain("targets in memory");
     } finally {
       w.stop();
     }

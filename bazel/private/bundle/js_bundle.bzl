@@ -87,7 +87,7 @@ js_bundle = rule(
             allow_single_file = [".ts", ".js"],
             doc = "Splits the bundle in two files (see above): the module, one of `srcs`, that loads the second file when a dynamically imported module is first needed.",
         ),
-        "_bundler": attr.label(default = "//bazel/private/bundle:esbuild_bundle.js", allow_single_file = True),
+        "_bundler": attr.label(default = "//bootstrap:esbuild_bundle.js", allow_single_file = True),
         "_esbuild": attr.label(default = "@rules_pipeline//bazel/private:esbuild", cfg = "exec"),
         "_node": attr.label(default = "@rules_pipeline//bazel/private:node", allow_single_file = True, executable = True, cfg = "exec"),
     },

@@ -3,8 +3,9 @@
 def prebuilt_or_built(name, prebuilt, build, **kwargs):
     """The tool `name`: the release archive's prebuilt files when they are there, else `build(name = name, **kwargs)`.
 
-    scripts/release.sh builds the CLI's bundle, its loader, the launchers' preload and the runtime library into the
-    archive's `prebuilt/` directory (bazel/private/bundle/esbuild_bundle.js and ts_transpile.js, as the rules would), so a
+    scripts/release.sh builds the CLI's bundle, its loader, the launchers' preload, the TypeScript actions' runner and
+    snapshot builder, and the runtime library into the archive's `prebuilt/` directory (bootstrap/esbuild_bundle.js
+    and src/tsc/transpile.ts, as the rules would), so a
     consumer's first build runs none of our tools' actions and downloads no esbuild or TypeScript for them. A checkout
     has no `prebuilt/`: the tools are built from src/ and tools/, so an edit takes effect.
 

@@ -20,9 +20,9 @@ BUILD_TOOL_ATTRS = {
 TSC_ATTRS = {
     "_typescript": attr.label(default = "@rules_pipeline//bazel/private:typescript", cfg = "exec"),
     "_types_node": attr.label(default = "@rules_pipeline//bazel/private:types_node", cfg = "exec"),
-    "_tsc_worker": attr.label(default = "@rules_pipeline//bazel/private/typescript:tsc_worker.js", allow_single_file = True, cfg = "exec"),
-    # tsc_worker.js and every file it requires beside it (bazel/private/BUILD.bazel): the action's tools.
-    "_tsc_runner": attr.label(default = "@rules_pipeline//bazel/private/typescript:tsc_runner", cfg = "exec"),
+    # The TsCompile runner (src/tsc/ bundled into one file, BUILD.bazel): with its package.json (`bundle_files`), the
+    # action's tools, so a new runner is a new worker key.
+    "_tsc_worker": attr.label(default = "@rules_pipeline//:tsc_worker", allow_single_file = True, cfg = "exec"),
     # The compiler snapshot when `--@rules_pipeline//bazel:tsc_snapshot` is set, else nothing. In the target
     # configuration, where the flag is what the user set; the snapshot's own action runs the exec configuration's Node.
     "_tsc_snapshot": attr.label(default = "@rules_pipeline//bazel/private/typescript:tsc_snapshot"),
@@ -51,6 +51,17 @@ def cli_files(ctx):
       A depset of Files.
     """
     return depset([ctx.file._cli], transitive = [ctx.attr._cli[DefaultInfo].default_runfiles.files])
+
+def bundle_files(target):
+    """A bundled tool's files, what running it needs: the bundle and its runfiles (its `package.json`, js_bundle.bzl).
+
+    Args:
+      target: a `js_bundle` target, or the `prebuilt_or_built` filegroup standing for one.
+
+    Returns:
+      A depset of Files.
+    """
+    return depset(transitive = [target[DefaultInfo].files, target[DefaultInfo].default_runfiles.files])
 
 def tools_node_modules(ctx, runfiles = False):
     """The directory of the npm packages the CLI loads lazily (PIPELINE_TOOLS_NODE_MODULES): execroot- or runfiles-relative."""
@@ -101,7 +112,7 @@ def run_cli_worker(ctx, args, inputs, outputs, mnemonic, progress_message, execu
     With workers off, or another strategy for the mnemonic (`--strategy=PipelineLayer=sandboxed`), the same action
     runs one-shot: `node pipeline_cli.js @FLAGFILE`. Node and the CLI are the action's tools, which Bazel 7 hashes into
     the worker's key, so a rebuilt CLI starts new workers; Bazel 4.2.3 keeps sending requests to the old worker, which
-    then hands them to a worker of the new CLI (bazel/private/typescript/worker_protocol.js): no answer comes from old code.
+    then hands them to a worker of the new CLI (src/tsc/protocol.ts): no answer comes from old code.
 
     Args:
       ctx: the rule context of a target with `_cli` and `_node`.

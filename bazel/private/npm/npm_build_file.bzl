@@ -61,7 +61,7 @@ def _absolute(label):
     return "@" + s if s.startswith("//") else s
 
 NPM_PACKAGE_BZL = _absolute(Label("//bazel/private/npm:npm_package.bzl"))
-_NPM_GLOBS = Label("//bazel/private/npm:npm_globs.js")
+_NPM_GLOBS = Label("//bootstrap:npm_globs.js")
 
 # Where a package's declarations may be, when it ships any.
 _TYPES_PATTERNS = ["**/package.json", "**/*.d.ts", "**/*.d.mts", "**/*.d.cts"]

@@ -78,16 +78,16 @@ def _check_in_package(rctx, attr_name, label):
 # `allow_install_scripts`, the C++ compiler's version. A new output base copies it instead of running `npm ci` again.
 
 # The files of this rule whose text shapes the repository (the generated BUILD file, the pruning): in the cache key.
-_NPM_TREE = Label("//bazel/private/npm:npm_tree.js")
+_NPM_TREE = Label("//bootstrap:npm_tree.js")
 
 # What a repository may tell its package manager (its dependencies' sources, its configuration's keys): run before any
 # install, the same file `pipeline build --lockfile` imports.
-_NPM_GUARD = Label("//bazel/private/npm:npm_guard.js")
+_NPM_GUARD = Label("//bootstrap:npm_guard.js")
 
 # The package-manager configuration files npm_guard.js filters (its CONFIG_NAMES: test/unit/npm-guard.test.ts).
 _CONFIG_NAMES = [".npmrc", ".yarnrc", ".yarnrc.yml", "pnpm-workspace.yaml"]
 
-_RULE_SOURCES = [_NPM_GUARD, Label("//bazel/private/npm:npm_repo.bzl"), Label("//bazel/private/npm:install_scripts.bzl"), Label("//bazel/private/npm:npm_build_file.bzl"), Label("//bazel/private/npm:npm_globs.js"), _NPM_TREE, Label("//bazel/private/npm:package_managers.bzl"), Label("//bazel/private/repositories:repo_cache.bzl"), Label("//bazel/private/repositories:repo_cache.js")]
+_RULE_SOURCES = [_NPM_GUARD, Label("//bazel/private/npm:npm_repo.bzl"), Label("//bazel/private/npm:install_scripts.bzl"), Label("//bazel/private/npm:npm_build_file.bzl"), Label("//bootstrap:npm_globs.js"), _NPM_TREE, Label("//bazel/private/npm:package_managers.bzl"), Label("//bazel/private/repositories:repo_cache.bzl"), Label("//bootstrap:repo_cache.js")]
 
 # What `npm ci` and the rebuild make, with the BUILD file generated from it: a cache entry. With pnpm and yarn, also
 # the npm-format lockfile written from the installed tree for the SBOM (NPM_LOCKFILE; with npm, the fetch writes it

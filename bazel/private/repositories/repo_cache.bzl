@@ -30,7 +30,7 @@ load("//bazel/private/common:outside_text.bzl", "outside_text")
 # change what a repository holds, so a command run with another HOME (a test's, a launcher's) refetches nothing.
 REPO_CACHE_ENVIRON = [ENV.REPO_CACHE]
 
-_HELPER = Label("//bazel/private/repositories:repo_cache.js")
+_HELPER = Label("//bootstrap:repo_cache.js")
 
 def _hex64(s):
     return len(s) == 64 and not s.strip("0123456789abcdef")

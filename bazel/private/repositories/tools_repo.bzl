@@ -31,8 +31,8 @@ filegroup(
 
 _CLI_FILES = ["pipeline_cli.js", "pipeline_cli.lazy.js"]
 
-# The plain JavaScript files of bazel/private/ (paths in it) the CLI imports (the worker protocol, npm_guard.js), bundled into it.
-_SHARED_JS = ["typescript/worker_protocol.js", "npm/npm_guard.js"]
+# The plain JavaScript files of bootstrap/ the CLI imports (npm_guard.js: src/lockfile/install.ts), bundled into it.
+_SHARED_JS = ["npm_guard.js"]
 
 # The modules' files, one per lazily loaded package.
 _MODULE_FILES = ["modules/{}/index.js".format(pkg) for pkg in _LAZY_PACKAGES]
@@ -62,22 +62,22 @@ def _tools_impl(rctx):
 
     node = rctx.path(Label("@rules_pipeline_node//:bin/node"))
     npm = rctx.path(Label("@rules_pipeline_tools_npm//:package.json")).dirname.get_child("node_modules")
-    bundler = rctx.path(Label("@rules_pipeline//bazel/private/bundle:esbuild_bundle.js"))
-    rule_sources = [Label("@rules_pipeline//bazel/private/repositories:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl", "repo_cache.js"]]
+    bundler = rctx.path(Label("@rules_pipeline//bootstrap:esbuild_bundle.js"))
+    rule_sources = [Label("@rules_pipeline//bazel/private/repositories:" + f) for f in ["tools_repo.bzl", "repo_cache.bzl"]] + [Label("@rules_pipeline//bootstrap:repo_cache.js")]
 
-    # Bundled into the CLI (src/cli/worker.ts and src/lockfile/install.ts import them): linked below, keyed with the sources.
-    shared = {f: rctx.path(Label("@rules_pipeline//bazel/private/" + f.replace("/", ":"))) for f in _SHARED_JS}
+    # Bundled into the CLI (src/lockfile/install.ts imports it): linked below, keyed with the sources.
+    shared = {f: rctx.path(Label("@rules_pipeline//bootstrap:" + f)) for f in _SHARED_JS}
     lockfiles = [Label("@rules_pipeline//bazel/npm_tools:" + f) for f in ["package.json", "package-lock.json"]]
     files = [["tsconfig.json", root.get_child("tsconfig.json")], ["esbuild_bundle.js", bundler]]
     files.extend([["{}/{}".format(label.package, label.name), rctx.path(label)] for label in rule_sources + lockfiles])
-    files.extend([["bazel/private/" + f, path] for f, path in shared.items()])
+    files.extend([["bootstrap/" + f, path] for f, path in shared.items()])
 
     # The sources and the npm tree linked into this directory, so that the bundles' path comments are the same
     # wherever the checkout and the output base are (the CLI is an input of every action: its bytes are cache keys).
     for name in ["src", "tools", "tsconfig.json"]:
         rctx.symlink(root.get_child(name), name)
     for f, path in shared.items():
-        rctx.symlink(path, "bazel/private/" + f)
+        rctx.symlink(path, "bootstrap/" + f)
     rctx.symlink(npm, "npm")
     args = [str(npm) + "/esbuild/lib/main.js", "npm"]
     for out, entry in _BUNDLES.items():
@@ -90,7 +90,7 @@ def _tools_impl(rctx):
         args.extend(["--bundle", entry, "modules/{}/index.js".format(pkg)])
     args.extend(["--input-dir", "src", "--input-dir", "tools", "--input-dir", "entries", "--input-dir", "npm"])
     for f in _SHARED_JS:
-        args.extend(["--input", "bazel/private/" + f])
+        args.extend(["--input", "bootstrap/" + f])
     rctx.file("bundle.params", "\n".join(args) + "\n")
 
     # Keyed by every byte bundled: the sources, the tools' lockfile (the npm tree esbuild and the bundled packages
@@ -112,8 +112,8 @@ client, the AWS SDK), one file each: from the release archive, its prebuilt file
 checkout, bundled at fetch time with esbuild (from @rules_pipeline_tools_npm) straight from the TypeScript sources
 (no tsc: the project's own CI type-checks them). In a checkout, build actions bundle the CLI themselves (`@rules_pipeline//:pipeline_cli`), so an edit takes effect there;
 this repository's copy is refetched by hand (README, "Developing rules_pipeline"). Kept in rules_pipeline's repository
-cache (bazel/private/repositories/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the worker protocol
-(bazel/private/typescript/worker_protocol.js), the tools' npm lockfile (bazel/npm_tools), the bundler and the Node.""",
+cache (bazel/private/repositories/repo_cache.bzl), keyed by the bytes of src/, tools/, tsconfig.json, the plain JavaScript
+the CLI imports (bootstrap/npm_guard.js), the tools' npm lockfile (bazel/npm_tools), the bundler and the Node.""",
     attrs = {},
     environ = REPO_CACHE_ENVIRON,
 )

@@ -2,13 +2,14 @@
 
 What the action reads, and nothing else: the target's sources, its `ts_library` deps' declarations, the type surface
 of npm packages (package.json files and .d.ts, `NpmPackageInfo.types`), the typescript package and Node's types, and
-the tsc runner (`tsc_worker.js` and the files it requires beside it: `tsc_runner`). The runner works one-shot or as a persistent Bazel worker (proto protocol) that
-keeps an incremental program per target; both write exactly the declared outputs, byte for byte the same.
+the tsc runner (`@rules_pipeline//:tsc_worker`, src/tsc/ bundled into one file). The runner works one-shot or as a
+persistent Bazel worker (proto protocol) that keeps an incremental program per target; both write exactly the declared
+outputs, byte for byte the same.
 """
 
 load("//bazel/private/common:labels.bzl", "target_display_label")
 load("//bazel/private/common:providers.bzl", "NpmPackageInfo", "StringFlagInfo", "TsLibraryInfo")
-load("//bazel/private/common:tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS")
+load("//bazel/private/common:tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS", "bundle_files")
 
 _TS_EXTENSIONS = ["ts", "tsx", "mts", "cts"]
 
@@ -279,7 +280,7 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         args.add("--tsconfig", tsconfig.path)
     args.add_all(js_outs + dts_outs, before_each = "--expect")
 
-    # The deps' node_modules trees, which the compile sees as one `node_modules` at its root (tsc_compilers.js
+    # The deps' node_modules trees, which the compile sees as one `node_modules` at its root (src/tsc/compilers.ts
     # nodeModulesAt): bare imports resolve as Node resolves them, `exports` and `@types` included, whatever the
     # resolution mode. (A `paths` "*" mapping into them would not: under `bundler`, TypeScript 6 and 7's default, it
     # stops at a package's untyped .js instead of going on to its @types package.)
@@ -307,12 +308,13 @@ def ts_compile_action(ctx, srcs, deps, declaration, tsconfig = None, runtime_typ
         # per mnemonic on a small machine, killing another key's to start its own, so targets compiled by two
         # compilers (5.9 and a target's own 7) started a new worker, and lost every kept program, at each switch
         # (issue #75 item 3: P9's two speeds on 7.7.1). One worker serves every compiler: it keeps each one's state,
-        # loads a compiler whose files changed again (tsc_program_cache.js), and Bazel restarts it for a new runner.
+        # loads a compiler whose files changed again (src/tsc/program-cache.ts), and Bazel restarts it for a new runner.
         inputs = depset(
             inputs + ts_srcs + passthrough + snapshot,
             transitive = [dep_inputs, compiler.types_node, compiler.typescript],
         ),
-        tools = [ctx.file._tsc_worker] + ctx.files._tsc_runner,
+        # The runner is a tool: a new one (an edit of src/tsc/ in a checkout) is a new worker key, so new workers.
+        tools = bundle_files(ctx.attr._tsc_worker),
         outputs = js_outs + dts_outs,
         mnemonic = "TsCompile",
         progress_message = "Compiling TypeScript {}".format(shown),

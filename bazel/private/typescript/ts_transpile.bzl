@@ -1,6 +1,6 @@
 """ts_transpile: one TypeScript file to JavaScript and declarations without a type-check (rules_pipeline's runtime)."""
 
-load("//bazel/private/common:tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS")
+load("//bazel/private/common:tools.bzl", "BUILD_TOOL_ATTRS", "TSC_ATTRS", "bundle_files")
 
 def _ts_transpile_impl(ctx):
     src = ctx.file.src
@@ -18,7 +18,7 @@ def _ts_transpile_impl(ctx):
         executable = ctx.executable._node,
         arguments = [ctx.file._transpiler.path, typescript[0].path, src.path, js.path, dts.path],
         inputs = [src],
-        tools = [ctx.file._transpiler, typescript[0]],
+        tools = depset([typescript[0]], transitive = [bundle_files(ctx.attr._transpiler)]),
         outputs = [js, dts],
         mnemonic = "TsTranspile",
         progress_message = "Transpiling TypeScript {}".format(ctx.label),
@@ -35,6 +35,7 @@ For rules_pipeline's runtime library, which the project's CI type-checks; its by
         "src": attr.label(mandatory = True, allow_single_file = [".ts"], doc = "The TypeScript file, in this package."),
         "_node": BUILD_TOOL_ATTRS["_node"],
         "_typescript": TSC_ATTRS["_typescript"],
-        "_transpiler": attr.label(default = "@rules_pipeline//bazel/private/typescript:ts_transpile.js", allow_single_file = True, cfg = "exec"),
+        # src/tsc/transpile.ts, bundled (BUILD.bazel).
+        "_transpiler": attr.label(default = "@rules_pipeline//:ts_transpiler", allow_single_file = True, cfg = "exec"),
     },
 )

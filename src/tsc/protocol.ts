@@ -1,9 +1,7 @@
-// @ts-check
 /**
  * The persistent Bazel worker protocol (https://bazel.build/remote/persistent, proto format), once, for the programs
- * the rules' actions run as workers: tsc_worker.js (TsCompile) and the `pipeline` CLI (src/cli/worker.ts:
- * PipelineLayer, PipelineImage). Plain JavaScript with type checks, CommonJS: tsc_worker.js requires it as it is
- * (a tool of the TsCompile action beside it), esbuild bundles it into the CLI.
+ * the rules' actions run as workers: the tsc runner (TsCompile, src/tsc/worker.ts) and the `pipeline` CLI
+ * (src/cli/worker.ts: PipelineLayer, PipelineImage). esbuild bundles it into both.
  *
  * - Codec: length-delimited proto3 WorkRequest / WorkResponse, hand-encoded from the protobuf encoding spec (no
  *   protobuf dependency). Fields read: arguments (1), inputs (2: path, digest), request_id (3), cancel (4),
@@ -15,30 +13,39 @@
  * - A worker whose program was replaced on disk (a rebuilt CLI or runner) is stale. Bazel 7 starts a new worker for
  *   new tools (they are part of the worker key); Bazel 4.2.3 keeps handing requests to the running worker (seen in
  *   test/e2e/cli-worker-differential.test.ts). So before each request the loop compares the program file
- *   (`process.argv[1]`: its inode, size and times, and those of its second file `X.lazy.js` if it has one, and of
- *   the `companions` it names: the modules tsc_worker.js requires beside it) with what it was at start; once it changed, it starts a worker of the file now on disk (`node PROGRAM --persistent_worker`,
+ *   (`process.argv[1]`: its inode, size and times, and those of its second file `X.lazy.js` if it has one) with what
+ *   it was at start; once it changed, it starts a worker of the file now on disk (`node PROGRAM --persistent_worker`,
  *   its successor) and hands it every request from then on, frame for frame, its answers going back to Bazel
- *   unchanged. So no answer ever comes from old code, and a request
- *   keeps everything a worker request has (its inputs and their digests: tsc_worker.js shows the compiler those
- *   alone) and the successor its state between requests. The worker stays up (one exiting after its answer races
- *   Bazel's next request to it) until Bazel closes its stdin, which closes the successor's.
+ *   unchanged. So no answer ever comes from old code, and a request keeps everything a worker request has (its inputs
+ *   and their digests: the tsc runner shows the compiler those alone) and the successor its state between requests.
+ *   Each program is one bundled file (its modules inside it), so the file is the whole of its code. The worker stays
+ *   up (one exiting after its answer races Bazel's next request to it) until Bazel closes its stdin, which closes the
+ *   successor's.
  * - readFlagFiles: the one-shot side. A worker action's arguments are in a flag file (`@FILE`, one argument a line,
  *   empty lines dropped), which Bazel expands into the request itself; run one-shot (workers off, or another
  *   strategy), the program reads the same file. Lines are not expanded again: the rules never write one that
  *   starts with "@" (Bazel would expand it in a request).
  */
-"use strict";
-const { spawn } = require("node:child_process");
-const fs = require("node:fs");
+import { spawn } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
 
-/**
- * @typedef {{ args: string[], inputs: Map<string, string>, requestId: number, cancel: boolean, sandboxDir: string }} WorkRequest
- *   inputs: each input's path (as Bazel gives it: relative to the working directory) → its digest, in hex
- * @typedef {{ code: number, output: string }} WorkResult
- */
+/** One WorkRequest. `inputs`: each input's path (as Bazel gives it: relative to the working directory) → its digest, in hex. */
+export interface WorkRequest {
+  args: string[];
+  inputs: Map<string, string>;
+  requestId: number;
+  cancel: boolean;
+  sandboxDir: string;
+}
 
-/** @param {Buffer} buf @param {number} pos @returns {[number, number]} the value and the position after it */
-function readVarint(buf, pos) {
+/** What a handler answers: the response's exit code and output. */
+export interface WorkResult {
+  code: number;
+  output: string;
+}
+
+/** The value and the position after it. */
+function readVarint(buf: Buffer, pos: number): [number, number] {
   let result = 0;
   let shift = 0;
   for (;;) {
@@ -51,9 +58,8 @@ function readVarint(buf, pos) {
   }
 }
 
-/** @param {number} n */
-function varint(n) {
-  const out = [];
+function varint(n: number): Buffer {
+  const out: number[] = [];
   while (n > 0x7f) {
     out.push((n & 0x7f) | 0x80);
     n = Math.floor(n / 128);
@@ -62,51 +68,54 @@ function varint(n) {
   return Buffer.from(out);
 }
 
-/** Fields of a message: [fieldNumber, wireType, value (number for varints, Buffer for bytes)]. */
-function* fields(/** @type {Buffer} */ buf) {
+/** One field of a message: a varint's value, or a length-delimited field's bytes. */
+type Field = { field: number; value: number } | { field: number; bytes: Buffer };
+
+/** The fields of a message (fixed-width ones skipped: no field the protocol reads has one). */
+function* fields(buf: Buffer): Generator<Field> {
   let pos = 0;
   while (pos < buf.length) {
     const [tag, p1] = readVarint(buf, pos);
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (wire === 0) {
-      const [v, p2] = readVarint(buf, p1);
+      const [value, p2] = readVarint(buf, p1);
       pos = p2;
-      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, v]);
+      yield { field, value };
     } else if (wire === 2) {
       const [len, p2] = readVarint(buf, p1);
       pos = p2 + len;
-      yield/** @type {[number, number, number | Buffer]} */ ([field, wire, buf.subarray(p2, p2 + len)]);
+      yield { field, bytes: buf.subarray(p2, p2 + len) };
     } else if (wire === 1) pos = p1 + 8;
     else if (wire === 5) pos = p1 + 4;
     else throw new Error(`unsupported wire type ${wire}`);
   }
 }
 
-/** @param {Buffer} buf @returns {WorkRequest} */
-function decodeRequest(buf) {
-  /** @type {WorkRequest} */
-  const r = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
-  for (const [field, , v] of fields(buf)) {
-    if (field === 1 && Buffer.isBuffer(v)) r.args.push(v.toString("utf8"));
-    else if (field === 2 && Buffer.isBuffer(v)) {
-      let p = "";
-      let digest = "";
-      for (const [f2, , v2] of fields(v)) {
-        if (f2 === 1 && Buffer.isBuffer(v2)) p = v2.toString("utf8");
-        else if (f2 === 2 && Buffer.isBuffer(v2)) digest = v2.toString("hex");
-      }
-      r.inputs.set(p, digest);
-    } else if (field === 3 && typeof v === "number") r.requestId = v;
-    else if (field === 4 && typeof v === "number") r.cancel = v !== 0;
-    else if (field === 6 && Buffer.isBuffer(v)) r.sandboxDir = v.toString("utf8");
+export function decodeRequest(buf: Buffer): WorkRequest {
+  const r: WorkRequest = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
+  for (const f of fields(buf)) {
+    if ("bytes" in f) {
+      if (f.field === 1) r.args.push(f.bytes.toString("utf8"));
+      else if (f.field === 2) {
+        let p = "";
+        let digest = "";
+        for (const g of fields(f.bytes)) {
+          if (!("bytes" in g)) continue;
+          if (g.field === 1) p = g.bytes.toString("utf8");
+          else if (g.field === 2) digest = g.bytes.toString("hex");
+        }
+        r.inputs.set(p, digest);
+      } else if (f.field === 6) r.sandboxDir = f.bytes.toString("utf8");
+    } else if (f.field === 3) r.requestId = f.value;
+    else if (f.field === 4) r.cancel = f.value !== 0;
   }
   return r;
 }
 
-/** One length-delimited WorkResponse. @param {number} exitCode @param {string} output @param {number} requestId */
-function encodeResponse(exitCode, output, requestId) {
-  const parts = [];
+/** One length-delimited WorkResponse. */
+export function encodeResponse(exitCode: number, output: string, requestId: number): Buffer {
+  const parts: Buffer[] = [];
   if (exitCode !== 0) parts.push(Buffer.from([0x08]), varint(exitCode >>> 0));
   const text = Buffer.from(output, "utf8");
   if (text.length) parts.push(Buffer.from([0x12]), varint(text.length), text);
@@ -118,43 +127,33 @@ function encodeResponse(exitCode, output, requestId) {
 /**
  * Serves WorkRequests from stdin until it ends (Bazel closes it to stop the worker; the returned promise then
  * resolves). Cancel requests are not answered: the rules do not declare `supports-worker-cancellation`.
- * @param {string} name the program, for the message of a handler that throws
- * @param {(request: WorkRequest) => WorkResult | Promise<WorkResult>} handle
- * @param {string[]} [companions] the program's other files, whose replacement makes it stale as its own does (the
- *   modules tsc_worker.js requires beside it)
- * @returns {Promise<void>}
+ * @param name the program, for the message of a handler that throws
  */
-function serveWorker(name, handle, companions = []) {
+export function serveWorker(
+  name: string,
+  handle: (request: WorkRequest) => WorkResult | Promise<WorkResult>,
+): Promise<void> {
   const program = process.argv[1];
-  const identity = () => [programIdentity(program), ...companions.map(fileIdentity)].join(" ");
-  const started = identity();
+  const started = programIdentity(program);
   let stale = false;
   const respond = process.stdout.write.bind(process.stdout);
   // Only responses on stdout: a stray write would corrupt the stream Bazel reads.
-  process.stdout.write = /** @type {typeof process.stdout.write} */ (process.stderr.write.bind(process.stderr));
-  /** @type {Promise<void>} */
+  process.stdout.write = process.stderr.write.bind(process.stderr);
   let queue = Promise.resolve();
-  /** @type {Successor | undefined} */
-  let successor;
-  const answer = async (/** @type {WorkRequest} */ req, /** @type {Buffer} */ frame) => {
-    stale ||= identity() !== started;
+  let successor: Successor | undefined;
+  const answer = async (req: WorkRequest, frame: Buffer) => {
+    stale ||= programIdentity(program) !== started;
     if (stale) {
       successor ??= startSuccessor(program);
       try {
         respond(await successor.send(frame));
       } catch (e) {
-        respond(
-          encodeResponse(
-            1,
-            `${name}: the worker of the replaced ${program} failed: ${e instanceof Error ? e.message : String(e)}\n`,
-            req.requestId,
-          ),
-        );
+        const why = e instanceof Error ? e.message : String(e);
+        respond(encodeResponse(1, `${name}: the worker of the replaced ${program} failed: ${why}\n`, req.requestId));
       }
       return;
     }
-    /** @type {WorkResult} */
-    let result;
+    let result: WorkResult;
     try {
       result = await handle(req);
     } catch (e) {
@@ -179,15 +178,14 @@ function serveWorker(name, handle, companions = []) {
 /**
  * A `data` listener for a stream of length-delimited messages: calls `onFrame` with each whole one as it completes
  * (its own copy, the length prefix included; `start`: where the message follows the prefix).
- * @param {(frame: Buffer, start: number) => void} onFrame
  */
-function frames(onFrame) {
+function frames(onFrame: (frame: Buffer, start: number) => void): (chunk: Buffer) => void {
   let pending = Buffer.alloc(0);
-  return (/** @type {Buffer} */ chunk) => {
+  return (chunk) => {
     pending = Buffer.concat([pending, chunk]);
     for (;;) {
-      let len;
-      let start;
+      let len: number;
+      let start: number;
       try {
         [len, start] = readVarint(pending, 0);
       } catch (e) {
@@ -202,10 +200,10 @@ function frames(onFrame) {
   };
 }
 
-/** What changes when a file is replaced or rewritten. @param {string} file */
-function fileIdentity(file) {
+/** What changes when a file is replaced or rewritten. */
+export function fileIdentity(file: string): string {
   try {
-    const st = fs.statSync(file, { bigint: true });
+    const st = statSync(file, { bigint: true });
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch {
     return "absent";
@@ -215,39 +213,36 @@ function fileIdentity(file) {
 /**
  * The program file's identity and that of its second file, if it has one (`X.lazy.js` beside `X.js`: the CLI's
  * commands, src/cli/lazy-bundle.ts, loaded at the first request): a rebuild may rewrite either alone.
- * @param {string} program
  */
-function programIdentity(program) {
+function programIdentity(program: string): string {
   return `${fileIdentity(program)} ${fileIdentity(program.replace(/\.js$/, "") + ".lazy.js")}`;
 }
 
-/**
- * @typedef {{ send(frame: Buffer): Promise<Buffer>, close(): Promise<void> }} Successor
- *   send: one length-delimited WorkRequest in, its length-delimited WorkResponse out (in order, one at a time)
- */
+/** A successor worker: `send` takes one length-delimited WorkRequest and gives its WorkResponse (in order, one at a time). */
+interface Successor {
+  send(frame: Buffer): Promise<Buffer>;
+  close(): Promise<void>;
+}
 
 /**
  * A worker of the program now on disk (`node PROGRAM --persistent_worker`, with this process's Node flags), to which
  * a stale worker hands its requests; its stderr is this worker's (Bazel's worker log).
- * @param {string} program @returns {Successor}
  */
-function startSuccessor(program) {
+function startSuccessor(program: string): Successor {
   const child = spawn(process.execPath, [...process.execArgv, program, "--persistent_worker"], {
     stdio: ["pipe", "pipe", "inherit"],
   });
-  /** @type {{ resolve: (frame: Buffer) => void, reject: (e: Error) => void }[]} */
-  const waiting = [];
-  /** @type {Error | undefined} */
-  let gone;
+  const waiting: { resolve: (frame: Buffer) => void; reject: (e: Error) => void }[] = [];
+  let gone: Error | undefined;
   child.stdout.on(
     "data",
     frames((frame) => waiting.shift()?.resolve(frame)),
   );
-  const exited = new Promise((resolve) => {
-    const end = (/** @type {Error} */ e) => {
+  const exited = new Promise<void>((resolve) => {
+    const end = (e: Error) => {
       gone ??= e;
       for (const w of waiting.splice(0)) w.reject(gone);
-      resolve(undefined);
+      resolve();
     };
     child.once("error", end);
     child.once("exit", (code, signal) => end(new Error(`it exited (${signal ?? code})`)));
@@ -268,18 +263,13 @@ function startSuccessor(program) {
   };
 }
 
-/**
- * The arguments with each `@FILE` replaced by FILE's non-empty lines (one-shot mode; as Bazel builds a request).
- * @param {string[]} args
- */
-function readFlagFiles(args) {
-  /** @type {string[]} */
-  const out = [];
+/** The arguments with each `@FILE` replaced by FILE's non-empty lines (one-shot mode; as Bazel builds a request). */
+export function readFlagFiles(args: string[]): string[] {
+  const out: string[] = [];
   for (const a of args) {
     if (a.startsWith("@"))
       out.push(
-        ...fs
-          .readFileSync(a.slice(1), "utf8")
+        ...readFileSync(a.slice(1), "utf8")
           .split("\n")
           .filter((l) => l !== ""),
       );
@@ -287,5 +277,3 @@ function readFlagFiles(args) {
   }
   return out;
 }
-
-module.exports = { decodeRequest, encodeResponse, fileIdentity, readFlagFiles, serveWorker };

@@ -1,56 +1,50 @@
-// @ts-check
 /**
- * The trees of links TypeScript 7's native compiler runs in (tsc_compilers.js compileNative): a worker's tree per
- * target, kept between requests and made to hold each request's inputs alone, as Bazel's sandbox would (`syncTree`),
- * a one-shot compile's (`oneShotDir`), all in a directory of our own under the working directory (`ownDir`); the name
- * tsc knows a tree by, which hides what lies above it (`HIDDEN_CWD`, `runIn`); and the compile's `node_modules` in a
- * tree (`linkNodeModules`, the native side of tsc_compilers.js nodeModulesAt).
+ * The trees of links TypeScript 7's native compiler runs in (native.ts): a worker's tree per target, kept between
+ * requests and made to hold each request's inputs alone, as Bazel's sandbox would (`syncTree`), a one-shot compile's
+ * (`oneShotDir`), all in a directory of our own under the working directory (`ownDir`); the name tsc knows a tree by,
+ * which hides what lies above it (`HIDDEN_CWD`, `runIn`); and the compile's `node_modules` in a tree
+ * (`linkNodeModules`, the native side of compilers.ts nodeModulesAt).
  */
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const { readLink } = require("./tsc_inputs.js");
+import type { SpawnSyncOptions } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync } from "node:fs";
+import { dirname, isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { readLink } from "./inputs";
 
 /**
  * The compile's `node_modules` in the tree at `root` (see nodeModulesAt): one root, a relative link to it; several, a
  * directory of links to their packages, the first root's first. Made again when `roots` changed (`made`: what it was
  * made for, or undefined) and, with several roots, every time (their packages may have changed); an input of that
  * name (a real `node_modules` at the root) wins. Returns what it made.
- * @param {string} root @param {string[]} roots @param {string | undefined} made
  */
-function linkNodeModules(root, roots, made) {
-  const top = path.join(root, "node_modules");
+export function linkNodeModules(root: string, roots: string[], made: string | undefined): string | undefined {
+  const top = join(root, "node_modules");
   const key = roots.join("\0");
   if (made !== undefined) {
     if (made === key && roots.length <= 1) return made;
-    fs.rmSync(top, { recursive: true, force: true });
-  } else if (fs.existsSync(top)) return undefined;
+    rmSync(top, { recursive: true, force: true });
+  } else if (existsSync(top)) return undefined;
   if (!roots.length) return key;
   if (roots.length === 1) {
-    fs.symlinkSync(path.normalize(roots[0]), top);
+    symlinkSync(normalize(roots[0]), top);
     return key;
   }
-  fs.mkdirSync(top);
-  const link = (/** @type {string} */ name, /** @type {string} */ from) => {
-    if (!fs.existsSync(path.join(top, name)) && fs.existsSync(path.join(root, from, name))) {
-      fs.mkdirSync(path.dirname(path.join(top, name)), { recursive: true });
-      fs.symlinkSync(
-        path.relative(path.dirname(path.join(top, name)), path.join(root, from, name)),
-        path.join(top, name),
-      );
+  mkdirSync(top);
+  const link = (name: string, from: string) => {
+    if (!existsSync(join(top, name)) && existsSync(join(root, from, name))) {
+      mkdirSync(dirname(join(top, name)), { recursive: true });
+      symlinkSync(relative(dirname(join(top, name)), join(root, from, name)), join(top, name));
     }
   };
   for (const r of roots) {
-    /** @type {string[]} */
-    let names = [];
+    let names: string[] = [];
     try {
-      names = fs.readdirSync(path.join(root, r));
+      names = readdirSync(join(root, r));
     } catch {
       continue;
     }
     for (const n of names) {
       if (!n.startsWith("@")) link(n, r);
-      else for (const m of fs.readdirSync(path.join(root, r, n))) link(path.join(n, m), r);
+      else for (const m of readdirSync(join(root, r, n))) link(join(n, m), r);
     }
   }
   return key;
@@ -63,10 +57,10 @@ function linkNodeModules(root, roots, made) {
  * user can write. Never the system's temporary directory: other users of the machine can write there, create entries
  * above a tree (a `node_modules`, a `package.json`) or leave entries this user cannot remove (docs/supply-chain.md).
  */
-function ownDir() {
-  const dir = path.resolve("bazel-out", "rules_pipeline-tsc");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
+function ownDir(): string {
+  const dir = resolve("bazel-out", "rules_pipeline-tsc");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) {
     throw new Error(
@@ -77,8 +71,21 @@ function ownDir() {
 }
 
 /** A new directory for one one-shot compile's tree, in `ownDir()`, named after this process for `sweepTrees`. */
-function oneShotDir() {
-  return fs.mkdtempSync(path.join(ownDir(), `oneshot-${process.pid}-`));
+export function oneShotDir(): string {
+  return mkdtempSync(join(ownDir(), `oneshot-${process.pid}-`));
+}
+
+/**
+ * A worker's tree of one target: its links (path relative to the tree → link text), its compiler's state beside it
+ * (`state`: the outDir and the `.tsbuildinfo` of `tsc --incremental`), kept and dropped with it, the compile's
+ * `node_modules` as last made (linkNodeModules) and the last request's inputs (path → digest) that state was made from.
+ */
+export interface Tree {
+  root: string;
+  state: string;
+  links: Map<string, string>;
+  nodeModules: string | undefined;
+  inputs: Map<string, string> | undefined;
 }
 
 /**
@@ -87,20 +94,15 @@ function oneShotDir() {
  * of 3,100 inputs, bench P10-tscompile-ts7). Least recently used first, at most MAX_TREES; all under one directory of
  * this process (`worker-<pid>-…` in `ownDir()`), removed when it exits or is signalled, and by the next worker when
  * it was killed outright. A `bazel clean` that removed it under a running worker starts it anew.
- * Beside each tree, its compiler's state (`state`: the outDir and the `.tsbuildinfo` of `tsc --incremental`), kept
- * and dropped with it, and the last request's inputs (`inputs`, path → digest) that state was made from.
- * @typedef {{ root: string, state: string, links: Map<string, string>, nodeModules: string | undefined,
- *   inputs: Map<string, string> | undefined }} Tree
- * @type {Map<string, Tree>}
  */
-const trees = new Map();
+const trees = new Map<string, Tree>();
 const MAX_TREES = 32;
 let treesDir = "";
 let treeCount = 0;
 let removeOnExit = false;
 
-function workerTree(/** @type {string} */ project) {
-  if (treesDir && !fs.existsSync(treesDir)) {
+export function workerTree(project: string): Tree {
+  if (treesDir && !existsSync(treesDir)) {
     trees.clear();
     treesDir = "";
   }
@@ -113,15 +115,15 @@ function workerTree(/** @type {string} */ project) {
   if (!treesDir) {
     const own = ownDir();
     sweepTrees(own);
-    treesDir = fs.mkdtempSync(path.join(own, `worker-${process.pid}-`));
+    treesDir = mkdtempSync(join(own, `worker-${process.pid}-`));
     if (!removeOnExit) {
       removeOnExit = true;
-      const remove = () => treesDir && fs.rmSync(treesDir, { recursive: true, force: true });
+      const remove = () => treesDir && rmSync(treesDir, { recursive: true, force: true });
       process.on("exit", remove);
-      for (const [signal, code] of /** @type {const} */ ([
+      for (const [signal, code] of [
         ["SIGTERM", 143],
         ["SIGINT", 130],
-      ])) {
+      ] as const) {
         process.once(signal, () => {
           remove();
           process.exit(code);
@@ -129,14 +131,16 @@ function workerTree(/** @type {string} */ project) {
       }
     }
   }
-  const root = path.join(treesDir, String(++treeCount));
+  const root = join(treesDir, String(++treeCount));
   tree = { root, state: `${root}.state`, links: new Map(), nodeModules: undefined, inputs: undefined };
   trees.set(project, tree);
   while (trees.size > MAX_TREES) {
-    const [oldest, old] = /** @type {[string, { root: string, state: string }]} */ (trees.entries().next().value);
-    trees.delete(oldest);
-    fs.rmSync(old.root, { recursive: true, force: true });
-    fs.rmSync(old.state, { recursive: true, force: true });
+    const oldest = trees.entries().next();
+    if (oldest.done) break;
+    const [name, old] = oldest.value;
+    trees.delete(name);
+    rmSync(old.root, { recursive: true, force: true });
+    rmSync(old.state, { recursive: true, force: true });
   }
   return tree;
 }
@@ -146,11 +150,10 @@ function workerTree(/** @type {string} */ project) {
  * compile killed mid-way): only this user's (an entry of another uid is left alone, whatever put it there), and an
  * entry that cannot be removed is left for later, never an error of the compile that swept.
  */
-function sweepTrees(/** @type {string} */ dir) {
-  /** @type {string[]} */
-  let names = [];
+export function sweepTrees(dir: string): void {
+  let names: string[] = [];
   try {
-    names = fs.readdirSync(dir);
+    names = readdirSync(dir);
   } catch {
     return;
   }
@@ -159,18 +162,23 @@ function sweepTrees(/** @type {string} */ dir) {
     const pid = Number(/^(?:worker|oneshot)-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
-      const st = fs.lstatSync(path.join(dir, name));
+      const st = lstatSync(join(dir, name));
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      try {
-        process.kill(pid, 0);
-        continue;
-      } catch (e) {
-        if (/** @type {NodeJS.ErrnoException} */ (e).code !== "ESRCH") continue;
-      }
-      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      if (processExists(pid)) continue;
+      rmSync(join(dir, name), { recursive: true, force: true });
     } catch {
       // Gone meanwhile, or not ours to remove: the next sweep tries again.
     }
+  }
+}
+
+/** Whether process `pid` may be alive: only ESRCH says it is gone (EPERM: another user's, alive). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !(e instanceof Error && "code" in e && e.code === "ESRCH");
   }
 }
 
@@ -183,10 +191,10 @@ function sweepTrees(/** @type {string} */ dir) {
  * names the same directory, as Go's os.Getwd does), the tree's files have only /proc/self, /proc and / above them,
  * where nobody but root can put anything. Elsewhere the tree's real path is used.
  */
-const HIDDEN_CWD = process.platform === "linux" && fs.existsSync("/proc/self/cwd") ? "/proc/self/cwd" : "";
+const HIDDEN_CWD = process.platform === "linux" && existsSync("/proc/self/cwd") ? "/proc/self/cwd" : "";
 
 /** How tsc is run in the tree `cwd`: the name it knows the tree by (HIDDEN_CWD) and the spawn's options. */
-function runIn(/** @type {string} */ cwd) {
+export function runIn(cwd: string): { name: string; options: SpawnSyncOptions } {
   return HIDDEN_CWD
     ? { name: HIDDEN_CWD, options: { cwd, env: { ...process.env, PWD: HIDDEN_CWD } } }
     : { name: cwd, options: { cwd } };
@@ -194,50 +202,49 @@ function runIn(/** @type {string} */ cwd) {
 
 /**
  * What the tree's link for an input points to: a relative symlink's text, else the input (read once per path and
- * digest: tsc_inputs.js readLink, the input view's cache too).
- * @param {string} abs @param {string} digest
+ * digest: inputs.ts readLink, the input view's cache too).
  */
-function linkText(abs, digest) {
+function linkText(abs: string, digest: string): string {
   const text = readLink(abs, digest);
-  return text && !path.isAbsolute(text) ? text : abs;
+  return text && !isAbsolute(text) ? text : abs;
 }
 
 /**
  * Makes `tree` hold links to the request's `inputs` (absolute path → digest) alone, each at its path relative to
  * `here`, as Bazel's sandbox would: links no longer wanted go, with the directories they leave empty (a directory
  * exists only while an input is under it), and new ones are made.
- * @param {{ root: string, links: Map<string, string> }} tree @param {Map<string, string>} inputs @param {string} here
  */
-function syncTree(tree, inputs, here) {
-  /** @type {Map<string, string>} */
-  const want = new Map();
+export function syncTree(
+  tree: { root: string; links: Map<string, string> },
+  inputs: Map<string, string>,
+  here: string,
+) {
+  const want = new Map<string, string>();
   for (const [abs, digest] of inputs) {
-    const rel = path.relative(here, abs);
-    if (!rel.startsWith("..") && !path.isAbsolute(rel)) want.set(rel, linkText(abs, digest));
+    const rel = relative(here, abs);
+    if (!rel.startsWith("..") && !isAbsolute(rel)) want.set(rel, linkText(abs, digest));
   }
   for (const [rel, text] of tree.links) {
     if (want.get(rel) === text) continue;
-    fs.rmSync(path.join(tree.root, rel), { force: true });
+    rmSync(join(tree.root, rel), { force: true });
     tree.links.delete(rel);
-    for (let d = path.dirname(rel); d !== "."; d = path.dirname(d)) {
+    for (let d = dirname(rel); d !== "."; d = dirname(d)) {
       try {
-        fs.rmdirSync(path.join(tree.root, d));
+        rmdirSync(join(tree.root, d));
       } catch {
         break;
       }
     }
   }
-  const made = new Set();
+  const made = new Set<string>();
   for (const [rel, text] of want) {
     if (tree.links.has(rel)) continue;
-    const dir = path.dirname(path.join(tree.root, rel));
+    const dir = dirname(join(tree.root, rel));
     if (!made.has(dir)) {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       made.add(dir);
     }
-    fs.symlinkSync(text, path.join(tree.root, rel));
+    symlinkSync(text, join(tree.root, rel));
     tree.links.set(rel, text);
   }
 }
-
-module.exports = { linkNodeModules, oneShotDir, runIn, sweepTrees, syncTree, workerTree };
