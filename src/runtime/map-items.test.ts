@@ -32,6 +32,26 @@ writeFileSync(
 const TASK = { module: "task.js", export: "square" };
 const CODE = `file:sha256:${"a".repeat(64)}`;
 
+/** planMap with this file's code and task, one parallel slot, no timeout and a 1 MiB bound. */
+function planOf(
+  store: ObjectStore,
+  digests: readonly string[],
+  chunkSize: number,
+  inline?: ReadonlyMap<string, Buffer>,
+) {
+  return planMap({
+    store,
+    code: CODE,
+    task: TASK,
+    digests,
+    inline,
+    parallelism: 1,
+    chunkSize,
+    timeoutMs: 0,
+    maxValueBytes: 1 << 20,
+  });
+}
+
 /** A store that counts its requests by kind and key prefix, and can hold its PUTs of records back. */
 class Counting implements ObjectStore {
   readonly calls: string[] = [];
@@ -134,17 +154,7 @@ describe("a chunk's requests (runChunk)", () => {
     const w = new ItemWriter(store);
     for (const v of values) await w.add(encodeValue(v));
     await w.finish();
-    const p = await planMap({
-      store,
-      code: CODE,
-      task: TASK,
-      digests: w.digests,
-      inline: w.inline,
-      parallelism: 1,
-      chunkSize,
-      timeoutMs: 0,
-      maxValueBytes: 1 << 20,
-    });
+    const p = await planOf(store, w.digests, chunkSize, w.inline);
     return { store, digests: w.digests, ...p };
   }
 
@@ -192,32 +202,14 @@ describe("a chunk's requests (runChunk)", () => {
     for (const listing of [true, false]) {
       p.store.listing = listing;
       p.store.calls.length = 0;
-      const again = await planMap({
-        store: p.store,
-        code: CODE,
-        task: TASK,
-        digests: p.digests,
-        parallelism: 1,
-        chunkSize: 2,
-        timeoutMs: 0,
-        maxValueBytes: 1 << 20,
-      });
+      const again = await planOf(p.store, p.digests, 2);
       expect([again.stored, again.plan.items]).toEqual([3, [p.digests[3]]]);
       expect([p.store.count("LIST results"), p.store.count("HEAD results")]).toEqual([1, 4]);
     }
     // When the listing holds them all, it alone decides.
     p.store.listing = true;
     p.store.calls.length = 0;
-    const few = await planMap({
-      store: p.store,
-      code: CODE,
-      task: TASK,
-      digests: [...p.digests, ...Array.from({ length: 4 }, (_, i) => sha256Hex(`x${i}`))],
-      parallelism: 1,
-      chunkSize: 2,
-      timeoutMs: 0,
-      maxValueBytes: 1 << 20,
-    });
+    const few = await planOf(p.store, [...p.digests, ...Array.from({ length: 4 }, (_, i) => sha256Hex(`x${i}`))], 2);
     expect([few.stored, p.store.count("HEAD results")]).toEqual([3, 0]);
   });
 
@@ -227,17 +219,7 @@ describe("a chunk's requests (runChunk)", () => {
     const w = new ItemWriter(store);
     for (const v of [1, 2, 3, 4, 5]) await w.add(encodeValue(v));
     await w.finish();
-    const p = await planMap({
-      store,
-      code: CODE,
-      task: TASK,
-      digests: w.digests,
-      inline: w.inline,
-      parallelism: 1,
-      chunkSize: 5,
-      timeoutMs: 0,
-      maxValueBytes: 1 << 20,
-    });
+    const p = await planOf(store, w.digests, 5, w.inline);
     const err: string[] = [];
     const code = await runMapWorker(
       { PIPELINE_MAP_STORE: root, PIPELINE_MAP_PLAN: p.planHex, PIPELINE_MAP_INDEX: "0", PIPELINE_MAP_APP_ROOT: app },
@@ -258,16 +240,7 @@ describe("a chunk's requests (runChunk)", () => {
       digests.push(sha256Hex(bytes));
       await store.put(blobKey(sha256Hex(bytes)), bytes);
     }
-    const p = await planMap({
-      store,
-      code: CODE,
-      task: TASK,
-      digests,
-      parallelism: 1,
-      chunkSize: 2,
-      timeoutMs: 0,
-      maxValueBytes: 1 << 20,
-    });
+    const p = await planOf(store, digests, 2);
     const header = JSON.parse(readFileSync(join(root, blobKey(p.planHex)), "utf8")) as { v: number };
     expect(header.v).toBe(3);
     const old = Buffer.from(JSON.stringify({ ...header, v: 2 }));

@@ -198,19 +198,12 @@ export class S3Store implements ObjectStore {
         res.destroy();
         throw tooLarge(String(length));
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          res.destroy();
-          throw tooLarge(`more than ${maxBytes}`);
-        }
-        chunks.push(chunk);
-      }
-      if (Number.isFinite(length) && size !== length)
-        throw Object.assign(new Error(`the object ended after ${size} of ${length} bytes`), { code: "ECONNRESET" });
-      return Buffer.concat(chunks, size);
+      const body = await readBounded(res, maxBytes, () => tooLarge(`more than ${maxBytes}`));
+      if (Number.isFinite(length) && body.length !== length)
+        throw Object.assign(new Error(`the object ended after ${body.length} of ${length} bytes`), {
+          code: "ECONNRESET",
+        });
+      return body;
     });
   }
 
@@ -249,7 +242,11 @@ export class S3Store implements ObjectStore {
         undefined,
         `${this.where}${dir} at ${this.origin} (LIST)`,
         async (res) => {
-          const text = await readBounded(res, MAX_LIST_PAGE, `${this.where}${dir}: a listing page`);
+          const text = (
+            await readBounded(res, MAX_LIST_PAGE, () =>
+              fail(`${this.where}${dir}: a listing page is larger than ${MAX_LIST_PAGE} bytes`),
+            )
+          ).toString("utf8");
           if (res.statusCode === 403) return undefined;
           if (res.statusCode !== 200) throw this.#error(res, text, `LIST ${dir}`);
           return text;
@@ -366,19 +363,19 @@ function unescapeXml(s: string): string {
 /** The largest listing page read (1,000 keys of up to 1,024 bytes, escaped, and their XML). */
 const MAX_LIST_PAGE = 8 * 1024 * 1024;
 
-/** A whole answer's body, at most `max` bytes (else E_MAP_STORE naming `what`: a server is not ours). */
-async function readBounded(res: IncomingMessage, max: number, what: string): Promise<string> {
+/** A whole answer's body, counted as it flows: past `max` bytes the answer is dropped and `tooLarge()` thrown. */
+async function readBounded(res: IncomingMessage, max: number, tooLarge: () => Error): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > max) {
       res.destroy();
-      throw fail(`${what} is larger than ${max} bytes`);
+      throw tooLarge();
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks, size).toString("utf8");
+  return Buffer.concat(chunks, size);
 }
 
 /** An error answer's body (small XML), at most 64 KiB of it. */
