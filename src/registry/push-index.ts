@@ -12,17 +12,17 @@ import { forEachLimited } from "../concurrency";
 import type { Image, ImageIndex } from "../oci/model";
 import { platformOfImage } from "../image/image-index";
 import {
+  beginPush,
   blobsOf,
   checkedPush,
   hasManifest,
   pushBlobs,
-  pushClient,
   type PushOptions,
   type PushResult,
   type PushTarget,
   putManifest,
-  putTag,
   skipAll,
+  tagRest,
   tagsNaming,
 } from "./push";
 
@@ -32,19 +32,14 @@ export interface PushIndexResult extends PushResult {
 }
 
 export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushOptions = {}): Promise<PushIndexResult> {
-  const { registry, repository, tags, digest } = checkedPush(target, idx.bytes, idx.digest, "index");
-  const client = pushClient(registry, opts);
+  const begun = beginPush(target, idx.bytes, idx.digest, "index", opts);
+  const { client, registry, repository, tags, digest, where } = begun;
   const platforms = idx.images.map((image) => {
-    checkedPush({ registry, repository }, image.manifestBytes, image.digest, "image");
+    checkedPush(where, image.manifestBytes, image.digest, "image");
     return formatPlatform(platformOfImage(image));
   });
   const result: PushIndexResult = {
-    digest,
-    reference: `${registry}/${repository}@${digest}`,
-    tags,
-    uploaded: [],
-    skipped: [],
-    mounted: [],
+    ...begun.result,
     manifests: idx.images.map((image, i) => ({
       platform: platforms[i],
       digest: image.digest,
@@ -53,7 +48,6 @@ export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushO
   };
   const entries = idx.images.map((image, i) => ({ image, prefix: `${platforms[i]} ` }));
   const index = { manifestBytes: idx.bytes, mediaType: idx.mediaType };
-  const where = { registry, repository };
 
   const current = await tagsNaming(client, repository, tags, digest);
   if (current.size > 0 || (await hasManifest(client, repository, digest))) {
@@ -84,10 +78,6 @@ export async function pushIndex(idx: ImageIndex, target: PushTarget, opts: PushO
         `push ${registry}/${repository}@${digest}: registry stored ${confirmed}`,
       );
   }
-  await forEachLimited(
-    tags.filter((t) => !current.has(t)),
-    4,
-    (tag) => putTag(client, repository, tag, index, digest, opts.log),
-  );
+  await tagRest(client, repository, tags, current, index, digest, opts.log);
   return result;
 }

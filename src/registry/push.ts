@@ -80,7 +80,7 @@ export function blobsOf(images: readonly { image: Image; prefix: string }[]): La
   return out.sort((a, b) => b.blob.size - a.blob.size);
 }
 
-export function pushClient(registry: string, opts: PushOptions): RegistryClient {
+function pushClient(registry: string, opts: PushOptions): RegistryClient {
   return new RegistryClient(registry, {
     keychain: opts.keychain,
     insecure: opts.insecure,
@@ -116,8 +116,42 @@ export function checkedPush(
 }
 
 export async function pushImage(image: Image, target: PushTarget, opts: PushOptions = {}): Promise<PushResult> {
-  const { registry, repository, tags, digest } = checkedPush(target, image.manifestBytes, image.digest, "image");
-  const client = pushClient(registry, opts);
+  const { client, repository, tags, digest, where, result } = beginPush(
+    target,
+    image.manifestBytes,
+    image.digest,
+    "image",
+    opts,
+  );
+  const current = await tagsNaming(client, repository, tags, digest);
+  const blobs = blobsOf([{ image, prefix: "" }]);
+  if (current.size > 0 || (await hasManifest(client, repository, digest))) skipAll(blobs, where, opts, result);
+  else {
+    await pushBlobs(client, blobs, where, opts, result);
+    await putManifest(client, repository, digest, image, opts.log);
+  }
+  await tagRest(client, repository, tags, current, image, digest, opts.log);
+  return result;
+}
+
+/**
+ * What every push starts from (pushImage, pushIndex): the target checked (checkedPush), the registry's client, and
+ * the result as it stands before anything is sent: the reference by digest, nothing uploaded, skipped or mounted.
+ */
+export function beginPush(
+  target: PushTarget,
+  bytes: Buffer,
+  claimed: Digest,
+  what: string,
+  opts: PushOptions,
+): Required<PushTarget> & {
+  digest: Digest;
+  client: RegistryClient;
+  where: { registry: string; repository: string };
+  result: PushResult;
+} {
+  const checked = checkedPush(target, bytes, claimed, what);
+  const { registry, repository, tags, digest } = checked;
   const result: PushResult = {
     digest,
     reference: `${registry}/${repository}@${digest}`,
@@ -126,23 +160,24 @@ export async function pushImage(image: Image, target: PushTarget, opts: PushOpti
     skipped: [],
     mounted: [],
   };
+  return { ...checked, client: pushClient(registry, opts), where: { registry, repository }, result };
+}
 
-  const current = await tagsNaming(client, repository, tags, digest);
-  const blobs = blobsOf([{ image, prefix: "" }]);
-  if (current.size > 0 || (await hasManifest(client, repository, digest))) {
-    skipAll(blobs, { registry, repository }, opts, result);
-    await forEachLimited(
-      tags.filter((t) => !current.has(t)),
-      4,
-      (tag) => putTag(client, repository, tag, image, digest, opts.log),
-    );
-    return result;
-  }
-
-  await pushBlobs(client, blobs, { registry, repository }, opts, result);
-  await putManifest(client, repository, digest, image, opts.log);
-  for (const tag of tags) await putTag(client, repository, tag, image, digest, opts.log);
-  return result;
+/** Points each of `tags` that `current` (tagsNaming) lacks at the pushed manifest, 4 at once. */
+export function tagRest(
+  client: RegistryClient,
+  repository: string,
+  tags: readonly string[],
+  current: ReadonlySet<string>,
+  manifest: ManifestBytes,
+  digest: Digest,
+  log?: Logger,
+): Promise<void> {
+  return forEachLimited(
+    tags.filter((t) => !current.has(t)),
+    4,
+    (tag) => putTag(client, repository, tag, manifest, digest, log),
+  );
 }
 
 /**

@@ -12,7 +12,7 @@
  *
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
-import { decodeValue, encodeValue, MapValueError, type MapTask, resultKey, sha256Hex } from "./map-codec";
+import { decodeValue, encodeValue, MapValueError, type MapTask, resultKey, resultRecord, sha256Hex } from "./map-codec";
 import type { TaskThread } from "./map-thread";
 import { forEachLimited, InFlight } from "./in-flight";
 import { blobKey, type ObjectStore, putBlob, STORE_BYTES_IN_FLIGHT, STORE_CONCURRENCY } from "./object-store";
@@ -37,6 +37,8 @@ export interface MapPlan {
   maxValueBytes: number;
   /** Small items by digest, carried in the plan (map-items.ts); the others are read from the store. */
   inline?: ReadonlyMap<string, Buffer>;
+  /** The largest result a record carries (map-codec.ts INLINE_RESULT_BYTES; 0 or absent: every result is a blob). */
+  inlineResultBytes?: number;
 }
 
 /** Results whose writes are in flight while the task goes on. */
@@ -104,11 +106,9 @@ export async function runChunk(o: ChunkOptions): Promise<ItemFailure | undefined
         return out.failure;
       }
       await writes.add(out.encoded.length, async () => {
-        await putBlob(store, out.resultHex, out.encoded);
-        await store.put(
-          recordOf(at),
-          Buffer.from(JSON.stringify({ v: 1, item: plan.items[at], result: out.resultHex, size: out.encoded.length })),
-        );
+        const inlineBytes = plan.inlineResultBytes ?? 0;
+        if (out.encoded.length > inlineBytes) await putBlob(store, out.resultHex, out.encoded);
+        await store.put(recordOf(at), resultRecord(plan.items[at], out.resultHex, out.encoded, inlineBytes));
         o.event?.({ kind: "done", index, reused: false });
       });
     }

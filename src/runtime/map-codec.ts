@@ -101,13 +101,24 @@ export function resultKey(code: string, task: MapTask, itemHex: string): string 
   return `${RESULTS_DIR}${sha256Hex(["rules_pipeline map result v1", code, task.module, task.export, itemHex].join("\0"))}`;
 }
 
-/** The record stored under resultKey: the result's blob. */
+/**
+ * The largest result its record carries (base64, no blob stored): a small result costs one write in the pod and one
+ * read for the caller instead of two each. Only under a plan that says its caller reads such records (map-plan-blobs.ts
+ * version 4), so that a caller from before never meets one.
+ */
+export const INLINE_RESULT_BYTES: number = 4 * 1024;
+
+/** The record stored under resultKey: the result's blob, or the result itself when it is small (`inline`, base64). */
 export interface ResultRecord {
   v: 1;
   item: string;
   result: string;
   size: number;
+  inline?: string;
 }
+
+/** Base64 text as Buffer.toString("base64") writes it (a record's or a plan slice's carried bytes). */
+export const BASE64: RegExp = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function parseResultRecord(bytes: Buffer, key: string): ResultRecord {
   let r: unknown;
@@ -116,12 +127,25 @@ export function parseResultRecord(bytes: Buffer, key: string): ResultRecord {
   } catch {
     r = undefined;
   }
-  const ok =
-    typeof r === "object" &&
-    r !== null &&
-    (r as ResultRecord).v === 1 &&
-    /^[0-9a-f]{64}$/.test(String((r as ResultRecord).result)) &&
-    Number.isSafeInteger((r as ResultRecord).size);
-  if (!ok) throw new MapValueError(key, "not a result record of this version");
-  return r as ResultRecord;
+  if (typeof r === "object" && r !== null && "v" in r && r.v === 1 && "item" in r && "result" in r && "size" in r) {
+    const { item, result, size } = r;
+    const inline = "inline" in r ? r.inline : undefined;
+    if (
+      typeof item === "string" &&
+      typeof result === "string" &&
+      /^[0-9a-f]{64}$/.test(result) &&
+      typeof size === "number" &&
+      Number.isSafeInteger(size) &&
+      (inline === undefined || (typeof inline === "string" && BASE64.test(inline)))
+    )
+      return { v: 1, item, result, size, ...(inline === undefined ? {} : { inline }) };
+  }
+  throw new MapValueError(key, "not a result record of this version");
+}
+
+/** The record of `itemHex`'s result `encoded` (its digest `resultHex`), carrying it when `inlineBytes` allows. */
+export function resultRecord(itemHex: string, resultHex: string, encoded: Buffer, inlineBytes: number): Buffer {
+  const record: ResultRecord = { v: 1, item: itemHex, result: resultHex, size: encoded.length };
+  if (encoded.length <= inlineBytes) record.inline = encoded.toString("base64");
+  return Buffer.from(JSON.stringify(record));
 }

@@ -12,9 +12,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { CurrentItem, lastItemOf } from "../map/worker-output";
 import { InFlight } from "./in-flight";
 import { EVENT_PREFIX, type ChunkEvent, runChunk } from "./map-chunk";
-import { encodeValue, resultKey, sha256Hex } from "./map-codec";
+import { encodeValue, INLINE_RESULT_BYTES, resultKey, sha256Hex } from "./map-codec";
 import { INLINE_ITEM_BYTES, ItemWriter } from "./map-items";
-import { planMap } from "./map-plan";
+import { planMap, readResults } from "./map-plan";
 import { readPlanChunk } from "./map-plan-blobs";
 import { DirStore } from "./map-store-dir";
 import { TaskThread } from "./map-thread";
@@ -27,7 +27,7 @@ const app = join(tmp, "app");
 mkdirSync(app);
 writeFileSync(
   join(app, "task.js"),
-  "exports.square = (n) => { if (n === 13) throw new Error('thirteen'); return n * n; };\n",
+  "exports.square = (n) => { if (n === 13) throw new Error('thirteen'); return n < 0 ? 'y'.repeat(-n) : n * n; };\n",
 );
 const TASK = { module: "task.js", export: "square" };
 const CODE = `file:sha256:${"a".repeat(64)}`;
@@ -158,7 +158,7 @@ describe("a chunk's requests (runChunk)", () => {
     return { store, digests: w.digests, ...p };
   }
 
-  it("a pod's index reads its header and slice, no item, and stores every result (blob, then record)", async () => {
+  it("a pod's index reads its header and slice, no item, and stores every small result in its record", async () => {
     const values = Array.from({ length: 40 }, (_, i) => i + 100);
     const p = await planned("c1", values, 10);
     expect(p.store.count("PUT blobs")).toBe(5); // four slices and the header: no item
@@ -189,6 +189,7 @@ describe("a chunk's requests (runChunk)", () => {
     expect(p.store.count("GET blobs")).toBe(2); // the header and the slice
     expect(p.store.count("HEAD results")).toBe(10);
     expect(p.store.count("PUT results")).toBe(10);
+    expect(p.store.count("PUT blobs")).toBe(0); // each result in its record
     const stored = await Promise.all(p.digests.map((d) => p.store.has(resultKey(CODE, TASK, d))));
     expect(stored.map((s, i) => (s ? i : -1)).filter((i) => i >= 0)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
     expect(events.filter((e) => e.includes('"done"'))).toHaveLength(10);
@@ -231,35 +232,81 @@ describe("a chunk's requests (runChunk)", () => {
     expect(results).toEqual([true, true, true, true, true]);
   });
 
-  it("a plan of version 2 (a caller from before, its items all blobs) is still run", async () => {
-    const root = join(tmp, "c4");
-    const store = new DirStore(root);
-    const digests: string[] = [];
-    for (const v of [7, 8]) {
-      const bytes = encodeValue(v);
-      digests.push(sha256Hex(bytes));
-      await store.put(blobKey(sha256Hex(bytes)), bytes);
+  it("a result above INLINE_RESULT_BYTES is a blob; both kinds read back in order, each checked against its digest", async () => {
+    const values = [2, -(INLINE_RESULT_BYTES + 1), 3];
+    const p = await planned("c6", values, 3);
+    p.store.calls.length = 0;
+    const thread = await TaskThread.start(join(app, TASK.module), TASK.export, "task");
+    try {
+      const plan = await readPlanChunk(p.store, p.planHex, 0);
+      expect(plan.inlineResultBytes).toBe(INLINE_RESULT_BYTES);
+      expect(await runChunk({ store: p.store, plan, planHex: p.planHex, chunk: 0, thread })).toBeUndefined();
+    } finally {
+      await thread.stop();
     }
-    const p = await planOf(store, digests, 2);
-    const header = JSON.parse(readFileSync(join(root, blobKey(p.planHex)), "utf8")) as { v: number };
-    expect(header.v).toBe(3);
-    const old = Buffer.from(JSON.stringify({ ...header, v: 2 }));
-    await store.put(blobKey(sha256Hex(old)), old);
-    const env = {
-      PIPELINE_MAP_STORE: root,
-      PIPELINE_MAP_PLAN: sha256Hex(old),
-      PIPELINE_MAP_INDEX: "0",
-      PIPELINE_MAP_APP_ROOT: app,
+    expect([p.store.count("PUT blobs"), p.store.count("PUT results")]).toEqual([1, 3]);
+    const read = async () => {
+      const got: unknown[] = [];
+      await readResults({ store: p.store, code: CODE, task: TASK, maxValueBytes: 1 << 20 }, p.digests, (v) =>
+        got.push(v),
+      );
+      return got;
     };
-    expect(
-      await runMapWorker(
-        env,
-        () => {},
-        () => {},
-      ),
-    ).toBe(0);
-    expect(await Promise.all(digests.map((d) => store.has(resultKey(CODE, TASK, d))))).toEqual([true, true]);
+    p.store.calls.length = 0;
+    expect(await read()).toEqual([4, "y".repeat(INLINE_RESULT_BYTES + 1), 9]);
+    expect([p.store.count("GET results"), p.store.count("GET blobs")]).toEqual([3, 1]);
+    // A record whose carried bytes are not its result's: the item is named, nothing is returned for it.
+    const key = resultKey(CODE, TASK, p.digests[2]);
+    const record = JSON.parse((await p.store.inner.get(key, 1 << 16))!.toString()) as Record<string, unknown>;
+    expect(Buffer.from(String(record.inline), "base64")).toEqual(encodeValue(9));
+    await p.store.inner.put(
+      key,
+      Buffer.from(JSON.stringify({ ...record, inline: encodeValue(10).toString("base64") })),
+    );
+    await expect(read()).rejects.toThrow(`${key}: the result of item 2 is missing or does not match its digest`);
   });
+
+  for (const v of [2, 3])
+    it(`a plan of version ${v} (a caller from before: no result in its record${v === 2 ? ", items all blobs" : ""}) is still run`, async () => {
+      const root = join(tmp, `c4-${v}`);
+      const store = new DirStore(root);
+      const digests: string[] = [];
+      const w = new ItemWriter(store);
+      for (const n of [7, 8]) {
+        const bytes = encodeValue(n);
+        digests.push(sha256Hex(bytes));
+        if (v === 2) await store.put(blobKey(sha256Hex(bytes)), bytes);
+        else await w.add(bytes);
+      }
+      const p = await planOf(store, digests, 2, v === 2 ? undefined : w.inline);
+      const header = JSON.parse(readFileSync(join(root, blobKey(p.planHex)), "utf8")) as Record<string, unknown>;
+      expect([header.v, header.inlineResultBytes]).toEqual([4, INLINE_RESULT_BYTES]);
+      const { inlineResultBytes: _, ...older } = header;
+      const old = Buffer.from(JSON.stringify({ ...older, v }));
+      await store.put(blobKey(sha256Hex(old)), old);
+      const env = {
+        PIPELINE_MAP_STORE: root,
+        PIPELINE_MAP_PLAN: sha256Hex(old),
+        PIPELINE_MAP_INDEX: "0",
+        PIPELINE_MAP_APP_ROOT: app,
+      };
+      expect(
+        await runMapWorker(
+          env,
+          () => {},
+          () => {},
+        ),
+      ).toBe(0);
+      // Records as a caller from before reads them: the result a blob, the record naming it.
+      for (const [i, d] of digests.entries()) {
+        const record = JSON.parse((await store.get(resultKey(CODE, TASK, d), 1 << 16))!.toString()) as {
+          result: string;
+          inline?: string;
+        };
+        expect(record.inline).toBeUndefined();
+        expect(await store.get(blobKey(record.result), 1 << 16)).toEqual(encodeValue([49, 64][i]));
+      }
+    });
 
   it("an item that throws: the results before it are stored before the chunk ends, the item is the current one", async () => {
     const values = [10, 11, 12, 13, 14];

@@ -9,7 +9,7 @@
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
 import type { MapPlan } from "./map-chunk";
-import { MapValueError, sha256Hex } from "./map-codec";
+import { BASE64, MapValueError, sha256Hex } from "./map-codec";
 import { blobKey, type ObjectStore } from "./object-store";
 
 /** The bound on a plan's header and on one index's slice (a header of 100,000 indexes takes ~7 MB). */
@@ -17,15 +17,18 @@ export const MAX_PLAN_BYTES: number = 256 * 1024 * 1024;
 
 /**
  * The header as stored: `slices[i]` is the digest of index i's items (`PlanSlice`). Version 3 slices may carry items
- * (a worker of version 2 would look for them in the store and not find them, so it is told the versions differ); a
- * version 2 plan (a caller from before) is read as one that carries none.
+ * (a worker of version 2 would look for them in the store and not find them, so it is told the versions differ);
+ * version 4 adds `inlineResultBytes`, the largest result the worker may carry in its record (the caller reads such
+ * records). A version 2 or 3 plan (a caller from before) is read as one that carries no item, or no result, that it
+ * does not say.
  */
 interface PlanHeader {
-  v: 2 | 3;
+  v: 2 | 3 | 4;
   code: string;
   task: { module: string; export: string };
   timeoutMs: number;
   maxValueBytes: number;
+  inlineResultBytes?: number;
   slices: string[];
 }
 
@@ -64,7 +67,15 @@ export function planBlobs(plan: MapPlan): { slices: PlanBlob[]; header: PlanBlob
     return blob(slice);
   });
   const { code, task, timeoutMs, maxValueBytes } = plan;
-  const header: PlanHeader = { v: 3, code, task, timeoutMs, maxValueBytes, slices: slices.map((s) => s.hex) };
+  const header: PlanHeader = {
+    v: 4,
+    code,
+    task,
+    timeoutMs,
+    maxValueBytes,
+    inlineResultBytes: plan.inlineResultBytes ?? 0,
+    slices: slices.map((s) => s.hex),
+  };
   return { slices, header: blob(header) };
 }
 
@@ -80,12 +91,13 @@ export async function readPlanChunk(store: ObjectStore, planHex: string, chunk: 
     throw new MapValueError(`plan sha256:${planHex}`, `it has ${header.slices.length} indexes, not index ${chunk}`);
   const what = `index ${chunk} of the plan sha256:${planHex}`;
   const slice = parseSlice(await readBlob(store, sliceHex, `${what} (sha256:${sliceHex})`), what);
-  const { code, task, timeoutMs, maxValueBytes } = header;
+  const { code, task, timeoutMs, maxValueBytes, inlineResultBytes = 0 } = header;
   const inline = new Map(
     Object.entries(slice.inline ?? {}).map(([d, b64]) => [d, Buffer.from(b64, "base64")] as const),
   );
   const { items, indices } = slice;
-  return { v: 1, code, task, timeoutMs, maxValueBytes, items, indices, inline, chunks: [[0, items.length]] };
+  const chunks: [number, number][] = [[0, items.length]];
+  return { v: 1, code, task, timeoutMs, maxValueBytes, inlineResultBytes, items, indices, inline, chunks };
 }
 
 async function readBlob(store: ObjectStore, hex: string, what: string): Promise<Buffer> {
@@ -113,7 +125,8 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
   const h = parseJson(bytes, what);
   const task = h.task;
   if (
-    (h.v === 2 || h.v === 3) &&
+    (h.v === 2 || h.v === 3 || h.v === 4) &&
+    (h.v === 4 ? Number.isSafeInteger(h.inlineResultBytes) && Number(h.inlineResultBytes) >= 0 : true) &&
     typeof h.code === "string" &&
     typeof task === "object" &&
     task !== null &&
@@ -131,12 +144,11 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
       task: { module: task.module, export: task.export },
       timeoutMs: Number(h.timeoutMs),
       maxValueBytes: Number(h.maxValueBytes),
+      inlineResultBytes: h.v === 4 ? Number(h.inlineResultBytes) : 0,
       slices: h.slices,
     };
   throw new MapValueError(what, "not a map plan of this version (the image's runtime and the caller's differ?)");
 }
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** A slice's carried items: base64 strings under digests of its own items (each item's digest is checked at use). */
 function isInline(v: unknown, items: readonly string[]): v is Record<string, string> {

@@ -9,6 +9,7 @@
 import { failureKey, type ItemFailure, type MapPlan } from "./map-chunk";
 import {
   decodeValue,
+  INLINE_RESULT_BYTES,
   type MapTask,
   type MapValue,
   parseResultRecord,
@@ -81,6 +82,7 @@ export async function planMap(o: PlanOptions): Promise<PlannedMap> {
     timeoutMs: o.timeoutMs,
     maxValueBytes: o.maxValueBytes,
     inline,
+    inlineResultBytes: INLINE_RESULT_BYTES,
   };
   for (let at = 0; at < missing.length; at += chunkSize)
     plan.chunks.push([at, Math.min(at + chunkSize, missing.length)]);
@@ -113,8 +115,11 @@ export async function readResults(
       const record = await o.store.get(key, 64 * 1024);
       if (!record) throw lost(o.store, from + i, key);
       const r = parseResultRecord(record, `${o.store.where}${key}`);
-      const bytes = await o.store.get(blobKey(r.result), o.maxValueBytes);
-      if (!bytes || sha256Hex(bytes) !== r.result) throw lost(o.store, from + i, blobKey(r.result));
+      // A small result is in its record (map-codec.ts INLINE_RESULT_BYTES), checked against its digest as a blob is.
+      const where = r.inline === undefined ? blobKey(r.result) : key;
+      const bytes =
+        r.inline === undefined ? await o.store.get(where, o.maxValueBytes) : Buffer.from(r.inline, "base64");
+      if (!bytes || sha256Hex(bytes) !== r.result) throw lost(o.store, from + i, where);
       values[i] = decodeValue(bytes, `result of item ${from + i}`);
     });
     for (let i = 0; i < values.length; i++) emit(values[i], from + i);
