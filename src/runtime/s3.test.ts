@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
-import { ObjectStoreError } from "./object-store";
+import { ObjectStoreError, STORE_CONCURRENCY } from "./object-store";
 import { S3Store, type S3StoreOptions, s3Credentials } from "./s3";
 import { EMPTY_SHA256, sha256Hex, signV4, uriPath } from "./s3-sign";
 
@@ -178,6 +178,24 @@ describe("S3Store against a misbehaving server", () => {
       timeouts: { idleMs: 300, headersMs: 300, connectMs: 300 },
     });
   }
+
+  test("requests share the store's pool of kept-alive connections: one after the other reuse one, 100 at once open at most STORE_CONCURRENCY", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const store = await serve((_req, res) => {
+      most = Math.max(most, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        res.writeHead(200, { "content-length": "2" }).end("ok");
+      }, 20);
+    });
+    let connections = 0;
+    server?.on("connection", () => connections++);
+    for (let i = 0; i < 5; i++) expect((await store.get(`k${i}`, 10))?.toString()).toBe("ok");
+    expect(connections).toBe(1);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.has(`k${i}`)));
+    expect([connections <= STORE_CONCURRENCY, most]).toEqual([true, STORE_CONCURRENCY]);
+  });
 
   test("503 SlowDown and a reset connection are retried; the request is signed for its path", async () => {
     const seen: string[] = [];

@@ -11,7 +11,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { ObjectStoreError, type ObjectStore } from "./object-store";
 import { EMPTY_SHA256, type S3Credentials, sha256Hex, signV4, uriEncode, uriPath } from "./s3-sign";
-import { requestWithRetries, type S3Timeouts } from "./s3-http";
+import { requestWithRetries, type S3Timeouts, storeAgent } from "./s3-http";
 
 export type { S3Credentials } from "./s3-sign";
 export type { S3Timeouts } from "./s3-http";
@@ -87,6 +87,7 @@ export class S3Store implements ObjectStore {
   readonly #credentials: S3Credentials;
   readonly #maxAttempts: number;
   readonly #timeouts: S3Timeouts;
+  readonly #agent: ReturnType<typeof storeAgent>;
 
   constructor(options: S3StoreOptions) {
     const o = options as Partial<S3StoreOptions> | undefined;
@@ -139,6 +140,7 @@ export class S3Store implements ObjectStore {
       this.#url = new URL(`https://${this.#pathStyle ? host : `${this.bucket}.${host}`}/`);
     }
     this.origin = this.#url.origin;
+    this.#agent = storeAgent(this.#url.protocol);
     this.where = `s3://${this.bucket}/${this.prefix}`;
     this.#credentials = {
       accessKeyId: c.accessKeyId,
@@ -311,6 +313,7 @@ export class S3Store implements ObjectStore {
     return requestWithRetries({
       open: () =>
         send({
+          agent: this.#agent,
           protocol: url.protocol,
           hostname: url.hostname,
           port: url.port,
