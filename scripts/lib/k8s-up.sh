@@ -207,6 +207,11 @@ EOF
   # The bridge and the host's address on it exist from the start (the bridge plugin would make them with the first
   # pod): a server on the host can bind $GATEWAY before any pod runs, and pods reach it there.
   ip link add "$BRIDGE" type bridge 2>/dev/null || true
+  # A MAC address of its own (locally administered), as Docker's docker0 and flannel's cni0 have: a bridge without one
+  # takes the lowest of its ports' (each pod's veth, random), so it changed as pods came and went, and every pod's
+  # cached MAC of the gateway went stale: their packets to servers here (the registry, the S3 store, the API server)
+  # were lost for seconds at a time, new and open connections alike (a map's pods waited 3-27 s on the store).
+  ip link set "$BRIDGE" address 02:72:70:6b:38:73
   ip addr replace "$GATEWAY/${POD_SUBNET#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   # What kube-proxy does for the one Service pods here need: the API server's ClusterIP (what pods find in

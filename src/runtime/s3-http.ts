@@ -7,10 +7,7 @@ import { Agent as HttpsAgent } from "node:https";
 import { ObjectStoreError, STORE_CONCURRENCY } from "./object-store";
 
 export interface S3Timeouts {
-  /**
-   * To open the connection (TCP, and TLS for https): the last attempts' bound. The first attempt waits FIRST_CONNECT_MS,
-   * each later one twice the one before, up to this.
-   */
+  /** To open the connection (TCP, and TLS for https). */
   connectMs: number;
   /** From the request's last byte to the answer's headers. */
   headersMs: number;
@@ -46,18 +43,10 @@ const RETRY_CODES = new Set([
 ]);
 
 /**
- * How long the first attempt waits for its connection. A connection that is not open after a second has usually lost
- * its first packets (measured on the test cluster: pods' connections to the store took 3 s, then 5 s and a retry, where
- * they otherwise take a few ms); a new one, from a new port, is tried then rather than the kernel's retransmissions of
- * the same one, at 1, 3, 7 and 15 s. A slow link gets its time on the later attempts.
- */
-const FIRST_CONNECT_MS = 1000;
-
-/**
  * A store's own pool of connections (s3.ts, one per store): kept alive between requests, at most STORE_CONCURRENCY
  * at once. Not Node's global agent, whose sockets time out 5 s after they are made (Node 19+), while connecting too:
- * that ended a slow connection as if it had been idle for the idle timeout, and opened as many connections as there
- * were requests in flight.
+ * that ended a connection slower than 5 s to open (connectMs allows 10) as if it had been idle for the idle timeout,
+ * and opened as many connections as there were requests in flight.
  */
 export function storeAgent(protocol: string): HttpAgent {
   const options = { keepAlive: true, maxSockets: STORE_CONCURRENCY };
@@ -72,10 +61,9 @@ function timeout(message: string): Error {
   return new S3Timeout(message);
 }
 
-/** Attempt `n` (from 1): the answer once its headers are in; the connect, headers and idle timeouts armed. */
-function attempt(call: S3Call<unknown>, n: number): Promise<IncomingMessage> {
-  const { headersMs, idleMs } = call.timeouts;
-  const connectMs = Math.min(call.timeouts.connectMs, FIRST_CONNECT_MS * 2 ** (n - 1));
+/** One attempt: the answer once its headers are in; the connect, headers and idle timeouts armed. */
+function attempt(call: S3Call<unknown>): Promise<IncomingMessage> {
+  const { connectMs, headersMs, idleMs } = call.timeouts;
   return new Promise((resolve, reject) => {
     const req = call.open();
     let headersTimer: NodeJS.Timeout | undefined;
@@ -116,7 +104,7 @@ export async function requestWithRetries<T>(call: S3Call<T>): Promise<T> {
   for (let n = 1; ; n++) {
     const last = n >= call.maxAttempts;
     try {
-      const res = await attempt(call, n);
+      const res = await attempt(call);
       if (!last && RETRY_STATUS.has(res.statusCode ?? 0)) {
         res.resume();
       } else {
