@@ -163,8 +163,11 @@ export function beginPush(
   return { ...checked, client: pushClient(registry, opts), where: { registry, repository }, result };
 }
 
-/** Points each of `tags` that `current` (tagsNaming) lacks at the pushed manifest, 4 at once. */
-export function tagRest(
+/**
+ * Points each of `tags` that `current` (tagsNaming) lacks at the pushed manifest, one after the other in the order
+ * given (a registry's log, and a reader watching the tags, see them set in that order).
+ */
+export async function tagRest(
   client: RegistryClient,
   repository: string,
   tags: readonly string[],
@@ -173,11 +176,7 @@ export function tagRest(
   digest: Digest,
   log?: Logger,
 ): Promise<void> {
-  return forEachLimited(
-    tags.filter((t) => !current.has(t)),
-    4,
-    (tag) => putTag(client, repository, tag, manifest, digest, log),
-  );
+  for (const tag of tags) if (!current.has(tag)) await putTag(client, repository, tag, manifest, digest, log);
 }
 
 /**

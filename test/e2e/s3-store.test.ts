@@ -5,14 +5,14 @@
  * and the CLI side's credential chain (src/credentials/aws-chain.ts) reading a profile from temporary AWS files.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { awsChainCredentials, s3Location } from "../../src/credentials/aws-chain";
-import { encodeValue } from "../../src/runtime/map-codec";
+import { encodeValue, resultKey } from "../../src/runtime/map-codec";
 import { ObjectStoreError, blobKey } from "../../src/runtime/object-store";
 import { type S3Credentials, S3Store, type S3StoreOptions } from "../../src/runtime/s3";
 import { EMPTY_SHA256, signV4 } from "../../src/runtime/s3-sign";
@@ -318,11 +318,21 @@ describe("pipeline map with its items and results in the bucket (--artifacts s3:
     expect(again.stderr).toContain("12/12 done (12 reused from the store)");
     expect(readdirSync(calls)).toHaveLength(12);
     // What the map stored is where the keys say, under the narrow identity's prefix (which may not list: the plan
-    // asked key by key): the results; not the items, small enough to travel in the plan (src/runtime/map-items.ts).
+    // asked key by key): each result's record, carrying the result (small: no blob, src/runtime/map-codec.ts); not the
+    // items, small enough to travel in the plan (src/runtime/map-items.ts).
     const mine = store({ prefix: `${s3.narrowPrefix}maps/`, credentials: s3.narrow });
-    const blobOf = (v: unknown) => blobKey(createHash("sha256").update(encodeValue(v)).digest("hex"));
-    expect(await mine.has(blobOf({ x: 3, twice: 6 }))).toBe(true);
-    expect(await mine.has(blobOf(3))).toBe(false);
+    const hex = (v: unknown) => createHash("sha256").update(encodeValue(v)).digest("hex");
+    const code = `file:sha256:${createHash("sha256")
+      .update(readFileSync(join(tmp, "task.js")))
+      .digest("hex")}`;
+    const record = await mine.get(resultKey(code, { module: "task.js", export: "double" }, hex(3)), 1 << 16);
+    const carried = JSON.parse(String(record)) as { result: string; inline?: string };
+    expect([carried.result, Buffer.from(carried.inline ?? "", "base64")]).toEqual([
+      hex({ x: 3, twice: 6 }),
+      encodeValue({ x: 3, twice: 6 }),
+    ]);
+    expect(await mine.has(blobKey(hex({ x: 3, twice: 6 })))).toBe(false);
+    expect(await mine.has(blobKey(hex(3)))).toBe(false);
   });
 
   test("a refused credential, or a prefix the identity may not write, is one E_MAP_STORE error before any task runs; the secret is not printed", async () => {
