@@ -199,8 +199,9 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
     let unexplained = 0;
     let deadline = Date.now() + o.podTimeoutMs;
     let last = "";
-    // "no pod created yet" is worth a line only when it lasts.
-    const quietUntil = Date.now() + 5000;
+    // "no pod created yet" is worth a line only when it lasts: at the start, and after each index done (the last pods
+    // can end a moment before the Job controller marks the Job Complete).
+    let quietUntil = Date.now() + 5000;
     for (;;) {
       if (run.signal.aborted) throw aborted();
       const job = await o.api.json<V1Job>(
@@ -241,8 +242,10 @@ export function kubernetesTarget(o: KubernetesTargetOptions): MapTarget {
           last = "queued";
           o.log(`Job ${ns}/${name}: waiting in Kueue's LocalQueue ${o.queue} (suspended until admitted)`);
         }
-      } else if ((st.ready ?? 0) > 0 || reported.size > before) deadline = Date.now() + o.podTimeoutMs;
-      else {
+      } else if ((st.ready ?? 0) > 0 || reported.size > before) {
+        deadline = Date.now() + o.podTimeoutMs;
+        if (reported.size > before) quietUntil = Date.now() + 5000;
+      } else {
         // Nothing runs: say why (once per change), and give up past the deadline or at a cause that will not clear.
         const waiting = (await listPods(`${MAP_LABEL}=${name}`, run.signal)).filter(
           (p) => !["Succeeded", "Failed"].includes(p.status?.phase),

@@ -106,9 +106,9 @@ export async function runChunk(o: ChunkOptions): Promise<ItemFailure | undefined
         return out.failure;
       }
       await writes.add(out.encoded.length, async () => {
-        const inlineBytes = plan.inlineResultBytes ?? 0;
-        if (out.encoded.length > inlineBytes) await putBlob(store, out.resultHex, out.encoded);
-        await store.put(recordOf(at), resultRecord(plan.items[at], out.resultHex, out.encoded, inlineBytes));
+        const record = resultRecord(plan.items[at], out.resultHex, out.encoded, plan.inlineResultBytes ?? 0);
+        if (record.inline === undefined) await putBlob(store, out.resultHex, out.encoded);
+        await store.put(recordOf(at), Buffer.from(JSON.stringify(record)));
         o.event?.({ kind: "done", index, reused: false });
       });
     }

@@ -143,9 +143,12 @@ export function parseResultRecord(bytes: Buffer, key: string): ResultRecord {
   throw new MapValueError(key, "not a result record of this version");
 }
 
-/** The record of `itemHex`'s result `encoded` (its digest `resultHex`), carrying it when `inlineBytes` allows. */
-export function resultRecord(itemHex: string, resultHex: string, encoded: Buffer, inlineBytes: number): Buffer {
+/**
+ * The record of `itemHex`'s result `encoded` (its digest `resultHex`), carrying it when `inlineBytes` allows (a record
+ * without `inline` needs the result's blob stored first).
+ */
+export function resultRecord(itemHex: string, resultHex: string, encoded: Buffer, inlineBytes: number): ResultRecord {
   const record: ResultRecord = { v: 1, item: itemHex, result: resultHex, size: encoded.length };
   if (encoded.length <= inlineBytes) record.inline = encoded.toString("base64");
-  return Buffer.from(JSON.stringify(record));
+  return record;
 }
