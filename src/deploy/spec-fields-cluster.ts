@@ -3,9 +3,9 @@
  * `securityContext`, `job`, `modelCache`, `modelDelivery`, `initImages`, `admission`. Checks only; defaults and cross-field rules are in
  * spec-cluster.ts.
  */
+import { ADMISSION_ENGINE_NAMES, ADMISSION_ENGINE_TABLE } from "../admission/engines";
 import { instanceTypeProblem } from "./instance-types";
 import { imageReferenceProblem } from "./constructors";
-import { ADMISSION_ENGINES } from "./types";
 import { pinnedDigest } from "../oci/reference";
 import {
   bool,
@@ -196,12 +196,12 @@ export const CLUSTER_FIELDS = {
     v: obj(
       {
         engine: {
-          v: choice(ADMISSION_ENGINES),
+          v: choice(ADMISSION_ENGINE_NAMES),
           required: true,
-          doc: "sigstore: a ClusterImagePolicy (policy-controller); kyverno: an ImageValidatingPolicy (Kyverno >= 1.18); kyverno-legacy: a ClusterPolicy with verifyImages (Kyverno < 1.18, deprecated)",
+          doc: ADMISSION_ENGINE_NAMES.map((n) => `${n}: ${ADMISSION_ENGINE_TABLE[n].doc}`).join("; "),
         },
       },
-      "a mapping {engine: sigstore | kyverno | kyverno-legacy}",
+      `a mapping {engine: ${ADMISSION_ENGINE_NAMES.join(" | ")}}`,
     ),
     doc: "render the cluster's admission policy beside the workload: this image's repository, signed with requireSignature's key, with our SLSA provenance",
   },

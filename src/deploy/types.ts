@@ -3,6 +3,7 @@
  * (src/container/) and the Kubernetes renderer (src/k8s/). Plain data: the same shapes come from the TypeScript
  * constructors in constructors.ts and from a YAML/JSON spec.
  */
+import type { AdmissionEngineName } from "../admission/engines";
 import type { Digest } from "../oci/digest";
 
 /** What the code runs with. */
@@ -122,15 +123,10 @@ export interface InitImagesSpec {
   oras?: string;
 }
 
-/**
- * The admission engines whose policy `pipeline deploy` renders: the values `admission.engine` takes
- * (spec-fields-cluster.ts), and the keys of src/k8s/admission-engines.ts's table.
- */
-export const ADMISSION_ENGINES = ["sigstore", "kyverno", "kyverno-legacy"] as const;
-
 /** `admission:`: the cluster's admission engine, whose policy is rendered beside the workload (src/k8s/admission.ts). */
 export interface AdmissionSpec {
-  engine: (typeof ADMISSION_ENGINES)[number];
+  /** An engine of src/admission/engines.ts. */
+  engine: AdmissionEngineName;
 }
 
 /** A validated deployment spec (the Gradient model). Every default is filled in. */

@@ -1,9 +1,10 @@
 import type { KubernetesObject, KubernetesObjectApi } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { kyvernoCelPolicyState } from "../admission/kyverno";
+import { kyvernoLegacyPolicyState } from "../admission/kyverno-legacy";
+import { sigstorePolicyState } from "../admission/sigstore";
 import { PipelineError } from "../errors";
-import { kyvernoCelPolicyState, kyvernoLegacyPolicyState } from "./admission-kyverno";
 import { needsEngine, waitForPolicyLoaded } from "./admission-ready";
-import { sigstorePolicyState } from "./admission-sigstore";
 import type { K8sClient } from "./apply";
 
 const CIP = {

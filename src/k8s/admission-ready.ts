@@ -10,13 +10,13 @@
  * succeeded) and the `Ready` condition (True once the keys and policies are inlined and the ConfigMap updated). So the
  * applied generation observed with Ready True means the webhook's configuration holds this version of the policy, in
  * whatever namespace the engine runs; Ready False at that generation is the engine refusing the policy, reported at
- * once with the engine's reason. Each engine's reading of its status is its entry of admission-engines.ts.
+ * once with the engine's reason. Each engine's reading of its status is its module's (src/admission/engines.ts).
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { engineOfPolicy } from "../admission/engines";
+import type { PolicyState } from "../admission/shared";
 import { PipelineError } from "../errors";
 import { apiError, type K8sClient } from "./api-client";
-import { engineOfPolicy } from "./admission-engines";
-import type { PolicyState } from "./admission-scope";
 import { describeObject } from "./render";
 
 export interface AdmissionWait {
@@ -26,7 +26,7 @@ export interface AdmissionWait {
   intervalMs?: number;
 }
 
-/** Whether `o` is an admission engine's policy (admission-engines.ts), which `deploy --apply` waits for. */
+/** Whether `o` is an admission engine's policy (src/admission/engines.ts), which `deploy --apply` waits for. */
 export function needsEngine(o: KubernetesObject): boolean {
   return engineOfPolicy(o) !== undefined;
 }

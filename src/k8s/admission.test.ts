@@ -7,15 +7,12 @@ import { customResourceProblems, loadCrdSchema } from "../../test/fixtures/crd-s
 import { pipelineErrorOf, pipelineErrorOfSync } from "../../test/fixtures/errors";
 import { parseDeploymentSpec } from "../deploy/spec";
 import type { ResolvedDeployment } from "../deploy/types";
-import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../sign/provenance";
-import {
-  admissionPolicyOf,
-  admittedReferences,
-  type ClusterImagePolicy,
-  type KyvernoClusterPolicy,
-  type KyvernoImageValidatingPolicy,
-  renderAdmissionPolicy,
-} from "./admission";
+import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../slsa";
+import type { KyvernoImageValidatingPolicy } from "../admission/kyverno";
+import type { KyvernoClusterPolicy } from "../admission/kyverno-legacy";
+import { admittedReferences } from "../admission/shared";
+import type { ClusterImagePolicy } from "../admission/sigstore";
+import { admissionPolicyOf, renderAdmissionPolicy } from "./admission";
 import { admissionDenial } from "./apply";
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;

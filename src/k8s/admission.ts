@@ -12,30 +12,42 @@
  * The policy is not pinned to the digest being deployed: a rollback to an older signed build of the same repository is
  * admitted, an unsigned image or a tag moved to one is not.
  *
- * The engines are one table, ADMISSION_ENGINE_TABLE: what each renders (admission-sigstore.ts, admission-kyverno.ts)
- * and how `deploy --apply` knows it has loaded the policy (admission-ready.ts); the spec's `admission.engine` takes
- * exactly its keys (a name without an entry, or an entry without a name, is a type error).
+ * The engines are one table, src/admission/engines.ts: what each renders and how `deploy --apply` knows it has loaded
+ * the policy (admission-ready.ts); the spec's `admission.engine` takes exactly its keys.
  */
 import { dirname, resolve } from "node:path";
-import type { ResolvedDeployment } from "../deploy/types";
+import { ADMISSION_ENGINE_TABLE, type AdmissionPolicy } from "../admission/engines";
+import type { AdmissionSpec, ResolvedDeployment } from "../deploy/types";
 import { PipelineError } from "../errors";
 import { pinnedDigest } from "../oci/reference";
 import { readPublicKey } from "../sign/cosign-key";
-import { ADMISSION_ENGINE_TABLE, type AdmissionPolicy } from "./admission-engines";
-import type { AdmissionInput } from "./admission-scope";
+import { objectLabels, validateObjectName } from "./names";
 import { versionOf } from "./render";
 
-export { ADMISSION_ENGINE_TABLE, type AdmissionPolicy } from "./admission-engines";
-export type { ClusterImagePolicy } from "./admission-sigstore";
-export type { KyvernoClusterPolicy, KyvernoImageValidatingPolicy } from "./admission-kyverno";
-export { admissionPolicyName, admittedReferences, type AdmissionInput } from "./admission-scope";
+export interface AdmissionInput {
+  admission: AdmissionSpec;
+  /** The deployment's name: the policy is `rules-pipeline-NAME`. */
+  name: string;
+  /** The resolved image, HOST/REPO@sha256:... */
+  image: string;
+  /** The PEM public key (requireSignature's file). */
+  publicKeyPem: string;
+  /** The version label of the workload. */
+  version: string;
+}
+
+/** `rules-pipeline-NAME`: the policy's (cluster-scoped) name. */
+export function admissionPolicyName(name: string): string {
+  return validateObjectName(`rules-pipeline-${name}`, 253);
+}
 
 /** The policy of `a.admission.engine` for this deployment's image. */
 export function renderAdmissionPolicy(a: AdmissionInput): AdmissionPolicy {
   if (!/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/.test(a.publicKeyPem)) {
     throw new PipelineError("E_K8S_SPEC", "requireSignature: expected a PEM public key (-----BEGIN PUBLIC KEY-----)");
   }
-  return ADMISSION_ENGINE_TABLE[a.admission.engine].render(a);
+  const metadata = { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) };
+  return ADMISSION_ENGINE_TABLE[a.admission.engine].render({ metadata, image: a.image, publicKeyPem: a.publicKeyPem });
 }
 
 /**

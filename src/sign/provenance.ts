@@ -11,11 +11,10 @@ import { redactUrl } from "../errors";
 import { type Digest, isDigest, sha256 } from "../oci/digest";
 import { unpinned } from "../oci/reference";
 import { digestSet } from "./dsse";
+import { BUILDER_ID } from "../slsa";
 import { VERSION } from "../version";
 
-export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
-/** This tool as a SLSA builder, and what "a build" means for it: `pipeline push` of an OCI layout. */
-export const BUILDER_ID = "urn:rules_pipeline:pipeline-cli";
+/** What "a build" means for this tool as a SLSA builder (src/slsa.ts): `pipeline push` of an OCI layout. */
 export const BUILD_TYPE = "urn:rules_pipeline:buildtype:push:v1";
 
 export interface ResourceDescriptor {

@@ -19,6 +19,7 @@ import type { Target } from "./target";
 import type { Digest } from "../oci/digest";
 import type { Descriptor, Manifest } from "../oci/types";
 import type { SigningKey } from "../sign/cosign-key";
+import { SLSA_PROVENANCE_V1 } from "../slsa";
 
 /** Blob count and total bytes of an image (config and layers; the manifest itself is not counted). */
 export function imageSize(manifest: Manifest): { blobs: number; bytes: number } {
@@ -217,7 +218,7 @@ export async function pushLayouts(
         );
       }
       if (opts.provenance) {
-        const { provenanceFor, SLSA_PROVENANCE_V1 } = await import("../sign/provenance.js");
+        const { provenanceFor } = await import("../sign/provenance.js");
         const predicate = provenanceFor({
           lockfiles: opts.provenance.lockfiles,
           registry: target.registry,

@@ -35,7 +35,7 @@ import { BUNDLE_MEDIA_TYPE, bundleAnnotations, makeBundle } from "../../src/sign
 import { keyHint } from "../../src/sign/cosign-key";
 import { signEnvelope, statementFor } from "../../src/sign/dsse";
 import { attachLegacyAttestation, attachLegacySignature, legacyAttestationTag } from "../../src/sign/legacy";
-import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../../src/sign/provenance";
+import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../../src/slsa";
 import { cosignIn } from "../fixtures/cosign";
 import { pipelineErrorOf } from "../fixtures/errors";
 import { BUILD_WAIT_MS, clusterForFile, type FileCluster } from "../fixtures/k8s-cluster";

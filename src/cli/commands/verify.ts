@@ -9,7 +9,7 @@ import { parseReference } from "../../oci/reference";
 import { RegistryClient } from "../../registry/client";
 import { transferRateOf } from "../../registry/transfer-rate";
 import { readPublicKey } from "../../sign/cosign-key";
-import { SLSA_PROVENANCE_V1 } from "../../sign/provenance";
+import { SLSA_PROVENANCE_V1 } from "../../slsa";
 import { verifyStatement } from "../../sign/verify";
 import { keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";

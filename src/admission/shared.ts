@@ -1,28 +1,37 @@
 /**
- * What every admission engine's policy shares (src/k8s/admission.ts picks the engine): its input, its name and the
- * image references it admits, exactly this repository by tag and by digest, never `*`.
+ * What every admission engine shares: the entry it has in the table (engines.ts), its policy's input, the image
+ * references it admits (exactly this repository by tag and by digest, never `*`) and the reading of its status.
  */
-import type { AdmissionSpec } from "../deploy/types";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { PipelineError } from "../errors";
 import { isObject } from "../oci/descriptor";
 import { parseReference } from "../oci/reference";
-import { validateObjectName } from "./names";
 
-export interface AdmissionInput {
-  admission: AdmissionSpec;
-  /** The deployment's name: the policy is `rules-pipeline-NAME`. */
-  name: string;
+/** What an engine renders its policy from (src/k8s/admission.ts makes it from a deployment). */
+export interface PolicyInput {
+  /** The policy's (cluster-scoped) name, `rules-pipeline-NAME`, and the workload's labels. */
+  metadata: { name: string; labels: Record<string, string> };
   /** The resolved image, HOST/REPO@sha256:... */
   image: string;
   /** The PEM public key (requireSignature's file). */
   publicKeyPem: string;
-  /** The version label of the workload. */
-  version: string;
 }
 
-/** `rules-pipeline-NAME`: the policy's (cluster-scoped) name. */
-export function admissionPolicyName(name: string): string {
-  return validateObjectName(`rules-pipeline-${name}`, 253);
+/**
+ * An admission engine: the module that knows it exports this, and engines.ts lists it under the name the spec's
+ * `admission.engine` takes.
+ */
+export interface AdmissionEngine<P extends KubernetesObject = KubernetesObject> {
+  /** The engine as messages name it. */
+  title: string;
+  /** One line for the spec's field reference: what the policy is, for which versions of the engine. */
+  doc: string;
+  /** The policy's apiVersion and kind. */
+  apiVersion: string;
+  kind: string;
+  render(a: PolicyInput): P;
+  /** The applied policy as read back: has the engine loaded `generation` of it? */
+  loaded(read: object, generation: number): PolicyState;
 }
 
 /** The image's repository as the engines name it (HOST/REPO; Docker Hub as index.docker.io/...). */
@@ -75,4 +84,16 @@ export function conditionsOf(v: unknown): Condition[] {
       { type: r.type, status: r.status, reason: text("reason"), message: text("message"), observedGeneration: gen },
     ];
   });
+}
+
+/** `read.status`'s `Ready` condition: loaded when True; otherwise its status (`False`, or absent) and why. */
+export function readyCondition(read: object): { state: PolicyState; status?: string; why: string } {
+  const ready = conditionsOf(statusPath(read)?.conditions).find((c) => c.type === "Ready");
+  const why = [ready?.reason, ready?.message].filter(Boolean).join(": ");
+  if (ready?.status === "True") return { state: { loaded: true }, status: ready.status, why };
+  const state = {
+    loaded: false,
+    status: `Ready is ${ready?.status ?? "not reported"}${why ? ` (${why})` : ""}`,
+  } as const;
+  return { state, status: ready?.status, why };
 }

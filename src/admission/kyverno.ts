@@ -1,29 +1,25 @@
 /**
- * Kyverno's policies for the admission of one repository's signed images:
- *  - `kyverno` (Kyverno >= 1.18): a `policies.kyverno.io/v1` ImageValidatingPolicy, Kyverno's CEL policy type (GA in
- *    1.18; ClusterPolicy is deprecated since 1.17 and removed in 1.20). Pods on create and update (Kyverno derives the
- *    rules of the pod controllers: Deployments, Jobs, ...), images matched by `REPO:*` and `REPO@*`, one cosign key
- *    attestor with no transparency log (our signatures have none), the SLSA v1 provenance as an in-toto attestation,
- *    and three CEL validations on each image of this repository: signed with the key, carrying the provenance signed
- *    with it, whose builder is this tool. Kyverno 1.19.1 verifies our Sigstore v0.3 bundles (OCI 1.1 referrers); the
- *    legacy `.sig`/`.att` form alone is refused (it takes a legacy attestation only with a transparency-log entry).
- *  - `kyverno-legacy` (Kyverno < 1.18): the `kyverno.io/v1` ClusterPolicy with `verifyImages` these versions read; its
- *    classic verifier reads the legacy tags, never referrers (kyverno #5655): sign with `--sign-legacy` for it.
- * Validated against each engine's CRD schema in admission.test.ts, and run on the test cluster
- * (test/e2e/k8s-real-admission.test.ts).
+ * `admission: {engine: kyverno}` (Kyverno >= 1.18): a `policies.kyverno.io/v1` ImageValidatingPolicy, Kyverno's CEL
+ * policy type (GA in 1.18; ClusterPolicy is deprecated since 1.17 and removed in 1.20, kyverno-legacy.ts). Pods on
+ * create and update (Kyverno derives the rules of the pod controllers: Deployments, Jobs, ...), images matched by
+ * `REPO:*` and `REPO@*`, one cosign key attestor with no transparency log (our signatures have none), the SLSA v1
+ * provenance as an in-toto attestation, and three CEL validations on each image of this repository: signed with the
+ * key, carrying the provenance signed with it, whose builder is this tool. Kyverno 1.19.1 verifies our Sigstore v0.3
+ * bundles (OCI 1.1 referrers); the legacy `.sig`/`.att` form alone is refused (it takes a legacy attestation only with
+ * a transparency-log entry). Validated against Kyverno's CRD schema in src/k8s/admission.test.ts, and run on the test
+ * cluster (test/e2e/k8s-real-admission.test.ts).
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../sign/provenance";
+import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../slsa";
 import {
-  type AdmissionInput,
-  admissionPolicyName,
+  type AdmissionEngine,
   admittedReferences,
   admittedRepository,
   conditionsOf,
+  type PolicyInput,
   type PolicyState,
   statusPath,
-} from "./admission-scope";
-import { objectLabels } from "./names";
+} from "./shared";
 
 export interface KyvernoImageValidatingPolicy extends KubernetesObject {
   spec: {
@@ -47,35 +43,6 @@ export interface KyvernoImageValidatingPolicy extends KubernetesObject {
   };
 }
 
-export interface KyvernoKeyAttestor {
-  entries: { keys: { publicKeys: string; rekor: { ignoreTlog: true }; ctlog: { ignoreSCT: true } } }[];
-}
-
-export interface KyvernoClusterPolicy extends KubernetesObject {
-  spec: {
-    background: false;
-    webhookTimeoutSeconds: number;
-    rules: {
-      name: string;
-      match: { any: { resources: { kinds: string[] } }[] };
-      verifyImages: {
-        imageReferences: string[];
-        failureAction: "Enforce";
-        mutateDigest: true;
-        verifyDigest: true;
-        required: true;
-        attestors: KyvernoKeyAttestor[];
-        attestations: {
-          name: string;
-          predicateType: string;
-          attestors: KyvernoKeyAttestor[];
-          conditions: { all: { key: string; operator: "Equals"; value: string; message: string }[] }[];
-        }[];
-      }[];
-    }[];
-  };
-}
-
 /**
  * `check(image)` for every image of this repository the resource names, whatever Kyverno's extractors call their
  * lists (`containers`, `initContainers`, ... for a pod; its own for the pod controllers' derived rules). Images of
@@ -87,12 +54,12 @@ function eachOfOurs(repository: string, check: string): string {
   return `images.all(kind, images[kind].all(image, !${ours} || ${check}))`;
 }
 
-export function imageValidatingPolicy(a: AdmissionInput): KyvernoImageValidatingPolicy {
+export function imageValidatingPolicy(a: PolicyInput): KyvernoImageValidatingPolicy {
   const repository = admittedRepository(a.image);
   return {
     apiVersion: "policies.kyverno.io/v1",
     kind: "ImageValidatingPolicy",
-    metadata: { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) },
+    metadata: a.metadata,
     spec: {
       webhookConfiguration: { timeoutSeconds: 30 },
       failurePolicy: "Fail",
@@ -138,56 +105,6 @@ export function imageValidatingPolicy(a: AdmissionInput): KyvernoImageValidating
   };
 }
 
-export function kyvernoLegacyPolicy(a: AdmissionInput): KyvernoClusterPolicy {
-  const attestor: KyvernoKeyAttestor = {
-    entries: [{ keys: { publicKeys: a.publicKeyPem, rekor: { ignoreTlog: true }, ctlog: { ignoreSCT: true } } }],
-  };
-  return {
-    apiVersion: "kyverno.io/v1",
-    kind: "ClusterPolicy",
-    metadata: { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) },
-    spec: {
-      background: false,
-      webhookTimeoutSeconds: 30,
-      rules: [
-        {
-          name: "signed-with-slsa-provenance",
-          match: { any: [{ resources: { kinds: ["Pod"] } }] },
-          verifyImages: [
-            {
-              imageReferences: admittedReferences(a.image),
-              failureAction: "Enforce",
-              mutateDigest: true,
-              verifyDigest: true,
-              required: true,
-              attestors: [attestor],
-              attestations: [
-                {
-                  name: "slsa-provenance",
-                  predicateType: SLSA_PROVENANCE_V1,
-                  attestors: [attestor],
-                  conditions: [
-                    {
-                      all: [
-                        {
-                          key: "{{ runDetails.builder.id }}",
-                          operator: "Equals",
-                          value: BUILDER_ID,
-                          message: `the SLSA provenance's builder must be ${BUILDER_ID}`,
-                        },
-                      ],
-                    },
-                  ],
-                },
-              ],
-            },
-          ],
-        },
-      ],
-    },
-  };
-}
-
 /**
  * An ImageValidatingPolicy as read back: Kyverno's policy controller sets `status.conditionStatus.ready` once the
  * policy compiled and its webhook configuration names it; a condition False with a reason is the engine refusing it
@@ -211,10 +128,12 @@ export function kyvernoCelPolicyState(read: object, generation: number): PolicyS
   };
 }
 
-/** A ClusterPolicy as read back: its `Ready` condition True once Kyverno's webhooks hold it. */
-export function kyvernoLegacyPolicyState(read: object): PolicyState {
-  const ready = conditionsOf(statusPath(read)?.conditions).find((c) => c.type === "Ready");
-  if (ready?.status === "True") return { loaded: true };
-  const why = [ready?.reason, ready?.message].filter(Boolean).join(": ");
-  return { loaded: false, status: `Ready is ${ready?.status ?? "not reported"}${why ? ` (${why})` : ""}` };
-}
+/** `admission: {engine: kyverno}`. */
+export const kyverno = {
+  title: "Kyverno",
+  doc: "an ImageValidatingPolicy (Kyverno >= 1.18)",
+  apiVersion: "policies.kyverno.io/v1",
+  kind: "ImageValidatingPolicy",
+  render: imageValidatingPolicy,
+  loaded: kyvernoCelPolicyState,
+} satisfies AdmissionEngine<KyvernoImageValidatingPolicy>;

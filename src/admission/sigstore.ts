@@ -4,16 +4,15 @@
  * the statement. The engine only looks at namespaces labelled `policy.sigstore.dev/include: "true"`.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../sign/provenance";
+import { BUILDER_ID, SLSA_PROVENANCE_V1 } from "../slsa";
 import {
-  type AdmissionInput,
-  admissionPolicyName,
+  type AdmissionEngine,
   admittedReferences,
-  conditionsOf,
+  type PolicyInput,
   type PolicyState,
+  readyCondition,
   statusPath,
-} from "./admission-scope";
-import { objectLabels } from "./names";
+} from "./shared";
 
 export const SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include";
 
@@ -38,11 +37,11 @@ export function provenanceCue(): string {
   ].join("\n");
 }
 
-export function clusterImagePolicy(a: AdmissionInput): ClusterImagePolicy {
+export function clusterImagePolicy(a: PolicyInput): ClusterImagePolicy {
   return {
     apiVersion: "policy.sigstore.dev/v1beta1",
     kind: "ClusterImagePolicy",
-    metadata: { name: admissionPolicyName(a.name), labels: objectLabels(a.name, a.version) },
+    metadata: a.metadata,
     spec: {
       images: admittedReferences(a.image).map((glob) => ({ glob })),
       authorities: [
@@ -74,9 +73,17 @@ export function sigstorePolicyState(read: object, generation: number): PolicySta
   const observed = typeof st.observedGeneration === "number" ? st.observedGeneration : 0;
   if (observed < generation)
     return { loaded: false, status: `the engine has not reconciled generation ${generation} yet` };
-  const ready = conditionsOf(st.conditions).find((c) => c.type === "Ready");
-  if (ready?.status === "True") return { loaded: true };
-  const why = [ready?.reason, ready?.message].filter(Boolean).join(": ");
-  if (ready?.status === "False") return { loaded: false, failed: why || "Ready is False", status: "" };
-  return { loaded: false, status: `Ready is ${ready?.status ?? "not reported"}${why ? ` (${why})` : ""}` };
+  const ready = readyCondition(read);
+  if (ready.status === "False") return { loaded: false, failed: ready.why || "Ready is False", status: "" };
+  return ready.state;
 }
+
+/** `admission: {engine: sigstore}`. */
+export const sigstore = {
+  title: "sigstore policy-controller",
+  doc: "a ClusterImagePolicy (policy-controller)",
+  apiVersion: "policy.sigstore.dev/v1beta1",
+  kind: "ClusterImagePolicy",
+  render: clusterImagePolicy,
+  loaded: sigstorePolicyState,
+} satisfies AdmissionEngine<ClusterImagePolicy>;
