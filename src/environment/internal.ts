@@ -144,6 +144,20 @@ export const INTERNAL_VARIABLES = {
     format: "a directory path",
     meaning: "Marks git processes with the private directory holding their credential.",
   },
+  PIPELINE_TSC_RESIDENTS: {
+    setBy: "users who tune the compile worker, with `--action_env` or `--worker_extra_flag`",
+    readBy: "`src/tsc/resident.ts` (the TsCompile runner's TypeScript 7 compiles)",
+    format: "a whole number (default 4; 0 turns them off)",
+    meaning:
+      "How many resident TypeScript 7 compilers (`tsc --watch`, one per target) a worker keeps; the least recently used is stopped first.",
+  },
+  PIPELINE_TSC_RESIDENT_BOUND_MS: {
+    setBy: "tests, in the environment of the TsCompile runner run directly",
+    readBy: "`src/tsc/resident.ts`",
+    format: "milliseconds (default 10 times the compiler's first build, at least 20,000)",
+    meaning:
+      "How long a resident TypeScript 7 compiler may take to answer a request before it is stopped and the request compiled one-shot.",
+  },
   PIPELINE_TSC_WORKER_MAX_HEAP_MB: {
     setBy: "users who tune the compile worker, with `--action_env` or `--worker_extra_flag`",
     readBy: "`src/tsc/program-cache.ts` (the TsCompile runner)",

@@ -11,7 +11,7 @@ import type * as ts from "typescript";
 import { type Options, parseArgs } from "./args";
 import { compilerAt, importHint, moduleFormatProblem, nodeModulesAt } from "./compilers";
 import { inputView, viewSys } from "./inputs";
-import { compileNative } from "./native";
+import { compileNative, compileNativeResident } from "./native";
 import { preloaded } from "./preloaded";
 import { loadTypescript, resolutionKey, shareSources, targetState, useSnapshot } from "./program-cache";
 import type { WorkResult } from "./protocol";
@@ -30,6 +30,19 @@ function formatDiagnostics(tsApi: typeof ts, diagnostics: readonly ts.Diagnostic
   }
   // Paths relative to the working directory: a message names no sandbox or execroot, and reads the same in both modes.
   return out.split(process.cwd() + sep).join("");
+}
+
+/**
+ * A worker's request: with TypeScript 7, through the target's resident compiler where it can (native.ts), else as
+ * `compile`.
+ */
+export async function compileRequest(argv: string[], inputs: Map<string, string> | undefined): Promise<WorkResult> {
+  if (inputs) {
+    const o = parseArgs(argv);
+    const compiler = compilerAt(o.typescript, o.typescriptLabel || o.typescript);
+    if ("native" in compiler) return compileNativeResident(compiler.native, o, inputs);
+  }
+  return compile(argv, inputs);
 }
 
 /**

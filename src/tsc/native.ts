@@ -7,10 +7,12 @@
  * (`linkNodeModules`), under the working directory, never the system's temporary directory, and named so that tsc
  * sees nothing above it (HIDDEN_CWD there). One-shot, OUT is temporary and the compile starts from nothing. In a
  * worker the compiler keeps its state as 5.x's and 6.x's program per target does, through what TypeScript 7 ships for
- * it: `tsc --incremental`, whose `.tsbuildinfo` and OUT stay beside the target's tree; a run that did not end with
- * tsc's own answer (a signal, a missing output) drops them (the worker differential and fuzzer check that this state
- * never changes an answer). tsc runs on one thread (`--singleThreaded`), the one CPU Bazel counts for the action,
- * unless `--threads compiler` (`--@rules_pipeline//bazel:tsc_threads=compiler`) leaves it its default.
+ * it: the target's resident `tsc --watch` (resident.ts, `compileNativeResident`), its program in memory; where that
+ * cannot answer, `tsc --incremental`, whose `.tsbuildinfo` and OUT stay beside the target's tree; a run that did not
+ * end with tsc's own answer (a signal, a missing output) drops them (the worker differential and fuzzer check that
+ * this state never changes an answer). tsc runs on one thread (`--singleThreaded`), the one CPU Bazel counts for the
+ * action, unless `--threads compiler` (`--@rules_pipeline//bazel:tsc_threads=compiler`) leaves it its default (and
+ * then runs one-shot: the resident compile is single-threaded only).
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -27,7 +29,8 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Options } from "./args";
 import { esModuleSource, importHint, moduleFormatProblem } from "./compilers";
 import type { WorkResult } from "./protocol";
-import { linkNodeModules, oneShotDir, runIn, syncTree, workerTree } from "./tree";
+import { residentBuild, residentEnabled, SENTINEL, stopResident } from "./resident";
+import { copyChanged, linkNodeModules, oneShotDir, runIn, syncTree, type Tree, workerTree } from "./tree";
 
 /** Files TypeScript reads as part of a program (sources, declarations, JavaScript), never a package.json or config. */
 const PROGRAM_FILE = /\.(?:[cm]?[tj]sx?)$/;
@@ -70,108 +73,210 @@ function effectiveModule(stdout: string): string | undefined {
   }
 }
 
+/** A native compile made ready: where tsc runs, its arguments, and what its answer is checked and copied against. */
+interface Prepared {
+  here: string;
+  /** The generated config, absolute. */
+  project: string;
+  config: { outDir: string; files: string[] };
+  outDir: string;
+  cwd: string;
+  out: string;
+  inTree: ReturnType<typeof runIn>;
+  /** tsc's arguments (`-p` first), and the worker's `--incremental` state ones. */
+  tscArgs: string[];
+  incremental: string[];
+  /** The worker's incremental state (its `tsbuildinfo` and `out`), and how it is dropped (unless tsc answered). */
+  state: string;
+  dropState: () => void;
+  tree: Tree | undefined;
+}
+
 /**
- * One compile with TypeScript 7's native tsc (see the header).
- * @param native the tsc binary
- * @param inputs a worker request's inputs (absolute path → digest), else undefined
+ * The tree a compile runs in, made to hold the request's inputs (a worker's own for the target) or links to the
+ * working directory's entries (one-shot, in `tmp`), and tsc's arguments; or the answer already (a module-format
+ * problem). A program file whose digest changed is copied into a worker's tree (tree.ts copyChanged), for the
+ * resident compiler.
  */
-export function compileNative(native: string, o: Options, inputs: Map<string, string> | undefined): WorkResult {
+function prepare(
+  native: string,
+  o: Options,
+  inputs: Map<string, string> | undefined,
+  tmp: string,
+): Prepared | WorkResult {
   const here = process.cwd();
   const project = resolve(o.project);
   const config = generatedConfig(project);
   const outDir = resolve(dirname(project), config.outDir);
-  const tmp = oneShotDir();
-  try {
-    // The tree it runs in: a worker's own for the target, made to hold this request's inputs; one-shot, links to the
-    // entries of the working directory (already a sandbox, or the execroot). Either with the compile's node_modules.
-    let cwd = join(tmp, "root");
-    let out = join(tmp, "out");
-    /** The worker's incremental state, dropped unless tsc answered. */
-    let state = "";
-    const dropState = () => state && rmSync(state, { recursive: true, force: true });
-    const incremental: string[] = [];
-    if (inputs) {
-      const tree = workerTree(project);
-      syncTree(tree, inputs, here);
-      tree.nodeModules = linkNodeModules(tree.root, o.nodeModules, tree.nodeModules);
-      cwd = tree.root;
-      state = tree.state;
-      // tsc --incremental rechecks changed files, but does not look again for an import it could not resolve, nor
-      // resolve again when a package.json or a config changed (the worker differential's "add dep" steps): only
-      // changed contents of program files keep the state.
-      if (!onlyProgramFilesChanged(tree.inputs, inputs)) dropState();
-      tree.inputs = new Map(inputs);
-      out = join(state, "out");
-      incremental.push("--incremental", "--tsBuildInfoFile", join(state, "tsbuildinfo"));
-    } else {
-      mkdirSync(cwd);
-      for (const entry of readdirSync(here)) symlinkSync(join(here, entry), join(cwd, entry));
-      linkNodeModules(cwd, o.nodeModules, undefined);
+  let cwd = join(tmp, "root");
+  let out = join(tmp, "out");
+  /** The worker's incremental state, dropped unless tsc answered. */
+  let state = "";
+  const dropState = () => state && rmSync(state, { recursive: true, force: true });
+  const incremental: string[] = [];
+  let tree: Tree | undefined;
+  if (inputs) {
+    tree = workerTree(project);
+    const before = tree.inputs;
+    syncTree(tree, inputs, here);
+    tree.nodeModules = linkNodeModules(tree.root, o.nodeModules, tree.nodeModules);
+    cwd = tree.root;
+    state = tree.state;
+    // tsc --incremental rechecks changed files, but does not look again for an import it could not resolve, nor
+    // resolve again when a package.json or a config changed (the worker differential's "add dep" steps): only
+    // changed contents of program files keep the state (and the resident compiler).
+    if (!onlyProgramFilesChanged(before, inputs)) dropState();
+    else if (before) copyChanged(tree, changedInputs(before, inputs), here);
+    tree.inputs = new Map(inputs);
+    out = join(state, "out");
+    incremental.push("--incremental", "--tsBuildInfoFile", join(state, "tsbuildinfo"));
+  } else {
+    mkdirSync(cwd);
+    for (const entry of readdirSync(here)) symlinkSync(join(here, entry), join(cwd, entry));
+    linkNodeModules(cwd, o.nodeModules, undefined);
+  }
+  // The project by its path in the tree as tsc names the tree (HIDDEN_CWD); outputs by their real paths.
+  const inTree = runIn(cwd);
+  const tscArgs = ["-p", join(inTree.name, relative(here, project)), "--outDir", out, "--pretty", "false"];
+  if (o.threads !== "compiler") tscArgs.push("--singleThreaded");
+  const read = (p: string) => {
+    try {
+      return readFileSync(join(cwd, p), "utf8");
+    } catch {
+      return undefined;
     }
-    // The project by its path in the tree as tsc names the tree (HIDDEN_CWD); outputs by their real paths.
-    const inTree = runIn(cwd);
-    const tscArgs = ["-p", join(inTree.name, relative(here, project)), "--outDir", out, "--pretty", "false"];
-    if (o.threads !== "compiler") tscArgs.push("--singleThreaded");
-    const read = (p: string) => {
-      try {
-        return readFileSync(join(cwd, p), "utf8");
-      } catch {
-        return undefined;
-      }
-    };
-    const sources = config.files.map((f) => relative(here, resolve(dirname(project), f)));
-    if (esModuleSource(sources, read)) {
-      // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
-      const shown = spawnSync(native, [...tscArgs, "--showConfig"], {
-        ...inTree.options,
-        encoding: "utf8",
-        maxBuffer: 64 * 2 ** 20,
-      });
-      const module = effectiveModule(shown.stdout);
-      const problem =
-        module === undefined
-          ? ""
-          : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
-      if (problem) return { code: 1, output: problem };
-    }
-    const run = spawnSync(native, [...tscArgs, ...incremental], {
+  };
+  const sources = config.files.map((f) => relative(here, resolve(dirname(project), f)));
+  if (esModuleSource(sources, read)) {
+    // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
+    const shown = spawnSync(native, [...tscArgs, "--showConfig"], {
       ...inTree.options,
       encoding: "utf8",
-      maxBuffer: 256 * 2 ** 20,
+      maxBuffer: 64 * 2 ** 20,
     });
-    // tsc's own answers: 0, 1 (errors, nothing emitted), 2 (errors, outputs emitted). Anything else may have left a
-    // half-written .tsbuildinfo.
-    if (run.error || run.signal || ![0, 1, 2].includes(run.status ?? -1)) dropState();
-    if (run.error) return { code: 1, output: `tsc_worker: ${o.label}: running ${native}: ${run.error.message}\n` };
-    let output = "";
-    // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree, and
-    // no execroot or sandbox either (tsc follows links: a package's file is named by its real path there).
-    let said = `${run.stdout}${run.stderr}`;
-    for (const dir of new Set([inTree.name, cwd, here, realpathSync(here)])) said = said.split(`${dir}${sep}`).join("");
-    for (const line of said.split("\n")) {
-      if (!line) continue;
-      output += `${line}\n`;
-      const m = /error TS(\d+): (.*)$/.exec(line);
-      if (m) output += importHint(Number(m[1]), m[2], o);
+    const module = effectiveModule(shown.stdout);
+    const problem =
+      module === undefined ? "" : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
+    if (problem) return { code: 1, output: problem };
+  }
+  return { here, project, config, outDir, cwd, out, inTree, tscArgs, incremental, state, dropState, tree };
+}
+
+/** The inputs whose digest changed since `before` (the same paths: onlyProgramFilesChanged). */
+function changedInputs(before: Map<string, string>, inputs: Map<string, string>): Map<string, string> {
+  return new Map([...inputs].filter(([p, digest]) => before.get(p) !== digest));
+}
+
+/**
+ * The answer from what tsc said (`said`, its lines) and whether it succeeded (`failed`: why not, when tsc said
+ * nothing): tsc's lines with paths relative to the working directory and import hints, and the declared outputs
+ * copied from the compile's outDir.
+ */
+function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: string): WorkResult {
+  let output = "";
+  // Paths relative to the working directory, as tsc's own file names are: a message names no temporary tree, and
+  // no execroot or sandbox either (tsc follows links: a package's file is named by its real path there).
+  for (const dir of new Set([p.inTree.name, p.cwd, p.here, realpathSync(p.here)]))
+    said = said.split(`${dir}${sep}`).join("");
+  for (const line of said.split("\n")) {
+    if (!line) continue;
+    output += `${line}\n`;
+    const m = /error TS(\d+): (.*)$/.exec(line);
+    if (m) output += importHint(Number(m[1]), m[2], o);
+  }
+  if (!ok) return { code: 1, output: output || failed };
+  for (const e of o.expect) {
+    const abs = resolve(e);
+    const made = join(p.out, relative(p.outDir, abs));
+    if (!existsSync(made)) {
+      p.dropState();
+      output += `error: ${o.label}: the compiler produced no ${relative(p.here, abs)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
+      return { code: 1, output };
     }
-    if (run.status !== 0) {
-      if (run.signal) output += `tsc_worker: ${o.label}: ${native} was stopped by ${run.signal}\n`;
-      return { code: 1, output: output || `tsc_worker: ${o.label}: ${native} exited with ${run.status}\n` };
+    mkdirSync(dirname(abs), { recursive: true });
+    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
+    rmSync(abs, { force: true });
+    copyFileSync(made, abs);
+  }
+  return { code: 0, output };
+}
+
+/** tsc run once in the prepared tree: its answer. */
+function runOnce(native: string, o: Options, p: Prepared): WorkResult {
+  const run = spawnSync(native, [...p.tscArgs, ...p.incremental], {
+    ...p.inTree.options,
+    encoding: "utf8",
+    maxBuffer: 256 * 2 ** 20,
+  });
+  // tsc's own answers: 0, 1 (errors, nothing emitted), 2 (errors, outputs emitted). Anything else may have left a
+  // half-written .tsbuildinfo.
+  if (run.error || run.signal || ![0, 1, 2].includes(run.status ?? -1)) p.dropState();
+  if (run.error) return { code: 1, output: `tsc_worker: ${o.label}: running ${native}: ${run.error.message}\n` };
+  const stopped = run.signal ? `tsc_worker: ${o.label}: ${native} was stopped by ${run.signal}\n` : "";
+  return answer(
+    o,
+    p,
+    `${run.stdout}${run.stderr}${stopped}`,
+    run.status === 0,
+    `tsc_worker: ${o.label}: ${native} exited with ${run.status}\n`,
+  );
+}
+
+/**
+ * One compile with TypeScript 7's native tsc (see the header), run once.
+ * @param native the tsc binary
+ * @param inputs a worker request's inputs (absolute path → digest), else undefined
+ */
+export function compileNative(native: string, o: Options, inputs: Map<string, string> | undefined): WorkResult {
+  const tmp = oneShotDir();
+  try {
+    const p = prepare(native, o, inputs, tmp);
+    return "code" in p ? p : runOnce(native, o, p);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A worker's compile with TypeScript 7's native tsc: answered by the target's resident compiler (resident.ts) where
+ * it can, else run once as compileNative. `stats`: a line saying which answered.
+ */
+export async function compileNativeResident(
+  native: string,
+  o: Options,
+  inputs: Map<string, string>,
+): Promise<WorkResult> {
+  const key = resolve(o.project);
+  // A change beyond program files' contents: the target's compiler is stopped before its tree and state change.
+  if (!onlyProgramFilesChanged(workerTree(key).inputs, inputs)) await stopResident(key);
+  const tmp = oneShotDir();
+  try {
+    const p = prepare(native, o, inputs, tmp);
+    if ("code" in p) return p;
+    const resident = o.threads !== "compiler" && residentEnabled(key) && !inputs.has(join(p.here, SENTINEL));
+    const build = resident
+      ? await residentBuild(key, {
+          native,
+          project: relative(p.here, p.project),
+          args: [...p.tscArgs.slice(2), ...p.incremental],
+          cwd: p.cwd,
+          name: p.inTree.name,
+          env: p.inTree.options.env ?? process.env,
+          files: p.config.files,
+          buildInfo: join(p.state, "tsbuildinfo"),
+        })
+      : undefined;
+    const stats = process.env.PIPELINE_TSC_WORKER_STATS === "1";
+    if (build) {
+      const result = answer(o, p, build.lines.join("\n"), build.errors === 0, "");
+      if (stats) result.output += "tsc_worker: answered by the resident compiler\n";
+      return result;
     }
-    for (const p of o.expect) {
-      const abs = resolve(p);
-      const made = join(out, relative(outDir, abs));
-      if (!existsSync(made)) {
-        dropState();
-        output += `error: ${o.label}: the compiler produced no ${relative(here, abs)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
-        return { code: 1, output };
-      }
-      mkdirSync(dirname(abs), { recursive: true });
-      // Bazel makes the outputs of an earlier run read-only: replace, never write through.
-      rmSync(abs, { force: true });
-      copyFileSync(made, abs);
-    }
-    return { code: 0, output };
+    // The resident compiler, stopped, wrote the state last: the one-shot compile starts from none.
+    if (resident) p.dropState();
+    const result = runOnce(native, o, p);
+    if (stats) result.output += "tsc_worker: answered by a one-shot compile\n";
+    return result;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -6,7 +6,19 @@
  * (`linkNodeModules`, the native side of compilers.ts nodeModulesAt).
  */
 import type { SpawnSyncOptions } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
 import { dirname, isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { readLink } from "./inputs";
 
@@ -220,12 +232,16 @@ export function syncTree(
   here: string,
 ) {
   const want = new Map<string, string>();
+  const digests = new Map<string, string>();
   for (const [abs, digest] of inputs) {
     const rel = relative(here, abs);
-    if (!rel.startsWith("..") && !isAbsolute(rel)) want.set(rel, linkText(abs, digest));
+    if (!rel.startsWith("..") && !isAbsolute(rel)) {
+      want.set(rel, linkText(abs, digest));
+      digests.set(rel, digest);
+    }
   }
   for (const [rel, text] of tree.links) {
-    if (want.get(rel) === text) continue;
+    if (want.get(rel) === text || text === copyMark(digests.get(rel))) continue;
     rmSync(join(tree.root, rel), { force: true });
     tree.links.delete(rel);
     for (let d = dirname(rel); d !== "."; d = dirname(d)) {
@@ -246,5 +262,37 @@ export function syncTree(
     }
     symlinkSync(text, join(tree.root, rel));
     tree.links.set(rel, text);
+  }
+}
+
+/** How `tree.links` marks an entry that is a copy of an input of this digest (copyChanged), not a link. */
+function copyMark(digest: string | undefined): string {
+  return `\0copy ${digest}`;
+}
+
+let copyTime = 0;
+
+/**
+ * Makes the tree's entries for `changed` inputs (absolute paths whose digest differs from the last request's; plain
+ * links to them) copies with a modification time of their own, strictly later than any given before, written
+ * beside and renamed into place: a compiler that keeps parsed files by path and modification time (resident.ts) sees
+ * every change, whatever modification time the input itself has.
+ */
+export function copyChanged(
+  tree: { root: string; links: Map<string, string> },
+  changed: Map<string, string>,
+  here: string,
+): void {
+  for (const [abs, digest] of changed) {
+    const rel = relative(here, abs);
+    const text = tree.links.get(rel);
+    if (text === undefined || (text !== abs && !text.startsWith("\0copy "))) continue;
+    const dest = join(tree.root, rel);
+    const tmp = `${dest}.copy-${process.pid}`;
+    copyFileSync(abs, tmp);
+    copyTime = Math.max(Date.now() / 1000, copyTime + 0.01);
+    utimesSync(tmp, copyTime, copyTime);
+    renameSync(tmp, dest);
+    tree.links.set(rel, copyMark(digest));
   }
 }

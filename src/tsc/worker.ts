@@ -64,24 +64,24 @@
  *
  * The files: this one (the modes: one-shot, from the snapshot, worker), args.ts (the arguments), compile.ts (one
  * compile with the compiler API), inputs.ts (the input view, 1), program-cache.ts (what is kept between requests, 2
- * and 3; memory), compilers.ts (which compiler), native.ts (TypeScript 7's native one) and tree.ts (the trees
- * TypeScript 7 runs in).
+ * and 3; memory), compilers.ts (which compiler), native.ts (TypeScript 7's native one), resident.ts (its compiler kept
+ * between requests) and tree.ts (the trees TypeScript 7 runs in).
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { parseArgs } from "./args";
-import { compile } from "./compile";
+import { compile, compileRequest } from "./compile";
 import { preloaded } from "./preloaded";
 import { evict, fromSnapshot, liveHeap, targetCount } from "./program-cache";
 import { readFlagFiles, serveWorker, type WorkResult } from "./protocol";
 
 /** A worker: each request compiles one target, with the inputs Bazel names (their digests key the shared state). */
 function runWorker(): Promise<void> {
-  return serveWorker("tsc_worker", (req) => {
+  return serveWorker("tsc_worker", async (req) => {
     const base = req.sandboxDir ? resolve(req.sandboxDir) : process.cwd();
     const inputs = new Map([...req.inputs].map(([p, d]) => [resolve(base, p), d]));
     // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
-    const result = compile(req.args, req.inputs.size ? inputs : undefined);
+    const result = await compileRequest(req.args, req.inputs.size ? inputs : undefined);
     evict();
     if (process.env.PIPELINE_TSC_WORKER_STATS === "1") {
       result.output += `tsc_worker: ${targetCount()} targets in memory, heap ${Math.round(liveHeap() / 2 ** 20)} MB\n`;

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bazel, discard } from "../fixtures/bazel";
 import { SHARED_TMP_SIDES, writeEsmWorkspace, writeSharedTmp } from "../fixtures/esm-workspace";
+import { residentCompilers, tscWorkersOf } from "../fixtures/processes";
 import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-typescript-"));
@@ -66,6 +67,8 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const edited = await bazel(ws, ["run", "//app:app_local"]);
     expect(edited.code, edited.stderr.slice(-3000)).toBe(0);
     expect(edited.stdout).toContain("esm: 43 from an ES module");
+    // The edit's TypeScript 7 compiles were answered by resident compilers (src/tsc/resident.ts) the worker keeps.
+    expect(tscWorkersOf(ws).flatMap((pid) => residentCompilers(Number(pid)))).not.toHaveLength(0);
   }, 900_000);
 
   test('its image runs the ES module pipeline under runc (/app/package.json says "type": "module")', async () => {

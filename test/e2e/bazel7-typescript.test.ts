@@ -13,15 +13,15 @@
  */
 import { appBuild } from "../fixtures/lockfile-app";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { procStat } from "../../src/process/owner";
 import { discard, QUIET, REPO_ROOT } from "../fixtures/bazel";
 import { bazel7, ensureBazel7, failure, shutdown7 } from "../fixtures/bazel7";
 import { SHARED_TMP_SIDES, writeEsmWorkspace, writeSharedTmp } from "../fixtures/esm-workspace";
 import { peersFile } from "../fixtures/peers";
+import { residentCompilers, tscWorkersOf } from "../fixtures/processes";
 import { runLayoutImage } from "../fixtures/runc";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-typescript-"));
@@ -71,25 +71,6 @@ afterAll(async () => {
 });
 
 const bin = (rel: string) => readFileSync(join(ws, "bazel-bin", rel), "utf8");
-
-/** The tsc workers (tsc_worker.js --persistent_worker) of the Bazel server of workspace `dir`: their process ids. */
-function tscWorkersOf(dir: string): string[] {
-  const cmdline = (pid: string) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    } catch {
-      return [];
-    }
-  };
-  return readdirSync("/proc")
-    .filter((pid) => /^\d+$/.test(pid))
-    .filter((pid) => {
-      const c = cmdline(pid);
-      return c.some((a) => a.endsWith("tsc_worker.js")) && c.includes("--persistent_worker");
-    })
-    .filter((pid) => cmdline(String(procStat(Number(pid))?.ppid)).some((a) => a.includes(dir)))
-    .sort();
-}
 
 describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", () => {
   test("pipeline.config(typescript = ...): ES modules with TypeScript 7; the target's TypeScript 6 gives CommonJS", async () => {
@@ -146,6 +127,8 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 7.7.1, bzlmod)", ()
     }
     expect(bin("app/six.js")).toContain('path_1.sep + "1"');
     expect(bin("lib/math.js")).toContain("n * 2 + 1");
+    // //lib's TypeScript 7 compiles were answered by its resident compiler (src/tsc/resident.ts), kept by a worker.
+    expect(pids.flatMap((pid) => residentCompilers(Number(pid)))).not.toHaveLength(0);
   });
 
   test("another user's node_modules and package.json in TMPDIR: neither the worker nor the sandbox sees them", async () => {

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
+import { waitUntil } from "../fixtures/processes";
 import { REPO_ROOT } from "../fixtures/repo";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-run-groups-"));
@@ -33,14 +34,6 @@ function processesNamed(name: string): number[] {
   return pids;
 }
 
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("scripts/lib/run-groups.sh", () => {
   for (const [signal, code] of [
     ["SIGTERM", 143],
@@ -62,7 +55,7 @@ echo "not reached"`;
         out += d.toString("utf8");
       });
       const exited = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
-      await until("the step to start", () => out.includes("ready") && processesNamed(name).length === 1);
+      await waitUntil("the step to start", () => out.includes("ready") && processesNamed(name).length === 1);
       child.kill(signal);
       expect(await exited).toBe(code);
       expect(out).not.toContain("not reached");
