@@ -49,6 +49,9 @@ function onlyProgramFilesChanged(before: Map<string, string> | undefined, inputs
   return true;
 }
 
+/** A worker's answers of `--showConfig` (the effective `module`), by compiler, config and the .json inputs' digests. */
+const shownModules = new Map<string, string>();
+
 /** What the rules' generated tsconfig holds that the native compile reads: its outDir and its root files. */
 function generatedConfig(project: string): { outDir: string; files: string[] } {
   const config: unknown = JSON.parse(readFileSync(project, "utf8"));
@@ -148,13 +151,22 @@ function prepare(
   };
   const sources = config.files.map((f) => relative(here, resolve(dirname(project), f)));
   if (esModuleSource(sources, read)) {
-    // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it.
-    const shown = spawnSync(native, [...tscArgs, "--showConfig"], {
-      ...inTree.options,
-      encoding: "utf8",
-      maxBuffer: 64 * 2 ** 20,
-    });
-    const module = effectiveModule(shown.stdout);
+    // Only where a source is in a "type": "module" package: the effective `module`, as the compiler reads it; in a
+    // worker, asked again only when the compiler or a config (a .json input) changed.
+    const key = inputs && [native, project, ...[...inputs].filter(([p]) => p.endsWith(".json")).flat()].join("\0");
+    let module = key === undefined ? undefined : shownModules.get(key);
+    if (module === undefined) {
+      const shown = spawnSync(native, [...tscArgs, "--showConfig"], {
+        ...inTree.options,
+        encoding: "utf8",
+        maxBuffer: 64 * 2 ** 20,
+      });
+      module = effectiveModule(shown.stdout);
+      if (key !== undefined && module !== undefined) {
+        if (shownModules.size >= 256) shownModules.clear();
+        shownModules.set(key, module);
+      }
+    }
     const problem =
       module === undefined ? "" : moduleFormatProblem({ module, sources, read, label: o.label, tsconfig: o.tsconfig });
     if (problem) return { code: 1, output: problem };
@@ -264,6 +276,7 @@ export async function compileNativeResident(
           env: p.inTree.options.env ?? process.env,
           files: p.config.files,
           buildInfo: join(p.state, "tsbuildinfo"),
+          state: p.state,
         })
       : undefined;
     const stats = process.env.PIPELINE_TSC_WORKER_STATS === "1";

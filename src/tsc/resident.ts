@@ -30,7 +30,7 @@
  *   first; each holds its target's program (~60 MB resident for a 30-module library with `@types/node`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 
 /**
@@ -72,8 +72,9 @@ export interface ResidentSpec {
   env: NodeJS.ProcessEnv;
   /** The files of the generated config, relative to its directory. */
   files: string[];
-  /** The `.tsbuildinfo` tsc writes (`--tsBuildInfoFile`). */
+  /** The `.tsbuildinfo` tsc writes (`--tsBuildInfoFile`), and the state directory holding it and the outDir. */
   buildInfo: string;
+  state: string;
 }
 
 class Resident {
@@ -180,13 +181,18 @@ class Resident {
     return build;
   }
 
-  /** Stops the process (sh kills tsc when its stdin closes); resolves once it exited. */
-  stop(): Promise<void> {
-    if (this.exited) return Promise.resolve();
-    return new Promise((done) => {
-      this.child.once("exit", () => done());
-      this.child.stdin?.end();
-    });
+  /**
+   * Stops the process (sh kills tsc when its stdin closes); resolves once it exited and its state (which a build cut
+   * short may have left half-written) is removed: the target's next compile starts from none.
+   */
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      await new Promise<void>((done) => {
+        this.child.once("exit", () => done());
+        this.child.stdin?.end();
+      });
+    }
+    rmSync(this.spec.state, { recursive: true, force: true });
   }
 }
 
@@ -231,7 +237,12 @@ export async function stopResident(key: string): Promise<void> {
  */
 export async function residentBuild(key: string, spec: ResidentSpec): Promise<Build | undefined> {
   let resident = residents.get(key);
-  if (resident && (resident.exited || resident.spec.cwd !== spec.cwd)) {
+  if (resident?.exited) {
+    // Died between requests: this one is compiled one-shot (from no state), the next starts a new compiler.
+    await stopResident(key);
+    return undefined;
+  }
+  if (resident && resident.spec.cwd !== spec.cwd) {
     await stopResident(key);
     resident = undefined;
   }
