@@ -237,7 +237,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       "warm `bazel run //x:etl_push`",
       "warm `bazel run //x:etl_push` with TypeScript 7.0.2",
     );
-    const notesTs7 = `the same sources in the same Bazel 4.2.3 workspace and server, as //ts7/util, //ts7/lib and //ts7/x:etl whose targets set \`typescript = "@npm//:node_modules/typescript"\`, typescript 7.0.2 and its native package in the workspace's lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which runs the native tsc \`--incremental\` from the target's kept .tsbuildinfo; the 5.9 targets in the same rounds: ${fmtMs(ours)}; their first build + push (the workspace's repositories already fetched): ${Math.round(mt.first.ms)} ms (${mt.first.processes})`;
+    const notesTs7 = `the same sources in the same Bazel 4.2.3 workspace and server, as //ts7/util, //ts7/lib and //ts7/x:etl whose targets set \`typescript = "@npm//:node_modules/typescript"\`, typescript 7.0.2 and its native package in the workspace's lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which answers through the target's resident native \`tsc --watch\` (src/tsc/resident.ts); the 5.9 targets in the same rounds: ${fmtMs(ours)}; their first build + push (the workspace's repositories already fetched): ${Math.round(mt.first.ms)} ms (${mt.first.processes})`;
     const whatTs7b7 = what7(samePodman).replace("with bzlmod", "with bzlmod and TypeScript 7.0.2");
     const notesTs7b7 = `the TypeScript 7 targets (//ts7/...) of the Bazel 7.7.1 workspace, as in the 4.2.3 row; the 5.9 ones in the same rounds: ${fmtMs(ours7)}; their first build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
     rows.push(
@@ -385,7 +385,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
     row({
       id: "P10",
       key: "P10-tscompile-ts7",
-      what: `TsCompile of //lib (${m.src.libFiles} modules) after the one-line change, from \`bazel run --profile\` of \`//x:etl_local\`: TypeScript 7.0.2 (the worker runs the native tsc, \`--incremental\` from the target's kept .tsbuildinfo, in a tree of the request's inputs) vs 5.9 in the persistent worker (incremental program)`,
+      what: `TsCompile of //lib (${m.src.libFiles} modules) after the one-line change, from \`bazel run --profile\` of \`//x:etl_local\`: TypeScript 7.0.2 (the worker answers through the target's resident native \`tsc --watch\`, its program kept in memory, in a tree of the request's inputs) vs 5.9 in the persistent worker (incremental program)`,
       ours: fmtMs(tsc.ts7),
       peer: fmtMs(tsc.ts59),
       ratio: tsc.ts7.median / tsc.ts59.median,

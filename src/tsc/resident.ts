@@ -13,16 +13,18 @@
  *   diagnostics, exactly what one-shot prints.
  * - The first request's answer is the process's first build (it starts after the tree holds the request's inputs).
  *   A later request's tree changed under the running process: the answer must be a build that started after every
- *   change. The sentinel (SENTINEL, a script `"TOKEN";` in the tree, a root file of no consequence) is written
- *   with a new token: the build whose `.tsbuildinfo` gives it a new version (tsc's hash of its text; written by every
- *   build, with errors too) ended after the changes (it read the sentinel after they were made). tsc runs one build
- *   after another, so one started later began after every change: the sentinel is written again with a second
- *   token, and the build that records its version is the answer. (A build reads a
- *   file again when its change's event or a new modification time says so: native.ts copies a program file whose
- *   digest changed into the tree, with a modification time of its own, so that neither can be missed.)
+ *   change. The sentinel (SENTINEL, a script `"TOKEN";` in a directory of its own in the tree, a root file of no
+ *   consequence; tsc's watcher watches the directories of what it read, not the tree's root) is written with a new
+ *   token: the build whose `.tsbuildinfo`, read as its last line arrives, gives it a new version (tsc's hash of its
+ *   text; written by every build, with errors too) ended after the changes (it read the sentinel after they were
+ *   made). tsc runs one build after another, so one started later began after every change: the sentinel is written
+ *   again with a second token, and the build that records that one's version is the answer. A build whose file
+ *   cannot be told from a later build's (that one had begun) is passed over. (A build reads a file again when its
+ *   change's event or a new modification time says so: native.ts copies a program file whose digest changed into
+ *   the tree, with a modification time of its own, so that neither can be missed.)
  * - A process that exited, or gave no answer within its bound (10 times its first build, at least 20 s;
- *   `PIPELINE_TSC_RESIDENT_BOUND_MS` sets it, for tests), is stopped and the
- *   request compiled one-shot (`undefined`), as is an answer with a configuration error (after one tsc's watch mode
+ *   `PIPELINE_TSC_RESIDENT_BOUND_MS` sets it, for tests), is stopped and the request compiled one-shot
+ *   (`undefined`), as is an answer with a configuration error (after one tsc's watch mode
  *   builds no more); a target whose `.tsbuildinfo` does not list the sentinel (a configuration this cannot follow) is
  *   compiled one-shot from then on. A request that changes anything but program files' contents (paths, package.json,
  *   configs) stops the target's process: the next request starts a new one.
@@ -53,10 +55,14 @@ const GUARD =
   'exec 3<&0 0</dev/null; "$@" 3<&- & p=$!; { read -r _ <&3; kill -9 "$p"; } & k=$!; exec 3<&-; ' +
   'wait "$p"; s=$?; kill "$k" 2>/dev/null; exit "$s"';
 
-/** One build's diagnostics (tsc's lines) and its error count. */
+/**
+ * One build's diagnostics (tsc's lines), its error count, and the sentinel's version its `.tsbuildinfo` recorded, read
+ * as its last line arrived (undefined when another build had begun by then: the file may be that one's).
+ */
 export interface Build {
   lines: string[];
   errors: number;
+  sentinel: string | undefined;
 }
 
 /** How a resident is started: tsc, its arguments but `-p`, the tree and the name tsc knows it by, the outDir. */
@@ -117,14 +123,19 @@ class Resident {
   private read(d: string): void {
     const lines = (this.partial + d).split("\n");
     this.partial = lines.pop() ?? "";
+    let ended: Build | undefined;
     for (const line of lines) {
       const end = BUILD_END.exec(line);
       if (end) {
-        this.builds.push({ lines: this.current, errors: Number(end[1]) });
+        ended = { lines: this.current, errors: Number(end[1]), sentinel: undefined };
+        this.builds.push(ended);
         this.current = [];
-      } else if (BUILD_START.test(line)) this.current = [];
-      else if (line.trim()) this.current.push(line);
+      } else if (BUILD_START.test(line)) {
+        ended = undefined;
+        this.current = [];
+      } else if (line.trim()) this.current.push(line);
     }
+    if (ended) ended.sentinel = sentinelVersion(this.spec.buildInfo);
     if (this.builds.length) this.notify();
   }
 
@@ -161,12 +172,14 @@ class Resident {
     const started = Date.now();
     const build = await this.nextBuild(FIRST_BUILD_MS);
     this.firstBuildMs = Date.now() - started;
-    return { build, sentinel: sentinelVersion(this.spec.buildInfo) !== undefined };
+    return { build, sentinel: build?.sentinel !== undefined };
   }
 
   /** The answer to a request whose changes the tree already holds: a build started after them (the header). */
   async after(): Promise<Build | undefined> {
     const bound = Number(process.env.PIPELINE_TSC_RESIDENT_BOUND_MS) || Math.max(20_000, 10 * this.firstBuildMs);
+    // Builds that ended before this request (the watcher saw other changes) read none of its tokens.
+    this.builds.length = 0;
     let build: Build | undefined;
     for (let phase = 0; phase < 2; phase++) {
       const before = sentinelVersion(this.spec.buildInfo);
@@ -176,7 +189,7 @@ class Resident {
       do {
         build = await this.nextBuild(bound);
         if (!build) return undefined;
-      } while (sentinelVersion(this.spec.buildInfo) === before);
+      } while (build.sentinel === undefined || build.sentinel === before);
     }
     return build;
   }
