@@ -88,6 +88,22 @@ describe("the workspace's TypeScript 7 and ES modules (Bazel 4.2.3)", () => {
     const threads = await bazel(ws, ["build", THREADS, "//lib", "//app:app_app"]);
     expect(threads.code, threads.stderr.slice(-3000)).toBe(0);
     expect({ lib: bin("lib/math.js"), main: bin("app/main.js") }).toEqual(worker);
+    // A type error, then its fix: the worker's resident compiler answers as the sandbox does, both times.
+    const errors = (text: string) => text.split("\n").filter((l) => / error TS\d+: /.test(l));
+    const source = readFileSync(join(ws, "lib", "math.ts"), "utf8");
+    writeFileSync(join(ws, "lib", "math.ts"), source.replace("n * 2 + 1", 'n * 2 + "1"'));
+    const broken = await bazel(ws, ["build", "//lib"]);
+    const brokenSandboxed = await bazel(ws, ["build", "--strategy=TsCompile=sandboxed", "//lib"]);
+    expect(broken.code).not.toBe(0);
+    expect(errors(broken.stderr)).not.toEqual([]);
+    expect({ code: brokenSandboxed.code, errors: errors(brokenSandboxed.stderr) }).toEqual({
+      code: broken.code,
+      errors: errors(broken.stderr),
+    });
+    writeFileSync(join(ws, "lib", "math.ts"), source);
+    const fixed = await bazel(ws, ["build", "//lib"]);
+    expect(fixed.code, fixed.stderr.slice(-3000)).toBe(0);
+    expect(bin("lib/math.js")).toBe(worker.lib);
   }, 900_000);
 
   test("another user's node_modules and package.json in TMPDIR: neither the worker nor the sandbox sees them", async () => {
