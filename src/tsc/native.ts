@@ -29,7 +29,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Options } from "./args";
 import { esModuleSource, importHint, moduleFormatProblem } from "./compilers";
 import type { WorkResult } from "./protocol";
-import { residentBuild, residentEnabled, SENTINEL, stopResident } from "./resident";
+import { pauseResident, residentBuild, residentEnabled, resumeResident, SENTINEL, stopResident } from "./resident";
 import { copyChanged, linkNodeModules, oneShotDir, runIn, syncTree, type Tree, workerTree } from "./tree";
 
 /** Files TypeScript reads as part of a program (sources, declarations, JavaScript), never a package.json or config. */
@@ -259,38 +259,49 @@ export async function compileNativeResident(
   inputs: Map<string, string>,
 ): Promise<WorkResult> {
   const key = resolve(o.project);
-  // A change beyond program files' contents: the target's compiler is stopped before its tree and state change.
+  // A change beyond program files' contents: the target's compiler is stopped before its tree and state change;
+  // otherwise paused (resident.ts) until the tree holds the request's files.
   if (!onlyProgramFilesChanged(workerTree(key).inputs, inputs)) await stopResident(key);
+  const resident = o.threads !== "compiler" && residentEnabled(key);
+  const paused = resident && (await pauseResident(key));
   const tmp = oneShotDir();
   try {
     const p = prepare(native, o, inputs, tmp);
     if ("code" in p) return p;
-    const resident = o.threads !== "compiler" && residentEnabled(key) && !inputs.has(join(p.here, SENTINEL));
-    const build = resident
-      ? await residentBuild(key, {
-          native,
-          project: relative(p.here, p.project),
-          args: [...p.tscArgs.slice(2), ...p.incremental],
-          cwd: p.cwd,
-          name: p.inTree.name,
-          env: p.inTree.options.env ?? process.env,
-          files: p.config.files,
-          buildInfo: join(p.state, "tsbuildinfo"),
-          state: p.state,
-        })
-      : undefined;
+    const build =
+      resident && !inputs.has(join(p.here, SENTINEL))
+        ? await residentBuild(
+            key,
+            {
+              native,
+              project: relative(p.here, p.project),
+              args: [...p.tscArgs.slice(2), ...p.incremental],
+              cwd: p.cwd,
+              name: p.inTree.name,
+              env: p.inTree.options.env ?? process.env,
+              files: p.config.files,
+              buildInfo: join(p.state, "tsbuildinfo"),
+              state: p.state,
+            },
+            paused,
+          )
+        : undefined;
     const stats = process.env.PIPELINE_TSC_WORKER_STATS === "1";
     if (build) {
       const result = answer(o, p, build.lines.join("\n"), build.errors === 0, "");
       if (stats) result.output += "tsc_worker: answered by the resident compiler\n";
       return result;
     }
-    // The resident compiler, stopped, wrote the state last: the one-shot compile starts from none.
-    if (resident) p.dropState();
+    // The resident compiler (stopped, if it was not already) wrote the state last: the one-shot compile starts from none.
+    if (resident) {
+      await stopResident(key);
+      p.dropState();
+    }
     const result = runOnce(native, o, p);
     if (stats) result.output += "tsc_worker: answered by a one-shot compile\n";
     return result;
   } finally {
+    resumeResident(key);
     rmSync(tmp, { recursive: true, force: true });
   }
 }

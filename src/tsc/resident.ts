@@ -6,33 +6,35 @@
  *
  * - The process: `tsc -p WATCH_CONFIG --watch --preserveWatchOutput` with the one-shot compile's other arguments (the
  *   target's `--incremental` state, `--outDir`, `--singleThreaded`). WATCH_CONFIG (beside the target's config)
- *   extends it and adds the sentinel to its files, nothing else. It is started under `sh` holding the worker's stdin:
- *   when that closes (the worker exits or is killed), sh kills tsc.
+ *   extends it and adds the sentinel to its files, nothing else. It is started under `sh`, which writes tsc's output
+ *   to a log in the target's state (read from the offset parsed so far: what tsc wrote before a moment is all there at
+ *   that moment, as a pipe's is not) and holds the worker's stdin: when that closes (the worker exits or is killed),
+ *   sh kills tsc.
  * - Each build tsc runs ends with its line `... - Found N errors. Watching for file changes.`; the lines since the
- *   build's first (`... - Starting compilation in watch mode...` or `... - File change detected...`) are its
- *   diagnostics, exactly what one-shot prints.
+ *   build's first (`... - Starting compilation in watch mode...` or `... - File change detected...`, printed before it
+ *   reads any source) are its diagnostics, exactly what one-shot prints.
  * - The first request's answer is the process's first build (it starts after the tree holds the request's inputs).
- *   A later request's tree changed under the running process: the answer must be a build that started after every
- *   change. The sentinel (SENTINEL, a script `"TOKEN";` in a directory of its own in the tree, a root file of no
- *   consequence; tsc's watcher watches the directories of what it read, not the tree's root) is written with a new
- *   token: the build whose `.tsbuildinfo`, read as its last line arrives, gives it a new version (tsc's hash of its
- *   text; written by every build, with errors too) ended after the changes (it read the sentinel after they were
- *   made). tsc runs one build after another, so one started later began after every change: the sentinel is written
- *   again with a second token, and the build that records that one's version is the answer. A build whose file
- *   cannot be told from a later build's (that one had begun) is passed over. (A build reads a file again when its
- *   change's event or a new modification time says so: native.ts copies a program file whose digest changed into
- *   the tree, with a modification time of its own, so that neither can be missed.)
- * - A process that exited, or gave no answer within its bound (10 times its first build, at least 20 s;
- *   `PIPELINE_TSC_RESIDENT_BOUND_MS` sets it, for tests), is stopped and the request compiled one-shot
- *   (`undefined`), as is an answer with a configuration error (after one tsc's watch mode
- *   builds no more); a target whose `.tsbuildinfo` does not list the sentinel (a configuration this cannot follow) is
- *   compiled one-shot from then on. A request that changes anything but program files' contents (paths, package.json,
- *   configs) stops the target's process: the next request starts a new one.
+ *   A later request is answered by a build that began after every change of the request: the process is stopped
+ *   (SIGSTOP) before the tree changes, the log read to its end, the changes made, the sentinel (SENTINEL, a script
+ *   `"TOKEN";` in a directory of its own in the tree, a root file of no consequence; tsc's watcher watches the
+ *   directories of what it read, not the tree's root) written with a new token, and the process continued: a build
+ *   whose first line lies past the log's end at the stop began after all of it, and reads every file it uses after
+ *   (a build under way at the stop is passed over; the changes' events, queued meanwhile, start the next). Its
+ *   `.tsbuildinfo`, read as its last line arrives (every build writes it, with errors too), must give the sentinel a
+ *   new version (tsc's hash of its text); a build whose file cannot be told from a later build's (that one had begun)
+ *   is passed over. A build reads a file again when its event or a new modification time says so: native.ts copies a
+ *   program file whose digest changed into the tree, with a modification time of its own.
+ * - A process that exited, could not be stopped, or gave no answer within its bound (10 times its first build, at
+ *   least 20 s; `PIPELINE_TSC_RESIDENT_BOUND_MS` sets it, for tests), is stopped for good and the request compiled
+ *   one-shot (`undefined`), as is an answer with a configuration error (after one tsc's watch mode builds no more); a
+ *   target whose `.tsbuildinfo` does not list the sentinel (a configuration this cannot follow) is compiled one-shot
+ *   from then on. A request that changes anything but program files' contents (paths, package.json, configs) stops
+ *   the target's process: the next request starts a new one. Only where /proc tells a stopped process (Linux).
  * - At most MAX_RESIDENTS processes (`PIPELINE_TSC_RESIDENTS`, default 4, 0: none), the least recently used stopped
- *   first; each holds its target's program (~60 MB resident for a 30-module library with `@types/node`).
+ *   first; each holds its target's program (140-230 MB resident for a 30-module library with `@types/node`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 
 /**
@@ -50,22 +52,27 @@ const BUILD_END = /^.+ - Found (\d+) errors?\b.*Watching for file changes\.$/;
 /** An error of the configuration (a config file's, or one with no file): tsc builds no more after it. */
 const CONFIG_ERROR = /^(?:error TS\d+|\S+\.json\(\d+,\d+\): error TS\d+)/m;
 
-/** `exec 3<&0`: the worker's stdin, whose end (EOF) kills tsc; tsc's exit status is sh's. */
+/**
+ * `sh -c GUARD sh LOG TSC ARGS...`: tsc's output to LOG; its process id on sh's stderr; the worker's stdin (fd 3),
+ * whose end (EOF) kills tsc; tsc's exit status is sh's.
+ */
 const GUARD =
-  'exec 3<&0 0</dev/null; "$@" 3<&- & p=$!; { read -r _ <&3; kill -9 "$p"; } & k=$!; exec 3<&-; ' +
-  'wait "$p"; s=$?; kill "$k" 2>/dev/null; exit "$s"';
+  'log=$1; shift; exec 3<&0 0</dev/null; "$@" >"$log" 2>&1 3<&- & p=$!; echo "pid $p" >&2; ' +
+  '{ read -r _ <&3; kill -9 "$p"; } & k=$!; exec 3<&-; wait "$p"; s=$?; kill "$k" 2>/dev/null; exit "$s"';
 
 /**
- * One build's diagnostics (tsc's lines), its error count, and the sentinel's version its `.tsbuildinfo` recorded, read
- * as its last line arrived (undefined when another build had begun by then: the file may be that one's).
+ * One build's diagnostics (tsc's lines), its error count, where its first line starts in the log, and the sentinel's
+ * version its `.tsbuildinfo` recorded, read as its last line was parsed (undefined when another build had begun by
+ * then: the file may be that one's).
  */
 export interface Build {
   lines: string[];
   errors: number;
+  start: number;
   sentinel: string | undefined;
 }
 
-/** How a resident is started: tsc, its arguments but `-p`, the tree and the name tsc knows it by, the outDir. */
+/** How a resident is started: tsc, its arguments but `-p`, the tree and the name tsc knows it by, its state. */
 export interface ResidentSpec {
   native: string;
   /** The target's generated config, in the tree. */
@@ -78,17 +85,24 @@ export interface ResidentSpec {
   env: NodeJS.ProcessEnv;
   /** The files of the generated config, relative to its directory. */
   files: string[];
-  /** The `.tsbuildinfo` tsc writes (`--tsBuildInfoFile`), and the state directory holding it and the outDir. */
+  /** The `.tsbuildinfo` tsc writes (`--tsBuildInfoFile`), and the state directory holding it, the outDir and the log. */
   buildInfo: string;
   state: string;
 }
 
 class Resident {
   private readonly child: ChildProcess;
-  private partial = "";
+  private readonly log: string;
+  private readonly fd: number;
+  /** The log's bytes parsed so far, and the last line's beginning, not yet complete. */
+  private offset = 0;
+  private partial = Buffer.alloc(0);
   private current: string[] = [];
+  private currentStart = 0;
   private readonly builds: Build[] = [];
   private wake: (() => void) | undefined;
+  private pid = 0;
+  private paused = false;
   exited = "";
   firstBuildMs = 0;
   private token = 0;
@@ -104,67 +118,90 @@ class Resident {
     };
     writeFileSync(join(configDir, WATCH_CONFIG), JSON.stringify(config));
     const project = join(spec.name, dirname(spec.project), WATCH_CONFIG);
+    mkdirSync(spec.state, { recursive: true });
+    this.log = join(spec.state, "watch.log");
+    writeFileSync(this.log, "");
+    this.fd = openSync(this.log, "r");
     const env = { ...spec.env };
     delete env.TS_WATCH_DEBUG;
     this.child = spawn(
       "/bin/sh",
-      ["-c", GUARD, "sh", spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...spec.args],
-      { cwd: spec.cwd, env, stdio: ["pipe", "pipe", "pipe"] },
+      ["-c", GUARD, "sh", this.log, spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...spec.args],
+      { cwd: spec.cwd, env, stdio: ["pipe", "ignore", "pipe"] },
     );
-    this.child.stdout?.setEncoding("utf8");
-    this.child.stdout?.on("data", (d: string) => this.read(d));
     this.child.stderr?.setEncoding("utf8");
-    this.child.stderr?.on("data", (d: string) => this.current.push(...d.split("\n").filter(Boolean)));
+    this.child.stderr?.on("data", (d: string) => {
+      const pid = /^pid (\d+)$/m.exec(d);
+      if (pid) this.pid = Number(pid[1]);
+    });
     this.child.on("error", (e) => this.exit(`could not start: ${e.message}`));
     this.child.on("exit", (code, signal) => this.exit(`exited with ${signal ?? code}`));
     this.child.stdin?.on("error", () => {});
   }
 
-  private read(d: string): void {
-    const lines = (this.partial + d).split("\n");
-    this.partial = lines.pop() ?? "";
+  /** Parses what tsc wrote to the log since the last call. */
+  private poll(): void {
+    const chunks: Buffer[] = [];
+    try {
+      for (let at = this.offset; ; ) {
+        const chunk = Buffer.alloc(64 * 1024);
+        const n = readSync(this.fd, chunk, 0, chunk.length, at);
+        if (!n) break;
+        chunks.push(chunk.subarray(0, n));
+        at += n;
+      }
+    } catch {
+      return;
+    }
+    const fresh = Buffer.concat(chunks);
+    if (!fresh.length) return;
+    let at = this.offset - this.partial.length;
+    const text = Buffer.concat([this.partial, fresh]);
+    this.offset += fresh.length;
     let ended: Build | undefined;
-    for (const line of lines) {
+    let from = 0;
+    for (let nl = text.indexOf(10); nl >= 0; nl = text.indexOf(10, from)) {
+      const line = text.subarray(from, nl).toString("utf8");
       const end = BUILD_END.exec(line);
       if (end) {
-        ended = { lines: this.current, errors: Number(end[1]), sentinel: undefined };
+        ended = { lines: this.current, errors: Number(end[1]), start: this.currentStart, sentinel: undefined };
         this.builds.push(ended);
         this.current = [];
       } else if (BUILD_START.test(line)) {
         ended = undefined;
         this.current = [];
+        this.currentStart = at;
       } else if (line.trim()) this.current.push(line);
+      at += nl + 1 - from;
+      from = nl + 1;
     }
+    this.partial = Buffer.from(text.subarray(from));
     if (ended) ended.sentinel = sentinelVersion(this.spec.buildInfo);
-    if (this.builds.length) this.notify();
   }
 
   private exit(why: string): void {
     this.exited ||= why;
-    this.notify();
-  }
-
-  private notify(): void {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
   }
 
-  /** The next build that ends (taken from those ended), or undefined when the process exited or `ms` passed. */
+  /** The next build that ends, or undefined when the process exited or `ms` passed (the log is read every 5 ms). */
   private async nextBuild(ms: number): Promise<Build | undefined> {
     const until = Date.now() + ms;
-    while (!this.builds.length && !this.exited) {
+    for (;;) {
+      this.poll();
+      if (this.builds.length) return this.builds.shift();
       const left = until - Date.now();
-      if (left <= 0) return undefined;
+      if (this.exited || left <= 0) return undefined;
       await new Promise<void>((done) => {
-        const timer = setTimeout(done, left);
+        const timer = setTimeout(done, Math.min(left, 5));
         this.wake = () => {
           clearTimeout(timer);
           done();
         };
       });
     }
-    return this.builds.shift();
   }
 
   /** The first build, and whether its `.tsbuildinfo` lists the sentinel (else the process cannot be followed). */
@@ -175,37 +212,85 @@ class Resident {
     return { build, sentinel: build?.sentinel !== undefined };
   }
 
-  /** The answer to a request whose changes the tree already holds: a build started after them (the header). */
+  /** Stops the process (SIGSTOP) before the request changes its tree; false when it cannot be (it is then dropped). */
+  async pause(): Promise<boolean> {
+    if (this.exited || !this.pid) return false;
+    try {
+      process.kill(this.pid, "SIGSTOP");
+    } catch {
+      return false;
+    }
+    this.paused = true;
+    for (let i = 0; i < 400; i++) {
+      if (processState(this.pid) === "T" || processState(this.pid) === "t") return true;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return false;
+  }
+
+  /** Continues a paused process. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    try {
+      process.kill(this.pid, "SIGCONT");
+    } catch {
+      // Gone: its exit says so.
+    }
+  }
+
+  /** The answer to a request whose changes the paused process's tree holds: a build begun after them (the header). */
   async after(): Promise<Build | undefined> {
     const bound = Number(process.env.PIPELINE_TSC_RESIDENT_BOUND_MS) || Math.max(20_000, 10 * this.firstBuildMs);
-    // Builds that ended before this request (the watcher saw other changes) read none of its tokens.
+    this.poll();
+    // Everything tsc wrote before it was stopped is parsed; a build whose first line starts here or later began after.
+    const from = this.offset - this.partial.length;
     this.builds.length = 0;
+    const before = sentinelVersion(this.spec.buildInfo);
+    const tmp = join(this.spec.cwd, `${SENTINEL}.tmp`);
+    writeFileSync(tmp, `"${++this.token}";\n`);
+    renameSync(tmp, join(this.spec.cwd, SENTINEL));
+    this.resume();
     let build: Build | undefined;
-    for (let phase = 0; phase < 2; phase++) {
-      const before = sentinelVersion(this.spec.buildInfo);
-      const tmp = join(this.spec.cwd, `${SENTINEL}.tmp`);
-      writeFileSync(tmp, `"${++this.token}";\n`);
-      renameSync(tmp, join(this.spec.cwd, SENTINEL));
-      do {
-        build = await this.nextBuild(bound);
-        if (!build) return undefined;
-      } while (build.sentinel === undefined || build.sentinel === before);
-    }
+    do {
+      build = await this.nextBuild(bound);
+      if (!build) return undefined;
+    } while (build.start < from || build.sentinel === undefined || build.sentinel === before);
     return build;
   }
 
   /**
-   * Stops the process (sh kills tsc when its stdin closes); resolves once it exited and its state (which a build cut
-   * short may have left half-written) is removed: the target's next compile starts from none.
+   * Stops the process (sh kills tsc when its stdin closes, stopped or not); resolves once it exited and its state
+   * (which a build cut short may have left half-written) is removed: the target's next compile starts from none.
    */
   async stop(): Promise<void> {
+    this.resume();
     if (!this.exited) {
       await new Promise<void>((done) => {
         this.child.once("exit", () => done());
         this.child.stdin?.end();
       });
     }
+    closeSync(this.fd);
     rmSync(this.spec.state, { recursive: true, force: true });
+  }
+
+  /** The log's size parsed so far: a long-lived compiler's log is bounded by starting a new one (LOG_LIMIT). */
+  get logBytes(): number {
+    return this.offset;
+  }
+}
+
+/** The log a compiler may write before the next request starts a new one (its program parsed again). */
+const LOG_LIMIT = 64 * 2 ** 20;
+
+/** A process's state letter in /proc (`T`: stopped), or undefined. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
   }
 }
 
@@ -232,9 +317,9 @@ const residents = new Map<string, Resident>();
 /** Targets whose sentinel tsc did not emit: compiled one-shot. */
 const unusable = new Set<string>();
 
-/** Whether a target's requests may be answered by a resident compiler. */
+/** Whether a target's requests may be answered by a resident compiler (where /proc tells a stopped process). */
 export function residentEnabled(key: string): boolean {
-  return MAX_RESIDENTS > 0 && !unusable.has(key);
+  return MAX_RESIDENTS > 0 && !unusable.has(key) && process.platform === "linux";
 }
 
 /** Stops the target's resident compiler, if it has one; resolves once it exited (it writes no more in the tree). */
@@ -245,17 +330,33 @@ export async function stopResident(key: string): Promise<void> {
 }
 
 /**
- * The target's answer from its resident compiler (started for `spec` when it has none, or one for another tree), or
- * undefined when it could not answer (the request is then to be compiled one-shot, its state dropped).
+ * Pauses the target's resident compiler before its tree changes (the header); false when it has none that could be
+ * paused. `resumeResident` continues it if the request ends without asking it (a module-format error).
  */
-export async function residentBuild(key: string, spec: ResidentSpec): Promise<Build | undefined> {
+export async function pauseResident(key: string): Promise<boolean> {
+  const resident = residents.get(key);
+  return resident ? resident.pause() : false;
+}
+
+/** Continues the target's resident compiler if it is paused. */
+export function resumeResident(key: string): void {
+  residents.get(key)?.resume();
+}
+
+/**
+ * The target's answer from its resident compiler (`paused` by pauseResident before the tree changed; started for
+ * `spec` when it has none, or one for another tree), or undefined when it could not answer (the request is then to be
+ * compiled one-shot, its state dropped).
+ */
+export async function residentBuild(key: string, spec: ResidentSpec, paused: boolean): Promise<Build | undefined> {
   let resident = residents.get(key);
-  if (resident?.exited) {
-    // Died between requests: this one is compiled one-shot (from no state), the next starts a new compiler.
+  if (resident && (resident.exited || !paused)) {
+    // Died between requests, or could not be paused: this request is compiled one-shot (from no state), the next
+    // starts a new compiler.
     await stopResident(key);
     return undefined;
   }
-  if (resident && resident.spec.cwd !== spec.cwd) {
+  if (resident && (resident.spec.cwd !== spec.cwd || resident.logBytes > LOG_LIMIT)) {
     await stopResident(key);
     resident = undefined;
   }
