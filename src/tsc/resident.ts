@@ -7,12 +7,9 @@
  * - The process: `tsc -p WATCH_CONFIG --watch --preserveWatchOutput` with the one-shot compile's other arguments (the
  *   target's `--incremental` state, `--outDir`, `--singleThreaded`). WATCH_CONFIG (beside the target's config)
  *   extends it and adds the sentinel to its files, nothing else. It is started under `sh`, which writes tsc's output
- *   to a log in the target's state (read from the offset parsed so far: what tsc wrote before a moment is all there at
- *   that moment, as a pipe's is not) and holds the worker's stdin: when that closes (the worker exits or is killed),
- *   sh kills tsc.
- * - Each build tsc runs ends with its line `... - Found N errors. Watching for file changes.`; the lines since the
- *   build's first (`... - Starting compilation in watch mode...` or `... - File change detected...`, printed before it
- *   reads any source) are its diagnostics, exactly what one-shot prints.
+ *   to a log in the target's state (watch-log.ts reads it by offset and parses its builds: each one's first line,
+ *   written before it reads any source, its diagnostics, exactly what one-shot prints, and its error count) and holds
+ *   the worker's stdin: when that closes (the worker exits or is killed), sh kills tsc.
  * - The first request's answer is the process's first build (it starts after the tree holds the request's inputs).
  *   A later request is answered by a build that began after every change of the request: the process is stopped
  *   (SIGSTOP) before the tree changes, the log read to its end, the changes made, the sentinel (SENTINEL, a script
@@ -34,8 +31,9 @@
  *   first; each holds its target's program (140-230 MB resident for a 30-module library with `@types/node`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
+import { type Build, WatchLog } from "./watch-log";
 
 /**
  * The sentinel's path in the tree: in a directory of its own, as tsc's watcher watches the directories of the files
@@ -45,10 +43,6 @@ export const SENTINEL = "__rules_pipeline_tsc/sentinel.ts";
 const WATCH_CONFIG = ".rules_pipeline_watch.json";
 const MAX_RESIDENTS = Number(process.env.PIPELINE_TSC_RESIDENTS ?? 4);
 
-/** A build's start and end, as tsc's watch mode prints them (`--pretty false`). */
-const BUILD_START =
-  /^.+ - (?:Starting compilation in watch mode|File change detected\. Starting incremental compilation)\.\.\.$/;
-const BUILD_END = /^.+ - Found (\d+) errors?\b.*Watching for file changes\.$/;
 /** An error of the configuration (a config file's, or one with no file): tsc builds no more after it. */
 const CONFIG_ERROR = /^(?:error TS\d+|\S+\.json\(\d+,\d+\): error TS\d+)/m;
 
@@ -59,18 +53,6 @@ const CONFIG_ERROR = /^(?:error TS\d+|\S+\.json\(\d+,\d+\): error TS\d+)/m;
 const GUARD =
   'log=$1; shift; exec 3<&0 0</dev/null; "$@" >"$log" 2>&1 3<&- & p=$!; echo "pid $p" >&2; ' +
   '{ read -r _ <&3; kill -9 "$p"; } & k=$!; exec 3<&-; wait "$p"; s=$?; kill "$k" 2>/dev/null; exit "$s"';
-
-/**
- * One build's diagnostics (tsc's lines), its error count, where its first line starts in the log, and the sentinel's
- * version its `.tsbuildinfo` recorded, read as its last line was parsed (undefined when another build had begun by
- * then: the file may be that one's).
- */
-export interface Build {
-  lines: string[];
-  errors: number;
-  start: number;
-  sentinel: string | undefined;
-}
 
 /** How a resident is started: tsc, its arguments but `-p`, the tree and the name tsc knows it by, its state. */
 export interface ResidentSpec {
@@ -92,13 +74,7 @@ export interface ResidentSpec {
 
 class Resident {
   private readonly child: ChildProcess;
-  private readonly log: string;
-  private readonly fd: number;
-  /** The log's bytes parsed so far, and the last line's beginning, not yet complete. */
-  private offset = 0;
-  private partial = Buffer.alloc(0);
-  private current: string[] = [];
-  private currentStart = 0;
+  private readonly log: WatchLog;
   private readonly builds: Build[] = [];
   private wake: (() => void) | undefined;
   private pid = 0;
@@ -119,14 +95,13 @@ class Resident {
     writeFileSync(join(configDir, WATCH_CONFIG), JSON.stringify(config));
     const project = join(spec.name, dirname(spec.project), WATCH_CONFIG);
     mkdirSync(spec.state, { recursive: true });
-    this.log = join(spec.state, "watch.log");
-    writeFileSync(this.log, "");
-    this.fd = openSync(this.log, "r");
+    const log = join(spec.state, "watch.log");
+    this.log = new WatchLog(log, () => sentinelVersion(spec.buildInfo));
     const env = { ...spec.env };
     delete env.TS_WATCH_DEBUG;
     this.child = spawn(
       "/bin/sh",
-      ["-c", GUARD, "sh", this.log, spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...spec.args],
+      ["-c", GUARD, "sh", log, spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...spec.args],
       { cwd: spec.cwd, env, stdio: ["pipe", "ignore", "pipe"] },
     );
     this.child.stderr?.setEncoding("utf8");
@@ -139,44 +114,9 @@ class Resident {
     this.child.stdin?.on("error", () => {});
   }
 
-  /** Parses what tsc wrote to the log since the last call. */
+  /** Takes the builds tsc finished since the last call. */
   private poll(): void {
-    const chunks: Buffer[] = [];
-    try {
-      for (let at = this.offset; ; ) {
-        const chunk = Buffer.alloc(64 * 1024);
-        const n = readSync(this.fd, chunk, 0, chunk.length, at);
-        if (!n) break;
-        chunks.push(chunk.subarray(0, n));
-        at += n;
-      }
-    } catch {
-      return;
-    }
-    const fresh = Buffer.concat(chunks);
-    if (!fresh.length) return;
-    let at = this.offset - this.partial.length;
-    const text = Buffer.concat([this.partial, fresh]);
-    this.offset += fresh.length;
-    let ended: Build | undefined;
-    let from = 0;
-    for (let nl = text.indexOf(10); nl >= 0; nl = text.indexOf(10, from)) {
-      const line = text.subarray(from, nl).toString("utf8");
-      const end = BUILD_END.exec(line);
-      if (end) {
-        ended = { lines: this.current, errors: Number(end[1]), start: this.currentStart, sentinel: undefined };
-        this.builds.push(ended);
-        this.current = [];
-      } else if (BUILD_START.test(line)) {
-        ended = undefined;
-        this.current = [];
-        this.currentStart = at;
-      } else if (line.trim()) this.current.push(line);
-      at += nl + 1 - from;
-      from = nl + 1;
-    }
-    this.partial = Buffer.from(text.subarray(from));
-    if (ended) ended.sentinel = sentinelVersion(this.spec.buildInfo);
+    this.builds.push(...this.log.read());
   }
 
   private exit(why: string): void {
@@ -244,7 +184,7 @@ class Resident {
     const bound = Number(process.env.PIPELINE_TSC_RESIDENT_BOUND_MS) || Math.max(20_000, 10 * this.firstBuildMs);
     this.poll();
     // Everything tsc wrote before it was stopped is parsed; a build whose first line starts here or later began after.
-    const from = this.offset - this.partial.length;
+    const from = this.log.boundary;
     this.builds.length = 0;
     const before = sentinelVersion(this.spec.buildInfo);
     const tmp = join(this.spec.cwd, `${SENTINEL}.tmp`);
@@ -271,13 +211,13 @@ class Resident {
         this.child.stdin?.end();
       });
     }
-    closeSync(this.fd);
+    this.log.close();
     rmSync(this.spec.state, { recursive: true, force: true });
   }
 
   /** The log's size parsed so far: a long-lived compiler's log is bounded by starting a new one (LOG_LIMIT). */
   get logBytes(): number {
-    return this.offset;
+    return this.log.boundary;
   }
 }
 
@@ -320,6 +260,11 @@ const unusable = new Set<string>();
 /** Whether a target's requests may be answered by a resident compiler (where /proc tells a stopped process). */
 export function residentEnabled(key: string): boolean {
   return MAX_RESIDENTS > 0 && !unusable.has(key) && process.platform === "linux";
+}
+
+/** Stops every resident compiler (the worker's stdin closed: its process may then exit). */
+export async function stopAllResidents(): Promise<void> {
+  await Promise.all([...residents.keys()].map((key) => stopResident(key)));
 }
 
 /** Stops the target's resident compiler, if it has one; resolves once it exited (it writes no more in the tree). */

@@ -65,7 +65,7 @@
  * The files: this one (the modes: one-shot, from the snapshot, worker), args.ts (the arguments), compile.ts (one
  * compile with the compiler API), inputs.ts (the input view, 1), program-cache.ts (what is kept between requests, 2
  * and 3; memory), compilers.ts (which compiler), native.ts (TypeScript 7's native one), resident.ts (its compiler kept
- * between requests) and tree.ts (the trees TypeScript 7 runs in).
+ * between requests, watch-log.ts its output) and tree.ts (the trees TypeScript 7 runs in).
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -74,10 +74,14 @@ import { compile, compileRequest } from "./compile";
 import { preloaded } from "./preloaded";
 import { evict, fromSnapshot, liveHeap, targetCount } from "./program-cache";
 import { readFlagFiles, serveWorker, type WorkResult } from "./protocol";
+import { stopAllResidents } from "./resident";
 
-/** A worker: each request compiles one target, with the inputs Bazel names (their digests key the shared state). */
-function runWorker(): Promise<void> {
-  return serveWorker("tsc_worker", async (req) => {
+/**
+ * A worker: each request compiles one target, with the inputs Bazel names (their digests key the shared state). When
+ * its stdin closes, its resident compilers are stopped, so that nothing keeps the process alive.
+ */
+async function runWorker(): Promise<void> {
+  await serveWorker("tsc_worker", async (req) => {
     const base = req.sandboxDir ? resolve(req.sandboxDir) : process.cwd();
     const inputs = new Map([...req.inputs].map(([p, d]) => [resolve(base, p), d]));
     // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
@@ -88,6 +92,7 @@ function runWorker(): Promise<void> {
     }
     return result;
   });
+  await stopAllResidents();
 }
 
 /**

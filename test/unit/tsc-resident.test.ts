@@ -110,6 +110,15 @@ const tscOf = (worker: WorkerProcess) => residentCompilers(worker.pid ?? -1);
 const RESIDENT = "the resident compiler";
 const ONE_SHOT = "a one-shot compile";
 
+/** Whether process `pid` runs (not gone, not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
 /** Checks that the worker answers the request of `dir`'s files as the sandbox does, through `by`. */
 async function expectAnswer(worker: WorkerProcess, dir: string, args: string[], by: string): Promise<void> {
   expect(await workerAnswer(worker, dir, args)).toEqual({ by, ...(await sandboxAnswer(dir, args)) });
@@ -187,6 +196,19 @@ describe("TypeScript 7's resident compile in the worker", () => {
     }
   }, 120_000);
 
+  test("a worker whose stdin closes stops its compilers and exits", async () => {
+    const dir = join(tmp, "closed");
+    const args = library(dir, ".", 3);
+    const worker = new WorkerProcess(WORKER, dir, { PIPELINE_TSC_WORKER_STATS: "1" });
+    expect((await workerAnswer(worker, dir, args)).by).toBe(RESIDENT);
+    const below = descendants(worker.pid ?? -1);
+    expect(tscOf(worker)).toHaveLength(1);
+    const exited = new Promise<number | null>((done) => worker.onExit(done));
+    worker.close();
+    expect(await exited).toBe(0);
+    await waitUntil("the worker's compilers are gone", () => !below.some((p) => alive(p.pid)));
+  }, 60_000);
+
   test("no compiler outlives its worker, even one killed outright", async () => {
     const dir = join(tmp, "lifetime");
     const args = library(dir, ".", 3);
@@ -195,13 +217,6 @@ describe("TypeScript 7's resident compile in the worker", () => {
     const below = descendants(worker.pid ?? -1);
     expect(tscOf(worker)).toHaveLength(1);
     process.kill(worker.pid ?? -1, "SIGKILL");
-    const alive = (pid: number) => {
-      try {
-        return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-      } catch {
-        return false;
-      }
-    };
     await waitUntil("the worker's compilers are gone", () => !below.some((p) => alive(p.pid)));
   }, 60_000);
 
