@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type * as ts from "typescript";
 import { type Options, parseArgs } from "./args";
-import { compilerAt, importHint, moduleFormatProblem, nodeModulesAt } from "./compilers";
+import { type Compiler, compilerAt, importHint, moduleFormatProblem, nodeModulesAt } from "./compilers";
 import { inputView, viewSys } from "./inputs";
 import { compileNative, compileNativeResident } from "./native";
 import { preloaded } from "./preloaded";
@@ -37,12 +37,10 @@ function formatDiagnostics(tsApi: typeof ts, diagnostics: readonly ts.Diagnostic
  * `compile`.
  */
 export async function compileRequest(argv: string[], inputs: Map<string, string> | undefined): Promise<WorkResult> {
-  if (inputs) {
-    const o = parseArgs(argv);
-    const compiler = compilerAt(o.typescript, o.typescriptLabel || o.typescript);
-    if ("native" in compiler) return compileNativeResident(compiler.native, o, inputs);
-  }
-  return compile(argv, inputs);
+  const o = parseArgs(argv);
+  const compiler = compilerAt(o.typescript, o.typescriptLabel || o.typescript);
+  if (inputs && "native" in compiler) return compileNativeResident(compiler.native, o, inputs);
+  return compileWith(o, compiler, inputs);
 }
 
 /**
@@ -50,7 +48,11 @@ export async function compileRequest(argv: string[], inputs: Map<string, string>
  */
 export function compile(argv: string[], inputs: Map<string, string> | undefined): WorkResult {
   const o = parseArgs(argv);
-  const compiler = compilerAt(o.typescript, o.typescriptLabel || o.typescript);
+  return compileWith(o, compilerAt(o.typescript, o.typescriptLabel || o.typescript), inputs);
+}
+
+/** `compile` with its arguments parsed and its compiler found. */
+function compileWith(o: Options, compiler: Compiler, inputs: Map<string, string> | undefined): WorkResult {
   if ("native" in compiler) return compileNative(compiler.native, o, inputs);
   const tsApi = loadTypescript(compiler.api, inputs);
   const projectAbs = resolve(o.project);

@@ -265,9 +265,11 @@ export function syncTree(
   }
 }
 
-/** How `tree.links` marks an entry that is a copy of an input of this digest (copyChanged), not a link. */
+/** How `tree.links` marks an entry that is a copy of an input (copyChanged), not a link: COPY and the digest. */
+const COPY = "\0copy ";
+
 function copyMark(digest: string | undefined): string {
-  return `\0copy ${digest}`;
+  return `${COPY}${digest}`;
 }
 
 let copyTime = 0;
@@ -286,7 +288,7 @@ export function copyChanged(
   for (const [abs, digest] of changed) {
     const rel = relative(here, abs);
     const text = tree.links.get(rel);
-    if (text === undefined || (text !== abs && !text.startsWith("\0copy "))) continue;
+    if (text === undefined || (text !== abs && !text.startsWith(COPY))) continue;
     const dest = join(tree.root, rel);
     const tmp = `${dest}.copy-${process.pid}`;
     copyFileSync(abs, tmp);

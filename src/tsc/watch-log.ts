@@ -47,20 +47,9 @@ export class WatchLog {
 
   /** The builds that ended in what tsc wrote since the last call. */
   read(): Build[] {
-    const chunks: Buffer[] = [];
-    try {
-      for (let at = this.offset; ; ) {
-        const chunk = Buffer.alloc(64 * 1024);
-        const n = readSync(this.fd, chunk, 0, chunk.length, at);
-        if (!n) break;
-        chunks.push(chunk.subarray(0, n));
-        at += n;
-      }
-    } catch {
-      return [];
-    }
-    const fresh = Buffer.concat(chunks);
-    if (!fresh.length) return [];
+    // Polled every few milliseconds while a request waits: nothing is read or allocated until the log grew.
+    const fresh = this.written();
+    if (!fresh?.length) return [];
     let at = this.boundary;
     const text = Buffer.concat([this.partial, fresh]);
     this.offset += fresh.length;
@@ -92,18 +81,24 @@ export class WatchLog {
     return builds;
   }
 
-  /** Whether a build's first line is among what tsc wrote after the parsed part of the log (it is not parsed here). */
-  private startWritten(): boolean {
+  /** What tsc wrote past the parsed part of the log; undefined when it cannot be read. */
+  private written(): Buffer | undefined {
     try {
       const size = fstatSync(this.fd).size;
-      if (size <= this.offset) return false;
+      if (size <= this.offset) return Buffer.alloc(0);
       const rest = Buffer.alloc(size - this.offset);
-      readSync(this.fd, rest, 0, rest.length, this.offset);
-      const text = Buffer.concat([this.partial, rest]).toString("utf8");
-      return text.split("\n").some((line) => BUILD_START.test(line));
+      return rest.subarray(0, readSync(this.fd, rest, 0, rest.length, this.offset));
     } catch {
-      return true;
+      return undefined;
     }
+  }
+
+  /** Whether a build's first line is among what tsc wrote after the parsed part of the log (it is not parsed here). */
+  private startWritten(): boolean {
+    const rest = this.written();
+    if (!rest) return true;
+    const text = Buffer.concat([this.partial, rest]).toString("utf8");
+    return text.split("\n").some((line) => BUILD_START.test(line));
   }
 
   close(): void {
