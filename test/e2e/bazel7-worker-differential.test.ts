@@ -1,7 +1,7 @@
 /**
  * The compile worker ≡ the sandbox on real Bazel 7.7.1 with bzlmod (scripts/bazel7.sh; the workspace's MODULE.bazel
  * is README's, with a local_path_override): the suite of test/e2e/worker-differential.test.ts
- * (test/fixtures/worker-fuzz-bazel.ts) with another seed; the missing-dep hint names `@npm//…` as the MODULE.bazel
+ * (test/fixtures/worker-fuzz-bazel-suite.ts) with another seed; the missing-dep hint names `@npm//…` as the MODULE.bazel
  * declares it, never the extension's canonical repository name. Its sandboxed side starts the one-shot compiles from
  * the compiler snapshot (`--@rules_pipeline//bazel:tsc_snapshot`; 4.2.3's side runs them without it): the worker ≡
  * a compile from the snapshot, and each of them took the compiler from it. Another user's `node_modules` lies above
@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { bazel7, ensureBazel7 } from "../fixtures/bazel7";
 import { plantPackageAndModuleType, plantTypedPackage, sharedDir } from "../fixtures/shared-tmp";
-import { differentialSuite, SANDBOXED_FROM_SNAPSHOT } from "../fixtures/worker-fuzz-bazel";
+import { SANDBOXED_FROM_SNAPSHOT } from "../fixtures/worker-fuzz-bazel";
+import { differentialSuite } from "../fixtures/worker-fuzz-bazel-suite";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-bazel7-worker-diff-"));
 const ws = join(tmp, "ws");

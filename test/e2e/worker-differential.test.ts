@@ -1,11 +1,13 @@
 /**
- * The compile worker ≡ the sandbox, through real Bazel 4.2.3 (test/fixtures/worker-fuzz-bazel.ts): after every step,
+ * The compile worker ≡ the sandbox, through real Bazel 4.2.3 (test/fixtures/worker-fuzz-bazel-suite.ts): after every step,
  * a build with Bazel's default strategy (TsCompile in the persistent worker) and one with
  * `--strategy=TsCompile=sandboxed`, from the same sources on one server, the latter in an output directory of its own
  * (so that neither reads the other's cached actions), must give the same exit code, diagnostics and compiled bytes. First the three sequences that gave stale answers (a dep added after the
  * missing-module error; `@types` removed and restored; a module-name library's index added after the failure), then
  * a fixed seed of random edits (deps, imports, renames, an exported type, a package.json `types` field, a tsconfig
- * option, module_name, a type error, a declaration error, `isolatedDeclarations`). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
+ * option, module_name, a type error, a declaration error, `isolatedDeclarations`) with //lib on TypeScript 5.9 and
+ * //lib2 and //app on 7.0.2, then TypeScript 7's resident compilers: each edit that starts a new one followed by edits
+ * the kept one answers (checked). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
  * (scripts/fuzz-worker.sh). test/e2e/bazel7-worker-differential.test.ts does the same on Bazel 7.7.1 with bzlmod.
  * Both run with another user's `node_modules` above the output base and in TMPDIR (with a package.json there).
  */
@@ -15,7 +17,7 @@ import { join } from "node:path";
 import { afterAll } from "vitest";
 import { bazel, discard } from "../fixtures/bazel";
 import { plantPackageAndModuleType, plantTypedPackage, sharedDir } from "../fixtures/shared-tmp";
-import { differentialSuite } from "../fixtures/worker-fuzz-bazel";
+import { differentialSuite } from "../fixtures/worker-fuzz-bazel-suite";
 
 const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-worker-diff-"));
 const ws = join(tmp, "ws");
