@@ -76,13 +76,19 @@ export function peerTs7(m: Mono, from: string): Promise<string> {
   return peer;
 }
 
+/** The pause before each of tsCompileOfLib's changes (tsc's watcher counts 500 ms from its last build). */
+const SETTLE_MS = 600;
+
 /**
  * TsCompile of //lib after a one-line change, from `bazel run --profile` of `//x:etl_local`: `n` runs in each of the
- * 5.9 workspace (the in-process worker) and the TypeScript 7 one (the worker runs the native tsc, incremental),
- * alternating. Milliseconds of the action (Bazel's "action processing" span) per side.
+ * 5.9 workspace (the in-process worker) and the TypeScript 7 one (the worker answers through its resident compiler),
+ * alternating (ABBA), each change made at least SETTLE_MS after the last build ended, as edits between builds are: tsc's
+ * watcher waits 50 ms before a build that follows its last within 500 ms, which ABBA's back-to-back pairs would
+ * otherwise add to every other TypeScript 7 sample. Milliseconds of the action (Bazel's "action processing" span).
  */
 export async function tsCompileOfLib(m59: Mono, m7: Mono, n: number): Promise<{ ts59: Stat; ts7: Stat }> {
   const one = async (mono: Mono, i: number) => {
+    await sleep(SETTLE_MS);
     const file = join(mono.dir, `tscompile-${mono === m7 ? "7" : "59"}-${i}.profile.json`);
     await bazelLocal(mono, [`--profile=${file}`], PROFILED);
     const lib = summarizeProfile(readFileSync(file, "utf8")).actions.filter(
@@ -153,7 +159,8 @@ export async function tscLibByHand(m: Mono, dir: string, n: number): Promise<Sta
  * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, from the
  * one-line change to its "Found N errors" line, or undefined when it did not notice the change within `waitMs` (7.0.2
  * watches no directory within two levels of `/`: a project at /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints
- * "no watchable ancestor"; the bench's projects are deeper). `n` changes, each given `waitMs`.
+ * "no watchable ancestor"; the bench's projects are deeper). `n` changes, each given `waitMs`, each made SETTLE_MS
+ * after the last build ended.
  */
 export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: number): Promise<number[] | undefined> {
   writeLibProject(dir);
@@ -180,6 +187,8 @@ export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: n
       throw new Error(`tsc --watch in ${dir}: no first compile in 60 s: ${said.slice(-500)}`);
     const samples: number[] = [];
     for (let i = 0; i < n; i++) {
+      // As tsCompileOfLib's changes: not within 500 ms of the last build (the watcher's debounce).
+      await sleep(SETTLE_MS);
       const from = said.length;
       const t = performance.now();
       changeLibrary(dir, m.src, m.next());

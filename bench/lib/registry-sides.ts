@@ -173,7 +173,7 @@ export function opensslPass(layoutDir: string): Promise<RunResult> {
  * over both is a lower bound of any client's wall time.
  */
 export function cpuRow(
-  r: { id: string; what: string; peer: string; peerLabel: string; limit?: number },
+  r: { id: string; key?: string; what: string; peer: string; peerLabel: string; limit?: number },
   cpu: CpuTally,
   wall: { side: string; stat: Stat },
 ): Row[] {
@@ -189,7 +189,7 @@ export function cpuRow(
   return [
     row({
       id: r.id,
-      key: `${r.id}-cpu`,
+      key: r.key ?? `${r.id}-cpu`,
       what: `${r.limit === undefined ? "informational: " : ""}${r.what}, CPU time of the client (user + system, /usr/bin/time), ours vs ${r.peerLabel}`,
       ours: fmtMs(o),
       peer: fmtMs(p),

@@ -252,7 +252,36 @@ export async function p3(ctx: Ctx): Promise<Row[]> {
       cpu,
       { side: c ? "crane" : "skopeo", stat: c ?? b },
     ),
+    ...(await p3Base(ctx)),
   ];
+}
+
+/**
+ * P3-cpu-base (issue #75 item 4): the client CPU of a cold push of a ~100 MB image (the base, 2 layers), where the
+ * process's own start weighs more than in the 158 MB row, against one OpenSSL SHA-256 pass over its blobs, in rounds.
+ */
+async function p3Base(ctx: Ctx): Promise<Row[]> {
+  const base = ctx.inputs.base();
+  const cpu = new CpuTally();
+  const ours = () =>
+    withRegistry(
+      async (reg) =>
+        (await cpu.measure("ours", reg, () => cliPush(ctx, ctx.inputs.baseDir, `${reg.host}/bench/base`))).ms,
+    );
+  const openssl = async () => (await cpu.measure("openssl", undefined, () => opensslPass(ctx.inputs.baseDir))).ms;
+  const [a] = await rounds(ctx.slowReps, ctx.smoke ? 0 : 1, [ours, openssl]);
+  return cpuRow(
+    {
+      id: "P3",
+      key: "P3-cpu-base",
+      what: `cold push of the ${fmtMB(imageBytes(base))} base image (${base.layers.length} layers)`,
+      peer: "openssl",
+      peerLabel: "one OpenSSL SHA-256 pass over the pushed blobs (`openssl dgst -sha256`)",
+      limit: 3.0,
+    },
+    cpu,
+    { side: "ours", stat: a },
+  );
 }
 
 /**

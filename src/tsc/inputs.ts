@@ -180,3 +180,14 @@ export function viewSys(
   };
   return { sys, digestOf };
 }
+
+/** A path that `resolve` would change beyond joining it to a base: empty, `.` or `..` segments, `//`, absolute, a trailing `/`. */
+const NOT_PLAIN = /^$|(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$/;
+
+/**
+ * `resolve(base, p)` for a request's input path: Bazel's exec paths are plain relative paths, joined as they are
+ * (`resolve` took 6-14 ms for a request of 3,500 inputs, the joins ~1.5 ms); any other goes through `resolve`.
+ */
+export function absolute(base: string, p: string): string {
+  return process.platform === "win32" || NOT_PLAIN.test(p) ? resolve(base, p) : `${base}/${p}`;
+}

@@ -121,7 +121,9 @@ function prepare(
   if (inputs) {
     tree = workerTree(project);
     const before = tree.inputs;
-    syncTree(tree, inputs, here);
+    // Until the tree holds the request's inputs: a sync cut short leaves nothing to compare the next one with.
+    tree.inputs = undefined;
+    syncTree(tree, inputs, here, true, before);
     tree.nodeModules = linkNodeModules(tree.root, o.nodeModules, tree.nodeModules);
     cwd = tree.root;
     state = tree.state;
@@ -197,18 +199,24 @@ function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: stri
     if (m) output += importHint(Number(m[1]), m[2], o);
   }
   if (!ok) return { code: 1, output: output || failed };
+  const dirs = new Set<string>();
   for (const e of o.expect) {
     const abs = resolve(e);
     const made = join(p.out, relative(p.outDir, abs));
-    if (!existsSync(made)) {
+    if (!dirs.has(dirname(abs))) {
+      mkdirSync(dirname(abs), { recursive: true });
+      dirs.add(dirname(abs));
+    }
+    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
+    rmSync(abs, { force: true });
+    try {
+      copyFileSync(made, abs);
+    } catch (err) {
+      if (existsSync(made)) throw err;
       p.dropState();
       output += `error: ${o.label}: the compiler produced no ${relative(p.here, abs)} (is the source excluded by the tsconfig, or an output name clash?)\n`;
       return { code: 1, output };
     }
-    mkdirSync(dirname(abs), { recursive: true });
-    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
-    rmSync(abs, { force: true });
-    copyFileSync(made, abs);
   }
   return { code: 0, output };
 }

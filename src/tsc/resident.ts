@@ -126,16 +126,20 @@ class Resident {
     wake?.();
   }
 
-  /** The next build that ends, or undefined when the process exited or `ms` passed (the log is read every 5 ms). */
+  /**
+   * The next build that ends, or undefined when the process exited or `ms` passed. The log is looked at every
+   * millisecond for 200 ms (a build of a small change takes ~40 ms; a poll is one fstat), then every 5 ms.
+   */
   private async nextBuild(ms: number): Promise<Build | undefined> {
-    const until = Date.now() + ms;
+    const since = Date.now();
+    const until = since + ms;
     for (;;) {
       this.poll();
       if (this.builds.length) return this.builds.shift();
       const left = until - Date.now();
       if (this.exited || left <= 0) return undefined;
       await new Promise<void>((done) => {
-        const timer = setTimeout(done, Math.min(left, 5));
+        const timer = setTimeout(done, Math.min(left, Date.now() - since < 200 ? 1 : 5));
         this.wake = () => {
           clearTimeout(timer);
           done();

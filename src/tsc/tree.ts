@@ -19,7 +19,7 @@ import {
   symlinkSync,
   utimesSync,
 } from "node:fs";
-import { dirname, isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { readLink } from "./inputs";
 
 /**
@@ -222,26 +222,63 @@ function linkText(abs: string, digest: string): string {
 }
 
 /**
- * Makes `tree` hold links to the request's `inputs` (absolute path → digest) alone, each at its path relative to
- * `here`, as Bazel's sandbox would: links no longer wanted go, with the directories they leave empty (a directory
- * exists only while an input is under it), and new ones are made.
+ * Whether a worker's tree holds a copy of the input at `rel` (its link's text `text`) rather than a link: a file of
+ * the workspace or of Bazel's output tree (not under `external/` nor in a `node_modules`, not a relative link). A
+ * resident compiler (resident.ts) watches the directories of the files it read by their real paths: through a link,
+ * the user's workspace and Bazel's output directories, where each save and each output Bazel writes would start a
+ * build of its own, and the request that follows within 500 ms would wait for it and for tsc's debounce (50 ms).
+ */
+function copied(rel: string, text: string): boolean {
+  return isAbsolute(text) && !rel.startsWith(`external${sep}`) && !rel.split(sep).includes("node_modules");
+}
+
+/**
+ * Makes `tree` hold the request's `inputs` (absolute path → digest) alone, each at its path relative to `here`, as
+ * Bazel's sandbox would: links (with `copyLocal`, copies of the workspace's and Bazel's own files: `copied`) no longer
+ * wanted go, with the directories they leave empty (a directory exists only while an input is under it), and new ones
+ * are made; a copy whose digest changed is copied again in place. `before`: the inputs the tree holds now, if known;
+ * then only the paths added, removed or whose digest changed are looked at (3,500 inputs: ~14 ms → ~1 ms).
  */
 export function syncTree(
   tree: { root: string; links: Map<string, string> },
   inputs: Map<string, string>,
   here: string,
+  copyLocal = false,
+  before?: Map<string, string>,
 ) {
   const want = new Map<string, string>();
   const digests = new Map<string, string>();
-  for (const [abs, digest] of inputs) {
+  /** The tree's entries to look at: every one, or with `before` those of the paths changed or removed. */
+  let looked: Iterable<[string, string]> = tree.links;
+  const consider = (abs: string, digest: string) => {
     const rel = relative(here, abs);
-    if (!rel.startsWith("..") && !isAbsolute(rel)) {
-      want.set(rel, linkText(abs, digest));
-      digests.set(rel, digest);
+    if (rel.startsWith("..") || isAbsolute(rel)) return;
+    const text = linkText(abs, digest);
+    want.set(rel, copyLocal && copied(rel, text) ? copyMark(digest) : text);
+    digests.set(rel, digest);
+  };
+  if (before) {
+    let added = 0;
+    const touched: string[] = [];
+    for (const [abs, digest] of inputs) {
+      const was = before.get(abs);
+      if (was === digest) continue;
+      if (was === undefined) added++;
+      consider(abs, digest);
+      touched.push(abs);
     }
-  }
-  for (const [rel, text] of tree.links) {
-    if (want.get(rel) === text || text === copyMark(digests.get(rel))) continue;
+    if (before.size > inputs.size - added) for (const abs of before.keys()) if (!inputs.has(abs)) touched.push(abs);
+    looked = touched.flatMap((abs) => {
+      const rel = relative(here, abs);
+      const text = tree.links.get(rel);
+      return text === undefined ? [] : [[rel, text] as [string, string]];
+    });
+  } else for (const [abs, digest] of inputs) consider(abs, digest);
+  for (const [rel, text] of [...looked]) {
+    const wanted = want.get(rel);
+    // A copy (kept, or copied again below in place: tsc sees a change, never a file removed and made).
+    if (wanted === text || text === copyMark(digests.get(rel)) || (wanted?.startsWith(COPY) && text.startsWith(COPY)))
+      continue;
     rmSync(join(tree.root, rel), { force: true });
     tree.links.delete(rel);
     for (let d = dirname(rel); d !== "."; d = dirname(d)) {
@@ -254,14 +291,18 @@ export function syncTree(
   }
   const made = new Set<string>();
   for (const [rel, text] of want) {
-    if (tree.links.has(rel)) continue;
+    const has = tree.links.get(rel);
+    if (has === text || (has !== undefined && !text.startsWith(COPY))) continue;
     const dir = dirname(join(tree.root, rel));
     if (!made.has(dir)) {
       mkdirSync(dir, { recursive: true });
       made.add(dir);
     }
-    symlinkSync(text, join(tree.root, rel));
-    tree.links.set(rel, text);
+    if (text.startsWith(COPY)) copyIn(tree, rel, join(here, rel), text);
+    else {
+      symlinkSync(text, join(tree.root, rel));
+      tree.links.set(rel, text);
+    }
   }
 }
 
@@ -288,13 +329,21 @@ export function copyChanged(
   for (const [abs, digest] of changed) {
     const rel = relative(here, abs);
     const text = tree.links.get(rel);
-    if (text === undefined || (text !== abs && !text.startsWith(COPY))) continue;
-    const dest = join(tree.root, rel);
-    const tmp = `${dest}.copy-${process.pid}`;
-    copyFileSync(abs, tmp);
-    copyTime = Math.max(Date.now() / 1000, copyTime + 0.01);
-    utimesSync(tmp, copyTime, copyTime);
-    renameSync(tmp, dest);
-    tree.links.set(rel, copyMark(digest));
+    if (text === undefined || text === copyMark(digest) || (text !== abs && !text.startsWith(COPY))) continue;
+    copyIn(tree, rel, abs, copyMark(digest));
   }
+}
+
+/**
+ * The tree's entry at `rel` made a copy of `abs` (marked `mark`) with a modification time of its own, strictly later
+ * than any given before, written beside and renamed into place.
+ */
+function copyIn(tree: { root: string; links: Map<string, string> }, rel: string, abs: string, mark: string): void {
+  const dest = join(tree.root, rel);
+  const tmp = `${dest}.copy-${process.pid}`;
+  copyFileSync(abs, tmp);
+  copyTime = Math.max(Date.now() / 1000, copyTime + 0.01);
+  utimesSync(tmp, copyTime, copyTime);
+  renameSync(tmp, dest);
+  tree.links.set(rel, mark);
 }

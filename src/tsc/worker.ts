@@ -73,6 +73,7 @@ import { parseArgs } from "./args";
 import { compile, compileRequest } from "./compile";
 import { preloaded } from "./preloaded";
 import { evict, fromSnapshot, liveHeap, targetCount } from "./program-cache";
+import { absolute } from "./inputs";
 import { readFlagFiles, serveWorker, type WorkResult } from "./protocol";
 import { stopAllResidents } from "./resident";
 
@@ -83,7 +84,7 @@ import { stopAllResidents } from "./resident";
 async function runWorker(): Promise<void> {
   await serveWorker("tsc_worker", async (req) => {
     const base = req.sandboxDir ? resolve(req.sandboxDir) : process.cwd();
-    const inputs = new Map([...req.inputs].map(([p, d]) => [resolve(base, p), d]));
+    const inputs = new Map([...req.inputs].map(([p, d]) => [absolute(base, p), d]));
     // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
     const result = await compileRequest(req.args, req.inputs.size ? inputs : undefined);
     evict();
