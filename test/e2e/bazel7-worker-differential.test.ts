@@ -45,4 +45,5 @@ differentialSuite(
   seed,
   steps,
   SANDBOXED_FROM_SNAPSHOT,
+  { resident: true },
 );

@@ -6,8 +6,8 @@
  * missing-module error; `@types` removed and restored; a module-name library's index added after the failure), then
  * a fixed seed of random edits (deps, imports, renames, an exported type, a package.json `types` field, a tsconfig
  * option, module_name, a type error, a declaration error, `isolatedDeclarations`) with //lib on TypeScript 5.9 and
- * //lib2 and //app on 7.0.2, then TypeScript 7's resident compilers: each edit that starts a new one followed by edits
- * the kept one answers (checked). `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
+ * //lib2 and //app on 7.0.2. (bazel7-worker-differential.test.ts also runs TypeScript 7's resident sequence: each edit
+ * that starts a new compiler followed by one the kept compiler answers, checked.) `PIPELINE_FUZZ_SEED` / `PIPELINE_FUZZ_STEPS` run other sequences
  * (scripts/fuzz-worker.sh). test/e2e/bazel7-worker-differential.test.ts does the same on Bazel 7.7.1 with bzlmod.
  * Both run with another user's `node_modules` above the output base and in TMPDIR (with a package.json there).
  */
