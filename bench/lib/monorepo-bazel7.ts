@@ -31,7 +31,11 @@ export interface Mono7 {
 }
 
 /** `bazel ARGS` on 7.7.1 in `ws`, timed; throws with the last lines on failure. */
-async function bazel7Ok(m: Mono, ws: string, args: string[]): Promise<{ ms: number; stdout: string; stderr: string }> {
+export async function bazel7Ok(
+  m: Mono,
+  ws: string,
+  args: string[],
+): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t = process.hrtime.bigint();
   // The fixture's directory (workspace, rules snapshot, generated npm tarballs) and npm's cache are read inside.
   const r = await bazel7(ws, args, { mounts: [m.dir], hostNpmCache: true });
