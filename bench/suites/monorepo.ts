@@ -42,7 +42,7 @@ import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
 import { monorepoRulesImg, RULES_IMG_WHAT, rulesImgNotes, rulesImgPush } from "../lib/monorepo-rules-img";
 import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
-import { runOk, stat } from "../lib/measure";
+import { runOk, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtInt, fmtMs, type Row } from "../lib/report";
 
@@ -342,7 +342,8 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   // Its floor: the native tsc run by hand on the same library after the same change; and what tsc --watch would give.
   const byHand = await tscLibByHand(m, peer7Dir, ctx.smoke ? 1 : 5);
   const watchWait = 10_000;
-  const watched = await tscWatchLatency(m, peer7Dir, ctx.smoke ? 1 : 5, watchWait);
+  const watchedMs = await tscWatchLatency(m, peer7Dir, ctx.smoke ? 1 : 5, watchWait);
+  const watched = watchedMs && stat(watchedMs);
   const where = await profiled(m, "p10", "//x:etl_local");
   // The floor under the TypeScript 7 rows: the same warm `bazel run //x:etl_local` with nothing changed (Bazel's
   // client and server, the up-to-date check, the program's run), no compile at all.
@@ -359,6 +360,18 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const nodeMs: number[] = [];
   for (let i = 0; i < 3; i++) nodeMs.push((await runOk(process.execPath, ["-e", "0"])).ms);
   const node = stat(nodeMs);
+  /** A floor row: a nothing-changed run (`base`) plus TypeScript 7's own recompile of the change, against the peer. */
+  const floorCompileRow = (key: string, what: string, base: Stat, baseSaid: string, meaning: string, w: Stat) =>
+    row({
+      id: "P10",
+      key,
+      what,
+      ours: `${fmtInt(Math.round(base.median + w.median))} ms`,
+      peer: fmtMs(peerTs7Stat),
+      ratio: (base.median + w.median) / peerTs7Stat.median,
+      target: "—",
+      notes: `medians: ${Math.round(base.median)} ms (${baseSaid}) + ${Math.round(w.median)} ms (tsc --watch, ${w.n} changes); ${meaning}`,
+    });
   return [
     row({
       id: "P10",
@@ -416,26 +429,22 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
     }),
     ...(watched
       ? [
-          row({
-            id: "P10",
-            key: "P10-ts7-floor-compile",
-            what: "informational: the floor under P10-ts7 with the change compiled — the nothing-changed run above plus TypeScript 7.0.2's own `tsc --watch` recompile of the same change (what a compile kept resident needs at least), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
-            ours: `${fmtInt(Math.round(floor.median + stat(watched).median))} ms`,
-            peer: fmtMs(peerTs7Stat),
-            ratio: (floor.median + stat(watched).median) / peerTs7Stat.median,
-            target: "—",
-            notes: `medians: ${Math.round(floor.median)} ms (nothing changed) + ${Math.round(stat(watched).median)} ms (tsc --watch, ${watched.length} changes); a ratio above 1.3 means no Bazel build of the change meets P10-ts7's target here, however fast its compile is kept`,
-          }),
-          row({
-            id: "P10",
-            key: "P10-ts7-bazel7-floor-compile",
-            what: "informational: the floor under P10-ts7-bazel7 — warm `bazel run //ts7/x:etl_local` on Bazel 7.7.1 with nothing changed, less the chroot wrapper's own cost per command, plus TypeScript 7.0.2's own `tsc --watch` recompile of the change, vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
-            ours: `${fmtInt(Math.round(floor7.median + stat(watched).median))} ms`,
-            peer: fmtMs(peerTs7Stat),
-            ratio: (floor7.median + stat(watched).median) / peerTs7Stat.median,
-            target: "—",
-            notes: `medians: ${Math.round(floor7.median)} ms (nothing changed, ${floor7.n} runs, the wrapper's ${Math.round(m7t.wrapperMs)} ms taken off each) + ${Math.round(stat(watched).median)} ms (tsc --watch); a ratio above 1.5 means no Bazel 7.7.1 build of the change meets P10-ts7-bazel7's target here`,
-          }),
+          floorCompileRow(
+            "P10-ts7-floor-compile",
+            "informational: the floor under P10-ts7 with the change compiled — the nothing-changed run above plus TypeScript 7.0.2's own `tsc --watch` recompile of the same change (what a compile kept resident needs at least), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+            floor,
+            "nothing changed",
+            "a ratio above 1.3 means no Bazel build of the change meets P10-ts7's target here, however fast its compile is kept",
+            watched,
+          ),
+          floorCompileRow(
+            "P10-ts7-bazel7-floor-compile",
+            "informational: the floor under P10-ts7-bazel7 — warm `bazel run //ts7/x:etl_local` on Bazel 7.7.1 with nothing changed, less the chroot wrapper's own cost per command, plus TypeScript 7.0.2's own `tsc --watch` recompile of the change, vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+            floor7,
+            `nothing changed, ${floor7.n} runs, the wrapper's ${Math.round(m7t.wrapperMs)} ms taken off each`,
+            "a ratio above 1.5 means no Bazel 7.7.1 build of the change meets P10-ts7-bazel7's target here",
+            watched,
+          ),
         ]
       : []),
     row({
@@ -457,7 +466,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       peer: fmtMs(tsc.ts59),
       ratio: byHand.median / tsc.ts59.median,
       target: "—",
-      notes: `${byHand.n} samples after the profiled runs (5.9's are P10-tscompile-ts7's); the hand-run project compiles util's sources where the action reads its .d.ts. A ratio above 1.0 means P10-tscompile-ts7's target cannot be met by any one-shot compile: only a compiler that stays resident between requests could. TypeScript 7.0.2's \`tsc --watch\` on the same project, the change written, waited ${watchWait / 1000} s per change: ${watched ? `recompiled in ${fmtMs(stat(watched))}` : "did not notice the change (7.0.2 watches no directory within two levels of /; TS_WATCH_DEBUG=1 prints 'no watchable ancestor')"}: what a compiler resident between requests could give; its API (\`typescript/unstable/sync\`) checks but does not emit`,
+      notes: `${byHand.n} samples after the profiled runs (5.9's are P10-tscompile-ts7's); the hand-run project compiles util's sources where the action reads its .d.ts. A ratio above 1.0 means P10-tscompile-ts7's target cannot be met by any one-shot compile: only a compiler that stays resident between requests could. TypeScript 7.0.2's \`tsc --watch\` on the same project, the change written, waited ${watchWait / 1000} s per change: ${watched ? `recompiled in ${fmtMs(watched)}` : "did not notice the change (7.0.2 watches no directory within two levels of /; TS_WATCH_DEBUG=1 prints 'no watchable ancestor')"}: what a compiler resident between requests could give; its API (\`typescript/unstable/sync\`) checks but does not emit`,
     }),
     ...(watched
       ? [
@@ -465,11 +474,11 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
             id: "P10",
             key: "P10-tscompile-ts7-watch",
             what: "informational: the floor under a resident TypeScript 7 TsCompile — TypeScript 7.0.2's own `tsc --watch` recompiling the peer's project after the same one-line change (no Bazel, no worker), vs 5.9's TsCompile of //lib in its worker",
-            ours: fmtMs(stat(watched)),
+            ours: fmtMs(watched),
             peer: fmtMs(tsc.ts59),
-            ratio: stat(watched).median / tsc.ts59.median,
+            ratio: watched.median / tsc.ts59.median,
             target: "—",
-            notes: `${watched.length} changes, each waited for (the change written to tsc's last output line); a ratio above 1.0 means P10-tscompile-ts7's target cannot be met by TypeScript 7.0.2 here, resident or not`,
+            notes: `${watched.n} changes, each waited for (the change written to tsc's last output line); a ratio above 1.0 means P10-tscompile-ts7's target cannot be met by TypeScript 7.0.2 here, resident or not`,
           }),
         ]
       : []),

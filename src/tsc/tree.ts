@@ -250,12 +250,14 @@ export function syncTree(
   const digests = new Map<string, string>();
   /** The tree's entries to look at: every one, or with `before` those of the paths changed or removed. */
   let looked: Iterable<[string, string]> = tree.links;
-  const consider = (abs: string, digest: string) => {
+  /** Records what the tree wants at the input's path; returns that path (relative to `here`). */
+  const consider = (abs: string, digest: string): string => {
     const rel = relative(here, abs);
-    if (rel.startsWith("..") || isAbsolute(rel)) return;
+    if (rel.startsWith("..") || isAbsolute(rel)) return rel;
     const text = linkText(abs, digest);
     want.set(rel, copyLocal && copied(rel, text) ? copyMark(digest) : text);
     digests.set(rel, digest);
+    return rel;
   };
   if (before) {
     let added = 0;
@@ -264,12 +266,11 @@ export function syncTree(
       const was = before.get(abs);
       if (was === digest) continue;
       if (was === undefined) added++;
-      consider(abs, digest);
-      touched.push(abs);
+      touched.push(consider(abs, digest));
     }
-    if (before.size > inputs.size - added) for (const abs of before.keys()) if (!inputs.has(abs)) touched.push(abs);
-    looked = touched.flatMap((abs) => {
-      const rel = relative(here, abs);
+    if (before.size > inputs.size - added)
+      for (const abs of before.keys()) if (!inputs.has(abs)) touched.push(relative(here, abs));
+    looked = touched.flatMap((rel) => {
       const text = tree.links.get(rel);
       return text === undefined ? [] : [[rel, text] as [string, string]];
     });
