@@ -106,7 +106,7 @@ done
     --bundle tools/ts-transpile.ts "$stage/ts_transpile.js" \
     "${modules[@]}" \
     --input-dir src --input-dir tools --input-dir entries --input-dir node_modules --input bootstrap/npm_guard.js
-  # Every file of the runtime library (index.ts, the map worker's), one run for all (BUILD.bazel transpiles each).
+  # Every file of the runtime library (index.ts, the map worker's), one run for all (BUILD.bazel: index.ts in one action, the others together in a second).
   runtime_args=()
   for src in src/runtime/*.ts; do
     [[ "$src" == *.test.ts ]] && continue

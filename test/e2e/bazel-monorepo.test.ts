@@ -167,13 +167,18 @@ describe("a monorepo: //lib shared by two pipelines", () => {
       "bazel-bin/lib/util.js",
       "bazel-bin/pipelines/etl/main.js",
     ];
-    expect((await bazel(ws, ["clean"])).code).toBe(0);
+    // The packages' outputs removed, not `bazel clean`: Bazel runs again the actions whose outputs are gone, and the
+    // rules' tools (built without a cache here) are not built twice more.
+    const forget = () => {
+      for (const pkg of ["lib", "pipelines"]) rmSync(join(ws, "bazel-bin", pkg), { recursive: true, force: true });
+    };
+    forget();
     const worker = await bazel(ws, ["build", NO_DISK_CACHE, target]);
     expect(worker.code, worker.stderr).toBe(0);
-    expect(worker.stderr).toMatch(/\bworker\b/);
+    expect(worker.stderr).toMatch(/\d+ worker\b/);
     const before = Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]));
     const digest = readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8");
-    expect((await bazel(ws, ["clean"])).code).toBe(0);
+    forget();
     // Every action one-shot: the compiles, and the CLI's layer and image actions (workers of their own since issue #23).
     const oneShot = await bazel(ws, [
       "build",
@@ -185,6 +190,7 @@ describe("a monorepo: //lib shared by two pipelines", () => {
     ]);
     expect(oneShot.code, oneShot.stderr).toBe(0);
     expect(oneShot.stderr).not.toMatch(/\d+ worker\b/);
+    expect(oneShot.stderr).toMatch(/\d+ (linux-sandbox|processwrapper-sandbox)\b/);
     expect(Object.fromEntries(outs.map((o) => [o, sha(join(ws, o))]))).toEqual(before);
     expect(readFileSync(join(ws, "bazel-bin/pipelines/etl/etl_image.digest"), "utf8")).toBe(digest);
   });
