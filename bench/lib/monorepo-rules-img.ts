@@ -10,10 +10,12 @@
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { QUIET } from "./bazel";
-import { check, type Ctx } from "./context";
+import { check, type Ctx, row } from "./context";
 import { changeLibrary } from "./monorepo";
 import { monorepoRulesJs, run } from "./monorepo-rules-js";
 import { type Mono, PROFILED, type Pushed } from "./monorepo-sides";
+import { type Stat, stat } from "./measure";
+import { fmtMs, type Row } from "./report";
 
 export interface MonoRulesImg {
   ws: string;
@@ -89,3 +91,40 @@ export const RULES_IMG_WHAT =
 
 export const rulesImgNotes = (w: MonoRulesImg) =>
   `shared/peers' rules_img (its img tool built from source); the base through \`image_manifest_from_oci_layout\` of @pipeline-host-node//image; the program layer holds //lib's and //util's ts_library outputs and :etl_app's compiled entry, the npm layer rules_js's //:node_modules (its store, symlinks as rules_img writes them); its first build + push, after the rules_js side's: ${Math.round(w.first.ms)} ms (${w.first.processes})`;
+
+/** What P9's rules_img target stands on: warm runs with nothing changed in the rules_js workspace, after the rounds. */
+export interface RulesImgFloor {
+  /** `bazel run //x:etl_push`: Bazel's client and server, the up-to-date check, our launcher's push of an image the registry has. */
+  run: Stat;
+  /** `bazel build //x:etl_push`: the same without the launcher (what Bazel alone costs, for either side). */
+  build: Stat;
+  /** `bazel run //x:etl_img_push`: rules_img's own run with nothing changed. */
+  imgRun: Stat;
+}
+
+export async function rulesImgFloor(ctx: Ctx, m: Mono, w: MonoRulesImg): Promise<RulesImgFloor> {
+  const runs = { run: [] as number[], build: [] as number[], imgRun: [] as number[] };
+  for (let i = 0; i < (ctx.smoke ? 1 : 5); i++) {
+    runs.run.push((await run(m, w.ws, ["run", ...QUIET, "//x:etl_push"])).ms);
+    runs.build.push((await run(m, w.ws, ["build", ...QUIET, "//x:etl_push"])).ms);
+    runs.imgRun.push((await run(m, w.ws, ["run", ...QUIET, "//x:etl_img_push"])).ms);
+  }
+  return { run: stat(runs.run), build: stat(runs.build), imgRun: stat(runs.imgRun) };
+}
+
+/** The floor row under P9-rules-img: our nothing-changed run against rules_img's samples of the change. */
+export function rulesImgFloorRow(floor: RulesImgFloor, rulesImg: Stat, wrapperMs: number): Row {
+  return row({
+    id: "P9",
+    key: "P9-rules-img-floor",
+    what: "informational: the floor under P9-rules-img — warm `bazel run //x:etl_push` in the rules_js + pnpm workspace (Bazel 7.7.1) with nothing changed, vs rules_img's samples of the change",
+    ours: fmtMs(floor.run),
+    peer: fmtMs(rulesImg),
+    ratio: floor.run.median / rulesImg.median,
+    target: "—",
+    notes:
+      `${floor.run.n} runs after the rounds: Bazel's client and server, the up-to-date check and our launcher's push of an image the registry has (no compile, layer or image action); a ratio above 0.7 means P9-rules-img's target cannot be met by any compile, layer or image action. ` +
+      `Its parts: \`bazel build\` with nothing changed ${fmtMs(floor.build)} (Bazel alone, which rules_img's side pays too), the launcher the rest (Node's start among it); ` +
+      `rules_img's own run with nothing changed: ${fmtMs(floor.imgRun)}; each sample has the chroot wrapper's ${Math.round(wrapperMs)} ms`,
+  });
+}

@@ -39,7 +39,14 @@ import {
 } from "../lib/monorepo-sides";
 import { bazel7Local, bazel7Ok, bazel7Push, monorepo7, monorepo7Ts7 } from "../lib/monorepo-bazel7";
 import { monorepoRulesJs, rulesJsPush } from "../lib/monorepo-rules-js";
-import { monorepoRulesImg, RULES_IMG_WHAT, rulesImgNotes, rulesImgPush } from "../lib/monorepo-rules-img";
+import {
+  monorepoRulesImg,
+  RULES_IMG_WHAT,
+  rulesImgFloor,
+  rulesImgFloorRow,
+  rulesImgNotes,
+  rulesImgPush,
+} from "../lib/monorepo-rules-img";
 import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
 import { runOk, type Stat, stat } from "../lib/measure";
@@ -151,6 +158,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
     pushFloorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_push")])).ms);
   const pushFloor = stat(pushFloorMs);
+  const imgFloor = await rulesImgFloor(ctx, m, mimg);
   const n = ours.n;
   const what = (peer: string) =>
     `one-line change in //lib (${m.src.libFiles} files, ${fmtInt(m.tree.files)} npm files in the workspace) → warm \`bazel run //x:etl_push\` (default strategy) vs ${peer}`;
@@ -233,6 +241,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       met: oursJs.median / rulesImg.median <= 0.7,
       notes: rulesImgNotes(mimg),
     }),
+    rulesImgFloorRow(imgFloor, rulesImg, m7.wrapperMs),
   );
   if (pod) {
     /** A row against podman's samples: target ≤ 0.15 (every TypeScript 5.9 side), 0.10 with TypeScript 7 (issue #75). */
