@@ -8,29 +8,22 @@
  */
 import { spawn } from "node:child_process";
 import { expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/bazel";
+import { collect, REPO_ROOT } from "../fixtures/bazel";
 
 const TSC = require.resolve("typescript/lib/tsc.js");
-
-/** `cmd args` in the checkout, to its end: its exit code and output (stdout and stderr). */
-function run(cmd: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const output: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => output.push(d));
-    child.stderr.on("data", (d: Buffer) => output.push(d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output: Buffer.concat(output).toString("utf8") }));
-  });
-}
 
 test("npm run bench -- --smoke passes", async () => {
   // Without the test run's shared --disk_cache (test/fixtures/bazel.ts): the bench measures builds.
   const { PIPELINE_TEST_DISK_CACHE: _, ...env } = process.env;
   // What `npm run bench` runs (package.json), its type-check left out: tsconfig.test.json's program type-checks the
   // bench (scripts/test.sh; `tsc --noCheck` only emits: ~5 of ~11 core-s on a fresh checkout).
-  const built = await run(process.execPath, [TSC, "-p", "bench/tsconfig.json", "--noCheck"]);
-  expect(built.code, built.output).toBe(0);
+  const built = await collect(
+    process.execPath,
+    [TSC, "-p", "bench/tsconfig.json", "--noCheck"],
+    { cwd: REPO_ROOT, env: process.env },
+    "SIGKILL",
+  );
+  expect(built.code, built.stdout + built.stderr).toBe(0);
   const child = spawn(process.execPath, ["bench/out/bench/run.js", "--smoke"], {
     cwd: REPO_ROOT,
     env,

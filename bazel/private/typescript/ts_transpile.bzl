@@ -34,8 +34,8 @@ def _ts_transpile_impl(ctx):
 
 ts_transpile = rule(
     implementation = _ts_transpile_impl,
-    doc = """Transpiles TypeScript files to `.js` and `.d.ts`, file by file, in one action (TypeScript's `transpileModule` and
-`transpileDeclaration`): no program, no type-check, so it reads only the file and the compiler (no `@types`).
+    doc = """Transpiles TypeScript files to `.js` and `.d.ts`, file by file, in one action (TypeScript's
+`transpileModule` and `transpileDeclaration`): no program, no type-check, so it reads only the file and the compiler (no `@types`).
 For rules_pipeline's runtime library, which the project's CI type-checks; its bytes equal tsc's
 (test/unit/ts-transpile.test.ts). The file's exports need explicit types (`isolatedDeclarations`).""",
     attrs = {
