@@ -129,6 +129,13 @@ export function stat(samples: number[]): Stat {
   return { median, min: s[0], max: s[s.length - 1], n: s.length, samples };
 }
 
+/** `n` samples of `sample()`, one after the other. */
+export async function samplesOf(n: number, sample: () => Promise<number>): Promise<Stat> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) samples.push(await sample());
+  return stat(samples);
+}
+
 /**
  * Runs `a` and `b` `reps` times each, interleaved (ABBA order, so drift and caches favour neither), after
  * `warmup` unmeasured rounds. Each function returns its measured value.

@@ -49,7 +49,7 @@ import {
 } from "../lib/monorepo-rules-img";
 import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsCompileOfLib } from "../lib/monorepo-ts7";
 import type { Podman } from "../lib/podman";
-import { runOk, type Stat, stat } from "../lib/measure";
+import { runOk, samplesOf, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtInt, fmtMs, type Row } from "../lib/report";
 
@@ -154,10 +154,10 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   );
   const where = await profiled(m, "p9", "//x:etl_push");
   // The floor under the TypeScript 7 push: the same warm `bazel run //ts7/x:etl_push` with nothing changed.
-  const pushFloorMs: number[] = [];
-  for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
-    pushFloorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_push")])).ms);
-  const pushFloor = stat(pushFloorMs);
+  const pushFloor = await samplesOf(
+    ctx.smoke ? 1 : 5,
+    async () => (await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_push")])).ms,
+  );
   const imgFloor = await rulesImgFloor(ctx, m, mimg);
   const n = ours.n;
   const what = (peer: string) =>
@@ -356,19 +356,17 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const where = await profiled(m, "p10", "//x:etl_local");
   // The floor under the TypeScript 7 rows: the same warm `bazel run //x:etl_local` with nothing changed (Bazel's
   // client and server, the up-to-date check, the program's run), no compile at all.
-  const floorMs: number[] = [];
-  for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
-    floorMs.push((await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_local")])).ms);
-  const floor = stat(floorMs);
+  const floor = await samplesOf(
+    ctx.smoke ? 1 : 5,
+    async () => (await bazelOk(mt.m.ws, ["run", ...QUIET, label(mt.m, "x:etl_local")])).ms,
+  );
   // The same on Bazel 7.7.1 (its TypeScript 7 targets), less the chroot wrapper's own cost per command.
-  const floor7Ms: number[] = [];
-  for (let i = 0; i < (ctx.smoke ? 1 : 5); i++)
-    floor7Ms.push((await bazel7Ok(m, m7t.ws, ["run", ...QUIET, label(m7t, "x:etl_local")])).ms - m7t.wrapperMs);
-  const floor7 = stat(floor7Ms);
+  const floor7 = await samplesOf(
+    ctx.smoke ? 1 : 5,
+    async () => (await bazel7Ok(m, m7t.ws, ["run", ...QUIET, label(m7t, "x:etl_local")])).ms - m7t.wrapperMs,
+  );
   // For scale: Node's own start, which the program's run includes.
-  const nodeMs: number[] = [];
-  for (let i = 0; i < 3; i++) nodeMs.push((await runOk(process.execPath, ["-e", "0"])).ms);
-  const node = stat(nodeMs);
+  const node = await samplesOf(3, async () => (await runOk(process.execPath, ["-e", "0"])).ms);
   /** A floor row: a nothing-changed run (`base`) plus TypeScript 7's own recompile of the change, against the peer. */
   const floorCompileRow = (key: string, what: string, base: Stat, baseSaid: string, meaning: string, w: Stat) =>
     row({
