@@ -16,7 +16,6 @@
  */
 import { spawnSync } from "node:child_process";
 import {
-  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -24,6 +23,7 @@ import {
   realpathSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Options } from "./args";
@@ -207,10 +207,11 @@ function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: stri
       mkdirSync(dirname(abs), { recursive: true });
       dirs.add(dirname(abs));
     }
-    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
+    // Bazel makes the outputs of an earlier run read-only: replace, never write through. Read and written, not
+    // copied: a small file's copy takes about twice as long (62 outputs of ~1-3 KB: ~4.7 against ~2.5 ms here).
     rmSync(abs, { force: true });
     try {
-      copyFileSync(made, abs);
+      writeFileSync(abs, readFileSync(made));
     } catch (err) {
       if (existsSync(made)) throw err;
       p.dropState();
@@ -283,7 +284,8 @@ export async function compileNativeResident(
             {
               native,
               project: relative(p.here, p.project),
-              args: [...p.tscArgs.slice(2), ...p.incremental],
+              args: p.tscArgs.slice(2),
+              incremental: p.incremental,
               cwd: p.cwd,
               name: p.inTree.name,
               env: p.inTree.options.env ?? process.env,
