@@ -129,6 +129,8 @@ export async function tsc7AndRun(m: Mono, dir: string): Promise<{ ms: number; pa
 
 /** The library's own project in the TypeScript 7 peer: //util and //lib, as //lib's TsCompile sees them. */
 const LIB_PROJECT = "tsconfig.lib.json";
+/** The same project without `incremental` (no `.tsbuildinfo`), as the resident compiler runs: tscWatchLatency's. */
+const WATCH_PROJECT = "tsconfig.watch.json";
 
 function writeLibProject(dir: string): void {
   const project = {
@@ -156,17 +158,29 @@ export async function tscLibByHand(m: Mono, dir: string, n: number): Promise<Sta
 }
 
 /**
- * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, from the
- * one-line change to its "Found N errors" line, or undefined when it did not notice the change within `waitMs` (7.0.2
- * watches no directory within two levels of `/`: a project at /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints
- * "no watchable ancestor"; the bench's projects are deeper). `n` changes, each given `waitMs`, each made SETTLE_MS
- * after the last build ended.
+ * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, run as the
+ * worker's resident compiler runs it (src/tsc/resident.ts: no `.tsbuildinfo`, `--listEmittedFiles`), from the
+ * one-line change to its "Found N errors" line (looked for every millisecond, as the worker does), or undefined when
+ * it did not notice the change within `waitMs` (7.0.2 watches no directory within two levels of `/`: a project at
+ * /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints "no watchable ancestor"; the bench's projects are deeper). `n`
+ * changes, each given `waitMs`, each made SETTLE_MS after the last build ended.
  */
 export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: number): Promise<number[] | undefined> {
   writeLibProject(dir);
+  const project = { extends: `./${LIB_PROJECT}`, compilerOptions: { incremental: false, tsBuildInfoFile: null } };
+  writeFileSync(join(dir, WATCH_PROJECT), JSON.stringify(project, null, 2) + "\n");
   const child = spawn(
     TSC7,
-    ["-p", LIB_PROJECT, "--watch", "--singleThreaded", "--preserveWatchOutput", "--pretty", "false"],
+    [
+      "-p",
+      WATCH_PROJECT,
+      "--watch",
+      "--singleThreaded",
+      "--preserveWatchOutput",
+      "--pretty",
+      "false",
+      "--listEmittedFiles",
+    ],
     {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
@@ -179,7 +193,7 @@ export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: n
   child.stderr.resume();
   const ended = (from: number) => said.slice(from).match(/Found \d+ errors?\. Watching for file changes/);
   const until = async (from: number, ms: number) => {
-    for (const t = performance.now(); performance.now() - t < ms; await sleep(5)) if (ended(from)) return true;
+    for (const t = performance.now(); performance.now() - t < ms; await sleep(1)) if (ended(from)) return true;
     return false;
   };
   try {
