@@ -129,7 +129,7 @@ export async function tsc7AndRun(m: Mono, dir: string): Promise<{ ms: number; pa
 
 /** The library's own project in the TypeScript 7 peer: //util and //lib, as //lib's TsCompile sees them. */
 const LIB_PROJECT = "tsconfig.lib.json";
-/** The same project without `incremental` (no `.tsbuildinfo`), as the resident compiler runs: tscWatchLatency's. */
+/** The same project without `incremental` (no `.tsbuildinfo`): tscWatchLatency's. */
 const WATCH_PROJECT = "tsconfig.watch.json";
 
 function writeLibProject(dir: string): void {
@@ -158,9 +158,10 @@ export async function tscLibByHand(m: Mono, dir: string, n: number): Promise<Sta
 }
 
 /**
- * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, run as the
- * worker's resident compiler runs it (src/tsc/resident.ts: no `.tsbuildinfo`, `--listEmittedFiles`), from the
- * one-line change to its "Found N errors" line (looked for every millisecond, as the worker does), or undefined when
+ * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, without a
+ * `.tsbuildinfo` (its fastest rebuild; the worker's resident compiler keeps one to be followed by, src/tsc/resident.ts)
+ * and listing the files it writes (`--listEmittedFiles`), from the one-line change to its "Found N errors" line
+ * (looked for every millisecond, as the worker does), or undefined when
  * it did not notice the change within `waitMs` (7.0.2 watches no directory within two levels of `/`: a project at
  * /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints "no watchable ancestor"; the bench's projects are deeper). `n`
  * changes, each given `waitMs`, each made SETTLE_MS after the last build ended.

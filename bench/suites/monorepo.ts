@@ -480,7 +480,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
           row({
             id: "P10",
             key: "P10-tscompile-ts7-watch",
-            what: "informational: the floor under a resident TypeScript 7 TsCompile — TypeScript 7.0.2's own `tsc --watch` recompiling the peer's project after the same one-line change, as the resident compiler runs it (no `.tsbuildinfo`; no Bazel, no worker), vs 5.9's TsCompile of //lib in its worker",
+            what: "informational: the floor under a resident TypeScript 7 TsCompile — TypeScript 7.0.2's own `tsc --watch` recompiling the peer's project after the same one-line change, without a `.tsbuildinfo` (its fastest rebuild; no Bazel, no worker), vs 5.9's TsCompile of //lib in its worker",
             ours: fmtMs(watched),
             peer: fmtMs(tsc.ts59),
             ratio: watched.median / tsc.ts59.median,

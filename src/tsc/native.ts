@@ -284,8 +284,7 @@ export async function compileNativeResident(
             {
               native,
               project: relative(p.here, p.project),
-              args: p.tscArgs.slice(2),
-              incremental: p.incremental,
+              args: [...p.tscArgs.slice(2), ...p.incremental],
               cwd: p.cwd,
               name: p.inTree.name,
               env: p.inTree.options.env ?? process.env,

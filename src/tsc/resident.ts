@@ -4,14 +4,10 @@
  * memory, where a one-shot `tsc --incremental` parses everything again on each request. TypeScript 7.0 has no compiler
  * API to hold a program with; its watch mode is the compiler's own way to keep one, driven here by the tree's files.
  *
- * - The process: `tsc -p WATCH_CONFIG --watch --preserveWatchOutput --listEmittedFiles` with the one-shot compile's
- *   other arguments (`--outDir`, `--singleThreaded`) but its `--incremental` state: the program stays in memory, and a
- *   `.tsbuildinfo` written after every build costs a fifth of a small change's rebuild (~12 of ~50 ms for a 30-module
- *   library with `@types/node`, by hand with TypeScript 7.0.2). Where the effective configuration (`--showConfig`,
- *   once per process) says `noEmitOnError`, a build with errors writes nothing, so the process keeps the `.tsbuildinfo`
- *   (the target's `--incremental` state) to be followed by. WATCH_CONFIG (beside the target's config) extends it and
- *   adds the sentinel to its files, nothing else. It is started under `sh`, which writes tsc's output to a log in the
- *   target's state (watch-log.ts reads it by offset and parses its builds: each one's first line,
+ * - The process: `tsc -p WATCH_CONFIG --watch --preserveWatchOutput` with the one-shot compile's other arguments (the
+ *   target's `--incremental` state, `--outDir`, `--singleThreaded`). WATCH_CONFIG (beside the target's config)
+ *   extends it and adds the sentinel to its files, nothing else. It is started under `sh`, which writes tsc's output
+ *   to a log in the target's state (watch-log.ts reads it by offset and parses its builds: each one's first line,
  *   written before it reads any source, its diagnostics, exactly what one-shot prints, and its error count) and holds
  *   the worker's stdin: when that closes (the worker exits or is killed), sh kills tsc.
  * - The first request's answer is the process's first build (it starts after the tree holds the request's inputs).
@@ -20,23 +16,21 @@
  *   `"TOKEN";` in a directory of its own in the tree, a root file of no consequence; tsc's watcher watches the
  *   directories of what it read, not the tree's root) written with a new token, and the process continued: a build
  *   whose first line lies past the log's end at the stop began after all of it, and reads every file it uses after
- *   (a build under way at the stop is passed over; the changes' events, queued meanwhile, start the next). It must
- *   have read the sentinel's new token: it lists the sentinel's output among the files it wrote (tsc emits a file
- *   whose text changed, and every request's token is new), or, followed by its `.tsbuildinfo` (read as its last line
- *   arrives; every build writes it, with errors too), that file gives the sentinel a new version (tsc's hash of its
- *   text), and a build whose file cannot be told from a later build's (that one had begun) is passed over. A build
- *   reads a file again when its event or a new modification time says so: native.ts copies a program file whose
- *   digest changed into the tree, with a modification time of its own.
+ *   (a build under way at the stop is passed over; the changes' events, queued meanwhile, start the next). Its
+ *   `.tsbuildinfo`, read as its last line arrives (every build writes it, with errors too), must give the sentinel a
+ *   new version (tsc's hash of its text); a build whose file cannot be told from a later build's (that one had begun)
+ *   is passed over. A build reads a file again when its event or a new modification time says so: native.ts copies a
+ *   program file whose digest changed into the tree, with a modification time of its own.
  * - A process that exited, could not be stopped, or gave no answer within its bound (10 times its first build, at
  *   least 20 s; `PIPELINE_TSC_RESIDENT_BOUND_MS` sets it, for tests), is stopped for good and the request compiled
  *   one-shot (`undefined`), as is an answer with a configuration error (after one tsc's watch mode builds no more); a
- *   target whose first build did not read the sentinel (a configuration this cannot follow) is compiled one-shot from
- *   then on. A request that changes anything but program files' contents (paths, package.json, configs) stops
+ *   target whose `.tsbuildinfo` does not list the sentinel (a configuration this cannot follow) is compiled one-shot
+ *   from then on. A request that changes anything but program files' contents (paths, package.json, configs) stops
  *   the target's process: the next request starts a new one. Only where /proc tells a stopped process (Linux).
  * - At most MAX_RESIDENTS processes (`PIPELINE_TSC_RESIDENTS`, default 4, 0: none), the least recently used stopped
  *   first; each holds its target's program (140-230 MB resident for a 30-module library with `@types/node`).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { type Build, WatchLog } from "./watch-log";
@@ -65,10 +59,8 @@ export interface ResidentSpec {
   native: string;
   /** The target's generated config, in the tree. */
   project: string;
-  /** tsc's arguments besides `-p` (`--outDir`, `--singleThreaded`, `--pretty false`). */
+  /** tsc's arguments besides `-p` (`--outDir`, `--incremental` state, `--singleThreaded`, `--pretty false`). */
   args: string[];
-  /** The target's `--incremental` state arguments (`--tsBuildInfoFile` naming `buildInfo`), for `noEmitOnError`. */
-  incremental: string[];
   /** The tree (its real path), the name tsc is given for it, and the spawn's environment. */
   cwd: string;
   name: string;
@@ -90,8 +82,6 @@ class Resident {
   exited = "";
   firstBuildMs = 0;
   private token = 0;
-  /** Whether builds are followed by the `.tsbuildinfo` (`noEmitOnError`), else by the files they list as written. */
-  private readonly followsBuildInfo: boolean;
 
   constructor(readonly spec: ResidentSpec) {
     const sentinel = join(spec.cwd, SENTINEL);
@@ -106,14 +96,12 @@ class Resident {
     const project = join(spec.name, dirname(spec.project), WATCH_CONFIG);
     mkdirSync(spec.state, { recursive: true });
     const log = join(spec.state, "watch.log");
+    this.log = new WatchLog(log, () => sentinelVersion(spec.buildInfo));
     const env = { ...spec.env };
     delete env.TS_WATCH_DEBUG;
-    this.followsBuildInfo = noEmitOnError(spec, project, env);
-    this.log = new WatchLog(log, this.followsBuildInfo ? () => sentinelVersion(spec.buildInfo) : undefined);
-    const args = [...spec.args, ...(this.followsBuildInfo ? spec.incremental : ["--listEmittedFiles"])];
     this.child = spawn(
       "/bin/sh",
-      ["-c", GUARD, "sh", log, spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...args],
+      ["-c", GUARD, "sh", log, spec.native, "-p", project, "--watch", "--preserveWatchOutput", ...spec.args],
       { cwd: spec.cwd, env, stdio: ["pipe", "ignore", "pipe"] },
     );
     this.child.stderr?.setEncoding("utf8");
@@ -160,21 +148,12 @@ class Resident {
     }
   }
 
-  /** The first build, and whether it read the sentinel (else the process cannot be followed). */
+  /** The first build, and whether its `.tsbuildinfo` lists the sentinel (else the process cannot be followed). */
   async first(): Promise<{ build: Build | undefined; sentinel: boolean }> {
     const started = Date.now();
     const build = await this.nextBuild(FIRST_BUILD_MS);
     this.firstBuildMs = Date.now() - started;
-    return { build, sentinel: build !== undefined && this.readSentinel(build, undefined) };
-  }
-
-  /**
-   * Whether `build` read a sentinel other than the one of version `before`: it wrote the sentinel's output, or its
-   * `.tsbuildinfo` gives the sentinel another version.
-   */
-  private readSentinel(build: Build, before: string | undefined): boolean {
-    if (!this.followsBuildInfo) return build.emitted.some(isSentinelOutput);
-    return build.sentinel !== undefined && build.sentinel !== before;
+    return { build, sentinel: build?.sentinel !== undefined };
   }
 
   /** Stops the process (SIGSTOP) before the request changes its tree; false when it cannot be (it is then dropped). */
@@ -211,7 +190,7 @@ class Resident {
     // Everything tsc wrote before it was stopped is parsed; a build whose first line starts here or later began after.
     const from = this.log.boundary;
     this.builds.length = 0;
-    const before = this.followsBuildInfo ? sentinelVersion(this.spec.buildInfo) : undefined;
+    const before = sentinelVersion(this.spec.buildInfo);
     const tmp = join(this.spec.cwd, `${SENTINEL}.tmp`);
     writeFileSync(tmp, `"${++this.token}";\n`);
     renameSync(tmp, join(this.spec.cwd, SENTINEL));
@@ -220,7 +199,7 @@ class Resident {
     do {
       build = await this.nextBuild(bound);
       if (!build) return undefined;
-    } while (build.start < from || !this.readSentinel(build, before));
+    } while (build.start < from || build.sentinel === undefined || build.sentinel === before);
     return build;
   }
 
@@ -261,32 +240,6 @@ function processState(pid: number): string | undefined {
 
 /** The bound of a first build (one-shot compiles have none): only a compiler that hangs meets it. */
 const FIRST_BUILD_MS = 15 * 60_000;
-
-/** Whether a file tsc wrote is the sentinel's output (its JavaScript or declarations), in any directory. */
-function isSentinelOutput(file: string): boolean {
-  const name = `/${dirname(SENTINEL)}/${basename(SENTINEL, ".ts")}.`;
-  return file.replaceAll("\\", "/").includes(name);
-}
-
-/**
- * Whether the target's effective configuration (tsc's `--showConfig` of the watch config, as the process will read
- * it) says `noEmitOnError`; false when tsc cannot say (the first build reports the configuration's errors).
- */
-function noEmitOnError(spec: ResidentSpec, project: string, env: NodeJS.ProcessEnv): boolean {
-  const shown = spawnSync(spec.native, ["-p", project, ...spec.args, "--showConfig"], {
-    cwd: spec.cwd,
-    env,
-    encoding: "utf8",
-    maxBuffer: 64 * 2 ** 20,
-  });
-  try {
-    const config: unknown = JSON.parse(shown.stdout);
-    const options = config && typeof config === "object" && "compilerOptions" in config ? config.compilerOptions : {};
-    return !!options && typeof options === "object" && "noEmitOnError" in options && options.noEmitOnError === true;
-  } catch {
-    return false;
-  }
-}
 
 /** The sentinel's version (tsc's hash of its text) in the `.tsbuildinfo` at `file`, if it lists it. */
 function sentinelVersion(file: string): string | undefined {

@@ -3,27 +3,24 @@
  * moment, as a pipe's output is not. Each build tsc runs starts with its line `... - Starting compilation in watch
  * mode...` or `... - File change detected...` (written before the build reads any source) and ends with `... - Found
  * N errors. Watching for file changes.` (`--pretty false`); the lines between are its diagnostics, exactly what
- * one-shot prints, and, under `--listEmittedFiles`, a `TSFILE: PATH` line for each file it wrote (kept apart: one-shot
- * prints none).
+ * one-shot prints.
  */
 import { closeSync, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 
 const BUILD_START =
   /^.+ - (?:Starting compilation in watch mode|File change detected\. Starting incremental compilation)\.\.\.$/;
 const BUILD_END = /^.+ - Found (\d+) errors?\b.*Watching for file changes\.$/;
-const EMITTED = "TSFILE: ";
 
 /**
- * One build's diagnostics (tsc's lines), its error count, where its first line starts in the log, the sentinel's
+ * One build's diagnostics (tsc's lines), its error count, where its first line starts in the log, and the sentinel's
  * version its `.tsbuildinfo` recorded, read as its last line was parsed (undefined when another build had written
- * its first line by then: the file may be that one's), and the files it said it wrote (`--listEmittedFiles`).
+ * its first line by then: the file may be that one's).
  */
 export interface Build {
   lines: string[];
   errors: number;
   start: number;
   sentinel: string | undefined;
-  emitted: string[];
 }
 
 export class WatchLog {
@@ -32,13 +29,12 @@ export class WatchLog {
   private offset = 0;
   private partial = Buffer.alloc(0);
   private current: string[] = [];
-  private emitted: string[] = [];
   private currentStart = 0;
 
-  /** An empty log at `file`; `version` reads the sentinel's version from the `.tsbuildinfo` (when tsc writes one). */
+  /** An empty log at `file`; `version` reads the sentinel's version from the `.tsbuildinfo`. */
   constructor(
     file: string,
-    private readonly version: (() => string | undefined) | undefined,
+    private readonly version: () => string | undefined,
   ) {
     writeFileSync(file, "");
     this.fd = openSync(file, "r");
@@ -64,23 +60,19 @@ export class WatchLog {
       const line = text.subarray(from, nl).toString("utf8");
       const end = BUILD_END.exec(line);
       if (end) {
-        const start = this.currentStart;
-        ended = { lines: this.current, errors: Number(end[1]), start, sentinel: undefined, emitted: this.emitted };
+        ended = { lines: this.current, errors: Number(end[1]), start: this.currentStart, sentinel: undefined };
         builds.push(ended);
         this.current = [];
-        this.emitted = [];
       } else if (BUILD_START.test(line)) {
         ended = undefined;
         this.current = [];
-        this.emitted = [];
         this.currentStart = at;
-      } else if (line.startsWith(EMITTED)) this.emitted.push(line.slice(EMITTED.length));
-      else if (line.trim()) this.current.push(line);
+      } else if (line.trim()) this.current.push(line);
       at += nl + 1 - from;
       from = nl + 1;
     }
     this.partial = Buffer.from(text.subarray(from));
-    if (ended && this.version) {
+    if (ended) {
       const version = this.version();
       // A later build writes its first line before it reads or writes anything: none written since, the file was this
       // build's when it was read.
