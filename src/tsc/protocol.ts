@@ -68,24 +68,30 @@ function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
-/** One field of a message: a varint's value, or a length-delimited field's bytes. */
-type Field = { field: number; value: number } | { field: number; bytes: Buffer };
-
-/** The fields of a message (fixed-width ones skipped: no field the protocol reads has one). */
-function* fields(buf: Buffer): Generator<Field> {
-  let pos = 0;
-  while (pos < buf.length) {
+/**
+ * Calls `onField` for each field of the message in `buf` from `start` to `end`: a varint field's value (`from` -1), or
+ * a length-delimited field's bytes, `buf[from, to)`. Fixed-width fields are skipped (the protocol reads none). No
+ * object per field: a request names every input (thousands), each a message of its own.
+ */
+function eachField(
+  buf: Buffer,
+  start: number,
+  end: number,
+  onField: (field: number, value: number, from: number, to: number) => void,
+): void {
+  let pos = start;
+  while (pos < end) {
     const [tag, p1] = readVarint(buf, pos);
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (wire === 0) {
       const [value, p2] = readVarint(buf, p1);
       pos = p2;
-      yield { field, value };
+      onField(field, value, -1, -1);
     } else if (wire === 2) {
       const [len, p2] = readVarint(buf, p1);
       pos = p2 + len;
-      yield { field, bytes: buf.subarray(p2, p2 + len) };
+      onField(field, len, p2, Math.min(pos, end));
     } else if (wire === 1) pos = p1 + 8;
     else if (wire === 5) pos = p1 + 4;
     else throw new Error(`unsupported wire type ${wire}`);
@@ -94,22 +100,25 @@ function* fields(buf: Buffer): Generator<Field> {
 
 export function decodeRequest(buf: Buffer): WorkRequest {
   const r: WorkRequest = { args: [], inputs: new Map(), requestId: 0, cancel: false, sandboxDir: "" };
-  for (const f of fields(buf)) {
-    if ("bytes" in f) {
-      if (f.field === 1) r.args.push(f.bytes.toString("utf8"));
-      else if (f.field === 2) {
-        let p = "";
-        let digest = "";
-        for (const g of fields(f.bytes)) {
-          if (!("bytes" in g)) continue;
-          if (g.field === 1) p = g.bytes.toString("utf8");
-          else if (g.field === 2) digest = g.bytes.toString("hex");
-        }
-        r.inputs.set(p, digest);
-      } else if (f.field === 6) r.sandboxDir = f.bytes.toString("utf8");
-    } else if (f.field === 3) r.requestId = f.value;
-    else if (f.field === 4) r.cancel = f.value !== 0;
-  }
+  let path = "";
+  let digest = "";
+  const inputField = (field: number, _len: number, from: number, to: number) => {
+    if (from < 0) return;
+    if (field === 1) path = buf.toString("utf8", from, to);
+    else if (field === 2) digest = buf.toString("hex", from, to);
+  };
+  eachField(buf, 0, buf.length, (field, value, from, to) => {
+    if (from < 0) {
+      if (field === 3) r.requestId = value;
+      else if (field === 4) r.cancel = value !== 0;
+    } else if (field === 1) r.args.push(buf.toString("utf8", from, to));
+    else if (field === 2) {
+      path = "";
+      digest = "";
+      eachField(buf, from, to, inputField);
+      r.inputs.set(path, digest);
+    } else if (field === 6) r.sandboxDir = buf.toString("utf8", from, to);
+  });
   return r;
 }
 

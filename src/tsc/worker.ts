@@ -84,7 +84,8 @@ import { stopAllResidents } from "./resident";
 async function runWorker(): Promise<void> {
   await serveWorker("tsc_worker", async (req) => {
     const base = req.sandboxDir ? resolve(req.sandboxDir) : process.cwd();
-    const inputs = new Map([...req.inputs].map(([p, d]) => [absolute(base, p), d]));
+    const inputs = new Map<string, string>();
+    for (const [p, d] of req.inputs) inputs.set(absolute(base, p), d);
     // Bazel expands the flag file into the request itself (its lines may start with "@", as labels do).
     const result = await compileRequest(req.args, req.inputs.size ? inputs : undefined);
     evict();
