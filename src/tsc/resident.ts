@@ -31,7 +31,7 @@
  *   first; each holds its target's program (140-230 MB resident for a 30-module library with `@types/node`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { type Build, WatchLog } from "./watch-log";
 
@@ -127,17 +127,19 @@ class Resident {
   }
 
   /**
-   * The next build that ends, or undefined when the process exited or `ms` passed. The log is looked at every
-   * millisecond for 200 ms (a build of a small change takes ~40 ms; a poll is one fstat), then every 5 ms.
+   * The next build that ends, or undefined when the process exited or the time `until` (ms since the epoch) passed.
+   * The log is looked at every millisecond for 200 ms (a build of a small change takes ~40 ms; a poll is one fstat),
+   * then every 5 ms. A build found after `until` is no answer: a busy event loop looks late, and the bound is the
+   * compiler's, not the loop's.
    */
-  private async nextBuild(ms: number): Promise<Build | undefined> {
+  private async nextBuild(until: number): Promise<Build | undefined> {
     const since = Date.now();
-    const until = since + ms;
     for (;;) {
+      const late = Date.now() > until;
       this.poll();
-      if (this.builds.length) return this.builds.shift();
+      if (this.builds.length && !late) return this.builds.shift();
       const left = until - Date.now();
-      if (this.exited || left <= 0) return undefined;
+      if (this.exited || late || left <= 0) return undefined;
       await new Promise<void>((done) => {
         const timer = setTimeout(done, Math.min(left, Date.now() - since < 200 ? 1 : 5));
         this.wake = () => {
@@ -151,7 +153,7 @@ class Resident {
   /** The first build, and whether its `.tsbuildinfo` lists the sentinel (else the process cannot be followed). */
   async first(): Promise<{ build: Build | undefined; sentinel: boolean }> {
     const started = Date.now();
-    const build = await this.nextBuild(FIRST_BUILD_MS);
+    const build = await this.nextBuild(started + FIRST_BUILD_MS);
     this.firstBuildMs = Date.now() - started;
     return { build, sentinel: build?.sentinel !== undefined };
   }
@@ -166,7 +168,7 @@ class Resident {
     }
     this.paused = true;
     for (let i = 0; i < 400; i++) {
-      if (processState(this.pid) === "T" || processState(this.pid) === "t") return true;
+      if (allStopped(this.pid)) return true;
       await new Promise((r) => setTimeout(r, 1));
     }
     return false;
@@ -194,10 +196,13 @@ class Resident {
     const tmp = join(this.spec.cwd, `${SENTINEL}.tmp`);
     writeFileSync(tmp, `"${++this.token}";\n`);
     renameSync(tmp, join(this.spec.cwd, SENTINEL));
+    // One bound for the answer, from before the process continues (this one may be slow to look after it), however
+    // many builds are passed over on the way.
+    const until = Date.now() + bound;
     this.resume();
     let build: Build | undefined;
     do {
-      build = await this.nextBuild(bound);
+      build = await this.nextBuild(until);
       if (!build) return undefined;
     } while (build.start < from || build.sentinel === undefined || build.sentinel === before);
     return build;
@@ -228,14 +233,32 @@ class Resident {
 /** The log a compiler may write before the next request starts a new one (its program parsed again). */
 const LOG_LIMIT = 64 * 2 ** 20;
 
-/** A process's state letter in /proc (`T`: stopped), or undefined. */
-function processState(pid: number): string | undefined {
+/** A task's state letter in /proc (`T`: stopped, `t`: stopped while traced), or undefined. */
+function taskState(stat: string): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    const text = readFileSync(stat, "utf8");
+    return text.slice(text.lastIndexOf(")") + 2, text.lastIndexOf(")") + 3);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether every thread of process `pid` is stopped. A stop reaches each thread of a process on its own (the kernel
+ * stops each on its way out of the kernel): the first, which `/proc/PID/stat` shows, may be stopped while another (tsc
+ * builds on other threads than its first) still runs. A thread that exited meanwhile (gone from `task/`) runs no more.
+ */
+function allStopped(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tasks.every((t) => {
+    const state = taskState(`/proc/${pid}/task/${t}/stat`);
+    return state === undefined || state === "T" || state === "t";
+  });
 }
 
 /** The bound of a first build (one-shot compiles have none): only a compiler that hangs meets it. */
