@@ -161,10 +161,10 @@ export async function tscLibByHand(m: Mono, dir: string, n: number): Promise<Sta
  * What a resident compiler could give (#75 item 1): TypeScript 7's own `tsc --watch` on the same project, without a
  * `.tsbuildinfo` (its fastest rebuild; the worker's resident compiler keeps one to be followed by, src/tsc/resident.ts)
  * and listing the files it writes (`--listEmittedFiles`), from the one-line change to its "Found N errors" line
- * (looked for every millisecond, as the worker does), or undefined when
- * it did not notice the change within `waitMs` (7.0.2 watches no directory within two levels of `/`: a project at
- * /tmp/x never recompiles, and TS_WATCH_DEBUG=1 prints "no watchable ancestor"; the bench's projects are deeper). `n`
- * changes, each given `waitMs`, each made SETTLE_MS after the last build ended.
+ * (looked for every millisecond, as the worker does), or undefined when it did not notice the change within `waitMs`
+ * (7.0.2 watches no directory within two levels of `/`: a project at /tmp/x never recompiles, and TS_WATCH_DEBUG=1
+ * prints "no watchable ancestor"; the bench's projects are deeper). `n` changes, each given `waitMs`, each made
+ * SETTLE_MS after the last build ended.
  */
 export async function tscWatchLatency(m: Mono, dir: string, n: number, waitMs: number): Promise<number[] | undefined> {
   writeLibProject(dir);

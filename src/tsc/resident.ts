@@ -139,7 +139,7 @@ class Resident {
       this.poll();
       if (this.builds.length && !late) return this.builds.shift();
       const left = until - Date.now();
-      if (this.exited || late || left <= 0) return undefined;
+      if (this.exited || left <= 0) return undefined;
       await new Promise<void>((done) => {
         const timer = setTimeout(done, Math.min(left, Date.now() - since < 200 ? 1 : 5));
         this.wake = () => {
@@ -233,7 +233,10 @@ class Resident {
 /** The log a compiler may write before the next request starts a new one (its program parsed again). */
 const LOG_LIMIT = 64 * 2 ** 20;
 
-/** A task's state letter in /proc (`T`: stopped, `t`: stopped while traced), or undefined. */
+/**
+ * A thread's state letter from its /proc stat file (`T`: stopped, `t`: stopped while traced), or undefined. The
+ * tsc bundles are built from src/tsc alone (BUILD.bazel's _TSC_SRCS), so not src/process/owner.ts's procStat.
+ */
 function taskState(stat: string): string | undefined {
   try {
     const text = readFileSync(stat, "utf8");

@@ -3,8 +3,9 @@
  * kept between them, and each answer (exit code, diagnostics, compiled bytes) equals a one-shot compile's in a
  * directory holding only the request's files, over edits that keep the program's files (contents, type errors, a
  * change every module depends on; `noEmitOnError`, as the rules' generated config says) and ones that do not (a module
- * added); a compiler that died or gave no answer within its bound is replaced and the request still answered; no compiler outlives its worker; a configuration it cannot follow (a rootDir
- * leaving out its sentinel) is compiled one-shot. The real worker bundle and TypeScript 7.0.2's native tsc.
+ * added); a compiler that died or gave no answer within its bound is replaced and the request still answered; no
+ * compiler outlives its worker; a configuration it cannot follow (a rootDir leaving out its sentinel) is compiled
+ * one-shot. The real worker bundle and TypeScript 7.0.2's native tsc.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
