@@ -5,7 +5,7 @@
  * as the preload is (esbuild), and without it (the failure users saw: `Cannot find module 'b'`).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -150,6 +150,27 @@ describe("the hooks thread starts only for an app tree with rules_js packages", 
     const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: other });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("Cannot find package 'f'");
+    // require is not hooked either: `Module._findPath` is Node's own after the preload (its lookups cost a launch).
+    write(join(other, "node_modules/.store/g@1/node_modules/g/index.js"), 'exports.where = require("f").where;\n');
+    symlinkSync("../../f@1/node_modules/f", join(other, "node_modules/.store/g@1/node_modules/f"));
+    symlinkSync(".store/g@1/node_modules/g", join(other, "node_modules/g"));
+    write(join(other, "main.js"), 'console.log(require("g").where);\n');
+    const cjs = spawnSync(
+      process.execPath,
+      ["--preserve-symlinks", "--preserve-symlinks-main", "--require", hook, join(other, "main.js")],
+      { encoding: "utf8", cwd: other },
+    );
+    expect(cjs.status).not.toBe(0);
+    expect(cjs.stderr).toContain("Cannot find module 'f'");
+    // The same tree with a rules_js store beside it (empty): require follows the links.
+    mkdirSync(join(other, "node_modules/.aspect_rules_js"));
+    const hooked = spawnSync(
+      process.execPath,
+      ["--preserve-symlinks", "--preserve-symlinks-main", "--require", hook, join(other, "main.js")],
+      { encoding: "utf8", cwd: other },
+    );
+    expect(hooked.stderr).toBe("");
+    expect(hooked.stdout.trim()).toBe(join(other, "node_modules/.store/f@1/node_modules/f/index.js"));
   });
 });
 
@@ -171,6 +192,35 @@ describe("followPackageLinks", () => {
     );
     expect(followPackageLinks(join(nm, "c/index.js"))).toBe(join(nm, "c/index.js"));
     expect(followPackageLinks(join(root, "main.js"))).toBe(join(root, "main.js"));
+  });
+
+  test("a shared cache answers as a fresh one in any order; a component is looked up once for every path under it", () => {
+    const paths = [
+      join(nm, "a/index.js"),
+      join(nm, "a/package.json"),
+      join(nm, ".aspect_rules_js/a@1/node_modules/b/index.js"),
+      join(nm, ".aspect_rules_js/b@1/node_modules/a/index.js"),
+      join(nm, "c/index.js"),
+      join(nm, "e/index.js"),
+      join(nm, "missing/index.js"),
+      join(root, "main.js"),
+    ];
+    const fresh = paths.map((p) => followPackageLinks(p));
+    for (const order of [paths, [...paths].reverse()]) {
+      const cache = new Map<string, string>();
+      const answers = new Map(order.map((p) => [p, followPackageLinks(p, cache)]));
+      expect(paths.map((p) => answers.get(p))).toEqual(fresh);
+    }
+    // Looked up once: a directory made a link afterwards is still taken for the directory it was, by that cache only.
+    const later = join(tmp, "later", "node_modules");
+    write(join(later, "x/one.js"), "");
+    write(join(later, "x/two.js"), "");
+    const cache = new Map<string, string>();
+    expect(followPackageLinks(join(later, "x/one.js"), cache)).toBe(join(later, "x/one.js"));
+    renameSync(join(later, "x"), join(later, "x-real"));
+    symlinkSync("x-real", join(later, "x"));
+    expect(followPackageLinks(join(later, "x/two.js"), cache)).toBe(join(later, "x/two.js"));
+    expect(followPackageLinks(join(later, "x/two.js"))).toBe(join(later, "x-real/two.js"));
   });
 
   test("a missing component or a loop of relative links leaves the path as it was", () => {

@@ -17,7 +17,7 @@
  * are, so a path stays inside the runfiles tree and the app's own files keep their runfiles paths. Every module of a
  * rules_js package then has one path: its store path, from which its dependencies resolve as pnpm's layout intends.
  * Image layers need none of this: Node runs there without `--preserve-symlinks`, and the layer keeps rules_js's links as
- * symlinks (bazel/private/common/app_layout.bzl).
+ * symlinks (bazel/private/common/app_layout.bzl). An app tree without rules_js packages gets neither hook (rulesJsTree).
  *
  * ES modules: `import` (and `import()`, from a CommonJS module too) does not go through `Module._findPath`, so the
  * same rule comes from a resolve hook (`module.register`, installEsmPackageLinkResolution). Node 20 runs hooks on a
@@ -36,7 +36,9 @@ const MAX_LINKS = 64;
 /**
  * `path` with the relative symlinks among its components after the first `node_modules` resolved (lexically, one by
  * one, as the kernel would); absolute symlinks and everything before `node_modules` are kept. Returns `path` itself when
- * nothing was a relative link, a component is missing, or links loop.
+ * nothing was a relative link, a component is missing, or links loop. `cache` keeps the answers for paths and, under
+ * keys starting with NUL (no path has one), what each component looked up is (its link's target, "" for none): the
+ * modules of a package share their directories, so a module costs one lookup of its own.
  */
 export function followPackageLinks(path: string, cache: Map<string, string> = new Map()): string {
   const start = path.indexOf(`${sep}node_modules${sep}`);
@@ -55,14 +57,17 @@ export function followPackageLinks(path: string, cache: Map<string, string> = ne
       continue;
     }
     const next = join(done, part);
-    let target: string | undefined;
-    try {
-      if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
-    } catch {
-      cache.set(path, path);
-      return path;
+    let target = cache.get(`\0${next}`);
+    if (target === undefined) {
+      try {
+        target = lstatSync(next).isSymbolicLink() ? readlinkSync(next) : "";
+      } catch {
+        cache.set(path, path);
+        return path;
+      }
+      cache.set(`\0${next}`, target);
     }
-    if (target === undefined || isAbsolute(target)) {
+    if (target === "" || isAbsolute(target)) {
       done = next;
       continue;
     }
@@ -83,10 +88,15 @@ type FindPath = (request: string, paths: readonly string[], isMain: boolean) => 
 /**
  * Makes `require` resolve rules_js's package links as described above, for the rest of the process, by wrapping
  * `Module._findPath` (every CommonJS resolution goes through it). Does nothing when Node does not preserve symlinks
- * (its own realpath then does the same) or has no `Module._findPath` (a future Node: resolution stays as it is).
+ * (its own realpath then does the same), the app tree (`appRoot`, where the launchers start Node) holds no rules_js
+ * packages (rulesJsTree: nothing to follow, and looking costs a launch of ~250 modules ~17 ms here), or Node has no
+ * `Module._findPath` (a future Node: resolution stays as it is).
  */
-export function installPackageLinkResolution(execArgv: readonly string[] = process.execArgv): void {
-  if (!execArgv.includes("--preserve-symlinks")) return;
+export function installPackageLinkResolution(
+  execArgv: readonly string[] = process.execArgv,
+  appRoot: string = process.cwd(),
+): void {
+  if (!execArgv.includes("--preserve-symlinks") || !rulesJsTree(appRoot)) return;
   const original: unknown = Reflect.get(Module, "_findPath");
   if (typeof original !== "function") return;
   const cache = new Map<string, string>();
@@ -128,6 +138,15 @@ export async function resolve(specifier, context, next) {
 export const RULES_JS_STORE = ".aspect_rules_js";
 
 /**
+ * Whether the app tree at `appRoot` holds rules_js packages (`node_modules/.aspect_rules_js`): an app on
+ * `npm_dependencies` packages only has no relative links to follow (its runfiles are absolute links, and
+ * `node_modules/.bin`'s relative ones are not module paths).
+ */
+function rulesJsTree(appRoot: string): boolean {
+  return existsSync(join(appRoot, "node_modules", RULES_JS_STORE));
+}
+
+/**
  * Makes `import` follow rules_js's package links as `require` does (installPackageLinkResolution), when Node preserves
  * symlinks and the app tree
  * (`appRoot`, where the launchers start Node) holds rules_js packages (`node_modules/.aspect_rules_js`: an app on
@@ -142,7 +161,7 @@ export function installEsmPackageLinkResolution(
 ): void {
   if (!execArgv.includes("--preserve-symlinks")) return;
   // No rules_js packages in the app tree (the launchers start Node in it): no link to follow, no hooks thread to pay.
-  if (!existsSync(join(appRoot, "node_modules", RULES_JS_STORE))) return;
+  if (!rulesJsTree(appRoot)) return;
   // Loaded here, not at the top: loading node:worker_threads costs every launch ~2 ms, a CommonJS one included.
   const threads: typeof import("node:worker_threads") = require("node:worker_threads");
   if (!threads.isMainThread) return;
