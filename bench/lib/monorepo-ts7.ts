@@ -8,7 +8,7 @@
  * on a copy of the plain npm project.
  */
 import { spawn } from "node:child_process";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAquery, summarizeProfile } from "./bazel-actions";
 import { bazelOk } from "./bazel";
@@ -80,34 +80,85 @@ export function peerTs7(m: Mono, from: string): Promise<string> {
 const SETTLE_MS = 600;
 
 /**
+ * The worker's own account of its answers (src/tsc/protocol.ts, `--timings`): a worker started with the flag writes a
+ * line per answer to its log in the output base (Bazel 4.2.3's profile has no event for a worker's answer).
+ */
+const TIMINGS = "--worker_extra_flag=TsCompile=--timings";
+
+/** The milliseconds of each answer the TsCompile workers of `ws` logged for `target`, oldest first (per worker log). */
+async function answersFor(ws: string, target: string): Promise<number[]> {
+  const dir = join((await bazelOk(ws, ["info", "output_base"])).stdout.trim(), "bazel-workers");
+  const out: number[] = [];
+  const line = /^tsc_worker: answered request \d+ \((.*)\) in ([\d.]+) ms$/gm;
+  for (const f of readdirSync(dir)
+    .filter((n) => n.includes("TsCompile") && n.endsWith(".log"))
+    .sort()) {
+    for (const m of readFileSync(join(dir, f), "utf8").matchAll(line)) if (m[1] === target) out.push(Number(m[2]));
+  }
+  return out;
+}
+
+export interface TsCompileSamples {
+  /** The action's span in Bazel's profile. */
+  action: Stat;
+  /** The worker's answer, its first byte read to its answer written (its log). */
+  worker: Stat;
+  /** The action's span less the worker's answer, sample by sample: Bazel's own part of the action. */
+  bazel: Stat;
+}
+
+/**
  * TsCompile of //lib after a one-line change, from `bazel run --profile` of `//x:etl_local`: `n` runs in each of the
  * 5.9 workspace (the in-process worker) and the TypeScript 7 one (the worker answers through its resident compiler),
  * alternating (ABBA), each change made at least SETTLE_MS after the last build ended, as edits between builds are: tsc's
  * watcher waits 50 ms before a build that follows its last within 500 ms, which ABBA's back-to-back pairs would
- * otherwise add to every other TypeScript 7 sample. Milliseconds of the action (Bazel's "action processing" span).
+ * otherwise add to every other TypeScript 7 sample. Milliseconds of the action (Bazel's "action processing" span) and
+ * of the worker's answer in it (TIMINGS: a worker of its own, so `warm` changes each first, unmeasured, to warm it).
  */
-export async function tsCompileOfLib(m59: Mono, m7: Mono, n: number): Promise<{ ts59: Stat; ts7: Stat }> {
+export async function tsCompileOfLib(
+  m59: Mono,
+  m7: Mono,
+  n: number,
+  warm = 2,
+): Promise<{ ts59: TsCompileSamples; ts7: TsCompileSamples }> {
   const one = async (mono: Mono, i: number) => {
+    const target = label(mono, "lib:lib");
+    const before = (await answersFor(mono.ws, target)).length;
     await sleep(SETTLE_MS);
     const file = join(mono.dir, `tscompile-${mono === m7 ? "7" : "59"}-${i}.profile.json`);
-    await bazelLocal(mono, [`--profile=${file}`], PROFILED);
+    await bazelLocal(mono, [`--profile=${file}`, TIMINGS], PROFILED);
     const lib = summarizeProfile(readFileSync(file, "utf8")).actions.filter(
-      (a) => /TypeScript/.test(a.name) && a.name.includes(label(mono, "lib:lib")),
+      (a) => /TypeScript/.test(a.name) && a.name.includes(target),
     );
     check(
       lib.length === 1,
       `TsCompile of //lib ran once in the profiled run (${lib.map((a) => a.name).join(", ") || "none"})`,
     );
-    return lib[0].ms;
+    const answers = (await answersFor(mono.ws, target)).slice(before);
+    check(
+      answers.length === 1,
+      `the worker logged one answer for ${target} in the profiled run (${answers.length}: ${answers.join(", ")})`,
+    );
+    return { action: lib[0].ms, worker: answers[0] };
   };
-  const s59: number[] = [];
-  const s7: number[] = [];
+  for (const mono of [m59, m7])
+    for (let i = 0; i < warm; i++) {
+      await sleep(SETTLE_MS);
+      await bazelLocal(mono, [TIMINGS], PROFILED);
+    }
+  const s59: { action: number; worker: number }[] = [];
+  const s7: { action: number; worker: number }[] = [];
   for (let i = 0; i < n; i++) {
     if (i % 2) s7.push(await one(m7, i));
     s59.push(await one(m59, i));
     if (!(i % 2)) s7.push(await one(m7, i));
   }
-  return { ts59: stat(s59), ts7: stat(s7) };
+  const of = (s: { action: number; worker: number }[]): TsCompileSamples => ({
+    action: stat(s.map((x) => x.action)),
+    worker: stat(s.map((x) => x.worker)),
+    bazel: stat(s.map((x) => x.action - x.worker)),
+  });
+  return { ts59: of(s59), ts7: of(s7) };
 }
 
 /** One-line change in the TypeScript 7 peer, then the native tsc (incremental) and the program; checks its output. */

@@ -123,6 +123,37 @@ describe("the CLI's persistent worker (layer, image)", () => {
     }
   });
 
+  test("--timings (`--worker_extra_flag=MNEMONIC=--timings`): one line a request in the worker's log, what it was for and its milliseconds; the answers are the same; a request of many chunks is one request", async () => {
+    // ~20,000 inputs make a request of ~1 MB, which reaches the worker in many chunks of the pipe.
+    const many = Array.from({ length: 20_000 }, () => "src/main.js");
+    const runAll = async (w: WorkerProcess) => [
+      await w.request(layerArgs("t1"), [], 1),
+      await w.request(["no-such-command"], many, 2),
+      await w.request(layerArgs("t2"), ["src/main.js"], 3),
+    ];
+    const timed = new WorkerProcess(cli, tmp, {}, { args: ["--timings"], captureStderr: true });
+    const plain = new WorkerProcess(cli, tmp, {}, { captureStderr: true });
+    try {
+      const [withTimings, without] = [await runAll(timed), await runAll(plain)];
+      expect(withTimings).toEqual(without);
+      expect(withTimings.map((r) => r.exitCode)).toEqual([0, 2, 0]);
+      const lines = timed.stderr.split("\n").filter((l) => l.startsWith("pipeline: answered"));
+      expect(lines.map((l) => l.replace(/ in \d+\.\d ms$/, ""))).toEqual([
+        "pipeline: answered request 1 (layer)",
+        "pipeline: answered request 2 (no-such-command)",
+        "pipeline: answered request 3 (layer)",
+      ]);
+      expect(
+        lines.every((l) => / in \d+\.\d ms$/.test(l)),
+        lines.join("\n"),
+      ).toBe(true);
+      expect(plain.stderr).not.toContain("answered request");
+    } finally {
+      timed.stop();
+      plain.stop();
+    }
+  });
+
   test("a worker whose CLI file was replaced hands every later request to one worker of the new CLI", async () => {
     // Bazel 4.2.3 sends requests to a running worker after its tools changed: the worker must not answer with old code.
     const copy = join(tmp, "cli-copy.js");
