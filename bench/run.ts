@@ -12,7 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildCli, CLI, type Ctx, writePolicy } from "./lib/context";
+import { buildCli, CLI, type Ctx, resetQuiet, writePolicy } from "./lib/context";
 import { FULL_SIZES, Inputs, SMOKE_SIZES } from "./lib/inputs";
 import { load, stopRunning } from "./lib/measure";
 import { markdownTable, mergeResults, notesList, rewriteReadme, type Row, sortRows } from "./lib/report";
@@ -173,6 +173,7 @@ async function main(): Promise<number> {
     const runOne = async ([id, fn, title]: (typeof BENCHES)[number]) => {
       if (interrupted) return;
       const t = Date.now();
+      resetQuiet();
       log(`${id}: ${title}`);
       try {
         const r = await fn(ctx);

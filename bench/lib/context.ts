@@ -1,9 +1,10 @@
 /** What every benchmark gets: mode, repetitions, paths, the inputs, and a place to register cleanups. */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { loadavg } from "node:os";
 import type { Inputs } from "./inputs";
 import { fmtMs, type Row } from "./report";
-import { HAVE_TIME, load, type RunOptions, run, type Stat } from "./measure";
+import { HAVE_TIME, load, type RunOptions, run, sleep, type Stat } from "./measure";
 
 export interface Ctx {
   smoke: boolean;
@@ -56,9 +57,39 @@ export function writePolicy(work: string): string {
   return p;
 }
 
-/** A row stamped with the time and load average. */
+/** The load average when the current suite's rounds began, after `quiet` (empty: it did not wait). */
+let roundsLoad = "";
+
+/** The machine's load itself, the 1-minute average, that `quiet` waits for; and how long it waits at most. */
+const QUIET_LOAD = 1.0;
+const QUIET_MAX_MS = 150_000;
+
+/**
+ * Waits until the 1-minute load average is under QUIET_LOAD (at most QUIET_MAX_MS; not in a smoke run): a suite's
+ * set-up (an `npm ci`, a cold build) leaves the machine's average high for a minute or two after it ends, and rounds
+ * measured then are measured beside its echo. The rows made after it say the load their rounds began at.
+ */
+export async function quiet(ctx: Ctx): Promise<void> {
+  if (ctx.smoke) return;
+  const t = Date.now();
+  while (loadavg()[0] >= QUIET_LOAD && Date.now() - t < QUIET_MAX_MS) await sleep(2000);
+  roundsLoad = load();
+  ctx.log(`load average ${roundsLoad} after waiting ${((Date.now() - t) / 1000).toFixed(0)} s for the rounds`);
+}
+
+/** Forgets the last suite's `quiet` (run.ts, before each suite). */
+export function resetQuiet(): void {
+  roundsLoad = "";
+}
+
+/** A row stamped with the time and load average (and the load its rounds began at, after `quiet`). */
 export function row(r: Row): Row {
-  return { ...r, at: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: load() };
+  const now = load();
+  return {
+    ...r,
+    at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    load: roundsLoad ? `${roundsLoad} as its rounds began, ${now} after` : now,
+  };
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   summarizeProfile,
   TSC_ALLOWED,
 } from "../lib/bazel-actions";
-import { check, type Ctx, row } from "../lib/context";
+import { check, type Ctx, quiet, row } from "../lib/context";
 import {
   bazelLocal,
   bazelPush,
@@ -142,6 +142,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     ...(podman ? [side("podman", () => podmanPush(m, podman!, peers.podman))] : []),
   ];
   const warmup = ctx.smoke ? 0 : 1;
+  await quiet(ctx);
   const [ours, local, workerLocal, lockfile, ours7, oursJs, rulesImg, oursTs7, oursTs7b7, pod] = await rounds(
     repsOf(ctx),
     warmup,
@@ -332,6 +333,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const warmup = ctx.smoke ? 0 : 1;
   const parts = new Parts();
   const parts7 = new Parts();
+  await quiet(ctx);
   const [ours, peer, ours7, oursTs7, peerTs7Stat, oursTs7b7] = await rounds(repsOf(ctx), warmup, [
     async () => (await bazelLocal(m)).ms,
     async () => {
@@ -414,7 +416,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: oursTs7.median / peerTs7Stat.median,
       target: "≤ 1.3",
       met: oursTs7.median / peerTs7Stat.median <= 1.3,
-      notes: `in the same rounds as the 5.9 rows (5.9: ours ${fmtMs(ours)}, peer ${fmtMs(peer)}); ours: the TypeScript 7 targets of P9-ts7-podman (`, //ts7/x:etl_local`); peer: ${parts7.describe()}, the native binary run directly (test/compilers' typescript 7.0.2; \`npx tsc\` adds Node's start for its launcher), the peers' tsconfig without \`baseUrl\` and \`moduleResolution: "node"\` (TypeScript 7 refuses both), incremental (dist/.tsbuildinfo)`,
+      notes: `in the same rounds as the 5.9 rows (5.9: ours ${fmtMs(ours)}, peer ${fmtMs(peer)}); ours: the TypeScript 7 targets of P9-ts7-podman (\`//ts7/x:etl_local\`); peer: ${parts7.describe()}, the native binary run directly (test/compilers' typescript 7.0.2; \`npx tsc\` adds Node's start for its launcher), the peers' tsconfig without \`baseUrl\` and \`moduleResolution: "node"\` (TypeScript 7 refuses both), incremental (dist/.tsbuildinfo)`,
     }),
     row({
       id: "P10",
