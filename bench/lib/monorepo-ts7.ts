@@ -85,9 +85,13 @@ const SETTLE_MS = 600;
  */
 const TIMINGS = "--worker_extra_flag=TsCompile=--timings";
 
+/** Each workspace's output base, asked once. */
+const outputBases = new Map<string, string>();
+
 /** The milliseconds of each answer the TsCompile workers of `ws` logged for `target`, oldest first (per worker log). */
 async function answersFor(ws: string, target: string): Promise<number[]> {
-  const dir = join((await bazelOk(ws, ["info", "output_base"])).stdout.trim(), "bazel-workers");
+  if (!outputBases.has(ws)) outputBases.set(ws, (await bazelOk(ws, ["info", "output_base"])).stdout.trim());
+  const dir = join(outputBases.get(ws) ?? "", "bazel-workers");
   const out: number[] = [];
   const line = /^tsc_worker: answered request \d+ \((.*)\) in ([\d.]+) ms$/gm;
   for (const f of readdirSync(dir)
