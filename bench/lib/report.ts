@@ -21,9 +21,16 @@ export interface Row {
   load?: string;
 }
 
+/** Milliseconds as the rows show them: whole from 100 up, else to a tenth. */
+const msNumber = (x: number) => (x >= 100 ? Math.round(x).toString() : x.toFixed(1));
+
+/** One value in milliseconds (a median named in notes). */
+export function fmtMsValue(x: number): string {
+  return `${msNumber(x)} ms`;
+}
+
 export function fmtMs(s: Stat): string {
-  const f = (x: number) => (x >= 100 ? Math.round(x).toString() : x.toFixed(1));
-  return s.n === 1 ? `${f(s.median)} ms` : `${f(s.median)} ms (${f(s.min)}–${f(s.max)})`;
+  return s.n === 1 ? fmtMsValue(s.median) : `${msNumber(s.median)} ms (${msNumber(s.min)}–${msNumber(s.max)})`;
 }
 
 export function fmtMB(bytes: number): string {

@@ -51,10 +51,7 @@ import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsComp
 import type { Podman } from "../lib/podman";
 import { runOk, samplesOf, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
-import { fmtInt, fmtMs, type Row } from "../lib/report";
-
-/** A median in milliseconds, for notes. */
-const ms1 = (x: number) => `${x.toFixed(1)} ms`;
+import { fmtInt, fmtMs, fmtMsValue, type Row } from "../lib/report";
 
 /** At least 5 measured runs per side in full runs (the issue asks for ≥ 5); one in smoke runs. */
 const repsOf = (ctx: Ctx) => (ctx.smoke ? 1 : Math.max(5, ctx.slowReps));
@@ -468,7 +465,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: tsc.ts7.action.median / tsc.ts59.action.median,
       target: "≤ 1.0",
       met: tsc.ts7.action.median / tsc.ts59.action.median <= 1,
-      notes: `${tsc.ts7.action.n} profiled runs per compiler (//lib:lib and //ts7/lib:lib of the same workspace), alternating (ABBA), each change 600 ms after the last build (tsc's watcher waits 50 ms before a build within 500 ms of its last: back-to-back requests of one TypeScript 7 target pay that), after the rounds; Bazel's span of the action (the worker's request included). Of it, medians: the worker's answer (its first byte read to its answer written, as it logs it with \`${"--worker_extra_flag=TsCompile=--timings"}\`) ${ms1(tsc.ts7.worker.median)} for TypeScript 7 and ${ms1(tsc.ts59.worker.median)} for 5.9; the rest, Bazel's own part, ${ms1(tsc.ts7.bazel.median)} and ${ms1(tsc.ts59.bazel.median)}`,
+      notes: `${tsc.ts7.action.n} profiled runs per compiler (//lib:lib and //ts7/lib:lib of the same workspace), alternating (ABBA), each change 600 ms after the last build (tsc's watcher waits 50 ms before a build within 500 ms of its last: back-to-back requests of one TypeScript 7 target pay that), after the rounds; Bazel's span of the action (the worker's request included). Of it, medians: the worker's answer (its first byte read to its answer written, as it logs it with \`${"--worker_extra_flag=TsCompile=--timings"}\`) ${fmtMsValue(tsc.ts7.worker.median)} for TypeScript 7 and ${fmtMsValue(tsc.ts59.worker.median)} for 5.9; the rest, Bazel's own part, ${fmtMsValue(tsc.ts7.bazel.median)} and ${fmtMsValue(tsc.ts59.bazel.median)}`,
     }),
     row({
       id: "P10",
@@ -500,7 +497,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
             peer: fmtMs(tsc.ts59.action),
             ratio: (watched.median + tsc.ts59.bazel.median) / tsc.ts59.action.median,
             target: "—",
-            notes: `medians: ${ms1(watched.median)} (tsc --watch) + ${ms1(tsc.ts59.bazel.median)} (Bazel's part of 5.9's action, ${tsc.ts59.bazel.n} samples: its span less the answer its worker logged, ${ms1(tsc.ts59.worker.median)}); TypeScript 7's action: Bazel's part ${ms1(tsc.ts7.bazel.median)}, its worker's answer ${ms1(tsc.ts7.worker.median)} (${ms1(tsc.ts7.worker.median - watched.median)} over tsc --watch's recompile). A ratio above 1.0 means P10-tscompile-ts7's target cannot be met by a compile kept resident in TypeScript 7.0.2's own watch, however little a worker adds to it: 5.9's worker answers the change faster than tsc 7 recompiles it`,
+            notes: `medians: ${fmtMsValue(watched.median)} (tsc --watch) + ${fmtMsValue(tsc.ts59.bazel.median)} (Bazel's part of 5.9's action, ${tsc.ts59.bazel.n} samples: its span less the answer its worker logged, ${fmtMsValue(tsc.ts59.worker.median)}); TypeScript 7's action: Bazel's part ${fmtMsValue(tsc.ts7.bazel.median)}, its worker's answer ${fmtMsValue(tsc.ts7.worker.median)} (${fmtMsValue(tsc.ts7.worker.median - watched.median)} over tsc --watch's recompile). A ratio above 1.0 means P10-tscompile-ts7's target cannot be met by a compile kept resident in TypeScript 7.0.2's own watch, however little a worker adds to it: 5.9's worker answers the change faster than tsc 7 recompiles it`,
           }),
         ]
       : []),
