@@ -19,7 +19,8 @@ import { markdownTable, mergeResults, notesList, rewriteReadme, type Row, sortRo
 import { p5, p6, p8 } from "./suites/bazel";
 import { p4 } from "./suites/layer";
 import { p13 } from "./suites/cold-build";
-import { p10, p11, p9 } from "./suites/monorepo";
+import { p11, p9 } from "./suites/monorepo";
+import { p10 } from "./suites/monorepo-p10";
 import { p12, p14 } from "./suites/multi-platform";
 import { p18 } from "./suites/shallow-base";
 import { p19 } from "./suites/map-kubernetes";

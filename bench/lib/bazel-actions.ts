@@ -169,7 +169,14 @@ export function summarizeProfile(text: string): ProfileSummary {
       const parts: Record<string, number> = {};
       for (const e of events) {
         if (e.tid !== a.tid || e.ts < a.ts || e.ts > a.ts + (a.dur ?? 0) || !e.dur) continue;
-        const key = SPAWN_PARTS.includes(e.name) ? e.name : e.cat === "local action execution" ? "local" : undefined;
+        // Bazel 7 names its wait for a worker "Worker #N working" (category "waiting for response from worker").
+        const key = SPAWN_PARTS.includes(e.name)
+          ? e.name
+          : e.cat === "waiting for response from worker"
+            ? "worker.working"
+            : e.cat === "local action execution"
+              ? "local"
+              : undefined;
         if (key) parts[key] = (parts[key] ?? 0) + ms(e.dur);
       }
       return { name: a.name, ms: ms(a.dur ?? 0), parts };
@@ -223,4 +230,15 @@ export function describeProfile(p: ProfileSummary): string {
     `build part ${f(p.buildMs)}: launch ${f(phase("launch"))}, checking files for changes ${f(p.diffMs)}, ` +
     `analysis ${f(phase("Load and analyze dependencies"))}, execution ${f(phase("Build artifacts"))}: ${acts.join("; ") || "no action ran"}`
   );
+}
+
+/**
+ * Bazel 4.2.3's build phase ("Build artifacts" to the next marker, "Complete build") of a profile, ms; throws naming
+ * the profile when it has none (Bazel 7 merges analysis and execution into one phase, which this does not split).
+ */
+export function buildPhaseMs(p: ProfileSummary, file: string): number {
+  const phase = p.phases.find((x) => x.name === "Build artifacts");
+  if (!phase)
+    throw new Error(`${file}: no "Build artifacts" phase (phases: ${p.phases.map((x) => x.name).join(", ")})`);
+  return phase.ms;
 }

@@ -119,9 +119,9 @@ export async function bazel7Push(m: Mono, m7: Mono7): Promise<Pushed> {
 }
 
 /** One-line change in the 7.7.1 workspace, then `bazel run //x:etl_local`; checks the program printed the changed value. */
-export async function bazel7Local(m: Mono, m7: Mono7): Promise<{ ms: number }> {
+export async function bazel7Local(m: Mono, m7: Mono7, flags: string[] = []): Promise<{ ms: number }> {
   const expected = changeLibrary(join(m7.ws, m7.pkg), m.src, m.next());
-  const r = await bazel7Ok(m, m7.ws, ["run", ...QUIET, label(m7, "x:etl_local")]);
+  const r = await bazel7Ok(m, m7.ws, ["run", ...QUIET, ...flags, label(m7, "x:etl_local")]);
   check(
     r.stdout.includes(`etl computed ${expected},`),
     `P10 (Bazel 7.7.1): etl_local runs the changed library (expected ${expected}, got ${r.stdout.trim().slice(0, 200)})`,

@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseAquery, summarizeProfile } from "./bazel-actions";
+import { buildPhaseMs, parseAquery, summarizeProfile } from "./bazel-actions";
 import { bazelOk } from "./bazel";
 import { check, type Ctx } from "./context";
 import { runOk, sleep, stat, type Stat } from "./measure";
@@ -109,6 +109,8 @@ export interface TsCompileSamples {
   worker: Stat;
   /** The action's span less the worker's answer, sample by sample: Bazel's own part of the action. */
   bazel: Stat;
+  /** The run's build phase ("Build artifacts" to "Complete build") less the action's span: Bazel's other work. */
+  outside: Stat;
 }
 
 /**
@@ -131,9 +133,8 @@ export async function tsCompileOfLib(
     await sleep(SETTLE_MS);
     const file = join(mono.dir, `tscompile-${mono === m7 ? "7" : "59"}-${i}.profile.json`);
     await bazelLocal(mono, [`--profile=${file}`, TIMINGS], PROFILED);
-    const lib = summarizeProfile(readFileSync(file, "utf8")).actions.filter(
-      (a) => /TypeScript/.test(a.name) && a.name.includes(target),
-    );
+    const profile = summarizeProfile(readFileSync(file, "utf8"));
+    const lib = profile.actions.filter((a) => /TypeScript/.test(a.name) && a.name.includes(target));
     check(
       lib.length === 1,
       `TsCompile of //lib ran once in the profiled run (${lib.map((a) => a.name).join(", ") || "none"})`,
@@ -143,24 +144,26 @@ export async function tsCompileOfLib(
       answers.length === 1,
       `the worker logged one answer for ${target} in the profiled run (${answers.length}: ${answers.join(", ")})`,
     );
-    return { action: lib[0].ms, worker: answers[0] };
+    return { action: lib[0].ms, worker: answers[0], build: buildPhaseMs(profile, file) };
   };
   for (const mono of [m59, m7])
     for (let i = 0; i < warm; i++) {
       await sleep(SETTLE_MS);
       await bazelLocal(mono, [TIMINGS], PROFILED);
     }
-  const s59: { action: number; worker: number }[] = [];
-  const s7: { action: number; worker: number }[] = [];
+  type Sample = { action: number; worker: number; build: number };
+  const s59: Sample[] = [];
+  const s7: Sample[] = [];
   for (let i = 0; i < n; i++) {
     if (i % 2) s7.push(await one(m7, i));
     s59.push(await one(m59, i));
     if (!(i % 2)) s7.push(await one(m7, i));
   }
-  const of = (s: { action: number; worker: number }[]): TsCompileSamples => ({
+  const of = (s: Sample[]): TsCompileSamples => ({
     action: stat(s.map((x) => x.action)),
     worker: stat(s.map((x) => x.worker)),
     bazel: stat(s.map((x) => x.action - x.worker)),
+    outside: stat(s.map((x) => x.build - x.action)),
   });
   return { ts59: of(s59), ts7: of(s7) };
 }
