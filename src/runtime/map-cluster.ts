@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { MapRunError } from "./map-error";
+import { PINNED_IMAGE_RE } from "./sha256-hex";
 
 type Env = Record<string, string | undefined>;
 type Json = Record<string, unknown>;
@@ -163,7 +164,7 @@ export function parseTemplate(text: string | undefined): { job: Json; image: str
   const image = Array.isArray(containers) ? (containers[0] as Json | undefined)?.image : undefined;
   if (job?.apiVersion !== "batch/v1" || job?.kind !== "Job" || !Array.isArray(containers) || containers.length !== 1)
     throw bad("is not a batch/v1 Job with one container");
-  if (typeof image !== "string" || !/@sha256:[0-9a-f]{64}$/.test(image)) throw bad("does not run an image by digest");
+  if (typeof image !== "string" || !PINNED_IMAGE_RE.test(image)) throw bad("does not run an image by digest");
   if (typeof meta?.namespace !== "string" || typeof meta?.generateName !== "string")
     throw bad("has no namespace or generateName");
   return { job, image, namespace: meta.namespace };

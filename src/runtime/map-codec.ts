@@ -8,6 +8,7 @@
  * Part of `@rules_pipeline/runtime`: Node built-ins only.
  */
 import { createHash } from "node:crypto";
+import { SHA256_HEX_RE } from "./sha256-hex";
 
 /** What a map item or result may be. */
 export type MapValue = JsonValue | Uint8Array;
@@ -133,7 +134,7 @@ export function parseResultRecord(bytes: Buffer, key: string): ResultRecord {
     if (
       typeof item === "string" &&
       typeof result === "string" &&
-      /^[0-9a-f]{64}$/.test(result) &&
+      SHA256_HEX_RE.test(result) &&
       typeof size === "number" &&
       Number.isSafeInteger(size) &&
       (inline === undefined || (typeof inline === "string" && BASE64.test(inline)))

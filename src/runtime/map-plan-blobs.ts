@@ -11,6 +11,7 @@
 import type { MapPlan } from "./map-chunk";
 import { BASE64, MapValueError, sha256Hex } from "./map-codec";
 import { blobKey, type ObjectStore } from "./object-store";
+import { SHA256_HEX_RE } from "./sha256-hex";
 
 /** The bound on a plan's header and on one index's slice (a header of 100,000 indexes takes ~7 MB). */
 export const MAX_PLAN_BYTES: number = 256 * 1024 * 1024;
@@ -38,8 +39,6 @@ interface PlanSlice {
   /** Items carried here, base64 by digest; the others are blobs in the store. */
   inline?: Record<string, string>;
 }
-
-const HEX = /^[0-9a-f]{64}$/;
 
 /** A blob as stored: its digest (hex) and bytes. */
 export interface PlanBlob {
@@ -136,7 +135,7 @@ function parseHeader(bytes: Buffer, what: string): PlanHeader {
     typeof task.export === "string" &&
     Number.isSafeInteger(h.timeoutMs) &&
     Number.isSafeInteger(h.maxValueBytes) &&
-    isStringArray(h.slices, (s) => HEX.test(s))
+    isStringArray(h.slices, (s) => SHA256_HEX_RE.test(s))
   )
     return {
       v: h.v,
@@ -161,7 +160,7 @@ function parseSlice(bytes: Buffer, what: string): PlanSlice {
   const s = parseJson(bytes, what);
   const { items, indices, inline } = s;
   if (
-    isStringArray(items, (h) => HEX.test(h)) &&
+    isStringArray(items, (h) => SHA256_HEX_RE.test(h)) &&
     Array.isArray(indices) &&
     indices.length === items.length &&
     indices.every((i) => Number.isSafeInteger(i) && i >= 0) &&

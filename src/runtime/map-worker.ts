@@ -22,6 +22,7 @@ import { MapValueError } from "./map-codec";
 import { readPlanChunk } from "./map-plan-blobs";
 import { openStore } from "./map-store";
 import { TaskLoadError, TaskThread } from "./map-thread";
+import { SHA256_HEX_RE } from "./sha256-hex";
 
 type Env = Record<string, string | undefined>;
 
@@ -34,7 +35,7 @@ export async function runMapWorker(
   const location = env.PIPELINE_MAP_STORE ?? "";
   const planHex = env.PIPELINE_MAP_PLAN ?? "";
   const rawIndex = env.JOB_COMPLETION_INDEX ?? env.PIPELINE_MAP_INDEX ?? "";
-  if (!location || !/^[0-9a-f]{64}$/.test(planHex) || !/^(0|[1-9][0-9]{0,8})$/.test(rawIndex)) {
+  if (!location || !SHA256_HEX_RE.test(planHex) || !/^(0|[1-9][0-9]{0,8})$/.test(rawIndex)) {
     err(
       `map worker: expected PIPELINE_MAP_STORE, PIPELINE_MAP_PLAN (a sha256 hex) and JOB_COMPLETION_INDEX (an index), got ${JSON.stringify(location)}, ${JSON.stringify(planHex)}, ${JSON.stringify(rawIndex)}`,
     );

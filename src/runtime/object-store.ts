@@ -8,6 +8,7 @@
  * no bucket is named) and an S3-compatible bucket (s3.ts; required on `kubernetes`). Part of `@rules_pipeline/runtime`:
  * Node built-ins only, since the map worker inside an image reads and writes through it too.
  */
+import { SHA256_HEX_RE } from "./sha256-hex";
 
 /** A store's failure: its code is one of the error catalogue's (src/error-codes/run.ts). */
 export type ObjectStoreErrorCode = "E_MAP_STORE" | "E_MAP_STORE_TOO_LARGE";
@@ -67,7 +68,7 @@ export async function putBlob(store: ObjectStore, hex: string, bytes: Buffer): P
 
 /** The key of a blob: `blobs/sha256/<hex>`. */
 export function blobKey(hex: string): string {
-  if (!/^[0-9a-f]{64}$/.test(hex))
+  if (!SHA256_HEX_RE.test(hex))
     throw new ObjectStoreError("E_MAP_STORE", `not a sha256 hex digest: ${JSON.stringify(hex)}`);
   return `blobs/sha256/${hex}`;
 }

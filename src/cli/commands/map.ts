@@ -16,6 +16,7 @@ import { availableParallelism, constants } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { PipelineError } from "../../errors";
+import { PINNED_RE } from "../../oci/grammar";
 import { onTermination } from "../../process/signals";
 import { holdTemp, tempPath } from "../../process/temp";
 import { MapValueError, sha256Hex } from "../../runtime/map-codec";
@@ -56,7 +57,7 @@ async function parseTask(raw: string, cwd: string, appRoot: string, mustExist: b
 /** The digest results are keyed by: the image's (`…@sha256:…`), else the module file's own. */
 async function codeOf(image: string | undefined, file: string): Promise<string> {
   if (image) {
-    const m = /@(sha256:[0-9a-f]{64})$/.exec(image);
+    const m = PINNED_RE.exec(image);
     if (!m)
       throw usage(
         `--image: expected a reference by digest (HOST/REPO@sha256:… or oci:DIR@sha256:…), got ${JSON.stringify(image)}`,
