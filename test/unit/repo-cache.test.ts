@@ -31,6 +31,7 @@ import { pruneCache } from "../../src/cache/prune";
 import { cacheUsage } from "../../src/cache/usage";
 import { parseTempName } from "../../src/process/temp";
 import { parseSize } from "../../src/units";
+import { readableCopy } from "../fixtures/shared-tmp";
 
 const HELPER = join(__dirname, "..", "..", "bootstrap", "repo_cache.js");
 const tmp = mkdtempSync(join(tmpdir(), "rp-repo-cache-"));
@@ -349,7 +350,7 @@ describe("repo_cache.js", () => {
         encoding: "utf8",
       });
     const nobodyEntry = join(home, "cache", `npm-${"d".repeat(64)}`);
-    const helper = `${process.execPath} ${HELPER}`;
+    const helper = `${process.execPath} ${readableCopy(HELPER, home)}`;
     const setUp = asNobody(
       `mkdir ${home}/a && ${helper} store ${nobodyEntry} ${home}/src node_modules && ${helper} restore ${nobodyEntry} ${home}/a node_modules`,
     );

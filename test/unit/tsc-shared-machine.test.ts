@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/bazel";
-import { NOBODY, sharedDir as makeShared, plantAs as plant } from "../fixtures/shared-tmp";
+import { NOBODY, sharedDir as makeShared, plantAs as plant, readableCopy } from "../fixtures/shared-tmp";
 import { oneShot, WorkerProcess } from "../fixtures/worker-protocol";
 import { tscBundle } from "../fixtures/tsc-bundle";
 
@@ -189,7 +189,7 @@ describe("the sweep of killed workers' trees", () => {
         "--clear-groups",
         process.execPath,
         "-e",
-        `console.log(require(${JSON.stringify(tscBundle("tree.js"))}).workerTree("p").root)`,
+        `console.log(require(${JSON.stringify(readableCopy(tscBundle("tree.js"), shared))}).workerTree("p").root)`,
       ],
       { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: shared } },
     );
