@@ -79,7 +79,7 @@ export function fileCheckRows(fc: FileCheck, floor: Stat, peer: Stat): Row[] {
       peer: fmtMs(floor),
       ratio: fc.diff.median / floor.median,
       target: "—",
-      notes: `${fc.diff.n} profiled runs after the floor's; the target's dependencies have ${fmtInt(total)} source files (${describeSources(fc.sources)}): npm_dependencies names every file of node_modules as a source file of its repository, and Bazel stats each of them before every command (4.2.3 cannot be told not to). A repository of packed packages unpacked by actions (rules_js's design) would leave a few hundred`,
+      notes: `${fc.diff.n} profiled runs after the floor's; the target's dependencies have ${fmtInt(total)} source files (${describeSources(fc.sources)}): npm_dependencies names every file of node_modules as a source file of its repository, and Bazel stats each of them before every command (4.2.3 cannot be told not to). Packed packages unpacked by actions (rules_js's design) would leave a few hundred source files, but Bazel checks every file of an action's output directory after each command too (measured by hand on 4.2.3, bench/README.md's forty-eighth-session findings)`,
     }),
     row({
       id: "P10",
