@@ -232,13 +232,14 @@ export function describeProfile(p: ProfileSummary): string {
   );
 }
 
-/**
- * Bazel 4.2.3's build phase ("Build artifacts" to the next marker, "Complete build") of a profile, ms; throws naming
- * the profile when it has none (Bazel 7 merges analysis and execution into one phase, which this does not split).
- */
-export function buildPhaseMs(p: ProfileSummary, file: string): number {
-  const phase = p.phases.find((x) => x.name === "Build artifacts");
-  if (!phase)
-    throw new Error(`${file}: no "Build artifacts" phase (phases: ${p.phases.map((x) => x.name).join(", ")})`);
+/** A phase of a profile (from its marker to the next one), ms; throws naming the profile and its phases when absent. */
+export function phaseMs(p: ProfileSummary, name: string, file: string): number {
+  const phase = p.phases.find((x) => x.name === name);
+  if (!phase) throw new Error(`${file}: no "${name}" phase (phases: ${p.phases.map((x) => x.name).join(", ")})`);
   return phase.ms;
 }
+
+/** Bazel 4.2.3's build phase ("Build artifacts" to "Complete build"). */
+export const BUILD_PHASE = "Build artifacts";
+/** Bazel 7's one phase of analysis and execution (Skymeld), which has no build phase of its own. */
+export const MERGED_PHASE = "Load, analyze dependencies and build artifacts";

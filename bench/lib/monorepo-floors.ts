@@ -8,12 +8,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bazelOk, QUIET } from "./bazel";
-import { buildPhaseMs, type ProfileSummary, summarizeProfile } from "./bazel-actions";
+import { BUILD_PHASE, MERGED_PHASE, phaseMs, summarizeProfile } from "./bazel-actions";
 import { check, row } from "./context";
 import { type Stat, samplesOf, sideBySide, sleep, stat } from "./measure";
 import { bazel7Local, bazel7Ok, type Mono7 } from "./monorepo-bazel7";
 import { label, type Mono } from "./monorepo-sides";
-import type { TsCompileSamples } from "./monorepo-ts7";
+import { SETTLE_MS, type TsCompileSamples } from "./monorepo-ts7";
 import { fmtInt, fmtMs, fmtMsValue, type Row } from "./report";
 
 /** Bazel 7's switch for the check of external repositories' files (7.7.1; 4.2.3 has none). */
@@ -22,7 +22,7 @@ export const NO_EXTERNAL_CHECK = "--noexperimental_check_external_repository_fil
 export interface FileCheck {
   /** `handleDiffs` of nothing-changed `bazel run`s on 4.2.3, from their profiles. */
   diff: Stat;
-  /** Their build phase (buildPhaseMs). */
+  /** Their build phase (BUILD_PHASE). */
   build: Stat;
   /** The source files of the target's dependencies by repository ("" is the main one), most first. */
   sources: { repo: string; files: number }[];
@@ -50,7 +50,7 @@ export async function fileCheck(m: Mono, mt: Mono, m7t: Mono7, n: number): Promi
   const diff = await samplesOf(n, async () => {
     await bazelOk(mt.ws, ["run", ...QUIET, `--profile=${profile}`, target]);
     const p = summarizeProfile(readFileSync(profile, "utf8"));
-    builds.push(buildPhaseMs(p, profile));
+    builds.push(phaseMs(p, BUILD_PHASE, profile));
     return p.diffMs;
   });
   const sources = await sourcesOf(mt.ws, target);
@@ -122,13 +122,6 @@ export function floorBazelRow(
   });
 }
 
-/** Bazel 7.7.1's merged phase (analysis and execution, "Load, analyze dependencies and build artifacts"), ms. */
-function mergedPhaseMs(p: ProfileSummary, file: string): number {
-  const phase = p.phases.find((x) => x.name === "Load, analyze dependencies and build artifacts");
-  if (!phase) throw new Error(`${file}: no merged build phase (phases: ${p.phases.map((x) => x.name).join(", ")})`);
-  return phase.ms;
-}
-
 /** Bazel 7.7.1's own work on the change of P10-ts7-bazel7, from profiles of `//ts7/x:etl_local`. */
 export interface Bazel7Work {
   /** The TsCompile of //ts7/lib:lib less Bazel's wait for its worker ("Worker #N working"): Bazel's part. */
@@ -150,7 +143,7 @@ export async function bazel7Work(m: Mono, m7t: Mono7, n: number): Promise<Bazel7
   const changed: number[] = [];
   const unchanged: number[] = [];
   for (let i = 0; i < n; i++) {
-    await sleep(600);
+    await sleep(SETTLE_MS);
     await bazel7Local(m, m7t, [`--profile=${file}`]);
     const p = summarizeProfile(readFileSync(file, "utf8"));
     const lib = p.actions.filter((a) => /TypeScript/.test(a.name) && a.name.includes(target));
@@ -159,10 +152,10 @@ export async function bazel7Work(m: Mono, m7t: Mono7, n: number): Promise<Bazel7
     check(wait !== undefined, `P10 (Bazel 7.7.1): the profile has the wait for ${target}'s worker`);
     action.push(lib[0].ms - (wait ?? 0));
     worker.push(wait ?? 0);
-    changed.push(mergedPhaseMs(p, file) - lib[0].ms);
-    await sleep(600);
+    changed.push(phaseMs(p, MERGED_PHASE, file) - lib[0].ms);
+    await sleep(SETTLE_MS);
     await bazel7Ok(m, m7t.ws, ["run", ...QUIET, `--profile=${file}`, label(m7t, "x:etl_local")]);
-    unchanged.push(mergedPhaseMs(summarizeProfile(readFileSync(file, "utf8")), file));
+    unchanged.push(phaseMs(summarizeProfile(readFileSync(file, "utf8")), MERGED_PHASE, file));
   }
   const [c, u] = [stat(changed), stat(unchanged)];
   return {

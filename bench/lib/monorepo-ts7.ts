@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildPhaseMs, parseAquery, summarizeProfile } from "./bazel-actions";
+import { BUILD_PHASE, parseAquery, phaseMs, summarizeProfile } from "./bazel-actions";
 import { bazelOk } from "./bazel";
 import { check, type Ctx } from "./context";
 import { runOk, sleep, stat, type Stat } from "./measure";
@@ -77,7 +77,7 @@ export function peerTs7(m: Mono, from: string): Promise<string> {
 }
 
 /** The pause before each of tsCompileOfLib's changes (tsc's watcher counts 500 ms from its last build). */
-const SETTLE_MS = 600;
+export const SETTLE_MS = 600;
 
 /**
  * The worker's own account of its answers (src/tsc/protocol.ts, `--timings`): a worker started with the flag writes a
@@ -144,7 +144,7 @@ export async function tsCompileOfLib(
       answers.length === 1,
       `the worker logged one answer for ${target} in the profiled run (${answers.length}: ${answers.join(", ")})`,
     );
-    return { action: lib[0].ms, worker: answers[0], build: buildPhaseMs(profile, file) };
+    return { action: lib[0].ms, worker: answers[0], build: phaseMs(profile, BUILD_PHASE, file) };
   };
   for (const mono of [m59, m7])
     for (let i = 0; i < warm; i++) {
