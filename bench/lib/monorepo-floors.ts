@@ -94,6 +94,20 @@ export function fileCheckRows(fc: FileCheck, floor: Stat, peer: Stat): Row[] {
   ];
 }
 
+/** An informational P10 row whose "ours" is a sum of medians (ms), against the peer's samples. */
+export function sumRow(key: string, what: string, total: number, peer: Stat, notes: string): Row {
+  return row({
+    id: "P10",
+    key,
+    what,
+    ours: `${fmtInt(Math.round(total))} ms`,
+    peer: fmtMs(peer),
+    ratio: total / peer.median,
+    target: "—",
+    notes,
+  });
+}
+
 /**
  * P10-ts7-floor-bazel: what a Bazel 4.2.3 build of the change pays whatever compiles it, against the peer: the
  * nothing-changed run (`floor`), TypeScript 7's own `tsc --watch` recompile (`watched`), Bazel's part of a compile
@@ -110,16 +124,13 @@ export function floorBazelRow(
   const action = Math.min(tsc.ts7.bazel.median, tsc.ts59.bazel.median);
   const other = Math.max(0, tsc.ts7.outside.median - fc.build.median);
   const total = floor.median + watched.median + action + other;
-  return row({
-    id: "P10",
-    key: "P10-ts7-floor-bazel",
-    what: "informational: the floor under P10-ts7 in Bazel — the nothing-changed run (P10-ts7-floor), TypeScript 7.0.2's own `tsc --watch` recompile of the change, Bazel's own part of a compile action in a worker, and Bazel's other work on the change (its build phase less the compile action, less the same phase with nothing changed), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
-    ours: `${fmtInt(Math.round(total))} ms`,
-    peer: fmtMs(peer),
-    ratio: total / peer.median,
-    target: "—",
-    notes: `medians: ${Math.round(floor.median)} (nothing changed) + ${fmtMsValue(watched.median)} (tsc --watch) + ${fmtMsValue(action)} (Bazel's part of the action: its span less the worker's answer, TypeScript 7 ${fmtMsValue(tsc.ts7.bazel.median)}, 5.9 ${fmtMsValue(tsc.ts59.bazel.median)}) + ${fmtMsValue(other)} (the build phase of P10-tscompile-ts7's ${tsc.ts7.outside.n} profiled changes less their TsCompile, ${fmtMsValue(tsc.ts7.outside.median)}, less the build phase of ${fc.build.n} profiled nothing-changed runs, ${fmtMsValue(fc.build.median)}). A ratio above 1.3 means no Bazel 4.2.3 build of the change in this workspace meets P10-ts7's target, however fast its compile: what is left is Bazel's (the nothing-changed run's check of the tracked files among it, P10-ts7-floor-filecheck) and the program's run`,
-  });
+  return sumRow(
+    "P10-ts7-floor-bazel",
+    "informational: the floor under P10-ts7 in Bazel — the nothing-changed run (P10-ts7-floor), TypeScript 7.0.2's own `tsc --watch` recompile of the change, Bazel's own part of a compile action in a worker, and Bazel's other work on the change (its build phase less the compile action, less the same phase with nothing changed), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+    total,
+    peer,
+    `medians: ${Math.round(floor.median)} (nothing changed) + ${fmtMsValue(watched.median)} (tsc --watch) + ${fmtMsValue(action)} (Bazel's part of the action: its span less the worker's answer, TypeScript 7 ${fmtMsValue(tsc.ts7.bazel.median)}, 5.9 ${fmtMsValue(tsc.ts59.bazel.median)}) + ${fmtMsValue(other)} (the build phase of P10-tscompile-ts7's ${tsc.ts7.outside.n} profiled changes less their TsCompile, ${fmtMsValue(tsc.ts7.outside.median)}, less the build phase of ${fc.build.n} profiled nothing-changed runs, ${fmtMsValue(fc.build.median)}). A ratio above 1.3 means no Bazel 4.2.3 build of the change in this workspace meets P10-ts7's target, however fast its compile: what is left is Bazel's (the nothing-changed run's check of the tracked files among it, P10-ts7-floor-filecheck) and the program's run`,
+  );
 }
 
 /** Bazel 7.7.1's own work on the change of P10-ts7-bazel7, from profiles of `//ts7/x:etl_local`. */
@@ -170,14 +181,11 @@ export async function bazel7Work(m: Mono, m7t: Mono7, n: number): Promise<Bazel7
 /** P10-ts7-bazel7-floor-bazel: floorBazelRow's sum on Bazel 7.7.1 (the wrapper's cost off the nothing-changed run). */
 export function floorBazel7Row(w: Bazel7Work, floor7: Stat, watched: Stat, peer: Stat): Row {
   const total = floor7.median + watched.median + w.action.median + w.other;
-  return row({
-    id: "P10",
-    key: "P10-ts7-bazel7-floor-bazel",
-    what: "informational: the floor under P10-ts7-bazel7 in Bazel — the nothing-changed run on 7.7.1 less the chroot wrapper's cost, TypeScript 7.0.2's own `tsc --watch` recompile of the change, Bazel's own part of the compile action (its span less its wait for the worker) and Bazel's other work on the change (the merged analysis-and-execution phase less the compile action, less the same phase with nothing changed), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
-    ours: `${fmtInt(Math.round(total))} ms`,
-    peer: fmtMs(peer),
-    ratio: total / peer.median,
-    target: "—",
-    notes: `medians: ${Math.round(floor7.median)} (nothing changed) + ${fmtMsValue(watched.median)} (tsc --watch) + ${fmtMsValue(w.action.median)} (Bazel's part of the action; its wait for the worker ${fmtMsValue(w.worker.median)}) + ${fmtMsValue(w.other)} (${w.changed.n} profiled changes: the phase less the TsCompile ${fmtMsValue(w.changed.median)}, less ${w.unchanged.n} nothing-changed runs' phase ${fmtMsValue(w.unchanged.median)}). A ratio above 1.5 means no Bazel 7.7.1 build of the change meets P10-ts7-bazel7's target here; under it, the target is within reach`,
-  });
+  return sumRow(
+    "P10-ts7-bazel7-floor-bazel",
+    "informational: the floor under P10-ts7-bazel7 in Bazel — the nothing-changed run on 7.7.1 less the chroot wrapper's cost, TypeScript 7.0.2's own `tsc --watch` recompile of the change, Bazel's own part of the compile action (its span less its wait for the worker) and Bazel's other work on the change (the merged analysis-and-execution phase less the compile action, less the same phase with nothing changed), vs the hand-run native `tsc` 7.0.2 + `node dist/x/etl.js` of P10-ts7",
+    total,
+    peer,
+    `medians: ${Math.round(floor7.median)} (nothing changed) + ${fmtMsValue(watched.median)} (tsc --watch) + ${fmtMsValue(w.action.median)} (Bazel's part of the action; its wait for the worker ${fmtMsValue(w.worker.median)}) + ${fmtMsValue(w.other)} (${w.changed.n} profiled changes: the phase less the TsCompile ${fmtMsValue(w.changed.median)}, less ${w.unchanged.n} nothing-changed runs' phase ${fmtMsValue(w.unchanged.median)}). A ratio above 1.5 means no Bazel 7.7.1 build of the change meets P10-ts7-bazel7's target here; under it, the target is within reach`,
+  );
 }

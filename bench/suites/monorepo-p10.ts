@@ -8,7 +8,7 @@ import { bazelOk, QUIET } from "../lib/bazel";
 import { type Ctx, quiet, row } from "../lib/context";
 import { bazelLocal, label, monorepo, peerProjects, tscAndRun } from "../lib/monorepo-sides";
 import { bazel7Local, bazel7Ok, monorepo7, monorepo7Ts7 } from "../lib/monorepo-bazel7";
-import { bazel7Work, fileCheck, fileCheckRows, floorBazel7Row, floorBazelRow } from "../lib/monorepo-floors";
+import { bazel7Work, fileCheck, fileCheckRows, floorBazel7Row, floorBazelRow, sumRow } from "../lib/monorepo-floors";
 import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsCompileOfLib } from "../lib/monorepo-ts7";
 import { runOk, samplesOf, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
@@ -83,16 +83,13 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const node = await samplesOf(3, async () => (await runOk(process.execPath, ["-e", "0"])).ms);
   /** A floor row: a nothing-changed run (`base`) plus TypeScript 7's own recompile of the change, against the peer. */
   const floorCompileRow = (key: string, what: string, base: Stat, baseSaid: string, meaning: string, w: Stat) =>
-    row({
-      id: "P10",
+    sumRow(
       key,
       what,
-      ours: `${fmtInt(Math.round(base.median + w.median))} ms`,
-      peer: fmtMs(peerTs7Stat),
-      ratio: (base.median + w.median) / peerTs7Stat.median,
-      target: "—",
-      notes: `medians: ${Math.round(base.median)} ms (${baseSaid}) + ${Math.round(w.median)} ms (tsc --watch, ${w.n} changes); ${meaning}`,
-    });
+      base.median + w.median,
+      peerTs7Stat,
+      `medians: ${Math.round(base.median)} ms (${baseSaid}) + ${Math.round(w.median)} ms (tsc --watch, ${w.n} changes); ${meaning}`,
+    );
   return [
     row({
       id: "P10",
