@@ -6,6 +6,10 @@
  * `node pipeline_cli.js <command> ...`, as if Node had run it directly.
  *
  * Build actions run the bundle without it: in a sandbox the cache root is not writable, and a worker compiles once.
+ *
+ * A push launcher whose Node (before 22) would build its whole CA store at start for `NODE_EXTRA_CA_CERTS` starts it
+ * with `--use-openssl-ca` and that variable kept aside as PIPELINE_NODE_EXTRA_CA_CERTS (launcher.bzl, `ca_swap`):
+ * it is put back here, so the programs the command starts (credential helpers) see the user's environment.
  */
 import { resolve } from "node:path";
 import { BUNDLE_CODE_CACHE_VAR } from "../src/cli/lazy-bundle";
@@ -17,4 +21,9 @@ if (!bundle) {
 }
 process.argv.splice(1, 2, bundle);
 process.env[BUNDLE_CODE_CACHE_VAR] = "1";
+const extraCa = process.env.PIPELINE_NODE_EXTRA_CA_CERTS;
+if (extraCa !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = extraCa;
+  delete process.env.PIPELINE_NODE_EXTRA_CA_CERTS;
+}
 require(resolve(bundle));

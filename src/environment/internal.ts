@@ -56,6 +56,14 @@ export const INTERNAL_VARIABLES = {
     meaning:
       "Load the CLI bundle's second file (the commands) with the V8 code cache; build actions run the bundle without it.",
   },
+  PIPELINE_NODE_EXTRA_CA_CERTS: {
+    setBy:
+      "the push launchers (`bazel run //pkg:NAME_push`, bazel/private/pipeline/launcher.bzl), when their Node is older than 22 and `NODE_EXTRA_CA_CERTS` names the file `SSL_CERT_FILE` names",
+    readBy: "`tools/bundle-loader.ts`, which puts it back as `NODE_EXTRA_CA_CERTS` (then removed from the environment)",
+    format: "the path `NODE_EXTRA_CA_CERTS` held",
+    meaning:
+      "The user's `NODE_EXTRA_CA_CERTS`, kept aside while the push's Node starts with `--use-openssl-ca` (Node before 22 builds its whole CA store at start when the variable is set); the programs the push starts see it again.",
+  },
   PIPELINE_CONTAINER_IMAGE: {
     setBy:
       "the `_binary` and NAME launchers' preload (`tools/preload.ts`, through `src/runtime/index.ts`'s `imageEnvironment`)",

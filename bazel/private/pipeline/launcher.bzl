@@ -212,11 +212,39 @@ def tool_runfiles(ctx):
     """
 
     # The loader's runfiles: its package.json (js_bundle.bzl).
-    return ctx.runfiles(files = [ctx.file._node, ctx.file._cli_loader], transitive_files = depset(transitive = [
+    return ctx.runfiles(files = [ctx.file._node, ctx.file._node_version, ctx.file._cli_loader], transitive_files = depset(transitive = [
         cli_files(ctx),
         ctx.attr._cli_loader[DefaultInfo].default_runfiles.files,
         ctx.attr._tools_npm[DefaultInfo].files,
     ]))
+
+def ca_swap(ctx):
+    """Bash that sets `_ca` to the Node flags of a push's CLI: `--use-openssl-ca` in place of NODE_EXTRA_CA_CERTS.
+
+    Node before 22 builds its whole CA store as it starts when NODE_EXTRA_CA_CERTS is set, its own roots and the
+    file's (~30 ms of a push here; Node 22 and later read them on the first TLS connection). Where the variable names
+    the very file OpenSSL's store is read from (SSL_CERT_FILE, as Debian-based images set both), the CLI's Node
+    trusts that store instead, read on its first TLS connection, and the variable is kept aside
+    (ENV.NODE_EXTRA_CA_CERTS) for the loader to put back for the programs the push starts
+    (tools/bundle-loader.ts). Nothing changes otherwise, nor when NODE_OPTIONS chooses `--use-bundled-ca`.
+
+    Args:
+      ctx: the rule context (`_node_version`).
+
+    Returns:
+      The bash lines; `${_ca[@]+"${_ca[@]}"}` expands to the flags.
+    """
+    return "\n".join([
+        "_ca=()",
+        'rl _node_version "{}"'.format(rlocation(ctx, ctx.file._node_version)),
+        'if [[ -n "${NODE_EXTRA_CA_CERTS:-}" && -n "${SSL_CERT_FILE:-}" && "$NODE_EXTRA_CA_CERTS" -ef "$SSL_CERT_FILE" &&',
+        '      " ${NODE_OPTIONS:-} " != *" --use-bundled-ca "* ]] && IFS=. read -r _node_major _ <"$_node_version" &&',
+        '   [[ "$_node_major" =~ ^[0-9]+$ ]] && (( _node_major < 22 )); then',
+        '  export {}="$NODE_EXTRA_CA_CERTS"'.format(ENV.NODE_EXTRA_CA_CERTS),
+        "  unset NODE_EXTRA_CA_CERTS",
+        "  _ca=(--use-openssl-ca)",
+        "fi",
+    ])
 
 def cli_exec(ctx, command, cfg):
     """Bash that execs `pipeline COMMAND --config CFG` with the launcher's arguments: the body of a `write_launcher`.
@@ -232,13 +260,16 @@ def cli_exec(ctx, command, cfg):
     Returns:
       The bash lines.
     """
-    return "\n".join([
+    push = command == "bazel-push"
+    return "\n".join(([ca_swap(ctx)] if push else []) + [
         'export {}="${}"'.format(ENV.TOOLS_NODE_MODULES, ENV.CLI_NODE_MODULES),
         'rl _config "{}"'.format(rlocation(ctx, cfg)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
-        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts).
-        'exec "${}" "${}" "${}" {} --config "$_config" {}"$@"'.format(
+        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts). The push's Node may take
+        # `ca_swap`'s flag; `bazel-run`'s runs the user's program in its process, with the user's own CA settings.
+        'exec "${}" {}"${}" "${}" {} --config "$_config" {}"$@"'.format(
             ENV.CLI_NODE,
+            '${_ca[@]+"${_ca[@]}"} ' if push else "",
             ENV.CLI_LOADER,
             ENV.CLI,
             command,
@@ -269,5 +300,11 @@ outputs or caches. `-- --sign-key FILE` and `$PIPELINE_SIGN_KEY` override it."""
         default = "//bazel:remote_cache",
         providers = [StringFlagInfo],
         doc = "`--@rules_pipeline//bazel:remote_cache`: the HTTP cache the push streams layers from (unset: the whole layout is pushed).",
+    ),
+    "_node_version": attr.label(
+        default = "@rules_pipeline//bazel/private:node_version",
+        allow_single_file = True,
+        cfg = "exec",
+        doc = "The version of the launchers' Node (`@rules_pipeline_node//:version.txt`), which the push launcher's `ca_swap` reads.",
     ),
 }, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))
