@@ -13,10 +13,7 @@ import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsComp
 import { runOk, samplesOf, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtInt, fmtMs, fmtMsValue, type Row } from "../lib/report";
-import { Parts, profiled, repsOf } from "./monorepo";
-
-/** Unmeasured changes per Bazel side before P10's rounds (full runs only). */
-const SERVER_WARMUP = 20;
+import { Parts, profiled, repsOf, SERVER_WARMUP } from "./monorepo";
 
 export async function p10(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
@@ -28,9 +25,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const warmup = ctx.smoke ? 0 : 1;
   const parts = new Parts();
   const parts7 = new Parts();
-  // The Bazel servers brought to their steady state before the rounds, as a developer's server is after a few edits:
-  // Bazel 7.7.1's JIT took ~25 commands to settle here (a change run from ~520 to ~400 ms with the wrapper), 4.2.3's
-  // fewer. The peers start a new process every run and need no more than the rounds' own warm-up.
+  // The Bazel servers brought to their steady state before the rounds (SERVER_WARMUP).
   for (let i = 0; i < (ctx.smoke ? 0 : SERVER_WARMUP); i++)
     for (const run of [
       () => bazelLocal(m),
