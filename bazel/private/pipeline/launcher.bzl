@@ -266,7 +266,7 @@ def cli_exec(ctx, command, cfg):
         'rl _config "{}"'.format(rlocation(ctx, cfg)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
         # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts). The push's Node may take
-        # `ca_swap`'s flag; `bazel-run`'s runs the user's program in its process, with the user's own CA settings.
+        # `ca_swap`'s flag; `bazel-run`'s (a push, then the user's launch script as its child) starts as before.
         'exec "${}" {}"${}" "${}" {} --config "$_config" {}"$@"'.format(
             ENV.CLI_NODE,
             '${_ca[@]+"${_ca[@]}"} ' if push else "",
