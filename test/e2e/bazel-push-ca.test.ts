@@ -6,7 +6,8 @@
  * - NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the same file, on a Node before 22: the CLI's Node starts with
  *   `--use-openssl-ca` and without the variable (no CA store built at start), the push succeeds, and the credential
  *   helper it starts sees NODE_EXTRA_CA_CERTS as the user set it (and not the launcher's PIPELINE_NODE_EXTRA_CA_CERTS).
- * - NODE_EXTRA_CA_CERTS alone: nothing changes (Node's own roots and the file), the push succeeds.
+ * - NODE_EXTRA_CA_CERTS alone, or both with NODE_OPTIONS choosing `--use-bundled-ca`: nothing changes (Node's own
+ *   roots and the file), the push succeeds.
  * - Neither: the certificate is not trusted, the push fails and nothing is reported as pushed (the two above are
  *   trusted through the file and nothing else).
  */
@@ -108,6 +109,14 @@ describe("the push launcher's CA swap (NODE_EXTRA_CA_CERTS = SSL_CERT_FILE)", ()
 
   test("NODE_EXTRA_CA_CERTS alone: no swap, the push trusts the file through Node's own loading", async () => {
     const r = await push("extra-only", { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.seen.extra).toBe(ca);
+    expect(r.seen.parent).toContain("bazel-push");
+    expect(r.seen.parent.split(" ")).not.toContain("--use-openssl-ca");
+  });
+
+  test("NODE_OPTIONS choosing --use-bundled-ca: no swap, Node's roots and the file as the user chose", async () => {
+    const r = await push("bundled", { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca, NODE_OPTIONS: "--use-bundled-ca" });
     expect(r.code, r.stderr).toBe(0);
     expect(r.seen.extra).toBe(ca);
     expect(r.seen.parent).toContain("bazel-push");
