@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
@@ -13,7 +13,7 @@ import { anonymousKeychain } from "../registry-auth/anonymous";
 import { type Digest, sha256 } from "../oci/digest";
 import { RegistryClient } from "./client";
 import { listReferrers } from "./referrers";
-import type { TransferRate } from "./transfer-rate";
+import { type TransferRate, watchRate } from "./transfer-rate";
 
 const small = Buffer.from("a blob dripped one byte at a time\n");
 const big = randomBytes(4 * 1024 * 1024);
@@ -265,5 +265,57 @@ describe("one rule for every response: bodies read whole and headers (issue #41)
   it("a registry answering at once is not affected", async () => {
     const got = await client(rate, 0).getManifest("app", "v1");
     expect(got.bytes.equals(JSON_BODY)).toBe(true);
+  });
+});
+
+describe("the rate's timer (watchRate)", () => {
+  it("does not count a stall of this process as the registry's time: the bytes sent meanwhile are read after the tick", async () => {
+    // A socket pair on loopback: the far end sends 104 bytes, then this process is held up longer than a window inside
+    // an I/O callback (a long synchronous call, a starved machine). The interval's tick comes before the I/O phase
+    // that reads what arrived meanwhile.
+    const far = new Promise<Socket>((done) => {
+      const srv = createServer().on("connection", (c) => {
+        srv.close();
+        done(c);
+      });
+      srv.listen(0, "127.0.0.1", () => near.connect((srv.address() as AddressInfo).port, "127.0.0.1"));
+    });
+    const near = new Socket();
+    let bytes = 0;
+    near.on("data", (d: Buffer) => {
+      bytes += d.length;
+    });
+    const verdicts: unknown[] = [];
+    const sent = await far;
+    const stop = watchRate(
+      { minBytesPerSecond: 1024, windowMs: 500 },
+      () => ({ bytes, waiting: true, consumerMs: 0 }),
+      (m) => verdicts.push(m),
+    );
+    await new Promise<void>((done) => {
+      sent.write(Buffer.alloc(104), () => {
+        // In the write's callback (the I/O phase): held up 700 ms.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700);
+        done();
+      });
+    });
+    for (let i = 0; i < 50 && bytes < 104; i++) await new Promise((r) => setTimeout(r, 10));
+    stop();
+    near.destroy();
+    sent.destroy();
+    expect(bytes).toBe(104);
+    expect(verdicts).toEqual([]);
+  });
+
+  it("still cuts a registry that sends nothing for a window while the process runs freely", async () => {
+    const verdicts: unknown[] = [];
+    const stop = watchRate(
+      { minBytesPerSecond: 1024, windowMs: 200 },
+      () => ({ bytes: 0, waiting: true, consumerMs: 0 }),
+      (m) => verdicts.push(m),
+    );
+    for (let i = 0; i < 100 && verdicts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    expect(verdicts).toHaveLength(1);
   });
 });

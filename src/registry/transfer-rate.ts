@@ -102,21 +102,22 @@ export function watchRate(
   let last = Date.now();
   let consumed = sample().consumerMs;
   const judged = new RateWindow(rate.minBytesPerSecond, rate.windowMs);
-  const timer = setInterval(
-    () => {
-      const now = Date.now();
-      const s = sample();
-      const counted = s.waiting ? Math.max(0, now - last - (s.consumerMs - consumed)) : 0;
-      last = now;
-      consumed = s.consumerMs;
-      const short = judged.tick(counted, s.bytes);
-      if (short) {
-        clearInterval(timer);
-        onTooSlow(short);
-      }
-    },
-    Math.max(10, Math.floor(rate.windowMs / 10)),
-  );
+  const every = Math.max(10, Math.floor(rate.windowMs / 10));
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const s = sample();
+    // A tick that comes late says this process was held up (a long synchronous call, a starved machine), not the
+    // registry: what it sent meanwhile waits unread until the event loop's I/O phase, after this tick. At most two
+    // intervals count per tick, so a stall of ours alone never fills a window.
+    const counted = s.waiting ? Math.max(0, Math.min(now - last, 2 * every) - (s.consumerMs - consumed)) : 0;
+    last = now;
+    consumed = s.consumerMs;
+    const short = judged.tick(counted, s.bytes);
+    if (short) {
+      clearInterval(timer);
+      onTooSlow(short);
+    }
+  }, every);
   timer.unref();
   return () => clearInterval(timer);
 }
