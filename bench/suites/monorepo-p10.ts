@@ -13,7 +13,7 @@ import { monorepoTs7, peerTs7, tsc7AndRun, tscLibByHand, tscWatchLatency, tsComp
 import { runOk, samplesOf, type Stat, stat } from "../lib/measure";
 import { rounds } from "../lib/rounds";
 import { fmtInt, fmtMs, fmtMsValue, type Row } from "../lib/report";
-import { Parts, profiled, repsOf, SERVER_WARMUP } from "./monorepo";
+import { Parts, profiled, repsOf, SERVER_WARMUP, warmServers } from "./monorepo";
 
 export async function p10(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
@@ -26,14 +26,12 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
   const parts = new Parts();
   const parts7 = new Parts();
   // The Bazel servers brought to their steady state before the rounds (SERVER_WARMUP).
-  for (let i = 0; i < (ctx.smoke ? 0 : SERVER_WARMUP); i++)
-    for (const run of [
-      () => bazelLocal(m),
-      () => bazel7Local(m, m7),
-      () => bazelLocal(mt.m),
-      () => bazel7Local(m, m7t),
-    ])
-      await run();
+  await warmServers(ctx, [
+    () => bazelLocal(m),
+    () => bazel7Local(m, m7),
+    () => bazelLocal(mt.m),
+    () => bazel7Local(m, m7t),
+  ]);
   await quiet(ctx);
   const [ours, peer, ours7, oursTs7, peerTs7Stat, oursTs7b7] = await rounds(repsOf(ctx), warmup, [
     async () => (await bazelLocal(m)).ms,

@@ -96,6 +96,11 @@ function allNew(digests: string[], what: string): void {
  */
 export const SERVER_WARMUP = 20;
 
+/** Runs each of a suite's Bazel sides SERVER_WARMUP times, unmeasured, in turn (none in smoke runs). */
+export async function warmServers(ctx: Ctx, sides: (() => Promise<unknown>)[]): Promise<void> {
+  for (let i = 0; i < (ctx.smoke ? 0 : SERVER_WARMUP); i++) for (const run of sides) await run();
+}
+
 export async function p9(ctx: Ctx): Promise<Row[]> {
   const m = await monorepo(ctx);
   const m7 = await monorepo7(ctx, m);
@@ -147,16 +152,14 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   const warmup = ctx.smoke ? 0 : 1;
   // Each Bazel server brought to its steady state before the rounds, as P10's (SERVER_WARMUP): the rules_js and
   // rules_img sides share one server, as the two 7.7.1 sides of ours do, and the 4.2.3 sides another.
-  for (let i = 0; i < (ctx.smoke ? 0 : SERVER_WARMUP); i++)
-    for (const run of [
-      () => bazelPush(m),
-      () => bazel7Push(m, m7),
-      () => rulesJsPush(m, mjs),
-      () => rulesImgPush(m, mimg),
-      () => bazelPush(mt.m),
-      () => bazel7Push(m, m7t),
-    ])
-      await run();
+  await warmServers(ctx, [
+    () => bazelPush(m),
+    () => bazel7Push(m, m7),
+    () => rulesJsPush(m, mjs),
+    () => rulesImgPush(m, mimg),
+    () => bazelPush(mt.m),
+    () => bazel7Push(m, m7t),
+  ]);
   await quiet(ctx);
   const [ours, local, workerLocal, lockfile, ours7, oursJs, rulesImg, oursTs7, oursTs7b7, pod] = await rounds(
     repsOf(ctx),
@@ -267,18 +270,20 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
      * A row against podman's samples: target ≤ 0.15 (every TypeScript 5.9 side), 0.10 with TypeScript 7 (issue #75);
      * `less`: a cost of the test environment taken off our median for the ratio (the chroot wrapper's, issue #75 item 3).
      */
-    const podmanRow = (key: string, whatRow: string, side: typeof ours, notes: string, limit = 0.15, less = 0) =>
-      row({
+    const podmanRow = (key: string, whatRow: string, side: typeof ours, notes: string, limit = 0.15, less = 0) => {
+      const ratio = (side.median - less) / pod.median;
+      return row({
         id: "P9",
         key,
         what: whatRow,
         ours: fmtMs(side),
         peer: fmtMs(pod),
-        ratio: (side.median - less) / pod.median,
+        ratio,
         target: `≤ ${limit}`,
-        met: (side.median - less) / pod.median <= limit,
+        met: ratio <= limit,
         notes,
       });
+    };
     const samePodman =
       "incremental `tsc`, `podman build` with its layer cache, `podman push` (the 4.2.3 row's podman samples)";
     const whatTs7 = what(samePodman).replace(
