@@ -13,7 +13,8 @@ import { QUIET } from "./bazel";
 import { check, type Ctx, row } from "./context";
 import { changeLibrary } from "./monorepo";
 import { monorepoRulesJs, run } from "./monorepo-rules-js";
-import { type Mono, PROFILED, type Pushed } from "./monorepo-sides";
+import { type Mono, PROFILED, peerProjects, type Pushed } from "./monorepo-sides";
+import { peerTs7, tscWatchLatency } from "./monorepo-ts7";
 import { type Stat, stat } from "./measure";
 import { fmtMs, type Row } from "./report";
 
@@ -100,6 +101,11 @@ export interface RulesImgFloor {
   build: Stat;
   /** `bazel run //x:etl_img_push`: rules_img's own run with nothing changed. */
   imgRun: Stat;
+  /**
+   * TypeScript 7.0.2's own `tsc --watch` recompiling the peer's project after the same one-line change: the fastest
+   * compile of the change measured here (undefined if the watcher did not notice a change).
+   */
+  watched: Stat | undefined;
 }
 
 export async function rulesImgFloor(ctx: Ctx, m: Mono, w: MonoRulesImg): Promise<RulesImgFloor> {
@@ -109,7 +115,13 @@ export async function rulesImgFloor(ctx: Ctx, m: Mono, w: MonoRulesImg): Promise
     runs.build.push((await run(m, w.ws, ["build", ...QUIET, "//x:etl_push"])).ms);
     runs.imgRun.push((await run(m, w.ws, ["run", ...QUIET, "//x:etl_img_push"])).ms);
   }
-  return { run: stat(runs.run), build: stat(runs.build), imgRun: stat(runs.imgRun) };
+  const watched = await tscWatchLatency(
+    m,
+    await peerTs7(m, (await peerProjects(ctx, m)).tsc),
+    ctx.smoke ? 1 : 5,
+    10_000,
+  );
+  return { run: stat(runs.run), build: stat(runs.build), imgRun: stat(runs.imgRun), watched: watched && stat(watched) };
 }
 
 /** The floor row under P9-rules-img: our nothing-changed run against rules_img's samples of the change. */
@@ -127,4 +139,28 @@ export function rulesImgFloorRow(floor: RulesImgFloor, rulesImg: Stat, wrapperMs
       `Its parts: \`bazel build\` with nothing changed ${fmtMs(floor.build)} (Bazel alone, which rules_img's side pays too), the launcher the rest (Node's start among it); ` +
       `rules_img's own run with nothing changed: ${fmtMs(floor.imgRun)}; each sample has the chroot wrapper's ${Math.round(wrapperMs)} ms`,
   });
+}
+
+/**
+ * The floor under P9-rules-img with the change compiled: our nothing-changed run plus the fastest compile of the change
+ * measured here (TypeScript 7's own `tsc --watch`), against rules_img's samples. Both sides compile the change with the
+ * same ts_library (rules_img's program layer takes its outputs), so rules_img's samples hold a compile too: above 0.7,
+ * no compile, however fast, lets our side meet the target, before any layer, image or push of ours.
+ */
+export function rulesImgFloorCompileRow(floor: RulesImgFloor, rulesImg: Stat, wrapperMs: number): Row[] {
+  const w = floor.watched;
+  if (!w) return [];
+  const total = floor.run.median + w.median;
+  return [
+    row({
+      id: "P9",
+      key: "P9-rules-img-floor-compile",
+      what: "informational: the floor under P9-rules-img with the change compiled — the nothing-changed run (P9-rules-img-floor) plus TypeScript 7.0.2's own `tsc --watch` recompile of the same change (the fastest compile of it measured here), vs rules_img's samples of the change",
+      ours: `${Math.round(total)} ms`,
+      peer: fmtMs(rulesImg),
+      ratio: total / rulesImg.median,
+      target: "—",
+      notes: `medians: ${Math.round(floor.run.median)} ms (nothing changed, ${floor.run.n} runs, the chroot wrapper's ${Math.round(wrapperMs)} ms in each as in rules_img's) + ${Math.round(w.median)} ms (tsc --watch on the peer's project, ${w.n} changes, no Bazel); rules_img's samples compile the change with the same ts_library as ours; a ratio above 0.7 means no compile of the change meets P9-rules-img's target here, before our layer, image and push`,
+    }),
+  ];
 }

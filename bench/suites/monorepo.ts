@@ -42,6 +42,7 @@ import {
   monorepoRulesImg,
   RULES_IMG_WHAT,
   rulesImgFloor,
+  rulesImgFloorCompileRow,
   rulesImgFloorRow,
   rulesImgNotes,
   rulesImgPush,
@@ -264,6 +265,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
       notes: rulesImgNotes(mimg),
     }),
     rulesImgFloorRow(imgFloor, rulesImg, m7.wrapperMs),
+    ...rulesImgFloorCompileRow(imgFloor, rulesImg, m7.wrapperMs),
   );
   if (pod) {
     /**
