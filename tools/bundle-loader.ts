@@ -7,9 +7,10 @@
  *
  * Build actions run the bundle without it: in a sandbox the cache root is not writable, and a worker compiles once.
  *
- * A push launcher whose Node (before 22) would build its whole CA store at start for `NODE_EXTRA_CA_CERTS` starts it
- * with `--use-openssl-ca` and that variable kept aside as PIPELINE_NODE_EXTRA_CA_CERTS (launcher.bzl, `ca_swap`):
- * it is put back here, so the programs the command starts (credential helpers) see the user's environment.
+ * A push or run launcher whose Node (before 22) would build its whole CA store at start for `NODE_EXTRA_CA_CERTS`
+ * starts it with `--use-openssl-ca` and that variable kept aside as PIPELINE_NODE_EXTRA_CA_CERTS (launcher.bzl,
+ * `ca_swap`): it is put back here, so the programs the command starts (credential helpers, `bazel-run`'s launch
+ * script) see the user's environment.
  */
 import { resolve } from "node:path";
 import { BUNDLE_CODE_CACHE_VAR } from "../src/cli/lazy-bundle";

@@ -58,11 +58,11 @@ export const INTERNAL_VARIABLES = {
   },
   PIPELINE_NODE_EXTRA_CA_CERTS: {
     setBy:
-      "the push launchers (`bazel run //pkg:NAME_push`, bazel/private/pipeline/launcher.bzl), when their Node is older than 22 and `NODE_EXTRA_CA_CERTS` names the file `SSL_CERT_FILE` names",
+      "the push and run launchers (`bazel run //pkg:NAME_push` and `bazel run //pkg:NAME`, bazel/private/pipeline/launcher.bzl), when their Node is older than 22 and `NODE_EXTRA_CA_CERTS` names the file `SSL_CERT_FILE` names",
     readBy: "`tools/bundle-loader.ts`, which puts it back as `NODE_EXTRA_CA_CERTS` (then removed from the environment)",
     format: "the path `NODE_EXTRA_CA_CERTS` held",
     meaning:
-      "The user's `NODE_EXTRA_CA_CERTS`, kept aside while the push's Node starts with `--use-openssl-ca` (Node before 22 builds its whole CA store at start when the variable is set); the programs the push starts see it again.",
+      "The user's `NODE_EXTRA_CA_CERTS`, kept aside while the CLI's Node starts with `--use-openssl-ca` (Node before 22 builds its whole CA store at start when the variable is set); the programs the CLI starts (credential helpers, `bazel run //pkg:NAME`'s launch script) see it again.",
   },
   PIPELINE_CONTAINER_IMAGE: {
     setBy:

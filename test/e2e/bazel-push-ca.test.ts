@@ -1,7 +1,7 @@
 /**
- * The push launcher's CA swap (bazel/private/pipeline/launcher.bzl `ca_swap`, tools/bundle-loader.ts), against the real
- * CNCF registry serving HTTPS on the machine's own non-loopback address (a loopback registry is spoken to over plain
- * HTTP), with a certificate no public CA signed: the push trusts it only through the file the user names.
+ * The push and run launchers' CA swap (bazel/private/pipeline/launcher.bzl `ca_swap`, tools/bundle-loader.ts), against
+ * the real CNCF registry serving HTTPS on the machine's own non-loopback address (a loopback registry is spoken to
+ * over plain HTTP), with a certificate no public CA signed: the push trusts it only through the file the user names.
  *
  * - NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the same file, on a Node before 22: the CLI's Node starts with
  *   `--use-openssl-ca` and without the variable (no CA store built at start), the push succeeds, and the credential
@@ -10,6 +10,9 @@
  *   roots and the file), the push succeeds.
  * - Neither: the certificate is not trusted, the push fails and nothing is reported as pushed (the two above are
  *   trusted through the file and nothing else).
+ * - `bazel run //pkg:NAME` (bazel-run: a push, then the launch script as the CLI's child), both naming the file: the
+ *   CLI's Node starts with the flag and without the variable, as the push's; the launch script starts as the user's
+ *   environment says, with the variable and without the flag.
  */
 import { readFileSync, rmSync, mkdtempSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
@@ -69,9 +72,9 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function push(name: string, env: Record<string, string | undefined>) {
+async function push(name: string, env: Record<string, string | undefined>, target = TARGET, args: string[] = []) {
   const capture = join(tmp, `${name}.capture`);
-  const r = await bazel(borrowed!.ws, ["run", ...QUIET, TARGET], {
+  const r = await bazel(borrowed!.ws, ["run", ...QUIET, target, ...args], {
     PIPELINE_REPOSITORY: `${reg.host}/ca/${name}`,
     DOCKER_CONFIG: tmp,
     PATH: `${bin}:${process.env.PATH}`,
@@ -93,7 +96,7 @@ async function push(name: string, env: Record<string, string | undefined>) {
   return { ...r, seen, ref: r.stdout.trim().split("\n").pop() ?? "" };
 }
 
-describe("the push launcher's CA swap (NODE_EXTRA_CA_CERTS = SSL_CERT_FILE)", () => {
+describe("the launchers' CA swap (NODE_EXTRA_CA_CERTS = SSL_CERT_FILE)", () => {
   test("the same file in both: the push trusts it through OpenSSL's store, the helper sees the user's variable", async () => {
     const r = await push("swapped", { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca });
     expect(r.code, r.stderr).toBe(0);
@@ -128,5 +131,49 @@ describe("the push launcher's CA swap (NODE_EXTRA_CA_CERTS = SSL_CERT_FILE)", ()
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(reg.host);
     expect(r.stdout).not.toMatch(/@sha256:/);
+  });
+
+  test("bazel run //pkg:NAME: the CLI takes the swap, the launch script starts with the user's variable", async () => {
+    // Every Node process writes down, before its program runs, its arguments, its command-line flags and the variables.
+    const log = join(tmp, "nodes.jsonl");
+    const preload = join(tmp, "record-node.cjs");
+    writeFileSync(
+      preload,
+      `require("node:fs").appendFileSync(${JSON.stringify(log)}, JSON.stringify({ argv: process.argv, execArgv: process.execArgv, extra: process.env.NODE_EXTRA_CA_CERTS ?? "unset", saved: process.env.PIPELINE_NODE_EXTRA_CA_CERTS ?? "unset" }) + "\\n");\n`,
+    );
+    const r = await push(
+      "run",
+      {
+        NODE_EXTRA_CA_CERTS: ca,
+        SSL_CERT_FILE: ca,
+        NODE_OPTIONS: `--require ${preload}`,
+        PIPELINE_TARGET: "inprocess",
+      },
+      "//examples/hello:hello",
+      ["--", "1", "2"],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('args: ["1","2"] sum: 3');
+    expect(r.stderr).toMatch(new RegExp(`${reg.host.replace(/\./g, "\\.")}/ca/run@sha256:[0-9a-f]{64}: pushed`));
+    const runfiles = join(borrowed!.ws, "bazel-bin/examples/hello/hello.sh.runfiles");
+    const major = Number(readFileSync(join(runfiles, "rules_pipeline_node/version.txt"), "utf8").split(".")[0]);
+    const nodes: { argv: string[]; execArgv: string[]; extra: string; saved: string }[] = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const cli = nodes.filter((n) => n.argv.includes("bazel-run"));
+    const script = nodes.filter((n) => n.argv.some((a) => a.endsWith("/examples/hello/main.js")));
+    expect(cli.length, JSON.stringify(nodes)).toBe(1);
+    expect(script.length, JSON.stringify(nodes)).toBe(1);
+    // Node 22 and later read the CAs on first use: nothing to swap there.
+    expect(cli[0].execArgv.includes("--use-openssl-ca")).toBe(major < 22);
+    expect(cli[0].extra).toBe(major < 22 ? "unset" : ca);
+    expect(cli[0].saved).toBe(major < 22 ? ca : "unset");
+    expect(script[0].execArgv).not.toContain("--use-openssl-ca");
+    expect(script[0].extra).toBe(ca);
+    expect(script[0].saved).toBe("unset");
+    // The push in bazel-run asked the helper as the push does: it saw the user's variable.
+    expect(r.seen.extra).toBe(ca);
+    expect(r.seen.parent).toContain("bazel-run");
   });
 });

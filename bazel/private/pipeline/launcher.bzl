@@ -219,14 +219,15 @@ def tool_runfiles(ctx):
     ]))
 
 def ca_swap(ctx):
-    """Bash that sets `_ca` to the Node flags of a push's CLI: `--use-openssl-ca` in place of NODE_EXTRA_CA_CERTS.
+    """Bash that sets `_ca` to the Node flags of the CLI: `--use-openssl-ca` in place of NODE_EXTRA_CA_CERTS.
 
     Node before 22 builds its whole CA store as it starts when NODE_EXTRA_CA_CERTS is set, its own roots and the
     file's (~30 ms of a push here; Node 22 and later read them on the first TLS connection). Where the variable names
     the very file OpenSSL's store is read from (SSL_CERT_FILE, as Debian-based images set both), the CLI's Node
     trusts that store instead, read on its first TLS connection, and the variable is kept aside
-    (ENV.NODE_EXTRA_CA_CERTS) for the loader to put back for the programs the push starts
-    (tools/bundle-loader.ts). Nothing changes otherwise, nor when NODE_OPTIONS chooses `--use-bundled-ca`.
+    (ENV.NODE_EXTRA_CA_CERTS) for the loader to put back for the programs the CLI starts (tools/bundle-loader.ts):
+    credential helpers, and `bazel-run`'s launch script, which starts as the user's environment says. Nothing changes
+    otherwise, nor when NODE_OPTIONS chooses `--use-bundled-ca`.
 
     Args:
       ctx: the rule context (`_node_version`).
@@ -260,16 +261,16 @@ def cli_exec(ctx, command, cfg):
     Returns:
       The bash lines.
     """
-    push = command == "bazel-push"
-    return "\n".join(([ca_swap(ctx)] if push else []) + [
+    return "\n".join([
+        ca_swap(ctx),
         'export {}="${}"'.format(ENV.TOOLS_NODE_MODULES, ENV.CLI_NODE_MODULES),
         'rl _config "{}"'.format(rlocation(ctx, cfg)),
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
-        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts). The push's Node may take
-        # `ca_swap`'s flag; `bazel-run`'s (a push, then the user's launch script as its child) starts as before.
-        'exec "${}" {}"${}" "${}" {} --config "$_config" {}"$@"'.format(
+        # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts). The CLI's Node may take
+        # `ca_swap`'s flag: `bazel-run`'s pushes, then starts the user's launch script as its child, which gets neither
+        # the flag nor the swap (the loader puts the variable back first).
+        'exec "${}" ${{_ca[@]+"${{_ca[@]}}"}} "${}" "${}" {} --config "$_config" {}"$@"'.format(
             ENV.CLI_NODE,
-            '${_ca[@]+"${_ca[@]}"} ' if push else "",
             ENV.CLI_LOADER,
             ENV.CLI,
             command,
@@ -305,6 +306,6 @@ outputs or caches. `-- --sign-key FILE` and `$PIPELINE_SIGN_KEY` override it."""
         default = "@rules_pipeline//bazel/private:node_version",
         allow_single_file = True,
         cfg = "exec",
-        doc = "The version of the launchers' Node (`@rules_pipeline_node//:version.txt`), which the push launcher's `ca_swap` reads.",
+        doc = "The version of the launchers' Node (`@rules_pipeline_node//:version.txt`), which the push and run launchers' `ca_swap` reads.",
     ),
 }, **dict(LAUNCHER_TOOL_ATTRS, **STAMP_ATTRS))
