@@ -7,7 +7,7 @@
  * compiler outlives its worker; a configuration it cannot follow (a rootDir leaving out its sentinel) is compiled
  * one-shot. The real worker bundle and TypeScript 7.0.2's native tsc.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -201,6 +201,34 @@ describe("TypeScript 7's resident compile in the worker", () => {
       slow.stop();
     }
   }, 120_000);
+
+  test("an answer's outputs keep their bytes while later builds write theirs: tsc never writes into one", async () => {
+    const dir = join(tmp, "held");
+    const modules = 6;
+    const args = library(dir, ".", modules, { noEmitOnError: true });
+    const worker = new WorkerProcess(WORKER, dir, { PIPELINE_TSC_WORKER_STATS: "1" });
+    try {
+      const held = join(tmp, "held-elsewhere");
+      let before: Record<string, string> = {};
+      for (const value of ['"v0"', '"v1"', '"v2"']) {
+        for (let i = 0; i < modules; i++) writeFileSync(join(dir, "src", `m${i}.ts`), moduleText(i, value));
+        const got = await workerAnswer(worker, dir, args);
+        expect(got.by).toBe(RESIDENT);
+        expect(got.outs).toEqual((await sandboxAnswer(dir, args)).outs);
+        // The last answer's files, held under other names (as Bazel's disk cache or a later action's links hold an
+        // output), still have that answer's bytes after this build rewrote every output.
+        for (const [rel, text] of Object.entries(before))
+          expect({ rel, text: readFileSync(join(held, rel.replaceAll("/", "_")), "utf8") }).toEqual({ rel, text });
+        rmSync(held, { recursive: true, force: true });
+        mkdirSync(held);
+        for (const rel of Object.keys(got.outs)) linkSync(join(dir, "out", rel), join(held, rel.replaceAll("/", "_")));
+        before = got.outs;
+      }
+      expect(Object.keys(before)).toHaveLength(2 * modules);
+    } finally {
+      worker.stop();
+    }
+  }, 60_000);
 
   test("a worker whose stdin closes stops its compilers and exits", async () => {
     const dir = join(tmp, "closed");
