@@ -135,7 +135,8 @@ function prepare(
     // changed contents of program files keep the state (and the resident compiler).
     if (!onlyProgramFilesChanged(before, inputs)) dropState();
     else if (before) copyChanged(tree, changedInputs(before, inputs), here);
-    tree.inputs = new Map(inputs);
+    // The request's own map, which nothing changes after it was made (worker.ts makes one a request): not a copy.
+    tree.inputs = inputs;
     out = join(state, "out");
     incremental.push("--incremental", "--tsBuildInfoFile", join(state, "tsbuildinfo"));
   } else {
@@ -181,7 +182,9 @@ function prepare(
 
 /** The inputs whose digest changed since `before` (the same paths: onlyProgramFilesChanged). */
 function changedInputs(before: Map<string, string>, inputs: Map<string, string>): Map<string, string> {
-  return new Map([...inputs].filter(([p, digest]) => before.get(p) !== digest));
+  const changed = new Map<string, string>();
+  for (const [p, digest] of inputs) if (before.get(p) !== digest) changed.set(p, digest);
+  return changed;
 }
 
 /**

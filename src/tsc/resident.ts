@@ -167,9 +167,12 @@ class Resident {
       return false;
     }
     this.paused = true;
-    for (let i = 0; i < 400; i++) {
+    // Each thread stops as it next leaves the kernel, most within a fraction of a millisecond: looked at again at once
+    // for the first 2 ms (a timer's 1 ms is most of the wait otherwise), then every millisecond, for 400 ms at most.
+    const since = Date.now();
+    while (Date.now() - since < 400) {
       if (allStopped(this.pid)) return true;
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => (Date.now() - since < 2 ? setImmediate(r) : setTimeout(r, 1)));
     }
     return false;
   }
