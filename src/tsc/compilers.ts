@@ -149,9 +149,13 @@ type ReadVisible = (p: string) => string | undefined;
  * @param sources the root files, relative to the working directory
  */
 export function esModuleSource(sources: string[], read: ReadVisible): { src: string; packageJson: string } | undefined {
+  // A library's sources share directories: each one's package.json is looked for once.
+  const near = new Map<string, ReturnType<typeof nearestPackageJson>>();
   for (const src of sources) {
     if (!/\.tsx?$/.test(src) || src.endsWith(".d.ts")) continue;
-    const pkg = nearestPackageJson(dirname(src), read);
+    const dir = dirname(src);
+    if (!near.has(dir)) near.set(dir, nearestPackageJson(dir, read));
+    const pkg = near.get(dir);
     if (pkg?.type === "module") return { src, packageJson: pkg.path };
   }
   return undefined;

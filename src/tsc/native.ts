@@ -224,8 +224,6 @@ function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: stri
       from = keepWritten(from, join(kept, rel));
     }
     made(dirname(abs));
-    // Bazel makes the outputs of an earlier run read-only: replace, never write through.
-    rmSync(abs, { force: true });
     try {
       linkOrCopy(from, abs);
     } catch (err) {
@@ -259,13 +257,23 @@ function keepWritten(written: string, keep: string): string {
  * written, more while the disk is busy), or a copy where the file system refuses the link (another device).
  */
 function linkOrCopy(from: string, to: string): void {
-  try {
-    linkSync(from, to);
-  } catch (e) {
-    if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes((e as NodeJS.ErrnoException).code ?? ""))
-      throw e;
-    writeFileSync(to, readFileSync(from));
+  const link = (): NodeJS.ErrnoException | undefined => {
+    try {
+      linkSync(from, to);
+      return undefined;
+    } catch (e) {
+      return e as NodeJS.ErrnoException;
+    }
+  };
+  let failed = link();
+  // An output of an earlier run (Bazel deletes them first, and makes them read-only): replaced, never written through.
+  if (failed?.code === "EEXIST") {
+    rmSync(to, { force: true });
+    failed = link();
   }
+  if (!failed) return;
+  if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(failed.code ?? "")) throw failed;
+  writeFileSync(to, readFileSync(from));
 }
 
 /** tsc run once in the prepared tree: its answer. */

@@ -259,11 +259,12 @@ describe("TypeScript 7's incremental state in a worker", () => {
     });
     const w = new WorkerProcess(WORKER, p.dir);
     // The kept output of the module that never changes, in the worker's state beside its tree for the target (in the
-    // working directory's bazel-out/rules_pipeline-tsc, src/tsc/tree.ts).
+    // working directory's bazel-out/rules_pipeline-tsc, src/tsc/tree.ts), where each file tsc writes moves
+    // (src/tsc/native.ts, kept/): one emitted again would replace it.
     const kept = () => {
       const own = join(p.dir, "bazel-out", "rules_pipeline-tsc");
       const [trees] = readdirSync(own).filter((n) => n.startsWith(`worker-${w.pid}-`));
-      return statSync(join(own, trees, "1.state", "out", "pkg", "other.js")).mtimeMs;
+      return statSync(join(own, trees, "1.state", "kept", "pkg", "other.js")).mtimeMs;
     };
     try {
       const inputs = ["out/pkg/app.tsconfig.json", "pkg/main.ts", "pkg/other.ts", "out/lib/index.d.ts", DEFAULTS];

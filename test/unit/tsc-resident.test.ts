@@ -7,7 +7,17 @@
  * compiler outlives its worker; a configuration it cannot follow (a rootDir leaving out its sentinel) is compiled
  * one-shot. The real worker bundle and TypeScript 7.0.2's native tsc.
  */
-import { cpSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -225,6 +235,14 @@ describe("TypeScript 7's resident compile in the worker", () => {
         before = got.outs;
       }
       expect(Object.keys(before)).toHaveLength(2 * modules);
+      // Outputs of the last run left in place and read-only (as Bazel leaves them): replaced, never written through.
+      for (const rel of Object.keys(before)) chmodSync(join(dir, "out", rel), 0o444);
+      for (let i = 0; i < modules; i++) writeFileSync(join(dir, "src", `m${i}.ts`), moduleText(i, '"v3"'));
+      const r = await worker.request(args, inputsOf(dir));
+      expect(r.exitCode, r.output).toBe(0);
+      expect(outputs(dir)).toEqual((await sandboxAnswer(dir, args)).outs);
+      for (const [rel, text] of Object.entries(before))
+        expect({ rel, text: readFileSync(join(held, rel.replaceAll("/", "_")), "utf8") }).toEqual({ rel, text });
     } finally {
       worker.stop();
     }
