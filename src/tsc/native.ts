@@ -2,11 +2,11 @@
  * One compile with TypeScript 7's native `tsc` (TypeScript 7 ships no JavaScript compiler API): `tsc -p CONFIG
  * --outDir OUT`, then the declared outputs (and only those) hard links to tsc's files (copies across devices), as the
  * in-process compile writes only them; in a worker each file tsc wrote is first moved out of OUT (answer, KEPT), so
- * that tsc never writes into a file an answer handed out. It runs in a tree of links (tree.ts): in a worker the target's own, kept between requests and made to hold
- * each request's inputs alone (`syncTree`), so that it sees what a sandboxed one-shot compile sees and answers the
- * same; one-shot, links to the working directory's entries; in both with the compile's `node_modules`
- * (`linkNodeModules`), under the working directory, never the system's temporary directory, and named so that tsc
- * sees nothing above it (HIDDEN_CWD there). One-shot, OUT is temporary and the compile starts from nothing. In a
+ * that tsc never writes into a file an answer handed out. It runs in a tree of links (tree.ts): in a worker the
+ * target's own, kept between requests and made to hold each request's inputs alone (`syncTree`), so that it sees what
+ * a sandboxed one-shot compile sees and answers the same; one-shot, links to the working directory's entries; in both
+ * with the compile's `node_modules` (`linkNodeModules`), under the working directory, never the system's temporary
+ * directory, and named so that tsc sees nothing above it (HIDDEN_CWD there). One-shot, OUT is temporary and the compile starts from nothing. In a
  * worker the compiler keeps its state as 5.x's and 6.x's program per target does, through what TypeScript 7 ships for
  * it: the target's resident `tsc --watch` (resident.ts, `compileNativeResident`), its program in memory; where that
  * cannot answer, `tsc --incremental`, whose `.tsbuildinfo` and OUT stay beside the target's tree; a run that did not
@@ -206,7 +206,7 @@ function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: stri
   }
   if (!ok) return { code: 1, output: output || failed };
   const dirs = new Set<string>();
-  const made = (dir: string) => {
+  const dirMade = (dir: string) => {
     if (!dirs.has(dir)) {
       mkdirSync(dir, { recursive: true });
       dirs.add(dir);
@@ -220,10 +220,10 @@ function answer(o: Options, p: Prepared, said: string, ok: boolean, failed: stri
     const rel = relative(p.outDir, abs);
     let from = join(p.out, rel);
     if (kept) {
-      made(dirname(join(kept, rel)));
+      dirMade(dirname(join(kept, rel)));
       from = keepWritten(from, join(kept, rel));
     }
-    made(dirname(abs));
+    dirMade(dirname(abs));
     try {
       linkOrCopy(from, abs);
     } catch (err) {
