@@ -218,20 +218,24 @@ describe("TypeScript 7's resident compile in the worker", () => {
     const args = library(dir, ".", modules, { noEmitOnError: true });
     const worker = new WorkerProcess(WORKER, dir, { PIPELINE_TSC_WORKER_STATS: "1" });
     try {
+      // The last answer's files, held under other names (as Bazel's disk cache or a later action's links hold an
+      // output): they must still have that answer's bytes after a later build rewrote every output.
       const held = join(tmp, "held-elsewhere");
+      const heldAs = (rel: string) => join(held, rel.replaceAll("/", "_"));
+      const expectHeld = (outs: Record<string, string>) => {
+        for (const [rel, text] of Object.entries(outs))
+          expect({ rel, text: readFileSync(heldAs(rel), "utf8") }).toEqual({ rel, text });
+      };
       let before: Record<string, string> = {};
       for (const value of ['"v0"', '"v1"', '"v2"']) {
         for (let i = 0; i < modules; i++) writeFileSync(join(dir, "src", `m${i}.ts`), moduleText(i, value));
         const got = await workerAnswer(worker, dir, args);
         expect(got.by).toBe(RESIDENT);
         expect(got.outs).toEqual((await sandboxAnswer(dir, args)).outs);
-        // The last answer's files, held under other names (as Bazel's disk cache or a later action's links hold an
-        // output), still have that answer's bytes after this build rewrote every output.
-        for (const [rel, text] of Object.entries(before))
-          expect({ rel, text: readFileSync(join(held, rel.replaceAll("/", "_")), "utf8") }).toEqual({ rel, text });
+        expectHeld(before);
         rmSync(held, { recursive: true, force: true });
         mkdirSync(held);
-        for (const rel of Object.keys(got.outs)) linkSync(join(dir, "out", rel), join(held, rel.replaceAll("/", "_")));
+        for (const rel of Object.keys(got.outs)) linkSync(join(dir, "out", rel), heldAs(rel));
         before = got.outs;
       }
       expect(Object.keys(before)).toHaveLength(2 * modules);
@@ -241,8 +245,7 @@ describe("TypeScript 7's resident compile in the worker", () => {
       const r = await worker.request(args, inputsOf(dir));
       expect(r.exitCode, r.output).toBe(0);
       expect(outputs(dir)).toEqual((await sandboxAnswer(dir, args)).outs);
-      for (const [rel, text] of Object.entries(before))
-        expect({ rel, text: readFileSync(join(held, rel.replaceAll("/", "_")), "utf8") }).toEqual({ rel, text });
+      expectHeld(before);
     } finally {
       worker.stop();
     }
