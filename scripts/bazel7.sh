@@ -5,6 +5,8 @@
 #                                           podman and the host's node/npm; cached outside the repository in
 #                                           $PIPELINE_BAZEL7_ROOT (default ~/.cache/rules_pipeline/bazel7)
 #   scripts/bazel7.sh run DIR -- ARGS...    runs `bazel ARGS` (7.7.1) in DIR and prints nothing but Bazel's output
+#   scripts/bazel7.sh probe DIR             does what `run` does (the namespace, mounts, pivot_root and environment)
+#                                           but runs `true` instead of Bazel: times this wrapper's own cost (bench)
 #   scripts/bazel7.sh path                  prints the cache directory; exits 1 when setup has not completed
 #   scripts/bazel7.sh output-root           prints the output user root (ROOT/output: the output bases), set up or not
 #
@@ -43,7 +45,7 @@ die() { echo "bazel7: $*" >&2; exit 2; }
 # host_mirror (the Debian mirror to debootstrap sid from), logged_to
 # shellcheck source=lib/setup-steps.sh
 source "$REPO/scripts/lib/setup-steps.sh"
-usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need_root() { [[ "$(id -u)" == 0 ]] || die "$1 needs root (debootstrap, chroot and bind mounts); run it with sudo"; }
 
 # --- setup -------------------------------------------------------------------------------------------------------
@@ -289,7 +291,7 @@ run() {
   [[ -f "$CHROOT/.rules_pipeline-complete" ]] || die "no Bazel 7 chroot at $CHROOT: run scripts/bazel7.sh setup first"
   [[ -f "$ROOT/bazelrc" && -d "$ROOT/stubs" ]] || { write_stubs; write_bazelrc; }
   mkdir -p "$ROOT/output"
-  exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" __in_namespace "$dir" "$@"
+  exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" "${IN_NAMESPACE:-__in_namespace}" "$dir" "$@"
 }
 
 # under_bind PATH BIND...: whether PATH lies strictly under one of the BINDs (then it is not mounted of its own).
@@ -331,12 +333,15 @@ in_namespace() {
   umount -l /.host
   local -a jvm=()
   for src in ${PIPELINE_BAZEL7_JVM_ARGS:-}; do jvm+=("--host_jvm_args=$src"); done
+  [[ -n "${PROBE:-}" ]] && exec /usr/bin/env -i -C "$dir" "${envs[@]}" true
   exec /usr/bin/env -i -C "$dir" "${envs[@]}" bazel --bazelrc="$ROOT/bazelrc" "${jvm[@]}" "$@"
 }
 
 case "${1:-}" in
   setup) shift; setup "$@" ;;
   run) shift; run "$@" ;;
+  probe) shift; [[ $# -eq 1 ]] || usage; IN_NAMESPACE=__probe run "$1" ;;
+  __probe) shift; PROBE=1 in_namespace "$@" ;;
   path) [[ -f "$CHROOT/.rules_pipeline-complete" ]] && echo "$ROOT" ;;
   output-root) echo "$ROOT/output" ;;
   __in_namespace) shift; in_namespace "$@" ;;

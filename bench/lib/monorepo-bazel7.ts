@@ -5,10 +5,11 @@
  * its server shut down and output base removed at the end.
  *
  * Every command goes through scripts/bazel7.sh (a mount namespace and the chroot per command): its cost is in every
- * sample, and measured alone (`bazel info server_pid` through it, against the warm server) for the notes.
+ * sample, and measured alone (`scripts/bazel7.sh probe`: the same namespace, mounts and environment, `true` in place
+ * of Bazel) for the notes and for the rows whose ratio leaves it out.
  */
 import { join } from "node:path";
-import { bazel7, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
+import { bazel7, bazel7Probe, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
 import { QUIET } from "./bazel";
 import { check, type Ctx } from "./context";
 import { stat } from "./measure";
@@ -26,7 +27,10 @@ export interface Mono7 {
    * `bazel run //ts7/x:etl_push` in the same workspace.
    */
   cold: { ms: number; processes: string };
-  /** Median milliseconds of `bazel info server_pid` through scripts/bazel7.sh against the warm server. */
+  /**
+   * Median milliseconds of scripts/bazel7.sh's own work per command (`probe`: `true` in place of Bazel). Not `bazel
+   * info` through it: that holds Bazel's client and a round trip to its server too, which every user's command pays.
+   */
   wrapperMs: number;
 }
 
@@ -45,6 +49,18 @@ export async function bazel7Ok(
       `Bazel 7.7.1 \`bazel ${args.join(" ")}\` in ${ws} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-6000)}`,
     );
   return { ms, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** How many probes the wrapper's cost is the median of. */
+const WRAPPER_SAMPLES = 7;
+
+/** Milliseconds of one `scripts/bazel7.sh probe` in `ws`, with bazel7Ok's mounts and environment. */
+async function probe7(m: Mono, ws: string): Promise<number> {
+  const t = process.hrtime.bigint();
+  const r = await bazel7Probe(ws, { mounts: [m.dir], hostNpmCache: true });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.code !== 0) throw new Error(`scripts/bazel7.sh probe ${ws} exited ${r.code}:\n${r.stderr.slice(-3000)}`);
+  return ms;
 }
 
 let shared: Promise<Mono7> | undefined;
@@ -91,7 +107,7 @@ export function monorepo7Ts7(ctx: Ctx, m: Mono): Promise<Mono7> {
 
 /**
  * The first `bazel run //PKGx:etl_push` of `m7`'s package (the workspace's cold build when it is the first package built)
- * and a run of its etl_local; with `wrapper`, the wrapper's own cost measured (`bazel info server_pid`).
+ * and a run of its etl_local; with `wrapper`, the wrapper's own cost measured (WRAPPER_SAMPLES probes).
  */
 async function first(ctx: Ctx, m: Mono, m7: Mono7, title: string, wrapper: boolean): Promise<Mono7> {
   const cold = await bazel7Ok(m, m7.ws, ["run", ...PROFILED, label(m7, "x:etl_push")]);
@@ -106,8 +122,7 @@ async function first(ctx: Ctx, m: Mono, m7: Mono7, title: string, wrapper: boole
     `monorepo (${title}): ${label(m7, "x:etl_local")} prints what the library computed (${r.stdout.trim().slice(0, 200)})`,
   );
   const samples: number[] = [];
-  for (let i = 0; wrapper && i < (ctx.smoke ? 1 : 3); i++)
-    samples.push((await bazel7Ok(m, m7.ws, ["info", "server_pid"])).ms);
+  for (let i = 0; wrapper && i < (ctx.smoke ? 1 : WRAPPER_SAMPLES); i++) samples.push(await probe7(m, m7.ws));
   return { ...m7, cold: { ms: cold.ms, processes }, wrapperMs: wrapper ? stat(samples).median : m7.wrapperMs };
 }
 

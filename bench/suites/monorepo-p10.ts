@@ -104,7 +104,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: ours7.median / peer.median,
       target: "≤ 0.5",
       met: ours7.median / peer.median <= 0.5,
-      notes: `in the same rounds as the 4.2.3 row (4.2.3: ${fmtMs(ours)}); README's MODULE.bazel, through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7.wrapperMs)} ms, in every sample)`,
+      notes: `in the same rounds as the 4.2.3 row (4.2.3: ${fmtMs(ours)}); README's MODULE.bazel, through scripts/bazel7.sh's chroot (its own cost, \`scripts/bazel7.sh probe\` with \`true\` in place of Bazel: ${Math.round(m7.wrapperMs)} ms, in every sample)`,
     }),
     row({
       id: "P10",
@@ -126,7 +126,7 @@ export async function p10(ctx: Ctx): Promise<Row[]> {
       ratio: (oursTs7b7.median - m7t.wrapperMs) / peerTs7Stat.median,
       target: "≤ 1.5",
       met: (oursTs7b7.median - m7t.wrapperMs) / peerTs7Stat.median <= 1.5,
-      notes: `in the same rounds as the 4.2.3 rows (4.2.3 with TypeScript 7: ${fmtMs(oursTs7)}); the TypeScript 7 targets of P9-ts7-bazel7-podman; through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7t.wrapperMs)} ms, in every sample)`,
+      notes: `in the same rounds as the 4.2.3 rows (4.2.3 with TypeScript 7: ${fmtMs(oursTs7)}); the TypeScript 7 targets of P9-ts7-bazel7-podman; through scripts/bazel7.sh's chroot (its own cost, \`scripts/bazel7.sh probe\` with \`true\` in place of Bazel: ${Math.round(m7t.wrapperMs)} ms, in every sample)`,
     }),
     row({
       id: "P10",

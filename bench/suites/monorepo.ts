@@ -212,7 +212,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
   ];
   const what7 = (peer: string) =>
     what(peer).replace("warm `bazel run //x:etl_push`", "warm `bazel run //x:etl_push` on Bazel 7.7.1 with bzlmod");
-  const notes7 = `README's MODULE.bazel (local_path_override); through scripts/bazel7.sh's chroot, whose own cost is in every sample (\`bazel info server_pid\` through it: ${Math.round(m7.wrapperMs)} ms); its cold build + push: ${Math.round(m7.cold.ms)} ms (${m7.cold.processes})`;
+  const notes7 = `README's MODULE.bazel (local_path_override); through scripts/bazel7.sh's chroot, whose own cost is in every sample (\`scripts/bazel7.sh probe\`, \`true\` in place of Bazel: ${Math.round(m7.wrapperMs)} ms); its cold build + push: ${Math.round(m7.cold.ms)} ms (${m7.cold.processes})`;
   rows.push(
     row({
       id: "P9",
@@ -294,7 +294,7 @@ export async function p9(ctx: Ctx): Promise<Row[]> {
     );
     const notesTs7 = `the same sources in the same Bazel 4.2.3 workspace and server, as //ts7/util, //ts7/lib and //ts7/x:etl whose targets set \`typescript = "@npm//:node_modules/typescript"\`, typescript 7.0.2 and its native package in the workspace's lockfile (bench/lib/monorepo-ts7.ts); TsCompile in the worker, which answers through the target's resident native \`tsc --watch\` (src/tsc/resident.ts); the 5.9 targets in the same rounds: ${fmtMs(ours)}; their first build + push (the workspace's repositories already fetched): ${Math.round(mt.first.ms)} ms (${mt.first.processes})`;
     const whatTs7b7 = `${what7(samePodman).replace("with bzlmod", "with bzlmod and TypeScript 7.0.2")} (the ratio without the chroot wrapper's own cost per command, as P10-ts7-bazel7's)`;
-    const notesTs7b7 = `the TypeScript 7 targets (//ts7/...) of the Bazel 7.7.1 workspace, as in the 4.2.3 row; through scripts/bazel7.sh's chroot (\`bazel info server_pid\` through it: ${Math.round(m7t.wrapperMs)} ms, in every sample, taken off the median for the ratio; with it: ${(oursTs7b7.median / pod.median).toFixed(3)}); the 5.9 ones in the same rounds: ${fmtMs(ours7)}; their first build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
+    const notesTs7b7 = `the TypeScript 7 targets (//ts7/...) of the Bazel 7.7.1 workspace, as in the 4.2.3 row; through scripts/bazel7.sh's chroot (its own cost, \`scripts/bazel7.sh probe\` with \`true\` in place of Bazel: ${Math.round(m7t.wrapperMs)} ms, in every sample, taken off the median for the ratio; with it: ${(oursTs7b7.median / pod.median).toFixed(3)}); the 5.9 ones in the same rounds: ${fmtMs(ours7)}; their first build + push: ${Math.round(m7t.cold.ms)} ms (${m7t.cold.processes})`;
     rows.push(
       podmanRow("P9-ts7-podman", whatTs7, oursTs7, notesTs7, 0.1),
       podmanRow("P9-ts7-bazel7-podman", whatTs7b7, oursTs7b7, notesTs7b7, 0.1, m7t.wrapperMs),
