@@ -281,7 +281,10 @@ setup() {
 
 # --- run ---------------------------------------------------------------------------------------------------------
 
+# run NAMESPACE_CMD DIR [--] ARGS...: NAMESPACE_CMD (__in_namespace, or __probe for `probe`) in a private mount namespace.
 run() {
+  local inner="$1"
+  shift
   need_root "run"
   [[ $# -ge 1 ]] || usage
   local dir
@@ -291,7 +294,7 @@ run() {
   [[ -f "$CHROOT/.rules_pipeline-complete" ]] || die "no Bazel 7 chroot at $CHROOT: run scripts/bazel7.sh setup first"
   [[ -f "$ROOT/bazelrc" && -d "$ROOT/stubs" ]] || { write_stubs; write_bazelrc; }
   mkdir -p "$ROOT/output"
-  exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" "${IN_NAMESPACE:-__in_namespace}" "$dir" "$@"
+  exec unshare -m --propagation private -- bash "${BASH_SOURCE[0]}" "$inner" "$dir" "$@"
 }
 
 # under_bind PATH BIND...: whether PATH lies strictly under one of the BINDs (then it is not mounted of its own).
@@ -302,12 +305,12 @@ under_bind() {
   return 1
 }
 
-# Inside the private namespace: mount, make the chroot the namespace's root (pivot_root), then become the Bazel
-# client (exec, so signals reach Bazel directly). pivot_root rather than chroot: a later run's client checks the
+# in_namespace bazel|probe DIR ARGS...: inside the private namespace: mount, make the chroot the namespace's root
+# (pivot_root), then become the Bazel client (exec, so signals reach Bazel directly; `probe`: `true` instead). pivot_root rather than chroot: a later run's client checks the
 # server's cwd through /proc/PID/cwd, which the kernel spells relative to the server namespace's root mount; under a
 # plain chroot it would read $CHROOT/DIR, and the client would kill the server as "moved".
 in_namespace() {
-  local dir="$1" src; shift
+  local what="$1" dir="$2" src; shift 2
   local -a binds=() extra envs
   IFS=: read -r -a extra <<<"${PIPELINE_BAZEL7_MOUNTS:-}"
   # Real paths, so that "under another one" compares like with like.
@@ -333,17 +336,17 @@ in_namespace() {
   umount -l /.host
   local -a jvm=()
   for src in ${PIPELINE_BAZEL7_JVM_ARGS:-}; do jvm+=("--host_jvm_args=$src"); done
-  [[ -n "${PROBE:-}" ]] && exec /usr/bin/env -i -C "$dir" "${envs[@]}" true
+  [[ "$what" == probe ]] && exec /usr/bin/env -i -C "$dir" "${envs[@]}" true
   exec /usr/bin/env -i -C "$dir" "${envs[@]}" bazel --bazelrc="$ROOT/bazelrc" "${jvm[@]}" "$@"
 }
 
 case "${1:-}" in
   setup) shift; setup "$@" ;;
-  run) shift; run "$@" ;;
-  probe) shift; [[ $# -eq 1 ]] || usage; IN_NAMESPACE=__probe run "$1" ;;
-  __probe) shift; PROBE=1 in_namespace "$@" ;;
+  run) shift; run __in_namespace "$@" ;;
+  probe) shift; [[ $# -eq 1 ]] || usage; run __probe "$1" ;;
+  __probe) shift; in_namespace probe "$@" ;;
   path) [[ -f "$CHROOT/.rules_pipeline-complete" ]] && echo "$ROOT" ;;
   output-root) echo "$ROOT/output" ;;
-  __in_namespace) shift; in_namespace "$@" ;;
+  __in_namespace) shift; in_namespace bazel "$@" ;;
   *) usage ;;
 esac

@@ -9,7 +9,7 @@
  * of Bazel) for the notes and for the rows whose ratio leaves it out.
  */
 import { join } from "node:path";
-import { bazel7, bazel7Probe, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
+import { type Bazel7Options, bazel7, bazel7Probe, ensureBazel7, shutdown7 } from "../../test/fixtures/bazel7";
 import { QUIET } from "./bazel";
 import { check, type Ctx } from "./context";
 import { stat } from "./measure";
@@ -42,7 +42,7 @@ export async function bazel7Ok(
 ): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t = process.hrtime.bigint();
   // The fixture's directory (workspace, rules snapshot, generated npm tarballs) and npm's cache are read inside.
-  const r = await bazel7(ws, args, { mounts: [m.dir], hostNpmCache: true });
+  const r = await bazel7(ws, args, fixtureOptions(m));
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.code !== 0)
     throw new Error(
@@ -51,13 +51,18 @@ export async function bazel7Ok(
   return { ms, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** What every command of the fixture mounts (its directory; npm's cache), so that a probe costs what they do. */
+function fixtureOptions(m: Mono): Bazel7Options {
+  return { mounts: [m.dir], hostNpmCache: true };
+}
+
 /** How many probes the wrapper's cost is the median of. */
 const WRAPPER_SAMPLES = 7;
 
-/** Milliseconds of one `scripts/bazel7.sh probe` in `ws`, with bazel7Ok's mounts and environment. */
+/** Milliseconds of one `scripts/bazel7.sh probe` in `ws`, with the fixture's mounts and environment (bazel7Ok's). */
 async function probe7(m: Mono, ws: string): Promise<number> {
   const t = process.hrtime.bigint();
-  const r = await bazel7Probe(ws, { mounts: [m.dir], hostNpmCache: true });
+  const r = await bazel7Probe(ws, fixtureOptions(m));
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.code !== 0) throw new Error(`scripts/bazel7.sh probe ${ws} exited ${r.code}:\n${r.stderr.slice(-3000)}`);
   return ms;
