@@ -184,8 +184,8 @@ if [[ -z "${PIPELINE_TEST_FAST:-}" ]]; then
   # $PIPELINE_ADMISSION_BUILD_STATUS.
   export PIPELINE_ADMISSION_BUILD_STATUS="$report/admission-build.status"
   background "set-up: admission engines" 10 "$PIPELINE_ADMISSION_BUILD_STATUS" bash scripts/admission-engine.sh build all
-  # The S3 server of the object-store files (test/e2e/s3-store.test.ts): SeaweedFS's `weed` from its Go module, cached
-  # the same way (scripts/s3-server.sh build; ~1,000 CPU-s cold), waited for through $PIPELINE_S3_BUILD_STATUS
+  # The S3 server of the object-store files (test/e2e/s3-store.test.ts): versitygw from its Go module, cached the same
+  # way (scripts/s3-server.sh build; ~100 CPU-s cold), waited for through $PIPELINE_S3_BUILD_STATUS
   # (test/fixtures/s3-server.ts).
   export PIPELINE_S3_BUILD_STATUS="$report/s3-build.status"
   background "set-up: S3 server" 10 "$PIPELINE_S3_BUILD_STATUS" bash scripts/s3-server.sh build

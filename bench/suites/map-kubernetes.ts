@@ -3,7 +3,7 @@
  * would write by hand for the same work, on the real cluster of scripts/k8s-cluster.sh, at parallelism 10 and 20.
  *
  * - ours: the CLI as a user runs it: the image (host-Node base, the task, the runtime's files) pushed by digest to a
- *   real registry, the store in a real S3 server (SeaweedFS on the cluster's gateway), each round under a new prefix
+ *   real registry, the store in a real S3 server (versitygw on the cluster's gateway), each round under a new prefix
  *   (nothing reused); from the command's start to its results on stdout: the image check, the items stored, the Job
  *   and its Secret, the pods, the results read back in order, the Job deleted and its pods gone.
  * - peer: a hand-written Indexed Job of the same image with the same indexes (chunks of the same size), each pod

@@ -5,8 +5,9 @@
  * aws-secret.ts loads its client. What it gives is a static credential: the pods that run the map get it through a
  * Secret and read it with `s3Credentials` (src/runtime/s3.ts), which needs no SDK.
  *
- * Region: the caller's, else $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1 for a custom endpoint (SeaweedFS and
- * MinIO accept any). Endpoint: the caller's, else $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL; none means AWS.
+ * Region: the caller's, else $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1 for a custom endpoint (versitygw's
+ * default, which refuses a signature for any other region than its own; MinIO accepts any). Endpoint: the caller's,
+ * else $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL; none means AWS.
  */
 import { createRequire } from "node:module";
 import { PipelineError } from "../errors";

@@ -87,14 +87,14 @@ export const DEVELOPMENT_VARIABLES = {
     setBy: "developers, tests",
     readBy: "`scripts/s3-server.sh`",
     format: "a directory path",
-    meaning: "Where the S3 server (SeaweedFS's `weed`) built from Go modules is kept.",
+    meaning: "Where the S3 server (versitygw) built from Go modules is kept.",
   },
   PIPELINE_S3_BUILD_STATUS: {
     setBy: "`scripts/test.sh`",
     readBy: "`test/fixtures/s3-server.ts`",
     format: "a file path",
     meaning:
-      "The status file of the background build of the S3 server (SeaweedFS), which the object-store tests wait for.",
+      "The status file of the background build of the S3 server (versitygw), which the object-store tests wait for.",
   },
   PIPELINE_PEERS_DIR: {
     setBy: "developers",

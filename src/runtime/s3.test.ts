@@ -209,7 +209,7 @@ describe("S3Store against a misbehaving server", () => {
     expect(seen).toEqual(Array(3).fill("GET /maps/runs/a%20b true"));
   });
 
-  test("a listing: the query as sent (SeaweedFS checks its signature: test/e2e/s3-store), keys unescaped, a truncated page without a token or a huge one refused", async () => {
+  test("a listing: the query as sent (versitygw checks its signature: test/e2e/s3-store), keys unescaped, a truncated page without a token or a huge one refused", async () => {
     const seen: string[] = [];
     const page = (keys: string[], more: string) =>
       `<ListBucketResult>${keys.map((k) => `<Contents><Key>${k}</Key></Contents>`).join("")}${more}</ListBucketResult>`;

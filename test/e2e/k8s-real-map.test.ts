@@ -1,6 +1,6 @@
 /**
  * `pipeline map --on kubernetes` on a real cluster (scripts/k8s-cluster.sh): the map's image (host-Node base, the
- * task, the runtime's files) pushed to a real registry, the store in a real S3 server (SeaweedFS, bound on the
+ * task, the runtime's files) pushed to a real registry, the store in a real S3 server (versitygw, bound on the
  * cluster's gateway so that this machine and the pods both reach it), one Indexed Job per call in a namespace that
  * enforces Pod Security restricted. What is shown: a thousand items spread over many pods and returned in order; a
  * second call reusing every result without a Job; a throwing item failing the call after its retries with its error
@@ -357,9 +357,9 @@ describe("pipeline map --on kubernetes on a real cluster", () => {
           .map((l) => JSON.parse(l).n),
       ).toEqual([0, 1, 2, 3]);
       // Its index ran again, in a new pod: the Job controller created a pod per index and one per retry (its events
-      // say so), the deleted pod's first. A retry may have another cause the map names: SeaweedFS once left the new
-      // pod's PUT of the result the deleted pod was writing unanswered (idle past 30 s, 4 attempts), so the index ran
-      // a third time.
+      // say so), the deleted pod's first. A retry may have another cause the map names: SeaweedFS, the S3 server of
+      // these tests before versitygw, once left the new pod's PUT of the result the deleted pod was writing unanswered
+      // (idle past 30 s, 4 attempts), so the index ran a third time.
       expect(out().stderr).toMatch(/map: index \d is run again \(attempt 2\)/);
       const retries = Number(/, (\d+) retries?$/m.exec(out().stderr)?.[1]);
       expect(retries).toBeGreaterThanOrEqual(1);

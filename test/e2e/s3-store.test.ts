@@ -1,8 +1,9 @@
 /**
- * The S3 object store (src/runtime/s3.ts) against a real S3 server: SeaweedFS on loopback (test/fixtures/s3-server.ts),
- * its static identities checking every request's Signature V4. Round trips of awkward sizes and keys, the bound, each
- * refusal as one E_MAP_STORE error that names where and S3's code but never the secret, the narrow identity's scope,
- * and the CLI side's credential chain (src/credentials/aws-chain.ts) reading a profile from temporary AWS files.
+ * The S3 object store (src/runtime/s3.ts) against a real S3 server: versitygw on loopback (test/fixtures/s3-server.ts),
+ * its root account and IAM users checking every request's Signature V4. Round trips of awkward sizes and keys, the
+ * bound, each refusal as one E_MAP_STORE error that names where and S3's code but never the secret, the narrow
+ * identity's scope, the map store's policy, and the CLI side's credential chain (src/credentials/aws-chain.ts) reading
+ * a profile from temporary AWS files.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,9 +25,12 @@ const tmp = mkdtempSync(join(tmpdir(), "s3-store-test-"));
 const logged: string[] = [];
 const writes = { out: process.stdout.write, err: process.stderr.write };
 
-/** What SeaweedFS could leave in /tmp (glog's files, unix sockets) when it is not told to put them in its directory. */
-const weedFiles = () => readdirSync(tmpdir()).filter((f) => /^(weed|seaweedfs)/.test(f));
-const weedFilesBefore = weedFiles();
+/**
+ * What the server could leave in /tmp: the fixture's own directory (`s3-server-…`, which holds versitygw's data, IAM
+ * file, log and temporary files) and anything named after versitygw.
+ */
+const serverFiles = () => readdirSync(tmpdir()).filter((f) => /^(s3-server-|versitygw|vgw)/.test(f));
+const serverFilesBefore = serverFiles();
 
 beforeAll(async () => {
   s3 = await startS3Server();
@@ -48,7 +52,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
   // No process of the server's group is left, nor a file of its in /tmp.
   if (pid) expect(() => process.kill(-pid, 0)).toThrow(/ESRCH/);
-  expect(weedFiles().filter((f) => !weedFilesBefore.includes(f))).toEqual([]);
+  expect(serverFiles().filter((f) => !serverFilesBefore.includes(f))).toEqual([]);
 });
 
 function store(over: Partial<S3StoreOptions> = {}): S3Store {
@@ -208,7 +212,7 @@ function raw(c: S3Credentials, method: string, path: string, query: Record<strin
 }
 const list = (prefix: string) => ({ "list-type": "2", prefix });
 
-describe("the narrow identity (Read and Write on maps/runs/narrow/* only)", () => {
+describe("the narrow identity (s3:GetObject, s3:PutObject and s3:DeleteObject on maps/runs/narrow/* only)", () => {
   test("reads and writes its prefix; is refused elsewhere, and cannot list", async () => {
     const mine = store({ prefix: s3.narrowPrefix, credentials: s3.narrow });
     await mine.check();
@@ -229,7 +233,7 @@ describe("the narrow identity (Read and Write on maps/runs/narrow/* only)", () =
     }
     const e = await failure(store({ credentials: s3.narrow }).get("theirs", 10));
     expect(e.message).toContain("(HTTP 403 AccessDenied)");
-    // Listing is a separate action (List), not granted; Write includes deleting.
+    // Listing is a separate action (s3:ListBucket), not granted; s3:DeleteObject is.
     expect(await raw(s3.narrow, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(403);
     expect(await raw(s3.admin, "GET", `/${s3.bucket}`, list(s3.narrowPrefix))).toBe(200);
     expect(await raw(s3.narrow, "DELETE", `/${s3.bucket}/${s3.narrowPrefix}results/a`)).toBe(204);
@@ -238,7 +242,7 @@ describe("the narrow identity (Read and Write on maps/runs/narrow/* only)", () =
   });
 });
 
-describe("the identity with an IAM policy (s3:GetObject, s3:PutObject on maps/runs/policy/*, s3:ListBucket there)", () => {
+describe("the identity with the map store's policy (s3:GetObject, s3:PutObject on maps/runs/policy/*, s3:ListBucket there)", () => {
   test("reads and writes its prefix, lists only it, cannot delete, is refused elsewhere", async () => {
     const mine = store({ prefix: s3.policyPrefix, credentials: s3.policy });
     await mine.check();
