@@ -2,7 +2,7 @@
  * The object store of a map in an S3-compatible bucket (object-store.ts; docs/scale-out.md "Object storage"): objects
  * under `s3://bucket/prefix/`, read and written with AWS Signature V4 (s3-sign.ts) over node:http(s), so the map worker
  * inside an image needs nothing but Node. Against AWS (no endpoint) requests go to the bucket's virtual host; against
- * a custom endpoint (versitygw, MinIO, Ceph) they are path-style, `endpoint/bucket/key`.
+ * a custom endpoint (SeaweedFS, MinIO, Ceph) they are path-style, `endpoint/bucket/key`.
  *
  *   const store = new S3Store({ bucket: "maps", prefix: "runs/", credentials: s3Credentials(process.env) });
  *   await store.check();
