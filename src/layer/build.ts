@@ -10,7 +10,7 @@
  * Streams end to end: tar -> sha256 (diffId) -> parallel gzip -> sha256 (digest) -> temp file -> rename. The inputs
  * become entries in ./collect.ts.
  */
-import { createWriteStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -23,6 +23,7 @@ import { ParallelGzip } from "./gzip";
 import { collectEntries, type LayerInput, normalizeDest } from "./collect";
 import type { Layer } from "../oci/model";
 import { type TarEntry, tarStream } from "./tar";
+import { openWriteStream } from "../open-write-stream";
 
 export type { LayerInput };
 
@@ -146,7 +147,7 @@ export async function buildLayer(
   const tarHash = new VerifyStream();
   const blobHash = new VerifyStream();
   try {
-    const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
+    const out = await openWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
     await pipeline([...layerStages(p, tarHash), ...(p.compress ? [blobHash] : []), out]);
     await fsp.rename(tmp, outPath);
   } catch (e) {

@@ -15,7 +15,6 @@
  *    src/layer/tar.ts's writer; the same images and tags give the same bytes.
  */
 import { remoteSourcesOf } from "../layout/remote";
-import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -23,6 +22,7 @@ import { PipelineError } from "../errors";
 import type { Image } from "../oci/model";
 import { type Digest, digestHex } from "../oci/digest";
 import { tarStream, type TarEntry } from "../layer/tar";
+import { openWriteStream } from "../open-write-stream";
 
 export interface ArchiveImage {
   image: Image;
@@ -103,7 +103,7 @@ export function dockerArchiveStream(images: readonly ArchiveImage[]): Readable {
 export async function writeDockerArchive(out: string, images: readonly ArchiveImage[]): Promise<void> {
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await pipeline(dockerArchiveStream(images), createWriteStream(tmp));
+    await pipeline(dockerArchiveStream(images), await openWriteStream(tmp));
     await rename(tmp, out);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -7,7 +7,7 @@
  * request; the next load of the same base downloads nothing. Entries are leased while used and pruned like the
  * cache's others (`pipeline cache du/prune`, kind "blobs").
  */
-import { createWriteStream, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import type { Image, Layer } from "../oci/model";
 import { holdTemp, tempPath } from "../process/temp";
 import type { ProgressSink } from "../registry/progress";
 import { RemoteLayers, type RemoteFetchOptions } from "./remote-blobs";
+import { openWriteStream } from "../open-write-stream";
 
 export interface CachedLayersOptions extends RemoteFetchOptions {
   /** The cache root (src/cache/layout.ts cacheRoot). */
@@ -83,7 +84,7 @@ async function cacheLayer(layer: Layer, dir: string, progress: ProgressSink | un
   const release = holdTemp(tmp);
   try {
     // RemoteLayers shows the download (opts.progress).
-    await pipeline(layer.open(), createWriteStream(tmp, { mode: 0o444 }));
+    await pipeline(layer.open(), await openWriteStream(tmp, { mode: 0o444 }));
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
