@@ -42,6 +42,11 @@ class LongestFirst extends BaseSequencer {
 const CPU_PER_FILE = join(__dirname, "test", "fixtures", "cpu-per-file.ts");
 /** What a unit file must not inherit from the file before it in the same worker (below, `isolate: false`). */
 const UNIT_FILE_STATE = join(__dirname, "test", "fixtures", "unit-file-state.ts");
+/**
+ * What every test file starts with: no resident push daemon (src/cli/push-daemon/) is used or left running by the pushes
+ * tests make; test/e2e/push-daemon.test.ts turns it on for its own.
+ */
+const ENV = { PIPELINE_PUSH_DAEMON: "0" };
 
 // Three projects: `unit` (fast, beside the code; `npm run test:quick`), `e2e` (real registry, skopeo, runc, podman,
 // git, Bazel 4.2.3 and 7.7.1, the benchmarks' smoke run) and `e2e-cluster` (a real Kubernetes cluster).
@@ -54,6 +59,7 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
           environment: "node",
+          env: ENV,
           // scripts/test.sh runs this project with --no-isolate (one worker process runs file after file: a new
           // process and module graph per file cost ~40 of the project's ~250 core-seconds; vitest decides isolation
           // for a whole run, not per project); test/fixtures/unit-file-state.ts resets what one file could leave for
@@ -68,6 +74,7 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           exclude: ["test/e2e/k8s-real-*.test.ts"],
           environment: "node",
+          env: ENV,
           setupFiles: [CPU_PER_FILE],
           testTimeout: 900_000,
           hookTimeout: 600_000,
@@ -78,6 +85,7 @@ export default defineConfig({
           name: "e2e-cluster",
           include: ["test/e2e/k8s-real-*.test.ts"],
           environment: "node",
+          env: ENV,
           setupFiles: [CPU_PER_FILE],
           testTimeout: 900_000,
           hookTimeout: 600_000,

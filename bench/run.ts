@@ -9,6 +9,7 @@
  *                                      they work, asserts no timing, writes nothing
  *   --keep                             keep the work directory (printed) for inspection
  */
+import { runningPushDaemons, stopPushDaemons } from "./lib/push-daemons";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -122,6 +123,11 @@ async function main(): Promise<number> {
   const log = (line: string) =>
     process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s${cpu()}] ${line}\n`);
   const cleanups: (() => Promise<void> | void)[] = [];
+  const daemonsBefore = runningPushDaemons();
+  cleanups.push(() => {
+    const n = stopPushDaemons(daemonsBefore);
+    if (n) log(`stopped ${n} push daemons the run started`);
+  });
   const reps = args.reps ?? (args.smoke ? 1 : 7);
   const ctx: Ctx = {
     smoke: args.smoke,

@@ -25,7 +25,9 @@
  *                    modification time (its last use);
  *   podman/, docker/ the engines' own stores and scratch (src/container/engine-cli.ts);
  *   code-cache/<name>.v8  V8 code caches of the npm package's CLI bundle (src/cli/code-cache.ts), one file per
- *                    bundle and Node version, at most CODE_CACHE_KEEP of them; any may be removed at any time.
+ *                    bundle and Node version, at most CODE_CACHE_KEEP of them; any may be removed at any time;
+ *   push-daemon/<key>  the push daemons' state (port, secrets, pid; 0700 directory) and <key>.log, one per CLI bundle
+ *                    (src/cli/push-daemon/protocol.ts); each daemon removes its own file as it ends.
  * ENTRY_DIRS are the directories whose entries `pipeline cache prune` may remove; TEMP_DIRS are where writers
  * leave temporary entries (sweep.ts), with the names particular to each.
  */

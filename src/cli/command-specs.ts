@@ -560,6 +560,19 @@ export const BAZEL_PUSH = {
   },
 } as const satisfies CommandDef;
 
+// The push daemon (src/cli/push-daemon/): started by a push its launcher ran, and its threads.
+export const PUSH_DAEMON = {
+  command: "push-daemon",
+  describe: false,
+  options: { loader: { ...str, demandOption: true, describe: "the loader the launchers run the bundle with" } },
+} as const satisfies CommandDef;
+
+export const PUSH_DAEMON_WORKER = {
+  command: "push-daemon-worker",
+  describe: false,
+  options: {},
+} as const satisfies CommandDef;
+
 // Everything after `--` goes to the launch script (a["--"]).
 export const BAZEL_RUN = {
   command: "bazel-run",

@@ -82,6 +82,10 @@ export const COMMANDS: CommandSpec<CliIo>[] = [
   }),
   defineCommand(spec.BAZEL_PUSH, async (a, io) => (await import("./commands/bazel-push.js")).bazelPush(a, io)),
   defineCommand(spec.BAZEL_RUN, async (a, io) => (await import("./commands/bazel-run.js")).bazelRun(a, io)),
+  defineCommand(spec.PUSH_DAEMON, async (a, io) => (await import("./commands/push-daemon.js")).pushDaemon(a, io)),
+  defineCommand(spec.PUSH_DAEMON_WORKER, async () => {
+    await (await import("./push-daemon/worker.js")).pushDaemonWorker();
+  }),
 ];
 
 /** Parses `argv` and runs the command; resolves to the command's exit code (0 unless it says otherwise). */

@@ -39,6 +39,19 @@ export const USER_VARIABLES = {
     format: "off, or unset",
     meaning: "off turns the CLI's V8 code cache off.",
   },
+  PIPELINE_PUSH_DAEMON: {
+    setBy: "users (the test suite sets 0: vitest.config.ts)",
+    readBy: "the push launcher (`bazel/private/pipeline/push_client.sh`) and `src/cli/push-daemon/start.ts`",
+    format: "0, or unset",
+    meaning:
+      "0: `bazel run //pkg:NAME_push` neither uses nor starts the resident push daemon (docs/bazel.md#the-push-daemon); every push starts its own Node.",
+  },
+  PIPELINE_PUSH_DAEMON_IDLE_SECONDS: {
+    setBy: "users",
+    readBy: "`pipeline push-daemon` (`src/cli/commands/push-daemon.ts`)",
+    format: "a positive number of seconds",
+    meaning: "How long the push daemon waits for a push before it ends; default 1800.",
+  },
   PIPELINE_CREDENTIALS_FILE: {
     setBy: "users",
     readBy: "`src/credentials/config.ts`",

@@ -265,6 +265,12 @@ def cli_exec(ctx, command, cfg):
         ca_swap(ctx),
         'export {}="${}"'.format(ENV.TOOLS_NODE_MODULES, ENV.CLI_NODE_MODULES),
         'rl _config "{}"'.format(rlocation(ctx, cfg)),
+    ] + ([
+        # The resident push daemon runs the push when it can, without a Node of its own (push_client.sh).
+        'rl _pd_client "{}"'.format(rlocation(ctx, ctx.file._push_client)),
+        'source "$_pd_client"',
+        'if _push_daemon "$@"; then exit "$_pd_code"; fi',
+    ] if command == "bazel-push" else []) + [
         # `bazel-run` hands every argument to the launch script; `bazel-push` parses them (--repository, --tag).
         # The loader runs the CLI's bundle with a V8 code cache (tools/bundle-loader.ts). The CLI's Node may take
         # `ca_swap`'s flag: `bazel-run`'s pushes, then starts the user's launch script as its child, which gets neither

@@ -6,7 +6,7 @@ def _push_impl(ctx):
     cfg, image_files = launch_config(ctx, "push")
     runfiles = tool_runfiles(ctx)
     exe = write_launcher(ctx, cli_exec(ctx, "bazel-push", cfg))
-    runfiles = runfiles.merge(ctx.runfiles(files = [cfg] + image_files))
+    runfiles = runfiles.merge(ctx.runfiles(files = [cfg, ctx.file._push_client] + image_files))
     return [DefaultInfo(executable = exe, runfiles = runfiles)]
 
 pipeline_push = rule(
@@ -21,5 +21,9 @@ With `--@rules_pipeline//bazel:remote_cache=URL` (the HTTP cache `--remote_cache
 layouts without their layer blobs (`pipeline_image`'s `<name>.push/`) and streams each layer the registry lacks from
 the cache's `/cas/<sha256>`, checked as it flows: `bazel run --remote_download_minimal //pkg:NAME_push` downloads no
 layer, and none at all that the registry already has. `NAME` (`pipeline_launch`, mode "run") pushes the same way.""",
-    attrs = LAUNCHER_ATTRS,
+    attrs = dict(LAUNCHER_ATTRS, _push_client = attr.label(
+        default = "//bazel/private/pipeline:push_client.sh",
+        allow_single_file = True,
+        doc = "The bash client of the resident push daemon, which the launcher sources (src/cli/push-daemon/).",
+    )),
 )

@@ -18,6 +18,7 @@ import { describeSkip, expand, readStatusFiles } from "../../stamp";
 import { progressFor } from "../../registry/progress";
 import { transferRateOf } from "../../registry/transfer-rate";
 import { resolveLimits } from "../../layer/limits";
+import { startPushDaemon } from "../push-daemon/start";
 import { type AuthFlags, keychainFor } from "../auth-flags";
 import type { CliIo } from "../io";
 import type { CommandArgs } from "../args";
@@ -117,4 +118,6 @@ export async function bazelPush(a: CommandArgs<typeof BAZEL_PUSH>, io: CliIo): P
   });
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
+  // The next push of this output base goes through the daemon (src/cli/push-daemon/), unless one runs or this is it.
+  startPushDaemon(io.env);
 }

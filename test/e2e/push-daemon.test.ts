@@ -1,0 +1,160 @@
+/**
+ * The resident push daemon (src/cli/push-daemon/, bazel/private/pipeline/push_client.sh) on a Bazel 4.2.3 consumer
+ * workspace, pushing to the real CNCF registry with a password:
+ * - the first `bazel run //pkg:NAME_push` runs its own Node and starts the daemon; the next is served by it (its log
+ *   says so) and reports the same reference as a push with PIPELINE_PUSH_DAEMON=0;
+ * - each push served uses its own launcher's environment: a DOCKER_CONFIG with a wrong password fails through the
+ *   daemon (the registry's answer relayed, the exit code kept) and the right one after it succeeds;
+ * - a launcher whose Node would start otherwise (NODE_OPTIONS) is declined and pushes with its own Node;
+ * - a daemon killed with SIGKILL leaves a state file that only makes the next push fall back, which starts a new one;
+ * - a connection without the client secret gets nothing; the daemon ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS and
+ *   removes its state file.
+ * Each daemon here lives under the file's own cache root and is stopped at the end.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { pidAlive } from "../../src/process/owner";
+import { parseState, type DaemonState } from "../../src/cli/push-daemon/protocol";
+import { bazel, QUIET } from "../fixtures/bazel";
+import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
+import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
+
+const tmp = mkdtempSync(join(tmpdir(), "rp-e2e-push-daemon-"));
+const cache = join(tmp, "cache");
+const daemons = join(cache, "push-daemon");
+const TARGET = "//examples/hello:hello_push";
+let reg: RunningRegistry;
+let borrowed: Borrowed | undefined;
+let good = "";
+let bad = "";
+
+beforeAll(async () => {
+  reg = await startRegistry({ htpasswd: { user: "u", password: "right" } });
+  good = writeDockerConfig(mkdtempSync(join(tmp, "good-")), { [reg.host]: { username: "u", password: "right" } });
+  bad = writeDockerConfig(mkdtempSync(join(tmp, "bad-")), { [reg.host]: { username: "u", password: "wrong" } });
+  borrowed = borrowConsumerWorkspace();
+});
+
+afterAll(async () => {
+  for (const s of states()) if (pidAlive(s.pid)) process.kill(s.pid, "SIGTERM");
+  await borrowed?.release();
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The daemons' state files under the file's cache root. */
+function states(): DaemonState[] {
+  if (!existsSync(daemons)) return [];
+  return readdirSync(daemons)
+    .filter((f) => !f.includes("."))
+    .map((f) => parseState(readFileSync(join(daemons, f), "utf8")))
+    .filter((s): s is DaemonState => s !== undefined);
+}
+
+/** Every line the daemons logged so far. */
+function log(): string {
+  if (!existsSync(daemons)) return "";
+  return readdirSync(daemons)
+    .filter((f) => f.endsWith(".log"))
+    .map((f) => readFileSync(join(daemons, f), "utf8"))
+    .join("");
+}
+
+async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; daemon log:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function push(repo: string, env: Record<string, string | undefined> = {}) {
+  const r = await bazel(borrowed!.ws, ["run", ...QUIET, TARGET], {
+    PIPELINE_REPOSITORY: `${reg.host}/${repo}`,
+    PIPELINE_CACHE_DIR: cache,
+    PIPELINE_PUSH_DAEMON: undefined,
+    DOCKER_CONFIG: good,
+    NODE_OPTIONS: undefined,
+    ...env,
+  });
+  return { ...r, ref: r.stdout.trim().split("\n").pop() ?? "" };
+}
+
+/** How many pushes the daemons served so far (one log line each). */
+const served = () => (log().match(/ exit \d+ in \d+ ms$/gm) ?? []).length;
+
+describe("the resident push daemon", () => {
+  test("the first push starts it, the next is served by it, with the reference a push without it reports", async () => {
+    const first = await push("daemon/app");
+    expect(first.code, first.stderr).toBe(0);
+    const daemon = await until("the daemon's state file", () => states().find((s) => pidAlive(s.pid)));
+    expect(served()).toBe(0);
+
+    const second = await push("daemon/app");
+    expect(second.code, second.stderr).toBe(0);
+    expect(served(), log()).toBe(1);
+    expect(second.ref).toBe(first.ref);
+    expect(states()[0]?.pid).toBe(daemon.pid);
+
+    const without = await push("daemon/app", { PIPELINE_PUSH_DAEMON: "0" });
+    expect(without.code, without.stderr).toBe(0);
+    expect(without.ref).toBe(second.ref);
+    expect(served()).toBe(1);
+  });
+
+  test("each push it serves has its launcher's credentials, and its exit code", async () => {
+    const before = served();
+    const denied = await push("daemon/creds", { DOCKER_CONFIG: bad });
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/401|unauthori[sz]ed|denied/i);
+    expect(denied.stderr).not.toContain("wrong");
+    const allowed = await push("daemon/creds", { DOCKER_CONFIG: good });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.ref).toMatch(new RegExp(`^${reg.host}/daemon/creds@sha256:[0-9a-f]{64}$`));
+    expect(served()).toBe(before + 2);
+  });
+
+  test("a launcher whose Node would start otherwise is declined and pushes itself", async () => {
+    const before = served();
+    const r = await push("daemon/app", { NODE_OPTIONS: "--max-old-space-size=1536" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(served()).toBe(before);
+    expect(log()).toContain("declined: NODE_OPTIONS differs from the daemon's");
+  });
+
+  test("a connection without the client secret gets nothing but the greeting", async () => {
+    const [s] = states();
+    const got = await new Promise<string>((resolve) => {
+      let data = "";
+      const socket = connect(s.port, "127.0.0.1", () => socket.write("Snot-the-secret\0V1\0D/\0Z\0"));
+      socket.on("data", (d) => (data += d.toString("utf8")));
+      socket.on("close", () => resolve(data));
+      socket.on("error", () => resolve(data));
+    });
+    expect(got).toBe(`${s.serverSecret}\n`);
+  });
+
+  test("a killed daemon only makes the next push fall back, and that push starts a new one", async () => {
+    const [old] = states();
+    process.kill(old.pid, "SIGKILL");
+    await until("the daemon's end", () => (pidAlive(old.pid) ? undefined : true));
+    const r = await push("daemon/app");
+    expect(r.code, r.stderr).toBe(0);
+    const fresh = await until("a new daemon", () => states().find((s) => s.pid !== old.pid && pidAlive(s.pid)));
+    expect(fresh.port).toBeGreaterThan(0);
+  });
+
+  test("it ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS without a push and removes its state file", async () => {
+    for (const s of states()) process.kill(s.pid, "SIGTERM");
+    await until("no daemon", () => (states().length === 0 ? true : undefined));
+    const r = await push("daemon/app", { PIPELINE_PUSH_DAEMON_IDLE_SECONDS: "2" });
+    expect(r.code, r.stderr).toBe(0);
+    const s = await until("the daemon", () => states()[0]);
+    await until("the idle daemon's end", () => (!pidAlive(s.pid) && states().length === 0 ? true : undefined));
+  });
+});
