@@ -42,9 +42,9 @@ export const USER_VARIABLES = {
   PIPELINE_PUSH_DAEMON: {
     setBy: "users (the test suite sets 0: vitest.config.ts)",
     readBy: "the push launcher (`bazel/private/pipeline/push_client.sh`) and `src/cli/push-daemon/start.ts`",
-    format: "0, or unset",
+    format: "0, 1, or unset",
     meaning:
-      "0: `bazel run //pkg:NAME_push` neither uses nor starts the resident push daemon (docs/bazel.md#the-push-daemon); every push starts its own Node.",
+      "0: `bazel run //pkg:NAME_push` neither uses nor starts the resident push daemon (docs/bazel.md#the-push-daemon); every push starts its own Node. 1: a push starts one in a CI job too ($CI set), where unset starts none.",
   },
   PIPELINE_PUSH_DAEMON_IDLE_SECONDS: {
     setBy: "users",

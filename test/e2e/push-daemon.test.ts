@@ -8,7 +8,8 @@
  * - a launcher whose Node would start otherwise (NODE_OPTIONS) is declined and pushes with its own Node;
  * - a daemon killed with SIGKILL leaves a state file that only makes the next push fall back, which starts a new one;
  * - a connection without the client secret gets nothing; the daemon ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS and
- *   removes its state file.
+ *   removes its state file;
+ * - in a CI job (CI=true) a push starts none, unless PIPELINE_PUSH_DAEMON=1.
  * Each daemon here lives under the file's own cache root and is stopped at the end.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -78,6 +79,7 @@ async function push(repo: string, env: Record<string, string | undefined> = {}) 
     PIPELINE_REPOSITORY: `${reg.host}/${repo}`,
     PIPELINE_CACHE_DIR: cache,
     PIPELINE_PUSH_DAEMON: undefined,
+    CI: undefined,
     DOCKER_CONFIG: good,
     NODE_OPTIONS: undefined,
     ...env,
@@ -156,5 +158,17 @@ describe("the resident push daemon", () => {
     expect(r.code, r.stderr).toBe(0);
     const s = await until("the daemon", () => states()[0]);
     await until("the idle daemon's end", () => (!pidAlive(s.pid) && states().length === 0 ? true : undefined));
+  });
+
+  test("in a CI job a push starts no daemon, unless PIPELINE_PUSH_DAEMON=1 asks for one", async () => {
+    expect(states()).toEqual([]);
+    const ci = await push("daemon/app", { CI: "true" });
+    expect(ci.code, ci.stderr).toBe(0);
+    // Given the time the first test's daemon took to publish its state, at most.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(states()).toEqual([]);
+    const asked = await push("daemon/app", { CI: "true", PIPELINE_PUSH_DAEMON: "1" });
+    expect(asked.code, asked.stderr).toBe(0);
+    await until("the daemon asked for", () => states().find((s) => pidAlive(s.pid)));
   });
 });

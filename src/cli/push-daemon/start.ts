@@ -1,7 +1,7 @@
 /**
  * Starting the push daemon (server.ts) after a push the launcher ran itself, so that the next `bazel run
  * //pkg:NAME_push` of the same output base needs no Node of its own. Nothing starts when $PIPELINE_PUSH_DAEMON is
- * "0", outside a launcher (no PIPELINE_CLI / PIPELINE_CLI_LOADER), inside the daemon, or while a daemon of the
+ * "0", in a CI job ($CI set, unless $PIPELINE_PUSH_DAEMON is "1"), outside a launcher (no PIPELINE_CLI / PIPELINE_CLI_LOADER), inside the daemon, or while a daemon of the
  * bundle runs. The daemon is detached, its output discarded, and gets only the variables a process start reads
  * (protocol.ts STARTUP_VARIABLES) and where it keeps its state: never the push's passwords or tokens.
  */
@@ -33,7 +33,10 @@ const PASSED = [
 export function startPushDaemon(env: NodeJS.ProcessEnv): void {
   const bundle = env.PIPELINE_CLI;
   const loader = env.PIPELINE_CLI_LOADER;
-  if (!isMainThread || env[ENV_PUSH_DAEMON] === "0" || !bundle || !loader) return;
+  const setting = env[ENV_PUSH_DAEMON];
+  if (!isMainThread || setting === "0" || !bundle || !loader) return;
+  // A CI job pushes and ends: no daemon is left waiting for a push that will not come, unless one is asked for.
+  if (setting !== "1" && env.CI && env.CI !== "false" && env.CI !== "0") return;
   try {
     const running = parseState(readFileSync(stateFile(env, bundle), "utf8"));
     if (running && pidAlive(running.pid)) return;
