@@ -3,12 +3,12 @@
  * starts one, on the host and in scripts/bazel7.sh's chroot (whose cache root is the chroot's /root/.cache), and the
  * later pushes of the rows are served by it, as a user's are. The run stops the ones it started, none other.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { cacheRoot } from "../../src/cache/layout";
 import { pidAlive } from "../../src/process/owner";
-import { parseState } from "../../src/cli/push-daemon/protocol";
+import { readState } from "../../src/cli/push-daemon/protocol";
 
 /** Where the run's daemons keep their state: the host's cache root and the Bazel 7 chroot's. */
 function stateDirs(): string[] {
@@ -26,12 +26,8 @@ export function runningPushDaemons(): Set<number> {
     if (!existsSync(dir)) continue;
     for (const f of readdirSync(dir)) {
       if (f.includes(".")) continue;
-      try {
-        const s = parseState(readFileSync(join(dir, f), "utf8"));
-        if (s && pidAlive(s.pid)) pids.add(s.pid);
-      } catch {
-        // gone meanwhile
-      }
+      const s = readState(join(dir, f));
+      if (s && pidAlive(s.pid)) pids.add(s.pid);
     }
   }
   return pids;

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { pidAlive } from "../../src/process/owner";
-import { parseState, type DaemonState } from "../../src/cli/push-daemon/protocol";
+import { type DaemonState, readState } from "../../src/cli/push-daemon/protocol";
 import { bazel, QUIET } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
@@ -51,7 +51,7 @@ function states(): DaemonState[] {
   if (!existsSync(daemons)) return [];
   return readdirSync(daemons)
     .filter((f) => !f.includes("."))
-    .map((f) => parseState(readFileSync(join(daemons, f), "utf8")))
+    .map((f) => readState(join(daemons, f)))
     .filter((s): s is DaemonState => s !== undefined);
 }
 

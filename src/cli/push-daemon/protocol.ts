@@ -19,6 +19,7 @@
  * A connection that closes before "x" ends the push it asked for (the launcher was interrupted); a launcher that
  * reads no "x" pushes again without the daemon (a push is idempotent: blobs by digest, then the same tags).
  */
+import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { isAbsolute, join } from "node:path";
 import { cacheRoot } from "../../cache/layout";
@@ -88,6 +89,15 @@ export function parseState(text: string): DaemonState | undefined {
   const m = /^(\d{1,5}) ([0-9a-f]{32,}) ([0-9a-f]{32,}) (\d+)\n$/.exec(text);
   if (!m) return undefined;
   return { port: Number(m[1]), serverSecret: m[2], clientSecret: m[3], pid: Number(m[4]) };
+}
+
+/** The state in `file`, or undefined when there is none or it is not a daemon's line (a partial or foreign file). */
+export function readState(file: string): DaemonState | undefined {
+  try {
+    return parseState(readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

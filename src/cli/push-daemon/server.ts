@@ -16,7 +16,6 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  readFileSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -36,8 +35,8 @@ import {
   INTERRUPT,
   parseRequest,
   readRequest,
+  readState,
   loaderEnv,
-  parseState,
   type PushRequest,
   STARTUP_VARIABLES,
   stateFile,
@@ -88,6 +87,8 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
   const file = stateFile(opts.env, opts.bundle);
   const watched = [opts.bundle, lazyBundleFile(opts.bundle), opts.loader];
   const identities = watched.map(identity);
+  /** The bundle was rebuilt or removed since the daemon started (its files have another identity, or none). */
+  const bundleChanged = () => watched.some((f, i) => identity(f) !== identities[i]);
   const startup = fingerprint(opts.env);
   const log = (line: string) => writeLog(`${file}.log`, line);
 
@@ -117,7 +118,7 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
           log(`dropped a connection: ${"problem" in req ? req.problem : "not the client secret"}`);
           return socket.destroy();
         }
-        const reason = busy ? "busy" : declineReason(req, startup, opts, identities, watched);
+        const reason = busy ? "busy" : declineReason(req, startup, opts, bundleChanged());
         if (reason) {
           socket.end(`n ${reason}\n`);
           log(`declined: ${reason}`);
@@ -184,7 +185,7 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
 
   function stop(code: number): never {
     try {
-      if (parseState(readFileSync(file, "utf8"))?.pid === process.pid) unlinkSync(file);
+      if (readState(file)?.pid === process.pid) unlinkSync(file);
     } catch {
       // gone already
     }
@@ -207,14 +208,7 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
   log(`serving ${opts.bundle} on 127.0.0.1:${state.port}`);
   idleTimer();
   setInterval(() => {
-    const mine = (() => {
-      try {
-        return parseState(readFileSync(file, "utf8"))?.pid === process.pid;
-      } catch {
-        return false;
-      }
-    })();
-    if (!busy && (!mine || watched.some((f, i) => identity(f) !== identities[i]))) stop(0);
+    if (!busy && (readState(file)?.pid !== process.pid || bundleChanged())) stop(0);
   }, CHECK_MS).unref();
   for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => stop(0));
   return new Promise<never>(() => undefined);
@@ -225,10 +219,9 @@ function declineReason(
   req: PushRequest,
   startup: Map<string, string | undefined>,
   opts: DaemonOptions,
-  identities: string[],
-  watched: string[],
+  changed: boolean,
 ): string | undefined {
-  if (watched.some((f, i) => identity(f) !== identities[i])) return "the bundle changed";
+  if (changed) return "the bundle changed";
   if (req.env.PIPELINE_CLI !== opts.bundle) return "another bundle";
   const env = loaderEnv(req.env);
   for (const [name, value] of startup) if (env[name] !== value) return `${name} differs from the daemon's`;
@@ -279,12 +272,7 @@ function publish(file: string, state: DaemonState): boolean {
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        let other: DaemonState | undefined;
-        try {
-          other = parseState(readFileSync(file, "utf8"));
-        } catch {
-          other = undefined;
-        }
+        const other = readState(file);
         if (other && other.pid !== process.pid && pidAlive(other.pid)) return false;
         try {
           unlinkSync(file);

@@ -6,11 +6,10 @@
  * (protocol.ts STARTUP_VARIABLES) and where it keeps its state: never the push's passwords or tokens.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
 import { cacheRoot } from "../../cache/layout";
 import { pidAlive } from "../../process/owner";
-import { loaderEnv, parseState, STARTUP_VARIABLES, stateFile } from "./protocol";
+import { loaderEnv, readState, STARTUP_VARIABLES, stateFile } from "./protocol";
 
 export const ENV_PUSH_DAEMON = "PIPELINE_PUSH_DAEMON";
 export const ENV_PUSH_DAEMON_IDLE = "PIPELINE_PUSH_DAEMON_IDLE_SECONDS";
@@ -37,12 +36,8 @@ export function startPushDaemon(env: NodeJS.ProcessEnv): void {
   if (!isMainThread || setting === "0" || !bundle || !loader) return;
   // A CI job pushes and ends: no daemon is left waiting for a push that will not come, unless one is asked for.
   if (setting !== "1" && env.CI && env.CI !== "false" && env.CI !== "0") return;
-  try {
-    const running = parseState(readFileSync(stateFile(env, bundle), "utf8"));
-    if (running && pidAlive(running.pid)) return;
-  } catch {
-    // none yet
-  }
+  const running = readState(stateFile(env, bundle));
+  if (running && pidAlive(running.pid)) return;
   const seen = loaderEnv(env);
   const daemonEnv: Record<string, string> = {};
   for (const name of PASSED) if (seen[name] !== undefined) daemonEnv[name] = seen[name];
