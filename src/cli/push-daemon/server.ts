@@ -26,6 +26,7 @@ import { createServer, type Socket } from "node:net";
 import { Worker } from "node:worker_threads";
 import { PipelineError } from "../../errors";
 import { pidAlive } from "../../process/owner";
+import { tempPath } from "../../process/temp";
 import { lazyBundleFile } from "../lazy-bundle";
 import {
   daemonDir,
@@ -118,11 +119,12 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
           log(`dropped a connection: ${"problem" in req ? req.problem : "not the client secret"}`);
           return socket.destroy();
         }
-        const reason = busy ? "busy" : declineReason(req, startup, opts, bundleChanged());
+        const changed = !busy && bundleChanged();
+        const reason = busy ? "busy" : declineReason(req, startup, opts, changed);
         if (reason) {
           socket.end(`n ${reason}\n`);
           log(`declined: ${reason}`);
-          if (reason.startsWith("the bundle")) stop(0);
+          if (changed) stop(0);
           return;
         }
         busy = true;
@@ -263,7 +265,7 @@ function prewarm(opts: DaemonOptions): Promise<Worker> {
 
 /** Writes the state file only if none is there, or the one there is a dead daemon's. */
 function publish(file: string, state: DaemonState): boolean {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = tempPath(file);
   writeFileSync(tmp, formatState(state), { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
