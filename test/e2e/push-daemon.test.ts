@@ -9,10 +9,11 @@
  * - a daemon killed with SIGKILL leaves a state file that only makes the next push fall back, which starts a new one;
  * - a connection without the client secret gets nothing; the daemon ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS and
  *   removes its state file;
+ * - a rebuilt bundle is declined and its daemon ends;
  * - in a CI job (CI=true) a push starts none, unless PIPELINE_PUSH_DAEMON=1.
  * Each daemon here lives under the file's own cache root and is stopped at the end.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,6 +150,20 @@ describe("the resident push daemon", () => {
     expect(r.code, r.stderr).toBe(0);
     const fresh = await until("a new daemon", () => states().find((s) => s.pid !== old.pid && pidAlive(s.pid)));
     expect(fresh.port).toBeGreaterThan(0);
+  });
+
+  test("a rebuilt bundle is declined, the daemon ends, and the launcher's own push starts one for the new bundle", async () => {
+    const old = await until("a daemon", () => states().find((s) => pidAlive(s.pid)));
+    const bundle = /serving (\S+) on 127/.exec(log())?.[1];
+    expect(bundle).toBeDefined();
+    // A rebuild gives the bundle another identity (here its modification time).
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(bundle!, later, later);
+    const r = await push("daemon/app");
+    expect(r.code, r.stderr).toBe(0);
+    expect(log()).toContain("declined: the bundle changed");
+    await until("the old daemon's end", () => (pidAlive(old.pid) ? undefined : true));
+    await until("a new daemon", () => states().find((s) => s.pid !== old.pid && pidAlive(s.pid)));
   });
 
   test("it ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS without a push and removes its state file", async () => {
