@@ -166,6 +166,9 @@ describe("S3Store against a misbehaving server", () => {
   async function serve(
     handler: (req: IncomingMessage, res: ServerResponse, n: number) => void,
     maxAttempts = 4,
+    // Short, for the cases that wait on a silent server; a case counting connections gives more (a request timed
+    // out on a loaded machine is retried on a connection of its own).
+    timeouts = { idleMs: 300, headersMs: 300, connectMs: 300 },
   ): Promise<S3Store> {
     let n = 0;
     server = createServer((req, res) => handler(req, res, ++n));
@@ -175,20 +178,24 @@ describe("S3Store against a misbehaving server", () => {
       ...OPTIONS,
       endpoint: `http://127.0.0.1:${port}`,
       maxAttempts,
-      timeouts: { idleMs: 300, headersMs: 300, connectMs: 300 },
+      timeouts,
     });
   }
 
   test("requests share the store's pool of kept-alive connections: one after the other reuse one, 100 at once open at most STORE_CONCURRENCY", async () => {
     let inFlight = 0;
     let most = 0;
-    const store = await serve((_req, res) => {
-      most = Math.max(most, ++inFlight);
-      setTimeout(() => {
-        inFlight--;
-        res.writeHead(200, { "content-length": "2" }).end("ok");
-      }, 20);
-    });
+    const store = await serve(
+      (_req, res) => {
+        most = Math.max(most, ++inFlight);
+        setTimeout(() => {
+          inFlight--;
+          res.writeHead(200, { "content-length": "2" }).end("ok");
+        }, 20);
+      },
+      1,
+      { idleMs: 60_000, headersMs: 60_000, connectMs: 60_000 },
+    );
     let connections = 0;
     server?.on("connection", () => connections++);
     for (let i = 0; i < 5; i++) expect((await store.get(`k${i}`, 10))?.toString()).toBe("ok");

@@ -9,18 +9,22 @@
  * - a daemon killed with SIGKILL leaves a state file that only makes the next push fall back, which starts a new one;
  * - a connection without the client secret gets nothing; the daemon ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS and
  *   removes its state file;
- * - a rebuilt bundle is declined and its daemon ends;
+ * - a push with --password-stdin (standard input stays the launcher's) is declined and runs in the launcher;
+ * - a push asked while another runs is declined as busy; a launcher killed mid-push ends the push it asked for (the
+ *   daemon logs it interrupted) and the daemon serves the next;
+ * - a rebuilt bundle is declined and its daemon ends; an idle daemon whose bundle changes ends within its 20 s check;
  * - in a CI job (CI=true) a push starts none, unless PIPELINE_PUSH_DAEMON=1.
  * Each daemon here lives under the file's own cache root and is stopped at the end.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
-import { connect } from "node:net";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, utimesSync } from "node:fs";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { pidAlive } from "../../src/process/owner";
 import { type DaemonState, readState } from "../../src/cli/push-daemon/protocol";
-import { bazel, QUIET } from "../fixtures/bazel";
+import { bazel, type BazelResult, QUIET } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
@@ -88,8 +92,46 @@ async function push(repo: string, env: Record<string, string | undefined> = {}) 
   return { ...r, ref: r.stdout.trim().split("\n").pop() ?? "" };
 }
 
-/** How many pushes the daemons served so far (one log line each). */
+/**
+ * The push launcher Bazel built, run as `bazel run` runs it (its path in the execroot, so its bundle is the daemon's)
+ * but with standard input and a handle on its process.
+ */
+function launch(args: string[], env: Record<string, string | undefined>, stdin = "") {
+  const bin = join(realpathSync(join(borrowed!.ws, "bazel-bin")), "examples/hello/hello_push.sh");
+  const child = spawn(bin, args, {
+    cwd: borrowed!.ws,
+    env: {
+      ...process.env,
+      PIPELINE_CACHE_DIR: cache,
+      PIPELINE_PUSH_DAEMON: undefined,
+      CI: undefined,
+      DOCKER_CONFIG: good,
+      NODE_OPTIONS: undefined,
+      ...env,
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  child.stdin.end(stdin);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => err.push(d));
+  const done = new Promise<BazelResult>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+  });
+  return { child, done };
+}
+
+/** How many pushes the daemons served so far (one log line each), and how many they declined. */
 const served = () => (log().match(/ exit \d+ in \d+ ms$/gm) ?? []).length;
+const declined = () => (log().match(/ declined: /g) ?? []).length;
 
 describe("the resident push daemon", () => {
   test("the first push starts it, the next is served by it, with the reference a push without it reports", async () => {
@@ -142,6 +184,55 @@ describe("the resident push daemon", () => {
     expect(got).toBe(`${s.serverSecret}\n`);
   });
 
+  test("a push reading its password from standard input is declined and runs in the launcher", async () => {
+    const before = served();
+    // Only the password on standard input is right: the launcher's own Node read it.
+    const r = await launch(
+      ["--username", "u", "--password-stdin"],
+      { PIPELINE_REPOSITORY: `${reg.host}/daemon/stdin`, DOCKER_CONFIG: bad },
+      "right\n",
+    ).done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").pop()).toMatch(new RegExp(`^${reg.host}/daemon/stdin@sha256:[0-9a-f]{64}$`));
+    expect(served()).toBe(before);
+    expect(log()).toContain("declined: --password-stdin");
+  });
+
+  test("a push asked while one runs is declined as busy; a launcher killed mid-push ends its push, the daemon lives on", async () => {
+    const [s] = states();
+    expect(s && pidAlive(s.pid)).toBe(true);
+    // A registry that accepts connections and never answers: the served push waits on it.
+    const held = new Set<Socket>();
+    const stalled = createServer((c) => {
+      held.add(c);
+      c.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
+    try {
+      const before = served();
+      const declinedBefore = declined();
+      const stuck = launch([], {
+        PIPELINE_REPOSITORY: `127.0.0.1:${(stalled.address() as AddressInfo).port}/daemon/stuck`,
+      });
+      await until("the served push's connection to the stalled registry", () => (held.size > 0 ? true : undefined));
+      // Served, not declined (a declined launcher would hold its own connection there).
+      expect(declined()).toBe(declinedBefore);
+      const r = await push("daemon/app");
+      expect(r.code, r.stderr).toBe(0);
+      expect(log()).toContain("declined: busy");
+      stuck.child.kill("SIGTERM");
+      await stuck.done;
+      await until("the interrupted push's end", () => (/ interrupted in \d+ ms$/m.test(log()) ? true : undefined));
+      expect(pidAlive(s.pid)).toBe(true);
+      const next = await push("daemon/app");
+      expect(next.code, next.stderr).toBe(0);
+      expect(served()).toBe(before + 1);
+    } finally {
+      for (const c of held) c.destroy();
+      stalled.close();
+    }
+  });
+
   test("a killed daemon only makes the next push fall back, and that push starts a new one", async () => {
     const [old] = states();
     process.kill(old.pid, "SIGKILL");
@@ -185,5 +276,14 @@ describe("the resident push daemon", () => {
     const asked = await push("daemon/app", { CI: "true", PIPELINE_PUSH_DAEMON: "1" });
     expect(asked.code, asked.stderr).toBe(0);
     await until("the daemon asked for", () => states().find((s) => pidAlive(s.pid)));
+  });
+
+  test("an idle daemon whose bundle changes ends within its 20 s check, with no push asking", async () => {
+    const s = await until("a daemon", () => states().find((d) => pidAlive(d.pid)));
+    const bundle = [...log().matchAll(/serving (\S+) on 127/g)].pop()?.[1];
+    expect(bundle).toBeDefined();
+    const later = new Date(Date.now() + 120_000);
+    utimesSync(bundle!, later, later);
+    await until("the daemon's end", () => (!pidAlive(s.pid) && states().length === 0 ? true : undefined), 25_000);
   });
 });

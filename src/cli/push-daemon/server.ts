@@ -154,7 +154,6 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
       log(`stopping: ${(e as Error).message}`);
       stop(1);
     }
-    next = prewarm(opts);
     socket.write("y\n");
     let done = false;
     const ended = new Promise<number>((resolve) => {
@@ -178,6 +177,9 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
     // Logged first: once the launcher has its exit code, the push is over for whoever looks.
     log(`${interrupted ? "interrupted" : `exit ${code}`} in ${Date.now() - started} ms`);
     if (!interrupted) socket.end(`x${code}\n`);
+    // The next push's thread starts once this one's launcher has its answer: started beside the push, its start-up
+    // (the bundle's modules loaded, the client warmed) took the cores the push and Bazel were using.
+    next = prewarm(opts);
   }
 
   function idleTimer(): void {

@@ -17,9 +17,17 @@ export async function pushDaemonWorker(): Promise<number> {
   const port = parentPort;
   if (!port)
     throw new PipelineError("E_USAGE", "push-daemon-worker runs only in a thread of the push daemon", { exitCode: 2 });
-  // Loaded now: the launcher would otherwise wait for it.
+  // Loaded now: the launcher would otherwise wait for it. So are the modules a push loads on its way (the signing
+  // key's reader, the provenance's lockfile digests, the SBOM's referrer), and the registry client runs once against
+  // a stand-in in this thread (src/registry/warm.ts); a failed warm-up only leaves the push to run cold.
   await import("../commands/bazel-push.js");
   const { runCli } = await import("../run-cli.js");
+  await Promise.all([
+    import("../../sign/cosign-key.js"),
+    import("../../sign/provenance.js"),
+    import("../../sbom/attach.js"),
+  ]);
+  await (await import("../../registry/warm.js")).warmRegistryClient().catch(() => undefined);
   const req = await new Promise<WorkerRequest>((resolve) => {
     port.once("message", resolve);
     const ready: WorkerMessage = { ready: true };
