@@ -119,5 +119,5 @@ export async function bazelPush(a: CommandArgs<typeof BAZEL_PUSH>, io: CliIo): P
   writeMetadata(a["metadata-out"] || io.env[ENV_METADATA_OUT], meta);
   io.stdout(meta.reference);
   // The next push of this output base goes through the daemon (src/cli/push-daemon/), unless one runs or this is it.
-  startPushDaemon(io.env);
+  startPushDaemon(io.env, io.debug);
 }

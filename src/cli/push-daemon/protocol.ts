@@ -54,7 +54,7 @@ const KEY_MAX = 200;
 /**
  * The state file's name for the bundle at `cli`: every byte of its UTF-8 path that is not an ASCII letter or digit
  * becomes "_", and the last 200 bytes are kept. The launcher computes the same in bash with LC_ALL=C
- * (`${PIPELINE_CLI//[^A-Za-z0-9]/_}`); test/unit/push-daemon-protocol.test.ts holds the two equal.
+ * (`${PIPELINE_CLI//[^A-Za-z0-9]/_}`); test/unit/push-client.test.ts holds the two equal.
  */
 export function daemonKey(cli: string): string {
   const bytes = Buffer.from(cli, "utf8");

@@ -29,13 +29,29 @@ const PASSED = [
   ENV_PUSH_DAEMON_IDLE,
 ];
 
-export function startPushDaemon(env: NodeJS.ProcessEnv): void {
+/**
+ * Whether a push that ran in its own Node may leave a daemon behind, by the settings alone: not when
+ * $PIPELINE_PUSH_DAEMON is "0", and not in a CI job ($CI set and not "false" or "0") unless it is "1": a CI job pushes
+ * and ends, and no daemon is left waiting for a push that will not come.
+ */
+export function daemonWanted(env: NodeJS.ProcessEnv): boolean {
+  const setting = env[ENV_PUSH_DAEMON];
+  if (setting === "0") return false;
+  return setting === "1" || !env.CI || env.CI === "false" || env.CI === "0";
+}
+
+export function startPushDaemon(env: NodeJS.ProcessEnv, debug?: (line: string) => void): void {
   const bundle = env.PIPELINE_CLI;
   const loader = env.PIPELINE_CLI_LOADER;
-  const setting = env[ENV_PUSH_DAEMON];
-  if (!isMainThread || setting === "0" || !bundle || !loader) return;
-  // A CI job pushes and ends: no daemon is left waiting for a push that will not come, unless one is asked for.
-  if (setting !== "1" && env.CI && env.CI !== "false" && env.CI !== "0") return;
+  if (!isMainThread || !bundle || !loader) return;
+  if (!daemonWanted(env)) {
+    debug?.(
+      env[ENV_PUSH_DAEMON] === "0"
+        ? `push daemon: none started (${ENV_PUSH_DAEMON}=0)`
+        : `push daemon: none started in a CI job ($CI is set; ${ENV_PUSH_DAEMON}=1 starts one)`,
+    );
+    return;
+  }
   const running = readState(stateFile(env, bundle));
   if (running && pidAlive(running.pid)) return;
   const seen = loaderEnv(env);
