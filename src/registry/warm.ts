@@ -16,6 +16,7 @@ import { RegistryClient } from "./client";
 
 const REPOSITORY = "warm/up";
 const MANIFEST = Buffer.from('{"schemaVersion":2}');
+const MANIFEST_DIGEST = sha256(MANIFEST);
 const MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json";
 
 /** Answers as a registry would: every blob and manifest asked about is absent (so uploads run), every upload lands. */
@@ -57,10 +58,10 @@ export async function warmRegistryClient(): Promise<void> {
     await Promise.all([
       client.blobExists(REPOSITORY, blob.digest),
       client.blobExists(REPOSITORY, blob.digest),
-      client.headManifest(REPOSITORY, sha256(MANIFEST)),
+      client.headManifest(REPOSITORY, MANIFEST_DIGEST),
     ]);
     await uploadBlob(client, REPOSITORY, blob);
-    await client.putManifest(REPOSITORY, sha256(MANIFEST), MANIFEST, MEDIA_TYPE);
+    await client.putManifest(REPOSITORY, MANIFEST_DIGEST, MANIFEST, MEDIA_TYPE);
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));

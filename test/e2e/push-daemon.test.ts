@@ -16,7 +16,7 @@
  * - in a CI job (CI=true) a push starts none, unless PIPELINE_PUSH_DAEMON=1.
  * Each daemon here lives under the file's own cache root and is stopped at the end.
  */
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, utimesSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { pidAlive } from "../../src/process/owner";
 import { type DaemonState, readState } from "../../src/cli/push-daemon/protocol";
-import { bazel, type BazelResult, QUIET } from "../fixtures/bazel";
+import { bazel, collect, QUIET } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
@@ -79,16 +79,22 @@ async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): 
   }
 }
 
+/** A push's environment: the file's cache root and the right password, the daemon neither off nor asked for. */
+const pushEnv = (env: Record<string, string | undefined>) => ({
+  PIPELINE_CACHE_DIR: cache,
+  PIPELINE_PUSH_DAEMON: undefined,
+  CI: undefined,
+  DOCKER_CONFIG: good,
+  NODE_OPTIONS: undefined,
+  ...env,
+});
+
 async function push(repo: string, env: Record<string, string | undefined> = {}, args: string[] = []) {
-  const r = await bazel(borrowed!.ws, ["run", ...QUIET, TARGET, ...(args.length ? ["--", ...args] : [])], {
-    PIPELINE_REPOSITORY: `${reg.host}/${repo}`,
-    PIPELINE_CACHE_DIR: cache,
-    PIPELINE_PUSH_DAEMON: undefined,
-    CI: undefined,
-    DOCKER_CONFIG: good,
-    NODE_OPTIONS: undefined,
-    ...env,
-  });
+  const r = await bazel(
+    borrowed!.ws,
+    ["run", ...QUIET, TARGET, ...(args.length ? ["--", ...args] : [])],
+    pushEnv({ PIPELINE_REPOSITORY: `${reg.host}/${repo}`, ...env }),
+  );
   return { ...r, ref: r.stdout.trim().split("\n").pop() ?? "" };
 }
 
@@ -96,42 +102,23 @@ async function push(repo: string, env: Record<string, string | undefined> = {}, 
  * The push launcher Bazel built, run as `bazel run` runs it (its path in the execroot, so its bundle is the daemon's)
  * but with standard input and a handle on its process.
  */
-function launch(args: string[], env: Record<string, string | undefined>, stdin = "") {
+function launch(args: string[], env: Record<string, string | undefined>, input = "") {
   const bin = join(realpathSync(join(borrowed!.ws, "bazel-bin")), "examples/hello/hello_push.sh");
-  const child = spawn(bin, args, {
-    cwd: borrowed!.ws,
-    env: {
-      ...process.env,
-      PIPELINE_CACHE_DIR: cache,
-      PIPELINE_PUSH_DAEMON: undefined,
-      CI: undefined,
-      DOCKER_CONFIG: good,
-      NODE_OPTIONS: undefined,
-      ...env,
-    },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  child.stdin.end(stdin);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on("data", (d: Buffer) => out.push(d));
-  child.stderr.on("data", (d: Buffer) => err.push(d));
-  const done = new Promise<BazelResult>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) =>
-      resolve({
-        code: code ?? -1,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
-    );
-  });
-  return { child, done };
+  let child: ChildProcess | undefined;
+  const done = collect(
+    bin,
+    args,
+    { cwd: borrowed!.ws, env: { ...process.env, ...pushEnv(env) }, input, started: (c) => (child = c) },
+    "SIGKILL",
+  );
+  return { child: child!, done };
 }
 
 /** How many pushes the daemons served so far (one log line each), and how many they declined. */
 const served = () => (log().match(/ exit \d+ in \d+ ms$/gm) ?? []).length;
 const declined = () => (log().match(/ declined: /g) ?? []).length;
+/** The bundle the daemons serve, as the last of them logged it (one workspace here: one bundle). */
+const servedBundle = () => [...log().matchAll(/serving (\S+) on 127/g)].pop()?.[1];
 
 describe("the resident push daemon", () => {
   test("the first push starts it, the next is served by it, with the reference a push without it reports", async () => {
@@ -245,7 +232,7 @@ describe("the resident push daemon", () => {
 
   test("a rebuilt bundle is declined, the daemon ends, and the launcher's own push starts one for the new bundle", async () => {
     const old = await until("a daemon", () => states().find((s) => pidAlive(s.pid)));
-    const bundle = /serving (\S+) on 127/.exec(log())?.[1];
+    const bundle = servedBundle();
     expect(bundle).toBeDefined();
     // A rebuild gives the bundle another identity (here its modification time).
     const later = new Date(Date.now() + 60_000);
@@ -271,9 +258,7 @@ describe("the resident push daemon", () => {
     // The launcher's own push decides before it would start one, and says so with --debug.
     const ci = await push("daemon/app", { CI: "true" }, ["--debug"]);
     expect(ci.code, ci.stderr).toBe(0);
-    expect(ci.stderr).toContain(
-      "push daemon: none started in a CI job ($CI is set; PIPELINE_PUSH_DAEMON=1 starts one)",
-    );
+    expect(ci.stderr).toContain("push daemon: none started (a CI job: $CI is set; PIPELINE_PUSH_DAEMON=1 starts one)");
     expect(states()).toEqual([]);
     const asked = await push("daemon/app", { CI: "true", PIPELINE_PUSH_DAEMON: "1" });
     expect(asked.code, asked.stderr).toBe(0);
@@ -282,7 +267,7 @@ describe("the resident push daemon", () => {
 
   test("an idle daemon whose bundle changes ends within its 20 s check, with no push asking", async () => {
     const s = await until("a daemon", () => states().find((d) => pidAlive(d.pid)));
-    const bundle = [...log().matchAll(/serving (\S+) on 127/g)].pop()?.[1];
+    const bundle = servedBundle();
     expect(bundle).toBeDefined();
     const later = new Date(Date.now() + 120_000);
     utimesSync(bundle!, later, later);

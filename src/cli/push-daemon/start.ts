@@ -30,26 +30,24 @@ const PASSED = [
 ];
 
 /**
- * Whether a push that ran in its own Node may leave a daemon behind, by the settings alone: not when
- * $PIPELINE_PUSH_DAEMON is "0", and not in a CI job ($CI set and not "false" or "0") unless it is "1": a CI job pushes
- * and ends, and no daemon is left waiting for a push that will not come.
+ * Why a push that ran in its own Node leaves no daemon behind, by the settings alone, or undefined when it may: not
+ * when $PIPELINE_PUSH_DAEMON is "0", and not in a CI job ($CI set and not "false" or "0") unless it is "1": a CI job
+ * pushes and ends, and no daemon is left waiting for a push that will not come.
  */
-export function daemonWanted(env: NodeJS.ProcessEnv): boolean {
+export function noDaemonReason(env: NodeJS.ProcessEnv): string | undefined {
   const setting = env[ENV_PUSH_DAEMON];
-  if (setting === "0") return false;
-  return setting === "1" || !env.CI || env.CI === "false" || env.CI === "0";
+  if (setting === "0") return `${ENV_PUSH_DAEMON}=0`;
+  if (setting === "1" || !env.CI || env.CI === "false" || env.CI === "0") return undefined;
+  return `a CI job: $CI is set; ${ENV_PUSH_DAEMON}=1 starts one`;
 }
 
 export function startPushDaemon(env: NodeJS.ProcessEnv, debug?: (line: string) => void): void {
   const bundle = env.PIPELINE_CLI;
   const loader = env.PIPELINE_CLI_LOADER;
   if (!isMainThread || !bundle || !loader) return;
-  if (!daemonWanted(env)) {
-    debug?.(
-      env[ENV_PUSH_DAEMON] === "0"
-        ? `push daemon: none started (${ENV_PUSH_DAEMON}=0)`
-        : `push daemon: none started in a CI job ($CI is set; ${ENV_PUSH_DAEMON}=1 starts one)`,
-    );
+  const reason = noDaemonReason(env);
+  if (reason) {
+    debug?.(`push daemon: none started (${reason})`);
     return;
   }
   const running = readState(stateFile(env, bundle));
