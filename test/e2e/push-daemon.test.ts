@@ -22,7 +22,6 @@ import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { pidAlive } from "../../src/process/owner";
 import { type DaemonState, readState } from "../../src/cli/push-daemon/protocol";
 import { bazel, collect, QUIET } from "../fixtures/bazel";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
@@ -45,11 +44,20 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of states()) if (pidAlive(s.pid)) process.kill(s.pid, "SIGTERM");
+  for (const s of states()) if (daemonAlive(s.pid)) process.kill(s.pid, "SIGTERM");
   await borrowed?.release();
   await reg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
+
+/** `pid` is a running push daemon (not another process that got a dead daemon's pid). */
+function daemonAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("push-daemon");
+  } catch {
+    return false;
+  }
+}
 
 /** The daemons' state files under the file's cache root. */
 function states(): DaemonState[] {
@@ -74,7 +82,12 @@ async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): 
   for (;;) {
     const v = probe();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; daemon log:\n${log()}`);
+    if (Date.now() > end) {
+      const files = states().map((d) => `pid ${d.pid} (${daemonAlive(d.pid) ? "alive" : "dead"})`);
+      throw new Error(
+        `timed out waiting for ${what}; state files: ${files.join(", ") || "none"}; daemon log:\n${log()}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -124,7 +137,7 @@ describe("the resident push daemon", () => {
   test("the first push starts it, the next is served by it, with the reference a push without it reports", async () => {
     const first = await push("daemon/app");
     expect(first.code, first.stderr).toBe(0);
-    const daemon = await until("the daemon's state file", () => states().find((s) => pidAlive(s.pid)));
+    const daemon = await until("the daemon's state file", () => states().find((s) => daemonAlive(s.pid)));
     expect(served()).toBe(0);
 
     const second = await push("daemon/app");
@@ -187,7 +200,7 @@ describe("the resident push daemon", () => {
 
   test("a push asked while one runs is declined as busy; a launcher killed mid-push ends its push, the daemon lives on", async () => {
     const [s] = states();
-    expect(s && pidAlive(s.pid)).toBe(true);
+    expect(s && daemonAlive(s.pid)).toBe(true);
     // A registry that accepts connections and never answers: the served push waits on it.
     const held = new Set<Socket>();
     const stalled = createServer((c) => {
@@ -210,7 +223,7 @@ describe("the resident push daemon", () => {
       stuck.child.kill("SIGTERM");
       await stuck.done;
       await until("the interrupted push's end", () => (/ interrupted in \d+ ms$/m.test(log()) ? true : undefined));
-      expect(pidAlive(s.pid)).toBe(true);
+      expect(daemonAlive(s.pid)).toBe(true);
       const next = await push("daemon/app");
       expect(next.code, next.stderr).toBe(0);
       expect(served()).toBe(before + 1);
@@ -223,15 +236,15 @@ describe("the resident push daemon", () => {
   test("a killed daemon only makes the next push fall back, and that push starts a new one", async () => {
     const [old] = states();
     process.kill(old.pid, "SIGKILL");
-    await until("the daemon's end", () => (pidAlive(old.pid) ? undefined : true));
+    await until("the daemon's end", () => (daemonAlive(old.pid) ? undefined : true));
     const r = await push("daemon/app");
     expect(r.code, r.stderr).toBe(0);
-    const fresh = await until("a new daemon", () => states().find((s) => s.pid !== old.pid && pidAlive(s.pid)));
+    const fresh = await until("a new daemon", () => states().find((s) => s.pid !== old.pid && daemonAlive(s.pid)));
     expect(fresh.port).toBeGreaterThan(0);
   });
 
   test("a rebuilt bundle is declined, the daemon ends, and the launcher's own push starts one for the new bundle", async () => {
-    const old = await until("a daemon", () => states().find((s) => pidAlive(s.pid)));
+    const old = await until("a daemon", () => states().find((s) => daemonAlive(s.pid)));
     const bundle = servedBundle();
     expect(bundle).toBeDefined();
     // A rebuild gives the bundle another identity (here its modification time).
@@ -240,17 +253,20 @@ describe("the resident push daemon", () => {
     const r = await push("daemon/app");
     expect(r.code, r.stderr).toBe(0);
     expect(log()).toContain("declined: the bundle changed");
-    await until("the old daemon's end", () => (pidAlive(old.pid) ? undefined : true));
-    await until("a new daemon", () => states().find((s) => s.pid !== old.pid && pidAlive(s.pid)));
+    await until("the old daemon's end", () => (daemonAlive(old.pid) ? undefined : true));
+    await until("a new daemon", () => states().find((s) => s.pid !== old.pid && daemonAlive(s.pid)));
   });
 
   test("it ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS without a push and removes its state file", async () => {
-    for (const s of states()) process.kill(s.pid, "SIGTERM");
+    const running = states();
+    for (const s of running) process.kill(s.pid, "SIGTERM");
     await until("no daemon", () => (states().length === 0 ? true : undefined));
+    for (const s of running) expect(log()).toContain(`${s.pid} stopping: SIGTERM`);
     const r = await push("daemon/app", { PIPELINE_PUSH_DAEMON_IDLE_SECONDS: "2" });
     expect(r.code, r.stderr).toBe(0);
     const s = await until("the daemon", () => states()[0]);
-    await until("the idle daemon's end", () => (!pidAlive(s.pid) && states().length === 0 ? true : undefined));
+    await until("the idle daemon's end", () => (!daemonAlive(s.pid) && states().length === 0 ? true : undefined));
+    expect(log()).toContain(`${s.pid} stopping: idle for 2 s`);
   });
 
   test("in a CI job a push starts no daemon, unless PIPELINE_PUSH_DAEMON=1 asks for one", async () => {
@@ -262,15 +278,16 @@ describe("the resident push daemon", () => {
     expect(states()).toEqual([]);
     const asked = await push("daemon/app", { CI: "true", PIPELINE_PUSH_DAEMON: "1" });
     expect(asked.code, asked.stderr).toBe(0);
-    await until("the daemon asked for", () => states().find((s) => pidAlive(s.pid)));
+    await until("the daemon asked for", () => states().find((s) => daemonAlive(s.pid)));
   });
 
   test("an idle daemon whose bundle changes ends within its 20 s check, with no push asking", async () => {
-    const s = await until("a daemon", () => states().find((d) => pidAlive(d.pid)));
+    const s = await until("a daemon", () => states().find((d) => daemonAlive(d.pid)));
     const bundle = servedBundle();
     expect(bundle).toBeDefined();
     const later = new Date(Date.now() + 120_000);
     utimesSync(bundle!, later, later);
-    await until("the daemon's end", () => (!pidAlive(s.pid) && states().length === 0 ? true : undefined), 25_000);
+    await until("the daemon's end", () => (!daemonAlive(s.pid) && states().length === 0 ? true : undefined), 25_000);
+    expect(log()).toContain(`${s.pid} stopping: the bundle changed`);
   });
 });

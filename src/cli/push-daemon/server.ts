@@ -9,7 +9,8 @@
  *
  * It ends after PIPELINE_PUSH_DAEMON_IDLE_SECONDS (default 1800) without a push, when its bundle changes or goes
  * (a rebuild of the rules' CLI, `bazel clean --expunge`), or when its state file is no longer its own; it removes
- * its state file as it ends. One line per push goes to `<state file>.log` (no argument or environment value).
+ * its state file as it ends. One line per push goes to `<state file>.log` (no argument or environment value), and one
+ * as it ends, saying why.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import {
@@ -124,7 +125,7 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
         if (reason) {
           socket.end(`n ${reason}\n`);
           log(`declined: ${reason}`);
-          if (changed) stop(0);
+          if (changed) stop(0, "the bundle changed");
           return;
         }
         busy = true;
@@ -151,8 +152,7 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
       worker = await next;
     } catch (e) {
       socket.end(`n ${(e as Error).message.replace(/\n/g, " ")}\n`);
-      log(`stopping: ${(e as Error).message}`);
-      stop(1);
+      stop(1, (e as Error).message);
     }
     socket.write("y\n");
     let done = false;
@@ -184,10 +184,12 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
 
   function idleTimer(): void {
     if (idle) clearTimeout(idle);
-    idle = setTimeout(() => stop(0), opts.idleSeconds * 1000);
+    idle = setTimeout(() => stop(0, `idle for ${opts.idleSeconds} s`), opts.idleSeconds * 1000);
   }
 
-  function stop(code: number): never {
+  /** Ends the daemon, its state file removed if it is still its own; the log says why. */
+  function stop(code: number, why: string): never {
+    log(`stopping: ${why}`);
     try {
       if (readState(file)?.pid === process.pid) unlinkSync(file);
     } catch {
@@ -197,6 +199,8 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
     process.exit(code);
   }
 
+  // Before the state file is published: a signal that came between the two would end the daemon and leave its file.
+  for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => stop(0, s));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -212,9 +216,10 @@ export async function servePushDaemon(opts: DaemonOptions): Promise<never> {
   log(`serving ${opts.bundle} on 127.0.0.1:${state.port}`);
   idleTimer();
   setInterval(() => {
-    if (!busy && (readState(file)?.pid !== process.pid || bundleChanged())) stop(0);
+    if (busy) return;
+    if (readState(file)?.pid !== process.pid) stop(0, "its state file is another's");
+    if (bundleChanged()) stop(0, "the bundle changed");
   }, CHECK_MS).unref();
-  for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => stop(0));
   return new Promise<never>(() => undefined);
 }
 
