@@ -16,18 +16,31 @@ const PROBES: Record<RuntimeName, string[]> = {
   docker: ["docker", "version", "--format", "{{.Server.Version}}"],
 };
 
+/**
+ * How long a probe may take. A daemon's answer is what takes time (`docker version` asks it): on a loaded machine
+ * podman's Docker API took over 10 s to answer, and a probe cut short there called a working runtime broken.
+ */
+const PROBE_TIMEOUT_MS = 60_000;
+
+/** Runs one probe: ok with its first line of output, or not with its last line of errors (or that it timed out). */
+export function probeCommand(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: "utf8", timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err?.killed)
+        resolve({ ok: false, detail: `no answer within ${timeoutMs / 1000} s (stopped with ${err.signal})` });
+      else if (err) resolve({ ok: false, detail: (stderr || err.message).trim().split("\n").slice(-1)[0] ?? "" });
+      else resolve({ ok: true, detail: stdout.trim().split("\n")[0] ?? "" });
+    });
+  });
+}
+
 const probed = new Map<RuntimeName, Promise<{ ok: boolean; detail: string }>>();
 
 function probe(name: RuntimeName): Promise<{ ok: boolean; detail: string }> {
   let p = probed.get(name);
   if (!p) {
     const [cmd, ...args] = PROBES[name];
-    p = new Promise((resolve) => {
-      execFile(cmd, args, { encoding: "utf8", timeout: 10_000 }, (err, stdout, stderr) => {
-        if (err) resolve({ ok: false, detail: (stderr || err.message).trim().split("\n").slice(-1)[0] ?? "" });
-        else resolve({ ok: true, detail: stdout.trim().split("\n")[0] ?? "" });
-      });
-    });
+    p = probeCommand(cmd, args, PROBE_TIMEOUT_MS);
     probed.set(name, p);
   }
   return p;
