@@ -114,7 +114,8 @@ describe("the push launcher's daemon client", () => {
       String.fromCharCode(...Array.from({ length: 128 }, (_, i) => i)),
     ];
     for (const text of texts) expect((await printfB(encodeChunk("o", text))).toString("utf8")).toBe(text);
-  });
+    // A hang bound, not a timing: the machine of 2026-12-02 evening (fork and exec 10 ms) passed the default 60 s.
+  }, 240_000);
 
   test("sends the push the launcher was asked for, relays its output and returns its exit code", async () => {
     const home = join(tmp, "served");
