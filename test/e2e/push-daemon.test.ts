@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DaemonState, readState } from "../../src/cli/push-daemon/protocol";
 import { bazel, collect, QUIET } from "../fixtures/bazel";
+import { cmdline } from "../fixtures/processes";
 import { type RunningRegistry, startRegistry, writeDockerConfig } from "../fixtures/registry";
 import { type Borrowed, borrowConsumerWorkspace } from "../fixtures/workspace-pool";
 
@@ -51,13 +52,7 @@ afterAll(async () => {
 });
 
 /** `pid` is a running push daemon (not another process that got a dead daemon's pid). */
-function daemonAlive(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("push-daemon");
-  } catch {
-    return false;
-  }
-}
+const daemonAlive = (pid: number) => cmdline(pid).includes("push-daemon");
 
 /** The daemons' state files under the file's cache root. */
 function states(): DaemonState[] {
